@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test_common.c: the base layer: errors, allocation and its fault hook, lists, byte order.
+ */
+#include "vx_test.h"
+
+#include <string.h>
+
+#include "vx_alloc.h"
+#include "vx_bytes.h"
+#include "vx_err.h"
+#include "vx_list.h"
+#include "vx_log.h"
+
+static void test_strerror__errno_and_vx(void **state)
+{
+	(void)state;
+	assert_string_equal(vx_strerror(0), "success");
+	assert_string_equal(vx_strerror(-ENOENT), "No such file or directory");
+	assert_string_equal(vx_strerror(ENOENT), "No such file or directory");
+	assert_string_equal(vx_strerror(VX_EDIGEST), "digest mismatch");
+	assert_string_equal(vx_strerror(-4090), "unknown vx error");
+	assert_true(vx_err_is_vx(VX_ENOPEERS));
+	assert_false(vx_err_is_vx(-EIO));
+}
+
+static void test_alloc__overflow_and_faults(void **state)
+{
+	void *p;
+
+	(void)state;
+	assert_null(vx_mallocarray(SIZE_MAX / 2, 3));
+	p = vx_malloc(0);
+	assert_non_null(p);
+	vx_free(p);
+	vx_free(NULL);
+	p = vx_aligned_alloc(4096, 8192);
+	assert_non_null(p);
+	assert_int_equal((uintptr_t)p % 4096, 0);
+	vx_free(p);
+	assert_null(vx_aligned_alloc(3, 16));
+
+	vx_fault_arm(VX_FAULT_ALLOC, 2);
+	p = vx_malloc(8);
+	assert_non_null(p);
+	vx_free(p);
+#if defined(VX_DEBUG) && VX_DEBUG
+	assert_null(vx_malloc(8));
+#endif
+	p = vx_malloc(8);
+	assert_non_null(p);
+	vx_free(p);
+}
+
+static void test_strndup__copies_and_terminates(void **state)
+{
+	char *s;
+
+	(void)state;
+	s = vx_strndup("abcdef", 3);
+	assert_string_equal(s, "abc");
+	vx_free(s);
+}
+
+struct item {
+	int v;
+	struct vx_list node;
+};
+
+static void test_list__order_and_safe_delete(void **state)
+{
+	struct item items[4];
+	struct vx_list head, *pos, *tmp;
+	int sum = 0, i;
+
+	(void)state;
+	vx_list_init(&head);
+	assert_true(vx_list_empty(&head));
+	for (i = 0; i < 4; i++) {
+		items[i].v = i;
+		vx_list_add_tail(&head, &items[i].node);
+	}
+	assert_int_equal(vx_list_first(&head, struct item, node)->v, 0);
+	vx_list_for_each_safe(pos, tmp, &head) {
+		struct item *it = vx_list_entry(pos, struct item, node);
+
+		sum = sum * 10 + it->v;
+		if (it->v % 2 == 0)
+			vx_list_del(pos);
+	}
+	assert_int_equal(sum, 123);
+	assert_int_equal(vx_list_first(&head, struct item, node)->v, 1);
+	vx_list_del(&items[1].node);
+	vx_list_del(&items[3].node);
+	assert_true(vx_list_empty(&head));
+}
+
+static void test_bytes__big_endian(void **state)
+{
+	uint8_t b[8];
+
+	(void)state;
+	vx_put_be32(b, 0x01020304u);
+	assert_memory_equal(b, "\x01\x02\x03\x04", 4);
+	assert_int_equal(vx_get_be32(b), 0x01020304u);
+	vx_put_be64(b, 0x0102030405060708ull);
+	assert_true(vx_get_be64(b) == 0x0102030405060708ull);
+	vx_put_be16(b, 0xabcd);
+	assert_int_equal(vx_get_be16(b), 0xabcd);
+}
+
+static void test_log__level_names(void **state)
+{
+	(void)state;
+	assert_int_equal(vx_log_set_level_name("debug"), 0);
+	assert_true(vx_log_enabled(VX_LOG_DEBUG));
+	assert_int_equal(vx_log_set_level_name("loud"), -EINVAL);
+	assert_int_equal(vx_log_set_level_name("warn"), 0);
+	assert_false(vx_log_enabled(VX_LOG_INFO));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_strerror__errno_and_vx),
+		cmocka_unit_test(test_alloc__overflow_and_faults),
+		cmocka_unit_test(test_strndup__copies_and_terminates),
+		cmocka_unit_test(test_list__order_and_safe_delete),
+		cmocka_unit_test(test_bytes__big_endian),
+		cmocka_unit_test(test_log__level_names),
+	};
+
+	return cmocka_run_group_tests_name("common", tests, NULL, NULL);
+}
