@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * commands.h: the subcommands of `vx`. Each is `int vx_cmd_<name>(int argc, char **argv)`,
- * with argv[0] the subcommand name; it returns the process exit code (see cli/src/main.c for
- * the documented codes).
+ * commands.h: the subcommands of `vx`. Each cli/src/cmd_<name>.c defines one
+ * `const struct vx_command vx_command_<name>`; the build generates the table from the file
+ * names, so adding a command touches no shared file. run() gets argv[0] = the command name and
+ * returns the process exit code.
  */
 #ifndef VX_CLI_COMMANDS_H
 #define VX_CLI_COMMANDS_H
@@ -15,12 +16,12 @@ enum vx_exit {
 };
 
 struct vx_command {
-	const char *name;
-	const char *summary;
+	const char *name;    /* as typed: "task-id" */
+	const char *summary; /* one line for `vx --help` */
 	int (*run)(int argc, char **argv);
 };
 
-/* The table of subcommands, terminated by a zeroed entry. */
-extern const struct vx_command vx_commands[];
+/* The generated table, sorted by file name, terminated by NULL. */
+extern const struct vx_command *const vx_commands[];
 
 #endif /* VX_CLI_COMMANDS_H */
