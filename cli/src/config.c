@@ -1,0 +1,782 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * config.c: the daemon's configuration: a table of keys (dotted names, types, bounds, where
+ * each lives in struct vx_config) drives the YAML reader, the flag setter and the printer, so
+ * a key is declared once. The YAML reader walks libyaml events (no document tree), is bounded
+ * in size and depth, and refuses anchors and aliases (no billion-laughs expansion).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <yaml.h>
+
+#include "args.h"
+#include "vx_alloc.h"
+
+enum key_type {
+	KEY_BOOL = 0,
+	KEY_STR,
+	KEY_U64,
+	KEY_SIZE,
+	KEY_DURATION,
+	KEY_ENUM,
+	KEY_ADDR,
+	KEY_STRLIST,
+};
+
+struct key {
+	const char *name; /* dotted, as written in YAML */
+	enum key_type type;
+	size_t off;	     /* of the value in struct vx_config */
+	size_t size;	     /* string buffer size; for lists, one element's size */
+	size_t count_off;    /* lists: offset of the unsigned element count */
+	unsigned max_count;  /* lists: capacity */
+	uint64_t min, max;   /* numbers: inclusive bounds */
+	const char *choices; /* enums: "a|b|c" */
+	const char *help;
+};
+
+#define OFF(f)	offsetof(struct vx_config, f)
+#define SZ(f)	sizeof(((struct vx_config *)0)->f)
+#define ESZ(f)	sizeof(((struct vx_config *)0)->f[0])
+#define U64_MAX UINT64_MAX
+
+static const struct key keys[] = {
+	{ "seed", KEY_BOOL, OFF(seed), 0, 0, 0, 0, 0, NULL, "act as a seed peer" },
+	{ "log_level", KEY_ENUM, OFF(log_level), SZ(log_level), 0, 0, 0, 0, "error|warn|info|debug",
+	  "most verbose log level written" },
+	{ "socket", KEY_STR, OFF(socket), SZ(socket), 0, 0, 0, 0, NULL, "local API unix socket" },
+	{ "metrics_listen", KEY_ADDR, OFF(metrics_listen), SZ(metrics_listen), 0, 0, 0, 0, NULL,
+	  "metrics HTTP endpoint, HOST:PORT (empty: off)" },
+	{ "schedulers", KEY_STRLIST, OFF(schedulers), ESZ(schedulers), OFF(nr_schedulers),
+	  VX_CONFIG_SCHEDULERS_MAX, 0, 0, NULL, "scheduler addresses, HOST:PORT" },
+	{ "host.hostname", KEY_STR, OFF(host.hostname), SZ(host.hostname), 0, 0, 0, 0, NULL,
+	  "name announced to the scheduler (empty: the system's)" },
+	{ "host.ip", KEY_STR, OFF(host.ip), SZ(host.ip), 0, 0, 0, 0, NULL,
+	  "address other peers use to reach this one" },
+	{ "host.idc", KEY_STR, OFF(host.idc), SZ(host.idc), 0, 0, 0, 0, NULL, "data center" },
+	{ "host.location", KEY_STR, OFF(host.location), SZ(host.location), 0, 0, 0, 0, NULL,
+	  "location path, e.g. region|zone|rack" },
+	{ "upload.listen", KEY_ADDR, OFF(upload.listen), SZ(upload.listen), 0, 0, 0, 0, NULL,
+	  "Vortex upload server, HOST:PORT" },
+	{ "upload.max_connections", KEY_U64, OFF(upload.max_connections), 0, 0, 0, 1, 1000000, NULL,
+	  "concurrent upload connections" },
+	{ "upload.max_inflight_per_conn", KEY_U64, OFF(upload.max_inflight_per_conn), 0, 0, 0, 1,
+	  1024, NULL, "pipelined requests per connection" },
+	{ "upload.rate_limit", KEY_SIZE, OFF(upload.rate_limit_bps), 0, 0, 0, 0, U64_MAX, NULL,
+	  "upload bytes per second, 0 = unlimited" },
+	{ "upload.idle_timeout", KEY_DURATION, OFF(upload.idle_timeout_ms), 0, 0, 0, 1000, 86400000,
+	  NULL, "close idle upload connections after" },
+	{ "download.concurrent_pieces", KEY_U64, OFF(download.concurrent_pieces), 0, 0, 0, 1, 1024,
+	  NULL, "pieces in flight per task" },
+	{ "download.rate_limit", KEY_SIZE, OFF(download.rate_limit_bps), 0, 0, 0, 0, U64_MAX, NULL,
+	  "download bytes per second, 0 = unlimited" },
+	{ "download.piece_timeout", KEY_DURATION, OFF(download.piece_timeout_ms), 0, 0, 0, 1000,
+	  86400000, NULL, "give up on a piece from one parent after" },
+	{ "download.memory_limit", KEY_SIZE, OFF(download.memory_limit_bytes), 0, 0, 0, 1u << 20,
+	  U64_MAX, NULL, "receive buffer memory, whatever the file size" },
+	{ "download.back_to_source", KEY_BOOL, OFF(download.back_to_source), 0, 0, 0, 0, 0, NULL,
+	  "allow fetching from the origin" },
+	{ "storage.data_dir", KEY_STR, OFF(storage.data_dir), SZ(storage.data_dir), 0, 0, 0, 0,
+	  NULL, "where content and metadata live" },
+	{ "storage.disk_limit", KEY_SIZE, OFF(storage.disk_limit_bytes), 0, 0, 0, 0, U64_MAX, NULL,
+	  "bytes the store may use, 0 = the filesystem's size" },
+	{ "storage.gc_high_percent", KEY_U64, OFF(storage.gc_high_percent), 0, 0, 0, 1, 100, NULL,
+	  "start evicting above this usage" },
+	{ "storage.gc_low_percent", KEY_U64, OFF(storage.gc_low_percent), 0, 0, 0, 0, 99, NULL,
+	  "evict down to this usage" },
+	{ "storage.task_ttl", KEY_DURATION, OFF(storage.task_ttl_ms), 0, 0, 0, 60000, U64_MAX, NULL,
+	  "evict tasks unused for this long" },
+	{ "storage.memory_budget", KEY_SIZE, OFF(storage.memory_budget_bytes), 0, 0, 0, 0, U64_MAX,
+	  NULL, "bytes for in-memory tasks" },
+	{ "storage.direct_io", KEY_ENUM, OFF(storage.direct_io), SZ(storage.direct_io), 0, 0, 0, 0,
+	  "required|optional|disabled", "O_DIRECT piece writes" },
+	{ "proxy.listen", KEY_ADDR, OFF(proxy.listen), SZ(proxy.listen), 0, 0, 0, 0, NULL,
+	  "HTTP proxy and registry mirror, HOST:PORT (empty: off)" },
+	{ "proxy.registry_mirror", KEY_STR, OFF(proxy.registry_mirror), SZ(proxy.registry_mirror),
+	  0, 0, 0, 0, NULL, "default upstream registry" },
+	{ "proxy.rules", KEY_STRLIST, OFF(proxy.rules), ESZ(proxy.rules), OFF(proxy.nr_rules),
+	  VX_CONFIG_RULES_MAX, 0, 0, NULL, "regexes of URLs served through P2P" },
+	{ "tls.cert", KEY_STR, OFF(tls.cert), SZ(tls.cert), 0, 0, 0, 0, NULL, "PEM certificate" },
+	{ "tls.key", KEY_STR, OFF(tls.key), SZ(tls.key), 0, 0, 0, 0, NULL, "PEM private key" },
+	{ "tls.ca", KEY_STR, OFF(tls.ca), SZ(tls.ca), 0, 0, 0, 0, NULL, "PEM CA bundle for peers" },
+};
+
+#define YAML_DEPTH_MAX 4 /* the schema nests one level; allow a little slack for errors */
+
+void vx_config_init(struct vx_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(cfg->log_level, sizeof(cfg->log_level), "info");
+	snprintf(cfg->socket, sizeof(cfg->socket), "/run/vx/vx.sock");
+	snprintf(cfg->upload.listen, sizeof(cfg->upload.listen), "0.0.0.0:4005");
+	cfg->upload.max_connections = 1024;
+	cfg->upload.max_inflight_per_conn = 16;
+	cfg->upload.idle_timeout_ms = 120000;
+	cfg->download.concurrent_pieces = 16;
+	cfg->download.piece_timeout_ms = 120000;
+	cfg->download.memory_limit_bytes = 64ull << 20;
+	cfg->download.back_to_source = true;
+	snprintf(cfg->storage.data_dir, sizeof(cfg->storage.data_dir), "/var/lib/vx");
+	cfg->storage.gc_high_percent = 90;
+	cfg->storage.gc_low_percent = 70;
+	cfg->storage.task_ttl_ms = 30ull * 86400000;
+	cfg->storage.memory_budget_bytes = 256ull << 20;
+	snprintf(cfg->storage.direct_io, sizeof(cfg->storage.direct_io), "optional");
+	snprintf(cfg->proxy.registry_mirror, sizeof(cfg->proxy.registry_mirror),
+		 "https://index.docker.io");
+}
+
+static void set_err(char *err, size_t err_len, const char *fmt, ...) VX_PRINTF(3, 4);
+
+static void set_err(char *err, size_t err_len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || err_len == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, err_len, fmt, ap);
+	va_end(ap);
+}
+
+static const struct key *key_find(const char *name)
+{
+	for (size_t i = 0; i < VX_ARRAY_SIZE(keys); i++) {
+		if (strcmp(keys[i].name, name) == 0)
+			return &keys[i];
+	}
+	return NULL;
+}
+
+/* True when @name is a section ("storage") that some key lives under. */
+static bool key_is_section(const char *name)
+{
+	size_t n = strlen(name);
+
+	for (size_t i = 0; i < VX_ARRAY_SIZE(keys); i++) {
+		if (strncmp(keys[i].name, name, n) == 0 && keys[i].name[n] == '.')
+			return true;
+	}
+	return false;
+}
+
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), row[64], prev, tmp;
+
+	if (lb >= VX_ARRAY_SIZE(row) || la >= 64)
+		return (size_t)-1;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		prev = row[0];
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			tmp = row[j];
+			row[j] = VX_MIN(VX_MIN(row[j] + 1, row[j - 1] + 1),
+					prev + (a[i - 1] == b[j - 1] ? 0 : 1));
+			prev = tmp;
+		}
+	}
+	return row[lb];
+}
+
+/* The known key closest to @name, when it is close enough to be a likely typo. */
+static const char *key_suggest(const char *name)
+{
+	const char *best = NULL;
+	size_t best_d = 4;
+
+	for (size_t i = 0; i < VX_ARRAY_SIZE(keys); i++) {
+		size_t d = edit_distance(name, keys[i].name);
+
+		if (d < best_d) {
+			best_d = d;
+			best = keys[i].name;
+		}
+	}
+	return best;
+}
+
+static int parse_bool(const char *v, bool *out)
+{
+	static const char *const yes[] = { "true", "yes", "on" };
+	static const char *const no[] = { "false", "no", "off" };
+
+	for (size_t i = 0; i < VX_ARRAY_SIZE(yes); i++) {
+		if (strcasecmp(v, yes[i]) == 0) {
+			*out = true;
+			return 0;
+		}
+		if (strcasecmp(v, no[i]) == 0) {
+			*out = false;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static bool enum_allows(const char *choices, const char *v)
+{
+	size_t n = strlen(v);
+	const char *p = choices;
+
+	while (*p) {
+		const char *bar = strchr(p, '|');
+		size_t len = bar ? (size_t)(bar - p) : strlen(p);
+
+		if (len == n && strncmp(p, v, n) == 0)
+			return true;
+		p += len + (bar ? 1 : 0);
+	}
+	return false;
+}
+
+static int copy_str(char *dst, size_t size, const char *v, const struct key *k, char *err,
+		    size_t err_len)
+{
+	size_t n = strlen(v);
+
+	if (n >= size) {
+		set_err(err, err_len, "'%s' is too long (%zu bytes, at most %zu)", k->name, n,
+			size - 1);
+		return -EINVAL;
+	}
+	memcpy(dst, v, n + 1);
+	return 0;
+}
+
+static int list_append(struct vx_config *cfg, const struct key *k, const char *v, char *err,
+		       size_t err_len)
+{
+	unsigned *count = (unsigned *)(void *)((char *)cfg + k->count_off);
+	char *slot;
+
+	if (*count >= k->max_count) {
+		set_err(err, err_len, "'%s' has more than %u entries", k->name, k->max_count);
+		return -EINVAL;
+	}
+	slot = (char *)cfg + k->off + (size_t)*count * k->size;
+	if (copy_str(slot, k->size, v, k, err, err_len))
+		return -EINVAL;
+	(*count)++;
+	return 0;
+}
+
+/* Applies one scalar @v to key @k of @cfg. Lists get @v appended (commas split it). */
+static int key_apply(struct vx_config *cfg, const struct key *k, const char *v, char *err,
+		     size_t err_len)
+{
+	void *field = (char *)cfg + k->off;
+	uint64_t n = 0;
+	int rc = 0;
+
+	switch (k->type) {
+	case KEY_BOOL:
+		if (parse_bool(v, (bool *)field)) {
+			set_err(err, err_len, "'%s' must be true or false, not '%s'", k->name, v);
+			return -EINVAL;
+		}
+		return 0;
+	case KEY_STR:
+		return copy_str(field, k->size, v, k, err, err_len);
+	case KEY_ENUM:
+		if (!enum_allows(k->choices, v)) {
+			set_err(err, err_len, "'%s' must be one of %s, not '%s'", k->name,
+				k->choices, v);
+			return -EINVAL;
+		}
+		return copy_str(field, k->size, v, k, err, err_len);
+	case KEY_ADDR: {
+		char host[VX_CONFIG_STR_MAX];
+		uint16_t port;
+
+		if (*v && vx_args_parse_hostport(v, host, sizeof(host), &port)) {
+			set_err(err, err_len, "'%s' must be HOST:PORT (or [IPV6]:PORT), not '%s'",
+				k->name, v);
+			return -EINVAL;
+		}
+		return copy_str(field, k->size, v, k, err, err_len);
+	}
+	case KEY_U64:
+		rc = vx_args_parse_u64(v, &n);
+		break;
+	case KEY_SIZE:
+		rc = vx_args_parse_size(v, &n);
+		break;
+	case KEY_DURATION:
+		rc = vx_args_parse_duration_ms(v, &n);
+		break;
+	case KEY_STRLIST: {
+		char item[VX_CONFIG_STR_MAX];
+		const char *p = v;
+
+		do {
+			const char *comma = strchr(p, ',');
+			size_t len = comma ? (size_t)(comma - p) : strlen(p);
+
+			if (len >= sizeof(item)) {
+				set_err(err, err_len, "an entry of '%s' is too long", k->name);
+				return -EINVAL;
+			}
+			memcpy(item, p, len);
+			item[len] = '\0';
+			if (len && list_append(cfg, k, item, err, err_len))
+				return -EINVAL;
+			p = comma ? comma + 1 : NULL;
+		} while (p);
+		return 0;
+	}
+	}
+	if (rc) {
+		static const char *const what[] = {
+			[KEY_U64] = "a whole number",
+			[KEY_SIZE] = "a size such as 512MiB or 10G",
+			[KEY_DURATION] = "a duration such as 250ms, 30s, 5m, 2h or 7d",
+		};
+		set_err(err, err_len, "'%s' must be %s, not '%s'", k->name, what[k->type], v);
+		return -EINVAL;
+	}
+	if (n < k->min || n > k->max) {
+		set_err(err, err_len, "'%s' is %s, outside [%llu, %llu]", k->name, v,
+			(unsigned long long)k->min, (unsigned long long)k->max);
+		return -EINVAL;
+	}
+	*(uint64_t *)field = n;
+	return 0;
+}
+
+int vx_config_set(struct vx_config *cfg, const char *key, const char *value, char *err,
+		  size_t err_len)
+{
+	const struct key *k = key_find(key);
+
+	if (!k) {
+		const char *s = key_suggest(key);
+
+		set_err(err, err_len, "unknown setting '%s'%s%s%s", key,
+			s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");
+		return -EINVAL;
+	}
+	return key_apply(cfg, k, value, err, err_len);
+}
+
+/* The YAML walk: a stack of mapping keys gives the dotted path of each scalar. */
+struct walk {
+	const char *name;
+	struct vx_config *cfg;
+	char *err;
+	size_t err_len;
+	char path[VX_CONFIG_STR_MAX];
+	unsigned depth;	    /* open mappings */
+	yaml_mark_t key_at; /* where the current key starts, for errors about the key */
+	bool seen[VX_ARRAY_SIZE(keys)];
+};
+
+static int walk_fail(struct walk *w, const yaml_mark_t *m, const char *fmt, ...) VX_PRINTF(3, 4);
+
+static int walk_fail(struct walk *w, const yaml_mark_t *m, const char *fmt, ...)
+{
+	char msg[VX_CONFIG_ERR_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	set_err(w->err, w->err_len, "%s:%zu:%zu: %s", w->name, m->line + 1, m->column + 1, msg);
+	return -EINVAL;
+}
+
+static bool event_has_anchor(const yaml_event_t *ev)
+{
+	switch (ev->type) {
+	case YAML_SCALAR_EVENT:
+		return ev->data.scalar.anchor != NULL;
+	case YAML_MAPPING_START_EVENT:
+		return ev->data.mapping_start.anchor != NULL;
+	case YAML_SEQUENCE_START_EVENT:
+		return ev->data.sequence_start.anchor != NULL;
+	default:
+		return false;
+	}
+}
+
+static int walk_next(yaml_parser_t *p, yaml_event_t *ev, struct walk *w)
+{
+	if (!yaml_parser_parse(p, ev)) {
+		yaml_mark_t m = p->problem_mark;
+
+		return walk_fail(w, &m, "YAML syntax: %s", p->problem ? p->problem : "bad input");
+	}
+	if (ev->type == YAML_ALIAS_EVENT || event_has_anchor(ev)) {
+		int rc = walk_fail(w, &ev->start_mark, "YAML anchors and aliases are not allowed");
+
+		yaml_event_delete(ev);
+		return rc;
+	}
+	return 0;
+}
+
+/* Reads a sequence of scalars into list key @k; the SEQUENCE_START was consumed. */
+static int walk_list(yaml_parser_t *p, struct walk *w, const struct key *k)
+{
+	char msg[VX_CONFIG_ERR_MAX];
+	yaml_event_t ev;
+	int rc;
+
+	for (;;) {
+		if ((rc = walk_next(p, &ev, w)))
+			return rc;
+		if (ev.type == YAML_SEQUENCE_END_EVENT)
+			break;
+		if (ev.type != YAML_SCALAR_EVENT) {
+			rc = walk_fail(w, &ev.start_mark, "'%s' must be a list of strings",
+				       k->name);
+			yaml_event_delete(&ev);
+			return rc;
+		}
+		if (list_append(w->cfg, k, (const char *)ev.data.scalar.value, msg, sizeof(msg))) {
+			rc = walk_fail(w, &ev.start_mark, "%s", msg);
+			yaml_event_delete(&ev);
+			return rc;
+		}
+		yaml_event_delete(&ev);
+	}
+	yaml_event_delete(&ev);
+	return 0;
+}
+
+/* Handles the value event @ev of mapping key w->path; may recurse into a section. */
+static int walk_value(yaml_parser_t *p, struct walk *w, yaml_event_t *ev);
+
+static int walk_mapping(yaml_parser_t *p, struct walk *w)
+{
+	yaml_event_t ev;
+	size_t base;
+	int rc;
+
+	if (w->depth >= YAML_DEPTH_MAX) {
+		set_err(w->err, w->err_len, "%s: nested too deeply", w->name);
+		return -EINVAL;
+	}
+	w->depth++;
+	base = strlen(w->path);
+	for (;;) {
+		const char *kname;
+		size_t klen;
+
+		if ((rc = walk_next(p, &ev, w)))
+			return rc;
+		if (ev.type == YAML_MAPPING_END_EVENT) {
+			yaml_event_delete(&ev);
+			break;
+		}
+		if (ev.type != YAML_SCALAR_EVENT) {
+			rc = walk_fail(w, &ev.start_mark, "expected a key");
+			yaml_event_delete(&ev);
+			return rc;
+		}
+		kname = (const char *)ev.data.scalar.value;
+		klen = strlen(kname);
+		if (base + 1 + klen >= sizeof(w->path)) {
+			rc = walk_fail(w, &ev.start_mark, "key too long");
+			yaml_event_delete(&ev);
+			return rc;
+		}
+		if (base)
+			w->path[base] = '.';
+		memcpy(w->path + base + (base ? 1 : 0), kname, klen + 1);
+		w->key_at = ev.start_mark;
+		yaml_event_delete(&ev);
+
+		if ((rc = walk_next(p, &ev, w)))
+			return rc;
+		rc = walk_value(p, w, &ev);
+		yaml_event_delete(&ev);
+		if (rc)
+			return rc;
+		w->path[base] = '\0';
+	}
+	w->depth--;
+	return 0;
+}
+
+static int walk_value(yaml_parser_t *p, struct walk *w, yaml_event_t *ev)
+{
+	char msg[VX_CONFIG_ERR_MAX];
+	const struct key *k = key_find(w->path);
+	size_t idx;
+
+	if (ev->type == YAML_MAPPING_START_EVENT) {
+		if (!key_is_section(w->path)) {
+			if (k)
+				return walk_fail(w, &ev->start_mark,
+						 "'%s' takes a value, not a map", w->path);
+			return walk_fail(w, &w->key_at, "unknown section '%s'", w->path);
+		}
+		return walk_mapping(p, w);
+	}
+	if (!k) {
+		const char *s = key_suggest(w->path);
+
+		if (key_is_section(w->path))
+			return walk_fail(w, &ev->start_mark, "'%s' is a section: give it a map",
+					 w->path);
+		return walk_fail(w, &w->key_at, "unknown setting '%s'%s%s%s", w->path,
+				 s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");
+	}
+	idx = (size_t)(k - keys);
+	if (w->seen[idx])
+		return walk_fail(w, &w->key_at, "'%s' is set twice", w->path);
+	w->seen[idx] = true;
+	if (ev->type == YAML_SEQUENCE_START_EVENT) {
+		if (k->type != KEY_STRLIST)
+			return walk_fail(w, &ev->start_mark, "'%s' takes one value, not a list",
+					 w->path);
+		return walk_list(p, w, k);
+	}
+	if (ev->type != YAML_SCALAR_EVENT)
+		return walk_fail(w, &ev->start_mark, "'%s' has no value", w->path);
+	if (key_apply(w->cfg, k, (const char *)ev->data.scalar.value, msg, sizeof(msg)))
+		return walk_fail(w, &ev->start_mark, "%s", msg);
+	return 0;
+}
+
+int vx_config_load_yaml(struct vx_config *cfg, const char *name, const char *text, size_t len,
+			char *err, size_t err_len)
+{
+	struct walk *w;
+	yaml_parser_t parser;
+	yaml_event_t ev;
+	bool done = false;
+	int rc = 0;
+
+	if (len > VX_CONFIG_FILE_MAX) {
+		set_err(err, err_len, "%s: larger than %u bytes", name, VX_CONFIG_FILE_MAX);
+		return -EMSGSIZE;
+	}
+	w = vx_calloc(1, sizeof(*w) + sizeof(*cfg));
+	if (!w)
+		return -ENOMEM;
+	w->cfg = (struct vx_config *)(void *)(w + 1);
+	*w->cfg = *cfg; /* work on a copy: an error leaves @cfg unchanged */
+	w->name = name;
+	w->err = err;
+	w->err_len = err_len;
+	if (!yaml_parser_initialize(&parser)) {
+		vx_free(w);
+		return -ENOMEM;
+	}
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	while (!done && rc == 0) {
+		if ((rc = walk_next(&parser, &ev, w)))
+			break;
+		switch (ev.type) {
+		case YAML_STREAM_END_EVENT:
+			done = true;
+			break;
+		case YAML_MAPPING_START_EVENT:
+			if (w->depth == 0 && strlen(w->path) == 0)
+				rc = walk_mapping(&parser, w);
+			else
+				rc = walk_fail(w, &ev.start_mark, "unexpected map");
+			break;
+		case YAML_SCALAR_EVENT:
+			/* An empty document is a null scalar: no settings. */
+			if (ev.data.scalar.length != 0)
+				rc = walk_fail(w, &ev.start_mark,
+					       "the top level must be a map of settings");
+			break;
+		case YAML_SEQUENCE_START_EVENT:
+			rc = walk_fail(w, &ev.start_mark,
+				       "the top level must be a map of settings");
+			break;
+		default:
+			break;
+		}
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&parser);
+	if (rc == 0)
+		*cfg = *w->cfg;
+	else if (rc != -EINVAL && rc != -ENOMEM)
+		rc = -EINVAL;
+	vx_free(w);
+	return rc;
+}
+
+int vx_config_load_file(struct vx_config *cfg, const char *path, char *err, size_t err_len)
+{
+	struct stat st;
+	char *buf;
+	ssize_t n;
+	size_t got = 0;
+	int fd, rc;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd == -1) {
+		rc = -errno;
+		set_err(err, err_len, "%s: %s", path, strerror(-rc));
+		return rc;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		set_err(err, err_len, "%s: not a regular file", path);
+		close(fd);
+		return -EINVAL;
+	}
+	if (st.st_size > (off_t)VX_CONFIG_FILE_MAX) {
+		set_err(err, err_len, "%s: larger than %u bytes", path, VX_CONFIG_FILE_MAX);
+		close(fd);
+		return -EMSGSIZE;
+	}
+	buf = vx_malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (got < (size_t)st.st_size) {
+		n = read(fd, buf + got, (size_t)st.st_size - got);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	rc = vx_config_load_yaml(cfg, path, buf, got, err, err_len);
+	vx_free(buf);
+	return rc;
+}
+
+int vx_config_validate(const struct vx_config *cfg, char *err, size_t err_len)
+{
+	char host[VX_CONFIG_STR_MAX];
+	uint16_t port;
+
+	if (cfg->storage.gc_low_percent >= cfg->storage.gc_high_percent) {
+		set_err(err, err_len,
+			"storage.gc_low_percent (%llu) must be below storage.gc_high_percent "
+			"(%llu)",
+			(unsigned long long)cfg->storage.gc_low_percent,
+			(unsigned long long)cfg->storage.gc_high_percent);
+		return -EINVAL;
+	}
+	if (cfg->storage.data_dir[0] == '\0') {
+		set_err(err, err_len, "storage.data_dir must not be empty");
+		return -EINVAL;
+	}
+	if (cfg->upload.listen[0] == '\0') {
+		set_err(err, err_len, "upload.listen must not be empty");
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < cfg->nr_schedulers; i++) {
+		if (vx_args_parse_hostport(cfg->schedulers[i], host, sizeof(host), &port)) {
+			set_err(err, err_len, "schedulers: '%s' is not HOST:PORT",
+				cfg->schedulers[i]);
+			return -EINVAL;
+		}
+	}
+	if (!cfg->tls.cert[0] != !cfg->tls.key[0]) {
+		set_err(err, err_len, "tls.cert and tls.key go together: set both or neither");
+		return -EINVAL;
+	}
+	if (cfg->seed && !cfg->download.back_to_source) {
+		set_err(err, err_len,
+			"a seed peer must be allowed to go back to source "
+			"(download.back_to_source: true)");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Writes @s as a double-quoted YAML scalar. */
+static void print_quoted(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fputc('\\', f);
+		if ((unsigned char)*s < 0x20)
+			fprintf(f, "\\x%02x", (unsigned char)*s);
+		else
+			fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+static void print_value(FILE *f, const struct vx_config *cfg, const struct key *k,
+			const char *indent)
+{
+	const char *field = (const char *)cfg + k->off;
+	const char *leaf = strrchr(k->name, '.');
+
+	leaf = leaf ? leaf + 1 : k->name;
+	switch (k->type) {
+	case KEY_BOOL:
+		fprintf(f, "%s%s: %s", indent, leaf, *(const bool *)field ? "true" : "false");
+		break;
+	case KEY_STR:
+	case KEY_ENUM:
+	case KEY_ADDR:
+		fprintf(f, "%s%s: ", indent, leaf);
+		print_quoted(f, field);
+		break;
+	case KEY_U64:
+	case KEY_SIZE:
+		fprintf(f, "%s%s: %llu", indent, leaf,
+			(unsigned long long)*(const uint64_t *)(const void *)field);
+		break;
+	case KEY_DURATION:
+		fprintf(f, "%s%s: %llums", indent, leaf,
+			(unsigned long long)*(const uint64_t *)(const void *)field);
+		break;
+	case KEY_STRLIST: {
+		unsigned count =
+			*(const unsigned *)(const void *)((const char *)cfg + k->count_off);
+
+		fprintf(f, "%s%s: [", indent, leaf);
+		for (unsigned i = 0; i < count; i++) {
+			fputs(i ? ", " : "", f);
+			print_quoted(f, field + (size_t)i * k->size);
+		}
+		fprintf(f, "]");
+		break;
+	}
+	}
+	fprintf(f, "  # %s\n", k->help);
+}
+
+void vx_config_print(const struct vx_config *cfg, void *out)
+{
+	FILE *f = out;
+	char section[32] = "";
+
+	for (size_t i = 0; i < VX_ARRAY_SIZE(keys); i++) {
+		const struct key *k = &keys[i];
+		const char *dot = strchr(k->name, '.');
+
+		if (dot) {
+			size_t n = (size_t)(dot - k->name);
+
+			if (n >= sizeof(section))
+				continue;
+			if (strncmp(section, k->name, n) != 0 || section[n] != '\0') {
+				memcpy(section, k->name, n);
+				section[n] = '\0';
+				fprintf(f, "%s:\n", section);
+			}
+			print_value(f, cfg, k, "  ");
+		} else {
+			print_value(f, cfg, k, "");
+		}
+	}
+}

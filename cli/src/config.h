@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * config.h: the daemon's configuration. Embedded defaults, then a YAML file (optional), then
+ * command-line flags, each overriding the one before. The YAML reader is strict: unknown keys,
+ * duplicate keys, wrong types, out-of-range values, anchors and aliases are errors that name
+ * the file, line and column. All strings live in fixed buffers inside struct vx_config, so a
+ * loaded config owns no heap memory and can be copied by value.
+ */
+#ifndef VX_CLI_CONFIG_H
+#define VX_CLI_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vx_compiler.h"
+
+#define VX_CONFIG_FILE_MAX	 (1u << 20) /* bytes of YAML read at most */
+#define VX_CONFIG_STR_MAX	 256	    /* longest string value, with NUL */
+#define VX_CONFIG_PATH_MAX	 1024	    /* longest path value, with NUL */
+#define VX_CONFIG_SCHEDULERS_MAX 16
+#define VX_CONFIG_RULES_MAX	 32
+#define VX_CONFIG_ERR_MAX	 512
+
+struct vx_config_host {
+	char hostname[VX_CONFIG_STR_MAX]; /* empty: gethostname() */
+	char ip[VX_CONFIG_STR_MAX];	  /* advertised address; empty: from the listen address */
+	char idc[VX_CONFIG_STR_MAX];
+	char location[VX_CONFIG_STR_MAX];
+};
+
+struct vx_config_upload {
+	char listen[VX_CONFIG_STR_MAX]; /* Vortex TCP, HOST:PORT */
+	uint64_t max_connections;
+	uint64_t max_inflight_per_conn;
+	uint64_t rate_limit_bps; /* bytes per second, 0 = unlimited */
+	uint64_t idle_timeout_ms;
+};
+
+struct vx_config_download {
+	uint64_t concurrent_pieces;
+	uint64_t rate_limit_bps; /* 0 = unlimited */
+	uint64_t piece_timeout_ms;
+	uint64_t memory_limit_bytes; /* receive buffers, whatever the file size */
+	bool back_to_source;	     /* false: never fetch from the origin */
+};
+
+struct vx_config_storage {
+	char data_dir[VX_CONFIG_PATH_MAX];
+	uint64_t disk_limit_bytes; /* 0: the filesystem's size */
+	uint64_t gc_high_percent;
+	uint64_t gc_low_percent;
+	uint64_t task_ttl_ms;
+	uint64_t memory_budget_bytes; /* memory tier */
+	char direct_io[16];	      /* required | optional | disabled */
+};
+
+struct vx_config_proxy {
+	char listen[VX_CONFIG_STR_MAX]; /* empty: proxy off */
+	char registry_mirror[VX_CONFIG_STR_MAX];
+	unsigned nr_rules;
+	char rules[VX_CONFIG_RULES_MAX][VX_CONFIG_STR_MAX]; /* regexes of URLs served via P2P */
+};
+
+struct vx_config_tls {
+	char cert[VX_CONFIG_PATH_MAX];
+	char key[VX_CONFIG_PATH_MAX];
+	char ca[VX_CONFIG_PATH_MAX];
+};
+
+struct vx_config {
+	bool seed;
+	char log_level[16];
+	char socket[VX_CONFIG_PATH_MAX]; /* local API unix socket */
+	char metrics_listen[VX_CONFIG_STR_MAX];
+	unsigned nr_schedulers;
+	char schedulers[VX_CONFIG_SCHEDULERS_MAX][VX_CONFIG_STR_MAX];
+	struct vx_config_host host;
+	struct vx_config_upload upload;
+	struct vx_config_download download;
+	struct vx_config_storage storage;
+	struct vx_config_proxy proxy;
+	struct vx_config_tls tls;
+};
+
+/* Fills @cfg with the embedded defaults. */
+void vx_config_init(struct vx_config *cfg);
+
+/*
+ * vx_config_load_yaml() - applies the YAML document @text (@len bytes, no NUL needed) on top of
+ * @cfg. @name labels error messages (usually the file path).
+ * On error returns -EINVAL (or -EMSGSIZE for an oversize document) and writes one line,
+ * "NAME:LINE:COL: what is wrong", into @err (@err_len bytes); @cfg is then left unchanged.
+ */
+VX_MUST_CHECK int vx_config_load_yaml(struct vx_config *cfg, const char *name, const char *text,
+				      size_t len, char *err, size_t err_len);
+
+/* Reads the file @path and calls vx_config_load_yaml(). -errno when the file cannot be read. */
+VX_MUST_CHECK int vx_config_load_file(struct vx_config *cfg, const char *path, char *err,
+				      size_t err_len);
+
+/*
+ * vx_config_validate() - cross-field checks (watermarks, addresses, TLS pairs, ...). Returns 0,
+ * or -EINVAL with one line in @err naming the key.
+ */
+VX_MUST_CHECK int vx_config_validate(const struct vx_config *cfg, char *err, size_t err_len);
+
+/*
+ * vx_config_set() - sets one key by its dotted name (as in the YAML file, e.g.
+ * "storage.gc_high_percent") from a string, as a command-line flag would. List keys append.
+ * Returns 0 or -EINVAL with a message in @err.
+ */
+VX_MUST_CHECK int vx_config_set(struct vx_config *cfg, const char *key, const char *value,
+				char *err, size_t err_len);
+
+/* Writes @cfg as YAML to @out (a stdio stream), every key present. */
+void vx_config_print(const struct vx_config *cfg, void *out);
+
+#endif /* VX_CLI_CONFIG_H */

@@ -1,0 +1,246 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test_cli_config.c: the daemon config reader: defaults, every value type, flag overrides,
+ * and each kind of bad input with the line and column it names.
+ */
+#include "vx_test.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "args.h"
+#include "config.h"
+
+static int load(struct vx_config *cfg, const char *yaml, char *err)
+{
+	vx_config_init(cfg);
+	return vx_config_load_yaml(cfg, "t.yaml", yaml, strlen(yaml), err, VX_CONFIG_ERR_MAX);
+}
+
+static void test_config_init__defaults_validate(void **state)
+{
+	struct vx_config cfg;
+	char err[VX_CONFIG_ERR_MAX];
+
+	(void)state;
+	vx_config_init(&cfg);
+	assert_int_equal(vx_config_validate(&cfg, err, sizeof(err)), 0);
+	assert_string_equal(cfg.upload.listen, "0.0.0.0:4005");
+	assert_true(cfg.download.back_to_source);
+	assert_int_equal(cfg.storage.gc_high_percent, 90);
+}
+
+static void test_config_load_yaml__all_types(void **state)
+{
+	struct vx_config cfg;
+	char err[VX_CONFIG_ERR_MAX] = "";
+	const char *yaml = "seed: yes\n"
+			   "log_level: debug\n"
+			   "schedulers: [127.0.0.1:8002, \"[::1]:8003\"]\n"
+			   "upload:\n"
+			   "  listen: 127.0.0.1:4105\n"
+			   "  rate_limit: 100MiB\n"
+			   "download:\n"
+			   "  piece_timeout: 30s\n"
+			   "  back_to_source: true\n"
+			   "storage:\n"
+			   "  task_ttl: 2h\n"
+			   "  direct_io: disabled\n"
+			   "proxy:\n"
+			   "  rules:\n"
+			   "    - blobs/sha256.*\n"
+			   "    - \"\\\\.safetensors$\"\n";
+
+	(void)state;
+	assert_int_equal(load(&cfg, yaml, err), 0);
+	assert_true(cfg.seed);
+	assert_string_equal(cfg.log_level, "debug");
+	assert_int_equal(cfg.nr_schedulers, 2);
+	assert_string_equal(cfg.schedulers[1], "[::1]:8003");
+	assert_string_equal(cfg.upload.listen, "127.0.0.1:4105");
+	assert_true(cfg.upload.rate_limit_bps == 100ull << 20);
+	assert_true(cfg.download.piece_timeout_ms == 30000);
+	assert_true(cfg.storage.task_ttl_ms == 7200000);
+	assert_string_equal(cfg.storage.direct_io, "disabled");
+	assert_int_equal(cfg.proxy.nr_rules, 2);
+	assert_string_equal(cfg.proxy.rules[1], "\\.safetensors$");
+	assert_int_equal(vx_config_validate(&cfg, err, sizeof(err)), 0);
+}
+
+static void test_config_load_yaml__empty_document_is_defaults(void **state)
+{
+	struct vx_config cfg, def;
+	char err[VX_CONFIG_ERR_MAX];
+
+	(void)state;
+	vx_config_init(&def);
+	assert_int_equal(load(&cfg, "# nothing here\n", err), 0);
+	assert_memory_equal(&cfg, &def, sizeof(cfg));
+}
+
+struct bad_case {
+	const char *yaml;
+	const char *msg; /* expected error text */
+};
+
+static void test_config_load_yaml__errors_name_place_and_leave_config(void **state)
+{
+	static const struct bad_case cases[] = {
+		{ "storage:\n  gc_hihg_percent: 5\n",
+		  "t.yaml:2:3: unknown setting 'storage.gc_hihg_percent' (did you mean "
+		  "'storage.gc_high_percent'?)" },
+		{ "seed: true\nseed: false\n", "t.yaml:2:1: 'seed' is set twice" },
+		{ "a: &x 1\n", "t.yaml:1:4: YAML anchors and aliases are not allowed" },
+		{ "upload:\n  listen: 1.2.3.4\n", "t.yaml:2:11: 'upload.listen' must be HOST:PORT "
+						  "(or [IPV6]:PORT), not '1.2.3.4'" },
+		{ "upload:\n  max_connections: 0\n",
+		  "t.yaml:2:20: 'upload.max_connections' is 0, outside [1, 1000000]" },
+		{ "upload:\n  rate_limit: fast\n", "t.yaml:2:15: 'upload.rate_limit' must be a "
+						   "size such as 512MiB or 10G, not 'fast'" },
+		{ "download:\n  piece_timeout: 10\n", "t.yaml:2:18: 'download.piece_timeout' must "
+						      "be a duration such as 250ms, 30s, 5m, "
+						      "2h or 7d, not '10'" },
+		{ "seed: maybe\n", "t.yaml:1:7: 'seed' must be true or false, not 'maybe'" },
+		{ "log_level: loud\n",
+		  "t.yaml:1:12: 'log_level' must be one of error|warn|info|debug, not 'loud'" },
+		{ "storage: 5\n", "t.yaml:1:10: 'storage' is a section: give it a map" },
+		{ "seed:\n  x: 1\n", "t.yaml:2:3: 'seed' takes a value, not a map" },
+		{ "upload:\n  listen: [a]\n",
+		  "t.yaml:2:11: 'upload.listen' takes one value, not a list" },
+		{ "- a\n", "t.yaml:1:1: the top level must be a map of settings" },
+		{ "bogus:\n  x: 1\n", "t.yaml:1:1: unknown section 'bogus'" },
+	};
+	struct vx_config cfg, def;
+	char err[VX_CONFIG_ERR_MAX];
+
+	(void)state;
+	vx_config_init(&def);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		err[0] = '\0';
+		assert_int_equal(load(&cfg, cases[i].yaml, err), -EINVAL);
+		assert_string_equal(err, cases[i].msg);
+		assert_memory_equal(&cfg, &def, sizeof(cfg));
+	}
+}
+
+static void test_config_load_yaml__list_capacity(void **state)
+{
+	char yaml[8192], err[VX_CONFIG_ERR_MAX];
+	struct vx_config cfg;
+	size_t n = 0;
+
+	(void)state;
+	n += (size_t)snprintf(yaml + n, sizeof(yaml) - n, "schedulers:\n");
+	for (int i = 0; i <= VX_CONFIG_SCHEDULERS_MAX; i++)
+		n += (size_t)snprintf(yaml + n, sizeof(yaml) - n, "  - 127.0.0.1:%d\n", 9000 + i);
+	assert_int_equal(load(&cfg, yaml, err), -EINVAL);
+	assert_non_null(strstr(err, "'schedulers' has more than 16 entries"));
+}
+
+static void test_config_load_yaml__oversize(void **state)
+{
+	struct vx_config cfg;
+	char err[VX_CONFIG_ERR_MAX];
+
+	(void)state;
+	vx_config_init(&cfg);
+	assert_int_equal(
+		vx_config_load_yaml(&cfg, "t", "", VX_CONFIG_FILE_MAX + 1, err, sizeof(err)),
+		-EMSGSIZE);
+}
+
+static void test_config_set__flags_override(void **state)
+{
+	struct vx_config cfg;
+	char err[VX_CONFIG_ERR_MAX];
+
+	(void)state;
+	vx_config_init(&cfg);
+	assert_int_equal(vx_config_set(&cfg, "storage.data_dir", "data", err, sizeof(err)), 0);
+	assert_string_equal(cfg.storage.data_dir, "data");
+	assert_int_equal(
+		vx_config_set(&cfg, "schedulers", "127.0.0.1:1,127.0.0.1:2", err, sizeof(err)), 0);
+	assert_int_equal(cfg.nr_schedulers, 2);
+	assert_int_equal(vx_config_set(&cfg, "storag.data_dir", "x", err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "unknown setting 'storag.data_dir' (did you mean "
+				 "'storage.data_dir'?)");
+}
+
+static void test_config_validate__cross_field(void **state)
+{
+	struct vx_config cfg;
+	char err[VX_CONFIG_ERR_MAX];
+
+	(void)state;
+	vx_config_init(&cfg);
+	cfg.storage.gc_low_percent = 95;
+	assert_int_equal(vx_config_validate(&cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "gc_low_percent"));
+
+	vx_config_init(&cfg);
+	assert_int_equal(vx_config_set(&cfg, "tls.cert", "c.pem", err, sizeof(err)), 0);
+	assert_int_equal(vx_config_validate(&cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "tls.cert and tls.key"));
+
+	vx_config_init(&cfg);
+	cfg.seed = true;
+	cfg.download.back_to_source = false;
+	assert_int_equal(vx_config_validate(&cfg, err, sizeof(err)), -EINVAL);
+
+	vx_config_init(&cfg);
+	assert_int_equal(vx_config_set(&cfg, "schedulers", "nohost", err, sizeof(err)), 0);
+	assert_int_equal(vx_config_validate(&cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "'nohost' is not HOST:PORT"));
+}
+
+static void test_args__numbers_sizes_durations_addresses(void **state)
+{
+	char host[64];
+	uint16_t port;
+	uint64_t v;
+
+	(void)state;
+	assert_int_equal(vx_args_parse_u64("18446744073709551615", &v), 0);
+	assert_int_equal(vx_args_parse_u64("18446744073709551616", &v), -ERANGE);
+	assert_int_equal(vx_args_parse_u64("12x", &v), -EINVAL);
+	assert_int_equal(vx_args_parse_u64("", &v), -EINVAL);
+	assert_int_equal(vx_args_parse_size("4MiB", &v), 0);
+	assert_true(v == 4u << 20);
+	assert_int_equal(vx_args_parse_size("2g", &v), 0);
+	assert_true(v == 2ull << 30);
+	assert_int_equal(vx_args_parse_size("99999999999T", &v), -ERANGE);
+	assert_int_equal(vx_args_parse_size("4 MiB", &v), -EINVAL);
+	assert_int_equal(vx_args_parse_duration_ms("250ms", &v), 0);
+	assert_true(v == 250);
+	assert_int_equal(vx_args_parse_duration_ms("7d", &v), 0);
+	assert_true(v == 7ull * 86400000);
+	assert_int_equal(vx_args_parse_duration_ms("0", &v), 0);
+	assert_int_equal(vx_args_parse_duration_ms("5", &v), -EINVAL);
+	assert_int_equal(vx_args_parse_hostport("127.0.0.1:4005", host, sizeof(host), &port), 0);
+	assert_string_equal(host, "127.0.0.1");
+	assert_int_equal(port, 4005);
+	assert_int_equal(vx_args_parse_hostport("[::1]:80", host, sizeof(host), &port), 0);
+	assert_string_equal(host, "::1");
+	assert_int_equal(vx_args_parse_hostport("::1:80", host, sizeof(host), &port), -EINVAL);
+	assert_int_equal(vx_args_parse_hostport("h:0", host, sizeof(host), &port), -EINVAL);
+	assert_int_equal(vx_args_parse_hostport("h:65536", host, sizeof(host), &port), -EINVAL);
+	assert_int_equal(vx_args_parse_hostport(":80", host, sizeof(host), &port), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_config_init__defaults_validate),
+		cmocka_unit_test(test_config_load_yaml__all_types),
+		cmocka_unit_test(test_config_load_yaml__empty_document_is_defaults),
+		cmocka_unit_test(test_config_load_yaml__errors_name_place_and_leave_config),
+		cmocka_unit_test(test_config_load_yaml__list_capacity),
+		cmocka_unit_test(test_config_load_yaml__oversize),
+		cmocka_unit_test(test_config_set__flags_override),
+		cmocka_unit_test(test_config_validate__cross_field),
+		cmocka_unit_test(test_args__numbers_sizes_durations_addresses),
+	};
+
+	return cmocka_run_group_tests_name("cli_config", tests, NULL, NULL);
+}
