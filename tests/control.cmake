@@ -1,0 +1,22 @@
+# Tests of the control room: codec, scheduler core, server and client.
+if(TARGET vx_control)
+	vx_add_test(test_control_msg SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_control_msg.c
+		LIBS vx_control PkgConfig::CBOR)
+	vx_add_fuzz(control_msg SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_control_msg.c
+		LIBS vx_control)
+	if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_control_sched.c)
+		vx_add_test(test_control_sched
+			SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_control_sched.c LIBS vx_control)
+	endif()
+	if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_control_client.c)
+		vx_add_test(test_control_client
+			SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_control_client.c
+			LIBS vx_control LABEL integration TIMEOUT 120)
+	endif()
+	if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/integration/control_swarm.c AND TARGET vx)
+		vx_add_test(control_swarm
+			SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integration/control_swarm.c
+			LIBS vx_control LABEL integration TIMEOUT 180)
+		add_dependencies(control_swarm vx)
+	endif()
+endif()

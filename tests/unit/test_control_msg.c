@@ -1,0 +1,312 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test_control_msg.c: the control-message codec: round trips of every message shape, the frame
+ * header checks, and malformed CBOR of every kind the decoder must refuse without leaking.
+ */
+#include "vx_test.h"
+
+#include <string.h>
+
+#include <cbor.h>
+
+#include "vx_alloc.h"
+#include "vx_ctl_msg.h"
+#include "vx_err.h"
+
+#define TASK "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+static uint8_t buf[VX_CTL_FRAME_MAX + 64];
+
+static void decode_frame(const uint8_t *frame, ssize_t n, struct vx_ctl_msg *out, int want)
+{
+	struct vx_ctl_frame f;
+	ssize_t total = vx_ctl_frame_peek(frame, (size_t)n, VX_CTL_FRAME_MAX, &f);
+
+	assert_int_equal(total, n);
+	assert_int_equal(vx_ctl_msg_decode(f.tag, frame + VX_CTL_HDR_LEN, f.length, out), want);
+}
+
+static void test_vx_ctl_msg_encode__hello_roundtrip(void **state)
+{
+	struct vx_ctl_msg m = { 0 }, d;
+	ssize_t n;
+
+	(void)state;
+	m.tag = VX_CTL_TAG_REQUEST;
+	m.type = VX_CTL_HELLO;
+	m.rid = 77;
+	m.host_id = vx_ctl_str_of("10.0.0.1-node1");
+	m.addr = vx_ctl_str_of("10.0.0.1");
+	m.port = 4005;
+	m.idc = vx_ctl_str_of("dc1");
+	m.location = vx_ctl_str_of("cn|zj|hz");
+	m.role = VX_CTL_ROLE_SEED;
+	m.slots = 200;
+	m.bandwidth_bps = 10000000000ull;
+	m.token = vx_ctl_str_of("s3cret");
+	m.has = VX_CTL_F_HOST_ID | VX_CTL_F_ADDR | VX_CTL_F_PORT | VX_CTL_F_IDC |
+		VX_CTL_F_LOCATION | VX_CTL_F_ROLE | VX_CTL_F_SLOTS | VX_CTL_F_BANDWIDTH |
+		VX_CTL_F_TOKEN;
+	n = vx_ctl_msg_encode(&m, buf, sizeof(buf));
+	assert_true(n > VX_CTL_HDR_LEN);
+	assert_int_equal(buf[1], VX_CTL_TAG_REQUEST);
+	decode_frame(buf, n, &d, 0);
+	assert_int_equal(d.type, VX_CTL_HELLO);
+	assert_int_equal(d.rid, 77);
+	assert_int_equal(d.version, VX_CTL_VERSION);
+	assert_int_equal(d.has, m.has);
+	assert_true(vx_ctl_str_eq(d.host_id, "10.0.0.1-node1"));
+	assert_true(vx_ctl_str_eq(d.location, "cn|zj|hz"));
+	assert_true(vx_ctl_str_eq(d.token, "s3cret"));
+	assert_int_equal(d.port, 4005);
+	assert_int_equal(d.role, VX_CTL_ROLE_SEED);
+	assert_int_equal(d.bandwidth_bps, 10000000000ull);
+	vx_ctl_msg_release(&d);
+}
+
+static void test_vx_ctl_msg_encode__answer_with_arrays(void **state)
+{
+	struct vx_ctl_cand cands[2] = {
+		{ vx_ctl_str_of("a-h1"), vx_ctl_str_of("127.0.0.1"), 4005, 10, true },
+		{ vx_ctl_str_of("b-h2"), vx_ctl_str_of("::1"), 4006, 3, false },
+	};
+	struct vx_ctl_digest dg[2] = { { 0, vx_ctl_str_of("crc32:1") },
+				       { 9, vx_ctl_str_of("crc32:4294967295") } };
+	struct vx_ctl_msg m = { 0 }, d;
+	ssize_t n;
+
+	(void)state;
+	m.tag = VX_CTL_TAG_RESPONSE;
+	m.type = VX_CTL_REGISTER;
+	m.rid = UINT64_MAX;
+	m.status = 0;
+	m.answer = VX_CTL_ANS_PARENTS;
+	m.cands = cands;
+	m.nr_cands = 2;
+	m.digests = dg;
+	m.nr_digests = 2;
+	m.piece_count = 10;
+	m.piece_len = 4u << 20;
+	m.content_len = -1;
+	m.has = VX_CTL_F_STATUS | VX_CTL_F_ANSWER | VX_CTL_F_CANDS | VX_CTL_F_DIGESTS |
+		VX_CTL_F_PIECE_COUNT | VX_CTL_F_PIECE_LEN | VX_CTL_F_CONTENT_LEN;
+	n = vx_ctl_msg_encode(&m, buf, sizeof(buf));
+	assert_true(n > 0);
+	decode_frame(buf, n, &d, 0);
+	assert_int_equal(d.rid, UINT64_MAX);
+	assert_int_equal(d.nr_cands, 2);
+	assert_true(vx_ctl_str_eq(d.cands[1].addr, "::1"));
+	assert_int_equal(d.cands[1].port, 4006);
+	assert_true(d.cands[0].complete);
+	assert_false(d.cands[1].complete);
+	assert_int_equal(d.nr_digests, 2);
+	assert_int_equal(d.digests[1].piece, 9);
+	assert_true(vx_ctl_str_eq(d.digests[1].digest, "crc32:4294967295"));
+	assert_int_equal(d.content_len, -1);
+	vx_ctl_msg_release(&d);
+}
+
+static void test_vx_ctl_msg_encode__progress_roundtrip(void **state)
+{
+	uint8_t bits[3] = { 0xff, 0x01, 0x80 };
+	struct vx_ctl_cost costs[1] = { { vx_ctl_str_of("p-1"), 4, 1ull << 24, 123456 } };
+	struct vx_ctl_str avoid[2] = { vx_ctl_str_of("x"), vx_ctl_str_of("y") };
+	struct vx_ctl_msg m = { 0 }, d;
+	ssize_t n;
+
+	(void)state;
+	m.tag = VX_CTL_TAG_REQUEST;
+	m.type = VX_CTL_PROGRESS;
+	m.rid = 5;
+	m.task_id = vx_ctl_str_of(TASK);
+	m.bitmap_base = 8;
+	m.bitmap = bits;
+	m.bitmap_len = 3;
+	m.costs = costs;
+	m.nr_costs = 1;
+	m.avoid = avoid;
+	m.nr_avoid = 2;
+	m.has = VX_CTL_F_TASK_ID | VX_CTL_F_BITMAP | VX_CTL_F_COSTS | VX_CTL_F_AVOID;
+	n = vx_ctl_msg_encode(&m, buf, sizeof(buf));
+	assert_true(n > 0);
+	decode_frame(buf, n, &d, 0);
+	assert_int_equal(d.bitmap_base, 8);
+	assert_int_equal(d.bitmap_len, 3);
+	assert_memory_equal(d.bitmap, bits, 3);
+	assert_int_equal(d.costs[0].bytes, 1ull << 24);
+	assert_int_equal(d.costs[0].cost_us, 123456);
+	assert_int_equal(d.nr_avoid, 2);
+	assert_true(vx_ctl_str_eq(d.avoid[1], "y"));
+	vx_ctl_msg_release(&d);
+}
+
+static void test_vx_ctl_msg_encode__rejects_bad_messages(void **state)
+{
+	struct vx_ctl_msg m = { 0 };
+
+	(void)state;
+	m.tag = VX_CTL_TAG_REQUEST;
+	m.type = VX_CTL_REGISTER;
+	assert_int_equal(vx_ctl_msg_encode(&m, buf, sizeof(buf)), -EINVAL); /* no task id */
+	m.task_id = vx_ctl_str_of("ABC");
+	m.has = VX_CTL_F_TASK_ID;
+	assert_int_equal(vx_ctl_msg_encode(&m, buf, sizeof(buf)), -EINVAL); /* not 64 hex */
+	m.task_id = vx_ctl_str_of(TASK);
+	assert_int_equal(vx_ctl_msg_encode(&m, buf, 20), -EMSGSIZE);
+	m.type = VX_CTL_EVENT; /* events need the event tag */
+	assert_int_equal(vx_ctl_msg_encode(&m, buf, sizeof(buf)), -EINVAL);
+	m.tag = 0x05;
+	m.type = VX_CTL_REGISTER;
+	assert_int_equal(vx_ctl_msg_encode(&m, buf, sizeof(buf)), -EINVAL);
+}
+
+static void test_vx_ctl_frame_peek__limits(void **state)
+{
+	uint8_t h[6] = { 1, VX_CTL_TAG_REQUEST, 0, 0, 0, 4 };
+	struct vx_ctl_frame f;
+
+	(void)state;
+	assert_int_equal(vx_ctl_frame_peek(h, 5, VX_CTL_FRAME_MAX, &f), -EAGAIN);
+	assert_int_equal(vx_ctl_frame_peek(h, 6, VX_CTL_FRAME_MAX, &f), -EAGAIN);
+	assert_int_equal(f.length, 4);
+	h[1] = 0x00; /* a data-plane tag on the control channel */
+	assert_int_equal(vx_ctl_frame_peek(h, 6, VX_CTL_FRAME_MAX, &f), -EPROTO);
+	h[1] = VX_CTL_TAG_EVENT;
+	h[2] = 0x7f; /* 2 GiB value */
+	assert_int_equal(vx_ctl_frame_peek(h, 6, VX_CTL_FRAME_MAX, &f), -EMSGSIZE);
+}
+
+/* Encodes {0: rid, 1: type, 2: 1} followed by @extra raw CBOR map entries (@n_extra). */
+static size_t raw_msg(uint8_t *out, uint32_t type, size_t n_extra, const uint8_t *extra,
+		      size_t extra_len)
+{
+	size_t n = 0;
+
+	n += cbor_encode_map_start(3 + n_extra, out + n, 64);
+	n += cbor_encode_uint(0, out + n, 64);
+	n += cbor_encode_uint(1, out + n, 64);
+	n += cbor_encode_uint(1, out + n, 64);
+	n += cbor_encode_uint(type, out + n, 64);
+	n += cbor_encode_uint(2, out + n, 64);
+	n += cbor_encode_uint(1, out + n, 64);
+	if (extra_len)
+		memcpy(out + n, extra, extra_len);
+	return n + extra_len;
+}
+
+static void test_vx_ctl_msg_decode__malformed(void **state)
+{
+	uint8_t v[256];
+	struct vx_ctl_msg d;
+	size_t n;
+	/* key 20 (task id) as 64-char text */
+	uint8_t task[2 + 2 + 64];
+
+	(void)state;
+	task[0] = 0x14;
+	task[1] = 0x78;
+	task[2] = 64;
+	memcpy(task + 3, TASK, 64);
+
+	n = raw_msg(v, VX_CTL_REGISTER, 1, task, 67);
+	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, v, n, &d), 0);
+	vx_ctl_msg_release(&d);
+	/* truncated at every length: never accepted, never a crash */
+	for (size_t i = 0; i < n; i++)
+		assert_int_not_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, v, i, &d), 0);
+	/* trailing byte */
+	v[n] = 0;
+	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, v, n + 1, &d), -EPROTO);
+	/* missing the required task id */
+	n = raw_msg(v, VX_CTL_REGISTER, 0, NULL, 0);
+	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, v, n, &d), VX_ECBOR);
+	/* unknown type */
+	n = raw_msg(v, 99, 0, NULL, 0);
+	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, v, n, &d), VX_ECBOR);
+	/* wrong type for a key: port as text */
+	n = raw_msg(v, VX_CTL_ANNOUNCE, 1, (const uint8_t[]){ 0x0a, 0x61, 'x' }, 3);
+	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, v, n, &d), VX_ECBOR);
+	/* port out of range */
+	n = raw_msg(v, VX_CTL_ANNOUNCE, 1, (const uint8_t[]){ 0x0a, 0x1a, 0, 1, 0, 0 }, 6);
+	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, v, n, &d), VX_ECBOR);
+	/* indefinite-length array under an unknown key */
+	n = raw_msg(v, VX_CTL_ANNOUNCE, 1, (const uint8_t[]){ 0x18, 99, 0x9f, 0x01, 0xff }, 5);
+	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, v, n, &d), -EPROTO);
+	/* a CBOR tag, a float */
+	n = raw_msg(v, VX_CTL_ANNOUNCE, 1, (const uint8_t[]){ 0x18, 99, 0xc1, 0x01 }, 4);
+	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, v, n, &d), -EPROTO);
+	n = raw_msg(v, VX_CTL_ANNOUNCE, 1, (const uint8_t[]){ 0x18, 99, 0xf9, 0x3c, 0x00 }, 5);
+	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, v, n, &d), -EPROTO);
+	/* nesting deeper than the limit under an unknown key */
+	n = raw_msg(v, VX_CTL_ANNOUNCE, 1,
+		    (const uint8_t[]){ 0x18, 99, 0x81, 0x81, 0x81, 0x81, 0x81, 0x01 }, 8);
+	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, v, n, &d), -EPROTO);
+	/* but an unknown key of allowed depth is skipped */
+	n = raw_msg(v, VX_CTL_ANNOUNCE, 1, (const uint8_t[]){ 0x18, 99, 0x81, 0x81, 0x01 }, 5);
+	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, v, n, &d), 0);
+	vx_ctl_msg_release(&d);
+	/* a string claiming 4 GiB */
+	n = raw_msg(v, VX_CTL_ANNOUNCE, 1, (const uint8_t[]){ 0x04, 0x7a, 0xff, 0xff, 0xff, 0xff },
+		    6);
+	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, v, n, &d), -EPROTO);
+	/* an array claiming 2^64-1 candidates */
+	n = raw_msg(
+		v, VX_CTL_ANNOUNCE, 1,
+		(const uint8_t[]){ 0x18, 29, 0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff },
+		11);
+	assert_int_not_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, v, n, &d), 0);
+	/* duplicate key */
+	n = raw_msg(v, VX_CTL_ANNOUNCE, 2, (const uint8_t[]){ 0x0d, 0x00, 0x0d, 0x01 }, 4);
+	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, v, n, &d), VX_ECBOR);
+	/* not a map at all */
+	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, (const uint8_t[]){ 0x01 }, 1, &d),
+			 VX_ECBOR);
+	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, v, 0, &d), -EPROTO);
+}
+
+static void test_vx_ctl_msg_decode__alloc_failure_leaves_nothing(void **state)
+{
+	struct vx_ctl_str avoid[3] = { vx_ctl_str_of("a"), vx_ctl_str_of("b"), vx_ctl_str_of("c") };
+	struct vx_ctl_cost costs[1] = { { vx_ctl_str_of("p"), 1, 2, 3 } };
+	struct vx_ctl_msg m = { 0 }, d;
+	struct vx_ctl_frame f;
+	ssize_t n;
+
+	(void)state;
+#if !defined(VX_DEBUG)
+	skip();
+#endif
+	m.tag = VX_CTL_TAG_REQUEST;
+	m.type = VX_CTL_RESCHEDULE;
+	m.task_id = vx_ctl_str_of(TASK);
+	m.avoid = avoid;
+	m.nr_avoid = 3;
+	m.costs = costs;
+	m.nr_costs = 1;
+	m.has = VX_CTL_F_TASK_ID | VX_CTL_F_AVOID | VX_CTL_F_COSTS;
+	n = vx_ctl_msg_encode(&m, buf, sizeof(buf));
+	assert_true(n > 0);
+	assert_int_equal(vx_ctl_frame_peek(buf, (size_t)n, VX_CTL_FRAME_MAX, &f), n);
+	for (unsigned long nth = 1; nth <= 2; nth++) {
+		vx_fault_arm(VX_FAULT_ALLOC, nth);
+		assert_int_equal(vx_ctl_msg_decode(f.tag, buf + 6, f.length, &d), -ENOMEM);
+		assert_null(d.avoid);
+		assert_null(d.costs);
+	}
+	vx_fault_arm(VX_FAULT_ALLOC, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_vx_ctl_msg_encode__hello_roundtrip),
+		cmocka_unit_test(test_vx_ctl_msg_encode__answer_with_arrays),
+		cmocka_unit_test(test_vx_ctl_msg_encode__progress_roundtrip),
+		cmocka_unit_test(test_vx_ctl_msg_encode__rejects_bad_messages),
+		cmocka_unit_test(test_vx_ctl_frame_peek__limits),
+		cmocka_unit_test(test_vx_ctl_msg_decode__malformed),
+		cmocka_unit_test(test_vx_ctl_msg_decode__alloc_failure_leaves_nothing),
+	};
+
+	return cmocka_run_group_tests_name("control_msg", tests, NULL, NULL);
+}
