@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * vx_url.h: the URL normalization Dragonfly applies before hashing a task id. Dragonfly parses
+ * with Rust's `url` crate, which implements the WHATWG URL standard; vx reproduces its output
+ * byte for byte for the URLs a task can name:
+ *   - scheme lowercased; http, https, ws, wss, ftp and file are "special";
+ *   - special hosts percent-decoded, lowercased, IPv4 forms (decimal, octal, hex, short forms)
+ *     rewritten as dotted decimal, IPv6 literals compressed (RFC 5952 style, lowercase);
+ *     other schemes keep their host as written (an "opaque host", C0-percent-encoded);
+ *   - default port dropped (80 http/ws, 443 https/wss, 21 ftp), leading zeros of ports dropped;
+ *   - user info, path and fragment percent-encoded with the WHATWG sets, dot segments resolved,
+ *     backslashes read as slashes in special URLs, an empty special path becomes "/";
+ *   - leading and trailing C0 controls and spaces trimmed, tabs and newlines removed.
+ * Then the task-id rules: query pairs whose decoded key is in the filter list are dropped; if
+ * none remain the query is removed, otherwise it is re-serialized as
+ * application/x-www-form-urlencoded ("+" for space, everything but ASCII alphanumerics and
+ * "*-._" percent-encoded, "flag" becomes "flag="), even when nothing was filtered; the fragment
+ * is kept; if the result ends with "/" and the path is exactly "/", trailing slashes go.
+ *
+ * Not supported (rejected with VX_EURL, never silently hashed differently): internationalized
+ * (non-ASCII) domain names, which need UTS #46 mapping; relative URLs (there is no base).
+ * Pure code, no I/O; allocation-free (the caller gives the output buffer).
+ */
+#ifndef VX_URL_H
+#define VX_URL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "vx_compiler.h"
+
+/* Longest URL accepted as input, in bytes. Longer input is rejected with -E2BIG. */
+#define VX_URL_INPUT_MAX 8192
+/*
+ * Output room that always suffices for an input of @n bytes: every input byte expands to at
+ * most 9 output bytes (an invalid UTF-8 byte in a decoded query becomes "%EF%BF%BD"), plus
+ * room for "/" and a default path.
+ */
+#define VX_URL_OUT_MAX(n) ((size_t)(n)*9u + 16u)
+
+/* Where the parse failed, for messages: see vx_url_strerror(). */
+enum vx_url_error {
+	VX_URL_OK = 0,
+	VX_URL_ERR_EMPTY = 1,	   /* nothing left after trimming */
+	VX_URL_ERR_TOO_LONG = 2,   /* input longer than VX_URL_INPUT_MAX */
+	VX_URL_ERR_NOT_UTF8 = 3,   /* input is not valid UTF-8 */
+	VX_URL_ERR_NO_SCHEME = 4,  /* no "scheme:" (relative URLs need a base) */
+	VX_URL_ERR_EMPTY_HOST = 5, /* special scheme without a host */
+	VX_URL_ERR_BAD_HOST = 6,   /* forbidden code point in the host */
+	VX_URL_ERR_IDN = 7,	   /* non-ASCII domain: UTS #46 not supported */
+	VX_URL_ERR_BAD_IPV4 = 8,   /* host looks like an IPv4 number but is not one */
+	VX_URL_ERR_BAD_IPV6 = 9,   /* malformed [IPv6] literal */
+	VX_URL_ERR_BAD_PORT = 10,  /* non-digit port or port above 65535 */
+	VX_URL_ERR_NO_SPACE = 11,  /* output buffer too small */
+	VX_URL_ERR_FILE_PORT = 12, /* file: URLs cannot carry a port or credentials */
+	VX_URL_ERR_NR,
+};
+
+/* Query keys a task id ignores when the caller gives no list (signed-URL parameters). */
+extern const char *const vx_url_default_filtered_query_params[];
+/* Number of entries of vx_url_default_filtered_query_params. */
+extern const size_t vx_url_default_filtered_query_params_nr;
+
+/*
+ * vx_url_normalize_for_task_id() - the exact string Dragonfly hashes for @url.
+ * @url, @url_len: borrowed input, need not be NUL-terminated; must be valid UTF-8.
+ * @filters, @nr_filters: borrowed query keys to drop (exact, case-sensitive match on the
+ *   decoded key). @filters NULL means the default list above; a non-NULL list with
+ *   @nr_filters 0 means "drop nothing".
+ * @out, @out_len: borrowed output; gets the normalized URL and a NUL. VX_URL_OUT_MAX(url_len)
+ *   bytes always suffice.
+ * @why: optional (may be NULL); set to the reason on failure, VX_URL_OK on success.
+ * Returns the length written (without the NUL), VX_EURL for an invalid URL, -E2BIG for input
+ * longer than VX_URL_INPUT_MAX, or -ENOSPC when @out is too small. On failure @out holds an
+ * empty string (when @out_len > 0): nothing half-written.
+ */
+VX_MUST_CHECK ssize_t vx_url_normalize_for_task_id(const char *url, size_t url_len,
+						   const char *const *filters, size_t nr_filters,
+						   char *out, size_t out_len,
+						   enum vx_url_error *why);
+
+/* Static text for @why ("URL has no scheme"), never NULL. */
+const char *vx_url_strerror(enum vx_url_error why);
+
+#endif /* VX_URL_H */
