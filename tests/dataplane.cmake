@@ -4,3 +4,9 @@ if(TARGET vx_dataplane)
 		SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_dataplane_loop.c
 		LIBS vx_dataplane LABEL unit TIMEOUT 60)
 endif()
+if(TARGET vx_dataplane)
+	vx_add_test(dataplane_upload
+		SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integration/dataplane_upload.c
+			${CMAKE_CURRENT_SOURCE_DIR}/integration/dataplane_harness.c
+		LIBS vx_dataplane PkgConfig::ZLIB Threads::Threads LABEL integration TIMEOUT 120)
+endif()

@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * vx_fetcher.h: the piece fetcher. Given a task (id, content and piece length), its trusted
+ * piece digests and a set of parents, it keeps a few long-lived Vortex connections per parent,
+ * learns which pieces each parent has (SUBSCRIBE: a bitfield, then HAVE frames), picks pieces
+ * rarest first from a random start, pipelines requests, receives each body straight into
+ * aligned chunk buffers, checks the CRC against the trusted digest (never the sender's claim),
+ * writes through the sink (O_DIRECT when the sink allows) and publishes each piece at once.
+ * Near the end it requests the last pieces twice (endgame) and cancels the loser. A failing,
+ * slow or lying parent is dropped for the task and reported. A parent that does not speak the
+ * vx extensions (a Dragonfly peer: it closes after one answer) is used one request per
+ * connection, as Dragonfly's own downloader does.
+ *
+ * Memory is bounded by the configuration alone: chunk_bytes x buffers for bodies, plus small
+ * fixed state per connection and per piece; file size does not matter.
+ *
+ * Threading: a fetcher belongs to the loop it was created on; loop-thread only.
+ */
+#ifndef VX_FETCHER_H
+#define VX_FETCHER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "vx_compiler.h"
+
+struct vx_loop;
+struct vx_fetcher;
+
+/* Where one piece is written, from the sink's begin(). */
+struct vx_fetch_piece_io {
+	int fd;		 /* file to write; lent until commit() or abort() */
+	bool direct;	 /* @fd is O_DIRECT: buffers, offsets and lengths aligned to @align */
+	uint32_t align;	 /* a power of two >= 512 when @direct */
+	uint64_t offset; /* byte offset of the piece in @fd */
+	uint64_t length; /* piece length in bytes */
+};
+
+/*
+ * Where pieces go (the daemon wires this to vx_store_piece_begin_write / commit / abort).
+ * Callbacks run on the loop thread, must not block and must not allocate.
+ */
+struct vx_fetch_sink_ops {
+	/* Reserve piece @number. Returns 0, -EALREADY (already have it), -EBUSY, or -errno. */
+	int (*begin)(void *ctx, uint32_t number, struct vx_fetch_piece_io *io);
+	/* Publish piece @number, fully written, with verified CRC @crc32. Returns 0 or -errno. */
+	int (*commit)(void *ctx, uint32_t number, uint32_t crc32, const char *parent_id);
+	/* Give up the reservation; @err is 0 or the write error. */
+	void (*abort)(void *ctx, uint32_t number, int err);
+};
+
+/* Why a parent was dropped, for vx_fetcher_cfg.on_parent_dropped. */
+enum vx_fetch_drop {
+	VX_FETCH_DROP_CONNECT = 0,   /* connect failed or timed out */
+	VX_FETCH_DROP_ERROR = 1,     /* I/O error or the parent closed mid-answer */
+	VX_FETCH_DROP_PROTOCOL = 2,  /* malformed or unexpected frames */
+	VX_FETCH_DROP_DIGEST = 3,    /* bytes did not match the trusted digest: it lied */
+	VX_FETCH_DROP_STALL = 4,     /* no progress within stall_timeout_ms */
+	VX_FETCH_DROP_NOT_FOUND = 5, /* answered "not found" for a piece it claimed */
+};
+
+struct vx_fetcher_cfg {
+	const char *task_id;	     /* 64 lowercase hex characters; copied */
+	uint8_t request_tag;	     /* 0 DownloadPiece, 2 persistent, 4 persistent cache */
+	uint64_t content_length;     /* bytes */
+	uint64_t piece_length;	     /* bytes; the last piece may be shorter */
+	const uint32_t *piece_crc32; /* trusted CRC-32 of every piece; copied */
+	const uint8_t *have;	     /* optional bitfield of pieces already local; copied */
+	const struct vx_fetch_sink_ops *sink; /* borrowed; outlives the fetcher */
+	void *sink_ctx;
+	uint32_t conns_per_parent;   /* long-lived connections per vx parent (default 2) */
+	uint32_t pipeline_depth;     /* requests in flight per connection (default 4) */
+	uint32_t chunk_bytes;	     /* receive/write unit, multiple of 4096 (default 1 MiB) */
+	uint32_t buffers;	     /* chunk buffers: the memory bound (default 16) */
+	uint32_t max_parents;	     /* parent slots (default 16) */
+	uint32_t connect_timeout_ms; /* default 2000, as Dragonfly */
+	uint32_t stall_timeout_ms;   /* no byte for this long with requests out (default 10 s) */
+	uint32_t endgame_pieces;     /* duplicate requests when this few pieces remain (4) */
+	uint64_t rate_bytes_per_s;   /* download rate limit; 0 = unlimited */
+	uint64_t seed;		     /* random start; 0 = from the clock */
+	/* Called on the loop thread when piece @number is committed (publish it for uploads). */
+	void (*on_piece)(void *arg, uint32_t number);
+	/* Called when parent @index (order of vx_fetcher_add_parent()) is dropped. */
+	void (*on_parent_dropped)(void *arg, uint32_t index, enum vx_fetch_drop why, int err);
+	/* Called once: 0 when every piece is committed, or a negative error (VX_ENOPEERS). */
+	void (*on_done)(void *arg, int status);
+	void *cb_arg;
+};
+
+struct vx_fetcher_stats {
+	uint32_t pieces_total;
+	uint32_t pieces_done;
+	uint64_t bytes_received; /* body bytes, including discarded duplicates */
+	uint64_t requests_sent;
+	uint32_t parents_dropped;
+	uint32_t digest_failures;
+	uint32_t endgame_duplicates;
+	uint32_t reconnects; /* connections opened after the first per parent */
+};
+
+/* Fills @cfg with the defaults above (task fields zero). */
+void vx_fetcher_cfg_init(struct vx_fetcher_cfg *cfg);
+
+/*
+ * vx_fetcher_new() - create a fetcher on @loop (borrowed). Allocates everything it will use:
+ * chunk buffers, piece table, parent and connection slots. @cfg is borrowed for the call.
+ * @out: OUT, returns owned (vx_fetcher_free() once vx_fetcher_idle()).
+ * Returns 0, -EINVAL or -ENOMEM.
+ */
+VX_MUST_CHECK int vx_fetcher_new(struct vx_fetcher **out, struct vx_loop *loop,
+				 const struct vx_fetcher_cfg *cfg);
+
+/*
+ * vx_fetcher_add_parent() - add a parent at @addr (borrowed, copied) and start connecting.
+ * @id: the parent's peer id, sent on to the sink as the piece's origin; borrowed, copied (cut
+ * to 127 bytes); may be NULL. Returns the parent index, or -ENOSPC (max_parents reached).
+ */
+VX_MUST_CHECK int vx_fetcher_add_parent(struct vx_fetcher *f, const struct sockaddr *addr,
+					socklen_t addr_len, const char *id);
+
+/* Stops: cancels every request and closes every connection; on_done gets -ECANCELED. */
+void vx_fetcher_cancel(struct vx_fetcher *f);
+
+/* True when the fetcher has finished (or was cancelled) and nothing is in flight. */
+bool vx_fetcher_idle(const struct vx_fetcher *f);
+
+/* Takes @f; NULL is a no-op. Must be idle (asserted). */
+void vx_fetcher_free(struct vx_fetcher *f);
+
+void vx_fetcher_stats(const struct vx_fetcher *f, struct vx_fetcher_stats *out);
+
+#endif /* VX_FETCHER_H */

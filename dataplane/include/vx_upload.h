@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * vx_upload.h: the Vortex upload server. It listens on TCP (4005 by default), answers
+ * DownloadPiece requests (and the persistent, persistent-cache and cache twins) with a
+ * PieceContent head followed by the raw piece bytes, moved from the page cache to the socket
+ * with io_uring splice (no copy through user space), and Error frames for unknown pieces and
+ * invalid requests. A Dragonfly downloader sends one request per connection; a vx fetcher
+ * pipelines many on one connection and may subscribe to a task's piece availability (a
+ * BITFIELD answer, then HAVE frames as pieces finish). spec/dataplane.md has the state
+ * machine, the extension frames and every limit.
+ *
+ * Threading: a server belongs to the loop (thread) it was created on; every function here is
+ * loop-thread only. Run one server per worker thread with cfg.reuseport to spread accepts.
+ */
+#ifndef VX_UPLOAD_H
+#define VX_UPLOAD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "vx_compiler.h"
+
+struct vx_loop;
+struct vx_upload;
+
+/* Default Vortex TCP port (Dragonfly's storage.server.tcpPort). */
+#define VX_UPLOAD_PORT_DEFAULT 4005
+/* Longest parent id sent in PieceContent metadata. */
+#define VX_UPLOAD_PARENT_ID_MAX 191
+
+/* A finished piece lent by the piece source for one answer. */
+struct vx_upload_piece {
+	int fd;			 /* file holding the piece; read by splice, never written */
+	uint64_t offset;	 /* byte offset of the piece in @fd */
+	uint64_t length;	 /* piece length in bytes (at most 1 GiB) */
+	uint64_t content_offset; /* byte offset of the piece in the task content */
+	uint32_t crc32;		 /* CRC-32/IEEE of the bytes: sent as "crc32:<decimal>" */
+	const char *parent_id;	 /* peer the piece came from; NULL or "" when from source */
+	uint64_t cost_s;	 /* seconds it took to get the piece */
+	int64_t created_s;	 /* Unix seconds the piece finished */
+	void *cookie;		 /* the source's own handle, given back to put() */
+};
+
+/*
+ * Where pieces come from (the daemon wires this to the store). All callbacks run on the loop
+ * thread, must not block and must not allocate.
+ */
+struct vx_upload_source_ops {
+	/*
+	 * Look up piece @number of task @task_id (64 lowercase hex characters, not
+	 * NUL-terminated). On 0 fill @out, lent until put(@out). Return -EAGAIN when the piece
+	 * is known but not finished yet (the server waits, bounded), -ENOENT when the task or
+	 * piece is unknown, or another negative errno (answered as an internal error).
+	 */
+	int (*get)(void *ctx, const char *task_id, uint32_t number, struct vx_upload_piece *out);
+	/* Give back a piece lent by get(). */
+	void (*put)(void *ctx, struct vx_upload_piece *p);
+	/*
+	 * Copy task @task_id's finished-piece bitfield into @out (piece n is bit 7 - n % 8 of
+	 * byte n / 8) and its piece count into *@piece_count. Return the bytes written,
+	 * -ENOENT, or -ENOBUFS when @out_len is too small. NULL: subscriptions are refused.
+	 */
+	ssize_t (*bitmap)(void *ctx, const char *task_id, uint8_t *out, size_t out_len,
+			  uint32_t *piece_count);
+};
+
+struct vx_upload_cfg {
+	struct sockaddr_storage addr;	/* where to listen; port 0 picks a free one */
+	socklen_t addr_len;		/* bytes of @addr used */
+	bool reuseport;			/* SO_REUSEPORT, for one server per worker thread */
+	uint32_t max_conns;		/* connection slots, allocated at start (default 1024) */
+	uint32_t max_sends;		/* bodies in flight at once: splice pipes (default 64) */
+	uint32_t chunk_bytes;		/* bytes per splice round (default 1 MiB) */
+	uint32_t idle_timeout_ms;	/* no request for this long: close (default 60 s) */
+	uint32_t header_timeout_ms;	/* a started request must be complete within (10 s) */
+	uint32_t send_stall_ms;		/* no send progress for this long: close (30 s) */
+	uint32_t piece_wait_ms;		/* wait for an unfinished piece at most (30 s) */
+	uint64_t rate_bytes_per_s;	/* global upload rate; 0 = unlimited */
+	uint64_t conn_rate_bytes_per_s; /* per-connection upload rate; 0 = unlimited */
+	const struct vx_upload_source_ops *ops; /* borrowed; outlives the server */
+	void *ops_ctx;				/* passed to @ops */
+};
+
+/* Counters, from vx_upload_stats(). */
+struct vx_upload_stats {
+	uint32_t conns;		  /* connections open now */
+	uint64_t accepted;	  /* connections accepted since start */
+	uint64_t rejected;	  /* connections refused: all slots busy */
+	uint64_t requests;	  /* DownloadPiece requests parsed */
+	uint64_t pieces_sent;	  /* piece bodies fully sent */
+	uint64_t bytes_sent;	  /* body bytes sent */
+	uint64_t errors_sent;	  /* Error frames sent */
+	uint64_t timeouts;	  /* connections closed by idle, header, stall or wait limits */
+	uint64_t protocol_errors; /* connections closed for malformed input */
+	uint64_t haves_sent;	  /* HAVE frames sent to subscribers */
+};
+
+/* Fills @cfg with the defaults: 127.0.0.1:4005 and the limits above. */
+void vx_upload_cfg_init(struct vx_upload_cfg *cfg);
+
+/*
+ * vx_upload_new() - create a server on @loop (borrowed; must outlive the server): allocate
+ * every connection slot and splice pipe, bind and listen, arm a multishot accept.
+ * @cfg: borrowed for the call (cfg->ops for the server's life).
+ * @out: OUT, returns owned (free with vx_upload_free() after vx_upload_shutdown() finished).
+ * Returns 0, -EINVAL (bad cfg), -ENOMEM, or -errno of socket/bind/listen/pipe.
+ */
+VX_MUST_CHECK int vx_upload_new(struct vx_upload **out, struct vx_loop *loop,
+				const struct vx_upload_cfg *cfg);
+
+/* The bound address (useful with port 0). */
+void vx_upload_local_addr(const struct vx_upload *up, struct sockaddr_storage *addr,
+			  socklen_t *addr_len);
+
+/*
+ * vx_upload_piece_finished() - tell the server that piece @number of @task_id (64 hex chars)
+ * is now finished: requests waiting for it are answered and subscribers get a HAVE frame.
+ */
+void vx_upload_piece_finished(struct vx_upload *up, const char *task_id, uint32_t number);
+
+/*
+ * vx_upload_shutdown() - stop accepting, cancel everything and close every connection. The
+ * work completes on the loop; vx_upload_idle() turns true when nothing is left in flight.
+ */
+void vx_upload_shutdown(struct vx_upload *up);
+
+/* True when the server has nothing in flight (after vx_upload_shutdown()). */
+bool vx_upload_idle(const struct vx_upload *up);
+
+/* Takes @up; NULL is a no-op. Must be idle (asserted). */
+void vx_upload_free(struct vx_upload *up);
+
+/* Copies the counters into @out (borrowed). */
+void vx_upload_stats(const struct vx_upload *up, struct vx_upload_stats *out);
+
+#endif /* VX_UPLOAD_H */

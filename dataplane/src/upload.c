@@ -1,0 +1,1104 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * upload.c: the Vortex upload server on one loop. Each connection is a slot of a pool
+ * allocated at start and an explicit state machine (spec/dataplane.md has the diagram):
+ *
+ *      accept            request parsed / control frame queued
+ *   FREE ----> READING ----------------------------------------> SERVING
+ *                 ^  \                                           /  |
+ *                 |   \______ answer sent, nothing buffered ____/   |
+ *                 |                                                 |
+ *                 +-- any error, timeout, peer close: CLOSING <-----+
+ *                                   | nothing in flight, socket closed
+ *                                   v
+ *                                 CLOSED --> FREE (slot generation bumped)
+ *
+ * The receive side (recv, with a linked idle timeout while READING) and the send side (head
+ * send, then splice rounds file -> pipe -> socket) run independently; answers go out in
+ * request order. Nothing on this path allocates: slots, pipes and buffers exist from start.
+ */
+#include "vx_upload.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "dataplane_int.h"
+#include "vx_alloc.h"
+#include "vx_assert.h"
+#include "vx_list.h"
+#include "vx_log.h"
+#include "vx_loop.h"
+#include "vx_time.h"
+
+/* Requests buffered per connection: 4 KiB holds 55 pipelined DownloadPiece frames. */
+#define VX_UP_RX_MAX 4096
+/* One answer head: PieceContent metadata with the longest parent id, or an Error frame. */
+#define VX_UP_HEAD_MAX 512
+/* Queued control frames (BITFIELD, HAVE) of a subscribed connection. */
+#define VX_UP_CTL_MAX (VX__HDR_LEN + VX__BITFIELD_VALUE_MAX + 64 * (VX__HDR_LEN + VX__HAVE_LEN))
+
+enum vx_up_state {
+	VX_UP_FREE = 0,
+	VX_UP_READING = 1, /* no request being answered; recv armed (with idle timeout) */
+	VX_UP_SERVING = 2, /* answering a request or sending control frames */
+	VX_UP_CLOSING = 3, /* sticky: cancels queued; waits for inflight == 0 */
+	VX_UP_CLOSED = 4,  /* socket closed; slot about to be released */
+	VX_UP_STATE_NR,
+};
+
+static const bool vx_up_legal[VX_UP_STATE_NR][VX_UP_STATE_NR] = {
+	[VX_UP_FREE] = { [VX_UP_READING] = true },
+	[VX_UP_READING] = { [VX_UP_SERVING] = true, [VX_UP_CLOSING] = true },
+	[VX_UP_SERVING] = { [VX_UP_READING] = true, [VX_UP_CLOSING] = true },
+	[VX_UP_CLOSING] = { [VX_UP_CLOSED] = true },
+	[VX_UP_CLOSED] = { [VX_UP_FREE] = true },
+};
+
+struct vx_up_pipe {
+	int rfd;
+	int wfd;
+	bool dirty; /* may hold bytes of an aborted answer: recreate before reuse */
+	struct vx_list node;
+};
+
+struct vx_up_conn {
+	uint32_t gen; /* bumped when the slot is released */
+	enum vx_up_state state;
+	int fd;
+	uint32_t inflight; /* armed ops of this connection */
+	struct vx_upload *up;
+	struct vx_list node;	  /* server's free or active list */
+	struct vx_list wait_node; /* server's pipe-waiters list */
+	struct vx_op recv_op;
+	struct vx_op recv_to_op;
+	struct vx_op send_op;
+	struct vx_op splice_in_op;
+	struct vx_op splice_out_op;
+	struct vx_op close_op;
+	struct __kernel_timespec idle_ts;
+	uint64_t rx_start_ms;	   /* when the oldest unparsed byte arrived */
+	uint64_t last_progress_ms; /* last send progress */
+	uint32_t rx_len;
+	bool close_after; /* close once the queued answer is sent */
+	bool sending_ctl; /* the armed send is from ctl[], not head[] */
+	/* The request being answered. */
+	bool have_req;
+	bool waiting;	/* piece not finished yet: retried on tick and notify */
+	bool throttled; /* rate limit: resumed on tick */
+	bool piece_held;
+	uint8_t req_tag;
+	uint32_t req_number;
+	uint64_t wait_deadline_ms;
+	char req_task[VX__TASK_ID_LEN];
+	struct vx_upload_piece piece;
+	uint32_t head_off;
+	uint32_t head_len;
+	/* Body: splice rounds. */
+	struct vx_up_pipe *pipe;
+	uint64_t file_off;
+	uint64_t file_left;
+	uint64_t pipe_bytes;
+	uint8_t splice_pending;
+	bool splice_failed;
+	/* Availability subscription. */
+	bool subscribed;
+	bool sub_resync;
+	char sub_task[VX__TASK_ID_LEN];
+	uint32_t ctl_off;
+	uint32_t ctl_len;
+	struct vx__bucket bucket;
+	uint8_t rx[VX_UP_RX_MAX];
+	uint8_t head[VX_UP_HEAD_MAX];
+	uint8_t *ctl; /* VX_UP_CTL_MAX bytes, allocated on first SUBSCRIBE, kept with the slot */
+};
+
+struct vx_upload {
+	struct vx_loop *loop;
+	struct vx_upload_cfg cfg;
+	int listen_fd;
+	uint32_t gen; /* never changes: the server is not recycled */
+	struct vx_op accept_op;
+	struct vx_up_conn *conns;
+	struct vx_up_pipe *pipes;
+	struct vx_list free_conns;
+	struct vx_list active_conns;
+	struct vx_list free_pipes;
+	struct vx_list pipe_waiters;
+	struct vx_loop_ticker ticker;
+	struct vx__bucket bucket;
+	uint64_t rand;
+	bool shutting_down;
+	struct vx_upload_stats stats;
+};
+
+static void up_pump(struct vx_up_conn *c);
+static void up_close(struct vx_up_conn *c);
+static void up_arm_recv(struct vx_up_conn *c);
+
+void vx_upload_cfg_init(struct vx_upload_cfg *cfg)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)&cfg->addr;
+
+	memset(cfg, 0, sizeof(*cfg));
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(VX_UPLOAD_PORT_DEFAULT);
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cfg->addr_len = sizeof(*sin);
+	cfg->max_conns = 1024;
+	cfg->max_sends = 64;
+	cfg->chunk_bytes = 1u << 20;
+	cfg->idle_timeout_ms = 60000;
+	cfg->header_timeout_ms = 10000;
+	cfg->send_stall_ms = 30000;
+	cfg->piece_wait_ms = 30000;
+}
+
+/* Invariants of each state; debug builds check them on every transition. */
+static void up_check_invariants(const struct vx_up_conn *c)
+{
+	switch (c->state) {
+	case VX_UP_FREE:
+		VX_ASSERT(c->inflight == 0);
+		VX_ASSERT(c->fd == -1);
+		VX_ASSERT(!c->piece_held);
+		break;
+	case VX_UP_READING:
+		VX_ASSERT(!c->have_req);
+		VX_ASSERT(!c->piece_held);
+		VX_ASSERT(c->pipe == NULL);
+		break;
+	case VX_UP_SERVING:
+		VX_ASSERT(c->fd >= 0);
+		break;
+	case VX_UP_CLOSING:
+		VX_ASSERT(!c->piece_held);
+		break;
+	case VX_UP_CLOSED:
+		VX_ASSERT(c->inflight == 0);
+		VX_ASSERT(c->pipe == NULL);
+		break;
+	default:
+		VX_ASSERT(!"bad state");
+	}
+}
+
+static void up_set_state(struct vx_up_conn *c, enum vx_up_state to)
+{
+	VX_ASSERT(vx_up_legal[c->state][to]);
+	c->state = to;
+	VX_DASSERT((up_check_invariants(c), true));
+}
+
+static uint8_t up_packet_id(struct vx_upload *up)
+{
+	return (uint8_t)vx__rand(&up->rand);
+}
+
+/* ---- pipes ------------------------------------------------------------------------------ */
+
+static int up_pipe_open(struct vx_up_pipe *p, uint32_t size)
+{
+	int fds[2];
+
+	if (pipe2(fds, O_CLOEXEC) == -1)
+		return -errno;
+	/* Best effort: a bigger pipe means fewer splice rounds; pipe-max-size may refuse it. */
+	(void)fcntl(fds[1], F_SETPIPE_SZ, (int)size);
+	p->rfd = fds[0];
+	p->wfd = fds[1];
+	p->dirty = false;
+	return 0;
+}
+
+static void up_pipe_close(struct vx_up_pipe *p)
+{
+	if (p->rfd >= 0)
+		close(p->rfd);
+	if (p->wfd >= 0)
+		close(p->wfd);
+	p->rfd = -1;
+	p->wfd = -1;
+}
+
+static void up_pipe_release(struct vx_up_conn *c)
+{
+	struct vx_upload *up = c->up;
+	struct vx_up_pipe *p = c->pipe;
+
+	if (!p)
+		return;
+	c->pipe = NULL;
+	if (p->dirty || c->pipe_bytes) {
+		up_pipe_close(p);
+		if (up_pipe_open(p, up->cfg.chunk_bytes) < 0) {
+			vx_warn("upload: cannot recreate a splice pipe; %s", "pool shrinks by one");
+			return;
+		}
+	}
+	c->pipe_bytes = 0;
+	vx_list_add(&up->free_pipes, &p->node);
+	if (!vx_list_empty(&up->pipe_waiters)) {
+		struct vx_up_conn *w =
+			vx_list_first(&up->pipe_waiters, struct vx_up_conn, wait_node);
+
+		vx_list_del(&w->wait_node);
+		up_pump(w);
+	}
+}
+
+/* ---- sending ---------------------------------------------------------------------------- */
+
+static void up_send(struct vx_up_conn *c, const uint8_t *buf, uint32_t len, bool more, bool ctl)
+{
+	struct io_uring_sqe *sqe = vx_loop_sqe(c->up->loop);
+
+	io_uring_prep_send(sqe, c->fd, buf, len, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+	vx_loop_arm(c->up->loop, &c->send_op, sqe, false);
+	c->inflight++;
+	c->sending_ctl = ctl;
+}
+
+/* Queues an Error answer for the current position in the request stream. */
+static void up_answer_error(struct vx_up_conn *c, uint8_t code, const char *msg, bool close)
+{
+	ssize_t n = vx__error_encode(c->head, sizeof(c->head), up_packet_id(c->up), code, msg);
+
+	VX_ASSERT(n > 0);
+	c->head_off = 0;
+	c->head_len = (uint32_t)n;
+	c->have_req = true;
+	c->waiting = false;
+	c->close_after = c->close_after || close;
+	c->up->stats.errors_sent++;
+}
+
+/* Builds the PieceContent head for the piece just looked up. */
+static void up_answer_piece(struct vx_up_conn *c)
+{
+	struct vx_upload_piece *p = &c->piece;
+	char digest[VX__DIGEST_STR_MAX];
+	struct vx__meta m = { 0 };
+	size_t plen = p->parent_id ? strlen(p->parent_id) : 0;
+	ssize_t n;
+
+	m.number = c->req_number;
+	m.offset = p->content_offset;
+	m.length = p->length;
+	m.digest_len = vx__crc32_format(p->crc32, digest);
+	m.digest = digest;
+	m.parent_id = p->parent_id;
+	m.parent_id_len = (uint32_t)VX_MIN(plen, (size_t)VX_UPLOAD_PARENT_ID_MAX);
+	m.traffic_type = 1;
+	m.cost_s = p->cost_s;
+	m.created_s = p->created_s;
+	n = vx__content_head_encode(c->head, sizeof(c->head), up_packet_id(c->up),
+				    (uint8_t)(c->req_tag + 1), &m);
+	VX_ASSERT(n > 0);
+	c->head_off = 0;
+	c->head_len = (uint32_t)n;
+	c->file_off = p->offset;
+	c->file_left = p->length;
+	c->pipe_bytes = 0;
+	c->splice_failed = false;
+}
+
+/* Looks the requested piece up; on -EAGAIN the connection waits (bounded). */
+static void up_lookup(struct vx_up_conn *c)
+{
+	struct vx_upload *up = c->up;
+	int ret = up->cfg.ops->get(up->cfg.ops_ctx, c->req_task, c->req_number, &c->piece);
+
+	if (ret == 0) {
+		if (c->piece.length > VX__BODY_MAX) {
+			up->cfg.ops->put(up->cfg.ops_ctx, &c->piece);
+			up_answer_error(c, VX__ERR_INTERNAL, "piece larger than 1 GiB", false);
+			return;
+		}
+		c->piece_held = true;
+		c->waiting = false;
+		up_answer_piece(c);
+		return;
+	}
+	if (ret == -EAGAIN) {
+		if (!c->waiting) {
+			c->waiting = true;
+			c->wait_deadline_ms = vx_loop_now_ms(up->loop) + up->cfg.piece_wait_ms;
+		}
+		return;
+	}
+	if (ret == -ENOENT || ret == -ERANGE)
+		up_answer_error(c, VX__ERR_NOT_FOUND, "piece not found", false);
+	else
+		up_answer_error(c, VX__ERR_INTERNAL, "piece lookup failed", false);
+}
+
+/* Appends a BITFIELD frame for the subscribed task to ctl[]. */
+static void up_queue_bitfield(struct vx_up_conn *c)
+{
+	struct vx_upload *up = c->up;
+	uint8_t *p = c->ctl + c->ctl_len;
+	size_t room = VX_UP_CTL_MAX - c->ctl_len;
+	uint32_t count = 0;
+	ssize_t n;
+
+	if (room < VX__HDR_LEN + VX__TASK_ID_LEN + 4) {
+		c->sub_resync = true;
+		return;
+	}
+	n = up->cfg.ops->bitmap(up->cfg.ops_ctx, c->sub_task, p + VX__HDR_LEN + VX__TASK_ID_LEN + 4,
+				room - VX__HDR_LEN - VX__TASK_ID_LEN - 4, &count);
+	if (n == -ENOBUFS && c->ctl_len > 0) {
+		c->sub_resync = true;
+		return;
+	}
+	if (n < 0) {
+		c->subscribed = false;
+		up_answer_error(c, n == -ENOENT ? VX__ERR_NOT_FOUND : VX__ERR_INTERNAL,
+				"no bitfield for task", false);
+		return;
+	}
+	vx__hdr_put(p, up_packet_id(up), VX__TAG_BITFIELD,
+		    (uint32_t)(VX__TASK_ID_LEN + 4 + (size_t)n));
+	memcpy(p + VX__HDR_LEN, c->sub_task, VX__TASK_ID_LEN);
+	vx_put_be32(p + VX__HDR_LEN + VX__TASK_ID_LEN, count);
+	c->ctl_len += (uint32_t)(VX__HDR_LEN + VX__TASK_ID_LEN + 4 + (size_t)n);
+	c->sub_resync = false;
+}
+
+static void up_queue_have(struct vx_up_conn *c, uint32_t number)
+{
+	uint8_t *p;
+
+	if (c->sub_resync)
+		return;
+	if (VX_UP_CTL_MAX - c->ctl_len < VX__HDR_LEN + VX__HAVE_LEN) {
+		c->sub_resync = true; /* a fresh BITFIELD replaces the lost HAVEs */
+		return;
+	}
+	p = c->ctl + c->ctl_len;
+	vx__hdr_put(p, up_packet_id(c->up), VX__TAG_HAVE, VX__HAVE_LEN);
+	memcpy(p + VX__HDR_LEN, c->sub_task, VX__TASK_ID_LEN);
+	vx_put_be32(p + VX__HDR_LEN + VX__TASK_ID_LEN, number);
+	c->ctl_len += VX__HDR_LEN + VX__HAVE_LEN;
+	c->up->stats.haves_sent++;
+}
+
+/* ---- parsing requests ------------------------------------------------------------------- */
+
+static void up_consume(struct vx_up_conn *c, uint32_t n)
+{
+	VX_ASSERT(n <= c->rx_len);
+	memmove(c->rx, c->rx + n, c->rx_len - n);
+	c->rx_len -= n;
+	c->rx_start_ms = vx_loop_now_ms(c->up->loop);
+}
+
+/* Parses at most one frame from rx[]; returns false when more bytes are needed. */
+static bool up_parse_one(struct vx_up_conn *c)
+{
+	uint8_t tag;
+	uint32_t len;
+
+	if (c->rx_len < VX__HDR_LEN)
+		return false;
+	tag = c->rx[1];
+	len = vx_get_be32(c->rx + 2);
+	if (vx__tag_is_download(tag)) {
+		if (len != VX__DOWNLOAD_LEN) {
+			c->up->stats.protocol_errors++;
+			up_answer_error(c, VX__ERR_INVALID, "DownloadPiece value must be 68 bytes",
+					true);
+			return true;
+		}
+		if (c->rx_len < VX__HDR_LEN + VX__DOWNLOAD_LEN)
+			return false;
+		if (!vx__task_id_valid((const char *)c->rx + VX__HDR_LEN)) {
+			c->up->stats.protocol_errors++;
+			up_answer_error(c, VX__ERR_INVALID, "task id is not 64 lowercase hex",
+					true);
+			return true;
+		}
+		memcpy(c->req_task, c->rx + VX__HDR_LEN, VX__TASK_ID_LEN);
+		c->req_number = vx_get_be32(c->rx + VX__HDR_LEN + VX__TASK_ID_LEN);
+		c->req_tag = tag;
+		c->have_req = true;
+		c->up->stats.requests++;
+		up_consume(c, VX__HDR_LEN + VX__DOWNLOAD_LEN);
+		up_lookup(c);
+		return true;
+	}
+	if (tag == VX__TAG_SUBSCRIBE && len == VX__TASK_ID_LEN && c->up->cfg.ops->bitmap) {
+		if (c->rx_len < VX__HDR_LEN + VX__TASK_ID_LEN)
+			return false;
+		if (!vx__task_id_valid((const char *)c->rx + VX__HDR_LEN)) {
+			c->up->stats.protocol_errors++;
+			up_answer_error(c, VX__ERR_INVALID, "task id is not 64 lowercase hex",
+					true);
+			return true;
+		}
+		if (!c->ctl) {
+			/* Admission of a subscriber, not the piece path. */
+			c->ctl = vx_malloc(VX_UP_CTL_MAX);
+			if (!c->ctl) {
+				up_answer_error(c, VX__ERR_INTERNAL, "out of memory", true);
+				return true;
+			}
+		}
+		memcpy(c->sub_task, c->rx + VX__HDR_LEN, VX__TASK_ID_LEN);
+		up_consume(c, VX__HDR_LEN + VX__TASK_ID_LEN);
+		c->subscribed = true;
+		up_queue_bitfield(c);
+		return true;
+	}
+	if (tag == VX__TAG_CLOSE) {
+		c->close_after = true;
+		c->rx_len = 0;
+		return true;
+	}
+	/* Content tags, Error, reserved tags, oversize values: never read the value. */
+	c->up->stats.protocol_errors++;
+	up_answer_error(c, VX__ERR_INVALID, "unexpected tag", true);
+	return true;
+}
+
+/* ---- the send pump ---------------------------------------------------------------------- */
+
+static bool up_send_busy(const struct vx_up_conn *c)
+{
+	return vx_op_armed(&c->send_op) || c->splice_pending > 0;
+}
+
+/* Starts the next splice round of the body; returns false if it must wait. */
+static bool up_splice_round(struct vx_up_conn *c)
+{
+	struct vx_upload *up = c->up;
+	struct io_uring_sqe *sqe;
+	uint64_t now = vx_loop_now_ms(up->loop);
+	uint64_t n;
+
+	if (!c->pipe) {
+		if (vx_list_empty(&up->free_pipes)) {
+			if (vx_list_empty(&c->wait_node))
+				vx_list_add_tail(&up->pipe_waiters, &c->wait_node);
+			return false;
+		}
+		c->pipe = vx_list_first(&up->free_pipes, struct vx_up_pipe, node);
+		vx_list_del(&c->pipe->node);
+	}
+	if (c->pipe_bytes > 0) {
+		sqe = vx_loop_sqe(up->loop);
+		io_uring_prep_splice(sqe, c->pipe->rfd, -1, c->fd, -1, (unsigned int)c->pipe_bytes,
+				     SPLICE_F_MOVE);
+		vx_loop_arm(up->loop, &c->splice_out_op, sqe, false);
+		c->inflight++;
+		c->splice_pending = 1;
+		return true;
+	}
+	n = VX_MIN(c->file_left, (uint64_t)up->cfg.chunk_bytes);
+	n = vx__bucket_peek(&up->bucket, n, now);
+	n = vx__bucket_peek(&c->bucket, n, now);
+	if (n == 0) {
+		c->throttled = true;
+		return false;
+	}
+	vx__bucket_take(&up->bucket, n);
+	vx__bucket_take(&c->bucket, n);
+	vx_ring_reserve(vx_loop_ring(up->loop), 2);
+	sqe = vx_loop_sqe(up->loop);
+	io_uring_prep_splice(sqe, c->piece.fd, (int64_t)c->file_off, c->pipe->wfd, -1,
+			     (unsigned int)n, SPLICE_F_MOVE);
+	sqe->flags |= IOSQE_IO_LINK;
+	vx_loop_arm(up->loop, &c->splice_in_op, sqe, false);
+	sqe = vx_loop_sqe(up->loop);
+	io_uring_prep_splice(sqe, c->pipe->rfd, -1, c->fd, -1, (unsigned int)n,
+			     SPLICE_F_MOVE | (n < c->file_left ? SPLICE_F_MORE : 0));
+	vx_loop_arm(up->loop, &c->splice_out_op, sqe, false);
+	c->inflight += 2;
+	c->splice_pending = 2;
+	return true;
+}
+
+/* The answer to the current request is fully sent. */
+static void up_finish_answer(struct vx_up_conn *c)
+{
+	struct vx_upload *up = c->up;
+
+	if (c->piece_held) {
+		up->cfg.ops->put(up->cfg.ops_ctx, &c->piece);
+		c->piece_held = false;
+		up->stats.pieces_sent++;
+	}
+	up_pipe_release(c);
+	c->have_req = false;
+	c->head_len = 0;
+	c->head_off = 0;
+}
+
+/*
+ * Moves the connection forward as far as it can without waiting: send the current answer
+ * (head, then body), then queued control frames, then parse the next buffered request.
+ */
+static void up_pump(struct vx_up_conn *c)
+{
+	for (;;) {
+		if (c->state == VX_UP_CLOSING || c->state == VX_UP_CLOSED || up_send_busy(c))
+			return;
+		if (c->have_req) {
+			if (c->waiting || c->throttled)
+				return;
+			if (c->head_off < c->head_len) {
+				up_send(c, c->head + c->head_off, c->head_len - c->head_off,
+					c->piece_held && c->piece.length > 0, false);
+				return;
+			}
+			if (c->piece_held && (c->file_left > 0 || c->pipe_bytes > 0)) {
+				up_splice_round(c);
+				return;
+			}
+			up_finish_answer(c);
+			if (c->close_after) {
+				up_close(c);
+				return;
+			}
+			continue;
+		}
+		if (c->subscribed && c->sub_resync && c->ctl_len == 0)
+			up_queue_bitfield(c);
+		if (c->ctl_off < c->ctl_len) {
+			if (c->state == VX_UP_READING)
+				up_set_state(c, VX_UP_SERVING);
+			up_send(c, c->ctl + c->ctl_off, c->ctl_len - c->ctl_off, false, true);
+			return;
+		}
+		if (c->close_after) {
+			up_close(c);
+			return;
+		}
+		if (up_parse_one(c)) {
+			if (c->state == VX_UP_READING)
+				up_set_state(c, VX_UP_SERVING);
+			continue;
+		}
+		if (c->state == VX_UP_SERVING)
+			up_set_state(c, VX_UP_READING);
+		up_arm_recv(c);
+		return;
+	}
+}
+
+/* ---- receiving -------------------------------------------------------------------------- */
+
+static void up_arm_recv(struct vx_up_conn *c)
+{
+	struct vx_upload *up = c->up;
+	struct io_uring_sqe *sqe;
+	bool idle = c->state == VX_UP_READING && c->rx_len == 0;
+
+	if (vx_op_armed(&c->recv_op) || c->rx_len >= VX_UP_RX_MAX)
+		return;
+	if (c->state != VX_UP_READING && c->state != VX_UP_SERVING)
+		return;
+	vx_ring_reserve(vx_loop_ring(up->loop), 2);
+	sqe = vx_loop_sqe(up->loop);
+	io_uring_prep_recv(sqe, c->fd, c->rx + c->rx_len, VX_UP_RX_MAX - c->rx_len, 0);
+	vx_loop_arm(up->loop, &c->recv_op, sqe, false);
+	c->inflight++;
+	if (!idle)
+		return;
+	sqe->flags |= IOSQE_IO_LINK;
+	c->idle_ts.tv_sec = up->cfg.idle_timeout_ms / 1000;
+	c->idle_ts.tv_nsec = (long long)(up->cfg.idle_timeout_ms % 1000) * 1000000ll;
+	sqe = vx_loop_sqe(up->loop);
+	io_uring_prep_link_timeout(sqe, &c->idle_ts, 0);
+	vx_loop_arm(up->loop, &c->recv_to_op, sqe, false);
+	c->inflight++;
+}
+
+/* Called after each of the connection's completions: finishes a close when nothing is left. */
+static void up_op_done(struct vx_up_conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	VX_ASSERT(c->inflight > 0);
+	c->inflight--;
+	if (c->state != VX_UP_CLOSING || c->inflight > 0 || vx_op_armed(&c->close_op))
+		return;
+	up_pipe_release(c);
+	sqe = vx_loop_sqe(c->up->loop);
+	io_uring_prep_close(sqe, c->fd);
+	vx_loop_arm(c->up->loop, &c->close_op, sqe, false);
+	c->inflight++;
+}
+
+static void up_close(struct vx_up_conn *c)
+{
+	struct vx_upload *up = c->up;
+
+	if (c->state == VX_UP_CLOSING || c->state == VX_UP_CLOSED)
+		return;
+	if (c->piece_held) {
+		up->cfg.ops->put(up->cfg.ops_ctx, &c->piece);
+		c->piece_held = false;
+	}
+	if (c->pipe && (c->pipe_bytes || c->splice_pending))
+		c->pipe->dirty = true;
+	vx_list_del(&c->wait_node);
+	up_set_state(c, VX_UP_CLOSING);
+	/* Wakes a splice blocked in an io-wq worker; the cancel reaches queued requests. */
+	(void)shutdown(c->fd, SHUT_RDWR);
+	vx_loop_cancel_fd(up->loop, c->fd);
+	c->inflight++; /* balance: up_op_done() below may start the close */
+	up_op_done(c);
+}
+
+static struct vx_up_conn *op_conn(struct vx_op *op)
+{
+	return op->owner;
+}
+
+static void on_recv_done(struct vx_loop *loop, struct vx_op *op, int res, uint32_t cflags)
+{
+	struct vx_up_conn *c = op_conn(op);
+
+	(void)loop;
+	(void)cflags;
+	if (c->state == VX_UP_CLOSING) {
+		up_op_done(c);
+		return;
+	}
+	if (res == -ECANCELED || res == -EINTR) {
+		/* The linked idle timeout fired; it only matters when truly idle. */
+		if (c->state == VX_UP_READING && c->rx_len == 0 && res == -ECANCELED) {
+			c->up->stats.timeouts++;
+			up_close(c);
+		} else {
+			up_arm_recv(c);
+		}
+		up_op_done(c);
+		return;
+	}
+	if (res <= 0) {
+		up_close(c);
+		up_op_done(c);
+		return;
+	}
+	if (c->rx_len == 0)
+		c->rx_start_ms = vx_loop_now_ms(c->up->loop);
+	c->last_progress_ms = vx_loop_now_ms(c->up->loop);
+	c->rx_len += (uint32_t)res;
+	up_pump(c);
+	up_arm_recv(c);
+	up_op_done(c);
+}
+
+static void on_recv_timeout_done(struct vx_loop *loop, struct vx_op *op, int res, uint32_t cflags)
+{
+	(void)loop;
+	(void)res;
+	(void)cflags;
+	up_op_done(op_conn(op));
+}
+
+static void on_send_done(struct vx_loop *loop, struct vx_op *op, int res, uint32_t cflags)
+{
+	struct vx_up_conn *c = op_conn(op);
+
+	(void)loop;
+	(void)cflags;
+	if (c->state == VX_UP_CLOSING || res <= 0) {
+		up_close(c);
+		up_op_done(c);
+		return;
+	}
+	c->last_progress_ms = vx_loop_now_ms(c->up->loop);
+	if (c->sending_ctl) {
+		c->ctl_off += (uint32_t)res;
+		if (c->ctl_off == c->ctl_len) {
+			c->ctl_off = 0;
+			c->ctl_len = 0;
+		}
+	} else {
+		c->head_off += (uint32_t)res;
+	}
+	up_pump(c);
+	up_op_done(c);
+}
+
+static void up_after_splice(struct vx_up_conn *c)
+{
+	if (c->splice_pending > 0)
+		return;
+	if (c->state == VX_UP_CLOSING)
+		return;
+	if (c->splice_failed) {
+		c->pipe->dirty = true;
+		up_close(c);
+		return;
+	}
+	up_pump(c);
+}
+
+static void on_splice_in_done(struct vx_loop *loop, struct vx_op *op, int res, uint32_t cflags)
+{
+	struct vx_up_conn *c = op_conn(op);
+
+	(void)loop;
+	(void)cflags;
+	VX_ASSERT(c->splice_pending > 0);
+	c->splice_pending--;
+	if (res > 0) {
+		c->file_off += (uint64_t)res;
+		c->file_left -= (uint64_t)res;
+		c->pipe_bytes += (uint64_t)res;
+	} else if (c->state != VX_UP_CLOSING) {
+		/* 0: the file is shorter than the piece says; < 0: read error. */
+		vx_warn("upload: splice from piece file: %s", res ? strerror(-res) : "short file");
+		c->splice_failed = true;
+	}
+	up_after_splice(c);
+	up_op_done(c);
+}
+
+static void on_splice_out_done(struct vx_loop *loop, struct vx_op *op, int res, uint32_t cflags)
+{
+	struct vx_up_conn *c = op_conn(op);
+
+	(void)loop;
+	(void)cflags;
+	VX_ASSERT(c->splice_pending > 0);
+	c->splice_pending--;
+	if (res > 0) {
+		c->pipe_bytes -= (uint64_t)res;
+		c->up->stats.bytes_sent += (uint64_t)res;
+		c->last_progress_ms = vx_loop_now_ms(c->up->loop);
+	} else if (res == -ECANCELED && !c->splice_failed) {
+		/* The file splice came up short and broke the link: bytes wait in the pipe. */
+	} else if (c->state != VX_UP_CLOSING) {
+		c->splice_failed = true;
+	}
+	up_after_splice(c);
+	up_op_done(c);
+}
+
+static void up_release_slot(struct vx_up_conn *c)
+{
+	struct vx_upload *up = c->up;
+
+	up_set_state(c, VX_UP_CLOSED);
+	vx_list_del(&c->node);
+	c->gen++;
+	c->fd = -1;
+	c->rx_len = 0;
+	c->have_req = false;
+	c->waiting = false;
+	c->throttled = false;
+	c->close_after = false;
+	c->subscribed = false;
+	c->sub_resync = false;
+	c->ctl_off = 0;
+	c->ctl_len = 0;
+	c->head_len = 0;
+	c->head_off = 0;
+	c->splice_pending = 0;
+	c->pipe_bytes = 0;
+	up_set_state(c, VX_UP_FREE);
+	vx_list_add(&up->free_conns, &c->node);
+	up->stats.conns--;
+}
+
+static void on_close_done(struct vx_loop *loop, struct vx_op *op, int res, uint32_t cflags)
+{
+	struct vx_up_conn *c = op_conn(op);
+
+	(void)loop;
+	(void)res;
+	(void)cflags;
+	VX_ASSERT(c->inflight == 1);
+	c->inflight = 0;
+	up_release_slot(c);
+}
+
+/* ---- accepting -------------------------------------------------------------------------- */
+
+static void up_arm_accept(struct vx_upload *up)
+{
+	struct io_uring_sqe *sqe = vx_loop_sqe(up->loop);
+
+	io_uring_prep_multishot_accept(sqe, up->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	vx_loop_arm(up->loop, &up->accept_op, sqe, true);
+}
+
+static void up_admit(struct vx_upload *up, int fd)
+{
+	struct vx_up_conn *c;
+	int one = 1;
+
+	if (vx_list_empty(&up->free_conns) || up->shutting_down) {
+		/* Refusing is the only answer a full server has: close before any byte. */
+		close(fd);
+		up->stats.rejected++;
+		return;
+	}
+	c = vx_list_first(&up->free_conns, struct vx_up_conn, node);
+	vx_list_del(&c->node);
+	vx_list_add_tail(&up->active_conns, &c->node);
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->fd = fd;
+	vx_op_init(&c->recv_op, VX_OP_UP_RECV, c, &c->gen);
+	vx_op_init(&c->recv_to_op, VX_OP_UP_RECV_TIMEOUT, c, &c->gen);
+	vx_op_init(&c->send_op, VX_OP_UP_SEND, c, &c->gen);
+	vx_op_init(&c->splice_in_op, VX_OP_UP_SPLICE_IN, c, &c->gen);
+	vx_op_init(&c->splice_out_op, VX_OP_UP_SPLICE_OUT, c, &c->gen);
+	vx_op_init(&c->close_op, VX_OP_UP_CLOSE, c, &c->gen);
+	c->last_progress_ms = vx_loop_now_ms(up->loop);
+	vx__bucket_init(&c->bucket, up->cfg.conn_rate_bytes_per_s,
+			VX_MAX(up->cfg.conn_rate_bytes_per_s / 10, (uint64_t)up->cfg.chunk_bytes),
+			c->last_progress_ms);
+	up->stats.accepted++;
+	up->stats.conns++;
+	up_set_state(c, VX_UP_READING);
+	up_arm_recv(c);
+}
+
+static void on_accept_done(struct vx_loop *loop, struct vx_op *op, int res, uint32_t cflags)
+{
+	struct vx_upload *up = op->owner;
+
+	(void)loop;
+	if (res >= 0)
+		up_admit(up, res);
+	else if (res != -ECANCELED && res != -EINTR && res != -ECONNABORTED)
+		vx_warn("upload: accept: %s", strerror(-res));
+	if (!(cflags & IORING_CQE_F_MORE) && !up->shutting_down)
+		up_arm_accept(up);
+}
+
+/* ---- timers ----------------------------------------------------------------------------- */
+
+static void up_tick_conn(struct vx_upload *up, struct vx_up_conn *c, uint64_t now)
+{
+	if (c->state != VX_UP_READING && c->state != VX_UP_SERVING)
+		return;
+	if (!c->have_req && c->rx_len > 0 && now - c->rx_start_ms > up->cfg.header_timeout_ms) {
+		/* A slowloris trickle: the request did not complete in time. */
+		up->stats.timeouts++;
+		up_close(c);
+		return;
+	}
+	if (c->state == VX_UP_READING && c->rx_len == 0 && !up_send_busy(c) &&
+	    now - c->last_progress_ms > up->cfg.idle_timeout_ms) {
+		/* Backstop for a recv armed without its idle timeout while SERVING. */
+		up->stats.timeouts++;
+		up_close(c);
+		return;
+	}
+	if (up_send_busy(c) && now - c->last_progress_ms > up->cfg.send_stall_ms) {
+		up->stats.timeouts++;
+		up_close(c);
+		return;
+	}
+	if (c->waiting) {
+		up_lookup(c);
+		if (c->waiting && now >= c->wait_deadline_ms) {
+			up->stats.timeouts++;
+			up_answer_error(c, VX__ERR_NOT_FOUND, "piece not finished in time", false);
+		}
+		up_pump(c);
+		return;
+	}
+	if (c->throttled) {
+		c->throttled = false;
+		up_pump(c);
+	}
+}
+
+static void on_tick(struct vx_loop *loop, struct vx_loop_ticker *t, uint64_t now_ms)
+{
+	struct vx_upload *up = vx_container_of(t, struct vx_upload, ticker);
+	struct vx_list *pos, *tmp;
+
+	(void)loop;
+	vx_list_for_each_safe(pos, tmp, &up->active_conns) {
+		up_tick_conn(up, vx_list_entry(pos, struct vx_up_conn, node), now_ms);
+	}
+}
+
+/* ---- public ----------------------------------------------------------------------------- */
+
+static int up_listen(struct vx_upload *up)
+{
+	int one = 1;
+	int fd = socket(up->cfg.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd == -1)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1)
+		goto err_close;
+	if (up->cfg.reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1)
+		goto err_close;
+	if (bind(fd, (struct sockaddr *)&up->cfg.addr, up->cfg.addr_len) == -1)
+		goto err_close;
+	if (listen(fd, 4096) == -1)
+		goto err_close;
+	up->listen_fd = fd;
+	return 0;
+
+err_close:
+	one = -errno;
+	close(fd);
+	return one;
+}
+
+int vx_upload_new(struct vx_upload **out, struct vx_loop *loop, const struct vx_upload_cfg *cfg)
+{
+	struct vx_upload *up;
+	uint32_t i;
+	int ret;
+
+	VX_ASSERT(out != NULL);
+	VX_ASSERT(loop != NULL);
+	*out = NULL;
+	if (!cfg->ops || !cfg->ops->get || !cfg->ops->put || cfg->max_conns == 0 ||
+	    cfg->max_sends == 0 || cfg->chunk_bytes == 0 || cfg->addr_len == 0)
+		return -EINVAL;
+	up = vx_calloc(1, sizeof(*up));
+	if (!up)
+		return -ENOMEM;
+	up->loop = loop;
+	up->cfg = *cfg;
+	up->rand = vx_now_ns() | 1;
+	vx_list_init(&up->free_conns);
+	vx_list_init(&up->active_conns);
+	vx_list_init(&up->free_pipes);
+	vx_list_init(&up->pipe_waiters);
+	up->conns = vx_calloc(cfg->max_conns, sizeof(*up->conns));
+	if (!up->conns) {
+		ret = -ENOMEM;
+		goto err_free_up;
+	}
+	for (i = 0; i < cfg->max_conns; i++) {
+		struct vx_up_conn *c = &up->conns[i];
+
+		c->fd = -1;
+		c->up = up;
+		vx_list_init(&c->wait_node);
+		vx_list_add_tail(&up->free_conns, &c->node);
+	}
+	up->pipes = vx_calloc(cfg->max_sends, sizeof(*up->pipes));
+	if (!up->pipes) {
+		ret = -ENOMEM;
+		goto err_free_conns;
+	}
+	for (i = 0; i < cfg->max_sends; i++) {
+		up->pipes[i].rfd = -1;
+		up->pipes[i].wfd = -1;
+	}
+	for (i = 0; i < cfg->max_sends; i++) {
+		ret = up_pipe_open(&up->pipes[i], cfg->chunk_bytes);
+		if (ret < 0)
+			goto err_close_pipes;
+		vx_list_add_tail(&up->free_pipes, &up->pipes[i].node);
+	}
+	ret = up_listen(up);
+	if (ret < 0)
+		goto err_close_pipes;
+	vx__bucket_init(&up->bucket, cfg->rate_bytes_per_s,
+			VX_MAX(cfg->rate_bytes_per_s / 10, (uint64_t)cfg->chunk_bytes),
+			vx_loop_now_ms(loop));
+	vx_loop_set_handler(loop, VX_OP_ACCEPT, on_accept_done);
+	vx_loop_set_handler(loop, VX_OP_UP_RECV, on_recv_done);
+	vx_loop_set_handler(loop, VX_OP_UP_RECV_TIMEOUT, on_recv_timeout_done);
+	vx_loop_set_handler(loop, VX_OP_UP_SEND, on_send_done);
+	vx_loop_set_handler(loop, VX_OP_UP_SPLICE_IN, on_splice_in_done);
+	vx_loop_set_handler(loop, VX_OP_UP_SPLICE_OUT, on_splice_out_done);
+	vx_loop_set_handler(loop, VX_OP_UP_CLOSE, on_close_done);
+	vx_op_init(&up->accept_op, VX_OP_ACCEPT, up, &up->gen);
+	up_arm_accept(up);
+	up->ticker.fn = on_tick;
+	vx_loop_add_ticker(loop, &up->ticker);
+	*out = up;
+	return 0;
+
+err_close_pipes:
+	for (i = 0; i < cfg->max_sends; i++)
+		up_pipe_close(&up->pipes[i]);
+	vx_free(up->pipes);
+err_free_conns:
+	vx_free(up->conns);
+err_free_up:
+	vx_free(up);
+	return ret;
+}
+
+void vx_upload_local_addr(const struct vx_upload *up, struct sockaddr_storage *addr,
+			  socklen_t *addr_len)
+{
+	*addr_len = sizeof(*addr);
+	if (getsockname(up->listen_fd, (struct sockaddr *)addr, addr_len) == -1)
+		*addr_len = 0;
+}
+
+void vx_upload_piece_finished(struct vx_upload *up, const char *task_id, uint32_t number)
+{
+	struct vx_list *pos, *tmp;
+
+	vx_list_for_each_safe(pos, tmp, &up->active_conns) {
+		struct vx_up_conn *c = vx_list_entry(pos, struct vx_up_conn, node);
+
+		if (c->state != VX_UP_READING && c->state != VX_UP_SERVING)
+			continue;
+		if (c->subscribed && memcmp(c->sub_task, task_id, VX__TASK_ID_LEN) == 0)
+			up_queue_have(c, number);
+		if (c->waiting && c->req_number == number &&
+		    memcmp(c->req_task, task_id, VX__TASK_ID_LEN) == 0)
+			up_lookup(c);
+		up_pump(c);
+	}
+}
+
+void vx_upload_shutdown(struct vx_upload *up)
+{
+	struct vx_list *pos, *tmp;
+
+	if (up->shutting_down)
+		return;
+	up->shutting_down = true;
+	vx_loop_cancel(up->loop, &up->accept_op);
+	vx_list_for_each_safe(pos, tmp, &up->active_conns) {
+		up_close(vx_list_entry(pos, struct vx_up_conn, node));
+	}
+}
+
+bool vx_upload_idle(const struct vx_upload *up)
+{
+	return !vx_op_armed(&up->accept_op) && vx_list_empty(&up->active_conns);
+}
+
+void vx_upload_free(struct vx_upload *up)
+{
+	uint32_t i;
+
+	if (!up)
+		return;
+	VX_ASSERT(vx_upload_idle(up));
+	vx_loop_del_ticker(up->loop, &up->ticker);
+	close(up->listen_fd);
+	for (i = 0; i < up->cfg.max_sends; i++)
+		up_pipe_close(&up->pipes[i]);
+	for (i = 0; i < up->cfg.max_conns; i++)
+		vx_free(up->conns[i].ctl);
+	vx_free(up->pipes);
+	vx_free(up->conns);
+	vx_free(up);
+}
+
+void vx_upload_stats(const struct vx_upload *up, struct vx_upload_stats *out)
+{
+	*out = up->stats;
+}

@@ -1,0 +1,339 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * dataplane_harness.c: see dataplane_harness.h.
+ */
+#include "vx_test.h"
+
+#include "dataplane_harness.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vx_bytes.h"
+
+void vx_h_write_pattern(const char *path, uint64_t len, uint32_t seed)
+{
+	uint8_t buf[65536];
+	uint64_t x = seed * 2654435761u + 1, done = 0;
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	assert_true(fd >= 0);
+	while (done < len) {
+		size_t n = (size_t)(len - done < sizeof(buf) ? len - done : sizeof(buf));
+		size_t i;
+
+		for (i = 0; i < n; i++) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			buf[i] = (uint8_t)x;
+		}
+		assert_int_equal(write(fd, buf, n), (ssize_t)n);
+		done += n;
+	}
+	close(fd);
+}
+
+void vx_h_tmpdir(char *out)
+{
+	const char *base = getenv("VX_BINARY_DIR");
+
+	snprintf(out, PATH_MAX, "%s/vx-dataplane-XXXXXX", base ? base : "/tmp");
+	assert_non_null(mkdtemp(out));
+}
+
+void vx_h_rmdir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char p[PATH_MAX + 300];
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+		unlink(p);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+bool vx_h_files_equal(const char *a, const char *b)
+{
+	static uint8_t ba[1 << 20], bb[1 << 20];
+	int fa = open(a, O_RDONLY | O_CLOEXEC), fb = open(b, O_RDONLY | O_CLOEXEC);
+	bool eq = fa >= 0 && fb >= 0;
+	struct stat sa, sb;
+
+	if (eq && (fstat(fa, &sa) || fstat(fb, &sb) || sa.st_size != sb.st_size))
+		eq = false;
+	while (eq) {
+		ssize_t na = read(fa, ba, sizeof(ba));
+		ssize_t nb = read(fb, bb, sizeof(bb));
+
+		if (na != nb || na < 0 || memcmp(ba, bb, (size_t)na) != 0)
+			eq = false;
+		if (na <= 0)
+			break;
+	}
+	if (fa >= 0)
+		close(fa);
+	if (fb >= 0)
+		close(fb);
+	return eq;
+}
+
+/* ---- server thread ---------------------------------------------------------------------- */
+
+struct vx_h_start {
+	struct vx_h_server *s;
+	const char *path;
+	uint64_t content_length;
+	uint64_t piece_length;
+};
+
+static void h_on_wake(struct vx_loop *loop, void *arg)
+{
+	struct vx_h_server *s = arg;
+	uint32_t i;
+
+	(void)loop;
+	pthread_mutex_lock(&s->lock);
+	for (i = 0; i < s->mbox_len; i++) {
+		vx_file_task_set(s->task, s->mbox[i], s->mbox_finished[i]);
+		if (s->mbox_finished[i])
+			vx_upload_piece_finished(s->up, VX_H_TASK_ID, s->mbox[i]);
+	}
+	s->mbox_len = 0;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void h_on_stop(struct vx_loop *loop, void *arg)
+{
+	struct vx_h_server *s = arg;
+
+	(void)loop;
+	vx_upload_shutdown(s->up);
+}
+
+static void *h_server_main(void *arg)
+{
+	struct vx_h_start *st = arg;
+	struct vx_h_server *s = st->s;
+	struct vx_file_task_cfg fcfg = { 0 };
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int ret;
+
+	ret = vx_loop_new(&s->loop, NULL);
+	if (ret == 0) {
+		fcfg.path = st->path;
+		fcfg.task_id = VX_H_TASK_ID;
+		fcfg.content_length = st->content_length;
+		fcfg.piece_length = st->piece_length;
+		fcfg.seed = true;
+		fcfg.parent_id = "127.0.0.1-harness";
+		ret = vx_file_task_open(&s->task, &fcfg);
+	}
+	if (ret == 0) {
+		s->cfg.ops = &vx_file_task_source_ops;
+		s->cfg.ops_ctx = s->task;
+		ret = vx_upload_new(&s->up, s->loop, &s->cfg);
+	}
+	pthread_mutex_lock(&s->lock);
+	s->start_err = ret;
+	if (ret == 0) {
+		vx_upload_local_addr(s->up, &ss, &sl);
+		memcpy(&s->addr, &ss, sizeof(s->addr));
+	}
+	s->ready = true;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	if (ret < 0)
+		return NULL;
+	vx_loop_set_on_wake(s->loop, h_on_wake, s);
+	vx_loop_set_on_stop(s->loop, h_on_stop, s);
+	ret = vx_loop_run(s->loop);
+	assert_int_equal(ret, 0);
+	pthread_mutex_lock(&s->lock);
+	vx_upload_stats(s->up, &s->stats);
+	s->lent_at_exit = vx_file_task_lent(s->task);
+	pthread_mutex_unlock(&s->lock);
+	vx_upload_free(s->up);
+	vx_loop_free(s->loop);
+	vx_file_task_close(s->task);
+	return NULL;
+}
+
+void vx_h_server_start(struct vx_h_server *s, const char *path, uint64_t content_length,
+		       uint64_t piece_length, const struct vx_upload_cfg *cfg)
+{
+	static struct vx_h_start st;
+
+	memset(s, 0, sizeof(*s));
+	if (cfg) {
+		s->cfg = *cfg;
+	} else {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&s->cfg.addr;
+
+		vx_upload_cfg_init(&s->cfg);
+		sin->sin_port = 0;
+	}
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->cond, NULL);
+	st.s = s;
+	st.path = path;
+	st.content_length = content_length;
+	st.piece_length = piece_length;
+	assert_int_equal(pthread_create(&s->thread, NULL, h_server_main, &st), 0);
+	pthread_mutex_lock(&s->lock);
+	while (!s->ready)
+		pthread_cond_wait(&s->cond, &s->lock);
+	pthread_mutex_unlock(&s->lock);
+	assert_int_equal(s->start_err, 0);
+}
+
+void vx_h_server_set(struct vx_h_server *s, uint32_t number, bool finished)
+{
+	pthread_mutex_lock(&s->lock);
+	assert_true(s->mbox_len < 64);
+	s->mbox[s->mbox_len] = number;
+	s->mbox_finished[s->mbox_len] = finished;
+	s->mbox_len++;
+	vx_loop_wake(s->loop);
+	while (s->mbox_len > 0)
+		pthread_cond_wait(&s->cond, &s->lock);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void vx_h_server_stop(struct vx_h_server *s)
+{
+	vx_loop_stop(s->loop);
+	assert_int_equal(pthread_join(s->thread, NULL), 0);
+	assert_int_equal(s->lent_at_exit, 0);
+	assert_int_equal(s->stats.conns, 0);
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->cond);
+}
+
+/* ---- raw client ------------------------------------------------------------------------- */
+
+int vx_h_connect(const struct sockaddr_in *addr)
+{
+	struct timeval tv = { .tv_sec = 5 };
+	int one = 1;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	/* Like Dragonfly's downloader: TCP_NODELAY and keepalive on every connection. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (const struct sockaddr *)addr, sizeof(*addr)) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int vx_h_send_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	while (len > 0) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int vx_h_recv_all(int fd, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	while (len > 0) {
+		ssize_t n = recv(fd, p, len, 0);
+
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int vx_h_send_download(int fd, const char *task_id, uint32_t number)
+{
+	uint8_t f[74];
+
+	f[0] = (uint8_t)rand();
+	f[1] = 0;
+	vx_put_be32(f + 2, 68);
+	memcpy(f + 6, task_id, 64);
+	vx_put_be32(f + 70, number);
+	return vx_h_send_all(fd, f, sizeof(f));
+}
+
+int vx_h_read_answer(int fd, struct vx_h_answer *a)
+{
+	uint8_t hdr[6], ml[4], meta[4096];
+	uint32_t len, mlen, dlen, plen;
+
+	memset(a, 0, sizeof(*a));
+	if (vx_h_recv_all(fd, hdr, 6))
+		return -1;
+	a->tag = hdr[1];
+	len = vx_get_be32(hdr + 2);
+	if (a->tag == 0xFF) {
+		if (len < 1 || len > sizeof(meta) || vx_h_recv_all(fd, meta, len))
+			return -1;
+		a->error_code = meta[0];
+		memcpy(a->error_msg, meta + 1,
+		       len - 1 < sizeof(a->error_msg) - 1 ? len - 1 : sizeof(a->error_msg) - 1);
+		return 0;
+	}
+	if (vx_h_recv_all(fd, ml, 4))
+		return -1;
+	mlen = vx_get_be32(ml);
+	if (len != 4 + mlen || mlen > sizeof(meta) || mlen < 45 || vx_h_recv_all(fd, meta, mlen))
+		return -1;
+	a->number = vx_get_be32(meta);
+	a->offset = vx_get_be64(meta + 4);
+	a->length = vx_get_be64(meta + 12);
+	dlen = vx_get_be32(meta + 20);
+	if (dlen >= sizeof(a->digest) || 24 + dlen + 4 > mlen)
+		return -1;
+	memcpy(a->digest, meta + 24, dlen);
+	plen = vx_get_be32(meta + 24 + dlen);
+	if (mlen != 45 + dlen + plen || meta[28 + dlen + plen] != 1)
+		return -1;
+	a->body = malloc(a->length ? a->length : 1);
+	if (!a->body || vx_h_recv_all(fd, a->body, a->length))
+		return -1;
+	return 0;
+}
+
+void vx_h_answer_free(struct vx_h_answer *a)
+{
+	free(a->body);
+	a->body = NULL;
+}

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * dataplane_harness.h: helpers shared by the data-plane integration tests: a vx upload server
+ * on its own thread (own loop, own ring) serving a file task, a raw blocking-socket client
+ * that behaves exactly like Dragonfly's downloader, and file helpers.
+ */
+#ifndef VX_DATAPLANE_HARNESS_H
+#define VX_DATAPLANE_HARNESS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <netinet/in.h>
+
+#include "vx_file_task.h"
+#include "vx_loop.h"
+#include "vx_upload.h"
+
+#define VX_H_TASK_ID "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+struct vx_h_server {
+	pthread_t thread;
+	struct vx_upload_cfg cfg;
+	struct vx_file_task *task; /* owned by the harness; loop thread once started */
+	struct vx_loop *loop;
+	struct vx_upload *up;
+	struct sockaddr_in addr; /* where it listens */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool ready;
+	int start_err;
+	/* Mailbox from the test thread: pieces to mark finished (or missing). */
+	uint32_t mbox[64];
+	bool mbox_finished[64];
+	uint32_t mbox_len;
+	struct vx_upload_stats stats; /* copied at each tick and at exit */
+	uint32_t lent_at_exit;
+};
+
+/* Writes @len bytes of a deterministic pattern (seeded by @seed) to a new file at @path. */
+void vx_h_write_pattern(const char *path, uint64_t len, uint32_t seed);
+/* Makes a temporary directory (mkdtemp) and returns its path in @out (PATH_MAX). */
+void vx_h_tmpdir(char *out);
+/* Removes @dir and every file in it (one level). */
+void vx_h_rmdir(const char *dir);
+/* True when the two files have identical bytes. */
+bool vx_h_files_equal(const char *a, const char *b);
+
+/*
+ * Starts a server thread serving @path as task VX_H_TASK_ID. @cfg may be NULL for defaults
+ * (with port 0 on 127.0.0.1). @seed_all: every piece finished.
+ */
+void vx_h_server_start(struct vx_h_server *s, const char *path, uint64_t content_length,
+		       uint64_t piece_length, const struct vx_upload_cfg *cfg);
+/* Marks a piece finished / missing, through the server's loop. */
+void vx_h_server_set(struct vx_h_server *s, uint32_t number, bool finished);
+/* Stops the server thread and checks nothing leaked. */
+void vx_h_server_stop(struct vx_h_server *s);
+
+/* Raw Dragonfly-like client helpers (blocking sockets, timeouts of 5 s). */
+int vx_h_connect(const struct sockaddr_in *addr);
+int vx_h_send_all(int fd, const void *buf, size_t len);
+int vx_h_recv_all(int fd, void *buf, size_t len);
+/* Sends a DownloadPiece frame (tag 0) for @task_id / @number. */
+int vx_h_send_download(int fd, const char *task_id, uint32_t number);
+
+struct vx_h_answer {
+	uint8_t tag;
+	uint32_t number;
+	uint64_t offset;
+	uint64_t length;
+	char digest[32];
+	uint8_t error_code;
+	char error_msg[256];
+	uint8_t *body; /* malloc'd, length bytes (NULL for errors) */
+};
+
+/*
+ * Reads one answer exactly as Dragonfly's downloader does: 6-byte header, then for a content
+ * tag the 4-byte metadata length, the metadata and exactly `length` body bytes; for Error the
+ * value. Returns 0, or -1 on EOF / error.
+ */
+int vx_h_read_answer(int fd, struct vx_h_answer *a);
+void vx_h_answer_free(struct vx_h_answer *a);
+
+#endif /* VX_DATAPLANE_HARNESS_H */

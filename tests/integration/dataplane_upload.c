@@ -1,0 +1,457 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * dataplane_upload.c: the upload server on a real ring and real loopback sockets, driven by a
+ * raw-socket client that behaves exactly like Dragonfly's Rust downloader (new connection per
+ * piece, TCP_NODELAY, reads header + metadata length + metadata + exactly the piece length).
+ * Also: pipelining, errors for unknown pieces, malformed and reserved requests, slowloris and
+ * idle limits, waiting for unfinished pieces, availability (SUBSCRIBE/BITFIELD/HAVE), 1,000
+ * concurrent connections, the connection limit and the rate limit.
+ */
+#include "vx_test.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <zlib.h>
+
+#include "dataplane_harness.h"
+#include "vx_bytes.h"
+#include "vx_ring.h"
+
+struct fixture {
+	char dir[PATH_MAX];
+	char path[PATH_MAX + 32];
+	uint8_t *content;
+	uint64_t len;
+	uint64_t piece;
+	struct vx_h_server srv;
+};
+
+static void make_content(struct fixture *f, uint64_t len, uint64_t piece)
+{
+	int fd;
+
+	vx_h_tmpdir(f->dir);
+	snprintf(f->path, sizeof(f->path), "%s/content", f->dir);
+	vx_h_write_pattern(f->path, len, 7);
+	f->len = len;
+	f->piece = piece;
+	f->content = malloc(len ? len : 1);
+	assert_non_null(f->content);
+	fd = open(f->path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, f->content, len), (ssize_t)len);
+	close(fd);
+}
+
+static void fixture_start(struct fixture *f, uint64_t len, uint64_t piece,
+			  const struct vx_upload_cfg *cfg)
+{
+	make_content(f, len, piece);
+	vx_h_server_start(&f->srv, f->path, len, piece, cfg);
+}
+
+static void fixture_stop(struct fixture *f)
+{
+	vx_h_server_stop(&f->srv);
+	vx_h_rmdir(f->dir);
+	free(f->content);
+}
+
+static void check_piece(const struct fixture *f, const struct vx_h_answer *a, uint32_t n)
+{
+	uint64_t off = (uint64_t)n * f->piece;
+	uint64_t len = f->len - off < f->piece ? f->len - off : f->piece;
+	char digest[32];
+
+	assert_int_equal(a->tag, 0x01);
+	assert_int_equal(a->number, n);
+	assert_int_equal(a->offset, off);
+	assert_int_equal(a->length, len);
+	assert_memory_equal(a->body, f->content + off, len);
+	snprintf(digest, sizeof(digest), "crc32:%lu", crc32(0, a->body, (uInt)len));
+	assert_string_equal(a->digest, digest);
+}
+
+static void expect_closed(int fd)
+{
+	char b;
+
+	assert_int_equal(recv(fd, &b, 1, 0), 0);
+}
+
+static void dragonfly_fetch_all(struct fixture *f)
+{
+	uint32_t count = (uint32_t)((f->len + f->piece - 1) / f->piece), n;
+
+	for (n = 0; n < count; n++) {
+		struct vx_h_answer a;
+		int fd = vx_h_connect(&f->srv.addr);
+
+		assert_true(fd >= 0);
+		assert_int_equal(vx_h_send_download(fd, VX_H_TASK_ID, n), 0);
+		assert_int_equal(vx_h_read_answer(fd, &a), 0);
+		check_piece(f, &a, n);
+		vx_h_answer_free(&a);
+		close(fd);
+	}
+}
+
+static void test_vx_upload__dragonfly_client_sizes(void **state)
+{
+	static const uint64_t sizes[] = { 1, 65536, 3 * 65536 + 12345 };
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < VX_ARRAY_SIZE(sizes); i++) {
+		struct fixture f = { 0 };
+
+		fixture_start(&f, sizes[i], 65536, NULL);
+		dragonfly_fetch_all(&f);
+		fixture_stop(&f);
+		assert_int_equal(f.srv.stats.pieces_sent, (sizes[i] + 65535) / 65536);
+	}
+}
+
+static void test_vx_upload__empty_task_not_found(void **state)
+{
+	struct fixture f = { 0 };
+	struct vx_h_answer a;
+	int fd;
+
+	(void)state;
+	fixture_start(&f, 0, 65536, NULL);
+	fd = vx_h_connect(&f.srv.addr);
+	assert_int_equal(vx_h_send_download(fd, VX_H_TASK_ID, 0), 0);
+	assert_int_equal(vx_h_read_answer(fd, &a), 0);
+	assert_int_equal(a.tag, 0xFF);
+	assert_int_equal(a.error_code, 2);
+	close(fd);
+	fixture_stop(&f);
+}
+
+static void test_vx_upload__pipelined_and_not_found(void **state)
+{
+	struct fixture f = { 0 };
+	struct vx_h_answer a;
+	uint32_t n;
+	int fd;
+
+	(void)state;
+	fixture_start(&f, 10 * 4096 + 7, 4096, NULL);
+	fd = vx_h_connect(&f.srv.addr);
+	/* Eleven requests plus an unknown task, all sent before reading anything. */
+	for (n = 0; n < 11; n++)
+		assert_int_equal(vx_h_send_download(fd, VX_H_TASK_ID, n), 0);
+	assert_int_equal(
+		vx_h_send_download(
+			fd, "f123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", 0),
+		0);
+	assert_int_equal(vx_h_send_download(fd, VX_H_TASK_ID, 99), 0);
+	assert_int_equal(vx_h_send_download(fd, VX_H_TASK_ID, 3), 0);
+	for (n = 0; n < 11; n++) {
+		assert_int_equal(vx_h_read_answer(fd, &a), 0);
+		check_piece(&f, &a, n);
+		vx_h_answer_free(&a);
+	}
+	assert_int_equal(vx_h_read_answer(fd, &a), 0);
+	assert_int_equal(a.tag, 0xFF);
+	assert_int_equal(a.error_code, 2);
+	assert_int_equal(vx_h_read_answer(fd, &a), 0);
+	assert_int_equal(a.error_code, 2);
+	/* The connection survives "not found". */
+	assert_int_equal(vx_h_read_answer(fd, &a), 0);
+	check_piece(&f, &a, 3);
+	vx_h_answer_free(&a);
+	close(fd);
+	fixture_stop(&f);
+}
+
+static void send_raw_expect_invalid(struct fixture *f, const uint8_t *buf, size_t len)
+{
+	struct vx_h_answer a;
+	int fd = vx_h_connect(&f->srv.addr);
+
+	assert_true(fd >= 0);
+	assert_int_equal(vx_h_send_all(fd, buf, len), 0);
+	assert_int_equal(vx_h_read_answer(fd, &a), 0);
+	assert_int_equal(a.tag, 0xFF);
+	assert_int_equal(a.error_code, 1);
+	expect_closed(fd);
+	close(fd);
+}
+
+static void test_vx_upload__malformed_requests(void **state)
+{
+	struct fixture f = { 0 };
+	uint8_t b[128] = { 0 };
+	int fd;
+
+	(void)state;
+	fixture_start(&f, 8192, 4096, NULL);
+	/* DownloadPiece with a huge length: answered, closed, nothing allocated from it. */
+	b[1] = 0x00;
+	vx_put_be32(b + 2, 0xFFFFFFFFu);
+	send_raw_expect_invalid(&f, b, 6);
+	vx_put_be32(b + 2, 67);
+	send_raw_expect_invalid(&f, b, 6);
+	/* A reserved tag. */
+	b[1] = 0x20;
+	vx_put_be32(b + 2, 5);
+	send_raw_expect_invalid(&f, b, 11);
+	/* A content tag sent to a server. */
+	b[1] = 0x01;
+	vx_put_be32(b + 2, 10);
+	send_raw_expect_invalid(&f, b, 16);
+	/* Uppercase hex is not a task id. */
+	b[1] = 0x00;
+	vx_put_be32(b + 2, 68);
+	memcpy(b + 6, "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef", 64);
+	send_raw_expect_invalid(&f, b, 74);
+	/* Close frame: the server closes quietly. */
+	fd = vx_h_connect(&f.srv.addr);
+	b[1] = 0xFE;
+	vx_put_be32(b + 2, 0);
+	assert_int_equal(vx_h_send_all(fd, b, 6), 0);
+	expect_closed(fd);
+	close(fd);
+	/* The server still works. */
+	dragonfly_fetch_all(&f);
+	fixture_stop(&f);
+	assert_true(f.srv.stats.protocol_errors >= 5);
+}
+
+static struct vx_upload_cfg short_limits(void)
+{
+	struct vx_upload_cfg cfg;
+
+	vx_upload_cfg_init(&cfg);
+	((struct sockaddr_in *)&cfg.addr)->sin_port = 0;
+	cfg.idle_timeout_ms = 400;
+	cfg.header_timeout_ms = 300;
+	cfg.piece_wait_ms = 300;
+	cfg.max_conns = 4;
+	return cfg;
+}
+
+static void test_vx_upload__slowloris_and_idle_closed(void **state)
+{
+	struct vx_upload_cfg cfg = short_limits();
+	struct fixture f = { 0 };
+	uint8_t b[3] = { 1, 0, 0 };
+	int slow, idle, i;
+
+	(void)state;
+	fixture_start(&f, 8192, 4096, &cfg);
+	slow = vx_h_connect(&f.srv.addr);
+	idle = vx_h_connect(&f.srv.addr);
+	assert_int_equal(vx_h_send_all(slow, b, 1), 0);
+	/* Keep trickling one byte at a time, each within the idle limit. */
+	for (i = 0; i < 2; i++) {
+		usleep(150000);
+		if (send(slow, b + 1 + i, 1, MSG_NOSIGNAL) != 1)
+			break;
+	}
+	expect_closed(slow);
+	expect_closed(idle);
+	close(slow);
+	close(idle);
+	fixture_stop(&f);
+	assert_true(f.srv.stats.timeouts >= 2);
+}
+
+static void test_vx_upload__max_conns_refused(void **state)
+{
+	struct vx_upload_cfg cfg = short_limits();
+	struct fixture f = { 0 };
+	struct vx_h_answer a;
+	int fds[5], i;
+
+	(void)state;
+	cfg.idle_timeout_ms = 10000;
+	fixture_start(&f, 8192, 4096, &cfg);
+	for (i = 0; i < 5; i++) {
+		fds[i] = vx_h_connect(&f.srv.addr);
+		assert_true(fds[i] >= 0);
+	}
+	/* The fifth finds every slot busy and is closed before any byte. */
+	expect_closed(fds[4]);
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(vx_h_send_download(fds[i], VX_H_TASK_ID, 1), 0);
+		assert_int_equal(vx_h_read_answer(fds[i], &a), 0);
+		check_piece(&f, &a, 1);
+		vx_h_answer_free(&a);
+	}
+	for (i = 0; i < 5; i++)
+		close(fds[i]);
+	fixture_stop(&f);
+	assert_int_equal(f.srv.stats.rejected, 1);
+}
+
+static void test_vx_upload__waits_for_unfinished_piece(void **state)
+{
+	struct vx_upload_cfg cfg = short_limits();
+	struct fixture f = { 0 };
+	struct vx_h_answer a;
+	int fd;
+
+	(void)state;
+	cfg.piece_wait_ms = 5000;
+	fixture_start(&f, 3 * 4096, 4096, &cfg);
+	vx_h_server_set(&f.srv, 1, false);
+	fd = vx_h_connect(&f.srv.addr);
+	assert_int_equal(vx_h_send_download(fd, VX_H_TASK_ID, 1), 0);
+	usleep(100000);
+	vx_h_server_set(&f.srv, 1, true);
+	assert_int_equal(vx_h_read_answer(fd, &a), 0);
+	check_piece(&f, &a, 1);
+	vx_h_answer_free(&a);
+	close(fd);
+	fixture_stop(&f);
+}
+
+static void test_vx_upload__wait_is_bounded(void **state)
+{
+	struct vx_upload_cfg cfg = short_limits();
+	struct fixture f = { 0 };
+	struct vx_h_answer a;
+	int fd;
+
+	(void)state;
+	fixture_start(&f, 3 * 4096, 4096, &cfg);
+	vx_h_server_set(&f.srv, 2, false);
+	fd = vx_h_connect(&f.srv.addr);
+	assert_int_equal(vx_h_send_download(fd, VX_H_TASK_ID, 2), 0);
+	assert_int_equal(vx_h_read_answer(fd, &a), 0);
+	assert_int_equal(a.tag, 0xFF);
+	assert_int_equal(a.error_code, 2);
+	close(fd);
+	fixture_stop(&f);
+}
+
+static void test_vx_upload__subscribe_bitfield_have(void **state)
+{
+	struct fixture f = { 0 };
+	uint8_t req[70], hdr[6], val[128];
+	uint32_t len;
+	int fd;
+
+	(void)state;
+	fixture_start(&f, 10 * 4096, 4096, NULL);
+	vx_h_server_set(&f.srv, 1, false);
+	vx_h_server_set(&f.srv, 9, false);
+	fd = vx_h_connect(&f.srv.addr);
+	req[0] = 0;
+	req[1] = 0x48;
+	vx_put_be32(req + 2, 64);
+	memcpy(req + 6, VX_H_TASK_ID, 64);
+	assert_int_equal(vx_h_send_all(fd, req, sizeof(req)), 0);
+	assert_int_equal(vx_h_recv_all(fd, hdr, 6), 0);
+	assert_int_equal(hdr[1], 0x49);
+	len = vx_get_be32(hdr + 2);
+	assert_int_equal(len, 64 + 4 + 2);
+	assert_int_equal(vx_h_recv_all(fd, val, len), 0);
+	assert_memory_equal(val, VX_H_TASK_ID, 64);
+	assert_int_equal(vx_get_be32(val + 64), 10);
+	/* Pieces 0..9 minus 1 and 9: 1011 1111 10xx xxxx. */
+	assert_int_equal(val[68], 0xBF);
+	assert_int_equal(val[69], 0x80);
+	vx_h_server_set(&f.srv, 9, true);
+	assert_int_equal(vx_h_recv_all(fd, hdr, 6), 0);
+	assert_int_equal(hdr[1], 0x4A);
+	assert_int_equal(vx_get_be32(hdr + 2), 68);
+	assert_int_equal(vx_h_recv_all(fd, val, 68), 0);
+	assert_memory_equal(val, VX_H_TASK_ID, 64);
+	assert_int_equal(vx_get_be32(val + 64), 9);
+	close(fd);
+	fixture_stop(&f);
+	assert_int_equal(f.srv.stats.haves_sent, 1);
+}
+
+static void test_vx_upload__thousand_idle_connections(void **state)
+{
+	struct vx_upload_cfg cfg;
+	struct fixture f = { 0 };
+	struct rlimit rl;
+	static int fds[1000];
+	int i;
+
+	(void)state;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	if (rl.rlim_cur < 2300) {
+		rl.rlim_cur = rl.rlim_max < 4096 ? rl.rlim_max : 4096;
+		if (rl.rlim_cur < 2300 || setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+			fprintf(stderr, "skip: RLIMIT_NOFILE too low for 1000 connections\n");
+			return;
+		}
+	}
+	vx_upload_cfg_init(&cfg);
+	((struct sockaddr_in *)&cfg.addr)->sin_port = 0;
+	cfg.max_conns = 1100;
+	fixture_start(&f, 1000 * 100, 100, &cfg);
+	for (i = 0; i < 1000; i++) {
+		fds[i] = vx_h_connect(&f.srv.addr);
+		assert_true(fds[i] >= 0);
+	}
+	/* All idle and held; now every one of them asks for its own piece. */
+	for (i = 0; i < 1000; i++)
+		assert_int_equal(vx_h_send_download(fds[i], VX_H_TASK_ID, (uint32_t)i), 0);
+	for (i = 0; i < 1000; i++) {
+		struct vx_h_answer a;
+
+		assert_int_equal(vx_h_read_answer(fds[i], &a), 0);
+		check_piece(&f, &a, (uint32_t)i);
+		vx_h_answer_free(&a);
+		close(fds[i]);
+	}
+	fixture_stop(&f);
+	assert_int_equal(f.srv.stats.accepted, 1000);
+	assert_int_equal(f.srv.stats.pieces_sent, 1000);
+}
+
+static void test_vx_upload__rate_limited_transfer_exact(void **state)
+{
+	struct vx_upload_cfg cfg;
+	struct fixture f = { 0 };
+
+	(void)state;
+	vx_upload_cfg_init(&cfg);
+	((struct sockaddr_in *)&cfg.addr)->sin_port = 0;
+	cfg.rate_bytes_per_s = 8u << 20;
+	cfg.conn_rate_bytes_per_s = 4u << 20;
+	cfg.chunk_bytes = 256u << 10;
+	fixture_start(&f, (2u << 20) + 333, 1u << 20, &cfg);
+	dragonfly_fetch_all(&f);
+	fixture_stop(&f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_vx_upload__dragonfly_client_sizes),
+		cmocka_unit_test(test_vx_upload__empty_task_not_found),
+		cmocka_unit_test(test_vx_upload__pipelined_and_not_found),
+		cmocka_unit_test(test_vx_upload__malformed_requests),
+		cmocka_unit_test(test_vx_upload__slowloris_and_idle_closed),
+		cmocka_unit_test(test_vx_upload__max_conns_refused),
+		cmocka_unit_test(test_vx_upload__waits_for_unfinished_piece),
+		cmocka_unit_test(test_vx_upload__wait_is_bounded),
+		cmocka_unit_test(test_vx_upload__subscribe_bitfield_have),
+		cmocka_unit_test(test_vx_upload__thousand_idle_connections),
+		cmocka_unit_test(test_vx_upload__rate_limited_transfer_exact),
+	};
+	char diag[256];
+
+	if (vx_ring_probe(diag, sizeof(diag)) < 0) {
+		fprintf(stderr, "skip: %s\n", diag);
+		return VX_TEST_SKIP;
+	}
+	return cmocka_run_group_tests_name("dataplane_upload", tests, NULL, NULL);
+}
