@@ -38,10 +38,10 @@ VX_MUST_CHECK int vx_file_task_open(struct vx_file_task **out, const struct vx_f
 /* Takes @t; NULL is a no-op. No piece may be lent out (asserted). */
 void vx_file_task_close(struct vx_file_task *t);
 
-/* Piece source ops for vx_upload_cfg.ops, with the task as ops_ctx. */
-extern const struct vx_upload_source_ops vx_file_task_source_ops;
-/* Sink ops for vx_fetcher_cfg.sink, with the task as sink_ctx. */
-extern const struct vx_fetch_sink_ops vx_file_task_sink_ops;
+/* Piece source ops for vx_upload_cfg.ops (static, lent forever), with the task as ops_ctx. */
+const struct vx_upload_source_ops *vx_file_task_source_ops(void);
+/* Sink ops for vx_fetcher_cfg.sink (static, lent forever), with the task as sink_ctx. */
+const struct vx_fetch_sink_ops *vx_file_task_sink_ops(void);
 
 uint32_t vx_file_task_piece_count(const struct vx_file_task *t);
 /* CRC-32 of piece @n (seeded or committed pieces). */

@@ -232,7 +232,7 @@ static ssize_t src_bitmap(void *ctx, const char *task_id, uint8_t *out, size_t o
 	return (ssize_t)bytes;
 }
 
-const struct vx_upload_source_ops vx_file_task_source_ops = {
+static const struct vx_upload_source_ops file_task_source_ops = {
 	.get = src_get,
 	.put = src_put,
 	.bitmap = src_bitmap,
@@ -282,8 +282,18 @@ static void sink_abort(void *ctx, uint32_t number, int err)
 		t->finished[number] = 0;
 }
 
-const struct vx_fetch_sink_ops vx_file_task_sink_ops = {
+static const struct vx_fetch_sink_ops file_task_sink_ops = {
 	.begin = sink_begin,
 	.commit = sink_commit,
 	.abort = sink_abort,
 };
+
+const struct vx_upload_source_ops *vx_file_task_source_ops(void)
+{
+	return &file_task_source_ops;
+}
+
+const struct vx_fetch_sink_ops *vx_file_task_sink_ops(void)
+{
+	return &file_task_sink_ops;
+}

@@ -149,7 +149,7 @@ static void *h_server_main(void *arg)
 		ret = vx_file_task_open(&s->task, &fcfg);
 	}
 	if (ret == 0) {
-		s->cfg.ops = &vx_file_task_source_ops;
+		s->cfg.ops = vx_file_task_source_ops();
 		s->cfg.ops_ctx = s->task;
 		ret = vx_upload_new(&s->up, s->loop, &s->cfg);
 	}
