@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * vx_source_parse.h: the pure parsers of the source layer, public so that the CLI can validate
+ * input early and the fuzz targets can reach them. None of them allocates except where said;
+ * none reads past the length it is given; each rejects bad input with a negative errno and
+ * leaves its output zeroed.
+ */
+#ifndef VX_SOURCE_PARSE_H
+#define VX_SOURCE_PARSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vx_compiler.h"
+
+/*
+ * A parsed absolute URL. Every member points into @buf (NUL-terminated copies), so the struct
+ * is self-contained and may be copied by value. Missing parts are "" (port is 0).
+ */
+struct vx_source_url {
+	const char *scheme;   /* lower-cased: "https" */
+	const char *user;     /* percent-decoded */
+	const char *password; /* percent-decoded; secret */
+	const char *host;     /* without brackets for IPv6 literals */
+	uint16_t port;	      /* 0 when absent */
+	bool ipv6;	      /* host is an IPv6 literal */
+	const char *path;     /* raw (not decoded), begins with '/' or is "" */
+	const char *query;    /* raw, without the '?' */
+	char buf[8192 + 64];
+};
+
+/*
+ * vx_source_url_parse() - parse "scheme://[user[:password]@]host[:port][/path][?query][#frag]".
+ * @s: borrowed, @len bytes (no NUL needed). Rejects control bytes, spaces, an empty or
+ * malformed host, a port out of 1..65535, bad percent escapes in user-info and lengths of
+ * VX_SOURCE_URL_MAX or more. The fragment is dropped.
+ * Returns 0 or VX_EURL.
+ */
+VX_MUST_CHECK int vx_source_url_parse(struct vx_source_url *u, const char *s, size_t len);
+
+/*
+ * vx_source_url_redact() - write @s into @out (at most @size bytes, always NUL-terminated when
+ * @size > 0) with the user-info and the query string removed: the form every log line and
+ * error detail uses.
+ */
+void vx_source_url_redact(const char *s, char *out, size_t size);
+
+/* A byte range as a Content-Range header states it. */
+struct vx_source_content_range {
+	bool unsatisfied; /* "bytes * /N": only @total is set */
+	uint64_t first;
+	uint64_t last; /* inclusive */
+	int64_t total; /* -1 for "*" */
+};
+
+/*
+ * vx_source_content_range_parse() - parse a Content-Range value ("bytes 0-0/1234",
+ * "bytes 5-9/(star)", "bytes (star)/1234") of @len bytes. Rejects first > last,
+ * last >= total, numbers past 2^63-1 and any other unit. Returns 0 or -EPROTO.
+ */
+VX_MUST_CHECK int vx_source_content_range_parse(struct vx_source_content_range *cr, const char *s,
+						size_t len);
+
+/*
+ * vx_source_header_split() - split one raw response header line of @len bytes ("Name: value",
+ * CRLF or LF optional) into a name and a trimmed value, both pointing into the line.
+ * Returns 0, -ENODATA for a status line or the empty end-of-headers line, or -EPROTO.
+ */
+VX_MUST_CHECK int vx_source_header_split(const char *line, size_t len, const char **name,
+					 size_t *name_len, const char **value, size_t *value_len);
+
+#define VX_SOURCE_CHALLENGE_PARAM_MAX 512u
+
+/* A WWW-Authenticate challenge: the first Basic or Bearer one of the header. */
+struct vx_source_challenge {
+	char scheme[16]; /* "basic" or "bearer", lower-cased */
+	char realm[VX_SOURCE_CHALLENGE_PARAM_MAX];
+	char service[VX_SOURCE_CHALLENGE_PARAM_MAX];
+	char scope[VX_SOURCE_CHALLENGE_PARAM_MAX];
+	char error[64];
+};
+
+/*
+ * vx_source_challenge_parse() - parse a WWW-Authenticate value of @len bytes. Quoted strings
+ * with backslash escapes and bare tokens are accepted; a parameter longer than
+ * VX_SOURCE_CHALLENGE_PARAM_MAX - 1 is -EMSGSIZE. Returns 0, -ENOENT when the header offers
+ * neither Basic nor Bearer, or -EPROTO.
+ */
+VX_MUST_CHECK int vx_source_challenge_parse(struct vx_source_challenge *c, const char *s,
+					    size_t len);
+
+/* One object of an S3 ListObjectsV2 page, lent to the callback. */
+struct vx_source_s3_item {
+	const char *key;
+	size_t key_len;
+	int64_t size;
+	const char *etag;
+	size_t etag_len;
+};
+
+/* One ListObjectsV2 page. */
+struct vx_source_s3_page {
+	bool truncated;
+	char next_token[1024]; /* NextContinuationToken, XML entities decoded */
+	uint32_t nr_items;
+};
+
+typedef int (*vx_source_s3_item_fn)(void *arg, const struct vx_source_s3_item *item);
+
+/*
+ * vx_source_s3_list_parse() - parse a ListObjectsV2Result document of @len bytes (at most
+ * VX_SOURCE_DOC_MAX), calling @fn for each <Contents> with its Key (entities decoded, in a
+ * scratch buffer lent for the call), Size and ETag. A bounded, non-validating reader of the few
+ * elements needed: nesting deeper than 8, names over 64 bytes, keys over 1024 bytes, unknown
+ * entities, a missing root element or an unterminated tag are -EPROTO. An <Error> document
+ * is -EREMOTEIO. Returns 0, @fn's negative value, or those errors.
+ */
+VX_MUST_CHECK int vx_source_s3_list_parse(const char *doc, size_t len,
+					  struct vx_source_s3_page *page, vx_source_s3_item_fn fn,
+					  void *arg);
+
+#endif /* VX_SOURCE_PARSE_H */

@@ -1,0 +1,243 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * http.c: http, https, ftp and ftps origins through libcurl.
+ *
+ * HTTP stat is a GET with "Range: bytes=0-0" (signed URLs often refuse HEAD): a 206 names the
+ * total in Content-Range; a 200 means the origin ignores ranges, and the transfer is cut right
+ * after its headers so that stat never downloads the body; a 416 with "bytes * /0" is an empty
+ * object. No Content-Length on a 200 (chunked) leaves the length unknown: the object is then
+ * read as one stream. FTP stat asks for the size (SIZE) without a body.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "source_int.h"
+
+#include "vx_alloc.h"
+#include "vx_err.h"
+
+static bool is_ftp(const struct vx_source_url *u)
+{
+	return strcmp(u->scheme, "ftp") == 0 || strcmp(u->scheme, "ftps") == 0;
+}
+
+/* Authorization header from the options: bearer beats basic (basic goes through curl). */
+static int bearer_header(const struct vx_source_opts *o, char **out)
+{
+	char buf[4096];
+	int n;
+
+	*out = NULL;
+	if (!o || !o->bearer_token)
+		return 0;
+	n = snprintf(buf, sizeof(buf), "Authorization: Bearer %s", o->bearer_token);
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		return -EMSGSIZE;
+	*out = vx_strdup(buf);
+	memset(buf, 0, sizeof(buf));
+	return *out ? 0 : -ENOMEM;
+}
+
+static void filetime_to_http(int64_t t, char *dst, size_t cap)
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	if (t < 0 || !gmtime_r(&tt, &tm)) {
+		dst[0] = '\0';
+		return;
+	}
+	strftime(dst, cap, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+static int ftp_open(struct vx_source_obj *obj, const struct vx_source_url *u,
+		    struct vx_source_error *detail)
+{
+	struct vx__fetch f = {
+		.url = obj->url,
+		.opts = &obj->opts.o,
+		.nobody = true,
+		.username = obj->opts.o.username,
+		.password = obj->opts.o.password,
+	};
+	size_t plen = strlen(u->path);
+	int rc;
+
+	if (plen == 0 || u->path[plen - 1] == '/') {
+		obj->stat.is_dir = true;
+		snprintf(obj->stat.final_url, sizeof(obj->stat.final_url), "%s", obj->url);
+		return 0;
+	}
+	rc = vx__fetch_run(obj->ctx, &f);
+	if (rc) {
+		if (detail)
+			*detail = f.detail;
+		return rc;
+	}
+	obj->stat.length = f.curl_length >= 0 ? f.curl_length : VX_SOURCE_LENGTH_UNKNOWN;
+	obj->stat.ranges = true;
+	filetime_to_http(f.filetime, obj->stat.last_modified, sizeof(obj->stat.last_modified));
+	vx_source_url_redact(obj->url, obj->stat.final_url, sizeof(obj->stat.final_url));
+	vx__fetch_release(&f);
+	return 0;
+}
+
+static int http_open(struct vx_source_obj *obj, const struct vx_source_url *u,
+		     struct vx_source_error *detail)
+{
+	const char *extra[2] = { NULL, NULL };
+	struct vx__fetch *f;
+	int rc;
+
+	if (is_ftp(u))
+		return ftp_open(obj, u, detail);
+	rc = bearer_header(&obj->opts.o, &obj->auth);
+	if (rc)
+		return rc;
+	extra[0] = obj->auth;
+	f = vx_calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->url = obj->url;
+	f->opts = &obj->opts.o;
+	f->extra_headers = extra;
+	f->stat_range = true;
+	f->username = obj->auth ? NULL : obj->opts.o.username;
+	f->password = obj->opts.o.password;
+	rc = vx__fetch_run(obj->ctx, f);
+	if (rc == VX_ESOURCE_BADREQ && f->resp.status == 416 && f->resp.have_range &&
+	    f->resp.range.unsatisfied && f->resp.range.total == 0) {
+		rc = 0; /* bytes=0-0 of an empty object */
+		obj->stat.length = 0;
+		obj->stat.ranges = true;
+	} else if (rc == 0 && f->resp.status == 206) {
+		if (!f->resp.have_range || f->resp.range.unsatisfied || f->resp.range.first != 0) {
+			rc = VX_ESOURCE_PROTO;
+			vx__detail_set(&f->detail, rc, 206, obj->url,
+				       "206 without a usable Content-Range");
+		} else {
+			obj->stat.length = f->resp.range.total;
+			obj->stat.ranges = true;
+		}
+	} else if (rc == 0) {
+		/* 200: no ranges; the length is Content-Length, or unknown (chunked). */
+		obj->stat.length = f->resp.content_length;
+		obj->stat.ranges = false;
+	}
+	if (rc) {
+		if (detail)
+			*detail = f->detail;
+		goto out_free_fetch;
+	}
+	vx__stat_from_resp(&obj->stat, &f->resp);
+	snprintf(obj->stat.final_url, sizeof(obj->stat.final_url), "%s", f->final_url);
+out_free_fetch:
+	vx__fetch_release(f);
+	vx_free(f);
+	return rc;
+}
+
+static int http_prepare(struct vx_source_obj *obj, struct vx__xfer *x)
+{
+	x->url = vx_strdup(obj->read_url ? obj->read_url : obj->url);
+	if (!x->url)
+		return -ENOMEM;
+	if (obj->auth)
+		return vx__hdr_append(&x->hdrs, "%s", obj->auth);
+	return 0;
+}
+
+struct ftp_list {
+	const char *base;
+	vx_source_entry_fn fn;
+	void *arg;
+};
+
+/*
+ * FTP listings: NLST gives names only, one per line; an entry's kind is learnt by opening it
+ * (a trailing '/' on names that servers mark as directories is honoured).
+ */
+static int ftp_list(struct vx_source_ctx *ctx, const char *url, const struct vx_source_url *u,
+		    const struct vx_source_opts *opts, vx_source_entry_fn fn, void *arg,
+		    struct vx_source_error *detail)
+{
+	struct vx__fetch f = { 0 };
+	char *base, *line, *save = NULL;
+	size_t blen = strlen(url);
+	int rc;
+
+	(void)u;
+	base = vx_malloc(blen + 2);
+	if (!base)
+		return -ENOMEM;
+	memcpy(base, url, blen + 1);
+	if (blen == 0 || base[blen - 1] != '/') {
+		base[blen] = '/';
+		base[blen + 1] = '\0';
+	}
+	f.url = base;
+	f.opts = opts;
+	f.body_max = VX_SOURCE_DOC_MAX;
+	f.username = opts ? opts->username : NULL;
+	f.password = opts ? opts->password : NULL;
+	rc = vx__fetch_run(ctx, &f);
+	if (rc) {
+		if (detail)
+			*detail = f.detail;
+		goto out_free_base;
+	}
+	for (line = strtok_r(f.body, "\r\n", &save); line; line = strtok_r(NULL, "\r\n", &save)) {
+		char eurl[VX_SOURCE_URL_MAX];
+		struct vx_source_entry e = { 0 };
+		size_t n = strlen(line);
+		bool dir = n > 0 && line[n - 1] == '/';
+
+		if (n == 0 || strcmp(line, ".") == 0 || strcmp(line, "..") == 0)
+			continue;
+		if (snprintf(eurl, sizeof(eurl), "%s%s", base, line) >= (int)sizeof(eurl))
+			continue;
+		e.url = eurl;
+		e.name = line;
+		e.length = VX_SOURCE_LENGTH_UNKNOWN;
+		e.is_dir = dir;
+		rc = fn(arg, &e);
+		if (rc)
+			break;
+	}
+	vx__fetch_release(&f);
+out_free_base:
+	vx_free(base);
+	return rc;
+}
+
+static int http_list(struct vx_source_ctx *ctx, const char *url, const struct vx_source_url *u,
+		     const struct vx_source_opts *opts, vx_source_entry_fn fn, void *arg,
+		     struct vx_source_error *detail)
+{
+	if (is_ftp(u))
+		return ftp_list(ctx, url, u, opts, fn, arg, detail);
+	vx__detail_set(detail, -EOPNOTSUPP, 0, url, "HTTP has no directory listing");
+	return -EOPNOTSUPP;
+}
+
+int vx__http_register(struct vx_source_ctx *ctx)
+{
+	static const char *const names[] = { "http", "https", "ftp", "ftps" };
+	int rc;
+
+	for (size_t i = 0; i < VX_ARRAY_SIZE(names); i++) {
+		struct vx__scheme s = {
+			.name = names[i],
+			.open = http_open,
+			.prepare = http_prepare,
+			.list = http_list,
+		};
+
+		rc = vx__scheme_add(ctx, &s);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}

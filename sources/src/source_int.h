@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * source_int.h: what the files of sources/ share and nobody else sees: the context, the
+ * object, one transfer on the worker, the scheme table and the blocking fetch helper.
+ */
+#ifndef VX_SOURCE_INT_H
+#define VX_SOURCE_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <curl/curl.h>
+
+#include "vx_list.h"
+#include "vx_source.h"
+#include "vx_source_parse.h"
+#include "vx_source_plugin.h"
+
+#define VX__SCHEMES_MAX	  32u
+#define VX__PLUGINS_MAX	  8u
+#define VX__ERRBODY_MAX	  512u /* bytes of an error body kept for the detail message */
+#define VX__EASY_POOL_MAX 64u  /* idle easy handles kept for reuse */
+
+struct vx_source_obj;
+struct vx__xfer;
+
+/*
+ * A scheme. open and list block (caller thread); prepare runs on the worker thread and must
+ * not block: it turns (object, range) into a concrete request on @x.
+ */
+struct vx__scheme {
+	const char *name;
+	int (*open)(struct vx_source_obj *obj, const struct vx_source_url *u,
+		    struct vx_source_error *detail);
+	int (*prepare)(struct vx_source_obj *obj, struct vx__xfer *x);
+	int (*list)(struct vx_source_ctx *ctx, const char *url, const struct vx_source_url *u,
+		    const struct vx_source_opts *opts, vx_source_entry_fn fn, void *arg,
+		    struct vx_source_error *detail);
+	void (*release)(struct vx_source_obj *obj);
+	const struct vx_source_plugin_v1 *plugin; /* set for plug-in schemes */
+};
+
+struct vx_source_ctx {
+	pthread_t thread;
+	pthread_t plugin_thread;
+	bool plugin_thread_started;
+	pthread_mutex_t lock;
+	pthread_cond_t plugin_cond;
+	struct vx_list submitted; /* under lock: xfers handed to the worker */
+	struct vx_list plugin_q;  /* under lock: plug-in reads for the plug-in thread */
+	struct vx_list live;	  /* under lock: every xfer not yet completed (for cancel) */
+	uint32_t nr_live;	  /* under lock */
+	bool stopping;		  /* under lock */
+	uint64_t next_id;	  /* under lock */
+	/* Worker thread only. */
+	CURLM *multi;
+	struct vx_list running;
+	struct vx_list waiting; /* backoff before a retry, sorted by nothing: scanned */
+	CURL *easy_pool[VX__EASY_POOL_MAX];
+	uint32_t nr_easy_pool;
+	/* Set before the worker starts, then read-only (plug-in loads take the lock). */
+	struct vx_source_ctx_cfg cfg;
+	char user_agent[64];
+	struct vx__scheme schemes[VX__SCHEMES_MAX];
+	uint32_t nr_schemes;
+	void *plugins[VX__PLUGINS_MAX];
+	uint32_t nr_plugins;
+};
+
+/* Owned, deep copy of struct vx_source_opts: every string is the copy's own. */
+struct vx__opts {
+	struct vx_source_opts o;
+	char **strs; /* everything to free */
+	uint32_t nr_strs;
+};
+
+struct vx_source_obj {
+	struct vx_source_ctx *ctx;
+	const struct vx__scheme *scheme;
+	int refs; /* atomic */
+	struct vx__opts opts;
+	char *url;	    /* as opened */
+	char *auth;	    /* "Authorization: ..." header for reads; secret; may be NULL */
+	char *read_url;	    /* what reads fetch; NULL: @url */
+	bool range_in_url;  /* the scheme puts the range in the URL (WebHDFS) */
+	bool verify_digest; /* check stat.digest on full reads (oci blobs) */
+	struct vx_source_stat stat;
+	void *priv; /* scheme state */
+};
+
+/* What came back in the headers of the final response. */
+struct vx__resp {
+	long status;
+	bool headers_done;
+	bool have_range;
+	struct vx_source_content_range range;
+	int64_t content_length; /* -1 when absent */
+	char etag[VX_SOURCE_ETAG_MAX];
+	char last_modified[64];
+	char content_type[128];
+	char digest[VX_SOURCE_DIGEST_MAX]; /* Docker-Content-Digest */
+	char challenge[1024];		   /* WWW-Authenticate */
+	char kept[VX_SOURCE_KEPT_MAX];
+	size_t kept_len;
+};
+
+enum vx__xfer_kind {
+	VX__XFER_READ = 0,  /* a user's ranged read into a sink */
+	VX__XFER_FETCH = 1, /* an internal blocking request (struct vx__fetch) */
+};
+
+struct vx__fetch;
+
+/* One transfer. Lives from submit to its completion; owned by the worker while running. */
+struct vx__xfer {
+	struct vx_list node;	  /* submitted / running / waiting / plugin_q */
+	struct vx_list live_node; /* ctx->live */
+	uint64_t id;
+	enum vx__xfer_kind kind;
+	struct vx_source_ctx *ctx;
+	struct vx_source_obj *obj;	   /* a reference, for reads */
+	struct vx__fetch *fetch;	   /* for fetches */
+	const struct vx_source_opts *opts; /* borrowed from obj or fetch */
+	bool cancel;			   /* atomic */
+	CURL *easy;
+	/* The request, rebuilt by prepare on every attempt. */
+	char *url;		 /* owned */
+	struct curl_slist *hdrs; /* owned */
+	bool range_in_url;
+	bool want_range_hdr;
+	/* The range still wanted: [off, off + left) or to the end. */
+	uint64_t off;
+	uint64_t left; /* VX_SOURCE_LEN_TO_END when unknown */
+	uint64_t delivered;
+	vx_source_sink_fn sink;
+	vx_source_done_fn done;
+	void *arg;
+	/* Response of the current attempt. */
+	struct vx__resp resp;
+	bool body_checked; /* status and range validated for this attempt */
+	bool cut_ok;	   /* we stopped the transfer on purpose: not an error */
+	int abort_err;	   /* why a callback aborted the transfer */
+	char errbody[VX__ERRBODY_MAX];
+	size_t errbody_len;
+	void *sha; /* EVP_MD_CTX while verifying a full read's digest */
+	uint32_t attempts;
+	uint64_t due_ns; /* when waiting: start again at */
+	struct vx_source_error detail;
+};
+
+/* A blocking request made by scheme code (stat, tokens, manifests, listings). */
+struct vx__fetch {
+	const char *url;		   /* borrowed */
+	const struct vx_source_opts *opts; /* borrowed; may be NULL */
+	const char *const *extra_headers;  /* borrowed, NULL-terminated; secrets allowed */
+	const char *username;		   /* basic auth for this fetch only; borrowed */
+	const char *password;		   /* borrowed; secret */
+	bool stat_range;		   /* "Range: bytes=0-0", cut after headers on 200 */
+	bool nobody;			   /* headers only (ftp stat) */
+	size_t body_max;		   /* 0: the body is discarded */
+	/* Results. */
+	int err;
+	struct vx__resp resp;
+	char *body; /* owned, NUL-terminated; vx__fetch_release() frees */
+	size_t body_len;
+	char final_url[VX_SOURCE_URL_MAX];
+	int64_t curl_length; /* CURLINFO_CONTENT_LENGTH_DOWNLOAD_T */
+	int64_t filetime;    /* CURLINFO_FILETIME, -1 unknown */
+	struct vx_source_error detail;
+	/* Private to the worker / waiter. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool finished;
+};
+
+/* worker.c */
+int vx__worker_start(struct vx_source_ctx *ctx);
+void vx__worker_stop(struct vx_source_ctx *ctx);
+int vx__xfer_submit(struct vx_source_ctx *ctx, struct vx__xfer *x);
+void vx__xfer_free(struct vx__xfer *x);
+int vx__fetch_run(struct vx_source_ctx *ctx, struct vx__fetch *f);
+void vx__fetch_release(struct vx__fetch *f);
+bool vx__on_worker(const struct vx_source_ctx *ctx);
+int vx__map_status(long status);
+void vx__detail_set(struct vx_source_error *d, int err, long status, const char *url,
+		    const char *fmt, ...) VX_PRINTF(5, 6);
+int vx__hdr_append(struct curl_slist **l, const char *fmt, ...) VX_PRINTF(2, 3);
+void vx__obj_put(struct vx_source_obj *obj);
+
+/* source.c */
+const struct vx__scheme *vx__scheme_find(const struct vx_source_ctx *ctx, const char *name);
+int vx__scheme_add(struct vx_source_ctx *ctx, const struct vx__scheme *s);
+void vx__stat_from_resp(struct vx_source_stat *st, const struct vx__resp *r);
+
+/* Scheme registrations. */
+int vx__http_register(struct vx_source_ctx *ctx);
+int vx__file_register(struct vx_source_ctx *ctx);
+int vx__s3_register(struct vx_source_ctx *ctx);
+int vx__oci_register(struct vx_source_ctx *ctx);
+int vx__hdfs_register(struct vx_source_ctx *ctx);
+
+/* plugin.c: blocking reads of plug-in schemes run on their own thread. */
+int vx__plugin_submit(struct vx_source_ctx *ctx, struct vx__xfer *x);
+void vx__plugin_stop(struct vx_source_ctx *ctx);
+void vx__plugin_unload(void *handle);
+
+/* Adds the user's headers and TLS/timeout options of @o to an easy handle / header list. */
+int vx__apply_opts(CURL *easy, const struct vx_source_opts *o, struct curl_slist **hdrs);
+
+#endif /* VX_SOURCE_INT_H */

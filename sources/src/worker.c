@@ -1,0 +1,904 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * worker.c: the one thread per context that drives a libcurl multi handle.
+ *
+ * Callers queue transfers on ctx->submitted under ctx->lock and wake the multi handle; the
+ * worker moves them to its own lists and owns them from then on:
+ *
+ *   submitted --start()--> running --CURLMSG_DONE--> complete()
+ *                            ^                         |  transient, retries left
+ *                            +---- waiting (backoff) <-+
+ *                                                      |  otherwise
+ *                                                      v
+ *                                                   finish(): done callback, free
+ *
+ * Invariants: an xfer is on exactly one of submitted/running/waiting (node) and on ctx->live
+ * (live_node) until finish(); x->easy is non-NULL exactly while it is running; callbacks run
+ * only on this thread and never with ctx->lock held.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/evp.h>
+
+#include "source_int.h"
+
+#include "vx_alloc.h"
+#include "vx_assert.h"
+#include "vx_err.h"
+#include "vx_log.h"
+#include "vx_time.h"
+
+#define VX__BACKOFF_CAP_MS 4000u
+#define VX__POLL_MAX_MS	   1000
+#define VX__RECV_BUFFER	   (256 * 1024L)
+
+static const char *const kept_names[] = {
+	"content-type",	    "etag",
+	"last-modified",    "cache-control",
+	"content-encoding", "content-disposition",
+	"accept-ranges",    "docker-content-digest",
+	"expires",	    "x-amz-version-id",
+};
+
+bool vx__on_worker(const struct vx_source_ctx *ctx)
+{
+	return pthread_equal(pthread_self(), ctx->thread);
+}
+
+void vx__detail_set(struct vx_source_error *d, int err, long status, const char *url,
+		    const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!d)
+		return;
+	d->err = err;
+	d->status = (int)status;
+	if (url)
+		vx_source_url_redact(url, d->url, sizeof(d->url));
+	if (fmt) {
+		va_start(ap, fmt);
+		vsnprintf(d->msg, sizeof(d->msg), fmt, ap);
+		va_end(ap);
+	}
+}
+
+int vx__hdr_append(struct curl_slist **l, const char *fmt, ...)
+{
+	char line[VX_SOURCE_URL_MAX];
+	struct curl_slist *n;
+	va_list ap;
+	int len;
+
+	va_start(ap, fmt);
+	len = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (len < 0 || (size_t)len >= sizeof(line))
+		return -EMSGSIZE;
+	n = curl_slist_append(*l, line);
+	if (!n)
+		return -ENOMEM;
+	*l = n;
+	return 0;
+}
+
+int vx__map_status(long status)
+{
+	if (status >= 200 && status < 300)
+		return 0;
+	switch (status) {
+	case 401:
+	case 403:
+		return VX_ESOURCE_DENIED;
+	case 404:
+	case 410:
+		return VX_ESOURCE_NOTFOUND;
+	case 408:
+	case 425:
+	case 429:
+		return VX_ESOURCE_TRANSIENT;
+	case 413:
+		return VX_ESOURCE_TOOLARGE;
+	case 501:
+	case 505:
+		return VX_ESOURCE_BADREQ;
+	default:
+		break;
+	}
+	if (status >= 500 && status < 600)
+		return VX_ESOURCE_TRANSIENT;
+	if (status >= 400 && status < 500)
+		return VX_ESOURCE_BADREQ;
+	return VX_ESOURCE_PROTO; /* 1xx or 3xx as a final answer, or nonsense */
+}
+
+/* Maps a libcurl failure; *transient says whether a retry may help. */
+static int map_curl(CURLcode rc, bool *transient)
+{
+	*transient = false;
+	switch (rc) {
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_GOT_NOTHING:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_FTP_ACCEPT_TIMEOUT:
+	case CURLE_FTP_CANT_GET_HOST:
+	case CURLE_FTP_WEIRD_PASV_REPLY:
+		*transient = true;
+		return VX_ESOURCE_TRANSIENT;
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+		return VX_ETLS;
+	case CURLE_REMOTE_FILE_NOT_FOUND:
+	case CURLE_FILE_COULDNT_READ_FILE:
+		return VX_ESOURCE_NOTFOUND;
+	case CURLE_LOGIN_DENIED:
+	case CURLE_REMOTE_ACCESS_DENIED:
+		return VX_ESOURCE_DENIED;
+	case CURLE_URL_MALFORMAT:
+		return VX_EURL;
+	case CURLE_UNSUPPORTED_PROTOCOL:
+		return VX_ESCHEME;
+	case CURLE_RANGE_ERROR:
+	case CURLE_BAD_DOWNLOAD_RESUME:
+		return VX_ESOURCE_BADREQ;
+	case CURLE_FILESIZE_EXCEEDED:
+		return VX_ESOURCE_TOOLARGE;
+	case CURLE_OUT_OF_MEMORY:
+		return -ENOMEM;
+	default:
+		return VX_ESOURCE_PROTO;
+	}
+}
+
+/* ---- Request setup ----------------------------------------------------------------------- */
+
+int vx__apply_opts(CURL *easy, const struct vx_source_opts *o, struct curl_slist **hdrs)
+{
+	uint32_t timeout_ms = o && o->timeout_ms ? o->timeout_ms : 300000;
+	uint32_t connect_ms = o && o->connect_timeout_ms ? o->connect_timeout_ms : 10000;
+	uint32_t stall_ms = o && o->stall_timeout_ms ? o->stall_timeout_ms : 30000;
+
+	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)connect_ms);
+	curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, (long)VX_MAX(1u, (stall_ms + 999) / 1000));
+	if (!o)
+		return 0;
+	for (uint32_t i = 0; i < o->nr_headers; i++) {
+		struct curl_slist *n = curl_slist_append(*hdrs, o->headers[i]);
+
+		if (!n)
+			return -ENOMEM;
+		*hdrs = n;
+	}
+	if (o->tls_insecure) {
+		curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+	if (o->tls_ca_file)
+		curl_easy_setopt(easy, CURLOPT_CAINFO, o->tls_ca_file);
+	if (o->tls_cert_file)
+		curl_easy_setopt(easy, CURLOPT_SSLCERT, o->tls_cert_file);
+	if (o->tls_key_file)
+		curl_easy_setopt(easy, CURLOPT_SSLKEY, o->tls_key_file);
+	return 0;
+}
+
+static void resp_reset(struct vx__resp *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->content_length = -1;
+	r->range.total = -1;
+}
+
+static void copy_value(char *dst, size_t cap, const char *v, size_t n)
+{
+	size_t k = VX_MIN(n, cap - 1);
+
+	memcpy(dst, v, k);
+	dst[k] = '\0';
+}
+
+static void resp_header(struct vx__resp *r, const char *line, size_t len)
+{
+	const char *name, *value;
+	size_t nl, vl;
+
+	if (len >= 5 && memcmp(line, "HTTP/", 5) == 0) {
+		const char *sp = memchr(line, ' ', len);
+
+		resp_reset(r);
+		if (sp && (size_t)(line + len - sp) > 3)
+			r->status = strtol(sp + 1, NULL, 10);
+		return;
+	}
+	if (vx_source_header_split(line, len, &name, &nl, &value, &vl) != 0) {
+		if (len <= 2)
+			r->headers_done = true;
+		return;
+	}
+	if (nl == 13 && strncasecmp(name, "content-range", nl) == 0) {
+		r->have_range = vx_source_content_range_parse(&r->range, value, vl) == 0;
+	} else if (nl == 14 && strncasecmp(name, "content-length", nl) == 0) {
+		char tmp[24];
+
+		copy_value(tmp, sizeof(tmp), value, vl);
+		r->content_length = vl && vl < 20 ? strtoll(tmp, NULL, 10) : -1;
+	} else if (nl == 4 && strncasecmp(name, "etag", nl) == 0) {
+		copy_value(r->etag, sizeof(r->etag), value, vl);
+	} else if (nl == 13 && strncasecmp(name, "last-modified", nl) == 0) {
+		copy_value(r->last_modified, sizeof(r->last_modified), value, vl);
+	} else if (nl == 12 && strncasecmp(name, "content-type", nl) == 0) {
+		copy_value(r->content_type, sizeof(r->content_type), value, vl);
+	} else if (nl == 21 && strncasecmp(name, "docker-content-digest", nl) == 0) {
+		copy_value(r->digest, sizeof(r->digest), value, vl);
+	} else if (nl == 16 && strncasecmp(name, "www-authenticate", nl) == 0) {
+		copy_value(r->challenge, sizeof(r->challenge), value, vl);
+	}
+	for (size_t i = 0; i < VX_ARRAY_SIZE(kept_names); i++) {
+		if (strlen(kept_names[i]) == nl && strncasecmp(kept_names[i], name, nl) == 0 &&
+		    r->kept_len + nl + vl + 4 < sizeof(r->kept)) {
+			memcpy(r->kept + r->kept_len, name, nl);
+			r->kept_len += nl;
+			memcpy(r->kept + r->kept_len, ": ", 2);
+			memcpy(r->kept + r->kept_len + 2, value, vl);
+			r->kept_len += 2 + vl;
+			memcpy(r->kept + r->kept_len, "\r\n", 3);
+			r->kept_len += 2;
+		}
+	}
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *arg)
+{
+	struct vx__xfer *x = arg;
+	size_t len = size * n;
+
+	resp_header(&x->resp, data, len);
+	/* A stat that got 200 instead of 206: the server ignores ranges. Stop before its body. */
+	if (x->kind == VX__XFER_FETCH && x->fetch->stat_range && x->resp.headers_done &&
+	    x->resp.status == 200) {
+		x->cut_ok = true;
+		return 0;
+	}
+	return len;
+}
+
+/* First body bytes of an attempt: is this the answer we asked for? */
+static int check_body_start(struct vx__xfer *x)
+{
+	long status = x->resp.status;
+	bool http = x->url && (strncmp(x->url, "http", 4) == 0);
+
+	x->body_checked = true;
+	if (!http || status == 0)
+		return 0;
+	if (status < 200 || status >= 300)
+		return vx__map_status(status); /* body goes to errbody */
+	if (!x->want_range_hdr)
+		return 0;
+	if (status == 206) {
+		if (!x->resp.have_range || x->resp.range.unsatisfied ||
+		    x->resp.range.first != x->off)
+			return VX_ESOURCE_PROTO;
+		return 0;
+	}
+	if (status == 200 && x->off == 0)
+		return 0; /* ranges ignored: take the head of the full body, cut after left */
+	return VX_ESOURCE_PROTO;
+}
+
+static size_t on_body(char *data, size_t size, size_t n, void *arg)
+{
+	struct vx__xfer *x = arg;
+	size_t len = size * n;
+	size_t take = len;
+	int rc;
+
+	if (__atomic_load_n(&x->cancel, __ATOMIC_RELAXED)) {
+		x->abort_err = -ECANCELED;
+		return 0;
+	}
+	if (!x->body_checked) {
+		rc = check_body_start(x);
+		if (rc == VX_ESOURCE_PROTO) {
+			x->abort_err = rc;
+			vx__detail_set(
+				&x->detail, rc, x->resp.status, x->url,
+				"origin answered %ld with a range other than the %llu asked for",
+				x->resp.status, (unsigned long long)x->off);
+			return 0;
+		}
+		if (rc != 0)
+			x->abort_err = 1; /* marker: error status, keep the body for the message */
+	}
+	if (x->abort_err == 1) {
+		size_t room = sizeof(x->errbody) - 1 - x->errbody_len;
+		size_t k = VX_MIN(room, len);
+
+		memcpy(x->errbody + x->errbody_len, data, k);
+		x->errbody_len += k;
+		x->errbody[x->errbody_len] = '\0';
+		return len;
+	}
+	if (x->left != VX_SOURCE_LEN_TO_END && take > x->left)
+		take = (size_t)x->left;
+	if (take) {
+		if (x->kind == VX__XFER_FETCH) {
+			struct vx__fetch *f = x->fetch;
+
+			if (f->body_max) {
+				if (f->body_len + take > f->body_max) {
+					x->abort_err = VX_ESOURCE_TOOLARGE;
+					vx__detail_set(&x->detail, x->abort_err, x->resp.status,
+						       x->url, "reply larger than %zu bytes",
+						       f->body_max);
+					return 0;
+				}
+				memcpy(f->body + f->body_len, data, take);
+				f->body_len += take;
+				f->body[f->body_len] = '\0';
+			}
+		} else {
+			if (x->sha && EVP_DigestUpdate(x->sha, data, take) != 1) {
+				x->abort_err = -ENOMEM;
+				return 0;
+			}
+			rc = x->sink(x->arg, data, take);
+			if (rc != 0) {
+				x->abort_err = rc < 0 ? rc : -EINVAL;
+				vx__detail_set(&x->detail, x->abort_err, 0, x->url,
+					       "the sink refused the data");
+				return 0;
+			}
+		}
+		x->delivered += take;
+		x->off += take;
+		if (x->left != VX_SOURCE_LEN_TO_END)
+			x->left -= take;
+	}
+	if (take < len) {
+		x->cut_ok = true; /* a 200 longer than the range: everything wanted is here */
+		return 0;
+	}
+	return len;
+}
+
+static CURL *easy_get(struct vx_source_ctx *ctx)
+{
+	if (ctx->nr_easy_pool)
+		return ctx->easy_pool[--ctx->nr_easy_pool];
+	return curl_easy_init();
+}
+
+static void easy_put(struct vx_source_ctx *ctx, CURL *easy)
+{
+	if (ctx->nr_easy_pool < VX__EASY_POOL_MAX) {
+		curl_easy_reset(easy);
+		ctx->easy_pool[ctx->nr_easy_pool++] = easy;
+		return;
+	}
+	curl_easy_cleanup(easy);
+}
+
+static int fetch_prepare(struct vx__xfer *x)
+{
+	struct vx__fetch *f = x->fetch;
+	int rc;
+
+	x->url = vx_strdup(f->url);
+	if (!x->url)
+		return -ENOMEM;
+	for (const char *const *h = f->extra_headers; h && *h; h++) {
+		rc = vx__hdr_append(&x->hdrs, "%s", *h);
+		if (rc)
+			return rc;
+	}
+	if (f->stat_range) {
+		x->want_range_hdr = true;
+		x->left = 1;
+	}
+	return 0;
+}
+
+static int xfer_start(struct vx_source_ctx *ctx, struct vx__xfer *x)
+{
+	char range[64];
+	CURL *e;
+	int rc;
+
+	vx_free(x->url);
+	x->url = NULL;
+	curl_slist_free_all(x->hdrs);
+	x->hdrs = NULL;
+	resp_reset(&x->resp);
+	x->body_checked = false;
+	x->cut_ok = false;
+	x->abort_err = 0;
+	x->errbody_len = 0;
+	x->errbody[0] = '\0';
+	x->want_range_hdr = false;
+	x->range_in_url = false;
+	x->attempts++;
+
+	if (x->kind == VX__XFER_FETCH) {
+		x->fetch->body_len = 0;
+		rc = fetch_prepare(x);
+	} else {
+		x->want_range_hdr = !(x->off == 0 && x->left == VX_SOURCE_LEN_TO_END);
+		rc = x->obj->scheme->prepare(x->obj, x);
+		if (x->range_in_url)
+			x->want_range_hdr = false;
+	}
+	if (rc)
+		return rc;
+	e = easy_get(ctx);
+	if (!e)
+		return -ENOMEM;
+	x->easy = e;
+	rc = vx__apply_opts(e, x->opts, &x->hdrs);
+	if (rc)
+		return rc;
+	curl_easy_setopt(e, CURLOPT_URL, x->url);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https,ftp,ftps,file");
+	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_USERAGENT, ctx->user_agent);
+	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, VX__RECV_BUFFER);
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(e, CURLOPT_FILETIME, 1L);
+	if (x->kind == VX__XFER_FETCH && x->fetch->nobody)
+		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+	if (x->kind == VX__XFER_FETCH && x->fetch->username) {
+		curl_easy_setopt(e, CURLOPT_USERNAME, x->fetch->username);
+		curl_easy_setopt(e, CURLOPT_PASSWORD, x->fetch->password ? x->fetch->password : "");
+		curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+	} else if (x->kind == VX__XFER_READ && x->opts && x->opts->username && !x->obj->auth) {
+		curl_easy_setopt(e, CURLOPT_USERNAME, x->opts->username);
+		curl_easy_setopt(e, CURLOPT_PASSWORD, x->opts->password ? x->opts->password : "");
+	}
+	if (x->want_range_hdr) {
+		if (x->left == VX_SOURCE_LEN_TO_END)
+			snprintf(range, sizeof(range), "%llu-", (unsigned long long)x->off);
+		else
+			snprintf(range, sizeof(range), "%llu-%llu", (unsigned long long)x->off,
+				 (unsigned long long)(x->off + x->left - 1));
+		curl_easy_setopt(e, CURLOPT_RANGE, range);
+	}
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdrs);
+	if (curl_multi_add_handle(ctx->multi, e) != CURLM_OK)
+		return -ENOMEM;
+	vx_list_add_tail(&ctx->running, &x->node);
+	return 0;
+}
+
+/* ---- Completion -------------------------------------------------------------------------- */
+
+static void xfer_detach_easy(struct vx_source_ctx *ctx, struct vx__xfer *x)
+{
+	if (!x->easy)
+		return;
+	curl_multi_remove_handle(ctx->multi, x->easy);
+	easy_put(ctx, x->easy);
+	x->easy = NULL;
+}
+
+void vx__obj_put(struct vx_source_obj *obj);
+
+void vx__xfer_free(struct vx__xfer *x)
+{
+	if (!x)
+		return;
+	vx_free(x->url);
+	curl_slist_free_all(x->hdrs);
+	if (x->sha)
+		EVP_MD_CTX_free(x->sha);
+	if (x->obj)
+		vx__obj_put(x->obj);
+	vx_free(x);
+}
+
+static void finish(struct vx_source_ctx *ctx, struct vx__xfer *x, int err)
+{
+	struct vx__fetch *f = x->fetch;
+
+	xfer_detach_easy(ctx, x);
+	vx_list_del(&x->node);
+	pthread_mutex_lock(&ctx->lock);
+	vx_list_del(&x->live_node);
+	ctx->nr_live--;
+	pthread_mutex_unlock(&ctx->lock);
+
+	if (err) {
+		if (x->detail.err != err || !x->detail.msg[0])
+			vx__detail_set(&x->detail, err, x->resp.status, x->url, "%s",
+				       x->detail.msg[0] ? x->detail.msg : vx_strerror(err));
+		if (!x->detail.url[0])
+			vx_source_url_redact(x->url ? x->url : "", x->detail.url,
+					     sizeof(x->detail.url));
+		x->detail.attempts = x->attempts;
+		vx_debug("source: %s failed after %u attempt(s): %s (status %d)", x->detail.url,
+			 x->attempts, vx_strerror(err), x->detail.status);
+	}
+	if (x->kind == VX__XFER_FETCH) {
+		f->err = err;
+		f->resp = x->resp;
+		f->detail = x->detail;
+		f->detail.err = err;
+		f->detail.attempts = x->attempts;
+		pthread_mutex_lock(&f->lock);
+		f->finished = true;
+		pthread_cond_signal(&f->cond);
+		pthread_mutex_unlock(&f->lock);
+		vx__xfer_free(x);
+		return;
+	}
+	x->done(x->arg, err, err ? &x->detail : NULL);
+	vx__xfer_free(x);
+}
+
+static bool can_resume(const struct vx__xfer *x)
+{
+	if (x->delivered == 0)
+		return true;
+	if (x->kind == VX__XFER_FETCH)
+		return false;
+	return x->obj->stat.ranges || x->range_in_url;
+}
+
+static void schedule_retry(struct vx_source_ctx *ctx, struct vx__xfer *x)
+{
+	const struct vx_source_opts *o = x->opts;
+	uint64_t base = o && o->retry_backoff_ms ? o->retry_backoff_ms : 100;
+	uint64_t ms = base << VX_MIN(x->attempts - 1, 16u);
+
+	if (ms > VX__BACKOFF_CAP_MS)
+		ms = VX__BACKOFF_CAP_MS;
+	ms = ms / 2 + (uint64_t)(random() % (long)(ms / 2 + 1)); /* jitter: [ms/2, ms] */
+	xfer_detach_easy(ctx, x);
+	vx_list_del(&x->node);
+	x->due_ns = vx_now_ns() + ms * 1000000ull;
+	vx_list_add_tail(&ctx->waiting, &x->node);
+	vx_debug("source: %s transient failure (attempt %u), retry in %llu ms", x->detail.url,
+		 x->attempts, (unsigned long long)ms);
+}
+
+/* Digest check of a complete read of an object whose digest the origin vouches for. */
+static int verify_digest(struct vx__xfer *x)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	char hex[2 * EVP_MAX_MD_SIZE + 8];
+	unsigned int mdlen = 0;
+	const char *want = x->obj->stat.digest;
+
+	if (EVP_DigestFinal_ex(x->sha, md, &mdlen) != 1)
+		return -ENOMEM;
+	memcpy(hex, "sha256:", 7);
+	for (unsigned int i = 0; i < mdlen; i++)
+		snprintf(hex + 7 + 2 * i, 3, "%02x", md[i]);
+	if (strcmp(hex, want) != 0) {
+		vx__detail_set(&x->detail, VX_EDIGEST, x->resp.status, x->url,
+			       "content is %.20s..., origin promised %.20s...", hex, want);
+		return VX_EDIGEST;
+	}
+	return 0;
+}
+
+static void complete(struct vx_source_ctx *ctx, struct vx__xfer *x, CURLcode cc)
+{
+	uint32_t retries_max = x->opts && x->opts->retries_max ? x->opts->retries_max : 2;
+	bool transient = false;
+	long status = 0;
+	int err = 0;
+
+	if (x->opts && x->opts->retries_max == UINT32_MAX)
+		retries_max = 0;
+	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (x->kind == VX__XFER_FETCH) {
+		char *eff = NULL;
+		curl_off_t cl = -1;
+		long ft = -1;
+
+		curl_easy_getinfo(x->easy, CURLINFO_EFFECTIVE_URL, &eff);
+		vx_source_url_redact(eff ? eff : x->url, x->fetch->final_url,
+				     sizeof(x->fetch->final_url));
+		curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+		curl_easy_getinfo(x->easy, CURLINFO_FILETIME, &ft);
+		x->fetch->curl_length = cl;
+		x->fetch->filetime = ft;
+	}
+	if (x->resp.status == 0)
+		x->resp.status = status;
+	x->detail.transport = (int)cc;
+
+	if (__atomic_load_n(&x->cancel, __ATOMIC_RELAXED) || x->abort_err == -ECANCELED) {
+		err = -ECANCELED;
+	} else if (x->abort_err && x->abort_err != 1) {
+		err = x->abort_err;
+	} else if (cc != CURLE_OK && !x->cut_ok && !(x->abort_err == 1 && cc == CURLE_OK)) {
+		err = map_curl(cc, &transient);
+		vx__detail_set(&x->detail, err, status, x->url, "%s", curl_easy_strerror(cc));
+	}
+	if (!err && x->url && strncmp(x->url, "http", 4) == 0 && (x->abort_err == 1 || status)) {
+		err = vx__map_status(x->resp.status ? x->resp.status : status);
+		if (err) {
+			transient = err == VX_ESOURCE_TRANSIENT;
+			vx__detail_set(&x->detail, err, x->resp.status, x->url, "HTTP %ld%s%.200s",
+				       x->resp.status, x->errbody_len ? ": " : "", x->errbody);
+		}
+	}
+	if (!err && x->left != VX_SOURCE_LEN_TO_END && x->left != 0 &&
+	    !(x->kind == VX__XFER_FETCH && x->fetch->stat_range)) {
+		err = VX_ESOURCE_TRANSIENT;
+		transient = true;
+		vx__detail_set(&x->detail, err, x->resp.status, x->url,
+			       "origin closed with %llu bytes still due",
+			       (unsigned long long)x->left);
+	}
+	if (err && transient && x->attempts <= retries_max && can_resume(x)) {
+		schedule_retry(ctx, x);
+		return;
+	}
+	if (!err && x->sha)
+		err = verify_digest(x);
+	finish(ctx, x, err);
+}
+
+/* ---- The loop ----------------------------------------------------------------------------- */
+
+static void take_submissions(struct vx_source_ctx *ctx, struct vx_list *fresh, bool *stopping)
+{
+	struct vx_list *pos, *tmp;
+
+	pthread_mutex_lock(&ctx->lock);
+	vx_list_for_each_safe(pos, tmp, &ctx->submitted) {
+		vx_list_del(pos);
+		vx_list_add_tail(fresh, pos);
+	}
+	*stopping = ctx->stopping;
+	pthread_mutex_unlock(&ctx->lock);
+}
+
+static void start_or_fail(struct vx_source_ctx *ctx, struct vx__xfer *x)
+{
+	int rc;
+
+	if (__atomic_load_n(&x->cancel, __ATOMIC_RELAXED)) {
+		vx_list_add_tail(&ctx->running, &x->node);
+		finish(ctx, x, -ECANCELED);
+		return;
+	}
+	if (x->left == 0) {
+		vx_list_add_tail(&ctx->running, &x->node);
+		finish(ctx, x, 0);
+		return;
+	}
+	rc = xfer_start(ctx, x);
+	if (rc) {
+		if (vx_list_empty(&x->node) || x->node.next == NULL)
+			vx_list_add_tail(&ctx->running, &x->node);
+		vx__detail_set(&x->detail, rc, 0, x->url, "could not start the request: %s",
+			       vx_strerror(rc));
+		finish(ctx, x, rc);
+	}
+}
+
+static int next_timeout_ms(struct vx_source_ctx *ctx)
+{
+	uint64_t now = vx_now_ns();
+	int t = VX__POLL_MAX_MS;
+	struct vx_list *pos;
+
+	vx_list_for_each(pos, &ctx->waiting) {
+		struct vx__xfer *x = vx_list_entry(pos, struct vx__xfer, node);
+		uint64_t ms = x->due_ns > now ? (x->due_ns - now) / 1000000ull + 1 : 0;
+
+		if ((int)VX_MIN(ms, (uint64_t)VX__POLL_MAX_MS) < t)
+			t = (int)VX_MIN(ms, (uint64_t)VX__POLL_MAX_MS);
+	}
+	return t;
+}
+
+static void sweep(struct vx_source_ctx *ctx, bool stopping)
+{
+	uint64_t now = vx_now_ns();
+	struct vx_list *pos, *tmp;
+
+	vx_list_for_each_safe(pos, tmp, &ctx->waiting) {
+		struct vx__xfer *x = vx_list_entry(pos, struct vx__xfer, node);
+
+		if (stopping || __atomic_load_n(&x->cancel, __ATOMIC_RELAXED)) {
+			finish(ctx, x, -ECANCELED);
+		} else if (x->due_ns <= now) {
+			vx_list_del(&x->node);
+			start_or_fail(ctx, x);
+		}
+	}
+	vx_list_for_each_safe(pos, tmp, &ctx->running) {
+		struct vx__xfer *x = vx_list_entry(pos, struct vx__xfer, node);
+
+		if (stopping || __atomic_load_n(&x->cancel, __ATOMIC_RELAXED))
+			finish(ctx, x, -ECANCELED);
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct vx_source_ctx *ctx = arg;
+	bool stopping = false;
+
+	for (;;) {
+		struct vx_list fresh, *pos, *tmp;
+		struct CURLMsg *msg;
+		int running = 0, left = 0;
+
+		vx_list_init(&fresh);
+		take_submissions(ctx, &fresh, &stopping);
+		vx_list_for_each_safe(pos, tmp, &fresh) {
+			struct vx__xfer *x = vx_list_entry(pos, struct vx__xfer, node);
+
+			vx_list_del(pos);
+			if (stopping)
+				__atomic_store_n(&x->cancel, true, __ATOMIC_RELAXED);
+			start_or_fail(ctx, x);
+		}
+		sweep(ctx, stopping);
+		if (stopping)
+			break;
+		curl_multi_perform(ctx->multi, &running);
+		while ((msg = curl_multi_info_read(ctx->multi, &left)) != NULL) {
+			struct vx__xfer *x = NULL;
+
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+			VX_ASSERT(x);
+			complete(ctx, x, msg->data.result);
+		}
+		curl_multi_poll(ctx->multi, NULL, 0, next_timeout_ms(ctx), NULL);
+	}
+	return NULL;
+}
+
+int vx__worker_start(struct vx_source_ctx *ctx)
+{
+	int rc;
+
+	ctx->multi = curl_multi_init();
+	if (!ctx->multi)
+		return -ENOMEM;
+	curl_multi_setopt(ctx->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)ctx->cfg.host_conns_max);
+	curl_multi_setopt(ctx->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
+			  (long)ctx->cfg.total_conns_max);
+	curl_multi_setopt(ctx->multi, CURLMOPT_MAXCONNECTS, (long)ctx->cfg.total_conns_max);
+	vx_list_init(&ctx->running);
+	vx_list_init(&ctx->waiting);
+	rc = pthread_create(&ctx->thread, NULL, worker_main, ctx);
+	if (rc) {
+		curl_multi_cleanup(ctx->multi);
+		ctx->multi = NULL;
+		return -rc;
+	}
+	return 0;
+}
+
+void vx__worker_stop(struct vx_source_ctx *ctx)
+{
+	if (!ctx->multi)
+		return;
+	pthread_mutex_lock(&ctx->lock);
+	ctx->stopping = true;
+	pthread_mutex_unlock(&ctx->lock);
+	curl_multi_wakeup(ctx->multi);
+	pthread_join(ctx->thread, NULL);
+	for (uint32_t i = 0; i < ctx->nr_easy_pool; i++)
+		curl_easy_cleanup(ctx->easy_pool[i]);
+	ctx->nr_easy_pool = 0;
+	curl_multi_cleanup(ctx->multi);
+	ctx->multi = NULL;
+}
+
+int vx__xfer_submit(struct vx_source_ctx *ctx, struct vx__xfer *x)
+{
+	pthread_mutex_lock(&ctx->lock);
+	if (ctx->stopping) {
+		pthread_mutex_unlock(&ctx->lock);
+		return -ESHUTDOWN;
+	}
+	if (ctx->nr_live >= ctx->cfg.reqs_max) {
+		pthread_mutex_unlock(&ctx->lock);
+		return -ENOBUFS;
+	}
+	x->id = ++ctx->next_id;
+	x->ctx = ctx;
+	ctx->nr_live++;
+	vx_list_add_tail(&ctx->live, &x->live_node);
+	vx_list_add_tail(&ctx->submitted, &x->node);
+	pthread_mutex_unlock(&ctx->lock);
+	curl_multi_wakeup(ctx->multi);
+	return 0;
+}
+
+int vx__fetch_run(struct vx_source_ctx *ctx, struct vx__fetch *f)
+{
+	struct vx__xfer *x;
+	int rc;
+
+	VX_ASSERT(!vx__on_worker(ctx));
+	f->err = 0;
+	f->finished = false;
+	f->body = NULL;
+	f->body_len = 0;
+	f->final_url[0] = '\0';
+	memset(&f->detail, 0, sizeof(f->detail));
+	if (f->body_max) {
+		f->body = vx_malloc(f->body_max + 1);
+		if (!f->body)
+			return -ENOMEM;
+		f->body[0] = '\0';
+	}
+	x = vx_calloc(1, sizeof(*x));
+	if (!x) {
+		rc = -ENOMEM;
+		goto out_free_body;
+	}
+	x->kind = VX__XFER_FETCH;
+	x->fetch = f;
+	x->opts = f->opts;
+	x->left = VX_SOURCE_LEN_TO_END;
+	vx_list_init(&x->node);
+	pthread_mutex_init(&f->lock, NULL);
+	pthread_cond_init(&f->cond, NULL);
+	rc = vx__xfer_submit(ctx, x);
+	if (rc) {
+		vx_free(x);
+		goto out_destroy_sync;
+	}
+	pthread_mutex_lock(&f->lock);
+	while (!f->finished)
+		pthread_cond_wait(&f->cond, &f->lock);
+	pthread_mutex_unlock(&f->lock);
+	pthread_cond_destroy(&f->cond);
+	pthread_mutex_destroy(&f->lock);
+	if (f->err && !f->detail.url[0])
+		vx_source_url_redact(f->url, f->detail.url, sizeof(f->detail.url));
+	return f->err;
+
+out_destroy_sync:
+	pthread_cond_destroy(&f->cond);
+	pthread_mutex_destroy(&f->lock);
+out_free_body:
+	vx_free(f->body);
+	f->body = NULL;
+	return rc;
+}
+
+void vx__fetch_release(struct vx__fetch *f)
+{
+	vx_free(f->body);
+	f->body = NULL;
+	f->body_len = 0;
+}

@@ -1,0 +1,208 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""A small misbehaving HTTP origin for the sources/ integration tests (python3 http.server),
+for the cases nginx cannot play: a stall after the headers, a body cut short once and then
+served with ranges, a server that fails N times before answering, and a chunked reply with no
+length. Also the WebHDFS test endpoint (there is no Hadoop here: this speaks the small part of
+the WebHDFS REST API that vx uses: GETFILESTATUS, LISTSTATUS, OPEN with offset/length and a
+307 redirect to a "datanode" path, delegation tokens) and a registry token service.
+
+usage: sources_origin.py PORT ROOT
+Files under ROOT are the content. Counters are per path and per process.
+"""
+import base64
+import hashlib
+import hmac
+import json
+import os
+import sys
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+ROOT = ""
+COUNTS = {}
+LOCK = threading.Lock()
+TOKEN_SECRET = b"vx-test-token-secret"
+DELEGATION = "vx-delegation-token"
+
+
+def bump(key):
+    with LOCK:
+        COUNTS[key] = COUNTS.get(key, 0) + 1
+        return COUNTS[key]
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):
+        sys.stderr.write("origin: " + (fmt % args) + "\n")
+
+    def reply(self, code, body=b"", ctype="application/octet-stream", headers=None):
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def read_file(self, name):
+        path = os.path.join(ROOT, name.lstrip("/"))
+        with open(path, "rb") as f:
+            return f.read()
+
+    def ranged(self, data):
+        """Answers with Range support (206) or the whole body (200)."""
+        rng = self.headers.get("Range")
+        if not rng or not rng.startswith("bytes="):
+            return self.reply(200, data)
+        first, _, last = rng[6:].partition("-")
+        first = int(first)
+        last = int(last) if last else len(data) - 1
+        last = min(last, len(data) - 1)
+        if first >= len(data):
+            return self.reply(416, b"", headers={"Content-Range": "bytes */%d" % len(data)})
+        body = data[first:last + 1]
+        self.reply(206, body, headers={"Content-Range": "bytes %d-%d/%d" % (first, last, len(data))})
+
+    def do_GET(self):
+        url = urllib.parse.urlsplit(self.path)
+        q = urllib.parse.parse_qs(url.query)
+        parts = url.path.split("/")
+        if url.path.startswith("/webhdfs/v1") or url.path.startswith("/datanode/"):
+            return self.webhdfs(url, q)
+        if url.path == "/token":
+            return self.token(q)
+        if len(parts) >= 3 and parts[1] == "stall":
+            # Headers, a few bytes, then nothing for a long time.
+            self.send_response(200)
+            self.send_header("Content-Length", "1000000")
+            self.end_headers()
+            self.wfile.write(b"x" * 10)
+            self.wfile.flush()
+            time.sleep(30)
+            return
+        if len(parts) >= 4 and parts[1] == "flaky":
+            # /flaky/<n>/<file>: 503 for the first n requests of this path, then the file.
+            n = int(parts[2])
+            if bump(url.path) <= n:
+                return self.reply(503, b"try later")
+            return self.ranged(self.read_file("/".join(parts[3:])))
+        if len(parts) >= 3 and parts[1] == "cut":
+            # /cut/<file>: the first request gets half the asked range and a closed socket.
+            data = self.read_file("/".join(parts[2:]))
+            if bump(url.path) == 1:
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.send_header("Accept-Ranges", "bytes")
+                self.end_headers()
+                self.wfile.write(data[: len(data) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                return
+            return self.ranged(data)
+        if len(parts) >= 3 and parts[1] == "count":
+            return self.reply(200, str(COUNTS.get("/" + "/".join(parts[2:]), 0)).encode())
+        if len(parts) >= 3 and parts[1] == "chunked":
+            data = self.read_file("/".join(parts[2:]))
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for i in range(0, len(data), 7000):
+                chunk = data[i:i + 7000]
+                self.wfile.write(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
+            self.wfile.write(b"0\r\n\r\n")
+            return
+        return self.reply(404, b"no such thing")
+
+    # ---- registry token service (bearer flow) ----
+    def token(self, q):
+        auth = self.headers.get("Authorization", "")
+        user = ""
+        if auth.startswith("Basic "):
+            user = base64.b64decode(auth[6:]).decode().split(":", 1)[0]
+        scope = q.get("scope", [""])[0]
+        service = q.get("service", [""])[0]
+        payload = json.dumps({"sub": user, "scope": scope, "service": service, "t": time.time()})
+        sig = hmac.new(TOKEN_SECRET, payload.encode(), hashlib.sha256).hexdigest()
+        tok = base64.urlsafe_b64encode(payload.encode()).decode() + "." + sig
+        self.reply(200, json.dumps({"token": tok, "expires_in": 300}).encode(), "application/json")
+
+    # ---- WebHDFS ----
+    def hdfs_path(self, url):
+        p = urllib.parse.unquote(url.path[len("/webhdfs/v1"):]) or "/"
+        return os.path.join(ROOT, "hdfs", p.lstrip("/"))
+
+    def hdfs_auth_ok(self, q):
+        if "delegation" in q:
+            return q["delegation"][0] == DELEGATION
+        return "user.name" in q
+
+    def status_of(self, path, name):
+        st = os.stat(path)
+        return {
+            "accessTime": int(st.st_atime * 1000), "blockSize": 134217728, "group": "supergroup",
+            "length": 0 if os.path.isdir(path) else st.st_size,
+            "modificationTime": int(st.st_mtime * 1000), "owner": "vx", "pathSuffix": name,
+            "permission": "644", "replication": 1,
+            "type": "DIRECTORY" if os.path.isdir(path) else "FILE",
+        }
+
+    def hdfs_error(self, code, exc, msg):
+        body = json.dumps({"RemoteException": {"exception": exc, "javaClassName": "x." + exc,
+                                               "message": msg}}).encode()
+        self.reply(code, body, "application/json")
+
+    def webhdfs(self, url, q):
+        if url.path.startswith("/datanode/"):
+            # The "datanode": serves OPEN after the namenode's redirect.
+            path = os.path.join(ROOT, "hdfs", urllib.parse.unquote(url.path[len("/datanode/"):]))
+            off = int(q.get("offset", ["0"])[0])
+            length = int(q["length"][0]) if "length" in q else None
+            with open(path, "rb") as f:
+                f.seek(off)
+                data = f.read() if length is None else f.read(length)
+            return self.reply(200, data)
+        if not self.hdfs_auth_ok(q):
+            return self.hdfs_error(401, "SecurityException", "no user.name or delegation token")
+        op = q.get("op", [""])[0].upper()
+        path = self.hdfs_path(url)
+        if not os.path.exists(path):
+            return self.hdfs_error(404, "FileNotFoundException", "File does not exist: " + url.path)
+        if op == "GETFILESTATUS":
+            body = json.dumps({"FileStatus": self.status_of(path, "")}).encode()
+            return self.reply(200, body, "application/json")
+        if op == "LISTSTATUS":
+            if not os.path.isdir(path):
+                items = [self.status_of(path, "")]
+            else:
+                items = [self.status_of(os.path.join(path, n), n) for n in sorted(os.listdir(path))]
+            body = json.dumps({"FileStatuses": {"FileStatus": items}}).encode()
+            return self.reply(200, body, "application/json")
+        if op == "OPEN":
+            rel = urllib.parse.unquote(url.path[len("/webhdfs/v1"):]).lstrip("/")
+            loc = "http://127.0.0.1:%d/datanode/%s?%s" % (self.server.server_port,
+                                                          urllib.parse.quote(rel), url.query)
+            self.send_response(307)
+            self.send_header("Location", loc)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        return self.hdfs_error(400, "IllegalArgumentException", "Invalid value for webhdfs parameter \"op\"")
+
+
+def main():
+    global ROOT
+    port = int(sys.argv[1])
+    ROOT = sys.argv[2]
+    srv = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    srv.daemon_threads = True
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
