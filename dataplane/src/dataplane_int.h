@@ -25,7 +25,7 @@
 #define VX__ERROR_MAX	   4096u
 #define VX__DIGEST_STR_MAX 17
 #define VX__HAVE_LEN	   (VX__TASK_ID_LEN + 4)
-/* Largest bitfield a BITFIELD frame carries: 2^17 pieces (more than any piece plan). */
+/* Largest bitfield vx sends: 2^17 pieces (the format allows 2^19; no piece plan gets near). */
 #define VX__BITFIELD_PIECES_MAX (1u << 17)
 #define VX__BITFIELD_VALUE_MAX	(VX__TASK_ID_LEN + 4 + VX__BITFIELD_PIECES_MAX / 8)
 
@@ -38,9 +38,11 @@ enum vx__tag {
 	VX__TAG_PERSISTENT_CACHE_PIECE_CONTENT = 0x05,
 	VX__TAG_DOWNLOAD_CACHE_PIECE = 0x06,
 	VX__TAG_CACHE_PIECE_CONTENT = 0x07,
-	VX__TAG_SUBSCRIBE = 0x48, /* vx: value = task id; answer BITFIELD then HAVE frames */
-	VX__TAG_BITFIELD = 0x49,  /* vx: task id, u32 piece count, bitfield */
-	VX__TAG_HAVE = 0x4A,	  /* vx: task id, u32 piece number */
+	VX__TAG_HELLO = 0x40,	 /* vx: negotiation (spec/vortex.md 5.1) */
+	VX__TAG_INTEREST = 0x41, /* vx: task id + u8 op (1 subscribe, 0 unsubscribe) */
+	VX__TAG_BITFIELD = 0x42, /* vx: task id, u32 piece count, bitfield */
+	VX__TAG_HAVE = 0x43,	 /* vx: task id, k x u32 piece number */
+	VX__TAG_CANCEL = 0x44,	 /* vx: task id + u32 piece number */
 	VX__TAG_CLOSE = 0xFE,
 	VX__TAG_ERROR = 0xFF,
 };
@@ -50,7 +52,15 @@ enum vx__error_code {
 	VX__ERR_INVALID = 1,
 	VX__ERR_NOT_FOUND = 2,
 	VX__ERR_INTERNAL = 3,
+	VX__ERR_CANCELLED = 0x40,
+	VX__ERR_BUSY = 0x41,
 };
+
+/* Pipelined requests a vx server accepts at once (announced in its HELLO). */
+#define VX__MAX_INFLIGHT 32
+#define VX__INTEREST_LEN (VX__TASK_ID_LEN + 1)
+#define VX__HELLO_LEN	 16
+#define VX__HELLO_MAX	 256
 
 static inline bool vx__tag_is_download(uint8_t tag)
 {

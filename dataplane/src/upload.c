@@ -30,6 +30,7 @@
 
 #include "dataplane_int.h"
 #include "vx_alloc.h"
+#include "vx_frame_ext.h"
 #include "vx_assert.h"
 #include "vx_list.h"
 #include "vx_log.h"
@@ -60,6 +61,13 @@ static const bool vx_up_legal[VX_UP_STATE_NR][VX_UP_STATE_NR] = {
 	[VX_UP_CLOSED] = { [VX_UP_FREE] = true },
 };
 
+/* What the peer speaks, fixed by its first frame. */
+enum vx_up_mode {
+	VX_UP_MODE_NEW = 0,   /* nothing parsed yet */
+	VX_UP_MODE_PLAIN = 1, /* Dragonfly's Vortex: one answer, then close */
+	VX_UP_MODE_VX = 2,    /* HELLO exchanged: pipelining, availability, cancel */
+};
+
 struct vx_up_pipe {
 	int rfd;
 	int wfd;
@@ -85,6 +93,7 @@ struct vx_up_conn {
 	uint64_t rx_start_ms;	   /* when the oldest unparsed byte arrived */
 	uint64_t last_progress_ms; /* last send progress */
 	uint32_t rx_len;
+	uint8_t mode;	  /* enum vx_up_mode */
 	bool close_after; /* close once the queued answer is sent */
 	bool sending_ctl; /* the armed send is from ctl[], not head[] */
 	/* The request being answered. */
@@ -325,6 +334,11 @@ static void up_lookup(struct vx_up_conn *c)
 		up_answer_piece(c);
 		return;
 	}
+	if (ret == -EAGAIN && c->mode == VX_UP_MODE_VX) {
+		/* vx peers learn availability from HAVE frames: no waiting (spec/vortex.md 4). */
+		up_answer_error(c, VX__ERR_NOT_FOUND, "piece not finished", false);
+		return;
+	}
 	if (ret == -EAGAIN) {
 		if (!c->waiting) {
 			c->waiting = true;
@@ -399,7 +413,143 @@ static void up_consume(struct vx_up_conn *c, uint32_t n)
 	c->rx_start_ms = vx_loop_now_ms(c->up->loop);
 }
 
-/* Parses at most one frame from rx[]; returns false when more bytes are needed. */
+/* Queues a raw frame (our HELLO) as the answer at the current position. */
+static void up_answer_raw(struct vx_up_conn *c, const uint8_t *frame, uint32_t len)
+{
+	VX_ASSERT(len <= sizeof(c->head));
+	memcpy(c->head, frame, len);
+	c->head_off = 0;
+	c->head_len = len;
+	c->have_req = true;
+}
+
+static void up_protocol_error(struct vx_up_conn *c, const char *msg)
+{
+	c->up->stats.protocol_errors++;
+	up_answer_error(c, VX__ERR_INVALID, msg, true);
+}
+
+/* True when a CANCEL for @task / @number sits later in rx[] (after @from). */
+static bool up_cancel_ahead(const struct vx_up_conn *c, uint32_t from, const uint8_t *req)
+{
+	uint32_t off = from;
+
+	while (off + VX__HDR_LEN <= c->rx_len) {
+		uint32_t len = vx_get_be32(c->rx + off + 2);
+
+		if (len > VX_UP_RX_MAX || off + VX__HDR_LEN + len > c->rx_len)
+			return false;
+		if (c->rx[off + 1] == VX__TAG_CANCEL && len == VX__DOWNLOAD_LEN &&
+		    memcmp(c->rx + off + VX__HDR_LEN, req, VX__DOWNLOAD_LEN) == 0)
+			return true;
+		off += VX__HDR_LEN + len;
+	}
+	return false;
+}
+
+static bool up_parse_hello(struct vx_up_conn *c, uint32_t len)
+{
+	struct vx_hello h;
+	uint8_t frame[VX__HDR_LEN + VX__HELLO_LEN];
+
+	if (c->mode != VX_UP_MODE_NEW || len < VX__HELLO_LEN || len > VX__HELLO_MAX) {
+		up_protocol_error(c, "unexpected HELLO");
+		return true;
+	}
+	if (c->rx_len < VX__HDR_LEN + len)
+		return false;
+	if (vx_hello_decode(c->rx + VX__HDR_LEN, len, &h) < 0) {
+		up_protocol_error(c, "malformed HELLO");
+		return true;
+	}
+	up_consume(c, VX__HDR_LEN + len);
+	c->mode = VX_UP_MODE_VX;
+	h.version = VX_HELLO_VERSION;
+	h.features = VX_HELLO_F_PIPELINE | VX_HELLO_F_CANCEL |
+		     (c->up->cfg.ops->bitmap ? VX_HELLO_F_AVAILABILITY : 0);
+	h.max_inflight = VX__MAX_INFLIGHT;
+	h.max_value_len = VX__HELLO_MAX;
+	vx__hdr_put(frame, up_packet_id(c->up), VX__TAG_HELLO, VX__HELLO_LEN);
+	if (vx_hello_encode(&h, frame + VX__HDR_LEN) < 0) {
+		up_answer_error(c, VX__ERR_INTERNAL, "cannot encode HELLO", true);
+		return true;
+	}
+	up_answer_raw(c, frame, sizeof(frame));
+	return true;
+}
+
+static bool up_parse_download(struct vx_up_conn *c, uint8_t tag, uint32_t len)
+{
+	if (len != VX__DOWNLOAD_LEN) {
+		up_protocol_error(c, "DownloadPiece value must be 68 bytes");
+		return true;
+	}
+	if (c->rx_len < VX__HDR_LEN + VX__DOWNLOAD_LEN)
+		return false;
+	if (!vx__task_id_valid((const char *)c->rx + VX__HDR_LEN)) {
+		up_protocol_error(c, "task id is not 64 lowercase hex");
+		return true;
+	}
+	if (c->mode == VX_UP_MODE_NEW)
+		c->mode = VX_UP_MODE_PLAIN;
+	if (c->mode == VX_UP_MODE_PLAIN)
+		c->close_after = true; /* Dragonfly's framing: one answer per connection */
+	memcpy(c->req_task, c->rx + VX__HDR_LEN, VX__TASK_ID_LEN);
+	c->req_number = vx_get_be32(c->rx + VX__HDR_LEN + VX__TASK_ID_LEN);
+	c->req_tag = tag;
+	c->have_req = true;
+	c->up->stats.requests++;
+	if (c->mode == VX_UP_MODE_VX &&
+	    up_cancel_ahead(c, VX__HDR_LEN + VX__DOWNLOAD_LEN, c->rx + VX__HDR_LEN)) {
+		up_consume(c, VX__HDR_LEN + VX__DOWNLOAD_LEN);
+		up_answer_error(c, VX__ERR_CANCELLED, "cancelled", false);
+		return true;
+	}
+	up_consume(c, VX__HDR_LEN + VX__DOWNLOAD_LEN);
+	up_lookup(c);
+	return true;
+}
+
+static bool up_parse_interest(struct vx_up_conn *c, uint32_t len)
+{
+	uint8_t op;
+
+	if (c->mode != VX_UP_MODE_VX || !c->up->cfg.ops->bitmap || len != VX__INTEREST_LEN) {
+		up_protocol_error(c, "unexpected INTEREST");
+		return true;
+	}
+	if (c->rx_len < VX__HDR_LEN + len)
+		return false;
+	op = c->rx[VX__HDR_LEN + VX__TASK_ID_LEN];
+	if (!vx__task_id_valid((const char *)c->rx + VX__HDR_LEN) || op > 1) {
+		up_protocol_error(c, "malformed INTEREST");
+		return true;
+	}
+	if (op == 0) {
+		up_consume(c, VX__HDR_LEN + len);
+		c->subscribed = false;
+		return true;
+	}
+	if (!c->ctl) {
+		/* Admission of a subscriber, not the piece path. */
+		c->ctl = vx_malloc(VX_UP_CTL_MAX);
+		if (!c->ctl) {
+			up_answer_error(c, VX__ERR_INTERNAL, "out of memory", true);
+			return true;
+		}
+	}
+	memcpy(c->sub_task, c->rx + VX__HDR_LEN, VX__TASK_ID_LEN);
+	up_consume(c, VX__HDR_LEN + len);
+	c->subscribed = true;
+	up_queue_bitfield(c);
+	return true;
+}
+
+/*
+ * Parses at most one frame from rx[]; returns false when more bytes are needed. Every length
+ * is checked against its tag's maximum before anything else; a value is never read into
+ * memory sized from the wire.
+ */
 static bool up_parse_one(struct vx_up_conn *c)
 {
 	uint8_t tag;
@@ -409,61 +559,26 @@ static bool up_parse_one(struct vx_up_conn *c)
 		return false;
 	tag = c->rx[1];
 	len = vx_get_be32(c->rx + 2);
-	if (vx__tag_is_download(tag)) {
-		if (len != VX__DOWNLOAD_LEN) {
-			c->up->stats.protocol_errors++;
-			up_answer_error(c, VX__ERR_INVALID, "DownloadPiece value must be 68 bytes",
-					true);
-			return true;
-		}
-		if (c->rx_len < VX__HDR_LEN + VX__DOWNLOAD_LEN)
+	if (vx__tag_is_download(tag))
+		return up_parse_download(c, tag, len);
+	if (tag == VX__TAG_HELLO)
+		return up_parse_hello(c, len);
+	if (tag == VX__TAG_INTEREST)
+		return up_parse_interest(c, len);
+	if (tag == VX__TAG_CANCEL && c->mode == VX_UP_MODE_VX && len == VX__DOWNLOAD_LEN) {
+		/* Matched ones were applied by look-ahead; the rest are ignored (5.4). */
+		if (c->rx_len < VX__HDR_LEN + len)
 			return false;
-		if (!vx__task_id_valid((const char *)c->rx + VX__HDR_LEN)) {
-			c->up->stats.protocol_errors++;
-			up_answer_error(c, VX__ERR_INVALID, "task id is not 64 lowercase hex",
-					true);
-			return true;
-		}
-		memcpy(c->req_task, c->rx + VX__HDR_LEN, VX__TASK_ID_LEN);
-		c->req_number = vx_get_be32(c->rx + VX__HDR_LEN + VX__TASK_ID_LEN);
-		c->req_tag = tag;
-		c->have_req = true;
-		c->up->stats.requests++;
-		up_consume(c, VX__HDR_LEN + VX__DOWNLOAD_LEN);
-		up_lookup(c);
+		up_consume(c, VX__HDR_LEN + len);
 		return true;
 	}
-	if (tag == VX__TAG_SUBSCRIBE && len == VX__TASK_ID_LEN && c->up->cfg.ops->bitmap) {
-		if (c->rx_len < VX__HDR_LEN + VX__TASK_ID_LEN)
-			return false;
-		if (!vx__task_id_valid((const char *)c->rx + VX__HDR_LEN)) {
-			c->up->stats.protocol_errors++;
-			up_answer_error(c, VX__ERR_INVALID, "task id is not 64 lowercase hex",
-					true);
-			return true;
-		}
-		if (!c->ctl) {
-			/* Admission of a subscriber, not the piece path. */
-			c->ctl = vx_malloc(VX_UP_CTL_MAX);
-			if (!c->ctl) {
-				up_answer_error(c, VX__ERR_INTERNAL, "out of memory", true);
-				return true;
-			}
-		}
-		memcpy(c->sub_task, c->rx + VX__HDR_LEN, VX__TASK_ID_LEN);
-		up_consume(c, VX__HDR_LEN + VX__TASK_ID_LEN);
-		c->subscribed = true;
-		up_queue_bitfield(c);
-		return true;
-	}
-	if (tag == VX__TAG_CLOSE) {
+	if (tag == VX__TAG_CLOSE && len == 0) {
 		c->close_after = true;
 		c->rx_len = 0;
 		return true;
 	}
-	/* Content tags, Error, reserved tags, oversize values: never read the value. */
-	c->up->stats.protocol_errors++;
-	up_answer_error(c, VX__ERR_INVALID, "unexpected tag", true);
+	/* Content tags, Error, reserved tags, bad lengths: answer and close. */
+	up_protocol_error(c, "unexpected tag or length");
 	return true;
 }
 
@@ -799,6 +914,7 @@ static void up_release_slot(struct vx_up_conn *c)
 	c->waiting = false;
 	c->throttled = false;
 	c->close_after = false;
+	c->mode = VX_UP_MODE_NEW;
 	c->subscribed = false;
 	c->sub_resync = false;
 	c->ctl_off = 0;

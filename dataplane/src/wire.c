@@ -11,9 +11,8 @@
 #include <string.h>
 #include <sys/types.h>
 
-#include <zlib.h>
-
 #include "vx_assert.h"
+#include "vx_digest.h"
 
 bool vx__task_id_valid(const char *id)
 {
@@ -137,16 +136,8 @@ uint32_t vx__crc32_format(uint32_t crc, char out[VX__DIGEST_STR_MAX])
 
 uint32_t vx__crc32(uint32_t crc, const void *buf, size_t len)
 {
-	const uint8_t *p = buf;
-
-	while (len > 0) {
-		uInt n = (uInt)VX_MIN(len, (size_t)1 << 30);
-
-		crc = (uint32_t)crc32(crc, p, n);
-		p += n;
-		len -= n;
-	}
-	return crc;
+	/* vortex's CRC-32 picks the fastest kernel here (PCLMUL or isa-l, else zlib). */
+	return vx_crc32(crc, buf, len);
 }
 
 void vx__bucket_init(struct vx__bucket *b, uint64_t rate, uint64_t burst, uint64_t now_ms)

@@ -293,6 +293,31 @@ int vx_h_send_download(int fd, const char *task_id, uint32_t number)
 	return vx_h_send_all(fd, f, sizeof(f));
 }
 
+int vx_h_send_cancel(int fd, const char *task_id, uint32_t number)
+{
+	uint8_t f[74];
+
+	f[0] = (uint8_t)rand();
+	f[1] = 0x44;
+	vx_put_be32(f + 2, 68);
+	memcpy(f + 6, task_id, 64);
+	vx_put_be32(f + 70, number);
+	return vx_h_send_all(fd, f, sizeof(f));
+}
+
+int vx_h_hello(int fd)
+{
+	uint8_t f[22] = { 0, 0x40, 0,	 0, 0, 16, 'V', 'X', 0, 1, 0,
+			  0, 0,	   0x0f, 0, 0, 0,  8,	0,   0, 1, 0 };
+	uint8_t r[22];
+
+	if (vx_h_send_all(fd, f, sizeof(f)) || vx_h_recv_all(fd, r, sizeof(r)))
+		return -1;
+	if (r[1] != 0x40 || vx_get_be32(r + 2) != 16 || r[6] != 'V' || r[7] != 'X')
+		return -1;
+	return (int)vx_get_be32(r + 10);
+}
+
 int vx_h_read_answer(int fd, struct vx_h_answer *a)
 {
 	uint8_t hdr[6], ml[4], meta[4096];

@@ -63,6 +63,10 @@ int vx_h_send_all(int fd, const void *buf, size_t len);
 int vx_h_recv_all(int fd, void *buf, size_t len);
 /* Sends a DownloadPiece frame (tag 0) for @task_id / @number. */
 int vx_h_send_download(int fd, const char *task_id, uint32_t number);
+/* Sends a CANCEL frame for @task_id / @number. */
+int vx_h_send_cancel(int fd, const char *task_id, uint32_t number);
+/* Sends a vx HELLO and reads the server's HELLO; returns its feature bits or -1. */
+int vx_h_hello(int fd);
 
 struct vx_h_answer {
 	uint8_t tag;

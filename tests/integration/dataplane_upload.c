@@ -147,6 +147,7 @@ static void test_vx_upload__pipelined_and_not_found(void **state)
 	(void)state;
 	fixture_start(&f, 10 * 4096 + 7, 4096, NULL);
 	fd = vx_h_connect(&f.srv.addr);
+	assert_int_equal(vx_h_hello(fd), 0x0b); /* PIPELINE | AVAILABILITY | CANCEL */
 	/* Eleven requests plus an unknown task, all sent before reading anything. */
 	for (n = 0; n < 11; n++)
 		assert_int_equal(vx_h_send_download(fd, VX_H_TASK_ID, n), 0);
@@ -169,6 +170,66 @@ static void test_vx_upload__pipelined_and_not_found(void **state)
 	/* The connection survives "not found". */
 	assert_int_equal(vx_h_read_answer(fd, &a), 0);
 	check_piece(&f, &a, 3);
+	vx_h_answer_free(&a);
+	close(fd);
+	fixture_stop(&f);
+}
+
+static void test_vx_upload__plain_closes_after_one_answer(void **state)
+{
+	struct fixture f = { 0 };
+	struct vx_h_answer a;
+	int fd;
+
+	(void)state;
+	fixture_start(&f, 3 * 4096, 4096, NULL);
+	fd = vx_h_connect(&f.srv.addr);
+	/* No HELLO: Dragonfly framing, so the second request is never answered. */
+	assert_int_equal(vx_h_send_download(fd, VX_H_TASK_ID, 0), 0);
+	assert_int_equal(vx_h_send_download(fd, VX_H_TASK_ID, 1), 0);
+	assert_int_equal(vx_h_read_answer(fd, &a), 0);
+	check_piece(&f, &a, 0);
+	vx_h_answer_free(&a);
+	expect_closed(fd);
+	close(fd);
+	fixture_stop(&f);
+}
+
+static void put_frame(uint8_t *f, uint8_t tag, uint32_t number)
+{
+	f[0] = 0x5a;
+	f[1] = tag;
+	vx_put_be32(f + 2, 68);
+	memcpy(f + 6, VX_H_TASK_ID, 64);
+	vx_put_be32(f + 70, number);
+}
+
+static void test_vx_upload__cancel_pipelined_request(void **state)
+{
+	struct fixture f = { 0 };
+	struct vx_h_answer a;
+	uint8_t all[5 * 74];
+	int fd;
+
+	(void)state;
+	fixture_start(&f, 3 * 65536, 65536, NULL);
+	fd = vx_h_connect(&f.srv.addr);
+	assert_true(vx_h_hello(fd) > 0);
+	/* One write, so the CANCEL is buffered before request 1 is parsed. */
+	put_frame(all, 0x00, 0);
+	put_frame(all + 74, 0x00, 1);
+	put_frame(all + 148, 0x44, 1);
+	put_frame(all + 222, 0x44, 7); /* unmatched: ignored */
+	put_frame(all + 296, 0x00, 2);
+	assert_int_equal(vx_h_send_all(fd, all, sizeof(all)), 0);
+	assert_int_equal(vx_h_read_answer(fd, &a), 0);
+	check_piece(&f, &a, 0);
+	vx_h_answer_free(&a);
+	assert_int_equal(vx_h_read_answer(fd, &a), 0);
+	assert_int_equal(a.tag, 0xFF);
+	assert_int_equal(a.error_code, 0x40);
+	assert_int_equal(vx_h_read_answer(fd, &a), 0);
+	check_piece(&f, &a, 2);
 	vx_h_answer_free(&a);
 	close(fd);
 	fixture_stop(&f);
@@ -339,7 +400,7 @@ static void test_vx_upload__wait_is_bounded(void **state)
 static void test_vx_upload__subscribe_bitfield_have(void **state)
 {
 	struct fixture f = { 0 };
-	uint8_t req[70], hdr[6], val[128];
+	uint8_t req[71], hdr[6], val[128];
 	uint32_t len;
 	int fd;
 
@@ -348,13 +409,15 @@ static void test_vx_upload__subscribe_bitfield_have(void **state)
 	vx_h_server_set(&f.srv, 1, false);
 	vx_h_server_set(&f.srv, 9, false);
 	fd = vx_h_connect(&f.srv.addr);
+	assert_true(vx_h_hello(fd) > 0);
 	req[0] = 0;
-	req[1] = 0x48;
-	vx_put_be32(req + 2, 64);
+	req[1] = 0x41;
+	vx_put_be32(req + 2, 65);
 	memcpy(req + 6, VX_H_TASK_ID, 64);
+	req[70] = 1;
 	assert_int_equal(vx_h_send_all(fd, req, sizeof(req)), 0);
 	assert_int_equal(vx_h_recv_all(fd, hdr, 6), 0);
-	assert_int_equal(hdr[1], 0x49);
+	assert_int_equal(hdr[1], 0x42);
 	len = vx_get_be32(hdr + 2);
 	assert_int_equal(len, 64 + 4 + 2);
 	assert_int_equal(vx_h_recv_all(fd, val, len), 0);
@@ -365,7 +428,7 @@ static void test_vx_upload__subscribe_bitfield_have(void **state)
 	assert_int_equal(val[69], 0x80);
 	vx_h_server_set(&f.srv, 9, true);
 	assert_int_equal(vx_h_recv_all(fd, hdr, 6), 0);
-	assert_int_equal(hdr[1], 0x4A);
+	assert_int_equal(hdr[1], 0x43);
 	assert_int_equal(vx_get_be32(hdr + 2), 68);
 	assert_int_equal(vx_h_recv_all(fd, val, 68), 0);
 	assert_memory_equal(val, VX_H_TASK_ID, 64);
@@ -438,6 +501,8 @@ int main(void)
 		cmocka_unit_test(test_vx_upload__dragonfly_client_sizes),
 		cmocka_unit_test(test_vx_upload__empty_task_not_found),
 		cmocka_unit_test(test_vx_upload__pipelined_and_not_found),
+		cmocka_unit_test(test_vx_upload__plain_closes_after_one_answer),
+		cmocka_unit_test(test_vx_upload__cancel_pipelined_request),
 		cmocka_unit_test(test_vx_upload__malformed_requests),
 		cmocka_unit_test(test_vx_upload__slowloris_and_idle_closed),
 		cmocka_unit_test(test_vx_upload__max_conns_refused),
