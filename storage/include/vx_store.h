@@ -158,6 +158,7 @@ struct vx_store_task_info {
  */
 struct vx_store_piece_io {
 	int fd;		 /* content file (O_DIRECT when @direct), memfd for memory tasks */
+	int buffered_fd; /* same file without O_DIRECT: always allowed (equals @fd when !direct) */
 	bool direct;	 /* @fd is O_DIRECT: buffer address, offset and length must be aligned */
 	uint32_t align;	 /* alignment of direct I/O in bytes (a power of two, >= 512) */
 	uint64_t offset; /* byte offset of the piece in the file */

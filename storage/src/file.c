@@ -1,0 +1,280 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * file.c: content files of the piece store: the O_DIRECT probe, opening (and creating with
+ * fallocate) a task's file or memfd, whole-buffer pread/pwrite capped per call, and directory
+ * helpers. Every fallible I/O site can be failed on purpose with vx_fault_hit(VX_FAULT_IO).
+ */
+#include "store_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vx_alloc.h"
+#include "vx_assert.h"
+#include "vx_log.h"
+
+/* Alignment we ask of direct I/O: a multiple of every logical block size in use. */
+#define VX_FILE_DIRECT_ALIGN 4096u
+
+int vx__file_mkdirs(const char *path)
+{
+	char buf[PATH_MAX];
+	size_t len = strlen(path);
+
+	if (len == 0 || len >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, path, len + 1);
+	for (size_t i = 1; i <= len; i++) {
+		if (buf[i] != '/' && buf[i] != '\0')
+			continue;
+		buf[i] = '\0';
+		if (mkdir(buf, 0755) == -1 && errno != EEXIST)
+			return -errno;
+		buf[i] = path[i];
+	}
+	return 0;
+}
+
+int vx__file_fsync_dir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int err = 0;
+
+	if (fd == -1)
+		return -errno;
+	if (fsync(fd) == -1)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+int vx__file_probe_direct(const char *dir, uint32_t *align)
+{
+	char path[PATH_MAX];
+	void *buf = NULL;
+	int fd, dfd, err = 0;
+
+	if (snprintf(path, sizeof(path), "%s/tmp/.direct-probe-XXXXXX", dir) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	fd = mkostemp(path, O_CLOEXEC);
+	if (fd == -1)
+		return -errno;
+	close(fd);
+	dfd = open(path, O_RDWR | O_DIRECT | O_CLOEXEC);
+	if (dfd == -1) {
+		err = -errno;
+		goto err_unlink;
+	}
+	buf = vx_aligned_alloc(VX_FILE_DIRECT_ALIGN, VX_FILE_DIRECT_ALIGN);
+	if (!buf) {
+		err = -ENOMEM;
+		goto err_close;
+	}
+	memset(buf, 0, VX_FILE_DIRECT_ALIGN);
+	if (pwrite(dfd, buf, VX_FILE_DIRECT_ALIGN, 0) == -1) {
+		err = -errno;
+		goto err_free;
+	}
+	*align = VX_FILE_DIRECT_ALIGN;
+err_free:
+	vx_free(buf);
+err_close:
+	close(dfd);
+err_unlink:
+	unlink(path);
+	return err;
+}
+
+ssize_t vx__file_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+{
+	const uint8_t *p = buf;
+	size_t done = 0;
+
+	while (done < len) {
+		size_t n = VX_MIN(len - done, (size_t)VX_STORE_IO_MAX);
+		ssize_t w;
+
+		if (vx_fault_hit(VX_FAULT_IO))
+			return -EIO;
+		w = pwrite(fd, p + done, n, (off_t)(off + done));
+		if (w == -1) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (w == 0)
+			return -EIO;
+		done += (size_t)w;
+	}
+	return (ssize_t)done;
+}
+
+ssize_t vx__file_pread_all(int fd, void *buf, size_t len, uint64_t off)
+{
+	uint8_t *p = buf;
+	size_t done = 0;
+
+	while (done < len) {
+		size_t n = VX_MIN(len - done, (size_t)VX_STORE_IO_MAX);
+		ssize_t r;
+
+		if (vx_fault_hit(VX_FAULT_IO))
+			return -EIO;
+		r = pread(fd, p + done, n, (off_t)(off + done));
+		if (r == -1) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (r == 0)
+			return -EIO; /* the file is shorter than its metadata says */
+		done += (size_t)r;
+	}
+	return (ssize_t)done;
+}
+
+/* Reserves the content length: fallocate, or a sparse ftruncate where that is unsupported. */
+static int file_reserve(struct vx_store_task *t, int fd)
+{
+	struct vx_store *s = t->store;
+
+	if (t->content_length == 0)
+		return 0;
+	if (vx_fault_hit(VX_FAULT_IO))
+		return -ENOSPC;
+	if (!s->cfg.no_preallocate) {
+		if (fallocate(fd, 0, 0, (off_t)t->content_length) == 0)
+			return 0;
+		if (errno != EOPNOTSUPP && errno != ENOSYS)
+			return -errno;
+	}
+	if (ftruncate(fd, (off_t)t->content_length) == -1)
+		return -errno;
+	return 0;
+}
+
+static int file_open_memory(struct vx_store_task *t)
+{
+	int fd, err;
+
+	fd = memfd_create(t->id, MFD_CLOEXEC);
+	if (fd == -1)
+		return -errno;
+	if (ftruncate(fd, (off_t)t->content_length) == -1) {
+		err = -errno;
+		goto err_close;
+	}
+	/* Reserve the pages now, so a full memory fails admission, not a later write. */
+	err = file_reserve(t, fd);
+	if (err)
+		goto err_close;
+	t->fd = fd;
+	return 0;
+err_close:
+	close(fd);
+	return err;
+}
+
+static int file_map(struct vx_store_task *t)
+{
+	void *map;
+
+	if (t->content_length == 0 || t->content_length > SIZE_MAX)
+		return 0;
+	map = mmap(NULL, (size_t)t->content_length, PROT_READ, MAP_SHARED, t->fd, 0);
+	if (map == MAP_FAILED)
+		return -errno;
+	t->map = map;
+	return 0;
+}
+
+/*
+ * Opens @t's content: creates and reserves it when @create, else opens the existing file.
+ * Caller holds s->lock (or owns @t exclusively). On failure @t has no fd and, when @create,
+ * no file.
+ */
+int vx__file_open_task(struct vx_store_task *t, bool create)
+{
+	struct vx_store *s = t->store;
+	char path[PATH_MAX];
+	int flags = O_RDWR | O_CLOEXEC;
+	int err;
+
+	VX_ASSERT(t->fd == -1);
+	if (vx_fault_hit(VX_FAULT_IO))
+		return -EIO;
+	if (t->kind == VX_STORE_KIND_MEMORY) {
+		VX_ASSERT(create);
+		err = file_open_memory(t);
+		if (err)
+			return err;
+		goto map;
+	}
+	err = vx__store_content_path(s, t->kind, t->id, path, sizeof(path));
+	if (err)
+		return err;
+	if (create) {
+		char *slash = strrchr(path, '/');
+
+		*slash = '\0';
+		err = vx__file_mkdirs(path);
+		*slash = '/';
+		if (err)
+			return err;
+		flags |= O_CREAT | O_TRUNC;
+	}
+	t->fd = open(path, flags, 0644);
+	if (t->fd == -1)
+		return -errno;
+	if (create) {
+		err = file_reserve(t, t->fd);
+		if (err)
+			goto err_close;
+	}
+	if (s->direct_io) {
+		t->fd_direct = open(path, O_RDWR | O_DIRECT | O_CLOEXEC);
+		if (t->fd_direct == -1) {
+			err = -errno;
+			goto err_close;
+		}
+	}
+map:
+	err = file_map(t);
+	if (err)
+		goto err_close_direct;
+	s->open_files++;
+	return 0;
+err_close_direct:
+	if (t->fd_direct != -1)
+		close(t->fd_direct);
+	t->fd_direct = -1;
+err_close:
+	close(t->fd);
+	t->fd = -1;
+	if (create && t->kind != VX_STORE_KIND_MEMORY)
+		unlink(path);
+	return err;
+}
+
+/* Closes @t's fds and mapping. Caller holds s->lock (or owns @t exclusively). */
+void vx__file_close_task(struct vx_store_task *t)
+{
+	if (t->fd == -1)
+		return;
+	if (t->map)
+		munmap(t->map, (size_t)t->content_length);
+	t->map = NULL;
+	if (t->fd_direct != -1)
+		close(t->fd_direct);
+	t->fd_direct = -1;
+	close(t->fd);
+	t->fd = -1;
+	t->store->open_files--;
+}

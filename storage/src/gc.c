@@ -1,0 +1,462 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * gc.c: garbage collection of the piece store (TTL, high/low watermarks with LRU eviction,
+ * page-cache drop, closing idle files), room-making at admission, and export of a finished
+ * task to a user path (hard link, else copy into a temporary file renamed into place).
+ * Everything here runs under s->db_lock, which also keeps tasks from being freed and their
+ * files from being closed by anyone else meanwhile.
+ */
+#include "store_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vx_alloc.h"
+#include "vx_assert.h"
+#include "vx_err.h"
+#include "vx_log.h"
+
+static int gc_cmp_access(const void *a, const void *b)
+{
+	const struct vx_store_task *ta = *(struct vx_store_task *const *)a;
+	const struct vx_store_task *tb = *(struct vx_store_task *const *)b;
+
+	if (ta->access_s != tb->access_s)
+		return ta->access_s < tb->access_s ? -1 : 1;
+	return memcmp(ta->id, tb->id, VX_STORE_TASK_ID_LEN);
+}
+
+static bool gc_pinned(const struct vx_store_task *t, int64_t now)
+{
+	return t->kind == VX_STORE_KIND_PERSISTENT_CACHE && t->created_s + (int64_t)t->ttl_s > now;
+}
+
+static bool gc_expired(const struct vx_store *s, const struct vx_store_task *t, int64_t now)
+{
+	if (t->kind == VX_STORE_KIND_PERSISTENT_CACHE)
+		return t->created_s + (int64_t)t->ttl_s <= now;
+	return t->access_s + (int64_t)s->cfg.task_ttl_s <= now;
+}
+
+/*
+ * Removes @t if nothing holds it. db_lock held. Returns the bytes freed (content length for
+ * memory tasks), 0 when it was in use, or a negative error.
+ */
+static int64_t gc_evict(struct vx_store *s, struct vx_store_task *t)
+{
+	uint64_t bytes;
+	int err;
+
+	pthread_mutex_lock(&s->lock);
+	if (vx__task_total_refs(t) > 0 || t->removing) {
+		pthread_mutex_unlock(&s->lock);
+		return 0;
+	}
+	bytes = t->kind == VX_STORE_KIND_MEMORY ? t->content_length : t->disk_bytes;
+	t->removing = true;
+	vx__store_unhash(s, t);
+	pthread_mutex_unlock(&s->lock);
+	vx_info("store: evicting task %.12s (%llu bytes)", t->id, (unsigned long long)bytes);
+	err = vx__task_unlink_and_free(t);
+	if (err)
+		return err;
+	return (int64_t)VX_MIN(bytes, (uint64_t)INT64_MAX);
+}
+
+/* Fills s->scratch with the tasks of the class (memory or disk), oldest access first. */
+static uint32_t gc_collect(struct vx_store *s, bool memory)
+{
+	struct vx_list *pos;
+	uint32_t nr = 0;
+
+	pthread_mutex_lock(&s->lock);
+	vx_list_for_each(pos, &s->tasks) {
+		struct vx_store_task *t = vx_list_entry(pos, struct vx_store_task, all_link);
+
+		if ((t->kind == VX_STORE_KIND_MEMORY) == memory && nr < s->cfg.max_tasks)
+			s->scratch[nr++] = t;
+	}
+	pthread_mutex_unlock(&s->lock);
+	qsort(s->scratch, nr, sizeof(*s->scratch), gc_cmp_access);
+	return nr;
+}
+
+static bool gc_fits(struct vx_store *s, uint64_t need, bool memory)
+{
+	uint64_t usage, capacity, avail;
+	bool fits;
+
+	if (memory) {
+		pthread_mutex_lock(&s->lock);
+		fits = s->memory_bytes + need <= s->cfg.memory_budget_bytes;
+		pthread_mutex_unlock(&s->lock);
+		return fits;
+	}
+	vx__store_capacity(s, &usage, &capacity, &avail);
+	return need <= avail && usage <= capacity && need <= capacity - usage;
+}
+
+/*
+ * Evicts idle, unpinned tasks of one class (memory or disk), least recently used first, until
+ * @need bytes fit. db_lock held. Returns 0 when they fit, -ENOSPC otherwise.
+ */
+int vx__gc_make_room(struct vx_store *s, uint64_t need, bool memory)
+{
+	int64_t now = vx__store_now(s);
+	uint32_t nr = gc_collect(s, memory);
+
+	for (uint32_t i = 0; i < nr; i++) {
+		struct vx_store_task *t = s->scratch[i];
+
+		if (gc_fits(s, need, memory))
+			return 0;
+		if (gc_pinned(t, now))
+			continue;
+		if (gc_evict(s, t) < 0)
+			return -ENOSPC;
+	}
+	return gc_fits(s, need, memory) ? 0 : -ENOSPC;
+}
+
+/* Step 1: TTL. */
+static int gc_expire(struct vx_store *s, int64_t now, struct vx_store_gc_report *r)
+{
+	uint32_t nr = 0;
+	struct vx_list *pos;
+
+	pthread_mutex_lock(&s->lock);
+	vx_list_for_each(pos, &s->tasks) {
+		struct vx_store_task *t = vx_list_entry(pos, struct vx_store_task, all_link);
+
+		if (!gc_expired(s, t, now))
+			continue;
+		if (vx__task_total_refs(t) > 0)
+			r->skipped_in_use++;
+		else if (nr < s->cfg.max_tasks)
+			s->scratch[nr++] = t;
+	}
+	pthread_mutex_unlock(&s->lock);
+	for (uint32_t i = 0; i < nr; i++) {
+		int64_t freed = gc_evict(s, s->scratch[i]);
+
+		if (freed < 0)
+			return (int)freed;
+		r->expired++;
+		r->freed_bytes += (uint64_t)freed;
+	}
+	return 0;
+}
+
+/* Step 2: watermarks, LRU. */
+static int gc_pressure(struct vx_store *s, int64_t now, struct vx_store_gc_report *r)
+{
+	uint64_t usage, capacity, avail, target;
+	uint32_t nr;
+
+	vx__store_capacity(s, &usage, &capacity, &avail);
+	if (capacity == 0 || capacity == UINT64_MAX)
+		return 0;
+	if (usage * 100 < (uint64_t)s->cfg.gc_high_pct * capacity)
+		return 0;
+	target = capacity / 100 * s->cfg.gc_low_pct + capacity % 100 * s->cfg.gc_low_pct / 100;
+	vx_info("store: usage %llu of %llu bytes is above %u%%: evicting down to %u%%",
+		(unsigned long long)usage, (unsigned long long)capacity, s->cfg.gc_high_pct,
+		s->cfg.gc_low_pct);
+	nr = gc_collect(s, false);
+	for (uint32_t i = 0; i < nr && usage > target; i++) {
+		struct vx_store_task *t = s->scratch[i];
+		uint32_t refs;
+		int64_t freed;
+
+		pthread_mutex_lock(&s->lock);
+		refs = vx__task_total_refs(t);
+		pthread_mutex_unlock(&s->lock);
+		if (refs > 0) {
+			r->skipped_in_use++;
+			continue;
+		}
+		if (gc_pinned(t, now)) {
+			r->skipped_pinned++;
+			continue;
+		}
+		freed = gc_evict(s, t);
+		if (freed < 0)
+			return (int)freed;
+		r->evicted++;
+		r->freed_bytes += (uint64_t)freed;
+		usage = usage > (uint64_t)freed ? usage - (uint64_t)freed : 0;
+	}
+	return 0;
+}
+
+/* Step 3: page cache of idle complete tasks; step 4: idle files beyond the open-file cap. */
+static void gc_idle(struct vx_store *s, int64_t now, struct vx_store_gc_report *r)
+{
+	uint32_t nr = gc_collect(s, false), open_files;
+
+	for (uint32_t i = 0; i < nr; i++) {
+		struct vx_store_task *t = s->scratch[i];
+		char path[PATH_MAX];
+		bool drop;
+		int fd;
+
+		pthread_mutex_lock(&s->lock);
+		drop = !t->cache_dropped && vx__task_total_refs(t) == 0 &&
+		       t->access_s + (int64_t)s->cfg.page_cache_idle_s <= now;
+		fd = t->fd;
+		pthread_mutex_unlock(&s->lock);
+		if (!drop || atomic_load(&t->finished_count) == 0)
+			continue;
+		if (fd == -1) {
+			if (vx__store_content_path(s, t->kind, t->id, path, sizeof(path)))
+				continue;
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+			if (fd == -1)
+				continue;
+		}
+		posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+		if (fd != t->fd)
+			close(fd);
+		pthread_mutex_lock(&s->lock);
+		t->cache_dropped = true;
+		pthread_mutex_unlock(&s->lock);
+		r->dropped_cache++;
+	}
+	pthread_mutex_lock(&s->lock);
+	open_files = s->open_files;
+	for (uint32_t i = 0; i < nr && open_files > s->cfg.max_open_files; i++) {
+		struct vx_store_task *t = s->scratch[i];
+
+		if (t->fd == -1 || vx__task_total_refs(t) > 0 || t->on_dirty)
+			continue;
+		vx__file_close_task(t);
+		open_files--;
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+int vx_store_gc(struct vx_store *s, struct vx_store_gc_report *report)
+{
+	struct vx_store_gc_report r;
+	uint64_t capacity, avail;
+	int64_t now;
+	int err;
+
+	VX_ASSERT(s);
+	memset(&r, 0, sizeof(r));
+	pthread_mutex_lock(&s->db_lock);
+	now = vx__store_now(s);
+	vx__store_capacity(s, &r.usage_before, &capacity, &avail);
+	err = gc_expire(s, now, &r);
+	if (!err)
+		err = gc_pressure(s, now, &r);
+	if (!err)
+		gc_idle(s, now, &r);
+	vx__store_capacity(s, &r.usage_after, &capacity, &avail);
+	pthread_mutex_unlock(&s->db_lock);
+	if (report)
+		*report = r;
+	return err;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Export                                                                                      */
+
+/* "<dir of path>/.<base>.vx-XXXXXX" into @out. */
+static int export_tmp_name(const char *path, char *out, size_t out_len)
+{
+	const char *slash;
+	int n;
+
+	slash = strrchr(path, '/');
+	if (slash)
+		n = snprintf(out, out_len, "%.*s/.%s.vx-XXXXXX", (int)(slash - path), path,
+			     slash + 1);
+	else
+		n = snprintf(out, out_len, ".%s.vx-XXXXXX", path);
+	if (n < 0 || (size_t)n >= out_len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static int export_copy_fd(int src, int dst, uint64_t len)
+{
+	uint64_t done = 0;
+	bool use_cfr = true;
+	void *buf = NULL;
+	int err = 0;
+
+	while (done < len) {
+		size_t n = (size_t)VX_MIN(len - done, (uint64_t)VX_STORE_IO_MAX);
+		ssize_t c;
+
+		if (vx_fault_hit(VX_FAULT_IO)) {
+			err = -EIO;
+			break;
+		}
+		if (use_cfr) {
+			loff_t in = (loff_t)done, outo = (loff_t)done;
+
+			c = copy_file_range(src, &in, dst, &outo, n, 0);
+			if (c == -1 &&
+			    (errno == EXDEV || errno == ENOSYS || errno == EINVAL ||
+			     errno == EOPNOTSUPP) &&
+			    done == 0) {
+				use_cfr = false;
+				continue;
+			}
+		} else {
+			if (!buf) {
+				buf = vx_malloc(1u << 20);
+				if (!buf) {
+					err = -ENOMEM;
+					break;
+				}
+			}
+			c = pread(src, buf, VX_MIN(n, (size_t)1u << 20), (off_t)done);
+			if (c > 0)
+				c = vx__file_pwrite_all(dst, buf, (size_t)c, done);
+		}
+		if (c == -1) {
+			if (errno == EINTR)
+				continue;
+			err = -errno;
+			break;
+		}
+		if (c < 0) {
+			err = (int)c;
+			break;
+		}
+		if (c == 0) {
+			err = -EIO;
+			break;
+		}
+		done += (uint64_t)c;
+	}
+	vx_free(buf);
+	return err;
+}
+
+/* Copies @t into a temporary file beside @path and moves it into place. */
+static int export_copy(struct vx_store_task *t, const char *path, unsigned int flags)
+{
+	char tmp[PATH_MAX];
+	int fd, err;
+
+	err = export_tmp_name(path, tmp, sizeof(tmp));
+	if (err)
+		return err;
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd == -1)
+		return -errno;
+	err = export_copy_fd(t->fd, fd, t->content_length);
+	if (!err && fsync(fd) == -1)
+		err = -errno;
+	if (!err && fchmod(fd, 0644) == -1)
+		err = -errno;
+	close(fd);
+	if (err)
+		goto err_unlink;
+	if (flags & VX_STORE_EXPORT_OVERWRITE) {
+		if (rename(tmp, path) == -1) {
+			err = -errno;
+			goto err_unlink;
+		}
+		return 0;
+	}
+	/* link(2) never replaces: the no-clobber check and the placement are one step. */
+	if (link(tmp, path) == -1) {
+		err = -errno;
+		goto err_unlink;
+	}
+	unlink(tmp);
+	return 0;
+err_unlink:
+	unlink(tmp);
+	return err;
+}
+
+static bool export_link_fallback(int err)
+{
+	return err == -EXDEV || err == -EPERM || err == -EMLINK || err == -EOPNOTSUPP ||
+	       err == -EACCES;
+}
+
+/* Hard-links @src at @path. Returns 0, or -errno of the link. */
+static int export_link(const char *src, const char *path, unsigned int flags)
+{
+	char tmp[PATH_MAX];
+	int err;
+
+	if (!(flags & VX_STORE_EXPORT_OVERWRITE))
+		return link(src, path) == -1 ? -errno : 0;
+	err = export_tmp_name(path, tmp, sizeof(tmp));
+	if (err)
+		return err;
+	for (int tries = 0; tries < 8; tries++) {
+		int fd = mkostemp(tmp, O_CLOEXEC);
+
+		if (fd == -1)
+			return -errno;
+		close(fd);
+		unlink(tmp);
+		if (link(src, tmp) == 0)
+			break;
+		if (errno != EEXIST)
+			return -errno;
+		export_tmp_name(path, tmp, sizeof(tmp));
+	}
+	if (rename(tmp, path) == -1) {
+		err = -errno;
+		unlink(tmp);
+		return err;
+	}
+	return 0;
+}
+
+int vx_store_task_export(struct vx_store_task *t, const char *path, unsigned int flags)
+{
+	struct vx_store *s = t->store;
+	char src[PATH_MAX];
+	struct stat a, b;
+	bool complete;
+	int err;
+
+	VX_ASSERT(path);
+	pthread_mutex_lock(&t->lock);
+	complete = t->state == VX_STORE_TASK_COMPLETE;
+	pthread_mutex_unlock(&t->lock);
+	if (!complete)
+		return -EAGAIN;
+	if (fstat(t->fd, &a) == 0 && stat(path, &b) == 0) {
+		if (a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+			return 0; /* already our file */
+		if (!(flags & VX_STORE_EXPORT_OVERWRITE))
+			return -EEXIST;
+	}
+	if (t->kind != VX_STORE_KIND_MEMORY) {
+		/* The user gets durable bytes, whatever the flusher has done so far. */
+		if (vx_fault_hit(VX_FAULT_IO) || fdatasync(t->fd) == -1)
+			return -EIO;
+	}
+	if (t->kind != VX_STORE_KIND_MEMORY && !(flags & VX_STORE_EXPORT_NO_LINK)) {
+		err = vx__store_content_path(s, t->kind, t->id, src, sizeof(src));
+		if (err)
+			return err;
+		err = export_link(src, path, flags);
+		if (!err || !export_link_fallback(err))
+			return err;
+		if (flags & VX_STORE_EXPORT_LINK_ONLY)
+			return -EXDEV;
+		vx_debug("store: cannot hard-link to %s (%s); copying", path, strerror(-err));
+	} else if (flags & VX_STORE_EXPORT_LINK_ONLY) {
+		return -EXDEV;
+	}
+	return export_copy(t, path, flags);
+}

@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * store_int.h: the piece store's internals, shared by store.c (lifecycle, task table), piece.c
+ * (piece state machine, waiters), meta.c (sqlite), gc.c (GC, export) and file.c (content files).
+ *
+ * Locks, in the only order they may nest:
+ *   s->db_lock    serialises every sqlite use and every task creation/removal (slow paths);
+ *   s->lock       the task table, refcounts, the dirty list, open files, usage counters;
+ *   t->lock       one task's pieces, finish log and armed waiters;
+ *   n->lock       one notifier's ready list.
+ * Piece-path calls take s->lock or t->lock (never both nested, never db_lock), for a few
+ * instructions each; no syscall is made under any of them except the eventfd write.
+ */
+#ifndef VX_STORE_INT_H
+#define VX_STORE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sqlite3.h>
+
+#include "vx_store.h"
+
+/* State of one piece. Only FINISHED pieces are in the metadata (durable ones). */
+enum vx__piece_state {
+	VX__PIECE_MISSING = 0,	/* not written (or a write was abandoned) */
+	VX__PIECE_WRITING = 1,	/* reserved by one writer: begin_write .. commit/abort */
+	VX__PIECE_FINISHED = 2, /* fully written, digest checked, readable */
+};
+
+struct vx__piece {
+	uint32_t crc32;	    /* of the piece bytes, valid when FINISHED */
+	uint8_t state;	    /* enum vx__piece_state */
+	uint8_t parent_idx; /* 1 + index in t->parents; 0 = source or unknown */
+	uint16_t reserved;  /* zero */
+	uint64_t cost_ms;   /* time the writer took */
+	int64_t finished_s; /* Unix seconds */
+};
+
+enum vx__waiter_state {
+	VX__WAITER_IDLE = 0,
+	VX__WAITER_ARMED = 1, /* on t->waiters */
+	VX__WAITER_READY = 2, /* fired, on n->ready, callback not run yet */
+};
+
+enum vx__waiter_kind {
+	VX__WAIT_PIECE = 0,
+	VX__WAIT_PROGRESS = 1,
+};
+
+struct vx_store_notifier {
+	struct vx_store *store; /* borrowed */
+	int efd;		/* eventfd, non-blocking */
+	pthread_mutex_t lock;	/* guards @ready */
+	struct vx_list ready;	/* fired waiters, oldest first */
+	atomic_uint armed;	/* waiters armed or ready on this notifier */
+};
+
+struct vx_store_task {
+	struct vx_store *store;		 /* borrowed: the store outlives its tasks */
+	struct vx_store_task *hash_next; /* bucket chain, under s->lock */
+	struct vx_list all_link;	 /* s->tasks, under s->lock */
+	struct vx_list dirty_link;	 /* s->dirty when @on_dirty, under s->lock */
+	char id[VX_STORE_TASK_ID_LEN + 1];
+	char *url;    /* owned, may be NULL */
+	char *digest; /* owned, may be NULL */
+	enum vx_store_kind kind;
+	uint64_t content_length;
+	uint64_t piece_length;
+	uint32_t piece_count;
+	uint64_t ttl_s;
+	uint32_t replicas;
+	int64_t created_s;
+
+	/* under s->lock */
+	int64_t access_s;
+	uint32_t refs[VX_STORE_USE_NR];
+	uint32_t flush_refs; /* the flusher is syncing this task */
+	bool removing;	     /* unhashed, being deleted */
+	bool on_dirty;
+	bool meta_dirty;     /* the task row needs rewriting (state, access) */
+	bool in_db;	     /* a task row exists */
+	bool cache_dropped;  /* page cache dropped since the last use */
+	uint64_t disk_bytes; /* bytes of the content file counted as usage */
+	int fd;		     /* buffered read/write fd or memfd; -1 when closed */
+	int fd_direct;	     /* O_DIRECT fd, or -1 */
+	uint8_t *map;	     /* PROT_READ mapping of the whole content, or NULL */
+
+	/* under t->lock */
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* blocking waiters (vx_store_piece_wait) */
+	enum vx_store_task_state state;
+	int error;
+	struct vx__piece *pieces;   /* owned, piece_count entries */
+	uint32_t *finish_log;	    /* owned, piece_count entries: piece numbers in finish order */
+	atomic_uint finished_count; /* entries in finish_log (written under t->lock) */
+	uint32_t durable_count;	    /* finish_log entries whose rows are committed */
+	uint32_t writing_count;	    /* pieces in WRITING */
+	struct vx_list waiters;	    /* armed struct vx_store_waiter */
+	uint32_t nr_parents;
+	char (*parents)[VX_STORE_PARENT_ID_MAX]; /* owned, VX_STORE_TASK_PARENTS_MAX entries */
+
+	_Atomic uint64_t *bitmap; /* owned, (piece_count + 63) / 64 words, bit n % 64 of n / 64 */
+};
+
+struct vx_store {
+	char *dir;		 /* owned, no trailing slash */
+	struct vx_store_cfg cfg; /* copy; cfg.dir points at @dir */
+	int lock_fd;		 /* flock(LOCK_EX) on <dir>/lock: one process per store */
+	bool direct_io;		 /* O_DIRECT works and is allowed */
+	uint32_t align;		 /* direct I/O alignment */
+
+	pthread_mutex_t db_lock;
+	sqlite3 *db;
+	sqlite3_stmt *st_task_insert;
+	sqlite3_stmt *st_task_update;
+	sqlite3_stmt *st_task_delete;
+	sqlite3_stmt *st_piece_insert;
+	sqlite3_stmt *st_piece_delete_task;
+
+	pthread_mutex_t lock;
+	struct vx_store_task **buckets; /* owned, @nr_buckets chains */
+	uint32_t nr_buckets;		/* a power of two */
+	uint32_t nr_tasks;
+	struct vx_list tasks; /* every task */
+	struct vx_list dirty; /* tasks with unpersisted pieces or a dirty row */
+	uint32_t open_files;
+	uint64_t disk_bytes;   /* sum of t->disk_bytes of disk tasks */
+	uint64_t db_bytes;     /* metadata files, refreshed by the flusher */
+	uint64_t memory_bytes; /* sum of memory-task lengths */
+	uint64_t commits;
+	uint64_t pieces_persisted;
+	uint64_t syncs;
+	struct vx_store_task **scratch; /* owned, cfg.max_tasks entries, under db_lock */
+
+	/* flusher */
+	pthread_t flusher;
+	bool flusher_running;
+	pthread_mutex_t flush_mu;
+	pthread_cond_t flush_cond;
+	bool flush_stop;	    /* under flush_mu */
+	atomic_uint pending_pieces; /* finished, not yet durable */
+};
+
+/* store.c */
+int64_t vx__store_now(const struct vx_store *s);
+int vx__store_content_path(const struct vx_store *s, enum vx_store_kind kind, const char *id,
+			   char *out, size_t out_len);
+void vx__store_mark_dirty(struct vx_store_task *t);
+void vx__store_insert(struct vx_store *s, struct vx_store_task *t);
+struct vx_store_task *vx__store_lookup(struct vx_store *s, const char *id);
+void vx__store_unhash(struct vx_store *s, struct vx_store_task *t);
+void vx__task_free(struct vx_store_task *t);
+int vx__task_unlink_and_free(struct vx_store_task *t);
+uint32_t vx__task_total_refs(const struct vx_store_task *t);
+void vx__store_capacity(struct vx_store *s, uint64_t *usage, uint64_t *capacity,
+			uint64_t *fs_avail);
+
+/* file.c */
+int vx__file_probe_direct(const char *dir, uint32_t *align);
+int vx__file_open_task(struct vx_store_task *t, bool create);
+void vx__file_close_task(struct vx_store_task *t);
+ssize_t vx__file_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
+ssize_t vx__file_pread_all(int fd, void *buf, size_t len, uint64_t off);
+int vx__file_mkdirs(const char *path);
+int vx__file_fsync_dir(const char *path);
+
+/* meta.c: every function here requires s->db_lock. */
+int vx__meta_open(struct vx_store *s);
+void vx__meta_close(struct vx_store *s);
+int vx__meta_load(struct vx_store *s);
+int vx__meta_task_insert(struct vx_store *s, struct vx_store_task *t);
+int vx__meta_task_delete(struct vx_store *s, const char *id);
+int vx__meta_flush(struct vx_store *s);
+int vx__meta_err(struct vx_store *s, int rc, const char *what);
+
+/* piece.c */
+int vx__task_alloc_pieces(struct vx_store_task *t);
+void vx__task_load_piece(struct vx_store_task *t, uint32_t number, uint32_t crc32,
+			 const char *parent, uint64_t cost_ms, int64_t finished_s);
+void vx__task_fail_locked(struct vx_store_task *t, int err);
+
+/* gc.c */
+int vx__gc_make_room(struct vx_store *s, uint64_t need, bool memory);
+
+#endif /* VX_STORE_INT_H */
