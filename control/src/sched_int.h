@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * sched_int.h: the scheduler core's tables, shared by sched.c (state, edges, events) and
+ * sched_pick.c (scoring and parent choice). Not a public header.
+ *
+ * Handles are table indexes. A peer's in-edges live inline in the peer (at most
+ * VX_SCHED_CANDS_MAX); edge id = child * VX_SCHED_CANDS_MAX + slot, and each parent threads its
+ * children through those ids, so adding or dropping an edge never allocates.
+ */
+#ifndef VX_SCHED_INT_H
+#define VX_SCHED_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vx_sched.h"
+
+#define SCHED_NONE UINT32_MAX
+
+/* Open-addressing map from a key to a table index; the key lives in the table entry. */
+struct sched_map {
+	uint32_t *slot; /* SCHED_NONE = empty */
+	uint32_t mask;
+};
+
+struct sched_host {
+	uint8_t state; /* enum vx_sched_host_state */
+	uint8_t role;  /* enum vx_ctl_role */
+	uint16_t port;
+	uint32_t gen; /* bumped when the slot is reused, so queued events can spot it */
+	char *id;
+	char *addr;
+	char *idc;
+	char *loc;
+	uint32_t slots;	       /* upload slots */
+	uint32_t children;     /* edges reserved on this host, all tasks */
+	uint32_t uploads;      /* self-reported uploads running */
+	uint64_t bw_bps;       /* declared upload bandwidth (or the default) */
+	uint64_t upload_bytes; /* sum of content lengths of its children (dragonfly load) */
+	double thr_bps;	       /* EWMA of measured aggregate upload rate; 0 = none yet */
+	uint64_t seen_ms;
+	void *ctx;
+	uint32_t peer_head; /* its peers, via sched_peer.host_next */
+	uint32_t nr_peers;
+	uint32_t free_next;
+	uint32_t hash; /* of id, for rendezvous hashing of seeds */
+};
+
+struct sched_task {
+	uint8_t state; /* enum vx_sched_task_state */
+	bool stalled;  /* the origin bound was raised for a stall */
+	bool deleting; /* delete in progress: no promotions */
+	uint32_t gen;
+	char id[65];
+	char *url;
+	uint64_t piece_len;
+	int64_t content_len;
+	uint32_t piece_count;
+	uint32_t *peers; /* every peer of the task (sampling, promotion) */
+	uint32_t nr_peers;
+	uint32_t *heap; /* eligible parents, max-heap on sched_peer.score */
+	uint32_t heap_len;
+	uint32_t cap; /* of peers and heap */
+	uint32_t nr_origin;
+	uint32_t nr_done;
+	uint32_t nr_done_normal;
+	uint32_t nr_waiting;
+	uint64_t origin_ms;			/* last progress of an origin peer */
+	uint32_t blocked[VX_SCHED_BLOCKED_MAX]; /* hosts that lied: index | gen << 20 */
+	uint32_t nr_blocked;
+	char *digests; /* piece_cap entries of VX_CTL_DIGEST_MAX + 1 bytes */
+	uint32_t digest_cap;
+	uint32_t *mlog; /* manifest pieces in arrival order */
+	uint32_t mlog_len;
+	uint32_t free_next;
+};
+
+struct sched_edge {
+	uint32_t parent; /* peer index, SCHED_NONE = slot unused */
+	uint32_t next;	 /* edge ids in the parent's child list */
+	uint32_t prev;
+};
+
+struct sched_peer {
+	uint8_t state; /* enum vx_sched_peer_state */
+	uint8_t nr_parents;
+	bool liar;
+	bool waiting;
+	bool notified; /* an EV_MANIFEST is queued or unanswered */
+	uint32_t host;
+	uint32_t task;
+	uint32_t task_pos;
+	uint32_t heap_pos; /* SCHED_NONE when not in the heap */
+	uint32_t host_next;
+	uint32_t host_prev;
+	uint32_t child_head; /* edge id */
+	uint32_t nr_children;
+	struct sched_edge in[VX_SCHED_CANDS_MAX];
+	uint32_t finished; /* pieces held */
+	uint64_t *bits;
+	uint32_t nr_words;
+	uint32_t manifest_sent;
+	uint64_t progress_ms;
+	double score;
+	uint32_t epoch; /* descendant marking during a decision */
+	uint32_t free_next;
+};
+
+struct sched_event {
+	uint32_t host;
+	uint32_t host_gen;
+	uint32_t task;
+	uint32_t task_gen;
+	uint8_t kind;
+};
+
+struct vx_sched {
+	struct vx_sched_cfg cfg;
+	struct sched_host *hosts;
+	struct sched_task *tasks;
+	struct sched_peer *peers;
+	uint32_t host_free, task_free, peer_free;
+	struct sched_map host_map;
+	struct sched_map task_map;
+	struct sched_map peer_map; /* (host, task) -> peer */
+	struct sched_event *ev;
+	uint32_t ev_head, ev_len;
+	struct vx_ctl_digest *scratch; /* manifest entries lent to the caller */
+	uint32_t scratch_cap;
+	uint32_t epoch;
+	uint64_t rng;
+	uint32_t nr_seeds; /* ACTIVE seed hosts */
+	struct vx_sched_stats st;
+};
+
+static inline uint32_t sched_edge_id(uint32_t child, uint32_t slot)
+{
+	return child * VX_SCHED_CANDS_MAX + slot;
+}
+
+/* sched.c */
+bool vx__sched_eligible(const struct vx_sched *s, const struct sched_peer *p);
+void vx__sched_heap_update(struct vx_sched *s, uint32_t pi);
+int vx__sched_edge_add(struct vx_sched *s, uint32_t child, uint32_t parent);
+void vx__sched_edges_release(struct vx_sched *s, uint32_t child);
+bool vx__sched_blocked(const struct vx_sched *s, const struct sched_task *t, uint32_t host);
+uint64_t vx__sched_rand(struct vx_sched *s);
+
+/* sched_pick.c */
+double vx__sched_score(const struct vx_sched *s, const struct sched_peer *p);
+/*
+ * Chooses parents for peer @ci (whose in-edges are already released), adds the edges and
+ * fills ans->cands. Returns the number chosen.
+ */
+uint32_t vx__sched_pick(struct vx_sched *s, uint32_t ci, const struct vx_ctl_str *avoid,
+			uint32_t nr_avoid, struct vx_sched_answer *ans);
+
+#endif /* VX_SCHED_INT_H */

@@ -1,0 +1,406 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * sched_pick.c: how parents are scored and chosen.
+ *
+ * vx policy: every eligible peer of a task sits in the task's max-heap under a child-independent
+ * score (expected rate for one more child x availability x role). A decision walks the heap
+ * best-first, examining at most PICK_EXAMINE entries and keeping the first PICK_POOL that pass
+ * the filters, re-ranks that pool with the child-dependent factors (idc/location affinity,
+ * pieces the child lacks) and takes the best cfg.cands. Cost: O(pool log pool + cands log N).
+ *
+ * dragonfly policy: a random sample of 15 peers of the task, Dragonfly's filters, and its
+ * load-aware evaluator (0.6 load + 0.2 idc + 0.1 location + 0.1 host type), top cfg.cands.
+ *
+ * Both refuse the child's own host, blocked (lying) hosts, hosts the child asked to avoid,
+ * full hosts, and any peer that descends from the child (no cycles).
+ */
+#include <string.h>
+#include <strings.h>
+
+#include "vx_assert.h"
+
+#include "sched_int.h"
+
+#define PICK_POOL	 32  /* candidates re-ranked per decision */
+#define PICK_EXAMINE	 256 /* heap entries looked at per decision, at most */
+#define PICK_WALK_MAX	 512 /* descendants marked for the cycle check */
+#define PICK_DF_SAMPLE	 15  /* dragonfly's filterParentLimit */
+#define PICK_EXACT_WORDS 64  /* bitmaps up to 4096 pieces are compared exactly */
+
+static double frac_held(const struct sched_task *t, const struct sched_peer *p)
+{
+	if (t->piece_count)
+		return (double)p->finished / (double)t->piece_count;
+	return (double)p->finished / (double)(p->finished + 32);
+}
+
+double vx__sched_score(const struct vx_sched *s, const struct sched_peer *p)
+{
+	const struct sched_host *h = &s->hosts[p->host];
+	const struct sched_task *t = &s->tasks[p->task];
+	double cap = (double)h->bw_bps, avail, role = 1.0;
+
+	/* measured aggregate upload rate wins over the declared one when it is lower */
+	if (h->thr_bps > 0 && h->thr_bps < cap)
+		cap = h->thr_bps;
+	switch (p->state) {
+	case VX_SCHED_PEER_SUCCEEDED:
+		avail = 1.0;
+		break;
+	case VX_SCHED_PEER_BACK_TO_SOURCE:
+		avail = 0.6 + 0.4 * frac_held(t, p);
+		break;
+	default:
+		avail = 0.1 + 0.8 * frac_held(t, p);
+	}
+	if (h->role == VX_CTL_ROLE_SEED)
+		role = t->nr_done_normal < s->cfg.bootstrap_done ? 1.5 : 0.25;
+	return cap / (double)(h->children + 1) * avail * role;
+}
+
+/* ---------------------------------------------------------------- Filters */
+
+struct pick_ctx {
+	struct vx_sched *s;
+	uint32_t ci; /* the child */
+	const struct sched_peer *c;
+	const struct sched_host *ch;
+	const struct sched_task *t;
+	const struct vx_ctl_str *avoid;
+	uint32_t nr_avoid;
+	bool walk_overflow; /* too many descendants to mark: only parentless peers are safe */
+};
+
+/* Marks every descendant of the child with the current epoch (bounded walk). */
+static void mark_descendants(struct pick_ctx *x)
+{
+	struct vx_sched *s = x->s;
+	uint32_t stack[PICK_WALK_MAX], n = 0, seen = 0;
+
+	s->epoch++;
+	if (x->c->child_head == SCHED_NONE)
+		return;
+	stack[n++] = x->ci;
+	while (n) {
+		uint32_t pi = stack[--n];
+
+		for (uint32_t e = s->peers[pi].child_head; e != SCHED_NONE;
+		     e = s->peers[e / VX_SCHED_CANDS_MAX].in[e % VX_SCHED_CANDS_MAX].next) {
+			uint32_t k = e / VX_SCHED_CANDS_MAX;
+
+			if (s->peers[k].epoch == s->epoch)
+				continue;
+			if (++seen >= PICK_WALK_MAX || n == PICK_WALK_MAX) {
+				x->walk_overflow = true;
+				return;
+			}
+			s->peers[k].epoch = s->epoch;
+			stack[n++] = k;
+		}
+	}
+}
+
+static bool avoided(const struct pick_ctx *x, const struct sched_host *h)
+{
+	size_t len;
+
+	if (!x->nr_avoid)
+		return false;
+	len = strlen(h->id);
+	for (uint32_t i = 0; i < x->nr_avoid; i++) {
+		if (x->avoid[i].len == len && memcmp(x->avoid[i].ptr, h->id, len) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Filters every policy shares. */
+static bool acceptable(struct pick_ctx *x, uint32_t pi)
+{
+	const struct sched_peer *p = &x->s->peers[pi];
+	const struct sched_host *h = &x->s->hosts[p->host];
+
+	if (pi == x->ci || p->host == x->c->host || p->liar)
+		return false;
+	if (h->state != VX_SCHED_HOST_ACTIVE || h->children >= h->slots)
+		return false;
+	if (x->t->nr_blocked && vx__sched_blocked(x->s, x->t, p->host))
+		return false;
+	if (avoided(x, h))
+		return false;
+	if (p->epoch == x->s->epoch || (x->walk_overflow && p->nr_parents)) {
+		x->s->st.cycles_refused++;
+		return false;
+	}
+	return true;
+}
+
+/* ---------------------------------------------------------------- Child-dependent factors */
+
+static unsigned loc_prefix(const char *a, const char *b)
+{
+	unsigned n = 0;
+
+	if (!*a || !*b)
+		return 0;
+	if (strcmp(a, b) == 0)
+		return VX_SCHED_LOC_DEPTH;
+	while (n < VX_SCHED_LOC_DEPTH) {
+		const char *ea = strchr(a, '|'), *eb = strchr(b, '|');
+		size_t la = ea ? (size_t)(ea - a) : strlen(a),
+		       lb = eb ? (size_t)(eb - b) : strlen(b);
+
+		if (la != lb || strncasecmp(a, b, la) != 0)
+			break;
+		n++;
+		if (!ea || !eb)
+			break;
+		a = ea + 1;
+		b = eb + 1;
+	}
+	return n;
+}
+
+static bool same_idc(const struct sched_host *a, const struct sched_host *b)
+{
+	return a->idc[0] && strcasecmp(a->idc, b->idc) == 0;
+}
+
+/* Share of what the child still needs that the candidate holds, as a factor in [0.2, 1]. */
+static double lack_factor(const struct pick_ctx *x, const struct sched_peer *p)
+{
+	const struct sched_peer *c = x->c;
+	uint32_t need, lack = 0;
+	double frac;
+
+	if (p->state == VX_SCHED_PEER_SUCCEEDED || p->state == VX_SCHED_PEER_BACK_TO_SOURCE)
+		return 1.0;
+	if (x->t->piece_count == 0)
+		return 0.6;
+	need = x->t->piece_count > c->finished ? x->t->piece_count - c->finished : 1;
+	if (p->nr_words <= PICK_EXACT_WORDS) {
+		for (uint32_t w = 0; w < p->nr_words; w++)
+			lack += (uint32_t)__builtin_popcountll(p->bits[w] &
+							       ~(w < c->nr_words ? c->bits[w] : 0));
+	} else {
+		lack = p->finished > c->finished ? p->finished - c->finished : 0;
+	}
+	frac = (double)lack / (double)need;
+	return 0.2 + 0.8 * (frac * 2 > 1 ? 1 : frac * 2);
+}
+
+static double vx_final_score(const struct pick_ctx *x, uint32_t pi)
+{
+	const struct sched_peer *p = &x->s->peers[pi];
+	const struct sched_host *h = &x->s->hosts[p->host];
+	double f = p->score * lack_factor(x, p);
+
+	if (same_idc(x->ch, h))
+		f *= 1.5;
+	f *= 1.0 + 0.25 * (double)loc_prefix(x->ch->loc, h->loc) / VX_SCHED_LOC_DEPTH;
+	return f;
+}
+
+/* ---------------------------------------------------------------- Commit */
+
+static uint32_t commit(struct pick_ctx *x, const uint32_t *pool, double *score, uint32_t n,
+		       struct vx_sched_answer *ans)
+{
+	struct vx_sched *s = x->s;
+	uint32_t want = VX_MIN(s->cfg.cands, n), got = 0;
+
+	for (uint32_t k = 0; k < want; k++) {
+		uint32_t best = k;
+
+		for (uint32_t j = k + 1; j < n; j++) {
+			if (score[j] > score[best])
+				best = j;
+		}
+		if (best != k) {
+			uint32_t tp = ((uint32_t *)pool)[k];
+			double ts = score[k];
+
+			((uint32_t *)pool)[k] = pool[best];
+			((uint32_t *)pool)[best] = tp;
+			score[k] = score[best];
+			score[best] = ts;
+		}
+	}
+	for (uint32_t k = 0; k < want; k++) {
+		const struct sched_peer *p = &s->peers[pool[k]];
+		const struct sched_host *h = &s->hosts[p->host];
+		struct vx_ctl_cand *cd = &ans->cands[got];
+
+		if (vx__sched_edge_add(s, x->ci, pool[k]))
+			break;
+		cd->host_id = vx_ctl_str_of(h->id);
+		cd->addr = vx_ctl_str_of(h->addr);
+		cd->port = h->port;
+		cd->pieces = p->finished;
+		cd->complete = p->state == VX_SCHED_PEER_SUCCEEDED;
+		got++;
+	}
+	ans->nr_cands = got;
+	return got;
+}
+
+/* ---------------------------------------------------------------- vx policy */
+
+static uint32_t pick_vx(struct pick_ctx *x, struct vx_sched_answer *ans)
+{
+	const struct sched_task *t = x->t;
+	struct vx_sched *s = x->s;
+	uint32_t aux[PICK_EXAMINE * 2 + 2], na = 0, pool[PICK_POOL], np = 0, examined = 0;
+	uint32_t want_pool = VX_MIN((uint32_t)PICK_POOL, s->cfg.cands * 4);
+	double score[PICK_POOL];
+
+	if (t->heap_len == 0)
+		return 0;
+	aux[na++] = 0;
+	/* best-first walk of the heap: aux is a max-heap of heap positions */
+	while (na && np < want_pool && examined < PICK_EXAMINE) {
+		uint32_t pos = aux[0], i = 0;
+
+		aux[0] = aux[--na];
+		for (;;) { /* sift down */
+			uint32_t c = 2 * i + 1, v;
+
+			if (c >= na)
+				break;
+			if (c + 1 < na &&
+			    s->peers[t->heap[aux[c + 1]]].score > s->peers[t->heap[aux[c]]].score)
+				c++;
+			if (s->peers[t->heap[aux[c]]].score <= s->peers[t->heap[aux[i]]].score)
+				break;
+			v = aux[i];
+			aux[i] = aux[c];
+			aux[c] = v;
+			i = c;
+		}
+		examined++;
+		if (acceptable(x, t->heap[pos])) {
+			pool[np] = t->heap[pos];
+			score[np] = vx_final_score(x, t->heap[pos]);
+			np++;
+		}
+		for (uint32_t c = 2 * pos + 1; c <= 2 * pos + 2 && c < t->heap_len; c++) {
+			uint32_t j = na++;
+
+			aux[j] = c;
+			while (j > 0 && s->peers[t->heap[aux[(j - 1) / 2]]].score <
+						s->peers[t->heap[aux[j]]].score) {
+				uint32_t v = aux[j];
+
+				aux[j] = aux[(j - 1) / 2];
+				aux[(j - 1) / 2] = v;
+				j = (j - 1) / 2;
+			}
+		}
+	}
+	return commit(x, pool, score, np, ans);
+}
+
+/* ---------------------------------------------------------------- dragonfly policy */
+
+static double df_load(const struct vx_sched *s, const struct sched_host *h,
+		      const struct sched_task *t)
+{
+	double max = (double)h->bw_bps, peak, dur, conc, per_child, need, assigned;
+
+	if (max <= 0)
+		return 0;
+	/* reservation per child: pieceLength x concurrentPieceCount(8) x 8 bits per second */
+	per_child = (double)(t->piece_len ? t->piece_len : (4u << 20)) * 8.0 * 8.0;
+	peak = 1.0 - (double)h->children * per_child / max;
+	if (peak < 0)
+		peak = 0;
+	dur = 1.0 - (double)h->upload_bytes * 8.0 / max / 60.0;
+	if (dur < 0)
+		dur = 0;
+	need = max / (16.0 * 1024 * 1024 * 8);
+	assigned = (double)h->children * 8.0;
+	if (need < 1)
+		conc = 0;
+	else if (assigned <= need)
+		conc = 1;
+	else
+		conc = need / assigned;
+	(void)s;
+	return 0.5 * peak + 0.3 * dur + 0.2 * conc;
+}
+
+static double df_score(const struct pick_ctx *x, uint32_t pi)
+{
+	const struct sched_peer *p = &x->s->peers[pi];
+	const struct sched_host *h = &x->s->hosts[p->host];
+	double type;
+
+	if (h->role == VX_CTL_ROLE_SEED)
+		type = p->state == VX_SCHED_PEER_BACK_TO_SOURCE ? 1.0 : 0.0;
+	else
+		type = 0.5;
+	return 0.6 * df_load(x->s, h, x->t) + 0.2 * (same_idc(x->ch, h) ? 1.0 : 0.0) +
+	       0.1 * (double)loc_prefix(x->ch->loc, h->loc) / VX_SCHED_LOC_DEPTH + 0.1 * type;
+}
+
+/* Dragonfly's own filters on top of the shared ones (scheduling.go, evaluator IsBadParent). */
+static bool df_acceptable(struct pick_ctx *x, uint32_t pi)
+{
+	const struct sched_peer *p = &x->s->peers[pi];
+	const struct sched_host *h = &x->s->hosts[p->host];
+
+	if (p->state != VX_SCHED_PEER_RUNNING && p->state != VX_SCHED_PEER_BACK_TO_SOURCE &&
+	    p->state != VX_SCHED_PEER_SUCCEEDED)
+		return false;
+	/* an idle normal peer fed by nobody is not a parent */
+	if (h->role == VX_CTL_ROLE_NORMAL && p->state == VX_SCHED_PEER_RUNNING &&
+	    p->nr_parents == 0)
+		return false;
+	return acceptable(x, pi);
+}
+
+static uint32_t pick_dragonfly(struct pick_ctx *x, struct vx_sched_answer *ans)
+{
+	const struct sched_task *t = x->t;
+	uint32_t pool[PICK_DF_SAMPLE], np = 0, n = t->nr_peers;
+	uint32_t picked[PICK_DF_SAMPLE], nr_picked = 0;
+	double score[PICK_DF_SAMPLE];
+
+	while (nr_picked < VX_MIN(n, (uint32_t)PICK_DF_SAMPLE)) {
+		uint32_t idx =
+			n <= PICK_DF_SAMPLE ? nr_picked : (uint32_t)(vx__sched_rand(x->s) % n);
+		bool dup = false;
+
+		for (uint32_t i = 0; i < nr_picked && n > PICK_DF_SAMPLE; i++)
+			dup |= picked[i] == idx;
+		if (dup)
+			continue;
+		picked[nr_picked++] = idx;
+		if (df_acceptable(x, t->peers[idx])) {
+			pool[np] = t->peers[idx];
+			score[np] = df_score(x, t->peers[idx]);
+			np++;
+		}
+	}
+	return commit(x, pool, score, np, ans);
+}
+
+uint32_t vx__sched_pick(struct vx_sched *s, uint32_t ci, const struct vx_ctl_str *avoid,
+			uint32_t nr_avoid, struct vx_sched_answer *ans)
+{
+	struct pick_ctx x = {
+		.s = s,
+		.ci = ci,
+		.c = &s->peers[ci],
+		.ch = &s->hosts[s->peers[ci].host],
+		.t = &s->tasks[s->peers[ci].task],
+		.avoid = avoid,
+		.nr_avoid = nr_avoid,
+	};
+
+	VX_ASSERT(s->peers[ci].nr_parents == 0);
+	mark_descendants(&x);
+	if (s->cfg.policy == VX_SCHED_POLICY_DRAGONFLY)
+		return pick_dragonfly(&x, ans);
+	return pick_vx(&x, ans);
+}

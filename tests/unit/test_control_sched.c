@@ -1,0 +1,636 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test_control_sched.c: the scheduler core on its own: state tables, origin policy, manifest,
+ * ranking, cycles, lying parents, failure handling, seeds, both policies, and a seeded random
+ * churn run that checks every invariant after every step.
+ */
+#include "vx_test.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "vx_ctl_msg.h"
+#include "vx_err.h"
+#include "vx_sched.h"
+
+#define TASK_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define TASK_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+static struct vx_sched *new_sched(enum vx_sched_policy pol)
+{
+	struct vx_sched_cfg cfg;
+	struct vx_sched *s;
+
+	vx_sched_cfg_default(&cfg);
+	cfg.policy = pol;
+	cfg.hosts_max = 512;
+	cfg.tasks_max = 64;
+	cfg.peers_max = 2048;
+	cfg.events_max = 4096;
+	assert_int_equal(vx_sched_new(&s, &cfg), 0);
+	return s;
+}
+
+static uint32_t hello(struct vx_sched *s, const char *id, const char *idc, uint64_t bps,
+		      uint32_t role)
+{
+	struct vx_sched_host_info hi = { 0 };
+	int h;
+
+	hi.id = vx_ctl_str_of(id);
+	hi.addr = vx_ctl_str_of("127.0.0.1");
+	hi.port = 4005;
+	hi.idc = vx_ctl_str_of(idc);
+	hi.location = vx_ctl_str_of("cn|zj|hz");
+	hi.role = role;
+	hi.bandwidth_bps = bps;
+	h = vx_sched_hello(s, &hi, 0);
+	assert_true(h >= 0);
+	return (uint32_t)h;
+}
+
+/* Registers for a 10-piece task of 10 MiB with 1 MiB pieces. */
+static struct vx_sched_answer reg(struct vx_sched *s, uint32_t h, const char *task)
+{
+	struct vx_sched_reg r = { 0 };
+	struct vx_sched_answer a;
+
+	r.task_id = vx_ctl_str_of(task);
+	r.url = vx_ctl_str_of("http://origin/a");
+	r.piece_len = 1 << 20;
+	r.content_len = 10 << 20;
+	assert_int_equal(vx_sched_register(s, h, &r, 1, &a), 0);
+	assert_true(vx_sched_check(s));
+	return a;
+}
+
+/* Reports pieces [from, to) held, with digests when @digests. */
+static int progress(struct vx_sched *s, uint32_t h, const char *task, uint32_t from, uint32_t to,
+		    bool digests, uint32_t *nr_manifest)
+{
+	struct vx_ctl_digest d[16];
+	struct vx_sched_progress p = { 0 };
+	struct vx_ctl_digest *out;
+	uint8_t bits[2] = { 0 };
+	char txt[16][24];
+	int rc;
+
+	for (uint32_t i = from; i < to; i++) {
+		bits[i / 8] |= (uint8_t)(0x80u >> (i % 8));
+		snprintf(txt[i - from], sizeof(txt[0]), "crc32:%u", 1000 + i);
+		d[i - from].piece = i;
+		d[i - from].digest = vx_ctl_str_of(txt[i - from]);
+	}
+	p.task_id = vx_ctl_str_of(task);
+	p.bitmap = bits;
+	p.bitmap_len = 2;
+	p.digests = d;
+	p.nr_digests = digests ? to - from : 0;
+	rc = vx_sched_progress(s, h, &p, 2, &out, nr_manifest);
+	assert_true(vx_sched_check(s));
+	return rc;
+}
+
+static bool has_cand(const struct vx_sched_answer *a, const char *id)
+{
+	for (uint32_t i = 0; i < a->nr_cands; i++) {
+		if (vx_ctl_str_eq(a->cands[i].host_id, id))
+			return true;
+	}
+	return false;
+}
+
+static void test_vx_sched_peer_legal__table(void **state)
+{
+	(void)state;
+	/* the paths spec/control.md draws */
+	assert_true(vx_sched_peer_legal(VX_SCHED_PEER_FREE, VX_SCHED_PEER_PENDING));
+	assert_true(vx_sched_peer_legal(VX_SCHED_PEER_PENDING, VX_SCHED_PEER_RECEIVED));
+	assert_true(vx_sched_peer_legal(VX_SCHED_PEER_RECEIVED, VX_SCHED_PEER_RUNNING));
+	assert_true(vx_sched_peer_legal(VX_SCHED_PEER_RUNNING, VX_SCHED_PEER_SUCCEEDED));
+	assert_true(vx_sched_peer_legal(VX_SCHED_PEER_RUNNING, VX_SCHED_PEER_BACK_TO_SOURCE));
+	assert_true(vx_sched_peer_legal(VX_SCHED_PEER_BACK_TO_SOURCE, VX_SCHED_PEER_FAILED));
+	/* the ones it forbids */
+	assert_false(vx_sched_peer_legal(VX_SCHED_PEER_SUCCEEDED, VX_SCHED_PEER_RUNNING));
+	assert_false(vx_sched_peer_legal(VX_SCHED_PEER_SUCCEEDED, VX_SCHED_PEER_FAILED));
+	assert_false(vx_sched_peer_legal(VX_SCHED_PEER_FAILED, VX_SCHED_PEER_RUNNING));
+	assert_false(vx_sched_peer_legal(VX_SCHED_PEER_BACK_TO_SOURCE, VX_SCHED_PEER_RUNNING));
+	assert_false(vx_sched_peer_legal(VX_SCHED_PEER_RUNNING, VX_SCHED_PEER_RECEIVED));
+	assert_false(vx_sched_peer_legal(VX_SCHED_PEER_FREE, VX_SCHED_PEER_RUNNING));
+	/* every state can leave, nothing is reachable from nowhere */
+	for (int st = VX_SCHED_PEER_PENDING; st < VX_SCHED_PEER_STATE_NR; st++) {
+		assert_true(vx_sched_peer_legal((enum vx_sched_peer_state)st, VX_SCHED_PEER_FREE));
+		assert_false(vx_sched_peer_legal((enum vx_sched_peer_state)st,
+						 (enum vx_sched_peer_state)st));
+	}
+	assert_false(vx_sched_peer_legal(VX_SCHED_PEER_STATE_NR, VX_SCHED_PEER_FREE));
+}
+
+static void test_vx_sched_task_legal__table(void **state)
+{
+	(void)state;
+	assert_true(vx_sched_task_legal(VX_SCHED_TASK_PENDING, VX_SCHED_TASK_RUNNING));
+	assert_true(vx_sched_task_legal(VX_SCHED_TASK_RUNNING, VX_SCHED_TASK_SUCCEEDED));
+	assert_true(vx_sched_task_legal(VX_SCHED_TASK_RUNNING, VX_SCHED_TASK_FAILED));
+	assert_true(vx_sched_task_legal(VX_SCHED_TASK_FAILED, VX_SCHED_TASK_RUNNING));
+	assert_true(vx_sched_task_legal(VX_SCHED_TASK_SUCCEEDED, VX_SCHED_TASK_RUNNING));
+	assert_false(vx_sched_task_legal(VX_SCHED_TASK_PENDING, VX_SCHED_TASK_SUCCEEDED));
+	assert_false(vx_sched_task_legal(VX_SCHED_TASK_FAILED, VX_SCHED_TASK_SUCCEEDED));
+	assert_true(vx_sched_host_legal(VX_SCHED_HOST_ACTIVE, VX_SCHED_HOST_SILENT));
+	assert_true(vx_sched_host_legal(VX_SCHED_HOST_SILENT, VX_SCHED_HOST_ACTIVE));
+	assert_false(vx_sched_host_legal(VX_SCHED_HOST_FREE, VX_SCHED_HOST_SILENT));
+}
+
+static void test_vx_sched_register__first_goes_to_source_once(void **state)
+{
+	struct vx_sched *s = new_sched(VX_SCHED_POLICY_VX);
+	uint32_t h[5];
+	struct vx_sched_answer a;
+	struct vx_sched_task_stat st;
+	char id[16];
+
+	(void)state;
+	for (int i = 0; i < 5; i++) {
+		snprintf(id, sizeof(id), "h%d", i);
+		h[i] = hello(s, id, "dc1", 0, VX_CTL_ROLE_NORMAL);
+	}
+	a = reg(s, h[0], TASK_A);
+	assert_int_equal(a.kind, VX_CTL_ANS_BACK_TO_SOURCE);
+	assert_int_equal(vx_sched_peer_state(s, h[0], vx_ctl_str_of(TASK_A)),
+			 VX_SCHED_PEER_BACK_TO_SOURCE);
+	for (int i = 1; i < 5; i++) {
+		a = reg(s, h[i], TASK_A);
+		assert_int_equal(a.kind, VX_CTL_ANS_PARENTS);
+		assert_true(has_cand(&a, "h0"));
+		assert_false(has_cand(&a, "h1") && i == 1);
+	}
+	assert_int_equal(vx_sched_stat(s, vx_ctl_str_of(TASK_A), &st), 0);
+	assert_int_equal(st.origin_peers, 1);
+	assert_int_equal(st.peers, 5);
+	assert_int_equal(st.piece_count, 10);
+	assert_int_equal(st.state, VX_SCHED_TASK_RUNNING);
+	vx_sched_free(s);
+}
+
+static void test_vx_sched_progress__manifest_propagates(void **state)
+{
+	struct vx_sched *s = new_sched(VX_SCHED_POLICY_VX);
+	uint32_t h0 = hello(s, "h0", "", 0, 0), h1 = hello(s, "h1", "", 0, 0), n;
+	struct vx_sched_answer a;
+	struct vx_sched_event ev;
+	struct vx_sched_task_stat st;
+
+	(void)state;
+	reg(s, h0, TASK_A);
+	a = reg(s, h1, TASK_A);
+	assert_int_equal(a.nr_digests, 0);
+	assert_int_equal(progress(s, h0, TASK_A, 0, 4, true, &n), 0);
+	/* h1 is told the manifest grew, and the event carries the digests */
+	assert_true(vx_sched_next_event(s, &ev, 3));
+	assert_int_equal(ev.kind, VX_CTL_EV_MANIFEST);
+	assert_int_equal(ev.host, h1);
+	assert_int_equal(ev.ans.nr_digests, 4);
+	assert_true(vx_ctl_str_eq(ev.ans.digests[2].digest, "crc32:1002"));
+	assert_false(vx_sched_next_event(s, &ev, 3));
+	/* digests from a peer that is not the origin are not trusted */
+	assert_int_equal(progress(s, h1, TASK_A, 4, 6, true, &n), 0);
+	assert_int_equal(vx_sched_stat(s, vx_ctl_str_of(TASK_A), &st), 0);
+	assert_int_equal(st.manifest_pieces, 4);
+	/* a conflicting digest from the origin is refused, the first one stays */
+	assert_int_equal(progress(s, h0, TASK_A, 4, 10, true, &n), 0);
+	assert_int_equal(vx_sched_stat(s, vx_ctl_str_of(TASK_A), &st), 0);
+	assert_int_equal(st.manifest_pieces, 10);
+	/* the next progress answer of h1 brings what it has not seen */
+	assert_int_equal(progress(s, h1, TASK_A, 6, 7, false, &n), 0);
+	assert_int_equal(n, 6);
+	assert_int_equal(vx_sched_finished(s, h1, vx_ctl_str_of(TASK_A), 4), -EPROTO);
+	assert_int_equal(vx_sched_finished(s, h0, vx_ctl_str_of(TASK_A), 4), 0);
+	assert_int_equal(vx_sched_stat(s, vx_ctl_str_of(TASK_A), &st), 0);
+	assert_int_equal(st.state, VX_SCHED_TASK_SUCCEEDED);
+	assert_int_equal(st.done_peers, 1);
+	assert_int_equal(st.origin_peers, 0);
+	vx_sched_free(s);
+}
+
+static void test_vx_sched_failed__origin_role_handed_on(void **state)
+{
+	struct vx_sched *s = new_sched(VX_SCHED_POLICY_VX);
+	uint32_t h0 = hello(s, "h0", "", 0, 0), h1 = hello(s, "h1", "", 0, 0);
+	uint32_t h2 = hello(s, "h2", "", 0, 0), n;
+	struct vx_sched_event ev;
+	struct vx_sched_task_stat st;
+	bool bts = false, parents = false;
+
+	(void)state;
+	reg(s, h0, TASK_A);
+	reg(s, h1, TASK_A);
+	reg(s, h2, TASK_A);
+	assert_int_equal(progress(s, h0, TASK_A, 0, 3, true, &n), 0);
+	assert_int_equal(progress(s, h1, TASK_A, 0, 2, false, &n), 0);
+	while (vx_sched_next_event(s, &ev, 3)) /* manifest pushes */
+		;
+	assert_int_equal(vx_sched_failed(s, h0, vx_ctl_str_of(TASK_A), 4), 0);
+	assert_true(vx_sched_check(s));
+	assert_int_equal(vx_sched_peer_state(s, h0, vx_ctl_str_of(TASK_A)), VX_SCHED_PEER_FAILED);
+	/* h1 holds the most pieces: it takes over the origin fetch; h2 gets new parents */
+	while (vx_sched_next_event(s, &ev, 5)) {
+		if (ev.kind == VX_CTL_EV_BACK_TO_SOURCE) {
+			assert_int_equal(ev.host, h1);
+			bts = true;
+		}
+		if (ev.kind == VX_CTL_EV_PARENTS && ev.host == h2) {
+			assert_true(has_cand(&ev.ans, "h1"));
+			assert_false(has_cand(&ev.ans, "h0"));
+			parents = true;
+		}
+	}
+	assert_true(bts);
+	assert_true(parents);
+	assert_int_equal(vx_sched_stat(s, vx_ctl_str_of(TASK_A), &st), 0);
+	assert_int_equal(st.origin_peers, 1);
+	assert_true(vx_sched_check(s));
+	vx_sched_free(s);
+}
+
+static void test_vx_sched_tick__stalled_origin_allows_one_more(void **state)
+{
+	struct vx_sched *s = new_sched(VX_SCHED_POLICY_VX);
+	uint32_t h0 = hello(s, "h0", "", 0, 0), h1 = hello(s, "h1", "", 0, 0);
+	uint32_t h2 = hello(s, "h2", "", 0, 0);
+	struct vx_sched_task_stat st;
+
+	(void)state;
+	reg(s, h0, TASK_A);
+	reg(s, h1, TASK_A);
+	reg(s, h2, TASK_A);
+	vx_sched_tick(s, 1000);
+	assert_int_equal(vx_sched_stat(s, vx_ctl_str_of(TASK_A), &st), 0);
+	assert_int_equal(st.origin_peers, 1);
+	vx_sched_tick(s, 40000); /* past origin_stall_ms */
+	assert_true(vx_sched_check(s));
+	assert_int_equal(vx_sched_stat(s, vx_ctl_str_of(TASK_A), &st), 0);
+	assert_int_equal(st.origin_peers, 2);
+	vx_sched_tick(s, 80000); /* origin_stalled_max is 2: no third */
+	assert_int_equal(vx_sched_stat(s, vx_ctl_str_of(TASK_A), &st), 0);
+	assert_int_equal(st.origin_peers, 2);
+	vx_sched_free(s);
+}
+
+static void test_vx_sched_register__seed_by_hash_and_trigger(void **state)
+{
+	struct vx_sched *s = new_sched(VX_SCHED_POLICY_VX);
+	uint32_t s1 = hello(s, "s1-seed", "", 0, VX_CTL_ROLE_SEED);
+	uint32_t s2 = hello(s, "s2-seed", "", 0, VX_CTL_ROLE_SEED);
+	uint32_t h0 = hello(s, "h0", "", 0, 0), seed;
+	struct vx_sched_answer a;
+	struct vx_sched_event ev;
+	struct vx_sched_reg r = { 0 };
+
+	(void)state;
+	a = reg(s, h0, TASK_A);
+	assert_int_equal(a.kind, VX_CTL_ANS_PARENTS);
+	assert_int_equal(a.nr_cands, 1);
+	assert_true(vx_sched_next_event(s, &ev, 2));
+	assert_int_equal(ev.kind, VX_CTL_EV_TRIGGER);
+	seed = ev.host;
+	assert_true(seed == s1 || seed == s2);
+	assert_true(vx_ctl_str_eq(a.cands[0].host_id, vx_sched_host_id(s, seed)));
+	assert_true(vx_ctl_str_eq(ev.url, "http://origin/a"));
+	/* the seed registers as asked and is told to fetch from the origin */
+	r.task_id = vx_ctl_str_of(TASK_A);
+	r.need_bts = true;
+	assert_int_equal(vx_sched_register(s, seed, &r, 3, &a), 0);
+	assert_int_equal(a.kind, VX_CTL_ANS_BACK_TO_SOURCE);
+	/* the same task maps to the same seed in another scheduler */
+	{
+		struct vx_sched *s2b = new_sched(VX_SCHED_POLICY_VX);
+		uint32_t h;
+
+		hello(s2b, "s2-seed", "", 0, VX_CTL_ROLE_SEED);
+		hello(s2b, "s1-seed", "", 0, VX_CTL_ROLE_SEED);
+		h = hello(s2b, "h0", "", 0, 0);
+		a = reg(s2b, h, TASK_A);
+		assert_true(vx_ctl_str_eq(a.cands[0].host_id, vx_sched_host_id(s, seed)));
+		vx_sched_free(s2b);
+	}
+	vx_sched_free(s);
+}
+
+static void test_vx_sched_register__ranks_by_rate_idc_and_capacity(void **state)
+{
+	struct vx_sched *s = new_sched(VX_SCHED_POLICY_VX);
+	struct vx_sched_cfg cfg;
+	uint32_t org, fast, slow, near, child, n;
+	struct vx_sched_answer a;
+	struct vx_ctl_cost cost = { vx_ctl_str_of("fast"), 1, 1 << 20, 1000000 };
+	struct vx_sched_progress p = { 0 };
+	struct vx_ctl_digest *d;
+
+	(void)state;
+	vx_sched_cfg_default(&cfg);
+	org = hello(s, "org", "dc9", 1000000000ull, 0);
+	fast = hello(s, "fast", "dc9", 10000000000ull, 0);
+	slow = hello(s, "slow", "dc9", 100000000ull, 0);
+	near = hello(s, "near", "dc1", 2000000000ull, 0);
+	child = hello(s, "child", "dc1", 0, 0);
+	reg(s, org, TASK_A);
+	reg(s, fast, TASK_A);
+	reg(s, slow, TASK_A);
+	reg(s, near, TASK_A);
+	assert_int_equal(progress(s, org, TASK_A, 0, 10, true, &n), 0);
+	assert_int_equal(vx_sched_finished(s, org, vx_ctl_str_of(TASK_A), 3), 0);
+	for (uint32_t h = fast; h <= near; h++)
+		assert_int_equal(progress(s, h, TASK_A, 0, 9, false, &n), 0);
+	a = reg(s, child, TASK_A);
+	assert_int_equal(a.kind, VX_CTL_ANS_PARENTS);
+	/* same-idc "near" (2 Gb/s x1.5) beats "fast" (10 Gb/s but dc9)? no: 10 > 3 */
+	assert_true(vx_ctl_str_eq(a.cands[0].host_id, "fast"));
+	assert_true(has_cand(&a, "near"));
+	assert_true(vx_ctl_str_eq(a.cands[a.nr_cands - 1].host_id, "slow") || a.nr_cands < 4);
+	assert_int_equal(vx_sched_reschedule(s, child, vx_ctl_str_of(TASK_A), NULL, 0, 4, &a), 0);
+	/* measured: "fast" only moved 8 Mb/s: it drops below the others */
+	p.task_id = vx_ctl_str_of(TASK_A);
+	p.costs = &cost;
+	p.nr_costs = 1;
+	assert_int_equal(vx_sched_progress(s, child, &p, 5, &d, &n), 0);
+	assert_int_equal(vx_sched_reschedule(s, child, vx_ctl_str_of(TASK_A), NULL, 0, 6, &a), 0);
+	assert_false(vx_ctl_str_eq(a.cands[0].host_id, "fast"));
+	/* avoid list is honoured */
+	{
+		struct vx_ctl_str avoid[2] = { vx_ctl_str_of("near"), vx_ctl_str_of("org") };
+
+		assert_int_equal(
+			vx_sched_reschedule(s, child, vx_ctl_str_of(TASK_A), avoid, 2, 7, &a), 0);
+		assert_false(has_cand(&a, "near"));
+		assert_false(has_cand(&a, "org"));
+	}
+	assert_true(vx_sched_check(s));
+	vx_sched_free(s);
+}
+
+static void test_vx_sched_register__full_host_is_skipped(void **state)
+{
+	struct vx_sched *s = new_sched(VX_SCHED_POLICY_VX);
+	struct vx_sched_host_info hi = { 0 };
+	struct vx_sched_answer a;
+	uint32_t org, h;
+	char id[16];
+
+	(void)state;
+	hi.id = vx_ctl_str_of("org");
+	hi.addr = vx_ctl_str_of("127.0.0.1");
+	hi.slots = 2;
+	org = (uint32_t)vx_sched_hello(s, &hi, 0);
+	reg(s, org, TASK_A);
+	for (int i = 0; i < 4; i++) {
+		snprintf(id, sizeof(id), "c%d", i);
+		h = hello(s, id, "", 0, 0);
+		a = reg(s, h, TASK_A);
+		/* two children fill the origin's slots; the next ones wait (fan-out is 1) */
+		assert_int_equal(a.kind, i < 2 ? VX_CTL_ANS_PARENTS : VX_CTL_ANS_WAIT);
+	}
+	vx_sched_free(s);
+}
+
+static void test_vx_sched_reschedule__never_makes_a_cycle(void **state)
+{
+	struct vx_sched *s = new_sched(VX_SCHED_POLICY_VX);
+	uint32_t org = hello(s, "org", "", 0, 0), b = hello(s, "b", "", 0, 0);
+	uint32_t c = hello(s, "c", "", 0, 0), n;
+	struct vx_sched_answer a;
+	struct vx_ctl_str avoid = vx_ctl_str_of("org");
+
+	(void)state;
+	reg(s, org, TASK_A);
+	a = reg(s, b, TASK_A);
+	assert_true(has_cand(&a, "org"));
+	assert_int_equal(progress(s, b, TASK_A, 0, 3, false, &n), 0);
+	a = reg(s, c, TASK_A); /* c takes b (and org) */
+	assert_true(has_cand(&a, "b"));
+	assert_int_equal(progress(s, c, TASK_A, 3, 5, false, &n), 0);
+	/* b asks again avoiding org: c descends from b, so it must not be offered */
+	assert_int_equal(vx_sched_reschedule(s, b, vx_ctl_str_of(TASK_A), &avoid, 1, 3, &a), 0);
+	assert_false(has_cand(&a, "c"));
+	assert_true(vx_sched_check(s));
+	vx_sched_free(s);
+}
+
+static void test_vx_sched_mismatch__liar_blocked_for_task(void **state)
+{
+	struct vx_sched *s = new_sched(VX_SCHED_POLICY_VX);
+	uint32_t org = hello(s, "org", "", 0, 0), liar = hello(s, "liar", "", 0, 0);
+	uint32_t c = hello(s, "c", "", 0, 0), d = hello(s, "d", "", 0, 0), n;
+	struct vx_sched_answer a;
+
+	(void)state;
+	reg(s, org, TASK_A);
+	reg(s, liar, TASK_A);
+	assert_int_equal(progress(s, liar, TASK_A, 0, 5, false, &n), 0);
+	a = reg(s, c, TASK_A);
+	assert_true(has_cand(&a, "liar"));
+	/* d never had liar as a parent: not believed */
+	reg(s, d, TASK_A);
+	assert_int_equal(vx_sched_leave(s, d, vx_ctl_str_of(TASK_A), 2), 0);
+	reg(s, d, TASK_A);
+	assert_int_equal(
+		vx_sched_mismatch(s, d, vx_ctl_str_of(TASK_A), vx_ctl_str_of("nobody"), 1, 2),
+		-EPERM);
+	assert_int_equal(
+		vx_sched_mismatch(s, c, vx_ctl_str_of(TASK_A), vx_ctl_str_of("liar"), 1, 2), 0);
+	assert_true(vx_sched_check(s));
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(vx_sched_reschedule(s, c, vx_ctl_str_of(TASK_A), NULL, 0, 3, &a),
+				 0);
+		assert_false(has_cand(&a, "liar"));
+	}
+	vx_sched_free(s);
+}
+
+static void test_vx_sched_host_silent__children_move_and_gc(void **state)
+{
+	struct vx_sched *s = new_sched(VX_SCHED_POLICY_VX);
+	uint32_t org = hello(s, "org", "", 0, 0), b = hello(s, "b", "", 0, 0);
+	uint32_t c = hello(s, "c", "", 0, 0), n;
+	struct vx_sched_event ev;
+	struct vx_sched_answer a;
+	struct vx_sched_stats st;
+	bool moved = false;
+
+	(void)state;
+	reg(s, org, TASK_A);
+	reg(s, b, TASK_A);
+	assert_int_equal(progress(s, org, TASK_A, 0, 10, true, &n), 0);
+	assert_int_equal(vx_sched_finished(s, org, vx_ctl_str_of(TASK_A), 2), 0);
+	assert_int_equal(progress(s, b, TASK_A, 0, 10, false, &n), 0);
+	assert_int_equal(vx_sched_finished(s, b, vx_ctl_str_of(TASK_A), 2), 0);
+	while (vx_sched_next_event(s, &ev, 2))
+		;
+	a = reg(s, c, TASK_A);
+	assert_int_equal(a.nr_cands, 2);
+	vx_sched_host_silent(s, org, 10);
+	assert_true(vx_sched_check(s));
+	while (vx_sched_next_event(s, &ev, 11)) {
+		if (ev.host == c && ev.kind == VX_CTL_EV_PARENTS) {
+			assert_false(has_cand(&ev.ans, "org"));
+			assert_true(has_cand(&ev.ans, "b"));
+			moved = true;
+		}
+	}
+	assert_true(moved);
+	vx_sched_tick(s, 10 + 60000);
+	vx_sched_get_stats(s, &st);
+	assert_int_equal(st.hosts, 2);
+	assert_null(vx_sched_host_id(s, org));
+	assert_true(vx_sched_check(s));
+	vx_sched_free(s);
+}
+
+static void test_vx_sched_register__empty_and_delete(void **state)
+{
+	struct vx_sched *s = new_sched(VX_SCHED_POLICY_VX);
+	uint32_t h0 = hello(s, "h0", "", 0, 0), h1 = hello(s, "h1", "", 0, 0);
+	struct vx_sched_reg r = { 0 };
+	struct vx_sched_answer a;
+	struct vx_sched_task_stat st;
+
+	(void)state;
+	r.task_id = vx_ctl_str_of(TASK_B);
+	r.content_len = 0;
+	assert_int_equal(vx_sched_register(s, h0, &r, 1, &a), 0);
+	assert_int_equal(a.kind, VX_CTL_ANS_EMPTY);
+	reg(s, h0, TASK_A);
+	reg(s, h1, TASK_A);
+	assert_int_equal(vx_sched_delete_task(s, vx_ctl_str_of(TASK_A), 2), 0);
+	assert_int_equal(vx_sched_stat(s, vx_ctl_str_of(TASK_A), &st), -ENOENT);
+	assert_int_equal(vx_sched_delete_task(s, vx_ctl_str_of(TASK_A), 2), -ENOENT);
+	assert_true(vx_sched_check(s));
+	r.task_id = vx_ctl_str_of("short");
+	assert_int_equal(vx_sched_register(s, h0, &r, 1, &a), -EINVAL);
+	assert_int_equal(vx_sched_register(s, 999, &r, 1, &a), -ENOENT);
+	vx_sched_free(s);
+}
+
+static void test_vx_sched_register__dragonfly_policy(void **state)
+{
+	struct vx_sched *s = new_sched(VX_SCHED_POLICY_DRAGONFLY);
+	uint32_t h[40], n;
+	struct vx_sched_answer a;
+	char id[16];
+
+	(void)state;
+	for (int i = 0; i < 40; i++) {
+		snprintf(id, sizeof(id), "h%d", i);
+		h[i] = hello(s, id, i % 2 ? "dc1" : "dc2", 10000000000ull, 0);
+	}
+	a = reg(s, h[0], TASK_A);
+	assert_int_equal(a.kind, VX_CTL_ANS_BACK_TO_SOURCE);
+	for (int i = 1; i < 40; i++) {
+		a = reg(s, h[i], TASK_A);
+		assert_int_not_equal(a.kind, VX_CTL_ANS_BACK_TO_SOURCE);
+		assert_true(a.nr_cands <= 4);
+		assert_false(has_cand(&a, vx_sched_host_id(s, h[i])));
+		assert_int_equal(progress(s, h[i], TASK_A, 0, (uint32_t)(i % 9) + 1, false, &n), 0);
+	}
+	vx_sched_free(s);
+}
+
+/* Seeded random operations; every invariant is checked after every one. */
+static void test_vx_sched_check__random_churn(void **state)
+{
+	const char *tasks[2] = { TASK_A, TASK_B };
+	uint64_t x = 42;
+
+	(void)state;
+	for (int pol = 0; pol < 2; pol++) {
+		struct vx_sched *s = new_sched((enum vx_sched_policy)pol);
+		uint32_t h[30], n;
+		struct vx_sched_answer a;
+		struct vx_sched_event ev;
+		char id[16];
+
+		for (int i = 0; i < 30; i++) {
+			snprintf(id, sizeof(id), "h%d", i);
+			h[i] = hello(s, id, i % 3 ? "dc1" : "dc2", (uint64_t)(i + 1) * 100000000ull,
+				     i == 7 ? VX_CTL_ROLE_SEED : VX_CTL_ROLE_NORMAL);
+		}
+		for (int step = 0; step < 3000; step++) {
+			uint32_t hi, op, from;
+			struct vx_ctl_str t;
+
+			x = x * 6364136223846793005ull + 1442695040888963407ull;
+			hi = h[(x >> 33) % 30];
+			op = (uint32_t)(x >> 20) % 9;
+			t = vx_ctl_str_of(tasks[(x >> 40) & 1]);
+			from = (uint32_t)(x >> 45) % 10;
+			switch (op) {
+			case 0:
+			case 1:
+				if (vx_sched_host_id(s, hi)) {
+					struct vx_sched_reg r = { 0 };
+					int rc;
+
+					r.task_id = t;
+					r.piece_len = 1 << 20;
+					r.content_len = 10 << 20;
+					rc = vx_sched_register(s, hi, &r, (uint64_t)step, &a);
+					assert_true(rc == 0 || rc == -ENOENT); /* silent host */
+				}
+				break;
+			case 2:
+			case 3:
+				(void)progress(s, hi, t.ptr, from, from + 1, true, &n);
+				break;
+			case 4:
+				if (vx_sched_reschedule(s, hi, t, NULL, 0, (uint64_t)step, &a) == 0)
+					assert_true(a.nr_cands <= 4);
+				break;
+			case 5:
+				(void)vx_sched_finished(s, hi, t, (uint64_t)step);
+				break;
+			case 6:
+				if ((x >> 50) % 4 == 0)
+					(void)vx_sched_failed(s, hi, t, (uint64_t)step);
+				else
+					(void)vx_sched_leave(s, hi, t, (uint64_t)step);
+				break;
+			case 7:
+				if ((x >> 50) % 8 == 0)
+					vx_sched_host_silent(s, hi, (uint64_t)step);
+				vx_sched_tick(s, (uint64_t)step * 100);
+				break;
+			default:
+				while (vx_sched_next_event(s, &ev, (uint64_t)step))
+					assert_non_null(vx_sched_host_id(s, ev.host));
+			}
+			if (vx_sched_host_id(s, hi) == NULL) {
+				snprintf(id, sizeof(id), "r%d", step);
+				(void)hello(s, id, "dc1", 0, 0);
+			}
+			assert_true(vx_sched_check(s));
+		}
+		vx_sched_free(s);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_vx_sched_peer_legal__table),
+		cmocka_unit_test(test_vx_sched_task_legal__table),
+		cmocka_unit_test(test_vx_sched_register__first_goes_to_source_once),
+		cmocka_unit_test(test_vx_sched_progress__manifest_propagates),
+		cmocka_unit_test(test_vx_sched_failed__origin_role_handed_on),
+		cmocka_unit_test(test_vx_sched_tick__stalled_origin_allows_one_more),
+		cmocka_unit_test(test_vx_sched_register__seed_by_hash_and_trigger),
+		cmocka_unit_test(test_vx_sched_register__ranks_by_rate_idc_and_capacity),
+		cmocka_unit_test(test_vx_sched_register__full_host_is_skipped),
+		cmocka_unit_test(test_vx_sched_reschedule__never_makes_a_cycle),
+		cmocka_unit_test(test_vx_sched_mismatch__liar_blocked_for_task),
+		cmocka_unit_test(test_vx_sched_host_silent__children_move_and_gc),
+		cmocka_unit_test(test_vx_sched_register__empty_and_delete),
+		cmocka_unit_test(test_vx_sched_register__dragonfly_policy),
+		cmocka_unit_test(test_vx_sched_check__random_churn),
+	};
+
+	return cmocka_run_group_tests_name("control_sched", tests, NULL, NULL);
+}
