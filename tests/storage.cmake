@@ -2,4 +2,11 @@
 if(TARGET vx_storage)
 	vx_add_test(test_storage SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_storage.c
 		LIBS vx_storage PkgConfig::ZLIB LABEL unit TIMEOUT 120)
+	# kill -9 at random points, many rounds, bounded to a few seconds.
+	vx_add_test(storage_crash SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integration/storage_crash.c
+		LIBS vx_storage PkgConfig::ZLIB LABEL integration TIMEOUT 120)
+	# A small tmpfs mounted by the test in its own mount namespace (skips when it cannot).
+	vx_add_test(storage_diskfull
+		SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integration/storage_diskfull.c
+		LIBS vx_storage PkgConfig::ZLIB LABEL integration TIMEOUT 60)
 endif()

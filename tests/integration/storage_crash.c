@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * storage_crash.c: crash consistency of the piece store. A child process writes pieces (half
+ * through the blocking form, half the data-plane way: begin_write, two separate pwrites,
+ * commit) with the background flusher running; the parent kill -9s it at a random moment,
+ * reopens the store and checks that every piece marked finished holds exactly its bytes, that
+ * no piece durable before survives as less (only unflushed work is lost), and that the store
+ * resumes. Many rounds, bounded to a few seconds. The seed is printed so a failure replays.
+ */
+#include "vx_test.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "vx_alloc.h"
+#include "vx_log.h"
+#include "vx_store.h"
+#include "vx_time.h"
+
+#include "storage_util.h"
+
+#define PL	  (64u * 1024)
+#define NPIECES	  128u
+#define CLEN	  ((uint64_t)PL * (NPIECES - 1) + 777u)
+#define ROUNDS	  60
+#define BUDGET_MS 6000u
+
+static char g_dir[1024];
+
+static uint64_t psize(uint32_t n)
+{
+	uint64_t off = (uint64_t)n * PL;
+
+	return CLEN - off < PL ? CLEN - off : PL;
+}
+
+static void store_cfg(struct vx_store_cfg *cfg, bool flusher)
+{
+	vx_store_cfg_init(cfg);
+	cfg->dir = g_dir;
+	cfg->no_flush_thread = !flusher;
+	cfg->flush_interval_ms = 2;
+	cfg->flush_batch_pieces = 4;
+}
+
+/* The child: write missing pieces of task @seed in a random order until killed or done. */
+static VX_NORETURN void child_main(unsigned int seed, unsigned int rng)
+{
+	struct vx_store_cfg cfg;
+	struct vx_store *s;
+	struct vx_store_task *t;
+	struct vx_store_task_params p = { 0 };
+	uint8_t *buf = vx_aligned_alloc(4096, PL);
+	char id[65];
+
+	store_cfg(&cfg, true);
+	if (vx_store_open(&s, &cfg) != 0)
+		_exit(10);
+	st_task_id(seed, id);
+	p.id = id;
+	p.content_length = CLEN;
+	p.piece_length = PL;
+	if (vx_store_task_open(s, &p, VX_STORE_USE_DOWNLOAD, &t) != 0)
+		_exit(11);
+	for (uint32_t i = 0; i < NPIECES; i++) {
+		uint32_t n = (i * 37u + rng) % NPIECES; /* 37 is prime to 128: a permutation */
+		size_t sz = (size_t)psize(n);
+		struct vx_store_piece_io io;
+		struct vx_store_piece_done done = { 0 };
+		int err;
+
+		if (vx_store_piece_is_finished(t, n))
+			continue;
+		st_fill(buf, sz, seed, n);
+		if (n % 2) {
+			err = vx_store_piece_write(t, n, buf, sz, false, 0, NULL);
+			if (err)
+				_exit(12);
+		} else {
+			size_t half = sz / 2 & ~(size_t)4095;
+
+			if (vx_store_piece_begin_write(t, n, &io) != 0)
+				_exit(13);
+			/* Two writes with a gap: a kill in between leaves a torn piece. */
+			if (pwrite(io.buffered_fd, buf, half, (off_t)io.offset) != (ssize_t)half)
+				_exit(14);
+			usleep(100);
+			if (pwrite(io.buffered_fd, buf + half, sz - half,
+				   (off_t)(io.offset + half)) != (ssize_t)(sz - half))
+				_exit(15);
+			done.crc32 = (uint32_t)crc32(0, buf, (uInt)sz);
+			if (vx_store_piece_commit(t, n, &done) != 0)
+				_exit(16);
+		}
+		usleep(150);
+	}
+	vx_store_task_release(t, VX_STORE_USE_DOWNLOAD);
+	vx_store_close(s);
+	_exit(0);
+}
+
+/*
+ * Reopens the store and checks task @seed: every finished piece has its exact bytes. Returns
+ * the number of finished pieces, and fills @fin with their bitmap.
+ */
+static uint32_t check_store(unsigned int seed, uint8_t fin[NPIECES], bool *complete)
+{
+	struct vx_store_cfg cfg;
+	struct vx_store *s = NULL;
+	struct vx_store_task *t = NULL;
+	struct vx_store_task_info info;
+	uint8_t *want = malloc(PL), *got = malloc(PL);
+	char id[65];
+	uint32_t count = 0;
+	int err;
+
+	store_cfg(&cfg, false);
+	assert_int_equal(vx_store_open(&s, &cfg), 0);
+	st_task_id(seed, id);
+	err = vx_store_task_acquire(s, id, VX_STORE_USE_READ, &t);
+	if (err == -ENOENT) {
+		/* Killed before the task row was committed: nothing was promised. */
+		memset(fin, 0, NPIECES);
+		*complete = false;
+		vx_store_close(s);
+		free(want);
+		free(got);
+		return 0;
+	}
+	assert_int_equal(err, 0);
+	for (uint32_t n = 0; n < NPIECES; n++) {
+		fin[n] = vx_store_piece_is_finished(t, n);
+		if (!fin[n])
+			continue;
+		count++;
+		st_fill(want, (size_t)psize(n), seed, n);
+		assert_int_equal(vx_store_piece_read(t, n, got, PL), (ssize_t)psize(n));
+		if (memcmp(want, got, (size_t)psize(n)) != 0)
+			fail_msg("piece %u is marked finished but its bytes are wrong", n);
+		assert_int_equal(vx_store_piece_verify(t, n), 0);
+	}
+	vx_store_task_info(t, &info);
+	assert_int_equal(info.finished_count, count);
+	*complete = info.state == VX_STORE_TASK_COMPLETE;
+	assert_true(*complete == (count == NPIECES));
+	vx_store_task_release(t, VX_STORE_USE_READ);
+	if (*complete)
+		assert_int_equal(vx_store_task_remove(s, id), 0);
+	vx_store_close(s);
+	free(want);
+	free(got);
+	return count;
+}
+
+static void test_store__survives_kill9_at_random_points(void **state)
+{
+	unsigned int rng_seed = (unsigned int)time(NULL) ^ (unsigned int)getpid();
+	uint8_t before[NPIECES], after[NPIECES];
+	unsigned int seed = 1, killed = 0, partial = 0;
+	uint64_t start = vx_now_ms();
+
+	(void)state;
+	if (getenv("VX_CRASH_SEED"))
+		rng_seed = (unsigned int)strtoul(getenv("VX_CRASH_SEED"), NULL, 10);
+	printf("crash test seed %u (replay with VX_CRASH_SEED)\n", rng_seed);
+	srand(rng_seed);
+	assert_int_equal(st_mkdtemp("storage-crash", g_dir, sizeof(g_dir)), 0);
+	memset(before, 0, sizeof(before));
+	for (int round = 0; round < ROUNDS && vx_now_ms() - start < BUDGET_MS; round++) {
+		pid_t pid = fork();
+		int status;
+		bool complete;
+		uint32_t count;
+
+		assert_true(pid >= 0);
+		if (pid == 0)
+			child_main(seed, (unsigned int)rand());
+		usleep((useconds_t)(rand() % 100000));
+		if (kill(pid, SIGKILL) == 0)
+			killed++;
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+			fail_msg("child failed with status %d", WEXITSTATUS(status));
+		count = check_store(seed, after, &complete);
+		/* Durable pieces are never lost: the set only grows. */
+		for (uint32_t n = 0; n < NPIECES; n++) {
+			if (before[n] && !after[n])
+				fail_msg("round %d: piece %u was durable and is gone", round, n);
+		}
+		if (count > 0 && count < NPIECES)
+			partial++;
+		if (complete) {
+			seed++;
+			memset(before, 0, sizeof(before));
+		} else {
+			memcpy(before, after, sizeof(before));
+		}
+	}
+	printf("crash test: %u kills, %u restarts found a partial task, %u tasks completed\n",
+	       killed, partial, seed - 1);
+	assert_true(killed > 5);
+	assert_true(partial > 0);
+	st_rmtree(g_dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_store__survives_kill9_at_random_points),
+	};
+
+	setvbuf(stdout, NULL, _IONBF, 0);
+	vx_log_set_level(VX_LOG_ERROR);
+	return cmocka_run_group_tests_name("storage_crash", tests, NULL, NULL);
+}
