@@ -56,10 +56,12 @@ enum vx_url_error {
 	VX_URL_ERR_NR,
 };
 
-/* Query keys a task id ignores when the caller gives no list (signed-URL parameters). */
-extern const char *const vx_url_default_filtered_query_params[];
-/* Number of entries of vx_url_default_filtered_query_params. */
-extern const size_t vx_url_default_filtered_query_params_nr;
+/*
+ * vx_url_default_filtered_query_params() - the query keys a task id ignores when the caller
+ * gives no list (signed-URL parameters of S3, GCS, OSS, OBS, COS and containerd's "ns").
+ * Returns a static array (lives forever) and sets *@nr to its length.
+ */
+const char *const *vx_url_default_filtered_query_params(size_t *nr);
 
 /*
  * vx_url_normalize_for_task_id() - the exact string Dragonfly hashes for @url.

@@ -20,7 +20,7 @@
 #include "vx_err.h"
 #include "vx_utf8.h"
 
-const char *const vx_url_default_filtered_query_params[] = {
+static const char *const default_filters[] = {
 	/* S3 */
 	"X-Amz-Algorithm",
 	"X-Amz-Credential",
@@ -58,9 +58,12 @@ const char *const vx_url_default_filtered_query_params[] = {
 	/* containerd */
 	"ns",
 };
-const size_t vx_url_default_filtered_query_params_nr =
-	sizeof(vx_url_default_filtered_query_params) /
-	sizeof(vx_url_default_filtered_query_params[0]);
+
+const char *const *vx_url_default_filtered_query_params(size_t *nr)
+{
+	*nr = VX_ARRAY_SIZE(default_filters);
+	return default_filters;
+}
 
 /* ---- percent-encode sets (WHATWG, as the url crate spells them) ---- */
 
@@ -1000,10 +1003,9 @@ ssize_t vx_url_normalize_for_task_id(const char *url, size_t url_len, const char
 		had_query = true;
 		while (qe < n && s[qe] != '#')
 			qe++;
-		filter_query(&u, s + qs, qe - qs,
-			     filters ? filters : vx_url_default_filtered_query_params,
-			     filters ? nr_filters : vx_url_default_filtered_query_params_nr,
-			     scratch);
+		if (!filters)
+			filters = vx_url_default_filtered_query_params(&nr_filters);
+		filter_query(&u, s + qs, qe - qs, filters, nr_filters, scratch);
 		u.i = qe;
 	}
 	(void)had_query;

@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test_vortex_digest.c: CRC-32/IEEE through every implementation against zlib, on many random
+ * lengths and alignments, chained and whole; the "crc32:<decimal>" strings.
+ */
+#include "vx_test.h"
+
+#include <errno.h>
+#include <stdio.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <zlib.h>
+
+#include "vx_digest.h"
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+
+static uint32_t rnd(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return (uint32_t)rng_state;
+}
+
+static void test_vx_crc32__check_value(void **state)
+{
+	(void)state;
+	/* the CRC-32/ISO-HDLC check value */
+	assert_int_equal(vx_crc32(0, "123456789", 9), 0xCBF43926u);
+	assert_int_equal(vx_crc32(0, NULL, 0), 0);
+	assert_int_equal(vx_crc32(0x1234, NULL, 0), 0x1234);
+	for (int i = 0; i < VX_CRC32_IMPL_NR; i++) {
+		if (vx_crc32_impl_available((enum vx_crc32_impl)i))
+			assert_int_equal(vx_crc32_with((enum vx_crc32_impl)i, 0, "123456789", 9),
+					 0xCBF43926u);
+	}
+	assert_true(vx_crc32_impl_available(VX_CRC32_IMPL_ZLIB));
+	assert_true(vx_crc32_impl_available(vx_crc32_impl_selected()));
+	assert_string_equal(vx_crc32_impl_name(VX_CRC32_IMPL_ZLIB), "zlib");
+	assert_string_equal(vx_crc32_impl_name(VX_CRC32_IMPL_NR), "unknown");
+	assert_false(vx_crc32_impl_available(VX_CRC32_IMPL_NR));
+}
+
+static void test_vx_crc32_with__matches_zlib_random(void **state)
+{
+	enum { MAXLEN = 70000 };
+	uint8_t *buf = malloc(MAXLEN + 64);
+
+	(void)state;
+	assert_non_null(buf);
+	for (size_t i = 0; i < MAXLEN + 64; i++)
+		buf[i] = (uint8_t)rnd();
+	for (int impl = 0; impl < VX_CRC32_IMPL_NR; impl++) {
+		if (!vx_crc32_impl_available((enum vx_crc32_impl)impl))
+			continue;
+		for (int iter = 0; iter < 3000; iter++) {
+			/* short lengths often: the SIMD paths switch at 16 and 64 bytes */
+			size_t len = (iter % 3 == 0) ? rnd() % MAXLEN : rnd() % 300;
+			size_t off = rnd() % 64;
+			uint32_t seed = (iter % 5 == 0) ? 0 : rnd();
+			uint32_t want = (uint32_t)crc32_z(seed, buf + off, len);
+
+			assert_int_equal(
+				vx_crc32_with((enum vx_crc32_impl)impl, seed, buf + off, len),
+				want);
+		}
+	}
+	free(buf);
+}
+
+static void test_vx_crc32__chains(void **state)
+{
+	uint8_t buf[4096];
+	uint32_t whole, part;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(i * 7 + 3);
+	whole = vx_crc32(0, buf, sizeof(buf));
+	for (size_t cut = 0; cut <= sizeof(buf); cut += 97) {
+		part = vx_crc32(0, buf, cut);
+		part = vx_crc32(part, buf + cut, sizeof(buf) - cut);
+		assert_int_equal(part, whole);
+	}
+	/* all zero and all one bytes, lengths around the fold sizes */
+	memset(buf, 0, sizeof(buf));
+	for (size_t n = 0; n < 300; n++)
+		assert_int_equal(vx_crc32(0, buf, n), (uint32_t)crc32_z(0, buf, n));
+	memset(buf, 0xFF, sizeof(buf));
+	for (size_t n = 0; n < 300; n++)
+		assert_int_equal(vx_crc32(0, buf, n), (uint32_t)crc32_z(0, buf, n));
+}
+
+static void test_vx_digest_format_crc32__decimal(void **state)
+{
+	char out[VX_DIGEST_CRC32_STR_MAX];
+
+	(void)state;
+	assert_int_equal(vx_digest_format_crc32(2533597436u, out, sizeof(out)), 16);
+	assert_string_equal(out, "crc32:2533597436");
+	assert_int_equal(vx_digest_format_crc32(0, out, sizeof(out)), 7);
+	assert_string_equal(out, "crc32:0");
+	assert_int_equal(vx_digest_format_crc32(UINT32_MAX, out, sizeof(out)), 16);
+	assert_string_equal(out, "crc32:4294967295");
+	assert_int_equal(vx_digest_format_crc32(UINT32_MAX, out, 16), -ENOSPC);
+	assert_string_equal(out, "");
+	assert_int_equal(vx_digest_format_crc32(7, out, 8), 7);
+}
+
+static void test_vx_digest_parse_crc32__strict(void **state)
+{
+	uint32_t v = 99;
+
+	(void)state;
+	assert_int_equal(vx_digest_parse_crc32("crc32:2533597436", 16, &v), 0);
+	assert_int_equal(v, 2533597436u);
+	assert_int_equal(vx_digest_parse_crc32("crc32:007", 9, &v), 0);
+	assert_int_equal(v, 7);
+	assert_int_equal(vx_digest_parse_crc32("crc32:4294967295", 16, &v), 0);
+	v = 99;
+	assert_int_equal(vx_digest_parse_crc32("crc32:4294967296", 16, &v), -EINVAL);
+	assert_int_equal(vx_digest_parse_crc32("crc32:", 6, &v), -EINVAL);
+	assert_int_equal(vx_digest_parse_crc32("CRC32:1", 7, &v), -EINVAL);
+	assert_int_equal(vx_digest_parse_crc32("crc32:-1", 8, &v), -EINVAL);
+	assert_int_equal(vx_digest_parse_crc32("crc32: 1", 8, &v), -EINVAL);
+	assert_int_equal(vx_digest_parse_crc32("crc32:1a", 8, &v), -EINVAL);
+	assert_int_equal(vx_digest_parse_crc32("crc32:12345678901", 17, &v), -EINVAL);
+	assert_int_equal(vx_digest_parse_crc32("sha256:1", 8, &v), -EINVAL);
+	/* length is what counts, not a NUL */
+	assert_int_equal(vx_digest_parse_crc32("crc32:12x", 8, &v), 0);
+	assert_int_equal(v, 12);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_vx_crc32__check_value),
+		cmocka_unit_test(test_vx_crc32_with__matches_zlib_random),
+		cmocka_unit_test(test_vx_crc32__chains),
+		cmocka_unit_test(test_vx_digest_format_crc32__decimal),
+		cmocka_unit_test(test_vx_digest_parse_crc32__strict),
+	};
+
+	return cmocka_run_group_tests_name("vortex_digest", tests, NULL, NULL);
+}
