@@ -13,6 +13,15 @@ if(VX_SAN_FLAGS)
 	add_link_options(${VX_SAN_FLAGS})
 endif()
 
+# In a fuzz build every library is instrumented for coverage, or libFuzzer would see only the
+# edges of the target file itself and fuzz blind.
+if(VX_FUZZ)
+	if(NOT CMAKE_C_COMPILER_ID STREQUAL "Clang")
+		message(FATAL_ERROR "VX_FUZZ needs clang (-DCMAKE_C_COMPILER=clang)")
+	endif()
+	add_compile_options(-fsanitize=fuzzer-no-link)
+endif()
+
 # Sanitizer and fuzz builds use libc malloc so the sanitizers see every allocation.
 if(VX_SAN_FLAGS OR VX_FUZZ)
 	set(VX_ALLOC_JEMALLOC OFF)
