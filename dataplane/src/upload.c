@@ -92,10 +92,11 @@ struct vx_up_conn {
 	struct __kernel_timespec idle_ts;
 	uint64_t rx_start_ms;	   /* when the oldest unparsed byte arrived */
 	uint64_t last_progress_ms; /* last send progress */
-	uint32_t rx_len;
-	uint8_t mode;	  /* enum vx_up_mode */
-	bool close_after; /* close once the queued answer is sent */
-	bool sending_ctl; /* the armed send is from ctl[], not head[] */
+	uint32_t rx_off;	   /* first unparsed byte of rx[] */
+	uint32_t rx_len;	   /* end of received bytes in rx[] */
+	uint8_t mode;		   /* enum vx_up_mode */
+	bool close_after;	   /* close once the queued answer is sent */
+	bool sending_ctl;	   /* the armed send is from ctl[], not head[] */
 	/* The request being answered. */
 	bool have_req;
 	bool waiting;	/* piece not finished yet: retried on tick and notify */
@@ -207,6 +208,17 @@ static void up_set_state(struct vx_up_conn *c, enum vx_up_state to)
 static uint8_t up_packet_id(struct vx_upload *up)
 {
 	return (uint8_t)vx__rand(&up->rand);
+}
+
+/* Unparsed bytes. rx[] is compacted only while no recv is armed into it. */
+static uint32_t up_avail(const struct vx_up_conn *c)
+{
+	return c->rx_len - c->rx_off;
+}
+
+static const uint8_t *up_rx(const struct vx_up_conn *c)
+{
+	return c->rx + c->rx_off;
 }
 
 /* ---- pipes ------------------------------------------------------------------------------ */
@@ -407,9 +419,12 @@ static void up_queue_have(struct vx_up_conn *c, uint32_t number)
 
 static void up_consume(struct vx_up_conn *c, uint32_t n)
 {
-	VX_ASSERT(n <= c->rx_len);
-	memmove(c->rx, c->rx + n, c->rx_len - n);
-	c->rx_len -= n;
+	VX_ASSERT(n <= up_avail(c));
+	c->rx_off += n;
+	if (c->rx_off == c->rx_len && !vx_op_armed(&c->recv_op)) {
+		c->rx_off = 0;
+		c->rx_len = 0;
+	}
 	c->rx_start_ms = vx_loop_now_ms(c->up->loop);
 }
 
@@ -432,15 +447,16 @@ static void up_protocol_error(struct vx_up_conn *c, const char *msg)
 /* True when a CANCEL for @task / @number sits later in rx[] (after @from). */
 static bool up_cancel_ahead(const struct vx_up_conn *c, uint32_t from, const uint8_t *req)
 {
-	uint32_t off = from;
+	const uint8_t *rx = up_rx(c);
+	uint32_t off = from, avail = up_avail(c);
 
-	while (off + VX__HDR_LEN <= c->rx_len) {
-		uint32_t len = vx_get_be32(c->rx + off + 2);
+	while (off + VX__HDR_LEN <= avail) {
+		uint32_t len = vx_get_be32(rx + off + 2);
 
-		if (len > VX_UP_RX_MAX || off + VX__HDR_LEN + len > c->rx_len)
+		if (len > VX_UP_RX_MAX || off + VX__HDR_LEN + len > avail)
 			return false;
-		if (c->rx[off + 1] == VX__TAG_CANCEL && len == VX__DOWNLOAD_LEN &&
-		    memcmp(c->rx + off + VX__HDR_LEN, req, VX__DOWNLOAD_LEN) == 0)
+		if (rx[off + 1] == VX__TAG_CANCEL && len == VX__DOWNLOAD_LEN &&
+		    memcmp(rx + off + VX__HDR_LEN, req, VX__DOWNLOAD_LEN) == 0)
 			return true;
 		off += VX__HDR_LEN + len;
 	}
@@ -456,9 +472,9 @@ static bool up_parse_hello(struct vx_up_conn *c, uint32_t len)
 		up_protocol_error(c, "unexpected HELLO");
 		return true;
 	}
-	if (c->rx_len < VX__HDR_LEN + len)
+	if (up_avail(c) < VX__HDR_LEN + len)
 		return false;
-	if (vx_hello_decode(c->rx + VX__HDR_LEN, len, &h) < 0) {
+	if (vx_hello_decode(up_rx(c) + VX__HDR_LEN, len, &h) < 0) {
 		up_protocol_error(c, "malformed HELLO");
 		return true;
 	}
@@ -484,9 +500,9 @@ static bool up_parse_download(struct vx_up_conn *c, uint8_t tag, uint32_t len)
 		up_protocol_error(c, "DownloadPiece value must be 68 bytes");
 		return true;
 	}
-	if (c->rx_len < VX__HDR_LEN + VX__DOWNLOAD_LEN)
+	if (up_avail(c) < VX__HDR_LEN + VX__DOWNLOAD_LEN)
 		return false;
-	if (!vx__task_id_valid((const char *)c->rx + VX__HDR_LEN)) {
+	if (!vx__task_id_valid((const char *)up_rx(c) + VX__HDR_LEN)) {
 		up_protocol_error(c, "task id is not 64 lowercase hex");
 		return true;
 	}
@@ -494,13 +510,13 @@ static bool up_parse_download(struct vx_up_conn *c, uint8_t tag, uint32_t len)
 		c->mode = VX_UP_MODE_PLAIN;
 	if (c->mode == VX_UP_MODE_PLAIN)
 		c->close_after = true; /* Dragonfly's framing: one answer per connection */
-	memcpy(c->req_task, c->rx + VX__HDR_LEN, VX__TASK_ID_LEN);
-	c->req_number = vx_get_be32(c->rx + VX__HDR_LEN + VX__TASK_ID_LEN);
+	memcpy(c->req_task, up_rx(c) + VX__HDR_LEN, VX__TASK_ID_LEN);
+	c->req_number = vx_get_be32(up_rx(c) + VX__HDR_LEN + VX__TASK_ID_LEN);
 	c->req_tag = tag;
 	c->have_req = true;
 	c->up->stats.requests++;
 	if (c->mode == VX_UP_MODE_VX &&
-	    up_cancel_ahead(c, VX__HDR_LEN + VX__DOWNLOAD_LEN, c->rx + VX__HDR_LEN)) {
+	    up_cancel_ahead(c, VX__HDR_LEN + VX__DOWNLOAD_LEN, up_rx(c) + VX__HDR_LEN)) {
 		up_consume(c, VX__HDR_LEN + VX__DOWNLOAD_LEN);
 		up_answer_error(c, VX__ERR_CANCELLED, "cancelled", false);
 		return true;
@@ -518,10 +534,10 @@ static bool up_parse_interest(struct vx_up_conn *c, uint32_t len)
 		up_protocol_error(c, "unexpected INTEREST");
 		return true;
 	}
-	if (c->rx_len < VX__HDR_LEN + len)
+	if (up_avail(c) < VX__HDR_LEN + len)
 		return false;
-	op = c->rx[VX__HDR_LEN + VX__TASK_ID_LEN];
-	if (!vx__task_id_valid((const char *)c->rx + VX__HDR_LEN) || op > 1) {
+	op = up_rx(c)[VX__HDR_LEN + VX__TASK_ID_LEN];
+	if (!vx__task_id_valid((const char *)up_rx(c) + VX__HDR_LEN) || op > 1) {
 		up_protocol_error(c, "malformed INTEREST");
 		return true;
 	}
@@ -538,7 +554,7 @@ static bool up_parse_interest(struct vx_up_conn *c, uint32_t len)
 			return true;
 		}
 	}
-	memcpy(c->sub_task, c->rx + VX__HDR_LEN, VX__TASK_ID_LEN);
+	memcpy(c->sub_task, up_rx(c) + VX__HDR_LEN, VX__TASK_ID_LEN);
 	up_consume(c, VX__HDR_LEN + len);
 	c->subscribed = true;
 	up_queue_bitfield(c);
@@ -555,10 +571,10 @@ static bool up_parse_one(struct vx_up_conn *c)
 	uint8_t tag;
 	uint32_t len;
 
-	if (c->rx_len < VX__HDR_LEN)
+	if (up_avail(c) < VX__HDR_LEN)
 		return false;
-	tag = c->rx[1];
-	len = vx_get_be32(c->rx + 2);
+	tag = up_rx(c)[1];
+	len = vx_get_be32(up_rx(c) + 2);
 	if (vx__tag_is_download(tag))
 		return up_parse_download(c, tag, len);
 	if (tag == VX__TAG_HELLO)
@@ -567,14 +583,14 @@ static bool up_parse_one(struct vx_up_conn *c)
 		return up_parse_interest(c, len);
 	if (tag == VX__TAG_CANCEL && c->mode == VX_UP_MODE_VX && len == VX__DOWNLOAD_LEN) {
 		/* Matched ones were applied by look-ahead; the rest are ignored (5.4). */
-		if (c->rx_len < VX__HDR_LEN + len)
+		if (up_avail(c) < VX__HDR_LEN + len)
 			return false;
 		up_consume(c, VX__HDR_LEN + len);
 		return true;
 	}
 	if (tag == VX__TAG_CLOSE && len == 0) {
 		c->close_after = true;
-		c->rx_len = 0;
+		c->rx_off = c->rx_len; /* nothing after Close is read */
 		return true;
 	}
 	/* Content tags, Error, reserved tags, bad lengths: answer and close. */
@@ -713,11 +729,20 @@ static void up_arm_recv(struct vx_up_conn *c)
 {
 	struct vx_upload *up = c->up;
 	struct io_uring_sqe *sqe;
-	bool idle = c->state == VX_UP_READING && c->rx_len == 0;
+	/* The previous linked timeout may not have reported yet: the ticker covers that gap. */
+	bool idle = c->state == VX_UP_READING && up_avail(c) == 0 && !vx_op_armed(&c->recv_to_op);
 
-	if (vx_op_armed(&c->recv_op) || c->rx_len >= VX_UP_RX_MAX)
+	if (vx_op_armed(&c->recv_op))
 		return;
 	if (c->state != VX_UP_READING && c->state != VX_UP_SERVING)
+		return;
+	if (c->rx_off > 0) {
+		/* Nothing is armed into rx[]: compacting cannot race the kernel. */
+		memmove(c->rx, c->rx + c->rx_off, c->rx_len - c->rx_off);
+		c->rx_len -= c->rx_off;
+		c->rx_off = 0;
+	}
+	if (c->rx_len >= VX_UP_RX_MAX)
 		return;
 	vx_ring_reserve(vx_loop_ring(up->loop), 2);
 	sqe = vx_loop_sqe(up->loop);
@@ -789,7 +814,7 @@ static void on_recv_done(struct vx_loop *loop, struct vx_op *op, int res, uint32
 	}
 	if (res == -ECANCELED || res == -EINTR) {
 		/* The linked idle timeout fired; it only matters when truly idle. */
-		if (c->state == VX_UP_READING && c->rx_len == 0 && res == -ECANCELED) {
+		if (c->state == VX_UP_READING && up_avail(c) == 0 && res == -ECANCELED) {
 			c->up->stats.timeouts++;
 			up_close(c);
 		} else {
@@ -803,7 +828,7 @@ static void on_recv_done(struct vx_loop *loop, struct vx_op *op, int res, uint32
 		up_op_done(c);
 		return;
 	}
-	if (c->rx_len == 0)
+	if (up_avail(c) == 0)
 		c->rx_start_ms = vx_loop_now_ms(c->up->loop);
 	c->last_progress_ms = vx_loop_now_ms(c->up->loop);
 	c->rx_len += (uint32_t)res;
@@ -909,6 +934,7 @@ static void up_release_slot(struct vx_up_conn *c)
 	vx_list_del(&c->node);
 	c->gen++;
 	c->fd = -1;
+	c->rx_off = 0;
 	c->rx_len = 0;
 	c->have_req = false;
 	c->waiting = false;
@@ -1001,13 +1027,13 @@ static void up_tick_conn(struct vx_upload *up, struct vx_up_conn *c, uint64_t no
 {
 	if (c->state != VX_UP_READING && c->state != VX_UP_SERVING)
 		return;
-	if (!c->have_req && c->rx_len > 0 && now - c->rx_start_ms > up->cfg.header_timeout_ms) {
+	if (!c->have_req && up_avail(c) > 0 && now - c->rx_start_ms > up->cfg.header_timeout_ms) {
 		/* A slowloris trickle: the request did not complete in time. */
 		up->stats.timeouts++;
 		up_close(c);
 		return;
 	}
-	if (c->state == VX_UP_READING && c->rx_len == 0 && !up_send_busy(c) &&
+	if (c->state == VX_UP_READING && up_avail(c) == 0 && !up_send_busy(c) &&
 	    now - c->last_progress_ms > up->cfg.idle_timeout_ms) {
 		/* Backstop for a recv armed without its idle timeout while SERVING. */
 		up->stats.timeouts++;

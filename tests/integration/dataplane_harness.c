@@ -12,12 +12,15 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <zlib.h>
 
 #include "vx_bytes.h"
 
@@ -361,4 +364,169 @@ void vx_h_answer_free(struct vx_h_answer *a)
 {
 	free(a->body);
 	a->body = NULL;
+}
+
+/* ---- raw Dragonfly-like server ----------------------------------------------------------- */
+
+struct vx_h_raw_conn {
+	struct vx_h_raw *r;
+	int fd;
+};
+
+static bool raw_wait_readable(struct vx_h_raw *r, int fd)
+{
+	while (!r->stop) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		if (poll(&p, 1, 50) > 0)
+			return true;
+	}
+	return false;
+}
+
+static void *raw_conn_main(void *arg)
+{
+	struct vx_h_raw_conn *rc = arg;
+	struct vx_h_raw *r = rc->r;
+	uint8_t hdr[6], req[68], head[6 + 4 + 45 + 32];
+	uint32_t n, mlen, dlen;
+	uint64_t off, len;
+	char digest[32];
+	uint8_t *body = NULL;
+
+	if (!raw_wait_readable(r, rc->fd) || vx_h_recv_all(rc->fd, hdr, 6))
+		goto out;
+	if (hdr[1] != 0x00 || vx_get_be32(hdr + 2) != 68) {
+		/* Dragonfly's server drops the connection on anything it does not know. */
+		pthread_mutex_lock(&r->lock);
+		r->hellos++;
+		pthread_mutex_unlock(&r->lock);
+		goto out;
+	}
+	if (vx_h_recv_all(rc->fd, req, 68))
+		goto out;
+	if (r->mode == VX_H_RAW_STALL) {
+		raw_wait_readable(r, rc->fd);
+		while (!r->stop)
+			usleep(20000);
+		goto out;
+	}
+	n = vx_get_be32(req + 64);
+	off = (uint64_t)n * r->piece;
+	if (off >= r->len)
+		goto out;
+	len = r->len - off < r->piece ? r->len - off : r->piece;
+	dlen = (uint32_t)snprintf(digest, sizeof(digest), "crc32:%lu",
+				  crc32(0, r->content + off, (uInt)len));
+	mlen = 45 + dlen;
+	head[0] = 1;
+	head[1] = 0x01;
+	vx_put_be32(head + 2, 4 + mlen);
+	vx_put_be32(head + 6, mlen);
+	vx_put_be32(head + 10, n);
+	vx_put_be64(head + 14, off);
+	vx_put_be64(head + 22, len);
+	vx_put_be32(head + 30, dlen);
+	memcpy(head + 34, digest, dlen);
+	vx_put_be32(head + 34 + dlen, 0);
+	head[38 + dlen] = 1;
+	vx_put_be64(head + 39 + dlen, 0);
+	vx_put_be64(head + 47 + dlen, 1700000000);
+	if (vx_h_send_all(rc->fd, head, 10 + mlen))
+		goto out;
+	body = malloc(len ? len : 1);
+	memcpy(body, r->content + off, len);
+	if (r->mode == VX_H_RAW_CORRUPT && len > 0)
+		body[len / 2] ^= 0x5a;
+	if (r->mode == VX_H_RAW_DIE_MID) {
+		vx_h_send_all(rc->fd, body, len / 2);
+		goto out;
+	}
+	if (vx_h_send_all(rc->fd, body, len))
+		goto out;
+	pthread_mutex_lock(&r->lock);
+	r->served++;
+	pthread_mutex_unlock(&r->lock);
+out:
+	free(body);
+	close(rc->fd);
+	pthread_mutex_lock(&r->lock);
+	r->active--;
+	pthread_mutex_unlock(&r->lock);
+	free(rc);
+	return NULL;
+}
+
+static void *raw_main(void *arg)
+{
+	struct vx_h_raw *r = arg;
+
+	while (!r->stop) {
+		struct vx_h_raw_conn *rc;
+		pthread_t t;
+		int fd;
+
+		if (!raw_wait_readable(r, r->lfd))
+			break;
+		fd = accept4(r->lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		rc = malloc(sizeof(*rc));
+		rc->r = r;
+		rc->fd = fd;
+		pthread_mutex_lock(&r->lock);
+		r->active++;
+		pthread_mutex_unlock(&r->lock);
+		if (pthread_create(&t, NULL, raw_conn_main, rc) != 0) {
+			close(fd);
+			free(rc);
+			pthread_mutex_lock(&r->lock);
+			r->active--;
+			pthread_mutex_unlock(&r->lock);
+			continue;
+		}
+		pthread_detach(t);
+	}
+	return NULL;
+}
+
+void vx_h_raw_start(struct vx_h_raw *r, enum vx_h_raw_mode mode, const uint8_t *content,
+		    uint64_t len, uint64_t piece)
+{
+	socklen_t sl = sizeof(r->addr);
+
+	memset(r, 0, sizeof(*r));
+	r->mode = mode;
+	r->content = content;
+	r->len = len;
+	r->piece = piece;
+	pthread_mutex_init(&r->lock, NULL);
+	r->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(r->lfd >= 0);
+	r->addr.sin_family = AF_INET;
+	r->addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(r->lfd, (struct sockaddr *)&r->addr, sizeof(r->addr)), 0);
+	assert_int_equal(listen(r->lfd, 128), 0);
+	assert_int_equal(getsockname(r->lfd, (struct sockaddr *)&r->addr, &sl), 0);
+	assert_int_equal(pthread_create(&r->thread, NULL, raw_main, r), 0);
+}
+
+void vx_h_raw_stop(struct vx_h_raw *r)
+{
+	int i;
+
+	r->stop = 1;
+	pthread_join(r->thread, NULL);
+	for (i = 0; i < 500; i++) {
+		int active;
+
+		pthread_mutex_lock(&r->lock);
+		active = r->active;
+		pthread_mutex_unlock(&r->lock);
+		if (active == 0)
+			break;
+		usleep(10000);
+	}
+	close(r->lfd);
+	pthread_mutex_destroy(&r->lock);
 }

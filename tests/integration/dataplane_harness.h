@@ -87,4 +87,35 @@ struct vx_h_answer {
 int vx_h_read_answer(int fd, struct vx_h_answer *a);
 void vx_h_answer_free(struct vx_h_answer *a);
 
+/*
+ * A raw-socket test server that behaves like Dragonfly's uploader: one DownloadPiece per
+ * connection, answered with PieceContent (digest "crc32:<decimal>") and the body, then close;
+ * any other tag (a vx HELLO) drops the connection. Modes make it misbehave on purpose.
+ */
+enum vx_h_raw_mode {
+	VX_H_RAW_DRAGONFLY = 0, /* correct */
+	VX_H_RAW_CORRUPT = 1,	/* flips one body byte, keeps the honest-looking digest */
+	VX_H_RAW_DIE_MID = 2,	/* sends the head and half the body, then closes */
+	VX_H_RAW_STALL = 3,	/* reads the request and never answers */
+};
+
+struct vx_h_raw {
+	pthread_t thread;
+	int lfd;
+	enum vx_h_raw_mode mode;
+	const uint8_t *content; /* borrowed */
+	uint64_t len;
+	uint64_t piece;
+	struct sockaddr_in addr;
+	volatile int stop;
+	volatile int active; /* connection threads alive */
+	volatile int served; /* answers completed */
+	volatile int hellos; /* connections dropped on a non-Dragonfly tag */
+	pthread_mutex_t lock;
+};
+
+void vx_h_raw_start(struct vx_h_raw *r, enum vx_h_raw_mode mode, const uint8_t *content,
+		    uint64_t len, uint64_t piece);
+void vx_h_raw_stop(struct vx_h_raw *r);
+
 #endif /* VX_DATAPLANE_HARNESS_H */

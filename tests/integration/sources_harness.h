@@ -48,6 +48,10 @@ static void vx_h_rmdir(void)
 
 	if (!vx_h_dir[0])
 		return;
+	if (getenv("VX_TEST_KEEP")) {
+		fprintf(stderr, "harness: kept %s\n", vx_h_dir);
+		return;
+	}
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", vx_h_dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "harness: could not remove %s\n", vx_h_dir);

@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -26,6 +27,7 @@ COUNTS = {}
 LOCK = threading.Lock()
 TOKEN_SECRET = b"vx-test-token-secret"
 DELEGATION = "vx-delegation-token"
+S3_KEYS = {"VXTESTKEY": "vx/test+secret"}
 
 
 def bump(key):
@@ -77,6 +79,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.webhdfs(url, q)
         if url.path == "/token":
             return self.token(q)
+        if url.path.startswith("/vxsig/"):
+            return self.s3_signed(url)
         if len(parts) >= 3 and parts[1] == "stall":
             # Headers, a few bytes, then nothing for a long time.
             self.send_response(200)
@@ -118,6 +122,36 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"0\r\n\r\n")
             return
         return self.reply(404, b"no such thing")
+
+    # ---- an S3 object store that checks SigV4 (s3rver does not verify V4 signatures) ----
+    def s3_signed(self, url):
+        auth = self.headers.get("Authorization", "")
+        m = re.match(r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/s3/aws4_request, "
+                     r"SignedHeaders=([^,]+), Signature=([0-9a-f]{64})$", auth)
+        if not m or m.group(1) not in S3_KEYS:
+            return self.reply(403, b"<Error><Code>AccessDenied</Code></Error>", "application/xml")
+        ak, date, region, signed, sig = m.groups()
+        names = signed.split(";")
+        if "host" not in names or "x-amz-date" not in names:
+            return self.reply(403, b"<Error><Code>AccessDenied</Code></Error>", "application/xml")
+        query = "&".join(sorted(url.query.split("&"))) if url.query else ""
+        hdrs = "".join("%s:%s\n" % (n, (self.headers.get(n) or "").strip()) for n in names)
+        creq = "\n".join(["GET", url.path, query, hdrs, signed,
+                          self.headers.get("x-amz-content-sha256", "")])
+        scope = "%s/%s/s3/aws4_request" % (date, region)
+        sts = "\n".join(["AWS4-HMAC-SHA256", self.headers.get("x-amz-date"), scope,
+                         hashlib.sha256(creq.encode()).hexdigest()])
+        key = ("AWS4" + S3_KEYS[ak]).encode()
+        for part in (date, region, "s3", "aws4_request"):
+            key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+        want = hmac.new(key, sts.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(want, sig):
+            return self.reply(403, b"<Error><Code>SignatureDoesNotMatch</Code></Error>",
+                              "application/xml")
+        path = os.path.join(ROOT, "s3", urllib.parse.unquote(url.path).lstrip("/"))
+        if not os.path.isfile(path):
+            return self.reply(404, b"<Error><Code>NoSuchKey</Code></Error>", "application/xml")
+        return self.ranged(self.read_file(os.path.relpath(path, ROOT)))
 
     # ---- registry token service (bearer flow) ----
     def token(self, q):

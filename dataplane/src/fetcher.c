@@ -1,0 +1,1405 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * fetcher.c: pulls one task's pieces from its parents (see vx_fetcher.h). Three pools are
+ * allocated at creation and never grow: connection slots (max_parents x conns_per_parent),
+ * piece writers (two per connection) and chunk buffers (cfg.buffers x chunk_bytes, aligned
+ * for O_DIRECT). Each connection is a state machine (spec/dataplane.md):
+ *
+ *   FREE -> CONNECTING -> HANDSHAKE (vx: HELLO + INTEREST sent, waiting for HELLO)
+ *                 |             |
+ *                 |             v
+ *                 +-------> ACTIVE (requests pipelined; answers received in order)
+ *                                |
+ *      any error / drop / done   v
+ *                             CLOSING -> (inflight == 0, socket closed) -> FREE
+ *
+ * The receive side runs its own small machine over one answer: HDR (6 bytes), VALUE (content
+ * metadata, Error, BITFIELD, HAVE), BODY (straight into a chunk buffer; CRC over each received
+ * range while it is hot), DISCARD (a body nobody needs any more).
+ */
+#include "vx_fetcher.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "dataplane_int.h"
+#include "vx_alloc.h"
+#include "vx_assert.h"
+#include "vx_err.h"
+#include "vx_frame_ext.h"
+#include "vx_list.h"
+#include "vx_log.h"
+#include "vx_loop.h"
+#include "vx_time.h"
+
+#define VX_FX_DEPTH_MAX 16
+#define VX_FX_META_MAX	4096 /* PieceContent metadata we accept (Dragonfly's is ~100 B) */
+#define VX_FX_RXB	(VX__HDR_LEN + VX__BITFIELD_VALUE_MAX)
+#define VX_FX_TX                                                        \
+	(VX__HDR_LEN + VX__HELLO_LEN + VX__HDR_LEN + VX__INTEREST_LEN + \
+	 2 * VX_FX_DEPTH_MAX * (VX__HDR_LEN + VX__DOWNLOAD_LEN))
+#define VX_FX_DISCARD	    (64u << 10)
+#define VX_FX_ID_MAX	    128
+#define VX_FX_PLAIN_RETRIES 3
+
+enum vx_fx_state {
+	VX_FX_FREE = 0,
+	VX_FX_CONNECTING = 1,
+	VX_FX_HANDSHAKE = 2,
+	VX_FX_ACTIVE = 3,
+	VX_FX_CLOSING = 4,
+	VX_FX_STATE_NR,
+};
+
+static const bool vx_fx_legal[VX_FX_STATE_NR][VX_FX_STATE_NR] = {
+	[VX_FX_FREE] = { [VX_FX_CONNECTING] = true },
+	[VX_FX_CONNECTING] = { [VX_FX_HANDSHAKE] = true,
+			       [VX_FX_ACTIVE] = true,
+			       [VX_FX_CLOSING] = true },
+	[VX_FX_HANDSHAKE] = { [VX_FX_ACTIVE] = true, [VX_FX_CLOSING] = true },
+	[VX_FX_ACTIVE] = { [VX_FX_CLOSING] = true },
+	[VX_FX_CLOSING] = { [VX_FX_FREE] = true },
+};
+
+enum vx_fx_rx {
+	VX_FX_RX_HDR = 0,
+	VX_FX_RX_VALUE = 1,
+	VX_FX_RX_BODY = 2,
+	VX_FX_RX_DISCARD = 3,
+};
+
+enum vx_fx_piece_state {
+	VX_FX_MISSING = 0,
+	VX_FX_ACTIVE_PIECE = 1,
+	VX_FX_DONE = 2,
+};
+
+struct vx_fx_piece {
+	uint8_t state;
+	uint8_t requesters; /* connections that asked for it (2 in endgame) */
+	uint16_t avail;	    /* parents known to have it */
+};
+
+struct vx_fx_parent {
+	uint32_t index;
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+	char id[VX_FX_ID_MAX];
+	bool used;
+	bool dropped;
+	bool plain;	 /* Dragonfly framing: one request per connection */
+	bool mode_known; /* plain or vx decided */
+	bool all_pieces; /* no availability: assume it has every piece */
+	bool subscribed;
+	uint32_t features; /* HELLO features in force */
+	uint32_t conns;	   /* open connections */
+	uint32_t plain_failures;
+	uint8_t *bits; /* pieces it has (bitfield + HAVE) */
+};
+
+struct vx_fx_buf;
+
+struct vx_fx_write {
+	uint32_t number;
+	struct vx_fetch_piece_io io;
+	struct vx_fx_parent *parent;
+	uint32_t crc;
+	uint64_t received;
+	uint32_t writes_inflight;
+	bool body_done;
+	bool failed;
+	int err;
+	struct vx_list node; /* free list */
+};
+
+struct vx_fx_buf {
+	uint8_t *mem;
+	uint32_t gen;
+	struct vx_op op;
+	struct vx_fetcher *f;
+	struct vx_fx_write *w;
+	uint64_t file_off;
+	uint32_t len;
+	uint32_t done;
+	struct vx_list node;
+};
+
+struct vx_fx_req {
+	uint32_t number;
+	bool cancelled; /* the piece got done elsewhere: discard the answer */
+};
+
+struct vx_fx_conn {
+	uint32_t gen;
+	enum vx_fx_state state;
+	int fd;
+	uint32_t inflight;
+	struct vx_fetcher *f;
+	struct vx_fx_parent *parent;
+	struct vx_list node;	  /* fetcher's free or active list */
+	struct vx_list wait_node; /* fetcher's buffer waiters */
+	struct vx_op connect_op;
+	struct vx_op connect_to_op;
+	struct vx_op send_op;
+	struct vx_op recv_op;
+	struct vx_op close_op;
+	struct __kernel_timespec connect_ts;
+	bool vx;	/* this connection sent HELLO */
+	bool got_bytes; /* anything received at all */
+	bool throttled;
+	uint64_t last_rx_ms;
+	/* Requests in order. */
+	struct vx_fx_req q[VX_FX_DEPTH_MAX];
+	uint32_t q_head;
+	uint32_t q_len;
+	uint32_t plain_requests; /* requests sent on a plain connection (at most 1) */
+	/* Send side. */
+	uint8_t tx[VX_FX_TX];
+	uint32_t tx_off;
+	uint32_t tx_len;
+	/* Receive side. */
+	enum vx_fx_rx rx;
+	uint8_t rx_tag;
+	uint32_t rx_len;  /* value length of the current frame */
+	uint32_t rx_have; /* bytes of rxb[] filled */
+	uint32_t rx_need; /* bytes of rxb[] wanted */
+	uint64_t body_left;
+	struct vx_fx_write *w;
+	struct vx_fx_buf *buf;
+	uint8_t *rxb; /* VX_FX_RXB bytes */
+};
+
+struct vx_fetcher {
+	struct vx_loop *loop;
+	struct vx_fetcher_cfg cfg;
+	char task_id[VX__TASK_ID_LEN];
+	uint32_t piece_count;
+	uint32_t pieces_done;
+	uint32_t bits_len;
+	uint32_t *crc;
+	struct vx_fx_piece *pieces;
+	struct vx_fx_parent *parents;
+	uint32_t nr_parents;
+	struct vx_fx_conn *conns;
+	uint32_t nr_conns;
+	struct vx_fx_write *writes;
+	uint32_t nr_writes;
+	struct vx_fx_buf *bufs;
+	uint8_t *discard;
+	struct vx_list free_conns;
+	struct vx_list active_conns;
+	struct vx_list free_writes;
+	struct vx_list free_bufs;
+	struct vx_list buf_waiters;
+	uint32_t writes_inflight;
+	struct vx_loop_ticker ticker;
+	struct vx_loop_work kick;
+	struct vx_loop_work finish_work;
+	struct vx__bucket bucket;
+	uint64_t rand;
+	bool finishing;
+	bool done_reported;
+	int status;
+	struct vx_fetcher_stats stats;
+};
+
+static void fx_close(struct vx_fx_conn *c);
+static void fx_fill(struct vx_fx_conn *c);
+static void fx_arm_recv(struct vx_fx_conn *c);
+static void fx_maybe_finish(struct vx_fetcher *f);
+
+void vx_fetcher_cfg_init(struct vx_fetcher_cfg *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->conns_per_parent = 2;
+	cfg->pipeline_depth = 4;
+	cfg->chunk_bytes = 1u << 20;
+	cfg->buffers = 16;
+	cfg->max_parents = 16;
+	cfg->connect_timeout_ms = 2000;
+	cfg->stall_timeout_ms = 10000;
+	cfg->endgame_pieces = 4;
+}
+
+static void fx_set_state(struct vx_fx_conn *c, enum vx_fx_state to)
+{
+	VX_ASSERT(vx_fx_legal[c->state][to]);
+	c->state = to;
+	VX_DASSERT(c->state != VX_FX_FREE || c->inflight == 0);
+	VX_DASSERT(c->state == VX_FX_FREE || c->parent != NULL);
+}
+
+static bool bit_get(const uint8_t *bits, uint32_t n)
+{
+	return (bits[n / 8] & (0x80u >> (n % 8))) != 0;
+}
+
+static void bit_set(uint8_t *bits, uint32_t n)
+{
+	bits[n / 8] |= (uint8_t)(0x80u >> (n % 8));
+}
+
+static bool parent_has(const struct vx_fx_parent *p, uint32_t n)
+{
+	return p->all_pieces || bit_get(p->bits, n);
+}
+
+static uint64_t piece_len(const struct vx_fetcher *f, uint32_t n)
+{
+	uint64_t off = (uint64_t)n * f->cfg.piece_length;
+
+	return VX_MIN(f->cfg.piece_length, f->cfg.content_length - off);
+}
+
+/* ---- piece picking ---------------------------------------------------------------------- */
+
+static bool conn_requested(const struct vx_fx_conn *c, uint32_t n)
+{
+	uint32_t i;
+
+	for (i = 0; i < c->q_len; i++) {
+		if (c->q[(c->q_head + i) % VX_FX_DEPTH_MAX].number == n)
+			return true;
+	}
+	return false;
+}
+
+/* Rarest missing piece this parent has, scanning from a random start; -1 if none. */
+static int64_t fx_pick(struct vx_fx_conn *c)
+{
+	struct vx_fetcher *f = c->f;
+	uint32_t start = (uint32_t)(vx__rand(&f->rand) % f->piece_count);
+	uint32_t i, best_avail = UINT32_MAX;
+	int64_t best = -1;
+
+	for (i = 0; i < f->piece_count; i++) {
+		uint32_t n = (start + i) % f->piece_count;
+		const struct vx_fx_piece *p = &f->pieces[n];
+
+		if (p->state != VX_FX_MISSING || !parent_has(c->parent, n))
+			continue;
+		if (p->avail < best_avail) {
+			best = n;
+			best_avail = p->avail;
+		}
+	}
+	if (best >= 0 || f->piece_count - f->pieces_done > f->cfg.endgame_pieces)
+		return best;
+	/* Endgame: ask a second parent for a piece still in flight elsewhere. */
+	for (i = 0; i < f->piece_count; i++) {
+		uint32_t n = (start + i) % f->piece_count;
+		const struct vx_fx_piece *p = &f->pieces[n];
+
+		if (p->state == VX_FX_ACTIVE_PIECE && p->requesters == 1 &&
+		    parent_has(c->parent, n) && !conn_requested(c, n)) {
+			f->stats.endgame_duplicates++;
+			return n;
+		}
+	}
+	return -1;
+}
+
+/* Takes the request of piece @n back: it becomes missing when nobody else asked for it. */
+static void fx_unrequest(struct vx_fetcher *f, uint32_t n)
+{
+	struct vx_fx_piece *p = &f->pieces[n];
+
+	VX_ASSERT(p->requesters > 0);
+	p->requesters--;
+	if (p->requesters == 0 && p->state == VX_FX_ACTIVE_PIECE)
+		p->state = VX_FX_MISSING;
+}
+
+/* ---- sending ---------------------------------------------------------------------------- */
+
+static void fx_kick_send(struct vx_fx_conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	if (vx_op_armed(&c->send_op) || c->tx_off == c->tx_len || c->state == VX_FX_CLOSING ||
+	    c->state == VX_FX_CONNECTING)
+		return;
+	sqe = vx_loop_sqe(c->f->loop);
+	io_uring_prep_send(sqe, c->fd, c->tx + c->tx_off, c->tx_len - c->tx_off, MSG_NOSIGNAL);
+	vx_loop_arm(c->f->loop, &c->send_op, sqe, false);
+	c->inflight++;
+}
+
+static bool fx_tx_room(const struct vx_fx_conn *c, uint32_t n)
+{
+	return c->tx_len + n <= sizeof(c->tx);
+}
+
+static void fx_queue_request(struct vx_fx_conn *c, uint32_t n)
+{
+	struct vx_fetcher *f = c->f;
+	struct vx_fx_req *r = &c->q[(c->q_head + c->q_len) % VX_FX_DEPTH_MAX];
+
+	vx__download_encode(c->tx + c->tx_len, (uint8_t)vx__rand(&f->rand), f->cfg.request_tag,
+			    f->task_id, n);
+	c->tx_len += VX__HDR_LEN + VX__DOWNLOAD_LEN;
+	r->number = n;
+	r->cancelled = false;
+	c->q_len++;
+	f->pieces[n].requesters++;
+	f->pieces[n].state = VX_FX_ACTIVE_PIECE;
+	f->stats.requests_sent++;
+	if (c->parent->plain)
+		c->plain_requests++;
+}
+
+/* Tops the pipeline up to its depth with picked pieces. */
+static void fx_fill(struct vx_fx_conn *c)
+{
+	struct vx_fetcher *f = c->f;
+	uint32_t depth = c->parent->plain ? 1 : f->cfg.pipeline_depth;
+
+	if (c->state != VX_FX_ACTIVE || f->finishing)
+		return;
+	while (c->q_len < depth && fx_tx_room(c, VX__HDR_LEN + VX__DOWNLOAD_LEN)) {
+		int64_t n;
+
+		if (c->parent->plain && c->plain_requests > 0)
+			break;
+		n = fx_pick(c);
+		if (n < 0)
+			break;
+		fx_queue_request(c, (uint32_t)n);
+	}
+	fx_kick_send(c);
+}
+
+/* ---- connections ------------------------------------------------------------------------ */
+
+static struct vx_fx_conn *fx_conn_get(struct vx_fetcher *f, struct vx_fx_parent *p)
+{
+	struct vx_fx_conn *c;
+
+	if (vx_list_empty(&f->free_conns))
+		return NULL;
+	c = vx_list_first(&f->free_conns, struct vx_fx_conn, node);
+	vx_list_del(&c->node);
+	vx_list_add_tail(&f->active_conns, &c->node);
+	c->parent = p;
+	c->fd = -1;
+	c->q_head = 0;
+	c->q_len = 0;
+	c->plain_requests = 0;
+	c->tx_off = 0;
+	c->tx_len = 0;
+	c->rx = VX_FX_RX_HDR;
+	c->rx_have = 0;
+	c->rx_need = VX__HDR_LEN;
+	c->w = NULL;
+	c->buf = NULL;
+	c->vx = false;
+	c->got_bytes = false;
+	c->throttled = false;
+	c->last_rx_ms = vx_loop_now_ms(f->loop);
+	vx_op_init(&c->connect_op, VX_OP_FX_CONNECT, c, &c->gen);
+	vx_op_init(&c->connect_to_op, VX_OP_FX_CONNECT_TIMEOUT, c, &c->gen);
+	vx_op_init(&c->send_op, VX_OP_FX_SEND, c, &c->gen);
+	vx_op_init(&c->recv_op, VX_OP_FX_RECV, c, &c->gen);
+	vx_op_init(&c->close_op, VX_OP_FX_CLOSE, c, &c->gen);
+	p->conns++;
+	return c;
+}
+
+static void fx_conn_open(struct vx_fetcher *f, struct vx_fx_parent *p)
+{
+	struct io_uring_sqe *sqe;
+	struct vx_fx_conn *c;
+	int one = 1;
+	int fd;
+
+	if (p->dropped || f->finishing)
+		return;
+	c = fx_conn_get(f, p);
+	if (!c)
+		return;
+	fd = socket(p->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		vx_warn("fetcher: socket: %s", strerror(errno));
+		vx_list_del(&c->node);
+		vx_list_add(&f->free_conns, &c->node);
+		p->conns--;
+		return;
+	}
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	(void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	c->fd = fd;
+	fx_set_state(c, VX_FX_CONNECTING);
+	c->connect_ts.tv_sec = f->cfg.connect_timeout_ms / 1000;
+	c->connect_ts.tv_nsec = (long long)(f->cfg.connect_timeout_ms % 1000) * 1000000ll;
+	vx_ring_reserve(vx_loop_ring(f->loop), 2);
+	sqe = vx_loop_sqe(f->loop);
+	io_uring_prep_connect(sqe, fd, (struct sockaddr *)&p->addr, p->addr_len);
+	sqe->flags |= IOSQE_IO_LINK;
+	vx_loop_arm(f->loop, &c->connect_op, sqe, false);
+	sqe = vx_loop_sqe(f->loop);
+	io_uring_prep_link_timeout(sqe, &c->connect_ts, 0);
+	vx_loop_arm(f->loop, &c->connect_to_op, sqe, false);
+	c->inflight += 2;
+	if (p->conns > 1 || p->index > 0 || f->stats.requests_sent > 0)
+		f->stats.reconnects++;
+}
+
+/* Opens connections up to the per-parent count for every usable parent. */
+static void fx_top_up(struct vx_fetcher *f)
+{
+	uint32_t i;
+
+	for (i = 0; i < f->nr_parents; i++) {
+		struct vx_fx_parent *p = &f->parents[i];
+		uint32_t want = p->mode_known ? f->cfg.conns_per_parent : 1;
+
+		if (!p->used || p->dropped)
+			continue;
+		while (p->conns < want && !vx_list_empty(&f->free_conns) && !f->finishing)
+			fx_conn_open(f, p);
+	}
+}
+
+static void fx_op_done(struct vx_fx_conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	VX_ASSERT(c->inflight > 0);
+	c->inflight--;
+	if (c->state != VX_FX_CLOSING || c->inflight > 0 || vx_op_armed(&c->close_op))
+		return;
+	sqe = vx_loop_sqe(c->f->loop);
+	io_uring_prep_close(sqe, c->fd);
+	vx_loop_arm(c->f->loop, &c->close_op, sqe, false);
+	c->inflight++;
+}
+
+/* Releases everything the connection holds of the task: requests and the body in progress. */
+static void fx_conn_release_work(struct vx_fx_conn *c)
+{
+	struct vx_fetcher *f = c->f;
+
+	if (c->buf) {
+		/* A partly filled chunk never reaches the disk. */
+		c->buf->w = NULL;
+		vx_list_add(&f->free_bufs, &c->buf->node);
+		c->buf = NULL;
+	}
+	if (c->w) {
+		c->w->failed = true;
+		c->w->body_done = true;
+		if (c->w->writes_inflight == 0) {
+			f->cfg.sink->abort(f->cfg.sink_ctx, c->w->number, c->w->err);
+			vx_list_add(&f->free_writes, &c->w->node);
+		}
+		c->w = NULL;
+	}
+	while (c->q_len > 0) {
+		struct vx_fx_req *r = &c->q[c->q_head];
+
+		if (f->pieces[r->number].state != VX_FX_DONE)
+			fx_unrequest(f, r->number);
+		else
+			f->pieces[r->number].requesters--;
+		c->q_head = (c->q_head + 1) % VX_FX_DEPTH_MAX;
+		c->q_len--;
+	}
+}
+
+static void fx_close(struct vx_fx_conn *c)
+{
+	struct vx_fetcher *f = c->f;
+
+	if (c->state == VX_FX_CLOSING || c->state == VX_FX_FREE)
+		return;
+	fx_conn_release_work(c);
+	vx_list_del(&c->wait_node);
+	fx_set_state(c, VX_FX_CLOSING);
+	(void)shutdown(c->fd, SHUT_RDWR);
+	vx_loop_cancel_fd(f->loop, c->fd);
+	c->inflight++;
+	fx_op_done(c);
+	vx_loop_defer(f->loop, &f->kick);
+}
+
+static void fx_drop_parent(struct vx_fx_parent *p, struct vx_fetcher *f, enum vx_fetch_drop why,
+			   int err)
+{
+	struct vx_list *pos, *tmp;
+	uint32_t n;
+
+	if (p->dropped)
+		return;
+	p->dropped = true;
+	f->stats.parents_dropped++;
+	for (n = 0; n < f->piece_count; n++) {
+		if (parent_has(p, n) && f->pieces[n].avail > 0)
+			f->pieces[n].avail--;
+	}
+	vx_list_for_each_safe(pos, tmp, &f->active_conns) {
+		struct vx_fx_conn *c = vx_list_entry(pos, struct vx_fx_conn, node);
+
+		if (c->parent == p)
+			fx_close(c);
+	}
+	vx_info("fetcher: parent %u dropped (%d): %s", p->index, (int)why, vx_strerror(err));
+	if (f->cfg.on_parent_dropped)
+		f->cfg.on_parent_dropped(f->cfg.cb_arg, p->index, why, err);
+	vx_loop_defer(f->loop, &f->kick);
+}
+
+/* ---- pieces ----------------------------------------------------------------------------- */
+
+static void fx_buf_put(struct vx_fetcher *f, struct vx_fx_buf *b)
+{
+	b->w = NULL;
+	vx_list_add(&f->free_bufs, &b->node);
+	if (!vx_list_empty(&f->buf_waiters)) {
+		struct vx_fx_conn *c = vx_list_first(&f->buf_waiters, struct vx_fx_conn, wait_node);
+
+		vx_list_del(&c->wait_node);
+		fx_arm_recv(c);
+	}
+}
+
+/* Called when a piece's body is complete and all its writes finished. */
+static void fx_piece_finish(struct vx_fetcher *f, struct vx_fx_write *w)
+{
+	struct vx_list *pos;
+	int ret;
+
+	if (!w->failed) {
+		ret = f->cfg.sink->commit(f->cfg.sink_ctx, w->number, w->crc, w->parent->id);
+		if (ret < 0) {
+			w->failed = true;
+			w->err = ret;
+		}
+	} else {
+		f->cfg.sink->abort(f->cfg.sink_ctx, w->number, w->err);
+	}
+	if (w->failed) {
+		if (f->pieces[w->number].state != VX_FX_DONE &&
+		    f->pieces[w->number].requesters == 0)
+			f->pieces[w->number].state = VX_FX_MISSING;
+		if (w->err == -ENOSPC || w->err == -EIO || w->err == -EROFS || w->err == -EDQUOT) {
+			/* No parent can help a failing disk. */
+			f->status = w->err;
+			f->finishing = true;
+		}
+	} else {
+		f->pieces[w->number].state = VX_FX_DONE;
+		f->pieces_done++;
+		f->stats.pieces_done = f->pieces_done;
+		if (f->cfg.on_piece)
+			f->cfg.on_piece(f->cfg.cb_arg, w->number);
+		/* Endgame loser: its request is dropped by CANCEL or its answer discarded. */
+		vx_list_for_each(pos, &f->active_conns) {
+			struct vx_fx_conn *c = vx_list_entry(pos, struct vx_fx_conn, node);
+			uint32_t i;
+
+			for (i = 0; i < c->q_len; i++) {
+				struct vx_fx_req *r = &c->q[(c->q_head + i) % VX_FX_DEPTH_MAX];
+
+				if (r->number != w->number || r->cancelled)
+					continue;
+				r->cancelled = true;
+				if ((c->parent->features & VX_HELLO_F_CANCEL) &&
+				    fx_tx_room(c, 74)) {
+					vx__download_encode(c->tx + c->tx_len, 0, 0, f->task_id,
+							    w->number);
+					c->tx[c->tx_len + 1] = VX__TAG_CANCEL;
+					c->tx_len += VX__HDR_LEN + VX__DOWNLOAD_LEN;
+					fx_kick_send(c);
+				}
+			}
+		}
+	}
+	vx_list_add(&f->free_writes, &w->node);
+	fx_maybe_finish(f);
+	vx_loop_defer(f->loop, &f->kick);
+}
+
+static void fx_submit_write(struct vx_fetcher *f, struct vx_fx_buf *b)
+{
+	struct io_uring_sqe *sqe = vx_loop_sqe(f->loop);
+
+	io_uring_prep_write(sqe, b->w->io.fd, b->mem + b->done, b->len - b->done,
+			    b->file_off + b->done);
+	vx_loop_arm(f->loop, &b->op, sqe, false);
+}
+
+static void on_write_done(struct vx_loop *loop, struct vx_op *op, int res, uint32_t cflags)
+{
+	struct vx_fx_buf *b = op->owner;
+	struct vx_fetcher *f = b->f;
+	struct vx_fx_write *w = b->w;
+
+	(void)loop;
+	(void)cflags;
+	VX_ASSERT(w != NULL);
+	if (res == -EINTR || res == -EAGAIN) {
+		fx_submit_write(f, b);
+		return;
+	}
+	if (res > 0 && b->done + (uint32_t)res < b->len) {
+		b->done += (uint32_t)res;
+		fx_submit_write(f, b);
+		return;
+	}
+	if (res < 0 || res == 0) {
+		w->failed = true;
+		w->err = res < 0 ? res : -EIO;
+	}
+	f->writes_inflight--;
+	w->writes_inflight--;
+	fx_buf_put(f, b);
+	if (w->body_done && w->writes_inflight == 0)
+		fx_piece_finish(f, w);
+}
+
+/* The current chunk is full or the body ended: write it out. */
+static void fx_flush_chunk(struct vx_fx_conn *c)
+{
+	struct vx_fetcher *f = c->f;
+	struct vx_fx_buf *b = c->buf;
+
+	c->buf = NULL;
+	if (b->len == 0) {
+		fx_buf_put(f, b);
+		return;
+	}
+	b->done = 0;
+	c->w->writes_inflight++;
+	f->writes_inflight++;
+	fx_submit_write(f, b);
+}
+
+/* ---- receiving -------------------------------------------------------------------------- */
+
+static void fx_arm_recv(struct vx_fx_conn *c)
+{
+	struct vx_fetcher *f = c->f;
+	struct io_uring_sqe *sqe;
+	uint8_t *dst;
+	uint64_t want;
+
+	if (vx_op_armed(&c->recv_op) || c->state == VX_FX_CLOSING || c->state == VX_FX_CONNECTING)
+		return;
+	if (c->rx == VX_FX_RX_BODY) {
+		if (!c->buf) {
+			if (vx_list_empty(&f->free_bufs)) {
+				if (vx_list_empty(&c->wait_node))
+					vx_list_add_tail(&f->buf_waiters, &c->wait_node);
+				return;
+			}
+			c->buf = vx_list_first(&f->free_bufs, struct vx_fx_buf, node);
+			vx_list_del(&c->buf->node);
+			c->buf->w = c->w;
+			c->buf->file_off = c->w->io.offset + c->w->received;
+			c->buf->len = 0;
+		}
+		want = VX_MIN(c->body_left, (uint64_t)(f->cfg.chunk_bytes - c->buf->len));
+		dst = c->buf->mem + c->buf->len;
+	} else if (c->rx == VX_FX_RX_DISCARD) {
+		want = VX_MIN(c->body_left, (uint64_t)VX_FX_DISCARD);
+		dst = f->discard;
+	} else {
+		want = c->rx_need - c->rx_have;
+		dst = c->rxb + c->rx_have;
+	}
+	if (c->rx == VX_FX_RX_BODY || c->rx == VX_FX_RX_DISCARD) {
+		want = vx__bucket_peek(&f->bucket, want, vx_loop_now_ms(f->loop));
+		if (want == 0) {
+			c->throttled = true;
+			return;
+		}
+	}
+	VX_ASSERT(want > 0);
+	sqe = vx_loop_sqe(f->loop);
+	io_uring_prep_recv(sqe, c->fd, dst, (size_t)want, 0);
+	vx_loop_arm(f->loop, &c->recv_op, sqe, false);
+	c->inflight++;
+}
+
+/* Starts reading the body of the answer at the head of the queue. */
+static int fx_start_body(struct vx_fx_conn *c, const struct vx__meta *m)
+{
+	struct vx_fetcher *f = c->f;
+	struct vx_fx_req *r = &c->q[c->q_head];
+	struct vx_fx_write *w;
+	int ret;
+
+	if (m->number != r->number || m->length != piece_len(f, r->number) ||
+	    m->offset != (uint64_t)r->number * f->cfg.piece_length)
+		return -EPROTO;
+	c->body_left = m->length;
+	if (r->cancelled || f->pieces[r->number].state == VX_FX_DONE ||
+	    vx_list_empty(&f->free_writes)) {
+		c->rx = VX_FX_RX_DISCARD;
+		return 0;
+	}
+	w = vx_list_first(&f->free_writes, struct vx_fx_write, node);
+	ret = f->cfg.sink->begin(f->cfg.sink_ctx, r->number, &w->io);
+	if (ret == -EALREADY || ret == -EBUSY) {
+		/* Another connection is writing it (endgame): let that one win. */
+		c->rx = VX_FX_RX_DISCARD;
+		return 0;
+	}
+	if (ret < 0)
+		return ret;
+	VX_ASSERT(w->io.length == m->length);
+	vx_list_del(&w->node);
+	w->number = r->number;
+	w->parent = c->parent;
+	w->crc = 0;
+	w->received = 0;
+	w->writes_inflight = 0;
+	w->body_done = false;
+	w->failed = false;
+	w->err = 0;
+	c->w = w;
+	c->rx = VX_FX_RX_BODY;
+	return 0;
+}
+
+/* The answer at the head of the queue is complete. */
+static void fx_answer_done(struct vx_fx_conn *c)
+{
+	struct vx_fetcher *f = c->f;
+	struct vx_fx_req *r = &c->q[c->q_head];
+
+	if (f->pieces[r->number].state != VX_FX_DONE)
+		fx_unrequest(f, r->number);
+	else
+		f->pieces[r->number].requesters--;
+	c->q_head = (c->q_head + 1) % VX_FX_DEPTH_MAX;
+	c->q_len--;
+	c->rx = VX_FX_RX_HDR;
+	c->rx_have = 0;
+	c->rx_need = VX__HDR_LEN;
+	if (c->parent->plain) {
+		/* Dragonfly closes after one answer; so do we, and open the next connection. */
+		fx_close(c);
+		return;
+	}
+	fx_fill(c);
+}
+
+static void fx_body_done(struct vx_fx_conn *c)
+{
+	struct vx_fetcher *f = c->f;
+	struct vx_fx_write *w = c->w;
+
+	if (c->buf)
+		fx_flush_chunk(c);
+	c->w = NULL;
+	w->body_done = true;
+	if (w->crc != f->crc[w->number]) {
+		/* The bytes are not the trusted piece: whatever the sender claimed, it lied. */
+		w->failed = true;
+		f->stats.digest_failures++;
+		if (w->writes_inflight == 0)
+			fx_piece_finish(f, w);
+		fx_answer_done(c);
+		fx_drop_parent(c->parent, f, VX_FETCH_DROP_DIGEST, VX_EDIGEST);
+		return;
+	}
+	if (w->writes_inflight == 0)
+		fx_piece_finish(f, w);
+	fx_answer_done(c);
+}
+
+static void fx_got_body_bytes(struct vx_fx_conn *c, uint32_t n)
+{
+	struct vx_fetcher *f = c->f;
+
+	f->stats.bytes_received += n;
+	vx__bucket_take(&f->bucket, n);
+	c->body_left -= n;
+	if (c->rx == VX_FX_RX_DISCARD) {
+		if (c->body_left == 0)
+			fx_answer_done(c);
+		return;
+	}
+	c->w->crc = vx__crc32(c->w->crc, c->buf->mem + c->buf->len, n);
+	c->w->received += n;
+	c->buf->len += n;
+	if (c->body_left == 0) {
+		fx_body_done(c);
+		return;
+	}
+	if (c->buf->len == f->cfg.chunk_bytes)
+		fx_flush_chunk(c);
+}
+
+/* Handles a complete frame value in rxb[]; returns a negative errno to drop the parent. */
+static int fx_got_value(struct vx_fx_conn *c)
+{
+	struct vx_fetcher *f = c->f;
+	const uint8_t *v = c->rxb + VX__HDR_LEN;
+	struct vx_hello h;
+	struct vx__meta m;
+	uint32_t i, k;
+
+	switch (c->rx_tag) {
+	case VX__TAG_HELLO:
+		if (c->state != VX_FX_HANDSHAKE || vx_hello_decode(v, c->rx_len, &h) < 0)
+			return -EPROTO;
+		c->parent->features = h.features & (VX_HELLO_F_PIPELINE | VX_HELLO_F_AVAILABILITY |
+						    VX_HELLO_F_CANCEL);
+		c->parent->mode_known = true;
+		c->parent->all_pieces = !(h.features & VX_HELLO_F_AVAILABILITY);
+		fx_set_state(c, VX_FX_ACTIVE);
+		vx_loop_defer(f->loop, &f->kick);
+		break;
+	case VX__TAG_BITFIELD:
+		if (c->rx_len < VX__TASK_ID_LEN + 4 || memcmp(v, f->task_id, VX__TASK_ID_LEN) ||
+		    vx_get_be32(v + VX__TASK_ID_LEN) != f->piece_count ||
+		    c->rx_len != VX__TASK_ID_LEN + 4 + f->bits_len)
+			return -EPROTO;
+		for (i = 0; i < f->piece_count; i++) {
+			if (bit_get(v + VX__TASK_ID_LEN + 4, i) && !bit_get(c->parent->bits, i)) {
+				bit_set(c->parent->bits, i);
+				f->pieces[i].avail++;
+			}
+		}
+		vx_loop_defer(f->loop, &f->kick);
+		break;
+	case VX__TAG_HAVE:
+		if (c->rx_len < VX__TASK_ID_LEN + 4 || (c->rx_len - VX__TASK_ID_LEN) % 4 ||
+		    memcmp(v, f->task_id, VX__TASK_ID_LEN))
+			return -EPROTO;
+		k = (c->rx_len - VX__TASK_ID_LEN) / 4;
+		for (i = 0; i < k; i++) {
+			uint32_t n = vx_get_be32(v + VX__TASK_ID_LEN + 4 * i);
+
+			if (n >= f->piece_count)
+				return -EPROTO;
+			if (!bit_get(c->parent->bits, n)) {
+				bit_set(c->parent->bits, n);
+				f->pieces[n].avail++;
+			}
+		}
+		vx_loop_defer(f->loop, &f->kick);
+		break;
+	case VX__TAG_ERROR:
+		if (c->q_len == 0)
+			return -EPROTO;
+		if (v[0] == VX__ERR_CANCELLED) {
+			fx_answer_done(c);
+			return 0;
+		}
+		if (v[0] != VX__ERR_NOT_FOUND)
+			return VX_EPEER_ERROR;
+		/* It does not have the piece (yet): forget that it had it. */
+		i = c->q[c->q_head].number;
+		if (bit_get(c->parent->bits, i)) {
+			c->parent->bits[i / 8] &= (uint8_t) ~(0x80u >> (i % 8));
+			f->pieces[i].avail--;
+		}
+		if (c->parent->all_pieces && !c->parent->subscribed) {
+			/* A parent without availability: stop assuming it has everything. */
+			c->parent->all_pieces = false;
+			memset(c->parent->bits, 0xff, f->bits_len);
+			c->parent->bits[i / 8] &= (uint8_t) ~(0x80u >> (i % 8));
+		}
+		fx_answer_done(c);
+		return 0;
+	default:
+		VX_ASSERT(vx__tag_is_content(c->rx_tag));
+		if (c->q_len == 0 || vx__content_value_decode(v, c->rx_len, &m) < 0)
+			return -EPROTO;
+		return fx_start_body(c, &m) < 0 ? -EPROTO : 1;
+	}
+	c->rx = VX_FX_RX_HDR;
+	c->rx_have = 0;
+	c->rx_need = VX__HDR_LEN;
+	return 0;
+}
+
+/* A frame header is complete: check the length against the tag before reading the value. */
+static int fx_got_header(struct vx_fx_conn *c)
+{
+	uint8_t tag = c->rxb[1];
+	uint32_t len = vx_get_be32(c->rxb + 2), max;
+
+	if (vx__tag_is_content(tag))
+		max = 4 + VX_FX_META_MAX;
+	else if (tag == VX__TAG_ERROR)
+		max = VX__ERROR_MAX;
+	else if (tag == VX__TAG_HELLO && c->vx)
+		max = VX__HELLO_MAX;
+	else if (tag == VX__TAG_BITFIELD && c->parent->subscribed)
+		max = VX__BITFIELD_VALUE_MAX;
+	else if (tag == VX__TAG_HAVE && c->parent->subscribed)
+		max = VX__TASK_ID_LEN + 4 * 1024;
+	else
+		return -EPROTO;
+	if (len > max || len == 0)
+		return -EPROTO;
+	if (vx__tag_is_content(tag) && c->q_len == 0)
+		return -EPROTO;
+	c->rx_tag = tag;
+	c->rx_len = len;
+	c->rx = VX_FX_RX_VALUE;
+	c->rx_need = VX__HDR_LEN + len;
+	return 0;
+}
+
+static void fx_fail(struct vx_fx_conn *c, enum vx_fetch_drop why, int err)
+{
+	fx_drop_parent(c->parent, c->f, why, err);
+}
+
+static void on_recv_done(struct vx_loop *loop, struct vx_op *op, int res, uint32_t cflags)
+{
+	struct vx_fx_conn *c = op->owner;
+	struct vx_fetcher *f = c->f;
+	int ret;
+
+	(void)loop;
+	(void)cflags;
+	if (c->state == VX_FX_CLOSING) {
+		fx_op_done(c);
+		return;
+	}
+	if (res == -EINTR || res == -EAGAIN) {
+		fx_arm_recv(c);
+		fx_op_done(c);
+		return;
+	}
+	if (res <= 0) {
+		struct vx_fx_parent *p = c->parent;
+
+		if (!c->got_bytes && c->vx && !p->mode_known) {
+			/* Closed on our HELLO: a Dragonfly peer. Use plain Vortex from now on. */
+			p->plain = true;
+			p->mode_known = true;
+			p->all_pieces = true;
+			fx_close(c);
+		} else if (p->plain && c->q_len == 0) {
+			fx_close(c); /* plain: the server closed after its answer */
+		} else if (p->plain && ++p->plain_failures < VX_FX_PLAIN_RETRIES) {
+			fx_close(c);
+		} else {
+			fx_fail(c, VX_FETCH_DROP_ERROR, res ? res : -ECONNRESET);
+		}
+		fx_op_done(c);
+		return;
+	}
+	c->got_bytes = true;
+	c->last_rx_ms = vx_loop_now_ms(f->loop);
+	if (c->rx == VX_FX_RX_BODY || c->rx == VX_FX_RX_DISCARD) {
+		fx_got_body_bytes(c, (uint32_t)res);
+	} else {
+		c->rx_have += (uint32_t)res;
+		ret = 0;
+		if (c->rx_have == c->rx_need && c->rx == VX_FX_RX_HDR)
+			ret = fx_got_header(c);
+		if (ret == 0 && c->rx_have == c->rx_need && c->rx == VX_FX_RX_VALUE)
+			ret = fx_got_value(c);
+		if (ret < 0) {
+			fx_fail(c,
+				ret == VX_EPEER_ERROR ? VX_FETCH_DROP_ERROR
+						      : VX_FETCH_DROP_PROTOCOL,
+				ret);
+			fx_op_done(c);
+			return;
+		}
+	}
+	if (c->state != VX_FX_CLOSING)
+		fx_arm_recv(c);
+	fx_op_done(c);
+}
+
+static void on_send_done(struct vx_loop *loop, struct vx_op *op, int res, uint32_t cflags)
+{
+	struct vx_fx_conn *c = op->owner;
+
+	(void)loop;
+	(void)cflags;
+	if (c->state == VX_FX_CLOSING) {
+		fx_op_done(c);
+		return;
+	}
+	if (res < 0) {
+		if (c->parent->plain && c->q_len <= 1 &&
+		    ++c->parent->plain_failures < VX_FX_PLAIN_RETRIES)
+			fx_close(c);
+		else
+			fx_fail(c, VX_FETCH_DROP_ERROR, res);
+		fx_op_done(c);
+		return;
+	}
+	c->tx_off += (uint32_t)res;
+	if (c->tx_off == c->tx_len) {
+		c->tx_off = 0;
+		c->tx_len = 0;
+	}
+	fx_kick_send(c);
+	fx_op_done(c);
+}
+
+static void fx_start_session(struct vx_fx_conn *c)
+{
+	struct vx_fetcher *f = c->f;
+	struct vx_fx_parent *p = c->parent;
+	struct vx_hello h = { 0 };
+	struct vx_interest in;
+
+	if (p->plain) {
+		fx_set_state(c, VX_FX_ACTIVE);
+		fx_fill(c);
+		fx_arm_recv(c);
+		if (c->q_len == 0)
+			fx_close(c); /* nothing to ask this parent for now */
+		return;
+	}
+	c->vx = true;
+	h.version = VX_HELLO_VERSION;
+	h.features = VX_HELLO_F_PIPELINE | VX_HELLO_F_AVAILABILITY | VX_HELLO_F_CANCEL;
+	h.max_inflight = 1;
+	h.max_value_len = VX__BITFIELD_VALUE_MAX;
+	vx__hdr_put(c->tx, (uint8_t)vx__rand(&f->rand), VX__TAG_HELLO, VX__HELLO_LEN);
+	VX_ASSERT(vx_hello_encode(&h, c->tx + VX__HDR_LEN) == 0);
+	c->tx_len = VX__HDR_LEN + VX__HELLO_LEN;
+	if (!p->subscribed) {
+		memset(&in, 0, sizeof(in));
+		memcpy(in.task_id, f->task_id, VX__TASK_ID_LEN);
+		in.op = VX_INTEREST_SUBSCRIBE;
+		vx__hdr_put(c->tx + c->tx_len, (uint8_t)vx__rand(&f->rand), VX__TAG_INTEREST,
+			    VX__INTEREST_LEN);
+		VX_ASSERT(vx_interest_encode(&in, c->tx + c->tx_len + VX__HDR_LEN) == 0);
+		c->tx_len += VX__HDR_LEN + VX__INTEREST_LEN;
+		p->subscribed = true;
+	}
+	fx_set_state(c, VX_FX_HANDSHAKE);
+	fx_kick_send(c);
+	fx_arm_recv(c);
+}
+
+static void on_connect_done(struct vx_loop *loop, struct vx_op *op, int res, uint32_t cflags)
+{
+	struct vx_fx_conn *c = op->owner;
+
+	(void)loop;
+	(void)cflags;
+	if (c->state == VX_FX_CLOSING) {
+		fx_op_done(c);
+		return;
+	}
+	if (res < 0) {
+		fx_fail(c, VX_FETCH_DROP_CONNECT, res == -ECANCELED ? -ETIMEDOUT : res);
+		fx_op_done(c);
+		return;
+	}
+	c->last_rx_ms = vx_loop_now_ms(c->f->loop);
+	fx_start_session(c);
+	fx_op_done(c);
+}
+
+static void on_connect_timeout_done(struct vx_loop *loop, struct vx_op *op, int res,
+				    uint32_t cflags)
+{
+	(void)loop;
+	(void)res;
+	(void)cflags;
+	fx_op_done(op->owner);
+}
+
+static void on_close_done(struct vx_loop *loop, struct vx_op *op, int res, uint32_t cflags)
+{
+	struct vx_fx_conn *c = op->owner;
+	struct vx_fetcher *f = c->f;
+
+	(void)loop;
+	(void)res;
+	(void)cflags;
+	VX_ASSERT(c->inflight == 1);
+	c->inflight = 0;
+	c->parent->conns--;
+	c->gen++;
+	c->fd = -1;
+	fx_set_state(c, VX_FX_FREE);
+	c->parent = NULL;
+	vx_list_del(&c->node);
+	vx_list_add(&f->free_conns, &c->node);
+	fx_maybe_finish(f);
+	vx_loop_defer(f->loop, &f->kick);
+}
+
+/* ---- the fetcher as a whole -------------------------------------------------------------- */
+
+static bool fx_has_usable_parent(const struct vx_fetcher *f)
+{
+	uint32_t i;
+
+	for (i = 0; i < f->nr_parents; i++) {
+		if (f->parents[i].used && !f->parents[i].dropped)
+			return true;
+	}
+	return false;
+}
+
+static void fx_maybe_finish(struct vx_fetcher *f)
+{
+	struct vx_list *pos, *tmp;
+
+	if (!f->finishing && f->pieces_done == f->piece_count) {
+		f->finishing = true;
+		f->status = 0;
+	}
+	if (!f->finishing && f->nr_parents > 0 && !fx_has_usable_parent(f) &&
+	    f->writes_inflight == 0) {
+		f->finishing = true;
+		f->status = VX_ENOPEERS;
+	}
+	if (!f->finishing)
+		return;
+	vx_list_for_each_safe(pos, tmp, &f->active_conns) {
+		fx_close(vx_list_entry(pos, struct vx_fx_conn, node));
+	}
+	if (vx_list_empty(&f->active_conns) && f->writes_inflight == 0 && !f->done_reported)
+		vx_loop_defer(f->loop, &f->finish_work);
+}
+
+static void fx_on_finish_work(struct vx_loop *loop, struct vx_loop_work *work)
+{
+	struct vx_fetcher *f = vx_container_of(work, struct vx_fetcher, finish_work);
+
+	(void)loop;
+	if (f->done_reported || !vx_list_empty(&f->active_conns) || f->writes_inflight)
+		return;
+	f->done_reported = true;
+	if (f->cfg.on_done)
+		f->cfg.on_done(f->cfg.cb_arg, f->status);
+}
+
+static void fx_on_kick(struct vx_loop *loop, struct vx_loop_work *work)
+{
+	struct vx_fetcher *f = vx_container_of(work, struct vx_fetcher, kick);
+	struct vx_list *pos, *tmp;
+
+	(void)loop;
+	fx_maybe_finish(f);
+	if (f->finishing)
+		return;
+	vx_list_for_each_safe(pos, tmp, &f->active_conns) {
+		fx_fill(vx_list_entry(pos, struct vx_fx_conn, node));
+	}
+	fx_top_up(f);
+}
+
+static void fx_on_tick(struct vx_loop *loop, struct vx_loop_ticker *t, uint64_t now_ms)
+{
+	struct vx_fetcher *f = vx_container_of(t, struct vx_fetcher, ticker);
+	struct vx_list *pos, *tmp;
+
+	(void)loop;
+	vx_list_for_each_safe(pos, tmp, &f->active_conns) {
+		struct vx_fx_conn *c = vx_list_entry(pos, struct vx_fx_conn, node);
+
+		if (c->state == VX_FX_CLOSING || c->state == VX_FX_CONNECTING)
+			continue;
+		if (c->throttled) {
+			c->throttled = false;
+			fx_arm_recv(c);
+		}
+		if ((c->q_len > 0 || c->state == VX_FX_HANDSHAKE) && !c->throttled &&
+		    vx_list_empty(&c->wait_node) &&
+		    now_ms - c->last_rx_ms > f->cfg.stall_timeout_ms)
+			fx_fail(c, VX_FETCH_DROP_STALL, -ETIMEDOUT);
+		else if (c->q_len == 0 || c->throttled || !vx_list_empty(&c->wait_node))
+			c->last_rx_ms = now_ms;
+	}
+	if (!f->finishing)
+		fx_top_up(f);
+}
+
+int vx_fetcher_new(struct vx_fetcher **out, struct vx_loop *loop, const struct vx_fetcher_cfg *cfg)
+{
+	struct vx_fetcher *f;
+	uint64_t count;
+	uint32_t i;
+
+	VX_ASSERT(out != NULL);
+	*out = NULL;
+	if (!cfg->task_id || strlen(cfg->task_id) != VX__TASK_ID_LEN ||
+	    !vx__task_id_valid(cfg->task_id) || !vx__tag_is_download(cfg->request_tag) ||
+	    !cfg->sink || cfg->piece_length == 0 || cfg->piece_length > VX__BODY_MAX ||
+	    cfg->pipeline_depth == 0 || cfg->pipeline_depth > VX_FX_DEPTH_MAX ||
+	    cfg->conns_per_parent == 0 || cfg->buffers == 0 || cfg->max_parents == 0 ||
+	    cfg->chunk_bytes == 0 || !VX_IS_ALIGNED(cfg->chunk_bytes, 4096u))
+		return -EINVAL;
+	count = (cfg->content_length + cfg->piece_length - 1) / cfg->piece_length;
+	if (count > VX__BITFIELD_PIECES_MAX || (count > 0 && !cfg->piece_crc32))
+		return -EINVAL;
+	f = vx_calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->loop = loop;
+	f->cfg = *cfg;
+	memcpy(f->task_id, cfg->task_id, VX__TASK_ID_LEN);
+	f->cfg.task_id = NULL;
+	f->piece_count = (uint32_t)count;
+	f->bits_len = (uint32_t)((count + 7) / 8);
+	f->rand = cfg->seed ? cfg->seed : (vx_now_ns() | 1);
+	f->nr_parents = 0;
+	f->nr_conns = cfg->max_parents * cfg->conns_per_parent;
+	f->nr_writes = 2 * f->nr_conns;
+	vx_list_init(&f->free_conns);
+	vx_list_init(&f->active_conns);
+	vx_list_init(&f->free_writes);
+	vx_list_init(&f->free_bufs);
+	vx_list_init(&f->buf_waiters);
+	f->crc = vx_calloc(count + 1, sizeof(*f->crc));
+	f->pieces = vx_calloc(count + 1, sizeof(*f->pieces));
+	f->parents = vx_calloc(cfg->max_parents, sizeof(*f->parents));
+	f->conns = vx_calloc(f->nr_conns, sizeof(*f->conns));
+	f->writes = vx_calloc(f->nr_writes, sizeof(*f->writes));
+	f->bufs = vx_calloc(cfg->buffers, sizeof(*f->bufs));
+	f->discard = vx_malloc(VX_FX_DISCARD);
+	if (!f->crc || !f->pieces || !f->parents || !f->conns || !f->writes || !f->bufs ||
+	    !f->discard)
+		goto err_free;
+	if (count)
+		memcpy(f->crc, cfg->piece_crc32, count * sizeof(*f->crc));
+	f->cfg.piece_crc32 = NULL;
+	for (i = 0; i < count; i++) {
+		if (cfg->have && bit_get(cfg->have, i)) {
+			f->pieces[i].state = VX_FX_DONE;
+			f->pieces_done++;
+		}
+	}
+	f->cfg.have = NULL;
+	f->stats.pieces_total = f->piece_count;
+	f->stats.pieces_done = f->pieces_done;
+	for (i = 0; i < cfg->max_parents; i++) {
+		f->parents[i].bits = vx_calloc(f->bits_len + 1, 1);
+		if (!f->parents[i].bits)
+			goto err_free;
+	}
+	for (i = 0; i < f->nr_conns; i++) {
+		struct vx_fx_conn *c = &f->conns[i];
+
+		c->f = f;
+		c->fd = -1;
+		vx_list_init(&c->wait_node);
+		c->rxb = vx_malloc(VX_FX_RXB);
+		if (!c->rxb)
+			goto err_free;
+		vx_list_add_tail(&f->free_conns, &c->node);
+	}
+	for (i = 0; i < f->nr_writes; i++)
+		vx_list_add_tail(&f->free_writes, &f->writes[i].node);
+	for (i = 0; i < cfg->buffers; i++) {
+		struct vx_fx_buf *b = &f->bufs[i];
+
+		b->mem = vx_aligned_alloc(4096, cfg->chunk_bytes);
+		if (!b->mem)
+			goto err_free;
+		b->f = f;
+		vx_op_init(&b->op, VX_OP_FX_WRITE, b, &b->gen);
+		vx_list_add_tail(&f->free_bufs, &b->node);
+	}
+	vx__bucket_init(&f->bucket, cfg->rate_bytes_per_s,
+			VX_MAX(cfg->rate_bytes_per_s / 10, (uint64_t)cfg->chunk_bytes),
+			vx_loop_now_ms(loop));
+	vx_loop_set_handler(loop, VX_OP_FX_CONNECT, on_connect_done);
+	vx_loop_set_handler(loop, VX_OP_FX_CONNECT_TIMEOUT, on_connect_timeout_done);
+	vx_loop_set_handler(loop, VX_OP_FX_SEND, on_send_done);
+	vx_loop_set_handler(loop, VX_OP_FX_RECV, on_recv_done);
+	vx_loop_set_handler(loop, VX_OP_FX_WRITE, on_write_done);
+	vx_loop_set_handler(loop, VX_OP_FX_CLOSE, on_close_done);
+	f->kick.fn = fx_on_kick;
+	f->finish_work.fn = fx_on_finish_work;
+	f->ticker.fn = fx_on_tick;
+	vx_loop_add_ticker(loop, &f->ticker);
+	if (f->pieces_done == f->piece_count)
+		fx_maybe_finish(f);
+	*out = f;
+	return 0;
+
+err_free:
+	vx_fetcher_free(f);
+	return -ENOMEM;
+}
+
+int vx_fetcher_add_parent(struct vx_fetcher *f, const struct sockaddr *addr, socklen_t addr_len,
+			  const char *id)
+{
+	struct vx_fx_parent *p;
+
+	if (f->nr_parents == f->cfg.max_parents)
+		return -ENOSPC;
+	if (addr_len > sizeof(p->addr))
+		return -EINVAL;
+	p = &f->parents[f->nr_parents];
+	p->index = f->nr_parents++;
+	memcpy(&p->addr, addr, addr_len);
+	p->addr_len = addr_len;
+	if (id) {
+		size_t l = VX_MIN(strlen(id), sizeof(p->id) - 1);
+
+		memcpy(p->id, id, l);
+	}
+	p->used = true;
+	fx_top_up(f);
+	return (int)p->index;
+}
+
+void vx_fetcher_cancel(struct vx_fetcher *f)
+{
+	if (f->finishing)
+		return;
+	f->finishing = true;
+	f->status = -ECANCELED;
+	fx_maybe_finish(f);
+}
+
+bool vx_fetcher_idle(const struct vx_fetcher *f)
+{
+	return f->done_reported && vx_list_empty(&f->active_conns) && f->writes_inflight == 0;
+}
+
+void vx_fetcher_free(struct vx_fetcher *f)
+{
+	uint32_t i;
+
+	if (!f)
+		return;
+	if (f->ticker.fn) {
+		VX_ASSERT(vx_list_empty(&f->active_conns));
+		VX_ASSERT(f->writes_inflight == 0);
+		vx_loop_del_ticker(f->loop, &f->ticker);
+	}
+	if (f->parents) {
+		for (i = 0; i < f->cfg.max_parents; i++)
+			vx_free(f->parents[i].bits);
+	}
+	if (f->conns) {
+		for (i = 0; i < f->nr_conns; i++)
+			vx_free(f->conns[i].rxb);
+	}
+	if (f->bufs) {
+		for (i = 0; i < f->cfg.buffers; i++)
+			vx_free(f->bufs[i].mem);
+	}
+	vx_free(f->discard);
+	vx_free(f->bufs);
+	vx_free(f->writes);
+	vx_free(f->conns);
+	vx_free(f->parents);
+	vx_free(f->pieces);
+	vx_free(f->crc);
+	vx_free(f);
+}
+
+void vx_fetcher_stats(const struct vx_fetcher *f, struct vx_fetcher_stats *out)
+{
+	*out = f->stats;
+}

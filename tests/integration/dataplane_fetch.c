@@ -1,0 +1,426 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * dataplane_fetch.c: the piece fetcher against real servers on loopback: vx upload servers
+ * (pipelining, availability), raw Dragonfly-like servers (one answer per connection, HELLO
+ * dropped), and misbehaving parents (dies mid-piece, corrupt bytes, stalls). Every transfer is
+ * checked byte for byte against the source file. One test runs the server in another process.
+ */
+#include "vx_test.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <zlib.h>
+
+#include "dataplane_harness.h"
+#include "vx_err.h"
+#include "vx_fetcher.h"
+#include "vx_ring.h"
+#include "vx_time.h"
+
+struct src {
+	char dir[PATH_MAX];
+	char path[PATH_MAX + 32];
+	char dst[PATH_MAX + 32];
+	uint8_t *content;
+	uint64_t len;
+	uint64_t piece;
+	uint32_t count;
+	uint32_t *crc;
+};
+
+struct dl {
+	int done;
+	int status;
+	uint32_t pieces;
+	uint32_t dropped;
+	enum vx_fetch_drop why[16];
+};
+
+static void src_make(struct src *s, uint64_t len, uint64_t piece)
+{
+	uint32_t n;
+	int fd;
+
+	memset(s, 0, sizeof(*s));
+	vx_h_tmpdir(s->dir);
+	snprintf(s->path, sizeof(s->path), "%s/src", s->dir);
+	snprintf(s->dst, sizeof(s->dst), "%s/dst", s->dir);
+	vx_h_write_pattern(s->path, len, 11);
+	s->len = len;
+	s->piece = piece;
+	s->count = (uint32_t)((len + piece - 1) / piece);
+	s->content = malloc(len ? len : 1);
+	fd = open(s->path, O_RDONLY);
+	assert_int_equal(read(fd, s->content, len), (ssize_t)len);
+	close(fd);
+	s->crc = calloc(s->count + 1, sizeof(*s->crc));
+	for (n = 0; n < s->count; n++) {
+		uint64_t off = (uint64_t)n * piece;
+		uint64_t l = len - off < piece ? len - off : piece;
+
+		s->crc[n] = (uint32_t)crc32(0, s->content + off, (uInt)l);
+	}
+}
+
+static void src_free(struct src *s)
+{
+	vx_h_rmdir(s->dir);
+	free(s->content);
+	free(s->crc);
+}
+
+static void on_piece(void *arg, uint32_t n)
+{
+	struct dl *d = arg;
+
+	(void)n;
+	d->pieces++;
+}
+
+static void on_dropped(void *arg, uint32_t index, enum vx_fetch_drop why, int err)
+{
+	struct dl *d = arg;
+
+	(void)err;
+	if (index < 16)
+		d->why[index] = why;
+	d->dropped |= 1u << index;
+}
+
+static void on_done(void *arg, int status)
+{
+	struct dl *d = arg;
+
+	d->done++;
+	d->status = status;
+}
+
+/* Downloads @s into s->dst from @nr parents; returns the fetcher's final status. */
+static int download(struct src *s, const struct sockaddr_in *parents, int nr,
+		    void (*tweak)(struct vx_fetcher_cfg *), struct dl *d,
+		    struct vx_fetcher_stats *st)
+{
+	struct vx_file_task_cfg tcfg = { 0 };
+	struct vx_fetcher_cfg cfg;
+	struct vx_file_task *t = NULL;
+	struct vx_fetcher *f = NULL;
+	struct vx_loop *loop = NULL;
+	uint64_t deadline = vx_now_ms() + 60000;
+	int i;
+
+	memset(d, 0, sizeof(*d));
+	assert_int_equal(vx_loop_new(&loop, NULL), 0);
+	tcfg.path = s->dst;
+	tcfg.task_id = VX_H_TASK_ID;
+	tcfg.content_length = s->len;
+	tcfg.piece_length = s->piece;
+	tcfg.direct = true;
+	assert_int_equal(vx_file_task_open(&t, &tcfg), 0);
+	vx_fetcher_cfg_init(&cfg);
+	cfg.task_id = VX_H_TASK_ID;
+	cfg.content_length = s->len;
+	cfg.piece_length = s->piece;
+	cfg.piece_crc32 = s->crc;
+	cfg.sink = vx_file_task_sink_ops();
+	cfg.sink_ctx = t;
+	cfg.chunk_bytes = 16384;
+	cfg.buffers = 8;
+	cfg.stall_timeout_ms = 1000;
+	cfg.on_piece = on_piece;
+	cfg.on_parent_dropped = on_dropped;
+	cfg.on_done = on_done;
+	cfg.cb_arg = d;
+	cfg.seed = 42;
+	if (tweak)
+		tweak(&cfg);
+	assert_int_equal(vx_fetcher_new(&f, loop, &cfg), 0);
+	for (i = 0; i < nr; i++) {
+		assert_int_equal(vx_fetcher_add_parent(f, (const struct sockaddr *)&parents[i],
+						       sizeof(parents[i]), "parent"),
+				 i);
+	}
+	while (!d->done && vx_now_ms() < deadline)
+		assert_true(vx_loop_run_once(loop, 50) >= 0);
+	assert_int_equal(d->done, 1);
+	for (i = 0; i < 100 && !vx_fetcher_idle(f); i++)
+		assert_true(vx_loop_run_once(loop, 10) >= 0);
+	assert_true(vx_fetcher_idle(f));
+	if (st)
+		vx_fetcher_stats(f, st);
+	vx_fetcher_free(f);
+	assert_int_equal(vx_loop_inflight(loop), 0);
+	vx_loop_free(loop);
+	vx_file_task_close(t);
+	return d->status;
+}
+
+static void test_vx_fetcher__vx_parent_sizes(void **state)
+{
+	static const uint64_t sizes[] = { 0, 1, 65536, 5 * 65536 + 4097 };
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < VX_ARRAY_SIZE(sizes); i++) {
+		struct vx_h_server srv;
+		struct vx_fetcher_stats st;
+		struct src s;
+		struct dl d;
+
+		src_make(&s, sizes[i], 65536);
+		vx_h_server_start(&srv, s.path, s.len, s.piece, NULL);
+		assert_int_equal(download(&s, &srv.addr, 1, NULL, &d, &st), 0);
+		assert_true(vx_h_files_equal(s.path, s.dst));
+		assert_int_equal(d.pieces, s.count);
+		assert_int_equal(d.dropped, 0);
+		vx_h_server_stop(&srv);
+		/* One persistent connection pair carried every request: no per-piece connects. */
+		assert_true(srv.stats.accepted <= 2);
+		src_free(&s);
+	}
+}
+
+static void test_vx_fetcher__dragonfly_parent(void **state)
+{
+	struct vx_fetcher_stats st;
+	struct vx_h_raw raw;
+	struct src s;
+	struct dl d;
+
+	(void)state;
+	src_make(&s, 7 * 65536 + 100, 65536);
+	vx_h_raw_start(&raw, VX_H_RAW_DRAGONFLY, s.content, s.len, s.piece);
+	assert_int_equal(download(&s, &raw.addr, 1, NULL, &d, &st), 0);
+	assert_true(vx_h_files_equal(s.path, s.dst));
+	vx_h_raw_stop(&raw);
+	/* HELLO was dropped once; then one connection per piece, as Dragonfly does. */
+	assert_int_equal(raw.hellos, 1);
+	assert_true(raw.served >= 8); /* endgame may ask for the last pieces twice */
+	assert_true((uint64_t)raw.served <= st.requests_sent);
+	src_free(&s);
+}
+
+static void two_parents(enum vx_h_raw_mode bad_mode, enum vx_fetch_drop want)
+{
+	struct vx_fetcher_stats st;
+	struct sockaddr_in parents[2];
+	struct vx_h_server good;
+	struct vx_h_raw bad;
+	struct src s;
+	struct dl d;
+
+	src_make(&s, 12 * 65536 + 5, 65536);
+	vx_h_raw_start(&bad, bad_mode, s.content, s.len, s.piece);
+	vx_h_server_start(&good, s.path, s.len, s.piece, NULL);
+	parents[0] = bad.addr;
+	parents[1] = good.addr;
+	assert_int_equal(download(&s, parents, 2, NULL, &d, &st), 0);
+	assert_true(vx_h_files_equal(s.path, s.dst));
+	/* The bad parent is dropped with the right reason unless the good one was faster. */
+	if (d.dropped & 1u)
+		assert_int_equal(d.why[0], want);
+	assert_int_equal(d.dropped & 2u, 0);
+	vx_h_server_stop(&good);
+	vx_h_raw_stop(&bad);
+	src_free(&s);
+}
+
+static void test_vx_fetcher__parent_dies_mid_piece(void **state)
+{
+	(void)state;
+	two_parents(VX_H_RAW_DIE_MID, VX_FETCH_DROP_ERROR);
+}
+
+static void test_vx_fetcher__parent_sends_corrupt_bytes(void **state)
+{
+	(void)state;
+	two_parents(VX_H_RAW_CORRUPT, VX_FETCH_DROP_DIGEST);
+}
+
+static void test_vx_fetcher__parent_stalls(void **state)
+{
+	(void)state;
+	two_parents(VX_H_RAW_STALL, VX_FETCH_DROP_STALL);
+}
+
+static void test_vx_fetcher__lying_parent_alone_fails(void **state)
+{
+	struct vx_fetcher_stats st;
+	struct vx_h_raw bad;
+	struct src s;
+	struct dl d;
+
+	(void)state;
+	src_make(&s, 3 * 65536, 65536);
+	vx_h_raw_start(&bad, VX_H_RAW_CORRUPT, s.content, s.len, s.piece);
+	assert_int_equal(download(&s, &bad.addr, 1, NULL, &d, &st), VX_ENOPEERS);
+	assert_int_equal(d.dropped, 1);
+	assert_int_equal(d.why[0], VX_FETCH_DROP_DIGEST);
+	assert_true(st.digest_failures >= 1);
+	/* Nothing the liar sent was published. */
+	assert_int_equal(d.pieces, 0);
+	vx_h_raw_stop(&bad);
+	src_free(&s);
+}
+
+static void test_vx_fetcher__no_parent_reachable(void **state)
+{
+	struct sockaddr_in nowhere;
+	struct src s;
+	struct dl d;
+	int fd;
+	socklen_t sl = sizeof(nowhere);
+
+	(void)state;
+	src_make(&s, 65536, 65536);
+	/* A port that was just free: connect is refused. */
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&nowhere, 0, sizeof(nowhere));
+	nowhere.sin_family = AF_INET;
+	nowhere.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&nowhere, sizeof(nowhere)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&nowhere, &sl), 0);
+	close(fd);
+	assert_int_equal(download(&s, &nowhere, 1, NULL, &d, NULL), VX_ENOPEERS);
+	assert_int_equal(d.why[0], VX_FETCH_DROP_CONNECT);
+	src_free(&s);
+}
+
+struct avail_ctx {
+	struct vx_h_server *srv;
+};
+
+static struct avail_ctx g_avail;
+
+static void *finish_later(void *arg)
+{
+	struct avail_ctx *a = arg;
+
+	usleep(200000);
+	vx_h_server_set(a->srv, 2, true);
+	vx_h_server_set(a->srv, 5, true);
+	return NULL;
+}
+
+static void test_vx_fetcher__availability_updates(void **state)
+{
+	struct vx_fetcher_stats st;
+	struct vx_h_server srv;
+	pthread_t t;
+	struct src s;
+	struct dl d;
+
+	(void)state;
+	src_make(&s, 8 * 65536, 65536);
+	vx_h_server_start(&srv, s.path, s.len, s.piece, NULL);
+	/* The parent is itself still downloading pieces 2 and 5; HAVE tells us when. */
+	vx_h_server_set(&srv, 2, false);
+	vx_h_server_set(&srv, 5, false);
+	g_avail.srv = &srv;
+	assert_int_equal(pthread_create(&t, NULL, finish_later, &g_avail), 0);
+	assert_int_equal(download(&s, &srv.addr, 1, NULL, &d, &st), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_true(vx_h_files_equal(s.path, s.dst));
+	assert_int_equal(d.dropped, 0);
+	vx_h_server_stop(&srv);
+	assert_true(srv.stats.haves_sent >= 2);
+	src_free(&s);
+}
+
+static void small_rate(struct vx_fetcher_cfg *cfg)
+{
+	cfg->rate_bytes_per_s = 2u << 20;
+	cfg->pipeline_depth = 8;
+	cfg->conns_per_parent = 3;
+}
+
+static void test_vx_fetcher__rate_limited_exact(void **state)
+{
+	struct vx_h_server srv;
+	struct src s;
+	struct dl d;
+
+	(void)state;
+	src_make(&s, 9 * 65536 + 3, 65536);
+	vx_h_server_start(&srv, s.path, s.len, s.piece, NULL);
+	assert_int_equal(download(&s, &srv.addr, 1, small_rate, &d, NULL), 0);
+	assert_true(vx_h_files_equal(s.path, s.dst));
+	vx_h_server_stop(&srv);
+	src_free(&s);
+}
+
+static void test_vx_fetcher__server_in_other_process(void **state)
+{
+	struct sockaddr_in addr;
+	int ctl[2], back[2];
+	struct src s;
+	struct dl d;
+	pid_t pid;
+	char c = 0;
+
+	(void)state;
+	src_make(&s, 6 * 65536 + 77, 65536);
+	assert_int_equal(pipe(ctl), 0);
+	assert_int_equal(pipe(back), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct vx_h_server srv;
+
+		alarm(60);
+		vx_h_server_start(&srv, s.path, s.len, s.piece, NULL);
+		if (write(back[1], &srv.addr, sizeof(srv.addr)) != sizeof(srv.addr))
+			_exit(2);
+		if (read(ctl[0], &c, 1) != 1)
+			_exit(3);
+		vx_h_server_stop(&srv);
+		_exit(srv.stats.pieces_sent >= s.count ? 0 : 4);
+	}
+	assert_int_equal(read(back[0], &addr, sizeof(addr)), sizeof(addr));
+	assert_int_equal(download(&s, &addr, 1, NULL, &d, NULL), 0);
+	assert_true(vx_h_files_equal(s.path, s.dst));
+	assert_int_equal(write(ctl[1], &c, 1), 1);
+	{
+		int status = 0;
+
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+	}
+	close(ctl[0]);
+	close(ctl[1]);
+	close(back[0]);
+	close(back[1]);
+	src_free(&s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_vx_fetcher__vx_parent_sizes),
+		cmocka_unit_test(test_vx_fetcher__dragonfly_parent),
+		cmocka_unit_test(test_vx_fetcher__parent_dies_mid_piece),
+		cmocka_unit_test(test_vx_fetcher__parent_sends_corrupt_bytes),
+		cmocka_unit_test(test_vx_fetcher__parent_stalls),
+		cmocka_unit_test(test_vx_fetcher__lying_parent_alone_fails),
+		cmocka_unit_test(test_vx_fetcher__no_parent_reachable),
+		cmocka_unit_test(test_vx_fetcher__availability_updates),
+		cmocka_unit_test(test_vx_fetcher__rate_limited_exact),
+		cmocka_unit_test(test_vx_fetcher__server_in_other_process),
+	};
+	char diag[256];
+
+	signal(SIGPIPE, SIG_IGN);
+	if (vx_ring_probe(diag, sizeof(diag)) < 0) {
+		fprintf(stderr, "skip: %s\n", diag);
+		return VX_TEST_SKIP;
+	}
+	return cmocka_run_group_tests_name("dataplane_fetch", tests, NULL, NULL);
+}
