@@ -421,7 +421,7 @@ ssize_t vx_frame_dec_feed(struct vx_frame_dec *d, const uint8_t *in, size_t len,
 			r = on_value(d, f);
 			break;
 		default:
-			VX_ASSERT(!"unreachable decoder state");
+			VX_ASSERT(d->state == VX_FRAME_DEC_VALUE); /* unreachable */
 			return -EPROTO;
 		}
 		if (r < 0)
