@@ -16,3 +16,9 @@ if(TARGET vx_dataplane)
 			${CMAKE_CURRENT_SOURCE_DIR}/integration/dataplane_harness.c
 		LIBS vx_dataplane PkgConfig::ZLIB Threads::Threads LABEL integration TIMEOUT 180)
 endif()
+if(TARGET vx_dataplane)
+	vx_add_test(dataplane_fetch_big
+		SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integration/dataplane_fetch_big.c
+			${CMAKE_CURRENT_SOURCE_DIR}/integration/dataplane_harness.c
+		LIBS vx_dataplane PkgConfig::ZLIB Threads::Threads LABEL integration TIMEOUT 600)
+endif()
