@@ -120,4 +120,42 @@ VX_MUST_CHECK int vx_source_s3_list_parse(const char *doc, size_t len,
 					  struct vx_source_s3_page *page, vx_source_s3_item_fn fn,
 					  void *arg);
 
+/* One header to sign: lower-case name, trimmed value. */
+struct vx_source_sigv4_hdr {
+	const char *name;
+	const char *value;
+};
+
+#define VX_SOURCE_SIGV4_HDRS_MAX 8u
+
+/* Everything an AWS Signature Version 4 signature covers. All borrowed. */
+struct vx_source_sigv4_req {
+	const char *method;	 /* "GET" */
+	const char *canon_uri;	 /* path, already URI-encoded the S3 way ("/bucket/a%20b") */
+	const char *canon_query; /* "k=v&k2=v2", encoded and sorted by key; "" for none */
+	const struct vx_source_sigv4_hdr *hdrs; /* host and x-amz-* included; any order */
+	uint32_t nr_hdrs;			/* at most VX_SOURCE_SIGV4_HDRS_MAX */
+	const char *payload_sha256;		/* hex, or "UNSIGNED-PAYLOAD" */
+	const char *amz_date;			/* "20130524T000000Z" */
+	const char *region;
+	const char *service; /* "s3" */
+	const char *access_key;
+	const char *secret_key; /* secret */
+};
+
+/*
+ * vx_source_sigv4_sign() - the value of the Authorization header for @r, written into @out
+ * (at most @size bytes). Headers are sorted here. Returns 0, -EINVAL for a missing field or
+ * too many headers, -EMSGSIZE when @out is too small, -ENOMEM when the digest fails.
+ */
+VX_MUST_CHECK int vx_source_sigv4_sign(const struct vx_source_sigv4_req *r, char *out, size_t size);
+
+/*
+ * vx_source_uri_encode() - AWS URI encoding of @len bytes of @s into @out (at most @size
+ * bytes, NUL included): unreserved characters stay, '/' stays when @keep_slash, everything else
+ * becomes %XX. Returns 0 or -EMSGSIZE.
+ */
+VX_MUST_CHECK int vx_source_uri_encode(const char *s, size_t len, bool keep_slash, char *out,
+				       size_t size);
+
 #endif /* VX_SOURCE_PARSE_H */

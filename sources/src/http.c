@@ -84,28 +84,21 @@ static int ftp_open(struct vx_source_obj *obj, const struct vx_source_url *u,
 	return 0;
 }
 
-static int http_open(struct vx_source_obj *obj, const struct vx_source_url *u,
-		     struct vx_source_error *detail)
+int vx__http_stat(struct vx_source_obj *obj, const char *url, const char *const *extra,
+		  const char *user, const char *password, struct vx_source_error *detail)
 {
-	const char *extra[2] = { NULL, NULL };
 	struct vx__fetch *f;
 	int rc;
 
-	if (is_ftp(u))
-		return ftp_open(obj, u, detail);
-	rc = bearer_header(&obj->opts.o, &obj->auth);
-	if (rc)
-		return rc;
-	extra[0] = obj->auth;
 	f = vx_calloc(1, sizeof(*f));
 	if (!f)
 		return -ENOMEM;
-	f->url = obj->url;
+	f->url = url;
 	f->opts = &obj->opts.o;
 	f->extra_headers = extra;
 	f->stat_range = true;
-	f->username = obj->auth ? NULL : obj->opts.o.username;
-	f->password = obj->opts.o.password;
+	f->username = user;
+	f->password = password;
 	rc = vx__fetch_run(obj->ctx, f);
 	if (rc == VX_ESOURCE_BADREQ && f->resp.status == 416 && f->resp.have_range &&
 	    f->resp.range.unsatisfied && f->resp.range.total == 0) {
@@ -115,7 +108,7 @@ static int http_open(struct vx_source_obj *obj, const struct vx_source_url *u,
 	} else if (rc == 0 && f->resp.status == 206) {
 		if (!f->resp.have_range || f->resp.range.unsatisfied || f->resp.range.first != 0) {
 			rc = VX_ESOURCE_PROTO;
-			vx__detail_set(&f->detail, rc, 206, obj->url,
+			vx__detail_set(&f->detail, rc, 206, url,
 				       "206 without a usable Content-Range");
 		} else {
 			obj->stat.length = f->resp.range.total;
@@ -137,6 +130,22 @@ out_free_fetch:
 	vx__fetch_release(f);
 	vx_free(f);
 	return rc;
+}
+
+static int http_open(struct vx_source_obj *obj, const struct vx_source_url *u,
+		     struct vx_source_error *detail)
+{
+	const char *extra[2] = { NULL, NULL };
+	int rc;
+
+	if (is_ftp(u))
+		return ftp_open(obj, u, detail);
+	rc = bearer_header(&obj->opts.o, &obj->auth);
+	if (rc)
+		return rc;
+	extra[0] = obj->auth;
+	return vx__http_stat(obj, obj->url, extra, obj->auth ? NULL : obj->opts.o.username,
+			     obj->opts.o.password, detail);
 }
 
 static int http_prepare(struct vx_source_obj *obj, struct vx__xfer *x)

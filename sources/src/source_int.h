@@ -193,6 +193,10 @@ const struct vx__scheme *vx__scheme_find(const struct vx_source_ctx *ctx, const 
 int vx__scheme_add(struct vx_source_ctx *ctx, const struct vx__scheme *s);
 void vx__stat_from_resp(struct vx_source_stat *st, const struct vx__resp *r);
 
+/* http.c: stat by "Range: bytes=0-0" of @url with @extra headers (NULL-terminated). */
+int vx__http_stat(struct vx_source_obj *obj, const char *url, const char *const *extra,
+		  const char *user, const char *password, struct vx_source_error *detail);
+
 /* Scheme registrations. */
 int vx__http_register(struct vx_source_ctx *ctx);
 int vx__file_register(struct vx_source_ctx *ctx);

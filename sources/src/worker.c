@@ -885,6 +885,8 @@ int vx__fetch_run(struct vx_source_ctx *ctx, struct vx__fetch *f)
 	pthread_mutex_destroy(&f->lock);
 	if (f->err && !f->detail.url[0])
 		vx_source_url_redact(f->url, f->detail.url, sizeof(f->detail.url));
+	if (f->err)
+		vx__fetch_release(f); /* a failed fetch leaves nothing to release */
 	return f->err;
 
 out_destroy_sync:
