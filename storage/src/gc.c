@@ -233,7 +233,15 @@ static void gc_idle(struct vx_store *s, int64_t now, struct vx_store_gc_report *
 	for (uint32_t i = 0; i < nr && open_files > s->cfg.max_open_files; i++) {
 		struct vx_store_task *t = s->scratch[i];
 
-		if (t->fd == -1 || vx__task_total_refs(t) > 0 || t->on_dirty)
+		bool pending;
+
+		if (t->fd == -1 || vx__task_total_refs(t) > 0 || t->kind == VX_STORE_KIND_MEMORY)
+			continue;
+		/* The flusher needs the fd of a task with pieces not yet durable. */
+		pthread_mutex_lock(&t->lock);
+		pending = t->durable_count != atomic_load(&t->finished_count);
+		pthread_mutex_unlock(&t->lock);
+		if (pending)
 			continue;
 		vx__file_close_task(t);
 		open_files--;

@@ -450,7 +450,6 @@ static void meta_release_items(struct vx_store *s, uint32_t nr, bool failed)
 		t->flush_refs--;
 		if (failed && !t->on_dirty && !t->removing && t->in_db) {
 			t->on_dirty = true;
-			t->meta_dirty = true;
 			vx_list_add_tail(&s->dirty, &t->dirty_link);
 		}
 	}

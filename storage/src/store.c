@@ -162,7 +162,6 @@ void vx__store_mark_dirty(struct vx_store_task *t)
 		t->on_dirty = true;
 		vx_list_add_tail(&s->dirty, &t->dirty_link);
 	}
-	t->meta_dirty = true;
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -504,6 +503,11 @@ void vx_store_task_release(struct vx_store_task *t, enum vx_store_use use)
 	VX_ASSERT(t->refs[use] > 0);
 	t->refs[use]--;
 	t->access_s = vx__store_now(s);
+	/* The new access time reaches the row at the next flush (LRU survives restarts). */
+	if (t->in_db && !t->on_dirty && !t->removing) {
+		t->on_dirty = true;
+		vx_list_add_tail(&s->dirty, &t->dirty_link);
+	}
 	pthread_mutex_unlock(&s->lock);
 }
 

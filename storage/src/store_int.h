@@ -79,7 +79,6 @@ struct vx_store_task {
 	uint32_t flush_refs; /* the flusher is syncing this task */
 	bool removing;	     /* unhashed, being deleted */
 	bool on_dirty;
-	bool meta_dirty;     /* the task row needs rewriting (state, access) */
 	bool in_db;	     /* a task row exists */
 	bool cache_dropped;  /* page cache dropped since the last use */
 	uint64_t disk_bytes; /* bytes of the content file counted as usage */
