@@ -9,4 +9,7 @@ if(TARGET vx_storage)
 	vx_add_test(storage_diskfull
 		SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integration/storage_diskfull.c
 		LIBS vx_storage PkgConfig::ZLIB LABEL integration TIMEOUT 60)
+	# The metadata loader against corrupt rows (a sqlite file is input like any other).
+	vx_add_fuzz(storage_meta SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_storage_meta.c
+		LIBS vx_storage)
 endif()

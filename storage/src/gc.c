@@ -32,16 +32,26 @@ static int gc_cmp_access(const void *a, const void *b)
 	return memcmp(ta->id, tb->id, VX_STORE_TASK_ID_LEN);
 }
 
+/* @since + @ttl_s <= @now, without overflow (a huge TTL never expires). */
+static bool gc_passed(int64_t since, uint64_t ttl_s, int64_t now)
+{
+	int64_t end;
+
+	if (ttl_s > (uint64_t)INT64_MAX || __builtin_add_overflow(since, (int64_t)ttl_s, &end))
+		return false;
+	return end <= now;
+}
+
 static bool gc_pinned(const struct vx_store_task *t, int64_t now)
 {
-	return t->kind == VX_STORE_KIND_PERSISTENT_CACHE && t->created_s + (int64_t)t->ttl_s > now;
+	return t->kind == VX_STORE_KIND_PERSISTENT_CACHE && !gc_passed(t->created_s, t->ttl_s, now);
 }
 
 static bool gc_expired(const struct vx_store *s, const struct vx_store_task *t, int64_t now)
 {
 	if (t->kind == VX_STORE_KIND_PERSISTENT_CACHE)
-		return t->created_s + (int64_t)t->ttl_s <= now;
-	return t->access_s + (int64_t)s->cfg.task_ttl_s <= now;
+		return gc_passed(t->created_s, t->ttl_s, now);
+	return gc_passed(t->access_s, s->cfg.task_ttl_s, now);
 }
 
 /*
@@ -208,7 +218,7 @@ static void gc_idle(struct vx_store *s, int64_t now, struct vx_store_gc_report *
 
 		pthread_mutex_lock(&s->lock);
 		drop = !t->cache_dropped && vx__task_total_refs(t) == 0 &&
-		       t->access_s + (int64_t)s->cfg.page_cache_idle_s <= now;
+		       gc_passed(t->access_s, s->cfg.page_cache_idle_s, now);
 		fd = t->fd;
 		pthread_mutex_unlock(&s->lock);
 		if (!drop || atomic_load(&t->finished_count) == 0)

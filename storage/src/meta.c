@@ -225,6 +225,16 @@ static int meta_load_task(struct vx_store *s, sqlite3_stmt *st, sqlite3_stmt *ps
 	t->in_db = true;
 	if (t->kind != VX_STORE_KIND_NORMAL && t->kind != VX_STORE_KIND_PERSISTENT_CACHE)
 		goto drop;
+	/* Rows are input like any other: a state we never write becomes DOWNLOADING. */
+	if (t->state != VX_STORE_TASK_DOWNLOADING && t->state != VX_STORE_TASK_COMPLETE &&
+	    t->state != VX_STORE_TASK_FAILED)
+		t->state = VX_STORE_TASK_DOWNLOADING;
+	if (t->state == VX_STORE_TASK_FAILED && t->error >= 0)
+		t->error = -EIO;
+	if (t->state != VX_STORE_TASK_FAILED)
+		t->error = 0;
+	if (sqlite3_column_int64(st, 3) < 0 || sqlite3_column_int64(st, 8) < 0)
+		goto drop;
 	if (t->piece_length == 0 || t->piece_length > VX_STORE_PIECE_LEN_MAX)
 		goto drop;
 	if ((t->content_length + t->piece_length - 1) / t->piece_length > VX_STORE_PIECES_MAX)
