@@ -1,0 +1,1147 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+"""swarm.py: the driver of `vx-bench swarm`, a whole swarm side by side with its baselines.
+
+One run builds a private network out of network namespaces: a hub namespace holding a bridge,
+and one namespace per node (origin, control, seed, peer 1..N), each joined to the bridge by a
+veth pair whose ends live only inside those namespaces (nothing is created in the caller's
+namespace, nothing is routed off the machine). Each node's upload (the egress of its veth) is
+shaped with an htb class; downloads are not shaped. The same generated file is then distributed
+to N peers by each system asked for, one after another on the same network:
+
+  http  every peer fetches the file from the origin (nginx) with curl
+  bt    libtorrent peers (Debian's python3-libtorrent), an opentracker tracker and a libtorrent
+        seed; the torrent is made with mktorrent
+  vx    `vx scheduler`, a `vx serve --seed` seed peer and N `vx serve` peers; each peer runs
+        `vx get URL -O FILE --socket SOCK`
+
+For bt and vx the seed first obtains the file from the origin (not timed: the bound assumes a
+seed that holds the file), then every peer starts at once; the time of a system is the time
+until the last peer holds the file, and every output is checked against the file's sha256.
+Bytes are measured from the htb statistics of each node's interface (the wire), never from the
+programs under test. Everything is removed on exit, on error, on timeout and on Ctrl-C; a
+later run also removes what a killed run left behind.
+
+Run as root (namespaces, tc). Exit: 0 every system ran and verified, 1 a system failed,
+2 bad command line, 77 network namespaces or htb are not available here.
+"""
+
+import argparse
+import atexit
+import hashlib
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+SELF = os.path.abspath(__file__)
+PREFIX = "vxb%d" % os.getpid()
+NET = "10.77.0"  # only ever configured inside the run's namespaces
+PORT_ORIGIN = 8080
+PORT_TRACKER = 6969
+PORT_SCHED = 8002
+PORT_VORTEX = 4005
+PORT_BT = 6881
+
+# Overhead model. A full TCP segment carries MSS = 1500 - 20 (IP) - 20 (TCP) - 12 (timestamps)
+# = 1448 payload bytes in a 1514-byte frame (14 bytes Ethernet); htb meters the frame (GSO
+# packets are accounted per segment), so payload moves at ETA = 1448/1514 of the shaped rate.
+# ACKs are not in the bound (they only make it looser); they are in the measured wire bytes.
+HDR = 14 + 20 + 20 + 12
+MSS = 1448
+ETA = MSS / (MSS + HDR)
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_SKIP = 0, 1, 2, 77
+
+
+class Fail(Exception):
+    pass
+
+
+class Skip(Exception):
+    pass
+
+
+class Interrupted(Exception):
+    pass
+
+
+def log(msg):
+    sys.stderr.write("swarm: %s\n" % msg)
+    sys.stderr.flush()
+
+
+# ---------------------------------------------------------------------------------------------
+# Units
+
+
+def parse_size(s):
+    m = re.fullmatch(r"\s*([0-9.]+)\s*([kKmMgG]?)(i?[bB])?\s*", s)
+    if not m:
+        raise argparse.ArgumentTypeError("size wants e.g. 8M, 256MiB, 1G, 4096; got '%s'" % s)
+    mult = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}[m.group(2).lower()]
+    v = int(float(m.group(1)) * mult)
+    if v <= 0:
+        raise argparse.ArgumentTypeError("size must be positive: '%s'" % s)
+    return v
+
+
+def parse_rate(s):
+    """tc's units: bit, kbit, mbit, gbit are bits/s; bps, kbps, mbps, gbps are bytes/s.
+    Returns bits per second."""
+    m = re.fullmatch(r"\s*([0-9.]+)\s*([kKmMgG]?)(bit|bps)\s*", s, re.IGNORECASE)
+    if not m:
+        raise argparse.ArgumentTypeError(
+            "rate wants tc units, e.g. 100mbit or 12.5mbps (bytes/s); got '%s'" % s)
+    mult = {"": 1, "k": 1e3, "m": 1e6, "g": 1e9}[m.group(2).lower()]
+    v = float(m.group(1)) * mult * (8 if m.group(3).lower() == "bps" else 1)
+    if v < 8000:
+        raise argparse.ArgumentTypeError("rate too small: '%s'" % s)
+    return v
+
+
+def fmt_rate(bps):
+    return "%gmbit" % (bps / 1e6)
+
+
+def fmt_bytes(n):
+    if n is None:
+        return "-"
+    for unit, div in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if abs(n) >= div:
+            return "%.1f %s" % (n / div, unit)
+    return "%d B" % n
+
+
+def bounds(f, n, u_seed, u_peer, u_origin):
+    """Lower bounds on the time until all n peers hold f bytes (seconds), with the payload
+    rates corrected by ETA."""
+    us, up, uo = u_seed / 8 * ETA, u_peer / 8 * ETA, u_origin / 8 * ETA
+    return {
+        "t_min": max(f / us, n * f / (us + n * up)),
+        "t_http": n * f / uo,
+        "eta": ETA,
+        "model": "payload = rate * %d/%d (1514-byte frames carry 1448 bytes: Ethernet 14, "
+                 "IPv4 20, TCP 20, timestamps 12); ACKs not counted" % (MSS, MSS + HDR),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes
+
+
+def run(cmd, check=True, timeout=30, quiet=False, **kw):
+    try:
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout,
+                           text=True, **kw)
+    except subprocess.TimeoutExpired:
+        raise Fail("timed out after %ds: %s" % (timeout, " ".join(cmd)))
+    if check and r.returncode != 0:
+        raise Fail("%s: exit %d: %s" % (" ".join(cmd), r.returncode, r.stderr.strip()[-500:]))
+    if not quiet and r.returncode != 0:
+        log("%s: exit %d: %s" % (" ".join(cmd), r.returncode, r.stderr.strip()[-300:]))
+    return r
+
+
+class Proc:
+    """One child process in its own process group. A waiter thread reaps it with wait4(), so
+    its CPU time and peak RSS come from the kernel, and records when it ended."""
+
+    def __init__(self, name, role, cmd, ns=None, stdout=None, stdin=None, cwd=None):
+        self.name, self.role, self.cmd = name, role, cmd
+        full = (["ip", "netns", "exec", ns] if ns else []) + cmd
+        self.logpath = None
+        self.p = subprocess.Popen(full, stdout=stdout if stdout is not None else subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, stdin=stdin, cwd=cwd,
+                                  start_new_session=True)
+        self.pid = self.p.pid
+        self.start = time.monotonic()
+        self.end = None
+        self.status = None
+        self.cpu = None
+        self.maxrss_kib = None
+        self.err = b""
+        self.done = threading.Event()
+        threading.Thread(target=self._drain, daemon=True).start()
+        threading.Thread(target=self._wait, daemon=True).start()
+
+    def _drain(self):
+        buf = b""
+        fd = self.p.stderr.fileno()
+        while True:
+            try:
+                b = os.read(fd, 65536)
+            except OSError:
+                break
+            if not b:
+                break
+            buf = (buf + b)[-8192:]
+        self.err = buf
+
+    def _wait(self):
+        _, status, ru = os.wait4(self.pid, 0)
+        self.end = time.monotonic()
+        self.p.returncode = os.waitstatus_to_exitcode(status)
+        self.status = self.p.returncode
+        self.cpu = ru.ru_utime + ru.ru_stime
+        self.maxrss_kib = ru.ru_maxrss
+        self.done.set()
+
+    def alive(self):
+        return not self.done.is_set()
+
+    def stderr_tail(self):
+        time.sleep(0.05)
+        return self.err.decode(errors="replace").strip()[-600:]
+
+    def stop(self, grace=5.0):
+        if self.alive():
+            try:
+                os.killpg(self.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            if not self.done.wait(grace):
+                try:
+                    os.killpg(self.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.done.wait(5)
+
+    def report(self):
+        return {"name": self.name, "role": self.role, "cpu_s": self.cpu,
+                "peak_rss_kib": self.maxrss_kib, "exit": self.status}
+
+
+# ---------------------------------------------------------------------------------------------
+# Cleanup, including what a killed earlier run left behind
+
+
+def pid_is_driver(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return b"swarm.py" in f.read()
+    except OSError:
+        return False
+
+
+def netns_list():
+    r = run(["ip", "netns", "list"], check=False, quiet=True)
+    return [line.split()[0] for line in r.stdout.splitlines() if line.strip()]
+
+
+def kill_netns_pids(ns):
+    r = run(["ip", "netns", "pids", ns], check=False, quiet=True)
+    for tok in r.stdout.split():
+        try:
+            os.kill(int(tok), signal.SIGKILL)
+        except (ValueError, ProcessLookupError, PermissionError):
+            pass
+
+
+def delete_netns(names):
+    for ns in names:
+        kill_netns_pids(ns)
+    if names:
+        time.sleep(0.2)
+    for ns in names:
+        for _ in range(20):
+            if run(["ip", "netns", "del", ns], check=False, quiet=True).returncode == 0:
+                break
+            kill_netns_pids(ns)
+            time.sleep(0.1)
+
+
+def kill_by_marker(marker, exclude=()):
+    """SIGKILLs every process whose command line mentions @marker (a run's own directory)."""
+    mb = marker.encode()
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) in exclude:
+            continue
+        try:
+            with open("/proc/%s/cmdline" % d, "rb") as f:
+                if mb in f.read():
+                    os.kill(int(d), signal.SIGKILL)
+        except (OSError, ProcessLookupError):
+            pass
+
+
+def remove_stale():
+    """Removes namespaces and directories of runs whose driver is gone."""
+    stale = []
+    for ns in netns_list():
+        m = re.fullmatch(r"vxb(\d+)-.*", ns)
+        if m and int(m.group(1)) != os.getpid() and not pid_is_driver(int(m.group(1))):
+            stale.append(ns)
+    if stale:
+        log("removing %d namespace(s) left by a killed run: %s" % (len(stale), " ".join(stale)))
+        delete_netns(stale)
+    tmp = tempfile.gettempdir()
+    for d in os.listdir(tmp):
+        m = re.fullmatch(r"vxb(\d+)-[A-Za-z0-9_]+", d)
+        if m and int(m.group(1)) != os.getpid() and not pid_is_driver(int(m.group(1))):
+            path = os.path.join(tmp, d)
+            log("removing %s left by a killed run" % path)
+            kill_by_marker(path, exclude=(os.getpid(),))
+            shutil.rmtree(path, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# The testbed: namespaces, bridge, shaping, addresses
+
+
+class Node:
+    def __init__(self, bed, name, idx, rate_bps):
+        self.bed, self.name, self.idx, self.rate = bed, name, idx, rate_bps
+        self.ns = None if bed.loopback else "%s-%s" % (PREFIX, name)
+        self.ip = bed.addr(idx)
+        self.dir = os.path.join(bed.work, name)
+        os.makedirs(self.dir, exist_ok=True)
+
+    def proc(self, role, cmd, **kw):
+        p = Proc(self.name + ":" + role, role, cmd, ns=self.ns, **kw)
+        self.bed.procs.append(p)
+        return p
+
+    def run(self, cmd, **kw):
+        return run((["ip", "netns", "exec", self.ns] if self.ns else []) + cmd, **kw)
+
+    def counters(self):
+        """Wire bytes and segments sent by this node (its htb root), or None in loopback."""
+        if self.bed.loopback:
+            return None
+        r = run(["tc", "-n", self.ns, "-s", "-j", "qdisc", "show", "dev", "eth0"])
+        for q in json.loads(r.stdout):
+            if q.get("kind") == "htb" and q.get("root"):
+                return {"bytes": q["bytes"], "packets": q["packets"]}
+        raise Fail("no htb statistics on %s" % self.ns)
+
+
+class Testbed:
+    def __init__(self, args):
+        self.args = args
+        self.loopback = args.loopback
+        self.procs = []
+        self.nodes = {}
+        self.ns_made = []
+        self.work = tempfile.mkdtemp(prefix=PREFIX + "-")
+        os.chmod(self.work, 0o755)
+        if self.loopback:
+            # Own addresses inside 127/8 per run, so parallel runs never share a port.
+            self.lo_net = "127.%d.%d" % (77 + (os.getpid() >> 8) % 100, os.getpid() % 250 + 1)
+
+    def addr(self, idx):
+        return ("%s.%d" % (self.lo_net, idx)) if self.loopback else ("%s.%d" % (NET, idx))
+
+    def probe(self):
+        """Exit 77 (via Skip) when namespaces or htb cannot be used here."""
+        ns = PREFIX + "-probe"
+        r = run(["ip", "netns", "add", ns], check=False, quiet=True)
+        if r.returncode != 0:
+            raise Skip("cannot create network namespaces (needs root / CAP_SYS_ADMIN): " +
+                       r.stderr.strip())
+        try:
+            r = run(["ip", "-n", ns, "link", "add", "name", "pa", "type", "veth", "peer", "name", "pb"],
+                    check=False, quiet=True)
+            if r.returncode != 0:
+                raise Skip("cannot create veth pairs: " + r.stderr.strip())
+            r = run(["tc", "-n", ns, "qdisc", "add", "dev", "pa", "root", "handle", "1:", "htb"],
+                    check=False, quiet=True)
+            if r.returncode != 0:
+                raise Skip("tc htb is not available: " + r.stderr.strip())
+        finally:
+            run(["ip", "netns", "del", ns], check=False, quiet=True)
+
+    def build(self, specs):
+        """@specs: (name, idx, rate_bps or None for unshaped)."""
+        if not self.loopback:
+            self.probe()
+            hub = PREFIX + "-hub"
+            run(["ip", "netns", "add", hub])
+            self.ns_made.append(hub)
+            run(["ip", "-n", hub, "link", "add", "br0", "type", "bridge"])
+            run(["ip", "-n", hub, "link", "set", "br0", "up"])
+            run(["ip", "-n", hub, "link", "set", "lo", "up"])
+        for name, idx, rate in specs:
+            node = Node(self, name, idx, rate)
+            self.nodes[name] = node
+            if self.loopback:
+                continue
+            run(["ip", "netns", "add", node.ns])
+            self.ns_made.append(node.ns)
+            hub = PREFIX + "-hub"
+            v = "v%d" % idx
+            run(["ip", "-n", hub, "link", "add", v, "type", "veth", "peer", "name", "eth0",
+                 "netns", node.ns])
+            run(["ip", "-n", hub, "link", "set", v, "master", "br0"])
+            run(["ip", "-n", hub, "link", "set", v, "up"])
+            run(["ip", "-n", node.ns, "link", "set", "lo", "up"])
+            run(["ip", "-n", node.ns, "addr", "add", node.ip + "/24", "dev", "eth0"])
+            run(["ip", "-n", node.ns, "link", "set", "eth0", "up"])
+            # Every node gets an htb root (its counters are the measurement); shaped nodes get
+            # their rate, the control node a rate no test reaches.
+            r = rate if rate else 10e9
+            run(["tc", "-n", node.ns, "qdisc", "add", "dev", "eth0", "root", "handle", "1:",
+                 "htb", "default", "1"])
+            run(["tc", "-n", node.ns, "class", "add", "dev", "eth0", "parent", "1:", "classid",
+                 "1:1", "htb", "rate", "%dbit" % r, "ceil", "%dbit" % r, "quantum", "1514"])
+            run(["tc", "-n", node.ns, "qdisc", "add", "dev", "eth0", "parent", "1:1", "handle",
+                 "10:", "pfifo", "limit", "300"])
+
+    def teardown(self):
+        for p in self.procs:
+            try:
+                p.stop(grace=3)
+            except Exception:
+                pass
+        if not self.loopback:
+            delete_netns(list(reversed(self.ns_made)))
+            self.ns_made = []
+        kill_by_marker(self.work, exclude=(os.getpid(),))
+        if self.args.keep:
+            log("kept %s" % self.work)
+        else:
+            shutil.rmtree(self.work, ignore_errors=True)
+
+
+def wait_listen(node, port, what, proc=None, timeout=15):
+    deadline = time.monotonic() + timeout
+    want = "%s:%d" % (node.ip, port)
+    while time.monotonic() < deadline:
+        if proc is not None and not proc.alive():
+            raise Fail("%s exited (%s): %s" % (what, proc.status, proc.stderr_tail()))
+        out = node.run(["ss", "-Hltn"], check=False, quiet=True).stdout
+        if re.search(r"(%s|\*:%d|0\.0\.0\.0:%d)\s" % (re.escape(want), port, port), out):
+            return
+        time.sleep(0.05)
+    raise Fail("%s did not listen on %s within %ds" % (what, want, timeout))
+
+
+def sha256_of(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(1 << 22)
+            if not b:
+                break
+            h.update(b)
+    return h.hexdigest()
+
+
+def verify_all(paths):
+    """sha256 of each path (None when missing), two at a time."""
+    out = [None] * len(paths)
+
+    def one(i):
+        try:
+            out[i] = sha256_of(paths[i])
+        except OSError:
+            out[i] = None
+
+    for i in range(0, len(paths), 2):
+        ts = [threading.Thread(target=one, args=(j,)) for j in range(i, min(i + 2, len(paths)))]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+    return out
+
+
+def make_file(path, size):
+    """Incompressible content: a SHA-256 counter stream would be slow in Python; urandom is
+    fast enough and the digest is computed once."""
+    h = hashlib.sha256()
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            b = os.urandom(min(left, 4 << 20))
+            f.write(b)
+            h.update(b)
+            left -= len(b)
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# Origin
+
+
+def start_origin(bed):
+    o = bed.nodes["origin"]
+    root = os.path.join(o.dir, "www")
+    conf = os.path.join(o.dir, "nginx.conf")
+    tmp = os.path.join(o.dir, "tmp")
+    os.makedirs(tmp, exist_ok=True)
+    with open(conf, "w") as f:
+        f.write("""daemon off;
+master_process off;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    log_format swarm '$remote_addr $status $body_bytes_sent "$request"';
+    access_log {d}/access.log swarm;
+    client_body_temp_path {t}/body;
+    proxy_temp_path {t}/proxy;
+    fastcgi_temp_path {t}/fastcgi;
+    uwsgi_temp_path {t}/uwsgi;
+    scgi_temp_path {t}/scgi;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_timeout 30;
+    server {{
+        listen {ip}:{port};
+        root {root};
+        location / {{ }}
+    }}
+}}
+""".format(d=o.dir, t=tmp, ip=o.ip, port=PORT_ORIGIN, root=root))
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    p = o.proc("nginx", [nginx, "-p", o.dir, "-c", conf, "-e", os.path.join(o.dir, "error.log")])
+    wait_listen(o, PORT_ORIGIN, "nginx", p)
+    return p
+
+
+def origin_log_bytes(bed):
+    """Body bytes the origin's access log says it sent (a cross-check of the counters)."""
+    total = 0
+    try:
+        with open(os.path.join(bed.nodes["origin"].dir, "access.log")) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 3 and parts[2].isdigit():
+                    total += int(parts[2])
+    except OSError:
+        return None
+    return total
+
+
+# ---------------------------------------------------------------------------------------------
+# One measured phase
+
+
+class Phase:
+    """Snapshots the counters of every node before and after the timed part of a system."""
+
+    def __init__(self, bed):
+        self.bed = bed
+        self.before = {n: node.counters() for n, node in bed.nodes.items()}
+        self.log_before = origin_log_bytes(bed)
+
+    def sent(self):
+        out = {}
+        for n, node in self.bed.nodes.items():
+            a, b = self.before[n], node.counters()
+            if a is None or b is None:
+                out[n] = None
+                continue
+            wire = b["bytes"] - a["bytes"]
+            segs = b["packets"] - a["packets"]
+            out[n] = {"wire_bytes": wire, "segments": segs,
+                      "payload_bytes": max(0, wire - HDR * segs)}
+        lb = origin_log_bytes(self.bed)
+        out["origin_log_body_bytes"] = (lb - (self.log_before or 0)) if lb is not None else None
+        return out
+
+
+def summarize(bed, system, f, n, t0, ends, sums, want, sent, procs, bnd, extra=None):
+    times = [(e - t0) if e is not None else None for e in ends]
+    ok_peers = [t is not None and s == want for t, s in zip(times, sums)]
+    done = sorted(t for t in times if t is not None)
+    res = {
+        "system": system,
+        "ok": all(ok_peers) and len(ok_peers) == n,
+        "peers": [{"peer": i + 1, "time_s": times[i], "sha256": sums[i], "ok": ok_peers[i]}
+                  for i in range(n)],
+        "first_s": done[0] if done else None,
+        "median_s": statistics.median(done) if done else None,
+        "last_s": done[-1] if len(done) == n else None,
+        "processes": [p.report() for p in procs],
+    }
+    if sent is not None and sent.get("origin") is not None:
+        peers_payload = sum(sent[k]["payload_bytes"] for k in sent
+                            if k.startswith("peer") and sent[k] is not None)
+        res["bytes"] = {
+            "origin_payload": sent["origin"]["payload_bytes"],
+            "seed_payload": sent["seed"]["payload_bytes"],
+            "peers_payload": peers_payload,
+            "origin_copies": sent["origin"]["payload_bytes"] / f,
+            "seed_copies": sent["seed"]["payload_bytes"] / f,
+            "peers_copies": peers_payload / f,
+            "origin_log_body_bytes": sent["origin_log_body_bytes"],
+            "per_node": {k: v for k, v in sent.items() if k != "origin_log_body_bytes"},
+        }
+    elif sent is not None:
+        res["bytes"] = {"origin_log_body_bytes": sent["origin_log_body_bytes"]}
+    if bnd and res["last_s"]:
+        res["ratio_t_min"] = res["last_s"] / bnd["t_min"]
+        res["ratio_t_http"] = res["last_s"] / bnd["t_http"]
+    if extra:
+        res.update(extra)
+    return res
+
+
+def wait_all(procs, deadline, what):
+    for p in procs:
+        left = deadline - time.monotonic()
+        if left <= 0 or not p.done.wait(left):
+            raise Fail("%s: not every peer finished before the timeout" % what)
+
+
+# ---------------------------------------------------------------------------------------------
+# http: every peer fetches from the origin
+
+
+def run_http(bed, f, n, url, want, bnd, deadline):
+    peers = [bed.nodes["peer%d" % (i + 1)] for i in range(n)]
+    outs = [os.path.join(p.dir, "http.out") for p in peers]
+    ph = Phase(bed)
+    t0 = time.monotonic()
+    procs = [p.proc("curl", ["curl", "-sS", "-f", "--max-time", str(int(deadline - t0) + 1),
+                             "-o", out, url]) for p, out in zip(peers, outs)]
+    try:
+        wait_all(procs, deadline, "http")
+    finally:
+        for p in procs:
+            p.stop()
+    sent = ph.sent()
+    for p in procs:
+        if p.status != 0:
+            log("http: %s failed (%s): %s" % (p.name, p.status, p.stderr_tail()))
+    ends = [p.end if p.status == 0 else None for p in procs]
+    sums = verify_all(outs)
+    for o in outs:
+        rm(o)
+    return summarize(bed, "http", f, n, t0, ends, sums, want, sent, procs, bnd)
+
+
+def rm(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+# ---------------------------------------------------------------------------------------------
+# bt: libtorrent peers, opentracker, mktorrent
+
+
+def bt_peer_main(argv):
+    """One libtorrent node (seed or peer), run inside its namespace by the driver. Prints
+    READY when listening with the torrent added (paused), waits for GO on stdin, then prints
+    DONE <CLOCK_MONOTONIC> when every piece is verified and keeps seeding until SIGTERM."""
+    import libtorrent as lt
+
+    ap = argparse.ArgumentParser(prog="swarm.py bt-peer")
+    ap.add_argument("--torrent", required=True)
+    ap.add_argument("--save", required=True)
+    ap.add_argument("--listen", required=True)
+    ap.add_argument("--seed", action="store_true")
+    a = ap.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    s = lt.session({
+        "listen_interfaces": a.listen,
+        "enable_dht": False, "enable_lsd": False, "enable_upnp": False,
+        "enable_natpmp": False,
+        # TCP only, like vx and curl: the overhead model and the shaping treat all alike.
+        "enable_outgoing_utp": False, "enable_incoming_utp": False,
+        "alert_mask": lt.alert_category.status | lt.alert_category.error,
+        "announce_to_all_trackers": True,
+    })
+    ti = lt.torrent_info(a.torrent)
+    p = lt.add_torrent_params()
+    p.ti = ti
+    p.save_path = a.save
+    p.flags = (p.flags | lt.torrent_flags.paused) & ~lt.torrent_flags.auto_managed
+    h = s.add_torrent(p)
+    if a.seed:
+        # Check the file the seed got from the origin, then seed it (and announce) before the
+        # timed part starts.
+        h.resume()
+        while not h.status().is_seeding:
+            st = h.status()
+            if st.errc.value() != 0:
+                print("ERROR %s" % st.errc.message(), flush=True)
+                return 1
+            time.sleep(0.05)
+    print("READY", flush=True)
+    line = sys.stdin.readline()
+    if line.strip() != "GO":
+        return 1
+    h.resume()
+    done = False
+    while True:
+        st = h.status()
+        if not done and st.is_seeding:
+            print("DONE %.6f" % time.monotonic(), flush=True)
+            done = True
+        for al in s.pop_alerts():
+            if isinstance(al, lt.torrent_error_alert):
+                print("ERROR %s" % al.message(), flush=True)
+        time.sleep(0.01 if not done else 0.5)
+
+
+class LineReader:
+    """Collects the stdout lines of a bt node with the time they arrived."""
+
+    def __init__(self, proc):
+        self.proc = proc
+        self.lines = []
+        self.cv = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for raw in self.proc.p.stdout:
+            line = raw.decode(errors="replace").strip()
+            with self.cv:
+                self.lines.append(line)
+                self.cv.notify_all()
+        with self.cv:
+            self.lines.append("EOF")
+            self.cv.notify_all()
+
+    def wait_for(self, prefix, deadline):
+        with self.cv:
+            while True:
+                for line in self.lines:
+                    if line.startswith(prefix):
+                        return line
+                    if line.startswith("ERROR") or line == "EOF":
+                        raise Fail("%s: %s %s" % (self.proc.name, line,
+                                                  self.proc.stderr_tail()))
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise Fail("%s: no %s before the timeout" % (self.proc.name, prefix))
+                self.cv.wait(min(left, 0.5))
+
+
+def run_bt(bed, f, n, url, want, bnd, deadline, piece_length):
+    ctl, seed = bed.nodes["control"], bed.nodes["seed"]
+    peers = [bed.nodes["peer%d" % (i + 1)] for i in range(n)]
+    tdir = os.path.join(ctl.dir, "tracker")
+    os.makedirs(tdir, exist_ok=True)
+    os.chmod(tdir, 0o755)
+    sdir = os.path.join(seed.dir, "bt")
+    os.makedirs(sdir, exist_ok=True)
+    # The seed gets the file from the origin (not timed), like the vx seed does.
+    seed.run(["curl", "-sS", "-f", "-o", os.path.join(sdir, "blob"), url],
+             timeout=max(30, int(deadline - time.monotonic())))
+    torrent = os.path.join(bed.work, "blob.torrent")
+    announce = "http://%s:%d/announce" % (ctl.ip, PORT_TRACKER)
+    run(["mktorrent", "-a", announce, "-l", str(int(math.log2(piece_length))), "-o", torrent,
+         os.path.join(sdir, "blob")], timeout=120)
+    ih = run([sys.executable, "-c", "import libtorrent as lt,sys; "
+              "print(lt.torrent_info(sys.argv[1]).info_hash())", torrent]).stdout.strip()
+    with open(os.path.join(tdir, "whitelist"), "w") as w:
+        w.write(ih + "\n")
+    os.chmod(os.path.join(tdir, "whitelist"), 0o644)
+    # Debian's opentracker serves only whitelisted torrents; it chroots into -d.
+    tr = ctl.proc("opentracker", ["opentracker", "-i", ctl.ip, "-p", str(PORT_TRACKER),
+                                  "-P", str(PORT_TRACKER), "-d", tdir, "-w", "whitelist"])
+    wait_listen(ctl, PORT_TRACKER, "opentracker", tr)
+    py = sys.executable
+
+    def node_proc(node, save, is_seed):
+        cmd = [py, SELF, "bt-peer", "--torrent", torrent, "--save", save,
+               "--listen", "%s:%d" % (node.ip, PORT_BT)] + (["--seed"] if is_seed else [])
+        p = node.proc("libtorrent", cmd, stdout=subprocess.PIPE, stdin=subprocess.PIPE)
+        return p, LineReader(p)
+
+    sp, sr = node_proc(seed, sdir, True)
+    sr.wait_for("READY", deadline)
+    sp.p.stdin.write(b"GO\n")
+    sp.p.stdin.flush()
+    pdirs = []
+    nodes = []
+    for p in peers:
+        d = os.path.join(p.dir, "bt")
+        os.makedirs(d, exist_ok=True)
+        pdirs.append(d)
+        nodes.append(node_proc(p, d, False))
+    for _, r in nodes:
+        r.wait_for("READY", deadline)
+    ph = Phase(bed)
+    t0 = time.monotonic()
+    for p, _ in nodes:
+        p.p.stdin.write(b"GO\n")
+        p.p.stdin.flush()
+    ends = []
+    try:
+        for p, r in nodes:
+            try:
+                ends.append(float(r.wait_for("DONE", deadline).split()[1]))
+            except Fail as e:
+                log("bt: %s" % e)
+                ends.append(None)
+    finally:
+        sent = ph.sent()
+        for p, _ in nodes:
+            p.stop()
+        sp.stop()
+        tr.stop()
+    sums = verify_all([os.path.join(d, "blob") for d in pdirs])
+    for d in pdirs + [sdir]:
+        shutil.rmtree(d, ignore_errors=True)
+    return summarize(bed, "bt", f, n, t0, ends, sums, want, sent,
+                     [sp] + [p for p, _ in nodes] + [tr], bnd,
+                     {"piece_length": piece_length, "libtorrent_tcp_only": True})
+
+
+# ---------------------------------------------------------------------------------------------
+# vx: scheduler, seed peer, peers, all through the CLI surface of the end-to-end issue
+
+
+def vx_serve_available(vx):
+    if not vx or not os.access(vx, os.X_OK):
+        return False, "no vx binary (pass --vx PATH)"
+    r = run([vx, "serve", "--help"], check=False, quiet=True, timeout=10)
+    if r.returncode != 0:
+        return False, "vx serve is not available in this build (%s)" % (
+            (r.stderr or r.stdout).strip().splitlines()[-1:] or ["no output"])[0]
+    return True, ""
+
+
+def run_vx(bed, f, n, url, want, bnd, deadline, args):
+    ok, why = vx_serve_available(args.vx)
+    if not ok:
+        raise Fail(why)
+    vx = args.vx
+    ctl, seed = bed.nodes["control"], bed.nodes["seed"]
+    peers = [bed.nodes["peer%d" % (i + 1)] for i in range(n)]
+    sched_addr = "%s:%d" % (ctl.ip, PORT_SCHED)
+    sched = ctl.proc("vx-scheduler", [vx, "scheduler", "--listen", sched_addr,
+                                      "--db", os.path.join(ctl.dir, "scheduler.db")])
+    wait_listen(ctl, PORT_SCHED, "vx scheduler", sched)
+
+    def serve(node, is_seed):
+        d = os.path.join(node.dir, "vx")
+        os.makedirs(d, exist_ok=True)
+        sock = os.path.join(d, "vx.sock")
+        cmd = [vx, "serve", "--data-dir", os.path.join(d, "data"), "--listen",
+               "%s:%d" % (node.ip, PORT_VORTEX), "--socket", sock, "--scheduler", sched_addr]
+        if is_seed:
+            cmd.append("--seed")
+        if args.vx_config:
+            cmd += ["--config", args.vx_config]
+        return node.proc("vx-serve", cmd), sock, d
+
+    daemons = [serve(seed, True)] + [serve(p, False) for p in peers]
+    t_up = time.monotonic() + 20
+    for p, sock, _ in daemons:
+        while not os.path.exists(sock):
+            if not p.alive():
+                raise Fail("vx serve exited (%s): %s" % (p.status, p.stderr_tail()))
+            if time.monotonic() > t_up:
+                raise Fail("vx serve did not create %s within 20 s" % sock)
+            time.sleep(0.05)
+    for (p, _, _), node in zip(daemons, [seed] + peers):
+        wait_listen(node, PORT_VORTEX, "vx serve", p)
+    get_extra = ["--piece-length", str(args.piece_length)] if args.piece_length else []
+    # The seed obtains the file from the origin (not timed: the bound assumes it holds it).
+    warm_out = os.path.join(daemons[0][2], "warm.out")
+    w = seed.proc("vx-get", [vx, "get", url, "-O", warm_out, "--socket", daemons[0][1]] +
+                  get_extra)
+    if not w.done.wait(max(1, deadline - time.monotonic())) or w.status != 0:
+        w.stop()
+        raise Fail("vx get on the seed failed (%s): %s" % (w.status, w.stderr_tail()))
+    if sha256_of(warm_out) != want:
+        raise Fail("vx get on the seed produced a file with the wrong sha256")
+    rm(warm_out)
+    outs = [os.path.join(d, "out") for _, _, d in daemons[1:]]
+    ph = Phase(bed)
+    t0 = time.monotonic()
+    gets = [node.proc("vx-get", [vx, "get", url, "-O", out, "--socket", sock] + get_extra)
+            for node, out, (_, sock, _) in zip(peers, outs, daemons[1:])]
+    try:
+        wait_all(gets, deadline, "vx")
+    finally:
+        sent = ph.sent()
+        for g in gets:
+            g.stop()
+        for p, _, _ in daemons:
+            p.stop(grace=10)
+        sched.stop(grace=10)
+    for g in gets:
+        if g.status != 0:
+            log("vx: %s failed (%s): %s" % (g.name, g.status, g.stderr_tail()))
+    ends = [g.end if g.status == 0 else None for g in gets]
+    sums = verify_all(outs)
+    for _, _, d in daemons:
+        shutil.rmtree(d, ignore_errors=True)
+    return summarize(bed, "vx", f, n, t0, ends, sums, want, sent,
+                     [sched] + [p for p, _, _ in daemons] + gets, bnd)
+
+
+# ---------------------------------------------------------------------------------------------
+# Output
+
+
+def print_report(cfg, bnd, results, out):
+    w = out.write
+    w("swarm: %d peers, file %s, peer uplink %s, seed uplink %s, origin uplink %s%s\n" % (
+        cfg["peers"], fmt_bytes(cfg["size"]), fmt_rate(cfg["link_bps"]),
+        fmt_rate(cfg["seed_link_bps"]), fmt_rate(cfg["origin_link_bps"]),
+        ", loopback (no namespaces, no shaping)" if cfg["loopback"] else ""))
+    if bnd:
+        w("bound: T_min = max(F/u_seed, N*F/(u_seed+N*u)) = %.2f s; HTTP N*F/u_origin = %.2f s\n"
+          % (bnd["t_min"], bnd["t_http"]))
+        w("       %s\n" % bnd["model"])
+    w("\n%-5s %-4s %8s %8s %8s %7s %7s %7s %7s %8s %9s\n" % (
+        "sys", "ok", "first", "median", "last", "xT_min", "xT_http", "origin", "seed", "peers",
+        "origin-log"))
+    for r in results:
+        if r.get("error"):
+            w("%-5s FAIL %s\n" % (r["system"], r["error"]))
+            continue
+        b = r.get("bytes", {})
+
+        def c(k):
+            return ("%.2f" % b[k]) if b.get(k) is not None else "-"
+
+        def t(v):
+            return ("%.2f" % v) if v is not None else "-"
+
+        w("%-5s %-4s %8s %8s %8s %7s %7s %7s %7s %8s %9s\n" % (
+            r["system"], "yes" if r["ok"] else "NO", t(r["first_s"]), t(r["median_s"]),
+            t(r["last_s"]), t(r.get("ratio_t_min")), t(r.get("ratio_t_http")),
+            c("origin_copies"), c("seed_copies"), c("peers_copies"),
+            fmt_bytes(b.get("origin_log_body_bytes"))))
+    w("\n(times in s from the start of all peers; copies = TCP payload bytes sent, measured from "
+      "each node's htb counters as wire bytes - 66 * segments, divided by the file size)\n")
+    for r in results:
+        if r.get("error"):
+            continue
+        w("%s processes (cpu s / peak RSS MiB):" % r["system"])
+        agg = {}
+        for p in r["processes"]:
+            a = agg.setdefault(p["role"], [0, 0.0, 0.0])
+            a[0] += 1
+            a[1] += p["cpu_s"] or 0
+            a[2] = max(a[2], (p["peak_rss_kib"] or 0) / 1024)
+        for role, (k, cpu, rss) in agg.items():
+            w("  %s x%d %.2f / %.1f" % (role, k, cpu, rss))
+        w("\n")
+
+
+def write_chart(path, bnd, results, n, work):
+    dat = os.path.join(work, "chart.dat")
+    plots = []
+    with open(dat, "w") as d:
+        idx = 0
+        for r in results:
+            if r.get("error") or not r.get("peers"):
+                continue
+            times = sorted(p["time_s"] for p in r["peers"] if p["time_s"] is not None)
+            d.write("# %s\n" % r["system"])
+            for i, t in enumerate(times):
+                d.write("%d %.4f\n" % (i + 1, t))
+            d.write("\n\n")
+            plots.append("'%s' index %d with linespoints lw 2 title '%s'" % (dat, idx,
+                                                                              r["system"]))
+            idx += 1
+    if not plots:
+        log("no completed system to chart")
+        return
+    if bnd:
+        plots.append("%f with lines dt 2 lc rgb 'black' title 'T_{min}'" % bnd["t_min"])
+        plots.append("%f with lines dt 3 lc rgb 'gray40' title 'HTTP bound'" % bnd["t_http"])
+    gp = os.path.join(work, "chart.gp")
+    with open(gp, "w") as g:
+        g.write("set terminal pngcairo size 900,540\n")
+        g.write("set output '%s'\n" % path)
+        g.write("set title 'vx-bench swarm: completion time per peer'\n")
+        g.write("set xlabel 'peers done (sorted by completion)'\nset ylabel 'seconds'\n")
+        g.write("set xrange [0.5:%f]\nset yrange [0:*]\nset grid\nset key left top opaque box\n" %
+                (n + 0.5))
+        g.write("set xtics 1\n" if n <= 32 else "")
+        g.write("plot " + ", ".join(plots) + "\n")
+    run(["gnuplot", gp], timeout=60)
+
+
+# ---------------------------------------------------------------------------------------------
+# Main
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(
+        prog="vx-bench swarm",
+        description="A whole swarm in network namespaces, vx side by side with BitTorrent "
+                    "(libtorrent) and HTTP (curl from the origin). Rates use tc units "
+                    "(100mbit = 100 Mbit/s, 12.5mbps = 12.5 MB/s).")
+    ap.add_argument("--peers", type=int, required=True, help="N downloading peers")
+    ap.add_argument("--size", type=parse_size, required=True, help="file size, e.g. 256M")
+    ap.add_argument("--link", type=parse_rate, required=True, help="uplink of every peer")
+    ap.add_argument("--seed-link", type=parse_rate, help="uplink of the seed (default --link)")
+    ap.add_argument("--origin-link", type=parse_rate,
+                    help="uplink of the origin (default --seed-link)")
+    ap.add_argument("--piece-length", type=parse_size,
+                    help="piece length for vx (passed to vx get) and bt (default 4M for bt; "
+                         "vx's own rule otherwise)")
+    ap.add_argument("--vs", default="all",
+                    help="systems to run, comma separated: vx, bt, http, all (= vx,bt,http); "
+                         "'bt' or 'http' alone means vx and that baseline")
+    ap.add_argument("--json", action="store_true", help="print the JSON report on stdout")
+    ap.add_argument("--chart", help="write a PNG chart of completion time per peer")
+    ap.add_argument("--loopback", action="store_true",
+                    help="no namespaces, no shaping: loopback addresses (CPU-bound runs)")
+    ap.add_argument("--timeout", type=float, default=900,
+                    help="seconds for the whole run, set-up and tear-down included (900)")
+    ap.add_argument("--vx", help="the vx binary")
+    ap.add_argument("--vx-config", help="--config FILE passed to every vx serve")
+    ap.add_argument("--only", action="store_true",
+                    help="run exactly the systems in --vs (no implied vx)")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    a = ap.parse_args(argv)
+    if not 1 <= a.peers <= 200:
+        ap.error("--peers must be 1..200")
+    a.seed_link = a.seed_link or a.link
+    a.origin_link = a.origin_link or a.seed_link
+    want = []
+    for s in a.vs.split(","):
+        s = s.strip()
+        if s == "all":
+            want += ["vx", "bt", "http"]
+        elif s in ("vx", "bt", "http"):
+            if not a.only and s != "vx" and "," not in a.vs:
+                want.append("vx")
+            want.append(s)
+        else:
+            ap.error("--vs wants vx, bt, http or all, got '%s'" % s)
+    # Baselines first: they need nothing from this build.
+    order = ["http", "bt", "vx"]
+    a.systems = [s for s in order if s in want]
+    if a.piece_length and a.piece_length & (a.piece_length - 1):
+        ap.error("--piece-length must be a power of two")
+    return a
+
+
+def main(argv):
+    if len(argv) >= 1 and argv[0] == "bt-peer":
+        return bt_peer_main(argv[1:])
+    if len(argv) >= 1 and argv[0] == "cleanup":
+        remove_stale()
+        return EXIT_OK
+    if len(argv) >= 1 and argv[0] == "run":
+        argv = argv[1:]
+    args = parse_args(argv)
+    if os.geteuid() != 0 and not args.loopback:
+        log("skipping: network namespaces and tc need root (try --loopback)")
+        return EXIT_SKIP
+    for tool in (["ip", "tc"] if not args.loopback else []) + ["curl", "nginx", "ss"]:
+        if not (shutil.which(tool) or os.path.exists("/usr/sbin/" + tool)):
+            log("missing tool '%s' (scripts/install-deps installs scripts/deps/bench.apt)" % tool)
+            return EXIT_FAIL
+    if "bt" in args.systems:
+        for tool in ("opentracker", "mktorrent"):
+            if not shutil.which(tool):
+                log("missing tool '%s' (scripts/install-deps)" % tool)
+                return EXIT_FAIL
+        r = run([sys.executable, "-c", "import libtorrent"], check=False, quiet=True)
+        if r.returncode != 0:
+            log("%s cannot import libtorrent (Debian's python3-libtorrent; run with "
+                "/usr/bin/python3)" % sys.executable)
+            return EXIT_FAIL
+
+    bed = None
+    state = {"cleaned": False}
+
+    def cleanup():
+        if bed is not None and not state["cleaned"]:
+            state["cleaned"] = True
+            bed.teardown()
+
+    def on_signal(signum, _frame):
+        raise Interrupted(signal.Signals(signum).name)
+
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, on_signal)
+    signal.signal(signal.SIGALRM, on_signal)
+    # A hard stop a little after the run's own deadline, whatever is blocking.
+    signal.alarm(int(args.timeout) + 30)
+    atexit.register(cleanup)
+    deadline = time.monotonic() + args.timeout
+    n, f = args.peers, args.size
+    results = []
+    rc = EXIT_OK
+    try:
+        remove_stale()
+        bed = Testbed(args)
+        specs = [("origin", 2, args.origin_link), ("control", 3, None),
+                 ("seed", 10, args.seed_link)]
+        specs += [("peer%d" % (i + 1), 11 + i, args.link) for i in range(n)]
+        bed.build(specs)
+        bnd = None if args.loopback else bounds(f, n, args.seed_link, args.link,
+                                                args.origin_link)
+        www = os.path.join(bed.nodes["origin"].dir, "www")
+        os.makedirs(www, exist_ok=True)
+        log("generating %s" % fmt_bytes(f))
+        want = make_file(os.path.join(www, "blob"), f)
+        start_origin(bed)
+        url = "http://%s:%d/blob" % (bed.nodes["origin"].ip, PORT_ORIGIN)
+        for system in args.systems:
+            left = deadline - time.monotonic()
+            if left <= 5:
+                results.append({"system": system, "ok": False, "error": "no time left"})
+                rc = EXIT_FAIL
+                continue
+            log("running %s" % system)
+            before = Phase(bed)
+            try:
+                if system == "http":
+                    r = run_http(bed, f, n, url, want, bnd, deadline)
+                elif system == "bt":
+                    r = run_bt(bed, f, n, url, want, bnd, deadline,
+                               args.piece_length or (4 << 20))
+                else:
+                    r = run_vx(bed, f, n, url, want, bnd, deadline, args)
+            except Fail as e:
+                log("%s: %s" % (system, e))
+                r = {"system": system, "ok": False, "error": str(e)}
+            # Origin bytes over the whole system run, warm-up of the seed included.
+            whole = before.sent()
+            if whole.get("origin") is not None and not r.get("error"):
+                r.setdefault("bytes", {})["origin_copies_with_seed_warmup"] = \
+                    whole["origin"]["payload_bytes"] / f
+            r.setdefault("bytes", {})["origin_log_body_bytes_with_seed_warmup"] = \
+                whole.get("origin_log_body_bytes")
+            if not r.get("ok"):
+                rc = EXIT_FAIL
+            results.append(r)
+        cfg = {"peers": n, "size": f, "link_bps": args.link, "seed_link_bps": args.seed_link,
+               "origin_link_bps": args.origin_link, "loopback": args.loopback,
+               "piece_length": args.piece_length, "sha256": want, "prefix": PREFIX,
+               "systems": args.systems, "nproc": os.cpu_count(),
+               "loadavg": os.getloadavg()}
+        print_report(cfg, bnd, results, sys.stderr if args.json else sys.stdout)
+        if args.chart:
+            write_chart(os.path.abspath(args.chart), bnd, results, n, bed.work)
+        if args.json:
+            json.dump({"config": cfg, "bound": bnd, "results": results, "ok": rc == EXIT_OK},
+                      sys.stdout, indent=1)
+            sys.stdout.write("\n")
+    except Skip as e:
+        log("skipping: %s" % e)
+        rc = EXIT_SKIP
+    except Fail as e:
+        log("failed: %s" % e)
+        rc = EXIT_FAIL
+    except Interrupted as e:
+        log("interrupted (%s): cleaning up" % e)
+        rc = 130 if str(e) == "SIGINT" else EXIT_FAIL
+    finally:
+        signal.alarm(0)
+        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(s, signal.SIG_IGN)
+        cleanup()
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
