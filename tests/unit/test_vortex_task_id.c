@@ -209,6 +209,14 @@ static const struct {
 	{ "s3:/a/b", "s3:/a/b" },
 	{ "file://h:1/x", NULL },
 	{ "HTTP://A.B/%7e?A=%41#%41", "http://a.b/%7e?A=A#%41" },
+	/* the url crate where newer WHATWG text (and node) differ */
+	{ "oci:///.%2e#f", "oci:///#f" },
+	{ "hdfs://h:1/a/..#f", "hdfs://h:1/#f" },
+	{ "s3://h:9000\\k", "s3://h:9000/\\k" },
+	{ "file://@host/x", NULL },
+	{ "file://u:p@host/x", NULL },
+	/* the trailing-slash rule trims the whole string, fragment included */
+	{ "oci:/.%2e?k=a b#/", "oci:/?k=a+b#" },
 };
 
 static void test_vx_url_normalize_for_task_id__table(void **state)

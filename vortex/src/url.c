@@ -638,6 +638,8 @@ static ssize_t parse_authority(struct url *u)
 			at = end;
 		end++;
 	}
+	if (u->file && at != SIZE_MAX)
+		return url_fail(u, VX_URL_ERR_BAD_HOST); /* '@' is a forbidden host code point */
 	if (at == u->i) {
 		if (at + 1 < u->n && auth_end(u, u->s[at + 1]))
 			return url_fail(u, VX_URL_ERR_EMPTY_HOST);
