@@ -158,4 +158,67 @@ VX_MUST_CHECK int vx_source_sigv4_sign(const struct vx_source_sigv4_req *r, char
 VX_MUST_CHECK int vx_source_uri_encode(const char *s, size_t len, bool keep_slash, char *out,
 				       size_t size);
 
+/* ---- JSON documents (jansson; each document at most VX_SOURCE_DOC_MAX bytes) ---------------- */
+
+#define VX_SOURCE_OCI_DIGEST_MAX 136u /* "sha512:" + 128 hex + NUL, rounded */
+
+/*
+ * vx_source_oci_index_pick() - from an OCI image index or Docker manifest list of @len bytes,
+ * the digest of the first manifest whose platform matches @os and @arch (and @variant when it
+ * is non-NULL and non-empty), written to @digest (at most @size bytes).
+ * Returns 0, -ENOENT when no entry matches, -EPROTO for a malformed document or digest.
+ */
+VX_MUST_CHECK int vx_source_oci_index_pick(const char *doc, size_t len, const char *os,
+					   const char *arch, const char *variant, char *digest,
+					   size_t size);
+
+/* A blob named by an image manifest: lent to the callback. */
+typedef int (*vx_source_oci_blob_fn)(void *arg, const char *digest, int64_t size,
+				     const char *media_type);
+
+/*
+ * vx_source_oci_manifest_blobs() - call @fn for the config and then each layer of an image
+ * manifest of @len bytes. Returns 0, @fn's negative value, or -EPROTO for a malformed
+ * manifest (no config, a layer without digest or size, a bad digest).
+ */
+VX_MUST_CHECK int vx_source_oci_manifest_blobs(const char *doc, size_t len,
+					       vx_source_oci_blob_fn fn, void *arg);
+
+/*
+ * vx_source_oci_is_index() - true when the document of @len bytes is an index / manifest list
+ * (by its mediaType, or by having "manifests" and no "layers").
+ */
+bool vx_source_oci_is_index(const char *doc, size_t len);
+
+/*
+ * vx_source_token_parse() - the bearer token of a registry token reply ("token" or
+ * "access_token") into @tok (at most @size bytes). Returns 0, -ENOENT, -EMSGSIZE or -EPROTO.
+ */
+VX_MUST_CHECK int vx_source_token_parse(const char *doc, size_t len, char *tok, size_t size);
+
+/* One WebHDFS FileStatus. */
+struct vx_source_hdfs_status {
+	char name[256]; /* pathSuffix; "" for GETFILESTATUS */
+	int64_t length;
+	int64_t mtime_ms;
+	bool is_dir;
+};
+
+typedef int (*vx_source_hdfs_status_fn)(void *arg, const struct vx_source_hdfs_status *st);
+
+/*
+ * vx_source_hdfs_status_parse() - a GETFILESTATUS reply ({"FileStatus": {...}}) of @len
+ * bytes. Returns 0 or -EPROTO; a RemoteException document is -EREMOTEIO.
+ */
+VX_MUST_CHECK int vx_source_hdfs_status_parse(const char *doc, size_t len,
+					      struct vx_source_hdfs_status *st);
+
+/*
+ * vx_source_hdfs_list_parse() - a LISTSTATUS reply ({"FileStatuses": {"FileStatus": [...]}})
+ * of @len bytes; @fn gets each entry. Names with '/' or that are "." or ".." are -EPROTO.
+ * Returns 0, @fn's negative value, -EPROTO or -EREMOTEIO.
+ */
+VX_MUST_CHECK int vx_source_hdfs_list_parse(const char *doc, size_t len,
+					    vx_source_hdfs_status_fn fn, void *arg);
+
 #endif /* VX_SOURCE_PARSE_H */

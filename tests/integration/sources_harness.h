@@ -31,7 +31,7 @@ static int vx_h_nr_children;
 static char vx_h_dir[256];
 
 /* A fresh temp dir (mode 0755 so that nginx workers can read it); "" on failure. */
-static const char *vx_h_tmpdir(void)
+static inline const char *vx_h_tmpdir(void)
 {
 	const char *base = getenv("TMPDIR");
 
@@ -42,7 +42,7 @@ static const char *vx_h_tmpdir(void)
 	return vx_h_dir;
 }
 
-static void vx_h_rmdir(void)
+static inline void vx_h_rmdir(void)
 {
 	char cmd[512];
 
@@ -59,7 +59,7 @@ static void vx_h_rmdir(void)
 }
 
 /* A loopback TCP port that was free a moment ago. */
-static int vx_h_free_port(void)
+static inline int vx_h_free_port(void)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET };
 	socklen_t len = sizeof(a);
@@ -79,7 +79,7 @@ static int vx_h_free_port(void)
 	return port;
 }
 
-static int vx_h_port_open(int port)
+static inline int vx_h_port_open(int port)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET };
 	int fd, rc;
@@ -95,7 +95,7 @@ static int vx_h_port_open(int port)
 }
 
 /* Waits up to @ms for @port to accept; returns 1 when it does. */
-static int vx_h_wait_port(int port, int ms)
+static inline int vx_h_wait_port(int port, int ms)
 {
 	for (int i = 0; i < ms / 20; i++) {
 		if (vx_h_port_open(port))
@@ -106,7 +106,7 @@ static int vx_h_wait_port(int port, int ms)
 }
 
 /* Starts argv as a child in its own process group that dies with us; returns its pid. */
-static pid_t vx_h_spawn(char *const argv[], const char *log_path)
+static inline pid_t vx_h_spawn(char *const argv[], const char *log_path)
 {
 	pid_t pid = fork();
 
@@ -130,7 +130,7 @@ static pid_t vx_h_spawn(char *const argv[], const char *log_path)
 }
 
 /* Stops every child: TERM to its group, then KILL after 2 s. */
-static void vx_h_stop_all(void)
+static inline void vx_h_stop_all(void)
 {
 	for (int i = 0; i < vx_h_nr_children; i++) {
 		pid_t pid = vx_h_children[i];
@@ -151,7 +151,7 @@ next:;
 	vx_h_nr_children = 0;
 }
 
-static int vx_h_write_file(const char *path, const void *data, size_t len)
+static inline int vx_h_write_file(const char *path, const void *data, size_t len)
 {
 	FILE *f = fopen(path, "wb");
 	size_t n;
@@ -164,7 +164,7 @@ static int vx_h_write_file(const char *path, const void *data, size_t len)
 	return n == len ? 0 : -1;
 }
 
-static int vx_h_printf_file(const char *path, const char *fmt, ...)
+static inline int vx_h_printf_file(const char *path, const char *fmt, ...)
 {
 	va_list ap;
 	FILE *f = fopen(path, "w");
@@ -180,7 +180,7 @@ static int vx_h_printf_file(const char *path, const char *fmt, ...)
 }
 
 /* Deterministic test bytes: a xorshift stream from @seed. */
-static void vx_h_fill(uint8_t *p, size_t len, uint32_t seed)
+static inline void vx_h_fill(uint8_t *p, size_t len, uint32_t seed)
 {
 	uint32_t x = seed ? seed : 1;
 
@@ -192,7 +192,7 @@ static void vx_h_fill(uint8_t *p, size_t len, uint32_t seed)
 	}
 }
 
-static int vx_h_have(const char *prog)
+static inline int vx_h_have(const char *prog)
 {
 	char cmd[256];
 
@@ -208,7 +208,7 @@ struct vx_h_buf {
 	int calls;
 };
 
-static int vx_h_buf_sink(void *arg, const void *data, size_t len)
+static inline int vx_h_buf_sink(void *arg, const void *data, size_t len)
 {
 	struct vx_h_buf *b = arg;
 

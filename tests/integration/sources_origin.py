@@ -22,12 +22,19 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+try:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+except ImportError:  # only the registry token service needs it
+    hashes = padding = None
+
 ROOT = ""
 COUNTS = {}
 LOCK = threading.Lock()
-TOKEN_SECRET = b"vx-test-token-secret"
 DELEGATION = "vx-delegation-token"
 S3_KEYS = {"VXTESTKEY": "vx/test+secret"}
+TOKEN_KEY = None
+TOKEN_X5C = ""
 
 
 def bump(key):
@@ -155,16 +162,40 @@ class Handler(BaseHTTPRequestHandler):
 
     # ---- registry token service (bearer flow) ----
     def token(self, q):
+        """A docker/distribution token server: RS256 JWTs with an x5c chain of one
+        self-signed certificate, which the registry trusts through its rootcertbundle.
+        Anonymous requests get pull; Basic credentials must be vx:s3cret."""
         auth = self.headers.get("Authorization", "")
         user = ""
         if auth.startswith("Basic "):
-            user = base64.b64decode(auth[6:]).decode().split(":", 1)[0]
+            user, _, pw = base64.b64decode(auth[6:]).decode().partition(":")
+            if (user, pw) != ("vx", "s3cret"):
+                return self.reply(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}',
+                                  "application/json")
         scope = q.get("scope", [""])[0]
         service = q.get("service", [""])[0]
-        payload = json.dumps({"sub": user, "scope": scope, "service": service, "t": time.time()})
-        sig = hmac.new(TOKEN_SECRET, payload.encode(), hashlib.sha256).hexdigest()
-        tok = base64.urlsafe_b64encode(payload.encode()).decode() + "." + sig
-        self.reply(200, json.dumps({"token": tok, "expires_in": 300}).encode(), "application/json")
+        access = []
+        parts = scope.split(":")
+        if len(parts) == 3 and parts[0] == "repository":
+            access.append({"type": "repository", "name": parts[1],
+                           "actions": [a for a in parts[2].split(",") if a == "pull"]})
+        if TOKEN_KEY is None:
+            return self.reply(500, b"no token key")
+        now = int(time.time())
+        header = {"typ": "JWT", "alg": "RS256", "x5c": [TOKEN_X5C]}
+        claims = {"iss": "vx-test-issuer", "sub": user, "aud": service, "exp": now + 300,
+                  "nbf": now - 10, "iat": now, "jti": "%d-%d" % (now, bump("jti")),
+                  "access": access}
+
+        def b64(b):
+            return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+        signing = b64(json.dumps(header).encode()) + "." + b64(json.dumps(claims).encode())
+        sig = TOKEN_KEY.sign(signing.encode(), padding.PKCS1v15(), hashes.SHA256())
+        tok = signing + "." + b64(sig)
+        self.reply(200, json.dumps({"token": tok, "access_token": tok, "expires_in": 300,
+                                    "issued_at": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                               time.gmtime(now))}).encode(),
+                   "application/json")
 
     # ---- WebHDFS ----
     def hdfs_path(self, url):
@@ -229,10 +260,24 @@ class Handler(BaseHTTPRequestHandler):
         return self.hdfs_error(400, "IllegalArgumentException", "Invalid value for webhdfs parameter \"op\"")
 
 
+def load_token_key(key_path, cert_path):
+    """The registry token signing key (optional; needs python3-cryptography)."""
+    global TOKEN_KEY, TOKEN_X5C
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    with open(key_path, "rb") as f:
+        TOKEN_KEY = serialization.load_pem_private_key(f.read(), None)
+    with open(cert_path, "rb") as f:
+        cert = x509.load_pem_x509_certificate(f.read())
+    TOKEN_X5C = base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
+
+
 def main():
     global ROOT
     port = int(sys.argv[1])
     ROOT = sys.argv[2]
+    if len(sys.argv) > 4:
+        load_token_key(sys.argv[3], sys.argv[4])
     srv = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     srv.daemon_threads = True
     srv.serve_forever()
