@@ -1,0 +1,18 @@
+# bench room: a smoke run of the `vx-bench swarm` testbed (N=2, 8 MiB, shaped namespaces) so the
+# harness cannot rot. Skips (77) where network namespaces cannot be made; runs vx only when
+# this build has `vx serve`. The long runs are benchmarks (bench/RESULTS.md), not tests.
+if(TARGET vx-bench)
+	# Where vx-bench finds its driver (it also finds it without this, from CMakeCache.txt).
+	target_compile_definitions(vx-bench
+		PRIVATE VX_SWARM_DRIVER="${CMAKE_SOURCE_DIR}/bench/swarm/swarm.py")
+	if(TARGET vx)
+		set(vx_bench_swarm_vx $<TARGET_FILE:vx>)
+	else()
+		set(vx_bench_swarm_vx "")
+	endif()
+	add_test(NAME bench_swarm_smoke
+		COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/bench_swarm.sh
+			$<TARGET_FILE:vx-bench> ${vx_bench_swarm_vx})
+	set_tests_properties(bench_swarm_smoke PROPERTIES LABELS integration TIMEOUT 180
+		SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
+endif()

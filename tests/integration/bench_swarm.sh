@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# bench_swarm.sh VX_BENCH [VX]: smoke run of `vx-bench swarm` so the testbed cannot rot.
+# N=2, 8 MiB, 40 Mbit/s uplinks in network namespaces, for http and bt, and for vx when this
+# build has `vx serve`. Checks every peer's sha256 from the JSON report, the copies the origin
+# sent (from interface counters), the chart, and that nothing (namespace, bridge, process,
+# directory) is left behind, also after a run interrupted with Ctrl-C (SIGINT).
+# Exit 77 (skip) when network namespaces cannot be made here.
+set -u
+bench=$1
+vx=${2:-}
+py=/usr/bin/python3
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+fail() {
+	echo "FAIL: $*" >&2
+	fails=$((fails + 1))
+}
+
+# Nothing of run $1 (a vxb<pid> prefix) may remain: namespaces (the bridge and veths live only
+# inside them), processes, work directories.
+check_clean() {
+	local prefix=$1 left
+	left=$(ip netns list 2>/dev/null | awk '{print $1}' | grep "^$prefix-")
+	[ -z "$left" ] || fail "namespaces left behind: $left"
+	left=$(pgrep -a -f -- "$prefix-")
+	[ -z "$left" ] || fail "processes left behind: $left"
+	left=$(ls -d "${TMPDIR:-/tmp}/$prefix-"* 2>/dev/null)
+	[ -z "$left" ] || fail "directories left behind: $left"
+}
+
+systems=http,bt
+args=()
+if [ -n "$vx" ] && "$vx" serve --help >/dev/null 2>&1; then
+	systems=http,bt,vx
+	args+=(--vx "$vx")
+else
+	echo "bench_swarm: skipping the vx part: vx serve is not available in this build"
+fi
+
+"$bench" swarm --peers 2 --size 8M --link 40mbit --vs "$systems" --only --json \
+	--chart "$tmp/chart.png" --timeout 120 "${args[@]}" >"$tmp/out.json" 2>"$tmp/err"
+rc=$?
+cat "$tmp/err" >&2
+if [ $rc -eq 77 ]; then
+	echo "bench_swarm: skipped: network namespaces are not available here"
+	exit 77
+fi
+[ $rc -eq 0 ] || fail "vx-bench swarm exited $rc"
+
+prefix=$($py -c 'import json,sys; print(json.load(open(sys.argv[1]))["config"]["prefix"])' \
+	"$tmp/out.json" 2>/dev/null)
+if [ -z "$prefix" ]; then
+	fail "no JSON report"
+else
+	check_clean "$prefix"
+fi
+
+$py - "$tmp/out.json" "$systems" <<'PY' || fail "report checks"
+import json, sys
+rep = json.load(open(sys.argv[1]))
+want = sys.argv[2].split(",")
+cfg, res = rep["config"], {r["system"]: r for r in rep["results"]}
+bad = []
+for s in want:
+    r = res.get(s)
+    if r is None or r.get("error"):
+        bad.append("%s: %s" % (s, r and r.get("error")))
+        continue
+    if len(r["peers"]) != 2:
+        bad.append("%s: %d peers reported" % (s, len(r["peers"])))
+    for p in r["peers"]:
+        if p["sha256"] != cfg["sha256"] or p["time_s"] is None:
+            bad.append("%s: peer %d sha256 %s, want %s" % (s, p["peer"], p["sha256"],
+                                                          cfg["sha256"]))
+    b = r["bytes"]
+    # Counters are wire bytes minus modelled headers: allow a few per cent either way.
+    if s == "http" and not 1.9 <= b["origin_copies"] <= 2.1:
+        bad.append("http: origin sent %.2f copies, want 2" % b["origin_copies"])
+    if s in ("bt", "vx"):
+        total = b["origin_copies"] + b["seed_copies"] + b["peers_copies"]
+        if not 1.9 <= total <= 2.6:
+            bad.append("%s: %.2f copies sent in all, want about 2" % (s, total))
+    if r["last_s"] < rep["bound"]["t_min"] * 0.97:
+        bad.append("%s: %.2f s beats the bound %.2f s: shaping is not working" %
+                   (s, r["last_s"], rep["bound"]["t_min"]))
+for b in bad:
+    print("FAIL:", b, file=sys.stderr)
+sys.exit(1 if bad else 0)
+PY
+head -c 8 "$tmp/chart.png" 2>/dev/null | od -An -c | grep -q 'P   N   G' || fail "no PNG chart"
+
+# Ctrl-C in the middle of a run: the driver must still remove everything.
+"$bench" swarm --peers 2 --size 32M --link 20mbit --vs http --only --timeout 60 \
+	>"$tmp/int.out" 2>"$tmp/int.err" &
+pid=$!
+sleep 5
+kill -INT $pid
+waited=0
+while kill -0 $pid 2>/dev/null && [ $waited -lt 30 ]; do
+	sleep 1
+	waited=$((waited + 1))
+done
+if kill -0 $pid 2>/dev/null; then
+	fail "interrupted run still alive after 30 s"
+	kill -KILL $pid
+fi
+wait $pid
+rc=$?
+[ $rc -eq 130 ] || { cat "$tmp/int.err" >&2; fail "interrupted run exited $rc, want 130"; }
+check_clean "vxb$pid"
+
+if [ $fails -ne 0 ]; then
+	echo "bench_swarm: $fails failure(s)" >&2
+	exit 1
+fi
+echo "bench_swarm: ok ($systems)"
