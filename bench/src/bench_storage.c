@@ -39,6 +39,9 @@
 
 extern char **environ;
 
+/* Most repetitions of one run (--reps). */
+#define REPS_MAX 20
+
 struct bench_opts {
 	uint64_t size;	   /* bytes per run */
 	uint64_t piece;	   /* piece length = fio block size */
@@ -449,7 +452,7 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 	o->size = 1024ull << 20;
 	o->piece = 4ull << 20;
 	o->commits = 2000;
-	o->reps = 2;
+	o->reps = 3;
 	o->dir[0] = '\0';
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -475,7 +478,7 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 				return -EINVAL;
 			o->flush_ms = (uint32_t)v;
 		} else if (i + 1 < argc && strcmp(a, "--reps") == 0) {
-			if (parse_u64(argv[++i], &v) || v == 0 || v > 20)
+			if (parse_u64(argv[++i], &v) || v == 0 || v > REPS_MAX)
 				return -EINVAL;
 			o->reps = (uint32_t)v;
 		} else if (i + 1 < argc && strcmp(a, "--dir") == 0) {
@@ -492,7 +495,7 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 static void usage(void)
 {
 	fprintf(stderr, "usage: vx-bench storage [--size-mib N (1024)] [--piece-kib N (4096)]\n"
-			"                        [--commits N (2000)] [--reps N (2)] [--dir DIR]\n"
+			"                        [--commits N (2000)] [--reps N (3)] [--dir DIR]\n"
 			"                        [--flush-ms N (store default)]\n"
 			"                        [--keep] [--no-fio]\n");
 }
@@ -502,34 +505,68 @@ static uint64_t rate(uint64_t bytes, uint64_t ns)
 	return ns ? (uint64_t)((double)bytes * 1e9 / (double)ns) : 0;
 }
 
-static void row(const char *what, uint64_t bps, uint64_t base_bps)
-{
-	if (!bps) {
-		printf("  %-36s failed\n", what);
-		return;
-	}
-	printf("  %-36s %9.1f MiB/s", what, (double)bps / (1024.0 * 1024.0));
-	if (base_bps)
-		printf("   %.2fx fio", (double)bps / (double)base_bps);
-	printf("\n");
-}
+/* The figures, one per repetition; lines report medians (the machine is shared). */
+enum metric {
+	M_FIO_WD = 0,
+	M_VX_WD,
+	M_FIO_WB,
+	M_VX_WB,
+	M_VX_WN,
+	M_FIO_R,
+	M_VX_R,
+	M_VX_SF,
+	M_VX_MM,
+	M_NR,
+};
 
-/* Results: best of the repetitions for each line (the machine is shared). */
 struct bench_res {
-	uint64_t fio_wd, fio_wb, fio_r;
-	uint64_t vx_wd, vx_wb, vx_wn, vx_r, vx_sf, vx_mm;
+	uint64_t v[M_NR][REPS_MAX]; /* bytes/s, 0 = failed or not run */
+	uint32_t reps;
 	struct vx_store_stats st_d;
 	bool direct;
 };
 
-static void keep_best(uint64_t *best, uint64_t v)
+static int cmp_double(const void *a, const void *b)
 {
-	if (v > *best)
-		*best = v;
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *x, uint32_t n)
+{
+	qsort(x, n, sizeof(*x), cmp_double);
+	return n % 2 ? x[n / 2] : (x[n / 2 - 1] + x[n / 2]) / 2;
+}
+
+/*
+ * Prints the median of metric @m and, against @base (M_NR for none), the median of the
+ * per-repetition ratios: each ratio compares two runs taken back to back.
+ */
+static void row(const struct bench_res *r, const char *what, enum metric m, enum metric base)
+{
+	double val[REPS_MAX], ratio[REPS_MAX];
+	uint32_t nv = 0, nr = 0;
+
+	for (uint32_t i = 0; i < r->reps; i++) {
+		if (!r->v[m][i])
+			continue;
+		val[nv++] = (double)r->v[m][i];
+		if (base != M_NR && r->v[base][i])
+			ratio[nr++] = (double)r->v[m][i] / (double)r->v[base][i];
+	}
+	if (!nv) {
+		printf("  %-38s failed\n", what);
+		return;
+	}
+	printf("  %-38s %9.1f MiB/s", what, median(val, nv) / (1024.0 * 1024.0));
+	if (nr)
+		printf("   %.2fx fio", median(ratio, nr));
+	printf("\n");
 }
 
 static void bench_writes(const struct bench_opts *o, uint8_t *buf, uint32_t crc,
-			 struct bench_res *r)
+			 struct bench_res *r, uint32_t i)
 {
 	char fio_file[PATH_MAX + 16];
 	struct vx_store_stats st;
@@ -537,22 +574,22 @@ static void bench_writes(const struct bench_opts *o, uint8_t *buf, uint32_t crc,
 
 	snprintf(fio_file, sizeof(fio_file), "%s/fio.dat", o->dir);
 	if (!o->no_fio) {
-		keep_best(&r->fio_wd, fio_job(o, "write", true));
+		r->v[M_FIO_WD][i] = fio_job(o, "write", true);
 		unlink(fio_file);
 	}
-	keep_best(&r->vx_wd, rate(o->size, store_write(o, VX_STORE_DIRECT_OPTIONAL, false, buf, crc,
-						       &r->direct, &r->st_d)));
+	r->v[M_VX_WD][i] = rate(o->size, store_write(o, VX_STORE_DIRECT_OPTIONAL, false, buf, crc,
+						     &r->direct, &r->st_d));
 	if (!o->no_fio) {
-		keep_best(&r->fio_wb, fio_job(o, "write", false));
+		r->v[M_FIO_WB][i] = fio_job(o, "write", false);
 		unlink(fio_file);
 	}
-	keep_best(&r->vx_wb, rate(o->size, store_write(o, VX_STORE_DIRECT_DISABLED, false, buf, crc,
-						       &direct, &st)));
-	keep_best(&r->vx_wn, rate(o->size, store_write(o, VX_STORE_DIRECT_OPTIONAL, true, buf, crc,
-						       &direct, &st)));
+	r->v[M_VX_WB][i] = rate(
+		o->size, store_write(o, VX_STORE_DIRECT_DISABLED, false, buf, crc, &direct, &st));
+	r->v[M_VX_WN][i] = rate(
+		o->size, store_write(o, VX_STORE_DIRECT_OPTIONAL, true, buf, crc, &direct, &st));
 }
 
-static void bench_reads(const struct bench_opts *o, uint8_t *buf, struct bench_res *r)
+static void bench_reads(const struct bench_opts *o, uint8_t *buf, struct bench_res *r, uint32_t i)
 {
 	char fio_file[PATH_MAX + 16];
 
@@ -560,13 +597,13 @@ static void bench_reads(const struct bench_opts *o, uint8_t *buf, struct bench_r
 	if (!o->no_fio) {
 		fio_job(o, "write", false); /* lay out fio's file, read it once to warm it */
 		fio_job(o, "read", false);
-		keep_best(&r->fio_r, fio_job(o, "read", false));
+		r->v[M_FIO_R][i] = fio_job(o, "read", false);
 		unlink(fio_file);
 	}
 	store_read(o, READ_PREAD, buf); /* warm */
-	keep_best(&r->vx_r, rate(o->size, store_read(o, READ_PREAD, buf)));
-	keep_best(&r->vx_sf, rate(o->size, store_read(o, READ_SENDFILE, buf)));
-	keep_best(&r->vx_mm, rate(o->size, store_read(o, READ_MMAP, buf)));
+	r->v[M_VX_R][i] = rate(o->size, store_read(o, READ_PREAD, buf));
+	r->v[M_VX_SF][i] = rate(o->size, store_read(o, READ_SENDFILE, buf));
+	r->v[M_VX_MM][i] = rate(o->size, store_read(o, READ_MMAP, buf));
 }
 
 static int bench_storage_run(int argc, char **argv)
@@ -598,32 +635,43 @@ static int bench_storage_run(int argc, char **argv)
 		buf[i] = (uint8_t)(i * 2654435761u >> 13);
 	crc = vx_crc32(0, buf, (size_t)o.piece);
 
-	printf("vx-bench storage: %llu MiB per run, piece = fio block %llu KiB, best of %u, dir "
+	printf("vx-bench storage: %llu MiB per run, piece = fio block %llu KiB, median of %u, dir "
 	       "%s\n",
 	       (unsigned long long)(o.size >> 20), (unsigned long long)(o.piece >> 10), o.reps,
 	       o.dir);
+	r.reps = o.reps;
 	for (uint32_t i = 0; i < o.reps; i++)
-		bench_writes(&o, buf, crc, &r);
+		bench_writes(&o, buf, crc, &r, i);
 	printf("sequential piece writes, durable at the end (fio --end_fsync=1, store flush)\n");
-	row("fio write --direct=1", r.fio_wd, 0);
-	row(r.direct ? "vx store write O_DIRECT" : "vx store write (no O_DIRECT here)", r.vx_wd,
-	    r.fio_wd);
-	row("fio write --direct=0", r.fio_wb, 0);
-	row("vx store write buffered", r.vx_wb, r.fio_wb);
-	row("vx O_DIRECT without fdatasync (unsafe)", r.vx_wn, r.fio_wd);
-	printf("  flusher in one O_DIRECT run: %llu commits, %llu fdatasyncs, %llu piece rows;"
-	       " crash safety costs %.1f%%\n",
-	       (unsigned long long)r.st_d.commits, (unsigned long long)r.st_d.syncs,
-	       (unsigned long long)r.st_d.pieces_persisted,
-	       r.vx_wn && r.vx_wd ? 100.0 * ((double)r.vx_wn / (double)r.vx_wd - 1.0) : 0.0);
+	row(&r, "fio write --direct=1", M_FIO_WD, M_NR);
+	row(&r, r.direct ? "vx store write O_DIRECT" : "vx store write (no O_DIRECT here)", M_VX_WD,
+	    M_FIO_WD);
+	row(&r, "fio write --direct=0", M_FIO_WB, M_NR);
+	row(&r, "vx store write buffered", M_VX_WB, M_FIO_WB);
+	row(&r, "vx O_DIRECT without fdatasync (unsafe)", M_VX_WN, M_FIO_WD);
+	{
+		double cost[REPS_MAX];
+		uint32_t n = 0;
+
+		for (uint32_t i = 0; i < o.reps; i++) {
+			if (r.v[M_VX_WD][i] && r.v[M_VX_WN][i])
+				cost[n++] =
+					100.0 *
+					((double)r.v[M_VX_WN][i] / (double)r.v[M_VX_WD][i] - 1.0);
+		}
+		printf("  flusher in one O_DIRECT run: %llu commits, %llu fdatasyncs, %llu piece "
+		       "rows; crash safety costs %.1f%% (median)\n",
+		       (unsigned long long)r.st_d.commits, (unsigned long long)r.st_d.syncs,
+		       (unsigned long long)r.st_d.pieces_persisted, n ? median(cost, n) : 0.0);
+	}
 
 	for (uint32_t i = 0; i < o.reps; i++)
-		bench_reads(&o, buf, &r);
+		bench_reads(&o, buf, &r, i);
 	printf("sequential piece reads, warm page cache (the serve path)\n");
-	row("fio read --direct=0 --invalidate=0", r.fio_r, 0);
-	row("vx piece ref pread", r.vx_r, r.fio_r);
-	row("vx piece ref sendfile to loopback TCP", r.vx_sf, r.fio_r);
-	row("vx piece ref mmap (touch each page)", r.vx_mm, r.fio_r);
+	row(&r, "fio read --direct=0 --invalidate=0", M_FIO_R, M_NR);
+	row(&r, "vx piece ref pread", M_VX_R, M_FIO_R);
+	row(&r, "vx piece ref sendfile to loopback TCP", M_VX_SF, M_FIO_R);
+	row(&r, "vx piece ref mmap (touch each page)", M_VX_MM, M_FIO_R);
 
 	printf("metadata (sqlite WAL, one transaction per flush, no content sync)\n");
 	batches = o.commits / 10 ? o.commits / 10 : 1;
@@ -635,9 +683,9 @@ static int bench_storage_run(int argc, char **argv)
 	if (mb)
 		printf("  %-36s %9.0f commits/s (%.0f pieces/s)\n", "256 pieces per commit",
 		       batches / ((double)mb / 1e9), batches * 256.0 / ((double)mb / 1e9));
-	if (mb && r.vx_wd)
+	if (mb && r.v[M_VX_WD][0])
 		printf("  at the O_DIRECT write rate the flush needs %.3f%% of one core for rows\n",
-		       100.0 * ((double)r.vx_wd / (double)o.piece) /
+		       100.0 * ((double)r.v[M_VX_WD][0] / (double)o.piece) /
 			       (batches * 256.0 / ((double)mb / 1e9)));
 	{
 		char content[PATH_MAX + 200];
@@ -650,7 +698,7 @@ static int bench_storage_run(int argc, char **argv)
 	vx_free(buf);
 	if (made_dir && !o.keep)
 		nftw(o.dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-	return r.vx_wd && r.vx_wb && r.vx_r ? 0 : 1;
+	return r.v[M_VX_WD][0] && r.v[M_VX_WB][0] && r.v[M_VX_R][0] ? 0 : 1;
 }
 
 const struct vx_bench vx_bench_storage = {
