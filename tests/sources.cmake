@@ -28,3 +28,24 @@ if(TARGET vx_sources)
 		LABEL integration TIMEOUT 90)
 	target_include_directories(test_sources_oci PRIVATE ${vx_src_it})
 endif()
+if(TARGET vx_sources)
+	vx_add_test(test_sources_hdfs SOURCES ${vx_src_it}/sources_hdfs.c LIBS vx_sources
+		LABEL integration TIMEOUT 60)
+	target_include_directories(test_sources_hdfs PRIVATE ${vx_src_it})
+endif()
+if(TARGET vx_sources)
+	# The plug-in the test loads, and the same one claiming an ABI from the future.
+	add_library(vx_test_source_plugin MODULE ${vx_src_it}/sources_plugin_mod.c)
+	target_include_directories(vx_test_source_plugin PRIVATE ${CMAKE_SOURCE_DIR}/sources/include)
+	target_compile_options(vx_test_source_plugin PRIVATE ${VX_WARNINGS})
+	add_library(vx_test_source_plugin_bad MODULE ${vx_src_it}/sources_plugin_mod.c)
+	target_include_directories(vx_test_source_plugin_bad PRIVATE
+		${CMAKE_SOURCE_DIR}/sources/include)
+	target_compile_definitions(vx_test_source_plugin_bad PRIVATE VX_TEST_PLUGIN_ABI=99)
+	vx_add_test(test_sources_plugin SOURCES ${vx_src_it}/sources_plugin.c LIBS vx_sources
+		LABEL integration TIMEOUT 60)
+	add_dependencies(test_sources_plugin vx_test_source_plugin vx_test_source_plugin_bad)
+	target_compile_definitions(test_sources_plugin PRIVATE
+		VX_TEST_PLUGIN_PATH="$<TARGET_FILE:vx_test_source_plugin>"
+		VX_TEST_PLUGIN_BAD_ABI_PATH="$<TARGET_FILE:vx_test_source_plugin_bad>")
+endif()
