@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vx_alloc.h"
 #include "vx_err.h"
 #include "vx_piece_plan.h"
 #include "vx_task_id.h"
@@ -373,6 +374,27 @@ static void test_vx_task_id_hasher__persistent_cache(void **state)
 	vx_task_id_hasher_free(h);
 }
 
+/* Each allocation failing in turn: a clean -ENOMEM, no output, no leak (ASan checks). */
+static void test_vx_task_id_from_url__alloc_failures(void **state)
+{
+	struct vx_task_id_params p = { .url = "http://h/x?a=1" };
+	struct vx_task_id_hasher *h = (struct vx_task_id_hasher *)&p;
+	char id[VX_TASK_ID_LEN + 1];
+
+	(void)state;
+#if !defined(VX_DEBUG) || !VX_DEBUG
+	skip();
+#endif
+	vx_fault_arm(VX_FAULT_ALLOC, 1);
+	assert_int_equal(vx_task_id_from_url(&p, id, NULL, 0, NULL), -ENOMEM);
+	assert_string_equal(id, "");
+	vx_fault_arm(VX_FAULT_ALLOC, 1);
+	assert_int_equal(vx_task_id_hasher_new(&h), -ENOMEM);
+	assert_null(h);
+	vx_fault_arm(VX_FAULT_ALLOC, 0);
+	assert_int_equal(vx_task_id_from_url(&p, id, NULL, 0, NULL), 0);
+}
+
 static void test_vx_task_id_valid__forms(void **state)
 {
 	(void)state;
@@ -425,6 +447,7 @@ int main(void)
 		cmocka_unit_test(test_vx_url_normalize_for_task_id__worst_case_fits),
 		cmocka_unit_test(test_vx_task_id_from_url__field_limits),
 		cmocka_unit_test(test_vx_task_id_hasher__persistent_cache),
+		cmocka_unit_test(test_vx_task_id_from_url__alloc_failures),
 		cmocka_unit_test(test_vx_task_id_valid__forms),
 		cmocka_unit_test(test_vx_piece_length_for__dragonfly_rule),
 		cmocka_unit_test(test_vx_piece_count__edges),

@@ -5,8 +5,8 @@
  * compared as a string on the wire, as a number inside vx.
  *
  * vx_crc32() picks the fastest implementation once, at first use, from what the CPU offers
- * (a PCLMULQDQ folding kernel, isa-l when built with it, zlib otherwise); every implementation
- * gives the same value. Pure functions, no allocation, safe from any thread.
+ * (isa-l when built with it, our VPCLMULQDQ or PCLMULQDQ folding kernels, zlib otherwise);
+ * every implementation gives the same value. Pure functions, no allocation, safe from any thread.
  */
 #ifndef VX_DIGEST_H
 #define VX_DIGEST_H
@@ -47,15 +47,16 @@ VX_MUST_CHECK int vx_digest_parse_crc32(const char *s, size_t len, uint32_t *out
 
 /* The CRC implementations vx knows, for benchmarks and tests. */
 enum vx_crc32_impl {
-	VX_CRC32_IMPL_ZLIB = 0,	  /* zlib's crc32_z (portable, slice-by-N tables) */
-	VX_CRC32_IMPL_PCLMUL = 1, /* our PCLMULQDQ folding kernel (x86-64 with SSE4.1+PCLMUL) */
-	VX_CRC32_IMPL_ISAL = 2,	  /* isa-l crc32_gzip_refl, when vx was built with isa-l */
+	VX_CRC32_IMPL_ZLIB = 0,	   /* zlib's crc32_z (portable, slice-by-N tables) */
+	VX_CRC32_IMPL_PCLMUL = 1,  /* our PCLMULQDQ folding kernel (x86-64 with SSE4.1+PCLMUL) */
+	VX_CRC32_IMPL_ISAL = 2,	   /* isa-l crc32_gzip_refl, when vx was built with isa-l */
+	VX_CRC32_IMPL_VPCLMUL = 3, /* our VPCLMULQDQ kernel on AVX-512 registers */
 	VX_CRC32_IMPL_NR,
 };
 
 /* True when @impl can run here: compiled in and supported by this CPU. */
 bool vx_crc32_impl_available(enum vx_crc32_impl impl);
-/* Name of @impl for reports: "zlib", "pclmul", "isa-l". */
+/* Name of @impl for reports: "zlib", "pclmul", "isa-l", "vpclmul". */
 const char *vx_crc32_impl_name(enum vx_crc32_impl impl);
 /* The implementation vx_crc32() dispatches to on this machine. */
 enum vx_crc32_impl vx_crc32_impl_selected(void);

@@ -15,6 +15,9 @@ uint32_t vx__crc32_zlib(uint32_t crc, const uint8_t *buf, size_t len);
 /* PCLMULQDQ folding; only call when vx__crc32_pclmul_supported(). */
 uint32_t vx__crc32_pclmul(uint32_t crc, const uint8_t *buf, size_t len);
 bool vx__crc32_pclmul_supported(void);
+/* VPCLMULQDQ on AVX-512 registers; only call when vx__crc32_vpclmul_supported(). */
+uint32_t vx__crc32_vpclmul(uint32_t crc, const uint8_t *buf, size_t len);
+bool vx__crc32_vpclmul_supported(void);
 /* isa-l's crc32_gzip_refl; vx__crc32_isal_supported() is false when built without isa-l. */
 uint32_t vx__crc32_isal(uint32_t crc, const uint8_t *buf, size_t len);
 bool vx__crc32_isal_supported(void);

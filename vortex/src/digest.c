@@ -29,11 +29,13 @@ static const struct {
 	[VX_CRC32_IMPL_ZLIB] = { "zlib", vx__crc32_zlib, NULL },
 	[VX_CRC32_IMPL_PCLMUL] = { "pclmul", vx__crc32_pclmul, vx__crc32_pclmul_supported },
 	[VX_CRC32_IMPL_ISAL] = { "isa-l", vx__crc32_isal, vx__crc32_isal_supported },
+	[VX_CRC32_IMPL_VPCLMUL] = { "vpclmul", vx__crc32_vpclmul, vx__crc32_vpclmul_supported },
 };
 
 /* Fastest first, as measured by `vx-bench codec` (bench/RESULTS.md). */
 static const enum vx_crc32_impl preference[] = {
 	VX_CRC32_IMPL_ISAL,
+	VX_CRC32_IMPL_VPCLMUL,
 	VX_CRC32_IMPL_PCLMUL,
 	VX_CRC32_IMPL_ZLIB,
 };
