@@ -37,6 +37,7 @@ struct pair_opts {
 	int runs;
 	bool direct;
 	bool null; /* receivers discard into /dev/null: the wire, not the disk */
+	enum vx_upload_body_mode body;
 	const char *dir;
 	uint32_t depth;
 	uint32_t conns;
@@ -115,7 +116,8 @@ static void server_on_stop(struct vx_loop *loop, void *arg)
 	vx_upload_shutdown(arg);
 }
 
-static int server_child(const char *path, uint64_t size, uint64_t piece, int report_fd)
+static int server_child(const struct pair_opts *o, const char *path, uint64_t size, uint64_t piece,
+			int report_fd)
 {
 	struct vx_file_task_cfg tcfg = { 0 };
 	struct vx_file_task *t = NULL;
@@ -138,6 +140,7 @@ static int server_child(const char *path, uint64_t size, uint64_t piece, int rep
 	((struct sockaddr_in *)&cfg.addr)->sin_port = 0;
 	cfg.ops = vx_file_task_source_ops();
 	cfg.ops_ctx = t;
+	cfg.body_mode = o->body;
 	if (vx_upload_new(&up, g_server_loop, &cfg))
 		return 1;
 	vx_upload_local_addr(up, &ss, &sl);
@@ -312,7 +315,7 @@ static int run_vx(const struct pair_opts *o, const char *src, const char *out, s
 		return -1;
 	spid = fork();
 	if (spid == 0)
-		_exit(server_child(src, o->size, piece, sp[1]));
+		_exit(server_child(o, src, o->size, piece, sp[1]));
 	if (read_full(sp[0], &port, sizeof(port)))
 		return -1;
 	unlink(out);
@@ -491,10 +494,20 @@ static void print_figure(const struct figure *f, double ref)
 	       (double)f->rss_a_kb / 1024.0, f->cpu_b, (double)f->rss_b_kb / 1024.0);
 }
 
+static enum vx_upload_body_mode parse_body(const char *s)
+{
+	if (!strcmp(s, "send"))
+		return VX_UPLOAD_BODY_SEND;
+	if (!strcmp(s, "zc"))
+		return VX_UPLOAD_BODY_SEND_ZC;
+	return VX_UPLOAD_BODY_SPLICE;
+}
+
 static int pair_run(int argc, char **argv)
 {
 	struct pair_opts o = { .size = 1ull << 30, .runs = 3, .dir = ".", .depth = 8, .conns = 2 };
-	struct figure vx = { .name = "vx pair (splice -> pipelined fetch)" };
+	struct figure vx = { .name = "vx pair (upload -> pipelined fetch)" };
+	static const char *const body_names[] = { "splice", "send", "send_zc" };
 	struct figure ip = { .name = "iperf3 -c (1 stream, mem to mem)" };
 	struct figure ng = { .name = "nginx sendfile + curl -o file" };
 	char dir[PATH_MAX], src[PATH_MAX + 16], out[PATH_MAX + 16], diag[256];
@@ -515,10 +528,13 @@ static int pair_run(int argc, char **argv)
 			o.direct = true;
 		else if (!strcmp(argv[i], "--null"))
 			o.null = true;
+		else if (!strcmp(argv[i], "--body") && i + 1 < argc)
+			o.body = parse_body(argv[++i]);
 		else {
 			fprintf(stderr,
 				"usage: vx-bench pair [--size BYTES] [--runs N] [--dir DIR] "
-				"[--depth N] [--conns N] [--direct] [--null]\n");
+				"[--depth N] [--conns N] [--direct] [--null] "
+				"[--body splice|send|zc]\n");
 			return 2;
 		}
 	}
@@ -557,10 +573,11 @@ static int pair_run(int argc, char **argv)
 		if (run_nginx(&o, dir, out, &f) == 0)
 			keep_best(&ng, &f);
 	}
-	printf("pair: %llu MiB over loopback, best of %d runs, piece %llu MiB, depth %u, %u "
-	       "conns, receivers write %s\n",
+	printf("pair: %llu MiB over loopback, best of %d runs, piece %llu MiB, body %s, depth %u, "
+	       "%u conns, receivers write %s\n",
 	       (unsigned long long)(o.size >> 20), o.runs,
-	       (unsigned long long)(vx_piece_length_for(o.size) >> 20), o.depth, o.conns,
+	       (unsigned long long)(vx_piece_length_for(o.size) >> 20), body_names[o.body], o.depth,
+	       o.conns,
 	       o.null	  ? "to /dev/null"
 	       : o.direct ? "a file (O_DIRECT)"
 			  : "a file (buffered)");

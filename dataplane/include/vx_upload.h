@@ -30,8 +30,16 @@ struct vx_upload;
 /* Longest parent id sent in PieceContent metadata. */
 #define VX_UPLOAD_PARENT_ID_MAX 191
 
+/* How piece bodies leave (vx-bench pair measures all three; see bench/RESULTS.md). */
+enum vx_upload_body_mode {
+	VX_UPLOAD_BODY_SPLICE = 0,  /* file -> pipe -> socket: no copy in user space (default) */
+	VX_UPLOAD_BODY_SEND = 1,    /* send from the read-only mapping (one copy, in the kernel) */
+	VX_UPLOAD_BODY_SEND_ZC = 2, /* send_zc from the mapping (copies anyway on loopback) */
+};
+
 /* A finished piece lent by the piece source for one answer. */
 struct vx_upload_piece {
+	const uint8_t *data;	 /* read-only mapping of the piece, or NULL (then splice) */
 	int fd;			 /* file holding the piece; read by splice, never written */
 	uint64_t offset;	 /* byte offset of the piece in @fd */
 	uint64_t length;	 /* piece length in bytes (at most 1 GiB) */
@@ -67,18 +75,19 @@ struct vx_upload_source_ops {
 };
 
 struct vx_upload_cfg {
-	struct sockaddr_storage addr;	/* where to listen; port 0 picks a free one */
-	socklen_t addr_len;		/* bytes of @addr used */
-	bool reuseport;			/* SO_REUSEPORT, for one server per worker thread */
-	uint32_t max_conns;		/* connection slots, allocated at start (default 1024) */
-	uint32_t max_sends;		/* bodies in flight at once: splice pipes (default 64) */
-	uint32_t chunk_bytes;		/* bytes per splice round (default 1 MiB) */
-	uint32_t idle_timeout_ms;	/* no request for this long: close (default 60 s) */
-	uint32_t header_timeout_ms;	/* a started request must be complete within (10 s) */
-	uint32_t send_stall_ms;		/* no send progress for this long: close (30 s) */
-	uint32_t piece_wait_ms;		/* wait for an unfinished piece at most (30 s) */
-	uint64_t rate_bytes_per_s;	/* global upload rate; 0 = unlimited */
-	uint64_t conn_rate_bytes_per_s; /* per-connection upload rate; 0 = unlimited */
+	struct sockaddr_storage addr; /* where to listen; port 0 picks a free one */
+	socklen_t addr_len;	      /* bytes of @addr used */
+	bool reuseport;		      /* SO_REUSEPORT, for one server per worker thread */
+	uint32_t max_conns;	      /* connection slots, allocated at start (default 1024) */
+	uint32_t max_sends;	      /* bodies in flight at once: splice pipes (default 64) */
+	uint32_t chunk_bytes;	      /* bytes per splice or send round (default 1 MiB) */
+	enum vx_upload_body_mode body_mode; /* default SPLICE */
+	uint32_t idle_timeout_ms;	    /* no request for this long: close (default 60 s) */
+	uint32_t header_timeout_ms;	    /* a started request must be complete within (10 s) */
+	uint32_t send_stall_ms;		    /* no send progress for this long: close (30 s) */
+	uint32_t piece_wait_ms;		    /* wait for an unfinished piece at most (30 s) */
+	uint64_t rate_bytes_per_s;	    /* global upload rate; 0 = unlimited */
+	uint64_t conn_rate_bytes_per_s;	    /* per-connection upload rate; 0 = unlimited */
 	const struct vx_upload_source_ops *ops; /* borrowed; outlives the server */
 	void *ops_ctx;				/* passed to @ops */
 };

@@ -88,6 +88,7 @@ struct vx_up_conn {
 	struct vx_op send_op;
 	struct vx_op splice_in_op;
 	struct vx_op splice_out_op;
+	struct vx_op body_op;
 	struct vx_op close_op;
 	struct __kernel_timespec idle_ts;
 	uint64_t rx_start_ms;	   /* when the oldest unparsed byte arrived */
@@ -114,7 +115,7 @@ struct vx_up_conn {
 	uint64_t file_off;
 	uint64_t file_left;
 	uint64_t pipe_bytes;
-	uint8_t splice_pending;
+	uint8_t splice_pending; /* body CQEs still to come in this round */
 	bool splice_failed;
 	/* Availability subscription. */
 	bool subscribed;
@@ -605,13 +606,55 @@ static bool up_send_busy(const struct vx_up_conn *c)
 	return vx_op_armed(&c->send_op) || c->splice_pending > 0;
 }
 
+/* Bytes the rate limits allow now, at most @want; marks the connection throttled at 0. */
+static uint64_t up_take_tokens(struct vx_up_conn *c, uint64_t want)
+{
+	struct vx_upload *up = c->up;
+	uint64_t now = vx_loop_now_ms(up->loop);
+	uint64_t n = vx__bucket_peek(&up->bucket, want, now);
+
+	n = vx__bucket_peek(&c->bucket, n, now);
+	if (n == 0) {
+		c->throttled = true;
+		return 0;
+	}
+	vx__bucket_take(&up->bucket, n);
+	vx__bucket_take(&c->bucket, n);
+	return n;
+}
+
+/* One send (or send_zc) round from the piece's read-only mapping. */
+static bool up_send_round(struct vx_up_conn *c)
+{
+	struct vx_upload *up = c->up;
+	const uint8_t *p = c->piece.data + (c->piece.length - c->file_left);
+	struct io_uring_sqe *sqe;
+	uint64_t n = up_take_tokens(c, VX_MIN(c->file_left, (uint64_t)up->cfg.chunk_bytes));
+	int flags;
+
+	if (n == 0)
+		return false;
+	flags = MSG_NOSIGNAL | (n < c->file_left ? MSG_MORE : 0);
+	sqe = vx_loop_sqe(up->loop);
+	if (up->cfg.body_mode == VX_UPLOAD_BODY_SEND_ZC)
+		io_uring_prep_send_zc(sqe, c->fd, p, (size_t)n, flags, 0);
+	else
+		io_uring_prep_send(sqe, c->fd, p, (size_t)n, flags);
+	vx_loop_arm(up->loop, &c->body_op, sqe, false);
+	c->inflight++;
+	c->splice_pending = 1;
+	return true;
+}
+
 /* Starts the next splice round of the body; returns false if it must wait. */
 static bool up_splice_round(struct vx_up_conn *c)
 {
 	struct vx_upload *up = c->up;
 	struct io_uring_sqe *sqe;
-	uint64_t now = vx_loop_now_ms(up->loop);
 	uint64_t n;
+
+	if (up->cfg.body_mode != VX_UPLOAD_BODY_SPLICE && c->piece.data)
+		return up_send_round(c);
 
 	if (!c->pipe) {
 		if (vx_list_empty(&up->free_pipes)) {
@@ -631,15 +674,9 @@ static bool up_splice_round(struct vx_up_conn *c)
 		c->splice_pending = 1;
 		return true;
 	}
-	n = VX_MIN(c->file_left, (uint64_t)up->cfg.chunk_bytes);
-	n = vx__bucket_peek(&up->bucket, n, now);
-	n = vx__bucket_peek(&c->bucket, n, now);
-	if (n == 0) {
-		c->throttled = true;
+	n = up_take_tokens(c, VX_MIN(c->file_left, (uint64_t)up->cfg.chunk_bytes));
+	if (n == 0)
 		return false;
-	}
-	vx__bucket_take(&up->bucket, n);
-	vx__bucket_take(&c->bucket, n);
 	vx_ring_reserve(vx_loop_ring(up->loop), 2);
 	sqe = vx_loop_sqe(up->loop);
 	io_uring_prep_splice(sqe, c->piece.fd, (int64_t)c->file_off, c->pipe->wfd, -1,
@@ -877,7 +914,8 @@ static void up_after_splice(struct vx_up_conn *c)
 	if (c->state == VX_UP_CLOSING)
 		return;
 	if (c->splice_failed) {
-		c->pipe->dirty = true;
+		if (c->pipe)
+			c->pipe->dirty = true;
 		up_close(c);
 		return;
 	}
@@ -922,6 +960,36 @@ static void on_splice_out_done(struct vx_loop *loop, struct vx_op *op, int res, 
 	} else if (c->state != VX_UP_CLOSING) {
 		c->splice_failed = true;
 	}
+	up_after_splice(c);
+	up_op_done(c);
+}
+
+/*
+ * Body sent from the mapping. A send_zc posts its result with CQE_F_MORE and later a
+ * notification (CQE_F_NOTIF); the round ends with the notification, after which the kernel
+ * no longer reads the pages (STYLE rule 18).
+ */
+static void on_send_body_done(struct vx_loop *loop, struct vx_op *op, int res, uint32_t cflags)
+{
+	struct vx_up_conn *c = op_conn(op);
+
+	(void)loop;
+	if (cflags & IORING_CQE_F_NOTIF) {
+		c->splice_pending--;
+		up_after_splice(c);
+		up_op_done(c);
+		return;
+	}
+	if (res > 0 && c->state != VX_UP_CLOSING) {
+		c->file_left -= (uint64_t)res;
+		c->up->stats.bytes_sent += (uint64_t)res;
+		c->last_progress_ms = vx_loop_now_ms(c->up->loop);
+	} else if (c->state != VX_UP_CLOSING) {
+		c->splice_failed = true;
+	}
+	if (cflags & IORING_CQE_F_MORE)
+		return; /* the notification follows: the op stays armed */
+	c->splice_pending--;
 	up_after_splice(c);
 	up_op_done(c);
 }
@@ -997,6 +1065,7 @@ static void up_admit(struct vx_upload *up, int fd)
 	vx_op_init(&c->send_op, VX_OP_UP_SEND, c, &c->gen);
 	vx_op_init(&c->splice_in_op, VX_OP_UP_SPLICE_IN, c, &c->gen);
 	vx_op_init(&c->splice_out_op, VX_OP_UP_SPLICE_OUT, c, &c->gen);
+	vx_op_init(&c->body_op, VX_OP_UP_SEND_BODY, c, &c->gen);
 	vx_op_init(&c->close_op, VX_OP_UP_CLOSE, c, &c->gen);
 	c->last_progress_ms = vx_loop_now_ms(up->loop);
 	vx__bucket_init(&c->bucket, up->cfg.conn_rate_bytes_per_s,
@@ -1159,6 +1228,7 @@ int vx_upload_new(struct vx_upload **out, struct vx_loop *loop, const struct vx_
 	vx_loop_set_handler(loop, VX_OP_UP_SEND, on_send_done);
 	vx_loop_set_handler(loop, VX_OP_UP_SPLICE_IN, on_splice_in_done);
 	vx_loop_set_handler(loop, VX_OP_UP_SPLICE_OUT, on_splice_out_done);
+	vx_loop_set_handler(loop, VX_OP_UP_SEND_BODY, on_send_body_done);
 	vx_loop_set_handler(loop, VX_OP_UP_CLOSE, on_close_done);
 	vx_op_init(&up->accept_op, VX_OP_ACCEPT, up, &up->gen);
 	up_arm_accept(up);

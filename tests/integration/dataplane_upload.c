@@ -479,6 +479,44 @@ static void test_vx_upload__thousand_idle_connections(void **state)
 	assert_int_equal(f.srv.stats.pieces_sent, 1000);
 }
 
+static void test_vx_upload__body_modes_exact(void **state)
+{
+	static const enum vx_upload_body_mode modes[] = {
+		VX_UPLOAD_BODY_SPLICE,
+		VX_UPLOAD_BODY_SEND,
+		VX_UPLOAD_BODY_SEND_ZC,
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < VX_ARRAY_SIZE(modes); i++) {
+		struct vx_upload_cfg cfg;
+		struct fixture f = { 0 };
+		struct vx_h_answer a;
+		uint32_t n;
+		int fd;
+
+		vx_upload_cfg_init(&cfg);
+		((struct sockaddr_in *)&cfg.addr)->sin_port = 0;
+		cfg.body_mode = modes[i];
+		cfg.chunk_bytes = 64u << 10; /* several rounds per piece */
+		fixture_start(&f, (3u << 20) + 999, 1u << 20, &cfg);
+		dragonfly_fetch_all(&f);
+		fd = vx_h_connect(&f.srv.addr);
+		assert_true(vx_h_hello(fd) > 0);
+		for (n = 0; n < 4; n++)
+			assert_int_equal(vx_h_send_download(fd, VX_H_TASK_ID, n), 0);
+		for (n = 0; n < 4; n++) {
+			assert_int_equal(vx_h_read_answer(fd, &a), 0);
+			check_piece(&f, &a, n);
+			vx_h_answer_free(&a);
+		}
+		close(fd);
+		fixture_stop(&f);
+		assert_int_equal(f.srv.stats.pieces_sent, 8);
+	}
+}
+
 static void test_vx_upload__rate_limited_transfer_exact(void **state)
 {
 	struct vx_upload_cfg cfg;
@@ -510,6 +548,7 @@ int main(void)
 		cmocka_unit_test(test_vx_upload__wait_is_bounded),
 		cmocka_unit_test(test_vx_upload__subscribe_bitfield_have),
 		cmocka_unit_test(test_vx_upload__thousand_idle_connections),
+		cmocka_unit_test(test_vx_upload__body_modes_exact),
 		cmocka_unit_test(test_vx_upload__rate_limited_transfer_exact),
 	};
 	char diag[256];
