@@ -22,3 +22,13 @@ if(TARGET vx_dataplane)
 			${CMAKE_CURRENT_SOURCE_DIR}/integration/dataplane_harness.c
 		LIBS vx_dataplane PkgConfig::ZLIB Threads::Threads LABEL integration TIMEOUT 600)
 endif()
+if(TARGET vx_dataplane)
+	vx_add_fuzz(dataplane_wire SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_dataplane_wire.c
+		LIBS vx_dataplane)
+	# The parsers under test are private to dataplane/.
+	target_include_directories(replay_dataplane_wire PRIVATE ${CMAKE_SOURCE_DIR}/dataplane/src)
+	if(TARGET fuzz_dataplane_wire)
+		target_include_directories(fuzz_dataplane_wire PRIVATE
+			${CMAKE_SOURCE_DIR}/dataplane/src)
+	endif()
+endif()
