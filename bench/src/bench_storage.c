@@ -46,7 +46,7 @@ struct bench_opts {
 	uint64_t size;	   /* bytes per run */
 	uint64_t piece;	   /* piece length = fio block size */
 	uint32_t commits;  /* metadata commits to time */
-	uint32_t reps;	   /* repetitions; the best of each is reported */
+	uint32_t reps;	   /* repetitions; medians are reported */
 	uint32_t flush_ms; /* store flush interval (0 = the store's default) */
 	char dir[PATH_MAX];
 	bool keep;
