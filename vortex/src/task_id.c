@@ -163,24 +163,28 @@ int vx_task_id_from_content(const void *content, size_t len, char out[VX_TASK_ID
 int vx_task_id_hasher_new(struct vx_task_id_hasher **out)
 {
 	struct vx_task_id_hasher *h;
+	int rc;
 
 	*out = NULL;
 	h = vx_calloc(1, sizeof(*h));
 	if (!h)
 		return -ENOMEM;
 	h->md = EVP_MD_CTX_new();
-	if (!h->md)
-		goto err_free_h;
+	if (!h->md) {
+		rc = -ENOMEM;
+		goto err_free_hasher;
+	}
 	if (EVP_DigestInit_ex(h->md, EVP_sha256(), NULL) != 1) {
-		EVP_MD_CTX_free(h->md);
-		vx_free(h);
-		return -EIO;
+		rc = -EIO;
+		goto err_free_md;
 	}
 	*out = h;
 	return 0;
-err_free_h:
+err_free_md:
+	EVP_MD_CTX_free(h->md);
+err_free_hasher:
 	vx_free(h);
-	return -ENOMEM;
+	return rc;
 }
 
 int vx_task_id_hasher_update(struct vx_task_id_hasher *h, const void *buf, size_t len)

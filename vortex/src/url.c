@@ -844,6 +844,150 @@ static void filter_query(struct url *u, const char *q, size_t qn, const char *co
 		u->w.len = mark;
 }
 
+/* Scheme: lowercased into the output; sets special/file/default port. */
+static ssize_t parse_scheme(struct url *u)
+{
+	static const struct {
+		const char *name;
+		int port;
+	} specials[] = {
+		{ "http", 80 }, { "https", 443 }, { "ws", 80 },
+		{ "wss", 443 }, { "ftp", 21 },	  { "file", -1 },
+	};
+	const char *s = u->s;
+	size_t j = 0;
+
+	if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
+		return url_fail(u, VX_URL_ERR_NO_SCHEME);
+	while (j < u->n && s[j] != ':') {
+		char c = s[j];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '+' || c == '-' || c == '.'))
+			break;
+		put(&u->w, (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c);
+		j++;
+	}
+	if (j == u->n || s[j] != ':')
+		return url_fail(u, VX_URL_ERR_NO_SCHEME);
+	for (size_t k = 0; k < VX_ARRAY_SIZE(specials) && !u->w.full; k++) {
+		if (strlen(specials[k].name) == j && memcmp(u->w.p, specials[k].name, j) == 0) {
+			u->special = true;
+			u->default_port = specials[k].port;
+			u->file = specials[k].port == -1;
+		}
+	}
+	put(&u->w, ':');
+	u->i = j + 1;
+	return 0;
+}
+
+static bool is_slash(const struct url *u, size_t at)
+{
+	return at < u->n && (u->s[at] == '/' || u->s[at] == '\\');
+}
+
+/* Everything between the scheme and the query: authority (if any) and path. */
+static ssize_t parse_hier(struct url *u)
+{
+	ssize_t r = 0;
+
+	if (u->special) {
+		if (!u->file) {
+			while (is_slash(u, u->i))
+				u->i++; /* any run of slashes and backslashes */
+			r = parse_authority(u);
+		} else if (is_slash(u, u->i) && is_slash(u, u->i + 1)) {
+			u->i += 2;
+			r = parse_authority(u);
+		} else {
+			put_str(&u->w, "//");
+		}
+		if (r < 0)
+			return r;
+		u->path_start = u->w.len;
+		put(&u->w, '/');
+		if (is_slash(u, u->i))
+			u->i++;
+		parse_path(u);
+	} else if (u->i + 1 < u->n && u->s[u->i] == '/' && u->s[u->i + 1] == '/') {
+		u->i += 2;
+		r = parse_authority(u);
+		if (r < 0)
+			return r;
+		u->path_start = u->w.len;
+		if (peek(u) != '?' && peek(u) != '#' && peek(u) != -1) {
+			if (peek(u) != '/')
+				put(&u->w, '/');
+			parse_path(u);
+		}
+	} else if (peek(u) == '/') {
+		u->path_start = u->w.len;
+		put(&u->w, '/');
+		u->i++;
+		parse_path(u);
+	} else {
+		u->path_start = u->w.len;
+		u->opaque_path = true;
+		while (u->i < u->n && u->s[u->i] != '?' && u->s[u->i] != '#') {
+			put_encoded(&u->w, &u->s[u->i], 1, SET_C0);
+			u->i++;
+		}
+	}
+	u->path_end = u->w.len;
+	return 0;
+}
+
+/* A host-less path starting with "//" would read back as an authority: the crate adds "/.". */
+static void protect_hostless_path(struct url *u)
+{
+	struct wr *w = &u->w;
+
+	if (u->has_host || u->opaque_path || u->special || w->full ||
+	    u->path_end - u->path_start < 2 || w->p[u->path_start] != '/' ||
+	    w->p[u->path_start + 1] != '/' || w->p[u->path_start - 1] != ':')
+		return;
+	put_str(w, "/.");
+	if (w->full)
+		return;
+	memmove(w->p + u->path_start + 2, w->p + u->path_start, u->path_end - u->path_start);
+	memcpy(w->p + u->path_start, "/.", 2);
+	u->path_start += 2;
+	u->path_end += 2;
+}
+
+/* Query through the task-id filter, fragment, and Dragonfly's trailing-slash rule. */
+static void parse_query_fragment(struct url *u, const char *const *filters, size_t nr_filters)
+{
+	struct wr *w = &u->w;
+
+	if (peek(u) == '?') {
+		size_t qs = ++u->i, qe = qs;
+
+		while (qe < u->n && u->s[qe] != '#')
+			qe++;
+		if (!filters)
+			filters = vx_url_default_filtered_query_params(&nr_filters);
+		filter_query(u, u->s + qs, qe - qs, filters, nr_filters, u->scratch);
+		u->i = qe;
+	}
+	if (u->opaque_path && w->len == u->path_end && peek(u) != '#') {
+		/* query gone, no fragment: the crate strips trailing spaces of an opaque path */
+		while (w->len > u->path_start && w->p[w->len - 1] == ' ')
+			w->len--;
+	}
+	if (peek(u) == '#') {
+		put(w, '#');
+		u->i++;
+		put_encoded(w, u->s + u->i, u->n - u->i, SET_FRAGMENT);
+	}
+	/* Dragonfly: a URL whose path is exactly "/" loses its trailing slashes. */
+	if (!w->full && u->path_end - u->path_start == 1 && w->p[u->path_start] == '/') {
+		while (w->len > 0 && w->p[w->len - 1] == '/')
+			w->len--;
+	}
+}
+
 ssize_t vx_url_normalize_for_task_id(const char *url, size_t url_len, const char *const *filters,
 				     size_t nr_filters, char *out, size_t out_len,
 				     enum vx_url_error *why)
@@ -851,9 +995,8 @@ ssize_t vx_url_normalize_for_task_id(const char *url, size_t url_len, const char
 	char s[VX_URL_INPUT_MAX];
 	char scratch[VX_URL_INPUT_MAX];
 	struct url u;
-	size_t b = 0, e = url_len, n = 0, j;
-	ssize_t r = 0;
-	bool had_query = false, had_fragment = false;
+	size_t b = 0, e = url_len, n = 0;
+	ssize_t r;
 
 	VX_ASSERT(url != NULL || url_len == 0);
 	VX_ASSERT(out != NULL || out_len == 0);
@@ -870,9 +1013,11 @@ ssize_t vx_url_normalize_for_task_id(const char *url, size_t url_len, const char
 	u.default_port = -1;
 	u.w.p = out;
 	u.w.cap = out_len;
+	u.s = s;
+	u.scratch = scratch;
 	if (!vx_utf8_valid((const uint8_t *)url, url_len)) {
 		r = url_fail(&u, VX_URL_ERR_NOT_UTF8);
-		goto out_done;
+		goto out_fail;
 	}
 	/* Trim C0 controls and spaces at both ends; drop tabs and newlines everywhere. */
 	while (b < e && (uint8_t)url[b] <= 0x20)
@@ -883,165 +1028,31 @@ ssize_t vx_url_normalize_for_task_id(const char *url, size_t url_len, const char
 		if (url[i] != '\t' && url[i] != '\n' && url[i] != '\r')
 			s[n++] = url[i];
 	}
-	u.s = s;
 	u.n = n;
-	u.scratch = scratch;
 	if (n == 0) {
 		r = url_fail(&u, VX_URL_ERR_EMPTY);
-		goto out_done;
+		goto out_fail;
 	}
-
-	/* scheme */
-	j = 0;
-	if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z'))) {
-		r = url_fail(&u, VX_URL_ERR_NO_SCHEME);
-		goto out_done;
-	}
-	while (j < n && s[j] != ':') {
-		char c = s[j];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '+' || c == '-' || c == '.')) {
-			break;
-		}
-		put(&u.w, (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c);
-		j++;
-	}
-	if (j == n || s[j] != ':') {
-		r = url_fail(&u, VX_URL_ERR_NO_SCHEME);
-		goto out_done;
-	}
-	{
-		static const struct {
-			const char *name;
-			int port;
-		} specials[] = {
-			{ "http", 80 }, { "https", 443 }, { "ws", 80 },
-			{ "wss", 443 }, { "ftp", 21 },	  { "file", -1 },
-		};
-
-		for (size_t k = 0; k < VX_ARRAY_SIZE(specials) && !u.w.full; k++) {
-			if (strlen(specials[k].name) == j &&
-			    memcmp(u.w.p, specials[k].name, j) == 0) {
-				u.special = true;
-				u.default_port = specials[k].port;
-				u.file = specials[k].port == -1;
-			}
-		}
-	}
-	put(&u.w, ':');
-	u.i = j + 1;
-
-	if (u.file) {
-		bool two = u.i + 1 < n && (s[u.i] == '/' || s[u.i] == '\\') &&
-			   (s[u.i + 1] == '/' || s[u.i + 1] == '\\');
-
-		if (two) {
-			u.i += 2;
-			r = parse_authority(&u);
-			if (r < 0)
-				goto out_done;
-		} else {
-			put_str(&u.w, "//");
-		}
-		u.path_start = u.w.len;
-		put(&u.w, '/');
-		if (u.i < n && (s[u.i] == '/' || s[u.i] == '\\'))
-			u.i++;
-		parse_path(&u);
-	} else if (u.special) {
-		while (u.i < n && (s[u.i] == '/' || s[u.i] == '\\'))
-			u.i++;
-		r = parse_authority(&u);
-		if (r < 0)
-			goto out_done;
-		u.path_start = u.w.len;
-		put(&u.w, '/');
-		if (u.i < n && (s[u.i] == '/' || s[u.i] == '\\'))
-			u.i++;
-		parse_path(&u);
-	} else if (u.i + 1 < n && s[u.i] == '/' && s[u.i + 1] == '/') {
-		u.i += 2;
-		r = parse_authority(&u);
-		if (r < 0)
-			goto out_done;
-		u.path_start = u.w.len;
-		if (peek(&u) != '?' && peek(&u) != '#' && peek(&u) != -1) {
-			if (peek(&u) != '/')
-				put(&u.w, '/');
-			parse_path(&u);
-		}
-	} else if (u.i < n && s[u.i] == '/') {
-		u.path_start = u.w.len;
-		put(&u.w, '/');
-		u.i++;
-		parse_path(&u);
-	} else {
-		u.path_start = u.w.len;
-		u.opaque_path = true;
-		while (u.i < n && s[u.i] != '?' && s[u.i] != '#') {
-			put_encoded(&u.w, &s[u.i], 1, SET_C0);
-			u.i++;
-		}
-	}
-	u.path_end = u.w.len;
-	/* Host-less path starting with "//" would read as an authority: the crate adds "/.". */
-	if (!u.has_host && !u.opaque_path && !u.special && u.path_end - u.path_start >= 2 &&
-	    u.w.p[u.path_start] == '/' && u.w.p[u.path_start + 1] == '/' &&
-	    u.w.p[u.path_start - 1] == ':' && !u.w.full) {
-		put_str(&u.w, "/.");
-		if (!u.w.full) {
-			memmove(u.w.p + u.path_start + 2, u.w.p + u.path_start,
-				u.path_end - u.path_start);
-			memcpy(u.w.p + u.path_start, "/.", 2);
-			u.path_start += 2;
-			u.path_end += 2;
-		}
-	}
-
-	if (peek(&u) == '?') {
-		size_t qs = ++u.i, qe = qs;
-
-		had_query = true;
-		while (qe < n && s[qe] != '#')
-			qe++;
-		if (!filters)
-			filters = vx_url_default_filtered_query_params(&nr_filters);
-		filter_query(&u, s + qs, qe - qs, filters, nr_filters, scratch);
-		u.i = qe;
-	}
-	(void)had_query;
-	if (u.opaque_path && u.w.len == u.path_end && peek(&u) != '#') {
-		/* query gone, no fragment: the crate strips trailing spaces of an opaque path */
-		while (u.w.len > u.path_start && u.w.p[u.w.len - 1] == ' ')
-			u.w.len--;
-	}
-	if (peek(&u) == '#') {
-		had_fragment = true;
-		put(&u.w, '#');
-		u.i++;
-		put_encoded(&u.w, s + u.i, n - u.i, SET_FRAGMENT);
-	}
-	(void)had_fragment;
-	/* Dragonfly: a URL whose path is exactly "/" loses its trailing slashes. */
-	if (!u.w.full && u.path_end - u.path_start == 1 && u.w.p[u.path_start] == '/') {
-		while (u.w.len > 0 && u.w.p[u.w.len - 1] == '/')
-			u.w.len--;
-	}
+	r = parse_scheme(&u);
+	if (r == 0)
+		r = parse_hier(&u);
+	if (r < 0)
+		goto out_fail;
+	protect_hostless_path(&u);
+	parse_query_fragment(&u, filters, nr_filters);
 	if (u.w.full) {
 		u.err = VX_URL_ERR_NO_SPACE;
 		r = -ENOSPC;
-	}
-out_done:
-	if (r < 0) {
-		if (why)
-			*why = u.err;
-		if (out_len)
-			out[0] = '\0';
-		return r;
+		goto out_fail;
 	}
 	out[u.w.len] = '\0';
 	return (ssize_t)u.w.len;
+out_fail:
+	if (why)
+		*why = u.err;
+	if (out_len)
+		out[0] = '\0';
+	return r;
 }
 
 static const char *const url_errors[VX_URL_ERR_NR] = {
