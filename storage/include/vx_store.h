@@ -249,7 +249,7 @@ void vx_store_close(struct vx_store *s);
  */
 VX_MUST_CHECK int vx_store_flush(struct vx_store *s);
 
-/* Copies the store's totals into @out (borrowed). Any thread; takes a short lock. */
+/* Copies the store's totals into @out (borrowed). Any thread; a short lock and one statvfs(2). */
 void vx_store_stats(struct vx_store *s, struct vx_store_stats *out);
 
 /* Alignment that direct-I/O buffers need (1 when direct I/O is off). Any thread. */
@@ -335,6 +335,22 @@ VX_MUST_CHECK int vx_store_task_remove(struct vx_store *s, const char *id);
  */
 VX_MUST_CHECK int vx_store_task_export(struct vx_store_task *t, const char *path,
 				       unsigned int flags);
+
+/*
+ * vx_store_task_import() - put the local file @path into the store as the task @p describes
+ * (typically a PERSISTENT_CACHE task whose id the caller derived from the file, as dfcache
+ * import does) and return it COMPLETE and durable, held for @use. BLOCKING. The bytes are
+ * copied (copy_file_range: a reflink where the filesystem can), never linked, so later edits of
+ * @path cannot change the cached content; every piece's CRC is computed from the store's copy.
+ * Importing a task that is already COMPLETE only returns it.
+ * @p: borrowed; p->content_length must equal the size of @path. @path: borrowed.
+ * @out: OUT, lent until vx_store_task_release(t, @use).
+ * Returns 0; -EINVAL (size mismatch, or the errors of vx_store_task_open()); -errno of reading
+ * @path; -ENOSPC. On failure a task created by this call is removed again.
+ */
+VX_MUST_CHECK int vx_store_task_import(struct vx_store *s, const struct vx_store_task_params *p,
+				       const char *path, enum vx_store_use use,
+				       struct vx_store_task **out);
 
 /* ------------------------------------------------------------------------------------------- */
 /* Pieces: availability                                                                        */

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * gc.c: garbage collection of the piece store (TTL, high/low watermarks with LRU eviction,
- * page-cache drop, closing idle files), room-making at admission, and export of a finished
- * task to a user path (hard link, else copy into a temporary file renamed into place).
+ * page-cache drop, closing idle files), room-making at admission, export of a finished task to
+ * a user path (hard link, else copy into a temporary file renamed into place), and import of a
+ * local file as a task (dfcache import).
  * Everything here runs under s->db_lock, which also keeps tasks from being freed and their
  * files from being closed by anyone else meanwhile.
  */
@@ -19,6 +20,7 @@
 
 #include "vx_alloc.h"
 #include "vx_assert.h"
+#include "vx_digest.h"
 #include "vx_err.h"
 #include "vx_log.h"
 
@@ -303,7 +305,8 @@ static int export_tmp_name(const char *path, char *out, size_t out_len)
 	return 0;
 }
 
-static int export_copy_fd(int src, int dst, uint64_t len)
+/* Copies [0, @len) of @src into @dst: copy_file_range, pread/pwrite where it cannot. */
+int vx__file_copy(int src, int dst, uint64_t len)
 {
 	uint64_t done = 0;
 	bool use_cfr = true;
@@ -373,7 +376,7 @@ static int export_copy(struct vx_store_task *t, const char *path, unsigned int f
 	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd == -1)
 		return -errno;
-	err = export_copy_fd(t->fd, fd, t->content_length);
+	err = vx__file_copy(t->fd, fd, t->content_length);
 	if (!err && fsync(fd) == -1)
 		err = -errno;
 	if (!err && fchmod(fd, 0644) == -1)
@@ -477,4 +480,104 @@ int vx_store_task_export(struct vx_store_task *t, const char *path, unsigned int
 		return -EXDEV;
 	}
 	return export_copy(t, path, flags);
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Import                                                                                      */
+
+/* Computes and commits every missing piece of @t from the bytes already in its file. */
+static int import_pieces(struct vx_store_task *t)
+{
+	uint8_t *buf = NULL;
+	int err = 0;
+
+	if (t->piece_count)
+		buf = vx_malloc((size_t)VX_MIN(t->piece_length, t->content_length));
+	if (t->piece_count && !buf)
+		return -ENOMEM;
+	for (uint32_t n = 0; n < t->piece_count && !err; n++) {
+		struct vx_store_piece_io io;
+		struct vx_store_piece_done done = { 0 };
+		ssize_t r;
+
+		err = vx_store_piece_begin_write(t, n, &io);
+		if (err == -EALREADY) {
+			err = 0;
+			continue;
+		}
+		if (err)
+			break;
+		r = vx__file_pread_all(io.buffered_fd, buf, (size_t)io.length, io.offset);
+		if (r < 0) {
+			vx_store_piece_abort(t, n, (int)r);
+			err = (int)r;
+			break;
+		}
+		done.crc32 = vx_crc32(0, buf, (size_t)io.length);
+		err = vx_store_piece_commit(t, n, &done);
+	}
+	vx_free(buf);
+	return err;
+}
+
+int vx_store_task_import(struct vx_store *s, const struct vx_store_task_params *p, const char *path,
+			 enum vx_store_use use, struct vx_store_task **out)
+{
+	struct vx_store_task *t = NULL;
+	struct stat sb;
+	bool existed;
+	int src, err;
+
+	VX_ASSERT(s);
+	VX_ASSERT(p);
+	VX_ASSERT(path);
+	VX_ASSERT(out);
+	*out = NULL;
+	src = open(path, O_RDONLY | O_CLOEXEC);
+	if (src == -1)
+		return -errno;
+	if (fstat(src, &sb) == -1) {
+		err = -errno;
+		goto out_close;
+	}
+	if (!S_ISREG(sb.st_mode) || (uint64_t)sb.st_size != p->content_length) {
+		err = -EINVAL;
+		goto out_close;
+	}
+	existed = vx_store_task_acquire(s, p->id, VX_STORE_USE_READ, &t) == 0;
+	if (existed)
+		vx_store_task_release(t, VX_STORE_USE_READ);
+	err = vx_store_task_open(s, p, VX_STORE_USE_DOWNLOAD, &t);
+	if (err)
+		goto out_close;
+	pthread_mutex_lock(&t->lock);
+	err = t->state == VX_STORE_TASK_COMPLETE ? 1 : 0;
+	pthread_mutex_unlock(&t->lock);
+	if (err == 0) {
+		err = vx__file_copy(src, t->fd, t->content_length);
+		if (!err)
+			err = import_pieces(t);
+		if (!err)
+			err = vx_store_flush(s);
+	}
+	if (err < 0) {
+		char id[VX_STORE_TASK_ID_LEN + 1];
+
+		memcpy(id, t->id, sizeof(id));
+		vx_store_task_release(t, VX_STORE_USE_DOWNLOAD);
+		if (!existed && vx_store_task_remove(s, id) != 0)
+			vx_warn("store: could not remove the failed import %.12s", id);
+		vx_err("store: importing %s: %s", path, vx_strerror(err));
+		goto out_close;
+	}
+	err = 0;
+	/* Hand the handle over under the use the caller asked for. */
+	pthread_mutex_lock(&s->lock);
+	t->refs[use]++;
+	pthread_mutex_unlock(&s->lock);
+	vx_store_task_release(t, VX_STORE_USE_DOWNLOAD);
+	*out = t;
+out_close:
+	close(src);
+	return err;
 }

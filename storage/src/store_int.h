@@ -164,6 +164,7 @@ ssize_t vx__file_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
 ssize_t vx__file_pread_all(int fd, void *buf, size_t len, uint64_t off);
 int vx__file_mkdirs(const char *path);
 int vx__file_fsync_dir(const char *path);
+int vx__file_copy(int src, int dst, uint64_t len);
 
 /* meta.c: every function here requires s->db_lock. */
 int vx__meta_open(struct vx_store *s);

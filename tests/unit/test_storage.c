@@ -748,6 +748,66 @@ static void test_task_export__link_copy_and_no_clobber(void **state)
 	vx_store_task_release(m, VX_STORE_USE_DOWNLOAD);
 }
 
+static void test_task_import__copies_digests_and_is_idempotent(void **state)
+{
+	struct fixture *f = *state;
+	struct vx_store_task_params p = { 0 };
+	struct vx_store_task *t = NULL, *t2 = NULL;
+	struct vx_store_task_info info;
+	char src[PATH_MAX], id[65];
+	int fd;
+
+	snprintf(src, sizeof(src), "%s/user-file", f->dir);
+	fd = open(src, O_CREAT | O_WRONLY, 0644);
+	assert_true(fd >= 0);
+	for (uint32_t n = 0; n < NPIECES; n++) {
+		size_t sz = (size_t)piece_size(CLEN, n);
+
+		st_fill(f->buf, sz, 90, n);
+		assert_int_equal(pwrite(fd, f->buf, sz, (off_t)n * PL), (ssize_t)sz);
+	}
+	close(fd);
+	st_task_id(90, id);
+	p.id = id;
+	p.content_length = CLEN + 1;
+	p.piece_length = PL;
+	p.kind = VX_STORE_KIND_PERSISTENT_CACHE;
+	p.ttl_s = 60;
+	assert_int_equal(vx_store_task_import(f->s, &p, src, VX_STORE_USE_UPLOAD, &t), -EINVAL);
+	assert_int_equal(vx_store_task_import(f->s, &p, "no-such-file", VX_STORE_USE_UPLOAD, &t),
+			 -ENOENT);
+	p.content_length = CLEN;
+	vx_fault_arm(VX_FAULT_IO, 3); /* fails while reading pieces back: nothing is left */
+	assert_int_not_equal(vx_store_task_import(f->s, &p, src, VX_STORE_USE_UPLOAD, &t), 0);
+	vx_fault_arm(VX_FAULT_IO, 0);
+	assert_null(t);
+	assert_int_equal(vx_store_task_acquire(f->s, id, VX_STORE_USE_READ, &t), -ENOENT);
+	assert_int_equal(vx_store_task_import(f->s, &p, src, VX_STORE_USE_UPLOAD, &t), 0);
+	vx_store_task_info(t, &info);
+	assert_int_equal(info.state, VX_STORE_TASK_COMPLETE);
+	assert_int_equal(info.durable_count, NPIECES);
+	assert_int_equal(info.refs[VX_STORE_USE_UPLOAD], 1);
+	assert_int_equal(info.refs[VX_STORE_USE_DOWNLOAD], 0);
+	for (uint32_t n = 0; n < NPIECES; n++) {
+		struct vx_store_piece_ref ref;
+		size_t sz = (size_t)piece_size(CLEN, n);
+
+		assert_int_equal(vx_store_piece_get(t, n, &ref), 0);
+		st_fill(f->buf, sz, 90, n);
+		assert_int_equal(ref.crc32, (uint32_t)crc32(0, f->buf, (uInt)sz));
+		assert_memory_equal(ref.data, f->buf, sz);
+	}
+	/* Editing the user's file does not change the cached copy. */
+	fd = open(src, O_WRONLY);
+	assert_int_equal(pwrite(fd, "X", 1, 0), 1);
+	close(fd);
+	assert_int_equal(vx_store_piece_verify(t, 0), 0);
+	assert_int_equal(vx_store_task_import(f->s, &p, src, VX_STORE_USE_READ, &t2), 0);
+	assert_ptr_equal(t, t2);
+	vx_store_task_release(t2, VX_STORE_USE_READ);
+	vx_store_task_release(t, VX_STORE_USE_UPLOAD);
+}
+
 /* ------------------------------------------------------------------------------------------- */
 /* GC                                                                                          */
 
@@ -1113,6 +1173,7 @@ int main(void)
 		T(test_task_remove__busy_then_gone),
 		T(test_memory_task__budget_refuses_spills_and_evicts_idle),
 		T(test_task_export__link_copy_and_no_clobber),
+		T(test_task_import__copies_digests_and_is_idempotent),
 		T(test_store_gc__ttl_pin_and_in_use),
 		T(test_store_gc__watermarks_lru_pinned_in_use),
 		T(test_store_gc__drops_page_cache_and_closes_idle_files),
