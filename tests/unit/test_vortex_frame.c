@@ -136,6 +136,51 @@ static void test_vx_frame_hdr_encode__layout(void **state)
 	assert_string_equal(vx_tag_name(VX_TAG_ERROR), "Error");
 }
 
+/* Whole-frame encoders produce what the decoder reads back. */
+static void test_vx_frame_encode__helpers_decode(void **state)
+{
+	struct fixture *f = *state;
+	struct vx_download_piece dp = { .task_id = TID, .piece_number = 42 };
+	struct vx_piece_content m = {
+		.number = 42, .length = 3, .digest = "crc32:1", .digest_len = 7
+	};
+	struct vx_frame fr;
+	uint8_t out[256];
+	ssize_t n;
+
+	n = vx_frame_encode_download(out, sizeof(out), 9, VX_TAG_DOWNLOAD_PERSISTENT_PIECE, &dp);
+	assert_int_equal(n, 74);
+	assert_int_equal(vx_frame_dec_feed(&f->dec, out, (size_t)n, &fr), 74);
+	assert_int_equal(fr.hdr.packet_id, 9);
+	assert_int_equal(fr.hdr.tag, VX_TAG_DOWNLOAD_PERSISTENT_PIECE);
+	assert_int_equal(vx_frame_encode_download(out, 73, 9, VX_TAG_DOWNLOAD_PIECE, &dp), -ENOSPC);
+	dp.task_id[0] = 'X';
+	assert_int_equal(vx_frame_encode_download(out, 74, 9, VX_TAG_DOWNLOAD_PIECE, &dp), -EINVAL);
+
+	n = vx_frame_encode_content_head(out, sizeof(out), 1, VX_TAG_PIECE_CONTENT, &m);
+	assert_int_equal(n, 6 + 4 + 45 + 7);
+	assert_int_equal(out[5], 4 + 45 + 7); /* header length excludes the body */
+	memcpy(out + n, "abc", 3);
+	assert_int_equal(vx_frame_dec_feed(&f->dec, out, (size_t)n + 3, &fr), n);
+	assert_int_equal(fr.body_len, 3);
+	assert_int_equal(vx_frame_dec_body(&f->dec, 3), 3);
+	assert_int_equal(vx_frame_encode_content_head(out, 20, 1, VX_TAG_PIECE_CONTENT, &m),
+			 -ENOSPC);
+
+	n = vx_frame_encode_error(out, sizeof(out), 2, VX_ERROR_CODE_NOT_FOUND, "gone", 4);
+	assert_int_equal(n, 11);
+	assert_int_equal(vx_frame_dec_feed(&f->dec, out, (size_t)n, &fr), 11);
+	assert_int_equal(fr.hdr.tag, VX_TAG_ERROR);
+	assert_int_equal(vx_frame_encode_error(out, 6, 2, 1, "x", 1), -ENOSPC);
+
+	n = vx_frame_encode(out, sizeof(out), 3, VX_TAG_CLOSE, NULL, 0);
+	assert_int_equal(n, 6);
+	assert_int_equal(vx_frame_dec_feed(&f->dec, out, (size_t)n, &fr), 6);
+	assert_int_equal(fr.hdr.tag, VX_TAG_CLOSE);
+	assert_true(vx_frame_dec_at_boundary(&f->dec));
+	assert_int_equal(vx_frame_encode(out, 5, 3, VX_TAG_CLOSE, NULL, 0), -ENOSPC);
+}
+
 /* A conversation with every Dragonfly tag, decoded under every split from 1 byte up. */
 static void test_vx_frame_dec_feed__all_splits(void **state)
 {
@@ -426,6 +471,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_vx_frame_hdr_encode__layout),
+		cmocka_unit_test_setup_teardown(test_vx_frame_encode__helpers_decode, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_vx_frame_dec_feed__all_splits, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_vx_frame_dec_feed__crate_framing, setup,

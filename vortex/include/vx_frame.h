@@ -72,6 +72,25 @@ void vx_frame_hdr_encode(uint8_t out[VX_FRAME_HDR_LEN], const struct vx_frame_hd
 /* Reads 6 bytes at @in into @h. No validation: see vx_frame_hdr_check(). */
 void vx_frame_hdr_decode(const uint8_t in[VX_FRAME_HDR_LEN], struct vx_frame_hdr *h);
 
+/*
+ * Whole-frame encoders: the 6-byte header followed by the value, into @out (@out_len bytes,
+ * borrowed). Each returns the bytes written, or -ENOSPC (nothing written), or the value
+ * encoder's error. For content tags only the head is written (header + 4 + metadata); the
+ * caller sends the piece body after it, e.g. with sendfile.
+ */
+/* Any tag with a ready value of @len bytes (borrowed; NULL when @len is 0). */
+VX_MUST_CHECK ssize_t vx_frame_encode(uint8_t *out, size_t out_len, uint8_t packet_id, uint8_t tag,
+				      const void *value, uint32_t len);
+/* DownloadPiece (or a twin: @tag must be a download tag, asserted): 74 bytes; -EINVAL on a bad id. */
+VX_MUST_CHECK ssize_t vx_frame_encode_download(uint8_t *out, size_t out_len, uint8_t packet_id,
+					       uint8_t tag, const struct vx_download_piece *r);
+/* PieceContent head (@tag must be a content tag, asserted), Dragonfly framing: length 4+meta. */
+VX_MUST_CHECK ssize_t vx_frame_encode_content_head(uint8_t *out, size_t out_len, uint8_t packet_id,
+						   uint8_t tag, const struct vx_piece_content *m);
+/* Error frame with @code and @msg (@msg_len bytes of UTF-8, cut to fit the 4 KiB limit). */
+VX_MUST_CHECK ssize_t vx_frame_encode_error(uint8_t *out, size_t out_len, uint8_t packet_id,
+					    uint8_t code, const char *msg, size_t msg_len);
+
 /* True for the four DownloadPiece request tags (0x00, 0x02, 0x04, 0x06). */
 bool vx_tag_is_download(uint8_t tag);
 /* True for the four PieceContent tags (0x01, 0x03, 0x05, 0x07). */

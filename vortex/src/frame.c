@@ -48,6 +48,71 @@ void vx_frame_hdr_decode(const uint8_t in[VX_FRAME_HDR_LEN], struct vx_frame_hdr
 	h->length = vx_get_be32(in + 2);
 }
 
+ssize_t vx_frame_encode(uint8_t *out, size_t out_len, uint8_t packet_id, uint8_t tag,
+			const void *value, uint32_t len)
+{
+	struct vx_frame_hdr h = { .packet_id = packet_id, .tag = tag, .length = len };
+
+	VX_ASSERT(value != NULL || len == 0);
+	if (out_len < (size_t)VX_FRAME_HDR_LEN + len)
+		return -ENOSPC;
+	vx_frame_hdr_encode(out, &h);
+	if (len)
+		memcpy(out + VX_FRAME_HDR_LEN, value, len);
+	return (ssize_t)(VX_FRAME_HDR_LEN + (size_t)len);
+}
+
+ssize_t vx_frame_encode_download(uint8_t *out, size_t out_len, uint8_t packet_id, uint8_t tag,
+				 const struct vx_download_piece *r)
+{
+	struct vx_frame_hdr h = { .packet_id = packet_id,
+				  .tag = tag,
+				  .length = VX_DOWNLOAD_PIECE_LEN };
+	int rc;
+
+	VX_ASSERT(vx_tag_is_download(tag) || tag == VX_TAG_CANCEL);
+	if (out_len < VX_FRAME_HDR_LEN + VX_DOWNLOAD_PIECE_LEN)
+		return -ENOSPC;
+	rc = vx_download_piece_encode(r, out + VX_FRAME_HDR_LEN);
+	if (rc)
+		return rc;
+	vx_frame_hdr_encode(out, &h);
+	return VX_FRAME_HDR_LEN + VX_DOWNLOAD_PIECE_LEN;
+}
+
+ssize_t vx_frame_encode_content_head(uint8_t *out, size_t out_len, uint8_t packet_id, uint8_t tag,
+				     const struct vx_piece_content *m)
+{
+	struct vx_frame_hdr h = { .packet_id = packet_id, .tag = tag };
+	ssize_t n;
+
+	VX_ASSERT(vx_tag_is_content(tag));
+	if (out_len < VX_FRAME_HDR_LEN)
+		return -ENOSPC;
+	n = vx_piece_content_encode(m, out + VX_FRAME_HDR_LEN, out_len - VX_FRAME_HDR_LEN);
+	if (n < 0)
+		return n;
+	h.length = (uint32_t)n;
+	vx_frame_hdr_encode(out, &h);
+	return VX_FRAME_HDR_LEN + n;
+}
+
+ssize_t vx_frame_encode_error(uint8_t *out, size_t out_len, uint8_t packet_id, uint8_t code,
+			      const char *msg, size_t msg_len)
+{
+	struct vx_frame_hdr h = { .packet_id = packet_id, .tag = VX_TAG_ERROR };
+	ssize_t n;
+
+	if (out_len <= VX_FRAME_HDR_LEN)
+		return -ENOSPC;
+	n = vx_error_encode(code, msg, msg_len, out + VX_FRAME_HDR_LEN, out_len - VX_FRAME_HDR_LEN);
+	if (n < 0)
+		return n;
+	h.length = (uint32_t)n;
+	vx_frame_hdr_encode(out, &h);
+	return VX_FRAME_HDR_LEN + n;
+}
+
 bool vx_tag_is_download(uint8_t tag)
 {
 	return tag <= VX_TAG_CACHE_PIECE_CONTENT && (tag & 1) == 0;
