@@ -32,3 +32,10 @@ if(TARGET vx_dataplane)
 			${CMAKE_SOURCE_DIR}/dataplane/src)
 	endif()
 endif()
+if(TARGET vx_dataplane AND TARGET vx_storage)
+	vx_add_test(dataplane_store
+		SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integration/dataplane_store.c
+			${CMAKE_CURRENT_SOURCE_DIR}/integration/dataplane_harness.c
+		LIBS vx_dataplane vx_storage PkgConfig::ZLIB Threads::Threads LABEL integration
+		TIMEOUT 120)
+endif()

@@ -751,6 +751,17 @@ static int fx_start_body(struct vx_fx_conn *c, const struct vx__meta *m)
 	}
 	if (ret < 0)
 		return ret;
+	if (w->io.direct && (w->io.align == 0 || (w->io.align & (w->io.align - 1)) != 0 ||
+			     w->io.offset % w->io.align != 0 || w->io.length % w->io.align != 0 ||
+			     f->cfg.chunk_bytes % w->io.align != 0)) {
+		/* A sink that breaks its own O_DIRECT contract: no parent can fix that. */
+		f->cfg.sink->abort(f->cfg.sink_ctx, r->number, 0);
+		f->status = -EINVAL;
+		f->finishing = true;
+		vx_loop_defer(f->loop, &f->kick);
+		c->rx = VX_FX_RX_DISCARD;
+		return 0;
+	}
 	VX_ASSERT(w->io.length == m->length);
 	vx_list_del(&w->node);
 	w->number = r->number;

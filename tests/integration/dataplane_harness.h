@@ -43,6 +43,8 @@ void vx_h_write_pattern(const char *path, uint64_t len, uint32_t seed);
 void vx_h_tmpdir(char *out);
 /* Removes @dir and every file in it (one level). */
 void vx_h_rmdir(const char *dir);
+/* Removes @dir and everything below it. */
+void vx_h_rmtree(const char *dir);
 /* True when the two files have identical bytes. */
 bool vx_h_files_equal(const char *a, const char *b);
 
