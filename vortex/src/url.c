@@ -830,8 +830,15 @@ static void filter_query(struct url *u, const char *q, size_t qn, const char *co
 		kn = form_decode(pair, eq, scratch);
 		vn = form_decode(pair + VX_MIN(eq + 1, pn), eq < pn ? pn - eq - 1 : 0,
 				 scratch + kn);
-		for (size_t f = 0; f < nr_filters && !drop; f++)
-			drop = lossy_equals(scratch, kn, filters[f]);
+		if (vx_utf8_valid((const uint8_t *)scratch, kn)) {
+			/* the common case: a valid key compares byte for byte */
+			for (size_t f = 0; f < nr_filters && !drop; f++)
+				drop = strncmp(filters[f], scratch, kn) == 0 &&
+				       filters[f][kn] == '\0';
+		} else {
+			for (size_t f = 0; f < nr_filters && !drop; f++)
+				drop = lossy_equals(scratch, kn, filters[f]);
+		}
 		if (drop)
 			continue;
 		put(&u->w, any ? '&' : '?');
