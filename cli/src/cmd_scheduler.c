@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cmd_scheduler.c: `vx scheduler`, the control plane service. Parses flags, builds the server
+ * from control/ (vx_sched_server.h) and runs it until SIGTERM or SIGINT.
+ *
+ * Exit codes: 0 clean stop, 1 the service could not start (database, address in use), 2 bad
+ * command line.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "args.h"
+#include "commands.h"
+#include "vx_err.h"
+#include "vx_log.h"
+#include "vx_sched_server.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: vx scheduler [--listen HOST:PORT] [--db PATH] [--policy vx|dragonfly]\n"
+		"                    [--token TOKEN] [--origin-max N] [--cands N]\n"
+		"                    [--log-level error|warn|info|debug]\n\n"
+		"Runs the scheduler: peers register their downloads here and are told where to\n"
+		"fetch each piece from (other peers, or the origin for the first one).\n\n"
+		"  --listen HOST:PORT  address of the control channel (default 127.0.0.1:8002)\n"
+		"  --db PATH           sqlite file for host and task records (default "
+		"scheduler.db)\n"
+		"  --policy P          parent choice: vx (default) or dragonfly (A/B baseline)\n"
+		"  --token TOKEN       peers must present it in hello (also grants the seed role)\n"
+		"  --origin-max N      peers fetching one task from the origin at once (default "
+		"1)\n"
+		"  --cands N           candidate parents per answer (default 4, at most 8)\n");
+}
+
+static int parse_u32(const char *flag, const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
+{
+	uint64_t v;
+
+	if (vx_args_parse_u64(s, &v) != 0 || v < lo || v > hi) {
+		fprintf(stderr, "vx scheduler: %s wants a number in %u..%u, got '%s'\n", flag, lo,
+			hi, s);
+		return -EINVAL;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg)
+{
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "db", required_argument, NULL, 'd' },
+		{ "policy", required_argument, NULL, 'p' },
+		{ "token", required_argument, NULL, 't' },
+		{ "origin-max", required_argument, NULL, 'o' },
+		{ "cands", required_argument, NULL, 'c' },
+		{ "log-level", required_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char host[256];
+	uint16_t port;
+	int o;
+
+	optind = 1;
+	opterr = 0;
+	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'l':
+			if (vx_sched_parse_hostport(optarg, host, sizeof(host), &port) != 0) {
+				fprintf(stderr,
+					"vx scheduler: --listen wants HOST:PORT or [V6]:PORT, got "
+					"'%s'\n",
+					optarg);
+				return -EINVAL;
+			}
+			cfg->listen = optarg;
+			break;
+		case 'd':
+			cfg->db_path = optarg;
+			break;
+		case 'p':
+			if (strcmp(optarg, "vx") == 0) {
+				cfg->sched.policy = VX_SCHED_POLICY_VX;
+			} else if (strcmp(optarg, "dragonfly") == 0) {
+				cfg->sched.policy = VX_SCHED_POLICY_DRAGONFLY;
+			} else {
+				fprintf(stderr,
+					"vx scheduler: --policy is vx or dragonfly, got '%s'\n",
+					optarg);
+				return -EINVAL;
+			}
+			break;
+		case 't':
+			if (!*optarg) {
+				fprintf(stderr, "vx scheduler: --token must not be empty\n");
+				return -EINVAL;
+			}
+			cfg->token = optarg;
+			break;
+		case 'o':
+			if (parse_u32("--origin-max", optarg, 1, 64, &cfg->sched.origin_max))
+				return -EINVAL;
+			if (cfg->sched.origin_stalled_max < cfg->sched.origin_max)
+				cfg->sched.origin_stalled_max = cfg->sched.origin_max;
+			break;
+		case 'c':
+			if (parse_u32("--cands", optarg, 1, VX_SCHED_CANDS_MAX, &cfg->sched.cands))
+				return -EINVAL;
+			break;
+		case 'v':
+			if (vx_log_set_level_name(optarg) != 0) {
+				fprintf(stderr, "vx scheduler: unknown log level '%s'\n", optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return 1;
+		default:
+			fprintf(stderr, "vx scheduler: unknown or incomplete option '%s'\n",
+				argv[optind - 1]);
+			usage(stderr);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "vx scheduler: unexpected argument '%s'\n", argv[optind]);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int run_scheduler(int argc, char **argv)
+{
+	struct vx_sched_server_cfg cfg;
+	struct vx_sched_server *srv;
+	sigset_t set;
+	int rc, sfd;
+
+	vx_sched_server_cfg_default(&cfg);
+	rc = parse_flags(argc, argv, &cfg);
+	if (rc)
+		return rc > 0 ? VX_EXIT_OK : VX_EXIT_USAGE;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1) {
+		perror("vx scheduler: sigprocmask");
+		return VX_EXIT_FAILURE;
+	}
+	sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd == -1) {
+		perror("vx scheduler: signalfd");
+		return VX_EXIT_FAILURE;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	rc = vx_sched_server_new(&srv, &cfg);
+	if (rc) {
+		if (rc == VX_EDB)
+			fprintf(stderr, "vx scheduler: cannot use database '%s' (see log above)\n",
+				cfg.db_path);
+		else
+			fprintf(stderr, "vx scheduler: cannot listen on %s: %s\n", cfg.listen,
+				vx_strerror(rc));
+		close(sfd);
+		return VX_EXIT_FAILURE;
+	}
+	/* the port line is how scripts and tests learn a port chosen with :0 */
+	printf("vx scheduler: listening on port %u\n", vx_sched_server_port(srv));
+	fflush(stdout);
+	rc = vx_sched_server_run(srv, sfd);
+	vx_sched_server_free(srv);
+	close(sfd);
+	if (rc) {
+		fprintf(stderr, "vx scheduler: %s\n", vx_strerror(rc));
+		return VX_EXIT_FAILURE;
+	}
+	return VX_EXIT_OK;
+}
+
+const struct vx_command vx_command_scheduler = {
+	.name = "scheduler",
+	.summary = "run the scheduler (control plane) service",
+	.run = run_scheduler,
+};

@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * vx_sched_client.h: the peer side of the control channel, for the daemon and for tools.
+ *
+ * A client holds one connection to each scheduler of its list, says hello on each, and maps
+ * every task to one scheduler by rendezvous (consistent) hashing of the task id over the list.
+ * When a connection drops it reconnects with exponential backoff; tasks whose scheduler is down
+ * move to the next scheduler in their hash order and are registered there again together with
+ * the pieces already held, so no download restarts from zero. Answers to those automatic
+ * re-registrations arrive through the event callback as REGISTER responses.
+ *
+ * Two ways to drive it: from another event loop (poll vx_sched_client_fd() for readability
+ * and call vx_sched_client_process(c, 0)), or blocking (vx_sched_client_call() runs the loop
+ * until its answer arrives). Not thread-safe: one thread owns a client.
+ */
+#ifndef VX_SCHED_CLIENT_H
+#define VX_SCHED_CLIENT_H
+
+#include <stdint.h>
+
+#include "vx_compiler.h"
+#include "vx_ctl_msg.h"
+
+struct vx_sched_client;
+
+#define VX_SCHED_CLIENT_SERVERS_MAX 16
+#define VX_SCHED_CLIENT_TASKS_MAX   4096
+#define VX_SCHED_CLIENT_PENDING_MAX 1024 /* requests in flight per connection */
+
+/*
+ * Called with every answer (@status is the response status, or a negative errno such as
+ * -ETIMEDOUT or -ECONNRESET when no answer came; then @resp is NULL). @resp is lent for the call.
+ */
+typedef void (*vx_sched_client_cb)(void *arg, int status, const struct vx_ctl_msg *resp);
+
+/*
+ * Called with every server push (tag CONTROL_EVENT) and with the answers to automatic
+ * re-registrations (tag CONTROL_RESPONSE, type REGISTER). @server is the index in the list.
+ */
+typedef void (*vx_sched_client_event_cb)(void *arg, uint32_t server, const struct vx_ctl_msg *m);
+
+struct vx_sched_client_cfg {
+	const char *servers[VX_SCHED_CLIENT_SERVERS_MAX]; /* "HOST:PORT" (copied) */
+	uint32_t nr_servers;
+	struct vx_ctl_msg hello; /* host identity fields and token (copied at new) */
+	uint32_t backoff_min_ms; /* first reconnect delay (default 100) */
+	uint32_t backoff_max_ms; /* cap of the doubling delay (default 5000) */
+	uint32_t timeout_ms;	 /* per request (default 10000) */
+	uint32_t pieces_max;	 /* held-pieces bitmap per task (default 65536) */
+	vx_sched_client_event_cb on_event;
+	void *arg;
+};
+
+/* What the client remembers of a task to register it again elsewhere (copied). */
+struct vx_sched_client_task {
+	struct vx_ctl_str task_id;
+	struct vx_ctl_str url;
+	uint64_t piece_len;
+	int64_t content_len; /* -1 unknown */
+	bool need_bts;
+};
+
+/*
+ * vx_sched_client_new() - set up (connections start at the first process call). Returns 0 and
+ * *@out (owned, vx_sched_client_free()), -EINVAL for a bad cfg or address, -ENOMEM.
+ */
+VX_MUST_CHECK int vx_sched_client_new(struct vx_sched_client **out,
+				      const struct vx_sched_client_cfg *cfg);
+/* Closes every connection; pending callbacks get -ECANCELED. Takes @c; NULL is a no-op. */
+void vx_sched_client_free(struct vx_sched_client *c);
+
+/* One fd (an epoll set) that is readable whenever the client has work; lent until free. */
+int vx_sched_client_fd(const struct vx_sched_client *c);
+
+/*
+ * vx_sched_client_process() - do all I/O that is ready, waiting at most @timeout_ms (0: do not
+ * wait): connect/reconnect, hello, re-registration, answers, events, timeouts. Callbacks run
+ * from here. Returns 0 or a negative errno when the client itself is unusable.
+ */
+int vx_sched_client_process(struct vx_sched_client *c, int timeout_ms);
+
+/*
+ * vx_sched_client_register() - register a task (remembered until vx_sched_client_forget())
+ * with the scheduler that owns it. @cb gets the answer. Returns 0, -ENOSPC (too many tasks),
+ * -EINVAL, -ENOMEM.
+ */
+VX_MUST_CHECK int vx_sched_client_register(struct vx_sched_client *c,
+					   const struct vx_sched_client_task *t,
+					   vx_sched_client_cb cb, void *arg);
+
+/*
+ * vx_sched_client_send() - send request @m (borrowed; tag and rid are set here) to the
+ * scheduler owning m->task_id (or the first reachable one without a task id). Progress messages
+ * also update the held-pieces bitmap used for re-registration. Returns 0, -ENOTCONN (no
+ * scheduler reachable right now), -EBUSY (too many requests in flight), -EINVAL.
+ */
+VX_MUST_CHECK int vx_sched_client_send(struct vx_sched_client *c, struct vx_ctl_msg *m,
+				       vx_sched_client_cb cb, void *arg);
+
+/* Forgets a task (after finished, failed or leave). */
+void vx_sched_client_forget(struct vx_sched_client *c, struct vx_ctl_str task_id);
+
+/*
+ * vx_sched_client_call() - blocking form: send @m and run the loop until @cb has been called
+ * or @timeout_ms passed (waiting also for a scheduler to become reachable). Returns 0 when @cb
+ * ran, -ETIMEDOUT otherwise (then @cb is never called).
+ */
+VX_MUST_CHECK int vx_sched_client_call(struct vx_sched_client *c, struct vx_ctl_msg *m,
+				       vx_sched_client_cb cb, void *arg, int timeout_ms);
+
+/* Index of the scheduler that currently owns @task_id, or -1 when none is reachable. */
+int vx_sched_client_owner(struct vx_sched_client *c, struct vx_ctl_str task_id);
+
+/* True when the connection to server @i is up and has said hello. */
+bool vx_sched_client_up(const struct vx_sched_client *c, uint32_t i);
+
+#endif /* VX_SCHED_CLIENT_H */

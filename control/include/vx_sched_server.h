@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * vx_sched_server.h: the scheduler as a network service: an epoll loop on one thread serving
+ * many peer control connections over TCP, feeding the scheduler core (vx_sched.h) and keeping
+ * its records (hosts, tasks) in sqlite (WAL). Every connection has a bounded receive buffer
+ * (one frame) and a bounded send queue: a peer that does not read its answers is dropped, a peer
+ * that says nothing is dropped after an idle timeout, so one slow or hostile client cannot stall
+ * the others.
+ */
+#ifndef VX_SCHED_SERVER_H
+#define VX_SCHED_SERVER_H
+
+#include <stdint.h>
+
+#include "vx_compiler.h"
+#include "vx_sched.h"
+
+struct vx_sched_server;
+
+struct vx_sched_server_cfg {
+	const char *listen;  /* "HOST:PORT", "[v6]:PORT"; port 0 picks one (borrowed) */
+	const char *db_path; /* sqlite file, created when missing (borrowed) */
+	const char *token;   /* when set, hello must carry it (borrowed); NULL: open */
+	struct vx_sched_cfg sched;
+	uint32_t conns_max;   /* connections served at once */
+	uint32_t sendq_max;   /* bytes queued to one peer before it is dropped */
+	uint32_t idle_ms;     /* a connection that sends nothing this long is closed */
+	uint32_t hello_ms;    /* time a new connection has to say hello */
+	uint32_t announce_ms; /* announce interval told to peers in the hello answer */
+};
+
+/* Fills @cfg with the defaults (spec/control.md). */
+void vx_sched_server_cfg_default(struct vx_sched_server_cfg *cfg);
+
+/*
+ * vx_sched_server_new() - open the database and bind the listening socket. Returns 0 and
+ * *@out (owned, vx_sched_server_free()), -EINVAL (bad listen address or cfg), -EADDRINUSE and
+ * other socket errors, VX_EDB (database unusable; the log says why), -ENOMEM.
+ */
+VX_MUST_CHECK int vx_sched_server_new(struct vx_sched_server **out,
+				      const struct vx_sched_server_cfg *cfg);
+
+/* The TCP port actually bound (useful with port 0). */
+uint16_t vx_sched_server_port(const struct vx_sched_server *srv);
+
+/*
+ * vx_sched_server_run() - serve until @stop_fd (borrowed; e.g. a signalfd, -1 for none) becomes
+ * readable. Returns 0 on a clean stop or a negative errno when the loop itself fails.
+ */
+VX_MUST_CHECK int vx_sched_server_run(struct vx_sched_server *srv, int stop_fd);
+
+/* Closes every connection, flushes the database and frees @srv (taken). NULL is a no-op. */
+void vx_sched_server_free(struct vx_sched_server *srv);
+
+/* Parses "HOST:PORT" / "[V6]:PORT" into @host (NUL-terminated, @host_len bytes) and @port. */
+VX_MUST_CHECK int vx_sched_parse_hostport(const char *s, char *host, size_t host_len,
+					  uint16_t *port);
+
+#endif /* VX_SCHED_SERVER_H */

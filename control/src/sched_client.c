@@ -1,0 +1,856 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * sched_client.c: the peer side of the control channel (vx_sched_client.h).
+ *
+ * Each scheduler connection is a small state machine, checked against cc_legal[][]:
+ *
+ *   DOWN --connect()--> CONNECTING --writable, no error--> HELLO --hello answered 0--> UP
+ *    ^                      |                                 |                       |
+ *    +----------------------+------ error, close, timeout ----+-----------------------+
+ *
+ * DOWN waits for its backoff (doubling from backoff_min_ms to backoff_max_ms, reset by a
+ * successful hello). A connection that dropped or could not be set up is "failed": tasks it
+ * owned move to the next scheduler in their rendezvous order and are registered again there
+ * with the pieces they hold. A task stays with its new owner even when the old one comes back.
+ */
+#include "vx_sched_client.h"
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "vx_alloc.h"
+#include "vx_assert.h"
+#include "vx_err.h"
+#include "vx_log.h"
+#include "vx_sched_server.h"
+#include "vx_time.h"
+
+#define CC_SENDQ_MAX (8u << 20)
+#define CC_RBUF_MIN  4096
+
+enum cc_state {
+	CC_DOWN = 0,
+	CC_CONNECTING = 1,
+	CC_HELLO = 2,
+	CC_UP = 3,
+	CC_STATE_NR,
+};
+
+static const bool cc_legal[CC_STATE_NR][CC_STATE_NR] = {
+	[CC_DOWN] = { [CC_CONNECTING] = true, [CC_HELLO] = true },
+	[CC_CONNECTING] = { [CC_HELLO] = true, [CC_DOWN] = true },
+	[CC_HELLO] = { [CC_UP] = true, [CC_DOWN] = true },
+	[CC_UP] = { [CC_DOWN] = true },
+};
+
+struct cc_pending {
+	uint64_t rid;
+	int32_t task;	       /* register: index of the task, -1 otherwise */
+	vx_sched_client_cb cb; /* NULL: an automatic re-registration (answer goes to on_event) */
+	void *arg;
+	uint64_t deadline_ms;
+};
+
+struct cc_conn {
+	enum cc_state state;
+	int fd;
+	uint32_t idx;
+	char host[256];
+	uint16_t port;
+	uint32_t hash;
+	bool failed; /* dropped or unreachable since its last good hello */
+	uint32_t backoff_ms;
+	uint64_t retry_ms;
+	uint64_t hello_rid;
+	uint8_t *rbuf;
+	size_t rlen;
+	size_t rcap;
+	uint8_t *wbuf;
+	size_t woff;
+	size_t wlen;
+	size_t wcap;
+	struct cc_pending pend[VX_SCHED_CLIENT_PENDING_MAX];
+	uint32_t nr_pend;
+};
+
+struct cc_task {
+	bool used;
+	char id[65];
+	char *url;
+	uint64_t piece_len;
+	int64_t content_len;
+	bool need_bts;
+	int server;	 /* owner, -1 none */
+	bool registered; /* registered with the current owner */
+	bool sent;	 /* a register for the current owner is in flight or done */
+	bool origin;	 /* last told to fetch from the origin: asks for it again on failover */
+	vx_sched_client_cb cb; /* the user's first answer */
+	void *arg;
+	uint8_t *bits; /* held pieces, MSB first */
+	uint32_t bits_len;
+};
+
+struct vx_sched_client {
+	struct vx_sched_client_cfg cfg;
+	char *hello_strs[5]; /* owned copies behind cfg.hello */
+	struct cc_conn conns[VX_SCHED_CLIENT_SERVERS_MAX];
+	struct cc_task *tasks;
+	int epfd;
+	uint64_t next_rid;
+	uint8_t *obuf;
+};
+
+static void cc_set_state(struct cc_conn *cc, enum cc_state to)
+{
+	VX_ASSERT(cc_legal[cc->state][to]);
+	cc->state = to;
+}
+
+static uint32_t cc_hash(const char *p, size_t n)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= (uint8_t)p[i];
+		h *= 16777619u;
+	}
+	return h;
+}
+
+static uint32_t mix(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ull;
+	x ^= x >> 33;
+	return (uint32_t)x;
+}
+
+/* ---------------------------------------------------------------- Setup */
+
+static int copy_str(struct vx_sched_client *c, int i, struct vx_ctl_str *s)
+{
+	if (!s->len)
+		return 0;
+	c->hello_strs[i] = vx_strndup(s->ptr, s->len);
+	if (!c->hello_strs[i])
+		return -ENOMEM;
+	s->ptr = c->hello_strs[i];
+	return 0;
+}
+
+int vx_sched_client_new(struct vx_sched_client **out, const struct vx_sched_client_cfg *cfg)
+{
+	struct vx_sched_client *c;
+	struct vx_ctl_msg *h;
+	int rc = -EINVAL;
+
+	VX_ASSERT(out);
+	*out = NULL;
+	if (cfg->nr_servers == 0 || cfg->nr_servers > VX_SCHED_CLIENT_SERVERS_MAX)
+		return -EINVAL;
+	c = vx_calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->cfg = *cfg;
+	c->epfd = -1;
+	if (!c->cfg.backoff_min_ms)
+		c->cfg.backoff_min_ms = 100;
+	if (!c->cfg.backoff_max_ms)
+		c->cfg.backoff_max_ms = 5000;
+	if (!c->cfg.timeout_ms)
+		c->cfg.timeout_ms = 10000;
+	if (!c->cfg.pieces_max)
+		c->cfg.pieces_max = 65536;
+	h = &c->cfg.hello;
+	if (copy_str(c, 0, &h->host_id) || copy_str(c, 1, &h->addr) || copy_str(c, 2, &h->idc) ||
+	    copy_str(c, 3, &h->location) || copy_str(c, 4, &h->token)) {
+		rc = -ENOMEM;
+		goto err_free;
+	}
+	h->tag = VX_CTL_TAG_REQUEST;
+	h->type = VX_CTL_HELLO;
+	h->has |= VX_CTL_F_HOST_ID | VX_CTL_F_ADDR | VX_CTL_F_PORT;
+	if (h->token.len)
+		h->has |= VX_CTL_F_TOKEN;
+	for (uint32_t i = 0; i < cfg->nr_servers; i++) {
+		struct cc_conn *cc = &c->conns[i];
+
+		cc->idx = i;
+		cc->fd = -1;
+		if (!cfg->servers[i] ||
+		    vx_sched_parse_hostport(cfg->servers[i], cc->host, sizeof(cc->host), &cc->port))
+			goto err_free;
+		cc->hash = cc_hash(cfg->servers[i], strlen(cfg->servers[i]));
+		cc->backoff_ms = c->cfg.backoff_min_ms;
+		c->cfg.servers[i] = NULL; /* not kept: host and port are */
+	}
+	c->tasks = vx_calloc(VX_SCHED_CLIENT_TASKS_MAX, sizeof(*c->tasks));
+	c->obuf = vx_malloc(VX_CTL_HDR_LEN + VX_CTL_FRAME_MAX);
+	c->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (!c->tasks || !c->obuf || c->epfd == -1) {
+		rc = c->epfd == -1 ? -errno : -ENOMEM;
+		goto err_free;
+	}
+	c->next_rid = 1;
+	*out = c;
+	return 0;
+
+err_free:
+	vx_sched_client_free(c);
+	return rc;
+}
+
+static void pend_fail_all(struct cc_conn *cc, int err)
+{
+	while (cc->nr_pend) {
+		struct cc_pending p = cc->pend[--cc->nr_pend];
+
+		if (p.cb)
+			p.cb(p.arg, err, NULL);
+	}
+}
+
+void vx_sched_client_free(struct vx_sched_client *c)
+{
+	if (!c)
+		return;
+	for (uint32_t i = 0; i < c->cfg.nr_servers; i++) {
+		struct cc_conn *cc = &c->conns[i];
+
+		if (cc->fd >= 0)
+			close(cc->fd);
+		pend_fail_all(cc, -ECANCELED);
+		vx_free(cc->rbuf);
+		vx_free(cc->wbuf);
+	}
+	if (c->tasks) {
+		for (uint32_t i = 0; i < VX_SCHED_CLIENT_TASKS_MAX; i++) {
+			vx_free(c->tasks[i].url);
+			vx_free(c->tasks[i].bits);
+		}
+	}
+	for (int i = 0; i < 5; i++)
+		vx_free(c->hello_strs[i]);
+	if (c->epfd >= 0)
+		close(c->epfd);
+	vx_free(c->tasks);
+	vx_free(c->obuf);
+	vx_free(c);
+}
+
+int vx_sched_client_fd(const struct vx_sched_client *c)
+{
+	return c->epfd;
+}
+
+bool vx_sched_client_up(const struct vx_sched_client *c, uint32_t i)
+{
+	return i < c->cfg.nr_servers && c->conns[i].state == CC_UP;
+}
+
+/* ---------------------------------------------------------------- Routing */
+
+static struct cc_task *task_find(struct vx_sched_client *c, struct vx_ctl_str id)
+{
+	if (id.len != 64)
+		return NULL;
+	for (uint32_t i = 0; i < VX_SCHED_CLIENT_TASKS_MAX; i++) {
+		if (c->tasks[i].used && memcmp(c->tasks[i].id, id.ptr, 64) == 0)
+			return &c->tasks[i];
+	}
+	return NULL;
+}
+
+static int32_t task_index(struct vx_sched_client *c, struct vx_ctl_str id)
+{
+	struct cc_task *t = task_find(c, id);
+
+	return t ? (int32_t)(t - c->tasks) : -1;
+}
+
+/* Rendezvous hashing: the highest weight among schedulers not marked failed. */
+static int route(struct vx_sched_client *c, const char *task_id)
+{
+	uint32_t th = cc_hash(task_id, 64), best_w = 0;
+	int best = -1;
+
+	for (uint32_t i = 0; i < c->cfg.nr_servers; i++) {
+		uint32_t w;
+
+		if (c->conns[i].failed)
+			continue;
+		w = mix((uint64_t)c->conns[i].hash << 32 | th);
+		if (best < 0 || w > best_w) {
+			best = (int)i;
+			best_w = w;
+		}
+	}
+	return best;
+}
+
+static int task_owner(struct vx_sched_client *c, struct cc_task *t)
+{
+	if (t->server >= 0 && !c->conns[t->server].failed)
+		return t->server;
+	t->server = route(c, t->id);
+	t->registered = false;
+	t->sent = false;
+	return t->server;
+}
+
+int vx_sched_client_owner(struct vx_sched_client *c, struct vx_ctl_str task_id)
+{
+	struct cc_task *t = task_find(c, task_id);
+	char id[65];
+
+	if (t)
+		return task_owner(c, t);
+	if (task_id.len != 64)
+		return -1;
+	memcpy(id, task_id.ptr, 64);
+	id[64] = '\0';
+	return route(c, id);
+}
+
+/* ---------------------------------------------------------------- Connections */
+
+static void conn_down(struct vx_sched_client *c, struct cc_conn *cc, const char *why);
+
+static int conn_flush(struct vx_sched_client *c, struct cc_conn *cc)
+{
+	struct epoll_event ev = { .data.u32 = cc->idx };
+
+	while (cc->woff < cc->wlen) {
+		ssize_t n = send(cc->fd, cc->wbuf + cc->woff, cc->wlen - cc->woff,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n == -1) {
+			if (errno == EAGAIN)
+				break;
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		cc->woff += (size_t)n;
+	}
+	if (cc->woff == cc->wlen)
+		cc->woff = cc->wlen = 0;
+	ev.events = EPOLLIN | (cc->wlen ? EPOLLOUT : 0u);
+	epoll_ctl(c->epfd, EPOLL_CTL_MOD, cc->fd, &ev);
+	return 0;
+}
+
+/* Encodes @m with a fresh rid and queues it; records the pending answer. */
+static int conn_send(struct vx_sched_client *c, struct cc_conn *cc, struct vx_ctl_msg *m,
+		     vx_sched_client_cb cb, void *arg)
+{
+	ssize_t n;
+
+	if (cc->nr_pend == VX_SCHED_CLIENT_PENDING_MAX)
+		return -EBUSY;
+	m->tag = VX_CTL_TAG_REQUEST;
+	m->rid = c->next_rid++;
+	n = vx_ctl_msg_encode(m, c->obuf, VX_CTL_HDR_LEN + VX_CTL_FRAME_MAX);
+	if (n < 0)
+		return (int)n;
+	if (cc->woff && cc->wlen + (size_t)n > cc->wcap) {
+		memmove(cc->wbuf, cc->wbuf + cc->woff, cc->wlen - cc->woff);
+		cc->wlen -= cc->woff;
+		cc->woff = 0;
+	}
+	if (cc->wlen + (size_t)n > CC_SENDQ_MAX)
+		return -ENOBUFS;
+	if (cc->wlen + (size_t)n > cc->wcap) {
+		size_t cap =
+			VX_MIN(VX_MAX(cc->wcap * 2, cc->wlen + (size_t)n), (size_t)CC_SENDQ_MAX);
+		uint8_t *nb = vx_realloc(cc->wbuf, cap);
+
+		if (!nb)
+			return -ENOMEM;
+		cc->wbuf = nb;
+		cc->wcap = cap;
+	}
+	memcpy(cc->wbuf + cc->wlen, c->obuf, (size_t)n);
+	cc->wlen += (size_t)n;
+	cc->pend[cc->nr_pend++] =
+		(struct cc_pending){ .rid = m->rid,
+				     .task = m->type == VX_CTL_REGISTER ? task_index(c, m->task_id)
+									: -1,
+				     .cb = cb,
+				     .arg = arg,
+				     .deadline_ms = vx_now_ms() + c->cfg.timeout_ms };
+	if (conn_flush(c, cc)) {
+		conn_down(c, cc, "send failed");
+		return -ENOTCONN;
+	}
+	return 0;
+}
+
+static void send_hello(struct vx_sched_client *c, struct cc_conn *cc)
+{
+	struct vx_ctl_msg h = c->cfg.hello;
+
+	cc_set_state(cc, CC_HELLO);
+	if (conn_send(c, cc, &h, NULL, NULL)) {
+		if (cc->state != CC_DOWN)
+			conn_down(c, cc, "hello not sent");
+		return;
+	}
+	cc->hello_rid = h.rid;
+}
+
+static void conn_start(struct vx_sched_client *c, struct cc_conn *cc)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai = NULL;
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT, .data.u32 = cc->idx };
+	char port[8];
+	int one = 1;
+
+	snprintf(port, sizeof(port), "%u", cc->port);
+	cc_set_state(cc, CC_CONNECTING);
+	if (getaddrinfo(cc->host, port, &hints, &ai) != 0 || !ai) {
+		conn_down(c, cc, "cannot resolve");
+		return;
+	}
+	cc->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (cc->fd == -1) {
+		freeaddrinfo(ai);
+		conn_down(c, cc, "socket");
+		return;
+	}
+	setsockopt(cc->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(cc->fd, ai->ai_addr, ai->ai_addrlen) == -1 && errno != EINPROGRESS) {
+		freeaddrinfo(ai);
+		conn_down(c, cc, "connect");
+		return;
+	}
+	freeaddrinfo(ai);
+	if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, cc->fd, &ev) == -1)
+		conn_down(c, cc, "epoll");
+}
+
+static int send_register(struct vx_sched_client *c, struct cc_conn *cc, struct cc_task *t,
+			 vx_sched_client_cb cb, void *arg)
+{
+	struct vx_ctl_msg m = { 0 };
+	int rc;
+
+	m.type = VX_CTL_REGISTER;
+	m.task_id = (struct vx_ctl_str){ t->id, 64 };
+	m.has = VX_CTL_F_TASK_ID | VX_CTL_F_CONTENT_LEN;
+	m.content_len = t->content_len;
+	if (t->url) {
+		m.url = vx_ctl_str_of(t->url);
+		m.has |= VX_CTL_F_URL;
+	}
+	if (t->piece_len) {
+		m.piece_len = t->piece_len;
+		m.has |= VX_CTL_F_PIECE_LEN;
+	}
+	if (t->need_bts || t->origin) {
+		m.need_bts = true;
+		m.has |= VX_CTL_F_NEED_BTS;
+	}
+	if (t->bits_len) {
+		/* what we hold, so the new owner does not start us from zero */
+		m.bitmap = t->bits;
+		m.bitmap_len = t->bits_len;
+		m.has |= VX_CTL_F_BITMAP;
+	}
+	rc = conn_send(c, cc, &m, cb, arg);
+	if (!rc)
+		t->sent = true;
+	return rc;
+}
+
+/* Registers every task this connection owns that is not registered with it yet. */
+static void register_owned(struct vx_sched_client *c, struct cc_conn *cc)
+{
+	for (uint32_t i = 0; i < VX_SCHED_CLIENT_TASKS_MAX && cc->state == CC_UP; i++) {
+		struct cc_task *t = &c->tasks[i];
+		vx_sched_client_cb cb;
+
+		if (!t->used || t->sent || task_owner(c, t) != (int)cc->idx)
+			continue;
+		cb = t->cb;
+		if (send_register(c, cc, t, cb, t->arg) == 0)
+			t->cb = NULL; /* later answers go to on_event */
+	}
+}
+
+static void conn_down(struct vx_sched_client *c, struct cc_conn *cc, const char *why)
+{
+	vx_debug("sched client: %s:%u down: %s", cc->host, cc->port, why);
+	if (cc->fd >= 0) {
+		epoll_ctl(c->epfd, EPOLL_CTL_DEL, cc->fd, NULL);
+		close(cc->fd);
+		cc->fd = -1;
+	}
+	cc_set_state(cc, CC_DOWN);
+	cc->failed = true;
+	cc->rlen = cc->wlen = cc->woff = 0;
+	cc->retry_ms = vx_now_ms() + cc->backoff_ms;
+	cc->backoff_ms = VX_MIN(cc->backoff_ms * 2, c->cfg.backoff_max_ms);
+	pend_fail_all(cc, -ECONNRESET);
+	/* tasks it owned move to their next scheduler */
+	for (uint32_t i = 0; i < VX_SCHED_CLIENT_TASKS_MAX; i++) {
+		struct cc_task *t = &c->tasks[i];
+		int o;
+
+		if (!t->used || t->server != (int)cc->idx)
+			continue;
+		o = task_owner(c, t);
+		if (o >= 0 && c->conns[o].state == CC_UP)
+			register_owned(c, &c->conns[o]);
+	}
+}
+
+/* ---------------------------------------------------------------- Receiving */
+
+static void on_frame(struct vx_sched_client *c, struct cc_conn *cc, const struct vx_ctl_msg *m)
+{
+	if (m->tag == VX_CTL_TAG_EVENT) {
+		struct cc_task *t = task_find(c, m->task_id);
+
+		if (t && m->event == VX_CTL_EV_BACK_TO_SOURCE)
+			t->origin = true;
+		else if (t && m->event == VX_CTL_EV_PARENTS)
+			t->origin = false;
+		if (c->cfg.on_event)
+			c->cfg.on_event(c->cfg.arg, cc->idx, m);
+		return;
+	}
+	for (uint32_t i = 0; i < cc->nr_pend; i++) {
+		struct cc_pending p = cc->pend[i];
+
+		if (p.rid != m->rid)
+			continue;
+		cc->pend[i] = cc->pend[--cc->nr_pend];
+		if (p.task >= 0 && m->status == 0 && (m->has & VX_CTL_F_ANSWER))
+			c->tasks[p.task].origin = m->answer == VX_CTL_ANS_BACK_TO_SOURCE;
+		if (p.rid == cc->hello_rid) {
+			if (m->status != 0) {
+				vx_warn("sched client: %s:%u refused hello: %s", cc->host, cc->port,
+					vx_strerror((int)m->status));
+				conn_down(c, cc, "hello refused");
+				return;
+			}
+			cc_set_state(cc, CC_UP);
+			cc->failed = false;
+			cc->backoff_ms = c->cfg.backoff_min_ms;
+			register_owned(c, cc);
+			return;
+		}
+		if (p.cb)
+			p.cb(p.arg, (int)m->status, m);
+		else if (c->cfg.on_event)
+			c->cfg.on_event(c->cfg.arg, cc->idx, m);
+		return;
+	}
+}
+
+static int conn_room(struct cc_conn *cc)
+{
+	struct vx_ctl_frame f;
+	size_t need = CC_RBUF_MIN;
+	uint8_t *nb;
+
+	if (vx_ctl_frame_peek(cc->rbuf, cc->rlen, VX_CTL_FRAME_MAX, &f) == -EAGAIN &&
+	    cc->rlen >= VX_CTL_HDR_LEN)
+		need = VX_MAX(need, VX_CTL_HDR_LEN + (size_t)f.length);
+	if (cc->rcap >= need)
+		return 0;
+	nb = vx_realloc(cc->rbuf, need);
+	if (!nb)
+		return -ENOMEM;
+	cc->rbuf = nb;
+	cc->rcap = need;
+	return 0;
+}
+
+static void on_readable(struct vx_sched_client *c, struct cc_conn *cc)
+{
+	size_t off = 0;
+	ssize_t n;
+
+	if (conn_room(cc)) {
+		conn_down(c, cc, "out of memory");
+		return;
+	}
+	n = recv(cc->fd, cc->rbuf + cc->rlen, cc->rcap - cc->rlen, MSG_DONTWAIT);
+	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR)) {
+		conn_down(c, cc, n == 0 ? "closed by scheduler" : "recv failed");
+		return;
+	}
+	if (n < 0)
+		return;
+	cc->rlen += (size_t)n;
+	while (off < cc->rlen && cc->state != CC_DOWN) {
+		struct vx_ctl_frame f;
+		struct vx_ctl_msg m;
+		ssize_t len =
+			vx_ctl_frame_peek(cc->rbuf + off, cc->rlen - off, VX_CTL_FRAME_MAX, &f);
+
+		if (len == -EAGAIN)
+			break;
+		if (len < 0 ||
+		    vx_ctl_msg_decode(f.tag, cc->rbuf + off + VX_CTL_HDR_LEN, f.length, &m)) {
+			conn_down(c, cc, "malformed frame from scheduler");
+			return;
+		}
+		on_frame(c, cc, &m);
+		vx_ctl_msg_release(&m);
+		off += (size_t)len;
+	}
+	if (cc->state == CC_DOWN)
+		return;
+	memmove(cc->rbuf, cc->rbuf + off, cc->rlen - off);
+	cc->rlen -= off;
+}
+
+static void on_connected(struct vx_sched_client *c, struct cc_conn *cc)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(cc->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1 || err) {
+		conn_down(c, cc, "connect failed");
+		return;
+	}
+	send_hello(c, cc);
+}
+
+static void check_timeouts(struct vx_sched_client *c, struct cc_conn *cc, uint64_t now)
+{
+	for (uint32_t i = 0; i < cc->nr_pend;) {
+		struct cc_pending p = cc->pend[i];
+
+		if (now < p.deadline_ms) {
+			i++;
+			continue;
+		}
+		if (p.rid == cc->hello_rid) {
+			conn_down(c, cc, "hello timed out");
+			return;
+		}
+		cc->pend[i] = cc->pend[--cc->nr_pend];
+		if (p.cb)
+			p.cb(p.arg, -ETIMEDOUT, NULL);
+	}
+}
+
+int vx_sched_client_process(struct vx_sched_client *c, int timeout_ms)
+{
+	struct epoll_event evs[VX_SCHED_CLIENT_SERVERS_MAX];
+	uint64_t now = vx_now_ms();
+	int n;
+
+	for (uint32_t i = 0; i < c->cfg.nr_servers; i++) {
+		struct cc_conn *cc = &c->conns[i];
+
+		if (cc->state == CC_DOWN && now >= cc->retry_ms)
+			conn_start(c, cc);
+		if (cc->state == CC_DOWN && timeout_ms > 0 &&
+		    cc->retry_ms - now < (uint64_t)timeout_ms)
+			timeout_ms = (int)(cc->retry_ms > now ? cc->retry_ms - now : 0);
+	}
+	n = epoll_wait(c->epfd, evs, VX_SCHED_CLIENT_SERVERS_MAX, timeout_ms);
+	if (n == -1 && errno != EINTR)
+		return -errno;
+	for (int i = 0; i < n; i++) {
+		struct cc_conn *cc = &c->conns[evs[i].data.u32];
+
+		if (cc->state == CC_DOWN)
+			continue;
+		if (cc->state == CC_CONNECTING) {
+			if (evs[i].events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+				on_connected(c, cc);
+			continue;
+		}
+		if ((evs[i].events & EPOLLOUT) && conn_flush(c, cc)) {
+			conn_down(c, cc, "send failed");
+			continue;
+		}
+		if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+			on_readable(c, cc);
+	}
+	now = vx_now_ms();
+	for (uint32_t i = 0; i < c->cfg.nr_servers; i++) {
+		if (c->conns[i].state != CC_DOWN)
+			check_timeouts(c, &c->conns[i], now);
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- Requests */
+
+int vx_sched_client_register(struct vx_sched_client *c, const struct vx_sched_client_task *rt,
+			     vx_sched_client_cb cb, void *arg)
+{
+	struct cc_task *t = task_find(c, rt->task_id);
+	int o;
+
+	if (rt->task_id.len != 64)
+		return -EINVAL;
+	if (!t) {
+		for (uint32_t i = 0; i < VX_SCHED_CLIENT_TASKS_MAX && !t; i++) {
+			if (!c->tasks[i].used)
+				t = &c->tasks[i];
+		}
+		if (!t)
+			return -ENOSPC;
+		memset(t, 0, sizeof(*t));
+		memcpy(t->id, rt->task_id.ptr, 64);
+		t->server = -1;
+		if (rt->url.len) {
+			t->url = vx_strndup(rt->url.ptr, rt->url.len);
+			if (!t->url)
+				return -ENOMEM;
+		}
+		t->used = true;
+	}
+	t->piece_len = rt->piece_len;
+	t->content_len = rt->content_len;
+	t->need_bts = rt->need_bts;
+	t->cb = cb;
+	t->arg = arg;
+	t->sent = false;
+	o = task_owner(c, t);
+	if (o >= 0 && c->conns[o].state == CC_UP)
+		register_owned(c, &c->conns[o]);
+	return 0;
+}
+
+void vx_sched_client_forget(struct vx_sched_client *c, struct vx_ctl_str task_id)
+{
+	struct cc_task *t = task_find(c, task_id);
+
+	if (!t)
+		return;
+	vx_free(t->url);
+	vx_free(t->bits);
+	memset(t, 0, sizeof(*t));
+}
+
+/* Keeps the held-pieces bitmap that re-registration sends. */
+static void track_progress(struct vx_sched_client *c, const struct vx_ctl_msg *m)
+{
+	struct cc_task *t = task_find(c, m->task_id);
+	uint64_t last_bit;
+	uint32_t need;
+
+	if (!t || !(m->has & VX_CTL_F_BITMAP) || !m->bitmap_len)
+		return;
+	last_bit = (uint64_t)m->bitmap_base + (uint64_t)m->bitmap_len * 8;
+	if (last_bit > c->cfg.pieces_max)
+		return;
+	need = (uint32_t)((last_bit + 7) / 8);
+	if (need > t->bits_len) {
+		uint8_t *nb = vx_realloc(t->bits, need);
+
+		if (!nb)
+			return;
+		memset(nb + t->bits_len, 0, need - t->bits_len);
+		t->bits = nb;
+		t->bits_len = need;
+	}
+	for (uint32_t i = 0; i < m->bitmap_len * 8; i++) {
+		uint32_t piece = m->bitmap_base + i;
+
+		if (m->bitmap[i / 8] & (0x80u >> (i % 8)))
+			t->bits[piece / 8] |= (uint8_t)(0x80u >> (piece % 8));
+	}
+}
+
+int vx_sched_client_send(struct vx_sched_client *c, struct vx_ctl_msg *m, vx_sched_client_cb cb,
+			 void *arg)
+{
+	struct cc_task *t = NULL;
+	int o = -1;
+
+	if (m->type == VX_CTL_HELLO || m->type == VX_CTL_EVENT)
+		return -EINVAL;
+	if (m->type == VX_CTL_PROGRESS)
+		track_progress(c, m);
+	if (m->has & VX_CTL_F_TASK_ID) {
+		t = task_find(c, m->task_id);
+		o = t ? task_owner(c, t) : vx_sched_client_owner(c, m->task_id);
+	} else {
+		for (uint32_t i = 0; i < c->cfg.nr_servers && o < 0; i++) {
+			if (c->conns[i].state == CC_UP)
+				o = (int)i;
+		}
+	}
+	if (o < 0 || c->conns[o].state != CC_UP)
+		return -ENOTCONN;
+	if (t && !t->sent)
+		return -ENOTCONN; /* its (re-)registration goes first */
+	return conn_send(c, &c->conns[o], m, cb, arg);
+}
+
+struct call_ctx {
+	vx_sched_client_cb cb;
+	void *arg;
+	bool done;
+};
+
+static void call_done(void *arg, int status, const struct vx_ctl_msg *resp)
+{
+	struct call_ctx *x = arg;
+
+	x->done = true;
+	if (x->cb)
+		x->cb(x->arg, status, resp);
+}
+
+int vx_sched_client_call(struct vx_sched_client *c, struct vx_ctl_msg *m, vx_sched_client_cb cb,
+			 void *arg, int timeout_ms)
+{
+	struct call_ctx *x = vx_calloc(1, sizeof(*x));
+	uint64_t deadline = vx_now_ms() + (uint64_t)timeout_ms;
+	bool sent = false;
+	int rc;
+
+	if (!x)
+		return -ENOMEM;
+	x->cb = cb;
+	x->arg = arg;
+	while (vx_now_ms() < deadline) {
+		if (!sent) {
+			rc = vx_sched_client_send(c, m, call_done, x);
+			if (rc && rc != -ENOTCONN) {
+				vx_free(x);
+				return rc;
+			}
+			sent = rc == 0;
+		}
+		rc = vx_sched_client_process(c, 20);
+		if (rc)
+			break;
+		if (x->done) {
+			vx_free(x);
+			return 0;
+		}
+	}
+	/* drop the pending entry so no late callback touches x */
+	for (uint32_t i = 0; i < c->cfg.nr_servers; i++) {
+		struct cc_conn *cc = &c->conns[i];
+
+		for (uint32_t j = 0; j < cc->nr_pend;) {
+			if (cc->pend[j].cb == call_done && cc->pend[j].arg == x)
+				cc->pend[j] = cc->pend[--cc->nr_pend];
+			else
+				j++;
+		}
+	}
+	vx_free(x);
+	return -ETIMEDOUT;
+}

@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * sched_db.c: the scheduler's records in sqlite (WAL): hosts it has seen and tasks it has
+ * scheduled, for operators and for the manager. Never on the decision path: writes are grouped
+ * in one transaction per event-loop turn (vx__sched_db_flush()).
+ */
+#include "sched_db.h"
+
+#include <sqlite3.h>
+
+#include "vx_alloc.h"
+#include "vx_err.h"
+#include "vx_log.h"
+
+struct sched_db {
+	sqlite3 *db;
+	sqlite3_stmt *host_up;
+	sqlite3_stmt *task_up;
+	sqlite3_stmt *task_del;
+	bool in_txn;
+};
+
+static const char schema[] = "PRAGMA journal_mode=WAL;"
+			     "PRAGMA synchronous=NORMAL;"
+			     "CREATE TABLE IF NOT EXISTS hosts ("
+			     " id TEXT PRIMARY KEY, addr TEXT NOT NULL, port INTEGER NOT NULL,"
+			     " idc TEXT NOT NULL, location TEXT NOT NULL, role INTEGER NOT NULL,"
+			     " first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL);"
+			     "CREATE TABLE IF NOT EXISTS tasks ("
+			     " id TEXT PRIMARY KEY, url TEXT NOT NULL, piece_len INTEGER NOT NULL,"
+			     " content_len INTEGER NOT NULL, state TEXT NOT NULL,"
+			     " created INTEGER NOT NULL, updated INTEGER NOT NULL);";
+
+static int db_err(struct sched_db *d, const char *what)
+{
+	vx_err("scheduler db: %s: %s", what, sqlite3_errmsg(d->db));
+	return VX_EDB;
+}
+
+int vx__sched_db_open(struct sched_db **out, const char *path)
+{
+	struct sched_db *d;
+	char *msg = NULL;
+	int rc;
+
+	*out = NULL;
+	d = vx_calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	rc = sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	if (rc != SQLITE_OK) {
+		vx_err("scheduler db: cannot open %s: %s", path,
+		       d->db ? sqlite3_errmsg(d->db) : sqlite3_errstr(rc));
+		goto err_close;
+	}
+	sqlite3_busy_timeout(d->db, 2000);
+	if (sqlite3_exec(d->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
+		vx_err("scheduler db: %s: %s", path, msg ? msg : "schema failed");
+		sqlite3_free(msg);
+		goto err_close;
+	}
+	if (sqlite3_prepare_v2(d->db,
+			       "INSERT INTO hosts VALUES (?1,?2,?3,?4,?5,?6,?7,?7) ON CONFLICT(id) "
+			       "DO UPDATE SET addr=?2, port=?3, idc=?4, location=?5, role=?6, "
+			       "last_seen=?7",
+			       -1, &d->host_up, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(d->db,
+			       "INSERT INTO tasks VALUES (?1,?2,?3,?4,?5,?6,?6) ON CONFLICT(id) "
+			       "DO UPDATE SET url=CASE WHEN ?2='' THEN url ELSE ?2 END, "
+			       "piece_len=?3, content_len=?4, state=?5, updated=?6",
+			       -1, &d->task_up, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(d->db, "DELETE FROM tasks WHERE id=?1", -1, &d->task_del, NULL) !=
+		    SQLITE_OK) {
+		db_err(d, "prepare");
+		goto err_close;
+	}
+	*out = d;
+	return 0;
+
+err_close:
+	vx__sched_db_close(d);
+	return VX_EDB;
+}
+
+void vx__sched_db_close(struct sched_db *d)
+{
+	if (!d)
+		return;
+	if (d->db && d->in_txn)
+		(void)vx__sched_db_flush(d);
+	sqlite3_finalize(d->host_up);
+	sqlite3_finalize(d->task_up);
+	sqlite3_finalize(d->task_del);
+	sqlite3_close(d->db);
+	vx_free(d);
+}
+
+static int begin(struct sched_db *d)
+{
+	if (d->in_txn)
+		return 0;
+	if (sqlite3_exec(d->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+		return db_err(d, "begin");
+	d->in_txn = true;
+	return 0;
+}
+
+static int step(struct sched_db *d, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc == SQLITE_DONE ? 0 : db_err(d, what);
+}
+
+static void bind_str(sqlite3_stmt *st, int i, struct vx_ctl_str s)
+{
+	sqlite3_bind_text(st, i, s.ptr ? s.ptr : "", (int)s.len, SQLITE_TRANSIENT);
+}
+
+int vx__sched_db_host(struct sched_db *d, const struct vx_sched_host_info *h, int64_t now_s)
+{
+	int rc = begin(d);
+
+	if (rc)
+		return rc;
+	bind_str(d->host_up, 1, h->id);
+	bind_str(d->host_up, 2, h->addr);
+	sqlite3_bind_int(d->host_up, 3, h->port);
+	bind_str(d->host_up, 4, h->idc);
+	bind_str(d->host_up, 5, h->location);
+	sqlite3_bind_int(d->host_up, 6, (int)h->role);
+	sqlite3_bind_int64(d->host_up, 7, now_s);
+	return step(d, d->host_up, "host");
+}
+
+int vx__sched_db_task(struct sched_db *d, struct vx_ctl_str id, struct vx_ctl_str url,
+		      const struct vx_sched_task_stat *st, int64_t now_s)
+{
+	int rc = begin(d);
+
+	if (rc)
+		return rc;
+	bind_str(d->task_up, 1, id);
+	bind_str(d->task_up, 2, url);
+	sqlite3_bind_int64(d->task_up, 3, (sqlite3_int64)st->piece_len);
+	sqlite3_bind_int64(d->task_up, 4, st->content_len);
+	sqlite3_bind_text(d->task_up, 5, vx_sched_task_state_name(st->state), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(d->task_up, 6, now_s);
+	return step(d, d->task_up, "task");
+}
+
+int vx__sched_db_task_delete(struct sched_db *d, struct vx_ctl_str id)
+{
+	int rc = begin(d);
+
+	if (rc)
+		return rc;
+	bind_str(d->task_del, 1, id);
+	return step(d, d->task_del, "task delete");
+}
+
+int vx__sched_db_flush(struct sched_db *d)
+{
+	if (!d->in_txn)
+		return 0;
+	d->in_txn = false;
+	if (sqlite3_exec(d->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		db_err(d, "commit");
+		sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+		return VX_EDB;
+	}
+	return 0;
+}

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * sched_db.h: the scheduler server's sqlite records (private to control/). All functions return
+ * 0 or VX_EDB (logged) / -ENOMEM; strings are borrowed for the call.
+ */
+#ifndef VX_SCHED_DB_H
+#define VX_SCHED_DB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vx_sched.h"
+
+struct sched_db;
+
+/* Opens (creating) the database at @path with its schema; *@out is owned (close it). */
+int vx__sched_db_open(struct sched_db **out, const char *path);
+/* Commits what is pending and closes; NULL is a no-op. */
+void vx__sched_db_close(struct sched_db *d);
+int vx__sched_db_host(struct sched_db *d, const struct vx_sched_host_info *h, int64_t now_s);
+int vx__sched_db_task(struct sched_db *d, struct vx_ctl_str id, struct vx_ctl_str url,
+		      const struct vx_sched_task_stat *st, int64_t now_s);
+int vx__sched_db_task_delete(struct sched_db *d, struct vx_ctl_str id);
+/* Commits the writes of this loop turn. */
+int vx__sched_db_flush(struct sched_db *d);
+
+#endif /* VX_SCHED_DB_H */

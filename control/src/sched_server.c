@@ -1,0 +1,807 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * sched_server.c: `vx scheduler` as a service: one thread, one epoll set, non-blocking sockets.
+ *
+ * A connection reads into a buffer that grows to at most one frame (header + VX_CTL_FRAME_MAX)
+ * and writes through a queue bounded by cfg.sendq_max; a peer whose queue overflows is dropped
+ * rather than buffered without end. Frames are checked by vx_ctl_frame_peek() before their value
+ * is read; a value that does not decode closes the connection (the stream cannot be trusted any
+ * more); a request that decodes but cannot be served gets an error response. After every loop
+ * turn the scheduler's pushes are sent and the database writes of the turn are committed. Once a
+ * second the scheduler's timers run and idle connections are closed.
+ */
+#include "vx_sched_server.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "vx_alloc.h"
+#include "vx_assert.h"
+#include "vx_ctl_msg.h"
+#include "vx_err.h"
+#include "vx_log.h"
+#include "vx_time.h"
+
+#include "sched_db.h"
+
+#define SRV_LISTEN_ID UINT64_MAX
+#define SRV_STOP_ID   (UINT64_MAX - 1)
+#define SRV_RBUF_MIN  4096
+#define SRV_TICK_MS   1000
+#define SRV_EVENTS    256
+
+struct srv_conn {
+	int fd;
+	uint32_t slot;
+	uint32_t host; /* VX_SCHED_NO_HOST until hello */
+	bool want_out; /* EPOLLOUT armed */
+	uint8_t *rbuf;
+	size_t rlen;
+	size_t rcap;
+	uint8_t *wbuf;
+	size_t woff; /* sent bytes at the head of wbuf */
+	size_t wlen;
+	size_t wcap;
+	uint64_t rx_ms; /* last frame received */
+	uint64_t born_ms;
+};
+
+struct vx_sched_server {
+	struct vx_sched_server_cfg cfg;
+	struct vx_sched *sched;
+	struct sched_db *db;
+	int lfd;
+	int epfd;
+	uint16_t port;
+	struct srv_conn **conns;
+	uint32_t nr_conns;
+	uint8_t *obuf; /* one encoded frame */
+	size_t ocap;
+	uint64_t next_tick_ms;
+};
+
+void vx_sched_server_cfg_default(struct vx_sched_server_cfg *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	vx_sched_cfg_default(&cfg->sched);
+	cfg->listen = "127.0.0.1:8002";
+	cfg->db_path = "scheduler.db";
+	cfg->conns_max = 4096;
+	cfg->sendq_max = 8u << 20;
+	cfg->idle_ms = 120000;
+	cfg->hello_ms = 10000;
+	cfg->announce_ms = 10000;
+}
+
+int vx_sched_parse_hostport(const char *s, char *host, size_t host_len, uint16_t *port)
+{
+	const char *colon, *hs = s, *he;
+	char *end;
+	unsigned long p;
+
+	if (!s || !*s)
+		return -EINVAL;
+	if (*s == '[') {
+		he = strchr(s, ']');
+		if (!he || he[1] != ':')
+			return -EINVAL;
+		hs = s + 1;
+		colon = he + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon || strchr(s, ':') != colon)
+			return -EINVAL;
+		he = colon;
+	}
+	if (he == hs || (size_t)(he - hs) >= host_len)
+		return -EINVAL;
+	errno = 0;
+	p = strtoul(colon + 1, &end, 10);
+	if (colon[1] == '\0' || *end || errno || p > 65535 || colon[1] == '-' || colon[1] == '+')
+		return -EINVAL;
+	memcpy(host, hs, (size_t)(he - hs));
+	host[he - hs] = '\0';
+	*port = (uint16_t)p;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- Sockets */
+
+static int listen_on(const char *spec, uint16_t *bound)
+{
+	struct addrinfo hints = { 0 }, *ai = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[256], port[8];
+	uint16_t p;
+	int fd, one = 1, rc;
+
+	rc = vx_sched_parse_hostport(spec, host, sizeof(host), &p);
+	if (rc)
+		return rc;
+	snprintf(port, sizeof(port), "%u", p);
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	if (getaddrinfo(host, port, &hints, &ai) != 0 || !ai)
+		return -EINVAL;
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		rc = -errno;
+		goto err_free_ai;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) == -1 || listen(fd, 1024) == -1) {
+		rc = -errno;
+		goto err_close_fd;
+	}
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == -1) {
+		rc = -errno;
+		goto err_close_fd;
+	}
+	*bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+						: ((struct sockaddr_in *)&ss)->sin_port);
+	freeaddrinfo(ai);
+	return fd;
+
+err_close_fd:
+	close(fd);
+err_free_ai:
+	freeaddrinfo(ai);
+	return rc;
+}
+
+int vx_sched_server_new(struct vx_sched_server **out, const struct vx_sched_server_cfg *cfg)
+{
+	struct vx_sched_server *srv;
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = SRV_LISTEN_ID };
+	int rc;
+
+	VX_ASSERT(out);
+	VX_ASSERT(cfg);
+	*out = NULL;
+	if (!cfg->listen || !cfg->db_path || cfg->conns_max == 0 ||
+	    cfg->sendq_max < VX_CTL_FRAME_MAX)
+		return -EINVAL;
+	srv = vx_calloc(1, sizeof(*srv));
+	if (!srv)
+		return -ENOMEM;
+	srv->cfg = *cfg;
+	srv->lfd = srv->epfd = -1;
+	srv->ocap = VX_CTL_HDR_LEN + VX_CTL_FRAME_MAX;
+	srv->obuf = vx_malloc(srv->ocap);
+	srv->conns = vx_calloc(cfg->conns_max, sizeof(*srv->conns));
+	if (!srv->obuf || !srv->conns) {
+		rc = -ENOMEM;
+		goto err_free;
+	}
+	rc = vx__sched_db_open(&srv->db, cfg->db_path);
+	if (rc)
+		goto err_free;
+	rc = vx_sched_new(&srv->sched, &cfg->sched);
+	if (rc)
+		goto err_free;
+	rc = listen_on(cfg->listen, &srv->port);
+	if (rc < 0)
+		goto err_free;
+	srv->lfd = rc;
+	srv->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (srv->epfd == -1 || epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->lfd, &ev) == -1) {
+		rc = -errno;
+		goto err_free;
+	}
+	*out = srv;
+	return 0;
+
+err_free:
+	vx_sched_server_free(srv);
+	return rc;
+}
+
+uint16_t vx_sched_server_port(const struct vx_sched_server *srv)
+{
+	return srv->port;
+}
+
+/* ---------------------------------------------------------------- Connections */
+
+static void conn_close(struct vx_sched_server *srv, struct srv_conn *c, const char *why)
+{
+	uint64_t now = vx_now_ms();
+
+	vx_debug("scheduler: closing connection %u: %s", c->slot, why);
+	if (c->host != VX_SCHED_NO_HOST && vx_sched_host_ctx(srv->sched, c->host) == c)
+		vx_sched_host_silent(srv->sched, c->host, now);
+	epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	srv->conns[c->slot] = NULL;
+	srv->nr_conns--;
+	vx_free(c->rbuf);
+	vx_free(c->wbuf);
+	vx_free(c);
+}
+
+static void conn_arm_out(struct vx_sched_server *srv, struct srv_conn *c, bool on)
+{
+	struct epoll_event ev = { .events = EPOLLIN | (on ? EPOLLOUT : 0u), .data.u64 = c->slot };
+
+	if (c->want_out == on)
+		return;
+	c->want_out = on;
+	epoll_ctl(srv->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+/* Sends what is queued; returns 0, or a negative errno when the connection is broken. */
+static int conn_flush(struct vx_sched_server *srv, struct srv_conn *c)
+{
+	while (c->woff < c->wlen) {
+		ssize_t n = send(c->fd, c->wbuf + c->woff, c->wlen - c->woff,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n == -1) {
+			if (errno == EAGAIN)
+				break;
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		c->woff += (size_t)n;
+	}
+	if (c->woff == c->wlen)
+		c->woff = c->wlen = 0;
+	conn_arm_out(srv, c, c->wlen != 0);
+	return 0;
+}
+
+/* Queues one encoded frame; -ENOBUFS when the peer's queue would pass sendq_max. */
+static int conn_queue(struct vx_sched_server *srv, struct srv_conn *c, const uint8_t *p, size_t n)
+{
+	if (c->woff && c->wlen + n > c->wcap) {
+		memmove(c->wbuf, c->wbuf + c->woff, c->wlen - c->woff);
+		c->wlen -= c->woff;
+		c->woff = 0;
+	}
+	if (c->wlen + n > srv->cfg.sendq_max)
+		return -ENOBUFS;
+	if (c->wlen + n > c->wcap) {
+		size_t cap = VX_MAX(c->wcap * 2, c->wlen + n);
+		uint8_t *nb;
+
+		cap = VX_MIN(cap, (size_t)srv->cfg.sendq_max);
+		nb = vx_realloc(c->wbuf, cap);
+		if (!nb)
+			return -ENOMEM;
+		c->wbuf = nb;
+		c->wcap = cap;
+	}
+	memcpy(c->wbuf + c->wlen, p, n);
+	c->wlen += n;
+	return 0;
+}
+
+/* Encodes and queues @m; on failure the connection is closed and -EPIPE returned. */
+static int conn_send(struct vx_sched_server *srv, struct srv_conn *c, const struct vx_ctl_msg *m)
+{
+	ssize_t n = vx_ctl_msg_encode(m, srv->obuf, srv->ocap);
+	int rc;
+
+	if (n < 0) {
+		vx_err("scheduler: cannot encode %s: %s", vx_ctl_type_name(m->type),
+		       vx_strerror((int)n));
+		return 0;
+	}
+	rc = conn_queue(srv, c, srv->obuf, (size_t)n);
+	if (!rc)
+		rc = conn_flush(srv, c);
+	if (rc) {
+		conn_close(srv, c, rc == -ENOBUFS ? "send queue full" : "send failed");
+		return -EPIPE;
+	}
+	return 0;
+}
+
+static void on_accept(struct vx_sched_server *srv)
+{
+	for (;;) {
+		struct epoll_event ev = { .events = EPOLLIN };
+		struct srv_conn *c;
+		uint32_t slot;
+		int fd, one = 1;
+
+		fd = accept4(srv->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1)
+			return; /* EAGAIN, or a transient error: the next readiness retries */
+		if (srv->nr_conns == srv->cfg.conns_max) {
+			vx_warn("scheduler: connection limit %u reached", srv->cfg.conns_max);
+			close(fd);
+			continue;
+		}
+		for (slot = 0; srv->conns[slot]; slot++)
+			;
+		c = vx_calloc(1, sizeof(*c));
+		if (!c) {
+			close(fd);
+			continue;
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		c->fd = fd;
+		c->slot = slot;
+		c->host = VX_SCHED_NO_HOST;
+		c->rx_ms = c->born_ms = vx_now_ms();
+		ev.data.u64 = slot;
+		if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
+			close(fd);
+			vx_free(c);
+			continue;
+		}
+		srv->conns[slot] = c;
+		srv->nr_conns++;
+	}
+}
+
+/* ---------------------------------------------------------------- Requests */
+
+static void resp_init(struct vx_ctl_msg *r, const struct vx_ctl_msg *req, int status)
+{
+	memset(r, 0, sizeof(*r));
+	r->tag = VX_CTL_TAG_RESPONSE;
+	r->type = req->type;
+	r->rid = req->rid;
+	r->status = status;
+	r->has = VX_CTL_F_STATUS;
+	if (status) {
+		r->error = vx_ctl_str_of(vx_strerror(status));
+		r->has |= VX_CTL_F_ERROR;
+	}
+}
+
+static void resp_answer(struct vx_ctl_msg *r, const struct vx_sched_answer *a)
+{
+	r->answer = a->kind;
+	r->has |= VX_CTL_F_ANSWER;
+	if (a->nr_cands) {
+		r->cands = (struct vx_ctl_cand *)a->cands;
+		r->nr_cands = a->nr_cands;
+		r->has |= VX_CTL_F_CANDS;
+	}
+	if (a->nr_digests) {
+		r->digests = a->digests;
+		r->nr_digests = a->nr_digests;
+		r->has |= VX_CTL_F_DIGESTS;
+	}
+	if (a->piece_count) {
+		r->piece_count = a->piece_count;
+		r->has |= VX_CTL_F_PIECE_COUNT;
+	}
+	if (a->piece_len) {
+		r->piece_len = a->piece_len;
+		r->has |= VX_CTL_F_PIECE_LEN;
+	}
+	r->content_len = a->content_len;
+	r->has |= VX_CTL_F_CONTENT_LEN;
+}
+
+/* Constant-time comparison of the hello token. */
+static bool token_ok(const char *want, struct vx_ctl_str got)
+{
+	size_t n = strlen(want);
+	unsigned diff = (unsigned)(n ^ got.len);
+
+	for (size_t i = 0; i < n; i++)
+		diff |= (unsigned)(uint8_t)want[i] ^ (i < got.len ? (uint8_t)got.ptr[i] : 0u);
+	return diff == 0;
+}
+
+static int on_hello(struct vx_sched_server *srv, struct srv_conn *c, const struct vx_ctl_msg *m,
+		    struct vx_ctl_msg *r)
+{
+	struct vx_sched_host_info hi = { 0 };
+	struct srv_conn *old;
+	int h;
+
+	if (srv->cfg.token && !token_ok(srv->cfg.token, m->token))
+		return -EACCES;
+	hi.id = m->host_id;
+	hi.addr = m->addr;
+	hi.port = m->port;
+	hi.idc = m->idc;
+	hi.location = m->location;
+	hi.role = m->role;
+	hi.slots = m->slots;
+	hi.bandwidth_bps = m->bandwidth_bps;
+	h = vx_sched_hello(srv->sched, &hi, vx_now_ms());
+	if (h < 0)
+		return h;
+	old = vx_sched_host_ctx(srv->sched, (uint32_t)h);
+	if (old && old != c) {
+		/* the host reconnected; its old connection is stale */
+		old->host = VX_SCHED_NO_HOST;
+		conn_close(srv, old, "replaced by a new connection of the same host");
+	}
+	c->host = (uint32_t)h;
+	vx_sched_host_set_ctx(srv->sched, (uint32_t)h, c);
+	(void)vx__sched_db_host(srv->db, &hi, vx_wall_s());
+	r->interval_ms = srv->cfg.announce_ms;
+	r->has |= VX_CTL_F_INTERVAL;
+	return 0;
+}
+
+static void db_task(struct vx_sched_server *srv, struct vx_ctl_str id, struct vx_ctl_str url)
+{
+	struct vx_sched_task_stat st;
+
+	if (vx_sched_stat(srv->sched, id, &st) == 0)
+		(void)vx__sched_db_task(srv->db, id, url, &st, vx_wall_s());
+}
+
+static int on_register(struct vx_sched_server *srv, struct srv_conn *c, const struct vx_ctl_msg *m,
+		       struct vx_ctl_msg *r, struct vx_sched_answer *a)
+{
+	struct vx_sched_reg req = { 0 };
+	int rc;
+
+	req.task_id = m->task_id;
+	req.url = m->url;
+	req.piece_len = m->piece_len;
+	req.content_len = (m->has & VX_CTL_F_CONTENT_LEN) ? m->content_len : -1;
+	req.need_bts = m->need_bts;
+	req.bitmap_base = m->bitmap_base;
+	req.bitmap = m->bitmap;
+	req.bitmap_len = m->bitmap_len;
+	rc = vx_sched_register(srv->sched, c->host, &req, vx_now_ms(), a);
+	if (rc)
+		return rc;
+	resp_answer(r, a);
+	db_task(srv, m->task_id, m->url);
+	return 0;
+}
+
+static int on_progress(struct vx_sched_server *srv, struct srv_conn *c, const struct vx_ctl_msg *m,
+		       struct vx_ctl_msg *r)
+{
+	struct vx_sched_progress p = { 0 };
+	struct vx_ctl_digest *d;
+	uint32_t nd;
+	int rc;
+
+	p.task_id = m->task_id;
+	p.bitmap_base = m->bitmap_base;
+	p.bitmap = m->bitmap;
+	p.bitmap_len = m->bitmap_len;
+	p.digests = m->digests;
+	p.nr_digests = m->nr_digests;
+	p.costs = m->costs;
+	p.nr_costs = m->nr_costs;
+	p.content_len_hint = (m->has & VX_CTL_F_CONTENT_LEN) && m->content_len > 0
+				     ? (uint64_t)m->content_len
+				     : 0;
+	p.piece_len_hint = m->piece_len;
+	rc = vx_sched_progress(srv->sched, c->host, &p, vx_now_ms(), &d, &nd);
+	if (nd) {
+		r->digests = d;
+		r->nr_digests = nd;
+		r->has |= VX_CTL_F_DIGESTS;
+	}
+	if (p.content_len_hint)
+		db_task(srv, m->task_id, (struct vx_ctl_str){ 0 });
+	return rc;
+}
+
+static int on_stat(struct vx_sched_server *srv, const struct vx_ctl_msg *m, struct vx_ctl_msg *r)
+{
+	struct vx_sched_task_stat st;
+	int rc = vx_sched_stat(srv->sched, m->task_id, &st);
+
+	if (rc)
+		return rc;
+	r->state = st.state;
+	r->peers = st.peers;
+	r->done_peers = st.done_peers;
+	r->piece_count = st.piece_count;
+	r->piece_len = st.piece_len;
+	r->content_len = st.content_len;
+	r->has |= VX_CTL_F_STATE | VX_CTL_F_PEERS | VX_CTL_F_DONE_PEERS | VX_CTL_F_PIECE_COUNT |
+		  VX_CTL_F_PIECE_LEN | VX_CTL_F_CONTENT_LEN;
+	return 0;
+}
+
+/* Serves one decoded request; returns what conn_send returned (-EPIPE: conn is gone). */
+static int on_request(struct vx_sched_server *srv, struct srv_conn *c, const struct vx_ctl_msg *m)
+{
+	struct vx_sched_answer a;
+	struct vx_ctl_msg r;
+	uint64_t now = vx_now_ms();
+	int rc = 0;
+
+	resp_init(&r, m, 0);
+	if (m->type != VX_CTL_HELLO && c->host == VX_SCHED_NO_HOST) {
+		rc = -EACCES; /* hello first */
+		goto answer;
+	}
+	switch (m->type) {
+	case VX_CTL_HELLO:
+		rc = on_hello(srv, c, m, &r);
+		break;
+	case VX_CTL_ANNOUNCE:
+		rc = vx_sched_announce(srv->sched, c->host, m->uploads, m->tx_bps, now);
+		break;
+	case VX_CTL_REGISTER:
+		rc = on_register(srv, c, m, &r, &a);
+		break;
+	case VX_CTL_PROGRESS:
+		rc = on_progress(srv, c, m, &r);
+		break;
+	case VX_CTL_RESCHEDULE:
+		rc = vx_sched_reschedule(srv->sched, c->host, m->task_id, m->avoid, m->nr_avoid,
+					 now, &a);
+		if (!rc)
+			resp_answer(&r, &a);
+		break;
+	case VX_CTL_MISMATCH:
+		rc = vx_sched_mismatch(srv->sched, c->host, m->task_id, m->parent, m->piece, now);
+		break;
+	case VX_CTL_FINISHED:
+		rc = vx_sched_finished(srv->sched, c->host, m->task_id, now);
+		if (!rc)
+			db_task(srv, m->task_id, (struct vx_ctl_str){ 0 });
+		break;
+	case VX_CTL_FAILED:
+		rc = vx_sched_failed(srv->sched, c->host, m->task_id, now);
+		break;
+	case VX_CTL_LEAVE:
+		if (m->has & VX_CTL_F_TASK_ID) {
+			rc = vx_sched_leave(srv->sched, c->host, m->task_id, now);
+		} else {
+			vx_sched_host_leave(srv->sched, c->host, now);
+			c->host = VX_SCHED_NO_HOST;
+		}
+		break;
+	case VX_CTL_STAT_TASK:
+		rc = on_stat(srv, m, &r);
+		break;
+	case VX_CTL_DELETE_TASK:
+		rc = vx_sched_delete_task(srv->sched, m->task_id, now);
+		if (!rc)
+			(void)vx__sched_db_task_delete(srv->db, m->task_id);
+		break;
+	default:
+		rc = -EOPNOTSUPP;
+	}
+answer:
+	if (rc) {
+		struct vx_ctl_msg e;
+
+		resp_init(&e, m, rc);
+		/* keep what the request produced (digests of a partial progress) */
+		if (r.has & VX_CTL_F_DIGESTS) {
+			e.digests = r.digests;
+			e.nr_digests = r.nr_digests;
+			e.has |= VX_CTL_F_DIGESTS;
+		}
+		return conn_send(srv, c, &e);
+	}
+	return conn_send(srv, c, &r);
+}
+
+/* Cuts complete frames out of the receive buffer; returns -EPIPE when the conn was closed. */
+static int conn_parse(struct vx_sched_server *srv, struct srv_conn *c)
+{
+	size_t off = 0;
+	int rc = 0;
+
+	while (off < c->rlen) {
+		struct vx_ctl_frame f;
+		struct vx_ctl_msg m;
+		ssize_t n = vx_ctl_frame_peek(c->rbuf + off, c->rlen - off, VX_CTL_FRAME_MAX, &f);
+
+		if (n == -EAGAIN)
+			break;
+		if (n < 0 || f.tag != VX_CTL_TAG_REQUEST) {
+			conn_close(srv, c, n < 0 ? vx_strerror((int)n) : "not a request");
+			return -EPIPE;
+		}
+		rc = vx_ctl_msg_decode(f.tag, c->rbuf + off + VX_CTL_HDR_LEN, f.length, &m);
+		if (rc) {
+			vx_info("scheduler: dropping a peer that sent a bad frame: %s",
+				vx_strerror(rc));
+			conn_close(srv, c, "malformed frame");
+			return -EPIPE;
+		}
+		c->rx_ms = vx_now_ms();
+		rc = on_request(srv, c, &m);
+		vx_ctl_msg_release(&m);
+		if (rc)
+			return rc;
+		off += (size_t)n;
+	}
+	if (off) {
+		memmove(c->rbuf, c->rbuf + off, c->rlen - off);
+		c->rlen -= off;
+	}
+	return 0;
+}
+
+/* Room for the frame being read: the buffer grows to the announced frame, never beyond. */
+static int conn_room(struct srv_conn *c)
+{
+	struct vx_ctl_frame f;
+	size_t need = SRV_RBUF_MIN;
+	uint8_t *nb;
+
+	if (vx_ctl_frame_peek(c->rbuf, c->rlen, VX_CTL_FRAME_MAX, &f) == -EAGAIN &&
+	    c->rlen >= VX_CTL_HDR_LEN)
+		need = VX_MAX(need, VX_CTL_HDR_LEN + (size_t)f.length);
+	if (c->rcap >= need && c->rlen < c->rcap)
+		return 0;
+	if (c->rcap >= need)
+		return 0;
+	nb = vx_realloc(c->rbuf, need);
+	if (!nb)
+		return -ENOMEM;
+	c->rbuf = nb;
+	c->rcap = need;
+	return 0;
+}
+
+static void on_readable(struct vx_sched_server *srv, struct srv_conn *c)
+{
+	for (int rounds = 0; rounds < 16; rounds++) {
+		ssize_t n;
+
+		if (conn_room(c)) {
+			conn_close(srv, c, "out of memory");
+			return;
+		}
+		if (c->rlen == c->rcap) {
+			/* a full buffer that does not parse is a frame over the limit */
+			conn_close(srv, c, "frame too large");
+			return;
+		}
+		n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, MSG_DONTWAIT);
+		if (n == 0) {
+			conn_close(srv, c, "peer closed");
+			return;
+		}
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				conn_close(srv, c, strerror(errno));
+			return;
+		}
+		c->rlen += (size_t)n;
+		if (conn_parse(srv, c))
+			return;
+	}
+}
+
+/* ---------------------------------------------------------------- Loop */
+
+static void send_events(struct vx_sched_server *srv)
+{
+	struct vx_sched_event ev;
+	uint64_t now = vx_now_ms();
+
+	while (vx_sched_next_event(srv->sched, &ev, now)) {
+		struct srv_conn *c = vx_sched_host_ctx(srv->sched, ev.host);
+		struct vx_ctl_msg m;
+
+		if (!c)
+			continue;
+		memset(&m, 0, sizeof(m));
+		m.tag = VX_CTL_TAG_EVENT;
+		m.type = VX_CTL_EVENT;
+		m.event = ev.kind;
+		m.task_id = (struct vx_ctl_str){ ev.task_id, 64 };
+		m.has = VX_CTL_F_EVENT | VX_CTL_F_TASK_ID;
+		resp_answer(&m, &ev.ans);
+		if (ev.kind == VX_CTL_EV_TRIGGER) {
+			m.url = ev.url;
+			m.need_bts = true;
+			m.has |= VX_CTL_F_URL | VX_CTL_F_NEED_BTS;
+		}
+		(void)conn_send(srv, c, &m);
+	}
+}
+
+static void on_tick(struct vx_sched_server *srv, uint64_t now)
+{
+	vx_sched_tick(srv->sched, now);
+	for (uint32_t i = 0; i < srv->cfg.conns_max; i++) {
+		struct srv_conn *c = srv->conns[i];
+
+		if (!c)
+			continue;
+		if (c->host == VX_SCHED_NO_HOST && now - c->born_ms > srv->cfg.hello_ms &&
+		    now - c->rx_ms > srv->cfg.hello_ms)
+			conn_close(srv, c, "no hello");
+		else if (now - c->rx_ms > srv->cfg.idle_ms)
+			conn_close(srv, c, "idle");
+	}
+}
+
+int vx_sched_server_run(struct vx_sched_server *srv, int stop_fd)
+{
+	struct epoll_event evs[SRV_EVENTS];
+	struct epoll_event sev = { .events = EPOLLIN, .data.u64 = SRV_STOP_ID };
+
+	if (stop_fd >= 0 && epoll_ctl(srv->epfd, EPOLL_CTL_ADD, stop_fd, &sev) == -1)
+		return -errno;
+	vx_info("scheduler: listening on port %u (policy %s)", srv->port,
+		srv->cfg.sched.policy == VX_SCHED_POLICY_VX ? "vx" : "dragonfly");
+	srv->next_tick_ms = vx_now_ms() + SRV_TICK_MS;
+	for (;;) {
+		uint64_t now = vx_now_ms();
+		int n, timeout = now >= srv->next_tick_ms ? 0 : (int)(srv->next_tick_ms - now);
+
+		n = epoll_wait(srv->epfd, evs, SRV_EVENTS, timeout);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		for (int i = 0; i < n; i++) {
+			uint64_t id = evs[i].data.u64;
+			struct srv_conn *c;
+
+			if (id == SRV_STOP_ID) {
+				vx_info("scheduler: stopping");
+				(void)vx__sched_db_flush(srv->db);
+				return 0;
+			}
+			if (id == SRV_LISTEN_ID) {
+				on_accept(srv);
+				continue;
+			}
+			c = srv->conns[id];
+			if (!c)
+				continue; /* closed earlier in this batch */
+			if (evs[i].events & (EPOLLERR | EPOLLHUP) && !(evs[i].events & EPOLLIN)) {
+				conn_close(srv, c, "socket error");
+				continue;
+			}
+			if ((evs[i].events & EPOLLOUT) && conn_flush(srv, c)) {
+				conn_close(srv, c, "send failed");
+				continue;
+			}
+			if (evs[i].events & EPOLLIN)
+				on_readable(srv, c);
+		}
+		send_events(srv);
+		now = vx_now_ms();
+		if (now >= srv->next_tick_ms) {
+			on_tick(srv, now);
+			send_events(srv);
+			srv->next_tick_ms = now + SRV_TICK_MS;
+		}
+		(void)vx__sched_db_flush(srv->db);
+	}
+}
+
+void vx_sched_server_free(struct vx_sched_server *srv)
+{
+	if (!srv)
+		return;
+	if (srv->conns) {
+		for (uint32_t i = 0; i < srv->cfg.conns_max; i++) {
+			if (srv->conns[i])
+				conn_close(srv, srv->conns[i], "shutdown");
+		}
+	}
+	if (srv->epfd >= 0)
+		close(srv->epfd);
+	if (srv->lfd >= 0)
+		close(srv->lfd);
+	vx_sched_free(srv->sched);
+	vx__sched_db_close(srv->db);
+	vx_free(srv->conns);
+	vx_free(srv->obuf);
+	vx_free(srv);
+}
