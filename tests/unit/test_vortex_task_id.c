@@ -257,6 +257,8 @@ static void test_vx_url_normalize_for_task_id__filters(void **state)
 	/* repeated keys all go, order of the rest kept */
 	assert_string_equal(normalize("http://h/x?z=1&a=1&y=2&a=2", drop_a, 2),
 			    "http://h/x?z=1&y=2");
+	/* a decoded NUL inside a key is part of the key */
+	assert_string_equal(normalize("http://h/x?a%00b=1&a=2", drop_a, 2), "http://h/x?a%00b=1");
 	/* the fragment stays when the query goes */
 	assert_string_equal(normalize("http://h/?a=1#frag", drop_a, 2), "http://h/#frag");
 }

@@ -833,8 +833,8 @@ static void filter_query(struct url *u, const char *q, size_t qn, const char *co
 		if (vx_utf8_valid((const uint8_t *)scratch, kn)) {
 			/* the common case: a valid key compares byte for byte */
 			for (size_t f = 0; f < nr_filters && !drop; f++)
-				drop = strncmp(filters[f], scratch, kn) == 0 &&
-				       filters[f][kn] == '\0';
+				drop = strlen(filters[f]) == kn &&
+				       memcmp(filters[f], scratch, kn) == 0;
 		} else {
 			for (size_t f = 0; f < nr_filters && !drop; f++)
 				drop = lossy_equals(scratch, kn, filters[f]);
