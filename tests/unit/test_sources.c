@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "vx_alloc.h"
 #include "vx_err.h"
 #include "vx_source.h"
 #include "vx_source_parse.h"
@@ -371,6 +372,49 @@ static void test_vx_source_list__file_dir(void **state)
 	vx_source_obj_free(obj);
 }
 
+/* Fails the n-th allocation of open (and of a read) for every n: clean -ENOMEM, no leak. */
+static void test_vx_source_open__alloc_failures(void **state)
+{
+	struct fixture *f = *state;
+	const char *hdrs[] = { "X-One: 1", "X-Two: 2" };
+	struct vx_source_opts o = {
+		.headers = hdrs, .nr_headers = 2, .username = "u", .password = "p", .s3_region = "r"
+	};
+	struct vx_source_obj *obj = NULL;
+	struct buf *b = calloc(1, sizeof(*b));
+	unsigned long n;
+	int rc = -ENOMEM;
+	void *probe;
+
+	vx_fault_arm(VX_FAULT_ALLOC, 1);
+	probe = vx_malloc(1);
+	vx_fault_arm(VX_FAULT_ALLOC, 0);
+	if (probe) {
+		vx_free(probe);
+		free(b);
+		skip(); /* release build: the fault hook is compiled out */
+	}
+	for (n = 1; n < 64 && rc; n++) {
+		vx_fault_arm(VX_FAULT_ALLOC, n);
+		rc = vx_source_open(f->ctx, f->url, &o, &obj, NULL);
+		vx_fault_arm(VX_FAULT_ALLOC, 0);
+		if (rc) {
+			assert_int_equal(rc, -ENOMEM);
+			assert_null(obj);
+		}
+	}
+	assert_int_equal(rc, 0);
+	assert_true(n > 5); /* several allocation sites were walked */
+	vx_fault_arm(VX_FAULT_ALLOC, 1);
+	rc = vx_source_read(obj, 0, 10, buf_sink, b, NULL);
+	vx_fault_arm(VX_FAULT_ALLOC, 0);
+	assert_int_equal(rc, -ENOMEM);
+	assert_int_equal(vx_source_read(obj, 0, 10, buf_sink, b, NULL), 0);
+	assert_memory_equal(b->p, f->data, 10);
+	vx_source_obj_free(obj);
+	free(b);
+}
+
 static void test_vx_source_ctx_new__limits(void **state)
 {
 	struct vx_source_ctx_cfg cfg = { .reqs_max = VX_SOURCE_REQS_MAX + 1 };
@@ -404,6 +448,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_vx_source_read__file_sink_error_and_bounds,
 						file_setup, file_teardown),
 		cmocka_unit_test_setup_teardown(test_vx_source_list__file_dir, file_setup,
+						file_teardown),
+		cmocka_unit_test_setup_teardown(test_vx_source_open__alloc_failures, file_setup,
 						file_teardown),
 	};
 
