@@ -114,7 +114,9 @@ struct vx_store_cfg {
 	uint32_t max_open_files;      /* content files kept open while idle (default 1024) */
 	uint32_t flush_interval_ms;   /* flusher period (default 50 ms) */
 	uint32_t flush_batch_pieces;  /* flush early once this many pieces wait (default 256) */
-	bool no_flush_thread;	      /* no background flusher: call vx_store_flush() yourself */
+	uint32_t gc_interval_s;	      /* the flusher thread runs vx_store_gc() this often (900) */
+	bool no_gc_thread;	      /* never run GC in the background: call vx_store_gc() */
+	bool no_flush_thread;	      /* no background flusher (and no background GC) */
 	bool no_sync;		      /* skip fdatasync before commits: NOT crash safe (bench) */
 	bool no_preallocate;	      /* sparse files instead of fallocate (tests, odd fs) */
 	bool wipe;		      /* delete everything at open (Dragonfly's keep=false) */
@@ -226,7 +228,8 @@ void vx_store_cfg_init(struct vx_store_cfg *cfg);
  * vx_store_open() - open (or create) the store in @cfg->dir. BLOCKING.
  * Creates the directory tree and metadata/store.db, probes O_DIRECT, loads every task and its
  * finished pieces (resume: pieces finished before a restart stay finished), removes content
- * files the metadata does not know, and starts the flusher thread unless cfg->no_flush_thread.
+ * files the metadata does not know, and starts the flusher thread (which also runs GC every
+ * cfg.gc_interval_s unless cfg.no_gc_thread) unless cfg->no_flush_thread.
  * @out: OUT, returns owned store (free with vx_store_close()); NULL on failure.
  * @cfg: borrowed for the call.
  * Returns 0, -EINVAL (bad cfg, or O_DIRECT required and unsupported), -ENOMEM, VX_EDB (the

@@ -46,6 +46,7 @@ void vx_store_cfg_init(struct vx_store_cfg *cfg)
 	cfg->max_open_files = 1024;
 	cfg->flush_interval_ms = 50;
 	cfg->flush_batch_pieces = 256;
+	cfg->gc_interval_s = 900;
 }
 
 static int64_t store_wall_clock(void *arg)
@@ -581,9 +582,28 @@ int vx_store_flush(struct vx_store *s)
 	return err;
 }
 
+/* A background GC pass when one is due (the flusher thread, outside flush_mu). */
+static void store_maybe_gc(struct vx_store *s, uint64_t *last_gc_ms)
+{
+	struct vx_store_gc_report r;
+	uint64_t now = vx_now_ms();
+	int err;
+
+	if (s->cfg.no_gc_thread || now - *last_gc_ms < (uint64_t)s->cfg.gc_interval_s * 1000u)
+		return;
+	*last_gc_ms = now;
+	err = vx_store_gc(s, &r);
+	if (err)
+		vx_err("store: background GC failed: %s", vx_strerror(err));
+	else if (r.expired || r.evicted)
+		vx_info("store: GC removed %u expired and %u evicted tasks, freed %llu bytes",
+			r.expired, r.evicted, (unsigned long long)r.freed_bytes);
+}
+
 static void *store_flusher(void *arg)
 {
 	struct vx_store *s = arg;
+	uint64_t last_gc_ms = vx_now_ms();
 	int last_err = 0;
 
 	pthread_mutex_lock(&s->flush_mu);
@@ -606,6 +626,7 @@ static void *store_flusher(void *arg)
 			vx_err("store: flush failed (%s); finished pieces stay pending",
 			       vx_strerror(err));
 		last_err = err;
+		store_maybe_gc(s, &last_gc_ms);
 		pthread_mutex_lock(&s->flush_mu);
 	}
 	pthread_mutex_unlock(&s->flush_mu);
@@ -821,6 +842,8 @@ static void store_apply_defaults(struct vx_store_cfg *c)
 		c->flush_interval_ms = d.flush_interval_ms;
 	if (!c->flush_batch_pieces)
 		c->flush_batch_pieces = d.flush_batch_pieces;
+	if (!c->gc_interval_s)
+		c->gc_interval_s = d.gc_interval_s;
 	if (!c->clock) {
 		c->clock = store_wall_clock;
 		c->clock_arg = NULL;

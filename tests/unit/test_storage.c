@@ -39,7 +39,8 @@ struct fixture {
 
 static int64_t fake_clock(void *arg)
 {
-	return ((struct fixture *)arg)->now;
+	/* Atomic: the background flusher (and its GC) reads it too. */
+	return __atomic_load_n(&((struct fixture *)arg)->now, __ATOMIC_RELAXED);
 }
 
 static int fx_open(struct fixture *f)
@@ -1122,6 +1123,35 @@ static void test_store_flush__background_thread_persists(void **state)
 	vx_store_task_release(t, VX_STORE_USE_DOWNLOAD);
 }
 
+static void test_store_gc__runs_in_the_background(void **state)
+{
+	struct fixture *f = *state;
+	struct vx_store_task *t;
+	char id[65];
+	int err = 0;
+
+	vx_store_close(f->s);
+	f->cfg.no_flush_thread = false;
+	f->cfg.flush_interval_ms = 5;
+	f->cfg.gc_interval_s = 1;
+	assert_int_equal(fx_open(f), 0);
+	t = fx_task(f, 86, CLEN, VX_STORE_KIND_NORMAL, VX_STORE_USE_READ);
+	memcpy(id, vx_store_task_id(t), sizeof(id));
+	vx_store_task_release(t, VX_STORE_USE_READ);
+	__atomic_store_n(&f->now, f->now + (int64_t)f->cfg.task_ttl_s + 1, __ATOMIC_RELAXED);
+	/* Polls without acquiring: an acquire would refresh the access time. */
+	for (int i = 0; i < 300; i++) {
+		struct vx_store_stats st;
+
+		vx_store_stats(f->s, &st);
+		if (st.tasks == 0)
+			break;
+		usleep(10000);
+	}
+	err = vx_store_task_acquire(f->s, id, VX_STORE_USE_READ, &t);
+	assert_int_equal(err, -ENOENT);
+}
+
 static void test_store_buf_alloc__aligned(void **state)
 {
 	struct fixture *f = *state;
@@ -1182,6 +1212,7 @@ int main(void)
 		T(test_piece_write__io_fault_fails_task),
 		T(test_store_flush__faults_keep_pieces_pending),
 		T(test_store_flush__background_thread_persists),
+		T(test_store_gc__runs_in_the_background),
 		T(test_store_buf_alloc__aligned),
 #undef T
 	};
