@@ -260,9 +260,32 @@ static void test_piece_write__disk_full_midway_fails_task_cleanly(void **state)
 	vx_store_close(s);
 }
 
+static void test_store_open__direct_policy_on_tmpfs(void **state)
+{
+	struct vx_store_cfg cfg;
+	struct vx_store *s = NULL;
+	struct vx_store_stats st;
+	bool supported;
+
+	(void)state;
+	s = open_store(true);
+	vx_store_stats(s, &st);
+	supported = st.direct_io;
+	vx_store_close(s);
+	printf("tmpfs here %s O_DIRECT\n", supported ? "supports" : "does not support");
+	vx_store_cfg_init(&cfg);
+	cfg.dir = g_dir;
+	cfg.no_flush_thread = true;
+	cfg.direct_io = VX_STORE_DIRECT_REQUIRED;
+	s = NULL;
+	assert_int_equal(vx_store_open(&s, &cfg), supported ? 0 : -EINVAL);
+	vx_store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_store_open__direct_policy_on_tmpfs),
 		cmocka_unit_test(test_task_open__refused_when_it_cannot_fit),
 		cmocka_unit_test(test_piece_write__preallocated_task_keeps_its_space),
 		cmocka_unit_test(test_piece_write__disk_full_midway_fails_task_cleanly),

@@ -167,6 +167,36 @@ static void test_store_open__bad_cfg(void **state)
 	assert_null(s);
 }
 
+static void test_store_open__direct_io_policy(void **state)
+{
+	struct fixture *f = *state;
+	struct vx_store_stats st;
+	struct vx_store_task *t;
+	struct vx_store_piece_io io;
+	bool supported;
+
+	vx_store_stats(f->s, &st); /* OPTIONAL: uses O_DIRECT exactly when the probe passed */
+	supported = st.direct_io;
+	vx_store_close(f->s);
+	f->s = NULL;
+	f->cfg.direct_io = VX_STORE_DIRECT_REQUIRED;
+	assert_int_equal(fx_open(f), supported ? 0 : -EINVAL);
+	if (!supported)
+		return; /* teardown closes NULL */
+	vx_store_close(f->s);
+	f->cfg.direct_io = VX_STORE_DIRECT_DISABLED;
+	assert_int_equal(fx_open(f), 0);
+	vx_store_stats(f->s, &st);
+	assert_false(st.direct_io);
+	assert_int_equal(vx_store_direct_align(f->s), 1);
+	t = fx_task(f, 87, CLEN, VX_STORE_KIND_NORMAL, VX_STORE_USE_DOWNLOAD);
+	assert_int_equal(vx_store_piece_begin_write(t, 0, &io), 0);
+	assert_false(io.direct);
+	assert_int_equal(io.fd, io.buffered_fd);
+	vx_store_piece_abort(t, 0, 0);
+	vx_store_task_release(t, VX_STORE_USE_DOWNLOAD);
+}
+
 static void test_task_open__creates_preallocated_file(void **state)
 {
 	struct fixture *f = *state;
@@ -1188,6 +1218,7 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 		T(test_store_open__layout_and_exclusive_lock),
 		T(test_store_open__bad_cfg),
+		T(test_store_open__direct_io_policy),
 		T(test_task_open__creates_preallocated_file),
 		T(test_task_open__rejects_bad_params),
 		T(test_task_open__existing_keeps_geometry),
