@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "source_int.h"
@@ -85,7 +86,8 @@ static int ftp_open(struct vx_source_obj *obj, const struct vx_source_url *u,
 }
 
 int vx__http_stat(struct vx_source_obj *obj, const char *url, const char *const *extra,
-		  const char *user, const char *password, struct vx_source_error *detail)
+		  const char *user, const char *password, char *challenge, size_t challenge_size,
+		  struct vx_source_error *detail)
 {
 	struct vx__fetch *f;
 	int rc;
@@ -122,6 +124,8 @@ int vx__http_stat(struct vx_source_obj *obj, const char *url, const char *const 
 	if (rc) {
 		if (detail)
 			*detail = f->detail;
+		if (challenge && challenge_size && f->resp.status == 401)
+			snprintf(challenge, challenge_size, "%s", f->resp.challenge);
 		goto out_free_fetch;
 	}
 	vx__stat_from_resp(&obj->stat, &f->resp);
@@ -132,10 +136,42 @@ out_free_fetch:
 	return rc;
 }
 
+/*
+ * Registry URLs over plain https (".../v2/<name>/blobs/sha256:<hex>" or ".../manifests/<ref>"):
+ * the repository name is what a token's scope needs, and a blob's digest is checked on full
+ * reads, as for oci:// blobs.
+ */
+static bool registry_path(const char *path, char *name, size_t size, const char **digest)
+{
+	const char *v2 = strncmp(path, "/v2/", 4) == 0 ? path + 4 : NULL;
+	const char *mark;
+	size_t n;
+
+	*digest = NULL;
+	if (!v2)
+		return false;
+	mark = strstr(v2, "/blobs/");
+	if (!mark)
+		mark = strstr(v2, "/manifests/");
+	if (!mark || mark == v2)
+		return false;
+	n = (size_t)(mark - v2);
+	if (n >= size)
+		return false;
+	memcpy(name, v2, n);
+	name[n] = '\0';
+	if (strncmp(mark, "/blobs/sha256:", 14) == 0 && strlen(mark + 7) == 71)
+		*digest = mark + 7;
+	return true;
+}
+
 static int http_open(struct vx_source_obj *obj, const struct vx_source_url *u,
 		     struct vx_source_error *detail)
 {
 	const char *extra[2] = { NULL, NULL };
+	const char *digest = NULL;
+	char challenge[1024] = "", name[256];
+	bool registry;
 	int rc;
 
 	if (is_ftp(u))
@@ -143,9 +179,24 @@ static int http_open(struct vx_source_obj *obj, const struct vx_source_url *u,
 	rc = bearer_header(&obj->opts.o, &obj->auth);
 	if (rc)
 		return rc;
+	registry = registry_path(u->path, name, sizeof(name), &digest);
 	extra[0] = obj->auth;
-	return vx__http_stat(obj, obj->url, extra, obj->auth ? NULL : obj->opts.o.username,
-			     obj->opts.o.password, detail);
+	rc = vx__http_stat(obj, obj->url, extra, obj->auth ? NULL : obj->opts.o.username,
+			   obj->opts.o.password, challenge, sizeof(challenge), detail);
+	if (rc == VX_ESOURCE_DENIED && registry && !obj->auth &&
+	    strncasecmp(challenge, "bearer", 6) == 0) {
+		/* A registry: answer its token challenge once, as oci:// does. */
+		rc = vx__oci_authenticate(obj, challenge, name, detail);
+		if (rc)
+			return rc;
+		extra[0] = obj->auth;
+		rc = vx__http_stat(obj, obj->url, extra, NULL, NULL, NULL, 0, detail);
+	}
+	if (!rc && digest) {
+		snprintf(obj->stat.digest, sizeof(obj->stat.digest), "%s", digest);
+		obj->verify_digest = true;
+	}
+	return rc;
 }
 
 static int http_prepare(struct vx_source_obj *obj, struct vx__xfer *x)

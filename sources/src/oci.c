@@ -188,8 +188,8 @@ static int pct(const char *s, char *out, size_t cap)
 }
 
 /* Answers a 401 challenge: sets obj->auth to a Bearer token or Basic credentials. */
-static int oci_authenticate(struct vx_source_obj *obj, const struct oci_priv *p,
-			    const char *challenge, struct vx_source_error *detail)
+int vx__oci_authenticate(struct vx_source_obj *obj, const char *challenge, const char *name,
+			 struct vx_source_error *detail)
 {
 	const struct vx_source_opts *o = &obj->opts.o;
 	struct vx_source_challenge c;
@@ -199,7 +199,7 @@ static int oci_authenticate(struct vx_source_obj *obj, const struct oci_priv *p,
 
 	rc = vx_source_challenge_parse(&c, challenge, strlen(challenge));
 	if (rc) {
-		vx__detail_set(detail, VX_ESOURCE_DENIED, 401, p->base,
+		vx__detail_set(detail, VX_ESOURCE_DENIED, 401, obj->url,
 			       "registry asks for an authentication scheme vx does not speak");
 		return VX_ESOURCE_DENIED;
 	}
@@ -212,7 +212,7 @@ static int oci_authenticate(struct vx_source_obj *obj, const struct oci_priv *p,
 
 		if (!o->username) {
 			rc = VX_ESOURCE_DENIED;
-			vx__detail_set(detail, rc, 401, p->base, "registry wants credentials");
+			vx__detail_set(detail, rc, 401, obj->url, "registry wants credentials");
 			goto out;
 		}
 		n = snprintf(userpass, sizeof(userpass), "%s:%s", o->username,
@@ -231,11 +231,11 @@ static int oci_authenticate(struct vx_source_obj *obj, const struct oci_priv *p,
 
 		if (strncmp(c.realm, "https://", 8) != 0 && strncmp(c.realm, "http://", 7) != 0) {
 			rc = VX_ESOURCE_PROTO;
-			vx__detail_set(detail, rc, 401, p->base,
+			vx__detail_set(detail, rc, 401, obj->url,
 				       "bearer realm is not an http(s) URL");
 			goto out;
 		}
-		snprintf(want_scope, sizeof(want_scope), "repository:%s:pull", p->name);
+		snprintf(want_scope, sizeof(want_scope), "repository:%.255s:pull", name);
 		url = vx_malloc(VX_SOURCE_URL_MAX);
 		f = vx_calloc(1, sizeof(*f));
 		tok = vx_malloc(OCI_TOKEN_MAX);
@@ -309,7 +309,7 @@ static int oci_fetch(struct vx_source_obj *obj, const struct oci_priv *p, struct
 		rc = vx__fetch_run(obj->ctx, f);
 		if (rc == VX_ESOURCE_DENIED && f->resp.status == 401 && attempt == 0 &&
 		    f->resp.challenge[0]) {
-			rc = oci_authenticate(obj, p, f->resp.challenge, detail);
+			rc = vx__oci_authenticate(obj, f->resp.challenge, p->name, detail);
 			if (rc)
 				return rc;
 			continue;

@@ -331,7 +331,7 @@ static int s3_open(struct vx_source_obj *obj, const struct vx_source_url *u,
 	}
 	rc = s3_sign(p, canon, "", h);
 	if (!rc)
-		rc = vx__http_stat(obj, url, h->ptrs, NULL, NULL, detail);
+		rc = vx__http_stat(obj, url, h->ptrs, NULL, NULL, NULL, 0, detail);
 	memset(h, 0, sizeof(*h));
 	vx_free(h);
 	if (!rc && p->key[strlen(p->key) - 1] == '/')

@@ -193,9 +193,17 @@ const struct vx__scheme *vx__scheme_find(const struct vx_source_ctx *ctx, const 
 int vx__scheme_add(struct vx_source_ctx *ctx, const struct vx__scheme *s);
 void vx__stat_from_resp(struct vx_source_stat *st, const struct vx__resp *r);
 
-/* http.c: stat by "Range: bytes=0-0" of @url with @extra headers (NULL-terminated). */
+/*
+ * http.c: stat by "Range: bytes=0-0" of @url with @extra headers (NULL-terminated). On a 401
+ * the WWW-Authenticate value is copied to @challenge (may be NULL).
+ */
 int vx__http_stat(struct vx_source_obj *obj, const char *url, const char *const *extra,
-		  const char *user, const char *password, struct vx_source_error *detail);
+		  const char *user, const char *password, char *challenge, size_t challenge_size,
+		  struct vx_source_error *detail);
+
+/* oci.c: answers a registry's 401 @challenge for repository @name: sets obj->auth. Blocking. */
+int vx__oci_authenticate(struct vx_source_obj *obj, const char *challenge, const char *name,
+			 struct vx_source_error *detail);
 
 /* Scheme registrations. */
 int vx__http_register(struct vx_source_ctx *ctx);

@@ -391,6 +391,33 @@ static void test_vx_source_open__oci_bearer_token(void **state)
 	check_manifest(url, &o, 0);
 }
 
+static void test_vx_source_open__registry_url_bearer(void **state)
+{
+	struct vx_source_obj *obj;
+	struct vx_source_error d;
+	struct vx_h_buf b = { 0 };
+	uint8_t *want;
+	size_t want_len;
+	char url[256], line[1024];
+
+	(void)state;
+	/* Still the token-auth registry: a plain http registry URL walks the same challenge. */
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/v2/vx/app/blobs/%s", reg_port,
+		 ex.layer[1][0]);
+	if (vx_source_open(ctx, url, NULL, &obj, &d) != 0)
+		fail_msg("%s", vx_source_error_format(&d, line, sizeof(line)));
+	assert_string_equal(vx_source_obj_stat(obj)->digest, ex.layer[1][0]);
+	assert_int_equal(load_blob(ex.layer[1][0], &want, &want_len), 0);
+	assert_int_equal(vx_source_obj_stat(obj)->length, want_len);
+	b.cap = want_len;
+	b.p = malloc(b.cap);
+	assert_int_equal(vx_source_read(obj, 0, VX_SOURCE_LEN_TO_END, vx_h_buf_sink, &b, &d), 0);
+	assert_memory_equal(b.p, want, want_len);
+	free(b.p);
+	free(want);
+	vx_source_obj_free(obj);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -400,6 +427,7 @@ int main(void)
 		cmocka_unit_test(test_vx_source_read__oci_blob_digest_checked),
 		cmocka_unit_test(test_vx_source_open__oci_basic_auth),
 		cmocka_unit_test(test_vx_source_open__oci_bearer_token),
+		cmocka_unit_test(test_vx_source_open__registry_url_bearer),
 	};
 
 	return cmocka_run_group_tests_name("sources_oci", tests, group_setup, group_teardown);
