@@ -44,7 +44,11 @@ struct vx_store_waiter;
 #define VX_STORE_PIECES_MAX (1u << 20)
 /* Longest parent id kept per piece, including the NUL ("{ip}-{hostname}-{uuid}"). */
 #define VX_STORE_PARENT_ID_MAX 192
-/* Distinct parents remembered per task; later parents are recorded as "" (unknown). */
+/*
+ * Distinct parents remembered per task; later parents are recorded as "" (unknown). The table
+ * is allocated by vx_store_task_open(.., VX_STORE_USE_DOWNLOAD, ..) (never on the piece path):
+ * pieces committed through a handle from vx_store_task_acquire() alone record no parent.
+ */
 #define VX_STORE_TASK_PARENTS_MAX 16
 /* Longest URL stored with a task, including the NUL. */
 #define VX_STORE_URL_MAX 8192

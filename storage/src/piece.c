@@ -36,8 +36,7 @@ int vx__task_alloc_pieces(struct vx_store_task *t)
 	t->pieces = vx_calloc(t->piece_count, sizeof(*t->pieces));
 	t->finish_log = vx_calloc(t->piece_count, sizeof(*t->finish_log));
 	t->bitmap = vx_calloc(words, sizeof(*t->bitmap));
-	t->parents = vx_calloc(VX_STORE_TASK_PARENTS_MAX, sizeof(*t->parents));
-	if (!t->pieces || !t->finish_log || !t->bitmap || !t->parents)
+	if (!t->pieces || !t->finish_log || !t->bitmap)
 		goto err_free;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -51,12 +50,33 @@ err_free:
 	vx_free(t->pieces);
 	vx_free(t->finish_log);
 	vx_free((void *)t->bitmap);
-	vx_free(t->parents);
 	t->pieces = NULL;
 	t->finish_log = NULL;
 	t->bitmap = NULL;
-	t->parents = NULL;
 	return -ENOMEM;
+}
+
+/*
+ * Gives @t its parent-id table (3 KiB) if it has none. Only slow paths call it (task open for
+ * download, load), so commits never allocate; without a table parents are recorded as "".
+ * Takes t->lock.
+ */
+void vx__task_want_parents(struct vx_store_task *t)
+{
+	char(*parents)[VX_STORE_PARENT_ID_MAX];
+
+	if (t->parents)
+		return;
+	parents = vx_calloc(VX_STORE_TASK_PARENTS_MAX, sizeof(*parents));
+	if (!parents)
+		return;
+	pthread_mutex_lock(&t->lock);
+	if (!t->parents) {
+		t->parents = parents;
+		parents = NULL;
+	}
+	pthread_mutex_unlock(&t->lock);
+	vx_free(parents);
 }
 
 /* 1 + index of @parent in t->parents (added when new and there is room), or 0. t->lock held. */
@@ -64,7 +84,7 @@ static uint8_t task_intern_parent(struct vx_store_task *t, const char *parent)
 {
 	size_t len;
 
-	if (!parent || !*parent)
+	if (!parent || !*parent || !t->parents)
 		return 0;
 	len = strlen(parent);
 	if (len >= VX_STORE_PARENT_ID_MAX)
@@ -107,6 +127,8 @@ void vx__task_load_piece(struct vx_store_task *t, uint32_t number, uint32_t crc3
 	VX_ASSERT(number < t->piece_count);
 	if (t->pieces[number].state == VX__PIECE_FINISHED)
 		return;
+	if (parent && *parent)
+		vx__task_want_parents(t);
 	task_publish(t, number, crc32, parent, cost_ms, finished_s);
 }
 

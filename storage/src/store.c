@@ -461,8 +461,11 @@ int vx_store_task_open(struct vx_store *s, const struct vx_store_task_params *p,
 	else
 		err = task_create(s, p, pl, use, &t);
 	pthread_mutex_unlock(&s->db_lock);
-	if (!err)
+	if (!err) {
+		if (use == VX_STORE_USE_DOWNLOAD)
+			vx__task_want_parents(t);
 		*out = t;
+	}
 	return err;
 }
 

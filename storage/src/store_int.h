@@ -98,7 +98,7 @@ struct vx_store_task {
 	uint32_t writing_count;	    /* pieces in WRITING */
 	struct vx_list waiters;	    /* armed struct vx_store_waiter */
 	uint32_t nr_parents;
-	char (*parents)[VX_STORE_PARENT_ID_MAX]; /* owned, VX_STORE_TASK_PARENTS_MAX entries */
+	char (*parents)[VX_STORE_PARENT_ID_MAX]; /* owned or NULL; VX_STORE_TASK_PARENTS_MAX */
 
 	_Atomic uint64_t *bitmap; /* owned, (piece_count + 63) / 64 words, bit n % 64 of n / 64 */
 };
@@ -177,6 +177,7 @@ int vx__meta_err(struct vx_store *s, int rc, const char *what);
 
 /* piece.c */
 int vx__task_alloc_pieces(struct vx_store_task *t);
+void vx__task_want_parents(struct vx_store_task *t);
 void vx__task_load_piece(struct vx_store_task *t, uint32_t number, uint32_t crc32,
 			 const char *parent, uint64_t cost_ms, int64_t finished_s);
 void vx__task_fail_locked(struct vx_store_task *t, int err);
