@@ -38,6 +38,7 @@ struct pair_opts {
 	bool direct;
 	bool null; /* receivers discard into /dev/null: the wire, not the disk */
 	enum vx_upload_body_mode body;
+	bool only_vx; /* skip the baselines (profiling) */
 	const char *dir;
 	uint32_t depth;
 	uint32_t conns;
@@ -528,13 +529,15 @@ static int pair_run(int argc, char **argv)
 			o.direct = true;
 		else if (!strcmp(argv[i], "--null"))
 			o.null = true;
+		else if (!strcmp(argv[i], "--only-vx"))
+			o.only_vx = true;
 		else if (!strcmp(argv[i], "--body") && i + 1 < argc)
 			o.body = parse_body(argv[++i]);
 		else {
 			fprintf(stderr,
 				"usage: vx-bench pair [--size BYTES] [--runs N] [--dir DIR] "
 				"[--depth N] [--conns N] [--direct] [--null] "
-				"[--body splice|send|zc]\n");
+				"[--body splice|send|zc] [--only-vx]\n");
 			return 2;
 		}
 	}
@@ -566,6 +569,8 @@ static int pair_run(int argc, char **argv)
 			keep_best(&vx, &f);
 		else
 			ret = 1;
+		if (o.only_vx)
+			continue;
 		f = ip;
 		if (run_iperf3(&o, &f) == 0)
 			keep_best(&ip, &f);

@@ -71,7 +71,8 @@ enum vx_up_mode {
 struct vx_up_pipe {
 	int rfd;
 	int wfd;
-	bool dirty; /* may hold bytes of an aborted answer: recreate before reuse */
+	uint32_t cap; /* bytes the pipe holds (F_GETPIPE_SZ) */
+	bool dirty;   /* may hold bytes of an aborted answer: recreate before reuse */
 	struct vx_list node;
 };
 
@@ -227,11 +228,14 @@ static const uint8_t *up_rx(const struct vx_up_conn *c)
 static int up_pipe_open(struct vx_up_pipe *p, uint32_t size)
 {
 	int fds[2];
+	int cap;
 
 	if (pipe2(fds, O_CLOEXEC) == -1)
 		return -errno;
 	/* Best effort: a bigger pipe means fewer splice rounds; pipe-max-size may refuse it. */
 	(void)fcntl(fds[1], F_SETPIPE_SZ, (int)size);
+	cap = fcntl(fds[1], F_GETPIPE_SZ);
+	p->cap = cap > 0 ? (uint32_t)cap : 65536;
 	p->rfd = fds[0];
 	p->wfd = fds[1];
 	p->dirty = false;
@@ -606,6 +610,12 @@ static bool up_send_busy(const struct vx_up_conn *c)
 	return vx_op_armed(&c->send_op) || c->splice_pending > 0;
 }
 
+/* A splice of the body is in the kernel (file -> pipe or pipe -> socket). */
+static bool up_body_armed(const struct vx_up_conn *c)
+{
+	return vx_op_armed(&c->splice_in_op) || vx_op_armed(&c->splice_out_op);
+}
+
 /* Bytes the rate limits allow now, at most @want; marks the connection throttled at 0. */
 static uint64_t up_take_tokens(struct vx_up_conn *c, uint64_t want)
 {
@@ -655,7 +665,6 @@ static bool up_splice_round(struct vx_up_conn *c)
 
 	if (up->cfg.body_mode != VX_UPLOAD_BODY_SPLICE && c->piece.data)
 		return up_send_round(c);
-
 	if (!c->pipe) {
 		if (vx_list_empty(&up->free_pipes)) {
 			if (vx_list_empty(&c->wait_node))
@@ -665,30 +674,30 @@ static bool up_splice_round(struct vx_up_conn *c)
 		c->pipe = vx_list_first(&up->free_pipes, struct vx_up_pipe, node);
 		vx_list_del(&c->pipe->node);
 	}
-	if (c->pipe_bytes > 0) {
+	/*
+	 * Two independent chains over one pipe: file -> pipe refills while pipe -> socket
+	 * drains, so the socket never waits for the next read. Each chain has at most one
+	 * splice in flight (file offsets and socket bytes stay in order), and a refill only asks
+	 * for room the pipe has, so it never blocks on a full pipe.
+	 */
+	if (!vx_op_armed(&c->splice_in_op) && c->file_left > 0 && c->pipe_bytes < c->pipe->cap) {
+		n = VX_MIN(c->file_left, (uint64_t)up->cfg.chunk_bytes);
+		n = up_take_tokens(c, VX_MIN(n, (uint64_t)(c->pipe->cap - c->pipe_bytes)));
+		if (n > 0) {
+			sqe = vx_loop_sqe(up->loop);
+			io_uring_prep_splice(sqe, c->piece.fd, (int64_t)c->file_off, c->pipe->wfd,
+					     -1, (unsigned int)n, SPLICE_F_MOVE);
+			vx_loop_arm(up->loop, &c->splice_in_op, sqe, false);
+			c->inflight++;
+		}
+	}
+	if (!vx_op_armed(&c->splice_out_op) && c->pipe_bytes > 0) {
 		sqe = vx_loop_sqe(up->loop);
 		io_uring_prep_splice(sqe, c->pipe->rfd, -1, c->fd, -1, (unsigned int)c->pipe_bytes,
-				     SPLICE_F_MOVE);
+				     SPLICE_F_MOVE | (c->file_left > 0 ? SPLICE_F_MORE : 0));
 		vx_loop_arm(up->loop, &c->splice_out_op, sqe, false);
 		c->inflight++;
-		c->splice_pending = 1;
-		return true;
 	}
-	n = up_take_tokens(c, VX_MIN(c->file_left, (uint64_t)up->cfg.chunk_bytes));
-	if (n == 0)
-		return false;
-	vx_ring_reserve(vx_loop_ring(up->loop), 2);
-	sqe = vx_loop_sqe(up->loop);
-	io_uring_prep_splice(sqe, c->piece.fd, (int64_t)c->file_off, c->pipe->wfd, -1,
-			     (unsigned int)n, SPLICE_F_MOVE);
-	sqe->flags |= IOSQE_IO_LINK;
-	vx_loop_arm(up->loop, &c->splice_in_op, sqe, false);
-	sqe = vx_loop_sqe(up->loop);
-	io_uring_prep_splice(sqe, c->pipe->rfd, -1, c->fd, -1, (unsigned int)n,
-			     SPLICE_F_MOVE | (n < c->file_left ? SPLICE_F_MORE : 0));
-	vx_loop_arm(up->loop, &c->splice_out_op, sqe, false);
-	c->inflight += 2;
-	c->splice_pending = 2;
 	return true;
 }
 
@@ -725,7 +734,8 @@ static void up_pump(struct vx_up_conn *c)
 					c->piece_held && c->piece.length > 0, false);
 				return;
 			}
-			if (c->piece_held && (c->file_left > 0 || c->pipe_bytes > 0)) {
+			if (c->piece_held &&
+			    (c->file_left > 0 || c->pipe_bytes > 0 || up_body_armed(c))) {
 				up_splice_round(c);
 				return;
 			}
@@ -823,7 +833,7 @@ static void up_close(struct vx_up_conn *c)
 		up->cfg.ops->put(up->cfg.ops_ctx, &c->piece);
 		c->piece_held = false;
 	}
-	if (c->pipe && (c->pipe_bytes || c->splice_pending))
+	if (c->pipe && (c->pipe_bytes || c->splice_pending || up_body_armed(c)))
 		c->pipe->dirty = true;
 	vx_list_del(&c->wait_node);
 	up_set_state(c, VX_UP_CLOSING);
@@ -928,18 +938,20 @@ static void on_splice_in_done(struct vx_loop *loop, struct vx_op *op, int res, u
 
 	(void)loop;
 	(void)cflags;
-	VX_ASSERT(c->splice_pending > 0);
-	c->splice_pending--;
-	if (res > 0) {
-		c->file_off += (uint64_t)res;
-		c->file_left -= (uint64_t)res;
-		c->pipe_bytes += (uint64_t)res;
-	} else if (c->state != VX_UP_CLOSING) {
-		/* 0: the file is shorter than the piece says; < 0: read error. */
-		vx_warn("upload: splice from piece file: %s", res ? strerror(-res) : "short file");
-		c->splice_failed = true;
+	if (c->state != VX_UP_CLOSING) {
+		if (res > 0) {
+			c->file_off += (uint64_t)res;
+			c->file_left -= (uint64_t)res;
+			c->pipe_bytes += (uint64_t)res;
+			up_pump(c);
+		} else {
+			/* 0: the file is shorter than the piece says; < 0: read error. */
+			vx_warn("upload: splice from piece file: %s",
+				res ? strerror(-res) : "short file");
+			c->pipe->dirty = true;
+			up_close(c);
+		}
 	}
-	up_after_splice(c);
 	up_op_done(c);
 }
 
@@ -949,18 +961,17 @@ static void on_splice_out_done(struct vx_loop *loop, struct vx_op *op, int res, 
 
 	(void)loop;
 	(void)cflags;
-	VX_ASSERT(c->splice_pending > 0);
-	c->splice_pending--;
-	if (res > 0) {
-		c->pipe_bytes -= (uint64_t)res;
-		c->up->stats.bytes_sent += (uint64_t)res;
-		c->last_progress_ms = vx_loop_now_ms(c->up->loop);
-	} else if (res == -ECANCELED && !c->splice_failed) {
-		/* The file splice came up short and broke the link: bytes wait in the pipe. */
-	} else if (c->state != VX_UP_CLOSING) {
-		c->splice_failed = true;
+	if (c->state != VX_UP_CLOSING) {
+		if (res > 0) {
+			c->pipe_bytes -= (uint64_t)res;
+			c->up->stats.bytes_sent += (uint64_t)res;
+			c->last_progress_ms = vx_loop_now_ms(c->up->loop);
+			up_pump(c);
+		} else {
+			c->pipe->dirty = true;
+			up_close(c);
+		}
 	}
-	up_after_splice(c);
 	up_op_done(c);
 }
 
@@ -1103,13 +1114,14 @@ static void up_tick_conn(struct vx_upload *up, struct vx_up_conn *c, uint64_t no
 		return;
 	}
 	if (c->state == VX_UP_READING && up_avail(c) == 0 && !up_send_busy(c) &&
-	    now - c->last_progress_ms > up->cfg.idle_timeout_ms) {
+	    !up_body_armed(c) && now - c->last_progress_ms > up->cfg.idle_timeout_ms) {
 		/* Backstop for a recv armed without its idle timeout while SERVING. */
 		up->stats.timeouts++;
 		up_close(c);
 		return;
 	}
-	if (up_send_busy(c) && now - c->last_progress_ms > up->cfg.send_stall_ms) {
+	if ((up_send_busy(c) || up_body_armed(c)) &&
+	    now - c->last_progress_ms > up->cfg.send_stall_ms) {
 		up->stats.timeouts++;
 		up_close(c);
 		return;
