@@ -192,25 +192,9 @@ static char *col_strdup(sqlite3_stmt *st, int col)
 	return vx_strdup((const char *)txt);
 }
 
-/*
- * Builds one task from a task row and loads its finished pieces; a task whose content file is
- * gone or too short is deleted from the metadata instead. Returns 0 or an error.
- */
-static int meta_load_task(struct vx_store *s, sqlite3_stmt *st, sqlite3_stmt *pst)
+/* Fills @t from task row @st. Returns false when the row cannot describe a task of ours. */
+static bool meta_task_from_row(struct vx_store_task *t, sqlite3_stmt *st)
 {
-	struct vx_store_task *t;
-	const unsigned char *id = sqlite3_column_text(st, 0);
-	int err, rc;
-
-	if (!id || strlen((const char *)id) != VX_STORE_TASK_ID_LEN)
-		return 0; /* not ours: ignore */
-	t = vx_calloc(1, sizeof(*t));
-	if (!t)
-		return -ENOMEM;
-	t->store = s;
-	t->fd = -1;
-	t->fd_direct = -1;
-	memcpy(t->id, id, VX_STORE_TASK_ID_LEN + 1);
 	t->kind = (enum vx_store_kind)sqlite3_column_int(st, 1);
 	t->url = col_strdup(st, 2);
 	t->content_length = col_u64(st, 3);
@@ -222,9 +206,6 @@ static int meta_load_task(struct vx_store *s, sqlite3_stmt *st, sqlite3_stmt *ps
 	t->replicas = (uint32_t)sqlite3_column_int(st, 9);
 	t->created_s = sqlite3_column_int64(st, 10);
 	t->access_s = sqlite3_column_int64(st, 11);
-	t->in_db = true;
-	if (t->kind != VX_STORE_KIND_NORMAL && t->kind != VX_STORE_KIND_PERSISTENT_CACHE)
-		goto drop;
 	/* Rows are input like any other: a state we never write becomes DOWNLOADING. */
 	if (t->state != VX_STORE_TASK_DOWNLOADING && t->state != VX_STORE_TASK_COMPLETE &&
 	    t->state != VX_STORE_TASK_FAILED)
@@ -233,29 +214,40 @@ static int meta_load_task(struct vx_store *s, sqlite3_stmt *st, sqlite3_stmt *ps
 		t->error = -EIO;
 	if (t->state != VX_STORE_TASK_FAILED)
 		t->error = 0;
+	if (t->kind != VX_STORE_KIND_NORMAL && t->kind != VX_STORE_KIND_PERSISTENT_CACHE)
+		return false;
 	if (sqlite3_column_int64(st, 3) < 0 || sqlite3_column_int64(st, 8) < 0)
-		goto drop;
+		return false;
 	if (t->piece_length == 0 || t->piece_length > VX_STORE_PIECE_LEN_MAX)
-		goto drop;
+		return false;
 	if ((t->content_length + t->piece_length - 1) / t->piece_length > VX_STORE_PIECES_MAX)
-		goto drop;
+		return false;
 	t->piece_count = (uint32_t)((t->content_length + t->piece_length - 1) / t->piece_length);
-	{
-		char path[PATH_MAX];
-		struct stat sb;
+	return true;
+}
 
-		err = vx__store_content_path(s, t->kind, t->id, path, sizeof(path));
-		if (err || stat(path, &sb) == -1 || (uint64_t)sb.st_size < t->content_length) {
-			vx_warn("store: task %.12s: content file missing or short, dropping it",
-				t->id);
-			unlink(path);
-			goto drop;
-		}
-		t->disk_bytes = (uint64_t)sb.st_blocks * 512u;
+/* True when @t's content file exists and covers its length; sets its disk usage. */
+static bool meta_task_file_ok(struct vx_store *s, struct vx_store_task *t)
+{
+	char path[PATH_MAX];
+	struct stat sb;
+
+	if (vx__store_content_path(s, t->kind, t->id, path, sizeof(path)))
+		return false;
+	if (stat(path, &sb) == -1 || (uint64_t)sb.st_size < t->content_length) {
+		vx_warn("store: task %.12s: content file missing or short, dropping it", t->id);
+		unlink(path);
+		return false;
 	}
-	err = vx__task_alloc_pieces(t);
-	if (err)
-		goto err_free;
+	t->disk_bytes = (uint64_t)sb.st_blocks * 512u;
+	return true;
+}
+
+/* Marks @t's pieces that have a valid row FINISHED (and durable). */
+static int meta_load_pieces(struct vx_store *s, struct vx_store_task *t, sqlite3_stmt *pst)
+{
+	int rc;
+
 	sqlite3_bind_text(pst, 1, t->id, VX_STORE_TASK_ID_LEN, SQLITE_STATIC);
 	while ((rc = sqlite3_step(pst)) == SQLITE_ROW) {
 		sqlite3_int64 n = sqlite3_column_int64(pst, 0);
@@ -263,27 +255,56 @@ static int meta_load_task(struct vx_store *s, sqlite3_stmt *st, sqlite3_stmt *ps
 
 		if (n < 0 || n >= t->piece_count || off != (uint64_t)n * t->piece_length ||
 		    len != VX_MIN(t->piece_length, t->content_length - off))
-			continue; /* a row that does not fit the plan: treat the piece as missing */
+			continue; /* a row that does not fit the plan: the piece is missing */
 		vx__task_load_piece(t, (uint32_t)n, (uint32_t)sqlite3_column_int64(pst, 3),
 				    (const char *)sqlite3_column_text(pst, 4), col_u64(pst, 5),
 				    sqlite3_column_int64(pst, 6));
 	}
 	sqlite3_reset(pst);
 	sqlite3_clear_bindings(pst);
-	if (rc != SQLITE_DONE) {
-		err = vx__meta_err(s, rc, "load pieces");
-		goto err_free;
-	}
+	if (rc != SQLITE_DONE)
+		return vx__meta_err(s, rc, "load pieces");
 	t->durable_count = atomic_load(&t->finished_count);
 	if (t->piece_count == t->durable_count)
 		t->state = VX_STORE_TASK_COMPLETE;
 	else if (t->state == VX_STORE_TASK_COMPLETE)
 		t->state = VX_STORE_TASK_DOWNLOADING;
+	return 0;
+}
+
+/*
+ * Builds one task from a task row and loads its finished pieces; a row that is not valid, or
+ * whose content file is gone or too short, is deleted instead. Returns 0 or an error.
+ */
+static int meta_load_task(struct vx_store *s, sqlite3_stmt *st, sqlite3_stmt *pst)
+{
+	const unsigned char *id = sqlite3_column_text(st, 0);
+	struct vx_store_task *t;
+	int err;
+
+	if (!id || strlen((const char *)id) != VX_STORE_TASK_ID_LEN)
+		return 0; /* not ours: ignore */
+	t = vx_calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->store = s;
+	t->fd = -1;
+	t->fd_direct = -1;
+	t->in_db = true;
+	memcpy(t->id, id, VX_STORE_TASK_ID_LEN + 1);
+	if (!meta_task_from_row(t, st) || !meta_task_file_ok(s, t)) {
+		err = vx__meta_task_delete(s, t->id);
+		goto err_free;
+	}
+	err = vx__task_alloc_pieces(t);
+	if (err)
+		goto err_free;
+	err = meta_load_pieces(s, t, pst);
+	if (err)
+		goto err_free;
 	/* The caller (vx_store_open) holds the store exclusively. */
 	vx__store_insert(s, t);
 	return 0;
-drop:
-	err = vx__meta_task_delete(s, t->id);
 err_free:
 	vx__task_free(t);
 	return err;
@@ -485,30 +506,16 @@ static void meta_refresh_db_bytes(struct vx_store *s)
 }
 
 /*
- * The batched flush. For every dirty task: snapshot the finished-but-not-durable range of its
- * finish log, fdatasync its content file, then write all rows in ONE transaction and commit.
- * Only after the commit do the ranges count as durable. Memory tasks have no rows.
+ * Snapshots each item's not-yet-durable range of the finish log and fdatasyncs its content
+ * file. The bytes first: a row must never describe bytes that are not on disk.
  */
-int vx__meta_flush(struct vx_store *s)
+static int meta_sync_items(struct vx_store *s, struct meta_flush_item *items, uint32_t nr,
+			   uint32_t *syncs)
 {
-	struct meta_flush_item items_stack[64];
-	struct meta_flush_item *items = items_stack;
-	uint32_t nr, pieces = 0, syncs = 0;
-	int err = 0;
-
-	nr = meta_collect_dirty(s);
-	if (nr == 0)
-		return 0;
-	if (nr > VX_ARRAY_SIZE(items_stack)) {
-		items = vx_calloc(nr, sizeof(*items));
-		if (!items) {
-			meta_release_items(s, nr, true);
-			return -ENOMEM;
-		}
-	}
 	for (uint32_t i = 0; i < nr; i++) {
 		struct vx_store_task *t = s->scratch[i];
 		struct meta_flush_item *it = &items[i];
+		int err = 0;
 
 		it->t = t;
 		pthread_mutex_lock(&t->lock);
@@ -522,22 +529,30 @@ int vx__meta_flush(struct vx_store *s)
 		pthread_mutex_unlock(&s->lock);
 		if (it->from == it->to || t->kind == VX_STORE_KIND_MEMORY || s->cfg.no_sync)
 			continue;
-		/* The bytes first: a row must never describe bytes that are not on disk. */
 		if (vx_fault_hit(VX_FAULT_IO))
 			err = -EIO;
 		else if (fdatasync(t->fd) == -1)
 			err = -errno;
 		if (err) {
 			vx_err("store: task %.12s: fdatasync: %s", t->id, strerror(-err));
-			goto out;
+			return err;
 		}
-		syncs++;
+		(*syncs)++;
 	}
+	return 0;
+}
+
+/* Writes every item's piece rows and task row in one transaction. */
+static int meta_commit_items(struct vx_store *s, const struct meta_flush_item *items, uint32_t nr,
+			     uint32_t *pieces)
+{
+	int err;
+
 	err = meta_exec(s, "BEGIN IMMEDIATE");
 	if (err)
-		goto out;
+		return err;
 	for (uint32_t i = 0; i < nr; i++) {
-		struct meta_flush_item *it = &items[i];
+		const struct meta_flush_item *it = &items[i];
 
 		if (it->t->kind == VX_STORE_KIND_MEMORY || !it->t->in_db)
 			continue;
@@ -547,11 +562,21 @@ int vx__meta_flush(struct vx_store *s)
 		err = meta_write_task_row(s, it->t, it->state, it->error, it->access_s);
 		if (err)
 			goto err_rollback;
-		pieces += it->to - it->from;
+		*pieces += it->to - it->from;
 	}
 	err = meta_exec(s, "COMMIT");
 	if (err)
 		goto err_rollback;
+	return 0;
+err_rollback:
+	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return err;
+}
+
+/* After the commit: the snapshotted ranges are durable now. */
+static void meta_publish_items(struct vx_store *s, const struct meta_flush_item *items, uint32_t nr,
+			       uint32_t pieces, uint32_t syncs)
+{
 	for (uint32_t i = 0; i < nr; i++) {
 		struct vx_store_task *t = items[i].t;
 
@@ -566,16 +591,39 @@ int vx__meta_flush(struct vx_store *s)
 	s->pieces_persisted += pieces;
 	s->syncs += syncs;
 	pthread_mutex_unlock(&s->lock);
-	meta_release_items(s, nr, false);
+}
+
+/*
+ * The batched flush. For every dirty task: snapshot the finished-but-not-durable range of its
+ * finish log, fdatasync its content file, then write all rows in ONE transaction and commit.
+ * Only after the commit do the ranges count as durable. Memory tasks have no rows.
+ */
+int vx__meta_flush(struct vx_store *s)
+{
+	struct meta_flush_item items_stack[64];
+	struct meta_flush_item *items = items_stack;
+	uint32_t nr, pieces = 0, syncs = 0;
+	int err;
+
+	nr = meta_collect_dirty(s);
+	if (nr == 0)
+		return 0;
+	if (nr > VX_ARRAY_SIZE(items_stack)) {
+		items = vx_calloc(nr, sizeof(*items));
+		if (!items) {
+			meta_release_items(s, nr, true);
+			return -ENOMEM;
+		}
+	}
+	err = meta_sync_items(s, items, nr, &syncs);
+	if (!err)
+		err = meta_commit_items(s, items, nr, &pieces);
+	if (!err)
+		meta_publish_items(s, items, nr, pieces, syncs);
+	meta_release_items(s, nr, err != 0);
 	if (items != items_stack)
 		vx_free(items);
-	meta_refresh_db_bytes(s);
-	return 0;
-err_rollback:
-	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-out:
-	meta_release_items(s, nr, true);
-	if (items != items_stack)
-		vx_free(items);
+	if (!err)
+		meta_refresh_db_bytes(s);
 	return err;
 }

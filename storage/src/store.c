@@ -864,6 +864,58 @@ static void store_free_tasks(struct vx_store *s)
 	}
 }
 
+/* Frees what store_new() allocated. */
+static void store_free(struct vx_store *s)
+{
+	pthread_cond_destroy(&s->flush_cond);
+	pthread_mutex_destroy(&s->flush_mu);
+	pthread_mutex_destroy(&s->db_lock);
+	pthread_mutex_destroy(&s->lock);
+	vx_free(s->scratch);
+	vx_free(s->buckets);
+	vx_free(s->dir);
+	vx_free(s);
+}
+
+/* The in-memory store for @cfg (validated): tables, locks, no files yet. */
+static int store_new(const struct vx_store_cfg *cfg, struct vx_store **out)
+{
+	struct vx_store *s = vx_calloc(1, sizeof(*s));
+	pthread_condattr_t ca;
+
+	if (!s)
+		return -ENOMEM;
+	s->lock_fd = -1;
+	s->cfg = *cfg;
+	store_apply_defaults(&s->cfg);
+	s->dir = vx_strdup(cfg->dir);
+	for (s->nr_buckets = 64; s->nr_buckets < s->cfg.max_tasks; s->nr_buckets <<= 1)
+		;
+	s->buckets = vx_calloc(s->nr_buckets, sizeof(*s->buckets));
+	s->scratch = vx_calloc(s->cfg.max_tasks, sizeof(*s->scratch));
+	if (!s->dir || !s->buckets || !s->scratch) {
+		vx_free(s->scratch);
+		vx_free(s->buckets);
+		vx_free(s->dir);
+		vx_free(s);
+		return -ENOMEM;
+	}
+	while (strlen(s->dir) > 1 && s->dir[strlen(s->dir) - 1] == '/')
+		s->dir[strlen(s->dir) - 1] = '\0';
+	s->cfg.dir = s->dir;
+	vx_list_init(&s->tasks);
+	vx_list_init(&s->dirty);
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->db_lock, NULL);
+	pthread_mutex_init(&s->flush_mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->flush_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	*out = s;
+	return 0;
+}
+
 int vx_store_open(struct vx_store **out, const struct vx_store_cfg *cfg)
 {
 	struct vx_store *s;
@@ -873,61 +925,22 @@ int vx_store_open(struct vx_store **out, const struct vx_store_cfg *cfg)
 	VX_ASSERT(cfg);
 	*out = NULL;
 	err = store_check_cfg(cfg);
+	if (!err)
+		err = store_new(cfg, &s);
 	if (err)
 		return err;
-	s = vx_calloc(1, sizeof(*s));
-	if (!s)
-		return -ENOMEM;
-	s->lock_fd = -1;
-	s->cfg = *cfg;
-	store_apply_defaults(&s->cfg);
-	s->dir = vx_strdup(cfg->dir);
-	if (!s->dir) {
-		err = -ENOMEM;
-		goto err_free;
-	}
-	while (strlen(s->dir) > 1 && s->dir[strlen(s->dir) - 1] == '/')
-		s->dir[strlen(s->dir) - 1] = '\0';
-	s->cfg.dir = s->dir;
-	for (s->nr_buckets = 64; s->nr_buckets < s->cfg.max_tasks; s->nr_buckets <<= 1)
-		;
-	s->buckets = vx_calloc(s->nr_buckets, sizeof(*s->buckets));
-	s->scratch = vx_calloc(s->cfg.max_tasks, sizeof(*s->scratch));
-	if (!s->buckets || !s->scratch) {
-		err = -ENOMEM;
-		goto err_free;
-	}
-	vx_list_init(&s->tasks);
-	vx_list_init(&s->dirty);
-	pthread_mutex_init(&s->lock, NULL);
-	pthread_mutex_init(&s->db_lock, NULL);
-	pthread_mutex_init(&s->flush_mu, NULL);
-	{
-		pthread_condattr_t ca;
-
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		pthread_cond_init(&s->flush_cond, &ca);
-		pthread_condattr_destroy(&ca);
-	}
 	err = vx__file_mkdirs(s->dir);
+	if (!err)
+		err = store_lock_dir(s);
 	if (err)
-		goto err_destroy;
-	err = store_lock_dir(s);
-	if (err)
-		goto err_destroy;
-	if (s->cfg.wipe) {
-		err = store_wipe(s->dir);
-		if (err)
-			goto err_unlock;
-	}
-	err = store_make_dirs(s);
-	if (err)
-		goto err_unlock;
-	err = store_probe_direct(s);
-	if (err)
-		goto err_unlock;
-	err = vx__meta_open(s);
+		goto err_free;
+	err = s->cfg.wipe ? store_wipe(s->dir) : 0;
+	if (!err)
+		err = store_make_dirs(s);
+	if (!err)
+		err = store_probe_direct(s);
+	if (!err)
+		err = vx__meta_open(s);
 	if (err)
 		goto err_unlock;
 	err = vx__meta_load(s);
@@ -950,16 +963,8 @@ err_free_tasks:
 	vx__meta_close(s);
 err_unlock:
 	close(s->lock_fd);
-err_destroy:
-	pthread_cond_destroy(&s->flush_cond);
-	pthread_mutex_destroy(&s->flush_mu);
-	pthread_mutex_destroy(&s->db_lock);
-	pthread_mutex_destroy(&s->lock);
 err_free:
-	vx_free(s->scratch);
-	vx_free(s->buckets);
-	vx_free(s->dir);
-	vx_free(s);
+	store_free(s);
 	return err;
 }
 
@@ -983,14 +988,7 @@ void vx_store_close(struct vx_store *s)
 	store_free_tasks(s);
 	vx__meta_close(s);
 	close(s->lock_fd);
-	pthread_cond_destroy(&s->flush_cond);
-	pthread_mutex_destroy(&s->flush_mu);
-	pthread_mutex_destroy(&s->db_lock);
-	pthread_mutex_destroy(&s->lock);
-	vx_free(s->scratch);
-	vx_free(s->buckets);
-	vx_free(s->dir);
-	vx_free(s);
+	store_free(s);
 }
 
 void vx_store_stats(struct vx_store *s, struct vx_store_stats *out)
