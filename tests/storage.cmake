@@ -5,6 +5,9 @@ if(TARGET vx_storage)
 	# kill -9 at random points, many rounds, bounded to a few seconds.
 	vx_add_test(storage_crash SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integration/storage_crash.c
 		LIBS vx_storage PkgConfig::ZLIB LABEL integration TIMEOUT 120)
+	# Writers, an uploader, a HAVE subscriber, the flusher and GC, all at once.
+	vx_add_test(storage_stress SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integration/storage_stress.c
+		LIBS vx_storage PkgConfig::ZLIB LABEL integration TIMEOUT 120)
 	# A small tmpfs mounted by the test in its own mount namespace (skips when it cannot).
 	vx_add_test(storage_diskfull
 		SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integration/storage_diskfull.c
