@@ -648,6 +648,7 @@ def bt_peer_main(argv):
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     s = lt.session({
         "listen_interfaces": a.listen,
+        "outgoing_interfaces": a.listen.rsplit(":", 1)[0],
         "enable_dht": False, "enable_lsd": False, "enable_upnp": False,
         "enable_natpmp": False,
         # TCP only, like vx and curl: the overhead model and the shaping treat all alike.
@@ -749,8 +750,10 @@ def run_bt(bed, f, n, url, want, bnd, deadline, piece_length):
     py = sys.executable
 
     def node_proc(node, save, is_seed):
+        # Own ports in loopback mode: the tracker may see every node as 127.0.0.1.
+        port = PORT_BT + (node.idx if bed.loopback else 0)
         cmd = [py, SELF, "bt-peer", "--torrent", torrent, "--save", save,
-               "--listen", "%s:%d" % (node.ip, PORT_BT)] + (["--seed"] if is_seed else [])
+               "--listen", "%s:%d" % (node.ip, port)] + (["--seed"] if is_seed else [])
         p = node.proc("libtorrent", cmd, stdout=subprocess.PIPE, stdin=subprocess.PIPE)
         return p, LineReader(p)
 
@@ -822,7 +825,7 @@ def run_vx(bed, f, n, url, want, bnd, deadline, args):
 
     def serve(node, is_seed):
         d = os.path.join(node.dir, "vx")
-        os.makedirs(d, exist_ok=True)
+        os.makedirs(os.path.join(d, "data"), exist_ok=True)
         sock = os.path.join(d, "vx.sock")
         cmd = [vx, "serve", "--data-dir", os.path.join(d, "data"), "--listen",
                "%s:%d" % (node.ip, PORT_VORTEX), "--socket", sock, "--scheduler", sched_addr]
@@ -885,10 +888,13 @@ def run_vx(bed, f, n, url, want, bnd, deadline, args):
 
 def print_report(cfg, bnd, results, out):
     w = out.write
-    w("swarm: %d peers, file %s, peer uplink %s, seed uplink %s, origin uplink %s%s\n" % (
-        cfg["peers"], fmt_bytes(cfg["size"]), fmt_rate(cfg["link_bps"]),
-        fmt_rate(cfg["seed_link_bps"]), fmt_rate(cfg["origin_link_bps"]),
-        ", loopback (no namespaces, no shaping)" if cfg["loopback"] else ""))
+    if cfg["loopback"]:
+        w("swarm: %d peers, file %s, loopback (no namespaces, no shaping, no bound; bytes "
+          "only from the origin's access log)\n" % (cfg["peers"], fmt_bytes(cfg["size"])))
+    else:
+        w("swarm: %d peers, file %s, peer uplink %s, seed uplink %s, origin uplink %s\n" % (
+            cfg["peers"], fmt_bytes(cfg["size"]), fmt_rate(cfg["link_bps"]),
+            fmt_rate(cfg["seed_link_bps"]), fmt_rate(cfg["origin_link_bps"])))
     if bnd:
         w("bound: T_min = max(F/u_seed, N*F/(u_seed+N*u)) = %.2f s; HTTP N*F/u_origin = %.2f s\n"
           % (bnd["t_min"], bnd["t_http"]))
@@ -921,7 +927,9 @@ def print_report(cfg, bnd, results, out):
         w("%s processes (cpu s / peak RSS MiB):" % r["system"])
         agg = {}
         for p in r["processes"]:
-            a = agg.setdefault(p["role"], [0, 0.0, 0.0])
+            node = p["name"].split(":")[0]
+            key = ("peer " if node.startswith("peer") else node + " ") + p["role"]
+            a = agg.setdefault(key, [0, 0.0, 0.0])
             a[0] += 1
             a[1] += p["cpu_s"] or 0
             a[2] = max(a[2], (p["peak_rss_kib"] or 0) / 1024)
@@ -1049,6 +1057,22 @@ def main(argv):
                 "/usr/bin/python3)" % sys.executable)
             return EXIT_FAIL
 
+    vx_missing = None
+    if "vx" in args.systems:
+        ok, why = vx_serve_available(args.vx)
+        if not ok:
+            vx_missing = why
+            if args.systems == ["vx"]:
+                log("vx: %s" % why)
+                if args.json:
+                    json.dump({"config": {"peers": args.peers, "size": args.size},
+                               "bound": None, "ok": False,
+                               "results": [{"system": "vx", "ok": False, "error": why}]},
+                              sys.stdout, indent=1)
+                    sys.stdout.write("\n")
+                return EXIT_FAIL
+            log("vx: %s; the vx run fails, the baselines still run" % why)
+
     bed = None
     state = {"cleaned": False}
 
@@ -1083,10 +1107,14 @@ def main(argv):
         os.makedirs(www, exist_ok=True)
         log("generating %s" % fmt_bytes(f))
         want = make_file(os.path.join(www, "blob"), f)
-        start_origin(bed)
+        origin = start_origin(bed)
         url = "http://%s:%d/blob" % (bed.nodes["origin"].ip, PORT_ORIGIN)
         for system in args.systems:
             left = deadline - time.monotonic()
+            if system == "vx" and vx_missing:
+                results.append({"system": system, "ok": False, "error": vx_missing})
+                rc = EXIT_FAIL
+                continue
             if left <= 5:
                 results.append({"system": system, "ok": False, "error": "no time left"})
                 rc = EXIT_FAIL
@@ -1114,16 +1142,23 @@ def main(argv):
             if not r.get("ok"):
                 rc = EXIT_FAIL
             results.append(r)
+        # The origin serves every system; its CPU and peak RSS cover the whole run.
+        origin.stop()
         cfg = {"peers": n, "size": f, "link_bps": args.link, "seed_link_bps": args.seed_link,
                "origin_link_bps": args.origin_link, "loopback": args.loopback,
                "piece_length": args.piece_length, "sha256": want, "prefix": PREFIX,
                "systems": args.systems, "nproc": os.cpu_count(),
                "loadavg": os.getloadavg()}
         print_report(cfg, bnd, results, sys.stderr if args.json else sys.stdout)
+        o = origin.report()
+        (sys.stderr if args.json else sys.stdout).write(
+            "origin nginx, whole run (cpu s / peak RSS MiB): %.2f / %.1f\n" %
+            (o["cpu_s"] or 0, (o["peak_rss_kib"] or 0) / 1024))
         if args.chart:
             write_chart(os.path.abspath(args.chart), bnd, results, n, bed.work)
         if args.json:
-            json.dump({"config": cfg, "bound": bnd, "results": results, "ok": rc == EXIT_OK},
+            json.dump({"config": cfg, "bound": bnd, "results": results,
+                       "origin_process": origin.report(), "ok": rc == EXIT_OK},
                       sys.stdout, indent=1)
             sys.stdout.write("\n")
     except Skip as e:
