@@ -246,15 +246,13 @@ int vx__file_open_task(struct vx_store_task *t, bool create)
 		}
 	}
 map:
+	/* Without a mapping, readers use the fd (piece refs then carry data = NULL). */
 	err = file_map(t);
 	if (err)
-		goto err_close_direct;
+		vx_warn("store: task %.12s: mmap: %s; serving through the fd only", t->id,
+			strerror(-err));
 	s->open_files++;
 	return 0;
-err_close_direct:
-	if (t->fd_direct != -1)
-		close(t->fd_direct);
-	t->fd_direct = -1;
 err_close:
 	close(t->fd);
 	t->fd = -1;
