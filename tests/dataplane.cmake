@@ -3,6 +3,9 @@ if(TARGET vx_dataplane)
 	vx_add_test(test_dataplane_loop
 		SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_dataplane_loop.c
 		LIBS vx_dataplane LABEL unit TIMEOUT 60)
+	vx_add_test(test_dataplane_alloc
+		SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_dataplane_alloc.c
+		LIBS vx_dataplane LABEL unit TIMEOUT 60)
 endif()
 if(TARGET vx_dataplane)
 	vx_add_test(dataplane_upload

@@ -52,7 +52,7 @@ void vx_h_tmpdir(char *out)
 {
 	const char *base = getenv("VX_BINARY_DIR");
 
-	snprintf(out, PATH_MAX, "%s/vx-dataplane-XXXXXX", base ? base : "/tmp");
+	snprintf(out, PATH_MAX, "%s/vx-dataplane-XXXXXX", base ? base : ".");
 	assert_non_null(mkdtemp(out));
 }
 
