@@ -79,12 +79,13 @@ static inline int vx_h_free_port(void)
 	return port;
 }
 
-static inline int vx_h_port_open(int port)
+static inline int vx_h_addr_open(const char *addr, int port)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET };
 	int fd, rc;
 
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (inet_pton(AF_INET, addr, &a.sin_addr) != 1)
+		return 0;
 	a.sin_port = htons((uint16_t)port);
 	fd = socket(AF_INET, SOCK_STREAM, 0);
 	if (fd == -1)
@@ -94,15 +95,26 @@ static inline int vx_h_port_open(int port)
 	return rc == 0;
 }
 
-/* Waits up to @ms for @port to accept; returns 1 when it does. */
-static inline int vx_h_wait_port(int port, int ms)
+static inline int vx_h_port_open(int port)
+{
+	return vx_h_addr_open("127.0.0.1", port);
+}
+
+/* Waits up to @ms for @addr:@port to accept; returns 1 when it does. */
+static inline int vx_h_wait_addr(const char *addr, int port, int ms)
 {
 	for (int i = 0; i < ms / 20; i++) {
-		if (vx_h_port_open(port))
+		if (vx_h_addr_open(addr, port))
 			return 1;
 		usleep(20000);
 	}
 	return 0;
+}
+
+/* Waits up to @ms for 127.0.0.1:@port to accept; returns 1 when it does. */
+static inline int vx_h_wait_port(int port, int ms)
+{
+	return vx_h_wait_addr("127.0.0.1", port, ms);
 }
 
 /* Starts argv as a child in its own process group that dies with us; returns its pid. */

@@ -12,6 +12,8 @@
 
 #include <pthread.h>
 
+#include <openssl/sha.h>
+
 #include "sources_harness.h"
 
 #include "vx_err.h"
@@ -30,7 +32,7 @@ struct expect {
 static struct vx_source_ctx *ctx;
 static struct expect ex;
 static char dir[256], regcfg[512], origin_script[512];
-static int reg_port, origin_port;
+static int reg_port, origin_port, store_port;
 static pid_t reg_pid;
 
 static int write_registry_config(const char *auth)
@@ -127,6 +129,9 @@ static int group_setup(void **state)
 	if (system(cmd) != 0)
 		return -1;
 	origin_port = vx_h_free_port();
+	store_port = vx_h_free_port();
+	snprintf(cmd, sizeof(cmd), "http://127.0.0.2:%d", store_port);
+	setenv("VX_ORIGIN_REDIRECT_TO", cmd, 1);
 	snprintf(origin_script, sizeof(origin_script), "%s/tests/integration/sources_origin.py",
 		 src ? src : ".");
 	snprintf(port, sizeof(port), "%d", origin_port);
@@ -138,6 +143,16 @@ static int group_setup(void **state)
 		if (vx_h_spawn(argv, log) < 0 || !vx_h_wait_port(origin_port, 10000))
 			return -1;
 	}
+	/* The blob store the redirecting registry points at, on another loopback address. */
+	snprintf(port, sizeof(port), "%d", store_port);
+	setenv("VX_ORIGIN_ADDR", "127.0.0.2", 1);
+	{
+		char *argv[] = { (char *)"python3", origin_script, port, root, NULL };
+
+		if (vx_h_spawn(argv, log) < 0 || !vx_h_wait_addr("127.0.0.2", store_port, 10000))
+			return -1;
+	}
+	unsetenv("VX_ORIGIN_ADDR");
 	if (start_registry(""))
 		return -1;
 	snprintf(cmd, sizeof(cmd),
@@ -418,6 +433,45 @@ static void test_vx_source_open__registry_url_bearer(void **state)
 	vx_source_obj_free(obj);
 }
 
+static void test_vx_source_read__oci_blob_through_redirect(void **state)
+{
+	unsigned char md[32];
+	char hex[65], path[512], url[256], line[1024];
+	struct vx_source_obj *obj;
+	struct vx_source_error d;
+	struct vx_h_buf b = { 0 };
+	uint8_t *data = malloc(300000);
+
+	(void)state;
+	vx_h_fill(data, 300000, 99);
+	SHA256(data, 300000, md);
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	snprintf(path, sizeof(path), "%s/blobstore", dir);
+	mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/blobstore/%s", dir, hex);
+	assert_int_equal(vx_h_write_file(path, data, 300000), 0);
+	/* Token-protected registry, blob answered by a 307 to a store on 127.0.0.2, which
+	 * refuses any request carrying our Authorization header. */
+	snprintf(url, sizeof(url), "oci+http://127.0.0.1:%d/redir/app/blobs/sha256:%s", origin_port,
+		 hex);
+	if (vx_source_open(ctx, url, NULL, &obj, &d) != 0)
+		fail_msg("%s", vx_source_error_format(&d, line, sizeof(line)));
+	assert_int_equal(vx_source_obj_stat(obj)->length, 300000);
+	assert_true(vx_source_obj_stat(obj)->ranges);
+	assert_non_null(strstr(vx_source_obj_stat(obj)->final_url, "127.0.0.2"));
+	b.cap = 300000;
+	b.p = malloc(b.cap);
+	assert_int_equal(vx_source_read(obj, 1000, 5000, vx_h_buf_sink, &b, &d), 0);
+	assert_memory_equal(b.p, data + 1000, 5000);
+	b.len = 0;
+	assert_int_equal(vx_source_read(obj, 0, VX_SOURCE_LEN_TO_END, vx_h_buf_sink, &b, &d), 0);
+	assert_memory_equal(b.p, data, 300000);
+	free(b.p);
+	free(data);
+	vx_source_obj_free(obj);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -428,6 +482,7 @@ int main(void)
 		cmocka_unit_test(test_vx_source_open__oci_basic_auth),
 		cmocka_unit_test(test_vx_source_open__oci_bearer_token),
 		cmocka_unit_test(test_vx_source_open__registry_url_bearer),
+		cmocka_unit_test(test_vx_source_read__oci_blob_through_redirect),
 	};
 
 	return cmocka_run_group_tests_name("sources_oci", tests, group_setup, group_teardown);

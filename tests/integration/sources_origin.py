@@ -34,6 +34,7 @@ LOCK = threading.Lock()
 DELEGATION = "vx-delegation-token"
 S3_KEYS = {"VXTESTKEY": "vx/test+secret"}
 TOKEN_KEY = None
+REDIRECT_TO = os.environ.get("VX_ORIGIN_REDIRECT_TO", "")
 TOKEN_X5C = ""
 
 
@@ -88,6 +89,10 @@ class Handler(BaseHTTPRequestHandler):
             return self.token(q)
         if url.path.startswith("/vxsig/"):
             return self.s3_signed(url)
+        if url.path.startswith("/v2/redir/"):
+            return self.redirecting_registry(url)
+        if url.path.startswith("/blobstore/"):
+            return self.blobstore(url)
         if len(parts) >= 3 and parts[1] == "stall":
             # Headers, a few bytes, then nothing for a long time.
             self.send_response(200)
@@ -159,6 +164,27 @@ class Handler(BaseHTTPRequestHandler):
         if not os.path.isfile(path):
             return self.reply(404, b"<Error><Code>NoSuchKey</Code></Error>", "application/xml")
         return self.ranged(self.read_file(os.path.relpath(path, ROOT)))
+
+    # ---- a registry that keeps its blobs elsewhere (like S3-backed registries) ----
+    def redirecting_registry(self, url):
+        """/v2/redir/app/blobs/<digest>: bearer-token protected; answers 307 to a blob store
+        on another loopback address (REDIRECT_TO), which must not see our Authorization."""
+        auth = self.headers.get("Authorization", "")
+        if not auth.startswith("Bearer ") or len(auth) < 20:
+            realm = "http://127.0.0.1:%d/token" % self.server.server_port
+            return self.reply(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', "application/json",
+                              {"WWW-Authenticate": 'Bearer realm="%s",service="redir",'
+                               'scope="repository:redir/app:pull"' % realm})
+        digest = url.path.rsplit("/", 1)[-1]
+        self.send_response(307)
+        self.send_header("Location", "%s/blobstore/%s" % (REDIRECT_TO, digest[7:]))
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def blobstore(self, url):
+        if self.headers.get("Authorization"):
+            return self.reply(400, b"credentials leaked to the blob store")
+        return self.ranged(self.read_file("blobstore/" + url.path.rsplit("/", 1)[-1]))
 
     # ---- registry token service (bearer flow) ----
     def token(self, q):
@@ -278,7 +304,7 @@ def main():
     ROOT = sys.argv[2]
     if len(sys.argv) > 4:
         load_token_key(sys.argv[3], sys.argv[4])
-    srv = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    srv = ThreadingHTTPServer((os.environ.get("VX_ORIGIN_ADDR", "127.0.0.1"), port), Handler)
     srv.daemon_threads = True
     srv.serve_forever()
 
