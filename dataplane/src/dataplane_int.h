@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dataplane_int.h: pieces shared by the upload server and the fetcher, private to dataplane/:
- * the Vortex frame layout as far as the data plane needs it (an interim private codec until
- * vortex/ ships vx_frame.h; spec/dataplane.md lists what moves there), the extension frames
- * (SUBSCRIBE, BITFIELD, HAVE), and a token bucket.
+ * thin wrappers that put vortex/'s encoders and decoders (vx_piece.h, vx_frame_ext.h) straight
+ * into a connection's fixed buffers, the limits the data plane enforces on top of
+ * spec/vortex.md, and a token bucket.
  */
 #ifndef VX_DATAPLANE_INT_H
 #define VX_DATAPLANE_INT_H

@@ -325,7 +325,13 @@ static void up_answer_piece(struct vx_up_conn *c)
 	m.created_s = p->created_s;
 	n = vx__content_head_encode(c->head, sizeof(c->head), up_packet_id(c->up),
 				    (uint8_t)(c->req_tag + 1), &m);
-	VX_ASSERT(n > 0);
+	if (n < 0) {
+		/* The source gave metadata we cannot send (e.g. a parent id that is not UTF-8). */
+		c->up->cfg.ops->put(c->up->cfg.ops_ctx, p);
+		c->piece_held = false;
+		up_answer_error(c, VX__ERR_INTERNAL, "piece metadata cannot be encoded", false);
+		return;
+	}
 	c->head_off = 0;
 	c->head_len = (uint32_t)n;
 	c->file_off = p->offset;

@@ -13,6 +13,7 @@
 
 #include "vx_assert.h"
 #include "vx_digest.h"
+#include "vx_piece.h"
 
 bool vx__task_id_valid(const char *id)
 {
@@ -30,91 +31,64 @@ bool vx__task_id_valid(const char *id)
 ssize_t vx__content_head_encode(uint8_t *out, size_t out_len, uint8_t packet_id, uint8_t tag,
 				const struct vx__meta *m)
 {
-	size_t meta_len = VX__META_FIXED + (size_t)m->digest_len + (size_t)m->parent_id_len;
-	size_t total = VX__HDR_LEN + 4 + meta_len;
-	uint8_t *p = out;
+	struct vx_piece_content pc = {
+		.number = m->number,
+		.offset = m->offset,
+		.length = m->length,
+		.digest = m->digest,
+		.digest_len = m->digest_len,
+		.parent_id = m->parent_id ? m->parent_id : "",
+		.parent_id_len = m->parent_id_len,
+		.traffic_type = m->traffic_type,
+		.cost_s = m->cost_s,
+		.created_at_s = m->created_s,
+	};
+	ssize_t n;
 
 	VX_ASSERT(vx__tag_is_content(tag));
-	if (meta_len > VX__META_MAX - 4 || total > out_len)
+	if (out_len < VX__HDR_LEN)
 		return -ENOBUFS;
-	vx__hdr_put(p, packet_id, tag, (uint32_t)(4 + meta_len));
-	p += VX__HDR_LEN;
-	vx_put_be32(p, (uint32_t)meta_len);
-	p += 4;
-	vx_put_be32(p, m->number);
-	p += 4;
-	vx_put_be64(p, m->offset);
-	p += 8;
-	vx_put_be64(p, m->length);
-	p += 8;
-	vx_put_be32(p, m->digest_len);
-	p += 4;
-	memcpy(p, m->digest, m->digest_len);
-	p += m->digest_len;
-	vx_put_be32(p, m->parent_id_len);
-	p += 4;
-	if (m->parent_id_len)
-		memcpy(p, m->parent_id, m->parent_id_len);
-	p += m->parent_id_len;
-	*p++ = m->traffic_type;
-	vx_put_be64(p, m->cost_s);
-	p += 8;
-	vx_put_be64(p, (uint64_t)m->created_s);
-	p += 8;
-	VX_ASSERT((size_t)(p - out) == total);
-	return (ssize_t)total;
+	/* vortex's encoder validates lengths and UTF-8; the header length is the value's. */
+	n = vx_piece_content_encode(&pc, out + VX__HDR_LEN, out_len - VX__HDR_LEN);
+	if (n < 0)
+		return n == -ENOSPC ? -ENOBUFS : n;
+	vx__hdr_put(out, packet_id, tag, (uint32_t)n);
+	return VX__HDR_LEN + n;
 }
 
 int vx__content_value_decode(const uint8_t *in, size_t len, struct vx__meta *m)
 {
-	const uint8_t *p = in, *end;
-	uint32_t meta_len;
+	struct vx_piece_content pc;
+	ssize_t n = vx_piece_content_decode(in, len, &pc);
 
-	if (len < 4)
+	/* Dragonfly frames content as exactly 4 + metadata_length: nothing may trail it. */
+	if (n < 0 || (size_t)n != len)
 		return -EPROTO;
-	meta_len = vx_get_be32(p);
-	if (meta_len < VX__META_FIXED || (size_t)meta_len + 4 > len)
-		return -EPROTO;
-	p += 4;
-	end = p + meta_len;
-	m->number = vx_get_be32(p);
-	m->offset = vx_get_be64(p + 4);
-	m->length = vx_get_be64(p + 12);
-	m->digest_len = vx_get_be32(p + 20);
-	p += 24;
-	if (m->digest_len > (size_t)(end - p))
-		return -EPROTO;
-	m->digest = (const char *)p;
-	p += m->digest_len;
-	if ((size_t)(end - p) < 4)
-		return -EPROTO;
-	m->parent_id_len = vx_get_be32(p);
-	p += 4;
-	if (m->parent_id_len > (size_t)(end - p))
-		return -EPROTO;
-	m->parent_id = (const char *)p;
-	p += m->parent_id_len;
-	if ((size_t)(end - p) < 17)
-		return -EPROTO;
-	m->traffic_type = p[0];
-	m->cost_s = vx_get_be64(p + 1);
-	m->created_s = (int64_t)vx_get_be64(p + 9);
+	m->number = pc.number;
+	m->offset = pc.offset;
+	m->length = pc.length;
+	m->digest = pc.digest;
+	m->digest_len = pc.digest_len;
+	m->parent_id = pc.parent_id;
+	m->parent_id_len = pc.parent_id_len;
+	m->traffic_type = pc.traffic_type;
+	m->cost_s = pc.cost_s;
+	m->created_s = pc.created_at_s;
 	return 0;
 }
 
 ssize_t vx__error_encode(uint8_t *out, size_t out_len, uint8_t packet_id, uint8_t code,
 			 const char *msg)
 {
-	size_t mlen = strlen(msg);
+	ssize_t n;
 
 	if (out_len < VX__HDR_LEN + 1)
 		return -ENOBUFS;
-	mlen = VX_MIN(mlen, out_len - VX__HDR_LEN - 1);
-	mlen = VX_MIN(mlen, (size_t)VX__ERROR_MAX - 1);
-	vx__hdr_put(out, packet_id, VX__TAG_ERROR, (uint32_t)(1 + mlen));
-	out[VX__HDR_LEN] = code;
-	memcpy(out + VX__HDR_LEN + 1, msg, mlen);
-	return (ssize_t)(VX__HDR_LEN + 1 + mlen);
+	n = vx_error_encode(code, msg, strlen(msg), out + VX__HDR_LEN, out_len - VX__HDR_LEN);
+	if (n < 0)
+		return -ENOBUFS;
+	vx__hdr_put(out, packet_id, VX__TAG_ERROR, (uint32_t)n);
+	return VX__HDR_LEN + n;
 }
 
 void vx__download_encode(uint8_t out[VX__HDR_LEN + VX__DOWNLOAD_LEN], uint8_t packet_id,
