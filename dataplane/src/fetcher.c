@@ -148,8 +148,9 @@ struct vx_fx_conn {
 	struct vx_op recv_op;
 	struct vx_op close_op;
 	struct __kernel_timespec connect_ts;
-	bool vx;	/* this connection sent HELLO */
-	bool got_bytes; /* anything received at all */
+	bool vx;	 /* this connection sent HELLO */
+	bool sub_holder; /* this connection carries the parent's INTEREST */
+	bool got_bytes;	 /* anything received at all */
 	bool throttled;
 	uint64_t last_rx_ms;
 	/* Requests in order. */
@@ -397,6 +398,7 @@ static struct vx_fx_conn *fx_conn_get(struct vx_fetcher *f, struct vx_fx_parent 
 	c->w = NULL;
 	c->buf = NULL;
 	c->vx = false;
+	c->sub_holder = false;
 	c->got_bytes = false;
 	c->throttled = false;
 	c->last_rx_ms = vx_loop_now_ms(f->loop);
@@ -518,6 +520,11 @@ static void fx_close(struct vx_fx_conn *c)
 		return;
 	fx_conn_release_work(c);
 	vx_list_del(&c->wait_node);
+	if (c->sub_holder) {
+		/* The next connection subscribes again; its BITFIELD brings us up to date. */
+		c->parent->subscribed = false;
+		c->sub_holder = false;
+	}
 	fx_set_state(c, VX_FX_CLOSING);
 	(void)shutdown(c->fd, SHUT_RDWR);
 	vx_loop_cancel_fd(f->loop, c->fd);
@@ -992,8 +999,9 @@ static void on_recv_done(struct vx_loop *loop, struct vx_op *op, int res, uint32
 			p->mode_known = true;
 			p->all_pieces = true;
 			fx_close(c);
-		} else if (p->plain && c->q_len == 0) {
-			fx_close(c); /* plain: the server closed after its answer */
+		} else if (c->q_len == 0 && c->state == VX_FX_ACTIVE) {
+			/* Plain: closed after its answer. vx: closed while idle (its idle limit). */
+			fx_close(c);
 		} else if (p->plain && ++p->plain_failures < VX_FX_PLAIN_RETRIES) {
 			fx_close(c);
 		} else {
@@ -1087,6 +1095,7 @@ static void fx_start_session(struct vx_fx_conn *c)
 		VX_ASSERT(vx_interest_encode(&in, c->tx + c->tx_len + VX__HDR_LEN) == 0);
 		c->tx_len += VX__HDR_LEN + VX__INTEREST_LEN;
 		p->subscribed = true;
+		c->sub_holder = true;
 	}
 	fx_set_state(c, VX_FX_HANDSHAKE);
 	fx_kick_send(c);

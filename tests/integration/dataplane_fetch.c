@@ -334,6 +334,47 @@ static void test_vx_fetcher__availability_updates(void **state)
 	src_free(&s);
 }
 
+static void slow_stall(struct vx_fetcher_cfg *cfg)
+{
+	cfg->stall_timeout_ms = 5000;
+}
+
+static void *finish_much_later(void *arg)
+{
+	struct avail_ctx *a = arg;
+
+	usleep(1200000);
+	vx_h_server_set(a->srv, 3, true);
+	return NULL;
+}
+
+static void test_vx_fetcher__parent_idle_closes_then_has_piece(void **state)
+{
+	struct vx_upload_cfg cfg;
+	struct vx_h_server srv;
+	pthread_t t;
+	struct src s;
+	struct dl d;
+
+	(void)state;
+	src_make(&s, 6 * 65536, 65536);
+	vx_upload_cfg_init(&cfg);
+	((struct sockaddr_in *)&cfg.addr)->sin_port = 0;
+	cfg.idle_timeout_ms = 300;
+	vx_h_server_start(&srv, s.path, s.len, s.piece, &cfg);
+	/* Piece 3 arrives long after the parent's idle limit closed our connections. */
+	vx_h_server_set(&srv, 3, false);
+	g_avail.srv = &srv;
+	assert_int_equal(pthread_create(&t, NULL, finish_much_later, &g_avail), 0);
+	assert_int_equal(download(&s, &srv.addr, 1, slow_stall, &d, NULL), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_true(vx_h_files_equal(s.path, s.dst));
+	assert_int_equal(d.dropped, 0);
+	vx_h_server_stop(&srv);
+	assert_true(srv.stats.timeouts >= 1);
+	src_free(&s);
+}
+
 static void small_rate(struct vx_fetcher_cfg *cfg)
 {
 	cfg->rate_bytes_per_s = 2u << 20;
@@ -412,6 +453,7 @@ int main(void)
 		cmocka_unit_test(test_vx_fetcher__lying_parent_alone_fails),
 		cmocka_unit_test(test_vx_fetcher__no_parent_reachable),
 		cmocka_unit_test(test_vx_fetcher__availability_updates),
+		cmocka_unit_test(test_vx_fetcher__parent_idle_closes_then_has_piece),
 		cmocka_unit_test(test_vx_fetcher__rate_limited_exact),
 		cmocka_unit_test(test_vx_fetcher__server_in_other_process),
 	};
