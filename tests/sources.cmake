@@ -49,3 +49,8 @@ if(TARGET vx_sources)
 		VX_TEST_PLUGIN_PATH="$<TARGET_FILE:vx_test_source_plugin>"
 		VX_TEST_PLUGIN_BAD_ABI_PATH="$<TARGET_FILE:vx_test_source_plugin_bad>")
 endif()
+if(TARGET vx_sources)
+	vx_add_test(test_sources_ftp SOURCES ${vx_src_it}/sources_ftp.c LIBS vx_sources
+		LABEL integration TIMEOUT 60)
+	target_include_directories(test_sources_ftp PRIVATE ${vx_src_it})
+endif()

@@ -240,6 +240,7 @@ static int ftp_list(struct vx_source_ctx *ctx, const char *url, const struct vx_
 	f.url = base;
 	f.opts = opts;
 	f.body_max = VX_SOURCE_DOC_MAX;
+	f.dirlist = true;
 	f.username = opts ? opts->username : NULL;
 	f.password = opts ? opts->password : NULL;
 	rc = vx__fetch_run(ctx, &f);

@@ -158,6 +158,7 @@ struct vx__fetch {
 	const char *password;		   /* borrowed; secret */
 	bool stat_range;		   /* "Range: bytes=0-0", cut after headers on 200 */
 	bool nobody;			   /* headers only (ftp stat) */
+	bool dirlist;			   /* names only (ftp NLST) */
 	size_t body_max;		   /* 0: the body is discarded */
 	/* Results. */
 	int err;

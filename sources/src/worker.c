@@ -472,6 +472,8 @@ static int xfer_start(struct vx_source_ctx *ctx, struct vx__xfer *x)
 	curl_easy_setopt(e, CURLOPT_FILETIME, 1L);
 	if (x->kind == VX__XFER_FETCH && x->fetch->nobody)
 		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+	if (x->kind == VX__XFER_FETCH && x->fetch->dirlist)
+		curl_easy_setopt(e, CURLOPT_DIRLISTONLY, 1L);
 	if (x->kind == VX__XFER_FETCH && x->fetch->username) {
 		curl_easy_setopt(e, CURLOPT_USERNAME, x->fetch->username);
 		curl_easy_setopt(e, CURLOPT_PASSWORD, x->fetch->password ? x->fetch->password : "");
