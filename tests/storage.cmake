@@ -1,7 +1,7 @@
 # Tests of the storage room: the piece store on real files and real sqlite.
 if(TARGET vx_storage)
 	vx_add_test(test_storage SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_storage.c
-		LIBS vx_storage PkgConfig::ZLIB LABEL unit TIMEOUT 120)
+		LIBS vx_storage PkgConfig::ZLIB PkgConfig::OPENSSL LABEL unit TIMEOUT 120)
 	# kill -9 at random points, many rounds, bounded to a few seconds.
 	vx_add_test(storage_crash SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integration/storage_crash.c
 		LIBS vx_storage PkgConfig::ZLIB LABEL integration TIMEOUT 120)
@@ -14,5 +14,8 @@ if(TARGET vx_storage)
 		LIBS vx_storage PkgConfig::ZLIB LABEL integration TIMEOUT 60)
 	# The metadata loader against corrupt rows (a sqlite file is input like any other).
 	vx_add_fuzz(storage_meta SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_storage_meta.c
+		LIBS vx_storage)
+	# The user-facing whole-content digest syntax ("sha256:<hex>", ...).
+	vx_add_fuzz(storage_digest SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_storage_digest.c
 		LIBS vx_storage)
 endif()

@@ -27,6 +27,9 @@
 #include "vx_log.h"
 #include "vx_time.h"
 
+_Static_assert(VX_STORE_DIGEST_STR_MAX >= VX_DIGEST_CRC32_STR_MAX, "piece ref digest buffer");
+_Static_assert(VX_STORE_TASK_ID_LEN == 64, "task ids are 64 hex characters");
+
 int vx__task_alloc_pieces(struct vx_store_task *t)
 {
 	size_t words = ((size_t)t->piece_count + 63) / 64;
@@ -437,8 +440,8 @@ int vx_store_piece_get(struct vx_store_task *t, uint32_t number, struct vx_store
 	ref->length = piece_len(t, number);
 	ref->data = t->map ? t->map + ref->offset : NULL;
 	ref->crc32 = p->crc32;
-	if (vx_digest_format_crc32(p->crc32, ref->digest, sizeof(ref->digest)) < 0)
-		VX_ASSERT(!"digest buffer too small");
+	err = vx_digest_format_crc32(p->crc32, ref->digest, sizeof(ref->digest));
+	VX_ASSERT(err > 0);
 	ref->parent_id = p->parent_idx ? t->parents[p->parent_idx - 1] : "";
 	ref->cost_ms = p->cost_ms;
 	ref->finished_s = p->finished_s;

@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * digest.c: whole-content digests of a task, as users give them to `vx get --digest`:
+ * "sha256:<hex>", "sha512:<hex>" (openssl EVP) and "crc32:<decimal>" (vx_crc32). The content is
+ * read through the task's buffered fd in 1 MiB chunks, capped per call like every store read.
+ */
+#include "store_int.h"
+
+#include <errno.h>
+#include <string.h>
+#include <openssl/evp.h>
+
+#include "vx_alloc.h"
+#include "vx_assert.h"
+#include "vx_digest.h"
+#include "vx_err.h"
+
+#define VX_DIGEST_CHUNK (1u << 20)
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static int parse_hex(const char *s, size_t len, uint8_t *out, size_t out_len)
+{
+	if (len != out_len * 2)
+		return -EINVAL;
+	for (size_t i = 0; i < out_len; i++) {
+		int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return -EINVAL;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+int vx_store_digest_parse(const char *s, size_t len, struct vx_store_digest *out)
+{
+	struct vx_store_digest d;
+	uint32_t crc;
+
+	VX_ASSERT(out);
+	if (!s || len > VX_STORE_DIGEST_SPEC_MAX)
+		return -EINVAL;
+	memset(&d, 0, sizeof(d));
+	if (len > 7 && memcmp(s, "sha256:", 7) == 0) {
+		d.algo = VX_STORE_DIGEST_SHA256;
+		d.len = 32;
+		if (parse_hex(s + 7, len - 7, d.value, d.len))
+			return -EINVAL;
+	} else if (len > 7 && memcmp(s, "sha512:", 7) == 0) {
+		d.algo = VX_STORE_DIGEST_SHA512;
+		d.len = 64;
+		if (parse_hex(s + 7, len - 7, d.value, d.len))
+			return -EINVAL;
+	} else if (vx_digest_parse_crc32(s, len, &crc) == 0) {
+		d.algo = VX_STORE_DIGEST_CRC32;
+		d.len = 4;
+		d.value[0] = (uint8_t)(crc >> 24);
+		d.value[1] = (uint8_t)(crc >> 16);
+		d.value[2] = (uint8_t)(crc >> 8);
+		d.value[3] = (uint8_t)crc;
+	} else {
+		return -EINVAL;
+	}
+	*out = d;
+	return 0;
+}
+
+/* Digest of [0, len) of @fd into @got (d->len bytes). */
+static int digest_fd(int fd, uint64_t len, const struct vx_store_digest *d, uint8_t *got)
+{
+	EVP_MD_CTX *md = NULL;
+	uint8_t *buf;
+	uint32_t crc = 0;
+	int err = 0;
+
+	buf = vx_malloc(VX_DIGEST_CHUNK);
+	if (!buf)
+		return -ENOMEM;
+	if (d->algo != VX_STORE_DIGEST_CRC32) {
+		md = EVP_MD_CTX_new();
+		if (!md || EVP_DigestInit_ex(md,
+					     d->algo == VX_STORE_DIGEST_SHA256 ? EVP_sha256()
+									       : EVP_sha512(),
+					     NULL) != 1) {
+			err = -EIO;
+			goto out;
+		}
+	}
+	for (uint64_t off = 0; off < len;) {
+		size_t n = (size_t)VX_MIN(len - off, (uint64_t)VX_DIGEST_CHUNK);
+		ssize_t r = vx__file_pread_all(fd, buf, n, off);
+
+		if (r < 0) {
+			err = (int)r;
+			goto out;
+		}
+		if (md && EVP_DigestUpdate(md, buf, n) != 1) {
+			err = -EIO;
+			goto out;
+		}
+		if (!md)
+			crc = vx_crc32(crc, buf, n);
+		off += n;
+	}
+	if (md) {
+		unsigned int out_len = 0;
+
+		if (EVP_DigestFinal_ex(md, got, &out_len) != 1 || out_len != d->len)
+			err = -EIO;
+	} else {
+		got[0] = (uint8_t)(crc >> 24);
+		got[1] = (uint8_t)(crc >> 16);
+		got[2] = (uint8_t)(crc >> 8);
+		got[3] = (uint8_t)crc;
+	}
+out:
+	EVP_MD_CTX_free(md);
+	vx_free(buf);
+	return err;
+}
+
+int vx_store_task_check_digest(struct vx_store_task *t, const struct vx_store_digest *want)
+{
+	uint8_t got[64];
+	bool complete;
+	int err;
+
+	VX_ASSERT(t);
+	VX_ASSERT(want);
+	VX_ASSERT(want->len <= sizeof(got));
+	pthread_mutex_lock(&t->lock);
+	complete = t->state == VX_STORE_TASK_COMPLETE;
+	pthread_mutex_unlock(&t->lock);
+	if (!complete)
+		return -EAGAIN;
+	err = digest_fd(t->fd, t->content_length, want, got);
+	if (err)
+		return err;
+	return memcmp(got, want->value, want->len) == 0 ? 0 : VX_EDIGEST;
+}
