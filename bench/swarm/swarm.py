@@ -895,6 +895,8 @@ def print_report(cfg, bnd, results, out):
         w("swarm: %d peers, file %s, peer uplink %s, seed uplink %s, origin uplink %s\n" % (
             cfg["peers"], fmt_bytes(cfg["size"]), fmt_rate(cfg["link_bps"]),
             fmt_rate(cfg["seed_link_bps"]), fmt_rate(cfg["origin_link_bps"])))
+    if "vx" in cfg["systems"] and cfg.get("vx"):
+        w("vx binary: %s\n" % cfg["vx"])
     if bnd:
         w("bound: T_min = max(F/u_seed, N*F/(u_seed+N*u)) = %.2f s; HTTP N*F/u_origin = %.2f s\n"
           % (bnd["t_min"], bnd["t_http"]))
@@ -1147,7 +1149,8 @@ def main(argv):
         cfg = {"peers": n, "size": f, "link_bps": args.link, "seed_link_bps": args.seed_link,
                "origin_link_bps": args.origin_link, "loopback": args.loopback,
                "piece_length": args.piece_length, "sha256": want, "prefix": PREFIX,
-               "systems": args.systems, "nproc": os.cpu_count(),
+               "systems": args.systems,
+               "vx": os.path.basename(args.vx) if args.vx else None, "nproc": os.cpu_count(),
                "loadavg": os.getloadavg()}
         print_report(cfg, bnd, results, sys.stderr if args.json else sys.stdout)
         o = origin.report()
