@@ -124,6 +124,8 @@ struct vx_up_conn {
 	char sub_task[VX__TASK_ID_LEN];
 	uint32_t ctl_off;
 	uint32_t ctl_len;
+	uint32_t ctl_sent_end; /* end of the ctl[] range handed to the armed send */
+	uint32_t have_off;     /* offset in ctl[] of the last queued HAVE, or UINT32_MAX */
 	struct vx__bucket bucket;
 	uint8_t rx[VX_UP_RX_MAX];
 	uint8_t head[VX_UP_HEAD_MAX];
@@ -145,6 +147,7 @@ struct vx_upload {
 	struct vx_loop_ticker ticker;
 	struct vx__bucket bucket;
 	uint64_t rand;
+	bool accept_paused; /* out of fds or memory: accept re-armed by the next tick */
 	bool shutting_down;
 	struct vx_upload_stats stats;
 };
@@ -288,6 +291,8 @@ static void up_send(struct vx_up_conn *c, const uint8_t *buf, uint32_t len, bool
 	vx_loop_arm(c->up->loop, &c->send_op, sqe, false);
 	c->inflight++;
 	c->sending_ctl = ctl;
+	if (ctl)
+		c->ctl_sent_end = c->ctl_len;
 }
 
 /* Queues an Error answer for the current position in the request stream. */
@@ -410,6 +415,7 @@ static void up_queue_bitfield(struct vx_up_conn *c)
 
 static void up_queue_have(struct vx_up_conn *c, uint32_t number)
 {
+	uint32_t kernel_end;
 	uint8_t *p;
 
 	if (c->sub_resync)
@@ -418,12 +424,28 @@ static void up_queue_have(struct vx_up_conn *c, uint32_t number)
 		c->sub_resync = true; /* a fresh BITFIELD replaces the lost HAVEs */
 		return;
 	}
+	c->up->stats.haves_sent++;
+	kernel_end = vx_op_armed(&c->send_op) && c->sending_ctl ? c->ctl_sent_end : c->ctl_off;
+	if (c->have_off != UINT32_MAX && c->have_off >= kernel_end) {
+		/* Batch into the last HAVE while the kernel has not been handed it (<= 1,024). */
+		uint32_t len;
+
+		p = c->ctl + c->have_off;
+		len = vx_get_be32(p + 2);
+		if (c->have_off + VX__HDR_LEN + len == c->ctl_len &&
+		    len < VX__TASK_ID_LEN + 4 * 1024) {
+			vx_put_be32(c->ctl + c->ctl_len, number);
+			vx_put_be32(p + 2, len + 4);
+			c->ctl_len += 4;
+			return;
+		}
+	}
 	p = c->ctl + c->ctl_len;
 	vx__hdr_put(p, up_packet_id(c->up), VX__TAG_HAVE, VX__HAVE_LEN);
 	memcpy(p + VX__HDR_LEN, c->sub_task, VX__TASK_ID_LEN);
 	vx_put_be32(p + VX__HDR_LEN + VX__TASK_ID_LEN, number);
+	c->have_off = c->ctl_len;
 	c->ctl_len += VX__HDR_LEN + VX__HAVE_LEN;
-	c->up->stats.haves_sent++;
 }
 
 /* ---- parsing requests ------------------------------------------------------------------- */
@@ -915,6 +937,7 @@ static void on_send_done(struct vx_loop *loop, struct vx_op *op, int res, uint32
 		if (c->ctl_off == c->ctl_len) {
 			c->ctl_off = 0;
 			c->ctl_len = 0;
+			c->have_off = UINT32_MAX;
 		}
 	} else {
 		c->head_off += (uint32_t)res;
@@ -1030,6 +1053,7 @@ static void up_release_slot(struct vx_up_conn *c)
 	c->sub_resync = false;
 	c->ctl_off = 0;
 	c->ctl_len = 0;
+	c->have_off = UINT32_MAX;
 	c->head_len = 0;
 	c->head_off = 0;
 	c->splice_pending = 0;
@@ -1097,13 +1121,19 @@ static void up_admit(struct vx_upload *up, int fd)
 static void on_accept_done(struct vx_loop *loop, struct vx_op *op, int res, uint32_t cflags)
 {
 	struct vx_upload *up = op->owner;
+	bool starved = res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM;
 
 	(void)loop;
 	if (res >= 0)
 		up_admit(up, res);
 	else if (res != -ECANCELED && res != -EINTR && res != -ECONNABORTED)
 		vx_warn("upload: accept: %s", strerror(-res));
-	if (!(cflags & IORING_CQE_F_MORE) && !up->shutting_down)
+	if (cflags & IORING_CQE_F_MORE || up->shutting_down)
+		return;
+	/* Out of descriptors: re-arming now would spin; the ticker retries. */
+	if (starved)
+		up->accept_paused = true;
+	else
 		up_arm_accept(up);
 }
 
@@ -1216,6 +1246,7 @@ int vx_upload_new(struct vx_upload **out, struct vx_loop *loop, const struct vx_
 
 		c->fd = -1;
 		c->up = up;
+		c->have_off = UINT32_MAX;
 		vx_list_init(&c->wait_node);
 		vx_list_add_tail(&up->free_conns, &c->node);
 	}

@@ -237,6 +237,23 @@ void vx_h_server_set(struct vx_h_server *s, uint32_t number, bool finished)
 	pthread_mutex_unlock(&s->lock);
 }
 
+void vx_h_server_finish_many(struct vx_h_server *s, const uint32_t *numbers, uint32_t nr)
+{
+	uint32_t i;
+
+	pthread_mutex_lock(&s->lock);
+	assert_true(s->mbox_len + nr <= 64);
+	for (i = 0; i < nr; i++) {
+		s->mbox[s->mbox_len] = numbers[i];
+		s->mbox_finished[s->mbox_len] = true;
+		s->mbox_len++;
+	}
+	vx_loop_wake(s->loop);
+	while (s->mbox_len > 0)
+		pthread_cond_wait(&s->cond, &s->lock);
+	pthread_mutex_unlock(&s->lock);
+}
+
 void vx_h_server_stop(struct vx_h_server *s)
 {
 	vx_loop_stop(s->loop);

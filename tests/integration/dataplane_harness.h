@@ -56,6 +56,8 @@ void vx_h_server_start(struct vx_h_server *s, const char *path, uint64_t content
 		       uint64_t piece_length, const struct vx_upload_cfg *cfg);
 /* Marks a piece finished / missing, through the server's loop. */
 void vx_h_server_set(struct vx_h_server *s, uint32_t number, bool finished);
+/* Marks @nr pieces finished in one go (one loop wakeup: their HAVEs may share a frame). */
+void vx_h_server_finish_many(struct vx_h_server *s, const uint32_t *numbers, uint32_t nr);
 /* Stops the server thread and checks nothing leaked. */
 void vx_h_server_stop(struct vx_h_server *s);
 

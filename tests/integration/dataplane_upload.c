@@ -433,9 +433,28 @@ static void test_vx_upload__subscribe_bitfield_have(void **state)
 	assert_int_equal(vx_h_recv_all(fd, val, 68), 0);
 	assert_memory_equal(val, VX_H_TASK_ID, 64);
 	assert_int_equal(vx_get_be32(val + 64), 9);
+	/* Pieces finishing together may share one HAVE (64 + 4k bytes). */
+	{
+		static const uint32_t more[3] = { 1, 7, 8 };
+		uint32_t seen = 0, k;
+
+		vx_h_server_set(&f.srv, 7, false);
+		vx_h_server_set(&f.srv, 8, false);
+		vx_h_server_finish_many(&f.srv, more, 3);
+		while (seen < 3) {
+			assert_int_equal(vx_h_recv_all(fd, hdr, 6), 0);
+			assert_int_equal(hdr[1], 0x43);
+			len = vx_get_be32(hdr + 2);
+			assert_true(len >= 68 && len <= 76 && (len - 64) % 4 == 0);
+			assert_int_equal(vx_h_recv_all(fd, val, len), 0);
+			for (k = 0; k < (len - 64) / 4; k++)
+				assert_int_equal(vx_get_be32(val + 64 + 4 * k), more[seen + k]);
+			seen += (len - 64) / 4;
+		}
+	}
 	close(fd);
 	fixture_stop(&f);
-	assert_int_equal(f.srv.stats.haves_sent, 1);
+	assert_int_equal(f.srv.stats.haves_sent, 4);
 }
 
 static void test_vx_upload__thousand_idle_connections(void **state)

@@ -626,6 +626,31 @@ static void test_vx_source_cancel__running_read(void **state)
 	vx_source_obj_free(obj);
 }
 
+/* A full context says -ENOBUFS and grows nothing; freeing it cancels what is in flight. */
+static void test_vx_source_read_submit__limit_and_ctx_free(void **state)
+{
+	struct cancel_state c = { .lock = PTHREAD_MUTEX_INITIALIZER,
+				  .cond = PTHREAD_COND_INITIALIZER };
+	struct vx_source_ctx_cfg cfg = { .reqs_max = 1 };
+	struct vx_source_read rd = {
+		.offset = 0, .length = SLOW_LEN, .sink = count_sink, .done = cancel_done, .arg = &c
+	};
+	struct vx_source_ctx *small;
+	struct vx_source_obj *obj;
+	char url[256];
+
+	(void)state;
+	assert_int_equal(vx_source_ctx_new(&small, &cfg), 0);
+	url_of(url, sizeof(url), "http", http_port, "/slow/blob.bin");
+	assert_int_equal(vx_source_open(small, url, NULL, &obj, NULL), 0);
+	assert_int_equal(vx_source_read_submit(obj, &rd, NULL), 0);
+	assert_int_equal(vx_source_read_submit(obj, &rd, NULL), -ENOBUFS);
+	vx_source_obj_free(obj);
+	vx_source_ctx_free(small);
+	assert_int_equal(c.done, 1);
+	assert_int_equal(c.err, -ECANCELED);
+}
+
 static void test_vx_source_open__basic_auth(void **state)
 {
 	struct vx_source_opts o = quick_opts();
@@ -708,6 +733,7 @@ int main(void)
 		cmocka_unit_test(test_vx_source_read__retry_and_resume),
 		cmocka_unit_test(test_vx_source_read__sink_abort),
 		cmocka_unit_test(test_vx_source_cancel__running_read),
+		cmocka_unit_test(test_vx_source_read_submit__limit_and_ctx_free),
 		cmocka_unit_test(test_vx_source_open__basic_auth),
 		cmocka_unit_test(test_vx_source_open__tls),
 	};
