@@ -141,6 +141,7 @@ struct vx__xfer {
 	bool body_checked; /* status and range validated for this attempt */
 	bool cut_ok;	   /* we stopped the transfer on purpose: not an error */
 	int abort_err;	   /* why a callback aborted the transfer */
+	bool error_body;   /* the status is an error: the body goes to errbody */
 	char errbody[VX__ERRBODY_MAX];
 	size_t errbody_len;
 	void *sha; /* EVP_MD_CTX while verifying a full read's digest */

@@ -326,9 +326,9 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 			return 0;
 		}
 		if (rc != 0)
-			x->abort_err = 1; /* marker: error status, keep the body for the message */
+			x->error_body = true; /* an error status: keep its body for the message */
 	}
-	if (x->abort_err == 1) {
+	if (x->error_body) {
 		size_t room = sizeof(x->errbody) - 1 - x->errbody_len;
 		size_t k = VX_MIN(room, len);
 
@@ -431,6 +431,7 @@ static int xfer_start(struct vx_source_ctx *ctx, struct vx__xfer *x)
 	x->body_checked = false;
 	x->cut_ok = false;
 	x->abort_err = 0;
+	x->error_body = false;
 	x->errbody_len = 0;
 	x->errbody[0] = '\0';
 	x->want_range_hdr = false;
@@ -638,13 +639,13 @@ static void complete(struct vx_source_ctx *ctx, struct vx__xfer *x, CURLcode cc)
 
 	if (__atomic_load_n(&x->cancel, __ATOMIC_RELAXED) || x->abort_err == -ECANCELED) {
 		err = -ECANCELED;
-	} else if (x->abort_err && x->abort_err != 1) {
+	} else if (x->abort_err) {
 		err = x->abort_err;
-	} else if (cc != CURLE_OK && !x->cut_ok && !(x->abort_err == 1 && cc == CURLE_OK)) {
+	} else if (cc != CURLE_OK && !x->cut_ok) {
 		err = map_curl(cc, &transient);
 		vx__detail_set(&x->detail, err, status, x->url, "%s", curl_easy_strerror(cc));
 	}
-	if (!err && x->url && strncmp(x->url, "http", 4) == 0 && (x->abort_err == 1 || status)) {
+	if (!err && x->url && strncmp(x->url, "http", 4) == 0 && (x->error_body || status)) {
 		err = vx__map_status(x->resp.status ? x->resp.status : status);
 		if (err) {
 			transient = err == VX_ESOURCE_TRANSIENT;
