@@ -167,11 +167,29 @@ class Proc:
         self.end = None
         self.status = None
         self.cpu = None
-        self.maxrss_kib = None
         self.err = b""
+        self.hwm_kib = 0
         self.done = threading.Event()
         threading.Thread(target=self._drain, daemon=True).start()
         threading.Thread(target=self._wait, daemon=True).start()
+        threading.Thread(target=self._sample, daemon=True).start()
+
+    def _sample_once(self):
+        try:
+            with open("/proc/%d/status" % self.pid) as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        self.hwm_kib = max(self.hwm_kib, int(line.split()[1]))
+                        return
+        except (OSError, ValueError):
+            pass
+
+    def _sample(self):
+        # Peak RSS from VmHWM of the program's own image, sampled until it exits. wait4()'s
+        # ru_maxrss cannot be used: it keeps the RSS of the forking Python driver, which the
+        # child shares until it execs.
+        while not self.done.wait(0.2):
+            self._sample_once()
 
     def _drain(self):
         buf = b""
@@ -192,7 +210,6 @@ class Proc:
         self.p.returncode = os.waitstatus_to_exitcode(status)
         self.status = self.p.returncode
         self.cpu = ru.ru_utime + ru.ru_stime
-        self.maxrss_kib = ru.ru_maxrss
         self.done.set()
 
     def alive(self):
@@ -204,6 +221,7 @@ class Proc:
 
     def stop(self, grace=5.0):
         if self.alive():
+            self._sample_once()
             try:
                 os.killpg(self.pid, signal.SIGTERM)
             except ProcessLookupError:
@@ -217,7 +235,7 @@ class Proc:
 
     def report(self):
         return {"name": self.name, "role": self.role, "cpu_s": self.cpu,
-                "peak_rss_kib": self.maxrss_kib, "exit": self.status}
+                "peak_rss_kib": self.hwm_kib or None, "exit": self.status}
 
 
 # ---------------------------------------------------------------------------------------------
