@@ -20,11 +20,19 @@
 #include <zlib.h>
 
 #include "vx_alloc.h"
+#include "vx_compiler.h"
 #include "vx_err.h"
 #include "vx_log.h"
 #include "vx_store.h"
 
 #include "../integration/storage_util.h"
+
+/* Fault injection (vx_fault_arm) exists in debug and sanitizer builds only. */
+#if defined(VX_DEBUG) && VX_DEBUG
+#define FAULTS 1
+#else
+#define FAULTS 0
+#endif
 
 #define PL	(64u * 1024)		    /* piece length of the tests */
 #define NPIECES 5u			    /* pieces per test task */
@@ -753,10 +761,12 @@ static void test_task_export__link_copy_and_no_clobber(void **state)
 	assert_int_equal(a.st_ino, b.st_ino);
 	/* A failing copy leaves nothing behind. */
 	unlink(out2);
-	vx_fault_arm(VX_FAULT_IO, 2);
-	assert_int_equal(vx_store_task_export(t, out2, VX_STORE_EXPORT_NO_LINK), -EIO);
-	vx_fault_arm(VX_FAULT_IO, 0);
-	assert_false(file_exists(out2, NULL));
+	if (FAULTS) {
+		vx_fault_arm(VX_FAULT_IO, 2);
+		assert_int_equal(vx_store_task_export(t, out2, VX_STORE_EXPORT_NO_LINK), -EIO);
+		vx_fault_arm(VX_FAULT_IO, 0);
+		assert_false(file_exists(out2, NULL));
+	}
 	{
 		int count = 0;
 		DIR *d = opendir(f->dir);
@@ -809,11 +819,14 @@ static void test_task_import__copies_digests_and_is_idempotent(void **state)
 	assert_int_equal(vx_store_task_import(f->s, &p, "no-such-file", VX_STORE_USE_UPLOAD, &t),
 			 -ENOENT);
 	p.content_length = CLEN;
-	vx_fault_arm(VX_FAULT_IO, 3); /* fails while reading pieces back: nothing is left */
-	assert_int_not_equal(vx_store_task_import(f->s, &p, src, VX_STORE_USE_UPLOAD, &t), 0);
-	vx_fault_arm(VX_FAULT_IO, 0);
-	assert_null(t);
-	assert_int_equal(vx_store_task_acquire(f->s, id, VX_STORE_USE_READ, &t), -ENOENT);
+	if (FAULTS) {
+		vx_fault_arm(VX_FAULT_IO, 3); /* fails while copying: nothing is left */
+		assert_int_not_equal(vx_store_task_import(f->s, &p, src, VX_STORE_USE_UPLOAD, &t),
+				     0);
+		vx_fault_arm(VX_FAULT_IO, 0);
+		assert_null(t);
+		assert_int_equal(vx_store_task_acquire(f->s, id, VX_STORE_USE_READ, &t), -ENOENT);
+	}
 	assert_int_equal(vx_store_task_import(f->s, &p, src, VX_STORE_USE_UPLOAD, &t), 0);
 	vx_store_task_info(t, &info);
 	assert_int_equal(info.state, VX_STORE_TASK_COMPLETE);
@@ -910,9 +923,11 @@ static void test_task_check_digest__sha256_sha512_crc32(void **state)
 		snprintf(spec, sizeof(spec), "crc32:%u", crc);
 		assert_int_equal(vx_store_digest_parse(spec, strlen(spec), &d), 0);
 		assert_int_equal(vx_store_task_check_digest(t, &d), 0);
-		vx_fault_arm(VX_FAULT_IO, 1);
-		assert_int_equal(vx_store_task_check_digest(t, &d), -EIO);
-		vx_fault_arm(VX_FAULT_IO, 0);
+		if (FAULTS) {
+			vx_fault_arm(VX_FAULT_IO, 1);
+			assert_int_equal(vx_store_task_check_digest(t, &d), -EIO);
+			vx_fault_arm(VX_FAULT_IO, 0);
+		}
 	}
 	vx_store_task_release(t, VX_STORE_USE_DOWNLOAD);
 }
@@ -1077,7 +1092,8 @@ static void test_store_gc__drops_page_cache_and_closes_idle_files(void **state)
 /* ------------------------------------------------------------------------------------------- */
 /* Faults                                                                                      */
 
-static void test_store_open__every_alloc_and_db_fault_is_clean(void **state)
+/* Needs fault injection: registered in debug and sanitizer builds only. */
+static VX_UNUSED void test_store_open__every_alloc_and_db_fault_is_clean(void **state)
 {
 	struct fixture *f = *state;
 	struct vx_store_task *t = fx_task(f, 80, CLEN, VX_STORE_KIND_NORMAL, VX_STORE_USE_DOWNLOAD);
@@ -1118,7 +1134,8 @@ static void test_store_open__every_alloc_and_db_fault_is_clean(void **state)
 	assert_int_equal(fx_open(f), 0);
 }
 
-static void test_task_open__every_fault_leaves_nothing(void **state)
+/* Needs fault injection: registered in debug and sanitizer builds only. */
+static VX_UNUSED void test_task_open__every_fault_leaves_nothing(void **state)
 {
 	struct fixture *f = *state;
 	struct vx_store_task_params p = { 0 };
@@ -1160,7 +1177,8 @@ static void test_task_open__every_fault_leaves_nothing(void **state)
 	}
 }
 
-static void test_piece_write__io_fault_fails_task(void **state)
+/* Needs fault injection: registered in debug and sanitizer builds only. */
+static VX_UNUSED void test_piece_write__io_fault_fails_task(void **state)
 {
 	struct fixture *f = *state;
 	struct vx_store_task *t = fx_task(f, 82, CLEN, VX_STORE_KIND_NORMAL, VX_STORE_USE_DOWNLOAD);
@@ -1177,7 +1195,8 @@ static void test_piece_write__io_fault_fails_task(void **state)
 	vx_store_task_release(t, VX_STORE_USE_DOWNLOAD);
 }
 
-static void test_store_flush__faults_keep_pieces_pending(void **state)
+/* Needs fault injection: registered in debug and sanitizer builds only. */
+static VX_UNUSED void test_store_flush__faults_keep_pieces_pending(void **state)
 {
 	struct fixture *f = *state;
 	struct vx_store_task *t = fx_task(f, 83, CLEN, VX_STORE_KIND_NORMAL, VX_STORE_USE_DOWNLOAD);
@@ -1318,10 +1337,18 @@ int main(void)
 		T(test_store_gc__ttl_pin_and_in_use),
 		T(test_store_gc__watermarks_lru_pinned_in_use),
 		T(test_store_gc__drops_page_cache_and_closes_idle_files),
+#if FAULTS
 		T(test_store_open__every_alloc_and_db_fault_is_clean),
+#endif
+#if FAULTS
 		T(test_task_open__every_fault_leaves_nothing),
+#endif
+#if FAULTS
 		T(test_piece_write__io_fault_fails_task),
+#endif
+#if FAULTS
 		T(test_store_flush__faults_keep_pieces_pending),
+#endif
 		T(test_store_flush__background_thread_persists),
 		T(test_store_gc__runs_in_the_background),
 		T(test_store_buf_alloc__aligned),
