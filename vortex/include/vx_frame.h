@@ -69,7 +69,7 @@ enum vx_tag {
 
 /* Writes @h as 6 bytes into @out. Never fails. */
 void vx_frame_hdr_encode(uint8_t out[VX_FRAME_HDR_LEN], const struct vx_frame_hdr *h);
-/* Reads 6 bytes at @in into @h. No validation: see vx_frame_hdr_check(). */
+/* Reads 6 bytes at @in into @h. No validation: the decoder below checks tags and lengths. */
 void vx_frame_hdr_decode(const uint8_t in[VX_FRAME_HDR_LEN], struct vx_frame_hdr *h);
 
 /*
@@ -81,13 +81,13 @@ void vx_frame_hdr_decode(const uint8_t in[VX_FRAME_HDR_LEN], struct vx_frame_hdr
 /* Any tag with a ready value of @len bytes (borrowed; NULL when @len is 0). */
 VX_MUST_CHECK ssize_t vx_frame_encode(uint8_t *out, size_t out_len, uint8_t packet_id, uint8_t tag,
 				      const void *value, uint32_t len);
-/* DownloadPiece (or a twin: @tag must be a download tag, asserted): 74 bytes; -EINVAL on a bad id. */
+/* DownloadPiece, a twin or CANCEL (other tags asserted against): 74 bytes; -EINVAL on a bad id. */
 VX_MUST_CHECK ssize_t vx_frame_encode_download(uint8_t *out, size_t out_len, uint8_t packet_id,
 					       uint8_t tag, const struct vx_download_piece *r);
 /* PieceContent head (@tag must be a content tag, asserted), Dragonfly framing: length 4+meta. */
 VX_MUST_CHECK ssize_t vx_frame_encode_content_head(uint8_t *out, size_t out_len, uint8_t packet_id,
 						   uint8_t tag, const struct vx_piece_content *m);
-/* Error frame with @code and @msg (@msg_len bytes of UTF-8, cut to fit the 4 KiB limit). */
+/* Error frame: @code and @msg (@msg_len bytes of UTF-8, cut to fit @out and the 4 KiB limit). */
 VX_MUST_CHECK ssize_t vx_frame_encode_error(uint8_t *out, size_t out_len, uint8_t packet_id,
 					    uint8_t code, const char *msg, size_t msg_len);
 
