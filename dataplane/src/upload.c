@@ -1183,6 +1183,10 @@ static void on_tick(struct vx_loop *loop, struct vx_loop_ticker *t, uint64_t now
 	struct vx_list *pos, *tmp;
 
 	(void)loop;
+	if (up->accept_paused && !up->shutting_down && !vx_op_armed(&up->accept_op)) {
+		up->accept_paused = false;
+		up_arm_accept(up);
+	}
 	vx_list_for_each_safe(pos, tmp, &up->active_conns) {
 		up_tick_conn(up, vx_list_entry(pos, struct vx_up_conn, node), now_ms);
 	}

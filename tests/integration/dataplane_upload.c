@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <zlib.h>
@@ -536,6 +537,76 @@ static void test_vx_upload__body_modes_exact(void **state)
 	}
 }
 
+/* Runs in a child process (its own fd limit); returns 0 or the step that failed. */
+static int emfile_child(void)
+{
+	struct fixture f = { 0 };
+	struct rlimit rl, tight;
+	struct vx_h_answer a;
+	int fds[16], n = 0, i, fd, ret = 0;
+
+	fixture_start(&f, 8192, 4096, NULL);
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return 10;
+	fd = dup(0);
+	close(fd);
+	tight = rl;
+	tight.rlim_cur = (rlim_t)fd + 4;
+	/*
+	 * The clients take every descriptor left first, so the server's accept gets EMFILE, as
+	 * long as its multishot accept was (re)armed after the setrlimit: the kernel snapshots
+	 * RLIMIT_NOFILE when an accept is prepared. Either way the server must keep serving.
+	 */
+	for (i = 0; i < 4; i++) {
+		fds[n] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fds[n] >= 0)
+			n++;
+	}
+	if (setrlimit(RLIMIT_NOFILE, &tight))
+		return 11;
+	for (i = 0; i < n; i++) {
+		if (connect(fds[i], (struct sockaddr *)&f.srv.addr, sizeof(f.srv.addr)))
+			return 17;
+	}
+	usleep(300000); /* the server hits EMFILE and pauses accepting */
+	for (i = 0; i < n; i++)
+		close(fds[i]);
+	if (setrlimit(RLIMIT_NOFILE, &rl))
+		return 12;
+	/* The ticker re-arms accept: a new client is served. */
+	fd = vx_h_connect(&f.srv.addr);
+	if (fd < 0)
+		ret = 13;
+	else if (vx_h_send_download(fd, VX_H_TASK_ID, 1))
+		ret = 15;
+	else if (vx_h_read_answer(fd, &a))
+		ret = 16;
+	else if (a.tag != 0x01 || a.length != 4096 || memcmp(a.body, f.content + 4096, 4096))
+		ret = 14;
+	vx_h_answer_free(&a);
+	if (fd >= 0)
+		close(fd);
+	fixture_stop(&f);
+	return ret;
+}
+
+static void test_vx_upload__accept_pauses_on_emfile(void **state)
+{
+	int status = 0;
+	pid_t pid;
+
+	(void)state;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		alarm(30);
+		_exit(emfile_child());
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 static void test_vx_upload__rate_limited_transfer_exact(void **state)
 {
 	struct vx_upload_cfg cfg;
@@ -568,6 +639,7 @@ int main(void)
 		cmocka_unit_test(test_vx_upload__subscribe_bitfield_have),
 		cmocka_unit_test(test_vx_upload__thousand_idle_connections),
 		cmocka_unit_test(test_vx_upload__body_modes_exact),
+		cmocka_unit_test(test_vx_upload__accept_pauses_on_emfile),
 		cmocka_unit_test(test_vx_upload__rate_limited_transfer_exact),
 	};
 	char diag[256];
