@@ -506,6 +506,26 @@ static void meta_refresh_db_bytes(struct vx_store *s)
 }
 
 /*
+ * Usage counts allocated blocks: sparse files (no fallocate) grow as pieces land, so their
+ * count is refreshed whenever the flusher has synced them.
+ */
+static void meta_refresh_task_bytes(struct vx_store *s, struct vx_store_task *t)
+{
+	struct stat sb;
+	uint64_t bytes;
+
+	if (fstat(t->fd, &sb) == -1)
+		return;
+	bytes = (uint64_t)sb.st_blocks * 512u;
+	pthread_mutex_lock(&s->lock);
+	if (!t->removing && bytes != t->disk_bytes) {
+		s->disk_bytes = s->disk_bytes - t->disk_bytes + bytes;
+		t->disk_bytes = bytes;
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+/*
  * Snapshots each item's not-yet-durable range of the finish log and fdatasyncs its content
  * file. The bytes first: a row must never describe bytes that are not on disk.
  */
@@ -538,6 +558,7 @@ static int meta_sync_items(struct vx_store *s, struct meta_flush_item *items, ui
 			return err;
 		}
 		(*syncs)++;
+		meta_refresh_task_bytes(s, t);
 	}
 	return 0;
 }

@@ -206,6 +206,14 @@ static void test_piece_write__disk_full_midway_fails_task_cleanly(void **state)
 		assert_int_equal(write_piece(t, 3, i, len), 0);
 	assert_int_equal(vx_store_flush(s), 0);
 	written = 4;
+	{
+		struct vx_store_stats st;
+
+		/* A sparse task counts the blocks it really holds, not its length. */
+		vx_store_stats(s, &st);
+		assert_true(st.disk_bytes >= 4ull * PL);
+		assert_true(st.disk_bytes < len);
+	}
 	assert_int_equal(vx_store_notifier_new(s, &n), 0);
 	w.fn = on_wait;
 	w.arg = &c;
