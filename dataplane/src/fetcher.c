@@ -73,9 +73,10 @@ enum vx_fx_rx {
 };
 
 enum vx_fx_piece_state {
-	VX_FX_MISSING = 0,
-	VX_FX_ACTIVE_PIECE = 1,
-	VX_FX_DONE = 2,
+	VX_FX_MISSING = 0,	/* nobody is asking for it */
+	VX_FX_ACTIVE_PIECE = 1, /* requested from one parent, or two in endgame */
+	VX_FX_WRITING = 2,	/* received and verified; its writes are finishing */
+	VX_FX_DONE = 3,		/* committed */
 };
 
 struct vx_fx_piece {
@@ -311,6 +312,7 @@ static void fx_unrequest(struct vx_fetcher *f, uint32_t n)
 
 	VX_ASSERT(p->requesters > 0);
 	p->requesters--;
+	/* WRITING and DONE pieces stay what they are: nobody may ask for them again. */
 	if (p->requesters == 0 && p->state == VX_FX_ACTIVE_PIECE)
 		p->state = VX_FX_MISSING;
 }
@@ -503,10 +505,7 @@ static void fx_conn_release_work(struct vx_fx_conn *c)
 	while (c->q_len > 0) {
 		struct vx_fx_req *r = &c->q[c->q_head];
 
-		if (f->pieces[r->number].state != VX_FX_DONE)
-			fx_unrequest(f, r->number);
-		else
-			f->pieces[r->number].requesters--;
+		fx_unrequest(f, r->number);
 		c->q_head = (c->q_head + 1) % VX_FX_DEPTH_MAX;
 		c->q_len--;
 	}
@@ -589,9 +588,10 @@ static void fx_piece_finish(struct vx_fetcher *f, struct vx_fx_write *w)
 		f->cfg.sink->abort(f->cfg.sink_ctx, w->number, w->err);
 	}
 	if (w->failed) {
-		if (f->pieces[w->number].state != VX_FX_DONE &&
-		    f->pieces[w->number].requesters == 0)
-			f->pieces[w->number].state = VX_FX_MISSING;
+		struct vx_fx_piece *p = &f->pieces[w->number];
+
+		if (p->state != VX_FX_DONE)
+			p->state = p->requesters > 0 ? VX_FX_ACTIVE_PIECE : VX_FX_MISSING;
 		if (w->err == -ENOSPC || w->err == -EIO || w->err == -EROFS || w->err == -EDQUOT) {
 			/* No parent can help a failing disk. */
 			f->status = w->err;
@@ -744,7 +744,7 @@ static int fx_start_body(struct vx_fx_conn *c, const struct vx__meta *m)
 	    m->offset != (uint64_t)r->number * f->cfg.piece_length)
 		return -EPROTO;
 	c->body_left = m->length;
-	if (r->cancelled || f->pieces[r->number].state == VX_FX_DONE ||
+	if (r->cancelled || f->pieces[r->number].state >= VX_FX_WRITING ||
 	    vx_list_empty(&f->free_writes)) {
 		c->rx = VX_FX_RX_DISCARD;
 		return 0;
@@ -790,10 +790,7 @@ static void fx_answer_done(struct vx_fx_conn *c)
 	struct vx_fetcher *f = c->f;
 	struct vx_fx_req *r = &c->q[c->q_head];
 
-	if (f->pieces[r->number].state != VX_FX_DONE)
-		fx_unrequest(f, r->number);
-	else
-		f->pieces[r->number].requesters--;
+	fx_unrequest(f, r->number);
 	c->q_head = (c->q_head + 1) % VX_FX_DEPTH_MAX;
 	c->q_len--;
 	c->rx = VX_FX_RX_HDR;
@@ -811,24 +808,26 @@ static void fx_body_done(struct vx_fx_conn *c)
 {
 	struct vx_fetcher *f = c->f;
 	struct vx_fx_write *w = c->w;
+	struct vx_fx_parent *p = c->parent;
+	bool lied = w->crc != f->crc[w->number];
 
 	if (c->buf)
 		fx_flush_chunk(c);
 	c->w = NULL;
 	w->body_done = true;
-	if (w->crc != f->crc[w->number]) {
+	if (lied) {
 		/* The bytes are not the trusted piece: whatever the sender claimed, it lied. */
 		w->failed = true;
 		f->stats.digest_failures++;
-		if (w->writes_inflight == 0)
-			fx_piece_finish(f, w);
-		fx_answer_done(c);
-		fx_drop_parent(c->parent, f, VX_FETCH_DROP_DIGEST, VX_EDIGEST);
-		return;
+	} else {
+		f->pieces[w->number].state = VX_FX_WRITING;
 	}
+	/* Our own request goes first, so finishing the piece cancels only other copies. */
+	fx_answer_done(c);
 	if (w->writes_inflight == 0)
 		fx_piece_finish(f, w);
-	fx_answer_done(c);
+	if (lied)
+		fx_drop_parent(p, f, VX_FETCH_DROP_DIGEST, VX_EDIGEST);
 }
 
 static void fx_got_body_bytes(struct vx_fx_conn *c, uint32_t n)
