@@ -332,6 +332,7 @@ int vx__meta_load(struct vx_store *s)
 		if (s->nr_tasks >= s->cfg.max_tasks) {
 			vx_warn("store: more tasks on disk than max_tasks (%u); ignoring the rest",
 				s->cfg.max_tasks);
+			s->load_truncated = true;
 			break;
 		}
 		err = meta_load_task(s, st, pst);

@@ -946,7 +946,8 @@ int vx_store_open(struct vx_store **out, const struct vx_store_cfg *cfg)
 	err = vx__meta_load(s);
 	if (err)
 		goto err_free_tasks;
-	store_remove_orphans(s);
+	if (!s->load_truncated)
+		store_remove_orphans(s);
 	if (!s->cfg.no_flush_thread) {
 		if (pthread_create(&s->flusher, NULL, store_flusher, s) != 0) {
 			err = -EAGAIN;

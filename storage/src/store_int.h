@@ -108,6 +108,7 @@ struct vx_store {
 	struct vx_store_cfg cfg; /* copy; cfg.dir points at @dir */
 	int lock_fd;		 /* flock(LOCK_EX) on <dir>/lock: one process per store */
 	bool direct_io;		 /* O_DIRECT works and is allowed */
+	bool load_truncated;	 /* max_tasks stopped the load: unknown files are not orphans */
 	uint32_t align;		 /* direct I/O alignment */
 
 	pthread_mutex_t db_lock;

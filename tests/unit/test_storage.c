@@ -456,6 +456,35 @@ static void test_store_open__resume_keeps_only_durable_pieces(void **state)
 	vx_store_task_release(t, VX_STORE_USE_DOWNLOAD);
 }
 
+static void test_store_open__max_tasks_keeps_unloaded_files(void **state)
+{
+	struct fixture *f = *state;
+	struct vx_store_stats st;
+	struct vx_store_task *t;
+	char ids[3][65];
+
+	for (unsigned int i = 0; i < 3; i++) {
+		t = fx_task(f, 100 + i, CLEN, VX_STORE_KIND_NORMAL, VX_STORE_USE_DOWNLOAD);
+		memcpy(ids[i], vx_store_task_id(t), 65);
+		fx_write(f, t, 100 + i, CLEN, 0);
+		vx_store_task_release(t, VX_STORE_USE_DOWNLOAD);
+	}
+	vx_store_close(f->s);
+	f->cfg.max_tasks = 2;
+	assert_int_equal(fx_open(f), 0);
+	vx_store_stats(f->s, &st);
+	assert_int_equal(st.tasks, 2);
+	/* The task left out is not an orphan: a later open with room finds it intact. */
+	vx_store_close(f->s);
+	f->cfg.max_tasks = 0;
+	assert_int_equal(fx_open(f), 0);
+	for (unsigned int i = 0; i < 3; i++) {
+		assert_int_equal(vx_store_task_acquire(f->s, ids[i], VX_STORE_USE_READ, &t), 0);
+		assert_int_equal(vx_store_piece_verify(t, 0), 0);
+		vx_store_task_release(t, VX_STORE_USE_READ);
+	}
+}
+
 static void test_store_open__wipe_deletes_everything(void **state)
 {
 	struct fixture *f = *state;
@@ -1325,6 +1354,7 @@ int main(void)
 		T(test_piece_commit__completes_task_and_survives_reopen),
 		T(test_store_open__resume_keeps_only_durable_pieces),
 		T(test_store_open__wipe_deletes_everything),
+		T(test_store_open__max_tasks_keeps_unloaded_files),
 		T(test_wait_piece__fires_on_owner_thread),
 		T(test_wait_cancel__armed_and_drain_limit),
 		T(test_task_fail__reopen_resets_and_keeps_pieces),
