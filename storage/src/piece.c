@@ -525,7 +525,6 @@ int vx_store_piece_begin_write(struct vx_store_task *t, uint32_t number,
 	int err = 0;
 
 	VX_ASSERT(io);
-	VX_DASSERT(t->refs[VX_STORE_USE_DOWNLOAD] > 0);
 	if (number >= t->piece_count)
 		return -ERANGE;
 	pthread_mutex_lock(&t->lock);
