@@ -75,6 +75,7 @@ struct vx_sched_cfg {
 	uint64_t default_bps;	 /* assumed upload rate of a host that declares none */
 	uint64_t rng_seed;	 /* the dragonfly policy's sampling */
 	uint32_t events_max;	 /* queued server pushes */
+	uint64_t child_min_bps;	 /* vx: a host takes no more children than it can feed at this */
 };
 
 /* Fills @cfg with the defaults (documented in spec/control.md). */

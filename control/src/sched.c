@@ -328,6 +328,7 @@ void vx_sched_cfg_default(struct vx_sched_cfg *cfg)
 	cfg->default_bps = 1000000000ull;
 	cfg->rng_seed = 0x5eed;
 	cfg->events_max = 65536;
+	cfg->child_min_bps = 40000000ull;
 }
 
 static bool cfg_ok(const struct vx_sched_cfg *c)
@@ -507,11 +508,28 @@ static void heap_remove(struct vx_sched *s, struct sched_task *t, uint32_t pi)
 	heap_down(s, t, s->peers[last].heap_pos);
 }
 
+uint32_t vx__sched_host_slots(const struct vx_sched *s, const struct sched_host *h)
+{
+	double cap = (double)h->bw_bps, n;
+
+	if (s->cfg.policy != VX_SCHED_POLICY_VX || !s->cfg.child_min_bps)
+		return h->slots;
+	/* vx: no more children than the host can feed at child_min_bps each, by what it
+	 * declared or (when lower) what it was measured to deliver */
+	if (h->thr_bps > 0 && h->thr_bps < cap)
+		cap = h->thr_bps;
+	n = cap / (double)s->cfg.child_min_bps;
+	if (n < 1)
+		n = 1;
+	return n < (double)h->slots ? (uint32_t)n : h->slots;
+}
+
 bool vx__sched_eligible(const struct vx_sched *s, const struct sched_peer *p)
 {
 	const struct sched_host *h = &s->hosts[p->host];
 
-	if (p->liar || h->state != VX_SCHED_HOST_ACTIVE || h->children >= h->slots)
+	if (p->liar || h->state != VX_SCHED_HOST_ACTIVE ||
+	    h->children >= vx__sched_host_slots(s, h))
 		return false;
 	switch (p->state) {
 	case VX_SCHED_PEER_BACK_TO_SOURCE:
@@ -1426,8 +1444,25 @@ static void manifest_notify(struct vx_sched *s, uint32_t ti)
 	}
 }
 
-static void costs_apply(struct vx_sched *s, const struct vx_ctl_cost *c, uint32_t n)
+/*
+ * Measured transfers from a child's progress. A slow transfer says something about the parent
+ * only when the child itself was not the bottleneck: when the child received, in total, well
+ * under its own capacity (its declared bandwidth stands in for its downlink), the parent is
+ * what held it back, and the parent's aggregate rate (this transfer times the transfers it
+ * carries) becomes its measured capacity. A child that was saturated tells us nothing new
+ * about its parents, unless the sample shows more than was known (a faster parent).
+ */
+static void costs_apply(struct vx_sched *s, uint32_t child_host, const struct vx_ctl_cost *c,
+			uint32_t n)
 {
+	double total = 0, child_cap = (double)s->hosts[child_host].bw_bps;
+	bool child_limited;
+
+	for (uint32_t i = 0; i < n; i++) {
+		if (c[i].cost_us)
+			total += (double)c[i].bytes * 8e6 / (double)c[i].cost_us;
+	}
+	child_limited = total >= 0.5 * child_cap;
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t hi = find_host(s, c[i].host_id);
 		struct sched_host *h;
@@ -1436,11 +1471,12 @@ static void costs_apply(struct vx_sched *s, const struct vx_ctl_cost *c, uint32_
 		if (hi == SCHED_NONE || c[i].cost_us == 0 || c[i].bytes == 0)
 			continue;
 		h = &s->hosts[hi];
-		/* per-transfer rate times the transfers the host carries: its aggregate rate */
 		sample = (double)c[i].bytes * 8e6 / (double)c[i].cost_us *
 			 (double)VX_MAX(1u, h->children);
 		if (sample > (double)(1ull << 40))
 			sample = (double)(1ull << 40);
+		if (child_limited && (h->thr_bps == 0 || sample <= h->thr_bps))
+			continue;
 		h->thr_bps = h->thr_bps > 0 ? 0.7 * h->thr_bps + 0.3 * sample : sample;
 		host_rescore(s, hi);
 	}
@@ -1460,6 +1496,38 @@ static void waiting_wake(struct vx_sched *s, uint32_t ti)
 		t->nr_waiting--;
 		ev_push(s, p->host, ti, VX_CTL_EV_PARENTS);
 	}
+}
+
+/*
+ * vx policy: drops in-edges that no longer go down the rank order (the child caught up with its
+ * parent) or whose parent now holds nothing the child lacks. They carry no data, hold a
+ * reservation, and the rank order is what keeps the graph acyclic. The child learns its parent
+ * set changed (or it would keep using a parent we no longer count) and gets a fresh one. The
+ * dragonfly policy keeps Dragonfly's behaviour: edges change only on reschedule and exits.
+ */
+static void edges_prune(struct vx_sched *s, uint32_t pi)
+{
+	struct sched_peer *p = &s->peers[pi];
+	bool pruned = false;
+
+	if (s->cfg.policy != VX_SCHED_POLICY_VX)
+		return;
+	for (uint32_t slot = 0; slot < VX_SCHED_CANDS_MAX && p->nr_parents; slot++) {
+		uint32_t qi = p->in[slot].parent;
+		struct sched_peer *q;
+
+		if (qi == SCHED_NONE)
+			continue;
+		q = &s->peers[qi];
+		if (vx__sched_ahead(s, qi, pi) &&
+		    (q->state == VX_SCHED_PEER_SUCCEEDED ||
+		     q->state == VX_SCHED_PEER_BACK_TO_SOURCE || vx__sched_lack(q, p) > 0))
+			continue;
+		edge_del(s, pi, slot);
+		pruned = true;
+	}
+	if (pruned && !peer_complete(&s->tasks[p->task], p))
+		ev_push(s, p->host, p->task, VX_CTL_EV_PARENTS);
 }
 
 int vx_sched_progress(struct vx_sched *s, uint32_t host, const struct vx_sched_progress *pr,
@@ -1486,7 +1554,7 @@ int vx_sched_progress(struct vx_sched *s, uint32_t host, const struct vx_sched_p
 	s->hosts[host].seen_ms = now_ms;
 	if (pr->bitmap_len)
 		rc = peer_mark_bitmap(s, p, pr->bitmap_base, pr->bitmap, pr->bitmap_len);
-	costs_apply(s, pr->costs, pr->nr_costs);
+	costs_apply(s, host, pr->costs, pr->nr_costs);
 	mlog_before = t->mlog_len;
 	if (p->state == VX_SCHED_PEER_BACK_TO_SOURCE) {
 		t->origin_ms = now_ms;
@@ -1498,8 +1566,10 @@ int vx_sched_progress(struct vx_sched *s, uint32_t host, const struct vx_sched_p
 	}
 	if (p->state == VX_SCHED_PEER_RECEIVED && p->finished > before)
 		peer_set_state(p, VX_SCHED_PEER_RUNNING);
-	if (p->finished != before)
+	if (p->finished != before) {
 		vx__sched_heap_update(s, pi);
+		edges_prune(s, pi);
+	}
 	if (!was_eligible && p->heap_pos != SCHED_NONE && t->nr_waiting)
 		waiting_wake(s, p->task);
 	if (t->mlog_len != mlog_before)
@@ -1740,10 +1810,10 @@ bool vx_sched_next_event(struct vx_sched *s, struct vx_sched_event *ev, uint64_t
 			answer_init(s, p, &ev->ans);
 			vx__sched_edges_release(s, pi);
 			answer_parents(s, pi, NULL, 0, now_ms, &ev->ans);
+			/* a WAIT is sent too: the peer must drop the parents it had; it is woken
+			 * with another EV_PARENTS when a parent appears */
 			if (ev->ans.kind == VX_CTL_ANS_BACK_TO_SOURCE)
 				ev->kind = VX_CTL_EV_BACK_TO_SOURCE;
-			else if (ev->ans.kind == VX_CTL_ANS_WAIT)
-				continue; /* woken again when a parent appears */
 		} else if (e.kind == VX_CTL_EV_MANIFEST) {
 			answer_init(s, p, &ev->ans);
 			if (ev->ans.nr_digests == 0)
@@ -1791,6 +1861,9 @@ static bool check_peer(const struct vx_sched *s, uint32_t pi)
 		n++;
 		CHECK(s->peers[p->in[i].parent].task == p->task);
 		CHECK(p->in[i].parent != pi);
+		/* vx: every edge goes down the rank order, which is what rules out cycles */
+		CHECK(s->cfg.policy != VX_SCHED_POLICY_VX ||
+		      vx__sched_ahead(s, p->in[i].parent, pi));
 	}
 	for (uint32_t e = p->child_head; e != SCHED_NONE;
 	     e = s->peers[e / VX_SCHED_CANDS_MAX].in[e % VX_SCHED_CANDS_MAX].next) {
@@ -1805,6 +1878,46 @@ static bool check_peer(const struct vx_sched *s, uint32_t pi)
 	/* only a peer that can still download waits */
 	CHECK(!p->waiting || n == 0);
 	return true;
+}
+
+/* Depth-first search over the task's edges, iterative; true when no peer is its own ancestor. */
+static bool acyclic(const struct vx_sched *s, const struct sched_task *t)
+{
+	uint8_t *color = vx_calloc(s->cfg.peers_max, 1); /* 0 new, 1 on the path, 2 done */
+	uint32_t *stack = vx_mallocarray(t->nr_peers + 1, sizeof(*stack));
+	uint32_t *edge = vx_mallocarray(t->nr_peers + 1, sizeof(*edge));
+	bool ok = color && stack && edge;
+
+	for (uint32_t r = 0; ok && r < t->nr_peers; r++) {
+		uint32_t n = 0;
+
+		if (color[t->peers[r]])
+			continue;
+		stack[n] = t->peers[r];
+		edge[n++] = s->peers[t->peers[r]].child_head;
+		color[t->peers[r]] = 1;
+		while (ok && n) {
+			uint32_t e = edge[n - 1], k;
+
+			if (e == SCHED_NONE) {
+				color[stack[--n]] = 2;
+				continue;
+			}
+			k = e / VX_SCHED_CANDS_MAX;
+			edge[n - 1] = s->peers[k].in[e % VX_SCHED_CANDS_MAX].next;
+			if (color[k] == 1)
+				ok = false; /* back edge: a cycle */
+			else if (color[k] == 0 && n <= t->nr_peers) {
+				color[k] = 1;
+				stack[n] = k;
+				edge[n++] = s->peers[k].child_head;
+			}
+		}
+	}
+	vx_free(color);
+	vx_free(stack);
+	vx_free(edge);
+	return ok;
 }
 
 static bool check_task(const struct vx_sched *s, uint32_t ti)
@@ -1825,6 +1938,7 @@ static bool check_task(const struct vx_sched *s, uint32_t ti)
 		if (!check_peer(s, t->peers[i]))
 			return false;
 	}
+	CHECK(acyclic(s, t));
 	CHECK(origin == t->nr_origin);
 	CHECK(done == t->nr_done);
 	CHECK(waiting == t->nr_waiting);

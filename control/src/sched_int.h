@@ -139,6 +139,8 @@ static inline uint32_t sched_edge_id(uint32_t child, uint32_t slot)
 }
 
 /* sched.c */
+/* Children a host may take at once: its slots, and for vx what its rate can feed. */
+uint32_t vx__sched_host_slots(const struct vx_sched *s, const struct sched_host *h);
 bool vx__sched_eligible(const struct vx_sched *s, const struct sched_peer *p);
 void vx__sched_heap_update(struct vx_sched *s, uint32_t pi);
 int vx__sched_edge_add(struct vx_sched *s, uint32_t child, uint32_t parent);
@@ -147,6 +149,10 @@ bool vx__sched_blocked(const struct vx_sched *s, const struct sched_task *t, uin
 uint64_t vx__sched_rand(struct vx_sched *s);
 
 /* sched_pick.c */
+/* True when peer @pi ranks ahead of peer @ci (vx rank order: the parent graph stays acyclic). */
+bool vx__sched_ahead(const struct vx_sched *s, uint32_t pi, uint32_t ci);
+/* Pieces @p holds that @c lacks: exact up to 4096 pieces, estimated from counts beyond. */
+uint32_t vx__sched_lack(const struct sched_peer *p, const struct sched_peer *c);
 double vx__sched_score(const struct vx_sched *s, const struct sched_peer *p);
 /*
  * Chooses parents for peer @ci (whose in-edges are already released), adds the edges and

@@ -11,8 +11,13 @@
  * dragonfly policy: a random sample of 15 peers of the task, Dragonfly's filters, and its
  * load-aware evaluator (0.6 load + 0.2 idc + 0.1 location + 0.1 host type), top cfg.cands.
  *
- * Both refuse the child's own host, blocked (lying) hosts, hosts the child asked to avoid,
- * full hosts, and any peer that descends from the child (no cycles).
+ * Both refuse the child's own host, blocked (lying) hosts, hosts the child asked to avoid and
+ * full hosts, and both keep the parent graph acyclic. dragonfly walks the child's descendants
+ * (its DAG rule). vx ranks peers (origin and full copies first, then by pieces held, ties by
+ * index) and only lets a peer ranked ahead be a parent; since every edge goes down the rank
+ * order there is no cycle, the check is O(1), and an edge whose child caught up is dropped at
+ * the child's progress (sched.c, edges_prune). A walk is needlessly strict in a dense swarm:
+ * with four parents each, the descendants of any peer soon cover the whole task.
  */
 #include <string.h>
 #include <strings.h>
@@ -32,6 +37,17 @@ static double frac_held(const struct sched_task *t, const struct sched_peer *p)
 	if (t->piece_count)
 		return (double)p->finished / (double)t->piece_count;
 	return (double)p->finished / (double)(p->finished + 32);
+}
+
+bool vx__sched_ahead(const struct vx_sched *s, uint32_t pi, uint32_t ci)
+{
+	const struct sched_peer *p = &s->peers[pi], *c = &s->peers[ci];
+
+	if (p->state == VX_SCHED_PEER_SUCCEEDED || p->state == VX_SCHED_PEER_BACK_TO_SOURCE)
+		return true;
+	if (c->state == VX_SCHED_PEER_SUCCEEDED || c->state == VX_SCHED_PEER_BACK_TO_SOURCE)
+		return false;
+	return p->finished > c->finished || (p->finished == c->finished && pi < ci);
 }
 
 double vx__sched_score(const struct vx_sched *s, const struct sched_peer *p)
@@ -69,6 +85,7 @@ struct pick_ctx {
 	const struct vx_ctl_str *avoid;
 	uint32_t nr_avoid;
 	bool walk_overflow; /* too many descendants to mark: only parentless peers are safe */
+	bool rank_order;    /* vx: edges only from a peer ranked ahead (no walk needed) */
 };
 
 /* Marks every descendant of the child with the current epoch (bounded walk). */
@@ -122,13 +139,14 @@ static bool acceptable(struct pick_ctx *x, uint32_t pi)
 
 	if (pi == x->ci || p->host == x->c->host || p->liar)
 		return false;
-	if (h->state != VX_SCHED_HOST_ACTIVE || h->children >= h->slots)
+	if (h->state != VX_SCHED_HOST_ACTIVE || h->children >= vx__sched_host_slots(x->s, h))
 		return false;
 	if (x->t->nr_blocked && vx__sched_blocked(x->s, x->t, p->host))
 		return false;
 	if (avoided(x, h))
 		return false;
-	if (p->epoch == x->s->epoch || (x->walk_overflow && p->nr_parents)) {
+	if (x->rank_order ? !vx__sched_ahead(x->s, pi, x->ci)
+			  : (p->epoch == x->s->epoch || (x->walk_overflow && p->nr_parents))) {
 		x->s->st.cycles_refused++;
 		return false;
 	}
@@ -166,26 +184,43 @@ static bool same_idc(const struct sched_host *a, const struct sched_host *b)
 	return a->idc[0] && strcasecmp(a->idc, b->idc) == 0;
 }
 
+uint32_t vx__sched_lack(const struct sched_peer *p, const struct sched_peer *c)
+{
+	uint32_t lack = 0;
+
+	if (p->nr_words > PICK_EXACT_WORDS)
+		return p->finished > c->finished ? p->finished - c->finished : 0;
+	for (uint32_t w = 0; w < p->nr_words; w++)
+		lack += (uint32_t)__builtin_popcountll(p->bits[w] &
+						       ~(w < c->nr_words ? c->bits[w] : 0));
+	return lack;
+}
+
+static uint32_t lack_count(const struct pick_ctx *x, const struct sched_peer *p)
+{
+	return vx__sched_lack(p, x->c);
+}
+
+/* Sources and full copies serve anything; a peer holding nothing the child lacks serves nothing. */
+static bool useful(const struct pick_ctx *x, const struct sched_peer *p)
+{
+	if (p->state == VX_SCHED_PEER_SUCCEEDED || p->state == VX_SCHED_PEER_BACK_TO_SOURCE)
+		return true;
+	return lack_count(x, p) > 0;
+}
+
 /* Share of what the child still needs that the candidate holds, as a factor in [0.2, 1]. */
 static double lack_factor(const struct pick_ctx *x, const struct sched_peer *p)
 {
-	const struct sched_peer *c = x->c;
-	uint32_t need, lack = 0;
+	uint32_t need;
 	double frac;
 
 	if (p->state == VX_SCHED_PEER_SUCCEEDED || p->state == VX_SCHED_PEER_BACK_TO_SOURCE)
 		return 1.0;
 	if (x->t->piece_count == 0)
 		return 0.6;
-	need = x->t->piece_count > c->finished ? x->t->piece_count - c->finished : 1;
-	if (p->nr_words <= PICK_EXACT_WORDS) {
-		for (uint32_t w = 0; w < p->nr_words; w++)
-			lack += (uint32_t)__builtin_popcountll(p->bits[w] &
-							       ~(w < c->nr_words ? c->bits[w] : 0));
-	} else {
-		lack = p->finished > c->finished ? p->finished - c->finished : 0;
-	}
-	frac = (double)lack / (double)need;
+	need = x->t->piece_count > x->c->finished ? x->t->piece_count - x->c->finished : 1;
+	frac = (double)lack_count(x, p) / (double)need;
 	return 0.2 + 0.8 * (frac * 2 > 1 ? 1 : frac * 2);
 }
 
@@ -278,7 +313,7 @@ static uint32_t pick_vx(struct pick_ctx *x, struct vx_sched_answer *ans)
 			i = c;
 		}
 		examined++;
-		if (acceptable(x, t->heap[pos])) {
+		if (acceptable(x, t->heap[pos]) && useful(x, &s->peers[t->heap[pos]])) {
 			pool[np] = t->heap[pos];
 			score[np] = vx_final_score(x, t->heap[pos]);
 			np++;
@@ -399,8 +434,10 @@ uint32_t vx__sched_pick(struct vx_sched *s, uint32_t ci, const struct vx_ctl_str
 	};
 
 	VX_ASSERT(s->peers[ci].nr_parents == 0);
-	mark_descendants(&x);
-	if (s->cfg.policy == VX_SCHED_POLICY_DRAGONFLY)
+	if (s->cfg.policy == VX_SCHED_POLICY_DRAGONFLY) {
+		mark_descendants(&x); /* dragonfly: its DAG rule, a walk below the child */
 		return pick_dragonfly(&x, ans);
+	}
+	x.rank_order = true;
 	return pick_vx(&x, ans);
 }

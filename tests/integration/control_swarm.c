@@ -155,7 +155,8 @@ static void peer_new(struct peer *p, int k, const uint16_t *ports, int nr_ports)
 	cfg.hello.addr = vx_ctl_str_of("127.0.0.1");
 	cfg.hello.port = (uint16_t)(20000 + k); /* never dialled: the scheduler opens no socket */
 	cfg.hello.idc = vx_ctl_str_of(k % 2 ? "dc1" : "dc2");
-	cfg.hello.has = VX_CTL_F_IDC;
+	cfg.hello.bandwidth_bps = 10000000000ull; /* room for every child of a task */
+	cfg.hello.has = VX_CTL_F_IDC | VX_CTL_F_BANDWIDTH;
 	cfg.backoff_min_ms = 50;
 	cfg.backoff_max_ms = 400;
 	cfg.timeout_ms = 5000;

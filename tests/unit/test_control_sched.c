@@ -392,6 +392,26 @@ static void test_vx_sched_register__full_host_is_skipped(void **state)
 	vx_sched_free(s);
 }
 
+static void test_vx_sched_register__slow_host_takes_few_children(void **state)
+{
+	struct vx_sched *s = new_sched(VX_SCHED_POLICY_VX);
+	uint32_t org = hello(s, "org", "", 100000000ull, 0), h, with_org = 0;
+	struct vx_sched_answer a;
+	char id[16];
+
+	(void)state;
+	reg(s, org, TASK_A);
+	/* 100 Mb/s feeds two children at the default 40 Mb/s floor; the rest wait */
+	for (int i = 0; i < 6; i++) {
+		snprintf(id, sizeof(id), "c%d", i);
+		h = hello(s, id, "", 0, 0);
+		a = reg(s, h, TASK_A);
+		with_org += has_cand(&a, "org");
+	}
+	assert_int_equal(with_org, 2);
+	vx_sched_free(s);
+}
+
 static void test_vx_sched_reschedule__never_makes_a_cycle(void **state)
 {
 	struct vx_sched *s = new_sched(VX_SCHED_POLICY_VX);
@@ -624,6 +644,7 @@ int main(void)
 		cmocka_unit_test(test_vx_sched_register__seed_by_hash_and_trigger),
 		cmocka_unit_test(test_vx_sched_register__ranks_by_rate_idc_and_capacity),
 		cmocka_unit_test(test_vx_sched_register__full_host_is_skipped),
+		cmocka_unit_test(test_vx_sched_register__slow_host_takes_few_children),
 		cmocka_unit_test(test_vx_sched_reschedule__never_makes_a_cycle),
 		cmocka_unit_test(test_vx_sched_mismatch__liar_blocked_for_task),
 		cmocka_unit_test(test_vx_sched_host_silent__children_move_and_gc),

@@ -1,0 +1,747 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * bench_sched.c: `vx-bench sched`: the scheduler core (control/, vx_sched.h) driving an
+ * in-process simulated swarm, once per policy with the same seed, side by side.
+ *
+ * The swarm: N hosts (one peer each) spread over T tasks of P pieces, arriving over the first
+ * seconds; upload/download speeds drawn from 100 Mb/s, 1 Gb/s and 10 Gb/s; a share of hosts
+ * declares 10 Gb/s but really moves 100 Mb/s (a congested or lying host: only measurement can
+ * tell); transfers across data centres run at half speed; one origin per task at 1 Gb/s; churn:
+ * some peers leave mid-download and come back a few seconds later with what they held.
+ *
+ * Transfers are a fluid model in time steps: a parent's upload is shared by its children, a
+ * child's download by its parents, and a child can only take what a parent holds beyond its own
+ * prefix. Peers report progress once per completed piece batch with per-parent costs (bytes and
+ * time), exactly as the control channel carries them, and ask for new parents when they starve.
+ *
+ * Reported per policy: decisions per second in a tight loop on a populated swarm (one core),
+ * simulated completion time of the whole swarm against the fluid lower bound
+ * max over tasks of max(F/origin, F/min download, n*F/(origin + sum of uploads)).
+ */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+#include "vx_alloc.h"
+#include "vx_ctl_msg.h"
+#include "vx_err.h"
+#include "vx_sched.h"
+#include "vx_time.h"
+
+#define SIM_PARENTS_MAX VX_SCHED_CANDS_MAX
+#define SIM_DT		0.1 /* seconds per step */
+#define SIM_WORDS	16  /* pieces per task, at most 64 x this */
+
+struct sim_opts {
+	uint32_t peers;
+	uint32_t tasks;
+	uint32_t pieces;
+	uint64_t piece_bytes;
+	double origin_bps;
+	double liar_share; /* hosts declaring 10 Gb/s while moving 100 Mb/s */
+	double churn_share;
+	uint64_t seed;
+	uint32_t tight_decisions;
+	double max_sim_s;
+	bool trace; /* every 10 simulated seconds: progress, parents, rates */
+};
+
+struct sim_peer {
+	uint32_t h;    /* scheduler host handle */
+	uint32_t task; /* index */
+	char id[32];
+	double up_bps, down_bps;
+	uint64_t declared_bps;
+	uint32_t idc;
+	double arrive_s;
+	double leave_s; /* churn: leaves at this time (0: never) */
+	double back_s;	/* and comes back */
+	bool active;	/* registered and present */
+	bool origin;
+	bool done;
+	bool gone;
+	uint64_t bits[SIM_WORDS]; /* pieces held */
+	uint64_t rep[SIM_WORDS];  /* pieces reported to the scheduler */
+	uint32_t nhave;
+	uint32_t reported;		    /* pieces reported */
+	double credit[SIM_PARENTS_MAX + 1]; /* bytes under way per parent (last: the origin) */
+	uint32_t parents[SIM_PARENTS_MAX];
+	uint32_t nr_parents;
+	double got[SIM_PARENTS_MAX]; /* bytes from each parent since the last report */
+	double got_s[SIM_PARENTS_MAX];
+	double rate; /* last step */
+	double resched_s;
+	double done_s;
+	uint32_t nconn; /* children served this step */
+};
+
+struct sim {
+	struct sim_opts o;
+	struct vx_sched *s;
+	struct sim_peer *p;
+	char (*task_ids)[65];
+	uint32_t *host_to_peer; /* scheduler host handle -> peer index */
+	uint32_t hosts_cap;
+	uint64_t rng;
+	uint64_t decisions;
+	uint64_t decide_ns;
+	double origin_bytes;
+};
+
+static uint64_t sim_rand(struct sim *m)
+{
+	m->rng ^= m->rng << 13;
+	m->rng ^= m->rng >> 7;
+	m->rng ^= m->rng << 17;
+	return m->rng;
+}
+
+static double sim_unif(struct sim *m)
+{
+	return (double)(sim_rand(m) >> 11) / 9007199254740992.0;
+}
+
+static double pick_speed(struct sim *m)
+{
+	double r = sim_unif(m);
+
+	return r < 0.2 ? 100e6 : r < 0.7 ? 1e9 : 10e9;
+}
+
+static uint64_t task_bytes(const struct sim *m)
+{
+	return (uint64_t)m->o.pieces * m->o.piece_bytes;
+}
+
+/* ---------------------------------------------------------------- Scheduler calls */
+
+static void apply_answer(struct sim *m, struct sim_peer *p, const struct vx_sched_answer *a)
+{
+	uint32_t old[SIM_PARENTS_MAX], n_old = p->nr_parents;
+	double old_credit[SIM_PARENTS_MAX];
+
+	memcpy(old, p->parents, sizeof(old));
+	memcpy(old_credit, p->credit, sizeof(old_credit));
+	p->nr_parents = 0;
+	if (a->kind == VX_CTL_ANS_BACK_TO_SOURCE) {
+		p->origin = true;
+		return;
+	}
+	for (uint32_t i = 0; i < a->nr_cands && i < SIM_PARENTS_MAX; i++) {
+		char idx[32];
+		uint32_t k;
+
+		snprintf(idx, sizeof(idx), "%.*s", (int)a->cands[i].host_id.len,
+			 a->cands[i].host_id.ptr);
+		k = (uint32_t)strtoul(idx + 1, NULL, 10); /* ids are "p<index>" */
+		p->parents[p->nr_parents] = k;
+		p->got[p->nr_parents] = 0;
+		p->got_s[p->nr_parents] = 0;
+		p->credit[p->nr_parents] = 0;
+		/* a piece half-fetched from a parent that stays is not lost */
+		for (uint32_t j = 0; j < n_old; j++) {
+			if (old[j] == k)
+				p->credit[p->nr_parents] = old_credit[j];
+		}
+		p->nr_parents++;
+	}
+	(void)m;
+}
+
+static void sim_register(struct sim *m, struct sim_peer *p)
+{
+	struct vx_sched_reg r = { 0 };
+	struct vx_sched_answer a;
+	uint8_t bits[SIM_WORDS * 8] = { 0 };
+	uint64_t t0;
+
+	r.task_id = (struct vx_ctl_str){ m->task_ids[p->task], 64 };
+	r.piece_len = m->o.piece_bytes;
+	r.content_len = (int64_t)task_bytes(m);
+	for (uint32_t i = 0; i < m->o.pieces; i++) {
+		if (p->rep[i / 64] >> (i % 64) & 1)
+			bits[i / 8] |= (uint8_t)(0x80u >> (i % 8));
+	}
+	if (p->reported) {
+		r.bitmap = bits;
+		r.bitmap_len = (m->o.pieces + 7) / 8;
+	}
+	t0 = vx_now_ns();
+	if (vx_sched_register(m->s, p->h, &r, (uint64_t)0, &a) != 0)
+		return;
+	m->decide_ns += vx_now_ns() - t0;
+	m->decisions++;
+	p->active = true;
+	apply_answer(m, p, &a);
+}
+
+static void sim_reschedule(struct sim *m, struct sim_peer *p, double now)
+{
+	struct vx_sched_answer a;
+	uint64_t t0 = vx_now_ns();
+
+	if (vx_sched_reschedule(m->s, p->h, (struct vx_ctl_str){ m->task_ids[p->task], 64 }, NULL,
+				0, (uint64_t)(now * 1000), &a) != 0)
+		return;
+	m->decide_ns += vx_now_ns() - t0;
+	m->decisions++;
+	apply_answer(m, p, &a);
+	p->resched_s = now;
+}
+
+/* Reports newly completed pieces (with digests from origin peers) and per-parent costs. */
+static void sim_report(struct sim *m, struct sim_peer *p, double now)
+{
+	struct vx_ctl_cost costs[SIM_PARENTS_MAX];
+	static struct vx_ctl_digest dg[SIM_WORDS * 64];
+	static char txt[SIM_WORDS * 64][20];
+	uint8_t bits[SIM_WORDS * 8] = { 0 };
+	struct vx_sched_progress pr = { 0 };
+	struct vx_ctl_digest *out;
+	uint32_t nout, n = 0, fresh = 0;
+	int rc;
+
+	if (p->nhave == p->reported)
+		return;
+	for (uint32_t i = 0; i < m->o.pieces; i++) {
+		if (!((p->bits[i / 64] & ~p->rep[i / 64]) >> (i % 64) & 1))
+			continue;
+		bits[i / 8] |= (uint8_t)(0x80u >> (i % 8));
+		fresh++;
+		if (p->origin) {
+			snprintf(txt[n], sizeof(txt[n]), "crc32:%u", i);
+			dg[n].piece = i;
+			dg[n].digest = vx_ctl_str_of(txt[n]);
+			n++;
+		}
+	}
+	pr.task_id = (struct vx_ctl_str){ m->task_ids[p->task], 64 };
+	pr.bitmap = bits;
+	pr.bitmap_len = (m->o.pieces + 7) / 8;
+	pr.digests = dg;
+	pr.nr_digests = n;
+	for (uint32_t i = 0; i < p->nr_parents; i++) {
+		struct sim_peer *q = &m->p[p->parents[i]];
+
+		costs[i].host_id = vx_ctl_str_of(q->id);
+		costs[i].pieces = 1;
+		costs[i].bytes = (uint64_t)p->got[i];
+		costs[i].cost_us = (uint64_t)(p->got_s[i] * 1e6);
+		p->got[i] = p->got_s[i] = 0;
+	}
+	pr.costs = costs;
+	pr.nr_costs = p->nr_parents;
+	rc = vx_sched_progress(m->s, p->h, &pr, (uint64_t)(now * 1000), &out, &nout);
+	if (rc == 0 || rc == -EPROTO) { /* -EPROTO: a digest conflict, the bits still count */
+		memcpy(p->rep, p->bits, sizeof(p->rep));
+		p->reported = p->nhave;
+	}
+	(void)fresh;
+	if (p->reported >= m->o.pieces && !p->done) {
+		if (vx_sched_finished(m->s, p->h, pr.task_id, (uint64_t)(now * 1000)) == 0) {
+			p->done = true;
+			p->done_s = now;
+			p->origin = false;
+			p->nr_parents = 0;
+		}
+	}
+}
+
+static void sim_events(struct sim *m, double now)
+{
+	struct vx_sched_event ev;
+
+	while (vx_sched_next_event(m->s, &ev, (uint64_t)(now * 1000))) {
+		struct sim_peer *p = &m->p[m->host_to_peer[ev.host]];
+
+		if (ev.kind == VX_CTL_EV_PARENTS || ev.kind == VX_CTL_EV_BACK_TO_SOURCE) {
+			m->decisions++;
+			apply_answer(m, p, &ev.ans);
+		}
+	}
+}
+
+/* ---------------------------------------------------------------- Simulation */
+
+static int sim_init(struct sim *m, const struct sim_opts *o, enum vx_sched_policy pol)
+{
+	struct vx_sched_cfg cfg;
+	int rc;
+
+	memset(m, 0, sizeof(*m));
+	m->o = *o;
+	m->rng = o->seed | 1;
+	vx_sched_cfg_default(&cfg);
+	cfg.policy = pol;
+	cfg.hosts_max = o->peers + 16;
+	cfg.tasks_max = o->tasks + 16;
+	cfg.peers_max = o->peers + 16;
+	cfg.cands = pol == VX_SCHED_POLICY_DRAGONFLY ? 3 : 4;
+	cfg.events_max = o->peers * 4;
+	cfg.origin_stall_ms = 30000;
+	rc = vx_sched_new(&m->s, &cfg);
+	if (rc)
+		return rc;
+	m->p = vx_calloc(o->peers, sizeof(*m->p));
+	m->task_ids = vx_calloc(o->tasks, sizeof(*m->task_ids));
+	m->hosts_cap = cfg.hosts_max;
+	m->host_to_peer = vx_calloc(cfg.hosts_max, sizeof(*m->host_to_peer));
+	if (!m->p || !m->task_ids || !m->host_to_peer)
+		return -ENOMEM;
+	for (uint32_t t = 0; t < o->tasks; t++)
+		snprintf(m->task_ids[t], sizeof(m->task_ids[t]), "%016x%016x%016x%016x", t + 1,
+			 t * 7 + 3, t * 13 + 5, t * 31 + 7);
+	for (uint32_t i = 0; i < o->peers; i++) {
+		struct sim_peer *p = &m->p[i];
+		struct vx_sched_host_info hi = { 0 };
+		char idc[8], loc[32];
+		int h;
+
+		snprintf(p->id, sizeof(p->id), "p%u", i);
+		p->task = i % o->tasks;
+		p->up_bps = pick_speed(m);
+		p->down_bps = VX_MAX(p->up_bps, pick_speed(m));
+		p->declared_bps = (uint64_t)p->up_bps;
+		if (sim_unif(m) < o->liar_share) {
+			p->up_bps = 100e6;
+			p->declared_bps = 10000000000ull;
+		}
+		p->idc = (uint32_t)(sim_rand(m) % 4);
+		p->arrive_s = sim_unif(m) * 5.0;
+		if (sim_unif(m) < o->churn_share) {
+			p->leave_s = p->arrive_s + 2.0 + sim_unif(m) * 10.0;
+			p->back_s = p->leave_s + 3.0;
+		}
+		snprintf(idc, sizeof(idc), "dc%u", p->idc);
+		snprintf(loc, sizeof(loc), "cn|r%u|dc%u", p->idc / 2, p->idc);
+		hi.id = vx_ctl_str_of(p->id);
+		hi.addr = vx_ctl_str_of("10.0.0.1");
+		hi.port = 4005;
+		hi.idc = vx_ctl_str_of(idc);
+		hi.location = vx_ctl_str_of(loc);
+		hi.bandwidth_bps = p->declared_bps;
+		h = vx_sched_hello(m->s, &hi, 0);
+		if (h < 0)
+			return h;
+		p->h = (uint32_t)h;
+		m->host_to_peer[h] = i;
+	}
+	return 0;
+}
+
+static void sim_free(struct sim *m)
+{
+	vx_sched_free(m->s);
+	vx_free(m->p);
+	vx_free(m->task_ids);
+	vx_free(m->host_to_peer);
+}
+
+static bool serving(const struct sim_peer *q)
+{
+	return q->active && !q->gone;
+}
+
+/* Takes one piece @q holds that @p lacks, at random; false when there is none. */
+static bool take_piece(struct sim *m, struct sim_peer *p, const struct sim_peer *q)
+{
+	uint32_t words = (m->o.pieces + 63) / 64, n = 0, k, start;
+
+	for (uint32_t w = 0; w < words; w++)
+		n += (uint32_t)__builtin_popcountll(q->bits[w] & ~p->bits[w]);
+	if (!n)
+		return false;
+	k = (uint32_t)(sim_rand(m) % n);
+	start = 0;
+	for (uint32_t w = 0; w < words; w++) {
+		uint64_t avail = q->bits[w] & ~p->bits[w];
+		uint32_t c = (uint32_t)__builtin_popcountll(avail);
+
+		if (k >= c) {
+			k -= c;
+			continue;
+		}
+		while (k--)
+			avail &= avail - 1;
+		p->bits[w] |= avail & -avail;
+		p->nhave++;
+		return true;
+	}
+	(void)start;
+	return false;
+}
+
+static bool lacks_from(const struct sim *m, const struct sim_peer *p, const struct sim_peer *q)
+{
+	for (uint32_t w = 0; w < (m->o.pieces + 63) / 64; w++) {
+		if (q->bits[w] & ~p->bits[w])
+			return true;
+	}
+	return false;
+}
+
+/* The origin peer fetches the lowest piece it lacks. */
+static bool take_from_origin(struct sim *m, struct sim_peer *p)
+{
+	for (uint32_t i = 0; i < m->o.pieces; i++) {
+		if (!(p->bits[i / 64] >> (i % 64) & 1)) {
+			p->bits[i / 64] |= 1ull << (i % 64);
+			p->nhave++;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* One time step of transfers, piece by piece. */
+static void sim_step(struct sim *m, double now)
+{
+	double dt = SIM_DT, piece = (double)m->o.piece_bytes;
+	uint32_t *origins = vx_calloc(m->o.tasks, sizeof(*origins));
+
+	for (uint32_t i = 0; i < m->o.peers; i++)
+		m->p[i].nconn = 0;
+	for (uint32_t i = 0; i < m->o.peers; i++) {
+		struct sim_peer *p = &m->p[i];
+
+		if (!serving(p) || p->done)
+			continue;
+		if (p->origin && origins)
+			origins[p->task]++;
+		for (uint32_t k = 0; k < p->nr_parents; k++)
+			m->p[p->parents[k]].nconn++;
+	}
+	for (uint32_t i = 0; i < m->o.peers; i++) {
+		struct sim_peer *p = &m->p[i];
+		uint32_t before = p->nhave;
+
+		if (!serving(p) || p->done)
+			continue;
+		if (p->origin) {
+			double r =
+				VX_MIN(m->o.origin_bps / VX_MAX(1u, origins ? origins[p->task] : 1),
+				       p->down_bps);
+
+			p->credit[SIM_PARENTS_MAX] += r * dt / 8;
+			while (p->credit[SIM_PARENTS_MAX] >= piece && take_from_origin(m, p)) {
+				p->credit[SIM_PARENTS_MAX] -= piece;
+				m->origin_bytes += piece;
+			}
+		}
+		for (uint32_t k = 0; k < p->nr_parents; k++) {
+			struct sim_peer *q = &m->p[p->parents[k]];
+			double r;
+
+			if (!serving(q))
+				continue;
+			r = VX_MIN(q->up_bps / VX_MAX(1u, q->nconn), p->down_bps / p->nr_parents);
+			if (q->idc != p->idc)
+				r *= 0.5;
+			if (!lacks_from(m, p, q)) {
+				p->credit[k] =
+					0; /* nothing to take: the link idles, nothing measured */
+				continue;
+			}
+			p->credit[k] += r * dt / 8;
+			p->got[k] += r * dt / 8; /* what a real fetcher measures: bytes over time */
+			p->got_s[k] += dt;
+			while (p->credit[k] >= piece && take_piece(m, p, q))
+				p->credit[k] -= piece;
+		}
+		p->rate = 0.9 * p->rate + 0.1 * (double)(p->nhave - before) * piece * 8 / dt;
+	}
+	vx_free(origins);
+	(void)now;
+}
+
+static void sim_control(struct sim *m, double now)
+{
+	for (uint32_t i = 0; i < m->o.peers; i++) {
+		struct sim_peer *p = &m->p[i];
+
+		if (!p->active && !p->gone && now >= p->arrive_s) {
+			sim_register(m, p);
+			continue;
+		}
+		if (p->leave_s && !p->gone && p->active && now >= p->leave_s && !p->done) {
+			memcpy(p->bits, p->rep,
+			       sizeof(p->bits)); /* what it had reported survives */
+			p->nhave = p->reported;
+			(void)vx_sched_leave(m->s, p->h,
+					     (struct vx_ctl_str){ m->task_ids[p->task], 64 },
+					     (uint64_t)(now * 1000));
+			p->gone = true;
+			p->active = false;
+			p->origin = false;
+			p->nr_parents = 0;
+			continue;
+		}
+		if (p->gone && now >= p->back_s) {
+			p->gone = false;
+			p->leave_s = 0;
+			sim_register(m, p); /* with the pieces it held */
+			continue;
+		}
+		if (!serving(p) || p->done)
+			continue;
+		sim_report(m, p, now);
+		if (!p->done && !p->origin && now - p->resched_s >= 3.0 &&
+		    (p->nr_parents == 0 || p->rate < 0.1 * p->down_bps))
+			sim_reschedule(m, p, now);
+	}
+	vx_sched_tick(m->s, (uint64_t)(now * 1000));
+	sim_events(m, now);
+}
+
+static double sim_bound(const struct sim *m)
+{
+	double size = (double)task_bytes(m) * 8, worst = 0;
+
+	for (uint32_t t = 0; t < m->o.tasks; t++) {
+		double up = m->o.origin_bps, dmin = 1e30, n = 0, b;
+
+		for (uint32_t i = t; i < m->o.peers; i += m->o.tasks) {
+			up += m->p[i].up_bps;
+			dmin = VX_MIN(dmin, m->p[i].down_bps);
+			n++;
+		}
+		b = VX_MAX(size / m->o.origin_bps, VX_MAX(size / dmin, n * size / up));
+		worst = VX_MAX(worst, b);
+	}
+	return worst + 5.0 * 0; /* arrivals spread over 5 s are not in the bound */
+}
+
+struct sim_result {
+	double completion_s;
+	double mean_s;
+	double bound_s;
+	uint32_t unfinished;
+	double decisions_s_tight;
+	double decisions_s_sim;
+	uint64_t decisions;
+	double origin_copies;
+};
+
+/* Tight loop of reschedules over a populated swarm: the decision rate on one core. */
+static double tight_loop(struct sim *m)
+{
+	uint64_t t0, n = 0;
+	struct vx_sched_answer a;
+
+	t0 = vx_now_ns();
+	for (uint32_t k = 0; k < m->o.tight_decisions; k++) {
+		struct sim_peer *p = &m->p[sim_rand(m) % m->o.peers];
+
+		if (p->done || !p->active || p->gone || p->origin)
+			continue;
+		if (vx_sched_reschedule(m->s, p->h, (struct vx_ctl_str){ m->task_ids[p->task], 64 },
+					NULL, 0, 0, &a) == 0) {
+			apply_answer(m, p, &a);
+			n++;
+		}
+	}
+	return (double)n / ((double)(vx_now_ns() - t0) / 1e9);
+}
+
+static int sim_run(const struct sim_opts *o, enum vx_sched_policy pol, struct sim_result *r)
+{
+	struct sim m;
+	double now = 0, sum = 0;
+	uint32_t left;
+	int rc = sim_init(&m, o, pol);
+
+	memset(r, 0, sizeof(*r));
+	if (rc) {
+		sim_free(&m);
+		return rc;
+	}
+	r->bound_s = sim_bound(&m);
+	for (;;) {
+		sim_control(&m, now);
+		sim_step(&m, now);
+		now += SIM_DT;
+		if (o->trace && fmod(now + 1e-6, 10.0) < SIM_DT * 0.99) {
+			double np = 0, rate = 0, idle = 0, links = 0, act = 0, done = 0;
+			uint32_t maxc = 0;
+
+			for (uint32_t i = 0; i < o->peers; i++) {
+				struct sim_peer *q = &m.p[i];
+
+				done += q->done;
+				maxc = VX_MAX(maxc, q->nconn);
+				if (!serving(q) || q->done || q->origin)
+					continue;
+				act++;
+				np += q->nr_parents;
+				rate += q->rate;
+				for (uint32_t k = 0; k < q->nr_parents; k++) {
+					links++;
+					idle += !lacks_from(&m, q, &m.p[q->parents[k]]);
+				}
+			}
+			fprintf(stderr,
+				"t=%.0f done %.0f active %.0f parents/child %.2f rate %.0f Mb/s "
+				"idle links %.2f max children %u\n",
+				now, done, act, act ? np / act : 0, act ? rate / act / 1e6 : 0,
+				links ? idle / links : 0, maxc);
+		}
+		if (now > 8.0 && now < 8.0 + SIM_DT && o->tight_decisions)
+			r->decisions_s_tight = tight_loop(&m);
+		left = 0;
+		for (uint32_t i = 0; i < o->peers; i++)
+			left += !m.p[i].done;
+		if (!left || now > o->max_sim_s)
+			break;
+	}
+	for (uint32_t i = 0; i < o->peers; i++) {
+		if (m.p[i].done)
+			sum += m.p[i].done_s;
+		r->completion_s = VX_MAX(r->completion_s, m.p[i].done ? m.p[i].done_s : now);
+	}
+	r->unfinished = left;
+	r->mean_s = sum / (double)(o->peers - left ? o->peers - left : 1);
+	r->decisions = m.decisions;
+	r->decisions_s_sim = m.decide_ns ? (double)m.decisions / ((double)m.decide_ns / 1e9) : 0;
+	r->origin_copies = m.origin_bytes / (double)task_bytes(&m) / o->tasks;
+	{
+		struct vx_sched_stats st;
+
+		vx_sched_get_stats(m.s, &st);
+		if (o->trace)
+			fprintf(stderr,
+				"trace: decisions %llu bts %llu wait %llu cands %llu cycles %llu "
+				"dropped %llu\n",
+				(unsigned long long)st.decisions,
+				(unsigned long long)st.answers_bts,
+				(unsigned long long)st.answers_wait,
+				(unsigned long long)st.cands_given,
+				(unsigned long long)st.cycles_refused,
+				(unsigned long long)st.events_dropped);
+	}
+	sim_free(&m);
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: vx-bench sched [--peers N] [--tasks N] [--pieces N] [--piece-mib N]\n"
+		   "                      [--liars F] [--churn F] [--seed N] [--tight N]\n"
+		   "                      [--policy vx|dragonfly|both] [--trace]\n");
+}
+
+static int run_sched(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "peers", required_argument, NULL, 'n' },
+		{ "tasks", required_argument, NULL, 't' },
+		{ "pieces", required_argument, NULL, 'p' },
+		{ "piece-mib", required_argument, NULL, 'm' },
+		{ "liars", required_argument, NULL, 'l' },
+		{ "churn", required_argument, NULL, 'c' },
+		{ "seed", required_argument, NULL, 's' },
+		{ "tight", required_argument, NULL, 'd' },
+		{ "policy", required_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "trace", no_argument, NULL, 'T' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct sim_opts o = {
+		.peers = 10000,
+		.tasks = 100,
+		.pieces = 64,
+		.piece_bytes = 4u << 20,
+		.origin_bps = 1e9,
+		.liar_share = 0.2,
+		.churn_share = 0.05,
+		.seed = 1,
+		.tight_decisions = 200000,
+		.max_sim_s = 3600,
+	};
+	const char *pol = "both";
+	struct sim_result res[2];
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			o.peers = (uint32_t)strtoul(optarg, NULL, 10);
+			break;
+		case 't':
+			o.tasks = (uint32_t)strtoul(optarg, NULL, 10);
+			break;
+		case 'p':
+			o.pieces = (uint32_t)strtoul(optarg, NULL, 10);
+			break;
+		case 'm':
+			o.piece_bytes = (uint64_t)strtoul(optarg, NULL, 10) << 20;
+			break;
+		case 'l':
+			o.liar_share = strtod(optarg, NULL);
+			break;
+		case 'c':
+			o.churn_share = strtod(optarg, NULL);
+			break;
+		case 's':
+			o.seed = strtoull(optarg, NULL, 10);
+			break;
+		case 'd':
+			o.tight_decisions = (uint32_t)strtoul(optarg, NULL, 10);
+			break;
+		case 'P':
+			pol = optarg;
+			break;
+		case 'T':
+			o.trace = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (o.peers == 0 || o.tasks == 0 || o.tasks > o.peers || o.pieces == 0 ||
+	    o.pieces > SIM_WORDS * 64 || o.piece_bytes == 0 ||
+	    (strcmp(pol, "both") && strcmp(pol, "vx") && strcmp(pol, "dragonfly"))) {
+		usage(stderr);
+		return 2;
+	}
+	printf("sched: %u peers, %u tasks x %u pieces of %llu MiB, origin 1 Gb/s per task,\n"
+	       "       %.0f%% hosts over-declare bandwidth, %.0f%% churn, seed %llu\n\n",
+	       o.peers, o.tasks, o.pieces, (unsigned long long)(o.piece_bytes >> 20),
+	       o.liar_share * 100, o.churn_share * 100, (unsigned long long)o.seed);
+	for (int k = 0; k < 2; k++) {
+		enum vx_sched_policy p = k ? VX_SCHED_POLICY_DRAGONFLY : VX_SCHED_POLICY_VX;
+
+		if ((k == 0 && strcmp(pol, "dragonfly") == 0) || (k == 1 && strcmp(pol, "vx") == 0))
+			continue;
+		if (sim_run(&o, p, &res[k])) {
+			fprintf(stderr, "vx-bench sched: simulation failed\n");
+			return 1;
+		}
+		printf("  %-10s decisions/s (tight loop, 1 core) %10.0f   (in-sim %10.0f, %llu "
+		       "decisions)\n"
+		       "  %-10s swarm done %7.1f s   mean %6.1f s   bound %6.1f s   ratio %.2fx   "
+		       "unfinished %u   origin copies/task %.2f\n\n",
+		       k ? "dragonfly" : "vx", res[k].decisions_s_tight, res[k].decisions_s_sim,
+		       (unsigned long long)res[k].decisions, "", res[k].completion_s, res[k].mean_s,
+		       res[k].bound_s, res[k].completion_s / res[k].bound_s, res[k].unfinished,
+		       res[k].origin_copies);
+		fflush(stdout);
+	}
+	if (strcmp(pol, "both") == 0)
+		printf("  vx / dragonfly: swarm completion %.2fx, mean completion %.2fx\n",
+		       res[0].completion_s / res[1].completion_s, res[0].mean_s / res[1].mean_s);
+	return 0;
+}
+
+const struct vx_bench vx_bench_sched = {
+	.name = "sched",
+	.summary = "scheduler core: decisions/s and a simulated swarm, vx vs dragonfly policy",
+	.run = run_sched,
+};
