@@ -13,6 +13,6 @@ if(TARGET vx_vortex)
 	if(TARGET vx)
 		add_test(NAME vortex_cli
 			COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/vortex_cli.sh $<TARGET_FILE:vx>)
-		set_tests_properties(vortex_cli PROPERTIES LABELS integration TIMEOUT 60)
+		set_tests_properties(vortex_cli PROPERTIES LABELS integration TIMEOUT 120)
 	endif()
 endif()
