@@ -4,14 +4,17 @@
  * http, https, ftp and file (libcurl), s3 (SigV4), oci registries (v2 flow), hdfs (WebHDFS)
  * and plug-ins loaded from shared objects.
  *
- * Threading model (spec/sources.md has the measurement behind it): a context owns ONE worker
- * thread that drives a libcurl multi handle. Callers on any thread hand requests over through a
- * bounded submission queue and a curl_multi_wakeup(); every transfer of the context shares the
- * multi handle's connection cache, so parallel ranges to one origin reuse a few keep-alive
- * connections. Sink and completion callbacks of asynchronous reads run ON THE WORKER THREAD:
- * they must not block and must not call a blocking function of this header. Blocking forms
- * (open, list, vx_source_read) submit to the same worker and wait; they must never be called
- * from a callback.
+ * Threading model (spec/sources.md has the measurement behind it): a context owns a fixed
+ * set of worker threads (cfg.workers, default 1), each driving one libcurl multi handle.
+ * Callers on any thread hand requests over through a bounded submission queue (reqs_max) and a
+ * curl_multi_wakeup(); transfers are dealt to the workers round robin, and the transfers of a
+ * worker share its connection cache, so parallel ranges to one origin reuse a few keep-alive
+ * connections. Sink and completion callbacks of asynchronous reads run ON A WORKER THREAD
+ * (plug-in reads: on the plug-in thread): they must not block and must not call a blocking
+ * function of this header. The callbacks of one read run on one thread, in order; with more
+ * than one worker, callbacks of different reads may run at the same time. Blocking forms
+ * (open, list, vx_source_read) submit to the workers and wait; they must never be called from
+ * a callback.
  *
  * Object model: vx_source_open() resolves a URL once (stat, redirects, registry tokens,
  * manifest lists, WebHDFS status) into a struct vx_source_obj; ranged reads are then submitted
@@ -37,6 +40,7 @@ struct vx_source_obj;
 #define VX_SOURCE_DIGEST_MAX	 160u	    /* "sha256:<64 hex>" and friends, NUL included */
 #define VX_SOURCE_DETAIL_MSG_MAX 256u	    /* bytes of an error detail message */
 #define VX_SOURCE_REQS_MAX	 4096u	    /* largest reqs_max a context accepts */
+#define VX_SOURCE_WORKERS_MAX	 16u	    /* largest workers a context accepts */
 #define VX_SOURCE_DOC_MAX	 (4u << 20) /* largest manifest, listing page or JSON reply */
 #define VX_SOURCE_LEN_TO_END	 UINT64_MAX /* read length: everything from the offset on */
 #define VX_SOURCE_LENGTH_UNKNOWN (-1)	    /* stat length when the origin gives none */
@@ -138,7 +142,10 @@ struct vx_source_ctx_cfg {
 	uint32_t reqs_max;	  /* transfers queued or running at once; 0: 256 */
 	uint32_t host_conns_max;  /* parallel connections to one host; 0: 16 */
 	uint32_t total_conns_max; /* all connections; 0: 64 */
-	const char *user_agent;	  /* NULL: "vx/<version>" */
+	/* Worker threads, each with its own multi handle and connections; transfers are dealt
+	 * round robin. 0: 1. */
+	uint32_t workers;
+	const char *user_agent; /* NULL: "vx/<version>" */
 };
 
 /*

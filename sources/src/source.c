@@ -68,8 +68,10 @@ int vx_source_ctx_new(struct vx_source_ctx **out, const struct vx_source_ctx_cfg
 		ctx->cfg.host_conns_max = 16;
 	if (!ctx->cfg.total_conns_max)
 		ctx->cfg.total_conns_max = 64;
+	if (!ctx->cfg.workers)
+		ctx->cfg.workers = 1;
 	if (ctx->cfg.reqs_max > VX_SOURCE_REQS_MAX || ctx->cfg.host_conns_max > 1024 ||
-	    ctx->cfg.total_conns_max > 4096) {
+	    ctx->cfg.total_conns_max > 4096 || ctx->cfg.workers > VX_SOURCE_WORKERS_MAX) {
 		rc = -EINVAL;
 		goto out_free_ctx;
 	}
@@ -78,7 +80,6 @@ int vx_source_ctx_new(struct vx_source_ctx **out, const struct vx_source_ctx_cfg
 	ctx->cfg.user_agent = NULL;
 	pthread_mutex_init(&ctx->lock, NULL);
 	pthread_cond_init(&ctx->plugin_cond, NULL);
-	vx_list_init(&ctx->submitted);
 	vx_list_init(&ctx->plugin_q);
 	vx_list_init(&ctx->live);
 	rc = vx__http_register(ctx);
@@ -428,7 +429,7 @@ int vx_source_cancel(struct vx_source_ctx *ctx, uint64_t id)
 	}
 	pthread_mutex_unlock(&ctx->lock);
 	if (rc == 0) {
-		curl_multi_wakeup(ctx->multi);
+		vx__worker_wake_all(ctx);
 		pthread_cond_broadcast(&ctx->plugin_cond);
 	}
 	return rc;

@@ -20,7 +20,8 @@
 #define VX__SCHEMES_MAX	  32u
 #define VX__PLUGINS_MAX	  8u
 #define VX__ERRBODY_MAX	  512u /* bytes of an error body kept for the detail message */
-#define VX__EASY_POOL_MAX 64u  /* idle easy handles kept for reuse */
+#define VX__EASY_POOL_MAX 64u  /* idle easy handles kept for reuse, per worker */
+#define VX__WORKERS_MAX	  16u  /* worker threads per context */
 
 struct vx_source_obj;
 struct vx__xfer;
@@ -41,24 +42,32 @@ struct vx__scheme {
 	const struct vx_source_plugin_v1 *plugin; /* set for plug-in schemes */
 };
 
-struct vx_source_ctx {
+/* One worker thread and its multi handle. Fields below the line are its own. */
+struct vx__worker {
+	struct vx_source_ctx *ctx;
 	pthread_t thread;
+	CURLM *multi;
+	struct vx_list submitted; /* under ctx->lock: xfers handed to this worker */
+	/* Worker thread only. */
+	struct vx_list running;
+	struct vx_list waiting; /* backoff before a retry, scanned */
+	CURL *easy_pool[VX__EASY_POOL_MAX];
+	uint32_t nr_easy_pool;
+};
+
+struct vx_source_ctx {
+	struct vx__worker workers[VX__WORKERS_MAX];
+	uint32_t nr_workers;  /* set before any submission, then read-only */
+	uint32_t next_worker; /* under lock: round robin */
 	pthread_t plugin_thread;
 	bool plugin_thread_started;
 	pthread_mutex_t lock;
 	pthread_cond_t plugin_cond;
-	struct vx_list submitted; /* under lock: xfers handed to the worker */
-	struct vx_list plugin_q;  /* under lock: plug-in reads for the plug-in thread */
-	struct vx_list live;	  /* under lock: every xfer not yet completed (for cancel) */
-	uint32_t nr_live;	  /* under lock */
-	bool stopping;		  /* under lock */
-	uint64_t next_id;	  /* under lock */
-	/* Worker thread only. */
-	CURLM *multi;
-	struct vx_list running;
-	struct vx_list waiting; /* backoff before a retry, sorted by nothing: scanned */
-	CURL *easy_pool[VX__EASY_POOL_MAX];
-	uint32_t nr_easy_pool;
+	struct vx_list plugin_q; /* under lock: plug-in reads for the plug-in thread */
+	struct vx_list live;	 /* under lock: every xfer not yet completed (for cancel) */
+	uint32_t nr_live;	 /* under lock */
+	bool stopping;		 /* under lock */
+	uint64_t next_id;	 /* under lock */
 	/* Set before the worker starts, then read-only (plug-in loads take the lock). */
 	struct vx_source_ctx_cfg cfg;
 	char user_agent[64];
@@ -179,6 +188,7 @@ struct vx__fetch {
 /* worker.c */
 int vx__worker_start(struct vx_source_ctx *ctx);
 void vx__worker_stop(struct vx_source_ctx *ctx);
+void vx__worker_wake_all(struct vx_source_ctx *ctx);
 int vx__xfer_submit(struct vx_source_ctx *ctx, struct vx__xfer *x);
 void vx__xfer_free(struct vx__xfer *x);
 int vx__fetch_run(struct vx_source_ctx *ctx, struct vx__fetch *f);

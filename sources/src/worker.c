@@ -45,11 +45,6 @@ static const char *const kept_names[] = {
 	"expires",	    "x-amz-version-id",
 };
 
-bool vx__on_worker(const struct vx_source_ctx *ctx)
-{
-	return pthread_equal(pthread_self(), ctx->thread);
-}
-
 void vx__detail_set(struct vx_source_error *d, int err, long status, const char *url,
 		    const char *fmt, ...)
 {
@@ -380,18 +375,18 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 	return len;
 }
 
-static CURL *easy_get(struct vx_source_ctx *ctx)
+static CURL *easy_get(struct vx__worker *w)
 {
-	if (ctx->nr_easy_pool)
-		return ctx->easy_pool[--ctx->nr_easy_pool];
+	if (w->nr_easy_pool)
+		return w->easy_pool[--w->nr_easy_pool];
 	return curl_easy_init();
 }
 
-static void easy_put(struct vx_source_ctx *ctx, CURL *easy)
+static void easy_put(struct vx__worker *w, CURL *easy)
 {
-	if (ctx->nr_easy_pool < VX__EASY_POOL_MAX) {
+	if (w->nr_easy_pool < VX__EASY_POOL_MAX) {
 		curl_easy_reset(easy);
-		ctx->easy_pool[ctx->nr_easy_pool++] = easy;
+		w->easy_pool[w->nr_easy_pool++] = easy;
 		return;
 	}
 	curl_easy_cleanup(easy);
@@ -417,7 +412,7 @@ static int fetch_prepare(struct vx__xfer *x)
 	return 0;
 }
 
-static int xfer_start(struct vx_source_ctx *ctx, struct vx__xfer *x)
+static int xfer_start(struct vx__worker *w, struct vx__xfer *x)
 {
 	char range[64];
 	CURL *e;
@@ -449,7 +444,7 @@ static int xfer_start(struct vx_source_ctx *ctx, struct vx__xfer *x)
 	}
 	if (rc)
 		return rc;
-	e = easy_get(ctx);
+	e = easy_get(w);
 	if (!e)
 		return -ENOMEM;
 	x->easy = e;
@@ -463,7 +458,7 @@ static int xfer_start(struct vx_source_ctx *ctx, struct vx__xfer *x)
 	curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https,ftp,ftps,file");
 	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_USERAGENT, ctx->user_agent);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, w->ctx->user_agent);
 	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, VX__RECV_BUFFER);
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
@@ -492,20 +487,20 @@ static int xfer_start(struct vx_source_ctx *ctx, struct vx__xfer *x)
 		curl_easy_setopt(e, CURLOPT_RANGE, range);
 	}
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdrs);
-	if (curl_multi_add_handle(ctx->multi, e) != CURLM_OK)
+	if (curl_multi_add_handle(w->multi, e) != CURLM_OK)
 		return -ENOMEM;
-	vx_list_add_tail(&ctx->running, &x->node);
+	vx_list_add_tail(&w->running, &x->node);
 	return 0;
 }
 
 /* ---- Completion -------------------------------------------------------------------------- */
 
-static void xfer_detach_easy(struct vx_source_ctx *ctx, struct vx__xfer *x)
+static void xfer_detach_easy(struct vx__worker *w, struct vx__xfer *x)
 {
 	if (!x->easy)
 		return;
-	curl_multi_remove_handle(ctx->multi, x->easy);
-	easy_put(ctx, x->easy);
+	curl_multi_remove_handle(w->multi, x->easy);
+	easy_put(w, x->easy);
 	x->easy = NULL;
 }
 
@@ -524,16 +519,16 @@ void vx__xfer_free(struct vx__xfer *x)
 	vx_free(x);
 }
 
-static void finish(struct vx_source_ctx *ctx, struct vx__xfer *x, int err)
+static void finish(struct vx__worker *w, struct vx__xfer *x, int err)
 {
 	struct vx__fetch *f = x->fetch;
 
-	xfer_detach_easy(ctx, x);
+	xfer_detach_easy(w, x);
 	vx_list_del(&x->node);
-	pthread_mutex_lock(&ctx->lock);
+	pthread_mutex_lock(&w->ctx->lock);
 	vx_list_del(&x->live_node);
-	ctx->nr_live--;
-	pthread_mutex_unlock(&ctx->lock);
+	w->ctx->nr_live--;
+	pthread_mutex_unlock(&w->ctx->lock);
 
 	if (err) {
 		if (x->detail.err != err || !x->detail.msg[0])
@@ -572,7 +567,7 @@ static bool can_resume(const struct vx__xfer *x)
 	return x->obj->stat.ranges || x->range_in_url;
 }
 
-static void schedule_retry(struct vx_source_ctx *ctx, struct vx__xfer *x)
+static void schedule_retry(struct vx__worker *w, struct vx__xfer *x)
 {
 	const struct vx_source_opts *o = x->opts;
 	uint64_t base = o && o->retry_backoff_ms ? o->retry_backoff_ms : 100;
@@ -581,10 +576,10 @@ static void schedule_retry(struct vx_source_ctx *ctx, struct vx__xfer *x)
 	if (ms > VX__BACKOFF_CAP_MS)
 		ms = VX__BACKOFF_CAP_MS;
 	ms = ms / 2 + (uint64_t)(random() % (long)(ms / 2 + 1)); /* jitter: [ms/2, ms] */
-	xfer_detach_easy(ctx, x);
+	xfer_detach_easy(w, x);
 	vx_list_del(&x->node);
 	x->due_ns = vx_now_ns() + ms * 1000000ull;
-	vx_list_add_tail(&ctx->waiting, &x->node);
+	vx_list_add_tail(&w->waiting, &x->node);
 	vx_debug("source: %s transient failure (attempt %u), retry in %llu ms", x->detail.url,
 		 x->attempts, (unsigned long long)ms);
 }
@@ -610,7 +605,7 @@ static int verify_digest(struct vx__xfer *x)
 	return 0;
 }
 
-static void complete(struct vx_source_ctx *ctx, struct vx__xfer *x, CURLcode cc)
+static void complete(struct vx__worker *w, struct vx__xfer *x, CURLcode cc)
 {
 	uint32_t retries_max = x->opts && x->opts->retries_max ? x->opts->retries_max : 2;
 	bool transient = false;
@@ -662,60 +657,60 @@ static void complete(struct vx_source_ctx *ctx, struct vx__xfer *x, CURLcode cc)
 			       (unsigned long long)x->left);
 	}
 	if (err && transient && x->attempts <= retries_max && can_resume(x)) {
-		schedule_retry(ctx, x);
+		schedule_retry(w, x);
 		return;
 	}
 	if (!err && x->sha)
 		err = verify_digest(x);
-	finish(ctx, x, err);
+	finish(w, x, err);
 }
 
 /* ---- The loop ----------------------------------------------------------------------------- */
 
-static void take_submissions(struct vx_source_ctx *ctx, struct vx_list *fresh, bool *stopping)
+static void take_submissions(struct vx__worker *w, struct vx_list *fresh, bool *stopping)
 {
 	struct vx_list *pos, *tmp;
 
-	pthread_mutex_lock(&ctx->lock);
-	vx_list_for_each_safe(pos, tmp, &ctx->submitted) {
+	pthread_mutex_lock(&w->ctx->lock);
+	vx_list_for_each_safe(pos, tmp, &w->submitted) {
 		vx_list_del(pos);
 		vx_list_add_tail(fresh, pos);
 	}
-	*stopping = ctx->stopping;
-	pthread_mutex_unlock(&ctx->lock);
+	*stopping = w->ctx->stopping;
+	pthread_mutex_unlock(&w->ctx->lock);
 }
 
-static void start_or_fail(struct vx_source_ctx *ctx, struct vx__xfer *x)
+static void start_or_fail(struct vx__worker *w, struct vx__xfer *x)
 {
 	int rc;
 
 	if (__atomic_load_n(&x->cancel, __ATOMIC_RELAXED)) {
-		vx_list_add_tail(&ctx->running, &x->node);
-		finish(ctx, x, -ECANCELED);
+		vx_list_add_tail(&w->running, &x->node);
+		finish(w, x, -ECANCELED);
 		return;
 	}
 	if (x->left == 0) {
-		vx_list_add_tail(&ctx->running, &x->node);
-		finish(ctx, x, 0);
+		vx_list_add_tail(&w->running, &x->node);
+		finish(w, x, 0);
 		return;
 	}
-	rc = xfer_start(ctx, x);
+	rc = xfer_start(w, x);
 	if (rc) {
 		if (vx_list_empty(&x->node) || x->node.next == NULL)
-			vx_list_add_tail(&ctx->running, &x->node);
+			vx_list_add_tail(&w->running, &x->node);
 		vx__detail_set(&x->detail, rc, 0, x->url, "could not start the request: %s",
 			       vx_strerror(rc));
-		finish(ctx, x, rc);
+		finish(w, x, rc);
 	}
 }
 
-static int next_timeout_ms(struct vx_source_ctx *ctx)
+static int next_timeout_ms(struct vx__worker *w)
 {
 	uint64_t now = vx_now_ns();
 	int t = VX__POLL_MAX_MS;
 	struct vx_list *pos;
 
-	vx_list_for_each(pos, &ctx->waiting) {
+	vx_list_for_each(pos, &w->waiting) {
 		struct vx__xfer *x = vx_list_entry(pos, struct vx__xfer, node);
 		uint64_t ms = x->due_ns > now ? (x->due_ns - now) / 1000000ull + 1 : 0;
 
@@ -725,32 +720,32 @@ static int next_timeout_ms(struct vx_source_ctx *ctx)
 	return t;
 }
 
-static void sweep(struct vx_source_ctx *ctx, bool stopping)
+static void sweep(struct vx__worker *w, bool stopping)
 {
 	uint64_t now = vx_now_ns();
 	struct vx_list *pos, *tmp;
 
-	vx_list_for_each_safe(pos, tmp, &ctx->waiting) {
+	vx_list_for_each_safe(pos, tmp, &w->waiting) {
 		struct vx__xfer *x = vx_list_entry(pos, struct vx__xfer, node);
 
 		if (stopping || __atomic_load_n(&x->cancel, __ATOMIC_RELAXED)) {
-			finish(ctx, x, -ECANCELED);
+			finish(w, x, -ECANCELED);
 		} else if (x->due_ns <= now) {
 			vx_list_del(&x->node);
-			start_or_fail(ctx, x);
+			start_or_fail(w, x);
 		}
 	}
-	vx_list_for_each_safe(pos, tmp, &ctx->running) {
+	vx_list_for_each_safe(pos, tmp, &w->running) {
 		struct vx__xfer *x = vx_list_entry(pos, struct vx__xfer, node);
 
 		if (stopping || __atomic_load_n(&x->cancel, __ATOMIC_RELAXED))
-			finish(ctx, x, -ECANCELED);
+			finish(w, x, -ECANCELED);
 	}
 }
 
 static void *worker_main(void *arg)
 {
-	struct vx_source_ctx *ctx = arg;
+	struct vx__worker *w = arg;
 	bool stopping = false;
 
 	for (;;) {
@@ -759,73 +754,116 @@ static void *worker_main(void *arg)
 		int running = 0, left = 0;
 
 		vx_list_init(&fresh);
-		take_submissions(ctx, &fresh, &stopping);
+		take_submissions(w, &fresh, &stopping);
 		vx_list_for_each_safe(pos, tmp, &fresh) {
 			struct vx__xfer *x = vx_list_entry(pos, struct vx__xfer, node);
 
 			vx_list_del(pos);
 			if (stopping)
 				__atomic_store_n(&x->cancel, true, __ATOMIC_RELAXED);
-			start_or_fail(ctx, x);
+			start_or_fail(w, x);
 		}
-		sweep(ctx, stopping);
+		sweep(w, stopping);
 		if (stopping)
 			break;
-		curl_multi_perform(ctx->multi, &running);
-		while ((msg = curl_multi_info_read(ctx->multi, &left)) != NULL) {
+		curl_multi_perform(w->multi, &running);
+		while ((msg = curl_multi_info_read(w->multi, &left)) != NULL) {
 			struct vx__xfer *x = NULL;
 
 			if (msg->msg != CURLMSG_DONE)
 				continue;
 			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
 			VX_ASSERT(x);
-			complete(ctx, x, msg->data.result);
+			complete(w, x, msg->data.result);
 		}
-		curl_multi_poll(ctx->multi, NULL, 0, next_timeout_ms(ctx), NULL);
+		curl_multi_poll(w->multi, NULL, 0, next_timeout_ms(w), NULL);
 	}
 	return NULL;
 }
 
+bool vx__on_worker(const struct vx_source_ctx *ctx)
+{
+	for (uint32_t i = 0; i < ctx->nr_workers; i++) {
+		if (pthread_equal(pthread_self(), ctx->workers[i].thread))
+			return true;
+	}
+	return false;
+}
+
+/* Stops and frees the workers [0, n): used by stop and by a failed start. */
+static void workers_stop(struct vx_source_ctx *ctx, uint32_t n)
+{
+	pthread_mutex_lock(&ctx->lock);
+	ctx->stopping = true;
+	pthread_mutex_unlock(&ctx->lock);
+	for (uint32_t i = 0; i < n; i++)
+		curl_multi_wakeup(ctx->workers[i].multi);
+	for (uint32_t i = 0; i < n; i++) {
+		struct vx__worker *w = &ctx->workers[i];
+
+		pthread_join(w->thread, NULL);
+		for (uint32_t k = 0; k < w->nr_easy_pool; k++)
+			curl_easy_cleanup(w->easy_pool[k]);
+		w->nr_easy_pool = 0;
+		curl_multi_cleanup(w->multi);
+		w->multi = NULL;
+	}
+}
+
 int vx__worker_start(struct vx_source_ctx *ctx)
 {
+	uint32_t n = ctx->cfg.workers;
+	long per_host = (long)((ctx->cfg.host_conns_max + n - 1) / n);
+	long total = (long)((ctx->cfg.total_conns_max + n - 1) / n);
 	int rc;
 
-	ctx->multi = curl_multi_init();
-	if (!ctx->multi)
-		return -ENOMEM;
-	curl_multi_setopt(ctx->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)ctx->cfg.host_conns_max);
-	curl_multi_setopt(ctx->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
-			  (long)ctx->cfg.total_conns_max);
-	curl_multi_setopt(ctx->multi, CURLMOPT_MAXCONNECTS, (long)ctx->cfg.total_conns_max);
-	vx_list_init(&ctx->running);
-	vx_list_init(&ctx->waiting);
-	rc = pthread_create(&ctx->thread, NULL, worker_main, ctx);
-	if (rc) {
-		curl_multi_cleanup(ctx->multi);
-		ctx->multi = NULL;
-		return -rc;
+	VX_ASSERT(n >= 1 && n <= VX__WORKERS_MAX);
+	for (uint32_t i = 0; i < n; i++) {
+		struct vx__worker *w = &ctx->workers[i];
+
+		w->ctx = ctx;
+		vx_list_init(&w->submitted);
+		vx_list_init(&w->running);
+		vx_list_init(&w->waiting);
+		w->multi = curl_multi_init();
+		if (!w->multi) {
+			rc = -ENOMEM;
+			goto out_stop;
+		}
+		curl_multi_setopt(w->multi, CURLMOPT_MAX_HOST_CONNECTIONS, per_host);
+		curl_multi_setopt(w->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, total);
+		curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, total);
+		rc = -pthread_create(&w->thread, NULL, worker_main, w);
+		if (rc) {
+			curl_multi_cleanup(w->multi);
+			w->multi = NULL;
+			goto out_stop;
+		}
+		ctx->nr_workers = i + 1;
 	}
 	return 0;
+
+out_stop:
+	workers_stop(ctx, ctx->nr_workers);
+	ctx->nr_workers = 0;
+	return rc;
 }
 
 void vx__worker_stop(struct vx_source_ctx *ctx)
 {
-	if (!ctx->multi)
-		return;
-	pthread_mutex_lock(&ctx->lock);
-	ctx->stopping = true;
-	pthread_mutex_unlock(&ctx->lock);
-	curl_multi_wakeup(ctx->multi);
-	pthread_join(ctx->thread, NULL);
-	for (uint32_t i = 0; i < ctx->nr_easy_pool; i++)
-		curl_easy_cleanup(ctx->easy_pool[i]);
-	ctx->nr_easy_pool = 0;
-	curl_multi_cleanup(ctx->multi);
-	ctx->multi = NULL;
+	workers_stop(ctx, ctx->nr_workers);
+}
+
+void vx__worker_wake_all(struct vx_source_ctx *ctx)
+{
+	for (uint32_t i = 0; i < ctx->nr_workers; i++)
+		curl_multi_wakeup(ctx->workers[i].multi);
 }
 
 int vx__xfer_submit(struct vx_source_ctx *ctx, struct vx__xfer *x)
 {
+	struct vx__worker *w;
+
 	pthread_mutex_lock(&ctx->lock);
 	if (ctx->stopping) {
 		pthread_mutex_unlock(&ctx->lock);
@@ -835,13 +873,15 @@ int vx__xfer_submit(struct vx_source_ctx *ctx, struct vx__xfer *x)
 		pthread_mutex_unlock(&ctx->lock);
 		return -ENOBUFS;
 	}
+	/* Round robin: each worker keeps its own connections to the origins it talks to. */
+	w = &ctx->workers[ctx->next_worker++ % ctx->nr_workers];
 	x->id = ++ctx->next_id;
 	x->ctx = ctx;
 	ctx->nr_live++;
 	vx_list_add_tail(&ctx->live, &x->live_node);
-	vx_list_add_tail(&ctx->submitted, &x->node);
+	vx_list_add_tail(&w->submitted, &x->node);
 	pthread_mutex_unlock(&ctx->lock);
-	curl_multi_wakeup(ctx->multi);
+	curl_multi_wakeup(w->multi);
 	return 0;
 }
 

@@ -305,7 +305,7 @@ static void piece_done(void *arg, int err, const struct vx_source_error *detail)
 	pthread_mutex_unlock(&p->par->lock);
 }
 
-static void test_vx_source_read_submit__parallel_pieces(void **state)
+static void parallel_pieces(struct vx_source_ctx *c)
 {
 	enum { NR = 41 };
 	struct vx_source_obj *obj;
@@ -314,9 +314,8 @@ static void test_vx_source_read_submit__parallel_pieces(void **state)
 	uint64_t piece_len = (BLOB_LEN + NR - 1) / NR;
 	char url[256];
 
-	(void)state;
 	url_of(url, sizeof(url), "http", http_port, "/data/blob.bin");
-	assert_int_equal(vx_source_open(ctx, url, NULL, &obj, NULL), 0);
+	assert_int_equal(vx_source_open(c, url, NULL, &obj, NULL), 0);
 	par.out = calloc(1, BLOB_LEN);
 	pthread_mutex_init(&par.lock, NULL);
 	pthread_cond_init(&par.cond, NULL);
@@ -342,6 +341,21 @@ static void test_vx_source_read_submit__parallel_pieces(void **state)
 	assert_int_equal(par.failed, 0);
 	assert_memory_equal(par.out, blob, BLOB_LEN);
 	free(par.out);
+}
+
+static void test_vx_source_read_submit__parallel_pieces(void **state)
+{
+	struct vx_source_ctx_cfg cfg = { .workers = 3, .host_conns_max = 6 };
+	struct vx_source_ctx *three;
+
+	(void)state;
+	parallel_pieces(ctx);
+	/* Three workers: pieces are dealt round robin, each worker with its own connections. */
+	assert_int_equal(vx_source_ctx_new(&three, &cfg), 0);
+	parallel_pieces(three);
+	vx_source_ctx_free(three);
+	cfg.workers = VX_SOURCE_WORKERS_MAX + 1;
+	assert_int_equal(vx_source_ctx_new(&three, &cfg), -EINVAL);
 }
 
 static void test_vx_source_open__redirect(void **state)
