@@ -358,6 +358,15 @@ static void test_vx_frame_dec_feed__rejects_bad_values(void **state)
 	assert_int_equal(err, -EMSGSIZE);
 	assert_int_equal(f->dec.reason, VX_FRAME_DEC_META_TOO_LONG);
 
+	/* a piece body above 1 GiB is refused before a byte of it is read */
+	f->len = 0;
+	n = content_value(v, 8);
+	memcpy(v + 4 + 12, "\x00\x00\x00\x00\x40\x00\x00\x01", 8); /* length 1 GiB + 1 */
+	add_frame(f, VX_TAG_PIECE_CONTENT, v, (uint32_t)n);
+	decode_all(f, 1, got, sizeof(got), &err);
+	assert_int_equal(err, -EMSGSIZE);
+	assert_int_equal(f->dec.reason, VX_FRAME_DEC_BODY_TOO_LONG);
+
 	/* metadata length larger than the header allows */
 	f->len = 0;
 	n = content_value(v, 0);

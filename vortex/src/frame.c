@@ -362,6 +362,8 @@ static ssize_t on_meta(struct vx_frame_dec *d, struct vx_frame *f)
 
 	memset(f, 0, sizeof(*f));
 	r = vx_piece_content_decode(d->buf, value_len, &f->content);
+	if (r < 0 && value_len >= 4 + 20 && vx_get_be64(d->buf + 4 + 12) > VX_PIECE_BODY_MAX)
+		return fail(d, VX_FRAME_DEC_BODY_TOO_LONG, vx_get_be64(d->buf + 4 + 12));
 	if (r < 0)
 		return fail(d, VX_FRAME_DEC_BAD_VALUE, value_len);
 	/* Real framing: header length = 4 + metadata; the crate's test adds the body. */
