@@ -2,7 +2,7 @@
 /*
  * vx_fetcher.h: the piece fetcher. Given a task (id, content and piece length), its trusted
  * piece digests and a set of parents, it keeps a few long-lived Vortex connections per parent,
- * learns which pieces each parent has (SUBSCRIBE: a bitfield, then HAVE frames), picks pieces
+ * learns which pieces each parent has (INTEREST: a bitfield, then HAVE frames), picks pieces
  * rarest first from a random start, pipelines requests, receives each body straight into
  * aligned chunk buffers, checks the CRC against the trusted digest (never the sender's claim),
  * writes through the sink (O_DIRECT when the sink allows) and publishes each piece at once.

@@ -103,7 +103,7 @@ struct vx_upload_stats {
 	uint64_t errors_sent;	  /* Error frames sent */
 	uint64_t timeouts;	  /* connections closed by idle, header, stall or wait limits */
 	uint64_t protocol_errors; /* connections closed for malformed input */
-	uint64_t haves_sent;	  /* HAVE frames sent to subscribers */
+	uint64_t haves_sent;	  /* piece numbers announced in HAVE frames */
 };
 
 /* Fills @cfg with the defaults: 127.0.0.1:4005 and the limits above. */
