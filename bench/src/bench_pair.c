@@ -38,7 +38,8 @@ struct pair_opts {
 	bool direct;
 	bool null; /* receivers discard into /dev/null: the wire, not the disk */
 	enum vx_upload_body_mode body;
-	bool only_vx; /* skip the baselines (profiling) */
+	bool only_vx;	      /* skip the baselines (profiling) */
+	uint32_t chunk_bytes; /* upload splice round and pipe size; 0 = default */
 	const char *dir;
 	uint32_t depth;
 	uint32_t conns;
@@ -142,6 +143,8 @@ static int server_child(const struct pair_opts *o, const char *path, uint64_t si
 	cfg.ops = vx_file_task_source_ops();
 	cfg.ops_ctx = t;
 	cfg.body_mode = o->body;
+	if (o->chunk_bytes)
+		cfg.chunk_bytes = o->chunk_bytes;
 	if (vx_upload_new(&up, g_server_loop, &cfg))
 		return 1;
 	vx_upload_local_addr(up, &ss, &sl);
@@ -529,6 +532,8 @@ static int pair_run(int argc, char **argv)
 			o.direct = true;
 		else if (!strcmp(argv[i], "--null"))
 			o.null = true;
+		else if (!strcmp(argv[i], "--chunk") && i + 1 < argc)
+			o.chunk_bytes = (uint32_t)strtoul(argv[++i], NULL, 0);
 		else if (!strcmp(argv[i], "--only-vx"))
 			o.only_vx = true;
 		else if (!strcmp(argv[i], "--body") && i + 1 < argc)
@@ -537,7 +542,7 @@ static int pair_run(int argc, char **argv)
 			fprintf(stderr,
 				"usage: vx-bench pair [--size BYTES] [--runs N] [--dir DIR] "
 				"[--depth N] [--conns N] [--direct] [--null] "
-				"[--body splice|send|zc] [--only-vx]\n");
+				"[--body splice|send|zc] [--chunk BYTES] [--only-vx]\n");
 			return 2;
 		}
 	}
