@@ -213,6 +213,7 @@ static void fx_close(struct vx_fx_conn *c);
 static void fx_fill(struct vx_fx_conn *c);
 static void fx_arm_recv(struct vx_fx_conn *c);
 static void fx_maybe_finish(struct vx_fetcher *f);
+static void fx_buf_put(struct vx_fetcher *f, struct vx_fx_buf *b);
 
 void vx_fetcher_cfg_init(struct vx_fetcher_cfg *cfg)
 {
@@ -476,6 +477,16 @@ static void fx_op_done(struct vx_fx_conn *c)
 	c->inflight--;
 	if (c->state != VX_FX_CLOSING || c->inflight > 0 || vx_op_armed(&c->close_op))
 		return;
+	if (c->buf) {
+		/*
+		 * A partly filled chunk never reaches the disk. It goes back only now: a cancelled
+		 * recv may have been writing into it until its CQE.
+		 */
+		struct vx_fx_buf *b = c->buf;
+
+		c->buf = NULL;
+		fx_buf_put(c->f, b);
+	}
 	sqe = vx_loop_sqe(c->f->loop);
 	io_uring_prep_close(sqe, c->fd);
 	vx_loop_arm(c->f->loop, &c->close_op, sqe, false);
@@ -487,12 +498,6 @@ static void fx_conn_release_work(struct vx_fx_conn *c)
 {
 	struct vx_fetcher *f = c->f;
 
-	if (c->buf) {
-		/* A partly filled chunk never reaches the disk. */
-		c->buf->w = NULL;
-		vx_list_add(&f->free_bufs, &c->buf->node);
-		c->buf = NULL;
-	}
 	if (c->w) {
 		c->w->failed = true;
 		c->w->body_done = true;

@@ -192,10 +192,10 @@ static void up_check_invariants(const struct vx_up_conn *c)
 		VX_ASSERT(c->fd >= 0);
 		break;
 	case VX_UP_CLOSING:
-		VX_ASSERT(!c->piece_held);
 		break;
 	case VX_UP_CLOSED:
 		VX_ASSERT(c->inflight == 0);
+		VX_ASSERT(!c->piece_held);
 		VX_ASSERT(c->pipe == NULL);
 		break;
 	default:
@@ -844,6 +844,11 @@ static void up_op_done(struct vx_up_conn *c)
 	c->inflight--;
 	if (c->state != VX_UP_CLOSING || c->inflight > 0 || vx_op_armed(&c->close_op))
 		return;
+	/* Only now is no SQE reading the piece (its fd or its mapping): give it back. */
+	if (c->piece_held) {
+		c->up->cfg.ops->put(c->up->cfg.ops_ctx, &c->piece);
+		c->piece_held = false;
+	}
 	up_pipe_release(c);
 	sqe = vx_loop_sqe(c->up->loop);
 	io_uring_prep_close(sqe, c->fd);
@@ -857,10 +862,6 @@ static void up_close(struct vx_up_conn *c)
 
 	if (c->state == VX_UP_CLOSING || c->state == VX_UP_CLOSED)
 		return;
-	if (c->piece_held) {
-		up->cfg.ops->put(up->cfg.ops_ctx, &c->piece);
-		c->piece_held = false;
-	}
 	if (c->pipe && (c->pipe_bytes || c->splice_pending || up_body_armed(c)))
 		c->pipe->dirty = true;
 	vx_list_del(&c->wait_node);
