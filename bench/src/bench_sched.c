@@ -273,7 +273,7 @@ static int sim_init(struct sim *m, const struct sim_opts *o, enum vx_sched_polic
 
 	memset(m, 0, sizeof(*m));
 	m->o = *o;
-	m->rng = o->seed | 1;
+	m->rng = (o->seed + 1) * 0x9e3779b97f4a7c15ull; /* xorshift state: never 0 */
 	vx_sched_cfg_default(&cfg);
 	cfg.policy = pol;
 	cfg.hosts_max = o->peers + 16;

@@ -510,18 +510,26 @@ static void heap_remove(struct vx_sched *s, struct sched_task *t, uint32_t pi)
 
 uint32_t vx__sched_host_slots(const struct vx_sched *s, const struct sched_host *h)
 {
+	(void)s;
+	return h->slots_eff;
+}
+
+/* Children a host may take: its slots, and for vx what its rate can feed at child_min_bps. */
+static void host_slots_update(const struct vx_sched *s, struct sched_host *h)
+{
 	double cap = (double)h->bw_bps, n;
 
+	h->slots_eff = h->slots;
 	if (s->cfg.policy != VX_SCHED_POLICY_VX || !s->cfg.child_min_bps)
-		return h->slots;
-	/* vx: no more children than the host can feed at child_min_bps each, by what it
-	 * declared or (when lower) what it was measured to deliver */
+		return;
+	/* by what it declared or (when lower) what it was measured to deliver */
 	if (h->thr_bps > 0 && h->thr_bps < cap)
 		cap = h->thr_bps;
 	n = cap / (double)s->cfg.child_min_bps;
 	if (n < 1)
 		n = 1;
-	return n < (double)h->slots ? (uint32_t)n : h->slots;
+	if (n < (double)h->slots)
+		h->slots_eff = (uint32_t)n;
 }
 
 bool vx__sched_eligible(const struct vx_sched *s, const struct sched_peer *p)
@@ -721,6 +729,7 @@ int vx_sched_hello(struct vx_sched *s, const struct vx_sched_host_info *info, ui
 		vx_sched_host_leave(s, hi, now_ms);
 		return -ENOMEM;
 	}
+	host_slots_update(s, h);
 	host_rescore(s, hi);
 	return (int)hi;
 }
@@ -1478,6 +1487,7 @@ static void costs_apply(struct vx_sched *s, uint32_t child_host, const struct vx
 		if (child_limited && (h->thr_bps == 0 || sample <= h->thr_bps))
 			continue;
 		h->thr_bps = h->thr_bps > 0 ? 0.7 * h->thr_bps + 0.3 * sample : sample;
+		host_slots_update(s, h);
 		host_rescore(s, hi);
 	}
 }

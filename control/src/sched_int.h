@@ -33,6 +33,7 @@ struct sched_host {
 	char *idc;
 	char *loc;
 	uint32_t slots;	       /* upload slots */
+	uint32_t slots_eff;    /* children it may take now (vx: also bounded by its rate) */
 	uint32_t children;     /* edges reserved on this host, all tasks */
 	uint32_t uploads;      /* self-reported uploads running */
 	uint64_t bw_bps;       /* declared upload bandwidth (or the default) */

@@ -27,7 +27,7 @@
 #include "sched_int.h"
 
 #define PICK_POOL	 32  /* candidates re-ranked per decision */
-#define PICK_EXAMINE	 256 /* heap entries looked at per decision, at most */
+#define PICK_EXAMINE	 128 /* heap entries looked at per decision, at most */
 #define PICK_WALK_MAX	 512 /* descendants marked for the cycle check */
 #define PICK_DF_SAMPLE	 15  /* dragonfly's filterParentLimit */
 #define PICK_EXACT_WORDS 64  /* bitmaps up to 4096 pieces are compared exactly */
@@ -135,22 +135,22 @@ static bool avoided(const struct pick_ctx *x, const struct sched_host *h)
 static bool acceptable(struct pick_ctx *x, uint32_t pi)
 {
 	const struct sched_peer *p = &x->s->peers[pi];
-	const struct sched_host *h = &x->s->hosts[p->host];
+	const struct sched_host *h;
 
-	if (pi == x->ci || p->host == x->c->host || p->liar)
-		return false;
-	if (h->state != VX_SCHED_HOST_ACTIVE || h->children >= vx__sched_host_slots(x->s, h))
-		return false;
-	if (x->t->nr_blocked && vx__sched_blocked(x->s, x->t, p->host))
-		return false;
-	if (avoided(x, h))
-		return false;
+	/* the acyclicity rule first: for vx it is the cheapest and the most selective */
 	if (x->rank_order ? !vx__sched_ahead(x->s, pi, x->ci)
 			  : (p->epoch == x->s->epoch || (x->walk_overflow && p->nr_parents))) {
 		x->s->st.cycles_refused++;
 		return false;
 	}
-	return true;
+	h = &x->s->hosts[p->host];
+	if (pi == x->ci || p->host == x->c->host || p->liar)
+		return false;
+	if (h->state != VX_SCHED_HOST_ACTIVE || h->children >= h->slots_eff)
+		return false;
+	if (x->t->nr_blocked && vx__sched_blocked(x->s, x->t, p->host))
+		return false;
+	return !avoided(x, h);
 }
 
 /* ---------------------------------------------------------------- Child-dependent factors */
