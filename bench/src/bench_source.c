@@ -4,10 +4,11 @@
  * [--conns N] [--runs N]`: back-to-source throughput. The object is fetched three ways in the
  * same run, on the same origin:
  *   curl      one `curl -s -o /dev/null URL` (the baseline: a single stream)
- *   vx        vx_source: ranged pieces in parallel through the one curl multi worker
+ *   vx-1      vx_source: ranged pieces in parallel through one curl multi worker
+ *   vx-N      the same with N workers (--workers, default 2), pieces dealt round robin
  *   threads   the alternative threading model: N threads, each a blocking curl_easy doing
  *             ranged pieces (what vx_source would look like without its worker)
- * Every piece is copied into a buffer, as the data plane would. With --nginx the bench starts
+ * Every piece is copied into one of 64 preallocated piece buffers, as the data plane would. With --nginx the bench starts
  * its own nginx (generated config, temp dir, free loopback port) serving a file of --size bytes
  * (default 1 GiB) of pseudo-random data. Figures are reported as MiB/s and as ratios to curl.
  */
@@ -15,6 +16,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +31,8 @@
 #include <sys/socket.h>
 
 #include "bench.h"
+
+extern char **environ;
 
 #include "vx_alloc.h"
 #include "vx_err.h"
@@ -47,8 +51,12 @@ struct sb_cfg {
 	uint64_t size;
 	uint64_t piece;
 	uint32_t conns;
+	uint32_t workers;
 	uint32_t runs;
+	uint8_t *ring; /* SB_RING piece buffers, touched before any clock starts */
 };
+
+#define SB_RING 64u
 
 struct sb_nginx {
 	char dir[256];
@@ -114,6 +122,9 @@ static int sb_make_file(const char *path, uint64_t size)
 			rc = -EIO;
 		done += n;
 	}
+	/* Written back now, so that no run competes with the writeback of its own file. */
+	if (!rc && fsync(fd) == -1)
+		rc = -errno;
 	close(fd);
 	vx_free(buf);
 	return rc;
@@ -175,18 +186,22 @@ static void sb_nginx_stop(struct sb_nginx *n)
 
 /* ---- baseline: one curl process ----------------------------------------------------------- */
 
+/*
+ * posix_spawn, not fork: a fork write-protects every page of this process (the 256 MiB piece
+ * ring included) until each is written again, and those copy-on-write faults would be charged
+ * to whichever mode runs next.
+ */
 static double sb_run_curl(const char *url)
 {
+	char *argv[] = { (char *)"curl",      (char *)"-s", (char *)"-f", (char *)"-o",
+			 (char *)"/dev/null", (char *)url,  NULL };
 	uint64_t t0 = vx_now_ns();
 	int status;
-	pid_t pid = fork();
+	pid_t pid;
 
-	if (pid == 0) {
-		execlp("curl", "curl", "-s", "-f", "-o", "/dev/null", url, (char *)NULL);
-		_exit(127);
-	}
-	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
-	    WEXITSTATUS(status) != 0)
+	if (posix_spawnp(&pid, "curl", NULL, NULL, argv, environ) != 0)
+		return -1;
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		return -1;
 	return (double)(vx_now_ns() - t0) / 1e9;
 }
@@ -198,13 +213,14 @@ struct sb_vx {
 	pthread_cond_t cond;
 	uint32_t done;
 	uint32_t failed;
-	uint8_t *scratch; /* sinks run on the one worker thread: one buffer is enough */
+	uint8_t *scratch; /* the ring: with several workers, sinks run at the same time */
 	uint64_t piece;
 };
 
 struct sb_piece {
 	struct sb_vx *vx;
 	uint64_t got;
+	uint8_t *buf; /* this piece's slice of the scratch ring */
 };
 
 static int sb_vx_sink(void *arg, const void *data, size_t len)
@@ -213,7 +229,7 @@ static int sb_vx_sink(void *arg, const void *data, size_t len)
 
 	if (p->got + len > p->vx->piece)
 		return -EMSGSIZE;
-	memcpy(p->vx->scratch + p->got, data, len);
+	memcpy(p->buf + p->got, data, len);
 	p->got += len;
 	return 0;
 }
@@ -234,9 +250,11 @@ static void sb_vx_done(void *arg, int err, const struct vx_source_error *detail)
 	pthread_mutex_unlock(&p->vx->lock);
 }
 
-static double sb_run_vx(const struct sb_cfg *c, uint64_t size)
+static double sb_run_vx(const struct sb_cfg *c, uint64_t size, uint32_t workers)
 {
-	struct vx_source_ctx_cfg cc = { .reqs_max = 4096, .host_conns_max = c->conns };
+	struct vx_source_ctx_cfg cc = { .reqs_max = 4096,
+					.host_conns_max = c->conns,
+					.workers = workers };
 	struct sb_vx vx = { .lock = PTHREAD_MUTEX_INITIALIZER,
 			    .cond = PTHREAD_COND_INITIALIZER,
 			    .piece = c->piece };
@@ -251,8 +269,8 @@ static double sb_run_vx(const struct sb_cfg *c, uint64_t size)
 	if (nr > 4096 || vx_source_ctx_new(&ctx, &cc) != 0)
 		return -1;
 	pieces = vx_calloc(nr, sizeof(*pieces));
-	vx.scratch = vx_malloc(c->piece);
-	if (!pieces || !vx.scratch)
+	vx.scratch = c->ring;
+	if (!pieces)
 		goto out_free;
 	t0 = vx_now_ns();
 	if (vx_source_open(ctx, c->url, NULL, &obj, &d) != 0) {
@@ -270,6 +288,7 @@ static double sb_run_vx(const struct sb_cfg *c, uint64_t size)
 		};
 
 		pieces[i].vx = &vx;
+		pieces[i].buf = vx.scratch + (i % SB_RING) * c->piece;
 		if (vx_source_read_submit(obj, &rd, NULL) != 0) {
 			pthread_mutex_lock(&vx.lock);
 			vx.done++;
@@ -285,7 +304,6 @@ static double sb_run_vx(const struct sb_cfg *c, uint64_t size)
 		secs = (double)(vx_now_ns() - t0) / 1e9;
 	vx_source_obj_free(obj);
 out_free:
-	vx_free(vx.scratch);
 	vx_free(pieces);
 	vx_source_ctx_free(ctx);
 	return secs;
@@ -302,7 +320,7 @@ struct sb_thr {
 };
 
 struct sb_thr_buf {
-	uint8_t *p;
+	uint8_t *p; /* the piece's ring slot */
 	uint64_t len;
 	uint64_t cap;
 };
@@ -326,8 +344,7 @@ static void *sb_thr_main(void *arg)
 	CURL *e = curl_easy_init();
 	char range[64];
 
-	b.p = vx_malloc(b.cap);
-	if (!e || !b.p) {
+	if (!e) {
 		__atomic_store_n(&t->failed, 1, __ATOMIC_RELAXED);
 		goto out;
 	}
@@ -345,13 +362,13 @@ static void *sb_thr_main(void *arg)
 		snprintf(range, sizeof(range), "%llu-%llu", (unsigned long long)off,
 			 (unsigned long long)(off + VX_MIN(t->c->piece, t->size - off) - 1));
 		curl_easy_setopt(e, CURLOPT_RANGE, range);
+		b.p = t->c->ring + (i % SB_RING) * t->c->piece;
 		b.len = 0;
 		if (curl_easy_perform(e) != CURLE_OK)
 			__atomic_store_n(&t->failed, 1, __ATOMIC_RELAXED);
 	}
 out:
 	curl_easy_cleanup(e);
-	vx_free(b.p);
 	return NULL;
 }
 
@@ -381,6 +398,7 @@ static int sb_parse(int argc, char **argv, struct sb_cfg *c)
 	*c = (struct sb_cfg){ .size = SB_SIZE_DEFAULT,
 			      .piece = SB_PIECE_DEFAULT,
 			      .conns = SB_CONNS_DEFAULT,
+			      .workers = 2,
 			      .runs = 1 };
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -397,6 +415,9 @@ static int sb_parse(int argc, char **argv, struct sb_cfg *c)
 		} else if (strcmp(a, "--conns") == 0 && v) {
 			c->conns = (uint32_t)strtoul(v, NULL, 0);
 			i++;
+		} else if (strcmp(a, "--workers") == 0 && v) {
+			c->workers = (uint32_t)strtoul(v, NULL, 0);
+			i++;
 		} else if (strcmp(a, "--runs") == 0 && v) {
 			c->runs = (uint32_t)strtoul(v, NULL, 0);
 			i++;
@@ -408,7 +429,7 @@ static int sb_parse(int argc, char **argv, struct sb_cfg *c)
 	}
 	if ((!c->url) == !c->nginx || c->piece < 65536 || c->piece > (256u << 20) ||
 	    c->conns == 0 || c->conns > SB_CONNS_MAX || c->runs == 0 || c->runs > SB_RUNS_MAX ||
-	    c->size == 0)
+	    c->workers == 0 || c->workers > VX_SOURCE_WORKERS_MAX || c->size == 0)
 		return -EINVAL;
 	return 0;
 }
@@ -436,7 +457,7 @@ static int sb_run(int argc, char **argv)
 	if (sb_parse(argc, argv, &c) != 0) {
 		fprintf(stderr,
 			"usage: vx-bench source (--nginx | URL) [--size BYTES] [--piece BYTES]"
-			" [--conns 1..64] [--runs 1..10]\n");
+			" [--conns 1..64] [--workers 1..16] [--runs 1..10]\n");
 		return 2;
 	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
@@ -476,20 +497,38 @@ static int sb_run(int argc, char **argv)
 		sb_nginx_stop(&ng);
 		return 1;
 	}
-	printf("source: %llu bytes, pieces of %llu, %u connections, %u run(s)\n",
+	/* The piece buffers every mode writes into, like a data plane's preallocated pool; touched
+	 * now, because first-touch page faults on fresh memory cost more than the transfer. */
+	c.ring = vx_mallocarray(SB_RING, c.piece);
+	if (!c.ring) {
+		sb_nginx_stop(&ng);
+		return 1;
+	}
+	memset(c.ring, 0, SB_RING * c.piece);
+	/* One unmeasured pass puts the origin's file in the page cache for every mode alike. */
+	if (sb_run_curl(c.url) < 0)
+		fprintf(stderr, "bench source: warm-up fetch failed\n");
+	printf("source: %llu bytes, pieces of %llu, %u connections, vx-N = N workers, %u run(s)\n",
 	       (unsigned long long)size, (unsigned long long)c.piece, c.conns, c.runs);
 	for (uint32_t r = 0; r < c.runs; r++) {
 		double base = sb_run_curl(c.url);
-		double vx = sb_run_vx(&c, size);
+		double vx1 = sb_run_vx(&c, size, 1);
+		double vxn = c.workers > 1 ? sb_run_vx(&c, size, c.workers) : vx1;
 		double thr = sb_run_threads(&c, size);
+		char name[16];
 
 		printf("run %u:\n", r + 1);
 		sb_report("curl", base, size, base);
-		sb_report("vx", vx, size, base);
+		sb_report("vx-1", vx1, size, base);
+		if (c.workers > 1) {
+			snprintf(name, sizeof(name), "vx-%u", c.workers);
+			sb_report(name, vxn, size, base);
+		}
 		sb_report("threads", thr, size, base);
-		if (base <= 0 || vx <= 0 || thr <= 0)
+		if (base <= 0 || vx1 <= 0 || vxn <= 0 || thr <= 0)
 			rc = 1;
 	}
+	vx_free(c.ring);
 	sb_nginx_stop(&ng);
 	curl_global_cleanup();
 	return rc;
