@@ -29,8 +29,8 @@ static int gc_cmp_access(const void *a, const void *b)
 	const struct vx_store_task *ta = *(struct vx_store_task *const *)a;
 	const struct vx_store_task *tb = *(struct vx_store_task *const *)b;
 
-	if (ta->access_s != tb->access_s)
-		return ta->access_s < tb->access_s ? -1 : 1;
+	if (ta->lru_s != tb->lru_s)
+		return ta->lru_s < tb->lru_s ? -1 : 1;
 	return memcmp(ta->id, tb->id, VX_STORE_TASK_ID_LEN);
 }
 
@@ -91,8 +91,10 @@ static uint32_t gc_collect(struct vx_store *s, bool memory)
 	vx_list_for_each(pos, &s->tasks) {
 		struct vx_store_task *t = vx_list_entry(pos, struct vx_store_task, all_link);
 
-		if ((t->kind == VX_STORE_KIND_MEMORY) == memory && nr < s->cfg.max_tasks)
+		if ((t->kind == VX_STORE_KIND_MEMORY) == memory && nr < s->cfg.max_tasks) {
+			t->lru_s = t->access_s; /* sorted after the unlock */
 			s->scratch[nr++] = t;
+		}
 	}
 	pthread_mutex_unlock(&s->lock);
 	qsort(s->scratch, nr, sizeof(*s->scratch), gc_cmp_access);

@@ -72,6 +72,7 @@ struct vx_store_task {
 	uint64_t ttl_s;
 	uint32_t replicas;
 	int64_t created_s;
+	int64_t lru_s; /* GC's snapshot of access_s, under db_lock */
 
 	/* under s->lock */
 	int64_t access_s;

@@ -10,6 +10,7 @@
 #include "vx_test.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,8 +51,11 @@ static void store_cfg(struct vx_store_cfg *cfg, bool flusher)
 	cfg->flush_batch_pieces = 4;
 }
 
-/* The child: write missing pieces of task @seed in a random order until killed or done. */
-static VX_NORETURN void child_main(unsigned int seed, unsigned int rng)
+/*
+ * The child: write missing pieces of task @seed in a random order until killed or done,
+ * writing one byte to @progress_fd after each commit so the parent can aim its kill.
+ */
+static VX_NORETURN void child_main(unsigned int seed, unsigned int rng, int progress_fd)
 {
 	struct vx_store_cfg cfg;
 	struct vx_store *s;
@@ -99,6 +103,8 @@ static VX_NORETURN void child_main(unsigned int seed, unsigned int rng)
 			if (vx_store_piece_commit(t, n, &done) != 0)
 				_exit(16);
 		}
+		if (write(progress_fd, "p", 1) != 1)
+			_exit(17);
 		usleep(150);
 	}
 	vx_store_task_release(t, VX_STORE_USE_DOWNLOAD);
@@ -144,7 +150,12 @@ static uint32_t check_store(unsigned int seed, uint8_t fin[NPIECES], bool *compl
 		assert_int_equal(vx_store_piece_read(t, n, got, PL), (ssize_t)psize(n));
 		if (memcmp(want, got, (size_t)psize(n)) != 0)
 			fail_msg("piece %u is marked finished but its bytes are wrong", n);
-		assert_int_equal(vx_store_piece_verify(t, n), 0);
+		{
+			struct vx_store_piece_ref ref;
+
+			assert_int_equal(vx_store_piece_get(t, n, &ref), 0);
+			assert_int_equal(ref.crc32, (uint32_t)crc32(0, want, (uInt)psize(n)));
+		}
 	}
 	vx_store_task_info(t, &info);
 	assert_int_equal(info.finished_count, count);
@@ -163,7 +174,7 @@ static void test_store__survives_kill9_at_random_points(void **state)
 {
 	unsigned int rng_seed = (unsigned int)time(NULL) ^ (unsigned int)getpid();
 	uint8_t before[NPIECES], after[NPIECES];
-	unsigned int seed = 1, killed = 0, partial = 0;
+	unsigned int seed = 1, killed = 0, partial = 0, remaining = NPIECES;
 	uint64_t start = vx_now_ms();
 
 	(void)state;
@@ -174,17 +185,37 @@ static void test_store__survives_kill9_at_random_points(void **state)
 	assert_int_equal(st_mkdtemp("storage-crash", g_dir, sizeof(g_dir)), 0);
 	memset(before, 0, sizeof(before));
 	for (int round = 0; round < ROUNDS && vx_now_ms() - start < BUDGET_MS; round++) {
-		pid_t pid = fork();
-		int status;
+		unsigned int target = (unsigned int)rand() % (remaining + 1), seen = 0;
+		int pfd[2], status;
 		bool complete;
 		uint32_t count;
+		pid_t pid;
 
+		assert_int_equal(pipe(pfd), 0);
+		pid = fork();
 		assert_true(pid >= 0);
-		if (pid == 0)
-			child_main(seed, (unsigned int)rand());
-		usleep((useconds_t)(rand() % 100000));
+		if (pid == 0) {
+			close(pfd[0]);
+			child_main(seed, (unsigned int)rand(), pfd[1]);
+		}
+		close(pfd[1]);
+		/*
+		 * Aim the kill by progress, not by time (a loaded machine starts the child
+		 * slowly): after a random number of commits, then a random few hundred us, so it
+		 * lands anywhere in a write, a commit or a flush.
+		 */
+		while (seen < target) {
+			struct pollfd p = { .fd = pfd[0], .events = POLLIN };
+			char c;
+
+			if (poll(&p, 1, 5000) != 1 || read(pfd[0], &c, 1) != 1)
+				break; /* the child finished or died */
+			seen++;
+		}
+		usleep((useconds_t)(rand() % 800));
 		if (kill(pid, SIGKILL) == 0)
 			killed++;
+		close(pfd[0]);
 		assert_int_equal(waitpid(pid, &status, 0), pid);
 		if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
 			fail_msg("child failed with status %d", WEXITSTATUS(status));
@@ -199,8 +230,10 @@ static void test_store__survives_kill9_at_random_points(void **state)
 		if (complete) {
 			seed++;
 			memset(before, 0, sizeof(before));
+			remaining = NPIECES;
 		} else {
 			memcpy(before, after, sizeof(before));
+			remaining = NPIECES - count;
 		}
 	}
 	printf("crash test: %u kills, %u restarts found a partial task, %u tasks completed\n",
