@@ -1269,7 +1269,7 @@ static void test_store_flush__background_thread_persists(void **state)
 	t = fx_task(f, 84, CLEN, VX_STORE_KIND_NORMAL, VX_STORE_USE_DOWNLOAD);
 	for (uint32_t n = 0; n < NPIECES; n++)
 		fx_write(f, t, 84, CLEN, n);
-	for (int i = 0; i < 400; i++) {
+	for (int i = 0; i < 2000; i++) { /* up to 10 s on a loaded machine */
 		vx_store_task_info(t, &info);
 		if (info.durable_count == NPIECES)
 			break;
@@ -1296,7 +1296,7 @@ static void test_store_gc__runs_in_the_background(void **state)
 	vx_store_task_release(t, VX_STORE_USE_READ);
 	__atomic_store_n(&f->now, f->now + (int64_t)f->cfg.task_ttl_s + 1, __ATOMIC_RELAXED);
 	/* Polls without acquiring: an acquire would refresh the access time. */
-	for (int i = 0; i < 300; i++) {
+	for (int i = 0; i < 1000; i++) { /* up to 10 s on a loaded machine */
 		struct vx_store_stats st;
 
 		vx_store_stats(f->s, &st);
