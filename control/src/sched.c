@@ -396,7 +396,8 @@ static void task_arrays_free(struct sched_task *t)
 	vx_free(t->digests);
 	vx_free(t->mlog);
 	t->url = NULL;
-	t->peers = t->heap = t->mlog = NULL;
+	t->peers = t->mlog = NULL;
+	t->heap = NULL;
 	t->digests = NULL;
 }
 
@@ -448,64 +449,60 @@ static void ev_push(struct vx_sched *s, uint32_t host, uint32_t task, enum vx_ct
 
 /* ---------------------------------------------------------------- Heap of parents */
 
-static bool heap_less(const struct vx_sched *s, uint32_t a, uint32_t b)
+static void heap_set(struct vx_sched *s, struct sched_task *t, uint32_t pos, struct sched_hent e)
 {
-	return s->peers[a].score < s->peers[b].score;
-}
-
-static void heap_set(struct vx_sched *s, struct sched_task *t, uint32_t pos, uint32_t pi)
-{
-	t->heap[pos] = pi;
-	s->peers[pi].heap_pos = pos;
+	t->heap[pos] = e;
+	s->peers[e.pi].heap_pos = pos;
 }
 
 static void heap_up(struct vx_sched *s, struct sched_task *t, uint32_t pos)
 {
-	uint32_t pi = t->heap[pos];
+	struct sched_hent e = t->heap[pos];
 
 	while (pos > 0) {
 		uint32_t up = (pos - 1) / 2;
 
-		if (!heap_less(s, t->heap[up], pi))
+		if (t->heap[up].score >= e.score)
 			break;
 		heap_set(s, t, pos, t->heap[up]);
 		pos = up;
 	}
-	heap_set(s, t, pos, pi);
+	heap_set(s, t, pos, e);
 }
 
 static void heap_down(struct vx_sched *s, struct sched_task *t, uint32_t pos)
 {
-	uint32_t pi = t->heap[pos];
+	struct sched_hent e = t->heap[pos];
 
 	for (;;) {
 		uint32_t c = pos * 2 + 1;
 
 		if (c >= t->heap_len)
 			break;
-		if (c + 1 < t->heap_len && heap_less(s, t->heap[c], t->heap[c + 1]))
+		if (c + 1 < t->heap_len && t->heap[c].score < t->heap[c + 1].score)
 			c++;
-		if (!heap_less(s, pi, t->heap[c]))
+		if (e.score >= t->heap[c].score)
 			break;
 		heap_set(s, t, pos, t->heap[c]);
 		pos = c;
 	}
-	heap_set(s, t, pos, pi);
+	heap_set(s, t, pos, e);
 }
 
 static void heap_remove(struct vx_sched *s, struct sched_task *t, uint32_t pi)
 {
-	uint32_t pos = s->peers[pi].heap_pos, last;
+	uint32_t pos = s->peers[pi].heap_pos;
+	struct sched_hent last;
 
 	if (pos == SCHED_NONE)
 		return;
 	last = t->heap[--t->heap_len];
 	s->peers[pi].heap_pos = SCHED_NONE;
-	if (last == pi)
+	if (last.pi == pi)
 		return;
 	heap_set(s, t, pos, last);
 	heap_up(s, t, pos);
-	heap_down(s, t, s->peers[last].heap_pos);
+	heap_down(s, t, s->peers[last.pi].heap_pos);
 }
 
 uint32_t vx__sched_host_slots(const struct vx_sched *s, const struct sched_host *h)
@@ -562,11 +559,9 @@ void vx__sched_heap_update(struct vx_sched *s, uint32_t pi)
 	p->score = vx__sched_score(s, p);
 	if (p->heap_pos == SCHED_NONE) {
 		VX_ASSERT(t->heap_len < t->cap);
-		t->heap[t->heap_len] = pi;
 		p->heap_pos = t->heap_len++;
-		heap_up(s, t, p->heap_pos);
-		return;
 	}
+	t->heap[p->heap_pos] = (struct sched_hent){ p->score, pi, sched_rank(p) };
 	heap_up(s, t, p->heap_pos);
 	heap_down(s, t, p->heap_pos);
 }
@@ -824,7 +819,8 @@ static void task_free(struct vx_sched *s, uint32_t ti)
 static int task_grow(struct sched_task *t, uint32_t limit)
 {
 	uint32_t cap;
-	uint32_t *np, *nh;
+	uint32_t *np;
+	struct sched_hent *nh;
 
 	if (t->nr_peers < t->cap)
 		return 0;
@@ -1863,7 +1859,7 @@ static bool check_peer(const struct vx_sched *s, uint32_t pi)
 
 	CHECK(t->peers[p->task_pos] == pi);
 	CHECK(find_peer(s, p->host, p->task) == pi);
-	CHECK(p->heap_pos == SCHED_NONE || t->heap[p->heap_pos] == pi);
+	CHECK(p->heap_pos == SCHED_NONE || t->heap[p->heap_pos].pi == pi);
 	CHECK((p->heap_pos != SCHED_NONE) == vx__sched_eligible(s, p));
 	for (uint32_t i = 0; i < VX_SCHED_CANDS_MAX; i++) {
 		if (p->in[i].parent == SCHED_NONE)
@@ -1938,7 +1934,11 @@ static bool check_task(const struct vx_sched *s, uint32_t ti)
 	CHECK(find_task(s, (struct vx_ctl_str){ t->id, 64 }) == ti);
 	CHECK(t->nr_peers > 0);
 	for (uint32_t i = 1; i < t->heap_len; i++)
-		CHECK(s->peers[t->heap[(i - 1) / 2]].score >= s->peers[t->heap[i]].score);
+		CHECK(t->heap[(i - 1) / 2].score >= t->heap[i].score);
+	for (uint32_t i = 0; i < t->heap_len; i++) {
+		CHECK(t->heap[i].score == s->peers[t->heap[i].pi].score);
+		CHECK(t->heap[i].rank == sched_rank(&s->peers[t->heap[i].pi]));
+	}
 	for (uint32_t i = 0; i < t->nr_peers; i++) {
 		const struct sched_peer *p = &s->peers[t->peers[i]];
 

@@ -47,6 +47,13 @@ struct sched_host {
 	uint32_t hash; /* of id, for rendezvous hashing of seeds */
 };
 
+/* One heap entry: the score and rank live here so a walk need not touch the peer. */
+struct sched_hent {
+	double score;
+	uint32_t pi;
+	uint32_t rank; /* UINT32_MAX for origin peers and full copies, else pieces held */
+};
+
 struct sched_task {
 	uint8_t state; /* enum vx_sched_task_state */
 	bool stalled;  /* the origin bound was raised for a stall */
@@ -59,7 +66,7 @@ struct sched_task {
 	uint32_t piece_count;
 	uint32_t *peers; /* every peer of the task (sampling, promotion) */
 	uint32_t nr_peers;
-	uint32_t *heap; /* eligible parents, max-heap on sched_peer.score */
+	struct sched_hent *heap; /* eligible parents, max-heap on score */
 	uint32_t heap_len;
 	uint32_t cap; /* of peers and heap */
 	uint32_t nr_origin;
@@ -137,6 +144,14 @@ struct vx_sched {
 static inline uint32_t sched_edge_id(uint32_t child, uint32_t slot)
 {
 	return child * VX_SCHED_CANDS_MAX + slot;
+}
+
+/* The rank key of a peer for the vx acyclicity rule (see vx__sched_ahead). */
+static inline uint32_t sched_rank(const struct sched_peer *p)
+{
+	if (p->state == VX_SCHED_PEER_SUCCEEDED || p->state == VX_SCHED_PEER_BACK_TO_SOURCE)
+		return UINT32_MAX;
+	return p->finished;
 }
 
 /* sched.c */

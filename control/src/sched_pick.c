@@ -281,56 +281,76 @@ static uint32_t commit(struct pick_ctx *x, const uint32_t *pool, double *score, 
 
 /* ---------------------------------------------------------------- vx policy */
 
+struct pick_aux {
+	double score;
+	uint32_t pos; /* in the task heap */
+};
+
+static void aux_push(struct pick_aux *aux, uint32_t *na, struct pick_aux e)
+{
+	uint32_t j = (*na)++;
+
+	while (j > 0 && aux[(j - 1) / 2].score < e.score) {
+		aux[j] = aux[(j - 1) / 2];
+		j = (j - 1) / 2;
+	}
+	aux[j] = e;
+}
+
+static struct pick_aux aux_pop(struct pick_aux *aux, uint32_t *na)
+{
+	struct pick_aux top = aux[0], e = aux[--(*na)];
+	uint32_t i = 0;
+
+	for (;;) {
+		uint32_t c = 2 * i + 1;
+
+		if (c >= *na)
+			break;
+		if (c + 1 < *na && aux[c + 1].score > aux[c].score)
+			c++;
+		if (aux[c].score <= e.score)
+			break;
+		aux[i] = aux[c];
+		i = c;
+	}
+	if (*na)
+		aux[i] = e;
+	return top;
+}
+
+/* Cheap pre-filter on the heap entry alone: the vx rank rule (sched_int.h). */
+static bool entry_ahead(const struct pick_ctx *x, const struct sched_hent *e)
+{
+	uint32_t cr = x->c->finished;
+
+	return e->rank == UINT32_MAX || e->rank > cr || (e->rank == cr && e->pi < x->ci);
+}
+
 static uint32_t pick_vx(struct pick_ctx *x, struct vx_sched_answer *ans)
 {
 	const struct sched_task *t = x->t;
-	struct vx_sched *s = x->s;
-	uint32_t aux[PICK_EXAMINE * 2 + 2], na = 0, pool[PICK_POOL], np = 0, examined = 0;
-	uint32_t want_pool = VX_MIN((uint32_t)PICK_POOL, s->cfg.cands * 4);
+	struct pick_aux aux[PICK_EXAMINE * 2 + 2];
+	uint32_t na = 0, pool[PICK_POOL], np = 0, examined = 0;
+	uint32_t want_pool = VX_MIN((uint32_t)PICK_POOL, x->s->cfg.cands * 4);
 	double score[PICK_POOL];
 
 	if (t->heap_len == 0)
 		return 0;
-	aux[na++] = 0;
+	aux_push(aux, &na, (struct pick_aux){ t->heap[0].score, 0 });
 	/* best-first walk of the heap: aux is a max-heap of heap positions */
 	while (na && np < want_pool && examined < PICK_EXAMINE) {
-		uint32_t pos = aux[0], i = 0;
+		struct pick_aux top = aux_pop(aux, &na);
+		const struct sched_hent *e = &t->heap[top.pos];
 
-		aux[0] = aux[--na];
-		for (;;) { /* sift down */
-			uint32_t c = 2 * i + 1, v;
-
-			if (c >= na)
-				break;
-			if (c + 1 < na &&
-			    s->peers[t->heap[aux[c + 1]]].score > s->peers[t->heap[aux[c]]].score)
-				c++;
-			if (s->peers[t->heap[aux[c]]].score <= s->peers[t->heap[aux[i]]].score)
-				break;
-			v = aux[i];
-			aux[i] = aux[c];
-			aux[c] = v;
-			i = c;
-		}
 		examined++;
-		if (acceptable(x, t->heap[pos]) && useful(x, &s->peers[t->heap[pos]])) {
-			pool[np] = t->heap[pos];
-			score[np] = vx_final_score(x, t->heap[pos]);
+		if (entry_ahead(x, e) && acceptable(x, e->pi) && useful(x, &x->s->peers[e->pi])) {
+			pool[np] = e->pi;
+			score[np] = vx_final_score(x, e->pi);
 			np++;
 		}
-		for (uint32_t c = 2 * pos + 1; c <= 2 * pos + 2 && c < t->heap_len; c++) {
-			uint32_t j = na++;
-
-			aux[j] = c;
-			while (j > 0 && s->peers[t->heap[aux[(j - 1) / 2]]].score <
-						s->peers[t->heap[aux[j]]].score) {
-				uint32_t v = aux[j];
-
-				aux[j] = aux[(j - 1) / 2];
-				aux[(j - 1) / 2] = v;
-				j = (j - 1) / 2;
-			}
-		}
+		for (uint32_t c = 2 * top.pos + 1; c <= 2 * top.pos + 2 && c < t->heap_len; c++)
+			aux_push(aux, &na, (struct pick_aux){ t->heap[c].score, c });
 	}
 	return commit(x, pool, score, np, ans);
 }
