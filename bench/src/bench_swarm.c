@@ -118,23 +118,24 @@ static int find_driver(const char *dir, char *out, size_t len)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: vx-bench swarm --peers N --size S --link RATE [--seed-link RATE]\n"
-		   "                      [--origin-link RATE] [--piece-length P] [--vs "
-		   "vx,bt,http|all]\n"
-		   "                      [--json] [--chart FILE.png] [--loopback] [--timeout S]\n"
-		   "                      [--vx PATH] [--keep]\n"
-		   "       vx-bench swarm --cleanup\n\n"
-		   "Builds a private network of namespaces (a bridge, an origin, a control node, a "
-		   "seed\n"
-		   "and N peers), shapes every uplink with htb, distributes one generated file "
-		   "with vx\n"
-		   "and with the baselines (libtorrent + opentracker, curl from the origin) and "
-		   "reports\n"
-		   "completion times, copies sent by seed and origin (from interface counters), "
-		   "CPU, RSS\n"
-		   "and the ratio to the bound T_min = max(F/u_seed, N*F/(u_seed + N*u)).\n"
-		   "Rates use tc units: 100mbit = 100 Mbit/s. Needs root; exit 77 when namespaces\n"
-		   "cannot be made. '--help' shows every option of the driver.\n");
+	static const char *const lines[] = {
+		"usage: vx-bench swarm --peers N --size S --link RATE [--seed-link RATE]",
+		"         [--origin-link RATE] [--piece-length P] [--vs vx,bt,http|all]",
+		"         [--json] [--chart FILE.png] [--loopback] [--timeout S] [--vx PATH]",
+		"       vx-bench swarm --cleanup",
+		"",
+		"Builds a private network of namespaces (a bridge, an origin, a control node,",
+		"a seed and N peers), shapes every uplink with htb, distributes one generated",
+		"file with vx and with the baselines (libtorrent + opentracker, curl from the",
+		"origin), and reports completion times, copies sent by seed and origin (from",
+		"interface counters), CPU, RSS and the ratio to the bound",
+		"T_min = max(F/u_seed, N*F/(u_seed + N*u)). Rates use tc units (100mbit).",
+		"Needs root; exits 77 when namespaces cannot be made. '--help' shows every",
+		"option of the driver.",
+	};
+
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
+		fprintf(f, "%s\n", lines[i]);
 }
 
 static int run_swarm(int argc, char **argv)
@@ -175,7 +176,7 @@ static int run_swarm(int argc, char **argv)
 			python);
 		return 1;
 	}
-	args[n++] = (char *)python;
+	args[n++] = python;
 	args[n++] = driver;
 	if (cleanup) {
 		args[n++] = "cleanup";
