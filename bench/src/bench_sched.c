@@ -14,7 +14,8 @@
  * prefix. Peers report progress once per completed piece batch with per-parent costs (bytes and
  * time), exactly as the control channel carries them, and ask for new parents when they starve.
  *
- * Reported per policy: decisions per second in a tight loop on a populated swarm (one core),
+ * Reported per policy: decisions per second in a tight loop of reschedules on a populated swarm
+ * (one core, best of three rounds),
  * simulated completion time of the whole swarm against the fluid lower bound
  * max over tasks of max(F/origin, F/min download, n*F/(origin + sum of uploads)).
  */
@@ -588,8 +589,11 @@ static int sim_run(const struct sim_opts *o, enum vx_sched_policy pol, struct si
 				now, done, act, act ? np / act : 0, act ? rate / act / 1e6 : 0,
 				links ? idle / links : 0, maxc);
 		}
-		if (now > 8.0 && now < 8.0 + SIM_DT && o->tight_decisions)
-			r->decisions_s_tight = tight_loop(&m);
+		/* best of three rounds: the machine is shared, the best round is the least disturbed */
+		if (now > 8.0 && now < 8.0 + SIM_DT && o->tight_decisions) {
+			for (int round = 0; round < 3; round++)
+				r->decisions_s_tight = VX_MAX(r->decisions_s_tight, tight_loop(&m));
+		}
 		left = 0;
 		for (uint32_t i = 0; i < o->peers; i++)
 			left += !m.p[i].done;
@@ -724,7 +728,8 @@ static int run_sched(int argc, char **argv)
 			fprintf(stderr, "vx-bench sched: simulation failed\n");
 			return 1;
 		}
-		printf("  %-10s decisions/s (tight loop, 1 core) %10.0f   (in-sim %10.0f, %llu "
+		printf("  %-10s decisions/s (tight loop, 1 core, best of 3) %10.0f   (in-sim "
+		       "%10.0f, %llu "
 		       "decisions)\n"
 		       "  %-10s swarm done %7.1f s   mean %6.1f s   bound %6.1f s   ratio %.2fx   "
 		       "unfinished %u   origin copies/task %.2f\n\n",
