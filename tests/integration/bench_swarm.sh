@@ -92,6 +92,27 @@ sys.exit(1 if bad else 0)
 PY
 head -c 8 "$tmp/chart.png" 2>/dev/null | od -An -c | grep -q 'P   N   G' || fail "no PNG chart"
 
+# Loopback mode (no namespaces, no shaping): every peer verified, nothing left behind.
+"$bench" swarm --peers 2 --size 4M --link 100mbit --loopback --vs "$systems" --only --json \
+	--timeout 60 "${args[@]}" >"$tmp/lo.json" 2>"$tmp/lo.err"
+rc=$?
+[ $rc -eq 0 ] || { cat "$tmp/lo.err" >&2; fail "loopback run exited $rc"; }
+$py - "$tmp/lo.json" "$systems" <<'PY' || fail "loopback report checks"
+import json, sys
+rep = json.load(open(sys.argv[1]))
+res = {r["system"]: r for r in rep["results"]}
+bad = [s for s in sys.argv[2].split(",")
+       if s not in res or not res[s]["ok"] or len(res[s]["peers"]) != 2 or
+       any(p["sha256"] != rep["config"]["sha256"] for p in res[s]["peers"])]
+for s in bad:
+    print("FAIL: loopback %s: %s" % (s, res.get(s, {}).get("error", "peers not verified")),
+          file=sys.stderr)
+sys.exit(1 if bad else 0)
+PY
+lo_prefix=$($py -c 'import json,sys; print(json.load(open(sys.argv[1]))["config"]["prefix"])' \
+	"$tmp/lo.json" 2>/dev/null)
+[ -z "$lo_prefix" ] || check_clean "$lo_prefix"
+
 # Ctrl-C in the middle of a run: the driver must still remove everything.
 "$bench" swarm --peers 2 --size 32M --link 20mbit --vs http --only --timeout 60 \
 	>"$tmp/int.out" 2>"$tmp/int.err" &
