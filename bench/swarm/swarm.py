@@ -188,8 +188,10 @@ class Proc:
         # Peak RSS from VmHWM of the program's own image, sampled until it exits. wait4()'s
         # ru_maxrss cannot be used: it keeps the RSS of the forking Python driver, which the
         # child shares until it execs.
-        while not self.done.wait(0.2):
+        wait = 0.005
+        while not self.done.wait(wait):
             self._sample_once()
+            wait = min(0.2, wait * 2)
 
     def _drain(self):
         buf = b""
@@ -940,8 +942,13 @@ def print_report(cfg, bnd, results, out):
             t(r["last_s"]), t(r.get("ratio_t_min")), t(r.get("ratio_t_http")),
             c("origin_copies"), c("seed_copies"), c("peers_copies"),
             fmt_bytes(b.get("origin_log_body_bytes"))))
-    w("\n(times in s from the start of all peers; copies = TCP payload bytes sent, measured from "
-      "each node's htb counters as wire bytes - 66 * segments, divided by the file size)\n")
+    if cfg["loopback"]:
+        w("\n(times in s from the start of all peers; loopback has no per-node counters: "
+          "origin-log is the body bytes in nginx's access log)\n")
+    else:
+        w("\n(times in s from the start of all peers; copies = TCP payload bytes sent, measured "
+          "from each node's htb counters as wire bytes - 66 * segments, divided by the file "
+          "size)\n")
     for r in results:
         if r.get("error"):
             continue
