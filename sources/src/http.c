@@ -180,6 +180,8 @@ static int http_open(struct vx_source_obj *obj, const struct vx_source_url *u,
 	if (rc)
 		return rc;
 	registry = registry_path(u->path, name, sizeof(name), &digest);
+	if (registry)
+		snprintf(obj->repo, sizeof(obj->repo), "%s", name);
 	extra[0] = obj->auth;
 	rc = vx__http_stat(obj, obj->url, extra, obj->auth ? NULL : obj->opts.o.username,
 			   obj->opts.o.password, challenge, sizeof(challenge), detail);
@@ -204,9 +206,7 @@ static int http_prepare(struct vx_source_obj *obj, struct vx__xfer *x)
 	x->url = vx_strdup(obj->read_url ? obj->read_url : obj->url);
 	if (!x->url)
 		return -ENOMEM;
-	if (obj->auth)
-		return vx__hdr_append(&x->hdrs, "%s", obj->auth);
-	return 0;
+	return vx__obj_auth_append(obj, x);
 }
 
 struct ftp_list {
@@ -283,6 +283,15 @@ static int http_list(struct vx_source_ctx *ctx, const char *url, const struct vx
 	return -EOPNOTSUPP;
 }
 
+/* Registry URLs renew their token like oci:// does; other origins have nothing to renew. */
+static int http_reauth(struct vx_source_obj *obj, const char *challenge,
+		       struct vx_source_error *detail)
+{
+	if (!obj->repo[0] || strncasecmp(challenge, "bearer", 6) != 0)
+		return VX_ESOURCE_DENIED;
+	return vx__oci_authenticate(obj, challenge, obj->repo, detail);
+}
+
 int vx__http_register(struct vx_source_ctx *ctx)
 {
 	static const char *const names[] = { "http", "https", "ftp", "ftps" };
@@ -294,6 +303,7 @@ int vx__http_register(struct vx_source_ctx *ctx)
 			.open = http_open,
 			.prepare = http_prepare,
 			.list = http_list,
+			.reauth = http_reauth,
 		};
 
 		rc = vx__scheme_add(ctx, &s);

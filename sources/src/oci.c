@@ -274,12 +274,7 @@ int vx__oci_authenticate(struct vx_source_obj *obj, const char *challenge, const
 		snprintf(line, OCI_TOKEN_MAX + 64, "Authorization: Bearer %s", tok);
 		memset(tok, 0, OCI_TOKEN_MAX);
 	}
-	if (obj->auth) {
-		memset(obj->auth, 0, strlen(obj->auth));
-		vx_free(obj->auth);
-	}
-	obj->auth = vx_strdup(line);
-	rc = obj->auth ? 0 : -ENOMEM;
+	rc = vx__obj_auth_set(obj, line);
 out:
 	if (line)
 		memset(line, 0, OCI_TOKEN_MAX + 64);
@@ -463,6 +458,7 @@ static int oci_open(struct vx_source_obj *obj, const struct vx_source_url *u,
 	rc = oci_parse(obj->url, u, p, detail);
 	if (rc)
 		return rc;
+	snprintf(obj->repo, sizeof(obj->repo), "%s", p->name);
 	if (obj->opts.o.bearer_token) {
 		char line[OCI_TOKEN_MAX + 32];
 
@@ -483,9 +479,16 @@ static int oci_prepare(struct vx_source_obj *obj, struct vx__xfer *x)
 	if (!x->url)
 		return -ENOMEM;
 	rc = vx__hdr_append(&x->hdrs, "%s", OCI_ACCEPT);
-	if (!rc && obj->auth)
-		rc = vx__hdr_append(&x->hdrs, "%s", obj->auth);
+	if (!rc)
+		rc = vx__obj_auth_append(obj, x);
 	return rc;
+}
+
+/* A read got 401 (its token expired): fetch a new one the way open did. Helper thread. */
+static int oci_reauth(struct vx_source_obj *obj, const char *challenge,
+		      struct vx_source_error *detail)
+{
+	return vx__oci_authenticate(obj, challenge, obj->repo, detail);
 }
 
 static void oci_release(struct vx_source_obj *obj)
@@ -589,6 +592,7 @@ int vx__oci_register(struct vx_source_ctx *ctx)
 			.prepare = oci_prepare,
 			.list = oci_list,
 			.release = oci_release,
+			.reauth = oci_reauth,
 		};
 
 		rc = vx__scheme_add(ctx, &s);

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * plugin.c: source plug-ins (vx_source_plugin.h). A plug-in's functions block, so its reads
- * run on a plug-in thread of the context (started on the first read), one at a time, and their
- * sink and done callbacks run there. Stat and list run on the caller's thread.
+ * run on a helper thread of the context (started on first use), one at a time, and their
+ * sink and done callbacks run there. Stat and list run on the caller's thread. The same
+ * helper renews registry tokens for reads that got 401 (blocking work a worker must not do)
+ * and hands those reads back to a worker.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -154,6 +156,29 @@ static void plugin_run(struct vx_source_ctx *ctx, struct vx__xfer *x, bool stopp
 	vx__xfer_free(x);
 }
 
+/* A read got 401: renew the object's token unless another read already did, then hand it back. */
+static void reauth_run(struct vx_source_ctx *ctx, struct vx__xfer *x, bool stopping)
+{
+	struct vx_source_obj *obj = x->obj;
+	uint32_t gen;
+	int rc;
+
+	if (stopping || __atomic_load_n(&x->cancel, __ATOMIC_RELAXED)) {
+		x->preset_err = -ECANCELED;
+		goto out_resubmit;
+	}
+	pthread_mutex_lock(&obj->auth_lock);
+	gen = obj->auth_gen;
+	pthread_mutex_unlock(&obj->auth_lock);
+	if (gen == x->auth_gen) {
+		rc = obj->scheme->reauth(obj, x->resp.challenge, &x->detail);
+		if (rc)
+			x->preset_err = rc;
+	}
+out_resubmit:
+	vx__xfer_resubmit(ctx, x);
+}
+
 static void *plugin_main(void *arg)
 {
 	struct vx_source_ctx *ctx = arg;
@@ -173,9 +198,24 @@ static void *plugin_main(void *arg)
 		x = vx_list_first(&ctx->plugin_q, struct vx__xfer, node);
 		vx_list_del(&x->node);
 		pthread_mutex_unlock(&ctx->lock);
-		plugin_run(ctx, x, stopping);
+		if (x->obj->scheme->plugin)
+			plugin_run(ctx, x, stopping);
+		else
+			reauth_run(ctx, x, stopping);
 	}
 	return NULL;
+}
+
+static int helper_start_locked(struct vx_source_ctx *ctx)
+{
+	int rc;
+
+	if (ctx->plugin_thread_started)
+		return 0;
+	rc = -pthread_create(&ctx->plugin_thread, NULL, plugin_main, ctx);
+	if (!rc)
+		ctx->plugin_thread_started = true;
+	return rc;
 }
 
 int vx__plugin_submit(struct vx_source_ctx *ctx, struct vx__xfer *x)
@@ -191,12 +231,9 @@ int vx__plugin_submit(struct vx_source_ctx *ctx, struct vx__xfer *x)
 		rc = -ENOBUFS;
 		goto out_unlock;
 	}
-	if (!ctx->plugin_thread_started) {
-		rc = -pthread_create(&ctx->plugin_thread, NULL, plugin_main, ctx);
-		if (rc)
-			goto out_unlock;
-		ctx->plugin_thread_started = true;
-	}
+	rc = helper_start_locked(ctx);
+	if (rc)
+		goto out_unlock;
 	x->id = ++ctx->next_id;
 	x->ctx = ctx;
 	ctx->nr_live++;
@@ -204,6 +241,20 @@ int vx__plugin_submit(struct vx_source_ctx *ctx, struct vx__xfer *x)
 	vx_list_add_tail(&ctx->plugin_q, &x->node);
 	pthread_cond_signal(&ctx->plugin_cond);
 out_unlock:
+	pthread_mutex_unlock(&ctx->lock);
+	return rc;
+}
+
+int vx__helper_reauth(struct vx_source_ctx *ctx, struct vx__xfer *x)
+{
+	int rc;
+
+	pthread_mutex_lock(&ctx->lock);
+	rc = ctx->stopping ? -ESHUTDOWN : helper_start_locked(ctx);
+	if (!rc) {
+		vx_list_add_tail(&ctx->plugin_q, &x->node);
+		pthread_cond_signal(&ctx->plugin_cond);
+	}
 	pthread_mutex_unlock(&ctx->lock);
 	return rc;
 }

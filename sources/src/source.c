@@ -255,9 +255,41 @@ void vx__obj_put(struct vx_source_obj *obj)
 		memset(obj->auth, 0, strlen(obj->auth));
 		vx_free(obj->auth);
 	}
+	pthread_mutex_destroy(&obj->auth_lock);
 	vx_free(obj->read_url);
 	vx_free(obj->url);
 	vx_free(obj);
+}
+
+int vx__obj_auth_append(struct vx_source_obj *obj, struct vx__xfer *x)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&obj->auth_lock);
+	x->auth_gen = obj->auth_gen;
+	if (obj->auth)
+		rc = vx__hdr_append(&x->hdrs, "%s", obj->auth);
+	pthread_mutex_unlock(&obj->auth_lock);
+	return rc;
+}
+
+int vx__obj_auth_set(struct vx_source_obj *obj, const char *line)
+{
+	char *fresh = vx_strdup(line);
+	char *old;
+
+	if (!fresh)
+		return -ENOMEM;
+	pthread_mutex_lock(&obj->auth_lock);
+	old = obj->auth;
+	obj->auth = fresh;
+	obj->auth_gen++;
+	pthread_mutex_unlock(&obj->auth_lock);
+	if (old) {
+		memset(old, 0, strlen(old));
+		vx_free(old);
+	}
+	return 0;
 }
 
 void vx_source_obj_free(struct vx_source_obj *obj)
@@ -310,6 +342,7 @@ int vx_source_open(struct vx_source_ctx *ctx, const char *url, const struct vx_s
 	obj->ctx = ctx;
 	obj->scheme = s;
 	obj->refs = 1;
+	pthread_mutex_init(&obj->auth_lock, NULL);
 	obj->stat.length = VX_SOURCE_LENGTH_UNKNOWN;
 	obj->url = vx_strdup(url);
 	if (!obj->url) {
@@ -345,6 +378,7 @@ out_put_obj:
 out_free_obj:
 	vx_free(obj->url);
 	opts_release(&obj->opts);
+	pthread_mutex_destroy(&obj->auth_lock);
 	vx_free(obj);
 out_free_url:
 	vx_free(u);

@@ -39,6 +39,12 @@ struct vx__scheme {
 		    const struct vx_source_opts *opts, vx_source_entry_fn fn, void *arg,
 		    struct vx_source_error *detail);
 	void (*release)(struct vx_source_obj *obj);
+	/*
+	 * May be NULL. A read got 401 with @challenge: renew obj->auth (blocking; called on the
+	 * helper thread, never on a worker) through vx__obj_auth_set().
+	 */
+	int (*reauth)(struct vx_source_obj *obj, const char *challenge,
+		      struct vx_source_error *detail);
 	const struct vx_source_plugin_v1 *plugin; /* set for plug-in schemes */
 };
 
@@ -89,8 +95,13 @@ struct vx_source_obj {
 	const struct vx__scheme *scheme;
 	int refs; /* atomic */
 	struct vx__opts opts;
-	char *url;	    /* as opened */
-	char *auth;	    /* "Authorization: ..." header for reads; secret; may be NULL */
+	char *url; /* as opened */
+	/* "Authorization: ..." header for reads; secret; may be NULL. Under auth_lock once reads
+	 * may run: a token refresh replaces it. */
+	char *auth;
+	pthread_mutex_t auth_lock;
+	uint32_t auth_gen;  /* under auth_lock: bumped by each vx__obj_auth_set() */
+	char repo[256];	    /* registry repository, for a token's scope; "" when none */
 	char *read_url;	    /* what reads fetch; NULL: @url */
 	bool range_in_url;  /* the scheme puts the range in the URL (WebHDFS) */
 	bool verify_digest; /* check stat.digest on full reads (oci blobs) */
@@ -153,7 +164,10 @@ struct vx__xfer {
 	bool error_body;   /* the status is an error: the body goes to errbody */
 	char errbody[VX__ERRBODY_MAX];
 	size_t errbody_len;
-	void *sha; /* EVP_MD_CTX while verifying a full read's digest */
+	void *sha;	   /* EVP_MD_CTX while verifying a full read's digest */
+	uint32_t auth_gen; /* obj->auth_gen this attempt was signed with */
+	bool reauthed;	   /* a 401 already led to one token refresh */
+	int preset_err;	   /* finish with this at the next start (set off the worker) */
 	uint32_t attempts;
 	uint64_t due_ns; /* when waiting: start again at */
 	struct vx_source_error detail;
@@ -223,6 +237,16 @@ int vx__file_register(struct vx_source_ctx *ctx);
 int vx__s3_register(struct vx_source_ctx *ctx);
 int vx__oci_register(struct vx_source_ctx *ctx);
 int vx__hdfs_register(struct vx_source_ctx *ctx);
+
+/* source.c: obj->auth under its lock. */
+int vx__obj_auth_append(struct vx_source_obj *obj, struct vx__xfer *x);
+int vx__obj_auth_set(struct vx_source_obj *obj, const char *line);
+
+/* worker.c: hands an xfer back to a worker (after a token refresh); takes it. */
+void vx__xfer_resubmit(struct vx_source_ctx *ctx, struct vx__xfer *x);
+
+/* plugin.c: the helper thread also renews tokens for reads that got 401. */
+int vx__helper_reauth(struct vx_source_ctx *ctx, struct vx__xfer *x);
 
 /* plugin.c: blocking reads of plug-in schemes run on their own thread. */
 int vx__plugin_submit(struct vx_source_ctx *ctx, struct vx__xfer *x);

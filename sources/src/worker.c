@@ -412,6 +412,16 @@ static int fetch_prepare(struct vx__xfer *x)
 	return 0;
 }
 
+static bool obj_has_auth(struct vx_source_obj *obj)
+{
+	bool has;
+
+	pthread_mutex_lock(&obj->auth_lock);
+	has = obj->auth != NULL;
+	pthread_mutex_unlock(&obj->auth_lock);
+	return has;
+}
+
 static int xfer_start(struct vx__worker *w, struct vx__xfer *x)
 {
 	char range[64];
@@ -474,7 +484,8 @@ static int xfer_start(struct vx__worker *w, struct vx__xfer *x)
 		curl_easy_setopt(e, CURLOPT_USERNAME, x->fetch->username);
 		curl_easy_setopt(e, CURLOPT_PASSWORD, x->fetch->password ? x->fetch->password : "");
 		curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-	} else if (x->kind == VX__XFER_READ && x->opts && x->opts->username && !x->obj->auth) {
+	} else if (x->kind == VX__XFER_READ && x->opts && x->opts->username &&
+		   !obj_has_auth(x->obj)) {
 		curl_easy_setopt(e, CURLOPT_USERNAME, x->opts->username);
 		curl_easy_setopt(e, CURLOPT_PASSWORD, x->opts->password ? x->opts->password : "");
 	}
@@ -656,6 +667,16 @@ static void complete(struct vx__worker *w, struct vx__xfer *x, CURLcode cc)
 			       "origin closed with %llu bytes still due",
 			       (unsigned long long)x->left);
 	}
+	if (err == VX_ESOURCE_DENIED && x->kind == VX__XFER_READ && x->resp.status == 401 &&
+	    x->obj->scheme->reauth && !x->reauthed && x->resp.challenge[0] && can_resume(x)) {
+		/* A token ran out mid-task: the helper thread renews it (blocking) and hands the
+		 * read back; it resumes where it stopped. Once per read. */
+		xfer_detach_easy(w, x);
+		vx_list_del(&x->node);
+		x->reauthed = true;
+		if (vx__helper_reauth(w->ctx, x) == 0)
+			return;
+	}
 	if (err && transient && x->attempts <= retries_max && can_resume(x)) {
 		schedule_retry(w, x);
 		return;
@@ -687,6 +708,11 @@ static void start_or_fail(struct vx__worker *w, struct vx__xfer *x)
 	if (__atomic_load_n(&x->cancel, __ATOMIC_RELAXED)) {
 		vx_list_add_tail(&w->running, &x->node);
 		finish(w, x, -ECANCELED);
+		return;
+	}
+	if (x->preset_err) {
+		vx_list_add_tail(&w->running, &x->node);
+		finish(w, x, x->preset_err);
 		return;
 	}
 	if (x->left == 0) {
@@ -802,6 +828,12 @@ static void workers_stop(struct vx_source_ctx *ctx, uint32_t n)
 		struct vx__worker *w = &ctx->workers[i];
 
 		pthread_join(w->thread, NULL);
+		/* Handed back by the helper thread after this worker left its loop. */
+		while (!vx_list_empty(&w->submitted)) {
+			struct vx__xfer *x = vx_list_first(&w->submitted, struct vx__xfer, node);
+
+			finish(w, x, -ECANCELED);
+		}
 		for (uint32_t k = 0; k < w->nr_easy_pool; k++)
 			curl_easy_cleanup(w->easy_pool[k]);
 		w->nr_easy_pool = 0;
@@ -852,6 +884,17 @@ out_stop:
 void vx__worker_stop(struct vx_source_ctx *ctx)
 {
 	workers_stop(ctx, ctx->nr_workers);
+}
+
+void vx__xfer_resubmit(struct vx_source_ctx *ctx, struct vx__xfer *x)
+{
+	struct vx__worker *w;
+
+	pthread_mutex_lock(&ctx->lock);
+	w = &ctx->workers[ctx->next_worker++ % ctx->nr_workers];
+	vx_list_add_tail(&w->submitted, &x->node);
+	pthread_mutex_unlock(&ctx->lock);
+	curl_multi_wakeup(w->multi);
 }
 
 void vx__worker_wake_all(struct vx_source_ctx *ctx)

@@ -132,6 +132,7 @@ static int group_setup(void **state)
 	store_port = vx_h_free_port();
 	snprintf(cmd, sizeof(cmd), "http://127.0.0.2:%d", store_port);
 	setenv("VX_ORIGIN_REDIRECT_TO", cmd, 1);
+	setenv("VX_TOKEN_TTL", "2", 1); /* the redirecting registry's tokens expire fast */
 	snprintf(origin_script, sizeof(origin_script), "%s/tests/integration/sources_origin.py",
 		 src ? src : ".");
 	snprintf(port, sizeof(port), "%d", origin_port);
@@ -472,6 +473,41 @@ static void test_vx_source_read__oci_blob_through_redirect(void **state)
 	vx_source_obj_free(obj);
 }
 
+/* A token that expires mid-task is renewed on the helper thread and the read goes on. */
+static void test_vx_source_read__oci_token_renewed(void **state)
+{
+	unsigned char md[32];
+	char hex[65], path[512], url[256], line[1024];
+	struct vx_source_obj *obj;
+	struct vx_source_error d;
+	struct vx_h_buf b = { 0 };
+	uint8_t *data = malloc(100000);
+
+	(void)state;
+	vx_h_fill(data, 100000, 77);
+	SHA256(data, 100000, md);
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	snprintf(path, sizeof(path), "%s/blobstore", dir);
+	mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/blobstore/%s", dir, hex);
+	assert_int_equal(vx_h_write_file(path, data, 100000), 0);
+	snprintf(url, sizeof(url), "oci+http://127.0.0.1:%d/redir/app/blobs/sha256:%s", origin_port,
+		 hex);
+	if (vx_source_open(ctx, url, NULL, &obj, &d) != 0)
+		fail_msg("%s", vx_source_error_format(&d, line, sizeof(line)));
+	sleep(4); /* the token from open is now 2 s past its life */
+	b.cap = 100000;
+	b.p = malloc(b.cap);
+	if (vx_source_read(obj, 10, 50000, vx_h_buf_sink, &b, &d) != 0)
+		fail_msg("%s", vx_source_error_format(&d, line, sizeof(line)));
+	assert_memory_equal(b.p, data + 10, 50000);
+	assert_int_equal(d.err, 0);
+	free(b.p);
+	free(data);
+	vx_source_obj_free(obj);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -483,6 +519,7 @@ int main(void)
 		cmocka_unit_test(test_vx_source_open__oci_bearer_token),
 		cmocka_unit_test(test_vx_source_open__registry_url_bearer),
 		cmocka_unit_test(test_vx_source_read__oci_blob_through_redirect),
+		cmocka_unit_test(test_vx_source_read__oci_token_renewed),
 	};
 
 	return cmocka_run_group_tests_name("sources_oci", tests, group_setup, group_teardown);

@@ -170,7 +170,7 @@ class Handler(BaseHTTPRequestHandler):
         """/v2/redir/app/blobs/<digest>: bearer-token protected; answers 307 to a blob store
         on another loopback address (REDIRECT_TO), which must not see our Authorization."""
         auth = self.headers.get("Authorization", "")
-        if not auth.startswith("Bearer ") or len(auth) < 20:
+        if not auth.startswith("Bearer ") or len(auth) < 20 or self.token_expired(auth[7:]):
             realm = "http://127.0.0.1:%d/token" % self.server.server_port
             return self.reply(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', "application/json",
                               {"WWW-Authenticate": 'Bearer realm="%s",service="redir",'
@@ -180,6 +180,19 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Location", "%s/blobstore/%s" % (REDIRECT_TO, digest[7:]))
         self.send_header("Content-Length", "0")
         self.end_headers()
+
+    @staticmethod
+    def token_expired(tok):
+        """Tokens of this fake registry live VX_TOKEN_TTL seconds (from their iat claim)."""
+        ttl = os.environ.get("VX_TOKEN_TTL")
+        if not ttl:
+            return False
+        try:
+            seg = tok.split(".")[1]
+            claims = json.loads(base64.urlsafe_b64decode(seg + "=" * (-len(seg) % 4)))
+            return time.time() - claims["iat"] > float(ttl)
+        except (IndexError, ValueError, KeyError):
+            return True
 
     def blobstore(self, url):
         if self.headers.get("Authorization"):
