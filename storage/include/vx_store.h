@@ -325,6 +325,14 @@ uint32_t vx_store_task_piece_count(const struct vx_store_task *t);
 void vx_store_task_fail(struct vx_store_task *t, int err);
 
 /*
+ * vx_store_task_list() - copy the description of up to @max tasks into @out (borrowed, @max
+ * entries), in no particular order, for `vx task ls` and metrics. Any thread, not the piece
+ * path (holds the store lock for the walk). Returns the number of tasks in the store, which
+ * may exceed @max (then only @max were copied).
+ */
+uint32_t vx_store_task_list(struct vx_store *s, struct vx_store_task_info *out, uint32_t max);
+
+/*
  * vx_store_task_remove() - delete task @id: content file, metadata rows and memory. BLOCKING.
  * Returns 0, -ENOENT, -EBUSY (a handle is held; nothing changes), or VX_EDB.
  */

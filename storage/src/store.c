@@ -520,10 +520,9 @@ const char *vx_store_task_id(const struct vx_store_task *t)
 	return t->id;
 }
 
-void vx_store_task_info(struct vx_store_task *t, struct vx_store_task_info *out)
+/* Fills @out from @t; s->lock held by the caller. */
+static void task_info_locked(struct vx_store_task *t, struct vx_store_task_info *out)
 {
-	struct vx_store *s = t->store;
-
 	memset(out, 0, sizeof(*out));
 	memcpy(out->id, t->id, sizeof(out->id));
 	out->kind = t->kind;
@@ -532,16 +531,41 @@ void vx_store_task_info(struct vx_store_task *t, struct vx_store_task_info *out)
 	out->piece_count = t->piece_count;
 	out->created_s = t->created_s;
 	out->ttl_s = t->ttl_s;
+	for (int u = 0; u < VX_STORE_USE_NR; u++)
+		out->refs[u] = t->refs[u];
+	out->access_s = t->access_s;
 	pthread_mutex_lock(&t->lock);
 	out->state = t->state;
 	out->error = t->error;
 	out->finished_count = atomic_load(&t->finished_count);
 	out->durable_count = t->durable_count;
 	pthread_mutex_unlock(&t->lock);
+}
+
+uint32_t vx_store_task_list(struct vx_store *s, struct vx_store_task_info *out, uint32_t max)
+{
+	struct vx_list *pos;
+	uint32_t i = 0, total;
+
+	VX_ASSERT(s);
+	VX_ASSERT(out || max == 0);
 	pthread_mutex_lock(&s->lock);
-	for (int u = 0; u < VX_STORE_USE_NR; u++)
-		out->refs[u] = t->refs[u];
-	out->access_s = t->access_s;
+	total = s->nr_tasks;
+	vx_list_for_each(pos, &s->tasks) {
+		if (i == max)
+			break;
+		task_info_locked(vx_list_entry(pos, struct vx_store_task, all_link), &out[i++]);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return total;
+}
+
+void vx_store_task_info(struct vx_store_task *t, struct vx_store_task_info *out)
+{
+	struct vx_store *s = t->store;
+
+	pthread_mutex_lock(&s->lock);
+	task_info_locked(t, out);
 	pthread_mutex_unlock(&s->lock);
 }
 

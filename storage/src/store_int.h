@@ -8,7 +8,7 @@
  *   s->lock       the task table, refcounts, the dirty list, open files, usage counters;
  *   t->lock       one task's pieces, finish log and armed waiters;
  *   n->lock       one notifier's ready list.
- * Piece-path calls take s->lock or t->lock (never both nested, never db_lock), for a few
+ * Piece-path calls take s->lock and/or t->lock (in that order, never db_lock), for a few
  * instructions each; no syscall is made under any of them except the eventfd write.
  */
 #ifndef VX_STORE_INT_H

@@ -660,6 +660,34 @@ static void test_task_fail__reopen_resets_and_keeps_pieces(void **state)
 	vx_store_task_release(t, VX_STORE_USE_DOWNLOAD);
 }
 
+static void test_task_list__copies_up_to_max(void **state)
+{
+	struct fixture *f = *state;
+	struct vx_store_task_info infos[4];
+	struct vx_store_task *t[3];
+	bool seen[3] = { false, false, false };
+
+	for (unsigned int i = 0; i < 3; i++) {
+		t[i] = fx_task(f, 110 + i, CLEN, VX_STORE_KIND_NORMAL, VX_STORE_USE_DOWNLOAD);
+		fx_write(f, t[i], 110 + i, CLEN, 0);
+	}
+	assert_int_equal(vx_store_task_list(f->s, NULL, 0), 3);
+	assert_int_equal(vx_store_task_list(f->s, infos, 2), 3);
+	assert_int_equal(vx_store_task_list(f->s, infos, 4), 3);
+	for (unsigned int k = 0; k < 3; k++) {
+		for (unsigned int i = 0; i < 3; i++) {
+			if (strcmp(infos[k].id, vx_store_task_id(t[i])) == 0) {
+				seen[i] = true;
+				assert_int_equal(infos[k].finished_count, 1);
+				assert_int_equal(infos[k].refs[VX_STORE_USE_DOWNLOAD], 1);
+			}
+		}
+	}
+	assert_true(seen[0] && seen[1] && seen[2]);
+	for (unsigned int i = 0; i < 3; i++)
+		vx_store_task_release(t[i], VX_STORE_USE_DOWNLOAD);
+}
+
 static void test_task_remove__busy_then_gone(void **state)
 {
 	struct fixture *f = *state;
@@ -1358,6 +1386,7 @@ int main(void)
 		T(test_wait_piece__fires_on_owner_thread),
 		T(test_wait_cancel__armed_and_drain_limit),
 		T(test_task_fail__reopen_resets_and_keeps_pieces),
+		T(test_task_list__copies_up_to_max),
 		T(test_task_remove__busy_then_gone),
 		T(test_memory_task__budget_refuses_spills_and_evicts_idle),
 		T(test_task_export__link_copy_and_no_clobber),
