@@ -454,6 +454,27 @@ static void fx_conn_open(struct vx_fetcher *f, struct vx_fx_parent *p)
 }
 
 /* Opens connections up to the per-parent count for every usable parent. */
+/*
+ * True when parent @p could be asked for something now. A plain connection carries exactly
+ * one request, so opening one with nothing to ask would only be closed again at once.
+ */
+static bool fx_parent_has_work(const struct vx_fetcher *f, const struct vx_fx_parent *p)
+{
+	bool endgame = f->piece_count - f->pieces_done <= f->cfg.endgame_pieces;
+	uint32_t n;
+
+	for (n = 0; n < f->piece_count; n++) {
+		const struct vx_fx_piece *pc = &f->pieces[n];
+
+		if (!parent_has(p, n))
+			continue;
+		if (pc->state == VX_FX_MISSING ||
+		    (endgame && pc->state == VX_FX_ACTIVE_PIECE && pc->requesters == 1))
+			return true;
+	}
+	return false;
+}
+
 static void fx_top_up(struct vx_fetcher *f)
 {
 	uint32_t i;
@@ -463,6 +484,8 @@ static void fx_top_up(struct vx_fetcher *f)
 		uint32_t want = p->mode_known ? f->cfg.conns_per_parent : 1;
 
 		if (!p->used || p->dropped)
+			continue;
+		if (p->plain && p->conns < want && !fx_parent_has_work(f, p))
 			continue;
 		while (p->conns < want && !vx_list_empty(&f->free_conns) && !f->finishing)
 			fx_conn_open(f, p);

