@@ -2,9 +2,6 @@
 # harness cannot rot. Skips (77) where network namespaces cannot be made; runs vx only when
 # this build has `vx serve`. The long runs are benchmarks (bench/RESULTS.md), not tests.
 if(TARGET vx-bench)
-	# Where vx-bench finds its driver (it also finds it without this, from CMakeCache.txt).
-	target_compile_definitions(vx-bench
-		PRIVATE VX_SWARM_DRIVER="${CMAKE_SOURCE_DIR}/bench/swarm/swarm.py")
 	if(TARGET vx)
 		set(vx_bench_swarm_vx $<TARGET_FILE:vx>)
 	else()
