@@ -206,8 +206,11 @@ static void test_vx_fetcher__dragonfly_parent(void **state)
 	assert_int_equal(raw.hellos, 1);
 	assert_true(raw.served >= 8); /* endgame may ask for the last pieces twice */
 	assert_true((uint64_t)raw.served <= st.requests_sent);
-	/* No connection opened just to be closed: one per request, plus the HELLO probe. */
-	assert_true((uint64_t)raw.accepted <= st.requests_sent + 1);
+	/*
+	 * No storm of connections opened just to be closed: one per request, plus the HELLO
+	 * probe, plus at most one per connection slot that raced another to the last piece.
+	 */
+	assert_true((uint64_t)raw.accepted <= st.requests_sent + 1 + 2);
 	src_free(&s);
 }
 
