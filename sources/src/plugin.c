@@ -218,7 +218,7 @@ static int helper_start_locked(struct vx_source_ctx *ctx)
 	return rc;
 }
 
-int vx__plugin_submit(struct vx_source_ctx *ctx, struct vx__xfer *x)
+int vx__plugin_submit(struct vx_source_ctx *ctx, struct vx__xfer *x, uint64_t *id)
 {
 	int rc = 0;
 
@@ -235,6 +235,8 @@ int vx__plugin_submit(struct vx_source_ctx *ctx, struct vx__xfer *x)
 	if (rc)
 		goto out_unlock;
 	x->id = ++ctx->next_id;
+	if (id)
+		*id = x->id;
 	x->ctx = ctx;
 	ctx->nr_live++;
 	vx_list_add_tail(&ctx->live, &x->live_node);

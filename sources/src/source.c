@@ -433,17 +433,15 @@ int vx_source_read_submit(struct vx_source_obj *obj, const struct vx_source_read
 	}
 	__atomic_add_fetch(&obj->refs, 1, __ATOMIC_ACQ_REL);
 	if (obj->scheme->plugin)
-		rc = vx__plugin_submit(obj->ctx, x);
+		rc = vx__plugin_submit(obj->ctx, x, id);
 	else
-		rc = vx__xfer_submit(obj->ctx, x);
+		rc = vx__xfer_submit(obj->ctx, x, id);
 	if (rc) {
 		x->obj = obj;
 		vx__xfer_free(x); /* drops the reference taken above */
 		return rc;
 	}
-	if (id)
-		*id = x->id;
-	return 0;
+	return 0; /* x belongs to the worker now: it may already be done and freed */
 }
 
 int vx_source_cancel(struct vx_source_ctx *ctx, uint64_t id)

@@ -203,7 +203,9 @@ struct vx__fetch {
 int vx__worker_start(struct vx_source_ctx *ctx);
 void vx__worker_stop(struct vx_source_ctx *ctx);
 void vx__worker_wake_all(struct vx_source_ctx *ctx);
-int vx__xfer_submit(struct vx_source_ctx *ctx, struct vx__xfer *x);
+/* Queues @x (taken on success: it may be completed and freed before this returns); its id
+ * goes to @id (may be NULL), written under the lock. */
+int vx__xfer_submit(struct vx_source_ctx *ctx, struct vx__xfer *x, uint64_t *id);
 void vx__xfer_free(struct vx__xfer *x);
 int vx__fetch_run(struct vx_source_ctx *ctx, struct vx__fetch *f);
 void vx__fetch_release(struct vx__fetch *f);
@@ -249,7 +251,7 @@ void vx__xfer_resubmit(struct vx_source_ctx *ctx, struct vx__xfer *x);
 int vx__helper_reauth(struct vx_source_ctx *ctx, struct vx__xfer *x);
 
 /* plugin.c: blocking reads of plug-in schemes run on their own thread. */
-int vx__plugin_submit(struct vx_source_ctx *ctx, struct vx__xfer *x);
+int vx__plugin_submit(struct vx_source_ctx *ctx, struct vx__xfer *x, uint64_t *id);
 void vx__plugin_stop(struct vx_source_ctx *ctx);
 void vx__plugin_unload(void *handle);
 

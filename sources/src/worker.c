@@ -903,7 +903,7 @@ void vx__worker_wake_all(struct vx_source_ctx *ctx)
 		curl_multi_wakeup(ctx->workers[i].multi);
 }
 
-int vx__xfer_submit(struct vx_source_ctx *ctx, struct vx__xfer *x)
+int vx__xfer_submit(struct vx_source_ctx *ctx, struct vx__xfer *x, uint64_t *id)
 {
 	struct vx__worker *w;
 
@@ -919,6 +919,8 @@ int vx__xfer_submit(struct vx_source_ctx *ctx, struct vx__xfer *x)
 	/* Round robin: each worker keeps its own connections to the origins it talks to. */
 	w = &ctx->workers[ctx->next_worker++ % ctx->nr_workers];
 	x->id = ++ctx->next_id;
+	if (id)
+		*id = x->id;
 	x->ctx = ctx;
 	ctx->nr_live++;
 	vx_list_add_tail(&ctx->live, &x->live_node);
@@ -958,7 +960,7 @@ int vx__fetch_run(struct vx_source_ctx *ctx, struct vx__fetch *f)
 	vx_list_init(&x->node);
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_cond_init(&f->cond, NULL);
-	rc = vx__xfer_submit(ctx, x);
+	rc = vx__xfer_submit(ctx, x, NULL);
 	if (rc) {
 		vx_free(x);
 		goto out_destroy_sync;
