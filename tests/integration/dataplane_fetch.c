@@ -404,6 +404,83 @@ static void test_vx_fetcher__rate_limited_exact(void **state)
 	src_free(&s);
 }
 
+/* A server and a fetcher on one loop, over IPv6 loopback. */
+static void test_vx_fetcher__ipv6_same_loop(void **state)
+{
+	struct vx_file_task_cfg tcfg = { 0 };
+	struct vx_file_task *seed = NULL, *dst = NULL;
+	struct sockaddr_in6 *sin6;
+	struct vx_upload_cfg ucfg;
+	struct vx_fetcher_cfg fcfg;
+	struct vx_upload *up = NULL;
+	struct vx_fetcher *f = NULL;
+	struct vx_loop *loop = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	uint64_t deadline;
+	struct src s;
+	struct dl d = { 0 };
+	int fd;
+
+	(void)state;
+	fd = socket(AF_INET6, SOCK_STREAM, 0);
+	if (fd < 0) {
+		fprintf(stderr, "skip: no IPv6 here\n");
+		return;
+	}
+	close(fd);
+	src_make(&s, 4 * 65536 + 1, 65536);
+	assert_int_equal(vx_loop_new(&loop, NULL), 0);
+	tcfg.path = s.path;
+	tcfg.task_id = VX_H_TASK_ID;
+	tcfg.content_length = s.len;
+	tcfg.piece_length = s.piece;
+	tcfg.seed = true;
+	assert_int_equal(vx_file_task_open(&seed, &tcfg), 0);
+	tcfg.path = s.dst;
+	tcfg.seed = false;
+	assert_int_equal(vx_file_task_open(&dst, &tcfg), 0);
+	vx_upload_cfg_init(&ucfg);
+	memset(&ucfg.addr, 0, sizeof(ucfg.addr));
+	sin6 = (struct sockaddr_in6 *)&ucfg.addr;
+	sin6->sin6_family = AF_INET6;
+	sin6->sin6_addr = in6addr_loopback;
+	ucfg.addr_len = sizeof(*sin6);
+	ucfg.ops = vx_file_task_source_ops();
+	ucfg.ops_ctx = seed;
+	assert_int_equal(vx_upload_new(&up, loop, &ucfg), 0);
+	vx_upload_local_addr(up, &ss, &sl);
+	assert_int_equal(ss.ss_family, AF_INET6);
+	vx_fetcher_cfg_init(&fcfg);
+	fcfg.task_id = VX_H_TASK_ID;
+	fcfg.content_length = s.len;
+	fcfg.piece_length = s.piece;
+	fcfg.piece_crc32 = s.crc;
+	fcfg.sink = vx_file_task_sink_ops();
+	fcfg.sink_ctx = dst;
+	fcfg.on_piece = on_piece;
+	fcfg.on_done = on_done;
+	fcfg.cb_arg = &d;
+	assert_int_equal(vx_fetcher_new(&f, loop, &fcfg), 0);
+	assert_int_equal(vx_fetcher_add_parent(f, (struct sockaddr *)&ss, sl, "v6"), 0);
+	deadline = vx_now_ms() + 30000;
+	while (!d.done && vx_now_ms() < deadline)
+		assert_true(vx_loop_run_once(loop, 50) >= 0);
+	assert_int_equal(d.status, 0);
+	while (!vx_fetcher_idle(f))
+		assert_true(vx_loop_run_once(loop, 10) >= 0);
+	vx_fetcher_free(f);
+	vx_upload_shutdown(up);
+	while (!vx_upload_idle(up))
+		assert_true(vx_loop_run_once(loop, 10) >= 0);
+	vx_upload_free(up);
+	vx_loop_free(loop);
+	vx_file_task_close(dst);
+	vx_file_task_close(seed);
+	assert_true(vx_h_files_equal(s.path, s.dst));
+	src_free(&s);
+}
+
 static void test_vx_fetcher__server_in_other_process(void **state)
 {
 	struct sockaddr_in addr;
@@ -462,6 +539,7 @@ int main(void)
 		cmocka_unit_test(test_vx_fetcher__availability_updates),
 		cmocka_unit_test(test_vx_fetcher__parent_idle_closes_then_has_piece),
 		cmocka_unit_test(test_vx_fetcher__rate_limited_exact),
+		cmocka_unit_test(test_vx_fetcher__ipv6_same_loop),
 		cmocka_unit_test(test_vx_fetcher__server_in_other_process),
 	};
 	char diag[256];
