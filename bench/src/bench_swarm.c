@@ -28,6 +28,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "vx_compiler.h"
+
 #define SWARM_ARGS_MAX 256
 
 static bool is_file(const char *path, int mode)
@@ -36,6 +38,8 @@ static bool is_file(const char *path, int mode)
 }
 
 /* snprintf() into @out that reports truncation: false when the result did not fit. */
+static bool fmt_path(char *out, size_t len, const char *fmt, ...) VX_PRINTF(3, 4);
+
 static bool fmt_path(char *out, size_t len, const char *fmt, ...)
 {
 	va_list ap;
