@@ -95,10 +95,18 @@ struct vx_up_conn {
 	uint64_t rx_start_ms;	   /* when the oldest unparsed byte arrived */
 	uint64_t last_progress_ms; /* last send progress */
 	uint32_t rx_off;	   /* first unparsed byte of rx[] */
-	uint32_t rx_len;	   /* end of received bytes in rx[] */
-	uint8_t mode;		   /* enum vx_up_mode */
-	bool close_after;	   /* close once the queued answer is sent */
-	bool sending_ctl;	   /* the armed send is from ctl[], not head[] */
+	uint32_t scan_off;	   /* first byte of rx[] not yet counted by up_scan_arrivals() */
+	uint32_t arrive_seq;	   /* DownloadPiece frames received (vx mode) */
+	uint32_t parse_seq;	   /* DownloadPiece frames parsed */
+	uint32_t outstanding;	   /* received and not yet answered */
+	uint32_t excess[VX_UP_RX_MAX / (VX__HDR_LEN + VX__DOWNLOAD_LEN) + 1]; /* busy ones */
+	uint32_t excess_head;
+	uint32_t excess_len;
+	bool req_counted; /* the answer in progress is for a counted request */
+	uint32_t rx_len;  /* end of received bytes in rx[] */
+	uint8_t mode;	  /* enum vx_up_mode */
+	bool close_after; /* close once the queued answer is sent */
+	bool sending_ctl; /* the armed send is from ctl[], not head[] */
 	/* The request being answered. */
 	bool have_req;
 	bool waiting;	/* piece not finished yet: retried on tick and notify */
@@ -450,11 +458,46 @@ static void up_queue_have(struct vx_up_conn *c, uint32_t number)
 
 /* ---- parsing requests ------------------------------------------------------------------- */
 
+/*
+ * Counts the DownloadPiece frames that just arrived on a vx connection. One that arrives
+ * while VX__MAX_INFLIGHT (our HELLO's max_inflight) are already outstanding is excess: it is
+ * answered, in its turn, with Error 0x41 (busy) (spec/vortex.md 5.2). Arrival order is what
+ * counts, so the excess frames are remembered by sequence number until they are parsed.
+ */
+static void up_scan_arrivals(struct vx_up_conn *c)
+{
+	bool vx = c->mode == VX_UP_MODE_VX;
+
+	if (c->scan_off < c->rx_off)
+		c->scan_off = c->rx_off;
+	while (c->scan_off + VX__HDR_LEN <= c->rx_len) {
+		const uint8_t *f = c->rx + c->scan_off;
+		uint32_t len = vx_get_be32(f + 2);
+
+		if (len > VX_UP_RX_MAX || c->scan_off + VX__HDR_LEN + len > c->rx_len)
+			return; /* incomplete, or invalid: the parser answers that */
+		if (f[1] == VX__TAG_HELLO && c->scan_off == 0 && c->mode == VX_UP_MODE_NEW)
+			vx = true;
+		if (vx && vx__tag_is_download(f[1]) && len == VX__DOWNLOAD_LEN) {
+			c->arrive_seq++;
+			c->outstanding++;
+			if (c->outstanding > VX__MAX_INFLIGHT &&
+			    c->excess_len < VX_ARRAY_SIZE(c->excess)) {
+				c->excess[(c->excess_head + c->excess_len) %
+					  VX_ARRAY_SIZE(c->excess)] = c->arrive_seq;
+				c->excess_len++;
+			}
+		}
+		c->scan_off += VX__HDR_LEN + len;
+	}
+}
+
 static void up_consume(struct vx_up_conn *c, uint32_t n)
 {
 	VX_ASSERT(n <= up_avail(c));
 	c->rx_off += n;
 	if (c->rx_off == c->rx_len && !vx_op_armed(&c->recv_op)) {
+		c->scan_off = c->scan_off > c->rx_len ? c->scan_off - c->rx_len : 0;
 		c->rx_off = 0;
 		c->rx_len = 0;
 	}
@@ -548,6 +591,18 @@ static bool up_parse_download(struct vx_up_conn *c, uint8_t tag, uint32_t len)
 	c->req_tag = tag;
 	c->have_req = true;
 	c->up->stats.requests++;
+	if (c->mode == VX_UP_MODE_VX) {
+		c->parse_seq++;
+		c->req_counted = true;
+		if (c->excess_len > 0 && c->excess[c->excess_head] == c->parse_seq) {
+			c->excess_head = (c->excess_head + 1) % VX_ARRAY_SIZE(c->excess);
+			c->excess_len--;
+			up_consume(c, VX__HDR_LEN + VX__DOWNLOAD_LEN);
+			up_answer_error(c, VX__ERR_BUSY, "more pipelined requests than announced",
+					false);
+			return true;
+		}
+	}
 	if (c->mode == VX_UP_MODE_VX &&
 	    up_cancel_ahead(c, VX__HDR_LEN + VX__DOWNLOAD_LEN, up_rx(c) + VX__HDR_LEN)) {
 		up_consume(c, VX__HDR_LEN + VX__DOWNLOAD_LEN);
@@ -740,6 +795,11 @@ static void up_finish_answer(struct vx_up_conn *c)
 		up->stats.pieces_sent++;
 	}
 	up_pipe_release(c);
+	if (c->req_counted) {
+		VX_ASSERT(c->outstanding > 0);
+		c->outstanding--;
+		c->req_counted = false;
+	}
 	c->have_req = false;
 	c->head_len = 0;
 	c->head_off = 0;
@@ -815,6 +875,7 @@ static void up_arm_recv(struct vx_up_conn *c)
 		/* Nothing is armed into rx[]: compacting cannot race the kernel. */
 		memmove(c->rx, c->rx + c->rx_off, c->rx_len - c->rx_off);
 		c->rx_len -= c->rx_off;
+		c->scan_off = c->scan_off > c->rx_off ? c->scan_off - c->rx_off : 0;
 		c->rx_off = 0;
 	}
 	if (c->rx_len >= VX_UP_RX_MAX)
@@ -908,6 +969,7 @@ static void on_recv_done(struct vx_loop *loop, struct vx_op *op, int res, uint32
 		c->rx_start_ms = vx_loop_now_ms(c->up->loop);
 	c->last_progress_ms = vx_loop_now_ms(c->up->loop);
 	c->rx_len += (uint32_t)res;
+	up_scan_arrivals(c);
 	up_pump(c);
 	up_arm_recv(c);
 	up_op_done(c);
@@ -1045,6 +1107,13 @@ static void up_release_slot(struct vx_up_conn *c)
 	c->fd = -1;
 	c->rx_off = 0;
 	c->rx_len = 0;
+	c->scan_off = 0;
+	c->arrive_seq = 0;
+	c->parse_seq = 0;
+	c->outstanding = 0;
+	c->excess_head = 0;
+	c->excess_len = 0;
+	c->req_counted = false;
 	c->have_req = false;
 	c->waiting = false;
 	c->throttled = false;

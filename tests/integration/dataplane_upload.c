@@ -236,6 +236,44 @@ static void test_vx_upload__cancel_pipelined_request(void **state)
 	fixture_stop(&f);
 }
 
+static void test_vx_upload__busy_beyond_max_inflight(void **state)
+{
+	struct fixture f = { 0 };
+	struct vx_h_answer a;
+	static uint8_t all[40 * 74];
+	uint32_t n, busy = 0;
+	int fd;
+
+	(void)state;
+	fixture_start(&f, 40 * 262144, 262144, NULL);
+	fd = vx_h_connect(&f.srv.addr);
+	assert_true(vx_h_hello(fd) > 0);
+	/* Our HELLO announced 32; 40 arrive at once: the excess is answered busy, in order. */
+	for (n = 0; n < 40; n++)
+		put_frame(all + 74 * n, 0x00, n);
+	assert_int_equal(vx_h_send_all(fd, all, sizeof(all)), 0);
+	for (n = 0; n < 40; n++) {
+		assert_int_equal(vx_h_read_answer(fd, &a), 0);
+		if (a.tag == 0xFF) {
+			assert_int_equal(a.error_code, 0x41);
+			assert_true(n >= 32);
+			busy++;
+		} else {
+			check_piece(&f, &a, n);
+			vx_h_answer_free(&a);
+		}
+	}
+	assert_true(busy >= 1);
+	assert_true(busy <= 8);
+	/* The connection goes on: a request within the limit is served. */
+	assert_int_equal(vx_h_send_download(fd, VX_H_TASK_ID, 39), 0);
+	assert_int_equal(vx_h_read_answer(fd, &a), 0);
+	check_piece(&f, &a, 39);
+	vx_h_answer_free(&a);
+	close(fd);
+	fixture_stop(&f);
+}
+
 static void send_raw_expect_invalid(struct fixture *f, const uint8_t *buf, size_t len)
 {
 	struct vx_h_answer a;
@@ -631,6 +669,7 @@ int main(void)
 		cmocka_unit_test(test_vx_upload__pipelined_and_not_found),
 		cmocka_unit_test(test_vx_upload__plain_closes_after_one_answer),
 		cmocka_unit_test(test_vx_upload__cancel_pipelined_request),
+		cmocka_unit_test(test_vx_upload__busy_beyond_max_inflight),
 		cmocka_unit_test(test_vx_upload__malformed_requests),
 		cmocka_unit_test(test_vx_upload__slowloris_and_idle_closed),
 		cmocka_unit_test(test_vx_upload__max_conns_refused),
