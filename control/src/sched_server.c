@@ -408,6 +408,14 @@ static int on_hello(struct vx_sched_server *srv, struct srv_conn *c, const struc
 
 	if (srv->cfg.token && !token_ok(srv->cfg.token, m->token))
 		return -EACCES;
+	/* one host per connection: a second hello may refresh it, not switch to another id */
+	if (c->host != VX_SCHED_NO_HOST) {
+		const char *id = vx_sched_host_id(srv->sched, c->host);
+
+		if (id && !(m->host_id.len == strlen(id) &&
+			    memcmp(m->host_id.ptr, id, m->host_id.len) == 0))
+			return -EINVAL;
+	}
 	hi.id = m->host_id;
 	hi.addr = m->addr;
 	hi.port = m->port;

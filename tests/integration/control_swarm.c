@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "vx_ctl_msg.h"
+#include "vx_err.h"
 #include "vx_sched.h"
 #include "vx_sched_client.h"
 #include "vx_time.h"
@@ -386,6 +387,44 @@ static void test_control_swarm__hostile_client_dropped(void **state)
 
 		assert_int_equal(poll(&p, 1, 5000), 1);
 		assert_true(read(fd, buf, sizeof(buf)) <= 0);
+	}
+	/* a connection cannot switch host ids with a second hello */
+	{
+		int h = socket(AF_INET, SOCK_STREAM, 0);
+		struct vx_ctl_msg m = { 0 };
+		uint8_t out[512], in[512];
+		struct vx_ctl_frame f;
+		struct vx_ctl_msg r;
+		size_t got = 0;
+		ssize_t n;
+
+		assert_int_equal(connect(h, (struct sockaddr *)&a, sizeof(a)), 0);
+		m.tag = VX_CTL_TAG_REQUEST;
+		m.type = VX_CTL_HELLO;
+		m.addr = vx_ctl_str_of("127.0.0.1");
+		m.port = 1;
+		m.has = VX_CTL_F_HOST_ID | VX_CTL_F_ADDR | VX_CTL_F_PORT;
+		for (int k = 0; k < 2; k++) {
+			m.rid = (uint64_t)k + 1;
+			m.host_id = vx_ctl_str_of(k ? "127.0.0.1-other" : "127.0.0.1-first");
+			n = vx_ctl_msg_encode(&m, out, sizeof(out));
+			assert_true(n > 0);
+			assert_int_equal(write(h, out, (size_t)n), n);
+			got = 0;
+			while ((n = vx_ctl_frame_peek(in, got, VX_CTL_FRAME_MAX, &f)) == -EAGAIN) {
+				ssize_t rd = read(h, in + got, sizeof(in) - got);
+
+				assert_true(rd > 0);
+				got += (size_t)rd;
+			}
+			assert_true(n > 0);
+			assert_int_equal(
+				vx_ctl_msg_decode(f.tag, in + VX_CTL_HDR_LEN, f.length, &r), 0);
+			assert_int_equal(r.rid, (uint64_t)k + 1);
+			assert_int_equal(r.status, k ? -EINVAL : 0);
+			vx_ctl_msg_release(&r);
+		}
+		close(h);
 	}
 	/* and keeps serving a well-behaved peer */
 	peer_new(&peers[0], 0, &port, 1);
