@@ -96,8 +96,9 @@ struct vx_fx_parent {
 	bool mode_known; /* plain or vx decided */
 	bool all_pieces; /* no availability: assume it has every piece */
 	bool subscribed;
-	uint32_t features; /* HELLO features in force */
-	uint32_t conns;	   /* open connections */
+	uint32_t features;     /* HELLO features in force */
+	uint32_t max_inflight; /* the parent's HELLO max_inflight (pipelined requests it takes) */
+	uint32_t conns;	       /* open connections */
 	uint32_t plain_failures;
 	uint8_t *bits; /* pieces it has (bitfield + HAVE) */
 };
@@ -361,6 +362,11 @@ static void fx_fill(struct vx_fx_conn *c)
 {
 	struct vx_fetcher *f = c->f;
 	uint32_t depth = c->parent->plain ? 1 : f->cfg.pipeline_depth;
+
+	/* Several connections to one parent share its limit. */
+	if (!c->parent->plain && c->parent->max_inflight)
+		depth = VX_MIN(depth,
+			       VX_MAX(1u, c->parent->max_inflight / f->cfg.conns_per_parent));
 
 	if (c->state != VX_FX_ACTIVE || f->finishing)
 		return;
@@ -897,6 +903,7 @@ static int fx_got_value(struct vx_fx_conn *c)
 		c->parent->features = h.features & (VX_HELLO_F_PIPELINE | VX_HELLO_F_AVAILABILITY |
 						    VX_HELLO_F_CANCEL);
 		c->parent->mode_known = true;
+		c->parent->max_inflight = h.max_inflight;
 		c->parent->all_pieces = !(h.features & VX_HELLO_F_AVAILABILITY);
 		fx_set_state(c, VX_FX_ACTIVE);
 		vx_loop_defer(f->loop, &f->kick);
@@ -934,7 +941,8 @@ static int fx_got_value(struct vx_fx_conn *c)
 	case VX__TAG_ERROR:
 		if (c->q_len == 0)
 			return -EPROTO;
-		if (v[0] == VX__ERR_CANCELLED) {
+		if (v[0] == VX__ERR_CANCELLED || v[0] == VX__ERR_BUSY) {
+			/* Cancelled: we asked for that. Busy: the piece goes back to be asked again. */
 			fx_answer_done(c);
 			return 0;
 		}
