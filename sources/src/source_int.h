@@ -121,6 +121,7 @@ struct vx__resp {
 	char content_type[128];
 	char digest[VX_SOURCE_DIGEST_MAX]; /* Docker-Content-Digest */
 	char challenge[1024];		   /* WWW-Authenticate */
+	uint32_t retry_after_s;		   /* Retry-After in seconds (0: none or a date) */
 	char kept[VX_SOURCE_KEPT_MAX];
 	size_t kept_len;
 };

@@ -33,9 +33,10 @@
 #include "vx_log.h"
 #include "vx_time.h"
 
-#define VX__BACKOFF_CAP_MS 4000u
-#define VX__POLL_MAX_MS	   1000
-#define VX__RECV_BUFFER	   (256 * 1024L)
+#define VX__BACKOFF_CAP_MS     4000u
+#define VX__RETRY_AFTER_CAP_MS 10000u /* longest Retry-After honoured */
+#define VX__POLL_MAX_MS	       1000
+#define VX__RECV_BUFFER	       (256 * 1024L)
 
 static const char *const kept_names[] = {
 	"content-type",	    "etag",
@@ -241,6 +242,14 @@ static void resp_header(struct vx__resp *r, const char *line, size_t len)
 		copy_value(r->last_modified, sizeof(r->last_modified), value, vl);
 	} else if (nl == 12 && strncasecmp(name, "content-type", nl) == 0) {
 		copy_value(r->content_type, sizeof(r->content_type), value, vl);
+	} else if (nl == 11 && strncasecmp(name, "retry-after", nl) == 0) {
+		uint32_t v = 0;
+		size_t i;
+
+		/* Delay-seconds only; an HTTP-date is ignored (our own backoff applies). */
+		for (i = 0; i < vl && i < 6 && value[i] >= '0' && value[i] <= '9'; i++)
+			v = v * 10 + (uint32_t)(value[i] - '0');
+		r->retry_after_s = i == vl ? v : 0;
 	} else if (nl == 21 && strncasecmp(name, "docker-content-digest", nl) == 0) {
 		copy_value(r->digest, sizeof(r->digest), value, vl);
 	} else if (nl == 16 && strncasecmp(name, "www-authenticate", nl) == 0) {
@@ -587,6 +596,10 @@ static void schedule_retry(struct vx__worker *w, struct vx__xfer *x)
 	if (ms > VX__BACKOFF_CAP_MS)
 		ms = VX__BACKOFF_CAP_MS;
 	ms = ms / 2 + (uint64_t)(random() % (long)(ms / 2 + 1)); /* jitter: [ms/2, ms] */
+	/* The origin said when to come back: not before that, and never past our own cap. */
+	if (x->resp.retry_after_s)
+		ms = VX_MAX(ms,
+			    VX_MIN((uint64_t)x->resp.retry_after_s * 1000, VX__RETRY_AFTER_CAP_MS));
 	xfer_detach_easy(w, x);
 	vx_list_del(&x->node);
 	x->due_ns = vx_now_ns() + ms * 1000000ull;

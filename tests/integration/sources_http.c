@@ -551,6 +551,11 @@ static void test_vx_source_read__retry_and_resume(void **state)
 	assert_int_equal(vx_source_open(ctx, url, &o, &obj, &d), 0);
 	assert_int_equal(vx_source_obj_stat(obj)->length, 200000);
 	vx_source_obj_free(obj);
+	/* 503 with Retry-After: 1, twice: the retries wait (else the origin answers 400). */
+	url_of(url, sizeof(url), "http", origin_port, "/later/2/flaky.bin");
+	assert_int_equal(vx_source_open(ctx, url, &o, &obj, &d), 0);
+	assert_int_equal(vx_source_obj_stat(obj)->length, 200000);
+	vx_source_obj_free(obj);
 	/* The first full read is cut in half; the retry asks for the rest only. */
 	url_of(url, sizeof(url), "http", origin_port, "/cut/flaky.bin");
 	assert_int_equal(vx_source_open(ctx, url, &o, &obj, &d), 0);

@@ -108,6 +108,18 @@ class Handler(BaseHTTPRequestHandler):
             if bump(url.path) <= n:
                 return self.reply(503, b"try later")
             return self.ranged(self.read_file("/".join(parts[3:])))
+        if len(parts) >= 4 and parts[1] == "later":
+            # /later/<n>/<file>: 503 with "Retry-After: 1" n times; a retry that comes back
+            # sooner than asked gets 400 (a client that does not listen fails).
+            now = time.monotonic()
+            with LOCK:
+                last = COUNTS.get("at:" + url.path)
+                COUNTS["at:" + url.path] = now
+            if last is not None and now - last < 0.95:
+                return self.reply(400, b"came back before Retry-After")
+            if bump(url.path) <= int(parts[2]):
+                return self.reply(503, b"busy", headers={"Retry-After": "1"})
+            return self.ranged(self.read_file("/".join(parts[3:])))
         if len(parts) >= 3 and parts[1] == "cut":
             # /cut/<file>: the first request gets half the asked range and a closed socket.
             data = self.read_file("/".join(parts[2:]))
