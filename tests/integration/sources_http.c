@@ -22,14 +22,32 @@
 #define SLOW_LEN (4u << 20)
 
 static struct vx_source_ctx *ctx;
-static int http_port, https_port, mtls_port, origin_port;
+static int http_port, https_port, mtls_port, origin_port, v6_port;
 static uint8_t *blob;
 static char dir[256];
 
+/* A loopback IPv6 port, or 0 when this host has no ::1. */
+static int v6_free_port(void)
+{
+	struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET6, SOCK_STREAM, 0), port = 0;
+
+	if (fd == -1)
+		return 0;
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+		port = ntohs(a.sin6_port);
+	close(fd);
+	return port;
+}
+
 static int write_nginx_conf(void)
 {
-	char path[512];
+	char path[512], v6_listen[64] = "";
 
+	if (v6_port)
+		snprintf(v6_listen, sizeof(v6_listen), "  listen [::1]:%d;\n", v6_port);
 	snprintf(path, sizeof(path), "%s/nginx.conf", dir);
 	return vx_h_printf_file(
 		path,
@@ -38,7 +56,7 @@ static int write_nginx_conf(void)
 		"http {\n access_log off;\n default_type application/octet-stream;\n"
 		" client_body_temp_path %s/t1; proxy_temp_path %s/t2; fastcgi_temp_path %s/t3;\n"
 		" uwsgi_temp_path %s/t4; scgi_temp_path %s/t5;\n"
-		" server {\n  listen 127.0.0.1:%d;\n  root %s/www;\n"
+		" server {\n  listen 127.0.0.1:%d;\n%s  root %s/www;\n"
 		"  location /noranges/ { max_ranges 0; limit_rate 1m; }\n"
 		"  location /chunked/ { sub_filter 'zzzz' 'zzzz'; sub_filter_once off;"
 		" sub_filter_types *; }\n"
@@ -56,8 +74,8 @@ static int write_nginx_conf(void)
 		"  ssl_certificate %s/server.pem; ssl_certificate_key %s/server.key;\n"
 		"  ssl_client_certificate %s/ca.pem; ssl_verify_client on;\n }\n"
 		"}\n",
-		dir, dir, dir, dir, dir, dir, dir, http_port, dir, dir, https_port, dir, dir, dir,
-		mtls_port, dir, dir, dir, dir);
+		dir, dir, dir, dir, dir, dir, dir, http_port, v6_listen, dir, dir, https_port, dir,
+		dir, dir, mtls_port, dir, dir, dir, dir);
 }
 
 /* A CA, a server certificate for 127.0.0.1 and a client certificate, with openssl(1). */
@@ -156,6 +174,7 @@ static int group_setup(void **state)
 	https_port = vx_h_free_port();
 	mtls_port = vx_h_free_port();
 	origin_port = vx_h_free_port();
+	v6_port = v6_free_port();
 	if (write_nginx_conf())
 		return -1;
 	snprintf(conf, sizeof(conf), "%s/nginx.conf", dir);
@@ -225,6 +244,28 @@ static void test_vx_source_open__ranged_stat(void **state)
 	assert_true(st->last_modified[0] != '\0');
 	assert_string_equal(st->final_url, url);
 	assert_non_null(strstr(st->kept_headers, "ETag: "));
+	vx_source_obj_free(obj);
+}
+
+static void test_vx_source_open__ipv6_literal(void **state)
+{
+	struct vx_source_obj *obj;
+	struct vx_h_buf b = { 0 };
+	char url[256];
+
+	(void)state;
+	if (!v6_port) {
+		fprintf(stderr, "no ::1 on this host: IPv6 case not run\n");
+		skip();
+	}
+	snprintf(url, sizeof(url), "http://[::1]:%d/data/blob.bin", v6_port);
+	assert_int_equal(vx_source_open(ctx, url, NULL, &obj, NULL), 0);
+	assert_int_equal(vx_source_obj_stat(obj)->length, BLOB_LEN);
+	b.cap = 1000;
+	b.p = malloc(b.cap);
+	assert_int_equal(vx_source_read(obj, 9000, 1000, vx_h_buf_sink, &b, NULL), 0);
+	assert_memory_equal(b.p, blob + 9000, 1000);
+	free(b.p);
 	vx_source_obj_free(obj);
 }
 
@@ -741,6 +782,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_vx_source_open__ranged_stat),
 		cmocka_unit_test(test_vx_source_open__empty_object),
+		cmocka_unit_test(test_vx_source_open__ipv6_literal),
 		cmocka_unit_test(test_vx_source_read__range),
 		cmocka_unit_test(test_vx_source_read_submit__parallel_pieces),
 		cmocka_unit_test(test_vx_source_open__redirect),
