@@ -795,6 +795,7 @@ static int task_new(struct vx_sched *s, struct vx_ctl_str id, uint32_t *out)
 	t->mlog_len = 0;
 	t->stalled = false;
 	t->deleting = false;
+	t->geometry_trusted = false;
 	t->origin_ms = 0;
 	task_set_state(t, VX_SCHED_TASK_PENDING);
 	map_insert(s, MAP_TASK, ti);
@@ -839,16 +840,26 @@ static int task_grow(struct sched_task *t, uint32_t limit)
 	return 0;
 }
 
-/* Sets the piece geometry once it is known; piece counts beyond pieces_max are refused. */
+/*
+ * Sets the piece geometry. What a registrant says is a hint, kept until an origin peer reports
+ * what the source said (@trusted), which then wins: one registrant must not be able to shrink
+ * the task for everyone. Piece counts beyond pieces_max are refused.
+ */
 static int task_set_geometry(struct vx_sched *s, struct sched_task *t, uint64_t piece_len,
-			     int64_t content_len)
+			     int64_t content_len, bool trusted)
 {
 	uint64_t count;
 
-	if (piece_len && !t->piece_len)
+	if (trusted && t->geometry_trusted)
+		trusted = false; /* the first origin report stands */
+	if (piece_len && (!t->piece_len || trusted))
 		t->piece_len = piece_len;
-	if (content_len >= 0 && t->content_len < 0)
+	if (content_len >= 0 && (t->content_len < 0 || trusted))
 		t->content_len = content_len;
+	if (trusted) {
+		t->geometry_trusted = true;
+		t->piece_count = 0;
+	}
 	if (t->piece_count || !t->piece_len || t->content_len < 0)
 		return 0;
 	count = ((uint64_t)t->content_len + t->piece_len - 1) / t->piece_len;
@@ -1286,7 +1297,7 @@ int vx_sched_register(struct vx_sched *s, uint32_t host, const struct vx_sched_r
 	if (rc)
 		return rc;
 	t = &s->tasks[ti];
-	rc = task_set_geometry(s, t, req->piece_len, req->content_len);
+	rc = task_set_geometry(s, t, req->piece_len, req->content_len, false);
 	if (rc)
 		goto err_free_task;
 	pi = find_peer(s, host, ti);
@@ -1335,7 +1346,8 @@ int vx_sched_register(struct vx_sched *s, uint32_t host, const struct vx_sched_r
 		ans->kind = VX_CTL_ANS_PARENTS; /* nothing to fetch; no parents */
 		return 0;
 	}
-	if (t->content_len == 0) {
+	/* empty only on the registrant's own word, or the origin's: never on another peer's */
+	if (req->content_len == 0 || (t->geometry_trusted && t->content_len == 0)) {
 		if (p->state == VX_SCHED_PEER_PENDING)
 			peer_set_state(p, VX_SCHED_PEER_RECEIVED);
 		task_set_state(t, VX_SCHED_TASK_RUNNING);
@@ -1564,8 +1576,10 @@ int vx_sched_progress(struct vx_sched *s, uint32_t host, const struct vx_sched_p
 	mlog_before = t->mlog_len;
 	if (p->state == VX_SCHED_PEER_BACK_TO_SOURCE) {
 		t->origin_ms = now_ms;
-		if (task_set_geometry(s, t, pr->piece_len_hint,
-				      pr->content_len_hint ? (int64_t)pr->content_len_hint : -1))
+		if ((pr->piece_len_hint || pr->content_len_hint) &&
+		    task_set_geometry(s, t, pr->piece_len_hint,
+				      pr->content_len_hint ? (int64_t)pr->content_len_hint : -1,
+				      true))
 			rc = -EINVAL;
 		if (pr->nr_digests)
 			mrc = manifest_add(s, p->task, pr->digests, pr->nr_digests);

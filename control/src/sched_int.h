@@ -55,9 +55,10 @@ struct sched_hent {
 };
 
 struct sched_task {
-	uint8_t state; /* enum vx_sched_task_state */
-	bool stalled;  /* the origin bound was raised for a stall */
-	bool deleting; /* delete in progress: no promotions */
+	uint8_t state;	       /* enum vx_sched_task_state */
+	bool stalled;	       /* the origin bound was raised for a stall */
+	bool deleting;	       /* delete in progress: no promotions */
+	bool geometry_trusted; /* piece_len/content_len came from an origin peer */
 	uint32_t gen;
 	char id[65];
 	char *url;

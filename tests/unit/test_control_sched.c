@@ -298,6 +298,7 @@ static void test_vx_sched_register__seed_by_hash_and_trigger(void **state)
 	assert_true(vx_ctl_str_eq(ev.url, "http://origin/a"));
 	/* the seed registers as asked and is told to fetch from the origin */
 	r.task_id = vx_ctl_str_of(TASK_A);
+	r.content_len = -1; /* unknown to the seed yet */
 	r.need_bts = true;
 	assert_int_equal(vx_sched_register(s, seed, &r, 3, &a), 0);
 	assert_int_equal(a.kind, VX_CTL_ANS_BACK_TO_SOURCE);
@@ -520,6 +521,17 @@ static void test_vx_sched_register__empty_and_delete(void **state)
 	assert_int_equal(a.kind, VX_CTL_ANS_EMPTY);
 	reg(s, h0, TASK_A);
 	reg(s, h1, TASK_A);
+	/* another registrant claiming 0 bytes does not make the task empty for others */
+	r.task_id = vx_ctl_str_of(TASK_A);
+	r.content_len = 0;
+	assert_int_equal(vx_sched_register(s, h1, &r, 1, &a), 0);
+	assert_int_equal(a.kind, VX_CTL_ANS_EMPTY); /* its own word */
+	{
+		uint32_t h2 = hello(s, "h2", "", 0, 0);
+
+		a = reg(s, h2, TASK_A);
+		assert_int_not_equal(a.kind, VX_CTL_ANS_EMPTY);
+	}
 	assert_int_equal(vx_sched_delete_task(s, vx_ctl_str_of(TASK_A), 2), 0);
 	assert_int_equal(vx_sched_stat(s, vx_ctl_str_of(TASK_A), &st), -ENOENT);
 	assert_int_equal(vx_sched_delete_task(s, vx_ctl_str_of(TASK_A), 2), -ENOENT);
