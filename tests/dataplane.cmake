@@ -6,6 +6,10 @@ if(TARGET vx_dataplane)
 	vx_add_test(test_dataplane_alloc
 		SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_dataplane_alloc.c
 		LIBS vx_dataplane LABEL unit TIMEOUT 60)
+	vx_add_test(test_dataplane_wire
+		SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_dataplane_wire.c
+		LIBS vx_dataplane LABEL unit TIMEOUT 60)
+	target_include_directories(test_dataplane_wire PRIVATE ${CMAKE_SOURCE_DIR}/dataplane/src)
 endif()
 if(TARGET vx_dataplane)
 	vx_add_test(dataplane_upload
