@@ -24,6 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vx_compiler.h"
+
 #define VX_H_CHILDREN_MAX 8
 
 static pid_t vx_h_children[VX_H_CHILDREN_MAX];
@@ -176,7 +178,7 @@ static inline int vx_h_write_file(const char *path, const void *data, size_t len
 	return n == len ? 0 : -1;
 }
 
-static inline int vx_h_printf_file(const char *path, const char *fmt, ...)
+static inline VX_PRINTF(2, 3) int vx_h_printf_file(const char *path, const char *fmt, ...)
 {
 	va_list ap;
 	FILE *f = fopen(path, "w");
