@@ -363,9 +363,12 @@ int vx_sched_new(struct vx_sched **out, const struct vx_sched_cfg *cfg)
 	s->peers = vx_calloc(cfg->peers_max, sizeof(*s->peers));
 	s->ev = vx_calloc(cfg->events_max, sizeof(*s->ev));
 	s->scratch = vx_calloc(s->scratch_cap, sizeof(*s->scratch));
-	if (!s->hosts || !s->tasks || !s->peers || !s->ev || !s->scratch ||
-	    map_init(&s->host_map, cfg->hosts_max) || map_init(&s->task_map, cfg->tasks_max) ||
-	    map_init(&s->peer_map, cfg->peers_max)) {
+	s->chk_color = vx_calloc(cfg->peers_max, 1);
+	s->chk_stack = vx_calloc(cfg->peers_max, sizeof(*s->chk_stack));
+	s->chk_edge = vx_calloc(cfg->peers_max, sizeof(*s->chk_edge));
+	if (!s->hosts || !s->tasks || !s->peers || !s->ev || !s->scratch || !s->chk_color ||
+	    !s->chk_stack || !s->chk_edge || map_init(&s->host_map, cfg->hosts_max) ||
+	    map_init(&s->task_map, cfg->tasks_max) || map_init(&s->peer_map, cfg->peers_max)) {
 		vx_sched_free(s);
 		return -ENOMEM;
 	}
@@ -425,6 +428,9 @@ void vx_sched_free(struct vx_sched *s)
 	vx_free(s->peers);
 	vx_free(s->ev);
 	vx_free(s->scratch);
+	vx_free(s->chk_color);
+	vx_free(s->chk_stack);
+	vx_free(s->chk_edge);
 	vx_free(s);
 }
 
@@ -1900,14 +1906,19 @@ static bool check_peer(const struct vx_sched *s, uint32_t pi)
 	return true;
 }
 
-/* Depth-first search over the task's edges, iterative; true when no peer is its own ancestor. */
+/*
+ * Depth-first search over the task's edges, iterative, on scratch arrays allocated at
+ * vx_sched_new() (a check must not fail for want of memory); true when no peer is its own
+ * ancestor.
+ */
 static bool acyclic(const struct vx_sched *s, const struct sched_task *t)
 {
-	uint8_t *color = vx_calloc(s->cfg.peers_max, 1); /* 0 new, 1 on the path, 2 done */
-	uint32_t *stack = vx_mallocarray(t->nr_peers + 1, sizeof(*stack));
-	uint32_t *edge = vx_mallocarray(t->nr_peers + 1, sizeof(*edge));
-	bool ok = color && stack && edge;
+	uint8_t *color = s->chk_color; /* 0 new, 1 on the path, 2 done */
+	uint32_t *stack = s->chk_stack, *edge = s->chk_edge;
+	bool ok = true;
 
+	for (uint32_t r = 0; r < t->nr_peers; r++)
+		color[t->peers[r]] = 0;
 	for (uint32_t r = 0; ok && r < t->nr_peers; r++) {
 		uint32_t n = 0;
 
@@ -1925,18 +1936,15 @@ static bool acyclic(const struct vx_sched *s, const struct sched_task *t)
 			}
 			k = e / VX_SCHED_CANDS_MAX;
 			edge[n - 1] = s->peers[k].in[e % VX_SCHED_CANDS_MAX].next;
-			if (color[k] == 1)
+			if (color[k] == 1) {
 				ok = false; /* back edge: a cycle */
-			else if (color[k] == 0 && n <= t->nr_peers) {
+			} else if (color[k] == 0 && n < s->cfg.peers_max) {
 				color[k] = 1;
 				stack[n] = k;
 				edge[n++] = s->peers[k].child_head;
 			}
 		}
 	}
-	vx_free(color);
-	vx_free(stack);
-	vx_free(edge);
 	return ok;
 }
 

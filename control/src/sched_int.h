@@ -136,6 +136,9 @@ struct vx_sched {
 	uint32_t ev_head, ev_len;
 	struct vx_ctl_digest *scratch; /* manifest entries lent to the caller */
 	uint32_t scratch_cap;
+	uint8_t *chk_color; /* vx_sched_check() scratch, peers_max entries each */
+	uint32_t *chk_stack;
+	uint32_t *chk_edge;
 	uint32_t epoch;
 	uint64_t rng;
 	uint32_t nr_seeds; /* ACTIVE seed hosts */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "vx_alloc.h"
 #include "vx_ctl_msg.h"
 #include "vx_err.h"
 #include "vx_sched.h"
@@ -566,6 +567,64 @@ static void test_vx_sched_register__dragonfly_policy(void **state)
 	vx_sched_free(s);
 }
 
+/* Allocation failure at every step of a small scenario: a clean error, no leak, invariants. */
+static void test_vx_sched_register__alloc_failures(void **state)
+{
+	(void)state;
+#if !defined(VX_DEBUG)
+	skip();
+#endif
+	for (unsigned long nth = 1; nth < 80; nth++) {
+		struct vx_sched_cfg cfg;
+		struct vx_sched *s;
+		struct vx_sched_host_info hi = { 0 };
+		struct vx_sched_reg r = { 0 };
+		struct vx_sched_answer a;
+		char id[16];
+		int h[4], rc;
+		uint32_t n;
+
+		vx_sched_cfg_default(&cfg);
+		cfg.hosts_max = 8;
+		cfg.tasks_max = 4;
+		cfg.peers_max = 16;
+		cfg.events_max = 64;
+		vx_fault_arm(VX_FAULT_ALLOC, nth);
+		rc = vx_sched_new(&s, &cfg);
+		if (rc) {
+			assert_int_equal(rc, -ENOMEM);
+			continue;
+		}
+		for (int i = 0; i < 4; i++) {
+			snprintf(id, sizeof(id), "h%d", i);
+			hi.id = vx_ctl_str_of(id);
+			hi.addr = vx_ctl_str_of("127.0.0.1");
+			h[i] = vx_sched_hello(s, &hi, 0);
+			assert_true(h[i] >= 0 || h[i] == -ENOMEM);
+		}
+		r.task_id = vx_ctl_str_of(TASK_A);
+		r.url = vx_ctl_str_of("http://o/a");
+		r.piece_len = 1 << 20;
+		r.content_len = 10 << 20;
+		for (int i = 0; i < 4; i++) {
+			if (h[i] < 0)
+				continue;
+			rc = vx_sched_register(s, (uint32_t)h[i], &r, 1, &a);
+			assert_true(rc == 0 || rc == -ENOMEM);
+			assert_true(vx_sched_check(s));
+		}
+		for (int i = 0; i < 4; i++) {
+			if (h[i] >= 0) {
+				rc = progress(s, (uint32_t)h[i], TASK_A, 0, 10, true, &n);
+				assert_true(rc == 0 || rc == -ENOMEM || rc == -ENOENT);
+			}
+		}
+		vx_fault_arm(VX_FAULT_ALLOC, 0);
+		assert_true(vx_sched_check(s));
+		vx_sched_free(s);
+	}
+}
+
 /* Seeded random operations; every invariant is checked after every one. */
 static void test_vx_sched_check__random_churn(void **state)
 {
@@ -662,6 +721,7 @@ int main(void)
 		cmocka_unit_test(test_vx_sched_host_silent__children_move_and_gc),
 		cmocka_unit_test(test_vx_sched_register__empty_and_delete),
 		cmocka_unit_test(test_vx_sched_register__dragonfly_policy),
+		cmocka_unit_test(test_vx_sched_register__alloc_failures),
 		cmocka_unit_test(test_vx_sched_check__random_churn),
 	};
 
