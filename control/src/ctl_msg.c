@@ -281,7 +281,7 @@ static void enc_map(struct ctl_enc *e, size_t n)
 
 static bool str_ok(struct vx_ctl_str s, uint64_t max)
 {
-	return s.len <= max && (s.len == 0 || s.ptr);
+	return s.len <= max && (s.len == 0 || (s.ptr && !memchr(s.ptr, '\0', s.len)));
 }
 
 /* Checks the limits the decoder enforces, so we never send what a peer must reject. */
@@ -686,6 +686,9 @@ static int dec_text(struct ctl_dec *d, uint64_t max, struct vx_ctl_str *out)
 	if (rc)
 		return rc;
 	if (t.kind != T_TEXT || t.len > max)
+		return VX_ECBOR;
+	/* ids and names become C strings on the other side: an embedded NUL would alias them */
+	if (t.len && memchr(t.ptr, '\0', t.len))
 		return VX_ECBOR;
 	out->ptr = (const char *)t.ptr;
 	out->len = (uint32_t)t.len;

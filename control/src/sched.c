@@ -682,7 +682,8 @@ int vx_sched_hello(struct vx_sched *s, const struct vx_sched_host_info *info, ui
 
 	VX_ASSERT(s);
 	VX_ASSERT(info);
-	if (info->id.len == 0 || info->id.len > VX_CTL_ID_MAX)
+	if (info->id.len == 0 || info->id.len > VX_CTL_ID_MAX ||
+	    memchr(info->id.ptr, '\0', info->id.len))
 		return -EINVAL;
 	hi = find_host(s, info->id);
 	if (hi == SCHED_NONE) {

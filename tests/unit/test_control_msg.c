@@ -255,6 +255,9 @@ static void test_vx_ctl_msg_decode__malformed(void **state)
 		(const uint8_t[]){ 0x18, 29, 0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff },
 		11);
 	assert_int_not_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, v, n, &d), 0);
+	/* a text string with an embedded NUL (host id "a\0b") */
+	n = raw_msg(v, VX_CTL_ANNOUNCE, 1, (const uint8_t[]){ 0x08, 0x63, 'a', 0, 'b' }, 5);
+	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, v, n, &d), VX_ECBOR);
 	/* duplicate key */
 	n = raw_msg(v, VX_CTL_ANNOUNCE, 2, (const uint8_t[]){ 0x0d, 0x00, 0x0d, 0x01 }, 4);
 	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, v, n, &d), VX_ECBOR);
