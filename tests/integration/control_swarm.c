@@ -49,9 +49,19 @@ static void kill_all(void)
 	nr_scheds = 0;
 }
 
+static uint16_t start_sched_on(const char *name, const char *extra, pid_t *pid, uint16_t want);
+
 /* Starts `vx scheduler` on an ephemeral port; returns the port, fills *pid. */
 static uint16_t start_sched(const char *name, const char *extra, pid_t *pid)
 {
+	return start_sched_on(name, extra, pid, 0);
+}
+
+/* Starts `vx scheduler` on port @want (0: ephemeral); returns the port, fills *pid. */
+static uint16_t start_sched_on(const char *name, const char *extra, pid_t *pid, uint16_t want)
+{
+	char listen[32];
+
 	char db[1100], line[256];
 	int pfd[2];
 	FILE *f;
@@ -59,6 +69,7 @@ static uint16_t start_sched(const char *name, const char *extra, pid_t *pid)
 	struct pollfd p;
 
 	snprintf(db, sizeof(db), "%s/%s.db", tmpdir, name);
+	snprintf(listen, sizeof(listen), "127.0.0.1:%u", want);
 	assert_int_equal(pipe(pfd), 0);
 	*pid = fork();
 	assert_true(*pid >= 0);
@@ -66,10 +77,10 @@ static uint16_t start_sched(const char *name, const char *extra, pid_t *pid)
 		dup2(pfd[1], 1);
 		close(pfd[0]);
 		if (extra)
-			execl(vx_bin, vx_bin, "scheduler", "--listen", "127.0.0.1:0", "--db", db,
+			execl(vx_bin, vx_bin, "scheduler", "--listen", listen, "--db", db,
 			      "--log-level", "warn", "--policy", extra, (char *)NULL);
 		else
-			execl(vx_bin, vx_bin, "scheduler", "--listen", "127.0.0.1:0", "--db", db,
+			execl(vx_bin, vx_bin, "scheduler", "--listen", listen, "--db", db,
 			      "--log-level", "warn", (char *)NULL);
 		_exit(127);
 	}
@@ -537,6 +548,42 @@ static void test_control_swarm__failover_keeps_progress(void **state)
 	kill_all();
 }
 
+static bool all_reregs(int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (peers[i].reregs == 0)
+			return false;
+	}
+	return true;
+}
+
+/* One scheduler, restarted on the same port: peers reconnect with backoff and re-register. */
+static void test_control_swarm__restart_reconnects(void **state)
+{
+	uint16_t port;
+	pid_t pid;
+
+	(void)state;
+	port = start_sched("restart", NULL, &pid);
+	for (int i = 0; i < 10; i++)
+		peer_new(&peers[i], 3000 + i, &port, 1);
+	register_all(10);
+	assert_true(pump(10, all_answered, 10000));
+	for (int i = 0; i < 10; i++)
+		if (peers[i].answer != VX_CTL_ANS_BACK_TO_SOURCE)
+			send_progress(&peers[i], 0, 3, false);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	scheds[nr_scheds - 1] = 0;
+	pump(10, NULL, 300); /* they notice and back off */
+	assert_int_equal(start_sched_on("restart2", NULL, &pid, port), port);
+	assert_true(pump(10, all_reregs, 15000));
+	stat_task(&peers[0]);
+	assert_int_equal(stat_peers, 10 / NR_TASKS);
+	free_peers(10);
+	kill_all();
+}
+
 static int setup(void **state)
 {
 	const char *bin = getenv("VX_BINARY_DIR");
@@ -585,6 +632,7 @@ int main(void)
 					  each_teardown),
 		cmocka_unit_test_teardown(test_control_swarm__failover_keeps_progress,
 					  each_teardown),
+		cmocka_unit_test_teardown(test_control_swarm__restart_reconnects, each_teardown),
 	};
 
 	return cmocka_run_group_tests_name("control_swarm", tests, setup, teardown);
