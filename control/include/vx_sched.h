@@ -65,6 +65,7 @@ struct vx_sched_cfg {
 	uint32_t tasks_max;
 	uint32_t peers_max;
 	uint32_t task_peers_max;     /* peers of one task */
+	uint32_t host_peers_max;     /* tasks one host may register at once */
 	uint32_t pieces_max;	     /* pieces of one task (manifest and bitmaps) */
 	uint32_t cands;		     /* parents per answer (<= VX_SCHED_CANDS_MAX) */
 	uint32_t origin_max;	     /* peers fetching one task from the origin at once */

@@ -329,6 +329,7 @@ void vx_sched_cfg_default(struct vx_sched_cfg *cfg)
 	cfg->rng_seed = 0x5eed;
 	cfg->events_max = 65536;
 	cfg->child_min_bps = 40000000ull;
+	cfg->host_peers_max = 1024;
 }
 
 static bool cfg_ok(const struct vx_sched_cfg *c)
@@ -339,7 +340,7 @@ static bool cfg_ok(const struct vx_sched_cfg *c)
 	       c->pieces_max > 0 && c->pieces_max <= (1u << 20) && c->cands > 0 &&
 	       c->cands <= VX_SCHED_CANDS_MAX && c->origin_max > 0 &&
 	       c->origin_stalled_max >= c->origin_max && c->events_max > 0 &&
-	       c->policy <= VX_SCHED_POLICY_DRAGONFLY;
+	       c->host_peers_max > 0 && c->policy <= VX_SCHED_POLICY_DRAGONFLY;
 }
 
 int vx_sched_new(struct vx_sched **out, const struct vx_sched_cfg *cfg)
@@ -1317,7 +1318,7 @@ int vx_sched_register(struct vx_sched *s, uint32_t host, const struct vx_sched_r
 		pi = SCHED_NONE;
 	}
 	if (pi == SCHED_NONE) {
-		rc = peer_new(s, host, ti, &pi);
+		rc = h->nr_peers >= s->cfg.host_peers_max ? -ENOSPC : peer_new(s, host, ti, &pi);
 		if (rc)
 			goto err_free_task;
 		fresh = true;
