@@ -537,6 +537,26 @@ static void test_vx_sched_register__empty_and_delete(void **state)
 	assert_int_equal(vx_sched_stat(s, vx_ctl_str_of(TASK_A), &st), -ENOENT);
 	assert_int_equal(vx_sched_delete_task(s, vx_ctl_str_of(TASK_A), 2), -ENOENT);
 	assert_true(vx_sched_check(s));
+	/* one host cannot hold more than host_peers_max tasks */
+	{
+		struct vx_sched_cfg cfg;
+		struct vx_sched *s2;
+		uint32_t h;
+
+		vx_sched_cfg_default(&cfg);
+		cfg.hosts_max = 4;
+		cfg.tasks_max = 4;
+		cfg.peers_max = 8;
+		cfg.host_peers_max = 1;
+		assert_int_equal(vx_sched_new(&s2, &cfg), 0);
+		h = hello(s2, "one", "", 0, 0);
+		reg(s2, h, TASK_A);
+		r.task_id = vx_ctl_str_of(TASK_B);
+		r.content_len = -1;
+		assert_int_equal(vx_sched_register(s2, h, &r, 1, &a), -ENOSPC);
+		assert_true(vx_sched_check(s2));
+		vx_sched_free(s2);
+	}
 	r.task_id = vx_ctl_str_of("short");
 	assert_int_equal(vx_sched_register(s, h0, &r, 1, &a), -EINVAL);
 	assert_int_equal(vx_sched_register(s, 999, &r, 1, &a), -ENOENT);
