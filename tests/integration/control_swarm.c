@@ -76,9 +76,10 @@ static uint16_t start_sched_on(const char *name, const char *extra, pid_t *pid, 
 	if (*pid == 0) {
 		dup2(pfd[1], 1);
 		close(pfd[0]);
+		/* @extra is "--flag=value" (one extra option), e.g. a policy or a token */
 		if (extra)
 			execl(vx_bin, vx_bin, "scheduler", "--listen", listen, "--db", db,
-			      "--log-level", "warn", "--policy", extra, (char *)NULL);
+			      "--log-level", "warn", extra, (char *)NULL);
 		else
 			execl(vx_bin, vx_bin, "scheduler", "--listen", listen, "--db", db,
 			      "--log-level", "warn", (char *)NULL);
@@ -448,6 +449,50 @@ static void test_control_swarm__hostile_client_dropped(void **state)
 	kill_all();
 }
 
+static bool one_answered(int n)
+{
+	(void)n;
+	return peers[0].answers > 0;
+}
+
+static void test_control_swarm__token_required(void **state)
+{
+	uint16_t port;
+	pid_t pid;
+
+	(void)state;
+	port = start_sched("token", "--token=s3cret-token", &pid);
+	/* no token: hello is refused (the client backs off and retries), nothing registers */
+	peer_new(&peers[0], 0, &port, 1);
+	register_all(1);
+	assert_false(pump(1, one_answered, 1500));
+	assert_false(vx_sched_client_up(peers[0].c, 0));
+	free_peers(1);
+	/* with the token */
+	{
+		struct vx_sched_client_cfg cfg = { 0 };
+		char srv[32];
+
+		snprintf(srv, sizeof(srv), "127.0.0.1:%u", port);
+		memset(&peers[0], 0, sizeof(peers[0]));
+		cfg.servers[0] = srv;
+		cfg.nr_servers = 1;
+		cfg.hello.host_id = vx_ctl_str_of("127.0.0.1-tokened");
+		cfg.hello.addr = vx_ctl_str_of("127.0.0.1");
+		cfg.hello.port = 1;
+		cfg.hello.token = vx_ctl_str_of("s3cret-token");
+		cfg.on_event = on_event;
+		cfg.arg = &peers[0];
+		assert_int_equal(vx_sched_client_new(&peers[0].c, &cfg), 0);
+	}
+	register_all(1);
+	assert_true(pump(1, one_answered, 5000));
+	assert_int_equal(peers[0].last_status, 0);
+	assert_int_equal(peers[0].answer, VX_CTL_ANS_BACK_TO_SOURCE);
+	free_peers(1);
+	kill_all();
+}
+
 static void test_control_swarm__bad_flags_and_busy_port(void **state)
 {
 	char cmd[8192];
@@ -628,6 +673,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_control_swarm__200_peers_5_tasks, each_teardown),
 		cmocka_unit_test_teardown(test_control_swarm__hostile_client_dropped,
 					  each_teardown),
+		cmocka_unit_test_teardown(test_control_swarm__token_required, each_teardown),
 		cmocka_unit_test_teardown(test_control_swarm__bad_flags_and_busy_port,
 					  each_teardown),
 		cmocka_unit_test_teardown(test_control_swarm__failover_keeps_progress,
