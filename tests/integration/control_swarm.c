@@ -20,6 +20,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "vx_ctl_msg.h"
 #include "vx_err.h"
 #include "vx_sched.h"
@@ -96,6 +98,24 @@ static uint16_t start_sched_on(const char *name, const char *extra, pid_t *pid, 
 	assert_int_equal(sscanf(line, "vx scheduler: listening on port %u", &port), 1);
 	fclose(f);
 	return (uint16_t)port;
+}
+
+static int db_count(const char *name, const char *sql)
+{
+	char db[1100];
+	sqlite3 *h;
+	sqlite3_stmt *st;
+	int n = -1;
+
+	snprintf(db, sizeof(db), "%s/%s.db", tmpdir, name);
+	assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	sqlite3_busy_timeout(h, 2000);
+	assert_int_equal(sqlite3_prepare_v2(h, sql, -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	return n;
 }
 
 /* ---------------------------------------------------------------- Simulated peers */
@@ -371,6 +391,9 @@ static void test_control_swarm__200_peers_5_tasks(void **state)
 	}
 	stat_task(&peers[1]);
 	assert_int_equal(stat_peers, NR_PEERS / NR_TASKS);
+	/* the records reached sqlite (committed every loop turn, read here by another process) */
+	assert_int_equal(db_count("one", "SELECT count(*) FROM hosts"), NR_PEERS);
+	assert_int_equal(db_count("one", "SELECT count(*) FROM tasks"), NR_TASKS);
 	free_peers(NR_PEERS);
 	kill_all();
 }
