@@ -97,6 +97,12 @@ VX_MUST_CHECK int vx_sched_client_register(struct vx_sched_client *c,
 VX_MUST_CHECK int vx_sched_client_send(struct vx_sched_client *c, struct vx_ctl_msg *m,
 				       vx_sched_client_cb cb, void *arg);
 
+/*
+ * Load reported by the periodic announce the client sends to every scheduler (at the interval
+ * the hello answer gives), which also keeps idle connections from timing out.
+ */
+void vx_sched_client_set_load(struct vx_sched_client *c, uint32_t uploads, uint64_t tx_bps);
+
 /* Forgets a task (after finished, failed or leave). */
 void vx_sched_client_forget(struct vx_sched_client *c, struct vx_ctl_str task_id);
 
@@ -110,6 +116,9 @@ VX_MUST_CHECK int vx_sched_client_call(struct vx_sched_client *c, struct vx_ctl_
 
 /* Index of the scheduler that currently owns @task_id, or -1 when none is reachable. */
 int vx_sched_client_owner(struct vx_sched_client *c, struct vx_ctl_str task_id);
+
+/* How often the established connection to server @i was lost (for logs and tests). */
+uint32_t vx_sched_client_drops(const struct vx_sched_client *c, uint32_t i);
 
 /* True when the connection to server @i is up and has said hello. */
 bool vx_sched_client_up(const struct vx_sched_client *c, uint32_t i);

@@ -68,6 +68,9 @@ struct cc_conn {
 	uint32_t backoff_ms;
 	uint64_t retry_ms;
 	uint64_t hello_rid;
+	uint32_t announce_ms; /* from the hello answer */
+	uint32_t drops;	      /* times an established (UP) connection was lost */
+	uint64_t next_announce_ms;
 	uint8_t *rbuf;
 	size_t rlen;
 	size_t rcap;
@@ -104,6 +107,8 @@ struct vx_sched_client {
 	int epfd;
 	uint64_t next_rid;
 	uint8_t *obuf;
+	uint32_t uploads; /* load reported in announces */
+	uint64_t tx_bps;
 };
 
 static void cc_set_state(struct cc_conn *cc, enum cc_state to)
@@ -249,6 +254,11 @@ void vx_sched_client_free(struct vx_sched_client *c)
 int vx_sched_client_fd(const struct vx_sched_client *c)
 {
 	return c->epfd;
+}
+
+uint32_t vx_sched_client_drops(const struct vx_sched_client *c, uint32_t i)
+{
+	return i < c->cfg.nr_servers ? c->conns[i].drops : 0;
 }
 
 bool vx_sched_client_up(const struct vx_sched_client *c, uint32_t i)
@@ -489,6 +499,8 @@ static void register_owned(struct vx_sched_client *c, struct cc_conn *cc)
 static void conn_down(struct vx_sched_client *c, struct cc_conn *cc, const char *why)
 {
 	vx_debug("sched client: %s:%u down: %s", cc->host, cc->port, why);
+	if (cc->state == CC_UP)
+		cc->drops++;
 	if (cc->fd >= 0) {
 		epoll_ctl(c->epfd, EPOLL_CTL_DEL, cc->fd, NULL);
 		close(cc->fd);
@@ -545,14 +557,18 @@ static void on_frame(struct vx_sched_client *c, struct cc_conn *cc, const struct
 			}
 			cc_set_state(cc, CC_UP);
 			cc->failed = false;
+			cc->announce_ms = (m->has & VX_CTL_F_INTERVAL) && m->interval_ms >= 100
+						  ? m->interval_ms
+						  : 10000;
+			cc->next_announce_ms = vx_now_ms() + cc->announce_ms;
 			cc->backoff_ms = c->cfg.backoff_min_ms;
 			register_owned(c, cc);
 			return;
 		}
 		if (p.cb)
 			p.cb(p.arg, (int)m->status, m);
-		else if (c->cfg.on_event)
-			c->cfg.on_event(c->cfg.arg, cc->idx, m);
+		else if (c->cfg.on_event && m->type == VX_CTL_REGISTER)
+			c->cfg.on_event(c->cfg.arg, cc->idx, m); /* an automatic re-registration */
 		return;
 	}
 }
@@ -647,6 +663,19 @@ static void check_timeouts(struct vx_sched_client *c, struct cc_conn *cc, uint64
 	}
 }
 
+/* The periodic announce keeps the host alive at every scheduler and reports its load. */
+static void announce(struct vx_sched_client *c, struct cc_conn *cc, uint64_t now)
+{
+	struct vx_ctl_msg m = { 0 };
+
+	cc->next_announce_ms = now + cc->announce_ms;
+	m.type = VX_CTL_ANNOUNCE;
+	m.uploads = c->uploads;
+	m.tx_bps = c->tx_bps;
+	m.has = VX_CTL_F_UPLOADS | VX_CTL_F_TX;
+	(void)conn_send(c, cc, &m, NULL, NULL);
+}
+
 int vx_sched_client_process(struct vx_sched_client *c, int timeout_ms)
 {
 	struct epoll_event evs[VX_SCHED_CLIENT_SERVERS_MAX];
@@ -684,10 +713,20 @@ int vx_sched_client_process(struct vx_sched_client *c, int timeout_ms)
 	}
 	now = vx_now_ms();
 	for (uint32_t i = 0; i < c->cfg.nr_servers; i++) {
-		if (c->conns[i].state != CC_DOWN)
-			check_timeouts(c, &c->conns[i], now);
+		struct cc_conn *cc = &c->conns[i];
+
+		if (cc->state != CC_DOWN)
+			check_timeouts(c, cc, now);
+		if (cc->state == CC_UP && now >= cc->next_announce_ms)
+			announce(c, cc, now);
 	}
 	return 0;
+}
+
+void vx_sched_client_set_load(struct vx_sched_client *c, uint32_t uploads, uint64_t tx_bps)
+{
+	c->uploads = uploads;
+	c->tx_bps = tx_bps;
 }
 
 /* ---------------------------------------------------------------- Requests */
