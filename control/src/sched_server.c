@@ -646,8 +646,6 @@ static int conn_room(struct srv_conn *c)
 	if (vx_ctl_frame_peek(c->rbuf, c->rlen, VX_CTL_FRAME_MAX, &f) == -EAGAIN &&
 	    c->rlen >= VX_CTL_HDR_LEN)
 		need = VX_MAX(need, VX_CTL_HDR_LEN + (size_t)f.length);
-	if (c->rcap >= need && c->rlen < c->rcap)
-		return 0;
 	if (c->rcap >= need)
 		return 0;
 	nb = vx_realloc(c->rbuf, need);
