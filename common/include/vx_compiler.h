@@ -24,7 +24,28 @@
 #define VX_ALIGN_DOWN(x, a) ((x) & ~((__typeof__(x))(a)-1))
 #define VX_IS_ALIGNED(x, a) (((x) & ((__typeof__(x))(a)-1)) == 0)
 
-#define VX_MIN(a, b) ((a) < (b) ? (a) : (b))
-#define VX_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define VX__CAT2(a, b) a##b
+#define VX__CAT(a, b)  VX__CAT2(a, b)
+#define VX__UNIQ(p)    VX__CAT(p, __COUNTER__)
+
+#define VX__MIN(a, b, ua, ub)           \
+	__extension__({                 \
+		__typeof__(a) ua = (a); \
+		__typeof__(b) ub = (b); \
+		ua < ub ? ua : ub;      \
+	})
+#define VX__MAX(a, b, ua, ub)           \
+	__extension__({                 \
+		__typeof__(a) ua = (a); \
+		__typeof__(b) ub = (b); \
+		ua > ub ? ua : ub;      \
+	})
+
+/*
+ * The smaller / larger of two values, each argument evaluated exactly once (VX_MAX(x, f())
+ * calls f once). Not a constant expression: use a plain ternary in array sizes and case labels.
+ */
+#define VX_MIN(a, b) VX__MIN(a, b, VX__UNIQ(vx_min_a_), VX__UNIQ(vx_min_b_))
+#define VX_MAX(a, b) VX__MAX(a, b, VX__UNIQ(vx_max_a_), VX__UNIQ(vx_max_b_))
 
 #endif /* VX_COMPILER_H */
