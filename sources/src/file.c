@@ -17,41 +17,6 @@
 #include "vx_alloc.h"
 #include "vx_err.h"
 
-static int hexv(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Percent-decodes the URL path into @dst; NUL bytes and bad escapes are refused. */
-static int decode_path(const char *p, char *dst, size_t cap)
-{
-	size_t o = 0;
-
-	for (; *p; p++) {
-		char c = *p;
-
-		if (c == '%') {
-			if (hexv(p[1]) < 0 || hexv(p[2]) < 0)
-				return VX_EURL;
-			c = (char)(hexv(p[1]) << 4 | hexv(p[2]));
-			if (c == '\0')
-				return VX_EURL;
-			p += 2;
-		}
-		if (o + 1 >= cap)
-			return VX_EURL;
-		dst[o++] = c;
-	}
-	dst[o] = '\0';
-	return o ? 0 : VX_EURL;
-}
-
 static int errno_to_source(int e)
 {
 	switch (e) {
@@ -73,7 +38,7 @@ static int local_path(const char *url, const struct vx_source_url *u, char *path
 		vx__detail_set(detail, VX_EURL, 0, url, "file:// URLs name local paths only");
 		return VX_EURL;
 	}
-	if (decode_path(u->path, path, cap) != 0) {
+	if (vx__pct_decode(u->path, strlen(u->path), path, cap) <= 0) {
 		vx__detail_set(detail, VX_EURL, 0, url, "bad path");
 		return VX_EURL;
 	}

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "source_int.h"
 #include "vx_err.h"
 #include "vx_source.h"
 
@@ -41,30 +42,38 @@ static int hexval(char c)
 	return -1;
 }
 
-/* Percent-decodes @n bytes in place into the buffer; returns the string or NULL. */
+ssize_t vx__pct_decode(const char *p, size_t n, char *dst, size_t cap)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i];
+
+		if (c == '%') {
+			if (i + 2 >= n || hexval(p[i + 1]) < 0 || hexval(p[i + 2]) < 0)
+				return VX_EURL;
+			c = (char)(hexval(p[i + 1]) << 4 | hexval(p[i + 2]));
+			i += 2;
+		}
+		if (c == '\0' || o + 1 >= cap)
+			return VX_EURL;
+		dst[o++] = c;
+	}
+	if (cap == 0)
+		return VX_EURL;
+	dst[o] = '\0';
+	return (ssize_t)o;
+}
+
+/* Percent-decodes @n bytes into the URL's buffer; returns the string or NULL. */
 static const char *url_put_decoded(struct vx_source_url *u, size_t *used, const char *p, size_t n)
 {
 	char *dst = u->buf + *used;
-	size_t o = 0;
+	ssize_t len = vx__pct_decode(p, n, dst, sizeof(u->buf) - *used);
 
-	if (*used + n + 1 > sizeof(u->buf))
+	if (len < 0)
 		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		if (p[i] != '%') {
-			dst[o++] = p[i];
-			continue;
-		}
-		if (i + 2 >= n)
-			return NULL;
-		if (hexval(p[i + 1]) < 0 || hexval(p[i + 2]) < 0)
-			return NULL;
-		dst[o++] = (char)(hexval(p[i + 1]) << 4 | hexval(p[i + 2]));
-		if (dst[o - 1] == '\0')
-			return NULL;
-		i += 2;
-	}
-	dst[o] = '\0';
-	*used += o + 1;
+	*used += (size_t)len + 1;
 	return dst;
 }
 

@@ -47,38 +47,6 @@ struct s3_hdrs {
 	const char *ptrs[S3_HDR_LINES + 1];
 };
 
-static int hexv(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static int pct_decode(const char *s, char *out, size_t cap)
-{
-	size_t o = 0;
-
-	for (; *s; s++) {
-		char c = *s;
-
-		if (c == '%') {
-			if (hexv(s[1]) < 0 || hexv(s[2]) < 0)
-				return VX_EURL;
-			c = (char)(hexv(s[1]) << 4 | hexv(s[2]));
-			s += 2;
-		}
-		if (o + 1 >= cap || c == '\0')
-			return VX_EURL;
-		out[o++] = c;
-	}
-	out[o] = '\0';
-	return 0;
-}
-
 /* Reads aws_access_key_id & co. of [@profile] from an INI credentials file. */
 static int read_cred_file(const char *path, const char *profile, struct s3_priv *p)
 {
@@ -179,7 +147,7 @@ static int s3_resolve(const char *url, const struct vx_source_url *u,
 		      struct vx_source_error *detail)
 {
 	const char *endpoint = pick(o->s3_endpoint, "AWS_ENDPOINT_URL");
-	const char *region;
+	const char *region, *key;
 
 	memset(p, 0, sizeof(*p));
 	if (!u->host[0] || strlen(u->host) >= sizeof(p->bucket) || u->port || u->user[0]) {
@@ -187,7 +155,8 @@ static int s3_resolve(const char *url, const struct vx_source_url *u,
 		return VX_EURL;
 	}
 	snprintf(p->bucket, sizeof(p->bucket), "%s", u->host);
-	if (pct_decode(u->path[0] == '/' ? u->path + 1 : u->path, p->key, sizeof(p->key))) {
+	key = u->path[0] == '/' ? u->path + 1 : u->path;
+	if (vx__pct_decode(key, strlen(key), p->key, sizeof(p->key)) < 0) {
 		vx__detail_set(detail, VX_EURL, 0, url, "bad key");
 		return VX_EURL;
 	}

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <curl/curl.h>
 
@@ -199,6 +200,14 @@ struct vx__fetch {
 	pthread_cond_t cond;
 	bool finished;
 };
+
+/* parse.c */
+/*
+ * Percent-decodes @n bytes at @p into @dst (@cap bytes, NUL-terminated on success). Refuses a
+ * bad or cut escape, a decoded NUL, and output that does not fit. Returns the decoded length
+ * or VX_EURL.
+ */
+ssize_t vx__pct_decode(const char *p, size_t n, char *dst, size_t cap);
 
 /* worker.c */
 int vx__worker_start(struct vx_source_ctx *ctx);
