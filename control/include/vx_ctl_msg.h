@@ -224,6 +224,15 @@ VX_MUST_CHECK ssize_t vx_ctl_frame_peek(const uint8_t *buf, size_t len, uint32_t
 					struct vx_ctl_frame *out);
 
 /*
+ * vx_ctl_rbuf_reserve() - make a connection's receive buffer (*@buf of *@cap bytes, owned by
+ * the caller, from vx_malloc) big enough for the frame being read, of which @len bytes are
+ * buffered: at least @min bytes, and the whole announced frame once a header is in. A header
+ * that vx_ctl_frame_peek() rejects does not grow it, so a peer can make us hold at most
+ * VX_CTL_HDR_LEN + VX_CTL_FRAME_MAX bytes. Returns 0, or -ENOMEM with *@buf and *@cap unchanged.
+ */
+VX_MUST_CHECK int vx_ctl_rbuf_reserve(uint8_t **buf, size_t *cap, size_t len, size_t min);
+
+/*
  * vx_ctl_msg_encode() - encode @m (borrowed) as one complete frame with tag @m->tag into @buf
  * (@cap bytes). Returns the frame length, -EMSGSIZE when it does not fit in @cap or exceeds
  * VX_CTL_FRAME_MAX, -EINVAL when @m breaks a limit (type, counts, string lengths) or lacks a

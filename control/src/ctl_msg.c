@@ -202,6 +202,25 @@ ssize_t vx_ctl_frame_peek(const uint8_t *buf, size_t len, uint32_t max_value,
 	return (ssize_t)(VX_CTL_HDR_LEN + (size_t)out->length);
 }
 
+int vx_ctl_rbuf_reserve(uint8_t **buf, size_t *cap, size_t len, size_t min)
+{
+	struct vx_ctl_frame f;
+	size_t need = min;
+	uint8_t *nb;
+
+	VX_ASSERT(len <= *cap);
+	if (vx_ctl_frame_peek(*buf, len, VX_CTL_FRAME_MAX, &f) == -EAGAIN && len >= VX_CTL_HDR_LEN)
+		need = VX_MAX(need, VX_CTL_HDR_LEN + (size_t)f.length);
+	if (*cap >= need)
+		return 0;
+	nb = vx_realloc(*buf, need);
+	if (!nb)
+		return -ENOMEM;
+	*buf = nb;
+	*cap = need;
+	return 0;
+}
+
 /* ---------------------------------------------------------------- Encoder */
 
 struct ctl_enc {

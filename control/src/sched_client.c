@@ -573,31 +573,12 @@ static void on_frame(struct vx_sched_client *c, struct cc_conn *cc, const struct
 	}
 }
 
-static int conn_room(struct cc_conn *cc)
-{
-	struct vx_ctl_frame f;
-	size_t need = CC_RBUF_MIN;
-	uint8_t *nb;
-
-	if (vx_ctl_frame_peek(cc->rbuf, cc->rlen, VX_CTL_FRAME_MAX, &f) == -EAGAIN &&
-	    cc->rlen >= VX_CTL_HDR_LEN)
-		need = VX_MAX(need, VX_CTL_HDR_LEN + (size_t)f.length);
-	if (cc->rcap >= need)
-		return 0;
-	nb = vx_realloc(cc->rbuf, need);
-	if (!nb)
-		return -ENOMEM;
-	cc->rbuf = nb;
-	cc->rcap = need;
-	return 0;
-}
-
 static void on_readable(struct vx_sched_client *c, struct cc_conn *cc)
 {
 	size_t off = 0;
 	ssize_t n;
 
-	if (conn_room(cc)) {
+	if (vx_ctl_rbuf_reserve(&cc->rbuf, &cc->rcap, cc->rlen, CC_RBUF_MIN)) {
 		conn_down(c, cc, "out of memory");
 		return;
 	}

@@ -636,32 +636,12 @@ static int conn_parse(struct vx_sched_server *srv, struct srv_conn *c)
 	return 0;
 }
 
-/* Room for the frame being read: the buffer grows to the announced frame, never beyond. */
-static int conn_room(struct srv_conn *c)
-{
-	struct vx_ctl_frame f;
-	size_t need = SRV_RBUF_MIN;
-	uint8_t *nb;
-
-	if (vx_ctl_frame_peek(c->rbuf, c->rlen, VX_CTL_FRAME_MAX, &f) == -EAGAIN &&
-	    c->rlen >= VX_CTL_HDR_LEN)
-		need = VX_MAX(need, VX_CTL_HDR_LEN + (size_t)f.length);
-	if (c->rcap >= need)
-		return 0;
-	nb = vx_realloc(c->rbuf, need);
-	if (!nb)
-		return -ENOMEM;
-	c->rbuf = nb;
-	c->rcap = need;
-	return 0;
-}
-
 static void on_readable(struct vx_sched_server *srv, struct srv_conn *c)
 {
 	for (int rounds = 0; rounds < 16; rounds++) {
 		ssize_t n;
 
-		if (conn_room(c)) {
+		if (vx_ctl_rbuf_reserve(&c->rbuf, &c->rcap, c->rlen, SRV_RBUF_MIN)) {
 			conn_close(srv, c, "out of memory");
 			return;
 		}

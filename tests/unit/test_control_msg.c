@@ -299,6 +299,44 @@ static void test_vx_ctl_msg_decode__alloc_failure_leaves_nothing(void **state)
 	vx_fault_arm(VX_FAULT_ALLOC, 0);
 }
 
+static void test_vx_ctl_rbuf_reserve__grows_to_frame_only(void **state)
+{
+	uint8_t *rb = NULL;
+	size_t cap = 0;
+
+	(void)state;
+	/* Nothing rbfered: the minimum. */
+	assert_int_equal(vx_ctl_rbuf_reserve(&rb, &cap, 0, 64), 0);
+	assert_int_equal(cap, 64);
+	/* A valid header announcing 1000 bytes: room for the whole frame. */
+	rb[0] = 7;
+	rb[1] = VX_CTL_TAG_REQUEST;
+	rb[2] = 0;
+	rb[3] = 0;
+	rb[4] = 0x03;
+	rb[5] = 0xe8;
+	assert_int_equal(vx_ctl_rbuf_reserve(&rb, &cap, VX_CTL_HDR_LEN, 64), 0);
+	assert_int_equal(cap, VX_CTL_HDR_LEN + 1000);
+	/* A header over the limit or with a foreign tag never grows it. */
+	rb[2] = 0x7f;
+	assert_int_equal(vx_ctl_rbuf_reserve(&rb, &cap, VX_CTL_HDR_LEN, 64), 0);
+	assert_int_equal(cap, VX_CTL_HDR_LEN + 1000);
+	rb[1] = 0x00;
+	rb[2] = 0;
+	rb[4] = 0x10;
+	assert_int_equal(vx_ctl_rbuf_reserve(&rb, &cap, VX_CTL_HDR_LEN, 64), 0);
+	assert_int_equal(cap, VX_CTL_HDR_LEN + 1000);
+#if defined(VX_DEBUG) && VX_DEBUG
+	/* Allocation failure leaves the rbfer as it was. */
+	rb[1] = VX_CTL_TAG_REQUEST;
+	vx_fault_arm(VX_FAULT_ALLOC, 1);
+	assert_int_equal(vx_ctl_rbuf_reserve(&rb, &cap, VX_CTL_HDR_LEN, 64), -ENOMEM);
+	assert_int_equal(cap, VX_CTL_HDR_LEN + 1000);
+	vx_fault_arm(VX_FAULT_ALLOC, 0);
+#endif
+	vx_free(rb);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -309,6 +347,7 @@ int main(void)
 		cmocka_unit_test(test_vx_ctl_frame_peek__limits),
 		cmocka_unit_test(test_vx_ctl_msg_decode__malformed),
 		cmocka_unit_test(test_vx_ctl_msg_decode__alloc_failure_leaves_nothing),
+		cmocka_unit_test(test_vx_ctl_rbuf_reserve__grows_to_frame_only),
 	};
 
 	return cmocka_run_group_tests_name("control_msg", tests, NULL, NULL);
