@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# get_cli.sh VX: `vx get` without a daemon or scheduler, against a real nginx on loopback:
+# byte-identical output, --digest, exit codes and messages of the documented failures, resume
+# from the store (no second GET of the body) and the --json summary.
+set -euo pipefail
+vx=$1
+for tool in nginx python3 sha256sum cmp; do
+	command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] || {
+		echo "get_cli: needs $tool, skipping" >&2
+		exit 77
+	}
+done
+nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+dir=$(mktemp -d)
+chmod 755 "$dir"
+nginx_pid=
+cleanup() {
+	if [ -n "$nginx_pid" ]; then
+		kill "$nginx_pid" 2>/dev/null || true
+		wait "$nginx_pid" 2>/dev/null || true
+	fi
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p "$dir/www" "$dir/out"
+: >"$dir/www/empty.bin"
+printf 'x' >"$dir/www/one.bin"
+head -c $((5 * 1024 * 1024 + 3)) /dev/urandom >"$dir/www/big.bin"
+cat >"$dir/nginx.conf" <<CONF
+daemon off;
+worker_processes 1;
+error_log $dir/error.log;
+pid $dir/nginx.pid;
+events { worker_connections 64; }
+http {
+ access_log $dir/access.log;
+ default_type application/octet-stream;
+ client_body_temp_path $dir/t1; proxy_temp_path $dir/t2; fastcgi_temp_path $dir/t3;
+ uwsgi_temp_path $dir/t4; scgi_temp_path $dir/t5;
+ server { listen 127.0.0.1:$port; root $dir/www; }
+}
+CONF
+"$nginx_bin" -p "$dir" -c "$dir/nginx.conf" 2>"$dir/nginx.out" &
+nginx_pid=$!
+for _ in $(seq 50); do
+	python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)" \
+		2>/dev/null && break
+	sleep 0.1
+done
+base=http://127.0.0.1:$port
+data=$dir/data
+
+# run EXPECTED_RC ARGS...: runs vx get, keeps stderr in $err, stdout in $out.
+run() {
+	local want=$1 rc=0
+	shift
+	out=$("$vx" get "$@" --data-dir "$data" --no-progress 2>"$dir/stderr") || rc=$?
+	err=$(cat "$dir/stderr")
+	[ "$rc" -eq "$want" ] || fail "vx get $*: exit $rc, want $want: $err"
+}
+expect_msg() {
+	case "$err" in
+	*"$1"*) ;;
+	*) fail "message '$err' lacks '$1'" ;;
+	esac
+}
+
+# Byte-identical output: empty, one byte, several pieces with a fixed 1 MiB piece length.
+run 0 "$base/empty.bin" -O "$dir/out/empty.bin"
+cmp "$dir/www/empty.bin" "$dir/out/empty.bin" || fail "empty file differs"
+expect_msg "no scheduler: downloading from the source"
+run 0 "$base/one.bin" -O "$dir/out/one.bin"
+cmp "$dir/www/one.bin" "$dir/out/one.bin" || fail "one-byte file differs"
+run 0 "$base/big.bin" -O "$dir/out/big.bin" --piece-length 1MiB --json
+cmp "$dir/www/big.bin" "$dir/out/big.bin" || fail "5 MiB + 3 file differs"
+echo "$out" | python3 -m json.tool >/dev/null || fail "--json output does not parse: $out"
+echo "$out" | python3 -c 'import json, sys; d = json.load(sys.stdin)
+assert d["ok"] and d["pieces"] == 6 and d["bytes_from_source"] == 5 * 2**20 + 3, d' ||
+	fail "--json summary wrong: $out"
+
+# Resume: the task is complete in the store, so a second run sends no request at all.
+body_gets() { grep -c '"GET /big.bin HTTP/1.1" 206 1048576 ' "$dir/access.log" || true; }
+before=$(body_gets)
+run 0 "$base/big.bin" -O "$dir/out/big2.bin" --piece-length 1MiB --json
+cmp "$dir/www/big.bin" "$dir/out/big2.bin" || fail "reused copy differs"
+[ "$(body_gets)" = "$before" ] || fail "second run fetched the body again"
+echo "$out" | python3 -c 'import json, sys; d = json.load(sys.stdin)
+assert d["reused"] and d["bytes_from_source"] == 0, d' || fail "not reused: $out"
+
+# Existing output without --overwrite is refused and left alone; with it, replaced.
+printf 'keep' >"$dir/out/exists.bin"
+run 5 "$base/one.bin" -O "$dir/out/exists.bin"
+expect_msg "exists"
+[ "$(cat "$dir/out/exists.bin")" = keep ] || fail "existing output was changed"
+run 0 "$base/one.bin" -O "$dir/out/exists.bin" --overwrite
+cmp "$dir/www/one.bin" "$dir/out/exists.bin" || fail "--overwrite did not replace"
+
+# Digests: the right sha256 is accepted, a wrong one is refused with nothing at the output.
+sum=$(sha256sum "$dir/www/big.bin" | cut -d' ' -f1)
+run 0 "$base/big.bin" -O "$dir/out/sha.bin" --digest "sha256:$sum"
+cmp "$dir/www/big.bin" "$dir/out/sha.bin" || fail "digest-checked file differs"
+run 4 "$base/big.bin" -O "$dir/out/bad.bin" --digest "sha256:$(printf '0%.0s' $(seq 64))"
+expect_msg "digest mismatch"
+[ ! -e "$dir/out/bad.bin" ] || fail "a file was left after a digest mismatch"
+run 2 "$base/big.bin" -O "$dir/out/bad.bin" --digest "md5:abc"
+expect_msg "bad digest"
+
+# 404, missing output directory, unknown scheme, unreachable origin.
+run 3 "$base/missing.bin" -O "$dir/out/missing.bin"
+expect_msg "404"
+[ ! -e "$dir/out/missing.bin" ] || fail "a file was left after a 404"
+run 5 "$base/one.bin" -O "$dir/out/nodir/one.bin"
+expect_msg "output directory"
+run 6 "gopher://127.0.0.1:$port/one.bin" -O "$dir/out/gopher.bin"
+expect_msg "unsupported URL scheme"
+run 6 "http://127.0.0.1:1/one.bin" -O "$dir/out/unreachable.bin"
+expect_msg "cannot get the source"
+
+# A scheduler or daemon is not available yet: a usage error, not a silent fallback.
+run 2 "$base/one.bin" -O "$dir/out/sched.bin" --scheduler 127.0.0.1:1
+expect_msg "not available yet"
+echo "get_cli: ok"
