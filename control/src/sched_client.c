@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "ctl_io.h"
 #include "vx_alloc.h"
 #include "vx_assert.h"
 #include "vx_err.h"
@@ -337,22 +338,10 @@ static void conn_down(struct vx_sched_client *c, struct cc_conn *cc, const char 
 static int conn_flush(struct vx_sched_client *c, struct cc_conn *cc)
 {
 	struct epoll_event ev = { .data.u32 = cc->idx };
+	int rc = vx__ctl_send_queued(cc->fd, cc->wbuf, &cc->woff, &cc->wlen);
 
-	while (cc->woff < cc->wlen) {
-		ssize_t n = send(cc->fd, cc->wbuf + cc->woff, cc->wlen - cc->woff,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
-
-		if (n == -1) {
-			if (errno == EAGAIN)
-				break;
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		cc->woff += (size_t)n;
-	}
-	if (cc->woff == cc->wlen)
-		cc->woff = cc->wlen = 0;
+	if (rc)
+		return rc;
 	ev.events = EPOLLIN | (cc->wlen ? EPOLLOUT : 0u);
 	epoll_ctl(c->epfd, EPOLL_CTL_MOD, cc->fd, &ev);
 	return 0;

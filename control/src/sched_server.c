@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "ctl_io.h"
 #include "vx_alloc.h"
 #include "vx_assert.h"
 #include "vx_ctl_msg.h"
@@ -241,21 +242,10 @@ static void conn_arm_out(struct vx_sched_server *srv, struct srv_conn *c, bool o
 /* Sends what is queued; returns 0, or a negative errno when the connection is broken. */
 static int conn_flush(struct vx_sched_server *srv, struct srv_conn *c)
 {
-	while (c->woff < c->wlen) {
-		ssize_t n = send(c->fd, c->wbuf + c->woff, c->wlen - c->woff,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
+	int rc = vx__ctl_send_queued(c->fd, c->wbuf, &c->woff, &c->wlen);
 
-		if (n == -1) {
-			if (errno == EAGAIN)
-				break;
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		c->woff += (size_t)n;
-	}
-	if (c->woff == c->wlen)
-		c->woff = c->wlen = 0;
+	if (rc)
+		return rc;
 	conn_arm_out(srv, c, c->wlen != 0);
 	return 0;
 }
