@@ -61,12 +61,17 @@ enum vx_fetch_drop {
 };
 
 struct vx_fetcher_cfg {
-	const char *task_id;	     /* 64 lowercase hex characters; copied */
-	uint8_t request_tag;	     /* 0 DownloadPiece, 2 persistent, 4 persistent cache */
-	uint64_t content_length;     /* bytes */
-	uint64_t piece_length;	     /* bytes; the last piece may be shorter */
-	const uint32_t *piece_crc32; /* trusted CRC-32 of every piece; copied */
-	const uint8_t *have;	     /* optional bitfield of pieces already local; copied */
+	const char *task_id;	 /* 64 lowercase hex characters; copied */
+	uint8_t request_tag;	 /* 0 DownloadPiece, 2 persistent, 4 persistent cache */
+	uint64_t content_length; /* bytes */
+	uint64_t piece_length;	 /* bytes; the last piece may be shorter */
+	/*
+	 * Trusted CRC-32 of every piece; copied. May be NULL: then no piece is trusted at start
+	 * and digests arrive later through vx_fetcher_trust() (a live swarm whose seed is still
+	 * fetching from the origin). A piece without a trusted digest is never requested.
+	 */
+	const uint32_t *piece_crc32;
+	const uint8_t *have; /* optional bitfield of pieces already local; copied */
 	const struct vx_fetch_sink_ops *sink; /* borrowed; outlives the fetcher */
 	void *sink_ctx;
 	uint32_t conns_per_parent;   /* long-lived connections per vx parent (default 2) */
@@ -79,11 +84,35 @@ struct vx_fetcher_cfg {
 	uint32_t endgame_pieces;     /* duplicate requests when this few pieces remain (4) */
 	uint64_t rate_bytes_per_s;   /* download rate limit; 0 = unlimited */
 	uint64_t seed;		     /* random start; 0 = from the clock */
+	/*
+	 * Persistent (the daemon's mode): losing every parent does not end the fetcher with
+	 * VX_ENOPEERS; on_no_parents runs instead and the fetcher waits for
+	 * vx_fetcher_add_parent(). on_done then only ever reports 0, -ECANCELED or a local
+	 * write error (never VX_ENOPEERS).
+	 */
+	bool persistent;
 	/* Called on the loop thread when piece @number is committed (publish it for uploads). */
 	void (*on_piece)(void *arg, uint32_t number);
-	/* Called when parent @index (order of vx_fetcher_add_parent()) is dropped. */
+	/*
+	 * Optional; called right after on_piece with the index of the parent that sent the piece,
+	 * its length and the wall time from the request's send to its last byte (the cost the
+	 * daemon reports to the scheduler).
+	 */
+	void (*on_piece_from)(void *arg, uint32_t number, uint32_t parent, uint64_t bytes,
+			      uint64_t cost_us);
+	/*
+	 * Optional, persistent fetchers only: called each time the number of live parents drops
+	 * to zero (after the current loop drain, and only if it is still zero then). The
+	 * fetcher keeps waiting for vx_fetcher_add_parent(), which may be called from here.
+	 */
+	void (*on_no_parents)(void *arg);
+	/* Called when parent @index (as vx_fetcher_add_parent() returned it) is dropped. */
 	void (*on_parent_dropped)(void *arg, uint32_t index, enum vx_fetch_drop why, int err);
-	/* Called once: 0 when every piece is committed, or a negative error (VX_ENOPEERS). */
+	/*
+	 * Called once: 0 when every piece is committed (or had, vx_fetcher_have()), or a
+	 * negative error: VX_ENOPEERS (not persistent: every parent dropped), -ECANCELED, or a
+	 * local write error (-ENOSPC, -EIO, -EROFS, -EDQUOT) that no parent can fix.
+	 */
 	void (*on_done)(void *arg, int status);
 	void *cb_arg;
 };
@@ -114,10 +143,41 @@ VX_MUST_CHECK int vx_fetcher_new(struct vx_fetcher **out, struct vx_loop *loop,
 /*
  * vx_fetcher_add_parent() - add a parent at @addr (borrowed, copied) and start connecting.
  * @id: the parent's peer id, sent on to the sink as the piece's origin; borrowed, copied (cut
- * to 127 bytes); may be NULL. Returns the parent index, or -ENOSPC (max_parents reached).
+ * to 127 bytes); may be NULL.
+ * An address equal to a live (not dropped) parent returns that parent's index and opens no
+ * new connection. A parent dropped before may be added again and gets a slot back (the slots
+ * of dropped parents are reused, so churn never exhausts max_parents), except a parent
+ * dropped for VX_FETCH_DROP_DIGEST: it lied, and is refused for the life of the fetcher (the
+ * last max_parents liars are remembered). Indexes are slot numbers below max_parents: after
+ * on_parent_dropped(i) index i may be handed to another parent.
+ * Returns the parent index, -EPERM (dropped for DIGEST), -EINVAL (bad address), -ENOSPC
+ * (max_parents live parents) or -EAGAIN (every free slot still closes the connections of a
+ * dropped parent; the slot frees within a few loop iterations, try again later).
  */
 VX_MUST_CHECK int vx_fetcher_add_parent(struct vx_fetcher *f, const struct sockaddr *addr,
 					socklen_t addr_len, const char *id);
+
+/*
+ * vx_fetcher_trust() - the trusted CRC-32 of piece @number arrived (from the scheduler's
+ * manifest). The piece becomes eligible for requests at once. Trusting an already trusted
+ * piece with the same CRC is a no-op; with a different CRC it is ignored with a warning (the
+ * first digest stays). Out-of-range numbers are ignored. Loop thread; safe inside callbacks.
+ */
+void vx_fetcher_trust(struct vx_fetcher *f, uint32_t number, uint32_t crc32);
+
+/*
+ * vx_fetcher_have() - piece @number was finished locally by another path (the daemon fetched
+ * it from the source). It is never requested again, requests for it in flight are cancelled
+ * (a CANCEL frame where the parent takes it, else the answer is discarded), and it counts
+ * towards completion: on_done(0) runs when every piece is either fetched or had. on_piece is
+ * not called for it; a body already being received for it is finished but given back with
+ * sink abort(), never committed. Already-done and out-of-range numbers are ignored. Loop
+ * thread; safe inside callbacks.
+ */
+void vx_fetcher_have(struct vx_fetcher *f, uint32_t number);
+
+/* Number of parents not dropped (connecting or connected). */
+uint32_t vx_fetcher_live_parents(const struct vx_fetcher *f);
 
 /* Stops: cancels every request and closes every connection; on_done gets -ECANCELED. */
 void vx_fetcher_cancel(struct vx_fetcher *f);
