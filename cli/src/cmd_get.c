@@ -68,7 +68,7 @@ static void usage(FILE *f)
 		"  4  digest mismatch: nothing is written at FILE\n"
 		"  5  output path problem: missing directory, not writable, or FILE exists\n"
 		"     without --overwrite\n"
-		"  6  source unreachable, refused, or unsupported (scheme, no length)\n"
+		"  6  source unreachable, refused, or unsupported (scheme)\n"
 		"  7  timed out\n");
 }
 
@@ -137,6 +137,9 @@ static void json_str(FILE *f, const char *s)
 
 static int exit_code(int rc, const struct vx_conductor_result *res)
 {
+	/* First: the conductor reports any failure caused by a time limit as -ETIMEDOUT. */
+	if (rc == -ETIMEDOUT)
+		return GET_EXIT_TIMEOUT;
 	switch (res->stage) {
 	case VX_CONDUCTOR_STAGE_OUTPUT:
 	case VX_CONDUCTOR_STAGE_EXPORT:
@@ -148,8 +151,6 @@ static int exit_code(int rc, const struct vx_conductor_result *res)
 	}
 	if (res->stage == VX_CONDUCTOR_STAGE_REQUEST && rc == -EINVAL)
 		return VX_EXIT_USAGE; /* bad --digest or --piece-length */
-	if (rc == -ETIMEDOUT)
-		return GET_EXIT_TIMEOUT;
 	if (rc == VX_ESOURCE_NOTFOUND || (res->stage == VX_CONDUCTOR_STAGE_SOURCE &&
 					  (rc == -ENOENT || res->source_status == 404)))
 		return GET_EXIT_NOT_FOUND;
