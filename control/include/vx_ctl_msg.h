@@ -40,6 +40,12 @@
 #define VX_CTL_COSTS_MAX   64		/* per-parent cost records in one progress */
 #define VX_CTL_AVOID_MAX   64		/* parents to avoid in one reschedule */
 #define VX_CTL_SKIP_MAX	   1024		/* unknown-key items skipped in one message */
+/* Local API (spec/api.md) */
+#define VX_CTL_HEADERS_MAX 64	/* request headers of one download */
+#define VX_CTL_FILTERS_MAX 64	/* filtered query keys of one download */
+#define VX_CTL_PATH_MAX	   4096 /* bytes of an output path */
+#define VX_CTL_SUM_MAX	   135	/* bytes of a user digest: "sha512:" + 128 hex */
+#define VX_CTL_TASKS_MAX   4096 /* tasks in one task-list answer */
 
 enum vx_ctl_type {
 	VX_CTL_HELLO = 1,
@@ -54,6 +60,8 @@ enum vx_ctl_type {
 	VX_CTL_STAT_TASK = 10,
 	VX_CTL_DELETE_TASK = 11,
 	VX_CTL_EVENT = 12,
+	VX_CTL_DOWNLOAD = 13,  /* local API: download a URL (spec/api.md) */
+	VX_CTL_TASK_LIST = 14, /* local API: list the daemon's tasks */
 	VX_CTL_TYPE_NR,
 };
 
@@ -71,6 +79,7 @@ enum vx_ctl_event {
 	VX_CTL_EV_MANIFEST = 2,	      /* the trusted manifest of task grew (digests) */
 	VX_CTL_EV_BACK_TO_SOURCE = 3, /* you now fetch task from the origin */
 	VX_CTL_EV_TRIGGER = 4,	      /* (to a seed) register task with need_back_to_source */
+	VX_CTL_EV_PROGRESS = 5,	      /* local API: counters of a download (rid of the request) */
 };
 
 enum vx_ctl_role {
@@ -105,6 +114,16 @@ struct vx_ctl_cost {
 	uint32_t pieces;
 	uint64_t bytes;
 	uint64_t cost_us; /* summed wall time of those piece transfers */
+};
+
+/* One task of a task-list answer (key tasks). */
+struct vx_ctl_task {
+	struct vx_ctl_str task_id; /* 64 lowercase hex */
+	struct vx_ctl_str url;	   /* may be empty */
+	uint32_t state;
+	int64_t content_len; /* bytes, -1 unknown */
+	uint32_t piece_count;
+	uint32_t pieces_done;
 };
 
 /* Presence bits of the optional fields (struct vx_ctl_msg.has), 64-bit. */
@@ -143,6 +162,24 @@ struct vx_ctl_cost {
 #define VX_CTL_F_PEERS	     (1ull << 32)
 #define VX_CTL_F_DONE_PEERS  (1ull << 33)
 #define VX_CTL_F_INTERVAL    (1ull << 34)
+#define VX_CTL_F_HEADERS     (1ull << 35)
+#define VX_CTL_F_OUTPUT	     (1ull << 36)
+#define VX_CTL_F_DIGEST	     (1ull << 37)
+#define VX_CTL_F_FILTERED    (1ull << 38)
+#define VX_CTL_F_TIMEOUT     (1ull << 39)
+#define VX_CTL_F_OVERWRITE   (1ull << 40)
+#define VX_CTL_F_DISABLE_BTS (1ull << 41)
+#define VX_CTL_F_STAGE	     (1ull << 42)
+#define VX_CTL_F_SRC_STATUS  (1ull << 43)
+#define VX_CTL_F_PIECES_DONE (1ull << 44)
+#define VX_CTL_F_BYTES_DONE  (1ull << 45)
+#define VX_CTL_F_FROM_PEERS  (1ull << 46)
+#define VX_CTL_F_FROM_SOURCE (1ull << 47)
+#define VX_CTL_F_REUSED	     (1ull << 48)
+#define VX_CTL_F_CONTIGUOUS  (1ull << 49)
+#define VX_CTL_F_ELAPSED     (1ull << 50)
+#define VX_CTL_F_TASKS	     (1ull << 51)
+#define VX_CTL_F_MORE	     (1ull << 52)
 
 /*
  * One control message. A zeroed struct is a valid empty message; fill type, rid and the fields
@@ -203,6 +240,32 @@ struct vx_ctl_msg {
 	uint32_t peers;	     /* stat: peers of the task */
 	uint32_t done_peers; /* stat: peers holding a full copy */
 	uint32_t interval_ms;
+
+	/* Local API (spec/api.md): download request */
+	struct vx_ctl_str *headers; /* "Name: value" */
+	uint32_t nr_headers;
+	struct vx_ctl_str output;    /* absolute path; absent: stream mode */
+	struct vx_ctl_str digest;    /* the user's expected digest of the whole content */
+	struct vx_ctl_str *filtered; /* query keys left out of the task id */
+	uint32_t nr_filtered;
+	uint32_t timeout_ms;
+	bool overwrite;
+	bool disable_bts;
+	/* download answer and progress event */
+	uint32_t stage;
+	uint32_t source_status;
+	uint32_t pieces_done;
+	uint64_t bytes_done;
+	uint64_t from_peers;
+	uint64_t from_source;
+	uint64_t reused;
+	uint64_t contiguous; /* bytes of the finished prefix */
+	uint64_t elapsed_ms;
+	/* task-list answer */
+	struct vx_ctl_task *tasks;
+	uint32_t nr_tasks;
+	bool more; /* the daemon has more tasks than this answer holds */
+
 	bool owns_arrays; /* set by the decoder: release frees the arrays */
 };
 

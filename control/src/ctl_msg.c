@@ -32,7 +32,10 @@ enum ctl_kind {
 	K_DIGESTS,
 	K_COSTS,
 	K_AVOID,
-	K_BASE, /* bitmap_base: a u32 without its own presence bit */
+	K_BASE,	   /* bitmap_base: a u32 without its own presence bit */
+	K_HEADERS, /* array of text, each <= VX_CTL_STR_MAX */
+	K_FILTERS, /* array of text, each <= VX_CTL_ID_MAX */
+	K_TASKS,   /* array of [task_id, url, state, content_len, piece_count, pieces_done] */
 };
 
 struct ctl_key {
@@ -83,11 +86,30 @@ static const struct ctl_key ctl_keys[] = {
 	{ 35, K_AVOID, VX_CTL_F_AVOID, M(avoid), VX_CTL_AVOID_MAX, 0 },
 	{ 36, K_TEXT, VX_CTL_F_PARENT, M(parent), VX_CTL_ID_MAX, 0 },
 	{ 37, K_U32, VX_CTL_F_PIECE, M(piece), (1u << 20) - 1, 0 },
-	{ 38, K_U32, VX_CTL_F_EVENT, M(event), VX_CTL_EV_TRIGGER, 0 },
+	{ 38, K_U32, VX_CTL_F_EVENT, M(event), VX_CTL_EV_PROGRESS, 0 },
 	{ 39, K_U32, VX_CTL_F_STATE, M(state), 16, 0 },
 	{ 40, K_U32, VX_CTL_F_PEERS, M(peers), UINT32_MAX, 0 },
 	{ 41, K_U32, VX_CTL_F_DONE_PEERS, M(done_peers), UINT32_MAX, 0 },
 	{ 42, K_U32, VX_CTL_F_INTERVAL, M(interval_ms), 86400000u, 0 },
+	/* Local API (spec/api.md) */
+	{ 43, K_HEADERS, VX_CTL_F_HEADERS, M(headers), VX_CTL_HEADERS_MAX, 0 },
+	{ 44, K_TEXT, VX_CTL_F_OUTPUT, M(output), VX_CTL_PATH_MAX, 0 },
+	{ 45, K_TEXT, VX_CTL_F_DIGEST, M(digest), VX_CTL_SUM_MAX, 0 },
+	{ 46, K_FILTERS, VX_CTL_F_FILTERED, M(filtered), VX_CTL_FILTERS_MAX, 0 },
+	{ 47, K_U32, VX_CTL_F_TIMEOUT, M(timeout_ms), 2592000000u, 0 },
+	{ 48, K_BOOL, VX_CTL_F_OVERWRITE, M(overwrite), 1, 0 },
+	{ 49, K_BOOL, VX_CTL_F_DISABLE_BTS, M(disable_bts), 1, 0 },
+	{ 50, K_U32, VX_CTL_F_STAGE, M(stage), 16, 0 },
+	{ 51, K_U32, VX_CTL_F_SRC_STATUS, M(source_status), 999, 0 },
+	{ 52, K_U32, VX_CTL_F_PIECES_DONE, M(pieces_done), 1u << 20, 0 },
+	{ 53, K_U64, VX_CTL_F_BYTES_DONE, M(bytes_done), 1ull << 50, 0 },
+	{ 54, K_U64, VX_CTL_F_FROM_PEERS, M(from_peers), 1ull << 50, 0 },
+	{ 55, K_U64, VX_CTL_F_FROM_SOURCE, M(from_source), 1ull << 50, 0 },
+	{ 56, K_U64, VX_CTL_F_REUSED, M(reused), 1ull << 50, 0 },
+	{ 57, K_U64, VX_CTL_F_CONTIGUOUS, M(contiguous), 1ull << 50, 0 },
+	{ 58, K_U64, VX_CTL_F_ELAPSED, M(elapsed_ms), 1ull << 50, 0 },
+	{ 59, K_TASKS, VX_CTL_F_TASKS, M(tasks), VX_CTL_TASKS_MAX, 0 },
+	{ 60, K_BOOL, VX_CTL_F_MORE, M(more), 1, 0 },
 };
 
 /* Keys a request (or event) of each type must carry; responses need only status. */
@@ -104,6 +126,8 @@ static const uint64_t ctl_required[VX_CTL_TYPE_NR] = {
 	[VX_CTL_STAT_TASK] = VX_CTL_F_TASK_ID,
 	[VX_CTL_DELETE_TASK] = VX_CTL_F_TASK_ID,
 	[VX_CTL_EVENT] = VX_CTL_F_EVENT | VX_CTL_F_TASK_ID,
+	[VX_CTL_DOWNLOAD] = VX_CTL_F_URL,
+	[VX_CTL_TASK_LIST] = 0,
 };
 
 static const char *const ctl_type_names[VX_CTL_TYPE_NR] = {
@@ -119,6 +143,8 @@ static const char *const ctl_type_names[VX_CTL_TYPE_NR] = {
 	[VX_CTL_STAT_TASK] = "stat-task",
 	[VX_CTL_DELETE_TASK] = "delete-task",
 	[VX_CTL_EVENT] = "event",
+	[VX_CTL_DOWNLOAD] = "download",
+	[VX_CTL_TASK_LIST] = "task-list",
 };
 
 const char *vx_ctl_type_name(enum vx_ctl_type type)
@@ -303,12 +329,51 @@ static bool str_ok(struct vx_ctl_str s, uint64_t max)
 	return s.len <= max && (s.len == 0 || (s.ptr && !memchr(s.ptr, '\0', s.len)));
 }
 
+static uint64_t field_u64(const struct vx_ctl_msg *m, const struct ctl_key *k)
+{
+	const char *p = (const char *)m + k->off;
+
+	switch (k->kind) {
+	case K_U16:
+		return *(const uint16_t *)(const void *)p;
+	case K_U32:
+	case K_BASE:
+		return *(const uint32_t *)(const void *)p;
+	default:
+		return *(const uint64_t *)(const void *)p;
+	}
+}
+
+static bool strs_ok(const struct vx_ctl_str *v, uint32_t n, uint64_t max_n, uint64_t max_len)
+{
+	if (n > max_n || (n && !v))
+		return false;
+	for (uint32_t i = 0; i < n; i++) {
+		if (!str_ok(v[i], max_len))
+			return false;
+	}
+	return true;
+}
+
 /* Checks the limits the decoder enforces, so we never send what a peer must reject. */
 static int enc_check_field(const struct vx_ctl_msg *m, const struct ctl_key *k)
 {
 	const char *base = (const char *)m;
 
 	switch (k->kind) {
+	case K_U16:
+	case K_U32:
+	case K_U64:
+	case K_BASE:
+		return field_u64(m, k) <= k->max ? 0 : -EINVAL;
+	case K_I64: {
+		int64_t v = *(const int64_t *)(const void *)(base + k->off);
+
+		return (v >= 0 && (uint64_t)v <= k->max) ||
+				       (v < 0 && (uint64_t)(-(v + 1)) < k->min_neg)
+			       ? 0
+			       : -EINVAL;
+	}
 	case K_TEXT:
 		return str_ok(*(const struct vx_ctl_str *)(const void *)(base + k->off), k->max)
 			       ? 0
@@ -351,23 +416,25 @@ static int enc_check_field(const struct vx_ctl_msg *m, const struct ctl_key *k)
 				return -EINVAL;
 		}
 		return 0;
+	case K_HEADERS:
+		return strs_ok(m->headers, m->nr_headers, k->max, VX_CTL_STR_MAX) ? 0 : -EINVAL;
+	case K_FILTERS:
+		return strs_ok(m->filtered, m->nr_filtered, k->max, VX_CTL_ID_MAX) ? 0 : -EINVAL;
+	case K_TASKS:
+		if (m->nr_tasks > k->max || (m->nr_tasks && !m->tasks))
+			return -EINVAL;
+		for (uint32_t i = 0; i < m->nr_tasks; i++) {
+			const struct vx_ctl_task *t = &m->tasks[i];
+
+			if (!ctl_task_id_ok(t->task_id.ptr, t->task_id.len) ||
+			    !str_ok(t->url, VX_CTL_STR_MAX) || t->state > 16 ||
+			    t->content_len < -1 || t->content_len > (1ll << 50) ||
+			    t->piece_count > (1u << 20) || t->pieces_done > (1u << 20))
+				return -EINVAL;
+		}
+		return 0;
 	default:
 		return 0;
-	}
-}
-
-static uint64_t field_u64(const struct vx_ctl_msg *m, const struct ctl_key *k)
-{
-	const char *p = (const char *)m + k->off;
-
-	switch (k->kind) {
-	case K_U16:
-		return *(const uint16_t *)(const void *)p;
-	case K_U32:
-	case K_BASE:
-		return *(const uint32_t *)(const void *)p;
-	default:
-		return *(const uint64_t *)(const void *)p;
 	}
 }
 
@@ -434,6 +501,30 @@ static void enc_field(struct ctl_enc *e, const struct vx_ctl_msg *m, const struc
 		enc_array(e, m->nr_avoid);
 		for (uint32_t i = 0; i < m->nr_avoid; i++)
 			enc_text(e, m->avoid[i].ptr, m->avoid[i].len);
+		break;
+	case K_HEADERS:
+		enc_array(e, m->nr_headers);
+		for (uint32_t i = 0; i < m->nr_headers; i++)
+			enc_text(e, m->headers[i].ptr, m->headers[i].len);
+		break;
+	case K_FILTERS:
+		enc_array(e, m->nr_filtered);
+		for (uint32_t i = 0; i < m->nr_filtered; i++)
+			enc_text(e, m->filtered[i].ptr, m->filtered[i].len);
+		break;
+	case K_TASKS:
+		enc_array(e, m->nr_tasks);
+		for (uint32_t i = 0; i < m->nr_tasks; i++) {
+			const struct vx_ctl_task *t = &m->tasks[i];
+
+			enc_array(e, 6);
+			enc_text(e, t->task_id.ptr, t->task_id.len);
+			enc_text(e, t->url.ptr, t->url.len);
+			enc_uint(e, t->state);
+			enc_int(e, t->content_len);
+			enc_uint(e, t->piece_count);
+			enc_uint(e, t->pieces_done);
+		}
 		break;
 	default:
 		VX_ASSERT(0);
@@ -862,6 +953,99 @@ static int dec_avoid(struct ctl_dec *d, struct vx_ctl_msg *m, uint64_t max)
 	return 0;
 }
 
+/* An array of at most @max text strings of at most @item_max bytes each, into *@out (owned). */
+static int dec_strs(struct ctl_dec *d, uint64_t max, uint64_t item_max, struct vx_ctl_str **out,
+		    uint32_t *nr)
+{
+	uint32_t n;
+	int rc;
+
+	rc = dec_coll(d, T_ARRAY, max, &n);
+	if (rc)
+		return rc;
+	*out = vx_calloc(n, sizeof(**out));
+	if (!*out)
+		return -ENOMEM;
+	*nr = n;
+	for (uint32_t i = 0; i < n; i++) {
+		rc = dec_text(d, item_max, &(*out)[i]);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int dec_int(struct ctl_dec *d, int64_t min, int64_t max, int64_t *out)
+{
+	struct ctl_tok t;
+	int rc = dec_next(d, &t);
+
+	if (rc)
+		return rc;
+	if (t.kind == T_UINT && t.v <= (uint64_t)max) {
+		*out = (int64_t)t.v;
+		return 0;
+	}
+	/* the integer is -1 - t.v; min is negative and small */
+	if (t.kind == T_NEGINT && min < 0 && t.v <= (uint64_t)(-(min + 1))) {
+		*out = -1 - (int64_t)t.v;
+		return 0;
+	}
+	return VX_ECBOR;
+}
+
+static int dec_task(struct ctl_dec *d, struct vx_ctl_task *t)
+{
+	uint32_t fields;
+	uint64_t v;
+	int rc;
+
+	rc = dec_coll(d, T_ARRAY, 6, &fields);
+	if (!rc && fields != 6)
+		rc = VX_ECBOR;
+	if (!rc)
+		rc = dec_text(d, 64, &t->task_id);
+	if (!rc && !ctl_task_id_ok(t->task_id.ptr, t->task_id.len))
+		rc = VX_ECBOR;
+	if (!rc)
+		rc = dec_text(d, VX_CTL_STR_MAX, &t->url);
+	if (!rc)
+		rc = dec_uint(d, 16, &v);
+	if (!rc) {
+		t->state = (uint32_t)v;
+		rc = dec_int(d, -1, 1ll << 50, &t->content_len);
+	}
+	if (!rc)
+		rc = dec_uint(d, 1u << 20, &v);
+	if (!rc) {
+		t->piece_count = (uint32_t)v;
+		rc = dec_uint(d, 1u << 20, &v);
+	}
+	if (!rc)
+		t->pieces_done = (uint32_t)v;
+	return rc;
+}
+
+static int dec_tasks(struct ctl_dec *d, struct vx_ctl_msg *m, uint64_t max)
+{
+	uint32_t n;
+	int rc;
+
+	rc = dec_coll(d, T_ARRAY, max, &n);
+	if (rc)
+		return rc;
+	m->tasks = vx_calloc(n, sizeof(*m->tasks));
+	if (!m->tasks)
+		return -ENOMEM;
+	m->nr_tasks = n;
+	for (uint32_t i = 0; i < n; i++) {
+		rc = dec_task(d, &m->tasks[i]);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 static int dec_i64(struct ctl_dec *d, const struct ctl_key *k, int64_t *out)
 {
 	struct ctl_tok t;
@@ -940,6 +1124,15 @@ static int dec_field(struct ctl_dec *d, struct vx_ctl_msg *m, const struct ctl_k
 		break;
 	case K_AVOID:
 		rc = dec_avoid(d, m, k->max);
+		break;
+	case K_HEADERS:
+		rc = dec_strs(d, k->max, VX_CTL_STR_MAX, &m->headers, &m->nr_headers);
+		break;
+	case K_FILTERS:
+		rc = dec_strs(d, k->max, VX_CTL_ID_MAX, &m->filtered, &m->nr_filtered);
+		break;
+	case K_TASKS:
+		rc = dec_tasks(d, m, k->max);
 		break;
 	default:
 		rc = VX_ECBOR;
@@ -1029,6 +1222,9 @@ void vx_ctl_msg_release(struct vx_ctl_msg *m)
 		vx_free(m->digests);
 		vx_free(m->costs);
 		vx_free(m->avoid);
+		vx_free(m->headers);
+		vx_free(m->filtered);
+		vx_free(m->tasks);
 	}
 	memset(m, 0, sizeof(*m));
 }

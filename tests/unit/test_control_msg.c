@@ -337,6 +337,308 @@ static void test_vx_ctl_rbuf_reserve__grows_to_frame_only(void **state)
 	vx_free(rb);
 }
 
+/* ---------------------------------------------------------------- Local API messages */
+
+static void test_vx_ctl_msg_encode__download_roundtrip(void **state)
+{
+	struct vx_ctl_str hdr[2] = { vx_ctl_str_of("Authorization: Bearer x"),
+				     vx_ctl_str_of("X-Trace: 1") };
+	struct vx_ctl_str filt[1] = { vx_ctl_str_of("X-Amz-Signature") };
+	struct vx_ctl_msg m = { 0 }, d;
+	ssize_t n;
+
+	(void)state;
+	m.tag = VX_CTL_TAG_REQUEST;
+	m.type = VX_CTL_DOWNLOAD;
+	m.rid = 5;
+	m.url = vx_ctl_str_of("https://example.com/a.tar?X-Amz-Signature=1");
+	m.headers = hdr;
+	m.nr_headers = 2;
+	m.output = vx_ctl_str_of("/tmp/a.tar");
+	m.digest = vx_ctl_str_of("crc32:4294967295");
+	m.tg = vx_ctl_str_of("t");
+	m.app = vx_ctl_str_of("app");
+	m.piece_len = 4u << 20;
+	m.filtered = filt;
+	m.nr_filtered = 1;
+	m.timeout_ms = 60000;
+	m.overwrite = true;
+	m.disable_bts = true;
+	m.priority = 3;
+	m.has = VX_CTL_F_URL | VX_CTL_F_HEADERS | VX_CTL_F_OUTPUT | VX_CTL_F_DIGEST | VX_CTL_F_TAG |
+		VX_CTL_F_APP | VX_CTL_F_PIECE_LEN | VX_CTL_F_FILTERED | VX_CTL_F_TIMEOUT |
+		VX_CTL_F_OVERWRITE | VX_CTL_F_DISABLE_BTS | VX_CTL_F_PRIORITY;
+	n = vx_ctl_msg_encode(&m, buf, sizeof(buf));
+	assert_true(n > 0);
+	decode_frame(buf, n, &d, 0);
+	assert_int_equal(d.type, VX_CTL_DOWNLOAD);
+	assert_string_equal(vx_ctl_type_name(d.type), "download");
+	assert_int_equal(d.has, m.has);
+	assert_int_equal(d.nr_headers, 2);
+	assert_true(vx_ctl_str_eq(d.headers[1], "X-Trace: 1"));
+	assert_int_equal(d.nr_filtered, 1);
+	assert_true(vx_ctl_str_eq(d.filtered[0], "X-Amz-Signature"));
+	assert_true(vx_ctl_str_eq(d.output, "/tmp/a.tar"));
+	assert_true(vx_ctl_str_eq(d.digest, "crc32:4294967295"));
+	assert_int_equal(d.timeout_ms, 60000);
+	assert_true(d.overwrite);
+	assert_true(d.disable_bts);
+	assert_int_equal(d.priority, 3);
+	vx_ctl_msg_release(&d);
+	assert_null(d.headers);
+
+	/* The answer: final counters, stage and the origin's status. */
+	memset(&m, 0, sizeof(m));
+	m.tag = VX_CTL_TAG_RESPONSE;
+	m.type = VX_CTL_DOWNLOAD;
+	m.rid = 5;
+	m.status = VX_ESOURCE_NOTFOUND;
+	m.error = vx_ctl_str_of("origin says 404");
+	m.task_id = vx_ctl_str_of(TASK);
+	m.stage = 2;
+	m.source_status = 404;
+	m.content_len = -1;
+	m.has = VX_CTL_F_STATUS | VX_CTL_F_ERROR | VX_CTL_F_TASK_ID | VX_CTL_F_STAGE |
+		VX_CTL_F_SRC_STATUS | VX_CTL_F_CONTENT_LEN;
+	n = vx_ctl_msg_encode(&m, buf, sizeof(buf));
+	assert_true(n > 0);
+	decode_frame(buf, n, &d, 0);
+	assert_int_equal(d.status, VX_ESOURCE_NOTFOUND);
+	assert_int_equal(d.source_status, 404);
+	assert_int_equal(d.stage, 2);
+	assert_int_equal(d.content_len, -1);
+	vx_ctl_msg_release(&d);
+}
+
+static void test_vx_ctl_msg_encode__progress_event_carries_rid(void **state)
+{
+	struct vx_ctl_msg m = { 0 }, d;
+	ssize_t n;
+
+	(void)state;
+	m.tag = VX_CTL_TAG_EVENT;
+	m.type = VX_CTL_EVENT;
+	m.rid = 9; /* the download's rid, not 0 */
+	m.event = VX_CTL_EV_PROGRESS;
+	m.task_id = vx_ctl_str_of(TASK);
+	m.content_len = 1ll << 40;
+	m.piece_count = 1u << 20;
+	m.pieces_done = 77;
+	m.bytes_done = 1ull << 40;
+	m.from_peers = 1;
+	m.from_source = 2;
+	m.reused = 3;
+	m.contiguous = 4;
+	m.elapsed_ms = 5;
+	m.has = VX_CTL_F_EVENT | VX_CTL_F_TASK_ID | VX_CTL_F_CONTENT_LEN | VX_CTL_F_PIECE_COUNT |
+		VX_CTL_F_PIECES_DONE | VX_CTL_F_BYTES_DONE | VX_CTL_F_FROM_PEERS |
+		VX_CTL_F_FROM_SOURCE | VX_CTL_F_REUSED | VX_CTL_F_CONTIGUOUS | VX_CTL_F_ELAPSED;
+	n = vx_ctl_msg_encode(&m, buf, sizeof(buf));
+	assert_true(n > 0);
+	assert_int_equal(buf[1], VX_CTL_TAG_EVENT);
+	decode_frame(buf, n, &d, 0);
+	assert_int_equal(d.rid, 9);
+	assert_int_equal(d.event, VX_CTL_EV_PROGRESS);
+	assert_int_equal(d.has, m.has);
+	assert_int_equal(d.content_len, 1ll << 40);
+	assert_int_equal(d.pieces_done, 77);
+	assert_int_equal(d.bytes_done, 1ull << 40);
+	assert_int_equal(d.from_peers, 1);
+	assert_int_equal(d.from_source, 2);
+	assert_int_equal(d.reused, 3);
+	assert_int_equal(d.contiguous, 4);
+	assert_int_equal(d.elapsed_ms, 5);
+	vx_ctl_msg_release(&d);
+	/* counters past their bounds are refused before they go out */
+	m.bytes_done = (1ull << 50) + 1;
+	assert_int_equal(vx_ctl_msg_encode(&m, buf, sizeof(buf)), -EINVAL);
+}
+
+static void test_vx_ctl_msg_encode__task_list_roundtrip(void **state)
+{
+	struct vx_ctl_task tasks[2] = {
+		{ vx_ctl_str_of(TASK), vx_ctl_str_of("http://h/a"), 2, 1000, 1, 1 },
+		{ vx_ctl_str_of(TASK), { NULL, 0 }, 0, -1, 0, 0 },
+	};
+	struct vx_ctl_msg m = { 0 }, d;
+	ssize_t n;
+
+	(void)state;
+	m.tag = VX_CTL_TAG_REQUEST;
+	m.type = VX_CTL_TASK_LIST;
+	m.rid = 1;
+	n = vx_ctl_msg_encode(&m, buf, sizeof(buf));
+	assert_true(n > 0);
+	decode_frame(buf, n, &d, 0);
+	assert_int_equal(d.type, VX_CTL_TASK_LIST);
+	vx_ctl_msg_release(&d);
+
+	m.tag = VX_CTL_TAG_RESPONSE;
+	m.tasks = tasks;
+	m.nr_tasks = 2;
+	m.more = true;
+	m.has = VX_CTL_F_STATUS | VX_CTL_F_TASKS | VX_CTL_F_MORE;
+	n = vx_ctl_msg_encode(&m, buf, sizeof(buf));
+	assert_true(n > 0);
+	decode_frame(buf, n, &d, 0);
+	assert_int_equal(d.nr_tasks, 2);
+	assert_true(d.more);
+	assert_true(vx_ctl_str_eq(d.tasks[0].task_id, TASK));
+	assert_true(vx_ctl_str_eq(d.tasks[0].url, "http://h/a"));
+	assert_int_equal(d.tasks[0].state, 2);
+	assert_int_equal(d.tasks[0].content_len, 1000);
+	assert_int_equal(d.tasks[1].url.len, 0);
+	assert_int_equal(d.tasks[1].content_len, -1);
+	vx_ctl_msg_release(&d);
+	assert_null(d.tasks);
+
+	/* a task entry the decoder would refuse never goes out */
+	tasks[1].content_len = -2;
+	assert_int_equal(vx_ctl_msg_encode(&m, buf, sizeof(buf)), -EINVAL);
+	tasks[1].content_len = 0;
+	tasks[1].task_id = vx_ctl_str_of("abc");
+	assert_int_equal(vx_ctl_msg_encode(&m, buf, sizeof(buf)), -EINVAL);
+}
+
+static void test_vx_ctl_msg_encode__download_rejects_bad_requests(void **state)
+{
+	struct vx_ctl_str hdr[VX_CTL_HEADERS_MAX + 1];
+	char sum[VX_CTL_SUM_MAX + 2];
+	struct vx_ctl_msg m = { 0 };
+
+	(void)state;
+	for (size_t i = 0; i < VX_ARRAY_SIZE(hdr); i++)
+		hdr[i] = vx_ctl_str_of("A: b");
+	m.tag = VX_CTL_TAG_REQUEST;
+	m.type = VX_CTL_DOWNLOAD;
+	assert_int_equal(vx_ctl_msg_encode(&m, buf, sizeof(buf)), -EINVAL); /* no url */
+	m.url = vx_ctl_str_of("http://h/a");
+	m.has = VX_CTL_F_URL | VX_CTL_F_HEADERS;
+	m.headers = hdr;
+	m.nr_headers = VX_CTL_HEADERS_MAX + 1;
+	assert_int_equal(vx_ctl_msg_encode(&m, buf, sizeof(buf)), -EINVAL);
+	m.nr_headers = VX_CTL_HEADERS_MAX;
+	assert_true(vx_ctl_msg_encode(&m, buf, sizeof(buf)) > 0);
+	memset(sum, 'a', sizeof(sum) - 1);
+	sum[sizeof(sum) - 1] = '\0';
+	m.digest = vx_ctl_str_of(sum); /* 136 bytes */
+	m.has |= VX_CTL_F_DIGEST;
+	assert_int_equal(vx_ctl_msg_encode(&m, buf, sizeof(buf)), -EINVAL);
+	m.digest.len = VX_CTL_SUM_MAX;
+	assert_true(vx_ctl_msg_encode(&m, buf, sizeof(buf)) > 0);
+	m.priority = 7;
+	m.has |= VX_CTL_F_PRIORITY;
+	assert_int_equal(vx_ctl_msg_encode(&m, buf, sizeof(buf)), -EINVAL);
+}
+
+static void test_vx_ctl_msg_decode__download_malformed(void **state)
+{
+	uint8_t v[512];
+	uint8_t extra[256];
+	struct vx_ctl_msg d;
+	size_t n, e;
+
+	(void)state;
+	/* no url */
+	n = raw_msg(v, VX_CTL_DOWNLOAD, 0, NULL, 0);
+	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, v, n, &d), VX_ECBOR);
+	/* url + headers array of 65 short strings */
+	e = 0;
+	extra[e++] = 0x15; /* key 21: url */
+	extra[e++] = 0x61;
+	extra[e++] = 'u';
+	extra[e++] = 0x18; /* key 43: headers */
+	extra[e++] = 43;
+	extra[e++] = 0x98;
+	extra[e++] = VX_CTL_HEADERS_MAX + 1;
+	for (unsigned i = 0; i < VX_CTL_HEADERS_MAX + 1; i++)
+		extra[e++] = 0x60; /* "" */
+	n = raw_msg(v, VX_CTL_DOWNLOAD, 2, extra, e);
+	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, v, n, &d), VX_ECBOR);
+	/* 64 are fine */
+	extra[6] = VX_CTL_HEADERS_MAX;
+	n = raw_msg(v, VX_CTL_DOWNLOAD, 2, extra, e - 1);
+	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, v, n, &d), 0);
+	assert_int_equal(d.nr_headers, VX_CTL_HEADERS_MAX);
+	vx_ctl_msg_release(&d);
+	/* a header that is not text */
+	n = raw_msg(v, VX_CTL_DOWNLOAD, 2,
+		    (const uint8_t[]){ 0x15, 0x61, 'u', 0x18, 43, 0x81, 0x01 }, 7);
+	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, v, n, &d), VX_ECBOR);
+	/* overwrite as an integer */
+	n = raw_msg(v, VX_CTL_DOWNLOAD, 2, (const uint8_t[]){ 0x15, 0x61, 'u', 0x18, 48, 0x01 }, 6);
+	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, v, n, &d), VX_ECBOR);
+	/* a progress event without its task id */
+	n = raw_msg(v, VX_CTL_EVENT, 1, (const uint8_t[]){ 0x18, 38, VX_CTL_EV_PROGRESS }, 3);
+	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_EVENT, v, n, &d), VX_ECBOR);
+	/* a task entry of 5 fields */
+	e = 0;
+	extra[e++] = 0x18; /* key 59: tasks */
+	extra[e++] = 59;
+	extra[e++] = 0x81;
+	extra[e++] = 0x85;
+	extra[e++] = 0x78;
+	extra[e++] = 64;
+	memcpy(extra + e, TASK, 64);
+	e += 64;
+	extra[e++] = 0x60;
+	extra[e++] = 0x00;
+	extra[e++] = 0x00;
+	extra[e++] = 0x00;
+	n = raw_msg(v, VX_CTL_TASK_LIST, 2, (const uint8_t[]){ 0x03, 0x00 }, 2);
+	/* raw_msg writes 3 + 2 entries: status then the tasks */
+	memcpy(v + n, extra, e);
+	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_RESPONSE, v, n + e, &d), VX_ECBOR);
+	/* the same entry with its sixth field and content_len -2 */
+	v[n + 3] = 0x86;
+	v[n + e - 2] = 0x21; /* -2 */
+	v[n + e] = 0x00;
+	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_RESPONSE, v, n + e + 1, &d), VX_ECBOR);
+	v[n + e - 2] = 0x20; /* -1 */
+	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_RESPONSE, v, n + e + 1, &d), 0);
+	assert_int_equal(d.nr_tasks, 1);
+	assert_int_equal(d.tasks[0].content_len, -1);
+	vx_ctl_msg_release(&d);
+}
+
+static void test_vx_ctl_msg_decode__download_alloc_failure(void **state)
+{
+	struct vx_ctl_str hdr[2] = { vx_ctl_str_of("A: b"), vx_ctl_str_of("C: d") };
+	struct vx_ctl_str filt[1] = { vx_ctl_str_of("x") };
+	struct vx_ctl_task tasks[1] = { { vx_ctl_str_of(TASK), { NULL, 0 }, 1, 5, 1, 0 } };
+	struct vx_ctl_msg m = { 0 }, d;
+	struct vx_ctl_frame f;
+	ssize_t n;
+
+	(void)state;
+#if !defined(VX_DEBUG)
+	skip();
+#endif
+	m.tag = VX_CTL_TAG_REQUEST;
+	m.type = VX_CTL_DOWNLOAD;
+	m.url = vx_ctl_str_of("http://h/a");
+	m.headers = hdr;
+	m.nr_headers = 2;
+	m.filtered = filt;
+	m.nr_filtered = 1;
+	m.tasks = tasks; /* meaningless in a request, but the codec carries it */
+	m.nr_tasks = 1;
+	m.has = VX_CTL_F_URL | VX_CTL_F_HEADERS | VX_CTL_F_FILTERED | VX_CTL_F_TASKS;
+	n = vx_ctl_msg_encode(&m, buf, sizeof(buf));
+	assert_true(n > 0);
+	assert_int_equal(vx_ctl_frame_peek(buf, (size_t)n, VX_CTL_FRAME_MAX, &f), n);
+	for (unsigned long nth = 1; nth <= 3; nth++) {
+		vx_fault_arm(VX_FAULT_ALLOC, nth);
+		assert_int_equal(vx_ctl_msg_decode(f.tag, buf + 6, f.length, &d), -ENOMEM);
+		assert_null(d.headers);
+		assert_null(d.filtered);
+		assert_null(d.tasks);
+	}
+	vx_fault_arm(VX_FAULT_ALLOC, 0);
+	assert_int_equal(vx_ctl_msg_decode(f.tag, buf + 6, f.length, &d), 0);
+	vx_ctl_msg_release(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -348,6 +650,12 @@ int main(void)
 		cmocka_unit_test(test_vx_ctl_msg_decode__malformed),
 		cmocka_unit_test(test_vx_ctl_msg_decode__alloc_failure_leaves_nothing),
 		cmocka_unit_test(test_vx_ctl_rbuf_reserve__grows_to_frame_only),
+		cmocka_unit_test(test_vx_ctl_msg_encode__download_roundtrip),
+		cmocka_unit_test(test_vx_ctl_msg_encode__progress_event_carries_rid),
+		cmocka_unit_test(test_vx_ctl_msg_encode__task_list_roundtrip),
+		cmocka_unit_test(test_vx_ctl_msg_encode__download_rejects_bad_requests),
+		cmocka_unit_test(test_vx_ctl_msg_decode__download_malformed),
+		cmocka_unit_test(test_vx_ctl_msg_decode__download_alloc_failure),
 	};
 
 	return cmocka_run_group_tests_name("control_msg", tests, NULL, NULL);
