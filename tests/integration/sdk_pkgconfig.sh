@@ -1,0 +1,46 @@
+#!/bin/sh
+# sdk_pkgconfig.sh BUILD_DIR SOURCE_DIR CC: install libvx from BUILD_DIR into a fresh prefix,
+# build sdk/examples/vx_fetch.c against the INSTALLED tree with nothing but pkg-config, and run
+# it. So the .pc file, the install rules and the archive's contents cannot rot unnoticed.
+set -eu
+build=$1
+src=$2
+cc=$3
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+fail() {
+	echo "sdk_pkgconfig: $*" >&2
+	exit 1
+}
+
+cmake --install "$build" --prefix "$tmp/p" --component libvx >"$tmp/install.log" ||
+	fail "cmake --install failed: $(cat "$tmp/install.log")"
+for f in lib/libvx.a lib/pkgconfig/libvx.pc include/vx/vx_client.h include/vx/vx_err.h; do
+	[ -f "$tmp/p/$f" ] || fail "$f was not installed"
+done
+# Move the tree: the .pc file must find its prefix from where it lies, not from the build.
+mv "$tmp/p" "$tmp/moved"
+export PKG_CONFIG_PATH="$tmp/moved/lib/pkgconfig"
+pkg-config --exists libvx || fail "pkg-config does not find libvx"
+flags=$(pkg-config --static --cflags --libs libvx)
+case "$flags" in
+*"-I$tmp/moved/"*) ;;
+*) fail "cflags do not point into the installed tree: $flags" ;;
+esac
+# shellcheck disable=SC2086 # flags are words
+"$cc" -std=c11 -Wall -Wextra -Werror -o "$tmp/vx_fetch" "$src/sdk/examples/vx_fetch.c" $flags ||
+	fail "the example does not build against the installed tree"
+
+# Bad arguments: 2. No daemon: 1 with a message naming the socket and the reason.
+set +e
+"$tmp/vx_fetch" >/dev/null 2>&1
+rc=$?
+"$tmp/vx_fetch" "$tmp/none.sock" http://127.0.0.1:1/x "$tmp/out" 2>"$tmp/err"
+rc2=$?
+set -e
+[ "$rc" -eq 2 ] || fail "usage error gave exit $rc, want 2"
+[ "$rc2" -eq 1 ] || fail "no daemon gave exit $rc2, want 1"
+grep -q "cannot connect to the daemon at $tmp/none.sock" "$tmp/err" ||
+	fail "no clear message without a daemon: $(cat "$tmp/err")"
+echo "sdk_pkgconfig: ok ($flags)"

@@ -1,0 +1,7 @@
+# Tests of the sdk room (libvx). The client against the real API server is in peer_api.cmake.
+if(TARGET vx_dist)
+	add_test(NAME sdk_pkgconfig
+		COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/integration/sdk_pkgconfig.sh ${CMAKE_BINARY_DIR}
+			${CMAKE_SOURCE_DIR} ${CMAKE_C_COMPILER})
+	set_tests_properties(sdk_pkgconfig PROPERTIES LABELS integration TIMEOUT 120)
+endif()
