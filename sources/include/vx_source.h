@@ -110,6 +110,7 @@ struct vx_source_error {
 	int err;	   /* negative errno or VX_E* code; 0 when there was no error */
 	int status;	   /* origin status (HTTP/FTP), 0 when the origin gave none */
 	int transport;	   /* libcurl's CURLcode, 0 when none */
+	bool timed_out;	   /* the last attempt ran out of time (timeout_ms or stall_timeout_ms) */
 	uint32_t attempts; /* requests made, retries included */
 	char url[512];
 	char msg[VX_SOURCE_DETAIL_MSG_MAX];

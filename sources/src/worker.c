@@ -655,6 +655,7 @@ static void complete(struct vx__worker *w, struct vx__xfer *x, CURLcode cc)
 	if (x->resp.status == 0)
 		x->resp.status = status;
 	x->detail.transport = (int)cc;
+	x->detail.timed_out = cc == CURLE_OPERATION_TIMEDOUT;
 
 	if (__atomic_load_n(&x->cancel, __ATOMIC_RELAXED) || x->abort_err == -ECANCELED) {
 		err = -ECANCELED;
