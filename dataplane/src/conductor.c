@@ -1,14 +1,27 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * conductor.c: the back-to-source download task driver (vx_conductor.h). The calling thread
- * submits up to @parallel ranged reads, each into a slot buffer of one piece; the source
- * workers fill the buffers and signal completion; the calling thread computes each piece's
- * CRC-32, writes it through the store's blocking write path and submits the next read.
+ * conductor.c: the back-to-source task driver (vx_conductor.h). Three ways to move an object
+ * from its origin into the store, all driven by the calling thread while the source workers
+ * only receive bytes into buffers:
+ *
+ *   ranged    the origin honours byte ranges: up to @parallel pieces are reserved in the store
+ *             and read at once, one slot buffer of one piece each;
+ *   stream    no ranges: one read of the whole object from offset 0 fills a small ring of
+ *             piece buffers in order, and each piece is committed as soon as its bytes are in;
+ *   spool     no length: the same stream, in fixed chunks, into a temporary file that is then
+ *             imported into the store as a complete task.
+ *
+ * In every mode the calling thread computes each piece's CRC-32, writes it at its offset and
+ * commits it; another writer of the same task (the daemon's peer fetcher) is never raced: a
+ * piece is written only under the store's reservation (vx_store_piece_begin_write()).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -24,37 +37,19 @@
 #include "vx_task_id.h"
 #include "vx_time.h"
 
-/* How often the waiting thread wakes up to report progress and check the deadline. */
-#define CONDUCTOR_TICK_MS 200u
+/*
+ * The whole-request limit given to the source when the caller sets none: about 49 days, i.e.
+ * none. A single read of a large object from an origin without ranges may rightly take hours;
+ * a transfer that stops moving is still cut off by the source's stall timeout.
+ */
+#define CONDUCTOR_NO_LIMIT_MS UINT32_MAX
+/* Alignment of piece buffers: enough for O_DIRECT on every filesystem we meet. */
+#define CONDUCTOR_BUF_ALIGN 4096u
+/* Longest directory name of a spool file. */
+#define CONDUCTOR_PATH_MAX 4096u
 
-enum slot_state {
-	SLOT_IDLE = 0,
-	SLOT_BUSY = 1, /* a read is in flight */
-	SLOT_DONE = 2, /* the read's done callback ran; @err says how */
-};
-
-struct conductor;
-
-struct slot {
-	struct conductor *c;
-	uint8_t *buf;	   /* one piece, aligned for direct I/O */
-	uint32_t piece;	   /* piece number being read */
-	uint64_t length;   /* bytes expected */
-	uint64_t received; /* bytes the sink took (under c->lock) */
-	uint64_t read_id;  /* for vx_source_cancel() */
-	uint64_t start_ms; /* when the read was submitted */
-	enum slot_state state;
-	int err;
-	struct vx_source_error detail;
-};
-
-struct conductor {
-	pthread_mutex_t lock;
-	pthread_cond_t cond; /* a slot became DONE */
-	struct slot *slots;
-	uint32_t nr_slots;
-	uint32_t busy; /* slots BUSY or DONE */
-};
+/* ------------------------------------------------------------------------------------------- */
+/* Messages                                                                                    */
 
 static void set_msg(struct vx_conductor_result *res, enum vx_conductor_stage stage, const char *fmt,
 		    ...) VX_PRINTF(3, 4);
@@ -70,13 +65,254 @@ static void set_msg(struct vx_conductor_result *res, enum vx_conductor_stage sta
 	va_end(ap);
 }
 
+static void source_msg(struct vx_conductor_result *res, const char *what,
+		       const struct vx_source_error *detail)
+{
+	char line[VX_CONDUCTOR_MSG_MAX - 64];
+	struct vx_source_error d = *detail;
+	size_t n;
+
+	/* One line: drop an error page the origin sent as the detail (HTML, several lines). */
+	d.msg[sizeof(d.msg) - 1] = '\0';
+	d.msg[strcspn(d.msg, "\r\n<")] = '\0';
+	n = strlen(d.msg);
+	while (n && (d.msg[n - 1] == ' ' || d.msg[n - 1] == ':'))
+		d.msg[--n] = '\0';
+	res->source_status = detail->status;
+	vx_source_error_format(&d, line, sizeof(line));
+	set_msg(res, VX_CONDUCTOR_STAGE_SOURCE, "%s: %s", what, line);
+}
+
+/* Rewrites the message of a failure a time limit caused as "timed out after N ms (...)". */
+static int timed_out_msg(struct vx_conductor_result *res, uint64_t elapsed_ms)
+{
+	char was[VX_CONDUCTOR_MSG_MAX - 64];
+	size_t n = strnlen(res->msg, sizeof(was) - 1);
+
+	memcpy(was, res->msg, n);
+	was[n] = '\0';
+	if (n)
+		set_msg(res, res->stage, "timed out after %llu ms (%s)",
+			(unsigned long long)elapsed_ms, was);
+	else
+		set_msg(res, res->stage, "timed out after %llu ms", (unsigned long long)elapsed_ms);
+	return -ETIMEDOUT;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* One run: the caller's deadline, cancel flag, counters and callbacks                        */
+
+struct run {
+	const struct vx_conductor_fetch *req;
+	struct vx_conductor_result *res;
+	struct vx_store_task *t; /* NULL while spooling */
+	uint64_t start_ms;	 /* vx_now_ms() when the caller's call began */
+	uint64_t deadline_ms;	 /* vx_now_ms() value; 0: none */
+};
+
+static void run_init(struct run *r, const struct vx_conductor_fetch *req,
+		     struct vx_conductor_result *res, struct vx_store_task *t, uint64_t start_ms)
+{
+	r->req = req;
+	r->res = res;
+	r->t = t;
+	r->start_ms = start_ms;
+	r->deadline_ms = req->timeout_ms ? start_ms + req->timeout_ms : 0;
+}
+
+static bool run_expired(const struct run *r)
+{
+	return r->deadline_ms && vx_now_ms() >= r->deadline_ms;
+}
+
+static bool run_cancelled(const struct run *r)
+{
+	return r->req->cancel && atomic_load_explicit(r->req->cancel, memory_order_acquire);
+}
+
+/* Returns 0 to go on, or -ECANCELED / -ETIMEDOUT with the message set. */
+static int run_check(struct run *r)
+{
+	if (run_cancelled(r)) {
+		set_msg(r->res, r->res->stage, "cancelled");
+		return -ECANCELED;
+	}
+	if (run_expired(r)) {
+		r->res->msg[0] = '\0';
+		return timed_out_msg(r->res, vx_now_ms() - r->start_ms);
+	}
+	return 0;
+}
+
+/*
+ * A source failure: a read that stopped because the caller cancelled is -ECANCELED, and one
+ * that a time limit ended (its own, or the run's deadline passing meanwhile) is -ETIMEDOUT.
+ */
+static int run_source_fail(struct run *r, const char *what, int err,
+			   const struct vx_source_error *detail)
+{
+	if (err == -ECANCELED && run_cancelled(r)) {
+		set_msg(r->res, VX_CONDUCTOR_STAGE_SOURCE, "cancelled");
+		return -ECANCELED;
+	}
+	if (detail && detail->err)
+		source_msg(r->res, what, detail);
+	else
+		set_msg(r->res, VX_CONDUCTOR_STAGE_SOURCE, "%s: %s", what, vx_strerror(err));
+	if ((detail && detail->timed_out) || run_expired(r))
+		return timed_out_msg(r->res, vx_now_ms() - r->start_ms);
+	return err;
+}
+
+/* @partial: bytes received into buffers and not committed yet. */
+static void run_report(struct run *r, uint64_t partial)
+{
+	struct vx_conductor_progress p;
+
+	r->res->totals.elapsed_ms = vx_now_ms() - r->start_ms;
+	if (!r->req->progress)
+		return;
+	p = r->res->totals;
+	p.bytes_done += partial;
+	if (p.bytes_done > p.content_length)
+		p.content_length = p.bytes_done; /* unsized: the length is what came so far */
+	r->req->progress(r->req->arg, &p);
+}
+
+/* Piece @number was found finished: before the call, or by another writer meanwhile. */
+static void run_reused(struct run *r, uint32_t number)
+{
+	struct vx_conductor_progress *p = &r->res->totals;
+	uint64_t len = vx_piece_size(number, p->content_length, r->res->piece_length);
+
+	p->bytes_reused += len;
+	p->bytes_done += len;
+	p->pieces_done++;
+}
+
+static void deadline_ts(struct timespec *ts, uint32_t ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+static uint8_t *piece_buf_alloc(uint64_t len)
+{
+	uint64_t size = len ? len : 1;
+
+	size = (size + CONDUCTOR_BUF_ALIGN - 1) & ~(uint64_t)(CONDUCTOR_BUF_ALIGN - 1);
+	return vx_aligned_alloc(CONDUCTOR_BUF_ALIGN, (size_t)size);
+}
+
+/* Writes all @len bytes of @buf at @off of @fd, in calls of at most VX_STORE_IO_MAX bytes. */
+static int pwrite_all(int fd, const uint8_t *buf, uint64_t len, uint64_t off)
+{
+	while (len) {
+		size_t n = (size_t)VX_MIN(len, (uint64_t)VX_STORE_IO_MAX);
+		ssize_t w = pwrite(fd, buf, n, (off_t)off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		if (w == 0)
+			return -EIO;
+		buf += w;
+		off += (uint64_t)w;
+		len -= (uint64_t)w;
+	}
+	return 0;
+}
+
+/*
+ * Writes piece @number of the run's task from @buf under the reservation @io this thread holds,
+ * commits it with the CRC-32 of those bytes and tells the caller. The reservation is given
+ * back on a write failure (a disk error fails the task, see vx_store_piece_abort()).
+ */
+static int put_piece(struct run *r, uint32_t number, const uint8_t *buf,
+		     const struct vx_store_piece_io *io, uint64_t start_ns)
+{
+	struct vx_store_piece_done done = { 0 };
+	uint64_t len = io->length, cost_us;
+	int fd = io->buffered_fd, rc;
+
+	if (io->direct && VX_IS_ALIGNED((uintptr_t)buf, (uintptr_t)io->align) &&
+	    VX_IS_ALIGNED(io->offset, (uint64_t)io->align) &&
+	    VX_IS_ALIGNED(len, (uint64_t)io->align))
+		fd = io->fd;
+	done.crc32 = vx_crc32(0, buf, (size_t)len);
+	rc = pwrite_all(fd, buf, len, io->offset);
+	if (rc) {
+		vx_store_piece_abort(r->t, number, rc);
+		set_msg(r->res, VX_CONDUCTOR_STAGE_STORE, "writing piece %u: %s", number,
+			vx_strerror(rc));
+		return rc;
+	}
+	cost_us = (vx_now_ns() - start_ns) / 1000u;
+	done.cost_ms = cost_us / 1000u;
+	rc = vx_store_piece_commit(r->t, number, &done);
+	if (rc) {
+		set_msg(r->res, VX_CONDUCTOR_STAGE_STORE, "committing piece %u: %s", number,
+			vx_strerror(rc));
+		return rc;
+	}
+	r->res->totals.bytes_from_source += len;
+	r->res->totals.bytes_done += len;
+	r->res->totals.pieces_done++;
+	if (r->req->on_piece)
+		r->req->on_piece(r->req->arg, number, done.crc32, cost_us);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Ranged: parallel reads, one reserved piece per slot                                         */
+
+enum slot_state {
+	SLOT_IDLE = 0,
+	SLOT_BUSY = 1, /* the piece is reserved and its read is in flight */
+	SLOT_DONE = 2, /* the read's done callback ran; @err says how; still reserved */
+};
+
+struct ranged;
+
+struct slot {
+	struct ranged *c;
+	uint8_t *buf;		     /* one piece, aligned for direct I/O */
+	struct vx_store_piece_io io; /* the reservation */
+	uint32_t piece;		     /* piece number being read */
+	uint64_t received;	     /* bytes the sink took (under c->lock) */
+	uint64_t read_id;	     /* for vx_source_cancel() */
+	uint64_t start_ns;	     /* when the read was submitted */
+	enum slot_state state;	     /* under c->lock */
+	int err;
+	struct vx_source_error detail;
+};
+
+struct ranged {
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* a slot became DONE */
+	struct slot *slots;
+	uint32_t nr_slots;
+	uint32_t busy;	      /* slots BUSY or DONE */
+	uint32_t *deferred;   /* pieces another writer held when we tried them */
+	uint32_t nr_deferred; /* at most the piece count: a piece is listed once */
+	uint32_t cursor;      /* next piece never tried */
+	struct vx_source_obj *obj;
+	struct vx_source_ctx *src;
+};
+
 static int slot_sink(void *arg, const void *data, size_t len)
 {
 	struct slot *s = arg;
 	int rc = 0;
 
 	pthread_mutex_lock(&s->c->lock);
-	if (len > s->length - s->received) {
+	if (len > s->io.length - s->received) {
 		rc = -EPROTO;
 	} else {
 		memcpy(s->buf + s->received, data, len);
@@ -94,61 +330,907 @@ static void slot_done(void *arg, int err, const struct vx_source_error *detail)
 	s->err = err;
 	if (err && detail)
 		s->detail = *detail;
-	if (!err && s->received != s->length)
+	if (!err && s->received != s->io.length)
 		s->err = VX_ESOURCE_PROTO;
 	s->state = SLOT_DONE;
 	pthread_cond_broadcast(&s->c->cond);
 	pthread_mutex_unlock(&s->c->lock);
 }
 
-static void report(const struct vx_conductor_request *req, struct vx_conductor_result *res,
-		   struct conductor *c, uint64_t start_ms)
+static int ranged_init(struct ranged *c, uint32_t nr_slots, uint64_t piece_length,
+		       uint32_t piece_count)
+{
+	uint32_t i;
+
+	memset(c, 0, sizeof(*c));
+	c->slots = vx_calloc(nr_slots, sizeof(*c->slots));
+	c->deferred = vx_mallocarray(piece_count, sizeof(*c->deferred));
+	if (!c->slots || !c->deferred)
+		goto out_free;
+	c->nr_slots = nr_slots;
+	for (i = 0; i < nr_slots; i++) {
+		c->slots[i].c = c;
+		c->slots[i].buf = piece_buf_alloc(piece_length);
+		if (!c->slots[i].buf)
+			goto out_free;
+	}
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->cond, NULL);
+	return 0;
+out_free:
+	for (i = 0; c->slots && i < nr_slots; i++)
+		vx_free(c->slots[i].buf);
+	vx_free(c->slots);
+	vx_free(c->deferred);
+	return -ENOMEM;
+}
+
+static void ranged_destroy(struct ranged *c)
+{
+	uint32_t i;
+
+	for (i = 0; i < c->nr_slots; i++)
+		vx_free(c->slots[i].buf);
+	vx_free(c->slots);
+	vx_free(c->deferred);
+	pthread_cond_destroy(&c->cond);
+	pthread_mutex_destroy(&c->lock);
+}
+
+static struct slot *idle_slot(struct ranged *c)
+{
+	struct slot *s = NULL;
+	uint32_t i;
+
+	pthread_mutex_lock(&c->lock);
+	for (i = 0; i < c->nr_slots && !s; i++)
+		if (c->slots[i].state == SLOT_IDLE)
+			s = &c->slots[i];
+	pthread_mutex_unlock(&c->lock);
+	return s;
+}
+
+static void slot_set_idle(struct ranged *c, struct slot *s)
+{
+	pthread_mutex_lock(&c->lock);
+	s->state = SLOT_IDLE;
+	c->busy--;
+	pthread_mutex_unlock(&c->lock);
+}
+
+/*
+ * Cancels every read in flight, waits until each done callback has run and gives back every
+ * reservation the slots hold.
+ */
+static void ranged_stop(struct run *r, struct ranged *c)
+{
+	uint32_t i;
+
+	pthread_mutex_lock(&c->lock);
+	for (i = 0; i < c->nr_slots; i++) {
+		if (c->slots[i].state == SLOT_BUSY) {
+			uint64_t id = c->slots[i].read_id;
+
+			pthread_mutex_unlock(&c->lock);
+			(void)vx_source_cancel(c->src, id);
+			pthread_mutex_lock(&c->lock);
+		}
+	}
+	for (;;) {
+		bool busy = false;
+
+		for (i = 0; i < c->nr_slots; i++)
+			busy |= c->slots[i].state == SLOT_BUSY;
+		if (!busy)
+			break;
+		pthread_cond_wait(&c->cond, &c->lock);
+	}
+	for (i = 0; i < c->nr_slots; i++) {
+		if (c->slots[i].state == SLOT_DONE)
+			vx_store_piece_abort(r->t, c->slots[i].piece, 0);
+		c->slots[i].state = SLOT_IDLE;
+	}
+	c->busy = 0;
+	pthread_mutex_unlock(&c->lock);
+}
+
+/*
+ * Tries piece @n on idle slot @s: reserves it and submits its read (returns 0), or finds it
+ * finished (counted as reused) or held by another writer (deferred), returning 1 with @s still
+ * idle; or fails (< 0, message set, nothing held).
+ */
+static int ranged_start(struct run *r, struct ranged *c, struct slot *s, uint32_t n)
+{
+	struct vx_source_read rd = { 0 };
+	int rc;
+
+	rc = vx_store_piece_begin_write(r->t, n, &s->io);
+	if (rc == -EALREADY) {
+		run_reused(r, n);
+		return 1;
+	}
+	if (rc == -EBUSY) {
+		c->deferred[c->nr_deferred++] = n;
+		return 1;
+	}
+	if (rc) {
+		set_msg(r->res, VX_CONDUCTOR_STAGE_STORE, "reserving piece %u: %s", n,
+			vx_strerror(rc));
+		return rc;
+	}
+	s->piece = n;
+	s->received = 0;
+	s->err = 0;
+	s->start_ns = vx_now_ns();
+	memset(&s->detail, 0, sizeof(s->detail));
+	rd.offset = vx_piece_offset(n, r->res->piece_length);
+	rd.length = s->io.length;
+	rd.sink = slot_sink;
+	rd.done = slot_done;
+	rd.arg = s;
+	pthread_mutex_lock(&c->lock);
+	s->state = SLOT_BUSY;
+	c->busy++;
+	pthread_mutex_unlock(&c->lock);
+	rc = vx_source_read_submit(c->obj, &rd, &s->read_id);
+	if (rc) {
+		slot_set_idle(c, s);
+		vx_store_piece_abort(r->t, n, 0);
+		set_msg(r->res, VX_CONDUCTOR_STAGE_SOURCE, "submitting a read: %s",
+			vx_strerror(rc));
+		return rc;
+	}
+	return 0;
+}
+
+/* Fills idle slots: new pieces in order first, then (once per round) the deferred ones. */
+static int ranged_fill(struct run *r, struct ranged *c, uint32_t count)
+{
+	struct slot *s;
+	uint32_t k, nd;
+	int rc;
+
+	while (c->cursor < count && (s = idle_slot(c))) {
+		rc = ranged_start(r, c, s, c->cursor++);
+		if (rc < 0)
+			return rc;
+	}
+	if (c->cursor < count || !c->nr_deferred)
+		return 0;
+	/* Retrying pushes a still-held piece back at an index never above the one read. */
+	nd = c->nr_deferred;
+	c->nr_deferred = 0;
+	for (k = 0; k < nd; k++) {
+		uint32_t n = c->deferred[k];
+
+		s = idle_slot(c);
+		if (!s) {
+			c->deferred[c->nr_deferred++] = n;
+			continue;
+		}
+		rc = ranged_start(r, c, s, n);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* Waits up to one tick for reads to finish, then writes every finished one. */
+static int ranged_drain(struct run *r, struct ranged *c)
 {
 	uint64_t partial = 0;
 	uint32_t i;
+	int rc = 0;
 
-	if (c) {
+	pthread_mutex_lock(&c->lock);
+	for (i = 0; i < c->nr_slots && c->slots[i].state != SLOT_DONE; i++)
+		;
+	if (i == c->nr_slots) {
+		struct timespec ts;
+
+		deadline_ts(&ts, VX_CONDUCTOR_TICK_MS);
+		pthread_cond_timedwait(&c->cond, &c->lock, &ts);
+	}
+	pthread_mutex_unlock(&c->lock);
+	for (i = 0; i < c->nr_slots && !rc; i++) {
+		struct slot *s = &c->slots[i];
+		enum slot_state state;
+
 		pthread_mutex_lock(&c->lock);
-		for (i = 0; i < c->nr_slots; i++)
-			if (c->slots[i].state == SLOT_BUSY)
-				partial += c->slots[i].received;
+		state = s->state;
+		if (state == SLOT_BUSY)
+			partial += s->received;
 		pthread_mutex_unlock(&c->lock);
-	}
-	res->totals.elapsed_ms = vx_now_ms() - start_ms;
-	if (!req->progress)
-		return;
-	{
-		struct vx_conductor_progress p = res->totals;
+		if (state != SLOT_DONE)
+			continue;
+		if (s->err) {
+			char what[64];
 
-		p.bytes_done += partial;
-		req->progress(req->progress_arg, &p);
+			snprintf(what, sizeof(what), "reading piece %u from the source", s->piece);
+			rc = run_source_fail(r, what, s->err, &s->detail);
+			vx_store_piece_abort(r->t, s->piece, 0);
+		} else {
+			rc = put_piece(r, s->piece, s->buf, &s->io, s->start_ns);
+		}
+		slot_set_idle(c, s);
 	}
+	if (!rc)
+		run_report(r, partial);
+	return rc;
+}
+
+static int fetch_ranged(struct run *r, struct vx_source_ctx *src, struct vx_source_obj *obj)
+{
+	uint32_t count = r->res->totals.piece_count, nr_slots;
+	struct ranged c;
+	int rc;
+
+	nr_slots = r->req->parallel ? r->req->parallel : VX_CONDUCTOR_PARALLEL_DEFAULT;
+	nr_slots = VX_MIN(nr_slots, VX_CONDUCTOR_PARALLEL_MAX);
+	nr_slots = VX_MIN(nr_slots, count);
+	if (ranged_init(&c, nr_slots, r->res->piece_length, count)) {
+		set_msg(r->res, VX_CONDUCTOR_STAGE_STORE, "out of memory for %u piece buffers",
+			nr_slots);
+		return -ENOMEM;
+	}
+	c.obj = obj;
+	c.src = src;
+	r->res->stage = VX_CONDUCTOR_STAGE_SOURCE;
+	for (;;) {
+		rc = run_check(r);
+		if (rc)
+			break;
+		rc = ranged_fill(r, &c, count);
+		if (rc)
+			break;
+		if (c.busy) {
+			rc = ranged_drain(r, &c);
+			if (rc)
+				break;
+			continue;
+		}
+		if (!c.nr_deferred)
+			break; /* every piece is finished */
+		/* Only pieces other writers hold are left: wait for the first of them. */
+		rc = vx_store_piece_wait(r->t, c.deferred[0], VX_CONDUCTOR_TICK_MS);
+		if (rc && rc != -ETIMEDOUT) {
+			set_msg(r->res, VX_CONDUCTOR_STAGE_STORE, "waiting for piece %u: %s",
+				c.deferred[0], vx_strerror(rc));
+			break;
+		}
+		rc = 0;
+		run_report(r, 0);
+	}
+	if (rc)
+		ranged_stop(r, &c);
+	ranged_destroy(&c);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Stream and spool: one sequential read, a ring of buffers                                    */
+
+struct sbuf {
+	uint8_t *data;
+	uint64_t index;	   /* piece number, or chunk number when spooling */
+	uint64_t fill;	   /* bytes in @data */
+	uint64_t want;	   /* bytes that complete it (a spool chunk may end short) */
+	uint64_t start_ns; /* when its first byte came */
+};
+
+struct stream {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct vx_store_task *t; /* pieces mode: finished pieces are skipped; NULL: spool */
+	uint64_t chunk;		 /* bytes of a buffer: the piece length, or the spool chunk */
+	uint64_t total;		 /* content length, or UINT64_MAX when unknown */
+	uint64_t limit;		 /* most bytes accepted (spool: the store's room) */
+	struct sbuf bufs[VX_CONDUCTOR_STREAM_BUFS];
+	uint32_t free[VX_CONDUCTOR_STREAM_BUFS]; /* stack of free buffer indexes */
+	uint32_t nr_free;
+	uint32_t ready[VX_CONDUCTOR_STREAM_BUFS]; /* FIFO of filled buffers, in stream order */
+	uint32_t ready_head;
+	uint32_t nr_ready;
+	int cur;	     /* buffer being filled, -1 when none */
+	uint64_t next_index; /* piece or chunk the next byte belongs to */
+	uint64_t skip_left;  /* bytes of a finished piece still to read past */
+	uint64_t received;   /* bytes the sink took */
+	uint64_t read_id;
+	bool stop;	 /* the calling thread gave up: the sink aborts the transfer */
+	bool over_limit; /* the sink refused bytes beyond @limit */
+	bool done;	 /* the read's done callback ran */
+	int err;
+	struct vx_source_error detail;
+};
+
+static uint64_t stream_want(const struct stream *st, uint64_t index)
+{
+	if (!st->t)
+		return st->chunk;
+	return vx_piece_size((uint32_t)index, st->total, st->chunk);
+}
+
+static void stream_push_ready(struct stream *st)
+{
+	uint32_t at = (st->ready_head + st->nr_ready) % VX_CONDUCTOR_STREAM_BUFS;
+
+	st->ready[at] = (uint32_t)st->cur;
+	st->nr_ready++;
+	st->cur = -1;
+	pthread_cond_broadcast(&st->cond);
+}
+
+/*
+ * Runs on a source worker. Copies bytes into the current buffer; a piece the store already
+ * holds is read past without a buffer. When every buffer waits for the calling thread, the
+ * sink waits for one to come back: that thread only writes to local disk, so the wait is
+ * bounded by the disk, and a stop request wakes it at once.
+ */
+static int stream_sink(void *arg, const void *data, size_t len)
+{
+	struct stream *st = arg;
+	const uint8_t *p = data;
+	int rc = 0;
+
+	pthread_mutex_lock(&st->lock);
+	if (len > st->limit - st->received) {
+		st->over_limit = true;
+		rc = -ENOSPC;
+		goto out;
+	}
+	st->received += len;
+	while (len) {
+		struct sbuf *b;
+		uint64_t n;
+
+		if (st->stop) {
+			rc = -ECANCELED;
+			break;
+		}
+		if (st->skip_left) {
+			n = VX_MIN((uint64_t)len, st->skip_left);
+			st->skip_left -= n;
+			if (!st->skip_left)
+				st->next_index++;
+			p += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (st->cur < 0) {
+			if (st->t && vx_store_piece_is_finished(st->t, (uint32_t)st->next_index)) {
+				st->skip_left = stream_want(st, st->next_index);
+				continue;
+			}
+			while (!st->nr_free && !st->stop)
+				pthread_cond_wait(&st->cond, &st->lock);
+			if (st->stop)
+				continue;
+			st->cur = (int)st->free[--st->nr_free];
+			b = &st->bufs[st->cur];
+			b->index = st->next_index;
+			b->fill = 0;
+			b->want = stream_want(st, st->next_index);
+			b->start_ns = vx_now_ns();
+		}
+		b = &st->bufs[st->cur];
+		n = VX_MIN((uint64_t)len, b->want - b->fill);
+		memcpy(b->data + b->fill, p, (size_t)n);
+		b->fill += n;
+		p += n;
+		len -= (size_t)n;
+		if (b->fill == b->want) {
+			stream_push_ready(st);
+			st->next_index++;
+		}
+	}
+out:
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+static void stream_done(void *arg, int err, const struct vx_source_error *detail)
+{
+	struct stream *st = arg;
+
+	pthread_mutex_lock(&st->lock);
+	st->err = err;
+	if (err && detail)
+		st->detail = *detail;
+	/* A body shorter than the length the origin gave is its fault; else a spool's last
+	 * chunk may be short. */
+	if (!err && st->total != UINT64_MAX && st->received != st->total)
+		st->err = VX_ESOURCE_PROTO;
+	else if (!err && st->cur >= 0 && !st->t)
+		stream_push_ready(st);
+	st->done = true;
+	pthread_cond_broadcast(&st->cond);
+	pthread_mutex_unlock(&st->lock);
+}
+
+static int stream_init(struct stream *st, struct vx_store_task *t, uint64_t chunk, uint64_t total,
+		       uint64_t limit)
+{
+	uint32_t i;
+
+	memset(st, 0, sizeof(*st));
+	for (i = 0; i < VX_CONDUCTOR_STREAM_BUFS; i++) {
+		st->bufs[i].data = piece_buf_alloc(chunk);
+		if (!st->bufs[i].data)
+			goto out_free;
+		st->free[st->nr_free++] = i;
+	}
+	st->t = t;
+	st->chunk = chunk;
+	st->total = total;
+	st->limit = limit;
+	st->cur = -1;
+	pthread_mutex_init(&st->lock, NULL);
+	pthread_cond_init(&st->cond, NULL);
+	return 0;
+out_free:
+	for (i = 0; i < VX_CONDUCTOR_STREAM_BUFS; i++)
+		vx_free(st->bufs[i].data);
+	return -ENOMEM;
+}
+
+static void stream_destroy(struct stream *st)
+{
+	uint32_t i;
+
+	for (i = 0; i < VX_CONDUCTOR_STREAM_BUFS; i++)
+		vx_free(st->bufs[i].data);
+	pthread_cond_destroy(&st->cond);
+	pthread_mutex_destroy(&st->lock);
+}
+
+/* Piece @b->index is complete in @b: commit it unless someone else has (or does). */
+static int stream_put_piece(struct run *r, struct sbuf *b)
+{
+	uint32_t n = (uint32_t)b->index;
+
+	for (;;) {
+		struct vx_store_piece_io io;
+		int rc = vx_store_piece_begin_write(r->t, n, &io);
+
+		if (rc == -EALREADY) {
+			run_reused(r, n);
+			return 0;
+		}
+		if (rc == 0)
+			return put_piece(r, n, b->data, &io, b->start_ns);
+		if (rc != -EBUSY) {
+			set_msg(r->res, VX_CONDUCTOR_STAGE_STORE, "reserving piece %u: %s", n,
+				vx_strerror(rc));
+			return rc;
+		}
+		/* Another writer holds it: its bytes will do, unless it gives the piece up. */
+		rc = vx_store_piece_wait(r->t, n, VX_CONDUCTOR_TICK_MS);
+		if (rc && rc != -ETIMEDOUT) {
+			set_msg(r->res, VX_CONDUCTOR_STAGE_STORE, "waiting for piece %u: %s", n,
+				vx_strerror(rc));
+			return rc;
+		}
+		rc = run_check(r);
+		if (rc)
+			return rc;
+	}
+}
+
+/* Spool chunk @b to @fd at its offset. */
+static int stream_put_chunk(struct run *r, int fd, struct sbuf *b)
+{
+	int rc = pwrite_all(fd, b->data, b->fill, b->index * VX_CONDUCTOR_SPOOL_CHUNK);
+
+	if (rc) {
+		set_msg(r->res, VX_CONDUCTOR_STAGE_STORE, "writing the spool file: %s",
+			vx_strerror(rc));
+		return rc;
+	}
+	r->res->totals.bytes_from_source += b->fill;
+	r->res->totals.bytes_done += b->fill;
+	return 0;
+}
+
+/* Asks the read to stop and waits for its done callback. */
+static void stream_stop(struct stream *st, struct vx_source_ctx *src)
+{
+	pthread_mutex_lock(&st->lock);
+	st->stop = true;
+	pthread_cond_broadcast(&st->cond);
+	pthread_mutex_unlock(&st->lock);
+	(void)vx_source_cancel(src, st->read_id);
+	pthread_mutex_lock(&st->lock);
+	while (!st->done)
+		pthread_cond_wait(&st->cond, &st->lock);
+	pthread_mutex_unlock(&st->lock);
+}
+
+/*
+ * Reads @obj from offset 0 (@length bytes, or VX_SOURCE_LEN_TO_END) and hands each buffer, in
+ * order, to the piece writer (@st->t set) or to the spool file @fd.
+ */
+static int stream_run(struct run *r, struct stream *st, struct vx_source_ctx *src,
+		      struct vx_source_obj *obj, uint64_t length, int fd)
+{
+	struct vx_source_read rd = { 0 };
+	uint32_t next_piece = 0;
+	int rc;
+
+	rd.offset = 0;
+	rd.length = length;
+	rd.sink = stream_sink;
+	rd.done = stream_done;
+	rd.arg = st;
+	r->res->stage = VX_CONDUCTOR_STAGE_SOURCE;
+	rc = vx_source_read_submit(obj, &rd, &st->read_id);
+	if (rc) {
+		set_msg(r->res, VX_CONDUCTOR_STAGE_SOURCE, "submitting a read: %s",
+			vx_strerror(rc));
+		return rc;
+	}
+	for (;;) {
+		struct sbuf *b = NULL;
+		uint64_t partial = 0;
+		bool finished;
+		uint32_t i;
+
+		rc = run_check(r);
+		if (rc)
+			goto out_stop;
+		pthread_mutex_lock(&st->lock);
+		if (!st->nr_ready && !st->done) {
+			struct timespec ts;
+
+			deadline_ts(&ts, VX_CONDUCTOR_TICK_MS);
+			pthread_cond_timedwait(&st->cond, &st->lock, &ts);
+		}
+		if (st->nr_ready) {
+			b = &st->bufs[st->ready[st->ready_head]];
+			st->ready_head = (st->ready_head + 1) % VX_CONDUCTOR_STREAM_BUFS;
+			st->nr_ready--;
+		}
+		finished = !b && st->done;
+		for (i = 0; i < st->nr_ready; i++)
+			partial +=
+				st->bufs[st->ready[(st->ready_head + i) % VX_CONDUCTOR_STREAM_BUFS]]
+					.fill;
+		if (st->cur >= 0)
+			partial += st->bufs[st->cur].fill;
+		pthread_mutex_unlock(&st->lock);
+		if (finished)
+			break;
+		if (!b) {
+			run_report(r, partial);
+			continue;
+		}
+		if (st->t) {
+			/* Pieces between the last one written and this one were read past. */
+			for (; next_piece < b->index; next_piece++)
+				run_reused(r, next_piece);
+			next_piece++;
+			rc = stream_put_piece(r, b);
+		} else {
+			rc = stream_put_chunk(r, fd, b);
+		}
+		pthread_mutex_lock(&st->lock);
+		st->free[st->nr_free++] = (uint32_t)(b - st->bufs);
+		pthread_cond_broadcast(&st->cond);
+		pthread_mutex_unlock(&st->lock);
+		if (rc)
+			goto out_stop;
+		run_report(r, partial);
+	}
+	if (st->over_limit) {
+		set_msg(r->res, VX_CONDUCTOR_STAGE_STORE,
+			"the object is larger than the %llu bytes the store has room for",
+			(unsigned long long)st->limit);
+		return -ENOSPC;
+	}
+	if (st->err)
+		return run_source_fail(r, "reading from the source", st->err, &st->detail);
+	if (st->t)
+		for (; next_piece < r->res->totals.piece_count; next_piece++)
+			run_reused(r, next_piece);
+	return 0;
+out_stop:
+	stream_stop(st, src);
+	return rc;
+}
+
+static int fetch_stream(struct run *r, struct vx_source_ctx *src, struct vx_source_obj *obj)
+{
+	uint64_t clen = r->res->totals.content_length;
+	struct stream st;
+	int rc;
+
+	if (stream_init(&st, r->t, r->res->piece_length, clen, clen)) {
+		set_msg(r->res, VX_CONDUCTOR_STAGE_STORE, "out of memory for %u piece buffers",
+			VX_CONDUCTOR_STREAM_BUFS);
+		return -ENOMEM;
+	}
+	rc = stream_run(r, &st, src, obj, clen, -1);
+	stream_destroy(&st);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Public parts                                                                                */
+
+int vx_conductor_stat(struct vx_source_ctx *src, const char *url, const char *const *headers,
+		      uint32_t nr_headers, uint32_t timeout_ms, struct vx_conductor_origin *out,
+		      struct vx_conductor_result *res)
+{
+	struct vx_source_opts opts = { 0 };
+	struct vx_source_error detail = { 0 };
+	const struct vx_source_stat *st;
+	struct vx_source_obj *obj = NULL;
+	uint64_t start_ms = vx_now_ms();
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	res->stage = VX_CONDUCTOR_STAGE_SOURCE;
+	res->source_status = 0;
+	res->msg[0] = '\0';
+	opts.headers = headers;
+	opts.nr_headers = nr_headers;
+	opts.timeout_ms = timeout_ms ? timeout_ms : CONDUCTOR_NO_LIMIT_MS;
+	rc = vx_source_open(src, url, &opts, &obj, &detail);
+	if (rc) {
+		source_msg(res, "cannot get the source", &detail);
+		if (rc == VX_EURL)
+			res->stage = VX_CONDUCTOR_STAGE_REQUEST;
+		else if (detail.timed_out || (timeout_ms && vx_now_ms() - start_ms >= timeout_ms))
+			rc = timed_out_msg(res, vx_now_ms() - start_ms);
+		return rc;
+	}
+	st = vx_source_obj_stat(obj);
+	if (st->is_dir) {
+		set_msg(res, VX_CONDUCTOR_STAGE_SOURCE, "'%s' is a directory at the source", url);
+		vx_source_obj_free(obj);
+		return -EISDIR;
+	}
+	out->content_length = st->length >= 0 ? st->length : -1;
+	out->ranges = st->ranges;
+	out->stat = st;
+	out->obj = obj;
+	return 0;
+}
+
+void vx_conductor_origin_release(struct vx_conductor_origin *o)
+{
+	vx_source_obj_free(o->obj);
+	memset(o, 0, sizeof(*o));
+}
+
+static int fetch_source_run(struct vx_store_task *t, struct vx_source_ctx *src,
+			    const struct vx_conductor_origin *origin,
+			    const struct vx_conductor_fetch *req, struct vx_conductor_result *res,
+			    uint64_t start_ms)
+{
+	struct vx_conductor_origin own = { 0 };
+	struct vx_store_task_info info;
+	struct run r;
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	memcpy(res->task_id, vx_store_task_id(t), VX_STORE_TASK_ID_LEN);
+	vx_store_task_info(t, &info);
+	res->piece_length = info.piece_length;
+	res->totals.content_length = info.content_length;
+	res->totals.piece_count = info.piece_count;
+	res->stage = VX_CONDUCTOR_STAGE_SOURCE;
+	run_init(&r, req, res, t, start_ms);
+	if (!req->url) {
+		set_msg(res, VX_CONDUCTOR_STAGE_REQUEST, "a URL is required");
+		return -EINVAL;
+	}
+	if (!origin) {
+		rc = vx_conductor_stat(src, req->url, req->headers, req->nr_headers,
+				       req->timeout_ms, &own, res);
+		if (rc)
+			goto out;
+		origin = &own;
+	}
+	if (origin->content_length < 0) {
+		set_msg(res, VX_CONDUCTOR_STAGE_SOURCE,
+			"the origin gives no content length for '%s': fetch it unsized", req->url);
+		rc = -EINVAL;
+		goto out;
+	}
+	if ((uint64_t)origin->content_length != info.content_length) {
+		set_msg(res, VX_CONDUCTOR_STAGE_SOURCE,
+			"the origin has %lld bytes for '%s', the task %llu",
+			(long long)origin->content_length, req->url,
+			(unsigned long long)info.content_length);
+		rc = -EINVAL;
+		goto out;
+	}
+	run_report(&r, 0);
+	if (info.piece_count == 0 || info.finished_count == info.piece_count) {
+		uint32_t i;
+
+		for (i = 0; i < info.piece_count; i++)
+			run_reused(&r, i);
+		rc = 0;
+	} else if (origin->ranges || info.piece_count == 1) {
+		rc = fetch_ranged(&r, src, origin->obj);
+	} else {
+		rc = fetch_stream(&r, src, origin->obj);
+	}
+	if (!rc)
+		run_report(&r, 0);
+out:
+	vx_conductor_origin_release(&own);
+	res->totals.elapsed_ms = vx_now_ms() - start_ms;
+	return rc;
+}
+
+int vx_conductor_fetch_source(struct vx_store_task *t, struct vx_source_ctx *src,
+			      const struct vx_conductor_origin *origin,
+			      const struct vx_conductor_fetch *req, struct vx_conductor_result *res)
+{
+	return fetch_source_run(t, src, origin, req, res, vx_now_ms());
+}
+
+/* Room left in the store's disk capacity, in bytes. */
+static uint64_t store_room(struct vx_store *store)
+{
+	struct vx_store_stats st;
+
+	vx_store_stats(store, &st);
+	return st.disk_capacity_bytes > st.disk_bytes ? st.disk_capacity_bytes - st.disk_bytes : 0;
+}
+
+static int fetch_unsized_run(struct vx_store *store, struct vx_source_ctx *src,
+			     const struct vx_conductor_origin *origin,
+			     const struct vx_store_task_params *tp, const char *spool_dir,
+			     const struct vx_conductor_fetch *req, enum vx_store_use use,
+			     struct vx_store_task **out, struct vx_conductor_result *res,
+			     uint64_t start_ms)
+{
+	struct vx_conductor_origin own = { 0 };
+	struct vx_store_task_params p;
+	char path[CONDUCTOR_PATH_MAX];
+	struct stream st;
+	struct run r;
+	uint64_t room, size;
+	uint32_t i;
+	int fd = -1, rc;
+
+	*out = NULL;
+	memset(res, 0, sizeof(*res));
+	res->stage = VX_CONDUCTOR_STAGE_REQUEST;
+	run_init(&r, req, res, NULL, start_ms);
+	if (!tp || !tp->id || strlen(tp->id) != VX_STORE_TASK_ID_LEN || !spool_dir || !req->url) {
+		set_msg(res, VX_CONDUCTOR_STAGE_REQUEST,
+			"a task id, a spool directory and a URL are required");
+		return -EINVAL;
+	}
+	memcpy(res->task_id, tp->id, VX_STORE_TASK_ID_LEN);
+	if ((size_t)snprintf(path, sizeof(path), "%s/.vx-spool-%.16s-XXXXXX", spool_dir, tp->id) >=
+	    sizeof(path)) {
+		set_msg(res, VX_CONDUCTOR_STAGE_REQUEST, "spool directory name too long");
+		return -ENAMETOOLONG;
+	}
+	res->stage = VX_CONDUCTOR_STAGE_SOURCE;
+	if (!origin) {
+		rc = vx_conductor_stat(src, req->url, req->headers, req->nr_headers,
+				       req->timeout_ms, &own, res);
+		if (rc)
+			goto out;
+		origin = &own;
+	}
+	room = store_room(store);
+	if (origin->content_length >= 0 && (uint64_t)origin->content_length > room) {
+		set_msg(res, VX_CONDUCTOR_STAGE_STORE,
+			"the object's %lld bytes do not fit in the store's %llu bytes of room",
+			(long long)origin->content_length, (unsigned long long)room);
+		rc = -ENOSPC;
+		goto out;
+	}
+	fd = mkostemp(path, O_CLOEXEC);
+	if (fd == -1) {
+		rc = -errno;
+		set_msg(res, VX_CONDUCTOR_STAGE_STORE, "creating a spool file in '%s': %s",
+			spool_dir, vx_strerror(rc));
+		goto out;
+	}
+	if (stream_init(&st, NULL, VX_CONDUCTOR_SPOOL_CHUNK, UINT64_MAX, room)) {
+		set_msg(res, VX_CONDUCTOR_STAGE_STORE, "out of memory for the spool buffers");
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (origin->content_length >= 0)
+		st.total = (uint64_t)origin->content_length;
+	rc = stream_run(&r, &st, src, origin->obj,
+			origin->content_length >= 0 ? (uint64_t)origin->content_length
+						    : VX_SOURCE_LEN_TO_END,
+			fd);
+	size = st.received;
+	stream_destroy(&st);
+	if (rc)
+		goto out;
+
+	/* Complete: the size fixes the plan, the store takes a copy, the spool goes. */
+	p = *tp;
+	p.content_length = size;
+	p.piece_length = tp->piece_length ? tp->piece_length : vx_piece_length_for(size);
+	res->piece_length = p.piece_length;
+	res->totals.content_length = size;
+	res->totals.piece_count = vx_piece_count(size, p.piece_length);
+	res->stage = VX_CONDUCTOR_STAGE_STORE;
+	rc = vx_store_task_import(store, &p, path, use, out);
+	if (rc) {
+		set_msg(res, VX_CONDUCTOR_STAGE_STORE, "importing %llu bytes as task %s: %s",
+			(unsigned long long)size, res->task_id, vx_strerror(rc));
+		goto out;
+	}
+	res->totals.pieces_done = res->totals.piece_count;
+	for (i = 0; req->on_piece && i < res->totals.piece_count; i++) {
+		struct vx_store_piece_ref ref;
+
+		/* The whole object came in one read: each piece gets its share of the time. */
+		if (vx_store_piece_get(*out, i, &ref) == 0)
+			req->on_piece(req->arg, i, ref.crc32,
+				      (vx_now_ms() - start_ms) * 1000u / res->totals.piece_count);
+	}
+	run_report(&r, 0);
+out:
+	if (fd != -1) {
+		close(fd);
+		unlink(path);
+	}
+	vx_conductor_origin_release(&own);
+	res->totals.elapsed_ms = vx_now_ms() - start_ms;
+	return rc;
+}
+
+int vx_conductor_fetch_unsized(struct vx_store *store, struct vx_source_ctx *src,
+			       const struct vx_conductor_origin *origin,
+			       const struct vx_store_task_params *tp, const char *spool_dir,
+			       const struct vx_conductor_fetch *req, enum vx_store_use use,
+			       struct vx_store_task **out, struct vx_conductor_result *res)
+{
+	return fetch_unsized_run(store, src, origin, tp, spool_dir, req, use, out, res,
+				 vx_now_ms());
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* The one-shot download                                                                       */
+
+/* Copies the directory part of @path into @dir ("." when it has none). */
+static int dir_of(const char *path, char *dir, size_t size)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash) {
+		snprintf(dir, size, ".");
+		return 0;
+	}
+	if (slash == path) {
+		snprintf(dir, size, "/");
+		return 0;
+	}
+	if ((size_t)(slash - path) >= size)
+		return -ENAMETOOLONG;
+	memcpy(dir, path, (size_t)(slash - path));
+	dir[slash - path] = '\0';
+	return 0;
 }
 
 /* Checks that @path can be created: its directory exists and is writable, it is not there. */
 static int check_output(const char *path, bool overwrite, struct vx_conductor_result *res)
 {
-	const char *slash = strrchr(path, '/');
-	char dir[4096];
+	char dir[CONDUCTOR_PATH_MAX];
 	struct stat st;
 
-	if (!path[0] || (slash && slash[1] == '\0')) {
+	if (!path[0] || path[strlen(path) - 1] == '/') {
 		set_msg(res, VX_CONDUCTOR_STAGE_OUTPUT, "output '%s' is not a file name", path);
 		return -EISDIR;
 	}
-	if (!slash) {
-		dir[0] = '.';
-		dir[1] = '\0';
-	} else if (slash == path) {
-		dir[0] = '/';
-		dir[1] = '\0';
-	} else {
-		if ((size_t)(slash - path) >= sizeof(dir)) {
-			set_msg(res, VX_CONDUCTOR_STAGE_OUTPUT, "output path too long");
-			return -ENAMETOOLONG;
-		}
-		memcpy(dir, path, (size_t)(slash - path));
-		dir[slash - path] = '\0';
+	if (dir_of(path, dir, sizeof(dir))) {
+		set_msg(res, VX_CONDUCTOR_STAGE_OUTPUT, "output path too long");
+		return -ENAMETOOLONG;
 	}
 	if (stat(dir, &st) != 0) {
 		int err = -errno;
@@ -183,24 +1265,6 @@ static int check_output(const char *path, bool overwrite, struct vx_conductor_re
 	return 0;
 }
 
-static void source_msg(struct vx_conductor_result *res, const char *what,
-		       const struct vx_source_error *detail)
-{
-	char line[VX_CONDUCTOR_MSG_MAX - 64];
-	struct vx_source_error d = *detail;
-	size_t n;
-
-	/* One line: drop an error page the origin sent as the detail (HTML, several lines). */
-	d.msg[sizeof(d.msg) - 1] = '\0';
-	d.msg[strcspn(d.msg, "\r\n<")] = '\0';
-	n = strlen(d.msg);
-	while (n && (d.msg[n - 1] == ' ' || d.msg[n - 1] == ':'))
-		d.msg[--n] = '\0';
-	res->source_status = detail->status;
-	vx_source_error_format(&d, line, sizeof(line));
-	set_msg(res, VX_CONDUCTOR_STAGE_SOURCE, "%s: %s", what, line);
-}
-
 /* Verifies the digest of complete task @t when asked, then exports it. */
 static int finish(struct vx_store_task *t, const struct vx_conductor_request *req,
 		  const struct vx_store_digest *want, struct vx_conductor_result *res)
@@ -231,248 +1295,28 @@ static int finish(struct vx_store_task *t, const struct vx_conductor_request *re
 	return 0;
 }
 
-static int conductor_init(struct conductor *c, struct vx_store *store, uint32_t nr_slots,
-			  uint64_t piece_length)
-{
-	uint32_t i;
-
-	memset(c, 0, sizeof(*c));
-	c->slots = vx_calloc(nr_slots, sizeof(*c->slots));
-	if (!c->slots)
-		return -ENOMEM;
-	c->nr_slots = nr_slots;
-	for (i = 0; i < nr_slots; i++) {
-		c->slots[i].c = c;
-		c->slots[i].buf = vx_store_buf_alloc(store, (size_t)piece_length);
-		if (!c->slots[i].buf)
-			goto out_free;
-	}
-	pthread_mutex_init(&c->lock, NULL);
-	pthread_cond_init(&c->cond, NULL);
-	return 0;
-out_free:
-	for (i = 0; i < nr_slots; i++)
-		vx_store_buf_free(c->slots[i].buf);
-	vx_free(c->slots);
-	return -ENOMEM;
-}
-
-static void conductor_destroy(struct conductor *c)
-{
-	uint32_t i;
-
-	for (i = 0; i < c->nr_slots; i++)
-		vx_store_buf_free(c->slots[i].buf);
-	vx_free(c->slots);
-	pthread_cond_destroy(&c->cond);
-	pthread_mutex_destroy(&c->lock);
-}
-
-/* Cancels every read in flight and waits until each done callback has run. */
-static void cancel_all(struct conductor *c, struct vx_source_ctx *src)
-{
-	uint32_t i;
-
-	pthread_mutex_lock(&c->lock);
-	for (i = 0; i < c->nr_slots; i++) {
-		if (c->slots[i].state == SLOT_BUSY) {
-			uint64_t id = c->slots[i].read_id;
-
-			pthread_mutex_unlock(&c->lock);
-			(void)vx_source_cancel(src, id);
-			pthread_mutex_lock(&c->lock);
-		}
-	}
-	for (;;) {
-		bool busy = false;
-
-		for (i = 0; i < c->nr_slots; i++)
-			busy |= c->slots[i].state == SLOT_BUSY;
-		if (!busy)
-			break;
-		pthread_cond_wait(&c->cond, &c->lock);
-	}
-	for (i = 0; i < c->nr_slots; i++)
-		c->slots[i].state = SLOT_IDLE;
-	c->busy = 0;
-	pthread_mutex_unlock(&c->lock);
-}
-
-static void deadline_ts(struct timespec *ts, uint32_t ms)
-{
-	clock_gettime(CLOCK_REALTIME, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
-/*
- * Writes piece @number of @t from @buf: the CRC-32 computed here is the one the store records,
- * and the store checks it again against the bytes it writes.
- */
-static int write_piece(struct vx_store_task *t, uint32_t number, const uint8_t *buf, uint64_t len)
-{
-	return vx_store_piece_write(t, number, buf, (size_t)len, true,
-				    vx_crc32(0, buf, (size_t)len), NULL);
-}
-
-/* Fetches every missing piece of @t from @obj. */
-static int fetch_pieces(struct vx_store *store, struct vx_source_ctx *src,
-			struct vx_source_obj *obj, struct vx_store_task *t,
-			const struct vx_conductor_request *req, struct vx_conductor_result *res,
-			uint64_t start_ms)
-{
-	uint64_t clen = res->totals.content_length, pl = res->piece_length;
-	uint32_t count = res->totals.piece_count, next = 0, nr_slots, i;
-	struct conductor c;
-	int rc = 0;
-
-	nr_slots = req->parallel ? req->parallel : VX_CONDUCTOR_PARALLEL_DEFAULT;
-	if (nr_slots > VX_CONDUCTOR_PARALLEL_MAX)
-		nr_slots = VX_CONDUCTOR_PARALLEL_MAX;
-	if (nr_slots > count)
-		nr_slots = count;
-	if (nr_slots == 0)
-		return 0;
-	rc = conductor_init(&c, store, nr_slots, pl);
-	if (rc) {
-		set_msg(res, VX_CONDUCTOR_STAGE_STORE, "out of memory for %u piece buffers",
-			nr_slots);
-		return rc;
-	}
-	res->stage = VX_CONDUCTOR_STAGE_SOURCE;
-	for (;;) {
-		struct slot *done = NULL;
-
-		/* Fill idle slots with the next missing pieces. */
-		for (i = 0; i < nr_slots && next < count; i++) {
-			struct slot *s = &c.slots[i];
-			struct vx_source_read rd = { 0 };
-
-			if (s->state != SLOT_IDLE)
-				continue;
-			while (next < count && vx_store_piece_is_finished(t, next))
-				next++;
-			if (next == count)
-				break;
-			s->piece = next++;
-			s->length = vx_piece_size(s->piece, clen, pl);
-			s->received = 0;
-			s->err = 0;
-			s->start_ms = vx_now_ms();
-			memset(&s->detail, 0, sizeof(s->detail));
-			rd.offset = vx_piece_offset(s->piece, pl);
-			rd.length = s->length;
-			rd.sink = slot_sink;
-			rd.done = slot_done;
-			rd.arg = s;
-			pthread_mutex_lock(&c.lock);
-			s->state = SLOT_BUSY;
-			c.busy++;
-			pthread_mutex_unlock(&c.lock);
-			rc = vx_source_read_submit(obj, &rd, &s->read_id);
-			if (rc) {
-				pthread_mutex_lock(&c.lock);
-				s->state = SLOT_IDLE;
-				c.busy--;
-				pthread_mutex_unlock(&c.lock);
-				set_msg(res, VX_CONDUCTOR_STAGE_SOURCE, "submitting a read: %s",
-					vx_strerror(rc));
-				goto out_cancel;
-			}
-		}
-		if (c.busy == 0)
-			break;
-		/* Wait for one read to finish, reporting progress meanwhile. */
-		pthread_mutex_lock(&c.lock);
-		for (;;) {
-			struct timespec ts;
-
-			for (i = 0; i < nr_slots && !done; i++)
-				if (c.slots[i].state == SLOT_DONE)
-					done = &c.slots[i];
-			if (done)
-				break;
-			deadline_ts(&ts, CONDUCTOR_TICK_MS);
-			pthread_cond_timedwait(&c.cond, &c.lock, &ts);
-			if (req->timeout_ms && vx_now_ms() - start_ms >= req->timeout_ms)
-				break;
-			pthread_mutex_unlock(&c.lock);
-			report(req, res, &c, start_ms);
-			pthread_mutex_lock(&c.lock);
-		}
-		pthread_mutex_unlock(&c.lock);
-		if (!done) {
-			rc = -ETIMEDOUT;
-			set_msg(res, VX_CONDUCTOR_STAGE_SOURCE, "timed out after %u ms",
-				req->timeout_ms);
-			goto out_cancel;
-		}
-		if (done->err) {
-			rc = done->err;
-			source_msg(res, "reading from the source", &done->detail);
-			goto out_cancel;
-		}
-		rc = write_piece(t, done->piece, done->buf, done->length);
-		if (rc == -EALREADY) {
-			rc = 0;
-		} else if (rc) {
-			set_msg(res, VX_CONDUCTOR_STAGE_STORE, "writing piece %u: %s", done->piece,
-				vx_strerror(rc));
-			goto out_cancel;
-		} else {
-			res->totals.bytes_from_source += done->length;
-		}
-		res->totals.bytes_done += done->length;
-		res->totals.pieces_done++;
-		pthread_mutex_lock(&c.lock);
-		done->state = SLOT_IDLE;
-		c.busy--;
-		pthread_mutex_unlock(&c.lock);
-		report(req, res, &c, start_ms);
-	}
-	conductor_destroy(&c);
-	return 0;
-out_cancel:
-	cancel_all(&c, src);
-	conductor_destroy(&c);
-	return rc;
-}
-
-int vx_conductor_download(struct vx_store *store, struct vx_source_ctx *src,
-			  const struct vx_conductor_request *req, struct vx_conductor_result *res)
+/* Checks the request and derives the task id into @res; fills @digest when one is asked. */
+static int check_request(const struct vx_conductor_request *req, struct vx_store_digest *digest,
+			 bool *with_digest, struct vx_conductor_result *res)
 {
 	struct vx_task_id_params idp = { 0 };
-	struct vx_store_task_params tp = { 0 };
-	struct vx_source_opts opts = { 0 };
-	struct vx_source_error detail = { 0 };
-	struct vx_store_digest digest, *want = NULL;
-	const struct vx_source_stat *st;
-	struct vx_source_obj *obj = NULL;
-	struct vx_store_task *t = NULL;
 	enum vx_url_error why = VX_URL_OK;
-	uint64_t start_ms = vx_now_ms(), pl;
-	uint32_t i;
 	int rc;
 
-	memset(res, 0, sizeof(*res));
-	res->stage = VX_CONDUCTOR_STAGE_REQUEST;
+	*with_digest = false;
 	if (!req->url || !req->output) {
 		set_msg(res, VX_CONDUCTOR_STAGE_REQUEST, "a URL and an output path are required");
 		return -EINVAL;
 	}
 	if (req->digest) {
-		rc = vx_store_digest_parse(req->digest, strlen(req->digest), &digest);
+		rc = vx_store_digest_parse(req->digest, strlen(req->digest), digest);
 		if (rc) {
 			set_msg(res, VX_CONDUCTOR_STAGE_REQUEST,
 				"bad digest '%s' (want sha256:<hex>, sha512:<hex> or crc32:<dec>)",
 				req->digest);
 			return rc;
 		}
-		want = &digest;
+		*with_digest = true;
 	}
 	idp.url = req->url;
 	idp.tag = req->tag;
@@ -491,6 +1335,134 @@ int vx_conductor_download(struct vx_store *store, struct vx_source_ctx *src,
 		res->task_id[0] = '\0';
 		return rc;
 	}
+	return 0;
+}
+
+/* A complete local copy is put in place at once, without asking the origin. Returns 1 if none. */
+static int reuse_complete(struct vx_store *store, const struct vx_conductor_request *req,
+			  const struct vx_store_digest *want, struct vx_conductor_result *res,
+			  struct run *r)
+{
+	struct vx_store_task_info info;
+	struct vx_store_task *t;
+	int rc;
+
+	if (vx_store_task_acquire(store, res->task_id, VX_STORE_USE_READ, &t) != 0)
+		return 1;
+	vx_store_task_info(t, &info);
+	if (info.state != VX_STORE_TASK_COMPLETE) {
+		vx_store_task_release(t, VX_STORE_USE_READ);
+		return 1;
+	}
+	res->reused = true;
+	res->piece_length = info.piece_length;
+	res->totals.content_length = info.content_length;
+	res->totals.piece_count = info.piece_count;
+	res->totals.pieces_done = info.piece_count;
+	res->totals.bytes_done = info.content_length;
+	res->totals.bytes_reused = info.content_length;
+	run_report(r, 0);
+	rc = finish(t, req, want, res);
+	vx_store_task_release(t, VX_STORE_USE_READ);
+	return rc;
+}
+
+/* Sized origin: fix the plan, open the task (a stale one is replaced) and fill it. */
+static int download_sized(struct vx_store *store, struct vx_source_ctx *src,
+			  const struct vx_conductor_origin *origin,
+			  const struct vx_conductor_request *req,
+			  const struct vx_conductor_fetch *f, struct vx_store_task **t,
+			  struct vx_conductor_result *res, uint64_t start_ms)
+{
+	struct vx_store_task_params tp = { 0 };
+	uint64_t clen = (uint64_t)origin->content_length, pl;
+	int rc;
+
+	pl = req->piece_length ? req->piece_length : vx_piece_length_for(clen);
+	if (pl > VX_STORE_PIECE_LEN_MAX) {
+		set_msg(res, VX_CONDUCTOR_STAGE_REQUEST, "piece length %llu is above %llu",
+			(unsigned long long)pl, (unsigned long long)VX_STORE_PIECE_LEN_MAX);
+		return -EINVAL;
+	}
+	res->stage = VX_CONDUCTOR_STAGE_STORE;
+	tp.id = res->task_id;
+	tp.url = req->url;
+	tp.digest = req->digest;
+	tp.content_length = clen;
+	tp.piece_length = pl;
+	tp.kind = VX_STORE_KIND_NORMAL;
+	rc = vx_store_task_open(store, &tp, VX_STORE_USE_DOWNLOAD, t);
+	if (rc == -EEXIST && vx_store_task_remove(store, res->task_id) == 0) {
+		/* The origin's object changed length: the stored pieces are stale. */
+		rc = vx_store_task_open(store, &tp, VX_STORE_USE_DOWNLOAD, t);
+	}
+	if (rc) {
+		set_msg(res, VX_CONDUCTOR_STAGE_STORE, "opening task %s in the store: %s",
+			res->task_id, vx_strerror(rc));
+		*t = NULL;
+		return rc;
+	}
+	return fetch_source_run(*t, src, origin, f, res, start_ms);
+}
+
+/* Unsized origin: spool beside the output, import, and hold the task for reading. */
+static int download_unsized(struct vx_store *store, struct vx_source_ctx *src,
+			    const struct vx_conductor_origin *origin,
+			    const struct vx_conductor_request *req,
+			    const struct vx_conductor_fetch *f, struct vx_store_task **t,
+			    struct vx_conductor_result *res, uint64_t start_ms)
+{
+	struct vx_store_task_params tp = { 0 };
+	char dir[CONDUCTOR_PATH_MAX], id[VX_STORE_TASK_ID_LEN + 1];
+	int rc;
+
+	memcpy(id, res->task_id, sizeof(id));
+	rc = dir_of(req->output, dir, sizeof(dir));
+	if (rc) {
+		set_msg(res, VX_CONDUCTOR_STAGE_OUTPUT, "output path too long");
+		return rc;
+	}
+	/* A partial task under this id (the origin had a length before) cannot be resumed. */
+	rc = vx_store_task_remove(store, id);
+	if (rc && rc != -ENOENT) {
+		set_msg(res, VX_CONDUCTOR_STAGE_STORE, "removing the stale task %s: %s", id,
+			vx_strerror(rc));
+		return rc;
+	}
+	tp.id = id;
+	tp.url = req->url;
+	tp.digest = req->digest;
+	tp.piece_length = req->piece_length;
+	tp.kind = VX_STORE_KIND_NORMAL;
+	return fetch_unsized_run(store, src, origin, &tp, dir, f, VX_STORE_USE_READ, t, res,
+				 start_ms);
+}
+
+int vx_conductor_download(struct vx_store *store, struct vx_source_ctx *src,
+			  const struct vx_conductor_request *req, struct vx_conductor_result *res)
+{
+	struct vx_conductor_origin origin = { 0 };
+	struct vx_conductor_fetch f = { 0 };
+	struct vx_store_digest digest;
+	struct vx_store_task *t = NULL;
+	enum vx_store_use use = VX_STORE_USE_DOWNLOAD;
+	bool with_digest;
+	struct run r;
+	int rc;
+
+	f.url = req->url;
+	f.headers = req->headers;
+	f.nr_headers = req->nr_headers;
+	f.parallel = req->parallel;
+	f.timeout_ms = req->timeout_ms;
+	f.progress = req->progress;
+	f.arg = req->progress_arg;
+	memset(res, 0, sizeof(*res));
+	run_init(&r, &f, res, NULL, vx_now_ms());
+	res->stage = VX_CONDUCTOR_STAGE_REQUEST;
+	rc = check_request(req, &digest, &with_digest, res);
+	if (rc)
+		return rc;
 	if (!vx_source_supports(src, req->url)) {
 		set_msg(res, VX_CONDUCTOR_STAGE_REQUEST, "unsupported URL scheme in '%s'",
 			req->url);
@@ -499,109 +1471,31 @@ int vx_conductor_download(struct vx_store *store, struct vx_source_ctx *src,
 	rc = check_output(req->output, req->overwrite, res);
 	if (rc)
 		return rc;
+	rc = reuse_complete(store, req, with_digest ? &digest : NULL, res, &r);
+	if (rc <= 0)
+		goto out;
 
-	/* A complete local copy is put in place at once, without asking the origin. */
-	rc = vx_store_task_acquire(store, res->task_id, VX_STORE_USE_READ, &t);
-	if (rc == 0) {
-		struct vx_store_task_info info;
-
-		vx_store_task_info(t, &info);
-		if (info.state == VX_STORE_TASK_COMPLETE) {
-			res->reused = true;
-			res->piece_length = info.piece_length;
-			res->totals.content_length = info.content_length;
-			res->totals.piece_count = info.piece_count;
-			res->totals.pieces_done = info.piece_count;
-			res->totals.bytes_done = info.content_length;
-			res->totals.bytes_reused = info.content_length;
-			report(req, res, NULL, start_ms);
-			rc = finish(t, req, want, res);
-			vx_store_task_release(t, VX_STORE_USE_READ);
-			res->totals.elapsed_ms = vx_now_ms() - start_ms;
-			return rc;
-		}
-		vx_store_task_release(t, VX_STORE_USE_READ);
-		t = NULL;
-	}
-
-	res->stage = VX_CONDUCTOR_STAGE_SOURCE;
-	opts.headers = req->headers;
-	opts.nr_headers = req->nr_headers;
-	opts.timeout_ms = req->timeout_ms;
-	rc = vx_source_open(src, req->url, &opts, &obj, &detail);
-	if (rc) {
-		source_msg(res, "cannot get the source", &detail);
-		return rc;
-	}
-	st = vx_source_obj_stat(obj);
-	if (st->is_dir) {
-		set_msg(res, VX_CONDUCTOR_STAGE_SOURCE, "'%s' is a directory at the source",
-			req->url);
-		rc = -EISDIR;
-		goto out_obj;
-	}
-	if (st->length == VX_SOURCE_LENGTH_UNKNOWN || st->length < 0) {
-		set_msg(res, VX_CONDUCTOR_STAGE_SOURCE,
-			"the origin gives no content length (chunked reply): not supported yet");
-		rc = -EOPNOTSUPP;
-		goto out_obj;
-	}
-	res->totals.content_length = (uint64_t)st->length;
-	pl = req->piece_length ? req->piece_length : vx_piece_length_for((uint64_t)st->length);
-	if (pl > VX_STORE_PIECE_LEN_MAX) {
-		set_msg(res, VX_CONDUCTOR_STAGE_REQUEST, "piece length %llu is above %llu",
-			(unsigned long long)pl, (unsigned long long)VX_STORE_PIECE_LEN_MAX);
-		rc = -EINVAL;
-		goto out_obj;
-	}
-	res->piece_length = pl;
-	res->totals.piece_count = vx_piece_count((uint64_t)st->length, pl);
-	if (res->totals.piece_count > 1 && !st->ranges) {
-		set_msg(res, VX_CONDUCTOR_STAGE_SOURCE,
-			"the origin does not honour byte ranges: not supported yet for more than "
-			"one piece");
-		rc = -EOPNOTSUPP;
-		goto out_obj;
-	}
-
-	res->stage = VX_CONDUCTOR_STAGE_STORE;
-	tp.id = res->task_id;
-	tp.url = req->url;
-	tp.digest = req->digest;
-	tp.content_length = (uint64_t)st->length;
-	tp.piece_length = pl;
-	tp.kind = VX_STORE_KIND_NORMAL;
-	rc = vx_store_task_open(store, &tp, VX_STORE_USE_DOWNLOAD, &t);
-	if (rc == -EEXIST && vx_store_task_remove(store, res->task_id) == 0) {
-		/* The origin's object changed length: the stored pieces are stale. */
-		rc = vx_store_task_open(store, &tp, VX_STORE_USE_DOWNLOAD, &t);
-	}
-	if (rc) {
-		set_msg(res, VX_CONDUCTOR_STAGE_STORE, "opening task %s in the store: %s",
-			res->task_id, vx_strerror(rc));
-		goto out_obj;
-	}
-	for (i = 0; i < res->totals.piece_count; i++) {
-		if (vx_store_piece_is_finished(t, i)) {
-			uint64_t sz = vx_piece_size(i, (uint64_t)st->length, pl);
-
-			res->totals.bytes_reused += sz;
-			res->totals.bytes_done += sz;
-			res->totals.pieces_done++;
-		}
-	}
-	report(req, res, NULL, start_ms);
-	rc = fetch_pieces(store, src, obj, t, req, res, start_ms);
+	rc = vx_conductor_stat(src, req->url, req->headers, req->nr_headers, req->timeout_ms,
+			       &origin, res);
 	if (rc)
-		goto out_task;
-	vx_source_obj_free(obj);
-	obj = NULL;
-	report(req, res, NULL, start_ms);
-	rc = finish(t, req, want, res);
-out_task:
-	vx_store_task_release(t, VX_STORE_USE_DOWNLOAD);
-out_obj:
-	vx_source_obj_free(obj);
-	res->totals.elapsed_ms = vx_now_ms() - start_ms;
+		goto out;
+	if (origin.content_length >= 0) {
+		rc = download_sized(store, src, &origin, req, &f, &t, res, r.start_ms);
+	} else {
+		use = VX_STORE_USE_READ;
+		rc = download_unsized(store, src, &origin, req, &f, &t, res, r.start_ms);
+	}
+	vx_conductor_origin_release(&origin);
+	/* Whatever broke while fetching after the deadline passed, the deadline is the cause. */
+	if (rc && rc != -ETIMEDOUT &&
+	    (res->stage == VX_CONDUCTOR_STAGE_SOURCE || res->stage == VX_CONDUCTOR_STAGE_STORE) &&
+	    run_expired(&r))
+		rc = timed_out_msg(res, vx_now_ms() - r.start_ms);
+	if (!rc)
+		rc = finish(t, req, with_digest ? &digest : NULL, res);
+	if (t)
+		vx_store_task_release(t, use);
+out:
+	res->totals.elapsed_ms = vx_now_ms() - r.start_ms;
 	return rc;
 }
