@@ -125,7 +125,10 @@ void vx_upload_local_addr(const struct vx_upload *up, struct sockaddr_storage *a
 
 /*
  * vx_upload_piece_finished() - tell the server that piece @number of @task_id (64 hex chars)
- * is now finished: requests waiting for it are answered and subscribers get a HAVE frame.
+ * is now finished: requests waiting for it are answered at once, and subscribers get it in a
+ * HAVE frame. HAVEs are coalesced: every piece finished during one loop drain (and while an
+ * earlier frame still waits to be sent) shares one frame of up to 1,024 numbers, sent after
+ * the drain (vx_loop_defer). Loop thread; safe inside completion handlers.
  */
 void vx_upload_piece_finished(struct vx_upload *up, const char *task_id, uint32_t number);
 

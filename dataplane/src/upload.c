@@ -153,6 +153,7 @@ struct vx_upload {
 	struct vx_list free_pipes;
 	struct vx_list pipe_waiters;
 	struct vx_loop_ticker ticker;
+	struct vx_loop_work have_flush; /* sends the HAVEs queued during this drain */
 	struct vx__bucket bucket;
 	uint64_t rand;
 	bool accept_paused; /* out of fds or memory: accept re-armed by the next tick */
@@ -163,6 +164,7 @@ struct vx_upload {
 static void up_pump(struct vx_up_conn *c);
 static void up_close(struct vx_up_conn *c);
 static void up_arm_recv(struct vx_up_conn *c);
+static void up_on_have_flush(struct vx_loop *loop, struct vx_loop_work *work);
 
 void vx_upload_cfg_init(struct vx_upload_cfg *cfg)
 {
@@ -1357,6 +1359,7 @@ int vx_upload_new(struct vx_upload **out, struct vx_loop *loop, const struct vx_
 	up_arm_accept(up);
 	up->ticker.fn = on_tick;
 	vx_loop_add_ticker(loop, &up->ticker);
+	up->have_flush.fn = up_on_have_flush;
 	*out = up;
 	return 0;
 
@@ -1379,22 +1382,48 @@ void vx_upload_local_addr(const struct vx_upload *up, struct sockaddr_storage *a
 		*addr_len = 0;
 }
 
+/*
+ * Runs after the drain in which pieces finished: every number announced during it went into
+ * the one HAVE frame still queued per subscriber (up_queue_have() appends while the kernel has
+ * not been handed it), so a burst of finished pieces costs one frame, not one per piece.
+ */
+static void up_on_have_flush(struct vx_loop *loop, struct vx_loop_work *work)
+{
+	struct vx_upload *up = vx_container_of(work, struct vx_upload, have_flush);
+	struct vx_list *pos, *tmp;
+
+	(void)loop;
+	vx_list_for_each_safe(pos, tmp, &up->active_conns) {
+		struct vx_up_conn *c = vx_list_entry(pos, struct vx_up_conn, node);
+
+		if (c->subscribed && (c->state == VX_UP_READING || c->state == VX_UP_SERVING))
+			up_pump(c);
+	}
+}
+
 void vx_upload_piece_finished(struct vx_upload *up, const char *task_id, uint32_t number)
 {
 	struct vx_list *pos, *tmp;
+	bool queued = false;
 
 	vx_list_for_each_safe(pos, tmp, &up->active_conns) {
 		struct vx_up_conn *c = vx_list_entry(pos, struct vx_up_conn, node);
 
 		if (c->state != VX_UP_READING && c->state != VX_UP_SERVING)
 			continue;
-		if (c->subscribed && memcmp(c->sub_task, task_id, VX__TASK_ID_LEN) == 0)
+		if (c->subscribed && memcmp(c->sub_task, task_id, VX__TASK_ID_LEN) == 0) {
 			up_queue_have(c, number);
+			queued = true;
+		}
 		if (c->waiting && c->req_number == number &&
-		    memcmp(c->req_task, task_id, VX__TASK_ID_LEN) == 0)
+		    memcmp(c->req_task, task_id, VX__TASK_ID_LEN) == 0) {
+			/* A request is waiting for exactly this piece: answer it now. */
 			up_lookup(c);
-		up_pump(c);
+			up_pump(c);
+		}
 	}
+	if (queued)
+		vx_loop_defer(up->loop, &up->have_flush);
 }
 
 void vx_upload_shutdown(struct vx_upload *up)
@@ -1423,6 +1452,8 @@ void vx_upload_free(struct vx_upload *up)
 		return;
 	VX_ASSERT(vx_upload_idle(up));
 	vx_loop_del_ticker(up->loop, &up->ticker);
+	if (up->have_flush.queued)
+		vx_list_del(&up->have_flush.node);
 	close(up->listen_fd);
 	for (i = 0; i < up->cfg.max_sends; i++)
 		up_pipe_close(&up->pipes[i]);
