@@ -24,6 +24,12 @@ if(TARGET vx_dataplane)
 		LIBS vx_dataplane PkgConfig::ZLIB Threads::Threads LABEL integration TIMEOUT 180)
 endif()
 if(TARGET vx_dataplane)
+	vx_add_test(dataplane_fetch_live
+		SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integration/dataplane_fetch_live.c
+			${CMAKE_CURRENT_SOURCE_DIR}/integration/dataplane_harness.c
+		LIBS vx_dataplane PkgConfig::ZLIB Threads::Threads LABEL integration TIMEOUT 180)
+endif()
+if(TARGET vx_dataplane)
 	vx_add_test(dataplane_fetch_big
 		SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integration/dataplane_fetch_big.c
 			${CMAKE_CURRENT_SOURCE_DIR}/integration/dataplane_harness.c

@@ -82,6 +82,7 @@ enum vx_fx_piece_state {
 struct vx_fx_piece {
 	uint8_t state;
 	uint8_t requesters; /* connections that asked for it (2 in endgame) */
+	uint8_t trusted;    /* its trusted CRC is known: only then is it requested */
 	uint16_t avail;	    /* parents known to have it */
 };
 
@@ -99,6 +100,7 @@ struct vx_fx_parent {
 	uint32_t features;     /* HELLO features in force */
 	uint32_t max_inflight; /* the parent's HELLO max_inflight (pipelined requests it takes) */
 	uint32_t conns;	       /* open connections */
+	uint32_t writes;       /* piece writers that name it as their origin */
 	uint32_t plain_failures;
 	uint8_t *bits; /* pieces it has (bitfield + HAVE) */
 };
@@ -110,6 +112,8 @@ struct vx_fx_write {
 	struct vx_fetch_piece_io io;
 	struct vx_fx_parent *parent;
 	uint32_t crc;
+	uint64_t sent_ns; /* when its request was queued */
+	uint64_t cost_us; /* request to last byte */
 	uint64_t received;
 	uint32_t writes_inflight;
 	bool body_done;
@@ -132,7 +136,14 @@ struct vx_fx_buf {
 
 struct vx_fx_req {
 	uint32_t number;
-	bool cancelled; /* the piece got done elsewhere: discard the answer */
+	bool cancelled;	  /* the piece got done elsewhere: discard the answer */
+	uint64_t sent_ns; /* queued for sending (the start of the piece's cost) */
+};
+
+/* The address of a parent dropped for DIGEST: refused for the life of the fetcher. */
+struct vx_fx_ban {
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
 };
 
 struct vx_fx_conn {
@@ -186,7 +197,10 @@ struct vx_fetcher {
 	uint32_t *crc;
 	struct vx_fx_piece *pieces;
 	struct vx_fx_parent *parents;
-	uint32_t nr_parents;
+	uint32_t nr_parents;	/* slots ever used; a dropped slot may be used again */
+	struct vx_fx_ban *bans; /* max_parents entries, a ring: the latest liars */
+	uint32_t nr_bans;
+	uint32_t ban_next;
 	struct vx_fx_conn *conns;
 	uint32_t nr_conns;
 	struct vx_fx_write *writes;
@@ -202,6 +216,7 @@ struct vx_fetcher {
 	struct vx_loop_ticker ticker;
 	struct vx_loop_work kick;
 	struct vx_loop_work finish_work;
+	struct vx_loop_work no_parents_work;
 	struct vx__bucket bucket;
 	uint64_t rand;
 	bool finishing;
@@ -284,7 +299,7 @@ static int64_t fx_pick(struct vx_fx_conn *c)
 		uint32_t n = (start + i) % f->piece_count;
 		const struct vx_fx_piece *p = &f->pieces[n];
 
-		if (p->state != VX_FX_MISSING || !parent_has(c->parent, n))
+		if (p->state != VX_FX_MISSING || !p->trusted || !parent_has(c->parent, n))
 			continue;
 		if (p->avail < best_avail) {
 			best = n;
@@ -349,6 +364,7 @@ static void fx_queue_request(struct vx_fx_conn *c, uint32_t n)
 	c->tx_len += VX__HDR_LEN + VX__DOWNLOAD_LEN;
 	r->number = n;
 	r->cancelled = false;
+	r->sent_ns = vx_now_ns();
 	c->q_len++;
 	f->pieces[n].requesters++;
 	f->pieces[n].state = VX_FX_ACTIVE_PIECE;
@@ -474,7 +490,7 @@ static bool fx_parent_has_work(const struct vx_fetcher *f, const struct vx_fx_pa
 
 		if (!parent_has(p, n))
 			continue;
-		if (pc->state == VX_FX_MISSING ||
+		if ((pc->state == VX_FX_MISSING && pc->trusted) ||
 		    (endgame && pc->state == VX_FX_ACTIVE_PIECE && pc->requesters == 1))
 			return true;
 	}
@@ -522,6 +538,15 @@ static void fx_op_done(struct vx_fx_conn *c)
 	c->inflight++;
 }
 
+/* A piece writer goes back to the pool; its parent slot may be reused once none name it. */
+static void fx_write_put(struct vx_fetcher *f, struct vx_fx_write *w)
+{
+	VX_ASSERT(w->parent->writes > 0);
+	w->parent->writes--;
+	w->parent = NULL;
+	vx_list_add(&f->free_writes, &w->node);
+}
+
 /* Releases everything the connection holds of the task: requests and the body in progress. */
 static void fx_conn_release_work(struct vx_fx_conn *c)
 {
@@ -532,7 +557,7 @@ static void fx_conn_release_work(struct vx_fx_conn *c)
 		c->w->body_done = true;
 		if (c->w->writes_inflight == 0) {
 			f->cfg.sink->abort(f->cfg.sink_ctx, c->w->number, c->w->err);
-			vx_list_add(&f->free_writes, &c->w->node);
+			fx_write_put(f, c->w);
 		}
 		c->w = NULL;
 	}
@@ -566,6 +591,29 @@ static void fx_close(struct vx_fx_conn *c)
 	vx_loop_defer(f->loop, &f->kick);
 }
 
+static uint32_t fx_live_parents(const struct vx_fetcher *f)
+{
+	uint32_t i, live = 0;
+
+	for (i = 0; i < f->nr_parents; i++) {
+		if (f->parents[i].used && !f->parents[i].dropped)
+			live++;
+	}
+	return live;
+}
+
+/* Remembers a liar's address; the oldest ban goes when the table is full. */
+static void fx_ban(struct vx_fetcher *f, const struct vx_fx_parent *p)
+{
+	struct vx_fx_ban *b = &f->bans[f->ban_next];
+
+	memcpy(&b->addr, &p->addr, sizeof(b->addr));
+	b->addr_len = p->addr_len;
+	f->ban_next = (f->ban_next + 1) % f->cfg.max_parents;
+	if (f->nr_bans < f->cfg.max_parents)
+		f->nr_bans++;
+}
+
 static void fx_drop_parent(struct vx_fx_parent *p, struct vx_fetcher *f, enum vx_fetch_drop why,
 			   int err)
 {
@@ -575,6 +623,8 @@ static void fx_drop_parent(struct vx_fx_parent *p, struct vx_fetcher *f, enum vx
 	if (p->dropped)
 		return;
 	p->dropped = true;
+	if (why == VX_FETCH_DROP_DIGEST)
+		fx_ban(f, p);
 	f->stats.parents_dropped++;
 	for (n = 0; n < f->piece_count; n++) {
 		if (parent_has(p, n) && f->pieces[n].avail > 0)
@@ -589,6 +639,8 @@ static void fx_drop_parent(struct vx_fx_parent *p, struct vx_fetcher *f, enum vx
 	vx_info("fetcher: parent %u dropped (%d): %s", p->index, (int)why, vx_strerror(err));
 	if (f->cfg.on_parent_dropped)
 		f->cfg.on_parent_dropped(f->cfg.cb_arg, p->index, why, err);
+	if (f->cfg.persistent && f->cfg.on_no_parents && fx_live_parents(f) == 0)
+		vx_loop_defer(f->loop, &f->no_parents_work);
 	vx_loop_defer(f->loop, &f->kick);
 }
 
@@ -606,12 +658,46 @@ static void fx_buf_put(struct vx_fetcher *f, struct vx_fx_buf *b)
 	}
 }
 
+/*
+ * Piece @n is done: requests for it still out (the endgame loser, or all of them when the
+ * piece was had by another path) are dropped by CANCEL where the parent takes it; either
+ * way their answers are discarded.
+ */
+static void fx_cancel_requests(struct vx_fetcher *f, uint32_t n)
+{
+	struct vx_list *pos;
+
+	vx_list_for_each(pos, &f->active_conns) {
+		struct vx_fx_conn *c = vx_list_entry(pos, struct vx_fx_conn, node);
+		uint32_t i;
+
+		for (i = 0; i < c->q_len; i++) {
+			struct vx_fx_req *r = &c->q[(c->q_head + i) % VX_FX_DEPTH_MAX];
+
+			if (r->number != n || r->cancelled)
+				continue;
+			r->cancelled = true;
+			if ((c->parent->features & VX_HELLO_F_CANCEL) &&
+			    fx_tx_room(c, VX__HDR_LEN + VX__DOWNLOAD_LEN)) {
+				vx__download_encode(c->tx + c->tx_len, 0, 0, f->task_id, n);
+				c->tx[c->tx_len + 1] = VX__TAG_CANCEL;
+				c->tx_len += VX__HDR_LEN + VX__DOWNLOAD_LEN;
+				fx_kick_send(c);
+			}
+		}
+	}
+}
+
 /* Called when a piece's body is complete and all its writes finished. */
 static void fx_piece_finish(struct vx_fetcher *f, struct vx_fx_write *w)
 {
-	struct vx_list *pos;
 	int ret;
 
+	if (!w->failed && f->pieces[w->number].state == VX_FX_DONE) {
+		/* Had by another path meanwhile (vx_fetcher_have()): give the reservation back. */
+		w->failed = true;
+		w->err = 0;
+	}
 	if (!w->failed) {
 		ret = f->cfg.sink->commit(f->cfg.sink_ctx, w->number, w->crc, w->parent->id);
 		if (ret < 0) {
@@ -637,29 +723,12 @@ static void fx_piece_finish(struct vx_fetcher *f, struct vx_fx_write *w)
 		f->stats.pieces_done = f->pieces_done;
 		if (f->cfg.on_piece)
 			f->cfg.on_piece(f->cfg.cb_arg, w->number);
-		/* Endgame loser: its request is dropped by CANCEL or its answer discarded. */
-		vx_list_for_each(pos, &f->active_conns) {
-			struct vx_fx_conn *c = vx_list_entry(pos, struct vx_fx_conn, node);
-			uint32_t i;
-
-			for (i = 0; i < c->q_len; i++) {
-				struct vx_fx_req *r = &c->q[(c->q_head + i) % VX_FX_DEPTH_MAX];
-
-				if (r->number != w->number || r->cancelled)
-					continue;
-				r->cancelled = true;
-				if ((c->parent->features & VX_HELLO_F_CANCEL) &&
-				    fx_tx_room(c, 74)) {
-					vx__download_encode(c->tx + c->tx_len, 0, 0, f->task_id,
-							    w->number);
-					c->tx[c->tx_len + 1] = VX__TAG_CANCEL;
-					c->tx_len += VX__HDR_LEN + VX__DOWNLOAD_LEN;
-					fx_kick_send(c);
-				}
-			}
-		}
+		if (f->cfg.on_piece_from)
+			f->cfg.on_piece_from(f->cfg.cb_arg, w->number, w->parent->index,
+					     w->io.length, w->cost_us);
+		fx_cancel_requests(f, w->number);
 	}
-	vx_list_add(&f->free_writes, &w->node);
+	fx_write_put(f, w);
 	fx_maybe_finish(f);
 	vx_loop_defer(f->loop, &f->kick);
 }
@@ -807,6 +876,9 @@ static int fx_start_body(struct vx_fx_conn *c, const struct vx__meta *m)
 	vx_list_del(&w->node);
 	w->number = r->number;
 	w->parent = c->parent;
+	w->parent->writes++;
+	w->sent_ns = r->sent_ns;
+	w->cost_us = 0;
 	w->crc = 0;
 	w->received = 0;
 	w->writes_inflight = 0;
@@ -849,11 +921,12 @@ static void fx_body_done(struct vx_fx_conn *c)
 		fx_flush_chunk(c);
 	c->w = NULL;
 	w->body_done = true;
+	w->cost_us = (vx_now_ns() - w->sent_ns) / 1000;
 	if (lied) {
 		/* The bytes are not the trusted piece: whatever the sender claimed, it lied. */
 		w->failed = true;
 		f->stats.digest_failures++;
-	} else {
+	} else if (f->pieces[w->number].state != VX_FX_DONE) {
 		f->pieces[w->number].state = VX_FX_WRITING;
 	}
 	/* Our own request goes first, so finishing the piece cancels only other copies. */
@@ -1189,17 +1262,6 @@ static void on_close_done(struct vx_loop *loop, struct vx_op *op, int res, uint3
 
 /* ---- the fetcher as a whole -------------------------------------------------------------- */
 
-static bool fx_has_usable_parent(const struct vx_fetcher *f)
-{
-	uint32_t i;
-
-	for (i = 0; i < f->nr_parents; i++) {
-		if (f->parents[i].used && !f->parents[i].dropped)
-			return true;
-	}
-	return false;
-}
-
 static void fx_maybe_finish(struct vx_fetcher *f)
 {
 	struct vx_list *pos, *tmp;
@@ -1208,7 +1270,8 @@ static void fx_maybe_finish(struct vx_fetcher *f)
 		f->finishing = true;
 		f->status = 0;
 	}
-	if (!f->finishing && f->nr_parents > 0 && !fx_has_usable_parent(f) &&
+	/* A persistent fetcher waits for vx_fetcher_add_parent() instead. */
+	if (!f->finishing && !f->cfg.persistent && f->nr_parents > 0 && fx_live_parents(f) == 0 &&
 	    f->writes_inflight == 0) {
 		f->finishing = true;
 		f->status = VX_ENOPEERS;
@@ -1232,6 +1295,16 @@ static void fx_on_finish_work(struct vx_loop *loop, struct vx_loop_work *work)
 	f->done_reported = true;
 	if (f->cfg.on_done)
 		f->cfg.on_done(f->cfg.cb_arg, f->status);
+}
+
+static void fx_on_no_parents_work(struct vx_loop *loop, struct vx_loop_work *work)
+{
+	struct vx_fetcher *f = vx_container_of(work, struct vx_fetcher, no_parents_work);
+
+	(void)loop;
+	/* Still none after the drain (the daemon may have added one from on_parent_dropped). */
+	if (!f->finishing && fx_live_parents(f) == 0)
+		f->cfg.on_no_parents(f->cfg.cb_arg);
 }
 
 static void fx_on_kick(struct vx_loop *loop, struct vx_loop_work *work)
@@ -1291,7 +1364,7 @@ int vx_fetcher_new(struct vx_fetcher **out, struct vx_loop *loop, const struct v
 	    cfg->chunk_bytes == 0 || !VX_IS_ALIGNED(cfg->chunk_bytes, 4096u))
 		return -EINVAL;
 	count = (cfg->content_length + cfg->piece_length - 1) / cfg->piece_length;
-	if (count > VX__BITFIELD_PIECES_MAX || (count > 0 && !cfg->piece_crc32))
+	if (count > VX__BITFIELD_PIECES_MAX)
 		return -EINVAL;
 	f = vx_calloc(1, sizeof(*f));
 	if (!f)
@@ -1314,17 +1387,19 @@ int vx_fetcher_new(struct vx_fetcher **out, struct vx_loop *loop, const struct v
 	f->crc = vx_calloc(count + 1, sizeof(*f->crc));
 	f->pieces = vx_calloc(count + 1, sizeof(*f->pieces));
 	f->parents = vx_calloc(cfg->max_parents, sizeof(*f->parents));
+	f->bans = vx_calloc(cfg->max_parents, sizeof(*f->bans));
 	f->conns = vx_calloc(f->nr_conns, sizeof(*f->conns));
 	f->writes = vx_calloc(f->nr_writes, sizeof(*f->writes));
 	f->bufs = vx_calloc(cfg->buffers, sizeof(*f->bufs));
 	f->discard = vx_malloc(VX_FX_DISCARD);
-	if (!f->crc || !f->pieces || !f->parents || !f->conns || !f->writes || !f->bufs ||
-	    !f->discard)
+	if (!f->crc || !f->pieces || !f->parents || !f->bans || !f->conns || !f->writes ||
+	    !f->bufs || !f->discard)
 		goto err_free;
-	if (count)
+	if (count && cfg->piece_crc32)
 		memcpy(f->crc, cfg->piece_crc32, count * sizeof(*f->crc));
 	f->cfg.piece_crc32 = NULL;
 	for (i = 0; i < count; i++) {
+		f->pieces[i].trusted = cfg->piece_crc32 != NULL;
 		if (cfg->have && bit_get(cfg->have, i)) {
 			f->pieces[i].state = VX_FX_DONE;
 			f->pieces_done++;
@@ -1372,6 +1447,7 @@ int vx_fetcher_new(struct vx_fetcher **out, struct vx_loop *loop, const struct v
 	vx_loop_set_handler(loop, VX_OP_FX_CLOSE, on_close_done);
 	f->kick.fn = fx_on_kick;
 	f->finish_work.fn = fx_on_finish_work;
+	f->no_parents_work.fn = fx_on_no_parents_work;
 	f->ticker.fn = fx_on_tick;
 	vx_loop_add_ticker(loop, &f->ticker);
 	if (f->pieces_done == f->piece_count)
@@ -1384,18 +1460,104 @@ err_free:
 	return -ENOMEM;
 }
 
+/*
+ * Same transport address: family, port and host (and IPv6 scope). Compared field by field,
+ * since callers may leave padding such as sin_zero uninitialised.
+ */
+static bool fx_addr_equal(const struct sockaddr_storage *a, socklen_t alen,
+			  const struct sockaddr_storage *b, socklen_t blen)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const struct sockaddr_in *)a;
+		const struct sockaddr_in *y = (const struct sockaddr_in *)b;
+
+		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	if (a->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const struct sockaddr_in6 *)a;
+		const struct sockaddr_in6 *y = (const struct sockaddr_in6 *)b;
+
+		return x->sin6_port == y->sin6_port && x->sin6_scope_id == y->sin6_scope_id &&
+		       memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+	}
+	return alen == blen && memcmp(a, b, alen) == 0;
+}
+
+/* A dropped parent's slot can be handed out again once nothing refers to it any more. */
+static bool fx_slot_reusable(const struct vx_fx_parent *p)
+{
+	return p->used && p->dropped && p->conns == 0 && p->writes == 0;
+}
+
+/*
+ * Picks the slot for a new parent at @ss: its own old slot when it was dropped before (so a
+ * returning parent keeps its index), else a never-used one, else any reusable dropped slot.
+ * Returns the slot, or NULL with *@err set to -EAGAIN or -ENOSPC.
+ */
+static struct vx_fx_parent *fx_slot_get(struct vx_fetcher *f, const struct sockaddr_storage *ss,
+					socklen_t len, int *err)
+{
+	bool closing = false;
+	uint32_t i;
+
+	for (i = 0; i < f->nr_parents; i++) {
+		struct vx_fx_parent *p = &f->parents[i];
+
+		if (fx_slot_reusable(p) && fx_addr_equal(&p->addr, p->addr_len, ss, len))
+			return p;
+	}
+	if (f->nr_parents < f->cfg.max_parents) {
+		f->parents[f->nr_parents].index = f->nr_parents;
+		return &f->parents[f->nr_parents++];
+	}
+	for (i = 0; i < f->nr_parents; i++) {
+		struct vx_fx_parent *p = &f->parents[i];
+
+		if (fx_slot_reusable(p))
+			return p;
+		closing |= p->dropped;
+	}
+	*err = closing ? -EAGAIN : -ENOSPC;
+	return NULL;
+}
+
 int vx_fetcher_add_parent(struct vx_fetcher *f, const struct sockaddr *addr, socklen_t addr_len,
 			  const char *id)
 {
+	struct sockaddr_storage ss;
 	struct vx_fx_parent *p;
+	uint8_t *bits;
+	uint32_t i;
+	int err = 0;
 
-	if (f->nr_parents == f->cfg.max_parents)
-		return -ENOSPC;
-	if (addr_len > sizeof(p->addr))
+	if (!addr || addr_len < sizeof(sa_family_t) || addr_len > sizeof(ss) ||
+	    (addr->sa_family == AF_INET && addr_len < sizeof(struct sockaddr_in)) ||
+	    (addr->sa_family == AF_INET6 && addr_len < sizeof(struct sockaddr_in6)))
 		return -EINVAL;
-	p = &f->parents[f->nr_parents];
-	p->index = f->nr_parents++;
-	memcpy(&p->addr, addr, addr_len);
+	memset(&ss, 0, sizeof(ss));
+	memcpy(&ss, addr, addr_len);
+	for (i = 0; i < f->nr_bans; i++) {
+		if (fx_addr_equal(&f->bans[i].addr, f->bans[i].addr_len, &ss, addr_len))
+			return -EPERM;
+	}
+	for (i = 0; i < f->nr_parents; i++) {
+		p = &f->parents[i];
+		if (p->used && !p->dropped && fx_addr_equal(&p->addr, p->addr_len, &ss, addr_len))
+			return (int)p->index;
+	}
+	p = fx_slot_get(f, &ss, addr_len, &err);
+	if (!p)
+		return err;
+	/* A fresh start: what the slot knew of an earlier parent is void (its avail is undone). */
+	bits = p->bits;
+	i = p->index;
+	memset(p, 0, sizeof(*p));
+	memset(bits, 0, f->bits_len + 1);
+	p->bits = bits;
+	p->index = i;
+	memcpy(&p->addr, &ss, sizeof(ss));
 	p->addr_len = addr_len;
 	if (id) {
 		size_t l = VX_MIN(strlen(id), sizeof(p->id) - 1);
@@ -1405,6 +1567,51 @@ int vx_fetcher_add_parent(struct vx_fetcher *f, const struct sockaddr *addr, soc
 	p->used = true;
 	fx_top_up(f);
 	return (int)p->index;
+}
+
+void vx_fetcher_trust(struct vx_fetcher *f, uint32_t number, uint32_t crc32)
+{
+	struct vx_fx_piece *p;
+
+	if (number >= f->piece_count)
+		return;
+	p = &f->pieces[number];
+	if (p->trusted) {
+		if (f->crc[number] != crc32)
+			vx_warn("fetcher: piece %u: a second trusted crc %08x differs from %08x; "
+				"keeping the first",
+				number, crc32, f->crc[number]);
+		return;
+	}
+	f->crc[number] = crc32;
+	p->trusted = 1;
+	if (!f->finishing && p->state == VX_FX_MISSING)
+		vx_loop_defer(f->loop, &f->kick);
+}
+
+void vx_fetcher_have(struct vx_fetcher *f, uint32_t number)
+{
+	struct vx_fx_piece *p;
+
+	if (number >= f->piece_count || f->finishing)
+		return;
+	p = &f->pieces[number];
+	if (p->state == VX_FX_DONE)
+		return;
+	/*
+	 * Done now. An answer being received still lands in its writer, which fx_piece_finish()
+	 * gives back with abort() instead of committing it.
+	 */
+	p->state = VX_FX_DONE;
+	f->pieces_done++;
+	f->stats.pieces_done = f->pieces_done;
+	fx_cancel_requests(f, number);
+	vx_loop_defer(f->loop, &f->kick);
+}
+
+uint32_t vx_fetcher_live_parents(const struct vx_fetcher *f)
+{
+	return fx_live_parents(f);
 }
 
 void vx_fetcher_cancel(struct vx_fetcher *f)
@@ -1431,6 +1638,13 @@ void vx_fetcher_free(struct vx_fetcher *f)
 		VX_ASSERT(vx_list_empty(&f->active_conns));
 		VX_ASSERT(f->writes_inflight == 0);
 		vx_loop_del_ticker(f->loop, &f->ticker);
+		/* Freed from inside on_done: work it queued must not run on freed memory. */
+		if (f->kick.queued)
+			vx_list_del(&f->kick.node);
+		if (f->finish_work.queued)
+			vx_list_del(&f->finish_work.node);
+		if (f->no_parents_work.queued)
+			vx_list_del(&f->no_parents_work.node);
 	}
 	if (f->parents) {
 		for (i = 0; i < f->cfg.max_parents; i++)
@@ -1448,6 +1662,7 @@ void vx_fetcher_free(struct vx_fetcher *f)
 	vx_free(f->bufs);
 	vx_free(f->writes);
 	vx_free(f->conns);
+	vx_free(f->bans);
 	vx_free(f->parents);
 	vx_free(f->pieces);
 	vx_free(f->crc);
