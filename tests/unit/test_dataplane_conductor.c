@@ -1,13 +1,22 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * test_dataplane_conductor.c: the back-to-source conductor over file:// URLs and a real store
- * in a temp dir: round trip, resume from pieces already in the store, reuse of a complete
- * task, digest checks and the output path checks made before any download.
+ * test_dataplane_conductor.c: the back-to-source conductor with a real store in a temp dir.
+ * Over file:// URLs: round trip, resume from pieces already in the store, reuse of a complete
+ * task, digest checks, the output path checks made before any download, and fetch_source
+ * beside another writer of the same task (pieces held, committed or given up meanwhile).
+ * Over real HTTP origins on loopback (python3's http.server, which ignores Range, and the
+ * sources tests' origin for chunked replies and stalls): the one-stream fallback, the chunked
+ * spool, cancel and timeout.
  */
 #include "vx_test.h"
 
+#include "sources_harness.h"
+
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,9 +28,22 @@
 #include "vx_err.h"
 #include "vx_source.h"
 #include "vx_store.h"
+#include "vx_time.h"
 
 #define PIECE	 4096u
 #define DATA_LEN (3u * PIECE + 17u)
+/* The content of the concurrency and HTTP tests: many pieces, the last one short. */
+#define BIG_PIECES 64u
+#define BIG_LEN	   ((BIG_PIECES - 1u) * PIECE + 123u)
+
+/* Loopback origins shared by every test: started once, stopped at the end. */
+static struct {
+	bool up;	      /* both origins answer */
+	char www[300];	      /* their document root */
+	int plain_port;	      /* python3 -m http.server: no ranges */
+	int origin_port;      /* sources_origin.py: /chunked/, /stall/ */
+	uint8_t big[BIG_LEN]; /* www/big.bin */
+} origins;
 
 struct fixture {
 	char dir[256];
@@ -31,6 +53,9 @@ struct fixture {
 	struct vx_store *store;
 	struct vx_source_ctx *src;
 	uint32_t progress_calls;
+	uint32_t by_conductor[BIG_PIECES]; /* on_piece calls per piece */
+	uint32_t crc[BIG_PIECES];	   /* CRC-32 on_piece gave */
+	_Atomic bool cancel;
 };
 
 static int write_file(const char *path, const void *buf, size_t len)
@@ -47,15 +72,36 @@ static int write_file(const char *path, const void *buf, size_t len)
 
 static int same_as(const char *path, const void *buf, size_t len)
 {
-	uint8_t got[DATA_LEN + 1];
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	uint8_t *got = malloc(len + 1);
+	int fd = open(path, O_RDONLY | O_CLOEXEC), same;
 	ssize_t n;
 
-	if (fd == -1)
+	if (fd == -1 || !got) {
+		if (fd != -1)
+			close(fd);
+		free(got);
 		return 0;
-	n = read(fd, got, sizeof(got));
+	}
+	n = read(fd, got, len + 1);
 	close(fd);
-	return n == (ssize_t)len && memcmp(got, buf, len) == 0;
+	same = n == (ssize_t)len && memcmp(got, buf, len) == 0;
+	free(got);
+	return same;
+}
+
+/* Entries of @dir whose name starts with ".vx-spool": the spool files left behind. */
+static int spool_files(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		n += strncmp(e->d_name, ".vx-spool", 9) == 0;
+	closedir(d);
+	return n;
 }
 
 static int setup(void **state)
@@ -247,6 +293,547 @@ static void test_vx_conductor_download__source_errors(void **state)
 	assert_int_equal(vx_conductor_download(f->store, f->src, &req, &res), VX_ESCHEME);
 }
 
+/* ---- fetch_source beside another writer ---------------------------------------------------- */
+
+static void on_piece(void *arg, uint32_t number, uint32_t crc32, uint64_t cost_us)
+{
+	struct fixture *f = arg;
+
+	(void)cost_us;
+	assert_true(number < BIG_PIECES);
+	f->by_conductor[number]++;
+	f->crc[number] = crc32;
+}
+
+static void on_fetch_progress(void *arg, const struct vx_conductor_progress *p)
+{
+	struct fixture *f = arg;
+
+	assert_true(p->pieces_done <= p->piece_count);
+	f->progress_calls++;
+}
+
+static void fetch_request(struct fixture *f, struct vx_conductor_fetch *req, const char *url)
+{
+	memset(req, 0, sizeof(*req));
+	req->url = url;
+	req->parallel = 2;
+	req->cancel = &f->cancel;
+	req->on_piece = on_piece;
+	req->progress = on_fetch_progress;
+	req->arg = f;
+}
+
+/* Writes @path with BIG_LEN bytes of origins.big and makes f->url its file:// URL. */
+static void big_origin_file(struct fixture *f)
+{
+	char path[512];
+
+	if (!origins.big[0] && !origins.big[1])
+		vx_h_fill(origins.big, BIG_LEN, 7);
+	snprintf(path, sizeof(path), "%s/big.bin", f->dir);
+	assert_int_equal(write_file(path, origins.big, BIG_LEN), 0);
+	snprintf(f->url, sizeof(f->url), "file://%s", path);
+}
+
+/* Opens a fresh BIG_LEN task for the tests' own use, held for DOWNLOAD. */
+static struct vx_store_task *big_task(struct fixture *f, const char *id)
+{
+	struct vx_store_task_params tp = { 0 };
+	struct vx_store_task *t;
+
+	tp.id = id;
+	tp.content_length = BIG_LEN;
+	tp.piece_length = PIECE;
+	tp.kind = VX_STORE_KIND_NORMAL;
+	assert_int_equal(vx_store_task_open(f->store, &tp, VX_STORE_USE_DOWNLOAD, &t), 0);
+	return t;
+}
+
+static const uint8_t *big_piece(uint32_t n)
+{
+	return origins.big + (size_t)n * PIECE;
+}
+
+static size_t big_piece_len(uint32_t n)
+{
+	return n == BIG_PIECES - 1 ? BIG_LEN - (size_t)n * PIECE : PIECE;
+}
+
+/* Every piece is finished, reads back with its CRC, and the content is origins.big. */
+static void assert_big_task_whole(struct fixture *f, struct vx_store_task *t)
+{
+	uint32_t n;
+
+	for (n = 0; n < BIG_PIECES; n++)
+		assert_int_equal(vx_store_piece_verify(t, n), 0);
+	assert_int_equal(vx_store_task_export(t, f->out, VX_STORE_EXPORT_OVERWRITE), 0);
+	assert_true(same_as(f->out, origins.big, BIG_LEN));
+}
+
+/* Blocks until @t has at least @n finished pieces (a liveness guard, not a timing check). */
+static void wait_finished(struct vx_store_task *t, uint32_t n)
+{
+	struct vx_store_task_info info;
+	uint32_t spins;
+
+	for (spins = 0; spins < 60000; spins++) {
+		vx_store_task_info(t, &info);
+		if (info.finished_count >= n)
+			return;
+		usleep(1000);
+	}
+	fail_msg("the task never reached %u finished pieces", n);
+}
+
+struct writer {
+	struct fixture *f;
+	const char *id;
+	uint32_t wrote[BIG_PIECES];
+};
+
+/* Another writer of the same task: commits pieces from the end while the conductor runs. */
+static void *writer_main(void *arg)
+{
+	struct writer *w = arg;
+	struct vx_store_task *t;
+	uint32_t n;
+
+	if (vx_store_task_acquire(w->f->store, w->id, VX_STORE_USE_DOWNLOAD, &t) != 0)
+		return (void *)1;
+	for (n = BIG_PIECES; n-- > 0;) {
+		int rc = vx_store_piece_write(t, n, big_piece(n), big_piece_len(n), false, 0, NULL);
+
+		if (rc == 0)
+			w->wrote[n]++;
+		else if (rc != -EALREADY && rc != -EBUSY)
+			break;
+		usleep(1000); /* pace it so that both writers get a share (the test holds anyway) */
+	}
+	vx_store_task_release(t, VX_STORE_USE_DOWNLOAD);
+	return NULL;
+}
+
+static const char TASK_A[] = "aaaa0000aaaa0000aaaa0000aaaa0000aaaa0000aaaa0000aaaa0000aaaa0000";
+
+static void test_vx_conductor_fetch_source__concurrent_writer(void **state)
+{
+	struct fixture *f = *state;
+	struct vx_conductor_fetch req;
+	struct vx_conductor_result res;
+	struct writer w = { .f = f, .id = TASK_A };
+	struct vx_store_task *t;
+	bool pre[BIG_PIECES] = { false };
+	uint32_t n, wrote = 0;
+	pthread_t th;
+	void *wrc;
+
+	big_origin_file(f);
+	t = big_task(f, TASK_A);
+	for (n = 0; n < BIG_PIECES; n += 9) {
+		assert_int_equal(
+			vx_store_piece_write(t, n, big_piece(n), big_piece_len(n), false, 0, NULL),
+			0);
+		pre[n] = true;
+	}
+	fetch_request(f, &req, f->url);
+	assert_int_equal(pthread_create(&th, NULL, writer_main, &w), 0);
+	assert_int_equal(vx_conductor_fetch_source(t, f->src, NULL, &req, &res), 0);
+	assert_int_equal(pthread_join(th, &wrc), 0);
+	assert_null(wrc);
+	assert_int_equal(res.stage, VX_CONDUCTOR_STAGE_SOURCE);
+	assert_string_equal(res.task_id, TASK_A);
+	assert_int_equal(res.totals.piece_count, BIG_PIECES);
+	assert_int_equal(res.totals.pieces_done, BIG_PIECES);
+	assert_int_equal(res.totals.bytes_done, BIG_LEN);
+	assert_int_equal(res.totals.bytes_from_source + res.totals.bytes_reused, BIG_LEN);
+	/* Each piece was written exactly once: before, by the writer, or by the conductor. */
+	for (n = 0; n < BIG_PIECES; n++) {
+		assert_int_equal((pre[n] ? 1u : 0u) + w.wrote[n] + f->by_conductor[n], 1);
+		if (f->by_conductor[n])
+			assert_int_equal(f->crc[n], vx_crc32(0, big_piece(n), big_piece_len(n)));
+	}
+	assert_big_task_whole(f, t);
+	vx_store_task_release(t, VX_STORE_USE_DOWNLOAD);
+	for (n = 0; n < BIG_PIECES; n++)
+		wrote += w.wrote[n];
+	print_message("the other writer wrote %u pieces, the conductor %llu bytes\n", wrote,
+		      (unsigned long long)res.totals.bytes_from_source);
+}
+
+struct fetch_thread {
+	struct fixture *f;
+	struct vx_store_task *t;
+	const struct vx_conductor_origin *origin;
+	struct vx_conductor_fetch req;
+	struct vx_conductor_result res;
+	int rc;
+};
+
+static void *fetch_main(void *arg)
+{
+	struct fetch_thread *ft = arg;
+
+	ft->rc = vx_conductor_fetch_source(ft->t, ft->f->src, ft->origin, &ft->req, &ft->res);
+	return NULL;
+}
+
+/* Writes piece @n of origins.big under the reservation @io and commits it. */
+static void commit_held(struct vx_store_task *t, uint32_t n, const struct vx_store_piece_io *io)
+{
+	struct vx_store_piece_done done = { 0 };
+
+	assert_int_equal(pwrite(io->buffered_fd, big_piece(n), big_piece_len(n), (off_t)io->offset),
+			 (ssize_t)big_piece_len(n));
+	done.crc32 = vx_crc32(0, big_piece(n), big_piece_len(n));
+	assert_int_equal(vx_store_piece_commit(t, n, &done), 0);
+}
+
+/*
+ * Two pieces are held by another writer while the conductor runs: the one that writer commits
+ * is never fetched, the one it gives up is fetched by the conductor.
+ */
+static void held_pieces(struct fixture *f, const char *url, const char *id)
+{
+	struct fetch_thread ft = { .f = f };
+	struct vx_store_piece_io io3, io7;
+	struct vx_store_task *mine;
+	pthread_t th;
+
+	ft.t = big_task(f, id);
+	assert_int_equal(vx_store_task_acquire(f->store, id, VX_STORE_USE_DOWNLOAD, &mine), 0);
+	assert_int_equal(vx_store_piece_begin_write(mine, 3, &io3), 0);
+	assert_int_equal(vx_store_piece_begin_write(mine, 7, &io7), 0);
+	fetch_request(f, &ft.req, url);
+	assert_int_equal(pthread_create(&th, NULL, fetch_main, &ft), 0);
+	/* Ranged: everything else finishes first. One stream: piece 3 stops it after 0..2. */
+	wait_finished(mine, 3);
+	usleep(50000);
+	commit_held(mine, 3, &io3);
+	vx_store_piece_abort(mine, 7, 0);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(ft.rc, 0);
+	assert_int_equal(f->by_conductor[3], 0);
+	assert_int_equal(f->by_conductor[7], 1);
+	assert_int_equal(ft.res.totals.pieces_done, BIG_PIECES);
+	assert_int_equal(ft.res.totals.bytes_reused, PIECE);
+	assert_int_equal(ft.res.totals.bytes_from_source, BIG_LEN - PIECE);
+	vx_store_task_release(mine, VX_STORE_USE_DOWNLOAD);
+	assert_big_task_whole(f, ft.t);
+	vx_store_task_release(ft.t, VX_STORE_USE_DOWNLOAD);
+}
+
+static void test_vx_conductor_fetch_source__held_pieces(void **state)
+{
+	struct fixture *f = *state;
+
+	big_origin_file(f);
+	held_pieces(f, f->url, TASK_A);
+}
+
+static void test_vx_conductor_fetch_source__bad_geometry(void **state)
+{
+	struct fixture *f = *state;
+	struct vx_conductor_fetch req;
+	struct vx_conductor_result res;
+	struct vx_store_task_params tp = { 0 };
+	struct vx_store_task *t;
+
+	big_origin_file(f);
+	tp.id = TASK_A;
+	tp.content_length = BIG_LEN + 1;
+	tp.piece_length = PIECE;
+	assert_int_equal(vx_store_task_open(f->store, &tp, VX_STORE_USE_DOWNLOAD, &t), 0);
+	fetch_request(f, &req, f->url);
+	assert_int_equal(vx_conductor_fetch_source(t, f->src, NULL, &req, &res), -EINVAL);
+	assert_non_null(strstr(res.msg, "bytes"));
+	assert_int_equal(res.totals.bytes_from_source, 0);
+	vx_store_task_release(t, VX_STORE_USE_DOWNLOAD);
+}
+
+static void test_vx_conductor_fetch_source__cancelled_before(void **state)
+{
+	struct fixture *f = *state;
+	struct vx_conductor_fetch req;
+	struct vx_conductor_result res;
+	struct vx_store_task *t;
+	struct vx_store_task_info info;
+
+	big_origin_file(f);
+	t = big_task(f, TASK_A);
+	fetch_request(f, &req, f->url);
+	atomic_store(&f->cancel, true);
+	assert_int_equal(vx_conductor_fetch_source(t, f->src, NULL, &req, &res), -ECANCELED);
+	assert_non_null(strstr(res.msg, "cancelled"));
+	vx_store_task_info(t, &info);
+	assert_int_equal(info.finished_count, 0);
+	vx_store_task_release(t, VX_STORE_USE_DOWNLOAD);
+}
+
+/* ---- HTTP origins on loopback ----------------------------------------------------------- */
+
+#define SKIP_WITHOUT_ORIGINS()   \
+	do {                     \
+		if (!origins.up) \
+			skip();  \
+	} while (0)
+
+static void test_vx_conductor_download__no_ranges(void **state)
+{
+	struct fixture *f = *state;
+	struct vx_conductor_origin origin;
+	struct vx_conductor_request req;
+	struct vx_conductor_result res;
+	struct vx_store_task *t;
+	char url[128], id[65];
+
+	SKIP_WITHOUT_ORIGINS();
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/big.bin", origins.plain_port);
+	assert_int_equal(vx_conductor_stat(f->src, url, NULL, 0, 0, &origin, &res), 0);
+	assert_int_equal(origin.content_length, BIG_LEN);
+	assert_false(origin.ranges);
+	vx_conductor_origin_release(&origin);
+	request(f, &req);
+	req.url = url;
+	assert_int_equal(vx_conductor_download(f->store, f->src, &req, &res), 0);
+	assert_true(same_as(f->out, origins.big, BIG_LEN));
+	assert_int_equal(res.totals.piece_count, BIG_PIECES);
+	assert_int_equal(res.totals.bytes_from_source, BIG_LEN);
+
+	/* Resume through the one stream: finished pieces are read past, not rewritten. */
+	memcpy(id, res.task_id, sizeof(id));
+	assert_int_equal(vx_store_task_remove(f->store, id), 0);
+	t = big_task(f, id);
+	assert_int_equal(vx_store_piece_write(t, 0, big_piece(0), PIECE, false, 0, NULL), 0);
+	assert_int_equal(vx_store_piece_write(t, 5, big_piece(5), PIECE, false, 0, NULL), 0);
+	assert_int_equal(vx_store_piece_write(t, BIG_PIECES - 1, big_piece(BIG_PIECES - 1),
+					      big_piece_len(BIG_PIECES - 1), false, 0, NULL),
+			 0);
+	vx_store_task_release(t, VX_STORE_USE_DOWNLOAD);
+	req.overwrite = true;
+	assert_int_equal(vx_conductor_download(f->store, f->src, &req, &res), 0);
+	assert_false(res.reused);
+	assert_int_equal(res.totals.bytes_reused, 2 * PIECE + big_piece_len(BIG_PIECES - 1));
+	assert_int_equal(res.totals.bytes_from_source,
+			 res.totals.content_length - res.totals.bytes_reused);
+	assert_true(same_as(f->out, origins.big, BIG_LEN));
+}
+
+static void test_vx_conductor_fetch_source__no_ranges_held_pieces(void **state)
+{
+	struct fixture *f = *state;
+	char url[128];
+
+	SKIP_WITHOUT_ORIGINS();
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/big.bin", origins.plain_port);
+	held_pieces(f, url, TASK_A);
+}
+
+static void test_vx_conductor_download__chunked(void **state)
+{
+	struct fixture *f = *state;
+	struct vx_conductor_request req;
+	struct vx_conductor_result res;
+	char url[128];
+
+	SKIP_WITHOUT_ORIGINS();
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/chunked/big.bin", origins.origin_port);
+	request(f, &req);
+	req.url = url;
+	assert_int_equal(vx_conductor_download(f->store, f->src, &req, &res), 0);
+	assert_true(same_as(f->out, origins.big, BIG_LEN));
+	assert_int_equal(res.totals.content_length, BIG_LEN);
+	assert_int_equal(res.totals.piece_count, BIG_PIECES);
+	assert_int_equal(res.totals.bytes_from_source, BIG_LEN);
+	assert_int_equal(res.piece_length, PIECE);
+	assert_int_equal(spool_files(f->dir), 0);
+
+	/* The complete task is reused without a second download. */
+	req.overwrite = true;
+	assert_int_equal(vx_conductor_download(f->store, f->src, &req, &res), 0);
+	assert_true(res.reused);
+}
+
+static void test_vx_conductor_fetch_unsized__pieces(void **state)
+{
+	struct fixture *f = *state;
+	struct vx_store_task_params tp = { 0 };
+	struct vx_conductor_origin origin;
+	struct vx_conductor_fetch req;
+	struct vx_conductor_result res;
+	struct vx_store_task *t;
+	char url[128];
+	uint32_t n;
+
+	SKIP_WITHOUT_ORIGINS();
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/chunked/big.bin", origins.origin_port);
+	assert_int_equal(vx_conductor_stat(f->src, url, NULL, 0, 0, &origin, &res), 0);
+	assert_int_equal(origin.content_length, -1);
+	tp.id = TASK_A;
+	tp.url = url;
+	tp.kind = VX_STORE_KIND_NORMAL;
+	fetch_request(f, &req, url);
+	assert_int_equal(vx_conductor_fetch_unsized(f->store, f->src, &origin, &tp, f->dir, &req,
+						    VX_STORE_USE_UPLOAD, &t, &res),
+			 0);
+	vx_conductor_origin_release(&origin);
+	/* One piece: Dragonfly's rule gives 4 MiB for this size. */
+	assert_int_equal(res.piece_length, 4u << 20);
+	assert_int_equal(res.totals.piece_count, 1);
+	assert_int_equal(f->by_conductor[0], 1);
+	assert_int_equal(f->crc[0], vx_crc32(0, origins.big, BIG_LEN));
+	for (n = 1; n < BIG_PIECES; n++)
+		assert_int_equal(f->by_conductor[n], 0);
+	assert_int_equal(spool_files(f->dir), 0);
+	assert_int_equal(vx_store_piece_verify(t, 0), 0);
+	assert_int_equal(vx_store_task_export(t, f->out, 0), 0);
+	assert_true(same_as(f->out, origins.big, BIG_LEN));
+	vx_store_task_release(t, VX_STORE_USE_UPLOAD);
+}
+
+static void test_vx_conductor_fetch_unsized__no_room(void **state)
+{
+	struct fixture *f = *state;
+	struct vx_store_task_params tp = { 0 };
+	struct vx_conductor_fetch req;
+	struct vx_conductor_result res;
+	struct vx_store_task *t = NULL;
+	struct vx_store_cfg cfg;
+	struct vx_store *small;
+	char url[128], path[512];
+
+	SKIP_WITHOUT_ORIGINS();
+	vx_store_cfg_init(&cfg);
+	snprintf(path, sizeof(path), "%s/small", f->dir);
+	cfg.dir = path;
+	cfg.no_gc_thread = true;
+	cfg.no_preallocate = true;
+	cfg.disk_quota_bytes = 1;
+	assert_int_equal(vx_store_open(&small, &cfg), 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/chunked/big.bin", origins.origin_port);
+	tp.id = TASK_A;
+	fetch_request(f, &req, url);
+	assert_int_equal(vx_conductor_fetch_unsized(small, f->src, NULL, &tp, f->dir, &req,
+						    VX_STORE_USE_READ, &t, &res),
+			 -ENOSPC);
+	assert_null(t);
+	assert_non_null(strstr(res.msg, "room"));
+	assert_int_equal(spool_files(f->dir), 0);
+	assert_int_equal(vx_store_task_acquire(small, TASK_A, VX_STORE_USE_READ, &t), -ENOENT);
+	vx_store_close(small);
+}
+
+static void *cancel_later(void *arg)
+{
+	struct fixture *f = arg;
+
+	usleep(300000);
+	atomic_store(&f->cancel, true);
+	return NULL;
+}
+
+/* The stalling origin sends 10 of 1000000 bytes, then nothing for 30 s. */
+static struct vx_store_task *stall_task(struct fixture *f, char *url, size_t len)
+{
+	struct vx_store_task_params tp = { 0 };
+	struct vx_store_task *t;
+
+	snprintf(url, len, "http://127.0.0.1:%d/stall/x", origins.origin_port);
+	tp.id = TASK_A;
+	tp.content_length = 1000000;
+	tp.piece_length = 65536;
+	assert_int_equal(vx_store_task_open(f->store, &tp, VX_STORE_USE_DOWNLOAD, &t), 0);
+	return t;
+}
+
+static void test_vx_conductor_fetch_source__cancel(void **state)
+{
+	struct fixture *f = *state;
+	struct vx_conductor_fetch req;
+	struct vx_conductor_result res;
+	struct vx_store_piece_io io;
+	struct vx_store_task *t;
+	uint64_t start = vx_now_ms();
+	pthread_t th;
+	char url[128];
+
+	SKIP_WITHOUT_ORIGINS();
+	t = stall_task(f, url, sizeof(url));
+	fetch_request(f, &req, url);
+	assert_int_equal(pthread_create(&th, NULL, cancel_later, f), 0);
+	/* Without the cancel this would end in the source's 30 s stall timeout. */
+	assert_int_equal(vx_conductor_fetch_source(t, f->src, NULL, &req, &res), -ECANCELED);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	print_message("cancelled after %llu ms\n", (unsigned long long)(vx_now_ms() - start));
+	assert_int_equal(res.totals.pieces_done, 0);
+	/* Nothing is left reserved. */
+	assert_int_equal(vx_store_piece_begin_write(t, 0, &io), 0);
+	vx_store_piece_abort(t, 0, 0);
+	vx_store_task_release(t, VX_STORE_USE_DOWNLOAD);
+}
+
+static void test_vx_conductor_fetch_source__timeout(void **state)
+{
+	struct fixture *f = *state;
+	struct vx_conductor_fetch req;
+	struct vx_conductor_result res;
+	struct vx_store_task *t;
+	char url[128];
+
+	SKIP_WITHOUT_ORIGINS();
+	t = stall_task(f, url, sizeof(url));
+	fetch_request(f, &req, url);
+	req.timeout_ms = 500;
+	assert_int_equal(vx_conductor_fetch_source(t, f->src, NULL, &req, &res), -ETIMEDOUT);
+	assert_non_null(strstr(res.msg, "timed out"));
+	vx_store_task_release(t, VX_STORE_USE_DOWNLOAD);
+}
+
+/* Starts both origins over a www dir holding big.bin; leaves origins.up false if it cannot. */
+static int group_setup(void **state)
+{
+	const char *src_dir = getenv("VX_SOURCE_DIR"), *tmp = vx_h_tmpdir();
+	char script[512], port_a[16], port_b[16], path[400];
+
+	(void)state;
+	vx_h_fill(origins.big, BIG_LEN, 7);
+	if (!tmp[0] || !src_dir || system("command -v python3 >/dev/null 2>&1") != 0) {
+		fprintf(stderr, "conductor: no python3 or VX_SOURCE_DIR: HTTP tests skipped\n");
+		return 0;
+	}
+	snprintf(origins.www, sizeof(origins.www), "%s", tmp);
+	snprintf(path, sizeof(path), "%s/big.bin", origins.www);
+	if (vx_h_write_file(path, origins.big, BIG_LEN))
+		return -1;
+	snprintf(script, sizeof(script), "%s/tests/integration/sources_origin.py", src_dir);
+	origins.plain_port = vx_h_free_port();
+	origins.origin_port = vx_h_free_port();
+	snprintf(port_a, sizeof(port_a), "%d", origins.plain_port);
+	snprintf(port_b, sizeof(port_b), "%d", origins.origin_port);
+	{
+		char *plain[] = { (char *)"python3",	 (char *)"-m",	      (char *)"http.server",
+				  (char *)"--bind",	 (char *)"127.0.0.1", port_a,
+				  (char *)"--directory", origins.www,	      NULL };
+		char *origin[] = { (char *)"python3", script, port_b, origins.www, NULL };
+
+		vx_h_spawn(plain, NULL);
+		vx_h_spawn(origin, NULL);
+	}
+	origins.up = vx_h_wait_port(origins.plain_port, 10000) &&
+		     vx_h_wait_port(origins.origin_port, 10000);
+	if (!origins.up)
+		fprintf(stderr, "conductor: the origins did not start: HTTP tests skipped\n");
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	vx_h_stop_all();
+	vx_h_rmdir();
+	return 0;
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -256,7 +843,18 @@ int main(void)
 		T(test_vx_conductor_download__digest),
 		T(test_vx_conductor_download__output_checks),
 		T(test_vx_conductor_download__source_errors),
+		T(test_vx_conductor_fetch_source__concurrent_writer),
+		T(test_vx_conductor_fetch_source__held_pieces),
+		T(test_vx_conductor_fetch_source__bad_geometry),
+		T(test_vx_conductor_fetch_source__cancelled_before),
+		T(test_vx_conductor_download__no_ranges),
+		T(test_vx_conductor_fetch_source__no_ranges_held_pieces),
+		T(test_vx_conductor_download__chunked),
+		T(test_vx_conductor_fetch_unsized__pieces),
+		T(test_vx_conductor_fetch_unsized__no_room),
+		T(test_vx_conductor_fetch_source__cancel),
+		T(test_vx_conductor_fetch_source__timeout),
 	};
 #undef T
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
