@@ -85,7 +85,7 @@ struct vx_api_result {
 /* One task for stat and list. */
 struct vx_api_task_info {
 	char task_id[VX_API_TASK_ID_LEN + 1];
-	const char *url;	/* lent until the op returns; NULL when unknown */
+	char *url;		/* NULL, or a copy from vx_malloc/vx_strdup: the server takes it */
 	uint32_t state;		/* 0 pending, 1 running, 2 done, 3 failed (spec/api.md) */
 	int64_t content_length; /* bytes, -1 unknown */
 	uint32_t piece_count;
@@ -102,11 +102,22 @@ struct vx_api_ops {
 	 * from any thread, also after cancel() and also when it fails at once.
 	 */
 	void (*download)(void *ctx, struct vx_api_call *call, const struct vx_api_download *r);
-	/* The client of @call went away (or the server is being freed): stop when convenient. */
+	/*
+	 * The client of @call went away (or the server is being freed): stop when convenient and
+	 * still call vx_api_call_done(). Not called once done() was called; but done() on another
+	 * thread may race with it, so cancel() must ignore a call it no longer knows (the pointer
+	 * stays valid until cancel() returns).
+	 */
 	void (*cancel)(void *ctx, struct vx_api_call *call);
-	/* Fill *@out for @task_id (NUL-terminated, 64 hex). Returns 0 or -ENOENT. */
+	/*
+	 * Fill *@out for @task_id (NUL-terminated, 64 hex). out->url, when set, is a vx_malloc'd
+	 * string the server takes (also on error). Returns 0 or -ENOENT.
+	 */
 	int (*stat)(void *ctx, const char *task_id, struct vx_api_task_info *out);
-	/* Fill up to @max entries of @out; returns how many there are in all (may exceed @max). */
+	/*
+	 * Fill up to @max entries of @out (zeroed); returns how many tasks there are in all (may
+	 * exceed @max). Each url, when set, is a vx_malloc'd string the server takes.
+	 */
 	uint32_t (*list)(void *ctx, struct vx_api_task_info *out, uint32_t max);
 	/* Delete @task_id and its content. Returns 0, -ENOENT or -EBUSY. */
 	int (*remove)(void *ctx, const char *task_id);
@@ -137,9 +148,10 @@ VX_MUST_CHECK int vx_api_server_new(struct vx_api_server **out,
 				    const struct vx_api_server_cfg *cfg);
 
 /*
- * vx_api_server_free() - stop the thread, close every client (calling cancel() for each
- * download in flight) and remove the socket path. Calls the daemon still owns stay valid until
- * their vx_api_call_done(). Not from an op. NULL is a no-op.
+ * vx_api_server_free() - stop the thread, close every client (the API thread calls cancel()
+ * for each download in flight before it exits) and remove the socket path if it is still ours.
+ * Calls the daemon still owns stay valid until their vx_api_call_done(), which then sends
+ * nothing. Not from an op. NULL is a no-op.
  */
 void vx_api_server_free(struct vx_api_server *s);
 
