@@ -314,6 +314,12 @@ void vx_store_task_info(struct vx_store_task *t, struct vx_store_task_info *out)
 /* The task id, NUL-terminated, lent while the handle is held. PIECE PATH. */
 const char *vx_store_task_id(const struct vx_store_task *t);
 
+/*
+ * The source URL the task was created with, NUL-terminated ("" when none), lent while the
+ * handle is held; a restarted daemon resumes unfinished tasks from it. PIECE PATH.
+ */
+const char *vx_store_task_url(const struct vx_store_task *t);
+
 /* Number of pieces of @t. PIECE PATH, lock-free. */
 uint32_t vx_store_task_piece_count(const struct vx_store_task *t);
 

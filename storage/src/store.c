@@ -520,6 +520,11 @@ const char *vx_store_task_id(const struct vx_store_task *t)
 	return t->id;
 }
 
+const char *vx_store_task_url(const struct vx_store_task *t)
+{
+	return t->url ? t->url : "";
+}
+
 /* Fills @out from @t; s->lock held by the caller. */
 static void task_info_locked(struct vx_store_task *t, struct vx_store_task_info *out)
 {

@@ -409,6 +409,8 @@ static void test_piece_commit__completes_task_and_survives_reopen(void **state)
 	vx_store_task_info(t, &info);
 	assert_int_equal(info.state, VX_STORE_TASK_COMPLETE);
 	assert_int_equal(info.finished_count, NPIECES);
+	/* the URL survives too: a restarted daemon resumes tasks from it */
+	assert_string_equal(vx_store_task_url(t), "https://example.com/blob");
 	for (uint32_t n = 0; n < NPIECES; n++) {
 		struct vx_store_piece_ref ref;
 
