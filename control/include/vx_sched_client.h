@@ -34,8 +34,10 @@ struct vx_sched_client;
 typedef void (*vx_sched_client_cb)(void *arg, int status, const struct vx_ctl_msg *resp);
 
 /*
- * Called with every server push (tag CONTROL_EVENT) and with the answers to automatic
- * re-registrations (tag CONTROL_RESPONSE, type REGISTER). @server is the index in the list.
+ * Called with every server push (tag CONTROL_EVENT), and with the answers to automatic
+ * re-registrations and to register or reschedule requests sent without a callback (tag
+ * CONTROL_RESPONSE, type REGISTER or RESCHEDULE, with task_id filled in by the client: the
+ * scheduler's responses carry none). @server is the index in the list.
  */
 typedef void (*vx_sched_client_event_cb)(void *arg, uint32_t server, const struct vx_ctl_msg *m);
 

@@ -52,7 +52,7 @@ static const bool cc_legal[CC_STATE_NR][CC_STATE_NR] = {
 
 struct cc_pending {
 	uint64_t rid;
-	int32_t task;	       /* register: index of the task, -1 otherwise */
+	int32_t task;	       /* register, reschedule: index of the task, -1 otherwise */
 	vx_sched_client_cb cb; /* NULL: an automatic re-registration (answer goes to on_event) */
 	void *arg;
 	uint64_t deadline_ms;
@@ -381,8 +381,10 @@ static int conn_send(struct vx_sched_client *c, struct cc_conn *cc, struct vx_ct
 	cc->wlen += (size_t)n;
 	cc->pend[cc->nr_pend++] =
 		(struct cc_pending){ .rid = m->rid,
-				     .task = m->type == VX_CTL_REGISTER ? task_index(c, m->task_id)
-									: -1,
+				     .task = m->type == VX_CTL_REGISTER ||
+							     m->type == VX_CTL_RESCHEDULE
+						     ? task_index(c, m->task_id)
+						     : -1,
 				     .cb = cb,
 				     .arg = arg,
 				     .deadline_ms = vx_now_ms() + c->cfg.timeout_ms };
@@ -554,10 +556,18 @@ static void on_frame(struct vx_sched_client *c, struct cc_conn *cc, const struct
 			register_owned(c, cc);
 			return;
 		}
-		if (p.cb)
+		if (p.cb) {
 			p.cb(p.arg, (int)m->status, m);
-		else if (c->cfg.on_event && m->type == VX_CTL_REGISTER)
-			c->cfg.on_event(c->cfg.arg, cc->idx, m); /* an automatic re-registration */
+		} else if (c->cfg.on_event && p.task >= 0 &&
+			   (m->type == VX_CTL_REGISTER || m->type == VX_CTL_RESCHEDULE)) {
+			/* an automatic re-registration, or a request sent without a callback:
+			 * responses carry no task id, so name the task for the receiver */
+			struct vx_ctl_msg named = *m;
+
+			named.task_id = (struct vx_ctl_str){ c->tasks[p.task].id, 64 };
+			named.has |= VX_CTL_F_TASK_ID;
+			c->cfg.on_event(c->cfg.arg, cc->idx, &named);
+		}
 		return;
 	}
 }
