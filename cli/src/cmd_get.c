@@ -1,11 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * cmd_get.c: `vx get URL -O FILE`. This slice runs an embedded one-shot peer without a daemon
- * or a scheduler: the conductor (vx_conductor.h) downloads from the source into a store in
- * --data-dir and puts the file at the output path once it is complete and verified.
+ * cmd_get.c: `vx get URL -O FILE`. Three ways to run, in this order:
+ *   --socket PATH (or a daemon answering on the default socket): the daemon downloads (libvx);
+ *   --scheduler LIST: an embedded one-shot peer joins the swarm (vx_peer.h);
+ *   neither: the conductor (vx_conductor.h) downloads from the source into --data-dir.
+ * In every mode the file appears at the output path only when complete and verified; -O -
+ * streams the content to stdout in order as the pieces land.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,8 +21,11 @@
 
 #include "args.h"
 #include "commands.h"
+#include "vx_client.h"
 #include "vx_conductor.h"
 #include "vx_err.h"
+#include "vx_log.h"
+#include "vx_peer.h"
 #include "vx_source.h"
 #include "vx_store.h"
 
@@ -27,7 +36,12 @@ enum {
 	GET_EXIT_OUTPUT = 5,	/* the output path cannot be written */
 	GET_EXIT_SOURCE = 6,	/* the source cannot be reached or refused the download */
 	GET_EXIT_TIMEOUT = 7,	/* --timeout passed */
+	GET_EXIT_NO_PEERS = 8,	/* no peer had it and back-to-source was disabled */
 };
+
+/* The daemon's socket when neither --socket nor --scheduler is given. */
+#define GET_SOCKET_DEFAULT "/run/vx/vx.sock"
+#define GET_SCHEDULERS_MAX 16
 
 /* Most --header and --filtered-query-param options on one command line. */
 #define GET_HEADERS_MAX	 32
@@ -38,11 +52,12 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: vx get URL -O FILE [options]\n\n"
-		"Downloads URL to FILE. FILE appears only when complete and verified. Without a\n"
-		"daemon or scheduler (this version) the file comes from the source, and pieces "
-		"are\n"
-		"kept in a local store so that a second download reuses them.\n\n"
-		"  -O, --output FILE             where to put the file (required)\n"
+		"Downloads URL to FILE. FILE appears only when complete and verified. Through a\n"
+		"daemon (--socket) or a scheduler (--scheduler) pieces come from peers; without\n"
+		"either the file comes from the source, and pieces are kept in a local store so\n"
+		"that a second download reuses them.\n\n"
+		"  -O, --output FILE             where to put the file (required; - is stdout,\n"
+		"                                written in order as pieces land)\n"
 		"  --data-dir DIR                store directory (default $XDG_CACHE_HOME/vx or\n"
 		"                                ~/.cache/vx)\n"
 		"  -H, --header 'K: V'           request header for the source; repeatable\n"
@@ -57,8 +72,14 @@ static void usage(FILE *f)
 		"  --overwrite                   replace an existing FILE\n"
 		"  --no-progress                 no progress bar\n"
 		"  --json                        print a JSON summary on stdout\n"
-		"  --socket PATH, --scheduler HOST:PORT\n"
-		"                                not available yet\n"
+		"  --socket PATH                 download through the daemon on PATH (default:\n"
+		"                                $VX_SOCKET or " GET_SOCKET_DEFAULT
+		" when a daemon\n"
+		"                                answers there)\n"
+		"  --scheduler HOST:PORT[,...]   no daemon: join the swarm with an embedded peer\n"
+		"  --listen HOST:PORT            the embedded peer's upload address (default\n"
+		"                                0.0.0.0:0, an ephemeral port)\n"
+		"  --disable-back-to-source      only from peers, never from the origin\n"
 		"  -h, --help                    this text\n\n"
 		"Exit codes:\n"
 		"  0  downloaded\n"
@@ -69,8 +90,26 @@ static void usage(FILE *f)
 		"  5  output path problem: missing directory, not writable, or FILE exists\n"
 		"     without --overwrite\n"
 		"  6  source unreachable, refused, or unsupported (scheme)\n"
-		"  7  timed out\n");
+		"  7  timed out\n"
+		"  8  no peer had the file and back-to-source was disabled\n");
 }
+
+/* What every mode reports, so the bar, the exit code and the JSON are written once. */
+struct get_progress {
+	uint64_t content_length, bytes_done, from_source, from_peers, reused, elapsed_ms;
+	uint32_t piece_count, pieces_done;
+};
+
+struct get_outcome {
+	int rc;
+	int stage; /* enum vx_conductor_stage numbering (vx_peer_stage extends it) */
+	int source_status;
+	char task_id[65];
+	uint64_t piece_length;
+	bool reused;
+	struct get_progress totals;
+	char msg[VX_CONDUCTOR_MSG_MAX];
+};
 
 struct progress_bar {
 	bool on;
@@ -90,12 +129,11 @@ static void human(char *buf, size_t len, double bytes)
 	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", bytes, units[u]);
 }
 
-static void draw_progress(void *arg, const struct vx_conductor_progress *p)
+static void draw(struct progress_bar *bar, const struct get_progress *p)
 {
-	struct progress_bar *bar = arg;
-	char done[32], total[32], speed[32], from_src[32], eta[32] = "--";
+	char done[32], total[32], speed[32], from_src[32], from_peers[32], eta[32] = "--";
 	double secs = (double)p->elapsed_ms / 1000.0, rate = 0.0;
-	uint64_t fetched = p->bytes_done - p->bytes_reused;
+	uint64_t fetched = p->bytes_done > p->reused ? p->bytes_done - p->reused : 0;
 	unsigned int pct = 100;
 
 	if (!bar->on)
@@ -107,15 +145,32 @@ static void draw_progress(void *arg, const struct vx_conductor_progress *p)
 	human(done, sizeof(done), (double)p->bytes_done);
 	human(total, sizeof(total), (double)p->content_length);
 	human(speed, sizeof(speed), rate);
-	human(from_src, sizeof(from_src), (double)p->bytes_from_source);
+	human(from_src, sizeof(from_src), (double)p->from_source);
+	human(from_peers, sizeof(from_peers), (double)p->from_peers);
 	if (rate > 0.0 && p->content_length > p->bytes_done)
 		snprintf(eta, sizeof(eta), "%.0fs",
 			 (double)(p->content_length - p->bytes_done) / rate);
 	else if (p->content_length == p->bytes_done)
 		snprintf(eta, sizeof(eta), "0s");
-	fprintf(stderr, "\r%3u%% %s / %s  %s/s  ETA %s  pieces %u/%u  source %s, peers 0 B\033[K",
-		pct, done, total, speed, eta, p->pieces_done, p->piece_count, from_src);
+	fprintf(stderr, "\r%3u%% %s / %s  %s/s  ETA %s  pieces %u/%u  peers %s, source %s\033[K",
+		pct, done, total, speed, eta, p->pieces_done, p->piece_count, from_peers, from_src);
 	bar->drawn = true;
+}
+
+static void draw_conductor(void *arg, const struct vx_conductor_progress *p)
+{
+	struct get_progress g = {
+		.content_length = p->content_length,
+		.bytes_done = p->bytes_done,
+		.from_source = p->bytes_from_source,
+		.from_peers = p->bytes_from_peers,
+		.reused = p->bytes_reused,
+		.elapsed_ms = p->elapsed_ms,
+		.piece_count = p->piece_count,
+		.pieces_done = p->pieces_done,
+	};
+
+	draw(arg, &g);
 }
 
 /* Writes @s as a JSON string (quotes included). */
@@ -135,26 +190,30 @@ static void json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-static int exit_code(int rc, const struct vx_conductor_result *res)
+static int exit_code(const struct get_outcome *o)
 {
-	/* First: the conductor reports any failure caused by a time limit as -ETIMEDOUT. */
+	int rc = o->rc;
+
+	/* First: any failure caused by a time limit is reported as -ETIMEDOUT. */
 	if (rc == -ETIMEDOUT)
 		return GET_EXIT_TIMEOUT;
-	switch (res->stage) {
+	switch (o->stage) {
 	case VX_CONDUCTOR_STAGE_OUTPUT:
 	case VX_CONDUCTOR_STAGE_EXPORT:
 		return GET_EXIT_OUTPUT;
 	case VX_CONDUCTOR_STAGE_DIGEST:
 		return rc == VX_EDIGEST ? GET_EXIT_DIGEST : VX_EXIT_FAILURE;
+	case VX_PEER_STAGE_PEERS:
+		return GET_EXIT_NO_PEERS;
 	default:
 		break;
 	}
-	if (res->stage == VX_CONDUCTOR_STAGE_REQUEST && rc == -EINVAL)
+	if (o->stage == VX_CONDUCTOR_STAGE_REQUEST && rc == -EINVAL)
 		return VX_EXIT_USAGE; /* bad --digest or --piece-length */
-	if (rc == VX_ESOURCE_NOTFOUND || (res->stage == VX_CONDUCTOR_STAGE_SOURCE &&
-					  (rc == -ENOENT || res->source_status == 404)))
+	if (rc == VX_ESOURCE_NOTFOUND ||
+	    (o->stage == VX_CONDUCTOR_STAGE_SOURCE && (rc == -ENOENT || o->source_status == 404)))
 		return GET_EXIT_NOT_FOUND;
-	if (rc == VX_ESCHEME || rc == VX_EURL || res->stage == VX_CONDUCTOR_STAGE_SOURCE)
+	if (rc == VX_ESCHEME || rc == VX_EURL || o->stage == VX_CONDUCTOR_STAGE_SOURCE)
 		return GET_EXIT_SOURCE;
 	return VX_EXIT_FAILURE;
 }
@@ -185,29 +244,424 @@ static int data_dir(const char *given, char *out, size_t len)
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-static void print_json(const struct vx_conductor_request *req,
-		       const struct vx_conductor_result *res, int rc, int code)
+static void print_json(const char *url, const char *output, const struct get_outcome *o, int code)
 {
-	const struct vx_conductor_progress *t = &res->totals;
+	const struct get_progress *t = &o->totals;
 
 	printf("{\"url\": ");
-	json_str(stdout, req->url);
+	json_str(stdout, url);
 	printf(", \"output\": ");
-	json_str(stdout, req->output);
+	json_str(stdout, output);
 	printf(", \"task_id\": ");
-	json_str(stdout, res->task_id);
-	printf(", \"ok\": %s, \"exit_code\": %d", rc ? "false" : "true", code);
-	if (rc) {
+	json_str(stdout, o->task_id);
+	printf(", \"ok\": %s, \"exit_code\": %d", o->rc ? "false" : "true", code);
+	if (o->rc) {
 		printf(", \"error\": ");
-		json_str(stdout, res->msg);
+		json_str(stdout, o->msg);
 	}
 	printf(", \"reused\": %s, \"content_length\": %llu, \"piece_length\": %llu, "
 	       "\"pieces\": %u, \"bytes_from_source\": %llu, \"bytes_from_peers\": %llu, "
 	       "\"bytes_reused\": %llu, \"elapsed_ms\": %llu}\n",
-	       res->reused ? "true" : "false", (unsigned long long)t->content_length,
-	       (unsigned long long)res->piece_length, t->piece_count,
-	       (unsigned long long)t->bytes_from_source, (unsigned long long)t->bytes_from_peers,
-	       (unsigned long long)t->bytes_reused, (unsigned long long)t->elapsed_ms);
+	       o->reused ? "true" : "false", (unsigned long long)t->content_length,
+	       (unsigned long long)o->piece_length, t->piece_count,
+	       (unsigned long long)t->from_source, (unsigned long long)t->from_peers,
+	       (unsigned long long)t->reused, (unsigned long long)t->elapsed_ms);
+}
+
+/* ---------------------------------------------------------------- Stream to stdout */
+
+/* -O -: copies the finished prefix of the content file to stdout, in order. */
+struct streamer {
+	int fd;		  /* content file (dup), -1 until it arrives */
+	uint64_t written; /* bytes already on stdout */
+	int err;	  /* first write error (-EPIPE...) */
+};
+
+static void stream_to(struct streamer *st, uint64_t upto)
+{
+	char buf[1 << 16];
+
+	while (st->fd >= 0 && !st->err && st->written < upto) {
+		size_t want = (size_t)VX_MIN((uint64_t)sizeof(buf), upto - st->written);
+		ssize_t n = pread(st->fd, buf, want, (off_t)st->written);
+
+		if (n <= 0) {
+			st->err = n < 0 ? -errno : -EIO;
+			return;
+		}
+		for (ssize_t off = 0; off < n;) {
+			ssize_t w = write(STDOUT_FILENO, buf + off, (size_t)(n - off));
+
+			if (w < 0) {
+				if (errno == EINTR)
+					continue;
+				st->err = -errno;
+				return;
+			}
+			off += w;
+		}
+		st->written += (uint64_t)n;
+	}
+}
+
+/* ---------------------------------------------------------------- Through the daemon */
+
+struct get_req {
+	const char *url, *output, *digest, *tag, *app;
+	const char *const *headers;
+	uint32_t nr_headers;
+	const char *const *filters;
+	uint32_t nr_filters;
+	uint64_t piece_length;
+	uint32_t timeout_ms;
+	bool overwrite, no_bts, stream;
+};
+
+struct client_run {
+	struct progress_bar *bar;
+	struct streamer st;
+};
+
+static void client_progress(void *arg, const struct vx_client_progress *p, int content_fd)
+{
+	struct client_run *r = arg;
+	struct get_progress g = {
+		.content_length = p->content_length,
+		.bytes_done = p->bytes_done,
+		.from_source = p->from_source,
+		.from_peers = p->from_peers,
+		.reused = p->reused,
+		.elapsed_ms = p->elapsed_ms,
+		.piece_count = p->piece_count,
+		.pieces_done = p->pieces_done,
+	};
+
+	if (content_fd >= 0 && r->st.fd < 0)
+		r->st.fd = dup(content_fd);
+	stream_to(&r->st, p->contiguous);
+	draw(r->bar, &g);
+}
+
+static int via_daemon(const char *socket_path, bool explicit, const struct get_req *q,
+		      struct progress_bar *bar, struct get_outcome *o)
+{
+	struct vx_client_download d = { 0 };
+	struct vx_client_result res;
+	struct client_run run = { .bar = bar, .st = { .fd = -1 } };
+	struct vx_client *c;
+	char abs_out[PATH_MAX];
+	int rc;
+
+	rc = vx_client_connect(&c, socket_path, 2000);
+	if (rc) {
+		if (!explicit)
+			return 1; /* no daemon there: the caller goes on without one */
+		o->rc = rc;
+		o->stage = VX_CONDUCTOR_STAGE_REQUEST;
+		snprintf(o->msg, sizeof(o->msg), "cannot reach the daemon on '%s': %s", socket_path,
+			 vx_strerror(rc));
+		return 0;
+	}
+	if (!q->stream && q->output[0] != '/') {
+		/* the daemon resolves nothing relative to our working directory */
+		char cwd[PATH_MAX];
+
+		if (!getcwd(cwd, sizeof(cwd)) ||
+		    (size_t)snprintf(abs_out, sizeof(abs_out), "%s/%s", cwd, q->output) >=
+			    sizeof(abs_out)) {
+			vx_client_close(c);
+			o->rc = -ENAMETOOLONG;
+			o->stage = VX_CONDUCTOR_STAGE_OUTPUT;
+			snprintf(o->msg, sizeof(o->msg), "output path too long");
+			return 0;
+		}
+		d.output = abs_out;
+	} else {
+		d.output = q->stream ? NULL : q->output;
+	}
+	d.url = q->url;
+	d.headers = q->headers;
+	d.nr_headers = q->nr_headers;
+	d.digest = q->digest;
+	d.tag = q->tag;
+	d.application = q->app;
+	d.piece_length = q->piece_length;
+	d.filtered_params = q->filters;
+	d.nr_filtered_params = q->nr_filters;
+	d.timeout_ms = q->timeout_ms;
+	d.overwrite = q->overwrite;
+	d.disable_back_to_source = q->no_bts;
+	rc = vx_client_download(c, &d, client_progress, &run, &res);
+	if (rc && !res.msg[0])
+		snprintf(res.msg, sizeof(res.msg), "%s", vx_client_errmsg(c));
+	if (!rc && q->stream) {
+		stream_to(&run.st, res.totals.content_length);
+		if (run.st.err) {
+			rc = run.st.err;
+			res.stage = VX_CONDUCTOR_STAGE_EXPORT;
+			snprintf(res.msg, sizeof(res.msg), "writing to stdout: %s",
+				 vx_strerror(rc));
+		}
+	}
+	if (run.st.fd >= 0)
+		close(run.st.fd);
+	vx_client_close(c);
+	o->rc = rc ? rc : res.status;
+	o->stage = (int)res.stage;
+	o->source_status = (int)res.source_status;
+	snprintf(o->task_id, sizeof(o->task_id), "%s", res.task_id);
+	snprintf(o->msg, sizeof(o->msg), "%s", res.msg);
+	o->totals = (struct get_progress){
+		.content_length = res.totals.content_length,
+		.bytes_done = res.totals.bytes_done,
+		.from_source = res.totals.from_source,
+		.from_peers = res.totals.from_peers,
+		.reused = res.totals.reused,
+		.elapsed_ms = res.totals.elapsed_ms,
+		.piece_count = res.totals.piece_count,
+		.pieces_done = res.totals.pieces_done,
+	};
+	o->reused = res.totals.content_length && res.totals.reused == res.totals.content_length;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- Embedded peer */
+
+struct peer_run {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
+	int fd;
+	uint64_t contiguous;
+	struct vx_peer_result res;
+	struct progress_bar *bar;
+};
+
+static void peer_progress(void *arg, const struct vx_peer_progress *p)
+{
+	struct peer_run *r = arg;
+	struct get_progress g = {
+		.content_length = p->content_length,
+		.bytes_done = p->bytes_done,
+		.from_source = p->from_source,
+		.from_peers = p->from_peers,
+		.reused = p->reused,
+		.elapsed_ms = p->elapsed_ms,
+		.piece_count = p->piece_count,
+		.pieces_done = p->pieces_done,
+	};
+
+	pthread_mutex_lock(&r->lock);
+	r->contiguous = p->contiguous;
+	pthread_cond_signal(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+	draw(r->bar, &g);
+}
+
+static void peer_fd(void *arg, int fd)
+{
+	struct peer_run *r = arg;
+
+	pthread_mutex_lock(&r->lock);
+	if (r->fd < 0)
+		r->fd = dup(fd);
+	pthread_cond_signal(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+}
+
+static void peer_done(void *arg, const struct vx_peer_result *res)
+{
+	struct peer_run *r = arg;
+
+	pthread_mutex_lock(&r->lock);
+	r->res = *res;
+	r->done = true;
+	pthread_cond_signal(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+}
+
+static int via_peer(const char *dir, const char *listen, const char *const *schedulers,
+		    uint32_t nr_schedulers, const struct get_req *q, struct progress_bar *bar,
+		    struct get_outcome *o)
+{
+	static const struct vx_peer_job_ops ops = {
+		.progress = peer_progress,
+		.content_fd = peer_fd,
+		.done = peer_done,
+	};
+	struct vx_peer_cfg pc = { 0 };
+	struct vx_peer_request rq = { 0 };
+	struct peer_run run = { .fd = -1, .bar = bar };
+	struct streamer st = { .fd = -1 };
+	struct vx_peer *peer;
+	char err[512];
+	int rc;
+
+	pc.data_dir = dir;
+	pc.listen = listen ? listen : "0.0.0.0:0";
+	for (uint32_t i = 0; i < nr_schedulers; i++)
+		pc.schedulers[i] = schedulers[i];
+	pc.nr_schedulers = nr_schedulers;
+	rc = vx_peer_new(&peer, &pc, err, sizeof(err));
+	if (rc) {
+		o->rc = rc;
+		o->stage = VX_CONDUCTOR_STAGE_STORE;
+		snprintf(o->msg, sizeof(o->msg), "cannot start the embedded peer: %s", err);
+		return 0;
+	}
+	pthread_mutex_init(&run.lock, NULL);
+	pthread_cond_init(&run.cond, NULL);
+	rq.url = q->url;
+	rq.headers = q->headers;
+	rq.nr_headers = q->nr_headers;
+	rq.output = q->stream ? NULL : q->output;
+	rq.digest = q->digest;
+	rq.tag = q->tag;
+	rq.application = q->app;
+	rq.piece_length = q->piece_length;
+	rq.filtered_params = q->filters;
+	rq.nr_filtered_params = q->nr_filters;
+	rq.timeout_ms = q->timeout_ms;
+	rq.overwrite = q->overwrite;
+	rq.disable_back_to_source = q->no_bts;
+	rc = vx_peer_download(peer, &rq, &ops, &run, NULL);
+	if (rc) {
+		run.done = true;
+		run.res.status = rc;
+		snprintf(run.res.msg, sizeof(run.res.msg), "cannot start: %s", vx_strerror(rc));
+	}
+	pthread_mutex_lock(&run.lock);
+	for (;;) {
+		uint64_t upto = run.contiguous;
+		bool done = run.done;
+
+		if (st.fd < 0 && run.fd >= 0) {
+			st.fd = run.fd;
+			run.fd = -1;
+		}
+		pthread_mutex_unlock(&run.lock);
+		if (q->stream)
+			stream_to(&st,
+				  done && !run.res.status ? run.res.totals.content_length : upto);
+		pthread_mutex_lock(&run.lock);
+		if (done)
+			break;
+		if (run.contiguous == upto && !run.done && run.fd < 0)
+			pthread_cond_wait(&run.cond, &run.lock);
+	}
+	pthread_mutex_unlock(&run.lock);
+	/* the peer leaves the swarm before we return: our children move on */
+	vx_peer_free(peer);
+	if (run.fd >= 0)
+		close(run.fd);
+	if (st.fd >= 0)
+		close(st.fd);
+	if (!run.res.status && st.err) {
+		run.res.status = st.err;
+		run.res.stage = VX_PEER_STAGE_EXPORT;
+		snprintf(run.res.msg, sizeof(run.res.msg), "writing to stdout: %s",
+			 vx_strerror(st.err));
+	}
+	o->rc = run.res.status;
+	o->stage = (int)run.res.stage;
+	o->source_status = (int)run.res.source_status;
+	snprintf(o->task_id, sizeof(o->task_id), "%s", run.res.task_id);
+	snprintf(o->msg, sizeof(o->msg), "%s", run.res.msg);
+	o->piece_length = run.res.piece_length;
+	o->reused = run.res.reused;
+	o->totals = (struct get_progress){
+		.content_length = run.res.totals.content_length,
+		.bytes_done = run.res.totals.bytes_done,
+		.from_source = run.res.totals.from_source,
+		.from_peers = run.res.totals.from_peers,
+		.reused = run.res.totals.reused,
+		.elapsed_ms = run.res.totals.elapsed_ms,
+		.piece_count = run.res.totals.piece_count,
+		.pieces_done = run.res.totals.pieces_done,
+	};
+	pthread_cond_destroy(&run.cond);
+	pthread_mutex_destroy(&run.lock);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- From the source only */
+
+static void via_conductor(const char *dir, const struct get_req *q, struct progress_bar *bar,
+			  struct get_outcome *o)
+{
+	struct vx_conductor_request req = { 0 };
+	struct vx_conductor_result res;
+	struct vx_source_ctx *src = NULL;
+	struct vx_store *store = NULL;
+	struct vx_store_cfg cfg;
+	int rc;
+
+	vx_store_cfg_init(&cfg);
+	cfg.dir = dir;
+	rc = vx_store_open(&store, &cfg);
+	if (rc) {
+		o->rc = rc;
+		o->stage = VX_CONDUCTOR_STAGE_STORE;
+		snprintf(o->msg, sizeof(o->msg), "cannot open the store in '%s': %s", dir,
+			 vx_strerror(rc));
+		return;
+	}
+	rc = vx_source_ctx_new(&src, NULL);
+	if (rc) {
+		o->rc = rc;
+		o->stage = VX_CONDUCTOR_STAGE_SOURCE;
+		snprintf(o->msg, sizeof(o->msg), "cannot start the source layer: %s",
+			 vx_strerror(rc));
+		vx_store_close(store);
+		return;
+	}
+	req.url = q->url;
+	req.headers = q->headers;
+	req.nr_headers = q->nr_headers;
+	req.tag = q->tag;
+	req.application = q->app;
+	req.piece_length = q->piece_length;
+	req.filtered_params = q->filters;
+	req.nr_filtered_params = q->nr_filters;
+	req.digest = q->digest;
+	req.timeout_ms = q->timeout_ms;
+	req.output = q->output;
+	req.overwrite = q->overwrite;
+	req.progress = draw_conductor;
+	req.progress_arg = bar;
+	rc = vx_conductor_download(store, src, &req, &res);
+	o->rc = rc;
+	o->stage = (int)res.stage;
+	o->source_status = res.source_status;
+	snprintf(o->task_id, sizeof(o->task_id), "%s", res.task_id);
+	snprintf(o->msg, sizeof(o->msg), "%s", res.msg);
+	o->piece_length = res.piece_length;
+	o->reused = res.reused;
+	o->totals = (struct get_progress){
+		.content_length = res.totals.content_length,
+		.bytes_done = res.totals.bytes_done,
+		.from_source = res.totals.bytes_from_source,
+		.from_peers = res.totals.bytes_from_peers,
+		.reused = res.totals.bytes_reused,
+		.elapsed_ms = res.totals.elapsed_ms,
+		.piece_count = res.totals.piece_count,
+		.pieces_done = res.totals.pieces_done,
+	};
+	vx_source_ctx_free(src);
+	vx_store_close(store);
+}
+
+/* Splits "a,b" into @out (pointers into @buf, which is overwritten). */
+static int split_list(char *buf, const char **out, uint32_t max, uint32_t *n)
+{
+	char *save = NULL;
+
+	for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (*n == max)
+			return -E2BIG;
+		out[(*n)++] = tok;
+	}
+	return 0;
 }
 
 static int run_get(int argc, char **argv)
@@ -227,34 +681,37 @@ static int run_get(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "socket", required_argument, NULL, 's' },
 		{ "scheduler", required_argument, NULL, 'S' },
+		{ "listen", required_argument, NULL, 'L' },
+		{ "disable-back-to-source", no_argument, NULL, 'B' },
+		{ "log-level", required_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *headers[GET_HEADERS_MAX], *filters[GET_FILTERS_MAX];
-	struct vx_conductor_request req = { 0 };
-	struct vx_conductor_result res;
+	const char *schedulers[GET_SCHEDULERS_MAX];
+	struct get_req q = { 0 };
+	struct get_outcome o = { 0 };
 	struct progress_bar bar = { 0 };
-	struct vx_source_ctx *src = NULL;
-	struct vx_store *store = NULL;
-	struct vx_store_cfg cfg;
-	const char *dir_opt = NULL, *remote = NULL;
-	char dir[GET_DATA_DIR_MAX];
+	const char *dir_opt = NULL, *socket_opt = NULL, *listen = NULL;
+	char dir[GET_DATA_DIR_MAX], sched_buf[1024];
+	uint32_t nr_schedulers = 0;
 	bool no_progress = false, json = false;
 	uint64_t timeout_ms = 0;
 	int c, rc, code;
 
 	optind = 1;
 	opterr = 0;
+	vx_log_set_level(VX_LOG_WARN);
 	while ((c = getopt_long(argc, argv, "O:H:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'O':
-			req.output = optarg;
+			q.output = optarg;
 			break;
 		case 'd':
 			dir_opt = optarg;
 			break;
 		case 'H':
-			if (req.nr_headers == GET_HEADERS_MAX) {
+			if (q.nr_headers == GET_HEADERS_MAX) {
 				fprintf(stderr, "vx get: at most %d --header options\n",
 					GET_HEADERS_MAX);
 				return VX_EXIT_USAGE;
@@ -264,33 +721,33 @@ static int run_get(int argc, char **argv)
 					optarg);
 				return VX_EXIT_USAGE;
 			}
-			headers[req.nr_headers++] = optarg;
+			headers[q.nr_headers++] = optarg;
 			break;
 		case 'D':
-			req.digest = optarg;
+			q.digest = optarg;
 			break;
 		case 't':
-			req.tag = optarg;
+			q.tag = optarg;
 			break;
 		case 'a':
-			req.application = optarg;
+			q.app = optarg;
 			break;
 		case 'p':
-			if (vx_args_parse_size(optarg, &req.piece_length) != 0 ||
-			    req.piece_length == 0) {
+			if (vx_args_parse_size(optarg, &q.piece_length) != 0 ||
+			    q.piece_length == 0) {
 				fprintf(stderr, "vx get: --piece-length: '%s' is not a size\n",
 					optarg);
 				return VX_EXIT_USAGE;
 			}
 			break;
 		case 'f':
-			if (req.nr_filtered_params == GET_FILTERS_MAX) {
+			if (q.nr_filters == GET_FILTERS_MAX) {
 				fprintf(stderr,
 					"vx get: at most %d --filtered-query-param options\n",
 					GET_FILTERS_MAX);
 				return VX_EXIT_USAGE;
 			}
-			filters[req.nr_filtered_params++] = optarg;
+			filters[q.nr_filters++] = optarg;
 			break;
 		case 'T':
 			if (vx_args_parse_duration_ms(optarg, &timeout_ms) != 0 ||
@@ -299,10 +756,10 @@ static int run_get(int argc, char **argv)
 					optarg);
 				return VX_EXIT_USAGE;
 			}
-			req.timeout_ms = (uint32_t)timeout_ms;
+			q.timeout_ms = (uint32_t)timeout_ms;
 			break;
 		case 'w':
-			req.overwrite = true;
+			q.overwrite = true;
 			break;
 		case 'n':
 			no_progress = true;
@@ -311,8 +768,35 @@ static int run_get(int argc, char **argv)
 			json = true;
 			break;
 		case 's':
+			socket_opt = optarg;
+			break;
 		case 'S':
-			remote = c == 's' ? "--socket" : "--scheduler";
+			if (strlen(optarg) >= sizeof(sched_buf)) {
+				fprintf(stderr, "vx get: --scheduler list too long\n");
+				return VX_EXIT_USAGE;
+			}
+			snprintf(sched_buf, sizeof(sched_buf), "%s", optarg);
+			nr_schedulers = 0;
+			if (split_list(sched_buf, schedulers, GET_SCHEDULERS_MAX, &nr_schedulers) ||
+			    !nr_schedulers) {
+				fprintf(stderr,
+					"vx get: --scheduler wants HOST:PORT[,HOST:PORT...] "
+					"(at most %d)\n",
+					GET_SCHEDULERS_MAX);
+				return VX_EXIT_USAGE;
+			}
+			break;
+		case 'L':
+			listen = optarg;
+			break;
+		case 'B':
+			q.no_bts = true;
+			break;
+		case 'v':
+			if (vx_log_set_level_name(optarg) != 0) {
+				fprintf(stderr, "vx get: unknown log level '%s'\n", optarg);
+				return VX_EXIT_USAGE;
+			}
 			break;
 		case 'h':
 			usage(stdout);
@@ -324,65 +808,64 @@ static int run_get(int argc, char **argv)
 			return VX_EXIT_USAGE;
 		}
 	}
-	if (argc - optind != 1 || !req.output) {
+	if (argc - optind != 1 || !q.output) {
 		fprintf(stderr, "vx get: give one URL and -O FILE\n");
 		usage(stderr);
 		return VX_EXIT_USAGE;
 	}
-	if (remote) {
-		fprintf(stderr,
-			"vx get: %s is not available yet: run without it to download "
-			"from the source\n",
-			remote);
+	if (socket_opt && nr_schedulers) {
+		fprintf(stderr, "vx get: give --socket or --scheduler, not both\n");
 		return VX_EXIT_USAGE;
 	}
-	if (strcmp(req.output, "-") == 0) {
-		fprintf(stderr, "vx get: -O - (stdout) is not available yet\n");
+	q.url = argv[optind];
+	q.stream = strcmp(q.output, "-") == 0;
+	q.headers = q.nr_headers ? headers : NULL;
+	q.filters = q.nr_filters ? filters : NULL;
+	if (q.stream && json) {
+		fprintf(stderr, "vx get: -O - and --json both want stdout\n");
 		return VX_EXIT_USAGE;
 	}
-	req.url = argv[optind];
-	req.headers = req.nr_headers ? headers : NULL;
-	req.filtered_params = req.nr_filtered_params ? filters : NULL;
 	bar.on = !no_progress && !json && isatty(STDERR_FILENO);
-	req.progress = draw_progress;
-	req.progress_arg = &bar;
+	signal(SIGPIPE, SIG_IGN);
 
-	rc = data_dir(dir_opt, dir, sizeof(dir));
-	if (rc) {
-		fprintf(stderr, "vx get: no data directory (give --data-dir): %s\n",
-			vx_strerror(rc));
-		return VX_EXIT_FAILURE;
+	rc = 1;
+	if (!nr_schedulers) {
+		const char *env = getenv("VX_SOCKET");
+		const char *path = socket_opt ? socket_opt : env && *env ? env : GET_SOCKET_DEFAULT;
+
+		rc = via_daemon(path, socket_opt != NULL, &q, &bar, &o);
 	}
-	fprintf(stderr, "vx get: no scheduler: downloading from the source\n");
-	vx_store_cfg_init(&cfg);
-	cfg.dir = dir;
-	rc = vx_store_open(&store, &cfg);
 	if (rc) {
-		fprintf(stderr, "vx get: cannot open the store in '%s': %s\n", dir,
-			vx_strerror(rc));
-		return VX_EXIT_FAILURE;
+		rc = data_dir(dir_opt, dir, sizeof(dir));
+		if (rc) {
+			fprintf(stderr, "vx get: no data directory (give --data-dir): %s\n",
+				vx_strerror(rc));
+			return VX_EXIT_FAILURE;
+		}
+		if (nr_schedulers || q.stream || q.no_bts) {
+			if (!nr_schedulers && !q.no_bts)
+				fprintf(stderr, "vx get: no daemon, no scheduler: downloading from "
+						"the source\n");
+			via_peer(dir, listen, schedulers, nr_schedulers, &q, &bar, &o);
+		} else {
+			fprintf(stderr, "vx get: no daemon, no scheduler: downloading from the "
+					"source\n");
+			via_conductor(dir, &q, &bar, &o);
+		}
 	}
-	rc = vx_source_ctx_new(&src, NULL);
-	if (rc) {
-		fprintf(stderr, "vx get: cannot start the source layer: %s\n", vx_strerror(rc));
-		vx_store_close(store);
-		return VX_EXIT_FAILURE;
-	}
-	rc = vx_conductor_download(store, src, &req, &res);
 	if (bar.drawn)
 		fputc('\n', stderr);
-	code = rc ? exit_code(rc, &res) : VX_EXIT_OK;
-	if (rc)
-		fprintf(stderr, "vx get: %s\n", res.msg[0] ? res.msg : vx_strerror(rc));
+	code = o.rc ? exit_code(&o) : VX_EXIT_OK;
+	if (o.rc)
+		fprintf(stderr, "vx get: %s\n", o.msg[0] ? o.msg : vx_strerror(o.rc));
 	if (json)
-		print_json(&req, &res, rc, code);
-	vx_source_ctx_free(src);
-	vx_store_close(store);
+		print_json(q.url, q.output, &o, code);
 	return code;
 }
 
 const struct vx_command vx_command_get = {
 	.name = "get",
-	.summary = "download a URL to a file (from the source without a scheduler)",
+	.summary = "download a URL to a file (from peers through a daemon or scheduler, or the "
+		   "source)",
 	.run = run_get,
 };

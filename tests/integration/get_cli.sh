@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # get_cli.sh VX: `vx get` without a daemon or scheduler, against a real nginx on loopback:
 # byte-identical output, --digest, exit codes and messages of the documented failures, resume
-# from the store (no second GET of the body) and the --json summary.
+# from the store (no second GET of the body) and the --json summary. Then origins nginx cannot
+# play (python3): one that ignores Range (http.server), a chunked reply with no length, and
+# --timeout against an origin that stalls before its headers or in the body (exit 7).
 set -euo pipefail
 vx=$1
 for tool in nginx python3 sha256sum cmp; do
@@ -14,17 +16,29 @@ nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 dir=$(mktemp -d)
 chmod 755 "$dir"
 nginx_pid=
+py_pids=()
 cleanup() {
-	if [ -n "$nginx_pid" ]; then
-		kill "$nginx_pid" 2>/dev/null || true
-		wait "$nginx_pid" 2>/dev/null || true
-	fi
+	for pid in $nginx_pid "${py_pids[@]}"; do
+		kill "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
 	rm -rf "$dir"
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+wait_port() {
+	for _ in $(seq 50); do
+		python3 -c "import socket; socket.create_connection(('127.0.0.1', $1), 1)" \
+			2>/dev/null && return 0
+		sleep 0.1
+	done
+	fail "nothing listens on port $1"
+}
+port=$(free_port)
 mkdir -p "$dir/www" "$dir/out"
 : >"$dir/www/empty.bin"
 printf 'x' >"$dir/www/one.bin"
@@ -45,11 +59,7 @@ http {
 CONF
 "$nginx_bin" -p "$dir" -c "$dir/nginx.conf" 2>"$dir/nginx.out" &
 nginx_pid=$!
-for _ in $(seq 50); do
-	python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)" \
-		2>/dev/null && break
-	sleep 0.1
-done
+wait_port "$port"
 base=http://127.0.0.1:$port
 data=$dir/data
 
@@ -57,7 +67,7 @@ data=$dir/data
 run() {
 	local want=$1 rc=0
 	shift
-	out=$("$vx" get "$@" --data-dir "$data" --no-progress 2>"$dir/stderr") || rc=$?
+	out=$("$vx" get --data-dir "$data" "$@" --no-progress 2>"$dir/stderr") || rc=$?
 	err=$(cat "$dir/stderr")
 	[ "$rc" -eq "$want" ] || fail "vx get $*: exit $rc, want $want: $err"
 }
@@ -119,7 +129,59 @@ expect_msg "unsupported URL scheme"
 run 6 "http://127.0.0.1:1/one.bin" -O "$dir/out/unreachable.bin"
 expect_msg "cannot get the source"
 
-# A scheduler or daemon is not available yet: a usage error, not a silent fallback.
-run 2 "$base/one.bin" -O "$dir/out/sched.bin" --scheduler 127.0.0.1:1
-expect_msg "not available yet"
+# No scheduler answers: the embedded peer does not hang, it falls back to the source.
+run 0 "$base/big.bin" -O "$dir/out/sched.bin" --scheduler 127.0.0.1:1 --data-dir "$dir/data-sched"
+cmp "$dir/www/big.bin" "$dir/out/sched.bin" || fail "fallback copy differs"
+# ...unless back-to-source is disabled: then it says so, exit 8.
+run 8 "$base/one.bin" -O "$dir/out/nobts.bin" --scheduler 127.0.0.1:1 --disable-back-to-source \
+	--data-dir "$dir/data-nobts"
+expect_msg "back-to-source is disabled"
+[ ! -e "$dir/out/nobts.bin" ] || fail "a failed download left $dir/out/nobts.bin"
+# A daemon socket that nobody serves is an error when asked for by name.
+run 1 "$base/one.bin" -O "$dir/out/sock.bin" --socket "$dir/nobody.sock"
+expect_msg "cannot reach the daemon"
+# -O - streams the content to stdout, in order.
+"$vx" get "$base/big.bin" -O - --data-dir "$dir/data-stream" --no-progress >"$dir/out/stream.bin" \
+	2>"$dir/stderr" || fail "vx get -O - failed: $(cat "$dir/stderr")"
+cmp "$dir/www/big.bin" "$dir/out/stream.bin" || fail "-O - output differs"
+
+# An origin that ignores Range: the object comes as one stream, pieces in order.
+plain_port=$(free_port)
+python3 -m http.server --bind 127.0.0.1 --directory "$dir/www" "$plain_port" \
+	>"$dir/plain.log" 2>&1 &
+py_pids+=($!)
+wait_port "$plain_port"
+run 0 "http://127.0.0.1:$plain_port/big.bin" -O "$dir/out/plain.bin" --piece-length 1MiB --json
+cmp "$dir/www/big.bin" "$dir/out/plain.bin" || fail "file from an origin without ranges differs"
+echo "$out" | python3 -c 'import json, sys; d = json.load(sys.stdin)
+assert d["ok"] and d["pieces"] == 6 and d["bytes_from_source"] == 5 * 2**20 + 3, d' ||
+	fail "--json summary wrong without ranges: $out"
+
+# A chunked reply without a length: spooled beside the output, imported, nothing left over.
+origin_port=$(free_port)
+python3 "$(dirname "$0")/sources_origin.py" "$origin_port" "$dir/www" >"$dir/origin.log" 2>&1 &
+py_pids+=($!)
+wait_port "$origin_port"
+run 0 "http://127.0.0.1:$origin_port/chunked/big.bin" -O "$dir/out/chunked.bin" --json
+cmp "$dir/www/big.bin" "$dir/out/chunked.bin" || fail "chunked file differs"
+echo "$out" | python3 -c 'import json, sys; d = json.load(sys.stdin)
+assert d["ok"] and d["content_length"] == 5 * 2**20 + 3, d' ||
+	fail "--json summary wrong for a chunked reply: $out"
+! ls -A "$dir/out" | grep -q vx-spool || fail "a spool file was left: $(ls -A "$dir/out")"
+
+# --timeout: exit 7 whether the origin stalls before its headers (each request runs out of
+# its own time) or in the body (the overall deadline), and nothing is left at the output.
+silent_port=$(free_port)
+python3 -c 'import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(16); held = []
+while True: held.append(s.accept())' "$silent_port" &
+py_pids+=($!)
+wait_port "$silent_port"
+run 7 "http://127.0.0.1:$silent_port/x.bin" -O "$dir/out/silent.bin" --timeout 1s
+expect_msg "timed out"
+[ ! -e "$dir/out/silent.bin" ] || fail "a file was left after a timeout"
+run 7 "http://127.0.0.1:$origin_port/stall/x.bin" -O "$dir/out/stall.bin" --timeout 1s
+expect_msg "timed out"
+[ ! -e "$dir/out/stall.bin" ] || fail "a file was left after a timeout"
 echo "get_cli: ok"

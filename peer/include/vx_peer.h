@@ -1,0 +1,209 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * vx_peer.h: the peer. One object wires the piece store, the source layer, the Vortex upload
+ * server, one piece fetcher per task and the scheduler client together, and runs them on one
+ * io_uring loop thread of its own. `vx serve` runs one for the life of the daemon (and puts the
+ * local API in front of it); `vx get --scheduler` runs one for a single download (the embedded
+ * one-shot peer), so a bare machine can still join a swarm.
+ *
+ * A download request names a URL; the peer derives the Dragonfly task id, and every request
+ * for the same id shares one task (two `vx get` of one URL fetch it once). A task asks the
+ * scheduler what to do: fetch from parents (with the trusted piece manifest, which may grow
+ * while the origin peer is still fetching), fetch from the origin (then it reports the digests
+ * that become the manifest), or wait. Without a scheduler, or when none answers, it goes to
+ * the source unless back-to-source is disabled. Every piece that lands, from a parent or from
+ * the source, is offered to this peer's own children at once (HAVE) and reported to the
+ * scheduler in batches. spec/peer.md has the task state machine and every limit.
+ *
+ * Threading: vx_peer_new(), vx_peer_free() and vx_peer_download() may be called from any
+ * thread; the job callbacks run on the peer's threads (loop or workers) and must not block.
+ */
+#ifndef VX_PEER_H
+#define VX_PEER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vx_compiler.h"
+
+struct vx_peer;
+struct vx_peer_job;
+
+#define VX_PEER_SCHEDULERS_MAX 16
+/* Tasks the peer drives at once (downloads in flight, triggered seeds, resumed tasks). */
+#define VX_PEER_TASKS_MAX 256
+/* Requests waiting on tasks at once. */
+#define VX_PEER_JOBS_MAX 1024
+/* Bytes of a failure message. */
+#define VX_PEER_MSG_MAX 768
+/* Request headers per download. */
+#define VX_PEER_HEADERS_MAX 64
+
+struct vx_peer_cfg {
+	const char *data_dir;  /* store directory; required */
+	const char *listen;    /* Vortex upload server "HOST:PORT"; port 0 picks one */
+	const char *advertise; /* IP literal given to the scheduler; NULL: from @listen */
+	const char *hostname;  /* NULL: gethostname() */
+	const char *idc;       /* data centre, or NULL */
+	const char *location;  /* "country|province|city|zone|cluster", or NULL */
+	const char *token;     /* scheduler token, or NULL */
+	const char *schedulers[VX_PEER_SCHEDULERS_MAX]; /* "HOST:PORT" */
+	uint32_t nr_schedulers;				/* 0: every task goes to the source */
+	bool seed;					/* announce the seed role */
+	bool no_back_to_source;	  /* never fetch from the origin (config download.back_to_source) */
+	bool resume;		  /* restart unfinished tasks found in the store at start */
+	bool wipe;		  /* empty the store at start (embedded one-shot peers) */
+	uint64_t upload_rate_bps; /* bytes per second; 0 = unlimited */
+	uint64_t download_rate_bps; /* bytes per second; 0 = unlimited */
+	uint64_t bandwidth_bps;	    /* declared upload bandwidth, bits/s; 0: not declared */
+	uint32_t upload_max_conns;  /* 0: default */
+	uint32_t source_parallel;   /* ranged reads in flight per origin task; 0: default */
+	uint64_t disk_limit_bytes;  /* store capacity; 0: the filesystem's */
+	uint32_t direct_io;	    /* enum vx_store_direct_io */
+};
+
+/* Counters of one download, as the progress callback and the result give them. */
+struct vx_peer_progress {
+	char task_id[65];	 /* 64 lowercase hex */
+	uint64_t content_length; /* bytes; 0 until known */
+	uint64_t bytes_done;	 /* bytes of finished pieces */
+	uint64_t from_peers;	 /* bytes of pieces this task got from parents */
+	uint64_t from_source;	 /* bytes of pieces this task got from the origin */
+	uint64_t reused;	 /* bytes already in the store when the request came */
+	uint64_t contiguous;	 /* bytes of the finished prefix (stream mode writes these) */
+	uint64_t elapsed_ms;	 /* since the request */
+	uint32_t piece_count;
+	uint32_t pieces_done;
+};
+
+/* Where a download stopped (same numbers as enum vx_conductor_stage). */
+enum vx_peer_stage {
+	VX_PEER_STAGE_REQUEST = 0,
+	VX_PEER_STAGE_OUTPUT = 1,
+	VX_PEER_STAGE_SOURCE = 2,
+	VX_PEER_STAGE_STORE = 3,
+	VX_PEER_STAGE_DIGEST = 4,
+	VX_PEER_STAGE_EXPORT = 5,
+	VX_PEER_STAGE_DONE = 6,
+	VX_PEER_STAGE_PEERS = 7, /* no peer had it and the source may not be used */
+};
+
+struct vx_peer_result {
+	int status;		  /* 0 or a negative errno / VX_E* */
+	enum vx_peer_stage stage; /* where it failed, or DONE */
+	uint32_t source_status;	  /* origin's status (HTTP 404...) of a source failure */
+	char task_id[65];	  /* "" when not derived */
+	uint64_t piece_length;	  /* of the plan; 0 when unknown */
+	bool reused;		  /* the store held the complete content already */
+	struct vx_peer_progress totals;
+	char msg[VX_PEER_MSG_MAX]; /* one line when it failed */
+};
+
+/* Callbacks of one download; run on the peer's threads; must not block. */
+struct vx_peer_job_ops {
+	void (*progress)(void *arg, const struct vx_peer_progress *p); /* may be NULL */
+	/* Stream mode: a read-only fd of the content file (lent for the call; dup it). */
+	void (*content_fd)(void *arg, int fd);
+	/* Exactly once; @res lent for the call. The job is gone after it returns. */
+	void (*done)(void *arg, const struct vx_peer_result *res);
+};
+
+/* One download request; every pointer is borrowed for vx_peer_download() (copied). */
+struct vx_peer_request {
+	const char *url;
+	const char *const *headers; /* "Name: value" */
+	uint32_t nr_headers;
+	const char *output; /* NULL: stream mode (content_fd + contiguous) */
+	const char *digest; /* "sha256:<hex>", "sha512:<hex>", "crc32:<dec>", or NULL */
+	const char *tag;
+	const char *application;
+	uint64_t piece_length; /* user-fixed; 0: Dragonfly's rule */
+	const char *const *filtered_params;
+	uint32_t nr_filtered_params;
+	uint32_t timeout_ms; /* 0: none */
+	bool overwrite;
+	bool disable_back_to_source;
+	uint32_t priority;
+	uint32_t uid, gid; /* who asked (API peer credentials); the output is chowned to them */
+	bool chown_output; /* set @uid/@gid on the output (daemon running as root) */
+};
+
+/*
+ * vx_peer_new() - open the store in cfg->data_dir, start the source layer, bind the upload
+ * server, connect to the schedulers (in the background) and start the loop thread.
+ * @cfg: borrowed for the call. @out: OUT, returns owned (vx_peer_free()).
+ * @err: OUT, one line on failure (@err_len bytes).
+ * Returns 0, -EINVAL (bad cfg: address, scheduler list), -EADDRINUSE, -ENOMEM, or the store's,
+ * the ring's or the socket's error.
+ */
+VX_MUST_CHECK int vx_peer_new(struct vx_peer **out, const struct vx_peer_cfg *cfg, char *err,
+			      size_t err_len);
+
+/* The port the upload server listens on (useful with port 0). Any thread. */
+uint16_t vx_peer_port(const struct vx_peer *p);
+
+/* The host id announced to the scheduler, lent while @p lives. Any thread. */
+const char *vx_peer_host_id(const struct vx_peer *p);
+
+/*
+ * vx_peer_download() - start downloading @req. Any thread. @ops and @arg are borrowed until
+ * done() ran. Returns 0 (done() will be called exactly once, possibly before this returns) or
+ * -ENOSPC (too many jobs) / -ESHUTDOWN (the peer is stopping): then done() is never called.
+ * @out: OUT, optional: the job, for vx_peer_job_cancel() until done() ran.
+ */
+VX_MUST_CHECK int vx_peer_download(struct vx_peer *p, const struct vx_peer_request *req,
+				   const struct vx_peer_job_ops *ops, void *arg,
+				   struct vx_peer_job **out);
+
+/*
+ * vx_peer_job_cancel() - the requester lost interest (its client went away): done() is called
+ * soon with -ECANCELED unless it already ran. The task goes on for other jobs and children.
+ * Any thread; only before done() returned.
+ */
+void vx_peer_job_cancel(struct vx_peer *p, struct vx_peer_job *job);
+
+/* One task as `vx task ls` shows it. */
+struct vx_peer_task_info {
+	char task_id[65];
+	char url[512];	/* cut */
+	uint32_t state; /* enum vx_store_task_state */
+	int64_t content_length;
+	uint32_t piece_count;
+	uint32_t pieces_done;
+};
+
+/* Store tasks (up to @max into @out). Any thread. Returns the number of tasks. */
+uint32_t vx_peer_list(struct vx_peer *p, struct vx_peer_task_info *out, uint32_t max);
+/* One task by id. Returns 0 or -ENOENT. Any thread. */
+int vx_peer_stat(struct vx_peer *p, const char *task_id, struct vx_peer_task_info *out);
+/* Deletes a task from the store (refused with -EBUSY while it downloads). Any thread. */
+int vx_peer_remove(struct vx_peer *p, const char *task_id);
+
+/*
+ * vx_peer_free() - graceful stop: tell the schedulers this host leaves, fail waiting jobs with
+ * -ECANCELED, cancel fetchers and origin fetches, close uploads, flush the store (unfinished
+ * tasks stay for a restart to resume), join the threads. NULL is a no-op.
+ */
+void vx_peer_free(struct vx_peer *p);
+
+/* The local API in front of a peer (`vx serve`): a unix socket served by vx_api.h. */
+struct vx_peer_api;
+
+/*
+ * vx_peer_api_start() - serve @p's downloads, stat, list and delete on the unix socket
+ * @socket_path (mode 0660, group @group or ours; spec/api.md). Clients' downloads become
+ * vx_peer_download() jobs; a client that goes away cancels its job. @p is borrowed and must
+ * outlive the API. @out: OUT, owned (vx_peer_api_stop()). Returns 0 or vx_api_server_new()'s
+ * errors, with one line in @err.
+ */
+VX_MUST_CHECK int vx_peer_api_start(struct vx_peer_api **out, struct vx_peer *p,
+				    const char *socket_path, const char *group, char *err,
+				    size_t err_len);
+
+/*
+ * Closes the socket and frees @a. Call it after vx_peer_free() (which ends every job, so no
+ * callback can reach @a any more). NULL is a no-op.
+ */
+void vx_peer_api_stop(struct vx_peer_api *a);
+
+#endif /* VX_PEER_H */

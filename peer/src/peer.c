@@ -1,0 +1,746 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * peer.c: the peer's life cycle, its loop thread, the mailbox other threads post to, and the
+ * glue to the scheduler client (whose epoll fd and the store notifier's eventfd are polled on
+ * the loop's ring). The task state machine is in peer_task.c, blocking work in peer_work.c.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <liburing.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "peer_int.h"
+#include "vx_alloc.h"
+#include "vx_err.h"
+#include "vx_log.h"
+#include "vx_store_glue.h"
+#include "vx_time.h"
+
+/* ---------------------------------------------------------------- Addresses */
+
+int vx__peer_parse_addr(const char *s, bool allow_port0, struct sockaddr_storage *ss,
+			socklen_t *len)
+{
+	char host[64];
+	const char *colon, *h = s;
+	size_t hlen;
+	char *end;
+	unsigned long port;
+
+	if (!s || !*s)
+		return -EINVAL;
+	if (*s == '[') {
+		const char *rb = strchr(s, ']');
+
+		if (!rb || rb[1] != ':')
+			return -EINVAL;
+		h = s + 1;
+		hlen = (size_t)(rb - h);
+		colon = rb + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon)
+			return -EINVAL;
+		hlen = (size_t)(colon - s);
+	}
+	if (hlen == 0 || hlen >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	errno = 0;
+	port = strtoul(colon + 1, &end, 10);
+	if (errno || *end || end == colon + 1 || port > 65535 || (!allow_port0 && port == 0))
+		return -EINVAL;
+	memset(ss, 0, sizeof(*ss));
+	if (strcmp(host, "localhost") == 0)
+		snprintf(host, sizeof(host), "127.0.0.1");
+	{
+		struct sockaddr_in *in = (struct sockaddr_in *)ss;
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+
+		if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
+			in->sin_family = AF_INET;
+			in->sin_port = htons((uint16_t)port);
+			*len = sizeof(*in);
+			return 0;
+		}
+		if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+			in6->sin6_family = AF_INET6;
+			in6->sin6_port = htons((uint16_t)port);
+			*len = sizeof(*in6);
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* The IP literal of @ss (no port) into @out. */
+static void addr_ip(const struct sockaddr_storage *ss, char *out, size_t len)
+{
+	if (ss->ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, out,
+			  (socklen_t)len);
+	else
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, out,
+			  (socklen_t)len);
+}
+
+/* ---------------------------------------------------------------- Mailbox */
+
+void vx__peer_post_work(struct vx_peer *p, struct peer_work *w)
+{
+	pthread_mutex_lock(&p->mail_lock);
+	vx_list_del(&w->node);
+	vx_list_add_tail(&p->inbox_works, &w->node);
+	pthread_mutex_unlock(&p->mail_lock);
+	vx_loop_wake(p->loop);
+}
+
+static void on_wake(struct vx_loop *loop, void *arg)
+{
+	struct vx_peer *p = arg;
+	struct vx_list jobs, works;
+
+	(void)loop;
+	vx_list_init(&jobs);
+	vx_list_init(&works);
+	pthread_mutex_lock(&p->mail_lock);
+	while (!vx_list_empty(&p->inbox_jobs)) {
+		struct vx_list *n = p->inbox_jobs.next;
+
+		vx_list_del(n);
+		vx_list_add_tail(&jobs, n);
+	}
+	while (!vx_list_empty(&p->inbox_works)) {
+		struct vx_list *n = p->inbox_works.next;
+
+		vx_list_del(n);
+		vx_list_add_tail(&works, n);
+	}
+	pthread_mutex_unlock(&p->mail_lock);
+
+	while (!vx_list_empty(&works)) {
+		struct peer_work *w = vx_list_first(&works, struct peer_work, node);
+
+		vx_list_del(&w->node);
+		vx_list_init(&w->node);
+		pthread_join(w->thread, NULL);
+		vx__peer_work_done(p, w);
+	}
+	while (!vx_list_empty(&jobs)) {
+		struct peer_job *j = vx_list_first(&jobs, struct peer_job, node);
+
+		vx_list_del(&j->node);
+		vx_list_init(&j->node);
+		if (p->shutting_down)
+			vx__peer_job_fail(p, j, -ECANCELED, VX_PEER_STAGE_REQUEST,
+					  "the daemon is shutting down");
+		else
+			vx__peer_job_start(p, j);
+	}
+}
+
+/* ---------------------------------------------------------------- Polls */
+
+static void poll_arm(struct vx_peer *p, struct peer_poll *pp)
+{
+	struct io_uring_sqe *sqe = vx_loop_sqe(p->loop);
+
+	io_uring_prep_poll_multishot(sqe, pp->fd, POLLIN);
+	vx_loop_arm(p->loop, &pp->op, sqe, true);
+}
+
+static void on_poll(struct vx_loop *loop, struct vx_op *op, int res, uint32_t cflags)
+{
+	struct peer_poll *pp = vx_container_of(op, struct peer_poll, op);
+	struct vx_peer *p = op->owner;
+
+	(void)loop;
+	if (res >= 0 || res == -EAGAIN)
+		pp->fn(p);
+	if (!(cflags & IORING_CQE_F_MORE) && res != -ECANCELED && !p->shutting_down)
+		poll_arm(p, pp); /* a multishot poll ended: arm it again */
+}
+
+static void sc_ready(struct vx_peer *p)
+{
+	(void)vx_sched_client_process(p->sc, 0);
+}
+
+static void nt_ready(struct vx_peer *p)
+{
+	vx__peer_drain_notifier(p);
+}
+
+/* ---------------------------------------------------------------- Scheduler glue */
+
+/*
+ * Requests go out without a callback: answers of register and reschedule come back through
+ * on_sched_event() with the task named, the others need no answer (a lost one is repaired by
+ * the task's own timers).
+ */
+int vx__peer_sched_send(struct vx_peer *p, struct vx_ctl_msg *m)
+{
+	if (!p->sc)
+		return -ENOTCONN;
+	return vx_sched_client_send(p->sc, m, NULL, NULL);
+}
+
+static void on_sched_event(void *arg, uint32_t server, const struct vx_ctl_msg *m)
+{
+	struct vx_peer *p = arg;
+
+	(void)server;
+	if (m->tag == VX_CTL_TAG_RESPONSE &&
+	    (m->type == VX_CTL_REGISTER || m->type == VX_CTL_RESCHEDULE)) {
+		struct peer_task *t;
+		char id[65];
+
+		if (m->task_id.len != 64)
+			return;
+		memcpy(id, m->task_id.ptr, 64);
+		id[64] = '\0';
+		t = vx__peer_task_find(p, id);
+		if (t)
+			vx__peer_on_answer(p, t, (int)m->status, m);
+		return;
+	}
+	if (m->tag == VX_CTL_TAG_EVENT)
+		vx__peer_on_event(p, m);
+}
+
+/* ---------------------------------------------------------------- Loop thread */
+
+static void on_tick(struct vx_loop *loop, struct vx_loop_ticker *tk, uint64_t now_ms)
+{
+	struct vx_peer *p = vx_container_of(tk, struct vx_peer, ticker);
+	bool works_idle = false;
+
+	(void)loop;
+	if (p->sc)
+		(void)vx_sched_client_process(p->sc, 0);
+	if (p->sc && now_ms - p->last_load_ms >= 1000) {
+		struct vx_upload_stats us;
+
+		vx_upload_stats(p->up, &us);
+		vx_sched_client_set_load(p->sc, us.conns, 0);
+		p->last_load_ms = now_ms;
+	}
+	vx__peer_tick(p, now_ms);
+	if (p->shutting_down) {
+		pthread_mutex_lock(&p->mail_lock);
+		works_idle = vx_list_empty(&p->works) && vx_list_empty(&p->inbox_works);
+		pthread_mutex_unlock(&p->mail_lock);
+	}
+	if (p->shutting_down && works_idle && vx__peer_tasks_idle(p) &&
+	    (!p->up || vx_upload_idle(p->up)) && !vx_loop_stopping(loop)) {
+		vx_loop_cancel(loop, &p->sc_poll.op);
+		vx_loop_cancel(loop, &p->nt_poll.op);
+		vx_loop_stop(loop);
+	}
+}
+
+/* Tells every scheduler that this host leaves, waiting a little for the bytes to go out. */
+static void leave_schedulers(struct vx_peer *p)
+{
+	uint64_t until = vx_now_ms() + 1000;
+
+	if (!p->sc)
+		return;
+	for (uint32_t i = 0; i < p->cfg.nr_schedulers; i++) {
+		struct vx_ctl_msg m = { 0 };
+
+		if (!vx_sched_client_up(p->sc, i))
+			continue;
+		m.type = VX_CTL_LEAVE;
+		/* without a task id the message goes to the first scheduler that is up; the
+		 * others see the connection close and keep our peers only for their grace time */
+		if (vx_sched_client_send(p->sc, &m, NULL, NULL))
+			vx_debug("peer: could not say goodbye to scheduler %u", i);
+		break;
+	}
+	while (vx_now_ms() < until) {
+		if (vx_sched_client_process(p->sc, 50) < 0)
+			break;
+	}
+}
+
+static void on_stop(struct vx_loop *loop, void *arg)
+{
+	struct vx_peer *p = arg;
+
+	(void)loop;
+	(void)p;
+}
+
+/* Starts the graceful shutdown on the loop thread (from the wake of vx_peer_free()). */
+static void begin_shutdown(struct vx_peer *p)
+{
+	if (p->shutting_down)
+		return;
+	p->shutting_down = true;
+	vx__peer_shutdown_tasks(p);
+	leave_schedulers(p);
+	if (p->up)
+		vx_upload_shutdown(p->up);
+}
+
+static void on_wake_or_stop(struct vx_loop *loop, void *arg)
+{
+	struct vx_peer *p = arg;
+	bool stopping;
+
+	on_wake(loop, arg);
+	pthread_mutex_lock(&p->mail_lock);
+	stopping = p->stopping;
+	pthread_mutex_unlock(&p->mail_lock);
+	if (stopping)
+		begin_shutdown(p);
+}
+
+static void start_done(struct vx_peer *p, int rc, const char *fmt, ...) VX_PRINTF(3, 4);
+
+static void start_done(struct vx_peer *p, int rc, const char *fmt, ...)
+{
+	pthread_mutex_lock(&p->mail_lock);
+	p->start_rc = rc;
+	if (rc && fmt && p->start_err && p->start_err_len) {
+		va_list ap;
+
+		va_start(ap, fmt);
+		vsnprintf(p->start_err, p->start_err_len, fmt, ap);
+		va_end(ap);
+	}
+	p->ready = true;
+	pthread_cond_signal(&p->ready_cond);
+	pthread_mutex_unlock(&p->mail_lock);
+}
+
+static int sched_setup(struct vx_peer *p)
+{
+	struct vx_sched_client_cfg cc = { 0 };
+
+	for (uint32_t i = 0; i < p->cfg.nr_schedulers; i++)
+		cc.servers[i] = p->cfg.schedulers[i];
+	cc.nr_servers = p->cfg.nr_schedulers;
+	cc.hello.host_id = vx_ctl_str_of(p->host_id);
+	cc.hello.addr = vx_ctl_str_of(p->addr);
+	cc.hello.port = p->port;
+	cc.hello.has = VX_CTL_F_HOST_ID | VX_CTL_F_ADDR | VX_CTL_F_PORT | VX_CTL_F_ROLE;
+	cc.hello.role = p->cfg.seed ? VX_CTL_ROLE_SEED : VX_CTL_ROLE_NORMAL;
+	if (p->cfg.idc && *p->cfg.idc) {
+		cc.hello.idc = vx_ctl_str_of(p->cfg.idc);
+		cc.hello.has |= VX_CTL_F_IDC;
+	}
+	if (p->cfg.location && *p->cfg.location) {
+		cc.hello.location = vx_ctl_str_of(p->cfg.location);
+		cc.hello.has |= VX_CTL_F_LOCATION;
+	}
+	if (p->cfg.token && *p->cfg.token) {
+		cc.hello.token = vx_ctl_str_of(p->cfg.token);
+		cc.hello.has |= VX_CTL_F_TOKEN;
+	}
+	if (p->cfg.bandwidth_bps) {
+		cc.hello.bandwidth_bps = p->cfg.bandwidth_bps;
+		cc.hello.has |= VX_CTL_F_BANDWIDTH;
+	}
+	cc.on_event = on_sched_event;
+	cc.arg = p;
+	return vx_sched_client_new(&p->sc, &cc);
+}
+
+static void *loop_main(void *arg)
+{
+	struct vx_peer *p = arg;
+	struct vx_loop_cfg lc = { .sq_entries = 512, .tick_ms = PEER_TICK_MS };
+	struct vx_upload_cfg uc;
+	struct sockaddr_storage bound;
+	socklen_t blen = sizeof(bound);
+	int rc;
+
+	rc = vx_loop_new(&p->loop, &lc);
+	if (rc) {
+		start_done(p, rc, "cannot set up io_uring: %s", vx_strerror(rc));
+		return NULL;
+	}
+	vx_upload_cfg_init(&uc);
+	memcpy(&uc.addr, &p->listen_addr, p->listen_len);
+	uc.addr_len = p->listen_len;
+	uc.ops = vx_store_glue_source_ops();
+	uc.ops_ctx = p->store;
+	uc.rate_bytes_per_s = p->cfg.upload_rate_bps;
+	if (p->cfg.upload_max_conns)
+		uc.max_conns = p->cfg.upload_max_conns;
+	rc = vx_upload_new(&p->up, p->loop, &uc);
+	if (rc) {
+		start_done(p, rc, "cannot listen on %s: %s", p->cfg.listen, vx_strerror(rc));
+		goto out_loop;
+	}
+	vx_upload_local_addr(p->up, &bound, &blen);
+	p->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+						    : ((struct sockaddr_in *)&bound)->sin_port);
+	snprintf(p->host_id, sizeof(p->host_id), "%s-%s-%u%s", p->addr, p->hostname, p->port,
+		 p->cfg.seed ? "-seed" : "");
+	if (p->cfg.nr_schedulers) {
+		rc = sched_setup(p);
+		if (rc) {
+			start_done(p, rc, "bad scheduler list: %s", vx_strerror(rc));
+			goto out_up;
+		}
+	}
+	rc = vx_store_notifier_new(p->store, &p->notifier);
+	if (rc) {
+		start_done(p, rc, "cannot create the store notifier: %s", vx_strerror(rc));
+		goto out_sc;
+	}
+	vx_loop_set_handler(p->loop, VX_OP_POLL, on_poll);
+	vx_op_init(&p->nt_poll.op, VX_OP_POLL, p, NULL);
+	p->nt_poll.fd = vx_store_notifier_fd(p->notifier);
+	p->nt_poll.fn = nt_ready;
+	poll_arm(p, &p->nt_poll);
+	if (p->sc) {
+		vx_op_init(&p->sc_poll.op, VX_OP_POLL, p, NULL);
+		p->sc_poll.fd = vx_sched_client_fd(p->sc);
+		p->sc_poll.fn = sc_ready;
+		poll_arm(p, &p->sc_poll);
+		(void)vx_sched_client_process(p->sc, 0);
+	}
+	p->ticker.fn = on_tick;
+	vx_loop_add_ticker(p->loop, &p->ticker);
+	vx_loop_set_on_wake(p->loop, on_wake_or_stop, p);
+	vx_loop_set_on_stop(p->loop, on_stop, p);
+	if (p->cfg.resume)
+		vx__peer_resume(p);
+	start_done(p, 0, NULL);
+
+	rc = vx_loop_run(p->loop);
+	if (rc)
+		vx_err("peer: loop failed: %s", vx_strerror(rc));
+	vx_loop_del_ticker(p->loop, &p->ticker);
+	vx_store_notifier_free(p->notifier);
+	p->notifier = NULL;
+out_sc:
+	vx_sched_client_free(p->sc);
+	p->sc = NULL;
+out_up:
+	if (p->up) {
+		if (!vx_upload_idle(p->up)) {
+			vx_upload_shutdown(p->up);
+			while (!vx_upload_idle(p->up))
+				if (vx_loop_run_once(p->loop, 100) < 0)
+					break;
+		}
+		vx_upload_free(p->up);
+		p->up = NULL;
+	}
+out_loop:
+	vx_loop_free(p->loop);
+	p->loop = NULL;
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- Public */
+
+int vx_peer_new(struct vx_peer **out, const struct vx_peer_cfg *cfg, char *err, size_t err_len)
+{
+	struct vx_store_cfg sc;
+	struct vx_peer *p;
+	int rc;
+
+	*out = NULL;
+	if (err && err_len)
+		err[0] = '\0';
+	if (!cfg->data_dir || !*cfg->data_dir || cfg->nr_schedulers > VX_PEER_SCHEDULERS_MAX) {
+		if (err)
+			snprintf(err, err_len, "no data directory, or too many schedulers");
+		return -EINVAL;
+	}
+	p = vx_calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->cfg = *cfg;
+	p->start_err = err;
+	p->start_err_len = err_len;
+	pthread_mutex_init(&p->mail_lock, NULL);
+	pthread_cond_init(&p->ready_cond, NULL);
+	vx_list_init(&p->inbox_jobs);
+	vx_list_init(&p->inbox_works);
+	vx_list_init(&p->works);
+	rc = vx__peer_parse_addr(cfg->listen ? cfg->listen : "0.0.0.0:4005", true, &p->listen_addr,
+				 &p->listen_len);
+	if (rc) {
+		if (err)
+			snprintf(err, err_len, "listen address '%s' is not IP:PORT", cfg->listen);
+		goto fail;
+	}
+	if (cfg->advertise && *cfg->advertise) {
+		struct sockaddr_storage tmp;
+		socklen_t tl;
+		char probe[80];
+
+		snprintf(probe, sizeof(probe), "%s:1", cfg->advertise);
+		if (strchr(cfg->advertise, ':'))
+			snprintf(probe, sizeof(probe), "[%s]:1", cfg->advertise);
+		if (vx__peer_parse_addr(probe, false, &tmp, &tl)) {
+			rc = -EINVAL;
+			if (err)
+				snprintf(err, err_len, "advertised address '%s' is not an IP",
+					 cfg->advertise);
+			goto fail;
+		}
+		snprintf(p->addr, sizeof(p->addr), "%s", cfg->advertise);
+	} else {
+		addr_ip(&p->listen_addr, p->addr, sizeof(p->addr));
+		if (strcmp(p->addr, "0.0.0.0") == 0 || strcmp(p->addr, "::") == 0) {
+			/* a wildcard listener is reached through loopback unless told
+			 * otherwise (host.ip in the config) */
+			snprintf(p->addr, sizeof(p->addr), "%s",
+				 strcmp(p->addr, "::") == 0 ? "::1" : "127.0.0.1");
+		}
+	}
+	if (cfg->hostname && *cfg->hostname)
+		snprintf(p->hostname, sizeof(p->hostname), "%s", cfg->hostname);
+	else if (gethostname(p->hostname, sizeof(p->hostname) - 1) != 0)
+		snprintf(p->hostname, sizeof(p->hostname), "localhost");
+	p->dig = vx_calloc(PEER_DIGESTS_PER_MSG, sizeof(*p->dig));
+	p->dig_str = vx_calloc(PEER_DIGESTS_PER_MSG, sizeof(*p->dig_str));
+	p->data_dir = vx_strdup(cfg->data_dir);
+	if (!p->dig || !p->dig_str || !p->data_dir) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	p->cfg.data_dir = p->data_dir;
+
+	vx_store_cfg_init(&sc);
+	sc.dir = cfg->data_dir;
+	sc.wipe = cfg->wipe;
+	sc.disk_quota_bytes = cfg->disk_limit_bytes;
+	sc.direct_io = (enum vx_store_direct_io)cfg->direct_io;
+	rc = vx_store_open(&p->store, &sc);
+	if (rc) {
+		if (err)
+			snprintf(err, err_len, "cannot open the store in '%s': %s", cfg->data_dir,
+				 vx_strerror(rc));
+		goto fail;
+	}
+	{
+		struct vx_source_ctx_cfg srcc = { 0 };
+
+		rc = vx_source_ctx_new(&p->src, &srcc);
+	}
+	if (rc) {
+		if (err)
+			snprintf(err, err_len, "cannot start the source layer: %s",
+				 vx_strerror(rc));
+		goto fail;
+	}
+	rc = pthread_create(&p->thread, NULL, loop_main, p);
+	if (rc) {
+		rc = -rc;
+		if (err)
+			snprintf(err, err_len, "cannot start the loop thread: %s", vx_strerror(rc));
+		goto fail;
+	}
+	p->thread_started = true;
+	pthread_mutex_lock(&p->mail_lock);
+	while (!p->ready)
+		pthread_cond_wait(&p->ready_cond, &p->mail_lock);
+	rc = p->start_rc;
+	p->start_err = NULL;
+	pthread_mutex_unlock(&p->mail_lock);
+	if (rc)
+		goto fail;
+	vx_info("peer: %s serving pieces on port %u%s", p->host_id, p->port,
+		cfg->nr_schedulers ? "" : " (no scheduler: downloads go to the source)");
+	*out = p;
+	return 0;
+fail:
+	p->start_err = NULL;
+	vx_peer_free(p);
+	return rc;
+}
+
+uint16_t vx_peer_port(const struct vx_peer *p)
+{
+	return p->port;
+}
+
+const char *vx_peer_host_id(const struct vx_peer *p)
+{
+	return p->host_id;
+}
+
+void vx_peer_free(struct vx_peer *p)
+{
+	if (!p)
+		return;
+	if (p->thread_started) {
+		pthread_mutex_lock(&p->mail_lock);
+		p->stopping = true;
+		pthread_mutex_unlock(&p->mail_lock);
+		if (p->ready && p->start_rc == 0)
+			vx_loop_wake(p->loop);
+		pthread_join(p->thread, NULL);
+	}
+	vx_source_ctx_free(p->src);
+	if (p->store) {
+		if (vx_store_flush(p->store))
+			vx_warn("peer: the store could not be flushed before closing");
+		vx_store_close(p->store);
+	}
+	vx_free(p->dig);
+	vx_free(p->dig_str);
+	vx_free(p->data_dir);
+	pthread_cond_destroy(&p->ready_cond);
+	pthread_mutex_destroy(&p->mail_lock);
+	vx_free(p);
+}
+
+static char *dup_or_null(const char *s, bool *oom)
+{
+	char *d;
+
+	if (!s)
+		return NULL;
+	d = vx_strdup(s);
+	if (!d)
+		*oom = true;
+	return d;
+}
+
+static char **dup_list(const char *const *v, uint32_t n, bool *oom)
+{
+	char **d;
+
+	if (!n)
+		return NULL;
+	d = vx_calloc(n, sizeof(*d));
+	if (!d) {
+		*oom = true;
+		return NULL;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		d[i] = dup_or_null(v[i], oom);
+	return d;
+}
+
+int vx_peer_download(struct vx_peer *p, const struct vx_peer_request *req,
+		     const struct vx_peer_job_ops *ops, void *arg, struct vx_peer_job **out)
+{
+	struct peer_job *j;
+	bool oom = false;
+
+	if (out)
+		*out = NULL;
+	if (!req->url || req->nr_headers > VX_PEER_HEADERS_MAX)
+		return -EINVAL;
+	j = vx_calloc(1, sizeof(*j));
+	if (!j)
+		return -ENOMEM;
+	vx_list_init(&j->node);
+	j->peer = p;
+	j->url = dup_or_null(req->url, &oom);
+	j->output = dup_or_null(req->output, &oom);
+	j->digest = dup_or_null(req->digest, &oom);
+	j->tag = dup_or_null(req->tag, &oom);
+	j->app = dup_or_null(req->application, &oom);
+	j->headers = dup_list(req->headers, req->nr_headers, &oom);
+	j->nr_headers = req->nr_headers;
+	j->filtered = dup_list(req->filtered_params, req->nr_filtered_params, &oom);
+	j->nr_filtered = req->nr_filtered_params;
+	j->piece_length = req->piece_length;
+	j->timeout_ms = req->timeout_ms;
+	j->overwrite = req->overwrite;
+	j->no_bts = req->disable_back_to_source;
+	j->uid = req->uid;
+	j->gid = req->gid;
+	j->chown_output = req->chown_output;
+	j->ops = *ops;
+	j->arg = arg;
+	j->start_ms = vx_now_ms();
+	j->deadline_ms = req->timeout_ms ? j->start_ms + req->timeout_ms : 0;
+	if (oom) {
+		vx__peer_job_free(j);
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&p->mail_lock);
+	if (p->stopping || p->nr_jobs >= VX_PEER_JOBS_MAX) {
+		int rc = p->stopping ? -ESHUTDOWN : -ENOSPC;
+
+		pthread_mutex_unlock(&p->mail_lock);
+		vx__peer_job_free(j);
+		return rc;
+	}
+	p->nr_jobs++;
+	vx_list_add_tail(&p->inbox_jobs, &j->node);
+	pthread_mutex_unlock(&p->mail_lock);
+	if (out)
+		*out = (struct vx_peer_job *)j;
+	vx_loop_wake(p->loop);
+	return 0;
+}
+
+void vx_peer_job_cancel(struct vx_peer *p, struct vx_peer_job *job)
+{
+	struct peer_job *j = (struct peer_job *)job;
+
+	atomic_store(&j->cancelled, true);
+	vx_loop_wake(p->loop);
+}
+
+static void info_of(struct vx_store_task *st, struct vx_peer_task_info *out)
+{
+	struct vx_store_task_info ti;
+
+	vx_store_task_info(st, &ti);
+	memset(out, 0, sizeof(*out));
+	memcpy(out->task_id, ti.id, sizeof(out->task_id));
+	snprintf(out->url, sizeof(out->url), "%s", vx_store_task_url(st));
+	out->state = ti.state;
+	out->content_length = (int64_t)ti.content_length;
+	out->piece_count = ti.piece_count;
+	out->pieces_done = ti.finished_count;
+}
+
+int vx_peer_stat(struct vx_peer *p, const char *task_id, struct vx_peer_task_info *out)
+{
+	struct vx_store_task *st;
+	int rc;
+
+	rc = vx_store_task_acquire(p->store, task_id, VX_STORE_USE_READ, &st);
+	if (rc)
+		return rc;
+	info_of(st, out);
+	vx_store_task_release(st, VX_STORE_USE_READ);
+	return 0;
+}
+
+uint32_t vx_peer_list(struct vx_peer *p, struct vx_peer_task_info *out, uint32_t max)
+{
+	struct vx_store_task_info *ti;
+	uint32_t n, got = 0;
+
+	if (!max)
+		return vx_store_task_list(p->store, NULL, 0);
+	ti = vx_calloc(max, sizeof(*ti));
+	if (!ti)
+		return 0;
+	n = vx_store_task_list(p->store, ti, max);
+	for (uint32_t i = 0; i < VX_MIN(n, max); i++) {
+		if (vx_peer_stat(p, ti[i].id, &out[got]) == 0)
+			got++;
+	}
+	vx_free(ti);
+	return got;
+}
+
+int vx_peer_remove(struct vx_peer *p, const char *task_id)
+{
+	return vx_store_task_remove(p->store, task_id);
+}

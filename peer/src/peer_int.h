@@ -1,0 +1,261 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * peer_int.h: the peer's private state, shared by peer.c (life cycle, loop, mailbox, scheduler
+ * glue), peer_task.c (the task state machine) and peer_work.c (blocking work on threads).
+ *
+ * Threading: everything in struct vx_peer and struct peer_task belongs to the loop thread,
+ * except the fields marked "mailbox" (under @mail_lock) and the atomics. Blocking work (store
+ * open, source stat and fetch, digest checks, exports) runs on a thread of its own per work
+ * item; it reads the task fields that were fixed before it started and writes only its own
+ * struct peer_work, which it posts back through the mailbox.
+ */
+#ifndef VX_PEER_INT_H
+#define VX_PEER_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "vx_conductor.h"
+#include "vx_ctl_msg.h"
+#include "vx_fetcher.h"
+#include "vx_list.h"
+#include "vx_loop.h"
+#include "vx_peer.h"
+#include "vx_ring.h"
+#include "vx_sched_client.h"
+#include "vx_source.h"
+#include "vx_store.h"
+#include "vx_upload.h"
+
+/* Housekeeping period of the loop: scheduler timers, progress batches, deadlines. */
+#define PEER_TICK_MS 20u
+/* A progress report goes out at least this often while pieces land, or at this many. */
+#define PEER_REPORT_MS	   200u
+#define PEER_REPORT_PIECES 16u
+/* Digests in one progress message (the codec allows 32768; frames stay far below 1 MiB). */
+#define PEER_DIGESTS_PER_MSG 4096u
+/* Per-parent cost records kept between reports. */
+#define PEER_COSTS_MAX 16u
+/* No scheduler answered a registration for this long: go to the source (if allowed). */
+#define PEER_SCHED_WAIT_MS 5000u
+/* A task fetching from peers got no piece for this long: ask for new parents. */
+#define PEER_STALL_MS 10000u
+/* Job progress callbacks at most this often (the final one always). */
+#define PEER_JOB_PROGRESS_MS 100u
+/* Candidates remembered while the task's geometry is not known yet. */
+#define PEER_PENDING_CANDS 64u
+
+struct vx_peer;
+struct peer_task;
+
+/* A foreign fd polled on the loop (multishot POLL_ADD). */
+struct peer_poll {
+	struct vx_op op;
+	int fd;
+	void (*fn)(struct vx_peer *p);
+};
+
+/* One download request waiting on a task. */
+struct peer_job {
+	struct vx_list node; /* mailbox inbox, then the task's job list */
+	struct vx_peer *peer;
+	struct peer_task *task;
+	char *url, *output, *digest, *tag, *app;
+	char **headers;
+	uint32_t nr_headers;
+	char **filtered;
+	uint32_t nr_filtered;
+	uint64_t piece_length;
+	uint32_t timeout_ms;
+	bool overwrite, no_bts, chown_output, exporting, fd_sent;
+	uint32_t uid, gid;
+	struct vx_peer_job_ops ops;
+	void *arg;
+	uint64_t start_ms, deadline_ms, last_progress_ms;
+	uint64_t base_peers, base_source; /* task counters when the job attached */
+	uint64_t reused;
+	atomic_bool cancelled; /* set by vx_peer_job_cancel() from any thread */
+	struct vx_peer_result res;
+};
+
+enum work_kind {
+	WORK_OPEN = 0,	 /* stat the origin when needed, open the task in the store */
+	WORK_FETCH = 1,	 /* fetch the missing pieces from the origin */
+	WORK_EXPORT = 2, /* check the user's digest, put the content at a job's output */
+};
+
+/* One blocking step on a thread of its own; posted back to the loop when done. */
+struct peer_work {
+	struct vx_list node; /* peer->works while running, then the inbox */
+	enum work_kind kind;
+	struct vx_peer *peer;
+	struct peer_task *task;
+	struct peer_job *job; /* WORK_EXPORT */
+	pthread_t thread;
+	bool stat_origin; /* WORK_OPEN: ask the origin for the length first */
+	int rc;
+	struct vx_conductor_result res;
+	/* WORK_OPEN results */
+	struct vx_store_task *st;
+	uint64_t content_length, piece_length;
+	bool regeometry; /* the origin's length differs from the stored task's: start over */
+	struct vx_conductor_origin origin;
+	bool have_origin;
+};
+
+enum peer_task_state {
+	TASK_LOOKUP = 0,      /* just created */
+	TASK_OPENING = 1,     /* WORK_OPEN running */
+	TASK_REGISTERING = 2, /* waiting for the scheduler's answer */
+	TASK_WAITING = 3,     /* the scheduler said wait, or geometry not known yet */
+	TASK_RUNNING = 4,     /* fetching (from parents and/or the origin) */
+	TASK_COMPLETE = 5,    /* every piece is in the store */
+	TASK_FAILED = 6,      /* gave up; jobs got the error */
+};
+
+struct peer_cand {
+	char host_id[VX_CTL_ID_MAX + 1];
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+};
+
+/* One task the peer drives. Loop thread only, except the atomics. */
+struct peer_task {
+	bool used;
+	uint32_t slot, gen; /* the scheduler callbacks' handle: slot and generation */
+	char id[65];
+	char *url;
+	char **headers; /* of the first job, for the origin */
+	uint32_t nr_headers;
+	uint64_t user_piece_length;
+	enum peer_task_state state;
+	struct vx_list jobs;
+	struct vx_peer *peer;
+	bool seed_triggered;   /* a seed asked by the scheduler: fetch from the origin */
+	bool want_source;      /* fetch from the origin once the content file is open */
+	bool reused_complete;  /* the store held every piece when the task started */
+	bool resend_known;     /* resumed: report the pieces held once answered */
+	uint32_t known_pieces; /* finished in the store when the task started */
+	bool no_bts;	       /* every job disabled back-to-source */
+
+	/* geometry, once known */
+	bool geometry;
+	uint64_t content_length, piece_length;
+	uint32_t piece_count;
+	struct vx_store_task *st; /* held for DOWNLOAD once opened */
+	uint8_t *from_fetcher;	  /* bitmap: pieces the fetcher committed */
+	uint8_t *done;		  /* bitmap: finished pieces seen through the waiter */
+	uint32_t pieces_done, prefix;
+	uint64_t bytes_done;
+	uint32_t *crc;	   /* trusted digests (scheduler manifest) */
+	uint8_t *trusted;  /* bitmap of @crc entries that are set */
+	uint32_t *pending; /* finished pieces not reported yet */
+	uint32_t nr_pending;
+	uint8_t *scratch_bits; /* bitmap scratch of a progress message */
+
+	/* the scheduler */
+	bool sched, registered, answered, origin, resend_digests, finished_sent, left;
+	uint64_t register_ms, last_piece_ms, last_report_ms, last_resched_ms;
+	struct peer_cand cands[PEER_PENDING_CANDS]; /* until the geometry is known */
+	uint32_t nr_cands;
+	struct vx_ctl_digest *early; /* digests that came before the geometry */
+	char (*early_str)[VX_CTL_DIGEST_MAX + 1];
+	uint32_t nr_early, cap_early;
+	struct vx_ctl_cost costs[PEER_COSTS_MAX];
+	char cost_ids[PEER_COSTS_MAX][VX_CTL_ID_MAX + 1];
+	uint32_t nr_costs;
+	char parent_ids[16][VX_CTL_ID_MAX + 1]; /* fetcher parent index -> host id */
+
+	/* fetching */
+	struct vx_fetcher *fetcher;
+	bool fetcher_done;
+	bool opening, fetching_source;
+	struct vx_conductor_origin origin_info;
+	bool have_origin;
+	atomic_bool cancel_source;
+	_Atomic uint64_t from_source; /* bytes, written by the origin fetch thread */
+	uint64_t from_peers;
+
+	/* the store's piece feed */
+	struct vx_store_waiter waiter;
+	uint32_t cursor;
+	bool waiting;
+	int content_fd; /* read-only fd for stream jobs, -1 */
+};
+
+struct vx_peer {
+	struct vx_peer_cfg cfg;
+	char *data_dir;
+	char host_id[VX_CTL_ID_MAX + 1];
+	char addr[64];
+	char hostname[128];
+	struct sockaddr_storage listen_addr;
+	socklen_t listen_len;
+	uint16_t port;
+
+	struct vx_store *store;
+	struct vx_source_ctx *src;
+	struct vx_loop *loop;
+	struct vx_upload *up;
+	struct vx_sched_client *sc;
+	struct vx_store_notifier *notifier;
+	struct peer_poll sc_poll, nt_poll;
+	struct vx_loop_ticker ticker;
+	pthread_t thread;
+	bool thread_started;
+
+	/* start-up handshake with vx_peer_new() */
+	pthread_mutex_t mail_lock;
+	pthread_cond_t ready_cond;
+	bool ready;
+	int start_rc;
+	char *start_err;
+	size_t start_err_len;
+
+	/* mailbox (under mail_lock) */
+	struct vx_list inbox_jobs;
+	struct vx_list inbox_works;
+	bool stopping;	  /* no new jobs */
+	uint32_t nr_jobs; /* jobs accepted and not done */
+
+	/* loop thread */
+	struct peer_task tasks[VX_PEER_TASKS_MAX];
+	uint32_t gen;
+	struct vx_list works; /* running work items */
+	bool shutting_down;
+	uint64_t last_load_ms;
+	struct vx_ctl_digest *dig;		  /* PEER_DIGESTS_PER_MSG */
+	char (*dig_str)[VX_STORE_DIGEST_STR_MAX]; /* PEER_DIGESTS_PER_MSG */
+};
+
+/* peer.c */
+void vx__peer_post_work(struct vx_peer *p, struct peer_work *w);
+int vx__peer_sched_send(struct vx_peer *p, struct vx_ctl_msg *m);
+int vx__peer_parse_addr(const char *s, bool allow_port0, struct sockaddr_storage *ss,
+			socklen_t *len);
+
+/* peer_task.c */
+void vx__peer_job_start(struct vx_peer *p, struct peer_job *j);
+void vx__peer_job_finish(struct vx_peer *p, struct peer_job *j);
+void vx__peer_job_fail(struct vx_peer *p, struct peer_job *j, int rc, enum vx_peer_stage stage,
+		       const char *fmt, ...) VX_PRINTF(5, 6);
+void vx__peer_work_done(struct vx_peer *p, struct peer_work *w);
+void vx__peer_on_answer(struct vx_peer *p, struct peer_task *t, int status,
+			const struct vx_ctl_msg *m);
+void vx__peer_on_event(struct vx_peer *p, const struct vx_ctl_msg *m);
+void vx__peer_tick(struct vx_peer *p, uint64_t now);
+void vx__peer_drain_notifier(struct vx_peer *p);
+void vx__peer_resume(struct vx_peer *p);
+void vx__peer_shutdown_tasks(struct vx_peer *p);
+bool vx__peer_tasks_idle(struct vx_peer *p);
+struct peer_task *vx__peer_task_find(struct vx_peer *p, const char *id);
+
+/* peer_work.c */
+int vx__peer_work_start(struct vx_peer *p, struct peer_task *t, struct peer_job *j,
+			enum work_kind kind, bool stat_origin);
+void vx__peer_job_free(struct peer_job *j);
+
+#endif /* VX_PEER_INT_H */

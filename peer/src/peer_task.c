@@ -1,0 +1,1321 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * peer_task.c: the task state machine of the peer (spec/peer.md). Loop thread only.
+ *
+ * A task starts from a download request (a job), a seed trigger or a resume. It looks in the
+ * store; asks the scheduler (or, without one, goes to the source); opens its content file once
+ * the geometry is known; runs a persistent fetcher for parents and/or a source fetch on a
+ * thread; learns of every finished piece through one store waiter (whoever wrote it), offers it
+ * to children and reports it to the scheduler in batches; and when complete, hands the content
+ * to each job (export, or stream).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "peer_int.h"
+#include "vx_alloc.h"
+#include "vx_err.h"
+#include "vx_log.h"
+#include "vx_store_glue.h"
+#include "vx_task_id.h"
+#include "vx_time.h"
+
+static void task_fail(struct vx_peer *p, struct peer_task *t, int rc, enum vx_peer_stage stage,
+		      uint32_t source_status, const char *msg);
+static void task_maybe_free(struct vx_peer *p, struct peer_task *t);
+static void task_complete(struct vx_peer *p, struct peer_task *t);
+static void source_start(struct vx_peer *p, struct peer_task *t);
+
+static inline bool bit_get(const uint8_t *b, uint32_t n)
+{
+	return (b[n / 8] >> (7 - n % 8)) & 1;
+}
+
+static inline void bit_set(uint8_t *b, uint32_t n)
+{
+	b[n / 8] |= (uint8_t)(0x80u >> (n % 8));
+}
+
+static uint64_t piece_len_of(const struct peer_task *t, uint32_t n)
+{
+	uint64_t off = (uint64_t)n * t->piece_length;
+
+	return VX_MIN(t->piece_length, t->content_length - off);
+}
+
+struct peer_task *vx__peer_task_find(struct vx_peer *p, const char *id)
+{
+	for (uint32_t i = 0; i < VX_PEER_TASKS_MAX; i++) {
+		if (p->tasks[i].used && memcmp(p->tasks[i].id, id, 64) == 0)
+			return &p->tasks[i];
+	}
+	return NULL;
+}
+
+static struct peer_task *task_new(struct vx_peer *p, const char *id, const char *url)
+{
+	struct peer_task *t = NULL;
+
+	for (uint32_t i = 0; i < VX_PEER_TASKS_MAX && !t; i++) {
+		if (!p->tasks[i].used)
+			t = &p->tasks[i];
+	}
+	if (!t)
+		return NULL;
+	memset(t, 0, sizeof(*t));
+	t->url = url ? vx_strdup(url) : NULL;
+	if (url && !t->url)
+		return NULL;
+	t->used = true;
+	t->slot = (uint32_t)(t - p->tasks);
+	t->gen = ++p->gen;
+	memcpy(t->id, id, 64);
+	t->id[64] = '\0';
+	t->content_fd = -1;
+	t->sched = p->sc != NULL;
+	vx_list_init(&t->jobs);
+	atomic_init(&t->cancel_source, false);
+	atomic_init(&t->from_source, 0);
+	return t;
+}
+
+/* ---------------------------------------------------------------- Jobs */
+
+void vx__peer_job_free(struct peer_job *j)
+{
+	for (uint32_t i = 0; j->headers && i < j->nr_headers; i++)
+		vx_free(j->headers[i]);
+	for (uint32_t i = 0; j->filtered && i < j->nr_filtered; i++)
+		vx_free(j->filtered[i]);
+	vx_free(j->headers);
+	vx_free(j->filtered);
+	vx_free(j->url);
+	vx_free(j->output);
+	vx_free(j->digest);
+	vx_free(j->tag);
+	vx_free(j->app);
+	vx_free(j);
+}
+
+static void job_counters(struct peer_job *j, struct vx_peer_progress *pr)
+{
+	struct peer_task *t = j->task;
+
+	memset(pr, 0, sizeof(*pr));
+	pr->elapsed_ms = vx_now_ms() - j->start_ms;
+	pr->reused = j->reused;
+	if (!t)
+		return;
+	memcpy(pr->task_id, t->id, 65);
+	pr->content_length = t->geometry ? t->content_length : 0;
+	pr->piece_count = t->piece_count;
+	pr->pieces_done = t->pieces_done;
+	pr->bytes_done = t->bytes_done;
+	pr->from_peers = t->from_peers - j->base_peers;
+	pr->from_source = atomic_load(&t->from_source) - j->base_source;
+	pr->contiguous =
+		t->geometry ? VX_MIN((uint64_t)t->prefix * t->piece_length, t->content_length) : 0;
+}
+
+/* Calls done() and forgets @j. */
+void vx__peer_job_finish(struct vx_peer *p, struct peer_job *j)
+{
+	struct peer_task *t = j->task;
+
+	if (t)
+		vx_list_del(&j->node);
+	job_counters(j, &j->res.totals);
+	if (t) {
+		memcpy(j->res.task_id, t->id, 65);
+		j->res.piece_length = t->piece_length;
+	}
+	if (!j->res.status)
+		j->res.stage = VX_PEER_STAGE_DONE;
+	j->ops.done(j->arg, &j->res);
+	pthread_mutex_lock(&p->mail_lock);
+	p->nr_jobs--;
+	pthread_mutex_unlock(&p->mail_lock);
+	vx__peer_job_free(j);
+	if (t)
+		task_maybe_free(p, t);
+}
+
+void vx__peer_job_fail(struct vx_peer *p, struct peer_job *j, int rc, enum vx_peer_stage stage,
+		       const char *fmt, ...)
+{
+	va_list ap;
+
+	j->res.status = rc;
+	j->res.stage = stage;
+	va_start(ap, fmt);
+	vsnprintf(j->res.msg, sizeof(j->res.msg), fmt, ap);
+	va_end(ap);
+	vx__peer_job_finish(p, j);
+}
+
+static void job_progress(struct peer_job *j, bool force)
+{
+	struct vx_peer_progress pr;
+	uint64_t now = vx_now_ms();
+
+	if (!j->ops.progress || (!force && now - j->last_progress_ms < PEER_JOB_PROGRESS_MS))
+		return;
+	j->last_progress_ms = now;
+	job_counters(j, &pr);
+	j->ops.progress(j->arg, &pr);
+}
+
+/* Stream mode: hand the content file to @j once it exists. */
+static void job_send_fd(struct peer_task *t, struct peer_job *j)
+{
+	if (j->output || j->fd_sent || t->content_fd < 0 || !j->ops.content_fd)
+		return;
+	j->fd_sent = true;
+	j->ops.content_fd(j->arg, t->content_fd);
+}
+
+/* Checks the output path before anything is fetched, so a bad path fails at once. */
+static int check_output(struct peer_job *j, char *msg, size_t len)
+{
+	char dir[4096];
+	const char *slash;
+	struct stat st;
+
+	if (!j->output)
+		return 0;
+	if (!*j->output || strlen(j->output) >= sizeof(dir)) {
+		snprintf(msg, len, "output path is empty or too long");
+		return -EINVAL;
+	}
+	if (stat(j->output, &st) == 0) {
+		if (S_ISDIR(st.st_mode)) {
+			snprintf(msg, len, "output '%s' is a directory", j->output);
+			return -EISDIR;
+		}
+		if (!j->overwrite) {
+			snprintf(msg, len, "output '%s' exists (use --overwrite)", j->output);
+			return -EEXIST;
+		}
+	}
+	slash = strrchr(j->output, '/');
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == j->output)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - j->output), j->output);
+	if (stat(dir, &st) != 0) {
+		int rc = -errno;
+
+		snprintf(msg, len, "output directory '%s': %s", dir, vx_strerror(rc));
+		return rc;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(msg, len, "output directory '%s' is not a directory", dir);
+		return -ENOTDIR;
+	}
+	if (j->chown_output && j->uid != 0) {
+		/* the daemon writes for a client: the client itself must be allowed to */
+		bool ok = (st.st_uid == j->uid && (st.st_mode & S_IWUSR)) ||
+			  (st.st_gid == j->gid && (st.st_mode & S_IWGRP)) || (st.st_mode & S_IWOTH);
+
+		if (!ok) {
+			snprintf(msg, len, "output directory '%s' is not writable by uid %u", dir,
+				 j->uid);
+			return -EACCES;
+		}
+	} else if (access(dir, W_OK) != 0) {
+		int rc = -errno;
+
+		snprintf(msg, len, "output directory '%s' is not writable: %s", dir,
+			 vx_strerror(rc));
+		return rc;
+	}
+	return 0;
+}
+
+/* The task is complete: give @j its content. */
+static void job_deliver(struct vx_peer *p, struct peer_task *t, struct peer_job *j)
+{
+	if (j->exporting)
+		return;
+	if (!j->output && !j->digest) {
+		job_send_fd(t, j);
+		job_progress(j, true);
+		vx__peer_job_finish(p, j);
+		return;
+	}
+	j->exporting = true;
+	job_progress(j, true);
+	if (vx__peer_work_start(p, t, j, WORK_EXPORT, false))
+		vx__peer_job_fail(p, j, -ENOMEM, VX_PEER_STAGE_EXPORT,
+				  "cannot start the export thread");
+}
+
+/* ---------------------------------------------------------------- Scheduler */
+
+static void send_simple(struct vx_peer *p, struct peer_task *t, enum vx_ctl_type type,
+			const char *error)
+{
+	struct vx_ctl_msg m = { 0 };
+
+	if (!t->sched)
+		return;
+	m.type = type;
+	m.task_id = (struct vx_ctl_str){ t->id, 64 };
+	m.has = VX_CTL_F_TASK_ID;
+	if (error) {
+		m.error = vx_ctl_str_of(error);
+		m.has |= VX_CTL_F_ERROR;
+	}
+	(void)vx__peer_sched_send(p, &m);
+}
+
+static void task_register(struct vx_peer *p, struct peer_task *t)
+{
+	struct vx_sched_client_task rt = { 0 };
+	int rc;
+
+	rt.task_id = (struct vx_ctl_str){ t->id, 64 };
+	rt.url = vx_ctl_str_of(t->url);
+	rt.piece_len = t->geometry ? t->piece_length : t->user_piece_length;
+	rt.content_len = t->geometry ? (int64_t)t->content_length : -1;
+	rt.need_bts = t->seed_triggered;
+	rc = vx_sched_client_register(p->sc, &rt, NULL, NULL);
+	if (rc) {
+		vx_warn("peer: task %.12s: cannot register: %s", t->id, vx_strerror(rc));
+		t->sched = false; /* go to the source instead */
+		source_start(p, t);
+		return;
+	}
+	t->registered = true;
+	t->register_ms = vx_now_ms();
+	if (t->state < TASK_REGISTERING)
+		t->state = TASK_REGISTERING;
+}
+
+/* Sends the pieces finished since the last report (and digests when we are an origin). */
+static void task_report(struct vx_peer *p, struct peer_task *t)
+{
+	struct vx_ctl_msg m = { 0 };
+	uint32_t lo = UINT32_MAX, hi = 0, nd = 0, nbytes;
+	int rc;
+
+	if (!t->sched || !t->answered || !t->st)
+		return;
+	if (t->origin && t->resend_digests) {
+		/* a new origin (or one after a failover) reports every digest it holds */
+		for (uint32_t n = 0; n < t->piece_count; n++) {
+			struct vx_store_piece_ref ref;
+
+			if (!bit_get(t->done, n) || vx_store_piece_get(t->st, n, &ref) != 0)
+				continue;
+			snprintf(p->dig_str[nd], sizeof(p->dig_str[nd]), "crc32:%u", ref.crc32);
+			p->dig[nd].piece = n;
+			p->dig[nd].digest = vx_ctl_str_of(p->dig_str[nd]);
+			if (++nd == PEER_DIGESTS_PER_MSG || n + 1 == t->piece_count) {
+				memset(&m, 0, sizeof(m));
+				m.type = VX_CTL_PROGRESS;
+				m.task_id = (struct vx_ctl_str){ t->id, 64 };
+				m.digests = p->dig;
+				m.nr_digests = nd;
+				m.content_len = (int64_t)t->content_length;
+				m.piece_len = t->piece_length;
+				m.has = VX_CTL_F_TASK_ID | VX_CTL_F_DIGESTS | VX_CTL_F_CONTENT_LEN |
+					VX_CTL_F_PIECE_LEN;
+				if (vx__peer_sched_send(p, &m))
+					return; /* try again at the next tick */
+				nd = 0;
+			}
+		}
+		if (nd) {
+			memset(&m, 0, sizeof(m));
+			m.type = VX_CTL_PROGRESS;
+			m.task_id = (struct vx_ctl_str){ t->id, 64 };
+			m.digests = p->dig;
+			m.nr_digests = nd;
+			m.content_len = (int64_t)t->content_length;
+			m.piece_len = t->piece_length;
+			m.has = VX_CTL_F_TASK_ID | VX_CTL_F_DIGESTS | VX_CTL_F_CONTENT_LEN |
+				VX_CTL_F_PIECE_LEN;
+			if (vx__peer_sched_send(p, &m))
+				return;
+			nd = 0;
+		}
+		t->resend_digests = false;
+	}
+	if (!t->nr_pending && !t->nr_costs)
+		return;
+	memset(&m, 0, sizeof(m));
+	m.type = VX_CTL_PROGRESS;
+	m.task_id = (struct vx_ctl_str){ t->id, 64 };
+	m.has = VX_CTL_F_TASK_ID;
+	for (uint32_t i = 0; i < t->nr_pending; i++) {
+		lo = VX_MIN(lo, t->pending[i]);
+		hi = VX_MAX(hi, t->pending[i]);
+	}
+	if (t->nr_pending) {
+		lo &= ~7u; /* byte-aligned base keeps the bitmap simple */
+		nbytes = (hi - lo) / 8 + 1;
+		memset(t->scratch_bits, 0, nbytes);
+		for (uint32_t i = 0; i < t->nr_pending; i++)
+			bit_set(t->scratch_bits, t->pending[i] - lo);
+		m.bitmap_base = lo;
+		m.bitmap = t->scratch_bits;
+		m.bitmap_len = nbytes;
+		m.has |= VX_CTL_F_BITMAP;
+	}
+	if (t->origin) {
+		for (uint32_t i = 0; i < t->nr_pending && nd < PEER_DIGESTS_PER_MSG; i++) {
+			struct vx_store_piece_ref ref;
+
+			if (vx_store_piece_get(t->st, t->pending[i], &ref) != 0)
+				continue;
+			snprintf(p->dig_str[nd], sizeof(p->dig_str[nd]), "crc32:%u", ref.crc32);
+			p->dig[nd].piece = t->pending[i];
+			p->dig[nd].digest = vx_ctl_str_of(p->dig_str[nd]);
+			nd++;
+		}
+		if (nd) {
+			m.digests = p->dig;
+			m.nr_digests = nd;
+			m.has |= VX_CTL_F_DIGESTS;
+		}
+		m.content_len = (int64_t)t->content_length;
+		m.piece_len = t->piece_length;
+		m.has |= VX_CTL_F_CONTENT_LEN | VX_CTL_F_PIECE_LEN;
+	}
+	if (t->nr_costs) {
+		m.costs = t->costs;
+		m.nr_costs = t->nr_costs;
+		m.has |= VX_CTL_F_COSTS;
+	}
+	rc = vx__peer_sched_send(p, &m);
+	if (rc)
+		return; /* kept for the next tick */
+	t->nr_pending = 0;
+	t->nr_costs = 0;
+	t->last_report_ms = vx_now_ms();
+}
+
+/* ---------------------------------------------------------------- Geometry and parents */
+
+static int parse_crc(struct vx_ctl_str d, uint32_t *crc)
+{
+	char buf[VX_CTL_DIGEST_MAX + 1];
+	unsigned long long v;
+	char *end;
+
+	if (d.len <= 6 || d.len > VX_CTL_DIGEST_MAX || memcmp(d.ptr, "crc32:", 6) != 0)
+		return -EINVAL;
+	memcpy(buf, d.ptr + 6, d.len - 6);
+	buf[d.len - 6] = '\0';
+	errno = 0;
+	v = strtoull(buf, &end, 10);
+	if (errno || *end || v > UINT32_MAX)
+		return -EINVAL;
+	*crc = (uint32_t)v;
+	return 0;
+}
+
+static void trust(struct peer_task *t, uint32_t piece, uint32_t crc)
+{
+	if (piece >= t->piece_count || bit_get(t->trusted, piece))
+		return;
+	t->crc[piece] = crc;
+	bit_set(t->trusted, piece);
+	if (t->fetcher)
+		vx_fetcher_trust(t->fetcher, piece, crc);
+}
+
+/* Digests of a manifest: trusted at once, or kept until the geometry is known. */
+static void take_digests(struct peer_task *t, const struct vx_ctl_msg *m)
+{
+	for (uint32_t i = 0; i < m->nr_digests; i++) {
+		uint32_t crc;
+
+		if (parse_crc(m->digests[i].digest, &crc))
+			continue;
+		if (t->crc) {
+			trust(t, m->digests[i].piece, crc);
+			continue;
+		}
+		if (t->nr_early == t->cap_early) {
+			uint32_t cap = t->cap_early ? t->cap_early * 2 : 256;
+			struct vx_ctl_digest *nd;
+
+			if (cap > VX_STORE_PIECES_MAX)
+				return;
+			nd = vx_realloc(t->early, cap * sizeof(*nd));
+			if (!nd)
+				return;
+			t->early = nd;
+			t->cap_early = cap;
+		}
+		t->early[t->nr_early].piece = m->digests[i].piece;
+		t->early[t->nr_early].digest.len = crc; /* the parsed value, kept in len */
+		t->nr_early++;
+	}
+}
+
+static void fx_on_piece(void *arg, uint32_t number)
+{
+	struct peer_task *t = arg;
+
+	if (number < t->piece_count && !bit_get(t->from_fetcher, number)) {
+		bit_set(t->from_fetcher, number);
+		t->from_peers += piece_len_of(t, number);
+	}
+	t->last_piece_ms = vx_now_ms();
+}
+
+static void fx_on_piece_from(void *arg, uint32_t number, uint32_t parent, uint64_t bytes,
+			     uint64_t cost_us)
+{
+	struct peer_task *t = arg;
+	const char *id;
+	uint32_t i;
+
+	(void)number;
+	if (parent >= VX_ARRAY_SIZE(t->parent_ids))
+		return;
+	id = t->parent_ids[parent];
+	for (i = 0; i < t->nr_costs; i++) {
+		if (strcmp(t->cost_ids[i], id) == 0)
+			break;
+	}
+	if (i == t->nr_costs) {
+		if (t->nr_costs == PEER_COSTS_MAX)
+			return;
+		snprintf(t->cost_ids[i], sizeof(t->cost_ids[i]), "%s", id);
+		t->costs[i] = (struct vx_ctl_cost){ .host_id = vx_ctl_str_of(t->cost_ids[i]) };
+		t->nr_costs++;
+	}
+	t->costs[i].pieces++;
+	t->costs[i].bytes += bytes;
+	t->costs[i].cost_us += cost_us;
+}
+
+static void request_parents(struct vx_peer *p, struct peer_task *t)
+{
+	struct vx_ctl_msg m = { 0 };
+	uint64_t now = vx_now_ms();
+
+	if (!t->sched || now - t->last_resched_ms < 1000)
+		return;
+	t->last_resched_ms = now;
+	m.type = VX_CTL_RESCHEDULE;
+	m.task_id = (struct vx_ctl_str){ t->id, 64 };
+	m.has = VX_CTL_F_TASK_ID;
+	(void)vx__peer_sched_send(p, &m);
+}
+
+static void fx_on_no_parents(void *arg)
+{
+	struct peer_task *t = arg;
+
+	t->last_resched_ms = 0; /* ask at the next tick */
+}
+
+static void fx_on_dropped(void *arg, uint32_t index, enum vx_fetch_drop why, int err)
+{
+	struct peer_task *t = arg;
+
+	vx_info("peer: task %.12s: parent %s dropped (%d): %s", t->id,
+		index < VX_ARRAY_SIZE(t->parent_ids) ? t->parent_ids[index] : "?", why,
+		vx_strerror(err));
+}
+
+static void fx_on_done(void *arg, int status)
+{
+	struct peer_task *t = arg;
+
+	t->fetcher_done = true;
+	if (status && status != -ECANCELED)
+		vx_warn("peer: task %.12s: fetcher stopped: %s", t->id, vx_strerror(status));
+}
+
+static void add_parent(struct peer_task *t, const struct peer_cand *c)
+{
+	int idx = vx_fetcher_add_parent(t->fetcher, (const struct sockaddr *)&c->addr, c->addr_len,
+					c->host_id);
+
+	if (idx >= 0 && (uint32_t)idx < VX_ARRAY_SIZE(t->parent_ids))
+		snprintf(t->parent_ids[idx], sizeof(t->parent_ids[idx]), "%s", c->host_id);
+	else if (idx < 0 && idx != -EPERM)
+		vx_debug("peer: task %.12s: parent %s not added: %s", t->id, c->host_id,
+			 vx_strerror(idx));
+}
+
+static void fetcher_start(struct vx_peer *p, struct peer_task *t)
+{
+	struct vx_fetcher_cfg fc;
+	int rc;
+
+	if (t->fetcher || !t->st || t->state == TASK_COMPLETE || t->state == TASK_FAILED)
+		return;
+	vx_fetcher_cfg_init(&fc);
+	fc.task_id = t->id;
+	fc.content_length = t->content_length;
+	fc.piece_length = t->piece_length;
+	fc.piece_crc32 = NULL;
+	fc.have = t->done;
+	fc.sink = vx_store_glue_sink_ops();
+	fc.sink_ctx = t->st;
+	fc.persistent = true;
+	fc.rate_bytes_per_s = p->cfg.download_rate_bps;
+	fc.on_piece = fx_on_piece;
+	fc.on_piece_from = fx_on_piece_from;
+	fc.on_no_parents = fx_on_no_parents;
+	fc.on_parent_dropped = fx_on_dropped;
+	fc.on_done = fx_on_done;
+	fc.cb_arg = t;
+	rc = vx_fetcher_new(&t->fetcher, p->loop, &fc);
+	if (rc) {
+		vx_warn("peer: task %.12s: no fetcher: %s", t->id, vx_strerror(rc));
+		return;
+	}
+	t->fetcher_done = false;
+	for (uint32_t n = 0; n < t->piece_count; n++) {
+		if (bit_get(t->trusted, n))
+			vx_fetcher_trust(t->fetcher, n, t->crc[n]);
+	}
+	for (uint32_t i = 0; i < t->nr_cands; i++)
+		add_parent(t, &t->cands[i]);
+	t->nr_cands = 0;
+	t->last_piece_ms = vx_now_ms();
+}
+
+static void take_cands(struct vx_peer *p, struct peer_task *t, const struct vx_ctl_msg *m)
+{
+	for (uint32_t i = 0; i < m->nr_cands; i++) {
+		const struct vx_ctl_cand *c = &m->cands[i];
+		struct peer_cand pc;
+		char hp[128];
+
+		if (!c->addr.len || c->addr.len > 64 || !c->port)
+			continue;
+		if (memchr(c->addr.ptr, ':', c->addr.len))
+			snprintf(hp, sizeof(hp), "[%.*s]:%u", (int)c->addr.len, c->addr.ptr,
+				 c->port);
+		else
+			snprintf(hp, sizeof(hp), "%.*s:%u", (int)c->addr.len, c->addr.ptr, c->port);
+		memset(&pc, 0, sizeof(pc));
+		if (vx__peer_parse_addr(hp, false, &pc.addr, &pc.addr_len))
+			continue;
+		snprintf(pc.host_id, sizeof(pc.host_id), "%.*s", (int)c->host_id.len,
+			 c->host_id.ptr);
+		if (t->fetcher)
+			add_parent(t, &pc);
+		else if (t->nr_cands < PEER_PENDING_CANDS)
+			t->cands[t->nr_cands++] = pc;
+	}
+	(void)p;
+}
+
+/* Asks for the content file to be opened once the geometry is known. */
+static void task_open(struct vx_peer *p, struct peer_task *t, bool stat_origin)
+{
+	if (t->st || t->opening)
+		return;
+	t->opening = true;
+	t->state = TASK_OPENING;
+	if (vx__peer_work_start(p, t, NULL, WORK_OPEN, stat_origin)) {
+		t->opening = false;
+		task_fail(p, t, -ENOMEM, VX_PEER_STAGE_STORE, 0, "cannot start a thread");
+	}
+}
+
+static void set_geometry(struct peer_task *t, uint64_t content_length, uint64_t piece_length)
+{
+	if (t->geometry)
+		return;
+	t->geometry = true;
+	t->content_length = content_length;
+	t->piece_length = piece_length;
+	t->piece_count =
+		piece_length ? (uint32_t)((content_length + piece_length - 1) / piece_length) : 0;
+}
+
+/* Takes the geometry a scheduler message gives, when we have none yet. */
+static void take_geometry(struct peer_task *t, const struct vx_ctl_msg *m)
+{
+	if (t->geometry || !(m->has & VX_CTL_F_PIECE_LEN) || !m->piece_len ||
+	    !(m->has & VX_CTL_F_CONTENT_LEN) || m->content_len < 0)
+		return;
+	if (!(m->has & VX_CTL_F_PIECE_COUNT) && m->content_len > 0)
+		return; /* a registrant's hint, not the origin's word */
+	set_geometry(t, (uint64_t)m->content_len, m->piece_len);
+}
+
+/* Fetch from parents: open first if needed, then the fetcher. */
+static void go_parents(struct vx_peer *p, struct peer_task *t)
+{
+	if (t->state == TASK_COMPLETE || t->state == TASK_FAILED)
+		return;
+	if (!t->st) {
+		if (t->geometry)
+			task_open(p, t, false);
+		else
+			t->state = TASK_WAITING;
+		return;
+	}
+	t->state = TASK_RUNNING;
+	fetcher_start(p, t);
+}
+
+/* Fetch from the origin (the scheduler said so, a seed was triggered, or no scheduler). */
+static void source_start(struct vx_peer *p, struct peer_task *t)
+{
+	if (t->state == TASK_COMPLETE || t->state == TASK_FAILED || t->fetching_source)
+		return;
+	if (t->no_bts && !t->seed_triggered) {
+		send_simple(p, t, VX_CTL_FAILED, "back-to-source disabled");
+		task_fail(p, t, VX_ENOPEERS, VX_PEER_STAGE_PEERS, 0,
+			  t->sched ? "no peer has this file and back-to-source is disabled"
+				   : "no scheduler, and back-to-source is disabled");
+		return;
+	}
+	if (!t->url || !*t->url) {
+		task_fail(p, t, -EINVAL, VX_PEER_STAGE_SOURCE, 0,
+			  "the task has no source URL to fetch from");
+		return;
+	}
+	if (!t->st) {
+		t->want_source = true;
+		task_open(p, t, true);
+		return;
+	}
+	t->want_source = false;
+	t->state = TASK_RUNNING;
+	t->fetching_source = true;
+	atomic_store(&t->cancel_source, false);
+	if (vx__peer_work_start(p, t, NULL, WORK_FETCH, false)) {
+		t->fetching_source = false;
+		task_fail(p, t, -ENOMEM, VX_PEER_STAGE_SOURCE, 0, "cannot start a thread");
+	}
+}
+
+static void handle_answer_kind(struct vx_peer *p, struct peer_task *t, uint32_t answer)
+{
+	switch (answer) {
+	case VX_CTL_ANS_BACK_TO_SOURCE:
+		t->origin = true;
+		t->resend_digests = true;
+		source_start(p, t);
+		break;
+	case VX_CTL_ANS_PARENTS:
+		go_parents(p, t);
+		break;
+	case VX_CTL_ANS_EMPTY:
+		set_geometry(t, 0, t->piece_length ? t->piece_length : 4u << 20);
+		go_parents(p, t);
+		break;
+	case VX_CTL_ANS_WAIT:
+	default:
+		if (t->st)
+			go_parents(p, t); /* keep the fetcher: its parents may still serve */
+		else if (t->state < TASK_WAITING)
+			t->state = TASK_WAITING;
+		break;
+	}
+}
+
+void vx__peer_on_answer(struct vx_peer *p, struct peer_task *t, int status,
+			const struct vx_ctl_msg *m)
+{
+	if (t->state == TASK_COMPLETE || t->state == TASK_FAILED)
+		return;
+	if (status) {
+		vx_warn("peer: task %.12s: scheduler refused: %s", t->id, vx_strerror(status));
+		t->sched = false;
+		source_start(p, t);
+		return;
+	}
+	t->answered = true;
+	take_geometry(t, m);
+	take_digests(t, m);
+	take_cands(p, t, m);
+	handle_answer_kind(p, t, (m->has & VX_CTL_F_ANSWER) ? m->answer : VX_CTL_ANS_WAIT);
+}
+
+void vx__peer_on_event(struct vx_peer *p, const struct vx_ctl_msg *m)
+{
+	struct peer_task *t;
+	char id[65];
+
+	if (m->task_id.len != 64)
+		return;
+	memcpy(id, m->task_id.ptr, 64);
+	id[64] = '\0';
+	t = vx__peer_task_find(p, id);
+	if (m->event == VX_CTL_EV_TRIGGER) {
+		char url[VX_CTL_STR_MAX + 1];
+
+		if (t || p->shutting_down)
+			return;
+		snprintf(url, sizeof(url), "%.*s", (int)m->url.len, m->url.ptr);
+		t = task_new(p, id, url);
+		if (!t) {
+			vx_warn("peer: seed trigger for %.12s dropped: task table full", id);
+			return;
+		}
+		vx_info("peer: seed: fetching %s for the swarm", url);
+		t->seed_triggered = true;
+		take_geometry(t, m);
+		task_register(p, t);
+		return;
+	}
+	if (!t || t->state == TASK_COMPLETE || t->state == TASK_FAILED)
+		return;
+	take_geometry(t, m);
+	take_digests(t, m);
+	switch (m->event) {
+	case VX_CTL_EV_PARENTS:
+		t->answered = true;
+		take_cands(p, t, m);
+		handle_answer_kind(p, t, (m->has & VX_CTL_F_ANSWER) ? m->answer : 0);
+		break;
+	case VX_CTL_EV_BACK_TO_SOURCE:
+		t->answered = true;
+		handle_answer_kind(p, t, VX_CTL_ANS_BACK_TO_SOURCE);
+		break;
+	case VX_CTL_EV_MANIFEST:
+	default:
+		if (t->geometry && !t->st && t->state == TASK_WAITING)
+			go_parents(p, t);
+		break;
+	}
+}
+
+/* ---------------------------------------------------------------- The store's feed */
+
+static void on_waiter(struct vx_store_waiter *w, int status);
+
+static void arm_waiter(struct vx_peer *p, struct peer_task *t)
+{
+	int rc;
+
+	for (;;) {
+		rc = vx_store_wait_progress(t->st, t->cursor, &t->waiter, p->notifier);
+		if (rc != -EALREADY)
+			break;
+		on_waiter(&t->waiter, 0); /* already more: read them now */
+		if (t->waiting || !t->st || t->state == TASK_COMPLETE || t->state == TASK_FAILED)
+			return;
+	}
+	if (rc == 0)
+		t->waiting = true;
+	else if (rc != -EBUSY)
+		task_fail(p, t, rc, VX_PEER_STAGE_STORE, 0, vx_strerror(rc));
+}
+
+static void on_waiter(struct vx_store_waiter *w, int status)
+{
+	struct peer_task *t = w->arg;
+	struct vx_peer *p = t->peer;
+	uint32_t got[256], n;
+	bool rearm = t->waiting;
+
+	t->waiting = false;
+	if (status) {
+		task_fail(p, t, status, VX_PEER_STAGE_STORE, 0, vx_strerror(status));
+		return;
+	}
+	while ((n = vx_store_task_finished_since(t->st, &t->cursor, got, 256)) > 0) {
+		for (uint32_t i = 0; i < n; i++) {
+			uint32_t k = got[i];
+
+			if (k >= t->piece_count || bit_get(t->done, k))
+				continue;
+			bit_set(t->done, k);
+			t->pieces_done++;
+			t->bytes_done += piece_len_of(t, k);
+			t->pending[t->nr_pending++] = k;
+			vx_upload_piece_finished(p->up, t->id, k);
+			if (t->fetcher && !bit_get(t->from_fetcher, k))
+				vx_fetcher_have(t->fetcher, k);
+		}
+		while (t->prefix < t->piece_count && bit_get(t->done, t->prefix))
+			t->prefix++;
+	}
+	{
+		struct vx_list *pos;
+
+		vx_list_for_each(pos, &t->jobs) {
+			job_progress(vx_list_entry(pos, struct peer_job, node), false);
+		}
+	}
+	if (t->nr_pending >= PEER_REPORT_PIECES)
+		task_report(p, t);
+	if (t->pieces_done == t->piece_count) {
+		task_complete(p, t);
+		return;
+	}
+	(void)rearm;
+	arm_waiter(p, t);
+}
+
+void vx__peer_drain_notifier(struct vx_peer *p)
+{
+	while (vx_store_notifier_drain(p->notifier, 256) == 256)
+		;
+}
+
+/* ---------------------------------------------------------------- Life of a task */
+
+/* The content file is open (WORK_OPEN finished): size the tables, catch up, go on. */
+static int task_opened(struct vx_peer *p, struct peer_task *t, struct peer_work *w)
+{
+	uint32_t bytes;
+
+	t->opening = false;
+	t->st = w->st;
+	w->st = NULL;
+	if (!t->geometry)
+		set_geometry(t, w->content_length, w->piece_length);
+	bytes = t->piece_count / 8 + 1;
+	t->done = vx_calloc(bytes, 1);
+	t->from_fetcher = vx_calloc(bytes, 1);
+	t->trusted = vx_calloc(bytes, 1);
+	t->scratch_bits = vx_calloc(bytes, 1);
+	t->crc = vx_calloc(t->piece_count + 1, sizeof(*t->crc));
+	t->pending = vx_calloc(t->piece_count + 1, sizeof(*t->pending));
+	if (!t->done || !t->from_fetcher || !t->trusted || !t->scratch_bits || !t->crc ||
+	    !t->pending)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < t->nr_early; i++)
+		trust(t, t->early[i].piece, t->early[i].digest.len);
+	vx_free(t->early);
+	t->early = NULL;
+	t->nr_early = t->cap_early = 0;
+	if (t->content_fd < 0) {
+		char path[4200];
+
+		snprintf(path, sizeof(path), "%s/content/tasks/%.3s/%s", p->data_dir, t->id, t->id);
+		t->content_fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
+	{
+		struct vx_list *pos;
+
+		vx_list_for_each(pos, &t->jobs) {
+			job_send_fd(t, vx_list_entry(pos, struct peer_job, node));
+		}
+	}
+	t->waiter.fn = on_waiter;
+	t->waiter.arg = t;
+	t->peer = p;
+	arm_waiter(p, t);
+	return 0;
+}
+
+static void task_complete(struct vx_peer *p, struct peer_task *t)
+{
+	struct vx_list *pos, *tmp;
+
+	if (t->state == TASK_COMPLETE)
+		return;
+	t->state = TASK_COMPLETE;
+	atomic_store(&t->cancel_source, true);
+	vx_info("peer: task %.12s complete (%" PRIu64 " bytes: %" PRIu64 " from peers, %" PRIu64
+		" from the source)",
+		t->id, t->content_length, t->from_peers, (uint64_t)atomic_load(&t->from_source));
+	if (t->sched && t->answered) {
+		task_report(p, t);
+		if (!t->nr_pending) {
+			send_simple(p, t, VX_CTL_FINISHED, NULL);
+			t->finished_sent = true;
+		}
+	}
+	if (t->fetcher && !t->fetcher_done)
+		vx_fetcher_cancel(t->fetcher);
+	vx_list_for_each_safe(pos, tmp, &t->jobs) {
+		job_deliver(p, t, vx_list_entry(pos, struct peer_job, node));
+	}
+	task_maybe_free(p, t);
+}
+
+static void task_fail(struct vx_peer *p, struct peer_task *t, int rc, enum vx_peer_stage stage,
+		      uint32_t source_status, const char *msg)
+{
+	struct vx_list *pos, *tmp;
+
+	if (t->state == TASK_FAILED || t->state == TASK_COMPLETE)
+		return;
+	t->state = TASK_FAILED;
+	vx_warn("peer: task %.12s failed: %s", t->id, msg);
+	atomic_store(&t->cancel_source, true);
+	if (t->fetcher && !t->fetcher_done)
+		vx_fetcher_cancel(t->fetcher);
+	if (t->sched && t->registered)
+		send_simple(p, t, VX_CTL_FAILED, msg);
+	if (p->sc)
+		vx_sched_client_forget(p->sc, (struct vx_ctl_str){ t->id, 64 });
+	vx_list_for_each_safe(pos, tmp, &t->jobs) {
+		struct peer_job *j = vx_list_entry(pos, struct peer_job, node);
+
+		j->res.source_status = source_status;
+		vx__peer_job_fail(p, j, rc, stage, "%s", msg);
+	}
+	task_maybe_free(p, t);
+}
+
+/* Frees @t once nothing refers to it: no job, no work, fetcher idle. */
+static void task_maybe_free(struct vx_peer *p, struct peer_task *t)
+{
+	if (!t->used || !vx_list_empty(&t->jobs) || t->opening || t->fetching_source)
+		return;
+	if (t->state != TASK_COMPLETE && t->state != TASK_FAILED && !p->shutting_down)
+		return; /* it goes on without a requester: the store keeps what it gets */
+	if (t->fetcher) {
+		if (!t->fetcher_done && !vx_fetcher_idle(t->fetcher))
+			vx_fetcher_cancel(t->fetcher);
+		if (!vx_fetcher_idle(t->fetcher))
+			return; /* the tick tries again */
+		vx_fetcher_free(t->fetcher);
+		t->fetcher = NULL;
+	}
+	if (t->waiting) {
+		vx_store_wait_cancel(&t->waiter);
+		t->waiting = false;
+	}
+	if (t->st)
+		vx_store_task_release(t->st, VX_STORE_USE_DOWNLOAD);
+	if (t->content_fd >= 0)
+		close(t->content_fd);
+	if (t->have_origin)
+		vx_conductor_origin_release(&t->origin_info);
+	for (uint32_t i = 0; t->headers && i < t->nr_headers; i++)
+		vx_free(t->headers[i]);
+	vx_free(t->headers);
+	vx_free(t->url);
+	vx_free(t->done);
+	vx_free(t->from_fetcher);
+	vx_free(t->trusted);
+	vx_free(t->scratch_bits);
+	vx_free(t->crc);
+	vx_free(t->pending);
+	vx_free(t->early);
+	memset(t, 0, sizeof(*t));
+	t->content_fd = -1;
+}
+
+/* Looks the task up in the store and decides how to start. */
+static void task_start(struct vx_peer *p, struct peer_task *t)
+{
+	struct vx_store_task *st;
+	struct vx_store_task_info ti;
+
+	if (vx_store_task_acquire(p->store, t->id, VX_STORE_USE_READ, &st) == 0) {
+		vx_store_task_info(st, &ti);
+		vx_store_task_release(st, VX_STORE_USE_READ);
+		if (ti.piece_length &&
+		    (!t->user_piece_length || t->user_piece_length == ti.piece_length)) {
+			set_geometry(t, ti.content_length, ti.piece_length);
+			t->known_pieces = ti.finished_count;
+			if (ti.state == VX_STORE_TASK_COMPLETE) {
+				t->pieces_done = t->piece_count;
+				t->bytes_done = t->content_length;
+				t->prefix = t->piece_count;
+				t->reused_complete = true;
+				task_complete(p, t);
+				return;
+			}
+			/* a partial task: open it (resume), then ask the scheduler */
+			task_open(p, t, false);
+			return;
+		}
+	}
+	if (t->sched)
+		task_register(p, t);
+	else
+		source_start(p, t);
+}
+
+void vx__peer_job_start(struct vx_peer *p, struct peer_job *j)
+{
+	struct vx_task_id_params tp = { 0 };
+	struct peer_task *t;
+	char id[VX_TASK_ID_LEN + 1], msg[VX_PEER_MSG_MAX];
+	int rc;
+
+	tp.url = j->url;
+	tp.tag = j->tag;
+	tp.application = j->app;
+	tp.piece_length = j->piece_length;
+	tp.filtered_params = j->nr_filtered ? (const char *const *)j->filtered : NULL;
+	tp.nr_filtered_params = j->nr_filtered;
+	rc = vx_task_id_from_url(&tp, id, NULL, 0, NULL);
+	if (rc) {
+		vx__peer_job_fail(p, j, rc, VX_PEER_STAGE_REQUEST, "'%s' is not a valid URL: %s",
+				  j->url, vx_strerror(rc));
+		return;
+	}
+	if (j->digest) {
+		struct vx_store_digest d;
+
+		if (vx_store_digest_parse(j->digest, strlen(j->digest), &d)) {
+			vx__peer_job_fail(p, j, -EINVAL, VX_PEER_STAGE_REQUEST,
+					  "digest '%s' is not sha256:<hex>, sha512:<hex> or "
+					  "crc32:<decimal>",
+					  j->digest);
+			return;
+		}
+	}
+	rc = check_output(j, msg, sizeof(msg));
+	if (rc) {
+		vx__peer_job_fail(p, j, rc, VX_PEER_STAGE_OUTPUT, "%s", msg);
+		return;
+	}
+	t = vx__peer_task_find(p, id);
+	if (!t) {
+		t = task_new(p, id, j->url);
+		if (!t) {
+			vx__peer_job_fail(p, j, -ENOSPC, VX_PEER_STAGE_REQUEST,
+					  "too many tasks at once (%u)", VX_PEER_TASKS_MAX);
+			return;
+		}
+		t->user_piece_length = j->piece_length;
+		t->no_bts = j->no_bts;
+		if (j->nr_headers) {
+			t->headers = vx_calloc(j->nr_headers, sizeof(*t->headers));
+			for (uint32_t i = 0; t->headers && i < j->nr_headers; i++)
+				t->headers[i] = vx_strdup(j->headers[i]);
+			t->nr_headers = t->headers ? j->nr_headers : 0;
+		}
+		j->task = t;
+		vx_list_add_tail(&t->jobs, &j->node);
+		task_start(p, t);
+		/* the task may be complete already (reuse), or failed at once */
+		if (t->used && t->gen && j->task && !vx_list_empty(&j->node))
+			j->reused = t->reused_complete ? t->content_length : t->bytes_done;
+		return;
+	}
+	if (!j->no_bts)
+		t->no_bts = false;
+	j->task = t;
+	j->reused = t->bytes_done;
+	j->base_peers = t->from_peers;
+	j->base_source = atomic_load(&t->from_source);
+	vx_list_add_tail(&t->jobs, &j->node);
+	job_send_fd(t, j);
+	if (t->state == TASK_COMPLETE)
+		job_deliver(p, t, j);
+}
+
+/* ---------------------------------------------------------------- Work results */
+
+void vx__peer_work_done(struct vx_peer *p, struct peer_work *w)
+{
+	struct peer_task *t = w->task;
+
+	switch (w->kind) {
+	case WORK_OPEN:
+		t->opening = false;
+		if (w->have_origin) {
+			if (t->have_origin)
+				vx_conductor_origin_release(&t->origin_info);
+			t->origin_info = w->origin; /* the fetch reads through it */
+			t->have_origin = true;
+			w->have_origin = false;
+		}
+		if (!w->rc && w->regeometry)
+			t->geometry = false;
+		if (w->rc) {
+			task_fail(p, t, w->rc, (enum vx_peer_stage)w->res.stage,
+				  (uint32_t)w->res.source_status,
+				  w->res.msg[0] ? w->res.msg : vx_strerror(w->rc));
+			break;
+		}
+		if (task_opened(p, t, w)) {
+			task_fail(p, t, -ENOMEM, VX_PEER_STAGE_STORE, 0, "out of memory");
+			break;
+		}
+		if (t->state == TASK_COMPLETE || t->state == TASK_FAILED)
+			break;
+		if (t->want_source) {
+			source_start(p, t);
+		} else if (t->sched && !t->registered) {
+			task_register(p, t);
+			t->resend_known = true;
+		} else if (t->answered) {
+			go_parents(p, t);
+		}
+		break;
+	case WORK_FETCH:
+		t->fetching_source = false;
+		if (w->rc && w->rc != -ECANCELED && t->state != TASK_COMPLETE)
+			task_fail(p, t, w->rc, (enum vx_peer_stage)w->res.stage,
+				  (uint32_t)w->res.source_status,
+				  w->res.msg[0] ? w->res.msg : vx_strerror(w->rc));
+		break;
+	case WORK_EXPORT: {
+		struct peer_job *j = w->job;
+
+		j->exporting = false;
+		j->res.status = w->rc;
+		j->res.stage = w->rc ? (enum vx_peer_stage)w->res.stage : VX_PEER_STAGE_DONE;
+		snprintf(j->res.msg, sizeof(j->res.msg), "%s", w->res.msg);
+		j->res.reused = t->reused_complete;
+		vx__peer_job_finish(p, j);
+		break;
+	}
+	}
+	if (w->st)
+		vx_store_task_release(w->st, VX_STORE_USE_DOWNLOAD);
+	vx_free(w);
+	task_maybe_free(p, t);
+}
+
+/* ---------------------------------------------------------------- Timers */
+
+void vx__peer_tick(struct vx_peer *p, uint64_t now)
+{
+	for (uint32_t i = 0; i < VX_PEER_TASKS_MAX; i++) {
+		struct peer_task *t = &p->tasks[i];
+		struct vx_list *pos, *tmp;
+
+		if (!t->used)
+			continue;
+		vx_list_for_each_safe(pos, tmp, &t->jobs) {
+			struct peer_job *j = vx_list_entry(pos, struct peer_job, node);
+
+			if (j->exporting)
+				continue;
+			if (atomic_load(&j->cancelled))
+				vx__peer_job_fail(p, j, -ECANCELED, VX_PEER_STAGE_REQUEST,
+						  "cancelled by the client");
+			else if (j->deadline_ms && now >= j->deadline_ms)
+				vx__peer_job_fail(p, j, -ETIMEDOUT, VX_PEER_STAGE_REQUEST,
+						  "timed out after %u ms", j->timeout_ms);
+		}
+		if (!t->used)
+			continue;
+		if (t->state == TASK_COMPLETE || t->state == TASK_FAILED) {
+			if (t->state == TASK_COMPLETE && t->sched && !t->finished_sent &&
+			    t->answered) {
+				task_report(p, t);
+				if (!t->nr_pending) {
+					send_simple(p, t, VX_CTL_FINISHED, NULL);
+					t->finished_sent = true;
+				}
+			}
+			task_maybe_free(p, t);
+			continue;
+		}
+		if (t->nr_pending || t->resend_digests || t->resend_known || t->nr_costs) {
+			if (t->resend_known && t->answered) {
+				/* a resumed task tells the scheduler what it already holds */
+				t->resend_known = false;
+			}
+			if (now - t->last_report_ms >= PEER_REPORT_MS || t->resend_digests)
+				task_report(p, t);
+		}
+		/* no answer from any scheduler: do not hang, go to the source */
+		if (t->sched && t->state == TASK_REGISTERING && !t->answered &&
+		    now - t->register_ms >= PEER_SCHED_WAIT_MS &&
+		    vx_sched_client_owner(p->sc, (struct vx_ctl_str){ t->id, 64 }) < 0) {
+			vx_warn("peer: task %.12s: no scheduler answers: fetching from the source",
+				t->id);
+			t->sched = false;
+			source_start(p, t);
+			continue;
+		}
+		if (t->state == TASK_RUNNING && !t->fetching_source && t->fetcher &&
+		    now - t->last_piece_ms >= PEER_STALL_MS) {
+			if (t->sched &&
+			    vx_sched_client_owner(p->sc, (struct vx_ctl_str){ t->id, 64 }) >= 0) {
+				request_parents(p, t);
+				t->last_piece_ms = now - PEER_STALL_MS / 2;
+			} else {
+				vx_warn("peer: task %.12s: stalled and no scheduler: fetching from "
+					"the source",
+					t->id);
+				t->sched = false;
+				source_start(p, t);
+			}
+		}
+		if (t->fetcher && !t->fetching_source && t->last_resched_ms == 0 &&
+		    vx_fetcher_live_parents(t->fetcher) == 0)
+			request_parents(p, t);
+		if (t->state == TASK_WAITING && !t->st && t->geometry)
+			go_parents(p, t);
+	}
+}
+
+/* ---------------------------------------------------------------- Start and stop */
+
+void vx__peer_resume(struct vx_peer *p)
+{
+	struct vx_store_task_info *ti;
+	uint32_t n;
+
+	ti = vx_calloc(VX_PEER_TASKS_MAX, sizeof(*ti));
+	if (!ti)
+		return;
+	n = vx_store_task_list(p->store, ti, VX_PEER_TASKS_MAX);
+	for (uint32_t i = 0; i < VX_MIN(n, (uint32_t)VX_PEER_TASKS_MAX); i++) {
+		struct vx_store_task *st;
+		struct peer_task *t;
+		char url[VX_STORE_URL_MAX];
+
+		if (ti[i].state == VX_STORE_TASK_COMPLETE || ti[i].kind != VX_STORE_KIND_NORMAL)
+			continue;
+		if (vx_store_task_acquire(p->store, ti[i].id, VX_STORE_USE_READ, &st))
+			continue;
+		snprintf(url, sizeof(url), "%s", vx_store_task_url(st));
+		vx_store_task_release(st, VX_STORE_USE_READ);
+		if (!url[0])
+			continue;
+		t = task_new(p, ti[i].id, url);
+		if (!t)
+			break;
+		vx_info("peer: resuming task %.12s (%u of %u pieces): %s", t->id,
+			ti[i].finished_count, ti[i].piece_count, url);
+		task_start(p, t);
+	}
+	vx_free(ti);
+}
+
+void vx__peer_shutdown_tasks(struct vx_peer *p)
+{
+	for (uint32_t i = 0; i < VX_PEER_TASKS_MAX; i++) {
+		struct peer_task *t = &p->tasks[i];
+		struct vx_list *pos, *tmp;
+
+		if (!t->used)
+			continue;
+		atomic_store(&t->cancel_source, true);
+		if (t->fetcher && !t->fetcher_done)
+			vx_fetcher_cancel(t->fetcher);
+		vx_list_for_each_safe(pos, tmp, &t->jobs) {
+			struct peer_job *j = vx_list_entry(pos, struct peer_job, node);
+
+			if (!j->exporting)
+				vx__peer_job_fail(p, j, -ECANCELED, VX_PEER_STAGE_REQUEST,
+						  "the daemon is shutting down");
+		}
+		if (t->used)
+			task_maybe_free(p, t);
+	}
+}
+
+bool vx__peer_tasks_idle(struct vx_peer *p)
+{
+	for (uint32_t i = 0; i < VX_PEER_TASKS_MAX; i++) {
+		if (p->tasks[i].used) {
+			task_maybe_free(p, &p->tasks[i]);
+			if (p->tasks[i].used)
+				return false;
+		}
+	}
+	return true;
+}

@@ -1,0 +1,246 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * peer_work.c: the blocking steps of a task, each on a thread of its own so the loop never
+ * waits: opening the content file (sqlite, fallocate) after asking the origin for the length
+ * when needed, fetching from the origin, and checking and exporting the content for a job.
+ * A work item reads only task fields fixed before it started and writes only itself; the
+ * loop picks the result up from the mailbox (vx__peer_work_done()).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "peer_int.h"
+#include "vx_alloc.h"
+#include "vx_err.h"
+#include "vx_log.h"
+#include "vx_piece_plan.h"
+#include "vx_time.h"
+
+static void set_res(struct peer_work *w, int stage, const char *fmt, ...) VX_PRINTF(3, 4);
+
+static void set_res(struct peer_work *w, int stage, const char *fmt, ...)
+{
+	va_list ap;
+
+	w->res.stage = (enum vx_conductor_stage)stage;
+	va_start(ap, fmt);
+	vsnprintf(w->res.msg, sizeof(w->res.msg), fmt, ap);
+	va_end(ap);
+}
+
+static void do_open(struct peer_work *w)
+{
+	struct vx_peer *p = w->peer;
+	struct peer_task *t = w->task;
+	struct vx_store_task_params tp = { 0 };
+	uint64_t cl = t->content_length, pl = t->piece_length;
+	int rc;
+
+	if (w->stat_origin) {
+		rc = vx_conductor_stat(p->src, t->url, (const char *const *)t->headers,
+				       t->nr_headers, 0, &w->origin, &w->res);
+		if (rc) {
+			w->rc = rc;
+			return;
+		}
+		w->have_origin = true;
+		if (w->origin.content_length < 0) {
+			/* chunked: the whole body lands in a spool file and is imported */
+			struct vx_conductor_fetch req = { 0 };
+
+			tp.id = t->id;
+			tp.url = t->url;
+			tp.piece_length = t->user_piece_length;
+			tp.kind = VX_STORE_KIND_NORMAL;
+			req.url = t->url;
+			req.headers = (const char *const *)t->headers;
+			req.nr_headers = t->nr_headers;
+			req.cancel = &t->cancel_source;
+			rc = vx_conductor_fetch_unsized(p->store, p->src, &w->origin, &tp,
+							p->data_dir, &req, VX_STORE_USE_DOWNLOAD,
+							&w->st, &w->res);
+			if (rc) {
+				w->rc = rc;
+				return;
+			}
+			{
+				struct vx_store_task_info ti;
+
+				vx_store_task_info(w->st, &ti);
+				w->content_length = ti.content_length;
+				w->piece_length = ti.piece_length;
+				atomic_fetch_add(&t->from_source, ti.content_length);
+			}
+			w->regeometry = t->geometry && w->content_length != t->content_length;
+			return;
+		}
+		if (t->geometry && (uint64_t)w->origin.content_length != cl) {
+			/* the stored pieces are of an older object: start over */
+			vx_warn("peer: task %.12s: the origin's length changed; fetching again",
+				t->id);
+			rc = vx_store_task_remove(p->store, t->id);
+			if (rc && rc != -ENOENT) {
+				w->rc = rc;
+				set_res(w, VX_CONDUCTOR_STAGE_STORE,
+					"the stored task is outdated and cannot be removed: %s",
+					vx_strerror(rc));
+				return;
+			}
+			w->regeometry = true;
+		}
+		if (!t->geometry || w->regeometry) {
+			cl = (uint64_t)w->origin.content_length;
+			pl = t->user_piece_length ? t->user_piece_length : vx_piece_length_for(cl);
+		}
+	}
+	tp.id = t->id;
+	tp.url = t->url;
+	tp.content_length = cl;
+	tp.piece_length = pl;
+	tp.kind = VX_STORE_KIND_NORMAL;
+	rc = vx_store_task_open(p->store, &tp, VX_STORE_USE_DOWNLOAD, &w->st);
+	if (rc == -EEXIST && w->stat_origin) {
+		/* stored with another piece length: the origin's word wins */
+		if (vx_store_task_remove(p->store, t->id) == 0)
+			rc = vx_store_task_open(p->store, &tp, VX_STORE_USE_DOWNLOAD, &w->st);
+	}
+	if (rc) {
+		w->rc = rc;
+		w->res.stage = VX_CONDUCTOR_STAGE_STORE;
+		snprintf(w->res.msg, sizeof(w->res.msg), "cannot store the task: %s",
+			 vx_strerror(rc));
+		return;
+	}
+	w->content_length = cl;
+	w->piece_length = pl;
+}
+
+static void on_source_piece(void *arg, uint32_t number, uint32_t crc32, uint64_t cost_us)
+{
+	struct peer_task *t = arg;
+	uint64_t off = (uint64_t)number * t->piece_length;
+
+	(void)crc32;
+	(void)cost_us;
+	atomic_fetch_add(&t->from_source, VX_MIN(t->piece_length, t->content_length - off));
+}
+
+static void do_fetch(struct peer_work *w)
+{
+	struct vx_peer *p = w->peer;
+	struct peer_task *t = w->task;
+	struct vx_conductor_fetch req = { 0 };
+
+	req.url = t->url;
+	req.headers = (const char *const *)t->headers;
+	req.nr_headers = t->nr_headers;
+	req.parallel = p->cfg.source_parallel;
+	req.cancel = &t->cancel_source;
+	req.on_piece = on_source_piece;
+	req.arg = t;
+	w->rc = vx_conductor_fetch_source(t->st, p->src, t->have_origin ? &t->origin_info : NULL,
+					  &req, &w->res);
+}
+
+static void do_export(struct peer_work *w)
+{
+	struct vx_peer *p = w->peer;
+	struct peer_job *j = w->job;
+	struct vx_store_task *st;
+	unsigned int flags = 0;
+	int rc;
+
+	rc = vx_store_task_acquire(p->store, w->task->id, VX_STORE_USE_READ, &st);
+	if (rc) {
+		w->rc = rc;
+		set_res(w, VX_CONDUCTOR_STAGE_STORE, "the task left the store: %s",
+			vx_strerror(rc));
+		return;
+	}
+	if (j->digest) {
+		struct vx_store_digest d;
+
+		rc = vx_store_digest_parse(j->digest, strlen(j->digest), &d);
+		if (!rc)
+			rc = vx_store_task_check_digest(st, &d);
+		if (rc) {
+			w->rc = rc;
+			set_res(w, VX_CONDUCTOR_STAGE_DIGEST,
+				rc == VX_EDIGEST ? "the content does not match digest %s"
+						 : "cannot check digest %s",
+				j->digest);
+			goto out;
+		}
+	}
+	if (j->output) {
+		if (j->overwrite)
+			flags |= VX_STORE_EXPORT_OVERWRITE;
+		if (j->chown_output)
+			flags |=
+				VX_STORE_EXPORT_NO_LINK; /* a link would hand over the store copy */
+		rc = vx_store_task_export(st, j->output, flags);
+		if (rc) {
+			w->rc = rc;
+			w->res.stage = VX_CONDUCTOR_STAGE_EXPORT;
+			snprintf(w->res.msg, sizeof(w->res.msg), "cannot write '%s': %s", j->output,
+				 vx_strerror(rc));
+			goto out;
+		}
+		if (j->chown_output && chown(j->output, j->uid, j->gid) != 0)
+			vx_warn("peer: cannot give '%s' to uid %u: %s", j->output, j->uid,
+				vx_strerror(-errno));
+	}
+out:
+	vx_store_task_release(st, VX_STORE_USE_READ);
+}
+
+static void *work_main(void *arg)
+{
+	struct peer_work *w = arg;
+
+	switch (w->kind) {
+	case WORK_OPEN:
+		do_open(w);
+		break;
+	case WORK_FETCH:
+		do_fetch(w);
+		break;
+	case WORK_EXPORT:
+		do_export(w);
+		break;
+	}
+	vx__peer_post_work(w->peer, w);
+	return NULL;
+}
+
+int vx__peer_work_start(struct vx_peer *p, struct peer_task *t, struct peer_job *j,
+			enum work_kind kind, bool stat_origin)
+{
+	struct peer_work *w = vx_calloc(1, sizeof(*w));
+	int rc;
+
+	if (!w)
+		return -ENOMEM;
+	w->kind = kind;
+	w->peer = p;
+	w->task = t;
+	w->job = j;
+	w->stat_origin = stat_origin;
+	vx_list_init(&w->node);
+	/* the list is shared with the work threads, which move themselves to the inbox */
+	pthread_mutex_lock(&p->mail_lock);
+	vx_list_add_tail(&p->works, &w->node);
+	pthread_mutex_unlock(&p->mail_lock);
+	rc = pthread_create(&w->thread, NULL, work_main, w);
+	if (rc) {
+		pthread_mutex_lock(&p->mail_lock);
+		vx_list_del(&w->node);
+		pthread_mutex_unlock(&p->mail_lock);
+		vx_free(w);
+		return -rc;
+	}
+	return 0;
+}
