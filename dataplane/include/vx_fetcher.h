@@ -150,6 +150,8 @@ VX_MUST_CHECK int vx_fetcher_new(struct vx_fetcher **out, struct vx_loop *loop,
  * dropped for VX_FETCH_DROP_DIGEST: it lied, and is refused for the life of the fetcher (the
  * last max_parents liars are remembered). Indexes are slot numbers below max_parents: after
  * on_parent_dropped(i) index i may be handed to another parent.
+ * A fetcher that has already finished takes the parent but opens no connection. Loop thread;
+ * safe inside callbacks (on_no_parents, on_parent_dropped).
  * Returns the parent index, -EPERM (dropped for DIGEST), -EINVAL (bad address), -ENOSPC
  * (max_parents live parents) or -EAGAIN (every free slot still closes the connections of a
  * dropped parent; the slot frees within a few loop iterations, try again later).

@@ -16,6 +16,11 @@
  * The receive side runs its own small machine over one answer: HDR (6 bytes), VALUE (content
  * metadata, Error, BITFIELD, HAVE), BODY (straight into a chunk buffer; CRC over each received
  * range while it is hot), DISCARD (a body nobody needs any more).
+ *
+ * In a live swarm (the daemon) digests arrive one by one (vx_fetcher_trust(): an untrusted
+ * piece is never picked), pieces may be finished by another path (vx_fetcher_have()), and
+ * parent slots are recycled: a dropped parent's slot is free again once no connection and no
+ * piece writer refers to it, and liars' addresses are kept in a small ring of bans.
  */
 #include "vx_fetcher.h"
 
@@ -1573,8 +1578,11 @@ void vx_fetcher_trust(struct vx_fetcher *f, uint32_t number, uint32_t crc32)
 {
 	struct vx_fx_piece *p;
 
-	if (number >= f->piece_count)
+	if (number >= f->piece_count) {
+		vx_warn("fetcher: trust of piece %u ignored: the task has %u pieces", number,
+			f->piece_count);
 		return;
+	}
 	p = &f->pieces[number];
 	if (p->trusted) {
 		if (f->crc[number] != crc32)
@@ -1593,7 +1601,12 @@ void vx_fetcher_have(struct vx_fetcher *f, uint32_t number)
 {
 	struct vx_fx_piece *p;
 
-	if (number >= f->piece_count || f->finishing)
+	if (number >= f->piece_count) {
+		vx_warn("fetcher: have of piece %u ignored: the task has %u pieces", number,
+			f->piece_count);
+		return;
+	}
+	if (f->finishing)
 		return;
 	p = &f->pieces[number];
 	if (p->state == VX_FX_DONE)
