@@ -5,3 +5,7 @@ if(TARGET vx_dist)
 			${CMAKE_SOURCE_DIR} ${CMAKE_C_COMPILER})
 	set_tests_properties(sdk_pkgconfig PROPERTIES LABELS integration TIMEOUT 120)
 endif()
+if(TARGET vx_sdk)
+	vx_add_test(test_sdk_client SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_sdk_client.c
+		LIBS vx_sdk vx_control vx_common Threads::Threads LABEL integration TIMEOUT 120)
+endif()

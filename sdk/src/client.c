@@ -290,10 +290,19 @@ static int client_fill(struct vx_client *c, uint64_t deadline_ms)
 }
 
 /*
- * Waits for the next whole frame and decodes it into *@m, whose strings borrow rbuf until
- * client_consume(*@len). Returns 0 or a negative error (with errmsg set).
+ * After a transport or protocol error the byte stream cannot be trusted (a late answer, half a
+ * frame): drop the connection, so the next call dials a fresh one.
  */
-static int client_next(struct vx_client *c, uint64_t deadline_ms, struct vx_ctl_msg *m, size_t *len)
+static void client_broken(struct vx_client *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	c->rlen = 0;
+}
+
+static int client_next_frame(struct vx_client *c, uint64_t deadline_ms, struct vx_ctl_msg *m,
+			     size_t *len)
 {
 	struct vx_ctl_frame f;
 	ssize_t n;
@@ -321,6 +330,19 @@ static int client_next(struct vx_client *c, uint64_t deadline_ms, struct vx_ctl_
 				   vx_strerror(rc));
 	*len = (size_t)n;
 	return 0;
+}
+
+/*
+ * Waits for the next whole frame and decodes it into *@m, whose strings borrow rbuf until
+ * client_consume(*@len). Returns 0 or a negative error (with errmsg set, connection dropped).
+ */
+static int client_next(struct vx_client *c, uint64_t deadline_ms, struct vx_ctl_msg *m, size_t *len)
+{
+	int rc = client_next_frame(c, deadline_ms, m, len);
+
+	if (rc)
+		client_broken(c);
+	return rc;
 }
 
 static void client_consume(struct vx_client *c, struct vx_ctl_msg *m, size_t len)
@@ -364,8 +386,10 @@ static int client_send_msg(struct vx_client *c, const struct vx_ctl_msg *m, uint
 	 */
 	if (rc == -EPIPE || rc == -ECONNRESET)
 		return 0;
-	if (rc)
+	if (rc) {
+		client_broken(c);
 		return client_fail(c, rc, "sending to the daemon: %s", vx_strerror(rc));
+	}
 	return 0;
 }
 
@@ -405,6 +429,7 @@ static int client_call(struct vx_client *c, struct vx_ctl_msg *req, struct vx_ct
 		if (ans->tag == VX_CTL_TAG_RESPONSE && ans->rid == 0) {
 			rc = client_refused(c, ans);
 			client_consume(c, ans, *len);
+			client_broken(c); /* the daemon hung up after saying why */
 			return rc;
 		}
 		if (ans->tag == VX_CTL_TAG_RESPONSE && ans->rid == req->rid)
@@ -586,6 +611,7 @@ static int download_loop(struct vx_client *c, uint64_t rid, uint32_t wait_ms,
 		if (m.tag == VX_CTL_TAG_RESPONSE && m.rid == 0) {
 			rc = client_refused(c, &m);
 			client_consume(c, &m, len);
+			client_broken(c); /* the daemon hung up after saying why */
 			return rc;
 		}
 		if (m.rid != rid) {
