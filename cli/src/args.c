@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -92,7 +93,8 @@ int vx_args_parse_duration_ms(const char *s, uint64_t *out_ms)
 	return -EINVAL;
 }
 
-int vx_args_parse_hostport(const char *s, char *host, size_t host_len, uint16_t *port)
+static int parse_hostport(const char *s, char *host, size_t host_len, uint16_t *port,
+			  bool allow_port0)
 {
 	const char *colon, *h = s;
 	size_t hlen;
@@ -114,10 +116,20 @@ int vx_args_parse_hostport(const char *s, char *host, size_t host_len, uint16_t 
 	}
 	if (hlen == 0 || hlen >= host_len)
 		return -EINVAL;
-	if (vx_args_parse_u64(colon + 1, &p) || p == 0 || p > 65535)
+	if (vx_args_parse_u64(colon + 1, &p) || (p == 0 && !allow_port0) || p > 65535)
 		return -EINVAL;
 	memcpy(host, h, hlen);
 	host[hlen] = '\0';
 	*port = (uint16_t)p;
 	return 0;
+}
+
+int vx_args_parse_hostport(const char *s, char *host, size_t host_len, uint16_t *port)
+{
+	return parse_hostport(s, host, host_len, port, false);
+}
+
+int vx_args_parse_listen(const char *s, char *host, size_t host_len, uint16_t *port)
+{
+	return parse_hostport(s, host, host_len, port, true);
 }

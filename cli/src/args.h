@@ -28,5 +28,7 @@ int vx_args_parse_duration_ms(const char *s, uint64_t *out_ms);
  * removed) and @port (1..65535). Returns 0 or -EINVAL.
  */
 int vx_args_parse_hostport(const char *s, char *host, size_t host_len, uint16_t *port);
+/* The same for an address to listen on: port 0 (the kernel picks one) is allowed. */
+int vx_args_parse_listen(const char *s, char *host, size_t host_len, uint16_t *port);
 
 #endif /* VX_CLI_ARGS_H */

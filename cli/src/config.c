@@ -300,7 +300,7 @@ static int key_apply(struct vx_config *cfg, const struct key *k, const char *v, 
 		char host[VX_CONFIG_STR_MAX];
 		uint16_t port;
 
-		if (*v && vx_args_parse_hostport(v, host, sizeof(host), &port)) {
+		if (*v && vx_args_parse_listen(v, host, sizeof(host), &port)) {
 			set_err(err, err_len, "'%s' must be HOST:PORT (or [IPV6]:PORT), not '%s'",
 				k->name, v);
 			return -EINVAL;

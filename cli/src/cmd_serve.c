@@ -1,0 +1,296 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cmd_serve.c: `vx serve`, the peer daemon. Embedded defaults, then --config FILE, then flags
+ * (each overriding the one before); builds a peer (vx_peer.h) and its local API, prints one
+ * "ready" line, and runs until SIGTERM or SIGINT, then stops gracefully.
+ *
+ * Exit codes: 0 clean stop, 1 the daemon could not start (store, address, socket in use),
+ * 2 bad command line or config.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "config.h"
+#include "vx_err.h"
+#include "vx_log.h"
+#include "vx_peer.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: vx serve [--config FILE] [--data-dir DIR] [--listen HOST:PORT]\n"
+		"                [--socket PATH] [--scheduler HOST:PORT[,HOST:PORT...]] [--seed]\n"
+		"                [options]\n\n"
+		"Runs the peer daemon: serves pieces to other peers (Vortex over TCP), downloads "
+		"for\n"
+		"local clients (`vx get --socket`, libvx) and joins the swarm through the\n"
+		"schedulers. Flags override the config file, which overrides the defaults\n"
+		"(`vx config default` prints them).\n\n"
+		"  --config FILE            YAML config (`vx config check FILE` validates one)\n"
+		"  --data-dir DIR           piece store (storage.data_dir)\n"
+		"  --listen HOST:PORT       Vortex upload server (upload.listen; port 0 picks "
+		"one)\n"
+		"  --socket PATH            local API unix socket (socket)\n"
+		"  --socket-group GROUP     group that may use the socket (default: ours)\n"
+		"  --scheduler LIST         schedulers, comma-separated (schedulers); repeatable\n"
+		"  --seed                   seed peer: fetches from the origin when the scheduler\n"
+		"                           asks, ahead of the swarm\n"
+		"  --advertise-ip IP        address given to the scheduler (host.ip)\n"
+		"  --hostname NAME          host name given to the scheduler (host.hostname)\n"
+		"  --token TOKEN            scheduler token\n"
+		"  --no-back-to-source      never fetch from the origin (download.back_to_source)\n"
+		"  --no-resume              do not restart unfinished tasks found in the store\n"
+		"  --log-level LEVEL        error, warn, info or debug\n\n"
+		"Exit codes: 0 clean stop on SIGTERM/SIGINT, 1 could not start, 2 bad command line "
+		"or\n"
+		"config.\n");
+}
+
+/* Applies "a,b,c" as repeated values of list key @key. */
+static int set_list(struct vx_config *cfg, const char *key, const char *value, char *err,
+		    size_t err_len)
+{
+	char buf[4096], *save = NULL, *tok;
+
+	if (strlen(value) >= sizeof(buf)) {
+		snprintf(err, err_len, "%s: value too long", key);
+		return -EINVAL;
+	}
+	snprintf(buf, sizeof(buf), "%s", value);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		int rc = vx_config_set(cfg, key, tok, err, err_len);
+
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+struct serve_flags {
+	const char *config;
+	const char *group;
+	const char *token;
+	bool no_resume;
+	bool schedulers_given;
+	/* flags apply after the file: kept as (key, value) pairs in order */
+	const char *keys[64];
+	const char *values[64];
+	unsigned nr;
+};
+
+static int parse_flags(int argc, char **argv, struct serve_flags *fl)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "data-dir", required_argument, NULL, 'd' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "socket-group", required_argument, NULL, 'g' },
+		{ "scheduler", required_argument, NULL, 'S' },
+		{ "seed", no_argument, NULL, 'e' },
+		{ "advertise-ip", required_argument, NULL, 'a' },
+		{ "hostname", required_argument, NULL, 'n' },
+		{ "token", required_argument, NULL, 't' },
+		{ "no-back-to-source", no_argument, NULL, 'b' },
+		{ "no-resume", no_argument, NULL, 'r' },
+		{ "log-level", required_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const struct {
+		int opt;
+		const char *key;
+	} map[] = {
+		{ 'd', "storage.data_dir" },
+		{ 'l', "upload.listen" },
+		{ 's', "socket" },
+		{ 'S', "schedulers" },
+		{ 'e', "seed" },
+		{ 'a', "host.ip" },
+		{ 'n', "host.hostname" },
+		{ 'b', "download.back_to_source" },
+		{ 'v', "log_level" },
+	};
+	int o;
+
+	optind = 1;
+	opterr = 0;
+	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		const char *key = NULL;
+
+		switch (o) {
+		case 'c':
+			fl->config = optarg;
+			continue;
+		case 'g':
+			fl->group = optarg;
+			continue;
+		case 't':
+			fl->token = optarg;
+			continue;
+		case 'r':
+			fl->no_resume = true;
+			continue;
+		case 'h':
+			usage(stdout);
+			return 1;
+		case '?':
+		case ':':
+			fprintf(stderr, "vx serve: unknown or incomplete option '%s'\n",
+				argv[optind - 1]);
+			usage(stderr);
+			return -EINVAL;
+		default:
+			break;
+		}
+		for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+			if (map[i].opt == o)
+				key = map[i].key;
+		}
+		if (!key || fl->nr == 64) {
+			fprintf(stderr, "vx serve: too many options\n");
+			return -EINVAL;
+		}
+		if (o == 'S')
+			fl->schedulers_given = true;
+		fl->keys[fl->nr] = key;
+		fl->values[fl->nr] = o == 'e' ? "true" : o == 'b' ? "false" : optarg;
+		fl->nr++;
+	}
+	if (optind != argc) {
+		fprintf(stderr, "vx serve: unexpected argument '%s'\n", argv[optind]);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int load_config(const struct serve_flags *fl, struct vx_config *cfg)
+{
+	char err[VX_CONFIG_ERR_MAX];
+	bool lists_reset = false;
+	int rc;
+
+	vx_config_init(cfg);
+	if (fl->config) {
+		rc = vx_config_load_file(cfg, fl->config, err, sizeof(err));
+		if (rc) {
+			fprintf(stderr, "vx serve: %s\n",
+				err[0] ? err : "cannot read the config file");
+			return rc;
+		}
+	}
+	for (unsigned i = 0; i < fl->nr; i++) {
+		if (strcmp(fl->keys[i], "schedulers") == 0) {
+			if (!lists_reset) {
+				cfg->nr_schedulers = 0; /* flags replace the file's list */
+				lists_reset = true;
+			}
+			rc = set_list(cfg, fl->keys[i], fl->values[i], err, sizeof(err));
+		} else {
+			rc = vx_config_set(cfg, fl->keys[i], fl->values[i], err, sizeof(err));
+		}
+		if (rc) {
+			fprintf(stderr, "vx serve: %s\n", err);
+			return rc;
+		}
+	}
+	rc = vx_config_validate(cfg, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "vx serve: %s\n", err);
+		return rc;
+	}
+	return 0;
+}
+
+static void peer_cfg_from(const struct vx_config *c, const struct serve_flags *fl,
+			  struct vx_peer_cfg *pc)
+{
+	memset(pc, 0, sizeof(*pc));
+	pc->data_dir = c->storage.data_dir;
+	pc->listen = c->upload.listen;
+	pc->advertise = c->host.ip[0] ? c->host.ip : NULL;
+	pc->hostname = c->host.hostname[0] ? c->host.hostname : NULL;
+	pc->idc = c->host.idc[0] ? c->host.idc : NULL;
+	pc->location = c->host.location[0] ? c->host.location : NULL;
+	pc->token = fl->token;
+	for (unsigned i = 0; i < c->nr_schedulers && i < VX_PEER_SCHEDULERS_MAX; i++)
+		pc->schedulers[pc->nr_schedulers++] = c->schedulers[i];
+	pc->seed = c->seed;
+	pc->no_back_to_source = !c->download.back_to_source;
+	pc->resume = !fl->no_resume;
+	pc->upload_rate_bps = c->upload.rate_limit_bps;
+	pc->download_rate_bps = c->download.rate_limit_bps;
+	pc->upload_max_conns = (uint32_t)c->upload.max_connections;
+	pc->disk_limit_bytes = c->storage.disk_limit_bytes;
+	pc->direct_io = strcmp(c->storage.direct_io, "required") == 0	? 1
+			: strcmp(c->storage.direct_io, "disabled") == 0 ? 2
+									: 0;
+}
+
+static int run_serve(int argc, char **argv)
+{
+	struct serve_flags fl = { 0 };
+	struct vx_config cfg;
+	struct vx_peer_cfg pc;
+	struct vx_peer *peer = NULL;
+	struct vx_peer_api *api = NULL;
+	char err[512];
+	sigset_t set;
+	int rc, sig = 0;
+
+	rc = parse_flags(argc, argv, &fl);
+	if (rc)
+		return rc > 0 ? VX_EXIT_OK : VX_EXIT_USAGE;
+	if (load_config(&fl, &cfg))
+		return VX_EXIT_USAGE;
+	if (vx_log_set_level_name(cfg.log_level) != 0) {
+		fprintf(stderr, "vx serve: unknown log level '%s'\n", cfg.log_level);
+		return VX_EXIT_USAGE;
+	}
+	/* the signals are waited for on this thread; every other thread inherits the mask */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) {
+		fprintf(stderr, "vx serve: cannot block signals\n");
+		return VX_EXIT_FAILURE;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	peer_cfg_from(&cfg, &fl, &pc);
+	if (!pc.nr_schedulers)
+		fprintf(stderr, "vx serve: no scheduler: every download goes to the source\n");
+	rc = vx_peer_new(&peer, &pc, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "vx serve: %s\n", err[0] ? err : vx_strerror(rc));
+		return VX_EXIT_FAILURE;
+	}
+	if (cfg.socket[0]) {
+		rc = vx_peer_api_start(&api, peer, cfg.socket, fl.group, err, sizeof(err));
+		if (rc) {
+			fprintf(stderr, "vx serve: %s\n", err);
+			vx_peer_free(peer);
+			return VX_EXIT_FAILURE;
+		}
+	}
+	printf("vx serve: ready: %s, pieces on port %u, socket %s%s\n", vx_peer_host_id(peer),
+	       vx_peer_port(peer), cfg.socket[0] ? cfg.socket : "(none)", pc.seed ? ", seed" : "");
+	fflush(stdout);
+	if (sigwait(&set, &sig) != 0)
+		sig = SIGTERM;
+	vx_info("serve: %s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	vx_peer_free(peer);
+	vx_peer_api_stop(api);
+	return VX_EXIT_OK;
+}
+
+const struct vx_command vx_command_serve = {
+	.name = "serve",
+	.summary = "run the peer daemon (uploads, local downloads, swarm membership)",
+	.run = run_serve,
+};

@@ -1,0 +1,260 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * peer_api.c: the local API (vx_api.h) in front of a peer. Each client download becomes a
+ * vx_peer_download() job; progress, the stream-mode fd and the result flow back through the
+ * call. A registry maps calls to jobs so that a client leaving cancels its job, without ever
+ * touching a job whose done() already ran: both sides take the registry lock.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vx_alloc.h"
+#include "vx_api.h"
+#include "vx_err.h"
+#include "vx_log.h"
+#include "vx_compiler.h"
+#include "vx_peer.h"
+
+/* Downloads in flight through the socket (the API allows one per client). */
+#define API_CALLS_MAX (VX_API_CLIENTS_MAX * 2)
+
+struct api_slot {
+	struct vx_api_call *call; /* NULL: free */
+	struct vx_peer_job *job;
+	struct vx_peer_api *api;
+};
+
+struct vx_peer_api {
+	struct vx_peer *peer;
+	struct vx_api_server *srv;
+	pthread_mutex_t lock;
+	struct api_slot slots[API_CALLS_MAX];
+	struct vx_peer_task_info *info; /* VX_API_LIST_MAX; the API thread's scratch */
+};
+
+static void fill_progress(struct vx_api_progress *o, const struct vx_peer_progress *pr,
+			  const char *task_id)
+{
+	memset(o, 0, sizeof(*o));
+	snprintf(o->task_id, sizeof(o->task_id), "%s", task_id);
+	o->content_length = pr->content_length;
+	o->bytes_done = pr->bytes_done;
+	o->from_peers = pr->from_peers;
+	o->from_source = pr->from_source;
+	o->reused = pr->reused;
+	o->contiguous = pr->contiguous;
+	o->elapsed_ms = pr->elapsed_ms;
+	o->piece_count = pr->piece_count;
+	o->pieces_done = pr->pieces_done;
+}
+
+static void job_progress(void *arg, const struct vx_peer_progress *pr)
+{
+	struct api_slot *s = arg;
+	struct vx_api_progress o;
+
+	fill_progress(&o, pr, pr->task_id);
+	vx_api_call_progress(s->call, &o);
+}
+
+static void job_fd(void *arg, int fd)
+{
+	struct api_slot *s = arg;
+
+	vx_api_call_send_fd(s->call, fd);
+}
+
+static void job_done(void *arg, const struct vx_peer_result *res)
+{
+	struct api_slot *s = arg;
+	struct vx_peer_api *a = s->api;
+	struct vx_api_result r = { 0 };
+	struct vx_api_call *call;
+
+	r.status = res->status;
+	r.stage = res->stage;
+	r.source_status = res->source_status;
+	snprintf(r.task_id, sizeof(r.task_id), "%s", res->task_id);
+	snprintf(r.msg, sizeof(r.msg), "%s", res->msg);
+	fill_progress(&r.totals, &res->totals, res->task_id);
+	pthread_mutex_lock(&a->lock);
+	call = s->call;
+	s->call = NULL;
+	s->job = NULL;
+	pthread_mutex_unlock(&a->lock);
+	vx_api_call_done(call, &r);
+}
+
+static const struct vx_peer_job_ops job_ops = {
+	.progress = job_progress,
+	.content_fd = job_fd,
+	.done = job_done,
+};
+
+static void api_download(void *ctx, struct vx_api_call *call, const struct vx_api_download *r)
+{
+	struct vx_peer_api *a = ctx;
+	struct vx_peer_request req = { 0 };
+	struct api_slot *s = NULL;
+	int rc;
+
+	pthread_mutex_lock(&a->lock);
+	for (uint32_t i = 0; i < API_CALLS_MAX && !s; i++) {
+		if (!a->slots[i].call)
+			s = &a->slots[i];
+	}
+	if (s) {
+		memset(s, 0, sizeof(*s));
+		s->call = call;
+		s->api = a;
+	}
+	pthread_mutex_unlock(&a->lock);
+	if (!s) {
+		struct vx_api_result res = { .status = -ENOSPC };
+
+		snprintf(res.msg, sizeof(res.msg), "too many downloads through the socket");
+		vx_api_call_done(call, &res);
+		return;
+	}
+	req.url = r->url;
+	req.headers = r->headers;
+	req.nr_headers = r->nr_headers;
+	req.output = r->output;
+	req.digest = r->digest;
+	req.tag = r->tag;
+	req.application = r->application;
+	req.piece_length = r->piece_length;
+	req.filtered_params = r->filtered_params;
+	req.nr_filtered_params = r->nr_filtered_params;
+	req.timeout_ms = r->timeout_ms;
+	req.overwrite = r->overwrite;
+	req.disable_back_to_source = r->disable_back_to_source;
+	req.priority = r->priority;
+	req.uid = r->uid;
+	req.gid = r->gid;
+	/* a daemon running as root writes for its client: the file is the client's */
+	req.chown_output = geteuid() == 0 && r->uid != 0;
+	vx_info("api: uid %u pid %d: download %s -> %s", (unsigned)r->uid, (int)r->pid, r->url,
+		r->output ? r->output : "(stream)");
+	pthread_mutex_lock(&a->lock);
+	rc = vx_peer_download(a->peer, &req, &job_ops, s, &s->job);
+	if (rc) {
+		struct vx_api_result res = { .status = rc };
+
+		s->call = NULL;
+		pthread_mutex_unlock(&a->lock);
+		snprintf(res.msg, sizeof(res.msg), "the daemon cannot take the download: %s",
+			 vx_strerror(rc));
+		vx_api_call_done(call, &res);
+		return;
+	}
+	pthread_mutex_unlock(&a->lock);
+}
+
+static void api_cancel(void *ctx, struct vx_api_call *call)
+{
+	struct vx_peer_api *a = ctx;
+
+	pthread_mutex_lock(&a->lock);
+	for (uint32_t i = 0; i < API_CALLS_MAX; i++) {
+		if (a->slots[i].call == call && a->slots[i].job)
+			vx_peer_job_cancel(a->peer, a->slots[i].job);
+	}
+	pthread_mutex_unlock(&a->lock);
+}
+
+static void to_api_info(const struct vx_peer_task_info *in, struct vx_api_task_info *out)
+{
+	memset(out, 0, sizeof(*out));
+	memcpy(out->task_id, in->task_id, sizeof(out->task_id));
+	out->url = in->url[0] ? vx_strdup(in->url) : NULL; /* the server takes it */
+	/* store states: 0 downloading, 1 complete, 2 failed -> API: running, done, failed */
+	out->state = in->state == 0 ? 1 : in->state == 1 ? 2 : 3;
+	out->content_length = in->content_length;
+	out->piece_count = in->piece_count;
+	out->pieces_done = in->pieces_done;
+}
+
+static int api_stat(void *ctx, const char *task_id, struct vx_api_task_info *out)
+{
+	struct vx_peer_api *a = ctx;
+	int rc = vx_peer_stat(a->peer, task_id, &a->info[0]); /* url lent until we return */
+
+	if (rc)
+		return rc;
+	to_api_info(&a->info[0], out);
+	return 0;
+}
+
+static uint32_t api_list(void *ctx, struct vx_api_task_info *out, uint32_t max)
+{
+	struct vx_peer_api *a = ctx;
+	uint32_t n = vx_peer_list(a->peer, a->info, VX_MIN(max, (uint32_t)VX_API_LIST_MAX));
+
+	for (uint32_t i = 0; i < VX_MIN(n, max); i++)
+		to_api_info(&a->info[i], &out[i]);
+	return n;
+}
+
+static int api_remove(void *ctx, const char *task_id)
+{
+	struct vx_peer_api *a = ctx;
+
+	return vx_peer_remove(a->peer, task_id);
+}
+
+static const struct vx_api_ops api_ops = {
+	.download = api_download,
+	.cancel = api_cancel,
+	.stat = api_stat,
+	.list = api_list,
+	.remove = api_remove,
+};
+
+int vx_peer_api_start(struct vx_peer_api **out, struct vx_peer *p, const char *socket_path,
+		      const char *group, char *err, size_t err_len)
+{
+	struct vx_api_server_cfg cfg = { 0 };
+	struct vx_peer_api *a;
+	int rc;
+
+	*out = NULL;
+	a = vx_calloc(1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	a->peer = p;
+	a->info = vx_calloc(VX_API_LIST_MAX, sizeof(*a->info));
+	if (!a->info) {
+		vx_free(a);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&a->lock, NULL);
+	cfg.socket_path = socket_path;
+	cfg.group = group;
+	cfg.ops = &api_ops;
+	cfg.ctx = a;
+	rc = vx_api_server_new(&a->srv, &cfg);
+	if (rc) {
+		snprintf(err, err_len, "cannot serve the local API on '%s': %s", socket_path,
+			 rc == -EADDRINUSE ? "another daemon is running there" : vx_strerror(rc));
+		pthread_mutex_destroy(&a->lock);
+		vx_free(a->info);
+		vx_free(a);
+		return rc;
+	}
+	*out = a;
+	return 0;
+}
+
+void vx_peer_api_stop(struct vx_peer_api *a)
+{
+	if (!a)
+		return;
+	vx_api_server_free(a->srv);
+	pthread_mutex_destroy(&a->lock);
+	vx_free(a->info);
+	vx_free(a);
+}
