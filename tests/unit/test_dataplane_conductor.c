@@ -652,6 +652,15 @@ static void test_vx_conductor_download__chunked(void **state)
 	req.overwrite = true;
 	assert_int_equal(vx_conductor_download(f->store, f->src, &req, &res), 0);
 	assert_true(res.reused);
+
+	/* An empty chunked body is an empty task and an empty file. */
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/chunked/empty.bin", origins.origin_port);
+	req.url = url;
+	assert_int_equal(vx_conductor_download(f->store, f->src, &req, &res), 0);
+	assert_int_equal(res.totals.content_length, 0);
+	assert_int_equal(res.totals.piece_count, 0);
+	assert_true(same_as(f->out, "", 0));
+	assert_int_equal(spool_files(f->dir), 0);
 }
 
 static void test_vx_conductor_fetch_unsized__pieces(void **state)
@@ -804,6 +813,9 @@ static int group_setup(void **state)
 	snprintf(origins.www, sizeof(origins.www), "%s", tmp);
 	snprintf(path, sizeof(path), "%s/big.bin", origins.www);
 	if (vx_h_write_file(path, origins.big, BIG_LEN))
+		return -1;
+	snprintf(path, sizeof(path), "%s/empty.bin", origins.www);
+	if (vx_h_write_file(path, "", 0))
 		return -1;
 	snprintf(script, sizeof(script), "%s/tests/integration/sources_origin.py", src_dir);
 	origins.plain_port = vx_h_free_port();
