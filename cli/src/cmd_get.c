@@ -602,7 +602,7 @@ static void via_conductor(const char *dir, const struct get_req *q, struct progr
 	if (rc) {
 		o->rc = rc;
 		o->stage = VX_CONDUCTOR_STAGE_STORE;
-		snprintf(o->msg, sizeof(o->msg), "cannot open the store in '%s': %s", dir,
+		snprintf(o->msg, sizeof(o->msg), "cannot open the store in '%.400s': %s", dir,
 			 vx_strerror(rc));
 		return;
 	}

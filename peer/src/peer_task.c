@@ -197,11 +197,11 @@ static int check_output(struct peer_job *j, char *msg, size_t len)
 	}
 	if (stat(j->output, &st) == 0) {
 		if (S_ISDIR(st.st_mode)) {
-			snprintf(msg, len, "output '%s' is a directory", j->output);
+			snprintf(msg, len, "output '%.400s' is a directory", j->output);
 			return -EISDIR;
 		}
 		if (!j->overwrite) {
-			snprintf(msg, len, "output '%s' exists (use --overwrite)", j->output);
+			snprintf(msg, len, "output '%.400s' exists (use --overwrite)", j->output);
 			return -EEXIST;
 		}
 	}
@@ -215,11 +215,11 @@ static int check_output(struct peer_job *j, char *msg, size_t len)
 	if (stat(dir, &st) != 0) {
 		int rc = -errno;
 
-		snprintf(msg, len, "output directory '%s': %s", dir, vx_strerror(rc));
+		snprintf(msg, len, "output directory '%.400s': %s", dir, vx_strerror(rc));
 		return rc;
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		snprintf(msg, len, "output directory '%s' is not a directory", dir);
+		snprintf(msg, len, "output directory '%.400s' is not a directory", dir);
 		return -ENOTDIR;
 	}
 	if (j->chown_output && j->uid != 0) {
@@ -228,14 +228,14 @@ static int check_output(struct peer_job *j, char *msg, size_t len)
 			  (st.st_gid == j->gid && (st.st_mode & S_IWGRP)) || (st.st_mode & S_IWOTH);
 
 		if (!ok) {
-			snprintf(msg, len, "output directory '%s' is not writable by uid %u", dir,
-				 j->uid);
+			snprintf(msg, len, "output directory '%.400s' is not writable by uid %u",
+				 dir, j->uid);
 			return -EACCES;
 		}
 	} else if (access(dir, W_OK) != 0) {
 		int rc = -errno;
 
-		snprintf(msg, len, "output directory '%s' is not writable: %s", dir,
+		snprintf(msg, len, "output directory '%.400s' is not writable: %s", dir,
 			 vx_strerror(rc));
 		return rc;
 	}
@@ -495,7 +495,8 @@ static void fx_on_piece_from(void *arg, uint32_t number, uint32_t parent, uint64
 	if (i == t->nr_costs) {
 		if (t->nr_costs == PEER_COSTS_MAX)
 			return;
-		snprintf(t->cost_ids[i], sizeof(t->cost_ids[i]), "%s", id);
+		memcpy(t->cost_ids[i], id, strnlen(id, sizeof(t->cost_ids[i]) - 1));
+		t->cost_ids[i][strnlen(id, sizeof(t->cost_ids[i]) - 1)] = '\0';
 		t->costs[i] = (struct vx_ctl_cost){ .host_id = vx_ctl_str_of(t->cost_ids[i]) };
 		t->nr_costs++;
 	}
@@ -550,9 +551,23 @@ static void add_parent(struct peer_task *t, const struct peer_cand *c)
 
 	if (idx >= 0 && (uint32_t)idx < VX_ARRAY_SIZE(t->parent_ids))
 		snprintf(t->parent_ids[idx], sizeof(t->parent_ids[idx]), "%s", c->host_id);
+	else if (idx == -EAGAIN && t->nr_cands < PEER_PENDING_CANDS)
+		t->cands[t->nr_cands++] = *c; /* a slot is still closing: the tick retries */
 	else if (idx < 0 && idx != -EPERM)
 		vx_debug("peer: task %.12s: parent %s not added: %s", t->id, c->host_id,
 			 vx_strerror(idx));
+}
+
+/* Candidates that found every fetcher slot still closing are offered again. */
+static void retry_cands(struct peer_task *t)
+{
+	struct peer_cand again[PEER_PENDING_CANDS];
+	uint32_t n = t->nr_cands;
+
+	memcpy(again, t->cands, n * sizeof(again[0]));
+	t->nr_cands = 0;
+	for (uint32_t i = 0; i < n; i++)
+		add_parent(t, &again[i]);
 }
 
 static void fetcher_start(struct vx_peer *p, struct peer_task *t)
@@ -1248,6 +1263,8 @@ void vx__peer_tick(struct vx_peer *p, uint64_t now)
 			request_parents(p, t);
 		if (t->state == TASK_WAITING && !t->st && t->geometry)
 			go_parents(p, t);
+		if (t->fetcher && t->nr_cands)
+			retry_cands(t);
 	}
 }
 
