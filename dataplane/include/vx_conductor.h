@@ -121,7 +121,8 @@ struct vx_conductor_origin {
  * @timeout_ms: the time limit of each request made through the object (this stat and every
  * later read); 0: no whole-request limit, a stalled transfer still fails after the source
  * layer's stall timeout. A request that runs out of time, or a stat that ends after
- * @timeout_ms, fails with -ETIMEDOUT.
+ * @timeout_ms, fails with -ETIMEDOUT. The source retries a timed-out attempt, so a stat
+ * against a silent origin returns after about (1 + retries) x @timeout_ms.
  * @out: OUT; on success it owns the object: release with vx_conductor_origin_release().
  * Returns 0, or as the source stage of vx_conductor_download(): VX_EURL, VX_ESCHEME,
  * VX_ESOURCE_*, VX_ETLS, -EISDIR (a directory), -ETIMEDOUT, -ENOMEM, with @res->msg, ->stage
