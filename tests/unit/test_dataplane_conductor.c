@@ -570,6 +570,78 @@ static void test_vx_conductor_fetch_source__cancelled_before(void **state)
 	vx_store_task_release(t, VX_STORE_USE_DOWNLOAD);
 }
 
+/* Every piece of @t not finished can be reserved: the conductor gave back all it held. */
+static void assert_nothing_reserved(struct vx_store_task *t)
+{
+	struct vx_store_piece_io io;
+	uint32_t n;
+
+	for (n = 0; n < BIG_PIECES; n++) {
+		if (vx_store_piece_is_finished(t, n))
+			continue;
+		assert_int_equal(vx_store_piece_begin_write(t, n, &io), 0);
+		vx_store_piece_abort(t, n, 0);
+	}
+}
+
+static void cancel_on_piece(void *arg, uint32_t number, uint32_t crc32, uint64_t cost_us)
+{
+	struct fixture *f = arg;
+
+	on_piece(arg, number, crc32, cost_us);
+	atomic_store(&f->cancel, true);
+}
+
+static void test_vx_conductor_fetch_source__cancel_in_flight(void **state)
+{
+	struct fixture *f = *state;
+	struct vx_conductor_fetch req;
+	struct vx_conductor_result res;
+	struct vx_store_task_info info;
+	struct vx_store_task *t;
+
+	big_origin_file(f);
+	t = big_task(f, TASK_A);
+	fetch_request(f, &req, f->url);
+	req.parallel = 8;
+	req.on_piece = cancel_on_piece;
+	assert_int_equal(vx_conductor_fetch_source(t, f->src, NULL, &req, &res), -ECANCELED);
+	vx_store_task_info(t, &info);
+	assert_true(info.finished_count >= 1);
+	assert_true(info.finished_count < BIG_PIECES);
+	assert_int_equal(res.totals.pieces_done, info.finished_count);
+	assert_nothing_reserved(t);
+	vx_store_task_release(t, VX_STORE_USE_DOWNLOAD);
+}
+
+static void test_vx_conductor_fetch_source__read_error(void **state)
+{
+	struct fixture *f = *state;
+	struct vx_conductor_origin origin;
+	struct vx_conductor_fetch req;
+	struct vx_conductor_result res;
+	struct vx_store_task *t;
+	char path[512];
+	int rc;
+
+	big_origin_file(f);
+	t = big_task(f, TASK_A);
+	assert_int_equal(vx_conductor_stat(f->src, f->url, NULL, 0, 0, &origin, &res), 0);
+	assert_int_equal(origin.content_length, BIG_LEN);
+	/* The object shrinks after the stat: reads past its new end fail. */
+	snprintf(path, sizeof(path), "%s/big.bin", f->dir);
+	assert_int_equal(truncate(path, PIECE), 0);
+	fetch_request(f, &req, f->url);
+	rc = vx_conductor_fetch_source(t, f->src, &origin, &req, &res);
+	assert_true(rc < 0);
+	assert_int_not_equal(rc, -ECANCELED);
+	assert_int_equal(res.stage, VX_CONDUCTOR_STAGE_SOURCE);
+	assert_non_null(strstr(res.msg, "from the source"));
+	assert_nothing_reserved(t);
+	vx_conductor_origin_release(&origin);
+	vx_store_task_release(t, VX_STORE_USE_DOWNLOAD);
+}
+
 /* ---- HTTP origins on loopback ----------------------------------------------------------- */
 
 #define SKIP_WITHOUT_ORIGINS()   \
@@ -859,6 +931,8 @@ int main(void)
 		T(test_vx_conductor_fetch_source__held_pieces),
 		T(test_vx_conductor_fetch_source__bad_geometry),
 		T(test_vx_conductor_fetch_source__cancelled_before),
+		T(test_vx_conductor_fetch_source__cancel_in_flight),
+		T(test_vx_conductor_fetch_source__read_error),
 		T(test_vx_conductor_download__no_ranges),
 		T(test_vx_conductor_fetch_source__no_ranges_held_pieces),
 		T(test_vx_conductor_download__chunked),
