@@ -152,9 +152,12 @@ void vx_api_call_progress(struct vx_api_call *call, const struct vx_api_progress
 	pthread_mutex_lock(&call->lock);
 	VX_ASSERT(!call->done_called);
 	if (call->srv) {
+		/* progress already pending means a wake is too: the daemon pays one syscall per
+		 * frame the client actually gets, not one per update */
+		if (!call->has_progress)
+			server_wake(call->srv);
 		call->progress = *p;
 		call->has_progress = true;
-		server_wake(call->srv);
 	}
 	pthread_mutex_unlock(&call->lock);
 }
