@@ -108,6 +108,7 @@ struct run {
 	struct vx_store_task *t; /* NULL while spooling */
 	uint64_t start_ms;	 /* vx_now_ms() when the caller's call began */
 	uint64_t deadline_ms;	 /* vx_now_ms() value; 0: none */
+	uint8_t *counted;	 /* stream: pieces already in the counters (one byte each) */
 };
 
 static void run_init(struct run *r, const struct vx_conductor_fetch *req,
@@ -118,6 +119,7 @@ static void run_init(struct run *r, const struct vx_conductor_fetch *req,
 	r->t = t;
 	r->start_ms = start_ms;
 	r->deadline_ms = req->timeout_ms ? start_ms + req->timeout_ms : 0;
+	r->counted = NULL;
 }
 
 static bool run_expired(const struct run *r)
@@ -185,6 +187,11 @@ static void run_reused(struct run *r, uint32_t number)
 	struct vx_conductor_progress *p = &r->res->totals;
 	uint64_t len = vx_piece_size(number, p->content_length, r->res->piece_length);
 
+	if (r->counted) {
+		if (r->counted[number])
+			return;
+		r->counted[number] = 1;
+	}
 	p->bytes_reused += len;
 	p->bytes_done += len;
 	p->pieces_done++;
@@ -264,6 +271,8 @@ static int put_piece(struct run *r, uint32_t number, const uint8_t *buf,
 	r->res->totals.bytes_from_source += len;
 	r->res->totals.bytes_done += len;
 	r->res->totals.pieces_done++;
+	if (r->counted)
+		r->counted[number] = 1;
 	if (r->req->on_piece)
 		r->req->on_piece(r->req->arg, number, done.crc32, cost_us);
 	return 0;
@@ -641,6 +650,10 @@ struct stream {
 	bool done;	 /* the read's done callback ran */
 	int err;
 	struct vx_source_error detail;
+	/* The calling thread's own: pieces another writer held when their bytes came. */
+	uint32_t *deferred;
+	uint32_t nr_deferred;
+	bool wait_held; /* wait for a held piece instead of deferring it */
 };
 
 static uint64_t stream_want(const struct stream *st, uint64_t index)
@@ -663,8 +676,9 @@ static void stream_push_ready(struct stream *st)
 /*
  * Runs on a source worker. Copies bytes into the current buffer; a piece the store already
  * holds is read past without a buffer. When every buffer waits for the calling thread, the
- * sink waits for one to come back: that thread only writes to local disk, so the wait is
- * bounded by the disk, and a stop request wakes it at once.
+ * sink waits for one to come back: on a first pass that thread only writes to local disk (a
+ * piece another writer holds is deferred, not waited for), so the wait is bounded by the
+ * disk; a stop request wakes it at once.
  */
 static int stream_sink(void *arg, const void *data, size_t len)
 {
@@ -783,8 +797,11 @@ static void stream_destroy(struct stream *st)
 	pthread_mutex_destroy(&st->lock);
 }
 
-/* Piece @b->index is complete in @b: commit it unless someone else has (or does). */
-static int stream_put_piece(struct run *r, struct sbuf *b)
+/*
+ * Piece @b->index is complete in @b: commit it unless someone else has. One another writer
+ * holds is deferred (its bytes will most likely do), or on a later pass waited for.
+ */
+static int stream_put_piece(struct run *r, struct stream *st, struct sbuf *b)
 {
 	uint32_t n = (uint32_t)b->index;
 
@@ -803,7 +820,10 @@ static int stream_put_piece(struct run *r, struct sbuf *b)
 				vx_strerror(rc));
 			return rc;
 		}
-		/* Another writer holds it: its bytes will do, unless it gives the piece up. */
+		if (!st->wait_held) {
+			st->deferred[st->nr_deferred++] = n;
+			return 0;
+		}
 		rc = vx_store_piece_wait(r->t, n, VX_CONDUCTOR_TICK_MS);
 		if (rc && rc != -ETIMEDOUT) {
 			set_msg(r->res, VX_CONDUCTOR_STAGE_STORE, "waiting for piece %u: %s", n,
@@ -908,7 +928,7 @@ static int stream_run(struct run *r, struct stream *st, struct vx_source_ctx *sr
 			for (; next_piece < b->index; next_piece++)
 				run_reused(r, next_piece);
 			next_piece++;
-			rc = stream_put_piece(r, b);
+			rc = stream_put_piece(r, st, b);
 		} else {
 			rc = stream_put_chunk(r, fd, b);
 		}
@@ -937,19 +957,98 @@ out_stop:
 	return rc;
 }
 
+/*
+ * After a pass: waits for each deferred piece until its writer commits it (counted as reused)
+ * or gives it up; *@again says that one was given up and must come from the source after all.
+ */
+static int stream_settle(struct run *r, const uint32_t *deferred, uint32_t nr, bool *again)
+{
+	uint32_t i;
+	int rc;
+
+	*again = false;
+	for (i = 0; i < nr; i++) {
+		uint32_t n = deferred[i];
+
+		for (;;) {
+			struct vx_store_piece_io io;
+
+			rc = vx_store_piece_begin_write(r->t, n, &io);
+			if (rc == -EALREADY) {
+				run_reused(r, n);
+				break;
+			}
+			if (rc == 0) {
+				vx_store_piece_abort(r->t, n, 0);
+				*again = true;
+				break;
+			}
+			if (rc != -EBUSY) {
+				set_msg(r->res, VX_CONDUCTOR_STAGE_STORE, "reserving piece %u: %s",
+					n, vx_strerror(rc));
+				return rc;
+			}
+			rc = vx_store_piece_wait(r->t, n, VX_CONDUCTOR_TICK_MS);
+			if (rc && rc != -ETIMEDOUT) {
+				set_msg(r->res, VX_CONDUCTOR_STAGE_STORE,
+					"waiting for piece %u: %s", n, vx_strerror(rc));
+				return rc;
+			}
+			rc = run_check(r);
+			if (rc)
+				return rc;
+			run_report(r, 0);
+		}
+	}
+	return 0;
+}
+
+/*
+ * No ranges: one stream of the whole object. A piece given up by another writer after the
+ * stream passed it needs a second stream (read past everything finished); that pass waits
+ * for held pieces instead of deferring them, so there is never a third.
+ */
 static int fetch_stream(struct run *r, struct vx_source_ctx *src, struct vx_source_obj *obj)
 {
 	uint64_t clen = r->res->totals.content_length;
-	struct stream st;
-	int rc;
+	uint32_t count = r->res->totals.piece_count, *deferred, pass;
+	uint8_t *counted;
+	int rc = 0;
 
-	if (stream_init(&st, r->t, r->res->piece_length, clen, clen)) {
-		set_msg(r->res, VX_CONDUCTOR_STAGE_STORE, "out of memory for %u piece buffers",
-			VX_CONDUCTOR_STREAM_BUFS);
-		return -ENOMEM;
+	counted = vx_calloc(count, 1);
+	deferred = vx_mallocarray(count, sizeof(*deferred));
+	if (!counted || !deferred) {
+		rc = -ENOMEM;
+		set_msg(r->res, VX_CONDUCTOR_STAGE_STORE, "out of memory for %u pieces", count);
+		goto out;
 	}
-	rc = stream_run(r, &st, src, obj, clen, -1);
-	stream_destroy(&st);
+	r->counted = counted;
+	for (pass = 0; pass < 2; pass++) {
+		struct stream st;
+		uint32_t nr;
+		bool again;
+
+		if (stream_init(&st, r->t, r->res->piece_length, clen, clen)) {
+			rc = -ENOMEM;
+			set_msg(r->res, VX_CONDUCTOR_STAGE_STORE,
+				"out of memory for %u piece buffers", VX_CONDUCTOR_STREAM_BUFS);
+			break;
+		}
+		st.deferred = deferred;
+		st.wait_held = pass > 0;
+		rc = stream_run(r, &st, src, obj, clen, -1);
+		nr = st.nr_deferred;
+		stream_destroy(&st);
+		if (rc || !nr)
+			break;
+		rc = stream_settle(r, deferred, nr, &again);
+		if (rc || !again)
+			break;
+	}
+	r->counted = NULL;
+out:
+	vx_free(counted);
+	vx_free(deferred);
 	return rc;
 }
 
@@ -1057,8 +1156,16 @@ static int fetch_source_run(struct vx_store_task *t, struct vx_source_ctx *src,
 	} else {
 		rc = fetch_stream(&r, src, origin->obj);
 	}
-	if (!rc)
+	if (!rc) {
+		vx_store_task_info(t, &info);
+		if (info.finished_count != info.piece_count) {
+			/* Never expected: every mode ends only when each piece is settled. */
+			set_msg(res, VX_CONDUCTOR_STAGE_STORE, "%u of %u pieces still missing",
+				info.piece_count - info.finished_count, info.piece_count);
+			rc = -EAGAIN;
+		}
 		run_report(&r, 0);
+	}
 out:
 	vx_conductor_origin_release(&own);
 	res->totals.elapsed_ms = vx_now_ms() - start_ms;

@@ -416,9 +416,9 @@ static void *writer_main(void *arg)
 
 static const char TASK_A[] = "aaaa0000aaaa0000aaaa0000aaaa0000aaaa0000aaaa0000aaaa0000aaaa0000";
 
-static void test_vx_conductor_fetch_source__concurrent_writer(void **state)
+/* fetch_source from @url while another writer commits pieces from the end. */
+static void concurrent_writer(struct fixture *f, const char *url)
 {
-	struct fixture *f = *state;
 	struct vx_conductor_fetch req;
 	struct vx_conductor_result res;
 	struct writer w = { .f = f, .id = TASK_A };
@@ -428,7 +428,6 @@ static void test_vx_conductor_fetch_source__concurrent_writer(void **state)
 	pthread_t th;
 	void *wrc;
 
-	big_origin_file(f);
 	t = big_task(f, TASK_A);
 	for (n = 0; n < BIG_PIECES; n += 9) {
 		assert_int_equal(
@@ -436,7 +435,7 @@ static void test_vx_conductor_fetch_source__concurrent_writer(void **state)
 			0);
 		pre[n] = true;
 	}
-	fetch_request(f, &req, f->url);
+	fetch_request(f, &req, url);
 	assert_int_equal(pthread_create(&th, NULL, writer_main, &w), 0);
 	assert_int_equal(vx_conductor_fetch_source(t, f->src, NULL, &req, &res), 0);
 	assert_int_equal(pthread_join(th, &wrc), 0);
@@ -459,6 +458,14 @@ static void test_vx_conductor_fetch_source__concurrent_writer(void **state)
 		wrote += w.wrote[n];
 	print_message("the other writer wrote %u pieces, the conductor %llu bytes\n", wrote,
 		      (unsigned long long)res.totals.bytes_from_source);
+}
+
+static void test_vx_conductor_fetch_source__concurrent_writer(void **state)
+{
+	struct fixture *f = *state;
+
+	big_origin_file(f);
+	concurrent_writer(f, f->url);
 }
 
 struct fetch_thread {
@@ -506,9 +513,12 @@ static void held_pieces(struct fixture *f, const char *url, const char *id)
 	assert_int_equal(vx_store_piece_begin_write(mine, 7, &io7), 0);
 	fetch_request(f, &ft.req, url);
 	assert_int_equal(pthread_create(&th, NULL, fetch_main, &ft), 0);
-	/* Ranged: everything else finishes first. One stream: piece 3 stops it after 0..2. */
-	wait_finished(mine, 3);
-	usleep(50000);
+	/*
+	 * Everything else finishes first: ranged, the two pieces are retried after the others;
+	 * one stream, they are passed by and left to this writer. Giving piece 7 up then needs a
+	 * second stream.
+	 */
+	wait_finished(mine, BIG_PIECES - 2);
 	commit_held(mine, 3, &io3);
 	vx_store_piece_abort(mine, 7, 0);
 	assert_int_equal(pthread_join(th, NULL), 0);
@@ -699,6 +709,16 @@ static void test_vx_conductor_fetch_source__no_ranges_held_pieces(void **state)
 	SKIP_WITHOUT_ORIGINS();
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/big.bin", origins.plain_port);
 	held_pieces(f, url, TASK_A);
+}
+
+static void test_vx_conductor_fetch_source__no_ranges_concurrent_writer(void **state)
+{
+	struct fixture *f = *state;
+	char url[128];
+
+	SKIP_WITHOUT_ORIGINS();
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/big.bin", origins.plain_port);
+	concurrent_writer(f, url);
 }
 
 static void test_vx_conductor_download__chunked(void **state)
@@ -935,6 +955,7 @@ int main(void)
 		T(test_vx_conductor_fetch_source__read_error),
 		T(test_vx_conductor_download__no_ranges),
 		T(test_vx_conductor_fetch_source__no_ranges_held_pieces),
+		T(test_vx_conductor_fetch_source__no_ranges_concurrent_writer),
 		T(test_vx_conductor_download__chunked),
 		T(test_vx_conductor_fetch_unsized__pieces),
 		T(test_vx_conductor_fetch_unsized__no_room),
