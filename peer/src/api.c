@@ -51,6 +51,7 @@
 #define API_COUNTER_MAX	   (1ull << 50) /* codec limit of the byte counters */
 #define API_PIECES_MAX	   (1u << 20)
 #define API_STAGE_MAX	   16u
+#define API_STATE_MAX	   16u /* codec limit of a task state */
 #define API_SRC_STATUS_MAX 999u
 
 _Static_assert(VX_API_LIST_MAX == VX_CTL_TASKS_MAX, "list limit is the codec's");
@@ -892,7 +893,7 @@ static int handle_stat(struct vx_api_server *srv, struct api_conn *c, const stru
 	}
 	answer_init(&a, VX_CTL_STAT_TASK, m->rid, 0, NULL);
 	a.task_id = vx_ctl_str_of(id);
-	a.state = info.state > API_STAGE_MAX ? API_STAGE_MAX : info.state;
+	a.state = info.state > API_STATE_MAX ? API_STATE_MAX : info.state;
 	a.content_len = info.content_length < 0 ? -1
 						: (int64_t)clamp_u64((uint64_t)info.content_length,
 								     API_COUNTER_MAX);
@@ -933,7 +934,7 @@ static bool task_entry(const struct vx_api_task_info *in, struct vx_ctl_task *ou
 	out->task_id = vx_ctl_str_of(in->task_id);
 	out->url = (in->url && strlen(in->url) <= VX_CTL_STR_MAX) ? vx_ctl_str_of(in->url)
 								  : vx_ctl_str_of(NULL);
-	out->state = in->state > API_STAGE_MAX ? API_STAGE_MAX : in->state;
+	out->state = in->state > API_STATE_MAX ? API_STATE_MAX : in->state;
 	out->content_len = in->content_length < 0 ? -1
 						  : (int64_t)clamp_u64((uint64_t)in->content_length,
 								       API_COUNTER_MAX);

@@ -5,8 +5,8 @@
  * the final answer, stream mode passing a real (read-only) descriptor, list/stat/delete, a
  * client leaving mid-download (cancel, then progress and done stay safe), the server freed
  * under a running download, the client limit, peer credentials (a child as uid 65534 refused,
- * a member of the socket's group accepted), stale sockets, a second server, the socket's mode,
- * bad requests and idle clients.
+ * a member of the socket's group accepted, also through the user's supplementary groups),
+ * stale sockets, a second server, the socket's mode, bad requests and idle clients.
  */
 #include "vx_test.h"
 
@@ -15,6 +15,7 @@
 #include <grp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -877,10 +878,10 @@ static void test_api__socket_mode_stale_and_second_server(void **state)
 
 /*
  * A child forked before the server starts (so it copies no server thread), waiting for a byte
- * on @go; it drops to uid 65534 with primary group @gid, connects, lists, and exits with
+ * on @go; it drops to @uid with primary group @gid and no other, connects, lists, and exits with
  * 0 served, 10 + the errno of a refused call, 50 when the connect itself failed with EACCES.
  */
-static pid_t child_as_nobody(const char *path, gid_t gid, int *go)
+static pid_t child_as(const char *path, uid_t uid, gid_t gid, int *go)
 {
 	int p[2];
 	pid_t pid;
@@ -896,7 +897,7 @@ static pid_t child_as_nobody(const char *path, gid_t gid, int *go)
 		close(p[1]);
 		if (read(p[0], &b, 1) != 1)
 			_exit(90);
-		if (setgroups(0, NULL) || setgid(gid) || setuid(NOBODY))
+		if (setgroups(0, NULL) || setgid(gid) || setuid(uid))
 			_exit(91);
 		rc = vx_client_connect(&c, path, 5000);
 		if (rc == -EACCES)
@@ -934,14 +935,14 @@ static void test_api__peer_credentials(void **state)
 		skip();
 	}
 	/* 0660 root:root: uid 65534 cannot even connect */
-	pid = child_as_nobody(fx->path, NOBODY, &go);
+	pid = child_as(fx->path, NOBODY, NOBODY, &go);
 	start(fx);
 	assert_int_equal(child_result(pid, go), 50);
 	vx_api_server_free(fx->srv);
 	fx->srv = NULL;
 
 	/* a socket opened wide (0666): the peer-credential check refuses with EACCES */
-	pid = child_as_nobody(fx->path, NOBODY, &go);
+	pid = child_as(fx->path, NOBODY, NOBODY, &go);
 	fx->cfg.mode = 0666;
 	start(fx);
 	assert_int_equal(child_result(pid, go), 10 + EACCES);
@@ -949,7 +950,7 @@ static void test_api__peer_credentials(void **state)
 	fx->srv = NULL;
 
 	/* 0660 with the socket's group TEST_GID: a member of that group is served */
-	pid = child_as_nobody(fx->path, TEST_GID, &go);
+	pid = child_as(fx->path, NOBODY, TEST_GID, &go);
 	fx->cfg.mode = 0;
 	fx->cfg.group = "12345";
 	start(fx);
@@ -960,6 +961,61 @@ static void test_api__peer_credentials(void **state)
 		assert_int_equal(stat(fx->path, &st), 0);
 		assert_int_equal(st.st_gid, TEST_GID);
 	}
+}
+
+/* Finds a user listed as a member of a group that is not its primary group (/etc/group). */
+static bool find_supplementary(uid_t *uid, gid_t *primary, char *gname, size_t cap)
+{
+	struct group *g;
+	bool found = false;
+
+	setgrent();
+	while (!found && (g = getgrent())) {
+		for (char **m = g->gr_mem; *m && !found; m++) {
+			struct passwd *pw = getpwnam(*m);
+
+			if (pw && pw->pw_uid != 0 && pw->pw_gid != g->gr_gid) {
+				*uid = pw->pw_uid;
+				*primary = pw->pw_gid;
+				snprintf(gname, cap, "%s", g->gr_name);
+				found = true;
+			}
+		}
+	}
+	endgrent();
+	return found;
+}
+
+static void test_api__supplementary_group_member(void **state)
+{
+	struct fixture *fx = *state;
+	char gname[64];
+	uid_t uid;
+	gid_t primary;
+	pid_t pid;
+	int go;
+
+	if (geteuid() != 0 || !find_supplementary(&uid, &primary, gname, sizeof(gname))) {
+		print_message("needs root and a user with a supplementary group in /etc/group\n");
+		skip();
+	}
+	/*
+	 * 0666, so the file mode lets anyone connect and only the credential check decides. The
+	 * child runs with its primary group alone: the server must find the membership through
+	 * the user's entry (getgrouplist), as for a login shell that has the group.
+	 */
+	fx->cfg.mode = 0666;
+	fx->cfg.group = gname;
+	pid = child_as(fx->path, uid, primary, &go);
+	start(fx);
+	assert_int_equal(child_result(pid, go), 0);
+	vx_api_server_free(fx->srv);
+	fx->srv = NULL;
+	/* the same user against a group it is not in: refused */
+	fx->cfg.group = "12345";
+	pid = child_as(fx->path, uid, primary, &go);
+	start(fx);
+	assert_int_equal(child_result(pid, go), 10 + EACCES);
 }
 
 int main(void)
@@ -982,6 +1038,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_api__socket_mode_stale_and_second_server,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_api__peer_credentials, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_api__supplementary_group_member, setup,
+						teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
