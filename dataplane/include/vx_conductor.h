@@ -163,8 +163,10 @@ struct vx_conductor_fetch {
  * fetch one piece at the same time; a piece another writer holds (-EBUSY) is retried after the
  * others and waited for, and a piece finished meanwhile (-EALREADY) is skipped. Without ranges,
  * the object is read as one stream from offset 0 and each piece is committed as its bytes
- * complete; pieces already finished are read past, never rewritten. Each piece is written with
- * the CRC-32 computed from the bytes received.
+ * complete; pieces already finished are read past, never rewritten; a piece another writer
+ * holds is left to it, and if it gives the piece up, a second stream fetches it (that one
+ * waits for held pieces). Each piece is written with the CRC-32 computed from the bytes
+ * received.
  * Other writers of @t (the daemon's peer fetcher on its own thread) may commit pieces at any
  * time; @res->totals counts them in bytes_reused. @res is OUT: filled in every case (task id,
  * geometry, counters, stage, message).
