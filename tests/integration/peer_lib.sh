@@ -1,0 +1,287 @@
+# shellcheck shell=bash
+# peer_lib.sh: shared by the peer_*.sh integration tests (sourced, not run). Everything a test
+# starts lives under one temporary directory and is stopped by the EXIT trap, also on failure
+# and Ctrl-C: an nginx origin, a `vx scheduler` and `vx serve` daemons on loopback, each on a
+# port the kernel picks (port 0) or a free one, each with its own data directory and socket.
+#
+# Every wait is bounded (a hung daemon fails the test, it never hangs CI), but no check depends
+# on how long something took.
+#
+# Usage: vx=PATH_TO_VX; name=TEST_NAME; . peer_lib.sh; peer_lib_init
+#   origin_start                      nginx on 127.0.0.1:$origin_port serving $dir/www
+#   sched_start                       vx scheduler on 127.0.0.1:$sched_port
+#   serve_start NAME [serve args...]  vx serve with data dir $dir/NAME, socket $dir/NAME.sock
+#   serve_stop NAME                   SIGTERM, then wait (bounded) for exit 0
+#   serve_kill NAME                   SIGKILL
+#   get NAME URL OUT [get args...]    vx get --socket through NAME; exit code in $rc,
+#                                     stdout (the --json line) in $out, stderr in $err
+#   origin_body_bytes PATH            body bytes nginx sent for GETs of PATH (stat probes
+#                                     excluded, see below); origin_probes PATH counts those
+
+peer_lib_init() {
+	local tool
+	for tool in nginx python3 sha256sum cmp timeout; do
+		command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] || {
+			echo "$name: needs $tool, skipping" >&2
+			exit 77
+		}
+	done
+	nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+	vx=$(realpath "$vx") # tests also run it from other directories
+	dir=$(mktemp -d)
+	chmod 755 "$dir"
+	mkdir -p "$dir/www" "$dir/out"
+	declare -gA serve_pid=()
+	declare -gA serve_port=()
+	bg_pids=()
+	mounts=()
+	trap peer_lib_cleanup EXIT
+	trap 'echo "$name: interrupted" >&2; exit 130' INT TERM
+}
+
+# Stops whatever is still running, newest first, then removes the directory. On a failure the
+# daemons' logs are printed first, since ctest keeps only the output.
+peer_lib_cleanup() {
+	local rc=$? n pid i
+	trap - EXIT INT TERM
+	for n in "${!serve_pid[@]}"; do
+		kill -TERM "${serve_pid[$n]}" 2>/dev/null || true
+	done
+	for pid in "${bg_pids[@]}"; do
+		kill -TERM "$pid" 2>/dev/null || true
+	done
+	for pid in "${serve_pid[@]}" "${bg_pids[@]}"; do
+		for i in $(seq 100); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -d "$dir" ]; then
+		for f in "$dir"/*.log; do
+			[ -s "$f" ] || continue
+			echo "---- $(basename "$f") (last 30 lines)" >&2
+			tail -n 30 "$f" >&2
+		done
+	fi
+	for m in "${mounts[@]}"; do
+		umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+	done
+	rm -rf "$dir"
+	exit "$rc"
+}
+
+fail() {
+	echo "FAIL: $name: $*" >&2
+	exit 1
+}
+
+# A known defect outside this test's files: say so loudly and go on with the other cases.
+known_bug() {
+	echo "KNOWN BUG (case skipped): $name: $*" >&2
+	known_bugs=$((${known_bugs:-0} + 1))
+}
+
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+wait_port() {
+	local i
+	for i in $(seq 100); do
+		python3 -c "import socket; socket.create_connection(('127.0.0.1', $1), 1)" \
+			2>/dev/null && return 0
+		sleep 0.1
+	done
+	fail "nothing listens on port $1"
+}
+
+# wait_line FILE REGEX PID WHAT: waits (at most 20 s) for a line of FILE matching REGEX, as
+# long as PID lives; prints the line.
+wait_line() {
+	local file=$1 re=$2 pid=$3 what=$4 i line
+	for i in $(seq 200); do
+		line=$(grep -m1 -E "$re" "$file" 2>/dev/null || true)
+		if [ -n "$line" ]; then
+			echo "$line"
+			return 0
+		fi
+		kill -0 "$pid" 2>/dev/null || fail "$what exited before it was ready"
+		sleep 0.1
+	done
+	fail "$what did not become ready"
+}
+
+# make_file NAME BYTES: random content in the origin's root.
+make_file() {
+	head -c "$2" /dev/urandom >"$dir/www/$1"
+}
+
+# /slow/NAME serves the same files at ${origin_slow_rate:-1m} bytes/s per connection (nginx
+# limit_rate), so a test can be sure a download is still running when it acts.
+# The log line keeps the Range header, so the one-byte stat probe ("Range: bytes=0-0", how the
+# source layer learns the length) can be told from the piece reads.
+origin_start() {
+	origin_port=$(free_port)
+	cat >"$dir/nginx.conf" <<CONF
+daemon off;
+worker_processes 1;
+error_log $dir/nginx-error.log;
+pid $dir/nginx.pid;
+events { worker_connections 256; }
+http {
+ log_format vx '\$request_method \$uri \$status \$body_bytes_sent "\$http_range"';
+ access_log $dir/access.log vx;
+ default_type application/octet-stream;
+ client_body_temp_path $dir/t1; proxy_temp_path $dir/t2; fastcgi_temp_path $dir/t3;
+ uwsgi_temp_path $dir/t4; scgi_temp_path $dir/t5;
+ server {
+  listen 127.0.0.1:$origin_port;
+  root $dir/www;
+  location /slow/ { alias $dir/www/; limit_rate ${origin_slow_rate:-1m}; }
+ }
+}
+CONF
+	"$nginx_bin" -p "$dir" -c "$dir/nginx.conf" 2>"$dir/nginx.out" &
+	bg_pids+=($!)
+	wait_port "$origin_port"
+	base=http://127.0.0.1:$origin_port
+}
+
+# origin_body_bytes /PATH: body bytes of the GETs of PATH that were not stat probes.
+origin_body_bytes() {
+	awk -v p="$1" '$1 == "GET" && $2 == p && $5 != "\"bytes=0-0\"" { s += $4 }
+		END { printf "%d\n", s }' "$dir/access.log"
+}
+
+# origin_probes /PATH: stat probes of PATH (each sends one body byte).
+origin_probes() {
+	awk -v p="$1" '$1 == "GET" && $2 == p && $5 == "\"bytes=0-0\"" { n++ }
+		END { printf "%d\n", n }' "$dir/access.log"
+}
+
+sched_start() {
+	local line
+	"$vx" scheduler --listen 127.0.0.1:0 --db "$dir/sched.db" --log-level info \
+		>"$dir/sched.out" 2>"$dir/sched.log" &
+	sched_pid=$!
+	bg_pids+=("$sched_pid")
+	line=$(wait_line "$dir/sched.out" 'listening on port [0-9]+' "$sched_pid" "vx scheduler")
+	sched_port=${line##* }
+}
+
+# serve_start NAME [args...]: starts a daemon and waits for its ready line. Without
+# --no-scheduler it joins the scheduler started by sched_start.
+serve_start() {
+	local n=$1 line pid
+	shift
+	local args=(--data-dir "$dir/$n" --listen 127.0.0.1:0 --socket "$dir/$n.sock"
+		--log-level info)
+	if [ "${1:-}" = --no-scheduler ]; then
+		shift
+	else
+		args+=(--scheduler "127.0.0.1:$sched_port")
+	fi
+	: >"$dir/$n.out"
+	"$vx" serve "${args[@]}" "$@" >>"$dir/$n.out" 2>>"$dir/$n.log" &
+	pid=$!
+	serve_pid[$n]=$pid
+	line=$(wait_line "$dir/$n.out" '^vx serve: ready: ' "$pid" "vx serve $n")
+	line=${line#*pieces on port }
+	serve_port[$n]=${line%%,*}
+}
+
+# serve_stop NAME: graceful stop; the daemon must exit 0 within 20 s.
+serve_stop() {
+	local n=$1 pid=${serve_pid[$1]} i code=0
+	kill -TERM "$pid"
+	for i in $(seq 200); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 "$pid" 2>/dev/null && fail "vx serve $n did not stop within 20 s of SIGTERM"
+	wait "$pid" || code=$?
+	unset "serve_pid[$n]"
+	[ "$code" -eq 0 ] || fail "vx serve $n exited $code after SIGTERM"
+}
+
+serve_kill() {
+	local pid=${serve_pid[$1]}
+	kill -KILL "$pid"
+	wait "$pid" 2>/dev/null || true
+	unset "serve_pid[$1]"
+}
+
+# get NAME URL OUT [args...]: one `vx get` through daemon NAME, bounded by 60 s.
+get() {
+	local n=$1 url=$2 o=$3
+	shift 3
+	rc=0
+	out=$(timeout -k 5 60 "$vx" get "$url" -O "$o" --socket "$dir/$n.sock" --json \
+		--no-progress "$@" 2>"$dir/get-err.txt") || rc=$?
+	err=$(cat "$dir/get-err.txt")
+	[ "$rc" -ne 124 ] && [ "$rc" -ne 137 ] || fail "vx get $url through $n hung (60 s)"
+}
+
+# get_bg NAME URL OUT TAG [args...]: the same in the background; results in $dir/TAG.json,
+# $dir/TAG.err and $dir/TAG.rc; the pid is appended to get_pids.
+get_bg() {
+	local n=$1 url=$2 o=$3 tag=$4
+	shift 4
+	(
+		code=0
+		timeout -k 5 60 "$vx" get "$url" -O "$o" --socket "$dir/$n.sock" --json \
+			--no-progress "$@" >"$dir/$tag.json" 2>"$dir/$tag.err" || code=$?
+		echo "$code" >"$dir/$tag.rc"
+	) &
+	get_pids+=($!)
+	bg_pids+=($!)
+}
+
+# wait_gets: waits for every get_bg started so far.
+wait_gets() {
+	local pid
+	for pid in "${get_pids[@]}"; do
+		wait "$pid" || true
+	done
+	get_pids=()
+}
+
+# json KEY [JSON]: a field of a `vx get --json` line ($out by default).
+json() {
+	python3 -c 'import json, sys; v = json.loads(sys.argv[2])[sys.argv[1]]
+print(str(v).lower() if isinstance(v, bool) else v)' "$1" "${2:-$out}"
+}
+
+expect_rc() {
+	[ "$rc" -eq "$1" ] || fail "$2: exit $rc, want $1: $err"
+}
+
+expect_msg() {
+	case "$err" in
+	*"$1"*) ;;
+	*) fail "message '$err' lacks '$1'" ;;
+	esac
+}
+
+# same_file A B WHAT
+same_file() {
+	cmp -s "$1" "$2" || fail "$3: $2 differs from the source"
+}
+
+# task_files NAME: content files in daemon NAME's store (one per task).
+task_files() {
+	find "$dir/$1/content/tasks" -type f 2>/dev/null | wc -l
+}
+
+# pieces_in_store NAME: finished pieces of every task in daemon NAME's store, read from its
+# metadata (a read-only second reader of the WAL database is safe; the store flushes finished
+# pieces every 50 ms, so the count may trail the daemon by that much).
+pieces_in_store() {
+	python3 - "$dir/$1/metadata/store.db" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True)
+print(db.execute("SELECT count(*) FROM piece").fetchone()[0])
+PY
+}

@@ -1,0 +1,12 @@
+# The peer daemon end to end (peer/, `vx serve`, `vx get --socket`, `vx scheduler`): shell
+# tests in tests/integration/peer_*.sh, each starting its own nginx origin, scheduler and
+# daemons on loopback (port 0 or free ports) and cleaning up after itself. Exit 77 (skip) when
+# nginx or python3 is missing. Each takes well under a minute; TIMEOUT is the hang guard.
+if(TARGET vx)
+	foreach(t swarm kill resume errors)
+		add_test(NAME peer_${t}
+			COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/peer_${t}.sh $<TARGET_FILE:vx>)
+		set_tests_properties(peer_${t} PROPERTIES LABELS integration TIMEOUT 150
+			SKIP_RETURN_CODE 77)
+	endforeach()
+endif()
