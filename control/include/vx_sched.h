@@ -77,6 +77,14 @@ struct vx_sched_cfg {
 	uint64_t rng_seed;	 /* the dragonfly policy's sampling */
 	uint32_t events_max;	 /* queued server pushes */
 	uint64_t child_min_bps;	 /* vx: a host takes no more children than it can feed at this */
+	/*
+	 * vx: a parent need not rank ahead of its child; any peer holding pieces the child lacks
+	 * may be offered, so pieces flow both ways between running peers (cycles allowed) and
+	 * every uplink of the swarm works. A running peer that gets its first pieces is offered
+	 * at once to peers that have fewer than @cands parents. Default on; off gives the strict
+	 * rank order (a DAG), as Dragonfly keeps.
+	 */
+	bool mesh;
 };
 
 /* Fills @cfg with the defaults (documented in spec/control.md). */

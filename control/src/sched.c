@@ -330,6 +330,7 @@ void vx_sched_cfg_default(struct vx_sched_cfg *cfg)
 	cfg->events_max = 65536;
 	cfg->child_min_bps = 40000000ull;
 	cfg->host_peers_max = 1024;
+	cfg->mesh = true;
 }
 
 static bool cfg_ok(const struct vx_sched_cfg *c)
@@ -1508,6 +1509,31 @@ static void costs_apply(struct vx_sched *s, uint32_t child_host, const struct vx
 	}
 }
 
+/*
+ * Mesh: peer @pi just became a parent candidate. Peers of its task that have fewer parents
+ * than an answer gives get a fresh set, which may now include it, so that its uplink carries
+ * pieces from the start instead of after someone's next reschedule. At most 2 x cands pushes
+ * per new candidate, spread from a rotating start so no peer is always first.
+ */
+static void mesh_offer(struct vx_sched *s, uint32_t pi)
+{
+	struct sched_task *t = &s->tasks[s->peers[pi].task];
+	uint32_t budget = 2 * s->cfg.cands, n = t->nr_peers;
+
+	for (uint32_t k = 0; k < n && budget; k++) {
+		uint32_t qi = t->peers[(t->offer_rot + k) % n];
+		struct sched_peer *q = &s->peers[qi];
+
+		if (qi == pi || q->host == s->peers[pi].host || q->nr_parents >= s->cfg.cands ||
+		    (q->state != VX_SCHED_PEER_RECEIVED && q->state != VX_SCHED_PEER_RUNNING) ||
+		    q->waiting)
+			continue;
+		ev_push(s, q->host, s->peers[pi].task, VX_CTL_EV_PARENTS);
+		budget--;
+	}
+	t->offer_rot = n ? (t->offer_rot + 1) % n : 0;
+}
+
 /* Peers waiting for a parent get one now that @ti has a new source. */
 static void waiting_wake(struct vx_sched *s, uint32_t ti)
 {
@@ -1545,7 +1571,7 @@ static void edges_prune(struct vx_sched *s, uint32_t pi)
 		if (qi == SCHED_NONE)
 			continue;
 		q = &s->peers[qi];
-		if (vx__sched_ahead(s, qi, pi) &&
+		if ((s->cfg.mesh || vx__sched_ahead(s, qi, pi)) &&
 		    (q->state == VX_SCHED_PEER_SUCCEEDED ||
 		     q->state == VX_SCHED_PEER_BACK_TO_SOURCE || vx__sched_lack(q, p) > 0))
 			continue;
@@ -1600,6 +1626,9 @@ int vx_sched_progress(struct vx_sched *s, uint32_t host, const struct vx_sched_p
 	}
 	if (!was_eligible && p->heap_pos != SCHED_NONE && t->nr_waiting)
 		waiting_wake(s, p->task);
+	if (!was_eligible && p->heap_pos != SCHED_NONE && s->cfg.mesh &&
+	    s->cfg.policy == VX_SCHED_POLICY_VX)
+		mesh_offer(s, pi);
 	if (t->mlog_len != mlog_before)
 		manifest_notify(s, p->task);
 	*digests = manifest_fill(s, p, nr_digests);
@@ -1889,8 +1918,9 @@ static bool check_peer(const struct vx_sched *s, uint32_t pi)
 		n++;
 		CHECK(s->peers[p->in[i].parent].task == p->task);
 		CHECK(p->in[i].parent != pi);
-		/* vx: every edge goes down the rank order, which is what rules out cycles */
-		CHECK(s->cfg.policy != VX_SCHED_POLICY_VX ||
+		/* vx: every edge goes down the rank order, which is what rules out cycles (the
+		 * mesh allows them on purpose) */
+		CHECK(s->cfg.policy != VX_SCHED_POLICY_VX || s->cfg.mesh ||
 		      vx__sched_ahead(s, p->in[i].parent, pi));
 	}
 	for (uint32_t e = p->child_head; e != SCHED_NONE;
@@ -1972,7 +2002,7 @@ static bool check_task(const struct vx_sched *s, uint32_t ti)
 		if (!check_peer(s, t->peers[i]))
 			return false;
 	}
-	CHECK(acyclic(s, t));
+	CHECK(s->cfg.mesh && s->cfg.policy == VX_SCHED_POLICY_VX ? true : acyclic(s, t));
 	CHECK(origin == t->nr_origin);
 	CHECK(done == t->nr_done);
 	CHECK(waiting == t->nr_waiting);

@@ -74,7 +74,8 @@ struct sched_task {
 	uint32_t nr_done;
 	uint32_t nr_done_normal;
 	uint32_t nr_waiting;
-	uint64_t origin_ms;			/* last progress of an origin peer */
+	uint32_t offer_rot; /* mesh: where the next new candidate's offers start */
+	uint64_t origin_ms; /* last progress of an origin peer */
 	uint32_t blocked[VX_SCHED_BLOCKED_MAX]; /* hosts that lied: index | gen << 20 */
 	uint32_t nr_blocked;
 	char *digests; /* piece_cap entries of VX_CTL_DIGEST_MAX + 1 bytes */

@@ -86,6 +86,7 @@ struct pick_ctx {
 	uint32_t nr_avoid;
 	bool walk_overflow; /* too many descendants to mark: only parentless peers are safe */
 	bool rank_order;    /* vx: edges only from a peer ranked ahead (no walk needed) */
+	bool mesh;	    /* vx mesh: any peer holding what the child lacks (cycles allowed) */
 };
 
 /* Marks every descendant of the child with the current epoch (bounded walk). */
@@ -138,8 +139,9 @@ static bool acceptable(struct pick_ctx *x, uint32_t pi)
 	const struct sched_host *h;
 
 	/* the acyclicity rule first: for vx it is the cheapest and the most selective */
-	if (x->rank_order ? !vx__sched_ahead(x->s, pi, x->ci)
-			  : (p->epoch == x->s->epoch || (x->walk_overflow && p->nr_parents))) {
+	if (x->mesh	    ? false
+	    : x->rank_order ? !vx__sched_ahead(x->s, pi, x->ci)
+			    : (p->epoch == x->s->epoch || (x->walk_overflow && p->nr_parents))) {
 		x->s->st.cycles_refused++;
 		return false;
 	}
@@ -324,6 +326,8 @@ static bool entry_ahead(const struct pick_ctx *x, const struct sched_hent *e)
 {
 	uint32_t cr = x->c->finished;
 
+	if (x->mesh)
+		return true;
 	return e->rank == UINT32_MAX || e->rank > cr || (e->rank == cr && e->pi < x->ci);
 }
 
@@ -459,5 +463,6 @@ uint32_t vx__sched_pick(struct vx_sched *s, uint32_t ci, const struct vx_ctl_str
 		return pick_dragonfly(&x, ans);
 	}
 	x.rank_order = true;
+	x.mesh = s->cfg.mesh;
 	return pick_vx(&x, ans);
 }

@@ -17,19 +17,25 @@
 #define TASK_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define TASK_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 
-static struct vx_sched *new_sched(enum vx_sched_policy pol)
+static struct vx_sched *new_sched_mesh(enum vx_sched_policy pol, bool mesh)
 {
 	struct vx_sched_cfg cfg;
 	struct vx_sched *s;
 
 	vx_sched_cfg_default(&cfg);
 	cfg.policy = pol;
+	cfg.mesh = mesh;
 	cfg.hosts_max = 512;
 	cfg.tasks_max = 64;
 	cfg.peers_max = 2048;
 	cfg.events_max = 4096;
 	assert_int_equal(vx_sched_new(&s, &cfg), 0);
 	return s;
+}
+
+static struct vx_sched *new_sched(enum vx_sched_policy pol)
+{
+	return new_sched_mesh(pol, true);
 }
 
 static uint32_t hello(struct vx_sched *s, const char *id, const char *idc, uint64_t bps,
@@ -416,7 +422,7 @@ static void test_vx_sched_register__slow_host_takes_few_children(void **state)
 
 static void test_vx_sched_reschedule__never_makes_a_cycle(void **state)
 {
-	struct vx_sched *s = new_sched(VX_SCHED_POLICY_VX);
+	struct vx_sched *s = new_sched_mesh(VX_SCHED_POLICY_VX, false); /* the strict DAG */
 	uint32_t org = hello(s, "org", "", 0, 0), b = hello(s, "b", "", 0, 0);
 	uint32_t c = hello(s, "c", "", 0, 0), n;
 	struct vx_sched_answer a;
@@ -433,6 +439,45 @@ static void test_vx_sched_reschedule__never_makes_a_cycle(void **state)
 	/* b asks again avoiding org: c descends from b, so it must not be offered */
 	assert_int_equal(vx_sched_reschedule(s, b, vx_ctl_str_of(TASK_A), &avoid, 1, 3, &a), 0);
 	assert_false(has_cand(&a, "c"));
+	assert_true(vx_sched_check(s));
+	vx_sched_free(s);
+}
+
+/*
+ * Mesh (the default): a peer behind the child still serves what the child lacks, and a peer
+ * that gets its first pieces is pushed to under-parented peers at once.
+ */
+static void test_vx_sched_mesh__pieces_flow_both_ways(void **state)
+{
+	struct vx_sched *s = new_sched(VX_SCHED_POLICY_VX);
+	uint32_t org = hello(s, "org", "", 0, 0), b = hello(s, "b", "", 0, 0);
+	uint32_t c = hello(s, "c", "", 0, 0), n;
+	struct vx_sched_answer a;
+	struct vx_sched_event ev;
+	struct vx_ctl_str avoid = vx_ctl_str_of("org");
+	bool pushed_b = false;
+
+	(void)state;
+	reg(s, org, TASK_A);
+	a = reg(s, b, TASK_A);
+	assert_true(has_cand(&a, "org"));
+	a = reg(s, c, TASK_A);
+	assert_true(has_cand(&a, "org"));
+	while (vx_sched_next_event(s, &ev, 2)) /* drain the registrations' events */
+		;
+	/* c gets its first pieces: b (one parent, fewer than cands) is offered c at once */
+	assert_int_equal(progress(s, c, TASK_A, 0, 3, false, &n), 0);
+	while (vx_sched_next_event(s, &ev, 3)) {
+		if (ev.host == b && ev.kind == VX_CTL_EV_PARENTS) {
+			pushed_b = true;
+			assert_true(has_cand(&ev.ans, "c"));
+		}
+	}
+	assert_true(pushed_b);
+	/* b gets pieces c lacks; c, ahead of b, is still offered b: pieces flow both ways */
+	assert_int_equal(progress(s, b, TASK_A, 3, 4, false, &n), 0);
+	assert_int_equal(vx_sched_reschedule(s, c, vx_ctl_str_of(TASK_A), &avoid, 1, 4, &a), 0);
+	assert_true(has_cand(&a, "b"));
 	assert_true(vx_sched_check(s));
 	vx_sched_free(s);
 }
@@ -737,6 +782,7 @@ int main(void)
 		cmocka_unit_test(test_vx_sched_register__full_host_is_skipped),
 		cmocka_unit_test(test_vx_sched_register__slow_host_takes_few_children),
 		cmocka_unit_test(test_vx_sched_reschedule__never_makes_a_cycle),
+		cmocka_unit_test(test_vx_sched_mesh__pieces_flow_both_ways),
 		cmocka_unit_test(test_vx_sched_mismatch__liar_blocked_for_task),
 		cmocka_unit_test(test_vx_sched_host_silent__children_move_and_gc),
 		cmocka_unit_test(test_vx_sched_register__empty_and_delete),
