@@ -27,6 +27,8 @@ struct vx_upload;
 
 /* Default Vortex TCP port (Dragonfly's storage.server.tcpPort). */
 #define VX_UPLOAD_PORT_DEFAULT 4005
+/* Tasks whose sends a super-seeding server remembers at once (least recently used goes). */
+#define VX_UPLOAD_SUPER_SEED_TASKS 8
 /* Longest parent id sent in PieceContent metadata. */
 #define VX_UPLOAD_PARENT_ID_MAX 191
 
@@ -88,6 +90,17 @@ struct vx_upload_cfg {
 	uint32_t piece_wait_ms;		    /* wait for an unfinished piece at most (30 s) */
 	uint64_t rate_bytes_per_s;	    /* global upload rate; 0 = unlimited */
 	uint64_t conn_rate_bytes_per_s;	    /* per-connection upload rate; 0 = unlimited */
+	/*
+	 * Seed mode: a vx peer asking for a piece this server sent to someone within
+	 * @super_seed_window_ms is answered BUSY (it asks again later, and meanwhile gets the
+	 * piece from the child that has it), so a seed sends about one copy of a file and the
+	 * swarm's uplinks carry the rest. Dragonfly (one-shot) requests are always served. The
+	 * bookkeeping covers VX_UPLOAD_SUPER_SEED_TASKS tasks of up to super_seed_pieces pieces
+	 * (allocated at start); pieces beyond that are always served.
+	 */
+	bool super_seed;
+	uint32_t super_seed_window_ms;		/* default 8000 */
+	uint32_t super_seed_pieces;		/* default 65536 */
 	const struct vx_upload_source_ops *ops; /* borrowed; outlives the server */
 	void *ops_ctx;				/* passed to @ops */
 };
@@ -104,6 +117,7 @@ struct vx_upload_stats {
 	uint64_t timeouts;	  /* connections closed by idle, header, stall or wait limits */
 	uint64_t protocol_errors; /* connections closed for malformed input */
 	uint64_t haves_sent;	  /* piece numbers announced in HAVE frames */
+	uint64_t busy_sent;	  /* requests deferred by super-seeding */
 };
 
 /* Fills @cfg with the defaults: 127.0.0.1:4005 and the limits above. */

@@ -91,6 +91,10 @@ struct vx_fx_piece {
 	uint16_t avail;	    /* parents known to have it */
 };
 
+/* BUSY answers remembered per parent, and for how long a refused piece is not asked again. */
+#define VX_FX_BUSY_MAX 16
+#define VX_FX_BUSY_MS  1000
+
 struct vx_fx_parent {
 	uint32_t index;
 	struct sockaddr_storage addr;
@@ -107,7 +111,14 @@ struct vx_fx_parent {
 	uint32_t conns;	       /* open connections */
 	uint32_t writes;       /* piece writers that name it as their origin */
 	uint32_t plain_failures;
-	uint8_t *bits; /* pieces it has (bitfield + HAVE) */
+	uint32_t nr_bits; /* bits set in @bits */
+	uint8_t *bits;	  /* pieces it has (bitfield + HAVE) */
+	/* pieces it answered BUSY for (a super-seeding seed): not asked again before @until */
+	struct {
+		uint32_t piece;
+		uint64_t until_ms;
+	} busy[VX_FX_BUSY_MAX];
+	uint32_t busy_next;
 };
 
 struct vx_fx_buf;
@@ -293,11 +304,48 @@ static bool conn_requested(const struct vx_fx_conn *c, uint32_t n)
 }
 
 /* Rarest missing piece this parent has, scanning from a random start; -1 if none. */
+/* A parent that holds every piece: a seed or a finished peer (or one without availability). */
+static bool parent_full(const struct vx_fetcher *f, const struct vx_fx_parent *p)
+{
+	return p->all_pieces || p->nr_bits >= f->piece_count;
+}
+
+/*
+ * True when @full, a parent holding everything, should be spared: other live parents hold
+ * pieces we lack. A seed's uplink is then kept for the pieces nobody else has (asked one at a
+ * time), and the swarm's other uplinks carry the rest. Without this every child pulls most of
+ * the file from the seed, which then sends several copies instead of about one.
+ */
+static bool spare_full_parent(const struct vx_fetcher *f, const struct vx_fx_parent *full)
+{
+	for (uint32_t i = 0; i < f->nr_parents; i++) {
+		const struct vx_fx_parent *q = &f->parents[i];
+
+		if (q != full && q->used && !q->dropped && !q->plain && q->nr_bits > 0 &&
+		    !parent_full(f, q))
+			return true;
+	}
+	return false;
+}
+
+/* True while @p's BUSY answer for piece @n holds. */
+static bool parent_refused(const struct vx_fetcher *f, const struct vx_fx_parent *p, uint32_t n)
+{
+	uint64_t now = vx_loop_now_ms(f->loop);
+
+	for (uint32_t i = 0; i < VX_FX_BUSY_MAX; i++) {
+		if (p->busy[i].until_ms > now && p->busy[i].piece == n)
+			return true;
+	}
+	return false;
+}
+
 static int64_t fx_pick(struct vx_fx_conn *c)
 {
 	struct vx_fetcher *f = c->f;
 	uint32_t start = (uint32_t)(vx__rand(&f->rand) % f->piece_count);
 	uint32_t i, best_avail = UINT32_MAX;
+	bool spare = parent_full(f, c->parent) && spare_full_parent(f, c->parent);
 	int64_t best = -1;
 
 	for (i = 0; i < f->piece_count; i++) {
@@ -305,6 +353,10 @@ static int64_t fx_pick(struct vx_fx_conn *c)
 		const struct vx_fx_piece *p = &f->pieces[n];
 
 		if (p->state != VX_FX_MISSING || !p->trusted || !parent_has(c->parent, n))
+			continue;
+		if (spare && p->avail > 1)
+			continue; /* another parent has it: leave the full parent's uplink alone */
+		if (parent_refused(f, c->parent, n))
 			continue;
 		if (p->avail < best_avail) {
 			best = n;
@@ -388,6 +440,13 @@ static void fx_fill(struct vx_fx_conn *c)
 	if (!c->parent->plain && c->parent->max_inflight)
 		depth = VX_MIN(depth,
 			       VX_MAX(1u, c->parent->max_inflight / f->cfg.conns_per_parent));
+	/*
+	 * A full parent (a seed, a finished peer) is asked one piece per connection: in a swarm
+	 * every child asks it, and deep pipelines from several children would fetch the same
+	 * pieces from it several times before any child could pass them on.
+	 */
+	if (!c->parent->plain && parent_full(f, c->parent))
+		depth = 1;
 
 	if (c->state != VX_FX_ACTIVE || f->finishing)
 		return;
@@ -994,6 +1053,7 @@ static int fx_got_value(struct vx_fx_conn *c)
 		for (i = 0; i < f->piece_count; i++) {
 			if (bit_get(v + VX__TASK_ID_LEN + 4, i) && !bit_get(c->parent->bits, i)) {
 				bit_set(c->parent->bits, i);
+				c->parent->nr_bits++;
 				f->pieces[i].avail++;
 			}
 		}
@@ -1011,6 +1071,7 @@ static int fx_got_value(struct vx_fx_conn *c)
 				return -EPROTO;
 			if (!bit_get(c->parent->bits, n)) {
 				bit_set(c->parent->bits, n);
+				c->parent->nr_bits++;
 				f->pieces[n].avail++;
 			}
 		}
@@ -1020,7 +1081,19 @@ static int fx_got_value(struct vx_fx_conn *c)
 		if (c->q_len == 0)
 			return -EPROTO;
 		if (v[0] == VX__ERR_CANCELLED || v[0] == VX__ERR_BUSY) {
-			/* Cancelled: we asked for that. Busy: the piece goes back to be asked again. */
+			/*
+			 * Cancelled: we asked for that. Busy: the piece goes back to be asked
+			 * again, from this parent not before VX_FX_BUSY_MS (a seed that sent it
+			 * to another child just now: that child will have it soon).
+			 */
+			if (v[0] == VX__ERR_BUSY) {
+				struct vx_fx_parent *bp = c->parent;
+
+				bp->busy[bp->busy_next].piece = c->q[c->q_head].number;
+				bp->busy[bp->busy_next].until_ms =
+					vx_loop_now_ms(f->loop) + VX_FX_BUSY_MS;
+				bp->busy_next = (bp->busy_next + 1) % VX_FX_BUSY_MAX;
+			}
 			fx_answer_done(c);
 			return 0;
 		}
@@ -1030,6 +1103,7 @@ static int fx_got_value(struct vx_fx_conn *c)
 		i = c->q[c->q_head].number;
 		if (bit_get(c->parent->bits, i)) {
 			c->parent->bits[i / 8] &= (uint8_t) ~(0x80u >> (i % 8));
+			c->parent->nr_bits--;
 			f->pieces[i].avail--;
 		}
 		if (c->parent->all_pieces && !c->parent->subscribed) {
@@ -1037,6 +1111,7 @@ static int fx_got_value(struct vx_fx_conn *c)
 			c->parent->all_pieces = false;
 			memset(c->parent->bits, 0xff, f->bits_len);
 			c->parent->bits[i / 8] &= (uint8_t) ~(0x80u >> (i % 8));
+			c->parent->nr_bits = f->piece_count - 1;
 		}
 		fx_answer_done(c);
 		return 0;

@@ -159,6 +159,16 @@ struct vx_upload {
 	bool accept_paused; /* out of fds or memory: accept re-armed by the next tick */
 	bool shutting_down;
 	struct vx_upload_stats stats;
+	struct vx_up_ss *ss; /* super-seeding: VX_UPLOAD_SUPER_SEED_TASKS slots, or NULL */
+	uint64_t ss_clock;   /* LRU stamp */
+};
+
+/* Super-seeding memory of one task: when each piece was last sent (0: never). */
+struct vx_up_ss {
+	char task[VX__TASK_ID_LEN];
+	bool used;
+	uint64_t used_at; /* LRU stamp */
+	uint64_t *sent_ms;
 };
 
 static void up_pump(struct vx_up_conn *c);
@@ -182,6 +192,8 @@ void vx_upload_cfg_init(struct vx_upload_cfg *cfg)
 	cfg->header_timeout_ms = 10000;
 	cfg->send_stall_ms = 30000;
 	cfg->piece_wait_ms = 30000;
+	cfg->super_seed_window_ms = 8000;
+	cfg->super_seed_pieces = 65536;
 }
 
 /* Invariants of each state; debug builds check them on every transition. */
@@ -355,12 +367,68 @@ static void up_answer_piece(struct vx_up_conn *c)
 	c->splice_failed = false;
 }
 
+/* The super-seeding slot of @task, taking the least recently used one when it has none. */
+static struct vx_up_ss *up_ss_slot(struct vx_upload *up, const char *task)
+{
+	struct vx_up_ss *lru = &up->ss[0];
+
+	for (uint32_t i = 0; i < VX_UPLOAD_SUPER_SEED_TASKS; i++) {
+		struct vx_up_ss *x = &up->ss[i];
+
+		if (x->used && memcmp(x->task, task, VX__TASK_ID_LEN) == 0) {
+			x->used_at = ++up->ss_clock;
+			return x;
+		}
+		if (!x->used || x->used_at < lru->used_at)
+			lru = x;
+	}
+	memcpy(lru->task, task, VX__TASK_ID_LEN);
+	memset(lru->sent_ms, 0, (size_t)up->cfg.super_seed_pieces * sizeof(*lru->sent_ms));
+	lru->used = true;
+	lru->used_at = ++up->ss_clock;
+	return lru;
+}
+
+/*
+ * Super-seeding: true when piece @n of the requested task went to some peer less than the
+ * window ago, so this vx peer should get it from the swarm; otherwise it is recorded as sent.
+ */
+static bool up_ss_defer(struct vx_up_conn *c, uint32_t n)
+{
+	struct vx_upload *up = c->up;
+	uint64_t now = vx_loop_now_ms(up->loop) + 1; /* 0 means never */
+	struct vx_up_ss *x;
+
+	if (!up->ss || c->mode != VX_UP_MODE_VX || n >= up->cfg.super_seed_pieces)
+		return false;
+	x = up_ss_slot(up, c->req_task);
+	if (x->sent_ms[n] && now - x->sent_ms[n] < up->cfg.super_seed_window_ms)
+		return true;
+	x->sent_ms[n] = now;
+	return false;
+}
+
+static void up_ss_free(struct vx_upload *up)
+{
+	for (uint32_t i = 0; up->ss && i < VX_UPLOAD_SUPER_SEED_TASKS; i++)
+		vx_free(up->ss[i].sent_ms);
+	vx_free(up->ss);
+	up->ss = NULL;
+}
+
 /* Looks the requested piece up; on -EAGAIN the connection waits (bounded). */
 static void up_lookup(struct vx_up_conn *c)
 {
 	struct vx_upload *up = c->up;
 	int ret = up->cfg.ops->get(up->cfg.ops_ctx, c->req_task, c->req_number, &c->piece);
 
+	if (ret == 0 && up_ss_defer(c, c->req_number)) {
+		up->cfg.ops->put(up->cfg.ops_ctx, &c->piece);
+		up->stats.busy_sent++;
+		up_answer_error(c, VX__ERR_BUSY, "sent to another peer just now: ask the swarm",
+				false);
+		return;
+	}
 	if (ret == 0) {
 		if (c->piece.length > VX__BODY_MAX) {
 			up->cfg.ops->put(up->cfg.ops_ctx, &c->piece);
@@ -1300,7 +1368,9 @@ int vx_upload_new(struct vx_upload **out, struct vx_loop *loop, const struct vx_
 	VX_ASSERT(loop != NULL);
 	*out = NULL;
 	if (!cfg->ops || !cfg->ops->get || !cfg->ops->put || cfg->max_conns == 0 ||
-	    cfg->max_sends == 0 || cfg->chunk_bytes == 0 || cfg->addr_len == 0)
+	    cfg->max_sends == 0 || cfg->chunk_bytes == 0 || cfg->addr_len == 0 ||
+	    (cfg->super_seed &&
+	     (cfg->super_seed_pieces == 0 || cfg->super_seed_pieces > (1u << 20))))
 		return -EINVAL;
 	up = vx_calloc(1, sizeof(*up));
 	if (!up)
@@ -1330,6 +1400,19 @@ int vx_upload_new(struct vx_upload **out, struct vx_loop *loop, const struct vx_
 	if (!up->pipes) {
 		ret = -ENOMEM;
 		goto err_free_conns;
+	}
+	if (cfg->super_seed) {
+		up->ss = vx_calloc(VX_UPLOAD_SUPER_SEED_TASKS, sizeof(*up->ss));
+		for (i = 0; up->ss && i < VX_UPLOAD_SUPER_SEED_TASKS; i++) {
+			up->ss[i].sent_ms = vx_calloc(cfg->super_seed_pieces, sizeof(uint64_t));
+			if (!up->ss[i].sent_ms)
+				break;
+		}
+		if (!up->ss || i < VX_UPLOAD_SUPER_SEED_TASKS) {
+			up_ss_free(up);
+			ret = -ENOMEM;
+			goto err_free_conns;
+		}
 	}
 	for (i = 0; i < cfg->max_sends; i++) {
 		up->pipes[i].rfd = -1;
@@ -1461,6 +1544,7 @@ void vx_upload_free(struct vx_upload *up)
 		vx_free(up->conns[i].ctl);
 	vx_free(up->pipes);
 	vx_free(up->conns);
+	up_ss_free(up);
 	vx_free(up);
 }
 
