@@ -43,6 +43,8 @@
 #define PEER_SCHED_WAIT_MS 5000u
 /* A task fetching from peers got no piece for this long: ask for new parents. */
 #define PEER_STALL_MS 10000u
+/* A running task asks the scheduler for a fresh parent set this often. */
+#define PEER_REFRESH_MS 2000u
 /* Job progress callbacks at most this often (the final one always). */
 #define PEER_JOB_PROGRESS_MS 100u
 /* Candidates remembered while the task's geometry is not known yet. */

@@ -533,6 +533,7 @@ static void fx_on_dropped(void *arg, uint32_t index, enum vx_fetch_drop why, int
 	vx_info("peer: task %.12s: parent %s dropped (%d): %s", t->id,
 		index < VX_ARRAY_SIZE(t->parent_ids) ? t->parent_ids[index] : "?", why,
 		vx_strerror(err));
+	t->last_resched_ms = 0; /* ask for a replacement at the next tick */
 }
 
 static void fx_on_done(void *arg, int status)
@@ -628,6 +629,8 @@ static void take_cands(struct vx_peer *p, struct peer_task *t, const struct vx_c
 			continue;
 		snprintf(pc.host_id, sizeof(pc.host_id), "%.*s", (int)c->host_id.len,
 			 c->host_id.ptr);
+		vx_debug("peer: task %.12s: candidate parent %s (%u pieces%s)", t->id, pc.host_id,
+			 c->pieces, c->complete ? ", complete" : "");
 		if (t->fetcher)
 			add_parent(t, &pc);
 		else if (t->nr_cands < PEER_PENDING_CANDS)
@@ -1258,8 +1261,13 @@ void vx__peer_tick(struct vx_peer *p, uint64_t now)
 				source_start(p, t);
 			}
 		}
-		if (t->fetcher && !t->fetching_source && t->last_resched_ms == 0 &&
-		    vx_fetcher_live_parents(t->fetcher) == 0)
+		/*
+		 * A lost parent is replaced at once; otherwise the set is refreshed now and then:
+		 * peers that got pieces since our last answer may serve us too (the fetcher keeps
+		 * the parents it has and adds the new ones).
+		 */
+		if (t->fetcher && !t->fetching_source &&
+		    (t->last_resched_ms == 0 || now - t->last_resched_ms >= PEER_REFRESH_MS))
 			request_parents(p, t);
 		if (t->state == TASK_WAITING && !t->st && t->geometry)
 			go_parents(p, t);
