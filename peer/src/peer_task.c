@@ -588,6 +588,7 @@ static void fetcher_start(struct vx_peer *p, struct peer_task *t)
 	fc.sink_ctx = t->st;
 	fc.persistent = true;
 	fc.conns_per_parent = 1;
+	fc.pipeline_depth = 2;
 	fc.rate_bytes_per_s = p->cfg.download_rate_bps;
 	fc.on_piece = fx_on_piece;
 	fc.on_piece_from = fx_on_piece_from;
