@@ -274,6 +274,53 @@ static void test_vx_upload__busy_beyond_max_inflight(void **state)
 	fixture_stop(&f);
 }
 
+/*
+ * Super-seeding: a piece just sent to one vx peer is answered BUSY to the next vx peer (it gets
+ * the piece from the swarm), other pieces are served, and a Dragonfly one-shot request is
+ * always served.
+ */
+static void test_vx_upload__super_seed_sends_each_piece_once(void **state)
+{
+	struct vx_upload_cfg cfg;
+	struct fixture f = { 0 };
+	struct vx_h_answer a;
+	int fa, fb, fd;
+
+	(void)state;
+	vx_upload_cfg_init(&cfg);
+	((struct sockaddr_in *)&cfg.addr)->sin_port = 0;
+	cfg.super_seed = true;
+	cfg.super_seed_window_ms = 60000;
+	fixture_start(&f, 8 * 65536, 65536, &cfg);
+	fa = vx_h_connect(&f.srv.addr);
+	fb = vx_h_connect(&f.srv.addr);
+	assert_true(vx_h_hello(fa) > 0);
+	assert_true(vx_h_hello(fb) > 0);
+	assert_int_equal(vx_h_send_download(fa, VX_H_TASK_ID, 3), 0);
+	assert_int_equal(vx_h_read_answer(fa, &a), 0);
+	check_piece(&f, &a, 3);
+	vx_h_answer_free(&a);
+	assert_int_equal(vx_h_send_download(fb, VX_H_TASK_ID, 3), 0);
+	assert_int_equal(vx_h_read_answer(fb, &a), 0);
+	assert_int_equal(a.tag, 0xFF);
+	assert_int_equal(a.error_code, 0x41);
+	/* the same connection goes on with a piece nobody has had */
+	assert_int_equal(vx_h_send_download(fb, VX_H_TASK_ID, 4), 0);
+	assert_int_equal(vx_h_read_answer(fb, &a), 0);
+	check_piece(&f, &a, 4);
+	vx_h_answer_free(&a);
+	/* Dragonfly's downloader knows nothing of BUSY: it is always served */
+	fd = vx_h_connect(&f.srv.addr);
+	assert_int_equal(vx_h_send_download(fd, VX_H_TASK_ID, 3), 0);
+	assert_int_equal(vx_h_read_answer(fd, &a), 0);
+	check_piece(&f, &a, 3);
+	vx_h_answer_free(&a);
+	close(fd);
+	close(fa);
+	close(fb);
+	fixture_stop(&f);
+}
+
 static void send_raw_expect_invalid(struct fixture *f, const uint8_t *buf, size_t len)
 {
 	struct vx_h_answer a;
@@ -671,6 +718,7 @@ int main(void)
 		cmocka_unit_test(test_vx_upload__plain_closes_after_one_answer),
 		cmocka_unit_test(test_vx_upload__cancel_pipelined_request),
 		cmocka_unit_test(test_vx_upload__busy_beyond_max_inflight),
+		cmocka_unit_test(test_vx_upload__super_seed_sends_each_piece_once),
 		cmocka_unit_test(test_vx_upload__malformed_requests),
 		cmocka_unit_test(test_vx_upload__slowloris_and_idle_closed),
 		cmocka_unit_test(test_vx_upload__max_conns_refused),
