@@ -37,8 +37,9 @@ struct vx_loop {
 	bool freeing; /* vx_loop_free() is draining: do not re-arm */
 	bool stop_seen;
 	atomic_bool stop_requested;
-	struct vx_list deferred; /* struct vx_loop_work */
-	struct vx_list tickers;	 /* struct vx_loop_ticker */
+	struct vx_list deferred;   /* struct vx_loop_work */
+	struct vx_list tickers;	   /* struct vx_loop_ticker */
+	struct vx_list *tick_next; /* run_tickers()'s next node: a ticker may delete it */
 	void (*on_stop)(struct vx_loop *loop, void *arg);
 	void *on_stop_arg;
 	void (*on_wake)(struct vx_loop *loop, void *arg);
@@ -190,7 +191,8 @@ void vx_loop_add_ticker(struct vx_loop *loop, struct vx_loop_ticker *t)
 
 void vx_loop_del_ticker(struct vx_loop *loop, struct vx_loop_ticker *t)
 {
-	(void)loop;
+	if (loop->tick_next == &t->node)
+		loop->tick_next = t->node.next; /* a walk in progress skips it */
 	vx_list_del(&t->node);
 }
 
@@ -238,15 +240,21 @@ void vx_loop_stop(struct vx_loop *loop)
 	vx_loop_wake(loop);
 }
 
+/*
+ * A ticker may delete itself or any other ticker (a peer frees a task's fetcher from its own
+ * tick): the walk keeps its next node in the loop, where vx_loop_del_ticker() moves it on.
+ */
 static void run_tickers(struct vx_loop *loop)
 {
-	struct vx_list *pos, *tmp;
+	struct vx_list *pos;
 
-	vx_list_for_each_safe(pos, tmp, &loop->tickers) {
+	for (pos = loop->tickers.next; pos != &loop->tickers; pos = loop->tick_next) {
 		struct vx_loop_ticker *t = vx_list_entry(pos, struct vx_loop_ticker, node);
 
+		loop->tick_next = pos->next;
 		t->fn(loop, t, loop->now_ms);
 	}
+	loop->tick_next = NULL;
 }
 
 /* The loop's own completions: wake, tick, cancel. */

@@ -276,6 +276,54 @@ static void test_vx_loop_defer__runs_once_after_drain(void **state)
 	assert_true(d.ticks >= 2);
 }
 
+/* Two tickers; the first deletes the second on its tick (a peer freeing a task's fetcher). */
+struct killer_ctx {
+	struct vx_loop_ticker first, second;
+	int first_ticks, second_ticks;
+	bool second_live;
+};
+
+static void on_tick_second(struct vx_loop *loop, struct vx_loop_ticker *t, uint64_t now_ms)
+{
+	struct killer_ctx *k = vx_container_of(t, struct killer_ctx, second);
+
+	(void)loop;
+	(void)now_ms;
+	assert_true(k->second_live); /* never after its deletion */
+	k->second_ticks++;
+}
+
+static void on_tick_first(struct vx_loop *loop, struct vx_loop_ticker *t, uint64_t now_ms)
+{
+	struct killer_ctx *k = vx_container_of(t, struct killer_ctx, first);
+
+	(void)now_ms;
+	k->first_ticks++;
+	if (k->second_live && k->first_ticks == 2) {
+		vx_loop_del_ticker(loop, &k->second);
+		/* poison what the walk would have followed */
+		k->second.node.next = NULL;
+		k->second_live = false;
+	}
+}
+
+static void test_vx_loop_ticker__may_delete_the_next_one(void **state)
+{
+	struct vx_loop *loop = *state;
+	struct killer_ctx k = { 0 };
+
+	k.first.fn = on_tick_first;
+	k.second.fn = on_tick_second;
+	k.second_live = true;
+	vx_loop_add_ticker(loop, &k.first);
+	vx_loop_add_ticker(loop, &k.second);
+	for (int i = 0; i < 200 && k.first_ticks < 4; i++)
+		assert_true(vx_loop_run_once(loop, 20) >= 0);
+	vx_loop_del_ticker(loop, &k.first);
+	assert_true(k.first_ticks >= 4);
+	assert_int_equal(k.second_ticks, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -291,6 +339,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_vx_loop_stop__from_other_thread, setup_loop,
 						teardown_loop),
 		cmocka_unit_test_setup_teardown(test_vx_loop_defer__runs_once_after_drain,
+						setup_loop, teardown_loop),
+		cmocka_unit_test_setup_teardown(test_vx_loop_ticker__may_delete_the_next_one,
 						setup_loop, teardown_loop),
 	};
 
