@@ -259,13 +259,17 @@ static void print_json(const char *url, const char *output, const struct get_out
 		printf(", \"error\": ");
 		json_str(stdout, o->msg);
 	}
-	printf(", \"reused\": %s, \"content_length\": %llu, \"piece_length\": %llu, "
-	       "\"pieces\": %u, \"bytes_from_source\": %llu, \"bytes_from_peers\": %llu, "
+	printf(", \"reused\": %s, \"content_length\": %llu, \"piece_length\": ",
+	       o->reused ? "true" : "false", (unsigned long long)t->content_length);
+	if (o->piece_length || !t->piece_count)
+		printf("%llu", (unsigned long long)o->piece_length);
+	else
+		printf("null"); /* the daemon does not say */
+	printf(", \"pieces\": %u, \"bytes_from_source\": %llu, \"bytes_from_peers\": %llu, "
 	       "\"bytes_reused\": %llu, \"elapsed_ms\": %llu}\n",
-	       o->reused ? "true" : "false", (unsigned long long)t->content_length,
-	       (unsigned long long)o->piece_length, t->piece_count,
-	       (unsigned long long)t->from_source, (unsigned long long)t->from_peers,
-	       (unsigned long long)t->reused, (unsigned long long)t->elapsed_ms);
+	       t->piece_count, (unsigned long long)t->from_source,
+	       (unsigned long long)t->from_peers, (unsigned long long)t->reused,
+	       (unsigned long long)t->elapsed_ms);
 }
 
 /* ---------------------------------------------------------------- Stream to stdout */

@@ -35,9 +35,10 @@ typedef void (*vx_sched_client_cb)(void *arg, int status, const struct vx_ctl_ms
 
 /*
  * Called with every server push (tag CONTROL_EVENT), and with the answers to automatic
- * re-registrations and to register or reschedule requests sent without a callback (tag
- * CONTROL_RESPONSE, type REGISTER or RESCHEDULE, with task_id filled in by the client: the
- * scheduler's responses carry none). @server is the index in the list.
+ * re-registrations and to register, reschedule or progress requests sent without a callback
+ * (tag CONTROL_RESPONSE, type REGISTER, RESCHEDULE or PROGRESS, with task_id filled in by the
+ * client: the scheduler's responses carry none; a progress answer carries the manifest digests
+ * the peer has not seen yet). @server is the index in the list.
  */
 typedef void (*vx_sched_client_event_cb)(void *arg, uint32_t server, const struct vx_ctl_msg *m);
 

@@ -52,7 +52,7 @@ static const bool cc_legal[CC_STATE_NR][CC_STATE_NR] = {
 
 struct cc_pending {
 	uint64_t rid;
-	int32_t task;	       /* register, reschedule: index of the task, -1 otherwise */
+	int32_t task;	       /* register, reschedule, progress: the task's index, else -1 */
 	vx_sched_client_cb cb; /* NULL: an automatic re-registration (answer goes to on_event) */
 	void *arg;
 	uint64_t deadline_ms;
@@ -348,6 +348,12 @@ static int conn_flush(struct vx_sched_client *c, struct cc_conn *cc)
 }
 
 /* Encodes @m with a fresh rid and queues it; records the pending answer. */
+/* Requests whose answer may go to on_event, named with their task (see vx_sched_client.h). */
+static bool is_task_request(enum vx_ctl_type type)
+{
+	return type == VX_CTL_REGISTER || type == VX_CTL_RESCHEDULE || type == VX_CTL_PROGRESS;
+}
+
 static int conn_send(struct vx_sched_client *c, struct cc_conn *cc, struct vx_ctl_msg *m,
 		     vx_sched_client_cb cb, void *arg)
 {
@@ -381,10 +387,8 @@ static int conn_send(struct vx_sched_client *c, struct cc_conn *cc, struct vx_ct
 	cc->wlen += (size_t)n;
 	cc->pend[cc->nr_pend++] =
 		(struct cc_pending){ .rid = m->rid,
-				     .task = m->type == VX_CTL_REGISTER ||
-							     m->type == VX_CTL_RESCHEDULE
-						     ? task_index(c, m->task_id)
-						     : -1,
+				     .task = is_task_request(m->type) ? task_index(c, m->task_id)
+								      : -1,
 				     .cb = cb,
 				     .arg = arg,
 				     .deadline_ms = vx_now_ms() + c->cfg.timeout_ms };
@@ -558,8 +562,7 @@ static void on_frame(struct vx_sched_client *c, struct cc_conn *cc, const struct
 		}
 		if (p.cb) {
 			p.cb(p.arg, (int)m->status, m);
-		} else if (c->cfg.on_event && p.task >= 0 &&
-			   (m->type == VX_CTL_REGISTER || m->type == VX_CTL_RESCHEDULE)) {
+		} else if (c->cfg.on_event && p.task >= 0 && is_task_request(m->type)) {
 			/* an automatic re-registration, or a request sent without a callback:
 			 * responses carry no task id, so name the task for the receiver */
 			struct vx_ctl_msg named = *m;

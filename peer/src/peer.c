@@ -198,7 +198,8 @@ static void on_sched_event(void *arg, uint32_t server, const struct vx_ctl_msg *
 
 	(void)server;
 	if (m->tag == VX_CTL_TAG_RESPONSE &&
-	    (m->type == VX_CTL_REGISTER || m->type == VX_CTL_RESCHEDULE)) {
+	    (m->type == VX_CTL_REGISTER || m->type == VX_CTL_RESCHEDULE ||
+	     m->type == VX_CTL_PROGRESS)) {
 		struct peer_task *t;
 		char id[65];
 
@@ -207,7 +208,9 @@ static void on_sched_event(void *arg, uint32_t server, const struct vx_ctl_msg *
 		memcpy(id, m->task_id.ptr, 64);
 		id[64] = '\0';
 		t = vx__peer_task_find(p, id);
-		if (t)
+		if (t && m->type == VX_CTL_PROGRESS)
+			vx__peer_on_progress_answer(p, t, (int)m->status, m);
+		else if (t)
 			vx__peer_on_answer(p, t, (int)m->status, m);
 		return;
 	}

@@ -254,6 +254,8 @@ void vx__peer_work_done(struct vx_peer *p, struct peer_work *w);
 void vx__peer_on_answer(struct vx_peer *p, struct peer_task *t, int status,
 			const struct vx_ctl_msg *m);
 void vx__peer_on_event(struct vx_peer *p, const struct vx_ctl_msg *m);
+void vx__peer_on_progress_answer(struct vx_peer *p, struct peer_task *t, int status,
+				 const struct vx_ctl_msg *m);
 void vx__peer_tick(struct vx_peer *p, uint64_t now);
 void vx__peer_drain_notifier(struct vx_peer *p);
 void vx__peer_resume(struct vx_peer *p);

@@ -767,6 +767,16 @@ void vx__peer_on_answer(struct vx_peer *p, struct peer_task *t, int status,
 	handle_answer_kind(p, t, (m->has & VX_CTL_F_ANSWER) ? m->answer : VX_CTL_ANS_WAIT);
 }
 
+/* A progress answer carries the manifest digests this peer has not been sent yet. */
+void vx__peer_on_progress_answer(struct vx_peer *p, struct peer_task *t, int status,
+				 const struct vx_ctl_msg *m)
+{
+	(void)p;
+	if (status || t->state == TASK_COMPLETE || t->state == TASK_FAILED)
+		return;
+	take_digests(t, m);
+}
+
 void vx__peer_on_event(struct vx_peer *p, const struct vx_ctl_msg *m)
 {
 	struct peer_task *t;
@@ -790,6 +800,9 @@ void vx__peer_on_event(struct vx_peer *p, const struct vx_ctl_msg *m)
 		}
 		vx_info("peer: seed: fetching %s for the swarm", url);
 		t->seed_triggered = true;
+		/* the registrant's fixed piece length is part of the task id: keep it */
+		if (m->has & VX_CTL_F_PIECE_LEN)
+			t->user_piece_length = m->piece_len;
 		take_geometry(t, m);
 		task_register(p, t);
 		return;

@@ -159,11 +159,125 @@ static void test_vx_sched_client_call__blocking_form(void **state)
 	vx_sched_client_free(c);
 }
 
+/* What on_event saw: answers to requests sent without a callback, named with their task. */
+struct seen {
+	int answers[VX_CTL_TYPE_NR];
+	int answer_kind;
+	uint32_t digests;
+	bool named;
+};
+
+static void on_seen(void *arg, uint32_t server, const struct vx_ctl_msg *m)
+{
+	struct seen *x = arg;
+
+	(void)server;
+	if (m->tag == VX_CTL_TAG_EVENT) {
+		x->digests += m->nr_digests; /* a manifest push: the other way digests come */
+		return;
+	}
+	if (m->type >= VX_CTL_TYPE_NR)
+		return;
+	x->answers[m->type]++;
+	x->named = (m->has & VX_CTL_F_TASK_ID) && vx_ctl_str_eq(m->task_id, TASK);
+	if (m->has & VX_CTL_F_ANSWER)
+		x->answer_kind = (int)m->answer;
+	x->digests += m->nr_digests;
+}
+
+static struct vx_sched_client *client_seen(struct fixture *f, const char *id, struct seen *x)
+{
+	struct vx_sched_client_cfg cfg = { 0 };
+	struct vx_sched_client *c;
+	char srv[32];
+
+	snprintf(srv, sizeof(srv), "127.0.0.1:%u", vx_sched_server_port(f->srv));
+	cfg.servers[0] = srv;
+	cfg.nr_servers = 1;
+	cfg.hello.host_id = vx_ctl_str_of(id);
+	cfg.hello.addr = vx_ctl_str_of("127.0.0.1");
+	cfg.hello.port = 1;
+	cfg.on_event = on_seen;
+	cfg.arg = x;
+	assert_int_equal(vx_sched_client_new(&c, &cfg), 0);
+	return c;
+}
+
+static void pump(struct vx_sched_client *a, struct vx_sched_client *b, const int *cond, int want)
+{
+	uint64_t end = vx_now_ms() + 5000;
+
+	while (*cond < want && vx_now_ms() < end) {
+		assert_int_equal(vx_sched_client_process(a, 10), 0);
+		if (b)
+			assert_int_equal(vx_sched_client_process(b, 10), 0);
+	}
+	assert_true(*cond >= want);
+}
+
+static int send_progress(struct vx_sched_client *c, uint32_t piece, bool origin)
+{
+	struct vx_ctl_digest d = { .piece = piece, .digest = vx_ctl_str_of("crc32:7") };
+	uint8_t bits[1] = { (uint8_t)(0x80u >> piece) };
+	struct vx_ctl_msg m = { 0 };
+
+	m.type = VX_CTL_PROGRESS;
+	m.task_id = vx_ctl_str_of(TASK);
+	m.bitmap = bits;
+	m.bitmap_len = 1;
+	m.has = VX_CTL_F_TASK_ID | VX_CTL_F_BITMAP;
+	if (origin) {
+		m.digests = &d;
+		m.nr_digests = 1;
+		m.content_len = 8 * 4096;
+		m.piece_len = 4096;
+		m.has |= VX_CTL_F_DIGESTS | VX_CTL_F_CONTENT_LEN | VX_CTL_F_PIECE_LEN;
+	}
+	return vx_sched_client_send(c, &m, NULL, NULL);
+}
+
+/*
+ * Register and progress sent without a callback: their answers reach on_event named with the
+ * task (responses carry no task id), and a progress answer brings the manifest's new digests.
+ */
+static void test_vx_sched_client_send__answers_without_callback_named(void **state)
+{
+	struct fixture *f = *state;
+	struct seen sa = { .answer_kind = -1 }, sb = { .answer_kind = -1 };
+	struct vx_sched_client *a = client_seen(f, "127.0.0.1-origin", &sa);
+	struct vx_sched_client *b = client_seen(f, "127.0.0.1-child", &sb);
+	struct vx_sched_client_task t = { .task_id = vx_ctl_str_of(TASK), .content_len = -1 };
+
+	assert_int_equal(vx_sched_client_register(a, &t, NULL, NULL), 0);
+	pump(a, NULL, &sa.answers[VX_CTL_REGISTER], 1);
+	assert_true(sa.named);
+	assert_int_equal(sa.answer_kind, VX_CTL_ANS_BACK_TO_SOURCE);
+	assert_int_equal(send_progress(a, 0, true), 0);
+	pump(a, NULL, &sa.answers[VX_CTL_PROGRESS], 1);
+	assert_int_equal(vx_sched_client_register(b, &t, NULL, NULL), 0);
+	pump(b, a, &sb.answers[VX_CTL_REGISTER], 1);
+	assert_true(sb.named);
+	assert_int_equal(sb.digests, 1); /* piece 0's, in the register answer */
+	/*
+	 * the origin reports piece 1: its digest reaches the child in a manifest push or, when
+	 * the child's progress comes first, in that progress answer (which on_event must see)
+	 */
+	assert_int_equal(send_progress(a, 1, true), 0);
+	pump(a, NULL, &sa.answers[VX_CTL_PROGRESS], 2);
+	assert_int_equal(send_progress(b, 0, false), 0);
+	pump(b, a, &sb.answers[VX_CTL_PROGRESS], 1);
+	assert_true(sb.named);
+	assert_true(sb.digests >= 2);
+	vx_sched_client_free(b);
+	vx_sched_client_free(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_vx_sched_client_process__announces_keep_it_up),
 		cmocka_unit_test(test_vx_sched_client_call__blocking_form),
+		cmocka_unit_test(test_vx_sched_client_send__answers_without_callback_named),
 	};
 
 	return cmocka_run_group_tests_name("control_client", tests, setup, teardown);
