@@ -8,6 +8,7 @@
  * streams the content to stdout in order as the pieces land.
  */
 #include <errno.h>
+#include <fnmatch.h>
 #include <getopt.h>
 #include <limits.h>
 #include <pthread.h>
@@ -80,6 +81,10 @@ static void usage(FILE *f)
 		"  --listen HOST:PORT            the embedded peer's upload address (default\n"
 		"                                0.0.0.0:0, an ephemeral port)\n"
 		"  --disable-back-to-source      only from peers, never from the origin\n"
+		"  -r, --recursive               URL is a directory or prefix (file, ftp, s3,\n"
+		"                                hdfs, oci): every file under it to -O DIR/<path>\n"
+		"  --include-files GLOB          with -r: only files whose path or name matches;\n"
+		"                                repeatable\n"
 		"  -h, --help                    this text\n\n"
 		"Exit codes:\n"
 		"  0  downloaded\n"
@@ -655,6 +660,278 @@ static void via_conductor(const char *dir, const struct get_req *q, struct progr
 	vx_store_close(store);
 }
 
+/* How this invocation downloads: through a daemon, an embedded peer, or the conductor. */
+struct get_mode {
+	const char *socket; /* --socket, or NULL */
+	const char *const *schedulers;
+	uint32_t nr_schedulers;
+	const char *listen;
+	const char *dir_opt;
+	bool no_daemon; /* the default socket did not answer once: do not ask again */
+};
+
+/*
+ * Downloads @q in the mode @m says, into @o. Returns 0, or an exit code when the run cannot
+ * even start (no data directory).
+ */
+static int get_one(struct get_mode *m, const struct get_req *q, struct progress_bar *bar,
+		   struct get_outcome *o)
+{
+	char dir[GET_DATA_DIR_MAX];
+	int rc = 1;
+
+	memset(o, 0, sizeof(*o));
+	if (!m->nr_schedulers && !m->no_daemon) {
+		const char *env = getenv("VX_SOCKET");
+		const char *path = m->socket ? m->socket : env && *env ? env : GET_SOCKET_DEFAULT;
+
+		rc = via_daemon(path, m->socket != NULL, q, bar, o);
+		m->no_daemon = rc != 0;
+	}
+	if (!rc)
+		return 0;
+	rc = data_dir(m->dir_opt, dir, sizeof(dir));
+	if (rc) {
+		fprintf(stderr, "vx get: no data directory (give --data-dir): %s\n",
+			vx_strerror(rc));
+		return VX_EXIT_FAILURE;
+	}
+	if (!m->nr_schedulers && !q->no_bts)
+		fprintf(stderr, "vx get: no daemon, no scheduler: downloading from the source\n");
+	if (m->nr_schedulers || q->stream || q->no_bts)
+		via_peer(dir, m->listen, m->schedulers, m->nr_schedulers, q, bar, o);
+	else
+		via_conductor(dir, q, bar, o);
+	return 0;
+}
+
+/* -r: the files of a listing, as (absolute URL, relative name) pairs. */
+struct get_list {
+	char **urls, **names;
+	uint32_t nr, cap;
+	const char *const *include;
+	uint32_t nr_include;
+};
+
+#define GET_RECURSIVE_MAX   100000u /* files of one -r download */
+#define GET_RECURSIVE_DEPTH 32u	    /* directory levels followed */
+
+/* A relative name is safe when it cannot leave the output directory. */
+static bool name_safe(const char *name)
+{
+	const char *p = name;
+
+	if (!*name || *name == '/')
+		return false;
+	while (*p) {
+		const char *slash = strchr(p, '/');
+		size_t len = slash ? (size_t)(slash - p) : strlen(p);
+
+		if (len == 0 || (len == 1 && p[0] == '.') ||
+		    (len == 2 && p[0] == '.' && p[1] == '.'))
+			return false;
+		p += len;
+		if (*p == '/')
+			p++;
+	}
+	return true;
+}
+
+static bool included(const struct get_list *l, const char *name)
+{
+	const char *base = strrchr(name, '/');
+
+	if (!l->nr_include)
+		return true;
+	base = base ? base + 1 : name;
+	for (uint32_t i = 0; i < l->nr_include; i++) {
+		if (fnmatch(l->include[i], name, 0) == 0 || fnmatch(l->include[i], base, 0) == 0)
+			return true;
+	}
+	return false;
+}
+
+static int list_add(struct get_list *l, const char *url, const char *name)
+{
+	if (l->nr == l->cap) {
+		uint32_t cap = l->cap ? l->cap * 2 : 64;
+		char **u = realloc(l->urls, cap * sizeof(*u)), **n;
+
+		if (!u)
+			return -ENOMEM;
+		l->urls = u;
+		n = realloc(l->names, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		l->names = n;
+		l->cap = cap;
+	}
+	l->urls[l->nr] = strdup(url);
+	l->names[l->nr] = strdup(name);
+	if (!l->urls[l->nr] || !l->names[l->nr]) {
+		free(l->urls[l->nr]);
+		free(l->names[l->nr]);
+		return -ENOMEM;
+	}
+	l->nr++;
+	return 0;
+}
+
+struct list_walk {
+	struct get_list *l;
+	struct vx_source_ctx *src;
+	const struct vx_source_opts *opts;
+	const char *prefix; /* relative path of the directory being listed ("" at the top) */
+	uint32_t depth;
+};
+
+static int on_entry(void *arg, const struct vx_source_entry *e);
+
+static int list_dir(struct list_walk *w, const char *url, struct vx_source_error *detail)
+{
+	return vx_source_list(w->src, url, w->opts, on_entry, w, detail);
+}
+
+static int on_entry(void *arg, const struct vx_source_entry *e)
+{
+	struct list_walk *w = arg;
+	char name[4096];
+	int n = snprintf(name, sizeof(name), "%s%s%s", w->prefix, *w->prefix ? "/" : "", e->name);
+
+	if (n < 0 || (size_t)n >= sizeof(name))
+		return -ENAMETOOLONG;
+	if (!name_safe(name)) {
+		fprintf(stderr, "vx get: skipping '%s': not a plain relative path\n", name);
+		return 0;
+	}
+	if (e->is_dir) {
+		struct list_walk sub = *w;
+		struct vx_source_error detail;
+
+		if (w->depth + 1 >= GET_RECURSIVE_DEPTH)
+			return -ELOOP;
+		sub.prefix = name;
+		sub.depth = w->depth + 1;
+		return list_dir(&sub, e->url, &detail);
+	}
+	if (!included(w->l, name))
+		return 0;
+	if (w->l->nr >= GET_RECURSIVE_MAX)
+		return -E2BIG;
+	return list_add(w->l, e->url, name);
+}
+
+/* Creates the parent directories of @path (below the output directory). */
+static int make_parents(char *path)
+{
+	for (char *p = strchr(path + 1, '/'); p; p = strchr(p + 1, '/')) {
+		*p = '\0';
+		if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+			int rc = -errno;
+
+			*p = '/';
+			return rc;
+		}
+		*p = '/';
+	}
+	return 0;
+}
+
+/*
+ * vx get -r URL -O DIR: every file under URL (file, ftp, s3, hdfs, oci listings), filtered
+ * by --include-files, to DIR/<relative path>, one download after the other through the same
+ * mode. The exit code is the first failure's (0 when every file arrived).
+ */
+static int get_recursive(struct get_mode *m, const struct get_req *q0, const char *const *include,
+			 uint32_t nr_include, struct progress_bar *bar, bool json)
+{
+	struct get_list l = { .include = include, .nr_include = nr_include };
+	struct vx_source_opts opts = { 0 };
+	struct vx_source_error detail = { 0 };
+	struct vx_source_ctx *src = NULL;
+	struct list_walk w = { .l = &l, .prefix = "" };
+	struct stat st;
+	int rc, code = VX_EXIT_OK;
+	uint32_t ok = 0;
+
+	if (q0->stream) {
+		fprintf(stderr, "vx get: -r needs -O DIRECTORY, not -\n");
+		return VX_EXIT_USAGE;
+	}
+	if (stat(q0->output, &st) == 0 ? !S_ISDIR(st.st_mode) : mkdir(q0->output, 0755) != 0) {
+		fprintf(stderr, "vx get: -O '%s' is not a directory that can be used\n",
+			q0->output);
+		return GET_EXIT_OUTPUT;
+	}
+	rc = vx_source_ctx_new(&src, NULL);
+	if (rc) {
+		fprintf(stderr, "vx get: cannot start the source layer: %s\n", vx_strerror(rc));
+		return VX_EXIT_FAILURE;
+	}
+	opts.headers = q0->headers;
+	opts.nr_headers = q0->nr_headers;
+	w.src = src;
+	w.opts = &opts;
+	rc = list_dir(&w, q0->url, &detail);
+	vx_source_ctx_free(src);
+	if (rc) {
+		struct get_outcome o = { .rc = rc, .stage = VX_CONDUCTOR_STAGE_SOURCE };
+
+		fprintf(stderr, "vx get: cannot list '%s': %s%s%s\n", q0->url, vx_strerror(rc),
+			detail.msg[0] ? ": " : "", detail.msg);
+		o.source_status = detail.status;
+		code = exit_code(&o);
+		goto out;
+	}
+	if (!l.nr)
+		fprintf(stderr, "vx get: nothing to download under '%s'%s\n", q0->url,
+			nr_include ? " that --include-files matches" : "");
+	for (uint32_t i = 0; i < l.nr; i++) {
+		struct get_req q = *q0;
+		struct get_outcome o;
+		char out[8192];
+		int c;
+
+		if ((size_t)snprintf(out, sizeof(out), "%s/%s", q0->output, l.names[i]) >=
+			    sizeof(out) ||
+		    make_parents(out) != 0) {
+			fprintf(stderr, "vx get: cannot make a place for '%s'\n", l.names[i]);
+			code = code ? code : GET_EXIT_OUTPUT;
+			continue;
+		}
+		q.url = l.urls[i];
+		q.output = out;
+		rc = get_one(m, &q, bar, &o);
+		if (rc) {
+			code = rc;
+			break;
+		}
+		if (bar->drawn) {
+			fputc('\n', stderr);
+			bar->drawn = false;
+		}
+		c = o.rc ? exit_code(&o) : VX_EXIT_OK;
+		if (o.rc)
+			fprintf(stderr, "vx get: %s: %s\n", l.names[i],
+				o.msg[0] ? o.msg : vx_strerror(o.rc));
+		else
+			ok++;
+		if (json)
+			print_json(q.url, q.output, &o, c);
+		if (c && !code)
+			code = c;
+	}
+	fprintf(stderr, "vx get: %u of %u files downloaded to %s\n", ok, l.nr, q0->output);
+out:
+	for (uint32_t i = 0; i < l.nr; i++) {
+		free(l.urls[i]);
+		free(l.names[i]);
+	}
+	free(l.urls);
+	free(l.names);
+	return code;
+}
+
 /* Splits "a,b" into @out (pointers into @buf, which is overwritten). */
 static int split_list(char *buf, const char **out, uint32_t max, uint32_t *n)
 {
@@ -688,16 +965,21 @@ static int run_get(int argc, char **argv)
 		{ "listen", required_argument, NULL, 'L' },
 		{ "disable-back-to-source", no_argument, NULL, 'B' },
 		{ "log-level", required_argument, NULL, 'v' },
+		{ "recursive", no_argument, NULL, 'r' },
+		{ "include-files", required_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *headers[GET_HEADERS_MAX], *filters[GET_FILTERS_MAX];
-	const char *schedulers[GET_SCHEDULERS_MAX];
+	const char *schedulers[GET_SCHEDULERS_MAX], *include[GET_FILTERS_MAX];
+	uint32_t nr_include = 0;
+	bool recursive = false;
+	struct get_mode mode = { 0 };
 	struct get_req q = { 0 };
 	struct get_outcome o = { 0 };
 	struct progress_bar bar = { 0 };
 	const char *dir_opt = NULL, *socket_opt = NULL, *listen = NULL;
-	char dir[GET_DATA_DIR_MAX], sched_buf[1024];
+	char sched_buf[1024];
 	uint32_t nr_schedulers = 0;
 	bool no_progress = false, json = false;
 	uint64_t timeout_ms = 0;
@@ -706,8 +988,19 @@ static int run_get(int argc, char **argv)
 	optind = 1;
 	opterr = 0;
 	vx_log_set_level(VX_LOG_WARN);
-	while ((c = getopt_long(argc, argv, "O:H:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "O:H:hr", opts, NULL)) != -1) {
 		switch (c) {
+		case 'r':
+			recursive = true;
+			break;
+		case 'i':
+			if (nr_include == GET_FILTERS_MAX) {
+				fprintf(stderr, "vx get: at most %d --include-files options\n",
+					GET_FILTERS_MAX);
+				return VX_EXIT_USAGE;
+			}
+			include[nr_include++] = optarg;
+			break;
 		case 'O':
 			q.output = optarg;
 			break;
@@ -832,31 +1125,16 @@ static int run_get(int argc, char **argv)
 	bar.on = !no_progress && !json && isatty(STDERR_FILENO);
 	signal(SIGPIPE, SIG_IGN);
 
-	rc = 1;
-	if (!nr_schedulers) {
-		const char *env = getenv("VX_SOCKET");
-		const char *path = socket_opt ? socket_opt : env && *env ? env : GET_SOCKET_DEFAULT;
-
-		rc = via_daemon(path, socket_opt != NULL, &q, &bar, &o);
-	}
-	if (rc) {
-		rc = data_dir(dir_opt, dir, sizeof(dir));
-		if (rc) {
-			fprintf(stderr, "vx get: no data directory (give --data-dir): %s\n",
-				vx_strerror(rc));
-			return VX_EXIT_FAILURE;
-		}
-		if (nr_schedulers || q.stream || q.no_bts) {
-			if (!nr_schedulers && !q.no_bts)
-				fprintf(stderr, "vx get: no daemon, no scheduler: downloading from "
-						"the source\n");
-			via_peer(dir, listen, schedulers, nr_schedulers, &q, &bar, &o);
-		} else {
-			fprintf(stderr, "vx get: no daemon, no scheduler: downloading from the "
-					"source\n");
-			via_conductor(dir, &q, &bar, &o);
-		}
-	}
+	mode.socket = socket_opt;
+	mode.schedulers = schedulers;
+	mode.nr_schedulers = nr_schedulers;
+	mode.listen = listen;
+	mode.dir_opt = dir_opt;
+	if (recursive)
+		return get_recursive(&mode, &q, include, nr_include, &bar, json);
+	rc = get_one(&mode, &q, &bar, &o);
+	if (rc)
+		return rc;
 	if (bar.drawn)
 		fputc('\n', stderr);
 	code = o.rc ? exit_code(&o) : VX_EXIT_OK;

@@ -184,4 +184,16 @@ expect_msg "timed out"
 run 7 "http://127.0.0.1:$origin_port/stall/x.bin" -O "$dir/out/stall.bin" --timeout 1s
 expect_msg "timed out"
 [ ! -e "$dir/out/stall.bin" ] || fail "a file was left after a timeout"
+# -r: every file under a directory URL, filtered by --include-files, paths kept.
+mkdir -p "$dir/tree/a/b"
+echo one >"$dir/tree/x.txt"
+echo two >"$dir/tree/a/y.bin"
+echo three >"$dir/tree/a/b/z.txt"
+run 0 -r "file://$dir/tree" -O "$dir/out/tree" --include-files '*.txt'
+cmp "$dir/tree/x.txt" "$dir/out/tree/x.txt" || fail "-r: x.txt differs"
+cmp "$dir/tree/a/b/z.txt" "$dir/out/tree/a/b/z.txt" || fail "-r: a/b/z.txt differs"
+[ ! -e "$dir/out/tree/a/y.bin" ] || fail "-r: --include-files let a/y.bin through"
+expect_msg "2 of 2 files downloaded"
+run 6 -r "$base/one.bin" -O "$dir/out/tree-http"
+expect_msg "cannot list"
 echo "get_cli: ok"
