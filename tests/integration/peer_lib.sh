@@ -5,7 +5,7 @@
 # port the kernel picks (port 0) or a free one, each with its own data directory and socket.
 #
 # Every wait is bounded (a hung daemon fails the test, it never hangs CI), but no check depends
-# on how long something took.
+# on how long something took. VX_TEST_KEEP=1 keeps the directory (logs, stores) for a look.
 #
 # Usage: vx=PATH_TO_VX; name=TEST_NAME; . peer_lib.sh; peer_lib_init
 #   origin_start                      nginx on 127.0.0.1:$origin_port serving $dir/www
@@ -59,16 +59,22 @@ peer_lib_cleanup() {
 		wait "$pid" 2>/dev/null || true
 	done
 	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -d "$dir" ]; then
+		# ASan's shadow map says nothing a reader needs; the stack above it does.
 		for f in "$dir"/*.log; do
 			[ -s "$f" ] || continue
-			echo "---- $(basename "$f") (last 30 lines)" >&2
-			tail -n 30 "$f" >&2
+			echo "---- $(basename "$f") (last 40 lines, ASan shadow bytes left out)" >&2
+			grep -v -E '^(  0x|=>0x|Shadow byte|  [A-Z][a-z].*: +[0-9a-f ]+$)' "$f" |
+				tail -n 40 >&2
 		done
 	fi
 	for m in "${mounts[@]}"; do
 		umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
 	done
-	rm -rf "$dir"
+	if [ -n "${VX_TEST_KEEP:-}" ]; then
+		echo "$name: kept $dir (VX_TEST_KEEP)" >&2
+	else
+		rm -rf "$dir"
+	fi
 	exit "$rc"
 }
 
@@ -221,7 +227,8 @@ get() {
 	out=$(timeout -k 5 60 "$vx" get "$url" -O "$o" --socket "$dir/$n.sock" --json \
 		--no-progress "$@" 2>"$dir/get-err.txt") || rc=$?
 	err=$(cat "$dir/get-err.txt")
-	[ "$rc" -ne 124 ] && [ "$rc" -ne 137 ] || fail "vx get $url through $n hung (60 s)"
+	[ "$rc" -ne 124 ] && [ "$rc" -ne 137 ] ||
+		fail "vx get $url through $n hung and was stopped after 60 s; stores: $(stores_summary)"
 }
 
 # get_bg NAME URL OUT TAG [args...]: the same in the background; results in $dir/TAG.json,
@@ -255,7 +262,17 @@ print(str(v).lower() if isinstance(v, bool) else v)' "$1" "${2:-$out}"
 }
 
 expect_rc() {
+	[ "$rc" -ne 124 ] && [ "$rc" -ne 137 ] ||
+		fail "$2: vx get hung and was stopped after 60 s; stores: $(stores_summary)"
 	[ "$rc" -eq "$1" ] || fail "$2: exit $rc, want $1: $err"
+}
+
+# stores_summary: finished pieces per daemon, for the message of a hang.
+stores_summary() {
+	local n
+	for n in "${!serve_pid[@]}"; do
+		printf '%s %s pieces; ' "$n" "$(pieces_in_store "$n" 2>/dev/null || echo '?')"
+	done
 }
 
 expect_msg() {
