@@ -230,6 +230,7 @@ struct vx_fetcher {
 	struct vx_list buf_waiters;
 	uint32_t writes_inflight;
 	struct vx_loop_ticker ticker;
+	uint64_t busy_wake_ms; /* earliest end of a BUSY back-off not yet acted on */
 	struct vx_loop_work kick;
 	struct vx_loop_work finish_work;
 	struct vx_loop_work no_parents_work;
@@ -328,6 +329,23 @@ static bool spare_full_parent(const struct vx_fetcher *f, const struct vx_fx_par
 	return false;
 }
 
+/*
+ * True when a live parent other than @full that does not hold everything has piece @n. Only
+ * such a parent relieves a full one: two full parents (a seed and a finished peer) must not
+ * spare each other, or nobody would be asked.
+ */
+static bool held_by_partial(const struct vx_fetcher *f, const struct vx_fx_parent *full, uint32_t n)
+{
+	for (uint32_t i = 0; i < f->nr_parents; i++) {
+		const struct vx_fx_parent *q = &f->parents[i];
+
+		if (q != full && q->used && !q->dropped && !q->plain && !parent_full(f, q) &&
+		    parent_has(q, n))
+			return true;
+	}
+	return false;
+}
+
 /* True while @p's BUSY answer for piece @n holds. */
 static bool parent_refused(const struct vx_fetcher *f, const struct vx_fx_parent *p, uint32_t n)
 {
@@ -354,8 +372,8 @@ static int64_t fx_pick(struct vx_fx_conn *c)
 
 		if (p->state != VX_FX_MISSING || !p->trusted || !parent_has(c->parent, n))
 			continue;
-		if (spare && p->avail > 1)
-			continue; /* another parent has it: leave the full parent's uplink alone */
+		if (spare && p->avail > 1 && held_by_partial(f, c->parent, n))
+			continue; /* a peer has it: leave the full parent's uplink alone */
 		if (parent_refused(f, c->parent, n))
 			continue;
 		if (p->avail < best_avail) {
@@ -1089,10 +1107,13 @@ static int fx_got_value(struct vx_fx_conn *c)
 			if (v[0] == VX__ERR_BUSY) {
 				struct vx_fx_parent *bp = c->parent;
 
+				uint64_t until = vx_loop_now_ms(f->loop) + VX_FX_BUSY_MS;
+
 				bp->busy[bp->busy_next].piece = c->q[c->q_head].number;
-				bp->busy[bp->busy_next].until_ms =
-					vx_loop_now_ms(f->loop) + VX_FX_BUSY_MS;
+				bp->busy[bp->busy_next].until_ms = until;
 				bp->busy_next = (bp->busy_next + 1) % VX_FX_BUSY_MAX;
+				/* nothing else may wake an idle connection: the tick will */
+				f->busy_wake_ms = VX_MIN(f->busy_wake_ms, until);
 			}
 			fx_answer_done(c);
 			return 0;
@@ -1426,6 +1447,11 @@ static void fx_on_tick(struct vx_loop *loop, struct vx_loop_ticker *t, uint64_t 
 	}
 	if (!f->finishing)
 		fx_top_up(f);
+	if (!f->finishing && now_ms >= f->busy_wake_ms) {
+		/* a BUSY answer's back-off ended: ask again (no frame would wake us) */
+		f->busy_wake_ms = UINT64_MAX;
+		vx_loop_defer(f->loop, &f->kick);
+	}
 }
 
 int vx_fetcher_new(struct vx_fetcher **out, struct vx_loop *loop, const struct vx_fetcher_cfg *cfg)
@@ -1526,6 +1552,7 @@ int vx_fetcher_new(struct vx_fetcher **out, struct vx_loop *loop, const struct v
 	vx_loop_set_handler(loop, VX_OP_FX_WRITE, on_write_done);
 	vx_loop_set_handler(loop, VX_OP_FX_CLOSE, on_close_done);
 	f->kick.fn = fx_on_kick;
+	f->busy_wake_ms = UINT64_MAX;
 	f->finish_work.fn = fx_on_finish_work;
 	f->no_parents_work.fn = fx_on_no_parents_work;
 	f->ticker.fn = fx_on_tick;

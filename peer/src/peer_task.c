@@ -1264,6 +1264,14 @@ void vx__peer_tick(struct vx_peer *p, uint64_t now)
 		}
 		if (t->state == TASK_RUNNING && !t->fetching_source && t->fetcher &&
 		    now - t->last_piece_ms >= PEER_STALL_MS) {
+			uint32_t trusted = 0;
+
+			for (uint32_t n = 0; n < t->piece_count; n++)
+				trusted += bit_get(t->trusted, n);
+			vx_info("peer: task %.12s: no piece for %u s (%u of %u done, %u trusted, "
+				"%u live parents)",
+				t->id, PEER_STALL_MS / 1000, t->pieces_done, t->piece_count,
+				trusted, vx_fetcher_live_parents(t->fetcher));
 			if (t->sched &&
 			    vx_sched_client_owner(p->sc, (struct vx_ctl_str){ t->id, 64 }) >= 0) {
 				request_parents(p, t);
