@@ -679,7 +679,7 @@ static void take_geometry(struct peer_task *t, const struct vx_ctl_msg *m)
 /* Fetch from parents: open first if needed, then the fetcher. */
 static void go_parents(struct vx_peer *p, struct peer_task *t)
 {
-	if (t->state == TASK_COMPLETE || t->state == TASK_FAILED)
+	if (t->state == TASK_COMPLETE || t->state == TASK_FAILED || p->shutting_down)
 		return;
 	if (!t->st) {
 		if (t->geometry)
@@ -695,8 +695,9 @@ static void go_parents(struct vx_peer *p, struct peer_task *t)
 /* Fetch from the origin (the scheduler said so, a seed was triggered, or no scheduler). */
 static void source_start(struct vx_peer *p, struct peer_task *t)
 {
-	if (t->state == TASK_COMPLETE || t->state == TASK_FAILED || t->fetching_source)
-		return;
+	if (t->state == TASK_COMPLETE || t->state == TASK_FAILED || t->fetching_source ||
+	    p->shutting_down)
+		return; /* a stopping daemon fetches nothing more */
 	if (t->no_bts && !t->seed_triggered) {
 		send_simple(p, t, VX_CTL_FAILED, "back-to-source disabled");
 		task_fail(p, t, VX_ENOPEERS, VX_PEER_STAGE_PEERS, 0,
@@ -752,7 +753,7 @@ static void handle_answer_kind(struct vx_peer *p, struct peer_task *t, uint32_t 
 void vx__peer_on_answer(struct vx_peer *p, struct peer_task *t, int status,
 			const struct vx_ctl_msg *m)
 {
-	if (t->state == TASK_COMPLETE || t->state == TASK_FAILED)
+	if (t->state == TASK_COMPLETE || t->state == TASK_FAILED || p->shutting_down)
 		return;
 	if (status) {
 		vx_warn("peer: task %.12s: scheduler refused: %s", t->id, vx_strerror(status));
