@@ -255,10 +255,10 @@ wait_gets() {
 	get_pids=()
 }
 
-# json KEY [JSON]: a field of a `vx get --json` line ($out by default).
+# json KEY [JSON]: a field of a `vx get --json` line ($out by default); null prints "null".
 json() {
 	python3 -c 'import json, sys; v = json.loads(sys.argv[2])[sys.argv[1]]
-print(str(v).lower() if isinstance(v, bool) else v)' "$1" "${2:-$out}"
+print("null" if v is None else str(v).lower() if isinstance(v, bool) else v)' "$1" "${2:-$out}"
 }
 
 expect_rc() {
