@@ -88,11 +88,9 @@ make_file h.bin $((8 * 1024 * 1024))
 get p2 "$base/h.bin" "$dir/out/h" --piece-length 1MiB
 expect_rc 0 "vx get --piece-length 1MiB through the swarm"
 same_file "$dir/www/h.bin" "$dir/out/h" "copy with 1 MiB pieces"
-if [ "$(json pieces)" -ne 8 ]; then
-	known_bug "--piece-length 1MiB through a swarm with a seed gave $(json pieces) pieces," \
-		"want 8: the seed's trigger ignores the registrant's piece length" \
-		"(peer_task.c, VX_CTL_EV_TRIGGER leaves user_piece_length 0)"
-fi
+[ "$(json pieces)" -eq 8 ] ||
+	fail "--piece-length 1MiB through a swarm with a seed gave $(json pieces) pieces, want 8"
+
 # The --json of a download through the daemon names the piece length of the plan, or null
 # when the daemon does not say; never a wrong number.
 pl=$(json piece_length)
