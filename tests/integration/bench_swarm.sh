@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # bench_swarm.sh VX_BENCH [VX]: smoke run of `vx-bench swarm` so the testbed cannot rot.
-# N=2, 8 MiB, 40 Mbit/s uplinks in network namespaces, for http and bt, and for vx when this
-# build has `vx serve`. Checks every peer's sha256 from the JSON report, the copies the origin
+# N=2, 8 MiB, 40 Mbit/s uplinks in network namespaces, for http, bt and vx. Checks every peer's sha256 from the JSON report, the copies the origin
 # sent (from interface counters), the chart, and that nothing (namespace, bridge, process,
 # directory) is left behind, also after a run interrupted with Ctrl-C (SIGINT).
 # Exit 77 (skip) when network namespaces cannot be made here.
@@ -29,16 +28,13 @@ check_clean() {
 	[ -z "$left" ] || fail "directories left behind: $left"
 }
 
-# Until `vx serve` exists, the vx path of the testbed runs against a stand-in with the same
-# command line (bench/swarm/fake_vx.py, plain curl underneath) so it cannot rot either.
+# The real vx (vx scheduler, vx serve --seed, vx serve, vx get --socket) when this build has it.
 systems=http,bt,vx
-if [ -n "$vx" ] && "$vx" serve --help >/dev/null 2>&1; then
-	args=(--vx "$vx")
-else
-	echo "bench_swarm: skipping the real vx part: vx serve is not available in this build;"
-	echo "bench_swarm: checking the vx path of the testbed with the stand-in fake_vx.py"
-	args=(--vx "$(cd "$(dirname "$0")/../.." && pwd)/bench/swarm/fake_vx.py")
+if [ -z "$vx" ] || ! "$vx" serve --help >/dev/null 2>&1; then
+	fail "no vx with 'vx serve' given"
+	exit 1
 fi
+args=(--vx "$vx")
 
 "$bench" swarm --peers 2 --size 8M --link 40mbit --vs "$systems" --only --json \
 	--chart "$tmp/chart.png" --timeout 120 "${args[@]}" >"$tmp/out.json" 2>"$tmp/err"
