@@ -459,11 +459,12 @@ static void fx_fill(struct vx_fx_conn *c)
 		depth = VX_MIN(depth,
 			       VX_MAX(1u, c->parent->max_inflight / f->cfg.conns_per_parent));
 	/*
-	 * A full parent (a seed, a finished peer) is asked one piece per connection: in a swarm
-	 * every child asks it, and deep pipelines from several children would fetch the same
-	 * pieces from it several times before any child could pass them on.
+	 * In a swarm (other parents hold pieces too) a full parent (a seed, a finished peer) is
+	 * asked one piece per connection: every child asks it, and deep pipelines from several
+	 * children would fetch the same pieces from it several times before any child could pass
+	 * them on. Alone, it gets the whole pipeline (vx-bench pair).
 	 */
-	if (!c->parent->plain && parent_full(f, c->parent))
+	if (!c->parent->plain && parent_full(f, c->parent) && spare_full_parent(f, c->parent))
 		depth = 1;
 
 	if (c->state != VX_FX_ACTIVE || f->finishing)
