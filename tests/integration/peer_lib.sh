@@ -15,8 +15,12 @@
 #   serve_kill NAME                   SIGKILL
 #   get NAME URL OUT [get args...]    vx get --socket through NAME; exit code in $rc,
 #                                     stdout (the --json line) in $out, stderr in $err
+#   get_bg NAME URL OUT TAG [args...] the same in the background (wait_gets; $dir/TAG.rc ...)
+#   json KEY [JSON]                   a field of the --json line
+#   pieces_in_store NAME              finished pieces in NAME's store
 #   origin_body_bytes PATH            body bytes nginx sent for GETs of PATH (stat probes
 #                                     excluded, see below); origin_probes PATH counts those
+#   known_bug TEXT / known_stall      print a KNOWN BUG line for a defect outside the tests
 
 peer_lib_init() {
 	local tool
