@@ -990,8 +990,8 @@ static void test_api__supplementary_group_member(void **state)
 {
 	struct fixture *fx = *state;
 	char gname[64];
-	uid_t uid;
-	gid_t primary;
+	uid_t uid = 0;
+	gid_t primary = 0;
 	pid_t pid;
 	int go;
 
