@@ -116,6 +116,49 @@ struct get_outcome {
 	char msg[VX_CONDUCTOR_MSG_MAX];
 };
 
+/* The counters of each mode's progress type, as the bar and the JSON want them. */
+static struct get_progress of_conductor(const struct vx_conductor_progress *p)
+{
+	return (struct get_progress){
+		.content_length = p->content_length,
+		.bytes_done = p->bytes_done,
+		.from_source = p->bytes_from_source,
+		.from_peers = p->bytes_from_peers,
+		.reused = p->bytes_reused,
+		.elapsed_ms = p->elapsed_ms,
+		.piece_count = p->piece_count,
+		.pieces_done = p->pieces_done,
+	};
+}
+
+static struct get_progress of_client(const struct vx_client_progress *p)
+{
+	return (struct get_progress){
+		.content_length = p->content_length,
+		.bytes_done = p->bytes_done,
+		.from_source = p->from_source,
+		.from_peers = p->from_peers,
+		.reused = p->reused,
+		.elapsed_ms = p->elapsed_ms,
+		.piece_count = p->piece_count,
+		.pieces_done = p->pieces_done,
+	};
+}
+
+static struct get_progress of_peer(const struct vx_peer_progress *p)
+{
+	return (struct get_progress){
+		.content_length = p->content_length,
+		.bytes_done = p->bytes_done,
+		.from_source = p->from_source,
+		.from_peers = p->from_peers,
+		.reused = p->reused,
+		.elapsed_ms = p->elapsed_ms,
+		.piece_count = p->piece_count,
+		.pieces_done = p->pieces_done,
+	};
+}
+
 struct progress_bar {
 	bool on;
 	bool drawn;
@@ -164,16 +207,7 @@ static void draw(struct progress_bar *bar, const struct get_progress *p)
 
 static void draw_conductor(void *arg, const struct vx_conductor_progress *p)
 {
-	struct get_progress g = {
-		.content_length = p->content_length,
-		.bytes_done = p->bytes_done,
-		.from_source = p->bytes_from_source,
-		.from_peers = p->bytes_from_peers,
-		.reused = p->bytes_reused,
-		.elapsed_ms = p->elapsed_ms,
-		.piece_count = p->piece_count,
-		.pieces_done = p->pieces_done,
-	};
+	struct get_progress g = of_conductor(p);
 
 	draw(arg, &g);
 }
@@ -334,16 +368,7 @@ struct client_run {
 static void client_progress(void *arg, const struct vx_client_progress *p, int content_fd)
 {
 	struct client_run *r = arg;
-	struct get_progress g = {
-		.content_length = p->content_length,
-		.bytes_done = p->bytes_done,
-		.from_source = p->from_source,
-		.from_peers = p->from_peers,
-		.reused = p->reused,
-		.elapsed_ms = p->elapsed_ms,
-		.piece_count = p->piece_count,
-		.pieces_done = p->pieces_done,
-	};
+	struct get_progress g = of_client(p);
 
 	if (content_fd >= 0 && r->st.fd < 0)
 		r->st.fd = dup(content_fd);
@@ -420,16 +445,7 @@ static int via_daemon(const char *socket_path, bool explicit, const struct get_r
 	o->source_status = (int)res.source_status;
 	snprintf(o->task_id, sizeof(o->task_id), "%s", res.task_id);
 	snprintf(o->msg, sizeof(o->msg), "%s", res.msg);
-	o->totals = (struct get_progress){
-		.content_length = res.totals.content_length,
-		.bytes_done = res.totals.bytes_done,
-		.from_source = res.totals.from_source,
-		.from_peers = res.totals.from_peers,
-		.reused = res.totals.reused,
-		.elapsed_ms = res.totals.elapsed_ms,
-		.piece_count = res.totals.piece_count,
-		.pieces_done = res.totals.pieces_done,
-	};
+	o->totals = of_client(&res.totals);
 	o->reused = res.totals.content_length && res.totals.reused == res.totals.content_length;
 	return 0;
 }
@@ -449,16 +465,7 @@ struct peer_run {
 static void peer_progress(void *arg, const struct vx_peer_progress *p)
 {
 	struct peer_run *r = arg;
-	struct get_progress g = {
-		.content_length = p->content_length,
-		.bytes_done = p->bytes_done,
-		.from_source = p->from_source,
-		.from_peers = p->from_peers,
-		.reused = p->reused,
-		.elapsed_ms = p->elapsed_ms,
-		.piece_count = p->piece_count,
-		.pieces_done = p->pieces_done,
-	};
+	struct get_progress g = of_peer(p);
 
 	pthread_mutex_lock(&r->lock);
 	r->contiguous = p->contiguous;
@@ -578,16 +585,7 @@ static int via_peer(const char *dir, const char *listen, const char *const *sche
 	snprintf(o->msg, sizeof(o->msg), "%s", run.res.msg);
 	o->piece_length = run.res.piece_length;
 	o->reused = run.res.reused;
-	o->totals = (struct get_progress){
-		.content_length = run.res.totals.content_length,
-		.bytes_done = run.res.totals.bytes_done,
-		.from_source = run.res.totals.from_source,
-		.from_peers = run.res.totals.from_peers,
-		.reused = run.res.totals.reused,
-		.elapsed_ms = run.res.totals.elapsed_ms,
-		.piece_count = run.res.totals.piece_count,
-		.pieces_done = run.res.totals.pieces_done,
-	};
+	o->totals = of_peer(&run.res.totals);
 	pthread_cond_destroy(&run.cond);
 	pthread_mutex_destroy(&run.lock);
 	return 0;
@@ -646,16 +644,7 @@ static void via_conductor(const char *dir, const struct get_req *q, struct progr
 	snprintf(o->msg, sizeof(o->msg), "%s", res.msg);
 	o->piece_length = res.piece_length;
 	o->reused = res.reused;
-	o->totals = (struct get_progress){
-		.content_length = res.totals.content_length,
-		.bytes_done = res.totals.bytes_done,
-		.from_source = res.totals.bytes_from_source,
-		.from_peers = res.totals.bytes_from_peers,
-		.reused = res.totals.bytes_reused,
-		.elapsed_ms = res.totals.elapsed_ms,
-		.piece_count = res.totals.piece_count,
-		.pieces_done = res.totals.pieces_done,
-	};
+	o->totals = of_conductor(&res.totals);
 	vx_source_ctx_free(src);
 	vx_store_close(store);
 }

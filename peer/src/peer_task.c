@@ -302,6 +302,21 @@ static void task_register(struct vx_peer *p, struct peer_task *t)
 		t->state = TASK_REGISTERING;
 }
 
+/* Sends the first @nd entries of p->dig as one progress with the origin's geometry. */
+static int send_digests(struct vx_peer *p, struct peer_task *t, uint32_t nd)
+{
+	struct vx_ctl_msg m = { 0 };
+
+	m.type = VX_CTL_PROGRESS;
+	m.task_id = (struct vx_ctl_str){ t->id, 64 };
+	m.digests = p->dig;
+	m.nr_digests = nd;
+	m.content_len = (int64_t)t->content_length;
+	m.piece_len = t->piece_length;
+	m.has = VX_CTL_F_TASK_ID | VX_CTL_F_DIGESTS | VX_CTL_F_CONTENT_LEN | VX_CTL_F_PIECE_LEN;
+	return vx__peer_sched_send(p, &m);
+}
+
 /* Sends the pieces finished since the last report (and digests when we are an origin). */
 static void task_report(struct vx_peer *p, struct peer_task *t)
 {
@@ -321,35 +336,15 @@ static void task_report(struct vx_peer *p, struct peer_task *t)
 			snprintf(p->dig_str[nd], sizeof(p->dig_str[nd]), "crc32:%u", ref.crc32);
 			p->dig[nd].piece = n;
 			p->dig[nd].digest = vx_ctl_str_of(p->dig_str[nd]);
-			if (++nd == PEER_DIGESTS_PER_MSG || n + 1 == t->piece_count) {
-				memset(&m, 0, sizeof(m));
-				m.type = VX_CTL_PROGRESS;
-				m.task_id = (struct vx_ctl_str){ t->id, 64 };
-				m.digests = p->dig;
-				m.nr_digests = nd;
-				m.content_len = (int64_t)t->content_length;
-				m.piece_len = t->piece_length;
-				m.has = VX_CTL_F_TASK_ID | VX_CTL_F_DIGESTS | VX_CTL_F_CONTENT_LEN |
-					VX_CTL_F_PIECE_LEN;
-				if (vx__peer_sched_send(p, &m))
+			if (++nd == PEER_DIGESTS_PER_MSG) {
+				if (send_digests(p, t, nd))
 					return; /* try again at the next tick */
 				nd = 0;
 			}
 		}
-		if (nd) {
-			memset(&m, 0, sizeof(m));
-			m.type = VX_CTL_PROGRESS;
-			m.task_id = (struct vx_ctl_str){ t->id, 64 };
-			m.digests = p->dig;
-			m.nr_digests = nd;
-			m.content_len = (int64_t)t->content_length;
-			m.piece_len = t->piece_length;
-			m.has = VX_CTL_F_TASK_ID | VX_CTL_F_DIGESTS | VX_CTL_F_CONTENT_LEN |
-				VX_CTL_F_PIECE_LEN;
-			if (vx__peer_sched_send(p, &m))
-				return;
-			nd = 0;
-		}
+		if (nd && send_digests(p, t, nd))
+			return;
+		nd = 0;
 		t->resend_digests = false;
 	}
 	if (!t->nr_pending && !t->nr_costs)
