@@ -204,6 +204,11 @@ static int check_output(struct peer_job *j, char *msg, size_t len)
 			snprintf(msg, len, "output '%.400s' exists (use --overwrite)", j->output);
 			return -EEXIST;
 		}
+		if (j->chown_output && j->uid != 0 && st.st_uid != j->uid) {
+			/* root replaces it for a client only when the client owns it (sticky /tmp) */
+			snprintf(msg, len, "output '%.400s' belongs to another user", j->output);
+			return -EACCES;
+		}
 	}
 	slash = strrchr(j->output, '/');
 	if (!slash)
