@@ -131,33 +131,16 @@ static struct get_progress of_conductor(const struct vx_conductor_progress *p)
 	};
 }
 
-static struct get_progress of_client(const struct vx_client_progress *p)
-{
-	return (struct get_progress){
-		.content_length = p->content_length,
-		.bytes_done = p->bytes_done,
-		.from_source = p->from_source,
-		.from_peers = p->from_peers,
-		.reused = p->reused,
-		.elapsed_ms = p->elapsed_ms,
-		.piece_count = p->piece_count,
-		.pieces_done = p->pieces_done,
-	};
-}
-
-static struct get_progress of_peer(const struct vx_peer_progress *p)
-{
-	return (struct get_progress){
-		.content_length = p->content_length,
-		.bytes_done = p->bytes_done,
-		.from_source = p->from_source,
-		.from_peers = p->from_peers,
-		.reused = p->reused,
-		.elapsed_ms = p->elapsed_ms,
-		.piece_count = p->piece_count,
-		.pieces_done = p->pieces_done,
-	};
-}
+/* libvx and the embedded peer name their counters alike: one conversion serves both. */
+#define GET_PROGRESS_OF(p)                                             \
+	((struct get_progress){ .content_length = (p)->content_length, \
+				.bytes_done = (p)->bytes_done,         \
+				.from_source = (p)->from_source,       \
+				.from_peers = (p)->from_peers,         \
+				.reused = (p)->reused,                 \
+				.elapsed_ms = (p)->elapsed_ms,         \
+				.piece_count = (p)->piece_count,       \
+				.pieces_done = (p)->pieces_done })
 
 struct progress_bar {
 	bool on;
@@ -368,7 +351,7 @@ struct client_run {
 static void client_progress(void *arg, const struct vx_client_progress *p, int content_fd)
 {
 	struct client_run *r = arg;
-	struct get_progress g = of_client(p);
+	struct get_progress g = GET_PROGRESS_OF(p);
 
 	if (content_fd >= 0 && r->st.fd < 0)
 		r->st.fd = dup(content_fd);
@@ -445,7 +428,7 @@ static int via_daemon(const char *socket_path, bool explicit, const struct get_r
 	o->source_status = (int)res.source_status;
 	snprintf(o->task_id, sizeof(o->task_id), "%s", res.task_id);
 	snprintf(o->msg, sizeof(o->msg), "%s", res.msg);
-	o->totals = of_client(&res.totals);
+	o->totals = GET_PROGRESS_OF(&res.totals);
 	o->reused = res.totals.content_length && res.totals.reused == res.totals.content_length;
 	return 0;
 }
@@ -465,7 +448,7 @@ struct peer_run {
 static void peer_progress(void *arg, const struct vx_peer_progress *p)
 {
 	struct peer_run *r = arg;
-	struct get_progress g = of_peer(p);
+	struct get_progress g = GET_PROGRESS_OF(p);
 
 	pthread_mutex_lock(&r->lock);
 	r->contiguous = p->contiguous;
@@ -585,7 +568,7 @@ static int via_peer(const char *dir, const char *listen, const char *const *sche
 	snprintf(o->msg, sizeof(o->msg), "%s", run.res.msg);
 	o->piece_length = run.res.piece_length;
 	o->reused = run.res.reused;
-	o->totals = of_peer(&run.res.totals);
+	o->totals = GET_PROGRESS_OF(&run.res.totals);
 	pthread_cond_destroy(&run.cond);
 	pthread_mutex_destroy(&run.lock);
 	return 0;

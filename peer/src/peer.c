@@ -19,6 +19,7 @@
 #include "vx_alloc.h"
 #include "vx_err.h"
 #include "vx_log.h"
+#include "vx_sched_server.h"
 #include "vx_store_glue.h"
 #include "vx_time.h"
 
@@ -27,55 +28,28 @@
 int vx__peer_parse_addr(const char *s, bool allow_port0, struct sockaddr_storage *ss,
 			socklen_t *len)
 {
+	struct sockaddr_in *in = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
 	char host[64];
-	const char *colon, *h = s;
-	size_t hlen;
-	char *end;
-	unsigned long port;
+	uint16_t port;
 
-	if (!s || !*s)
-		return -EINVAL;
-	if (*s == '[') {
-		const char *rb = strchr(s, ']');
-
-		if (!rb || rb[1] != ':')
-			return -EINVAL;
-		h = s + 1;
-		hlen = (size_t)(rb - h);
-		colon = rb + 1;
-	} else {
-		colon = strrchr(s, ':');
-		if (!colon)
-			return -EINVAL;
-		hlen = (size_t)(colon - s);
-	}
-	if (hlen == 0 || hlen >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, h, hlen);
-	host[hlen] = '\0';
-	errno = 0;
-	port = strtoul(colon + 1, &end, 10);
-	if (errno || *end || end == colon + 1 || port > 65535 || (!allow_port0 && port == 0))
+	if (!s || vx_sched_parse_hostport(s, host, sizeof(host), &port) != 0 ||
+	    (!allow_port0 && port == 0))
 		return -EINVAL;
 	memset(ss, 0, sizeof(*ss));
 	if (strcmp(host, "localhost") == 0)
 		snprintf(host, sizeof(host), "127.0.0.1");
-	{
-		struct sockaddr_in *in = (struct sockaddr_in *)ss;
-		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-
-		if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
-			in->sin_family = AF_INET;
-			in->sin_port = htons((uint16_t)port);
-			*len = sizeof(*in);
-			return 0;
-		}
-		if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
-			in6->sin6_family = AF_INET6;
-			in6->sin6_port = htons((uint16_t)port);
-			*len = sizeof(*in6);
-			return 0;
-		}
+	if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
+		in->sin_family = AF_INET;
+		in->sin_port = htons(port);
+		*len = sizeof(*in);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(port);
+		*len = sizeof(*in6);
+		return 0;
 	}
 	return -EINVAL;
 }
@@ -274,14 +248,6 @@ static void leave_schedulers(struct vx_peer *p)
 	}
 }
 
-static void on_stop(struct vx_loop *loop, void *arg)
-{
-	struct vx_peer *p = arg;
-
-	(void)loop;
-	(void)p;
-}
-
 /* Starts the graceful shutdown on the loop thread (from the wake of vx_peer_free()). */
 static void begin_shutdown(struct vx_peer *p)
 {
@@ -419,7 +385,6 @@ static void *loop_main(void *arg)
 	p->ticker.fn = on_tick;
 	vx_loop_add_ticker(p->loop, &p->ticker);
 	vx_loop_set_on_wake(p->loop, on_wake_or_stop, p);
-	vx_loop_set_on_stop(p->loop, on_stop, p);
 	if (p->cfg.resume)
 		vx__peer_resume(p);
 	start_done(p, 0, NULL);

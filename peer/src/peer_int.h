@@ -124,6 +124,12 @@ enum peer_task_state {
 	TASK_FAILED = 6,      /* gave up; jobs got the error */
 };
 
+/* A trusted digest kept until the geometry is known. */
+struct peer_digest {
+	uint32_t piece;
+	uint32_t crc32;
+};
+
 struct peer_cand {
 	char host_id[VX_CTL_ID_MAX + 1];
 	struct sockaddr_storage addr;
@@ -142,12 +148,10 @@ struct peer_task {
 	enum peer_task_state state;
 	struct vx_list jobs;
 	struct vx_peer *peer;
-	bool seed_triggered;   /* a seed asked by the scheduler: fetch from the origin */
-	bool want_source;      /* fetch from the origin once the content file is open */
-	bool reused_complete;  /* the store held every piece when the task started */
-	bool resend_known;     /* resumed: report the pieces held once answered */
-	uint32_t known_pieces; /* finished in the store when the task started */
-	bool no_bts;	       /* every job disabled back-to-source */
+	bool seed_triggered;  /* a seed asked by the scheduler: fetch from the origin */
+	bool want_source;     /* fetch from the origin once the content file is open */
+	bool reused_complete; /* the store held every piece when the task started */
+	bool no_bts;	      /* every job disabled back-to-source */
 
 	/* geometry, once known */
 	bool geometry;
@@ -165,12 +169,11 @@ struct peer_task {
 	uint8_t *scratch_bits; /* bitmap scratch of a progress message */
 
 	/* the scheduler */
-	bool sched, registered, answered, origin, resend_digests, finished_sent, left;
+	bool sched, registered, answered, origin, resend_digests, finished_sent;
 	uint64_t register_ms, last_piece_ms, last_report_ms, last_resched_ms;
 	struct peer_cand cands[PEER_PENDING_CANDS]; /* until the geometry is known */
 	uint32_t nr_cands;
-	struct vx_ctl_digest *early; /* digests that came before the geometry */
-	char (*early_str)[VX_CTL_DIGEST_MAX + 1];
+	struct peer_digest *early; /* digests that came before the geometry */
 	uint32_t nr_early, cap_early;
 	struct vx_ctl_cost costs[PEER_COSTS_MAX];
 	char cost_ids[PEER_COSTS_MAX][VX_CTL_ID_MAX + 1];

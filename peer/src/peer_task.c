@@ -450,7 +450,7 @@ static void take_digests(struct peer_task *t, const struct vx_ctl_msg *m)
 		}
 		if (t->nr_early == t->cap_early) {
 			uint32_t cap = t->cap_early ? t->cap_early * 2 : 256;
-			struct vx_ctl_digest *nd;
+			struct peer_digest *nd;
 
 			if (cap > VX_STORE_PIECES_MAX)
 				return;
@@ -460,9 +460,7 @@ static void take_digests(struct peer_task *t, const struct vx_ctl_msg *m)
 			t->early = nd;
 			t->cap_early = cap;
 		}
-		t->early[t->nr_early].piece = m->digests[i].piece;
-		t->early[t->nr_early].digest.len = crc; /* the parsed value, kept in len */
-		t->nr_early++;
+		t->early[t->nr_early++] = (struct peer_digest){ m->digests[i].piece, crc };
 	}
 }
 
@@ -857,7 +855,6 @@ static void on_waiter(struct vx_store_waiter *w, int status)
 	struct peer_task *t = w->arg;
 	struct vx_peer *p = t->peer;
 	uint32_t got[256], n;
-	bool rearm = t->waiting;
 
 	t->waiting = false;
 	if (status) {
@@ -894,7 +891,6 @@ static void on_waiter(struct vx_store_waiter *w, int status)
 		task_complete(p, t);
 		return;
 	}
-	(void)rearm;
 	arm_waiter(p, t);
 }
 
@@ -927,7 +923,7 @@ static int task_opened(struct vx_peer *p, struct peer_task *t, struct peer_work 
 	    !t->pending)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < t->nr_early; i++)
-		trust(t, t->early[i].piece, t->early[i].digest.len);
+		trust(t, t->early[i].piece, t->early[i].crc32);
 	vx_free(t->early);
 	t->early = NULL;
 	t->nr_early = t->cap_early = 0;
@@ -1054,7 +1050,6 @@ static void task_start(struct vx_peer *p, struct peer_task *t)
 		if (ti.piece_length &&
 		    (!t->user_piece_length || t->user_piece_length == ti.piece_length)) {
 			set_geometry(t, ti.content_length, ti.piece_length);
-			t->known_pieces = ti.finished_count;
 			if (ti.state == VX_STORE_TASK_COMPLETE) {
 				t->pieces_done = t->piece_count;
 				t->bytes_done = t->content_length;
@@ -1178,8 +1173,7 @@ void vx__peer_work_done(struct vx_peer *p, struct peer_work *w)
 		if (t->want_source) {
 			source_start(p, t);
 		} else if (t->sched && !t->registered) {
-			task_register(p, t);
-			t->resend_known = true;
+			task_register(p, t); /* the pieces held go out with the first progress */
 		} else if (t->answered) {
 			go_parents(p, t);
 		}
@@ -1245,14 +1239,9 @@ void vx__peer_tick(struct vx_peer *p, uint64_t now)
 			task_maybe_free(p, t);
 			continue;
 		}
-		if (t->nr_pending || t->resend_digests || t->resend_known || t->nr_costs) {
-			if (t->resend_known && t->answered) {
-				/* a resumed task tells the scheduler what it already holds */
-				t->resend_known = false;
-			}
-			if (now - t->last_report_ms >= PEER_REPORT_MS || t->resend_digests)
-				task_report(p, t);
-		}
+		if ((t->nr_pending || t->resend_digests || t->nr_costs) &&
+		    (now - t->last_report_ms >= PEER_REPORT_MS || t->resend_digests))
+			task_report(p, t);
 		/* no answer from any scheduler: do not hang, go to the source */
 		if (t->sched && t->state == TASK_REGISTERING && !t->answered &&
 		    now - t->register_ms >= PEER_SCHED_WAIT_MS &&

@@ -88,7 +88,8 @@ static int teardown(void **state)
 	return rc == 0 ? 0 : -1; /* the loop stopped cleanly */
 }
 
-static struct vx_sched_client *client(struct fixture *f, const char *id)
+static struct vx_sched_client *client_ev(struct fixture *f, const char *id,
+					 vx_sched_client_event_cb on_event, void *arg)
 {
 	struct vx_sched_client_cfg cfg = { 0 };
 	struct vx_sched_client *c;
@@ -100,8 +101,15 @@ static struct vx_sched_client *client(struct fixture *f, const char *id)
 	cfg.hello.host_id = vx_ctl_str_of(id);
 	cfg.hello.addr = vx_ctl_str_of("127.0.0.1");
 	cfg.hello.port = 1;
+	cfg.on_event = on_event;
+	cfg.arg = arg;
 	assert_int_equal(vx_sched_client_new(&c, &cfg), 0);
 	return c;
+}
+
+static struct vx_sched_client *client(struct fixture *f, const char *id)
+{
+	return client_ev(f, id, NULL, NULL);
 }
 
 static int answer_kind = -1;
@@ -185,24 +193,6 @@ static void on_seen(void *arg, uint32_t server, const struct vx_ctl_msg *m)
 	x->digests += m->nr_digests;
 }
 
-static struct vx_sched_client *client_seen(struct fixture *f, const char *id, struct seen *x)
-{
-	struct vx_sched_client_cfg cfg = { 0 };
-	struct vx_sched_client *c;
-	char srv[32];
-
-	snprintf(srv, sizeof(srv), "127.0.0.1:%u", vx_sched_server_port(f->srv));
-	cfg.servers[0] = srv;
-	cfg.nr_servers = 1;
-	cfg.hello.host_id = vx_ctl_str_of(id);
-	cfg.hello.addr = vx_ctl_str_of("127.0.0.1");
-	cfg.hello.port = 1;
-	cfg.on_event = on_seen;
-	cfg.arg = x;
-	assert_int_equal(vx_sched_client_new(&c, &cfg), 0);
-	return c;
-}
-
 static void pump(struct vx_sched_client *a, struct vx_sched_client *b, const int *cond, int want)
 {
 	uint64_t end = vx_now_ms() + 5000;
@@ -244,8 +234,8 @@ static void test_vx_sched_client_send__answers_without_callback_named(void **sta
 {
 	struct fixture *f = *state;
 	struct seen sa = { .answer_kind = -1 }, sb = { .answer_kind = -1 };
-	struct vx_sched_client *a = client_seen(f, "127.0.0.1-origin", &sa);
-	struct vx_sched_client *b = client_seen(f, "127.0.0.1-child", &sb);
+	struct vx_sched_client *a = client_ev(f, "127.0.0.1-origin", on_seen, &sa);
+	struct vx_sched_client *b = client_ev(f, "127.0.0.1-child", on_seen, &sb);
 	struct vx_sched_client_task t = { .task_id = vx_ctl_str_of(TASK), .content_len = -1 };
 
 	assert_int_equal(vx_sched_client_register(a, &t, NULL, NULL), 0);
