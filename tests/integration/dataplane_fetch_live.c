@@ -208,7 +208,15 @@ static ssize_t counting_bitmap(void *ctx, const char *task_id, uint8_t *out, siz
 	return vx_file_task_source_ops()->bitmap(l->seed, task_id, out, out_len, piece_count);
 }
 
+static void live_start_ss(struct live *l, uint64_t len, uint64_t piece, uint32_t ss_window_ms);
+
 static void live_start(struct live *l, uint64_t len, uint64_t piece)
+{
+	live_start_ss(l, len, piece, 0);
+}
+
+/* @ss_window_ms: 0, or a super-seeding server with that window. */
+static void live_start_ss(struct live *l, uint64_t len, uint64_t piece, uint32_t ss_window_ms)
 {
 	struct vx_file_task_cfg tcfg = { 0 };
 	struct vx_upload_cfg ucfg;
@@ -233,6 +241,8 @@ static void live_start(struct live *l, uint64_t len, uint64_t piece)
 	((struct sockaddr_in *)&ucfg.addr)->sin_port = 0;
 	ucfg.ops = &l->ops;
 	ucfg.ops_ctx = l;
+	ucfg.super_seed = ss_window_ms > 0;
+	ucfg.super_seed_window_ms = ss_window_ms;
 	assert_int_equal(vx_upload_new(&l->up, l->loop, &ucfg), 0);
 	vx_upload_local_addr(l->up, &l->up_addr, &l->up_len);
 	assert_true(l->up_len > 0);
@@ -1006,6 +1016,54 @@ static void test_live__fetcher_takes_batched_have(void **state)
 	assert_int_equal(p.requests, 0);
 }
 
+/*
+ * Two children of one super-seeding parent and one piece: the second asker is answered BUSY,
+ * puts the piece back, and gets it once the window has passed; both finish with identical
+ * copies and the server counted the deferral.
+ */
+static void test_live__busy_back_off_asks_again(void **state)
+{
+	struct vx_file_task_cfg tcfg = { 0 };
+	struct vx_fetcher_cfg c1, c2;
+	struct vx_fetcher *f1 = NULL, *f2 = NULL;
+	struct vx_file_task *dst2 = NULL;
+	struct vx_upload_stats us;
+	struct rec r2 = { 0 };
+	char path2[PATH_MAX + 40];
+	struct live l;
+
+	(void)state;
+	live_start_ss(&l, 65536, 65536, 300);
+	snprintf(path2, sizeof(path2), "%s2", l.s.dst);
+	tcfg.path = path2;
+	tcfg.task_id = VX_H_TASK_ID;
+	tcfg.content_length = l.s.len;
+	tcfg.piece_length = l.s.piece;
+	assert_int_equal(vx_file_task_open(&dst2, &tcfg), 0);
+	fetch_cfg(&c1, &l.s, l.dst, &l.r);
+	fetch_cfg(&c2, &l.s, dst2, &r2);
+	c2.seed = 11;
+	assert_int_equal(vx_fetcher_new(&f1, l.loop, &c1), 0);
+	assert_int_equal(vx_fetcher_new(&f2, l.loop, &c2), 0);
+	assert_int_equal(vx_fetcher_add_parent(f1, (struct sockaddr *)&l.up_addr, l.up_len, "p"),
+			 0);
+	assert_int_equal(vx_fetcher_add_parent(f2, (struct sockaddr *)&l.up_addr, l.up_len, "p"),
+			 0);
+	spin_done(l.loop, &l.r);
+	spin_done(l.loop, &r2);
+	assert_int_equal(l.r.status, 0);
+	assert_int_equal(r2.status, 0);
+	vx_upload_stats(l.up, &us);
+	assert_true(us.busy_sent > 0); /* the second asker was deferred at least once */
+	fetcher_end(l.loop, f1);
+	fetcher_end(l.loop, f2);
+	assert_true(vx_h_files_equal(l.s.path, l.s.dst));
+	assert_true(vx_h_files_equal(l.s.path, path2));
+	vx_file_task_close(dst2);
+	unlink(path2);
+	live_stop(&l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1019,6 +1077,7 @@ int main(void)
 		cmocka_unit_test(test_live__piece_from_reports_parent_and_cost),
 		cmocka_unit_test(test_live__upload_batches_haves),
 		cmocka_unit_test(test_live__fetcher_takes_batched_have),
+		cmocka_unit_test(test_live__busy_back_off_asks_again),
 	};
 	char diag[256];
 
