@@ -20,8 +20,13 @@ printf 'download:\n  rate_limit: 4MiB\n' >"$dir/slow.yaml"
 origin_start
 sched_start
 serve_start seed --seed
+# p2, the one killed mid-download, is held back harder (1 MiB/s: 16 s for the file) so that it
+# surely is mid-download when it dies, however fast the others are.
+printf 'download:\n  rate_limit: 1MiB\n' >"$dir/slower.yaml"
 for i in 1 2 3; do
-	serve_start "p$i" --config "$dir/slow.yaml"
+	conf=$dir/slow.yaml
+	[ "$i" -ne 2 ] || conf=$dir/slower.yaml
+	serve_start "p$i" --config "$conf"
 done
 
 # wait_pieces NAME MIN: until daemon NAME's store holds at least MIN finished pieces (20 s).
