@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "dataplane_int.h"
+#include "pick.h"
 #include "vx_alloc.h"
 #include "vx_assert.h"
 #include "vx_err.h"
@@ -48,7 +49,6 @@
 	(VX__HDR_LEN + VX__HELLO_LEN + VX__HDR_LEN + VX__INTEREST_LEN + \
 	 2 * VX_FX_DEPTH_MAX * (VX__HDR_LEN + VX__DOWNLOAD_LEN))
 #define VX_FX_DISCARD	    (64u << 10)
-#define VX_FX_ID_MAX	    128
 #define VX_FX_PLAIN_RETRIES 3
 
 enum vx_fx_state {
@@ -75,50 +75,6 @@ enum vx_fx_rx {
 	VX_FX_RX_VALUE = 1,
 	VX_FX_RX_BODY = 2,
 	VX_FX_RX_DISCARD = 3,
-};
-
-enum vx_fx_piece_state {
-	VX_FX_MISSING = 0,	/* nobody is asking for it */
-	VX_FX_ACTIVE_PIECE = 1, /* requested from one parent, or two in endgame */
-	VX_FX_WRITING = 2,	/* received and verified; its writes are finishing */
-	VX_FX_DONE = 3,		/* committed */
-};
-
-struct vx_fx_piece {
-	uint8_t state;
-	uint8_t requesters; /* connections that asked for it (2 in endgame) */
-	uint8_t trusted;    /* its trusted CRC is known: only then is it requested */
-	uint16_t avail;	    /* parents known to have it */
-};
-
-/* BUSY answers remembered per parent, and for how long a refused piece is not asked again. */
-#define VX_FX_BUSY_MAX 16
-#define VX_FX_BUSY_MS  1000
-
-struct vx_fx_parent {
-	uint32_t index;
-	struct sockaddr_storage addr;
-	socklen_t addr_len;
-	char id[VX_FX_ID_MAX];
-	bool used;
-	bool dropped;
-	bool plain;	 /* Dragonfly framing: one request per connection */
-	bool mode_known; /* plain or vx decided */
-	bool all_pieces; /* no availability: assume it has every piece */
-	bool subscribed;
-	uint32_t features;     /* HELLO features in force */
-	uint32_t max_inflight; /* the parent's HELLO max_inflight (pipelined requests it takes) */
-	uint32_t conns;	       /* open connections */
-	uint32_t writes;       /* piece writers that name it as their origin */
-	uint32_t plain_failures;
-	uint32_t nr_bits; /* bits set in @bits */
-	uint8_t *bits;	  /* pieces it has (bitfield + HAVE) */
-	/* pieces it answered BUSY for (a super-seeding seed): not asked again before @until */
-	struct {
-		uint32_t piece;
-		uint64_t until_ms;
-	} busy[VX_FX_BUSY_MAX];
-	uint32_t busy_next;
 };
 
 struct vx_fx_buf;
@@ -213,8 +169,8 @@ struct vx_fetcher {
 	uint32_t *crc;
 	struct vx_fx_piece *pieces;
 	struct vx_fx_parent *parents;
-	uint32_t nr_parents;	/* slots ever used; a dropped slot may be used again */
-	struct vx_fx_ban *bans; /* max_parents entries, a ring: the latest liars */
+	struct vx_pick pick;	/* the picker's view of pieces and parents (pick.h) */
+	struct vx_fx_ban *bans; /* max_parents entries, a ring: the parents given up for good */
 	uint32_t nr_bans;
 	uint32_t ban_next;
 	struct vx_fx_conn *conns;
@@ -230,7 +186,6 @@ struct vx_fetcher {
 	struct vx_list buf_waiters;
 	uint32_t writes_inflight;
 	struct vx_loop_ticker ticker;
-	uint64_t busy_wake_ms; /* earliest end of a BUSY back-off not yet acted on */
 	struct vx_loop_work kick;
 	struct vx_loop_work finish_work;
 	struct vx_loop_work no_parents_work;
@@ -269,21 +224,6 @@ static void fx_set_state(struct vx_fx_conn *c, enum vx_fx_state to)
 	VX_DASSERT(c->state == VX_FX_FREE || c->parent != NULL);
 }
 
-static bool bit_get(const uint8_t *bits, uint32_t n)
-{
-	return (bits[n / 8] & (0x80u >> (n % 8))) != 0;
-}
-
-static void bit_set(uint8_t *bits, uint32_t n)
-{
-	bits[n / 8] |= (uint8_t)(0x80u >> (n % 8));
-}
-
-static bool parent_has(const struct vx_fx_parent *p, uint32_t n)
-{
-	return p->all_pieces || bit_get(p->bits, n);
-}
-
 static uint64_t piece_len(const struct vx_fetcher *f, uint32_t n)
 {
 	uint64_t off = (uint64_t)n * f->cfg.piece_length;
@@ -293,108 +233,27 @@ static uint64_t piece_len(const struct vx_fetcher *f, uint32_t n)
 
 /* ---- piece picking ---------------------------------------------------------------------- */
 
-static bool conn_requested(const struct vx_fx_conn *c, uint32_t n)
-{
-	uint32_t i;
-
-	for (i = 0; i < c->q_len; i++) {
-		if (c->q[(c->q_head + i) % VX_FX_DEPTH_MAX].number == n)
-			return true;
-	}
-	return false;
-}
-
-/* Rarest missing piece this parent has, scanning from a random start; -1 if none. */
-/* A parent that holds every piece: a seed or a finished peer (or one without availability). */
-static bool parent_full(const struct vx_fetcher *f, const struct vx_fx_parent *p)
-{
-	return p->all_pieces || p->nr_bits >= f->piece_count;
-}
-
-/*
- * True when @full, a parent holding everything, should be spared: other live parents hold
- * pieces we lack. A seed's uplink is then kept for the pieces nobody else has (asked one at a
- * time), and the swarm's other uplinks carry the rest. Without this every child pulls most of
- * the file from the seed, which then sends several copies instead of about one.
- */
-static bool spare_full_parent(const struct vx_fetcher *f, const struct vx_fx_parent *full)
-{
-	for (uint32_t i = 0; i < f->nr_parents; i++) {
-		const struct vx_fx_parent *q = &f->parents[i];
-
-		if (q != full && q->used && !q->dropped && !q->plain && q->nr_bits > 0 &&
-		    !parent_full(f, q))
-			return true;
-	}
-	return false;
-}
-
-/*
- * True when a live parent other than @full that does not hold everything has piece @n. Only
- * such a parent relieves a full one: two full parents (a seed and a finished peer) must not
- * spare each other, or nobody would be asked.
- */
-static bool held_by_partial(const struct vx_fetcher *f, const struct vx_fx_parent *full, uint32_t n)
-{
-	for (uint32_t i = 0; i < f->nr_parents; i++) {
-		const struct vx_fx_parent *q = &f->parents[i];
-
-		if (q != full && q->used && !q->dropped && !q->plain && !parent_full(f, q) &&
-		    parent_has(q, n))
-			return true;
-	}
-	return false;
-}
-
-/* True while @p's BUSY answer for piece @n holds. */
-static bool parent_refused(const struct vx_fetcher *f, const struct vx_fx_parent *p, uint32_t n)
-{
-	uint64_t now = vx_loop_now_ms(f->loop);
-
-	for (uint32_t i = 0; i < VX_FX_BUSY_MAX; i++) {
-		if (p->busy[i].until_ms > now && p->busy[i].piece == n)
-			return true;
-	}
-	return false;
-}
-
+/* Asks the picker (pick.h) for the next piece of connection @c; -1 if none. */
 static int64_t fx_pick(struct vx_fx_conn *c)
 {
 	struct vx_fetcher *f = c->f;
-	uint32_t start = (uint32_t)(vx__rand(&f->rand) % f->piece_count);
-	uint32_t i, best_avail = UINT32_MAX;
-	bool spare = parent_full(f, c->parent) && spare_full_parent(f, c->parent);
-	int64_t best = -1;
+	uint32_t asked[VX_FX_DEPTH_MAX];
+	struct vx_pick_ask a = {
+		.now_ms = vx_loop_now_ms(f->loop),
+		.start = (uint32_t)(vx__rand(&f->rand) % VX_MAX(f->piece_count, 1u)),
+		.remaining = f->piece_count - f->pieces_done,
+		.asked = asked,
+		.nr_asked = c->q_len,
+	};
+	bool dup;
+	int64_t n;
 
-	for (i = 0; i < f->piece_count; i++) {
-		uint32_t n = (start + i) % f->piece_count;
-		const struct vx_fx_piece *p = &f->pieces[n];
-
-		if (p->state != VX_FX_MISSING || !p->trusted || !parent_has(c->parent, n))
-			continue;
-		if (spare && p->avail > 1 && held_by_partial(f, c->parent, n))
-			continue; /* a peer has it: leave the full parent's uplink alone */
-		if (parent_refused(f, c->parent, n))
-			continue;
-		if (p->avail < best_avail) {
-			best = n;
-			best_avail = p->avail;
-		}
-	}
-	if (best >= 0 || f->piece_count - f->pieces_done > f->cfg.endgame_pieces)
-		return best;
-	/* Endgame: ask a second parent for a piece still in flight elsewhere. */
-	for (i = 0; i < f->piece_count; i++) {
-		uint32_t n = (start + i) % f->piece_count;
-		const struct vx_fx_piece *p = &f->pieces[n];
-
-		if (p->state == VX_FX_ACTIVE_PIECE && p->requesters == 1 &&
-		    parent_has(c->parent, n) && !conn_requested(c, n)) {
-			f->stats.endgame_duplicates++;
-			return n;
-		}
-	}
-	return -1;
+	for (uint32_t i = 0; i < c->q_len; i++)
+		asked[i] = c->q[(c->q_head + i) % VX_FX_DEPTH_MAX].number;
+	n = vx__pick_next(&f->pick, c->parent, &a, &dup);
+	if (dup)
+		f->stats.endgame_duplicates++;
+	return n;
 }
 
 /* Takes the request of piece @n back: it becomes missing when nobody else asked for it. */
@@ -464,7 +323,7 @@ static void fx_fill(struct vx_fx_conn *c)
 	 * children would fetch the same pieces from it several times before any child could pass
 	 * them on. Alone, it gets the whole pipeline (vx-bench pair).
 	 */
-	if (!c->parent->plain && parent_full(f, c->parent) && spare_full_parent(f, c->parent))
+	if (!c->parent->plain && vx__pick_spare(&f->pick, c->parent))
 		depth = 1;
 
 	if (c->state != VX_FX_ACTIVE || f->finishing)
@@ -559,38 +418,18 @@ static void fx_conn_open(struct vx_fetcher *f, struct vx_fx_parent *p)
 }
 
 /* Opens connections up to the per-parent count for every usable parent. */
-/*
- * True when parent @p could be asked for something now. A plain connection carries exactly
- * one request, so opening one with nothing to ask would only be closed again at once.
- */
-static bool fx_parent_has_work(const struct vx_fetcher *f, const struct vx_fx_parent *p)
-{
-	bool endgame = f->piece_count - f->pieces_done <= f->cfg.endgame_pieces;
-	uint32_t n;
-
-	for (n = 0; n < f->piece_count; n++) {
-		const struct vx_fx_piece *pc = &f->pieces[n];
-
-		if (!parent_has(p, n))
-			continue;
-		if ((pc->state == VX_FX_MISSING && pc->trusted) ||
-		    (endgame && pc->state == VX_FX_ACTIVE_PIECE && pc->requesters == 1))
-			return true;
-	}
-	return false;
-}
-
 static void fx_top_up(struct vx_fetcher *f)
 {
 	uint32_t i;
 
-	for (i = 0; i < f->nr_parents; i++) {
+	for (i = 0; i < f->pick.nr_parents; i++) {
 		struct vx_fx_parent *p = &f->parents[i];
 		uint32_t want = p->mode_known ? f->cfg.conns_per_parent : 1;
 
 		if (!p->used || p->dropped)
 			continue;
-		if (p->plain && p->conns < want && !fx_parent_has_work(f, p))
+		if (p->plain && p->conns < want &&
+		    !vx__pick_has_work(&f->pick, p, f->piece_count - f->pieces_done))
 			continue;
 		while (p->conns < want && !vx_list_empty(&f->free_conns) && !f->finishing)
 			fx_conn_open(f, p);
@@ -678,7 +517,7 @@ static uint32_t fx_live_parents(const struct vx_fetcher *f)
 {
 	uint32_t i, live = 0;
 
-	for (i = 0; i < f->nr_parents; i++) {
+	for (i = 0; i < f->pick.nr_parents; i++) {
 		if (f->parents[i].used && !f->parents[i].dropped)
 			live++;
 	}
@@ -701,7 +540,6 @@ static void fx_drop_parent(struct vx_fx_parent *p, struct vx_fetcher *f, enum vx
 			   int err)
 {
 	struct vx_list *pos, *tmp;
-	uint32_t n;
 
 	if (p->dropped)
 		return;
@@ -709,10 +547,7 @@ static void fx_drop_parent(struct vx_fx_parent *p, struct vx_fetcher *f, enum vx
 	if (why == VX_FETCH_DROP_DIGEST)
 		fx_ban(f, p);
 	f->stats.parents_dropped++;
-	for (n = 0; n < f->piece_count; n++) {
-		if (parent_has(p, n) && f->pieces[n].avail > 0)
-			f->pieces[n].avail--;
-	}
+	vx__pick_recount(&f->pick, p); /* its pieces no longer count */
 	vx_list_for_each_safe(pos, tmp, &f->active_conns) {
 		struct vx_fx_conn *c = vx_list_entry(pos, struct vx_fx_conn, node);
 
@@ -1070,11 +905,8 @@ static int fx_got_value(struct vx_fx_conn *c)
 		    c->rx_len != VX__TASK_ID_LEN + 4 + f->bits_len)
 			return -EPROTO;
 		for (i = 0; i < f->piece_count; i++) {
-			if (bit_get(v + VX__TASK_ID_LEN + 4, i) && !bit_get(c->parent->bits, i)) {
-				bit_set(c->parent->bits, i);
-				c->parent->nr_bits++;
-				f->pieces[i].avail++;
-			}
+			if (vx__bit_get(v + VX__TASK_ID_LEN + 4, i))
+				(void)vx__pick_gain(&f->pick, c->parent, i);
 		}
 		vx_loop_defer(f->loop, &f->kick);
 		break;
@@ -1088,11 +920,7 @@ static int fx_got_value(struct vx_fx_conn *c)
 
 			if (n >= f->piece_count)
 				return -EPROTO;
-			if (!bit_get(c->parent->bits, n)) {
-				bit_set(c->parent->bits, n);
-				c->parent->nr_bits++;
-				f->pieces[n].avail++;
-			}
+			(void)vx__pick_gain(&f->pick, c->parent, n);
 		}
 		vx_loop_defer(f->loop, &f->kick);
 		break;
@@ -1105,17 +933,9 @@ static int fx_got_value(struct vx_fx_conn *c)
 			 * again, from this parent not before VX_FX_BUSY_MS (a seed that sent it
 			 * to another child just now: that child will have it soon).
 			 */
-			if (v[0] == VX__ERR_BUSY) {
-				struct vx_fx_parent *bp = c->parent;
-
-				uint64_t until = vx_loop_now_ms(f->loop) + VX_FX_BUSY_MS;
-
-				bp->busy[bp->busy_next].piece = c->q[c->q_head].number;
-				bp->busy[bp->busy_next].until_ms = until;
-				bp->busy_next = (bp->busy_next + 1) % VX_FX_BUSY_MAX;
-				/* nothing else may wake an idle connection: the tick will */
-				f->busy_wake_ms = VX_MIN(f->busy_wake_ms, until);
-			}
+			if (v[0] == VX__ERR_BUSY)
+				vx__pick_refuse(&f->pick, c->parent, c->q[c->q_head].number,
+						vx_loop_now_ms(f->loop));
 			fx_answer_done(c);
 			return 0;
 		}
@@ -1123,18 +943,10 @@ static int fx_got_value(struct vx_fx_conn *c)
 			return VX_EPEER_ERROR;
 		/* It does not have the piece (yet): forget that it had it. */
 		i = c->q[c->q_head].number;
-		if (bit_get(c->parent->bits, i)) {
-			c->parent->bits[i / 8] &= (uint8_t) ~(0x80u >> (i % 8));
-			c->parent->nr_bits--;
-			f->pieces[i].avail--;
-		}
-		if (c->parent->all_pieces && !c->parent->subscribed) {
-			/* A parent without availability: stop assuming it has everything. */
-			c->parent->all_pieces = false;
-			memset(c->parent->bits, 0xff, f->bits_len);
-			c->parent->bits[i / 8] &= (uint8_t) ~(0x80u >> (i % 8));
-			c->parent->nr_bits = f->piece_count - 1;
-		}
+		vx__pick_lose(&f->pick, c->parent, i);
+		/* A parent without availability: stop assuming it has everything. */
+		if (c->parent->all_pieces && !c->parent->subscribed)
+			vx__pick_all_but(&f->pick, c->parent, i);
 		fx_answer_done(c);
 		return 0;
 	default:
@@ -1373,8 +1185,8 @@ static void fx_maybe_finish(struct vx_fetcher *f)
 		f->status = 0;
 	}
 	/* A persistent fetcher waits for vx_fetcher_add_parent() instead. */
-	if (!f->finishing && !f->cfg.persistent && f->nr_parents > 0 && fx_live_parents(f) == 0 &&
-	    f->writes_inflight == 0) {
+	if (!f->finishing && !f->cfg.persistent && f->pick.nr_parents > 0 &&
+	    fx_live_parents(f) == 0 && f->writes_inflight == 0) {
 		f->finishing = true;
 		f->status = VX_ENOPEERS;
 	}
@@ -1448,11 +1260,9 @@ static void fx_on_tick(struct vx_loop *loop, struct vx_loop_ticker *t, uint64_t 
 	}
 	if (!f->finishing)
 		fx_top_up(f);
-	if (!f->finishing && now_ms >= f->busy_wake_ms) {
-		/* a BUSY answer's back-off ended: ask again (no frame would wake us) */
-		f->busy_wake_ms = UINT64_MAX;
+	/* a BUSY answer's back-off ended: ask again (no frame would wake us) */
+	if (vx__pick_wake_due(&f->pick, now_ms) && !f->finishing)
 		vx_loop_defer(f->loop, &f->kick);
-	}
 }
 
 int vx_fetcher_new(struct vx_fetcher **out, struct vx_loop *loop, const struct vx_fetcher_cfg *cfg)
@@ -1468,6 +1278,7 @@ int vx_fetcher_new(struct vx_fetcher **out, struct vx_loop *loop, const struct v
 	    !cfg->sink || cfg->piece_length == 0 || cfg->piece_length > VX__BODY_MAX ||
 	    cfg->pipeline_depth == 0 || cfg->pipeline_depth > VX_FX_DEPTH_MAX ||
 	    cfg->conns_per_parent == 0 || cfg->buffers == 0 || cfg->max_parents == 0 ||
+	    cfg->max_parents > UINT16_MAX || /* a piece's holders count is 16 bits */
 	    cfg->chunk_bytes == 0 || !VX_IS_ALIGNED(cfg->chunk_bytes, 4096u))
 		return -EINVAL;
 	count = (cfg->content_length + cfg->piece_length - 1) / cfg->piece_length;
@@ -1483,7 +1294,6 @@ int vx_fetcher_new(struct vx_fetcher **out, struct vx_loop *loop, const struct v
 	f->piece_count = (uint32_t)count;
 	f->bits_len = (uint32_t)((count + 7) / 8);
 	f->rand = cfg->seed ? cfg->seed : (vx_now_ns() | 1);
-	f->nr_parents = 0;
 	f->nr_conns = cfg->max_parents * cfg->conns_per_parent;
 	f->nr_writes = 2 * f->nr_conns;
 	vx_list_init(&f->free_conns);
@@ -1507,12 +1317,17 @@ int vx_fetcher_new(struct vx_fetcher **out, struct vx_loop *loop, const struct v
 	f->cfg.piece_crc32 = NULL;
 	for (i = 0; i < count; i++) {
 		f->pieces[i].trusted = cfg->piece_crc32 != NULL;
-		if (cfg->have && bit_get(cfg->have, i)) {
+		if (cfg->have && vx__bit_get(cfg->have, i)) {
 			f->pieces[i].state = VX_FX_DONE;
 			f->pieces_done++;
 		}
 	}
 	f->cfg.have = NULL;
+	f->pick.piece_count = f->piece_count;
+	f->pick.endgame_pieces = cfg->endgame_pieces;
+	f->pick.pieces = f->pieces;
+	f->pick.parents = f->parents;
+	f->pick.wake_ms = UINT64_MAX;
 	f->stats.pieces_total = f->piece_count;
 	f->stats.pieces_done = f->pieces_done;
 	for (i = 0; i < cfg->max_parents; i++) {
@@ -1553,7 +1368,6 @@ int vx_fetcher_new(struct vx_fetcher **out, struct vx_loop *loop, const struct v
 	vx_loop_set_handler(loop, VX_OP_FX_WRITE, on_write_done);
 	vx_loop_set_handler(loop, VX_OP_FX_CLOSE, on_close_done);
 	f->kick.fn = fx_on_kick;
-	f->busy_wake_ms = UINT64_MAX;
 	f->finish_work.fn = fx_on_finish_work;
 	f->no_parents_work.fn = fx_on_no_parents_work;
 	f->ticker.fn = fx_on_tick;
@@ -1610,17 +1424,17 @@ static struct vx_fx_parent *fx_slot_get(struct vx_fetcher *f, const struct socka
 	bool closing = false;
 	uint32_t i;
 
-	for (i = 0; i < f->nr_parents; i++) {
+	for (i = 0; i < f->pick.nr_parents; i++) {
 		struct vx_fx_parent *p = &f->parents[i];
 
 		if (fx_slot_reusable(p) && fx_addr_equal(&p->addr, p->addr_len, ss, len))
 			return p;
 	}
-	if (f->nr_parents < f->cfg.max_parents) {
-		f->parents[f->nr_parents].index = f->nr_parents;
-		return &f->parents[f->nr_parents++];
+	if (f->pick.nr_parents < f->cfg.max_parents) {
+		f->parents[f->pick.nr_parents].index = f->pick.nr_parents;
+		return &f->parents[f->pick.nr_parents++];
 	}
-	for (i = 0; i < f->nr_parents; i++) {
+	for (i = 0; i < f->pick.nr_parents; i++) {
 		struct vx_fx_parent *p = &f->parents[i];
 
 		if (fx_slot_reusable(p))
@@ -1650,7 +1464,7 @@ int vx_fetcher_add_parent(struct vx_fetcher *f, const struct sockaddr *addr, soc
 		if (fx_addr_equal(&f->bans[i].addr, f->bans[i].addr_len, &ss, addr_len))
 			return -EPERM;
 	}
-	for (i = 0; i < f->nr_parents; i++) {
+	for (i = 0; i < f->pick.nr_parents; i++) {
 		p = &f->parents[i];
 		if (p->used && !p->dropped && fx_addr_equal(&p->addr, p->addr_len, &ss, addr_len))
 			return (int)p->index;
@@ -1658,7 +1472,7 @@ int vx_fetcher_add_parent(struct vx_fetcher *f, const struct sockaddr *addr, soc
 	p = fx_slot_get(f, &ss, addr_len, &err);
 	if (!p)
 		return err;
-	/* A fresh start: what the slot knew of an earlier parent is void (its avail is undone). */
+	/* A fresh start: what the slot knew of an earlier parent is void (dropped: not counted). */
 	bits = p->bits;
 	i = p->index;
 	memset(p, 0, sizeof(*p));
@@ -1673,6 +1487,7 @@ int vx_fetcher_add_parent(struct vx_fetcher *f, const struct sockaddr *addr, soc
 		memcpy(p->id, id, l);
 	}
 	p->used = true;
+	vx__pick_recount(&f->pick, p);
 	fx_top_up(f);
 	return (int)p->index;
 }

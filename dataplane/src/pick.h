@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * pick.h: the fetcher's piece picker, private to dataplane/. Pure functions over the fetcher's
+ * piece table and parent table: no sockets, no loop, no clock (the caller passes the time),
+ * no allocation. fetcher.c owns the tables and calls these; tests/unit/test_dataplane_pick.c
+ * drives them with tables written by hand. Policy and cost: spec/dataplane.md section 3.
+ *
+ * Counts. Each piece keeps `holders`: how many *counted* parents hold it, a counted parent
+ * being a live vx parent that announces its pieces (not plain, not "assumed to have every
+ * piece"). The counts change with the bits (BITFIELD, HAVE, "not found": one count per bit)
+ * and when a parent enters or leaves the counted set (added, dropped, HELLO without
+ * AVAILABILITY, found to be plain: once, O(pieces), vx__pick_recount()). How many of a piece's
+ * holders are partial is `holders` minus the counted parents that hold every piece (those hold
+ * it, whatever it is). So a pick is one pass over the parents and one over the pieces with
+ * O(1) work per piece: never pieces x parents.
+ */
+#ifndef VX_DATAPLANE_PICK_H
+#define VX_DATAPLANE_PICK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define VX_FX_ID_MAX 128
+/* BUSY answers remembered per parent, and for how long a refused piece is not asked again. */
+#define VX_FX_BUSY_MAX 16
+#define VX_FX_BUSY_MS  1000
+
+enum vx_fx_piece_state {
+	VX_FX_MISSING = 0,	/* nobody is asking for it */
+	VX_FX_ACTIVE_PIECE = 1, /* requested from one parent, or two in endgame */
+	VX_FX_WRITING = 2,	/* received and verified; its writes are finishing */
+	VX_FX_DONE = 3,		/* committed */
+};
+
+struct vx_fx_piece {
+	uint8_t state;
+	uint8_t requesters; /* connections that asked for it (2 in endgame) */
+	uint8_t trusted;    /* its trusted CRC is known: only then is it requested */
+	uint16_t holders;   /* counted parents whose bits say they have it (see above) */
+};
+
+struct vx_fx_parent {
+	uint32_t index;
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+	char id[VX_FX_ID_MAX];
+	bool used;
+	bool dropped;
+	bool plain;	 /* Dragonfly framing: one request per connection */
+	bool mode_known; /* plain or vx decided */
+	bool all_pieces; /* no availability: assume it has every piece */
+	bool subscribed;
+	bool counted;	       /* its bits are in the pieces' holders (vx__pick_recount()) */
+	uint32_t features;     /* HELLO features in force */
+	uint32_t max_inflight; /* the parent's HELLO max_inflight (pipelined requests it takes) */
+	uint32_t conns;	       /* open connections */
+	uint32_t writes;       /* piece writers that name it as their origin */
+	uint32_t plain_failures;
+	uint32_t dial_failures; /* connects failed in a row */
+	uint64_t dial_at_ms;	/* not dialled again before (back-off after a failed connect) */
+	uint32_t nr_bits;	/* bits set in @bits */
+	uint8_t *bits;		/* pieces it has (bitfield + HAVE) */
+	/* pieces it answered BUSY for (a super-seeding seed): not asked again before @until */
+	struct {
+		uint32_t piece;
+		uint64_t until_ms;
+	} busy[VX_FX_BUSY_MAX];
+	uint32_t busy_next;
+};
+
+/* The tables the picker works on; the fetcher owns the memory. */
+struct vx_pick {
+	uint32_t piece_count;
+	uint32_t endgame_pieces;      /* duplicate requests when this few pieces remain */
+	struct vx_fx_piece *pieces;   /* piece_count entries */
+	struct vx_fx_parent *parents; /* nr_parents slots in use (a dropped slot may be reused) */
+	uint32_t nr_parents;
+	uint64_t wake_ms; /* earliest end of a BUSY back-off not acted on yet; UINT64_MAX: none */
+	uint64_t steps;	  /* work done: pieces, parents and back-off entries looked at (tests) */
+};
+
+/* What the picker needs to know of the asking connection. */
+struct vx_pick_ask {
+	uint64_t now_ms;
+	uint32_t start;	       /* where the scan starts (random), below piece_count */
+	uint32_t remaining;    /* pieces not done yet */
+	const uint32_t *asked; /* pieces this connection has requested already */
+	uint32_t nr_asked;
+};
+
+static inline bool vx__bit_get(const uint8_t *bits, uint32_t n)
+{
+	return (bits[n / 8] & (0x80u >> (n % 8))) != 0;
+}
+
+static inline void vx__bit_set(uint8_t *bits, uint32_t n)
+{
+	bits[n / 8] |= (uint8_t)(0x80u >> (n % 8));
+}
+
+static inline void vx__bit_clear(uint8_t *bits, uint32_t n)
+{
+	bits[n / 8] &= (uint8_t) ~(0x80u >> (n % 8));
+}
+
+/* True when @p has piece @n (its bits, or it is assumed to have everything). */
+bool vx__pick_parent_has(const struct vx_fx_parent *p, uint32_t n);
+
+/* A parent that holds every piece: a seed or a finished peer (or one without availability). */
+bool vx__pick_parent_full(const struct vx_pick *pk, const struct vx_fx_parent *p);
+
+/*
+ * True when @p is a full parent to spare: another live vx parent holds some pieces but not
+ * all. It is then asked one piece per connection, and only for pieces no partial parent
+ * holds. Two full parents never spare each other.
+ */
+bool vx__pick_spare(const struct vx_pick *pk, const struct vx_fx_parent *p);
+
+/*
+ * vx__pick_next() - the piece connection @a of parent @p should ask for next: rarest first
+ * among the trusted missing pieces @p has, scanning from @a->start, skipping pieces @p refused
+ * BUSY less than VX_FX_BUSY_MS ago and, when @p is spared, pieces a partial parent holds. When
+ * nothing is left and at most endgame_pieces remain, a piece requested exactly once, not on
+ * this connection and not refused by @p (the endgame duplicate; *@dup set).
+ * Returns the piece number, or -1.
+ */
+int64_t vx__pick_next(struct vx_pick *pk, const struct vx_fx_parent *p, const struct vx_pick_ask *a,
+		      bool *dup);
+
+/* True when @p has a piece it could be asked for now (opening a plain connection pays). */
+bool vx__pick_has_work(struct vx_pick *pk, const struct vx_fx_parent *p, uint32_t remaining);
+
+/* @p's bits say it has piece @n (BITFIELD, HAVE). Returns true when that is news. */
+bool vx__pick_gain(struct vx_pick *pk, struct vx_fx_parent *p, uint32_t n);
+
+/* @p does not have piece @n after all ("not found"). */
+void vx__pick_lose(struct vx_pick *pk, struct vx_fx_parent *p, uint32_t n);
+
+/*
+ * @p, assumed to have every piece, answered "not found" for @n: from now on its bits say
+ * every piece but @n.
+ */
+void vx__pick_all_but(struct vx_pick *pk, struct vx_fx_parent *p, uint32_t n);
+
+/*
+ * Brings the pieces' holders up to date with @p's standing (live or dropped, plain, assumed
+ * to have everything): O(1) when it did not change, O(pieces) once when it did.
+ */
+void vx__pick_recount(struct vx_pick *pk, struct vx_fx_parent *p);
+
+/* @p answered BUSY for piece @n at @now_ms: not asked again before VX_FX_BUSY_MS. */
+void vx__pick_refuse(struct vx_pick *pk, struct vx_fx_parent *p, uint32_t n, uint64_t now_ms);
+
+/*
+ * True when a BUSY back-off ended at or before @now_ms since the last call: the caller asks
+ * its connections again (no frame would wake them). The next wake is the earliest back-off
+ * still running, whichever parent and piece it belongs to.
+ */
+bool vx__pick_wake_due(struct vx_pick *pk, uint64_t now_ms);
+
+#endif /* VX_DATAPLANE_PICK_H */
