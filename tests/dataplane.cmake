@@ -52,3 +52,10 @@ if(TARGET vx_dataplane AND TARGET vx_storage)
 		LIBS vx_dataplane vx_storage PkgConfig::ZLIB Threads::Threads LABEL integration
 		TIMEOUT 120)
 endif()
+if(TARGET vx_dataplane)
+	# The picker is private to dataplane/: pure functions over its tables, no loop.
+	vx_add_test(test_dataplane_pick
+		SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_dataplane_pick.c
+		LIBS vx_dataplane LABEL unit TIMEOUT 60)
+	target_include_directories(test_dataplane_pick PRIVATE ${CMAKE_SOURCE_DIR}/dataplane/src)
+endif()

@@ -44,6 +44,7 @@ void vx__pick_recount(struct vx_pick *pk, struct vx_fx_parent *p)
 		return;
 	p->counted = want;
 	for (uint32_t n = 0; n < pk->piece_count && p->nr_bits > 0; n++) {
+		pk->steps++;
 		if (!vx__bit_get(p->bits, n))
 			continue;
 		if (want) {
