@@ -50,9 +50,19 @@ struct vx_fetch_sink_ops {
 	void (*abort)(void *ctx, uint32_t number, int err);
 };
 
+/*
+ * A parent whose connect fails (refused, unreachable, timed out) is dialled again after
+ * VX_FETCH_DIAL_FIRST_MS, doubling up to VX_FETCH_DIAL_MAX_MS, and given up after
+ * VX_FETCH_DIAL_TRIES failures in a row: dropped with VX_FETCH_DROP_CONNECT and refused for
+ * the life of the fetcher, like a liar.
+ */
+#define VX_FETCH_DIAL_FIRST_MS 100
+#define VX_FETCH_DIAL_MAX_MS   2000
+#define VX_FETCH_DIAL_TRIES    6
+
 /* Why a parent was dropped, for vx_fetcher_cfg.on_parent_dropped. */
 enum vx_fetch_drop {
-	VX_FETCH_DROP_CONNECT = 0,   /* connect failed or timed out */
+	VX_FETCH_DROP_CONNECT = 0,   /* VX_FETCH_DIAL_TRIES connects in a row failed */
 	VX_FETCH_DROP_ERROR = 1,     /* I/O error or the parent closed mid-answer */
 	VX_FETCH_DROP_PROTOCOL = 2,  /* malformed or unexpected frames */
 	VX_FETCH_DROP_DIGEST = 3,    /* bytes did not match the trusted digest: it lied */
@@ -125,7 +135,8 @@ struct vx_fetcher_stats {
 	uint32_t parents_dropped;
 	uint32_t digest_failures;
 	uint32_t endgame_duplicates;
-	uint32_t reconnects; /* connections opened after the first per parent */
+	uint32_t reconnects;	   /* connections opened after the first per parent */
+	uint32_t connect_failures; /* connects refused, unreachable or timed out */
 };
 
 /* Fills @cfg with the defaults above (task fields zero). */
@@ -147,12 +158,13 @@ VX_MUST_CHECK int vx_fetcher_new(struct vx_fetcher **out, struct vx_loop *loop,
  * An address equal to a live (not dropped) parent returns that parent's index and opens no
  * new connection. A parent dropped before may be added again and gets a slot back (the slots
  * of dropped parents are reused, so churn never exhausts max_parents), except a parent
- * dropped for VX_FETCH_DROP_DIGEST: it lied, and is refused for the life of the fetcher (the
- * last max_parents liars are remembered). Indexes are slot numbers below max_parents: after
+ * dropped for VX_FETCH_DROP_DIGEST (it lied) or VX_FETCH_DROP_CONNECT (unreachable, see
+ * VX_FETCH_DIAL_TRIES): it is refused for the life of the fetcher (the last max_parents
+ * parents given up are remembered). Indexes are slot numbers below max_parents: after
  * on_parent_dropped(i) index i may be handed to another parent.
  * A fetcher that has already finished takes the parent but opens no connection. Loop thread;
  * safe inside callbacks (on_no_parents, on_parent_dropped).
- * Returns the parent index, -EPERM (dropped for DIGEST), -EINVAL (bad address), -ENOSPC
+ * Returns the parent index, -EPERM (dropped for DIGEST or CONNECT), -EINVAL (bad address), -ENOSPC
  * (max_parents live parents) or -EAGAIN (every free slot still closes the connections of a
  * dropped parent; the slot frees within a few loop iterations, try again later).
  */

@@ -20,7 +20,9 @@
  * In a live swarm (the daemon) digests arrive one by one (vx_fetcher_trust(): an untrusted
  * piece is never picked), pieces may be finished by another path (vx_fetcher_have()), and
  * parent slots are recycled: a dropped parent's slot is free again once no connection and no
- * piece writer refers to it, and liars' addresses are kept in a small ring of bans.
+ * piece writer refers to it, and the addresses of parents given up (liars, and parents still
+ * unreachable after the dial back-off) are kept in a small ring of bans. Picking pieces is
+ * pick.c's: pure functions over the piece and parent tables.
  */
 #include "vx_fetcher.h"
 
@@ -420,14 +422,15 @@ static void fx_conn_open(struct vx_fetcher *f, struct vx_fx_parent *p)
 /* Opens connections up to the per-parent count for every usable parent. */
 static void fx_top_up(struct vx_fetcher *f)
 {
+	uint64_t now = vx_loop_now_ms(f->loop);
 	uint32_t i;
 
 	for (i = 0; i < f->pick.nr_parents; i++) {
 		struct vx_fx_parent *p = &f->parents[i];
 		uint32_t want = p->mode_known ? f->cfg.conns_per_parent : 1;
 
-		if (!p->used || p->dropped)
-			continue;
+		if (!p->used || p->dropped || now < p->dial_at_ms)
+			continue; /* the tick dials again once the back-off is over */
 		if (p->plain && p->conns < want &&
 		    !vx__pick_has_work(&f->pick, p, f->piece_count - f->pieces_done))
 			continue;
@@ -524,7 +527,10 @@ static uint32_t fx_live_parents(const struct vx_fetcher *f)
 	return live;
 }
 
-/* Remembers a liar's address; the oldest ban goes when the table is full. */
+/*
+ * Remembers the address of a parent given up for good (a liar, or one that could not be
+ * reached VX_FETCH_DIAL_TRIES times); the oldest ban goes when the table is full.
+ */
 static void fx_ban(struct vx_fetcher *f, const struct vx_fx_parent *p)
 {
 	struct vx_fx_ban *b = &f->bans[f->ban_next];
@@ -544,7 +550,7 @@ static void fx_drop_parent(struct vx_fx_parent *p, struct vx_fetcher *f, enum vx
 	if (p->dropped)
 		return;
 	p->dropped = true;
-	if (why == VX_FETCH_DROP_DIGEST)
+	if (why == VX_FETCH_DROP_DIGEST || why == VX_FETCH_DROP_CONNECT)
 		fx_ban(f, p);
 	f->stats.parents_dropped++;
 	vx__pick_recount(&f->pick, p); /* its pieces no longer count */
@@ -1124,6 +1130,33 @@ static void fx_start_session(struct vx_fx_conn *c)
 	fx_arm_recv(c);
 }
 
+/*
+ * A connect failed: the parent is dialled again after a back-off that doubles with each
+ * failure in a row, and given up (dropped, its address refused) after VX_FETCH_DIAL_TRIES.
+ * Without it a refusing parent was redialled at once, over and over, and stayed "live".
+ */
+static void fx_dial_failed(struct vx_fx_conn *c, int err)
+{
+	struct vx_fetcher *f = c->f;
+	struct vx_fx_parent *p = c->parent;
+	uint32_t shift;
+
+	f->stats.connect_failures++;
+	p->dial_failures++;
+	vx__pick_recount(&f->pick, p); /* unreachable: what it had is not to be counted on */
+	if (p->dial_failures >= VX_FETCH_DIAL_TRIES) {
+		fx_fail(c, VX_FETCH_DROP_CONNECT, err);
+		return;
+	}
+	shift = VX_MIN(p->dial_failures - 1, 16u);
+	p->dial_at_ms = vx_loop_now_ms(f->loop) + VX_MIN((uint64_t)VX_FETCH_DIAL_FIRST_MS << shift,
+							 (uint64_t)VX_FETCH_DIAL_MAX_MS);
+	vx_debug("fetcher: parent %u: connect failed (%s), %u of %u; again in %llu ms", p->index,
+		 vx_strerror(err), p->dial_failures, VX_FETCH_DIAL_TRIES,
+		 (unsigned long long)(p->dial_at_ms - vx_loop_now_ms(f->loop)));
+	fx_close(c);
+}
+
 static void on_connect_done(struct vx_loop *loop, struct vx_op *op, int res, uint32_t cflags)
 {
 	struct vx_fx_conn *c = op->owner;
@@ -1135,10 +1168,12 @@ static void on_connect_done(struct vx_loop *loop, struct vx_op *op, int res, uin
 		return;
 	}
 	if (res < 0) {
-		fx_fail(c, VX_FETCH_DROP_CONNECT, res == -ECANCELED ? -ETIMEDOUT : res);
+		fx_dial_failed(c, res == -ECANCELED ? -ETIMEDOUT : res);
 		fx_op_done(c);
 		return;
 	}
+	c->parent->dial_failures = 0;
+	vx__pick_recount(&c->f->pick, c->parent);
 	c->last_rx_ms = vx_loop_now_ms(c->f->loop);
 	fx_start_session(c);
 	fx_op_done(c);

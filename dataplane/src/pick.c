@@ -14,10 +14,14 @@ static bool parent_live(const struct vx_fx_parent *p)
 	return p->used && !p->dropped;
 }
 
-/* Whether @p's bits belong in the holders: a live vx parent that announces its pieces. */
+/*
+ * Whether @p's bits belong in the holders: a live vx parent that announces its pieces and
+ * that we can reach. One whose last connect failed (a peer that died, in dial back-off) holds
+ * nothing for now: a seed must not be spared for pieces only a dead peer has.
+ */
 static bool parent_counts(const struct vx_fx_parent *p)
 {
-	return parent_live(p) && !p->plain && !p->all_pieces;
+	return parent_live(p) && !p->plain && !p->all_pieces && p->dial_failures == 0;
 }
 
 /* A live vx parent holding some pieces but not every one: a peer still downloading. */

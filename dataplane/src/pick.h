@@ -7,9 +7,10 @@
  *
  * Counts. Each piece keeps `holders`: how many *counted* parents hold it, a counted parent
  * being a live vx parent that announces its pieces (not plain, not "assumed to have every
- * piece"). The counts change with the bits (BITFIELD, HAVE, "not found": one count per bit)
- * and when a parent enters or leaves the counted set (added, dropped, HELLO without
- * AVAILABILITY, found to be plain: once, O(pieces), vx__pick_recount()). How many of a piece's
+ * piece") and is not in dial back-off. The counts change with the bits (BITFIELD, HAVE, "not
+ * found": one count per bit) and when a parent enters or leaves the counted set (added,
+ * dropped, HELLO without AVAILABILITY, found to be plain, a connect failed or succeeded
+ * again: once, O(pieces), vx__pick_recount()). How many of a piece's
  * holders are partial is `holders` minus the counted parents that hold every piece (those hold
  * it, whatever it is). So a pick is one pass over the parents and one over the pieces with
  * O(1) work per piece: never pieces x parents.
@@ -145,7 +146,8 @@ void vx__pick_all_but(struct vx_pick *pk, struct vx_fx_parent *p, uint32_t n);
 
 /*
  * Brings the pieces' holders up to date with @p's standing (live or dropped, plain, assumed
- * to have everything): O(1) when it did not change, O(pieces) once when it did.
+ * to have everything, in dial back-off): O(1) when it did not change, O(pieces) once when it
+ * did. vx__pick_next() also does it for every parent.
  */
 void vx__pick_recount(struct vx_pick *pk, struct vx_fx_parent *p);
 

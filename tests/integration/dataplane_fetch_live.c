@@ -458,27 +458,32 @@ static void test_live__dropped_slots_are_reused(void **state)
 {
 	struct vx_fetcher_cfg cfg;
 	struct vx_fetcher *f = NULL;
-	struct sockaddr_in dead;
+	struct vx_h_raw dying;
 	struct live l;
 	int idx, i;
 
 	(void)state;
 	live_start(&l, 3 * 65536, 65536);
+	/* A parent that dies in the middle of every piece: dropped for an I/O error. */
+	vx_h_raw_start(&dying, VX_H_RAW_DIE_MID, l.s.content, l.s.len, l.s.piece);
 	fetch_cfg(&cfg, &l.s, l.dst, &l.r);
 	cfg.persistent = true;
 	cfg.max_parents = 1;
 	assert_int_equal(vx_fetcher_new(&f, l.loop, &cfg), 0);
-	dead_addr(&dead);
-	assert_int_equal(vx_fetcher_add_parent(f, (struct sockaddr *)&dead, sizeof(dead), "x"), 0);
+	assert_int_equal(
+		vx_fetcher_add_parent(f, (struct sockaddr *)&dying.addr, sizeof(dying.addr), "x"),
+		0);
 	/* The only slot is taken by a live parent. */
 	assert_int_equal(vx_fetcher_add_parent(f, (struct sockaddr *)&l.up_addr, l.up_len, "s"),
 			 -ENOSPC);
 	spin_until(l.loop, &l.r.no_parents, 1);
-	assert_int_equal(l.r.why[0], VX_FETCH_DROP_CONNECT);
-	/* Dropped for a reason other than lying: it may come back, into the same slot. */
+	assert_int_equal(l.r.why[0], VX_FETCH_DROP_ERROR);
+	/* Dropped for a reason other than lying or being unreachable: it may come back, into
+	 * the same slot. */
 	idx = -EAGAIN;
 	for (i = 0; i < 200 && idx == -EAGAIN; i++) {
-		idx = vx_fetcher_add_parent(f, (struct sockaddr *)&dead, sizeof(dead), "x");
+		idx = vx_fetcher_add_parent(f, (struct sockaddr *)&dying.addr, sizeof(dying.addr),
+					    "x");
 		if (idx == -EAGAIN)
 			assert_true(vx_loop_run_once(l.loop, 10) >= 0);
 	}
@@ -495,6 +500,63 @@ static void test_live__dropped_slots_are_reused(void **state)
 	spin_done(l.loop, &l.r);
 	assert_int_equal(l.r.status, 0);
 	assert_int_equal(l.r.no_parents, 2);
+	assert_true(vx_h_files_equal(l.s.path, l.s.dst));
+	fetcher_end(l.loop, f);
+	vx_h_raw_stop(&dying);
+	live_stop(&l);
+}
+
+/*
+ * A parent that refuses connections is dialled again with a back-off that doubles, then given
+ * up: dropped (VX_FETCH_DROP_CONNECT), reported, refused when offered again, and never dialled
+ * after. Before, it was redialled at once, over and over, and the fetcher never said it had no
+ * parents; now on_no_parents comes, and the peer can look elsewhere.
+ */
+static void test_live__unreachable_parent_backs_off_then_is_given_up(void **state)
+{
+	struct vx_fetcher_stats st;
+	struct vx_fetcher_cfg cfg;
+	struct vx_fetcher *f = NULL;
+	struct sockaddr_in dead;
+	uint64_t added, backoff = 0;
+	struct live l;
+	int i;
+
+	(void)state;
+	live_start(&l, 3 * 65536, 65536);
+	fetch_cfg(&cfg, &l.s, l.dst, &l.r);
+	cfg.persistent = true;
+	assert_int_equal(vx_fetcher_new(&f, l.loop, &cfg), 0);
+	dead_addr(&dead);
+	added = vx_now_ms();
+	assert_int_equal(vx_fetcher_add_parent(f, (struct sockaddr *)&dead, sizeof(dead), "x"), 0);
+	spin_until(l.loop, &l.r.no_parents, 1);
+	assert_int_equal(l.r.dropped, 1u);
+	assert_int_equal(l.r.why[0], VX_FETCH_DROP_CONNECT);
+	assert_int_equal(vx_fetcher_live_parents(f), 0);
+	vx_fetcher_stats(f, &st);
+	assert_int_equal(st.connect_failures, VX_FETCH_DIAL_TRIES);
+	assert_int_equal(st.parents_dropped, 1);
+	/* It waited out every back-off in between (a lower bound: load only makes it later). */
+	for (i = 0; i + 1 < VX_FETCH_DIAL_TRIES; i++)
+		backoff += VX_MIN((uint64_t)VX_FETCH_DIAL_FIRST_MS << i,
+				  (uint64_t)VX_FETCH_DIAL_MAX_MS);
+	assert_true(vx_now_ms() - added >= backoff);
+	/* Given up for this task: offered again (the scheduler still names it), refused. */
+	for (i = 0; i < 30; i++) {
+		assert_int_equal(
+			vx_fetcher_add_parent(f, (struct sockaddr *)&dead, sizeof(dead), "x"),
+			-EPERM);
+		assert_true(vx_loop_run_once(l.loop, 10) >= 0);
+	}
+	vx_fetcher_stats(f, &st);
+	assert_int_equal(st.connect_failures, VX_FETCH_DIAL_TRIES);
+	assert_int_equal(l.r.no_parents, 1);
+	assert_int_equal(l.r.done, 0);
+	/* Another parent finishes the job. */
+	assert_true(vx_fetcher_add_parent(f, (struct sockaddr *)&l.up_addr, l.up_len, "s") >= 0);
+	spin_done(l.loop, &l.r);
+	assert_int_equal(l.r.status, 0);
 	assert_true(vx_h_files_equal(l.s.path, l.s.dst));
 	fetcher_end(l.loop, f);
 	live_stop(&l);
@@ -1070,6 +1132,7 @@ int main(void)
 		cmocka_unit_test(test_live__untrusted_pieces_are_never_requested),
 		cmocka_unit_test(test_live__persistent_survives_losing_every_parent),
 		cmocka_unit_test(test_live__dropped_slots_are_reused),
+		cmocka_unit_test(test_live__unreachable_parent_backs_off_then_is_given_up),
 		cmocka_unit_test(test_live__liar_is_refused_again),
 		cmocka_unit_test(test_live__persistent_cancel),
 		cmocka_unit_test(test_live__had_pieces_are_never_requested),

@@ -2,7 +2,7 @@
 /*
  * test_dataplane_pick.c: the fetcher's piece picker (dataplane/src/pick.c) on tables written
  * by hand: rarest first from the start given, untrusted and requested pieces skipped, a full
- * parent spared only for pieces a partial parent really holds, the endgame duplicate, BUSY
+ * parent spared only for pieces a partial parent we can reach really holds, the endgame duplicate, BUSY
  * back-offs per piece and parent and the wake when each ends, and the open swarm stall of
  * spec/peer.md section 8 replayed step by step. The cost test checks a pick over 64 Ki pieces
  * and 16 parents against a brute-force reference and counts its steps. No sockets, no clock.
@@ -156,6 +156,14 @@ static void test_vx__pick__full_parent_spared(void **state)
 		set_state(&t, n, VX_FX_DONE, 0);
 	assert_int_equal(pick(&t, 0, 0, 1), -1);
 	assert_int_equal(pick(&t, 1, 0, 1), 1); /* B itself is asked */
+	/* B cannot be reached (it died; its redial failed): S is asked for what B had. */
+	t.parents[1].dial_failures = 1;
+	assert_false(vx__pick_spare(&t.pk, &t.parents[0]));
+	assert_int_equal(pick(&t, 0, 0, 1), 1);
+	assert_int_equal(t.pk.pieces[1].holders, 1);
+	t.parents[1].dial_failures = 0; /* reconnected */
+	assert_int_equal(pick(&t, 0, 0, 1), -1);
+	assert_int_equal(t.pk.pieces[1].holders, 2);
 	/* B answered "not found" for 2: S is no longer spared for it. */
 	vx__pick_lose(&t.pk, &t.parents[1], 2);
 	assert_int_equal(t.pk.pieces[2].holders, 1);
@@ -427,7 +435,7 @@ static uint32_t rnd(void)
 
 static bool ref_counted(const struct vx_fx_parent *q)
 {
-	return q->used && !q->dropped && !q->plain && !q->all_pieces;
+	return q->used && !q->dropped && !q->plain && !q->all_pieces && q->dial_failures == 0;
 }
 
 /* The policy written the slow way: every parent looked at for every piece. */
