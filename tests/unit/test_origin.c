@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * test_dataplane_conductor.c: the back-to-source conductor with a real store in a temp dir.
+ * test_origin.c: the back-to-source driver with a real store in a temp dir.
  * Over file:// URLs: round trip, resume from pieces already in the store, reuse of a complete
  * task, digest checks, the output path checks made before any download, and fetch_source
  * beside another writer of the same task (pieces held, committed or given up meanwhile).

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * conductor.c: the back-to-source task driver (vx_conductor.h). Three ways to move an object
+ * origin.c: the back-to-source task driver (vx_conductor.h). Three ways to move an object
  * from its origin into the store, all driven by the calling thread while the source workers
  * only receive bytes into buffers:
  *
