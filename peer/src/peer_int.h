@@ -18,7 +18,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "vx_conductor.h"
+#include "vx_origin.h"
 #include "vx_ctl_msg.h"
 #include "vx_fetcher.h"
 #include "vx_list.h"
@@ -110,7 +110,7 @@ struct peer_work {
 	struct vx_store_task *st;
 	uint64_t content_length, piece_length;
 	bool regeometry; /* the origin's length differs from the stored task's: start over */
-	struct vx_conductor_origin origin;
+	struct vx_origin origin;
 	bool have_origin;
 };
 
@@ -184,7 +184,7 @@ struct peer_task {
 	struct vx_fetcher *fetcher;
 	bool fetcher_done;
 	bool opening, fetching_source;
-	struct vx_conductor_origin origin_info;
+	struct vx_origin origin_info;
 	bool have_origin;
 	atomic_bool cancel_source;
 	_Atomic uint64_t from_source; /* bytes, written by the origin fetch thread */

@@ -40,8 +40,8 @@ static void do_open(struct peer_work *w)
 	int rc;
 
 	if (w->stat_origin) {
-		rc = vx_conductor_stat(p->src, t->url, (const char *const *)t->headers,
-				       t->nr_headers, 0, &w->origin, &w->res);
+		rc = vx_origin_stat(p->src, t->url, (const char *const *)t->headers, t->nr_headers,
+				    0, &w->origin, &w->res);
 		if (rc) {
 			w->rc = rc;
 			return;
@@ -49,7 +49,7 @@ static void do_open(struct peer_work *w)
 		w->have_origin = true;
 		if (w->origin.content_length < 0) {
 			/* chunked: the whole body lands in a spool file and is imported */
-			struct vx_conductor_fetch req = { 0 };
+			struct vx_origin_fetch_req req = { 0 };
 
 			tp.id = t->id;
 			tp.url = t->url;
@@ -59,9 +59,8 @@ static void do_open(struct peer_work *w)
 			req.headers = (const char *const *)t->headers;
 			req.nr_headers = t->nr_headers;
 			req.cancel = &t->cancel_source;
-			rc = vx_conductor_fetch_unsized(p->store, p->src, &w->origin, &tp,
-							p->data_dir, &req, VX_STORE_USE_DOWNLOAD,
-							&w->st, &w->res);
+			rc = vx_origin_fetch_unsized(p->store, p->src, &w->origin, &tp, p->data_dir,
+						     &req, VX_STORE_USE_DOWNLOAD, &w->st, &w->res);
 			if (rc) {
 				w->rc = rc;
 				return;
@@ -132,7 +131,7 @@ static void do_fetch(struct peer_work *w)
 {
 	struct vx_peer *p = w->peer;
 	struct peer_task *t = w->task;
-	struct vx_conductor_fetch req = { 0 };
+	struct vx_origin_fetch_req req = { 0 };
 
 	req.url = t->url;
 	req.headers = (const char *const *)t->headers;
@@ -141,8 +140,8 @@ static void do_fetch(struct peer_work *w)
 	req.cancel = &t->cancel_source;
 	req.on_piece = on_source_piece;
 	req.arg = t;
-	w->rc = vx_conductor_fetch_source(t->st, p->src, t->have_origin ? &t->origin_info : NULL,
-					  &req, &w->res);
+	w->rc = vx_origin_fetch(t->st, p->src, t->have_origin ? &t->origin_info : NULL, &req,
+				&w->res);
 }
 
 static void do_export(struct peer_work *w)
