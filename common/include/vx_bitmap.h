@@ -19,7 +19,7 @@ static inline size_t vx_bitmap_bytes(uint64_t nbits)
 
 static inline bool vx_bit_get(const uint8_t *b, uint64_t n)
 {
-	return (b[n / 8] >> (7 - n % 8)) & 1u;
+	return ((unsigned)b[n / 8] >> (7u - (unsigned)(n % 8))) & 1u;
 }
 
 static inline void vx_bit_set(uint8_t *b, uint64_t n)

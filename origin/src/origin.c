@@ -1110,7 +1110,7 @@ static int fetch_source_run(struct vx_store_task *t, struct vx_source_ctx *src,
 	int rc;
 
 	memset(res, 0, sizeof(*res));
-	memcpy(res->task_id, vx_store_task_id(t), VX_STORE_TASK_ID_LEN);
+	memcpy(res->task_id, vx_store_task_id(t), VX_TASK_ID_LEN);
 	vx_store_task_info(t, &info);
 	res->piece_length = info.piece_length;
 	res->totals.content_length = info.content_length;
@@ -1205,12 +1205,12 @@ static int fetch_unsized_run(struct vx_store *store, struct vx_source_ctx *src,
 	memset(res, 0, sizeof(*res));
 	res->stage = VX_CONDUCTOR_STAGE_REQUEST;
 	run_init(&r, req, res, NULL, start_ms);
-	if (!tp || !tp->id || strlen(tp->id) != VX_STORE_TASK_ID_LEN || !spool_dir || !req->url) {
+	if (!tp || !tp->id || strlen(tp->id) != VX_TASK_ID_LEN || !spool_dir || !req->url) {
 		set_msg(res, VX_CONDUCTOR_STAGE_REQUEST,
 			"a task id, a spool directory and a URL are required");
 		return -EINVAL;
 	}
-	memcpy(res->task_id, tp->id, VX_STORE_TASK_ID_LEN);
+	memcpy(res->task_id, tp->id, VX_TASK_ID_LEN);
 	if ((size_t)snprintf(path, sizeof(path), "%s/.vx-spool-%.16s-XXXXXX", spool_dir, tp->id) >=
 	    sizeof(path)) {
 		set_msg(res, VX_CONDUCTOR_STAGE_REQUEST, "spool directory name too long");
@@ -1515,7 +1515,7 @@ static int download_unsized(struct vx_store *store, struct vx_source_ctx *src,
 			    struct vx_conductor_result *res, uint64_t start_ms)
 {
 	struct vx_store_task_params tp = { 0 };
-	char dir[CONDUCTOR_PATH_MAX], id[VX_STORE_TASK_ID_LEN + 1];
+	char dir[CONDUCTOR_PATH_MAX], id[VX_TASK_ID_LEN + 1];
 	int rc;
 
 	memcpy(id, res->task_id, sizeof(id));
