@@ -52,9 +52,10 @@ VX_MUST_CHECK int vx_pool_new(struct vx_pool **out, uint32_t threads, uint32_t q
 int vx_pool_fd(const struct vx_pool *p);
 
 /*
- * vx_pool_submit() - queue @w (with @work and @done set) for a worker. Returns 0, or -EAGAIN
+ * vx_pool_submit() - queue @w (with @work and @done set) for a worker. Returns 0, -EAGAIN
  * when @queue_max items already wait to start (back-pressure: keep @w and submit it again
- * after a completion). @w is the pool's from 0 until its @done runs.
+ * after a completion), or -ESHUTDOWN from a @done that vx_pool_free() runs. @w is the pool's
+ * from 0 until its @done runs.
  */
 VX_MUST_CHECK int vx_pool_submit(struct vx_pool *p, struct vx_work *w);
 

@@ -120,10 +120,11 @@ int vx_pool_submit(struct vx_pool *p, struct vx_work *w)
 	pool_assert_owner(p);
 	VX_ASSERT(w->work && w->done);
 	pthread_mutex_lock(&p->lock);
-	VX_ASSERT(!p->stop);
-	if (p->queued >= p->queue_max) {
+	if (p->stop || p->queued >= p->queue_max) {
+		int rc = p->stop ? -ESHUTDOWN : -EAGAIN;
+
 		pthread_mutex_unlock(&p->lock);
-		return -EAGAIN;
+		return rc;
 	}
 	vx_list_add_tail(&p->queue, &w->node);
 	p->queued++;

@@ -67,23 +67,13 @@ static void addr_ip(const struct sockaddr_storage *ss, char *out, size_t len)
 
 /* ---------------------------------------------------------------- Mailbox */
 
-void vx__peer_post_work(struct vx_peer *p, struct peer_work *w)
-{
-	pthread_mutex_lock(&p->mail_lock);
-	vx_list_del(&w->node);
-	vx_list_add_tail(&p->inbox_works, &w->node);
-	pthread_mutex_unlock(&p->mail_lock);
-	vx_loop_wake(p->loop);
-}
-
 static void on_wake(struct vx_loop *loop, void *arg)
 {
 	struct vx_peer *p = arg;
-	struct vx_list jobs, works;
+	struct vx_list jobs;
 
 	(void)loop;
 	vx_list_init(&jobs);
-	vx_list_init(&works);
 	pthread_mutex_lock(&p->mail_lock);
 	while (!vx_list_empty(&p->inbox_jobs)) {
 		struct vx_list *n = p->inbox_jobs.next;
@@ -91,22 +81,8 @@ static void on_wake(struct vx_loop *loop, void *arg)
 		vx_list_del(n);
 		vx_list_add_tail(&jobs, n);
 	}
-	while (!vx_list_empty(&p->inbox_works)) {
-		struct vx_list *n = p->inbox_works.next;
-
-		vx_list_del(n);
-		vx_list_add_tail(&works, n);
-	}
 	pthread_mutex_unlock(&p->mail_lock);
 
-	while (!vx_list_empty(&works)) {
-		struct peer_work *w = vx_list_first(&works, struct peer_work, node);
-
-		vx_list_del(&w->node);
-		vx_list_init(&w->node);
-		pthread_join(w->thread, NULL);
-		vx__peer_work_done(p, w);
-	}
 	while (!vx_list_empty(&jobs)) {
 		struct peer_job *j = vx_list_first(&jobs, struct peer_job, node);
 
@@ -150,6 +126,11 @@ static void sc_ready(struct vx_peer *p)
 static void nt_ready(struct vx_peer *p)
 {
 	vx__peer_drain_notifier(p);
+}
+
+static void pool_ready(struct vx_peer *p)
+{
+	vx_pool_drain(p->pool);
 }
 
 /* ---------------------------------------------------------------- Scheduler glue */
@@ -197,7 +178,6 @@ static void on_sched_event(void *arg, uint32_t server, const struct vx_ctl_msg *
 static void on_tick(struct vx_loop *loop, struct vx_loop_ticker *tk, uint64_t now_ms)
 {
 	struct vx_peer *p = vx_container_of(tk, struct vx_peer, ticker);
-	bool works_idle = false;
 
 	(void)loop;
 	if (p->sc)
@@ -210,15 +190,11 @@ static void on_tick(struct vx_loop *loop, struct vx_loop_ticker *tk, uint64_t no
 		p->last_load_ms = now_ms;
 	}
 	vx__peer_tick(p, now_ms);
-	if (p->shutting_down) {
-		pthread_mutex_lock(&p->mail_lock);
-		works_idle = vx_list_empty(&p->works) && vx_list_empty(&p->inbox_works);
-		pthread_mutex_unlock(&p->mail_lock);
-	}
-	if (p->shutting_down && works_idle && vx__peer_tasks_idle(p) &&
+	if (p->shutting_down && vx__peer_works_idle(p) && vx__peer_tasks_idle(p) &&
 	    (!p->up || vx_upload_idle(p->up)) && !vx_loop_stopping(loop)) {
 		vx_loop_cancel(loop, &p->sc_poll.op);
 		vx_loop_cancel(loop, &p->nt_poll.op);
+		vx_loop_cancel(loop, &p->pool_poll.op);
 		vx_loop_stop(loop);
 	}
 }
@@ -370,11 +346,22 @@ static void *loop_main(void *arg)
 		start_done(p, rc, "cannot create the store notifier: %s", vx_strerror(rc));
 		goto out_sc;
 	}
+	rc = vx_pool_new(&p->pool,
+			 p->cfg.work_threads ? p->cfg.work_threads : VX_PEER_WORK_THREADS_DEFAULT,
+			 0);
+	if (rc) {
+		start_done(p, rc, "cannot start the work pool: %s", vx_strerror(rc));
+		goto out_notifier;
+	}
 	vx_loop_set_handler(p->loop, VX_OP_POLL, on_poll);
 	vx_op_init(&p->nt_poll.op, VX_OP_POLL, p, NULL);
 	p->nt_poll.fd = vx_store_notifier_fd(p->notifier);
 	p->nt_poll.fn = nt_ready;
 	poll_arm(p, &p->nt_poll);
+	vx_op_init(&p->pool_poll.op, VX_OP_POLL, p, NULL);
+	p->pool_poll.fd = vx_pool_fd(p->pool);
+	p->pool_poll.fn = pool_ready;
+	poll_arm(p, &p->pool_poll);
 	if (p->sc) {
 		vx_op_init(&p->sc_poll.op, VX_OP_POLL, p, NULL);
 		p->sc_poll.fd = vx_sched_client_fd(p->sc);
@@ -393,6 +380,16 @@ static void *loop_main(void *arg)
 	if (rc)
 		vx_err("peer: loop failed: %s", vx_strerror(rc));
 	vx_loop_del_ticker(p->loop, &p->ticker);
+	/* Normally idle by now; after a loop failure this waits for what runs and fails the rest. */
+	vx_pool_free(p->pool);
+	p->pool = NULL;
+	while (!vx_list_empty(&p->works_waiting)) {
+		struct peer_work *w = vx_list_first(&p->works_waiting, struct peer_work, node);
+
+		vx_list_del(&w->node);
+		vx_free(w);
+	}
+out_notifier:
 	vx_store_notifier_free(p->notifier);
 	p->notifier = NULL;
 out_sc:
@@ -440,8 +437,7 @@ int vx_peer_new(struct vx_peer **out, const struct vx_peer_cfg *cfg, char *err, 
 	pthread_mutex_init(&p->mail_lock, NULL);
 	pthread_cond_init(&p->ready_cond, NULL);
 	vx_list_init(&p->inbox_jobs);
-	vx_list_init(&p->inbox_works);
-	vx_list_init(&p->works);
+	vx_list_init(&p->works_waiting);
 	rc = vx__peer_parse_addr(cfg->listen ? cfg->listen : "0.0.0.0:4005", true, &p->listen_addr,
 				 &p->listen_len);
 	if (rc) {
