@@ -62,11 +62,11 @@ VX_MUST_CHECK int vx_net_parse_addr(const char *s, unsigned flags, struct sockad
 				    socklen_t *len);
 
 /*
- * vx_net_resolve() - "HOST:PORT" (a name or an address) into the first address getaddrinfo()
- * gives. BLOCKING (DNS). @passive: for a listen (AI_PASSIVE). Returns 0, -EINVAL (bad text) or
- * -EHOSTUNREACH (no such name), with @err.
+ * vx_net_resolve() - @host (a name or an address, as vx_net_parse_hostport() gives it) and
+ * @port into the first address getaddrinfo() gives. BLOCKING (DNS). @passive: for a listen
+ * (AI_PASSIVE). Returns 0 or -EHOSTUNREACH (no such name), with @err.
  */
-VX_MUST_CHECK int vx_net_resolve(const char *s, unsigned flags, bool passive,
+VX_MUST_CHECK int vx_net_resolve(const char *host, uint16_t port, bool passive,
 				 struct sockaddr_storage *ss, socklen_t *len, char *err);
 
 /* "1.2.3.4:80" or "[::1]:80" of @sa into @out (VX_NET_ADDR_STR_MAX bytes). */
@@ -96,7 +96,7 @@ VX_MUST_CHECK int vx_net_tcp_socket(int family, const struct vx_net_opts *o, cha
 
 /* Applies @o's per-socket options (NODELAY, KEEPALIVE, buffer sizes) to @fd: for accepted
  * sockets. Returns 0 or a negative errno. */
-VX_MUST_CHECK int vx_net_set_opts(int fd, const struct vx_net_opts *o);
+int vx_net_set_opts(int fd, const struct vx_net_opts *o);
 
 /* The pending error of @fd (SO_ERROR) as a negative errno, or 0. */
 int vx_net_so_error(int fd);

@@ -103,16 +103,13 @@ int vx_net_parse_addr(const char *s, unsigned flags, struct sockaddr_storage *ss
 	return -EINVAL;
 }
 
-int vx_net_resolve(const char *s, unsigned flags, bool passive, struct sockaddr_storage *ss,
+int vx_net_resolve(const char *host, uint16_t port_nr, bool passive, struct sockaddr_storage *ss,
 		   socklen_t *len, char *err)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai = NULL;
-	char host[VX_NET_HOST_MAX], port[8];
-	uint16_t p;
+	char port[8];
 
-	if (vx_net_parse_hostport(s, flags, host, sizeof(host), &p))
-		return net_fail(err, -EINVAL, "'%s' is not HOST:PORT", s ? s : "");
-	snprintf(port, sizeof(port), "%u", p);
+	snprintf(port, sizeof(port), "%u", port_nr);
 	hints.ai_flags = passive ? AI_PASSIVE : 0;
 	if (getaddrinfo(host, port, &hints, &ai) != 0 || !ai)
 		return net_fail(err, -EHOSTUNREACH, "resolve %s", host);
