@@ -19,7 +19,7 @@
 #include "vx_alloc.h"
 #include "vx_err.h"
 #include "vx_log.h"
-#include "vx_sched_server.h"
+#include "vx_net.h"
 #include "vx_store_glue.h"
 #include "vx_time.h"
 
@@ -28,30 +28,7 @@
 int vx__peer_parse_addr(const char *s, bool allow_port0, struct sockaddr_storage *ss,
 			socklen_t *len)
 {
-	struct sockaddr_in *in = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-	char host[64];
-	uint16_t port;
-
-	if (!s || vx_sched_parse_hostport(s, host, sizeof(host), &port) != 0 ||
-	    (!allow_port0 && port == 0))
-		return -EINVAL;
-	memset(ss, 0, sizeof(*ss));
-	if (strcmp(host, "localhost") == 0)
-		snprintf(host, sizeof(host), "127.0.0.1");
-	if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
-		in->sin_family = AF_INET;
-		in->sin_port = htons(port);
-		*len = sizeof(*in);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons(port);
-		*len = sizeof(*in6);
-		return 0;
-	}
-	return -EINVAL;
+	return vx_net_parse_addr(s, allow_port0 ? VX_NET_PORT0 : 0, ss, len);
 }
 
 /* The IP literal of @ss (no port) into @out. */
