@@ -21,6 +21,7 @@
 #include "vx_log.h"
 #include "vx_net.h"
 #include "vx_store_glue.h"
+#include "vx_task_id.h"
 #include "vx_time.h"
 
 /* ---------------------------------------------------------------- Addresses */
@@ -133,12 +134,12 @@ static void on_sched_event(void *arg, uint32_t server, const struct vx_ctl_msg *
 	    (m->type == VX_CTL_REGISTER || m->type == VX_CTL_RESCHEDULE ||
 	     m->type == VX_CTL_PROGRESS)) {
 		struct peer_task *t;
-		char id[65];
+		char id[VX_TASK_ID_LEN + 1];
 
-		if (m->task_id.len != 64)
+		if (m->task_id.len != VX_TASK_ID_LEN)
 			return;
-		memcpy(id, m->task_id.ptr, 64);
-		id[64] = '\0';
+		memcpy(id, m->task_id.ptr, VX_TASK_ID_LEN);
+		id[VX_TASK_ID_LEN] = '\0';
 		t = vx__peer_task_find(p, id);
 		if (t && m->type == VX_CTL_PROGRESS)
 			vx__peer_on_progress_answer(p, t, (int)m->status, m);

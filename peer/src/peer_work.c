@@ -122,11 +122,11 @@ static void do_open(struct peer_work *w)
 static void on_source_piece(void *arg, uint32_t number, uint32_t crc32, uint64_t cost_us)
 {
 	struct peer_task *t = arg;
-	uint64_t off = (uint64_t)number * t->piece_length;
 
 	(void)crc32;
 	(void)cost_us;
-	atomic_fetch_add(&t->from_source, VX_MIN(t->piece_length, t->content_length - off));
+	atomic_fetch_add(&t->from_source,
+			 vx_piece_size(number, t->content_length, t->piece_length));
 }
 
 static void do_fetch(struct peer_work *w)
