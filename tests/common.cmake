@@ -1,1 +1,5 @@
 vx_add_test(test_common SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_common.c LIBS vx_common)
+vx_add_test(test_common_net SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_common_net.c
+	LIBS vx_common)
+vx_add_test(test_common_pool SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_common_pool.c
+	LIBS vx_common Threads::Threads)

@@ -202,11 +202,11 @@ static uint64_t store_write(const struct bench_opts *o, enum vx_store_direct_io 
 	struct vx_store_task *t;
 	struct vx_store *s;
 	uint64_t start, ns = 0;
-	char id[VX_STORE_TASK_ID_LEN + 1];
+	char id[VX_TASK_ID_LEN + 1];
 	int err;
 
-	memset(id, 'a', VX_STORE_TASK_ID_LEN);
-	id[VX_STORE_TASK_ID_LEN] = '\0';
+	memset(id, 'a', VX_TASK_ID_LEN);
+	id[VX_TASK_ID_LEN] = '\0';
 	err = open_store(o, dio, no_sync, true, &s);
 	if (err) {
 		fprintf(stderr, "vx-bench storage: open store: %s\n", vx_strerror(err));
@@ -321,7 +321,7 @@ static uint64_t store_read(const struct bench_opts *o, enum read_mode mode, uint
 	struct vx_store *s;
 	struct vx_store_task *t;
 	struct vx_store_cfg cfg;
-	char dir[PATH_MAX + 16], id[VX_STORE_TASK_ID_LEN + 1];
+	char dir[PATH_MAX + 16], id[VX_TASK_ID_LEN + 1];
 	uint64_t start, ns, sum = 0;
 	struct sink k = { .fd = -1 };
 	int err;
@@ -330,8 +330,8 @@ static uint64_t store_read(const struct bench_opts *o, enum read_mode mode, uint
 	vx_store_cfg_init(&cfg);
 	cfg.dir = dir;
 	cfg.no_flush_thread = true;
-	memset(id, 'a', VX_STORE_TASK_ID_LEN);
-	id[VX_STORE_TASK_ID_LEN] = '\0';
+	memset(id, 'a', VX_TASK_ID_LEN);
+	id[VX_TASK_ID_LEN] = '\0';
 	if (mode == READ_SENDFILE && sink_open(&k, o->size) != 0) {
 		fprintf(stderr, "vx-bench storage: loopback socket: %s\n", strerror(errno));
 		return 0;
@@ -397,12 +397,12 @@ static uint64_t meta_commits(const struct bench_opts *o, uint32_t commits, uint3
 	struct vx_store_task *t;
 	struct vx_store *s;
 	uint64_t start, ns;
-	char id[VX_STORE_TASK_ID_LEN + 1];
+	char id[VX_TASK_ID_LEN + 1];
 	uint32_t n = 0;
 	int err;
 
-	memset(id, 'b', VX_STORE_TASK_ID_LEN);
-	id[VX_STORE_TASK_ID_LEN] = '\0';
+	memset(id, 'b', VX_TASK_ID_LEN);
+	id[VX_TASK_ID_LEN] = '\0';
 	err = open_store(o, VX_STORE_DIRECT_DISABLED, true, false, &s);
 	if (err)
 		return 0;
@@ -691,8 +691,8 @@ static int bench_storage_run(int argc, char **argv)
 		char content[PATH_MAX + 200];
 
 		snprintf(content, sizeof(content), "%s/store/content/tasks/aaa/", o.dir);
-		memset(content + strlen(content), 'a', VX_STORE_TASK_ID_LEN);
-		content[strlen(o.dir) + 25 + VX_STORE_TASK_ID_LEN] = '\0';
+		memset(content + strlen(content), 'a', VX_TASK_ID_LEN);
+		content[strlen(o.dir) + 25 + VX_TASK_ID_LEN] = '\0';
 		drop_caches_of(content);
 	}
 	vx_free(buf);

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "vx_net.h"
+
 static int parse_u64_prefix(const char *s, uint64_t *out, const char **end)
 {
 	uint64_t v = 0;
@@ -93,43 +95,12 @@ int vx_args_parse_duration_ms(const char *s, uint64_t *out_ms)
 	return -EINVAL;
 }
 
-static int parse_hostport(const char *s, char *host, size_t host_len, uint16_t *port,
-			  bool allow_port0)
-{
-	const char *colon, *h = s;
-	size_t hlen;
-	uint64_t p;
-
-	if (*s == '[') {
-		const char *close = strchr(s, ']');
-
-		if (!close || close[1] != ':')
-			return -EINVAL;
-		h = s + 1;
-		hlen = (size_t)(close - h);
-		colon = close + 1;
-	} else {
-		colon = strrchr(s, ':');
-		if (!colon || memchr(s, ':', (size_t)(colon - s)))
-			return -EINVAL; /* bare IPv6 needs brackets */
-		hlen = (size_t)(colon - s);
-	}
-	if (hlen == 0 || hlen >= host_len)
-		return -EINVAL;
-	if (vx_args_parse_u64(colon + 1, &p) || (p == 0 && !allow_port0) || p > 65535)
-		return -EINVAL;
-	memcpy(host, h, hlen);
-	host[hlen] = '\0';
-	*port = (uint16_t)p;
-	return 0;
-}
-
 int vx_args_parse_hostport(const char *s, char *host, size_t host_len, uint16_t *port)
 {
-	return parse_hostport(s, host, host_len, port, false);
+	return vx_net_parse_hostport(s, 0, host, host_len, port);
 }
 
 int vx_args_parse_listen(const char *s, char *host, size_t host_len, uint16_t *port)
 {
-	return parse_hostport(s, host, host_len, port, true);
+	return vx_net_parse_hostport(s, VX_NET_PORT0, host, host_len, port);
 }

@@ -3,7 +3,7 @@
  * cmd_get.c: `vx get URL -O FILE`. Three ways to run, in this order:
  *   --socket PATH (or a daemon answering on the default socket): the daemon downloads (libvx);
  *   --scheduler LIST: an embedded one-shot peer joins the swarm (vx_peer.h);
- *   neither: the conductor (vx_conductor.h) downloads from the source into --data-dir.
+ *   neither: the back-to-source driver (vx_origin.h) downloads from the source into --data-dir.
  * In every mode the file appears at the output path only when complete and verified; -O -
  * streams the content to stdout in order as the pieces land.
  */
@@ -23,7 +23,7 @@
 #include "args.h"
 #include "commands.h"
 #include "vx_client.h"
-#include "vx_conductor.h"
+#include "vx_origin.h"
 #include "vx_err.h"
 #include "vx_log.h"
 #include "vx_peer.h"
@@ -619,7 +619,7 @@ static void via_conductor(const char *dir, const struct get_req *q, struct progr
 	req.overwrite = q->overwrite;
 	req.progress = draw_conductor;
 	req.progress_arg = bar;
-	rc = vx_conductor_download(store, src, &req, &res);
+	rc = vx_origin_download(store, src, &req, &res);
 	o->rc = rc;
 	o->stage = (int)res.stage;
 	o->source_status = res.source_status;

@@ -17,6 +17,7 @@
 #include "commands.h"
 #include "vx_err.h"
 #include "vx_log.h"
+#include "vx_net.h"
 #include "vx_sched_server.h"
 
 static void usage(FILE *f)
@@ -72,7 +73,8 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg)
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (o) {
 		case 'l':
-			if (vx_sched_parse_hostport(optarg, host, sizeof(host), &port) != 0) {
+			if (vx_net_parse_hostport(optarg, VX_NET_PORT0, host, sizeof(host),
+						  &port) != 0) {
 				fprintf(stderr,
 					"vx scheduler: --listen wants HOST:PORT or [V6]:PORT, got "
 					"'%s'\n",

@@ -208,6 +208,9 @@ static int load_config(const struct serve_flags *fl, struct vx_config *cfg)
 	return 0;
 }
 
+_Static_assert(VX_CONFIG_WORK_THREADS_DEFAULT == VX_PEER_WORK_THREADS_DEFAULT,
+	       "one default for the peer's work pool");
+
 static void peer_cfg_from(const struct vx_config *c, const struct serve_flags *fl,
 			  struct vx_peer_cfg *pc)
 {
@@ -227,6 +230,7 @@ static void peer_cfg_from(const struct vx_config *c, const struct serve_flags *f
 	pc->upload_rate_bps = c->upload.rate_limit_bps;
 	pc->download_rate_bps = c->download.rate_limit_bps;
 	pc->upload_max_conns = (uint32_t)c->upload.max_connections;
+	pc->work_threads = (uint32_t)c->download.work_threads;
 	pc->disk_limit_bytes = c->storage.disk_limit_bytes;
 	pc->direct_io = strcmp(c->storage.direct_io, "required") == 0	? 1
 			: strcmp(c->storage.direct_io, "disabled") == 0 ? 2

@@ -77,6 +77,8 @@ static const struct key keys[] = {
 	  NULL, "close idle upload connections after" },
 	{ "download.concurrent_pieces", KEY_U64, OFF(download.concurrent_pieces), 0, 0, 0, 1, 1024,
 	  NULL, "pieces in flight per task" },
+	{ "download.work_threads", KEY_U64, OFF(download.work_threads), 0, 0, 0, 1, 256, NULL,
+	  "threads for blocking work: store opens, origin fetches, exports" },
 	{ "download.rate_limit", KEY_SIZE, OFF(download.rate_limit_bps), 0, 0, 0, 0, U64_MAX, NULL,
 	  "download bytes per second, 0 = unlimited" },
 	{ "download.piece_timeout", KEY_DURATION, OFF(download.piece_timeout_ms), 0, 0, 0, 1000,
@@ -122,6 +124,7 @@ void vx_config_init(struct vx_config *cfg)
 	cfg->upload.max_inflight_per_conn = 16;
 	cfg->upload.idle_timeout_ms = 120000;
 	cfg->download.concurrent_pieces = 16;
+	cfg->download.work_threads = VX_CONFIG_WORK_THREADS_DEFAULT;
 	cfg->download.piece_timeout_ms = 120000;
 	cfg->download.memory_limit_bytes = 64ull << 20;
 	cfg->download.back_to_source = true;

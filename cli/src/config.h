@@ -37,12 +37,16 @@ struct vx_config_upload {
 	uint64_t idle_timeout_ms;
 };
 
+/* download.work_threads when the file does not say (the peer's own default, asserted equal). */
+#define VX_CONFIG_WORK_THREADS_DEFAULT 16
+
 struct vx_config_download {
 	uint64_t concurrent_pieces;
 	uint64_t rate_limit_bps; /* 0 = unlimited */
 	uint64_t piece_timeout_ms;
 	uint64_t memory_limit_bytes; /* receive buffers, whatever the file size */
 	bool back_to_source;	     /* false: never fetch from the origin */
+	uint64_t work_threads;	     /* the peer's work pool (vx_peer_cfg.work_threads) */
 };
 
 struct vx_config_storage {

@@ -52,8 +52,4 @@ VX_MUST_CHECK int vx_sched_server_run(struct vx_sched_server *srv, int stop_fd);
 /* Closes every connection, flushes the database and frees @srv (taken). NULL is a no-op. */
 void vx_sched_server_free(struct vx_sched_server *srv);
 
-/* Parses "HOST:PORT" / "[V6]:PORT" into @host (NUL-terminated, @host_len bytes) and @port. */
-VX_MUST_CHECK int vx_sched_parse_hostport(const char *s, char *host, size_t host_len,
-					  uint16_t *port);
-
 #endif /* VX_SCHED_SERVER_H */

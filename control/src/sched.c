@@ -19,7 +19,9 @@
 
 #include "vx_alloc.h"
 #include "vx_assert.h"
+#include "vx_bitmap.h"
 #include "vx_err.h"
+#include "vx_hash.h"
 #include "vx_log.h"
 
 #include "sched_int.h"
@@ -135,25 +137,6 @@ uint64_t vx__sched_rand(struct vx_sched *s)
 	return z ^ (z >> 31);
 }
 
-static uint32_t hash_bytes(const char *p, size_t n)
-{
-	uint32_t h = 2166136261u; /* FNV-1a */
-
-	for (size_t i = 0; i < n; i++) {
-		h ^= (uint8_t)p[i];
-		h *= 16777619u;
-	}
-	return h;
-}
-
-static uint32_t hash_u64(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	return (uint32_t)x;
-}
-
 static char *dup_str(struct vx_ctl_str s)
 {
 	return vx_strndup(s.ptr ? s.ptr : "", s.len);
@@ -193,7 +176,8 @@ static int map_init(struct sched_map *m, uint32_t cap)
 
 static uint32_t map_hash(enum map_kind k, const struct map_key *key)
 {
-	return k == MAP_PEER ? hash_u64(key->pair) : hash_bytes(key->str.ptr, key->str.len);
+	return k == MAP_PEER ? (uint32_t)vx_hash_mix64(key->pair)
+			     : vx_hash_fnv1a(key->str.ptr, key->str.len);
 }
 
 static uint32_t entry_hash(const struct vx_sched *s, enum map_kind k, uint32_t idx)
@@ -704,7 +688,7 @@ int vx_sched_hello(struct vx_sched *s, const struct vx_sched_host_info *info, ui
 		h->upload_bytes = 0;
 		h->thr_bps = 0;
 		h->ctx = NULL;
-		h->hash = hash_bytes(info->id.ptr, info->id.len);
+		h->hash = vx_hash_fnv1a(info->id.ptr, info->id.len);
 		host_set_state(h, VX_SCHED_HOST_ACTIVE);
 		map_insert(s, MAP_HOST, hi);
 		s->st.hosts++;
@@ -949,16 +933,16 @@ static int peer_mark_bitmap(struct vx_sched *s, struct sched_peer *p, uint32_t b
 {
 	int rc;
 
-	for (uint32_t i = 0; i < len; i++) {
-		if (!bm[i])
+	for (uint32_t i = 0; i < len * 8; i++) {
+		if (!bm[i / 8]) {
+			i += 7; /* an empty byte: skip its bits */
 			continue;
-		for (uint32_t b = 0; b < 8; b++) {
-			if (!(bm[i] & (0x80u >> b)))
-				continue;
-			rc = peer_mark(s, p, base + i * 8 + b);
-			if (rc < 0)
-				return rc;
 		}
+		if (!vx_bit_get(bm, i))
+			continue;
+		rc = peer_mark(s, p, base + i);
+		if (rc < 0)
+			return rc;
 	}
 	return 0;
 }
@@ -1189,7 +1173,7 @@ static uint32_t origin_limit(const struct vx_sched *s, const struct sched_task *
 /* Rendezvous hashing of the task id over the active seed hosts: the same task, same seed. */
 static uint32_t seed_for(const struct vx_sched *s, const struct sched_task *t)
 {
-	uint32_t best = SCHED_NONE, th = hash_bytes(t->id, 64), hb = 0;
+	uint32_t best = SCHED_NONE, th = vx_hash_fnv1a(t->id, 64), hb = 0;
 
 	for (uint32_t hi = 0; hi < s->cfg.hosts_max && s->nr_seeds; hi++) {
 		const struct sched_host *h = &s->hosts[hi];
@@ -1197,7 +1181,7 @@ static uint32_t seed_for(const struct vx_sched *s, const struct sched_task *t)
 
 		if (h->state != VX_SCHED_HOST_ACTIVE || h->role != VX_CTL_ROLE_SEED)
 			continue;
-		w = hash_u64((uint64_t)h->hash << 32 | th);
+		w = (uint32_t)vx_hash_mix64((uint64_t)h->hash << 32 | th);
 		if (best == SCHED_NONE || w > hb) {
 			best = hi;
 			hb = w;

@@ -28,8 +28,10 @@
 #include "vx_alloc.h"
 #include "vx_assert.h"
 #include "vx_err.h"
+#include "vx_bitmap.h"
+#include "vx_hash.h"
 #include "vx_log.h"
-#include "vx_sched_server.h"
+#include "vx_net.h"
 #include "vx_time.h"
 
 #define CC_SENDQ_MAX (8u << 20)
@@ -118,27 +120,6 @@ static void cc_set_state(struct cc_conn *cc, enum cc_state to)
 	cc->state = to;
 }
 
-static uint32_t cc_hash(const char *p, size_t n)
-{
-	uint32_t h = 2166136261u;
-
-	for (size_t i = 0; i < n; i++) {
-		h ^= (uint8_t)p[i];
-		h *= 16777619u;
-	}
-	return h;
-}
-
-static uint32_t mix(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ull;
-	x ^= x >> 33;
-	return (uint32_t)x;
-}
-
 /* ---------------------------------------------------------------- Setup */
 
 static int copy_str(struct vx_sched_client *c, int i, struct vx_ctl_str *s)
@@ -192,9 +173,10 @@ int vx_sched_client_new(struct vx_sched_client **out, const struct vx_sched_clie
 		cc->idx = i;
 		cc->fd = -1;
 		if (!cfg->servers[i] ||
-		    vx_sched_parse_hostport(cfg->servers[i], cc->host, sizeof(cc->host), &cc->port))
+		    vx_net_parse_hostport(cfg->servers[i], VX_NET_PORT0, cc->host, sizeof(cc->host),
+					  &cc->port))
 			goto err_free;
-		cc->hash = cc_hash(cfg->servers[i], strlen(cfg->servers[i]));
+		cc->hash = vx_hash_fnv1a(cfg->servers[i], strlen(cfg->servers[i]));
 		cc->backoff_ms = c->cfg.backoff_min_ms;
 		c->cfg.servers[i] = NULL; /* not kept: host and port are */
 	}
@@ -290,7 +272,7 @@ static int32_t task_index(struct vx_sched_client *c, struct vx_ctl_str id)
 /* Rendezvous hashing: the highest weight among schedulers not marked failed. */
 static int route(struct vx_sched_client *c, const char *task_id)
 {
-	uint32_t th = cc_hash(task_id, 64), best_w = 0;
+	uint32_t th = vx_hash_fnv1a(task_id, 64), best_w = 0;
 	int best = -1;
 
 	for (uint32_t i = 0; i < c->cfg.nr_servers; i++) {
@@ -298,7 +280,7 @@ static int route(struct vx_sched_client *c, const char *task_id)
 
 		if (c->conns[i].failed)
 			continue;
-		w = mix((uint64_t)c->conns[i].hash << 32 | th);
+		w = (uint32_t)vx_hash_mix64((uint64_t)c->conns[i].hash << 32 | th);
 		if (best < 0 || w > best_w) {
 			best = (int)i;
 			best_w = w;
@@ -414,30 +396,23 @@ static void send_hello(struct vx_sched_client *c, struct cc_conn *cc)
 
 static void conn_start(struct vx_sched_client *c, struct cc_conn *cc)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai = NULL;
+	const struct vx_net_opts o = { .flags = VX_NET_NONBLOCK | VX_NET_NODELAY };
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT, .data.u32 = cc->idx };
-	char port[8];
-	int one = 1;
+	struct sockaddr_storage ss;
+	char err[VX_NET_ERR_LEN];
+	socklen_t sl;
 
-	snprintf(port, sizeof(port), "%u", cc->port);
 	cc_set_state(cc, CC_CONNECTING);
-	if (getaddrinfo(cc->host, port, &hints, &ai) != 0 || !ai) {
+	if (vx_net_resolve(cc->host, cc->port, false, &ss, &sl, err)) {
 		conn_down(c, cc, "cannot resolve");
 		return;
 	}
-	cc->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (cc->fd == -1) {
-		freeaddrinfo(ai);
-		conn_down(c, cc, "socket");
-		return;
-	}
-	setsockopt(cc->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(cc->fd, ai->ai_addr, ai->ai_addrlen) == -1 && errno != EINPROGRESS) {
-		freeaddrinfo(ai);
+	cc->fd = vx_net_tcp_dial((struct sockaddr *)&ss, sl, &o, err);
+	if (cc->fd < 0) {
+		cc->fd = -1;
 		conn_down(c, cc, "connect");
 		return;
 	}
-	freeaddrinfo(ai);
 	if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, cc->fd, &ev) == -1)
 		conn_down(c, cc, "epoll");
 }
@@ -774,7 +749,7 @@ static void track_progress(struct vx_sched_client *c, const struct vx_ctl_msg *m
 	last_bit = (uint64_t)m->bitmap_base + (uint64_t)m->bitmap_len * 8;
 	if (last_bit > c->cfg.pieces_max)
 		return;
-	need = (uint32_t)((last_bit + 7) / 8);
+	need = (uint32_t)vx_bitmap_bytes(last_bit);
 	if (need > t->bits_len) {
 		uint8_t *nb = vx_realloc(t->bits, need);
 
@@ -787,8 +762,8 @@ static void track_progress(struct vx_sched_client *c, const struct vx_ctl_msg *m
 	for (uint32_t i = 0; i < m->bitmap_len * 8; i++) {
 		uint32_t piece = m->bitmap_base + i;
 
-		if (m->bitmap[i / 8] & (0x80u >> (i % 8)))
-			t->bits[piece / 8] |= (uint8_t)(0x80u >> (piece % 8));
+		if (vx_bit_get(m->bitmap, i))
+			vx_bit_set(t->bits, piece);
 	}
 }
 

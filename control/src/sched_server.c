@@ -29,6 +29,7 @@
 #include "vx_ctl_msg.h"
 #include "vx_err.h"
 #include "vx_log.h"
+#include "vx_net.h"
 #include "vx_time.h"
 
 #include "sched_db.h"
@@ -82,81 +83,32 @@ void vx_sched_server_cfg_default(struct vx_sched_server_cfg *cfg)
 	cfg->announce_ms = 10000;
 }
 
-int vx_sched_parse_hostport(const char *s, char *host, size_t host_len, uint16_t *port)
-{
-	const char *colon, *hs = s, *he;
-	char *end;
-	unsigned long p;
-
-	if (!s || !*s)
-		return -EINVAL;
-	if (*s == '[') {
-		he = strchr(s, ']');
-		if (!he || he[1] != ':')
-			return -EINVAL;
-		hs = s + 1;
-		colon = he + 1;
-	} else {
-		colon = strrchr(s, ':');
-		if (!colon || strchr(s, ':') != colon)
-			return -EINVAL;
-		he = colon;
-	}
-	if (he == hs || (size_t)(he - hs) >= host_len)
-		return -EINVAL;
-	errno = 0;
-	p = strtoul(colon + 1, &end, 10);
-	if (colon[1] == '\0' || *end || errno || p > 65535 || colon[1] == '-' || colon[1] == '+')
-		return -EINVAL;
-	memcpy(host, hs, (size_t)(he - hs));
-	host[he - hs] = '\0';
-	*port = (uint16_t)p;
-	return 0;
-}
-
 /* ---------------------------------------------------------------- Sockets */
 
 static int listen_on(const char *spec, uint16_t *bound)
 {
-	struct addrinfo hints = { 0 }, *ai = NULL;
+	struct vx_net_opts o = { .flags = VX_NET_NONBLOCK | VX_NET_REUSEADDR, .backlog = 1024 };
 	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	char host[256], port[8];
-	uint16_t p;
-	int fd, one = 1, rc;
+	char host[VX_NET_HOST_MAX], err[VX_NET_ERR_LEN];
+	socklen_t sl;
+	uint16_t port;
+	int fd, rc;
 
-	rc = vx_sched_parse_hostport(spec, host, sizeof(host), &p);
-	if (rc)
-		return rc;
-	snprintf(port, sizeof(port), "%u", p);
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE;
-	if (getaddrinfo(host, port, &hints, &ai) != 0 || !ai)
+	if (vx_net_parse_hostport(spec, VX_NET_PORT0, host, sizeof(host), &port) ||
+	    vx_net_resolve(host, port, true, &ss, &sl, err))
 		return -EINVAL;
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1) {
-		rc = -errno;
-		goto err_free_ai;
+	fd = vx_net_tcp_listen((struct sockaddr *)&ss, sl, &o, err);
+	if (fd < 0) {
+		vx_err("scheduler: %s", err);
+		return fd;
 	}
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, ai->ai_addr, ai->ai_addrlen) == -1 || listen(fd, 1024) == -1) {
-		rc = -errno;
-		goto err_close_fd;
+	rc = vx_net_local_port(fd);
+	if (rc < 0) {
+		close(fd);
+		return rc;
 	}
-	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == -1) {
-		rc = -errno;
-		goto err_close_fd;
-	}
-	*bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-						: ((struct sockaddr_in *)&ss)->sin_port);
-	freeaddrinfo(ai);
+	*bound = (uint16_t)rc;
 	return fd;
-
-err_close_fd:
-	close(fd);
-err_free_ai:
-	freeaddrinfo(ai);
-	return rc;
 }
 
 int vx_sched_server_new(struct vx_sched_server **out, const struct vx_sched_server_cfg *cfg)
@@ -303,7 +255,8 @@ static void on_accept(struct vx_sched_server *srv)
 		struct epoll_event ev = { .events = EPOLLIN };
 		struct srv_conn *c;
 		uint32_t slot;
-		int fd, one = 1;
+		const struct vx_net_opts nodelay = { .flags = VX_NET_NODELAY };
+		int fd;
 
 		fd = accept4(srv->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1)
@@ -320,7 +273,7 @@ static void on_accept(struct vx_sched_server *srv)
 			close(fd);
 			continue;
 		}
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		(void)vx_net_set_opts(fd, &nodelay);
 		c->fd = fd;
 		c->slot = slot;
 		c->host = VX_SCHED_NO_HOST;

@@ -32,6 +32,9 @@ struct vx_peer_job;
 #define VX_PEER_SCHEDULERS_MAX 16
 /* Tasks the peer drives at once (downloads in flight, triggered seeds, resumed tasks). */
 #define VX_PEER_TASKS_MAX 256
+/* Threads of the work pool when the config says 0. An origin fetch holds one for its whole
+ * length, so this is also how many tasks fetch from their origins at once; more wait. */
+#define VX_PEER_WORK_THREADS_DEFAULT 16
 /* Requests waiting on tasks at once. */
 #define VX_PEER_JOBS_MAX 1024
 /* Bytes of a failure message. */
@@ -58,6 +61,8 @@ struct vx_peer_cfg {
 	uint64_t bandwidth_bps;	    /* declared upload bandwidth, bits/s; 0: not declared */
 	uint32_t upload_max_conns;  /* 0: default */
 	uint32_t source_parallel;   /* ranged reads in flight per origin task; 0: default */
+	uint32_t work_threads;	    /* threads for blocking work (store opens, origin fetches,
+				     * exports); 0: VX_PEER_WORK_THREADS_DEFAULT */
 	uint64_t disk_limit_bytes;  /* store capacity; 0: the filesystem's */
 	uint32_t direct_io;	    /* enum vx_store_direct_io */
 };

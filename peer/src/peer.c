@@ -19,8 +19,9 @@
 #include "vx_alloc.h"
 #include "vx_err.h"
 #include "vx_log.h"
-#include "vx_sched_server.h"
+#include "vx_net.h"
 #include "vx_store_glue.h"
+#include "vx_task_id.h"
 #include "vx_time.h"
 
 /* ---------------------------------------------------------------- Addresses */
@@ -28,30 +29,7 @@
 int vx__peer_parse_addr(const char *s, bool allow_port0, struct sockaddr_storage *ss,
 			socklen_t *len)
 {
-	struct sockaddr_in *in = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-	char host[64];
-	uint16_t port;
-
-	if (!s || vx_sched_parse_hostport(s, host, sizeof(host), &port) != 0 ||
-	    (!allow_port0 && port == 0))
-		return -EINVAL;
-	memset(ss, 0, sizeof(*ss));
-	if (strcmp(host, "localhost") == 0)
-		snprintf(host, sizeof(host), "127.0.0.1");
-	if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
-		in->sin_family = AF_INET;
-		in->sin_port = htons(port);
-		*len = sizeof(*in);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons(port);
-		*len = sizeof(*in6);
-		return 0;
-	}
-	return -EINVAL;
+	return vx_net_parse_addr(s, allow_port0 ? VX_NET_PORT0 : 0, ss, len);
 }
 
 /* The IP literal of @ss (no port) into @out. */
@@ -67,23 +45,13 @@ static void addr_ip(const struct sockaddr_storage *ss, char *out, size_t len)
 
 /* ---------------------------------------------------------------- Mailbox */
 
-void vx__peer_post_work(struct vx_peer *p, struct peer_work *w)
-{
-	pthread_mutex_lock(&p->mail_lock);
-	vx_list_del(&w->node);
-	vx_list_add_tail(&p->inbox_works, &w->node);
-	pthread_mutex_unlock(&p->mail_lock);
-	vx_loop_wake(p->loop);
-}
-
 static void on_wake(struct vx_loop *loop, void *arg)
 {
 	struct vx_peer *p = arg;
-	struct vx_list jobs, works;
+	struct vx_list jobs;
 
 	(void)loop;
 	vx_list_init(&jobs);
-	vx_list_init(&works);
 	pthread_mutex_lock(&p->mail_lock);
 	while (!vx_list_empty(&p->inbox_jobs)) {
 		struct vx_list *n = p->inbox_jobs.next;
@@ -91,22 +59,8 @@ static void on_wake(struct vx_loop *loop, void *arg)
 		vx_list_del(n);
 		vx_list_add_tail(&jobs, n);
 	}
-	while (!vx_list_empty(&p->inbox_works)) {
-		struct vx_list *n = p->inbox_works.next;
-
-		vx_list_del(n);
-		vx_list_add_tail(&works, n);
-	}
 	pthread_mutex_unlock(&p->mail_lock);
 
-	while (!vx_list_empty(&works)) {
-		struct peer_work *w = vx_list_first(&works, struct peer_work, node);
-
-		vx_list_del(&w->node);
-		vx_list_init(&w->node);
-		pthread_join(w->thread, NULL);
-		vx__peer_work_done(p, w);
-	}
 	while (!vx_list_empty(&jobs)) {
 		struct peer_job *j = vx_list_first(&jobs, struct peer_job, node);
 
@@ -152,6 +106,11 @@ static void nt_ready(struct vx_peer *p)
 	vx__peer_drain_notifier(p);
 }
 
+static void pool_ready(struct vx_peer *p)
+{
+	vx_pool_drain(p->pool);
+}
+
 /* ---------------------------------------------------------------- Scheduler glue */
 
 /*
@@ -175,12 +134,12 @@ static void on_sched_event(void *arg, uint32_t server, const struct vx_ctl_msg *
 	    (m->type == VX_CTL_REGISTER || m->type == VX_CTL_RESCHEDULE ||
 	     m->type == VX_CTL_PROGRESS)) {
 		struct peer_task *t;
-		char id[65];
+		char id[VX_TASK_ID_LEN + 1];
 
-		if (m->task_id.len != 64)
+		if (m->task_id.len != VX_TASK_ID_LEN)
 			return;
-		memcpy(id, m->task_id.ptr, 64);
-		id[64] = '\0';
+		memcpy(id, m->task_id.ptr, VX_TASK_ID_LEN);
+		id[VX_TASK_ID_LEN] = '\0';
 		t = vx__peer_task_find(p, id);
 		if (t && m->type == VX_CTL_PROGRESS)
 			vx__peer_on_progress_answer(p, t, (int)m->status, m);
@@ -197,7 +156,6 @@ static void on_sched_event(void *arg, uint32_t server, const struct vx_ctl_msg *
 static void on_tick(struct vx_loop *loop, struct vx_loop_ticker *tk, uint64_t now_ms)
 {
 	struct vx_peer *p = vx_container_of(tk, struct vx_peer, ticker);
-	bool works_idle = false;
 
 	(void)loop;
 	if (p->sc)
@@ -210,15 +168,11 @@ static void on_tick(struct vx_loop *loop, struct vx_loop_ticker *tk, uint64_t no
 		p->last_load_ms = now_ms;
 	}
 	vx__peer_tick(p, now_ms);
-	if (p->shutting_down) {
-		pthread_mutex_lock(&p->mail_lock);
-		works_idle = vx_list_empty(&p->works) && vx_list_empty(&p->inbox_works);
-		pthread_mutex_unlock(&p->mail_lock);
-	}
-	if (p->shutting_down && works_idle && vx__peer_tasks_idle(p) &&
+	if (p->shutting_down && vx__peer_works_idle(p) && vx__peer_tasks_idle(p) &&
 	    (!p->up || vx_upload_idle(p->up)) && !vx_loop_stopping(loop)) {
 		vx_loop_cancel(loop, &p->sc_poll.op);
 		vx_loop_cancel(loop, &p->nt_poll.op);
+		vx_loop_cancel(loop, &p->pool_poll.op);
 		vx_loop_stop(loop);
 	}
 }
@@ -370,11 +324,22 @@ static void *loop_main(void *arg)
 		start_done(p, rc, "cannot create the store notifier: %s", vx_strerror(rc));
 		goto out_sc;
 	}
+	rc = vx_pool_new(&p->pool,
+			 p->cfg.work_threads ? p->cfg.work_threads : VX_PEER_WORK_THREADS_DEFAULT,
+			 0);
+	if (rc) {
+		start_done(p, rc, "cannot start the work pool: %s", vx_strerror(rc));
+		goto out_notifier;
+	}
 	vx_loop_set_handler(p->loop, VX_OP_POLL, on_poll);
 	vx_op_init(&p->nt_poll.op, VX_OP_POLL, p, NULL);
 	p->nt_poll.fd = vx_store_notifier_fd(p->notifier);
 	p->nt_poll.fn = nt_ready;
 	poll_arm(p, &p->nt_poll);
+	vx_op_init(&p->pool_poll.op, VX_OP_POLL, p, NULL);
+	p->pool_poll.fd = vx_pool_fd(p->pool);
+	p->pool_poll.fn = pool_ready;
+	poll_arm(p, &p->pool_poll);
 	if (p->sc) {
 		vx_op_init(&p->sc_poll.op, VX_OP_POLL, p, NULL);
 		p->sc_poll.fd = vx_sched_client_fd(p->sc);
@@ -393,6 +358,16 @@ static void *loop_main(void *arg)
 	if (rc)
 		vx_err("peer: loop failed: %s", vx_strerror(rc));
 	vx_loop_del_ticker(p->loop, &p->ticker);
+	/* Normally idle by now; after a loop failure this waits for what runs and fails the rest. */
+	vx_pool_free(p->pool);
+	p->pool = NULL;
+	while (!vx_list_empty(&p->works_waiting)) {
+		struct peer_work *w = vx_list_first(&p->works_waiting, struct peer_work, node);
+
+		vx_list_del(&w->node);
+		vx_free(w);
+	}
+out_notifier:
 	vx_store_notifier_free(p->notifier);
 	p->notifier = NULL;
 out_sc:
@@ -440,8 +415,7 @@ int vx_peer_new(struct vx_peer **out, const struct vx_peer_cfg *cfg, char *err, 
 	pthread_mutex_init(&p->mail_lock, NULL);
 	pthread_cond_init(&p->ready_cond, NULL);
 	vx_list_init(&p->inbox_jobs);
-	vx_list_init(&p->inbox_works);
-	vx_list_init(&p->works);
+	vx_list_init(&p->works_waiting);
 	rc = vx__peer_parse_addr(cfg->listen ? cfg->listen : "0.0.0.0:4005", true, &p->listen_addr,
 				 &p->listen_len);
 	if (rc) {

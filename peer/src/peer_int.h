@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * peer_int.h: the peer's private state, shared by peer.c (life cycle, loop, mailbox, scheduler
- * glue), peer_task.c (the task state machine) and peer_work.c (blocking work on threads).
+ * glue), peer_task.c (the task state machine) and peer_work.c (blocking work on the pool).
  *
  * Threading: everything in struct vx_peer and struct peer_task belongs to the loop thread,
  * except the fields marked "mailbox" (under @mail_lock) and the atomics. Blocking work (store
- * open, source stat and fetch, digest checks, exports) runs on a thread of its own per work
- * item; it reads the task fields that were fixed before it started and writes only its own
- * struct peer_work, which it posts back through the mailbox.
+ * open, source stat and fetch, digest checks, exports) runs on the peer's bounded work pool
+ * (vx_pool.h); an item reads the task fields that were fixed before it started and writes only
+ * its own struct peer_work, whose completion the loop runs from the pool's eventfd.
  */
 #ifndef VX_PEER_INT_H
 #define VX_PEER_INT_H
@@ -18,12 +18,13 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "vx_conductor.h"
 #include "vx_ctl_msg.h"
 #include "vx_fetcher.h"
 #include "vx_list.h"
 #include "vx_loop.h"
+#include "vx_origin.h"
 #include "vx_peer.h"
+#include "vx_pool.h"
 #include "vx_ring.h"
 #include "vx_sched_client.h"
 #include "vx_source.h"
@@ -95,22 +96,22 @@ enum work_kind {
 	WORK_EXPORT = 2, /* check the user's digest, put the content at a job's output */
 };
 
-/* One blocking step on a thread of its own; posted back to the loop when done. */
+/* One blocking step, run on the peer's work pool; its result comes back on the loop. */
 struct peer_work {
-	struct vx_list node; /* peer->works while running, then the inbox */
+	struct vx_work item; /* the pool's from submit until done */
+	struct vx_list node; /* peer->works_waiting while the pool's queue is full */
 	enum work_kind kind;
 	struct vx_peer *peer;
 	struct peer_task *task;
 	struct peer_job *job; /* WORK_EXPORT */
-	pthread_t thread;
-	bool stat_origin; /* WORK_OPEN: ask the origin for the length first */
+	bool stat_origin;     /* WORK_OPEN: ask the origin for the length first */
 	int rc;
 	struct vx_conductor_result res;
 	/* WORK_OPEN results */
 	struct vx_store_task *st;
 	uint64_t content_length, piece_length;
 	bool regeometry; /* the origin's length differs from the stored task's: start over */
-	struct vx_conductor_origin origin;
+	struct vx_origin origin;
 	bool have_origin;
 };
 
@@ -184,7 +185,7 @@ struct peer_task {
 	struct vx_fetcher *fetcher;
 	bool fetcher_done;
 	bool opening, fetching_source;
-	struct vx_conductor_origin origin_info;
+	struct vx_origin origin_info;
 	bool have_origin;
 	atomic_bool cancel_source;
 	_Atomic uint64_t from_source; /* bytes, written by the origin fetch thread */
@@ -228,14 +229,15 @@ struct vx_peer {
 
 	/* mailbox (under mail_lock) */
 	struct vx_list inbox_jobs;
-	struct vx_list inbox_works;
 	bool stopping;	  /* no new jobs */
 	uint32_t nr_jobs; /* jobs accepted and not done */
 
 	/* loop thread */
 	struct peer_task tasks[VX_PEER_TASKS_MAX];
 	uint32_t gen;
-	struct vx_list works; /* running work items */
+	struct vx_pool *pool;	      /* blocking work: opens, origin fetches, exports */
+	struct peer_poll pool_poll;   /* the pool's completion eventfd */
+	struct vx_list works_waiting; /* peer_work items the full pool queue could not take */
 	bool shutting_down;
 	uint64_t last_load_ms;
 	struct vx_ctl_digest *dig;		  /* PEER_DIGESTS_PER_MSG */
@@ -243,7 +245,6 @@ struct vx_peer {
 };
 
 /* peer.c */
-void vx__peer_post_work(struct vx_peer *p, struct peer_work *w);
 int vx__peer_sched_send(struct vx_peer *p, struct vx_ctl_msg *m);
 int vx__peer_parse_addr(const char *s, bool allow_port0, struct sockaddr_storage *ss,
 			socklen_t *len);
@@ -267,6 +268,7 @@ bool vx__peer_tasks_idle(struct vx_peer *p);
 struct peer_task *vx__peer_task_find(struct vx_peer *p, const char *id);
 
 /* peer_work.c */
+bool vx__peer_works_idle(struct vx_peer *p);
 int vx__peer_work_start(struct vx_peer *p, struct peer_task *t, struct peer_job *j,
 			enum work_kind kind, bool stat_origin);
 void vx__peer_job_free(struct peer_job *j);

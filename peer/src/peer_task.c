@@ -1022,7 +1022,7 @@ static void task_maybe_free(struct vx_peer *p, struct peer_task *t)
 	if (t->content_fd >= 0)
 		close(t->content_fd);
 	if (t->have_origin)
-		vx_conductor_origin_release(&t->origin_info);
+		vx_origin_release(&t->origin_info);
 	for (uint32_t i = 0; t->headers && i < t->nr_headers; i++)
 		vx_free(t->headers[i]);
 	vx_free(t->headers);
@@ -1151,7 +1151,7 @@ void vx__peer_work_done(struct vx_peer *p, struct peer_work *w)
 		t->opening = false;
 		if (w->have_origin) {
 			if (t->have_origin)
-				vx_conductor_origin_release(&t->origin_info);
+				vx_origin_release(&t->origin_info);
 			t->origin_info = w->origin; /* the fetch reads through it */
 			t->have_origin = true;
 			w->have_origin = false;

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * peer_work.c: the blocking steps of a task, each on a thread of its own so the loop never
- * waits: opening the content file (sqlite, fallocate) after asking the origin for the length
- * when needed, fetching from the origin, and checking and exporting the content for a job.
- * A work item reads only task fields fixed before it started and writes only itself; the
- * loop picks the result up from the mailbox (vx__peer_work_done()).
+ * peer_work.c: the blocking steps of a task, run on the peer's bounded work pool so the loop
+ * never waits: opening the content file (sqlite, fallocate) after asking the origin for the
+ * length when needed, fetching from the origin, and checking and exporting the content for a
+ * job. A work item reads only task fields fixed before it started and writes only itself; the
+ * pool hands it back to the loop thread (vx__peer_work_done()). When the pool's queue is full
+ * the item waits in the peer's own list and goes in after the next completion: the pool's
+ * threads are all there is, never one thread per item.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -40,8 +42,8 @@ static void do_open(struct peer_work *w)
 	int rc;
 
 	if (w->stat_origin) {
-		rc = vx_conductor_stat(p->src, t->url, (const char *const *)t->headers,
-				       t->nr_headers, 0, &w->origin, &w->res);
+		rc = vx_origin_stat(p->src, t->url, (const char *const *)t->headers, t->nr_headers,
+				    0, &w->origin, &w->res);
 		if (rc) {
 			w->rc = rc;
 			return;
@@ -49,7 +51,7 @@ static void do_open(struct peer_work *w)
 		w->have_origin = true;
 		if (w->origin.content_length < 0) {
 			/* chunked: the whole body lands in a spool file and is imported */
-			struct vx_conductor_fetch req = { 0 };
+			struct vx_origin_fetch_req req = { 0 };
 
 			tp.id = t->id;
 			tp.url = t->url;
@@ -59,9 +61,8 @@ static void do_open(struct peer_work *w)
 			req.headers = (const char *const *)t->headers;
 			req.nr_headers = t->nr_headers;
 			req.cancel = &t->cancel_source;
-			rc = vx_conductor_fetch_unsized(p->store, p->src, &w->origin, &tp,
-							p->data_dir, &req, VX_STORE_USE_DOWNLOAD,
-							&w->st, &w->res);
+			rc = vx_origin_fetch_unsized(p->store, p->src, &w->origin, &tp, p->data_dir,
+						     &req, VX_STORE_USE_DOWNLOAD, &w->st, &w->res);
 			if (rc) {
 				w->rc = rc;
 				return;
@@ -121,18 +122,18 @@ static void do_open(struct peer_work *w)
 static void on_source_piece(void *arg, uint32_t number, uint32_t crc32, uint64_t cost_us)
 {
 	struct peer_task *t = arg;
-	uint64_t off = (uint64_t)number * t->piece_length;
 
 	(void)crc32;
 	(void)cost_us;
-	atomic_fetch_add(&t->from_source, VX_MIN(t->piece_length, t->content_length - off));
+	atomic_fetch_add(&t->from_source,
+			 vx_piece_size(number, t->content_length, t->piece_length));
 }
 
 static void do_fetch(struct peer_work *w)
 {
 	struct vx_peer *p = w->peer;
 	struct peer_task *t = w->task;
-	struct vx_conductor_fetch req = { 0 };
+	struct vx_origin_fetch_req req = { 0 };
 
 	req.url = t->url;
 	req.headers = (const char *const *)t->headers;
@@ -141,8 +142,8 @@ static void do_fetch(struct peer_work *w)
 	req.cancel = &t->cancel_source;
 	req.on_piece = on_source_piece;
 	req.arg = t;
-	w->rc = vx_conductor_fetch_source(t->st, p->src, t->have_origin ? &t->origin_info : NULL,
-					  &req, &w->res);
+	w->rc = vx_origin_fetch(t->st, p->src, t->have_origin ? &t->origin_info : NULL, &req,
+				&w->res);
 }
 
 static void do_export(struct peer_work *w)
@@ -197,9 +198,9 @@ out:
 	vx_store_task_release(st, VX_STORE_USE_READ);
 }
 
-static void *work_main(void *arg)
+static void work_run(struct vx_work *item)
 {
-	struct peer_work *w = arg;
+	struct peer_work *w = vx_container_of(item, struct peer_work, item);
 
 	switch (w->kind) {
 	case WORK_OPEN:
@@ -212,8 +213,39 @@ static void *work_main(void *arg)
 		do_export(w);
 		break;
 	}
-	vx__peer_post_work(w->peer, w);
-	return NULL;
+}
+
+/* Moves waiting items into the pool while its queue takes them. */
+static void pump_waiting(struct vx_peer *p)
+{
+	while (!vx_list_empty(&p->works_waiting)) {
+		struct peer_work *w = vx_list_first(&p->works_waiting, struct peer_work, node);
+
+		if (vx_pool_submit(p->pool, &w->item))
+			return; /* full (or stopping: vx_peer_free() frees what is left) */
+		vx_list_del(&w->node);
+		vx_list_init(&w->node);
+	}
+}
+
+/* On the loop thread, from vx_pool_drain() (or vx_pool_free() at the loop's end). */
+static void work_done(struct vx_work *item, int status)
+{
+	struct peer_work *w = vx_container_of(item, struct peer_work, item);
+	struct vx_peer *p = w->peer;
+
+	if (status) {
+		/* the pool stopped before the item ran */
+		w->rc = status;
+		set_res(w, VX_CONDUCTOR_STAGE_STORE, "the daemon stopped first");
+	}
+	vx__peer_work_done(p, w);
+	pump_waiting(p);
+}
+
+bool vx__peer_works_idle(struct vx_peer *p)
+{
+	return vx_list_empty(&p->works_waiting) && vx_pool_pending(p->pool) == 0;
 }
 
 int vx__peer_work_start(struct vx_peer *p, struct peer_task *t, struct peer_job *j,
@@ -229,18 +261,16 @@ int vx__peer_work_start(struct vx_peer *p, struct peer_task *t, struct peer_job 
 	w->task = t;
 	w->job = j;
 	w->stat_origin = stat_origin;
+	w->item.work = work_run;
+	w->item.done = work_done;
 	vx_list_init(&w->node);
-	/* the list is shared with the work threads, which move themselves to the inbox */
-	pthread_mutex_lock(&p->mail_lock);
-	vx_list_add_tail(&p->works, &w->node);
-	pthread_mutex_unlock(&p->mail_lock);
-	rc = pthread_create(&w->thread, NULL, work_main, w);
-	if (rc) {
-		pthread_mutex_lock(&p->mail_lock);
-		vx_list_del(&w->node);
-		pthread_mutex_unlock(&p->mail_lock);
-		vx_free(w);
-		return -rc;
+	/* first come, first served: nothing overtakes an item that already waits */
+	rc = vx_list_empty(&p->works_waiting) ? vx_pool_submit(p->pool, &w->item) : -EAGAIN;
+	if (rc == -EAGAIN) {
+		vx_list_add_tail(&p->works_waiting, &w->node);
+		rc = 0;
 	}
-	return 0;
+	if (rc)
+		vx_free(w);
+	return rc;
 }

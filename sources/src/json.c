@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "vx_hex.h"
 #include "vx_source.h"
 #include "vx_source_parse.h"
 
@@ -36,13 +37,7 @@ static bool digest_ok(const char *d)
 	else
 		return false;
 	h = d + 7;
-	if (strlen(h) != hex)
-		return false;
-	for (; *h; h++) {
-		if (!((*h >= '0' && *h <= '9') || (*h >= 'a' && *h <= 'f')))
-			return false;
-	}
-	return true;
+	return strlen(h) == hex && vx_hex_is_lower(h, hex);
 }
 
 static const char *str_of(const json_t *o, const char *key)

@@ -26,6 +26,7 @@
 
 #include "vx_alloc.h"
 #include "vx_err.h"
+#include "vx_hex.h"
 #include "vx_log.h"
 
 #define OCI_NAME_MAX  255u
@@ -46,15 +47,7 @@ struct oci_priv {
 
 static bool digest_valid(const char *d)
 {
-	const char *h;
-
-	if (strncmp(d, "sha256:", 7) != 0 || strlen(d) != 7 + 64)
-		return false;
-	for (h = d + 7; *h; h++) {
-		if (!((*h >= '0' && *h <= '9') || (*h >= 'a' && *h <= 'f')))
-			return false;
-	}
-	return true;
+	return strncmp(d, "sha256:", 7) == 0 && strlen(d) == 7 + 64 && vx_hex_is_lower(d + 7, 64);
 }
 
 static bool name_valid(const char *n)

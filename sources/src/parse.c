@@ -13,6 +13,7 @@
 
 #include "source_int.h"
 #include "vx_err.h"
+#include "vx_hex.h"
 #include "vx_source.h"
 
 _Static_assert(sizeof(((struct vx_source_url *)0)->buf) >= VX_SOURCE_URL_MAX + 16,
@@ -31,17 +32,6 @@ static const char *url_put(struct vx_source_url *u, size_t *used, const char *p,
 	return dst;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 ssize_t vx__pct_decode(const char *p, size_t n, char *dst, size_t cap)
 {
 	size_t o = 0;
@@ -50,9 +40,11 @@ ssize_t vx__pct_decode(const char *p, size_t n, char *dst, size_t cap)
 		char c = p[i];
 
 		if (c == '%') {
-			if (i + 2 >= n || hexval(p[i + 1]) < 0 || hexval(p[i + 2]) < 0)
+			if (i + 2 >= n || vx_hex_val((unsigned char)p[i + 1]) < 0 ||
+			    vx_hex_val((unsigned char)p[i + 2]) < 0)
 				return VX_EURL;
-			c = (char)(hexval(p[i + 1]) << 4 | hexval(p[i + 2]));
+			c = (char)(vx_hex_val((unsigned char)p[i + 1]) << 4 |
+				   vx_hex_val((unsigned char)p[i + 2]));
 			i += 2;
 		}
 		if (c == '\0' || o + 1 >= cap)

@@ -28,14 +28,13 @@
 
 #include "vx_compiler.h"
 #include "vx_list.h"
+#include "vx_task_id.h"
 
 struct vx_store;
 struct vx_store_task;
 struct vx_store_notifier;
 struct vx_store_waiter;
 
-/* Length of a task id: lowercase hex sha256 (same value as VX_TASK_ID_LEN in vx_task_id.h). */
-#define VX_STORE_TASK_ID_LEN 64
 /* Most bytes one read or write syscall moves (Linux's own per-call cap). */
 #define VX_STORE_IO_MAX 0x7ffff000ull
 /* Largest piece accepted (Vortex content values are at most 1 GiB). */
@@ -143,7 +142,7 @@ struct vx_store_task_params {
 
 /* A copy of a task's description, from vx_store_task_info(). */
 struct vx_store_task_info {
-	char id[VX_STORE_TASK_ID_LEN + 1];
+	char id[VX_TASK_ID_LEN + 1];
 	enum vx_store_kind kind;
 	enum vx_store_task_state state;
 	int error;			/* negative errno of a FAILED task, else 0 */

@@ -14,33 +14,9 @@
 #include "vx_assert.h"
 #include "vx_digest.h"
 #include "vx_err.h"
+#include "vx_hex.h"
 
 #define VX_DIGEST_CHUNK (1u << 20)
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static int parse_hex(const char *s, size_t len, uint8_t *out, size_t out_len)
-{
-	if (len != out_len * 2)
-		return -EINVAL;
-	for (size_t i = 0; i < out_len; i++) {
-		int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return -EINVAL;
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return 0;
-}
 
 int vx_store_digest_parse(const char *s, size_t len, struct vx_store_digest *out)
 {
@@ -54,12 +30,12 @@ int vx_store_digest_parse(const char *s, size_t len, struct vx_store_digest *out
 	if (len > 7 && memcmp(s, "sha256:", 7) == 0) {
 		d.algo = VX_STORE_DIGEST_SHA256;
 		d.len = 32;
-		if (parse_hex(s + 7, len - 7, d.value, d.len))
+		if (vx_hex_decode(s + 7, len - 7, d.value, d.len))
 			return -EINVAL;
 	} else if (len > 7 && memcmp(s, "sha512:", 7) == 0) {
 		d.algo = VX_STORE_DIGEST_SHA512;
 		d.len = 64;
-		if (parse_hex(s + 7, len - 7, d.value, d.len))
+		if (vx_hex_decode(s + 7, len - 7, d.value, d.len))
 			return -EINVAL;
 	} else if (vx_digest_parse_crc32(s, len, &crc) == 0) {
 		d.algo = VX_STORE_DIGEST_CRC32;

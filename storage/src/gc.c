@@ -31,7 +31,7 @@ static int gc_cmp_access(const void *a, const void *b)
 
 	if (ta->lru_s != tb->lru_s)
 		return ta->lru_s < tb->lru_s ? -1 : 1;
-	return memcmp(ta->id, tb->id, VX_STORE_TASK_ID_LEN);
+	return memcmp(ta->id, tb->id, VX_TASK_ID_LEN);
 }
 
 /* @since + @ttl_s <= @now, without overflow (a huge TTL never expires). */
@@ -563,7 +563,7 @@ int vx_store_task_import(struct vx_store *s, const struct vx_store_task_params *
 			err = vx_store_flush(s);
 	}
 	if (err < 0) {
-		char id[VX_STORE_TASK_ID_LEN + 1];
+		char id[VX_TASK_ID_LEN + 1];
 
 		memcpy(id, t->id, sizeof(id));
 		vx_store_task_release(t, VX_STORE_USE_DOWNLOAD);

@@ -19,6 +19,7 @@
 #include "vx_assert.h"
 #include "vx_err.h"
 #include "vx_log.h"
+#include "vx_piece_plan.h"
 
 #define VX_META_SCHEMA_VERSION 1
 
@@ -220,9 +221,9 @@ static bool meta_task_from_row(struct vx_store_task *t, sqlite3_stmt *st)
 		return false;
 	if (t->piece_length == 0 || t->piece_length > VX_STORE_PIECE_LEN_MAX)
 		return false;
-	if ((t->content_length + t->piece_length - 1) / t->piece_length > VX_STORE_PIECES_MAX)
+	if (vx_piece_count(t->content_length, t->piece_length) > VX_STORE_PIECES_MAX)
 		return false;
-	t->piece_count = (uint32_t)((t->content_length + t->piece_length - 1) / t->piece_length);
+	t->piece_count = vx_piece_count(t->content_length, t->piece_length);
 	return true;
 }
 
@@ -248,13 +249,14 @@ static int meta_load_pieces(struct vx_store *s, struct vx_store_task *t, sqlite3
 {
 	int rc;
 
-	sqlite3_bind_text(pst, 1, t->id, VX_STORE_TASK_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(pst, 1, t->id, VX_TASK_ID_LEN, SQLITE_STATIC);
 	while ((rc = sqlite3_step(pst)) == SQLITE_ROW) {
 		sqlite3_int64 n = sqlite3_column_int64(pst, 0);
 		uint64_t off = col_u64(pst, 1), len = col_u64(pst, 2);
 
-		if (n < 0 || n >= t->piece_count || off != (uint64_t)n * t->piece_length ||
-		    len != VX_MIN(t->piece_length, t->content_length - off))
+		if (n < 0 || n >= t->piece_count ||
+		    off != vx_piece_offset((uint32_t)n, t->piece_length) ||
+		    len != vx_piece_size((uint32_t)n, t->content_length, t->piece_length))
 			continue; /* a row that does not fit the plan: the piece is missing */
 		vx__task_load_piece(t, (uint32_t)n, (uint32_t)sqlite3_column_int64(pst, 3),
 				    (const char *)sqlite3_column_text(pst, 4), col_u64(pst, 5),
@@ -282,7 +284,7 @@ static int meta_load_task(struct vx_store *s, sqlite3_stmt *st, sqlite3_stmt *ps
 	struct vx_store_task *t;
 	int err;
 
-	if (!id || strlen((const char *)id) != VX_STORE_TASK_ID_LEN)
+	if (!id || strlen((const char *)id) != VX_TASK_ID_LEN)
 		return 0; /* not ours: ignore */
 	t = vx_calloc(1, sizeof(*t));
 	if (!t)
@@ -291,7 +293,7 @@ static int meta_load_task(struct vx_store *s, sqlite3_stmt *st, sqlite3_stmt *ps
 	t->fd = -1;
 	t->fd_direct = -1;
 	t->in_db = true;
-	memcpy(t->id, id, VX_STORE_TASK_ID_LEN + 1);
+	memcpy(t->id, id, VX_TASK_ID_LEN + 1);
 	if (!meta_task_from_row(t, st) || !meta_task_file_ok(s, t)) {
 		err = vx__meta_task_delete(s, t->id);
 		goto err_free;
@@ -360,7 +362,7 @@ int vx__meta_task_insert(struct vx_store *s, struct vx_store_task *t)
 {
 	sqlite3_stmt *st = s->st_task_insert;
 
-	sqlite3_bind_text(st, 1, t->id, VX_STORE_TASK_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(st, 1, t->id, VX_TASK_ID_LEN, SQLITE_STATIC);
 	sqlite3_bind_int(st, 2, (int)t->kind);
 	bind_text_or_null(st, 3, t->url);
 	sqlite3_bind_int64(st, 4, (sqlite3_int64)t->content_length);
@@ -383,11 +385,11 @@ int vx__meta_task_delete(struct vx_store *s, const char *id)
 	err = meta_exec(s, "BEGIN IMMEDIATE");
 	if (err)
 		return err;
-	sqlite3_bind_text(s->st_piece_delete_task, 1, id, VX_STORE_TASK_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(s->st_piece_delete_task, 1, id, VX_TASK_ID_LEN, SQLITE_STATIC);
 	err = meta_step_done(s, s->st_piece_delete_task, "delete pieces");
 	if (err)
 		goto err_rollback;
-	sqlite3_bind_text(s->st_task_delete, 1, id, VX_STORE_TASK_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(s->st_task_delete, 1, id, VX_TASK_ID_LEN, SQLITE_STATIC);
 	err = meta_step_done(s, s->st_task_delete, "delete task");
 	if (err)
 		goto err_rollback;
@@ -411,14 +413,14 @@ static int meta_write_pieces(struct vx_store *s, struct vx_store_task *t, uint32
 	for (uint32_t i = from; i < to; i++) {
 		uint32_t n = t->finish_log[i];
 		const struct vx__piece *p = &t->pieces[n];
-		uint64_t off = (uint64_t)n * t->piece_length;
+		uint64_t off = vx_piece_offset(n, t->piece_length);
 
 		VX_DASSERT(p->state == VX__PIECE_FINISHED);
-		sqlite3_bind_text(st, 1, t->id, VX_STORE_TASK_ID_LEN, SQLITE_STATIC);
+		sqlite3_bind_text(st, 1, t->id, VX_TASK_ID_LEN, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, (sqlite3_int64)n);
 		sqlite3_bind_int64(st, 3, (sqlite3_int64)off);
-		sqlite3_bind_int64(st, 4,
-				   (sqlite3_int64)VX_MIN(t->piece_length, t->content_length - off));
+		sqlite3_bind_int64(
+			st, 4, (sqlite3_int64)vx_piece_size(n, t->content_length, t->piece_length));
 		sqlite3_bind_int64(st, 5, (sqlite3_int64)p->crc32);
 		sqlite3_bind_text(st, 6, p->parent_idx ? t->parents[p->parent_idx - 1] : "", -1,
 				  SQLITE_STATIC);
@@ -436,7 +438,7 @@ static int meta_write_task_row(struct vx_store *s, struct vx_store_task *t,
 {
 	sqlite3_stmt *st = s->st_task_update;
 
-	sqlite3_bind_text(st, 1, t->id, VX_STORE_TASK_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(st, 1, t->id, VX_TASK_ID_LEN, SQLITE_STATIC);
 	sqlite3_bind_int(st, 2, (int)state);
 	sqlite3_bind_int(st, 3, error);
 	sqlite3_bind_int64(st, 4, access_s);

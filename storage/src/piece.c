@@ -22,13 +22,14 @@
 
 #include "vx_alloc.h"
 #include "vx_assert.h"
+#include "vx_bitmap.h"
 #include "vx_digest.h"
 #include "vx_err.h"
 #include "vx_log.h"
+#include "vx_piece_plan.h"
 #include "vx_time.h"
 
 _Static_assert(VX_STORE_DIGEST_STR_MAX >= VX_DIGEST_CRC32_STR_MAX, "piece ref digest buffer");
-_Static_assert(VX_STORE_TASK_ID_LEN == 64, "task ids are 64 hex characters");
 
 int vx__task_alloc_pieces(struct vx_store_task *t)
 {
@@ -383,7 +384,7 @@ ssize_t vx_store_task_bitmap(const struct vx_store_task *t, uint8_t *out, size_t
 			uint32_t bit = (uint32_t)__builtin_ctzll(word);
 			size_t n = w * 64 + bit;
 
-			out[n / 8] |= (uint8_t)(0x80u >> (n % 8));
+			vx_bit_set(out, n);
 			word &= word - 1;
 		}
 	}
@@ -413,9 +414,7 @@ uint32_t vx_store_task_piece_count(const struct vx_store_task *t)
 
 static uint64_t piece_len(const struct vx_store_task *t, uint32_t number)
 {
-	uint64_t off = (uint64_t)number * t->piece_length;
-
-	return VX_MIN(t->piece_length, t->content_length - off);
+	return vx_piece_size(number, t->content_length, t->piece_length);
 }
 
 int vx_store_piece_get(struct vx_store_task *t, uint32_t number, struct vx_store_piece_ref *ref)

@@ -22,6 +22,7 @@
 #include "vx_err.h"
 #include "vx_log.h"
 #include "vx_piece_plan.h"
+#include "vx_task_id.h"
 #include "vx_time.h"
 
 #include "store_int.h"
@@ -58,15 +59,6 @@ static int64_t store_wall_clock(void *arg)
 int64_t vx__store_now(const struct vx_store *s)
 {
 	return s->cfg.clock(s->cfg.clock_arg);
-}
-
-static bool task_id_valid(const char *id)
-{
-	for (size_t i = 0; i < VX_STORE_TASK_ID_LEN; i++) {
-		if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
-			return false;
-	}
-	return true;
 }
 
 int vx__store_content_path(const struct vx_store *s, enum vx_store_kind kind, const char *id,
@@ -137,7 +129,7 @@ struct vx_store_task *vx__store_lookup(struct vx_store *s, const char *id)
 {
 	struct vx_store_task *t = s->buckets[store_bucket(s, id)];
 
-	while (t && memcmp(t->id, id, VX_STORE_TASK_ID_LEN) != 0)
+	while (t && memcmp(t->id, id, VX_TASK_ID_LEN) != 0)
 		t = t->hash_next;
 	return t;
 }
@@ -296,7 +288,7 @@ static int task_check_params(const struct vx_store_task_params *p, uint64_t *pie
 {
 	uint64_t pl = p->piece_length ? p->piece_length : vx_piece_length_for(p->content_length);
 
-	if (!p->id || strlen(p->id) != VX_STORE_TASK_ID_LEN || !task_id_valid(p->id))
+	if (!p->id || !vx_task_id_valid(p->id, strlen(p->id)))
 		return -EINVAL;
 	if (p->kind != VX_STORE_KIND_NORMAL && p->kind != VX_STORE_KIND_PERSISTENT_CACHE &&
 	    p->kind != VX_STORE_KIND_MEMORY)
@@ -352,7 +344,7 @@ static int task_new(struct vx_store *s, const struct vx_store_task_params *p, ui
 	t->store = s;
 	t->fd = -1;
 	t->fd_direct = -1;
-	memcpy(t->id, p->id, VX_STORE_TASK_ID_LEN + 1);
+	memcpy(t->id, p->id, VX_TASK_ID_LEN + 1);
 	t->kind = kind;
 	t->content_length = p->content_length;
 	t->piece_length = pl;
@@ -479,7 +471,7 @@ int vx_store_task_acquire(struct vx_store *s, const char *id, enum vx_store_use 
 	VX_ASSERT(out);
 	VX_ASSERT((unsigned)use < VX_STORE_USE_NR);
 	*out = NULL;
-	if (!id || !task_id_valid(id))
+	if (!id || !vx_task_id_valid(id, VX_TASK_ID_LEN))
 		return -EINVAL;
 	pthread_mutex_lock(&s->lock);
 	t = vx__store_lookup(s, id);
@@ -580,7 +572,7 @@ int vx_store_task_remove(struct vx_store *s, const char *id)
 	int err = 0;
 
 	VX_ASSERT(s);
-	if (!id || strlen(id) != VX_STORE_TASK_ID_LEN || !task_id_valid(id))
+	if (!id || !vx_task_id_valid(id, strlen(id)))
 		return -EINVAL;
 	pthread_mutex_lock(&s->db_lock);
 	pthread_mutex_lock(&s->lock);
@@ -698,8 +690,8 @@ static void store_remove_orphans(struct vx_store *s)
 
 				if (f->d_name[0] == '.')
 					continue;
-				known = strlen(f->d_name) == VX_STORE_TASK_ID_LEN &&
-					task_id_valid(f->d_name) && vx__store_lookup(s, f->d_name);
+				known = vx_task_id_valid(f->d_name, strlen(f->d_name)) &&
+					vx__store_lookup(s, f->d_name);
 				if (!known) {
 					vx_info("store: removing orphan content %s/%s", sub,
 						f->d_name);

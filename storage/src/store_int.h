@@ -62,7 +62,7 @@ struct vx_store_task {
 	struct vx_store_task *hash_next; /* bucket chain, under s->lock */
 	struct vx_list all_link;	 /* s->tasks, under s->lock */
 	struct vx_list dirty_link;	 /* s->dirty when @on_dirty, under s->lock */
-	char id[VX_STORE_TASK_ID_LEN + 1];
+	char id[VX_TASK_ID_LEN + 1];
 	char *url;    /* owned, may be NULL */
 	char *digest; /* owned, may be NULL */
 	enum vx_store_kind kind;

@@ -1,14 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * test_common.c: the base layer: errors, allocation and its fault hook, lists, byte order.
+ * test_common.c: the base layer: errors, allocation and its fault hook, lists, byte order, hex,
+ * bitmaps and hashes. The net module and the work pool have files of their own.
  */
 #include "vx_test.h"
 
 #include <string.h>
 
 #include "vx_alloc.h"
+#include "vx_bitmap.h"
 #include "vx_bytes.h"
 #include "vx_err.h"
+#include "vx_hash.h"
+#include "vx_hex.h"
 #include "vx_list.h"
 #include "vx_log.h"
 
@@ -119,6 +123,76 @@ static void test_log__level_names(void **state)
 	assert_false(vx_log_enabled(VX_LOG_INFO));
 }
 
+static void test_hex__encode_decode_check(void **state)
+{
+	const uint8_t in[4] = { 0x00, 0x9f, 0xa0, 0xff };
+	uint8_t out[4];
+	char text[9];
+
+	(void)state;
+	vx_hex_encode(in, sizeof(in), text);
+	assert_string_equal(text, "009fa0ff");
+	assert_int_equal(vx_hex_decode(text, 8, out, sizeof(out)), 0);
+	assert_memory_equal(in, out, sizeof(in));
+	assert_int_equal(vx_hex_decode("009FA0FF", 8, out, sizeof(out)), 0);
+	assert_memory_equal(in, out, sizeof(in));
+	assert_int_equal(vx_hex_decode("009fa0f", 7, out, sizeof(out)), -EINVAL);
+	assert_int_equal(vx_hex_decode("009fa0fg", 8, out, sizeof(out)), -EINVAL);
+	assert_int_equal(vx_hex_decode("0x9fa0ff", 8, out, sizeof(out)), -EINVAL);
+	assert_true(vx_hex_is_lower("0123456789abcdef", 16));
+	assert_true(vx_hex_is_lower("abcX", 3));
+	assert_false(vx_hex_is_lower("abcX", 4));
+	assert_false(vx_hex_is_lower("ABCD", 4));
+	assert_false(vx_hex_is_lower("ab d", 4));
+	assert_int_equal(vx_hex_val('f'), 15);
+	assert_int_equal(vx_hex_val('F'), 15);
+	assert_int_equal(vx_hex_val('g'), -1);
+	assert_int_equal(vx_hex_val('/'), -1);
+}
+
+static void test_bitmap__msb_first_count_first_zero(void **state)
+{
+	uint8_t b[3] = { 0 };
+
+	(void)state;
+	assert_int_equal(vx_bitmap_bytes(0), 0);
+	assert_int_equal(vx_bitmap_bytes(1), 1);
+	assert_int_equal(vx_bitmap_bytes(8), 1);
+	assert_int_equal(vx_bitmap_bytes(9), 2);
+	vx_bit_set(b, 0);
+	vx_bit_set(b, 9);
+	assert_int_equal(b[0], 0x80); /* piece 0 is the most significant bit, as BITFIELD */
+	assert_int_equal(b[1], 0x40);
+	assert_true(vx_bit_get(b, 9));
+	assert_false(vx_bit_get(b, 8));
+	vx_bit_clear(b, 9);
+	assert_int_equal(b[1], 0);
+	assert_int_equal(vx_bitmap_first_zero(b, 0, 20), 1);
+	memset(b, 0xff, sizeof(b));
+	assert_int_equal(vx_bitmap_count(b, 20), 20); /* spare bits past 20 are not counted */
+	assert_int_equal(vx_bitmap_first_zero(b, 0, 20), 20);
+	vx_bit_clear(b, 17);
+	assert_int_equal(vx_bitmap_first_zero(b, 0, 20), 17);
+	assert_int_equal(vx_bitmap_first_zero(b, 3, 20), 17);
+	assert_int_equal(vx_bitmap_first_zero(b, 18, 20), 20);
+	assert_int_equal(vx_bitmap_first_zero(b, 0, 17), 17);
+	assert_int_equal(vx_bitmap_count(b, 20), 19);
+	assert_int_equal(vx_bitmap_count(b, 16), 16);
+	assert_int_equal(vx_bitmap_count(b, 0), 0);
+}
+
+static void test_hash__known_values(void **state)
+{
+	(void)state;
+	/* FNV-1a test vectors (Fowler, Noll, Vo). */
+	assert_int_equal(vx_hash_fnv1a("", 0), 0x811c9dc5u);
+	assert_int_equal(vx_hash_fnv1a("a", 1), 0xe40c292cu);
+	assert_int_equal(vx_hash_fnv1a("foobar", 6), 0xbf9cf968u);
+	assert_int_equal(vx_hash_mix64(0), 0);
+	assert_true(vx_hash_mix64(1) != vx_hash_mix64(2));
+	assert_true(vx_hash_mix64(1) == 0xb456bcfc34c2cb2cull);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -128,6 +202,9 @@ int main(void)
 		cmocka_unit_test(test_list__order_and_safe_delete),
 		cmocka_unit_test(test_bytes__big_endian),
 		cmocka_unit_test(test_log__level_names),
+		cmocka_unit_test(test_hex__encode_decode_check),
+		cmocka_unit_test(test_bitmap__msb_first_count_first_zero),
+		cmocka_unit_test(test_hash__known_values),
 	};
 
 	return cmocka_run_group_tests_name("common", tests, NULL, NULL);

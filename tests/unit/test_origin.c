@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * test_dataplane_conductor.c: the back-to-source conductor with a real store in a temp dir.
+ * test_origin.c: the back-to-source driver with a real store in a temp dir.
  * Over file:// URLs: round trip, resume from pieces already in the store, reuse of a complete
  * task, digest checks, the output path checks made before any download, and fetch_source
  * beside another writer of the same task (pieces held, committed or given up meanwhile).
@@ -23,7 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "vx_conductor.h"
+#include "vx_origin.h"
 #include "vx_digest.h"
 #include "vx_err.h"
 #include "vx_source.h"
@@ -171,14 +171,14 @@ static void request(struct fixture *f, struct vx_conductor_request *req)
 	req->progress_arg = f;
 }
 
-static void test_vx_conductor_download__roundtrip(void **state)
+static void test_vx_origin_download__roundtrip(void **state)
 {
 	struct fixture *f = *state;
 	struct vx_conductor_request req;
 	struct vx_conductor_result res;
 
 	request(f, &req);
-	assert_int_equal(vx_conductor_download(f->store, f->src, &req, &res), 0);
+	assert_int_equal(vx_origin_download(f->store, f->src, &req, &res), 0);
 	assert_int_equal(res.stage, VX_CONDUCTOR_STAGE_DONE);
 	assert_false(res.reused);
 	assert_int_equal(res.totals.piece_count, 4);
@@ -192,14 +192,14 @@ static void test_vx_conductor_download__roundtrip(void **state)
 	/* Again to another path: the complete task is reused, nothing read from the source. */
 	snprintf(f->out, sizeof(f->out), "%s/again.bin", f->dir);
 	req.output = f->out;
-	assert_int_equal(vx_conductor_download(f->store, f->src, &req, &res), 0);
+	assert_int_equal(vx_origin_download(f->store, f->src, &req, &res), 0);
 	assert_true(res.reused);
 	assert_int_equal(res.totals.bytes_from_source, 0);
 	assert_int_equal(res.totals.bytes_reused, DATA_LEN);
 	assert_true(same_as(f->out, f->data, DATA_LEN));
 }
 
-static void test_vx_conductor_download__resume(void **state)
+static void test_vx_origin_download__resume(void **state)
 {
 	struct fixture *f = *state;
 	struct vx_conductor_request req;
@@ -211,7 +211,7 @@ static void test_vx_conductor_download__resume(void **state)
 	/* Learn the task id from a run that fails at the digest, then start over with piece 1
 	 * already in a fresh task. */
 	req.digest = "crc32:1";
-	assert_int_equal(vx_conductor_download(f->store, f->src, &req, &res), VX_EDIGEST);
+	assert_int_equal(vx_origin_download(f->store, f->src, &req, &res), VX_EDIGEST);
 	assert_int_equal(res.stage, VX_CONDUCTOR_STAGE_DIGEST);
 	assert_int_equal(access(f->out, F_OK), -1);
 	assert_int_equal(vx_store_task_remove(f->store, res.task_id), 0);
@@ -224,14 +224,14 @@ static void test_vx_conductor_download__resume(void **state)
 	vx_store_task_release(t, VX_STORE_USE_DOWNLOAD);
 
 	req.digest = NULL;
-	assert_int_equal(vx_conductor_download(f->store, f->src, &req, &res), 0);
+	assert_int_equal(vx_origin_download(f->store, f->src, &req, &res), 0);
 	assert_false(res.reused);
 	assert_int_equal(res.totals.bytes_reused, PIECE);
 	assert_int_equal(res.totals.bytes_from_source, DATA_LEN - PIECE);
 	assert_true(same_as(f->out, f->data, DATA_LEN));
 }
 
-static void test_vx_conductor_download__digest(void **state)
+static void test_vx_origin_download__digest(void **state)
 {
 	struct fixture *f = *state;
 	struct vx_conductor_request req;
@@ -241,15 +241,15 @@ static void test_vx_conductor_download__digest(void **state)
 	request(f, &req);
 	snprintf(digest, sizeof(digest), "crc32:%u", vx_crc32(0, f->data, DATA_LEN));
 	req.digest = digest;
-	assert_int_equal(vx_conductor_download(f->store, f->src, &req, &res), 0);
+	assert_int_equal(vx_origin_download(f->store, f->src, &req, &res), 0);
 	assert_true(same_as(f->out, f->data, DATA_LEN));
 
 	req.digest = "sha999:00";
-	assert_int_equal(vx_conductor_download(f->store, f->src, &req, &res), -EINVAL);
+	assert_int_equal(vx_origin_download(f->store, f->src, &req, &res), -EINVAL);
 	assert_int_equal(res.stage, VX_CONDUCTOR_STAGE_REQUEST);
 }
 
-static void test_vx_conductor_download__output_checks(void **state)
+static void test_vx_origin_download__output_checks(void **state)
 {
 	struct fixture *f = *state;
 	struct vx_conductor_request req;
@@ -258,22 +258,22 @@ static void test_vx_conductor_download__output_checks(void **state)
 
 	request(f, &req);
 	assert_int_equal(write_file(f->out, "old", 3), 0);
-	assert_int_equal(vx_conductor_download(f->store, f->src, &req, &res), -EEXIST);
+	assert_int_equal(vx_origin_download(f->store, f->src, &req, &res), -EEXIST);
 	assert_int_equal(res.stage, VX_CONDUCTOR_STAGE_OUTPUT);
 	assert_non_null(strstr(res.msg, "--overwrite"));
 	assert_int_equal(res.totals.bytes_from_source, 0);
 	assert_true(same_as(f->out, "old", 3));
 	req.overwrite = true;
-	assert_int_equal(vx_conductor_download(f->store, f->src, &req, &res), 0);
+	assert_int_equal(vx_origin_download(f->store, f->src, &req, &res), 0);
 	assert_true(same_as(f->out, f->data, DATA_LEN));
 
 	snprintf(path, sizeof(path), "%s/missing/out.bin", f->dir);
 	req.output = path;
-	assert_int_equal(vx_conductor_download(f->store, f->src, &req, &res), -ENOENT);
+	assert_int_equal(vx_origin_download(f->store, f->src, &req, &res), -ENOENT);
 	assert_int_equal(res.stage, VX_CONDUCTOR_STAGE_OUTPUT);
 }
 
-static void test_vx_conductor_download__source_errors(void **state)
+static void test_vx_origin_download__source_errors(void **state)
 {
 	struct fixture *f = *state;
 	struct vx_conductor_request req;
@@ -284,13 +284,13 @@ static void test_vx_conductor_download__source_errors(void **state)
 	request(f, &req);
 	snprintf(url, sizeof(url), "file://%s/nope.bin", f->dir);
 	req.url = url;
-	rc = vx_conductor_download(f->store, f->src, &req, &res);
+	rc = vx_origin_download(f->store, f->src, &req, &res);
 	assert_int_equal(rc, VX_ESOURCE_NOTFOUND);
 	assert_int_equal(res.stage, VX_CONDUCTOR_STAGE_SOURCE);
 	assert_int_equal(access(f->out, F_OK), -1);
 
 	req.url = "gopher://127.0.0.1/x";
-	assert_int_equal(vx_conductor_download(f->store, f->src, &req, &res), VX_ESCHEME);
+	assert_int_equal(vx_origin_download(f->store, f->src, &req, &res), VX_ESCHEME);
 }
 
 /* ---- fetch_source beside another writer ---------------------------------------------------- */
@@ -313,7 +313,7 @@ static void on_fetch_progress(void *arg, const struct vx_conductor_progress *p)
 	f->progress_calls++;
 }
 
-static void fetch_request(struct fixture *f, struct vx_conductor_fetch *req, const char *url)
+static void fetch_request(struct fixture *f, struct vx_origin_fetch_req *req, const char *url)
 {
 	memset(req, 0, sizeof(*req));
 	req->url = url;
@@ -419,7 +419,7 @@ static const char TASK_A[] = "aaaa0000aaaa0000aaaa0000aaaa0000aaaa0000aaaa0000aa
 /* fetch_source from @url while another writer commits pieces from the end. */
 static void concurrent_writer(struct fixture *f, const char *url)
 {
-	struct vx_conductor_fetch req;
+	struct vx_origin_fetch_req req;
 	struct vx_conductor_result res;
 	struct writer w = { .f = f, .id = TASK_A };
 	struct vx_store_task *t;
@@ -437,7 +437,7 @@ static void concurrent_writer(struct fixture *f, const char *url)
 	}
 	fetch_request(f, &req, url);
 	assert_int_equal(pthread_create(&th, NULL, writer_main, &w), 0);
-	assert_int_equal(vx_conductor_fetch_source(t, f->src, NULL, &req, &res), 0);
+	assert_int_equal(vx_origin_fetch(t, f->src, NULL, &req, &res), 0);
 	assert_int_equal(pthread_join(th, &wrc), 0);
 	assert_null(wrc);
 	assert_int_equal(res.stage, VX_CONDUCTOR_STAGE_SOURCE);
@@ -460,7 +460,7 @@ static void concurrent_writer(struct fixture *f, const char *url)
 		      (unsigned long long)res.totals.bytes_from_source);
 }
 
-static void test_vx_conductor_fetch_source__concurrent_writer(void **state)
+static void test_vx_origin_fetch__concurrent_writer(void **state)
 {
 	struct fixture *f = *state;
 
@@ -471,8 +471,8 @@ static void test_vx_conductor_fetch_source__concurrent_writer(void **state)
 struct fetch_thread {
 	struct fixture *f;
 	struct vx_store_task *t;
-	const struct vx_conductor_origin *origin;
-	struct vx_conductor_fetch req;
+	const struct vx_origin *origin;
+	struct vx_origin_fetch_req req;
 	struct vx_conductor_result res;
 	int rc;
 };
@@ -481,7 +481,7 @@ static void *fetch_main(void *arg)
 {
 	struct fetch_thread *ft = arg;
 
-	ft->rc = vx_conductor_fetch_source(ft->t, ft->f->src, ft->origin, &ft->req, &ft->res);
+	ft->rc = vx_origin_fetch(ft->t, ft->f->src, ft->origin, &ft->req, &ft->res);
 	return NULL;
 }
 
@@ -533,7 +533,7 @@ static void held_pieces(struct fixture *f, const char *url, const char *id)
 	vx_store_task_release(ft.t, VX_STORE_USE_DOWNLOAD);
 }
 
-static void test_vx_conductor_fetch_source__held_pieces(void **state)
+static void test_vx_origin_fetch__held_pieces(void **state)
 {
 	struct fixture *f = *state;
 
@@ -541,10 +541,10 @@ static void test_vx_conductor_fetch_source__held_pieces(void **state)
 	held_pieces(f, f->url, TASK_A);
 }
 
-static void test_vx_conductor_fetch_source__bad_geometry(void **state)
+static void test_vx_origin_fetch__bad_geometry(void **state)
 {
 	struct fixture *f = *state;
-	struct vx_conductor_fetch req;
+	struct vx_origin_fetch_req req;
 	struct vx_conductor_result res;
 	struct vx_store_task_params tp = { 0 };
 	struct vx_store_task *t;
@@ -555,16 +555,16 @@ static void test_vx_conductor_fetch_source__bad_geometry(void **state)
 	tp.piece_length = PIECE;
 	assert_int_equal(vx_store_task_open(f->store, &tp, VX_STORE_USE_DOWNLOAD, &t), 0);
 	fetch_request(f, &req, f->url);
-	assert_int_equal(vx_conductor_fetch_source(t, f->src, NULL, &req, &res), -EINVAL);
+	assert_int_equal(vx_origin_fetch(t, f->src, NULL, &req, &res), -EINVAL);
 	assert_non_null(strstr(res.msg, "bytes"));
 	assert_int_equal(res.totals.bytes_from_source, 0);
 	vx_store_task_release(t, VX_STORE_USE_DOWNLOAD);
 }
 
-static void test_vx_conductor_fetch_source__cancelled_before(void **state)
+static void test_vx_origin_fetch__cancelled_before(void **state)
 {
 	struct fixture *f = *state;
-	struct vx_conductor_fetch req;
+	struct vx_origin_fetch_req req;
 	struct vx_conductor_result res;
 	struct vx_store_task *t;
 	struct vx_store_task_info info;
@@ -573,7 +573,7 @@ static void test_vx_conductor_fetch_source__cancelled_before(void **state)
 	t = big_task(f, TASK_A);
 	fetch_request(f, &req, f->url);
 	atomic_store(&f->cancel, true);
-	assert_int_equal(vx_conductor_fetch_source(t, f->src, NULL, &req, &res), -ECANCELED);
+	assert_int_equal(vx_origin_fetch(t, f->src, NULL, &req, &res), -ECANCELED);
 	assert_non_null(strstr(res.msg, "cancelled"));
 	vx_store_task_info(t, &info);
 	assert_int_equal(info.finished_count, 0);
@@ -602,10 +602,10 @@ static void cancel_on_piece(void *arg, uint32_t number, uint32_t crc32, uint64_t
 	atomic_store(&f->cancel, true);
 }
 
-static void test_vx_conductor_fetch_source__cancel_in_flight(void **state)
+static void test_vx_origin_fetch__cancel_in_flight(void **state)
 {
 	struct fixture *f = *state;
-	struct vx_conductor_fetch req;
+	struct vx_origin_fetch_req req;
 	struct vx_conductor_result res;
 	struct vx_store_task_info info;
 	struct vx_store_task *t;
@@ -615,7 +615,7 @@ static void test_vx_conductor_fetch_source__cancel_in_flight(void **state)
 	fetch_request(f, &req, f->url);
 	req.parallel = 8;
 	req.on_piece = cancel_on_piece;
-	assert_int_equal(vx_conductor_fetch_source(t, f->src, NULL, &req, &res), -ECANCELED);
+	assert_int_equal(vx_origin_fetch(t, f->src, NULL, &req, &res), -ECANCELED);
 	vx_store_task_info(t, &info);
 	assert_true(info.finished_count >= 1);
 	assert_true(info.finished_count < BIG_PIECES);
@@ -624,11 +624,11 @@ static void test_vx_conductor_fetch_source__cancel_in_flight(void **state)
 	vx_store_task_release(t, VX_STORE_USE_DOWNLOAD);
 }
 
-static void test_vx_conductor_fetch_source__read_error(void **state)
+static void test_vx_origin_fetch__read_error(void **state)
 {
 	struct fixture *f = *state;
-	struct vx_conductor_origin origin;
-	struct vx_conductor_fetch req;
+	struct vx_origin origin;
+	struct vx_origin_fetch_req req;
 	struct vx_conductor_result res;
 	struct vx_store_task *t;
 	char path[512];
@@ -636,19 +636,19 @@ static void test_vx_conductor_fetch_source__read_error(void **state)
 
 	big_origin_file(f);
 	t = big_task(f, TASK_A);
-	assert_int_equal(vx_conductor_stat(f->src, f->url, NULL, 0, 0, &origin, &res), 0);
+	assert_int_equal(vx_origin_stat(f->src, f->url, NULL, 0, 0, &origin, &res), 0);
 	assert_int_equal(origin.content_length, BIG_LEN);
 	/* The object shrinks after the stat: reads past its new end fail. */
 	snprintf(path, sizeof(path), "%s/big.bin", f->dir);
 	assert_int_equal(truncate(path, PIECE), 0);
 	fetch_request(f, &req, f->url);
-	rc = vx_conductor_fetch_source(t, f->src, &origin, &req, &res);
+	rc = vx_origin_fetch(t, f->src, &origin, &req, &res);
 	assert_true(rc < 0);
 	assert_int_not_equal(rc, -ECANCELED);
 	assert_int_equal(res.stage, VX_CONDUCTOR_STAGE_SOURCE);
 	assert_non_null(strstr(res.msg, "from the source"));
 	assert_nothing_reserved(t);
-	vx_conductor_origin_release(&origin);
+	vx_origin_release(&origin);
 	vx_store_task_release(t, VX_STORE_USE_DOWNLOAD);
 }
 
@@ -660,10 +660,10 @@ static void test_vx_conductor_fetch_source__read_error(void **state)
 			skip();  \
 	} while (0)
 
-static void test_vx_conductor_download__no_ranges(void **state)
+static void test_vx_origin_download__no_ranges(void **state)
 {
 	struct fixture *f = *state;
-	struct vx_conductor_origin origin;
+	struct vx_origin origin;
 	struct vx_conductor_request req;
 	struct vx_conductor_result res;
 	struct vx_store_task *t;
@@ -671,13 +671,13 @@ static void test_vx_conductor_download__no_ranges(void **state)
 
 	SKIP_WITHOUT_ORIGINS();
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/big.bin", origins.plain_port);
-	assert_int_equal(vx_conductor_stat(f->src, url, NULL, 0, 0, &origin, &res), 0);
+	assert_int_equal(vx_origin_stat(f->src, url, NULL, 0, 0, &origin, &res), 0);
 	assert_int_equal(origin.content_length, BIG_LEN);
 	assert_false(origin.ranges);
-	vx_conductor_origin_release(&origin);
+	vx_origin_release(&origin);
 	request(f, &req);
 	req.url = url;
-	assert_int_equal(vx_conductor_download(f->store, f->src, &req, &res), 0);
+	assert_int_equal(vx_origin_download(f->store, f->src, &req, &res), 0);
 	assert_true(same_as(f->out, origins.big, BIG_LEN));
 	assert_int_equal(res.totals.piece_count, BIG_PIECES);
 	assert_int_equal(res.totals.bytes_from_source, BIG_LEN);
@@ -693,7 +693,7 @@ static void test_vx_conductor_download__no_ranges(void **state)
 			 0);
 	vx_store_task_release(t, VX_STORE_USE_DOWNLOAD);
 	req.overwrite = true;
-	assert_int_equal(vx_conductor_download(f->store, f->src, &req, &res), 0);
+	assert_int_equal(vx_origin_download(f->store, f->src, &req, &res), 0);
 	assert_false(res.reused);
 	assert_int_equal(res.totals.bytes_reused, 2 * PIECE + big_piece_len(BIG_PIECES - 1));
 	assert_int_equal(res.totals.bytes_from_source,
@@ -701,7 +701,7 @@ static void test_vx_conductor_download__no_ranges(void **state)
 	assert_true(same_as(f->out, origins.big, BIG_LEN));
 }
 
-static void test_vx_conductor_fetch_source__no_ranges_held_pieces(void **state)
+static void test_vx_origin_fetch__no_ranges_held_pieces(void **state)
 {
 	struct fixture *f = *state;
 	char url[128];
@@ -711,7 +711,7 @@ static void test_vx_conductor_fetch_source__no_ranges_held_pieces(void **state)
 	held_pieces(f, url, TASK_A);
 }
 
-static void test_vx_conductor_fetch_source__no_ranges_concurrent_writer(void **state)
+static void test_vx_origin_fetch__no_ranges_concurrent_writer(void **state)
 {
 	struct fixture *f = *state;
 	char url[128];
@@ -721,7 +721,7 @@ static void test_vx_conductor_fetch_source__no_ranges_concurrent_writer(void **s
 	concurrent_writer(f, url);
 }
 
-static void test_vx_conductor_download__chunked(void **state)
+static void test_vx_origin_download__chunked(void **state)
 {
 	struct fixture *f = *state;
 	struct vx_conductor_request req;
@@ -732,7 +732,7 @@ static void test_vx_conductor_download__chunked(void **state)
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/chunked/big.bin", origins.origin_port);
 	request(f, &req);
 	req.url = url;
-	assert_int_equal(vx_conductor_download(f->store, f->src, &req, &res), 0);
+	assert_int_equal(vx_origin_download(f->store, f->src, &req, &res), 0);
 	assert_true(same_as(f->out, origins.big, BIG_LEN));
 	assert_int_equal(res.totals.content_length, BIG_LEN);
 	assert_int_equal(res.totals.piece_count, BIG_PIECES);
@@ -742,25 +742,25 @@ static void test_vx_conductor_download__chunked(void **state)
 
 	/* The complete task is reused without a second download. */
 	req.overwrite = true;
-	assert_int_equal(vx_conductor_download(f->store, f->src, &req, &res), 0);
+	assert_int_equal(vx_origin_download(f->store, f->src, &req, &res), 0);
 	assert_true(res.reused);
 
 	/* An empty chunked body is an empty task and an empty file. */
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/chunked/empty.bin", origins.origin_port);
 	req.url = url;
-	assert_int_equal(vx_conductor_download(f->store, f->src, &req, &res), 0);
+	assert_int_equal(vx_origin_download(f->store, f->src, &req, &res), 0);
 	assert_int_equal(res.totals.content_length, 0);
 	assert_int_equal(res.totals.piece_count, 0);
 	assert_true(same_as(f->out, "", 0));
 	assert_int_equal(spool_files(f->dir), 0);
 }
 
-static void test_vx_conductor_fetch_unsized__pieces(void **state)
+static void test_vx_origin_fetch_unsized__pieces(void **state)
 {
 	struct fixture *f = *state;
 	struct vx_store_task_params tp = { 0 };
-	struct vx_conductor_origin origin;
-	struct vx_conductor_fetch req;
+	struct vx_origin origin;
+	struct vx_origin_fetch_req req;
 	struct vx_conductor_result res;
 	struct vx_store_task *t;
 	char url[128];
@@ -768,16 +768,16 @@ static void test_vx_conductor_fetch_unsized__pieces(void **state)
 
 	SKIP_WITHOUT_ORIGINS();
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/chunked/big.bin", origins.origin_port);
-	assert_int_equal(vx_conductor_stat(f->src, url, NULL, 0, 0, &origin, &res), 0);
+	assert_int_equal(vx_origin_stat(f->src, url, NULL, 0, 0, &origin, &res), 0);
 	assert_int_equal(origin.content_length, -1);
 	tp.id = TASK_A;
 	tp.url = url;
 	tp.kind = VX_STORE_KIND_NORMAL;
 	fetch_request(f, &req, url);
-	assert_int_equal(vx_conductor_fetch_unsized(f->store, f->src, &origin, &tp, f->dir, &req,
-						    VX_STORE_USE_UPLOAD, &t, &res),
+	assert_int_equal(vx_origin_fetch_unsized(f->store, f->src, &origin, &tp, f->dir, &req,
+						 VX_STORE_USE_UPLOAD, &t, &res),
 			 0);
-	vx_conductor_origin_release(&origin);
+	vx_origin_release(&origin);
 	/* One piece: Dragonfly's rule gives 4 MiB for this size. */
 	assert_int_equal(res.piece_length, 4u << 20);
 	assert_int_equal(res.totals.piece_count, 1);
@@ -792,11 +792,11 @@ static void test_vx_conductor_fetch_unsized__pieces(void **state)
 	vx_store_task_release(t, VX_STORE_USE_UPLOAD);
 }
 
-static void test_vx_conductor_fetch_unsized__no_room(void **state)
+static void test_vx_origin_fetch_unsized__no_room(void **state)
 {
 	struct fixture *f = *state;
 	struct vx_store_task_params tp = { 0 };
-	struct vx_conductor_fetch req;
+	struct vx_origin_fetch_req req;
 	struct vx_conductor_result res;
 	struct vx_store_task *t = NULL;
 	struct vx_store_cfg cfg;
@@ -814,8 +814,8 @@ static void test_vx_conductor_fetch_unsized__no_room(void **state)
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/chunked/big.bin", origins.origin_port);
 	tp.id = TASK_A;
 	fetch_request(f, &req, url);
-	assert_int_equal(vx_conductor_fetch_unsized(small, f->src, NULL, &tp, f->dir, &req,
-						    VX_STORE_USE_READ, &t, &res),
+	assert_int_equal(vx_origin_fetch_unsized(small, f->src, NULL, &tp, f->dir, &req,
+						 VX_STORE_USE_READ, &t, &res),
 			 -ENOSPC);
 	assert_null(t);
 	assert_non_null(strstr(res.msg, "room"));
@@ -847,10 +847,10 @@ static struct vx_store_task *stall_task(struct fixture *f, char *url, size_t len
 	return t;
 }
 
-static void test_vx_conductor_fetch_source__cancel(void **state)
+static void test_vx_origin_fetch__cancel(void **state)
 {
 	struct fixture *f = *state;
-	struct vx_conductor_fetch req;
+	struct vx_origin_fetch_req req;
 	struct vx_conductor_result res;
 	struct vx_store_piece_io io;
 	struct vx_store_task *t;
@@ -863,7 +863,7 @@ static void test_vx_conductor_fetch_source__cancel(void **state)
 	fetch_request(f, &req, url);
 	assert_int_equal(pthread_create(&th, NULL, cancel_later, f), 0);
 	/* Without the cancel this would end in the source's 30 s stall timeout. */
-	assert_int_equal(vx_conductor_fetch_source(t, f->src, NULL, &req, &res), -ECANCELED);
+	assert_int_equal(vx_origin_fetch(t, f->src, NULL, &req, &res), -ECANCELED);
 	assert_int_equal(pthread_join(th, NULL), 0);
 	print_message("cancelled after %llu ms\n", (unsigned long long)(vx_now_ms() - start));
 	assert_int_equal(res.totals.pieces_done, 0);
@@ -873,10 +873,10 @@ static void test_vx_conductor_fetch_source__cancel(void **state)
 	vx_store_task_release(t, VX_STORE_USE_DOWNLOAD);
 }
 
-static void test_vx_conductor_fetch_source__timeout(void **state)
+static void test_vx_origin_fetch__timeout(void **state)
 {
 	struct fixture *f = *state;
-	struct vx_conductor_fetch req;
+	struct vx_origin_fetch_req req;
 	struct vx_conductor_result res;
 	struct vx_store_task *t;
 	char url[128];
@@ -885,7 +885,7 @@ static void test_vx_conductor_fetch_source__timeout(void **state)
 	t = stall_task(f, url, sizeof(url));
 	fetch_request(f, &req, url);
 	req.timeout_ms = 500;
-	assert_int_equal(vx_conductor_fetch_source(t, f->src, NULL, &req, &res), -ETIMEDOUT);
+	assert_int_equal(vx_origin_fetch(t, f->src, NULL, &req, &res), -ETIMEDOUT);
 	assert_non_null(strstr(res.msg, "timed out"));
 	vx_store_task_release(t, VX_STORE_USE_DOWNLOAD);
 }
@@ -942,25 +942,25 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
-		T(test_vx_conductor_download__roundtrip),
-		T(test_vx_conductor_download__resume),
-		T(test_vx_conductor_download__digest),
-		T(test_vx_conductor_download__output_checks),
-		T(test_vx_conductor_download__source_errors),
-		T(test_vx_conductor_fetch_source__concurrent_writer),
-		T(test_vx_conductor_fetch_source__held_pieces),
-		T(test_vx_conductor_fetch_source__bad_geometry),
-		T(test_vx_conductor_fetch_source__cancelled_before),
-		T(test_vx_conductor_fetch_source__cancel_in_flight),
-		T(test_vx_conductor_fetch_source__read_error),
-		T(test_vx_conductor_download__no_ranges),
-		T(test_vx_conductor_fetch_source__no_ranges_held_pieces),
-		T(test_vx_conductor_fetch_source__no_ranges_concurrent_writer),
-		T(test_vx_conductor_download__chunked),
-		T(test_vx_conductor_fetch_unsized__pieces),
-		T(test_vx_conductor_fetch_unsized__no_room),
-		T(test_vx_conductor_fetch_source__cancel),
-		T(test_vx_conductor_fetch_source__timeout),
+		T(test_vx_origin_download__roundtrip),
+		T(test_vx_origin_download__resume),
+		T(test_vx_origin_download__digest),
+		T(test_vx_origin_download__output_checks),
+		T(test_vx_origin_download__source_errors),
+		T(test_vx_origin_fetch__concurrent_writer),
+		T(test_vx_origin_fetch__held_pieces),
+		T(test_vx_origin_fetch__bad_geometry),
+		T(test_vx_origin_fetch__cancelled_before),
+		T(test_vx_origin_fetch__cancel_in_flight),
+		T(test_vx_origin_fetch__read_error),
+		T(test_vx_origin_download__no_ranges),
+		T(test_vx_origin_fetch__no_ranges_held_pieces),
+		T(test_vx_origin_fetch__no_ranges_concurrent_writer),
+		T(test_vx_origin_download__chunked),
+		T(test_vx_origin_fetch_unsized__pieces),
+		T(test_vx_origin_fetch_unsized__no_room),
+		T(test_vx_origin_fetch__cancel),
+		T(test_vx_origin_fetch__timeout),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

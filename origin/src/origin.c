@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * conductor.c: the back-to-source task driver (vx_conductor.h). Three ways to move an object
+ * origin.c: the back-to-source task driver (vx_origin.h). Three ways to move an object
  * from its origin into the store, all driven by the calling thread while the source workers
  * only receive bytes into buffers:
  *
@@ -28,7 +28,7 @@
 #include <unistd.h>
 
 #include "vx_alloc.h"
-#include "vx_conductor.h"
+#include "vx_origin.h"
 #include "vx_digest.h"
 #include "vx_err.h"
 #include "vx_piece_plan.h"
@@ -103,7 +103,7 @@ static int timed_out_msg(struct vx_conductor_result *res, uint64_t elapsed_ms)
 /* One run: the caller's deadline, cancel flag, counters and callbacks                        */
 
 struct run {
-	const struct vx_conductor_fetch *req;
+	const struct vx_origin_fetch_req *req;
 	struct vx_conductor_result *res;
 	struct vx_store_task *t; /* NULL while spooling */
 	uint64_t start_ms;	 /* vx_now_ms() when the caller's call began */
@@ -111,7 +111,7 @@ struct run {
 	uint8_t *counted;	 /* stream: pieces already in the counters (one byte each) */
 };
 
-static void run_init(struct run *r, const struct vx_conductor_fetch *req,
+static void run_init(struct run *r, const struct vx_origin_fetch_req *req,
 		     struct vx_conductor_result *res, struct vx_store_task *t, uint64_t start_ms)
 {
 	r->req = req;
@@ -537,7 +537,7 @@ static int ranged_drain(struct run *r, struct ranged *c)
 	if (i == c->nr_slots) {
 		struct timespec ts;
 
-		deadline_ts(&ts, VX_CONDUCTOR_TICK_MS);
+		deadline_ts(&ts, VX_ORIGIN_TICK_MS);
 		pthread_cond_timedwait(&c->cond, &c->lock, &ts);
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -574,8 +574,8 @@ static int fetch_ranged(struct run *r, struct vx_source_ctx *src, struct vx_sour
 	struct ranged c;
 	int rc;
 
-	nr_slots = r->req->parallel ? r->req->parallel : VX_CONDUCTOR_PARALLEL_DEFAULT;
-	nr_slots = VX_MIN(nr_slots, VX_CONDUCTOR_PARALLEL_MAX);
+	nr_slots = r->req->parallel ? r->req->parallel : VX_ORIGIN_PARALLEL_DEFAULT;
+	nr_slots = VX_MIN(nr_slots, VX_ORIGIN_PARALLEL_MAX);
 	nr_slots = VX_MIN(nr_slots, count);
 	if (ranged_init(&c, nr_slots, r->res->piece_length, count)) {
 		set_msg(r->res, VX_CONDUCTOR_STAGE_STORE, "out of memory for %u piece buffers",
@@ -601,7 +601,7 @@ static int fetch_ranged(struct run *r, struct vx_source_ctx *src, struct vx_sour
 		if (!c.nr_deferred)
 			break; /* every piece is finished */
 		/* Only pieces other writers hold are left: wait for the first of them. */
-		rc = vx_store_piece_wait(r->t, c.deferred[0], VX_CONDUCTOR_TICK_MS);
+		rc = vx_store_piece_wait(r->t, c.deferred[0], VX_ORIGIN_TICK_MS);
 		if (rc && rc != -ETIMEDOUT) {
 			set_msg(r->res, VX_CONDUCTOR_STAGE_STORE, "waiting for piece %u: %s",
 				c.deferred[0], vx_strerror(rc));
@@ -634,10 +634,10 @@ struct stream {
 	uint64_t chunk;		 /* bytes of a buffer: the piece length, or the spool chunk */
 	uint64_t total;		 /* content length, or UINT64_MAX when unknown */
 	uint64_t limit;		 /* most bytes accepted (spool: the store's room) */
-	struct sbuf bufs[VX_CONDUCTOR_STREAM_BUFS];
-	uint32_t free[VX_CONDUCTOR_STREAM_BUFS]; /* stack of free buffer indexes */
+	struct sbuf bufs[VX_ORIGIN_STREAM_BUFS];
+	uint32_t free[VX_ORIGIN_STREAM_BUFS]; /* stack of free buffer indexes */
 	uint32_t nr_free;
-	uint32_t ready[VX_CONDUCTOR_STREAM_BUFS]; /* FIFO of filled buffers, in stream order */
+	uint32_t ready[VX_ORIGIN_STREAM_BUFS]; /* FIFO of filled buffers, in stream order */
 	uint32_t ready_head;
 	uint32_t nr_ready;
 	int cur;	     /* buffer being filled, -1 when none */
@@ -665,7 +665,7 @@ static uint64_t stream_want(const struct stream *st, uint64_t index)
 
 static void stream_push_ready(struct stream *st)
 {
-	uint32_t at = (st->ready_head + st->nr_ready) % VX_CONDUCTOR_STREAM_BUFS;
+	uint32_t at = (st->ready_head + st->nr_ready) % VX_ORIGIN_STREAM_BUFS;
 
 	st->ready[at] = (uint32_t)st->cur;
 	st->nr_ready++;
@@ -767,7 +767,7 @@ static int stream_init(struct stream *st, struct vx_store_task *t, uint64_t chun
 	uint32_t i;
 
 	memset(st, 0, sizeof(*st));
-	for (i = 0; i < VX_CONDUCTOR_STREAM_BUFS; i++) {
+	for (i = 0; i < VX_ORIGIN_STREAM_BUFS; i++) {
 		st->bufs[i].data = piece_buf_alloc(chunk);
 		if (!st->bufs[i].data)
 			goto out_free;
@@ -782,7 +782,7 @@ static int stream_init(struct stream *st, struct vx_store_task *t, uint64_t chun
 	pthread_cond_init(&st->cond, NULL);
 	return 0;
 out_free:
-	for (i = 0; i < VX_CONDUCTOR_STREAM_BUFS; i++)
+	for (i = 0; i < VX_ORIGIN_STREAM_BUFS; i++)
 		vx_free(st->bufs[i].data);
 	return -ENOMEM;
 }
@@ -791,7 +791,7 @@ static void stream_destroy(struct stream *st)
 {
 	uint32_t i;
 
-	for (i = 0; i < VX_CONDUCTOR_STREAM_BUFS; i++)
+	for (i = 0; i < VX_ORIGIN_STREAM_BUFS; i++)
 		vx_free(st->bufs[i].data);
 	pthread_cond_destroy(&st->cond);
 	pthread_mutex_destroy(&st->lock);
@@ -824,7 +824,7 @@ static int stream_put_piece(struct run *r, struct stream *st, struct sbuf *b)
 			st->deferred[st->nr_deferred++] = n;
 			return 0;
 		}
-		rc = vx_store_piece_wait(r->t, n, VX_CONDUCTOR_TICK_MS);
+		rc = vx_store_piece_wait(r->t, n, VX_ORIGIN_TICK_MS);
 		if (rc && rc != -ETIMEDOUT) {
 			set_msg(r->res, VX_CONDUCTOR_STAGE_STORE, "waiting for piece %u: %s", n,
 				vx_strerror(rc));
@@ -839,7 +839,7 @@ static int stream_put_piece(struct run *r, struct stream *st, struct sbuf *b)
 /* Spool chunk @b to @fd at its offset. */
 static int stream_put_chunk(struct run *r, int fd, struct sbuf *b)
 {
-	int rc = pwrite_all(fd, b->data, b->fill, b->index * VX_CONDUCTOR_SPOOL_CHUNK);
+	int rc = pwrite_all(fd, b->data, b->fill, b->index * VX_ORIGIN_SPOOL_CHUNK);
 
 	if (rc) {
 		set_msg(r->res, VX_CONDUCTOR_STAGE_STORE, "writing the spool file: %s",
@@ -901,19 +901,18 @@ static int stream_run(struct run *r, struct stream *st, struct vx_source_ctx *sr
 		if (!st->nr_ready && !st->done) {
 			struct timespec ts;
 
-			deadline_ts(&ts, VX_CONDUCTOR_TICK_MS);
+			deadline_ts(&ts, VX_ORIGIN_TICK_MS);
 			pthread_cond_timedwait(&st->cond, &st->lock, &ts);
 		}
 		if (st->nr_ready) {
 			b = &st->bufs[st->ready[st->ready_head]];
-			st->ready_head = (st->ready_head + 1) % VX_CONDUCTOR_STREAM_BUFS;
+			st->ready_head = (st->ready_head + 1) % VX_ORIGIN_STREAM_BUFS;
 			st->nr_ready--;
 		}
 		finished = !b && st->done;
 		for (i = 0; i < st->nr_ready; i++)
-			partial +=
-				st->bufs[st->ready[(st->ready_head + i) % VX_CONDUCTOR_STREAM_BUFS]]
-					.fill;
+			partial += st->bufs[st->ready[(st->ready_head + i) % VX_ORIGIN_STREAM_BUFS]]
+					   .fill;
 		if (st->cur >= 0)
 			partial += st->bufs[st->cur].fill;
 		pthread_mutex_unlock(&st->lock);
@@ -988,7 +987,7 @@ static int stream_settle(struct run *r, const uint32_t *deferred, uint32_t nr, b
 					n, vx_strerror(rc));
 				return rc;
 			}
-			rc = vx_store_piece_wait(r->t, n, VX_CONDUCTOR_TICK_MS);
+			rc = vx_store_piece_wait(r->t, n, VX_ORIGIN_TICK_MS);
 			if (rc && rc != -ETIMEDOUT) {
 				set_msg(r->res, VX_CONDUCTOR_STAGE_STORE,
 					"waiting for piece %u: %s", n, vx_strerror(rc));
@@ -1031,7 +1030,7 @@ static int fetch_stream(struct run *r, struct vx_source_ctx *src, struct vx_sour
 		if (stream_init(&st, r->t, r->res->piece_length, clen, clen)) {
 			rc = -ENOMEM;
 			set_msg(r->res, VX_CONDUCTOR_STAGE_STORE,
-				"out of memory for %u piece buffers", VX_CONDUCTOR_STREAM_BUFS);
+				"out of memory for %u piece buffers", VX_ORIGIN_STREAM_BUFS);
 			break;
 		}
 		st.deferred = deferred;
@@ -1055,9 +1054,9 @@ out:
 /* ------------------------------------------------------------------------------------------- */
 /* Public parts                                                                                */
 
-int vx_conductor_stat(struct vx_source_ctx *src, const char *url, const char *const *headers,
-		      uint32_t nr_headers, uint32_t timeout_ms, struct vx_conductor_origin *out,
-		      struct vx_conductor_result *res)
+int vx_origin_stat(struct vx_source_ctx *src, const char *url, const char *const *headers,
+		   uint32_t nr_headers, uint32_t timeout_ms, struct vx_origin *out,
+		   struct vx_conductor_result *res)
 {
 	struct vx_source_opts opts = { 0 };
 	struct vx_source_error detail = { 0 };
@@ -1095,24 +1094,23 @@ int vx_conductor_stat(struct vx_source_ctx *src, const char *url, const char *co
 	return 0;
 }
 
-void vx_conductor_origin_release(struct vx_conductor_origin *o)
+void vx_origin_release(struct vx_origin *o)
 {
 	vx_source_obj_free(o->obj);
 	memset(o, 0, sizeof(*o));
 }
 
 static int fetch_source_run(struct vx_store_task *t, struct vx_source_ctx *src,
-			    const struct vx_conductor_origin *origin,
-			    const struct vx_conductor_fetch *req, struct vx_conductor_result *res,
-			    uint64_t start_ms)
+			    const struct vx_origin *origin, const struct vx_origin_fetch_req *req,
+			    struct vx_conductor_result *res, uint64_t start_ms)
 {
-	struct vx_conductor_origin own = { 0 };
+	struct vx_origin own = { 0 };
 	struct vx_store_task_info info;
 	struct run r;
 	int rc;
 
 	memset(res, 0, sizeof(*res));
-	memcpy(res->task_id, vx_store_task_id(t), VX_STORE_TASK_ID_LEN);
+	memcpy(res->task_id, vx_store_task_id(t), VX_TASK_ID_LEN);
 	vx_store_task_info(t, &info);
 	res->piece_length = info.piece_length;
 	res->totals.content_length = info.content_length;
@@ -1124,8 +1122,8 @@ static int fetch_source_run(struct vx_store_task *t, struct vx_source_ctx *src,
 		return -EINVAL;
 	}
 	if (!origin) {
-		rc = vx_conductor_stat(src, req->url, req->headers, req->nr_headers,
-				       req->timeout_ms, &own, res);
+		rc = vx_origin_stat(src, req->url, req->headers, req->nr_headers, req->timeout_ms,
+				    &own, res);
 		if (rc)
 			goto out;
 		origin = &own;
@@ -1167,14 +1165,14 @@ static int fetch_source_run(struct vx_store_task *t, struct vx_source_ctx *src,
 		run_report(&r, 0);
 	}
 out:
-	vx_conductor_origin_release(&own);
+	vx_origin_release(&own);
 	res->totals.elapsed_ms = vx_now_ms() - start_ms;
 	return rc;
 }
 
-int vx_conductor_fetch_source(struct vx_store_task *t, struct vx_source_ctx *src,
-			      const struct vx_conductor_origin *origin,
-			      const struct vx_conductor_fetch *req, struct vx_conductor_result *res)
+int vx_origin_fetch(struct vx_store_task *t, struct vx_source_ctx *src,
+		    const struct vx_origin *origin, const struct vx_origin_fetch_req *req,
+		    struct vx_conductor_result *res)
 {
 	return fetch_source_run(t, src, origin, req, res, vx_now_ms());
 }
@@ -1189,13 +1187,12 @@ static uint64_t store_room(struct vx_store *store)
 }
 
 static int fetch_unsized_run(struct vx_store *store, struct vx_source_ctx *src,
-			     const struct vx_conductor_origin *origin,
-			     const struct vx_store_task_params *tp, const char *spool_dir,
-			     const struct vx_conductor_fetch *req, enum vx_store_use use,
-			     struct vx_store_task **out, struct vx_conductor_result *res,
-			     uint64_t start_ms)
+			     const struct vx_origin *origin, const struct vx_store_task_params *tp,
+			     const char *spool_dir, const struct vx_origin_fetch_req *req,
+			     enum vx_store_use use, struct vx_store_task **out,
+			     struct vx_conductor_result *res, uint64_t start_ms)
 {
-	struct vx_conductor_origin own = { 0 };
+	struct vx_origin own = { 0 };
 	struct vx_store_task_params p;
 	char path[CONDUCTOR_PATH_MAX];
 	struct stream st;
@@ -1208,12 +1205,12 @@ static int fetch_unsized_run(struct vx_store *store, struct vx_source_ctx *src,
 	memset(res, 0, sizeof(*res));
 	res->stage = VX_CONDUCTOR_STAGE_REQUEST;
 	run_init(&r, req, res, NULL, start_ms);
-	if (!tp || !tp->id || strlen(tp->id) != VX_STORE_TASK_ID_LEN || !spool_dir || !req->url) {
+	if (!tp || !tp->id || strlen(tp->id) != VX_TASK_ID_LEN || !spool_dir || !req->url) {
 		set_msg(res, VX_CONDUCTOR_STAGE_REQUEST,
 			"a task id, a spool directory and a URL are required");
 		return -EINVAL;
 	}
-	memcpy(res->task_id, tp->id, VX_STORE_TASK_ID_LEN);
+	memcpy(res->task_id, tp->id, VX_TASK_ID_LEN);
 	if ((size_t)snprintf(path, sizeof(path), "%s/.vx-spool-%.16s-XXXXXX", spool_dir, tp->id) >=
 	    sizeof(path)) {
 		set_msg(res, VX_CONDUCTOR_STAGE_REQUEST, "spool directory name too long");
@@ -1221,8 +1218,8 @@ static int fetch_unsized_run(struct vx_store *store, struct vx_source_ctx *src,
 	}
 	res->stage = VX_CONDUCTOR_STAGE_SOURCE;
 	if (!origin) {
-		rc = vx_conductor_stat(src, req->url, req->headers, req->nr_headers,
-				       req->timeout_ms, &own, res);
+		rc = vx_origin_stat(src, req->url, req->headers, req->nr_headers, req->timeout_ms,
+				    &own, res);
 		if (rc)
 			goto out;
 		origin = &own;
@@ -1242,7 +1239,7 @@ static int fetch_unsized_run(struct vx_store *store, struct vx_source_ctx *src,
 			spool_dir, vx_strerror(rc));
 		goto out;
 	}
-	if (stream_init(&st, NULL, VX_CONDUCTOR_SPOOL_CHUNK, UINT64_MAX, room)) {
+	if (stream_init(&st, NULL, VX_ORIGIN_SPOOL_CHUNK, UINT64_MAX, room)) {
 		set_msg(res, VX_CONDUCTOR_STAGE_STORE, "out of memory for the spool buffers");
 		rc = -ENOMEM;
 		goto out;
@@ -1287,16 +1284,16 @@ out:
 		close(fd);
 		unlink(path);
 	}
-	vx_conductor_origin_release(&own);
+	vx_origin_release(&own);
 	res->totals.elapsed_ms = vx_now_ms() - start_ms;
 	return rc;
 }
 
-int vx_conductor_fetch_unsized(struct vx_store *store, struct vx_source_ctx *src,
-			       const struct vx_conductor_origin *origin,
-			       const struct vx_store_task_params *tp, const char *spool_dir,
-			       const struct vx_conductor_fetch *req, enum vx_store_use use,
-			       struct vx_store_task **out, struct vx_conductor_result *res)
+int vx_origin_fetch_unsized(struct vx_store *store, struct vx_source_ctx *src,
+			    const struct vx_origin *origin, const struct vx_store_task_params *tp,
+			    const char *spool_dir, const struct vx_origin_fetch_req *req,
+			    enum vx_store_use use, struct vx_store_task **out,
+			    struct vx_conductor_result *res)
 {
 	return fetch_unsized_run(store, src, origin, tp, spool_dir, req, use, out, res,
 				 vx_now_ms());
@@ -1476,9 +1473,8 @@ static int reuse_complete(struct vx_store *store, const struct vx_conductor_requ
 
 /* Sized origin: fix the plan, open the task (a stale one is replaced) and fill it. */
 static int download_sized(struct vx_store *store, struct vx_source_ctx *src,
-			  const struct vx_conductor_origin *origin,
-			  const struct vx_conductor_request *req,
-			  const struct vx_conductor_fetch *f, struct vx_store_task **t,
+			  const struct vx_origin *origin, const struct vx_conductor_request *req,
+			  const struct vx_origin_fetch_req *f, struct vx_store_task **t,
 			  struct vx_conductor_result *res, uint64_t start_ms)
 {
 	struct vx_store_task_params tp = { 0 };
@@ -1514,13 +1510,12 @@ static int download_sized(struct vx_store *store, struct vx_source_ctx *src,
 
 /* Unsized origin: spool beside the output, import, and hold the task for reading. */
 static int download_unsized(struct vx_store *store, struct vx_source_ctx *src,
-			    const struct vx_conductor_origin *origin,
-			    const struct vx_conductor_request *req,
-			    const struct vx_conductor_fetch *f, struct vx_store_task **t,
+			    const struct vx_origin *origin, const struct vx_conductor_request *req,
+			    const struct vx_origin_fetch_req *f, struct vx_store_task **t,
 			    struct vx_conductor_result *res, uint64_t start_ms)
 {
 	struct vx_store_task_params tp = { 0 };
-	char dir[CONDUCTOR_PATH_MAX], id[VX_STORE_TASK_ID_LEN + 1];
+	char dir[CONDUCTOR_PATH_MAX], id[VX_TASK_ID_LEN + 1];
 	int rc;
 
 	memcpy(id, res->task_id, sizeof(id));
@@ -1545,11 +1540,11 @@ static int download_unsized(struct vx_store *store, struct vx_source_ctx *src,
 				 start_ms);
 }
 
-int vx_conductor_download(struct vx_store *store, struct vx_source_ctx *src,
-			  const struct vx_conductor_request *req, struct vx_conductor_result *res)
+int vx_origin_download(struct vx_store *store, struct vx_source_ctx *src,
+		       const struct vx_conductor_request *req, struct vx_conductor_result *res)
 {
-	struct vx_conductor_origin origin = { 0 };
-	struct vx_conductor_fetch f = { 0 };
+	struct vx_origin origin = { 0 };
+	struct vx_origin_fetch_req f = { 0 };
 	struct vx_store_digest digest;
 	struct vx_store_task *t = NULL;
 	enum vx_store_use use = VX_STORE_USE_DOWNLOAD;
@@ -1582,8 +1577,8 @@ int vx_conductor_download(struct vx_store *store, struct vx_source_ctx *src,
 	if (rc <= 0)
 		goto out;
 
-	rc = vx_conductor_stat(src, req->url, req->headers, req->nr_headers, req->timeout_ms,
-			       &origin, res);
+	rc = vx_origin_stat(src, req->url, req->headers, req->nr_headers, req->timeout_ms, &origin,
+			    res);
 	if (rc)
 		goto out;
 	if (origin.content_length >= 0) {
@@ -1592,7 +1587,7 @@ int vx_conductor_download(struct vx_store *store, struct vx_source_ctx *src,
 		use = VX_STORE_USE_READ;
 		rc = download_unsized(store, src, &origin, req, &f, &t, res, r.start_ms);
 	}
-	vx_conductor_origin_release(&origin);
+	vx_origin_release(&origin);
 	/* Whatever broke while fetching after the deadline passed, the deadline is the cause. */
 	if (rc && rc != -ETIMEDOUT &&
 	    (res->stage == VX_CONDUCTOR_STAGE_SOURCE || res->stage == VX_CONDUCTOR_STAGE_STORE) &&
