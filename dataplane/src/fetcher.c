@@ -1368,6 +1368,18 @@ void vx__fetcher_set_io(struct vx_fetcher *f, const struct vx_fx_io *io, void *c
 	f->io_ctx = ctx;
 }
 
+int vx__fetcher_add_parent_undialled(struct vx_fetcher *f, const struct sockaddr *addr,
+				     socklen_t addr_len, const char *id)
+{
+	bool finishing = f->finishing;
+	int ret;
+
+	f->finishing = true; /* a finished fetcher takes a parent but opens no connection */
+	ret = vx_fetcher_add_parent(f, addr, addr_len, id);
+	f->finishing = finishing;
+	return ret;
+}
+
 int vx__fetcher_attach(struct vx_fetcher *f, uint32_t parent)
 {
 	struct vx_fx_parent *p;

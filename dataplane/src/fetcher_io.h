@@ -6,14 +6,15 @@
  * the ring; tests/fuzz/fuzz_fetch_conn.c a fake that delivers a parent's bytes from the fuzz
  * input and swallows what is sent. Either way each submitted operation completes exactly once,
  * later (never inside the submitting call), through the vx__fx_*_done() function named below,
- * as the ring's completion handlers do. Connecting is not part of the seam: the fake attaches
- * a connection that is already up (vx__fetcher_attach()).
+ * as the ring's completion handlers do. Connecting is not part of the seam: the fake adds its
+ * parent undialled and attaches connections that are already up (vx__fetcher_attach()).
  */
 #ifndef VX_FETCHER_IO_H
 #define VX_FETCHER_IO_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "vx_compiler.h"
 
@@ -43,6 +44,15 @@ void vx__fx_write_done(struct vx_fx_buf *b, int res);
 
 /* Puts @f (no parent added yet) on @io; @io and @ctx are borrowed for @f's life. */
 void vx__fetcher_set_io(struct vx_fetcher *f, const struct vx_fx_io *io, void *ctx);
+
+/*
+ * vx__fetcher_add_parent_undialled() - vx_fetcher_add_parent() without dialling: the caller
+ * attaches the parent's connections itself and keeps its conns_per_parent of them attached
+ * (else the next top-up dials the parent).
+ */
+VX_MUST_CHECK int vx__fetcher_add_parent_undialled(struct vx_fetcher *f,
+						   const struct sockaddr *addr, socklen_t addr_len,
+						   const char *id);
 
 /*
  * vx__fetcher_attach() - a new connection to parent @parent, already connected (it starts
