@@ -45,6 +45,15 @@ if(TARGET vx_dataplane)
 			${CMAKE_SOURCE_DIR}/dataplane/src)
 	endif()
 endif()
+if(TARGET vx_dataplane)
+	# The fetcher's receive path over a fake transport, through its private I/O seam.
+	vx_add_fuzz(fetch_conn SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_fetch_conn.c
+		LIBS vx_dataplane)
+	target_include_directories(replay_fetch_conn PRIVATE ${CMAKE_SOURCE_DIR}/dataplane/src)
+	if(TARGET fuzz_fetch_conn)
+		target_include_directories(fuzz_fetch_conn PRIVATE ${CMAKE_SOURCE_DIR}/dataplane/src)
+	endif()
+endif()
 if(TARGET vx_dataplane AND TARGET vx_storage)
 	vx_add_test(dataplane_store
 		SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integration/dataplane_store.c

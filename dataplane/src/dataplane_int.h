@@ -15,19 +15,21 @@
 
 #include "vx_bytes.h"
 #include "vx_compiler.h"
+#include "vx_frame_ext.h"
 
 #define VX__HDR_LEN	   6
 #define VX__TASK_ID_LEN	   64
 #define VX__DOWNLOAD_LEN   68
-#define VX__META_FIXED	   45
-#define VX__META_MAX	   (64u << 10)
 #define VX__BODY_MAX	   (1ull << 30)
-#define VX__ERROR_MAX	   4096u
 #define VX__DIGEST_STR_MAX 17
 #define VX__HAVE_LEN	   (VX__TASK_ID_LEN + 4)
-/* Largest bitfield vx sends: 2^17 pieces (the format allows 2^19; no piece plan gets near). */
+/*
+ * Most pieces a data-plane task may have, so the largest bitfield vx sends or takes: 2^17 (the
+ * format allows 2^19; no piece plan gets near).
+ */
 #define VX__BITFIELD_PIECES_MAX (1u << 17)
-#define VX__BITFIELD_VALUE_MAX	(VX__TASK_ID_LEN + 4 + VX__BITFIELD_PIECES_MAX / 8)
+#define VX__BITFIELD_VALUE_MAX	(VX_BITFIELD_HDR_LEN + VX__BITFIELD_PIECES_MAX / 8)
+_Static_assert(VX__BITFIELD_PIECES_MAX <= VX_BITFIELD_PIECES_MAX, "a limit on top of vortex's");
 
 enum vx__tag {
 	VX__TAG_DOWNLOAD_PIECE = 0x00,
@@ -67,11 +69,6 @@ static inline bool vx__tag_is_download(uint8_t tag)
 	return tag <= VX__TAG_DOWNLOAD_CACHE_PIECE && (tag & 1) == 0;
 }
 
-static inline bool vx__tag_is_content(uint8_t tag)
-{
-	return tag <= VX__TAG_CACHE_PIECE_CONTENT && (tag & 1) == 1;
-}
-
 static inline void vx__hdr_put(uint8_t *p, uint8_t packet_id, uint8_t tag, uint32_t len)
 {
 	p[0] = packet_id;
@@ -103,19 +100,9 @@ struct vx__meta {
 ssize_t vx__content_head_encode(uint8_t *out, size_t out_len, uint8_t packet_id, uint8_t tag,
 				const struct vx__meta *m);
 
-/*
- * Decodes a PieceContent value (u32 metadata length + metadata) of @len bytes. Strings point
- * into @in. Extra trailing metadata bytes are accepted. Returns 0 or -EPROTO.
- */
-int vx__content_value_decode(const uint8_t *in, size_t len, struct vx__meta *m);
-
 /* Encodes an Error frame; the message is cut to fit. Returns the bytes written or -ENOBUFS. */
 ssize_t vx__error_encode(uint8_t *out, size_t out_len, uint8_t packet_id, uint8_t code,
 			 const char *msg);
-
-/* Encodes a 74-byte DownloadPiece frame with tag @tag. */
-void vx__download_encode(uint8_t out[VX__HDR_LEN + VX__DOWNLOAD_LEN], uint8_t packet_id,
-			 uint8_t tag, const char *task_id, uint32_t number);
 
 /* Formats "crc32:<decimal>" into @out (VX__DIGEST_STR_MAX bytes); returns its length. */
 uint32_t vx__crc32_format(uint32_t crc, char out[VX__DIGEST_STR_MAX]);

@@ -13,9 +13,11 @@
  *      any error / drop / done   v
  *                             CLOSING -> (inflight == 0, socket closed) -> FREE
  *
- * The receive side runs its own small machine over one answer: HDR (6 bytes), VALUE (content
- * metadata, Error, BITFIELD, HAVE), BODY (straight into a chunk buffer; CRC over each received
- * range while it is hot), DISCARD (a body nobody needs any more).
+ * The receive side hands every header and value byte to vortex's incremental decoder
+ * (vx_frame.h), reading no further than it wants, and switches on the frames it yields. A piece
+ * body is received straight into a chunk buffer (CRC over each received range while it is hot),
+ * or into the discard buffer when nobody needs it any more; the decoder only counts it. Sockets
+ * and writes sit under a seam (fetcher_io.h): the ring here, a fake in the fuzz target.
  *
  * In a live swarm (the daemon) digests arrive one by one (vx_fetcher_trust(): an untrusted
  * piece is never picked), pieces may be finished by another path (vx_fetcher_have()), and
@@ -34,10 +36,13 @@
 #include <unistd.h>
 
 #include "dataplane_int.h"
+#include "fetcher_io.h"
 #include "pick.h"
 #include "vx_alloc.h"
 #include "vx_assert.h"
+#include "vx_digest.h"
 #include "vx_err.h"
+#include "vx_frame.h"
 #include "vx_frame_ext.h"
 #include "vx_list.h"
 #include "vx_log.h"
@@ -45,11 +50,20 @@
 #include "vx_time.h"
 
 #define VX_FX_DEPTH_MAX 16
-#define VX_FX_META_MAX	4096 /* PieceContent metadata we accept (Dragonfly's is ~100 B) */
-#define VX_FX_RXB	(VX__HDR_LEN + VX__BITFIELD_VALUE_MAX)
-#define VX_FX_TX                                                        \
-	(VX__HDR_LEN + VX__HELLO_LEN + VX__HDR_LEN + VX__INTEREST_LEN + \
-	 2 * VX_FX_DEPTH_MAX * (VX__HDR_LEN + VX__DOWNLOAD_LEN))
+/* PieceContent metadata we accept (Dragonfly's is ~100 B): far below the protocol's limit. */
+#define VX_FX_META_MAX 4096u
+_Static_assert(VX_FX_META_MAX <= VX_PIECE_CONTENT_META_MAX, "a limit on top of vortex's");
+/* Header and value bytes land here, at most this many per receive, before the decoder. */
+#define VX_FX_RX_STAGE 4096u
+/* Per connection: the decoder's value buffer, then the receive staging area. */
+#define VX_FX_RXB (VX_FRAME_DEC_BUF_MIN + VX_FX_RX_STAGE)
+/* One DownloadPiece (or CANCEL, the same layout) frame. */
+#define VX_FX_REQ_LEN (VX_FRAME_HDR_LEN + VX_DOWNLOAD_PIECE_LEN)
+_Static_assert(VX_CANCEL_LEN == VX_DOWNLOAD_PIECE_LEN, "CANCEL is a DownloadPiece value");
+/* HELLO, INTEREST, and two pipelines of requests or cancels. */
+#define VX_FX_TX                                                                \
+	(VX_FRAME_HDR_LEN + VX_HELLO_LEN + VX_FRAME_HDR_LEN + VX_INTEREST_LEN + \
+	 2 * VX_FX_DEPTH_MAX * VX_FX_REQ_LEN)
 #define VX_FX_DISCARD	    (64u << 10)
 #define VX_FX_PLAIN_RETRIES 3
 
@@ -70,13 +84,6 @@ static const bool vx_fx_legal[VX_FX_STATE_NR][VX_FX_STATE_NR] = {
 	[VX_FX_HANDSHAKE] = { [VX_FX_ACTIVE] = true, [VX_FX_CLOSING] = true },
 	[VX_FX_ACTIVE] = { [VX_FX_CLOSING] = true },
 	[VX_FX_CLOSING] = { [VX_FX_FREE] = true },
-};
-
-enum vx_fx_rx {
-	VX_FX_RX_HDR = 0,
-	VX_FX_RX_VALUE = 1,
-	VX_FX_RX_BODY = 2,
-	VX_FX_RX_DISCARD = 3,
 };
 
 struct vx_fx_buf;
@@ -139,6 +146,9 @@ struct vx_fx_conn {
 	bool sub_holder; /* this connection carries the parent's INTEREST */
 	bool got_bytes;	 /* anything received at all */
 	bool throttled;
+	bool rx_armed;	  /* a receive is submitted */
+	bool tx_armed;	  /* a send is submitted */
+	bool close_armed; /* the socket's close is submitted */
 	uint64_t last_rx_ms;
 	/* Requests in order. */
 	struct vx_fx_req q[VX_FX_DEPTH_MAX];
@@ -149,22 +159,18 @@ struct vx_fx_conn {
 	uint8_t tx[VX_FX_TX];
 	uint32_t tx_off;
 	uint32_t tx_len;
-	/* Receive side. */
-	enum vx_fx_rx rx;
-	uint8_t rx_tag;
-	uint32_t rx_len;  /* value length of the current frame */
-	uint32_t rx_have; /* bytes of rxb[] filled */
-	uint32_t rx_need; /* bytes of rxb[] wanted */
-	uint64_t body_left;
-	struct vx_fx_write *w;
+	/* Receive side: every byte through the decoder (a body's bytes only counted there). */
+	struct vx_frame_dec dec;
+	bool hdr_checked;      /* the frame being collected passed fx_check_header() */
+	struct vx_fx_write *w; /* the body being received; NULL while one is discarded */
 	struct vx_fx_buf *buf;
-	uint8_t *rxb; /* VX_FX_RXB bytes */
+	uint8_t *rxb; /* VX_FX_RXB bytes: the decoder's value buffer, then the staging area */
 };
 
 struct vx_fetcher {
 	struct vx_loop *loop;
 	struct vx_fetcher_cfg cfg;
-	char task_id[VX__TASK_ID_LEN];
+	char task_id[VX_TASK_ID_LEN + 1];
 	uint32_t piece_count;
 	uint32_t pieces_done;
 	uint32_t bits_len;
@@ -197,6 +203,8 @@ struct vx_fetcher {
 	bool done_reported;
 	int status;
 	struct vx_fetcher_stats stats;
+	const struct vx_fx_io *io; /* sockets and writes: the ring, or a fake (fetcher_io.h) */
+	void *io_ctx;
 };
 
 static void fx_close(struct vx_fx_conn *c);
@@ -274,15 +282,12 @@ static void fx_unrequest(struct vx_fetcher *f, uint32_t n)
 
 static void fx_kick_send(struct vx_fx_conn *c)
 {
-	struct io_uring_sqe *sqe;
-
-	if (vx_op_armed(&c->send_op) || c->tx_off == c->tx_len || c->state == VX_FX_CLOSING ||
+	if (c->tx_armed || c->tx_off == c->tx_len || c->state == VX_FX_CLOSING ||
 	    c->state == VX_FX_CONNECTING)
 		return;
-	sqe = vx_loop_sqe(c->f->loop);
-	io_uring_prep_send(sqe, c->fd, c->tx + c->tx_off, c->tx_len - c->tx_off, MSG_NOSIGNAL);
-	vx_loop_arm(c->f->loop, &c->send_op, sqe, false);
+	c->tx_armed = true;
 	c->inflight++;
+	c->f->io->send(c->f->io_ctx, c, c->tx + c->tx_off, c->tx_len - c->tx_off);
 }
 
 static bool fx_tx_room(const struct vx_fx_conn *c, uint32_t n)
@@ -290,14 +295,25 @@ static bool fx_tx_room(const struct vx_fx_conn *c, uint32_t n)
 	return c->tx_len + n <= sizeof(c->tx);
 }
 
+/* Appends a DownloadPiece (@tag) or CANCEL frame for piece @n; the caller checked the room. */
+static void fx_tx_request(struct vx_fx_conn *c, uint8_t packet_id, uint8_t tag, uint32_t n)
+{
+	struct vx_download_piece r = { .piece_number = n };
+	ssize_t len;
+
+	memcpy(r.task_id, c->f->task_id, sizeof(r.task_id));
+	len = vx_frame_encode_download(c->tx + c->tx_len, sizeof(c->tx) - c->tx_len, packet_id, tag,
+				       &r);
+	VX_ASSERT(len == VX_FX_REQ_LEN); /* the task id was checked at creation */
+	c->tx_len += VX_FX_REQ_LEN;
+}
+
 static void fx_queue_request(struct vx_fx_conn *c, uint32_t n)
 {
 	struct vx_fetcher *f = c->f;
 	struct vx_fx_req *r = &c->q[(c->q_head + c->q_len) % VX_FX_DEPTH_MAX];
 
-	vx__download_encode(c->tx + c->tx_len, (uint8_t)vx__rand(&f->rand), f->cfg.request_tag,
-			    f->task_id, n);
-	c->tx_len += VX__HDR_LEN + VX__DOWNLOAD_LEN;
+	fx_tx_request(c, (uint8_t)vx__rand(&f->rand), f->cfg.request_tag, n);
 	r->number = n;
 	r->cancelled = false;
 	r->sent_ns = vx_now_ns();
@@ -330,7 +346,7 @@ static void fx_fill(struct vx_fx_conn *c)
 
 	if (c->state != VX_FX_ACTIVE || f->finishing)
 		return;
-	while (c->q_len < depth && fx_tx_room(c, VX__HDR_LEN + VX__DOWNLOAD_LEN)) {
+	while (c->q_len < depth && fx_tx_room(c, VX_FX_REQ_LEN)) {
 		int64_t n;
 
 		if (c->parent->plain && c->plain_requests > 0)
@@ -361,9 +377,11 @@ static struct vx_fx_conn *fx_conn_get(struct vx_fetcher *f, struct vx_fx_parent 
 	c->plain_requests = 0;
 	c->tx_off = 0;
 	c->tx_len = 0;
-	c->rx = VX_FX_RX_HDR;
-	c->rx_have = 0;
-	c->rx_need = VX__HDR_LEN;
+	vx_frame_dec_init(&c->dec, c->rxb, VX_FRAME_DEC_BUF_MIN, VX_FRAME_DEC_F_EXT, 0);
+	c->hdr_checked = false;
+	c->rx_armed = false;
+	c->tx_armed = false;
+	c->close_armed = false;
 	c->w = NULL;
 	c->buf = NULL;
 	c->vx = false;
@@ -441,11 +459,9 @@ static void fx_top_up(struct vx_fetcher *f)
 
 static void fx_op_done(struct vx_fx_conn *c)
 {
-	struct io_uring_sqe *sqe;
-
 	VX_ASSERT(c->inflight > 0);
 	c->inflight--;
-	if (c->state != VX_FX_CLOSING || c->inflight > 0 || vx_op_armed(&c->close_op))
+	if (c->state != VX_FX_CLOSING || c->inflight > 0 || c->close_armed)
 		return;
 	if (c->buf) {
 		/*
@@ -457,10 +473,9 @@ static void fx_op_done(struct vx_fx_conn *c)
 		c->buf = NULL;
 		fx_buf_put(c->f, b);
 	}
-	sqe = vx_loop_sqe(c->f->loop);
-	io_uring_prep_close(sqe, c->fd);
-	vx_loop_arm(c->f->loop, &c->close_op, sqe, false);
+	c->close_armed = true;
 	c->inflight++;
+	c->f->io->close(c->f->io_ctx, c);
 }
 
 /* A piece writer goes back to the pool; its parent slot may be reused once none name it. */
@@ -509,8 +524,7 @@ static void fx_close(struct vx_fx_conn *c)
 		c->sub_holder = false;
 	}
 	fx_set_state(c, VX_FX_CLOSING);
-	(void)shutdown(c->fd, SHUT_RDWR);
-	vx_loop_cancel_fd(f->loop, c->fd);
+	f->io->shutdown(f->io_ctx, c);
 	c->inflight++;
 	fx_op_done(c);
 	vx_loop_defer(f->loop, &f->kick);
@@ -602,10 +616,8 @@ static void fx_cancel_requests(struct vx_fetcher *f, uint32_t n)
 				continue;
 			r->cancelled = true;
 			if ((c->parent->features & VX_HELLO_F_CANCEL) &&
-			    fx_tx_room(c, VX__HDR_LEN + VX__DOWNLOAD_LEN)) {
-				vx__download_encode(c->tx + c->tx_len, 0, 0, f->task_id, n);
-				c->tx[c->tx_len + 1] = VX__TAG_CANCEL;
-				c->tx_len += VX__HDR_LEN + VX__DOWNLOAD_LEN;
+			    fx_tx_room(c, VX_FX_REQ_LEN)) {
+				fx_tx_request(c, 0, VX_TAG_CANCEL, n);
 				fx_kick_send(c);
 			}
 		}
@@ -659,21 +671,15 @@ static void fx_piece_finish(struct vx_fetcher *f, struct vx_fx_write *w)
 
 static void fx_submit_write(struct vx_fetcher *f, struct vx_fx_buf *b)
 {
-	struct io_uring_sqe *sqe = vx_loop_sqe(f->loop);
-
-	io_uring_prep_write(sqe, b->w->io.fd, b->mem + b->done, b->len - b->done,
-			    b->file_off + b->done);
-	vx_loop_arm(f->loop, &b->op, sqe, false);
+	f->io->write(f->io_ctx, b, b->w->io.fd, b->mem + b->done, b->len - b->done,
+		     b->file_off + b->done);
 }
 
-static void on_write_done(struct vx_loop *loop, struct vx_op *op, int res, uint32_t cflags)
+void vx__fx_write_done(struct vx_fx_buf *b, int res)
 {
-	struct vx_fx_buf *b = op->owner;
 	struct vx_fetcher *f = b->f;
 	struct vx_fx_write *w = b->w;
 
-	(void)loop;
-	(void)cflags;
 	VX_ASSERT(w != NULL);
 	if (res == -EINTR || res == -EAGAIN) {
 		fx_submit_write(f, b);
@@ -717,13 +723,13 @@ static void fx_flush_chunk(struct vx_fx_conn *c)
 static void fx_arm_recv(struct vx_fx_conn *c)
 {
 	struct vx_fetcher *f = c->f;
-	struct io_uring_sqe *sqe;
+	uint64_t body_left = vx_frame_dec_body_left(&c->dec);
 	uint8_t *dst;
 	uint64_t want;
 
-	if (vx_op_armed(&c->recv_op) || c->state == VX_FX_CLOSING || c->state == VX_FX_CONNECTING)
+	if (c->rx_armed || c->state == VX_FX_CLOSING || c->state == VX_FX_CONNECTING)
 		return;
-	if (c->rx == VX_FX_RX_BODY) {
+	if (body_left > 0 && c->w) {
 		if (!c->buf) {
 			if (vx_list_empty(&f->free_bufs)) {
 				if (vx_list_empty(&c->wait_node))
@@ -736,16 +742,18 @@ static void fx_arm_recv(struct vx_fx_conn *c)
 			c->buf->file_off = c->w->io.offset + c->w->received;
 			c->buf->len = 0;
 		}
-		want = VX_MIN(c->body_left, (uint64_t)(f->cfg.chunk_bytes - c->buf->len));
+		want = VX_MIN(body_left, (uint64_t)(f->cfg.chunk_bytes - c->buf->len));
 		dst = c->buf->mem + c->buf->len;
-	} else if (c->rx == VX_FX_RX_DISCARD) {
-		want = VX_MIN(c->body_left, (uint64_t)VX_FX_DISCARD);
+	} else if (body_left > 0) {
+		/* A body nobody needs any more. */
+		want = VX_MIN(body_left, (uint64_t)VX_FX_DISCARD);
 		dst = f->discard;
 	} else {
-		want = c->rx_need - c->rx_have;
-		dst = c->rxb + c->rx_have;
+		/* Never past the frame's end: a body after it goes to its own buffer. */
+		want = VX_MIN(vx_frame_dec_want(&c->dec), VX_FX_RX_STAGE);
+		dst = c->rxb + VX_FRAME_DEC_BUF_MIN;
 	}
-	if (c->rx == VX_FX_RX_BODY || c->rx == VX_FX_RX_DISCARD) {
+	if (body_left > 0) {
 		want = vx__bucket_peek(&f->bucket, want, vx_loop_now_ms(f->loop));
 		if (want == 0) {
 			c->throttled = true;
@@ -753,14 +761,13 @@ static void fx_arm_recv(struct vx_fx_conn *c)
 		}
 	}
 	VX_ASSERT(want > 0);
-	sqe = vx_loop_sqe(f->loop);
-	io_uring_prep_recv(sqe, c->fd, dst, (size_t)want, 0);
-	vx_loop_arm(f->loop, &c->recv_op, sqe, false);
+	c->rx_armed = true;
 	c->inflight++;
+	f->io->recv(f->io_ctx, c, dst, (size_t)want);
 }
 
 /* Starts reading the body of the answer at the head of the queue. */
-static int fx_start_body(struct vx_fx_conn *c, const struct vx__meta *m)
+static int fx_start_body(struct vx_fx_conn *c, const struct vx_piece_content *m)
 {
 	struct vx_fetcher *f = c->f;
 	struct vx_fx_req *r = &c->q[c->q_head];
@@ -770,17 +777,14 @@ static int fx_start_body(struct vx_fx_conn *c, const struct vx__meta *m)
 	if (m->number != r->number || m->length != piece_len(f, r->number) ||
 	    m->offset != (uint64_t)r->number * f->cfg.piece_length)
 		return -EPROTO;
-	c->body_left = m->length;
+	/* From here on c->w == NULL means the body is received into the discard buffer. */
 	if (r->cancelled || f->pieces[r->number].state >= VX_FX_WRITING ||
-	    vx_list_empty(&f->free_writes)) {
-		c->rx = VX_FX_RX_DISCARD;
+	    vx_list_empty(&f->free_writes))
 		return 0;
-	}
 	w = vx_list_first(&f->free_writes, struct vx_fx_write, node);
 	ret = f->cfg.sink->begin(f->cfg.sink_ctx, r->number, &w->io);
 	if (ret == -EALREADY || ret == -EBUSY) {
 		/* Another connection is writing it (endgame): let that one win. */
-		c->rx = VX_FX_RX_DISCARD;
 		return 0;
 	}
 	if (ret < 0)
@@ -793,7 +797,6 @@ static int fx_start_body(struct vx_fx_conn *c, const struct vx__meta *m)
 		f->status = -EINVAL;
 		f->finishing = true;
 		vx_loop_defer(f->loop, &f->kick);
-		c->rx = VX_FX_RX_DISCARD;
 		return 0;
 	}
 	VX_ASSERT(w->io.length == m->length);
@@ -810,7 +813,6 @@ static int fx_start_body(struct vx_fx_conn *c, const struct vx__meta *m)
 	w->failed = false;
 	w->err = 0;
 	c->w = w;
-	c->rx = VX_FX_RX_BODY;
 	return 0;
 }
 
@@ -823,9 +825,6 @@ static void fx_answer_done(struct vx_fx_conn *c)
 	fx_unrequest(f, r->number);
 	c->q_head = (c->q_head + 1) % VX_FX_DEPTH_MAX;
 	c->q_len--;
-	c->rx = VX_FX_RX_HDR;
-	c->rx_have = 0;
-	c->rx_need = VX__HDR_LEN;
 	if (c->parent->plain) {
 		/* Dragonfly closes after one answer; so do we, and open the next connection. */
 		fx_close(c);
@@ -861,22 +860,23 @@ static void fx_body_done(struct vx_fx_conn *c)
 		fx_drop_parent(p, f, VX_FETCH_DROP_DIGEST, VX_EDIGEST);
 }
 
+/* @n body bytes arrived where fx_arm_recv() asked; the decoder has counted them. */
 static void fx_got_body_bytes(struct vx_fx_conn *c, uint32_t n)
 {
 	struct vx_fetcher *f = c->f;
+	bool last = vx_frame_dec_body_left(&c->dec) == 0;
 
 	f->stats.bytes_received += n;
 	vx__bucket_take(&f->bucket, n);
-	c->body_left -= n;
-	if (c->rx == VX_FX_RX_DISCARD) {
-		if (c->body_left == 0)
+	if (!c->w) {
+		if (last)
 			fx_answer_done(c);
 		return;
 	}
-	c->w->crc = vx__crc32(c->w->crc, c->buf->mem + c->buf->len, n);
+	c->w->crc = vx_crc32(c->w->crc, c->buf->mem + c->buf->len, n);
 	c->w->received += n;
 	c->buf->len += n;
-	if (c->body_left == 0) {
+	if (last) {
 		fx_body_done(c);
 		return;
 	}
@@ -884,68 +884,136 @@ static void fx_got_body_bytes(struct vx_fx_conn *c, uint32_t n)
 		fx_flush_chunk(c);
 }
 
-/* Handles a complete frame value in rxb[]; returns a negative errno to drop the parent. */
-static int fx_got_value(struct vx_fx_conn *c)
+/*
+ * The data plane's limits on a frame whose header just came in, on top of vortex's: which
+ * frames this connection may get now, and the 4 KiB metadata bound. Applied before any value
+ * byte is collected. Returns 0 or -EPROTO.
+ */
+static int fx_check_header(const struct vx_fx_conn *c, const struct vx_frame_hdr *h)
+{
+	const struct vx_fetcher *f = c->f;
+
+	if (vx_tag_is_content(h->tag))
+		return c->q_len > 0 && h->length <= 4 + VX_FX_META_MAX ? 0 : -EPROTO;
+	switch (h->tag) {
+	case VX_TAG_ERROR:
+	case VX_TAG_CLOSE:
+		return 0;
+	case VX_TAG_HELLO:
+		return c->vx ? 0 : -EPROTO;
+	case VX_TAG_BITFIELD:
+		return c->parent->subscribed && h->length == vx_bitfield_value_len(f->piece_count)
+			       ? 0
+			       : -EPROTO;
+	case VX_TAG_HAVE:
+		return c->parent->subscribed ? 0 : -EPROTO;
+	default:
+		/* Requests, INTEREST and CANCEL go the other way; LZ4 is never offered. */
+		return -EPROTO;
+	}
+}
+
+static void fx_fail(struct vx_fx_conn *c, enum vx_fetch_drop why, int err)
+{
+	fx_drop_parent(c->parent, c->f, why, err);
+}
+
+/*
+ * The parent closed the connection (@res 0), sent Close (0 too), or the connection failed
+ * (@res < 0).
+ */
+static void fx_peer_closed(struct vx_fx_conn *c, int res)
+{
+	struct vx_fx_parent *p = c->parent;
+
+	if (!c->got_bytes && c->vx && !p->mode_known) {
+		/* Closed on our HELLO: a Dragonfly peer. Use plain Vortex from now on. */
+		p->plain = true;
+		p->mode_known = true;
+		p->all_pieces = true;
+		fx_close(c);
+	} else if (c->q_len == 0 && c->state == VX_FX_ACTIVE) {
+		/* Plain: closed after its answer. vx: closed while idle (its idle limit). */
+		fx_close(c);
+	} else if (p->plain && ++p->plain_failures < VX_FX_PLAIN_RETRIES) {
+		fx_close(c);
+	} else {
+		fx_fail(c, VX_FETCH_DROP_ERROR, res ? res : -ECONNRESET);
+	}
+}
+
+/* Handles a decoded frame (not a body); returns a negative errno to drop the parent. */
+static int fx_got_frame(struct vx_fx_conn *c, const struct vx_frame *fr)
 {
 	struct vx_fetcher *f = c->f;
-	const uint8_t *v = c->rxb + VX__HDR_LEN;
-	struct vx_hello h;
-	struct vx__meta m;
-	uint32_t i, k;
+	union {
+		struct vx_hello hello;
+		struct vx_bitfield bits;
+		struct vx_have have;
+		struct vx_error_value err;
+	} u;
+	uint32_t i;
 
-	switch (c->rx_tag) {
-	case VX__TAG_HELLO:
-		if (c->state != VX_FX_HANDSHAKE || vx_hello_decode(v, c->rx_len, &h) < 0)
+	if (vx_tag_is_content(fr->hdr.tag)) {
+		/* Dragonfly's framing only: the header's length is the value's, the body follows. */
+		if (fr->value_len != fr->hdr.length || fx_start_body(c, &fr->content) < 0)
 			return -EPROTO;
-		c->parent->features = h.features & (VX_HELLO_F_PIPELINE | VX_HELLO_F_AVAILABILITY |
-						    VX_HELLO_F_CANCEL);
+		return 0;
+	}
+	switch (fr->hdr.tag) {
+	case VX_TAG_HELLO:
+		if (c->state != VX_FX_HANDSHAKE ||
+		    vx_hello_decode(fr->value, fr->value_len, &u.hello) < 0)
+			return -EPROTO;
+		c->parent->features =
+			u.hello.features &
+			(VX_HELLO_F_PIPELINE | VX_HELLO_F_AVAILABILITY | VX_HELLO_F_CANCEL);
 		c->parent->mode_known = true;
-		c->parent->max_inflight = h.max_inflight;
-		c->parent->all_pieces = !(h.features & VX_HELLO_F_AVAILABILITY);
+		c->parent->max_inflight = u.hello.max_inflight;
+		c->parent->all_pieces = !(u.hello.features & VX_HELLO_F_AVAILABILITY);
 		fx_set_state(c, VX_FX_ACTIVE);
 		vx_loop_defer(f->loop, &f->kick);
-		break;
-	case VX__TAG_BITFIELD:
-		if (c->rx_len < VX__TASK_ID_LEN + 4 || memcmp(v, f->task_id, VX__TASK_ID_LEN) ||
-		    vx_get_be32(v + VX__TASK_ID_LEN) != f->piece_count ||
-		    c->rx_len != VX__TASK_ID_LEN + 4 + f->bits_len)
+		return 0;
+	case VX_TAG_BITFIELD:
+		if (vx_bitfield_decode(fr->value, fr->value_len, &u.bits) < 0 ||
+		    memcmp(u.bits.task_id, f->task_id, VX_TASK_ID_LEN) != 0 ||
+		    u.bits.piece_count != f->piece_count)
 			return -EPROTO;
 		for (i = 0; i < f->piece_count; i++) {
-			if (vx__bit_get(v + VX__TASK_ID_LEN + 4, i))
+			if (vx_bitfield_has(&u.bits, i))
 				(void)vx__pick_gain(&f->pick, c->parent, i);
 		}
 		vx_loop_defer(f->loop, &f->kick);
-		break;
-	case VX__TAG_HAVE:
-		if (c->rx_len < VX__TASK_ID_LEN + 4 || (c->rx_len - VX__TASK_ID_LEN) % 4 ||
-		    memcmp(v, f->task_id, VX__TASK_ID_LEN))
+		return 0;
+	case VX_TAG_HAVE:
+		if (vx_have_decode(fr->value, fr->value_len, &u.have) < 0 ||
+		    memcmp(u.have.task_id, f->task_id, VX_TASK_ID_LEN) != 0)
 			return -EPROTO;
-		k = (c->rx_len - VX__TASK_ID_LEN) / 4;
-		for (i = 0; i < k; i++) {
-			uint32_t n = vx_get_be32(v + VX__TASK_ID_LEN + 4 * i);
+		for (i = 0; i < u.have.count; i++) {
+			uint32_t n = vx_have_number(&u.have, i);
 
 			if (n >= f->piece_count)
 				return -EPROTO;
 			(void)vx__pick_gain(&f->pick, c->parent, n);
 		}
 		vx_loop_defer(f->loop, &f->kick);
-		break;
-	case VX__TAG_ERROR:
-		if (c->q_len == 0)
+		return 0;
+	case VX_TAG_ERROR:
+		if (c->q_len == 0 || vx_error_decode(fr->value, fr->value_len, &u.err) < 0)
 			return -EPROTO;
-		if (v[0] == VX__ERR_CANCELLED || v[0] == VX__ERR_BUSY) {
+		if (u.err.code == VX_ERROR_CODE_CANCELLED || u.err.code == VX_ERROR_CODE_BUSY) {
 			/*
 			 * Cancelled: we asked for that. Busy: the piece goes back to be asked
 			 * again, from this parent not before VX_FX_BUSY_MS (a seed that sent it
 			 * to another child just now: that child will have it soon).
 			 */
-			if (v[0] == VX__ERR_BUSY)
+			if (u.err.code == VX_ERROR_CODE_BUSY)
 				vx__pick_refuse(&f->pick, c->parent, c->q[c->q_head].number,
 						vx_loop_now_ms(f->loop));
 			fx_answer_done(c);
 			return 0;
 		}
-		if (v[0] != VX__ERR_NOT_FOUND)
+		if (u.err.code != VX_ERROR_CODE_NOT_FOUND)
 			return VX_EPEER_ERROR;
 		/* It does not have the piece (yet): forget that it had it. */
 		i = c->q[c->q_head].number;
@@ -955,60 +1023,54 @@ static int fx_got_value(struct vx_fx_conn *c)
 			vx__pick_all_but(&f->pick, c->parent, i);
 		fx_answer_done(c);
 		return 0;
+	case VX_TAG_CLOSE:
+		/* The parent ends the connection on purpose (spec/vortex.md 3.4). */
+		fx_peer_closed(c, 0);
+		return 0;
 	default:
-		VX_ASSERT(vx__tag_is_content(c->rx_tag));
-		if (c->q_len == 0 || vx__content_value_decode(v, c->rx_len, &m) < 0)
-			return -EPROTO;
-		return fx_start_body(c, &m) < 0 ? -EPROTO : 1;
+		return -EPROTO; /* fx_check_header() let no other tag through */
 	}
-	c->rx = VX_FX_RX_HDR;
-	c->rx_have = 0;
-	c->rx_need = VX__HDR_LEN;
-	return 0;
 }
 
-/* A frame header is complete: check the length against the tag before reading the value. */
-static int fx_got_header(struct vx_fx_conn *c)
+/*
+ * @n header or value bytes arrived at @p (at most what the decoder wanted): feeds them to the
+ * decoder and acts on what it yields. Returns 0 or a negative errno to drop the parent.
+ */
+static int fx_got_frame_bytes(struct vx_fx_conn *c, const uint8_t *p, size_t n)
 {
-	uint8_t tag = c->rxb[1];
-	uint32_t len = vx_get_be32(c->rxb + 2), max;
-
-	if (vx__tag_is_content(tag))
-		max = 4 + VX_FX_META_MAX;
-	else if (tag == VX__TAG_ERROR)
-		max = VX__ERROR_MAX;
-	else if (tag == VX__TAG_HELLO && c->vx)
-		max = VX__HELLO_MAX;
-	else if (tag == VX__TAG_BITFIELD && c->parent->subscribed)
-		max = VX__BITFIELD_VALUE_MAX;
-	else if (tag == VX__TAG_HAVE && c->parent->subscribed)
-		max = VX__TASK_ID_LEN + 4 * 1024;
-	else
-		return -EPROTO;
-	if (len > max || len == 0)
-		return -EPROTO;
-	if (vx__tag_is_content(tag) && c->q_len == 0)
-		return -EPROTO;
-	c->rx_tag = tag;
-	c->rx_len = len;
-	c->rx = VX_FX_RX_VALUE;
-	c->rx_need = VX__HDR_LEN + len;
-	return 0;
-}
-
-static void fx_fail(struct vx_fx_conn *c, enum vx_fetch_drop why, int err)
-{
-	fx_drop_parent(c->parent, c->f, why, err);
-}
-
-static void on_recv_done(struct vx_loop *loop, struct vx_op *op, int res, uint32_t cflags)
-{
-	struct vx_fx_conn *c = op->owner;
-	struct vx_fetcher *f = c->f;
+	const struct vx_frame_hdr *h;
+	struct vx_frame fr;
+	ssize_t r = vx_frame_dec_feed(&c->dec, p, n, &fr);
 	int ret;
 
-	(void)loop;
-	(void)cflags;
+	if (r == -EAGAIN) {
+		h = vx_frame_dec_hdr(&c->dec);
+		if (!h || c->hdr_checked)
+			return 0;
+		c->hdr_checked = true;
+		return fx_check_header(c, h);
+	}
+	if (r < 0) {
+		vx_info("fetcher: parent %u: %s", c->parent->index,
+			vx_frame_dec_reason_str(&c->dec));
+		return (int)r;
+	}
+	VX_ASSERT((size_t)r == n); /* a frame ends exactly where the decoder's want did */
+	if (!c->hdr_checked) {
+		ret = fx_check_header(c, &fr.hdr); /* a frame with an empty value: Close */
+		if (ret < 0)
+			return ret;
+	}
+	c->hdr_checked = false;
+	return fx_got_frame(c, &fr);
+}
+
+void vx__fx_recv_done(struct vx_fx_conn *c, int res)
+{
+	struct vx_fetcher *f = c->f;
+	int ret = 0;
+
+	c->rx_armed = false;
 	if (c->state == VX_FX_CLOSING) {
 		fx_op_done(c);
 		return;
@@ -1019,56 +1081,34 @@ static void on_recv_done(struct vx_loop *loop, struct vx_op *op, int res, uint32
 		return;
 	}
 	if (res <= 0) {
-		struct vx_fx_parent *p = c->parent;
-
-		if (!c->got_bytes && c->vx && !p->mode_known) {
-			/* Closed on our HELLO: a Dragonfly peer. Use plain Vortex from now on. */
-			p->plain = true;
-			p->mode_known = true;
-			p->all_pieces = true;
-			fx_close(c);
-		} else if (c->q_len == 0 && c->state == VX_FX_ACTIVE) {
-			/* Plain: closed after its answer. vx: closed while idle (its idle limit). */
-			fx_close(c);
-		} else if (p->plain && ++p->plain_failures < VX_FX_PLAIN_RETRIES) {
-			fx_close(c);
-		} else {
-			fx_fail(c, VX_FETCH_DROP_ERROR, res ? res : -ECONNRESET);
-		}
+		fx_peer_closed(c, res);
 		fx_op_done(c);
 		return;
 	}
 	c->got_bytes = true;
 	c->last_rx_ms = vx_loop_now_ms(f->loop);
-	if (c->rx == VX_FX_RX_BODY || c->rx == VX_FX_RX_DISCARD) {
-		fx_got_body_bytes(c, (uint32_t)res);
+	if (vx_frame_dec_body_left(&c->dec) > 0) {
+		size_t n = vx_frame_dec_body(&c->dec, (size_t)res);
+
+		VX_ASSERT(n == (size_t)res); /* fx_arm_recv() never asks past the body */
+		fx_got_body_bytes(c, (uint32_t)n);
 	} else {
-		c->rx_have += (uint32_t)res;
-		ret = 0;
-		if (c->rx_have == c->rx_need && c->rx == VX_FX_RX_HDR)
-			ret = fx_got_header(c);
-		if (ret == 0 && c->rx_have == c->rx_need && c->rx == VX_FX_RX_VALUE)
-			ret = fx_got_value(c);
-		if (ret < 0) {
-			fx_fail(c,
-				ret == VX_EPEER_ERROR ? VX_FETCH_DROP_ERROR
-						      : VX_FETCH_DROP_PROTOCOL,
-				ret);
-			fx_op_done(c);
-			return;
-		}
+		ret = fx_got_frame_bytes(c, c->rxb + VX_FRAME_DEC_BUF_MIN, (size_t)res);
+	}
+	if (ret < 0) {
+		fx_fail(c, ret == VX_EPEER_ERROR ? VX_FETCH_DROP_ERROR : VX_FETCH_DROP_PROTOCOL,
+			ret);
+		fx_op_done(c);
+		return;
 	}
 	if (c->state != VX_FX_CLOSING)
 		fx_arm_recv(c);
 	fx_op_done(c);
 }
 
-static void on_send_done(struct vx_loop *loop, struct vx_op *op, int res, uint32_t cflags)
+void vx__fx_send_done(struct vx_fx_conn *c, int res)
 {
-	struct vx_fx_conn *c = op->owner;
-
-	(void)loop;
-	(void)cflags;
+	c->tx_armed = false;
 	if (c->state == VX_FX_CLOSING) {
 		fx_op_done(c);
 		return;
@@ -1091,13 +1131,25 @@ static void on_send_done(struct vx_loop *loop, struct vx_op *op, int res, uint32
 	fx_op_done(c);
 }
 
+/* Appends a frame with a ready value; the send buffer is sized for the session's frames. */
+static void fx_tx_frame(struct vx_fx_conn *c, uint8_t tag, const uint8_t *value, uint32_t len)
+{
+	ssize_t n = vx_frame_encode(c->tx + c->tx_len, sizeof(c->tx) - c->tx_len,
+				    (uint8_t)vx__rand(&c->f->rand), tag, value, len);
+
+	VX_ASSERT(n == (ssize_t)(VX_FRAME_HDR_LEN + len));
+	c->tx_len += (uint32_t)n;
+}
+
 static void fx_start_session(struct vx_fx_conn *c)
 {
 	struct vx_fetcher *f = c->f;
 	struct vx_fx_parent *p = c->parent;
 	struct vx_hello h = { 0 };
 	struct vx_interest in;
+	uint8_t v[VX_INTEREST_LEN];
 
+	_Static_assert(sizeof(v) >= VX_HELLO_LEN, "one value buffer for HELLO and INTEREST");
 	if (p->plain) {
 		fx_set_state(c, VX_FX_ACTIVE);
 		fx_fill(c);
@@ -1111,17 +1163,14 @@ static void fx_start_session(struct vx_fx_conn *c)
 	h.features = VX_HELLO_F_PIPELINE | VX_HELLO_F_AVAILABILITY | VX_HELLO_F_CANCEL;
 	h.max_inflight = 1;
 	h.max_value_len = VX__BITFIELD_VALUE_MAX;
-	vx__hdr_put(c->tx, (uint8_t)vx__rand(&f->rand), VX__TAG_HELLO, VX__HELLO_LEN);
-	VX_ASSERT(vx_hello_encode(&h, c->tx + VX__HDR_LEN) == 0);
-	c->tx_len = VX__HDR_LEN + VX__HELLO_LEN;
+	VX_ASSERT(vx_hello_encode(&h, v) == 0);
+	fx_tx_frame(c, VX_TAG_HELLO, v, VX_HELLO_LEN);
 	if (!p->subscribed) {
 		memset(&in, 0, sizeof(in));
-		memcpy(in.task_id, f->task_id, VX__TASK_ID_LEN);
+		memcpy(in.task_id, f->task_id, sizeof(in.task_id));
 		in.op = VX_INTEREST_SUBSCRIBE;
-		vx__hdr_put(c->tx + c->tx_len, (uint8_t)vx__rand(&f->rand), VX__TAG_INTEREST,
-			    VX__INTEREST_LEN);
-		VX_ASSERT(vx_interest_encode(&in, c->tx + c->tx_len + VX__HDR_LEN) == 0);
-		c->tx_len += VX__HDR_LEN + VX__INTEREST_LEN;
+		VX_ASSERT(vx_interest_encode(&in, v) == 0);
+		fx_tx_frame(c, VX_TAG_INTEREST, v, VX_INTEREST_LEN);
 		p->subscribed = true;
 		c->sub_holder = true;
 	}
@@ -1157,6 +1206,120 @@ static void fx_dial_failed(struct vx_fx_conn *c, int err)
 	fx_close(c);
 }
 
+void vx__fetcher_set_io(struct vx_fetcher *f, const struct vx_fx_io *io, void *ctx)
+{
+	VX_ASSERT(f->pick.nr_parents == 0);
+	f->io = io;
+	f->io_ctx = ctx;
+}
+
+int vx__fetcher_add_parent_undialled(struct vx_fetcher *f, const struct sockaddr *addr,
+				     socklen_t addr_len, const char *id)
+{
+	bool finishing = f->finishing;
+	int ret;
+
+	f->finishing = true; /* a finished fetcher takes a parent but opens no connection */
+	ret = vx_fetcher_add_parent(f, addr, addr_len, id);
+	f->finishing = finishing;
+	return ret;
+}
+
+int vx__fetcher_attach(struct vx_fetcher *f, uint32_t parent)
+{
+	struct vx_fx_parent *p;
+	struct vx_fx_conn *c;
+
+	if (parent >= f->pick.nr_parents || f->finishing)
+		return -EINVAL;
+	p = &f->parents[parent];
+	if (!p->used || p->dropped)
+		return -EINVAL;
+	c = fx_conn_get(f, p);
+	if (!c)
+		return -EBUSY;
+	/* As on_connect_done() after a connect that succeeded. */
+	fx_set_state(c, VX_FX_CONNECTING);
+	c->last_rx_ms = vx_loop_now_ms(f->loop);
+	fx_start_session(c);
+	return 0;
+}
+
+/* ---- the ring under the connections (fetcher_io.h) -------------------------------------- */
+
+static void ring_recv(void *ctx, struct vx_fx_conn *c, uint8_t *dst, size_t len)
+{
+	struct io_uring_sqe *sqe = vx_loop_sqe(c->f->loop);
+
+	(void)ctx;
+	io_uring_prep_recv(sqe, c->fd, dst, len, 0);
+	vx_loop_arm(c->f->loop, &c->recv_op, sqe, false);
+}
+
+static void ring_send(void *ctx, struct vx_fx_conn *c, const uint8_t *src, size_t len)
+{
+	struct io_uring_sqe *sqe = vx_loop_sqe(c->f->loop);
+
+	(void)ctx;
+	io_uring_prep_send(sqe, c->fd, src, len, MSG_NOSIGNAL);
+	vx_loop_arm(c->f->loop, &c->send_op, sqe, false);
+}
+
+static void ring_shutdown(void *ctx, struct vx_fx_conn *c)
+{
+	(void)ctx;
+	(void)shutdown(c->fd, SHUT_RDWR);
+	vx_loop_cancel_fd(c->f->loop, c->fd);
+}
+
+static void ring_close(void *ctx, struct vx_fx_conn *c)
+{
+	struct io_uring_sqe *sqe = vx_loop_sqe(c->f->loop);
+
+	(void)ctx;
+	io_uring_prep_close(sqe, c->fd);
+	vx_loop_arm(c->f->loop, &c->close_op, sqe, false);
+}
+
+static void ring_write(void *ctx, struct vx_fx_buf *b, int fd, const uint8_t *src, size_t len,
+		       uint64_t off)
+{
+	struct io_uring_sqe *sqe = vx_loop_sqe(b->f->loop);
+
+	(void)ctx;
+	io_uring_prep_write(sqe, fd, src, (unsigned int)len, off);
+	vx_loop_arm(b->f->loop, &b->op, sqe, false);
+}
+
+static const struct vx_fx_io fx_ring_io = {
+	.recv = ring_recv,
+	.send = ring_send,
+	.shutdown = ring_shutdown,
+	.close = ring_close,
+	.write = ring_write,
+};
+
+static void on_recv_done(struct vx_loop *loop, struct vx_op *op, int res, uint32_t cflags)
+{
+	(void)loop;
+	(void)cflags;
+	vx__fx_recv_done(op->owner, res);
+}
+
+static void on_send_done(struct vx_loop *loop, struct vx_op *op, int res, uint32_t cflags)
+{
+	(void)loop;
+	(void)cflags;
+	vx__fx_send_done(op->owner, res);
+}
+
+static void on_write_done(struct vx_loop *loop, struct vx_op *op, int res, uint32_t cflags)
+{
+	(void)loop;
+	(void)cflags;
+	vx__fx_write_done(op->owner, res);
+}
+
 static void on_connect_done(struct vx_loop *loop, struct vx_op *op, int res, uint32_t cflags)
 {
 	struct vx_fx_conn *c = op->owner;
@@ -1188,16 +1351,13 @@ static void on_connect_timeout_done(struct vx_loop *loop, struct vx_op *op, int 
 	fx_op_done(op->owner);
 }
 
-static void on_close_done(struct vx_loop *loop, struct vx_op *op, int res, uint32_t cflags)
+void vx__fx_close_done(struct vx_fx_conn *c)
 {
-	struct vx_fx_conn *c = op->owner;
 	struct vx_fetcher *f = c->f;
 
-	(void)loop;
-	(void)res;
-	(void)cflags;
 	VX_ASSERT(c->inflight == 1);
 	c->inflight = 0;
+	c->close_armed = false;
 	c->parent->conns--;
 	c->gen++;
 	c->fd = -1;
@@ -1207,6 +1367,14 @@ static void on_close_done(struct vx_loop *loop, struct vx_op *op, int res, uint3
 	vx_list_add(&f->free_conns, &c->node);
 	fx_maybe_finish(f);
 	vx_loop_defer(f->loop, &f->kick);
+}
+
+static void on_close_done(struct vx_loop *loop, struct vx_op *op, int res, uint32_t cflags)
+{
+	(void)loop;
+	(void)res;
+	(void)cflags;
+	vx__fx_close_done(op->owner);
 }
 
 /* ---- the fetcher as a whole -------------------------------------------------------------- */
@@ -1308,11 +1476,11 @@ int vx_fetcher_new(struct vx_fetcher **out, struct vx_loop *loop, const struct v
 
 	VX_ASSERT(out != NULL);
 	*out = NULL;
-	if (!cfg->task_id || strlen(cfg->task_id) != VX__TASK_ID_LEN ||
-	    !vx__task_id_valid(cfg->task_id) || !vx__tag_is_download(cfg->request_tag) ||
-	    !cfg->sink || cfg->piece_length == 0 || cfg->piece_length > VX__BODY_MAX ||
-	    cfg->pipeline_depth == 0 || cfg->pipeline_depth > VX_FX_DEPTH_MAX ||
-	    cfg->conns_per_parent == 0 || cfg->buffers == 0 || cfg->max_parents == 0 ||
+	if (!cfg->task_id || !vx_task_id_valid(cfg->task_id, strlen(cfg->task_id)) ||
+	    !vx_tag_is_download(cfg->request_tag) || !cfg->sink || cfg->piece_length == 0 ||
+	    cfg->piece_length > VX_PIECE_BODY_MAX || cfg->pipeline_depth == 0 ||
+	    cfg->pipeline_depth > VX_FX_DEPTH_MAX || cfg->conns_per_parent == 0 ||
+	    cfg->buffers == 0 || cfg->max_parents == 0 ||
 	    cfg->max_parents > UINT16_MAX || /* a piece's holders count is 16 bits */
 	    cfg->chunk_bytes == 0 || !VX_IS_ALIGNED(cfg->chunk_bytes, 4096u))
 		return -EINVAL;
@@ -1323,8 +1491,9 @@ int vx_fetcher_new(struct vx_fetcher **out, struct vx_loop *loop, const struct v
 	if (!f)
 		return -ENOMEM;
 	f->loop = loop;
+	f->io = &fx_ring_io;
 	f->cfg = *cfg;
-	memcpy(f->task_id, cfg->task_id, VX__TASK_ID_LEN);
+	memcpy(f->task_id, cfg->task_id, VX_TASK_ID_LEN);
 	f->cfg.task_id = NULL;
 	f->piece_count = (uint32_t)count;
 	f->bits_len = (uint32_t)((count + 7) / 8);

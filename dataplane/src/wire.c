@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * wire.c: the few Vortex encoders and decoders the data plane needs, and its token bucket.
+ * wire.c: the upload server's few Vortex frame helpers over vortex/, and the token bucket.
  * Byte layouts follow spec/vortex.md (Dragonfly's v0.1.5 wire format); the extension frames
  * are described in spec/dataplane.md.
  */
@@ -13,6 +13,7 @@
 
 #include "vx_assert.h"
 #include "vx_digest.h"
+#include "vx_frame.h"
 #include "vx_piece.h"
 
 bool vx__task_id_valid(const char *id)
@@ -45,7 +46,7 @@ ssize_t vx__content_head_encode(uint8_t *out, size_t out_len, uint8_t packet_id,
 	};
 	ssize_t n;
 
-	VX_ASSERT(vx__tag_is_content(tag));
+	VX_ASSERT(vx_tag_is_content(tag));
 	if (out_len < VX__HDR_LEN)
 		return -ENOBUFS;
 	/* vortex's encoder validates lengths and UTF-8; the header length is the value's. */
@@ -54,27 +55,6 @@ ssize_t vx__content_head_encode(uint8_t *out, size_t out_len, uint8_t packet_id,
 		return n == -ENOSPC ? -ENOBUFS : n;
 	vx__hdr_put(out, packet_id, tag, (uint32_t)n);
 	return VX__HDR_LEN + n;
-}
-
-int vx__content_value_decode(const uint8_t *in, size_t len, struct vx__meta *m)
-{
-	struct vx_piece_content pc;
-	ssize_t n = vx_piece_content_decode(in, len, &pc);
-
-	/* Dragonfly frames content as exactly 4 + metadata_length: nothing may trail it. */
-	if (n < 0 || (size_t)n != len)
-		return -EPROTO;
-	m->number = pc.number;
-	m->offset = pc.offset;
-	m->length = pc.length;
-	m->digest = pc.digest;
-	m->digest_len = pc.digest_len;
-	m->parent_id = pc.parent_id;
-	m->parent_id_len = pc.parent_id_len;
-	m->traffic_type = pc.traffic_type;
-	m->cost_s = pc.cost_s;
-	m->created_s = pc.created_at_s;
-	return 0;
 }
 
 ssize_t vx__error_encode(uint8_t *out, size_t out_len, uint8_t packet_id, uint8_t code,
@@ -89,15 +69,6 @@ ssize_t vx__error_encode(uint8_t *out, size_t out_len, uint8_t packet_id, uint8_
 		return -ENOBUFS;
 	vx__hdr_put(out, packet_id, VX__TAG_ERROR, (uint32_t)n);
 	return VX__HDR_LEN + n;
-}
-
-void vx__download_encode(uint8_t out[VX__HDR_LEN + VX__DOWNLOAD_LEN], uint8_t packet_id,
-			 uint8_t tag, const char *task_id, uint32_t number)
-{
-	VX_ASSERT(vx__tag_is_download(tag));
-	vx__hdr_put(out, packet_id, tag, VX__DOWNLOAD_LEN);
-	memcpy(out + VX__HDR_LEN, task_id, VX__TASK_ID_LEN);
-	vx_put_be32(out + VX__HDR_LEN + VX__TASK_ID_LEN, number);
 }
 
 uint32_t vx__crc32_format(uint32_t crc, char out[VX__DIGEST_STR_MAX])

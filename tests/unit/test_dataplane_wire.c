@@ -2,8 +2,8 @@
 /*
  * test_dataplane_wire.c: the data plane's private wire helpers and token bucket: the
  * PieceContent head exactly as Dragonfly frames it (header length 4 + metadata_length, metadata
- * 45 + digest + parent id bytes), Error and DownloadPiece frames, task-id checks, and the
- * bucket's refill, burst cap and unlimited mode.
+ * 45 + digest + parent id bytes) and as vortex's decoder reads it back, Error frames, task-id
+ * checks, and the bucket's refill, burst cap and unlimited mode.
  */
 #include "vx_test.h"
 
@@ -12,6 +12,7 @@
 
 #include "dataplane_int.h"
 #include "vx_bytes.h"
+#include "vx_piece.h"
 
 #define TASK "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
@@ -30,7 +31,7 @@ static void test_vx__content_head_encode__dragonfly_layout(void **state)
 		.cost_s = 3,
 		.created_s = 1700000000,
 	};
-	struct vx__meta d;
+	struct vx_piece_content d;
 	ssize_t n;
 
 	(void)state;
@@ -50,14 +51,13 @@ static void test_vx__content_head_encode__dragonfly_layout(void **state)
 	assert_int_equal(out[60], 1);
 	assert_int_equal(vx_get_be64(out + 61), 3);
 	assert_int_equal(vx_get_be64(out + 69), 1700000000);
-	assert_int_equal(vx__content_value_decode(out + 6, (size_t)n - 6, &d), 0);
+	assert_int_equal(vx_piece_content_decode(out + 6, (size_t)n - 6, &d), n - 6);
 	assert_int_equal(d.number, 7);
 	assert_int_equal(d.length, 1234);
 	assert_int_equal(d.digest_len, 16);
-	/* Too small a buffer, a value cut short, bytes trailing the metadata: refused. */
+	assert_int_equal(d.created_at_s, 1700000000);
+	/* Too small a buffer: refused. */
 	assert_int_equal(vx__content_head_encode(out, 20, 0, 0x01, &m), -ENOBUFS);
-	assert_int_equal(vx__content_value_decode(out + 6, (size_t)n - 7, &d), -EPROTO);
-	assert_int_equal(vx__content_value_decode(out + 6, (size_t)n - 5, &d), -EPROTO);
 }
 
 static void test_vx__error_encode__cut_to_buffer(void **state)
@@ -73,18 +73,6 @@ static void test_vx__error_encode__cut_to_buffer(void **state)
 	assert_int_equal(out[6], 2);
 	assert_memory_equal(out + 7, "piece not", 9);
 	assert_int_equal(vx__error_encode(out, 6, 1, 2, "x"), -ENOBUFS);
-}
-
-static void test_vx__download_encode__68_byte_value(void **state)
-{
-	uint8_t out[74];
-
-	(void)state;
-	vx__download_encode(out, 5, 0x04, TASK, 0xdeadbeef);
-	assert_int_equal(out[1], 0x04);
-	assert_int_equal(vx_get_be32(out + 2), 68);
-	assert_memory_equal(out + 6, TASK, 64);
-	assert_int_equal(vx_get_be32(out + 70), 0xdeadbeef);
 }
 
 static void test_vx__task_id_valid__lowercase_hex_only(void **state)
@@ -123,7 +111,6 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_vx__content_head_encode__dragonfly_layout),
 		cmocka_unit_test(test_vx__error_encode__cut_to_buffer),
-		cmocka_unit_test(test_vx__download_encode__68_byte_value),
 		cmocka_unit_test(test_vx__task_id_valid__lowercase_hex_only),
 		cmocka_unit_test(test_vx__bucket_peek__refill_and_cap),
 	};

@@ -476,6 +476,59 @@ static void test_vx_frame_dec_body__counts_only(void **state)
 	assert_int_equal(vx_frame_dec_feed(&f->dec, NULL, 0, &fr), -EAGAIN);
 }
 
+/* Reading exactly vx_frame_dec_want() bytes each time never crosses a frame's end. */
+static void test_vx_frame_dec_want__never_past_a_frame(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t v[256];
+	struct vx_frame fr;
+	size_t n = content_value(v, 3), off = 0;
+	ssize_t r;
+
+	add_frame(f, VX_TAG_PIECE_CONTENT, v, (uint32_t)n);
+	add_raw(f, "abc", 3);
+	add_frame(f, VX_TAG_ERROR, "\x02gone", 5);
+	assert_int_equal(vx_frame_dec_want(&f->dec), VX_FRAME_HDR_LEN);
+	assert_null(vx_frame_dec_hdr(&f->dec));
+	r = vx_frame_dec_feed(&f->dec, f->stream, 2, &fr);
+	assert_int_equal(r, -EAGAIN);
+	assert_int_equal(vx_frame_dec_want(&f->dec), VX_FRAME_HDR_LEN - 2);
+	assert_null(vx_frame_dec_hdr(&f->dec)); /* incomplete header */
+	off = 2;
+	r = vx_frame_dec_feed(&f->dec, f->stream + off, vx_frame_dec_want(&f->dec), &fr);
+	assert_int_equal(r, -EAGAIN);
+	off += 4;
+	assert_non_null(vx_frame_dec_hdr(&f->dec));
+	assert_int_equal(vx_frame_dec_hdr(&f->dec)->tag, VX_TAG_PIECE_CONTENT);
+	assert_int_equal(vx_frame_dec_hdr(&f->dec)->length, n);
+	assert_int_equal(vx_frame_dec_want(&f->dec), 4); /* the metadata length */
+	for (;;) {
+		size_t w = vx_frame_dec_want(&f->dec);
+
+		r = vx_frame_dec_feed(&f->dec, f->stream + off, w, &fr);
+		off += w;
+		if (r != -EAGAIN)
+			break;
+	}
+	assert_int_equal(r, (ssize_t)n - 4);
+	assert_int_equal(off, VX_FRAME_HDR_LEN + n); /* not one byte of the body */
+	assert_int_equal(vx_frame_dec_want(&f->dec), 0);
+	assert_null(vx_frame_dec_hdr(&f->dec));
+	assert_int_equal(vx_frame_dec_body(&f->dec, 3), 3);
+	off += 3;
+	assert_int_equal(vx_frame_dec_want(&f->dec), VX_FRAME_HDR_LEN);
+	r = vx_frame_dec_feed(&f->dec, f->stream + off, VX_FRAME_HDR_LEN, &fr);
+	assert_int_equal(r, -EAGAIN);
+	assert_int_equal(vx_frame_dec_hdr(&f->dec)->tag, VX_TAG_ERROR);
+	assert_int_equal(vx_frame_dec_want(&f->dec), 5);
+	/* A failed decoder wants nothing and has no header. */
+	vx_frame_dec_init(&f->dec, f->buf, sizeof(f->buf), 0, 0);
+	assert_int_equal(vx_frame_dec_feed(&f->dec, (const uint8_t *)"\0\x30\0\0\0\0", 6, &fr),
+			 -EPROTO);
+	assert_int_equal(vx_frame_dec_want(&f->dec), 0);
+	assert_null(vx_frame_dec_hdr(&f->dec));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -497,6 +550,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_vx_frame_dec_feed__control_max, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_vx_frame_dec_body__counts_only, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_vx_frame_dec_want__never_past_a_frame, setup,
 						teardown),
 	};
 

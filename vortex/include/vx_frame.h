@@ -202,6 +202,19 @@ VX_MUST_CHECK ssize_t vx_frame_dec_feed(struct vx_frame_dec *d, const uint8_t *i
 size_t vx_frame_dec_body(struct vx_frame_dec *d, size_t avail);
 /* Body bytes still to come for the current content frame (0 when none). */
 uint64_t vx_frame_dec_body_left(const struct vx_frame_dec *d);
+/*
+ * vx_frame_dec_want() - stream bytes @d needs to finish what it is collecting now: the rest of
+ * the header, the value, the metadata length or the metadata; 0 in BODY and FAILED. A reader
+ * that gives @d at most this many never hands it bytes past a frame's end, so piece bodies
+ * can be received straight into the caller's buffers.
+ */
+uint32_t vx_frame_dec_want(const struct vx_frame_dec *d);
+/*
+ * vx_frame_dec_hdr() - the header of the frame being collected, once its 6 bytes are in and
+ * passed the tag and length checks; NULL while a header is incomplete, in BODY and FAILED. A
+ * reader may apply its own, stricter limits here, before any value byte is collected.
+ */
+const struct vx_frame_hdr *vx_frame_dec_hdr(const struct vx_frame_dec *d);
 /* True when @d sits at a frame boundary (a connection may be closed cleanly here). */
 bool vx_frame_dec_at_boundary(const struct vx_frame_dec *d);
 /* Why @d failed, as text with the offending tag/length ("DownloadPiece length 67, must be 68"). */

@@ -516,6 +516,21 @@ uint64_t vx_frame_dec_body_left(const struct vx_frame_dec *d)
 	return d->state == VX_FRAME_DEC_BODY ? d->body_left : 0;
 }
 
+uint32_t vx_frame_dec_want(const struct vx_frame_dec *d)
+{
+	if (d->state == VX_FRAME_DEC_BODY || d->state == VX_FRAME_DEC_FAILED)
+		return 0;
+	return d->need - d->have;
+}
+
+const struct vx_frame_hdr *vx_frame_dec_hdr(const struct vx_frame_dec *d)
+{
+	if (d->state == VX_FRAME_DEC_HDR || d->state == VX_FRAME_DEC_BODY ||
+	    d->state == VX_FRAME_DEC_FAILED)
+		return NULL;
+	return &d->hdr;
+}
+
 bool vx_frame_dec_at_boundary(const struct vx_frame_dec *d)
 {
 	return d->state == VX_FRAME_DEC_HDR && d->have == 0;
