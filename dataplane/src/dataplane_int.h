@@ -15,19 +15,16 @@
 
 #include "vx_bytes.h"
 #include "vx_compiler.h"
+#include "vx_frame_ext.h"
 
-#define VX__HDR_LEN	   6
-#define VX__TASK_ID_LEN	   64
-#define VX__DOWNLOAD_LEN   68
-#define VX__META_FIXED	   45
-#define VX__META_MAX	   (64u << 10)
-#define VX__BODY_MAX	   (1ull << 30)
-#define VX__ERROR_MAX	   4096u
-#define VX__DIGEST_STR_MAX 17
-#define VX__HAVE_LEN	   (VX__TASK_ID_LEN + 4)
-/* Largest bitfield vx sends: 2^17 pieces (the format allows 2^19; no piece plan gets near). */
-#define VX__BITFIELD_PIECES_MAX (1u << 17)
-#define VX__BITFIELD_VALUE_MAX	(VX__TASK_ID_LEN + 4 + VX__BITFIELD_PIECES_MAX / 8)
+#define VX__HDR_LEN	 6
+#define VX__TASK_ID_LEN	 64
+#define VX__DOWNLOAD_LEN 68
+#define VX__BODY_MAX	 (1ull << 30)
+#define VX__ERROR_MAX	 4096u
+/* Largest bitfield vx sends: a quarter of what the format allows; no piece plan gets near. */
+#define VX__BITFIELD_PIECES_MAX (VX_BITFIELD_PIECES_MAX / 4)
+#define VX__BITFIELD_VALUE_MAX	(VX_BITFIELD_HDR_LEN + VX__BITFIELD_PIECES_MAX / 8)
 
 enum vx__tag {
 	VX__TAG_DOWNLOAD_PIECE = 0x00,
@@ -56,8 +53,6 @@ enum vx__error_code {
 	VX__ERR_BUSY = 0x41,
 };
 
-/* Pipelined requests a vx server accepts at once (announced in its HELLO). */
-#define VX__MAX_INFLIGHT 32
 #define VX__INTEREST_LEN (VX__TASK_ID_LEN + 1)
 #define VX__HELLO_LEN	 16
 #define VX__HELLO_MAX	 256
@@ -97,28 +92,14 @@ struct vx__meta {
 };
 
 /*
- * Encodes a whole PieceContent head (6-byte header, u32 metadata length, metadata) with tag
- * @tag into @out. Returns the bytes written or -ENOBUFS.
- */
-ssize_t vx__content_head_encode(uint8_t *out, size_t out_len, uint8_t packet_id, uint8_t tag,
-				const struct vx__meta *m);
-
-/*
  * Decodes a PieceContent value (u32 metadata length + metadata) of @len bytes. Strings point
  * into @in. Extra trailing metadata bytes are accepted. Returns 0 or -EPROTO.
  */
 int vx__content_value_decode(const uint8_t *in, size_t len, struct vx__meta *m);
 
-/* Encodes an Error frame; the message is cut to fit. Returns the bytes written or -ENOBUFS. */
-ssize_t vx__error_encode(uint8_t *out, size_t out_len, uint8_t packet_id, uint8_t code,
-			 const char *msg);
-
 /* Encodes a 74-byte DownloadPiece frame with tag @tag. */
 void vx__download_encode(uint8_t out[VX__HDR_LEN + VX__DOWNLOAD_LEN], uint8_t packet_id,
 			 uint8_t tag, const char *task_id, uint32_t number);
-
-/* Formats "crc32:<decimal>" into @out (VX__DIGEST_STR_MAX bytes); returns its length. */
-uint32_t vx__crc32_format(uint32_t crc, char out[VX__DIGEST_STR_MAX]);
 
 /* CRC-32/IEEE (zlib semantics) over @len bytes, continuing from @crc. */
 uint32_t vx__crc32(uint32_t crc, const void *buf, size_t len);

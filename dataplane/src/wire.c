@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * wire.c: the few Vortex encoders and decoders the data plane needs, and its token bucket.
+ * wire.c: the fetcher's remaining private Vortex helpers (the upload server uses vortex/'s
+ * encoders and decoder directly; these go once the fetcher does too), and the token bucket.
  * Byte layouts follow spec/vortex.md (Dragonfly's v0.1.5 wire format); the extension frames
  * are described in spec/dataplane.md.
  */
 #include "dataplane_int.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/types.h>
 
@@ -26,34 +26,6 @@ bool vx__task_id_valid(const char *id)
 			return false;
 	}
 	return true;
-}
-
-ssize_t vx__content_head_encode(uint8_t *out, size_t out_len, uint8_t packet_id, uint8_t tag,
-				const struct vx__meta *m)
-{
-	struct vx_piece_content pc = {
-		.number = m->number,
-		.offset = m->offset,
-		.length = m->length,
-		.digest = m->digest,
-		.digest_len = m->digest_len,
-		.parent_id = m->parent_id ? m->parent_id : "",
-		.parent_id_len = m->parent_id_len,
-		.traffic_type = m->traffic_type,
-		.cost_s = m->cost_s,
-		.created_at_s = m->created_s,
-	};
-	ssize_t n;
-
-	VX_ASSERT(vx__tag_is_content(tag));
-	if (out_len < VX__HDR_LEN)
-		return -ENOBUFS;
-	/* vortex's encoder validates lengths and UTF-8; the header length is the value's. */
-	n = vx_piece_content_encode(&pc, out + VX__HDR_LEN, out_len - VX__HDR_LEN);
-	if (n < 0)
-		return n == -ENOSPC ? -ENOBUFS : n;
-	vx__hdr_put(out, packet_id, tag, (uint32_t)n);
-	return VX__HDR_LEN + n;
 }
 
 int vx__content_value_decode(const uint8_t *in, size_t len, struct vx__meta *m)
@@ -77,20 +49,6 @@ int vx__content_value_decode(const uint8_t *in, size_t len, struct vx__meta *m)
 	return 0;
 }
 
-ssize_t vx__error_encode(uint8_t *out, size_t out_len, uint8_t packet_id, uint8_t code,
-			 const char *msg)
-{
-	ssize_t n;
-
-	if (out_len < VX__HDR_LEN + 1)
-		return -ENOBUFS;
-	n = vx_error_encode(code, msg, strlen(msg), out + VX__HDR_LEN, out_len - VX__HDR_LEN);
-	if (n < 0)
-		return -ENOBUFS;
-	vx__hdr_put(out, packet_id, VX__TAG_ERROR, (uint32_t)n);
-	return VX__HDR_LEN + n;
-}
-
 void vx__download_encode(uint8_t out[VX__HDR_LEN + VX__DOWNLOAD_LEN], uint8_t packet_id,
 			 uint8_t tag, const char *task_id, uint32_t number)
 {
@@ -98,14 +56,6 @@ void vx__download_encode(uint8_t out[VX__HDR_LEN + VX__DOWNLOAD_LEN], uint8_t pa
 	vx__hdr_put(out, packet_id, tag, VX__DOWNLOAD_LEN);
 	memcpy(out + VX__HDR_LEN, task_id, VX__TASK_ID_LEN);
 	vx_put_be32(out + VX__HDR_LEN + VX__TASK_ID_LEN, number);
-}
-
-uint32_t vx__crc32_format(uint32_t crc, char out[VX__DIGEST_STR_MAX])
-{
-	int n = snprintf(out, VX__DIGEST_STR_MAX, "crc32:%u", crc);
-
-	VX_ASSERT(n > 0 && n < VX__DIGEST_STR_MAX);
-	return (uint32_t)n;
 }
 
 uint32_t vx__crc32(uint32_t crc, const void *buf, size_t len)

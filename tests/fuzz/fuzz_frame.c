@@ -141,7 +141,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	flags = data[0] & (VX_FRAME_DEC_F_EXT | VX_FRAME_DEC_F_CONTROL | VX_FRAME_DEC_F_REQUESTS);
 	if (flags & VX_FRAME_DEC_F_REQUESTS)
-		flags &= ~(unsigned int)VX_FRAME_DEC_F_CONTROL; /* control values need a big buffer */
+		flags &= ~(
+			unsigned int)VX_FRAME_DEC_F_CONTROL; /* control values need a big buffer */
 	seed = (uint32_t)data[1] * 2654435761u + 1;
 	na = run(data + 2, size - 2, flags, 0, a, &ea);
 	nb = run(data + 2, size - 2, flags, seed, b, &eb);

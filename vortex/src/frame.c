@@ -275,7 +275,7 @@ void vx_frame_dec_init(struct vx_frame_dec *d, uint8_t *buf, size_t buf_cap, uns
 	VX_ASSERT(d != NULL);
 	VX_ASSERT(buf != NULL);
 	VX_ASSERT(buf_cap >= ((flags & VX_FRAME_DEC_F_REQUESTS) ? VX_FRAME_DEC_REQ_BUF_MIN
-								  : VX_FRAME_DEC_BUF_MIN));
+								: VX_FRAME_DEC_BUF_MIN));
 	if (control_max == 0)
 		control_max = VX_FRAME_CONTROL_MAX;
 	VX_ASSERT(!(flags & VX_FRAME_DEC_F_CONTROL) || buf_cap >= control_max);
