@@ -45,6 +45,19 @@ if(TARGET vx_dataplane)
 			${CMAKE_SOURCE_DIR}/dataplane/src)
 	endif()
 endif()
+if(TARGET vx_dataplane)
+	# The upload server's connection path with no socket and no ring: upload.c compiled
+	# against a fake loop (tests/fuzz/fake_loop.c) in place of loop.c and ring.c.
+	add_library(vx_upload_sim STATIC ${CMAKE_SOURCE_DIR}/dataplane/src/upload.c
+		${CMAKE_SOURCE_DIR}/dataplane/src/wire.c ${CMAKE_SOURCE_DIR}/dataplane/src/file_task.c
+		${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fake_loop.c)
+	target_compile_options(vx_upload_sim PRIVATE ${VX_WARNINGS})
+	target_include_directories(vx_upload_sim PUBLIC ${CMAKE_SOURCE_DIR}/dataplane/include
+		${CMAKE_SOURCE_DIR}/dataplane/src ${CMAKE_CURRENT_SOURCE_DIR}/fuzz)
+	target_link_libraries(vx_upload_sim PUBLIC vx_vortex vx_common PkgConfig::URING)
+	vx_add_fuzz(upload_conn SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_upload_conn.c
+		LIBS vx_upload_sim)
+endif()
 if(TARGET vx_dataplane AND TARGET vx_storage)
 	vx_add_test(dataplane_store
 		SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integration/dataplane_store.c
