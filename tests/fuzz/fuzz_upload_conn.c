@@ -148,7 +148,7 @@ static bool complete(struct run *r, uint32_t i, bool final)
 	size_t n;
 	int res;
 
-	if (p->cancel) {
+	if (p->cancel && kind != VX_OP_UP_RECV) {
 		vx_fake_loop_complete(&r->loop, i, -ECANCELED, 0);
 		return true;
 	}
@@ -157,6 +157,7 @@ static bool complete(struct run *r, uint32_t i, bool final)
 		return false; /* fires only with its recv, below */
 	case VX_OP_UP_RECV: {
 		uint32_t j = UINT32_MAX;
+		bool fired = false;
 
 		c = client_of(r, sqe.fd);
 		for (uint32_t k = 0; k < r->loop.npending; k++) {
@@ -164,8 +165,11 @@ static bool complete(struct run *r, uint32_t i, bool final)
 			    r->loop.pending[k].op->owner == p->op->owner)
 				j = k;
 		}
-		if (j != UINT32_MAX && !final && next_rand(r) % 32 == 0) {
+		if (p->cancel) {
+			res = -ECANCELED;
+		} else if (j != UINT32_MAX && !final && next_rand(r) % 32 == 0) {
 			res = -ECANCELED; /* its linked idle timeout fired */
+			fired = true;
 		} else if (c->in_off < c->in_len) {
 			n = VX_MIN((size_t)sqe.len, c->in_len - c->in_off);
 			n = VX_MIN(n, (size_t)(1 + next_rand(r) % 160));
@@ -181,7 +185,7 @@ static bool complete(struct run *r, uint32_t i, bool final)
 		/* The linked timeout reports with its recv: -ETIME if it fired, else cancelled. */
 		if (j != UINT32_MAX)
 			vx_fake_loop_complete(&r->loop, j > i ? j - 1 : j,
-					      res == -ECANCELED ? -ETIME : -ECANCELED, 0);
+					      fired ? -ETIME : -ECANCELED, 0);
 		return true;
 	}
 	case VX_OP_UP_SEND:
