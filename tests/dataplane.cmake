@@ -36,16 +36,6 @@ if(TARGET vx_dataplane)
 		LIBS vx_dataplane PkgConfig::ZLIB Threads::Threads LABEL integration TIMEOUT 600)
 endif()
 if(TARGET vx_dataplane)
-	vx_add_fuzz(dataplane_wire SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_dataplane_wire.c
-		LIBS vx_dataplane)
-	# The parsers under test are private to dataplane/.
-	target_include_directories(replay_dataplane_wire PRIVATE ${CMAKE_SOURCE_DIR}/dataplane/src)
-	if(TARGET fuzz_dataplane_wire)
-		target_include_directories(fuzz_dataplane_wire PRIVATE
-			${CMAKE_SOURCE_DIR}/dataplane/src)
-	endif()
-endif()
-if(TARGET vx_dataplane)
 	# The fetcher's receive path over a fake transport, through its private I/O seam.
 	vx_add_fuzz(fetch_conn SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_fetch_conn.c
 		LIBS vx_dataplane)
@@ -53,6 +43,17 @@ if(TARGET vx_dataplane)
 	if(TARGET fuzz_fetch_conn)
 		target_include_directories(fuzz_fetch_conn PRIVATE ${CMAKE_SOURCE_DIR}/dataplane/src)
 	endif()
+	# The upload server's connection path with no socket and no ring: upload.c compiled
+	# against a fake loop (tests/fuzz/fake_loop.c) in place of loop.c and ring.c.
+	add_library(vx_upload_sim STATIC ${CMAKE_SOURCE_DIR}/dataplane/src/upload.c
+		${CMAKE_SOURCE_DIR}/dataplane/src/bucket.c ${CMAKE_SOURCE_DIR}/dataplane/src/file_task.c
+		${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fake_loop.c)
+	target_compile_options(vx_upload_sim PRIVATE ${VX_WARNINGS})
+	target_include_directories(vx_upload_sim PUBLIC ${CMAKE_SOURCE_DIR}/dataplane/include
+		${CMAKE_SOURCE_DIR}/dataplane/src ${CMAKE_CURRENT_SOURCE_DIR}/fuzz)
+	target_link_libraries(vx_upload_sim PUBLIC vx_vortex vx_common PkgConfig::URING)
+	vx_add_fuzz(upload_conn SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_upload_conn.c
+		LIBS vx_upload_sim)
 endif()
 if(TARGET vx_dataplane AND TARGET vx_storage)
 	vx_add_test(dataplane_store

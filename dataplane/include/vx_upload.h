@@ -111,7 +111,7 @@ struct vx_upload_stats {
 	uint64_t accepted;	  /* connections accepted since start */
 	uint64_t rejected;	  /* connections refused: all slots busy */
 	uint64_t requests;	  /* DownloadPiece requests parsed */
-	uint64_t pieces_sent;	  /* piece bodies fully sent */
+	uint64_t pieces_sent;	  /* piece bodies fully sent (at the last byte's completion) */
 	uint64_t bytes_sent;	  /* body bytes sent */
 	uint64_t errors_sent;	  /* Error frames sent */
 	uint64_t timeouts;	  /* connections closed by idle, header, stall or wait limits */

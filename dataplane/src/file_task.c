@@ -14,6 +14,8 @@
 #include "dataplane_int.h"
 #include "vx_alloc.h"
 #include "vx_assert.h"
+#include "vx_digest.h"
+#include "vx_task_id.h"
 #include "vx_time.h"
 
 #define VX_FILE_TASK_ALIGN 4096
@@ -21,7 +23,7 @@
 struct vx_file_task {
 	int fd;
 	int direct_fd; /* -1 when O_DIRECT is off or refused */
-	char task_id[VX__TASK_ID_LEN];
+	char task_id[VX_TASK_ID_LEN];
 	char parent_id[VX_UPLOAD_PARENT_ID_MAX + 1];
 	uint64_t content_length;
 	uint64_t piece_length;
@@ -59,7 +61,7 @@ static int seed_crcs(struct vx_file_task *t)
 				vx_free(buf);
 				return r == 0 ? -EIO : -errno;
 			}
-			crc = vx__crc32(crc, buf, (size_t)r);
+			crc = vx_crc32(crc, buf, (size_t)r);
 			off += (uint64_t)r;
 			left -= (uint64_t)r;
 		}
@@ -79,8 +81,8 @@ int vx_file_task_open(struct vx_file_task **out, const struct vx_file_task_cfg *
 
 	VX_ASSERT(out != NULL);
 	*out = NULL;
-	if (!cfg->path || !cfg->task_id || strlen(cfg->task_id) != VX__TASK_ID_LEN ||
-	    !vx__task_id_valid(cfg->task_id) || cfg->piece_length == 0)
+	if (!cfg->path || !cfg->task_id || !vx_task_id_valid(cfg->task_id, strlen(cfg->task_id)) ||
+	    cfg->piece_length == 0)
 		return -EINVAL;
 	count = (cfg->content_length + cfg->piece_length - 1) / cfg->piece_length;
 	if (count > VX__BITFIELD_PIECES_MAX)
@@ -88,7 +90,7 @@ int vx_file_task_open(struct vx_file_task **out, const struct vx_file_task_cfg *
 	t = vx_calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
-	memcpy(t->task_id, cfg->task_id, VX__TASK_ID_LEN);
+	memcpy(t->task_id, cfg->task_id, VX_TASK_ID_LEN);
 	if (cfg->parent_id) {
 		size_t l = VX_MIN(strlen(cfg->parent_id), (size_t)VX_UPLOAD_PARENT_ID_MAX);
 
@@ -195,7 +197,7 @@ static int src_get(void *ctx, const char *task_id, uint32_t number, struct vx_up
 {
 	struct vx_file_task *t = ctx;
 
-	if (memcmp(task_id, t->task_id, VX__TASK_ID_LEN) != 0 || number >= t->piece_count)
+	if (memcmp(task_id, t->task_id, VX_TASK_ID_LEN) != 0 || number >= t->piece_count)
 		return -ENOENT;
 	if (t->finished[number] != 1)
 		return -EAGAIN;
@@ -229,7 +231,7 @@ static ssize_t src_bitmap(void *ctx, const char *task_id, uint8_t *out, size_t o
 	size_t bytes = ((size_t)t->piece_count + 7) / 8;
 	uint32_t n;
 
-	if (memcmp(task_id, t->task_id, VX__TASK_ID_LEN) != 0)
+	if (memcmp(task_id, t->task_id, VX_TASK_ID_LEN) != 0)
 		return -ENOENT;
 	if (out_len < bytes)
 		return -ENOBUFS;

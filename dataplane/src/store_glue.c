@@ -10,16 +10,17 @@
 
 #include "dataplane_int.h"
 #include "vx_assert.h"
+#include "vx_task_id.h"
 
 static int glue_get(void *ctx, const char *task_id, uint32_t number, struct vx_upload_piece *out)
 {
 	struct vx_store_piece_ref ref;
 	struct vx_store_task *t;
-	char id[VX__TASK_ID_LEN + 1];
+	char id[VX_TASK_ID_LEN + 1];
 	int ret;
 
-	memcpy(id, task_id, VX__TASK_ID_LEN);
-	id[VX__TASK_ID_LEN] = '\0';
+	memcpy(id, task_id, VX_TASK_ID_LEN);
+	id[VX_TASK_ID_LEN] = '\0';
 	ret = vx_store_task_acquire(ctx, id, VX_STORE_USE_UPLOAD, &t);
 	if (ret < 0)
 		return ret == -EINVAL ? -ENOENT : ret;
@@ -53,12 +54,12 @@ static ssize_t glue_bitmap(void *ctx, const char *task_id, uint8_t *out, size_t 
 			   uint32_t *piece_count)
 {
 	struct vx_store_task *t;
-	char id[VX__TASK_ID_LEN + 1];
+	char id[VX_TASK_ID_LEN + 1];
 	ssize_t n;
 	int ret;
 
-	memcpy(id, task_id, VX__TASK_ID_LEN);
-	id[VX__TASK_ID_LEN] = '\0';
+	memcpy(id, task_id, VX_TASK_ID_LEN);
+	id[VX_TASK_ID_LEN] = '\0';
 	ret = vx_store_task_acquire(ctx, id, VX_STORE_USE_READ, &t);
 	if (ret < 0)
 		return ret == -EINVAL ? -ENOENT : ret;

@@ -15,7 +15,11 @@
  *
  * The receive side (recv, with a linked idle timeout while READING) and the send side (head
  * send, then splice rounds file -> pipe -> socket) run independently; answers go out in
- * request order. Nothing on this path allocates: slots, pipes and buffers exist from start.
+ * request order. Every received byte goes through vortex's decoder (vx_frame.h, uploader side):
+ * requests are decoded as they arrive into a bounded queue, where a CANCEL or the pipelining
+ * limit marks the ones not started yet; the pump answers the queue in order. Nothing here
+ * knows a byte layout. Nothing on this path allocates: slots, pipes and buffers exist from
+ * start.
  */
 #include "vx_upload.h"
 
@@ -29,20 +33,39 @@
 #include <unistd.h>
 
 #include "dataplane_int.h"
+#include "upload_int.h"
 #include "vx_alloc.h"
-#include "vx_frame_ext.h"
 #include "vx_assert.h"
+#include "vx_digest.h"
+#include "vx_frame.h"
+#include "vx_frame_ext.h"
 #include "vx_list.h"
 #include "vx_log.h"
 #include "vx_loop.h"
+#include "vx_piece.h"
 #include "vx_time.h"
 
-/* Requests buffered per connection: 4 KiB holds 55 pipelined DownloadPiece frames. */
+/* Received bytes not decoded yet (the request queue is full): 4 KiB, 55 DownloadPiece frames. */
 #define VX_UP_RX_MAX 4096
-/* One answer head: PieceContent metadata with the longest parent id, or an Error frame. */
-#define VX_UP_HEAD_MAX 512
-/* Queued control frames (BITFIELD, HAVE) of a subscribed connection. */
-#define VX_UP_CTL_MAX (VX__HDR_LEN + VX__BITFIELD_VALUE_MAX + 64 * (VX__HDR_LEN + VX__HAVE_LEN))
+/* Decoded requests not answered yet: as many DownloadPiece frames as rx[] holds. */
+#define VX_UP_REQ_MAX (VX_UP_RX_MAX / (VX_FRAME_HDR_LEN + VX_DOWNLOAD_PIECE_LEN) + 1)
+/*
+ * Pipelined requests a vx server accepts at once (its HELLO's max_inflight); the ones beyond
+ * are answered BUSY in their turn (spec/vortex.md 5.2), so the queue must hold more than this.
+ */
+#define VX_UP_MAX_INFLIGHT 32u
+_Static_assert(VX_UP_MAX_INFLIGHT >= 1 && VX_UP_MAX_INFLIGHT < VX_UP_REQ_MAX,
+	       "requests beyond max_inflight fit the queue, so they can be answered BUSY");
+/* One answer head: PieceContent metadata with the longest parent id, an Error or our HELLO. */
+#define VX_UP_HEAD_MAX 512u
+_Static_assert(VX_FRAME_HDR_LEN + VX_PIECE_CONTENT_META_FIXED + 4u + VX_DIGEST_CRC32_STR_MAX +
+			       VX_UPLOAD_PARENT_ID_MAX <=
+		       VX_UP_HEAD_MAX,
+	       "a PieceContent head with the longest parent id fits head[]");
+_Static_assert(VX_FRAME_HDR_LEN + VX_HELLO_LEN <= VX_UP_HEAD_MAX, "our HELLO fits head[]");
+/* Queued control frames of a subscribed connection: one BITFIELD and two full HAVEs. */
+#define VX_UP_CTL_MAX \
+	(VX_FRAME_HDR_LEN + VX__BITFIELD_VALUE_MAX + 2 * (VX_FRAME_HDR_LEN + VX_HAVE_MAX))
 
 enum vx_up_state {
 	VX_UP_FREE = 0,
@@ -76,6 +99,28 @@ struct vx_up_pipe {
 	struct vx_list node;
 };
 
+/* What a decoded DownloadPiece gets when its turn comes. */
+enum vx_up_verdict {
+	VX_UP_SERVE = 0,
+	VX_UP_BUSY = 1,	     /* arrived beyond max_inflight: Error 0x41 */
+	VX_UP_CANCELLED = 2, /* a CANCEL arrived before it started: Error 0x40 */
+};
+
+/* A decoded request waiting for its turn: a DownloadPiece (or twin) or an INTEREST. */
+struct vx_up_req {
+	uint8_t tag;	 /* a DownloadPiece tag, or VX_TAG_INTEREST */
+	uint8_t verdict; /* DownloadPiece: enum vx_up_verdict; INTEREST: enum vx_interest_op */
+	uint32_t number;
+	char task[VX_TASK_ID_LEN];
+};
+
+/* A subscriber's control frames: encoded ones waiting to be sent, and HAVEs being batched. */
+struct vx_up_ctl {
+	uint32_t have[VX_HAVE_NUMBERS_MAX]; /* pieces finished since the last HAVE was encoded */
+	uint32_t have_len;
+	uint8_t buf[VX_UP_CTL_MAX];
+};
+
 struct vx_up_conn {
 	uint32_t gen; /* bumped when the slot is released */
 	enum vx_up_state state;
@@ -92,21 +137,21 @@ struct vx_up_conn {
 	struct vx_op body_op;
 	struct vx_op close_op;
 	struct __kernel_timespec idle_ts;
-	uint64_t rx_start_ms;	   /* when the oldest unparsed byte arrived */
+	uint64_t rx_start_ms;	   /* when the frame being received started */
 	uint64_t last_progress_ms; /* last send progress */
-	uint32_t rx_off;	   /* first unparsed byte of rx[] */
-	uint32_t scan_off;	   /* first byte of rx[] not yet counted by up_scan_arrivals() */
-	uint32_t arrive_seq;	   /* DownloadPiece frames received (vx mode) */
-	uint32_t parse_seq;	   /* DownloadPiece frames parsed */
-	uint32_t outstanding;	   /* received and not yet answered */
-	uint32_t excess[VX_UP_RX_MAX / (VX__HDR_LEN + VX__DOWNLOAD_LEN) + 1]; /* busy ones */
-	uint32_t excess_head;
-	uint32_t excess_len;
-	bool req_counted; /* the answer in progress is for a counted request */
-	uint32_t rx_len;  /* end of received bytes in rx[] */
-	uint8_t mode;	  /* enum vx_up_mode */
-	bool close_after; /* close once the queued answer is sent */
-	bool sending_ctl; /* the armed send is from ctl[], not head[] */
+	uint32_t rx_off;	   /* first byte of rx[] not fed to the decoder */
+	uint32_t rx_len;	   /* end of received bytes in rx[] */
+	uint32_t outstanding;	   /* vx mode: DownloadPiece received and not yet answered */
+	uint32_t req_head;	   /* first queued request in reqs[] */
+	uint32_t req_len;	   /* queued requests */
+	bool hello_due;		   /* a HELLO arrived: answer ours before anything else */
+	bool rx_stop;		   /* nothing more is decoded (Close, one-shot request, error) */
+	bool rx_closed;		   /* Close received: close once the queue is answered */
+	const char *rx_error;	   /* malformed input: answered INVALID once the queue is */
+	bool req_counted;	   /* the answer in progress is for a counted request */
+	uint8_t mode;		   /* enum vx_up_mode */
+	bool close_after;	   /* close once the queued answer is sent */
+	bool sending_ctl;	   /* the armed send is from ctl[], not head[] */
 	/* The request being answered. */
 	bool have_req;
 	bool waiting;	/* piece not finished yet: retried on tick and notify */
@@ -115,7 +160,7 @@ struct vx_up_conn {
 	uint8_t req_tag;
 	uint32_t req_number;
 	uint64_t wait_deadline_ms;
-	char req_task[VX__TASK_ID_LEN];
+	char req_task[VX_TASK_ID_LEN];
 	struct vx_upload_piece piece;
 	uint32_t head_off;
 	uint32_t head_len;
@@ -129,15 +174,16 @@ struct vx_up_conn {
 	/* Availability subscription. */
 	bool subscribed;
 	bool sub_resync;
-	char sub_task[VX__TASK_ID_LEN];
+	char sub_task[VX_TASK_ID_LEN + 1]; /* NUL-terminated for vortex's encoders */
 	uint32_t ctl_off;
 	uint32_t ctl_len;
-	uint32_t ctl_sent_end; /* end of the ctl[] range handed to the armed send */
-	uint32_t have_off;     /* offset in ctl[] of the last queued HAVE, or UINT32_MAX */
 	struct vx__bucket bucket;
+	struct vx_frame_dec dec; /* uploader side, lent dec_buf */
+	struct vx_up_req reqs[VX_UP_REQ_MAX];
+	uint8_t dec_buf[VX_FRAME_DEC_REQ_BUF_MIN];
 	uint8_t rx[VX_UP_RX_MAX];
 	uint8_t head[VX_UP_HEAD_MAX];
-	uint8_t *ctl; /* VX_UP_CTL_MAX bytes, allocated on first SUBSCRIBE, kept with the slot */
+	struct vx_up_ctl *ctl; /* allocated on first SUBSCRIBE, kept with the slot */
 };
 
 struct vx_upload {
@@ -165,7 +211,7 @@ struct vx_upload {
 
 /* Super-seeding memory of one task: when each piece was last sent (0: never). */
 struct vx_up_ss {
-	char task[VX__TASK_ID_LEN];
+	char task[VX_TASK_ID_LEN];
 	bool used;
 	uint64_t used_at; /* LRU stamp */
 	uint64_t *sent_ms;
@@ -313,14 +359,13 @@ static void up_send(struct vx_up_conn *c, const uint8_t *buf, uint32_t len, bool
 	vx_loop_arm(c->up->loop, &c->send_op, sqe, false);
 	c->inflight++;
 	c->sending_ctl = ctl;
-	if (ctl)
-		c->ctl_sent_end = c->ctl_len;
 }
 
 /* Queues an Error answer for the current position in the request stream. */
 static void up_answer_error(struct vx_up_conn *c, uint8_t code, const char *msg, bool close)
 {
-	ssize_t n = vx__error_encode(c->head, sizeof(c->head), up_packet_id(c->up), code, msg);
+	ssize_t n = vx_frame_encode_error(c->head, sizeof(c->head), up_packet_id(c->up), code, msg,
+					  strlen(msg));
 
 	VX_ASSERT(n > 0);
 	c->head_off = 0;
@@ -335,28 +380,32 @@ static void up_answer_error(struct vx_up_conn *c, uint8_t code, const char *msg,
 static void up_answer_piece(struct vx_up_conn *c)
 {
 	struct vx_upload_piece *p = &c->piece;
-	char digest[VX__DIGEST_STR_MAX];
-	struct vx__meta m = { 0 };
+	char digest[VX_DIGEST_CRC32_STR_MAX];
 	size_t plen = p->parent_id ? strlen(p->parent_id) : 0;
+	struct vx_piece_content m = {
+		.number = c->req_number,
+		.offset = p->content_offset,
+		.length = p->length,
+		.digest = digest,
+		.parent_id = p->parent_id ? p->parent_id : "",
+		.parent_id_len = (uint32_t)VX_MIN(plen, (size_t)VX_UPLOAD_PARENT_ID_MAX),
+		.traffic_type = VX_TRAFFIC_REMOTE_PEER,
+		.cost_s = p->cost_s,
+		.created_at_s = p->created_s,
+	};
+	int dlen = vx_digest_format_crc32(p->crc32, digest, sizeof(digest));
 	ssize_t n;
 
-	m.number = c->req_number;
-	m.offset = p->content_offset;
-	m.length = p->length;
-	m.digest_len = vx__crc32_format(p->crc32, digest);
-	m.digest = digest;
-	m.parent_id = p->parent_id;
-	m.parent_id_len = (uint32_t)VX_MIN(plen, (size_t)VX_UPLOAD_PARENT_ID_MAX);
-	m.traffic_type = 1;
-	m.cost_s = p->cost_s;
-	m.created_s = p->created_s;
-	n = vx__content_head_encode(c->head, sizeof(c->head), up_packet_id(c->up),
-				    (uint8_t)(c->req_tag + 1), &m);
+	VX_ASSERT(dlen > 0);
+	m.digest_len = (uint32_t)dlen;
+	n = vx_frame_encode_content_head(c->head, sizeof(c->head), up_packet_id(c->up),
+					 vx_tag_content_for(c->req_tag), &m);
 	if (n < 0) {
 		/* The source gave metadata we cannot send (e.g. a parent id that is not UTF-8). */
 		c->up->cfg.ops->put(c->up->cfg.ops_ctx, p);
 		c->piece_held = false;
-		up_answer_error(c, VX__ERR_INTERNAL, "piece metadata cannot be encoded", false);
+		up_answer_error(c, VX_ERROR_CODE_INTERNAL, "piece metadata cannot be encoded",
+				false);
 		return;
 	}
 	c->head_off = 0;
@@ -375,14 +424,14 @@ static struct vx_up_ss *up_ss_slot(struct vx_upload *up, const char *task)
 	for (uint32_t i = 0; i < VX_UPLOAD_SUPER_SEED_TASKS; i++) {
 		struct vx_up_ss *x = &up->ss[i];
 
-		if (x->used && memcmp(x->task, task, VX__TASK_ID_LEN) == 0) {
+		if (x->used && memcmp(x->task, task, VX_TASK_ID_LEN) == 0) {
 			x->used_at = ++up->ss_clock;
 			return x;
 		}
 		if (!x->used || x->used_at < lru->used_at)
 			lru = x;
 	}
-	memcpy(lru->task, task, VX__TASK_ID_LEN);
+	memcpy(lru->task, task, VX_TASK_ID_LEN);
 	memset(lru->sent_ms, 0, (size_t)up->cfg.super_seed_pieces * sizeof(*lru->sent_ms));
 	lru->used = true;
 	lru->used_at = ++up->ss_clock;
@@ -425,14 +474,15 @@ static void up_lookup(struct vx_up_conn *c)
 	if (ret == 0 && up_ss_defer(c, c->req_number)) {
 		up->cfg.ops->put(up->cfg.ops_ctx, &c->piece);
 		up->stats.busy_sent++;
-		up_answer_error(c, VX__ERR_BUSY, "sent to another peer just now: ask the swarm",
-				false);
+		up_answer_error(c, VX_ERROR_CODE_BUSY,
+				"sent to another peer just now: ask the swarm", false);
 		return;
 	}
 	if (ret == 0) {
-		if (c->piece.length > VX__BODY_MAX) {
+		if (c->piece.length > VX_PIECE_BODY_MAX) {
 			up->cfg.ops->put(up->cfg.ops_ctx, &c->piece);
-			up_answer_error(c, VX__ERR_INTERNAL, "piece larger than 1 GiB", false);
+			up_answer_error(c, VX_ERROR_CODE_INTERNAL, "piece larger than 1 GiB",
+					false);
 			return;
 		}
 		c->piece_held = true;
@@ -442,7 +492,7 @@ static void up_lookup(struct vx_up_conn *c)
 	}
 	if (ret == -EAGAIN && c->mode == VX_UP_MODE_VX) {
 		/* vx peers learn availability from HAVE frames: no waiting (spec/vortex.md 4). */
-		up_answer_error(c, VX__ERR_NOT_FOUND, "piece not finished", false);
+		up_answer_error(c, VX_ERROR_CODE_NOT_FOUND, "piece not finished", false);
 		return;
 	}
 	if (ret == -EAGAIN) {
@@ -453,307 +503,344 @@ static void up_lookup(struct vx_up_conn *c)
 		return;
 	}
 	if (ret == -ENOENT || ret == -ERANGE)
-		up_answer_error(c, VX__ERR_NOT_FOUND, "piece not found", false);
+		up_answer_error(c, VX_ERROR_CODE_NOT_FOUND, "piece not found", false);
 	else
-		up_answer_error(c, VX__ERR_INTERNAL, "piece lookup failed", false);
+		up_answer_error(c, VX_ERROR_CODE_INTERNAL, "piece lookup failed", false);
 }
 
-/* Appends a BITFIELD frame for the subscribed task to ctl[]. */
+/* Appends a BITFIELD frame for the subscribed task to ctl; the store writes the bits in place. */
 static void up_queue_bitfield(struct vx_up_conn *c)
 {
 	struct vx_upload *up = c->up;
-	uint8_t *p = c->ctl + c->ctl_len;
+	uint8_t *p = c->ctl->buf + c->ctl_len;
 	size_t room = VX_UP_CTL_MAX - c->ctl_len;
 	uint32_t count = 0;
 	ssize_t n;
 
-	if (room < VX__HDR_LEN + VX__TASK_ID_LEN + 4) {
+	if (room < VX_FRAME_HDR_LEN + VX_BITFIELD_HDR_LEN) {
 		c->sub_resync = true;
 		return;
 	}
-	n = up->cfg.ops->bitmap(up->cfg.ops_ctx, c->sub_task, p + VX__HDR_LEN + VX__TASK_ID_LEN + 4,
-				room - VX__HDR_LEN - VX__TASK_ID_LEN - 4, &count);
+	n = up->cfg.ops->bitmap(up->cfg.ops_ctx, c->sub_task,
+				p + VX_FRAME_HDR_LEN + VX_BITFIELD_HDR_LEN,
+				room - VX_FRAME_HDR_LEN - VX_BITFIELD_HDR_LEN, &count);
 	if (n == -ENOBUFS && c->ctl_len > 0) {
 		c->sub_resync = true;
 		return;
 	}
+	if (n >= 0)
+		n = vx_bitfield_encode_in_place(c->sub_task, count, p + VX_FRAME_HDR_LEN,
+						room - VX_FRAME_HDR_LEN);
 	if (n < 0) {
 		c->subscribed = false;
-		up_answer_error(c, n == -ENOENT ? VX__ERR_NOT_FOUND : VX__ERR_INTERNAL,
+		up_answer_error(c, n == -ENOENT ? VX_ERROR_CODE_NOT_FOUND : VX_ERROR_CODE_INTERNAL,
 				"no bitfield for task", false);
 		return;
 	}
-	vx__hdr_put(p, up_packet_id(up), VX__TAG_BITFIELD,
-		    (uint32_t)(VX__TASK_ID_LEN + 4 + (size_t)n));
-	memcpy(p + VX__HDR_LEN, c->sub_task, VX__TASK_ID_LEN);
-	vx_put_be32(p + VX__HDR_LEN + VX__TASK_ID_LEN, count);
-	c->ctl_len += (uint32_t)(VX__HDR_LEN + VX__TASK_ID_LEN + 4 + (size_t)n);
+	vx_frame_hdr_encode(p, &(struct vx_frame_hdr){ .packet_id = up_packet_id(up),
+						       .tag = VX_TAG_BITFIELD,
+						       .length = (uint32_t)n });
+	c->ctl_len += (uint32_t)(VX_FRAME_HDR_LEN + (size_t)n);
 	c->sub_resync = false;
+}
+
+/*
+ * Encodes the batched HAVE numbers into one frame appended to ctl. The pump runs it when no
+ * send is in the kernel, so every number finished meanwhile shares the frame; a batch that is
+ * full is encoded at once. When ctl has no room the numbers wait, and once they fill a frame
+ * as well they are dropped for a fresh BITFIELD (sub_resync).
+ */
+static void up_flush_haves(struct vx_up_conn *c)
+{
+	struct vx_up_ctl *ctl = c->ctl;
+	size_t room = VX_UP_CTL_MAX - c->ctl_len;
+	ssize_t n = -ENOSPC;
+	uint8_t *p;
+
+	if (!ctl || ctl->have_len == 0)
+		return;
+	p = ctl->buf + c->ctl_len;
+	if (room > VX_FRAME_HDR_LEN)
+		n = vx_have_encode(c->sub_task, ctl->have, ctl->have_len, p + VX_FRAME_HDR_LEN,
+				   room - VX_FRAME_HDR_LEN);
+	if (n == -ENOSPC && ctl->have_len < VX_HAVE_NUMBERS_MAX)
+		return;
+	ctl->have_len = 0;
+	if (n < 0) {
+		c->sub_resync = true;
+		return;
+	}
+	vx_frame_hdr_encode(p, &(struct vx_frame_hdr){ .packet_id = up_packet_id(c->up),
+						       .tag = VX_TAG_HAVE,
+						       .length = (uint32_t)n });
+	c->ctl_len += (uint32_t)(VX_FRAME_HDR_LEN + (size_t)n);
 }
 
 static void up_queue_have(struct vx_up_conn *c, uint32_t number)
 {
-	uint32_t kernel_end;
-	uint8_t *p;
+	struct vx_up_ctl *ctl = c->ctl;
 
 	if (c->sub_resync)
 		return;
-	if (VX_UP_CTL_MAX - c->ctl_len < VX__HDR_LEN + VX__HAVE_LEN) {
-		c->sub_resync = true; /* a fresh BITFIELD replaces the lost HAVEs */
+	if (ctl->have_len == VX_HAVE_NUMBERS_MAX)
+		up_flush_haves(c); /* a full frame; appending behind an armed send is safe */
+	if (c->sub_resync)
+		return; /* no room: a fresh BITFIELD replaces the lost HAVEs */
+	c->up->stats.haves_sent++;
+	ctl->have[ctl->have_len++] = number;
+}
+
+/* ---- decoding requests ------------------------------------------------------------------ */
+
+/* Unparsed input ends decoding; it is answered INVALID (and the connection closed) in turn. */
+static void up_rx_fail(struct vx_up_conn *c, const char *msg)
+{
+	c->rx_stop = true;
+	c->rx_error = msg;
+}
+
+static struct vx_up_req *up_req_push(struct vx_up_conn *c)
+{
+	VX_ASSERT(c->req_len < VX_UP_REQ_MAX);
+	return &c->reqs[(c->req_head + c->req_len++) % VX_UP_REQ_MAX];
+}
+
+/* A DownloadPiece (or twin) arrived. Its verdict is fixed now: arrival order counts (5.2). */
+static void up_on_download(struct vx_up_conn *c, const struct vx_frame *f)
+{
+	struct vx_download_piece dp;
+	struct vx_up_req *r;
+
+	if (vx_download_piece_decode(f->value, f->value_len, &dp) != 0) {
+		up_rx_fail(c, "malformed DownloadPiece"); /* the decoder checked it: unreachable */
 		return;
 	}
-	c->up->stats.haves_sent++;
-	kernel_end = vx_op_armed(&c->send_op) && c->sending_ctl ? c->ctl_sent_end : c->ctl_off;
-	if (c->have_off != UINT32_MAX && c->have_off >= kernel_end) {
-		/* Batch into the last HAVE while the kernel has not been handed it (<= 1,024). */
-		uint32_t len;
+	if (c->mode == VX_UP_MODE_NEW)
+		c->mode = VX_UP_MODE_PLAIN;
+	r = up_req_push(c);
+	r->tag = f->hdr.tag;
+	r->number = dp.piece_number;
+	memcpy(r->task, dp.task_id, VX_TASK_ID_LEN);
+	r->verdict = VX_UP_SERVE;
+	if (c->mode == VX_UP_MODE_PLAIN) {
+		c->rx_stop = true; /* Dragonfly's framing: one request per connection */
+		return;
+	}
+	c->outstanding++;
+	if (c->outstanding > VX_UP_MAX_INFLIGHT)
+		r->verdict = VX_UP_BUSY;
+}
 
-		p = c->ctl + c->have_off;
-		len = vx_get_be32(p + 2);
-		if (c->have_off + VX__HDR_LEN + len == c->ctl_len &&
-		    len < VX__TASK_ID_LEN + 4 * 1024) {
-			vx_put_be32(c->ctl + c->ctl_len, number);
-			vx_put_be32(p + 2, len + 4);
-			c->ctl_len += 4;
+/* CANCEL: drops the queued requests for that piece that have not started (5.4). */
+static void up_on_cancel(struct vx_up_conn *c, const struct vx_frame *f)
+{
+	struct vx_download_piece dp;
+
+	if (c->mode != VX_UP_MODE_VX || vx_download_piece_decode(f->value, f->value_len, &dp)) {
+		up_rx_fail(c, "unexpected CANCEL");
+		return;
+	}
+	for (uint32_t i = 0; i < c->req_len; i++) {
+		struct vx_up_req *r = &c->reqs[(c->req_head + i) % VX_UP_REQ_MAX];
+
+		if (vx_tag_is_download(r->tag) && r->verdict == VX_UP_SERVE &&
+		    r->number == dp.piece_number &&
+		    memcmp(r->task, dp.task_id, VX_TASK_ID_LEN) == 0)
+			r->verdict = VX_UP_CANCELLED;
+	}
+}
+
+static void up_on_frame(struct vx_up_conn *c, const struct vx_frame *f)
+{
+	struct vx_interest in;
+	struct vx_up_req *r;
+	struct vx_hello h;
+
+	if (vx_tag_is_download(f->hdr.tag)) {
+		up_on_download(c, f);
+		return;
+	}
+	switch (f->hdr.tag) {
+	case VX_TAG_HELLO:
+		if (c->mode != VX_UP_MODE_NEW || vx_hello_decode(f->value, f->value_len, &h) != 0) {
+			up_rx_fail(c, "unexpected HELLO");
 			return;
 		}
+		c->mode = VX_UP_MODE_VX;
+		c->hello_due = true;
+		return;
+	case VX_TAG_INTEREST:
+		if (c->mode != VX_UP_MODE_VX || !c->up->cfg.ops->bitmap ||
+		    vx_interest_decode(f->value, f->value_len, &in) != 0) {
+			up_rx_fail(c, "unexpected INTEREST");
+			return;
+		}
+		r = up_req_push(c);
+		r->tag = VX_TAG_INTEREST;
+		r->verdict = in.op;
+		memcpy(r->task, in.task_id, VX_TASK_ID_LEN);
+		return;
+	case VX_TAG_CANCEL:
+		up_on_cancel(c, f);
+		return;
+	case VX_TAG_CLOSE:
+		c->rx_stop = true; /* nothing after Close is read */
+		c->rx_closed = true;
+		return;
+	default:
+		/* Error from a downloader, or anything the decoder lets through for others. */
+		up_rx_fail(c, "unexpected tag");
+		return;
 	}
-	p = c->ctl + c->ctl_len;
-	vx__hdr_put(p, up_packet_id(c->up), VX__TAG_HAVE, VX__HAVE_LEN);
-	memcpy(p + VX__HDR_LEN, c->sub_task, VX__TASK_ID_LEN);
-	vx_put_be32(p + VX__HDR_LEN + VX__TASK_ID_LEN, number);
-	c->have_off = c->ctl_len;
-	c->ctl_len += VX__HDR_LEN + VX__HAVE_LEN;
 }
-
-/* ---- parsing requests ------------------------------------------------------------------- */
 
 /*
- * Counts the DownloadPiece frames that just arrived on a vx connection. One that arrives
- * while VX__MAX_INFLIGHT (our HELLO's max_inflight) are already outstanding is excess: it is
- * answered, in its turn, with Error 0x41 (busy) (spec/vortex.md 5.2). Arrival order is what
- * counts, so the excess frames are remembered by sequence number until they are parsed.
+ * Feeds received bytes to the decoder while the request queue has room; every frame becomes
+ * a queue entry (or marks one). A partial frame stays in the decoder, so rx[] is emptied
+ * unless the queue is full, which is the backpressure: recv stops when rx[] is full too.
  */
-static void up_scan_arrivals(struct vx_up_conn *c)
+static void up_decode(struct vx_up_conn *c)
 {
-	bool vx = c->mode == VX_UP_MODE_VX;
+	uint64_t now = vx_loop_now_ms(c->up->loop);
 
-	if (c->scan_off < c->rx_off)
-		c->scan_off = c->rx_off;
-	while (c->scan_off + VX__HDR_LEN <= c->rx_len) {
-		const uint8_t *f = c->rx + c->scan_off;
-		uint32_t len = vx_get_be32(f + 2);
+	while (up_avail(c) > 0 && !c->rx_stop && c->req_len < VX_UP_REQ_MAX) {
+		struct vx_frame f;
+		ssize_t n = vx_frame_dec_feed(&c->dec, up_rx(c), up_avail(c), &f);
 
-		if (len > VX_UP_RX_MAX || c->scan_off + VX__HDR_LEN + len > c->rx_len)
-			return; /* incomplete, or invalid: the parser answers that */
-		if (f[1] == VX__TAG_HELLO && c->scan_off == 0 && c->mode == VX_UP_MODE_NEW)
-			vx = true;
-		if (vx && vx__tag_is_download(f[1]) && len == VX__DOWNLOAD_LEN) {
-			c->arrive_seq++;
-			c->outstanding++;
-			if (c->outstanding > VX__MAX_INFLIGHT &&
-			    c->excess_len < VX_ARRAY_SIZE(c->excess)) {
-				c->excess[(c->excess_head + c->excess_len) %
-					  VX_ARRAY_SIZE(c->excess)] = c->arrive_seq;
-				c->excess_len++;
-			}
+		if (n == -EAGAIN) {
+			c->rx_off = c->rx_len;
+			break;
 		}
-		c->scan_off += VX__HDR_LEN + len;
+		if (n < 0) {
+			vx_debug("upload: %s", vx_frame_dec_reason_str(&c->dec));
+			up_rx_fail(c, n == -EMSGSIZE ? "frame too long" : "malformed frame");
+			break;
+		}
+		c->rx_off += (uint32_t)n;
+		c->rx_start_ms = now;
+		up_on_frame(c, &f);
 	}
+	if (c->rx_stop)
+		c->rx_off = c->rx_len; /* nothing more is read */
 }
 
-static void up_consume(struct vx_up_conn *c, uint32_t n)
+/* Bytes of a frame not complete yet (held by the decoder or waiting in rx[]). */
+static bool up_rx_pending(const struct vx_up_conn *c)
 {
-	VX_ASSERT(n <= up_avail(c));
-	c->rx_off += n;
-	if (c->rx_off == c->rx_len && !vx_op_armed(&c->recv_op)) {
-		c->scan_off = c->scan_off > c->rx_len ? c->scan_off - c->rx_len : 0;
-		c->rx_off = 0;
-		c->rx_len = 0;
-	}
-	c->rx_start_ms = vx_loop_now_ms(c->up->loop);
+	return up_avail(c) > 0 || !vx_frame_dec_at_boundary(&c->dec);
 }
 
-/* Queues a raw frame (our HELLO) as the answer at the current position. */
-static void up_answer_raw(struct vx_up_conn *c, const uint8_t *frame, uint32_t len)
+/* Queues our HELLO as the answer at the current position. */
+static void up_answer_hello(struct vx_up_conn *c)
 {
-	VX_ASSERT(len <= sizeof(c->head));
-	memcpy(c->head, frame, len);
+	struct vx_hello h = {
+		.version = VX_HELLO_VERSION,
+		.features = VX_HELLO_F_PIPELINE | VX_HELLO_F_CANCEL |
+			    (c->up->cfg.ops->bitmap ? VX_HELLO_F_AVAILABILITY : 0),
+		.max_inflight = VX_UP_MAX_INFLIGHT,
+		.max_value_len = VX_HELLO_MAX,
+	};
+	uint8_t v[VX_HELLO_LEN];
+	ssize_t n = -EINVAL;
+
+	if (vx_hello_encode(&h, v) == 0)
+		n = vx_frame_encode(c->head, sizeof(c->head), up_packet_id(c->up), VX_TAG_HELLO, v,
+				    VX_HELLO_LEN);
+	if (n < 0) {
+		up_answer_error(c, VX_ERROR_CODE_INTERNAL, "cannot encode HELLO", true);
+		return;
+	}
 	c->head_off = 0;
-	c->head_len = len;
+	c->head_len = (uint32_t)n;
 	c->have_req = true;
 }
 
 static void up_protocol_error(struct vx_up_conn *c, const char *msg)
 {
 	c->up->stats.protocol_errors++;
-	up_answer_error(c, VX__ERR_INVALID, msg, true);
+	up_answer_error(c, VX_ERROR_CODE_INVALID_ARGUMENT, msg, true);
 }
 
-/* True when a CANCEL for @task / @number sits later in rx[] (after @from). */
-static bool up_cancel_ahead(const struct vx_up_conn *c, uint32_t from, const uint8_t *req)
+/* Starts answering a queued DownloadPiece. */
+static void up_start_download(struct vx_up_conn *c, const struct vx_up_req *r)
 {
-	const uint8_t *rx = up_rx(c);
-	uint32_t off = from, avail = up_avail(c);
-
-	while (off + VX__HDR_LEN <= avail) {
-		uint32_t len = vx_get_be32(rx + off + 2);
-
-		if (len > VX_UP_RX_MAX || off + VX__HDR_LEN + len > avail)
-			return false;
-		if (rx[off + 1] == VX__TAG_CANCEL && len == VX__DOWNLOAD_LEN &&
-		    memcmp(rx + off + VX__HDR_LEN, req, VX__DOWNLOAD_LEN) == 0)
-			return true;
-		off += VX__HDR_LEN + len;
-	}
-	return false;
-}
-
-static bool up_parse_hello(struct vx_up_conn *c, uint32_t len)
-{
-	struct vx_hello h;
-	uint8_t frame[VX__HDR_LEN + VX__HELLO_LEN];
-
-	if (c->mode != VX_UP_MODE_NEW || len < VX__HELLO_LEN || len > VX__HELLO_MAX) {
-		up_protocol_error(c, "unexpected HELLO");
-		return true;
-	}
-	if (up_avail(c) < VX__HDR_LEN + len)
-		return false;
-	if (vx_hello_decode(up_rx(c) + VX__HDR_LEN, len, &h) < 0) {
-		up_protocol_error(c, "malformed HELLO");
-		return true;
-	}
-	up_consume(c, VX__HDR_LEN + len);
-	c->mode = VX_UP_MODE_VX;
-	h.version = VX_HELLO_VERSION;
-	h.features = VX_HELLO_F_PIPELINE | VX_HELLO_F_CANCEL |
-		     (c->up->cfg.ops->bitmap ? VX_HELLO_F_AVAILABILITY : 0);
-	h.max_inflight = VX__MAX_INFLIGHT;
-	h.max_value_len = VX__HELLO_MAX;
-	vx__hdr_put(frame, up_packet_id(c->up), VX__TAG_HELLO, VX__HELLO_LEN);
-	if (vx_hello_encode(&h, frame + VX__HDR_LEN) < 0) {
-		up_answer_error(c, VX__ERR_INTERNAL, "cannot encode HELLO", true);
-		return true;
-	}
-	up_answer_raw(c, frame, sizeof(frame));
-	return true;
-}
-
-static bool up_parse_download(struct vx_up_conn *c, uint8_t tag, uint32_t len)
-{
-	if (len != VX__DOWNLOAD_LEN) {
-		up_protocol_error(c, "DownloadPiece value must be 68 bytes");
-		return true;
-	}
-	if (up_avail(c) < VX__HDR_LEN + VX__DOWNLOAD_LEN)
-		return false;
-	if (!vx__task_id_valid((const char *)up_rx(c) + VX__HDR_LEN)) {
-		up_protocol_error(c, "task id is not 64 lowercase hex");
-		return true;
-	}
-	if (c->mode == VX_UP_MODE_NEW)
-		c->mode = VX_UP_MODE_PLAIN;
-	if (c->mode == VX_UP_MODE_PLAIN)
-		c->close_after = true; /* Dragonfly's framing: one answer per connection */
-	memcpy(c->req_task, up_rx(c) + VX__HDR_LEN, VX__TASK_ID_LEN);
-	c->req_number = vx_get_be32(up_rx(c) + VX__HDR_LEN + VX__TASK_ID_LEN);
-	c->req_tag = tag;
+	memcpy(c->req_task, r->task, VX_TASK_ID_LEN);
+	c->req_number = r->number;
+	c->req_tag = r->tag;
 	c->have_req = true;
 	c->up->stats.requests++;
-	if (c->mode == VX_UP_MODE_VX) {
-		c->parse_seq++;
+	if (c->mode == VX_UP_MODE_PLAIN)
+		c->close_after = true; /* Dragonfly's framing: one answer per connection */
+	else
 		c->req_counted = true;
-		if (c->excess_len > 0 && c->excess[c->excess_head] == c->parse_seq) {
-			c->excess_head = (c->excess_head + 1) % VX_ARRAY_SIZE(c->excess);
-			c->excess_len--;
-			up_consume(c, VX__HDR_LEN + VX__DOWNLOAD_LEN);
-			up_answer_error(c, VX__ERR_BUSY, "more pipelined requests than announced",
-					false);
-			return true;
-		}
-	}
-	if (c->mode == VX_UP_MODE_VX &&
-	    up_cancel_ahead(c, VX__HDR_LEN + VX__DOWNLOAD_LEN, up_rx(c) + VX__HDR_LEN)) {
-		up_consume(c, VX__HDR_LEN + VX__DOWNLOAD_LEN);
-		up_answer_error(c, VX__ERR_CANCELLED, "cancelled", false);
-		return true;
-	}
-	up_consume(c, VX__HDR_LEN + VX__DOWNLOAD_LEN);
-	up_lookup(c);
-	return true;
+	if (r->verdict == VX_UP_BUSY)
+		up_answer_error(c, VX_ERROR_CODE_BUSY, "more pipelined requests than announced",
+				false);
+	else if (r->verdict == VX_UP_CANCELLED)
+		up_answer_error(c, VX_ERROR_CODE_CANCELLED, "cancelled", false);
+	else
+		up_lookup(c);
 }
 
-static bool up_parse_interest(struct vx_up_conn *c, uint32_t len)
+static void up_start_interest(struct vx_up_conn *c, const struct vx_up_req *r)
 {
-	uint8_t op;
-
-	if (c->mode != VX_UP_MODE_VX || !c->up->cfg.ops->bitmap || len != VX__INTEREST_LEN) {
-		up_protocol_error(c, "unexpected INTEREST");
-		return true;
-	}
-	if (up_avail(c) < VX__HDR_LEN + len)
-		return false;
-	op = up_rx(c)[VX__HDR_LEN + VX__TASK_ID_LEN];
-	if (!vx__task_id_valid((const char *)up_rx(c) + VX__HDR_LEN) || op > 1) {
-		up_protocol_error(c, "malformed INTEREST");
-		return true;
-	}
-	if (op == 0) {
-		up_consume(c, VX__HDR_LEN + len);
+	if (r->verdict == VX_INTEREST_UNSUBSCRIBE) {
 		c->subscribed = false;
-		return true;
+		return;
 	}
 	if (!c->ctl) {
 		/* Admission of a subscriber, not the piece path. */
-		c->ctl = vx_malloc(VX_UP_CTL_MAX);
+		c->ctl = vx_malloc(sizeof(*c->ctl));
 		if (!c->ctl) {
-			up_answer_error(c, VX__ERR_INTERNAL, "out of memory", true);
-			return true;
+			up_answer_error(c, VX_ERROR_CODE_INTERNAL, "out of memory", true);
+			return;
 		}
+		c->ctl->have_len = 0;
 	}
-	memcpy(c->sub_task, up_rx(c) + VX__HDR_LEN, VX__TASK_ID_LEN);
-	up_consume(c, VX__HDR_LEN + len);
+	memcpy(c->sub_task, r->task, VX_TASK_ID_LEN);
+	c->sub_task[VX_TASK_ID_LEN] = '\0';
+	c->ctl->have_len = 0;
 	c->subscribed = true;
 	up_queue_bitfield(c);
-	return true;
 }
 
 /*
- * Parses at most one frame from rx[]; returns false when more bytes are needed. Every length
- * is checked against its tag's maximum before anything else; a value is never read into
- * memory sized from the wire.
+ * Takes the next thing to answer, in arrival order: our HELLO, a queued request, then the
+ * error or Close that ended the input. Returns false when there is nothing (more bytes needed).
  */
-static bool up_parse_one(struct vx_up_conn *c)
+static bool up_next(struct vx_up_conn *c)
 {
-	uint8_t tag;
-	uint32_t len;
+	const struct vx_up_req *r;
+	const char *err;
 
-	if (up_avail(c) < VX__HDR_LEN)
-		return false;
-	tag = up_rx(c)[1];
-	len = vx_get_be32(up_rx(c) + 2);
-	if (vx__tag_is_download(tag))
-		return up_parse_download(c, tag, len);
-	if (tag == VX__TAG_HELLO)
-		return up_parse_hello(c, len);
-	if (tag == VX__TAG_INTEREST)
-		return up_parse_interest(c, len);
-	if (tag == VX__TAG_CANCEL && c->mode == VX_UP_MODE_VX && len == VX__DOWNLOAD_LEN) {
-		/* Matched ones were applied by look-ahead; the rest are ignored (5.4). */
-		if (up_avail(c) < VX__HDR_LEN + len)
-			return false;
-		up_consume(c, VX__HDR_LEN + len);
+	up_decode(c);
+	if (c->hello_due) {
+		c->hello_due = false;
+		up_answer_hello(c);
 		return true;
 	}
-	if (tag == VX__TAG_CLOSE && len == 0) {
+	if (c->req_len > 0) {
+		r = &c->reqs[c->req_head];
+		c->req_head = (c->req_head + 1) % VX_UP_REQ_MAX;
+		c->req_len--;
+		if (r->tag == VX_TAG_INTEREST)
+			up_start_interest(c, r);
+		else
+			up_start_download(c, r);
+		return true;
+	}
+	if (c->rx_error) {
+		err = c->rx_error;
+		c->rx_error = NULL;
+		up_protocol_error(c, err);
+		return true;
+	}
+	if (c->rx_closed) {
+		c->rx_closed = false;
 		c->close_after = true;
-		c->rx_off = c->rx_len; /* nothing after Close is read */
 		return true;
 	}
-	/* Content tags, Error, reserved tags, bad lengths: answer and close. */
-	up_protocol_error(c, "unexpected tag or length");
-	return true;
+	return false;
 }
 
 /* ---- the send pump ---------------------------------------------------------------------- */
@@ -860,9 +947,10 @@ static void up_finish_answer(struct vx_up_conn *c)
 	struct vx_upload *up = c->up;
 
 	if (c->piece_held) {
+		if (c->piece.length == 0)
+			up->stats.pieces_sent++; /* no body: sent with its head */
 		up->cfg.ops->put(up->cfg.ops_ctx, &c->piece);
 		c->piece_held = false;
-		up->stats.pieces_sent++;
 	}
 	up_pipe_release(c);
 	if (c->req_counted) {
@@ -906,17 +994,19 @@ static void up_pump(struct vx_up_conn *c)
 		}
 		if (c->subscribed && c->sub_resync && c->ctl_len == 0)
 			up_queue_bitfield(c);
+		if (c->subscribed && !c->sub_resync)
+			up_flush_haves(c);
 		if (c->ctl_off < c->ctl_len) {
 			if (c->state == VX_UP_READING)
 				up_set_state(c, VX_UP_SERVING);
-			up_send(c, c->ctl + c->ctl_off, c->ctl_len - c->ctl_off, false, true);
+			up_send(c, c->ctl->buf + c->ctl_off, c->ctl_len - c->ctl_off, false, true);
 			return;
 		}
 		if (c->close_after) {
 			up_close(c);
 			return;
 		}
-		if (up_parse_one(c)) {
+		if (up_next(c)) {
 			if (c->state == VX_UP_READING)
 				up_set_state(c, VX_UP_SERVING);
 			continue;
@@ -935,7 +1025,7 @@ static void up_arm_recv(struct vx_up_conn *c)
 	struct vx_upload *up = c->up;
 	struct io_uring_sqe *sqe;
 	/* The previous linked timeout may not have reported yet: the ticker covers that gap. */
-	bool idle = c->state == VX_UP_READING && up_avail(c) == 0 && !vx_op_armed(&c->recv_to_op);
+	bool idle = c->state == VX_UP_READING && !up_rx_pending(c) && !vx_op_armed(&c->recv_to_op);
 
 	if (vx_op_armed(&c->recv_op))
 		return;
@@ -945,7 +1035,6 @@ static void up_arm_recv(struct vx_up_conn *c)
 		/* Nothing is armed into rx[]: compacting cannot race the kernel. */
 		memmove(c->rx, c->rx + c->rx_off, c->rx_len - c->rx_off);
 		c->rx_len -= c->rx_off;
-		c->scan_off = c->scan_off > c->rx_off ? c->scan_off - c->rx_off : 0;
 		c->rx_off = 0;
 	}
 	if (c->rx_len >= VX_UP_RX_MAX)
@@ -1021,7 +1110,7 @@ static void on_recv_done(struct vx_loop *loop, struct vx_op *op, int res, uint32
 	}
 	if (res == -ECANCELED || res == -EINTR) {
 		/* The linked idle timeout fired; it only matters when truly idle. */
-		if (c->state == VX_UP_READING && up_avail(c) == 0 && res == -ECANCELED) {
+		if (c->state == VX_UP_READING && !up_rx_pending(c) && res == -ECANCELED) {
 			c->up->stats.timeouts++;
 			up_close(c);
 		} else {
@@ -1035,11 +1124,12 @@ static void on_recv_done(struct vx_loop *loop, struct vx_op *op, int res, uint32
 		up_op_done(c);
 		return;
 	}
-	if (up_avail(c) == 0)
+	if (!up_rx_pending(c))
 		c->rx_start_ms = vx_loop_now_ms(c->up->loop);
 	c->last_progress_ms = vx_loop_now_ms(c->up->loop);
 	c->rx_len += (uint32_t)res;
-	up_scan_arrivals(c);
+	/* Decoded at once, even while an answer is being sent: CANCEL and BUSY count arrivals. */
+	up_decode(c);
 	up_pump(c);
 	up_arm_recv(c);
 	up_op_done(c);
@@ -1070,13 +1160,24 @@ static void on_send_done(struct vx_loop *loop, struct vx_op *op, int res, uint32
 		if (c->ctl_off == c->ctl_len) {
 			c->ctl_off = 0;
 			c->ctl_len = 0;
-			c->have_off = UINT32_MAX;
 		}
 	} else {
 		c->head_off += (uint32_t)res;
 	}
 	up_pump(c);
 	up_op_done(c);
+}
+
+/*
+ * @n body bytes left the server. The piece counts as sent with its last byte, in whatever state
+ * the connection is: a close racing the final completion (the peer already has every byte and
+ * hung up) must not lose it from the stats.
+ */
+static void up_body_sent(struct vx_up_conn *c, uint64_t n)
+{
+	c->up->stats.bytes_sent += n;
+	if (c->file_left == 0 && c->pipe_bytes == 0)
+		c->up->stats.pieces_sent++;
 }
 
 static void up_after_splice(struct vx_up_conn *c)
@@ -1123,10 +1224,12 @@ static void on_splice_out_done(struct vx_loop *loop, struct vx_op *op, int res, 
 
 	(void)loop;
 	(void)cflags;
+	if (res > 0) {
+		c->pipe_bytes -= (uint64_t)res;
+		up_body_sent(c, (uint64_t)res);
+	}
 	if (c->state != VX_UP_CLOSING) {
 		if (res > 0) {
-			c->pipe_bytes -= (uint64_t)res;
-			c->up->stats.bytes_sent += (uint64_t)res;
 			c->last_progress_ms = vx_loop_now_ms(c->up->loop);
 			up_pump(c);
 		} else {
@@ -1153,9 +1256,9 @@ static void on_send_body_done(struct vx_loop *loop, struct vx_op *op, int res, u
 		up_op_done(c);
 		return;
 	}
-	if (res > 0 && c->state != VX_UP_CLOSING) {
+	if (res > 0) {
 		c->file_left -= (uint64_t)res;
-		c->up->stats.bytes_sent += (uint64_t)res;
+		up_body_sent(c, (uint64_t)res);
 		c->last_progress_ms = vx_loop_now_ms(c->up->loop);
 	} else if (c->state != VX_UP_CLOSING) {
 		c->splice_failed = true;
@@ -1177,12 +1280,13 @@ static void up_release_slot(struct vx_up_conn *c)
 	c->fd = -1;
 	c->rx_off = 0;
 	c->rx_len = 0;
-	c->scan_off = 0;
-	c->arrive_seq = 0;
-	c->parse_seq = 0;
 	c->outstanding = 0;
-	c->excess_head = 0;
-	c->excess_len = 0;
+	c->req_head = 0;
+	c->req_len = 0;
+	c->hello_due = false;
+	c->rx_stop = false;
+	c->rx_closed = false;
+	c->rx_error = NULL;
 	c->req_counted = false;
 	c->have_req = false;
 	c->waiting = false;
@@ -1193,7 +1297,8 @@ static void up_release_slot(struct vx_up_conn *c)
 	c->sub_resync = false;
 	c->ctl_off = 0;
 	c->ctl_len = 0;
-	c->have_off = UINT32_MAX;
+	if (c->ctl)
+		c->ctl->have_len = 0;
 	c->head_len = 0;
 	c->head_off = 0;
 	c->splice_pending = 0;
@@ -1248,6 +1353,8 @@ static void up_admit(struct vx_upload *up, int fd)
 	vx_op_init(&c->splice_out_op, VX_OP_UP_SPLICE_OUT, c, &c->gen);
 	vx_op_init(&c->body_op, VX_OP_UP_SEND_BODY, c, &c->gen);
 	vx_op_init(&c->close_op, VX_OP_UP_CLOSE, c, &c->gen);
+	vx_frame_dec_init(&c->dec, c->dec_buf, sizeof(c->dec_buf),
+			  VX_FRAME_DEC_F_EXT | VX_FRAME_DEC_F_REQUESTS, 0);
 	c->last_progress_ms = vx_loop_now_ms(up->loop);
 	vx__bucket_init(&c->bucket, up->cfg.conn_rate_bytes_per_s,
 			VX_MAX(up->cfg.conn_rate_bytes_per_s / 10, (uint64_t)up->cfg.chunk_bytes),
@@ -1283,13 +1390,13 @@ static void up_tick_conn(struct vx_upload *up, struct vx_up_conn *c, uint64_t no
 {
 	if (c->state != VX_UP_READING && c->state != VX_UP_SERVING)
 		return;
-	if (!c->have_req && up_avail(c) > 0 && now - c->rx_start_ms > up->cfg.header_timeout_ms) {
+	if (!c->have_req && up_rx_pending(c) && now - c->rx_start_ms > up->cfg.header_timeout_ms) {
 		/* A slowloris trickle: the request did not complete in time. */
 		up->stats.timeouts++;
 		up_close(c);
 		return;
 	}
-	if (c->state == VX_UP_READING && up_avail(c) == 0 && !up_send_busy(c) &&
+	if (c->state == VX_UP_READING && !up_rx_pending(c) && !up_send_busy(c) &&
 	    !up_body_armed(c) && now - c->last_progress_ms > up->cfg.idle_timeout_ms) {
 		/* Backstop for a recv armed without its idle timeout while SERVING. */
 		up->stats.timeouts++;
@@ -1306,7 +1413,8 @@ static void up_tick_conn(struct vx_upload *up, struct vx_up_conn *c, uint64_t no
 		up_lookup(c);
 		if (c->waiting && now >= c->wait_deadline_ms) {
 			up->stats.timeouts++;
-			up_answer_error(c, VX__ERR_NOT_FOUND, "piece not finished in time", false);
+			up_answer_error(c, VX_ERROR_CODE_NOT_FOUND, "piece not finished in time",
+					false);
 		}
 		up_pump(c);
 		return;
@@ -1358,7 +1466,9 @@ err_close:
 	return one;
 }
 
-int vx_upload_new(struct vx_upload **out, struct vx_loop *loop, const struct vx_upload_cfg *cfg)
+/* vx_upload_new(), and without a listening socket when @listen is false (vx__upload_new()). */
+static int up_new(struct vx_upload **out, struct vx_loop *loop, const struct vx_upload_cfg *cfg,
+		  bool listen)
 {
 	struct vx_upload *up;
 	uint32_t i;
@@ -1377,6 +1487,7 @@ int vx_upload_new(struct vx_upload **out, struct vx_loop *loop, const struct vx_
 		return -ENOMEM;
 	up->loop = loop;
 	up->cfg = *cfg;
+	up->listen_fd = -1;
 	up->rand = vx_now_ns() | 1;
 	vx_list_init(&up->free_conns);
 	vx_list_init(&up->active_conns);
@@ -1392,7 +1503,6 @@ int vx_upload_new(struct vx_upload **out, struct vx_loop *loop, const struct vx_
 
 		c->fd = -1;
 		c->up = up;
-		c->have_off = UINT32_MAX;
 		vx_list_init(&c->wait_node);
 		vx_list_add_tail(&up->free_conns, &c->node);
 	}
@@ -1424,7 +1534,7 @@ int vx_upload_new(struct vx_upload **out, struct vx_loop *loop, const struct vx_
 			goto err_close_pipes;
 		vx_list_add_tail(&up->free_pipes, &up->pipes[i].node);
 	}
-	ret = up_listen(up);
+	ret = listen ? up_listen(up) : 0;
 	if (ret < 0)
 		goto err_close_pipes;
 	vx__bucket_init(&up->bucket, cfg->rate_bytes_per_s,
@@ -1439,7 +1549,8 @@ int vx_upload_new(struct vx_upload **out, struct vx_loop *loop, const struct vx_
 	vx_loop_set_handler(loop, VX_OP_UP_SEND_BODY, on_send_body_done);
 	vx_loop_set_handler(loop, VX_OP_UP_CLOSE, on_close_done);
 	vx_op_init(&up->accept_op, VX_OP_ACCEPT, up, &up->gen);
-	up_arm_accept(up);
+	if (listen)
+		up_arm_accept(up);
 	up->ticker.fn = on_tick;
 	vx_loop_add_ticker(loop, &up->ticker);
 	up->have_flush.fn = up_on_have_flush;
@@ -1455,6 +1566,21 @@ err_free_conns:
 err_free_up:
 	vx_free(up);
 	return ret;
+}
+
+int vx_upload_new(struct vx_upload **out, struct vx_loop *loop, const struct vx_upload_cfg *cfg)
+{
+	return up_new(out, loop, cfg, true);
+}
+
+int vx__upload_new(struct vx_upload **out, struct vx_loop *loop, const struct vx_upload_cfg *cfg)
+{
+	return up_new(out, loop, cfg, false);
+}
+
+void vx__upload_admit(struct vx_upload *up, int fd)
+{
+	up_admit(up, fd);
 }
 
 void vx_upload_local_addr(const struct vx_upload *up, struct sockaddr_storage *addr,
@@ -1494,12 +1620,12 @@ void vx_upload_piece_finished(struct vx_upload *up, const char *task_id, uint32_
 
 		if (c->state != VX_UP_READING && c->state != VX_UP_SERVING)
 			continue;
-		if (c->subscribed && memcmp(c->sub_task, task_id, VX__TASK_ID_LEN) == 0) {
+		if (c->subscribed && memcmp(c->sub_task, task_id, VX_TASK_ID_LEN) == 0) {
 			up_queue_have(c, number);
 			queued = true;
 		}
 		if (c->waiting && c->req_number == number &&
-		    memcmp(c->req_task, task_id, VX__TASK_ID_LEN) == 0) {
+		    memcmp(c->req_task, task_id, VX_TASK_ID_LEN) == 0) {
 			/* A request is waiting for exactly this piece: answer it now. */
 			up_lookup(c);
 			up_pump(c);
@@ -1537,7 +1663,8 @@ void vx_upload_free(struct vx_upload *up)
 	vx_loop_del_ticker(up->loop, &up->ticker);
 	if (up->have_flush.queued)
 		vx_list_del(&up->have_flush.node);
-	close(up->listen_fd);
+	if (up->listen_fd >= 0)
+		close(up->listen_fd);
 	for (i = 0; i < up->cfg.max_sends; i++)
 		up_pipe_close(&up->pipes[i]);
 	for (i = 0; i < up->cfg.max_conns; i++)

@@ -5,6 +5,8 @@
  * once whole and once in random splits (body bytes handed out the same way), and the two
  * event logs must be identical. Every frame the decoder accepts must also pass its value
  * decoder, and DownloadPiece / PieceContent values must survive a decode -> encode round trip.
+ * With VX_FRAME_DEC_F_REQUESTS the decoder gets a buffer of exactly VX_FRAME_DEC_REQ_BUF_MIN
+ * (ASan sees any overrun) and must yield no frame that only an uploader sends.
  */
 #include <assert.h>
 #include <errno.h>
@@ -72,10 +74,17 @@ static size_t run(const uint8_t *s, size_t n, unsigned int flags, uint32_t seed,
 		  int *err)
 {
 	static uint8_t buf[VX_FRAME_DEC_BUF_MIN];
+	bool requests = flags & VX_FRAME_DEC_F_REQUESTS;
+	uint8_t *small = requests ? malloc(VX_FRAME_DEC_REQ_BUF_MIN) : NULL;
 	struct vx_frame_dec d;
 	size_t off = 0, nr = 0;
 
-	vx_frame_dec_init(&d, buf, sizeof(buf), flags, VX_FRAME_DEC_BUF_MIN);
+	if (requests && !small)
+		abort();
+	if (requests)
+		vx_frame_dec_init(&d, small, VX_FRAME_DEC_REQ_BUF_MIN, flags, 0);
+	else
+		vx_frame_dec_init(&d, buf, sizeof(buf), flags, VX_FRAME_DEC_BUF_MIN);
 	*err = 0;
 	while (off < n) {
 		size_t avail = n - off;
@@ -105,6 +114,9 @@ static size_t run(const uint8_t *s, size_t n, unsigned int flags, uint32_t seed,
 			abort();
 		off += (size_t)r;
 		check_value(&f);
+		if (requests && (vx_tag_is_content(f.hdr.tag) || f.hdr.tag == VX_TAG_BITFIELD ||
+				 f.hdr.tag == VX_TAG_HAVE))
+			abort();
 		if (nr < LOG_MAX) {
 			log[nr].tag = f.hdr.tag;
 			log[nr].value_len = f.value_len;
@@ -113,6 +125,7 @@ static size_t run(const uint8_t *s, size_t n, unsigned int flags, uint32_t seed,
 		}
 		nr++;
 	}
+	free(small);
 	return nr;
 }
 
@@ -126,7 +139,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 2)
 		return 0;
-	flags = data[0] & (VX_FRAME_DEC_F_EXT | VX_FRAME_DEC_F_CONTROL);
+	flags = data[0] & (VX_FRAME_DEC_F_EXT | VX_FRAME_DEC_F_CONTROL | VX_FRAME_DEC_F_REQUESTS);
+	if (flags & VX_FRAME_DEC_F_REQUESTS)
+		flags &= ~(
+			unsigned int)VX_FRAME_DEC_F_CONTROL; /* control values need a big buffer */
 	seed = (uint32_t)data[1] * 2654435761u + 1;
 	na = run(data + 2, size - 2, flags, 0, a, &ea);
 	nb = run(data + 2, size - 2, flags, seed, b, &eb);

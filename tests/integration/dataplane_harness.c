@@ -293,6 +293,8 @@ int vx_h_send_all(int fd, const void *buf, size_t len)
 	while (len > 0) {
 		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
 
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n <= 0)
 			return -1;
 		p += n;
@@ -308,6 +310,13 @@ int vx_h_recv_all(int fd, void *buf, size_t len)
 	while (len > 0) {
 		ssize_t n = recv(fd, p, len, 0);
 
+		/*
+		 * With SO_RCVTIMEO set any wakeup for pending work is EINTR, not a restart: the
+		 * teardown of vx_ring_probe()'s ring queues task work on this thread, and a
+		 * Dragonfly client would just call again.
+		 */
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n <= 0)
 			return -1;
 		p += n;

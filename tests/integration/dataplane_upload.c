@@ -25,6 +25,7 @@
 #include "dataplane_harness.h"
 #include "vx_bytes.h"
 #include "vx_ring.h"
+#include "vx_time.h"
 
 struct fixture {
 	char dir[PATH_MAX];
@@ -693,17 +694,85 @@ static void test_vx_upload__accept_pauses_on_emfile(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/*
+ * The rate a limit allows: every byte through a bucket of @rate B/s that starts with @burst
+ * saved up. @bytes took @ms. The achieved rate, the burst set aside, must not beat the limit
+ * (10 % for clock and tick granularity) and must not fall far below it: a bucket that does
+ * nothing fails the first check, one that stalls fails the second.
+ */
+static void check_rate(uint64_t bytes, uint64_t ms, uint64_t rate, uint64_t burst)
+{
+	double got = (double)(bytes - burst) * 1000.0 / (double)(ms ? ms : 1);
+
+	fprintf(stderr, "rate: %llu bytes in %llu ms: %.0f B/s past the burst, limit %llu\n",
+		(unsigned long long)bytes, (unsigned long long)ms, got, (unsigned long long)rate);
+	assert_true(bytes > 4 * burst); /* the burst alone cannot explain the transfer */
+	assert_true(got <= (double)rate * 1.10);
+	assert_true(got >= (double)rate / 3.0);
+}
+
+/* Sends HELLO and requests for pieces [@first, @first + @n) on a new vx connection. */
+static int vx_ask(struct fixture *f, uint32_t first, uint32_t n)
+{
+	int fd = vx_h_connect(&f->srv.addr);
+
+	assert_true(fd >= 0);
+	assert_true(vx_h_hello(fd) > 0);
+	for (uint32_t i = first; i < first + n; i++)
+		assert_int_equal(vx_h_send_download(fd, VX_H_TASK_ID, i), 0);
+	return fd;
+}
+
+static void vx_read(struct fixture *f, int fd, uint32_t first, uint32_t n)
+{
+	struct vx_h_answer a;
+
+	for (uint32_t i = first; i < first + n; i++) {
+		assert_int_equal(vx_h_read_answer(fd, &a), 0);
+		check_piece(f, &a, i);
+		vx_h_answer_free(&a);
+	}
+	close(fd);
+}
+
+/*
+ * Both limits measured: one connection under the per-connection rate, then two connections
+ * in parallel under the server's rate, each moving 4 MiB (16 pieces) pipelined; and a
+ * Dragonfly client (a connection per piece) gets exact bytes through both limits.
+ */
 static void test_vx_upload__rate_limited_transfer_exact(void **state)
 {
+	const uint64_t rate = 2u << 20, chunk = 256u << 10, len = 4u << 20;
 	struct vx_upload_cfg cfg;
 	struct fixture f = { 0 };
+	uint64_t t0;
+	int a, b;
 
 	(void)state;
 	vx_upload_cfg_init(&cfg);
 	((struct sockaddr_in *)&cfg.addr)->sin_port = 0;
+	cfg.chunk_bytes = (uint32_t)chunk;
+	/* The bucket's burst: max(rate / 10, chunk) (vx_upload_new). */
+	cfg.conn_rate_bytes_per_s = rate;
+	fixture_start(&f, len, chunk, &cfg);
+	t0 = vx_now_ms();
+	vx_read(&f, vx_ask(&f, 0, 16), 0, 16);
+	check_rate(len, vx_now_ms() - t0, rate, VX_MAX(rate / 10, chunk));
+	fixture_stop(&f);
+
+	cfg.conn_rate_bytes_per_s = 0;
+	cfg.rate_bytes_per_s = rate;
+	fixture_start(&f, len, chunk, &cfg);
+	t0 = vx_now_ms();
+	a = vx_ask(&f, 0, 8);
+	b = vx_ask(&f, 8, 8);
+	vx_read(&f, a, 0, 8);
+	vx_read(&f, b, 8, 8);
+	check_rate(len, vx_now_ms() - t0, rate, VX_MAX(rate / 10, chunk));
+	fixture_stop(&f);
+
 	cfg.rate_bytes_per_s = 8u << 20;
 	cfg.conn_rate_bytes_per_s = 4u << 20;
-	cfg.chunk_bytes = 256u << 10;
 	fixture_start(&f, (2u << 20) + 333, 1u << 20, &cfg);
 	dragonfly_fetch_all(&f);
 	fixture_stop(&f);

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * test_dataplane_wire.c: the data plane's private wire helpers and token bucket: the
+ * test_dataplane_wire.c: the frames the upload server sends, built with vortex's encoders: the
  * PieceContent head exactly as Dragonfly frames it (header length 4 + metadata_length, metadata
- * 45 + digest + parent id bytes) and as vortex's decoder reads it back, Error frames, task-id
- * checks, and the bucket's refill, burst cap and unlimited mode.
+ * 45 + digest + parent id bytes) read back by the fetcher's decoder, and the Error frame; and the
+ * data plane's token bucket: refill, burst cap and unlimited mode.
  */
 #include "vx_test.h"
 
@@ -12,14 +12,15 @@
 
 #include "dataplane_int.h"
 #include "vx_bytes.h"
+#include "vx_frame.h"
 #include "vx_piece.h"
 
 #define TASK "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
-static void test_vx__content_head_encode__dragonfly_layout(void **state)
+static void test_vx_frame_encode_content_head__dragonfly_layout(void **state)
 {
 	uint8_t out[256];
-	struct vx__meta m = {
+	struct vx_piece_content m = {
 		.number = 7,
 		.offset = 7ull << 22,
 		.length = 1234,
@@ -29,13 +30,13 @@ static void test_vx__content_head_encode__dragonfly_layout(void **state)
 		.parent_id_len = 6,
 		.traffic_type = 1,
 		.cost_s = 3,
-		.created_s = 1700000000,
+		.created_at_s = 1700000000,
 	};
 	struct vx_piece_content d;
 	ssize_t n;
 
 	(void)state;
-	n = vx__content_head_encode(out, sizeof(out), 0x99, 0x05, &m);
+	n = vx_frame_encode_content_head(out, sizeof(out), 0x99, 0x05, &m);
 	assert_int_equal(n, 6 + 4 + 45 + 16 + 6);
 	assert_int_equal(out[0], 0x99);
 	assert_int_equal(out[1], 0x05);
@@ -55,39 +56,25 @@ static void test_vx__content_head_encode__dragonfly_layout(void **state)
 	assert_int_equal(d.number, 7);
 	assert_int_equal(d.length, 1234);
 	assert_int_equal(d.digest_len, 16);
-	assert_int_equal(d.created_at_s, 1700000000);
-	/* Too small a buffer: refused. */
-	assert_int_equal(vx__content_head_encode(out, 20, 0, 0x01, &m), -ENOBUFS);
+	/* Too small a buffer, a value cut short: refused. */
+	assert_int_equal(vx_frame_encode_content_head(out, 20, 0, 0x01, &m), -ENOSPC);
+	assert_true(vx_piece_content_decode(out + 6, (size_t)n - 7, &d) < 0);
 }
 
-static void test_vx__error_encode__cut_to_buffer(void **state)
+static void test_vx_frame_encode_error__cut_to_buffer(void **state)
 {
+	static const char msg[] = "piece not found at all";
 	uint8_t out[16];
 	ssize_t n;
 
 	(void)state;
-	n = vx__error_encode(out, sizeof(out), 1, 2, "piece not found at all");
+	n = vx_frame_encode_error(out, sizeof(out), 1, 2, msg, sizeof(msg) - 1);
 	assert_int_equal(n, 16);
 	assert_int_equal(out[1], 0xFF);
 	assert_int_equal(vx_get_be32(out + 2), 10);
 	assert_int_equal(out[6], 2);
 	assert_memory_equal(out + 7, "piece not", 9);
-	assert_int_equal(vx__error_encode(out, 6, 1, 2, "x"), -ENOBUFS);
-}
-
-static void test_vx__task_id_valid__lowercase_hex_only(void **state)
-{
-	char id[65];
-
-	(void)state;
-	memcpy(id, TASK, 65);
-	assert_true(vx__task_id_valid(id));
-	id[10] = 'A';
-	assert_false(vx__task_id_valid(id));
-	id[10] = 'g';
-	assert_false(vx__task_id_valid(id));
-	id[10] = '\0';
-	assert_false(vx__task_id_valid(id));
+	assert_int_equal(vx_frame_encode_error(out, 6, 1, 2, "x", 1), -ENOSPC);
 }
 
 static void test_vx__bucket_peek__refill_and_cap(void **state)
@@ -109,9 +96,8 @@ static void test_vx__bucket_peek__refill_and_cap(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_vx__content_head_encode__dragonfly_layout),
-		cmocka_unit_test(test_vx__error_encode__cut_to_buffer),
-		cmocka_unit_test(test_vx__task_id_valid__lowercase_hex_only),
+		cmocka_unit_test(test_vx_frame_encode_content_head__dragonfly_layout),
+		cmocka_unit_test(test_vx_frame_encode_error__cut_to_buffer),
 		cmocka_unit_test(test_vx__bucket_peek__refill_and_cap),
 	};
 

@@ -529,6 +529,66 @@ static void test_vx_frame_dec_want__never_past_a_frame(void **state)
 	assert_null(vx_frame_dec_hdr(&f->dec));
 }
 
+/*
+ * The uploader's decoder (F_REQUESTS) takes every frame a downloader sends into a buffer of
+ * VX_FRAME_DEC_REQ_BUF_MIN, and refuses the uploader's own frames at their header.
+ */
+static void test_vx_frame_dec_feed__requests_only(void **state)
+{
+	struct fixture *f = *state;
+	struct vx_hello h = { .version = 1, .features = 15, .max_inflight = 8 };
+	struct vx_download_piece dp = { .task_id = TID, .piece_number = 1 };
+	struct vx_interest in = { .task_id = TID, .op = VX_INTEREST_SUBSCRIBE };
+	uint8_t *small = malloc(VX_FRAME_DEC_REQ_BUF_MIN); /* exact: ASan sees any overrun */
+	uint8_t v[VX_ERROR_VALUE_MAX], bits[1] = { 0xF0 };
+	static const uint8_t refused[] = { VX_TAG_PIECE_CONTENT, VX_TAG_CACHE_PIECE_CONTENT,
+					   VX_TAG_BITFIELD, VX_TAG_HAVE,
+					   VX_TAG_COMPRESSED_PIECE_CONTENT };
+	unsigned int flags = VX_FRAME_DEC_F_EXT | VX_FRAME_DEC_F_REQUESTS;
+	struct vx_frame fr;
+	size_t off = 0;
+	ssize_t n;
+	bool ok;
+
+	assert_non_null(small);
+	assert_int_equal(vx_hello_encode(&h, v), 0);
+	add_frame(f, VX_TAG_HELLO, v, VX_HELLO_LEN);
+	assert_int_equal(vx_interest_encode(&in, v), 0);
+	add_frame(f, VX_TAG_INTEREST, v, VX_INTEREST_LEN);
+	assert_int_equal(vx_download_piece_encode(&dp, v), 0);
+	add_frame(f, VX_TAG_DOWNLOAD_CACHE_PIECE, v, 68);
+	add_frame(f, VX_TAG_CANCEL, v, 68);
+	memset(v, 'e', sizeof(v));
+	v[0] = 3;
+	add_frame(f, VX_TAG_ERROR, v, VX_ERROR_VALUE_MAX); /* the longest value there is */
+	add_frame(f, VX_TAG_CLOSE, NULL, 0);
+	vx_frame_dec_init(&f->dec, small, VX_FRAME_DEC_REQ_BUF_MIN, flags, 0);
+	for (int i = 0; i < 6; i++) {
+		n = vx_frame_dec_feed(&f->dec, f->stream + off, f->len - off, &fr);
+		assert_true(n > 0);
+		off += (size_t)n;
+	}
+	assert_int_equal(off, f->len);
+	assert_int_equal(fr.hdr.tag, VX_TAG_CLOSE);
+
+	for (size_t i = 0; i < sizeof(refused); i++) {
+		uint8_t hdr[6] = { 0, refused[i], 0, 0, 0, 80 };
+
+		vx_frame_dec_init(&f->dec, small, VX_FRAME_DEC_REQ_BUF_MIN, flags, 0);
+		assert_int_equal(vx_frame_dec_feed(&f->dec, hdr, 6, &fr), -EPROTO);
+		assert_int_equal(f->dec.reason, VX_FRAME_DEC_NOT_REQUEST);
+		assert_int_equal(vx_frame_tag_max_len(refused[i], flags, 0, &ok), 0);
+		assert_false(ok);
+	}
+	/* the same bytes pass a downloader's decoder */
+	n = vx_bitfield_encode(TID, 4, bits, v, sizeof(v));
+	f->len = 0;
+	add_frame(f, VX_TAG_BITFIELD, v, (uint32_t)n);
+	vx_frame_dec_init(&f->dec, f->buf, sizeof(f->buf), VX_FRAME_DEC_F_EXT, 0);
+	assert_int_equal(vx_frame_dec_feed(&f->dec, f->stream, f->len, &fr), (ssize_t)f->len);
+	free(small);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -548,6 +608,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_vx_frame_dec_feed__extensions_when_enabled,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vx_frame_dec_feed__control_max, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_vx_frame_dec_feed__requests_only, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_vx_frame_dec_body__counts_only, setup,
 						teardown),

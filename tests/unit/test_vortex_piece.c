@@ -302,6 +302,23 @@ static void test_vx_bitfield_encode__msb_first_and_spare_bits(void **state)
 	assert_int_equal(vx_bitfield_encode(TID, 0, NULL, out, sizeof(out)), 68);
 }
 
+/* In place: bits already at out + 68 (a store filled them) get the same header and clearing. */
+static void test_vx_bitfield_encode_in_place__same_bytes(void **state)
+{
+	uint8_t bits[2] = { 0x81, 0xFF }, a[128], b[128];
+
+	(void)state;
+	memset(b, 0xEE, sizeof(b));
+	memcpy(b + 68, bits, 2);
+	assert_int_equal(vx_bitfield_encode(TID, 10, bits, a, sizeof(a)), 70);
+	assert_int_equal(vx_bitfield_encode_in_place(TID, 10, b, sizeof(b)), 70);
+	assert_memory_equal(a, b, 70);
+	assert_int_equal(vx_bitfield_encode_in_place("ABC", 10, b, sizeof(b)), -EINVAL);
+	assert_int_equal(vx_bitfield_encode_in_place(TID, VX_BITFIELD_PIECES_MAX + 1, b, 128),
+			 -EINVAL);
+	assert_int_equal(vx_bitfield_encode_in_place(TID, 10, b, 69), -ENOSPC);
+}
+
 static void test_vx_have_encode__round_trip(void **state)
 {
 	uint32_t nums[3] = { 1, 70000, 0xFFFFFFFF };
@@ -375,6 +392,7 @@ int main(void)
 		cmocka_unit_test(test_vx_utf8_valid__rfc3629),
 		cmocka_unit_test(test_vx_hello_encode__round_trip_and_rejects),
 		cmocka_unit_test(test_vx_bitfield_encode__msb_first_and_spare_bits),
+		cmocka_unit_test(test_vx_bitfield_encode_in_place__same_bytes),
 		cmocka_unit_test(test_vx_have_encode__round_trip),
 		cmocka_unit_test(test_vx_interest_encode__round_trip),
 		cmocka_unit_test(test_vx_compressed_content_encode__round_trip),

@@ -104,6 +104,12 @@ const char *vx_tag_name(uint8_t tag);
 enum vx_frame_dec_flags {
 	VX_FRAME_DEC_F_EXT = 1u << 0,	  /* accept vx data-plane extension tags 0x40-0x45 */
 	VX_FRAME_DEC_F_CONTROL = 1u << 1, /* accept control tags 0x60-0x62 */
+	/*
+	 * The uploader's side: accept only what a downloader sends (DownloadPiece and twins,
+	 * Close, Error and, with F_EXT, HELLO, INTEREST and CANCEL); content, BITFIELD and HAVE
+	 * are refused at their header. The value buffer may then be VX_FRAME_DEC_REQ_BUF_MIN.
+	 */
+	VX_FRAME_DEC_F_REQUESTS = 1u << 2,
 };
 
 /* Why a decoder stopped; vx_frame_dec_reason_str() gives the text. */
@@ -118,6 +124,7 @@ enum vx_frame_dec_reason {
 	VX_FRAME_DEC_META_TOO_LONG = 7,	  /* -EMSGSIZE: PieceContent metadata above 64 KiB */
 	VX_FRAME_DEC_BODY_TOO_LONG = 8,	  /* -EMSGSIZE: piece body above VX_PIECE_BODY_MAX */
 	VX_FRAME_DEC_LENGTH_MISMATCH = 9, /* -EPROTO: content header length fits no framing */
+	VX_FRAME_DEC_NOT_REQUEST = 10,	  /* -EPROTO: F_REQUESTS and a tag only uploaders send */
 	VX_FRAME_DEC_REASON_NR,
 };
 
@@ -165,12 +172,14 @@ struct vx_frame {
 
 /* Smallest buffer a decoder needs for the data plane (PieceContent metadata, ext frames). */
 #define VX_FRAME_DEC_BUF_MIN (VX_PIECE_CONTENT_VALUE_MAX + 128u)
+/* Smallest buffer of a VX_FRAME_DEC_F_REQUESTS decoder: the longest value is an Error's. */
+#define VX_FRAME_DEC_REQ_BUF_MIN VX_ERROR_VALUE_MAX
 
 /*
  * vx_frame_dec_init() - prepares @d to decode a stream from its first byte.
  * @buf: lent until vx_frame_dec_release() or the next init: frame values are collected here.
- *   @buf_cap must be at least VX_FRAME_DEC_BUF_MIN, and with VX_FRAME_DEC_F_CONTROL at least
- *   @control_max (asserted).
+ *   @buf_cap must be at least VX_FRAME_DEC_BUF_MIN (VX_FRAME_DEC_REQ_BUF_MIN with
+ *   VX_FRAME_DEC_F_REQUESTS), and with VX_FRAME_DEC_F_CONTROL at least @control_max (asserted).
  * @flags: enum vx_frame_dec_flags. @control_max: 0 means VX_FRAME_CONTROL_MAX.
  */
 void vx_frame_dec_init(struct vx_frame_dec *d, uint8_t *buf, size_t buf_cap, unsigned int flags,

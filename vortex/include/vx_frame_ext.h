@@ -116,6 +116,13 @@ size_t vx_bitfield_value_len(uint32_t piece_count);
 VX_MUST_CHECK ssize_t vx_bitfield_encode(const char *task_id, uint32_t piece_count,
 					 const uint8_t *bits, uint8_t *out, size_t out_len);
 /*
+ * vx_bitfield_encode_in_place() - the same, for bits already written at
+ * @out + VX_BITFIELD_HDR_LEN (an uploader asks its store to fill them there, no copy): writes
+ * the task id and count before them and clears the spare bits. Same returns.
+ */
+VX_MUST_CHECK ssize_t vx_bitfield_encode_in_place(const char *task_id, uint32_t piece_count,
+						  uint8_t *out, size_t out_len);
+/*
  * Decodes a BITFIELD (*@b borrows the bits from @in). Returns 0, -EPROTO (bad task id, length
  * not 68 + ceil(count / 8), spare bits set) or -EMSGSIZE (count above VX_BITFIELD_PIECES_MAX).
  */

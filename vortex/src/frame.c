@@ -33,6 +33,10 @@
 _Static_assert(VX_FRAME_DEC_BUF_MIN >= VX_BITFIELD_MAX, "bitfield fits the decoder buffer");
 _Static_assert(VX_FRAME_DEC_BUF_MIN >= VX_COMPRESSED_VALUE_MAX, "compressed value fits");
 _Static_assert(VX_FRAME_DEC_BUF_MIN >= VX_HAVE_MAX, "have fits");
+_Static_assert(VX_FRAME_DEC_REQ_BUF_MIN >= VX_HELLO_MAX, "a request decoder holds a HELLO");
+_Static_assert(VX_FRAME_DEC_REQ_BUF_MIN >= VX_INTEREST_LEN, "and an INTEREST");
+_Static_assert(VX_FRAME_DEC_REQ_BUF_MIN >= VX_DOWNLOAD_PIECE_LEN, "and a DownloadPiece");
+_Static_assert(VX_FRAME_DEC_REQ_BUF_MIN >= VX_ERROR_VALUE_MAX, "and an Error");
 
 void vx_frame_hdr_encode(uint8_t out[VX_FRAME_HDR_LEN], const struct vx_frame_hdr *h)
 {
@@ -175,6 +179,14 @@ const char *vx_tag_name(uint8_t tag)
 	}
 }
 
+/* True for the tags a downloader sends to an uploader (control tags: F_CONTROL decides). */
+static bool tag_is_request(uint8_t tag)
+{
+	return vx_tag_is_download(tag) || tag == VX_TAG_HELLO || tag == VX_TAG_INTEREST ||
+	       tag == VX_TAG_CANCEL || tag == VX_TAG_CLOSE || tag == VX_TAG_ERROR ||
+	       (tag >= VX_TAG_CONTROL_FIRST && tag <= VX_TAG_CONTROL_LAST);
+}
+
 /* Length rule of one tag: [min, max]; for content tags the whole header length. */
 struct tag_rule {
 	uint64_t min;
@@ -236,6 +248,9 @@ static struct tag_rule rule_for(uint8_t tag, unsigned int flags, uint32_t contro
 	} else {
 		r.reject = VX_FRAME_DEC_RESERVED_TAG;
 	}
+	if (r.reject == VX_FRAME_DEC_OK && (flags & VX_FRAME_DEC_F_REQUESTS) &&
+	    !tag_is_request(tag))
+		r.reject = VX_FRAME_DEC_NOT_REQUEST;
 	return r;
 }
 
@@ -259,7 +274,8 @@ void vx_frame_dec_init(struct vx_frame_dec *d, uint8_t *buf, size_t buf_cap, uns
 {
 	VX_ASSERT(d != NULL);
 	VX_ASSERT(buf != NULL);
-	VX_ASSERT(buf_cap >= VX_FRAME_DEC_BUF_MIN);
+	VX_ASSERT(buf_cap >= ((flags & VX_FRAME_DEC_F_REQUESTS) ? VX_FRAME_DEC_REQ_BUF_MIN
+								: VX_FRAME_DEC_BUF_MIN));
 	if (control_max == 0)
 		control_max = VX_FRAME_CONTROL_MAX;
 	VX_ASSERT(!(flags & VX_FRAME_DEC_F_CONTROL) || buf_cap >= control_max);
@@ -290,6 +306,7 @@ static const char *const reason_names[VX_FRAME_DEC_REASON_NR] = {
 	[VX_FRAME_DEC_META_TOO_LONG] = "PieceContent metadata above 64 KiB",
 	[VX_FRAME_DEC_BODY_TOO_LONG] = "piece body above 1 GiB",
 	[VX_FRAME_DEC_LENGTH_MISMATCH] = "content header length matches neither framing",
+	[VX_FRAME_DEC_NOT_REQUEST] = "tag not sent to an uploader",
 };
 
 static ssize_t fail(struct vx_frame_dec *d, enum vx_frame_dec_reason why, uint64_t detail)

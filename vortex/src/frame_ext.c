@@ -81,25 +81,35 @@ size_t vx_bitfield_value_len(uint32_t piece_count)
 	return VX_BITFIELD_HDR_LEN + ((size_t)piece_count + 7) / 8;
 }
 
-ssize_t vx_bitfield_encode(const char *task_id, uint32_t piece_count, const uint8_t *bits,
-			   uint8_t *out, size_t out_len)
+ssize_t vx_bitfield_encode_in_place(const char *task_id, uint32_t piece_count, uint8_t *out,
+				    size_t out_len)
 {
-	size_t nbytes = ((size_t)piece_count + 7) / 8;
-	size_t n = VX_BITFIELD_HDR_LEN + nbytes;
+	size_t n = vx_bitfield_value_len(piece_count);
 
-	VX_ASSERT(bits != NULL || piece_count == 0);
 	if (!task_id_ok(task_id) || piece_count > VX_BITFIELD_PIECES_MAX)
 		return -EINVAL;
 	if (out_len < n)
 		return -ENOSPC;
 	memcpy(out, task_id, VX_TASK_ID_LEN);
 	vx_put_be32(out + VX_TASK_ID_LEN, piece_count);
-	if (nbytes) {
-		memcpy(out + VX_BITFIELD_HDR_LEN, bits, nbytes);
-		if (piece_count % 8)
-			out[n - 1] &= (uint8_t)(0xFF00u >> (piece_count % 8));
-	}
+	if (piece_count % 8)
+		out[n - 1] &= (uint8_t)(0xFF00u >> (piece_count % 8));
 	return (ssize_t)n;
+}
+
+ssize_t vx_bitfield_encode(const char *task_id, uint32_t piece_count, const uint8_t *bits,
+			   uint8_t *out, size_t out_len)
+{
+	size_t nbytes = ((size_t)piece_count + 7) / 8;
+
+	VX_ASSERT(bits != NULL || piece_count == 0);
+	if (!task_id_ok(task_id) || piece_count > VX_BITFIELD_PIECES_MAX)
+		return -EINVAL;
+	if (out_len < VX_BITFIELD_HDR_LEN + nbytes)
+		return -ENOSPC;
+	if (nbytes)
+		memcpy(out + VX_BITFIELD_HDR_LEN, bits, nbytes);
+	return vx_bitfield_encode_in_place(task_id, piece_count, out, out_len);
 }
 
 int vx_bitfield_decode(const uint8_t *in, size_t len, struct vx_bitfield *b)
