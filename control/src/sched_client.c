@@ -33,7 +33,7 @@
 #include "vx_time.h"
 
 #define CC_SENDQ_MAX (8u << 20)
-#define CC_RBUF_MIN  4096
+#define CC_RBUF	     4096 /* bytes taken from the socket per recv */
 
 enum cc_state {
 	CC_DOWN = 0,
@@ -72,9 +72,7 @@ struct cc_conn {
 	uint32_t announce_ms; /* from the hello answer */
 	uint32_t drops;	      /* times an established (UP) connection was lost */
 	uint64_t next_announce_ms;
-	uint8_t *rbuf;
-	size_t rlen;
-	size_t rcap;
+	struct vx_ctl_reader rd;
 	uint8_t *wbuf;
 	size_t woff;
 	size_t wlen;
@@ -181,7 +179,7 @@ int vx_sched_client_new(struct vx_sched_client **out, const struct vx_sched_clie
 		rc = -ENOMEM;
 		goto err_free;
 	}
-	h->tag = VX_CTL_TAG_REQUEST;
+	h->tag = VX_TAG_CONTROL_REQUEST;
 	h->type = VX_CTL_HELLO;
 	h->has |= VX_CTL_F_HOST_ID | VX_CTL_F_ADDR | VX_CTL_F_PORT;
 	if (h->token.len)
@@ -197,9 +195,13 @@ int vx_sched_client_new(struct vx_sched_client **out, const struct vx_sched_clie
 		cc->hash = cc_hash(cfg->servers[i], strlen(cfg->servers[i]));
 		cc->backoff_ms = c->cfg.backoff_min_ms;
 		c->cfg.servers[i] = NULL; /* not kept: host and port are */
+		if (vx_ctl_reader_init(&cc->rd)) {
+			rc = -ENOMEM;
+			goto err_free;
+		}
 	}
 	c->tasks = vx_calloc(VX_SCHED_CLIENT_TASKS_MAX, sizeof(*c->tasks));
-	c->obuf = vx_malloc(VX_CTL_HDR_LEN + VX_CTL_FRAME_MAX);
+	c->obuf = vx_malloc(VX_FRAME_HDR_LEN + VX_CTL_FRAME_MAX);
 	c->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (!c->tasks || !c->obuf || c->epfd == -1) {
 		rc = c->epfd == -1 ? -errno : -ENOMEM;
@@ -234,7 +236,7 @@ void vx_sched_client_free(struct vx_sched_client *c)
 		if (cc->fd >= 0)
 			close(cc->fd);
 		pend_fail_all(cc, -ECANCELED);
-		vx_free(cc->rbuf);
+		vx_ctl_reader_free(&cc->rd);
 		vx_free(cc->wbuf);
 	}
 	if (c->tasks) {
@@ -361,9 +363,9 @@ static int conn_send(struct vx_sched_client *c, struct cc_conn *cc, struct vx_ct
 
 	if (cc->nr_pend == VX_SCHED_CLIENT_PENDING_MAX)
 		return -EBUSY;
-	m->tag = VX_CTL_TAG_REQUEST;
+	m->tag = VX_TAG_CONTROL_REQUEST;
 	m->rid = c->next_rid++;
-	n = vx_ctl_msg_encode(m, c->obuf, VX_CTL_HDR_LEN + VX_CTL_FRAME_MAX);
+	n = vx_ctl_msg_encode(m, c->obuf, VX_FRAME_HDR_LEN + VX_CTL_FRAME_MAX);
 	if (n < 0)
 		return (int)n;
 	if (cc->woff && cc->wlen + (size_t)n > cc->wcap) {
@@ -503,7 +505,8 @@ static void conn_down(struct vx_sched_client *c, struct cc_conn *cc, const char 
 	}
 	cc_set_state(cc, CC_DOWN);
 	cc->failed = true;
-	cc->rlen = cc->wlen = cc->woff = 0;
+	cc->wlen = cc->woff = 0;
+	vx_ctl_reader_reset(&cc->rd);
 	cc->retry_ms = vx_now_ms() + cc->backoff_ms;
 	cc->backoff_ms = VX_MIN(cc->backoff_ms * 2, c->cfg.backoff_max_ms);
 	pend_fail_all(cc, -ECONNRESET);
@@ -524,7 +527,7 @@ static void conn_down(struct vx_sched_client *c, struct cc_conn *cc, const char 
 
 static void on_frame(struct vx_sched_client *c, struct cc_conn *cc, const struct vx_ctl_msg *m)
 {
-	if (m->tag == VX_CTL_TAG_EVENT) {
+	if (m->tag == VX_TAG_CONTROL_EVENT) {
 		struct cc_task *t = task_find(c, m->task_id);
 
 		if (t && m->event == VX_CTL_EV_BACK_TO_SOURCE)
@@ -577,42 +580,31 @@ static void on_frame(struct vx_sched_client *c, struct cc_conn *cc, const struct
 
 static void on_readable(struct vx_sched_client *c, struct cc_conn *cc)
 {
-	size_t off = 0;
+	uint8_t buf[CC_RBUF];
+	const uint8_t *in = buf;
 	ssize_t n;
 
-	if (vx_ctl_rbuf_reserve(&cc->rbuf, &cc->rcap, cc->rlen, CC_RBUF_MIN)) {
-		conn_down(c, cc, "out of memory");
-		return;
-	}
-	n = recv(cc->fd, cc->rbuf + cc->rlen, cc->rcap - cc->rlen, MSG_DONTWAIT);
+	n = recv(cc->fd, buf, sizeof(buf), MSG_DONTWAIT);
 	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR)) {
 		conn_down(c, cc, n == 0 ? "closed by scheduler" : "recv failed");
 		return;
 	}
-	if (n < 0)
-		return;
-	cc->rlen += (size_t)n;
-	while (off < cc->rlen && cc->state != CC_DOWN) {
-		struct vx_ctl_frame f;
+	while (n > 0 && cc->state != CC_DOWN) {
+		struct vx_frame f;
 		struct vx_ctl_msg m;
-		ssize_t len =
-			vx_ctl_frame_peek(cc->rbuf + off, cc->rlen - off, VX_CTL_FRAME_MAX, &f);
+		ssize_t used = vx_ctl_reader_feed(&cc->rd, in, (size_t)n, &f);
 
-		if (len == -EAGAIN)
+		if (used == -EAGAIN)
 			break;
-		if (len < 0 ||
-		    vx_ctl_msg_decode(f.tag, cc->rbuf + off + VX_CTL_HDR_LEN, f.length, &m)) {
+		if (used < 0 || vx_ctl_msg_decode(f.hdr.tag, f.value, f.value_len, &m)) {
 			conn_down(c, cc, "malformed frame from scheduler");
 			return;
 		}
 		on_frame(c, cc, &m);
 		vx_ctl_msg_release(&m);
-		off += (size_t)len;
+		in += used;
+		n -= used;
 	}
-	if (cc->state == CC_DOWN)
-		return;
-	memmove(cc->rbuf, cc->rbuf + off, cc->rlen - off);
-	cc->rlen -= off;
 }
 
 static void on_connected(struct vx_sched_client *c, struct cc_conn *cc)

@@ -2,11 +2,11 @@
 /*
  * sched_server.c: `vx scheduler` as a service: one thread, one epoll set, non-blocking sockets.
  *
- * A connection reads into a buffer that grows to at most one frame (header + VX_CTL_FRAME_MAX)
- * and writes through a queue bounded by cfg.sendq_max; a peer whose queue overflows is dropped
- * rather than buffered without end. Frames are checked by vx_ctl_frame_peek() before their value
- * is read; a value that does not decode closes the connection (the stream cannot be trusted any
- * more); a request that decodes but cannot be served gets an error response. After every loop
+ * A connection reads through vortex's control-frame reader (vx_ctl_cbor.h: lengths are checked
+ * on the header, a value is at most VX_CTL_FRAME_MAX) and writes through a queue bounded by
+ * cfg.sendq_max; a peer whose queue overflows is dropped rather than buffered without end. A
+ * broken stream or a value that does not decode closes the connection (the stream cannot be
+ * trusted any more); a request that decodes but cannot be served gets an error response. After every loop
  * turn the scheduler's pushes are sent and the database writes of the turn are committed. Once a
  * second the scheduler's timers run and idle connections are closed.
  */
@@ -35,7 +35,7 @@
 
 #define SRV_LISTEN_ID UINT64_MAX
 #define SRV_STOP_ID   (UINT64_MAX - 1)
-#define SRV_RBUF_MIN  4096
+#define SRV_RBUF      4096 /* bytes taken from the socket per recv */
 #define SRV_TICK_MS   1000
 #define SRV_EVENTS    256
 
@@ -44,9 +44,7 @@ struct srv_conn {
 	uint32_t slot;
 	uint32_t host; /* VX_SCHED_NO_HOST until hello */
 	bool want_out; /* EPOLLOUT armed */
-	uint8_t *rbuf;
-	size_t rlen;
-	size_t rcap;
+	struct vx_ctl_reader rd;
 	uint8_t *wbuf;
 	size_t woff; /* sent bytes at the head of wbuf */
 	size_t wlen;
@@ -176,7 +174,7 @@ int vx_sched_server_new(struct vx_sched_server **out, const struct vx_sched_serv
 		return -ENOMEM;
 	srv->cfg = *cfg;
 	srv->lfd = srv->epfd = -1;
-	srv->ocap = VX_CTL_HDR_LEN + VX_CTL_FRAME_MAX;
+	srv->ocap = VX_FRAME_HDR_LEN + VX_CTL_FRAME_MAX;
 	srv->obuf = vx_malloc(srv->ocap);
 	srv->conns = vx_calloc(cfg->conns_max, sizeof(*srv->conns));
 	if (!srv->obuf || !srv->conns) {
@@ -224,7 +222,7 @@ static void conn_close(struct vx_sched_server *srv, struct srv_conn *c, const ch
 	close(c->fd);
 	srv->conns[c->slot] = NULL;
 	srv->nr_conns--;
-	vx_free(c->rbuf);
+	vx_ctl_reader_free(&c->rd);
 	vx_free(c->wbuf);
 	vx_free(c);
 }
@@ -316,7 +314,8 @@ static void on_accept(struct vx_sched_server *srv)
 		for (slot = 0; srv->conns[slot]; slot++)
 			;
 		c = vx_calloc(1, sizeof(*c));
-		if (!c) {
+		if (!c || vx_ctl_reader_init(&c->rd)) {
+			vx_free(c);
 			close(fd);
 			continue;
 		}
@@ -328,6 +327,7 @@ static void on_accept(struct vx_sched_server *srv)
 		ev.data.u64 = slot;
 		if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
 			close(fd);
+			vx_ctl_reader_free(&c->rd);
 			vx_free(c);
 			continue;
 		}
@@ -341,7 +341,7 @@ static void on_accept(struct vx_sched_server *srv)
 static void resp_init(struct vx_ctl_msg *r, const struct vx_ctl_msg *req, int status)
 {
 	memset(r, 0, sizeof(*r));
-	r->tag = VX_CTL_TAG_RESPONSE;
+	r->tag = VX_TAG_CONTROL_RESPONSE;
 	r->type = req->type;
 	r->rid = req->rid;
 	r->status = status;
@@ -588,24 +588,23 @@ answer:
 	return conn_send(srv, c, &r);
 }
 
-/* Cuts complete frames out of the receive buffer; returns -EPIPE when the conn was closed. */
-static int conn_parse(struct vx_sched_server *srv, struct srv_conn *c)
+/* Feeds received bytes to the reader and serves each request; -EPIPE when the conn was closed. */
+static int conn_parse(struct vx_sched_server *srv, struct srv_conn *c, const uint8_t *in,
+		      size_t len)
 {
-	size_t off = 0;
-	int rc = 0;
-
-	while (off < c->rlen) {
-		struct vx_ctl_frame f;
+	while (len > 0) {
+		struct vx_frame f;
 		struct vx_ctl_msg m;
-		ssize_t n = vx_ctl_frame_peek(c->rbuf + off, c->rlen - off, VX_CTL_FRAME_MAX, &f);
+		ssize_t n = vx_ctl_reader_feed(&c->rd, in, len, &f);
+		int rc;
 
 		if (n == -EAGAIN)
 			break;
-		if (n < 0 || f.tag != VX_CTL_TAG_REQUEST) {
-			conn_close(srv, c, n < 0 ? vx_strerror((int)n) : "not a request");
+		if (n < 0 || f.hdr.tag != VX_TAG_CONTROL_REQUEST) {
+			conn_close(srv, c, n < 0 ? vx_ctl_reader_why(&c->rd) : "not a request");
 			return -EPIPE;
 		}
-		rc = vx_ctl_msg_decode(f.tag, c->rbuf + off + VX_CTL_HDR_LEN, f.length, &m);
+		rc = vx_ctl_msg_decode(f.hdr.tag, f.value, f.value_len, &m);
 		if (rc) {
 			vx_info("scheduler: dropping a peer that sent a bad frame: %s",
 				vx_strerror(rc));
@@ -617,30 +616,19 @@ static int conn_parse(struct vx_sched_server *srv, struct srv_conn *c)
 		vx_ctl_msg_release(&m);
 		if (rc)
 			return rc;
-		off += (size_t)n;
-	}
-	if (off) {
-		memmove(c->rbuf, c->rbuf + off, c->rlen - off);
-		c->rlen -= off;
+		in += n;
+		len -= (size_t)n;
 	}
 	return 0;
 }
 
 static void on_readable(struct vx_sched_server *srv, struct srv_conn *c)
 {
-	for (int rounds = 0; rounds < 16; rounds++) {
-		ssize_t n;
+	uint8_t buf[SRV_RBUF];
 
-		if (vx_ctl_rbuf_reserve(&c->rbuf, &c->rcap, c->rlen, SRV_RBUF_MIN)) {
-			conn_close(srv, c, "out of memory");
-			return;
-		}
-		if (c->rlen == c->rcap) {
-			/* a full buffer that does not parse is a frame over the limit */
-			conn_close(srv, c, "frame too large");
-			return;
-		}
-		n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, MSG_DONTWAIT);
+	for (int rounds = 0; rounds < 16; rounds++) {
+		ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+
 		if (n == 0) {
 			conn_close(srv, c, "peer closed");
 			return;
@@ -652,8 +640,7 @@ static void on_readable(struct vx_sched_server *srv, struct srv_conn *c)
 				conn_close(srv, c, strerror(errno));
 			return;
 		}
-		c->rlen += (size_t)n;
-		if (conn_parse(srv, c))
+		if (conn_parse(srv, c, buf, (size_t)n))
 			return;
 	}
 }
@@ -672,7 +659,7 @@ static void send_events(struct vx_sched_server *srv)
 		if (!c)
 			continue;
 		memset(&m, 0, sizeof(m));
-		m.tag = VX_CTL_TAG_EVENT;
+		m.tag = VX_TAG_CONTROL_EVENT;
 		m.type = VX_CTL_EVENT;
 		m.event = ev.kind;
 		m.task_id = (struct vx_ctl_str){ ev.task_id, 64 };

@@ -35,27 +35,22 @@
 
 #include "vx_alloc.h"
 #include "vx_assert.h"
-#include "vx_ctl_msg.h"
+#include "vx_api_msg.h"
 #include "vx_err.h"
 #include "vx_log.h"
 #include "vx_time.h"
 
-#define API_LISTEN_TAG	   ((uint64_t)UINT64_MAX)
-#define API_WAKE_TAG	   ((uint64_t)UINT64_MAX - 1)
-#define API_RBUF_MIN	   4096u
-#define API_WBUF_MIN	   4096u
-#define API_WBUF_KEEP	   (64u << 10) /* a bigger wbuf (a task list) is freed once sent */
-#define API_EVENTS	   (VX_API_CLIENTS_MAX + 2)
-#define API_GROUPS_MAX	   1024 /* supplementary groups looked at for one user */
-#define API_PWBUF_MAX	   (64u << 10)
-#define API_COUNTER_MAX	   (1ull << 50) /* codec limit of the byte counters */
-#define API_PIECES_MAX	   (1u << 20)
-#define API_STAGE_MAX	   16u
-#define API_STATE_MAX	   16u /* codec limit of a task state */
-#define API_SRC_STATUS_MAX 999u
+#define API_LISTEN_TAG ((uint64_t)UINT64_MAX)
+#define API_WAKE_TAG   ((uint64_t)UINT64_MAX - 1)
+#define API_RBUF       4096u /* received bytes not yet fed to the reader */
+#define API_WBUF_MIN   4096u
+#define API_WBUF_KEEP  (64u << 10) /* a bigger wbuf (a task list) is freed once sent */
+#define API_EVENTS     (VX_API_CLIENTS_MAX + 2)
+#define API_GROUPS_MAX 1024 /* supplementary groups looked at for one user */
+#define API_PWBUF_MAX  (64u << 10)
 
-_Static_assert(VX_API_LIST_MAX == VX_CTL_TASKS_MAX, "list limit is the codec's");
-_Static_assert(VX_API_MSG_MAX <= 1024, "result text fits the codec's error key");
+_Static_assert(VX_API_LIST_MAX == VX_API_TASKS_MAX, "list limit is the codec's");
+_Static_assert(VX_API_MSG_MAX <= VX_CTL_ERROR_MAX, "result text fits the codec's error key");
 
 struct vx_api_call {
 	pthread_mutex_t lock;
@@ -81,9 +76,9 @@ struct api_conn {
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
-	uint8_t *rbuf;
+	struct vx_ctl_reader rd;
+	uint8_t rbuf[API_RBUF]; /* received, not yet fed: held while an answer is unsent */
 	size_t rlen;
-	size_t rcap;
 	uint8_t *wbuf; /* one encoded frame at most */
 	size_t woff;   /* bytes of it already sent */
 	size_t wlen;
@@ -110,7 +105,7 @@ struct vx_api_server {
 	struct api_conn *conns[VX_API_CLIENTS_MAX];
 	uint32_t nr_conns;
 	struct vx_api_task_info *infos; /* list scratch, VX_API_LIST_MAX */
-	struct vx_ctl_task *tasks;	/* list scratch, VX_API_LIST_MAX */
+	struct vx_api_task *tasks;	/* list scratch, VX_API_LIST_MAX */
 };
 
 /* ---------------------------------------------------------------- Calls */
@@ -403,11 +398,8 @@ static bool api_allowed(const struct vx_api_server *srv, const struct ucred *cr)
 static void conn_set_events(struct vx_api_server *srv, struct api_conn *c)
 {
 	struct epoll_event ev = { .data.ptr = c };
-	struct vx_ctl_frame f;
-	bool frame_in = vx_ctl_frame_peek(c->rbuf, c->rlen, VX_CTL_FRAME_MAX, &f) > 0;
-
-	/* A whole request waiting behind an unsent answer: stop reading until it is out. */
-	ev.events = EPOLLRDHUP | (frame_in ? 0u : (uint32_t)EPOLLIN) |
+	/* Bytes waiting behind an unsent answer: stop reading until they are served. */
+	ev.events = EPOLLRDHUP | (c->rlen ? 0u : (uint32_t)EPOLLIN) |
 		    (c->woff < c->wlen ? (uint32_t)EPOLLOUT : 0u);
 	if (ev.events == c->events)
 		return;
@@ -455,25 +447,25 @@ static void conn_close(struct vx_api_server *srv, struct api_conn *c, const char
 		close(c->wfd);
 	srv->conns[c->slot] = NULL;
 	srv->nr_conns--;
-	vx_free(c->rbuf);
+	vx_ctl_reader_free(&c->rd);
 	vx_free(c->wbuf);
 	vx_free(c);
 }
 
 /* Encodes @m as the connection's one outgoing frame. Returns 0 or -EMSGSIZE/-EINVAL/-ENOMEM. */
-static int conn_put(struct api_conn *c, const struct vx_ctl_msg *m)
+static int conn_put(struct api_conn *c, const struct vx_api_msg *m)
 {
 	ssize_t n;
 
 	VX_ASSERT(c->wlen == 0);
 	for (;;) {
-		n = c->wbuf ? vx_ctl_msg_encode(m, c->wbuf, c->wcap) : -EMSGSIZE;
+		n = c->wbuf ? vx_api_msg_encode(m, c->wbuf, c->wcap) : -EMSGSIZE;
 		if (n > 0)
 			break;
-		if (n != -EMSGSIZE || c->wcap >= VX_CTL_HDR_LEN + VX_CTL_FRAME_MAX)
+		if (n != -EMSGSIZE || c->wcap >= VX_FRAME_HDR_LEN + VX_CTL_FRAME_MAX)
 			return (int)n;
 		{
-			size_t want = c->wcap ? VX_CTL_HDR_LEN + VX_CTL_FRAME_MAX : API_WBUF_MIN;
+			size_t want = c->wcap ? VX_FRAME_HDR_LEN + VX_CTL_FRAME_MAX : API_WBUF_MIN;
 			uint8_t *nb = vx_realloc(c->wbuf, want);
 
 			if (!nb)
@@ -539,20 +531,20 @@ static uint64_t clamp_u64(uint64_t v, uint64_t max)
 }
 
 /* Counters of a progress event or of the final answer, clamped to what the codec carries. */
-static void put_counters(struct vx_ctl_msg *m, const struct vx_api_progress *p)
+static void put_counters(struct vx_api_msg *m, const struct vx_api_progress *p)
 {
-	m->content_len = (int64_t)clamp_u64(p->content_length, API_COUNTER_MAX);
-	m->piece_count = (uint32_t)clamp_u64(p->piece_count, API_PIECES_MAX);
-	m->pieces_done = (uint32_t)clamp_u64(p->pieces_done, API_PIECES_MAX);
-	m->bytes_done = clamp_u64(p->bytes_done, API_COUNTER_MAX);
-	m->from_peers = clamp_u64(p->from_peers, API_COUNTER_MAX);
-	m->from_source = clamp_u64(p->from_source, API_COUNTER_MAX);
-	m->reused = clamp_u64(p->reused, API_COUNTER_MAX);
-	m->contiguous = clamp_u64(p->contiguous, API_COUNTER_MAX);
-	m->elapsed_ms = clamp_u64(p->elapsed_ms, API_COUNTER_MAX);
-	m->has |= VX_CTL_F_CONTENT_LEN | VX_CTL_F_PIECE_COUNT | VX_CTL_F_PIECES_DONE |
-		  VX_CTL_F_BYTES_DONE | VX_CTL_F_FROM_PEERS | VX_CTL_F_FROM_SOURCE |
-		  VX_CTL_F_REUSED | VX_CTL_F_CONTIGUOUS | VX_CTL_F_ELAPSED;
+	m->content_len = (int64_t)clamp_u64(p->content_length, VX_API_COUNTER_MAX);
+	m->piece_count = (uint32_t)clamp_u64(p->piece_count, VX_API_PIECES_MAX);
+	m->pieces_done = (uint32_t)clamp_u64(p->pieces_done, VX_API_PIECES_MAX);
+	m->bytes_done = clamp_u64(p->bytes_done, VX_API_COUNTER_MAX);
+	m->from_peers = clamp_u64(p->from_peers, VX_API_COUNTER_MAX);
+	m->from_source = clamp_u64(p->from_source, VX_API_COUNTER_MAX);
+	m->reused = clamp_u64(p->reused, VX_API_COUNTER_MAX);
+	m->contiguous = clamp_u64(p->contiguous, VX_API_COUNTER_MAX);
+	m->elapsed_ms = clamp_u64(p->elapsed_ms, VX_API_COUNTER_MAX);
+	m->has |= VX_API_F_CONTENT_LEN | VX_API_F_PIECE_COUNT | VX_API_F_PIECES_DONE |
+		  VX_API_F_BYTES_DONE | VX_API_F_FROM_PEERS | VX_API_F_FROM_SOURCE |
+		  VX_API_F_REUSED | VX_API_F_CONTIGUOUS | VX_API_F_ELAPSED;
 }
 
 static bool task_id_ok(const char *id)
@@ -567,28 +559,28 @@ static bool task_id_ok(const char *id)
 }
 
 /* A response with @status and @text (may be NULL) to a request of @type with @rid. */
-static void answer_init(struct vx_ctl_msg *m, enum vx_ctl_type type, uint64_t rid, int status,
+static void answer_init(struct vx_api_msg *m, enum vx_api_type type, uint64_t rid, int status,
 			const char *text)
 {
 	memset(m, 0, sizeof(*m));
-	m->tag = VX_CTL_TAG_RESPONSE;
+	m->tag = VX_TAG_CONTROL_RESPONSE;
 	m->type = type;
 	m->rid = rid;
 	/* a daemon bug must not make the answer unencodable: statuses are 0 or -1..-4095 */
 	m->status = status > 0 || status < -4095 ? -EIO : status;
-	m->has = VX_CTL_F_STATUS;
+	m->has = VX_API_F_STATUS;
 	if (text && text[0]) {
 		m->error = vx_ctl_str_of(text);
 		if (m->error.len > VX_API_MSG_MAX - 1)
 			m->error.len = VX_API_MSG_MAX - 1;
-		m->has |= VX_CTL_F_ERROR;
+		m->has |= VX_API_F_ERROR;
 	}
 }
 
-static int conn_answer(struct api_conn *c, enum vx_ctl_type type, uint64_t rid, int status,
+static int conn_answer(struct api_conn *c, enum vx_api_type type, uint64_t rid, int status,
 		       const char *text)
 {
-	struct vx_ctl_msg m;
+	struct vx_api_msg m;
 
 	answer_init(&m, type, rid, status, text);
 	return conn_put(c, &m);
@@ -597,29 +589,29 @@ static int conn_answer(struct api_conn *c, enum vx_ctl_type type, uint64_t rid, 
 static void put_final(struct api_conn *c, const struct vx_api_call *call,
 		      const struct vx_api_result *r)
 {
-	struct vx_ctl_msg m;
+	struct vx_api_msg m;
 	char msg[VX_API_MSG_MAX];
 
 	/* the result is the daemon's memory copied under lock: make sure its text ends */
 	memcpy(msg, r->msg, sizeof(msg));
 	msg[sizeof(msg) - 1] = '\0';
-	answer_init(&m, VX_CTL_DOWNLOAD, call->rid, r->status, msg);
+	answer_init(&m, VX_API_DOWNLOAD, call->rid, r->status, msg);
 	if (memchr(r->task_id, '\0', sizeof(r->task_id)) && task_id_ok(r->task_id)) {
 		m.task_id = vx_ctl_str_of(r->task_id);
-		m.has |= VX_CTL_F_TASK_ID;
+		m.has |= VX_API_F_TASK_ID;
 	}
-	m.stage = r->stage > API_STAGE_MAX ? API_STAGE_MAX : r->stage;
-	m.has |= VX_CTL_F_STAGE;
-	if (r->source_status && r->source_status <= API_SRC_STATUS_MAX) {
+	m.stage = r->stage > VX_API_STAGE_MAX ? VX_API_STAGE_MAX : r->stage;
+	m.has |= VX_API_F_STAGE;
+	if (r->source_status && r->source_status <= VX_API_SRC_STATUS_MAX) {
 		m.source_status = r->source_status;
-		m.has |= VX_CTL_F_SRC_STATUS;
+		m.has |= VX_API_F_SRC_STATUS;
 	}
 	put_counters(&m, &r->totals);
 	if (conn_put(c, &m) == 0)
 		return;
 	/* cannot happen with the clamps above; still, the client must learn the end */
 	vx_err("api: cannot encode the final answer of a download; sending the status only");
-	answer_init(&m, VX_CTL_DOWNLOAD, call->rid, r->status, NULL);
+	answer_init(&m, VX_API_DOWNLOAD, call->rid, r->status, NULL);
 	if (conn_put(c, &m))
 		vx_err("api: cannot encode even a bare answer");
 }
@@ -632,14 +624,14 @@ static bool progress_id_ok(const struct vx_api_progress *p)
 static bool put_progress(struct api_conn *c, const struct vx_api_call *call,
 			 const struct vx_api_progress *p)
 {
-	struct vx_ctl_msg m = { 0 };
+	struct vx_api_msg m = { 0 };
 
-	m.tag = VX_CTL_TAG_EVENT;
-	m.type = VX_CTL_EVENT;
+	m.tag = VX_TAG_CONTROL_EVENT;
+	m.type = VX_API_EVENT;
 	m.rid = call->rid; /* unlike scheduler events: the download's rid (spec/api.md) */
-	m.event = VX_CTL_EV_PROGRESS;
+	m.event = VX_API_EV_PROGRESS;
 	m.task_id = vx_ctl_str_of(p->task_id);
-	m.has = VX_CTL_F_EVENT | VX_CTL_F_TASK_ID;
+	m.has = VX_API_F_EVENT | VX_API_F_TASK_ID;
 	put_counters(&m, p);
 	return conn_put(c, &m) == 0;
 }
@@ -734,18 +726,18 @@ static bool header_ok(struct vx_ctl_str h)
 }
 
 /* Checks a decoded DOWNLOAD; on a problem writes its text into @why and returns false. */
-static bool download_ok(const struct vx_ctl_msg *m, char *why, size_t cap)
+static bool download_ok(const struct vx_api_msg *m, char *why, size_t cap)
 {
 	if (!m->url.len) {
 		snprintf(why, cap, "download: empty url");
 		return false;
 	}
-	if ((m->has & VX_CTL_F_OUTPUT) && (!m->output.len || m->output.ptr[0] != '/')) {
+	if ((m->has & VX_API_F_OUTPUT) && (!m->output.len || m->output.ptr[0] != '/')) {
 		snprintf(why, cap, "download: output must be an absolute path");
 		return false;
 	}
-	if (m->has & VX_CTL_F_DIGEST) {
-		char d[VX_CTL_SUM_MAX + 1];
+	if (m->has & VX_API_F_DIGEST) {
+		char d[VX_API_SUM_MAX + 1];
 
 		memcpy(d, m->digest.ptr, m->digest.len);
 		d[m->digest.len] = '\0';
@@ -790,14 +782,14 @@ static const char *arena_str(struct arena *a, struct vx_ctl_str s)
 	return r;
 }
 
-static const char *arena_opt(struct arena *a, const struct vx_ctl_msg *m, uint64_t bit,
+static const char *arena_opt(struct arena *a, const struct vx_api_msg *m, uint64_t bit,
 			     struct vx_ctl_str s)
 {
 	return (m->has & bit) ? arena_str(a, s) : NULL;
 }
 
 /* Builds a call owning NUL-terminated copies of every string of @m, in one allocation. */
-static struct vx_api_call *call_new(const struct vx_ctl_msg *m, const struct api_conn *c)
+static struct vx_api_call *call_new(const struct vx_api_msg *m, const struct api_conn *c)
 {
 	size_t strs = 0, ptrs = (m->nr_headers + m->nr_filtered) * sizeof(char *);
 	struct vx_api_call *call;
@@ -825,10 +817,10 @@ static struct vx_api_call *call_new(const struct vx_ctl_msg *m, const struct api
 	a.p = call->arena + ptrs;
 	a.end = a.p + strs;
 	call->req.url = arena_str(&a, m->url);
-	call->req.output = arena_opt(&a, m, VX_CTL_F_OUTPUT, m->output);
-	call->req.digest = arena_opt(&a, m, VX_CTL_F_DIGEST, m->digest);
-	call->req.tag = arena_opt(&a, m, VX_CTL_F_TAG, m->tg);
-	call->req.application = arena_opt(&a, m, VX_CTL_F_APP, m->app);
+	call->req.output = arena_opt(&a, m, VX_API_F_OUTPUT, m->output);
+	call->req.digest = arena_opt(&a, m, VX_API_F_DIGEST, m->digest);
+	call->req.tag = arena_opt(&a, m, VX_API_F_TAG, m->tg);
+	call->req.application = arena_opt(&a, m, VX_API_F_APP, m->app);
 	for (uint32_t i = 0; i < m->nr_headers; i++)
 		hv[i] = arena_str(&a, m->headers[i]);
 	for (uint32_t i = 0; i < m->nr_filtered; i++)
@@ -849,19 +841,19 @@ static struct vx_api_call *call_new(const struct vx_ctl_msg *m, const struct api
 }
 
 static int handle_download(struct vx_api_server *srv, struct api_conn *c,
-			   const struct vx_ctl_msg *m)
+			   const struct vx_api_msg *m)
 {
 	struct vx_api_call *call;
 	char why[256];
 
 	if (c->call)
-		return conn_answer(c, VX_CTL_DOWNLOAD, m->rid, -EBUSY,
+		return conn_answer(c, VX_API_DOWNLOAD, m->rid, -EBUSY,
 				   "a download is already in flight on this connection");
 	if (!download_ok(m, why, sizeof(why)))
-		return conn_answer(c, VX_CTL_DOWNLOAD, m->rid, -EINVAL, why);
+		return conn_answer(c, VX_API_DOWNLOAD, m->rid, -EINVAL, why);
 	call = call_new(m, c);
 	if (!call)
-		return conn_answer(c, VX_CTL_DOWNLOAD, m->rid, -ENOMEM, "daemon out of memory");
+		return conn_answer(c, VX_API_DOWNLOAD, m->rid, -ENOMEM, "daemon out of memory");
 	vx_info("api: uid %u pid %d: download %.*s -> %s", (unsigned)c->uid, (int)c->pid,
 		(int)VX_MIN(m->url.len, 512u), m->url.ptr,
 		call->req.output ? call->req.output : "(stream)");
@@ -873,10 +865,10 @@ static int handle_download(struct vx_api_server *srv, struct api_conn *c,
 	return 0;
 }
 
-static int handle_stat(struct vx_api_server *srv, struct api_conn *c, const struct vx_ctl_msg *m)
+static int handle_stat(struct vx_api_server *srv, struct api_conn *c, const struct vx_api_msg *m)
 {
 	struct vx_api_task_info info;
-	struct vx_ctl_msg a;
+	struct vx_api_msg a;
 	char id[VX_API_TASK_ID_LEN + 1];
 	int rc;
 
@@ -888,29 +880,29 @@ static int handle_stat(struct vx_api_server *srv, struct api_conn *c, const stru
 	rc = srv->cfg.ops->stat(srv->cfg.ctx, id, &info);
 	if (rc) {
 		vx_free(info.url);
-		return conn_answer(c, VX_CTL_STAT_TASK, m->rid, rc,
+		return conn_answer(c, VX_API_STAT_TASK, m->rid, rc,
 				   rc == -ENOENT ? "no such task" : vx_strerror(rc));
 	}
-	answer_init(&a, VX_CTL_STAT_TASK, m->rid, 0, NULL);
+	answer_init(&a, VX_API_STAT_TASK, m->rid, 0, NULL);
 	a.task_id = vx_ctl_str_of(id);
-	a.state = info.state > API_STATE_MAX ? API_STATE_MAX : info.state;
+	a.state = info.state > VX_API_STATE_MAX ? VX_API_STATE_MAX : info.state;
 	a.content_len = info.content_length < 0 ? -1
 						: (int64_t)clamp_u64((uint64_t)info.content_length,
-								     API_COUNTER_MAX);
-	a.piece_count = (uint32_t)clamp_u64(info.piece_count, API_PIECES_MAX);
-	a.pieces_done = (uint32_t)clamp_u64(info.pieces_done, API_PIECES_MAX);
-	a.has |= VX_CTL_F_TASK_ID | VX_CTL_F_STATE | VX_CTL_F_CONTENT_LEN | VX_CTL_F_PIECE_COUNT |
-		 VX_CTL_F_PIECES_DONE;
+								     VX_API_COUNTER_MAX);
+	a.piece_count = (uint32_t)clamp_u64(info.piece_count, VX_API_PIECES_MAX);
+	a.pieces_done = (uint32_t)clamp_u64(info.pieces_done, VX_API_PIECES_MAX);
+	a.has |= VX_API_F_TASK_ID | VX_API_F_STATE | VX_API_F_CONTENT_LEN | VX_API_F_PIECE_COUNT |
+		 VX_API_F_PIECES_DONE;
 	if (info.url && strlen(info.url) <= VX_CTL_STR_MAX) {
 		a.url = vx_ctl_str_of(info.url);
-		a.has |= VX_CTL_F_URL;
+		a.has |= VX_API_F_URL;
 	}
 	rc = conn_put(c, &a);
 	vx_free(info.url);
 	return rc;
 }
 
-static int handle_delete(struct vx_api_server *srv, struct api_conn *c, const struct vx_ctl_msg *m)
+static int handle_delete(struct vx_api_server *srv, struct api_conn *c, const struct vx_api_msg *m)
 {
 	char id[VX_API_TASK_ID_LEN + 1];
 	int rc;
@@ -919,7 +911,7 @@ static int handle_delete(struct vx_api_server *srv, struct api_conn *c, const st
 	id[VX_API_TASK_ID_LEN] = '\0';
 	vx_info("api: uid %u pid %d: delete %s", (unsigned)c->uid, (int)c->pid, id);
 	rc = srv->cfg.ops->remove(srv->cfg.ctx, id);
-	return conn_answer(c, VX_CTL_DELETE_TASK, m->rid, rc,
+	return conn_answer(c, VX_API_DELETE_TASK, m->rid, rc,
 			   rc == 0	   ? NULL
 			   : rc == -ENOENT ? "no such task"
 			   : rc == -EBUSY  ? "a download of the task is running"
@@ -927,25 +919,25 @@ static int handle_delete(struct vx_api_server *srv, struct api_conn *c, const st
 }
 
 /* Turns the daemon's view of a task into a codec entry that is sure to encode. */
-static bool task_entry(const struct vx_api_task_info *in, struct vx_ctl_task *out)
+static bool task_entry(const struct vx_api_task_info *in, struct vx_api_task *out)
 {
 	if (!memchr(in->task_id, '\0', sizeof(in->task_id)) || !task_id_ok(in->task_id))
 		return false;
 	out->task_id = vx_ctl_str_of(in->task_id);
 	out->url = (in->url && strlen(in->url) <= VX_CTL_STR_MAX) ? vx_ctl_str_of(in->url)
 								  : vx_ctl_str_of(NULL);
-	out->state = in->state > API_STATE_MAX ? API_STATE_MAX : in->state;
+	out->state = in->state > VX_API_STATE_MAX ? VX_API_STATE_MAX : in->state;
 	out->content_len = in->content_length < 0 ? -1
 						  : (int64_t)clamp_u64((uint64_t)in->content_length,
-								       API_COUNTER_MAX);
-	out->piece_count = (uint32_t)clamp_u64(in->piece_count, API_PIECES_MAX);
-	out->pieces_done = (uint32_t)clamp_u64(in->pieces_done, API_PIECES_MAX);
+								       VX_API_COUNTER_MAX);
+	out->piece_count = (uint32_t)clamp_u64(in->piece_count, VX_API_PIECES_MAX);
+	out->pieces_done = (uint32_t)clamp_u64(in->pieces_done, VX_API_PIECES_MAX);
 	return true;
 }
 
-static int handle_list(struct vx_api_server *srv, struct api_conn *c, const struct vx_ctl_msg *m)
+static int handle_list(struct vx_api_server *srv, struct api_conn *c, const struct vx_api_msg *m)
 {
-	struct vx_ctl_msg a;
+	struct vx_api_msg a;
 	uint32_t total, n, kept = 0;
 	int rc;
 
@@ -959,11 +951,11 @@ static int handle_list(struct vx_api_server *srv, struct api_conn *c, const stru
 	}
 	/* Long URLs can make 4096 entries exceed one frame: halve until the answer fits. */
 	for (;;) {
-		answer_init(&a, VX_CTL_TASK_LIST, m->rid, 0, NULL);
+		answer_init(&a, VX_API_TASK_LIST, m->rid, 0, NULL);
 		a.tasks = srv->tasks;
 		a.nr_tasks = kept;
 		a.more = total > kept;
-		a.has |= VX_CTL_F_TASKS | VX_CTL_F_MORE;
+		a.has |= VX_API_F_TASKS | VX_API_F_MORE;
 		rc = conn_put(c, &a);
 		if (rc != -EMSGSIZE || kept == 0)
 			break;
@@ -975,17 +967,17 @@ static int handle_list(struct vx_api_server *srv, struct api_conn *c, const stru
 }
 
 /* Serves one decoded request; returns 0, or a negative error that closes the connection. */
-static int handle_request(struct vx_api_server *srv, struct api_conn *c, const struct vx_ctl_msg *m)
+static int handle_request(struct vx_api_server *srv, struct api_conn *c, const struct vx_api_msg *m)
 {
 	c->idle_since_ms = vx_now_ms();
 	switch (m->type) {
-	case VX_CTL_DOWNLOAD:
+	case VX_API_DOWNLOAD:
 		return handle_download(srv, c, m);
-	case VX_CTL_STAT_TASK:
+	case VX_API_STAT_TASK:
 		return handle_stat(srv, c, m);
-	case VX_CTL_DELETE_TASK:
+	case VX_API_DELETE_TASK:
 		return handle_delete(srv, c, m);
-	case VX_CTL_TASK_LIST:
+	case VX_API_TASK_LIST:
 		return handle_list(srv, c, m);
 	default:
 		return conn_answer(c, m->type, m->rid, -EOPNOTSUPP,
@@ -993,40 +985,37 @@ static int handle_request(struct vx_api_server *srv, struct api_conn *c, const s
 	}
 }
 
-/* Takes the first whole frame out of rbuf and serves it. Returns 0 or an error (close). */
-static int conn_take_frame(struct vx_api_server *srv, struct api_conn *c, size_t len,
-			   const struct vx_ctl_frame *f)
+/* Serves one frame the reader cut. Returns 0 or an error (close). */
+static int conn_take_frame(struct vx_api_server *srv, struct api_conn *c, const struct vx_frame *f)
 {
-	struct vx_ctl_msg m;
+	struct vx_api_msg m;
 	int rc;
 
-	rc = vx_ctl_msg_decode(f->tag, c->rbuf + VX_CTL_HDR_LEN, f->length, &m);
+	rc = vx_api_msg_decode(f->hdr.tag, f->value, f->value_len, &m);
 	if (rc) {
 		vx_warn("api: uid %u pid %d sent a message that does not decode (%s); closing",
 			(unsigned)c->uid, (int)c->pid, vx_strerror(rc));
 		return rc;
 	}
-	if (m.tag != VX_CTL_TAG_REQUEST) {
+	if (m.tag != VX_TAG_CONTROL_REQUEST) {
 		vx_warn("api: uid %u pid %d sent a %s frame, not a request; closing",
-			(unsigned)c->uid, (int)c->pid, vx_ctl_type_name(m.type));
-		vx_ctl_msg_release(&m);
+			(unsigned)c->uid, (int)c->pid, vx_api_type_name(m.type));
+		vx_api_msg_release(&m);
 		return -EPROTO;
 	}
 	rc = handle_request(srv, c, &m);
-	vx_ctl_msg_release(&m);
-	memmove(c->rbuf, c->rbuf + len, c->rlen - len);
-	c->rlen -= len;
+	vx_api_msg_release(&m);
 	return rc;
 }
 
 /*
  * Moves the connection as far as it can go without waiting: flush wbuf; once it is empty, put
- * the call's next frame in it, or else serve the next whole request in rbuf. Returns 0, or an
- * error after which the caller closes the connection.
+ * the call's next frame in it, or else feed received bytes to the reader and serve the next
+ * request. Returns 0, or an error after which the caller closes the connection.
  */
 static int conn_run(struct vx_api_server *srv, struct api_conn *c)
 {
-	struct vx_ctl_frame f;
+	struct vx_frame f;
 	ssize_t n;
 	int rc;
 
@@ -1038,15 +1027,21 @@ static int conn_run(struct vx_api_server *srv, struct api_conn *c)
 			break; /* the socket is full: EPOLLOUT brings us back */
 		if (c->call && conn_pump_call(srv, c))
 			continue;
-		n = vx_ctl_frame_peek(c->rbuf, c->rlen, VX_CTL_FRAME_MAX, &f);
-		if (n == -EAGAIN)
+		if (!c->rlen)
 			break;
+		n = vx_ctl_reader_feed(&c->rd, c->rbuf, c->rlen, &f);
+		if (n == -EAGAIN) {
+			c->rlen = 0; /* all in the reader: the frame is not complete yet */
+			break;
+		}
 		if (n < 0) {
-			vx_warn("api: uid %u pid %d sent a bad frame header (%s); closing",
-				(unsigned)c->uid, (int)c->pid, vx_strerror((int)n));
+			vx_warn("api: uid %u pid %d sent a bad frame (%s); closing",
+				(unsigned)c->uid, (int)c->pid, vx_ctl_reader_why(&c->rd));
 			return (int)n;
 		}
-		rc = conn_take_frame(srv, c, (size_t)n, &f);
+		memmove(c->rbuf, c->rbuf + n, c->rlen - (size_t)n);
+		c->rlen -= (size_t)n;
+		rc = conn_take_frame(srv, c, &f);
 		if (rc)
 			return rc;
 	}
@@ -1057,12 +1052,10 @@ static int conn_run(struct vx_api_server *srv, struct api_conn *c)
 static int conn_read(struct api_conn *c)
 {
 	ssize_t n;
-	int rc;
 
-	rc = vx_ctl_rbuf_reserve(&c->rbuf, &c->rcap, c->rlen, c->rlen + API_RBUF_MIN);
-	if (rc)
-		return rc;
-	n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, MSG_DONTWAIT);
+	if (c->rlen == sizeof(c->rbuf))
+		return 0; /* bytes wait behind an answer: read once they are served */
+	n = recv(c->fd, c->rbuf + c->rlen, sizeof(c->rbuf) - c->rlen, MSG_DONTWAIT);
 	if (n == 0)
 		return -ECONNRESET;
 	if (n == -1)
@@ -1076,11 +1069,11 @@ static int conn_read(struct api_conn *c)
 static void api_refuse(int fd, int status, const char *text)
 {
 	uint8_t buf[1100];
-	struct vx_ctl_msg m;
+	struct vx_api_msg m;
 	ssize_t n;
 
-	answer_init(&m, VX_CTL_HELLO, 0, status, text);
-	n = vx_ctl_msg_encode(&m, buf, sizeof(buf));
+	answer_init(&m, VX_API_REFUSE, 0, status, text);
+	n = vx_api_msg_encode(&m, buf, sizeof(buf));
 	/* best effort: a fresh socket's buffer always takes one small frame */
 	if (n > 0 && send(fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) != n)
 		vx_debug("api: the refusal did not go out whole");
@@ -1118,7 +1111,8 @@ static void api_accept_one(struct vx_api_server *srv, int fd)
 		return;
 	}
 	c = vx_calloc(1, sizeof(*c));
-	if (!c) {
+	if (!c || vx_ctl_reader_init(&c->rd)) {
+		vx_free(c);
 		api_refuse(fd, -ENOMEM, "daemon out of memory");
 		return;
 	}
@@ -1135,6 +1129,7 @@ static void api_accept_one(struct vx_api_server *srv, int fd)
 	ev.data.ptr = c;
 	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
 		vx_warn("api: epoll_ctl: %s", vx_strerror(-errno));
+		vx_ctl_reader_free(&c->rd);
 		vx_free(c);
 		close(fd);
 		return;

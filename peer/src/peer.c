@@ -171,7 +171,7 @@ static void on_sched_event(void *arg, uint32_t server, const struct vx_ctl_msg *
 	struct vx_peer *p = arg;
 
 	(void)server;
-	if (m->tag == VX_CTL_TAG_RESPONSE &&
+	if (m->tag == VX_TAG_CONTROL_RESPONSE &&
 	    (m->type == VX_CTL_REGISTER || m->type == VX_CTL_RESCHEDULE ||
 	     m->type == VX_CTL_PROGRESS)) {
 		struct peer_task *t;
@@ -188,7 +188,7 @@ static void on_sched_event(void *arg, uint32_t server, const struct vx_ctl_msg *
 			vx__peer_on_answer(p, t, (int)m->status, m);
 		return;
 	}
-	if (m->tag == VX_CTL_TAG_EVENT)
+	if (m->tag == VX_TAG_CONTROL_EVENT)
 		vx__peer_on_event(p, m);
 }
 

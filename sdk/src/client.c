@@ -21,34 +21,35 @@
 
 #include "vx_alloc.h"
 #include "vx_assert.h"
-#include "vx_ctl_msg.h"
+#include "vx_api_msg.h"
 #include "vx_err.h"
 #include "vx_time.h"
 
 #define CLIENT_TIMEOUT_MS_DEFAULT 10000u
 #define CLIENT_GRACE_MS		  10000u /* beyond a download's own timeout */
-#define CLIENT_RBUF_MIN		  4096u
+#define CLIENT_RBUF		  4096u
 #define CLIENT_WBUF_MIN		  (64u << 10)
 #define CLIENT_FDS_MAX		  4 /* descriptors accepted in one recvmsg; extras are closed */
 #define CLIENT_PIECE_LEN_MAX	  (1ull << 32)
 #define CLIENT_TIMEOUT_MS_MAX	  2592000000u
 
 _Static_assert(VX_CLIENT_URL_MAX == VX_CTL_STR_MAX, "url limit is the codec's text limit");
-_Static_assert(VX_CLIENT_HEADERS_MAX == VX_CTL_HEADERS_MAX, "header count limit");
-_Static_assert(VX_CLIENT_FILTERS_MAX == VX_CTL_FILTERS_MAX, "filtered key count limit");
-_Static_assert(VX_CLIENT_LIST_MAX == VX_CTL_TASKS_MAX, "task-list limit");
+_Static_assert(VX_CLIENT_HEADERS_MAX == VX_API_HEADERS_MAX, "header count limit");
+_Static_assert(VX_CLIENT_FILTERS_MAX == VX_API_FILTERS_MAX, "filtered key count limit");
+_Static_assert(VX_CLIENT_LIST_MAX == VX_API_TASKS_MAX, "task-list limit");
 
 struct vx_client {
-	int fd;			 /* connected socket, non-blocking; -1 after a failed reconnect */
-	struct sockaddr_un addr; /* for the reconnect after an idle drop */
-	uint32_t timeout_ms;	 /* connect and stat/list/delete answers */
-	uint64_t next_rid;	 /* last rid used; 0 is never sent (it means "the connection") */
-	uint8_t *rbuf;		 /* received bytes not yet consumed */
-	size_t rlen;		 /* bytes in rbuf */
-	size_t rcap;		 /* allocated size of rbuf, at most one frame */
-	uint8_t *wbuf;		 /* encoded request */
-	size_t wcap;		 /* allocated size of wbuf */
-	int stream_fd;		 /* descriptor the daemon passed, -1 none */
+	int fd;			   /* connected socket, non-blocking; -1 after a failed reconnect */
+	struct sockaddr_un addr;   /* for the reconnect after an idle drop */
+	uint32_t timeout_ms;	   /* connect and stat/list/delete answers */
+	uint64_t next_rid;	   /* last rid used; 0 is never sent (it means "the connection") */
+	struct vx_ctl_reader rd;   /* cuts frames out of what we receive */
+	uint8_t rbuf[CLIENT_RBUF]; /* received bytes not yet fed to rd: [roff, rlen) */
+	size_t roff;
+	size_t rlen;
+	uint8_t *wbuf;		    /* encoded request */
+	size_t wcap;		    /* allocated size of wbuf */
+	int stream_fd;		    /* descriptor the daemon passed, -1 none */
 	struct vx_client_task task; /* scratch for stat and list (8 KiB url) */
 	char errmsg[VX_CLIENT_MSG_MAX];
 };
@@ -125,8 +126,13 @@ int vx_client_connect(struct vx_client **out, const char *socket_path, uint32_t 
 	memcpy(c->addr.sun_path, socket_path, n + 1);
 	c->timeout_ms = timeout_ms ? timeout_ms : CLIENT_TIMEOUT_MS_DEFAULT;
 	c->stream_fd = -1;
+	if (vx_ctl_reader_init(&c->rd)) {
+		vx_free(c);
+		return -ENOMEM;
+	}
 	fd = client_dial(&c->addr, c->timeout_ms);
 	if (fd < 0) {
+		vx_ctl_reader_free(&c->rd);
 		vx_free(c);
 		return fd;
 	}
@@ -149,7 +155,7 @@ void vx_client_close(struct vx_client *c)
 	if (c->fd >= 0)
 		close(c->fd);
 	client_drop_stream_fd(c);
-	vx_free(c->rbuf);
+	vx_ctl_reader_free(&c->rd);
 	vx_free(c->wbuf);
 	vx_free(c);
 }
@@ -171,7 +177,7 @@ static int client_ensure_open(struct vx_client *c)
 	ssize_t n;
 	int fd;
 
-	if (c->fd >= 0 && c->rlen == 0 && poll(&p, 1, 0) == 1) {
+	if (c->fd >= 0 && c->roff == c->rlen && poll(&p, 1, 0) == 1) {
 		n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
 		if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR)) {
 			close(c->fd);
@@ -185,7 +191,8 @@ static int client_ensure_open(struct vx_client *c)
 		return client_fail(c, fd, "cannot reconnect to %s: %s", c->addr.sun_path,
 				   vx_strerror(fd));
 	c->fd = fd;
-	c->rlen = 0;
+	c->roff = c->rlen = 0;
+	vx_ctl_reader_reset(&c->rd);
 	return 0;
 }
 
@@ -246,7 +253,7 @@ static void client_take_fds(struct vx_client *c, struct msghdr *mh)
 	}
 }
 
-/* Reads what the socket has into rbuf (at least one byte). Returns 0, -ECONNRESET on EOF. */
+/* Reads what the socket has into the empty rbuf (at least one byte). 0, -ECONNRESET on EOF. */
 static int client_fill(struct vx_client *c, uint64_t deadline_ms)
 {
 	union {
@@ -258,14 +265,13 @@ static int client_fill(struct vx_client *c, uint64_t deadline_ms)
 	ssize_t n;
 	int rc;
 
-	rc = vx_ctl_rbuf_reserve(&c->rbuf, &c->rcap, c->rlen, c->rlen + CLIENT_RBUF_MIN);
-	if (rc)
-		return rc;
+	VX_ASSERT(c->roff == c->rlen);
+	c->roff = c->rlen = 0;
 	for (;;) {
 		struct pollfd p = { .fd = c->fd, .events = POLLIN };
 
-		iov.iov_base = c->rbuf + c->rlen;
-		iov.iov_len = c->rcap - c->rlen;
+		iov.iov_base = c->rbuf;
+		iov.iov_len = sizeof(c->rbuf);
 		memset(&mh, 0, sizeof(mh));
 		mh.msg_iov = &iov;
 		mh.msg_iovlen = 1;
@@ -274,7 +280,7 @@ static int client_fill(struct vx_client *c, uint64_t deadline_ms)
 		n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
 		if (n > 0) {
 			client_take_fds(c, &mh);
-			c->rlen += (size_t)n;
+			c->rlen = (size_t)n;
 			return 0;
 		}
 		if (n == 0)
@@ -298,23 +304,28 @@ static void client_broken(struct vx_client *c)
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
-	c->rlen = 0;
+	c->roff = c->rlen = 0;
+	vx_ctl_reader_reset(&c->rd);
 }
 
-static int client_next_frame(struct vx_client *c, uint64_t deadline_ms, struct vx_ctl_msg *m,
-			     size_t *len)
+static int client_next_frame(struct vx_client *c, uint64_t deadline_ms, struct vx_api_msg *m)
 {
-	struct vx_ctl_frame f;
+	struct vx_frame f;
 	ssize_t n;
 	int rc;
 
 	for (;;) {
-		n = vx_ctl_frame_peek(c->rbuf, c->rlen, VX_CTL_FRAME_MAX, &f);
-		if (n > 0)
-			break;
-		if (n != -EAGAIN)
-			return client_fail(c, -EPROTO, "the daemon sent a bad frame header (%s)",
-					   vx_strerror((int)n));
+		if (c->roff < c->rlen) {
+			n = vx_ctl_reader_feed(&c->rd, c->rbuf + c->roff, c->rlen - c->roff, &f);
+			if (n > 0) {
+				c->roff += (size_t)n;
+				break;
+			}
+			if (n != -EAGAIN)
+				return client_fail(c, -EPROTO, "the daemon sent a bad frame (%s)",
+						   vx_ctl_reader_why(&c->rd));
+			c->roff = c->rlen;
+		}
 		rc = client_fill(c, deadline_ms);
 		if (rc == -ECONNRESET)
 			return client_fail(c, rc, "the daemon closed the connection");
@@ -323,54 +334,51 @@ static int client_next_frame(struct vx_client *c, uint64_t deadline_ms, struct v
 		if (rc)
 			return client_fail(c, rc, "reading from the daemon: %s", vx_strerror(rc));
 	}
-	rc = vx_ctl_msg_decode(f.tag, c->rbuf + VX_CTL_HDR_LEN, f.length, m);
+	rc = vx_api_msg_decode(f.hdr.tag, f.value, f.value_len, m);
 	if (rc)
 		return client_fail(c, rc == -ENOMEM ? rc : -EPROTO,
 				   "the daemon sent a message we cannot decode (%s)",
 				   vx_strerror(rc));
-	*len = (size_t)n;
 	return 0;
 }
 
 /*
- * Waits for the next whole frame and decodes it into *@m, whose strings borrow rbuf until
- * client_consume(*@len). Returns 0 or a negative error (with errmsg set, connection dropped).
+ * Waits for the next whole frame and decodes it into *@m, whose strings borrow the reader's
+ * buffer until client_consume(). Returns 0 or a negative error (with errmsg set, connection
+ * dropped).
  */
-static int client_next(struct vx_client *c, uint64_t deadline_ms, struct vx_ctl_msg *m, size_t *len)
+static int client_next(struct vx_client *c, uint64_t deadline_ms, struct vx_api_msg *m)
 {
-	int rc = client_next_frame(c, deadline_ms, m, len);
+	int rc = client_next_frame(c, deadline_ms, m);
 
 	if (rc)
 		client_broken(c);
 	return rc;
 }
 
-static void client_consume(struct vx_client *c, struct vx_ctl_msg *m, size_t len)
+static void client_consume(struct vx_api_msg *m)
 {
-	vx_ctl_msg_release(m);
-	VX_ASSERT(len <= c->rlen);
-	memmove(c->rbuf, c->rbuf + len, c->rlen - len);
-	c->rlen -= len;
+	vx_api_msg_release(m);
 }
 
 /* Encodes @m into wbuf (growing it to a whole frame when needed) and sends it. */
-static int client_send_msg(struct vx_client *c, const struct vx_ctl_msg *m, uint64_t deadline_ms)
+static int client_send_msg(struct vx_client *c, const struct vx_api_msg *m, uint64_t deadline_ms)
 {
 	size_t want;
 	ssize_t n;
 	int rc;
 
 	for (;;) {
-		n = c->wbuf ? vx_ctl_msg_encode(m, c->wbuf, c->wcap) : -EMSGSIZE;
+		n = c->wbuf ? vx_api_msg_encode(m, c->wbuf, c->wcap) : -EMSGSIZE;
 		if (n > 0)
 			break;
-		if (n != -EMSGSIZE || c->wcap >= VX_CTL_HDR_LEN + VX_CTL_FRAME_MAX) {
+		if (n != -EMSGSIZE || c->wcap >= VX_FRAME_HDR_LEN + VX_CTL_FRAME_MAX) {
 			return client_fail(c, (int)n == -EMSGSIZE ? -EMSGSIZE : -EINVAL,
 					   "the %s request breaks a limit of the protocol",
-					   vx_ctl_type_name(m->type));
+					   vx_api_type_name(m->type));
 		}
 		/* most requests fit in 64 KiB; only one with big headers needs a whole frame */
-		want = c->wbuf ? VX_CTL_HDR_LEN + VX_CTL_FRAME_MAX : CLIENT_WBUF_MIN;
+		want = c->wbuf ? VX_FRAME_HDR_LEN + VX_CTL_FRAME_MAX : CLIENT_WBUF_MIN;
 		vx_free(c->wbuf);
 		c->wcap = want;
 		c->wbuf = vx_malloc(c->wcap);
@@ -394,7 +402,7 @@ static int client_send_msg(struct vx_client *c, const struct vx_ctl_msg *m, uint
 }
 
 /* A rid-0 response concerns the connection itself (spec/api.md section 1). */
-static int client_refused(struct vx_client *c, const struct vx_ctl_msg *m)
+static int client_refused(struct vx_client *c, const struct vx_api_msg *m)
 {
 	int st = m->status < 0 ? (int)m->status : -EPROTO;
 
@@ -405,10 +413,9 @@ static int client_refused(struct vx_client *c, const struct vx_ctl_msg *m)
 
 /*
  * Sends @req and waits for its answer, which stays decoded in *@ans (borrowing rbuf) until
- * client_consume(*@len). Frames of other rids (late events of an earlier call) are dropped.
+ * client_consume(). Frames of other rids (late events of an earlier call) are dropped.
  */
-static int client_call(struct vx_client *c, struct vx_ctl_msg *req, struct vx_ctl_msg *ans,
-		       size_t *len)
+static int client_call(struct vx_client *c, struct vx_api_msg *req, struct vx_api_msg *ans)
 {
 	uint64_t deadline = vx_now_ms() + c->timeout_ms;
 	int rc;
@@ -417,28 +424,28 @@ static int client_call(struct vx_client *c, struct vx_ctl_msg *req, struct vx_ct
 	rc = client_ensure_open(c);
 	if (rc)
 		return rc;
-	req->tag = VX_CTL_TAG_REQUEST;
+	req->tag = VX_TAG_CONTROL_REQUEST;
 	req->rid = ++c->next_rid;
 	rc = client_send_msg(c, req, deadline);
 	if (rc)
 		return rc;
 	for (;;) {
-		rc = client_next(c, deadline, ans, len);
+		rc = client_next(c, deadline, ans);
 		if (rc)
 			return rc;
-		if (ans->tag == VX_CTL_TAG_RESPONSE && ans->rid == 0) {
+		if (ans->tag == VX_TAG_CONTROL_RESPONSE && ans->rid == 0) {
 			rc = client_refused(c, ans);
-			client_consume(c, ans, *len);
+			client_consume(ans);
 			client_broken(c); /* the daemon hung up after saying why */
 			return rc;
 		}
-		if (ans->tag == VX_CTL_TAG_RESPONSE && ans->rid == req->rid)
+		if (ans->tag == VX_TAG_CONTROL_RESPONSE && ans->rid == req->rid)
 			return 0;
-		client_consume(c, ans, *len);
+		client_consume(ans);
 	}
 }
 
-static int client_status(struct vx_client *c, const struct vx_ctl_msg *ans)
+static int client_status(struct vx_client *c, const struct vx_api_msg *ans)
 {
 	int st = (int)ans->status;
 
@@ -482,19 +489,19 @@ static int check_download(struct vx_client *c, const struct vx_client_download *
 		return client_fail(c, -EINVAL, "download: no url");
 	rc = check_str(c, "url", r->url, VX_CTL_STR_MAX);
 	if (!rc)
-		rc = check_str(c, "output path", r->output, VX_CTL_PATH_MAX);
+		rc = check_str(c, "output path", r->output, VX_API_OUTPUT_MAX);
 	if (!rc)
-		rc = check_str(c, "digest", r->digest, VX_CTL_SUM_MAX);
+		rc = check_str(c, "digest", r->digest, VX_API_SUM_MAX);
 	if (!rc)
 		rc = check_str(c, "tag", r->tag, VX_CTL_ID_MAX);
 	if (!rc)
 		rc = check_str(c, "application", r->application, VX_CTL_ID_MAX);
 	if (!rc)
-		rc = check_strs(c, "headers", r->headers, r->nr_headers, VX_CTL_HEADERS_MAX,
+		rc = check_strs(c, "headers", r->headers, r->nr_headers, VX_API_HEADERS_MAX,
 				VX_CTL_STR_MAX);
 	if (!rc)
 		rc = check_strs(c, "filtered query keys", r->filtered_params, r->nr_filtered_params,
-				VX_CTL_FILTERS_MAX, VX_CTL_ID_MAX);
+				VX_API_FILTERS_MAX, VX_CTL_ID_MAX);
 	if (rc)
 		return rc;
 	if (r->output && r->output[0] != '/')
@@ -515,24 +522,24 @@ static void fill_strs(struct vx_ctl_str *out, const char *const *v, uint32_t n)
 		out[i] = vx_ctl_str_of(v[i]);
 }
 
-static void build_download(struct vx_ctl_msg *m, const struct vx_client_download *r,
+static void build_download(struct vx_api_msg *m, const struct vx_client_download *r,
 			   struct vx_ctl_str *hdrs, struct vx_ctl_str *filt)
 {
 	memset(m, 0, sizeof(*m));
-	m->type = VX_CTL_DOWNLOAD;
+	m->type = VX_API_DOWNLOAD;
 	m->url = vx_ctl_str_of(r->url);
-	m->has = VX_CTL_F_URL;
+	m->has = VX_API_F_URL;
 	if (r->nr_headers) {
 		fill_strs(hdrs, r->headers, r->nr_headers);
 		m->headers = hdrs;
 		m->nr_headers = r->nr_headers;
-		m->has |= VX_CTL_F_HEADERS;
+		m->has |= VX_API_F_HEADERS;
 	}
 	if (r->nr_filtered_params) {
 		fill_strs(filt, r->filtered_params, r->nr_filtered_params);
 		m->filtered = filt;
 		m->nr_filtered = r->nr_filtered_params;
-		m->has |= VX_CTL_F_FILTERED;
+		m->has |= VX_API_F_FILTERED;
 	}
 #define OPT_STR(src, field, bit)                       \
 	do {                                           \
@@ -541,37 +548,37 @@ static void build_download(struct vx_ctl_msg *m, const struct vx_client_download
 			m->has |= (bit);               \
 		}                                      \
 	} while (0)
-	OPT_STR(r->output, output, VX_CTL_F_OUTPUT);
-	OPT_STR(r->digest, digest, VX_CTL_F_DIGEST);
-	OPT_STR(r->tag, tg, VX_CTL_F_TAG);
-	OPT_STR(r->application, app, VX_CTL_F_APP);
+	OPT_STR(r->output, output, VX_API_F_OUTPUT);
+	OPT_STR(r->digest, digest, VX_API_F_DIGEST);
+	OPT_STR(r->tag, tg, VX_API_F_TAG);
+	OPT_STR(r->application, app, VX_API_F_APP);
 #undef OPT_STR
 	if (r->piece_length) {
 		m->piece_len = r->piece_length;
-		m->has |= VX_CTL_F_PIECE_LEN;
+		m->has |= VX_API_F_PIECE_LEN;
 	}
 	if (r->timeout_ms) {
 		m->timeout_ms = r->timeout_ms;
-		m->has |= VX_CTL_F_TIMEOUT;
+		m->has |= VX_API_F_TIMEOUT;
 	}
 	if (r->overwrite) {
 		m->overwrite = true;
-		m->has |= VX_CTL_F_OVERWRITE;
+		m->has |= VX_API_F_OVERWRITE;
 	}
 	if (r->disable_back_to_source) {
 		m->disable_bts = true;
-		m->has |= VX_CTL_F_DISABLE_BTS;
+		m->has |= VX_API_F_DISABLE_BTS;
 	}
 	if (r->priority) {
 		m->priority = r->priority;
-		m->has |= VX_CTL_F_PRIORITY;
+		m->has |= VX_API_F_PRIORITY;
 	}
 }
 
-static void read_counters(const struct vx_ctl_msg *m, struct vx_client_progress *p)
+static void read_counters(const struct vx_api_msg *m, struct vx_client_progress *p)
 {
 	memset(p, 0, sizeof(*p));
-	if ((m->has & VX_CTL_F_CONTENT_LEN) && m->content_len > 0)
+	if ((m->has & VX_API_F_CONTENT_LEN) && m->content_len > 0)
 		p->content_length = (uint64_t)m->content_len;
 	p->bytes_done = m->bytes_done;
 	p->from_peers = m->from_peers;
@@ -583,13 +590,13 @@ static void read_counters(const struct vx_ctl_msg *m, struct vx_client_progress 
 	p->pieces_done = m->pieces_done;
 }
 
-static int download_finish(struct vx_client *c, const struct vx_ctl_msg *ans,
+static int download_finish(struct vx_client *c, const struct vx_api_msg *ans,
 			   struct vx_client_result *res)
 {
 	res->status = client_status(c, ans);
 	res->stage = ans->stage;
 	res->source_status = ans->source_status;
-	if (ans->has & VX_CTL_F_TASK_ID)
+	if (ans->has & VX_API_F_TASK_ID)
 		copy_str(res->task_id, sizeof(res->task_id), ans->task_id);
 	read_counters(ans, &res->totals);
 	return res->status;
@@ -600,38 +607,37 @@ static int download_loop(struct vx_client *c, uint64_t rid, uint32_t wait_ms,
 			 bool stream)
 {
 	struct vx_client_progress p;
-	struct vx_ctl_msg m;
-	size_t len;
+	struct vx_api_msg m;
 	int rc;
 
 	for (;;) {
-		rc = client_next(c, wait_ms ? vx_now_ms() + wait_ms : 0, &m, &len);
+		rc = client_next(c, wait_ms ? vx_now_ms() + wait_ms : 0, &m);
 		if (rc)
 			return rc;
-		if (m.tag == VX_CTL_TAG_RESPONSE && m.rid == 0) {
+		if (m.tag == VX_TAG_CONTROL_RESPONSE && m.rid == 0) {
 			rc = client_refused(c, &m);
-			client_consume(c, &m, len);
+			client_consume(&m);
 			client_broken(c); /* the daemon hung up after saying why */
 			return rc;
 		}
 		if (m.rid != rid) {
-			client_consume(c, &m, len); /* a late frame of an earlier call */
+			client_consume(&m); /* a late frame of an earlier call */
 			continue;
 		}
-		if (m.tag == VX_CTL_TAG_EVENT && m.event == VX_CTL_EV_PROGRESS) {
+		if (m.tag == VX_TAG_CONTROL_EVENT && m.event == VX_API_EV_PROGRESS) {
 			copy_str(res->task_id, sizeof(res->task_id), m.task_id);
 			read_counters(&m, &p);
-			client_consume(c, &m, len);
+			client_consume(&m);
 			if (fn)
 				fn(arg, &p, c->stream_fd);
 			continue;
 		}
-		if (m.tag != VX_CTL_TAG_RESPONSE) {
-			client_consume(c, &m, len);
+		if (m.tag != VX_TAG_CONTROL_RESPONSE) {
+			client_consume(&m);
 			continue;
 		}
 		rc = download_finish(c, &m, res);
-		client_consume(c, &m, len);
+		client_consume(&m);
 		/* Stream mode: the last counters, so the reader can drain up to the end. */
 		if (stream && fn)
 			fn(arg, &res->totals, c->stream_fd);
@@ -642,9 +648,9 @@ static int download_loop(struct vx_client *c, uint64_t rid, uint32_t wait_ms,
 int vx_client_download(struct vx_client *c, const struct vx_client_download *req,
 		       vx_client_progress_fn fn, void *arg, struct vx_client_result *res)
 {
-	struct vx_ctl_str hdrs[VX_CTL_HEADERS_MAX];
-	struct vx_ctl_str filt[VX_CTL_FILTERS_MAX];
-	struct vx_ctl_msg m;
+	struct vx_ctl_str hdrs[VX_API_HEADERS_MAX];
+	struct vx_ctl_str filt[VX_API_FILTERS_MAX];
+	struct vx_api_msg m;
 	uint32_t wait_ms = 0;
 	int rc;
 
@@ -659,7 +665,7 @@ int vx_client_download(struct vx_client *c, const struct vx_client_download *req
 		rc = client_ensure_open(c);
 	if (!rc) {
 		build_download(&m, req, hdrs, filt);
-		m.tag = VX_CTL_TAG_REQUEST;
+		m.tag = VX_TAG_CONTROL_REQUEST;
 		m.rid = ++c->next_rid;
 		rc = client_send_msg(c, &m, vx_now_ms() + c->timeout_ms);
 	}
@@ -699,82 +705,79 @@ static bool task_id_ok(const char *id)
 	return i == VX_CLIENT_TASK_ID_LEN;
 }
 
-static int task_req(struct vx_client *c, enum vx_ctl_type type, const char *task_id,
-		    struct vx_ctl_msg *ans, size_t *len)
+static int task_req(struct vx_client *c, enum vx_api_type type, const char *task_id,
+		    struct vx_api_msg *ans)
 {
-	struct vx_ctl_msg m = { 0 };
+	struct vx_api_msg m = { 0 };
 	int rc;
 
 	if (!task_id || !task_id_ok(task_id))
 		return client_fail(c, -EINVAL, "%s: task id must be 64 lowercase hex characters",
-				   vx_ctl_type_name(type));
+				   vx_api_type_name(type));
 	m.type = type;
 	m.task_id = vx_ctl_str_of(task_id);
-	m.has = VX_CTL_F_TASK_ID;
-	rc = client_call(c, &m, ans, len);
+	m.has = VX_API_F_TASK_ID;
+	rc = client_call(c, &m, ans);
 	if (rc)
 		return rc;
 	rc = client_status(c, ans);
 	if (rc)
-		client_consume(c, ans, *len);
+		client_consume(ans);
 	return rc;
 }
 
 int vx_client_stat(struct vx_client *c, const char *task_id, struct vx_client_task *out)
 {
-	struct vx_ctl_msg ans;
-	size_t len;
+	struct vx_api_msg ans;
 	int rc;
 
 	VX_ASSERT(c);
 	VX_ASSERT(out);
 	c->errmsg[0] = '\0';
-	rc = task_req(c, VX_CTL_STAT_TASK, task_id, &ans, &len);
+	rc = task_req(c, VX_API_STAT_TASK, task_id, &ans);
 	if (rc)
 		return rc;
 	read_task(out, vx_ctl_str_of(task_id), ans.url, ans.state,
-		  (ans.has & VX_CTL_F_CONTENT_LEN) ? ans.content_len : -1, ans.piece_count,
+		  (ans.has & VX_API_F_CONTENT_LEN) ? ans.content_len : -1, ans.piece_count,
 		  ans.pieces_done);
-	client_consume(c, &ans, len);
+	client_consume(&ans);
 	return 0;
 }
 
 int vx_client_delete(struct vx_client *c, const char *task_id)
 {
-	struct vx_ctl_msg ans;
-	size_t len;
+	struct vx_api_msg ans;
 	int rc;
 
 	VX_ASSERT(c);
 	c->errmsg[0] = '\0';
-	rc = task_req(c, VX_CTL_DELETE_TASK, task_id, &ans, &len);
+	rc = task_req(c, VX_API_DELETE_TASK, task_id, &ans);
 	if (rc)
 		return rc;
-	client_consume(c, &ans, len);
+	client_consume(&ans);
 	return 0;
 }
 
 int vx_client_list(struct vx_client *c, vx_client_task_fn fn, void *arg, bool *truncated)
 {
-	struct vx_ctl_msg m = { 0 }, ans;
-	size_t len;
+	struct vx_api_msg m = { 0 }, ans;
 	int rc, n;
 
 	VX_ASSERT(c);
 	c->errmsg[0] = '\0';
 	if (truncated)
 		*truncated = false;
-	m.type = VX_CTL_TASK_LIST;
-	rc = client_call(c, &m, &ans, &len);
+	m.type = VX_API_TASK_LIST;
+	rc = client_call(c, &m, &ans);
 	if (rc)
 		return rc;
 	rc = client_status(c, &ans);
 	if (rc) {
-		client_consume(c, &ans, len);
+		client_consume(&ans);
 		return rc;
 	}
 	for (uint32_t i = 0; i < ans.nr_tasks; i++) {
-		const struct vx_ctl_task *t = &ans.tasks[i];
+		const struct vx_api_task *t = &ans.tasks[i];
 
 		read_task(&c->task, t->task_id, t->url, t->state, t->content_len, t->piece_count,
 			  t->pieces_done);
@@ -784,6 +787,6 @@ int vx_client_list(struct vx_client *c, vx_client_task_fn fn, void *arg, bool *t
 	if (truncated)
 		*truncated = ans.more;
 	n = (int)ans.nr_tasks;
-	client_consume(c, &ans, len);
+	client_consume(&ans);
 	return n;
 }

@@ -30,6 +30,7 @@
 #include "vx_alloc.h"
 #include "vx_api.h"
 #include "vx_client.h"
+#include "vx_api_msg.h"
 #include "vx_ctl_msg.h"
 #include "vx_err.h"
 
@@ -531,16 +532,16 @@ static void test_api__client_leaves_mid_download(void **state)
 	start(fx);
 	/* a raw client sends a download and hangs up without waiting */
 	{
-		struct vx_ctl_msg m = { 0 };
+		struct vx_api_msg m = { 0 };
 		uint8_t buf[512];
 		ssize_t n;
 
-		m.tag = VX_CTL_TAG_REQUEST;
-		m.type = VX_CTL_DOWNLOAD;
+		m.tag = VX_TAG_CONTROL_REQUEST;
+		m.type = VX_API_DOWNLOAD;
 		m.rid = 1;
 		m.url = vx_ctl_str_of("http://127.0.0.1:1/x");
-		m.has = VX_CTL_F_URL;
-		n = vx_ctl_msg_encode(&m, buf, sizeof(buf));
+		m.has = VX_API_F_URL;
+		n = vx_api_msg_encode(&m, buf, sizeof(buf));
 		assert_true(n > 0);
 		fd = socket(AF_UNIX, SOCK_STREAM, 0);
 		memcpy(a.sun_path, fx->path, strlen(fx->path) + 1);
@@ -662,18 +663,21 @@ static int raw_dial(const char *path)
 }
 
 /* Reads one whole frame (bounded wait) and decodes it into *@m (borrowing @buf). */
-static int raw_read(int fd, uint8_t *buf, size_t cap, struct vx_ctl_msg *m)
+static int raw_read(int fd, uint8_t *buf, size_t cap, struct vx_api_msg *m)
 {
-	struct vx_ctl_frame f;
+	struct vx_frame_hdr f;
 	size_t len = 0;
 	ssize_t n;
 
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 
-		n = vx_ctl_frame_peek(buf, len, VX_CTL_FRAME_MAX, &f);
-		if (n > 0)
-			break;
+		if (len >= VX_FRAME_HDR_LEN) {
+			vx_frame_hdr_decode(buf, &f);
+			n = VX_FRAME_HDR_LEN + (ssize_t)f.length;
+			if (len >= (size_t)n)
+				break;
+		}
 		if (poll(&p, 1, WAIT_S * 1000) != 1)
 			return -ETIMEDOUT;
 		n = recv(fd, buf + len, cap - len, 0);
@@ -681,13 +685,13 @@ static int raw_read(int fd, uint8_t *buf, size_t cap, struct vx_ctl_msg *m)
 			return n == 0 ? -ECONNRESET : -errno;
 		len += (size_t)n;
 	}
-	return vx_ctl_msg_decode(f.tag, buf + VX_CTL_HDR_LEN, f.length, m);
+	return vx_api_msg_decode(f.tag, buf + VX_FRAME_HDR_LEN, f.length, m);
 }
 
-static void raw_send(int fd, struct vx_ctl_msg *m)
+static void raw_send(int fd, struct vx_api_msg *m)
 {
 	uint8_t buf[4096];
-	ssize_t n = vx_ctl_msg_encode(m, buf, sizeof(buf));
+	ssize_t n = vx_api_msg_encode(m, buf, sizeof(buf));
 
 	assert_true(n > 0);
 	assert_int_equal(send(fd, buf, (size_t)n, MSG_NOSIGNAL), n);
@@ -723,7 +727,7 @@ static void test_api__bad_requests(void **state)
 	struct vx_client_result res;
 	const char *bad_hdr[] = { "no colon here" };
 	const char *inject[] = { "X-A: 1\r\nX-B: 2" };
-	struct vx_ctl_msg m = { 0 }, a;
+	struct vx_api_msg m = { 0 }, a;
 	uint8_t buf[4096];
 	struct vx_client *c;
 	int fd;
@@ -758,19 +762,19 @@ static void test_api__bad_requests(void **state)
 	/* a request that is not for this socket: -EOPNOTSUPP with its rid */
 	fd = raw_dial(fx->path);
 	assert_true(fd >= 0);
-	m.tag = VX_CTL_TAG_REQUEST;
-	m.type = VX_CTL_ANNOUNCE;
+	m.tag = VX_TAG_CONTROL_REQUEST;
+	m.type = (enum vx_api_type)VX_CTL_ANNOUNCE; /* a scheduler request */
 	m.rid = 42;
 	raw_send(fd, &m);
 	assert_int_equal(raw_read(fd, buf, sizeof(buf), &a), 0);
 	assert_int_equal(a.rid, 42);
 	assert_int_equal(a.status, -EOPNOTSUPP);
-	vx_ctl_msg_release(&a);
+	vx_api_msg_release(&a);
 	/* a second download while one is in flight on the same connection: -EBUSY */
 	fx->fake.mode = FAKE_HOLD;
-	m.type = VX_CTL_DOWNLOAD;
+	m.type = VX_API_DOWNLOAD;
 	m.url = vx_ctl_str_of("http://127.0.0.1:1/z");
-	m.has = VX_CTL_F_URL;
+	m.has = VX_API_F_URL;
 	m.rid = 43;
 	raw_send(fd, &m);
 	assert_true(fake_wait(&fx->fake, &fx->fake.downloads, 1));
@@ -779,7 +783,7 @@ static void test_api__bad_requests(void **state)
 	assert_int_equal(raw_read(fd, buf, sizeof(buf), &a), 0);
 	assert_int_equal(a.rid, 44);
 	assert_int_equal(a.status, -EBUSY);
-	vx_ctl_msg_release(&a);
+	vx_api_msg_release(&a);
 	/* garbage: the connection is closed, and the held download cancelled */
 	assert_int_equal(send(fd, "\x01\x60\x00\x00\x00\x02\xff\xff", 8, MSG_NOSIGNAL), 8);
 	assert_int_equal(raw_read(fd, buf, sizeof(buf), &a), -ECONNRESET);
@@ -799,7 +803,7 @@ static void test_api__idle_client_dropped(void **state)
 	struct listed l = { 0 };
 	struct vx_client *c;
 	uint8_t buf[64];
-	struct vx_ctl_msg a;
+	struct vx_api_msg a;
 	int fd;
 
 	fx->cfg.idle_timeout_ms = 100;

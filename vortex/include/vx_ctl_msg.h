@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * vx_ctl_msg.h: the control-plane messages between peers and the scheduler. A message travels
- * in one Vortex frame (6-byte header: packet id, tag, big-endian u32 length) whose tag is
- * CONTROL_REQUEST (0x60), CONTROL_RESPONSE (0x61) or CONTROL_EVENT (0x62); the value is one
- * CBOR map with small integer keys. spec/control.md describes every message and key.
+ * vx_ctl_msg.h: the scheduler protocol, the messages between peers and `vx scheduler`. A
+ * message travels in one Vortex control frame (vx_frame.h, tags VX_TAG_CONTROL_*); the value is
+ * one CBOR map with small integer keys (vx_ctl_cbor.h). spec/control.md describes every message
+ * and key. The local API's messages are vx_api_msg.h.
  *
  * The codec is pure (no I/O). Decoding walks the CBOR with libcbor's streaming decoder one
  * item at a time under hard limits (frame size, nesting depth, counts, string lengths) before
@@ -20,32 +20,14 @@
 #include <sys/types.h>
 
 #include "vx_compiler.h"
+#include "vx_ctl_cbor.h"
 
-/* Frame tags of the control plane (vx range 0x60-0x7F of the Vortex tag space). */
-#define VX_CTL_TAG_REQUEST  0x60
-#define VX_CTL_TAG_RESPONSE 0x61
-#define VX_CTL_TAG_EVENT    0x62
-
-#define VX_CTL_HDR_LEN	   6
-#define VX_CTL_VERSION	   1
-#define VX_CTL_FRAME_MAX   (1u << 20)	/* value bytes of one control frame */
-#define VX_CTL_DEPTH_MAX   4		/* CBOR nesting, the top map counts as 1 */
-#define VX_CTL_KEYS_MAX	   64		/* entries of the top map */
-#define VX_CTL_STR_MAX	   8192		/* bytes of one text string (URLs) */
-#define VX_CTL_ID_MAX	   256		/* bytes of a host id, address, idc, location, token */
 #define VX_CTL_BITMAP_MAX  (128u << 10) /* bytes of one progress bitmap (1 Mi pieces) */
 #define VX_CTL_DIGESTS_MAX 32768	/* digest entries in one message */
 #define VX_CTL_DIGEST_MAX  64		/* bytes of one digest string */
 #define VX_CTL_CANDS_MAX   64		/* candidate parents in one answer */
 #define VX_CTL_COSTS_MAX   64		/* per-parent cost records in one progress */
 #define VX_CTL_AVOID_MAX   64		/* parents to avoid in one reschedule */
-#define VX_CTL_SKIP_MAX	   1024		/* unknown-key items skipped in one message */
-/* Local API (spec/api.md) */
-#define VX_CTL_HEADERS_MAX 64	/* request headers of one download */
-#define VX_CTL_FILTERS_MAX 64	/* filtered query keys of one download */
-#define VX_CTL_PATH_MAX	   4096 /* bytes of an output path */
-#define VX_CTL_SUM_MAX	   135	/* bytes of a user digest: "sha512:" + 128 hex */
-#define VX_CTL_TASKS_MAX   4096 /* tasks in one task-list answer */
 
 enum vx_ctl_type {
 	VX_CTL_HELLO = 1,
@@ -60,8 +42,6 @@ enum vx_ctl_type {
 	VX_CTL_STAT_TASK = 10,
 	VX_CTL_DELETE_TASK = 11,
 	VX_CTL_EVENT = 12,
-	VX_CTL_DOWNLOAD = 13,  /* local API: download a URL (spec/api.md) */
-	VX_CTL_TASK_LIST = 14, /* local API: list the daemon's tasks */
 	VX_CTL_TYPE_NR,
 };
 
@@ -79,18 +59,11 @@ enum vx_ctl_event {
 	VX_CTL_EV_MANIFEST = 2,	      /* the trusted manifest of task grew (digests) */
 	VX_CTL_EV_BACK_TO_SOURCE = 3, /* you now fetch task from the origin */
 	VX_CTL_EV_TRIGGER = 4,	      /* (to a seed) register task with need_back_to_source */
-	VX_CTL_EV_PROGRESS = 5,	      /* local API: counters of a download (rid of the request) */
 };
 
 enum vx_ctl_role {
 	VX_CTL_ROLE_NORMAL = 0,
 	VX_CTL_ROLE_SEED = 1,
-};
-
-/* A borrowed, not NUL-terminated byte range; len 0 and ptr NULL is absent/empty. */
-struct vx_ctl_str {
-	const char *ptr;
-	uint32_t len;
 };
 
 /* One candidate parent (key cands). */
@@ -114,16 +87,6 @@ struct vx_ctl_cost {
 	uint32_t pieces;
 	uint64_t bytes;
 	uint64_t cost_us; /* summed wall time of those piece transfers */
-};
-
-/* One task of a task-list answer (key tasks). */
-struct vx_ctl_task {
-	struct vx_ctl_str task_id; /* 64 lowercase hex */
-	struct vx_ctl_str url;	   /* may be empty */
-	uint32_t state;
-	int64_t content_len; /* bytes, -1 unknown */
-	uint32_t piece_count;
-	uint32_t pieces_done;
 };
 
 /* Presence bits of the optional fields (struct vx_ctl_msg.has), 64-bit. */
@@ -162,24 +125,6 @@ struct vx_ctl_task {
 #define VX_CTL_F_PEERS	     (1ull << 32)
 #define VX_CTL_F_DONE_PEERS  (1ull << 33)
 #define VX_CTL_F_INTERVAL    (1ull << 34)
-#define VX_CTL_F_HEADERS     (1ull << 35)
-#define VX_CTL_F_OUTPUT	     (1ull << 36)
-#define VX_CTL_F_DIGEST	     (1ull << 37)
-#define VX_CTL_F_FILTERED    (1ull << 38)
-#define VX_CTL_F_TIMEOUT     (1ull << 39)
-#define VX_CTL_F_OVERWRITE   (1ull << 40)
-#define VX_CTL_F_DISABLE_BTS (1ull << 41)
-#define VX_CTL_F_STAGE	     (1ull << 42)
-#define VX_CTL_F_SRC_STATUS  (1ull << 43)
-#define VX_CTL_F_PIECES_DONE (1ull << 44)
-#define VX_CTL_F_BYTES_DONE  (1ull << 45)
-#define VX_CTL_F_FROM_PEERS  (1ull << 46)
-#define VX_CTL_F_FROM_SOURCE (1ull << 47)
-#define VX_CTL_F_REUSED	     (1ull << 48)
-#define VX_CTL_F_CONTIGUOUS  (1ull << 49)
-#define VX_CTL_F_ELAPSED     (1ull << 50)
-#define VX_CTL_F_TASKS	     (1ull << 51)
-#define VX_CTL_F_MORE	     (1ull << 52)
 
 /*
  * One control message. A zeroed struct is a valid empty message; fill type, rid and the fields
@@ -188,7 +133,7 @@ struct vx_ctl_task {
  * owned by the message (vx_ctl_msg_release()).
  */
 struct vx_ctl_msg {
-	uint8_t tag;	       /* frame tag: VX_CTL_TAG_* */
+	uint8_t tag;	       /* frame tag: VX_TAG_CONTROL_* */
 	enum vx_ctl_type type; /* message type */
 	uint64_t rid;	       /* request id; a response echoes it; events use 0 */
 	uint32_t version;      /* protocol version of the sender */
@@ -241,59 +186,8 @@ struct vx_ctl_msg {
 	uint32_t done_peers; /* stat: peers holding a full copy */
 	uint32_t interval_ms;
 
-	/* Local API (spec/api.md): download request */
-	struct vx_ctl_str *headers; /* "Name: value" */
-	uint32_t nr_headers;
-	struct vx_ctl_str output;    /* absolute path; absent: stream mode */
-	struct vx_ctl_str digest;    /* the user's expected digest of the whole content */
-	struct vx_ctl_str *filtered; /* query keys left out of the task id */
-	uint32_t nr_filtered;
-	uint32_t timeout_ms;
-	bool overwrite;
-	bool disable_bts;
-	/* download answer and progress event */
-	uint32_t stage;
-	uint32_t source_status;
-	uint32_t pieces_done;
-	uint64_t bytes_done;
-	uint64_t from_peers;
-	uint64_t from_source;
-	uint64_t reused;
-	uint64_t contiguous; /* bytes of the finished prefix */
-	uint64_t elapsed_ms;
-	/* task-list answer */
-	struct vx_ctl_task *tasks;
-	uint32_t nr_tasks;
-	bool more; /* the daemon has more tasks than this answer holds */
-
 	bool owns_arrays; /* set by the decoder: release frees the arrays */
 };
-
-/* The bytes a frame header announces; -EAGAIN with fewer than VX_CTL_HDR_LEN bytes. */
-struct vx_ctl_frame {
-	uint8_t packet_id;
-	uint8_t tag;
-	uint32_t length; /* value bytes after the header */
-};
-
-/*
- * vx_ctl_frame_peek() - read the frame header at @buf (@len bytes available, borrowed).
- * Returns the total frame length (header + value) when the whole frame is in @buf, -EAGAIN
- * when more bytes are needed (*@out is filled once the header is complete), -EPROTO for a tag
- * outside 0x60-0x62, -EMSGSIZE when the value exceeds @max_value. Checked before any read of
- * the value, so a peer cannot make us buffer more than @max_value.
- */
-VX_MUST_CHECK ssize_t vx_ctl_frame_peek(const uint8_t *buf, size_t len, uint32_t max_value,
-					struct vx_ctl_frame *out);
-
-/*
- * vx_ctl_rbuf_reserve() - make a connection's receive buffer (*@buf of *@cap bytes, owned by
- * the caller, from vx_malloc) big enough for the frame being read, of which @len bytes are
- * buffered: at least @min bytes, and the whole announced frame once a header is in. A header
- * that vx_ctl_frame_peek() rejects does not grow it, so a peer can make us hold at most
- * VX_CTL_HDR_LEN + VX_CTL_FRAME_MAX bytes. Returns 0, or -ENOMEM with *@buf and *@cap unchanged.
- */
-VX_MUST_CHECK int vx_ctl_rbuf_reserve(uint8_t **buf, size_t *cap, size_t len, size_t min);
 
 /*
  * vx_ctl_msg_encode() - encode @m (borrowed) as one complete frame with tag @m->tag into @buf
@@ -318,11 +212,5 @@ void vx_ctl_msg_release(struct vx_ctl_msg *m);
 
 /* A static name for @type ("register"), "unknown" otherwise. */
 const char *vx_ctl_type_name(enum vx_ctl_type type);
-
-/* Builds a struct vx_ctl_str over a NUL-terminated @s (borrowed); NULL gives the empty str. */
-struct vx_ctl_str vx_ctl_str_of(const char *s);
-
-/* True when @a holds exactly the bytes of NUL-terminated @s. */
-bool vx_ctl_str_eq(struct vx_ctl_str a, const char *s);
 
 #endif /* VX_CTL_MSG_H */
