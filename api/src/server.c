@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * api.c: the local API server of `vx serve` (spec/api.md): a unix socket, one thread, one epoll
+ * server.c: the local API server of `vx serve` (spec/api.md): a unix socket, one thread, one epoll
  * set, at most VX_API_CLIENTS_MAX non-blocking connections.
  *
  * A connection holds at most one outgoing frame (wbuf) at a time: a request is only read out of

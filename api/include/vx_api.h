@@ -3,8 +3,9 @@
  * vx_api.h: the local API server of `vx serve`: a unix socket on which local clients (libvx,
  * `vx get --socket`) ask the daemon to download, list, stat and delete tasks (spec/api.md).
  * The server runs its own thread with an epoll loop; it is not the data plane. It checks each
- * client's peer credentials, decodes requests with the control codec and calls the daemon's
- * ops on its thread; the daemon answers a download from any thread through struct vx_api_call.
+ * client's peer credentials, decodes requests with vortex's codec (vx_api_msg.h) and calls the
+ * daemon's ops on its thread; the daemon answers a download from any thread through struct
+ * vx_api_call.
  *
  * Limits: at most VX_API_CLIENTS_MAX clients, frames bounded as on the control channel
  * (VX_CTL_FRAME_MAX), one download in flight per client connection, a client with no request in
