@@ -48,7 +48,7 @@ static void fetch_drain(struct fetch_stream *s, int fd, uint64_t contiguous)
 	}
 }
 
-static void on_progress(void *arg, const struct vx_client_progress *p, int content_fd)
+static void on_progress(void *arg, const struct vx_download_progress *p, int content_fd)
 {
 	struct fetch_stream *s = arg;
 
@@ -60,8 +60,8 @@ static void on_progress(void *arg, const struct vx_client_progress *p, int conte
 
 int main(int argc, char **argv)
 {
-	struct vx_client_download req = { 0 };
-	struct vx_client_result res;
+	struct vx_download_request req = { 0 };
+	struct vx_download_result res;
 	struct fetch_stream stream = { 0 };
 	struct vx_client *c;
 	bool to_stdout;

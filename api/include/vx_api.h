@@ -20,13 +20,12 @@
 #include <sys/types.h>
 
 #include "vx_compiler.h"
+#include "vx_download.h"
 
 #define VX_API_CLIENTS_MAX     64	/* connections at once */
 #define VX_API_MODE_DEFAULT    0660	/* socket file mode */
 #define VX_API_IDLE_MS_DEFAULT 30000u	/* idle client drop */
 #define VX_API_IDLE_MS_MAX     3600000u /* largest idle_timeout_ms accepted */
-#define VX_API_TASK_ID_LEN     64	/* lowercase hex */
-#define VX_API_MSG_MAX	       768	/* bytes of result text, with the NUL */
 #define VX_API_LIST_MAX	       4096	/* tasks in one list answer */
 #define VX_API_PATH_MAX	       108	/* sizeof(sun_path), with the NUL */
 
@@ -35,57 +34,9 @@ struct vx_api_server;
 /* One DOWNLOAD in flight; owned by the server until vx_api_call_done() (see ops.download). */
 struct vx_api_call;
 
-/*
- * A decoded DOWNLOAD request. Every string is NUL-terminated, checked against its limit and
- * lent until vx_api_call_done() of its call. Absent optional strings are NULL.
- */
-struct vx_api_download {
-	const char *url;		    /* never NULL */
-	const char *const *headers;	    /* "Name: value", for the origin */
-	uint32_t nr_headers;		    /* <= 64 */
-	const char *output;		    /* absolute path; NULL: stream mode (send the fd) */
-	const char *digest;		    /* "sha256:<hex>" | "sha512:<hex>" | "crc32:<dec>" */
-	const char *tag;		    /* task tag */
-	const char *application;	    /* application */
-	uint64_t piece_length;		    /* bytes; 0: the daemon's rule */
-	const char *const *filtered_params; /* query keys left out of the task id */
-	uint32_t nr_filtered_params;	    /* <= 64 */
-	uint32_t timeout_ms;		    /* 0: the daemon's default */
-	bool overwrite;			    /* replace an existing output */
-	bool disable_back_to_source;	    /* never fetch from the origin */
-	uint32_t priority;		    /* 0..6 */
-	uid_t uid;			    /* client's credentials (SO_PEERCRED) */
-	gid_t gid;
-	pid_t pid;
-};
-
-/* Counters of one download (the same as struct vx_client_progress). */
-struct vx_api_progress {
-	char task_id[VX_API_TASK_ID_LEN + 1]; /* required: 64 lowercase hex */
-	uint64_t content_length;	      /* bytes; 0 while unknown */
-	uint64_t bytes_done;
-	uint64_t from_peers;
-	uint64_t from_source;
-	uint64_t reused;
-	uint64_t contiguous; /* bytes from offset 0 that are finished */
-	uint64_t elapsed_ms;
-	uint32_t piece_count;
-	uint32_t pieces_done;
-};
-
-/* The end of a download. */
-struct vx_api_result {
-	int status;			      /* 0 or negative errno / VX_E* */
-	uint32_t stage;			      /* where it ended (spec/api.md, <= 16) */
-	uint32_t source_status;		      /* origin protocol status (HTTP code), 0 none */
-	char task_id[VX_API_TASK_ID_LEN + 1]; /* "" when no task was made */
-	char msg[VX_API_MSG_MAX];	      /* human text for status; "" on success */
-	struct vx_api_progress totals;	      /* final counters (totals.task_id is ignored) */
-};
-
 /* One task for stat and list. */
 struct vx_api_task_info {
-	char task_id[VX_API_TASK_ID_LEN + 1];
+	char task_id[VX_DOWNLOAD_TASK_ID_LEN + 1];
 	char *url;		/* NULL, or a copy from vx_malloc/vx_strdup: the server takes it */
 	uint32_t state;		/* 0 pending, 1 running, 2 done, 3 failed (spec/api.md) */
 	int64_t content_length; /* bytes, -1 unknown */
@@ -102,7 +53,7 @@ struct vx_api_ops {
 	 * Start downloading @r. From here the daemon owes exactly one vx_api_call_done(@call),
 	 * from any thread, also after cancel() and also when it fails at once.
 	 */
-	void (*download)(void *ctx, struct vx_api_call *call, const struct vx_api_download *r);
+	void (*download)(void *ctx, struct vx_api_call *call, const struct vx_download_request *r);
 	/*
 	 * The client of @call went away (or the server is being freed): stop when convenient and
 	 * still call vx_api_call_done(). Not called once done() was called; but done() on another
@@ -163,7 +114,7 @@ const char *vx_api_server_path(const struct vx_api_server *s);
  * vx_api_call_progress() - any thread. Queue @p (borrowed; p->task_id required) as the call's
  * latest progress; it replaces one not yet sent. Dropped silently once the client is gone.
  */
-void vx_api_call_progress(struct vx_api_call *call, const struct vx_api_progress *p);
+void vx_api_call_progress(struct vx_api_call *call, const struct vx_download_progress *p);
 
 /*
  * vx_api_call_send_fd() - any thread, stream mode. Pass a read-only descriptor of the task's
@@ -178,9 +129,9 @@ void vx_api_call_send_fd(struct vx_api_call *call, int fd);
  * vx_api_call_done() - any thread, exactly once per call. Send @res (borrowed) as the final
  * answer and release the call; @call must not be used afterwards.
  */
-void vx_api_call_done(struct vx_api_call *call, const struct vx_api_result *res);
+void vx_api_call_done(struct vx_api_call *call, const struct vx_download_result *res);
 
 /* The request of @call (lent until vx_api_call_done()). */
-const struct vx_api_download *vx_api_call_request(const struct vx_api_call *call);
+const struct vx_download_request *vx_api_call_request(const struct vx_api_call *call);
 
 #endif /* VX_API_H */

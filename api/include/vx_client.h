@@ -16,13 +16,9 @@
 #include <stdint.h>
 
 #include "vx_compiler.h"
+#include "vx_download.h"
 
-#define VX_CLIENT_TASK_ID_LEN 64   /* lowercase hex characters of a task id */
-#define VX_CLIENT_URL_MAX     8192 /* bytes of a URL, without the NUL */
-#define VX_CLIENT_MSG_MAX     768  /* bytes of an error text, with the NUL */
-#define VX_CLIENT_HEADERS_MAX 64   /* request headers of one download */
-#define VX_CLIENT_FILTERS_MAX 64   /* filtered query keys of one download */
-#define VX_CLIENT_LIST_MAX    4096 /* tasks in one list answer */
+#define VX_CLIENT_LIST_MAX 4096 /* tasks in one list answer */
 
 struct vx_client;
 
@@ -40,54 +36,13 @@ VX_MUST_CHECK int vx_client_connect(struct vx_client **out, const char *socket_p
 /* Closes the connection and frees @c. NULL is a no-op. */
 void vx_client_close(struct vx_client *c);
 
-/* One download request. Pointers are borrowed for the call. Zero/NULL fields are "not set". */
-struct vx_client_download {
-	const char *url;		    /* required, at most VX_CLIENT_URL_MAX bytes */
-	const char *const *headers;	    /* "Name: value" strings for the origin */
-	uint32_t nr_headers;		    /* <= VX_CLIENT_HEADERS_MAX */
-	const char *output;		    /* absolute path of the result; NULL: stream mode */
-	const char *digest;		    /* "sha256:<hex>", "sha512:<hex>" or "crc32:<dec>" */
-	const char *tag;		    /* task tag (part of the task id) */
-	const char *application;	    /* application name (part of the task id) */
-	uint64_t piece_length;		    /* bytes; 0: the daemon's rule */
-	const char *const *filtered_params; /* query keys left out of the task id */
-	uint32_t nr_filtered_params;	    /* <= VX_CLIENT_FILTERS_MAX */
-	uint32_t timeout_ms;		    /* whole download; 0: the daemon's default */
-	bool overwrite;			    /* replace an existing output file */
-	bool disable_back_to_source;	    /* peers only, never the origin */
-	uint32_t priority;		    /* 0..6, as Dragonfly's Priority */
-};
-
-/* Counters of one download; the daemon sends them as it goes. */
-struct vx_client_progress {
-	uint64_t content_length; /* bytes; 0 until the daemon knows it */
-	uint64_t bytes_done;	 /* bytes of finished pieces */
-	uint64_t from_peers;	 /* bytes fetched from other peers */
-	uint64_t from_source;	 /* bytes fetched from the origin */
-	uint64_t reused;	 /* bytes already present locally */
-	uint64_t contiguous;	 /* bytes from offset 0 that are finished (stream mode) */
-	uint64_t elapsed_ms;	 /* since the daemon took the request */
-	uint32_t piece_count;	 /* pieces of the task; 0 until known */
-	uint32_t pieces_done;	 /* finished pieces */
-};
-
-/* The outcome of a download. */
-struct vx_client_result {
-	int status;				 /* 0 or a negative error, as returned */
-	uint32_t stage;				 /* daemon's stage at the end (spec/api.md) */
-	uint32_t source_status;			 /* origin's protocol status (HTTP code), 0 none */
-	char task_id[VX_CLIENT_TASK_ID_LEN + 1]; /* "" when the daemon never made a task */
-	char msg[VX_CLIENT_MSG_MAX];		 /* human text for status, "" on success */
-	struct vx_client_progress totals;	 /* final counters */
-};
-
 /*
  * Called for every progress event, on the caller's thread, inside vx_client_download().
  * @p is borrowed for the call. @content_fd is -1 until the daemon has passed the task's content
  * file (stream mode only); then it is a read-only descriptor, lent until vx_client_download()
  * returns (the client closes it): read [0, p->contiguous) from it with pread().
  */
-typedef void (*vx_client_progress_fn)(void *arg, const struct vx_client_progress *p,
+typedef void (*vx_client_progress_fn)(void *arg, const struct vx_download_progress *p,
 				      int content_fd);
 
 /*
@@ -101,16 +56,16 @@ typedef void (*vx_client_progress_fn)(void *arg, const struct vx_client_progress
  * over its limit), -ECONNRESET (the daemon went away), -EPROTO (malformed answer), -ETIMEDOUT
  * (nothing from the daemon for @req->timeout_ms plus 10 s, when a timeout was set).
  */
-VX_MUST_CHECK int vx_client_download(struct vx_client *c, const struct vx_client_download *req,
+VX_MUST_CHECK int vx_client_download(struct vx_client *c, const struct vx_download_request *req,
 				     vx_client_progress_fn fn, void *arg,
-				     struct vx_client_result *res);
+				     struct vx_download_result *res);
 
 /* A task as the daemon reports it. */
 struct vx_client_task {
-	char task_id[VX_CLIENT_TASK_ID_LEN + 1];
-	char url[VX_CLIENT_URL_MAX + 1]; /* "" when the daemon does not know it */
-	uint32_t state;			 /* spec/api.md: 0 pending, 1 running, 2 done, 3 failed */
-	int64_t content_length;		 /* bytes, -1 unknown */
+	char task_id[VX_DOWNLOAD_TASK_ID_LEN + 1];
+	char url[VX_DOWNLOAD_URL_MAX + 1]; /* "" when the daemon does not know it */
+	uint32_t state;			   /* spec/api.md: 0 pending, 1 running, 2 done, 3 failed */
+	int64_t content_length;		   /* bytes, -1 unknown */
 	uint32_t piece_count;
 	uint32_t pieces_done;
 };

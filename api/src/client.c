@@ -33,9 +33,9 @@
 #define CLIENT_PIECE_LEN_MAX	  (1ull << 32)
 #define CLIENT_TIMEOUT_MS_MAX	  2592000000u
 
-_Static_assert(VX_CLIENT_URL_MAX == VX_CTL_STR_MAX, "url limit is the codec's text limit");
-_Static_assert(VX_CLIENT_HEADERS_MAX == VX_API_HEADERS_MAX, "header count limit");
-_Static_assert(VX_CLIENT_FILTERS_MAX == VX_API_FILTERS_MAX, "filtered key count limit");
+_Static_assert(VX_DOWNLOAD_URL_MAX == VX_CTL_STR_MAX, "url limit is the codec's text limit");
+_Static_assert(VX_DOWNLOAD_HEADERS_MAX == VX_API_HEADERS_MAX, "header count limit");
+_Static_assert(VX_DOWNLOAD_FILTERS_MAX == VX_API_FILTERS_MAX, "filtered key count limit");
 _Static_assert(VX_CLIENT_LIST_MAX == VX_API_TASKS_MAX, "task-list limit");
 
 struct vx_client {
@@ -51,7 +51,7 @@ struct vx_client {
 	size_t wcap;		    /* allocated size of wbuf */
 	int stream_fd;		    /* descriptor the daemon passed, -1 none */
 	struct vx_client_task task; /* scratch for stat and list (8 KiB url) */
-	char errmsg[VX_CLIENT_MSG_MAX];
+	char errmsg[VX_DOWNLOAD_MSG_MAX];
 };
 
 static int client_fail(struct vx_client *c, int err, const char *fmt, ...) VX_PRINTF(3, 4);
@@ -481,7 +481,7 @@ static int check_strs(struct vx_client *c, const char *what, const char *const *
 }
 
 /* Every limit the codec enforces, each with its own message, before anything is sent. */
-static int check_download(struct vx_client *c, const struct vx_client_download *r)
+static int check_download(struct vx_client *c, const struct vx_download_request *r)
 {
 	int rc;
 
@@ -522,7 +522,7 @@ static void fill_strs(struct vx_ctl_str *out, const char *const *v, uint32_t n)
 		out[i] = vx_ctl_str_of(v[i]);
 }
 
-static void build_download(struct vx_api_msg *m, const struct vx_client_download *r,
+static void build_download(struct vx_api_msg *m, const struct vx_download_request *r,
 			   struct vx_ctl_str *hdrs, struct vx_ctl_str *filt)
 {
 	memset(m, 0, sizeof(*m));
@@ -575,9 +575,11 @@ static void build_download(struct vx_api_msg *m, const struct vx_client_download
 	}
 }
 
-static void read_counters(const struct vx_api_msg *m, struct vx_client_progress *p)
+static void read_counters(const struct vx_api_msg *m, struct vx_download_progress *p)
 {
 	memset(p, 0, sizeof(*p));
+	if (m->has & VX_API_F_TASK_ID)
+		copy_str(p->task_id, sizeof(p->task_id), m->task_id);
 	if ((m->has & VX_API_F_CONTENT_LEN) && m->content_len > 0)
 		p->content_length = (uint64_t)m->content_len;
 	p->bytes_done = m->bytes_done;
@@ -591,7 +593,7 @@ static void read_counters(const struct vx_api_msg *m, struct vx_client_progress 
 }
 
 static int download_finish(struct vx_client *c, const struct vx_api_msg *ans,
-			   struct vx_client_result *res)
+			   struct vx_download_result *res)
 {
 	res->status = client_status(c, ans);
 	res->stage = ans->stage;
@@ -603,10 +605,10 @@ static int download_finish(struct vx_client *c, const struct vx_api_msg *ans,
 }
 
 static int download_loop(struct vx_client *c, uint64_t rid, uint32_t wait_ms,
-			 vx_client_progress_fn fn, void *arg, struct vx_client_result *res,
+			 vx_client_progress_fn fn, void *arg, struct vx_download_result *res,
 			 bool stream)
 {
-	struct vx_client_progress p;
+	struct vx_download_progress p;
 	struct vx_api_msg m;
 	int rc;
 
@@ -645,8 +647,8 @@ static int download_loop(struct vx_client *c, uint64_t rid, uint32_t wait_ms,
 	}
 }
 
-int vx_client_download(struct vx_client *c, const struct vx_client_download *req,
-		       vx_client_progress_fn fn, void *arg, struct vx_client_result *res)
+int vx_client_download(struct vx_client *c, const struct vx_download_request *req,
+		       vx_client_progress_fn fn, void *arg, struct vx_download_result *res)
 {
 	struct vx_ctl_str hdrs[VX_API_HEADERS_MAX];
 	struct vx_ctl_str filt[VX_API_FILTERS_MAX];
@@ -702,7 +704,7 @@ static bool task_id_ok(const char *id)
 		if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
 			return false;
 	}
-	return i == VX_CLIENT_TASK_ID_LEN;
+	return i == VX_DOWNLOAD_TASK_ID_LEN;
 }
 
 static int task_req(struct vx_client *c, enum vx_api_type type, const char *task_id,

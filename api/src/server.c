@@ -50,7 +50,7 @@
 #define API_PWBUF_MAX  (64u << 10)
 
 _Static_assert(VX_API_LIST_MAX == VX_API_TASKS_MAX, "list limit is the codec's");
-_Static_assert(VX_API_MSG_MAX <= VX_CTL_ERROR_MAX, "result text fits the codec's error key");
+_Static_assert(VX_DOWNLOAD_MSG_MAX <= VX_CTL_ERROR_MAX, "result text fits the codec's error key");
 
 struct vx_api_call {
 	pthread_mutex_t lock;
@@ -63,10 +63,10 @@ struct vx_api_call {
 	bool fd_sent;		   /* a descriptor went out; under lock */
 	int fd;			   /* descriptor to pass (read-only), -1 none; under lock */
 	uint64_t rid;		   /* of the DOWNLOAD request */
-	struct vx_api_progress progress;
-	struct vx_api_result result;
-	struct vx_api_download req; /* strings point into arena */
-	char arena[];		    /* pointer arrays, then NUL-terminated strings */
+	struct vx_download_progress progress;
+	struct vx_download_result result;
+	struct vx_download_request req; /* strings point into arena */
+	char arena[];			/* pointer arrays, then NUL-terminated strings */
 };
 
 struct api_conn {
@@ -135,13 +135,13 @@ static void server_wake(struct vx_api_server *srv)
 		vx_warn("api: cannot wake the API thread: %s", vx_strerror(-errno));
 }
 
-const struct vx_api_download *vx_api_call_request(const struct vx_api_call *call)
+const struct vx_download_request *vx_api_call_request(const struct vx_api_call *call)
 {
 	VX_ASSERT(call);
 	return &call->req;
 }
 
-void vx_api_call_progress(struct vx_api_call *call, const struct vx_api_progress *p)
+void vx_api_call_progress(struct vx_api_call *call, const struct vx_download_progress *p)
 {
 	VX_ASSERT(call);
 	VX_ASSERT(p);
@@ -205,7 +205,7 @@ void vx_api_call_send_fd(struct vx_api_call *call, int fd)
 		close(nfd);
 }
 
-void vx_api_call_done(struct vx_api_call *call, const struct vx_api_result *res)
+void vx_api_call_done(struct vx_api_call *call, const struct vx_download_result *res)
 {
 	VX_ASSERT(call);
 	VX_ASSERT(res);
@@ -531,7 +531,7 @@ static uint64_t clamp_u64(uint64_t v, uint64_t max)
 }
 
 /* Counters of a progress event or of the final answer, clamped to what the codec carries. */
-static void put_counters(struct vx_api_msg *m, const struct vx_api_progress *p)
+static void put_counters(struct vx_api_msg *m, const struct vx_download_progress *p)
 {
 	m->content_len = (int64_t)clamp_u64(p->content_length, VX_API_COUNTER_MAX);
 	m->piece_count = (uint32_t)clamp_u64(p->piece_count, VX_API_PIECES_MAX);
@@ -555,7 +555,7 @@ static bool task_id_ok(const char *id)
 		if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
 			return false;
 	}
-	return i == VX_API_TASK_ID_LEN;
+	return i == VX_DOWNLOAD_TASK_ID_LEN;
 }
 
 /* A response with @status and @text (may be NULL) to a request of @type with @rid. */
@@ -571,8 +571,8 @@ static void answer_init(struct vx_api_msg *m, enum vx_api_type type, uint64_t ri
 	m->has = VX_API_F_STATUS;
 	if (text && text[0]) {
 		m->error = vx_ctl_str_of(text);
-		if (m->error.len > VX_API_MSG_MAX - 1)
-			m->error.len = VX_API_MSG_MAX - 1;
+		if (m->error.len > VX_DOWNLOAD_MSG_MAX - 1)
+			m->error.len = VX_DOWNLOAD_MSG_MAX - 1;
 		m->has |= VX_API_F_ERROR;
 	}
 }
@@ -587,10 +587,10 @@ static int conn_answer(struct api_conn *c, enum vx_api_type type, uint64_t rid, 
 }
 
 static void put_final(struct api_conn *c, const struct vx_api_call *call,
-		      const struct vx_api_result *r)
+		      const struct vx_download_result *r)
 {
 	struct vx_api_msg m;
-	char msg[VX_API_MSG_MAX];
+	char msg[VX_DOWNLOAD_MSG_MAX];
 
 	/* the result is the daemon's memory copied under lock: make sure its text ends */
 	memcpy(msg, r->msg, sizeof(msg));
@@ -616,13 +616,13 @@ static void put_final(struct api_conn *c, const struct vx_api_call *call,
 		vx_err("api: cannot encode even a bare answer");
 }
 
-static bool progress_id_ok(const struct vx_api_progress *p)
+static bool progress_id_ok(const struct vx_download_progress *p)
 {
 	return memchr(p->task_id, '\0', sizeof(p->task_id)) && task_id_ok(p->task_id);
 }
 
 static bool put_progress(struct api_conn *c, const struct vx_api_call *call,
-			 const struct vx_api_progress *p)
+			 const struct vx_download_progress *p)
 {
 	struct vx_api_msg m = { 0 };
 
@@ -645,8 +645,8 @@ static bool put_progress(struct api_conn *c, const struct vx_api_call *call,
 static bool conn_pump_call(struct vx_api_server *srv, struct api_conn *c)
 {
 	struct vx_api_call *call = c->call;
-	struct vx_api_progress p;
-	struct vx_api_result r;
+	struct vx_download_progress p;
+	struct vx_download_result r;
 	bool has_p, has_r, put = false;
 	int fd = -1;
 
@@ -834,9 +834,9 @@ static struct vx_api_call *call_new(const struct vx_api_msg *m, const struct api
 	call->req.overwrite = m->overwrite;
 	call->req.disable_back_to_source = m->disable_bts;
 	call->req.priority = m->priority;
-	call->req.uid = c->uid;
-	call->req.gid = c->gid;
-	call->req.pid = c->pid;
+	call->req.uid = (uint32_t)c->uid;
+	call->req.gid = (uint32_t)c->gid;
+	call->req.pid = (int32_t)c->pid;
 	return call;
 }
 
@@ -869,11 +869,11 @@ static int handle_stat(struct vx_api_server *srv, struct api_conn *c, const stru
 {
 	struct vx_api_task_info info;
 	struct vx_api_msg a;
-	char id[VX_API_TASK_ID_LEN + 1];
+	char id[VX_DOWNLOAD_TASK_ID_LEN + 1];
 	int rc;
 
-	memcpy(id, m->task_id.ptr, VX_API_TASK_ID_LEN);
-	id[VX_API_TASK_ID_LEN] = '\0';
+	memcpy(id, m->task_id.ptr, VX_DOWNLOAD_TASK_ID_LEN);
+	id[VX_DOWNLOAD_TASK_ID_LEN] = '\0';
 	vx_info("api: uid %u pid %d: stat %s", (unsigned)c->uid, (int)c->pid, id);
 	memset(&info, 0, sizeof(info));
 	info.content_length = -1;
@@ -904,11 +904,11 @@ static int handle_stat(struct vx_api_server *srv, struct api_conn *c, const stru
 
 static int handle_delete(struct vx_api_server *srv, struct api_conn *c, const struct vx_api_msg *m)
 {
-	char id[VX_API_TASK_ID_LEN + 1];
+	char id[VX_DOWNLOAD_TASK_ID_LEN + 1];
 	int rc;
 
-	memcpy(id, m->task_id.ptr, VX_API_TASK_ID_LEN);
-	id[VX_API_TASK_ID_LEN] = '\0';
+	memcpy(id, m->task_id.ptr, VX_DOWNLOAD_TASK_ID_LEN);
+	id[VX_DOWNLOAD_TASK_ID_LEN] = '\0';
 	vx_info("api: uid %u pid %d: delete %s", (unsigned)c->uid, (int)c->pid, id);
 	rc = srv->cfg.ops->remove(srv->cfg.ctx, id);
 	return conn_answer(c, VX_API_DELETE_TASK, m->rid, rc,

@@ -113,7 +113,7 @@ static void on_wake(struct vx_loop *loop, void *arg)
 		vx_list_del(&j->node);
 		vx_list_init(&j->node);
 		if (p->shutting_down)
-			vx__peer_job_fail(p, j, -ECANCELED, VX_PEER_STAGE_REQUEST,
+			vx__peer_job_fail(p, j, -ECANCELED, VX_DOWNLOAD_STAGE_REQUEST,
 					  "the daemon is shutting down");
 		else
 			vx__peer_job_start(p, j);
@@ -600,7 +600,7 @@ static char **dup_list(const char *const *v, uint32_t n, bool *oom)
 	return d;
 }
 
-int vx_peer_download(struct vx_peer *p, const struct vx_peer_request *req,
+int vx_peer_download(struct vx_peer *p, const struct vx_download_request *req,
 		     const struct vx_peer_job_ops *ops, void *arg, struct vx_peer_job **out)
 {
 	struct peer_job *j;
@@ -608,7 +608,7 @@ int vx_peer_download(struct vx_peer *p, const struct vx_peer_request *req,
 
 	if (out)
 		*out = NULL;
-	if (!req->url || req->nr_headers > VX_PEER_HEADERS_MAX)
+	if (!req->url || req->nr_headers > VX_DOWNLOAD_HEADERS_MAX)
 		return -EINVAL;
 	j = vx_calloc(1, sizeof(*j));
 	if (!j)

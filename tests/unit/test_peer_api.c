@@ -69,7 +69,7 @@ struct fake {
 	uint32_t priority;
 	uid_t uid;
 	pid_t pid;
-	char deleted[VX_API_TASK_ID_LEN + 1];
+	char deleted[VX_DOWNLOAD_TASK_ID_LEN + 1];
 	uint32_t flood;
 };
 
@@ -83,10 +83,10 @@ struct fixture {
 
 /* ---------------------------------------------------------------- Fake daemon */
 
-static void fake_progress(struct vx_api_progress *p, uint64_t done, uint64_t total)
+static void fake_progress(struct vx_download_progress *p, uint64_t done, uint64_t total)
 {
 	memset(p, 0, sizeof(*p));
-	memcpy(p->task_id, TASK_A, VX_API_TASK_ID_LEN + 1);
+	memcpy(p->task_id, TASK_A, VX_DOWNLOAD_TASK_ID_LEN + 1);
 	p->content_length = total;
 	p->bytes_done = done;
 	p->from_peers = done / 2;
@@ -99,10 +99,10 @@ static void fake_progress(struct vx_api_progress *p, uint64_t done, uint64_t tot
 
 static void fake_finish(struct fake *f, struct vx_api_call *call, uint64_t total)
 {
-	struct vx_api_result r;
+	struct vx_download_result r;
 
 	memset(&r, 0, sizeof(r));
-	memcpy(r.task_id, TASK_A, VX_API_TASK_ID_LEN + 1);
+	memcpy(r.task_id, TASK_A, VX_DOWNLOAD_TASK_ID_LEN + 1);
 	r.stage = 6;
 	r.source_status = 200;
 	fake_progress(&r.totals, total, total);
@@ -117,7 +117,7 @@ static void *fake_worker(void *arg)
 {
 	struct fake *f = arg;
 	struct vx_api_call *call = f->call;
-	struct vx_api_progress p;
+	struct vx_download_progress p;
 
 	if (f->mode == FAKE_STREAM) {
 		char path[] = "/tmp/vx-api-content-XXXXXX";
@@ -157,10 +157,10 @@ static void *fake_worker(void *arg)
 	return NULL;
 }
 
-static void fake_download(void *ctx, struct vx_api_call *call, const struct vx_api_download *r)
+static void fake_download(void *ctx, struct vx_api_call *call, const struct vx_download_request *r)
 {
 	struct fake *f = ctx;
-	struct vx_api_result res;
+	struct vx_download_result res;
 
 	assert_ptr_equal(vx_api_call_request(call), r);
 	pthread_mutex_lock(&f->lock);
@@ -206,7 +206,7 @@ static void fake_cancel(void *ctx, struct vx_api_call *call)
 
 static void fake_info(struct vx_api_task_info *t, const char *id, uint32_t state, int64_t len)
 {
-	memcpy(t->task_id, id, VX_API_TASK_ID_LEN + 1);
+	memcpy(t->task_id, id, VX_DOWNLOAD_TASK_ID_LEN + 1);
 	t->url = vx_strdup(id[0] == 'c' ? "" : "http://127.0.0.1/x");
 	t->state = state;
 	t->content_length = len;
@@ -242,7 +242,7 @@ static int fake_remove(void *ctx, const char *task_id)
 	if (strcmp(task_id, TASK_A))
 		return -ENOENT;
 	pthread_mutex_lock(&f->lock);
-	memcpy(f->deleted, task_id, VX_API_TASK_ID_LEN + 1);
+	memcpy(f->deleted, task_id, VX_DOWNLOAD_TASK_ID_LEN + 1);
 	pthread_mutex_unlock(&f->lock);
 	return 0;
 }
@@ -343,7 +343,7 @@ struct seen {
 	int sleep_us; /* slow reader */
 };
 
-static void on_progress(void *arg, const struct vx_client_progress *p, int fd)
+static void on_progress(void *arg, const struct vx_download_progress *p, int fd)
 {
 	struct seen *s = arg;
 
@@ -387,8 +387,8 @@ static void test_api__download_progress_and_result(void **state)
 {
 	struct fixture *fx = *state;
 	const char *hdrs[] = { "Authorization: Bearer t", "X-A: 1" };
-	struct vx_client_download req = { 0 };
-	struct vx_client_result res;
+	struct vx_download_request req = { 0 };
+	struct vx_download_result res;
 	struct seen s;
 	struct vx_client *c;
 
@@ -443,8 +443,8 @@ static void test_api__download_progress_and_result(void **state)
 static void test_api__download_stream_passes_readonly_fd(void **state)
 {
 	struct fixture *fx = *state;
-	struct vx_client_download req = { 0 };
-	struct vx_client_result res;
+	struct vx_download_request req = { 0 };
+	struct vx_download_result res;
 	struct seen s;
 	struct vx_client *c;
 
@@ -467,8 +467,8 @@ static void test_api__download_stream_passes_readonly_fd(void **state)
 static void test_api__slow_client_sees_coalesced_progress(void **state)
 {
 	struct fixture *fx = *state;
-	struct vx_client_download req = { 0 };
-	struct vx_client_result res;
+	struct vx_download_request req = { 0 };
+	struct vx_download_result res;
 	struct seen s;
 	struct vx_client *c;
 
@@ -490,14 +490,14 @@ static void test_api__slow_client_sees_coalesced_progress(void **state)
 
 struct bg_download {
 	struct vx_client *c;
-	struct vx_client_result res;
+	struct vx_download_result res;
 	int rc;
 };
 
 static void *bg_download(void *arg)
 {
 	struct bg_download *b = arg;
-	struct vx_client_download req = { 0 };
+	struct vx_download_request req = { 0 };
 
 	req.url = "http://127.0.0.1:1/held";
 	req.output = "/tmp/held";
@@ -507,8 +507,8 @@ static void *bg_download(void *arg)
 
 static void post_after_end(struct vx_api_call *call)
 {
-	struct vx_api_progress p;
-	struct vx_api_result r;
+	struct vx_download_progress p;
+	struct vx_download_result r;
 
 	/* the daemon's thread, after the client or the server is gone: dropped, never a crash */
 	fake_progress(&p, 1, 2);
@@ -522,8 +522,8 @@ static void post_after_end(struct vx_api_call *call)
 static void test_api__client_leaves_mid_download(void **state)
 {
 	struct fixture *fx = *state;
-	struct vx_client_download req = { 0 };
-	struct vx_client_result res;
+	struct vx_download_request req = { 0 };
+	struct vx_download_result res;
 	struct vx_client *c;
 	int fd;
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
@@ -589,7 +589,7 @@ static void test_api__server_freed_under_a_download(void **state)
 
 struct listed {
 	int n;
-	char ids[4][VX_API_TASK_ID_LEN + 1];
+	char ids[4][VX_DOWNLOAD_TASK_ID_LEN + 1];
 	char url0[64];
 	int64_t len1;
 };
@@ -723,8 +723,8 @@ static void test_api__65th_client_refused(void **state)
 static void test_api__bad_requests(void **state)
 {
 	struct fixture *fx = *state;
-	struct vx_client_download req = { 0 };
-	struct vx_client_result res;
+	struct vx_download_request req = { 0 };
+	struct vx_download_result res;
 	const char *bad_hdr[] = { "no colon here" };
 	const char *inject[] = { "X-A: 1\r\nX-B: 2" };
 	struct vx_api_msg m = { 0 }, a;

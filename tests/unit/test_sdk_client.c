@@ -282,7 +282,7 @@ static void test_vx_client__garbage_then_reconnect(void **state)
 
 static int events;
 
-static void count_events(void *arg, const struct vx_client_progress *p, int fd)
+static void count_events(void *arg, const struct vx_download_progress *p, int fd)
 {
 	(void)arg;
 	assert_int_equal(p->bytes_done, 5);
@@ -293,8 +293,8 @@ static void count_events(void *arg, const struct vx_client_progress *p, int fd)
 static void test_vx_client_download__daemon_hangs_up(void **state)
 {
 	struct fake *f = *state;
-	struct vx_client_download req = { 0 };
-	struct vx_client_result res;
+	struct vx_download_request req = { 0 };
+	struct vx_download_result res;
 	struct vx_client *c = run(f, S_HANGUP_MID_DOWNLOAD, 5000);
 
 	req.url = "http://127.0.0.1:1/x";
@@ -348,35 +348,35 @@ static void test_vx_client__refused_on_connect(void **state)
 static void test_vx_client_download__request_of_a_whole_frame(void **state)
 {
 	struct fake *f = *state;
-	const char *hdrs[VX_CLIENT_HEADERS_MAX + 1];
-	struct vx_client_download req = { 0 };
-	struct vx_client_result res;
-	char *big = vx_malloc(VX_CLIENT_URL_MAX + 2);
+	const char *hdrs[VX_DOWNLOAD_HEADERS_MAX + 1];
+	struct vx_download_request req = { 0 };
+	struct vx_download_result res;
+	char *big = vx_malloc(VX_DOWNLOAD_URL_MAX + 2);
 	struct vx_client *c = run(f, S_BIG_REQUEST, 5000);
 
 	assert_non_null(big);
 	memcpy(big, "X-Big: ", 7);
-	memset(big + 7, 'v', VX_CLIENT_URL_MAX - 7);
-	big[VX_CLIENT_URL_MAX] = '\0';
-	for (int i = 0; i <= VX_CLIENT_HEADERS_MAX; i++)
+	memset(big + 7, 'v', VX_DOWNLOAD_URL_MAX - 7);
+	big[VX_DOWNLOAD_URL_MAX] = '\0';
+	for (int i = 0; i <= VX_DOWNLOAD_HEADERS_MAX; i++)
 		hdrs[i] = big;
 	req.url = "http://127.0.0.1:1/x";
 	req.output = "/tmp/x";
 	req.headers = hdrs;
 	/* one too many, and one too long: refused before anything is sent */
-	req.nr_headers = VX_CLIENT_HEADERS_MAX + 1;
+	req.nr_headers = VX_DOWNLOAD_HEADERS_MAX + 1;
 	assert_int_equal(vx_client_download(c, &req, NULL, NULL, &res), -EINVAL);
-	big[VX_CLIENT_URL_MAX] = 'v';
-	big[VX_CLIENT_URL_MAX + 1] = '\0';
+	big[VX_DOWNLOAD_URL_MAX] = 'v';
+	big[VX_DOWNLOAD_URL_MAX + 1] = '\0';
 	req.nr_headers = 1;
 	assert_int_equal(vx_client_download(c, &req, NULL, NULL, &res), -EINVAL);
 	assert_non_null(strstr(res.msg, "headers #0"));
-	big[VX_CLIENT_URL_MAX] = '\0';
+	big[VX_DOWNLOAD_URL_MAX] = '\0';
 	/* 64 headers of 8 KiB: half a MiB, past the first buffer, within one frame */
-	req.nr_headers = VX_CLIENT_HEADERS_MAX;
+	req.nr_headers = VX_DOWNLOAD_HEADERS_MAX;
 	assert_int_equal(vx_client_download(c, &req, NULL, NULL, &res), 0);
-	assert_int_equal(f->seen_headers, VX_CLIENT_HEADERS_MAX);
-	assert_true(f->seen_frame_len > (size_t)VX_CLIENT_HEADERS_MAX * VX_CLIENT_URL_MAX);
+	assert_int_equal(f->seen_headers, VX_DOWNLOAD_HEADERS_MAX);
+	assert_true(f->seen_frame_len > (size_t)VX_DOWNLOAD_HEADERS_MAX * VX_DOWNLOAD_URL_MAX);
 	vx_client_close(c);
 	vx_free(big);
 }

@@ -10,6 +10,8 @@
 
 #include "ctl_cbor_int.h"
 #include "vx_compiler.h"
+#include "vx_download.h"
+#include "vx_task_id.h"
 
 #define M(field) offsetof(struct vx_api_msg, field)
 #define SCALAR(k, kind, b, field, max, min_neg)                                    \
@@ -100,6 +102,12 @@ static const struct cb_schema api_schema = {
 };
 
 _Static_assert(sizeof(enum vx_api_type) == sizeof(uint32_t), "type is read as a u32");
+_Static_assert(VX_DOWNLOAD_TASK_ID_LEN == VX_TASK_ID_LEN, "one task-id length");
+_Static_assert(VX_DOWNLOAD_URL_MAX == VX_CTL_STR_MAX, "a URL is one text string");
+_Static_assert(VX_DOWNLOAD_HEADERS_MAX == VX_API_HEADERS_MAX, "header count limit");
+_Static_assert(VX_DOWNLOAD_FILTERS_MAX == VX_API_FILTERS_MAX, "filtered key count limit");
+_Static_assert(VX_DOWNLOAD_MSG_MAX <= VX_CTL_ERROR_MAX, "a result text fits the error key");
+_Static_assert(VX_DOWNLOAD_STAGE_PEERS <= VX_API_STAGE_MAX, "every stage fits the stage key");
 
 const char *vx_api_type_name(uint32_t type)
 {
