@@ -37,14 +37,13 @@
 #include "vx_assert.h"
 #include "vx_api_msg.h"
 #include "vx_err.h"
+#include "vx_fconn.h"
 #include "vx_log.h"
 #include "vx_time.h"
 
 #define API_LISTEN_TAG ((uint64_t)UINT64_MAX)
 #define API_WAKE_TAG   ((uint64_t)UINT64_MAX - 1)
-#define API_RBUF       4096u /* received bytes not yet fed to the reader */
-#define API_WBUF_MIN   4096u
-#define API_WBUF_KEEP  (64u << 10) /* a bigger wbuf (a task list) is freed once sent */
+#define API_OUT_MAX    (VX_FRAME_HDR_LEN + VX_CTL_FRAME_MAX) /* one answer or event at a time */
 #define API_EVENTS     (VX_API_CLIENTS_MAX + 2)
 #define API_GROUPS_MAX 1024 /* supplementary groups looked at for one user */
 #define API_PWBUF_MAX  (64u << 10)
@@ -70,20 +69,14 @@ struct vx_api_call {
 };
 
 struct api_conn {
-	int fd;
+	struct vx_api_server *srv;
+	struct vx_fconn io; /* socket (or a test's transport), one queued frame at most */
 	uint32_t slot;
 	uint32_t events; /* epoll interest now */
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
 	struct vx_ctl_reader rd;
-	uint8_t rbuf[API_RBUF]; /* received, not yet fed: held while an answer is unsent */
-	size_t rlen;
-	uint8_t *wbuf; /* one encoded frame at most */
-	size_t woff;   /* bytes of it already sent */
-	size_t wlen;
-	size_t wcap;
-	int wfd;		  /* descriptor riding on wbuf's first byte, -1 none */
 	struct vx_api_call *call; /* download in flight, NULL none */
 	uint64_t idle_since_ms;	  /* last byte in, or last answer out */
 };
@@ -104,6 +97,7 @@ struct vx_api_server {
 	pthread_mutex_t wake_lock;
 	struct api_conn *conns[VX_API_CLIENTS_MAX];
 	uint32_t nr_conns;
+	uint8_t *obuf;			/* one encoded frame, API thread only */
 	struct vx_api_task_info *infos; /* list scratch, VX_API_LIST_MAX */
 	struct vx_api_task *tasks;	/* list scratch, VX_API_LIST_MAX */
 };
@@ -398,12 +392,13 @@ static bool api_allowed(const struct vx_api_server *srv, const struct ucred *cr)
 static void conn_set_events(struct vx_api_server *srv, struct api_conn *c)
 {
 	struct epoll_event ev = { .data.ptr = c };
+
 	/* Bytes waiting behind an unsent answer: stop reading until they are served. */
-	ev.events = EPOLLRDHUP | (c->rlen ? 0u : (uint32_t)EPOLLIN) |
-		    (c->woff < c->wlen ? (uint32_t)EPOLLOUT : 0u);
-	if (ev.events == c->events)
+	ev.events = EPOLLRDHUP | (vx_fconn_buffered(&c->io) ? 0u : (uint32_t)EPOLLIN) |
+		    (vx_fconn_pending(&c->io) ? (uint32_t)EPOLLOUT : 0u);
+	if (ev.events == c->events || srv->epfd < 0)
 		return;
-	if (epoll_ctl(srv->epfd, EPOLL_CTL_MOD, c->fd, &ev) == -1)
+	if (epoll_ctl(srv->epfd, EPOLL_CTL_MOD, c->io.fd, &ev) == -1)
 		vx_warn("api: epoll_ctl: %s", vx_strerror(-errno));
 	c->events = ev.events;
 }
@@ -441,88 +436,33 @@ static void conn_close(struct vx_api_server *srv, struct api_conn *c, const char
 	else
 		vx_debug("api: closing uid %u pid %d: %s", (unsigned)c->uid, (int)c->pid, why);
 	conn_detach_call(srv, c, true);
-	epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-	close(c->fd);
-	if (c->wfd >= 0)
-		close(c->wfd);
+	if (srv->epfd >= 0 && c->io.fd >= 0)
+		epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->io.fd, NULL);
+	vx_fconn_close(&c->io);
 	srv->conns[c->slot] = NULL;
 	srv->nr_conns--;
 	vx_ctl_reader_free(&c->rd);
-	vx_free(c->wbuf);
 	vx_free(c);
 }
 
-/* Encodes @m as the connection's one outgoing frame. Returns 0 or -EMSGSIZE/-EINVAL/-ENOMEM. */
-static int conn_put(struct api_conn *c, const struct vx_api_msg *m)
+/*
+ * Encodes @m as the connection's one outgoing frame, with descriptor @fd (borrowed, -1 none)
+ * riding on its first byte. Returns 0 or -EMSGSIZE/-EINVAL/-ENOMEM.
+ */
+static int conn_put_fd(struct api_conn *c, const struct vx_api_msg *m, int fd)
 {
 	ssize_t n;
 
-	VX_ASSERT(c->wlen == 0);
-	for (;;) {
-		n = c->wbuf ? vx_api_msg_encode(m, c->wbuf, c->wcap) : -EMSGSIZE;
-		if (n > 0)
-			break;
-		if (n != -EMSGSIZE || c->wcap >= VX_FRAME_HDR_LEN + VX_CTL_FRAME_MAX)
-			return (int)n;
-		{
-			size_t want = c->wcap ? VX_FRAME_HDR_LEN + VX_CTL_FRAME_MAX : API_WBUF_MIN;
-			uint8_t *nb = vx_realloc(c->wbuf, want);
-
-			if (!nb)
-				return -ENOMEM;
-			c->wbuf = nb;
-			c->wcap = want;
-		}
-	}
-	c->woff = 0;
-	c->wlen = (size_t)n;
-	return 0;
+	VX_ASSERT(vx_fconn_pending(&c->io) == 0);
+	n = vx_api_msg_encode(m, c->srv->obuf, API_OUT_MAX);
+	if (n < 0)
+		return (int)n;
+	return vx_fconn_queue(&c->io, c->srv->obuf, (size_t)n, fd);
 }
 
-/* Sends what wbuf holds, with the pending descriptor on its first byte. Returns 0 or -errno. */
-static int conn_flush(struct api_conn *c)
+static int conn_put(struct api_conn *c, const struct vx_api_msg *m)
 {
-	while (c->woff < c->wlen) {
-		struct iovec iov = { .iov_base = c->wbuf + c->woff, .iov_len = c->wlen - c->woff };
-		union {
-			char buf[CMSG_SPACE(sizeof(int))];
-			struct cmsghdr align;
-		} ctl;
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-		ssize_t n;
-
-		if (c->wfd >= 0) {
-			struct cmsghdr *cm;
-
-			VX_ASSERT(c->woff == 0);
-			memset(&ctl, 0, sizeof(ctl));
-			mh.msg_control = ctl.buf;
-			mh.msg_controllen = sizeof(ctl.buf);
-			cm = CMSG_FIRSTHDR(&mh);
-			cm->cmsg_level = SOL_SOCKET;
-			cm->cmsg_type = SCM_RIGHTS;
-			cm->cmsg_len = CMSG_LEN(sizeof(int));
-			memcpy(CMSG_DATA(cm), &c->wfd, sizeof(int));
-		}
-		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			return errno == EAGAIN ? 0 : -errno;
-		}
-		if (c->wfd >= 0) {
-			close(c->wfd); /* the client holds its own now */
-			c->wfd = -1;
-		}
-		c->woff += (size_t)n;
-	}
-	c->woff = c->wlen = 0;
-	if (c->wcap > API_WBUF_KEEP) {
-		vx_free(c->wbuf);
-		c->wbuf = NULL;
-		c->wcap = 0;
-	}
-	return 0;
+	return conn_put_fd(c, m, -1);
 }
 
 static uint64_t clamp_u64(uint64_t v, uint64_t max)
@@ -586,8 +526,9 @@ static int conn_answer(struct api_conn *c, enum vx_api_type type, uint64_t rid, 
 	return conn_put(c, &m);
 }
 
+/* The final answer of @call, with descriptor @fd (borrowed, -1 none) on it. */
 static void put_final(struct api_conn *c, const struct vx_api_call *call,
-		      const struct vx_download_result *r)
+		      const struct vx_download_result *r, int fd)
 {
 	struct vx_api_msg m;
 	char msg[VX_DOWNLOAD_MSG_MAX];
@@ -607,12 +548,12 @@ static void put_final(struct api_conn *c, const struct vx_api_call *call,
 		m.has |= VX_API_F_SRC_STATUS;
 	}
 	put_counters(&m, &r->totals);
-	if (conn_put(c, &m) == 0)
+	if (conn_put_fd(c, &m, fd) == 0)
 		return;
 	/* cannot happen with the clamps above; still, the client must learn the end */
 	vx_err("api: cannot encode the final answer of a download; sending the status only");
 	answer_init(&m, VX_API_DOWNLOAD, call->rid, r->status, NULL);
-	if (conn_put(c, &m))
+	if (conn_put_fd(c, &m, fd))
 		vx_err("api: cannot encode even a bare answer");
 }
 
@@ -622,7 +563,7 @@ static bool progress_id_ok(const struct vx_download_progress *p)
 }
 
 static bool put_progress(struct api_conn *c, const struct vx_api_call *call,
-			 const struct vx_download_progress *p)
+			 const struct vx_download_progress *p, int fd)
 {
 	struct vx_api_msg m = { 0 };
 
@@ -633,14 +574,14 @@ static bool put_progress(struct api_conn *c, const struct vx_api_call *call,
 	m.task_id = vx_ctl_str_of(p->task_id);
 	m.has = VX_API_F_EVENT | VX_API_F_TASK_ID;
 	put_counters(&m, p);
-	return conn_put(c, &m) == 0;
+	return conn_put_fd(c, &m, fd) == 0;
 }
 
 /*
- * Moves what the daemon posted for the connection's call into wbuf (which must be empty): the
+ * Queues what the daemon posted for the connection's call (the queue must be empty): the
  * final answer if there is one (it carries the final counters, so pending progress is moot),
- * else the latest progress. A posted descriptor rides on that frame. Returns true when wbuf got
- * a frame.
+ * else the latest progress. A posted descriptor rides on that frame. Returns true when a frame
+ * was queued.
  */
 static bool conn_pump_call(struct vx_api_server *srv, struct api_conn *c)
 {
@@ -650,7 +591,7 @@ static bool conn_pump_call(struct vx_api_server *srv, struct api_conn *c)
 	bool has_p, has_r, put = false;
 	int fd = -1;
 
-	VX_ASSERT(c->wlen == 0);
+	VX_ASSERT(vx_fconn_pending(&c->io) == 0);
 	pthread_mutex_lock(&call->lock);
 	has_p = call->has_progress;
 	if (has_p)
@@ -671,17 +612,15 @@ static bool conn_pump_call(struct vx_api_server *srv, struct api_conn *c)
 	}
 	pthread_mutex_unlock(&call->lock);
 	if (has_r) {
-		put_final(c, call, &r);
-		put = c->wlen > 0;
+		put_final(c, call, &r, fd);
+		put = vx_fconn_pending(&c->io) > 0;
 		conn_detach_call(srv, c, false);
 		c->idle_since_ms = vx_now_ms();
 	} else if (has_p) {
-		put = put_progress(c, call, &p);
+		put = put_progress(c, call, &p, fd);
 	}
-	if (fd >= 0 && put)
-		c->wfd = fd;
-	else if (fd >= 0)
-		close(fd);
+	if (fd >= 0)
+		close(fd); /* the queue holds its own copy */
 	return put;
 }
 
@@ -1009,59 +948,56 @@ static int conn_take_frame(struct vx_api_server *srv, struct api_conn *c, const 
 }
 
 /*
- * Moves the connection as far as it can go without waiting: flush wbuf; once it is empty, put
- * the call's next frame in it, or else feed received bytes to the reader and serve the next
- * request. Returns 0, or an error after which the caller closes the connection.
+ * vx_fconn input: feeds received bytes to the reader and serves at most one request. Pauses
+ * (uses nothing) while an answer is unsent, so a request is only taken once the previous answer
+ * is out. Returns the bytes used, or an error after which the caller closes the connection.
  */
-static int conn_run(struct vx_api_server *srv, struct api_conn *c)
+static ssize_t conn_input(void *arg, const uint8_t *in, size_t len)
 {
+	struct api_conn *c = arg;
 	struct vx_frame f;
 	ssize_t n;
 	int rc;
 
+	if (vx_fconn_pending(&c->io))
+		return 0;
+	c->idle_since_ms = vx_now_ms();
+	n = vx_ctl_reader_feed(&c->rd, in, len, &f);
+	if (n == -EAGAIN)
+		return (ssize_t)len; /* all in the reader: the frame is not complete yet */
+	if (n < 0) {
+		vx_warn("api: uid %u pid %d sent a bad frame (%s); closing", (unsigned)c->uid,
+			(int)c->pid, vx_ctl_reader_why(&c->rd));
+		return n;
+	}
+	rc = conn_take_frame(c->srv, c, &f);
+	return rc ? rc : n;
+}
+
+/*
+ * Moves the connection as far as it can go without waiting: flush the queue; once it is empty,
+ * queue the call's next frame, or else serve the next request already received. Returns 0, or
+ * an error after which the caller closes the connection.
+ */
+static int conn_run(struct vx_api_server *srv, struct api_conn *c)
+{
+	int rc;
+
 	for (;;) {
-		rc = conn_flush(c);
+		rc = vx_fconn_flush(&c->io);
 		if (rc)
 			return rc;
-		if (c->wlen)
+		if (vx_fconn_pending(&c->io))
 			break; /* the socket is full: EPOLLOUT brings us back */
 		if (c->call && conn_pump_call(srv, c))
 			continue;
-		if (!c->rlen)
+		if (!vx_fconn_buffered(&c->io))
 			break;
-		n = vx_ctl_reader_feed(&c->rd, c->rbuf, c->rlen, &f);
-		if (n == -EAGAIN) {
-			c->rlen = 0; /* all in the reader: the frame is not complete yet */
-			break;
-		}
-		if (n < 0) {
-			vx_warn("api: uid %u pid %d sent a bad frame (%s); closing",
-				(unsigned)c->uid, (int)c->pid, vx_ctl_reader_why(&c->rd));
-			return (int)n;
-		}
-		memmove(c->rbuf, c->rbuf + n, c->rlen - (size_t)n);
-		c->rlen -= (size_t)n;
-		rc = conn_take_frame(srv, c, &f);
+		rc = vx_fconn_input(&c->io, conn_input, c);
 		if (rc)
 			return rc;
 	}
 	conn_set_events(srv, c);
-	return 0;
-}
-
-static int conn_read(struct api_conn *c)
-{
-	ssize_t n;
-
-	if (c->rlen == sizeof(c->rbuf))
-		return 0; /* bytes wait behind an answer: read once they are served */
-	n = recv(c->fd, c->rbuf + c->rlen, sizeof(c->rbuf) - c->rlen, MSG_DONTWAIT);
-	if (n == 0)
-		return -ECONNRESET;
-	if (n == -1)
-		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
-	c->rlen += (size_t)n;
-	c->idle_since_ms = vx_now_ms();
 	return 0;
 }
 
@@ -1080,14 +1016,50 @@ static void api_refuse(int fd, int status, const char *text)
 	close(fd);
 }
 
-static void api_accept_one(struct vx_api_server *srv, int fd)
+/*
+ * A connection in a free slot for socket @fd (-1: a test's transport, set by the caller) of
+ * the client @cr; registered with the loop when there is one. NULL when out of memory.
+ */
+static struct api_conn *conn_add(struct vx_api_server *srv, int fd, const struct ucred *cr)
 {
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP };
+	struct api_conn *c;
+	uint32_t slot;
+
+	VX_ASSERT(srv->nr_conns < srv->cfg.max_clients);
+	c = vx_calloc(1, sizeof(*c));
+	if (!c || vx_ctl_reader_init(&c->rd)) {
+		vx_free(c);
+		return NULL;
+	}
+	for (slot = 0; srv->conns[slot]; slot++)
+		;
+	c->srv = srv;
+	vx_fconn_init(&c->io, fd, API_OUT_MAX);
+	c->slot = slot;
+	c->uid = cr->uid;
+	c->gid = cr->gid;
+	c->pid = cr->pid;
+	c->idle_since_ms = vx_now_ms();
+	c->events = ev.events;
+	ev.data.ptr = c;
+	if (srv->epfd >= 0 && fd >= 0 && epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
+		vx_warn("api: epoll_ctl: %s", vx_strerror(-errno));
+		vx_ctl_reader_free(&c->rd);
+		vx_free(c);
+		return NULL;
+	}
+	srv->conns[slot] = c;
+	srv->nr_conns++;
+	return c;
+}
+
+static void api_accept_one(struct vx_api_server *srv, int fd)
+{
 	struct ucred cr;
 	socklen_t len = sizeof(cr);
 	struct api_conn *c;
 	char text[160];
-	uint32_t slot;
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == -1) {
 		vx_warn("api: SO_PEERCRED: %s; closing", vx_strerror(-errno));
@@ -1110,33 +1082,11 @@ static void api_accept_one(struct vx_api_server *srv, int fd)
 		api_refuse(fd, -EUSERS, text);
 		return;
 	}
-	c = vx_calloc(1, sizeof(*c));
-	if (!c || vx_ctl_reader_init(&c->rd)) {
-		vx_free(c);
+	c = conn_add(srv, fd, &cr);
+	if (c == NULL)
 		api_refuse(fd, -ENOMEM, "daemon out of memory");
-		return;
-	}
-	for (slot = 0; srv->conns[slot]; slot++)
-		;
-	c->fd = fd;
-	c->slot = slot;
-	c->uid = cr.uid;
-	c->gid = cr.gid;
-	c->pid = cr.pid;
-	c->wfd = -1;
-	c->idle_since_ms = vx_now_ms();
-	c->events = ev.events;
-	ev.data.ptr = c;
-	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
-		vx_warn("api: epoll_ctl: %s", vx_strerror(-errno));
-		vx_ctl_reader_free(&c->rd);
-		vx_free(c);
-		close(fd);
-		return;
-	}
-	srv->conns[slot] = c;
-	srv->nr_conns++;
-	vx_debug("api: accepted uid %u pid %d", (unsigned)cr.uid, (int)cr.pid);
+	else
+		vx_debug("api: accepted uid %u pid %d", (unsigned)cr.uid, (int)cr.pid);
 }
 
 static void api_accept(struct vx_api_server *srv)
@@ -1157,12 +1107,26 @@ static void api_accept(struct vx_api_server *srv)
 
 /* ---------------------------------------------------------------- The loop */
 
+/* vx_fconn input while reading: keep the bytes; conn_run() serves them in order. */
+static ssize_t conn_hold(void *arg, const uint8_t *in, size_t len)
+{
+	(void)arg;
+	(void)in;
+	(void)len;
+	return 0;
+}
+
 static void api_on_conn(struct vx_api_server *srv, struct api_conn *c, uint32_t events)
 {
 	int rc = 0;
 
-	if (events & EPOLLIN)
-		rc = conn_read(c);
+	if (events & EPOLLIN) {
+		ssize_t n = vx_fconn_read(&c->io, conn_hold, NULL);
+
+		rc = n < 0 ? (int)n : 0;
+		if (n > 0)
+			c->idle_since_ms = vx_now_ms();
+	}
 	if (!rc && (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
 		rc = -ECONNRESET;
 	if (!rc)
@@ -1179,7 +1143,8 @@ static void api_sweep_idle(struct vx_api_server *srv)
 	for (uint32_t i = 0; i < srv->cfg.max_clients; i++) {
 		struct api_conn *c = srv->conns[i];
 
-		if (c && !c->call && !c->wlen && now - c->idle_since_ms >= srv->cfg.idle_timeout_ms)
+		if (c && !c->call && !vx_fconn_pending(&c->io) &&
+		    now - c->idle_since_ms >= srv->cfg.idle_timeout_ms)
 			conn_close(srv, c, "idle");
 	}
 }
@@ -1280,6 +1245,7 @@ static void api_release(struct vx_api_server *srv)
 	pthread_mutex_destroy(&srv->wake_lock);
 	vx_free(srv->infos);
 	vx_free(srv->tasks);
+	vx_free(srv->obuf);
 	vx_free(srv);
 }
 
@@ -1340,7 +1306,8 @@ int vx_api_server_new(struct vx_api_server **out, const struct vx_api_server_cfg
 	rc = cfg->group ? api_resolve_group(cfg->group, &srv->sock_gid) : 0;
 	srv->infos = vx_calloc(VX_API_LIST_MAX, sizeof(*srv->infos));
 	srv->tasks = vx_calloc(VX_API_LIST_MAX, sizeof(*srv->tasks));
-	if (!rc && (!srv->infos || !srv->tasks))
+	srv->obuf = vx_malloc(API_OUT_MAX);
+	if (!rc && (!srv->infos || !srv->tasks || !srv->obuf))
 		rc = -ENOMEM;
 	if (!rc)
 		rc = api_start(srv);

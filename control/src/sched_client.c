@@ -24,16 +24,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "ctl_io.h"
 #include "vx_alloc.h"
 #include "vx_assert.h"
 #include "vx_err.h"
+#include "vx_fconn.h"
 #include "vx_log.h"
 #include "vx_sched_server.h"
 #include "vx_time.h"
 
 #define CC_SENDQ_MAX (8u << 20)
-#define CC_RBUF	     4096 /* bytes taken from the socket per recv */
 
 enum cc_state {
 	CC_DOWN = 0,
@@ -60,7 +59,7 @@ struct cc_pending {
 
 struct cc_conn {
 	enum cc_state state;
-	int fd;
+	struct vx_fconn io; /* socket (io.fd -1 while down), output queue, input buffer */
 	uint32_t idx;
 	char host[256];
 	uint16_t port;
@@ -73,10 +72,6 @@ struct cc_conn {
 	uint32_t drops;	      /* times an established (UP) connection was lost */
 	uint64_t next_announce_ms;
 	struct vx_ctl_reader rd;
-	uint8_t *wbuf;
-	size_t woff;
-	size_t wlen;
-	size_t wcap;
 	struct cc_pending pend[VX_SCHED_CLIENT_PENDING_MAX];
 	uint32_t nr_pend;
 };
@@ -188,7 +183,7 @@ int vx_sched_client_new(struct vx_sched_client **out, const struct vx_sched_clie
 		struct cc_conn *cc = &c->conns[i];
 
 		cc->idx = i;
-		cc->fd = -1;
+		vx_fconn_init(&cc->io, -1, CC_SENDQ_MAX);
 		if (!cfg->servers[i] ||
 		    vx_sched_parse_hostport(cfg->servers[i], cc->host, sizeof(cc->host), &cc->port))
 			goto err_free;
@@ -233,11 +228,9 @@ void vx_sched_client_free(struct vx_sched_client *c)
 	for (uint32_t i = 0; i < c->cfg.nr_servers; i++) {
 		struct cc_conn *cc = &c->conns[i];
 
-		if (cc->fd >= 0)
-			close(cc->fd);
+		vx_fconn_close(&cc->io);
 		pend_fail_all(cc, -ECANCELED);
 		vx_ctl_reader_free(&cc->rd);
-		vx_free(cc->wbuf);
 	}
 	if (c->tasks) {
 		for (uint32_t i = 0; i < VX_SCHED_CLIENT_TASKS_MAX; i++) {
@@ -340,12 +333,12 @@ static void conn_down(struct vx_sched_client *c, struct cc_conn *cc, const char 
 static int conn_flush(struct vx_sched_client *c, struct cc_conn *cc)
 {
 	struct epoll_event ev = { .data.u32 = cc->idx };
-	int rc = vx__ctl_send_queued(cc->fd, cc->wbuf, &cc->woff, &cc->wlen);
+	int rc = vx_fconn_flush(&cc->io);
 
 	if (rc)
 		return rc;
-	ev.events = EPOLLIN | (cc->wlen ? EPOLLOUT : 0u);
-	epoll_ctl(c->epfd, EPOLL_CTL_MOD, cc->fd, &ev);
+	ev.events = EPOLLIN | (vx_fconn_pending(&cc->io) ? EPOLLOUT : 0u);
+	epoll_ctl(c->epfd, EPOLL_CTL_MOD, cc->io.fd, &ev);
 	return 0;
 }
 
@@ -360,6 +353,7 @@ static int conn_send(struct vx_sched_client *c, struct cc_conn *cc, struct vx_ct
 		     vx_sched_client_cb cb, void *arg)
 {
 	ssize_t n;
+	int rc;
 
 	if (cc->nr_pend == VX_SCHED_CLIENT_PENDING_MAX)
 		return -EBUSY;
@@ -368,25 +362,9 @@ static int conn_send(struct vx_sched_client *c, struct cc_conn *cc, struct vx_ct
 	n = vx_ctl_msg_encode(m, c->obuf, VX_FRAME_HDR_LEN + VX_CTL_FRAME_MAX);
 	if (n < 0)
 		return (int)n;
-	if (cc->woff && cc->wlen + (size_t)n > cc->wcap) {
-		memmove(cc->wbuf, cc->wbuf + cc->woff, cc->wlen - cc->woff);
-		cc->wlen -= cc->woff;
-		cc->woff = 0;
-	}
-	if (cc->wlen + (size_t)n > CC_SENDQ_MAX)
-		return -ENOBUFS;
-	if (cc->wlen + (size_t)n > cc->wcap) {
-		size_t cap =
-			VX_MIN(VX_MAX(cc->wcap * 2, cc->wlen + (size_t)n), (size_t)CC_SENDQ_MAX);
-		uint8_t *nb = vx_realloc(cc->wbuf, cap);
-
-		if (!nb)
-			return -ENOMEM;
-		cc->wbuf = nb;
-		cc->wcap = cap;
-	}
-	memcpy(cc->wbuf + cc->wlen, c->obuf, (size_t)n);
-	cc->wlen += (size_t)n;
+	rc = vx_fconn_queue(&cc->io, c->obuf, (size_t)n, -1);
+	if (rc)
+		return rc;
 	cc->pend[cc->nr_pend++] =
 		(struct cc_pending){ .rid = m->rid,
 				     .task = is_task_request(m->type) ? task_index(c, m->task_id)
@@ -427,20 +405,21 @@ static void conn_start(struct vx_sched_client *c, struct cc_conn *cc)
 		conn_down(c, cc, "cannot resolve");
 		return;
 	}
-	cc->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (cc->fd == -1) {
+	vx_fconn_init(&cc->io, socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0),
+		      CC_SENDQ_MAX);
+	if (cc->io.fd == -1) {
 		freeaddrinfo(ai);
 		conn_down(c, cc, "socket");
 		return;
 	}
-	setsockopt(cc->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(cc->fd, ai->ai_addr, ai->ai_addrlen) == -1 && errno != EINPROGRESS) {
+	setsockopt(cc->io.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(cc->io.fd, ai->ai_addr, ai->ai_addrlen) == -1 && errno != EINPROGRESS) {
 		freeaddrinfo(ai);
 		conn_down(c, cc, "connect");
 		return;
 	}
 	freeaddrinfo(ai);
-	if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, cc->fd, &ev) == -1)
+	if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, cc->io.fd, &ev) == -1)
 		conn_down(c, cc, "epoll");
 }
 
@@ -498,14 +477,11 @@ static void conn_down(struct vx_sched_client *c, struct cc_conn *cc, const char 
 	vx_debug("sched client: %s:%u down: %s", cc->host, cc->port, why);
 	if (cc->state == CC_UP)
 		cc->drops++;
-	if (cc->fd >= 0) {
-		epoll_ctl(c->epfd, EPOLL_CTL_DEL, cc->fd, NULL);
-		close(cc->fd);
-		cc->fd = -1;
-	}
+	if (cc->io.fd >= 0)
+		epoll_ctl(c->epfd, EPOLL_CTL_DEL, cc->io.fd, NULL);
+	vx_fconn_close(&cc->io);
 	cc_set_state(cc, CC_DOWN);
 	cc->failed = true;
-	cc->wlen = cc->woff = 0;
 	vx_ctl_reader_reset(&cc->rd);
 	cc->retry_ms = vx_now_ms() + cc->backoff_ms;
 	cc->backoff_ms = VX_MIN(cc->backoff_ms * 2, c->cfg.backoff_max_ms);
@@ -578,33 +554,46 @@ static void on_frame(struct vx_sched_client *c, struct cc_conn *cc, const struct
 	}
 }
 
-static void on_readable(struct vx_sched_client *c, struct cc_conn *cc)
-{
-	uint8_t buf[CC_RBUF];
-	const uint8_t *in = buf;
-	ssize_t n;
+struct cc_in {
+	struct vx_sched_client *c;
+	struct cc_conn *cc;
+};
 
-	n = recv(cc->fd, buf, sizeof(buf), MSG_DONTWAIT);
-	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR)) {
-		conn_down(c, cc, n == 0 ? "closed by scheduler" : "recv failed");
-		return;
-	}
-	while (n > 0 && cc->state != CC_DOWN) {
+/* vx_fconn input: cuts frames and handles each; -EPIPE once the connection went down. */
+static ssize_t cc_parse(void *arg, const uint8_t *in, size_t len)
+{
+	struct vx_sched_client *c = ((struct cc_in *)arg)->c;
+	struct cc_conn *cc = ((struct cc_in *)arg)->cc;
+	size_t left = len;
+
+	while (left > 0) {
 		struct vx_frame f;
 		struct vx_ctl_msg m;
-		ssize_t used = vx_ctl_reader_feed(&cc->rd, in, (size_t)n, &f);
+		ssize_t used = vx_ctl_reader_feed(&cc->rd, in, left, &f);
 
 		if (used == -EAGAIN)
 			break;
 		if (used < 0 || vx_ctl_msg_decode(f.hdr.tag, f.value, f.value_len, &m)) {
 			conn_down(c, cc, "malformed frame from scheduler");
-			return;
+			return -EPIPE;
 		}
 		on_frame(c, cc, &m);
 		vx_ctl_msg_release(&m);
+		if (cc->state == CC_DOWN)
+			return -EPIPE;
 		in += used;
-		n -= used;
+		left -= (size_t)used;
 	}
+	return (ssize_t)len;
+}
+
+static void on_readable(struct vx_sched_client *c, struct cc_conn *cc)
+{
+	struct cc_in ci = { c, cc };
+	ssize_t n = vx_fconn_read(&cc->io, cc_parse, &ci);
+
+	if (n < 0 && n != -EPIPE)
+		conn_down(c, cc, n == -ECONNRESET ? "closed by scheduler" : "recv failed");
 }
 
 static void on_connected(struct vx_sched_client *c, struct cc_conn *cc)
@@ -612,7 +601,7 @@ static void on_connected(struct vx_sched_client *c, struct cc_conn *cc)
 	int err = 0;
 	socklen_t len = sizeof(err);
 
-	if (getsockopt(cc->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1 || err) {
+	if (getsockopt(cc->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1 || err) {
 		conn_down(c, cc, "connect failed");
 		return;
 	}

@@ -23,11 +23,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "ctl_io.h"
 #include "vx_alloc.h"
 #include "vx_assert.h"
 #include "vx_ctl_msg.h"
 #include "vx_err.h"
+#include "vx_fconn.h"
 #include "vx_log.h"
 #include "vx_time.h"
 
@@ -35,20 +35,15 @@
 
 #define SRV_LISTEN_ID UINT64_MAX
 #define SRV_STOP_ID   (UINT64_MAX - 1)
-#define SRV_RBUF      4096 /* bytes taken from the socket per recv */
 #define SRV_TICK_MS   1000
 #define SRV_EVENTS    256
 
 struct srv_conn {
-	int fd;
+	struct vx_fconn io; /* socket, output queue (cfg.sendq_max), input buffer */
 	uint32_t slot;
 	uint32_t host; /* VX_SCHED_NO_HOST until hello */
 	bool want_out; /* EPOLLOUT armed */
 	struct vx_ctl_reader rd;
-	uint8_t *wbuf;
-	size_t woff; /* sent bytes at the head of wbuf */
-	size_t wlen;
-	size_t wcap;
 	uint64_t rx_ms; /* last frame received */
 	uint64_t born_ms;
 };
@@ -218,12 +213,11 @@ static void conn_close(struct vx_sched_server *srv, struct srv_conn *c, const ch
 	vx_debug("scheduler: closing connection %u: %s", c->slot, why);
 	if (c->host != VX_SCHED_NO_HOST && vx_sched_host_ctx(srv->sched, c->host) == c)
 		vx_sched_host_silent(srv->sched, c->host, now);
-	epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-	close(c->fd);
+	epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->io.fd, NULL);
+	vx_fconn_close(&c->io);
 	srv->conns[c->slot] = NULL;
 	srv->nr_conns--;
 	vx_ctl_reader_free(&c->rd);
-	vx_free(c->wbuf);
 	vx_free(c);
 }
 
@@ -234,43 +228,17 @@ static void conn_arm_out(struct vx_sched_server *srv, struct srv_conn *c, bool o
 	if (c->want_out == on)
 		return;
 	c->want_out = on;
-	epoll_ctl(srv->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+	epoll_ctl(srv->epfd, EPOLL_CTL_MOD, c->io.fd, &ev);
 }
 
 /* Sends what is queued; returns 0, or a negative errno when the connection is broken. */
 static int conn_flush(struct vx_sched_server *srv, struct srv_conn *c)
 {
-	int rc = vx__ctl_send_queued(c->fd, c->wbuf, &c->woff, &c->wlen);
+	int rc = vx_fconn_flush(&c->io);
 
 	if (rc)
 		return rc;
-	conn_arm_out(srv, c, c->wlen != 0);
-	return 0;
-}
-
-/* Queues one encoded frame; -ENOBUFS when the peer's queue would pass sendq_max. */
-static int conn_queue(struct vx_sched_server *srv, struct srv_conn *c, const uint8_t *p, size_t n)
-{
-	if (c->woff && c->wlen + n > c->wcap) {
-		memmove(c->wbuf, c->wbuf + c->woff, c->wlen - c->woff);
-		c->wlen -= c->woff;
-		c->woff = 0;
-	}
-	if (c->wlen + n > srv->cfg.sendq_max)
-		return -ENOBUFS;
-	if (c->wlen + n > c->wcap) {
-		size_t cap = VX_MAX(c->wcap * 2, c->wlen + n);
-		uint8_t *nb;
-
-		cap = VX_MIN(cap, (size_t)srv->cfg.sendq_max);
-		nb = vx_realloc(c->wbuf, cap);
-		if (!nb)
-			return -ENOMEM;
-		c->wbuf = nb;
-		c->wcap = cap;
-	}
-	memcpy(c->wbuf + c->wlen, p, n);
-	c->wlen += n;
+	conn_arm_out(srv, c, vx_fconn_pending(&c->io) != 0);
 	return 0;
 }
 
@@ -285,7 +253,7 @@ static int conn_send(struct vx_sched_server *srv, struct srv_conn *c, const stru
 		       vx_strerror((int)n));
 		return 0;
 	}
-	rc = conn_queue(srv, c, srv->obuf, (size_t)n);
+	rc = vx_fconn_queue(&c->io, srv->obuf, (size_t)n, -1);
 	if (!rc)
 		rc = conn_flush(srv, c);
 	if (rc) {
@@ -320,7 +288,7 @@ static void on_accept(struct vx_sched_server *srv)
 			continue;
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		c->fd = fd;
+		vx_fconn_init(&c->io, fd, srv->cfg.sendq_max);
 		c->slot = slot;
 		c->host = VX_SCHED_NO_HOST;
 		c->rx_ms = c->born_ms = vx_now_ms();
@@ -588,14 +556,25 @@ answer:
 	return conn_send(srv, c, &r);
 }
 
-/* Feeds received bytes to the reader and serves each request; -EPIPE when the conn was closed. */
-static int conn_parse(struct vx_sched_server *srv, struct srv_conn *c, const uint8_t *in,
-		      size_t len)
+struct conn_in {
+	struct vx_sched_server *srv;
+	struct srv_conn *c;
+};
+
+/*
+ * vx_fconn input: feeds received bytes to the reader and serves each request. Uses every byte,
+ * or returns -EPIPE once the connection was closed (and freed).
+ */
+static ssize_t conn_parse(void *arg, const uint8_t *in, size_t len)
 {
-	while (len > 0) {
+	struct vx_sched_server *srv = ((struct conn_in *)arg)->srv;
+	struct srv_conn *c = ((struct conn_in *)arg)->c;
+	size_t left = len;
+
+	while (left > 0) {
 		struct vx_frame f;
 		struct vx_ctl_msg m;
-		ssize_t n = vx_ctl_reader_feed(&c->rd, in, len, &f);
+		ssize_t n = vx_ctl_reader_feed(&c->rd, in, left, &f);
 		int rc;
 
 		if (n == -EAGAIN)
@@ -617,30 +596,25 @@ static int conn_parse(struct vx_sched_server *srv, struct srv_conn *c, const uin
 		if (rc)
 			return rc;
 		in += n;
-		len -= (size_t)n;
+		left -= (size_t)n;
 	}
-	return 0;
+	return (ssize_t)len;
 }
 
 static void on_readable(struct vx_sched_server *srv, struct srv_conn *c)
 {
-	uint8_t buf[SRV_RBUF];
+	struct conn_in ci = { srv, c };
 
 	for (int rounds = 0; rounds < 16; rounds++) {
-		ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		ssize_t n = vx_fconn_read(&c->io, conn_parse, &ci);
 
-		if (n == 0) {
-			conn_close(srv, c, "peer closed");
+		if (n == -EPIPE)
+			return; /* closed while serving */
+		if (n < 0) {
+			conn_close(srv, c, n == -ECONNRESET ? "peer closed" : vx_strerror((int)n));
 			return;
 		}
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN)
-				conn_close(srv, c, strerror(errno));
-			return;
-		}
-		if (conn_parse(srv, c, buf, (size_t)n))
+		if (n == 0)
 			return;
 	}
 }
