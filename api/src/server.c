@@ -18,6 +18,7 @@
  * daemon thread never sees a freed server; what it posts after that is dropped.
  */
 #include "vx_api.h"
+#include "api_int.h"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -124,6 +125,8 @@ static void server_wake(struct vx_api_server *srv)
 {
 	uint64_t one = 1;
 
+	if (srv->wakefd < 0)
+		return; /* detached (api_int.h): the driver runs the calls itself */
 	/* EAGAIN means the counter is already non-zero: the loop will look anyway. */
 	if (write(srv->wakefd, &one, sizeof(one)) == -1 && errno != EAGAIN)
 		vx_warn("api: cannot wake the API thread: %s", vx_strerror(-errno));
@@ -1116,7 +1119,8 @@ static ssize_t conn_hold(void *arg, const uint8_t *in, size_t len)
 	return 0;
 }
 
-static void api_on_conn(struct vx_api_server *srv, struct api_conn *c, uint32_t events)
+/* Serves @events of @c; returns 0, or the error for which @c was closed (it is gone). */
+static int api_on_conn(struct vx_api_server *srv, struct api_conn *c, uint32_t events)
 {
 	int rc = 0;
 
@@ -1133,6 +1137,29 @@ static void api_on_conn(struct vx_api_server *srv, struct api_conn *c, uint32_t 
 		rc = conn_run(srv, c);
 	if (rc)
 		conn_close(srv, c, rc == -ECONNRESET ? "disconnected" : vx_strerror(rc));
+	return rc;
+}
+
+/* As on a wake for @c: queue what the daemon posted to its call. 0, or @c was closed. */
+static int api_run_call(struct vx_api_server *srv, struct api_conn *c)
+{
+	int rc;
+
+	if (!c->call)
+		return 0;
+	rc = conn_run(srv, c);
+	if (rc)
+		conn_close(srv, c, vx_strerror(rc));
+	return rc;
+}
+
+/* Runs every connection whose call the daemon may have posted to (a wake). */
+static void api_run_calls(struct vx_api_server *srv)
+{
+	for (uint32_t i = 0; i < srv->cfg.max_clients; i++) {
+		if (srv->conns[i])
+			(void)api_run_call(srv, srv->conns[i]);
+	}
 }
 
 /* Drops clients with nothing in flight that have been silent for idle_timeout_ms. */
@@ -1177,21 +1204,11 @@ static void *api_thread(void *arg)
 			if (evs[i].data.u64 == API_LISTEN_TAG)
 				api_accept(srv);
 			else if (evs[i].data.u64 != API_WAKE_TAG)
-				api_on_conn(srv, evs[i].data.ptr, evs[i].events);
+				(void)api_on_conn(srv, evs[i].data.ptr, evs[i].events);
 		}
 		/* Daemon threads posted progress or results (or free() asked us to stop). */
-		if (read(srv->wakefd, &junk, sizeof(junk)) == sizeof(junk)) {
-			for (uint32_t i = 0; i < srv->cfg.max_clients; i++) {
-				struct api_conn *c = srv->conns[i];
-				int rc;
-
-				if (!c || !c->call)
-					continue;
-				rc = conn_run(srv, c);
-				if (rc)
-					conn_close(srv, c, vx_strerror(rc));
-			}
-		}
+		if (read(srv->wakefd, &junk, sizeof(junk)) == sizeof(junk))
+			api_run_calls(srv);
 		api_sweep_idle(srv);
 	}
 	/* Clients go away with the server; each download in flight is cancelled here, on us. */
@@ -1276,13 +1293,12 @@ static int api_start(struct vx_api_server *srv)
 	return 0;
 }
 
-int vx_api_server_new(struct vx_api_server **out, const struct vx_api_server_cfg *cfg)
+/* A server for @cfg (checked) with its buffers, no socket and no thread yet. */
+static int api_alloc(const struct vx_api_server_cfg *cfg, struct vx_api_server **out)
 {
 	struct vx_api_server *srv;
 	int rc;
 
-	VX_ASSERT(out);
-	VX_ASSERT(cfg);
 	*out = NULL;
 	rc = api_cfg_check(cfg);
 	if (rc)
@@ -1299,16 +1315,32 @@ int vx_api_server_new(struct vx_api_server **out, const struct vx_api_server_cfg
 	srv->cfg.max_clients = cfg->max_clients ? cfg->max_clients : VX_API_CLIENTS_MAX;
 	srv->cfg.idle_timeout_ms =
 		cfg->idle_timeout_ms ? cfg->idle_timeout_ms : VX_API_IDLE_MS_DEFAULT;
-	srv->cfg.group = NULL; /* resolved here; the name is not kept */
+	srv->cfg.group = NULL; /* resolved by the caller; the name is not kept */
 	srv->euid = geteuid();
 	srv->sock_gid = getegid();
-	srv->set_group = cfg->group != NULL;
-	rc = cfg->group ? api_resolve_group(cfg->group, &srv->sock_gid) : 0;
 	srv->infos = vx_calloc(VX_API_LIST_MAX, sizeof(*srv->infos));
 	srv->tasks = vx_calloc(VX_API_LIST_MAX, sizeof(*srv->tasks));
 	srv->obuf = vx_malloc(API_OUT_MAX);
-	if (!rc && (!srv->infos || !srv->tasks || !srv->obuf))
-		rc = -ENOMEM;
+	if (!srv->infos || !srv->tasks || !srv->obuf) {
+		api_release(srv);
+		return -ENOMEM;
+	}
+	*out = srv;
+	return 0;
+}
+
+int vx_api_server_new(struct vx_api_server **out, const struct vx_api_server_cfg *cfg)
+{
+	struct vx_api_server *srv;
+	int rc;
+
+	VX_ASSERT(out);
+	VX_ASSERT(cfg);
+	rc = api_alloc(cfg, &srv);
+	if (rc)
+		return rc;
+	srv->set_group = cfg->group != NULL;
+	rc = cfg->group ? api_resolve_group(cfg->group, &srv->sock_gid) : 0;
 	if (!rc)
 		rc = api_start(srv);
 	if (rc) {
@@ -1338,4 +1370,48 @@ const char *vx_api_server_path(const struct vx_api_server *srv)
 {
 	VX_ASSERT(srv);
 	return srv->path;
+}
+
+/* ---------------------------------------------------------------- Detached (api_int.h) */
+
+int vx__api_server_new_detached(struct vx_api_server **out, const struct vx_api_server_cfg *cfg)
+{
+	return api_alloc(cfg, out);
+}
+
+struct api_conn *vx__api_conn_attach(struct vx_api_server *srv, const struct vx_fconn_io *io,
+				     void *arg, uint32_t uid, uint32_t gid, int32_t pid)
+{
+	struct ucred cr = { .pid = pid, .uid = uid, .gid = gid };
+	struct api_conn *c;
+
+	VX_ASSERT(srv->epfd < 0);
+	if (srv->nr_conns >= srv->cfg.max_clients)
+		return NULL;
+	c = conn_add(srv, -1, &cr);
+	if (c)
+		vx_fconn_set_io(&c->io, io, arg);
+	return c;
+}
+
+int vx__api_conn_ready(struct vx_api_server *srv, struct api_conn *c)
+{
+	return api_on_conn(srv, c, EPOLLIN | EPOLLOUT);
+}
+
+int vx__api_conn_wake(struct vx_api_server *srv, struct api_conn *c)
+{
+	return api_run_call(srv, c);
+}
+
+void vx__api_server_free_detached(struct vx_api_server *srv)
+{
+	if (!srv)
+		return;
+	VX_ASSERT(srv->epfd < 0);
+	for (uint32_t i = 0; i < srv->cfg.max_clients; i++) {
+		if (srv->conns[i])
+			conn_close(srv, srv->conns[i], "server stopping");
+	}
+	api_release(srv);
 }
