@@ -1,9 +1,10 @@
-# Tests of the control room: codec, scheduler core, server and client.
+# Tests of the control-frame codecs (vortex: the scheduler protocol and the local API's messages)
+# and of the control room: scheduler core, server and client.
+vx_add_test(test_control_msg SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_control_msg.c
+	LIBS vx_vortex PkgConfig::CBOR)
+vx_add_fuzz(control_msg SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_control_msg.c
+	LIBS vx_vortex)
 if(TARGET vx_control)
-	vx_add_test(test_control_msg SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_control_msg.c
-		LIBS vx_control PkgConfig::CBOR)
-	vx_add_fuzz(control_msg SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_control_msg.c
-		LIBS vx_control)
 	vx_add_fuzz(control_sched SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_control_sched.c
 		LIBS vx_control)
 	if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_control_sched.c)

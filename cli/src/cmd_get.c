@@ -107,7 +107,7 @@ struct get_progress {
 
 struct get_outcome {
 	int rc;
-	int stage; /* enum vx_conductor_stage numbering (vx_peer_stage extends it) */
+	enum vx_download_stage stage;
 	int source_status;
 	char task_id[65];
 	uint64_t piece_length;
@@ -220,22 +220,22 @@ static int exit_code(const struct get_outcome *o)
 	if (rc == -ETIMEDOUT)
 		return GET_EXIT_TIMEOUT;
 	switch (o->stage) {
-	case VX_CONDUCTOR_STAGE_OUTPUT:
-	case VX_CONDUCTOR_STAGE_EXPORT:
+	case VX_DOWNLOAD_STAGE_OUTPUT:
+	case VX_DOWNLOAD_STAGE_EXPORT:
 		return GET_EXIT_OUTPUT;
-	case VX_CONDUCTOR_STAGE_DIGEST:
+	case VX_DOWNLOAD_STAGE_DIGEST:
 		return rc == VX_EDIGEST ? GET_EXIT_DIGEST : VX_EXIT_FAILURE;
-	case VX_PEER_STAGE_PEERS:
+	case VX_DOWNLOAD_STAGE_PEERS:
 		return GET_EXIT_NO_PEERS;
 	default:
 		break;
 	}
-	if (o->stage == VX_CONDUCTOR_STAGE_REQUEST && rc == -EINVAL)
+	if (o->stage == VX_DOWNLOAD_STAGE_REQUEST && rc == -EINVAL)
 		return VX_EXIT_USAGE; /* bad --digest or --piece-length */
 	if (rc == VX_ESOURCE_NOTFOUND ||
-	    (o->stage == VX_CONDUCTOR_STAGE_SOURCE && (rc == -ENOENT || o->source_status == 404)))
+	    (o->stage == VX_DOWNLOAD_STAGE_SOURCE && (rc == -ENOENT || o->source_status == 404)))
 		return GET_EXIT_NOT_FOUND;
-	if (rc == VX_ESCHEME || rc == VX_EURL || o->stage == VX_CONDUCTOR_STAGE_SOURCE)
+	if (rc == VX_ESCHEME || rc == VX_EURL || o->stage == VX_DOWNLOAD_STAGE_SOURCE)
 		return GET_EXIT_SOURCE;
 	return VX_EXIT_FAILURE;
 }
@@ -348,7 +348,7 @@ struct client_run {
 	struct streamer st;
 };
 
-static void client_progress(void *arg, const struct vx_client_progress *p, int content_fd)
+static void client_progress(void *arg, const struct vx_download_progress *p, int content_fd)
 {
 	struct client_run *r = arg;
 	struct get_progress g = GET_PROGRESS_OF(p);
@@ -362,8 +362,8 @@ static void client_progress(void *arg, const struct vx_client_progress *p, int c
 static int via_daemon(const char *socket_path, bool explicit, const struct get_req *q,
 		      struct progress_bar *bar, struct get_outcome *o)
 {
-	struct vx_client_download d = { 0 };
-	struct vx_client_result res;
+	struct vx_download_request d = { 0 };
+	struct vx_download_result res;
 	struct client_run run = { .bar = bar, .st = { .fd = -1 } };
 	struct vx_client *c;
 	char abs_out[PATH_MAX];
@@ -374,7 +374,7 @@ static int via_daemon(const char *socket_path, bool explicit, const struct get_r
 		if (!explicit)
 			return 1; /* no daemon there: the caller goes on without one */
 		o->rc = rc;
-		o->stage = VX_CONDUCTOR_STAGE_REQUEST;
+		o->stage = VX_DOWNLOAD_STAGE_REQUEST;
 		snprintf(o->msg, sizeof(o->msg), "cannot reach the daemon on '%s': %s", socket_path,
 			 vx_strerror(rc));
 		return 0;
@@ -388,7 +388,7 @@ static int via_daemon(const char *socket_path, bool explicit, const struct get_r
 			    sizeof(abs_out)) {
 			vx_client_close(c);
 			o->rc = -ENAMETOOLONG;
-			o->stage = VX_CONDUCTOR_STAGE_OUTPUT;
+			o->stage = VX_DOWNLOAD_STAGE_OUTPUT;
 			snprintf(o->msg, sizeof(o->msg), "output path too long");
 			return 0;
 		}
@@ -415,7 +415,7 @@ static int via_daemon(const char *socket_path, bool explicit, const struct get_r
 		stream_to(&run.st, res.totals.content_length);
 		if (run.st.err) {
 			rc = run.st.err;
-			res.stage = VX_CONDUCTOR_STAGE_EXPORT;
+			res.stage = VX_DOWNLOAD_STAGE_EXPORT;
 			snprintf(res.msg, sizeof(res.msg), "writing to stdout: %s",
 				 vx_strerror(rc));
 		}
@@ -424,7 +424,7 @@ static int via_daemon(const char *socket_path, bool explicit, const struct get_r
 		close(run.st.fd);
 	vx_client_close(c);
 	o->rc = rc ? rc : res.status;
-	o->stage = (int)res.stage;
+	o->stage = res.stage;
 	o->source_status = (int)res.source_status;
 	snprintf(o->task_id, sizeof(o->task_id), "%s", res.task_id);
 	snprintf(o->msg, sizeof(o->msg), "%s", res.msg);
@@ -441,11 +441,11 @@ struct peer_run {
 	bool done;
 	int fd;
 	uint64_t contiguous;
-	struct vx_peer_result res;
+	struct vx_download_result res;
 	struct progress_bar *bar;
 };
 
-static void peer_progress(void *arg, const struct vx_peer_progress *p)
+static void peer_progress(void *arg, const struct vx_download_progress *p)
 {
 	struct peer_run *r = arg;
 	struct get_progress g = GET_PROGRESS_OF(p);
@@ -468,7 +468,7 @@ static void peer_fd(void *arg, int fd)
 	pthread_mutex_unlock(&r->lock);
 }
 
-static void peer_done(void *arg, const struct vx_peer_result *res)
+static void peer_done(void *arg, const struct vx_download_result *res)
 {
 	struct peer_run *r = arg;
 
@@ -489,7 +489,7 @@ static int via_peer(const char *dir, const char *listen, const char *const *sche
 		.done = peer_done,
 	};
 	struct vx_peer_cfg pc = { 0 };
-	struct vx_peer_request rq = { 0 };
+	struct vx_download_request rq = { 0 };
 	struct peer_run run = { .fd = -1, .bar = bar };
 	struct streamer st = { .fd = -1 };
 	struct vx_peer *peer;
@@ -504,7 +504,7 @@ static int via_peer(const char *dir, const char *listen, const char *const *sche
 	rc = vx_peer_new(&peer, &pc, err, sizeof(err));
 	if (rc) {
 		o->rc = rc;
-		o->stage = VX_CONDUCTOR_STAGE_STORE;
+		o->stage = VX_DOWNLOAD_STAGE_STORE;
 		snprintf(o->msg, sizeof(o->msg), "cannot start the embedded peer: %s", err);
 		return 0;
 	}
@@ -557,12 +557,12 @@ static int via_peer(const char *dir, const char *listen, const char *const *sche
 		close(st.fd);
 	if (!run.res.status && st.err) {
 		run.res.status = st.err;
-		run.res.stage = VX_PEER_STAGE_EXPORT;
+		run.res.stage = VX_DOWNLOAD_STAGE_EXPORT;
 		snprintf(run.res.msg, sizeof(run.res.msg), "writing to stdout: %s",
 			 vx_strerror(st.err));
 	}
 	o->rc = run.res.status;
-	o->stage = (int)run.res.stage;
+	o->stage = run.res.stage;
 	o->source_status = (int)run.res.source_status;
 	snprintf(o->task_id, sizeof(o->task_id), "%s", run.res.task_id);
 	snprintf(o->msg, sizeof(o->msg), "%s", run.res.msg);
@@ -591,7 +591,7 @@ static void via_conductor(const char *dir, const struct get_req *q, struct progr
 	rc = vx_store_open(&store, &cfg);
 	if (rc) {
 		o->rc = rc;
-		o->stage = VX_CONDUCTOR_STAGE_STORE;
+		o->stage = VX_DOWNLOAD_STAGE_STORE;
 		snprintf(o->msg, sizeof(o->msg), "cannot open the store in '%.400s': %s", dir,
 			 vx_strerror(rc));
 		return;
@@ -599,7 +599,7 @@ static void via_conductor(const char *dir, const struct get_req *q, struct progr
 	rc = vx_source_ctx_new(&src, NULL);
 	if (rc) {
 		o->rc = rc;
-		o->stage = VX_CONDUCTOR_STAGE_SOURCE;
+		o->stage = VX_DOWNLOAD_STAGE_SOURCE;
 		snprintf(o->msg, sizeof(o->msg), "cannot start the source layer: %s",
 			 vx_strerror(rc));
 		vx_store_close(store);
@@ -621,7 +621,7 @@ static void via_conductor(const char *dir, const struct get_req *q, struct progr
 	req.progress_arg = bar;
 	rc = vx_origin_download(store, src, &req, &res);
 	o->rc = rc;
-	o->stage = (int)res.stage;
+	o->stage = res.stage;
 	o->source_status = res.source_status;
 	snprintf(o->task_id, sizeof(o->task_id), "%s", res.task_id);
 	snprintf(o->msg, sizeof(o->msg), "%s", res.msg);
@@ -847,7 +847,7 @@ static int get_recursive(struct get_mode *m, const struct get_req *q0, const cha
 	rc = list_dir(&w, q0->url, &detail);
 	vx_source_ctx_free(src);
 	if (rc) {
-		struct get_outcome o = { .rc = rc, .stage = VX_CONDUCTOR_STAGE_SOURCE };
+		struct get_outcome o = { .rc = rc, .stage = VX_DOWNLOAD_STAGE_SOURCE };
 
 		fprintf(stderr, "vx get: cannot list '%s': %s%s%s\n", q0->url, vx_strerror(rc),
 			detail.msg[0] ? ": " : "", detail.msg);

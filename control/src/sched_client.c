@@ -24,18 +24,17 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "ctl_io.h"
 #include "vx_alloc.h"
 #include "vx_assert.h"
 #include "vx_err.h"
 #include "vx_bitmap.h"
+#include "vx_fconn.h"
 #include "vx_hash.h"
 #include "vx_log.h"
 #include "vx_net.h"
 #include "vx_time.h"
 
 #define CC_SENDQ_MAX (8u << 20)
-#define CC_RBUF_MIN  4096
 
 enum cc_state {
 	CC_DOWN = 0,
@@ -62,7 +61,7 @@ struct cc_pending {
 
 struct cc_conn {
 	enum cc_state state;
-	int fd;
+	struct vx_fconn io; /* socket (io.fd -1 while down), output queue, input buffer */
 	uint32_t idx;
 	char host[256];
 	uint16_t port;
@@ -74,13 +73,7 @@ struct cc_conn {
 	uint32_t announce_ms; /* from the hello answer */
 	uint32_t drops;	      /* times an established (UP) connection was lost */
 	uint64_t next_announce_ms;
-	uint8_t *rbuf;
-	size_t rlen;
-	size_t rcap;
-	uint8_t *wbuf;
-	size_t woff;
-	size_t wlen;
-	size_t wcap;
+	struct vx_ctl_reader rd;
 	struct cc_pending pend[VX_SCHED_CLIENT_PENDING_MAX];
 	uint32_t nr_pend;
 };
@@ -162,7 +155,7 @@ int vx_sched_client_new(struct vx_sched_client **out, const struct vx_sched_clie
 		rc = -ENOMEM;
 		goto err_free;
 	}
-	h->tag = VX_CTL_TAG_REQUEST;
+	h->tag = VX_TAG_CONTROL_REQUEST;
 	h->type = VX_CTL_HELLO;
 	h->has |= VX_CTL_F_HOST_ID | VX_CTL_F_ADDR | VX_CTL_F_PORT;
 	if (h->token.len)
@@ -171,7 +164,7 @@ int vx_sched_client_new(struct vx_sched_client **out, const struct vx_sched_clie
 		struct cc_conn *cc = &c->conns[i];
 
 		cc->idx = i;
-		cc->fd = -1;
+		vx_fconn_init(&cc->io, -1, CC_SENDQ_MAX);
 		if (!cfg->servers[i] ||
 		    vx_net_parse_hostport(cfg->servers[i], VX_NET_PORT0, cc->host, sizeof(cc->host),
 					  &cc->port))
@@ -179,9 +172,13 @@ int vx_sched_client_new(struct vx_sched_client **out, const struct vx_sched_clie
 		cc->hash = vx_hash_fnv1a(cfg->servers[i], strlen(cfg->servers[i]));
 		cc->backoff_ms = c->cfg.backoff_min_ms;
 		c->cfg.servers[i] = NULL; /* not kept: host and port are */
+		if (vx_ctl_reader_init(&cc->rd)) {
+			rc = -ENOMEM;
+			goto err_free;
+		}
 	}
 	c->tasks = vx_calloc(VX_SCHED_CLIENT_TASKS_MAX, sizeof(*c->tasks));
-	c->obuf = vx_malloc(VX_CTL_HDR_LEN + VX_CTL_FRAME_MAX);
+	c->obuf = vx_malloc(VX_FRAME_HDR_LEN + VX_CTL_FRAME_MAX);
 	c->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (!c->tasks || !c->obuf || c->epfd == -1) {
 		rc = c->epfd == -1 ? -errno : -ENOMEM;
@@ -213,11 +210,9 @@ void vx_sched_client_free(struct vx_sched_client *c)
 	for (uint32_t i = 0; i < c->cfg.nr_servers; i++) {
 		struct cc_conn *cc = &c->conns[i];
 
-		if (cc->fd >= 0)
-			close(cc->fd);
+		vx_fconn_close(&cc->io);
 		pend_fail_all(cc, -ECANCELED);
-		vx_free(cc->rbuf);
-		vx_free(cc->wbuf);
+		vx_ctl_reader_free(&cc->rd);
 	}
 	if (c->tasks) {
 		for (uint32_t i = 0; i < VX_SCHED_CLIENT_TASKS_MAX; i++) {
@@ -320,12 +315,12 @@ static void conn_down(struct vx_sched_client *c, struct cc_conn *cc, const char 
 static int conn_flush(struct vx_sched_client *c, struct cc_conn *cc)
 {
 	struct epoll_event ev = { .data.u32 = cc->idx };
-	int rc = vx__ctl_send_queued(cc->fd, cc->wbuf, &cc->woff, &cc->wlen);
+	int rc = vx_fconn_flush(&cc->io);
 
 	if (rc)
 		return rc;
-	ev.events = EPOLLIN | (cc->wlen ? EPOLLOUT : 0u);
-	epoll_ctl(c->epfd, EPOLL_CTL_MOD, cc->fd, &ev);
+	ev.events = EPOLLIN | (vx_fconn_pending(&cc->io) ? EPOLLOUT : 0u);
+	epoll_ctl(c->epfd, EPOLL_CTL_MOD, cc->io.fd, &ev);
 	return 0;
 }
 
@@ -340,33 +335,18 @@ static int conn_send(struct vx_sched_client *c, struct cc_conn *cc, struct vx_ct
 		     vx_sched_client_cb cb, void *arg)
 {
 	ssize_t n;
+	int rc;
 
 	if (cc->nr_pend == VX_SCHED_CLIENT_PENDING_MAX)
 		return -EBUSY;
-	m->tag = VX_CTL_TAG_REQUEST;
+	m->tag = VX_TAG_CONTROL_REQUEST;
 	m->rid = c->next_rid++;
-	n = vx_ctl_msg_encode(m, c->obuf, VX_CTL_HDR_LEN + VX_CTL_FRAME_MAX);
+	n = vx_ctl_msg_encode(m, c->obuf, VX_FRAME_HDR_LEN + VX_CTL_FRAME_MAX);
 	if (n < 0)
 		return (int)n;
-	if (cc->woff && cc->wlen + (size_t)n > cc->wcap) {
-		memmove(cc->wbuf, cc->wbuf + cc->woff, cc->wlen - cc->woff);
-		cc->wlen -= cc->woff;
-		cc->woff = 0;
-	}
-	if (cc->wlen + (size_t)n > CC_SENDQ_MAX)
-		return -ENOBUFS;
-	if (cc->wlen + (size_t)n > cc->wcap) {
-		size_t cap =
-			VX_MIN(VX_MAX(cc->wcap * 2, cc->wlen + (size_t)n), (size_t)CC_SENDQ_MAX);
-		uint8_t *nb = vx_realloc(cc->wbuf, cap);
-
-		if (!nb)
-			return -ENOMEM;
-		cc->wbuf = nb;
-		cc->wcap = cap;
-	}
-	memcpy(cc->wbuf + cc->wlen, c->obuf, (size_t)n);
-	cc->wlen += (size_t)n;
+	rc = vx_fconn_queue(&cc->io, c->obuf, (size_t)n, -1);
+	if (rc)
+		return rc;
 	cc->pend[cc->nr_pend++] =
 		(struct cc_pending){ .rid = m->rid,
 				     .task = is_task_request(m->type) ? task_index(c, m->task_id)
@@ -401,19 +381,20 @@ static void conn_start(struct vx_sched_client *c, struct cc_conn *cc)
 	struct sockaddr_storage ss;
 	char err[VX_NET_ERR_LEN];
 	socklen_t sl;
+	int fd;
 
 	cc_set_state(cc, CC_CONNECTING);
 	if (vx_net_resolve(cc->host, cc->port, false, &ss, &sl, err)) {
 		conn_down(c, cc, "cannot resolve");
 		return;
 	}
-	cc->fd = vx_net_tcp_dial((struct sockaddr *)&ss, sl, &o, err);
-	if (cc->fd < 0) {
-		cc->fd = -1;
+	fd = vx_net_tcp_dial((struct sockaddr *)&ss, sl, &o, err);
+	vx_fconn_init(&cc->io, fd < 0 ? -1 : fd, CC_SENDQ_MAX);
+	if (fd < 0) {
 		conn_down(c, cc, "connect");
 		return;
 	}
-	if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, cc->fd, &ev) == -1)
+	if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, cc->io.fd, &ev) == -1)
 		conn_down(c, cc, "epoll");
 }
 
@@ -471,14 +452,12 @@ static void conn_down(struct vx_sched_client *c, struct cc_conn *cc, const char 
 	vx_debug("sched client: %s:%u down: %s", cc->host, cc->port, why);
 	if (cc->state == CC_UP)
 		cc->drops++;
-	if (cc->fd >= 0) {
-		epoll_ctl(c->epfd, EPOLL_CTL_DEL, cc->fd, NULL);
-		close(cc->fd);
-		cc->fd = -1;
-	}
+	if (cc->io.fd >= 0)
+		epoll_ctl(c->epfd, EPOLL_CTL_DEL, cc->io.fd, NULL);
+	vx_fconn_close(&cc->io);
 	cc_set_state(cc, CC_DOWN);
 	cc->failed = true;
-	cc->rlen = cc->wlen = cc->woff = 0;
+	vx_ctl_reader_reset(&cc->rd);
 	cc->retry_ms = vx_now_ms() + cc->backoff_ms;
 	cc->backoff_ms = VX_MIN(cc->backoff_ms * 2, c->cfg.backoff_max_ms);
 	pend_fail_all(cc, -ECONNRESET);
@@ -499,7 +478,7 @@ static void conn_down(struct vx_sched_client *c, struct cc_conn *cc, const char 
 
 static void on_frame(struct vx_sched_client *c, struct cc_conn *cc, const struct vx_ctl_msg *m)
 {
-	if (m->tag == VX_CTL_TAG_EVENT) {
+	if (m->tag == VX_TAG_CONTROL_EVENT) {
 		struct cc_task *t = task_find(c, m->task_id);
 
 		if (t && m->event == VX_CTL_EV_BACK_TO_SOURCE)
@@ -550,44 +529,46 @@ static void on_frame(struct vx_sched_client *c, struct cc_conn *cc, const struct
 	}
 }
 
-static void on_readable(struct vx_sched_client *c, struct cc_conn *cc)
+struct cc_in {
+	struct vx_sched_client *c;
+	struct cc_conn *cc;
+};
+
+/* vx_fconn input: cuts frames and handles each; -EPIPE once the connection went down. */
+static ssize_t cc_parse(void *arg, const uint8_t *in, size_t len)
 {
-	size_t off = 0;
-	ssize_t n;
+	struct vx_sched_client *c = ((struct cc_in *)arg)->c;
+	struct cc_conn *cc = ((struct cc_in *)arg)->cc;
+	size_t left = len;
 
-	if (vx_ctl_rbuf_reserve(&cc->rbuf, &cc->rcap, cc->rlen, CC_RBUF_MIN)) {
-		conn_down(c, cc, "out of memory");
-		return;
-	}
-	n = recv(cc->fd, cc->rbuf + cc->rlen, cc->rcap - cc->rlen, MSG_DONTWAIT);
-	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR)) {
-		conn_down(c, cc, n == 0 ? "closed by scheduler" : "recv failed");
-		return;
-	}
-	if (n < 0)
-		return;
-	cc->rlen += (size_t)n;
-	while (off < cc->rlen && cc->state != CC_DOWN) {
-		struct vx_ctl_frame f;
+	while (left > 0) {
+		struct vx_frame f;
 		struct vx_ctl_msg m;
-		ssize_t len =
-			vx_ctl_frame_peek(cc->rbuf + off, cc->rlen - off, VX_CTL_FRAME_MAX, &f);
+		ssize_t used = vx_ctl_reader_feed(&cc->rd, in, left, &f);
 
-		if (len == -EAGAIN)
+		if (used == -EAGAIN)
 			break;
-		if (len < 0 ||
-		    vx_ctl_msg_decode(f.tag, cc->rbuf + off + VX_CTL_HDR_LEN, f.length, &m)) {
+		if (used < 0 || vx_ctl_msg_decode(f.hdr.tag, f.value, f.value_len, &m)) {
 			conn_down(c, cc, "malformed frame from scheduler");
-			return;
+			return -EPIPE;
 		}
 		on_frame(c, cc, &m);
 		vx_ctl_msg_release(&m);
-		off += (size_t)len;
+		if (cc->state == CC_DOWN)
+			return -EPIPE;
+		in += used;
+		left -= (size_t)used;
 	}
-	if (cc->state == CC_DOWN)
-		return;
-	memmove(cc->rbuf, cc->rbuf + off, cc->rlen - off);
-	cc->rlen -= off;
+	return (ssize_t)len;
+}
+
+static void on_readable(struct vx_sched_client *c, struct cc_conn *cc)
+{
+	struct cc_in ci = { c, cc };
+	ssize_t n = vx_fconn_read(&cc->io, cc_parse, &ci);
+
+	if (n < 0 && n != -EPIPE)
+		conn_down(c, cc, n == -ECONNRESET ? "closed by scheduler" : "recv failed");
 }
 
 static void on_connected(struct vx_sched_client *c, struct cc_conn *cc)
@@ -595,7 +576,7 @@ static void on_connected(struct vx_sched_client *c, struct cc_conn *cc)
 	int err = 0;
 	socklen_t len = sizeof(err);
 
-	if (getsockopt(cc->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1 || err) {
+	if (getsockopt(cc->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1 || err) {
 		conn_down(c, cc, "connect failed");
 		return;
 	}

@@ -2,11 +2,11 @@
 /*
  * sched_server.c: `vx scheduler` as a service: one thread, one epoll set, non-blocking sockets.
  *
- * A connection reads into a buffer that grows to at most one frame (header + VX_CTL_FRAME_MAX)
- * and writes through a queue bounded by cfg.sendq_max; a peer whose queue overflows is dropped
- * rather than buffered without end. Frames are checked by vx_ctl_frame_peek() before their value
- * is read; a value that does not decode closes the connection (the stream cannot be trusted any
- * more); a request that decodes but cannot be served gets an error response. After every loop
+ * A connection reads through vortex's control-frame reader (vx_ctl_cbor.h: lengths are checked
+ * on the header, a value is at most VX_CTL_FRAME_MAX) and writes through a queue bounded by
+ * cfg.sendq_max; a peer whose queue overflows is dropped rather than buffered without end. A
+ * broken stream or a value that does not decode closes the connection (the stream cannot be
+ * trusted any more); a request that decodes but cannot be served gets an error response. After every loop
  * turn the scheduler's pushes are sent and the database writes of the turn are committed. Once a
  * second the scheduler's timers run and idle connections are closed.
  */
@@ -23,11 +23,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "ctl_io.h"
 #include "vx_alloc.h"
 #include "vx_assert.h"
 #include "vx_ctl_msg.h"
 #include "vx_err.h"
+#include "vx_fconn.h"
 #include "vx_log.h"
 #include "vx_net.h"
 #include "vx_time.h"
@@ -36,22 +36,15 @@
 
 #define SRV_LISTEN_ID UINT64_MAX
 #define SRV_STOP_ID   (UINT64_MAX - 1)
-#define SRV_RBUF_MIN  4096
 #define SRV_TICK_MS   1000
 #define SRV_EVENTS    256
 
 struct srv_conn {
-	int fd;
+	struct vx_fconn io; /* socket, output queue (cfg.sendq_max), input buffer */
 	uint32_t slot;
 	uint32_t host; /* VX_SCHED_NO_HOST until hello */
 	bool want_out; /* EPOLLOUT armed */
-	uint8_t *rbuf;
-	size_t rlen;
-	size_t rcap;
-	uint8_t *wbuf;
-	size_t woff; /* sent bytes at the head of wbuf */
-	size_t wlen;
-	size_t wcap;
+	struct vx_ctl_reader rd;
 	uint64_t rx_ms; /* last frame received */
 	uint64_t born_ms;
 };
@@ -128,7 +121,7 @@ int vx_sched_server_new(struct vx_sched_server **out, const struct vx_sched_serv
 		return -ENOMEM;
 	srv->cfg = *cfg;
 	srv->lfd = srv->epfd = -1;
-	srv->ocap = VX_CTL_HDR_LEN + VX_CTL_FRAME_MAX;
+	srv->ocap = VX_FRAME_HDR_LEN + VX_CTL_FRAME_MAX;
 	srv->obuf = vx_malloc(srv->ocap);
 	srv->conns = vx_calloc(cfg->conns_max, sizeof(*srv->conns));
 	if (!srv->obuf || !srv->conns) {
@@ -172,12 +165,11 @@ static void conn_close(struct vx_sched_server *srv, struct srv_conn *c, const ch
 	vx_debug("scheduler: closing connection %u: %s", c->slot, why);
 	if (c->host != VX_SCHED_NO_HOST && vx_sched_host_ctx(srv->sched, c->host) == c)
 		vx_sched_host_silent(srv->sched, c->host, now);
-	epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-	close(c->fd);
+	epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->io.fd, NULL);
+	vx_fconn_close(&c->io);
 	srv->conns[c->slot] = NULL;
 	srv->nr_conns--;
-	vx_free(c->rbuf);
-	vx_free(c->wbuf);
+	vx_ctl_reader_free(&c->rd);
 	vx_free(c);
 }
 
@@ -188,43 +180,17 @@ static void conn_arm_out(struct vx_sched_server *srv, struct srv_conn *c, bool o
 	if (c->want_out == on)
 		return;
 	c->want_out = on;
-	epoll_ctl(srv->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+	epoll_ctl(srv->epfd, EPOLL_CTL_MOD, c->io.fd, &ev);
 }
 
 /* Sends what is queued; returns 0, or a negative errno when the connection is broken. */
 static int conn_flush(struct vx_sched_server *srv, struct srv_conn *c)
 {
-	int rc = vx__ctl_send_queued(c->fd, c->wbuf, &c->woff, &c->wlen);
+	int rc = vx_fconn_flush(&c->io);
 
 	if (rc)
 		return rc;
-	conn_arm_out(srv, c, c->wlen != 0);
-	return 0;
-}
-
-/* Queues one encoded frame; -ENOBUFS when the peer's queue would pass sendq_max. */
-static int conn_queue(struct vx_sched_server *srv, struct srv_conn *c, const uint8_t *p, size_t n)
-{
-	if (c->woff && c->wlen + n > c->wcap) {
-		memmove(c->wbuf, c->wbuf + c->woff, c->wlen - c->woff);
-		c->wlen -= c->woff;
-		c->woff = 0;
-	}
-	if (c->wlen + n > srv->cfg.sendq_max)
-		return -ENOBUFS;
-	if (c->wlen + n > c->wcap) {
-		size_t cap = VX_MAX(c->wcap * 2, c->wlen + n);
-		uint8_t *nb;
-
-		cap = VX_MIN(cap, (size_t)srv->cfg.sendq_max);
-		nb = vx_realloc(c->wbuf, cap);
-		if (!nb)
-			return -ENOMEM;
-		c->wbuf = nb;
-		c->wcap = cap;
-	}
-	memcpy(c->wbuf + c->wlen, p, n);
-	c->wlen += n;
+	conn_arm_out(srv, c, vx_fconn_pending(&c->io) != 0);
 	return 0;
 }
 
@@ -239,7 +205,7 @@ static int conn_send(struct vx_sched_server *srv, struct srv_conn *c, const stru
 		       vx_strerror((int)n));
 		return 0;
 	}
-	rc = conn_queue(srv, c, srv->obuf, (size_t)n);
+	rc = vx_fconn_queue(&c->io, srv->obuf, (size_t)n, -1);
 	if (!rc)
 		rc = conn_flush(srv, c);
 	if (rc) {
@@ -269,18 +235,20 @@ static void on_accept(struct vx_sched_server *srv)
 		for (slot = 0; srv->conns[slot]; slot++)
 			;
 		c = vx_calloc(1, sizeof(*c));
-		if (!c) {
+		if (!c || vx_ctl_reader_init(&c->rd)) {
+			vx_free(c);
 			close(fd);
 			continue;
 		}
 		(void)vx_net_set_opts(fd, &nodelay);
-		c->fd = fd;
+		vx_fconn_init(&c->io, fd, srv->cfg.sendq_max);
 		c->slot = slot;
 		c->host = VX_SCHED_NO_HOST;
 		c->rx_ms = c->born_ms = vx_now_ms();
 		ev.data.u64 = slot;
 		if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
 			close(fd);
+			vx_ctl_reader_free(&c->rd);
 			vx_free(c);
 			continue;
 		}
@@ -294,7 +262,7 @@ static void on_accept(struct vx_sched_server *srv)
 static void resp_init(struct vx_ctl_msg *r, const struct vx_ctl_msg *req, int status)
 {
 	memset(r, 0, sizeof(*r));
-	r->tag = VX_CTL_TAG_RESPONSE;
+	r->tag = VX_TAG_CONTROL_RESPONSE;
 	r->type = req->type;
 	r->rid = req->rid;
 	r->status = status;
@@ -541,24 +509,34 @@ answer:
 	return conn_send(srv, c, &r);
 }
 
-/* Cuts complete frames out of the receive buffer; returns -EPIPE when the conn was closed. */
-static int conn_parse(struct vx_sched_server *srv, struct srv_conn *c)
-{
-	size_t off = 0;
-	int rc = 0;
+struct conn_in {
+	struct vx_sched_server *srv;
+	struct srv_conn *c;
+};
 
-	while (off < c->rlen) {
-		struct vx_ctl_frame f;
+/*
+ * vx_fconn input: feeds received bytes to the reader and serves each request. Uses every byte,
+ * or returns -EPIPE once the connection was closed (and freed).
+ */
+static ssize_t conn_parse(void *arg, const uint8_t *in, size_t len)
+{
+	struct vx_sched_server *srv = ((struct conn_in *)arg)->srv;
+	struct srv_conn *c = ((struct conn_in *)arg)->c;
+	size_t left = len;
+
+	while (left > 0) {
+		struct vx_frame f;
 		struct vx_ctl_msg m;
-		ssize_t n = vx_ctl_frame_peek(c->rbuf + off, c->rlen - off, VX_CTL_FRAME_MAX, &f);
+		ssize_t n = vx_ctl_reader_feed(&c->rd, in, left, &f);
+		int rc;
 
 		if (n == -EAGAIN)
 			break;
-		if (n < 0 || f.tag != VX_CTL_TAG_REQUEST) {
-			conn_close(srv, c, n < 0 ? vx_strerror((int)n) : "not a request");
+		if (n < 0 || f.hdr.tag != VX_TAG_CONTROL_REQUEST) {
+			conn_close(srv, c, n < 0 ? vx_ctl_reader_why(&c->rd) : "not a request");
 			return -EPIPE;
 		}
-		rc = vx_ctl_msg_decode(f.tag, c->rbuf + off + VX_CTL_HDR_LEN, f.length, &m);
+		rc = vx_ctl_msg_decode(f.hdr.tag, f.value, f.value_len, &m);
 		if (rc) {
 			vx_info("scheduler: dropping a peer that sent a bad frame: %s",
 				vx_strerror(rc));
@@ -570,43 +548,26 @@ static int conn_parse(struct vx_sched_server *srv, struct srv_conn *c)
 		vx_ctl_msg_release(&m);
 		if (rc)
 			return rc;
-		off += (size_t)n;
+		in += n;
+		left -= (size_t)n;
 	}
-	if (off) {
-		memmove(c->rbuf, c->rbuf + off, c->rlen - off);
-		c->rlen -= off;
-	}
-	return 0;
+	return (ssize_t)len;
 }
 
 static void on_readable(struct vx_sched_server *srv, struct srv_conn *c)
 {
-	for (int rounds = 0; rounds < 16; rounds++) {
-		ssize_t n;
+	struct conn_in ci = { srv, c };
 
-		if (vx_ctl_rbuf_reserve(&c->rbuf, &c->rcap, c->rlen, SRV_RBUF_MIN)) {
-			conn_close(srv, c, "out of memory");
+	for (int rounds = 0; rounds < 16; rounds++) {
+		ssize_t n = vx_fconn_read(&c->io, conn_parse, &ci);
+
+		if (n == -EPIPE)
+			return; /* closed while serving */
+		if (n < 0) {
+			conn_close(srv, c, n == -ECONNRESET ? "peer closed" : vx_strerror((int)n));
 			return;
 		}
-		if (c->rlen == c->rcap) {
-			/* a full buffer that does not parse is a frame over the limit */
-			conn_close(srv, c, "frame too large");
-			return;
-		}
-		n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, MSG_DONTWAIT);
-		if (n == 0) {
-			conn_close(srv, c, "peer closed");
-			return;
-		}
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN)
-				conn_close(srv, c, strerror(errno));
-			return;
-		}
-		c->rlen += (size_t)n;
-		if (conn_parse(srv, c))
+		if (n == 0)
 			return;
 	}
 }
@@ -625,7 +586,7 @@ static void send_events(struct vx_sched_server *srv)
 		if (!c)
 			continue;
 		memset(&m, 0, sizeof(m));
-		m.tag = VX_CTL_TAG_EVENT;
+		m.tag = VX_TAG_CONTROL_EVENT;
 		m.type = VX_CTL_EVENT;
 		m.event = ev.kind;
 		m.task_id = (struct vx_ctl_str){ ev.task_id, 64 };

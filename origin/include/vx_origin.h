@@ -33,6 +33,7 @@
 #include <stdint.h>
 
 #include "vx_compiler.h"
+#include "vx_download.h"
 #include "vx_store.h"
 
 struct vx_source_ctx;
@@ -52,17 +53,6 @@ struct vx_source_stat;
 #define VX_ORIGIN_STREAM_BUFS 4u
 /* Bytes of one spool buffer of an unsized download. */
 #define VX_ORIGIN_SPOOL_CHUNK (1u << 20)
-
-/* Where a download stands or stopped. */
-enum vx_conductor_stage {
-	VX_CONDUCTOR_STAGE_REQUEST = 0, /* checking the request: URL, digest, options */
-	VX_CONDUCTOR_STAGE_OUTPUT = 1,	/* checking the output path before any download */
-	VX_CONDUCTOR_STAGE_SOURCE = 2,	/* stat or ranged reads of the origin */
-	VX_CONDUCTOR_STAGE_STORE = 3,	/* opening the task or writing pieces */
-	VX_CONDUCTOR_STAGE_DIGEST = 4,	/* checking the whole-content digest */
-	VX_CONDUCTOR_STAGE_EXPORT = 5,	/* putting the content at the output path */
-	VX_CONDUCTOR_STAGE_DONE = 6,	/* finished */
-};
 
 /* Counters passed to the progress callback and kept in the result. */
 struct vx_conductor_progress {
@@ -105,7 +95,7 @@ struct vx_conductor_result {
 	uint64_t piece_length;		     /* of the plan; 0 when not fixed */
 	bool reused;			     /* the store already held the complete content */
 	struct vx_conductor_progress totals; /* final counters */
-	enum vx_conductor_stage stage;	     /* VX_CONDUCTOR_STAGE_DONE, or where it failed */
+	enum vx_download_stage stage;	     /* VX_DOWNLOAD_STAGE_DONE, or where it failed */
 	int source_status;		     /* origin status (HTTP 404...) of a source failure */
 	char msg[VX_CONDUCTOR_MSG_MAX];	     /* one line for humans when it failed, else "" */
 };

@@ -51,10 +51,10 @@
 /* ------------------------------------------------------------------------------------------- */
 /* Messages                                                                                    */
 
-static void set_msg(struct vx_conductor_result *res, enum vx_conductor_stage stage, const char *fmt,
+static void set_msg(struct vx_conductor_result *res, enum vx_download_stage stage, const char *fmt,
 		    ...) VX_PRINTF(3, 4);
 
-static void set_msg(struct vx_conductor_result *res, enum vx_conductor_stage stage, const char *fmt,
+static void set_msg(struct vx_conductor_result *res, enum vx_download_stage stage, const char *fmt,
 		    ...)
 {
 	va_list ap;
@@ -80,7 +80,7 @@ static void source_msg(struct vx_conductor_result *res, const char *what,
 		d.msg[--n] = '\0';
 	res->source_status = detail->status;
 	vx_source_error_format(&d, line, sizeof(line));
-	set_msg(res, VX_CONDUCTOR_STAGE_SOURCE, "%s: %s", what, line);
+	set_msg(res, VX_DOWNLOAD_STAGE_SOURCE, "%s: %s", what, line);
 }
 
 /* Rewrites the message of a failure a time limit caused as "timed out after N ms (...)". */
@@ -154,13 +154,13 @@ static int run_source_fail(struct run *r, const char *what, int err,
 			   const struct vx_source_error *detail)
 {
 	if (err == -ECANCELED && run_cancelled(r)) {
-		set_msg(r->res, VX_CONDUCTOR_STAGE_SOURCE, "cancelled");
+		set_msg(r->res, VX_DOWNLOAD_STAGE_SOURCE, "cancelled");
 		return -ECANCELED;
 	}
 	if (detail && detail->err)
 		source_msg(r->res, what, detail);
 	else
-		set_msg(r->res, VX_CONDUCTOR_STAGE_SOURCE, "%s: %s", what, vx_strerror(err));
+		set_msg(r->res, VX_DOWNLOAD_STAGE_SOURCE, "%s: %s", what, vx_strerror(err));
 	if ((detail && detail->timed_out) || run_expired(r))
 		return timed_out_msg(r->res, vx_now_ms() - r->start_ms);
 	return err;
@@ -256,7 +256,7 @@ static int put_piece(struct run *r, uint32_t number, const uint8_t *buf,
 	rc = pwrite_all(fd, buf, len, io->offset);
 	if (rc) {
 		vx_store_piece_abort(r->t, number, rc);
-		set_msg(r->res, VX_CONDUCTOR_STAGE_STORE, "writing piece %u: %s", number,
+		set_msg(r->res, VX_DOWNLOAD_STAGE_STORE, "writing piece %u: %s", number,
 			vx_strerror(rc));
 		return rc;
 	}
@@ -264,7 +264,7 @@ static int put_piece(struct run *r, uint32_t number, const uint8_t *buf,
 	done.cost_ms = cost_us / 1000u;
 	rc = vx_store_piece_commit(r->t, number, &done);
 	if (rc) {
-		set_msg(r->res, VX_CONDUCTOR_STAGE_STORE, "committing piece %u: %s", number,
+		set_msg(r->res, VX_DOWNLOAD_STAGE_STORE, "committing piece %u: %s", number,
 			vx_strerror(rc));
 		return rc;
 	}
@@ -463,7 +463,7 @@ static int ranged_start(struct run *r, struct ranged *c, struct slot *s, uint32_
 		return 1;
 	}
 	if (rc) {
-		set_msg(r->res, VX_CONDUCTOR_STAGE_STORE, "reserving piece %u: %s", n,
+		set_msg(r->res, VX_DOWNLOAD_STAGE_STORE, "reserving piece %u: %s", n,
 			vx_strerror(rc));
 		return rc;
 	}
@@ -485,8 +485,7 @@ static int ranged_start(struct run *r, struct ranged *c, struct slot *s, uint32_
 	if (rc) {
 		slot_set_idle(c, s);
 		vx_store_piece_abort(r->t, n, 0);
-		set_msg(r->res, VX_CONDUCTOR_STAGE_SOURCE, "submitting a read: %s",
-			vx_strerror(rc));
+		set_msg(r->res, VX_DOWNLOAD_STAGE_SOURCE, "submitting a read: %s", vx_strerror(rc));
 		return rc;
 	}
 	return 0;
@@ -578,13 +577,13 @@ static int fetch_ranged(struct run *r, struct vx_source_ctx *src, struct vx_sour
 	nr_slots = VX_MIN(nr_slots, VX_ORIGIN_PARALLEL_MAX);
 	nr_slots = VX_MIN(nr_slots, count);
 	if (ranged_init(&c, nr_slots, r->res->piece_length, count)) {
-		set_msg(r->res, VX_CONDUCTOR_STAGE_STORE, "out of memory for %u piece buffers",
+		set_msg(r->res, VX_DOWNLOAD_STAGE_STORE, "out of memory for %u piece buffers",
 			nr_slots);
 		return -ENOMEM;
 	}
 	c.obj = obj;
 	c.src = src;
-	r->res->stage = VX_CONDUCTOR_STAGE_SOURCE;
+	r->res->stage = VX_DOWNLOAD_STAGE_SOURCE;
 	for (;;) {
 		rc = run_check(r);
 		if (rc)
@@ -603,7 +602,7 @@ static int fetch_ranged(struct run *r, struct vx_source_ctx *src, struct vx_sour
 		/* Only pieces other writers hold are left: wait for the first of them. */
 		rc = vx_store_piece_wait(r->t, c.deferred[0], VX_ORIGIN_TICK_MS);
 		if (rc && rc != -ETIMEDOUT) {
-			set_msg(r->res, VX_CONDUCTOR_STAGE_STORE, "waiting for piece %u: %s",
+			set_msg(r->res, VX_DOWNLOAD_STAGE_STORE, "waiting for piece %u: %s",
 				c.deferred[0], vx_strerror(rc));
 			break;
 		}
@@ -816,7 +815,7 @@ static int stream_put_piece(struct run *r, struct stream *st, struct sbuf *b)
 		if (rc == 0)
 			return put_piece(r, n, b->data, &io, b->start_ns);
 		if (rc != -EBUSY) {
-			set_msg(r->res, VX_CONDUCTOR_STAGE_STORE, "reserving piece %u: %s", n,
+			set_msg(r->res, VX_DOWNLOAD_STAGE_STORE, "reserving piece %u: %s", n,
 				vx_strerror(rc));
 			return rc;
 		}
@@ -826,7 +825,7 @@ static int stream_put_piece(struct run *r, struct stream *st, struct sbuf *b)
 		}
 		rc = vx_store_piece_wait(r->t, n, VX_ORIGIN_TICK_MS);
 		if (rc && rc != -ETIMEDOUT) {
-			set_msg(r->res, VX_CONDUCTOR_STAGE_STORE, "waiting for piece %u: %s", n,
+			set_msg(r->res, VX_DOWNLOAD_STAGE_STORE, "waiting for piece %u: %s", n,
 				vx_strerror(rc));
 			return rc;
 		}
@@ -842,7 +841,7 @@ static int stream_put_chunk(struct run *r, int fd, struct sbuf *b)
 	int rc = pwrite_all(fd, b->data, b->fill, b->index * VX_ORIGIN_SPOOL_CHUNK);
 
 	if (rc) {
-		set_msg(r->res, VX_CONDUCTOR_STAGE_STORE, "writing the spool file: %s",
+		set_msg(r->res, VX_DOWNLOAD_STAGE_STORE, "writing the spool file: %s",
 			vx_strerror(rc));
 		return rc;
 	}
@@ -881,11 +880,10 @@ static int stream_run(struct run *r, struct stream *st, struct vx_source_ctx *sr
 	rd.sink = stream_sink;
 	rd.done = stream_done;
 	rd.arg = st;
-	r->res->stage = VX_CONDUCTOR_STAGE_SOURCE;
+	r->res->stage = VX_DOWNLOAD_STAGE_SOURCE;
 	rc = vx_source_read_submit(obj, &rd, &st->read_id);
 	if (rc) {
-		set_msg(r->res, VX_CONDUCTOR_STAGE_SOURCE, "submitting a read: %s",
-			vx_strerror(rc));
+		set_msg(r->res, VX_DOWNLOAD_STAGE_SOURCE, "submitting a read: %s", vx_strerror(rc));
 		return rc;
 	}
 	for (;;) {
@@ -940,7 +938,7 @@ static int stream_run(struct run *r, struct stream *st, struct vx_source_ctx *sr
 		run_report(r, partial);
 	}
 	if (st->over_limit) {
-		set_msg(r->res, VX_CONDUCTOR_STAGE_STORE,
+		set_msg(r->res, VX_DOWNLOAD_STAGE_STORE,
 			"the object is larger than the %llu bytes the store has room for",
 			(unsigned long long)st->limit);
 		return -ENOSPC;
@@ -983,14 +981,14 @@ static int stream_settle(struct run *r, const uint32_t *deferred, uint32_t nr, b
 				break;
 			}
 			if (rc != -EBUSY) {
-				set_msg(r->res, VX_CONDUCTOR_STAGE_STORE, "reserving piece %u: %s",
+				set_msg(r->res, VX_DOWNLOAD_STAGE_STORE, "reserving piece %u: %s",
 					n, vx_strerror(rc));
 				return rc;
 			}
 			rc = vx_store_piece_wait(r->t, n, VX_ORIGIN_TICK_MS);
 			if (rc && rc != -ETIMEDOUT) {
-				set_msg(r->res, VX_CONDUCTOR_STAGE_STORE,
-					"waiting for piece %u: %s", n, vx_strerror(rc));
+				set_msg(r->res, VX_DOWNLOAD_STAGE_STORE, "waiting for piece %u: %s",
+					n, vx_strerror(rc));
 				return rc;
 			}
 			rc = run_check(r);
@@ -1018,7 +1016,7 @@ static int fetch_stream(struct run *r, struct vx_source_ctx *src, struct vx_sour
 	deferred = vx_mallocarray(count, sizeof(*deferred));
 	if (!counted || !deferred) {
 		rc = -ENOMEM;
-		set_msg(r->res, VX_CONDUCTOR_STAGE_STORE, "out of memory for %u pieces", count);
+		set_msg(r->res, VX_DOWNLOAD_STAGE_STORE, "out of memory for %u pieces", count);
 		goto out;
 	}
 	r->counted = counted;
@@ -1029,7 +1027,7 @@ static int fetch_stream(struct run *r, struct vx_source_ctx *src, struct vx_sour
 
 		if (stream_init(&st, r->t, r->res->piece_length, clen, clen)) {
 			rc = -ENOMEM;
-			set_msg(r->res, VX_CONDUCTOR_STAGE_STORE,
+			set_msg(r->res, VX_DOWNLOAD_STAGE_STORE,
 				"out of memory for %u piece buffers", VX_ORIGIN_STREAM_BUFS);
 			break;
 		}
@@ -1066,7 +1064,7 @@ int vx_origin_stat(struct vx_source_ctx *src, const char *url, const char *const
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	res->stage = VX_CONDUCTOR_STAGE_SOURCE;
+	res->stage = VX_DOWNLOAD_STAGE_SOURCE;
 	res->source_status = 0;
 	res->msg[0] = '\0';
 	opts.headers = headers;
@@ -1076,14 +1074,14 @@ int vx_origin_stat(struct vx_source_ctx *src, const char *url, const char *const
 	if (rc) {
 		source_msg(res, "cannot get the source", &detail);
 		if (rc == VX_EURL)
-			res->stage = VX_CONDUCTOR_STAGE_REQUEST;
+			res->stage = VX_DOWNLOAD_STAGE_REQUEST;
 		else if (detail.timed_out || (timeout_ms && vx_now_ms() - start_ms >= timeout_ms))
 			rc = timed_out_msg(res, vx_now_ms() - start_ms);
 		return rc;
 	}
 	st = vx_source_obj_stat(obj);
 	if (st->is_dir) {
-		set_msg(res, VX_CONDUCTOR_STAGE_SOURCE, "'%s' is a directory at the source", url);
+		set_msg(res, VX_DOWNLOAD_STAGE_SOURCE, "'%s' is a directory at the source", url);
 		vx_source_obj_free(obj);
 		return -EISDIR;
 	}
@@ -1115,10 +1113,10 @@ static int fetch_source_run(struct vx_store_task *t, struct vx_source_ctx *src,
 	res->piece_length = info.piece_length;
 	res->totals.content_length = info.content_length;
 	res->totals.piece_count = info.piece_count;
-	res->stage = VX_CONDUCTOR_STAGE_SOURCE;
+	res->stage = VX_DOWNLOAD_STAGE_SOURCE;
 	run_init(&r, req, res, t, start_ms);
 	if (!req->url) {
-		set_msg(res, VX_CONDUCTOR_STAGE_REQUEST, "a URL is required");
+		set_msg(res, VX_DOWNLOAD_STAGE_REQUEST, "a URL is required");
 		return -EINVAL;
 	}
 	if (!origin) {
@@ -1129,13 +1127,13 @@ static int fetch_source_run(struct vx_store_task *t, struct vx_source_ctx *src,
 		origin = &own;
 	}
 	if (origin->content_length < 0) {
-		set_msg(res, VX_CONDUCTOR_STAGE_SOURCE,
+		set_msg(res, VX_DOWNLOAD_STAGE_SOURCE,
 			"the origin gives no content length for '%s': fetch it unsized", req->url);
 		rc = -EINVAL;
 		goto out;
 	}
 	if ((uint64_t)origin->content_length != info.content_length) {
-		set_msg(res, VX_CONDUCTOR_STAGE_SOURCE,
+		set_msg(res, VX_DOWNLOAD_STAGE_SOURCE,
 			"the origin has %lld bytes for '%s', the task %llu",
 			(long long)origin->content_length, req->url,
 			(unsigned long long)info.content_length);
@@ -1158,7 +1156,7 @@ static int fetch_source_run(struct vx_store_task *t, struct vx_source_ctx *src,
 		vx_store_task_info(t, &info);
 		if (info.finished_count != info.piece_count) {
 			/* Never expected: every mode ends only when each piece is settled. */
-			set_msg(res, VX_CONDUCTOR_STAGE_STORE, "%u of %u pieces still missing",
+			set_msg(res, VX_DOWNLOAD_STAGE_STORE, "%u of %u pieces still missing",
 				info.piece_count - info.finished_count, info.piece_count);
 			rc = -EAGAIN;
 		}
@@ -1203,20 +1201,20 @@ static int fetch_unsized_run(struct vx_store *store, struct vx_source_ctx *src,
 
 	*out = NULL;
 	memset(res, 0, sizeof(*res));
-	res->stage = VX_CONDUCTOR_STAGE_REQUEST;
+	res->stage = VX_DOWNLOAD_STAGE_REQUEST;
 	run_init(&r, req, res, NULL, start_ms);
 	if (!tp || !tp->id || strlen(tp->id) != VX_TASK_ID_LEN || !spool_dir || !req->url) {
-		set_msg(res, VX_CONDUCTOR_STAGE_REQUEST,
+		set_msg(res, VX_DOWNLOAD_STAGE_REQUEST,
 			"a task id, a spool directory and a URL are required");
 		return -EINVAL;
 	}
 	memcpy(res->task_id, tp->id, VX_TASK_ID_LEN);
 	if ((size_t)snprintf(path, sizeof(path), "%s/.vx-spool-%.16s-XXXXXX", spool_dir, tp->id) >=
 	    sizeof(path)) {
-		set_msg(res, VX_CONDUCTOR_STAGE_REQUEST, "spool directory name too long");
+		set_msg(res, VX_DOWNLOAD_STAGE_REQUEST, "spool directory name too long");
 		return -ENAMETOOLONG;
 	}
-	res->stage = VX_CONDUCTOR_STAGE_SOURCE;
+	res->stage = VX_DOWNLOAD_STAGE_SOURCE;
 	if (!origin) {
 		rc = vx_origin_stat(src, req->url, req->headers, req->nr_headers, req->timeout_ms,
 				    &own, res);
@@ -1226,7 +1224,7 @@ static int fetch_unsized_run(struct vx_store *store, struct vx_source_ctx *src,
 	}
 	room = store_room(store);
 	if (origin->content_length >= 0 && (uint64_t)origin->content_length > room) {
-		set_msg(res, VX_CONDUCTOR_STAGE_STORE,
+		set_msg(res, VX_DOWNLOAD_STAGE_STORE,
 			"the object's %lld bytes do not fit in the store's %llu bytes of room",
 			(long long)origin->content_length, (unsigned long long)room);
 		rc = -ENOSPC;
@@ -1235,12 +1233,12 @@ static int fetch_unsized_run(struct vx_store *store, struct vx_source_ctx *src,
 	fd = mkostemp(path, O_CLOEXEC);
 	if (fd == -1) {
 		rc = -errno;
-		set_msg(res, VX_CONDUCTOR_STAGE_STORE, "creating a spool file in '%s': %s",
+		set_msg(res, VX_DOWNLOAD_STAGE_STORE, "creating a spool file in '%s': %s",
 			spool_dir, vx_strerror(rc));
 		goto out;
 	}
 	if (stream_init(&st, NULL, VX_ORIGIN_SPOOL_CHUNK, UINT64_MAX, room)) {
-		set_msg(res, VX_CONDUCTOR_STAGE_STORE, "out of memory for the spool buffers");
+		set_msg(res, VX_DOWNLOAD_STAGE_STORE, "out of memory for the spool buffers");
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -1262,10 +1260,10 @@ static int fetch_unsized_run(struct vx_store *store, struct vx_source_ctx *src,
 	res->piece_length = p.piece_length;
 	res->totals.content_length = size;
 	res->totals.piece_count = vx_piece_count(size, p.piece_length);
-	res->stage = VX_CONDUCTOR_STAGE_STORE;
+	res->stage = VX_DOWNLOAD_STAGE_STORE;
 	rc = vx_store_task_import(store, &p, path, use, out);
 	if (rc) {
-		set_msg(res, VX_CONDUCTOR_STAGE_STORE, "importing %llu bytes as task %s: %s",
+		set_msg(res, VX_DOWNLOAD_STAGE_STORE, "importing %llu bytes as task %s: %s",
 			(unsigned long long)size, res->task_id, vx_strerror(rc));
 		goto out;
 	}
@@ -1329,39 +1327,39 @@ static int check_output(const char *path, bool overwrite, struct vx_conductor_re
 	struct stat st;
 
 	if (!path[0] || path[strlen(path) - 1] == '/') {
-		set_msg(res, VX_CONDUCTOR_STAGE_OUTPUT, "output '%s' is not a file name", path);
+		set_msg(res, VX_DOWNLOAD_STAGE_OUTPUT, "output '%s' is not a file name", path);
 		return -EISDIR;
 	}
 	if (dir_of(path, dir, sizeof(dir))) {
-		set_msg(res, VX_CONDUCTOR_STAGE_OUTPUT, "output path too long");
+		set_msg(res, VX_DOWNLOAD_STAGE_OUTPUT, "output path too long");
 		return -ENAMETOOLONG;
 	}
 	if (stat(dir, &st) != 0) {
 		int err = -errno;
 
-		set_msg(res, VX_CONDUCTOR_STAGE_OUTPUT, "output directory '%s': %s", dir,
+		set_msg(res, VX_DOWNLOAD_STAGE_OUTPUT, "output directory '%s': %s", dir,
 			vx_strerror(err));
 		return err;
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		set_msg(res, VX_CONDUCTOR_STAGE_OUTPUT, "output directory '%s' is not a directory",
+		set_msg(res, VX_DOWNLOAD_STAGE_OUTPUT, "output directory '%s' is not a directory",
 			dir);
 		return -ENOTDIR;
 	}
 	if (access(dir, W_OK | X_OK) != 0) {
 		int err = -errno;
 
-		set_msg(res, VX_CONDUCTOR_STAGE_OUTPUT, "output directory '%s' is not writable: %s",
+		set_msg(res, VX_DOWNLOAD_STAGE_OUTPUT, "output directory '%s' is not writable: %s",
 			dir, vx_strerror(err));
 		return err;
 	}
 	if (lstat(path, &st) == 0) {
 		if (S_ISDIR(st.st_mode)) {
-			set_msg(res, VX_CONDUCTOR_STAGE_OUTPUT, "output '%s' is a directory", path);
+			set_msg(res, VX_DOWNLOAD_STAGE_OUTPUT, "output '%s' is a directory", path);
 			return -EISDIR;
 		}
 		if (!overwrite) {
-			set_msg(res, VX_CONDUCTOR_STAGE_OUTPUT,
+			set_msg(res, VX_DOWNLOAD_STAGE_OUTPUT,
 				"output '%s' exists (use --overwrite to replace it)", path);
 			return -EEXIST;
 		}
@@ -1376,26 +1374,26 @@ static int finish(struct vx_store_task *t, const struct vx_conductor_request *re
 	int rc;
 
 	if (want) {
-		res->stage = VX_CONDUCTOR_STAGE_DIGEST;
+		res->stage = VX_DOWNLOAD_STAGE_DIGEST;
 		rc = vx_store_task_check_digest(t, want);
 		if (rc) {
 			if (rc == VX_EDIGEST)
-				set_msg(res, VX_CONDUCTOR_STAGE_DIGEST,
+				set_msg(res, VX_DOWNLOAD_STAGE_DIGEST,
 					"digest mismatch: the content is not %s", req->digest);
 			else
-				set_msg(res, VX_CONDUCTOR_STAGE_DIGEST, "checking the digest: %s",
+				set_msg(res, VX_DOWNLOAD_STAGE_DIGEST, "checking the digest: %s",
 					vx_strerror(rc));
 			return rc;
 		}
 	}
-	res->stage = VX_CONDUCTOR_STAGE_EXPORT;
+	res->stage = VX_DOWNLOAD_STAGE_EXPORT;
 	rc = vx_store_task_export(t, req->output, req->overwrite ? VX_STORE_EXPORT_OVERWRITE : 0);
 	if (rc) {
-		set_msg(res, VX_CONDUCTOR_STAGE_EXPORT, "writing '%s': %s", req->output,
+		set_msg(res, VX_DOWNLOAD_STAGE_EXPORT, "writing '%s': %s", req->output,
 			vx_strerror(rc));
 		return rc;
 	}
-	res->stage = VX_CONDUCTOR_STAGE_DONE;
+	res->stage = VX_DOWNLOAD_STAGE_DONE;
 	return 0;
 }
 
@@ -1409,13 +1407,13 @@ static int check_request(const struct vx_conductor_request *req, struct vx_store
 
 	*with_digest = false;
 	if (!req->url || !req->output) {
-		set_msg(res, VX_CONDUCTOR_STAGE_REQUEST, "a URL and an output path are required");
+		set_msg(res, VX_DOWNLOAD_STAGE_REQUEST, "a URL and an output path are required");
 		return -EINVAL;
 	}
 	if (req->digest) {
 		rc = vx_store_digest_parse(req->digest, strlen(req->digest), digest);
 		if (rc) {
-			set_msg(res, VX_CONDUCTOR_STAGE_REQUEST,
+			set_msg(res, VX_DOWNLOAD_STAGE_REQUEST,
 				"bad digest '%s' (want sha256:<hex>, sha512:<hex> or crc32:<dec>)",
 				req->digest);
 			return rc;
@@ -1431,10 +1429,10 @@ static int check_request(const struct vx_conductor_request *req, struct vx_store
 	rc = vx_task_id_from_url(&idp, res->task_id, NULL, 0, &why);
 	if (rc) {
 		if (rc == VX_EURL)
-			set_msg(res, VX_CONDUCTOR_STAGE_REQUEST, "invalid URL '%s': %s", req->url,
+			set_msg(res, VX_DOWNLOAD_STAGE_REQUEST, "invalid URL '%s': %s", req->url,
 				vx_url_strerror(why));
 		else
-			set_msg(res, VX_CONDUCTOR_STAGE_REQUEST, "task id of '%s': %s", req->url,
+			set_msg(res, VX_DOWNLOAD_STAGE_REQUEST, "task id of '%s': %s", req->url,
 				vx_strerror(rc));
 		res->task_id[0] = '\0';
 		return rc;
@@ -1483,11 +1481,11 @@ static int download_sized(struct vx_store *store, struct vx_source_ctx *src,
 
 	pl = req->piece_length ? req->piece_length : vx_piece_length_for(clen);
 	if (pl > VX_STORE_PIECE_LEN_MAX) {
-		set_msg(res, VX_CONDUCTOR_STAGE_REQUEST, "piece length %llu is above %llu",
+		set_msg(res, VX_DOWNLOAD_STAGE_REQUEST, "piece length %llu is above %llu",
 			(unsigned long long)pl, (unsigned long long)VX_STORE_PIECE_LEN_MAX);
 		return -EINVAL;
 	}
-	res->stage = VX_CONDUCTOR_STAGE_STORE;
+	res->stage = VX_DOWNLOAD_STAGE_STORE;
 	tp.id = res->task_id;
 	tp.url = req->url;
 	tp.digest = req->digest;
@@ -1500,7 +1498,7 @@ static int download_sized(struct vx_store *store, struct vx_source_ctx *src,
 		rc = vx_store_task_open(store, &tp, VX_STORE_USE_DOWNLOAD, t);
 	}
 	if (rc) {
-		set_msg(res, VX_CONDUCTOR_STAGE_STORE, "opening task %s in the store: %s",
+		set_msg(res, VX_DOWNLOAD_STAGE_STORE, "opening task %s in the store: %s",
 			res->task_id, vx_strerror(rc));
 		*t = NULL;
 		return rc;
@@ -1521,13 +1519,13 @@ static int download_unsized(struct vx_store *store, struct vx_source_ctx *src,
 	memcpy(id, res->task_id, sizeof(id));
 	rc = dir_of(req->output, dir, sizeof(dir));
 	if (rc) {
-		set_msg(res, VX_CONDUCTOR_STAGE_OUTPUT, "output path too long");
+		set_msg(res, VX_DOWNLOAD_STAGE_OUTPUT, "output path too long");
 		return rc;
 	}
 	/* A partial task under this id (the origin had a length before) cannot be resumed. */
 	rc = vx_store_task_remove(store, id);
 	if (rc && rc != -ENOENT) {
-		set_msg(res, VX_CONDUCTOR_STAGE_STORE, "removing the stale task %s: %s", id,
+		set_msg(res, VX_DOWNLOAD_STAGE_STORE, "removing the stale task %s: %s", id,
 			vx_strerror(rc));
 		return rc;
 	}
@@ -1561,13 +1559,12 @@ int vx_origin_download(struct vx_store *store, struct vx_source_ctx *src,
 	f.arg = req->progress_arg;
 	memset(res, 0, sizeof(*res));
 	run_init(&r, &f, res, NULL, vx_now_ms());
-	res->stage = VX_CONDUCTOR_STAGE_REQUEST;
+	res->stage = VX_DOWNLOAD_STAGE_REQUEST;
 	rc = check_request(req, &digest, &with_digest, res);
 	if (rc)
 		return rc;
 	if (!vx_source_supports(src, req->url)) {
-		set_msg(res, VX_CONDUCTOR_STAGE_REQUEST, "unsupported URL scheme in '%s'",
-			req->url);
+		set_msg(res, VX_DOWNLOAD_STAGE_REQUEST, "unsupported URL scheme in '%s'", req->url);
 		return VX_ESCHEME;
 	}
 	rc = check_output(req->output, req->overwrite, res);
@@ -1590,7 +1587,7 @@ int vx_origin_download(struct vx_store *store, struct vx_source_ctx *src,
 	vx_origin_release(&origin);
 	/* Whatever broke while fetching after the deadline passed, the deadline is the cause. */
 	if (rc && rc != -ETIMEDOUT &&
-	    (res->stage == VX_CONDUCTOR_STAGE_SOURCE || res->stage == VX_CONDUCTOR_STAGE_STORE) &&
+	    (res->stage == VX_DOWNLOAD_STAGE_SOURCE || res->stage == VX_DOWNLOAD_STAGE_STORE) &&
 	    run_expired(&r))
 		rc = timed_out_msg(res, vx_now_ms() - r.start_ms);
 	if (!rc)

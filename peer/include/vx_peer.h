@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "vx_compiler.h"
+#include "vx_download.h"
 
 struct vx_peer;
 struct vx_peer_job;
@@ -37,10 +38,6 @@ struct vx_peer_job;
 #define VX_PEER_WORK_THREADS_DEFAULT 16
 /* Requests waiting on tasks at once. */
 #define VX_PEER_JOBS_MAX 1024
-/* Bytes of a failure message. */
-#define VX_PEER_MSG_MAX 768
-/* Request headers per download. */
-#define VX_PEER_HEADERS_MAX 64
 
 struct vx_peer_cfg {
 	const char *data_dir;  /* store directory; required */
@@ -67,70 +64,13 @@ struct vx_peer_cfg {
 	uint32_t direct_io;	    /* enum vx_store_direct_io */
 };
 
-/* Counters of one download, as the progress callback and the result give them. */
-struct vx_peer_progress {
-	char task_id[65];	 /* 64 lowercase hex */
-	uint64_t content_length; /* bytes; 0 until known */
-	uint64_t bytes_done;	 /* bytes of finished pieces */
-	uint64_t from_peers;	 /* bytes of pieces this task got from parents */
-	uint64_t from_source;	 /* bytes of pieces this task got from the origin */
-	uint64_t reused;	 /* bytes already in the store when the request came */
-	uint64_t contiguous;	 /* bytes of the finished prefix (stream mode writes these) */
-	uint64_t elapsed_ms;	 /* since the request */
-	uint32_t piece_count;
-	uint32_t pieces_done;
-};
-
-/* Where a download stopped (same numbers as enum vx_conductor_stage). */
-enum vx_peer_stage {
-	VX_PEER_STAGE_REQUEST = 0,
-	VX_PEER_STAGE_OUTPUT = 1,
-	VX_PEER_STAGE_SOURCE = 2,
-	VX_PEER_STAGE_STORE = 3,
-	VX_PEER_STAGE_DIGEST = 4,
-	VX_PEER_STAGE_EXPORT = 5,
-	VX_PEER_STAGE_DONE = 6,
-	VX_PEER_STAGE_PEERS = 7, /* no peer had it and the source may not be used */
-};
-
-struct vx_peer_result {
-	int status;		  /* 0 or a negative errno / VX_E* */
-	enum vx_peer_stage stage; /* where it failed, or DONE */
-	uint32_t source_status;	  /* origin's status (HTTP 404...) of a source failure */
-	char task_id[65];	  /* "" when not derived */
-	uint64_t piece_length;	  /* of the plan; 0 when unknown */
-	bool reused;		  /* the store held the complete content already */
-	struct vx_peer_progress totals;
-	char msg[VX_PEER_MSG_MAX]; /* one line when it failed */
-};
-
 /* Callbacks of one download; run on the peer's threads; must not block. */
 struct vx_peer_job_ops {
-	void (*progress)(void *arg, const struct vx_peer_progress *p); /* may be NULL */
+	void (*progress)(void *arg, const struct vx_download_progress *p); /* may be NULL */
 	/* Stream mode: a read-only fd of the content file (lent for the call; dup it). */
 	void (*content_fd)(void *arg, int fd);
 	/* Exactly once; @res lent for the call. The job is gone after it returns. */
-	void (*done)(void *arg, const struct vx_peer_result *res);
-};
-
-/* One download request; every pointer is borrowed for vx_peer_download() (copied). */
-struct vx_peer_request {
-	const char *url;
-	const char *const *headers; /* "Name: value" */
-	uint32_t nr_headers;
-	const char *output; /* NULL: stream mode (content_fd + contiguous) */
-	const char *digest; /* "sha256:<hex>", "sha512:<hex>", "crc32:<dec>", or NULL */
-	const char *tag;
-	const char *application;
-	uint64_t piece_length; /* user-fixed; 0: Dragonfly's rule */
-	const char *const *filtered_params;
-	uint32_t nr_filtered_params;
-	uint32_t timeout_ms; /* 0: none */
-	bool overwrite;
-	bool disable_back_to_source;
-	uint32_t priority;
-	uint32_t uid, gid; /* who asked (API peer credentials); the output is chowned to them */
-	bool chown_output; /* set @uid/@gid on the output (daemon running as root) */
+	void (*done)(void *arg, const struct vx_download_result *res);
 };
 
 /*
@@ -156,7 +96,7 @@ const char *vx_peer_host_id(const struct vx_peer *p);
  * -ENOSPC (too many jobs) / -ESHUTDOWN (the peer is stopping): then done() is never called.
  * @out: OUT, optional: the job, for vx_peer_job_cancel() until done() ran.
  */
-VX_MUST_CHECK int vx_peer_download(struct vx_peer *p, const struct vx_peer_request *req,
+VX_MUST_CHECK int vx_peer_download(struct vx_peer *p, const struct vx_download_request *req,
 				   const struct vx_peer_job_ops *ops, void *arg,
 				   struct vx_peer_job **out);
 

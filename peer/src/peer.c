@@ -67,7 +67,7 @@ static void on_wake(struct vx_loop *loop, void *arg)
 		vx_list_del(&j->node);
 		vx_list_init(&j->node);
 		if (p->shutting_down)
-			vx__peer_job_fail(p, j, -ECANCELED, VX_PEER_STAGE_REQUEST,
+			vx__peer_job_fail(p, j, -ECANCELED, VX_DOWNLOAD_STAGE_REQUEST,
 					  "the daemon is shutting down");
 		else
 			vx__peer_job_start(p, j);
@@ -130,7 +130,7 @@ static void on_sched_event(void *arg, uint32_t server, const struct vx_ctl_msg *
 	struct vx_peer *p = arg;
 
 	(void)server;
-	if (m->tag == VX_CTL_TAG_RESPONSE &&
+	if (m->tag == VX_TAG_CONTROL_RESPONSE &&
 	    (m->type == VX_CTL_REGISTER || m->type == VX_CTL_RESCHEDULE ||
 	     m->type == VX_CTL_PROGRESS)) {
 		struct peer_task *t;
@@ -147,7 +147,7 @@ static void on_sched_event(void *arg, uint32_t server, const struct vx_ctl_msg *
 			vx__peer_on_answer(p, t, (int)m->status, m);
 		return;
 	}
-	if (m->tag == VX_CTL_TAG_EVENT)
+	if (m->tag == VX_TAG_CONTROL_EVENT)
 		vx__peer_on_event(p, m);
 }
 
@@ -574,7 +574,7 @@ static char **dup_list(const char *const *v, uint32_t n, bool *oom)
 	return d;
 }
 
-int vx_peer_download(struct vx_peer *p, const struct vx_peer_request *req,
+int vx_peer_download(struct vx_peer *p, const struct vx_download_request *req,
 		     const struct vx_peer_job_ops *ops, void *arg, struct vx_peer_job **out)
 {
 	struct peer_job *j;
@@ -582,7 +582,7 @@ int vx_peer_download(struct vx_peer *p, const struct vx_peer_request *req,
 
 	if (out)
 		*out = NULL;
-	if (!req->url || req->nr_headers > VX_PEER_HEADERS_MAX)
+	if (!req->url || req->nr_headers > VX_DOWNLOAD_HEADERS_MAX)
 		return -EINVAL;
 	j = vx_calloc(1, sizeof(*j));
 	if (!j)

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * peer_api.c: the local API (vx_api.h) in front of a peer. Each client download becomes a
- * vx_peer_download() job; progress, the stream-mode fd and the result flow back through the
- * call. A registry maps calls to jobs so that a client leaving cancels its job, without ever
+ * vx_peer_download() job on the same request; progress, the stream-mode fd and the result flow
+ * back through the call in the same types (vx_download.h). A registry maps calls to jobs so that a client leaving cancels its job, without ever
  * touching a job whose done() already ran: both sides take the registry lock.
  */
 #include <errno.h>
@@ -35,29 +35,11 @@ struct vx_peer_api {
 	struct vx_peer_task_info *info; /* VX_API_LIST_MAX; the API thread's scratch */
 };
 
-static void fill_progress(struct vx_api_progress *o, const struct vx_peer_progress *pr,
-			  const char *task_id)
-{
-	memset(o, 0, sizeof(*o));
-	snprintf(o->task_id, sizeof(o->task_id), "%s", task_id);
-	o->content_length = pr->content_length;
-	o->bytes_done = pr->bytes_done;
-	o->from_peers = pr->from_peers;
-	o->from_source = pr->from_source;
-	o->reused = pr->reused;
-	o->contiguous = pr->contiguous;
-	o->elapsed_ms = pr->elapsed_ms;
-	o->piece_count = pr->piece_count;
-	o->pieces_done = pr->pieces_done;
-}
-
-static void job_progress(void *arg, const struct vx_peer_progress *pr)
+static void job_progress(void *arg, const struct vx_download_progress *pr)
 {
 	struct api_slot *s = arg;
-	struct vx_api_progress o;
 
-	fill_progress(&o, pr, pr->task_id);
-	vx_api_call_progress(s->call, &o);
+	vx_api_call_progress(s->call, pr);
 }
 
 static void job_fd(void *arg, int fd)
@@ -67,25 +49,18 @@ static void job_fd(void *arg, int fd)
 	vx_api_call_send_fd(s->call, fd);
 }
 
-static void job_done(void *arg, const struct vx_peer_result *res)
+static void job_done(void *arg, const struct vx_download_result *res)
 {
 	struct api_slot *s = arg;
 	struct vx_peer_api *a = s->api;
-	struct vx_api_result r = { 0 };
 	struct vx_api_call *call;
 
-	r.status = res->status;
-	r.stage = res->stage;
-	r.source_status = res->source_status;
-	snprintf(r.task_id, sizeof(r.task_id), "%s", res->task_id);
-	snprintf(r.msg, sizeof(r.msg), "%s", res->msg);
-	fill_progress(&r.totals, &res->totals, res->task_id);
 	pthread_mutex_lock(&a->lock);
 	call = s->call;
 	s->call = NULL;
 	s->job = NULL;
 	pthread_mutex_unlock(&a->lock);
-	vx_api_call_done(call, &r);
+	vx_api_call_done(call, res);
 }
 
 static const struct vx_peer_job_ops job_ops = {
@@ -94,10 +69,10 @@ static const struct vx_peer_job_ops job_ops = {
 	.done = job_done,
 };
 
-static void api_download(void *ctx, struct vx_api_call *call, const struct vx_api_download *r)
+static void api_download(void *ctx, struct vx_api_call *call, const struct vx_download_request *r)
 {
 	struct vx_peer_api *a = ctx;
-	struct vx_peer_request req = { 0 };
+	struct vx_download_request req = *r;
 	struct api_slot *s = NULL;
 	int rc;
 
@@ -113,36 +88,19 @@ static void api_download(void *ctx, struct vx_api_call *call, const struct vx_ap
 	}
 	pthread_mutex_unlock(&a->lock);
 	if (!s) {
-		struct vx_api_result res = { .status = -ENOSPC };
+		struct vx_download_result res = { .status = -ENOSPC };
 
 		snprintf(res.msg, sizeof(res.msg), "too many downloads through the socket");
 		vx_api_call_done(call, &res);
 		return;
 	}
-	req.url = r->url;
-	req.headers = r->headers;
-	req.nr_headers = r->nr_headers;
-	req.output = r->output;
-	req.digest = r->digest;
-	req.tag = r->tag;
-	req.application = r->application;
-	req.piece_length = r->piece_length;
-	req.filtered_params = r->filtered_params;
-	req.nr_filtered_params = r->nr_filtered_params;
-	req.timeout_ms = r->timeout_ms;
-	req.overwrite = r->overwrite;
-	req.disable_back_to_source = r->disable_back_to_source;
-	req.priority = r->priority;
-	req.uid = r->uid;
-	req.gid = r->gid;
-	/* a daemon running as root writes for its client: the file is the client's */
+	/* the API server logged the request; a daemon running as root writes for its client:
+	 * the file is the client's */
 	req.chown_output = geteuid() == 0 && r->uid != 0;
-	vx_info("api: uid %u pid %d: download %s -> %s", (unsigned)r->uid, (int)r->pid, r->url,
-		r->output ? r->output : "(stream)");
 	pthread_mutex_lock(&a->lock);
 	rc = vx_peer_download(a->peer, &req, &job_ops, s, &s->job);
 	if (rc) {
-		struct vx_api_result res = { .status = rc };
+		struct vx_download_result res = { .status = rc };
 
 		s->call = NULL;
 		pthread_mutex_unlock(&a->lock);

@@ -87,7 +87,7 @@ struct peer_job {
 	uint64_t base_peers, base_source; /* task counters when the job attached */
 	uint64_t reused;
 	atomic_bool cancelled; /* set by vx_peer_job_cancel() from any thread */
-	struct vx_peer_result res;
+	struct vx_download_result res;
 };
 
 enum work_kind {
@@ -252,7 +252,7 @@ int vx__peer_parse_addr(const char *s, bool allow_port0, struct sockaddr_storage
 /* peer_task.c */
 void vx__peer_job_start(struct vx_peer *p, struct peer_job *j);
 void vx__peer_job_finish(struct vx_peer *p, struct peer_job *j);
-void vx__peer_job_fail(struct vx_peer *p, struct peer_job *j, int rc, enum vx_peer_stage stage,
+void vx__peer_job_fail(struct vx_peer *p, struct peer_job *j, int rc, enum vx_download_stage stage,
 		       const char *fmt, ...) VX_PRINTF(5, 6);
 void vx__peer_work_done(struct vx_peer *p, struct peer_work *w);
 void vx__peer_on_answer(struct vx_peer *p, struct peer_task *t, int status,

@@ -28,7 +28,7 @@
 #include "vx_task_id.h"
 #include "vx_time.h"
 
-static void task_fail(struct vx_peer *p, struct peer_task *t, int rc, enum vx_peer_stage stage,
+static void task_fail(struct vx_peer *p, struct peer_task *t, int rc, enum vx_download_stage stage,
 		      uint32_t source_status, const char *msg);
 static void task_maybe_free(struct vx_peer *p, struct peer_task *t);
 static void task_complete(struct vx_peer *p, struct peer_task *t);
@@ -105,7 +105,7 @@ void vx__peer_job_free(struct peer_job *j)
 	vx_free(j);
 }
 
-static void job_counters(struct peer_job *j, struct vx_peer_progress *pr)
+static void job_counters(struct peer_job *j, struct vx_download_progress *pr)
 {
 	struct peer_task *t = j->task;
 
@@ -138,7 +138,7 @@ void vx__peer_job_finish(struct vx_peer *p, struct peer_job *j)
 		j->res.piece_length = t->piece_length;
 	}
 	if (!j->res.status)
-		j->res.stage = VX_PEER_STAGE_DONE;
+		j->res.stage = VX_DOWNLOAD_STAGE_DONE;
 	j->ops.done(j->arg, &j->res);
 	pthread_mutex_lock(&p->mail_lock);
 	p->nr_jobs--;
@@ -148,7 +148,7 @@ void vx__peer_job_finish(struct vx_peer *p, struct peer_job *j)
 		task_maybe_free(p, t);
 }
 
-void vx__peer_job_fail(struct vx_peer *p, struct peer_job *j, int rc, enum vx_peer_stage stage,
+void vx__peer_job_fail(struct vx_peer *p, struct peer_job *j, int rc, enum vx_download_stage stage,
 		       const char *fmt, ...)
 {
 	va_list ap;
@@ -163,7 +163,7 @@ void vx__peer_job_fail(struct vx_peer *p, struct peer_job *j, int rc, enum vx_pe
 
 static void job_progress(struct peer_job *j, bool force)
 {
-	struct vx_peer_progress pr;
+	struct vx_download_progress pr;
 	uint64_t now = vx_now_ms();
 
 	if (!j->ops.progress || (!force && now - j->last_progress_ms < PEER_JOB_PROGRESS_MS))
@@ -261,7 +261,7 @@ static void job_deliver(struct vx_peer *p, struct peer_task *t, struct peer_job 
 	j->exporting = true;
 	job_progress(j, true);
 	if (vx__peer_work_start(p, t, j, WORK_EXPORT, false))
-		vx__peer_job_fail(p, j, -ENOMEM, VX_PEER_STAGE_EXPORT,
+		vx__peer_job_fail(p, j, -ENOMEM, VX_DOWNLOAD_STAGE_EXPORT,
 				  "cannot start the export thread");
 }
 
@@ -648,7 +648,7 @@ static void task_open(struct vx_peer *p, struct peer_task *t, bool stat_origin)
 	t->state = TASK_OPENING;
 	if (vx__peer_work_start(p, t, NULL, WORK_OPEN, stat_origin)) {
 		t->opening = false;
-		task_fail(p, t, -ENOMEM, VX_PEER_STAGE_STORE, 0, "cannot start a thread");
+		task_fail(p, t, -ENOMEM, VX_DOWNLOAD_STAGE_STORE, 0, "cannot start a thread");
 	}
 }
 
@@ -698,13 +698,13 @@ static void source_start(struct vx_peer *p, struct peer_task *t)
 		return; /* a stopping daemon fetches nothing more */
 	if (t->no_bts && !t->seed_triggered) {
 		send_simple(p, t, VX_CTL_FAILED, "back-to-source disabled");
-		task_fail(p, t, VX_ENOPEERS, VX_PEER_STAGE_PEERS, 0,
+		task_fail(p, t, VX_ENOPEERS, VX_DOWNLOAD_STAGE_PEERS, 0,
 			  t->sched ? "no peer has this file and back-to-source is disabled"
 				   : "no scheduler, and back-to-source is disabled");
 		return;
 	}
 	if (!t->url || !*t->url) {
-		task_fail(p, t, -EINVAL, VX_PEER_STAGE_SOURCE, 0,
+		task_fail(p, t, -EINVAL, VX_DOWNLOAD_STAGE_SOURCE, 0,
 			  "the task has no source URL to fetch from");
 		return;
 	}
@@ -719,7 +719,7 @@ static void source_start(struct vx_peer *p, struct peer_task *t)
 	atomic_store(&t->cancel_source, false);
 	if (vx__peer_work_start(p, t, NULL, WORK_FETCH, false)) {
 		t->fetching_source = false;
-		task_fail(p, t, -ENOMEM, VX_PEER_STAGE_SOURCE, 0, "cannot start a thread");
+		task_fail(p, t, -ENOMEM, VX_DOWNLOAD_STAGE_SOURCE, 0, "cannot start a thread");
 	}
 }
 
@@ -847,7 +847,7 @@ static void arm_waiter(struct vx_peer *p, struct peer_task *t)
 	if (rc == 0)
 		t->waiting = true;
 	else if (rc != -EBUSY)
-		task_fail(p, t, rc, VX_PEER_STAGE_STORE, 0, vx_strerror(rc));
+		task_fail(p, t, rc, VX_DOWNLOAD_STAGE_STORE, 0, vx_strerror(rc));
 }
 
 static void on_waiter(struct vx_store_waiter *w, int status)
@@ -858,7 +858,7 @@ static void on_waiter(struct vx_store_waiter *w, int status)
 
 	t->waiting = false;
 	if (status) {
-		task_fail(p, t, status, VX_PEER_STAGE_STORE, 0, vx_strerror(status));
+		task_fail(p, t, status, VX_DOWNLOAD_STAGE_STORE, 0, vx_strerror(status));
 		return;
 	}
 	while ((n = vx_store_task_finished_since(t->st, &t->cursor, got, 256)) > 0) {
@@ -973,7 +973,7 @@ static void task_complete(struct vx_peer *p, struct peer_task *t)
 	task_maybe_free(p, t);
 }
 
-static void task_fail(struct vx_peer *p, struct peer_task *t, int rc, enum vx_peer_stage stage,
+static void task_fail(struct vx_peer *p, struct peer_task *t, int rc, enum vx_download_stage stage,
 		      uint32_t source_status, const char *msg)
 {
 	struct vx_list *pos, *tmp;
@@ -1073,7 +1073,7 @@ void vx__peer_job_start(struct vx_peer *p, struct peer_job *j)
 {
 	struct vx_task_id_params tp = { 0 };
 	struct peer_task *t;
-	char id[VX_TASK_ID_LEN + 1], msg[VX_PEER_MSG_MAX];
+	char id[VX_TASK_ID_LEN + 1], msg[VX_DOWNLOAD_MSG_MAX];
 	int rc;
 
 	tp.url = j->url;
@@ -1084,15 +1084,15 @@ void vx__peer_job_start(struct vx_peer *p, struct peer_job *j)
 	tp.nr_filtered_params = j->nr_filtered;
 	rc = vx_task_id_from_url(&tp, id, NULL, 0, NULL);
 	if (rc) {
-		vx__peer_job_fail(p, j, rc, VX_PEER_STAGE_REQUEST, "'%s' is not a valid URL: %s",
-				  j->url, vx_strerror(rc));
+		vx__peer_job_fail(p, j, rc, VX_DOWNLOAD_STAGE_REQUEST,
+				  "'%s' is not a valid URL: %s", j->url, vx_strerror(rc));
 		return;
 	}
 	if (j->digest) {
 		struct vx_store_digest d;
 
 		if (vx_store_digest_parse(j->digest, strlen(j->digest), &d)) {
-			vx__peer_job_fail(p, j, -EINVAL, VX_PEER_STAGE_REQUEST,
+			vx__peer_job_fail(p, j, -EINVAL, VX_DOWNLOAD_STAGE_REQUEST,
 					  "digest '%s' is not sha256:<hex>, sha512:<hex> or "
 					  "crc32:<decimal>",
 					  j->digest);
@@ -1101,14 +1101,14 @@ void vx__peer_job_start(struct vx_peer *p, struct peer_job *j)
 	}
 	rc = check_output(j, msg, sizeof(msg));
 	if (rc) {
-		vx__peer_job_fail(p, j, rc, VX_PEER_STAGE_OUTPUT, "%s", msg);
+		vx__peer_job_fail(p, j, rc, VX_DOWNLOAD_STAGE_OUTPUT, "%s", msg);
 		return;
 	}
 	t = vx__peer_task_find(p, id);
 	if (!t) {
 		t = task_new(p, id, j->url);
 		if (!t) {
-			vx__peer_job_fail(p, j, -ENOSPC, VX_PEER_STAGE_REQUEST,
+			vx__peer_job_fail(p, j, -ENOSPC, VX_DOWNLOAD_STAGE_REQUEST,
 					  "too many tasks at once (%u)", VX_PEER_TASKS_MAX);
 			return;
 		}
@@ -1159,13 +1159,12 @@ void vx__peer_work_done(struct vx_peer *p, struct peer_work *w)
 		if (!w->rc && w->regeometry)
 			t->geometry = false;
 		if (w->rc) {
-			task_fail(p, t, w->rc, (enum vx_peer_stage)w->res.stage,
-				  (uint32_t)w->res.source_status,
+			task_fail(p, t, w->rc, w->res.stage, (uint32_t)w->res.source_status,
 				  w->res.msg[0] ? w->res.msg : vx_strerror(w->rc));
 			break;
 		}
 		if (task_opened(p, t, w)) {
-			task_fail(p, t, -ENOMEM, VX_PEER_STAGE_STORE, 0, "out of memory");
+			task_fail(p, t, -ENOMEM, VX_DOWNLOAD_STAGE_STORE, 0, "out of memory");
 			break;
 		}
 		if (t->state == TASK_COMPLETE || t->state == TASK_FAILED)
@@ -1181,8 +1180,7 @@ void vx__peer_work_done(struct vx_peer *p, struct peer_work *w)
 	case WORK_FETCH:
 		t->fetching_source = false;
 		if (w->rc && w->rc != -ECANCELED && t->state != TASK_COMPLETE)
-			task_fail(p, t, w->rc, (enum vx_peer_stage)w->res.stage,
-				  (uint32_t)w->res.source_status,
+			task_fail(p, t, w->rc, w->res.stage, (uint32_t)w->res.source_status,
 				  w->res.msg[0] ? w->res.msg : vx_strerror(w->rc));
 		break;
 	case WORK_EXPORT: {
@@ -1190,7 +1188,7 @@ void vx__peer_work_done(struct vx_peer *p, struct peer_work *w)
 
 		j->exporting = false;
 		j->res.status = w->rc;
-		j->res.stage = w->rc ? (enum vx_peer_stage)w->res.stage : VX_PEER_STAGE_DONE;
+		j->res.stage = w->rc ? w->res.stage : VX_DOWNLOAD_STAGE_DONE;
 		snprintf(j->res.msg, sizeof(j->res.msg), "%s", w->res.msg);
 		j->res.reused = t->reused_complete;
 		vx__peer_job_finish(p, j);
@@ -1219,10 +1217,10 @@ void vx__peer_tick(struct vx_peer *p, uint64_t now)
 			if (j->exporting)
 				continue;
 			if (atomic_load(&j->cancelled))
-				vx__peer_job_fail(p, j, -ECANCELED, VX_PEER_STAGE_REQUEST,
+				vx__peer_job_fail(p, j, -ECANCELED, VX_DOWNLOAD_STAGE_REQUEST,
 						  "cancelled by the client");
 			else if (j->deadline_ms && now >= j->deadline_ms)
-				vx__peer_job_fail(p, j, -ETIMEDOUT, VX_PEER_STAGE_REQUEST,
+				vx__peer_job_fail(p, j, -ETIMEDOUT, VX_DOWNLOAD_STAGE_REQUEST,
 						  "timed out after %u ms", j->timeout_ms);
 		}
 		if (!t->used)
@@ -1338,7 +1336,7 @@ void vx__peer_shutdown_tasks(struct vx_peer *p)
 			struct peer_job *j = vx_list_entry(pos, struct peer_job, node);
 
 			if (!j->exporting)
-				vx__peer_job_fail(p, j, -ECANCELED, VX_PEER_STAGE_REQUEST,
+				vx__peer_job_fail(p, j, -ECANCELED, VX_DOWNLOAD_STAGE_REQUEST,
 						  "the daemon is shutting down");
 		}
 		if (t->used)

@@ -21,13 +21,14 @@
 #include "vx_piece_plan.h"
 #include "vx_time.h"
 
-static void set_res(struct peer_work *w, int stage, const char *fmt, ...) VX_PRINTF(3, 4);
+static void set_res(struct peer_work *w, enum vx_download_stage stage, const char *fmt, ...)
+	VX_PRINTF(3, 4);
 
-static void set_res(struct peer_work *w, int stage, const char *fmt, ...)
+static void set_res(struct peer_work *w, enum vx_download_stage stage, const char *fmt, ...)
 {
 	va_list ap;
 
-	w->res.stage = (enum vx_conductor_stage)stage;
+	w->res.stage = stage;
 	va_start(ap, fmt);
 	vsnprintf(w->res.msg, sizeof(w->res.msg), fmt, ap);
 	va_end(ap);
@@ -85,7 +86,7 @@ static void do_open(struct peer_work *w)
 			rc = vx_store_task_remove(p->store, t->id);
 			if (rc && rc != -ENOENT) {
 				w->rc = rc;
-				set_res(w, VX_CONDUCTOR_STAGE_STORE,
+				set_res(w, VX_DOWNLOAD_STAGE_STORE,
 					"the stored task is outdated and cannot be removed: %s",
 					vx_strerror(rc));
 				return;
@@ -110,7 +111,7 @@ static void do_open(struct peer_work *w)
 	}
 	if (rc) {
 		w->rc = rc;
-		w->res.stage = VX_CONDUCTOR_STAGE_STORE;
+		w->res.stage = VX_DOWNLOAD_STAGE_STORE;
 		snprintf(w->res.msg, sizeof(w->res.msg), "cannot store the task: %s",
 			 vx_strerror(rc));
 		return;
@@ -157,8 +158,7 @@ static void do_export(struct peer_work *w)
 	rc = vx_store_task_acquire(p->store, w->task->id, VX_STORE_USE_READ, &st);
 	if (rc) {
 		w->rc = rc;
-		set_res(w, VX_CONDUCTOR_STAGE_STORE, "the task left the store: %s",
-			vx_strerror(rc));
+		set_res(w, VX_DOWNLOAD_STAGE_STORE, "the task left the store: %s", vx_strerror(rc));
 		return;
 	}
 	if (j->digest) {
@@ -169,7 +169,7 @@ static void do_export(struct peer_work *w)
 			rc = vx_store_task_check_digest(st, &d);
 		if (rc) {
 			w->rc = rc;
-			set_res(w, VX_CONDUCTOR_STAGE_DIGEST,
+			set_res(w, VX_DOWNLOAD_STAGE_DIGEST,
 				rc == VX_EDIGEST ? "the content does not match digest %s"
 						 : "cannot check digest %s",
 				j->digest);
@@ -185,7 +185,7 @@ static void do_export(struct peer_work *w)
 		rc = vx_store_task_export(st, j->output, flags);
 		if (rc) {
 			w->rc = rc;
-			w->res.stage = VX_CONDUCTOR_STAGE_EXPORT;
+			w->res.stage = VX_DOWNLOAD_STAGE_EXPORT;
 			snprintf(w->res.msg, sizeof(w->res.msg), "cannot write '%s': %s", j->output,
 				 vx_strerror(rc));
 			goto out;
@@ -237,7 +237,7 @@ static void work_done(struct vx_work *item, int status)
 	if (status) {
 		/* the pool stopped before the item ran */
 		w->rc = status;
-		set_res(w, VX_CONDUCTOR_STAGE_STORE, "the daemon stopped first");
+		set_res(w, VX_DOWNLOAD_STAGE_STORE, "the daemon stopped first");
 	}
 	vx__peer_work_done(p, w);
 	pump_waiting(p);

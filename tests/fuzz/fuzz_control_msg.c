@@ -1,32 +1,38 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * fuzz_control_msg.c: the control channel as a peer sees it: a byte stream cut into frames by
- * vx_ctl_frame_peek(), each value decoded by vx_ctl_msg_decode(). A message that decodes must
- * encode again and decode to the same fields (round trip), so the encoder never emits what the
- * decoder refuses.
+ * fuzz_control_msg.c: a control-frame stream as a peer or a local client sends it: cut into
+ * frames by vortex's control reader (vx_ctl_reader_feed()), each value decoded by both codecs
+ * that ride on control frames, the scheduler protocol (vx_ctl_msg_decode()) and the local API
+ * (vx_api_msg_decode()). A message that decodes must encode again and decode to the same fields
+ * (round trip), so no encoder emits what its decoder refuses.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "vx_api_msg.h"
 #include "vx_ctl_msg.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static uint8_t vx_fuzz_out[VX_CTL_FRAME_MAX + VX_CTL_HDR_LEN];
+static uint8_t vx_fuzz_out[VX_CTL_FRAME_MAX + VX_FRAME_HDR_LEN];
 
-static void check_roundtrip(const struct vx_ctl_msg *m)
+static void again_hdr(ssize_t n, struct vx_frame_hdr *h)
 {
-	struct vx_ctl_frame f;
-	struct vx_ctl_msg again;
-	ssize_t n;
+	if (n < VX_FRAME_HDR_LEN)
+		abort();
+	vx_frame_hdr_decode(vx_fuzz_out, h);
+	if ((size_t)n != VX_FRAME_HDR_LEN + (size_t)h->length)
+		abort();
+}
 
-	n = vx_ctl_msg_encode(m, vx_fuzz_out, sizeof(vx_fuzz_out));
-	if (n < 0)
-		abort();
-	if (vx_ctl_frame_peek(vx_fuzz_out, (size_t)n, VX_CTL_FRAME_MAX, &f) != n)
-		abort();
-	if (vx_ctl_msg_decode(f.tag, vx_fuzz_out + VX_CTL_HDR_LEN, f.length, &again) != 0)
+static void ctl_roundtrip(const struct vx_ctl_msg *m)
+{
+	struct vx_frame_hdr h;
+	struct vx_ctl_msg again;
+
+	again_hdr(vx_ctl_msg_encode(m, vx_fuzz_out, sizeof(vx_fuzz_out)), &h);
+	if (vx_ctl_msg_decode(h.tag, vx_fuzz_out + VX_FRAME_HDR_LEN, h.length, &again) != 0)
 		abort();
 	if (again.type != m->type || again.rid != m->rid || again.has != m->has ||
 	    again.nr_cands != m->nr_cands || again.nr_digests != m->nr_digests ||
@@ -36,19 +42,45 @@ static void check_roundtrip(const struct vx_ctl_msg *m)
 	vx_ctl_msg_release(&again);
 }
 
+static void api_roundtrip(const struct vx_api_msg *m)
+{
+	struct vx_frame_hdr h;
+	struct vx_api_msg again;
+
+	again_hdr(vx_api_msg_encode(m, vx_fuzz_out, sizeof(vx_fuzz_out)), &h);
+	if (vx_api_msg_decode(h.tag, vx_fuzz_out + VX_FRAME_HDR_LEN, h.length, &again) != 0)
+		abort();
+	if (again.type != m->type || again.rid != m->rid || again.has != m->has ||
+	    again.nr_headers != m->nr_headers || again.nr_filtered != m->nr_filtered ||
+	    again.nr_tasks != m->nr_tasks || again.url.len != m->url.len ||
+	    again.bytes_done != m->bytes_done)
+		abort();
+	vx_api_msg_release(&again);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct vx_ctl_frame f;
-	struct vx_ctl_msg m;
+	static struct vx_ctl_reader rd;
+	struct vx_frame f;
 	ssize_t n;
 
+	if (!rd.buf && vx_ctl_reader_init(&rd))
+		abort();
+	vx_ctl_reader_reset(&rd);
 	while (size > 0) {
-		n = vx_ctl_frame_peek(data, size, VX_CTL_FRAME_MAX, &f);
+		struct vx_ctl_msg m;
+		struct vx_api_msg a;
+
+		n = vx_ctl_reader_feed(&rd, data, size, &f);
 		if (n < 0)
 			break;
-		if (vx_ctl_msg_decode(f.tag, data + VX_CTL_HDR_LEN, f.length, &m) == 0) {
-			check_roundtrip(&m);
+		if (vx_ctl_msg_decode(f.hdr.tag, f.value, f.value_len, &m) == 0) {
+			ctl_roundtrip(&m);
 			vx_ctl_msg_release(&m);
+		}
+		if (vx_api_msg_decode(f.hdr.tag, f.value, f.value_len, &a) == 0) {
+			api_roundtrip(&a);
+			vx_api_msg_release(&a);
 		}
 		data += n;
 		size -= (size_t)n;

@@ -140,14 +140,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size--;
 	while (size > 1) {
 		unsigned who = data[0] % FZ_HOSTS;
-		struct vx_ctl_frame f;
+		struct vx_frame_hdr f;
 		struct vx_ctl_msg m;
-		ssize_t n = vx_ctl_frame_peek(data + 1, size - 1, VX_CTL_FRAME_MAX, &f);
+		size_t n;
 
-		if (n < 0)
+		/* each record: a host byte, then one whole frame (the server's reader is tested
+		 * by fuzz_control_msg; here the scheduler core is the target) */
+		if (size - 1 < VX_FRAME_HDR_LEN)
 			break;
-		if (f.tag == VX_CTL_TAG_REQUEST &&
-		    vx_ctl_msg_decode(f.tag, data + 1 + VX_CTL_HDR_LEN, f.length, &m) == 0) {
+		vx_frame_hdr_decode(data + 1, &f);
+		if (f.length > VX_CTL_FRAME_MAX || size - 1 - VX_FRAME_HDR_LEN < f.length)
+			break;
+		n = VX_FRAME_HDR_LEN + (size_t)f.length;
+		if (f.tag == VX_TAG_CONTROL_REQUEST &&
+		    vx_ctl_msg_decode(f.tag, data + 1 + VX_FRAME_HDR_LEN, f.length, &m) == 0) {
 			apply(s, hosts, who, &m, now);
 			vx_ctl_msg_release(&m);
 		}

@@ -34,7 +34,7 @@ struct fake_job {
 
 static const char *fake_content;
 
-static void fake_counters(struct vx_api_progress *p, uint64_t done, uint64_t total)
+static void fake_counters(struct vx_download_progress *p, uint64_t done, uint64_t total)
 {
 	memset(p, 0, sizeof(*p));
 	memcpy(p->task_id, FAKE_TASK, sizeof(FAKE_TASK));
@@ -69,8 +69,8 @@ static int fake_copy(int in, const char *path, uint64_t len)
 static void *fake_run(void *arg)
 {
 	struct fake_job *j = arg;
-	struct vx_api_progress p;
-	struct vx_api_result r;
+	struct vx_download_progress p;
+	struct vx_download_result r;
 	struct stat st;
 	int fd = open(j->content, O_RDONLY | O_CLOEXEC);
 
@@ -101,10 +101,10 @@ done:
 	return NULL;
 }
 
-static void fake_download(void *ctx, struct vx_api_call *call, const struct vx_api_download *r)
+static void fake_download(void *ctx, struct vx_api_call *call, const struct vx_download_request *r)
 {
 	struct fake_job *j = vx_calloc(1, sizeof(*j));
-	struct vx_api_result res = { .status = -ENOMEM };
+	struct vx_download_result res = { .status = -ENOMEM };
 	pthread_t t;
 
 	(void)ctx;

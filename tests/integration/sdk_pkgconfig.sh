@@ -1,6 +1,6 @@
 #!/bin/sh
 # sdk_pkgconfig.sh BUILD_DIR SOURCE_DIR CC [FAKE_DAEMON]: install libvx from BUILD_DIR into a
-# fresh prefix, build sdk/examples/vx_fetch.c against the INSTALLED tree with nothing but
+# fresh prefix, build api/examples/vx_fetch.c against the INSTALLED tree with nothing but
 # pkg-config, and run it. With FAKE_DAEMON (tests/integration/api_fake_daemon.c: the real API
 # server in front of a fake download), fetch through it to a file and in stream mode to stdout
 # and compare the bytes. So the .pc file, the install rules and the archive's contents cannot
@@ -33,7 +33,7 @@ case "$flags" in
 *) fail "cflags do not point into the installed tree: $flags" ;;
 esac
 # shellcheck disable=SC2086 # flags are words
-"$cc" -std=c11 -Wall -Wextra -Werror -o "$tmp/vx_fetch" "$src/sdk/examples/vx_fetch.c" $flags ||
+"$cc" -std=c11 -Wall -Wextra -Werror -o "$tmp/vx_fetch" "$src/api/examples/vx_fetch.c" $flags ||
 	fail "the example does not build against the installed tree"
 
 # Bad arguments: 2. No daemon: 1 with a message naming the socket and the reason.

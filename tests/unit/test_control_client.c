@@ -180,7 +180,7 @@ static void on_seen(void *arg, uint32_t server, const struct vx_ctl_msg *m)
 	struct seen *x = arg;
 
 	(void)server;
-	if (m->tag == VX_CTL_TAG_EVENT) {
+	if (m->tag == VX_TAG_CONTROL_EVENT) {
 		x->digests += m->nr_digests; /* a manifest push: the other way digests come */
 		return;
 	}

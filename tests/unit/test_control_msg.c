@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * test_control_msg.c: the control-message codec: round trips of every message shape, the frame
- * header checks, and malformed CBOR of every kind the decoder must refuse without leaking.
+ * test_control_msg.c: the two codecs on control frames, the scheduler protocol (vx_ctl_msg.h)
+ * and the local API (vx_api_msg.h), and the control-frame reader: round trips of every message
+ * shape, the frame checks, and malformed CBOR of every kind the decoders must refuse without
+ * leaking.
  */
 #include "vx_test.h"
 
@@ -10,6 +12,7 @@
 #include <cbor.h>
 
 #include "vx_alloc.h"
+#include "vx_api_msg.h"
 #include "vx_ctl_msg.h"
 #include "vx_err.h"
 
@@ -17,13 +20,15 @@
 
 static uint8_t buf[VX_CTL_FRAME_MAX + 64];
 
+/* Checks the header of the encoded frame at @frame (@n bytes) and decodes its value. */
 static void decode_frame(const uint8_t *frame, ssize_t n, struct vx_ctl_msg *out, int want)
 {
-	struct vx_ctl_frame f;
-	ssize_t total = vx_ctl_frame_peek(frame, (size_t)n, VX_CTL_FRAME_MAX, &f);
+	struct vx_frame_hdr h;
 
-	assert_int_equal(total, n);
-	assert_int_equal(vx_ctl_msg_decode(f.tag, frame + VX_CTL_HDR_LEN, f.length, out), want);
+	assert_true(n >= VX_FRAME_HDR_LEN);
+	vx_frame_hdr_decode(frame, &h);
+	assert_int_equal(VX_FRAME_HDR_LEN + (size_t)h.length, (size_t)n);
+	assert_int_equal(vx_ctl_msg_decode(h.tag, frame + VX_FRAME_HDR_LEN, h.length, out), want);
 }
 
 static void test_vx_ctl_msg_encode__hello_roundtrip(void **state)
@@ -32,7 +37,7 @@ static void test_vx_ctl_msg_encode__hello_roundtrip(void **state)
 	ssize_t n;
 
 	(void)state;
-	m.tag = VX_CTL_TAG_REQUEST;
+	m.tag = VX_TAG_CONTROL_REQUEST;
 	m.type = VX_CTL_HELLO;
 	m.rid = 77;
 	m.host_id = vx_ctl_str_of("10.0.0.1-node1");
@@ -48,8 +53,8 @@ static void test_vx_ctl_msg_encode__hello_roundtrip(void **state)
 		VX_CTL_F_LOCATION | VX_CTL_F_ROLE | VX_CTL_F_SLOTS | VX_CTL_F_BANDWIDTH |
 		VX_CTL_F_TOKEN;
 	n = vx_ctl_msg_encode(&m, buf, sizeof(buf));
-	assert_true(n > VX_CTL_HDR_LEN);
-	assert_int_equal(buf[1], VX_CTL_TAG_REQUEST);
+	assert_true(n > VX_FRAME_HDR_LEN);
+	assert_int_equal(buf[1], VX_TAG_CONTROL_REQUEST);
 	decode_frame(buf, n, &d, 0);
 	assert_int_equal(d.type, VX_CTL_HELLO);
 	assert_int_equal(d.rid, 77);
@@ -76,7 +81,7 @@ static void test_vx_ctl_msg_encode__answer_with_arrays(void **state)
 	ssize_t n;
 
 	(void)state;
-	m.tag = VX_CTL_TAG_RESPONSE;
+	m.tag = VX_TAG_CONTROL_RESPONSE;
 	m.type = VX_CTL_REGISTER;
 	m.rid = UINT64_MAX;
 	m.status = 0;
@@ -115,7 +120,7 @@ static void test_vx_ctl_msg_encode__progress_roundtrip(void **state)
 	ssize_t n;
 
 	(void)state;
-	m.tag = VX_CTL_TAG_REQUEST;
+	m.tag = VX_TAG_CONTROL_REQUEST;
 	m.type = VX_CTL_PROGRESS;
 	m.rid = 5;
 	m.task_id = vx_ctl_str_of(TASK);
@@ -145,7 +150,7 @@ static void test_vx_ctl_msg_encode__rejects_bad_messages(void **state)
 	struct vx_ctl_msg m = { 0 };
 
 	(void)state;
-	m.tag = VX_CTL_TAG_REQUEST;
+	m.tag = VX_TAG_CONTROL_REQUEST;
 	m.type = VX_CTL_REGISTER;
 	assert_int_equal(vx_ctl_msg_encode(&m, buf, sizeof(buf)), -EINVAL); /* no task id */
 	m.task_id = vx_ctl_str_of("ABC");
@@ -160,20 +165,44 @@ static void test_vx_ctl_msg_encode__rejects_bad_messages(void **state)
 	assert_int_equal(vx_ctl_msg_encode(&m, buf, sizeof(buf)), -EINVAL);
 }
 
-static void test_vx_ctl_frame_peek__limits(void **state)
+/* The reader cuts control frames with vortex's decoder and refuses anything else. */
+static void test_vx_ctl_reader_feed__limits(void **state)
 {
-	uint8_t h[6] = { 1, VX_CTL_TAG_REQUEST, 0, 0, 0, 4 };
-	struct vx_ctl_frame f;
+	uint8_t h[6] = { 1, VX_TAG_CONTROL_REQUEST, 0, 0, 0, 4 };
+	struct vx_download_piece dp;
+	struct vx_ctl_reader r;
+	struct vx_frame f;
+	ssize_t n;
 
 	(void)state;
-	assert_int_equal(vx_ctl_frame_peek(h, 5, VX_CTL_FRAME_MAX, &f), -EAGAIN);
-	assert_int_equal(vx_ctl_frame_peek(h, 6, VX_CTL_FRAME_MAX, &f), -EAGAIN);
-	assert_int_equal(f.length, 4);
-	h[1] = 0x00; /* a data-plane tag on the control channel */
-	assert_int_equal(vx_ctl_frame_peek(h, 6, VX_CTL_FRAME_MAX, &f), -EPROTO);
-	h[1] = VX_CTL_TAG_EVENT;
+	assert_int_equal(vx_ctl_reader_init(&r), 0);
+	assert_int_equal(vx_ctl_reader_feed(&r, h, 5, &f), -EAGAIN);
+	assert_int_equal(vx_ctl_reader_feed(&r, h + 5, 1, &f), -EAGAIN);
+	assert_int_equal(vx_ctl_reader_feed(&r, (const uint8_t *)"abcdX", 5, &f), 4);
+	assert_int_equal(f.hdr.tag, VX_TAG_CONTROL_REQUEST);
+	assert_int_equal(f.value_len, 4);
+	assert_memory_equal(f.value, "abcd", 4);
+	/* a well-formed data-plane frame on the control channel breaks the stream for good */
+	vx_ctl_reader_reset(&r);
+	memcpy(dp.task_id, TASK, sizeof(dp.task_id));
+	dp.piece_number = 3;
+	n = vx_frame_encode_download(buf, sizeof(buf), 1, VX_TAG_DOWNLOAD_PIECE, &dp);
+	assert_true(n > 0);
+	assert_int_equal(vx_ctl_reader_feed(&r, buf, (size_t)n, &f), -EPROTO);
+	assert_int_equal(vx_ctl_reader_feed(&r, h, 6, &f), -EPROTO);
+	assert_non_null(strstr(vx_ctl_reader_why(&r), "control stream"));
+	/* a value over the limit is refused on its header */
+	vx_ctl_reader_reset(&r);
+	h[1] = VX_TAG_CONTROL_EVENT;
 	h[2] = 0x7f; /* 2 GiB value */
-	assert_int_equal(vx_ctl_frame_peek(h, 6, VX_CTL_FRAME_MAX, &f), -EMSGSIZE);
+	assert_int_equal(vx_ctl_reader_feed(&r, h, 6, &f), -EMSGSIZE);
+	vx_ctl_reader_reset(&r);
+	h[2] = 0x00;
+	h[3] = 0x10;
+	h[4] = 0x00;
+	h[5] = 0x01; /* 1 MiB + 1 */
+	assert_int_equal(vx_ctl_reader_feed(&r, h, 6, &f), -EMSGSIZE);
+	vx_ctl_reader_free(&r);
 }
 
 /* Encodes {0: rid, 1: type, 2: 1} followed by @extra raw CBOR map entries (@n_extra). */
@@ -209,62 +238,63 @@ static void test_vx_ctl_msg_decode__malformed(void **state)
 	memcpy(task + 3, TASK, 64);
 
 	n = raw_msg(v, VX_CTL_REGISTER, 1, task, 67);
-	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, v, n, &d), 0);
+	assert_int_equal(vx_ctl_msg_decode(VX_TAG_CONTROL_REQUEST, v, n, &d), 0);
 	vx_ctl_msg_release(&d);
 	/* truncated at every length: never accepted, never a crash */
 	for (size_t i = 0; i < n; i++)
-		assert_int_not_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, v, i, &d), 0);
+		assert_int_not_equal(vx_ctl_msg_decode(VX_TAG_CONTROL_REQUEST, v, i, &d), 0);
 	/* trailing byte */
 	v[n] = 0;
-	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, v, n + 1, &d), -EPROTO);
+	assert_int_equal(vx_ctl_msg_decode(VX_TAG_CONTROL_REQUEST, v, n + 1, &d), -EPROTO);
 	/* missing the required task id */
 	n = raw_msg(v, VX_CTL_REGISTER, 0, NULL, 0);
-	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, v, n, &d), VX_ECBOR);
+	assert_int_equal(vx_ctl_msg_decode(VX_TAG_CONTROL_REQUEST, v, n, &d), VX_ECBOR);
 	/* unknown type */
 	n = raw_msg(v, 99, 0, NULL, 0);
-	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, v, n, &d), VX_ECBOR);
+	assert_int_equal(vx_ctl_msg_decode(VX_TAG_CONTROL_REQUEST, v, n, &d), VX_ECBOR);
 	/* wrong type for a key: port as text */
 	n = raw_msg(v, VX_CTL_ANNOUNCE, 1, (const uint8_t[]){ 0x0a, 0x61, 'x' }, 3);
-	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, v, n, &d), VX_ECBOR);
+	assert_int_equal(vx_ctl_msg_decode(VX_TAG_CONTROL_REQUEST, v, n, &d), VX_ECBOR);
 	/* port out of range */
 	n = raw_msg(v, VX_CTL_ANNOUNCE, 1, (const uint8_t[]){ 0x0a, 0x1a, 0, 1, 0, 0 }, 6);
-	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, v, n, &d), VX_ECBOR);
+	assert_int_equal(vx_ctl_msg_decode(VX_TAG_CONTROL_REQUEST, v, n, &d), VX_ECBOR);
 	/* indefinite-length array under an unknown key */
 	n = raw_msg(v, VX_CTL_ANNOUNCE, 1, (const uint8_t[]){ 0x18, 99, 0x9f, 0x01, 0xff }, 5);
-	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, v, n, &d), -EPROTO);
+	assert_int_equal(vx_ctl_msg_decode(VX_TAG_CONTROL_REQUEST, v, n, &d), -EPROTO);
 	/* a CBOR tag, a float */
 	n = raw_msg(v, VX_CTL_ANNOUNCE, 1, (const uint8_t[]){ 0x18, 99, 0xc1, 0x01 }, 4);
-	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, v, n, &d), -EPROTO);
+	assert_int_equal(vx_ctl_msg_decode(VX_TAG_CONTROL_REQUEST, v, n, &d), -EPROTO);
 	n = raw_msg(v, VX_CTL_ANNOUNCE, 1, (const uint8_t[]){ 0x18, 99, 0xf9, 0x3c, 0x00 }, 5);
-	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, v, n, &d), -EPROTO);
+	assert_int_equal(vx_ctl_msg_decode(VX_TAG_CONTROL_REQUEST, v, n, &d), -EPROTO);
 	/* nesting deeper than the limit under an unknown key */
 	n = raw_msg(v, VX_CTL_ANNOUNCE, 1,
 		    (const uint8_t[]){ 0x18, 99, 0x81, 0x81, 0x81, 0x81, 0x81, 0x01 }, 8);
-	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, v, n, &d), -EPROTO);
+	assert_int_equal(vx_ctl_msg_decode(VX_TAG_CONTROL_REQUEST, v, n, &d), -EPROTO);
 	/* but an unknown key of allowed depth is skipped */
 	n = raw_msg(v, VX_CTL_ANNOUNCE, 1, (const uint8_t[]){ 0x18, 99, 0x81, 0x81, 0x01 }, 5);
-	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, v, n, &d), 0);
+	assert_int_equal(vx_ctl_msg_decode(VX_TAG_CONTROL_REQUEST, v, n, &d), 0);
 	vx_ctl_msg_release(&d);
 	/* a string claiming 4 GiB */
 	n = raw_msg(v, VX_CTL_ANNOUNCE, 1, (const uint8_t[]){ 0x04, 0x7a, 0xff, 0xff, 0xff, 0xff },
 		    6);
-	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, v, n, &d), -EPROTO);
+	assert_int_equal(vx_ctl_msg_decode(VX_TAG_CONTROL_REQUEST, v, n, &d), -EPROTO);
 	/* an array claiming 2^64-1 candidates */
 	n = raw_msg(
 		v, VX_CTL_ANNOUNCE, 1,
 		(const uint8_t[]){ 0x18, 29, 0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff },
 		11);
-	assert_int_not_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, v, n, &d), 0);
+	assert_int_not_equal(vx_ctl_msg_decode(VX_TAG_CONTROL_REQUEST, v, n, &d), 0);
 	/* a text string with an embedded NUL (host id "a\0b") */
 	n = raw_msg(v, VX_CTL_ANNOUNCE, 1, (const uint8_t[]){ 0x08, 0x63, 'a', 0, 'b' }, 5);
-	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, v, n, &d), VX_ECBOR);
+	assert_int_equal(vx_ctl_msg_decode(VX_TAG_CONTROL_REQUEST, v, n, &d), VX_ECBOR);
 	/* duplicate key */
 	n = raw_msg(v, VX_CTL_ANNOUNCE, 2, (const uint8_t[]){ 0x0d, 0x00, 0x0d, 0x01 }, 4);
-	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, v, n, &d), VX_ECBOR);
+	assert_int_equal(vx_ctl_msg_decode(VX_TAG_CONTROL_REQUEST, v, n, &d), VX_ECBOR);
 	/* not a map at all */
-	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, (const uint8_t[]){ 0x01 }, 1, &d),
-			 VX_ECBOR);
-	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, v, 0, &d), -EPROTO);
+	assert_int_equal(
+		vx_ctl_msg_decode(VX_TAG_CONTROL_REQUEST, (const uint8_t[]){ 0x01 }, 1, &d),
+		VX_ECBOR);
+	assert_int_equal(vx_ctl_msg_decode(VX_TAG_CONTROL_REQUEST, v, 0, &d), -EPROTO);
 }
 
 static void test_vx_ctl_msg_decode__alloc_failure_leaves_nothing(void **state)
@@ -272,14 +302,14 @@ static void test_vx_ctl_msg_decode__alloc_failure_leaves_nothing(void **state)
 	struct vx_ctl_str avoid[3] = { vx_ctl_str_of("a"), vx_ctl_str_of("b"), vx_ctl_str_of("c") };
 	struct vx_ctl_cost costs[1] = { { vx_ctl_str_of("p"), 1, 2, 3 } };
 	struct vx_ctl_msg m = { 0 }, d;
-	struct vx_ctl_frame f;
+	struct vx_frame_hdr f;
 	ssize_t n;
 
 	(void)state;
 #if !defined(VX_DEBUG)
 	skip();
 #endif
-	m.tag = VX_CTL_TAG_REQUEST;
+	m.tag = VX_TAG_CONTROL_REQUEST;
 	m.type = VX_CTL_RESCHEDULE;
 	m.task_id = vx_ctl_str_of(TASK);
 	m.avoid = avoid;
@@ -289,7 +319,7 @@ static void test_vx_ctl_msg_decode__alloc_failure_leaves_nothing(void **state)
 	m.has = VX_CTL_F_TASK_ID | VX_CTL_F_AVOID | VX_CTL_F_COSTS;
 	n = vx_ctl_msg_encode(&m, buf, sizeof(buf));
 	assert_true(n > 0);
-	assert_int_equal(vx_ctl_frame_peek(buf, (size_t)n, VX_CTL_FRAME_MAX, &f), n);
+	vx_frame_hdr_decode(buf, &f);
 	for (unsigned long nth = 1; nth <= 2; nth++) {
 		vx_fault_arm(VX_FAULT_ALLOC, nth);
 		assert_int_equal(vx_ctl_msg_decode(f.tag, buf + 6, f.length, &d), -ENOMEM);
@@ -299,57 +329,30 @@ static void test_vx_ctl_msg_decode__alloc_failure_leaves_nothing(void **state)
 	vx_fault_arm(VX_FAULT_ALLOC, 0);
 }
 
-static void test_vx_ctl_rbuf_reserve__grows_to_frame_only(void **state)
-{
-	uint8_t *rb = NULL;
-	size_t cap = 0;
-
-	(void)state;
-	/* Nothing rbfered: the minimum. */
-	assert_int_equal(vx_ctl_rbuf_reserve(&rb, &cap, 0, 64), 0);
-	assert_int_equal(cap, 64);
-	/* A valid header announcing 1000 bytes: room for the whole frame. */
-	rb[0] = 7;
-	rb[1] = VX_CTL_TAG_REQUEST;
-	rb[2] = 0;
-	rb[3] = 0;
-	rb[4] = 0x03;
-	rb[5] = 0xe8;
-	assert_int_equal(vx_ctl_rbuf_reserve(&rb, &cap, VX_CTL_HDR_LEN, 64), 0);
-	assert_int_equal(cap, VX_CTL_HDR_LEN + 1000);
-	/* A header over the limit or with a foreign tag never grows it. */
-	rb[2] = 0x7f;
-	assert_int_equal(vx_ctl_rbuf_reserve(&rb, &cap, VX_CTL_HDR_LEN, 64), 0);
-	assert_int_equal(cap, VX_CTL_HDR_LEN + 1000);
-	rb[1] = 0x00;
-	rb[2] = 0;
-	rb[4] = 0x10;
-	assert_int_equal(vx_ctl_rbuf_reserve(&rb, &cap, VX_CTL_HDR_LEN, 64), 0);
-	assert_int_equal(cap, VX_CTL_HDR_LEN + 1000);
-#if defined(VX_DEBUG) && VX_DEBUG
-	/* Allocation failure leaves the rbfer as it was. */
-	rb[1] = VX_CTL_TAG_REQUEST;
-	vx_fault_arm(VX_FAULT_ALLOC, 1);
-	assert_int_equal(vx_ctl_rbuf_reserve(&rb, &cap, VX_CTL_HDR_LEN, 64), -ENOMEM);
-	assert_int_equal(cap, VX_CTL_HDR_LEN + 1000);
-	vx_fault_arm(VX_FAULT_ALLOC, 0);
-#endif
-	vx_free(rb);
-}
-
 /* ---------------------------------------------------------------- Local API messages */
 
-static void test_vx_ctl_msg_encode__download_roundtrip(void **state)
+/* Checks the header of the encoded frame at @frame (@n bytes) and decodes its value. */
+static void decode_api_frame(const uint8_t *frame, ssize_t n, struct vx_api_msg *out, int want)
+{
+	struct vx_frame_hdr h;
+
+	assert_true(n >= VX_FRAME_HDR_LEN);
+	vx_frame_hdr_decode(frame, &h);
+	assert_int_equal(VX_FRAME_HDR_LEN + (size_t)h.length, (size_t)n);
+	assert_int_equal(vx_api_msg_decode(h.tag, frame + VX_FRAME_HDR_LEN, h.length, out), want);
+}
+
+static void test_vx_api_msg_encode__download_roundtrip(void **state)
 {
 	struct vx_ctl_str hdr[2] = { vx_ctl_str_of("Authorization: Bearer x"),
 				     vx_ctl_str_of("X-Trace: 1") };
 	struct vx_ctl_str filt[1] = { vx_ctl_str_of("X-Amz-Signature") };
-	struct vx_ctl_msg m = { 0 }, d;
+	struct vx_api_msg m = { 0 }, d;
 	ssize_t n;
 
 	(void)state;
-	m.tag = VX_CTL_TAG_REQUEST;
-	m.type = VX_CTL_DOWNLOAD;
+	m.tag = VX_TAG_CONTROL_REQUEST;
+	m.type = VX_API_DOWNLOAD;
 	m.rid = 5;
 	m.url = vx_ctl_str_of("https://example.com/a.tar?X-Amz-Signature=1");
 	m.headers = hdr;
@@ -365,14 +368,14 @@ static void test_vx_ctl_msg_encode__download_roundtrip(void **state)
 	m.overwrite = true;
 	m.disable_bts = true;
 	m.priority = 3;
-	m.has = VX_CTL_F_URL | VX_CTL_F_HEADERS | VX_CTL_F_OUTPUT | VX_CTL_F_DIGEST | VX_CTL_F_TAG |
-		VX_CTL_F_APP | VX_CTL_F_PIECE_LEN | VX_CTL_F_FILTERED | VX_CTL_F_TIMEOUT |
-		VX_CTL_F_OVERWRITE | VX_CTL_F_DISABLE_BTS | VX_CTL_F_PRIORITY;
-	n = vx_ctl_msg_encode(&m, buf, sizeof(buf));
+	m.has = VX_API_F_URL | VX_API_F_HEADERS | VX_API_F_OUTPUT | VX_API_F_DIGEST | VX_API_F_TAG |
+		VX_API_F_APP | VX_API_F_PIECE_LEN | VX_API_F_FILTERED | VX_API_F_TIMEOUT |
+		VX_API_F_OVERWRITE | VX_API_F_DISABLE_BTS | VX_API_F_PRIORITY;
+	n = vx_api_msg_encode(&m, buf, sizeof(buf));
 	assert_true(n > 0);
-	decode_frame(buf, n, &d, 0);
-	assert_int_equal(d.type, VX_CTL_DOWNLOAD);
-	assert_string_equal(vx_ctl_type_name(d.type), "download");
+	decode_api_frame(buf, n, &d, 0);
+	assert_int_equal(d.type, VX_API_DOWNLOAD);
+	assert_string_equal(vx_api_type_name(d.type), "download");
 	assert_int_equal(d.has, m.has);
 	assert_int_equal(d.nr_headers, 2);
 	assert_true(vx_ctl_str_eq(d.headers[1], "X-Trace: 1"));
@@ -384,13 +387,13 @@ static void test_vx_ctl_msg_encode__download_roundtrip(void **state)
 	assert_true(d.overwrite);
 	assert_true(d.disable_bts);
 	assert_int_equal(d.priority, 3);
-	vx_ctl_msg_release(&d);
+	vx_api_msg_release(&d);
 	assert_null(d.headers);
 
 	/* The answer: final counters, stage and the origin's status. */
 	memset(&m, 0, sizeof(m));
-	m.tag = VX_CTL_TAG_RESPONSE;
-	m.type = VX_CTL_DOWNLOAD;
+	m.tag = VX_TAG_CONTROL_RESPONSE;
+	m.type = VX_API_DOWNLOAD;
 	m.rid = 5;
 	m.status = VX_ESOURCE_NOTFOUND;
 	m.error = vx_ctl_str_of("origin says 404");
@@ -398,28 +401,28 @@ static void test_vx_ctl_msg_encode__download_roundtrip(void **state)
 	m.stage = 2;
 	m.source_status = 404;
 	m.content_len = -1;
-	m.has = VX_CTL_F_STATUS | VX_CTL_F_ERROR | VX_CTL_F_TASK_ID | VX_CTL_F_STAGE |
-		VX_CTL_F_SRC_STATUS | VX_CTL_F_CONTENT_LEN;
-	n = vx_ctl_msg_encode(&m, buf, sizeof(buf));
+	m.has = VX_API_F_STATUS | VX_API_F_ERROR | VX_API_F_TASK_ID | VX_API_F_STAGE |
+		VX_API_F_SRC_STATUS | VX_API_F_CONTENT_LEN;
+	n = vx_api_msg_encode(&m, buf, sizeof(buf));
 	assert_true(n > 0);
-	decode_frame(buf, n, &d, 0);
+	decode_api_frame(buf, n, &d, 0);
 	assert_int_equal(d.status, VX_ESOURCE_NOTFOUND);
 	assert_int_equal(d.source_status, 404);
 	assert_int_equal(d.stage, 2);
 	assert_int_equal(d.content_len, -1);
-	vx_ctl_msg_release(&d);
+	vx_api_msg_release(&d);
 }
 
-static void test_vx_ctl_msg_encode__progress_event_carries_rid(void **state)
+static void test_vx_api_msg_encode__progress_event_carries_rid(void **state)
 {
-	struct vx_ctl_msg m = { 0 }, d;
+	struct vx_api_msg m = { 0 }, d;
 	ssize_t n;
 
 	(void)state;
-	m.tag = VX_CTL_TAG_EVENT;
-	m.type = VX_CTL_EVENT;
+	m.tag = VX_TAG_CONTROL_EVENT;
+	m.type = VX_API_EVENT;
 	m.rid = 9; /* the download's rid, not 0 */
-	m.event = VX_CTL_EV_PROGRESS;
+	m.event = VX_API_EV_PROGRESS;
 	m.task_id = vx_ctl_str_of(TASK);
 	m.content_len = 1ll << 40;
 	m.piece_count = 1u << 20;
@@ -430,15 +433,15 @@ static void test_vx_ctl_msg_encode__progress_event_carries_rid(void **state)
 	m.reused = 3;
 	m.contiguous = 4;
 	m.elapsed_ms = 5;
-	m.has = VX_CTL_F_EVENT | VX_CTL_F_TASK_ID | VX_CTL_F_CONTENT_LEN | VX_CTL_F_PIECE_COUNT |
-		VX_CTL_F_PIECES_DONE | VX_CTL_F_BYTES_DONE | VX_CTL_F_FROM_PEERS |
-		VX_CTL_F_FROM_SOURCE | VX_CTL_F_REUSED | VX_CTL_F_CONTIGUOUS | VX_CTL_F_ELAPSED;
-	n = vx_ctl_msg_encode(&m, buf, sizeof(buf));
+	m.has = VX_API_F_EVENT | VX_API_F_TASK_ID | VX_API_F_CONTENT_LEN | VX_API_F_PIECE_COUNT |
+		VX_API_F_PIECES_DONE | VX_API_F_BYTES_DONE | VX_API_F_FROM_PEERS |
+		VX_API_F_FROM_SOURCE | VX_API_F_REUSED | VX_API_F_CONTIGUOUS | VX_API_F_ELAPSED;
+	n = vx_api_msg_encode(&m, buf, sizeof(buf));
 	assert_true(n > 0);
-	assert_int_equal(buf[1], VX_CTL_TAG_EVENT);
-	decode_frame(buf, n, &d, 0);
+	assert_int_equal(buf[1], VX_TAG_CONTROL_EVENT);
+	decode_api_frame(buf, n, &d, 0);
 	assert_int_equal(d.rid, 9);
-	assert_int_equal(d.event, VX_CTL_EV_PROGRESS);
+	assert_int_equal(d.event, VX_API_EV_PROGRESS);
 	assert_int_equal(d.has, m.has);
 	assert_int_equal(d.content_len, 1ll << 40);
 	assert_int_equal(d.pieces_done, 77);
@@ -448,39 +451,39 @@ static void test_vx_ctl_msg_encode__progress_event_carries_rid(void **state)
 	assert_int_equal(d.reused, 3);
 	assert_int_equal(d.contiguous, 4);
 	assert_int_equal(d.elapsed_ms, 5);
-	vx_ctl_msg_release(&d);
+	vx_api_msg_release(&d);
 	/* counters past their bounds are refused before they go out */
 	m.bytes_done = (1ull << 50) + 1;
-	assert_int_equal(vx_ctl_msg_encode(&m, buf, sizeof(buf)), -EINVAL);
+	assert_int_equal(vx_api_msg_encode(&m, buf, sizeof(buf)), -EINVAL);
 }
 
-static void test_vx_ctl_msg_encode__task_list_roundtrip(void **state)
+static void test_vx_api_msg_encode__task_list_roundtrip(void **state)
 {
-	struct vx_ctl_task tasks[2] = {
+	struct vx_api_task tasks[2] = {
 		{ vx_ctl_str_of(TASK), vx_ctl_str_of("http://h/a"), 2, 1000, 1, 1 },
 		{ vx_ctl_str_of(TASK), { NULL, 0 }, 0, -1, 0, 0 },
 	};
-	struct vx_ctl_msg m = { 0 }, d;
+	struct vx_api_msg m = { 0 }, d;
 	ssize_t n;
 
 	(void)state;
-	m.tag = VX_CTL_TAG_REQUEST;
-	m.type = VX_CTL_TASK_LIST;
+	m.tag = VX_TAG_CONTROL_REQUEST;
+	m.type = VX_API_TASK_LIST;
 	m.rid = 1;
-	n = vx_ctl_msg_encode(&m, buf, sizeof(buf));
+	n = vx_api_msg_encode(&m, buf, sizeof(buf));
 	assert_true(n > 0);
-	decode_frame(buf, n, &d, 0);
-	assert_int_equal(d.type, VX_CTL_TASK_LIST);
-	vx_ctl_msg_release(&d);
+	decode_api_frame(buf, n, &d, 0);
+	assert_int_equal(d.type, VX_API_TASK_LIST);
+	vx_api_msg_release(&d);
 
-	m.tag = VX_CTL_TAG_RESPONSE;
+	m.tag = VX_TAG_CONTROL_RESPONSE;
 	m.tasks = tasks;
 	m.nr_tasks = 2;
 	m.more = true;
-	m.has = VX_CTL_F_STATUS | VX_CTL_F_TASKS | VX_CTL_F_MORE;
-	n = vx_ctl_msg_encode(&m, buf, sizeof(buf));
+	m.has = VX_API_F_STATUS | VX_API_F_TASKS | VX_API_F_MORE;
+	n = vx_api_msg_encode(&m, buf, sizeof(buf));
 	assert_true(n > 0);
-	decode_frame(buf, n, &d, 0);
+	decode_api_frame(buf, n, &d, 0);
 	assert_int_equal(d.nr_tasks, 2);
 	assert_true(d.more);
 	assert_true(vx_ctl_str_eq(d.tasks[0].task_id, TASK));
@@ -489,59 +492,59 @@ static void test_vx_ctl_msg_encode__task_list_roundtrip(void **state)
 	assert_int_equal(d.tasks[0].content_len, 1000);
 	assert_int_equal(d.tasks[1].url.len, 0);
 	assert_int_equal(d.tasks[1].content_len, -1);
-	vx_ctl_msg_release(&d);
+	vx_api_msg_release(&d);
 	assert_null(d.tasks);
 
 	/* a task entry the decoder would refuse never goes out */
 	tasks[1].content_len = -2;
-	assert_int_equal(vx_ctl_msg_encode(&m, buf, sizeof(buf)), -EINVAL);
+	assert_int_equal(vx_api_msg_encode(&m, buf, sizeof(buf)), -EINVAL);
 	tasks[1].content_len = 0;
 	tasks[1].task_id = vx_ctl_str_of("abc");
-	assert_int_equal(vx_ctl_msg_encode(&m, buf, sizeof(buf)), -EINVAL);
+	assert_int_equal(vx_api_msg_encode(&m, buf, sizeof(buf)), -EINVAL);
 }
 
-static void test_vx_ctl_msg_encode__download_rejects_bad_requests(void **state)
+static void test_vx_api_msg_encode__download_rejects_bad_requests(void **state)
 {
-	struct vx_ctl_str hdr[VX_CTL_HEADERS_MAX + 1];
-	char sum[VX_CTL_SUM_MAX + 2];
-	struct vx_ctl_msg m = { 0 };
+	struct vx_ctl_str hdr[VX_API_HEADERS_MAX + 1];
+	char sum[VX_API_SUM_MAX + 2];
+	struct vx_api_msg m = { 0 };
 
 	(void)state;
 	for (size_t i = 0; i < VX_ARRAY_SIZE(hdr); i++)
 		hdr[i] = vx_ctl_str_of("A: b");
-	m.tag = VX_CTL_TAG_REQUEST;
-	m.type = VX_CTL_DOWNLOAD;
-	assert_int_equal(vx_ctl_msg_encode(&m, buf, sizeof(buf)), -EINVAL); /* no url */
+	m.tag = VX_TAG_CONTROL_REQUEST;
+	m.type = VX_API_DOWNLOAD;
+	assert_int_equal(vx_api_msg_encode(&m, buf, sizeof(buf)), -EINVAL); /* no url */
 	m.url = vx_ctl_str_of("http://h/a");
-	m.has = VX_CTL_F_URL | VX_CTL_F_HEADERS;
+	m.has = VX_API_F_URL | VX_API_F_HEADERS;
 	m.headers = hdr;
-	m.nr_headers = VX_CTL_HEADERS_MAX + 1;
-	assert_int_equal(vx_ctl_msg_encode(&m, buf, sizeof(buf)), -EINVAL);
-	m.nr_headers = VX_CTL_HEADERS_MAX;
-	assert_true(vx_ctl_msg_encode(&m, buf, sizeof(buf)) > 0);
+	m.nr_headers = VX_API_HEADERS_MAX + 1;
+	assert_int_equal(vx_api_msg_encode(&m, buf, sizeof(buf)), -EINVAL);
+	m.nr_headers = VX_API_HEADERS_MAX;
+	assert_true(vx_api_msg_encode(&m, buf, sizeof(buf)) > 0);
 	memset(sum, 'a', sizeof(sum) - 1);
 	sum[sizeof(sum) - 1] = '\0';
 	m.digest = vx_ctl_str_of(sum); /* 136 bytes */
-	m.has |= VX_CTL_F_DIGEST;
-	assert_int_equal(vx_ctl_msg_encode(&m, buf, sizeof(buf)), -EINVAL);
-	m.digest.len = VX_CTL_SUM_MAX;
-	assert_true(vx_ctl_msg_encode(&m, buf, sizeof(buf)) > 0);
+	m.has |= VX_API_F_DIGEST;
+	assert_int_equal(vx_api_msg_encode(&m, buf, sizeof(buf)), -EINVAL);
+	m.digest.len = VX_API_SUM_MAX;
+	assert_true(vx_api_msg_encode(&m, buf, sizeof(buf)) > 0);
 	m.priority = 7;
-	m.has |= VX_CTL_F_PRIORITY;
-	assert_int_equal(vx_ctl_msg_encode(&m, buf, sizeof(buf)), -EINVAL);
+	m.has |= VX_API_F_PRIORITY;
+	assert_int_equal(vx_api_msg_encode(&m, buf, sizeof(buf)), -EINVAL);
 }
 
-static void test_vx_ctl_msg_decode__download_malformed(void **state)
+static void test_vx_api_msg_decode__download_malformed(void **state)
 {
 	uint8_t v[512];
 	uint8_t extra[256];
-	struct vx_ctl_msg d;
+	struct vx_api_msg d;
 	size_t n, e;
 
 	(void)state;
 	/* no url */
-	n = raw_msg(v, VX_CTL_DOWNLOAD, 0, NULL, 0);
-	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, v, n, &d), VX_ECBOR);
+	n = raw_msg(v, VX_API_DOWNLOAD, 0, NULL, 0);
+	assert_int_equal(vx_api_msg_decode(VX_TAG_CONTROL_REQUEST, v, n, &d), VX_ECBOR);
 	/* url + headers array of 65 short strings */
 	e = 0;
 	extra[e++] = 0x15; /* key 21: url */
@@ -550,27 +553,27 @@ static void test_vx_ctl_msg_decode__download_malformed(void **state)
 	extra[e++] = 0x18; /* key 43: headers */
 	extra[e++] = 43;
 	extra[e++] = 0x98;
-	extra[e++] = VX_CTL_HEADERS_MAX + 1;
-	for (unsigned i = 0; i < VX_CTL_HEADERS_MAX + 1; i++)
+	extra[e++] = VX_API_HEADERS_MAX + 1;
+	for (unsigned i = 0; i < VX_API_HEADERS_MAX + 1; i++)
 		extra[e++] = 0x60; /* "" */
-	n = raw_msg(v, VX_CTL_DOWNLOAD, 2, extra, e);
-	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, v, n, &d), VX_ECBOR);
+	n = raw_msg(v, VX_API_DOWNLOAD, 2, extra, e);
+	assert_int_equal(vx_api_msg_decode(VX_TAG_CONTROL_REQUEST, v, n, &d), VX_ECBOR);
 	/* 64 are fine */
-	extra[6] = VX_CTL_HEADERS_MAX;
-	n = raw_msg(v, VX_CTL_DOWNLOAD, 2, extra, e - 1);
-	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, v, n, &d), 0);
-	assert_int_equal(d.nr_headers, VX_CTL_HEADERS_MAX);
-	vx_ctl_msg_release(&d);
+	extra[6] = VX_API_HEADERS_MAX;
+	n = raw_msg(v, VX_API_DOWNLOAD, 2, extra, e - 1);
+	assert_int_equal(vx_api_msg_decode(VX_TAG_CONTROL_REQUEST, v, n, &d), 0);
+	assert_int_equal(d.nr_headers, VX_API_HEADERS_MAX);
+	vx_api_msg_release(&d);
 	/* a header that is not text */
-	n = raw_msg(v, VX_CTL_DOWNLOAD, 2,
+	n = raw_msg(v, VX_API_DOWNLOAD, 2,
 		    (const uint8_t[]){ 0x15, 0x61, 'u', 0x18, 43, 0x81, 0x01 }, 7);
-	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, v, n, &d), VX_ECBOR);
+	assert_int_equal(vx_api_msg_decode(VX_TAG_CONTROL_REQUEST, v, n, &d), VX_ECBOR);
 	/* overwrite as an integer */
-	n = raw_msg(v, VX_CTL_DOWNLOAD, 2, (const uint8_t[]){ 0x15, 0x61, 'u', 0x18, 48, 0x01 }, 6);
-	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_REQUEST, v, n, &d), VX_ECBOR);
+	n = raw_msg(v, VX_API_DOWNLOAD, 2, (const uint8_t[]){ 0x15, 0x61, 'u', 0x18, 48, 0x01 }, 6);
+	assert_int_equal(vx_api_msg_decode(VX_TAG_CONTROL_REQUEST, v, n, &d), VX_ECBOR);
 	/* a progress event without its task id */
-	n = raw_msg(v, VX_CTL_EVENT, 1, (const uint8_t[]){ 0x18, 38, VX_CTL_EV_PROGRESS }, 3);
-	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_EVENT, v, n, &d), VX_ECBOR);
+	n = raw_msg(v, VX_API_EVENT, 1, (const uint8_t[]){ 0x18, 38, VX_API_EV_PROGRESS }, 3);
+	assert_int_equal(vx_api_msg_decode(VX_TAG_CONTROL_EVENT, v, n, &d), VX_ECBOR);
 	/* a task entry of 5 fields */
 	e = 0;
 	extra[e++] = 0x18; /* key 59: tasks */
@@ -585,37 +588,37 @@ static void test_vx_ctl_msg_decode__download_malformed(void **state)
 	extra[e++] = 0x00;
 	extra[e++] = 0x00;
 	extra[e++] = 0x00;
-	n = raw_msg(v, VX_CTL_TASK_LIST, 2, (const uint8_t[]){ 0x03, 0x00 }, 2);
+	n = raw_msg(v, VX_API_TASK_LIST, 2, (const uint8_t[]){ 0x03, 0x00 }, 2);
 	/* raw_msg writes 3 + 2 entries: status then the tasks */
 	memcpy(v + n, extra, e);
-	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_RESPONSE, v, n + e, &d), VX_ECBOR);
+	assert_int_equal(vx_api_msg_decode(VX_TAG_CONTROL_RESPONSE, v, n + e, &d), VX_ECBOR);
 	/* the same entry with its sixth field and content_len -2 */
 	v[n + 3] = 0x86;
 	v[n + e - 2] = 0x21; /* -2 */
 	v[n + e] = 0x00;
-	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_RESPONSE, v, n + e + 1, &d), VX_ECBOR);
+	assert_int_equal(vx_api_msg_decode(VX_TAG_CONTROL_RESPONSE, v, n + e + 1, &d), VX_ECBOR);
 	v[n + e - 2] = 0x20; /* -1 */
-	assert_int_equal(vx_ctl_msg_decode(VX_CTL_TAG_RESPONSE, v, n + e + 1, &d), 0);
+	assert_int_equal(vx_api_msg_decode(VX_TAG_CONTROL_RESPONSE, v, n + e + 1, &d), 0);
 	assert_int_equal(d.nr_tasks, 1);
 	assert_int_equal(d.tasks[0].content_len, -1);
-	vx_ctl_msg_release(&d);
+	vx_api_msg_release(&d);
 }
 
-static void test_vx_ctl_msg_decode__download_alloc_failure(void **state)
+static void test_vx_api_msg_decode__download_alloc_failure(void **state)
 {
 	struct vx_ctl_str hdr[2] = { vx_ctl_str_of("A: b"), vx_ctl_str_of("C: d") };
 	struct vx_ctl_str filt[1] = { vx_ctl_str_of("x") };
-	struct vx_ctl_task tasks[1] = { { vx_ctl_str_of(TASK), { NULL, 0 }, 1, 5, 1, 0 } };
-	struct vx_ctl_msg m = { 0 }, d;
-	struct vx_ctl_frame f;
+	struct vx_api_task tasks[1] = { { vx_ctl_str_of(TASK), { NULL, 0 }, 1, 5, 1, 0 } };
+	struct vx_api_msg m = { 0 }, d;
+	struct vx_frame_hdr f;
 	ssize_t n;
 
 	(void)state;
 #if !defined(VX_DEBUG)
 	skip();
 #endif
-	m.tag = VX_CTL_TAG_REQUEST;
-	m.type = VX_CTL_DOWNLOAD;
+	m.tag = VX_TAG_CONTROL_REQUEST;
+	m.type = VX_API_DOWNLOAD;
 	m.url = vx_ctl_str_of("http://h/a");
 	m.headers = hdr;
 	m.nr_headers = 2;
@@ -623,20 +626,20 @@ static void test_vx_ctl_msg_decode__download_alloc_failure(void **state)
 	m.nr_filtered = 1;
 	m.tasks = tasks; /* meaningless in a request, but the codec carries it */
 	m.nr_tasks = 1;
-	m.has = VX_CTL_F_URL | VX_CTL_F_HEADERS | VX_CTL_F_FILTERED | VX_CTL_F_TASKS;
-	n = vx_ctl_msg_encode(&m, buf, sizeof(buf));
+	m.has = VX_API_F_URL | VX_API_F_HEADERS | VX_API_F_FILTERED | VX_API_F_TASKS;
+	n = vx_api_msg_encode(&m, buf, sizeof(buf));
 	assert_true(n > 0);
-	assert_int_equal(vx_ctl_frame_peek(buf, (size_t)n, VX_CTL_FRAME_MAX, &f), n);
+	vx_frame_hdr_decode(buf, &f);
 	for (unsigned long nth = 1; nth <= 3; nth++) {
 		vx_fault_arm(VX_FAULT_ALLOC, nth);
-		assert_int_equal(vx_ctl_msg_decode(f.tag, buf + 6, f.length, &d), -ENOMEM);
+		assert_int_equal(vx_api_msg_decode(f.tag, buf + 6, f.length, &d), -ENOMEM);
 		assert_null(d.headers);
 		assert_null(d.filtered);
 		assert_null(d.tasks);
 	}
 	vx_fault_arm(VX_FAULT_ALLOC, 0);
-	assert_int_equal(vx_ctl_msg_decode(f.tag, buf + 6, f.length, &d), 0);
-	vx_ctl_msg_release(&d);
+	assert_int_equal(vx_api_msg_decode(f.tag, buf + 6, f.length, &d), 0);
+	vx_api_msg_release(&d);
 }
 
 int main(void)
@@ -646,16 +649,15 @@ int main(void)
 		cmocka_unit_test(test_vx_ctl_msg_encode__answer_with_arrays),
 		cmocka_unit_test(test_vx_ctl_msg_encode__progress_roundtrip),
 		cmocka_unit_test(test_vx_ctl_msg_encode__rejects_bad_messages),
-		cmocka_unit_test(test_vx_ctl_frame_peek__limits),
+		cmocka_unit_test(test_vx_ctl_reader_feed__limits),
 		cmocka_unit_test(test_vx_ctl_msg_decode__malformed),
 		cmocka_unit_test(test_vx_ctl_msg_decode__alloc_failure_leaves_nothing),
-		cmocka_unit_test(test_vx_ctl_rbuf_reserve__grows_to_frame_only),
-		cmocka_unit_test(test_vx_ctl_msg_encode__download_roundtrip),
-		cmocka_unit_test(test_vx_ctl_msg_encode__progress_event_carries_rid),
-		cmocka_unit_test(test_vx_ctl_msg_encode__task_list_roundtrip),
-		cmocka_unit_test(test_vx_ctl_msg_encode__download_rejects_bad_requests),
-		cmocka_unit_test(test_vx_ctl_msg_decode__download_malformed),
-		cmocka_unit_test(test_vx_ctl_msg_decode__download_alloc_failure),
+		cmocka_unit_test(test_vx_api_msg_encode__download_roundtrip),
+		cmocka_unit_test(test_vx_api_msg_encode__progress_event_carries_rid),
+		cmocka_unit_test(test_vx_api_msg_encode__task_list_roundtrip),
+		cmocka_unit_test(test_vx_api_msg_encode__download_rejects_bad_requests),
+		cmocka_unit_test(test_vx_api_msg_decode__download_malformed),
+		cmocka_unit_test(test_vx_api_msg_decode__download_alloc_failure),
 	};
 
 	return cmocka_run_group_tests_name("control_msg", tests, NULL, NULL);

@@ -179,7 +179,7 @@ static void test_vx_origin_download__roundtrip(void **state)
 
 	request(f, &req);
 	assert_int_equal(vx_origin_download(f->store, f->src, &req, &res), 0);
-	assert_int_equal(res.stage, VX_CONDUCTOR_STAGE_DONE);
+	assert_int_equal(res.stage, VX_DOWNLOAD_STAGE_DONE);
 	assert_false(res.reused);
 	assert_int_equal(res.totals.piece_count, 4);
 	assert_int_equal(res.totals.pieces_done, 4);
@@ -212,7 +212,7 @@ static void test_vx_origin_download__resume(void **state)
 	 * already in a fresh task. */
 	req.digest = "crc32:1";
 	assert_int_equal(vx_origin_download(f->store, f->src, &req, &res), VX_EDIGEST);
-	assert_int_equal(res.stage, VX_CONDUCTOR_STAGE_DIGEST);
+	assert_int_equal(res.stage, VX_DOWNLOAD_STAGE_DIGEST);
 	assert_int_equal(access(f->out, F_OK), -1);
 	assert_int_equal(vx_store_task_remove(f->store, res.task_id), 0);
 	tp.id = res.task_id;
@@ -246,7 +246,7 @@ static void test_vx_origin_download__digest(void **state)
 
 	req.digest = "sha999:00";
 	assert_int_equal(vx_origin_download(f->store, f->src, &req, &res), -EINVAL);
-	assert_int_equal(res.stage, VX_CONDUCTOR_STAGE_REQUEST);
+	assert_int_equal(res.stage, VX_DOWNLOAD_STAGE_REQUEST);
 }
 
 static void test_vx_origin_download__output_checks(void **state)
@@ -259,7 +259,7 @@ static void test_vx_origin_download__output_checks(void **state)
 	request(f, &req);
 	assert_int_equal(write_file(f->out, "old", 3), 0);
 	assert_int_equal(vx_origin_download(f->store, f->src, &req, &res), -EEXIST);
-	assert_int_equal(res.stage, VX_CONDUCTOR_STAGE_OUTPUT);
+	assert_int_equal(res.stage, VX_DOWNLOAD_STAGE_OUTPUT);
 	assert_non_null(strstr(res.msg, "--overwrite"));
 	assert_int_equal(res.totals.bytes_from_source, 0);
 	assert_true(same_as(f->out, "old", 3));
@@ -270,7 +270,7 @@ static void test_vx_origin_download__output_checks(void **state)
 	snprintf(path, sizeof(path), "%s/missing/out.bin", f->dir);
 	req.output = path;
 	assert_int_equal(vx_origin_download(f->store, f->src, &req, &res), -ENOENT);
-	assert_int_equal(res.stage, VX_CONDUCTOR_STAGE_OUTPUT);
+	assert_int_equal(res.stage, VX_DOWNLOAD_STAGE_OUTPUT);
 }
 
 static void test_vx_origin_download__source_errors(void **state)
@@ -286,7 +286,7 @@ static void test_vx_origin_download__source_errors(void **state)
 	req.url = url;
 	rc = vx_origin_download(f->store, f->src, &req, &res);
 	assert_int_equal(rc, VX_ESOURCE_NOTFOUND);
-	assert_int_equal(res.stage, VX_CONDUCTOR_STAGE_SOURCE);
+	assert_int_equal(res.stage, VX_DOWNLOAD_STAGE_SOURCE);
 	assert_int_equal(access(f->out, F_OK), -1);
 
 	req.url = "gopher://127.0.0.1/x";
@@ -440,7 +440,7 @@ static void concurrent_writer(struct fixture *f, const char *url)
 	assert_int_equal(vx_origin_fetch(t, f->src, NULL, &req, &res), 0);
 	assert_int_equal(pthread_join(th, &wrc), 0);
 	assert_null(wrc);
-	assert_int_equal(res.stage, VX_CONDUCTOR_STAGE_SOURCE);
+	assert_int_equal(res.stage, VX_DOWNLOAD_STAGE_SOURCE);
 	assert_string_equal(res.task_id, TASK_A);
 	assert_int_equal(res.totals.piece_count, BIG_PIECES);
 	assert_int_equal(res.totals.pieces_done, BIG_PIECES);
@@ -645,7 +645,7 @@ static void test_vx_origin_fetch__read_error(void **state)
 	rc = vx_origin_fetch(t, f->src, &origin, &req, &res);
 	assert_true(rc < 0);
 	assert_int_not_equal(rc, -ECANCELED);
-	assert_int_equal(res.stage, VX_CONDUCTOR_STAGE_SOURCE);
+	assert_int_equal(res.stage, VX_DOWNLOAD_STAGE_SOURCE);
 	assert_non_null(strstr(res.msg, "from the source"));
 	assert_nothing_reserved(t);
 	vx_origin_release(&origin);

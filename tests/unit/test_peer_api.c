@@ -30,6 +30,7 @@
 #include "vx_alloc.h"
 #include "vx_api.h"
 #include "vx_client.h"
+#include "vx_api_msg.h"
 #include "vx_ctl_msg.h"
 #include "vx_err.h"
 
@@ -68,7 +69,7 @@ struct fake {
 	uint32_t priority;
 	uid_t uid;
 	pid_t pid;
-	char deleted[VX_API_TASK_ID_LEN + 1];
+	char deleted[VX_DOWNLOAD_TASK_ID_LEN + 1];
 	uint32_t flood;
 };
 
@@ -82,10 +83,10 @@ struct fixture {
 
 /* ---------------------------------------------------------------- Fake daemon */
 
-static void fake_progress(struct vx_api_progress *p, uint64_t done, uint64_t total)
+static void fake_progress(struct vx_download_progress *p, uint64_t done, uint64_t total)
 {
 	memset(p, 0, sizeof(*p));
-	memcpy(p->task_id, TASK_A, VX_API_TASK_ID_LEN + 1);
+	memcpy(p->task_id, TASK_A, VX_DOWNLOAD_TASK_ID_LEN + 1);
 	p->content_length = total;
 	p->bytes_done = done;
 	p->from_peers = done / 2;
@@ -98,10 +99,10 @@ static void fake_progress(struct vx_api_progress *p, uint64_t done, uint64_t tot
 
 static void fake_finish(struct fake *f, struct vx_api_call *call, uint64_t total)
 {
-	struct vx_api_result r;
+	struct vx_download_result r;
 
 	memset(&r, 0, sizeof(r));
-	memcpy(r.task_id, TASK_A, VX_API_TASK_ID_LEN + 1);
+	memcpy(r.task_id, TASK_A, VX_DOWNLOAD_TASK_ID_LEN + 1);
 	r.stage = 6;
 	r.source_status = 200;
 	fake_progress(&r.totals, total, total);
@@ -116,7 +117,7 @@ static void *fake_worker(void *arg)
 {
 	struct fake *f = arg;
 	struct vx_api_call *call = f->call;
-	struct vx_api_progress p;
+	struct vx_download_progress p;
 
 	if (f->mode == FAKE_STREAM) {
 		char path[] = "/tmp/vx-api-content-XXXXXX";
@@ -156,10 +157,10 @@ static void *fake_worker(void *arg)
 	return NULL;
 }
 
-static void fake_download(void *ctx, struct vx_api_call *call, const struct vx_api_download *r)
+static void fake_download(void *ctx, struct vx_api_call *call, const struct vx_download_request *r)
 {
 	struct fake *f = ctx;
-	struct vx_api_result res;
+	struct vx_download_result res;
 
 	assert_ptr_equal(vx_api_call_request(call), r);
 	pthread_mutex_lock(&f->lock);
@@ -205,7 +206,7 @@ static void fake_cancel(void *ctx, struct vx_api_call *call)
 
 static void fake_info(struct vx_api_task_info *t, const char *id, uint32_t state, int64_t len)
 {
-	memcpy(t->task_id, id, VX_API_TASK_ID_LEN + 1);
+	memcpy(t->task_id, id, VX_DOWNLOAD_TASK_ID_LEN + 1);
 	t->url = vx_strdup(id[0] == 'c' ? "" : "http://127.0.0.1/x");
 	t->state = state;
 	t->content_length = len;
@@ -241,7 +242,7 @@ static int fake_remove(void *ctx, const char *task_id)
 	if (strcmp(task_id, TASK_A))
 		return -ENOENT;
 	pthread_mutex_lock(&f->lock);
-	memcpy(f->deleted, task_id, VX_API_TASK_ID_LEN + 1);
+	memcpy(f->deleted, task_id, VX_DOWNLOAD_TASK_ID_LEN + 1);
 	pthread_mutex_unlock(&f->lock);
 	return 0;
 }
@@ -342,7 +343,7 @@ struct seen {
 	int sleep_us; /* slow reader */
 };
 
-static void on_progress(void *arg, const struct vx_client_progress *p, int fd)
+static void on_progress(void *arg, const struct vx_download_progress *p, int fd)
 {
 	struct seen *s = arg;
 
@@ -386,8 +387,8 @@ static void test_api__download_progress_and_result(void **state)
 {
 	struct fixture *fx = *state;
 	const char *hdrs[] = { "Authorization: Bearer t", "X-A: 1" };
-	struct vx_client_download req = { 0 };
-	struct vx_client_result res;
+	struct vx_download_request req = { 0 };
+	struct vx_download_result res;
 	struct seen s;
 	struct vx_client *c;
 
@@ -442,8 +443,8 @@ static void test_api__download_progress_and_result(void **state)
 static void test_api__download_stream_passes_readonly_fd(void **state)
 {
 	struct fixture *fx = *state;
-	struct vx_client_download req = { 0 };
-	struct vx_client_result res;
+	struct vx_download_request req = { 0 };
+	struct vx_download_result res;
 	struct seen s;
 	struct vx_client *c;
 
@@ -466,8 +467,8 @@ static void test_api__download_stream_passes_readonly_fd(void **state)
 static void test_api__slow_client_sees_coalesced_progress(void **state)
 {
 	struct fixture *fx = *state;
-	struct vx_client_download req = { 0 };
-	struct vx_client_result res;
+	struct vx_download_request req = { 0 };
+	struct vx_download_result res;
 	struct seen s;
 	struct vx_client *c;
 
@@ -489,14 +490,14 @@ static void test_api__slow_client_sees_coalesced_progress(void **state)
 
 struct bg_download {
 	struct vx_client *c;
-	struct vx_client_result res;
+	struct vx_download_result res;
 	int rc;
 };
 
 static void *bg_download(void *arg)
 {
 	struct bg_download *b = arg;
-	struct vx_client_download req = { 0 };
+	struct vx_download_request req = { 0 };
 
 	req.url = "http://127.0.0.1:1/held";
 	req.output = "/tmp/held";
@@ -506,8 +507,8 @@ static void *bg_download(void *arg)
 
 static void post_after_end(struct vx_api_call *call)
 {
-	struct vx_api_progress p;
-	struct vx_api_result r;
+	struct vx_download_progress p;
+	struct vx_download_result r;
 
 	/* the daemon's thread, after the client or the server is gone: dropped, never a crash */
 	fake_progress(&p, 1, 2);
@@ -521,8 +522,8 @@ static void post_after_end(struct vx_api_call *call)
 static void test_api__client_leaves_mid_download(void **state)
 {
 	struct fixture *fx = *state;
-	struct vx_client_download req = { 0 };
-	struct vx_client_result res;
+	struct vx_download_request req = { 0 };
+	struct vx_download_result res;
 	struct vx_client *c;
 	int fd;
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
@@ -531,16 +532,16 @@ static void test_api__client_leaves_mid_download(void **state)
 	start(fx);
 	/* a raw client sends a download and hangs up without waiting */
 	{
-		struct vx_ctl_msg m = { 0 };
+		struct vx_api_msg m = { 0 };
 		uint8_t buf[512];
 		ssize_t n;
 
-		m.tag = VX_CTL_TAG_REQUEST;
-		m.type = VX_CTL_DOWNLOAD;
+		m.tag = VX_TAG_CONTROL_REQUEST;
+		m.type = VX_API_DOWNLOAD;
 		m.rid = 1;
 		m.url = vx_ctl_str_of("http://127.0.0.1:1/x");
-		m.has = VX_CTL_F_URL;
-		n = vx_ctl_msg_encode(&m, buf, sizeof(buf));
+		m.has = VX_API_F_URL;
+		n = vx_api_msg_encode(&m, buf, sizeof(buf));
 		assert_true(n > 0);
 		fd = socket(AF_UNIX, SOCK_STREAM, 0);
 		memcpy(a.sun_path, fx->path, strlen(fx->path) + 1);
@@ -588,7 +589,7 @@ static void test_api__server_freed_under_a_download(void **state)
 
 struct listed {
 	int n;
-	char ids[4][VX_API_TASK_ID_LEN + 1];
+	char ids[4][VX_DOWNLOAD_TASK_ID_LEN + 1];
 	char url0[64];
 	int64_t len1;
 };
@@ -662,18 +663,21 @@ static int raw_dial(const char *path)
 }
 
 /* Reads one whole frame (bounded wait) and decodes it into *@m (borrowing @buf). */
-static int raw_read(int fd, uint8_t *buf, size_t cap, struct vx_ctl_msg *m)
+static int raw_read(int fd, uint8_t *buf, size_t cap, struct vx_api_msg *m)
 {
-	struct vx_ctl_frame f;
+	struct vx_frame_hdr f;
 	size_t len = 0;
 	ssize_t n;
 
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 
-		n = vx_ctl_frame_peek(buf, len, VX_CTL_FRAME_MAX, &f);
-		if (n > 0)
-			break;
+		if (len >= VX_FRAME_HDR_LEN) {
+			vx_frame_hdr_decode(buf, &f);
+			n = VX_FRAME_HDR_LEN + (ssize_t)f.length;
+			if (len >= (size_t)n)
+				break;
+		}
 		if (poll(&p, 1, WAIT_S * 1000) != 1)
 			return -ETIMEDOUT;
 		n = recv(fd, buf + len, cap - len, 0);
@@ -681,13 +685,13 @@ static int raw_read(int fd, uint8_t *buf, size_t cap, struct vx_ctl_msg *m)
 			return n == 0 ? -ECONNRESET : -errno;
 		len += (size_t)n;
 	}
-	return vx_ctl_msg_decode(f.tag, buf + VX_CTL_HDR_LEN, f.length, m);
+	return vx_api_msg_decode(f.tag, buf + VX_FRAME_HDR_LEN, f.length, m);
 }
 
-static void raw_send(int fd, struct vx_ctl_msg *m)
+static void raw_send(int fd, struct vx_api_msg *m)
 {
 	uint8_t buf[4096];
-	ssize_t n = vx_ctl_msg_encode(m, buf, sizeof(buf));
+	ssize_t n = vx_api_msg_encode(m, buf, sizeof(buf));
 
 	assert_true(n > 0);
 	assert_int_equal(send(fd, buf, (size_t)n, MSG_NOSIGNAL), n);
@@ -719,11 +723,11 @@ static void test_api__65th_client_refused(void **state)
 static void test_api__bad_requests(void **state)
 {
 	struct fixture *fx = *state;
-	struct vx_client_download req = { 0 };
-	struct vx_client_result res;
+	struct vx_download_request req = { 0 };
+	struct vx_download_result res;
 	const char *bad_hdr[] = { "no colon here" };
 	const char *inject[] = { "X-A: 1\r\nX-B: 2" };
-	struct vx_ctl_msg m = { 0 }, a;
+	struct vx_api_msg m = { 0 }, a;
 	uint8_t buf[4096];
 	struct vx_client *c;
 	int fd;
@@ -758,19 +762,19 @@ static void test_api__bad_requests(void **state)
 	/* a request that is not for this socket: -EOPNOTSUPP with its rid */
 	fd = raw_dial(fx->path);
 	assert_true(fd >= 0);
-	m.tag = VX_CTL_TAG_REQUEST;
-	m.type = VX_CTL_ANNOUNCE;
+	m.tag = VX_TAG_CONTROL_REQUEST;
+	m.type = (enum vx_api_type)VX_CTL_ANNOUNCE; /* a scheduler request */
 	m.rid = 42;
 	raw_send(fd, &m);
 	assert_int_equal(raw_read(fd, buf, sizeof(buf), &a), 0);
 	assert_int_equal(a.rid, 42);
 	assert_int_equal(a.status, -EOPNOTSUPP);
-	vx_ctl_msg_release(&a);
+	vx_api_msg_release(&a);
 	/* a second download while one is in flight on the same connection: -EBUSY */
 	fx->fake.mode = FAKE_HOLD;
-	m.type = VX_CTL_DOWNLOAD;
+	m.type = VX_API_DOWNLOAD;
 	m.url = vx_ctl_str_of("http://127.0.0.1:1/z");
-	m.has = VX_CTL_F_URL;
+	m.has = VX_API_F_URL;
 	m.rid = 43;
 	raw_send(fd, &m);
 	assert_true(fake_wait(&fx->fake, &fx->fake.downloads, 1));
@@ -779,7 +783,7 @@ static void test_api__bad_requests(void **state)
 	assert_int_equal(raw_read(fd, buf, sizeof(buf), &a), 0);
 	assert_int_equal(a.rid, 44);
 	assert_int_equal(a.status, -EBUSY);
-	vx_ctl_msg_release(&a);
+	vx_api_msg_release(&a);
 	/* garbage: the connection is closed, and the held download cancelled */
 	assert_int_equal(send(fd, "\x01\x60\x00\x00\x00\x02\xff\xff", 8, MSG_NOSIGNAL), 8);
 	assert_int_equal(raw_read(fd, buf, sizeof(buf), &a), -ECONNRESET);
@@ -799,7 +803,7 @@ static void test_api__idle_client_dropped(void **state)
 	struct listed l = { 0 };
 	struct vx_client *c;
 	uint8_t buf[64];
-	struct vx_ctl_msg a;
+	struct vx_api_msg a;
 	int fd;
 
 	fx->cfg.idle_timeout_ms = 100;

@@ -20,7 +20,7 @@
 
 #include "vx_alloc.h"
 #include "vx_client.h"
-#include "vx_ctl_msg.h"
+#include "vx_api_msg.h"
 #include "vx_err.h"
 
 #define TASK   "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -46,21 +46,24 @@ struct fake {
 	int conns;
 };
 
-static uint8_t rx[VX_CTL_HDR_LEN + VX_CTL_FRAME_MAX];
+static uint8_t rx[VX_FRAME_HDR_LEN + VX_CTL_FRAME_MAX];
 
 /* Reads one whole frame from @fd into rx and decodes it; bounded wait. */
-static int fake_read(int fd, struct vx_ctl_msg *m, size_t *flen)
+static int fake_read(int fd, struct vx_api_msg *m, size_t *flen)
 {
-	struct vx_ctl_frame f;
+	struct vx_frame_hdr f;
 	size_t len = 0;
 	ssize_t n;
 
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 
-		n = vx_ctl_frame_peek(rx, len, VX_CTL_FRAME_MAX, &f);
-		if (n > 0)
-			break;
+		if (len >= VX_FRAME_HDR_LEN) {
+			vx_frame_hdr_decode(rx, &f);
+			n = VX_FRAME_HDR_LEN + (ssize_t)f.length;
+			if (len >= (size_t)n)
+				break;
+		}
 		if (poll(&p, 1, WAIT_S * 1000) != 1)
 			return -ETIMEDOUT;
 		n = recv(fd, rx + len, sizeof(rx) - len, 0);
@@ -69,65 +72,65 @@ static int fake_read(int fd, struct vx_ctl_msg *m, size_t *flen)
 		len += (size_t)n;
 	}
 	*flen = (size_t)n;
-	return vx_ctl_msg_decode(f.tag, rx + VX_CTL_HDR_LEN, f.length, m);
+	return vx_api_msg_decode(f.tag, rx + VX_FRAME_HDR_LEN, f.length, m);
 }
 
-static void fake_send(int fd, const struct vx_ctl_msg *m)
+static void fake_send(int fd, const struct vx_api_msg *m)
 {
 	uint8_t buf[2048];
-	ssize_t n = vx_ctl_msg_encode(m, buf, sizeof(buf));
+	ssize_t n = vx_api_msg_encode(m, buf, sizeof(buf));
 
 	assert_true(n > 0);
 	assert_int_equal(send(fd, buf, (size_t)n, MSG_NOSIGNAL), n);
 }
 
-static void answer(int fd, enum vx_ctl_type type, uint64_t rid, int status)
+static void answer(int fd, enum vx_api_type type, uint64_t rid, int status)
 {
-	struct vx_ctl_msg a = { 0 };
+	struct vx_api_msg a = { 0 };
 
-	a.tag = VX_CTL_TAG_RESPONSE;
+	a.tag = VX_TAG_CONTROL_RESPONSE;
 	a.type = type;
 	a.rid = rid;
 	a.status = status;
-	a.has = VX_CTL_F_STATUS;
-	if (type == VX_CTL_STAT_TASK && status == 0) {
+	a.has = VX_API_F_STATUS;
+	if (type == VX_API_STAT_TASK && status == 0) {
 		a.task_id = vx_ctl_str_of(TASK);
 		a.state = 2;
 		a.content_len = 7;
-		a.has |= VX_CTL_F_TASK_ID | VX_CTL_F_STATE | VX_CTL_F_CONTENT_LEN;
+		a.has |= VX_API_F_TASK_ID | VX_API_F_STATE | VX_API_F_CONTENT_LEN;
 	}
 	fake_send(fd, &a);
 }
 
 static void progress(int fd, uint64_t rid, uint64_t done)
 {
-	struct vx_ctl_msg e = { 0 };
+	struct vx_api_msg e = { 0 };
 
-	e.tag = VX_CTL_TAG_EVENT;
-	e.type = VX_CTL_EVENT;
+	e.tag = VX_TAG_CONTROL_EVENT;
+	e.type = VX_API_EVENT;
 	e.rid = rid;
-	e.event = VX_CTL_EV_PROGRESS;
+	e.event = VX_API_EV_PROGRESS;
 	e.task_id = vx_ctl_str_of(TASK);
 	e.bytes_done = done;
-	e.has = VX_CTL_F_EVENT | VX_CTL_F_TASK_ID | VX_CTL_F_BYTES_DONE;
+	e.has = VX_API_F_EVENT | VX_API_F_TASK_ID | VX_API_F_BYTES_DONE;
 	fake_send(fd, &e);
 }
 
 /* Serves one connection by the script; returns false when the fake should stop accepting. */
 static bool fake_conn(struct fake *f, int fd)
 {
-	struct vx_ctl_msg m;
+	struct vx_api_msg m;
 	size_t flen;
 
 	f->conns++;
 	if (f->script == S_REFUSE) {
-		struct vx_ctl_msg a = { 0 };
+		struct vx_api_msg a = { 0 };
 
-		a.tag = VX_CTL_TAG_RESPONSE;
-		a.type = VX_CTL_HELLO;
+		a.tag = VX_TAG_CONTROL_RESPONSE;
+		a.type = VX_API_REFUSE;
 		a.status = -EACCES;
 		a.error = vx_ctl_str_of("uid 1 may not use this daemon");
-		a.has = VX_CTL_F_STATUS | VX_CTL_F_ERROR;
+		a.has = VX_API_F_STATUS | VX_API_F_ERROR;
 		fake_send(fd, &a);
 		return false;
 	}
@@ -138,10 +141,10 @@ static bool fake_conn(struct fake *f, int fd)
 		if (f->conns == 1) {
 			assert_int_equal(send(fd, "\x01\x61\x00\x00\x00\x01\xff", 7, MSG_NOSIGNAL),
 					 7);
-			vx_ctl_msg_release(&m);
+			vx_api_msg_release(&m);
 			return true;
 		}
-		answer(fd, VX_CTL_STAT_TASK, m.rid, 0);
+		answer(fd, VX_API_STAT_TASK, m.rid, 0);
 		break;
 	case S_HANGUP_MID_DOWNLOAD:
 		progress(fd, m.rid, 5);
@@ -156,18 +159,18 @@ static bool fake_conn(struct fake *f, int fd)
 	}
 	case S_OTHER_RIDS_FIRST:
 		progress(fd, m.rid + 100, 1);
-		answer(fd, VX_CTL_STAT_TASK, m.rid + 101, -ENOENT);
-		answer(fd, VX_CTL_STAT_TASK, m.rid, 0);
+		answer(fd, VX_API_STAT_TASK, m.rid + 101, -ENOENT);
+		answer(fd, VX_API_STAT_TASK, m.rid, 0);
 		break;
 	case S_BIG_REQUEST:
 		f->seen_headers = m.nr_headers;
 		f->seen_frame_len = flen;
-		answer(fd, VX_CTL_DOWNLOAD, m.rid, 0);
+		answer(fd, VX_API_DOWNLOAD, m.rid, 0);
 		break;
 	default:
 		break;
 	}
-	vx_ctl_msg_release(&m);
+	vx_api_msg_release(&m);
 	return f->script == S_GARBAGE_THEN_OK && f->conns < 2;
 }
 
@@ -279,7 +282,7 @@ static void test_vx_client__garbage_then_reconnect(void **state)
 
 static int events;
 
-static void count_events(void *arg, const struct vx_client_progress *p, int fd)
+static void count_events(void *arg, const struct vx_download_progress *p, int fd)
 {
 	(void)arg;
 	assert_int_equal(p->bytes_done, 5);
@@ -290,8 +293,8 @@ static void count_events(void *arg, const struct vx_client_progress *p, int fd)
 static void test_vx_client_download__daemon_hangs_up(void **state)
 {
 	struct fake *f = *state;
-	struct vx_client_download req = { 0 };
-	struct vx_client_result res;
+	struct vx_download_request req = { 0 };
+	struct vx_download_result res;
 	struct vx_client *c = run(f, S_HANGUP_MID_DOWNLOAD, 5000);
 
 	req.url = "http://127.0.0.1:1/x";
@@ -345,35 +348,35 @@ static void test_vx_client__refused_on_connect(void **state)
 static void test_vx_client_download__request_of_a_whole_frame(void **state)
 {
 	struct fake *f = *state;
-	const char *hdrs[VX_CLIENT_HEADERS_MAX + 1];
-	struct vx_client_download req = { 0 };
-	struct vx_client_result res;
-	char *big = vx_malloc(VX_CLIENT_URL_MAX + 2);
+	const char *hdrs[VX_DOWNLOAD_HEADERS_MAX + 1];
+	struct vx_download_request req = { 0 };
+	struct vx_download_result res;
+	char *big = vx_malloc(VX_DOWNLOAD_URL_MAX + 2);
 	struct vx_client *c = run(f, S_BIG_REQUEST, 5000);
 
 	assert_non_null(big);
 	memcpy(big, "X-Big: ", 7);
-	memset(big + 7, 'v', VX_CLIENT_URL_MAX - 7);
-	big[VX_CLIENT_URL_MAX] = '\0';
-	for (int i = 0; i <= VX_CLIENT_HEADERS_MAX; i++)
+	memset(big + 7, 'v', VX_DOWNLOAD_URL_MAX - 7);
+	big[VX_DOWNLOAD_URL_MAX] = '\0';
+	for (int i = 0; i <= VX_DOWNLOAD_HEADERS_MAX; i++)
 		hdrs[i] = big;
 	req.url = "http://127.0.0.1:1/x";
 	req.output = "/tmp/x";
 	req.headers = hdrs;
 	/* one too many, and one too long: refused before anything is sent */
-	req.nr_headers = VX_CLIENT_HEADERS_MAX + 1;
+	req.nr_headers = VX_DOWNLOAD_HEADERS_MAX + 1;
 	assert_int_equal(vx_client_download(c, &req, NULL, NULL, &res), -EINVAL);
-	big[VX_CLIENT_URL_MAX] = 'v';
-	big[VX_CLIENT_URL_MAX + 1] = '\0';
+	big[VX_DOWNLOAD_URL_MAX] = 'v';
+	big[VX_DOWNLOAD_URL_MAX + 1] = '\0';
 	req.nr_headers = 1;
 	assert_int_equal(vx_client_download(c, &req, NULL, NULL, &res), -EINVAL);
 	assert_non_null(strstr(res.msg, "headers #0"));
-	big[VX_CLIENT_URL_MAX] = '\0';
+	big[VX_DOWNLOAD_URL_MAX] = '\0';
 	/* 64 headers of 8 KiB: half a MiB, past the first buffer, within one frame */
-	req.nr_headers = VX_CLIENT_HEADERS_MAX;
+	req.nr_headers = VX_DOWNLOAD_HEADERS_MAX;
 	assert_int_equal(vx_client_download(c, &req, NULL, NULL, &res), 0);
-	assert_int_equal(f->seen_headers, VX_CLIENT_HEADERS_MAX);
-	assert_true(f->seen_frame_len > (size_t)VX_CLIENT_HEADERS_MAX * VX_CLIENT_URL_MAX);
+	assert_int_equal(f->seen_headers, VX_DOWNLOAD_HEADERS_MAX);
+	assert_true(f->seen_frame_len > (size_t)VX_DOWNLOAD_HEADERS_MAX * VX_DOWNLOAD_URL_MAX);
 	vx_client_close(c);
 	vx_free(big);
 }

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * vx_download.h: the one set of download types, used end to end: a libvx client fills a
+ * request, the local API carries it (vx_api_msg.h), the API server hands it to the daemon, the
+ * peer runs it, and progress and the result travel back the same way in the same types. The
+ * stage numbers are the wire values of the local API's stage key (spec/api.md section 5).
+ *
+ * Plain types, no functions, no other vx header: libvx installs this header beside
+ * vx_client.h.
+ */
+#ifndef VX_DOWNLOAD_H
+#define VX_DOWNLOAD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define VX_DOWNLOAD_TASK_ID_LEN 64   /* lowercase hex characters of a task id (VX_TASK_ID_LEN) */
+#define VX_DOWNLOAD_URL_MAX	8192 /* bytes of a URL, without the NUL */
+#define VX_DOWNLOAD_MSG_MAX	768  /* bytes of a failure text, with the NUL */
+#define VX_DOWNLOAD_HEADERS_MAX 64   /* request headers of one download */
+#define VX_DOWNLOAD_FILTERS_MAX 64   /* filtered query keys of one download */
+
+/* Where a download stands or stopped. */
+enum vx_download_stage {
+	VX_DOWNLOAD_STAGE_REQUEST = 0, /* checking the request: URL, digest, options */
+	VX_DOWNLOAD_STAGE_OUTPUT = 1,  /* checking the output path before any download */
+	VX_DOWNLOAD_STAGE_SOURCE = 2,  /* stat or reads of the origin */
+	VX_DOWNLOAD_STAGE_STORE = 3,   /* opening the task or writing pieces */
+	VX_DOWNLOAD_STAGE_DIGEST = 4,  /* checking the whole-content digest */
+	VX_DOWNLOAD_STAGE_EXPORT = 5,  /* putting the content at the output path */
+	VX_DOWNLOAD_STAGE_DONE = 6,    /* finished */
+	VX_DOWNLOAD_STAGE_PEERS = 7,   /* no peer had it and the source may not be used */
+};
+
+/*
+ * One download request. Pointers are borrowed by whoever receives the struct, for the call.
+ * Zero/NULL fields are "not set".
+ */
+struct vx_download_request {
+	const char *url;		    /* required, at most VX_DOWNLOAD_URL_MAX bytes */
+	const char *const *headers;	    /* "Name: value" strings for the origin */
+	uint32_t nr_headers;		    /* <= VX_DOWNLOAD_HEADERS_MAX */
+	const char *output;		    /* absolute path of the result; NULL: stream mode */
+	const char *digest;		    /* "sha256:<hex>", "sha512:<hex>" or "crc32:<dec>" */
+	const char *tag;		    /* task tag (part of the task id) */
+	const char *application;	    /* application name (part of the task id) */
+	uint64_t piece_length;		    /* bytes; 0: the daemon's rule (Dragonfly's) */
+	const char *const *filtered_params; /* query keys left out of the task id */
+	uint32_t nr_filtered_params;	    /* <= VX_DOWNLOAD_FILTERS_MAX */
+	uint32_t timeout_ms;		    /* whole download; 0: the daemon's default */
+	bool overwrite;			    /* replace an existing output file */
+	bool disable_back_to_source;	    /* peers only, never the origin */
+	uint32_t priority;		    /* 0..6, as Dragonfly's Priority */
+	/*
+	 * Who asked: set by the daemon's API server from the client's socket credentials (a
+	 * client's own values are never sent). The daemon writes the output as uid/gid when
+	 * chown_output is set (it runs as root for an unprivileged client).
+	 */
+	uint32_t uid, gid;
+	int32_t pid;
+	bool chown_output;
+};
+
+/* Counters of one download, as progress reports and the result give them. */
+struct vx_download_progress {
+	char task_id[VX_DOWNLOAD_TASK_ID_LEN + 1]; /* lowercase hex; "" until derived */
+	uint64_t content_length;		   /* bytes; 0 until known */
+	uint64_t bytes_done;			   /* bytes of finished pieces */
+	uint64_t from_peers;			   /* bytes fetched from other peers */
+	uint64_t from_source;			   /* bytes fetched from the origin */
+	uint64_t reused;			   /* bytes already present locally */
+	uint64_t contiguous;  /* bytes from offset 0 that are finished (stream mode) */
+	uint64_t elapsed_ms;  /* since the request was taken */
+	uint32_t piece_count; /* pieces of the task; 0 until known */
+	uint32_t pieces_done; /* finished pieces */
+};
+
+/* The end of a download. */
+struct vx_download_result {
+	int status;		      /* 0 or a negative errno / VX_E* */
+	enum vx_download_stage stage; /* where it failed, or DONE */
+	uint32_t source_status;	      /* origin's protocol status (HTTP code), 0 none */
+	char task_id[VX_DOWNLOAD_TASK_ID_LEN + 1]; /* "" when no task was made */
+	char msg[VX_DOWNLOAD_MSG_MAX];		   /* human text for status; "" on success */
+	struct vx_download_progress totals;	   /* final counters */
+	/* known inside the daemon only (the local API does not carry them: 0 through libvx) */
+	uint64_t piece_length; /* of the plan; 0 when unknown */
+	bool reused;	       /* the store held the complete content already */
+};
+
+#endif /* VX_DOWNLOAD_H */
