@@ -60,6 +60,7 @@ struct vx_peer_cfg {
 	uint32_t source_parallel;   /* ranged reads in flight per origin task; 0: default */
 	uint64_t disk_limit_bytes;  /* store capacity; 0: the filesystem's */
 	uint32_t direct_io;	    /* enum vx_store_direct_io */
+	uint32_t wait_parents_ms;   /* a scheduler's WAIT lasts at most this long; 0: 5 s */
 };
 
 /* Counters of one download, as the progress callback and the result give them. */
