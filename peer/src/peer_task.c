@@ -1444,6 +1444,15 @@ static void wait_expired(struct vx_peer *p, struct peer_task *t, uint64_t waited
 	source_start(p, t);
 }
 
+/*
+ * Milliseconds from @then to @now, 0 when @then is later: the loop's clock is read once per
+ * iteration, so a callback earlier in the same iteration may have stamped a later time.
+ */
+static uint64_t since(uint64_t now, uint64_t then)
+{
+	return now > then ? now - then : 0;
+}
+
 /* The scheduler timers of one live task (spec/peer.md section 4). */
 static void task_tick(struct vx_peer *p, struct peer_task *t, uint64_t now)
 {
@@ -1451,12 +1460,12 @@ static void task_tick(struct vx_peer *p, struct peer_task *t, uint64_t now)
 		p->cfg.wait_parents_ms ? p->cfg.wait_parents_ms : PEER_WAIT_PARENTS_MS;
 
 	if ((t->nr_pending || t->resend_digests || t->nr_costs) &&
-	    (now - t->last_report_ms >= PEER_REPORT_MS || t->resend_digests))
+	    (since(now, t->last_report_ms) >= PEER_REPORT_MS || t->resend_digests))
 		task_report(p, t);
 	switch (t->state) {
 	case TASK_REGISTERING:
 		/* no answer from any scheduler: do not hang, go to the source */
-		if (now - t->in.registering.since_ms >= PEER_SCHED_WAIT_MS &&
+		if (since(now, t->in.registering.since_ms) >= PEER_SCHED_WAIT_MS &&
 		    vx_sched_client_owner(p->sc, (struct vx_ctl_str){ t->id, 64 }) < 0) {
 			vx_warn("peer: task %.12s: no scheduler answers: fetching from the source",
 				t->id);
@@ -1465,8 +1474,8 @@ static void task_tick(struct vx_peer *p, struct peer_task *t, uint64_t now)
 		}
 		break;
 	case TASK_WAITING:
-		if (now - t->in.waiting.since_ms >= wait_max) {
-			wait_expired(p, t, now - t->in.waiting.since_ms);
+		if (since(now, t->in.waiting.since_ms) >= wait_max) {
+			wait_expired(p, t, since(now, t->in.waiting.since_ms));
 			break;
 		}
 		if (task_has_geometry(t)) {
@@ -1483,12 +1492,13 @@ static void task_tick(struct vx_peer *p, struct peer_task *t, uint64_t now)
 	case TASK_RUNNING:
 		if (!t->fetcher || (t->busy & TASK_BUSY_FETCH))
 			break;
-		if (t->in.running.wait_since_ms && now - t->in.running.wait_since_ms >= wait_max) {
-			wait_expired(p, t, now - t->in.running.wait_since_ms);
+		if (t->in.running.wait_since_ms &&
+		    since(now, t->in.running.wait_since_ms) >= wait_max) {
+			wait_expired(p, t, since(now, t->in.running.wait_since_ms));
 			t->in.running.wait_since_ms = 0;
 			break;
 		}
-		if (now - t->in.running.last_piece_ms >= PEER_STALL_MS) {
+		if (since(now, t->in.running.last_piece_ms) >= PEER_STALL_MS) {
 			uint32_t trusted = 0;
 
 			for (uint32_t n = 0; n < t->piece_count; n++)
@@ -1516,7 +1526,7 @@ static void task_tick(struct vx_peer *p, struct peer_task *t, uint64_t now)
 		 * the parents it has and adds the new ones).
 		 */
 		if (t->in.running.last_resched_ms == 0 ||
-		    now - t->in.running.last_resched_ms >= PEER_REFRESH_MS)
+		    since(now, t->in.running.last_resched_ms) >= PEER_REFRESH_MS)
 			request_parents(p, t);
 		if (t->nr_cands)
 			retry_cands(t);
