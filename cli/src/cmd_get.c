@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@
 #include "vx_log.h"
 #include "vx_peer.h"
 #include "vx_source.h"
+#include "vx_source_parse.h"
 #include "vx_store.h"
 
 /* Exit codes of `vx get` beyond the shared ones (commands.h); documented in usage(). */
@@ -195,21 +197,90 @@ static void draw_conductor(void *arg, const struct vx_conductor_progress *p)
 	draw(arg, &g);
 }
 
-/* Writes @s as a JSON string (quotes included). */
+/* Bytes of the well-formed UTF-8 sequence at @s (RFC 3629), or 0 when it is not one. */
+static size_t utf8_len(const unsigned char *s)
+{
+	size_t n;
+	uint32_t cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2, cp = s[0] & 0x1fu;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3, cp = s[0] & 0x0fu;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4, cp = s[0] & 0x07u;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3fu);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0; /* overlong, beyond Unicode, or a surrogate */
+	return n;
+}
+
+/*
+ * Writes @s as a JSON string (quotes included), or null. JSON text is UTF-8: a byte that is
+ * not part of well-formed UTF-8 (a URL may hold any) becomes U+FFFD, as a decoder would show it.
+ */
 static void json_str(FILE *f, const char *s)
 {
-	fputc('"', f);
-	for (; s && *s; s++) {
-		unsigned char ch = (unsigned char)*s;
+	const unsigned char *c = (const unsigned char *)s;
 
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
+	if (!s) {
+		fputs("null", f);
+		return;
 	}
 	fputc('"', f);
+	while (*c) {
+		size_t n = utf8_len(c);
+
+		if (*c == '"' || *c == '\\')
+			fprintf(f, "\\%c", *c);
+		else if (*c < 0x20 || *c == 0x7f)
+			fprintf(f, "\\u%04x", *c);
+		else if (n)
+			fwrite(c, 1, n, f);
+		else
+			fputs("\\ufffd", f);
+		c += n ? n : 1;
+	}
+	fputc('"', f);
+}
+
+/* --json: every failure prints one JSON object too, even one before any download began. */
+static struct {
+	bool on;
+	const char *url, *output;
+} get_json;
+
+static int get_fail(int code, const char *fmt, ...) VX_PRINTF(2, 3);
+
+/* Says why vx get stops (stderr, and a JSON object with --json); returns @code. */
+static int get_fail(int code, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "vx get: %s\n", msg);
+	if (get_json.on) {
+		printf("{\"url\": ");
+		json_str(stdout, get_json.url);
+		printf(", \"output\": ");
+		json_str(stdout, get_json.output);
+		printf(", \"ok\": false, \"exit_code\": %d, \"error\": ", code);
+		json_str(stdout, msg);
+		printf("}\n");
+	}
+	return code;
 }
 
 static int exit_code(const struct get_outcome *o)
@@ -664,9 +735,8 @@ static int get_one(struct get_mode *m, const struct get_req *q, struct progress_
 		return 0;
 	rc = data_dir(m->dir_opt, dir, sizeof(dir));
 	if (rc) {
-		fprintf(stderr, "vx get: no data directory (give --data-dir): %s\n",
-			vx_strerror(rc));
-		return VX_EXIT_FAILURE;
+		return get_fail(VX_EXIT_FAILURE, "no data directory (give --data-dir): %s",
+				vx_strerror(rc));
 	}
 	if (!m->nr_schedulers && !q->no_bts)
 		fprintf(stderr, "vx get: no daemon, no scheduler: downloading from the source\n");
@@ -827,18 +897,16 @@ static int get_recursive(struct get_mode *m, const struct get_req *q0, const cha
 	uint32_t ok = 0;
 
 	if (q0->stream) {
-		fprintf(stderr, "vx get: -r needs -O DIRECTORY, not -\n");
-		return VX_EXIT_USAGE;
+		return get_fail(VX_EXIT_USAGE, "-r needs -O DIRECTORY, not -");
 	}
 	if (stat(q0->output, &st) == 0 ? !S_ISDIR(st.st_mode) : mkdir(q0->output, 0755) != 0) {
-		fprintf(stderr, "vx get: -O '%s' is not a directory that can be used\n",
-			q0->output);
-		return GET_EXIT_OUTPUT;
+		return get_fail(GET_EXIT_OUTPUT, "-O '%s' is not a directory that can be used",
+				q0->output);
 	}
 	rc = vx_source_ctx_new(&src, NULL);
 	if (rc) {
-		fprintf(stderr, "vx get: cannot start the source layer: %s\n", vx_strerror(rc));
-		return VX_EXIT_FAILURE;
+		return get_fail(VX_EXIT_FAILURE, "cannot start the source layer: %s",
+				vx_strerror(rc));
 	}
 	opts.headers = q0->headers;
 	opts.nr_headers = q0->nr_headers;
@@ -960,6 +1028,10 @@ static int run_get(int argc, char **argv)
 	optind = 1;
 	opterr = 0;
 	vx_log_set_level(VX_LOG_WARN);
+	/* --json first: an error in an option before it is reported in JSON too */
+	memset(&get_json, 0, sizeof(get_json));
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		get_json.on |= strcmp(argv[i], "--json") == 0;
 	while ((c = getopt_long(argc, argv, "O:H:hr", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r':
@@ -967,9 +1039,8 @@ static int run_get(int argc, char **argv)
 			break;
 		case 'i':
 			if (nr_include == GET_FILTERS_MAX) {
-				fprintf(stderr, "vx get: at most %d --include-files options\n",
-					GET_FILTERS_MAX);
-				return VX_EXIT_USAGE;
+				return get_fail(VX_EXIT_USAGE, "at most %d --include-files options",
+						GET_FILTERS_MAX);
 			}
 			include[nr_include++] = optarg;
 			break;
@@ -981,14 +1052,12 @@ static int run_get(int argc, char **argv)
 			break;
 		case 'H':
 			if (q.nr_headers == GET_HEADERS_MAX) {
-				fprintf(stderr, "vx get: at most %d --header options\n",
-					GET_HEADERS_MAX);
-				return VX_EXIT_USAGE;
+				return get_fail(VX_EXIT_USAGE, "at most %d --header options",
+						GET_HEADERS_MAX);
 			}
 			if (!strchr(optarg, ':')) {
-				fprintf(stderr, "vx get: --header '%s' is not 'Name: value'\n",
-					optarg);
-				return VX_EXIT_USAGE;
+				return get_fail(VX_EXIT_USAGE, "--header '%s' is not 'Name: value'",
+						optarg);
 			}
 			headers[q.nr_headers++] = optarg;
 			break;
@@ -1004,26 +1073,23 @@ static int run_get(int argc, char **argv)
 		case 'p':
 			if (vx_args_parse_size(optarg, &q.piece_length) != 0 ||
 			    q.piece_length == 0) {
-				fprintf(stderr, "vx get: --piece-length: '%s' is not a size\n",
-					optarg);
-				return VX_EXIT_USAGE;
+				return get_fail(VX_EXIT_USAGE, "--piece-length: '%s' is not a size",
+						optarg);
 			}
 			break;
 		case 'f':
 			if (q.nr_filters == GET_FILTERS_MAX) {
-				fprintf(stderr,
-					"vx get: at most %d --filtered-query-param options\n",
-					GET_FILTERS_MAX);
-				return VX_EXIT_USAGE;
+				return get_fail(VX_EXIT_USAGE,
+						"at most %d --filtered-query-param options",
+						GET_FILTERS_MAX);
 			}
 			filters[q.nr_filters++] = optarg;
 			break;
 		case 'T':
 			if (vx_args_parse_duration_ms(optarg, &timeout_ms) != 0 ||
 			    timeout_ms > UINT32_MAX) {
-				fprintf(stderr, "vx get: --timeout: '%s' is not a duration\n",
-					optarg);
-				return VX_EXIT_USAGE;
+				return get_fail(VX_EXIT_USAGE, "--timeout: '%s' is not a duration",
+						optarg);
 			}
 			q.timeout_ms = (uint32_t)timeout_ms;
 			break;
@@ -1041,18 +1107,16 @@ static int run_get(int argc, char **argv)
 			break;
 		case 'S':
 			if (strlen(optarg) >= sizeof(sched_buf)) {
-				fprintf(stderr, "vx get: --scheduler list too long\n");
-				return VX_EXIT_USAGE;
+				return get_fail(VX_EXIT_USAGE, "--scheduler list too long");
 			}
 			snprintf(sched_buf, sizeof(sched_buf), "%s", optarg);
 			nr_schedulers = 0;
 			if (split_list(sched_buf, schedulers, GET_SCHEDULERS_MAX, &nr_schedulers) ||
 			    !nr_schedulers) {
-				fprintf(stderr,
-					"vx get: --scheduler wants HOST:PORT[,HOST:PORT...] "
-					"(at most %d)\n",
-					GET_SCHEDULERS_MAX);
-				return VX_EXIT_USAGE;
+				return get_fail(VX_EXIT_USAGE,
+						"--scheduler wants HOST:PORT[,HOST:PORT...] "
+						"(at most %d)",
+						GET_SCHEDULERS_MAX);
 			}
 			break;
 		case 'L':
@@ -1063,36 +1127,40 @@ static int run_get(int argc, char **argv)
 			break;
 		case 'v':
 			if (vx_log_set_level_name(optarg) != 0) {
-				fprintf(stderr, "vx get: unknown log level '%s'\n", optarg);
-				return VX_EXIT_USAGE;
+				return get_fail(VX_EXIT_USAGE, "unknown log level '%s'", optarg);
 			}
 			break;
 		case 'h':
 			usage(stdout);
 			return VX_EXIT_OK;
 		default:
-			fprintf(stderr, "vx get: unknown or incomplete option '%s'\n",
-				argv[optind - 1]);
 			usage(stderr);
-			return VX_EXIT_USAGE;
+			return get_fail(VX_EXIT_USAGE, "unknown or incomplete option '%s'",
+					argv[optind - 1]);
 		}
 	}
 	if (argc - optind != 1 || !q.output) {
-		fprintf(stderr, "vx get: give one URL and -O FILE\n");
 		usage(stderr);
-		return VX_EXIT_USAGE;
+		return get_fail(VX_EXIT_USAGE, "give one URL and -O FILE");
 	}
 	if (socket_opt && nr_schedulers) {
-		fprintf(stderr, "vx get: give --socket or --scheduler, not both\n");
-		return VX_EXIT_USAGE;
+		return get_fail(VX_EXIT_USAGE, "give --socket or --scheduler, not both");
 	}
 	q.url = argv[optind];
+	get_json.url = q.url;
+	get_json.output = q.output;
+	{
+		/* a malformed URL says what is wrong (a port 0 is not an unknown scheme) */
+		struct vx_source_url u;
+
+		if (vx_source_url_parse(&u, q.url, strlen(q.url)) != 0)
+			return get_fail(GET_EXIT_SOURCE, "invalid URL '%s': %s", q.url, u.why);
+	}
 	q.stream = strcmp(q.output, "-") == 0;
 	q.headers = q.nr_headers ? headers : NULL;
 	q.filters = q.nr_filters ? filters : NULL;
 	if (q.stream && json) {
-		fprintf(stderr, "vx get: -O - and --json both want stdout\n");
-		return VX_EXIT_USAGE;
+		return get_fail(VX_EXIT_USAGE, "-O - and --json both want stdout");
 	}
 	bar.on = !no_progress && !json && isatty(STDERR_FILENO);
 	signal(SIGPIPE, SIG_IGN);

@@ -1196,6 +1196,12 @@ static bool task_sourceless(const struct sched_task *t)
 	return t->nr_origin == 0 && t->nr_done == 0 && t->heap_len == 0;
 }
 
+/* The origin's word says the content is empty: nothing to fetch, from anyone. */
+static bool task_empty(const struct sched_task *t)
+{
+	return t->geometry_trusted && t->content_len == 0;
+}
+
 static void answer_parents(struct vx_sched *s, uint32_t pi, const struct vx_ctl_str *avoid,
 			   uint32_t nr_avoid, uint64_t now_ms, struct vx_sched_answer *ans)
 {
@@ -1203,6 +1209,15 @@ static void answer_parents(struct vx_sched *s, uint32_t pi, const struct vx_ctl_
 	struct sched_task *t = &s->tasks[p->task];
 
 	s->st.decisions++;
+	if (task_empty(t)) {
+		/* no parent holds a piece of an empty task: a WAIT would never end */
+		ans->kind = VX_CTL_ANS_EMPTY;
+		if (p->waiting) {
+			p->waiting = false;
+			t->nr_waiting--;
+		}
+		return;
+	}
 	if (vx__sched_pick(s, pi, avoid, nr_avoid, ans) > 0) {
 		ans->kind = VX_CTL_ANS_PARENTS;
 		s->st.cands_given += ans->nr_cands;
@@ -1340,7 +1355,7 @@ int vx_sched_register(struct vx_sched *s, uint32_t host, const struct vx_sched_r
 		return 0;
 	}
 	/* empty only on the registrant's own word, or the origin's: never on another peer's */
-	if (req->content_len == 0 || (t->geometry_trusted && t->content_len == 0)) {
+	if (req->content_len == 0 || task_empty(t)) {
 		if (p->state == VX_SCHED_PEER_PENDING)
 			peer_set_state(p, VX_SCHED_PEER_RECEIVED);
 		task_set_state(t, VX_SCHED_TASK_RUNNING);
@@ -1684,6 +1699,20 @@ int vx_sched_mismatch(struct vx_sched *s, uint32_t host, struct vx_ctl_str task_
 	return 0;
 }
 
+/* @ti turned out empty: every peer still after it is told so (an EV_PARENTS answers EMPTY). */
+static void empty_wake(struct vx_sched *s, uint32_t ti, uint32_t origin)
+{
+	struct sched_task *t = &s->tasks[ti];
+
+	for (uint32_t i = 0; i < t->nr_peers; i++) {
+		struct sched_peer *q = &s->peers[t->peers[i]];
+
+		if (t->peers[i] != origin &&
+		    (q->state == VX_SCHED_PEER_RECEIVED || q->state == VX_SCHED_PEER_RUNNING))
+			ev_push(s, q->host, ti, VX_CTL_EV_PARENTS);
+	}
+}
+
 int vx_sched_finished(struct vx_sched *s, uint32_t host, struct vx_ctl_str task_id, uint64_t now_ms)
 {
 	uint32_t pi = peer_lookup(s, host, task_id);
@@ -1702,8 +1731,14 @@ int vx_sched_finished(struct vx_sched *s, uint32_t host, struct vx_ctl_str task_
 	if (t->content_len != 0 && !peer_complete(t, p) &&
 	    !(p->state == VX_SCHED_PEER_BACK_TO_SOURCE && t->piece_count == 0))
 		return -EPROTO;
-	if (p->state == VX_SCHED_PEER_BACK_TO_SOURCE)
+	if (p->state == VX_SCHED_PEER_BACK_TO_SOURCE) {
 		t->nr_origin--;
+		/* an origin peer done without a piece fetched an empty object (a length the
+		 * source did report comes with the first progress): that is the origin's word */
+		if (t->piece_count == 0 && !t->geometry_trusted &&
+		    task_set_geometry(s, t, t->piece_len, 0, true) == 0)
+			empty_wake(s, p->task, pi);
+	}
 	vx__sched_edges_release(s, pi);
 	if (p->waiting) {
 		p->waiting = false;

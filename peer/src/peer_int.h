@@ -42,6 +42,13 @@
 #define PEER_COSTS_MAX 16u
 /* No scheduler answered a registration for this long: go to the source (if allowed). */
 #define PEER_SCHED_WAIT_MS 5000u
+/*
+ * The scheduler answered WAIT (no parent free) for this long: go to the source, or fail when
+ * back-to-source is disabled (vx_peer_cfg.wait_parents_ms overrides). In between the task
+ * registers again, first after PEER_REREGISTER_MS, then twice as late each time.
+ */
+#define PEER_WAIT_PARENTS_MS 5000u
+#define PEER_REREGISTER_MS   250u
 /* A task fetching from peers got no piece for this long: ask for new parents. */
 #define PEER_STALL_MS 10000u
 /*
@@ -115,15 +122,48 @@ struct peer_work {
 	bool have_origin;
 };
 
+/*
+ * The task state machine (peer_task.c holds the diagram, the transition table and the
+ * invariants). TASK_FREE is a table slot without a task: a zeroed struct peer_task.
+ */
 enum peer_task_state {
-	TASK_LOOKUP = 0,      /* just created */
-	TASK_OPENING = 1,     /* WORK_OPEN running */
-	TASK_REGISTERING = 2, /* waiting for the scheduler's answer */
-	TASK_WAITING = 3,     /* the scheduler said wait, or geometry not known yet */
-	TASK_RUNNING = 4,     /* fetching (from parents and/or the origin) */
-	TASK_COMPLETE = 5,    /* every piece is in the store */
-	TASK_FAILED = 6,      /* gave up; jobs got the error */
+	TASK_FREE = 0,	  /* slot unused */
+	TASK_LOOKUP,	  /* created: looking in the store */
+	TASK_OPENING,	  /* WORK_OPEN runs; in.opening.then says what follows */
+	TASK_REGISTERING, /* REGISTER sent, no answer yet */
+	TASK_WAITING,	  /* the scheduler said wait, or gave parents before the geometry */
+	TASK_RUNNING,	  /* content open: fetcher and/or origin fetch */
+	TASK_COMPLETE,	  /* every piece is in the store (final) */
+	TASK_FAILED,	  /* gave up; jobs got the error (final) */
+	TASK_STATES,
 };
+
+/* What an open leads to once the content file is there. */
+enum peer_open_then {
+	OPEN_THEN_REGISTER = 0, /* a resumed partial copy: ask the scheduler (or the source) */
+	OPEN_THEN_SOURCE = 1,	/* fetch from the origin */
+	OPEN_THEN_PARENTS = 2,	/* fetch from the parents the scheduler named */
+};
+
+/* Who started the task: decides what happens when its last job leaves. */
+enum peer_task_cause {
+	CAUSE_JOB = 0,	   /* a download request: abandoned when its last job leaves */
+	CAUSE_RESUME = 1,  /* found unfinished in the store at start: goes on alone */
+	CAUSE_TRIGGER = 2, /* a seed asked by the scheduler to fetch from the origin */
+};
+
+/* The task's standing with the scheduler (one small machine beside the task's own). */
+enum peer_task_link {
+	LINK_NONE = 0,	   /* no scheduler for this task: none configured, or given up on */
+	LINK_IDLE = 1,	   /* a scheduler is configured; nothing sent yet */
+	LINK_SENT = 2,	   /* REGISTER sent, no answer or event yet */
+	LINK_ANSWERED = 3, /* answered: progress reports flow */
+	LINK_FINISHED = 4, /* FINISHED sent: nothing more to say */
+};
+
+/* Work items of a task in flight, as bits of peer_task.busy. */
+#define TASK_BUSY_OPEN	(1u << WORK_OPEN)
+#define TASK_BUSY_FETCH (1u << WORK_FETCH)
 
 /* A trusted digest kept until the geometry is known. */
 struct peer_digest {
@@ -139,23 +179,40 @@ struct peer_cand {
 
 /* One task the peer drives. Loop thread only, except the atomics. */
 struct peer_task {
-	bool used;
-	uint32_t slot, gen; /* the scheduler callbacks' handle: slot and generation */
+	enum peer_task_state state; /* set by task_set_state() only */
+	uint32_t slot, gen;	    /* the scheduler callbacks' handle: slot and generation */
 	char id[65];
 	char *url;
 	char **headers; /* of the first job, for the origin */
 	uint32_t nr_headers;
 	uint64_t user_piece_length;
-	enum peer_task_state state;
 	struct vx_list jobs;
 	struct vx_peer *peer;
-	bool seed_triggered;  /* a seed asked by the scheduler: fetch from the origin */
-	bool want_source;     /* fetch from the origin once the content file is open */
+	enum peer_task_cause cause;
 	bool reused_complete; /* the store held every piece when the task started */
 	bool no_bts;	      /* every job disabled back-to-source */
+	uint8_t busy;	      /* TASK_BUSY_* work items in flight */
 
-	/* geometry, once known */
-	bool geometry;
+	/* per-state data, valid in the state named only; zeroed on entry by task_set_state() */
+	union {
+		struct {
+			enum peer_open_then then;
+		} opening;
+		struct {
+			uint64_t since_ms;
+		} registering;
+		struct {
+			uint64_t since_ms;	   /* the first WAIT (the bound counts from it) */
+			uint64_t next_register_ms; /* the next re-register */
+			uint32_t backoff_ms;	   /* doubles after each re-register */
+		} waiting;
+		struct {
+			uint64_t last_piece_ms, last_resched_ms;
+			uint64_t wait_since_ms; /* a WAIT not followed by a piece or parents, 0 */
+		} running;
+	} in;
+
+	/* geometry, once known (piece_length != 0: see task_has_geometry()) */
 	uint64_t content_length, piece_length;
 	uint32_t piece_count;
 	struct vx_store_task *st; /* held for DOWNLOAD once opened */
@@ -170,8 +227,10 @@ struct peer_task {
 	uint8_t *scratch_bits; /* bitmap scratch of a progress message */
 
 	/* the scheduler */
-	bool sched, registered, answered, origin, resend_digests, finished_sent;
-	uint64_t register_ms, last_piece_ms, last_report_ms, last_resched_ms;
+	enum peer_task_link link;
+	bool origin;	     /* the scheduler made this peer the task's origin peer */
+	bool resend_digests; /* an origin peer sends every digest it holds at the next report */
+	uint64_t last_report_ms;
 	struct peer_cand cands[PEER_PENDING_CANDS]; /* until the geometry is known */
 	uint32_t nr_cands;
 	struct peer_digest *early; /* digests that came before the geometry */
@@ -182,21 +241,24 @@ struct peer_task {
 	char parent_ids[16][VX_CTL_ID_MAX + 1]; /* fetcher parent index -> host id */
 
 	/* fetching */
-	struct vx_fetcher *fetcher;
-	bool fetcher_done;
-	bool opening, fetching_source;
+	struct vx_fetcher *fetcher; /* from the first go at parents until the task is freed */
 	struct vx_origin origin_info;
 	bool have_origin;
 	atomic_bool cancel_source;
 	_Atomic uint64_t from_source; /* bytes, written by the origin fetch thread */
 	uint64_t from_peers;
 
-	/* the store's piece feed */
+	/* the store's piece feed (armed or not: the waiter's own state says) */
 	struct vx_store_waiter waiter;
 	uint32_t cursor;
-	bool waiting;
 	int content_fd; /* read-only fd for stream jobs, -1 */
 };
+
+/* The geometry (content and piece length, piece count) is known once a piece length is. */
+static inline bool task_has_geometry(const struct peer_task *t)
+{
+	return t->piece_length != 0;
+}
 
 struct vx_peer {
 	struct vx_peer_cfg cfg;

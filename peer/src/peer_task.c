@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * peer_task.c: the task state machine of the peer (spec/peer.md). Loop thread only.
+ * peer_task.c: the task state machine of the peer (spec/peer.md section 3). Loop thread only.
  *
  * A task starts from a download request (a job), a seed trigger or a resume. It looks in the
  * store; asks the scheduler (or, without one, goes to the source); opens its content file once
@@ -8,6 +8,44 @@
  * thread; learns of every finished piece through one store waiter (whoever wrote it), offers it
  * to children and reports it to the scheduler in batches; and when complete, hands the content
  * to each job (export, or stream).
+ *
+ *                          store holds it complete
+ *   FREE --> LOOKUP ------------------------------------------------------------> COMPLETE
+ *              | partial copy           | no copy, scheduler    | no scheduler        ^
+ *              v                        v                       v                     |
+ *           OPENING(then) <------- REGISTERING              OPENING(SOURCE)           |
+ *              |   ^  \           |    |   \ WAIT, or parents                      |
+ *              |   |   \-then-->  |    |    \ before the geometry                  |
+ *              |   |   REGISTER    |    |     v                                       |
+ *              |   +---------------+----+-- WAITING (re-registers, bounded: then the  |
+ *              |     the content file       |          origin, or FAILED)             |
+ *              |     is not open yet        |                                         |
+ *              v                            v                                         |
+ *           RUNNING: origin fetch thread and/or fetcher; every piece arrives through -+
+ *                    the store waiter
+ *   any live state --(source/store error, no parent and no back-to-source, last job
+ *                     gone)--> FAILED;  COMPLETE, FAILED --(nothing refers to it)--> FREE
+ *
+ * Transitions and the functions that make them:
+ *   FREE -> LOOKUP                     task_new()
+ *   LOOKUP -> COMPLETE                 task_start(): the store holds a complete copy
+ *   LOOKUP -> OPENING(REGISTER)        task_start() -> task_open(): a partial copy (resume)
+ *   LOOKUP -> REGISTERING              task_register(): no copy, a scheduler is configured
+ *   LOOKUP -> OPENING(SOURCE)          source_start(): no scheduler; stat, then open
+ *   OPENING -> REGISTERING             open_done(): then REGISTER and a scheduler
+ *   OPENING -> RUNNING                 open_done() -> source_start() / go_parents()
+ *   OPENING -> COMPLETE                open_done() -> task_feed(): every piece was held
+ *   REGISTERING -> OPENING / RUNNING   on_answer(): BACK_TO_SOURCE, PARENTS, EMPTY
+ *   REGISTERING -> WAITING             on_answer(): WAIT, or parents before the geometry
+ *   REGISTERING -> OPENING / RUNNING   tick: no scheduler answers within 5 s: the origin
+ *   WAITING -> OPENING                 on_answer() / on_event() / tick: the geometry is
+ *                                      known, or the WAIT bound passed (the origin)
+ *   RUNNING -> COMPLETE                task_feed() -> task_complete(): the last piece
+ *   any live state -> FAILED           task_fail()
+ *   COMPLETE, FAILED -> FREE           task_maybe_free()
+ *
+ * Every assignment of t->state goes through task_set_state(), which refuses a transition the
+ * table below does not list and, in debug builds, checks task_invariants() after each one.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,6 +60,7 @@
 
 #include "peer_int.h"
 #include "vx_alloc.h"
+#include "vx_assert.h"
 #include "vx_err.h"
 #include "vx_log.h"
 #include "vx_store_glue.h"
@@ -31,6 +70,7 @@
 static void task_fail(struct vx_peer *p, struct peer_task *t, int rc, enum vx_download_stage stage,
 		      uint32_t source_status, const char *msg);
 static void task_maybe_free(struct vx_peer *p, struct peer_task *t);
+static void task_abandoned(struct vx_peer *p, struct peer_task *t);
 static void task_complete(struct vx_peer *p, struct peer_task *t);
 static void source_start(struct vx_peer *p, struct peer_task *t);
 
@@ -51,21 +91,125 @@ static uint64_t piece_len_of(const struct peer_task *t, uint32_t n)
 	return VX_MIN(t->piece_length, t->content_length - off);
 }
 
+/* ---------------------------------------------------------------- The state machine */
+
+static const char *const state_names[TASK_STATES] = {
+	[TASK_FREE] = "free",	      [TASK_LOOKUP] = "lookup",
+	[TASK_OPENING] = "opening",   [TASK_REGISTERING] = "registering",
+	[TASK_WAITING] = "waiting",   [TASK_RUNNING] = "running",
+	[TASK_COMPLETE] = "complete", [TASK_FAILED] = "failed",
+};
+
+#define T_(s) (1u << (s))
+/* legal[from] is the set of states a task may go to from @from (the diagram above). */
+static const uint32_t legal[TASK_STATES] = {
+	[TASK_FREE] = T_(TASK_LOOKUP),
+	[TASK_LOOKUP] =
+		T_(TASK_COMPLETE) | T_(TASK_OPENING) | T_(TASK_REGISTERING) | T_(TASK_FAILED),
+	[TASK_OPENING] =
+		T_(TASK_REGISTERING) | T_(TASK_RUNNING) | T_(TASK_COMPLETE) | T_(TASK_FAILED),
+	[TASK_REGISTERING] = T_(TASK_OPENING) | T_(TASK_RUNNING) | T_(TASK_WAITING) |
+			     T_(TASK_COMPLETE) | T_(TASK_FAILED),
+	[TASK_WAITING] = T_(TASK_OPENING) | T_(TASK_FAILED),
+	[TASK_RUNNING] = T_(TASK_COMPLETE) | T_(TASK_FAILED),
+	[TASK_COMPLETE] = T_(TASK_FREE),
+	[TASK_FAILED] = T_(TASK_FREE),
+};
+#undef T_
+
+static bool task_final(const struct peer_task *t)
+{
+	return t->state == TASK_COMPLETE || t->state == TASK_FAILED;
+}
+
+static bool task_live(const struct peer_task *t)
+{
+	return t->state != TASK_FREE && !task_final(t);
+}
+
+/*
+ * The invariants of spec/peer.md section 3, true after every transition (and between events).
+ * Returns true, or logs the first that is broken and returns false, so that
+ * VX_DASSERT(task_invariants(t)) names it.
+ */
+#define INV(cond)                                                                    \
+	do {                                                                         \
+		if (!(cond)) {                                                       \
+			vx_err("peer: task %.12s (%s): invariant broken: %s", t->id, \
+			       state_names[t->state], #cond);                        \
+			return false;                                                \
+		}                                                                    \
+	} while (0)
+
+static bool task_invariants(const struct peer_task *t)
+{
+	const enum peer_task_state s = t->state;
+
+	if (s == TASK_FREE)
+		return true;
+	INV(s < TASK_STATES);
+	INV(strlen(t->id) == 64);
+	/* the geometry: set once, consistent; the tables exist exactly while the content is open */
+	INV(!task_has_geometry(t) ||
+	    t->piece_count == (t->content_length + t->piece_length - 1) / t->piece_length);
+	INV(!t->st || (task_has_geometry(t) && t->done && t->from_fetcher && t->trusted && t->crc &&
+		       t->pending && t->scratch_bits));
+	INV(t->pieces_done <= t->piece_count && t->prefix <= t->pieces_done);
+	INV(t->bytes_done <= t->content_length || !task_has_geometry(t));
+	INV(t->nr_pending <= t->piece_count);
+	INV(!t->early || !t->crc);
+	/* at most one open and one origin fetch; an open runs only while OPENING (or after a
+	 * failure, until it comes back), an origin fetch only with the content open */
+	INV((s == TASK_OPENING) == !!(t->busy & TASK_BUSY_OPEN) || s == TASK_FAILED);
+	INV(s != TASK_OPENING || !t->st);
+	INV(!(t->busy & TASK_BUSY_FETCH) || (t->st && (s == TASK_RUNNING || task_final(t))));
+	/* the fetcher and the origin fetch exist only while the store task does */
+	INV(!t->fetcher || t->st);
+	INV(s != TASK_RUNNING || t->st);
+	INV(s != TASK_WAITING || (!t->st && t->link == LINK_ANSWERED));
+	INV(s != TASK_REGISTERING || t->link == LINK_SENT);
+	INV(s != TASK_LOOKUP || (!t->st && !t->busy));
+	INV(s != TASK_COMPLETE || (task_has_geometry(t) && t->pieces_done == t->piece_count));
+	INV(t->link != LINK_FINISHED || s == TASK_COMPLETE);
+	INV(!t->origin || t->link != LINK_IDLE);
+	return true;
+}
+#undef INV
+
+/* The one place a task changes state: refuses an illegal transition, checks the invariants. */
+static void task_set_state(struct peer_task *t, enum peer_task_state to)
+{
+	const enum peer_task_state from = t->state;
+
+	VX_ASSERT(from < TASK_STATES && to < TASK_STATES);
+	if (!(legal[from] & (1u << to))) {
+		vx_err("peer: task %.12s: illegal transition %s -> %s", t->id, state_names[from],
+		       state_names[to]);
+		VX_ASSERT(!"illegal task state transition");
+	}
+	vx_debug("peer: task %.12s: %s -> %s", t->id, state_names[from], state_names[to]);
+	t->state = to;
+	memset(&t->in, 0, sizeof(t->in));
+	if (to != TASK_FREE)
+		VX_DASSERT(task_invariants(t));
+}
+
 struct peer_task *vx__peer_task_find(struct vx_peer *p, const char *id)
 {
 	for (uint32_t i = 0; i < VX_PEER_TASKS_MAX; i++) {
-		if (p->tasks[i].used && memcmp(p->tasks[i].id, id, 64) == 0)
+		if (p->tasks[i].state != TASK_FREE && memcmp(p->tasks[i].id, id, 64) == 0)
 			return &p->tasks[i];
 	}
 	return NULL;
 }
 
-static struct peer_task *task_new(struct vx_peer *p, const char *id, const char *url)
+static struct peer_task *task_new(struct vx_peer *p, const char *id, const char *url,
+				  enum peer_task_cause cause)
 {
 	struct peer_task *t = NULL;
 
 	for (uint32_t i = 0; i < VX_PEER_TASKS_MAX && !t; i++) {
-		if (!p->tasks[i].used)
+		if (p->tasks[i].state == TASK_FREE)
 			t = &p->tasks[i];
 	}
 	if (!t)
@@ -74,16 +218,18 @@ static struct peer_task *task_new(struct vx_peer *p, const char *id, const char 
 	t->url = url ? vx_strdup(url) : NULL;
 	if (url && !t->url)
 		return NULL;
-	t->used = true;
+	t->cause = cause;
+	t->peer = p;
 	t->slot = (uint32_t)(t - p->tasks);
 	t->gen = ++p->gen;
 	memcpy(t->id, id, 64);
 	t->id[64] = '\0';
 	t->content_fd = -1;
-	t->sched = p->sc != NULL;
+	t->link = p->sc ? LINK_IDLE : LINK_NONE;
 	vx_list_init(&t->jobs);
 	atomic_init(&t->cancel_source, false);
 	atomic_init(&t->from_source, 0);
+	task_set_state(t, TASK_LOOKUP);
 	return t;
 }
 
@@ -115,14 +261,13 @@ static void job_counters(struct peer_job *j, struct vx_download_progress *pr)
 	if (!t)
 		return;
 	memcpy(pr->task_id, t->id, 65);
-	pr->content_length = t->geometry ? t->content_length : 0;
+	pr->content_length = t->content_length;
 	pr->piece_count = t->piece_count;
 	pr->pieces_done = t->pieces_done;
 	pr->bytes_done = t->bytes_done;
 	pr->from_peers = t->from_peers - j->base_peers;
 	pr->from_source = atomic_load(&t->from_source) - j->base_source;
-	pr->contiguous =
-		t->geometry ? VX_MIN((uint64_t)t->prefix * t->piece_length, t->content_length) : 0;
+	pr->contiguous = VX_MIN((uint64_t)t->prefix * t->piece_length, t->content_length);
 }
 
 /* Calls done() and forgets @j. */
@@ -144,6 +289,8 @@ void vx__peer_job_finish(struct vx_peer *p, struct peer_job *j)
 	p->nr_jobs--;
 	pthread_mutex_unlock(&p->mail_lock);
 	vx__peer_job_free(j);
+	if (t && vx_list_empty(&t->jobs) && task_live(t))
+		task_abandoned(p, t);
 	if (t)
 		task_maybe_free(p, t);
 }
@@ -272,7 +419,7 @@ static void send_simple(struct vx_peer *p, struct peer_task *t, enum vx_ctl_type
 {
 	struct vx_ctl_msg m = { 0 };
 
-	if (!t->sched)
+	if (t->link == LINK_NONE)
 		return;
 	m.type = type;
 	m.task_id = (struct vx_ctl_str){ t->id, 64 };
@@ -291,20 +438,21 @@ static void task_register(struct vx_peer *p, struct peer_task *t)
 
 	rt.task_id = (struct vx_ctl_str){ t->id, 64 };
 	rt.url = vx_ctl_str_of(t->url);
-	rt.piece_len = t->geometry ? t->piece_length : t->user_piece_length;
-	rt.content_len = t->geometry ? (int64_t)t->content_length : -1;
-	rt.need_bts = t->seed_triggered;
+	rt.piece_len = task_has_geometry(t) ? t->piece_length : t->user_piece_length;
+	rt.content_len = task_has_geometry(t) ? (int64_t)t->content_length : -1;
+	rt.need_bts = t->cause == CAUSE_TRIGGER;
 	rc = vx_sched_client_register(p->sc, &rt, NULL, NULL);
 	if (rc) {
 		vx_warn("peer: task %.12s: cannot register: %s", t->id, vx_strerror(rc));
-		t->sched = false; /* go to the source instead */
+		t->link = LINK_NONE; /* go to the source instead */
 		source_start(p, t);
 		return;
 	}
-	t->registered = true;
-	t->register_ms = vx_now_ms();
-	if (t->state < TASK_REGISTERING)
-		t->state = TASK_REGISTERING;
+	if (t->state == TASK_WAITING)
+		return; /* a re-register: the answer comes as before */
+	t->link = LINK_SENT;
+	task_set_state(t, TASK_REGISTERING);
+	t->in.registering.since_ms = vx_now_ms();
 }
 
 /* Sends the first @nd entries of p->dig as one progress with the origin's geometry. */
@@ -329,7 +477,7 @@ static void task_report(struct vx_peer *p, struct peer_task *t)
 	uint32_t lo = UINT32_MAX, hi = 0, nd = 0, nbytes;
 	int rc;
 
-	if (!t->sched || !t->answered || !t->st)
+	if (t->link < LINK_ANSWERED || !t->st)
 		return;
 	if (t->origin && t->resend_digests) {
 		/* a new origin (or one after a failover) reports every digest it holds */
@@ -472,7 +620,10 @@ static void fx_on_piece(void *arg, uint32_t number)
 		bit_set(t->from_fetcher, number);
 		t->from_peers += piece_len_of(t, number);
 	}
-	t->last_piece_ms = vx_now_ms();
+	if (t->state == TASK_RUNNING) {
+		t->in.running.last_piece_ms = vx_now_ms();
+		t->in.running.wait_since_ms = 0; /* parents serve: not waiting */
+	}
 }
 
 static void fx_on_piece_from(void *arg, uint32_t number, uint32_t parent, uint64_t bytes,
@@ -508,9 +659,10 @@ static void request_parents(struct vx_peer *p, struct peer_task *t)
 	struct vx_ctl_msg m = { 0 };
 	uint64_t now = vx_now_ms();
 
-	if (!t->sched || now - t->last_resched_ms < 1000)
+	if (t->link < LINK_ANSWERED || t->state != TASK_RUNNING ||
+	    now - t->in.running.last_resched_ms < 1000)
 		return;
-	t->last_resched_ms = now;
+	t->in.running.last_resched_ms = now;
 	m.type = VX_CTL_RESCHEDULE;
 	m.task_id = (struct vx_ctl_str){ t->id, 64 };
 	m.has = VX_CTL_F_TASK_ID;
@@ -521,7 +673,8 @@ static void fx_on_no_parents(void *arg)
 {
 	struct peer_task *t = arg;
 
-	t->last_resched_ms = 0; /* ask at the next tick */
+	if (t->state == TASK_RUNNING)
+		t->in.running.last_resched_ms = 0; /* ask at the next tick */
 }
 
 static void fx_on_dropped(void *arg, uint32_t index, enum vx_fetch_drop why, int err)
@@ -531,14 +684,14 @@ static void fx_on_dropped(void *arg, uint32_t index, enum vx_fetch_drop why, int
 	vx_info("peer: task %.12s: parent %s dropped (%d): %s", t->id,
 		index < VX_ARRAY_SIZE(t->parent_ids) ? t->parent_ids[index] : "?", why,
 		vx_strerror(err));
-	t->last_resched_ms = 0; /* ask for a replacement at the next tick */
+	if (t->state == TASK_RUNNING)
+		t->in.running.last_resched_ms = 0; /* ask for a replacement at the next tick */
 }
 
 static void fx_on_done(void *arg, int status)
 {
 	struct peer_task *t = arg;
 
-	t->fetcher_done = true;
 	if (status && status != -ECANCELED)
 		vx_warn("peer: task %.12s: fetcher stopped: %s", t->id, vx_strerror(status));
 }
@@ -574,7 +727,7 @@ static void fetcher_start(struct vx_peer *p, struct peer_task *t)
 	struct vx_fetcher_cfg fc;
 	int rc;
 
-	if (t->fetcher || !t->st || t->state == TASK_COMPLETE || t->state == TASK_FAILED)
+	if (t->fetcher || t->state != TASK_RUNNING)
 		return;
 	vx_fetcher_cfg_init(&fc);
 	fc.task_id = t->id;
@@ -596,10 +749,9 @@ static void fetcher_start(struct vx_peer *p, struct peer_task *t)
 	fc.cb_arg = t;
 	rc = vx_fetcher_new(&t->fetcher, p->loop, &fc);
 	if (rc) {
-		vx_warn("peer: task %.12s: no fetcher: %s", t->id, vx_strerror(rc));
+		task_fail(p, t, rc, VX_DOWNLOAD_STAGE_PEERS, 0, "cannot start fetching from peers");
 		return;
 	}
-	t->fetcher_done = false;
 	for (uint32_t n = 0; n < t->piece_count; n++) {
 		if (bit_get(t->trusted, n))
 			vx_fetcher_trust(t->fetcher, n, t->crc[n]);
@@ -607,7 +759,7 @@ static void fetcher_start(struct vx_peer *p, struct peer_task *t)
 	for (uint32_t i = 0; i < t->nr_cands; i++)
 		add_parent(t, &t->cands[i]);
 	t->nr_cands = 0;
-	t->last_piece_ms = vx_now_ms();
+	t->in.running.last_piece_ms = vx_now_ms();
 }
 
 static void take_cands(struct vx_peer *p, struct peer_task *t, const struct vx_ctl_msg *m)
@@ -639,24 +791,30 @@ static void take_cands(struct vx_peer *p, struct peer_task *t, const struct vx_c
 	(void)p;
 }
 
-/* Asks for the content file to be opened once the geometry is known. */
-static void task_open(struct vx_peer *p, struct peer_task *t, bool stat_origin)
+/*
+ * Opens the content file (stating the origin first when the geometry is not known), then does
+ * what @then says. An open already running only learns the new @then.
+ */
+static void task_open(struct vx_peer *p, struct peer_task *t, enum peer_open_then then)
 {
-	if (t->st || t->opening)
+	VX_ASSERT(!t->st);
+	if (t->state == TASK_OPENING) {
+		t->in.opening.then = then;
 		return;
-	t->opening = true;
-	t->state = TASK_OPENING;
-	if (vx__peer_work_start(p, t, NULL, WORK_OPEN, stat_origin)) {
-		t->opening = false;
+	}
+	t->busy |= TASK_BUSY_OPEN;
+	task_set_state(t, TASK_OPENING);
+	t->in.opening.then = then;
+	if (vx__peer_work_start(p, t, NULL, WORK_OPEN, then == OPEN_THEN_SOURCE)) {
+		t->busy &= (uint8_t)~TASK_BUSY_OPEN;
 		task_fail(p, t, -ENOMEM, VX_DOWNLOAD_STAGE_STORE, 0, "cannot start a thread");
 	}
 }
 
 static void set_geometry(struct peer_task *t, uint64_t content_length, uint64_t piece_length)
 {
-	if (t->geometry)
+	if (task_has_geometry(t) || !piece_length)
 		return;
-	t->geometry = true;
 	t->content_length = content_length;
 	t->piece_length = piece_length;
 	t->piece_count =
@@ -666,7 +824,7 @@ static void set_geometry(struct peer_task *t, uint64_t content_length, uint64_t 
 /* Takes the geometry a scheduler message gives, when we have none yet. */
 static void take_geometry(struct peer_task *t, const struct vx_ctl_msg *m)
 {
-	if (t->geometry || !(m->has & VX_CTL_F_PIECE_LEN) || !m->piece_len ||
+	if (task_has_geometry(t) || !(m->has & VX_CTL_F_PIECE_LEN) || !m->piece_len ||
 	    !(m->has & VX_CTL_F_CONTENT_LEN) || m->content_len < 0)
 		return;
 	if (!(m->has & VX_CTL_F_PIECE_COUNT) && m->content_len > 0)
@@ -674,33 +832,47 @@ static void take_geometry(struct peer_task *t, const struct vx_ctl_msg *m)
 	set_geometry(t, (uint64_t)m->content_len, m->piece_len);
 }
 
+/* Enters WAITING (or stays): re-registers with back-off, bounded by the WAIT limit. */
+static void task_wait(struct vx_peer *p, struct peer_task *t)
+{
+	if (t->state == TASK_WAITING)
+		return;
+	task_set_state(t, TASK_WAITING);
+	t->in.waiting.since_ms = vx_now_ms();
+	t->in.waiting.backoff_ms = PEER_REREGISTER_MS;
+	t->in.waiting.next_register_ms = t->in.waiting.since_ms + PEER_REREGISTER_MS;
+	(void)p;
+}
+
 /* Fetch from parents: open first if needed, then the fetcher. */
 static void go_parents(struct vx_peer *p, struct peer_task *t)
 {
-	if (t->state == TASK_COMPLETE || t->state == TASK_FAILED || p->shutting_down)
+	if (!task_live(t) || p->shutting_down)
 		return;
 	if (!t->st) {
-		if (t->geometry)
-			task_open(p, t, false);
+		if (t->state == TASK_OPENING)
+			return; /* what the open leads to stays */
+		if (task_has_geometry(t))
+			task_open(p, t, OPEN_THEN_PARENTS);
 		else
-			t->state = TASK_WAITING;
+			task_wait(p, t);
 		return;
 	}
-	t->state = TASK_RUNNING;
+	if (t->state != TASK_RUNNING)
+		task_set_state(t, TASK_RUNNING);
 	fetcher_start(p, t);
 }
 
 /* Fetch from the origin (the scheduler said so, a seed was triggered, or no scheduler). */
 static void source_start(struct vx_peer *p, struct peer_task *t)
 {
-	if (t->state == TASK_COMPLETE || t->state == TASK_FAILED || t->fetching_source ||
-	    p->shutting_down)
+	if (!task_live(t) || (t->busy & TASK_BUSY_FETCH) || p->shutting_down)
 		return; /* a stopping daemon fetches nothing more */
-	if (t->no_bts && !t->seed_triggered) {
-		send_simple(p, t, VX_CTL_FAILED, "back-to-source disabled");
+	if (t->no_bts && t->cause != CAUSE_TRIGGER) {
 		task_fail(p, t, VX_ENOPEERS, VX_DOWNLOAD_STAGE_PEERS, 0,
-			  t->sched ? "no peer has this file and back-to-source is disabled"
-				   : "no scheduler, and back-to-source is disabled");
+			  t->link != LINK_NONE
+				  ? "no peer has this file and back-to-source is disabled"
+				  : "no scheduler, and back-to-source is disabled");
 		return;
 	}
 	if (!t->url || !*t->url) {
@@ -709,16 +881,15 @@ static void source_start(struct vx_peer *p, struct peer_task *t)
 		return;
 	}
 	if (!t->st) {
-		t->want_source = true;
-		task_open(p, t, true);
+		task_open(p, t, OPEN_THEN_SOURCE);
 		return;
 	}
-	t->want_source = false;
-	t->state = TASK_RUNNING;
-	t->fetching_source = true;
+	if (t->state != TASK_RUNNING)
+		task_set_state(t, TASK_RUNNING);
+	t->busy |= TASK_BUSY_FETCH;
 	atomic_store(&t->cancel_source, false);
 	if (vx__peer_work_start(p, t, NULL, WORK_FETCH, false)) {
-		t->fetching_source = false;
+		t->busy &= (uint8_t)~TASK_BUSY_FETCH;
 		task_fail(p, t, -ENOMEM, VX_DOWNLOAD_STAGE_SOURCE, 0, "cannot start a thread");
 	}
 }
@@ -732,18 +903,24 @@ static void handle_answer_kind(struct vx_peer *p, struct peer_task *t, uint32_t 
 		source_start(p, t);
 		break;
 	case VX_CTL_ANS_PARENTS:
+		if (t->state == TASK_RUNNING)
+			t->in.running.wait_since_ms = 0;
 		go_parents(p, t);
 		break;
 	case VX_CTL_ANS_EMPTY:
-		set_geometry(t, 0, t->piece_length ? t->piece_length : 4u << 20);
+		/* nothing to fetch: an empty content file completes as soon as it is open */
+		set_geometry(t, 0, t->user_piece_length ? t->user_piece_length : 4u << 20);
 		go_parents(p, t);
 		break;
 	case VX_CTL_ANS_WAIT:
 	default:
-		if (t->st)
+		if (t->st) {
 			go_parents(p, t); /* keep the fetcher: its parents may still serve */
-		else if (t->state < TASK_WAITING)
-			t->state = TASK_WAITING;
+			if (t->state == TASK_RUNNING && !t->in.running.wait_since_ms)
+				t->in.running.wait_since_ms = vx_now_ms();
+		} else if (t->state != TASK_OPENING) {
+			task_wait(p, t);
+		}
 		break;
 	}
 }
@@ -751,15 +928,16 @@ static void handle_answer_kind(struct vx_peer *p, struct peer_task *t, uint32_t 
 void vx__peer_on_answer(struct vx_peer *p, struct peer_task *t, int status,
 			const struct vx_ctl_msg *m)
 {
-	if (t->state == TASK_COMPLETE || t->state == TASK_FAILED || p->shutting_down)
+	if (!task_live(t) || p->shutting_down)
 		return;
 	if (status) {
 		vx_warn("peer: task %.12s: scheduler refused: %s", t->id, vx_strerror(status));
-		t->sched = false;
+		t->link = LINK_NONE;
 		source_start(p, t);
 		return;
 	}
-	t->answered = true;
+	if (t->link == LINK_SENT)
+		t->link = LINK_ANSWERED;
 	take_geometry(t, m);
 	take_digests(t, m);
 	take_cands(p, t, m);
@@ -771,7 +949,7 @@ void vx__peer_on_progress_answer(struct vx_peer *p, struct peer_task *t, int sta
 				 const struct vx_ctl_msg *m)
 {
 	(void)p;
-	if (status || t->state == TASK_COMPLETE || t->state == TASK_FAILED)
+	if (status || !task_live(t))
 		return;
 	take_digests(t, m);
 }
@@ -792,13 +970,12 @@ void vx__peer_on_event(struct vx_peer *p, const struct vx_ctl_msg *m)
 		if (t || p->shutting_down)
 			return;
 		snprintf(url, sizeof(url), "%.*s", (int)m->url.len, m->url.ptr);
-		t = task_new(p, id, url);
+		t = task_new(p, id, url, CAUSE_TRIGGER);
 		if (!t) {
 			vx_warn("peer: seed trigger for %.12s dropped: task table full", id);
 			return;
 		}
 		vx_info("peer: seed: fetching %s for the swarm", url);
-		t->seed_triggered = true;
 		/* the registrant's fixed piece length is part of the task id: keep it */
 		if (m->has & VX_CTL_F_PIECE_LEN)
 			t->user_piece_length = m->piece_len;
@@ -806,23 +983,25 @@ void vx__peer_on_event(struct vx_peer *p, const struct vx_ctl_msg *m)
 		task_register(p, t);
 		return;
 	}
-	if (!t || t->state == TASK_COMPLETE || t->state == TASK_FAILED)
+	if (!t || !task_live(t) || t->link == LINK_NONE || p->shutting_down)
 		return;
 	take_geometry(t, m);
 	take_digests(t, m);
 	switch (m->event) {
 	case VX_CTL_EV_PARENTS:
-		t->answered = true;
+		if (t->link == LINK_SENT)
+			t->link = LINK_ANSWERED;
 		take_cands(p, t, m);
 		handle_answer_kind(p, t, (m->has & VX_CTL_F_ANSWER) ? m->answer : 0);
 		break;
 	case VX_CTL_EV_BACK_TO_SOURCE:
-		t->answered = true;
+		if (t->link == LINK_SENT)
+			t->link = LINK_ANSWERED;
 		handle_answer_kind(p, t, VX_CTL_ANS_BACK_TO_SOURCE);
 		break;
 	case VX_CTL_EV_MANIFEST:
 	default:
-		if (t->geometry && !t->st && t->state == TASK_WAITING)
+		if (task_has_geometry(t) && !t->st && t->state == TASK_WAITING)
 			go_parents(p, t);
 		break;
 	}
@@ -832,35 +1011,12 @@ void vx__peer_on_event(struct vx_peer *p, const struct vx_ctl_msg *m)
 
 static void on_waiter(struct vx_store_waiter *w, int status);
 
-static void arm_waiter(struct vx_peer *p, struct peer_task *t)
+/* Takes in the pieces finished since the cursor; true when that completed the task. */
+static bool task_take_finished(struct vx_peer *p, struct peer_task *t)
 {
-	int rc;
-
-	for (;;) {
-		rc = vx_store_wait_progress(t->st, t->cursor, &t->waiter, p->notifier);
-		if (rc != -EALREADY)
-			break;
-		on_waiter(&t->waiter, 0); /* already more: read them now */
-		if (t->waiting || !t->st || t->state == TASK_COMPLETE || t->state == TASK_FAILED)
-			return;
-	}
-	if (rc == 0)
-		t->waiting = true;
-	else if (rc != -EBUSY)
-		task_fail(p, t, rc, VX_DOWNLOAD_STAGE_STORE, 0, vx_strerror(rc));
-}
-
-static void on_waiter(struct vx_store_waiter *w, int status)
-{
-	struct peer_task *t = w->arg;
-	struct vx_peer *p = t->peer;
 	uint32_t got[256], n;
+	struct vx_list *pos;
 
-	t->waiting = false;
-	if (status) {
-		task_fail(p, t, status, VX_DOWNLOAD_STAGE_STORE, 0, vx_strerror(status));
-		return;
-	}
 	while ((n = vx_store_task_finished_since(t->st, &t->cursor, got, 256)) > 0) {
 		for (uint32_t i = 0; i < n; i++) {
 			uint32_t k = got[i];
@@ -878,20 +1034,46 @@ static void on_waiter(struct vx_store_waiter *w, int status)
 		while (t->prefix < t->piece_count && bit_get(t->done, t->prefix))
 			t->prefix++;
 	}
-	{
-		struct vx_list *pos;
-
-		vx_list_for_each(pos, &t->jobs) {
-			job_progress(vx_list_entry(pos, struct peer_job, node), false);
-		}
+	vx_list_for_each(pos, &t->jobs) {
+		job_progress(vx_list_entry(pos, struct peer_job, node), false);
 	}
 	if (t->nr_pending >= PEER_REPORT_PIECES)
 		task_report(p, t);
-	if (t->pieces_done == t->piece_count) {
-		task_complete(p, t);
+	if (t->pieces_done < t->piece_count)
+		return false;
+	task_complete(p, t);
+	return true;
+}
+
+/*
+ * The store's feed: reads what finished, then arms the one waiter for more. The waiter's own
+ * state says whether it is armed (the store refuses a second arm with -EBUSY).
+ */
+static void task_feed(struct vx_peer *p, struct peer_task *t)
+{
+	int rc;
+
+	while (task_live(t) && !task_take_finished(p, t)) {
+		rc = vx_store_wait_progress(t->st, t->cursor, &t->waiter, p->notifier);
+		if (rc == -EALREADY)
+			continue; /* more finished meanwhile: read them now */
+		if (rc && rc != -EBUSY)
+			task_fail(p, t, rc, VX_DOWNLOAD_STAGE_STORE, 0, vx_strerror(rc));
 		return;
 	}
-	arm_waiter(p, t);
+}
+
+static void on_waiter(struct vx_store_waiter *w, int status)
+{
+	struct peer_task *t = w->arg;
+
+	if (!task_live(t))
+		return;
+	if (status) {
+		task_fail(t->peer, t, status, VX_DOWNLOAD_STAGE_STORE, 0, vx_strerror(status));
+		return;
+	}
+	task_feed(t->peer, t);
 }
 
 void vx__peer_drain_notifier(struct vx_peer *p)
@@ -907,10 +1089,7 @@ static int task_opened(struct vx_peer *p, struct peer_task *t, struct peer_work 
 {
 	uint32_t bytes;
 
-	t->opening = false;
-	t->st = w->st;
-	w->st = NULL;
-	if (!t->geometry)
+	if (!task_has_geometry(t))
 		set_geometry(t, w->content_length, w->piece_length);
 	bytes = t->piece_count / 8 + 1;
 	t->done = vx_calloc(bytes, 1);
@@ -922,6 +1101,8 @@ static int task_opened(struct vx_peer *p, struct peer_task *t, struct peer_work 
 	if (!t->done || !t->from_fetcher || !t->trusted || !t->scratch_bits || !t->crc ||
 	    !t->pending)
 		return -ENOMEM;
+	t->st = w->st; /* the tables exist: the content is open */
+	w->st = NULL;
 	for (uint32_t i = 0; i < t->nr_early; i++)
 		trust(t, t->early[i].piece, t->early[i].crc32);
 	vx_free(t->early);
@@ -942,30 +1123,34 @@ static int task_opened(struct vx_peer *p, struct peer_task *t, struct peer_work 
 	}
 	t->waiter.fn = on_waiter;
 	t->waiter.arg = t;
-	t->peer = p;
-	arm_waiter(p, t);
 	return 0;
+}
+
+/* COMPLETE: the last report, then FINISHED once nothing is pending (the tick retries). */
+static void task_say_finished(struct vx_peer *p, struct peer_task *t)
+{
+	if (t->link != LINK_ANSWERED)
+		return;
+	task_report(p, t);
+	if (t->nr_pending)
+		return;
+	send_simple(p, t, VX_CTL_FINISHED, NULL);
+	t->link = LINK_FINISHED;
 }
 
 static void task_complete(struct vx_peer *p, struct peer_task *t)
 {
 	struct vx_list *pos, *tmp;
 
-	if (t->state == TASK_COMPLETE)
+	if (!task_live(t))
 		return;
-	t->state = TASK_COMPLETE;
+	task_set_state(t, TASK_COMPLETE);
 	atomic_store(&t->cancel_source, true);
 	vx_info("peer: task %.12s complete (%" PRIu64 " bytes: %" PRIu64 " from peers, %" PRIu64
 		" from the source)",
 		t->id, t->content_length, t->from_peers, (uint64_t)atomic_load(&t->from_source));
-	if (t->sched && t->answered) {
-		task_report(p, t);
-		if (!t->nr_pending) {
-			send_simple(p, t, VX_CTL_FINISHED, NULL);
-			t->finished_sent = true;
-		}
-	}
-	if (t->fetcher && !t->fetcher_done)
+	task_say_finished(p, t);
+	if (t->fetcher)
 		vx_fetcher_cancel(t->fetcher);
 	vx_list_for_each_safe(pos, tmp, &t->jobs) {
 		job_deliver(p, t, vx_list_entry(pos, struct peer_job, node));
@@ -978,17 +1163,19 @@ static void task_fail(struct vx_peer *p, struct peer_task *t, int rc, enum vx_do
 {
 	struct vx_list *pos, *tmp;
 
-	if (t->state == TASK_FAILED || t->state == TASK_COMPLETE)
+	if (!task_live(t))
 		return;
-	t->state = TASK_FAILED;
+	task_set_state(t, TASK_FAILED);
 	vx_warn("peer: task %.12s failed: %s", t->id, msg);
 	atomic_store(&t->cancel_source, true);
-	if (t->fetcher && !t->fetcher_done)
+	if (t->fetcher)
 		vx_fetcher_cancel(t->fetcher);
-	if (t->sched && t->registered)
+	/* the scheduler drops this peer of the task and the parent slots it held */
+	if (t->link >= LINK_SENT)
 		send_simple(p, t, VX_CTL_FAILED, msg);
 	if (p->sc)
 		vx_sched_client_forget(p->sc, (struct vx_ctl_str){ t->id, 64 });
+	t->link = LINK_NONE;
 	vx_list_for_each_safe(pos, tmp, &t->jobs) {
 		struct peer_job *j = vx_list_entry(pos, struct peer_job, node);
 
@@ -998,25 +1185,36 @@ static void task_fail(struct vx_peer *p, struct peer_task *t, int rc, enum vx_do
 	task_maybe_free(p, t);
 }
 
+/*
+ * The last job of @t left (cancelled or timed out) before the task was done. A task started
+ * for jobs is given up then: it would hold the scheduler's parent slots for nobody (FAILED
+ * releases them) and, stuck, would never end. What it fetched stays in the store, so a later
+ * request resumes it. A task that fetches from the origin for the swarm goes on (the others
+ * wait on it, and it holds no parent slot); so do resumed and seed-triggered tasks.
+ */
+static void task_abandoned(struct vx_peer *p, struct peer_task *t)
+{
+	if (p->shutting_down || t->cause != CAUSE_JOB || (t->origin && (t->busy & TASK_BUSY_FETCH)))
+		return;
+	task_fail(p, t, -ECANCELED, VX_DOWNLOAD_STAGE_REQUEST, 0,
+		  "no download wants the task any more");
+}
+
 /* Frees @t once nothing refers to it: no job, no work, fetcher idle. */
 static void task_maybe_free(struct vx_peer *p, struct peer_task *t)
 {
-	if (!t->used || !vx_list_empty(&t->jobs) || t->opening || t->fetching_source)
+	if (t->state == TASK_FREE || !vx_list_empty(&t->jobs) || t->busy)
 		return;
-	if (t->state != TASK_COMPLETE && t->state != TASK_FAILED && !p->shutting_down)
+	if (task_live(t) && !p->shutting_down)
 		return; /* it goes on without a requester: the store keeps what it gets */
 	if (t->fetcher) {
-		if (!t->fetcher_done && !vx_fetcher_idle(t->fetcher))
-			vx_fetcher_cancel(t->fetcher);
+		vx_fetcher_cancel(t->fetcher);
 		if (!vx_fetcher_idle(t->fetcher))
 			return; /* the tick tries again */
 		vx_fetcher_free(t->fetcher);
 		t->fetcher = NULL;
 	}
-	if (t->waiting) {
-		vx_store_wait_cancel(&t->waiter);
-		t->waiting = false;
-	}
+	vx_store_wait_cancel(&t->waiter);
 	if (t->st)
 		vx_store_task_release(t->st, VX_STORE_USE_DOWNLOAD);
 	if (t->content_fd >= 0)
@@ -1034,6 +1232,9 @@ static void task_maybe_free(struct vx_peer *p, struct peer_task *t)
 	vx_free(t->crc);
 	vx_free(t->pending);
 	vx_free(t->early);
+	if (task_live(t)) /* shutting down: it ends here unfinished (nothing is reported) */
+		task_set_state(t, TASK_FAILED);
+	task_set_state(t, TASK_FREE);
 	memset(t, 0, sizeof(*t));
 	t->content_fd = -1;
 }
@@ -1059,11 +1260,11 @@ static void task_start(struct vx_peer *p, struct peer_task *t)
 				return;
 			}
 			/* a partial task: open it (resume), then ask the scheduler */
-			task_open(p, t, false);
+			task_open(p, t, OPEN_THEN_REGISTER);
 			return;
 		}
 	}
-	if (t->sched)
+	if (t->link != LINK_NONE)
 		task_register(p, t);
 	else
 		source_start(p, t);
@@ -1106,7 +1307,7 @@ void vx__peer_job_start(struct vx_peer *p, struct peer_job *j)
 	}
 	t = vx__peer_task_find(p, id);
 	if (!t) {
-		t = task_new(p, id, j->url);
+		t = task_new(p, id, j->url, CAUSE_JOB);
 		if (!t) {
 			vx__peer_job_fail(p, j, -ENOSPC, VX_DOWNLOAD_STAGE_REQUEST,
 					  "too many tasks at once (%u)", VX_PEER_TASKS_MAX);
@@ -1124,7 +1325,7 @@ void vx__peer_job_start(struct vx_peer *p, struct peer_job *j)
 		vx_list_add_tail(&t->jobs, &j->node);
 		task_start(p, t);
 		/* the task may be complete already (reuse), or failed at once */
-		if (t->used && t->gen && j->task && !vx_list_empty(&j->node))
+		if (t->state != TASK_FREE && j->task && !vx_list_empty(&j->node))
 			j->reused = t->reused_complete ? t->content_length : t->bytes_done;
 		return;
 	}
@@ -1142,44 +1343,64 @@ void vx__peer_job_start(struct vx_peer *p, struct peer_job *j)
 
 /* ---------------------------------------------------------------- Work results */
 
+/* WORK_OPEN came back: take what it learnt, open the tables, then what the open was for. */
+static void open_done(struct vx_peer *p, struct peer_task *t, struct peer_work *w)
+{
+	enum peer_open_then then = t->in.opening.then;
+
+	if (w->have_origin) {
+		if (t->have_origin)
+			vx_origin_release(&t->origin_info);
+		t->origin_info = w->origin; /* the fetch reads through it */
+		t->have_origin = true;
+		w->have_origin = false;
+	}
+	if (t->state != TASK_OPENING)
+		return; /* failed meanwhile (the store task goes back with @w) */
+	if (w->rc) {
+		task_fail(p, t, w->rc, w->res.stage, (uint32_t)w->res.source_status,
+			  w->res.msg[0] ? w->res.msg : vx_strerror(w->rc));
+		return;
+	}
+	if (w->regeometry)
+		t->piece_length = 0; /* the origin's word replaces the stored geometry */
+	if (task_opened(p, t, w)) {
+		task_fail(p, t, -ENOMEM, VX_DOWNLOAD_STAGE_STORE, 0, "out of memory");
+		return;
+	}
+	task_feed(p, t); /* catch up on the pieces held; may complete the task */
+	if (!task_live(t))
+		return;
+	switch (then) {
+	case OPEN_THEN_SOURCE:
+		source_start(p, t);
+		break;
+	case OPEN_THEN_REGISTER:
+		if (t->link == LINK_IDLE)
+			task_register(p, t); /* the pieces held go out with the first progress */
+		else if (t->link == LINK_NONE)
+			source_start(p, t); /* no scheduler: the origin has the rest */
+		else
+			go_parents(p, t);
+		break;
+	case OPEN_THEN_PARENTS:
+		go_parents(p, t);
+		break;
+	}
+}
+
 void vx__peer_work_done(struct vx_peer *p, struct peer_work *w)
 {
 	struct peer_task *t = w->task;
 
 	switch (w->kind) {
 	case WORK_OPEN:
-		t->opening = false;
-		if (w->have_origin) {
-			if (t->have_origin)
-				vx_origin_release(&t->origin_info);
-			t->origin_info = w->origin; /* the fetch reads through it */
-			t->have_origin = true;
-			w->have_origin = false;
-		}
-		if (!w->rc && w->regeometry)
-			t->geometry = false;
-		if (w->rc) {
-			task_fail(p, t, w->rc, w->res.stage, (uint32_t)w->res.source_status,
-				  w->res.msg[0] ? w->res.msg : vx_strerror(w->rc));
-			break;
-		}
-		if (task_opened(p, t, w)) {
-			task_fail(p, t, -ENOMEM, VX_DOWNLOAD_STAGE_STORE, 0, "out of memory");
-			break;
-		}
-		if (t->state == TASK_COMPLETE || t->state == TASK_FAILED)
-			break;
-		if (t->want_source) {
-			source_start(p, t);
-		} else if (t->sched && !t->registered) {
-			task_register(p, t); /* the pieces held go out with the first progress */
-		} else if (t->answered) {
-			go_parents(p, t);
-		}
+		t->busy &= (uint8_t)~TASK_BUSY_OPEN;
+		open_done(p, t, w);
 		break;
 	case WORK_FETCH:
-		t->fetching_source = false;
-		if (w->rc && w->rc != -ECANCELED && t->state != TASK_COMPLETE)
+		t->busy &= (uint8_t)~TASK_BUSY_FETCH;
+		if (w->rc && w->rc != -ECANCELED && task_live(t))
 			task_fail(p, t, w->rc, w->res.stage, (uint32_t)w->res.source_status,
 				  w->res.msg[0] ? w->res.msg : vx_strerror(w->rc));
 		break;
@@ -1203,13 +1424,123 @@ void vx__peer_work_done(struct vx_peer *p, struct peer_work *w)
 
 /* ---------------------------------------------------------------- Timers */
 
+/* The WAIT bound passed: the origin, or a clear failure when back-to-source is disabled. */
+static void wait_expired(struct vx_peer *p, struct peer_task *t, uint64_t waited_ms)
+{
+	vx_warn("peer: task %.12s: the scheduler had no parent for %" PRIu64
+		" ms: fetching from the source",
+		t->id, waited_ms);
+	if (t->no_bts && t->cause != CAUSE_TRIGGER) {
+		char msg[128];
+
+		snprintf(msg, sizeof(msg),
+			 "no parent was free for %" PRIu64 " ms and back-to-source is disabled",
+			 waited_ms);
+		task_fail(p, t, VX_ENOPEERS, VX_DOWNLOAD_STAGE_PEERS, 0, msg);
+		return;
+	}
+	source_start(p, t);
+}
+
+/*
+ * Milliseconds from @then to @now, 0 when @then is later: the loop's clock is read once per
+ * iteration, so a callback earlier in the same iteration may have stamped a later time.
+ */
+static uint64_t since(uint64_t now, uint64_t then)
+{
+	return now > then ? now - then : 0;
+}
+
+/* The scheduler timers of one live task (spec/peer.md section 4). */
+static void task_tick(struct vx_peer *p, struct peer_task *t, uint64_t now)
+{
+	const uint64_t wait_max =
+		p->cfg.wait_parents_ms ? p->cfg.wait_parents_ms : PEER_WAIT_PARENTS_MS;
+
+	if ((t->nr_pending || t->resend_digests || t->nr_costs) &&
+	    (since(now, t->last_report_ms) >= PEER_REPORT_MS || t->resend_digests))
+		task_report(p, t);
+	switch (t->state) {
+	case TASK_REGISTERING:
+		/* no answer from any scheduler: do not hang, go to the source */
+		if (since(now, t->in.registering.since_ms) >= PEER_SCHED_WAIT_MS &&
+		    vx_sched_client_owner(p->sc, (struct vx_ctl_str){ t->id, 64 }) < 0) {
+			vx_warn("peer: task %.12s: no scheduler answers: fetching from the source",
+				t->id);
+			t->link = LINK_NONE;
+			source_start(p, t);
+		}
+		break;
+	case TASK_WAITING:
+		if (since(now, t->in.waiting.since_ms) >= wait_max) {
+			wait_expired(p, t, since(now, t->in.waiting.since_ms));
+			break;
+		}
+		if (task_has_geometry(t)) {
+			go_parents(p, t);
+			break;
+		}
+		if (now >= t->in.waiting.next_register_ms) {
+			/* ask again: a lost wake-up must not leave us waiting for nothing */
+			t->in.waiting.next_register_ms = now + t->in.waiting.backoff_ms;
+			t->in.waiting.backoff_ms *= 2;
+			task_register(p, t);
+		}
+		break;
+	case TASK_RUNNING:
+		if (!t->fetcher || (t->busy & TASK_BUSY_FETCH))
+			break;
+		if (t->in.running.wait_since_ms &&
+		    since(now, t->in.running.wait_since_ms) >= wait_max) {
+			wait_expired(p, t, since(now, t->in.running.wait_since_ms));
+			t->in.running.wait_since_ms = 0;
+			break;
+		}
+		if (since(now, t->in.running.last_piece_ms) >= PEER_STALL_MS) {
+			uint32_t trusted = 0;
+
+			for (uint32_t n = 0; n < t->piece_count; n++)
+				trusted += bit_get(t->trusted, n);
+			vx_info("peer: task %.12s: no piece for %u s (%u of %u done, %u trusted, "
+				"%u live parents)",
+				t->id, PEER_STALL_MS / 1000, t->pieces_done, t->piece_count,
+				trusted, vx_fetcher_live_parents(t->fetcher));
+			if (t->link != LINK_NONE &&
+			    vx_sched_client_owner(p->sc, (struct vx_ctl_str){ t->id, 64 }) >= 0) {
+				request_parents(p, t);
+				t->in.running.last_piece_ms = now - PEER_STALL_MS / 2;
+			} else {
+				vx_warn("peer: task %.12s: stalled and no scheduler: fetching from "
+					"the source",
+					t->id);
+				t->link = LINK_NONE;
+				source_start(p, t);
+				break;
+			}
+		}
+		/*
+		 * A lost parent is replaced at once; otherwise the set is refreshed now and then:
+		 * peers that got pieces since our last answer may serve us too (the fetcher keeps
+		 * the parents it has and adds the new ones).
+		 */
+		if (t->in.running.last_resched_ms == 0 ||
+		    since(now, t->in.running.last_resched_ms) >= PEER_REFRESH_MS)
+			request_parents(p, t);
+		if (t->nr_cands)
+			retry_cands(t);
+		break;
+	default:
+		break;
+	}
+}
+
 void vx__peer_tick(struct vx_peer *p, uint64_t now)
 {
 	for (uint32_t i = 0; i < VX_PEER_TASKS_MAX; i++) {
 		struct peer_task *t = &p->tasks[i];
 		struct vx_list *pos, *tmp;
 
-		if (!t->used)
+		if (t->state == TASK_FREE)
 			continue;
 		vx_list_for_each_safe(pos, tmp, &t->jobs) {
 			struct peer_job *j = vx_list_entry(pos, struct peer_job, node);
@@ -1223,67 +1554,13 @@ void vx__peer_tick(struct vx_peer *p, uint64_t now)
 				vx__peer_job_fail(p, j, -ETIMEDOUT, VX_DOWNLOAD_STAGE_REQUEST,
 						  "timed out after %u ms", j->timeout_ms);
 		}
-		if (!t->used)
-			continue;
-		if (t->state == TASK_COMPLETE || t->state == TASK_FAILED) {
-			if (t->state == TASK_COMPLETE && t->sched && !t->finished_sent &&
-			    t->answered) {
-				task_report(p, t);
-				if (!t->nr_pending) {
-					send_simple(p, t, VX_CTL_FINISHED, NULL);
-					t->finished_sent = true;
-				}
-			}
+		if (task_live(t))
+			task_tick(p, t, now);
+		if (t->state == TASK_COMPLETE)
+			task_say_finished(p, t);
+		if (task_final(t))
 			task_maybe_free(p, t);
-			continue;
-		}
-		if ((t->nr_pending || t->resend_digests || t->nr_costs) &&
-		    (now - t->last_report_ms >= PEER_REPORT_MS || t->resend_digests))
-			task_report(p, t);
-		/* no answer from any scheduler: do not hang, go to the source */
-		if (t->sched && t->state == TASK_REGISTERING && !t->answered &&
-		    now - t->register_ms >= PEER_SCHED_WAIT_MS &&
-		    vx_sched_client_owner(p->sc, (struct vx_ctl_str){ t->id, 64 }) < 0) {
-			vx_warn("peer: task %.12s: no scheduler answers: fetching from the source",
-				t->id);
-			t->sched = false;
-			source_start(p, t);
-			continue;
-		}
-		if (t->state == TASK_RUNNING && !t->fetching_source && t->fetcher &&
-		    now - t->last_piece_ms >= PEER_STALL_MS) {
-			uint32_t trusted = 0;
-
-			for (uint32_t n = 0; n < t->piece_count; n++)
-				trusted += bit_get(t->trusted, n);
-			vx_info("peer: task %.12s: no piece for %u s (%u of %u done, %u trusted, "
-				"%u live parents)",
-				t->id, PEER_STALL_MS / 1000, t->pieces_done, t->piece_count,
-				trusted, vx_fetcher_live_parents(t->fetcher));
-			if (t->sched &&
-			    vx_sched_client_owner(p->sc, (struct vx_ctl_str){ t->id, 64 }) >= 0) {
-				request_parents(p, t);
-				t->last_piece_ms = now - PEER_STALL_MS / 2;
-			} else {
-				vx_warn("peer: task %.12s: stalled and no scheduler: fetching from "
-					"the source",
-					t->id);
-				t->sched = false;
-				source_start(p, t);
-			}
-		}
-		/*
-		 * A lost parent is replaced at once; otherwise the set is refreshed now and then:
-		 * peers that got pieces since our last answer may serve us too (the fetcher keeps
-		 * the parents it has and adds the new ones).
-		 */
-		if (t->fetcher && !t->fetching_source &&
-		    (t->last_resched_ms == 0 || now - t->last_resched_ms >= PEER_REFRESH_MS))
-			request_parents(p, t);
-		if (t->state == TASK_WAITING && !t->st && t->geometry)
-			go_parents(p, t);
-		if (t->fetcher && t->nr_cands)
-			retry_cands(t);
+		VX_DASSERT(task_invariants(t));
 	}
 }
 
@@ -1311,7 +1588,7 @@ void vx__peer_resume(struct vx_peer *p)
 		vx_store_task_release(st, VX_STORE_USE_READ);
 		if (!url[0])
 			continue;
-		t = task_new(p, ti[i].id, url);
+		t = task_new(p, ti[i].id, url, CAUSE_RESUME);
 		if (!t)
 			break;
 		vx_info("peer: resuming task %.12s (%u of %u pieces): %s", t->id,
@@ -1327,10 +1604,10 @@ void vx__peer_shutdown_tasks(struct vx_peer *p)
 		struct peer_task *t = &p->tasks[i];
 		struct vx_list *pos, *tmp;
 
-		if (!t->used)
+		if (t->state == TASK_FREE)
 			continue;
 		atomic_store(&t->cancel_source, true);
-		if (t->fetcher && !t->fetcher_done)
+		if (t->fetcher)
 			vx_fetcher_cancel(t->fetcher);
 		vx_list_for_each_safe(pos, tmp, &t->jobs) {
 			struct peer_job *j = vx_list_entry(pos, struct peer_job, node);
@@ -1339,17 +1616,16 @@ void vx__peer_shutdown_tasks(struct vx_peer *p)
 				vx__peer_job_fail(p, j, -ECANCELED, VX_DOWNLOAD_STAGE_REQUEST,
 						  "the daemon is shutting down");
 		}
-		if (t->used)
-			task_maybe_free(p, t);
+		task_maybe_free(p, t);
 	}
 }
 
 bool vx__peer_tasks_idle(struct vx_peer *p)
 {
 	for (uint32_t i = 0; i < VX_PEER_TASKS_MAX; i++) {
-		if (p->tasks[i].used) {
+		if (p->tasks[i].state != TASK_FREE) {
 			task_maybe_free(p, &p->tasks[i]);
-			if (p->tasks[i].used)
+			if (p->tasks[i].state != TASK_FREE)
 				return false;
 		}
 	}

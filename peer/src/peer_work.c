@@ -76,10 +76,11 @@ static void do_open(struct peer_work *w)
 				w->piece_length = ti.piece_length;
 				atomic_fetch_add(&t->from_source, ti.content_length);
 			}
-			w->regeometry = t->geometry && w->content_length != t->content_length;
+			w->regeometry =
+				task_has_geometry(t) && w->content_length != t->content_length;
 			return;
 		}
-		if (t->geometry && (uint64_t)w->origin.content_length != cl) {
+		if (task_has_geometry(t) && (uint64_t)w->origin.content_length != cl) {
 			/* the stored pieces are of an older object: start over */
 			vx_warn("peer: task %.12s: the origin's length changed; fetching again",
 				t->id);
@@ -93,7 +94,7 @@ static void do_open(struct peer_work *w)
 			}
 			w->regeometry = true;
 		}
-		if (!t->geometry || w->regeometry) {
+		if (!task_has_geometry(t) || w->regeometry) {
 			cl = (uint64_t)w->origin.content_length;
 			pl = t->user_piece_length ? t->user_piece_length : vx_piece_length_for(cl);
 		}

@@ -27,6 +27,7 @@ struct vx_source_url {
 	bool ipv6;	      /* host is an IPv6 literal */
 	const char *path;     /* raw (not decoded), begins with '/' or is "" */
 	const char *query;    /* raw, without the '?' */
+	const char *why;      /* after VX_EURL: what is wrong, for a message */
 	char buf[8192 + 64];
 };
 
@@ -35,7 +36,7 @@ struct vx_source_url {
  * @s: borrowed, @len bytes (no NUL needed). Rejects control bytes, spaces, an empty or
  * malformed host, a port out of 1..65535, bad percent escapes in user-info and lengths of
  * VX_SOURCE_URL_MAX or more. The fragment is dropped.
- * Returns 0 or VX_EURL.
+ * Returns 0 or VX_EURL (then @u->why says what is wrong).
  */
 VX_MUST_CHECK int vx_source_url_parse(struct vx_source_url *u, const char *s, size_t len);
 

@@ -7,10 +7,13 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "source_int.h"
 
@@ -45,6 +48,23 @@ static int local_path(const char *url, const struct vx_source_url *u, char *path
 	return 0;
 }
 
+/*
+ * A regular file that stat(2) says is empty may be a pseudo-file (/proc, /sys) whose bytes
+ * exist only when read: one read tells. Returns true when a byte came.
+ */
+static bool reads_bytes(const char *path)
+{
+	char c;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	ssize_t n;
+
+	if (fd == -1)
+		return false; /* the transfer reports why */
+	n = read(fd, &c, 1);
+	close(fd);
+	return n == 1;
+}
+
 static int file_open(struct vx_source_obj *obj, const struct vx_source_url *u,
 		     struct vx_source_error *detail)
 {
@@ -68,6 +88,11 @@ static int file_open(struct vx_source_obj *obj, const struct vx_source_url *u,
 	}
 	obj->stat.length = obj->stat.is_dir ? VX_SOURCE_LENGTH_UNKNOWN : (int64_t)st.st_size;
 	obj->stat.ranges = !obj->stat.is_dir;
+	if (!obj->stat.is_dir && st.st_size == 0 && reads_bytes(path)) {
+		/* a pseudo-file: its length is known only once it is read to the end */
+		obj->stat.length = VX_SOURCE_LENGTH_UNKNOWN;
+		obj->stat.ranges = false;
+	}
 	if (gmtime_r(&st.st_mtime, &tm))
 		strftime(obj->stat.last_modified, sizeof(obj->stat.last_modified),
 			 "%a, %d %b %Y %H:%M:%S GMT", &tm);

@@ -119,8 +119,10 @@ static int url_parse_host(struct vx_source_url *u, size_t *used, const char *p, 
 				return VX_EURL;
 			port = port * 10 + (unsigned long)(*q - '0');
 		}
-		if (port == 0 || port > 65535)
+		if (port == 0 || port > 65535) {
+			u->why = "invalid port: not a number from 1 to 65535";
 			return VX_EURL;
+		}
 		u->port = (uint16_t)port;
 	}
 	u->host = url_put(u, used, host, host_len);
@@ -217,9 +219,13 @@ int vx_source_url_parse(struct vx_source_url *u, const char *s, size_t len)
 	if (!u->user || !u->password)
 		goto bad;
 	return 0;
-bad:
+bad : {
+	const char *why = u->why;
+
 	memset(u, 0, sizeof(*u));
+	u->why = why ? why : "not scheme://host[:port]/path with a valid host";
 	return VX_EURL;
+}
 }
 
 void vx_source_url_redact(const char *s, char *out, size_t size)

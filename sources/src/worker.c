@@ -663,7 +663,13 @@ static void complete(struct vx__worker *w, struct vx__xfer *x, CURLcode cc)
 		err = x->abort_err;
 	} else if (cc != CURLE_OK && !x->cut_ok) {
 		err = map_curl(cc, &transient);
-		vx__detail_set(&x->detail, err, status, x->url, "%s", curl_easy_strerror(cc));
+		if (cc == CURLE_PARTIAL_FILE)
+			vx__detail_set(&x->detail, err, status, x->url,
+				       "short body: the origin closed the connection before the "
+				       "Content-Length it announced (truncated)");
+		else
+			vx__detail_set(&x->detail, err, status, x->url, "%s",
+				       curl_easy_strerror(cc));
 	}
 	if (!err && x->url && strncmp(x->url, "http", 4) == 0 && (x->error_body || status)) {
 		err = vx__map_status(x->resp.status ? x->resp.status : status);

@@ -184,6 +184,47 @@ expect_msg "timed out"
 run 7 "http://127.0.0.1:$origin_port/stall/x.bin" -O "$dir/out/stall.bin" --timeout 1s
 expect_msg "timed out"
 [ ! -e "$dir/out/stall.bin" ] || fail "a file was left after a timeout"
+# A /proc file: stat says 0 bytes, reading gives more; the real bytes arrive (cmp believes
+# stat's size too, so the copy is compared with what cat read).
+cat /proc/version >"$dir/version.txt"
+run 0 file:///proc/version -O "$dir/out/version" --json
+cmp "$dir/version.txt" "$dir/out/version" || fail "/proc/version arrived as $(wc -c <"$dir/out/version") bytes"
+echo "$out" | python3 -c 'import json, sys; d = json.load(sys.stdin)
+assert d["ok"] and d["content_length"] == int(sys.argv[1]), d' "$(wc -c <"$dir/version.txt")" ||
+	fail "--json summary wrong for /proc/version: $out"
+
+# --json is one valid JSON object for every failure: a URL that is not UTF-8 (JSON text is),
+# and a bad option before any download began.
+json_ok() { # json_ok EXIT_CODE WORD: $out is strict UTF-8 JSON, not ok, with that exit code
+	printf '%s' "$out" | python3 -c 'import json, sys
+d = json.loads(sys.stdin.buffer.read().decode("utf-8"))
+assert d["ok"] is False and d["exit_code"] == int(sys.argv[1]) and sys.argv[2] in d["error"], d' \
+		"$1" "$2" || fail "--json output is not one valid error object: $out"
+}
+run 6 "http://127.0.0.1:$port/$(printf '\xff\xfe')x" -O "$dir/out/utf8.bin" --json
+json_ok 6 "UTF-8"
+run 2 "$base/one.bin" -O "$dir/out/h.bin" -H no-colon --json
+json_ok 2 "--header"
+[ ! -e "$dir/out/h.bin" ] || fail "a bad -H left an output"
+
+# Honest errors: port 0 is an invalid port (not an unknown scheme), and an origin that closes
+# the body before its Content-Length is a short body.
+run 6 "http://127.0.0.1:0/one.bin" -O "$dir/out/port0.bin"
+expect_msg "invalid port"
+short_port=$(free_port)
+python3 -c 'import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(16)
+while True:
+    c, _ = s.accept(); c.recv(65536)
+    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"y" * 300); c.close()' \
+	"$short_port" &
+py_pids+=($!)
+wait_port "$short_port"
+run 6 "http://127.0.0.1:$short_port/short.bin" -O "$dir/out/short.bin"
+expect_msg "short body"
+[ ! -e "$dir/out/short.bin" ] || fail "a short body left an output"
+
 # -r: every file under a directory URL, filtered by --include-files, paths kept.
 mkdir -p "$dir/tree/a/b"
 echo one >"$dir/tree/x.txt"

@@ -20,7 +20,6 @@
 #   pieces_in_store NAME              finished pieces in NAME's store
 #   origin_body_bytes PATH            body bytes nginx sent for GETs of PATH (stat probes
 #                                     excluded, see below); origin_probes PATH counts those
-#   known_bug TEXT / known_stall      print a KNOWN BUG line for a defect outside the tests
 
 peer_lib_init() {
 	local tool
@@ -37,7 +36,6 @@ peer_lib_init() {
 	mkdir -p "$dir/www" "$dir/out"
 	declare -gA serve_pid=()
 	declare -gA serve_port=()
-	declare -gA serve_log0=() # first line of each daemon's current run in its log
 	bg_pids=()
 	mounts=()
 	trap peer_lib_cleanup EXIT
@@ -86,22 +84,6 @@ peer_lib_cleanup() {
 fail() {
 	echo "FAIL: $name: $*" >&2
 	exit 1
-}
-
-# A known defect outside this test's files: say so loudly and go on with the other cases.
-known_bug() {
-	echo "KNOWN BUG (case skipped): $name: $*" >&2
-	known_bugs=$((${known_bugs:-0} + 1))
-}
-
-# known_stall WHAT OUTPUT: true (after a KNOWN BUG line) when the get just run ($rc) gave up
-# with exit 7 under its --timeout, a swarm stall outside these tests' files (spec/peer.md,
-# "Known defects"); the timed-out get must have left nothing at OUTPUT.
-known_stall() {
-	[ "$rc" -eq 7 ] || return 1
-	known_bug "$1 stalled: not done within its --timeout though the seed holds every piece;" \
-		"stores: $(stores_summary)"
-	[ ! -e "$2" ] || fail "a timed-out download left $2"
 }
 
 free_port() {
@@ -205,8 +187,6 @@ serve_start() {
 		args+=(--scheduler "127.0.0.1:$sched_port")
 	fi
 	: >"$dir/$n.out"
-	serve_log0[$n]=1
-	[ ! -e "$dir/$n.log" ] || serve_log0[$n]=$(($(wc -l <"$dir/$n.log") + 1))
 	"$vx" serve "${args[@]}" "$@" >>"$dir/$n.out" 2>>"$dir/$n.log" &
 	pid=$!
 	serve_pid[$n]=$pid
@@ -226,14 +206,6 @@ serve_stop() {
 	kill -0 "$pid" 2>/dev/null && fail "vx serve $n did not stop within 20 s of SIGTERM"
 	wait "$pid" || code=$?
 	unset "serve_pid[$n]"
-	# only this run of the daemon: its log continues the log of an earlier start
-	if [ "$code" -ne 0 ] && tail -n +"${serve_log0[$n]}" "$dir/$n.log" |
-		grep -q "in run_tickers .*loop.c" &&
-		tail -n +"${serve_log0[$n]}" "$dir/$n.log" | grep -q "heap-use-after-free"; then
-		known_bug "vx serve $n stopped with SIGTERM while a task fetches from peers: ASan" \
-			"heap-use-after-free in run_tickers (dataplane/src/loop.c)"
-		return 0
-	fi
 	[ "$code" -eq 0 ] || fail "vx serve $n exited $code after SIGTERM"
 }
 

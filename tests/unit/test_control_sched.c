@@ -608,6 +608,50 @@ static void test_vx_sched_register__empty_and_delete(void **state)
 	vx_sched_free(s);
 }
 
+/*
+ * A seed triggered for a task of unknown length finds the object empty: it finishes without a
+ * piece. The peer that was waiting on it is told EMPTY (not PARENTS naming a seed with nothing
+ * to give, nor WAIT forever), and so is any later registrant; the seed's child slot is freed.
+ */
+static void test_vx_sched_finished__empty_origin_answers_empty(void **state)
+{
+	struct vx_sched *s = new_sched(VX_SCHED_POLICY_VX);
+	uint32_t seed = hello(s, "s1-seed", "", 0, VX_CTL_ROLE_SEED);
+	uint32_t h0 = hello(s, "h0", "", 0, 0), h1 = hello(s, "h1", "", 0, 0);
+	struct vx_sched_reg r = { 0 };
+	struct vx_sched_answer a;
+	struct vx_sched_event ev;
+	bool told = false;
+
+	(void)state;
+	r.task_id = vx_ctl_str_of(TASK_A);
+	r.url = vx_ctl_str_of("http://origin/empty");
+	r.content_len = -1;
+	assert_int_equal(vx_sched_register(s, h0, &r, 1, &a), 0);
+	assert_int_not_equal(a.kind, VX_CTL_ANS_EMPTY); /* nobody knows yet */
+	assert_true(vx_sched_next_event(s, &ev, 2));
+	assert_int_equal(ev.kind, VX_CTL_EV_TRIGGER);
+	assert_int_equal(ev.host, seed);
+	r.need_bts = true;
+	assert_int_equal(vx_sched_register(s, seed, &r, 3, &a), 0);
+	assert_int_equal(a.kind, VX_CTL_ANS_BACK_TO_SOURCE);
+	assert_int_equal(vx_sched_finished(s, seed, vx_ctl_str_of(TASK_A), 4), 0);
+	assert_true(vx_sched_check(s));
+	while (vx_sched_next_event(s, &ev, 5)) {
+		if (ev.host == h0 && ev.kind == VX_CTL_EV_PARENTS) {
+			assert_int_equal(ev.ans.kind, VX_CTL_ANS_EMPTY);
+			assert_int_equal(ev.ans.content_len, 0);
+			told = true;
+		}
+	}
+	assert_true(told);
+	r.need_bts = false;
+	assert_int_equal(vx_sched_register(s, h1, &r, 6, &a), 0);
+	assert_int_equal(a.kind, VX_CTL_ANS_EMPTY);
+	assert_true(vx_sched_check(s));
+	vx_sched_free(s);
+}
+
 static void test_vx_sched_register__dragonfly_policy(void **state)
 {
 	struct vx_sched *s = new_sched(VX_SCHED_POLICY_DRAGONFLY);
@@ -786,6 +830,7 @@ int main(void)
 		cmocka_unit_test(test_vx_sched_mismatch__liar_blocked_for_task),
 		cmocka_unit_test(test_vx_sched_host_silent__children_move_and_gc),
 		cmocka_unit_test(test_vx_sched_register__empty_and_delete),
+		cmocka_unit_test(test_vx_sched_finished__empty_origin_answers_empty),
 		cmocka_unit_test(test_vx_sched_register__dragonfly_policy),
 		cmocka_unit_test(test_vx_sched_register__alloc_failures),
 		cmocka_unit_test(test_vx_sched_check__random_churn),
