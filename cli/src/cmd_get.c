@@ -101,49 +101,6 @@ static void usage(FILE *f)
 		"  8  no peer had the file and back-to-source was disabled\n");
 }
 
-/* What every mode reports, so the bar, the exit code and the JSON are written once. */
-struct get_progress {
-	uint64_t content_length, bytes_done, from_source, from_peers, reused, elapsed_ms;
-	uint32_t piece_count, pieces_done;
-};
-
-struct get_outcome {
-	int rc;
-	enum vx_download_stage stage;
-	int source_status;
-	char task_id[65];
-	uint64_t piece_length;
-	bool reused;
-	struct get_progress totals;
-	char msg[VX_CONDUCTOR_MSG_MAX];
-};
-
-/* The counters of each mode's progress type, as the bar and the JSON want them. */
-static struct get_progress of_conductor(const struct vx_conductor_progress *p)
-{
-	return (struct get_progress){
-		.content_length = p->content_length,
-		.bytes_done = p->bytes_done,
-		.from_source = p->bytes_from_source,
-		.from_peers = p->bytes_from_peers,
-		.reused = p->bytes_reused,
-		.elapsed_ms = p->elapsed_ms,
-		.piece_count = p->piece_count,
-		.pieces_done = p->pieces_done,
-	};
-}
-
-/* libvx and the embedded peer name their counters alike: one conversion serves both. */
-#define GET_PROGRESS_OF(p)                                             \
-	((struct get_progress){ .content_length = (p)->content_length, \
-				.bytes_done = (p)->bytes_done,         \
-				.from_source = (p)->from_source,       \
-				.from_peers = (p)->from_peers,         \
-				.reused = (p)->reused,                 \
-				.elapsed_ms = (p)->elapsed_ms,         \
-				.piece_count = (p)->piece_count,       \
-				.pieces_done = (p)->pieces_done })
-
 struct progress_bar {
 	bool on;
 	bool drawn;
@@ -162,8 +119,10 @@ static void human(char *buf, size_t len, double bytes)
 	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", bytes, units[u]);
 }
 
-static void draw(struct progress_bar *bar, const struct get_progress *p)
+/* The progress bar: a vx_download_progress_fn of every mode, @arg a struct progress_bar. */
+static void draw(void *arg, const struct vx_download_progress *p)
 {
+	struct progress_bar *bar = arg;
 	char done[32], total[32], speed[32], from_src[32], from_peers[32], eta[32] = "--";
 	double secs = (double)p->elapsed_ms / 1000.0, rate = 0.0;
 	uint64_t fetched = p->bytes_done > p->reused ? p->bytes_done - p->reused : 0;
@@ -188,13 +147,6 @@ static void draw(struct progress_bar *bar, const struct get_progress *p)
 	fprintf(stderr, "\r%3u%% %s / %s  %s/s  ETA %s  pieces %u/%u  peers %s, source %s\033[K",
 		pct, done, total, speed, eta, p->pieces_done, p->piece_count, from_peers, from_src);
 	bar->drawn = true;
-}
-
-static void draw_conductor(void *arg, const struct vx_conductor_progress *p)
-{
-	struct get_progress g = of_conductor(p);
-
-	draw(arg, &g);
 }
 
 /* Bytes of the well-formed UTF-8 sequence at @s (RFC 3629), or 0 when it is not one. */
@@ -283,9 +235,9 @@ static int get_fail(int code, const char *fmt, ...)
 	return code;
 }
 
-static int exit_code(const struct get_outcome *o)
+static int exit_code(const struct vx_download_result *o)
 {
-	int rc = o->rc;
+	int rc = o->status;
 
 	/* First: any failure caused by a time limit is reported as -ETIMEDOUT. */
 	if (rc == -ETIMEDOUT)
@@ -337,9 +289,10 @@ static int data_dir(const char *given, char *out, size_t len)
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-static void print_json(const char *url, const char *output, const struct get_outcome *o, int code)
+static void print_json(const char *url, const char *output, const struct vx_download_result *o,
+		       int code)
 {
-	const struct get_progress *t = &o->totals;
+	const struct vx_download_progress *t = &o->totals;
 
 	printf("{\"url\": ");
 	json_str(stdout, url);
@@ -347,8 +300,8 @@ static void print_json(const char *url, const char *output, const struct get_out
 	json_str(stdout, output);
 	printf(", \"task_id\": ");
 	json_str(stdout, o->task_id);
-	printf(", \"ok\": %s, \"exit_code\": %d", o->rc ? "false" : "true", code);
-	if (o->rc) {
+	printf(", \"ok\": %s, \"exit_code\": %d", o->status ? "false" : "true", code);
+	if (o->status) {
 		printf(", \"error\": ");
 		json_str(stdout, o->msg);
 	}
@@ -403,16 +356,11 @@ static void stream_to(struct streamer *st, uint64_t upto)
 
 /* ---------------------------------------------------------------- Through the daemon */
 
-struct get_req {
-	const char *url, *output, *digest, *tag, *app;
-	const char *const *headers;
-	uint32_t nr_headers;
-	const char *const *filters;
-	uint32_t nr_filters;
-	uint64_t piece_length;
-	uint32_t timeout_ms;
-	bool overwrite, no_bts, stream;
-};
+/* -O -: the content goes to stdout (the request's output is "-"). */
+static bool is_stream(const struct vx_download_request *q)
+{
+	return strcmp(q->output, "-") == 0;
+}
 
 struct client_run {
 	struct progress_bar *bar;
@@ -422,19 +370,17 @@ struct client_run {
 static void client_progress(void *arg, const struct vx_download_progress *p, int content_fd)
 {
 	struct client_run *r = arg;
-	struct get_progress g = GET_PROGRESS_OF(p);
-
 	if (content_fd >= 0 && r->st.fd < 0)
 		r->st.fd = dup(content_fd);
 	stream_to(&r->st, p->contiguous);
-	draw(r->bar, &g);
+	draw(r->bar, p);
 }
 
-static int via_daemon(const char *socket_path, bool explicit, const struct get_req *q,
-		      struct progress_bar *bar, struct get_outcome *o)
+static int via_daemon(const char *socket_path, bool explicit, const struct vx_download_request *q,
+		      struct progress_bar *bar, struct vx_download_result *o)
 {
-	struct vx_download_request d = { 0 };
-	struct vx_download_result res;
+	struct vx_download_request d = *q;
+	bool stream = is_stream(q);
 	struct client_run run = { .bar = bar, .st = { .fd = -1 } };
 	struct vx_client *c;
 	char abs_out[PATH_MAX];
@@ -444,13 +390,13 @@ static int via_daemon(const char *socket_path, bool explicit, const struct get_r
 	if (rc) {
 		if (!explicit)
 			return 1; /* no daemon there: the caller goes on without one */
-		o->rc = rc;
+		o->status = rc;
 		o->stage = VX_DOWNLOAD_STAGE_REQUEST;
 		snprintf(o->msg, sizeof(o->msg), "cannot reach the daemon on '%s': %s", socket_path,
 			 vx_strerror(rc));
 		return 0;
 	}
-	if (!q->stream && q->output[0] != '/') {
+	if (!stream && q->output[0] != '/') {
 		/* the daemon resolves nothing relative to our working directory */
 		char cwd[PATH_MAX];
 
@@ -458,49 +404,33 @@ static int via_daemon(const char *socket_path, bool explicit, const struct get_r
 		    (size_t)snprintf(abs_out, sizeof(abs_out), "%s/%s", cwd, q->output) >=
 			    sizeof(abs_out)) {
 			vx_client_close(c);
-			o->rc = -ENAMETOOLONG;
+			o->status = -ENAMETOOLONG;
 			o->stage = VX_DOWNLOAD_STAGE_OUTPUT;
 			snprintf(o->msg, sizeof(o->msg), "output path too long");
 			return 0;
 		}
 		d.output = abs_out;
 	} else {
-		d.output = q->stream ? NULL : q->output;
+		d.output = stream ? NULL : q->output;
 	}
-	d.url = q->url;
-	d.headers = q->headers;
-	d.nr_headers = q->nr_headers;
-	d.digest = q->digest;
-	d.tag = q->tag;
-	d.application = q->app;
-	d.piece_length = q->piece_length;
-	d.filtered_params = q->filters;
-	d.nr_filtered_params = q->nr_filters;
-	d.timeout_ms = q->timeout_ms;
-	d.overwrite = q->overwrite;
-	d.disable_back_to_source = q->no_bts;
-	rc = vx_client_download(c, &d, client_progress, &run, &res);
-	if (rc && !res.msg[0])
-		snprintf(res.msg, sizeof(res.msg), "%s", vx_client_errmsg(c));
-	if (!rc && q->stream) {
-		stream_to(&run.st, res.totals.content_length);
+	rc = vx_client_download(c, &d, client_progress, &run, o);
+	if (rc && !o->msg[0])
+		snprintf(o->msg, sizeof(o->msg), "%s", vx_client_errmsg(c));
+	if (!rc && stream) {
+		stream_to(&run.st, o->totals.content_length);
 		if (run.st.err) {
 			rc = run.st.err;
-			res.stage = VX_DOWNLOAD_STAGE_EXPORT;
-			snprintf(res.msg, sizeof(res.msg), "writing to stdout: %s",
-				 vx_strerror(rc));
+			o->stage = VX_DOWNLOAD_STAGE_EXPORT;
+			snprintf(o->msg, sizeof(o->msg), "writing to stdout: %s", vx_strerror(rc));
 		}
 	}
 	if (run.st.fd >= 0)
 		close(run.st.fd);
 	vx_client_close(c);
-	o->rc = rc ? rc : res.status;
-	o->stage = res.stage;
-	o->source_status = (int)res.source_status;
-	snprintf(o->task_id, sizeof(o->task_id), "%s", res.task_id);
-	snprintf(o->msg, sizeof(o->msg), "%s", res.msg);
-	o->totals = GET_PROGRESS_OF(&res.totals);
-	o->reused = res.totals.content_length && res.totals.reused == res.totals.content_length;
+	if (rc)
+		o->status = rc;
+	/* the local API does not carry it: the counters say whether the store had it all */
+	o->reused = o->totals.content_length && o->totals.reused == o->totals.content_length;
 	return 0;
 }
 
@@ -519,13 +449,11 @@ struct peer_run {
 static void peer_progress(void *arg, const struct vx_download_progress *p)
 {
 	struct peer_run *r = arg;
-	struct get_progress g = GET_PROGRESS_OF(p);
-
 	pthread_mutex_lock(&r->lock);
 	r->contiguous = p->contiguous;
 	pthread_cond_signal(&r->cond);
 	pthread_mutex_unlock(&r->lock);
-	draw(r->bar, &g);
+	draw(r->bar, p);
 }
 
 static void peer_fd(void *arg, int fd)
@@ -551,8 +479,8 @@ static void peer_done(void *arg, const struct vx_download_result *res)
 }
 
 static int via_peer(const char *dir, const char *listen, const char *const *schedulers,
-		    uint32_t nr_schedulers, const struct get_req *q, struct progress_bar *bar,
-		    struct get_outcome *o)
+		    uint32_t nr_schedulers, const struct vx_download_request *q,
+		    struct progress_bar *bar, struct vx_download_result *o)
 {
 	static const struct vx_peer_job_ops ops = {
 		.progress = peer_progress,
@@ -560,7 +488,8 @@ static int via_peer(const char *dir, const char *listen, const char *const *sche
 		.done = peer_done,
 	};
 	struct vx_peer_cfg pc = { 0 };
-	struct vx_download_request rq = { 0 };
+	struct vx_download_request rq = *q;
+	bool stream = is_stream(q);
 	struct peer_run run = { .fd = -1, .bar = bar };
 	struct streamer st = { .fd = -1 };
 	struct vx_peer *peer;
@@ -574,26 +503,14 @@ static int via_peer(const char *dir, const char *listen, const char *const *sche
 	pc.nr_schedulers = nr_schedulers;
 	rc = vx_peer_new(&peer, &pc, err, sizeof(err));
 	if (rc) {
-		o->rc = rc;
+		o->status = rc;
 		o->stage = VX_DOWNLOAD_STAGE_STORE;
 		snprintf(o->msg, sizeof(o->msg), "cannot start the embedded peer: %s", err);
 		return 0;
 	}
 	pthread_mutex_init(&run.lock, NULL);
 	pthread_cond_init(&run.cond, NULL);
-	rq.url = q->url;
-	rq.headers = q->headers;
-	rq.nr_headers = q->nr_headers;
-	rq.output = q->stream ? NULL : q->output;
-	rq.digest = q->digest;
-	rq.tag = q->tag;
-	rq.application = q->app;
-	rq.piece_length = q->piece_length;
-	rq.filtered_params = q->filters;
-	rq.nr_filtered_params = q->nr_filters;
-	rq.timeout_ms = q->timeout_ms;
-	rq.overwrite = q->overwrite;
-	rq.disable_back_to_source = q->no_bts;
+	rq.output = stream ? NULL : q->output;
 	rc = vx_peer_download(peer, &rq, &ops, &run, NULL);
 	if (rc) {
 		run.done = true;
@@ -610,7 +527,7 @@ static int via_peer(const char *dir, const char *listen, const char *const *sche
 			run.fd = -1;
 		}
 		pthread_mutex_unlock(&run.lock);
-		if (q->stream)
+		if (stream)
 			stream_to(&st,
 				  done && !run.res.status ? run.res.totals.content_length : upto);
 		pthread_mutex_lock(&run.lock);
@@ -632,14 +549,7 @@ static int via_peer(const char *dir, const char *listen, const char *const *sche
 		snprintf(run.res.msg, sizeof(run.res.msg), "writing to stdout: %s",
 			 vx_strerror(st.err));
 	}
-	o->rc = run.res.status;
-	o->stage = run.res.stage;
-	o->source_status = (int)run.res.source_status;
-	snprintf(o->task_id, sizeof(o->task_id), "%s", run.res.task_id);
-	snprintf(o->msg, sizeof(o->msg), "%s", run.res.msg);
-	o->piece_length = run.res.piece_length;
-	o->reused = run.res.reused;
-	o->totals = GET_PROGRESS_OF(&run.res.totals);
+	*o = run.res;
 	pthread_cond_destroy(&run.cond);
 	pthread_mutex_destroy(&run.lock);
 	return 0;
@@ -647,11 +557,10 @@ static int via_peer(const char *dir, const char *listen, const char *const *sche
 
 /* ---------------------------------------------------------------- From the source only */
 
-static void via_conductor(const char *dir, const struct get_req *q, struct progress_bar *bar,
-			  struct get_outcome *o)
+static void via_origin(const char *dir, const struct vx_download_request *q,
+		       struct progress_bar *bar, struct vx_download_result *o)
 {
-	struct vx_conductor_request req = { 0 };
-	struct vx_conductor_result res;
+	const struct vx_origin_opts opts = { .progress = draw, .arg = bar };
 	struct vx_source_ctx *src = NULL;
 	struct vx_store *store = NULL;
 	struct vx_store_cfg cfg;
@@ -661,7 +570,7 @@ static void via_conductor(const char *dir, const struct get_req *q, struct progr
 	cfg.dir = dir;
 	rc = vx_store_open(&store, &cfg);
 	if (rc) {
-		o->rc = rc;
+		o->status = rc;
 		o->stage = VX_DOWNLOAD_STAGE_STORE;
 		snprintf(o->msg, sizeof(o->msg), "cannot open the store in '%.400s': %s", dir,
 			 vx_strerror(rc));
@@ -669,41 +578,19 @@ static void via_conductor(const char *dir, const struct get_req *q, struct progr
 	}
 	rc = vx_source_ctx_new(&src, NULL);
 	if (rc) {
-		o->rc = rc;
+		o->status = rc;
 		o->stage = VX_DOWNLOAD_STAGE_SOURCE;
 		snprintf(o->msg, sizeof(o->msg), "cannot start the source layer: %s",
 			 vx_strerror(rc));
 		vx_store_close(store);
 		return;
 	}
-	req.url = q->url;
-	req.headers = q->headers;
-	req.nr_headers = q->nr_headers;
-	req.tag = q->tag;
-	req.application = q->app;
-	req.piece_length = q->piece_length;
-	req.filtered_params = q->filters;
-	req.nr_filtered_params = q->nr_filters;
-	req.digest = q->digest;
-	req.timeout_ms = q->timeout_ms;
-	req.output = q->output;
-	req.overwrite = q->overwrite;
-	req.progress = draw_conductor;
-	req.progress_arg = bar;
-	rc = vx_origin_download(store, src, &req, &res);
-	o->rc = rc;
-	o->stage = res.stage;
-	o->source_status = res.source_status;
-	snprintf(o->task_id, sizeof(o->task_id), "%s", res.task_id);
-	snprintf(o->msg, sizeof(o->msg), "%s", res.msg);
-	o->piece_length = res.piece_length;
-	o->reused = res.reused;
-	o->totals = of_conductor(&res.totals);
+	o->status = vx_origin_download(store, src, q, &opts, o);
 	vx_source_ctx_free(src);
 	vx_store_close(store);
 }
 
-/* How this invocation downloads: through a daemon, an embedded peer, or the conductor. */
+/* How this invocation downloads: through a daemon, an embedded peer, or the back-to-source driver. */
 struct get_mode {
 	const char *socket; /* --socket, or NULL */
 	const char *const *schedulers;
@@ -717,8 +604,8 @@ struct get_mode {
  * Downloads @q in the mode @m says, into @o. Returns 0, or an exit code when the run cannot
  * even start (no data directory).
  */
-static int get_one(struct get_mode *m, const struct get_req *q, struct progress_bar *bar,
-		   struct get_outcome *o)
+static int get_one(struct get_mode *m, const struct vx_download_request *q,
+		   struct progress_bar *bar, struct vx_download_result *o)
 {
 	char dir[GET_DATA_DIR_MAX];
 	int rc = 1;
@@ -738,12 +625,12 @@ static int get_one(struct get_mode *m, const struct get_req *q, struct progress_
 		return get_fail(VX_EXIT_FAILURE, "no data directory (give --data-dir): %s",
 				vx_strerror(rc));
 	}
-	if (!m->nr_schedulers && !q->no_bts)
+	if (!m->nr_schedulers && !q->disable_back_to_source)
 		fprintf(stderr, "vx get: no daemon, no scheduler: downloading from the source\n");
-	if (m->nr_schedulers || q->stream || q->no_bts)
+	if (m->nr_schedulers || is_stream(q) || q->disable_back_to_source)
 		via_peer(dir, m->listen, m->schedulers, m->nr_schedulers, q, bar, o);
 	else
-		via_conductor(dir, q, bar, o);
+		via_origin(dir, q, bar, o);
 	return 0;
 }
 
@@ -884,8 +771,9 @@ static int make_parents(char *path)
  * by --include-files, to DIR/<relative path>, one download after the other through the same
  * mode. The exit code is the first failure's (0 when every file arrived).
  */
-static int get_recursive(struct get_mode *m, const struct get_req *q0, const char *const *include,
-			 uint32_t nr_include, struct progress_bar *bar, bool json)
+static int get_recursive(struct get_mode *m, const struct vx_download_request *q0,
+			 const char *const *include, uint32_t nr_include, struct progress_bar *bar,
+			 bool json)
 {
 	struct get_list l = { .include = include, .nr_include = nr_include };
 	struct vx_source_opts opts = { 0 };
@@ -896,7 +784,7 @@ static int get_recursive(struct get_mode *m, const struct get_req *q0, const cha
 	int rc, code = VX_EXIT_OK;
 	uint32_t ok = 0;
 
-	if (q0->stream) {
+	if (is_stream(q0)) {
 		return get_fail(VX_EXIT_USAGE, "-r needs -O DIRECTORY, not -");
 	}
 	if (stat(q0->output, &st) == 0 ? !S_ISDIR(st.st_mode) : mkdir(q0->output, 0755) != 0) {
@@ -915,11 +803,11 @@ static int get_recursive(struct get_mode *m, const struct get_req *q0, const cha
 	rc = list_dir(&w, q0->url, &detail);
 	vx_source_ctx_free(src);
 	if (rc) {
-		struct get_outcome o = { .rc = rc, .stage = VX_DOWNLOAD_STAGE_SOURCE };
+		struct vx_download_result o = { .status = rc, .stage = VX_DOWNLOAD_STAGE_SOURCE };
 
 		fprintf(stderr, "vx get: cannot list '%s': %s%s%s\n", q0->url, vx_strerror(rc),
 			detail.msg[0] ? ": " : "", detail.msg);
-		o.source_status = detail.status;
+		o.source_status = detail.status > 0 ? (uint32_t)detail.status : 0;
 		code = exit_code(&o);
 		goto out;
 	}
@@ -927,8 +815,8 @@ static int get_recursive(struct get_mode *m, const struct get_req *q0, const cha
 		fprintf(stderr, "vx get: nothing to download under '%s'%s\n", q0->url,
 			nr_include ? " that --include-files matches" : "");
 	for (uint32_t i = 0; i < l.nr; i++) {
-		struct get_req q = *q0;
-		struct get_outcome o;
+		struct vx_download_request q = *q0;
+		struct vx_download_result o;
 		char out[8192];
 		int c;
 
@@ -950,10 +838,10 @@ static int get_recursive(struct get_mode *m, const struct get_req *q0, const cha
 			fputc('\n', stderr);
 			bar->drawn = false;
 		}
-		c = o.rc ? exit_code(&o) : VX_EXIT_OK;
-		if (o.rc)
+		c = o.status ? exit_code(&o) : VX_EXIT_OK;
+		if (o.status)
 			fprintf(stderr, "vx get: %s: %s\n", l.names[i],
-				o.msg[0] ? o.msg : vx_strerror(o.rc));
+				o.msg[0] ? o.msg : vx_strerror(o.status));
 		else
 			ok++;
 		if (json)
@@ -1015,8 +903,8 @@ static int run_get(int argc, char **argv)
 	uint32_t nr_include = 0;
 	bool recursive = false;
 	struct get_mode mode = { 0 };
-	struct get_req q = { 0 };
-	struct get_outcome o = { 0 };
+	struct vx_download_request q = { 0 };
+	struct vx_download_result o = { 0 };
 	struct progress_bar bar = { 0 };
 	const char *dir_opt = NULL, *socket_opt = NULL, *listen = NULL;
 	char sched_buf[1024];
@@ -1068,7 +956,7 @@ static int run_get(int argc, char **argv)
 			q.tag = optarg;
 			break;
 		case 'a':
-			q.app = optarg;
+			q.application = optarg;
 			break;
 		case 'p':
 			if (vx_args_parse_size(optarg, &q.piece_length) != 0 ||
@@ -1078,12 +966,12 @@ static int run_get(int argc, char **argv)
 			}
 			break;
 		case 'f':
-			if (q.nr_filters == GET_FILTERS_MAX) {
+			if (q.nr_filtered_params == GET_FILTERS_MAX) {
 				return get_fail(VX_EXIT_USAGE,
 						"at most %d --filtered-query-param options",
 						GET_FILTERS_MAX);
 			}
-			filters[q.nr_filters++] = optarg;
+			filters[q.nr_filtered_params++] = optarg;
 			break;
 		case 'T':
 			if (vx_args_parse_duration_ms(optarg, &timeout_ms) != 0 ||
@@ -1123,7 +1011,7 @@ static int run_get(int argc, char **argv)
 			listen = optarg;
 			break;
 		case 'B':
-			q.no_bts = true;
+			q.disable_back_to_source = true;
 			break;
 		case 'v':
 			if (vx_log_set_level_name(optarg) != 0) {
@@ -1156,10 +1044,9 @@ static int run_get(int argc, char **argv)
 		if (vx_source_url_parse(&u, q.url, strlen(q.url)) != 0)
 			return get_fail(GET_EXIT_SOURCE, "invalid URL '%s': %s", q.url, u.why);
 	}
-	q.stream = strcmp(q.output, "-") == 0;
 	q.headers = q.nr_headers ? headers : NULL;
-	q.filters = q.nr_filters ? filters : NULL;
-	if (q.stream && json) {
+	q.filtered_params = q.nr_filtered_params ? filters : NULL;
+	if (is_stream(&q) && json) {
 		return get_fail(VX_EXIT_USAGE, "-O - and --json both want stdout");
 	}
 	bar.on = !no_progress && !json && isatty(STDERR_FILENO);
@@ -1177,9 +1064,9 @@ static int run_get(int argc, char **argv)
 		return rc;
 	if (bar.drawn)
 		fputc('\n', stderr);
-	code = o.rc ? exit_code(&o) : VX_EXIT_OK;
-	if (o.rc)
-		fprintf(stderr, "vx get: %s\n", o.msg[0] ? o.msg : vx_strerror(o.rc));
+	code = o.status ? exit_code(&o) : VX_EXIT_OK;
+	if (o.status)
+		fprintf(stderr, "vx get: %s\n", o.msg[0] ? o.msg : vx_strerror(o.status));
 	if (json)
 		print_json(q.url, q.output, &o, code);
 	return code;

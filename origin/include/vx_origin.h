@@ -18,8 +18,9 @@
  * complete; without a content length (chunked replies), the body is spooled to a temporary file
  * and imported as a complete task (spec/origin.md).
  *
- * The download types (vx_conductor_request, _progress, _result, _stage) keep their old names
- * until the local API's one set of download types replaces them.
+ * The download types are the daemon's and libvx's (vx_download.h): the request, its progress
+ * and its result; how the driver runs (parallel reads, cancel flag, callbacks) is a struct
+ * vx_origin_opts beside the request.
  *
  * Threading: every function here is BLOCKING and runs on the calling thread, which also writes
  * the pieces and runs every callback; the source context's worker threads only receive bytes
@@ -40,12 +41,10 @@ struct vx_source_ctx;
 struct vx_source_obj;
 struct vx_source_stat;
 
-/* Pieces fetched at once when the request says 0. */
+/* Pieces fetched at once when the options say 0. */
 #define VX_ORIGIN_PARALLEL_DEFAULT 4u
 /* Most pieces fetched at once. */
 #define VX_ORIGIN_PARALLEL_MAX 64u
-/* Bytes of a failure message in struct vx_conductor_result. */
-#define VX_CONDUCTOR_MSG_MAX 768u
 /* How often a blocking call wakes up to poll the cancel flag, the deadline and report progress. */
 #define VX_ORIGIN_TICK_MS 200u
 /* Buffers of one sequential stream (origin without ranges, or unsized): the reader runs at most
@@ -53,52 +52,6 @@ struct vx_source_stat;
 #define VX_ORIGIN_STREAM_BUFS 4u
 /* Bytes of one spool buffer of an unsized download. */
 #define VX_ORIGIN_SPOOL_CHUNK (1u << 20)
-
-/* Counters passed to the progress callback and kept in the result. */
-struct vx_conductor_progress {
-	uint64_t content_length;    /* bytes of the whole content */
-	uint64_t bytes_done;	    /* bytes finished (pieces) plus bytes received so far */
-	uint64_t bytes_from_source; /* bytes of pieces fetched from the origin by this call */
-	uint64_t bytes_from_peers;  /* bytes of pieces fetched from peers (0 in this slice) */
-	uint64_t bytes_reused;	    /* bytes of pieces finished in the store by someone else:
-				     * before the call, or meanwhile by another writer */
-	uint32_t piece_count;	    /* pieces in the plan */
-	uint32_t pieces_done;	    /* pieces finished, reused ones included */
-	uint64_t elapsed_ms;	    /* since the conductor call began */
-};
-
-/* Called on the caller's thread; @p is lent for the call. */
-typedef void (*vx_conductor_progress_fn)(void *arg, const struct vx_conductor_progress *p);
-
-/* One download. Every pointer is borrowed for the duration of vx_origin_download(). */
-struct vx_conductor_request {
-	const char *url;		    /* required */
-	const char *const *headers;	    /* "Name: value" lines sent to the origin */
-	uint32_t nr_headers;		    /* at most VX_SOURCE_HEADERS_MAX */
-	const char *tag;		    /* task id field; NULL or "" adds nothing */
-	const char *application;	    /* task id field; NULL or "" adds nothing */
-	uint64_t piece_length;		    /* user-fixed piece length; 0 = Dragonfly's rule */
-	const char *const *filtered_params; /* query keys dropped from the id; NULL: default */
-	size_t nr_filtered_params;	    /* entries of @filtered_params */
-	const char *digest;		   /* "sha256:<hex>", "sha512:<hex>", "crc32:<dec>", NULL */
-	uint32_t timeout_ms;		   /* the whole download; 0 = no limit */
-	const char *output;		   /* path of the result; required */
-	bool overwrite;			   /* replace an existing file at @output */
-	uint32_t parallel;		   /* pieces in flight; 0: VX_ORIGIN_PARALLEL_DEFAULT */
-	vx_conductor_progress_fn progress; /* NULL: no progress reports */
-	void *progress_arg;		   /* passed to @progress */
-};
-
-/* What happened, filled by vx_origin_download() in every case. */
-struct vx_conductor_result {
-	char task_id[65];		     /* lowercase hex; "" when not derived */
-	uint64_t piece_length;		     /* of the plan; 0 when not fixed */
-	bool reused;			     /* the store already held the complete content */
-	struct vx_conductor_progress totals; /* final counters */
-	enum vx_download_stage stage;	     /* VX_DOWNLOAD_STAGE_DONE, or where it failed */
-	int source_status;		     /* origin status (HTTP 404...) of a source failure */
-	char msg[VX_CONDUCTOR_MSG_MAX];	     /* one line for humans when it failed, else "" */
-};
 
 /* What the origin says about an object: vx_origin_stat() fills it. */
 struct vx_origin {
@@ -125,7 +78,7 @@ struct vx_origin {
 VX_MUST_CHECK int vx_origin_stat(struct vx_source_ctx *src, const char *url,
 				 const char *const *headers, uint32_t nr_headers,
 				 uint32_t timeout_ms, struct vx_origin *out,
-				 struct vx_conductor_result *res);
+				 struct vx_download_result *res);
 
 /* Frees what @o holds (the source object) and zeroes it. A zeroed @o is a no-op. */
 void vx_origin_release(struct vx_origin *o);
@@ -133,25 +86,25 @@ void vx_origin_release(struct vx_origin *o);
 /* Called on the calling thread after piece @number was committed to the store by this call. */
 typedef void (*vx_origin_piece_fn)(void *arg, uint32_t number, uint32_t crc32, uint64_t cost_us);
 
-/* How to fetch. Every pointer is borrowed for the duration of the call. */
-struct vx_origin_fetch_req {
-	const char *url;		   /* required: stated when @origin is NULL; in messages */
-	const char *const *headers;	   /* sent to the origin when this call opens it */
-	uint32_t nr_headers;		   /* at most VX_SOURCE_HEADERS_MAX */
-	uint32_t parallel;		   /* ranged reads at once; 0: VX_ORIGIN_PARALLEL_DEFAULT */
-	uint32_t timeout_ms;		   /* the whole call; 0: no limit */
-	const _Atomic bool *cancel;	   /* NULL, or polled every VX_ORIGIN_TICK_MS: true stops */
-	vx_origin_piece_fn on_piece;	   /* NULL, or after each piece this call commits */
-	vx_conductor_progress_fn progress; /* NULL, or every tick and after each piece */
-	void *arg;			   /* passed to @on_piece and @progress */
+/*
+ * How the driver runs one call, beside the download request. Every pointer is borrowed for the
+ * duration of the call. A NULL options pointer means all zero.
+ */
+struct vx_origin_opts {
+	uint32_t parallel;		  /* ranged reads at once; 0: VX_ORIGIN_PARALLEL_DEFAULT */
+	const _Atomic bool *cancel;	  /* NULL, or polled every VX_ORIGIN_TICK_MS: true stops */
+	vx_origin_piece_fn on_piece;	  /* NULL, or after each piece this call commits */
+	vx_download_progress_fn progress; /* NULL, or every tick and after each piece */
+	void *arg;			  /* passed to @on_piece and @progress */
 };
 
 /*
  * vx_origin_fetch() - fetch from the source every piece of @t not finished yet.
  * BLOCKING. @t is held by the caller for VX_STORE_USE_DOWNLOAD, its geometry fixed by the
  * caller from the origin's content length. @origin: borrowed, from vx_origin_stat(); NULL:
- * this call stats @req->url with @req->headers itself. The origin's length must equal @t's.
- * With ranges, up to @req->parallel pieces are fetched at once: each piece is reserved in the
+ * this call stats @req->url with @req->headers itself. Of @req, only url, headers,
+ * nr_headers and timeout_ms are used. The origin's length must equal @t's.
+ * With ranges, up to @opts->parallel pieces are fetched at once: each piece is reserved in the
  * store (vx_store_piece_begin_write()) before its read is submitted, so no two writers ever
  * fetch one piece at the same time; a piece another writer holds (-EBUSY) is retried after the
  * others and waited for, and a piece finished meanwhile (-EALREADY) is skipped. Without ranges,
@@ -161,9 +114,9 @@ struct vx_origin_fetch_req {
  * waits for held pieces). Each piece is written with the CRC-32 computed from the bytes
  * received.
  * Other writers of @t (the daemon's peer fetcher on its own thread) may commit pieces at any
- * time; @res->totals counts them in bytes_reused. @res is OUT: filled in every case (task id,
+ * time; @res->totals counts them in reused. @res is OUT: filled in every case (task id,
  * geometry, counters, stage, message).
- * Returns 0 once every piece of @t is finished; -ECANCELED (*@req->cancel became true: reads
+ * Returns 0 once every piece of @t is finished; -ECANCELED (*@opts->cancel became true: reads
  * are stopped within VX_ORIGIN_TICK_MS plus the source's cancel); -ETIMEDOUT
  * (@req->timeout_ms passed, or a request ran out of its own time); -EINVAL (@origin's length is not @t's, or it
  * gives none: use vx_origin_fetch_unsized()); the source errors of vx_origin_stat(); the
@@ -172,8 +125,9 @@ struct vx_origin_fetch_req {
  */
 VX_MUST_CHECK int vx_origin_fetch(struct vx_store_task *t, struct vx_source_ctx *src,
 				  const struct vx_origin *origin,
-				  const struct vx_origin_fetch_req *req,
-				  struct vx_conductor_result *res);
+				  const struct vx_download_request *req,
+				  const struct vx_origin_opts *opts,
+				  struct vx_download_result *res);
 
 /*
  * vx_origin_fetch_unsized() - download an object whose length the origin does not give
@@ -181,7 +135,7 @@ VX_MUST_CHECK int vx_origin_fetch(struct vx_store_task *t, struct vx_source_ctx 
  * into a temporary file in @spool_dir (the store's data directory, or the output's directory),
  * never more bytes than the store has room for (-ENOSPC otherwise); then the file is imported
  * with vx_store_task_import() (piece length: @tp->piece_length, or Dragonfly's rule for the
- * final size), @req->on_piece runs for every piece, and the file is removed. On every failure
+ * final size), @opts->on_piece runs for every piece, and the file is removed. On every failure
  * the temporary file is removed and no task is created.
  * @origin: borrowed, from vx_origin_stat() (any length; a known one is checked); NULL: this
  * call stats @req->url. @tp: borrowed; its id, url, digest, kind and piece_length are used and
@@ -191,18 +145,19 @@ VX_MUST_CHECK int vx_origin_fetch(struct vx_store_task *t, struct vx_source_ctx 
  * -errno of the spool file, or vx_store_task_import()'s errors (-EEXIST: the store holds this
  * task with another length). @res as in vx_origin_fetch().
  */
-VX_MUST_CHECK int vx_origin_fetch_unsized(struct vx_store *store, struct vx_source_ctx *src,
-					  const struct vx_origin *origin,
-					  const struct vx_store_task_params *tp,
-					  const char *spool_dir,
-					  const struct vx_origin_fetch_req *req,
-					  enum vx_store_use use, struct vx_store_task **out,
-					  struct vx_conductor_result *res);
+VX_MUST_CHECK int
+vx_origin_fetch_unsized(struct vx_store *store, struct vx_source_ctx *src,
+			const struct vx_origin *origin, const struct vx_store_task_params *tp,
+			const char *spool_dir, const struct vx_download_request *req,
+			const struct vx_origin_opts *opts, enum vx_store_use use,
+			struct vx_store_task **out, struct vx_download_result *res);
 
 /*
  * vx_origin_download() - download @req->url into @store and put it at @req->output.
  * BLOCKING. @store and @src are borrowed (owned by the caller, open for the whole call); @req is
- * borrowed; @res is OUT.
+ * borrowed (output is required; priority, uid/gid/pid and disable_back_to_source are the
+ * daemon's and ignored here); @opts: NULL or borrowed; @res is OUT (->status is the return
+ * value).
  * The output path is checked first (its directory exists and is writable; it does not exist
  * unless @req->overwrite), so a bad path fails before any byte is fetched. The file appears at
  * the output path only when complete and, with @req->digest, verified; on failure nothing is
@@ -219,7 +174,8 @@ VX_MUST_CHECK int vx_origin_fetch_unsized(struct vx_store *store, struct vx_sour
  * -ETIMEDOUT), -ENOMEM, or the store's errors at STAGE_STORE.
  */
 VX_MUST_CHECK int vx_origin_download(struct vx_store *store, struct vx_source_ctx *src,
-				     const struct vx_conductor_request *req,
-				     struct vx_conductor_result *res);
+				     const struct vx_download_request *req,
+				     const struct vx_origin_opts *opts,
+				     struct vx_download_result *res);
 
 #endif /* VX_ORIGIN_H */

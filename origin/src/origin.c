@@ -51,10 +51,10 @@
 /* ------------------------------------------------------------------------------------------- */
 /* Messages                                                                                    */
 
-static void set_msg(struct vx_conductor_result *res, enum vx_download_stage stage, const char *fmt,
+static void set_msg(struct vx_download_result *res, enum vx_download_stage stage, const char *fmt,
 		    ...) VX_PRINTF(3, 4);
 
-static void set_msg(struct vx_conductor_result *res, enum vx_download_stage stage, const char *fmt,
+static void set_msg(struct vx_download_result *res, enum vx_download_stage stage, const char *fmt,
 		    ...)
 {
 	va_list ap;
@@ -65,10 +65,10 @@ static void set_msg(struct vx_conductor_result *res, enum vx_download_stage stag
 	va_end(ap);
 }
 
-static void source_msg(struct vx_conductor_result *res, const char *what,
+static void source_msg(struct vx_download_result *res, const char *what,
 		       const struct vx_source_error *detail)
 {
-	char line[VX_CONDUCTOR_MSG_MAX - 64];
+	char line[VX_DOWNLOAD_MSG_MAX - 64];
 	struct vx_source_error d = *detail;
 	size_t n;
 
@@ -78,15 +78,15 @@ static void source_msg(struct vx_conductor_result *res, const char *what,
 	n = strlen(d.msg);
 	while (n && (d.msg[n - 1] == ' ' || d.msg[n - 1] == ':'))
 		d.msg[--n] = '\0';
-	res->source_status = detail->status;
+	res->source_status = detail->status > 0 ? (uint32_t)detail->status : 0;
 	vx_source_error_format(&d, line, sizeof(line));
 	set_msg(res, VX_DOWNLOAD_STAGE_SOURCE, "%s: %s", what, line);
 }
 
 /* Rewrites the message of a failure a time limit caused as "timed out after N ms (...)". */
-static int timed_out_msg(struct vx_conductor_result *res, uint64_t elapsed_ms)
+static int timed_out_msg(struct vx_download_result *res, uint64_t elapsed_ms)
 {
-	char was[VX_CONDUCTOR_MSG_MAX - 64];
+	char was[VX_DOWNLOAD_MSG_MAX - 64];
 	size_t n = strnlen(res->msg, sizeof(was) - 1);
 
 	memcpy(was, res->msg, n);
@@ -103,18 +103,23 @@ static int timed_out_msg(struct vx_conductor_result *res, uint64_t elapsed_ms)
 /* One run: the caller's deadline, cancel flag, counters and callbacks                        */
 
 struct run {
-	const struct vx_origin_fetch_req *req;
-	struct vx_conductor_result *res;
+	const struct vx_download_request *req;
+	const struct vx_origin_opts *opts; /* never NULL */
+	struct vx_download_result *res;
 	struct vx_store_task *t; /* NULL while spooling */
 	uint64_t start_ms;	 /* vx_now_ms() when the caller's call began */
 	uint64_t deadline_ms;	 /* vx_now_ms() value; 0: none */
 	uint8_t *counted;	 /* stream: pieces already in the counters (one byte each) */
 };
 
-static void run_init(struct run *r, const struct vx_origin_fetch_req *req,
-		     struct vx_conductor_result *res, struct vx_store_task *t, uint64_t start_ms)
+static const struct vx_origin_opts no_opts;
+
+static void run_init(struct run *r, const struct vx_download_request *req,
+		     const struct vx_origin_opts *opts, struct vx_download_result *res,
+		     struct vx_store_task *t, uint64_t start_ms)
 {
 	r->req = req;
+	r->opts = opts ? opts : &no_opts;
 	r->res = res;
 	r->t = t;
 	r->start_ms = start_ms;
@@ -129,7 +134,7 @@ static bool run_expired(const struct run *r)
 
 static bool run_cancelled(const struct run *r)
 {
-	return r->req->cancel && atomic_load_explicit(r->req->cancel, memory_order_acquire);
+	return r->opts->cancel && atomic_load_explicit(r->opts->cancel, memory_order_acquire);
 }
 
 /* Returns 0 to go on, or -ECANCELED / -ETIMEDOUT with the message set. */
@@ -169,22 +174,23 @@ static int run_source_fail(struct run *r, const char *what, int err,
 /* @partial: bytes received into buffers and not committed yet. */
 static void run_report(struct run *r, uint64_t partial)
 {
-	struct vx_conductor_progress p;
+	struct vx_download_progress p;
 
 	r->res->totals.elapsed_ms = vx_now_ms() - r->start_ms;
-	if (!r->req->progress)
+	if (!r->opts->progress)
 		return;
 	p = r->res->totals;
+	memcpy(p.task_id, r->res->task_id, sizeof(p.task_id));
 	p.bytes_done += partial;
 	if (p.bytes_done > p.content_length)
 		p.content_length = p.bytes_done; /* unsized: the length is what came so far */
-	r->req->progress(r->req->arg, &p);
+	r->opts->progress(r->opts->arg, &p);
 }
 
 /* Piece @number was found finished: before the call, or by another writer meanwhile. */
 static void run_reused(struct run *r, uint32_t number)
 {
-	struct vx_conductor_progress *p = &r->res->totals;
+	struct vx_download_progress *p = &r->res->totals;
 	uint64_t len = vx_piece_size(number, p->content_length, r->res->piece_length);
 
 	if (r->counted) {
@@ -192,7 +198,7 @@ static void run_reused(struct run *r, uint32_t number)
 			return;
 		r->counted[number] = 1;
 	}
-	p->bytes_reused += len;
+	p->reused += len;
 	p->bytes_done += len;
 	p->pieces_done++;
 }
@@ -268,13 +274,13 @@ static int put_piece(struct run *r, uint32_t number, const uint8_t *buf,
 			vx_strerror(rc));
 		return rc;
 	}
-	r->res->totals.bytes_from_source += len;
+	r->res->totals.from_source += len;
 	r->res->totals.bytes_done += len;
 	r->res->totals.pieces_done++;
 	if (r->counted)
 		r->counted[number] = 1;
-	if (r->req->on_piece)
-		r->req->on_piece(r->req->arg, number, done.crc32, cost_us);
+	if (r->opts->on_piece)
+		r->opts->on_piece(r->opts->arg, number, done.crc32, cost_us);
 	return 0;
 }
 
@@ -573,7 +579,7 @@ static int fetch_ranged(struct run *r, struct vx_source_ctx *src, struct vx_sour
 	struct ranged c;
 	int rc;
 
-	nr_slots = r->req->parallel ? r->req->parallel : VX_ORIGIN_PARALLEL_DEFAULT;
+	nr_slots = r->opts->parallel ? r->opts->parallel : VX_ORIGIN_PARALLEL_DEFAULT;
 	nr_slots = VX_MIN(nr_slots, VX_ORIGIN_PARALLEL_MAX);
 	nr_slots = VX_MIN(nr_slots, count);
 	if (ranged_init(&c, nr_slots, r->res->piece_length, count)) {
@@ -845,7 +851,7 @@ static int stream_put_chunk(struct run *r, int fd, struct sbuf *b)
 			vx_strerror(rc));
 		return rc;
 	}
-	r->res->totals.bytes_from_source += b->fill;
+	r->res->totals.from_source += b->fill;
 	r->res->totals.bytes_done += b->fill;
 	return 0;
 }
@@ -1054,7 +1060,7 @@ out:
 
 int vx_origin_stat(struct vx_source_ctx *src, const char *url, const char *const *headers,
 		   uint32_t nr_headers, uint32_t timeout_ms, struct vx_origin *out,
-		   struct vx_conductor_result *res)
+		   struct vx_download_result *res)
 {
 	struct vx_source_opts opts = { 0 };
 	struct vx_source_error detail = { 0 };
@@ -1099,8 +1105,9 @@ void vx_origin_release(struct vx_origin *o)
 }
 
 static int fetch_source_run(struct vx_store_task *t, struct vx_source_ctx *src,
-			    const struct vx_origin *origin, const struct vx_origin_fetch_req *req,
-			    struct vx_conductor_result *res, uint64_t start_ms)
+			    const struct vx_origin *origin, const struct vx_download_request *req,
+			    const struct vx_origin_opts *opts, struct vx_download_result *res,
+			    uint64_t start_ms)
 {
 	struct vx_origin own = { 0 };
 	struct vx_store_task_info info;
@@ -1114,7 +1121,7 @@ static int fetch_source_run(struct vx_store_task *t, struct vx_source_ctx *src,
 	res->totals.content_length = info.content_length;
 	res->totals.piece_count = info.piece_count;
 	res->stage = VX_DOWNLOAD_STAGE_SOURCE;
-	run_init(&r, req, res, t, start_ms);
+	run_init(&r, req, opts, res, t, start_ms);
 	if (!req->url) {
 		set_msg(res, VX_DOWNLOAD_STAGE_REQUEST, "a URL is required");
 		return -EINVAL;
@@ -1169,10 +1176,11 @@ out:
 }
 
 int vx_origin_fetch(struct vx_store_task *t, struct vx_source_ctx *src,
-		    const struct vx_origin *origin, const struct vx_origin_fetch_req *req,
-		    struct vx_conductor_result *res)
+		    const struct vx_origin *origin, const struct vx_download_request *req,
+		    const struct vx_origin_opts *opts, struct vx_download_result *res)
 {
-	return fetch_source_run(t, src, origin, req, res, vx_now_ms());
+	res->status = fetch_source_run(t, src, origin, req, opts, res, vx_now_ms());
+	return res->status;
 }
 
 /* Room left in the store's disk capacity, in bytes. */
@@ -1186,9 +1194,10 @@ static uint64_t store_room(struct vx_store *store)
 
 static int fetch_unsized_run(struct vx_store *store, struct vx_source_ctx *src,
 			     const struct vx_origin *origin, const struct vx_store_task_params *tp,
-			     const char *spool_dir, const struct vx_origin_fetch_req *req,
-			     enum vx_store_use use, struct vx_store_task **out,
-			     struct vx_conductor_result *res, uint64_t start_ms)
+			     const char *spool_dir, const struct vx_download_request *req,
+			     const struct vx_origin_opts *opts, enum vx_store_use use,
+			     struct vx_store_task **out, struct vx_download_result *res,
+			     uint64_t start_ms)
 {
 	struct vx_origin own = { 0 };
 	struct vx_store_task_params p;
@@ -1202,7 +1211,7 @@ static int fetch_unsized_run(struct vx_store *store, struct vx_source_ctx *src,
 	*out = NULL;
 	memset(res, 0, sizeof(*res));
 	res->stage = VX_DOWNLOAD_STAGE_REQUEST;
-	run_init(&r, req, res, NULL, start_ms);
+	run_init(&r, req, opts, res, NULL, start_ms);
 	if (!tp || !tp->id || strlen(tp->id) != VX_TASK_ID_LEN || !spool_dir || !req->url) {
 		set_msg(res, VX_DOWNLOAD_STAGE_REQUEST,
 			"a task id, a spool directory and a URL are required");
@@ -1268,13 +1277,14 @@ static int fetch_unsized_run(struct vx_store *store, struct vx_source_ctx *src,
 		goto out;
 	}
 	res->totals.pieces_done = res->totals.piece_count;
-	for (i = 0; req->on_piece && i < res->totals.piece_count; i++) {
+	for (i = 0; r.opts->on_piece && i < res->totals.piece_count; i++) {
 		struct vx_store_piece_ref ref;
 
 		/* The whole object came in one read: each piece gets its share of the time. */
 		if (vx_store_piece_get(*out, i, &ref) == 0)
-			req->on_piece(req->arg, i, ref.crc32,
-				      (vx_now_ms() - start_ms) * 1000u / res->totals.piece_count);
+			r.opts->on_piece(r.opts->arg, i, ref.crc32,
+					 (vx_now_ms() - start_ms) * 1000u /
+						 res->totals.piece_count);
 	}
 	run_report(&r, 0);
 out:
@@ -1289,12 +1299,13 @@ out:
 
 int vx_origin_fetch_unsized(struct vx_store *store, struct vx_source_ctx *src,
 			    const struct vx_origin *origin, const struct vx_store_task_params *tp,
-			    const char *spool_dir, const struct vx_origin_fetch_req *req,
-			    enum vx_store_use use, struct vx_store_task **out,
-			    struct vx_conductor_result *res)
+			    const char *spool_dir, const struct vx_download_request *req,
+			    const struct vx_origin_opts *opts, enum vx_store_use use,
+			    struct vx_store_task **out, struct vx_download_result *res)
 {
-	return fetch_unsized_run(store, src, origin, tp, spool_dir, req, use, out, res,
-				 vx_now_ms());
+	res->status = fetch_unsized_run(store, src, origin, tp, spool_dir, req, opts, use, out, res,
+					vx_now_ms());
+	return res->status;
 }
 
 /* ------------------------------------------------------------------------------------------- */
@@ -1321,7 +1332,7 @@ static int dir_of(const char *path, char *dir, size_t size)
 }
 
 /* Checks that @path can be created: its directory exists and is writable, it is not there. */
-static int check_output(const char *path, bool overwrite, struct vx_conductor_result *res)
+static int check_output(const char *path, bool overwrite, struct vx_download_result *res)
 {
 	char dir[CONDUCTOR_PATH_MAX];
 	struct stat st;
@@ -1368,8 +1379,8 @@ static int check_output(const char *path, bool overwrite, struct vx_conductor_re
 }
 
 /* Verifies the digest of complete task @t when asked, then exports it. */
-static int finish(struct vx_store_task *t, const struct vx_conductor_request *req,
-		  const struct vx_store_digest *want, struct vx_conductor_result *res)
+static int finish(struct vx_store_task *t, const struct vx_download_request *req,
+		  const struct vx_store_digest *want, struct vx_download_result *res)
 {
 	int rc;
 
@@ -1398,8 +1409,8 @@ static int finish(struct vx_store_task *t, const struct vx_conductor_request *re
 }
 
 /* Checks the request and derives the task id into @res; fills @digest when one is asked. */
-static int check_request(const struct vx_conductor_request *req, struct vx_store_digest *digest,
-			 bool *with_digest, struct vx_conductor_result *res)
+static int check_request(const struct vx_download_request *req, struct vx_store_digest *digest,
+			 bool *with_digest, struct vx_download_result *res)
 {
 	struct vx_task_id_params idp = { 0 };
 	enum vx_url_error why = VX_URL_OK;
@@ -1441,8 +1452,8 @@ static int check_request(const struct vx_conductor_request *req, struct vx_store
 }
 
 /* A complete local copy is put in place at once, without asking the origin. Returns 1 if none. */
-static int reuse_complete(struct vx_store *store, const struct vx_conductor_request *req,
-			  const struct vx_store_digest *want, struct vx_conductor_result *res,
+static int reuse_complete(struct vx_store *store, const struct vx_download_request *req,
+			  const struct vx_store_digest *want, struct vx_download_result *res,
 			  struct run *r)
 {
 	struct vx_store_task_info info;
@@ -1462,7 +1473,7 @@ static int reuse_complete(struct vx_store *store, const struct vx_conductor_requ
 	res->totals.piece_count = info.piece_count;
 	res->totals.pieces_done = info.piece_count;
 	res->totals.bytes_done = info.content_length;
-	res->totals.bytes_reused = info.content_length;
+	res->totals.reused = info.content_length;
 	run_report(r, 0);
 	rc = finish(t, req, want, res);
 	vx_store_task_release(t, VX_STORE_USE_READ);
@@ -1471,9 +1482,9 @@ static int reuse_complete(struct vx_store *store, const struct vx_conductor_requ
 
 /* Sized origin: fix the plan, open the task (a stale one is replaced) and fill it. */
 static int download_sized(struct vx_store *store, struct vx_source_ctx *src,
-			  const struct vx_origin *origin, const struct vx_conductor_request *req,
-			  const struct vx_origin_fetch_req *f, struct vx_store_task **t,
-			  struct vx_conductor_result *res, uint64_t start_ms)
+			  const struct vx_origin *origin, const struct vx_download_request *req,
+			  const struct vx_origin_opts *opts, struct vx_store_task **t,
+			  struct vx_download_result *res, uint64_t start_ms)
 {
 	struct vx_store_task_params tp = { 0 };
 	uint64_t clen = (uint64_t)origin->content_length, pl;
@@ -1503,14 +1514,14 @@ static int download_sized(struct vx_store *store, struct vx_source_ctx *src,
 		*t = NULL;
 		return rc;
 	}
-	return fetch_source_run(*t, src, origin, f, res, start_ms);
+	return fetch_source_run(*t, src, origin, req, opts, res, start_ms);
 }
 
 /* Unsized origin: spool beside the output, import, and hold the task for reading. */
 static int download_unsized(struct vx_store *store, struct vx_source_ctx *src,
-			    const struct vx_origin *origin, const struct vx_conductor_request *req,
-			    const struct vx_origin_fetch_req *f, struct vx_store_task **t,
-			    struct vx_conductor_result *res, uint64_t start_ms)
+			    const struct vx_origin *origin, const struct vx_download_request *req,
+			    const struct vx_origin_opts *opts, struct vx_store_task **t,
+			    struct vx_download_result *res, uint64_t start_ms)
 {
 	struct vx_store_task_params tp = { 0 };
 	char dir[CONDUCTOR_PATH_MAX], id[VX_TASK_ID_LEN + 1];
@@ -1534,15 +1545,15 @@ static int download_unsized(struct vx_store *store, struct vx_source_ctx *src,
 	tp.digest = req->digest;
 	tp.piece_length = req->piece_length;
 	tp.kind = VX_STORE_KIND_NORMAL;
-	return fetch_unsized_run(store, src, origin, &tp, dir, f, VX_STORE_USE_READ, t, res,
+	return fetch_unsized_run(store, src, origin, &tp, dir, req, opts, VX_STORE_USE_READ, t, res,
 				 start_ms);
 }
 
-int vx_origin_download(struct vx_store *store, struct vx_source_ctx *src,
-		       const struct vx_conductor_request *req, struct vx_conductor_result *res)
+static int download_run(struct vx_store *store, struct vx_source_ctx *src,
+			const struct vx_download_request *req, const struct vx_origin_opts *opts,
+			struct vx_download_result *res)
 {
 	struct vx_origin origin = { 0 };
-	struct vx_origin_fetch_req f = { 0 };
 	struct vx_store_digest digest;
 	struct vx_store_task *t = NULL;
 	enum vx_store_use use = VX_STORE_USE_DOWNLOAD;
@@ -1550,15 +1561,8 @@ int vx_origin_download(struct vx_store *store, struct vx_source_ctx *src,
 	struct run r;
 	int rc;
 
-	f.url = req->url;
-	f.headers = req->headers;
-	f.nr_headers = req->nr_headers;
-	f.parallel = req->parallel;
-	f.timeout_ms = req->timeout_ms;
-	f.progress = req->progress;
-	f.arg = req->progress_arg;
 	memset(res, 0, sizeof(*res));
-	run_init(&r, &f, res, NULL, vx_now_ms());
+	run_init(&r, req, opts, res, NULL, vx_now_ms());
 	res->stage = VX_DOWNLOAD_STAGE_REQUEST;
 	rc = check_request(req, &digest, &with_digest, res);
 	if (rc)
@@ -1579,10 +1583,10 @@ int vx_origin_download(struct vx_store *store, struct vx_source_ctx *src,
 	if (rc)
 		goto out;
 	if (origin.content_length >= 0) {
-		rc = download_sized(store, src, &origin, req, &f, &t, res, r.start_ms);
+		rc = download_sized(store, src, &origin, req, opts, &t, res, r.start_ms);
 	} else {
 		use = VX_STORE_USE_READ;
-		rc = download_unsized(store, src, &origin, req, &f, &t, res, r.start_ms);
+		rc = download_unsized(store, src, &origin, req, opts, &t, res, r.start_ms);
 	}
 	vx_origin_release(&origin);
 	/* Whatever broke while fetching after the deadline passed, the deadline is the cause. */
@@ -1597,4 +1601,12 @@ int vx_origin_download(struct vx_store *store, struct vx_source_ctx *src,
 out:
 	res->totals.elapsed_ms = vx_now_ms() - r.start_ms;
 	return rc;
+}
+
+int vx_origin_download(struct vx_store *store, struct vx_source_ctx *src,
+		       const struct vx_download_request *req, const struct vx_origin_opts *opts,
+		       struct vx_download_result *res)
+{
+	res->status = download_run(store, src, req, opts, res);
+	return res->status;
 }

@@ -113,7 +113,7 @@ struct peer_work {
 	struct peer_job *job; /* WORK_EXPORT */
 	bool stat_origin;     /* WORK_OPEN: ask the origin for the length first */
 	int rc;
-	struct vx_conductor_result res;
+	struct vx_download_result res;
 	/* WORK_OPEN results */
 	struct vx_store_task *st;
 	uint64_t content_length, piece_length;

@@ -1358,7 +1358,7 @@ static void open_done(struct vx_peer *p, struct peer_task *t, struct peer_work *
 	if (t->state != TASK_OPENING)
 		return; /* failed meanwhile (the store task goes back with @w) */
 	if (w->rc) {
-		task_fail(p, t, w->rc, w->res.stage, (uint32_t)w->res.source_status,
+		task_fail(p, t, w->rc, w->res.stage, w->res.source_status,
 			  w->res.msg[0] ? w->res.msg : vx_strerror(w->rc));
 		return;
 	}
@@ -1401,7 +1401,7 @@ void vx__peer_work_done(struct vx_peer *p, struct peer_work *w)
 	case WORK_FETCH:
 		t->busy &= (uint8_t)~TASK_BUSY_FETCH;
 		if (w->rc && w->rc != -ECANCELED && task_live(t))
-			task_fail(p, t, w->rc, w->res.stage, (uint32_t)w->res.source_status,
+			task_fail(p, t, w->rc, w->res.stage, w->res.source_status,
 				  w->res.msg[0] ? w->res.msg : vx_strerror(w->rc));
 		break;
 	case WORK_EXPORT: {

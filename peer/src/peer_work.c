@@ -52,7 +52,8 @@ static void do_open(struct peer_work *w)
 		w->have_origin = true;
 		if (w->origin.content_length < 0) {
 			/* chunked: the whole body lands in a spool file and is imported */
-			struct vx_origin_fetch_req req = { 0 };
+			struct vx_download_request req = { 0 };
+			struct vx_origin_opts opts = { .cancel = &t->cancel_source };
 
 			tp.id = t->id;
 			tp.url = t->url;
@@ -61,9 +62,9 @@ static void do_open(struct peer_work *w)
 			req.url = t->url;
 			req.headers = (const char *const *)t->headers;
 			req.nr_headers = t->nr_headers;
-			req.cancel = &t->cancel_source;
 			rc = vx_origin_fetch_unsized(p->store, p->src, &w->origin, &tp, p->data_dir,
-						     &req, VX_STORE_USE_DOWNLOAD, &w->st, &w->res);
+						     &req, &opts, VX_STORE_USE_DOWNLOAD, &w->st,
+						     &w->res);
 			if (rc) {
 				w->rc = rc;
 				return;
@@ -135,16 +136,17 @@ static void do_fetch(struct peer_work *w)
 {
 	struct vx_peer *p = w->peer;
 	struct peer_task *t = w->task;
-	struct vx_origin_fetch_req req = { 0 };
+	struct vx_download_request req = { 0 };
+	struct vx_origin_opts opts = { 0 };
 
 	req.url = t->url;
 	req.headers = (const char *const *)t->headers;
 	req.nr_headers = t->nr_headers;
-	req.parallel = p->cfg.source_parallel;
-	req.cancel = &t->cancel_source;
-	req.on_piece = on_source_piece;
-	req.arg = t;
-	w->rc = vx_origin_fetch(t->st, p->src, t->have_origin ? &t->origin_info : NULL, &req,
+	opts.parallel = p->cfg.source_parallel;
+	opts.cancel = &t->cancel_source;
+	opts.on_piece = on_source_piece;
+	opts.arg = t;
+	w->rc = vx_origin_fetch(t->st, p->src, t->have_origin ? &t->origin_info : NULL, &req, &opts,
 				&w->res);
 }
 

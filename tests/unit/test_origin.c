@@ -56,6 +56,7 @@ struct fixture {
 	uint32_t by_conductor[BIG_PIECES]; /* on_piece calls per piece */
 	uint32_t crc[BIG_PIECES];	   /* CRC-32 on_piece gave */
 	_Atomic bool cancel;
+	struct vx_origin_opts opts; /* of the next call: request() or fetch_request() fill it */
 };
 
 static int write_file(const char *path, const void *buf, size_t len)
@@ -151,7 +152,7 @@ static int teardown(void **state)
 	return 0;
 }
 
-static void on_progress(void *arg, const struct vx_conductor_progress *p)
+static void on_progress(void *arg, const struct vx_download_progress *p)
 {
 	struct fixture *f = arg;
 
@@ -160,31 +161,32 @@ static void on_progress(void *arg, const struct vx_conductor_progress *p)
 	f->progress_calls++;
 }
 
-static void request(struct fixture *f, struct vx_conductor_request *req)
+static void request(struct fixture *f, struct vx_download_request *req)
 {
 	memset(req, 0, sizeof(*req));
 	req->url = f->url;
 	req->output = f->out;
 	req->piece_length = PIECE;
-	req->parallel = 2;
-	req->progress = on_progress;
-	req->progress_arg = f;
+	memset(&f->opts, 0, sizeof(f->opts));
+	f->opts.parallel = 2;
+	f->opts.progress = on_progress;
+	f->opts.arg = f;
 }
 
 static void test_vx_origin_download__roundtrip(void **state)
 {
 	struct fixture *f = *state;
-	struct vx_conductor_request req;
-	struct vx_conductor_result res;
+	struct vx_download_request req;
+	struct vx_download_result res;
 
 	request(f, &req);
-	assert_int_equal(vx_origin_download(f->store, f->src, &req, &res), 0);
+	assert_int_equal(vx_origin_download(f->store, f->src, &req, &f->opts, &res), 0);
 	assert_int_equal(res.stage, VX_DOWNLOAD_STAGE_DONE);
 	assert_false(res.reused);
 	assert_int_equal(res.totals.piece_count, 4);
 	assert_int_equal(res.totals.pieces_done, 4);
-	assert_int_equal(res.totals.bytes_from_source, DATA_LEN);
-	assert_int_equal(res.totals.bytes_reused, 0);
+	assert_int_equal(res.totals.from_source, DATA_LEN);
+	assert_int_equal(res.totals.reused, 0);
 	assert_int_equal(strlen(res.task_id), 64);
 	assert_true(f->progress_calls > 0);
 	assert_true(same_as(f->out, f->data, DATA_LEN));
@@ -192,18 +194,18 @@ static void test_vx_origin_download__roundtrip(void **state)
 	/* Again to another path: the complete task is reused, nothing read from the source. */
 	snprintf(f->out, sizeof(f->out), "%s/again.bin", f->dir);
 	req.output = f->out;
-	assert_int_equal(vx_origin_download(f->store, f->src, &req, &res), 0);
+	assert_int_equal(vx_origin_download(f->store, f->src, &req, &f->opts, &res), 0);
 	assert_true(res.reused);
-	assert_int_equal(res.totals.bytes_from_source, 0);
-	assert_int_equal(res.totals.bytes_reused, DATA_LEN);
+	assert_int_equal(res.totals.from_source, 0);
+	assert_int_equal(res.totals.reused, DATA_LEN);
 	assert_true(same_as(f->out, f->data, DATA_LEN));
 }
 
 static void test_vx_origin_download__resume(void **state)
 {
 	struct fixture *f = *state;
-	struct vx_conductor_request req;
-	struct vx_conductor_result res;
+	struct vx_download_request req;
+	struct vx_download_result res;
 	struct vx_store_task_params tp = { 0 };
 	struct vx_store_task *t;
 
@@ -211,7 +213,7 @@ static void test_vx_origin_download__resume(void **state)
 	/* Learn the task id from a run that fails at the digest, then start over with piece 1
 	 * already in a fresh task. */
 	req.digest = "crc32:1";
-	assert_int_equal(vx_origin_download(f->store, f->src, &req, &res), VX_EDIGEST);
+	assert_int_equal(vx_origin_download(f->store, f->src, &req, &f->opts, &res), VX_EDIGEST);
 	assert_int_equal(res.stage, VX_DOWNLOAD_STAGE_DIGEST);
 	assert_int_equal(access(f->out, F_OK), -1);
 	assert_int_equal(vx_store_task_remove(f->store, res.task_id), 0);
@@ -224,73 +226,73 @@ static void test_vx_origin_download__resume(void **state)
 	vx_store_task_release(t, VX_STORE_USE_DOWNLOAD);
 
 	req.digest = NULL;
-	assert_int_equal(vx_origin_download(f->store, f->src, &req, &res), 0);
+	assert_int_equal(vx_origin_download(f->store, f->src, &req, &f->opts, &res), 0);
 	assert_false(res.reused);
-	assert_int_equal(res.totals.bytes_reused, PIECE);
-	assert_int_equal(res.totals.bytes_from_source, DATA_LEN - PIECE);
+	assert_int_equal(res.totals.reused, PIECE);
+	assert_int_equal(res.totals.from_source, DATA_LEN - PIECE);
 	assert_true(same_as(f->out, f->data, DATA_LEN));
 }
 
 static void test_vx_origin_download__digest(void **state)
 {
 	struct fixture *f = *state;
-	struct vx_conductor_request req;
-	struct vx_conductor_result res;
+	struct vx_download_request req;
+	struct vx_download_result res;
 	char digest[32];
 
 	request(f, &req);
 	snprintf(digest, sizeof(digest), "crc32:%u", vx_crc32(0, f->data, DATA_LEN));
 	req.digest = digest;
-	assert_int_equal(vx_origin_download(f->store, f->src, &req, &res), 0);
+	assert_int_equal(vx_origin_download(f->store, f->src, &req, &f->opts, &res), 0);
 	assert_true(same_as(f->out, f->data, DATA_LEN));
 
 	req.digest = "sha999:00";
-	assert_int_equal(vx_origin_download(f->store, f->src, &req, &res), -EINVAL);
+	assert_int_equal(vx_origin_download(f->store, f->src, &req, &f->opts, &res), -EINVAL);
 	assert_int_equal(res.stage, VX_DOWNLOAD_STAGE_REQUEST);
 }
 
 static void test_vx_origin_download__output_checks(void **state)
 {
 	struct fixture *f = *state;
-	struct vx_conductor_request req;
-	struct vx_conductor_result res;
+	struct vx_download_request req;
+	struct vx_download_result res;
 	char path[700];
 
 	request(f, &req);
 	assert_int_equal(write_file(f->out, "old", 3), 0);
-	assert_int_equal(vx_origin_download(f->store, f->src, &req, &res), -EEXIST);
+	assert_int_equal(vx_origin_download(f->store, f->src, &req, &f->opts, &res), -EEXIST);
 	assert_int_equal(res.stage, VX_DOWNLOAD_STAGE_OUTPUT);
 	assert_non_null(strstr(res.msg, "--overwrite"));
-	assert_int_equal(res.totals.bytes_from_source, 0);
+	assert_int_equal(res.totals.from_source, 0);
 	assert_true(same_as(f->out, "old", 3));
 	req.overwrite = true;
-	assert_int_equal(vx_origin_download(f->store, f->src, &req, &res), 0);
+	assert_int_equal(vx_origin_download(f->store, f->src, &req, &f->opts, &res), 0);
 	assert_true(same_as(f->out, f->data, DATA_LEN));
 
 	snprintf(path, sizeof(path), "%s/missing/out.bin", f->dir);
 	req.output = path;
-	assert_int_equal(vx_origin_download(f->store, f->src, &req, &res), -ENOENT);
+	assert_int_equal(vx_origin_download(f->store, f->src, &req, &f->opts, &res), -ENOENT);
 	assert_int_equal(res.stage, VX_DOWNLOAD_STAGE_OUTPUT);
 }
 
 static void test_vx_origin_download__source_errors(void **state)
 {
 	struct fixture *f = *state;
-	struct vx_conductor_request req;
-	struct vx_conductor_result res;
+	struct vx_download_request req;
+	struct vx_download_result res;
 	char url[700];
 	int rc;
 
 	request(f, &req);
 	snprintf(url, sizeof(url), "file://%s/nope.bin", f->dir);
 	req.url = url;
-	rc = vx_origin_download(f->store, f->src, &req, &res);
+	rc = vx_origin_download(f->store, f->src, &req, &f->opts, &res);
 	assert_int_equal(rc, VX_ESOURCE_NOTFOUND);
 	assert_int_equal(res.stage, VX_DOWNLOAD_STAGE_SOURCE);
 	assert_int_equal(access(f->out, F_OK), -1);
 
 	req.url = "gopher://127.0.0.1/x";
-	assert_int_equal(vx_origin_download(f->store, f->src, &req, &res), VX_ESCHEME);
+	assert_int_equal(vx_origin_download(f->store, f->src, &req, &f->opts, &res), VX_ESCHEME);
 }
 
 /* ---- fetch_source beside another writer ---------------------------------------------------- */
@@ -305,7 +307,7 @@ static void on_piece(void *arg, uint32_t number, uint32_t crc32, uint64_t cost_u
 	f->crc[number] = crc32;
 }
 
-static void on_fetch_progress(void *arg, const struct vx_conductor_progress *p)
+static void on_fetch_progress(void *arg, const struct vx_download_progress *p)
 {
 	struct fixture *f = arg;
 
@@ -313,15 +315,16 @@ static void on_fetch_progress(void *arg, const struct vx_conductor_progress *p)
 	f->progress_calls++;
 }
 
-static void fetch_request(struct fixture *f, struct vx_origin_fetch_req *req, const char *url)
+static void fetch_request(struct fixture *f, struct vx_download_request *req, const char *url)
 {
 	memset(req, 0, sizeof(*req));
 	req->url = url;
-	req->parallel = 2;
-	req->cancel = &f->cancel;
-	req->on_piece = on_piece;
-	req->progress = on_fetch_progress;
-	req->arg = f;
+	memset(&f->opts, 0, sizeof(f->opts));
+	f->opts.parallel = 2;
+	f->opts.cancel = &f->cancel;
+	f->opts.on_piece = on_piece;
+	f->opts.progress = on_fetch_progress;
+	f->opts.arg = f;
 }
 
 /* Writes @path with BIG_LEN bytes of origins.big and makes f->url its file:// URL. */
@@ -419,8 +422,8 @@ static const char TASK_A[] = "aaaa0000aaaa0000aaaa0000aaaa0000aaaa0000aaaa0000aa
 /* fetch_source from @url while another writer commits pieces from the end. */
 static void concurrent_writer(struct fixture *f, const char *url)
 {
-	struct vx_origin_fetch_req req;
-	struct vx_conductor_result res;
+	struct vx_download_request req;
+	struct vx_download_result res;
 	struct writer w = { .f = f, .id = TASK_A };
 	struct vx_store_task *t;
 	bool pre[BIG_PIECES] = { false };
@@ -437,7 +440,7 @@ static void concurrent_writer(struct fixture *f, const char *url)
 	}
 	fetch_request(f, &req, url);
 	assert_int_equal(pthread_create(&th, NULL, writer_main, &w), 0);
-	assert_int_equal(vx_origin_fetch(t, f->src, NULL, &req, &res), 0);
+	assert_int_equal(vx_origin_fetch(t, f->src, NULL, &req, &f->opts, &res), 0);
 	assert_int_equal(pthread_join(th, &wrc), 0);
 	assert_null(wrc);
 	assert_int_equal(res.stage, VX_DOWNLOAD_STAGE_SOURCE);
@@ -445,7 +448,7 @@ static void concurrent_writer(struct fixture *f, const char *url)
 	assert_int_equal(res.totals.piece_count, BIG_PIECES);
 	assert_int_equal(res.totals.pieces_done, BIG_PIECES);
 	assert_int_equal(res.totals.bytes_done, BIG_LEN);
-	assert_int_equal(res.totals.bytes_from_source + res.totals.bytes_reused, BIG_LEN);
+	assert_int_equal(res.totals.from_source + res.totals.reused, BIG_LEN);
 	/* Each piece was written exactly once: before, by the writer, or by the conductor. */
 	for (n = 0; n < BIG_PIECES; n++) {
 		assert_int_equal((pre[n] ? 1u : 0u) + w.wrote[n] + f->by_conductor[n], 1);
@@ -457,7 +460,7 @@ static void concurrent_writer(struct fixture *f, const char *url)
 	for (n = 0; n < BIG_PIECES; n++)
 		wrote += w.wrote[n];
 	print_message("the other writer wrote %u pieces, the conductor %llu bytes\n", wrote,
-		      (unsigned long long)res.totals.bytes_from_source);
+		      (unsigned long long)res.totals.from_source);
 }
 
 static void test_vx_origin_fetch__concurrent_writer(void **state)
@@ -472,8 +475,8 @@ struct fetch_thread {
 	struct fixture *f;
 	struct vx_store_task *t;
 	const struct vx_origin *origin;
-	struct vx_origin_fetch_req req;
-	struct vx_conductor_result res;
+	struct vx_download_request req;
+	struct vx_download_result res;
 	int rc;
 };
 
@@ -481,7 +484,7 @@ static void *fetch_main(void *arg)
 {
 	struct fetch_thread *ft = arg;
 
-	ft->rc = vx_origin_fetch(ft->t, ft->f->src, ft->origin, &ft->req, &ft->res);
+	ft->rc = vx_origin_fetch(ft->t, ft->f->src, ft->origin, &ft->req, &ft->f->opts, &ft->res);
 	return NULL;
 }
 
@@ -526,8 +529,8 @@ static void held_pieces(struct fixture *f, const char *url, const char *id)
 	assert_int_equal(f->by_conductor[3], 0);
 	assert_int_equal(f->by_conductor[7], 1);
 	assert_int_equal(ft.res.totals.pieces_done, BIG_PIECES);
-	assert_int_equal(ft.res.totals.bytes_reused, PIECE);
-	assert_int_equal(ft.res.totals.bytes_from_source, BIG_LEN - PIECE);
+	assert_int_equal(ft.res.totals.reused, PIECE);
+	assert_int_equal(ft.res.totals.from_source, BIG_LEN - PIECE);
 	vx_store_task_release(mine, VX_STORE_USE_DOWNLOAD);
 	assert_big_task_whole(f, ft.t);
 	vx_store_task_release(ft.t, VX_STORE_USE_DOWNLOAD);
@@ -544,8 +547,8 @@ static void test_vx_origin_fetch__held_pieces(void **state)
 static void test_vx_origin_fetch__bad_geometry(void **state)
 {
 	struct fixture *f = *state;
-	struct vx_origin_fetch_req req;
-	struct vx_conductor_result res;
+	struct vx_download_request req;
+	struct vx_download_result res;
 	struct vx_store_task_params tp = { 0 };
 	struct vx_store_task *t;
 
@@ -555,17 +558,17 @@ static void test_vx_origin_fetch__bad_geometry(void **state)
 	tp.piece_length = PIECE;
 	assert_int_equal(vx_store_task_open(f->store, &tp, VX_STORE_USE_DOWNLOAD, &t), 0);
 	fetch_request(f, &req, f->url);
-	assert_int_equal(vx_origin_fetch(t, f->src, NULL, &req, &res), -EINVAL);
+	assert_int_equal(vx_origin_fetch(t, f->src, NULL, &req, &f->opts, &res), -EINVAL);
 	assert_non_null(strstr(res.msg, "bytes"));
-	assert_int_equal(res.totals.bytes_from_source, 0);
+	assert_int_equal(res.totals.from_source, 0);
 	vx_store_task_release(t, VX_STORE_USE_DOWNLOAD);
 }
 
 static void test_vx_origin_fetch__cancelled_before(void **state)
 {
 	struct fixture *f = *state;
-	struct vx_origin_fetch_req req;
-	struct vx_conductor_result res;
+	struct vx_download_request req;
+	struct vx_download_result res;
 	struct vx_store_task *t;
 	struct vx_store_task_info info;
 
@@ -573,7 +576,7 @@ static void test_vx_origin_fetch__cancelled_before(void **state)
 	t = big_task(f, TASK_A);
 	fetch_request(f, &req, f->url);
 	atomic_store(&f->cancel, true);
-	assert_int_equal(vx_origin_fetch(t, f->src, NULL, &req, &res), -ECANCELED);
+	assert_int_equal(vx_origin_fetch(t, f->src, NULL, &req, &f->opts, &res), -ECANCELED);
 	assert_non_null(strstr(res.msg, "cancelled"));
 	vx_store_task_info(t, &info);
 	assert_int_equal(info.finished_count, 0);
@@ -605,17 +608,17 @@ static void cancel_on_piece(void *arg, uint32_t number, uint32_t crc32, uint64_t
 static void test_vx_origin_fetch__cancel_in_flight(void **state)
 {
 	struct fixture *f = *state;
-	struct vx_origin_fetch_req req;
-	struct vx_conductor_result res;
+	struct vx_download_request req;
+	struct vx_download_result res;
 	struct vx_store_task_info info;
 	struct vx_store_task *t;
 
 	big_origin_file(f);
 	t = big_task(f, TASK_A);
 	fetch_request(f, &req, f->url);
-	req.parallel = 8;
-	req.on_piece = cancel_on_piece;
-	assert_int_equal(vx_origin_fetch(t, f->src, NULL, &req, &res), -ECANCELED);
+	f->opts.parallel = 8;
+	f->opts.on_piece = cancel_on_piece;
+	assert_int_equal(vx_origin_fetch(t, f->src, NULL, &req, &f->opts, &res), -ECANCELED);
 	vx_store_task_info(t, &info);
 	assert_true(info.finished_count >= 1);
 	assert_true(info.finished_count < BIG_PIECES);
@@ -628,8 +631,8 @@ static void test_vx_origin_fetch__read_error(void **state)
 {
 	struct fixture *f = *state;
 	struct vx_origin origin;
-	struct vx_origin_fetch_req req;
-	struct vx_conductor_result res;
+	struct vx_download_request req;
+	struct vx_download_result res;
 	struct vx_store_task *t;
 	char path[512];
 	int rc;
@@ -642,7 +645,7 @@ static void test_vx_origin_fetch__read_error(void **state)
 	snprintf(path, sizeof(path), "%s/big.bin", f->dir);
 	assert_int_equal(truncate(path, PIECE), 0);
 	fetch_request(f, &req, f->url);
-	rc = vx_origin_fetch(t, f->src, &origin, &req, &res);
+	rc = vx_origin_fetch(t, f->src, &origin, &req, &f->opts, &res);
 	assert_true(rc < 0);
 	assert_int_not_equal(rc, -ECANCELED);
 	assert_int_equal(res.stage, VX_DOWNLOAD_STAGE_SOURCE);
@@ -664,8 +667,8 @@ static void test_vx_origin_download__no_ranges(void **state)
 {
 	struct fixture *f = *state;
 	struct vx_origin origin;
-	struct vx_conductor_request req;
-	struct vx_conductor_result res;
+	struct vx_download_request req;
+	struct vx_download_result res;
 	struct vx_store_task *t;
 	char url[128], id[65];
 
@@ -677,10 +680,10 @@ static void test_vx_origin_download__no_ranges(void **state)
 	vx_origin_release(&origin);
 	request(f, &req);
 	req.url = url;
-	assert_int_equal(vx_origin_download(f->store, f->src, &req, &res), 0);
+	assert_int_equal(vx_origin_download(f->store, f->src, &req, &f->opts, &res), 0);
 	assert_true(same_as(f->out, origins.big, BIG_LEN));
 	assert_int_equal(res.totals.piece_count, BIG_PIECES);
-	assert_int_equal(res.totals.bytes_from_source, BIG_LEN);
+	assert_int_equal(res.totals.from_source, BIG_LEN);
 
 	/* Resume through the one stream: finished pieces are read past, not rewritten. */
 	memcpy(id, res.task_id, sizeof(id));
@@ -693,11 +696,10 @@ static void test_vx_origin_download__no_ranges(void **state)
 			 0);
 	vx_store_task_release(t, VX_STORE_USE_DOWNLOAD);
 	req.overwrite = true;
-	assert_int_equal(vx_origin_download(f->store, f->src, &req, &res), 0);
+	assert_int_equal(vx_origin_download(f->store, f->src, &req, &f->opts, &res), 0);
 	assert_false(res.reused);
-	assert_int_equal(res.totals.bytes_reused, 2 * PIECE + big_piece_len(BIG_PIECES - 1));
-	assert_int_equal(res.totals.bytes_from_source,
-			 res.totals.content_length - res.totals.bytes_reused);
+	assert_int_equal(res.totals.reused, 2 * PIECE + big_piece_len(BIG_PIECES - 1));
+	assert_int_equal(res.totals.from_source, res.totals.content_length - res.totals.reused);
 	assert_true(same_as(f->out, origins.big, BIG_LEN));
 }
 
@@ -724,31 +726,31 @@ static void test_vx_origin_fetch__no_ranges_concurrent_writer(void **state)
 static void test_vx_origin_download__chunked(void **state)
 {
 	struct fixture *f = *state;
-	struct vx_conductor_request req;
-	struct vx_conductor_result res;
+	struct vx_download_request req;
+	struct vx_download_result res;
 	char url[128];
 
 	SKIP_WITHOUT_ORIGINS();
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/chunked/big.bin", origins.origin_port);
 	request(f, &req);
 	req.url = url;
-	assert_int_equal(vx_origin_download(f->store, f->src, &req, &res), 0);
+	assert_int_equal(vx_origin_download(f->store, f->src, &req, &f->opts, &res), 0);
 	assert_true(same_as(f->out, origins.big, BIG_LEN));
 	assert_int_equal(res.totals.content_length, BIG_LEN);
 	assert_int_equal(res.totals.piece_count, BIG_PIECES);
-	assert_int_equal(res.totals.bytes_from_source, BIG_LEN);
+	assert_int_equal(res.totals.from_source, BIG_LEN);
 	assert_int_equal(res.piece_length, PIECE);
 	assert_int_equal(spool_files(f->dir), 0);
 
 	/* The complete task is reused without a second download. */
 	req.overwrite = true;
-	assert_int_equal(vx_origin_download(f->store, f->src, &req, &res), 0);
+	assert_int_equal(vx_origin_download(f->store, f->src, &req, &f->opts, &res), 0);
 	assert_true(res.reused);
 
 	/* An empty chunked body is an empty task and an empty file. */
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/chunked/empty.bin", origins.origin_port);
 	req.url = url;
-	assert_int_equal(vx_origin_download(f->store, f->src, &req, &res), 0);
+	assert_int_equal(vx_origin_download(f->store, f->src, &req, &f->opts, &res), 0);
 	assert_int_equal(res.totals.content_length, 0);
 	assert_int_equal(res.totals.piece_count, 0);
 	assert_true(same_as(f->out, "", 0));
@@ -760,8 +762,8 @@ static void test_vx_origin_fetch_unsized__pieces(void **state)
 	struct fixture *f = *state;
 	struct vx_store_task_params tp = { 0 };
 	struct vx_origin origin;
-	struct vx_origin_fetch_req req;
-	struct vx_conductor_result res;
+	struct vx_download_request req;
+	struct vx_download_result res;
 	struct vx_store_task *t;
 	char url[128];
 	uint32_t n;
@@ -775,7 +777,7 @@ static void test_vx_origin_fetch_unsized__pieces(void **state)
 	tp.kind = VX_STORE_KIND_NORMAL;
 	fetch_request(f, &req, url);
 	assert_int_equal(vx_origin_fetch_unsized(f->store, f->src, &origin, &tp, f->dir, &req,
-						 VX_STORE_USE_UPLOAD, &t, &res),
+						 &f->opts, VX_STORE_USE_UPLOAD, &t, &res),
 			 0);
 	vx_origin_release(&origin);
 	/* One piece: Dragonfly's rule gives 4 MiB for this size. */
@@ -796,8 +798,8 @@ static void test_vx_origin_fetch_unsized__no_room(void **state)
 {
 	struct fixture *f = *state;
 	struct vx_store_task_params tp = { 0 };
-	struct vx_origin_fetch_req req;
-	struct vx_conductor_result res;
+	struct vx_download_request req;
+	struct vx_download_result res;
 	struct vx_store_task *t = NULL;
 	struct vx_store_cfg cfg;
 	struct vx_store *small;
@@ -814,7 +816,7 @@ static void test_vx_origin_fetch_unsized__no_room(void **state)
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/chunked/big.bin", origins.origin_port);
 	tp.id = TASK_A;
 	fetch_request(f, &req, url);
-	assert_int_equal(vx_origin_fetch_unsized(small, f->src, NULL, &tp, f->dir, &req,
+	assert_int_equal(vx_origin_fetch_unsized(small, f->src, NULL, &tp, f->dir, &req, &f->opts,
 						 VX_STORE_USE_READ, &t, &res),
 			 -ENOSPC);
 	assert_null(t);
@@ -850,8 +852,8 @@ static struct vx_store_task *stall_task(struct fixture *f, char *url, size_t len
 static void test_vx_origin_fetch__cancel(void **state)
 {
 	struct fixture *f = *state;
-	struct vx_origin_fetch_req req;
-	struct vx_conductor_result res;
+	struct vx_download_request req;
+	struct vx_download_result res;
 	struct vx_store_piece_io io;
 	struct vx_store_task *t;
 	uint64_t start = vx_now_ms();
@@ -863,7 +865,7 @@ static void test_vx_origin_fetch__cancel(void **state)
 	fetch_request(f, &req, url);
 	assert_int_equal(pthread_create(&th, NULL, cancel_later, f), 0);
 	/* Without the cancel this would end in the source's 30 s stall timeout. */
-	assert_int_equal(vx_origin_fetch(t, f->src, NULL, &req, &res), -ECANCELED);
+	assert_int_equal(vx_origin_fetch(t, f->src, NULL, &req, &f->opts, &res), -ECANCELED);
 	assert_int_equal(pthread_join(th, NULL), 0);
 	print_message("cancelled after %llu ms\n", (unsigned long long)(vx_now_ms() - start));
 	assert_int_equal(res.totals.pieces_done, 0);
@@ -876,8 +878,8 @@ static void test_vx_origin_fetch__cancel(void **state)
 static void test_vx_origin_fetch__timeout(void **state)
 {
 	struct fixture *f = *state;
-	struct vx_origin_fetch_req req;
-	struct vx_conductor_result res;
+	struct vx_download_request req;
+	struct vx_download_result res;
 	struct vx_store_task *t;
 	char url[128];
 
@@ -885,7 +887,7 @@ static void test_vx_origin_fetch__timeout(void **state)
 	t = stall_task(f, url, sizeof(url));
 	fetch_request(f, &req, url);
 	req.timeout_ms = 500;
-	assert_int_equal(vx_origin_fetch(t, f->src, NULL, &req, &res), -ETIMEDOUT);
+	assert_int_equal(vx_origin_fetch(t, f->src, NULL, &req, &f->opts, &res), -ETIMEDOUT);
 	assert_non_null(strstr(res.msg, "timed out"));
 	vx_store_task_release(t, VX_STORE_USE_DOWNLOAD);
 }

@@ -61,7 +61,10 @@ struct vx_download_request {
 	bool chown_output;
 };
 
-/* Counters of one download, as progress reports and the result give them. */
+/*
+ * Counters of one download, as progress reports and the result give them. The back-to-source
+ * driver's own reports (vx_origin.h) also count the bytes of pieces in flight in bytes_done.
+ */
 struct vx_download_progress {
 	char task_id[VX_DOWNLOAD_TASK_ID_LEN + 1]; /* lowercase hex; "" until derived */
 	uint64_t content_length;		   /* bytes; 0 until known */
@@ -74,6 +77,9 @@ struct vx_download_progress {
 	uint32_t piece_count; /* pieces of the task; 0 until known */
 	uint32_t pieces_done; /* finished pieces */
 };
+
+/* Called with each progress report; @p is lent for the call. */
+typedef void (*vx_download_progress_fn)(void *arg, const struct vx_download_progress *p);
 
 /* The end of a download. */
 struct vx_download_result {
