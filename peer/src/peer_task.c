@@ -928,7 +928,12 @@ static void handle_answer_kind(struct vx_peer *p, struct peer_task *t, uint32_t 
 void vx__peer_on_answer(struct vx_peer *p, struct peer_task *t, int status,
 			const struct vx_ctl_msg *m)
 {
-	if (!task_live(t) || p->shutting_down)
+	/*
+	 * LINK_NONE: the task gave up on the scheduler (no answer in time, or it stalled without
+	 * one) and went to the origin. A late answer to its REGISTER must not start a fetcher,
+	 * reopen the task or restart the source fetch beside it: ignored, as events are.
+	 */
+	if (!task_live(t) || p->shutting_down || t->link == LINK_NONE)
 		return;
 	if (status) {
 		vx_warn("peer: task %.12s: scheduler refused: %s", t->id, vx_strerror(status));
