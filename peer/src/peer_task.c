@@ -61,6 +61,7 @@
 #include "peer_int.h"
 #include "vx_alloc.h"
 #include "vx_assert.h"
+#include "vx_bitmap.h"
 #include "vx_err.h"
 #include "vx_log.h"
 #include "vx_store_glue.h"
@@ -73,16 +74,6 @@ static void task_maybe_free(struct vx_peer *p, struct peer_task *t);
 static void task_abandoned(struct vx_peer *p, struct peer_task *t);
 static void task_complete(struct vx_peer *p, struct peer_task *t);
 static void source_start(struct vx_peer *p, struct peer_task *t);
-
-static inline bool bit_get(const uint8_t *b, uint32_t n)
-{
-	return (b[n / 8] >> (7 - n % 8)) & 1;
-}
-
-static inline void bit_set(uint8_t *b, uint32_t n)
-{
-	b[n / 8] |= (uint8_t)(0x80u >> (n % 8));
-}
 
 static uint64_t piece_len_of(const struct peer_task *t, uint32_t n)
 {
@@ -484,7 +475,7 @@ static void task_report(struct vx_peer *p, struct peer_task *t)
 		for (uint32_t n = 0; n < t->piece_count; n++) {
 			struct vx_store_piece_ref ref;
 
-			if (!bit_get(t->done, n) || vx_store_piece_get(t->st, n, &ref) != 0)
+			if (!vx_bit_get(t->done, n) || vx_store_piece_get(t->st, n, &ref) != 0)
 				continue;
 			snprintf(p->dig_str[nd], sizeof(p->dig_str[nd]), "crc32:%u", ref.crc32);
 			p->dig[nd].piece = n;
@@ -515,7 +506,7 @@ static void task_report(struct vx_peer *p, struct peer_task *t)
 		nbytes = (hi - lo) / 8 + 1;
 		memset(t->scratch_bits, 0, nbytes);
 		for (uint32_t i = 0; i < t->nr_pending; i++)
-			bit_set(t->scratch_bits, t->pending[i] - lo);
+			vx_bit_set(t->scratch_bits, t->pending[i] - lo);
 		m.bitmap_base = lo;
 		m.bitmap = t->scratch_bits;
 		m.bitmap_len = nbytes;
@@ -576,10 +567,10 @@ static int parse_crc(struct vx_ctl_str d, uint32_t *crc)
 
 static void trust(struct peer_task *t, uint32_t piece, uint32_t crc)
 {
-	if (piece >= t->piece_count || bit_get(t->trusted, piece))
+	if (piece >= t->piece_count || vx_bit_get(t->trusted, piece))
 		return;
 	t->crc[piece] = crc;
-	bit_set(t->trusted, piece);
+	vx_bit_set(t->trusted, piece);
 	if (t->fetcher)
 		vx_fetcher_trust(t->fetcher, piece, crc);
 }
@@ -616,8 +607,8 @@ static void fx_on_piece(void *arg, uint32_t number)
 {
 	struct peer_task *t = arg;
 
-	if (number < t->piece_count && !bit_get(t->from_fetcher, number)) {
-		bit_set(t->from_fetcher, number);
+	if (number < t->piece_count && !vx_bit_get(t->from_fetcher, number)) {
+		vx_bit_set(t->from_fetcher, number);
 		t->from_peers += piece_len_of(t, number);
 	}
 	if (t->state == TASK_RUNNING) {
@@ -753,7 +744,7 @@ static void fetcher_start(struct vx_peer *p, struct peer_task *t)
 		return;
 	}
 	for (uint32_t n = 0; n < t->piece_count; n++) {
-		if (bit_get(t->trusted, n))
+		if (vx_bit_get(t->trusted, n))
 			vx_fetcher_trust(t->fetcher, n, t->crc[n]);
 	}
 	for (uint32_t i = 0; i < t->nr_cands; i++)
@@ -1026,17 +1017,17 @@ static bool task_take_finished(struct vx_peer *p, struct peer_task *t)
 		for (uint32_t i = 0; i < n; i++) {
 			uint32_t k = got[i];
 
-			if (k >= t->piece_count || bit_get(t->done, k))
+			if (k >= t->piece_count || vx_bit_get(t->done, k))
 				continue;
-			bit_set(t->done, k);
+			vx_bit_set(t->done, k);
 			t->pieces_done++;
 			t->bytes_done += piece_len_of(t, k);
 			t->pending[t->nr_pending++] = k;
 			vx_upload_piece_finished(p->up, t->id, k);
-			if (t->fetcher && !bit_get(t->from_fetcher, k))
+			if (t->fetcher && !vx_bit_get(t->from_fetcher, k))
 				vx_fetcher_have(t->fetcher, k);
 		}
-		while (t->prefix < t->piece_count && bit_get(t->done, t->prefix))
+		while (t->prefix < t->piece_count && vx_bit_get(t->done, t->prefix))
 			t->prefix++;
 	}
 	vx_list_for_each(pos, &t->jobs) {
@@ -1505,7 +1496,7 @@ static void task_tick(struct vx_peer *p, struct peer_task *t, uint64_t now)
 			uint32_t trusted = 0;
 
 			for (uint32_t n = 0; n < t->piece_count; n++)
-				trusted += bit_get(t->trusted, n);
+				trusted += vx_bit_get(t->trusted, n);
 			vx_info("peer: task %.12s: no piece for %u s (%u of %u done, %u trusted, "
 				"%u live parents)",
 				t->id, PEER_STALL_MS / 1000, t->pieces_done, t->piece_count,
