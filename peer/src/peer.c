@@ -26,12 +26,6 @@
 
 /* ---------------------------------------------------------------- Addresses */
 
-int vx__peer_parse_addr(const char *s, bool allow_port0, struct sockaddr_storage *ss,
-			socklen_t *len)
-{
-	return vx_net_parse_addr(s, allow_port0 ? VX_NET_PORT0 : 0, ss, len);
-}
-
 /* The IP literal of @ss (no port) into @out. */
 static void addr_ip(const struct sockaddr_storage *ss, char *out, size_t len)
 {
@@ -416,7 +410,7 @@ int vx_peer_new(struct vx_peer **out, const struct vx_peer_cfg *cfg, char *err, 
 	pthread_cond_init(&p->ready_cond, NULL);
 	vx_list_init(&p->inbox_jobs);
 	vx_list_init(&p->works_waiting);
-	rc = vx__peer_parse_addr(cfg->listen ? cfg->listen : "0.0.0.0:4005", true, &p->listen_addr,
+	rc = vx_net_parse_addr(cfg->listen ? cfg->listen : "0.0.0.0:4005", VX_NET_PORT0, &p->listen_addr,
 				 &p->listen_len);
 	if (rc) {
 		if (err)
@@ -431,7 +425,7 @@ int vx_peer_new(struct vx_peer **out, const struct vx_peer_cfg *cfg, char *err, 
 		snprintf(probe, sizeof(probe), "%s:1", cfg->advertise);
 		if (strchr(cfg->advertise, ':'))
 			snprintf(probe, sizeof(probe), "[%s]:1", cfg->advertise);
-		if (vx__peer_parse_addr(probe, false, &tmp, &tl)) {
+		if (vx_net_parse_addr(probe, 0, &tmp, &tl)) {
 			rc = -EINVAL;
 			if (err)
 				snprintf(err, err_len, "advertised address '%s' is not an IP",

@@ -29,6 +29,7 @@
 #include "vx_sched_client.h"
 #include "vx_source.h"
 #include "vx_store.h"
+#include "vx_task_id.h"
 #include "vx_upload.h"
 
 /* Housekeeping period of the loop: scheduler timers, progress batches, deadlines. */
@@ -181,7 +182,7 @@ struct peer_cand {
 struct peer_task {
 	enum peer_task_state state; /* set by task_set_state() only */
 	uint32_t slot, gen;	    /* the scheduler callbacks' handle: slot and generation */
-	char id[65];
+	char id[VX_TASK_ID_LEN + 1];
 	char *url;
 	char **headers; /* of the first job, for the origin */
 	uint32_t nr_headers;
@@ -308,8 +309,6 @@ struct vx_peer {
 
 /* peer.c */
 int vx__peer_sched_send(struct vx_peer *p, struct vx_ctl_msg *m);
-int vx__peer_parse_addr(const char *s, bool allow_port0, struct sockaddr_storage *ss,
-			socklen_t *len);
 
 /* peer_task.c */
 void vx__peer_job_start(struct vx_peer *p, struct peer_job *j);

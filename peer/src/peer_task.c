@@ -64,6 +64,8 @@
 #include "vx_bitmap.h"
 #include "vx_err.h"
 #include "vx_log.h"
+#include "vx_net.h"
+#include "vx_piece_plan.h"
 #include "vx_store_glue.h"
 #include "vx_task_id.h"
 #include "vx_time.h"
@@ -77,9 +79,7 @@ static void source_start(struct vx_peer *p, struct peer_task *t);
 
 static uint64_t piece_len_of(const struct peer_task *t, uint32_t n)
 {
-	uint64_t off = (uint64_t)n * t->piece_length;
-
-	return VX_MIN(t->piece_length, t->content_length - off);
+	return vx_piece_size(n, t->content_length, t->piece_length);
 }
 
 /* ---------------------------------------------------------------- The state machine */
@@ -139,7 +139,7 @@ static bool task_invariants(const struct peer_task *t)
 	if (s == TASK_FREE)
 		return true;
 	INV(s < TASK_STATES);
-	INV(strlen(t->id) == 64);
+	INV(strlen(t->id) == VX_TASK_ID_LEN);
 	/* the geometry: set once, consistent; the tables exist exactly while the content is open */
 	INV(!task_has_geometry(t) ||
 	    t->piece_count == (t->content_length + t->piece_length - 1) / t->piece_length);
@@ -188,7 +188,7 @@ static void task_set_state(struct peer_task *t, enum peer_task_state to)
 struct peer_task *vx__peer_task_find(struct vx_peer *p, const char *id)
 {
 	for (uint32_t i = 0; i < VX_PEER_TASKS_MAX; i++) {
-		if (p->tasks[i].state != TASK_FREE && memcmp(p->tasks[i].id, id, 64) == 0)
+		if (p->tasks[i].state != TASK_FREE && memcmp(p->tasks[i].id, id, VX_TASK_ID_LEN) == 0)
 			return &p->tasks[i];
 	}
 	return NULL;
@@ -213,8 +213,8 @@ static struct peer_task *task_new(struct vx_peer *p, const char *id, const char 
 	t->peer = p;
 	t->slot = (uint32_t)(t - p->tasks);
 	t->gen = ++p->gen;
-	memcpy(t->id, id, 64);
-	t->id[64] = '\0';
+	memcpy(t->id, id, VX_TASK_ID_LEN);
+	t->id[VX_TASK_ID_LEN] = '\0';
 	t->content_fd = -1;
 	t->link = p->sc ? LINK_IDLE : LINK_NONE;
 	vx_list_init(&t->jobs);
@@ -251,7 +251,7 @@ static void job_counters(struct peer_job *j, struct vx_download_progress *pr)
 	pr->reused = j->reused;
 	if (!t)
 		return;
-	memcpy(pr->task_id, t->id, 65);
+	memcpy(pr->task_id, t->id, VX_TASK_ID_LEN + 1);
 	pr->content_length = t->content_length;
 	pr->piece_count = t->piece_count;
 	pr->pieces_done = t->pieces_done;
@@ -270,7 +270,7 @@ void vx__peer_job_finish(struct vx_peer *p, struct peer_job *j)
 		vx_list_del(&j->node);
 	job_counters(j, &j->res.totals);
 	if (t) {
-		memcpy(j->res.task_id, t->id, 65);
+		memcpy(j->res.task_id, t->id, VX_TASK_ID_LEN + 1);
 		j->res.piece_length = t->piece_length;
 	}
 	if (!j->res.status)
@@ -413,7 +413,7 @@ static void send_simple(struct vx_peer *p, struct peer_task *t, enum vx_ctl_type
 	if (t->link == LINK_NONE)
 		return;
 	m.type = type;
-	m.task_id = (struct vx_ctl_str){ t->id, 64 };
+	m.task_id = (struct vx_ctl_str){ t->id, VX_TASK_ID_LEN };
 	m.has = VX_CTL_F_TASK_ID;
 	if (error) {
 		m.error = vx_ctl_str_of(error);
@@ -427,7 +427,7 @@ static void task_register(struct vx_peer *p, struct peer_task *t)
 	struct vx_sched_client_task rt = { 0 };
 	int rc;
 
-	rt.task_id = (struct vx_ctl_str){ t->id, 64 };
+	rt.task_id = (struct vx_ctl_str){ t->id, VX_TASK_ID_LEN };
 	rt.url = vx_ctl_str_of(t->url);
 	rt.piece_len = task_has_geometry(t) ? t->piece_length : t->user_piece_length;
 	rt.content_len = task_has_geometry(t) ? (int64_t)t->content_length : -1;
@@ -452,7 +452,7 @@ static int send_digests(struct vx_peer *p, struct peer_task *t, uint32_t nd)
 	struct vx_ctl_msg m = { 0 };
 
 	m.type = VX_CTL_PROGRESS;
-	m.task_id = (struct vx_ctl_str){ t->id, 64 };
+	m.task_id = (struct vx_ctl_str){ t->id, VX_TASK_ID_LEN };
 	m.digests = p->dig;
 	m.nr_digests = nd;
 	m.content_len = (int64_t)t->content_length;
@@ -495,7 +495,7 @@ static void task_report(struct vx_peer *p, struct peer_task *t)
 		return;
 	memset(&m, 0, sizeof(m));
 	m.type = VX_CTL_PROGRESS;
-	m.task_id = (struct vx_ctl_str){ t->id, 64 };
+	m.task_id = (struct vx_ctl_str){ t->id, VX_TASK_ID_LEN };
 	m.has = VX_CTL_F_TASK_ID;
 	for (uint32_t i = 0; i < t->nr_pending; i++) {
 		lo = VX_MIN(lo, t->pending[i]);
@@ -655,7 +655,7 @@ static void request_parents(struct vx_peer *p, struct peer_task *t)
 		return;
 	t->in.running.last_resched_ms = now;
 	m.type = VX_CTL_RESCHEDULE;
-	m.task_id = (struct vx_ctl_str){ t->id, 64 };
+	m.task_id = (struct vx_ctl_str){ t->id, VX_TASK_ID_LEN };
 	m.has = VX_CTL_F_TASK_ID;
 	(void)vx__peer_sched_send(p, &m);
 }
@@ -768,7 +768,7 @@ static void take_cands(struct vx_peer *p, struct peer_task *t, const struct vx_c
 		else
 			snprintf(hp, sizeof(hp), "%.*s:%u", (int)c->addr.len, c->addr.ptr, c->port);
 		memset(&pc, 0, sizeof(pc));
-		if (vx__peer_parse_addr(hp, false, &pc.addr, &pc.addr_len))
+		if (vx_net_parse_addr(hp, 0, &pc.addr, &pc.addr_len))
 			continue;
 		snprintf(pc.host_id, sizeof(pc.host_id), "%.*s", (int)c->host_id.len,
 			 c->host_id.ptr);
@@ -808,8 +808,7 @@ static void set_geometry(struct peer_task *t, uint64_t content_length, uint64_t 
 		return;
 	t->content_length = content_length;
 	t->piece_length = piece_length;
-	t->piece_count =
-		piece_length ? (uint32_t)((content_length + piece_length - 1) / piece_length) : 0;
+	t->piece_count = vx_piece_count(content_length, piece_length);
 }
 
 /* Takes the geometry a scheduler message gives, when we have none yet. */
@@ -953,12 +952,12 @@ void vx__peer_on_progress_answer(struct vx_peer *p, struct peer_task *t, int sta
 void vx__peer_on_event(struct vx_peer *p, const struct vx_ctl_msg *m)
 {
 	struct peer_task *t;
-	char id[65];
+	char id[VX_TASK_ID_LEN + 1];
 
-	if (m->task_id.len != 64)
+	if (m->task_id.len != VX_TASK_ID_LEN)
 		return;
-	memcpy(id, m->task_id.ptr, 64);
-	id[64] = '\0';
+	memcpy(id, m->task_id.ptr, VX_TASK_ID_LEN);
+	id[VX_TASK_ID_LEN] = '\0';
 	t = vx__peer_task_find(p, id);
 	if (m->event == VX_CTL_EV_TRIGGER) {
 		char url[VX_CTL_STR_MAX + 1];
@@ -1170,7 +1169,7 @@ static void task_fail(struct vx_peer *p, struct peer_task *t, int rc, enum vx_do
 	if (t->link >= LINK_SENT)
 		send_simple(p, t, VX_CTL_FAILED, msg);
 	if (p->sc)
-		vx_sched_client_forget(p->sc, (struct vx_ctl_str){ t->id, 64 });
+		vx_sched_client_forget(p->sc, (struct vx_ctl_str){ t->id, VX_TASK_ID_LEN });
 	t->link = LINK_NONE;
 	vx_list_for_each_safe(pos, tmp, &t->jobs) {
 		struct peer_job *j = vx_list_entry(pos, struct peer_job, node);
@@ -1460,7 +1459,7 @@ static void task_tick(struct vx_peer *p, struct peer_task *t, uint64_t now)
 	case TASK_REGISTERING:
 		/* no answer from any scheduler: do not hang, go to the source */
 		if (since(now, t->in.registering.since_ms) >= PEER_SCHED_WAIT_MS &&
-		    vx_sched_client_owner(p->sc, (struct vx_ctl_str){ t->id, 64 }) < 0) {
+		    vx_sched_client_owner(p->sc, (struct vx_ctl_str){ t->id, VX_TASK_ID_LEN }) < 0) {
 			vx_warn("peer: task %.12s: no scheduler answers: fetching from the source",
 				t->id);
 			t->link = LINK_NONE;
@@ -1502,7 +1501,7 @@ static void task_tick(struct vx_peer *p, struct peer_task *t, uint64_t now)
 				t->id, PEER_STALL_MS / 1000, t->pieces_done, t->piece_count,
 				trusted, vx_fetcher_live_parents(t->fetcher));
 			if (t->link != LINK_NONE &&
-			    vx_sched_client_owner(p->sc, (struct vx_ctl_str){ t->id, 64 }) >= 0) {
+			    vx_sched_client_owner(p->sc, (struct vx_ctl_str){ t->id, VX_TASK_ID_LEN }) >= 0) {
 				request_parents(p, t);
 				t->in.running.last_piece_ms = now - PEER_STALL_MS / 2;
 			} else {
