@@ -35,6 +35,7 @@
 #include "vx_compiler.h"
 #include "vx_download.h"
 #include "vx_store.h"
+#include "vx_task_id.h"
 
 struct vx_source_ctx;
 struct vx_source_obj;
@@ -91,7 +92,7 @@ struct vx_conductor_request {
 
 /* What happened, filled by vx_origin_download() in every case. */
 struct vx_conductor_result {
-	char task_id[65];		     /* lowercase hex; "" when not derived */
+	char task_id[VX_TASK_ID_LEN + 1];    /* lowercase hex; "" when not derived */
 	uint64_t piece_length;		     /* of the plan; 0 when not fixed */
 	bool reused;			     /* the store already held the complete content */
 	struct vx_conductor_progress totals; /* final counters */
