@@ -10,7 +10,6 @@
 #include "vx_client.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -23,13 +22,14 @@
 #include "vx_assert.h"
 #include "vx_api_msg.h"
 #include "vx_err.h"
+#include "vx_net.h"
+#include "vx_task_id.h"
 #include "vx_time.h"
 
 #define CLIENT_TIMEOUT_MS_DEFAULT 10000u
 #define CLIENT_GRACE_MS		  10000u /* beyond a download's own timeout */
 #define CLIENT_RBUF		  4096u
 #define CLIENT_WBUF_MIN		  (64u << 10)
-#define CLIENT_FDS_MAX		  4 /* descriptors accepted in one recvmsg; extras are closed */
 #define CLIENT_PIECE_LEN_MAX	  (1ull << 32)
 #define CLIENT_TIMEOUT_MS_MAX	  2592000000u
 
@@ -80,28 +80,7 @@ static void copy_str(char *dst, size_t cap, struct vx_ctl_str s)
 
 static int client_dial(const struct sockaddr_un *addr, uint32_t timeout_ms)
 {
-	struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
-	int fd, err;
-
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd == -1)
-		return -errno;
-	/* A unix connect blocks only while the listen backlog is full; SO_SNDTIMEO bounds that. */
-	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == -1)
-		goto err_close;
-	if (connect(fd, (const struct sockaddr *)addr, sizeof(*addr)) == -1) {
-		if (errno == EAGAIN || errno == EINPROGRESS)
-			errno = ETIMEDOUT;
-		goto err_close;
-	}
-	if (fcntl(fd, F_SETFL, O_NONBLOCK) == -1)
-		goto err_close;
-	return fd;
-
-err_close:
-	err = -errno;
-	close(fd);
-	return err;
+	return vx_net_unix_dial(addr->sun_path, timeout_ms, VX_NET_NONBLOCK, NULL);
 }
 
 int vx_client_connect(struct vx_client **out, const char *socket_path, uint32_t timeout_ms)
@@ -231,66 +210,32 @@ static int client_send(struct vx_client *c, const uint8_t *buf, size_t len, uint
 	return 0;
 }
 
-/* Keeps the first descriptor the daemon passes; closes any other, so none can leak. */
-static void client_take_fds(struct vx_client *c, struct msghdr *mh)
-{
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
-		size_t nfd;
-		int fds[CLIENT_FDS_MAX];
-
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-			continue;
-		nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		if (nfd > CLIENT_FDS_MAX)
-			nfd = CLIENT_FDS_MAX;
-		memcpy(fds, CMSG_DATA(cm), nfd * sizeof(int));
-		for (size_t i = 0; i < nfd; i++) {
-			if (c->stream_fd < 0)
-				c->stream_fd = fds[i];
-			else
-				close(fds[i]);
-		}
-	}
-}
-
 /* Reads what the socket has into the empty rbuf (at least one byte). 0, -ECONNRESET on EOF. */
 static int client_fill(struct vx_client *c, uint64_t deadline_ms)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * CLIENT_FDS_MAX)];
-		struct cmsghdr align;
-	} ctl;
-	struct iovec iov;
-	struct msghdr mh;
 	ssize_t n;
-	int rc;
+	int got;
 
 	VX_ASSERT(c->roff == c->rlen);
 	c->roff = c->rlen = 0;
 	for (;;) {
 		struct pollfd p = { .fd = c->fd, .events = POLLIN };
 
-		iov.iov_base = c->rbuf;
-		iov.iov_len = sizeof(c->rbuf);
-		memset(&mh, 0, sizeof(mh));
-		mh.msg_iov = &iov;
-		mh.msg_iovlen = 1;
-		mh.msg_control = ctl.buf;
-		mh.msg_controllen = sizeof(ctl.buf);
-		n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
+		n = vx_net_recv_fd(c->fd, c->rbuf, sizeof(c->rbuf), &got);
+		/* Keeps the first descriptor the daemon passes; closes any other. */
+		if (got >= 0 && c->stream_fd < 0)
+			c->stream_fd = got;
+		else if (got >= 0)
+			close(got);
 		if (n > 0) {
-			client_take_fds(c, &mh);
 			c->rlen = (size_t)n;
 			return 0;
 		}
 		if (n == 0)
 			return -ECONNRESET;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN)
-			return -errno;
-		rc = poll(&p, 1, client_wait_ms(deadline_ms));
-		if (rc == 0)
+		if (n != -EAGAIN)
+			return (int)n;
+		if (poll(&p, 1, client_wait_ms(deadline_ms)) == 0)
 			return -ETIMEDOUT;
 	}
 }
@@ -696,24 +641,13 @@ static void read_task(struct vx_client_task *t, struct vx_ctl_str id, struct vx_
 	t->pieces_done = done;
 }
 
-static bool task_id_ok(const char *id)
-{
-	size_t i;
-
-	for (i = 0; id[i]; i++) {
-		if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
-			return false;
-	}
-	return i == VX_DOWNLOAD_TASK_ID_LEN;
-}
-
 static int task_req(struct vx_client *c, enum vx_api_type type, const char *task_id,
 		    struct vx_api_msg *ans)
 {
 	struct vx_api_msg m = { 0 };
 	int rc;
 
-	if (!task_id || !task_id_ok(task_id))
+	if (!task_id || !vx_task_id_valid(task_id, strlen(task_id)))
 		return client_fail(c, -EINVAL, "%s: task id must be 64 lowercase hex characters",
 				   vx_api_type_name(type));
 	m.type = type;

@@ -31,7 +31,6 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "vx_alloc.h"
@@ -39,7 +38,10 @@
 #include "vx_api_msg.h"
 #include "vx_err.h"
 #include "vx_fconn.h"
+#include "vx_hex.h"
 #include "vx_log.h"
+#include "vx_net.h"
+#include "vx_task_id.h"
 #include "vx_time.h"
 
 #define API_LISTEN_TAG ((uint64_t)UINT64_MAX)
@@ -277,7 +279,7 @@ static int api_resolve_group(const char *name, gid_t *out)
  * A socket file left by a daemon that died answers nothing (ECONNREFUSED): remove it. One that
  * answers belongs to a live daemon: refuse to steal it.
  */
-static int api_clear_stale(const char *path, const struct sockaddr_un *addr)
+static int api_clear_stale(const char *path)
 {
 	struct stat st;
 	int fd, rc;
@@ -288,11 +290,10 @@ static int api_clear_stale(const char *path, const struct sockaddr_un *addr)
 		vx_err("api: %s exists and is not a socket; not touching it", path);
 		return -ENOTSOCK;
 	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd == -1)
-		return -errno;
-	rc = connect(fd, (const struct sockaddr *)addr, sizeof(*addr)) == -1 ? -errno : 0;
-	close(fd);
+	fd = vx_net_unix_dial(path, 0, 0, NULL);
+	rc = fd < 0 ? fd : 0;
+	if (fd >= 0)
+		close(fd);
 	if (rc == 0) {
 		vx_err("api: another daemon is serving %s (it answered a connect)", path);
 		return -EADDRINUSE;
@@ -309,43 +310,35 @@ static int api_clear_stale(const char *path, const struct sockaddr_un *addr)
 
 static int api_listen(struct vx_api_server *srv)
 {
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	char err[VX_NET_ERR_LEN];
 	struct stat st;
 	int rc;
 
-	memcpy(addr.sun_path, srv->path, strlen(srv->path) + 1);
 	rc = api_mkdirs(srv->path);
 	if (rc) {
 		vx_err("api: cannot create the directory of %s: %s", srv->path, vx_strerror(rc));
 		return rc;
 	}
-	rc = api_clear_stale(srv->path, &addr);
+	rc = api_clear_stale(srv->path);
 	if (rc)
 		return rc;
-	srv->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (srv->lfd == -1)
-		return -errno;
-	if (bind(srv->lfd, (const struct sockaddr *)&addr, sizeof(addr)) == -1) {
-		rc = -errno;
-		vx_err("api: cannot bind %s: %s", srv->path, vx_strerror(rc));
+	srv->lfd = vx_net_unix_listen(srv->path, VX_API_CLIENTS_MAX, srv->cfg.mode,
+				      srv->set_group ? srv->sock_gid : (gid_t)-1, VX_NET_NONBLOCK,
+				      err);
+	if (srv->lfd < 0) {
+		rc = srv->lfd;
+		srv->lfd = -1;
+		vx_err("api: %s", err);
 		return rc;
 	}
-	/* Mode and group are set before listen(): until then every connect is refused. */
-	if (chmod(srv->path, srv->cfg.mode) == -1 ||
-	    (srv->set_group && chown(srv->path, (uid_t)-1, srv->sock_gid) == -1) ||
-	    lstat(srv->path, &st) == -1) {
+	if (lstat(srv->path, &st) == -1) {
 		rc = -errno;
-		vx_err("api: cannot set mode/group of %s: %s", srv->path, vx_strerror(rc));
+		vx_err("api: cannot stat %s: %s", srv->path, vx_strerror(rc));
 		unlink(srv->path);
 		return rc;
 	}
 	srv->sock_dev = st.st_dev;
 	srv->sock_ino = st.st_ino;
-	if (listen(srv->lfd, VX_API_CLIENTS_MAX) == -1) {
-		rc = -errno;
-		unlink(srv->path);
-		return rc;
-	}
 	return 0;
 }
 
@@ -492,13 +485,7 @@ static void put_counters(struct vx_api_msg *m, const struct vx_download_progress
 
 static bool task_id_ok(const char *id)
 {
-	size_t i;
-
-	for (i = 0; id[i]; i++) {
-		if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
-			return false;
-	}
-	return i == VX_DOWNLOAD_TASK_ID_LEN;
+	return vx_task_id_valid(id, strlen(id));
 }
 
 /* A response with @status and @text (may be NULL) to a request of @type with @rid. */
@@ -641,8 +628,7 @@ static bool digest_ok(const char *d)
 	if (hex) {
 		d += 7;
 		for (n = 0; d[n]; n++) {
-			if (!((d[n] >= '0' && d[n] <= '9') || (d[n] >= 'a' && d[n] <= 'f') ||
-			      (d[n] >= 'A' && d[n] <= 'F')))
+			if (vx_hex_val(d[n]) < 0)
 				return false;
 		}
 		return n == hex;
@@ -1060,12 +1046,12 @@ static struct api_conn *conn_add(struct vx_api_server *srv, int fd, const struct
 static void api_accept_one(struct vx_api_server *srv, int fd)
 {
 	struct ucred cr;
-	socklen_t len = sizeof(cr);
 	struct api_conn *c;
 	char text[160];
+	int rc = vx_net_peer_cred(fd, &cr.pid, &cr.uid, &cr.gid);
 
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == -1) {
-		vx_warn("api: SO_PEERCRED: %s; closing", vx_strerror(-errno));
+	if (rc) {
+		vx_warn("api: SO_PEERCRED: %s; closing", vx_strerror(rc));
 		close(fd);
 		return;
 	}

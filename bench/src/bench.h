@@ -15,4 +15,8 @@ struct vx_bench {
 
 extern const struct vx_bench *const vx_benches[];
 
+/* A TCP port of 127.0.0.1 that the kernel handed out a moment ago (and that is free again), or
+ * -1: for a server the bench starts as a child. */
+int vx_bench_free_port(void);
+
 #endif /* VX_BENCH_H */

@@ -355,18 +355,9 @@ static int run_vx(const struct pair_opts *o, const char *src, const char *out, s
 
 static uint16_t free_port(void)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t sl = sizeof(sin);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	uint16_t port = 0;
+	int port = vx_bench_free_port();
 
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sin, &sl) == 0)
-		port = ntohs(sin.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
+	return port > 0 ? (uint16_t)port : 0;
 }
 
 static pid_t spawn(const char *const argv[], int out_fd)

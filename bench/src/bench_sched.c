@@ -28,6 +28,7 @@
 
 #include "bench.h"
 #include "vx_alloc.h"
+#include "vx_bitmap.h"
 #include "vx_ctl_msg.h"
 #include "vx_err.h"
 #include "vx_sched.h"
@@ -84,7 +85,7 @@ struct sim {
 	struct sim_opts o;
 	struct vx_sched *s;
 	struct sim_peer *p;
-	char (*task_ids)[65];
+	char (*task_ids)[VX_TASK_ID_LEN + 1];
 	uint32_t *host_to_peer; /* scheduler host handle -> peer index */
 	uint32_t hosts_cap;
 	uint64_t rng;
@@ -160,16 +161,16 @@ static void sim_register(struct sim *m, struct sim_peer *p)
 	uint8_t bits[SIM_WORDS * 8] = { 0 };
 	uint64_t t0;
 
-	r.task_id = (struct vx_ctl_str){ m->task_ids[p->task], 64 };
+	r.task_id = (struct vx_ctl_str){ m->task_ids[p->task], VX_TASK_ID_LEN };
 	r.piece_len = m->o.piece_bytes;
 	r.content_len = (int64_t)task_bytes(m);
 	for (uint32_t i = 0; i < m->o.pieces; i++) {
 		if (p->rep[i / 64] >> (i % 64) & 1)
-			bits[i / 8] |= (uint8_t)(0x80u >> (i % 8));
+			vx_bit_set(bits, i);
 	}
 	if (p->reported) {
 		r.bitmap = bits;
-		r.bitmap_len = (m->o.pieces + 7) / 8;
+		r.bitmap_len = vx_bitmap_bytes(m->o.pieces);
 	}
 	t0 = vx_now_ns();
 	if (vx_sched_register(m->s, p->h, &r, (uint64_t)0, &a) != 0)
@@ -185,7 +186,8 @@ static void sim_reschedule(struct sim *m, struct sim_peer *p, double now)
 	struct vx_sched_answer a;
 	uint64_t t0 = vx_now_ns();
 
-	if (vx_sched_reschedule(m->s, p->h, (struct vx_ctl_str){ m->task_ids[p->task], 64 }, NULL,
+	if (vx_sched_reschedule(m->s, p->h,
+				(struct vx_ctl_str){ m->task_ids[p->task], VX_TASK_ID_LEN }, NULL,
 				0, (uint64_t)(now * 1000), &a) != 0)
 		return;
 	m->decide_ns += vx_now_ns() - t0;
@@ -211,7 +213,7 @@ static void sim_report(struct sim *m, struct sim_peer *p, double now)
 	for (uint32_t i = 0; i < m->o.pieces; i++) {
 		if (!((p->bits[i / 64] & ~p->rep[i / 64]) >> (i % 64) & 1))
 			continue;
-		bits[i / 8] |= (uint8_t)(0x80u >> (i % 8));
+		vx_bit_set(bits, i);
 		fresh++;
 		if (p->origin) {
 			snprintf(txt[n], sizeof(txt[n]), "crc32:%u", i);
@@ -220,9 +222,9 @@ static void sim_report(struct sim *m, struct sim_peer *p, double now)
 			n++;
 		}
 	}
-	pr.task_id = (struct vx_ctl_str){ m->task_ids[p->task], 64 };
+	pr.task_id = (struct vx_ctl_str){ m->task_ids[p->task], VX_TASK_ID_LEN };
 	pr.bitmap = bits;
-	pr.bitmap_len = (m->o.pieces + 7) / 8;
+	pr.bitmap_len = vx_bitmap_bytes(m->o.pieces);
 	pr.digests = dg;
 	pr.nr_digests = n;
 	for (uint32_t i = 0; i < p->nr_parents; i++) {
@@ -474,9 +476,10 @@ static void sim_control(struct sim *m, double now)
 			memcpy(p->bits, p->rep,
 			       sizeof(p->bits)); /* what it had reported survives */
 			p->nhave = p->reported;
-			(void)vx_sched_leave(m->s, p->h,
-					     (struct vx_ctl_str){ m->task_ids[p->task], 64 },
-					     (uint64_t)(now * 1000));
+			(void)vx_sched_leave(
+				m->s, p->h,
+				(struct vx_ctl_str){ m->task_ids[p->task], VX_TASK_ID_LEN },
+				(uint64_t)(now * 1000));
 			p->gone = true;
 			p->active = false;
 			p->origin = false;
@@ -552,7 +555,8 @@ static double tight_loop(struct sim *m)
 
 		if (p->done || !p->active || p->gone || p->origin)
 			continue;
-		if (vx_sched_reschedule(m->s, p->h, (struct vx_ctl_str){ m->task_ids[p->task], 64 },
+		if (vx_sched_reschedule(m->s, p->h,
+					(struct vx_ctl_str){ m->task_ids[p->task], VX_TASK_ID_LEN },
 					NULL, 0, 0, &a) == 0) {
 			apply_answer(m, p, &a);
 			n++;

@@ -45,6 +45,7 @@ extern char **environ;
 
 #include "vx_alloc.h"
 #include "vx_err.h"
+#include "vx_net.h"
 #include "vx_source.h"
 #include "vx_time.h"
 
@@ -73,34 +74,19 @@ struct sb_nginx {
 	int port;
 };
 
-static int sb_free_port(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd == -1)
-		return -1;
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-		port = ntohs(a.sin_port);
-	close(fd);
-	return port;
-}
-
 static bool sb_port_open(int port)
 {
+	const struct vx_net_opts o = { 0 };
 	struct sockaddr_in a = { .sin_family = AF_INET };
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	bool ok;
+	int fd;
 
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	a.sin_port = htons((uint16_t)port);
-	ok = fd != -1 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-	if (fd != -1)
-		close(fd);
-	return ok;
+	fd = vx_net_tcp_dial((const struct sockaddr *)&a, sizeof(a), &o, NULL);
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
 }
 
 /* Writes @size pseudo-random bytes to @path in 4 MiB blocks. */
@@ -152,7 +138,7 @@ static int sb_nginx_start(struct sb_nginx *n, uint64_t size)
 	snprintf(path, sizeof(path), "%s/blob", n->dir);
 	if (sb_make_file(path, size) != 0)
 		return -EIO;
-	n->port = sb_free_port();
+	n->port = vx_bench_free_port();
 	snprintf(conf, sizeof(conf), "%s/nginx.conf", n->dir);
 	f = fopen(conf, "w");
 	if (!f)

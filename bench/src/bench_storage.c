@@ -34,6 +34,7 @@
 #include "vx_digest.h"
 #include "vx_err.h"
 #include "vx_log.h"
+#include "vx_net.h"
 #include "vx_store.h"
 #include "vx_time.h"
 
@@ -286,17 +287,19 @@ static void *sink_main(void *arg)
 
 static int sink_open(struct sink *k, uint64_t expect)
 {
+	const struct vx_net_opts o = { .backlog = 1 };
 	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t alen = sizeof(a);
-	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int l, port;
 
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	k->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (l == -1 || k->fd == -1 || bind(l, (struct sockaddr *)&a, sizeof(a)) == -1 ||
-	    listen(l, 1) == -1 || getsockname(l, (struct sockaddr *)&a, &alen) == -1 ||
-	    connect(k->fd, (struct sockaddr *)&a, sizeof(a)) == -1) {
-		if (l != -1)
-			close(l);
+	l = vx_net_tcp_listen((const struct sockaddr *)&a, sizeof(a), &o, NULL);
+	if (l < 0)
+		return -1;
+	port = vx_net_local_port(l);
+	a.sin_port = htons((uint16_t)(port > 0 ? port : 0));
+	k->fd = port > 0 ? vx_net_tcp_dial((const struct sockaddr *)&a, sizeof(a), &o, NULL) : -1;
+	if (k->fd < 0) {
+		close(l);
 		return -1;
 	}
 	k->peer = accept4(l, NULL, NULL, SOCK_CLOEXEC);

@@ -6,8 +6,28 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "bench.h"
+#include "vx_net.h"
+
+int vx_bench_free_port(void)
+{
+	const struct vx_net_opts o = { 0 };
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, port;
+
+	if (vx_net_parse_addr("127.0.0.1:0", VX_NET_PORT0, &ss, &len))
+		return -1;
+	fd = vx_net_tcp_listen((const struct sockaddr *)&ss, len, &o, NULL);
+	if (fd < 0)
+		return -1;
+	port = vx_net_local_port(fd);
+	close(fd);
+	return port > 0 ? port : -1;
+}
 
 static void usage(FILE *f)
 {

@@ -15,6 +15,7 @@
 #include "vx_alloc.h"
 #include "vx_assert.h"
 #include "vx_compiler.h"
+#include "vx_net.h"
 
 void vx_fconn_init(struct vx_fconn *c, int fd, size_t out_max)
 {
@@ -36,27 +37,11 @@ void vx_fconn_set_io(struct vx_fconn *c, const struct vx_fconn_io *io, void *arg
 
 static ssize_t sock_send(int sfd, const void *buf, size_t len, int fd)
 {
-	struct iovec iov = { .iov_base = (void *)(uintptr_t)buf, .iov_len = len };
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} ctl;
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 	ssize_t n;
 
-	if (fd >= 0) {
-		struct cmsghdr *cm;
-
-		memset(&ctl, 0, sizeof(ctl));
-		mh.msg_control = ctl.buf;
-		mh.msg_controllen = sizeof(ctl.buf);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	}
-	n = sendmsg(sfd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (fd >= 0)
+		return vx_net_send_fd(sfd, buf, len, fd);
+	n = send(sfd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 	return n == -1 ? -errno : n;
 }
 

@@ -19,6 +19,7 @@
 
 #include "vx_compiler.h"
 #include "vx_ctl_msg.h"
+#include "vx_task_id.h"
 
 struct vx_sched;
 
@@ -242,7 +243,7 @@ void vx_sched_tick(struct vx_sched *s, uint64_t now_ms);
 struct vx_sched_event {
 	uint32_t host; /* the receiver */
 	enum vx_ctl_event kind;
-	char task_id[65];
+	char task_id[VX_TASK_ID_LEN + 1];
 	struct vx_sched_answer ans; /* EV_PARENTS: the candidates; others: piece info */
 	struct vx_ctl_str url;	    /* EV_TRIGGER: what to fetch (lent like ans) */
 };

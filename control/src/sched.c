@@ -23,6 +23,7 @@
 #include "vx_err.h"
 #include "vx_hash.h"
 #include "vx_log.h"
+#include "vx_piece_plan.h"
 
 #include "sched_int.h"
 
@@ -187,7 +188,7 @@ static uint32_t entry_hash(const struct vx_sched *s, enum map_kind k, uint32_t i
 	if (k == MAP_HOST)
 		key.str = vx_ctl_str_of(s->hosts[idx].id);
 	else if (k == MAP_TASK)
-		key.str = (struct vx_ctl_str){ s->tasks[idx].id, 64 };
+		key.str = (struct vx_ctl_str){ s->tasks[idx].id, VX_TASK_ID_LEN };
 	else
 		key.pair = (uint64_t)s->peers[idx].host << 32 | s->peers[idx].task;
 	return map_hash(k, &key);
@@ -199,7 +200,8 @@ static bool entry_eq(const struct vx_sched *s, enum map_kind k, uint32_t idx,
 	if (k == MAP_HOST)
 		return str_is(s->hosts[idx].id, key->str);
 	if (k == MAP_TASK)
-		return key->str.len == 64 && memcmp(s->tasks[idx].id, key->str.ptr, 64) == 0;
+		return key->str.len == VX_TASK_ID_LEN &&
+		       memcmp(s->tasks[idx].id, key->str.ptr, VX_TASK_ID_LEN) == 0;
 	return ((uint64_t)s->peers[idx].host << 32 | s->peers[idx].task) == key->pair;
 }
 
@@ -273,7 +275,7 @@ static uint32_t find_task(const struct vx_sched *s, struct vx_ctl_str id)
 {
 	struct map_key key = { .str = id };
 
-	if (id.len != 64)
+	if (id.len != VX_TASK_ID_LEN)
 		return SCHED_NONE;
 	return map_find(s, MAP_TASK, &key);
 }
@@ -775,8 +777,8 @@ static int task_new(struct vx_sched *s, struct vx_ctl_str id, uint32_t *out)
 		return -ENOMEM;
 	}
 	s->task_free = t->free_next;
-	memcpy(t->id, id.ptr, 64);
-	t->id[64] = '\0';
+	memcpy(t->id, id.ptr, VX_TASK_ID_LEN);
+	t->id[VX_TASK_ID_LEN] = '\0';
 	t->gen++;
 	t->nr_peers = t->heap_len = 0;
 	t->nr_origin = t->nr_done = t->nr_done_normal = t->nr_waiting = 0;
@@ -855,7 +857,7 @@ static int task_set_geometry(struct vx_sched *s, struct sched_task *t, uint64_t 
 	}
 	if (t->piece_count || !t->piece_len || t->content_len < 0)
 		return 0;
-	count = ((uint64_t)t->content_len + t->piece_len - 1) / t->piece_len;
+	count = vx_piece_count((uint64_t)t->content_len, t->piece_len);
 	if (count > s->cfg.pieces_max)
 		return -EINVAL;
 	t->piece_count = (uint32_t)count;
@@ -1173,7 +1175,7 @@ static uint32_t origin_limit(const struct vx_sched *s, const struct sched_task *
 /* Rendezvous hashing of the task id over the active seed hosts: the same task, same seed. */
 static uint32_t seed_for(const struct vx_sched *s, const struct sched_task *t)
 {
-	uint32_t best = SCHED_NONE, th = vx_hash_fnv1a(t->id, 64), hb = 0;
+	uint32_t best = SCHED_NONE, th = vx_hash_fnv1a(t->id, VX_TASK_ID_LEN), hb = 0;
 
 	for (uint32_t hi = 0; hi < s->cfg.hosts_max && s->nr_seeds; hi++) {
 		const struct sched_host *h = &s->hosts[hi];
@@ -1299,7 +1301,7 @@ int vx_sched_register(struct vx_sched *s, uint32_t host, const struct vx_sched_r
 	memset(ans, 0, sizeof(*ans));
 	if (!h || h->state != VX_SCHED_HOST_ACTIVE)
 		return -ENOENT;
-	if (req->task_id.len != 64)
+	if (req->task_id.len != VX_TASK_ID_LEN)
 		return -EINVAL;
 	rc = reg_task(s, req, &ti);
 	if (rc)
@@ -2004,7 +2006,7 @@ static bool check_task(const struct vx_sched *s, uint32_t ti)
 	const struct sched_task *t = &s->tasks[ti];
 	uint32_t origin = 0, done = 0, waiting = 0;
 
-	CHECK(find_task(s, (struct vx_ctl_str){ t->id, 64 }) == ti);
+	CHECK(find_task(s, (struct vx_ctl_str){ t->id, VX_TASK_ID_LEN }) == ti);
 	CHECK(t->nr_peers > 0);
 	for (uint32_t i = 1; i < t->heap_len; i++)
 		CHECK(t->heap[(i - 1) / 2].score >= t->heap[i].score);

@@ -80,7 +80,7 @@ struct cc_conn {
 
 struct cc_task {
 	bool used;
-	char id[65];
+	char id[VX_TASK_ID_LEN + 1];
 	char *url;
 	uint64_t piece_len;
 	int64_t content_len;
@@ -248,10 +248,10 @@ bool vx_sched_client_up(const struct vx_sched_client *c, uint32_t i)
 
 static struct cc_task *task_find(struct vx_sched_client *c, struct vx_ctl_str id)
 {
-	if (id.len != 64)
+	if (id.len != VX_TASK_ID_LEN)
 		return NULL;
 	for (uint32_t i = 0; i < VX_SCHED_CLIENT_TASKS_MAX; i++) {
-		if (c->tasks[i].used && memcmp(c->tasks[i].id, id.ptr, 64) == 0)
+		if (c->tasks[i].used && memcmp(c->tasks[i].id, id.ptr, VX_TASK_ID_LEN) == 0)
 			return &c->tasks[i];
 	}
 	return NULL;
@@ -267,7 +267,7 @@ static int32_t task_index(struct vx_sched_client *c, struct vx_ctl_str id)
 /* Rendezvous hashing: the highest weight among schedulers not marked failed. */
 static int route(struct vx_sched_client *c, const char *task_id)
 {
-	uint32_t th = vx_hash_fnv1a(task_id, 64), best_w = 0;
+	uint32_t th = vx_hash_fnv1a(task_id, VX_TASK_ID_LEN), best_w = 0;
 	int best = -1;
 
 	for (uint32_t i = 0; i < c->cfg.nr_servers; i++) {
@@ -297,14 +297,14 @@ static int task_owner(struct vx_sched_client *c, struct cc_task *t)
 int vx_sched_client_owner(struct vx_sched_client *c, struct vx_ctl_str task_id)
 {
 	struct cc_task *t = task_find(c, task_id);
-	char id[65];
+	char id[VX_TASK_ID_LEN + 1];
 
 	if (t)
 		return task_owner(c, t);
-	if (task_id.len != 64)
+	if (task_id.len != VX_TASK_ID_LEN)
 		return -1;
-	memcpy(id, task_id.ptr, 64);
-	id[64] = '\0';
+	memcpy(id, task_id.ptr, VX_TASK_ID_LEN);
+	id[VX_TASK_ID_LEN] = '\0';
 	return route(c, id);
 }
 
@@ -405,7 +405,7 @@ static int send_register(struct vx_sched_client *c, struct cc_conn *cc, struct c
 	int rc;
 
 	m.type = VX_CTL_REGISTER;
-	m.task_id = (struct vx_ctl_str){ t->id, 64 };
+	m.task_id = (struct vx_ctl_str){ t->id, VX_TASK_ID_LEN };
 	m.has = VX_CTL_F_TASK_ID | VX_CTL_F_CONTENT_LEN;
 	m.content_len = t->content_len;
 	if (t->url) {
@@ -521,7 +521,7 @@ static void on_frame(struct vx_sched_client *c, struct cc_conn *cc, const struct
 			 * responses carry no task id, so name the task for the receiver */
 			struct vx_ctl_msg named = *m;
 
-			named.task_id = (struct vx_ctl_str){ c->tasks[p.task].id, 64 };
+			named.task_id = (struct vx_ctl_str){ c->tasks[p.task].id, VX_TASK_ID_LEN };
 			named.has |= VX_CTL_F_TASK_ID;
 			c->cfg.on_event(c->cfg.arg, cc->idx, &named);
 		}
@@ -676,7 +676,7 @@ int vx_sched_client_register(struct vx_sched_client *c, const struct vx_sched_cl
 	struct cc_task *t = task_find(c, rt->task_id);
 	int o;
 
-	if (rt->task_id.len != 64)
+	if (rt->task_id.len != VX_TASK_ID_LEN)
 		return -EINVAL;
 	if (!t) {
 		for (uint32_t i = 0; i < VX_SCHED_CLIENT_TASKS_MAX && !t; i++) {
@@ -686,7 +686,7 @@ int vx_sched_client_register(struct vx_sched_client *c, const struct vx_sched_cl
 		if (!t)
 			return -ENOSPC;
 		memset(t, 0, sizeof(*t));
-		memcpy(t->id, rt->task_id.ptr, 64);
+		memcpy(t->id, rt->task_id.ptr, VX_TASK_ID_LEN);
 		t->server = -1;
 		if (rt->url.len) {
 			t->url = vx_strndup(rt->url.ptr, rt->url.len);

@@ -60,7 +60,7 @@ struct sched_task {
 	bool deleting;	       /* delete in progress: no promotions */
 	bool geometry_trusted; /* piece_len/content_len came from an origin peer */
 	uint32_t gen;
-	char id[65];
+	char id[VX_TASK_ID_LEN + 1];
 	char *url;
 	uint64_t piece_len;
 	int64_t content_len;

@@ -589,7 +589,7 @@ static void send_events(struct vx_sched_server *srv)
 		m.tag = VX_TAG_CONTROL_EVENT;
 		m.type = VX_CTL_EVENT;
 		m.event = ev.kind;
-		m.task_id = (struct vx_ctl_str){ ev.task_id, 64 };
+		m.task_id = (struct vx_ctl_str){ ev.task_id, VX_TASK_ID_LEN };
 		m.has = VX_CTL_F_EVENT | VX_CTL_F_TASK_ID;
 		resp_answer(&m, &ev.ans);
 		if (ev.kind == VX_CTL_EV_TRIGGER) {

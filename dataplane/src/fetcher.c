@@ -30,7 +30,6 @@
 
 #include <errno.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -40,6 +39,7 @@
 #include "pick.h"
 #include "vx_alloc.h"
 #include "vx_assert.h"
+#include "vx_bitmap.h"
 #include "vx_digest.h"
 #include "vx_err.h"
 #include "vx_frame.h"
@@ -47,6 +47,8 @@
 #include "vx_list.h"
 #include "vx_log.h"
 #include "vx_loop.h"
+#include "vx_net.h"
+#include "vx_piece_plan.h"
 #include "vx_time.h"
 
 #define VX_FX_DEPTH_MAX 16
@@ -236,9 +238,7 @@ static void fx_set_state(struct vx_fx_conn *c, enum vx_fx_state to)
 
 static uint64_t piece_len(const struct vx_fetcher *f, uint32_t n)
 {
-	uint64_t off = (uint64_t)n * f->cfg.piece_length;
-
-	return VX_MIN(f->cfg.piece_length, f->cfg.content_length - off);
+	return vx_piece_size(n, f->cfg.content_length, f->cfg.piece_length);
 }
 
 /* ---- piece picking ---------------------------------------------------------------------- */
@@ -402,7 +402,7 @@ static void fx_conn_open(struct vx_fetcher *f, struct vx_fx_parent *p)
 {
 	struct io_uring_sqe *sqe;
 	struct vx_fx_conn *c;
-	int one = 1;
+	const struct vx_net_opts o = { .flags = VX_NET_NODELAY | VX_NET_KEEPALIVE };
 	int fd;
 
 	if (p->dropped || f->finishing)
@@ -410,16 +410,14 @@ static void fx_conn_open(struct vx_fetcher *f, struct vx_fx_parent *p)
 	c = fx_conn_get(f, p);
 	if (!c)
 		return;
-	fd = socket(p->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd == -1) {
-		vx_warn("fetcher: socket: %s", strerror(errno));
+	fd = vx_net_tcp_socket(p->addr.ss_family, &o, NULL);
+	if (fd < 0) {
+		vx_warn("fetcher: socket: %s", vx_strerror(fd));
 		vx_list_del(&c->node);
 		vx_list_add(&f->free_conns, &c->node);
 		p->conns--;
 		return;
 	}
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	(void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
 	c->fd = fd;
 	fx_set_state(c, VX_FX_CONNECTING);
 	c->connect_ts.tv_sec = f->cfg.connect_timeout_ms / 1000;
@@ -775,7 +773,7 @@ static int fx_start_body(struct vx_fx_conn *c, const struct vx_piece_content *m)
 	int ret;
 
 	if (m->number != r->number || m->length != piece_len(f, r->number) ||
-	    m->offset != (uint64_t)r->number * f->cfg.piece_length)
+	    m->offset != vx_piece_offset(r->number, f->cfg.piece_length))
 		return -EPROTO;
 	/* From here on c->w == NULL means the body is received into the discard buffer. */
 	if (r->cancelled || f->pieces[r->number].state >= VX_FX_WRITING ||
@@ -1484,7 +1482,7 @@ int vx_fetcher_new(struct vx_fetcher **out, struct vx_loop *loop, const struct v
 	    cfg->max_parents > UINT16_MAX || /* a piece's holders count is 16 bits */
 	    cfg->chunk_bytes == 0 || !VX_IS_ALIGNED(cfg->chunk_bytes, 4096u))
 		return -EINVAL;
-	count = (cfg->content_length + cfg->piece_length - 1) / cfg->piece_length;
+	count = vx_piece_count(cfg->content_length, cfg->piece_length);
 	if (count > VX__BITFIELD_PIECES_MAX)
 		return -EINVAL;
 	f = vx_calloc(1, sizeof(*f));
@@ -1496,7 +1494,7 @@ int vx_fetcher_new(struct vx_fetcher **out, struct vx_loop *loop, const struct v
 	memcpy(f->task_id, cfg->task_id, VX_TASK_ID_LEN);
 	f->cfg.task_id = NULL;
 	f->piece_count = (uint32_t)count;
-	f->bits_len = (uint32_t)((count + 7) / 8);
+	f->bits_len = (uint32_t)vx_bitmap_bytes(count);
 	f->rand = cfg->seed ? cfg->seed : (vx_now_ns() | 1);
 	f->nr_conns = cfg->max_parents * cfg->conns_per_parent;
 	f->nr_writes = 2 * f->nr_conns;
@@ -1521,7 +1519,7 @@ int vx_fetcher_new(struct vx_fetcher **out, struct vx_loop *loop, const struct v
 	f->cfg.piece_crc32 = NULL;
 	for (i = 0; i < count; i++) {
 		f->pieces[i].trusted = cfg->piece_crc32 != NULL;
-		if (cfg->have && vx__bit_get(cfg->have, i)) {
+		if (cfg->have && vx_bit_get(cfg->have, i)) {
 			f->pieces[i].state = VX_FX_DONE;
 			f->pieces_done++;
 		}

@@ -14,7 +14,9 @@
 #include "dataplane_int.h"
 #include "vx_alloc.h"
 #include "vx_assert.h"
+#include "vx_bitmap.h"
 #include "vx_digest.h"
+#include "vx_piece_plan.h"
 #include "vx_task_id.h"
 #include "vx_time.h"
 
@@ -37,9 +39,7 @@ struct vx_file_task {
 
 static uint64_t piece_len(const struct vx_file_task *t, uint32_t n)
 {
-	uint64_t off = (uint64_t)n * t->piece_length;
-
-	return VX_MIN(t->piece_length, t->content_length - off);
+	return vx_piece_size(n, t->content_length, t->piece_length);
 }
 
 static int seed_crcs(struct vx_file_task *t)
@@ -51,7 +51,7 @@ static int seed_crcs(struct vx_file_task *t)
 	if (!buf)
 		return -ENOMEM;
 	for (n = 0; n < t->piece_count; n++) {
-		uint64_t off = (uint64_t)n * t->piece_length, left = piece_len(t, n);
+		uint64_t off = vx_piece_offset(n, t->piece_length), left = piece_len(t, n);
 		uint32_t crc = 0;
 
 		while (left > 0) {
@@ -84,7 +84,7 @@ int vx_file_task_open(struct vx_file_task **out, const struct vx_file_task_cfg *
 	if (!cfg->path || !cfg->task_id || !vx_task_id_valid(cfg->task_id, strlen(cfg->task_id)) ||
 	    cfg->piece_length == 0)
 		return -EINVAL;
-	count = (cfg->content_length + cfg->piece_length - 1) / cfg->piece_length;
+	count = vx_piece_count(cfg->content_length, cfg->piece_length);
 	if (count > VX__BITFIELD_PIECES_MAX)
 		return -EINVAL;
 	t = vx_calloc(1, sizeof(*t));
@@ -202,7 +202,7 @@ static int src_get(void *ctx, const char *task_id, uint32_t number, struct vx_up
 	if (t->finished[number] != 1)
 		return -EAGAIN;
 	out->fd = t->fd;
-	out->offset = (uint64_t)number * t->piece_length;
+	out->offset = vx_piece_offset(number, t->piece_length);
 	out->data = t->map ? t->map + out->offset : NULL;
 	out->content_offset = out->offset;
 	out->length = piece_len(t, number);
@@ -228,7 +228,7 @@ static ssize_t src_bitmap(void *ctx, const char *task_id, uint8_t *out, size_t o
 			  uint32_t *piece_count)
 {
 	struct vx_file_task *t = ctx;
-	size_t bytes = ((size_t)t->piece_count + 7) / 8;
+	size_t bytes = vx_bitmap_bytes(t->piece_count);
 	uint32_t n;
 
 	if (memcmp(task_id, t->task_id, VX_TASK_ID_LEN) != 0)
@@ -238,7 +238,7 @@ static ssize_t src_bitmap(void *ctx, const char *task_id, uint8_t *out, size_t o
 	memset(out, 0, bytes);
 	for (n = 0; n < t->piece_count; n++) {
 		if (t->finished[n] == 1)
-			out[n / 8] |= (uint8_t)(0x80u >> (n % 8));
+			vx_bit_set(out, n);
 	}
 	*piece_count = t->piece_count;
 	return (ssize_t)bytes;
@@ -263,7 +263,7 @@ static int sink_begin(void *ctx, uint32_t number, struct vx_fetch_piece_io *io)
 	if (t->finished[number] == 2)
 		return -EBUSY;
 	t->finished[number] = 2;
-	io->offset = (uint64_t)number * t->piece_length;
+	io->offset = vx_piece_offset(number, t->piece_length);
 	io->length = piece_len(t, number);
 	io->direct = t->direct_fd >= 0 && VX_IS_ALIGNED(io->offset, VX_FILE_TASK_ALIGN) &&
 		     VX_IS_ALIGNED(io->length, VX_FILE_TASK_ALIGN);

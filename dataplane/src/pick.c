@@ -32,7 +32,7 @@ static bool parent_partial(const struct vx_pick *pk, const struct vx_fx_parent *
 
 bool vx__pick_parent_has(const struct vx_fx_parent *p, uint32_t n)
 {
-	return p->all_pieces || vx__bit_get(p->bits, n);
+	return p->all_pieces || vx_bit_get(p->bits, n);
 }
 
 bool vx__pick_parent_full(const struct vx_pick *pk, const struct vx_fx_parent *p)
@@ -49,7 +49,7 @@ void vx__pick_recount(struct vx_pick *pk, struct vx_fx_parent *p)
 	p->counted = want;
 	for (uint32_t n = 0; n < pk->piece_count && p->nr_bits > 0; n++) {
 		pk->steps++;
-		if (!vx__bit_get(p->bits, n))
+		if (!vx_bit_get(p->bits, n))
 			continue;
 		if (want) {
 			pk->pieces[n].holders++;
@@ -190,9 +190,9 @@ bool vx__pick_has_work(struct vx_pick *pk, const struct vx_fx_parent *p, uint32_
 bool vx__pick_gain(struct vx_pick *pk, struct vx_fx_parent *p, uint32_t n)
 {
 	VX_ASSERT(n < pk->piece_count);
-	if (vx__bit_get(p->bits, n))
+	if (vx_bit_get(p->bits, n))
 		return false;
-	vx__bit_set(p->bits, n);
+	vx_bit_set(p->bits, n);
 	p->nr_bits++;
 	if (p->counted)
 		pk->pieces[n].holders++;
@@ -202,9 +202,9 @@ bool vx__pick_gain(struct vx_pick *pk, struct vx_fx_parent *p, uint32_t n)
 void vx__pick_lose(struct vx_pick *pk, struct vx_fx_parent *p, uint32_t n)
 {
 	VX_ASSERT(n < pk->piece_count);
-	if (!vx__bit_get(p->bits, n))
+	if (!vx_bit_get(p->bits, n))
 		return;
-	vx__bit_clear(p->bits, n);
+	vx_bit_clear(p->bits, n);
 	p->nr_bits--;
 	if (p->counted) {
 		VX_ASSERT(pk->pieces[n].holders > 0);

@@ -22,6 +22,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "vx_bitmap.h"
+
 #define VX_FX_ID_MAX 128
 /* BUSY answers remembered per parent, and for how long a refused piece is not asked again. */
 #define VX_FX_BUSY_MAX 16
@@ -89,21 +91,6 @@ struct vx_pick_ask {
 	const uint32_t *asked; /* pieces this connection has requested already */
 	uint32_t nr_asked;
 };
-
-static inline bool vx__bit_get(const uint8_t *bits, uint32_t n)
-{
-	return (bits[n / 8] & (0x80u >> (n % 8))) != 0;
-}
-
-static inline void vx__bit_set(uint8_t *bits, uint32_t n)
-{
-	bits[n / 8] |= (uint8_t)(0x80u >> (n % 8));
-}
-
-static inline void vx__bit_clear(uint8_t *bits, uint32_t n)
-{
-	bits[n / 8] &= (uint8_t) ~(0x80u >> (n % 8));
-}
 
 /* True when @p has piece @n (its bits, or it is assumed to have everything). */
 bool vx__pick_parent_has(const struct vx_fx_parent *p, uint32_t n);

@@ -27,7 +27,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -42,6 +41,7 @@
 #include "vx_list.h"
 #include "vx_log.h"
 #include "vx_loop.h"
+#include "vx_net.h"
 #include "vx_piece.h"
 #include "vx_time.h"
 
@@ -1333,7 +1333,6 @@ static void up_arm_accept(struct vx_upload *up)
 static void up_admit(struct vx_upload *up, int fd)
 {
 	struct vx_up_conn *c;
-	int one = 1;
 
 	if (vx_list_empty(&up->free_conns) || up->shutting_down) {
 		/* Refusing is the only answer a full server has: close before any byte. */
@@ -1344,7 +1343,7 @@ static void up_admit(struct vx_upload *up, int fd)
 	c = vx_list_first(&up->free_conns, struct vx_up_conn, node);
 	vx_list_del(&c->node);
 	vx_list_add_tail(&up->active_conns, &c->node);
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	(void)vx_net_set_opts(fd, &(const struct vx_net_opts){ .flags = VX_NET_NODELAY });
 	c->fd = fd;
 	vx_op_init(&c->recv_op, VX_OP_UP_RECV, c, &c->gen);
 	vx_op_init(&c->recv_to_op, VX_OP_UP_RECV_TIMEOUT, c, &c->gen);
@@ -1444,26 +1443,17 @@ static void on_tick(struct vx_loop *loop, struct vx_loop_ticker *t, uint64_t now
 
 static int up_listen(struct vx_upload *up)
 {
-	int one = 1;
-	int fd = socket(up->cfg.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	const struct vx_net_opts o = {
+		.flags = VX_NET_REUSEADDR | (up->cfg.reuseport ? VX_NET_REUSEPORT : 0u),
+		.backlog = 4096,
+	};
+	int fd = vx_net_tcp_listen((const struct sockaddr *)&up->cfg.addr, up->cfg.addr_len, &o,
+				   NULL);
 
-	if (fd == -1)
-		return -errno;
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1)
-		goto err_close;
-	if (up->cfg.reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1)
-		goto err_close;
-	if (bind(fd, (struct sockaddr *)&up->cfg.addr, up->cfg.addr_len) == -1)
-		goto err_close;
-	if (listen(fd, 4096) == -1)
-		goto err_close;
+	if (fd < 0)
+		return fd;
 	up->listen_fd = fd;
 	return 0;
-
-err_close:
-	one = -errno;
-	close(fd);
-	return one;
 }
 
 /* vx_upload_new(), and without a listening socket when @listen is false (vx__upload_new()). */

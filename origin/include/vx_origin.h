@@ -36,6 +36,7 @@
 #include "vx_compiler.h"
 #include "vx_download.h"
 #include "vx_store.h"
+#include "vx_task_id.h"
 
 struct vx_source_ctx;
 struct vx_source_obj;

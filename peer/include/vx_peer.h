@@ -26,6 +26,7 @@
 
 #include "vx_compiler.h"
 #include "vx_download.h"
+#include "vx_task_id.h"
 
 struct vx_peer;
 struct vx_peer_job;
@@ -110,7 +111,7 @@ void vx_peer_job_cancel(struct vx_peer *p, struct vx_peer_job *job);
 
 /* One task as `vx task ls` shows it. */
 struct vx_peer_task_info {
-	char task_id[65];
+	char task_id[VX_TASK_ID_LEN + 1];
 	char url[512];	/* cut */
 	uint32_t state; /* enum vx_store_task_state */
 	int64_t content_length;

@@ -188,7 +188,8 @@ static void task_set_state(struct peer_task *t, enum peer_task_state to)
 struct peer_task *vx__peer_task_find(struct vx_peer *p, const char *id)
 {
 	for (uint32_t i = 0; i < VX_PEER_TASKS_MAX; i++) {
-		if (p->tasks[i].state != TASK_FREE && memcmp(p->tasks[i].id, id, VX_TASK_ID_LEN) == 0)
+		if (p->tasks[i].state != TASK_FREE &&
+		    memcmp(p->tasks[i].id, id, VX_TASK_ID_LEN) == 0)
 			return &p->tasks[i];
 	}
 	return NULL;
@@ -1459,7 +1460,8 @@ static void task_tick(struct vx_peer *p, struct peer_task *t, uint64_t now)
 	case TASK_REGISTERING:
 		/* no answer from any scheduler: do not hang, go to the source */
 		if (since(now, t->in.registering.since_ms) >= PEER_SCHED_WAIT_MS &&
-		    vx_sched_client_owner(p->sc, (struct vx_ctl_str){ t->id, VX_TASK_ID_LEN }) < 0) {
+		    vx_sched_client_owner(p->sc, (struct vx_ctl_str){ t->id, VX_TASK_ID_LEN }) <
+			    0) {
 			vx_warn("peer: task %.12s: no scheduler answers: fetching from the source",
 				t->id);
 			t->link = LINK_NONE;
@@ -1501,7 +1503,8 @@ static void task_tick(struct vx_peer *p, struct peer_task *t, uint64_t now)
 				t->id, PEER_STALL_MS / 1000, t->pieces_done, t->piece_count,
 				trusted, vx_fetcher_live_parents(t->fetcher));
 			if (t->link != LINK_NONE &&
-			    vx_sched_client_owner(p->sc, (struct vx_ctl_str){ t->id, VX_TASK_ID_LEN }) >= 0) {
+			    vx_sched_client_owner(
+				    p->sc, (struct vx_ctl_str){ t->id, VX_TASK_ID_LEN }) >= 0) {
 				request_parents(p, t);
 				t->in.running.last_piece_ms = now - PEER_STALL_MS / 2;
 			} else {

@@ -85,7 +85,8 @@ static int url_parse_host(struct vx_source_url *u, size_t *used, const char *p, 
 		host = p + 1;
 		host_len = (size_t)(close - host);
 		for (size_t i = 0; i < host_len; i++) {
-			if (!isxdigit((unsigned char)host[i]) && host[i] != ':' && host[i] != '.')
+			if (vx_hex_val((unsigned char)host[i]) < 0 && host[i] != ':' &&
+			    host[i] != '.')
 				return VX_EURL;
 		}
 		u->ipv6 = true;

@@ -372,7 +372,7 @@ bool vx_store_piece_is_finished(const struct vx_store_task *t, uint32_t number)
 
 ssize_t vx_store_task_bitmap(const struct vx_store_task *t, uint8_t *out, size_t out_len)
 {
-	size_t bytes = ((size_t)t->piece_count + 7) / 8;
+	size_t bytes = vx_bitmap_bytes(t->piece_count);
 
 	if (out_len < bytes)
 		return -ENOBUFS;

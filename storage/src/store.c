@@ -297,7 +297,7 @@ static int task_check_params(const struct vx_store_task_params *p, uint64_t *pie
 		return -EINVAL;
 	if (p->url && strlen(p->url) >= VX_STORE_URL_MAX)
 		return -EINVAL;
-	if ((p->content_length + pl - 1) / pl > VX_STORE_PIECES_MAX)
+	if (vx_piece_count(p->content_length, pl) > VX_STORE_PIECES_MAX)
 		return -E2BIG;
 	*piece_length = pl;
 	return 0;
@@ -348,7 +348,7 @@ static int task_new(struct vx_store *s, const struct vx_store_task_params *p, ui
 	t->kind = kind;
 	t->content_length = p->content_length;
 	t->piece_length = pl;
-	t->piece_count = (uint32_t)((p->content_length + pl - 1) / pl);
+	t->piece_count = vx_piece_count(p->content_length, pl);
 	t->replicas = p->replicas;
 	t->ttl_s = kind == VX_STORE_KIND_PERSISTENT_CACHE && !p->ttl_s ? s->cfg.persistent_ttl_s
 								       : p->ttl_s;

@@ -465,7 +465,7 @@ static int64_t ref_pick(const struct table *t, uint32_t pi, uint64_t now, uint32
 		for (uint32_t i = 0; i < pk->nr_parents; i++) {
 			const struct vx_fx_parent *q = &t->parents[i];
 
-			if (!ref_counted(q) || !vx__bit_get(q->bits, n))
+			if (!ref_counted(q) || !vx_bit_get(q->bits, n))
 				continue;
 			h++;
 			by_partial |= q != p && q->nr_bits < pk->piece_count;
@@ -488,7 +488,7 @@ static void check_holders(const struct table *t)
 		uint32_t h = 0;
 
 		for (uint32_t i = 0; i < t->pk.nr_parents; i++)
-			h += ref_counted(&t->parents[i]) && vx__bit_get(t->parents[i].bits, n);
+			h += ref_counted(&t->parents[i]) && vx_bit_get(t->parents[i].bits, n);
 		assert_int_equal(t->pk.pieces[n].holders, h);
 	}
 }

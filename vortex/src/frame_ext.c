@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "vx_assert.h"
+#include "vx_bitmap.h"
 #include "vx_bytes.h"
 
 static bool task_id_ok(const char *id)
@@ -78,7 +79,7 @@ int vx_interest_decode(const uint8_t *in, size_t len, struct vx_interest *i)
 
 size_t vx_bitfield_value_len(uint32_t piece_count)
 {
-	return VX_BITFIELD_HDR_LEN + ((size_t)piece_count + 7) / 8;
+	return VX_BITFIELD_HDR_LEN + vx_bitmap_bytes(piece_count);
 }
 
 ssize_t vx_bitfield_encode_in_place(const char *task_id, uint32_t piece_count, uint8_t *out,
@@ -100,7 +101,7 @@ ssize_t vx_bitfield_encode_in_place(const char *task_id, uint32_t piece_count, u
 ssize_t vx_bitfield_encode(const char *task_id, uint32_t piece_count, const uint8_t *bits,
 			   uint8_t *out, size_t out_len)
 {
-	size_t nbytes = ((size_t)piece_count + 7) / 8;
+	size_t nbytes = vx_bitmap_bytes(piece_count);
 
 	VX_ASSERT(bits != NULL || piece_count == 0);
 	if (!task_id_ok(task_id) || piece_count > VX_BITFIELD_PIECES_MAX)
@@ -135,7 +136,7 @@ int vx_bitfield_decode(const uint8_t *in, size_t len, struct vx_bitfield *b)
 bool vx_bitfield_has(const struct vx_bitfield *b, uint32_t i)
 {
 	VX_ASSERT(i < b->piece_count);
-	return (b->bits[i / 8] >> (7 - i % 8)) & 1;
+	return vx_bit_get(b->bits, i);
 }
 
 ssize_t vx_have_encode(const char *task_id, const uint32_t *numbers, uint32_t count, uint8_t *out,

@@ -15,6 +15,7 @@
 #include "vx_alloc.h"
 #include "vx_assert.h"
 #include "vx_err.h"
+#include "vx_hex.h"
 
 struct vx_task_id_hasher {
 	EVP_MD_CTX *md;
@@ -23,26 +24,12 @@ struct vx_task_id_hasher {
 
 static void hex_out(const uint8_t digest[32], char out[VX_TASK_ID_LEN + 1])
 {
-	static const char hex[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < 32; i++) {
-		out[2 * i] = hex[digest[i] >> 4];
-		out[2 * i + 1] = hex[digest[i] & 15];
-	}
-	out[VX_TASK_ID_LEN] = '\0';
+	vx_hex_encode(digest, VX_TASK_ID_LEN / 2, out);
 }
 
 bool vx_task_id_valid(const char *s, size_t len)
 {
-	if (len != VX_TASK_ID_LEN)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-			return false;
-	}
-	return true;
+	return len == VX_TASK_ID_LEN && vx_hex_is_lower(s, len);
 }
 
 static int md_update_str(EVP_MD_CTX *md, const char *s)

@@ -18,6 +18,7 @@
 
 #include "vx_assert.h"
 #include "vx_err.h"
+#include "vx_hex.h"
 #include "vx_utf8.h"
 
 static const char *const default_filters[] = {
@@ -110,17 +111,6 @@ static uint8_t set_of(uint8_t c)
 		break;
 	}
 	return m;
-}
-
-static int hexval(uint8_t c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /* ---- output writer: keeps one byte for the NUL; overflow is sticky ---- */
@@ -236,8 +226,8 @@ static int parse_ipv6(const char *s, size_t n, uint16_t addr[8])
 			compress = piece;
 			continue;
 		}
-		while (length < 4 && C() != -1 && hexval((uint8_t)C()) >= 0) {
-			value = value * 16 + (unsigned int)hexval((uint8_t)C());
+		while (length < 4 && C() != -1 && vx_hex_val((uint8_t)C()) >= 0) {
+			value = value * 16 + (unsigned int)vx_hex_val((uint8_t)C());
 			p++;
 			length++;
 		}
@@ -381,13 +371,13 @@ static int ipv4_number(const char *s, size_t n, uint32_t *out)
 		return 0;
 	}
 	for (size_t i = 0; i < n; i++) {
-		int d = hexval((uint8_t)s[i]);
+		int d = vx_hex_val((uint8_t)s[i]);
 
 		if (d < 0 || (unsigned int)d >= radix)
 			return -1;
 	}
 	for (size_t i = 0; i < n; i++) {
-		v = v * radix + (uint64_t)hexval((uint8_t)s[i]);
+		v = v * radix + (uint64_t)vx_hex_val((uint8_t)s[i]);
 		if (v > UINT32_MAX)
 			return 1;
 	}
@@ -492,9 +482,10 @@ static ssize_t host_special(struct url *u, const char *h, size_t n, bool localho
 	for (size_t i = 0; i < n; i++) {
 		uint8_t c = (uint8_t)h[i];
 
-		if (c == '%' && i + 2 < n && hexval((uint8_t)h[i + 1]) >= 0 &&
-		    hexval((uint8_t)h[i + 2]) >= 0) {
-			c = (uint8_t)(hexval((uint8_t)h[i + 1]) * 16 + hexval((uint8_t)h[i + 2]));
+		if (c == '%' && i + 2 < n && vx_hex_val((uint8_t)h[i + 1]) >= 0 &&
+		    vx_hex_val((uint8_t)h[i + 2]) >= 0) {
+			c = (uint8_t)(vx_hex_val((uint8_t)h[i + 1]) * 16 +
+				      vx_hex_val((uint8_t)h[i + 2]));
 			i += 2;
 		}
 		if (c >= 0x80)
@@ -747,9 +738,10 @@ static size_t form_decode(const char *s, size_t n, char *out)
 
 		if (c == '+') {
 			c = ' ';
-		} else if (c == '%' && i + 2 < n && hexval((uint8_t)s[i + 1]) >= 0 &&
-			   hexval((uint8_t)s[i + 2]) >= 0) {
-			c = (char)(hexval((uint8_t)s[i + 1]) * 16 + hexval((uint8_t)s[i + 2]));
+		} else if (c == '%' && i + 2 < n && vx_hex_val((uint8_t)s[i + 1]) >= 0 &&
+			   vx_hex_val((uint8_t)s[i + 2]) >= 0) {
+			c = (char)(vx_hex_val((uint8_t)s[i + 1]) * 16 +
+				   vx_hex_val((uint8_t)s[i + 2]));
 			i += 2;
 		}
 		out[o++] = c;
