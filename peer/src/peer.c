@@ -352,15 +352,15 @@ static void *loop_main(void *arg)
 	if (rc)
 		vx_err("peer: loop failed: %s", vx_strerror(rc));
 	vx_loop_del_ticker(p->loop, &p->ticker);
-	/* Normally idle by now; after a loop failure this waits for what runs and fails the rest. */
+	/*
+	 * Normally idle by now. After a loop failure this waits for what runs and fails the rest,
+	 * each through its completion, so the tasks drop their busy bits and the jobs get their
+	 * answer; nothing starts anew once shutting_down is set.
+	 */
+	p->shutting_down = true;
 	vx_pool_free(p->pool);
 	p->pool = NULL;
-	while (!vx_list_empty(&p->works_waiting)) {
-		struct peer_work *w = vx_list_first(&p->works_waiting, struct peer_work, node);
-
-		vx_list_del(&w->node);
-		vx_free(w);
-	}
+	vx__peer_works_cancel_waiting(p);
 out_notifier:
 	vx_store_notifier_free(p->notifier);
 	p->notifier = NULL;

@@ -330,6 +330,8 @@ struct peer_task *vx__peer_task_find(struct vx_peer *p, const char *id);
 
 /* peer_work.c */
 bool vx__peer_works_idle(struct vx_peer *p);
+/* After the pool is freed: completes every item still waiting with -ECANCELED. */
+void vx__peer_works_cancel_waiting(struct vx_peer *p);
 int vx__peer_work_start(struct vx_peer *p, struct peer_task *t, struct peer_job *j,
 			enum work_kind kind, bool stat_origin);
 void vx__peer_job_free(struct peer_job *j);

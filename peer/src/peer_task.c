@@ -142,7 +142,7 @@ static bool task_invariants(const struct peer_task *t)
 	INV(strlen(t->id) == VX_TASK_ID_LEN);
 	/* the geometry: set once, consistent; the tables exist exactly while the content is open */
 	INV(!task_has_geometry(t) ||
-	    t->piece_count == (t->content_length + t->piece_length - 1) / t->piece_length);
+	    t->piece_count == vx_piece_count(t->content_length, t->piece_length));
 	INV(!t->st || (task_has_geometry(t) && t->done && t->from_fetcher && t->trusted && t->crc &&
 		       t->pending && t->scratch_bits));
 	INV(t->pieces_done <= t->piece_count && t->prefix <= t->pieces_done);
@@ -803,9 +803,14 @@ static void task_open(struct vx_peer *p, struct peer_task *t, enum peer_open_the
 	}
 }
 
+/*
+ * Sets the geometry once. Not while an open runs: its work item reads the geometry on a pool
+ * thread, and its completion (task_opened(), the busy bit already clear) sets it from the
+ * store or the origin; what a scheduler message said meanwhile is not needed then.
+ */
 static void set_geometry(struct peer_task *t, uint64_t content_length, uint64_t piece_length)
 {
-	if (task_has_geometry(t) || !piece_length)
+	if (task_has_geometry(t) || !piece_length || (t->busy & TASK_BUSY_OPEN))
 		return;
 	t->content_length = content_length;
 	t->piece_length = piece_length;
@@ -1494,10 +1499,8 @@ static void task_tick(struct vx_peer *p, struct peer_task *t, uint64_t now)
 			break;
 		}
 		if (since(now, t->in.running.last_piece_ms) >= PEER_STALL_MS) {
-			uint32_t trusted = 0;
+			uint32_t trusted = (uint32_t)vx_bitmap_count(t->trusted, t->piece_count);
 
-			for (uint32_t n = 0; n < t->piece_count; n++)
-				trusted += vx_bit_get(t->trusted, n);
 			vx_info("peer: task %.12s: no piece for %u s (%u of %u done, %u trusted, "
 				"%u live parents)",
 				t->id, PEER_STALL_MS / 1000, t->pieces_done, t->piece_count,

@@ -16,6 +16,7 @@
 
 #include "peer_int.h"
 #include "vx_alloc.h"
+#include "vx_assert.h"
 #include "vx_err.h"
 #include "vx_log.h"
 #include "vx_piece_plan.h"
@@ -39,6 +40,7 @@ static void do_open(struct peer_work *w)
 	struct vx_peer *p = w->peer;
 	struct peer_task *t = w->task;
 	struct vx_store_task_params tp = { 0 };
+	/* fixed while this runs: set_geometry() waits for the open to end */
 	uint64_t cl = t->content_length, pl = t->piece_length;
 	int rc;
 
@@ -231,19 +233,37 @@ static void pump_waiting(struct vx_peer *p)
 	}
 }
 
+/* The item never ran (the pool stopped first): its completion reports why. */
+static void work_cancelled(struct peer_work *w, int status)
+{
+	w->rc = status;
+	set_res(w, VX_DOWNLOAD_STAGE_STORE, "the daemon stopped first");
+}
+
 /* On the loop thread, from vx_pool_drain() (or vx_pool_free() at the loop's end). */
 static void work_done(struct vx_work *item, int status)
 {
 	struct peer_work *w = vx_container_of(item, struct peer_work, item);
 	struct vx_peer *p = w->peer;
 
-	if (status) {
-		/* the pool stopped before the item ran */
-		w->rc = status;
-		set_res(w, VX_DOWNLOAD_STAGE_STORE, "the daemon stopped first");
-	}
+	if (status)
+		work_cancelled(w, status);
 	vx__peer_work_done(p, w);
-	pump_waiting(p);
+	if (p->pool)
+		pump_waiting(p);
+}
+
+void vx__peer_works_cancel_waiting(struct vx_peer *p)
+{
+	VX_ASSERT(p->pool == NULL);
+	while (!vx_list_empty(&p->works_waiting)) {
+		struct peer_work *w = vx_list_first(&p->works_waiting, struct peer_work, node);
+
+		vx_list_del(&w->node);
+		vx_list_init(&w->node);
+		work_cancelled(w, -ECANCELED);
+		vx__peer_work_done(p, w); /* frees @w */
+	}
 }
 
 bool vx__peer_works_idle(struct vx_peer *p)
