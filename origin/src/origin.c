@@ -42,11 +42,11 @@
  * none. A single read of a large object from an origin without ranges may rightly take hours;
  * a transfer that stops moving is still cut off by the source's stall timeout.
  */
-#define CONDUCTOR_NO_LIMIT_MS UINT32_MAX
+#define ORIGIN_NO_LIMIT_MS UINT32_MAX
 /* Alignment of piece buffers: enough for O_DIRECT on every filesystem we meet. */
-#define CONDUCTOR_BUF_ALIGN 4096u
+#define ORIGIN_BUF_ALIGN 4096u
 /* Longest directory name of a spool file. */
-#define CONDUCTOR_PATH_MAX 4096u
+#define ORIGIN_PATH_MAX 4096u
 
 /* ------------------------------------------------------------------------------------------- */
 /* Messages                                                                                    */
@@ -218,8 +218,8 @@ static uint8_t *piece_buf_alloc(uint64_t len)
 {
 	uint64_t size = len ? len : 1;
 
-	size = (size + CONDUCTOR_BUF_ALIGN - 1) & ~(uint64_t)(CONDUCTOR_BUF_ALIGN - 1);
-	return vx_aligned_alloc(CONDUCTOR_BUF_ALIGN, (size_t)size);
+	size = (size + ORIGIN_BUF_ALIGN - 1) & ~(uint64_t)(ORIGIN_BUF_ALIGN - 1);
+	return vx_aligned_alloc(ORIGIN_BUF_ALIGN, (size_t)size);
 }
 
 /* Writes all @len bytes of @buf at @off of @fd, in calls of at most VX_STORE_IO_MAX bytes. */
@@ -1075,7 +1075,7 @@ int vx_origin_stat(struct vx_source_ctx *src, const char *url, const char *const
 	res->msg[0] = '\0';
 	opts.headers = headers;
 	opts.nr_headers = nr_headers;
-	opts.timeout_ms = timeout_ms ? timeout_ms : CONDUCTOR_NO_LIMIT_MS;
+	opts.timeout_ms = timeout_ms ? timeout_ms : ORIGIN_NO_LIMIT_MS;
 	rc = vx_source_open(src, url, &opts, &obj, &detail);
 	if (rc) {
 		source_msg(res, "cannot get the source", &detail);
@@ -1201,7 +1201,7 @@ static int fetch_unsized_run(struct vx_store *store, struct vx_source_ctx *src,
 {
 	struct vx_origin own = { 0 };
 	struct vx_store_task_params p;
-	char path[CONDUCTOR_PATH_MAX];
+	char path[ORIGIN_PATH_MAX];
 	struct stream st;
 	struct run r;
 	uint64_t room, size;
@@ -1334,7 +1334,7 @@ static int dir_of(const char *path, char *dir, size_t size)
 /* Checks that @path can be created: its directory exists and is writable, it is not there. */
 static int check_output(const char *path, bool overwrite, struct vx_download_result *res)
 {
-	char dir[CONDUCTOR_PATH_MAX];
+	char dir[ORIGIN_PATH_MAX];
 	struct stat st;
 
 	if (!path[0] || path[strlen(path) - 1] == '/') {
@@ -1524,7 +1524,7 @@ static int download_unsized(struct vx_store *store, struct vx_source_ctx *src,
 			    struct vx_download_result *res, uint64_t start_ms)
 {
 	struct vx_store_task_params tp = { 0 };
-	char dir[CONDUCTOR_PATH_MAX], id[VX_TASK_ID_LEN + 1];
+	char dir[ORIGIN_PATH_MAX], id[VX_TASK_ID_LEN + 1];
 	int rc;
 
 	memcpy(id, res->task_id, sizeof(id));

@@ -37,6 +37,8 @@
  *   OPENING -> COMPLETE                open_done() -> task_feed(): every piece was held
  *   REGISTERING -> OPENING / RUNNING   on_answer(): BACK_TO_SOURCE, PARENTS, EMPTY
  *   REGISTERING -> WAITING             on_answer(): WAIT, or parents before the geometry
+ *   REGISTERING -> COMPLETE            task_feed(): a resumed task (content open) whose last
+ *                                      pieces another writer finished while it registered
  *   REGISTERING -> OPENING / RUNNING   tick: no scheduler answers within 5 s: the origin
  *   WAITING -> OPENING                 on_answer() / on_event() / tick: the geometry is
  *                                      known, or the WAIT bound passed (the origin)
@@ -62,6 +64,7 @@
 #include "vx_alloc.h"
 #include "vx_assert.h"
 #include "vx_bitmap.h"
+#include "vx_digest.h"
 #include "vx_err.h"
 #include "vx_log.h"
 #include "vx_net.h"
@@ -548,24 +551,6 @@ static void task_report(struct vx_peer *p, struct peer_task *t)
 
 /* ---------------------------------------------------------------- Geometry and parents */
 
-static int parse_crc(struct vx_ctl_str d, uint32_t *crc)
-{
-	char buf[VX_CTL_DIGEST_MAX + 1];
-	unsigned long long v;
-	char *end;
-
-	if (d.len <= 6 || d.len > VX_CTL_DIGEST_MAX || memcmp(d.ptr, "crc32:", 6) != 0)
-		return -EINVAL;
-	memcpy(buf, d.ptr + 6, d.len - 6);
-	buf[d.len - 6] = '\0';
-	errno = 0;
-	v = strtoull(buf, &end, 10);
-	if (errno || *end || v > UINT32_MAX)
-		return -EINVAL;
-	*crc = (uint32_t)v;
-	return 0;
-}
-
 static void trust(struct peer_task *t, uint32_t piece, uint32_t crc)
 {
 	if (piece >= t->piece_count || vx_bit_get(t->trusted, piece))
@@ -582,7 +567,7 @@ static void take_digests(struct peer_task *t, const struct vx_ctl_msg *m)
 	for (uint32_t i = 0; i < m->nr_digests; i++) {
 		uint32_t crc;
 
-		if (parse_crc(m->digests[i].digest, &crc))
+		if (vx_digest_parse_crc32(m->digests[i].digest.ptr, m->digests[i].digest.len, &crc))
 			continue;
 		if (t->crc) {
 			trust(t, m->digests[i].piece, crc);

@@ -26,7 +26,7 @@
 
 #define TASK(field) offsetof(struct vx_api_task, field)
 static const struct cb_field task_fields[] = {
-	{ CB_TASK_ID, TASK(task_id), 64, 0 },
+	{ CB_TASK_ID, TASK(task_id), VX_TASK_ID_LEN, 0 },
 	{ CB_TEXT, TASK(url), VX_CTL_STR_MAX, 0 },
 	{ CB_U32, TASK(state), VX_API_STATE_MAX, 0 },
 	{ CB_I64, TASK(content_len), VX_API_COUNTER_MAX, 1 },
@@ -39,7 +39,7 @@ static const struct cb_tuple task_tuple = { task_fields, 6, sizeof(struct vx_api
 static const struct cb_key api_keys[] = {
 	SCALAR(3, CB_I64, VX_API_F_STATUS, status, 0, -VX_CTL_STATUS_MIN),
 	SCALAR(4, CB_TEXT, VX_API_F_ERROR, error, VX_CTL_ERROR_MAX, 0),
-	SCALAR(20, CB_TASK_ID, VX_API_F_TASK_ID, task_id, 64, 0),
+	SCALAR(20, CB_TASK_ID, VX_API_F_TASK_ID, task_id, VX_TASK_ID_LEN, 0),
 	SCALAR(21, CB_TEXT, VX_API_F_URL, url, VX_CTL_STR_MAX, 0),
 	SCALAR(22, CB_U64, VX_API_F_PIECE_LEN, piece_len, 1ull << 32, 0),
 	SCALAR(23, CB_I64, VX_API_F_CONTENT_LEN, content_len, VX_API_COUNTER_MAX, 1),
