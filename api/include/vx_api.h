@@ -34,16 +34,6 @@ struct vx_api_server;
 /* One DOWNLOAD in flight; owned by the server until vx_api_call_done() (see ops.download). */
 struct vx_api_call;
 
-/* One task for stat and list. */
-struct vx_api_task_info {
-	char task_id[VX_DOWNLOAD_TASK_ID_LEN + 1];
-	char *url;		/* NULL, or a copy from vx_malloc/vx_strdup: the server takes it */
-	uint32_t state;		/* 0 pending, 1 running, 2 done, 3 failed (spec/api.md) */
-	int64_t content_length; /* bytes, -1 unknown */
-	uint32_t piece_count;
-	uint32_t pieces_done;
-};
-
 /*
  * The daemon's side. Every op runs on the API thread and must not block long (no network, no
  * disk waits): start work elsewhere and answer through the call.
@@ -62,15 +52,15 @@ struct vx_api_ops {
 	 */
 	void (*cancel)(void *ctx, struct vx_api_call *call);
 	/*
-	 * Fill *@out for @task_id (NUL-terminated, 64 hex). out->url, when set, is a vx_malloc'd
-	 * string the server takes (also on error). Returns 0 or -ENOENT.
+	 * Fill *@out for @task_id (NUL-terminated, 64 hex). out->url, when set, is lent by the
+	 * daemon until its next stat() or list() call. Returns 0 or -ENOENT.
 	 */
-	int (*stat)(void *ctx, const char *task_id, struct vx_api_task_info *out);
+	int (*stat)(void *ctx, const char *task_id, struct vx_download_task *out);
 	/*
 	 * Fill up to @max entries of @out (zeroed); returns how many tasks there are in all (may
-	 * exceed @max). Each url, when set, is a vx_malloc'd string the server takes.
+	 * exceed @max). Each url, when set, is lent until the next stat() or list() call.
 	 */
-	uint32_t (*list)(void *ctx, struct vx_api_task_info *out, uint32_t max);
+	uint32_t (*list)(void *ctx, struct vx_download_task *out, uint32_t max);
 	/* Delete @task_id and its content. Returns 0, -ENOENT or -EBUSY. */
 	int (*remove)(void *ctx, const char *task_id);
 };

@@ -60,25 +60,16 @@ VX_MUST_CHECK int vx_client_download(struct vx_client *c, const struct vx_downlo
 				     vx_client_progress_fn fn, void *arg,
 				     struct vx_download_result *res);
 
-/* A task as the daemon reports it. */
-struct vx_client_task {
-	char task_id[VX_DOWNLOAD_TASK_ID_LEN + 1];
-	char url[VX_DOWNLOAD_URL_MAX + 1]; /* "" when the daemon does not know it */
-	uint32_t state;			   /* spec/api.md: 0 pending, 1 running, 2 done, 3 failed */
-	int64_t content_length;		   /* bytes, -1 unknown */
-	uint32_t piece_count;
-	uint32_t pieces_done;
-};
-
 /*
- * vx_client_stat() - fill *@out with the daemon's view of task @task_id (64 lowercase hex).
+ * vx_client_stat() - fill *@out with the daemon's view of task @task_id (64 lowercase hex);
+ * out->url ("" when the daemon does not know it) is lent until the next call on @c.
  * Returns 0, -EINVAL (malformed id), -ENOENT (no such task), or a transport error as above.
  */
 VX_MUST_CHECK int vx_client_stat(struct vx_client *c, const char *task_id,
-				 struct vx_client_task *out);
+				 struct vx_download_task *out);
 
-/* Called once per listed task; @t is borrowed for the call. */
-typedef void (*vx_client_task_fn)(void *arg, const struct vx_client_task *t);
+/* Called once per listed task; @t and its url ("" when unknown) are lent for the call. */
+typedef void (*vx_client_task_fn)(void *arg, const struct vx_download_task *t);
 
 /*
  * vx_client_list() - list the daemon's tasks, calling @fn(@arg, task) for each (at most

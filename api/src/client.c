@@ -47,10 +47,10 @@ struct vx_client {
 	uint8_t rbuf[CLIENT_RBUF]; /* received bytes not yet fed to rd: [roff, rlen) */
 	size_t roff;
 	size_t rlen;
-	uint8_t *wbuf;		    /* encoded request */
-	size_t wcap;		    /* allocated size of wbuf */
-	int stream_fd;		    /* descriptor the daemon passed, -1 none */
-	struct vx_client_task task; /* scratch for stat and list (8 KiB url) */
+	uint8_t *wbuf;			   /* encoded request */
+	size_t wcap;			   /* allocated size of wbuf */
+	int stream_fd;			   /* descriptor the daemon passed, -1 none */
+	char url[VX_DOWNLOAD_URL_MAX + 1]; /* the URL vx_client_stat() lends */
 	char errmsg[VX_DOWNLOAD_MSG_MAX];
 };
 
@@ -630,17 +630,6 @@ int vx_client_download(struct vx_client *c, const struct vx_download_request *re
 
 /* ---------------------------------------------------------------- Stat, list, delete */
 
-static void read_task(struct vx_client_task *t, struct vx_ctl_str id, struct vx_ctl_str url,
-		      uint32_t state, int64_t content_len, uint32_t pieces, uint32_t done)
-{
-	copy_str(t->task_id, sizeof(t->task_id), id);
-	copy_str(t->url, sizeof(t->url), url);
-	t->state = state;
-	t->content_length = content_len;
-	t->piece_count = pieces;
-	t->pieces_done = done;
-}
-
 static int task_req(struct vx_client *c, enum vx_api_type type, const char *task_id,
 		    struct vx_api_msg *ans)
 {
@@ -662,7 +651,7 @@ static int task_req(struct vx_client *c, enum vx_api_type type, const char *task
 	return rc;
 }
 
-int vx_client_stat(struct vx_client *c, const char *task_id, struct vx_client_task *out)
+int vx_client_stat(struct vx_client *c, const char *task_id, struct vx_download_task *out)
 {
 	struct vx_api_msg ans;
 	int rc;
@@ -673,9 +662,14 @@ int vx_client_stat(struct vx_client *c, const char *task_id, struct vx_client_ta
 	rc = task_req(c, VX_API_STAT_TASK, task_id, &ans);
 	if (rc)
 		return rc;
-	read_task(out, vx_ctl_str_of(task_id), ans.url, ans.state,
-		  (ans.has & VX_API_F_CONTENT_LEN) ? ans.content_len : -1, ans.piece_count,
-		  ans.pieces_done);
+	memset(out, 0, sizeof(*out));
+	copy_str(out->task_id, sizeof(out->task_id), vx_ctl_str_of(task_id));
+	copy_str(c->url, sizeof(c->url), ans.url);
+	out->url = c->url;
+	out->state = ans.state;
+	out->content_length = (ans.has & VX_API_F_CONTENT_LEN) ? ans.content_len : -1;
+	out->piece_count = ans.piece_count;
+	out->pieces_done = ans.pieces_done;
 	client_consume(&ans);
 	return 0;
 }
@@ -712,14 +706,8 @@ int vx_client_list(struct vx_client *c, vx_client_task_fn fn, void *arg, bool *t
 		client_consume(&ans);
 		return rc;
 	}
-	for (uint32_t i = 0; i < ans.nr_tasks; i++) {
-		const struct vx_api_task *t = &ans.tasks[i];
-
-		read_task(&c->task, t->task_id, t->url, t->state, t->content_len, t->piece_count,
-			  t->pieces_done);
-		if (fn)
-			fn(arg, &c->task);
-	}
+	for (uint32_t i = 0; fn && i < ans.nr_tasks; i++)
+		fn(arg, &ans.tasks[i]); /* the url lives in the decoded answer */
 	if (truncated)
 		*truncated = ans.more;
 	n = (int)ans.nr_tasks;

@@ -101,8 +101,7 @@ struct vx_api_server {
 	struct api_conn *conns[VX_API_CLIENTS_MAX];
 	uint32_t nr_conns;
 	uint8_t *obuf;			/* one encoded frame, API thread only */
-	struct vx_api_task_info *infos; /* list scratch, VX_API_LIST_MAX */
-	struct vx_api_task *tasks;	/* list scratch, VX_API_LIST_MAX */
+	struct vx_download_task *tasks; /* list scratch, VX_API_LIST_MAX */
 };
 
 /* ---------------------------------------------------------------- Calls */
@@ -793,9 +792,31 @@ static int handle_download(struct vx_api_server *srv, struct api_conn *c,
 	return 0;
 }
 
+/*
+ * Keeps the daemon's view of a task within what the codec encodes: false for an entry to drop
+ * (a malformed id), limits clamped, a URL too long to send left out.
+ */
+static bool task_clamp(struct vx_download_task *t)
+{
+	if (!memchr(t->task_id, '\0', sizeof(t->task_id)) || !task_id_ok(t->task_id))
+		return false;
+	if (t->url && strnlen(t->url, VX_CTL_STR_MAX + 1) > VX_CTL_STR_MAX)
+		t->url = NULL;
+	if ((uint32_t)t->state > VX_API_STATE_MAX)
+		t->state = VX_API_STATE_MAX;
+	if (t->content_length < 0)
+		t->content_length = -1;
+	else
+		t->content_length =
+			(int64_t)clamp_u64((uint64_t)t->content_length, VX_API_COUNTER_MAX);
+	t->piece_count = (uint32_t)clamp_u64(t->piece_count, VX_API_PIECES_MAX);
+	t->pieces_done = (uint32_t)clamp_u64(t->pieces_done, VX_API_PIECES_MAX);
+	return true;
+}
+
 static int handle_stat(struct vx_api_server *srv, struct api_conn *c, const struct vx_api_msg *m)
 {
-	struct vx_api_task_info info;
+	struct vx_download_task info;
 	struct vx_api_msg a;
 	char id[VX_DOWNLOAD_TASK_ID_LEN + 1];
 	int rc;
@@ -806,28 +827,24 @@ static int handle_stat(struct vx_api_server *srv, struct api_conn *c, const stru
 	memset(&info, 0, sizeof(info));
 	info.content_length = -1;
 	rc = srv->cfg.ops->stat(srv->cfg.ctx, id, &info);
-	if (rc) {
-		vx_free(info.url);
+	if (rc)
 		return conn_answer(c, VX_API_STAT_TASK, m->rid, rc,
 				   rc == -ENOENT ? "no such task" : vx_strerror(rc));
-	}
+	memcpy(info.task_id, id, sizeof(info.task_id)); /* the id asked for, whatever came back */
+	(void)task_clamp(&info);
 	answer_init(&a, VX_API_STAT_TASK, m->rid, 0, NULL);
 	a.task_id = vx_ctl_str_of(id);
-	a.state = info.state > VX_API_STATE_MAX ? VX_API_STATE_MAX : info.state;
-	a.content_len = info.content_length < 0 ? -1
-						: (int64_t)clamp_u64((uint64_t)info.content_length,
-								     VX_API_COUNTER_MAX);
-	a.piece_count = (uint32_t)clamp_u64(info.piece_count, VX_API_PIECES_MAX);
-	a.pieces_done = (uint32_t)clamp_u64(info.pieces_done, VX_API_PIECES_MAX);
+	a.state = info.state;
+	a.content_len = info.content_length;
+	a.piece_count = info.piece_count;
+	a.pieces_done = info.pieces_done;
 	a.has |= VX_API_F_TASK_ID | VX_API_F_STATE | VX_API_F_CONTENT_LEN | VX_API_F_PIECE_COUNT |
 		 VX_API_F_PIECES_DONE;
-	if (info.url && strlen(info.url) <= VX_CTL_STR_MAX) {
+	if (info.url) {
 		a.url = vx_ctl_str_of(info.url);
 		a.has |= VX_API_F_URL;
 	}
-	rc = conn_put(c, &a);
-	vx_free(info.url);
-	return rc;
+	return conn_put(c, &a);
 }
 
 static int handle_delete(struct vx_api_server *srv, struct api_conn *c, const struct vx_api_msg *m)
@@ -846,23 +863,6 @@ static int handle_delete(struct vx_api_server *srv, struct api_conn *c, const st
 					   : vx_strerror(rc));
 }
 
-/* Turns the daemon's view of a task into a codec entry that is sure to encode. */
-static bool task_entry(const struct vx_api_task_info *in, struct vx_api_task *out)
-{
-	if (!memchr(in->task_id, '\0', sizeof(in->task_id)) || !task_id_ok(in->task_id))
-		return false;
-	out->task_id = vx_ctl_str_of(in->task_id);
-	out->url = (in->url && strlen(in->url) <= VX_CTL_STR_MAX) ? vx_ctl_str_of(in->url)
-								  : vx_ctl_str_of(NULL);
-	out->state = in->state > VX_API_STATE_MAX ? VX_API_STATE_MAX : in->state;
-	out->content_len = in->content_length < 0 ? -1
-						  : (int64_t)clamp_u64((uint64_t)in->content_length,
-								       VX_API_COUNTER_MAX);
-	out->piece_count = (uint32_t)clamp_u64(in->piece_count, VX_API_PIECES_MAX);
-	out->pieces_done = (uint32_t)clamp_u64(in->pieces_done, VX_API_PIECES_MAX);
-	return true;
-}
-
 static int handle_list(struct vx_api_server *srv, struct api_conn *c, const struct vx_api_msg *m)
 {
 	struct vx_api_msg a;
@@ -870,12 +870,12 @@ static int handle_list(struct vx_api_server *srv, struct api_conn *c, const stru
 	int rc;
 
 	vx_info("api: uid %u pid %d: task-list", (unsigned)c->uid, (int)c->pid);
-	memset(srv->infos, 0, VX_API_LIST_MAX * sizeof(*srv->infos));
-	total = srv->cfg.ops->list(srv->cfg.ctx, srv->infos, VX_API_LIST_MAX);
+	memset(srv->tasks, 0, VX_API_LIST_MAX * sizeof(*srv->tasks));
+	total = srv->cfg.ops->list(srv->cfg.ctx, srv->tasks, VX_API_LIST_MAX);
 	n = VX_MIN(total, (uint32_t)VX_API_LIST_MAX);
 	for (uint32_t i = 0; i < n; i++) {
-		if (task_entry(&srv->infos[i], &srv->tasks[kept]))
-			kept++;
+		if (task_clamp(&srv->tasks[i]))
+			srv->tasks[kept++] = srv->tasks[i];
 	}
 	/* Long URLs can make 4096 entries exceed one frame: halve until the answer fits. */
 	for (;;) {
@@ -889,8 +889,6 @@ static int handle_list(struct vx_api_server *srv, struct api_conn *c, const stru
 			break;
 		kept /= 2;
 	}
-	for (uint32_t i = 0; i < n; i++)
-		vx_free(srv->infos[i].url);
 	return rc;
 }
 
@@ -1246,7 +1244,6 @@ static void api_release(struct vx_api_server *srv)
 	if (srv->lfd >= 0)
 		close(srv->lfd);
 	pthread_mutex_destroy(&srv->wake_lock);
-	vx_free(srv->infos);
 	vx_free(srv->tasks);
 	vx_free(srv->obuf);
 	vx_free(srv);
@@ -1304,10 +1301,9 @@ static int api_alloc(const struct vx_api_server_cfg *cfg, struct vx_api_server *
 	srv->cfg.group = NULL; /* resolved by the caller; the name is not kept */
 	srv->euid = geteuid();
 	srv->sock_gid = getegid();
-	srv->infos = vx_calloc(VX_API_LIST_MAX, sizeof(*srv->infos));
 	srv->tasks = vx_calloc(VX_API_LIST_MAX, sizeof(*srv->tasks));
 	srv->obuf = vx_malloc(API_OUT_MAX);
-	if (!srv->infos || !srv->tasks || !srv->obuf) {
+	if (!srv->tasks || !srv->obuf) {
 		api_release(srv);
 		return -ENOMEM;
 	}

@@ -108,8 +108,9 @@ enum vx_up_verdict {
 
 /* A decoded request waiting for its turn: a DownloadPiece (or twin) or an INTEREST. */
 struct vx_up_req {
-	uint8_t tag;	 /* a DownloadPiece tag, or VX_TAG_INTEREST */
-	uint8_t verdict; /* DownloadPiece: enum vx_up_verdict; INTEREST: enum vx_interest_op */
+	uint8_t tag; /* a DownloadPiece tag, or VX_TAG_INTEREST: which of the two below is set */
+	uint8_t verdict; /* DownloadPiece only: enum vx_up_verdict */
+	uint8_t op;	 /* INTEREST only: enum vx_interest_op */
 	uint32_t number;
 	char task[VX_TASK_ID_LEN];
 };
@@ -601,8 +602,12 @@ static void up_rx_fail(struct vx_up_conn *c, const char *msg)
 
 static struct vx_up_req *up_req_push(struct vx_up_conn *c)
 {
+	struct vx_up_req *r;
+
 	VX_ASSERT(c->req_len < VX_UP_REQ_MAX);
-	return &c->reqs[(c->req_head + c->req_len++) % VX_UP_REQ_MAX];
+	r = &c->reqs[(c->req_head + c->req_len++) % VX_UP_REQ_MAX];
+	memset(r, 0, sizeof(*r));
+	return r;
 }
 
 /* A DownloadPiece (or twin) arrived. Its verdict is fixed now: arrival order counts (5.2). */
@@ -677,7 +682,7 @@ static void up_on_frame(struct vx_up_conn *c, const struct vx_frame *f)
 		}
 		r = up_req_push(c);
 		r->tag = VX_TAG_INTEREST;
-		r->verdict = in.op;
+		r->op = in.op;
 		memcpy(r->task, in.task_id, VX_TASK_ID_LEN);
 		return;
 	case VX_TAG_CANCEL:
@@ -764,6 +769,7 @@ static void up_protocol_error(struct vx_up_conn *c, const char *msg)
 /* Starts answering a queued DownloadPiece. */
 static void up_start_download(struct vx_up_conn *c, const struct vx_up_req *r)
 {
+	VX_ASSERT(vx_tag_is_download(r->tag));
 	memcpy(c->req_task, r->task, VX_TASK_ID_LEN);
 	c->req_number = r->number;
 	c->req_tag = r->tag;
@@ -784,7 +790,8 @@ static void up_start_download(struct vx_up_conn *c, const struct vx_up_req *r)
 
 static void up_start_interest(struct vx_up_conn *c, const struct vx_up_req *r)
 {
-	if (r->verdict == VX_INTEREST_UNSUBSCRIBE) {
+	VX_ASSERT(r->tag == VX_TAG_INTEREST);
+	if (r->op == VX_INTEREST_UNSUBSCRIBE) {
 		c->subscribed = false;
 		return;
 	}

@@ -109,20 +109,20 @@ VX_MUST_CHECK int vx_peer_download(struct vx_peer *p, const struct vx_download_r
  */
 void vx_peer_job_cancel(struct vx_peer *p, struct vx_peer_job *job);
 
-/* One task as `vx task ls` shows it. */
-struct vx_peer_task_info {
-	char task_id[VX_TASK_ID_LEN + 1];
-	char url[512];	/* cut */
-	uint32_t state; /* enum vx_store_task_state */
-	int64_t content_length;
-	uint32_t piece_count;
-	uint32_t pieces_done;
+/* Where vx_peer_stat() and vx_peer_list() put the URL a task points to (longer ones are cut). */
+struct vx_peer_url {
+	char s[512];
 };
 
-/* Store tasks (up to @max into @out). Any thread. Returns the number of tasks. */
-uint32_t vx_peer_list(struct vx_peer *p, struct vx_peer_task_info *out, uint32_t max);
-/* One task by id. Returns 0 or -ENOENT. Any thread. */
-int vx_peer_stat(struct vx_peer *p, const char *task_id, struct vx_peer_task_info *out);
+/*
+ * Store tasks (up to @max into @out; @urls holds @max entries, out[i].url points into them).
+ * Any thread. Returns the number of tasks.
+ */
+uint32_t vx_peer_list(struct vx_peer *p, struct vx_download_task *out, struct vx_peer_url *urls,
+		      uint32_t max);
+/* One task by id; out->url points into @url. Returns 0 or -ENOENT. Any thread. */
+int vx_peer_stat(struct vx_peer *p, const char *task_id, struct vx_download_task *out,
+		 struct vx_peer_url *url);
 /* Deletes a task from the store (refused with -EBUSY while it downloads). Any thread. */
 int vx_peer_remove(struct vx_peer *p, const char *task_id);
 

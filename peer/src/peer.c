@@ -632,21 +632,37 @@ void vx_peer_job_cancel(struct vx_peer *p, struct vx_peer_job *job)
 	vx_loop_wake(p->loop);
 }
 
-static void info_of(struct vx_store_task *st, struct vx_peer_task_info *out)
+/* What the store says a task is doing, as the local API reports it. */
+static enum vx_download_task_state task_state_of(enum vx_store_task_state s)
+{
+	switch (s) {
+	case VX_STORE_TASK_DOWNLOADING:
+		return VX_DOWNLOAD_TASK_RUNNING;
+	case VX_STORE_TASK_COMPLETE:
+		return VX_DOWNLOAD_TASK_DONE;
+	case VX_STORE_TASK_FAILED:
+	default:
+		return VX_DOWNLOAD_TASK_FAILED;
+	}
+}
+
+static void info_of(struct vx_store_task *st, struct vx_download_task *out, struct vx_peer_url *url)
 {
 	struct vx_store_task_info ti;
 
 	vx_store_task_info(st, &ti);
 	memset(out, 0, sizeof(*out));
 	memcpy(out->task_id, ti.id, sizeof(out->task_id));
-	snprintf(out->url, sizeof(out->url), "%s", vx_store_task_url(st));
-	out->state = ti.state;
+	snprintf(url->s, sizeof(url->s), "%s", vx_store_task_url(st));
+	out->url = url->s[0] ? url->s : NULL;
+	out->state = task_state_of(ti.state);
 	out->content_length = (int64_t)ti.content_length;
 	out->piece_count = ti.piece_count;
 	out->pieces_done = ti.finished_count;
 }
 
-int vx_peer_stat(struct vx_peer *p, const char *task_id, struct vx_peer_task_info *out)
+int vx_peer_stat(struct vx_peer *p, const char *task_id, struct vx_download_task *out,
+		 struct vx_peer_url *url)
 {
 	struct vx_store_task *st;
 	int rc;
@@ -654,12 +670,13 @@ int vx_peer_stat(struct vx_peer *p, const char *task_id, struct vx_peer_task_inf
 	rc = vx_store_task_acquire(p->store, task_id, VX_STORE_USE_READ, &st);
 	if (rc)
 		return rc;
-	info_of(st, out);
+	info_of(st, out, url);
 	vx_store_task_release(st, VX_STORE_USE_READ);
 	return 0;
 }
 
-uint32_t vx_peer_list(struct vx_peer *p, struct vx_peer_task_info *out, uint32_t max)
+uint32_t vx_peer_list(struct vx_peer *p, struct vx_download_task *out, struct vx_peer_url *urls,
+		      uint32_t max)
 {
 	struct vx_store_task_info *ti;
 	uint32_t n, got = 0;
@@ -671,7 +688,7 @@ uint32_t vx_peer_list(struct vx_peer *p, struct vx_peer_task_info *out, uint32_t
 		return 0;
 	n = vx_store_task_list(p->store, ti, max);
 	for (uint32_t i = 0; i < VX_MIN(n, max); i++) {
-		if (vx_peer_stat(p, ti[i].id, &out[got]) == 0)
+		if (vx_peer_stat(p, ti[i].id, &out[got], &urls[got]) == 0)
 			got++;
 	}
 	vx_free(ti);

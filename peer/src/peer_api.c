@@ -32,7 +32,7 @@ struct vx_peer_api {
 	struct vx_api_server *srv;
 	pthread_mutex_t lock;
 	struct api_slot slots[API_CALLS_MAX];
-	struct vx_peer_task_info *info; /* VX_API_LIST_MAX; the API thread's scratch */
+	struct vx_peer_url *urls; /* VX_API_LIST_MAX; lent to the API server until its next call */
 };
 
 static void job_progress(void *arg, const struct vx_download_progress *pr)
@@ -124,37 +124,18 @@ static void api_cancel(void *ctx, struct vx_api_call *call)
 	pthread_mutex_unlock(&a->lock);
 }
 
-static void to_api_info(const struct vx_peer_task_info *in, struct vx_api_task_info *out)
-{
-	memset(out, 0, sizeof(*out));
-	memcpy(out->task_id, in->task_id, sizeof(out->task_id));
-	out->url = in->url[0] ? vx_strdup(in->url) : NULL; /* the server takes it */
-	/* store states: 0 downloading, 1 complete, 2 failed -> API: running, done, failed */
-	out->state = in->state == 0 ? 1 : in->state == 1 ? 2 : 3;
-	out->content_length = in->content_length;
-	out->piece_count = in->piece_count;
-	out->pieces_done = in->pieces_done;
-}
-
-static int api_stat(void *ctx, const char *task_id, struct vx_api_task_info *out)
+static int api_stat(void *ctx, const char *task_id, struct vx_download_task *out)
 {
 	struct vx_peer_api *a = ctx;
-	int rc = vx_peer_stat(a->peer, task_id, &a->info[0]); /* url lent until we return */
 
-	if (rc)
-		return rc;
-	to_api_info(&a->info[0], out);
-	return 0;
+	return vx_peer_stat(a->peer, task_id, out, &a->urls[0]);
 }
 
-static uint32_t api_list(void *ctx, struct vx_api_task_info *out, uint32_t max)
+static uint32_t api_list(void *ctx, struct vx_download_task *out, uint32_t max)
 {
 	struct vx_peer_api *a = ctx;
-	uint32_t n = vx_peer_list(a->peer, a->info, VX_MIN(max, (uint32_t)VX_API_LIST_MAX));
 
-	for (uint32_t i = 0; i < VX_MIN(n, max); i++)
-		to_api_info(&a->info[i], &out[i]);
-	return n;
+	return vx_peer_list(a->peer, out, a->urls, VX_MIN(max, (uint32_t)VX_API_LIST_MAX));
 }
 
 static int api_remove(void *ctx, const char *task_id)
@@ -184,8 +165,8 @@ int vx_peer_api_start(struct vx_peer_api **out, struct vx_peer *p, const char *s
 	if (!a)
 		return -ENOMEM;
 	a->peer = p;
-	a->info = vx_calloc(VX_API_LIST_MAX, sizeof(*a->info));
-	if (!a->info) {
+	a->urls = vx_calloc(VX_API_LIST_MAX, sizeof(*a->urls));
+	if (!a->urls) {
 		vx_free(a);
 		return -ENOMEM;
 	}
@@ -199,7 +180,7 @@ int vx_peer_api_start(struct vx_peer_api **out, struct vx_peer *p, const char *s
 		snprintf(err, err_len, "cannot serve the local API on '%s': %s", socket_path,
 			 rc == -EADDRINUSE ? "another daemon is running there" : vx_strerror(rc));
 		pthread_mutex_destroy(&a->lock);
-		vx_free(a->info);
+		vx_free(a->urls);
 		vx_free(a);
 		return rc;
 	}
@@ -213,6 +194,6 @@ void vx_peer_api_stop(struct vx_peer_api *a)
 		return;
 	vx_api_server_free(a->srv);
 	pthread_mutex_destroy(&a->lock);
-	vx_free(a->info);
+	vx_free(a->urls);
 	vx_free(a);
 }

@@ -141,27 +141,28 @@ static void fz_cancel(void *ctx, struct vx_api_call *call)
 	vx_api_call_done(call, &res);
 }
 
-static int fz_stat(void *ctx, const char *task_id, struct vx_api_task_info *out)
+static int fz_stat(void *ctx, const char *task_id, struct vx_download_task *out)
 {
 	(void)ctx;
 	if (task_id[0] != '0')
 		return -ENOENT;
 	memcpy(out->task_id, task_id, sizeof(out->task_id));
-	out->url = vx_strdup("http://origin/a");
-	out->state = 2;
+	out->url = "http://origin/a";
+	out->state = VX_DOWNLOAD_TASK_DONE;
 	out->content_length = 4096;
 	out->piece_count = 1;
 	out->pieces_done = 1;
 	return 0;
 }
 
-static uint32_t fz_list(void *ctx, struct vx_api_task_info *out, uint32_t max)
+static uint32_t fz_list(void *ctx, struct vx_download_task *out, uint32_t max)
 {
 	(void)ctx;
 	for (uint32_t i = 0; i < 3 && i < max; i++) {
 		memcpy(out[i].task_id, FZ_TASK, sizeof(out[i].task_id));
-		out[i].url = i == 1 ? NULL : vx_strdup("http://origin/b");
-		out[i].state = i == 2 ? 99 : i; /* 99: clamped by the server */
+		out[i].url = i == 1 ? NULL : "http://origin/b";
+		/* 99: clamped by the server */
+		out[i].state = (enum vx_download_task_state)(i == 2 ? 99 : i);
 		out[i].content_length = i == 2 ? -1 : 10;
 	}
 	out[2].task_id[0] = 'X'; /* not a task id: left out of the answer */

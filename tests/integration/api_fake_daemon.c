@@ -131,7 +131,7 @@ static void fake_cancel(void *ctx, struct vx_api_call *call)
 	(void)call; /* the jobs are short; they end by themselves */
 }
 
-static int fake_stat(void *ctx, const char *task_id, struct vx_api_task_info *out)
+static int fake_stat(void *ctx, const char *task_id, struct vx_download_task *out)
 {
 	(void)ctx;
 	(void)task_id;
@@ -139,7 +139,7 @@ static int fake_stat(void *ctx, const char *task_id, struct vx_api_task_info *ou
 	return -ENOENT;
 }
 
-static uint32_t fake_list(void *ctx, struct vx_api_task_info *out, uint32_t max)
+static uint32_t fake_list(void *ctx, struct vx_download_task *out, uint32_t max)
 {
 	(void)ctx;
 	(void)out;

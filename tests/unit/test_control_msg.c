@@ -459,9 +459,9 @@ static void test_vx_api_msg_encode__progress_event_carries_rid(void **state)
 
 static void test_vx_api_msg_encode__task_list_roundtrip(void **state)
 {
-	struct vx_api_task tasks[2] = {
-		{ vx_ctl_str_of(TASK), vx_ctl_str_of("http://h/a"), 2, 1000, 1, 1 },
-		{ vx_ctl_str_of(TASK), { NULL, 0 }, 0, -1, 0, 0 },
+	struct vx_download_task tasks[2] = {
+		{ TASK, "http://h/a", VX_DOWNLOAD_TASK_DONE, 1000, 1, 1 },
+		{ TASK, NULL, VX_DOWNLOAD_TASK_PENDING, -1, 0, 0 },
 	};
 	struct vx_api_msg m = { 0 }, d;
 	ssize_t n;
@@ -486,21 +486,36 @@ static void test_vx_api_msg_encode__task_list_roundtrip(void **state)
 	decode_api_frame(buf, n, &d, 0);
 	assert_int_equal(d.nr_tasks, 2);
 	assert_true(d.more);
-	assert_true(vx_ctl_str_eq(d.tasks[0].task_id, TASK));
-	assert_true(vx_ctl_str_eq(d.tasks[0].url, "http://h/a"));
-	assert_int_equal(d.tasks[0].state, 2);
-	assert_int_equal(d.tasks[0].content_len, 1000);
-	assert_int_equal(d.tasks[1].url.len, 0);
-	assert_int_equal(d.tasks[1].content_len, -1);
+	assert_string_equal(d.tasks[0].task_id, TASK);
+	assert_string_equal(d.tasks[0].url, "http://h/a");
+	assert_int_equal(d.tasks[0].state, VX_DOWNLOAD_TASK_DONE);
+	assert_int_equal(d.tasks[0].content_length, 1000);
+	assert_string_equal(d.tasks[1].url, ""); /* NULL goes out as "" */
+	assert_int_equal(d.tasks[1].content_length, -1);
 	vx_api_msg_release(&d);
 	assert_null(d.tasks);
 
 	/* a task entry the decoder would refuse never goes out */
-	tasks[1].content_len = -2;
+	tasks[1].content_length = -2;
 	assert_int_equal(vx_api_msg_encode(&m, buf, sizeof(buf)), -EINVAL);
-	tasks[1].content_len = 0;
-	tasks[1].task_id = vx_ctl_str_of("abc");
+	tasks[1].content_length = 0;
+	snprintf(tasks[1].task_id, sizeof(tasks[1].task_id), "abc");
 	assert_int_equal(vx_api_msg_encode(&m, buf, sizeof(buf)), -EINVAL);
+	memset(tasks[1].task_id, 'a', sizeof(tasks[1].task_id)); /* no NUL */
+	assert_int_equal(vx_api_msg_encode(&m, buf, sizeof(buf)), -EINVAL);
+	snprintf(tasks[1].task_id, sizeof(tasks[1].task_id), "%s", TASK);
+	assert_true(vx_api_msg_encode(&m, buf, sizeof(buf)) > 0);
+	/* a URL one byte over the text limit */
+	{
+		char *long_url = vx_malloc(VX_CTL_STR_MAX + 2);
+
+		assert_non_null(long_url);
+		memset(long_url, 'u', VX_CTL_STR_MAX + 1);
+		long_url[VX_CTL_STR_MAX + 1] = '\0';
+		tasks[1].url = long_url;
+		assert_int_equal(vx_api_msg_encode(&m, buf, sizeof(buf)), -EINVAL);
+		vx_free(long_url);
+	}
 }
 
 static void test_vx_api_msg_encode__download_rejects_bad_requests(void **state)
@@ -600,7 +615,7 @@ static void test_vx_api_msg_decode__download_malformed(void **state)
 	v[n + e - 2] = 0x20; /* -1 */
 	assert_int_equal(vx_api_msg_decode(VX_TAG_CONTROL_RESPONSE, v, n + e + 1, &d), 0);
 	assert_int_equal(d.nr_tasks, 1);
-	assert_int_equal(d.tasks[0].content_len, -1);
+	assert_int_equal(d.tasks[0].content_length, -1);
 	vx_api_msg_release(&d);
 }
 
@@ -608,7 +623,7 @@ static void test_vx_api_msg_decode__download_alloc_failure(void **state)
 {
 	struct vx_ctl_str hdr[2] = { vx_ctl_str_of("A: b"), vx_ctl_str_of("C: d") };
 	struct vx_ctl_str filt[1] = { vx_ctl_str_of("x") };
-	struct vx_api_task tasks[1] = { { vx_ctl_str_of(TASK), { NULL, 0 }, 1, 5, 1, 0 } };
+	struct vx_download_task tasks[1] = { { TASK, NULL, VX_DOWNLOAD_TASK_RUNNING, 5, 1, 0 } };
 	struct vx_api_msg m = { 0 }, d;
 	struct vx_frame_hdr f;
 	ssize_t n;

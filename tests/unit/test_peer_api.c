@@ -204,32 +204,33 @@ static void fake_cancel(void *ctx, struct vx_api_call *call)
 	pthread_mutex_unlock(&f->lock);
 }
 
-static void fake_info(struct vx_api_task_info *t, const char *id, uint32_t state, int64_t len)
+static void fake_info(struct vx_download_task *t, const char *id, enum vx_download_task_state state,
+		      int64_t len)
 {
 	memcpy(t->task_id, id, VX_DOWNLOAD_TASK_ID_LEN + 1);
-	t->url = vx_strdup(id[0] == 'c' ? "" : "http://127.0.0.1/x");
+	t->url = id[0] == 'c' ? "" : "http://127.0.0.1/x";
 	t->state = state;
 	t->content_length = len;
 	t->piece_count = 3;
-	t->pieces_done = state == 2 ? 3 : 1;
+	t->pieces_done = state == VX_DOWNLOAD_TASK_DONE ? 3 : 1;
 }
 
-static int fake_stat(void *ctx, const char *task_id, struct vx_api_task_info *out)
+static int fake_stat(void *ctx, const char *task_id, struct vx_download_task *out)
 {
 	(void)ctx;
 	if (strcmp(task_id, TASK_A))
 		return -ENOENT;
-	fake_info(out, TASK_A, 2, 12345);
+	fake_info(out, TASK_A, VX_DOWNLOAD_TASK_DONE, 12345);
 	return 0;
 }
 
-static uint32_t fake_list(void *ctx, struct vx_api_task_info *out, uint32_t max)
+static uint32_t fake_list(void *ctx, struct vx_download_task *out, uint32_t max)
 {
 	(void)ctx;
 	assert_int_equal(max, VX_API_LIST_MAX);
-	fake_info(&out[0], TASK_A, 2, 12345);
-	fake_info(&out[1], TASK_B, 1, -1);
-	fake_info(&out[2], TASK_C, 0, 0);
+	fake_info(&out[0], TASK_A, VX_DOWNLOAD_TASK_DONE, 12345);
+	fake_info(&out[1], TASK_B, VX_DOWNLOAD_TASK_RUNNING, -1);
+	fake_info(&out[2], TASK_C, VX_DOWNLOAD_TASK_PENDING, 0);
 	return 3;
 }
 
@@ -594,7 +595,7 @@ struct listed {
 	int64_t len1;
 };
 
-static void on_task(void *arg, const struct vx_client_task *t)
+static void on_task(void *arg, const struct vx_download_task *t)
 {
 	struct listed *l = arg;
 
@@ -610,7 +611,7 @@ static void on_task(void *arg, const struct vx_client_task *t)
 static void test_api__list_stat_delete(void **state)
 {
 	struct fixture *fx = *state;
-	struct vx_client_task *t = vx_malloc(sizeof(*t));
+	struct vx_download_task *t = vx_malloc(sizeof(*t));
 	struct listed l = { 0 };
 	struct vx_client *c;
 	bool more = true;
@@ -629,7 +630,7 @@ static void test_api__list_stat_delete(void **state)
 	assert_int_equal(vx_client_stat(c, TASK_A, t), 0);
 	assert_string_equal(t->task_id, TASK_A);
 	assert_string_equal(t->url, "http://127.0.0.1/x");
-	assert_int_equal(t->state, 2);
+	assert_int_equal(t->state, VX_DOWNLOAD_TASK_DONE);
 	assert_int_equal(t->content_length, 12345);
 	assert_int_equal(t->pieces_done, 3);
 	assert_int_equal(vx_client_stat(c, TASK_NO, t), -ENOENT);
@@ -701,7 +702,7 @@ static void test_api__65th_client_refused(void **state)
 {
 	struct fixture *fx = *state;
 	struct vx_client *cs[VX_API_CLIENTS_MAX + 1];
-	struct vx_client_task *t = vx_malloc(sizeof(*t));
+	struct vx_download_task *t = vx_malloc(sizeof(*t));
 
 	assert_non_null(t);
 	start(fx);
@@ -826,7 +827,7 @@ static void test_api__socket_mode_stale_and_second_server(void **state)
 	struct fixture *fx = *state;
 	struct vx_api_server *second = NULL;
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	struct vx_client_task *t = vx_malloc(sizeof(*t));
+	struct vx_download_task *t = vx_malloc(sizeof(*t));
 	struct vx_client *c;
 	struct stat st;
 	int fd;

@@ -264,7 +264,7 @@ static void test_vx_client_connect__local_errors(void **state)
 static void test_vx_client__garbage_then_reconnect(void **state)
 {
 	struct fake *f = *state;
-	struct vx_client_task *t = vx_malloc(sizeof(*t));
+	struct vx_download_task *t = vx_malloc(sizeof(*t));
 	struct vx_client *c = run(f, S_GARBAGE_THEN_OK, 5000);
 
 	assert_non_null(t);
@@ -310,7 +310,7 @@ static void test_vx_client_download__daemon_hangs_up(void **state)
 static void test_vx_client_stat__silent_daemon_times_out(void **state)
 {
 	struct fake *f = *state;
-	struct vx_client_task *t = vx_malloc(sizeof(*t));
+	struct vx_download_task *t = vx_malloc(sizeof(*t));
 	struct vx_client *c = run(f, S_SILENT, 200);
 
 	assert_non_null(t);
@@ -323,7 +323,7 @@ static void test_vx_client_stat__silent_daemon_times_out(void **state)
 static void test_vx_client_stat__skips_other_rids(void **state)
 {
 	struct fake *f = *state;
-	struct vx_client_task *t = vx_malloc(sizeof(*t));
+	struct vx_download_task *t = vx_malloc(sizeof(*t));
 	struct vx_client *c = run(f, S_OTHER_RIDS_FIRST, 5000);
 
 	assert_non_null(t);

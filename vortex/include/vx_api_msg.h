@@ -19,6 +19,7 @@
 
 #include "vx_compiler.h"
 #include "vx_ctl_cbor.h"
+#include "vx_download.h"
 
 #define VX_API_HEADERS_MAX    64	   /* request headers of one download */
 #define VX_API_FILTERS_MAX    64	   /* filtered query keys of one download */
@@ -44,16 +45,6 @@ enum vx_api_type {
 /* Events of the local API (key event, tag CONTROL_EVENT, rid of the download). */
 enum vx_api_event {
 	VX_API_EV_PROGRESS = 5, /* counters of a download */
-};
-
-/* One task of a task-list answer (key tasks). */
-struct vx_api_task {
-	struct vx_ctl_str task_id; /* 64 lowercase hex */
-	struct vx_ctl_str url;	   /* may be empty */
-	uint32_t state;
-	int64_t content_len; /* bytes, -1 unknown */
-	uint32_t piece_count;
-	uint32_t pieces_done;
 };
 
 /* Presence bits of the optional fields (struct vx_api_msg.has). */
@@ -138,10 +129,13 @@ struct vx_api_msg {
 	uint64_t reused;
 	uint64_t contiguous; /* bytes of the finished prefix */
 	uint64_t elapsed_ms;
-	uint32_t state; /* stat: task state */
+	uint32_t state; /* stat: task state (enum vx_download_task_state) */
 
-	/* task-list answer */
-	struct vx_api_task *tasks;
+	/*
+	 * task-list answer (key tasks). After decoding, each url points to a NUL-terminated copy
+	 * the message owns with the array ("" when the sender had none).
+	 */
+	struct vx_download_task *tasks;
 	uint32_t nr_tasks;
 	bool more; /* the daemon has more tasks than this answer holds */
 

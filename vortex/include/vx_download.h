@@ -94,4 +94,30 @@ struct vx_download_result {
 	bool reused;	       /* the store held the complete content already */
 };
 
+/*
+ * What a task in the daemon's store is doing, as a stat or task-list answer reports it. The
+ * numbers are the wire values of the local API's state key (spec/api.md); a newer daemon may
+ * send a larger one, which a reader shows as unknown.
+ */
+enum vx_download_task_state {
+	VX_DOWNLOAD_TASK_PENDING = 0, /* known, nothing fetched yet */
+	VX_DOWNLOAD_TASK_RUNNING = 1, /* some pieces missing; pieces are being written */
+	VX_DOWNLOAD_TASK_DONE = 2,    /* every piece is in the store */
+	VX_DOWNLOAD_TASK_FAILED = 3,  /* a write failed; finished pieces are kept */
+};
+
+/*
+ * One task as `vx task ls`, vx_client_stat() and vx_client_list() show it: the daemon fills it,
+ * the local API carries it, libvx hands it out. @url is borrowed: whoever filled the struct
+ * keeps the string (each layer says for how long).
+ */
+struct vx_download_task {
+	char task_id[VX_DOWNLOAD_TASK_ID_LEN + 1]; /* lowercase hex */
+	const char *url;			   /* NULL or "" when not known */
+	enum vx_download_task_state state;
+	int64_t content_length; /* bytes, -1 unknown */
+	uint32_t piece_count;
+	uint32_t pieces_done;
+};
+
 #endif /* VX_DOWNLOAD_H */

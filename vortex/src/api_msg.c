@@ -24,16 +24,16 @@
 		.item_max = (item)                                                              \
 	}
 
-#define TASK(field) offsetof(struct vx_api_task, field)
+#define TASK(field) offsetof(struct vx_download_task, field)
 static const struct cb_field task_fields[] = {
-	{ CB_TASK_ID, TASK(task_id), VX_TASK_ID_LEN, 0 },
-	{ CB_TEXT, TASK(url), VX_CTL_STR_MAX, 0 },
+	{ CB_ID_BUF, TASK(task_id), VX_TASK_ID_LEN, 0 },
+	{ CB_CSTR, TASK(url), VX_CTL_STR_MAX, 0 },
 	{ CB_U32, TASK(state), VX_API_STATE_MAX, 0 },
-	{ CB_I64, TASK(content_len), VX_API_COUNTER_MAX, 1 },
+	{ CB_I64, TASK(content_length), VX_API_COUNTER_MAX, 1 },
 	{ CB_U32, TASK(piece_count), VX_API_PIECES_MAX, 0 },
 	{ CB_U32, TASK(pieces_done), VX_API_PIECES_MAX, 0 },
 };
-static const struct cb_tuple task_tuple = { task_fields, 6, sizeof(struct vx_api_task) };
+static const struct cb_tuple task_tuple = { task_fields, 6, sizeof(struct vx_download_task) };
 
 /* Every key after the three header keys; the numbers are shared with spec/control.md. */
 static const struct cb_key api_keys[] = {
@@ -108,6 +108,8 @@ _Static_assert(VX_DOWNLOAD_HEADERS_MAX == VX_API_HEADERS_MAX, "header count limi
 _Static_assert(VX_DOWNLOAD_FILTERS_MAX == VX_API_FILTERS_MAX, "filtered key count limit");
 _Static_assert(VX_DOWNLOAD_MSG_MAX <= VX_CTL_ERROR_MAX, "a result text fits the error key");
 _Static_assert(VX_DOWNLOAD_STAGE_PEERS <= VX_API_STAGE_MAX, "every stage fits the stage key");
+_Static_assert(sizeof(enum vx_download_task_state) == sizeof(uint32_t), "state is read as a u32");
+_Static_assert(VX_DOWNLOAD_TASK_FAILED <= VX_API_STATE_MAX, "every task state fits the state key");
 
 const char *vx_api_type_name(uint32_t type)
 {

@@ -205,6 +205,16 @@ static bool scalar_ok(const void *base, const struct cb_field *f)
 
 		return t.ptr && vx_task_id_valid(t.ptr, t.len);
 	}
+	case CB_ID_BUF: {
+		const char *id = CAT(base, f->off, char);
+
+		return memchr(id, '\0', VX_TASK_ID_LEN + 1) && vx_task_id_valid(id, strlen(id));
+	}
+	case CB_CSTR: {
+		const char *str = *CAT(base, f->off, const char *);
+
+		return !str || strnlen(str, f->max + 1) <= f->max;
+	}
 	default:
 		return false;
 	}
@@ -222,6 +232,12 @@ static void enc_scalar(struct cb_enc *e, const void *base, const struct cb_field
 	case CB_TEXT:
 	case CB_TASK_ID:
 		enc_text(e, *CAT(base, f->off, struct vx_ctl_str));
+		break;
+	case CB_ID_BUF:
+		enc_text(e, (struct vx_ctl_str){ CAT(base, f->off, char), VX_TASK_ID_LEN });
+		break;
+	case CB_CSTR:
+		enc_text(e, vx_ctl_str_of(*CAT(base, f->off, const char *)));
 		break;
 	default:
 		enc_uint(e, scalar_u64(base, f));
@@ -381,6 +397,8 @@ struct cb_dec {
 	const uint8_t *p;
 	size_t left;
 	unsigned skipped; /* items skipped under unknown keys */
+	char *strs;	  /* CB_CSTR copies, inside the array being decoded; NULL elsewhere */
+	size_t strs_left;
 };
 
 static void tok_int(void *c, enum tok_kind kind, uint64_t v)
@@ -639,6 +657,34 @@ static int dec_scalar(struct cb_dec *d, void *base, const struct cb_field *f)
 			rc = VX_ECBOR;
 		return rc;
 	}
+	case CB_ID_BUF: {
+		struct vx_ctl_str s;
+
+		rc = dec_text(d, VX_TASK_ID_LEN, &s);
+		if (!rc && !vx_task_id_valid(s.ptr, s.len))
+			rc = VX_ECBOR;
+		if (!rc) {
+			memcpy(AT(base, f->off, char), s.ptr, VX_TASK_ID_LEN);
+			AT(base, f->off, char)[VX_TASK_ID_LEN] = '\0';
+		}
+		return rc;
+	}
+	case CB_CSTR: {
+		struct vx_ctl_str s;
+
+		rc = dec_text(d, f->max, &s);
+		if (rc)
+			return rc;
+		/* the room is the bytes left at the array's head; each text item spent >= len + 1 */
+		VX_ASSERT(d->strs && d->strs_left > s.len);
+		if (s.len)
+			memcpy(d->strs, s.ptr, s.len);
+		d->strs[s.len] = '\0';
+		*AT(base, f->off, const char *) = d->strs;
+		d->strs += s.len + 1;
+		d->strs_left -= s.len + 1;
+		return 0;
+	}
 	default:
 		return VX_ECBOR;
 	}
@@ -648,6 +694,7 @@ static int dec_scalar(struct cb_dec *d, void *base, const struct cb_field *f)
 static int dec_array(struct cb_dec *d, void *m, const struct cb_key *k)
 {
 	size_t el = k->f.kind == CB_TEXTS ? sizeof(struct vx_ctl_str) : k->tuple->size;
+	size_t strs = 0;
 	char *arr;
 	uint32_t n, fields;
 	int rc;
@@ -655,11 +702,18 @@ static int dec_array(struct cb_dec *d, void *m, const struct cb_key *k)
 	rc = dec_coll(d, k->f.kind == CB_PAIRS ? T_MAP : T_ARRAY, k->f.max, &n);
 	if (rc)
 		return rc;
-	arr = vx_calloc(n ? n : 1, el);
+	/* C strings of the elements are copied behind them; the bytes left bound their size */
+	for (uint32_t j = 0; k->f.kind != CB_TEXTS && j < k->tuple->nr; j++) {
+		if (k->tuple->fields[j].kind == CB_CSTR)
+			strs = d->left;
+	}
+	arr = vx_calloc(1, (size_t)(n ? n : 1) * el + strs);
 	if (!arr)
 		return -ENOMEM;
 	*AT(m, k->f.off, void *) = arr;
 	*AT(m, k->off_nr, uint32_t) = n;
+	d->strs = strs ? arr + (size_t)n * el : NULL;
+	d->strs_left = strs;
 	for (uint32_t i = 0; i < n; i++) {
 		void *item = arr + i * el;
 
@@ -682,6 +736,7 @@ static int dec_array(struct cb_dec *d, void *m, const struct cb_key *k)
 				return rc;
 		}
 	}
+	d->strs = NULL;
 	return 0;
 }
 

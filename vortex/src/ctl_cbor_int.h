@@ -27,11 +27,14 @@ enum cb_kind {
 	CB_TEXTS,   /* array of text, each <= item_max; count at off_nr */
 	CB_TUPLES,  /* array of fixed arrays (struct cb_tuple); count at off_nr */
 	CB_PAIRS,   /* map of 2-field tuples (key field, value field); count at off_nr */
+	/* tuple fields only, for structs that hold C strings (struct vx_download_task): */
+	CB_ID_BUF, /* text: exactly 64 lowercase hex, in a char[VX_TASK_ID_LEN + 1] */
+	CB_CSTR,   /* text: a const char * (NULL sends ""); decoded copies live in the array */
 };
 
 /* A scalar: a key's value, or one field of a tuple (off from the tuple's start). */
 struct cb_field {
-	uint8_t kind;	  /* CB_U16 ... CB_TASK_ID */
+	uint8_t kind;	  /* CB_U16 ... CB_TASK_ID, CB_ID_BUF, CB_CSTR */
 	size_t off;	  /* offset in the message (or the tuple element) */
 	uint64_t max;	  /* largest value, or longest string in bytes */
 	uint64_t min_neg; /* CB_I64: -min_neg < value, i.e. min_neg 1 allows only -1 */
