@@ -15,7 +15,4 @@ if(TARGET vx_storage)
 	# The metadata loader against corrupt rows (a sqlite file is input like any other).
 	vx_add_fuzz(storage_meta SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_storage_meta.c
 		LIBS vx_storage)
-	# The user-facing whole-content digest syntax ("sha256:<hex>", ...).
-	vx_add_fuzz(storage_digest SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_storage_digest.c
-		LIBS vx_storage)
 endif()

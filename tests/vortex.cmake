@@ -4,7 +4,7 @@ if(TARGET vx_vortex)
 		vx_add_test(test_vortex_${t}
 			SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_vortex_${t}.c LIBS vx_vortex)
 	endforeach()
-	foreach(f frame piece_content download_piece task_id)
+	foreach(f frame piece_content download_piece task_id digest)
 		if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_${f}.c)
 			vx_add_fuzz(${f} SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_${f}.c
 				LIBS vx_vortex)

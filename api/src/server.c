@@ -36,6 +36,7 @@
 #include "vx_alloc.h"
 #include "vx_assert.h"
 #include "vx_api_msg.h"
+#include "vx_digest.h"
 #include "vx_err.h"
 #include "vx_fconn.h"
 #include "vx_hex.h"
@@ -615,33 +616,6 @@ static bool conn_pump_call(struct vx_api_server *srv, struct api_conn *c)
 
 /* ---------------------------------------------------------------- Requests */
 
-/* "sha256:<64 hex>", "sha512:<128 hex>" or "crc32:<decimal u32>". */
-static bool digest_ok(const char *d)
-{
-	size_t hex = 0, n;
-
-	if (!strncmp(d, "sha256:", 7))
-		hex = 64;
-	else if (!strncmp(d, "sha512:", 7))
-		hex = 128;
-	if (hex) {
-		d += 7;
-		for (n = 0; d[n]; n++) {
-			if (vx_hex_val(d[n]) < 0)
-				return false;
-		}
-		return n == hex;
-	}
-	if (strncmp(d, "crc32:", 6))
-		return false;
-	d += 6;
-	for (n = 0; d[n]; n++) {
-		if (d[n] < '0' || d[n] > '9')
-			return false;
-	}
-	return n >= 1 && n <= 10 && strtoull(d, NULL, 10) <= UINT32_MAX;
-}
-
 /* A header must be "Name: value" on one line: a CR or LF would inject headers at the origin. */
 static bool header_ok(struct vx_ctl_str h)
 {
@@ -663,18 +637,13 @@ static bool download_ok(const struct vx_api_msg *m, char *why, size_t cap)
 		snprintf(why, cap, "download: output must be an absolute path");
 		return false;
 	}
-	if (m->has & VX_API_F_DIGEST) {
-		char d[VX_API_SUM_MAX + 1];
-
-		memcpy(d, m->digest.ptr, m->digest.len);
-		d[m->digest.len] = '\0';
-		if (!digest_ok(d)) {
-			snprintf(why, cap,
-				 "download: digest %s is not sha256:<64 hex>, sha512:<128 hex> or "
-				 "crc32:<decimal>",
-				 d);
-			return false;
-		}
+	if ((m->has & VX_API_F_DIGEST) &&
+	    !vx_digest_spec_valid(m->digest.ptr, m->digest.len, VX_DIGEST_USER)) {
+		snprintf(why, cap,
+			 "download: digest %.*s is not sha256:<64 hex>, sha512:<128 hex> or "
+			 "crc32:<decimal>",
+			 (int)m->digest.len, m->digest.ptr);
+		return false;
 	}
 	for (uint32_t i = 0; i < m->nr_headers; i++) {
 		if (!header_ok(m->headers[i])) {

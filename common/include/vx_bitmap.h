@@ -32,6 +32,15 @@ static inline void vx_bit_clear(uint8_t *b, uint64_t n)
 	b[n / 8] &= (uint8_t) ~(0x80u >> (n % 8));
 }
 
+/*
+ * The bits of the last byte of an @nbits-bit map that hold bits (0xff when @nbits is a multiple
+ * of 8); the others are spare, and zero on the wire.
+ */
+static inline uint8_t vx_bitmap_last_mask(uint64_t nbits)
+{
+	return (uint8_t)(0xff00u >> (nbits % 8 ? nbits % 8 : 8));
+}
+
 /* Set bits among bits [0, @nbits) of @b; bits past @nbits in the last byte are ignored. */
 uint64_t vx_bitmap_count(const uint8_t *b, uint64_t nbits);
 

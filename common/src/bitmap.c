@@ -11,7 +11,7 @@ uint64_t vx_bitmap_count(const uint8_t *b, uint64_t nbits)
 	for (uint64_t i = 0; i < whole; i++)
 		n += (uint64_t)__builtin_popcount(b[i]);
 	if (nbits % 8)
-		n += (uint64_t)__builtin_popcount(b[whole] & (uint8_t)(0xff00u >> (nbits % 8)));
+		n += (uint64_t)__builtin_popcount(b[whole] & vx_bitmap_last_mask(nbits));
 	return n;
 }
 

@@ -1380,7 +1380,7 @@ static int check_output(const char *path, bool overwrite, struct vx_download_res
 
 /* Verifies the digest of complete task @t when asked, then exports it. */
 static int finish(struct vx_store_task *t, const struct vx_download_request *req,
-		  const struct vx_store_digest *want, struct vx_download_result *res)
+		  const struct vx_digest_spec *want, struct vx_download_result *res)
 {
 	int rc;
 
@@ -1409,7 +1409,7 @@ static int finish(struct vx_store_task *t, const struct vx_download_request *req
 }
 
 /* Checks the request and derives the task id into @res; fills @digest when one is asked. */
-static int check_request(const struct vx_download_request *req, struct vx_store_digest *digest,
+static int check_request(const struct vx_download_request *req, struct vx_digest_spec *digest,
 			 bool *with_digest, struct vx_download_result *res)
 {
 	struct vx_task_id_params idp = { 0 };
@@ -1422,7 +1422,7 @@ static int check_request(const struct vx_download_request *req, struct vx_store_
 		return -EINVAL;
 	}
 	if (req->digest) {
-		rc = vx_store_digest_parse(req->digest, strlen(req->digest), digest);
+		rc = vx_digest_spec_parse(req->digest, strlen(req->digest), VX_DIGEST_USER, digest);
 		if (rc) {
 			set_msg(res, VX_DOWNLOAD_STAGE_REQUEST,
 				"bad digest '%s' (want sha256:<hex>, sha512:<hex> or crc32:<dec>)",
@@ -1453,7 +1453,7 @@ static int check_request(const struct vx_download_request *req, struct vx_store_
 
 /* A complete local copy is put in place at once, without asking the origin. Returns 1 if none. */
 static int reuse_complete(struct vx_store *store, const struct vx_download_request *req,
-			  const struct vx_store_digest *want, struct vx_download_result *res,
+			  const struct vx_digest_spec *want, struct vx_download_result *res,
 			  struct run *r)
 {
 	struct vx_store_task_info info;
@@ -1554,7 +1554,7 @@ static int download_run(struct vx_store *store, struct vx_source_ctx *src,
 			struct vx_download_result *res)
 {
 	struct vx_origin origin = { 0 };
-	struct vx_store_digest digest;
+	struct vx_digest_spec digest;
 	struct vx_store_task *t = NULL;
 	enum vx_store_use use = VX_STORE_USE_DOWNLOAD;
 	bool with_digest;

@@ -1276,9 +1276,9 @@ void vx__peer_job_start(struct vx_peer *p, struct peer_job *j)
 		return;
 	}
 	if (j->digest) {
-		struct vx_store_digest d;
+		struct vx_digest_spec d;
 
-		if (vx_store_digest_parse(j->digest, strlen(j->digest), &d)) {
+		if (vx_digest_spec_parse(j->digest, strlen(j->digest), VX_DIGEST_USER, &d)) {
 			vx__peer_job_fail(p, j, -EINVAL, VX_DOWNLOAD_STAGE_REQUEST,
 					  "digest '%s' is not sha256:<hex>, sha512:<hex> or "
 					  "crc32:<decimal>",

@@ -17,6 +17,7 @@
 #include "peer_int.h"
 #include "vx_alloc.h"
 #include "vx_assert.h"
+#include "vx_digest.h"
 #include "vx_err.h"
 #include "vx_log.h"
 #include "vx_piece_plan.h"
@@ -167,9 +168,9 @@ static void do_export(struct peer_work *w)
 		return;
 	}
 	if (j->digest) {
-		struct vx_store_digest d;
+		struct vx_digest_spec d;
 
-		rc = vx_store_digest_parse(j->digest, strlen(j->digest), &d);
+		rc = vx_digest_spec_parse(j->digest, strlen(j->digest), VX_DIGEST_USER, &d);
 		if (!rc)
 			rc = vx_store_task_check_digest(st, &d);
 		if (rc) {

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "vx_compiler.h"
+#include "vx_digest.h"
 
 /*
  * A parsed absolute URL. Every member points into @buf (NUL-terminated copies), so the struct
@@ -161,7 +162,7 @@ VX_MUST_CHECK int vx_source_uri_encode(const char *s, size_t len, bool keep_slas
 
 /* ---- JSON documents (jansson; each document at most VX_SOURCE_DOC_MAX bytes) ---------------- */
 
-#define VX_SOURCE_OCI_DIGEST_MAX 136u /* "sha512:" + 128 hex + NUL, rounded */
+#define VX_SOURCE_OCI_DIGEST_MAX (VX_DIGEST_SPEC_MAX + 1u) /* the longest digest text + NUL */
 
 /*
  * vx_source_oci_index_pick() - from an OCI image index or Docker manifest list of @len bytes,

@@ -11,7 +11,7 @@
 
 #include <jansson.h>
 
-#include "vx_hex.h"
+#include "vx_digest.h"
 #include "vx_source.h"
 #include "vx_source_parse.h"
 
@@ -22,22 +22,6 @@ static json_t *load(const char *doc, size_t len)
 	if (!doc || len > VX_SOURCE_DOC_MAX)
 		return NULL;
 	return json_loadb(doc, len, JSON_REJECT_DUPLICATES, &err);
-}
-
-/* "sha256:<64 lower hex>" or "sha512:<128 lower hex>". */
-static bool digest_ok(const char *d)
-{
-	size_t hex;
-	const char *h;
-
-	if (strncmp(d, "sha256:", 7) == 0)
-		hex = 64;
-	else if (strncmp(d, "sha512:", 7) == 0)
-		hex = 128;
-	else
-		return false;
-	h = d + 7;
-	return strlen(h) == hex && vx_hex_is_lower(h, hex);
 }
 
 static const char *str_of(const json_t *o, const char *key)
@@ -88,7 +72,8 @@ int vx_source_oci_index_pick(const char *doc, size_t len, const char *os, const 
 		const char *d = str_of(m, "digest");
 		const char *pos, *parch, *pvar;
 
-		if (!json_is_object(m) || !d || !digest_ok(d)) {
+		if (!json_is_object(m) || !d ||
+		    !vx_digest_spec_valid(d, strlen(d), VX_DIGEST_OCI)) {
 			rc = -EPROTO;
 			goto out;
 		}
@@ -119,8 +104,8 @@ static int blob_of(const json_t *b, vx_source_oci_blob_fn fn, void *arg)
 	const char *d = str_of(b, "digest");
 	const json_t *sz = json_object_get(b, "size");
 
-	if (!json_is_object(b) || !d || !digest_ok(d) || !json_is_integer(sz) ||
-	    json_integer_value(sz) < 0)
+	if (!json_is_object(b) || !d || !vx_digest_spec_valid(d, strlen(d), VX_DIGEST_OCI) ||
+	    !json_is_integer(sz) || json_integer_value(sz) < 0)
 		return -EPROTO;
 	return fn(arg, d, (int64_t)json_integer_value(sz), str_of(b, "mediaType"));
 }
@@ -141,7 +126,8 @@ int vx_source_oci_manifest_blobs(const char *doc, size_t len, vx_source_oci_blob
 	{
 		const char *d = str_of(l, "digest");
 
-		if (!json_is_object(l) || !d || !digest_ok(d) ||
+		if (!json_is_object(l) || !d ||
+		    !vx_digest_spec_valid(d, strlen(d), VX_DIGEST_OCI) ||
 		    !json_is_integer(json_object_get(l, "size")))
 			goto out;
 	}

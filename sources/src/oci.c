@@ -25,6 +25,7 @@
 #include "source_int.h"
 
 #include "vx_alloc.h"
+#include "vx_digest.h"
 #include "vx_err.h"
 #include "vx_hex.h"
 #include "vx_log.h"
@@ -45,9 +46,10 @@ struct oci_priv {
 	bool by_digest; /* ref is a manifest digest */
 };
 
+/* A reference by digest: sha256 in lowercase hex, the only form sha256_hex() computes to check. */
 static bool digest_valid(const char *d)
 {
-	return strncmp(d, "sha256:", 7) == 0 && strlen(d) == 7 + 64 && vx_hex_is_lower(d + 7, 64);
+	return vx_digest_spec_valid(d, strlen(d), VX_DIGEST_ACCEPT_SHA256 | VX_DIGEST_LOWER_HEX);
 }
 
 static bool name_valid(const char *n)
@@ -315,8 +317,7 @@ static void sha256_hex(const char *data, size_t len, char *out)
 
 	SHA256((const unsigned char *)data, len, md);
 	memcpy(out, "sha256:", 7);
-	for (int i = 0; i < 32; i++)
-		snprintf(out + 7 + 2 * i, 3, "%02x", md[i]);
+	vx_hex_encode(md, sizeof(md), out + 7);
 }
 
 /* GETs a manifest by @ref into @f (body kept); checks it against @ref when that is a digest. */

@@ -30,6 +30,8 @@
 #include "vx_list.h"
 #include "vx_task_id.h"
 
+struct vx_digest_spec; /* vx_digest.h */
+
 struct vx_store;
 struct vx_store_task;
 struct vx_store_notifier;
@@ -372,37 +374,13 @@ VX_MUST_CHECK int vx_store_task_import(struct vx_store *s, const struct vx_store
 				       const char *path, enum vx_store_use use,
 				       struct vx_store_task **out);
 
-/* A whole-content digest a user asked for ("sha256:<hex>", "sha512:<hex>", "crc32:<dec>"). */
-enum vx_store_digest_algo {
-	VX_STORE_DIGEST_CRC32 = 0,
-	VX_STORE_DIGEST_SHA256 = 1,
-	VX_STORE_DIGEST_SHA512 = 2,
-};
-
-/* Longest accepted digest string: "sha512:" + 128 hex digits. */
-#define VX_STORE_DIGEST_SPEC_MAX (7 + 128)
-
-struct vx_store_digest {
-	enum vx_store_digest_algo algo;
-	uint32_t len;	   /* bytes of @value used: 4 (crc32, big-endian), 32 or 64 */
-	uint8_t value[64]; /* the expected digest */
-};
-
-/*
- * vx_store_digest_parse() - parse exactly @len bytes at @s (borrowed, need not be
- * NUL-terminated) as "sha256:<64 hex>", "sha512:<128 hex>" or "crc32:<decimal u32>"; the
- * algorithm name is lowercase, hex digits may be either case. Pure; any thread.
- * Returns 0 and fills @out, or -EINVAL (then @out is untouched).
- */
-VX_MUST_CHECK int vx_store_digest_parse(const char *s, size_t len, struct vx_store_digest *out);
-
 /*
  * vx_store_task_check_digest() - read the whole content of COMPLETE task @t and compare it with
- * @want (borrowed). BLOCKING (reads every byte). Returns 0 when it matches, VX_EDIGEST when it
+ * @want (borrowed; parsed by vortex's vx_digest_spec_parse()). BLOCKING (reads every byte). Returns 0 when it matches, VX_EDIGEST when it
  * does not, -EAGAIN when @t is not COMPLETE, -ENOMEM, -EIO (crypto library) or -errno of a read.
  */
 VX_MUST_CHECK int vx_store_task_check_digest(struct vx_store_task *t,
-					     const struct vx_store_digest *want);
+					     const struct vx_digest_spec *want);
 
 /* ------------------------------------------------------------------------------------------- */
 /* Pieces: availability                                                                        */

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * digest.c: whole-content digests of a task, as users give them to `vx get --digest`:
- * "sha256:<hex>", "sha512:<hex>" (openssl EVP) and "crc32:<decimal>" (vx_crc32). The content is
- * read through the task's buffered fd in 1 MiB chunks, capped per call like every store read.
+ * digest.c: checks a task's whole content against the digest a user gave to `vx get --digest`
+ * (parsed by vortex's vx_digest_spec_parse()): sha256 and sha512 through openssl EVP, crc32
+ * through vx_crc32. The content is read through the task's buffered fd in 1 MiB chunks, capped
+ * per call like every store read.
  */
 #include "store_int.h"
 
@@ -14,66 +15,31 @@
 #include "vx_assert.h"
 #include "vx_digest.h"
 #include "vx_err.h"
-#include "vx_hex.h"
 
-#define VX_DIGEST_CHUNK (1u << 20)
-
-int vx_store_digest_parse(const char *s, size_t len, struct vx_store_digest *out)
-{
-	struct vx_store_digest d;
-	uint32_t crc;
-
-	VX_ASSERT(out);
-	if (!s || len > VX_STORE_DIGEST_SPEC_MAX)
-		return -EINVAL;
-	memset(&d, 0, sizeof(d));
-	if (len > 7 && memcmp(s, "sha256:", 7) == 0) {
-		d.algo = VX_STORE_DIGEST_SHA256;
-		d.len = 32;
-		if (vx_hex_decode(s + 7, len - 7, d.value, d.len))
-			return -EINVAL;
-	} else if (len > 7 && memcmp(s, "sha512:", 7) == 0) {
-		d.algo = VX_STORE_DIGEST_SHA512;
-		d.len = 64;
-		if (vx_hex_decode(s + 7, len - 7, d.value, d.len))
-			return -EINVAL;
-	} else if (vx_digest_parse_crc32(s, len, &crc) == 0) {
-		d.algo = VX_STORE_DIGEST_CRC32;
-		d.len = 4;
-		d.value[0] = (uint8_t)(crc >> 24);
-		d.value[1] = (uint8_t)(crc >> 16);
-		d.value[2] = (uint8_t)(crc >> 8);
-		d.value[3] = (uint8_t)crc;
-	} else {
-		return -EINVAL;
-	}
-	*out = d;
-	return 0;
-}
+#define DIGEST_CHUNK (1u << 20)
 
 /* Digest of [0, len) of @fd into @got (d->len bytes). */
-static int digest_fd(int fd, uint64_t len, const struct vx_store_digest *d, uint8_t *got)
+static int digest_fd(int fd, uint64_t len, const struct vx_digest_spec *d, uint8_t *got)
 {
 	EVP_MD_CTX *md = NULL;
 	uint8_t *buf;
 	uint32_t crc = 0;
 	int err = 0;
 
-	buf = vx_malloc(VX_DIGEST_CHUNK);
+	buf = vx_malloc(DIGEST_CHUNK);
 	if (!buf)
 		return -ENOMEM;
-	if (d->algo != VX_STORE_DIGEST_CRC32) {
+	if (d->algo != VX_DIGEST_CRC32) {
 		md = EVP_MD_CTX_new();
-		if (!md || EVP_DigestInit_ex(md,
-					     d->algo == VX_STORE_DIGEST_SHA256 ? EVP_sha256()
-									       : EVP_sha512(),
-					     NULL) != 1) {
+		if (!md ||
+		    EVP_DigestInit_ex(md, d->algo == VX_DIGEST_SHA256 ? EVP_sha256() : EVP_sha512(),
+				      NULL) != 1) {
 			err = -EIO;
 			goto out;
 		}
 	}
 	for (uint64_t off = 0; off < len;) {
-		size_t n = (size_t)VX_MIN(len - off, (uint64_t)VX_DIGEST_CHUNK);
+		size_t n = (size_t)VX_MIN(len - off, (uint64_t)DIGEST_CHUNK);
 		ssize_t r = vx__file_pread_all(fd, buf, n, off);
 
 		if (r < 0) {
@@ -105,7 +71,7 @@ out:
 	return err;
 }
 
-int vx_store_task_check_digest(struct vx_store_task *t, const struct vx_store_digest *want)
+int vx_store_task_check_digest(struct vx_store_task *t, const struct vx_digest_spec *want)
 {
 	uint8_t got[64];
 	bool complete;

@@ -150,6 +150,23 @@ static void test_hex__encode_decode_check(void **state)
 	assert_int_equal(vx_hex_val('/'), -1);
 }
 
+/* The used bits of a map's last byte: every count mod 8, and against vx_bit_set's bits. */
+static void test_bitmap_last_mask__used_bits_of_last_byte(void **state)
+{
+	static const uint8_t want[8] = { 0xff, 0x80, 0xc0, 0xe0, 0xf0, 0xf8, 0xfc, 0xfe };
+
+	(void)state;
+	for (uint64_t nbits = 1; nbits <= 24; nbits++) {
+		uint8_t b[3] = { 0 };
+
+		for (uint64_t i = 0; i < nbits; i++)
+			vx_bit_set(b, i);
+		assert_int_equal(vx_bitmap_last_mask(nbits), want[nbits % 8]);
+		assert_int_equal(b[vx_bitmap_bytes(nbits) - 1], vx_bitmap_last_mask(nbits));
+	}
+	assert_int_equal(vx_bitmap_last_mask(UINT64_MAX), 0xfe); /* 2^64 - 1 = 7 mod 8 */
+}
+
 static void test_bitmap__msb_first_count_first_zero(void **state)
 {
 	uint8_t b[3] = { 0 };
@@ -204,6 +221,7 @@ int main(void)
 		cmocka_unit_test(test_log__level_names),
 		cmocka_unit_test(test_hex__encode_decode_check),
 		cmocka_unit_test(test_bitmap__msb_first_count_first_zero),
+		cmocka_unit_test(test_bitmap_last_mask__used_bits_of_last_byte),
 		cmocka_unit_test(test_hash__known_values),
 	};
 

@@ -21,6 +21,7 @@
 
 #include "vx_alloc.h"
 #include "vx_compiler.h"
+#include "vx_digest.h"
 #include "vx_err.h"
 #include "vx_log.h"
 #include "vx_store.h"
@@ -912,44 +913,16 @@ static void test_task_import__copies_digests_and_is_idempotent(void **state)
 	vx_store_task_release(t, VX_STORE_USE_UPLOAD);
 }
 
-static void test_store_digest_parse__forms_and_errors(void **state)
-{
-	struct vx_store_digest d;
-	char sha512[7 + 129];
-
-	(void)state;
-	assert_int_equal(vx_store_digest_parse("crc32:7", 7, &d), 0);
-	assert_int_equal(d.algo, VX_STORE_DIGEST_CRC32);
-	assert_int_equal(d.len, 4);
-	assert_int_equal(d.value[3], 7);
-	assert_int_equal(vx_store_digest_parse("sha256:00112233445566778899AABBCCDDEEFF"
-					       "00112233445566778899aabbccddeeff",
-					       71, &d),
-			 0);
-	assert_int_equal(d.algo, VX_STORE_DIGEST_SHA256);
-	assert_int_equal(d.value[10], 0xaa);
-	memcpy(sha512, "sha512:", 7);
-	memset(sha512 + 7, 'f', 128);
-	assert_int_equal(vx_store_digest_parse(sha512, 135, &d), 0);
-	assert_int_equal(d.len, 64);
-	assert_int_equal(vx_store_digest_parse(sha512, 134, &d), -EINVAL);
-	assert_int_equal(vx_store_digest_parse("sha256:xyz", 10, &d), -EINVAL);
-	assert_int_equal(vx_store_digest_parse("md5:00", 6, &d), -EINVAL);
-	assert_int_equal(vx_store_digest_parse("SHA256:00", 9, &d), -EINVAL);
-	assert_int_equal(vx_store_digest_parse("crc32:", 6, &d), -EINVAL);
-	assert_int_equal(vx_store_digest_parse("", 0, &d), -EINVAL);
-}
-
 static void test_task_check_digest__sha256_sha512_crc32(void **state)
 {
 	struct fixture *f = *state;
 	struct vx_store_task *t = fx_task(f, 95, CLEN, VX_STORE_KIND_NORMAL, VX_STORE_USE_DOWNLOAD);
 	const EVP_MD *mds[2] = { EVP_sha256(), EVP_sha512() };
 	const char *names[2] = { "sha256:", "sha512:" };
-	struct vx_store_digest d;
+	struct vx_digest_spec d;
 	uint32_t crc = 0;
 
-	assert_int_equal(vx_store_digest_parse("crc32:1", 7, &d), 0);
+	assert_int_equal(vx_digest_spec_parse("crc32:1", 7, VX_DIGEST_USER, &d), 0);
 	assert_int_equal(vx_store_task_check_digest(t, &d), -EAGAIN);
 	for (uint32_t n = 0; n < NPIECES; n++)
 		fx_write(f, t, 95, CLEN, n);
@@ -971,7 +944,7 @@ static void test_task_check_digest__sha256_sha512_crc32(void **state)
 		memcpy(spec, names[a], 7);
 		for (unsigned int i = 0; i < len; i++)
 			snprintf(spec + 7 + 2 * i, 3, "%02x", out[i]);
-		assert_int_equal(vx_store_digest_parse(spec, 7 + 2 * len, &d), 0);
+		assert_int_equal(vx_digest_spec_parse(spec, 7 + 2 * len, VX_DIGEST_USER, &d), 0);
 		assert_int_equal(vx_store_task_check_digest(t, &d), 0);
 		d.value[5] ^= 1;
 		assert_int_equal(vx_store_task_check_digest(t, &d), VX_EDIGEST);
@@ -980,7 +953,7 @@ static void test_task_check_digest__sha256_sha512_crc32(void **state)
 		char spec[32];
 
 		snprintf(spec, sizeof(spec), "crc32:%u", crc);
-		assert_int_equal(vx_store_digest_parse(spec, strlen(spec), &d), 0);
+		assert_int_equal(vx_digest_spec_parse(spec, strlen(spec), VX_DIGEST_USER, &d), 0);
 		assert_int_equal(vx_store_task_check_digest(t, &d), 0);
 		if (FAULTS) {
 			vx_fault_arm(VX_FAULT_IO, 1);
@@ -1393,7 +1366,6 @@ int main(void)
 		T(test_memory_task__budget_refuses_spills_and_evicts_idle),
 		T(test_task_export__link_copy_and_no_clobber),
 		T(test_task_import__copies_digests_and_is_idempotent),
-		T(test_store_digest_parse__forms_and_errors),
 		T(test_task_check_digest__sha256_sha512_crc32),
 		T(test_store_gc__ttl_pin_and_in_use),
 		T(test_store_gc__watermarks_lru_pinned_in_use),

@@ -134,6 +134,92 @@ static void test_vx_digest_parse_crc32__strict(void **state)
 	assert_int_equal(v, 12);
 }
 
+static void test_vx_digest_spec_parse__forms(void **state)
+{
+	struct vx_digest_spec d;
+	char sha512[VX_DIGEST_SPEC_MAX + 2];
+
+	(void)state;
+	assert_int_equal(vx_digest_spec_parse("crc32:7", 7, VX_DIGEST_USER, &d), 0);
+	assert_int_equal(d.algo, VX_DIGEST_CRC32);
+	assert_int_equal(d.len, 4);
+	assert_int_equal(d.value[3], 7);
+	assert_int_equal(vx_digest_spec_parse("crc32:2533597436", 16, VX_DIGEST_USER, &d), 0);
+	assert_int_equal((uint32_t)d.value[0] << 24 | (uint32_t)d.value[1] << 16 |
+				 (uint32_t)d.value[2] << 8 | d.value[3],
+			 2533597436u);
+	assert_int_equal(vx_digest_spec_parse("sha256:00112233445566778899AABBCCDDEEFF"
+					      "00112233445566778899aabbccddeeff",
+					      71, VX_DIGEST_USER, &d),
+			 0);
+	assert_int_equal(d.algo, VX_DIGEST_SHA256);
+	assert_int_equal(d.len, 32);
+	assert_int_equal(d.value[10], 0xaa);
+	assert_int_equal(d.value[31], 0xff);
+	memcpy(sha512, "sha512:", 7);
+	memset(sha512 + 7, 'f', 129);
+	assert_int_equal(vx_digest_spec_parse(sha512, 135, VX_DIGEST_USER, &d), 0);
+	assert_int_equal(d.algo, VX_DIGEST_SHA512);
+	assert_int_equal(d.len, 64);
+	assert_int_equal(d.value[63], 0xff);
+	assert_int_equal(vx_digest_spec_parse(sha512, 135, VX_DIGEST_OCI, &d), 0);
+}
+
+static void test_vx_digest_spec_parse__refuses(void **state)
+{
+	struct vx_digest_spec d = { .algo = VX_DIGEST_SHA512, .len = 99 };
+	char sha512[VX_DIGEST_SPEC_MAX + 2];
+	char sha256[7 + 64 + 1];
+
+	(void)state;
+	memcpy(sha512, "sha512:", 7);
+	memset(sha512 + 7, 'f', 129);
+	assert_int_equal(vx_digest_spec_parse(sha512, 134, VX_DIGEST_USER, &d), -EINVAL);
+	assert_int_equal(vx_digest_spec_parse(sha512, 136, VX_DIGEST_USER, &d), -EINVAL);
+	memcpy(sha256, "sha256:", 7);
+	memset(sha256 + 7, '0', 64);
+	sha256[40] = '\0'; /* length counts, a NUL is just a byte */
+	assert_int_equal(vx_digest_spec_parse(sha256, 71, VX_DIGEST_USER, &d), -EINVAL);
+	assert_int_equal(vx_digest_spec_parse("sha256:xyz", 10, VX_DIGEST_USER, &d), -EINVAL);
+	assert_int_equal(vx_digest_spec_parse("sha256:", 7, VX_DIGEST_USER, &d), -EINVAL);
+	assert_int_equal(vx_digest_spec_parse("sha256", 6, VX_DIGEST_USER, &d), -EINVAL);
+	assert_int_equal(vx_digest_spec_parse("md5:00", 6, VX_DIGEST_USER, &d), -EINVAL);
+	assert_int_equal(vx_digest_spec_parse("SHA256:00", 9, VX_DIGEST_USER, &d), -EINVAL);
+	assert_int_equal(vx_digest_spec_parse("crc32:", 6, VX_DIGEST_USER, &d), -EINVAL);
+	assert_int_equal(vx_digest_spec_parse("crc32:4294967296", 16, VX_DIGEST_USER, &d), -EINVAL);
+	assert_int_equal(vx_digest_spec_parse("", 0, VX_DIGEST_USER, &d), -EINVAL);
+	assert_int_equal(vx_digest_spec_parse(NULL, 0, VX_DIGEST_USER, &d), -EINVAL);
+	/* untouched on failure */
+	assert_int_equal(d.algo, VX_DIGEST_SHA512);
+	assert_int_equal(d.len, 99);
+}
+
+/* The accept mask: algorithms a caller does not take, and the OCI rule of lowercase hex. */
+static void test_vx_digest_spec_parse__accept_and_case(void **state)
+{
+	static const char lower[] = "sha256:00112233445566778899aabbccddeeff"
+				    "00112233445566778899aabbccddeeff";
+	static const char upper[] = "sha256:00112233445566778899AABBCCDDEEFF"
+				    "00112233445566778899aabbccddeeff";
+	char sha512[7 + 128];
+
+	(void)state;
+	memcpy(sha512, "sha512:", 7);
+	memset(sha512 + 7, 'a', 128);
+	assert_true(vx_digest_spec_valid(lower, 71, VX_DIGEST_USER));
+	assert_true(vx_digest_spec_valid(upper, 71, VX_DIGEST_USER));
+	assert_true(vx_digest_spec_valid(lower, 71, VX_DIGEST_OCI));
+	assert_false(vx_digest_spec_valid(upper, 71, VX_DIGEST_OCI));
+	assert_false(vx_digest_spec_valid("crc32:7", 7, VX_DIGEST_OCI));
+	assert_true(vx_digest_spec_valid(sha512, sizeof(sha512), VX_DIGEST_OCI));
+	assert_false(vx_digest_spec_valid(sha512, sizeof(sha512),
+					  VX_DIGEST_ACCEPT_SHA256 | VX_DIGEST_LOWER_HEX));
+	assert_true(vx_digest_spec_valid(lower, 71, VX_DIGEST_ACCEPT_SHA256 | VX_DIGEST_LOWER_HEX));
+	assert_false(vx_digest_spec_valid(lower, 71, VX_DIGEST_ACCEPT_CRC32));
+	assert_true(vx_digest_spec_valid("crc32:7", 7, VX_DIGEST_ACCEPT_CRC32));
+	assert_false(vx_digest_spec_valid(lower, 71, 0));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -142,6 +228,9 @@ int main(void)
 		cmocka_unit_test(test_vx_crc32__chains),
 		cmocka_unit_test(test_vx_digest_format_crc32__decimal),
 		cmocka_unit_test(test_vx_digest_parse_crc32__strict),
+		cmocka_unit_test(test_vx_digest_spec_parse__forms),
+		cmocka_unit_test(test_vx_digest_spec_parse__refuses),
+		cmocka_unit_test(test_vx_digest_spec_parse__accept_and_case),
 	};
 
 	return cmocka_run_group_tests_name("vortex_digest", tests, NULL, NULL);

@@ -2,7 +2,8 @@
 /*
  * vx_digest.h: piece digests as Dragonfly writes them: "crc32:<decimal>" of CRC-32/IEEE (the
  * zlib/gzip polynomial, reflected 0xEDB88320) over the piece bytes. Not hex, not zero-padded,
- * compared as a string on the wire, as a number inside vx.
+ * compared as a string on the wire, as a number inside vx. And the one parser of whole-content
+ * digest texts ("sha256:<hex>", "sha512:<hex>", "crc32:<decimal>").
  *
  * vx_crc32() picks the fastest implementation once, at first use, from what the CPU offers
  * (isa-l when built with it, our VPCLMULQDQ or PCLMULQDQ folding kernels, zlib otherwise);
@@ -44,6 +45,50 @@ VX_MUST_CHECK int vx_digest_format_crc32(uint32_t crc, char *out, size_t out_len
  * Returns 0 and sets *@out, or -EINVAL (then *@out is untouched).
  */
 VX_MUST_CHECK int vx_digest_parse_crc32(const char *s, size_t len, uint32_t *out);
+
+/*
+ * Digest texts: how a user (`vx get --digest`, the local API's download digest) or a registry
+ * (OCI descriptors and references) names whole content. The grammar, once:
+ *   "sha256:" 64 hex digits | "sha512:" 128 hex digits | "crc32:" as vx_digest_parse_crc32()
+ * The algorithm name is lowercase. Hex digits may be of either case unless the caller asks for
+ * VX_DIGEST_LOWER_HEX (the OCI image spec allows only [a-f0-9] for sha256 and sha512).
+ */
+enum vx_digest_algo {
+	VX_DIGEST_CRC32 = 0,
+	VX_DIGEST_SHA256 = 1,
+	VX_DIGEST_SHA512 = 2,
+};
+
+/* What a caller accepts: a set of algorithms, and VX_DIGEST_LOWER_HEX. */
+#define VX_DIGEST_ACCEPT_CRC32	(1u << VX_DIGEST_CRC32)
+#define VX_DIGEST_ACCEPT_SHA256 (1u << VX_DIGEST_SHA256)
+#define VX_DIGEST_ACCEPT_SHA512 (1u << VX_DIGEST_SHA512)
+#define VX_DIGEST_LOWER_HEX	(1u << 8)
+/* A digest a user gives: any of the three, hex of either case. */
+#define VX_DIGEST_USER (VX_DIGEST_ACCEPT_CRC32 | VX_DIGEST_ACCEPT_SHA256 | VX_DIGEST_ACCEPT_SHA512)
+/* An OCI content digest: sha256 or sha512, lowercase hex. */
+#define VX_DIGEST_OCI (VX_DIGEST_ACCEPT_SHA256 | VX_DIGEST_ACCEPT_SHA512 | VX_DIGEST_LOWER_HEX)
+
+/* Longest digest text: "sha512:" + 128 hex digits. */
+#define VX_DIGEST_SPEC_MAX (7 + 128)
+
+struct vx_digest_spec {
+	enum vx_digest_algo algo;
+	uint32_t len;	   /* bytes of @value used: 4 (crc32, big-endian), 32 or 64 */
+	uint8_t value[64]; /* the digest's bytes */
+};
+
+/*
+ * vx_digest_spec_parse() - parses exactly @len bytes at @s (borrowed, need not be
+ * NUL-terminated) as a digest text of an algorithm in @accept (VX_DIGEST_ACCEPT_* bits, and
+ * VX_DIGEST_LOWER_HEX to refuse upper-case hex).
+ * Returns 0 and fills *@out, or -EINVAL (then *@out is untouched).
+ */
+VX_MUST_CHECK int vx_digest_spec_parse(const char *s, size_t len, unsigned accept,
+				       struct vx_digest_spec *out);
+
+/* True when vx_digest_spec_parse() would accept @s[0..@len) under @accept. */
+bool vx_digest_spec_valid(const char *s, size_t len, unsigned accept);
 
 /* The CRC implementations vx knows, for benchmarks and tests. */
 enum vx_crc32_impl {

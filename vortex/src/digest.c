@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * digest.c: vx_crc32() and its dispatch, and the "crc32:<decimal>" piece digest strings.
+ * digest.c: vx_crc32() and its dispatch, the "crc32:<decimal>" piece digest strings, and the
+ * whole-content digest texts of users and registries (vx_digest_spec_parse()).
  * The implementation is chosen once, at first use, by preference order from what this
  * machine can run; the order comes from `vx-bench codec` (bench/RESULTS.md).
  */
@@ -13,6 +14,7 @@
 
 #include "crc32_int.h"
 #include "vx_assert.h"
+#include "vx_hex.h"
 
 typedef uint32_t (*vx_crc32_fn)(uint32_t crc, const uint8_t *buf, size_t len);
 
@@ -128,4 +130,58 @@ int vx_digest_parse_crc32(const char *s, size_t len, uint32_t *out)
 		return -EINVAL;
 	*out = (uint32_t)v;
 	return 0;
+}
+
+/* The sha algorithms' names and sizes; all names are 7 bytes ("sha256:"). */
+static const struct {
+	enum vx_digest_algo algo;
+	const char *prefix;
+	uint32_t len;
+} shas[] = {
+	{ VX_DIGEST_SHA256, "sha256:", 32 },
+	{ VX_DIGEST_SHA512, "sha512:", 64 },
+};
+
+int vx_digest_spec_parse(const char *s, size_t len, unsigned accept, struct vx_digest_spec *out)
+{
+	struct vx_digest_spec d;
+	uint32_t crc;
+
+	VX_ASSERT(out);
+	if (!s || len > VX_DIGEST_SPEC_MAX)
+		return -EINVAL;
+	memset(&d, 0, sizeof(d));
+	for (size_t i = 0; i < sizeof(shas) / sizeof(shas[0]); i++) {
+		const char *hex = s + 7;
+
+		if (len < 7 || memcmp(s, shas[i].prefix, 7) != 0)
+			continue;
+		if (!(accept & (1u << shas[i].algo)) || len - 7 != 2 * (size_t)shas[i].len)
+			return -EINVAL;
+		if ((accept & VX_DIGEST_LOWER_HEX) && !vx_hex_is_lower(hex, len - 7))
+			return -EINVAL;
+		if (vx_hex_decode(hex, len - 7, d.value, shas[i].len))
+			return -EINVAL;
+		d.algo = shas[i].algo;
+		d.len = shas[i].len;
+		*out = d;
+		return 0;
+	}
+	if (!(accept & VX_DIGEST_ACCEPT_CRC32) || vx_digest_parse_crc32(s, len, &crc))
+		return -EINVAL;
+	d.algo = VX_DIGEST_CRC32;
+	d.len = 4;
+	d.value[0] = (uint8_t)(crc >> 24);
+	d.value[1] = (uint8_t)(crc >> 16);
+	d.value[2] = (uint8_t)(crc >> 8);
+	d.value[3] = (uint8_t)crc;
+	*out = d;
+	return 0;
+}
+
+bool vx_digest_spec_valid(const char *s, size_t len, unsigned accept)
+{
+	struct vx_digest_spec d;
+
+	return vx_digest_spec_parse(s, len, accept, &d) == 0;
 }

@@ -93,8 +93,8 @@ ssize_t vx_bitfield_encode_in_place(const char *task_id, uint32_t piece_count, u
 		return -ENOSPC;
 	memcpy(out, task_id, VX_TASK_ID_LEN);
 	vx_put_be32(out + VX_TASK_ID_LEN, piece_count);
-	if (piece_count % 8)
-		out[n - 1] &= (uint8_t)(0xFF00u >> (piece_count % 8));
+	if (piece_count)
+		out[n - 1] &= vx_bitmap_last_mask(piece_count);
 	return (ssize_t)n;
 }
 
@@ -125,7 +125,7 @@ int vx_bitfield_decode(const uint8_t *in, size_t len, struct vx_bitfield *b)
 		return -EMSGSIZE;
 	if (len != vx_bitfield_value_len(count))
 		return -EPROTO;
-	if (count % 8 && (in[len - 1] & (uint8_t) ~(0xFF00u >> (count % 8))) != 0)
+	if (count && (in[len - 1] & (uint8_t)~vx_bitmap_last_mask(count)) != 0)
 		return -EPROTO; /* spare bits must be zero */
 	task_id_copy(b->task_id, in);
 	b->piece_count = count;
