@@ -39,7 +39,6 @@
 #include "vx_digest.h"
 #include "vx_err.h"
 #include "vx_fconn.h"
-#include "vx_hex.h"
 #include "vx_log.h"
 #include "vx_net.h"
 #include "vx_task_id.h"
