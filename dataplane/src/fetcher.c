@@ -180,6 +180,7 @@ struct vx_fetcher {
 	struct vx_fx_piece *pieces;
 	struct vx_fx_parent *parents;
 	struct vx_pick pick;	/* the picker's view of pieces and parents (pick.h) */
+	uint64_t *pick_index;	/* the picker's index memory (vx__pick_index_words()) */
 	struct vx_fx_ban *bans; /* max_parents entries, a ring: the parents given up for good */
 	uint32_t nr_bans;
 	uint32_t ban_next;
@@ -272,10 +273,11 @@ static void fx_unrequest(struct vx_fetcher *f, uint32_t n)
 	struct vx_fx_piece *p = &f->pieces[n];
 
 	VX_ASSERT(p->requesters > 0);
-	p->requesters--;
 	/* WRITING and DONE pieces stay what they are: nobody may ask for them again. */
-	if (p->requesters == 0 && p->state == VX_FX_ACTIVE_PIECE)
-		p->state = VX_FX_MISSING;
+	vx__pick_set(&f->pick, n,
+		     p->requesters == 1 && p->state == VX_FX_ACTIVE_PIECE ? VX_FX_MISSING
+									  : p->state,
+		     (uint8_t)(p->requesters - 1));
 }
 
 /* ---- sending ---------------------------------------------------------------------------- */
@@ -318,8 +320,7 @@ static void fx_queue_request(struct vx_fx_conn *c, uint32_t n)
 	r->cancelled = false;
 	r->sent_ns = vx_now_ns();
 	c->q_len++;
-	f->pieces[n].requesters++;
-	f->pieces[n].state = VX_FX_ACTIVE_PIECE;
+	vx__pick_set(&f->pick, n, VX_FX_ACTIVE_PIECE, (uint8_t)(f->pieces[n].requesters + 1));
 	f->stats.requests_sent++;
 	if (c->parent->plain)
 		c->plain_requests++;
@@ -645,14 +646,16 @@ static void fx_piece_finish(struct vx_fetcher *f, struct vx_fx_write *w)
 		struct vx_fx_piece *p = &f->pieces[w->number];
 
 		if (p->state != VX_FX_DONE)
-			p->state = p->requesters > 0 ? VX_FX_ACTIVE_PIECE : VX_FX_MISSING;
+			vx__pick_set(&f->pick, w->number,
+				     p->requesters > 0 ? VX_FX_ACTIVE_PIECE : VX_FX_MISSING,
+				     p->requesters);
 		if (w->err == -ENOSPC || w->err == -EIO || w->err == -EROFS || w->err == -EDQUOT) {
 			/* No parent can help a failing disk. */
 			f->status = w->err;
 			f->finishing = true;
 		}
 	} else {
-		f->pieces[w->number].state = VX_FX_DONE;
+		vx__pick_set(&f->pick, w->number, VX_FX_DONE, f->pieces[w->number].requesters);
 		f->pieces_done++;
 		f->stats.pieces_done = f->pieces_done;
 		if (f->cfg.on_piece)
@@ -848,7 +851,7 @@ static void fx_body_done(struct vx_fx_conn *c)
 		w->failed = true;
 		f->stats.digest_failures++;
 	} else if (f->pieces[w->number].state != VX_FX_DONE) {
-		f->pieces[w->number].state = VX_FX_WRITING;
+		vx__pick_set(&f->pick, w->number, VX_FX_WRITING, f->pieces[w->number].requesters);
 	}
 	/* Our own request goes first, so finishing the piece cancels only other copies. */
 	fx_answer_done(c);
@@ -1511,8 +1514,10 @@ int vx_fetcher_new(struct vx_fetcher **out, struct vx_loop *loop, const struct v
 	f->writes = vx_calloc(f->nr_writes, sizeof(*f->writes));
 	f->bufs = vx_calloc(cfg->buffers, sizeof(*f->bufs));
 	f->discard = vx_malloc(VX_FX_DISCARD);
-	if (!f->crc || !f->pieces || !f->parents || !f->bans || !f->conns || !f->writes ||
-	    !f->bufs || !f->discard)
+	f->pick_index = vx_calloc(vx__pick_index_words(count, cfg->max_parents) + 1,
+				  sizeof(*f->pick_index));
+	if (!f->pick_index || !f->crc || !f->pieces || !f->parents || !f->bans || !f->conns ||
+	    !f->writes || !f->bufs || !f->discard)
 		goto err_free;
 	if (count && cfg->piece_crc32)
 		memcpy(f->crc, cfg->piece_crc32, count * sizeof(*f->crc));
@@ -1530,6 +1535,7 @@ int vx_fetcher_new(struct vx_fetcher **out, struct vx_loop *loop, const struct v
 	f->pick.pieces = f->pieces;
 	f->pick.parents = f->parents;
 	f->pick.wake_ms = UINT64_MAX;
+	vx__pick_index_init(&f->pick, f->pick_index, cfg->max_parents);
 	f->stats.pieces_total = f->piece_count;
 	f->stats.pieces_done = f->pieces_done;
 	for (i = 0; i < cfg->max_parents; i++) {
@@ -1712,7 +1718,7 @@ void vx_fetcher_trust(struct vx_fetcher *f, uint32_t number, uint32_t crc32)
 		return;
 	}
 	f->crc[number] = crc32;
-	p->trusted = 1;
+	vx__pick_trust(&f->pick, number);
 	if (!f->finishing && p->state == VX_FX_MISSING)
 		vx_loop_defer(f->loop, &f->kick);
 }
@@ -1735,7 +1741,7 @@ void vx_fetcher_have(struct vx_fetcher *f, uint32_t number)
 	 * Done now. An answer being received still lands in its writer, which fx_piece_finish()
 	 * gives back with abort() instead of committing it.
 	 */
-	p->state = VX_FX_DONE;
+	vx__pick_set(&f->pick, number, VX_FX_DONE, p->requesters);
 	f->pieces_done++;
 	f->stats.pieces_done = f->pieces_done;
 	fx_cancel_requests(f, number);
@@ -1798,6 +1804,7 @@ void vx_fetcher_free(struct vx_fetcher *f)
 	vx_free(f->bans);
 	vx_free(f->parents);
 	vx_free(f->pieces);
+	vx_free(f->pick_index);
 	vx_free(f->crc);
 	vx_free(f);
 }

@@ -12,13 +12,21 @@
  * dropped, HELLO without AVAILABILITY, found to be plain, a connect failed or succeeded
  * again: once, O(pieces), vx__pick_recount()). How many of a piece's
  * holders are partial is `holders` minus the counted parents that hold every piece (those hold
- * it, whatever it is). So a pick is one pass over the parents and one over the pieces with
- * O(1) work per piece: never pieces x parents.
+ * it, whatever it is).
+ *
+ * Index. The pickable pieces (missing and trusted) are kept in bit sets by holder count, and
+ * the pieces requested exactly once (endgame candidates) in one more; each set has a summary
+ * with one bit per non-zero 64-bit word. Every change of a piece's state, requesters, trust or
+ * holders goes through this file (vx__pick_set(), vx__pick_trust(), the bit and recount
+ * calls), which moves the piece between sets in O(1). A pick is then one pass over the
+ * parents and a search of the sets from the rarest holder count up, from the random start,
+ * one step per summary or set word looked at: never one step per piece.
  */
 #ifndef VX_DATAPLANE_PICK_H
 #define VX_DATAPLANE_PICK_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -28,6 +36,8 @@
 /* BUSY answers remembered per parent, and for how long a refused piece is not asked again. */
 #define VX_FX_BUSY_MAX 16
 #define VX_FX_BUSY_MS  1000
+/* Holder-count sets: counts 0..31 apart, 32 and more share the last set. */
+#define VX_PICK_SETS_MAX 33
 
 enum vx_fx_piece_state {
 	VX_FX_MISSING = 0,	/* nobody is asking for it */
@@ -70,6 +80,7 @@ struct vx_fx_parent {
 		uint64_t until_ms;
 	} busy[VX_FX_BUSY_MAX];
 	uint32_t busy_next;
+	uint64_t busy_until_ms; /* the latest end of those back-offs */
 };
 
 /* The tables the picker works on; the fetcher owns the memory. */
@@ -80,7 +91,15 @@ struct vx_pick {
 	struct vx_fx_parent *parents; /* nr_parents slots in use (a dropped slot may be reused) */
 	uint32_t nr_parents;
 	uint64_t wake_ms; /* earliest end of a BUSY back-off not acted on yet; UINT64_MAX: none */
-	uint64_t steps;	  /* work done: pieces, parents and back-off entries looked at (tests) */
+	uint64_t steps;	  /* work done: words, parents and back-off entries looked at (tests) */
+	/* The index (see the top; vx__pick_index_init()). */
+	uint32_t nr_sets;     /* holder-count sets; set nr_sets is the requested-once set */
+	uint32_t words;	      /* 64-bit words per set */
+	uint32_t sum_words;   /* 64-bit words per set's summary */
+	uint32_t nr_pickable; /* pieces missing and trusted */
+	uint32_t nr_once;     /* pieces requested exactly once */
+	uint64_t *sets;	      /* (nr_sets + 1) x words */
+	uint64_t *sums;	      /* (nr_sets + 1) x sum_words */
 };
 
 /* What the picker needs to know of the asking connection. */
@@ -91,6 +110,21 @@ struct vx_pick_ask {
 	const uint32_t *asked; /* pieces this connection has requested already */
 	uint32_t nr_asked;
 };
+
+/* 64-bit words of index memory for @piece_count pieces and up to @max_parents parents. */
+size_t vx__pick_index_words(uint32_t piece_count, uint32_t max_parents);
+
+/*
+ * Builds the index in @mem (vx__pick_index_words() words, owned by the caller) from the piece
+ * table as it stands: O(pieces), once, before any pick. piece_count and pieces must be set.
+ */
+void vx__pick_index_init(struct vx_pick *pk, uint64_t *mem, uint32_t max_parents);
+
+/* Piece @n becomes @state with @requesters requests out (the only way to change them). */
+void vx__pick_set(struct vx_pick *pk, uint32_t n, enum vx_fx_piece_state state, uint8_t requesters);
+
+/* Piece @n's trusted digest is known. */
+void vx__pick_trust(struct vx_pick *pk, uint32_t n);
 
 /* True when @p has piece @n (its bits, or it is assumed to have everything). */
 bool vx__pick_parent_has(const struct vx_fx_parent *p, uint32_t n);

@@ -20,7 +20,14 @@
 struct table {
 	struct vx_pick pk;
 	struct vx_fx_parent parents[MAXP];
+	uint64_t *index;
 };
+
+/* Rebuilds the picker's index from the piece table (after fields were written by hand). */
+static void reindex(struct table *t)
+{
+	vx__pick_index_init(&t->pk, t->index, MAXP);
+}
 
 static void table_init(struct table *t, uint32_t count, uint32_t nr_parents)
 {
@@ -35,6 +42,9 @@ static void table_init(struct table *t, uint32_t count, uint32_t nr_parents)
 	t->pk.wake_ms = UINT64_MAX;
 	for (uint32_t n = 0; n < count; n++)
 		t->pk.pieces[n].trusted = 1;
+	t->index = calloc(vx__pick_index_words(count, MAXP) + 1, sizeof(*t->index));
+	assert_non_null(t->index);
+	reindex(t);
 	for (uint32_t i = 0; i < nr_parents; i++) {
 		t->parents[i].index = i;
 		t->parents[i].used = true;
@@ -49,6 +59,7 @@ static void table_free(struct table *t)
 	for (uint32_t i = 0; i < MAXP; i++)
 		free(t->parents[i].bits);
 	free(t->pk.pieces);
+	free(t->index);
 }
 
 /* Parent @i announces pieces [@from, @to). */
@@ -60,8 +71,7 @@ static void give(struct table *t, uint32_t i, uint32_t from, uint32_t to)
 
 static void set_state(struct table *t, uint32_t n, enum vx_fx_piece_state s, uint8_t requesters)
 {
-	t->pk.pieces[n].state = (uint8_t)s;
-	t->pk.pieces[n].requesters = requesters;
+	vx__pick_set(&t->pk, n, s, requesters);
 }
 
 static void drop(struct table *t, uint32_t i)
@@ -120,8 +130,10 @@ static void test_vx__pick__rarest_first(void **state)
 		give(&t, 0, 0, 6);
 		give(&t, 1, 0, 4);
 		give(&t, 2, 0, 2);
-		if (rows[r].untrusted < 8)
+		if (rows[r].untrusted < 8) {
 			t.pk.pieces[rows[r].untrusted].trusted = 0;
+			reindex(&t);
+		}
 		if (rows[r].active < 8)
 			set_state(&t, rows[r].active, VX_FX_ACTIVE_PIECE, 1);
 		assert_int_equal(t.pk.pieces[0].holders, 3);
@@ -308,8 +320,8 @@ static void sim_fill(struct seed_sim *s, uint64_t now)
 		return;
 	s->out = n;
 	s->answer_at = now + s->latency[n];
-	s->t.pk.pieces[n].requesters++;
-	s->t.pk.pieces[n].state = VX_FX_ACTIVE_PIECE;
+	set_state(&s->t, (uint32_t)n, VX_FX_ACTIVE_PIECE,
+		  (uint8_t)(s->t.pk.pieces[n].requesters + 1));
 	s->asks++;
 }
 
@@ -318,13 +330,12 @@ static void sim_answer(struct seed_sim *s, uint64_t now)
 {
 	struct vx_fx_piece *pc = &s->t.pk.pieces[s->out];
 
-	pc->requesters--;
 	if (now < s->seed_free[s->out]) {
 		vx__pick_refuse(&s->t.pk, &s->t.parents[s->seed], (uint32_t)s->out, now);
-		if (pc->requesters == 0)
-			pc->state = VX_FX_MISSING;
+		set_state(&s->t, (uint32_t)s->out, pc->requesters == 1 ? VX_FX_MISSING : pc->state,
+			  (uint8_t)(pc->requesters - 1));
 	} else {
-		pc->state = VX_FX_DONE;
+		set_state(&s->t, (uint32_t)s->out, VX_FX_DONE, (uint8_t)(pc->requesters - 1));
 	}
 	s->out = -1;
 	sim_fill(s, now);
@@ -376,9 +387,8 @@ static void test_vx__pick__stall_after_a_peer_died(void **state)
 	assert_true(s.asks <= 2);
 	/* C dies: dropped, its request given back. Only S holds 3 now. */
 	drop(&s.t, 2);
-	s.t.pk.pieces[3].requesters--;
-	if (s.t.pk.pieces[3].requesters == 0)
-		s.t.pk.pieces[3].state = VX_FX_MISSING;
+	set_state(&s.t, 3, s.t.pk.pieces[3].requesters == 1 ? VX_FX_MISSING : VX_FX_ACTIVE_PIECE,
+		  (uint8_t)(s.t.pk.pieces[3].requesters - 1));
 	assert_int_equal(s.t.pk.pieces[3].holders, 1);
 	sim_fill(&s, 500);
 	got = sim_run(&s, 500, 30000, 3);
@@ -559,6 +569,109 @@ static void test_vx__pick__cost_64ki_pieces_16_parents(void **state)
 	table_free(&t);
 }
 
+/*
+ * A whole download of @count pieces from a seed (slot 0) and 15 peers holding a random quarter
+ * each, the way fetcher.c drives the picker: parents asked in turn, 32 requests in flight
+ * (the oldest answered first), a peer announcing a piece (HAVE) every other pick, a BUSY
+ * refusal now and then, the endgame at the end. Every @check_every-th pick is compared with
+ * the reference. Returns the steps of all picks and has_work calls; *@picks counts the picks.
+ */
+static uint64_t download(uint32_t count, uint32_t check_every, uint64_t *picks)
+{
+	uint32_t ring[32], head = 0, nr = 0, done = 0;
+	uint64_t steps = 0, now = 0, hw = 0;
+	struct table t;
+
+	table_init(&t, count, MAXP);
+	give(&t, 0, 0, count);
+	for (uint32_t i = 1; i < MAXP; i++) {
+		for (uint32_t n = 0; n < count; n++) {
+			if (rnd() % 4 == 0)
+				(void)vx__pick_gain(&t.pk, &t.parents[i], n);
+		}
+	}
+	*picks = 0;
+	while (done < count) {
+		uint32_t pi = (uint32_t)(*picks % MAXP), start = rnd() % count;
+		uint32_t asked[1] = { nr ? ring[(head + nr - 1) % 32] : count };
+		struct vx_pick_ask a = { .now_ms = now,
+					 .start = start,
+					 .remaining = count - done,
+					 .asked = asked,
+					 .nr_asked = 1 };
+		bool dup;
+		int64_t n;
+
+		assert_true(*picks < 64ull * count);
+		if (*picks % 2 == 0)
+			(void)vx__pick_gain(&t.pk, &t.parents[1 + rnd() % (MAXP - 1)],
+					    rnd() % count);
+		t.pk.steps = 0;
+		n = vx__pick_next(&t.pk, &t.parents[pi], &a, &dup);
+		steps += t.pk.steps;
+		t.pk.steps = 0;
+		(void)vx__pick_has_work(&t.pk, &t.parents[pi], count - done);
+		hw += t.pk.steps;
+		steps += t.pk.steps;
+		if (!dup && *picks % check_every == 0)
+			assert_int_equal(n, ref_pick(&t, pi, now, start));
+		(*picks)++;
+		now++;
+		if (n >= 0 && !dup && rnd() % 64 == 0) {
+			vx__pick_refuse(&t.pk, &t.parents[pi], (uint32_t)n, now);
+			continue;
+		}
+		if (n >= 0) {
+			set_state(&t, (uint32_t)n, VX_FX_ACTIVE_PIECE,
+				  (uint8_t)(t.pk.pieces[n].requesters + 1));
+			ring[(head + nr++) % 32] = (uint32_t)n;
+		}
+		if (nr == 32 || (n < 0 && nr > 0)) {
+			uint32_t m = ring[head];
+
+			head = (head + 1) % 32;
+			nr--;
+			if (t.pk.pieces[m].state != VX_FX_DONE) {
+				set_state(&t, m, VX_FX_DONE, 0);
+				done++;
+			}
+		}
+	}
+	table_free(&t);
+	print_message("has_work %llu\n", (unsigned long long)hw);
+	return steps;
+}
+
+/* Every pick of a whole download of 4 Ki pieces is the reference's. */
+static void test_vx__pick__download_matches_reference(void **state)
+{
+	uint64_t picks;
+
+	(void)state;
+	(void)download(1u << 12, 1, &picks);
+	print_message("%llu picks\n", (unsigned long long)picks);
+}
+
+/*
+ * A whole download of 64 Ki pieces x 16 parents: the picks and has_work calls together cost
+ * one pass over the parents and the back-off check per pick, plus some 280 word steps per
+ * piece for the searches (measured: a peer whose rarest set holds none of its pieces reads
+ * that set's words). A picker that walks the pieces on each pick costs some 2 x 10^9 (30,000
+ * per piece).
+ */
+static void test_vx__pick__download_cost(void **state)
+{
+	const uint32_t count = 1u << 16;
+	uint64_t picks, steps;
+
+	(void)state;
+	steps = download(count, 512, &picks);
+	print_message("%llu picks, %llu steps, %.2f per piece\n", (unsigned long long)picks,
+		      (unsigned long long)steps, (double)steps / count);
+	assert_true(picks <= 2ull * count);
+	assert_true(steps <= 320ull * count);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -570,6 +683,8 @@ int main(void)
 		cmocka_unit_test(test_vx__pick__stall_after_a_peer_died),
 		cmocka_unit_test(test_vx__pick__two_refused_pieces),
 		cmocka_unit_test(test_vx__pick__cost_64ki_pieces_16_parents),
+		cmocka_unit_test(test_vx__pick__download_matches_reference),
+		cmocka_unit_test(test_vx__pick__download_cost),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
