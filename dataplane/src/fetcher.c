@@ -399,7 +399,13 @@ static struct vx_fx_conn *fx_conn_get(struct vx_fetcher *f, struct vx_fx_parent 
 	return c;
 }
 
-static void fx_conn_open(struct vx_fetcher *f, struct vx_fx_parent *p)
+/*
+ * Dials one more connection to @p. Returns false when none was started: the parent is gone,
+ * no connection slot is free, or this host cannot make a socket now (EMFILE, ENOBUFS: not the
+ * parent's fault, so no dial failure is counted; the tick tries again after the first back-off
+ * step, where a loop retrying at once would spin).
+ */
+static bool fx_conn_open(struct vx_fetcher *f, struct vx_fx_parent *p)
 {
 	struct io_uring_sqe *sqe;
 	struct vx_fx_conn *c;
@@ -407,17 +413,18 @@ static void fx_conn_open(struct vx_fetcher *f, struct vx_fx_parent *p)
 	int fd;
 
 	if (p->dropped || f->finishing)
-		return;
+		return false;
 	c = fx_conn_get(f, p);
 	if (!c)
-		return;
+		return false;
 	fd = vx_net_tcp_socket(p->addr.ss_family, &o, NULL);
 	if (fd < 0) {
 		vx_warn("fetcher: socket: %s", vx_strerror(fd));
 		vx_list_del(&c->node);
 		vx_list_add(&f->free_conns, &c->node);
 		p->conns--;
-		return;
+		p->dial_at_ms = vx_loop_now_ms(f->loop) + VX_FETCH_DIAL_FIRST_MS;
+		return false;
 	}
 	c->fd = fd;
 	fx_set_state(c, VX_FX_CONNECTING);
@@ -434,6 +441,7 @@ static void fx_conn_open(struct vx_fetcher *f, struct vx_fx_parent *p)
 	c->inflight += 2;
 	if (p->conns > 1 || p->index > 0 || f->stats.requests_sent > 0)
 		f->stats.reconnects++;
+	return true;
 }
 
 /* Opens connections up to the per-parent count for every usable parent. */
@@ -451,8 +459,10 @@ static void fx_top_up(struct vx_fetcher *f)
 		if (p->plain && p->conns < want &&
 		    !vx__pick_has_work(&f->pick, p, f->piece_count - f->pieces_done))
 			continue;
-		while (p->conns < want && !vx_list_empty(&f->free_conns) && !f->finishing)
-			fx_conn_open(f, p);
+		while (p->conns < want && !vx_list_empty(&f->free_conns) && !f->finishing) {
+			if (!fx_conn_open(f, p))
+				break;
+		}
 	}
 }
 

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <zlib.h>
@@ -555,6 +556,52 @@ static void test_live__unreachable_parent_backs_off_then_is_given_up(void **stat
 	assert_int_equal(l.r.done, 0);
 	/* Another parent finishes the job. */
 	assert_true(vx_fetcher_add_parent(f, (struct sockaddr *)&l.up_addr, l.up_len, "s") >= 0);
+	spin_done(l.loop, &l.r);
+	assert_int_equal(l.r.status, 0);
+	assert_true(vx_h_files_equal(l.s.path, l.s.dst));
+	fetcher_end(l.loop, f);
+	live_stop(&l);
+}
+
+/*
+ * This host out of descriptors (EMFILE) when a parent is added: no socket, and no dial failure
+ * counted against the parent; the fetcher neither spins retrying at once (it did: the loop
+ * thread never returned from vx_fetcher_add_parent(); the alarm fails the test then) nor gives
+ * the parent up, and dials it once descriptors are free again.
+ */
+static void test_live__no_descriptor_left_does_not_spin(void **state)
+{
+	struct vx_fetcher_stats st;
+	struct vx_fetcher_cfg cfg;
+	struct vx_fetcher *f = NULL;
+	struct rlimit old, low;
+	int held[512], nr_held = 0, fd, i;
+	struct live l;
+
+	(void)state;
+	live_start(&l, 3 * 65536, 65536);
+	fetch_cfg(&cfg, &l.s, l.dst, &l.r);
+	cfg.persistent = true;
+	assert_int_equal(vx_fetcher_new(&f, l.loop, &cfg), 0);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = 512;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	while (nr_held < 512 && (fd = dup(0)) >= 0)
+		held[nr_held++] = fd;
+	assert_int_equal(errno, EMFILE);
+	alarm(20);
+	assert_true(vx_fetcher_add_parent(f, (struct sockaddr *)&l.up_addr, l.up_len, "s") >= 0);
+	for (i = 0; i < 20; i++)
+		assert_true(vx_loop_run_once(l.loop, 10) >= 0);
+	alarm(0);
+	vx_fetcher_stats(f, &st);
+	assert_int_equal(st.connect_failures, 0);
+	assert_int_equal(st.parents_dropped, 0);
+	assert_int_equal(l.r.dropped, 0u);
+	while (nr_held > 0)
+		close(held[--nr_held]);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
 	spin_done(l.loop, &l.r);
 	assert_int_equal(l.r.status, 0);
 	assert_true(vx_h_files_equal(l.s.path, l.s.dst));
@@ -1133,6 +1180,7 @@ int main(void)
 		cmocka_unit_test(test_live__persistent_survives_losing_every_parent),
 		cmocka_unit_test(test_live__dropped_slots_are_reused),
 		cmocka_unit_test(test_live__unreachable_parent_backs_off_then_is_given_up),
+		cmocka_unit_test(test_live__no_descriptor_left_does_not_spin),
 		cmocka_unit_test(test_live__liar_is_refused_again),
 		cmocka_unit_test(test_live__persistent_cancel),
 		cmocka_unit_test(test_live__had_pieces_are_never_requested),
