@@ -68,6 +68,8 @@ _Static_assert(VX_CANCEL_LEN == VX_DOWNLOAD_PIECE_LEN, "CANCEL is a DownloadPiec
 	 2 * VX_FX_DEPTH_MAX * VX_FX_REQ_LEN)
 #define VX_FX_DISCARD	    (64u << 10)
 #define VX_FX_PLAIN_RETRIES 3
+/* A vx parent closing with requests unanswered, in a row, before it is dropped. */
+#define VX_FX_UNANSWERED_CLOSES 2
 
 enum vx_fx_state {
 	VX_FX_FREE = 0,
@@ -860,9 +862,11 @@ static void fx_body_done(struct vx_fx_conn *c)
 		/* The bytes are not the trusted piece: whatever the sender claimed, it lied. */
 		w->failed = true;
 		f->stats.digest_failures++;
-	} else if (f->pieces[w->number].state != VX_FX_DONE) {
-		vx__pick_set(&f->pick, w->number, VX_FX_WRITING, f->pieces[w->number].requesters);
+	} else {
+		p->closes_unanswered = 0;
 	}
+	if (!lied && f->pieces[w->number].state != VX_FX_DONE)
+		vx__pick_set(&f->pick, w->number, VX_FX_WRITING, f->pieces[w->number].requesters);
 	/* Our own request goes first, so finishing the piece cancels only other copies. */
 	fx_answer_done(c);
 	if (w->writes_inflight == 0)
@@ -945,6 +949,15 @@ static void fx_peer_closed(struct vx_fx_conn *c, int res)
 		fx_close(c);
 	} else if (c->q_len == 0 && c->state == VX_FX_ACTIVE) {
 		/* Plain: closed after its answer. vx: closed while idle (its idle limit). */
+		fx_close(c);
+	} else if (!p->plain && c->state == VX_FX_ACTIVE && vx_frame_dec_at_boundary(&c->dec) &&
+		   ++p->closes_unanswered < VX_FX_UNANSWERED_CLOSES) {
+		/*
+		 * vx, closed between answers with requests outstanding: its idle limit fired as
+		 * our next request was on the way (the close, or a reset, crossed it). The
+		 * requests go back and the parent is dialled again; one that keeps doing it
+		 * without ever sending a piece is dropped.
+		 */
 		fx_close(c);
 	} else if (p->plain && ++p->plain_failures < VX_FX_PLAIN_RETRIES) {
 		fx_close(c);

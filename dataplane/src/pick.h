@@ -70,6 +70,8 @@ struct vx_fx_parent {
 	uint32_t conns;	       /* open connections */
 	uint32_t writes;       /* piece writers that name it as their origin */
 	uint32_t plain_failures;
+	/* closes, in a row, of a vx connection at a frame boundary with requests unanswered */
+	uint32_t closes_unanswered;
 	uint32_t dial_failures; /* connects failed in a row */
 	uint64_t dial_at_ms;	/* not dialled again before (back-off after a failed connect) */
 	uint32_t nr_bits;	/* bits set in @bits */

@@ -228,6 +228,34 @@ static void test_vx_fetcher__dragonfly_parent(void **state)
 	src_free(&s);
 }
 
+/*
+ * A vx parent closes a connection, unanswered, just as our request reaches it (its idle limit
+ * fired as the request was on the way: the close or a reset crosses it). Like an HTTP client on
+ * a reused connection, the fetcher gives the request back and dials again, and the parent
+ * serves the rest; it used to drop the only parent and fail (VX_ENOPEERS, about one run in 60
+ * of parent_idle_closes_then_has_piece under load).
+ */
+static void test_vx_fetcher__vx_parent_closes_on_a_request(void **state)
+{
+	struct vx_fetcher_stats st;
+	struct vx_h_raw raw;
+	struct src s;
+	struct dl d;
+
+	(void)state;
+	src_make(&s, 4 * 65536, 65536);
+	vx_h_raw_start(&raw, VX_H_RAW_VX_CLOSE_FIRST, s.content, s.len, s.piece);
+	assert_int_equal(download(&s, &raw.addr, 1, NULL, &d, &st), 0);
+	assert_true(vx_h_files_equal(s.path, s.dst));
+	vx_h_raw_stop(&raw);
+	assert_int_equal(raw.closed_unanswered, 1);
+	assert_int_equal(d.dropped, 0);
+	assert_int_equal(st.parents_dropped, 0);
+	assert_true(raw.accepted >= 2);
+	assert_true(raw.served >= 4);
+	src_free(&s);
+}
+
 static void two_parents(enum vx_h_raw_mode bad_mode, enum vx_fetch_drop want)
 {
 	struct vx_fetcher_stats st;
@@ -566,6 +594,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_vx_fetcher__vx_parent_sizes),
 		cmocka_unit_test(test_vx_fetcher__dragonfly_parent),
+		cmocka_unit_test(test_vx_fetcher__vx_parent_closes_on_a_request),
 		cmocka_unit_test(test_vx_fetcher__parent_dies_mid_piece),
 		cmocka_unit_test(test_vx_fetcher__parent_sends_corrupt_bytes),
 		cmocka_unit_test(test_vx_fetcher__parent_stalls),

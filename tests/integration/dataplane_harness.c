@@ -425,37 +425,19 @@ static bool raw_wait_readable(struct vx_h_raw *r, int fd)
 	return false;
 }
 
-static void *raw_conn_main(void *arg)
+/* Sends the PieceContent answer to a request for piece @n (honest, or as the mode spoils it). */
+static int raw_answer(struct vx_h_raw *r, int fd, uint32_t n)
 {
-	struct vx_h_raw_conn *rc = arg;
-	struct vx_h_raw *r = rc->r;
-	uint8_t hdr[6], req[68], head[6 + 4 + 45 + 32];
-	uint32_t n, mlen, dlen;
+	uint8_t head[6 + 4 + 45 + 32];
+	uint32_t mlen, dlen;
 	uint64_t off, len;
 	char digest[32];
-	uint8_t *body = NULL;
+	uint8_t *body;
+	int rc = -1;
 
-	if (!raw_wait_readable(r, rc->fd) || vx_h_recv_all(rc->fd, hdr, 6))
-		goto out;
-	if (hdr[1] != 0x00 || vx_get_be32(hdr + 2) != 68) {
-		/* Dragonfly's server drops the connection on anything it does not know. */
-		pthread_mutex_lock(&r->lock);
-		r->hellos++;
-		pthread_mutex_unlock(&r->lock);
-		goto out;
-	}
-	if (vx_h_recv_all(rc->fd, req, 68))
-		goto out;
-	if (r->mode == VX_H_RAW_STALL) {
-		raw_wait_readable(r, rc->fd);
-		while (!r->stop)
-			usleep(20000);
-		goto out;
-	}
-	n = vx_get_be32(req + 64);
 	off = (uint64_t)n * r->piece;
 	if (off >= r->len)
-		goto out;
+		return -1;
 	len = r->len - off < r->piece ? r->len - off : r->piece;
 	dlen = (uint32_t)snprintf(digest, sizeof(digest), "crc32:%lu",
 				  crc32(0, r->content + off, (uInt)len));
@@ -473,23 +455,99 @@ static void *raw_conn_main(void *arg)
 	head[38 + dlen] = 1;
 	vx_put_be64(head + 39 + dlen, 0);
 	vx_put_be64(head + 47 + dlen, 1700000000);
-	if (vx_h_send_all(rc->fd, head, 10 + mlen))
-		goto out;
+	if (vx_h_send_all(fd, head, 10 + mlen))
+		return -1;
 	body = malloc(len ? len : 1);
 	memcpy(body, r->content + off, len);
 	if (r->mode == VX_H_RAW_CORRUPT && len > 0)
 		body[len / 2] ^= 0x5a;
 	if (r->mode == VX_H_RAW_DIE_MID) {
-		vx_h_send_all(rc->fd, body, len / 2);
+		vx_h_send_all(fd, body, len / 2);
 		goto out;
 	}
-	if (vx_h_send_all(rc->fd, body, len))
+	if (vx_h_send_all(fd, body, len))
 		goto out;
 	pthread_mutex_lock(&r->lock);
 	r->served++;
 	pthread_mutex_unlock(&r->lock);
+	rc = 0;
 out:
 	free(body);
+	return rc;
+}
+
+/* VX_H_RAW_VX_CLOSE_FIRST after the HELLO header @hdr: the vx session, frame by frame. */
+static void raw_vx_session(struct vx_h_raw *r, int fd, const uint8_t hdr[6])
+{
+	uint8_t v[256], out[6 + 16];
+	uint32_t len = vx_get_be32(hdr + 2);
+	uint8_t h[6];
+
+	if (len > sizeof(v) || vx_h_recv_all(fd, v, len))
+		return;
+	out[0] = 1;
+	out[1] = 0x40;
+	vx_put_be32(out + 2, 16);
+	out[6] = 'V';
+	out[7] = 'X';
+	out[8] = 0;
+	out[9] = 1;		      /* version */
+	vx_put_be32(out + 10, 1u);    /* PIPELINE only: no availability, every piece */
+	vx_put_be32(out + 14, 8u);    /* max_inflight */
+	vx_put_be32(out + 18, 4096u); /* max_value_len */
+	if (vx_h_send_all(fd, out, sizeof(out)))
+		return;
+	for (;;) {
+		if (!raw_wait_readable(r, fd) || vx_h_recv_all(fd, h, 6))
+			return;
+		len = vx_get_be32(h + 2);
+		if (len > sizeof(v) || vx_h_recv_all(fd, v, len))
+			return;
+		if (h[1] != 0x00)
+			continue; /* INTEREST, CANCEL: nothing to do for a parent with every piece */
+		if (len != 68)
+			return;
+		pthread_mutex_lock(&r->lock);
+		if (r->closed_unanswered == 0) {
+			r->closed_unanswered++;
+			pthread_mutex_unlock(&r->lock);
+			return; /* closed on the request, at a frame boundary */
+		}
+		pthread_mutex_unlock(&r->lock);
+		if (raw_answer(r, fd, vx_get_be32(v + 64)))
+			return;
+	}
+}
+
+static void *raw_conn_main(void *arg)
+{
+	struct vx_h_raw_conn *rc = arg;
+	struct vx_h_raw *r = rc->r;
+	uint8_t hdr[6], req[68];
+
+	if (!raw_wait_readable(r, rc->fd) || vx_h_recv_all(rc->fd, hdr, 6))
+		goto out;
+	if (r->mode == VX_H_RAW_VX_CLOSE_FIRST && hdr[1] == 0x40) {
+		raw_vx_session(r, rc->fd, hdr);
+		goto out;
+	}
+	if (hdr[1] != 0x00 || vx_get_be32(hdr + 2) != 68) {
+		/* Dragonfly's server drops the connection on anything it does not know. */
+		pthread_mutex_lock(&r->lock);
+		r->hellos++;
+		pthread_mutex_unlock(&r->lock);
+		goto out;
+	}
+	if (vx_h_recv_all(rc->fd, req, 68))
+		goto out;
+	if (r->mode == VX_H_RAW_STALL) {
+		raw_wait_readable(r, rc->fd);
+		while (!r->stop)
+			usleep(20000);
+		goto out;
+	}
+	(void)raw_answer(r, rc->fd, vx_get_be32(req + 64));
+out:
 	close(rc->fd);
 	pthread_mutex_lock(&r->lock);
 	r->active--;

@@ -101,6 +101,12 @@ enum vx_h_raw_mode {
 	VX_H_RAW_CORRUPT = 1,	/* flips one body byte, keeps the honest-looking digest */
 	VX_H_RAW_DIE_MID = 2,	/* sends the head and half the body, then closes */
 	VX_H_RAW_STALL = 3,	/* reads the request and never answers */
+	/*
+	 * Speaks vx (HELLO, no availability: it has every piece, pipelined answers); the
+	 * first connection is closed on its first request, unanswered (an idle limit
+	 * crossing the request), the later ones are served.
+	 */
+	VX_H_RAW_VX_CLOSE_FIRST = 4,
 };
 
 struct vx_h_raw {
@@ -112,10 +118,11 @@ struct vx_h_raw {
 	uint64_t piece;
 	struct sockaddr_in addr;
 	volatile int stop;
-	volatile int active;   /* connection threads alive */
-	volatile int served;   /* answers completed */
-	volatile int hellos;   /* connections dropped on a non-Dragonfly tag */
-	volatile int accepted; /* connections accepted */
+	volatile int active;		/* connection threads alive */
+	volatile int served;		/* answers completed */
+	volatile int hellos;		/* connections dropped on a non-Dragonfly tag */
+	volatile int accepted;		/* connections accepted */
+	volatile int closed_unanswered; /* VX_CLOSE_FIRST: requests closed on */
 	pthread_mutex_t lock;
 };
 
