@@ -603,7 +603,7 @@ int vx_peer_download(struct vx_peer *p, const struct vx_download_request *req,
 	j->piece_length = req->piece_length;
 	j->timeout_ms = req->timeout_ms;
 	j->overwrite = req->overwrite;
-	j->no_bts = req->disable_back_to_source;
+	j->no_bts = req->disable_back_to_source || p->cfg.no_back_to_source;
 	j->uid = req->uid;
 	j->gid = req->gid;
 	j->chown_output = req->chown_output;
