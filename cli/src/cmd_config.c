@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cmd_config.c: `vx config check FILE [--print]` validates a daemon config file and says what
- * is wrong, where; `vx config default` prints the embedded defaults as YAML.
+ * is wrong, where; `vx config default` prints the embedded defaults as YAML; `vx config keys`
+ * lists every key and whether the daemon applies it (a key not supported yet is refused).
  * Exit codes: 0 valid, 1 invalid or unreadable, 2 bad command line.
  */
 #include <stdio.h>
@@ -13,10 +14,13 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: vx config check FILE [--print]\n"
-		   "       vx config default\n\n"
+		   "       vx config default\n"
+		   "       vx config keys\n\n"
 		   "check    validate a daemon config file (YAML); --print also shows the\n"
 		   "         effective settings (defaults with the file applied)\n"
-		   "default  print every setting with its default value\n");
+		   "default  print every setting with its default value\n"
+		   "keys     list every setting: 'applied', or 'not-supported: why' (such a\n"
+		   "         setting is refused unless left at its default)\n");
 }
 
 static int run_config(int argc, char **argv)
@@ -32,6 +36,10 @@ static int run_config(int argc, char **argv)
 	vx_config_init(&cfg);
 	if (argc == 2 && strcmp(argv[1], "default") == 0) {
 		vx_config_print(&cfg, stdout);
+		return VX_EXIT_OK;
+	}
+	if (argc == 2 && strcmp(argv[1], "keys") == 0) {
+		vx_config_keys(stdout);
 		return VX_EXIT_OK;
 	}
 	if (argc < 3 || strcmp(argv[1], "check") != 0) {
@@ -60,6 +68,6 @@ static int run_config(int argc, char **argv)
 
 const struct vx_command vx_command_config = {
 	.name = "config",
-	.summary = "check a daemon config file, or print the defaults",
+	.summary = "check a daemon config file, print the defaults or list the keys",
 	.run = run_config,
 };

@@ -20,6 +20,7 @@
 #include "vx_err.h"
 #include "vx_log.h"
 #include "vx_peer.h"
+#include "vx_upload.h"
 
 static void usage(FILE *f)
 {
@@ -210,6 +211,8 @@ static int load_config(const struct serve_flags *fl, struct vx_config *cfg)
 
 _Static_assert(VX_CONFIG_WORK_THREADS_DEFAULT == VX_PEER_WORK_THREADS_DEFAULT,
 	       "one default for the peer's work pool");
+_Static_assert(VX_CONFIG_INFLIGHT_MAX == VX_UPLOAD_INFLIGHT_MAX,
+	       "upload.max_inflight_per_conn is bounded by what the upload server takes");
 
 static void peer_cfg_from(const struct vx_config *c, const struct serve_flags *fl,
 			  struct vx_peer_cfg *pc)
@@ -231,8 +234,14 @@ static void peer_cfg_from(const struct vx_config *c, const struct serve_flags *f
 	pc->upload_rate_bps = c->upload.rate_limit_bps;
 	pc->download_rate_bps = c->download.rate_limit_bps;
 	pc->upload_max_conns = (uint32_t)c->upload.max_connections;
+	pc->upload_idle_timeout_ms = (uint32_t)c->upload.idle_timeout_ms;
+	pc->upload_max_inflight = (uint32_t)c->upload.max_inflight_per_conn;
 	pc->work_threads = (uint32_t)c->download.work_threads;
 	pc->disk_limit_bytes = c->storage.disk_limit_bytes;
+	pc->gc_high_pct = (uint32_t)c->storage.gc_high_percent;
+	pc->gc_low_pct = (uint32_t)c->storage.gc_low_percent;
+	pc->task_ttl_s = c->storage.task_ttl_ms / 1000;
+	pc->gc_interval_s = (uint32_t)(c->storage.gc_interval_ms / 1000);
 	pc->direct_io = strcmp(c->storage.direct_io, "required") == 0	? 1
 			: strcmp(c->storage.direct_io, "disabled") == 0 ? 2
 									: 0;

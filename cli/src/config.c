@@ -42,76 +42,99 @@ struct key {
 	uint64_t min, max;   /* numbers: inclusive bounds */
 	const char *choices; /* enums: "a|b|c" */
 	const char *help;
+	/*
+	 * NULL: the daemon applies the key. Otherwise the key is kept in the schema (so the file
+	 * format does not change when it is built) but not supported yet: any value other than
+	 * the default is refused by vx_config_validate() with "KEY: <this reason>".
+	 */
+	const char *unsupported;
 };
 
 #define OFF(f)	offsetof(struct vx_config, f)
 #define SZ(f)	sizeof(((struct vx_config *)0)->f)
 #define ESZ(f)	sizeof(((struct vx_config *)0)->f[0])
 #define U64_MAX UINT64_MAX
+/* struct key.unsupported: the daemon applies the key, or the reason it does not yet. */
+#define APPLIED	 NULL
+#define NO_TLS	 "TLS is not implemented yet; refusing to start a daemon that would serve plaintext"
+#define NO_PROXY "the HTTP proxy and registry mirror are not implemented yet (issue 13)"
 
 static const struct key keys[] = {
-	{ "seed", KEY_BOOL, OFF(seed), 0, 0, 0, 0, 0, NULL, "act as a seed peer" },
+	{ "seed", KEY_BOOL, OFF(seed), 0, 0, 0, 0, 0, NULL, "act as a seed peer", APPLIED },
 	{ "log_level", KEY_ENUM, OFF(log_level), SZ(log_level), 0, 0, 0, 0, "error|warn|info|debug",
-	  "most verbose log level written" },
-	{ "socket", KEY_STR, OFF(socket), SZ(socket), 0, 0, 0, 0, NULL, "local API unix socket" },
+	  "most verbose log level written", APPLIED },
+	{ "socket", KEY_STR, OFF(socket), SZ(socket), 0, 0, 0, 0, NULL, "local API unix socket",
+	  APPLIED },
 	{ "metrics_listen", KEY_ADDR, OFF(metrics_listen), SZ(metrics_listen), 0, 0, 0, 0, NULL,
-	  "metrics HTTP endpoint, HOST:PORT (empty: off)" },
+	  "metrics HTTP endpoint, HOST:PORT (empty: off)",
+	  "metrics are not implemented yet (issue 17); nothing would listen there" },
 	{ "schedulers", KEY_STRLIST, OFF(schedulers), ESZ(schedulers), OFF(nr_schedulers),
-	  VX_CONFIG_SCHEDULERS_MAX, 0, 0, NULL, "scheduler addresses, HOST:PORT" },
+	  VX_CONFIG_SCHEDULERS_MAX, 0, 0, NULL, "scheduler addresses, HOST:PORT", APPLIED },
 	{ "host.hostname", KEY_STR, OFF(host.hostname), SZ(host.hostname), 0, 0, 0, 0, NULL,
-	  "name announced to the scheduler (empty: the system's)" },
+	  "name announced to the scheduler (empty: the system's)", APPLIED },
 	{ "host.ip", KEY_STR, OFF(host.ip), SZ(host.ip), 0, 0, 0, 0, NULL,
-	  "address other peers use to reach this one" },
-	{ "host.idc", KEY_STR, OFF(host.idc), SZ(host.idc), 0, 0, 0, 0, NULL, "data center" },
+	  "address other peers use to reach this one", APPLIED },
+	{ "host.idc", KEY_STR, OFF(host.idc), SZ(host.idc), 0, 0, 0, 0, NULL, "data center",
+	  APPLIED },
 	{ "host.location", KEY_STR, OFF(host.location), SZ(host.location), 0, 0, 0, 0, NULL,
-	  "location path, e.g. region|zone|rack" },
+	  "location path, e.g. region|zone|rack", APPLIED },
 	{ "upload.listen", KEY_ADDR, OFF(upload.listen), SZ(upload.listen), 0, 0, 0, 0, NULL,
-	  "Vortex upload server, HOST:PORT" },
+	  "Vortex upload server, HOST:PORT", APPLIED },
 	{ "upload.max_connections", KEY_U64, OFF(upload.max_connections), 0, 0, 0, 1, 1000000, NULL,
-	  "concurrent upload connections" },
+	  "concurrent upload connections", APPLIED },
 	{ "upload.max_inflight_per_conn", KEY_U64, OFF(upload.max_inflight_per_conn), 0, 0, 0, 1,
-	  1024, NULL, "pipelined requests per connection" },
+	  VX_CONFIG_INFLIGHT_MAX, NULL,
+	  "pipelined requests per vx connection; more are answered busy", APPLIED },
 	{ "upload.rate_limit", KEY_SIZE, OFF(upload.rate_limit_bps), 0, 0, 0, 0, U64_MAX, NULL,
-	  "upload bytes per second, 0 = unlimited" },
+	  "upload bytes per second, 0 = unlimited", APPLIED },
 	{ "upload.idle_timeout", KEY_DURATION, OFF(upload.idle_timeout_ms), 0, 0, 0, 1000, 86400000,
-	  NULL, "close idle upload connections after" },
+	  NULL, "close idle upload connections after", APPLIED },
 	{ "download.concurrent_pieces", KEY_U64, OFF(download.concurrent_pieces), 0, 0, 0, 1, 1024,
-	  NULL, "pieces in flight per task" },
+	  NULL, "pieces in flight per task",
+	  "not applied yet: the fetcher keeps 2 requests in flight per parent connection" },
 	{ "download.work_threads", KEY_U64, OFF(download.work_threads), 0, 0, 0, 1, 256, NULL,
-	  "threads for blocking work: store opens, origin fetches, exports" },
+	  "threads for blocking work: store opens, origin fetches, exports", APPLIED },
 	{ "download.rate_limit", KEY_SIZE, OFF(download.rate_limit_bps), 0, 0, 0, 0, U64_MAX, NULL,
-	  "download bytes per second, 0 = unlimited" },
+	  "download bytes per second, 0 = unlimited", APPLIED },
 	{ "download.piece_timeout", KEY_DURATION, OFF(download.piece_timeout_ms), 0, 0, 0, 1000,
-	  86400000, NULL, "give up on a piece from one parent after" },
+	  86400000, NULL, "give up on a piece from one parent after",
+	  "not applied yet: a parent that sends nothing for 10 s with requests out is dropped" },
 	{ "download.parent_wait", KEY_DURATION, OFF(download.parent_wait_ms), 0, 0, 0, 100, 3600000,
-	  NULL, "wait this long for a free parent, then fetch from the origin" },
+	  NULL, "wait this long for a free parent, then fetch from the origin", APPLIED },
 	{ "download.memory_limit", KEY_SIZE, OFF(download.memory_limit_bytes), 0, 0, 0, 1u << 20,
-	  U64_MAX, NULL, "receive buffer memory, whatever the file size" },
+	  U64_MAX, NULL, "receive buffer memory, whatever the file size",
+	  "not applied yet: receive buffers are bounded per task (16 MiB), not daemon-wide" },
 	{ "download.back_to_source", KEY_BOOL, OFF(download.back_to_source), 0, 0, 0, 0, 0, NULL,
-	  "allow fetching from the origin" },
+	  "allow fetching from the origin", APPLIED },
 	{ "storage.data_dir", KEY_STR, OFF(storage.data_dir), SZ(storage.data_dir), 0, 0, 0, 0,
-	  NULL, "where content and metadata live" },
+	  NULL, "where content and metadata live", APPLIED },
 	{ "storage.disk_limit", KEY_SIZE, OFF(storage.disk_limit_bytes), 0, 0, 0, 0, U64_MAX, NULL,
-	  "bytes the store may use, 0 = the filesystem's size" },
+	  "bytes the store may use, 0 = the filesystem's size", APPLIED },
 	{ "storage.gc_high_percent", KEY_U64, OFF(storage.gc_high_percent), 0, 0, 0, 1, 100, NULL,
-	  "start evicting above this usage" },
-	{ "storage.gc_low_percent", KEY_U64, OFF(storage.gc_low_percent), 0, 0, 0, 0, 99, NULL,
-	  "evict down to this usage" },
-	{ "storage.task_ttl", KEY_DURATION, OFF(storage.task_ttl_ms), 0, 0, 0, 60000, U64_MAX, NULL,
-	  "evict tasks unused for this long" },
+	  "start evicting above this usage", APPLIED },
+	{ "storage.gc_low_percent", KEY_U64, OFF(storage.gc_low_percent), 0, 0, 0, 1, 99, NULL,
+	  "evict down to this usage", APPLIED },
+	{ "storage.task_ttl", KEY_DURATION, OFF(storage.task_ttl_ms), 0, 0, 0, 1000, U64_MAX, NULL,
+	  "evict tasks unused for this long", APPLIED },
+	{ "storage.gc_interval", KEY_DURATION, OFF(storage.gc_interval_ms), 0, 0, 0, 1000, 86400000,
+	  NULL, "run the store's GC (TTL, then watermarks) this often", APPLIED },
 	{ "storage.memory_budget", KEY_SIZE, OFF(storage.memory_budget_bytes), 0, 0, 0, 0, U64_MAX,
-	  NULL, "bytes for in-memory tasks" },
+	  NULL, "bytes for in-memory tasks",
+	  "not applied yet: the daemon keeps no tasks in memory" },
 	{ "storage.direct_io", KEY_ENUM, OFF(storage.direct_io), SZ(storage.direct_io), 0, 0, 0, 0,
-	  "required|optional|disabled", "O_DIRECT piece writes" },
+	  "required|optional|disabled", "O_DIRECT piece writes", APPLIED },
 	{ "proxy.listen", KEY_ADDR, OFF(proxy.listen), SZ(proxy.listen), 0, 0, 0, 0, NULL,
-	  "HTTP proxy and registry mirror, HOST:PORT (empty: off)" },
+	  "HTTP proxy and registry mirror, HOST:PORT (empty: off)", NO_PROXY },
 	{ "proxy.registry_mirror", KEY_STR, OFF(proxy.registry_mirror), SZ(proxy.registry_mirror),
-	  0, 0, 0, 0, NULL, "default upstream registry" },
+	  0, 0, 0, 0, NULL, "default upstream registry", NO_PROXY },
 	{ "proxy.rules", KEY_STRLIST, OFF(proxy.rules), ESZ(proxy.rules), OFF(proxy.nr_rules),
-	  VX_CONFIG_RULES_MAX, 0, 0, NULL, "regexes of URLs served through P2P" },
-	{ "tls.cert", KEY_STR, OFF(tls.cert), SZ(tls.cert), 0, 0, 0, 0, NULL, "PEM certificate" },
-	{ "tls.key", KEY_STR, OFF(tls.key), SZ(tls.key), 0, 0, 0, 0, NULL, "PEM private key" },
-	{ "tls.ca", KEY_STR, OFF(tls.ca), SZ(tls.ca), 0, 0, 0, 0, NULL, "PEM CA bundle for peers" },
+	  VX_CONFIG_RULES_MAX, 0, 0, NULL, "regexes of URLs served through P2P", NO_PROXY },
+	{ "tls.cert", KEY_STR, OFF(tls.cert), SZ(tls.cert), 0, 0, 0, 0, NULL, "PEM certificate",
+	  NO_TLS },
+	{ "tls.key", KEY_STR, OFF(tls.key), SZ(tls.key), 0, 0, 0, 0, NULL, "PEM private key",
+	  NO_TLS },
+	{ "tls.ca", KEY_STR, OFF(tls.ca), SZ(tls.ca), 0, 0, 0, 0, NULL, "PEM CA bundle for peers",
+	  NO_TLS },
 };
 
 #define YAML_DEPTH_MAX 4 /* the schema nests one level; allow a little slack for errors */
@@ -123,8 +146,8 @@ void vx_config_init(struct vx_config *cfg)
 	snprintf(cfg->socket, sizeof(cfg->socket), "/run/vx/vx.sock");
 	snprintf(cfg->upload.listen, sizeof(cfg->upload.listen), "0.0.0.0:4005");
 	cfg->upload.max_connections = 1024;
-	cfg->upload.max_inflight_per_conn = 16;
-	cfg->upload.idle_timeout_ms = 120000;
+	cfg->upload.max_inflight_per_conn = 32;
+	cfg->upload.idle_timeout_ms = 60000;
 	cfg->download.concurrent_pieces = 16;
 	cfg->download.work_threads = VX_CONFIG_WORK_THREADS_DEFAULT;
 	cfg->download.piece_timeout_ms = 120000;
@@ -132,9 +155,10 @@ void vx_config_init(struct vx_config *cfg)
 	cfg->download.memory_limit_bytes = 64ull << 20;
 	cfg->download.back_to_source = true;
 	snprintf(cfg->storage.data_dir, sizeof(cfg->storage.data_dir), "/var/lib/vx");
-	cfg->storage.gc_high_percent = 90;
-	cfg->storage.gc_low_percent = 70;
+	cfg->storage.gc_high_percent = 80;
+	cfg->storage.gc_low_percent = 60;
 	cfg->storage.task_ttl_ms = 30ull * 86400000;
+	cfg->storage.gc_interval_ms = 15ull * 60000;
 	cfg->storage.memory_budget_bytes = 256ull << 20;
 	snprintf(cfg->storage.direct_io, sizeof(cfg->storage.direct_io), "optional");
 	snprintf(cfg->proxy.registry_mirror, sizeof(cfg->proxy.registry_mirror),
@@ -663,10 +687,68 @@ int vx_config_load_file(struct vx_config *cfg, const char *path, char *err, size
 	return rc;
 }
 
+/* True when key @k has the same value in @a and @b. */
+static bool key_equal(const struct vx_config *a, const struct vx_config *b, const struct key *k)
+{
+	const char *fa = (const char *)a + k->off, *fb = (const char *)b + k->off;
+
+	switch (k->type) {
+	case KEY_BOOL:
+		return *(const bool *)fa == *(const bool *)fb;
+	case KEY_STR:
+	case KEY_ENUM:
+	case KEY_ADDR:
+		return strcmp(fa, fb) == 0;
+	case KEY_U64:
+	case KEY_SIZE:
+	case KEY_DURATION:
+		return *(const uint64_t *)(const void *)fa == *(const uint64_t *)(const void *)fb;
+	case KEY_STRLIST: {
+		unsigned na = *(const unsigned *)(const void *)((const char *)a + k->count_off);
+		unsigned nb = *(const unsigned *)(const void *)((const char *)b + k->count_off);
+
+		for (unsigned i = 0; na == nb && i < na; i++) {
+			if (strcmp(fa + (size_t)i * k->size, fb + (size_t)i * k->size) != 0)
+				return false;
+		}
+		return na == nb;
+	}
+	}
+	return false;
+}
+
+/* Refuses the first key not supported yet that @cfg sets to anything but its default. */
+static int check_supported(const struct vx_config *cfg, char *err, size_t err_len)
+{
+	struct vx_config def;
+
+	vx_config_init(&def);
+	for (size_t i = 0; i < VX_ARRAY_SIZE(keys); i++) {
+		if (keys[i].unsupported && !key_equal(cfg, &def, &keys[i])) {
+			set_err(err, err_len, "%s: %s", keys[i].name, keys[i].unsupported);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+void vx_config_keys(void *out)
+{
+	for (size_t i = 0; i < VX_ARRAY_SIZE(keys); i++) {
+		if (keys[i].unsupported)
+			fprintf(out, "%s not-supported: %s\n", keys[i].name, keys[i].unsupported);
+		else
+			fprintf(out, "%s applied\n", keys[i].name);
+	}
+}
+
 int vx_config_validate(const struct vx_config *cfg, char *err, size_t err_len)
 {
 	char host[VX_CONFIG_STR_MAX];
 	uint16_t port;
+
+	if (check_supported(cfg, err, err_len))
+		return -EINVAL;
 
 	if (cfg->storage.gc_low_percent >= cfg->storage.gc_high_percent) {
 		set_err(err, err_len,
@@ -758,7 +840,8 @@ static void print_value(FILE *f, const struct vx_config *cfg, const struct key *
 		break;
 	}
 	}
-	fprintf(f, "  # %s\n", k->help);
+	fprintf(f, "  # %s%s\n", k->help,
+		k->unsupported ? " (not supported yet: leave as is)" : "");
 }
 
 void vx_config_print(const struct vx_config *cfg, void *out)

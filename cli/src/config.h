@@ -21,6 +21,8 @@
 #define VX_CONFIG_SCHEDULERS_MAX 16
 #define VX_CONFIG_RULES_MAX	 32
 #define VX_CONFIG_ERR_MAX	 512
+/* upload.max_inflight_per_conn at most (the upload server's VX_UPLOAD_INFLIGHT_MAX). */
+#define VX_CONFIG_INFLIGHT_MAX 48
 
 struct vx_config_host {
 	char hostname[VX_CONFIG_STR_MAX]; /* empty: gethostname() */
@@ -56,6 +58,7 @@ struct vx_config_storage {
 	uint64_t gc_high_percent;
 	uint64_t gc_low_percent;
 	uint64_t task_ttl_ms;
+	uint64_t gc_interval_ms;
 	uint64_t memory_budget_bytes; /* memory tier */
 	char direct_io[16];	      /* required | optional | disabled */
 };
@@ -105,8 +108,9 @@ VX_MUST_CHECK int vx_config_load_file(struct vx_config *cfg, const char *path, c
 				      size_t err_len);
 
 /*
- * vx_config_validate() - cross-field checks (watermarks, addresses, TLS pairs, ...). Returns 0,
- * or -EINVAL with one line in @err naming the key.
+ * vx_config_validate() - refuses keys not supported yet when set to anything but their default
+ * (vx_config_keys() lists them), then cross-field checks (watermarks, addresses, TLS pairs,
+ * ...). Returns 0, or -EINVAL with one line in @err naming the key.
  */
 VX_MUST_CHECK int vx_config_validate(const struct vx_config *cfg, char *err, size_t err_len);
 
@@ -117,6 +121,12 @@ VX_MUST_CHECK int vx_config_validate(const struct vx_config *cfg, char *err, siz
  */
 VX_MUST_CHECK int vx_config_set(struct vx_config *cfg, const char *key, const char *value,
 				char *err, size_t err_len);
+
+/*
+ * Writes every key to @out (a stdio stream), one a line: "NAME applied", or
+ * "NAME not-supported: REASON" for a key kept in the schema that the daemon does not apply yet.
+ */
+void vx_config_keys(void *out);
 
 /* Writes @cfg as YAML to @out (a stdio stream), every key present. */
 void vx_config_print(const struct vx_config *cfg, void *out);

@@ -29,6 +29,9 @@ struct vx_upload;
 #define VX_UPLOAD_PORT_DEFAULT 4005
 /* Tasks whose sends a super-seeding server remembers at once (least recently used goes). */
 #define VX_UPLOAD_SUPER_SEED_TASKS 8
+/* Pipelined requests a vx connection may have outstanding (HELLO max_inflight): default, most. */
+#define VX_UPLOAD_INFLIGHT_DEFAULT 32u
+#define VX_UPLOAD_INFLIGHT_MAX	   48u
 /* Longest parent id sent in PieceContent metadata. */
 #define VX_UPLOAD_PARENT_ID_MAX 191
 
@@ -85,6 +88,9 @@ struct vx_upload_cfg {
 	uint32_t chunk_bytes;	      /* bytes per splice or send round (default 1 MiB) */
 	enum vx_upload_body_mode body_mode; /* default SPLICE */
 	uint32_t idle_timeout_ms;	    /* no request for this long: close (default 60 s) */
+	uint32_t max_inflight;		    /* pipelined requests per vx connection, announced in
+					     * HELLO; more are answered busy (default 32, at most
+					     * VX_UPLOAD_INFLIGHT_MAX) */
 	uint32_t header_timeout_ms;	    /* a started request must be complete within (10 s) */
 	uint32_t send_stall_ms;		    /* no send progress for this long: close (30 s) */
 	uint32_t piece_wait_ms;		    /* wait for an unfinished piece at most (30 s) */

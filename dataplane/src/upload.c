@@ -50,11 +50,12 @@
 /* Decoded requests not answered yet: as many DownloadPiece frames as rx[] holds. */
 #define VX_UP_REQ_MAX (VX_UP_RX_MAX / (VX_FRAME_HDR_LEN + VX_DOWNLOAD_PIECE_LEN) + 1)
 /*
- * Pipelined requests a vx server accepts at once (its HELLO's max_inflight); the ones beyond
- * are answered BUSY in their turn (spec/vortex.md 5.2), so the queue must hold more than this.
+ * Pipelined requests a vx server accepts at once (cfg.max_inflight, its HELLO's max_inflight);
+ * the ones beyond are answered BUSY in their turn (spec/vortex.md 5.2), so the queue must hold
+ * more than the largest allowed.
  */
-#define VX_UP_MAX_INFLIGHT 32u
-_Static_assert(VX_UP_MAX_INFLIGHT >= 1 && VX_UP_MAX_INFLIGHT < VX_UP_REQ_MAX,
+_Static_assert(VX_UPLOAD_INFLIGHT_DEFAULT <= VX_UPLOAD_INFLIGHT_MAX &&
+		       VX_UPLOAD_INFLIGHT_MAX < VX_UP_REQ_MAX,
 	       "requests beyond max_inflight fit the queue, so they can be answered BUSY");
 /* One answer head: PieceContent metadata with the longest parent id, an Error or our HELLO. */
 #define VX_UP_HEAD_MAX 512u
@@ -236,6 +237,7 @@ void vx_upload_cfg_init(struct vx_upload_cfg *cfg)
 	cfg->max_sends = 64;
 	cfg->chunk_bytes = 1u << 20;
 	cfg->idle_timeout_ms = 60000;
+	cfg->max_inflight = VX_UPLOAD_INFLIGHT_DEFAULT;
 	cfg->header_timeout_ms = 10000;
 	cfg->send_stall_ms = 30000;
 	cfg->piece_wait_ms = 30000;
@@ -632,7 +634,7 @@ static void up_on_download(struct vx_up_conn *c, const struct vx_frame *f)
 		return;
 	}
 	c->outstanding++;
-	if (c->outstanding > VX_UP_MAX_INFLIGHT)
+	if (c->outstanding > c->up->cfg.max_inflight)
 		r->verdict = VX_UP_BUSY;
 }
 
@@ -742,7 +744,7 @@ static void up_answer_hello(struct vx_up_conn *c)
 		.version = VX_HELLO_VERSION,
 		.features = VX_HELLO_F_PIPELINE | VX_HELLO_F_CANCEL |
 			    (c->up->cfg.ops->bitmap ? VX_HELLO_F_AVAILABILITY : 0),
-		.max_inflight = VX_UP_MAX_INFLIGHT,
+		.max_inflight = c->up->cfg.max_inflight,
 		.max_value_len = VX_HELLO_MAX,
 	};
 	uint8_t v[VX_HELLO_LEN];
@@ -1476,6 +1478,7 @@ static int up_new(struct vx_upload **out, struct vx_loop *loop, const struct vx_
 	*out = NULL;
 	if (!cfg->ops || !cfg->ops->get || !cfg->ops->put || cfg->max_conns == 0 ||
 	    cfg->max_sends == 0 || cfg->chunk_bytes == 0 || cfg->addr_len == 0 ||
+	    cfg->max_inflight > VX_UPLOAD_INFLIGHT_MAX ||
 	    (cfg->super_seed &&
 	     (cfg->super_seed_pieces == 0 || cfg->super_seed_pieces > (1u << 20))))
 		return -EINVAL;
@@ -1484,6 +1487,8 @@ static int up_new(struct vx_upload **out, struct vx_loop *loop, const struct vx_
 		return -ENOMEM;
 	up->loop = loop;
 	up->cfg = *cfg;
+	if (!up->cfg.max_inflight)
+		up->cfg.max_inflight = VX_UPLOAD_INFLIGHT_DEFAULT;
 	up->listen_fd = -1;
 	up->rand = vx_now_ns() | 1;
 	vx_list_init(&up->free_conns);

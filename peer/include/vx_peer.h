@@ -55,15 +55,21 @@ struct vx_peer_cfg {
 	bool resume;		  /* restart unfinished tasks found in the store at start */
 	bool wipe;		  /* empty the store at start (embedded one-shot peers) */
 	uint64_t upload_rate_bps; /* bytes per second; 0 = unlimited */
-	uint64_t download_rate_bps; /* bytes per second; 0 = unlimited */
-	uint64_t bandwidth_bps;	    /* declared upload bandwidth, bits/s; 0: not declared */
-	uint32_t upload_max_conns;  /* 0: default */
-	uint32_t source_parallel;   /* ranged reads in flight per origin task; 0: default */
-	uint32_t work_threads;	    /* threads for blocking work (store opens, origin fetches,
+	uint64_t download_rate_bps;	 /* bytes per second; 0 = unlimited */
+	uint64_t bandwidth_bps;		 /* declared upload bandwidth, bits/s; 0: not declared */
+	uint32_t upload_max_conns;	 /* 0: default */
+	uint32_t upload_idle_timeout_ms; /* close an upload connection idle this long; 0: 60 s */
+	uint32_t upload_max_inflight;	 /* pipelined requests per vx connection; 0: 32 */
+	uint32_t source_parallel;	 /* ranged reads in flight per origin task; 0: default */
+	uint32_t work_threads;		 /* threads for blocking work (store opens, origin fetches,
 				     * exports); 0: VX_PEER_WORK_THREADS_DEFAULT */
-	uint64_t disk_limit_bytes;  /* store capacity; 0: the filesystem's */
-	uint32_t direct_io;	    /* enum vx_store_direct_io */
-	uint32_t wait_parents_ms;   /* a scheduler's WAIT lasts at most this long; 0: 5 s */
+	uint64_t disk_limit_bytes;	 /* store capacity; 0: the filesystem's */
+	uint32_t gc_high_pct;		 /* store GC starts above this usage percent; 0: 80 */
+	uint32_t gc_low_pct;		 /* and evicts down to this one; 0: 60 */
+	uint64_t task_ttl_s;		 /* a task unused this long is evicted; 0: 30 days */
+	uint32_t gc_interval_s;		 /* the store's GC runs this often; 0: 15 min */
+	uint32_t direct_io;		 /* enum vx_store_direct_io */
+	uint32_t wait_parents_ms;	 /* a scheduler's WAIT lasts at most this long; 0: 5 s */
 };
 
 /* Callbacks of one download; run on the peer's threads; must not block. */

@@ -296,6 +296,10 @@ static void *loop_main(void *arg)
 	uc.max_sends = PEER_UPLOAD_SLOTS;
 	if (p->cfg.upload_max_conns)
 		uc.max_conns = p->cfg.upload_max_conns;
+	if (p->cfg.upload_idle_timeout_ms)
+		uc.idle_timeout_ms = p->cfg.upload_idle_timeout_ms;
+	if (p->cfg.upload_max_inflight)
+		uc.max_inflight = p->cfg.upload_max_inflight;
 	rc = vx_upload_new(&p->up, p->loop, &uc);
 	if (rc) {
 		start_done(p, rc, "cannot listen on %s: %s", p->cfg.listen, vx_strerror(rc));
@@ -459,6 +463,10 @@ int vx_peer_new(struct vx_peer **out, const struct vx_peer_cfg *cfg, char *err, 
 	sc.dir = cfg->data_dir;
 	sc.wipe = cfg->wipe;
 	sc.disk_quota_bytes = cfg->disk_limit_bytes;
+	sc.gc_high_pct = cfg->gc_high_pct; /* zeros: the store's defaults */
+	sc.gc_low_pct = cfg->gc_low_pct;
+	sc.task_ttl_s = cfg->task_ttl_s;
+	sc.gc_interval_s = cfg->gc_interval_s;
 	sc.direct_io = (enum vx_store_direct_io)cfg->direct_io;
 	rc = vx_store_open(&p->store, &sc);
 	if (rc) {
@@ -595,7 +603,7 @@ int vx_peer_download(struct vx_peer *p, const struct vx_download_request *req,
 	j->piece_length = req->piece_length;
 	j->timeout_ms = req->timeout_ms;
 	j->overwrite = req->overwrite;
-	j->no_bts = req->disable_back_to_source;
+	j->no_bts = req->disable_back_to_source || p->cfg.no_back_to_source;
 	j->uid = req->uid;
 	j->gid = req->gid;
 	j->chown_output = req->chown_output;

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# cli_config.sh VX: `vx config check` on good and bad files, as an operator runs it: exit codes
-# and the file:line:col message.
+# cli_config.sh VX TESTS_DIR: `vx config check` on good and bad files, as an operator runs it:
+# exit codes and the file:line:col message. Then every key of `vx config keys` (the daemon's key
+# table) must have a case below: a key the daemon applies names the test that measures it (the
+# test file must mention the key), a key not supported yet is refused by `vx config check` and
+# `vx serve` with a message naming it. A key added to the table without either fails here.
 set -euo pipefail
 vx=$1
+tests=${2:-$(dirname "$0")/..}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -34,4 +38,105 @@ set +e
 rc=$?
 set -e
 [ $rc -eq 2 ] || fail "missing argument exit code $rc, want 2"
+# key -> "TEST_FILE PATTERN": the test that measures the applied key, and what in it sets the
+# key (a config key or the `vx serve` flag for it). Paths under tests/.
+declare -A applied=(
+	[seed]="integration/peer_swarm.sh --seed"
+	[log_level]="integration/peer_config.sh log_level"
+	[socket]="integration/peer_lib.sh --socket"
+	[schedulers]="integration/peer_lib.sh --scheduler"
+	[host.hostname]="integration/peer_config.sh hostname:"
+	[host.ip]="integration/peer_config.sh ip:"
+	# only at the scheduler (ranking by idc and location); vx serve passes them in its hello
+	[host.idc]="unit/test_control_sched.c idc"
+	[host.location]="unit/test_control_sched.c location"
+	[upload.listen]="integration/peer_lib.sh --listen"
+	[upload.max_connections]="integration/peer_config.sh max_connections:"
+	[upload.max_inflight_per_conn]="integration/peer_config.sh max_inflight_per_conn:"
+	# the upload server's rate limiter; vx serve passes upload.rate_limit to it
+	[upload.rate_limit]="integration/dataplane_upload.c rate_bytes_per_s"
+	[upload.idle_timeout]="integration/peer_config.sh idle_timeout:"
+	[download.work_threads]="integration/peer_config.sh work_threads:"
+	[download.rate_limit]="integration/peer_kill.sh rate_limit:"
+	[download.parent_wait]="integration/peer_wait.sh parent_wait:"
+	[download.back_to_source]="integration/peer_config.sh back_to_source:"
+	[storage.data_dir]="integration/peer_lib.sh --data-dir"
+	[storage.disk_limit]="integration/peer_config.sh disk_limit:"
+	[storage.gc_high_percent]="integration/peer_config.sh gc_high_percent:"
+	[storage.gc_low_percent]="integration/peer_config.sh gc_low_percent:"
+	[storage.task_ttl]="integration/peer_config.sh task_ttl:"
+	[storage.gc_interval]="integration/peer_config.sh gc_interval:"
+	# the store's O_DIRECT modes; vx serve passes storage.direct_io to it
+	[storage.direct_io]="unit/test_storage.c direct_io"
+)
+# key -> a value other than the default, for the keys not supported yet
+declare -A refused=(
+	[metrics_listen]="127.0.0.1:9090"
+	[download.concurrent_pieces]="8"
+	[download.piece_timeout]="30s"
+	[download.memory_limit]="32MiB"
+	[storage.memory_budget]="1GiB"
+	[proxy.listen]="127.0.0.1:65001"
+	[proxy.registry_mirror]="https://mirror.invalid"
+	[proxy.rules]="[blobs/sha256.*]"
+	[tls.cert]="cert.pem"
+	[tls.key]="key.pem"
+	[tls.ca]="ca.pem"
+)
+# yaml_of KEY VALUE: a config file setting one dotted key
+yaml_of() {
+	case "$1" in
+	*.*) printf '%s:\n  %s: %s\n' "${1%%.*}" "${1#*.}" "$2" ;;
+	*) printf '%s: %s\n' "$1" "$2" ;;
+	esac
+}
+nkeys=0
+while read -r key status reason; do
+	nkeys=$((nkeys + 1))
+	case "$status" in
+	applied)
+		[ -n "${applied[$key]:-}" ] ||
+			fail "$key is applied but no test measures it (add it to applied[] here)"
+		[ -z "${refused[$key]:-}" ] || fail "$key is applied but listed as refused"
+		file=$tests/${applied[$key]%% *}
+		pat=${applied[$key]#* }
+		[ -f "$file" ] || fail "$key: test $file is missing"
+		grep -qF -- "$pat" "$file" || fail "$key: $file does not mention '$pat'"
+		;;
+	not-supported:)
+		[ -n "${refused[$key]:-}" ] || fail "$key is refused but has no case (add it to refused[])"
+		[ -n "$reason" ] || fail "$key is refused without a reason"
+		yaml_of "$key" "${refused[$key]}" >"$dir/refused.yaml"
+		set +e
+		err=$("$vx" config check "$dir/refused.yaml" 2>&1)
+		rc=$?
+		set -e
+		[ $rc -eq 1 ] || fail "$key: vx config check exit $rc, want 1 (output: $err)"
+		[ "$err" = "vx config: $key: $reason" ] || fail "$key: vx config check said '$err'"
+		set +e
+		err=$(timeout 20 "$vx" serve --config "$dir/refused.yaml" --data-dir "$dir/data" \
+			--listen 127.0.0.1:0 --socket "$dir/sock" 2>&1)
+		rc=$?
+		set -e
+		[ $rc -eq 2 ] || fail "$key: vx serve exit $rc, want 2 (output: $err)"
+		[ "$err" = "vx serve: $key: $reason" ] || fail "$key: vx serve said '$err'"
+		;;
+	*) fail "vx config keys: unexpected line '$key $status $reason'" ;;
+	esac
+done < <("$vx" config keys)
+[ "$nkeys" -eq $((${#applied[@]} + ${#refused[@]})) ] ||
+	fail "vx config keys lists $nkeys keys, this test knows $((${#applied[@]} + ${#refused[@]}))"
+
+# Unknown keys are refused too, by `vx config check` and by `vx serve`.
+printf 'tls:\n  insecure: true\n' >"$dir/unknown.yaml"
+set +e
+err=$("$vx" serve --config "$dir/unknown.yaml" --data-dir "$dir/data" --listen 127.0.0.1:0 \
+	--socket "$dir/sock" 2>&1)
+rc=$?
+set -e
+[ $rc -eq 2 ] || fail "unknown key: vx serve exit $rc, want 2"
+case "$err" in
+*"unknown setting 'tls.insecure'"*) ;;
+*) fail "unknown key: vx serve said '$err'" ;;
+esac
 echo "cli_config: ok"
