@@ -86,7 +86,7 @@ int vx_net_parse_addr(const char *s, unsigned flags, struct sockaddr_storage *ss
 	if (vx_net_parse_hostport(s, flags, host, sizeof(host), &port))
 		return -EINVAL;
 	memset(ss, 0, sizeof(*ss));
-	if (strcmp(host, "localhost") == 0)
+	if (!(flags & VX_NET_IP_ONLY) && strcmp(host, "localhost") == 0)
 		snprintf(host, sizeof(host), "127.0.0.1");
 	if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
 		in->sin_family = AF_INET;

@@ -66,7 +66,8 @@ struct cc_conn {
 	char host[256];
 	uint16_t port;
 	uint32_t hash;
-	bool failed; /* dropped or unreachable since its last good hello */
+	bool failed;  /* dropped or unreachable since its last good hello */
+	bool refused; /* the last hello was refused (-EACCES: our token or host key) */
 	uint32_t backoff_ms;
 	uint64_t retry_ms;
 	uint64_t hello_rid;
@@ -97,7 +98,7 @@ struct cc_task {
 
 struct vx_sched_client {
 	struct vx_sched_client_cfg cfg;
-	char *hello_strs[5]; /* owned copies behind cfg.hello */
+	char *hello_strs[6]; /* owned copies behind cfg.hello */
 	struct cc_conn conns[VX_SCHED_CLIENT_SERVERS_MAX];
 	struct cc_task *tasks;
 	int epfd;
@@ -151,7 +152,8 @@ int vx_sched_client_new(struct vx_sched_client **out, const struct vx_sched_clie
 		c->cfg.pieces_max = 65536;
 	h = &c->cfg.hello;
 	if (copy_str(c, 0, &h->host_id) || copy_str(c, 1, &h->addr) || copy_str(c, 2, &h->idc) ||
-	    copy_str(c, 3, &h->location) || copy_str(c, 4, &h->token)) {
+	    copy_str(c, 3, &h->location) || copy_str(c, 4, &h->token) ||
+	    copy_str(c, 5, &h->host_key)) {
 		rc = -ENOMEM;
 		goto err_free;
 	}
@@ -160,6 +162,8 @@ int vx_sched_client_new(struct vx_sched_client **out, const struct vx_sched_clie
 	h->has |= VX_CTL_F_HOST_ID | VX_CTL_F_ADDR | VX_CTL_F_PORT;
 	if (h->token.len)
 		h->has |= VX_CTL_F_TOKEN;
+	if (h->host_key.len)
+		h->has |= VX_CTL_F_HOST_KEY;
 	for (uint32_t i = 0; i < cfg->nr_servers; i++) {
 		struct cc_conn *cc = &c->conns[i];
 
@@ -220,7 +224,7 @@ void vx_sched_client_free(struct vx_sched_client *c)
 			vx_free(c->tasks[i].bits);
 		}
 	}
-	for (int i = 0; i < 5; i++)
+	for (size_t i = 0; i < VX_ARRAY_SIZE(c->hello_strs); i++)
 		vx_free(c->hello_strs[i]);
 	if (c->epfd >= 0)
 		close(c->epfd);
@@ -242,6 +246,17 @@ uint32_t vx_sched_client_drops(const struct vx_sched_client *c, uint32_t i)
 bool vx_sched_client_up(const struct vx_sched_client *c, uint32_t i)
 {
 	return i < c->cfg.nr_servers && c->conns[i].state == CC_UP;
+}
+
+int vx_sched_client_hello_state(const struct vx_sched_client *c, uint32_t i)
+{
+	if (i >= c->cfg.nr_servers)
+		return -EINVAL;
+	if (c->conns[i].state == CC_UP)
+		return 1;
+	if (c->conns[i].refused)
+		return -EACCES;
+	return c->conns[i].failed ? -ECONNREFUSED : 0;
 }
 
 /* ---------------------------------------------------------------- Routing */
@@ -499,13 +514,22 @@ static void on_frame(struct vx_sched_client *c, struct cc_conn *cc, const struct
 			c->tasks[p.task].origin = m->answer == VX_CTL_ANS_BACK_TO_SOURCE;
 		if (p.rid == cc->hello_rid) {
 			if (m->status != 0) {
-				vx_warn("sched client: %s:%u refused hello: %s", cc->host, cc->port,
-					vx_strerror((int)m->status));
+				if (m->status == -EACCES && !cc->refused)
+					vx_err("sched client: scheduler %s:%u refused our token or host "
+					       "key; check the token file",
+					       cc->host, cc->port);
+				else if (m->status != -EACCES)
+					vx_warn("sched client: %s:%u refused hello: %s", cc->host,
+						cc->port, vx_strerror((int)m->status));
+				cc->refused = m->status == -EACCES;
 				conn_down(c, cc, "hello refused");
+				if (cc->refused)
+					cc->retry_ms = vx_now_ms() + c->cfg.backoff_max_ms;
 				return;
 			}
 			cc_set_state(cc, CC_UP);
 			cc->failed = false;
+			cc->refused = false;
 			cc->announce_ms = (m->has & VX_CTL_F_INTERVAL) && m->interval_ms >= 100
 						  ? m->interval_ms
 						  : 10000;
