@@ -16,6 +16,11 @@ if(TARGET vx_control)
 			SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_control_client.c
 			LIBS vx_control LABEL integration TIMEOUT 120)
 	endif()
+	if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_control_auth.c)
+		vx_add_test(test_control_auth
+			SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_control_auth.c
+			LIBS vx_control LABEL integration TIMEOUT 120)
+	endif()
 	if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/integration/control_swarm.c AND TARGET vx)
 		vx_add_test(control_swarm
 			SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integration/control_swarm.c
