@@ -24,7 +24,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: vx scheduler [--listen HOST:PORT] [--db PATH] [--policy vx|dragonfly]\n"
-		"                    [--tokens FILE] [--insecure-open] [--origin-max N] [--cands N]\n"
+		"                    [--tokens FILE] [--insecure-open] [--origin-max N] [--cands "
+		"N]\n"
 		"                    [--log-level error|warn|info|debug]\n\n"
 		"Runs the scheduler: peers register their downloads here and are told where to\n"
 		"fetch each piece from (other peers, or the origin for the first one).\n\n"
@@ -110,8 +111,9 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg)
 				return -EINVAL;
 			}
 			cfg->token = optarg;
-			fprintf(stderr, "vx scheduler: --token is deprecated (it sets the peer token "
-					"and shows in ps): use --tokens FILE\n");
+			fprintf(stderr,
+				"vx scheduler: --token is deprecated (it sets the peer token "
+				"and shows in ps): use --tokens FILE\n");
 			break;
 		case 'T':
 			cfg->tokens_path = optarg;
@@ -182,7 +184,8 @@ static int run_scheduler(int argc, char **argv)
 			fprintf(stderr, "vx scheduler: cannot use database '%s' (see log above)\n",
 				cfg.db_path);
 		else if (rc == -EACCES || rc == -ENAMETOOLONG || rc == -EIO)
-			fprintf(stderr, "vx scheduler: cannot use the tokens file (see log above)\n");
+			fprintf(stderr,
+				"vx scheduler: cannot use the tokens file (see log above)\n");
 		else
 			fprintf(stderr, "vx scheduler: cannot listen on %s: %s\n", cfg.listen,
 				vx_strerror(rc));
@@ -193,8 +196,9 @@ static int run_scheduler(int argc, char **argv)
 	fprintf(stderr, "vx scheduler: join tokens in %s%s\n", vx_sched_server_tokens_path(srv),
 		vx_sched_server_tokens_created(srv) ? " (created)" : "");
 	if (cfg.insecure_open)
-		fprintf(stderr, "vx scheduler: warning: --insecure-open: any host that reaches this "
-				"port joins as a normal peer without a token\n");
+		fprintf(stderr,
+			"vx scheduler: warning: --insecure-open: any host that reaches this "
+			"port joins as a normal peer without a token\n");
 	/* the port line is how scripts and tests learn a port chosen with :0 */
 	printf("vx scheduler: listening on port %u\n", vx_sched_server_port(srv));
 	fflush(stdout);

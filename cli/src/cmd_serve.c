@@ -254,8 +254,8 @@ static void peer_cfg_from(const struct vx_config *c, const struct serve_flags *f
 static int serve_token(const struct vx_config *c, const struct serve_flags *fl, char *token,
 		       struct vx_peer_cfg *pc)
 {
-	const char *path = c->scheduler_token_file[0] ? c->scheduler_token_file
-						       : getenv("VX_TOKEN_FILE");
+	const char *path =
+		c->scheduler_token_file[0] ? c->scheduler_token_file : getenv("VX_TOKEN_FILE");
 	char err[512];
 
 	if (!path || !*path)

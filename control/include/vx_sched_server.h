@@ -18,11 +18,11 @@
 struct vx_sched_server;
 
 struct vx_sched_server_cfg {
-	const char *listen;  /* "HOST:PORT", "[v6]:PORT"; port 0 picks one (borrowed) */
-	const char *db_path; /* sqlite file, created when missing (borrowed) */
-	const char *tokens_path; /* join tokens (vx_sched_tokens.h); NULL: "<db_path>.tokens" */
-	const char *token;	 /* deprecated --token: replaces the file's peer token; NULL */
-	bool insecure_open;	 /* token-less hellos join as normal peers (never seed) */
+	const char *listen;	    /* "HOST:PORT", "[v6]:PORT"; port 0 picks one (borrowed) */
+	const char *db_path;	    /* sqlite file, created when missing (borrowed) */
+	const char *tokens_path;    /* join tokens (vx_sched_tokens.h); NULL: "<db_path>.tokens" */
+	const char *token;	    /* deprecated --token: replaces the file's peer token; NULL */
+	bool insecure_open;	    /* token-less hellos join as normal peers (never seed) */
 	uint32_t host_ids_per_addr; /* host ids one source address may bind (default 4096) */
 	struct vx_sched_cfg sched;
 	uint32_t conns_max;   /* connections served at once */

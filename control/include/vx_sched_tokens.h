@@ -22,8 +22,8 @@ enum vx_sched_auth {
 	VX_SCHED_AUTH_NR
 };
 
-#define VX_SCHED_TOKEN_MIN  16  /* characters */
-#define VX_SCHED_TOKEN_MAX  128 /* characters, within the hello's token field */
+#define VX_SCHED_TOKEN_MIN  16	 /* characters */
+#define VX_SCHED_TOKEN_MAX  128	 /* characters, within the hello's token field */
 #define VX_SCHED_TOKENS_MAX 4096 /* bytes of a tokens file */
 
 struct vx_sched_tokens {
@@ -51,8 +51,8 @@ VX_MUST_CHECK int vx_sched_tokens_parse(const char *buf, size_t len, struct vx_s
  * existing file must be a regular file not readable or writable by group or others. Returns 0,
  * -EINVAL (bad content or mode; @err says why), or a negative errno (@err says what failed).
  */
-VX_MUST_CHECK int vx_sched_tokens_load(const char *path, struct vx_sched_tokens *out,
-				       bool *created, char *err, size_t err_len);
+VX_MUST_CHECK int vx_sched_tokens_load(const char *path, struct vx_sched_tokens *out, bool *created,
+				       char *err, size_t err_len);
 
 /*
  * vx_sched_tokens_check() - the role @got grants: compares against every role's token in

@@ -515,7 +515,8 @@ static void on_frame(struct vx_sched_client *c, struct cc_conn *cc, const struct
 		if (p.rid == cc->hello_rid) {
 			if (m->status != 0) {
 				if (m->status == -EACCES && !cc->refused)
-					vx_err("sched client: scheduler %s:%u refused our token or host "
+					vx_err("sched client: scheduler %s:%u refused our token or "
+					       "host "
 					       "key; check the token file",
 					       cc->host, cc->port);
 				else if (m->status != -EACCES)

@@ -64,8 +64,8 @@ static int keys_open(struct sched_db *d)
 	}
 	if (sqlite3_prepare_v2(d->db, "SELECT key_sha256 FROM host_keys WHERE id=?1", -1,
 			       &d->key_get, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(d->db, "INSERT INTO host_keys VALUES (?1,?2,?3,?4,?4)", -1, &d->key_put,
-			       NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(d->db, "INSERT INTO host_keys VALUES (?1,?2,?3,?4,?4)", -1,
+			       &d->key_put, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(d->db, "SELECT count(*) FROM host_keys WHERE src=?1", -1,
 			       &d->key_count, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(d->db, "UPDATE host_keys SET seen=?2 WHERE id=?1", -1, &d->key_seen,

@@ -51,8 +51,8 @@ struct srv_conn {
 	struct vx_ctl_reader rd;
 	uint64_t rx_ms; /* last frame received */
 	uint64_t born_ms;
-	uint8_t auth;	       /* enum vx_sched_auth, from the hello's token */
-	bool addr_warned;      /* a claimed address was replaced (logged once) */
+	uint8_t auth;			/* enum vx_sched_auth, from the hello's token */
+	bool addr_warned;		/* a claimed address was replaced (logged once) */
 	char seen_ip[INET6_ADDRSTRLEN]; /* the address the connection comes from */
 };
 
@@ -292,7 +292,7 @@ static int seen_ip(int fd, char *out, size_t len)
 
 		if (IN6_IS_ADDR_V4MAPPED(a))
 			return inet_ntop(AF_INET, &a->s6_addr[12], out, (socklen_t)len) ? 0
-											 : -EINVAL;
+											: -EINVAL;
 		return inet_ntop(AF_INET6, a, out, (socklen_t)len) ? 0 : -EINVAL;
 	}
 	return -EAFNOSUPPORT;

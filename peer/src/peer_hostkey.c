@@ -86,7 +86,8 @@ int vx__peer_host_key(const char *dir, char *key, char *err, size_t err_len)
 	}
 	n = read(fd, buf, sizeof(buf));
 	close(fd);
-	if (n >= 2 * HOST_KEY_BYTES && (n == 2 * HOST_KEY_BYTES || buf[2 * HOST_KEY_BYTES] == '\n') &&
+	if (n >= 2 * HOST_KEY_BYTES &&
+	    (n == 2 * HOST_KEY_BYTES || buf[2 * HOST_KEY_BYTES] == '\n') &&
 	    n <= 2 * HOST_KEY_BYTES + 1 && vx_hex_is_lower(buf, 2 * HOST_KEY_BYTES)) {
 		memcpy(key, buf, 2 * HOST_KEY_BYTES);
 		key[2 * HOST_KEY_BYTES] = '\0';

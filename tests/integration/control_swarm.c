@@ -697,7 +697,8 @@ static int setup(void **state)
 		FILE *f = fopen(tokens_path, "w");
 
 		if (!f || chmod(tokens_path, 0600) != 0 ||
-		    fprintf(f, "peer %s\nseed swarm-seed-token-0123456789\n", SWARM_PEER_TOKEN) < 0 ||
+		    fprintf(f, "peer %s\nseed swarm-seed-token-0123456789\n", SWARM_PEER_TOKEN) <
+			    0 ||
 		    fclose(f) != 0)
 			return -1;
 	}

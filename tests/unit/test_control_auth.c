@@ -270,16 +270,16 @@ static void test_sched_server__hello_needs_a_token(void **state)
 	assert_closed(fd);
 	close(fd);
 	fd = dial(f);
-	assert_int_equal(hello(fd, "peer-token-wrong-0123456", 0, "127.0.0.1-x", KEY_HOST,
-			       "127.0.0.1", 9),
-			 -EACCES);
+	assert_int_equal(
+		hello(fd, "peer-token-wrong-0123456", 0, "127.0.0.1-x", KEY_HOST, "127.0.0.1", 9),
+		-EACCES);
 	assert_closed(fd);
 	close(fd);
 	/* a peer token does not make a seed */
 	fd = dial(f);
-	assert_int_equal(hello(fd, T_PEER, VX_CTL_ROLE_SEED, "127.0.0.1-x", KEY_HOST, "127.0.0.1",
-			       9),
-			 -EACCES);
+	assert_int_equal(
+		hello(fd, T_PEER, VX_CTL_ROLE_SEED, "127.0.0.1-x", KEY_HOST, "127.0.0.1", 9),
+		-EACCES);
 	assert_closed(fd);
 	close(fd);
 	/* nor without a host key */
@@ -287,9 +287,8 @@ static void test_sched_server__hello_needs_a_token(void **state)
 	assert_int_equal(hello(fd, T_PEER, 0, "127.0.0.1-x", NULL, "127.0.0.1", 9), -EACCES);
 	close(fd);
 	fd = dial(f);
-	assert_int_equal(hello(fd, T_SEED, VX_CTL_ROLE_SEED, "127.0.0.1-x", KEY_HOST, "127.0.0.1",
-			       9),
-			 0);
+	assert_int_equal(
+		hello(fd, T_SEED, VX_CTL_ROLE_SEED, "127.0.0.1-x", KEY_HOST, "127.0.0.1", 9), 0);
 	close(fd);
 }
 
@@ -304,9 +303,8 @@ static void test_sched_server__identity_delete_and_addresses(void **state)
 	bool seen_seed = false;
 
 	seed = dial(f);
-	assert_int_equal(hello(seed, T_SEED, VX_CTL_ROLE_SEED, "seed-1", KEY_SEED, "127.0.0.1",
-			       7000),
-			 0);
+	assert_int_equal(
+		hello(seed, T_SEED, VX_CTL_ROLE_SEED, "seed-1", KEY_SEED, "127.0.0.1", 7000), 0);
 	reg(seed, &all, &a);
 	assert_int_equal(a.status, 0);
 	/* the seed's id with another key: refused, with either token */
@@ -315,9 +313,9 @@ static void test_sched_server__identity_delete_and_addresses(void **state)
 	assert_closed(evil);
 	close(evil);
 	evil = dial(f);
-	assert_int_equal(hello(evil, T_SEED, VX_CTL_ROLE_SEED, "seed-1", KEY_OTHER, "127.0.0.1",
-			       6666),
-			 -EACCES);
+	assert_int_equal(
+		hello(evil, T_SEED, VX_CTL_ROLE_SEED, "seed-1", KEY_OTHER, "127.0.0.1", 6666),
+		-EACCES);
 	close(evil);
 	/* hosts claiming addresses that are not theirs; each holds the one piece */
 	for (int i = 0; i < 5; i++) {
@@ -366,9 +364,8 @@ static void test_sched_server__identity_delete_and_addresses(void **state)
 	assert_int_equal(hello(evil, T_PEER, 0, "seed-1", KEY_OTHER, "127.0.0.1", 6666), -EACCES);
 	close(evil);
 	seed = dial(f);
-	assert_int_equal(hello(seed, T_SEED, VX_CTL_ROLE_SEED, "seed-1", KEY_SEED, "127.0.0.1",
-			       7000),
-			 0);
+	assert_int_equal(
+		hello(seed, T_SEED, VX_CTL_ROLE_SEED, "seed-1", KEY_SEED, "127.0.0.1", 7000), 0);
 	close(seed);
 }
 
