@@ -845,8 +845,8 @@ def run_vx(bed, f, n, url, want, bnd, deadline, args):
     # the scheduler denies a hello without a token: it wrote its tokens (0600) next to its
     # database; each daemon gets a one-token file of its role
     token_files = {}
-    with open(os.path.join(ctl.dir, "scheduler.db.tokens")) as f:
-        for line in f:
+    with open(os.path.join(ctl.dir, "scheduler.db.tokens")) as tokens:
+        for line in tokens:
             role, _, tok = line.strip().partition(" ")
             path = os.path.join(ctl.dir, "token." + role)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -43,6 +43,10 @@ struct vx_net_opts {
 	int backlog;	/* listen only; 0: 1024 */
 	int sndbuf;	/* SO_SNDBUF bytes; 0: the kernel's */
 	int rcvbuf;	/* SO_RCVBUF bytes; 0: the kernel's */
+	/* dial only: the local address to connect from (port 0); NULL or another family: the
+	 * kernel's choice. A daemon that listens on one IP dials from it, so the address a
+	 * scheduler observes is the one it serves on. */
+	const struct sockaddr_storage *src;
 };
 
 /*

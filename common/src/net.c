@@ -225,6 +225,19 @@ int vx_net_tcp_dial(const struct sockaddr *sa, socklen_t len, const struct vx_ne
 
 	if (fd < 0)
 		return fd;
+	if (o->src && o->src->ss_family == sa->sa_family) {
+		socklen_t sl = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+							 : sizeof(struct sockaddr_in);
+
+		/* the port is picked at connect, not at bind: no ephemeral port is held early */
+		(void)set_int(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1);
+		if (bind(fd, (const struct sockaddr *)o->src, sl) == -1) {
+			rc = -errno;
+			vx_net_addr_str((const struct sockaddr *)o->src, text, sizeof(text));
+			close(fd);
+			return net_fail(err, rc, "bind %s", text);
+		}
+	}
 	if (connect(fd, sa, len) == -1 && !(errno == EINPROGRESS && (o->flags & VX_NET_NONBLOCK))) {
 		rc = -errno;
 		vx_net_addr_str(sa, text, sizeof(text));

@@ -15,6 +15,7 @@
  */
 #include "vx_sched_client.h"
 
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -106,6 +107,7 @@ struct vx_sched_client {
 	uint8_t *obuf;
 	uint32_t uploads; /* load reported in announces */
 	uint64_t tx_bps;
+	struct sockaddr_storage src; /* the address we serve on, dialled from; AF_UNSPEC: any */
 };
 
 static void cc_set_state(struct cc_conn *cc, enum cc_state to)
@@ -125,6 +127,33 @@ static int copy_str(struct vx_sched_client *c, int i, struct vx_ctl_str *s)
 		return -ENOMEM;
 	s->ptr = c->hello_strs[i];
 	return 0;
+}
+
+/*
+ * A scheduler gives out the address it sees a host connect from: a daemon that serves on one IP
+ * (not the unspecified address) connects from that IP, so the two agree even when several
+ * daemons share a host on their own addresses.
+ */
+static void set_source(struct vx_sched_client *c)
+{
+	char txt[INET6_ADDRSTRLEN];
+	const struct vx_ctl_str *a = &c->cfg.hello.addr;
+	struct sockaddr_in *v4 = (struct sockaddr_in *)&c->src;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&c->src;
+
+	memset(&c->src, 0, sizeof(c->src));
+	c->src.ss_family = AF_UNSPEC;
+	if (!a->len || a->len >= sizeof(txt))
+		return;
+	memcpy(txt, a->ptr, a->len);
+	txt[a->len] = '\0';
+	if (inet_pton(AF_INET, txt, &v4->sin_addr) == 1) {
+		if (v4->sin_addr.s_addr != htonl(INADDR_ANY))
+			v4->sin_family = AF_INET;
+	} else if (inet_pton(AF_INET6, txt, &v6->sin6_addr) == 1 &&
+		   !IN6_IS_ADDR_UNSPECIFIED(&v6->sin6_addr)) {
+		v6->sin6_family = AF_INET6;
+	}
 }
 
 int vx_sched_client_new(struct vx_sched_client **out, const struct vx_sched_client_cfg *cfg)
@@ -164,6 +193,7 @@ int vx_sched_client_new(struct vx_sched_client **out, const struct vx_sched_clie
 		h->has |= VX_CTL_F_TOKEN;
 	if (h->host_key.len)
 		h->has |= VX_CTL_F_HOST_KEY;
+	set_source(c);
 	for (uint32_t i = 0; i < cfg->nr_servers; i++) {
 		struct cc_conn *cc = &c->conns[i];
 
@@ -391,7 +421,8 @@ static void send_hello(struct vx_sched_client *c, struct cc_conn *cc)
 
 static void conn_start(struct vx_sched_client *c, struct cc_conn *cc)
 {
-	const struct vx_net_opts o = { .flags = VX_NET_NONBLOCK | VX_NET_NODELAY };
+	const struct vx_net_opts o = { .flags = VX_NET_NONBLOCK | VX_NET_NODELAY,
+				       .src = c->src.ss_family != AF_UNSPEC ? &c->src : NULL };
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT, .data.u32 = cc->idx };
 	struct sockaddr_storage ss;
 	char err[VX_NET_ERR_LEN];
