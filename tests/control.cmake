@@ -7,6 +7,8 @@ vx_add_fuzz(control_msg SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_control_msg
 if(TARGET vx_control)
 	vx_add_fuzz(control_sched SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_control_sched.c
 		LIBS vx_control)
+	vx_add_fuzz(sched_tokens SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_sched_tokens.c
+		LIBS vx_control)
 	if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_control_sched.c)
 		vx_add_test(test_control_sched
 			SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_control_sched.c LIBS vx_control)
@@ -14,6 +16,11 @@ if(TARGET vx_control)
 	if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_control_client.c)
 		vx_add_test(test_control_client
 			SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_control_client.c
+			LIBS vx_control LABEL integration TIMEOUT 120)
+	endif()
+	if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_control_auth.c)
+		vx_add_test(test_control_auth
+			SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_control_auth.c
 			LIBS vx_control LABEL integration TIMEOUT 120)
 	endif()
 	if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/integration/control_swarm.c AND TARGET vx)

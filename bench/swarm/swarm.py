@@ -842,6 +842,17 @@ def run_vx(bed, f, n, url, want, bnd, deadline, args):
     sched = ctl.proc("vx-scheduler", [vx, "scheduler", "--listen", sched_addr,
                                       "--db", os.path.join(ctl.dir, "scheduler.db")])
     wait_listen(ctl, PORT_SCHED, "vx scheduler", sched)
+    # the scheduler denies a hello without a token: it wrote its tokens (0600) next to its
+    # database; each daemon gets a one-token file of its role
+    token_files = {}
+    with open(os.path.join(ctl.dir, "scheduler.db.tokens")) as tokens:
+        for line in tokens:
+            role, _, tok = line.strip().partition(" ")
+            path = os.path.join(ctl.dir, "token." + role)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as t:
+                t.write(tok + "\n")
+            token_files[role] = path
 
     def serve(node, is_seed):
         d = os.path.join(node.dir, "vx")
@@ -849,6 +860,7 @@ def run_vx(bed, f, n, url, want, bnd, deadline, args):
         sock = os.path.join(d, "vx.sock")
         cmd = [vx, "serve", "--data-dir", os.path.join(d, "data"), "--listen",
                "%s:%d" % (node.ip, PORT_VORTEX), "--socket", sock, "--scheduler", sched_addr]
+        cmd += ["--token-file", token_files["seed" if is_seed else "peer"]]
         if is_seed:
             cmd.append("--seed")
         if args.vx_config:

@@ -28,6 +28,7 @@
 #include "vx_err.h"
 #include "vx_log.h"
 #include "vx_peer.h"
+#include "vx_sched_tokens.h"
 #include "vx_source.h"
 #include "vx_source_parse.h"
 #include "vx_store.h"
@@ -80,6 +81,7 @@ static void usage(FILE *f)
 		" when a daemon\n"
 		"                                answers there)\n"
 		"  --scheduler HOST:PORT[,...]   no daemon: join the swarm with an embedded peer\n"
+		"  --token-file FILE             the scheduler's peer token (else $VX_TOKEN_FILE)\n"
 		"  --listen HOST:PORT            the embedded peer's upload address (default\n"
 		"                                0.0.0.0:0, an ephemeral port)\n"
 		"  --disable-back-to-source      only from peers, never from the origin\n"
@@ -478,6 +480,9 @@ static void peer_done(void *arg, const struct vx_download_result *res)
 	pthread_mutex_unlock(&r->lock);
 }
 
+/* --token-file: the scheduler's join token for the embedded peer (else $VX_TOKEN_FILE). */
+static const char *get_token_file;
+
 static int via_peer(const char *dir, const char *listen, const char *const *schedulers,
 		    uint32_t nr_schedulers, const struct vx_download_request *q,
 		    struct progress_bar *bar, struct vx_download_result *o)
@@ -493,7 +498,7 @@ static int via_peer(const char *dir, const char *listen, const char *const *sche
 	struct peer_run run = { .fd = -1, .bar = bar };
 	struct streamer st = { .fd = -1 };
 	struct vx_peer *peer;
-	char err[512];
+	char err[512], token[VX_SCHED_TOKEN_MAX + 1] = "";
 	int rc;
 
 	pc.data_dir = dir;
@@ -501,6 +506,17 @@ static int via_peer(const char *dir, const char *listen, const char *const *sche
 	for (uint32_t i = 0; i < nr_schedulers; i++)
 		pc.schedulers[i] = schedulers[i];
 	pc.nr_schedulers = nr_schedulers;
+	if (nr_schedulers) {
+		const char *path = get_token_file ? get_token_file : getenv("VX_TOKEN_FILE");
+
+		if (path && *path && vx_sched_token_read(path, token, err, sizeof(err))) {
+			o->status = -EINVAL;
+			o->stage = VX_DOWNLOAD_STAGE_STORE;
+			snprintf(o->msg, sizeof(o->msg), "%s", err);
+			return 0;
+		}
+		pc.token = token[0] ? token : NULL;
+	}
 	rc = vx_peer_new(&peer, &pc, err, sizeof(err));
 	if (rc) {
 		o->status = rc;
@@ -890,6 +906,7 @@ static int run_get(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "socket", required_argument, NULL, 's' },
 		{ "scheduler", required_argument, NULL, 'S' },
+		{ "token-file", required_argument, NULL, 'K' },
 		{ "listen", required_argument, NULL, 'L' },
 		{ "disable-back-to-source", no_argument, NULL, 'B' },
 		{ "log-level", required_argument, NULL, 'v' },
@@ -992,6 +1009,9 @@ static int run_get(int argc, char **argv)
 			break;
 		case 's':
 			socket_opt = optarg;
+			break;
+		case 'K':
+			get_token_file = optarg;
 			break;
 		case 'S':
 			if (strlen(optarg) >= sizeof(sched_buf)) {

@@ -24,7 +24,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: vx scheduler [--listen HOST:PORT] [--db PATH] [--policy vx|dragonfly]\n"
-		"                    [--token TOKEN] [--origin-max N] [--cands N]\n"
+		"                    [--tokens FILE] [--insecure-open] [--origin-max N] [--cands "
+		"N]\n"
 		"                    [--log-level error|warn|info|debug]\n\n"
 		"Runs the scheduler: peers register their downloads here and are told where to\n"
 		"fetch each piece from (other peers, or the origin for the first one).\n\n"
@@ -32,7 +33,11 @@ static void usage(FILE *f)
 		"  --db PATH           sqlite file for host and task records (default "
 		"scheduler.db)\n"
 		"  --policy P          parent choice: vx (default) or dragonfly (A/B baseline)\n"
-		"  --token TOKEN       peers must present it in hello (also grants the seed role)\n"
+		"  --tokens FILE       join tokens, one 'ROLE TOKEN' line per role (peer, seed,\n"
+		"                      admin); created 0600 with random tokens when missing\n"
+		"                      (default: the --db path with .tokens appended)\n"
+		"  --insecure-open     also let hosts without a token join, as normal peers only\n"
+		"  --token TOKEN       deprecated: the peer token (visible in ps; use --tokens)\n"
 		"  --origin-max N      peers fetching one task from the origin at once (default "
 		"1)\n"
 		"  --cands N           candidate parents per answer (default 4, at most 8)\n");
@@ -58,6 +63,8 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg)
 		{ "db", required_argument, NULL, 'd' },
 		{ "policy", required_argument, NULL, 'p' },
 		{ "token", required_argument, NULL, 't' },
+		{ "tokens", required_argument, NULL, 'T' },
+		{ "insecure-open", no_argument, NULL, 'I' },
 		{ "origin-max", required_argument, NULL, 'o' },
 		{ "cands", required_argument, NULL, 'c' },
 		{ "log-level", required_argument, NULL, 'v' },
@@ -104,6 +111,15 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg)
 				return -EINVAL;
 			}
 			cfg->token = optarg;
+			fprintf(stderr,
+				"vx scheduler: --token is deprecated (it sets the peer token "
+				"and shows in ps): use --tokens FILE\n");
+			break;
+		case 'T':
+			cfg->tokens_path = optarg;
+			break;
+		case 'I':
+			cfg->insecure_open = true;
 			break;
 		case 'o':
 			if (parse_u32("--origin-max", optarg, 1, 64, &cfg->sched.origin_max))
@@ -167,12 +183,22 @@ static int run_scheduler(int argc, char **argv)
 		if (rc == VX_EDB)
 			fprintf(stderr, "vx scheduler: cannot use database '%s' (see log above)\n",
 				cfg.db_path);
+		else if (rc == -EACCES || rc == -ENAMETOOLONG || rc == -EIO)
+			fprintf(stderr,
+				"vx scheduler: cannot use the tokens file (see log above)\n");
 		else
 			fprintf(stderr, "vx scheduler: cannot listen on %s: %s\n", cfg.listen,
 				vx_strerror(rc));
 		close(sfd);
 		return VX_EXIT_FAILURE;
 	}
+	/* where the tokens are, never the tokens themselves */
+	fprintf(stderr, "vx scheduler: join tokens in %s%s\n", vx_sched_server_tokens_path(srv),
+		vx_sched_server_tokens_created(srv) ? " (created)" : "");
+	if (cfg.insecure_open)
+		fprintf(stderr,
+			"vx scheduler: warning: --insecure-open: any host that reaches this "
+			"port joins as a normal peer without a token\n");
 	/* the port line is how scripts and tests learn a port chosen with :0 */
 	printf("vx scheduler: listening on port %u\n", vx_sched_server_port(srv));
 	fflush(stdout);

@@ -20,6 +20,7 @@
 #include "vx_err.h"
 #include "vx_log.h"
 #include "vx_peer.h"
+#include "vx_sched_tokens.h"
 #include "vx_upload.h"
 
 static void usage(FILE *f)
@@ -44,7 +45,10 @@ static void usage(FILE *f)
 		"                           asks, ahead of the swarm\n"
 		"  --advertise-ip IP        address given to the scheduler (host.ip)\n"
 		"  --hostname NAME          host name given to the scheduler (host.hostname)\n"
-		"  --token TOKEN            scheduler token\n"
+		"  --token-file FILE        the scheduler's join token: the peer token, or the\n"
+		"                           seed token with --seed (scheduler.token_file; also\n"
+		"                           $VX_TOKEN_FILE)\n"
+		"  --token TOKEN            deprecated (visible in ps): use --token-file\n"
 		"  --no-back-to-source      never fetch from the origin (download.back_to_source)\n"
 		"  --no-resume              do not restart unfinished tasks found in the store\n"
 		"  --log-level LEVEL        error, warn, info or debug\n\n"
@@ -98,6 +102,7 @@ static int parse_flags(int argc, char **argv, struct serve_flags *fl)
 		{ "advertise-ip", required_argument, NULL, 'a' },
 		{ "hostname", required_argument, NULL, 'n' },
 		{ "token", required_argument, NULL, 't' },
+		{ "token-file", required_argument, NULL, 'k' },
 		{ "no-back-to-source", no_argument, NULL, 'b' },
 		{ "no-resume", no_argument, NULL, 'r' },
 		{ "log-level", required_argument, NULL, 'v' },
@@ -117,6 +122,7 @@ static int parse_flags(int argc, char **argv, struct serve_flags *fl)
 		{ 'n', "host.hostname" },
 		{ 'b', "download.back_to_source" },
 		{ 'v', "log_level" },
+		{ 'k', "scheduler.token_file" },
 	};
 	int o;
 
@@ -134,6 +140,8 @@ static int parse_flags(int argc, char **argv, struct serve_flags *fl)
 			continue;
 		case 't':
 			fl->token = optarg;
+			fprintf(stderr, "vx serve: --token is deprecated (it shows in ps): use "
+					"--token-file FILE\n");
 			continue;
 		case 'r':
 			fl->no_resume = true;
@@ -247,6 +255,29 @@ static void peer_cfg_from(const struct vx_config *c, const struct serve_flags *f
 									: 0;
 }
 
+/*
+ * The join token: scheduler.token_file (or --token-file), else $VX_TOKEN_FILE, else the
+ * deprecated --token. Without one the scheduler refuses the hello (unless it runs
+ * --insecure-open), which vx_peer_new() reports.
+ */
+static int serve_token(const struct vx_config *c, const struct serve_flags *fl, char *token,
+		       struct vx_peer_cfg *pc)
+{
+	const char *path =
+		c->scheduler_token_file[0] ? c->scheduler_token_file : getenv("VX_TOKEN_FILE");
+	char err[512];
+
+	if (!path || !*path)
+		return 0; /* fl->token, if any, is already in pc */
+	(void)fl;
+	if (vx_sched_token_read(path, token, err, sizeof(err))) {
+		fprintf(stderr, "vx serve: %s\n", err);
+		return -EINVAL;
+	}
+	pc->token = token;
+	return 0;
+}
+
 static int run_serve(int argc, char **argv)
 {
 	struct serve_flags fl = { 0 };
@@ -254,7 +285,7 @@ static int run_serve(int argc, char **argv)
 	struct vx_peer_cfg pc;
 	struct vx_peer *peer = NULL;
 	struct vx_peer_api *api = NULL;
-	char err[512];
+	char err[512], token[VX_SCHED_TOKEN_MAX + 1];
 	sigset_t set;
 	int rc, sig = 0;
 
@@ -277,6 +308,8 @@ static int run_serve(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	peer_cfg_from(&cfg, &fl, &pc);
+	if (pc.nr_schedulers && serve_token(&cfg, &fl, token, &pc))
+		return VX_EXIT_USAGE;
 	if (!pc.nr_schedulers)
 		fprintf(stderr, "vx serve: no scheduler: every download goes to the source\n");
 	rc = vx_peer_new(&peer, &pc, err, sizeof(err));

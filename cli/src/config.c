@@ -70,6 +70,8 @@ static const struct key keys[] = {
 	  "metrics are not implemented yet (issue 17); nothing would listen there" },
 	{ "schedulers", KEY_STRLIST, OFF(schedulers), ESZ(schedulers), OFF(nr_schedulers),
 	  VX_CONFIG_SCHEDULERS_MAX, 0, 0, NULL, "scheduler addresses, HOST:PORT", APPLIED },
+	{ "scheduler.token_file", KEY_STR, OFF(scheduler_token_file), SZ(scheduler_token_file), 0,
+	  0, 0, 0, NULL, "file holding the scheduler join token (also $VX_TOKEN_FILE)", APPLIED },
 	{ "host.hostname", KEY_STR, OFF(host.hostname), SZ(host.hostname), 0, 0, 0, 0, NULL,
 	  "name announced to the scheduler (empty: the system's)", APPLIED },
 	{ "host.ip", KEY_STR, OFF(host.ip), SZ(host.ip), 0, 0, 0, 0, NULL,

@@ -34,6 +34,7 @@ enum vx_net_flag {
 	VX_NET_REUSEPORT = 1u << 3, /* SO_REUSEPORT before bind */
 	VX_NET_KEEPALIVE = 1u << 4, /* SO_KEEPALIVE */
 	VX_NET_PORT0 = 1u << 5,	    /* parsing: port 0 (let the kernel pick) is accepted */
+	VX_NET_IP_ONLY = 1u << 6,   /* parsing: an IP literal only (no "localhost" alias) */
 };
 
 /* Socket options of vx_net_tcp_listen() and vx_net_tcp_dial(). */
@@ -42,6 +43,10 @@ struct vx_net_opts {
 	int backlog;	/* listen only; 0: 1024 */
 	int sndbuf;	/* SO_SNDBUF bytes; 0: the kernel's */
 	int rcvbuf;	/* SO_RCVBUF bytes; 0: the kernel's */
+	/* dial only: the local address to connect from (port 0); NULL or another family: the
+	 * kernel's choice. A daemon that listens on one IP dials from it, so the address a
+	 * scheduler observes is the one it serves on. */
+	const struct sockaddr_storage *src;
 };
 
 /*
@@ -55,7 +60,8 @@ VX_MUST_CHECK int vx_net_parse_hostport(const char *s, unsigned flags, char *hos
 
 /*
  * vx_net_parse_addr() - "IP:PORT" or "[V6]:PORT" (a numeric address; "localhost" means
- * 127.0.0.1) into @ss and @len, without a name lookup. @flags: VX_NET_PORT0. Returns 0 or
+ * 127.0.0.1 unless VX_NET_IP_ONLY) into @ss and @len, without a name lookup. @flags:
+ * VX_NET_PORT0, VX_NET_IP_ONLY (addresses from the network: candidate parents). Returns 0 or
  * -EINVAL.
  */
 VX_MUST_CHECK int vx_net_parse_addr(const char *s, unsigned flags, struct sockaddr_storage *ss,

@@ -86,7 +86,7 @@ int vx_net_parse_addr(const char *s, unsigned flags, struct sockaddr_storage *ss
 	if (vx_net_parse_hostport(s, flags, host, sizeof(host), &port))
 		return -EINVAL;
 	memset(ss, 0, sizeof(*ss));
-	if (strcmp(host, "localhost") == 0)
+	if (!(flags & VX_NET_IP_ONLY) && strcmp(host, "localhost") == 0)
 		snprintf(host, sizeof(host), "127.0.0.1");
 	if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
 		in->sin_family = AF_INET;
@@ -225,6 +225,19 @@ int vx_net_tcp_dial(const struct sockaddr *sa, socklen_t len, const struct vx_ne
 
 	if (fd < 0)
 		return fd;
+	if (o->src && o->src->ss_family == sa->sa_family) {
+		socklen_t sl = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+							 : sizeof(struct sockaddr_in);
+
+		/* the port is picked at connect, not at bind: no ephemeral port is held early */
+		(void)set_int(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1);
+		if (bind(fd, (const struct sockaddr *)o->src, sl) == -1) {
+			rc = -errno;
+			vx_net_addr_str((const struct sockaddr *)o->src, text, sizeof(text));
+			close(fd);
+			return net_fail(err, rc, "bind %s", text);
+		}
+	}
 	if (connect(fd, sa, len) == -1 && !(errno == EINPROGRESS && (o->flags & VX_NET_NONBLOCK))) {
 		rc = -errno;
 		vx_net_addr_str(sa, text, sizeof(text));

@@ -125,5 +125,11 @@ uint32_t vx_sched_client_drops(const struct vx_sched_client *c, uint32_t i);
 
 /* True when the connection to server @i is up and has said hello. */
 bool vx_sched_client_up(const struct vx_sched_client *c, uint32_t i);
+/*
+ * How the hello on connection @i went: 1 up, 0 not answered yet, -EACCES refused (our token
+ * or host key), -ECONNREFUSED dropped or unreachable since its last good hello, -EINVAL for a
+ * bad index. A daemon checks it once at start to fail loudly on a wrong token.
+ */
+int vx_sched_client_hello_state(const struct vx_sched_client *c, uint32_t i);
 
 #endif /* VX_SCHED_CLIENT_H */

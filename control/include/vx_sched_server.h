@@ -18,9 +18,12 @@
 struct vx_sched_server;
 
 struct vx_sched_server_cfg {
-	const char *listen;  /* "HOST:PORT", "[v6]:PORT"; port 0 picks one (borrowed) */
-	const char *db_path; /* sqlite file, created when missing (borrowed) */
-	const char *token;   /* when set, hello must carry it (borrowed); NULL: open */
+	const char *listen;	    /* "HOST:PORT", "[v6]:PORT"; port 0 picks one (borrowed) */
+	const char *db_path;	    /* sqlite file, created when missing (borrowed) */
+	const char *tokens_path;    /* join tokens (vx_sched_tokens.h); NULL: "<db_path>.tokens" */
+	const char *token;	    /* deprecated --token: replaces the file's peer token; NULL */
+	bool insecure_open;	    /* token-less hellos join as normal peers (never seed) */
+	uint32_t host_ids_per_addr; /* host ids one source address may bind (default 4096) */
 	struct vx_sched_cfg sched;
 	uint32_t conns_max;   /* connections served at once */
 	uint32_t sendq_max;   /* bytes queued to one peer before it is dropped */
@@ -33,12 +36,19 @@ struct vx_sched_server_cfg {
 void vx_sched_server_cfg_default(struct vx_sched_server_cfg *cfg);
 
 /*
- * vx_sched_server_new() - open the database and bind the listening socket. Returns 0 and
- * *@out (owned, vx_sched_server_free()), -EINVAL (bad listen address or cfg), -EADDRINUSE and
- * other socket errors, VX_EDB (database unusable; the log says why), -ENOMEM.
+ * vx_sched_server_new() - load (or create) the tokens file, open the database and bind the
+ * listening socket. Returns 0 and *@out (owned, vx_sched_server_free()), -EINVAL (bad listen
+ * address or cfg), -EADDRINUSE and other socket errors, VX_EDB (database
+ * unusable; the log says why), -ENOMEM. A tokens file that cannot be used returns -EACCES
+ * (wrong mode, bad content) or its errno, with the reason in the log.
  */
 VX_MUST_CHECK int vx_sched_server_new(struct vx_sched_server **out,
 				      const struct vx_sched_server_cfg *cfg);
+
+/* The tokens file in use (created at new when it did not exist). */
+const char *vx_sched_server_tokens_path(const struct vx_sched_server *srv);
+/* True when vx_sched_server_new() created the tokens file. */
+bool vx_sched_server_tokens_created(const struct vx_sched_server *srv);
 
 /* The TCP port actually bound (useful with port 0). */
 uint16_t vx_sched_server_port(const struct vx_sched_server *srv);

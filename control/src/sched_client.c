@@ -15,6 +15,7 @@
  */
 #include "vx_sched_client.h"
 
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -66,7 +67,8 @@ struct cc_conn {
 	char host[256];
 	uint16_t port;
 	uint32_t hash;
-	bool failed; /* dropped or unreachable since its last good hello */
+	bool failed;  /* dropped or unreachable since its last good hello */
+	bool refused; /* the last hello was refused (-EACCES: our token or host key) */
 	uint32_t backoff_ms;
 	uint64_t retry_ms;
 	uint64_t hello_rid;
@@ -97,7 +99,7 @@ struct cc_task {
 
 struct vx_sched_client {
 	struct vx_sched_client_cfg cfg;
-	char *hello_strs[5]; /* owned copies behind cfg.hello */
+	char *hello_strs[6]; /* owned copies behind cfg.hello */
 	struct cc_conn conns[VX_SCHED_CLIENT_SERVERS_MAX];
 	struct cc_task *tasks;
 	int epfd;
@@ -105,6 +107,7 @@ struct vx_sched_client {
 	uint8_t *obuf;
 	uint32_t uploads; /* load reported in announces */
 	uint64_t tx_bps;
+	struct sockaddr_storage src; /* the address we serve on, dialled from; AF_UNSPEC: any */
 };
 
 static void cc_set_state(struct cc_conn *cc, enum cc_state to)
@@ -124,6 +127,33 @@ static int copy_str(struct vx_sched_client *c, int i, struct vx_ctl_str *s)
 		return -ENOMEM;
 	s->ptr = c->hello_strs[i];
 	return 0;
+}
+
+/*
+ * A scheduler gives out the address it sees a host connect from: a daemon that serves on one IP
+ * (not the unspecified address) connects from that IP, so the two agree even when several
+ * daemons share a host on their own addresses.
+ */
+static void set_source(struct vx_sched_client *c)
+{
+	char txt[INET6_ADDRSTRLEN];
+	const struct vx_ctl_str *a = &c->cfg.hello.addr;
+	struct sockaddr_in *v4 = (struct sockaddr_in *)&c->src;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&c->src;
+
+	memset(&c->src, 0, sizeof(c->src));
+	c->src.ss_family = AF_UNSPEC;
+	if (!a->len || a->len >= sizeof(txt))
+		return;
+	memcpy(txt, a->ptr, a->len);
+	txt[a->len] = '\0';
+	if (inet_pton(AF_INET, txt, &v4->sin_addr) == 1) {
+		if (v4->sin_addr.s_addr != htonl(INADDR_ANY))
+			v4->sin_family = AF_INET;
+	} else if (inet_pton(AF_INET6, txt, &v6->sin6_addr) == 1 &&
+		   !IN6_IS_ADDR_UNSPECIFIED(&v6->sin6_addr)) {
+		v6->sin6_family = AF_INET6;
+	}
 }
 
 int vx_sched_client_new(struct vx_sched_client **out, const struct vx_sched_client_cfg *cfg)
@@ -151,7 +181,8 @@ int vx_sched_client_new(struct vx_sched_client **out, const struct vx_sched_clie
 		c->cfg.pieces_max = 65536;
 	h = &c->cfg.hello;
 	if (copy_str(c, 0, &h->host_id) || copy_str(c, 1, &h->addr) || copy_str(c, 2, &h->idc) ||
-	    copy_str(c, 3, &h->location) || copy_str(c, 4, &h->token)) {
+	    copy_str(c, 3, &h->location) || copy_str(c, 4, &h->token) ||
+	    copy_str(c, 5, &h->host_key)) {
 		rc = -ENOMEM;
 		goto err_free;
 	}
@@ -160,6 +191,9 @@ int vx_sched_client_new(struct vx_sched_client **out, const struct vx_sched_clie
 	h->has |= VX_CTL_F_HOST_ID | VX_CTL_F_ADDR | VX_CTL_F_PORT;
 	if (h->token.len)
 		h->has |= VX_CTL_F_TOKEN;
+	if (h->host_key.len)
+		h->has |= VX_CTL_F_HOST_KEY;
+	set_source(c);
 	for (uint32_t i = 0; i < cfg->nr_servers; i++) {
 		struct cc_conn *cc = &c->conns[i];
 
@@ -220,7 +254,7 @@ void vx_sched_client_free(struct vx_sched_client *c)
 			vx_free(c->tasks[i].bits);
 		}
 	}
-	for (int i = 0; i < 5; i++)
+	for (size_t i = 0; i < VX_ARRAY_SIZE(c->hello_strs); i++)
 		vx_free(c->hello_strs[i]);
 	if (c->epfd >= 0)
 		close(c->epfd);
@@ -242,6 +276,17 @@ uint32_t vx_sched_client_drops(const struct vx_sched_client *c, uint32_t i)
 bool vx_sched_client_up(const struct vx_sched_client *c, uint32_t i)
 {
 	return i < c->cfg.nr_servers && c->conns[i].state == CC_UP;
+}
+
+int vx_sched_client_hello_state(const struct vx_sched_client *c, uint32_t i)
+{
+	if (i >= c->cfg.nr_servers)
+		return -EINVAL;
+	if (c->conns[i].state == CC_UP)
+		return 1;
+	if (c->conns[i].refused)
+		return -EACCES;
+	return c->conns[i].failed ? -ECONNREFUSED : 0;
 }
 
 /* ---------------------------------------------------------------- Routing */
@@ -376,7 +421,8 @@ static void send_hello(struct vx_sched_client *c, struct cc_conn *cc)
 
 static void conn_start(struct vx_sched_client *c, struct cc_conn *cc)
 {
-	const struct vx_net_opts o = { .flags = VX_NET_NONBLOCK | VX_NET_NODELAY };
+	const struct vx_net_opts o = { .flags = VX_NET_NONBLOCK | VX_NET_NODELAY,
+				       .src = c->src.ss_family != AF_UNSPEC ? &c->src : NULL };
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT, .data.u32 = cc->idx };
 	struct sockaddr_storage ss;
 	char err[VX_NET_ERR_LEN];
@@ -499,13 +545,23 @@ static void on_frame(struct vx_sched_client *c, struct cc_conn *cc, const struct
 			c->tasks[p.task].origin = m->answer == VX_CTL_ANS_BACK_TO_SOURCE;
 		if (p.rid == cc->hello_rid) {
 			if (m->status != 0) {
-				vx_warn("sched client: %s:%u refused hello: %s", cc->host, cc->port,
-					vx_strerror((int)m->status));
+				if (m->status == -EACCES && !cc->refused)
+					vx_err("sched client: scheduler %s:%u refused our token or "
+					       "host "
+					       "key; check the token file",
+					       cc->host, cc->port);
+				else if (m->status != -EACCES)
+					vx_warn("sched client: %s:%u refused hello: %s", cc->host,
+						cc->port, vx_strerror((int)m->status));
+				cc->refused = m->status == -EACCES;
 				conn_down(c, cc, "hello refused");
+				if (cc->refused)
+					cc->retry_ms = vx_now_ms() + c->cfg.backoff_max_ms;
 				return;
 			}
 			cc_set_state(cc, CC_UP);
 			cc->failed = false;
+			cc->refused = false;
 			cc->announce_ms = (m->has & VX_CTL_F_INTERVAL) && m->interval_ms >= 100
 						  ? m->interval_ms
 						  : 10000;

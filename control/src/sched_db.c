@@ -7,6 +7,7 @@
 #include "sched_db.h"
 
 #include <sqlite3.h>
+#include <string.h>
 
 #include "vx_alloc.h"
 #include "vx_err.h"
@@ -17,6 +18,11 @@ struct sched_db {
 	sqlite3_stmt *host_up;
 	sqlite3_stmt *task_up;
 	sqlite3_stmt *task_del;
+	sqlite3_stmt *key_get;
+	sqlite3_stmt *key_put;
+	sqlite3_stmt *key_count;
+	sqlite3_stmt *key_seen;
+	sqlite3_stmt *key_expire;
 	bool in_txn;
 };
 
@@ -35,6 +41,39 @@ static int db_err(struct sched_db *d, const char *what)
 {
 	vx_err("scheduler db: %s: %s", what, sqlite3_errmsg(d->db));
 	return VX_EDB;
+}
+
+/*
+ * Host keys: host id -> sha256 of the key the host sent in its first hello, and the address it
+ * came from (to bound how many ids one address may bind). A lookup per hello, off the decision
+ * path; the insert commits with the loop turn's transaction (or at once when none is open).
+ */
+static int keys_open(struct sched_db *d)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(d->db,
+			 "CREATE TABLE IF NOT EXISTS host_keys ("
+			 " id TEXT PRIMARY KEY, key_sha256 TEXT NOT NULL, src TEXT NOT NULL,"
+			 " created INTEGER NOT NULL, seen INTEGER NOT NULL);"
+			 "CREATE INDEX IF NOT EXISTS host_keys_src ON host_keys(src);",
+			 NULL, NULL, &msg) != SQLITE_OK) {
+		vx_err("scheduler db: host keys: %s", msg ? msg : "schema failed");
+		sqlite3_free(msg);
+		return VX_EDB;
+	}
+	if (sqlite3_prepare_v2(d->db, "SELECT key_sha256 FROM host_keys WHERE id=?1", -1,
+			       &d->key_get, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(d->db, "INSERT INTO host_keys VALUES (?1,?2,?3,?4,?4)", -1,
+			       &d->key_put, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(d->db, "SELECT count(*) FROM host_keys WHERE src=?1", -1,
+			       &d->key_count, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(d->db, "UPDATE host_keys SET seen=?2 WHERE id=?1", -1, &d->key_seen,
+			       NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(d->db, "DELETE FROM host_keys WHERE src=?1 AND seen<?2", -1,
+			       &d->key_expire, NULL) != SQLITE_OK)
+		return db_err(d, "prepare host keys");
+	return 0;
 }
 
 int vx__sched_db_open(struct sched_db **out, const char *path)
@@ -74,6 +113,8 @@ int vx__sched_db_open(struct sched_db **out, const char *path)
 		db_err(d, "prepare");
 		goto err_close;
 	}
+	if (keys_open(d))
+		goto err_close;
 	*out = d;
 	return 0;
 
@@ -91,6 +132,11 @@ void vx__sched_db_close(struct sched_db *d)
 	sqlite3_finalize(d->host_up);
 	sqlite3_finalize(d->task_up);
 	sqlite3_finalize(d->task_del);
+	sqlite3_finalize(d->key_get);
+	sqlite3_finalize(d->key_put);
+	sqlite3_finalize(d->key_count);
+	sqlite3_finalize(d->key_seen);
+	sqlite3_finalize(d->key_expire);
 	sqlite3_close(d->db);
 	vx_free(d);
 }
@@ -172,4 +218,54 @@ int vx__sched_db_flush(struct sched_db *d)
 		return VX_EDB;
 	}
 	return 0;
+}
+
+#define HOST_KEY_EXPIRE_S (7 * 86400)
+
+static int64_t src_count(struct sched_db *d, const char *src)
+{
+	int64_t n = INT64_MAX;
+
+	sqlite3_bind_text(d->key_count, 1, src, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(d->key_count) == SQLITE_ROW)
+		n = sqlite3_column_int64(d->key_count, 0);
+	sqlite3_reset(d->key_count);
+	return n;
+}
+
+int vx__sched_db_host_key(struct sched_db *d, struct vx_ctl_str id, const char *key_sha256,
+			  const char *src, uint32_t per_src_max, int64_t now_s)
+{
+	int rc = begin(d);
+
+	if (rc)
+		return rc;
+	bind_str(d->key_get, 1, id);
+	rc = sqlite3_step(d->key_get);
+	if (rc == SQLITE_ROW) {
+		const unsigned char *have = sqlite3_column_text(d->key_get, 0);
+		bool same = have && strcmp((const char *)have, key_sha256) == 0;
+
+		sqlite3_reset(d->key_get);
+		if (!same)
+			return -EACCES;
+		bind_str(d->key_seen, 1, id);
+		sqlite3_bind_int64(d->key_seen, 2, now_s);
+		return step(d, d->key_seen, "host key seen");
+	}
+	sqlite3_reset(d->key_get);
+	if (rc != SQLITE_DONE)
+		return db_err(d, "host key");
+	if (src_count(d, src) >= per_src_max) {
+		/* ids of this address unseen for a week may be taken again */
+		sqlite3_bind_text(d->key_expire, 1, src, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(d->key_expire, 2, now_s - HOST_KEY_EXPIRE_S);
+		if (step(d, d->key_expire, "host key expire") || src_count(d, src) >= per_src_max)
+			return -ENOSPC;
+	}
+	bind_str(d->key_put, 1, id);
+	sqlite3_bind_text(d->key_put, 2, key_sha256, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(d->key_put, 3, src, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(d->key_put, 4, now_s);
+	return step(d, d->key_put, "host key");
 }

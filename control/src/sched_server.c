@@ -28,9 +28,13 @@
 #include "vx_ctl_msg.h"
 #include "vx_err.h"
 #include "vx_fconn.h"
+#include "vx_hex.h"
 #include "vx_log.h"
 #include "vx_net.h"
+#include "vx_sched_tokens.h"
 #include "vx_time.h"
+
+#include <openssl/evp.h>
 
 #include "sched_db.h"
 
@@ -47,6 +51,9 @@ struct srv_conn {
 	struct vx_ctl_reader rd;
 	uint64_t rx_ms; /* last frame received */
 	uint64_t born_ms;
+	uint8_t auth;			/* enum vx_sched_auth, from the hello's token */
+	bool addr_warned;		/* a claimed address was replaced (logged once) */
+	char seen_ip[INET6_ADDRSTRLEN]; /* the address the connection comes from */
 };
 
 struct vx_sched_server {
@@ -61,6 +68,9 @@ struct vx_sched_server {
 	uint8_t *obuf; /* one encoded frame */
 	size_t ocap;
 	uint64_t next_tick_ms;
+	struct vx_sched_tokens tokens;
+	char tokens_path[4096];
+	bool tokens_created;
 };
 
 void vx_sched_server_cfg_default(struct vx_sched_server_cfg *cfg)
@@ -74,6 +84,52 @@ void vx_sched_server_cfg_default(struct vx_sched_server_cfg *cfg)
 	cfg->idle_ms = 120000;
 	cfg->hello_ms = 10000;
 	cfg->announce_ms = 10000;
+	cfg->host_ids_per_addr = 4096;
+}
+
+/* Loads the tokens file (or creates it), then applies the deprecated --token. */
+static int tokens_setup(struct vx_sched_server *srv)
+{
+	char err[512];
+	int rc;
+
+	if (srv->cfg.tokens_path)
+		rc = snprintf(srv->tokens_path, sizeof(srv->tokens_path), "%s",
+			      srv->cfg.tokens_path);
+	else
+		rc = snprintf(srv->tokens_path, sizeof(srv->tokens_path), "%s.tokens",
+			      srv->cfg.db_path);
+	if (rc < 0 || (size_t)rc >= sizeof(srv->tokens_path))
+		return -ENAMETOOLONG;
+	srv->cfg.tokens_path = srv->tokens_path;
+	rc = vx_sched_tokens_load(srv->tokens_path, &srv->tokens, &srv->tokens_created, err,
+				  sizeof(err));
+	if (rc) {
+		vx_err("scheduler: %s", err);
+		return rc == -EINVAL ? -EACCES : rc;
+	}
+	if (srv->cfg.token) {
+		size_t n = strlen(srv->cfg.token);
+
+		if (n < VX_SCHED_TOKEN_MIN || n > VX_SCHED_TOKEN_MAX) {
+			vx_err("scheduler: --token must be %d to %d characters", VX_SCHED_TOKEN_MIN,
+			       VX_SCHED_TOKEN_MAX);
+			return -EINVAL;
+		}
+		memcpy(srv->tokens.tok[VX_SCHED_AUTH_PEER], srv->cfg.token, n + 1);
+		srv->cfg.token = NULL;
+	}
+	return 0;
+}
+
+const char *vx_sched_server_tokens_path(const struct vx_sched_server *srv)
+{
+	return srv->tokens_path;
+}
+
+bool vx_sched_server_tokens_created(const struct vx_sched_server *srv)
+{
+	return srv->tokens_created;
 }
 
 /* ---------------------------------------------------------------- Sockets */
@@ -128,6 +184,9 @@ int vx_sched_server_new(struct vx_sched_server **out, const struct vx_sched_serv
 		rc = -ENOMEM;
 		goto err_free;
 	}
+	rc = tokens_setup(srv);
+	if (rc)
+		goto err_free;
 	rc = vx__sched_db_open(&srv->db, cfg->db_path);
 	if (rc)
 		goto err_free;
@@ -215,6 +274,30 @@ static int conn_send(struct vx_sched_server *srv, struct srv_conn *c, const stru
 	return 0;
 }
 
+/* The IP a connection comes from, as text (an IPv4-mapped IPv6 address as IPv4). */
+static int seen_ip(int fd, char *out, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) != 0)
+		return -errno;
+	if (ss.ss_family == AF_INET)
+		return inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, out,
+				 (socklen_t)len)
+			       ? 0
+			       : -EINVAL;
+	if (ss.ss_family == AF_INET6) {
+		const struct in6_addr *a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+
+		if (IN6_IS_ADDR_V4MAPPED(a))
+			return inet_ntop(AF_INET, &a->s6_addr[12], out, (socklen_t)len) ? 0
+											: -EINVAL;
+		return inet_ntop(AF_INET6, a, out, (socklen_t)len) ? 0 : -EINVAL;
+	}
+	return -EAFNOSUPPORT;
+}
+
 static void on_accept(struct vx_sched_server *srv)
 {
 	for (;;) {
@@ -241,6 +324,12 @@ static void on_accept(struct vx_sched_server *srv)
 			continue;
 		}
 		(void)vx_net_set_opts(fd, &nodelay);
+		if (seen_ip(fd, c->seen_ip, sizeof(c->seen_ip))) {
+			close(fd);
+			vx_ctl_reader_free(&c->rd);
+			vx_free(c);
+			continue;
+		}
 		vx_fconn_init(&c->io, fd, srv->cfg.sendq_max);
 		c->slot = slot;
 		c->host = VX_SCHED_NO_HOST;
@@ -299,15 +388,93 @@ static void resp_answer(struct vx_ctl_msg *r, const struct vx_sched_answer *a)
 	r->has |= VX_CTL_F_CONTENT_LEN;
 }
 
-/* Constant-time comparison of the hello token. */
-static bool token_ok(const char *want, struct vx_ctl_str got)
+/*
+ * The address a host is given out under: the one its connection comes from. A claim is kept
+ * only when it is an IP literal equal to that one (so the scheduler's text never reaches a
+ * child); an unspecified claim (0.0.0.0, ::) is the common "I listen everywhere" and silently
+ * replaced; any other claim is replaced and logged once per connection (without its text).
+ */
+static struct vx_ctl_str host_addr(struct srv_conn *c, struct vx_ctl_str claim)
 {
-	size_t n = strlen(want);
-	unsigned diff = (unsigned)(n ^ got.len);
+	uint8_t a[16], b[16];
+	char txt[INET6_ADDRSTRLEN];
+	int fam = strchr(c->seen_ip, ':') ? AF_INET6 : AF_INET;
+	bool same = false;
 
-	for (size_t i = 0; i < n; i++)
-		diff |= (unsigned)(uint8_t)want[i] ^ (i < got.len ? (uint8_t)got.ptr[i] : 0u);
-	return diff == 0;
+	if (claim.len > 0 && claim.len < sizeof(txt)) {
+		memcpy(txt, claim.ptr, claim.len);
+		txt[claim.len] = '\0';
+		if (strcmp(txt, "0.0.0.0") == 0 || strcmp(txt, "::") == 0)
+			return vx_ctl_str_of(c->seen_ip);
+		same = inet_pton(fam, txt, a) == 1 && inet_pton(fam, c->seen_ip, b) == 1 &&
+		       memcmp(a, b, fam == AF_INET ? 4 : 16) == 0;
+	}
+	if (!same && !c->addr_warned) {
+		c->addr_warned = true;
+		vx_info("scheduler: a host on %s claimed another address (%u bytes); it is given "
+			"out as %s",
+			c->seen_ip, claim.len, c->seen_ip);
+	}
+	return vx_ctl_str_of(c->seen_ip);
+}
+
+/* sha256 of the host key, lowercase hex (65 bytes with the NUL). */
+static int host_key_hash(struct vx_ctl_str key, char *out)
+{
+	uint8_t md[32];
+	unsigned n = 0;
+
+	if (!EVP_Digest(key.ptr, key.len, md, &n, EVP_sha256(), NULL) || n != sizeof(md))
+		return -EIO;
+	vx_hex_encode(md, sizeof(md), out);
+	out[64] = '\0';
+	return 0;
+}
+
+#define HOST_KEY_MIN 32 /* characters: the daemon sends 64 hex digits (256 bits) */
+
+/*
+ * Who the hello comes from: the token decides the role (the claimed role is at most lowered,
+ * never raised), and the host key must match the one first bound to the host id.
+ */
+static int hello_auth(struct vx_sched_server *srv, struct srv_conn *c, const struct vx_ctl_msg *m,
+		      struct vx_sched_host_info *hi)
+{
+	enum vx_sched_auth a = VX_SCHED_AUTH_NONE;
+	char kh[65];
+	int rc;
+
+	if (m->has & VX_CTL_F_TOKEN)
+		a = vx_sched_tokens_check(&srv->tokens, m->token);
+	else if (srv->cfg.insecure_open)
+		a = VX_SCHED_AUTH_OPEN;
+	if (a == VX_SCHED_AUTH_NONE)
+		return -EACCES;
+	/* one connection, one identity: a second hello may not change its token */
+	if (c->auth != VX_SCHED_AUTH_NONE && c->auth != a)
+		return -EACCES;
+	if (a == VX_SCHED_AUTH_ADMIN) {
+		c->auth = (uint8_t)a; /* a tool: no host record, no role in the swarm */
+		return 1;
+	}
+	if (m->role == VX_CTL_ROLE_SEED && a != VX_SCHED_AUTH_SEED)
+		return -EACCES;
+	if (m->port == 0 || !(m->has & VX_CTL_F_HOST_KEY) || m->host_key.len < HOST_KEY_MIN ||
+	    m->host_id.len == 0)
+		return m->port == 0 || m->host_id.len == 0 ? -EINVAL : -EACCES;
+	rc = host_key_hash(m->host_key, kh);
+	if (!rc)
+		rc = vx__sched_db_host_key(srv->db, m->host_id, kh, c->seen_ip,
+					   srv->cfg.host_ids_per_addr, vx_wall_s());
+	if (rc == -EACCES)
+		vx_warn("scheduler: a host on %s named a host id bound to another key: refused",
+			c->seen_ip);
+	if (rc)
+		return rc == VX_EDB ? -EIO : rc;
+	c->auth = (uint8_t)a;
+	hi->addr = host_addr(c, m->addr);
+	hi->role = m->role == VX_CTL_ROLE_SEED ? VX_CTL_ROLE_SEED : VX_CTL_ROLE_NORMAL;
+	return 0;
 }
 
 static int on_hello(struct vx_sched_server *srv, struct srv_conn *c, const struct vx_ctl_msg *m,
@@ -317,8 +484,6 @@ static int on_hello(struct vx_sched_server *srv, struct srv_conn *c, const struc
 	struct srv_conn *old;
 	int h;
 
-	if (srv->cfg.token && !token_ok(srv->cfg.token, m->token))
-		return -EACCES;
 	/* one host per connection: a second hello may refresh it, not switch to another id */
 	if (c->host != VX_SCHED_NO_HOST) {
 		const char *id = vx_sched_host_id(srv->sched, c->host);
@@ -327,29 +492,49 @@ static int on_hello(struct vx_sched_server *srv, struct srv_conn *c, const struc
 			    memcmp(m->host_id.ptr, id, m->host_id.len) == 0))
 			return -EINVAL;
 	}
-	hi.id = m->host_id;
-	hi.addr = m->addr;
-	hi.port = m->port;
-	hi.idc = m->idc;
-	hi.location = m->location;
-	hi.role = m->role;
-	hi.slots = m->slots;
-	hi.bandwidth_bps = m->bandwidth_bps;
-	h = vx_sched_hello(srv->sched, &hi, vx_now_ms());
+	h = hello_auth(srv, c, m, &hi);
 	if (h < 0)
 		return h;
-	old = vx_sched_host_ctx(srv->sched, (uint32_t)h);
-	if (old && old != c) {
-		/* the host reconnected; its old connection is stale */
-		old->host = VX_SCHED_NO_HOST;
-		conn_close(srv, old, "replaced by a new connection of the same host");
+	if (h == 0) {
+		hi.id = m->host_id;
+		hi.port = m->port;
+		hi.idc = m->idc;
+		hi.location = m->location;
+		hi.slots = m->slots;
+		hi.bandwidth_bps = m->bandwidth_bps;
+		h = vx_sched_hello(srv->sched, &hi, vx_now_ms());
+		if (h < 0)
+			return h;
+		old = vx_sched_host_ctx(srv->sched, (uint32_t)h);
+		if (old && old != c) {
+			/* the host reconnected (same key); its old connection is stale */
+			old->host = VX_SCHED_NO_HOST;
+			conn_close(srv, old, "replaced by a new connection of the same host");
+		}
+		c->host = (uint32_t)h;
+		vx_sched_host_set_ctx(srv->sched, (uint32_t)h, c);
+		(void)vx__sched_db_host(srv->db, &hi, vx_wall_s());
 	}
-	c->host = (uint32_t)h;
-	vx_sched_host_set_ctx(srv->sched, (uint32_t)h, c);
-	(void)vx__sched_db_host(srv->db, &hi, vx_wall_s());
 	r->interval_ms = srv->cfg.announce_ms;
 	r->has |= VX_CTL_F_INTERVAL;
 	return 0;
+}
+
+/*
+ * delete-task: an admin removes the task everywhere; a peer or seed only its own peer of it
+ * (the same as leave), so no host can delete another's download.
+ */
+static int on_delete(struct vx_sched_server *srv, struct srv_conn *c, const struct vx_ctl_msg *m,
+		     uint64_t now)
+{
+	int rc;
+
+	if (c->auth != VX_SCHED_AUTH_ADMIN)
+		return vx_sched_leave(srv->sched, c->host, m->task_id, now);
+	rc = vx_sched_delete_task(srv->sched, m->task_id, now);
+	if (!rc)
+		(void)vx__sched_db_task_delete(srv->db, m->task_id);
+	return rc;
 }
 
 static void db_task(struct vx_sched_server *srv, struct vx_ctl_str id, struct vx_ctl_str url)
@@ -440,8 +625,10 @@ static int on_request(struct vx_sched_server *srv, struct srv_conn *c, const str
 	int rc = 0;
 
 	resp_init(&r, m, 0);
-	if (m->type != VX_CTL_HELLO && c->host == VX_SCHED_NO_HOST) {
-		rc = -EACCES; /* hello first */
+	if (m->type != VX_CTL_HELLO && c->host == VX_SCHED_NO_HOST &&
+	    !(c->auth == VX_SCHED_AUTH_ADMIN &&
+	      (m->type == VX_CTL_STAT_TASK || m->type == VX_CTL_DELETE_TASK))) {
+		rc = -EACCES; /* hello first; an admin only stats and deletes */
 		goto answer;
 	}
 	switch (m->type) {
@@ -486,9 +673,7 @@ static int on_request(struct vx_sched_server *srv, struct srv_conn *c, const str
 		rc = on_stat(srv, m, &r);
 		break;
 	case VX_CTL_DELETE_TASK:
-		rc = vx_sched_delete_task(srv->sched, m->task_id, now);
-		if (!rc)
-			(void)vx__sched_db_task_delete(srv->db, m->task_id);
+		rc = on_delete(srv, c, m, now);
 		break;
 	default:
 		rc = -EOPNOTSUPP;
@@ -503,6 +688,13 @@ answer:
 			e.digests = r.digests;
 			e.nr_digests = r.nr_digests;
 			e.has |= VX_CTL_F_DIGESTS;
+		}
+		if (m->type == VX_CTL_HELLO && rc == -EACCES) {
+			/* a refused hello: answer, then close (the answer is flushed first) */
+			if (conn_send(srv, c, &e))
+				return -EPIPE;
+			conn_close(srv, c, "hello refused");
+			return -EPIPE;
 		}
 		return conn_send(srv, c, &e);
 	}

@@ -263,6 +263,8 @@ static int sched_setup(struct vx_peer *p)
 		cc.hello.token = vx_ctl_str_of(p->cfg.token);
 		cc.hello.has |= VX_CTL_F_TOKEN;
 	}
+	cc.hello.host_key = vx_ctl_str_of(p->host_key);
+	cc.hello.has |= VX_CTL_F_HOST_KEY;
 	if (p->cfg.bandwidth_bps) {
 		cc.hello.bandwidth_bps = p->cfg.bandwidth_bps;
 		cc.hello.has |= VX_CTL_F_BANDWIDTH;
@@ -270,6 +272,37 @@ static int sched_setup(struct vx_peer *p)
 	cc.on_event = on_sched_event;
 	cc.arg = p;
 	return vx_sched_client_new(&p->sc, &cc);
+}
+
+/*
+ * Waits (at most 2 s) for every scheduler's first hello to be answered or to fail, so a wrong
+ * token fails the start with a clear error instead of a retry loop in the log. A scheduler
+ * that is down is not an error here: the client keeps reconnecting.
+ */
+static int sched_check_hello(struct vx_peer *p)
+{
+	uint64_t until = vx_now_ms() + 2000;
+
+	for (;;) {
+		uint32_t settled = 0;
+
+		for (uint32_t i = 0; i < p->cfg.nr_schedulers; i++) {
+			int st = vx_sched_client_hello_state(p->sc, i);
+
+			if (st == -EACCES) {
+				start_done(p, -EACCES,
+					   "scheduler %s refused our token or host key (check the "
+					   "token file and the role: --seed needs the seed token)",
+					   p->cfg.schedulers[i]);
+				return -EACCES;
+			}
+			settled += st != 0;
+		}
+		if (settled == p->cfg.nr_schedulers || vx_now_ms() >= until)
+			return 0;
+		if (vx_sched_client_process(p->sc, 50) < 0)
+			return 0;
+	}
 }
 
 static void *loop_main(void *arg)
@@ -316,6 +349,8 @@ static void *loop_main(void *arg)
 			start_done(p, rc, "bad scheduler list: %s", vx_strerror(rc));
 			goto out_up;
 		}
+		if (sched_check_hello(p))
+			goto out_sc;
 	}
 	rc = vx_store_notifier_new(p->store, &p->notifier);
 	if (rc) {
@@ -474,6 +509,16 @@ int vx_peer_new(struct vx_peer **out, const struct vx_peer_cfg *cfg, char *err, 
 			snprintf(err, err_len, "cannot open the store in '%s': %s", cfg->data_dir,
 				 vx_strerror(rc));
 		goto fail;
+	}
+	if (cfg->nr_schedulers) {
+		char kerr[256];
+
+		rc = vx__peer_host_key(cfg->data_dir, p->host_key, kerr, sizeof(kerr));
+		if (rc) {
+			if (err)
+				snprintf(err, err_len, "host key: %s", kerr);
+			goto fail;
+		}
 	}
 	{
 		struct vx_source_ctx_cfg srcc = { 0 };

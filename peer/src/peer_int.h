@@ -265,6 +265,7 @@ struct vx_peer {
 	struct vx_peer_cfg cfg;
 	char *data_dir;
 	char host_id[VX_CTL_ID_MAX + 1];
+	char host_key[65]; /* DATA_DIR/host.key (peer_hostkey.c), sent in hello */
 	char addr[64];
 	char hostname[128];
 	struct sockaddr_storage listen_addr;
@@ -325,6 +326,8 @@ void vx__peer_tick(struct vx_peer *p, uint64_t now);
 void vx__peer_drain_notifier(struct vx_peer *p);
 void vx__peer_resume(struct vx_peer *p);
 void vx__peer_shutdown_tasks(struct vx_peer *p);
+/* Reads DATA_DIR/host.key into @key (65 bytes), creating it (0600) on first start. */
+int vx__peer_host_key(const char *dir, char *key, char *err, size_t err_len);
 bool vx__peer_tasks_idle(struct vx_peer *p);
 struct peer_task *vx__peer_task_find(struct vx_peer *p, const char *id);
 

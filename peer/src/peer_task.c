@@ -754,7 +754,7 @@ static void take_cands(struct vx_peer *p, struct peer_task *t, const struct vx_c
 		else
 			snprintf(hp, sizeof(hp), "%.*s:%u", (int)c->addr.len, c->addr.ptr, c->port);
 		memset(&pc, 0, sizeof(pc));
-		if (vx_net_parse_addr(hp, 0, &pc.addr, &pc.addr_len))
+		if (vx_net_parse_addr(hp, VX_NET_IP_ONLY, &pc.addr, &pc.addr_len))
 			continue;
 		snprintf(pc.host_id, sizeof(pc.host_id), "%.*s", (int)c->host_id.len,
 			 c->host_id.ptr);

@@ -45,6 +45,7 @@ declare -A applied=(
 	[log_level]="integration/peer_config.sh log_level"
 	[socket]="integration/peer_lib.sh --socket"
 	[schedulers]="integration/peer_lib.sh --scheduler"
+	[scheduler.token_file]="integration/peer_lib.sh --token-file"
 	[host.hostname]="integration/peer_config.sh hostname:"
 	[host.ip]="integration/peer_config.sh ip:"
 	# only at the scheduler (ranking by idc and location); vx serve passes them in its hello

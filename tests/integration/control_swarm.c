@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -53,6 +54,12 @@ static void kill_all(void)
 
 static uint16_t start_sched_on(const char *name, const char *extra, pid_t *pid, uint16_t want);
 
+/* The tokens file of every scheduler here (written at setup) and the token peers send. */
+#define SWARM_PEER_TOKEN "swarm-peer-token-0123456789"
+#define SWARM_HOST_KEY	 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+static char tokens_path[1100];
+static const char *peer_token = SWARM_PEER_TOKEN;
+
 /* Starts `vx scheduler` on an ephemeral port; returns the port, fills *pid. */
 static uint16_t start_sched(const char *name, const char *extra, pid_t *pid)
 {
@@ -79,12 +86,13 @@ static uint16_t start_sched_on(const char *name, const char *extra, pid_t *pid, 
 		dup2(pfd[1], 1);
 		close(pfd[0]);
 		/* @extra is "--flag=value" (one extra option), e.g. a policy or a token */
+		/* every scheduler shares one tokens file, so one token works on all */
 		if (extra)
 			execl(vx_bin, vx_bin, "scheduler", "--listen", listen, "--db", db,
-			      "--log-level", "warn", extra, (char *)NULL);
+			      "--tokens", tokens_path, "--log-level", "warn", extra, (char *)NULL);
 		else
 			execl(vx_bin, vx_bin, "scheduler", "--listen", listen, "--db", db,
-			      "--log-level", "warn", (char *)NULL);
+			      "--tokens", tokens_path, "--log-level", "warn", (char *)NULL);
 		_exit(127);
 	}
 	close(pfd[1]);
@@ -190,6 +198,9 @@ static void peer_new(struct peer *p, int k, const uint16_t *ports, int nr_ports)
 	cfg.hello.idc = vx_ctl_str_of(k % 2 ? "dc1" : "dc2");
 	cfg.hello.bandwidth_bps = 10000000000ull; /* room for every child of a task */
 	cfg.hello.has = VX_CTL_F_IDC | VX_CTL_F_BANDWIDTH;
+	cfg.hello.host_key = vx_ctl_str_of(SWARM_HOST_KEY);
+	if (peer_token)
+		cfg.hello.token = vx_ctl_str_of(peer_token);
 	cfg.backoff_min_ms = 50;
 	cfg.backoff_max_ms = 400;
 	cfg.timeout_ms = 5000;
@@ -439,7 +450,10 @@ static void test_control_swarm__hostile_client_dropped(void **state)
 		m.type = VX_CTL_HELLO;
 		m.addr = vx_ctl_str_of("127.0.0.1");
 		m.port = 1;
-		m.has = VX_CTL_F_HOST_ID | VX_CTL_F_ADDR | VX_CTL_F_PORT;
+		m.token = vx_ctl_str_of(SWARM_PEER_TOKEN);
+		m.host_key = vx_ctl_str_of(SWARM_HOST_KEY);
+		m.has = VX_CTL_F_HOST_ID | VX_CTL_F_ADDR | VX_CTL_F_PORT | VX_CTL_F_TOKEN |
+			VX_CTL_F_HOST_KEY;
 		for (int k = 0; k < 2; k++) {
 			m.rid = (uint64_t)k + 1;
 			m.host_id = vx_ctl_str_of(k ? "127.0.0.1-other" : "127.0.0.1-first");
@@ -483,9 +497,11 @@ static void test_control_swarm__token_required(void **state)
 	pid_t pid;
 
 	(void)state;
-	port = start_sched("token", "--token=s3cret-token", &pid);
+	port = start_sched("token", "--token=s3cret-token-0123", &pid);
 	/* no token: hello is refused (the client backs off and retries), nothing registers */
+	peer_token = NULL;
 	peer_new(&peers[0], 0, &port, 1);
+	peer_token = SWARM_PEER_TOKEN;
 	register_all(1);
 	assert_false(pump(1, one_answered, 1500));
 	assert_false(vx_sched_client_up(peers[0].c, 0));
@@ -502,7 +518,8 @@ static void test_control_swarm__token_required(void **state)
 		cfg.hello.host_id = vx_ctl_str_of("127.0.0.1-tokened");
 		cfg.hello.addr = vx_ctl_str_of("127.0.0.1");
 		cfg.hello.port = 1;
-		cfg.hello.token = vx_ctl_str_of("s3cret-token");
+		cfg.hello.token = vx_ctl_str_of("s3cret-token-0123");
+		cfg.hello.host_key = vx_ctl_str_of(SWARM_HOST_KEY);
 		cfg.on_event = on_event;
 		cfg.arg = &peers[0];
 		assert_int_equal(vx_sched_client_new(&peers[0].c, &cfg), 0);
@@ -675,6 +692,16 @@ static int setup(void **state)
 	snprintf(tmpdir, sizeof(tmpdir), "%s/control-swarm-XXXXXX", bin);
 	if (!mkdtemp(tmpdir))
 		return -1;
+	snprintf(tokens_path, sizeof(tokens_path), "%s/tokens", tmpdir);
+	{
+		FILE *f = fopen(tokens_path, "w");
+
+		if (!f || chmod(tokens_path, 0600) != 0 ||
+		    fprintf(f, "peer %s\nseed swarm-seed-token-0123456789\n", SWARM_PEER_TOKEN) <
+			    0 ||
+		    fclose(f) != 0)
+			return -1;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	return 0;
 }

@@ -9,8 +9,13 @@
 #
 # Usage: vx=PATH_TO_VX; name=TEST_NAME; . peer_lib.sh; peer_lib_init
 #   origin_start                      nginx on 127.0.0.1:$origin_port serving $dir/www
-#   sched_start                       vx scheduler on 127.0.0.1:$sched_port
+#   sched_start                       vx scheduler on 127.0.0.1:$sched_port; its tokens file is
+#                                     $sched_tokens, the tokens $sched_peer_token,
+#                                     $sched_seed_token, $sched_admin_token, and one-token files
+#                                     $dir/token.peer, token.seed, token.admin (0600)
 #   serve_start NAME [serve args...]  vx serve with data dir $dir/NAME, socket $dir/NAME.sock
+#                                     (and --token-file: the seed token with --seed, else the
+#                                     peer token, unless the args give one)
 #   serve_stop NAME                   SIGTERM, then wait (bounded) for exit 0
 #   serve_kill NAME                   SIGKILL
 #   get NAME URL OUT [get args...]    vx get --socket through NAME; exit code in $rc,
@@ -172,6 +177,19 @@ sched_start() {
 	bg_pids+=("$sched_pid")
 	line=$(wait_line "$dir/sched.out" 'listening on port [0-9]+' "$sched_pid" "vx scheduler")
 	sched_port=${line##* }
+	sched_tokens=$dir/sched.db.tokens
+	local role tok
+	while read -r role tok; do
+		case $role in
+		peer) sched_peer_token=$tok ;;
+		seed) sched_seed_token=$tok ;;
+		admin) sched_admin_token=$tok ;;
+		*) continue ;;
+		esac
+		(umask 077 && printf '%s\n' "$tok" >"$dir/token.$role")
+	done <"$sched_tokens"
+	[ -n "${sched_peer_token:-}" ] && [ -n "${sched_seed_token:-}" ] ||
+		fail "vx scheduler did not write peer and seed tokens to $sched_tokens"
 }
 
 # serve_start NAME [args...]: starts a daemon and waits for its ready line. Without
@@ -185,6 +203,11 @@ serve_start() {
 		shift
 	else
 		args+=(--scheduler "127.0.0.1:$sched_port")
+		case " $* " in
+		*" --token-file "* | *" --token "*) ;;
+		*" --seed "*) args+=(--token-file "$dir/token.seed") ;;
+		*) args+=(--token-file "$dir/token.peer") ;;
+		esac
 	fi
 	: >"$dir/$n.out"
 	"$vx" serve "${args[@]}" "$@" >>"$dir/$n.out" 2>>"$dir/$n.log" &

@@ -41,6 +41,8 @@ static void *serve(void *arg)
 	return NULL;
 }
 
+#define TEST_HOST_KEY "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
 static int setup(void **state)
 {
 	struct vx_sched_server_cfg cfg;
@@ -59,6 +61,7 @@ static int setup(void **state)
 	cfg.idle_ms = 1000;
 	cfg.hello_ms = 1000;
 	cfg.announce_ms = 200;
+	cfg.insecure_open = true; /* these tests are about the client; tokens: control_swarm */
 	if (vx_sched_server_new(&f->srv, &cfg) != 0)
 		return -1;
 	f->stop_fd = eventfd(0, EFD_CLOEXEC);
@@ -101,6 +104,7 @@ static struct vx_sched_client *client_ev(struct fixture *f, const char *id,
 	cfg.hello.host_id = vx_ctl_str_of(id);
 	cfg.hello.addr = vx_ctl_str_of("127.0.0.1");
 	cfg.hello.port = 1;
+	cfg.hello.host_key = vx_ctl_str_of(TEST_HOST_KEY);
 	cfg.on_event = on_event;
 	cfg.arg = arg;
 	assert_int_equal(vx_sched_client_new(&c, &cfg), 0);

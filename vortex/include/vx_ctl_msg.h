@@ -125,6 +125,7 @@ struct vx_ctl_cost {
 #define VX_CTL_F_PEERS	     (1ull << 32)
 #define VX_CTL_F_DONE_PEERS  (1ull << 33)
 #define VX_CTL_F_INTERVAL    (1ull << 34)
+#define VX_CTL_F_HOST_KEY    (1ull << 35)
 
 /*
  * One control message. A zeroed struct is a valid empty message; fill type, rid and the fields
@@ -150,7 +151,8 @@ struct vx_ctl_msg {
 	uint32_t role;		    /* enum vx_ctl_role */
 	uint32_t slots;		    /* upload slots (concurrent uploads allowed) */
 	uint64_t bandwidth_bps;	    /* declared max upload bandwidth, bits per second */
-	struct vx_ctl_str token;    /* shared secret (hello only) */
+	struct vx_ctl_str token;    /* join token of the host's role (hello only) */
+	struct vx_ctl_str host_key; /* the host's secret key, bound to host_id (hello only) */
 	uint32_t uploads;	    /* announce: uploads running now */
 	uint64_t tx_bps;	    /* announce: measured upload rate, bits per second */
 

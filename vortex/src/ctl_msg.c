@@ -63,6 +63,7 @@ static const struct cb_key ctl_keys[] = {
 	SCALAR(16, CB_TEXT, VX_CTL_F_TOKEN, token, VX_CTL_ID_MAX, 0),
 	SCALAR(17, CB_U32, VX_CTL_F_UPLOADS, uploads, 1u << 16, 0),
 	SCALAR(18, CB_U64, VX_CTL_F_TX, tx_bps, 1ull << 40, 0),
+	SCALAR(19, CB_TEXT, VX_CTL_F_HOST_KEY, host_key, VX_CTL_ID_MAX, 0),
 	SCALAR(20, CB_TASK_ID, VX_CTL_F_TASK_ID, task_id, 64, 0),
 	SCALAR(21, CB_TEXT, VX_CTL_F_URL, url, VX_CTL_STR_MAX, 0),
 	SCALAR(22, CB_U64, VX_CTL_F_PIECE_LEN, piece_len, 1ull << 32, 0),
