@@ -72,6 +72,7 @@
 #include "vx_store_glue.h"
 #include "vx_task_id.h"
 #include "vx_time.h"
+#include "vx_url.h"
 
 static void task_fail(struct vx_peer *p, struct peer_task *t, int rc, enum vx_download_stage stage,
 		      uint32_t source_status, const char *msg);
@@ -961,7 +962,7 @@ void vx__peer_on_event(struct vx_peer *p, const struct vx_ctl_msg *m)
 			vx_warn("peer: seed trigger for %.12s dropped: task table full", id);
 			return;
 		}
-		vx_info("peer: seed: fetching %s for the swarm", url);
+		vx_info("peer: seed: fetching %s for the swarm", VX_URL_SAFE(url));
 		/* the registrant's fixed piece length is part of the task id: keep it */
 		if (m->has & VX_CTL_F_PIECE_LEN)
 			t->user_piece_length = m->piece_len;
@@ -1272,7 +1273,8 @@ void vx__peer_job_start(struct vx_peer *p, struct peer_job *j)
 	rc = vx_task_id_from_url(&tp, id, NULL, 0, NULL);
 	if (rc) {
 		vx__peer_job_fail(p, j, rc, VX_DOWNLOAD_STAGE_REQUEST,
-				  "'%s' is not a valid URL: %s", j->url, vx_strerror(rc));
+				  "'%s' is not a valid URL: %s", VX_URL_SAFE(j->url),
+				  vx_strerror(rc));
 		return;
 	}
 	if (j->digest) {
@@ -1578,7 +1580,7 @@ void vx__peer_resume(struct vx_peer *p)
 		if (!t)
 			break;
 		vx_info("peer: resuming task %.12s (%u of %u pieces): %s", t->id,
-			ti[i].finished_count, ti[i].piece_count, url);
+			ti[i].finished_count, ti[i].piece_count, VX_URL_SAFE(url));
 		task_start(p, t);
 	}
 	vx_free(ti);
