@@ -79,6 +79,16 @@ done
 [ "$(body_bytes)" -eq "$body_a" ] ||
 	fail "client C: the origin served the body again ($(body_bytes) bytes, $body_a before)"
 
+# an Authorization header is a credential too: the right one reads, a wrong one is refused
+auth="Authorization: Basic $(printf '%s' "vxuser:$pass" | base64)"
+get d2 "$obase/obj" "$dir/out/h" -H "$auth"
+expect_rc 0 "Authorization header"
+same_file "$dir/www/obj" "$dir/out/h" "Authorization header"
+get d2 "$obase/obj" "$dir/out/h-bad" -H "Authorization: Basic $(printf 'vxuser:nope' | base64)"
+[ "$rc" -ne 0 ] || fail "a wrong Authorization header got the private object"
+expect_msg "403"
+[ ! -e "$dir/out/h-bad" ] || fail "a wrong Authorization header: the output was created"
+
 # user-info: allowed by Basic auth, and private too
 get d1 "http://vxuser:$pass@127.0.0.1:$oport/obj" "$dir/out/u"
 expect_rc 0 "user-info URL"
@@ -88,7 +98,7 @@ get d2 "http://127.0.0.1:$oport/obj?X-Amz-Expires=1" "$dir/out/u2"
 
 # nothing logged or stored holds a secret (stores' own metadata aside: 0600 in 0700)
 for f in "$dir"/d1.log "$dir"/d2.log "$dir"/d1.out "$dir"/d2.out "$dir"/sched.log "$dir"/sched.out; do
-	for s in "$sig1" "$sig2" "$pass"; do
+	for s in "$sig1" "$sig2" "$pass" "${auth#Authorization: Basic }"; do
 		! grep -q -- "$s" "$f" || fail "$(basename "$f") holds a secret"
 	done
 done
