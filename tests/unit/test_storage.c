@@ -422,14 +422,37 @@ static void test_piece_commit__completes_task_and_survives_reopen(void **state)
 	vx_store_task_release(t, VX_STORE_USE_UPLOAD);
 }
 
+/* Whether task @id is marked private, after a reopen of the store. */
+static bool reopened_priv(struct fixture *f, const char *id)
+{
+	struct vx_store_task *t;
+	struct vx_store_task_info info;
+
+	fx_reopen(f);
+	assert_int_equal(vx_store_task_acquire(f->s, id, VX_STORE_USE_READ, &t), 0);
+	vx_store_task_info(t, &info);
+	vx_store_task_release(t, VX_STORE_USE_READ);
+	return info.priv;
+}
+
+/* Mode bits of @sub under the store's directory. */
+static unsigned int mode_of(struct fixture *f, const char *sub)
+{
+	struct stat sb;
+	char path[1200];
+
+	snprintf(path, sizeof(path), "%s/%s", f->dir, sub);
+	assert_int_equal(stat(path, &sb), 0);
+	return sb.st_mode & 0777;
+}
+
 /* The private mark survives a restart, goes with the task, and the metadata is 0600 in 0700. */
 static void test_task_set_private__survives_reopen_and_goes_with_the_task(void **state)
 {
 	struct fixture *f = *state;
 	struct vx_store_task *t = fx_task(f, 9, CLEN, VX_STORE_KIND_NORMAL, VX_STORE_USE_DOWNLOAD);
 	struct vx_store_task_info info;
-	struct stat sb;
-	char id[65], path[1200];
+	char id[65];
 
 	memcpy(id, vx_store_task_id(t), sizeof(id));
 	vx_store_task_info(t, &info);
@@ -439,27 +462,15 @@ static void test_task_set_private__survives_reopen_and_goes_with_the_task(void *
 	vx_store_task_info(t, &info);
 	assert_true(info.priv);
 	vx_store_task_release(t, VX_STORE_USE_DOWNLOAD);
-	fx_reopen(f);
-	assert_int_equal(vx_store_task_acquire(f->s, id, VX_STORE_USE_READ, &t), 0);
-	vx_store_task_info(t, &info);
-	assert_true(info.priv);
-	vx_store_task_release(t, VX_STORE_USE_READ);
+	assert_true(reopened_priv(f, id));
 	assert_int_equal(vx_store_task_remove(f->s, id), 0);
 	t = fx_task(f, 9, CLEN, VX_STORE_KIND_NORMAL, VX_STORE_USE_DOWNLOAD);
 	vx_store_task_info(t, &info);
 	assert_false(info.priv); /* a new task of the same id starts public */
 	vx_store_task_release(t, VX_STORE_USE_DOWNLOAD);
-	fx_reopen(f);
-	assert_int_equal(vx_store_task_acquire(f->s, id, VX_STORE_USE_READ, &t), 0);
-	vx_store_task_info(t, &info);
-	assert_false(info.priv);
-	vx_store_task_release(t, VX_STORE_USE_READ);
-	snprintf(path, sizeof(path), "%s/metadata", f->dir);
-	assert_int_equal(stat(path, &sb), 0);
-	assert_int_equal(sb.st_mode & 0777, 0700);
-	snprintf(path, sizeof(path), "%s/metadata/store.db", f->dir);
-	assert_int_equal(stat(path, &sb), 0);
-	assert_int_equal(sb.st_mode & 0777, 0600);
+	assert_false(reopened_priv(f, id));
+	assert_int_equal(mode_of(f, "metadata"), 0700);
+	assert_int_equal(mode_of(f, "metadata/store.db"), 0600);
 }
 
 static void test_store_open__resume_keeps_only_durable_pieces(void **state)
