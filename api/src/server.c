@@ -43,6 +43,7 @@
 #include "vx_net.h"
 #include "vx_task_id.h"
 #include "vx_time.h"
+#include "vx_url.h"
 
 #define API_LISTEN_TAG ((uint64_t)UINT64_MAX)
 #define API_WAKE_TAG   ((uint64_t)UINT64_MAX - 1)
@@ -750,7 +751,8 @@ static int handle_download(struct vx_api_server *srv, struct api_conn *c,
 	if (!call)
 		return conn_answer(c, VX_API_DOWNLOAD, m->rid, -ENOMEM, "daemon out of memory");
 	vx_info("api: uid %u pid %d: download %.*s -> %s", (unsigned)c->uid, (int)c->pid,
-		(int)VX_MIN(m->url.len, 512u), m->url.ptr,
+		(int)VX_URL_LOG_MAX,
+		vx_url_redact(m->url.ptr, m->url.len, (char[VX_URL_LOG_MAX]){ 0 }, VX_URL_LOG_MAX),
 		call->req.output ? call->req.output : "(stream)");
 	c->call = call;
 	pthread_mutex_lock(&call->lock);

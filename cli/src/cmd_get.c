@@ -32,6 +32,7 @@
 #include "vx_source.h"
 #include "vx_source_parse.h"
 #include "vx_store.h"
+#include "vx_url.h"
 
 /* Exit codes of `vx get` beyond the shared ones (commands.h); documented in usage(). */
 enum {
@@ -821,14 +822,14 @@ static int get_recursive(struct get_mode *m, const struct vx_download_request *q
 	if (rc) {
 		struct vx_download_result o = { .status = rc, .stage = VX_DOWNLOAD_STAGE_SOURCE };
 
-		fprintf(stderr, "vx get: cannot list '%s': %s%s%s\n", q0->url, vx_strerror(rc),
-			detail.msg[0] ? ": " : "", detail.msg);
+		fprintf(stderr, "vx get: cannot list '%s': %s%s%s\n", VX_URL_SAFE(q0->url),
+			vx_strerror(rc), detail.msg[0] ? ": " : "", detail.msg);
 		o.source_status = detail.status > 0 ? (uint32_t)detail.status : 0;
 		code = exit_code(&o);
 		goto out;
 	}
 	if (!l.nr)
-		fprintf(stderr, "vx get: nothing to download under '%s'%s\n", q0->url,
+		fprintf(stderr, "vx get: nothing to download under '%s'%s\n", VX_URL_SAFE(q0->url),
 			nr_include ? " that --include-files matches" : "");
 	for (uint32_t i = 0; i < l.nr; i++) {
 		struct vx_download_request q = *q0;

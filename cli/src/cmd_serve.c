@@ -238,6 +238,7 @@ static void peer_cfg_from(const struct vx_config *c, const struct serve_flags *f
 	pc->seed = c->seed;
 	pc->no_back_to_source = !c->download.back_to_source;
 	pc->wait_parents_ms = (uint32_t)c->download.parent_wait_ms;
+	pc->access_ttl_ms = (uint32_t)c->download.access_proof_ttl_ms;
 	pc->resume = !fl->no_resume;
 	pc->upload_rate_bps = c->upload.rate_limit_bps;
 	pc->download_rate_bps = c->download.rate_limit_bps;

@@ -193,7 +193,7 @@ static int run_task_id(int argc, char **argv)
 		}
 		rc = vx_task_id_from_url(&p, id, norm, norm_len, &why);
 		if (rc == VX_EURL || rc == -E2BIG) {
-			fprintf(stderr, "vx task-id: invalid URL '%s': %s\n", p.url,
+			fprintf(stderr, "vx task-id: invalid URL '%s': %s\n", VX_URL_SAFE(p.url),
 				vx_url_strerror(why));
 			vx_free(norm);
 			return VX_EXIT_FAILURE;

@@ -103,6 +103,9 @@ static const struct key keys[] = {
 	  "not applied yet: a parent that sends nothing for 10 s with requests out is dropped" },
 	{ "download.parent_wait", KEY_DURATION, OFF(download.parent_wait_ms), 0, 0, 0, 100, 3600000,
 	  NULL, "wait this long for a free parent, then fetch from the origin", APPLIED },
+	{ "download.access_proof_ttl", KEY_DURATION, OFF(download.access_proof_ttl_ms), 0, 0, 0,
+	  1000, 3600000, NULL,
+	  "a client's access to a private task, proven at the origin, holds this long", APPLIED },
 	{ "download.memory_limit", KEY_SIZE, OFF(download.memory_limit_bytes), 0, 0, 0, 1u << 20,
 	  U64_MAX, NULL, "receive buffer memory, whatever the file size",
 	  "not applied yet: receive buffers are bounded per task (16 MiB), not daemon-wide" },
@@ -154,6 +157,7 @@ void vx_config_init(struct vx_config *cfg)
 	cfg->download.work_threads = VX_CONFIG_WORK_THREADS_DEFAULT;
 	cfg->download.piece_timeout_ms = 120000;
 	cfg->download.parent_wait_ms = 5000;
+	cfg->download.access_proof_ttl_ms = 60000;
 	cfg->download.memory_limit_bytes = 64ull << 20;
 	cfg->download.back_to_source = true;
 	snprintf(cfg->storage.data_dir, sizeof(cfg->storage.data_dir), "/var/lib/vx");

@@ -46,10 +46,11 @@ struct vx_config_download {
 	uint64_t concurrent_pieces;
 	uint64_t rate_limit_bps; /* 0 = unlimited */
 	uint64_t piece_timeout_ms;
-	uint64_t parent_wait_ms;     /* a scheduler's WAIT lasts at most this long */
-	uint64_t memory_limit_bytes; /* receive buffers, whatever the file size */
-	bool back_to_source;	     /* false: never fetch from the origin */
-	uint64_t work_threads;	     /* the peer's work pool (vx_peer_cfg.work_threads) */
+	uint64_t parent_wait_ms;      /* a scheduler's WAIT lasts at most this long */
+	uint64_t access_proof_ttl_ms; /* a proven access to a private task holds this long */
+	uint64_t memory_limit_bytes;  /* receive buffers, whatever the file size */
+	bool back_to_source;	      /* false: never fetch from the origin */
+	uint64_t work_threads;	      /* the peer's work pool (vx_peer_cfg.work_threads) */
 };
 
 struct vx_config_storage {

@@ -138,6 +138,7 @@ struct vx_sched_reg {
 	uint64_t piece_len;   /* 0: unknown yet */
 	int64_t content_len;  /* -1: unknown */
 	bool need_bts;	      /* ask to fetch from the origin (seed triggered by us) */
+	bool priv;	      /* the request carried credentials: the task is private for good */
 	uint32_t bitmap_base; /* pieces already held (re-register after failover) */
 	const uint8_t *bitmap;
 	uint32_t bitmap_len;
@@ -156,6 +157,7 @@ struct vx_sched_answer {
 	int64_t content_len;
 	struct vx_ctl_digest *digests; /* trusted manifest entries this peer has not seen */
 	uint32_t nr_digests;
+	bool priv; /* the task is private: a peer proves a client's access before serving it */
 };
 
 /*

@@ -61,6 +61,7 @@ struct vx_sched_client_task {
 	uint64_t piece_len;
 	int64_t content_len; /* -1 unknown */
 	bool need_bts;
+	bool priv; /* the task is private (spec/control.md key 50) */
 };
 
 /*

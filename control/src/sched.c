@@ -1151,6 +1151,7 @@ static void answer_init(struct vx_sched *s, struct sched_peer *p, struct vx_sche
 	ans->piece_len = t->piece_len;
 	ans->content_len = t->content_len;
 	ans->digests = manifest_fill(s, p, &ans->nr_digests);
+	ans->priv = t->priv;
 }
 
 static void make_origin(struct vx_sched *s, uint32_t pi, uint64_t now_ms)
@@ -1307,6 +1308,7 @@ int vx_sched_register(struct vx_sched *s, uint32_t host, const struct vx_sched_r
 	if (rc)
 		return rc;
 	t = &s->tasks[ti];
+	t->priv = t->priv || req->priv; /* once private, always private */
 	rc = task_set_geometry(s, t, req->piece_len, req->content_len, false);
 	if (rc)
 		goto err_free_task;

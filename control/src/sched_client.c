@@ -87,6 +87,7 @@ struct cc_task {
 	uint64_t piece_len;
 	int64_t content_len;
 	bool need_bts;
+	bool priv;
 	int server;	 /* owner, -1 none */
 	bool registered; /* registered with the current owner */
 	bool sent;	 /* a register for the current owner is in flight or done */
@@ -466,6 +467,10 @@ static int send_register(struct vx_sched_client *c, struct cc_conn *cc, struct c
 		m.need_bts = true;
 		m.has |= VX_CTL_F_NEED_BTS;
 	}
+	if (t->priv) {
+		m.priv = true;
+		m.has |= VX_CTL_F_PRIVATE;
+	}
 	if (t->bits_len) {
 		/* what we hold, so the new owner does not start us from zero */
 		m.bitmap = t->bits;
@@ -754,6 +759,7 @@ int vx_sched_client_register(struct vx_sched_client *c, const struct vx_sched_cl
 	t->piece_len = rt->piece_len;
 	t->content_len = rt->content_len;
 	t->need_bts = rt->need_bts;
+	t->priv = rt->priv;
 	t->cb = cb;
 	t->arg = arg;
 	t->sent = false;

@@ -12,6 +12,7 @@
 #include "vx_alloc.h"
 #include "vx_err.h"
 #include "vx_log.h"
+#include "vx_url.h"
 
 struct sched_db {
 	sqlite3 *db;
@@ -189,7 +190,11 @@ int vx__sched_db_task(struct sched_db *d, struct vx_ctl_str id, struct vx_ctl_st
 	if (rc)
 		return rc;
 	bind_str(d->task_up, 1, id);
-	bind_str(d->task_up, 2, url);
+	/* the database outlives the process and is read by operators: never a credential */
+	sqlite3_bind_text(
+		d->task_up, 2,
+		vx_url_redact(url.ptr, url.len, (char[VX_URL_LOG_MAX]){ 0 }, VX_URL_LOG_MAX), -1,
+		SQLITE_TRANSIENT);
 	sqlite3_bind_int64(d->task_up, 3, (sqlite3_int64)st->piece_len);
 	sqlite3_bind_int64(d->task_up, 4, st->content_len);
 	sqlite3_bind_text(d->task_up, 5, vx_sched_task_state_name(st->state), -1, SQLITE_STATIC);

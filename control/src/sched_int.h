@@ -59,6 +59,7 @@ struct sched_task {
 	bool stalled;	       /* the origin bound was raised for a stall */
 	bool deleting;	       /* delete in progress: no promotions */
 	bool geometry_trusted; /* piece_len/content_len came from an origin peer */
+	bool priv;	       /* some register carried credentials (sticky) */
 	uint32_t gen;
 	char id[VX_TASK_ID_LEN + 1];
 	char *url;

@@ -366,6 +366,10 @@ static void resp_answer(struct vx_ctl_msg *r, const struct vx_sched_answer *a)
 {
 	r->answer = a->kind;
 	r->has |= VX_CTL_F_ANSWER;
+	if (a->priv) {
+		r->priv = true;
+		r->has |= VX_CTL_F_PRIVATE;
+	}
 	if (a->nr_cands) {
 		r->cands = (struct vx_ctl_cand *)a->cands;
 		r->nr_cands = a->nr_cands;
@@ -556,6 +560,7 @@ static int on_register(struct vx_sched_server *srv, struct srv_conn *c, const st
 	req.piece_len = m->piece_len;
 	req.content_len = (m->has & VX_CTL_F_CONTENT_LEN) ? m->content_len : -1;
 	req.need_bts = m->need_bts;
+	req.priv = (m->has & VX_CTL_F_PRIVATE) && m->priv;
 	req.bitmap_base = m->bitmap_base;
 	req.bitmap = m->bitmap;
 	req.bitmap_len = m->bitmap_len;

@@ -36,6 +36,7 @@
 #include "vx_store.h"
 #include "vx_task_id.h"
 #include "vx_time.h"
+#include "vx_url.h"
 
 /*
  * The whole-request limit given to the source when the caller sets none: about 49 days, i.e.
@@ -1087,7 +1088,8 @@ int vx_origin_stat(struct vx_source_ctx *src, const char *url, const char *const
 	}
 	st = vx_source_obj_stat(obj);
 	if (st->is_dir) {
-		set_msg(res, VX_DOWNLOAD_STAGE_SOURCE, "'%s' is a directory at the source", url);
+		set_msg(res, VX_DOWNLOAD_STAGE_SOURCE, "'%s' is a directory at the source",
+			VX_URL_SAFE(url));
 		vx_source_obj_free(obj);
 		return -EISDIR;
 	}
@@ -1440,11 +1442,11 @@ static int check_request(const struct vx_download_request *req, struct vx_digest
 	rc = vx_task_id_from_url(&idp, res->task_id, NULL, 0, &why);
 	if (rc) {
 		if (rc == VX_EURL)
-			set_msg(res, VX_DOWNLOAD_STAGE_REQUEST, "invalid URL '%s': %s", req->url,
-				vx_url_strerror(why));
+			set_msg(res, VX_DOWNLOAD_STAGE_REQUEST, "invalid URL '%s': %s",
+				VX_URL_SAFE(req->url), vx_url_strerror(why));
 		else
-			set_msg(res, VX_DOWNLOAD_STAGE_REQUEST, "task id of '%s': %s", req->url,
-				vx_strerror(rc));
+			set_msg(res, VX_DOWNLOAD_STAGE_REQUEST, "task id of '%s': %s",
+				VX_URL_SAFE(req->url), vx_strerror(rc));
 		res->task_id[0] = '\0';
 		return rc;
 	}
@@ -1568,7 +1570,8 @@ static int download_run(struct vx_store *store, struct vx_source_ctx *src,
 	if (rc)
 		return rc;
 	if (!vx_source_supports(src, req->url)) {
-		set_msg(res, VX_DOWNLOAD_STAGE_REQUEST, "unsupported URL scheme in '%s'", req->url);
+		set_msg(res, VX_DOWNLOAD_STAGE_REQUEST, "unsupported URL scheme in '%s'",
+			VX_URL_SAFE(req->url));
 		return VX_ESCHEME;
 	}
 	rc = check_output(req->output, req->overwrite, res);

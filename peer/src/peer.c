@@ -23,6 +23,7 @@
 #include "vx_store_glue.h"
 #include "vx_task_id.h"
 #include "vx_time.h"
+#include "vx_url.h"
 
 /* ---------------------------------------------------------------- Addresses */
 
@@ -706,7 +707,7 @@ static void info_of(struct vx_store_task *st, struct vx_download_task *out, stru
 	vx_store_task_info(st, &ti);
 	memset(out, 0, sizeof(*out));
 	memcpy(out->task_id, ti.id, sizeof(out->task_id));
-	snprintf(url->s, sizeof(url->s), "%s", vx_store_task_url(st));
+	snprintf(url->s, sizeof(url->s), "%s", VX_URL_SAFE(vx_store_task_url(st)));
 	out->url = url->s[0] ? url->s : NULL;
 	out->state = task_state_of(ti.state);
 	out->content_length = (int64_t)ti.content_length;

@@ -64,9 +64,21 @@
 #define PEER_JOB_PROGRESS_MS 100u
 /* Candidates remembered while the task's geometry is not known yet. */
 #define PEER_PENDING_CANDS 64u
+/* Proven accesses to private tasks (peer_access.c): remembered this long, at most this many. */
+#define PEER_ACCESS_TTL_MS  60000u
+#define PEER_ACCESS_SLOTS   256u
+#define PEER_ACCESS_KEY_LEN 32u /* sha256 of the URL and the credential headers */
 
 struct vx_peer;
 struct peer_task;
+struct peer_probe;
+
+/* One proven access: this URL and credential headers may read this private task. */
+struct peer_access {
+	uint8_t key[PEER_ACCESS_KEY_LEN];
+	char task_id[VX_TASK_ID_LEN];
+	uint64_t expires_ms; /* 0: free slot */
+};
 
 /* A foreign fd polled on the loop (multishot POLL_ADD). */
 struct peer_poll {
@@ -94,7 +106,12 @@ struct peer_job {
 	uint64_t start_ms, deadline_ms, last_progress_ms;
 	uint64_t base_peers, base_source; /* task counters when the job attached */
 	uint64_t reused;
-	atomic_bool cancelled; /* set by vx_peer_job_cancel() from any thread */
+	/* private tasks: the job reads nothing until its access is proven (peer_access.c) */
+	uint8_t access_key[PEER_ACCESS_KEY_LEN];
+	bool access_ok;		  /* proven (or the task is not private) */
+	bool probe_retry;	  /* the pool was full: the tick starts the probe */
+	struct peer_probe *probe; /* in flight, or NULL */
+	atomic_bool cancelled;	  /* set by vx_peer_job_cancel() from any thread */
 	struct vx_download_result res;
 };
 
@@ -192,6 +209,8 @@ struct peer_task {
 	enum peer_task_cause cause;
 	bool reused_complete; /* the store held every piece when the task started */
 	bool no_bts;	      /* every job disabled back-to-source */
+	bool priv;	      /* private: fetched with credentials (sticky; peer_access.c) */
+	bool priv_stored;     /* the store holds the private mark */
 	uint8_t busy;	      /* TASK_BUSY_* work items in flight */
 
 	/* per-state data, valid in the state named only; zeroed on entry by task_set_state() */
@@ -304,8 +323,9 @@ struct vx_peer {
 	struct vx_list works_waiting; /* peer_work items the full pool queue could not take */
 	bool shutting_down;
 	uint64_t last_load_ms;
-	struct vx_ctl_digest *dig;		  /* PEER_DIGESTS_PER_MSG */
-	char (*dig_str)[VX_STORE_DIGEST_STR_MAX]; /* PEER_DIGESTS_PER_MSG */
+	struct vx_ctl_digest *dig;		      /* PEER_DIGESTS_PER_MSG */
+	char (*dig_str)[VX_STORE_DIGEST_STR_MAX];     /* PEER_DIGESTS_PER_MSG */
+	struct peer_access access[PEER_ACCESS_SLOTS]; /* proven accesses (loop thread) */
 };
 
 /* peer.c */
@@ -330,6 +350,22 @@ void vx__peer_shutdown_tasks(struct vx_peer *p);
 int vx__peer_host_key(const char *dir, char *key, char *err, size_t err_len);
 bool vx__peer_tasks_idle(struct vx_peer *p);
 struct peer_task *vx__peer_task_find(struct vx_peer *p, const char *id);
+
+void vx__peer_access_proved(struct vx_peer *p, struct peer_job *j, int rc,
+			    const struct vx_download_result *res);
+
+/* peer_access.c */
+bool vx__peer_request_private(const char *url, char *const *headers, uint32_t nr_headers);
+void vx__peer_access_key(const char *url, char *const *headers, uint32_t nr_headers,
+			 uint8_t key[PEER_ACCESS_KEY_LEN]);
+bool vx__peer_access_cached(struct vx_peer *p, const uint8_t key[PEER_ACCESS_KEY_LEN],
+			    const char *task_id);
+void vx__peer_access_remember(struct vx_peer *p, const uint8_t key[PEER_ACCESS_KEY_LEN],
+			      const char *task_id);
+/* Starts @j's access probe on the pool: 0, -EAGAIN (queue full: try again), -ENOMEM. */
+int vx__peer_probe_start(struct vx_peer *p, struct peer_job *j);
+/* @j goes: a probe in flight forgets it. */
+void vx__peer_probe_detach(struct peer_job *j);
 
 /* peer_work.c */
 bool vx__peer_works_idle(struct vx_peer *p);

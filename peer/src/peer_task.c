@@ -72,6 +72,7 @@
 #include "vx_store_glue.h"
 #include "vx_task_id.h"
 #include "vx_time.h"
+#include "vx_url.h"
 
 static void task_fail(struct vx_peer *p, struct peer_task *t, int rc, enum vx_download_stage stage,
 		      uint32_t source_status, const char *msg);
@@ -232,6 +233,7 @@ static struct peer_task *task_new(struct vx_peer *p, const char *id, const char 
 
 void vx__peer_job_free(struct peer_job *j)
 {
+	vx__peer_probe_detach(j);
 	for (uint32_t i = 0; j->headers && i < j->nr_headers; i++)
 		vx_free(j->headers[i]);
 	for (uint32_t i = 0; j->filtered && i < j->nr_filtered; i++)
@@ -315,10 +317,61 @@ static void job_progress(struct peer_job *j, bool force)
 	j->ops.progress(j->arg, &pr);
 }
 
+/*
+ * Whether @j may read @t's bytes now. A private task's bytes go only to a job whose access is
+ * proven at the origin (a remembered proof, or a probe it starts here: the probe's answer
+ * comes back through vx__peer_access_proved()). peer_access.c says why.
+ */
+static bool job_may_read(struct vx_peer *p, struct peer_task *t, struct peer_job *j)
+{
+	if (!t->priv || j->access_ok)
+		return true;
+	if (j->probe)
+		return false;
+	if (vx__peer_access_cached(p, j->access_key, t->id)) {
+		j->access_ok = true;
+		return true;
+	}
+	j->probe_retry = vx__peer_probe_start(p, j) != 0; /* the tick tries again */
+	return false;
+}
+
+/* The task turned out private: start the jobs' access proofs now, before any byte is due. */
+static void task_check_access(struct vx_peer *p, struct peer_task *t)
+{
+	struct vx_list *pos;
+
+	vx_list_for_each(pos, &t->jobs) {
+		(void)job_may_read(p, t, vx_list_entry(pos, struct peer_job, node));
+	}
+}
+
+/* Keeps the private mark in the store (once), so a restarted daemon still asks for proofs. */
+static void task_store_private(struct peer_task *t)
+{
+	if (!t->priv || t->priv_stored || !t->st)
+		return;
+	if (vx_store_task_set_private(t->st) == 0)
+		t->priv_stored = true;
+	else
+		vx_warn("peer: task %.12s: cannot store the private mark", t->id);
+}
+
+static void task_make_private(struct vx_peer *p, struct peer_task *t)
+{
+	if (t->priv)
+		return;
+	t->priv = true;
+	task_store_private(t);
+	task_check_access(p, t);
+}
+
 /* Stream mode: hand the content file to @j once it exists. */
 static void job_send_fd(struct peer_task *t, struct peer_job *j)
 {
 	if (j->output || j->fd_sent || t->content_fd < 0 || !j->ops.content_fd)
+		return;
+	if (!job_may_read(t->peer, t, j))
 		return;
 	j->fd_sent = true;
 	j->ops.content_fd(j->arg, t->content_fd);
@@ -392,7 +445,7 @@ static int check_output(struct peer_job *j, char *msg, size_t len)
 /* The task is complete: give @j its content. */
 static void job_deliver(struct vx_peer *p, struct peer_task *t, struct peer_job *j)
 {
-	if (j->exporting)
+	if (j->exporting || !job_may_read(p, t, j))
 		return;
 	if (!j->output && !j->digest) {
 		job_send_fd(t, j);
@@ -436,6 +489,7 @@ static void task_register(struct vx_peer *p, struct peer_task *t)
 	rt.piece_len = task_has_geometry(t) ? t->piece_length : t->user_piece_length;
 	rt.content_len = task_has_geometry(t) ? (int64_t)t->content_length : -1;
 	rt.need_bts = t->cause == CAUSE_TRIGGER;
+	rt.priv = t->priv;
 	rc = vx_sched_client_register(p->sc, &rt, NULL, NULL);
 	if (rc) {
 		vx_warn("peer: task %.12s: cannot register: %s", t->id, vx_strerror(rc));
@@ -924,6 +978,10 @@ void vx__peer_on_answer(struct vx_peer *p, struct peer_task *t, int status,
 	}
 	if (t->link == LINK_SENT)
 		t->link = LINK_ANSWERED;
+	if ((m->has & VX_CTL_F_PRIVATE) && m->priv)
+		task_make_private(p, t); /* another host fetched it with credentials */
+	if (t->priv && m->answer != VX_CTL_ANS_BACK_TO_SOURCE)
+		task_check_access(p, t); /* bytes come from elsewhere: prove the jobs' access */
 	take_geometry(t, m);
 	take_digests(t, m);
 	take_cands(p, t, m);
@@ -961,7 +1019,7 @@ void vx__peer_on_event(struct vx_peer *p, const struct vx_ctl_msg *m)
 			vx_warn("peer: seed trigger for %.12s dropped: task table full", id);
 			return;
 		}
-		vx_info("peer: seed: fetching %s for the swarm", url);
+		vx_info("peer: seed: fetching %s for the swarm", VX_URL_SAFE(url));
 		/* the registrant's fixed piece length is part of the task id: keep it */
 		if (m->has & VX_CTL_F_PIECE_LEN)
 			t->user_piece_length = m->piece_len;
@@ -1089,6 +1147,7 @@ static int task_opened(struct vx_peer *p, struct peer_task *t, struct peer_work 
 		return -ENOMEM;
 	t->st = w->st; /* the tables exist: the content is open */
 	w->st = NULL;
+	task_store_private(t);
 	for (uint32_t i = 0; i < t->nr_early; i++)
 		trust(t, t->early[i].piece, t->early[i].crc32);
 	vx_free(t->early);
@@ -1234,6 +1293,9 @@ static void task_start(struct vx_peer *p, struct peer_task *t)
 	if (vx_store_task_acquire(p->store, t->id, VX_STORE_USE_READ, &st) == 0) {
 		vx_store_task_info(st, &ti);
 		vx_store_task_release(st, VX_STORE_USE_READ);
+		if (ti.priv)
+			task_make_private(p, t);
+		t->priv_stored = ti.priv;
 		if (ti.piece_length &&
 		    (!t->user_piece_length || t->user_piece_length == ti.piece_length)) {
 			set_geometry(t, ti.content_length, ti.piece_length);
@@ -1272,7 +1334,8 @@ void vx__peer_job_start(struct vx_peer *p, struct peer_job *j)
 	rc = vx_task_id_from_url(&tp, id, NULL, 0, NULL);
 	if (rc) {
 		vx__peer_job_fail(p, j, rc, VX_DOWNLOAD_STAGE_REQUEST,
-				  "'%s' is not a valid URL: %s", j->url, vx_strerror(rc));
+				  "'%s' is not a valid URL: %s", VX_URL_SAFE(j->url),
+				  vx_strerror(rc));
 		return;
 	}
 	if (j->digest) {
@@ -1291,6 +1354,7 @@ void vx__peer_job_start(struct vx_peer *p, struct peer_job *j)
 		vx__peer_job_fail(p, j, rc, VX_DOWNLOAD_STAGE_OUTPUT, "%s", msg);
 		return;
 	}
+	vx__peer_access_key(j->url, j->headers, j->nr_headers, j->access_key);
 	t = vx__peer_task_find(p, id);
 	if (!t) {
 		t = task_new(p, id, j->url, CAUSE_JOB);
@@ -1301,6 +1365,7 @@ void vx__peer_job_start(struct vx_peer *p, struct peer_job *j)
 		}
 		t->user_piece_length = j->piece_length;
 		t->no_bts = j->no_bts;
+		t->priv = vx__peer_request_private(j->url, j->headers, j->nr_headers);
 		if (j->nr_headers) {
 			t->headers = vx_calloc(j->nr_headers, sizeof(*t->headers));
 			for (uint32_t i = 0; t->headers && i < j->nr_headers; i++)
@@ -1322,6 +1387,32 @@ void vx__peer_job_start(struct vx_peer *p, struct peer_job *j)
 	j->base_peers = t->from_peers;
 	j->base_source = atomic_load(&t->from_source);
 	vx_list_add_tail(&t->jobs, &j->node);
+	if (vx__peer_request_private(j->url, j->headers, j->nr_headers))
+		task_make_private(p, t);
+	else if (t->priv)
+		(void)job_may_read(p, t, j); /* its proof starts now */
+	job_send_fd(t, j);
+	if (t->state == TASK_COMPLETE)
+		job_deliver(p, t, j);
+}
+
+/* @j's access probe answered (on the loop): read on, or fail with the origin's answer. */
+void vx__peer_access_proved(struct vx_peer *p, struct peer_job *j, int rc,
+			    const struct vx_download_result *res)
+{
+	struct peer_task *t = j->task;
+
+	if (!t)
+		return;
+	if (rc) {
+		j->res.source_status = res->source_status;
+		vx__peer_job_fail(p, j, rc, VX_DOWNLOAD_STAGE_SOURCE,
+				  "access to a private task not proven at the origin: %s",
+				  res->msg[0] ? res->msg : vx_strerror(rc));
+		return;
+	}
+	vx__peer_access_remember(p, j->access_key, t->id);
+	j->access_ok = true;
 	job_send_fd(t, j);
 	if (t->state == TASK_COMPLETE)
 		job_deliver(p, t, j);
@@ -1335,6 +1426,19 @@ static void open_done(struct vx_peer *p, struct peer_task *t, struct peer_work *
 	enum peer_open_then then = t->in.opening.then;
 
 	if (w->have_origin) {
+		struct vx_list *pos;
+		uint8_t key[PEER_ACCESS_KEY_LEN];
+
+		/* the origin answered this task's own URL and headers: the jobs that sent them
+		 * are proven (they need no probe of their own) */
+		vx__peer_access_key(t->url, t->headers, t->nr_headers, key);
+		vx__peer_access_remember(p, key, t->id);
+		vx_list_for_each(pos, &t->jobs) {
+			struct peer_job *j = vx_list_entry(pos, struct peer_job, node);
+
+			if (memcmp(j->access_key, key, sizeof(key)) == 0)
+				j->access_ok = true;
+		}
 		if (t->have_origin)
 			vx_origin_release(&t->origin_info);
 		t->origin_info = w->origin; /* the fetch reads through it */
@@ -1533,6 +1637,8 @@ void vx__peer_tick(struct vx_peer *p, uint64_t now)
 
 			if (j->exporting)
 				continue;
+			if (j->probe_retry && !atomic_load(&j->cancelled))
+				(void)job_may_read(p, t, j);
 			if (atomic_load(&j->cancelled))
 				vx__peer_job_fail(p, j, -ECANCELED, VX_DOWNLOAD_STAGE_REQUEST,
 						  "cancelled by the client");
@@ -1578,7 +1684,7 @@ void vx__peer_resume(struct vx_peer *p)
 		if (!t)
 			break;
 		vx_info("peer: resuming task %.12s (%u of %u pieces): %s", t->id,
-			ti[i].finished_count, ti[i].piece_count, url);
+			ti[i].finished_count, ti[i].piece_count, VX_URL_SAFE(url));
 		task_start(p, t);
 	}
 	vx_free(ti);

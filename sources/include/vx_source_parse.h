@@ -42,9 +42,9 @@ struct vx_source_url {
 VX_MUST_CHECK int vx_source_url_parse(struct vx_source_url *u, const char *s, size_t len);
 
 /*
- * vx_source_url_redact() - write @s into @out (at most @size bytes, always NUL-terminated when
- * @size > 0) with the user-info and the query string removed: the form every log line and
- * error detail uses.
+ * vx_source_url_redact() - vx_url_redact() of the C string @s (NULL reads as "") into @out
+ * (at most @size bytes, always NUL-terminated when @size > 0): user-info and credential query
+ * values replaced by REDACTED; the form every log line and error detail uses.
  */
 void vx_source_url_redact(const char *s, char *out, size_t size);
 

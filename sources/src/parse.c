@@ -15,6 +15,7 @@
 #include "vx_err.h"
 #include "vx_hex.h"
 #include "vx_source.h"
+#include "vx_url.h"
 
 _Static_assert(sizeof(((struct vx_source_url *)0)->buf) >= VX_SOURCE_URL_MAX + 16,
 	       "a parsed URL must fit its buffer with all NULs");
@@ -231,30 +232,7 @@ bad : {
 
 void vx_source_url_redact(const char *s, char *out, size_t size)
 {
-	const char *sep, *auth, *at = NULL, *end, *q;
-	size_t o = 0;
-
-	if (size == 0)
-		return;
-	out[0] = '\0';
-	if (!s)
-		return;
-	end = s + strlen(s);
-	q = strpbrk(s, "?#");
-	if (q)
-		end = q;
-	sep = strstr(s, "://");
-	auth = sep && sep < end ? sep + 3 : s;
-	for (const char *c = auth; c < end && *c != '/'; c++) {
-		if (*c == '@')
-			at = c;
-	}
-	for (const char *c = s; c < end && o + 1 < size; c++) {
-		if (at && c == auth)
-			c = at + 1;
-		out[o++] = *c;
-	}
-	out[o] = '\0';
+	(void)vx_url_redact_str(s, out, size);
 }
 
 /* Parses a decimal u63 at *p (advancing it); -EPROTO when none or on overflow. */

@@ -157,6 +157,7 @@ struct vx_store_task_info {
 	int64_t created_s;		/* Unix seconds */
 	int64_t access_s;		/* Unix seconds of the last acquire or release */
 	uint64_t ttl_s;			/* persistent-cache pin time */
+	bool priv; /* marked private (vx_store_task_set_private()): survives restarts */
 };
 
 /*
@@ -320,6 +321,14 @@ const char *vx_store_task_id(const struct vx_store_task *t);
  * handle is held; a restarted daemon resumes unfinished tasks from it. PIECE PATH.
  */
 const char *vx_store_task_url(const struct vx_store_task *t);
+
+/*
+ * vx_store_task_set_private() - mark @t private for good (a request for it carried
+ * credentials): the mark is in the metadata (table task_private) and in
+ * vx_store_task_info().priv, and goes when the task is deleted. Blocks on sqlite. Returns 0 or
+ * VX_EDB / VX_EDB_BUSY / -ENOSPC.
+ */
+VX_MUST_CHECK int vx_store_task_set_private(struct vx_store_task *t);
 
 /* Number of pieces of @t. PIECE PATH, lock-free. */
 uint32_t vx_store_task_piece_count(const struct vx_store_task *t);

@@ -9,6 +9,7 @@
 #include "store_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -48,6 +49,9 @@ static const char vx_meta_schema[] = "CREATE TABLE IF NOT EXISTS task ("
 				     " cost_ms INTEGER NOT NULL DEFAULT 0,"
 				     " finished_s INTEGER NOT NULL,"
 				     " PRIMARY KEY (task_id, number)"
+				     ") WITHOUT ROWID;"
+				     "CREATE TABLE IF NOT EXISTS task_private ("
+				     " id TEXT PRIMARY KEY NOT NULL"
 				     ") WITHOUT ROWID;";
 
 int vx__meta_err(struct vx_store *s, int rc, const char *what)
@@ -110,6 +114,20 @@ int vx__meta_open(struct vx_store *s)
 		return -ENAMETOOLONG;
 	if (vx_fault_hit(VX_FAULT_DB))
 		return vx__meta_err(s, SQLITE_CANTOPEN, "injected fault");
+	{
+		/* 0600 before sqlite opens it (its -wal and -shm files take the same mode): the
+		 * rows hold full source URLs, signatures and user-info included (resume needs them) */
+		int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+		if (fd == -1 || fchmod(fd, 0600) == -1) {
+			err = -errno;
+			vx_err("store: cannot create %s: %s", path, strerror(errno));
+			if (fd != -1)
+				close(fd);
+			return err;
+		}
+		close(fd);
+	}
 	rc = sqlite3_open_v2(path, &s->db,
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 			     NULL);
@@ -312,6 +330,50 @@ err_free:
 	return err;
 }
 
+/* Marks task @id private (@on) or forgets the mark; its own statement, no transaction. */
+static int meta_private(struct vx_store *s, const char *id, bool on)
+{
+	sqlite3_stmt *st;
+	int err = meta_prepare(s,
+			       on ? "INSERT OR IGNORE INTO task_private (id) VALUES (?1)"
+				  : "DELETE FROM task_private WHERE id = ?1",
+			       &st);
+
+	if (err)
+		return err;
+	sqlite3_bind_text(st, 1, id, VX_TASK_ID_LEN, SQLITE_STATIC);
+	err = meta_step_done(s, st, "mark task private");
+	sqlite3_finalize(st);
+	return err;
+}
+
+int vx__meta_task_private(struct vx_store *s, const char *id)
+{
+	return meta_private(s, id, true);
+}
+
+/* Sets ->priv of the loaded tasks listed in task_private. */
+static int meta_load_private(struct vx_store *s)
+{
+	sqlite3_stmt *st;
+	int err = meta_prepare(s, "SELECT id FROM task_private", &st), rc;
+
+	if (err)
+		return err;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *id = (const char *)sqlite3_column_text(st, 0);
+		struct vx_store_task *t =
+			id && strlen(id) == VX_TASK_ID_LEN ? vx__store_lookup(s, id) : NULL;
+
+		if (t)
+			t->priv = true;
+	}
+	if (rc != SQLITE_DONE)
+		err = vx__meta_err(s, rc, "load private marks");
+	sqlite3_finalize(st);
+	return err;
+}
+
 int vx__meta_load(struct vx_store *s)
 {
 	sqlite3_stmt *st = NULL, *pst = NULL;
@@ -343,6 +405,8 @@ int vx__meta_load(struct vx_store *s)
 	}
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
 		err = vx__meta_err(s, rc, "load tasks");
+	if (!err)
+		err = meta_load_private(s);
 out:
 	sqlite3_finalize(pst);
 	sqlite3_finalize(st);
@@ -391,6 +455,8 @@ int vx__meta_task_delete(struct vx_store *s, const char *id)
 		goto err_rollback;
 	sqlite3_bind_text(s->st_task_delete, 1, id, VX_TASK_ID_LEN, SQLITE_STATIC);
 	err = meta_step_done(s, s->st_task_delete, "delete task");
+	if (!err)
+		err = meta_private(s, id, false);
 	if (err)
 		goto err_rollback;
 	err = meta_exec(s, "COMMIT");

@@ -523,6 +523,7 @@ static void task_info_locked(struct vx_store_task *t, struct vx_store_task_info 
 	memset(out, 0, sizeof(*out));
 	memcpy(out->id, t->id, sizeof(out->id));
 	out->kind = t->kind;
+	out->priv = t->priv;
 	out->content_length = t->content_length;
 	out->piece_length = t->piece_length;
 	out->piece_count = t->piece_count;
@@ -555,6 +556,28 @@ uint32_t vx_store_task_list(struct vx_store *s, struct vx_store_task_info *out, 
 	}
 	pthread_mutex_unlock(&s->lock);
 	return total;
+}
+
+int vx_store_task_set_private(struct vx_store_task *t)
+{
+	struct vx_store *s = t->store;
+	bool done;
+	int err = 0;
+
+	pthread_mutex_lock(&s->lock);
+	done = t->priv;
+	pthread_mutex_unlock(&s->lock);
+	if (done)
+		return 0;
+	pthread_mutex_lock(&s->db_lock);
+	err = vx__meta_task_private(s, t->id);
+	pthread_mutex_unlock(&s->db_lock);
+	if (err)
+		return err;
+	pthread_mutex_lock(&s->lock);
+	t->priv = true;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
 }
 
 void vx_store_task_info(struct vx_store_task *t, struct vx_store_task_info *out)
@@ -792,6 +815,12 @@ static int store_make_dirs(struct vx_store *s)
 		err = vx__file_mkdirs(p);
 		if (err) {
 			vx_err("store: cannot create %s: %s", p, strerror(-err));
+			return err;
+		}
+		/* the metadata holds full source URLs (signatures): the daemon's own */
+		if (strcmp(sub[i], "metadata") == 0 && chmod(p, 0700) == -1) {
+			err = -errno;
+			vx_err("store: cannot chmod %s: %s", p, strerror(errno));
 			return err;
 		}
 	}

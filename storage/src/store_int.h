@@ -81,6 +81,7 @@ struct vx_store_task {
 	bool removing;	     /* unhashed, being deleted */
 	bool on_dirty;
 	bool in_db;	     /* a task row exists */
+	bool priv;	     /* fetched with credentials: serve only after an access proof */
 	bool cache_dropped;  /* page cache dropped since the last use */
 	uint64_t disk_bytes; /* bytes of the content file counted as usage */
 	int fd;		     /* buffered read/write fd or memfd; -1 when closed */
@@ -174,6 +175,7 @@ void vx__meta_close(struct vx_store *s);
 int vx__meta_load(struct vx_store *s);
 int vx__meta_task_insert(struct vx_store *s, struct vx_store_task *t);
 int vx__meta_task_delete(struct vx_store *s, const char *id);
+int vx__meta_task_private(struct vx_store *s, const char *id);
 int vx__meta_flush(struct vx_store *s);
 int vx__meta_err(struct vx_store *s, int rc, const char *what);
 

@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * fuzz_source_url.c: vx_source_url_parse() and vx_source_url_redact() on any bytes. A parsed
- * URL's members must be NUL-terminated strings inside its own buffer.
+ * fuzz_source_url.c: vx_source_url_parse(), vx_source_url_redact(), vx_url_redact() and
+ * vx_url_has_credentials() on any bytes. A parsed URL's members must be NUL-terminated strings
+ * inside its own buffer; redaction stays inside its buffer and is idempotent (a redacted URL
+ * redacts to itself: nothing it keeps looks like a credential any more).
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "vx_source_parse.h"
+#include "vx_url.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -41,6 +44,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (strlen(out) >= sizeof(out))
 			abort();
 		free(s);
+	}
+	{
+		size_t cap = size + 64 + 9 * (size + 1);
+		char *r1 = malloc(cap), *r2 = malloc(cap);
+
+		if (r1 && r2 && !memchr(data, 0, size)) {
+			(void)vx_url_has_credentials((const char *)data, size);
+			vx_url_redact((const char *)data, size, r1, cap);
+			vx_url_redact(r1, strlen(r1), r2, cap);
+			if (strcmp(r1, r2) != 0)
+				abort();
+		}
+		free(r1);
+		free(r2);
 	}
 	free(u);
 	return 0;

@@ -60,6 +60,7 @@ declare -A applied=(
 	[download.work_threads]="integration/peer_config.sh work_threads:"
 	[download.rate_limit]="integration/peer_kill.sh rate_limit:"
 	[download.parent_wait]="integration/peer_wait.sh parent_wait:"
+	[download.access_proof_ttl]="integration/peer_private.sh access_proof_ttl:"
 	[download.back_to_source]="integration/peer_config.sh back_to_source:"
 	[storage.data_dir]="integration/peer_lib.sh --data-dir"
 	[storage.disk_limit]="integration/peer_config.sh disk_limit:"

@@ -148,6 +148,33 @@ static void test_vx_sched_task_legal__table(void **state)
 	assert_false(vx_sched_host_legal(VX_SCHED_HOST_FREE, VX_SCHED_HOST_SILENT));
 }
 
+/* A task is private once any register says so, and every later answer says so (sticky). */
+static void test_vx_sched_register__private_is_sticky(void **state)
+{
+	struct vx_sched *s = new_sched(VX_SCHED_POLICY_VX);
+	uint32_t h0 = hello(s, "h0", "dc1", 0, VX_CTL_ROLE_NORMAL);
+	uint32_t h1 = hello(s, "h1", "dc1", 0, VX_CTL_ROLE_NORMAL);
+	uint32_t h2 = hello(s, "h2", "dc1", 0, VX_CTL_ROLE_NORMAL);
+	struct vx_sched_reg r = { 0 };
+	struct vx_sched_answer a;
+
+	(void)state;
+	a = reg(s, h0, TASK_A);
+	assert_false(a.priv);
+	r.task_id = vx_ctl_str_of(TASK_A);
+	r.url = vx_ctl_str_of("http://origin/a?X-Amz-Signature=1");
+	r.piece_len = 1 << 20;
+	r.content_len = 10 << 20;
+	r.priv = true;
+	assert_int_equal(vx_sched_register(s, h1, &r, 1, &a), 0);
+	assert_true(a.priv);
+	a = reg(s, h2, TASK_A); /* a host that never saw the credentials learns it */
+	assert_true(a.priv);
+	a = reg(s, h0, TASK_A);
+	assert_true(a.priv);
+	vx_sched_free(s);
+}
+
 static void test_vx_sched_register__first_goes_to_source_once(void **state)
 {
 	struct vx_sched *s = new_sched(VX_SCHED_POLICY_VX);
@@ -818,6 +845,7 @@ int main(void)
 		cmocka_unit_test(test_vx_sched_peer_legal__table),
 		cmocka_unit_test(test_vx_sched_task_legal__table),
 		cmocka_unit_test(test_vx_sched_register__first_goes_to_source_once),
+		cmocka_unit_test(test_vx_sched_register__private_is_sticky),
 		cmocka_unit_test(test_vx_sched_progress__manifest_propagates),
 		cmocka_unit_test(test_vx_sched_failed__origin_role_handed_on),
 		cmocka_unit_test(test_vx_sched_tick__stalled_origin_allows_one_more),

@@ -95,9 +95,9 @@ static void test_vx_source_url_redact__secrets(void **state)
 
 	(void)state;
 	vx_source_url_redact("https://u:pw@h:1/p?X-Amz-Signature=abc#f", out, sizeof(out));
-	assert_string_equal(out, "https://h:1/p");
+	assert_string_equal(out, "https://REDACTED@h:1/p?X-Amz-Signature=REDACTED#REDACTED");
 	vx_source_url_redact("http://h/p@q?s", out, sizeof(out));
-	assert_string_equal(out, "http://h/p@q");
+	assert_string_equal(out, "http://h/p@q?s");
 	vx_source_url_redact("http://h/long", out, 8);
 	assert_string_equal(out, "http://");
 }

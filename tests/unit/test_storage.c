@@ -422,6 +422,57 @@ static void test_piece_commit__completes_task_and_survives_reopen(void **state)
 	vx_store_task_release(t, VX_STORE_USE_UPLOAD);
 }
 
+/* Whether task @id is marked private, after a reopen of the store. */
+static bool reopened_priv(struct fixture *f, const char *id)
+{
+	struct vx_store_task *t;
+	struct vx_store_task_info info;
+
+	fx_reopen(f);
+	assert_int_equal(vx_store_task_acquire(f->s, id, VX_STORE_USE_READ, &t), 0);
+	vx_store_task_info(t, &info);
+	vx_store_task_release(t, VX_STORE_USE_READ);
+	return info.priv;
+}
+
+/* Mode bits of @sub under the store's directory. */
+static unsigned int mode_of(struct fixture *f, const char *sub)
+{
+	struct stat sb;
+	char path[1200];
+
+	snprintf(path, sizeof(path), "%s/%s", f->dir, sub);
+	assert_int_equal(stat(path, &sb), 0);
+	return sb.st_mode & 0777;
+}
+
+/* The private mark survives a restart, goes with the task, and the metadata is 0600 in 0700. */
+static void test_task_set_private__survives_reopen_and_goes_with_the_task(void **state)
+{
+	struct fixture *f = *state;
+	struct vx_store_task *t = fx_task(f, 9, CLEN, VX_STORE_KIND_NORMAL, VX_STORE_USE_DOWNLOAD);
+	struct vx_store_task_info info;
+	char id[65];
+
+	memcpy(id, vx_store_task_id(t), sizeof(id));
+	vx_store_task_info(t, &info);
+	assert_false(info.priv);
+	assert_int_equal(vx_store_task_set_private(t), 0);
+	assert_int_equal(vx_store_task_set_private(t), 0); /* idempotent */
+	vx_store_task_info(t, &info);
+	assert_true(info.priv);
+	vx_store_task_release(t, VX_STORE_USE_DOWNLOAD);
+	assert_true(reopened_priv(f, id));
+	assert_int_equal(vx_store_task_remove(f->s, id), 0);
+	t = fx_task(f, 9, CLEN, VX_STORE_KIND_NORMAL, VX_STORE_USE_DOWNLOAD);
+	vx_store_task_info(t, &info);
+	assert_false(info.priv); /* a new task of the same id starts public */
+	vx_store_task_release(t, VX_STORE_USE_DOWNLOAD);
+	assert_false(reopened_priv(f, id));
+	assert_int_equal(mode_of(f, "metadata"), 0700);
+	assert_int_equal(mode_of(f, "metadata/store.db"), 0600);
+}
+
 static void test_store_open__resume_keeps_only_durable_pieces(void **state)
 {
 	struct fixture *f = *state;
@@ -1355,6 +1406,7 @@ int main(void)
 		T(test_piece_write__read_get_verify_bitmap),
 		T(test_piece_begin_write__state_machine),
 		T(test_piece_commit__completes_task_and_survives_reopen),
+		T(test_task_set_private__survives_reopen_and_goes_with_the_task),
 		T(test_store_open__resume_keeps_only_durable_pieces),
 		T(test_store_open__wipe_deletes_everything),
 		T(test_store_open__max_tasks_keeps_unloaded_files),

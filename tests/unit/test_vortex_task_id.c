@@ -397,6 +397,46 @@ static void test_vx_task_id_from_url__alloc_failures(void **state)
 	assert_int_equal(vx_task_id_from_url(&p, id, NULL, 0, NULL), 0);
 }
 
+static void test_vx_url_redact__secrets(void **state)
+{
+	static const char *const cases[][2] = {
+		{ "https://u:pw@h:1/p?X-Amz-Signature=abc&a=1#f",
+		  "https://REDACTED@h:1/p?X-Amz-Signature=REDACTED&a=1#REDACTED" },
+		{ "http://h/p@q?s", "http://h/p@q?s" },
+		{ "https://h/o?sv=2021&se=x&sp=r&sig=a%2Bb",
+		  "https://h/o?sv=REDACTED&se=REDACTED&sp=REDACTED&sig=REDACTED" },
+		{ "https://h/o?x-amz-signature=1;Token=2&%73ig=3&flag&k=v",
+		  "https://h/o?x-amz-signature=REDACTED;Token=REDACTED&%73ig=REDACTED&flag&k=v" },
+		{ "https://h/o?Policy=p&Key-Pair-Id=k&Signature=s&Expires=9",
+		  "https://h/"
+		  "o?Policy=REDACTED&Key-Pair-Id=REDACTED&Signature=REDACTED&Expires=REDACTED" },
+		{ "u:pw@h/x", "u:pw@h/x" },
+		{ "", "" },
+	};
+	char out[256];
+	size_t nr_filters;
+	const char *const *filters = vx_url_default_filtered_query_params(&nr_filters);
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_string_equal(vx_url_redact_str(cases[i][0], out, sizeof(out)), cases[i][1]);
+	assert_string_equal(vx_url_redact_str(NULL, out, sizeof(out)), "");
+	/* cut to fit, NUL-terminated, the secret never written */
+	assert_string_equal(vx_url_redact_str("http://h/?sig=secret", out, 14), "http://h/?sig");
+	/* every signed-URL key the task id ignores is a credential (containerd's "ns" is not) */
+	for (size_t i = 0; i < nr_filters; i++) {
+		char u[128];
+
+		snprintf(u, sizeof(u), "http://h/?%s=1", filters[i]);
+		assert_int_equal(vx_url_has_credentials(u, strlen(u)),
+				 strcmp(filters[i], "ns") != 0);
+	}
+	assert_true(vx_url_has_credentials("https://a:b@h/", 14));
+	assert_true(vx_url_has_credentials("https://h/?a=1&X-Amz-Signature=2", 32));
+	assert_false(vx_url_has_credentials("https://h/?a=1&ns=2#sig=1", 25));
+	assert_false(vx_url_has_credentials("https://h/p@q", 13));
+}
+
 static void test_vx_task_id_valid__forms(void **state)
 {
 	(void)state;
@@ -444,6 +484,7 @@ int main(void)
 		cmocka_unit_test(test_vx_task_id_from_url__dragonfly_vectors),
 		cmocka_unit_test(test_vx_task_id_from_content__dragonfly_vector),
 		cmocka_unit_test(test_vx_url_normalize_for_task_id__table),
+		cmocka_unit_test(test_vx_url_redact__secrets),
 		cmocka_unit_test(test_vx_url_normalize_for_task_id__filters),
 		cmocka_unit_test(test_vx_url_normalize_for_task_id__errors),
 		cmocka_unit_test(test_vx_url_normalize_for_task_id__worst_case_fits),

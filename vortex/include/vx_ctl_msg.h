@@ -126,6 +126,7 @@ struct vx_ctl_cost {
 #define VX_CTL_F_DONE_PEERS  (1ull << 33)
 #define VX_CTL_F_INTERVAL    (1ull << 34)
 #define VX_CTL_F_HOST_KEY    (1ull << 35)
+#define VX_CTL_F_PRIVATE     (1ull << 45)
 
 /*
  * One control message. A zeroed struct is a valid empty message; fill type, rid and the fields
@@ -164,6 +165,7 @@ struct vx_ctl_msg {
 	struct vx_ctl_str app;
 	uint32_t priority;
 	bool need_bts;
+	bool priv; /* the task was fetched with credentials: prove access before serving it */
 
 	uint32_t answer; /* enum vx_ctl_answer */
 	struct vx_ctl_cand *cands;

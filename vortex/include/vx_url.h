@@ -24,6 +24,7 @@
 #ifndef VX_URL_H
 #define VX_URL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -80,6 +81,40 @@ VX_MUST_CHECK ssize_t vx_url_normalize_for_task_id(const char *url, size_t url_l
 						   const char *const *filters, size_t nr_filters,
 						   char *out, size_t out_len,
 						   enum vx_url_error *why);
+
+/*
+ * Redaction: the only form in which a URL may be logged, shown to another user, or stored where
+ * it outlives the process (scheduler database, audit lines, error messages). The user-info
+ * ("user:pass@") becomes "REDACTED@"; the value of every query parameter whose key is in the
+ * credential list (the task-id filter keys but "ns", and the signed-URL keys of S3 SigV2/SigV4, GCS, OSS,
+ * OBS, COS, Azure SAS (sig, se, sv, sp, ...), CloudFront (Policy, Key-Pair-Id, Signature,
+ * Expires) and token/access_token and the like, matched case-insensitively on the decoded key)
+ * becomes "REDACTED"; a fragment becomes "#REDACTED". Everything else is kept verbatim for
+ * debugging. Works on any bytes (no validation); pure, no allocation. spec/vortex.md lists the
+ * keys.
+ */
+#define VX_URL_REDACTED "REDACTED"
+/* Output room for log lines: longer redacted URLs are cut (never inside a secret's place). */
+#define VX_URL_LOG_MAX 1024
+
+/*
+ * vx_url_redact() - write the redacted form of @url (@len bytes, need not be NUL-terminated;
+ * NULL reads as "") into @out (@out_len bytes, always NUL-terminated when @out_len > 0; cut to
+ * fit). Returns @out ("" when @out_len is 0), so it can stand as a printf argument.
+ */
+const char *vx_url_redact(const char *url, size_t len, char *out, size_t out_len);
+
+/* vx_url_redact() of the C string @url (NULL reads as ""). */
+const char *vx_url_redact_str(const char *url, char *out, size_t out_len);
+
+/* The redacted @u (a C string or NULL) in a buffer that lives for the enclosing block. */
+#define VX_URL_SAFE(u) vx_url_redact_str((u), (char[VX_URL_LOG_MAX]){ 0 }, VX_URL_LOG_MAX)
+
+/*
+ * vx_url_has_credentials() - whether @url (@len bytes) carries user-info or a query parameter
+ * of the credential list: a download of such a URL is private (spec/peer.md).
+ */
+bool vx_url_has_credentials(const char *url, size_t len);
 
 /* Static text for @why ("URL has no scheme"), never NULL. */
 const char *vx_url_strerror(enum vx_url_error why);

@@ -93,6 +93,7 @@ static const struct cb_key ctl_keys[] = {
 	SCALAR(40, CB_U32, VX_CTL_F_PEERS, peers, UINT32_MAX, 0),
 	SCALAR(41, CB_U32, VX_CTL_F_DONE_PEERS, done_peers, UINT32_MAX, 0),
 	SCALAR(42, CB_U32, VX_CTL_F_INTERVAL, interval_ms, 86400000u, 0),
+	SCALAR(50, CB_BOOL, VX_CTL_F_PRIVATE, priv, 1, 0),
 };
 
 /* Keys a request (or event) of each type must carry; responses need only status. */

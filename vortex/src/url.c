@@ -1076,3 +1076,167 @@ const char *vx_url_strerror(enum vx_url_error why)
 		return "unknown URL error";
 	return url_errors[why];
 }
+
+/* ---- redaction for logs and stored records ---- */
+
+/*
+ * Query keys whose values are secrets (or grant access by themselves): every signed-URL key of
+ * the task-id filter list above except containerd's "ns", plus the keys below (S3 SigV2, GCS
+ * v2, WebHDFS, Azure SAS, CloudFront and the usual bearer-token names). Matched
+ * case-insensitively on the percent-decoded key.
+ */
+static const char *const credential_extra[] = {
+	"AWSAccessKeyId",
+	"GoogleAccessId",
+	"delegation",
+	"sig",
+	"se",
+	"st",
+	"sv",
+	"sp",
+	"sr",
+	"ss",
+	"srt",
+	"spr",
+	"skoid",
+	"sktid",
+	"skt",
+	"ske",
+	"sks",
+	"skv",
+	"Policy",
+	"Key-Pair-Id",
+	"token",
+	"access_token",
+	"id_token",
+	"refresh_token",
+	"api_key",
+	"apikey",
+	"password",
+	"passwd",
+	"secret",
+	"auth",
+	"authorization",
+};
+
+static bool in_list(const char *const *list, size_t nr, const char *d, size_t dn)
+{
+	for (size_t i = 0; i < nr; i++) {
+		if (strlen(list[i]) == dn && strncasecmp(list[i], d, dn) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Whether the query key @k (@n raw bytes) names a credential. */
+static bool credential_key(const char *k, size_t n)
+{
+	char d[64];
+	size_t dn;
+
+	if (n >= sizeof(d))
+		return false; /* longer than every name in the lists, even encoded */
+	dn = form_decode(k, n, d);
+	if (dn == 2 && strncmp(d, "ns", 2) == 0)
+		return false; /* containerd's namespace: a filter, not a secret */
+	return in_list(default_filters, VX_ARRAY_SIZE(default_filters), d, dn) ||
+	       in_list(credential_extra, VX_ARRAY_SIZE(credential_extra), d, dn);
+}
+
+/* Bounds of the parts of @url that redaction cares about; no validation beyond that. */
+struct url_parts {
+	size_t auth, at;   /* authority start; end of user-info ("@" index + 1) or 0 */
+	size_t query, end; /* "?" index (or @end); end of the query (fragment or NUL) */
+};
+
+static void url_split(const char *url, size_t len, struct url_parts *u)
+{
+	const char *sep = NULL;
+	size_t auth_end;
+
+	memset(u, 0, sizeof(*u));
+	for (size_t i = 0; i + 2 < len && !strchr("/?#", url[i]); i++) {
+		if (url[i] == ':' && url[i + 1] == '/' && url[i + 2] == '/') {
+			sep = url + i + 3;
+			break;
+		}
+	}
+	u->auth = sep ? (size_t)(sep - url) : 0;
+	auth_end = u->auth;
+	while (sep && auth_end < len && !strchr("/?#\\", url[auth_end])) {
+		if (url[auth_end] == '@')
+			u->at = auth_end + 1;
+		auth_end++;
+	}
+	u->query = auth_end;
+	while (u->query < len && url[u->query] != '?' && url[u->query] != '#')
+		u->query++;
+	u->end = u->query;
+	while (u->end < len && url[u->end] != '#')
+		u->end++;
+	if (u->query < len && url[u->query] == '#')
+		u->end = u->query; /* no query, only a fragment */
+}
+
+bool vx_url_has_credentials(const char *url, size_t len)
+{
+	struct url_parts u;
+
+	url_split(url, len, &u);
+	if (u.at)
+		return true;
+	for (size_t k = u.query + 1; k < u.end;) {
+		size_t e = k, eq;
+
+		while (e < u.end && url[e] != '&' && url[e] != ';')
+			e++;
+		for (eq = k; eq < e && url[eq] != '='; eq++)
+			;
+		if (credential_key(url + k, eq - k))
+			return true;
+		k = e + 1;
+	}
+	return false;
+}
+
+const char *vx_url_redact(const char *url, size_t len, char *out, size_t out_len)
+{
+	struct wr w = { out, out_len, 0, false };
+	struct url_parts u;
+
+	if (out_len == 0)
+		return "";
+	if (!url) {
+		url = "";
+		len = 0;
+	}
+	url_split(url, len, &u);
+	put_mem(&w, url, u.auth);
+	if (u.at)
+		put_str(&w, VX_URL_REDACTED "@");
+	put_mem(&w, url + (u.at ? u.at : u.auth), u.query - (u.at ? u.at : u.auth));
+	for (size_t k = u.query; k < u.end;) {
+		size_t e = k + 1, eq;
+
+		while (e < u.end && url[e] != '&' && url[e] != ';')
+			e++;
+		for (eq = k + 1; eq < e && url[eq] != '='; eq++)
+			;
+		if (eq < e && credential_key(url + k + 1, eq - k - 1)) {
+			put_mem(&w, url + k, eq + 1 - k);
+			put_str(&w, VX_URL_REDACTED);
+		} else {
+			put_mem(&w, url + k, e - k);
+		}
+		k = e;
+	}
+	if (u.end < len)
+		put_str(&w, "#" VX_URL_REDACTED);
+	out[w.len] = '\0';
+	return out;
+}
+
+const char *vx_url_redact_str(const char *url, char *out, size_t out_len)
+{
+	return vx_url_redact(url, url ? strlen(url) : 0, out, out_len);
+}
