@@ -70,7 +70,7 @@ struct vx_peer_cfg {
 	uint32_t gc_interval_s;		 /* the store's GC runs this often; 0: 15 min */
 	uint32_t direct_io;		 /* enum vx_store_direct_io */
 	uint32_t wait_parents_ms;	 /* a scheduler's WAIT lasts at most this long; 0: 5 s */
-	uint32_t access_ttl_ms;	 /* a proven access to a private task holds this long; 0: 60 s */
+	uint32_t access_ttl_ms; /* a proven access to a private task holds this long; 0: 60 s */
 };
 
 /* Callbacks of one download; run on the peer's threads; must not block. */
