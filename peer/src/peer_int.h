@@ -215,6 +215,13 @@ struct peer_task {
 	uint32_t slot, gen;	    /* the scheduler callbacks' handle: slot and generation */
 	char id[VX_TASK_ID_LEN + 1];
 	char *url;
+	/*
+	 * What the origin steps read instead of @url, "": @url. A file:// source opened with a
+	 * client's rights is read through that descriptor (@src_fd, owned; -1 none) as
+	 * "file:///proc/self/fd/N": the same file, never the path again (task_source_url()).
+	 */
+	char src_url[48];
+	int src_fd;
 	char **headers; /* of the first job, for the origin */
 	uint32_t nr_headers;
 	uint64_t user_piece_length;

@@ -220,6 +220,7 @@ static struct peer_task *task_new(struct vx_peer *p, const char *id, const char 
 	memcpy(t->id, id, VX_TASK_ID_LEN);
 	t->id[VX_TASK_ID_LEN] = '\0';
 	t->content_fd = -1;
+	t->src_fd = -1;
 	t->link = p->sc ? LINK_IDLE : LINK_NONE;
 	vx_list_init(&t->jobs);
 	atomic_init(&t->cancel_source, false);
@@ -425,6 +426,32 @@ static int open_source(struct peer_job *j, char *msg, size_t len)
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/*
+ * A file:// source opened for a client: a task this job creates reads the file through this
+ * descriptor (a copy, @keep), never through the path again, so a path swapped after the check
+ * cannot make the daemon read another file into its store with root's rights.
+ */
+static int job_keep_source(struct peer_job *j, int *keep, enum vx_download_stage *stage, char *msg,
+			   size_t len)
+{
+	*keep = -1;
+	if (j->src_fd < 0)
+		return 0;
+	*keep = fcntl(j->src_fd, F_DUPFD_CLOEXEC, 3);
+	if (*keep >= 0)
+		return 0;
+	*stage = VX_DOWNLOAD_STAGE_SOURCE;
+	snprintf(msg, len, "cannot keep the file open: %s", vx_strerror(-errno));
+	return -errno;
+}
+
+/* @t (new) reads its source through @fd (taken) rather than its URL's path. */
+static void task_read_from(struct peer_task *t, int fd)
+{
+	snprintf(t->src_url, sizeof(t->src_url), "file:///proc/self/fd/%d", fd);
+	t->src_fd = fd;
 }
 
 /*
@@ -1276,6 +1303,8 @@ static void task_maybe_free(struct vx_peer *p, struct peer_task *t)
 		vx_store_task_release(t->st, VX_STORE_USE_DOWNLOAD);
 	if (t->content_fd >= 0)
 		close(t->content_fd);
+	if (t->src_fd >= 0)
+		close(t->src_fd);
 	if (t->have_origin)
 		vx_origin_release(&t->origin_info);
 	for (uint32_t i = 0; t->headers && i < t->nr_headers; i++)
@@ -1294,6 +1323,7 @@ static void task_maybe_free(struct vx_peer *p, struct peer_task *t)
 	task_set_state(t, TASK_FREE);
 	memset(t, 0, sizeof(*t));
 	t->content_fd = -1;
+	t->src_fd = -1;
 }
 
 /* Looks the task up in the store and decides how to start. */
@@ -1333,7 +1363,7 @@ void vx__peer_job_start(struct vx_peer *p, struct peer_job *j)
 	enum vx_download_stage stage;
 	struct peer_task *t;
 	char id[VX_TASK_ID_LEN + 1], msg[VX_DOWNLOAD_MSG_MAX];
-	int rc;
+	int rc, keep_fd = -1;
 
 	tp.url = j->url;
 	tp.tag = j->tag;
@@ -1359,6 +1389,8 @@ void vx__peer_job_start(struct vx_peer *p, struct peer_job *j)
 		}
 	}
 	rc = job_open_files(j, &stage, msg, sizeof(msg));
+	if (!rc)
+		rc = job_keep_source(j, &keep_fd, &stage, msg, sizeof(msg));
 	if (rc) {
 		vx__peer_job_fail(p, j, rc, stage, "%s", msg);
 		return;
@@ -1366,6 +1398,10 @@ void vx__peer_job_start(struct vx_peer *p, struct peer_job *j)
 	t = vx__peer_task_find(p, id);
 	if (!t) {
 		t = task_new(p, id, j->url, CAUSE_JOB);
+		if (t && keep_fd >= 0)
+			task_read_from(t, keep_fd);
+		else if (keep_fd >= 0)
+			close(keep_fd);
 		if (!t) {
 			vx__peer_job_fail(p, j, -ENOSPC, VX_DOWNLOAD_STAGE_REQUEST,
 					  "too many tasks at once (%u)", VX_PEER_TASKS_MAX);
@@ -1387,6 +1423,8 @@ void vx__peer_job_start(struct vx_peer *p, struct peer_job *j)
 			j->reused = t->reused_complete ? t->content_length : t->bytes_done;
 		return;
 	}
+	if (keep_fd >= 0)
+		close(keep_fd); /* a running task: its source is fixed; the export compares */
 	if (!j->no_bts)
 		t->no_bts = false;
 	j->task = t;

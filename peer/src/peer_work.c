@@ -36,6 +36,12 @@ static void set_res(struct peer_work *w, enum vx_download_stage stage, const cha
 	va_end(ap);
 }
 
+/* The URL the origin steps read @t from (struct peer_task, src_url). */
+static const char *task_source_url(const struct peer_task *t)
+{
+	return t->src_url[0] ? t->src_url : t->url;
+}
+
 static void do_open(struct peer_work *w)
 {
 	struct vx_peer *p = w->peer;
@@ -46,8 +52,8 @@ static void do_open(struct peer_work *w)
 	int rc;
 
 	if (w->stat_origin) {
-		rc = vx_origin_stat(p->src, t->url, (const char *const *)t->headers, t->nr_headers,
-				    0, &w->origin, &w->res);
+		rc = vx_origin_stat(p->src, task_source_url(t), (const char *const *)t->headers,
+				    t->nr_headers, 0, &w->origin, &w->res);
 		if (rc) {
 			w->rc = rc;
 			return;
@@ -62,7 +68,7 @@ static void do_open(struct peer_work *w)
 			tp.url = t->url;
 			tp.piece_length = t->user_piece_length;
 			tp.kind = VX_STORE_KIND_NORMAL;
-			req.url = t->url;
+			req.url = task_source_url(t);
 			req.headers = (const char *const *)t->headers;
 			req.nr_headers = t->nr_headers;
 			rc = vx_origin_fetch_unsized(p->store, p->src, &w->origin, &tp, p->data_dir,
@@ -142,7 +148,7 @@ static void do_fetch(struct peer_work *w)
 	struct vx_download_request req = { 0 };
 	struct vx_origin_opts opts = { 0 };
 
-	req.url = t->url;
+	req.url = task_source_url(t);
 	req.headers = (const char *const *)t->headers;
 	req.nr_headers = t->nr_headers;
 	opts.parallel = p->cfg.source_parallel;
