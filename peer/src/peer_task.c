@@ -1674,7 +1674,7 @@ void vx__peer_resume(struct vx_peer *p)
 	for (uint32_t i = 0; i < VX_MIN(n, (uint32_t)VX_PEER_TASKS_MAX); i++) {
 		struct vx_store_task *st;
 		struct peer_task *t;
-		char url[VX_STORE_URL_MAX];
+		char url[VX_STORE_URL_MAX], path[4096];
 
 		if (ti[i].state == VX_STORE_TASK_COMPLETE || ti[i].kind != VX_STORE_KIND_NORMAL)
 			continue;
@@ -1682,7 +1682,9 @@ void vx__peer_resume(struct vx_peer *p)
 			continue;
 		snprintf(url, sizeof(url), "%s", vx_store_task_url(st));
 		vx_store_task_release(st, VX_STORE_USE_READ);
-		if (!url[0])
+		/* a local file's task is not resumed: nobody asks for it now, and the daemon would
+		 * read the path with its own rights, not those of the client who asked */
+		if (!url[0] || vx_source_file_path(url, path, sizeof(path)) != 0)
 			continue;
 		t = task_new(p, ti[i].id, url, CAUSE_RESUME);
 		if (!t)
