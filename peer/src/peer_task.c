@@ -412,8 +412,12 @@ static int open_source(struct peer_job *j, char *msg, size_t len)
 	int rc;
 
 	rc = vx_source_file_path(j->url, path, sizeof(path));
-	if (rc <= 0)
-		return rc; /* not file://, or refused later by the source with its own text */
+	if (rc < 0) {
+		snprintf(msg, len, "'%.400s' names no local file", j->url);
+		return rc;
+	}
+	if (rc == 0)
+		return 0; /* not file:// (an unparsable URL is refused by the source as well) */
 	j->src_fd = open(path, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
 	if (j->src_fd < 0) {
 		rc = -errno;

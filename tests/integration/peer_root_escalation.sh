@@ -40,6 +40,13 @@ expect_msg "may not read"
 nget "file://$dir/secret" -
 [ "$rc" -ne 0 ] || fail "(a) an unprivileged client streamed root's 0600 file"
 [ ! -s "$dir/nget-out" ] || fail "(a) stream mode gave the client root's 0600 file"
+# ... nor through another spelling of its URL, nor through a link of the client's own
+nget "file://localhost$dir/secret" "$dir/open/s"
+[ "$rc" -ne 0 ] && [ ! -e "$dir/open/s" ] || fail "(a) file://localhost gave root's 0600 file"
+as_nobody ln -s "$dir/secret" "$dir/open/sl"
+nget "file://$dir/open/sl" "$dir/open/s"
+[ "$rc" -ne 0 ] && [ ! -e "$dir/open/s" ] || fail "(a) a client's symlink gave root's 0600 file"
+expect_msg "may not read"
 # ... one it may read: delivered, and its own
 head -c 300000 /dev/urandom >"$dir/public"
 chmod 0644 "$dir/public"
