@@ -55,6 +55,11 @@ typedef void (*vx_client_progress_fn)(void *arg, const struct vx_download_progre
  * with res->msg) or a local error: -EINVAL (bad request: missing url, too many headers, a string
  * over its limit), -ECONNRESET (the daemon went away), -EPROTO (malformed answer), -ETIMEDOUT
  * (nothing from the daemon for @req->timeout_ms plus 10 s, when a timeout was set).
+ * @req's uid, gid, pid, chown_output and groups are not sent: the daemon takes who asks from
+ * the socket. A daemon running as root acts for a caller of another uid with the caller's own
+ * rights (spec/api.md section 1): a file:// URL the caller cannot read fails with -EACCES, and
+ * the output is created by and for the caller in the directory @req->output named when the
+ * request was taken, as if the caller had written it.
  */
 VX_MUST_CHECK int vx_client_download(struct vx_client *c, const struct vx_download_request *req,
 				     vx_client_progress_fn fn, void *arg,

@@ -68,8 +68,9 @@ struct vx_api_call {
 	uint64_t rid;		   /* of the DOWNLOAD request */
 	struct vx_download_progress progress;
 	struct vx_download_result result;
-	struct vx_download_request req; /* strings point into arena */
-	char arena[];			/* pointer arrays, then NUL-terminated strings */
+	struct vx_download_request req; /* strings point into arena, groups into groups */
+	uint32_t groups[VX_DOWNLOAD_GROUPS_MAX];
+	char arena[]; /* pointer arrays, then NUL-terminated strings */
 };
 
 struct api_conn {
@@ -80,6 +81,8 @@ struct api_conn {
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
+	uint32_t nr_groups; /* supplementary groups (SO_PEERGROUPS), for a daemon acting as it */
+	uint32_t groups[VX_DOWNLOAD_GROUPS_MAX];
 	struct vx_ctl_reader rd;
 	struct vx_api_call *call; /* download in flight, NULL none */
 	uint64_t idle_since_ms;	  /* last byte in, or last answer out */
@@ -733,6 +736,9 @@ static struct vx_api_call *call_new(const struct vx_api_msg *m, const struct api
 	call->req.uid = (uint32_t)c->uid;
 	call->req.gid = (uint32_t)c->gid;
 	call->req.pid = (int32_t)c->pid;
+	memcpy(call->groups, c->groups, c->nr_groups * sizeof(c->groups[0]));
+	call->req.groups = call->groups;
+	call->req.nr_groups = c->nr_groups;
 	return call;
 }
 
@@ -974,6 +980,28 @@ static void api_refuse(int fd, int status, const char *text)
 }
 
 /*
+ * The client's supplementary groups (SO_PEERGROUPS, as of its connect) into @out; returns how
+ * many. A daemon acting as the client uses exactly these, so an error, or more groups than
+ * fit, gives fewer groups (fewer rights), never more.
+ */
+static uint32_t api_peer_groups(int fd, uint32_t *out, uint32_t max)
+{
+	gid_t g[VX_DOWNLOAD_GROUPS_MAX];
+	socklen_t len = sizeof(g);
+
+	_Static_assert(sizeof(gid_t) == sizeof(uint32_t), "gid_t is 32 bits");
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g, &len) == -1) {
+		vx_debug("api: SO_PEERGROUPS: %s; acting with no supplementary groups",
+			 vx_strerror(-errno));
+		return 0;
+	}
+	len /= sizeof(gid_t);
+	for (uint32_t i = 0; i < len && i < max; i++)
+		out[i] = (uint32_t)g[i];
+	return VX_MIN((uint32_t)len, max);
+}
+
+/*
  * A connection in a free slot for socket @fd (-1: a test's transport, set by the caller) of
  * the client @cr; registered with the loop when there is one. NULL when out of memory.
  */
@@ -997,6 +1025,8 @@ static struct api_conn *conn_add(struct vx_api_server *srv, int fd, const struct
 	c->uid = cr->uid;
 	c->gid = cr->gid;
 	c->pid = cr->pid;
+	if (fd >= 0)
+		c->nr_groups = api_peer_groups(fd, c->groups, VX_DOWNLOAD_GROUPS_MAX);
 	c->idle_since_ms = vx_now_ms();
 	c->events = ev.events;
 	ev.data.ptr = c;

@@ -652,7 +652,12 @@ int vx_peer_download(struct vx_peer *p, const struct vx_download_request *req,
 	j->no_bts = req->disable_back_to_source || p->cfg.no_back_to_source;
 	j->uid = req->uid;
 	j->gid = req->gid;
-	j->chown_output = req->chown_output;
+	j->as_client = req->chown_output;
+	j->nr_groups = VX_MIN(req->nr_groups, (uint32_t)VX_DOWNLOAD_GROUPS_MAX);
+	if (j->nr_groups)
+		memcpy(j->groups, req->groups, j->nr_groups * sizeof(j->groups[0]));
+	j->out_dirfd = -1;
+	j->src_fd = -1;
 	j->ops = *ops;
 	j->arg = arg;
 	j->start_ms = vx_now_ms();

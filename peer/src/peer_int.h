@@ -88,6 +88,24 @@ struct peer_poll {
 };
 
 /* One download request waiting on a task. */
+#define PEER_CREDS_SAVED_MAX 1024 /* supplementary groups of the daemon itself we restore */
+
+/* What vx__peer_creds_enter() replaced. */
+struct peer_creds_saved {
+	uint32_t fsuid, fsgid;
+	uint32_t nr_groups;
+	uint32_t groups[PEER_CREDS_SAVED_MAX];
+};
+
+/*
+ * vx__peer_creds_enter() - switch the calling thread's filesystem uid/gid and supplementary
+ * groups to @j's client (peer_creds.c), saving the old ones in @s. Returns 0, or -errno with
+ * nothing changed. vx__peer_creds_leave() switches back (and aborts the process if it cannot).
+ */
+struct peer_job;
+VX_MUST_CHECK int vx__peer_creds_enter(const struct peer_job *j, struct peer_creds_saved *s);
+void vx__peer_creds_leave(const struct peer_creds_saved *s);
+
 struct peer_job {
 	struct vx_list node; /* mailbox inbox, then the task's job list */
 	struct vx_peer *peer;
@@ -99,8 +117,21 @@ struct peer_job {
 	uint32_t nr_filtered;
 	uint64_t piece_length;
 	uint32_t timeout_ms;
-	bool overwrite, no_bts, chown_output, exporting, fd_sent;
+	bool overwrite, no_bts, exporting, fd_sent;
+	/* a root daemon for an unprivileged client: act on files with the client's uid, gid
+	 * and supplementary groups */
+	bool as_client;
 	uint32_t uid, gid;
+	uint32_t nr_groups;
+	uint32_t groups[VX_DOWNLOAD_GROUPS_MAX];
+	/*
+	 * Opened at the job's start (with the client's rights when as_client): the output's
+	 * directory (O_PATH; every later step is relative to it, out_name one component) and a
+	 * file:// source, -1 when none. The export never resolves the output path again.
+	 */
+	int out_dirfd;
+	const char *out_name; /* points into output */
+	int src_fd;
 	struct vx_peer_job_ops ops;
 	void *arg;
 	uint64_t start_ms, deadline_ms, last_progress_ms;
@@ -201,6 +232,13 @@ struct peer_task {
 	uint32_t slot, gen;	    /* the scheduler callbacks' handle: slot and generation */
 	char id[VX_TASK_ID_LEN + 1];
 	char *url;
+	/*
+	 * What the origin steps read instead of @url, "": @url. A file:// source opened with a
+	 * client's rights is read through that descriptor (@src_fd, owned; -1 none) as
+	 * "file:///proc/self/fd/N": the same file, never the path again (task_source_url()).
+	 */
+	char src_url[48];
+	int src_fd;
 	char **headers; /* of the first job, for the origin */
 	uint32_t nr_headers;
 	uint64_t user_piece_length;

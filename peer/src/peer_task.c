@@ -221,6 +221,7 @@ static struct peer_task *task_new(struct vx_peer *p, const char *id, const char 
 	memcpy(t->id, id, VX_TASK_ID_LEN);
 	t->id[VX_TASK_ID_LEN] = '\0';
 	t->content_fd = -1;
+	t->src_fd = -1;
 	t->link = p->sc ? LINK_IDLE : LINK_NONE;
 	vx_list_init(&t->jobs);
 	atomic_init(&t->cancel_source, false);
@@ -241,6 +242,10 @@ void vx__peer_job_free(struct peer_job *j)
 	vx_free(j->headers);
 	vx_free(j->filtered);
 	vx_free(j->url);
+	if (j->out_dirfd >= 0)
+		close(j->out_dirfd);
+	if (j->src_fd >= 0)
+		close(j->src_fd);
 	vx_free(j->output);
 	vx_free(j->digest);
 	vx_free(j->tag);
@@ -366,7 +371,21 @@ static void task_make_private(struct vx_peer *p, struct peer_task *t)
 	task_check_access(p, t);
 }
 
-/* Stream mode: hand the content file to @j once it exists. */
+/* The task's content file for stream-mode readers, opened once (read-only). */
+static void task_open_content_fd(struct vx_peer *p, struct peer_task *t)
+{
+	char path[4200];
+
+	if (t->content_fd >= 0)
+		return;
+	snprintf(path, sizeof(path), "%s/content/tasks/%.3s/%s", p->data_dir, t->id, t->id);
+	t->content_fd = open(path, O_RDONLY | O_CLOEXEC);
+}
+
+/*
+ * Stream mode: hand the content file to @j once it exists. A file:// source the daemon opened
+ * with its client's rights is handed out instead: the client reads only what it may read.
+ */
 static void job_send_fd(struct peer_task *t, struct peer_job *j)
 {
 	if (j->output || j->fd_sent || t->content_fd < 0 || !j->ops.content_fd)
@@ -374,23 +393,37 @@ static void job_send_fd(struct peer_task *t, struct peer_job *j)
 	if (!job_may_read(t->peer, t, j))
 		return;
 	j->fd_sent = true;
-	j->ops.content_fd(j->arg, t->content_fd);
+	j->ops.content_fd(j->arg, j->src_fd >= 0 ? j->src_fd : t->content_fd);
 }
 
-/* Checks the output path before anything is fetched, so a bad path fails at once. */
+/*
+ * Opens @j's output directory once (O_PATH) and checks the output there before anything is
+ * fetched, so a bad path fails at once; the export later acts beneath this descriptor only.
+ * Runs with the client's rights when the daemon acts for one (job_open_files()).
+ */
 static int check_output(struct peer_job *j, char *msg, size_t len)
 {
-	char dir[4096];
-	const char *slash;
 	struct stat st;
+	int fd;
 
 	if (!j->output)
 		return 0;
-	if (!*j->output || strlen(j->output) >= sizeof(dir)) {
+	if (!*j->output || strlen(j->output) >= 4096) {
 		snprintf(msg, len, "output path is empty or too long");
 		return -EINVAL;
 	}
-	if (stat(j->output, &st) == 0) {
+	fd = vx_store_open_output_dir(j->output, &j->out_name);
+	if (fd == -EINVAL) {
+		snprintf(msg, len, "output '%.400s' is not a file name", j->output);
+		return fd;
+	}
+	if (fd < 0) {
+		snprintf(msg, len, "output directory of '%.400s': %s%s", j->output, vx_strerror(fd),
+			 fd == -EACCES && j->as_client ? " (for the client)" : "");
+		return fd;
+	}
+	j->out_dirfd = fd;
+	if (fstatat(fd, j->out_name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		if (S_ISDIR(st.st_mode)) {
 			snprintf(msg, len, "output '%.400s' is a directory", j->output);
 			return -EISDIR;
@@ -399,47 +432,117 @@ static int check_output(struct peer_job *j, char *msg, size_t len)
 			snprintf(msg, len, "output '%.400s' exists (use --overwrite)", j->output);
 			return -EEXIST;
 		}
-		if (j->chown_output && j->uid != 0 && st.st_uid != j->uid) {
+		if (j->as_client && st.st_uid != j->uid) {
 			/* root replaces it for a client only when the client owns it (sticky /tmp) */
 			snprintf(msg, len, "output '%.400s' belongs to another user", j->output);
 			return -EACCES;
 		}
 	}
-	slash = strrchr(j->output, '/');
-	if (!slash)
-		snprintf(dir, sizeof(dir), ".");
-	else if (slash == j->output)
-		snprintf(dir, sizeof(dir), "/");
-	else
-		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - j->output), j->output);
-	if (stat(dir, &st) != 0) {
+	/* AT_EACCESS: the thread's filesystem credentials, the client's when acting for one */
+	if (faccessat(fd, ".", W_OK | X_OK, AT_EACCESS) != 0) {
 		int rc = -errno;
 
-		snprintf(msg, len, "output directory '%.400s': %s", dir, vx_strerror(rc));
-		return rc;
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		snprintf(msg, len, "output directory '%.400s' is not a directory", dir);
-		return -ENOTDIR;
-	}
-	if (j->chown_output && j->uid != 0) {
-		/* the daemon writes for a client: the client itself must be allowed to */
-		bool ok = (st.st_uid == j->uid && (st.st_mode & S_IWUSR)) ||
-			  (st.st_gid == j->gid && (st.st_mode & S_IWGRP)) || (st.st_mode & S_IWOTH);
-
-		if (!ok) {
-			snprintf(msg, len, "output directory '%.400s' is not writable by uid %u",
-				 dir, j->uid);
-			return -EACCES;
-		}
-	} else if (access(dir, W_OK) != 0) {
-		int rc = -errno;
-
-		snprintf(msg, len, "output directory '%.400s' is not writable: %s", dir,
-			 vx_strerror(rc));
+		if (j->as_client)
+			snprintf(msg, len, "output directory of '%.400s' is not writable by uid %u",
+				 j->output, j->uid);
+		else
+			snprintf(msg, len, "output directory of '%.400s' is not writable: %s",
+				 j->output, vx_strerror(rc));
 		return rc;
 	}
 	return 0;
+}
+
+/*
+ * A file:// source of a job the daemon runs for a client: opened here with the client's
+ * rights, so a client gets only a file it may read itself (the export compares the task's
+ * bytes with this descriptor's, and stream mode hands out this descriptor).
+ */
+static int open_source(struct peer_job *j, char *msg, size_t len)
+{
+	char path[4096];
+	struct stat st;
+	int rc;
+
+	rc = vx_source_file_path(j->url, path, sizeof(path));
+	if (rc < 0) {
+		snprintf(msg, len, "'%.400s' names no local file", j->url);
+		return rc;
+	}
+	if (rc == 0)
+		return 0; /* not file:// (an unparsable URL is refused by the source as well) */
+	j->src_fd = open(path, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	if (j->src_fd < 0) {
+		rc = -errno;
+		snprintf(msg, len, "uid %u may not read '%.400s': %s", j->uid, path,
+			 vx_strerror(rc));
+		return rc;
+	}
+	if (fstat(j->src_fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+		snprintf(msg, len, "'%.400s' is not a regular file", path);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * A file:// source opened for a client: a task this job creates reads the file through this
+ * descriptor (a copy, @keep), never through the path again, so a path swapped after the check
+ * cannot make the daemon read another file into its store with root's rights.
+ */
+static int job_keep_source(struct peer_job *j, int *keep, enum vx_download_stage *stage, char *msg,
+			   size_t len)
+{
+	*keep = -1;
+	if (j->src_fd < 0)
+		return 0;
+	*keep = fcntl(j->src_fd, F_DUPFD_CLOEXEC, 3);
+	if (*keep >= 0)
+		return 0;
+	*stage = VX_DOWNLOAD_STAGE_SOURCE;
+	snprintf(msg, len, "cannot keep the file open: %s", vx_strerror(-errno));
+	return -errno;
+}
+
+/* @t (new) reads its source through @fd (taken) rather than its URL's path. */
+static void task_read_from(struct peer_task *t, int fd)
+{
+	snprintf(t->src_url, sizeof(t->src_url), "file:///proc/self/fd/%d", fd);
+	t->src_fd = fd;
+}
+
+/*
+ * Opens what @j touches on this host before anything is fetched: the output's directory, and
+ * for a client of a root daemon a file:// source, both with the client's rights then (this
+ * thread only, switched back before return). Fills @stage with where a failure belongs.
+ */
+static int job_open_files(struct peer_job *j, enum vx_download_stage *stage, char *msg, size_t len)
+{
+	struct peer_creds_saved *saved = NULL;
+	int rc = 0;
+
+	if (j->as_client) {
+		saved = vx_malloc(sizeof(*saved));
+		rc = saved ? vx__peer_creds_enter(j, saved) : -ENOMEM;
+		if (rc) {
+			vx_free(saved);
+			*stage = VX_DOWNLOAD_STAGE_REQUEST;
+			snprintf(msg, len, "the daemon cannot act as uid %u: %s", j->uid,
+				 vx_strerror(rc));
+			return rc;
+		}
+		*stage = VX_DOWNLOAD_STAGE_SOURCE;
+		rc = open_source(j, msg, len);
+	}
+	if (!rc) {
+		*stage = VX_DOWNLOAD_STAGE_OUTPUT;
+		rc = check_output(j, msg, len);
+	}
+	if (saved) {
+		vx__peer_creds_leave(saved);
+		vx_free(saved);
+	}
+	return rc;
 }
 
 /* The task is complete: give @j its content. */
@@ -447,8 +550,12 @@ static void job_deliver(struct vx_peer *p, struct peer_task *t, struct peer_job 
 {
 	if (j->exporting || !job_may_read(p, t, j))
 		return;
-	if (!j->output && !j->digest) {
+	if (!j->output) {
+		/* a task the store held complete was never opened here: the reader needs it */
+		task_open_content_fd(p, t);
 		job_send_fd(t, j);
+	}
+	if (!j->output && !j->digest) {
 		job_progress(j, true);
 		vx__peer_job_finish(p, j);
 		return;
@@ -1153,12 +1260,7 @@ static int task_opened(struct vx_peer *p, struct peer_task *t, struct peer_work 
 	vx_free(t->early);
 	t->early = NULL;
 	t->nr_early = t->cap_early = 0;
-	if (t->content_fd < 0) {
-		char path[4200];
-
-		snprintf(path, sizeof(path), "%s/content/tasks/%.3s/%s", p->data_dir, t->id, t->id);
-		t->content_fd = open(path, O_RDONLY | O_CLOEXEC);
-	}
+	task_open_content_fd(p, t);
 	{
 		struct vx_list *pos;
 
@@ -1264,6 +1366,8 @@ static void task_maybe_free(struct vx_peer *p, struct peer_task *t)
 		vx_store_task_release(t->st, VX_STORE_USE_DOWNLOAD);
 	if (t->content_fd >= 0)
 		close(t->content_fd);
+	if (t->src_fd >= 0)
+		close(t->src_fd);
 	if (t->have_origin)
 		vx_origin_release(&t->origin_info);
 	for (uint32_t i = 0; t->headers && i < t->nr_headers; i++)
@@ -1282,6 +1386,7 @@ static void task_maybe_free(struct vx_peer *p, struct peer_task *t)
 	task_set_state(t, TASK_FREE);
 	memset(t, 0, sizeof(*t));
 	t->content_fd = -1;
+	t->src_fd = -1;
 }
 
 /* Looks the task up in the store and decides how to start. */
@@ -1321,9 +1426,10 @@ static void task_start(struct vx_peer *p, struct peer_task *t)
 void vx__peer_job_start(struct vx_peer *p, struct peer_job *j)
 {
 	struct vx_task_id_params tp = { 0 };
+	enum vx_download_stage stage;
 	struct peer_task *t;
 	char id[VX_TASK_ID_LEN + 1], msg[VX_DOWNLOAD_MSG_MAX];
-	int rc;
+	int rc, keep_fd = -1;
 
 	tp.url = j->url;
 	tp.tag = j->tag;
@@ -1349,15 +1455,21 @@ void vx__peer_job_start(struct vx_peer *p, struct peer_job *j)
 			return;
 		}
 	}
-	rc = check_output(j, msg, sizeof(msg));
+	rc = job_open_files(j, &stage, msg, sizeof(msg));
+	if (!rc)
+		rc = job_keep_source(j, &keep_fd, &stage, msg, sizeof(msg));
 	if (rc) {
-		vx__peer_job_fail(p, j, rc, VX_DOWNLOAD_STAGE_OUTPUT, "%s", msg);
+		vx__peer_job_fail(p, j, rc, stage, "%s", msg);
 		return;
 	}
 	vx__peer_access_key(j->url, j->headers, j->nr_headers, j->access_key);
 	t = vx__peer_task_find(p, id);
 	if (!t) {
 		t = task_new(p, id, j->url, CAUSE_JOB);
+		if (t && keep_fd >= 0)
+			task_read_from(t, keep_fd);
+		else if (keep_fd >= 0)
+			close(keep_fd);
 		if (!t) {
 			vx__peer_job_fail(p, j, -ENOSPC, VX_DOWNLOAD_STAGE_REQUEST,
 					  "too many tasks at once (%u)", VX_PEER_TASKS_MAX);
@@ -1380,6 +1492,8 @@ void vx__peer_job_start(struct vx_peer *p, struct peer_job *j)
 			j->reused = t->reused_complete ? t->content_length : t->bytes_done;
 		return;
 	}
+	if (keep_fd >= 0)
+		close(keep_fd); /* a running task: its source is fixed; the export compares */
 	if (!j->no_bts)
 		t->no_bts = false;
 	j->task = t;
@@ -1670,7 +1784,7 @@ void vx__peer_resume(struct vx_peer *p)
 	for (uint32_t i = 0; i < VX_MIN(n, (uint32_t)VX_PEER_TASKS_MAX); i++) {
 		struct vx_store_task *st;
 		struct peer_task *t;
-		char url[VX_STORE_URL_MAX];
+		char url[VX_STORE_URL_MAX], path[4096];
 
 		if (ti[i].state == VX_STORE_TASK_COMPLETE || ti[i].kind != VX_STORE_KIND_NORMAL)
 			continue;
@@ -1678,7 +1792,9 @@ void vx__peer_resume(struct vx_peer *p)
 			continue;
 		snprintf(url, sizeof(url), "%s", vx_store_task_url(st));
 		vx_store_task_release(st, VX_STORE_USE_READ);
-		if (!url[0])
+		/* a local file's task is not resumed: nobody asks for it now, and the daemon would
+		 * read the path with its own rights, not those of the client who asked */
+		if (!url[0] || vx_source_file_path(url, path, sizeof(path)) != 0)
 			continue;
 		t = task_new(p, ti[i].id, url, CAUSE_RESUME);
 		if (!t)

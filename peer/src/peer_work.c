@@ -36,6 +36,12 @@ static void set_res(struct peer_work *w, enum vx_download_stage stage, const cha
 	va_end(ap);
 }
 
+/* The URL the origin steps read @t from (struct peer_task, src_url). */
+static const char *task_source_url(const struct peer_task *t)
+{
+	return t->src_url[0] ? t->src_url : t->url;
+}
+
 static void do_open(struct peer_work *w)
 {
 	struct vx_peer *p = w->peer;
@@ -46,8 +52,8 @@ static void do_open(struct peer_work *w)
 	int rc;
 
 	if (w->stat_origin) {
-		rc = vx_origin_stat(p->src, t->url, (const char *const *)t->headers, t->nr_headers,
-				    0, &w->origin, &w->res);
+		rc = vx_origin_stat(p->src, task_source_url(t), (const char *const *)t->headers,
+				    t->nr_headers, 0, &w->origin, &w->res);
 		if (rc) {
 			w->rc = rc;
 			return;
@@ -62,7 +68,7 @@ static void do_open(struct peer_work *w)
 			tp.url = t->url;
 			tp.piece_length = t->user_piece_length;
 			tp.kind = VX_STORE_KIND_NORMAL;
-			req.url = t->url;
+			req.url = task_source_url(t);
 			req.headers = (const char *const *)t->headers;
 			req.nr_headers = t->nr_headers;
 			rc = vx_origin_fetch_unsized(p->store, p->src, &w->origin, &tp, p->data_dir,
@@ -142,7 +148,7 @@ static void do_fetch(struct peer_work *w)
 	struct vx_download_request req = { 0 };
 	struct vx_origin_opts opts = { 0 };
 
-	req.url = t->url;
+	req.url = task_source_url(t);
 	req.headers = (const char *const *)t->headers;
 	req.nr_headers = t->nr_headers;
 	opts.parallel = p->cfg.source_parallel;
@@ -153,10 +159,77 @@ static void do_fetch(struct peer_work *w)
 				&w->res);
 }
 
+/* pread until @len bytes or the end; returns the bytes read or -errno. */
+static ssize_t pread_full(int fd, uint8_t *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pread(fd, buf + done, len - done, (off_t)(off + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+/*
+ * A file:// task exported for a client: the daemon read the file with its own rights, so the
+ * client gets it only when the bytes equal what the descriptor opened with the client's rights
+ * at the job's start reads (a path swapped in between gives a mismatch, never the other file).
+ */
+static int same_as_source(struct vx_store_task *st, int src_fd)
+{
+	struct vx_store_task_info ti;
+	uint8_t *a = NULL, *b = NULL;
+	uint32_t n, count;
+	int rc = 0;
+
+	vx_store_task_info(st, &ti);
+	count = vx_piece_count(ti.content_length, ti.piece_length);
+	if (count) {
+		a = vx_malloc((size_t)ti.piece_length);
+		b = vx_malloc((size_t)ti.piece_length);
+		if (!a || !b)
+			rc = -ENOMEM;
+	}
+	for (n = 0; n < count && !rc; n++) {
+		uint64_t off = (uint64_t)n * ti.piece_length;
+		ssize_t got = vx_store_piece_read(st, n, a, (size_t)ti.piece_length);
+		ssize_t src;
+
+		if (got < 0) {
+			rc = (int)got;
+			break;
+		}
+		src = pread_full(src_fd, b, (size_t)got, off);
+		if (src < 0)
+			rc = (int)src;
+		else if (src != got || memcmp(a, b, (size_t)got) != 0)
+			rc = -EACCES;
+	}
+	if (!rc) {
+		uint8_t c;
+
+		/* nothing beyond the task's end either */
+		if (pread(src_fd, &c, 1, (off_t)ti.content_length) != 0)
+			rc = -EACCES;
+	}
+	vx_free(a);
+	vx_free(b);
+	return rc;
+}
+
 static void do_export(struct peer_work *w)
 {
 	struct vx_peer *p = w->peer;
 	struct peer_job *j = w->job;
+	struct peer_creds_saved *saved = NULL;
 	struct vx_store_task *st;
 	unsigned int flags = 0;
 	int rc;
@@ -182,23 +255,48 @@ static void do_export(struct peer_work *w)
 			goto out;
 		}
 	}
+	if (j->output && j->src_fd >= 0) {
+		rc = same_as_source(st, j->src_fd);
+		if (rc) {
+			w->rc = rc;
+			if (rc == -EACCES)
+				set_res(w, VX_DOWNLOAD_STAGE_SOURCE,
+					"the file changed while it was read; uid %u gets only "
+					"what it may read itself: try again",
+					j->uid);
+			else
+				set_res(w, VX_DOWNLOAD_STAGE_SOURCE,
+					"cannot compare with the file: %s", vx_strerror(rc));
+			goto out;
+		}
+	}
 	if (j->output) {
 		if (j->overwrite)
 			flags |= VX_STORE_EXPORT_OVERWRITE;
-		if (j->chown_output)
-			flags |=
-				VX_STORE_EXPORT_NO_LINK; /* a link would hand over the store copy */
-		rc = vx_store_task_export(st, j->output, flags);
+		if (j->as_client) {
+			/* a link would hand over the store's own file; a copy is born the client's,
+			 * created and renamed with the client's rights beneath the directory opened
+			 * at the job's start */
+			flags |= VX_STORE_EXPORT_NO_LINK;
+			saved = vx_malloc(sizeof(*saved));
+			rc = saved ? vx__peer_creds_enter(j, saved) : -ENOMEM;
+			if (rc) {
+				vx_free(saved);
+				saved = NULL;
+			}
+		}
+		if (!rc)
+			rc = vx_store_task_export_at(st, j->out_dirfd, j->out_name, flags);
+		if (saved) {
+			vx__peer_creds_leave(saved);
+			vx_free(saved);
+		}
 		if (rc) {
 			w->rc = rc;
 			w->res.stage = VX_DOWNLOAD_STAGE_EXPORT;
 			snprintf(w->res.msg, sizeof(w->res.msg), "cannot write '%s': %s", j->output,
 				 vx_strerror(rc));
-			goto out;
 		}
-		if (j->chown_output && chown(j->output, j->uid, j->gid) != 0)
-			vx_warn("peer: cannot give '%s' to uid %u: %s", j->output, j->uid,
-				vx_strerror(-errno));
 	}
 out:
 	vx_store_task_release(st, VX_STORE_USE_READ);

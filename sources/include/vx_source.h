@@ -170,6 +170,14 @@ void vx_source_ctx_free(struct vx_source_ctx *ctx);
 bool vx_source_supports(const struct vx_source_ctx *ctx, const char *url);
 
 /*
+ * vx_source_file_path() - the local path a file:// @url names (percent-decoded) into @path
+ * (@cap bytes), as the file source reads it. Returns 1 for a file:// URL, 0 for another
+ * scheme (or an unparsable URL, which the source refuses later), VX_EURL for a file:// URL
+ * that names no local path (another host, a bad escape, too long).
+ */
+VX_MUST_CHECK int vx_source_file_path(const char *url, char *path, size_t cap);
+
+/*
  * vx_source_open() - resolve @url into an object ready for ranged reads. Blocking: stats the
  * origin (HTTP: GET with "Range: bytes=0-0", so signed URLs that refuse HEAD work; a server
  * that ignores the range is cut off after its headers), follows redirects, walks registry

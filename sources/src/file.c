@@ -48,6 +48,17 @@ static int local_path(const char *url, const struct vx_source_url *u, char *path
 	return 0;
 }
 
+int vx_source_file_path(const char *url, char *path, size_t cap)
+{
+	struct vx_source_url u;
+	int rc;
+
+	if (vx_source_url_parse(&u, url, strlen(url)) != 0 || strcmp(u.scheme, "file") != 0)
+		return 0;
+	rc = local_path(url, &u, path, cap, NULL);
+	return rc ? rc : 1;
+}
+
 /*
  * A regular file that stat(2) says is empty may be a pseudo-file (/proc, /sys) whose bytes
  * exist only when read: one read tells. Returns true when a byte came.

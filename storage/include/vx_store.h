@@ -355,17 +355,35 @@ uint32_t vx_store_task_list(struct vx_store *s, struct vx_store_task_info *out, 
 VX_MUST_CHECK int vx_store_task_remove(struct vx_store *s, const char *id);
 
 /*
- * vx_store_task_export() - put the complete content of @t at @path. BLOCKING.
- * Hard-links the content file when it is on the same filesystem (unless NO_LINK), otherwise
- * copies it with copy_file_range into a temporary file beside @path, fsyncs it and renames it
- * into place, so @path is never seen half-written. Memory tasks are always copied.
- * @path: borrowed. @flags: enum vx_store_export_flags.
- * Returns 0; -EAGAIN (the task is not COMPLETE); -EEXIST (@path exists and no OVERWRITE);
- * -EXDEV (LINK_ONLY and a link is impossible); -ENOSPC or other -errno of the copy (nothing is
- * left at @path or beside it).
+ * vx_store_task_export_at() - put the complete content of @t at @name in the directory @dirfd
+ * (O_PATH is enough). BLOCKING. Hard-links the content file when it is on the same filesystem
+ * (unless NO_LINK), otherwise copies it with copy_file_range into a temporary file beside @name
+ * (created with O_EXCL|O_NOFOLLOW, mode 0600 until complete), fsyncs it and renames it into
+ * place, so @name is never seen half-written. Memory tasks are always copied. Every step is
+ * relative to @dirfd and @name is one path component, so nothing follows a link or a path
+ * someone swapped after @dirfd was opened. The files are created with the calling thread's
+ * filesystem credentials (a daemon acting for a client switches them first).
+ * @name: borrowed; vx_store_export_name_ok(). @flags: enum vx_store_export_flags.
+ * Returns 0; -EINVAL (@name is not one component); -EAGAIN (the task is not COMPLETE);
+ * -EEXIST (@name exists and no OVERWRITE); -EISDIR; -EXDEV (LINK_ONLY and a link is
+ * impossible); -ENOSPC or other -errno of the copy (nothing is left at @name or beside it).
  */
+VX_MUST_CHECK int vx_store_task_export_at(struct vx_store_task *t, int dirfd, const char *name,
+					  unsigned int flags);
+
+/* vx_store_task_export() - vx_store_task_export_at() in the directory of @path, opened once. */
 VX_MUST_CHECK int vx_store_task_export(struct vx_store_task *t, const char *path,
 				       unsigned int flags);
+
+/* True when @name is one path component: not empty, no '/', not "." or "..", <= NAME_MAX. */
+bool vx_store_export_name_ok(const char *name);
+
+/*
+ * vx_store_open_output_dir() - open the directory of @path (O_PATH|O_DIRECTORY, following links
+ * as an open(2) by the caller would) and point @name at @path's last component. Returns the
+ * descriptor, or -EINVAL (the last component is not a file name), -ENAMETOOLONG, -errno.
+ */
+VX_MUST_CHECK int vx_store_open_output_dir(const char *path, const char **name);
 
 /*
  * vx_store_task_import() - put the local file @path into the store as the task @p describes

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -290,23 +291,6 @@ int vx_store_gc(struct vx_store *s, struct vx_store_gc_report *report)
 /* ------------------------------------------------------------------------------------------- */
 /* Export                                                                                      */
 
-/* "<dir of path>/.<base>.vx-XXXXXX" into @out. */
-static int export_tmp_name(const char *path, char *out, size_t out_len)
-{
-	const char *slash;
-	int n;
-
-	slash = strrchr(path, '/');
-	if (slash)
-		n = snprintf(out, out_len, "%.*s/.%s.vx-XXXXXX", (int)(slash - path), path,
-			     slash + 1);
-	else
-		n = snprintf(out, out_len, ".%s.vx-XXXXXX", path);
-	if (n < 0 || (size_t)n >= out_len)
-		return -ENAMETOOLONG;
-	return 0;
-}
-
 /* Copies [0, @len) of @src into @dst: copy_file_range, pread/pwrite where it cannot. */
 int vx__file_copy(int src, int dst, uint64_t len)
 {
@@ -366,43 +350,74 @@ int vx__file_copy(int src, int dst, uint64_t len)
 	return err;
 }
 
-/* Copies @t into a temporary file beside @path and moves it into place. */
-static int export_copy(struct vx_store_task *t, const char *path, unsigned int flags)
+/*
+ * Creates a new temporary file beside @name in @dirfd: ".NAME.vx-XXXXXX" with a random suffix,
+ * never following a link (O_EXCL|O_NOFOLLOW). Its name goes to @tmp. Returns the descriptor or
+ * -errno.
+ */
+static int export_tmp_open(int dirfd, const char *name, char *tmp, size_t tmp_len)
 {
-	char tmp[PATH_MAX];
+	static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+
+	for (int tries = 0; tries < 16; tries++) {
+		uint8_t rnd[6];
+		char sfx[sizeof(rnd) + 1];
+		int n, fd;
+
+		if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+			return -EIO;
+		for (size_t i = 0; i < sizeof(rnd); i++)
+			sfx[i] = digits[rnd[i] % (sizeof(digits) - 1)];
+		sfx[sizeof(rnd)] = '\0';
+		n = snprintf(tmp, tmp_len, ".%.200s.vx-%s", name, sfx);
+		if (n < 0 || (size_t)n >= tmp_len)
+			return -ENAMETOOLONG;
+		fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			return fd;
+		if (errno != EEXIST)
+			return -errno;
+	}
+	return -EEXIST;
+}
+
+/* Puts the temporary file @tmp at @name, both in @dirfd: replacing, or never replacing. */
+static int export_place(int dirfd, const char *tmp, const char *name, unsigned int flags)
+{
+	int err = 0;
+
+	if (flags & VX_STORE_EXPORT_OVERWRITE) {
+		if (renameat(dirfd, tmp, dirfd, name) == -1)
+			err = -errno;
+	} else if (linkat(dirfd, tmp, dirfd, name, 0) == -1) {
+		/* link(2) never replaces: the no-clobber check and the placement are one step */
+		err = -errno;
+	}
+	if (err || !(flags & VX_STORE_EXPORT_OVERWRITE))
+		unlinkat(dirfd, tmp, 0);
+	return err;
+}
+
+/* Copies @t into a temporary file beside @name in @dirfd and moves it into place. */
+static int export_copy(struct vx_store_task *t, int dirfd, const char *name, unsigned int flags)
+{
+	char tmp[NAME_MAX + 1];
 	int fd, err;
 
-	err = export_tmp_name(path, tmp, sizeof(tmp));
-	if (err)
-		return err;
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd == -1)
-		return -errno;
+	fd = export_tmp_open(dirfd, name, tmp, sizeof(tmp));
+	if (fd < 0)
+		return fd;
 	err = vx__file_copy(t->fd, fd, t->content_length);
 	if (!err && fsync(fd) == -1)
 		err = -errno;
 	if (!err && fchmod(fd, 0644) == -1)
 		err = -errno;
 	close(fd);
-	if (err)
-		goto err_unlink;
-	if (flags & VX_STORE_EXPORT_OVERWRITE) {
-		if (rename(tmp, path) == -1) {
-			err = -errno;
-			goto err_unlink;
-		}
-		return 0;
+	if (err) {
+		unlinkat(dirfd, tmp, 0);
+		return err;
 	}
-	/* link(2) never replaces: the no-clobber check and the placement are one step. */
-	if (link(tmp, path) == -1) {
-		err = -errno;
-		goto err_unlink;
-	}
-	unlink(tmp);
-	return 0;
-err_unlink:
-	unlink(tmp);
-	return err;
+	return export_place(dirfd, tmp, name, flags);
 }
 
 static bool export_link_fallback(int err)
@@ -411,39 +426,39 @@ static bool export_link_fallback(int err)
 	       err == -EACCES;
 }
 
-/* Hard-links @src at @path. Returns 0, or -errno of the link. */
-static int export_link(const char *src, const char *path, unsigned int flags)
+/* Hard-links @src at @name in @dirfd. Returns 0, or -errno of the link. */
+static int export_link(const char *src, int dirfd, const char *name, unsigned int flags)
 {
-	char tmp[PATH_MAX];
-	int err;
+	char tmp[NAME_MAX + 1];
+	int fd;
 
 	if (!(flags & VX_STORE_EXPORT_OVERWRITE))
-		return link(src, path) == -1 ? -errno : 0;
-	err = export_tmp_name(path, tmp, sizeof(tmp));
-	if (err)
-		return err;
+		return linkat(AT_FDCWD, src, dirfd, name, 0) == -1 ? -errno : 0;
 	for (int tries = 0; tries < 8; tries++) {
-		int fd = mkostemp(tmp, O_CLOEXEC);
-
-		if (fd == -1)
-			return -errno;
+		/* reserve a fresh name, then put the link there: linkat never follows @tmp */
+		fd = export_tmp_open(dirfd, name, tmp, sizeof(tmp));
+		if (fd < 0)
+			return fd;
 		close(fd);
-		unlink(tmp);
-		if (link(src, tmp) == 0)
-			break;
+		unlinkat(dirfd, tmp, 0);
+		if (linkat(AT_FDCWD, src, dirfd, tmp, 0) == 0)
+			return export_place(dirfd, tmp, name, flags);
 		if (errno != EEXIST)
 			return -errno;
-		export_tmp_name(path, tmp, sizeof(tmp));
 	}
-	if (rename(tmp, path) == -1) {
-		err = -errno;
-		unlink(tmp);
-		return err;
-	}
-	return 0;
+	return -EEXIST;
 }
 
-int vx_store_task_export(struct vx_store_task *t, const char *path, unsigned int flags)
+bool vx_store_export_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n > 0 && n <= NAME_MAX && !strchr(name, '/') && strcmp(name, ".") != 0 &&
+	       strcmp(name, "..") != 0;
+}
+
+int vx_store_task_export_at(struct vx_store_task *t, int dirfd, const char *name,
+			    unsigned int flags)
 {
 	struct vx_store *s = t->store;
 	char src[PATH_MAX];
@@ -451,17 +466,21 @@ int vx_store_task_export(struct vx_store_task *t, const char *path, unsigned int
 	bool complete;
 	int err;
 
-	VX_ASSERT(path);
+	VX_ASSERT(name);
+	if (!vx_store_export_name_ok(name))
+		return -EINVAL;
 	pthread_mutex_lock(&t->lock);
 	complete = t->state == VX_STORE_TASK_COMPLETE;
 	pthread_mutex_unlock(&t->lock);
 	if (!complete)
 		return -EAGAIN;
-	if (fstat(t->fd, &a) == 0 && stat(path, &b) == 0) {
+	if (fstat(t->fd, &a) == 0 && fstatat(dirfd, name, &b, AT_SYMLINK_NOFOLLOW) == 0) {
 		if (a.st_dev == b.st_dev && a.st_ino == b.st_ino)
 			return 0; /* already our file */
 		if (!(flags & VX_STORE_EXPORT_OVERWRITE))
 			return -EEXIST;
+		if (S_ISDIR(b.st_mode))
+			return -EISDIR;
 	}
 	if (t->kind != VX_STORE_KIND_MEMORY) {
 		/* The user gets durable bytes, whatever the flusher has done so far. */
@@ -472,16 +491,51 @@ int vx_store_task_export(struct vx_store_task *t, const char *path, unsigned int
 		err = vx__store_content_path(s, t->kind, t->id, src, sizeof(src));
 		if (err)
 			return err;
-		err = export_link(src, path, flags);
+		err = export_link(src, dirfd, name, flags);
 		if (!err || !export_link_fallback(err))
 			return err;
 		if (flags & VX_STORE_EXPORT_LINK_ONLY)
 			return -EXDEV;
-		vx_debug("store: cannot hard-link to %s (%s); copying", path, strerror(-err));
+		vx_debug("store: cannot hard-link to %s (%s); copying", name, strerror(-err));
 	} else if (flags & VX_STORE_EXPORT_LINK_ONLY) {
 		return -EXDEV;
 	}
-	return export_copy(t, path, flags);
+	return export_copy(t, dirfd, name, flags);
+}
+
+int vx_store_open_output_dir(const char *path, const char **name)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	int fd;
+
+	*name = slash ? slash + 1 : path;
+	if (!vx_store_export_name_ok(*name))
+		return -EINVAL;
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else if ((size_t)(slash - path) >= sizeof(dir))
+		return -ENAMETOOLONG;
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	return fd == -1 ? -errno : fd;
+}
+
+int vx_store_task_export(struct vx_store_task *t, const char *path, unsigned int flags)
+{
+	const char *name;
+	int dirfd, err;
+
+	VX_ASSERT(path);
+	dirfd = vx_store_open_output_dir(path, &name);
+	if (dirfd < 0)
+		return dirfd;
+	err = vx_store_task_export_at(t, dirfd, name, flags);
+	close(dirfd);
+	return err;
 }
 
 /* ------------------------------------------------------------------------------------------- */
@@ -535,7 +589,7 @@ int vx_store_task_import(struct vx_store *s, const struct vx_store_task_params *
 	VX_ASSERT(path);
 	VX_ASSERT(out);
 	*out = NULL;
-	src = open(path, O_RDONLY | O_CLOEXEC);
+	src = open(path, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
 	if (src == -1)
 		return -errno;
 	if (fstat(src, &sb) == -1) {

@@ -322,3 +322,33 @@ db = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True)
 print(db.execute("SELECT count(*) FROM piece").fetchone()[0])
 PY
 }
+
+# nobody_init: for a root daemon serving an unprivileged client. Skips (77) unless we are root
+# with setpriv and a group 65534; sets nobody (its uid) and gname (that group's name).
+nobody_init() {
+	if [ "$(id -u)" -ne 0 ] || ! command -v setpriv >/dev/null; then
+		echo "$name: needs root and setpriv, skipping" >&2
+		exit 77
+	fi
+	nobody=65534
+	gname=$(getent group $nobody | cut -d: -f1)
+	[ -n "$gname" ] || {
+		echo "$name: no group $nobody, skipping" >&2
+		exit 77
+	}
+}
+
+# as_nobody CMD...: run as uid/gid 65534 with no supplementary groups
+as_nobody() { setpriv --reuid="$nobody" --regid="$nobody" --clear-groups "$@"; }
+
+# nget URL OUT [args]: vx get through daemon d as nobody, bounded by 60 s; exit code in $rc,
+# stderr in $err, stdout in $dir/nget-out
+nget() {
+	local url=$1 o=$2
+	shift 2
+	rc=0
+	as_nobody timeout -k 5 60 "$vx" get "$url" -O "$o" --socket "$dir/d.sock" --no-progress \
+		"$@" >"$dir/nget-out" 2>"$dir/nget-err.txt" || rc=$?
+	err=$(cat "$dir/nget-err.txt")
+	[ "$rc" -ne 124 ] && [ "$rc" -ne 137 ] || fail "vx get $url as nobody hung and was stopped"
+}

@@ -8,27 +8,10 @@ vx=$1
 name=peer_perms
 . "$(dirname "$0")/peer_lib.sh"
 peer_lib_init
-if [ "$(id -u)" -ne 0 ] || ! command -v setpriv >/dev/null; then
-	echo "$name: needs root and setpriv, skipping" >&2
-	exit 77
-fi
-nobody=65534
-# as_nobody CMD...: run as uid/gid 65534 with no supplementary groups
-as_nobody() { setpriv --reuid=$nobody --regid=$nobody --clear-groups "$@"; }
-# nget URL OUT [args]: vx get through daemon d as nobody; sets rc, err
-nget() {
-	local url=$1 o=$2
-	shift 2
-	rc=0
-	as_nobody timeout -k 5 60 "$vx" get "$url" -O "$o" --socket "$dir/d.sock" --no-progress \
-		"$@" >/dev/null 2>"$dir/nget-err.txt" || rc=$?
-	err=$(cat "$dir/nget-err.txt")
-}
+nobody_init
 
 origin_start
 make_file f.bin $((1024 * 1024))
-gname=$(getent group $nobody | cut -d: -f1)
-[ -n "$gname" ] || { echo "$name: no group $nobody, skipping" >&2; exit 77; }
 serve_start d --no-scheduler --socket-group "$gname"
 chmod 755 "$dir"
 

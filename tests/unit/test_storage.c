@@ -842,6 +842,79 @@ static void check_file(const char *path, unsigned int seed, uint64_t len)
 	free(got);
 }
 
+/* Entries of @dir other than . and .. */
+static int dir_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+	closedir(d);
+	return n;
+}
+
+/*
+ * export_at acts beneath the directory descriptor only (issue 16, fix first 1): a name is one
+ * component, a symlinked output name is replaced rather than followed, and a directory swapped
+ * for a symlink after it was opened does not redirect the file.
+ */
+static void test_task_export_at__beneath_dirfd(void **state)
+{
+	struct fixture *f = *state;
+	struct vx_store_task *t = fx_task(f, 31, CLEN, VX_STORE_KIND_NORMAL, VX_STORE_USE_DOWNLOAD);
+	char d[PATH_MAX], d2[PATH_MAX], e[PATH_MAX], path[PATH_MAX + 32], buf[8] = { 0 };
+	struct stat st;
+	int dfd, fd;
+
+	for (uint32_t n = 0; n < NPIECES; n++)
+		fx_write(f, t, 31, CLEN, n);
+	snprintf(d, sizeof(d), "%s/exp", f->dir);
+	snprintf(d2, sizeof(d2), "%s/exp.moved", f->dir);
+	snprintf(e, sizeof(e), "%s/elsewhere", f->dir);
+	assert_int_equal(mkdir(d, 0755), 0);
+	assert_int_equal(mkdir(e, 0755), 0);
+	dfd = open(d, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	assert_true(dfd >= 0);
+	assert_int_equal(vx_store_task_export_at(t, dfd, "", 0), -EINVAL);
+	assert_int_equal(vx_store_task_export_at(t, dfd, "a/b", 0), -EINVAL);
+	assert_int_equal(vx_store_task_export_at(t, dfd, ".", 0), -EINVAL);
+	assert_int_equal(vx_store_task_export_at(t, dfd, "..", 0), -EINVAL);
+	/* a symlinked name: the link goes, the file it names stays */
+	snprintf(path, sizeof(path), "%s/keep", e);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_int_equal(write(fd, "keep", 4), 4);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/link", d);
+	assert_int_equal(symlink("../elsewhere/keep", path), 0);
+	assert_int_equal(vx_store_task_export_at(t, dfd, "link", VX_STORE_EXPORT_NO_LINK), -EEXIST);
+	assert_int_equal(
+		vx_store_task_export_at(t, dfd, "link",
+					VX_STORE_EXPORT_NO_LINK | VX_STORE_EXPORT_OVERWRITE),
+		0);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	check_file(path, 31, CLEN);
+	snprintf(path, sizeof(path), "%s/keep", e);
+	fd = open(path, O_RDONLY);
+	assert_int_equal(read(fd, buf, sizeof(buf)), 4);
+	close(fd);
+	assert_string_equal(buf, "keep");
+	/* the directory swapped for a symlink after it was opened */
+	assert_int_equal(rename(d, d2), 0);
+	assert_int_equal(symlink("elsewhere", d), 0);
+	assert_int_equal(vx_store_task_export_at(t, dfd, "new", VX_STORE_EXPORT_NO_LINK), 0);
+	assert_int_equal(vx_store_task_export_at(t, dfd, "new2", 0), 0);
+	snprintf(path, sizeof(path), "%s/new", d2);
+	check_file(path, 31, CLEN);
+	assert_int_equal(dir_entries(e), 1);  /* only keep */
+	assert_int_equal(dir_entries(d2), 3); /* link, new, new2: no temporary files */
+	close(dfd);
+	vx_store_task_release(t, VX_STORE_USE_DOWNLOAD);
+}
+
 static void test_task_export__link_copy_and_no_clobber(void **state)
 {
 	struct fixture *f = *state;
@@ -1417,6 +1490,7 @@ int main(void)
 		T(test_task_remove__busy_then_gone),
 		T(test_memory_task__budget_refuses_spills_and_evicts_idle),
 		T(test_task_export__link_copy_and_no_clobber),
+		T(test_task_export_at__beneath_dirfd),
 		T(test_task_import__copies_digests_and_is_idempotent),
 		T(test_task_check_digest__sha256_sha512_crc32),
 		T(test_store_gc__ttl_pin_and_in_use),

@@ -19,6 +19,7 @@
 #define VX_DOWNLOAD_MSG_MAX	768  /* bytes of a failure text, with the NUL */
 #define VX_DOWNLOAD_HEADERS_MAX 64   /* request headers of one download */
 #define VX_DOWNLOAD_FILTERS_MAX 64   /* filtered query keys of one download */
+#define VX_DOWNLOAD_GROUPS_MAX	64   /* supplementary groups of a client the daemon acts as */
 
 /* Where a download stands or stopped. */
 enum vx_download_stage {
@@ -52,13 +53,18 @@ struct vx_download_request {
 	bool disable_back_to_source;	    /* peers only, never the origin */
 	uint32_t priority;		    /* 0..6, as Dragonfly's Priority */
 	/*
-	 * Who asked: set by the daemon's API server from the client's socket credentials (a
-	 * client's own values are never sent). The daemon writes the output as uid/gid when
-	 * chown_output is set (it runs as root for an unprivileged client).
+	 * Who asked: set by the daemon's API server from the client's socket credentials
+	 * (SO_PEERCRED, SO_PEERGROUPS; a client's own values are never sent). When chown_output is
+	 * set (a daemon running as root for an unprivileged client) the daemon acts on the file
+	 * system with the client's rights: it opens a file:// source and the output directory,
+	 * and creates the output, as uid/gid/groups, so the result is the client's and nothing
+	 * the client could not read or write itself is touched. The name stays for compatibility.
 	 */
 	uint32_t uid, gid;
 	int32_t pid;
 	bool chown_output;
+	const uint32_t *groups; /* the client's supplementary groups, at most ..._GROUPS_MAX */
+	uint32_t nr_groups;
 };
 
 /*
