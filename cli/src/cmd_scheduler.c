@@ -275,11 +275,11 @@ static int run_scheduler(int argc, char **argv)
 			close(sfd);
 			return VX_EXIT_FAILURE;
 		}
-		if (mgr)
-			printf("vx scheduler: api on port %u\n", vx_manager_port(mgr));
 	}
 	/* the port line is how scripts and tests learn a port chosen with :0 */
 	printf("vx scheduler: listening on port %u\n", vx_sched_server_port(srv));
+	if (mgr) /* after the line above, which scripts read first */
+		printf("vx scheduler: api on port %u\n", vx_manager_port(mgr));
 	fflush(stdout);
 	rc = vx_sched_server_run(srv, sfd);
 	vx_manager_free(mgr);
