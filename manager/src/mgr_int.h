@@ -71,6 +71,8 @@ struct vx_mgr_job_req {
 	char ips[MGR_IPS_MAX][64];
 	uint32_t nr_ips;
 	uint32_t timeout_s;	 /* 0: default */
+	bool image;		 /* args.type image: url is a manifest URL */
+	char platform[64];	 /* image: "os/arch[/variant]"; "": the default */
 	uint32_t retention_days; /* gc; 0: default */
 	uint32_t clusters[16];
 	uint32_t nr_clusters;
@@ -91,6 +93,19 @@ int vx__mgr_req_task_id(const struct vx_mgr_job_req *r, char out[VX_TASK_ID_LEN 
 
 /* @url's host (brackets of an IPv6 literal kept) when it is http(s): 0 or -EINVAL. */
 int vx__mgr_url_host(const char *url, char *host, size_t host_len);
+
+/* ---------------------------------------------------------------- mgr_image.c */
+
+struct mgr_image;
+/* Whether @url is a manifest URL (.../v2/<repo>/manifests/<ref>): 0 or -EINVAL. */
+int vx__mgr_image_check(const char *url);
+/* Starts resolving @url on a thread of its own. 0 or -errno. */
+int vx__mgr_image_start(struct mgr_image **out, const char *url, const char *platform);
+/* 1: still resolving; 0: done, *@n blob URLs (vx__mgr_image_url); < 0: failed (@err). */
+int vx__mgr_image_poll(struct mgr_image *im, uint32_t *n, char *err, size_t err_len);
+const char *vx__mgr_image_url(const struct mgr_image *im, uint32_t i);
+/* Joins the thread (bounded by the registry client's timeouts) and frees @im. */
+void vx__mgr_image_free(struct mgr_image *im);
 
 /* ---------------------------------------------------------------- mgr_jobs.c */
 

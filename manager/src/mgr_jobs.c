@@ -32,6 +32,7 @@
 
 struct mgr_target {
 	uint32_t host;
+	uint32_t blob; /* index into the run's blobs */
 	char id[128];
 	char ip[64];
 	bool seed;
@@ -39,11 +40,19 @@ struct mgr_target {
 	const char *why;
 };
 
+struct mgr_blob {
+	char task_id[VX_TASK_ID_LEN + 1];
+	char url[MGR_URL_MAX]; /* as given: may carry credentials, kept in memory only */
+	char safe_url[VX_URL_LOG_MAX];
+};
+
 struct mgr_run {
 	bool used;
 	int64_t id;
-	char task_id[VX_TASK_ID_LEN + 1];
-	char safe_url[VX_URL_LOG_MAX];
+	struct vx_mgr_job_req *req; /* a copy: hosts are chosen once the blobs are known */
+	struct mgr_image *image;    /* an image still being resolved */
+	struct mgr_blob *blobs;
+	uint32_t nr_blobs;
 	uint64_t deadline_ms;
 	uint32_t nr;
 	struct mgr_target *t;
@@ -142,6 +151,15 @@ static void row_end(struct mgr_jobs *j, int64_t id, const char *state, json_t *r
 	free(r);
 }
 
+static void run_free(struct mgr_run *run)
+{
+	vx__mgr_image_free(run->image);
+	vx_free(run->t);
+	vx_free(run->blobs);
+	vx_free(run->req);
+	memset(run, 0, sizeof(*run));
+}
+
 int vx__mgr_jobs_new(struct mgr_jobs **out, struct mgr_db *d, struct vx_sched_server *srv,
 		     const struct vx_manager_cfg *cfg)
 {
@@ -189,7 +207,7 @@ void vx__mgr_jobs_free(struct mgr_jobs *j)
 	if (!j)
 		return;
 	for (uint32_t i = 0; i < RUNS_MAX; i++)
-		vx_free(j->runs[i].t);
+		run_free(&j->runs[i]);
 	vx_free(j->hv);
 	vx_free(j->hold);
 	vx_free(j);
@@ -272,7 +290,7 @@ static uint32_t preheat_pick(struct mgr_jobs *j, const struct vx_mgr_job_req *r,
 	struct vx_sched *s = vx_sched_server_core(j->srv);
 	uint32_t nh = vx_sched_hosts_list(s, j->hv, HOSTS_MAX), n = 0, want;
 
-	run->t = vx_calloc(nh ? nh : 1, sizeof(*run->t));
+	run->t = vx_calloc((nh ? nh : 1) * run->nr_blobs, sizeof(*run->t));
 	if (!run->t)
 		return 0;
 	/* seeds first, so a count or percentage keeps them */
@@ -316,7 +334,8 @@ static void run_finish(struct mgr_jobs *j, struct mgr_run *run, const char *erro
 
 		all &= t->done == 1;
 		json_array_append_new(t->done == 1 ? ok : bad,
-				      host_json(t->id, t->ip, t->seed, run->task_id, run->safe_url,
+				      host_json(t->id, t->ip, t->seed, run->blobs[t->blob].task_id,
+						run->blobs[t->blob].safe_url,
 						t->done == 1 ? NULL
 						: t->why     ? t->why
 							     : error));
@@ -325,14 +344,96 @@ static void run_finish(struct mgr_jobs *j, struct mgr_run *run, const char *erro
 		error = run->nr ? "some hosts failed" : "no connected host matches the scope";
 	row_end(j, run->id, error ? "FAILURE" : "SUCCESS",
 		result_json("preheat", error ? "FAILURE" : "SUCCESS", error, res));
-	vx_info("manager: job %" PRId64 ": preheat of %.12s %s", run->id, run->task_id,
+	vx_info("manager: job %" PRId64 ": preheat of %u blob(s) %s", run->id, run->nr_blobs,
 		error ? error : "done");
-	vx_free(run->t);
-	memset(run, 0, sizeof(*run));
+	run_free(run);
 }
 
-static int job_preheat(struct mgr_jobs *j, const struct vx_mgr_job_req *r, int64_t id,
-		       const char *tid)
+/* The blobs are known: choose the hosts and tell each to fetch each blob. */
+static void run_dispatch(struct mgr_jobs *j, struct mgr_run *run)
+{
+	struct vx_sched *s = vx_sched_server_core(j->srv);
+	uint32_t hosts = preheat_pick(j, run->req, run);
+
+	/* preheat_pick wrote one target per host; make one per host and blob */
+	for (uint32_t b = run->nr_blobs; b-- > 0;) {
+		for (uint32_t h = 0; h < hosts; h++) {
+			struct mgr_target *t = &run->t[b * hosts + h];
+
+			*t = run->t[h];
+			t->blob = b;
+		}
+	}
+	run->nr = hosts * run->nr_blobs;
+	for (uint32_t i = 0; i < run->nr; i++) {
+		struct mgr_target *t = &run->t[i];
+		const struct mgr_blob *bl = &run->blobs[t->blob];
+
+		if (vx_sched_peer_state(s, t->host, vx_ctl_str_of(bl->task_id)) ==
+		    VX_SCHED_PEER_SUCCEEDED) {
+			t->done = 1; /* holds it already */
+			continue;
+		}
+		if (vx_sched_server_push(j->srv, t->host, VX_CTL_EV_PREHEAT, bl->task_id, bl->url,
+					 run->req->piece_length)) {
+			t->done = -1;
+			t->why = "the host is not connected";
+		}
+	}
+	vx_info("manager: job %" PRId64 ": preheat of %u blob(s) on %u host(s)", run->id,
+		run->nr_blobs, hosts);
+}
+
+static int blob_set(struct mgr_run *run, uint32_t i, const char *url, char *err, size_t err_len)
+{
+	struct vx_mgr_job_req r = { 0 };
+	struct mgr_blob *b = &run->blobs[i];
+
+	snprintf(b->url, sizeof(b->url), "%s", url);
+	vx_url_redact_str(url, b->safe_url, sizeof(b->safe_url));
+	if (run->req->image) {
+		/* a blob's task id is its URL's with the request's tag and application */
+		r = *run->req;
+		r.task_id[0] = '\0';
+		snprintf(r.url, sizeof(r.url), "%s", url);
+		return vx__mgr_req_task_id(&r, b->task_id, err, err_len);
+	}
+	return vx__mgr_req_task_id(run->req, b->task_id, err, err_len);
+}
+
+/* An image's resolution ended: its blobs, or the job's failure. */
+static void run_resolved(struct mgr_jobs *j, struct mgr_run *run)
+{
+	char err[200] = "";
+	uint32_t n = 0;
+	int rc = vx__mgr_image_poll(run->image, &n, err, sizeof(err));
+
+	if (rc == 1)
+		return;
+	if (!rc) {
+		run->blobs = vx_calloc(n, sizeof(*run->blobs));
+		if (!run->blobs) {
+			rc = -ENOMEM;
+			snprintf(err, sizeof(err), "out of memory");
+		}
+	}
+	for (uint32_t i = 0; !rc && i < n; i++) {
+		if (blob_set(run, i, vx__mgr_image_url(run->image, i), err, sizeof(err)))
+			rc = -EINVAL;
+		run->nr_blobs = i + 1;
+	}
+	vx__mgr_image_free(run->image);
+	run->image = NULL;
+	if (rc) {
+		run->nr = 0;
+		run_finish(j, run, err);
+		return;
+	}
+	run_dispatch(j, run);
+}
+
+static int job_preheat(struct mgr_jobs *j, const struct vx_mgr_job_req *r, int64_t id, char *err,
+		       size_t err_len)
 {
 	struct mgr_run *run = NULL;
 	uint64_t tmo = r->timeout_s ? r->timeout_s : j->cfg.preheat_timeout_s;
@@ -341,32 +442,34 @@ static int job_preheat(struct mgr_jobs *j, const struct vx_mgr_job_req *r, int64
 		if (!j->runs[i].used)
 			run = &j->runs[i];
 	}
-	if (!run)
+	if (!run) {
+		snprintf(err, err_len, "too many preheat jobs running; try again later");
 		return 503;
+	}
 	run->used = true;
 	run->id = id;
-	memcpy(run->task_id, tid, sizeof(run->task_id));
-	vx_url_redact_str(r->url, run->safe_url, sizeof(run->safe_url));
 	run->deadline_ms = vx_now_ms() + tmo * 1000;
-	run->nr = preheat_pick(j, r, run);
-	for (uint32_t i = 0; i < run->nr; i++) {
-		struct mgr_target *t = &run->t[i];
-
-		if (vx_sched_peer_state(vx_sched_server_core(j->srv), t->host,
-					vx_ctl_str_of(tid)) == VX_SCHED_PEER_SUCCEEDED) {
-			t->done = 1; /* holds it already */
-			continue;
+	run->req = vx_malloc(sizeof(*run->req));
+	if (run->req)
+		*run->req = *r;
+	if (run->req && r->image) {
+		if (!vx__mgr_image_start(&run->image, r->url, r->platform)) {
+			vx_info("manager: job %" PRId64 ": resolving the image %s", id,
+				VX_URL_SAFE(r->url));
+			return 0;
 		}
-		if (vx_sched_server_push(j->srv, t->host, VX_CTL_EV_PREHEAT, tid, r->url,
-					 r->piece_length)) {
-			t->done = -1;
-			t->why = "the host is not connected";
+	} else if (run->req) {
+		run->blobs = vx_calloc(1, sizeof(*run->blobs));
+		run->nr_blobs = 1;
+		if (run->blobs && !blob_set(run, 0, r->url, err, err_len)) {
+			run_dispatch(j, run);
+			vx__mgr_jobs_tick(j, vx_now_ms());
+			return 0;
 		}
 	}
-	vx_info("manager: job %" PRId64 ": preheat of %s as %.12s on %u host(s)", id, run->safe_url,
-		tid, run->nr);
-	vx__mgr_jobs_tick(j, vx_now_ms());
-	return 0;
+	run_free(run);
+	snprintf(err, err_len, "the preheat could not be started");
+	return 500;
 }
 
 int vx__mgr_job_create(struct mgr_jobs *j, const struct vx_mgr_job_req *r, int64_t token_id,
@@ -376,7 +479,7 @@ int vx__mgr_job_create(struct mgr_jobs *j, const struct vx_mgr_job_req *r, int64
 	json_t *args;
 	int rc = 0;
 
-	if (r->type != MGR_JOB_GC && vx__mgr_req_task_id(r, tid, err, err_len))
+	if (r->type != MGR_JOB_GC && !r->image && vx__mgr_req_task_id(r, tid, err, err_len))
 		return 400;
 	if (r->type == MGR_JOB_PREHEAT && vx__mgr_outbound_check(&j->cfg, r->url, err, err_len))
 		return 400;
@@ -403,12 +506,10 @@ int vx__mgr_job_create(struct mgr_jobs *j, const struct vx_mgr_job_req *r, int64
 		break;
 	}
 	case MGR_JOB_PREHEAT:
-		rc = job_preheat(j, r, *id, tid);
-		if (rc) {
-			snprintf(err, err_len, "too many preheat jobs running; try again later");
+		rc = job_preheat(j, r, *id, err, err_len);
+		if (rc)
 			row_end(j, *id, "FAILURE",
 				result_json("preheat", "FAILURE", err, tasks_result()));
-		}
 		break;
 	}
 	return rc;
@@ -424,6 +525,13 @@ void vx__mgr_jobs_tick(struct mgr_jobs *j, uint64_t now_ms)
 
 		if (!run->used)
 			continue;
+		if (run->image) {
+			if (now_ms >= run->deadline_ms)
+				run_finish(j, run, "timed out resolving the image");
+			else
+				run_resolved(j, run);
+			continue;
+		}
 		for (uint32_t k = 0; k < run->nr; k++) {
 			struct mgr_target *t = &run->t[k];
 			const char *hid = vx_sched_host_id(s, t->host);
@@ -436,7 +544,8 @@ void vx__mgr_jobs_tick(struct mgr_jobs *j, uint64_t now_ms)
 				t->why = "the host left";
 				continue;
 			}
-			ps = vx_sched_peer_state(s, t->host, vx_ctl_str_of(run->task_id));
+			ps = vx_sched_peer_state(s, t->host,
+						 vx_ctl_str_of(run->blobs[t->blob].task_id));
 			if (ps == VX_SCHED_PEER_SUCCEEDED) {
 				t->done = 1;
 			} else if (ps == VX_SCHED_PEER_FAILED) {

@@ -136,17 +136,19 @@ static int decode_args(json_t *args, struct vx_mgr_job_req *r, char *err, size_t
 		}
 	}
 	v = json_object_get(args, "type");
-	if (v && !json_is_null(v) &&
-	    (!json_is_string(v) || strcmp(json_string_value(v), "file") != 0)) {
+	if (v && !json_is_null(v)) {
 		if (json_is_string(v) && strcmp(json_string_value(v), "image") == 0)
-			FAIL("args.type image is not supported yet: preheat each blob as a file");
-		FAIL("args.type must be file");
+			r->image = true;
+		else if (!json_is_string(v) || strcmp(json_string_value(v), "file") != 0)
+			FAIL("args.type must be file or image");
 	}
+	if (get_str(args, "platform", r->platform, sizeof(r->platform), err, err_len))
+		return -EINVAL;
 	v = json_object_get(args, "headers");
 	if (v && !json_is_null(v) && !(json_is_object(v) && json_object_size(v) == 0))
 		FAIL("args.headers are not forwarded to daemons yet: not accepted");
 	if (json_object_get(args, "username") || json_object_get(args, "password"))
-		FAIL("registry credentials are only for image preheat, which is not supported yet");
+		FAIL("registry credentials are not forwarded to daemons yet: not accepted");
 	return 0;
 }
 
@@ -219,6 +221,11 @@ int vx_mgr_job_req_decode(const char *body, size_t len, struct vx_mgr_job_req *r
 		snprintf(err, err_len, "args.url must be an http or https URL with a host");
 		goto out;
 	}
+	if (r->image && (r->type != MGR_JOB_PREHEAT || vx__mgr_image_check(r->url))) {
+		snprintf(err, err_len,
+			 "args.url of an image must be http(s)://REGISTRY/v2/REPO/manifests/REF");
+		goto out;
+	}
 	rc = 0;
 out:
 	json_decref(root);
@@ -244,7 +251,9 @@ json_t *vx__mgr_job_args(const struct vx_mgr_job_req *r)
 	if (r->piece_length)
 		json_object_set_new(a, "piece_length", json_integer((json_int_t)r->piece_length));
 	if (r->type == MGR_JOB_PREHEAT) {
-		json_object_set_new(a, "type", json_string("file"));
+		json_object_set_new(a, "type", json_string(r->image ? "image" : "file"));
+		if (r->platform[0])
+			json_object_set_new(a, "platform", json_string(r->platform));
 		json_object_set_new(a, "scope", json_string(scope_names[r->scope]));
 	}
 	if (r->count)
