@@ -25,10 +25,11 @@ origin_start
 sched_start --api-allow-outbound 127.0.0.0/8 --api-jobs-per-min 40
 serve_start seed --seed
 serve_start p1
-serve_start p2
+serve_start p2 --listen 127.0.0.3:0 # its own address, for the ips filter
 head -c 3000000 /dev/urandom >"$dir/www/f1"
 head -c 2000000 /dev/urandom >"$dir/www/f2"
 head -c 1000000 /dev/urandom >"$dir/www/f3"
+for f in f4 f5 f6; do head -c 500000 /dev/urandom >"$dir/www/$f"; done
 
 # the bootstrap token, beside the running control plane
 "$vx" token create --bootstrap --db "$dir/sched.db" >"$dir/boot.out" 2>"$dir/boot.err" ||
@@ -151,6 +152,23 @@ import json, sys
 r = json.load(open(sys.argv[1]))["result"]["job_states"][0]["results"][0]
 assert len(r["peers"]) == 3, r
 PY
+
+# ---- all_seed_peers (one seed here), ips (p2 alone, on 127.0.0.3), percentage (34% of 3: 2)
+preheat_hosts() { # preheat_hosts FILE ARGS...: the success_tasks' ips, sorted, one line
+	local f=$1
+	shift
+	"$vx" preheat "http://127.0.0.1:$origin_port/$f" --wait --timeout 60 --json "$@" >"$dir/$f.json" ||
+		fail "preheat $f $*: $(cat "$dir/$f.json")"
+	python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["result"]["job_states"][0]["results"][0]; assert r["failure_tasks"]==[], r; print(" ".join(sorted(t["host_type"]+"@"+t["ip"] for t in r["success_tasks"])))' "$dir/$f.json"
+}
+[ "$(preheat_hosts f4 --scope all_seed_peers)" = "super@127.0.0.1" ] || fail "all_seed_peers: $(cat "$dir/f4.json")"
+[ "$(preheat_hosts f5 --scope all_peers --ips 127.0.0.3)" = "normal@127.0.0.3" ] || fail "ips: $(cat "$dir/f5.json")"
+"$vx" task stat "http://127.0.0.1:$origin_port/f5" --json >"$dir/stat5.json"
+# p2 registered it, so the scheduler had the seed fetch it first (its seed trigger): the holders
+# are p2 and the seed, never p1
+python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["result"]["job_states"][0]["results"][0]; assert sorted(p["host_type"]+"@"+p["ip"] for p in r["peers"])==["normal@127.0.0.3","super@127.0.0.1"], r' "$dir/stat5.json" ||
+	fail "get_task f5 does not name exactly p2 and the seed"
+[ "$(preheat_hosts f6 --scope all_peers --percentage 34 | wc -w)" = 2 ] || fail "percentage: $(cat "$dir/f6.json")"
 
 # ---- delete_task: gone from every store and from the scheduler
 n3=$(python3 -c 'import os; print(1000000 // (4 << 20) + 1)')
