@@ -40,6 +40,7 @@ int vx_api_opts_parse(int argc, char **argv, unsigned allowed, const char *usage
 		{ { "ips", required_argument, NULL, 'i' }, AC_SCOPE },
 		{ { "timeout", required_argument, NULL, 'T' }, AC_SCOPE },
 		{ { "wait", no_argument, NULL, 'w' }, AC_SCOPE },
+		{ { "platform", required_argument, NULL, 'P' }, AC_SCOPE },
 		{ { "tag", required_argument, NULL, 'g' }, AC_TASK },
 		{ { "application", required_argument, NULL, 'A' }, AC_TASK },
 		{ { "filtered", required_argument, NULL, 'f' }, AC_TASK },
@@ -83,6 +84,9 @@ int vx_api_opts_parse(int argc, char **argv, unsigned allowed, const char *usage
 			break;
 		case 'i':
 			o->ips = optarg;
+			break;
+		case 'P':
+			o->platform = optarg;
 			break;
 		case 'g':
 			o->tag = optarg;

@@ -11,10 +11,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define AC_API	     (1u << 0)
-#define AC_TOKEN     (1u << 1)
-#define AC_JSON	     (1u << 2)
-#define AC_SCOPE     (1u << 3) /* --scope, --count, --percentage, --ips, --timeout, --wait */
+#define AC_API	 (1u << 0)
+#define AC_TOKEN (1u << 1)
+#define AC_JSON	 (1u << 2)
+#define AC_SCOPE \
+	(1u << 3)	       /* --scope, --count, --percentage, --ips, --timeout, --wait,
+				* --platform */
 #define AC_TASK	     (1u << 4) /* --tag, --application, --piece-length, --filtered */
 #define AC_TOKEN_NEW (1u << 5) /* --name, --scopes, --ttl-days, --bootstrap, --db */
 
@@ -23,6 +25,7 @@ struct api_opts {
 	const char *api;
 	const char *token_file;
 	bool json;
+	const char *platform;
 	const char *scope, *ips, *tag, *application, *filtered, *name, *scopes, *db;
 	uint32_t count, percentage, timeout_s, ttl_days;
 	uint64_t piece_length;

@@ -14,7 +14,8 @@ static const char usage[] =
 	"usage: vx preheat URL [--scope single_seed_peer|all_seed_peers|all_peers]\n"
 	"                  [--count N] [--percentage P] [--ips A,B] [--timeout S] [--wait]\n"
 	"                  [--tag T] [--application A] [--piece-length N] [--filtered K&K]\n"
-	"                  [--api URL] [--token-file F] [--json]\n";
+	"                  [--platform OS/ARCH] [--api URL] [--token-file F] [--json]\n"
+	"A URL .../v2/REPO/manifests/REF is an image: its config and layers are preheated.\n";
 
 static int run_preheat(int argc, char **argv)
 {
@@ -31,7 +32,13 @@ static int run_preheat(int argc, char **argv)
 		return VX_EXIT_USAGE;
 	}
 	a = vx_api_task_args(&o, o.argv[0]);
-	json_object_set_new(a, "type", json_string("file"));
+	json_object_set_new(
+		a, "type",
+		json_string(strstr(o.argv[0], "/v2/") && strstr(o.argv[0], "/manifests/")
+				    ? "image"
+				    : "file"));
+	if (o.platform)
+		json_object_set_new(a, "platform", json_string(o.platform));
 	if (o.scope)
 		json_object_set_new(a, "scope", json_string(o.scope));
 	if (o.count)

@@ -93,6 +93,17 @@ for t in r["success_tasks"]:
 assert set(got) == blobs, (got, blobs)
 assert all(len(h) == 3 for h in got.values()), got
 PY
+# the CLI: a manifest URL is an image; linux/amd64 from the index, to the seed only
+"$vx" preheat "$manifest" --platform linux/amd64 --scope all_seed_peers --wait --timeout 60 \
+	--json >"$dir/cli.json" || fail "vx preheat of the image: $(cat "$dir/cli.json")"
+python3 - "$dir/cli.json" "$dir/push/expect.json" <<'PY' || fail "vx preheat image result: $(cat "$dir/cli.json")"
+import json, sys
+r = json.load(open(sys.argv[1]))["result"]["job_states"][0]["results"][0]
+ex = json.load(open(sys.argv[2]))["platforms"]["amd64"]
+blobs = {ex["config"]["digest"]} | {l["digest"] for l in ex["layers"]}
+assert {t["url"].rsplit("/", 1)[1] for t in r["success_tasks"]} == blobs, r
+assert {t["host_type"] for t in r["success_tasks"]} == {"super"}, r
+PY
 layer=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["platforms"]["arm64"]["layers"][0]["digest"])' "$dir/push/expect.json")
 kill -TERM "$reg_pid"
 wait "$reg_pid" 2>/dev/null || true
