@@ -135,9 +135,17 @@ const char *vx_sched_host_id(const struct vx_sched *s, uint32_t host);
 struct vx_sched_reg {
 	struct vx_ctl_str task_id; /* 64 lowercase hex */
 	struct vx_ctl_str url;
-	uint64_t piece_len;   /* 0: unknown yet */
-	int64_t content_len;  /* -1: unknown */
-	bool need_bts;	      /* ask to fetch from the origin (seed triggered by us) */
+	uint64_t piece_len;  /* 0: unknown yet */
+	int64_t content_len; /* -1: unknown */
+	bool need_bts;	     /* ask to fetch from the origin (seed triggered by us) */
+	/* what the task id is derived from besides url: the url is bound to the task only when
+	 * these derive its id (vx_task_id_from_url); a trigger hands them to the seed */
+	uint32_t id_kind; /* enum vx_ctl_id_kind; only URL tasks get a source */
+	struct vx_ctl_str tag;
+	struct vx_ctl_str app;
+	uint64_t fixed_piece_len;	   /* user-fixed piece length; 0 none */
+	const struct vx_ctl_str *filtered; /* none: the default list */
+	uint32_t nr_filtered;
 	uint32_t bitmap_base; /* pieces already held (re-register after failover) */
 	const uint8_t *bitmap;
 	uint32_t bitmap_len;
@@ -245,7 +253,14 @@ struct vx_sched_event {
 	enum vx_ctl_event kind;
 	char task_id[VX_TASK_ID_LEN + 1];
 	struct vx_sched_answer ans; /* EV_PARENTS: the candidates; others: piece info */
-	struct vx_ctl_str url;	    /* EV_TRIGGER: what to fetch (lent like ans) */
+	/* EV_TRIGGER: what to fetch and what its id is derived from (lent like ans) */
+	struct vx_ctl_str url;
+	struct vx_ctl_str tag;
+	struct vx_ctl_str app;
+	uint64_t fixed_piece_len;
+	const struct vx_ctl_str *filtered;
+	uint32_t nr_filtered;
+	struct vx_ctl_str requester; /* IP of the host that asked, as the scheduler saw it */
 };
 
 /*
