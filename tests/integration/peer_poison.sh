@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# peer_poison.sh VX: hostile scheduler clients against a cluster with a real seed (issue 16,
+# items 2 and 3; shared/reference/dragonfly-behaviour.md 5.5 items 8 and 17). A fake client
+# (fake_sched_client.py, connecting from 127.0.0.2 so it is not on the seed's host):
+#  3b. registers the victim's task id with the attacker's URL: nothing derives the id from it,
+#      so no seed fetches it (nginx never sees the attacker's path) and the victim's `vx get`
+#      gets its own bytes;
+#  3a. registers a URL first, with need_bts, and reports bogus digests for every piece: it is
+#      not made the origin, a second client is handed no bogus digest, and `vx get` gets the
+#      right bytes;
+#  2.  registers a file: URL on the seed (with its right task id): the seed refuses the trigger
+#      and reads nothing.
+set -euo pipefail
+vx=$1
+name=peer_poison
+. "$(dirname "$0")/peer_lib.sh"
+peer_lib_init
+fake=$(dirname "$0")/fake_sched_client.py
+
+make_file victim.bin $((6 << 20))
+make_file evil.bin $((6 << 20))
+make_file first.bin $((6 << 20))
+origin_start
+sched_start
+serve_start seed --seed
+serve_start p1
+
+# 3b: the victim's id paired with the attacker's URL.
+victim_id=$("$vx" task-id "$base/victim.bin")
+python3 "$fake" "$sched_port" 127.0.0.2 evil-1 register "$victim_id" "$base/evil.bin" \
+	>"$dir/fake-3b.json" || fail "fake client (3b) failed: $(cat "$dir/fake-3b.json")"
+[ "$(json answer "$(head -1 "$dir/fake-3b.json")")" != 1 ] ||
+	fail "3b: the attacker was told to fetch the victim's task from its own URL"
+get p1 "$base/victim.bin" "$dir/out/victim"
+expect_rc 0 "3b: the victim's download"
+same_file "$dir/www/victim.bin" "$dir/out/victim" "3b: the victim's download"
+! grep -q ' /evil.bin ' "$dir/access.log" ||
+	fail "3b: the attacker's URL was fetched: $(grep ' /evil.bin ' "$dir/access.log" | head -3)"
+
+# 3a: first registrant with need_bts and bogus digests.
+first_id=$("$vx" task-id "$base/first.bin")
+python3 "$fake" "$sched_port" 127.0.0.2 evil-2 register-bts "$first_id" "$base/first.bin" 6 \
+	>"$dir/fake-3a.json" &
+fake_pid=$!
+bg_pids+=("$fake_pid")
+wait_line "$dir/fake-3a.json" progress_status "$fake_pid" "fake client (3a)" >/dev/null
+[ "$(json answer "$(head -1 "$dir/fake-3a.json")")" != 1 ] ||
+	fail "3a: a normal peer asking first was made the origin while a seed is in the cluster"
+python3 "$fake" "$sched_port" 127.0.0.2 evil-3 register "$first_id" "$base/first.bin" \
+	>"$dir/fake-3a-b.json" || fail "fake client (3a, second) failed"
+! grep -q 'crc32:1"' "$dir/fake-3a-b.json" ||
+	fail "3a: the attacker's digests became the manifest: $(cat "$dir/fake-3a-b.json")"
+get p1 "$base/first.bin" "$dir/out/first"
+expect_rc 0 "3a: a download after the attack"
+same_file "$dir/www/first.bin" "$dir/out/first" "3a: a download after the attack"
+wait "$fake_pid" || fail "fake client (3a) failed: $(cat "$dir/fake-3a.json")"
+
+# 2: a file: URL on the seed, for a requester on another host.
+echo "secret of the seed host" >"$dir/secret.txt"
+secret_id=$("$vx" task-id "file://$dir/secret.txt")
+python3 "$fake" "$sched_port" 127.0.0.2 evil-4 register "$secret_id" "file://$dir/secret.txt" \
+	>"$dir/fake-2.json" || fail "fake client (2) failed"
+# the seed either refuses the trigger or fetches it: wait for one of the two (bounded)
+wait_line "$dir/seed.log" "trigger for ${secret_id:0:12} refused|task ${secret_id:0:12} (complete|failed)" \
+	"${serve_pid[seed]}" "the seed's answer to a file: trigger" >/dev/null
+! grep -q "task ${secret_id:0:12} complete" "$dir/seed.log" ||
+	fail "2: the seed read a file: URL for another host"
+[ ! -s "$dir/seed/content/tasks/${secret_id:0:3}/$secret_id" ] ||
+	fail "2: the seed stored the bytes of a file: URL"
+echo "ok: $name"
