@@ -46,6 +46,12 @@ static void usage(FILE *f)
 		"  --token TOKEN            scheduler token\n"
 		"  --no-back-to-source      never fetch from the origin (download.back_to_source)\n"
 		"  --no-resume              do not restart unfinished tasks found in the store\n"
+		"  --allow-outbound CIDR    a seed may fetch there for another host even though "
+		"it\n"
+		"                           is loopback or link-local (source.allow_outbound);\n"
+		"                           repeatable\n"
+		"  --deny-outbound CIDR     a seed never fetches there for another host, private\n"
+		"                           ranges too (source.deny_outbound); repeatable\n"
 		"  --log-level LEVEL        error, warn, info or debug\n\n"
 		"Exit codes: 0 clean stop on SIGTERM/SIGINT, 1 could not start, 2 bad command line "
 		"or\n"
@@ -99,6 +105,8 @@ static int parse_flags(int argc, char **argv, struct serve_flags *fl)
 		{ "token", required_argument, NULL, 't' },
 		{ "no-back-to-source", no_argument, NULL, 'b' },
 		{ "no-resume", no_argument, NULL, 'r' },
+		{ "allow-outbound", required_argument, NULL, 'A' },
+		{ "deny-outbound", required_argument, NULL, 'D' },
 		{ "log-level", required_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -116,6 +124,8 @@ static int parse_flags(int argc, char **argv, struct serve_flags *fl)
 		{ 'n', "host.hostname" },
 		{ 'b', "download.back_to_source" },
 		{ 'v', "log_level" },
+		{ 'A', "source.allow_outbound" },
+		{ 'D', "source.deny_outbound" },
 	};
 	int o;
 
@@ -173,7 +183,7 @@ static int parse_flags(int argc, char **argv, struct serve_flags *fl)
 static int load_config(const struct serve_flags *fl, struct vx_config *cfg)
 {
 	char err[VX_CONFIG_ERR_MAX];
-	bool lists_reset = false;
+	bool lists_reset = false, allow_reset = false, deny_reset = false;
 	int rc;
 
 	vx_config_init(cfg);
@@ -192,6 +202,17 @@ static int load_config(const struct serve_flags *fl, struct vx_config *cfg)
 				lists_reset = true;
 			}
 			rc = set_list(cfg, fl->keys[i], fl->values[i], err, sizeof(err));
+		} else if (strcmp(fl->keys[i], "source.allow_outbound") == 0) {
+			if (!allow_reset)
+				cfg->source.nr_allow_outbound =
+					0; /* flags replace the file's list */
+			allow_reset = true;
+			rc = vx_config_set(cfg, fl->keys[i], fl->values[i], err, sizeof(err));
+		} else if (strcmp(fl->keys[i], "source.deny_outbound") == 0) {
+			if (!deny_reset)
+				cfg->source.nr_deny_outbound = 0;
+			deny_reset = true;
+			rc = vx_config_set(cfg, fl->keys[i], fl->values[i], err, sizeof(err));
 		} else {
 			rc = vx_config_set(cfg, fl->keys[i], fl->values[i], err, sizeof(err));
 		}
@@ -233,6 +254,11 @@ static void peer_cfg_from(const struct vx_config *c, const struct serve_flags *f
 	pc->upload_max_conns = (uint32_t)c->upload.max_connections;
 	pc->work_threads = (uint32_t)c->download.work_threads;
 	pc->disk_limit_bytes = c->storage.disk_limit_bytes;
+	/* validated by vx_config_validate(): every entry parses and fits */
+	for (unsigned i = 0; i < c->source.nr_allow_outbound; i++)
+		(void)!vx_outbound_add(&pc->outbound, c->source.allow_outbound[i], false);
+	for (unsigned i = 0; i < c->source.nr_deny_outbound; i++)
+		(void)!vx_outbound_add(&pc->outbound, c->source.deny_outbound[i], true);
 	pc->direct_io = strcmp(c->storage.direct_io, "required") == 0	? 1
 			: strcmp(c->storage.direct_io, "disabled") == 0 ? 2
 									: 0;

@@ -221,6 +221,15 @@ int vx_sched_finished(struct vx_sched *s, uint32_t host, struct vx_ctl_str task_
 		      uint64_t now_ms);
 /* The peer gave up. Returns 0 or -ENOENT. */
 int vx_sched_failed(struct vx_sched *s, uint32_t host, struct vx_ctl_str task_id, uint64_t now_ms);
+/*
+ * vx_sched_refused() - a seed refused to fetch the task for the host that triggered it (the
+ * URL does not derive the id, a file: URL, an address the requester may not reach): its peer
+ * leaves and, unlike a failed origin, no normal peer is made the origin in its place, so a
+ * hostile registrant cannot win the origin role (and the manifest) by triggering a refusal.
+ * The next register triggers the seed again, for that requester. A normal host's report is
+ * vx_sched_failed(). Returns 0 or -ENOENT.
+ */
+int vx_sched_refused(struct vx_sched *s, uint32_t host, struct vx_ctl_str task_id, uint64_t now_ms);
 /* The peer leaves the task (its record is freed). Returns 0 or -ENOENT. */
 int vx_sched_leave(struct vx_sched *s, uint32_t host, struct vx_ctl_str task_id, uint64_t now_ms);
 

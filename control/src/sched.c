@@ -1812,6 +1812,26 @@ int vx_sched_failed(struct vx_sched *s, uint32_t host, struct vx_ctl_str task_id
 	return 0;
 }
 
+int vx_sched_refused(struct vx_sched *s, uint32_t host, struct vx_ctl_str task_id, uint64_t now_ms)
+{
+	uint32_t pi = peer_lookup(s, host, task_id);
+	struct sched_peer *p;
+
+	if (pi == SCHED_NONE)
+		return -ENOENT;
+	p = &s->peers[pi];
+	if (s->hosts[host].role != VX_CTL_ROLE_SEED || p->state == VX_SCHED_PEER_SUCCEEDED)
+		return vx_sched_failed(s, host, task_id, now_ms);
+	if (p->state == VX_SCHED_PEER_BACK_TO_SOURCE) {
+		/* not a lost origin: nobody is promoted in its place */
+		peer_detach(s, pi);
+		s->tasks[p->task].nr_origin--;
+		peer_set_state(p, VX_SCHED_PEER_FAILED);
+	}
+	peer_free(s, pi); /* the next register triggers it again, for that requester */
+	return 0;
+}
+
 int vx_sched_leave(struct vx_sched *s, uint32_t host, struct vx_ctl_str task_id, uint64_t now_ms)
 {
 	uint32_t pi = peer_lookup(s, host, task_id);

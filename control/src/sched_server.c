@@ -478,7 +478,10 @@ static int on_request(struct vx_sched_server *srv, struct srv_conn *c, const str
 			db_task(srv, m->task_id, (struct vx_ctl_str){ 0 });
 		break;
 	case VX_CTL_FAILED:
-		rc = vx_sched_failed(srv->sched, c->host, m->task_id, now);
+		/* -EPERM/-EACCES: a seed refused the trigger (spec/control.md section 5) */
+		rc = (m->has & VX_CTL_F_STATUS) && (m->status == -EPERM || m->status == -EACCES)
+			     ? vx_sched_refused(srv->sched, c->host, m->task_id, now)
+			     : vx_sched_failed(srv->sched, c->host, m->task_id, now);
 		break;
 	case VX_CTL_LEAVE:
 		if (m->has & VX_CTL_F_TASK_ID) {

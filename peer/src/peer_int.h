@@ -330,6 +330,8 @@ int vx__peer_source_set(struct peer_task *t, const char *tag, const char *app,
 int vx__peer_source_from_trigger(struct peer_task *t, const struct vx_ctl_msg *m);
 void vx__peer_source_free(struct peer_task *t);
 int vx__peer_source_check(const struct peer_task *t, char *why, size_t why_len);
+void vx__peer_source_outbound(const struct vx_peer *p, const struct peer_task *t,
+			      struct vx_origin_opts *o);
 void vx__peer_source_reg(const struct peer_task *t, struct vx_sched_client_task *rt,
 			 struct vx_ctl_str *filt);
 

@@ -13,6 +13,8 @@
 #include "peer_int.h"
 #include "vx_alloc.h"
 #include "vx_err.h"
+#include "vx_origin.h"
+#include "vx_outbound.h"
 #include "vx_task_id.h"
 
 void vx__peer_source_free(struct peer_task *t)
@@ -119,4 +121,19 @@ void vx__peer_source_reg(const struct peer_task *t, struct vx_sched_client_task 
 		filt[i] = vx_ctl_str_of(t->filtered[i]);
 	rt->filtered = filt;
 	rt->nr_filtered = t->nr_filtered;
+}
+
+/*
+ * The outbound policy of a fetch: a seed fetching for another host (a trigger, or a task it
+ * resumes, whose requester it no longer knows) connects only where that host could itself
+ * (vx_outbound.h); loopback and link-local only for a requester on this host.
+ */
+void vx__peer_source_outbound(const struct vx_peer *p, const struct peer_task *t,
+			      struct vx_origin_opts *o)
+{
+	if (t->cause != CAUSE_TRIGGER && !(t->cause == CAUSE_RESUME && p->cfg.seed))
+		return;
+	o->outbound = &p->cfg.outbound;
+	o->outbound_local =
+		t->cause == CAUSE_TRIGGER && t->requester[0] && vx_addr_is_local(t->requester);
 }

@@ -409,8 +409,9 @@ static void job_deliver(struct vx_peer *p, struct peer_task *t, struct peer_job 
 
 /* ---------------------------------------------------------------- Scheduler */
 
+/* @status (FAILED only, else 0): why; -EPERM/-EACCES tell a seed's refusal from a failure. */
 static void send_simple(struct vx_peer *p, struct peer_task *t, enum vx_ctl_type type,
-			const char *error)
+			const char *error, int status)
 {
 	struct vx_ctl_msg m = { 0 };
 
@@ -422,6 +423,10 @@ static void send_simple(struct vx_peer *p, struct peer_task *t, enum vx_ctl_type
 	if (error) {
 		m.error = vx_ctl_str_of(error);
 		m.has |= VX_CTL_F_ERROR;
+	}
+	if (status < 0 && status >= VX_CTL_STATUS_MIN) {
+		m.status = status;
+		m.has |= VX_CTL_F_STATUS;
 	}
 	(void)vx__peer_sched_send(p, &m);
 }
@@ -1150,7 +1155,7 @@ static void task_say_finished(struct vx_peer *p, struct peer_task *t)
 	task_report(p, t);
 	if (t->nr_pending)
 		return;
-	send_simple(p, t, VX_CTL_FINISHED, NULL);
+	send_simple(p, t, VX_CTL_FINISHED, NULL, 0);
 	t->link = LINK_FINISHED;
 }
 
@@ -1188,7 +1193,7 @@ static void task_fail(struct vx_peer *p, struct peer_task *t, int rc, enum vx_do
 		vx_fetcher_cancel(t->fetcher);
 	/* the scheduler drops this peer of the task and the parent slots it held */
 	if (t->link >= LINK_SENT)
-		send_simple(p, t, VX_CTL_FAILED, msg);
+		send_simple(p, t, VX_CTL_FAILED, msg, rc);
 	if (p->sc)
 		vx_sched_client_forget(p->sc, (struct vx_ctl_str){ t->id, VX_TASK_ID_LEN });
 	t->link = LINK_NONE;

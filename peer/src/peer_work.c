@@ -46,8 +46,11 @@ static void do_open(struct peer_work *w)
 	int rc;
 
 	if (w->stat_origin) {
-		rc = vx_origin_stat(p->src, t->url, (const char *const *)t->headers, t->nr_headers,
-				    0, &w->origin, &w->res);
+		struct vx_origin_opts ob = { 0 };
+
+		vx__peer_source_outbound(p, t, &ob);
+		rc = vx_origin_stat_opts(p->src, t->url, (const char *const *)t->headers,
+					 t->nr_headers, 0, &ob, &w->origin, &w->res);
 		if (rc) {
 			w->rc = rc;
 			return;
@@ -149,6 +152,7 @@ static void do_fetch(struct peer_work *w)
 	opts.cancel = &t->cancel_source;
 	opts.on_piece = on_source_piece;
 	opts.arg = t;
+	vx__peer_source_outbound(p, t, &opts);
 	w->rc = vx_origin_fetch(t->st, p->src, t->have_origin ? &t->origin_info : NULL, &req, &opts,
 				&w->res);
 }

@@ -3,7 +3,8 @@
 # (spec/control.md: 6-byte Vortex frame header, one CBOR map with small integer keys).
 #   fake_sched_client.py PORT SRC_IP HOST_ID ACTION TASK_ID URL [PIECES]
 # ACTION register or register-bts (with need_bts): hello, register, print the answer as JSON,
-#   then (with PIECES) report PIECES pieces held with bogus digests; stay connected for 3 s.
+#   then (with PIECES) report PIECES pieces held with bogus digests; stay connected for 3 s,
+#   printing each event pushed to it as {"event": N, "answer": A}.
 # Sends ctl key 16 (token) in hello when $sched_peer_token is set.
 import json
 import os
@@ -136,7 +137,16 @@ def main():
         p = c.response(c.send(4, {20: task, 33: bytes(bits), 30: bogus, 23: pieces << 20,
                                   22: 1 << 20}))
         print(json.dumps({"progress_status": p.get(3, 0)}), flush=True)
-    time.sleep(3)
+    # stay 3 s, printing the events pushed to us (a back-to-source push is event 3)
+    end = time.monotonic() + 3
+    while time.monotonic() < end:
+        c.s.settimeout(max(0.05, end - time.monotonic()))
+        try:
+            tag, m = c.recv()
+        except (socket.timeout, EOFError):
+            continue
+        if tag == 0x62:
+            print(json.dumps({"event": m.get(38), "answer": m.get(28)}), flush=True)
 
 
 main()

@@ -9,7 +9,9 @@
 #      not made the origin, a second client is handed no bogus digest, and `vx get` gets the
 #      right bytes;
 #  2.  registers a file: URL on the seed (with its right task id): the seed refuses the trigger
-#      and reads nothing.
+#      and reads nothing; registers an http URL of a loopback-only nginx: the seed refuses to
+#      connect ("outbound address 127.0.0.1 refused by policy"), nginx sees no request, while
+#      a requester on the seed's own host gets the file.
 set -euo pipefail
 vx=$1
 name=peer_poison
@@ -67,4 +69,22 @@ wait_line "$dir/seed.log" "trigger for ${secret_id:0:12} refused|task ${secret_i
 	fail "2: the seed read a file: URL for another host"
 [ ! -s "$dir/seed/content/tasks/${secret_id:0:3}/$secret_id" ] ||
 	fail "2: the seed stored the bytes of a file: URL"
+# 2: a loopback-only service (nginx listens on 127.0.0.1 only) for a requester on another
+# host (127.0.0.2 is not one of this host's addresses): refused at connect time, no request.
+make_file loop.bin 4096
+loop_id=$("$vx" task-id "$base/loop.bin")
+python3 "$fake" "$sched_port" 127.0.0.2 evil-5 register "$loop_id" "$base/loop.bin" \
+	>"$dir/fake-2b.json" || fail "fake client (2, loopback) failed"
+wait_line "$dir/seed.log" "task ${loop_id:0:12} (complete|failed)" "${serve_pid[seed]}" \
+	"the seed's answer to a loopback trigger" >/dev/null
+! grep -q '"event": 3' "$dir/fake-2b.json" ||
+	fail "2: the seed's refusal made the attacker the origin: $(cat "$dir/fake-2b.json")"
+grep -q "outbound address 127.0.0.1 refused by policy" "$dir/seed.log" ||
+	fail "2: the seed's refusal does not name the policy: $(grep "${loop_id:0:12}" "$dir/seed.log")"
+! grep -q ' /loop.bin ' "$dir/access.log" ||
+	fail "2: the seed fetched a loopback URL for another host: $(grep ' /loop.bin ' "$dir/access.log")"
+# the same URL asked for by a host on the seed's own host is fetched (the policy's local case)
+get p1 "$base/loop.bin" "$dir/out/loop"
+expect_rc 0 "2: a loopback URL for a requester on the seed's host"
+same_file "$dir/www/loop.bin" "$dir/out/loop" "2: a loopback URL for a local requester"
 echo "ok: $name"
