@@ -2,7 +2,7 @@
 /*
  * vx_outbound.h: which addresses a host may connect to when it fetches for someone else (a seed
  * answering a trigger; later the control plane's preheat). Checked at connect time on the
- * resolved address, so a DNS answer or a redirect cannot get round it (spec/peer.md section 8).
+ * resolved address, so a DNS answer or a redirect cannot get round it (spec/peer.md section 4).
  *
  *   loopback (127/8, ::1), link-local (169.254/16 with cloud metadata, fe80::/10), unspecified,
  *   multicast and broadcast: refused, unless the requester is on this host or an allow CIDR

@@ -4,7 +4,7 @@
  * user-fixed piece length, filtered query keys) and the check made before any fetch from it.
  * Whatever started the task (a download, a seed trigger, a resume from the stored URL), the id
  * is derived again from the source and a mismatch fetches nothing: a trigger cannot fill a
- * task with another URL's bytes (spec/peer.md section 8).
+ * task with another URL's bytes (spec/peer.md section 4).
  */
 #include <stdio.h>
 #include <string.h>
