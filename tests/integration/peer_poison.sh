@@ -5,9 +5,10 @@
 #  3b. registers the victim's task id with the attacker's URL: nothing derives the id from it,
 #      so no seed fetches it (nginx never sees the attacker's path) and the victim's `vx get`
 #      gets its own bytes;
-#  3a. registers a URL first, with need_bts, and reports bogus digests for every piece: it is
-#      not made the origin, a second client is handed no bogus digest, and `vx get` gets the
-#      right bytes;
+#  3a. registers a URL first, with need_bts, reports the digests of its own bytes for every
+#      piece, says FINISHED and serves those bytes as a plain Vortex parent: it is not made the
+#      origin, a second client is handed none of its digests, and `vx get` gets the source's
+#      bytes (sha256), never exit 0 with the attacker's;
 #  2.  registers a file: URL on the seed (with its right task id): the seed refuses the trigger
 #      and reads nothing; registers an http URL of a loopback-only nginx: the seed refuses to
 #      connect ("outbound address 127.0.0.1 refused by policy"), nginx sees no request, while
@@ -39,23 +40,33 @@ same_file "$dir/www/victim.bin" "$dir/out/victim" "3b: the victim's download"
 ! grep -q ' /evil.bin ' "$dir/access.log" ||
 	fail "3b: the attacker's URL was fetched: $(grep ' /evil.bin ' "$dir/access.log" | head -3)"
 
-# 3a: first registrant with need_bts and bogus digests.
+# 3a: the first registrant, with need_bts, reports the CRC-32 digests of its own bytes (the
+# attacker's 6 MiB of "EVIL..."), says FINISHED and serves those bytes as a parent for 20 s.
 first_id=$("$vx" task-id "$base/first.bin")
-python3 "$fake" "$sched_port" 127.0.0.2 evil-2 register-bts "$first_id" "$base/first.bin" 6 \
+python3 "$fake" "$sched_port" 127.0.0.2 evil-2 register-bts "$first_id" "$base/first.bin" 6 20 \
 	>"$dir/fake-3a.json" &
 fake_pid=$!
 bg_pids+=("$fake_pid")
-wait_line "$dir/fake-3a.json" progress_status "$fake_pid" "fake client (3a)" >/dev/null
+wait_line "$dir/fake-3a.json" bogus "$fake_pid" "fake client (3a)" >/dev/null
 [ "$(json answer "$(head -1 "$dir/fake-3a.json")")" != 1 ] ||
 	fail "3a: a normal peer asking first was made the origin while a seed is in the cluster"
 python3 "$fake" "$sched_port" 127.0.0.2 evil-3 register "$first_id" "$base/first.bin" \
 	>"$dir/fake-3a-b.json" || fail "fake client (3a, second) failed"
-! grep -q 'crc32:1"' "$dir/fake-3a-b.json" ||
+python3 - "$dir/fake-3a.json" "$dir/fake-3a-b.json" <<'PY' ||
+import json, sys
+bogus = set(json.loads(open(sys.argv[1]).read().splitlines()[1])["bogus"])
+given = set(json.loads(open(sys.argv[2]).readline())["digests"].values())
+sys.exit(1 if bogus & given else 0)
+PY
 	fail "3a: the attacker's digests became the manifest: $(cat "$dir/fake-3a-b.json")"
 get p1 "$base/first.bin" "$dir/out/first"
+if [ "$rc" -eq 0 ]; then
+	[ "$(sha256sum <"$dir/out/first")" = "$(sha256sum <"$dir/www/first.bin")" ] ||
+		fail "3a: vx get exited 0 with bytes that are not the source's (the attacker's?)"
+fi
 expect_rc 0 "3a: a download after the attack"
-same_file "$dir/www/first.bin" "$dir/out/first" "3a: a download after the attack"
-wait "$fake_pid" || fail "fake client (3a) failed: $(cat "$dir/fake-3a.json")"
+kill "$fake_pid" 2>/dev/null || true
+wait "$fake_pid" 2>/dev/null || true
 
 # 2: a file: URL on the seed, for a requester on another host.
 echo "secret of the seed host" >"$dir/secret.txt"
