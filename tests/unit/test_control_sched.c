@@ -332,6 +332,46 @@ static void test_vx_sched_register__poisoning_refused(void **state)
 	vx_sched_free(s);
 }
 
+/*
+ * A seed that refuses a trigger is not a lost origin: nobody is promoted in its place (a
+ * hostile registrant could otherwise win the origin role by provoking the refusal), and the next
+ * register triggers it again. A seed that fails fetching hands the role on (fall-back).
+ */
+static void test_vx_sched_refused__nobody_promoted(void **state)
+{
+	struct vx_sched *s = new_sched(VX_SCHED_POLICY_VX);
+	uint32_t seed = hello(s, "s1-seed", "", 0, VX_CTL_ROLE_SEED);
+	uint32_t h0 = hello(s, "h0", "", 0, 0);
+	struct vx_sched_task_stat st;
+	struct vx_sched_answer a;
+	struct vx_sched_event ev;
+
+	(void)state;
+	a = reg(s, h0, TASK_A);
+	assert_int_equal(a.kind, VX_CTL_ANS_PARENTS);
+	assert_true(vx_sched_next_event(s, &ev, 2));
+	assert_int_equal(ev.kind, VX_CTL_EV_TRIGGER);
+	assert_int_equal(vx_sched_refused(s, seed, vx_ctl_str_of(TASK_A), 3), 0);
+	assert_true(vx_sched_check(s));
+	assert_int_equal(vx_sched_stat(s, vx_ctl_str_of(TASK_A), &st), 0);
+	assert_int_equal(st.origin_peers, 0);
+	assert_int_not_equal(vx_sched_peer_state(s, h0, vx_ctl_str_of(TASK_A)),
+			     VX_SCHED_PEER_BACK_TO_SOURCE);
+	while (vx_sched_next_event(s, &ev, 4))
+		assert_int_not_equal(ev.kind, VX_CTL_EV_BACK_TO_SOURCE);
+	/* asking again triggers the seed again */
+	a = reg(s, h0, TASK_A);
+	assert_int_not_equal(a.kind, VX_CTL_ANS_BACK_TO_SOURCE);
+	assert_true(vx_sched_next_event(s, &ev, 5));
+	assert_int_equal(ev.kind, VX_CTL_EV_TRIGGER);
+	/* this time the seed fails fetching: the normal peer takes over (fall-back) */
+	assert_int_equal(vx_sched_failed(s, seed, vx_ctl_str_of(TASK_A), 6), 0);
+	assert_int_equal(vx_sched_peer_state(s, h0, vx_ctl_str_of(TASK_A)),
+			 VX_SCHED_PEER_BACK_TO_SOURCE);
+	assert_true(vx_sched_check(s));
+	vx_sched_free(s);
+}
+
 static void test_vx_sched_register__seed_by_hash_and_trigger(void **state)
 {
 	struct vx_sched *s = new_sched(VX_SCHED_POLICY_VX);
@@ -872,6 +912,7 @@ int main(void)
 		cmocka_unit_test(test_vx_sched_tick__stalled_origin_allows_one_more),
 		cmocka_unit_test(test_vx_sched_register__seed_by_hash_and_trigger),
 		cmocka_unit_test(test_vx_sched_register__poisoning_refused),
+		cmocka_unit_test(test_vx_sched_refused__nobody_promoted),
 		cmocka_unit_test(test_vx_sched_register__ranks_by_rate_idc_and_capacity),
 		cmocka_unit_test(test_vx_sched_register__full_host_is_skipped),
 		cmocka_unit_test(test_vx_sched_register__slow_host_takes_few_children),
