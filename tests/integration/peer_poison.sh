@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # peer_poison.sh VX: hostile scheduler clients against a cluster with a real seed (issue 16,
 # items 2 and 3; shared/reference/dragonfly-behaviour.md 5.5 items 8 and 17). A fake client
-# (fake_sched_client.py, connecting from 127.0.0.2 so it is not on the seed's host):
+# (fake_sched_client.py, connecting from 127.0.0.2 so it is not on the seed's host), after a
+# check that a task id with every field (tag, application, piece length, filters) still goes
+# through the seed:
 #  3b. registers the victim's task id with the attacker's URL: nothing derives the id from it,
 #      so no seed fetches it (nginx never sees the attacker's path) and the victim's `vx get`
 #      gets its own bytes;
@@ -27,6 +29,17 @@ origin_start
 sched_start
 serve_start seed --seed
 serve_start p1
+
+# The seed still serves a task whose id has every field (tag, application, fixed piece length,
+# filtered query keys): the trigger carries them and the seed derives the same id.
+make_file tagged.bin $((3 << 20))
+tagged_args=(--tag t1 --application app1 --piece-length 1MiB --filtered-query-param sig)
+tagged_id=$("$vx" task-id "$base/tagged.bin?sig=abc&x=1" "${tagged_args[@]}")
+get p1 "$base/tagged.bin?sig=abc&x=1" "$dir/out/tagged" "${tagged_args[@]}"
+expect_rc 0 "a task id with every field, through the seed"
+same_file "$dir/www/tagged.bin" "$dir/out/tagged" "a task id with every field"
+grep -q "task ${tagged_id:0:12} complete" "$dir/seed.log" ||
+	fail "the seed did not fetch the task with every field: $(grep "${tagged_id:0:12}" "$dir/seed.log")"
 
 # 3b: the victim's id paired with the attacker's URL.
 victim_id=$("$vx" task-id "$base/victim.bin")
