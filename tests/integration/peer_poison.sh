@@ -20,7 +20,12 @@ vx=$1
 name=peer_poison
 . "$(dirname "$0")/peer_lib.sh"
 peer_lib_init
-fake=$(dirname "$0")/fake_sched_client.py
+fake_py=$(dirname "$0")/fake_sched_client.py
+# fake ARGS...: the hostile client; it joins with the peer token when the cluster wants one
+# (sched_peer_token, set by peer_lib.sh's sched_start when the scheduler requires tokens).
+fake() {
+	sched_peer_token="${sched_peer_token:-}" python3 "$fake_py" "$@"
+}
 
 make_file victim.bin $((6 << 20))
 make_file evil.bin $((6 << 20))
@@ -43,7 +48,7 @@ grep -q "task ${tagged_id:0:12} complete" "$dir/seed.log" ||
 
 # 3b: the victim's id paired with the attacker's URL.
 victim_id=$("$vx" task-id "$base/victim.bin")
-python3 "$fake" "$sched_port" 127.0.0.2 evil-1 register "$victim_id" "$base/evil.bin" \
+fake "$sched_port" 127.0.0.2 evil-1 register "$victim_id" "$base/evil.bin" \
 	>"$dir/fake-3b.json" || fail "fake client (3b) failed: $(cat "$dir/fake-3b.json")"
 [ "$(json answer "$(head -1 "$dir/fake-3b.json")")" != 1 ] ||
 	fail "3b: the attacker was told to fetch the victim's task from its own URL"
@@ -56,14 +61,16 @@ same_file "$dir/www/victim.bin" "$dir/out/victim" "3b: the victim's download"
 # 3a: the first registrant, with need_bts, reports the CRC-32 digests of its own bytes (the
 # attacker's 6 MiB of "EVIL..."), says FINISHED and serves those bytes as a parent for 20 s.
 first_id=$("$vx" task-id "$base/first.bin")
-python3 "$fake" "$sched_port" 127.0.0.2 evil-2 register-bts "$first_id" "$base/first.bin" 6 20 \
+# (a plain command, not the function, so that $! is the client itself)
+sched_peer_token="${sched_peer_token:-}" python3 "$fake_py" "$sched_port" 127.0.0.2 evil-2 \
+	register-bts "$first_id" "$base/first.bin" 6 20 \
 	>"$dir/fake-3a.json" &
 fake_pid=$!
 bg_pids+=("$fake_pid")
 wait_line "$dir/fake-3a.json" bogus "$fake_pid" "fake client (3a)" >/dev/null
 [ "$(json answer "$(head -1 "$dir/fake-3a.json")")" != 1 ] ||
 	fail "3a: a normal peer asking first was made the origin while a seed is in the cluster"
-python3 "$fake" "$sched_port" 127.0.0.2 evil-3 register "$first_id" "$base/first.bin" \
+fake "$sched_port" 127.0.0.2 evil-3 register "$first_id" "$base/first.bin" \
 	>"$dir/fake-3a-b.json" || fail "fake client (3a, second) failed"
 python3 - "$dir/fake-3a.json" "$dir/fake-3a-b.json" <<'PY' ||
 import json, sys
@@ -84,7 +91,7 @@ wait "$fake_pid" 2>/dev/null || true
 # 2: a file: URL on the seed, for a requester on another host.
 echo "secret of the seed host" >"$dir/secret.txt"
 secret_id=$("$vx" task-id "file://$dir/secret.txt")
-python3 "$fake" "$sched_port" 127.0.0.2 evil-4 register "$secret_id" "file://$dir/secret.txt" \
+fake "$sched_port" 127.0.0.2 evil-4 register "$secret_id" "file://$dir/secret.txt" \
 	>"$dir/fake-2.json" || fail "fake client (2) failed"
 # the seed either refuses the trigger or fetches it: wait for one of the two (bounded)
 wait_line "$dir/seed.log" "trigger for ${secret_id:0:12} refused|task ${secret_id:0:12} (complete|failed)" \
@@ -97,7 +104,7 @@ wait_line "$dir/seed.log" "trigger for ${secret_id:0:12} refused|task ${secret_i
 # host (127.0.0.2 is not one of this host's addresses): refused at connect time, no request.
 make_file loop.bin 4096
 loop_id=$("$vx" task-id "$base/loop.bin")
-python3 "$fake" "$sched_port" 127.0.0.2 evil-5 register "$loop_id" "$base/loop.bin" \
+fake "$sched_port" 127.0.0.2 evil-5 register "$loop_id" "$base/loop.bin" \
 	>"$dir/fake-2b.json" || fail "fake client (2, loopback) failed"
 wait_line "$dir/seed.log" "task ${loop_id:0:12} (complete|failed)" "${serve_pid[seed]}" \
 	"the seed's answer to a loopback trigger" >/dev/null
