@@ -51,6 +51,12 @@ static void usage(FILE *f)
 		"  --token TOKEN            deprecated (visible in ps): use --token-file\n"
 		"  --no-back-to-source      never fetch from the origin (download.back_to_source)\n"
 		"  --no-resume              do not restart unfinished tasks found in the store\n"
+		"  --allow-outbound CIDR    a seed may fetch there for another host even though "
+		"it\n"
+		"                           is loopback or link-local (source.allow_outbound);\n"
+		"                           repeatable\n"
+		"  --deny-outbound CIDR     a seed never fetches there for another host, private\n"
+		"                           ranges too (source.deny_outbound); repeatable\n"
 		"  --log-level LEVEL        error, warn, info or debug\n\n"
 		"Exit codes: 0 clean stop on SIGTERM/SIGINT, 1 could not start, 2 bad command line "
 		"or\n"
@@ -105,6 +111,8 @@ static int parse_flags(int argc, char **argv, struct serve_flags *fl)
 		{ "token-file", required_argument, NULL, 'k' },
 		{ "no-back-to-source", no_argument, NULL, 'b' },
 		{ "no-resume", no_argument, NULL, 'r' },
+		{ "allow-outbound", required_argument, NULL, 'A' },
+		{ "deny-outbound", required_argument, NULL, 'D' },
 		{ "log-level", required_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -123,6 +131,8 @@ static int parse_flags(int argc, char **argv, struct serve_flags *fl)
 		{ 'b', "download.back_to_source" },
 		{ 'v', "log_level" },
 		{ 'k', "scheduler.token_file" },
+		{ 'A', "source.allow_outbound" },
+		{ 'D', "source.deny_outbound" },
 	};
 	int o;
 
@@ -182,7 +192,7 @@ static int parse_flags(int argc, char **argv, struct serve_flags *fl)
 static int load_config(const struct serve_flags *fl, struct vx_config *cfg)
 {
 	char err[VX_CONFIG_ERR_MAX];
-	bool lists_reset = false;
+	bool lists_reset = false, allow_reset = false, deny_reset = false;
 	int rc;
 
 	vx_config_init(cfg);
@@ -201,6 +211,17 @@ static int load_config(const struct serve_flags *fl, struct vx_config *cfg)
 				lists_reset = true;
 			}
 			rc = set_list(cfg, fl->keys[i], fl->values[i], err, sizeof(err));
+		} else if (strcmp(fl->keys[i], "source.allow_outbound") == 0) {
+			if (!allow_reset)
+				cfg->source.nr_allow_outbound =
+					0; /* flags replace the file's list */
+			allow_reset = true;
+			rc = vx_config_set(cfg, fl->keys[i], fl->values[i], err, sizeof(err));
+		} else if (strcmp(fl->keys[i], "source.deny_outbound") == 0) {
+			if (!deny_reset)
+				cfg->source.nr_deny_outbound = 0;
+			deny_reset = true;
+			rc = vx_config_set(cfg, fl->keys[i], fl->values[i], err, sizeof(err));
 		} else {
 			rc = vx_config_set(cfg, fl->keys[i], fl->values[i], err, sizeof(err));
 		}
@@ -251,6 +272,11 @@ static void peer_cfg_from(const struct vx_config *c, const struct serve_flags *f
 	pc->gc_low_pct = (uint32_t)c->storage.gc_low_percent;
 	pc->task_ttl_s = c->storage.task_ttl_ms / 1000;
 	pc->gc_interval_s = (uint32_t)(c->storage.gc_interval_ms / 1000);
+	/* validated by vx_config_validate(): every entry parses and fits */
+	for (unsigned i = 0; i < c->source.nr_allow_outbound; i++)
+		(void)!vx_outbound_add(&pc->outbound, c->source.allow_outbound[i], false);
+	for (unsigned i = 0; i < c->source.nr_deny_outbound; i++)
+		(void)!vx_outbound_add(&pc->outbound, c->source.deny_outbound[i], true);
 	pc->direct_io = strcmp(c->storage.direct_io, "required") == 0	? 1
 			: strcmp(c->storage.direct_io, "disabled") == 0 ? 2
 									: 0;

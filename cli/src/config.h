@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "vx_compiler.h"
+#include "vx_outbound.h"
 
 #define VX_CONFIG_FILE_MAX	 (1u << 20) /* bytes of YAML read at most */
 #define VX_CONFIG_STR_MAX	 256	    /* longest string value, with NUL */
@@ -77,6 +78,14 @@ struct vx_config_tls {
 	char ca[VX_CONFIG_PATH_MAX];
 };
 
+/* Where a seed may connect when it fetches for another host (vx_outbound.h). */
+struct vx_config_source {
+	unsigned nr_allow_outbound;
+	char allow_outbound[VX_OUTBOUND_MAX][VX_CIDR_TEXT_MAX + 1]; /* loopback/link-local too */
+	unsigned nr_deny_outbound;
+	char deny_outbound[VX_OUTBOUND_MAX][VX_CIDR_TEXT_MAX + 1]; /* refused, whatever the range */
+};
+
 struct vx_config {
 	bool seed;
 	char log_level[16];
@@ -91,6 +100,7 @@ struct vx_config {
 	struct vx_config_storage storage;
 	struct vx_config_proxy proxy;
 	struct vx_config_tls tls;
+	struct vx_config_source source;
 };
 
 /* Fills @cfg with the embedded defaults. */

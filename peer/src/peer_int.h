@@ -242,6 +242,12 @@ struct peer_task {
 	char **headers; /* of the first job, for the origin */
 	uint32_t nr_headers;
 	uint64_t user_piece_length;
+	/* what the id is derived from besides url and user_piece_length (peer_source.c) */
+	char *tag;
+	char *app;
+	char **filtered; /* none: the default list */
+	uint32_t nr_filtered;
+	char requester[VX_CTL_ADDR_MAX + 1]; /* trigger: IP of the host the seed fetches for */
 	struct vx_list jobs;
 	struct vx_peer *peer;
 	enum peer_task_cause cause;
@@ -377,6 +383,17 @@ void vx__peer_job_fail(struct vx_peer *p, struct peer_job *j, int rc, enum vx_do
 void vx__peer_work_done(struct vx_peer *p, struct peer_work *w);
 void vx__peer_on_answer(struct vx_peer *p, struct peer_task *t, int status,
 			const struct vx_ctl_msg *m);
+/* peer_source.c: a task's source and the checks before anything is fetched from it. */
+int vx__peer_source_set(struct peer_task *t, const char *tag, const char *app,
+			const char *const *filtered, uint32_t nr_filtered);
+int vx__peer_source_from_trigger(struct peer_task *t, const struct vx_ctl_msg *m);
+void vx__peer_source_free(struct peer_task *t);
+int vx__peer_source_check(const struct peer_task *t, char *why, size_t why_len);
+void vx__peer_source_outbound(const struct vx_peer *p, const struct peer_task *t,
+			      struct vx_origin_opts *o);
+void vx__peer_source_reg(const struct peer_task *t, struct vx_sched_client_task *rt,
+			 struct vx_ctl_str *filt);
+
 void vx__peer_on_event(struct vx_peer *p, const struct vx_ctl_msg *m);
 void vx__peer_on_progress_answer(struct vx_peer *p, struct peer_task *t, int status,
 				 const struct vx_ctl_msg *m);

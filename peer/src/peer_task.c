@@ -569,8 +569,9 @@ static void job_deliver(struct vx_peer *p, struct peer_task *t, struct peer_job 
 
 /* ---------------------------------------------------------------- Scheduler */
 
+/* @status (FAILED only, else 0): why; -EPERM/-EACCES tell a seed's refusal from a failure. */
 static void send_simple(struct vx_peer *p, struct peer_task *t, enum vx_ctl_type type,
-			const char *error)
+			const char *error, int status)
 {
 	struct vx_ctl_msg m = { 0 };
 
@@ -583,16 +584,22 @@ static void send_simple(struct vx_peer *p, struct peer_task *t, enum vx_ctl_type
 		m.error = vx_ctl_str_of(error);
 		m.has |= VX_CTL_F_ERROR;
 	}
+	if (status < 0 && status >= VX_CTL_STATUS_MIN) {
+		m.status = status;
+		m.has |= VX_CTL_F_STATUS;
+	}
 	(void)vx__peer_sched_send(p, &m);
 }
 
 static void task_register(struct vx_peer *p, struct peer_task *t)
 {
 	struct vx_sched_client_task rt = { 0 };
+	struct vx_ctl_str filt[VX_CTL_FILTERS_MAX];
 	int rc;
 
 	rt.task_id = (struct vx_ctl_str){ t->id, VX_TASK_ID_LEN };
 	rt.url = vx_ctl_str_of(t->url);
+	vx__peer_source_reg(t, &rt, filt);
 	rt.piece_len = task_has_geometry(t) ? t->piece_length : t->user_piece_length;
 	rt.content_len = task_has_geometry(t) ? (int64_t)t->content_length : -1;
 	rt.need_bts = t->cause == CAUSE_TRIGGER;
@@ -1017,10 +1024,14 @@ static void source_start(struct vx_peer *p, struct peer_task *t)
 				  : "no scheduler, and back-to-source is disabled");
 		return;
 	}
-	if (!t->url || !*t->url) {
-		task_fail(p, t, -EINVAL, VX_DOWNLOAD_STAGE_SOURCE, 0,
-			  "the task has no source URL to fetch from");
-		return;
+	{
+		char why[256];
+		int rc = vx__peer_source_check(t, why, sizeof(why));
+
+		if (rc) {
+			task_fail(p, t, rc, VX_DOWNLOAD_STAGE_SOURCE, 0, why);
+			return;
+		}
 	}
 	if (!t->st) {
 		task_open(p, t, OPEN_THEN_SOURCE);
@@ -1105,6 +1116,31 @@ void vx__peer_on_progress_answer(struct vx_peer *p, struct peer_task *t, int sta
 	take_digests(t, m);
 }
 
+/*
+ * A seed checks a trigger before it fetches anything: a URL task whose source derives its id,
+ * never a file: URL. A refused trigger is reported FAILED to the scheduler at once (its seed
+ * peer counts as the origin there) and the task ends. Returns true when refused.
+ */
+static bool trigger_refused(struct vx_peer *p, struct peer_task *t, const struct vx_ctl_msg *m)
+{
+	char why[256];
+	int rc = vx__peer_source_from_trigger(t, m);
+
+	if (rc)
+		snprintf(why, sizeof(why), "cannot keep the trigger: %s", vx_strerror(rc));
+	else if ((m->has & VX_CTL_F_ID_KIND) && m->id_kind != VX_CTL_ID_URL) {
+		rc = -EPERM;
+		snprintf(why, sizeof(why), "not a URL task: nothing to fetch");
+	} else
+		rc = vx__peer_source_check(t, why, sizeof(why));
+	if (!rc)
+		return false;
+	vx_warn("peer: seed: trigger for %.12s refused: %s", t->id, why);
+	t->link = LINK_SENT; /* so the scheduler hears FAILED */
+	task_fail(p, t, rc, VX_DOWNLOAD_STAGE_SOURCE, 0, why);
+	return true;
+}
+
 void vx__peer_on_event(struct vx_peer *p, const struct vx_ctl_msg *m)
 {
 	struct peer_task *t;
@@ -1126,10 +1162,9 @@ void vx__peer_on_event(struct vx_peer *p, const struct vx_ctl_msg *m)
 			vx_warn("peer: seed trigger for %.12s dropped: task table full", id);
 			return;
 		}
+		if (trigger_refused(p, t, m))
+			return;
 		vx_info("peer: seed: fetching %s for the swarm", VX_URL_SAFE(url));
-		/* the registrant's fixed piece length is part of the task id: keep it */
-		if (m->has & VX_CTL_F_PIECE_LEN)
-			t->user_piece_length = m->piece_len;
 		take_geometry(t, m);
 		task_register(p, t);
 		return;
@@ -1281,7 +1316,7 @@ static void task_say_finished(struct vx_peer *p, struct peer_task *t)
 	task_report(p, t);
 	if (t->nr_pending)
 		return;
-	send_simple(p, t, VX_CTL_FINISHED, NULL);
+	send_simple(p, t, VX_CTL_FINISHED, NULL, 0);
 	t->link = LINK_FINISHED;
 }
 
@@ -1319,7 +1354,7 @@ static void task_fail(struct vx_peer *p, struct peer_task *t, int rc, enum vx_do
 		vx_fetcher_cancel(t->fetcher);
 	/* the scheduler drops this peer of the task and the parent slots it held */
 	if (t->link >= LINK_SENT)
-		send_simple(p, t, VX_CTL_FAILED, msg);
+		send_simple(p, t, VX_CTL_FAILED, msg, rc);
 	if (p->sc)
 		vx_sched_client_forget(p->sc, (struct vx_ctl_str){ t->id, VX_TASK_ID_LEN });
 	t->link = LINK_NONE;
@@ -1374,6 +1409,7 @@ static void task_maybe_free(struct vx_peer *p, struct peer_task *t)
 		vx_free(t->headers[i]);
 	vx_free(t->headers);
 	vx_free(t->url);
+	vx__peer_source_free(t);
 	vx_free(t->done);
 	vx_free(t->from_fetcher);
 	vx_free(t->trusted);
@@ -1478,6 +1514,13 @@ void vx__peer_job_start(struct vx_peer *p, struct peer_job *j)
 		t->user_piece_length = j->piece_length;
 		t->no_bts = j->no_bts;
 		t->priv = vx__peer_request_private(j->url, j->headers, j->nr_headers);
+		if (vx__peer_source_set(t, j->tag, j->app, (const char *const *)j->filtered,
+					j->nr_filtered)) {
+			task_fail(p, t, -ENOMEM, VX_DOWNLOAD_STAGE_REQUEST, 0, "out of memory");
+			vx__peer_job_fail(p, j, -ENOMEM, VX_DOWNLOAD_STAGE_REQUEST,
+					  "out of memory");
+			return;
+		}
 		if (j->nr_headers) {
 			t->headers = vx_calloc(j->nr_headers, sizeof(*t->headers));
 			for (uint32_t i = 0; t->headers && i < j->nr_headers; i++)
