@@ -135,10 +135,10 @@ const char *vx_sched_host_id(const struct vx_sched *s, uint32_t host);
 struct vx_sched_reg {
 	struct vx_ctl_str task_id; /* 64 lowercase hex */
 	struct vx_ctl_str url;
-	uint64_t piece_len;   /* 0: unknown yet */
-	int64_t content_len;  /* -1: unknown */
-	bool need_bts;	      /* ask to fetch from the origin (seed triggered by us) */
-	bool priv;	      /* the request carried credentials: the task is private for good */
+	uint64_t piece_len;  /* 0: unknown yet */
+	int64_t content_len; /* -1: unknown */
+	bool need_bts;	     /* ask to fetch from the origin (seed triggered by us) */
+	bool priv;	     /* the request carried credentials: the task is private for good */
 	/* what the task id is derived from besides url: the url is bound to the task only when
 	 * these derive its id (vx_task_id_from_url); a trigger hands them to the seed */
 	uint32_t id_kind; /* enum vx_ctl_id_kind; only URL tasks get a source */

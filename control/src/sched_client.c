@@ -245,6 +245,8 @@ static void pend_fail_all(struct cc_conn *cc, int err)
 	}
 }
 
+static void cc_task_clear(struct cc_task *t);
+
 void vx_sched_client_free(struct vx_sched_client *c)
 {
 	if (!c)
@@ -257,10 +259,8 @@ void vx_sched_client_free(struct vx_sched_client *c)
 		vx_ctl_reader_free(&cc->rd);
 	}
 	if (c->tasks) {
-		for (uint32_t i = 0; i < VX_SCHED_CLIENT_TASKS_MAX; i++) {
-			vx_free(c->tasks[i].url);
-			vx_free(c->tasks[i].bits);
-		}
+		for (uint32_t i = 0; i < VX_SCHED_CLIENT_TASKS_MAX; i++)
+			cc_task_clear(&c->tasks[i]);
 	}
 	for (size_t i = 0; i < VX_ARRAY_SIZE(c->hello_strs); i++)
 		vx_free(c->hello_strs[i]);

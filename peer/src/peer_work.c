@@ -55,8 +55,9 @@ static void do_open(struct peer_work *w)
 		struct vx_origin_opts ob = { 0 };
 
 		vx__peer_source_outbound(p, t, &ob);
-		rc = vx_origin_stat_opts(p->src, task_source_url(t), (const char *const *)t->headers,
-					 t->nr_headers, 0, &ob, &w->origin, &w->res);
+		rc = vx_origin_stat_opts(p->src, task_source_url(t),
+					 (const char *const *)t->headers, t->nr_headers, 0, &ob,
+					 &w->origin, &w->res);
 		if (rc) {
 			w->rc = rc;
 			return;

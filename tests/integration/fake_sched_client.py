@@ -7,7 +7,7 @@
 #   plain Vortex parent on SRC_IP, report them all held with their CRC-32 digests and the
 #   attacker's geometry, say FINISHED, and print {"bogus": [digests]}; stay connected for
 #   SECONDS (default 3), printing each event pushed to it as {"event": N, "answer": A}.
-# Sends ctl key 16 (token) in hello when $sched_peer_token is set.
+# Sends ctl key 16 (token) in hello when $sched_peer_token is set, and a random host key (19).
 import json
 import os
 import socket
@@ -165,6 +165,7 @@ def main():
     hello = {8: host_id, 9: src, 10: ls.getsockname()[1], 13: 0}
     if os.environ.get("sched_peer_token"):
         hello[16] = os.environ["sched_peer_token"]
+    hello[19] = os.urandom(32).hex()  # host_key: a fresh host id binds to a fresh key
     r = c.response(c.send(1, hello))
     if r.get(3, 0) != 0:
         sys.exit("hello refused: %r" % r)
