@@ -99,8 +99,8 @@ static const struct key keys[] = {
 	{ "download.rate_limit", KEY_SIZE, OFF(download.rate_limit_bps), 0, 0, 0, 0, U64_MAX, NULL,
 	  "download bytes per second, 0 = unlimited", APPLIED },
 	{ "download.piece_timeout", KEY_DURATION, OFF(download.piece_timeout_ms), 0, 0, 0, 1000,
-	  86400000, NULL, "give up on a piece from one parent after",
-	  "not applied yet: a parent that sends nothing for 10 s with requests out is dropped" },
+	  86400000, NULL,
+	  "drop a parent that sends no byte for this long while a piece is asked of it", APPLIED },
 	{ "download.parent_wait", KEY_DURATION, OFF(download.parent_wait_ms), 0, 0, 0, 100, 3600000,
 	  NULL, "wait this long for a free parent, then fetch from the origin", APPLIED },
 	{ "download.memory_limit", KEY_SIZE, OFF(download.memory_limit_bytes), 0, 0, 0, 1u << 20,
@@ -152,7 +152,7 @@ void vx_config_init(struct vx_config *cfg)
 	cfg->upload.idle_timeout_ms = 60000;
 	cfg->download.concurrent_pieces = 16;
 	cfg->download.work_threads = VX_CONFIG_WORK_THREADS_DEFAULT;
-	cfg->download.piece_timeout_ms = 120000;
+	cfg->download.piece_timeout_ms = VX_CONFIG_PIECE_TIMEOUT_MS;
 	cfg->download.parent_wait_ms = 5000;
 	cfg->download.memory_limit_bytes = 64ull << 20;
 	cfg->download.back_to_source = true;

@@ -70,6 +70,9 @@ struct vx_peer_cfg {
 	uint32_t gc_interval_s;		 /* the store's GC runs this often; 0: 15 min */
 	uint32_t direct_io;		 /* enum vx_store_direct_io */
 	uint32_t wait_parents_ms;	 /* a scheduler's WAIT lasts at most this long; 0: 5 s */
+	/* a parent that sends no byte for this long with a piece asked of it is dropped; 0: the
+	 * fetcher's default (10 s) */
+	uint32_t piece_timeout_ms;
 };
 
 /* Callbacks of one download; run on the peer's threads; must not block. */
