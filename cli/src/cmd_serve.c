@@ -242,6 +242,7 @@ static void peer_cfg_from(const struct vx_config *c, const struct serve_flags *f
 	pc->no_back_to_source = !c->download.back_to_source;
 	pc->wait_parents_ms = (uint32_t)c->download.parent_wait_ms;
 	pc->piece_timeout_ms = (uint32_t)c->download.piece_timeout_ms;
+	pc->concurrent_pieces = (uint32_t)c->download.concurrent_pieces;
 	pc->resume = !fl->no_resume;
 	pc->upload_rate_bps = c->upload.rate_limit_bps;
 	pc->download_rate_bps = c->download.rate_limit_bps;

@@ -95,8 +95,11 @@ struct vx_fetcher_cfg {
 	uint32_t stall_timeout_ms;   /* no byte for this long with requests out (VX_FETCH_STALL_MS);
 				      * the daemon's download.piece_timeout */
 	uint32_t endgame_pieces;     /* duplicate requests when this few pieces remain (4) */
-	uint64_t rate_bytes_per_s;   /* download rate limit; 0 = unlimited */
-	uint64_t seed;		     /* random start; 0 = from the clock */
+	/* requests out at once over every connection of the task; 0: no cap beyond each
+	 * connection's depth (the daemon's download.concurrent_pieces) */
+	uint32_t max_pieces_out;
+	uint64_t rate_bytes_per_s; /* download rate limit; 0 = unlimited */
+	uint64_t seed;		   /* random start; 0 = from the clock */
 	/*
 	 * Persistent (the daemon's mode): losing every parent does not end the fetcher with
 	 * VX_ENOPEERS; on_no_parents runs instead and the fetcher waits for

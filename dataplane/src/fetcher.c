@@ -329,6 +329,20 @@ static void fx_queue_request(struct vx_fx_conn *c, uint32_t n)
 }
 
 /* Tops the pipeline up to its depth with picked pieces. */
+/* True when the task has cfg.max_pieces_out requests out (never, when that is 0). */
+static bool fx_at_piece_cap(struct vx_fetcher *f)
+{
+	struct vx_list *pos;
+	uint32_t out = 0;
+
+	if (!f->cfg.max_pieces_out)
+		return false;
+	vx_list_for_each(pos, &f->active_conns) {
+		out += vx_list_entry(pos, struct vx_fx_conn, node)->q_len;
+	}
+	return out >= f->cfg.max_pieces_out;
+}
+
 static void fx_fill(struct vx_fx_conn *c)
 {
 	struct vx_fetcher *f = c->f;
@@ -349,7 +363,7 @@ static void fx_fill(struct vx_fx_conn *c)
 
 	if (c->state != VX_FX_ACTIVE || f->finishing)
 		return;
-	while (c->q_len < depth && fx_tx_room(c, VX_FX_REQ_LEN)) {
+	while (c->q_len < depth && fx_tx_room(c, VX_FX_REQ_LEN) && !fx_at_piece_cap(f)) {
 		int64_t n;
 
 		if (c->parent->plain && c->plain_requests > 0)
@@ -458,8 +472,10 @@ static void fx_top_up(struct vx_fetcher *f)
 
 		if (!p->used || p->dropped || now < p->dial_at_ms)
 			continue; /* the tick dials again once the back-off is over */
+		/* a plain connection asks one piece and closes: none while nothing may be asked */
 		if (p->plain && p->conns < want &&
-		    !vx__pick_has_work(&f->pick, p, f->piece_count - f->pieces_done))
+		    (!vx__pick_has_work(&f->pick, p, f->piece_count - f->pieces_done) ||
+		     fx_at_piece_cap(f)))
 			continue;
 		while (p->conns < want && !vx_list_empty(&f->free_conns) && !f->finishing) {
 			if (!fx_conn_open(f, p))

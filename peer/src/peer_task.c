@@ -723,6 +723,7 @@ static void fetcher_start(struct vx_peer *p, struct peer_task *t)
 	fc.rate_bytes_per_s = p->cfg.download_rate_bps;
 	if (p->cfg.piece_timeout_ms)
 		fc.stall_timeout_ms = p->cfg.piece_timeout_ms;
+	fc.max_pieces_out = p->cfg.concurrent_pieces;
 	fc.on_piece = fx_on_piece;
 	fc.on_piece_from = fx_on_piece_from;
 	fc.on_no_parents = fx_on_no_parents;

@@ -12,7 +12,9 @@
 #   stall    speaks vx (spec/vortex.md): HELLO with AVAILABILITY, a BITFIELD with every piece,
 #            then answers the first DownloadPiece with the PieceContent header and half the
 #            body, and nothing more
-# Every accept is counted; the counts, the answers given and the task ids are rewritten to
+# Every accept is counted, and the most DownloadPiece requests a case's stall parents held at
+# once (never answered whole, so out until their connection ends: the daemon's pieces in
+# flight); the counts, the answers given and the task ids are rewritten to
 # --state (JSON, replaced atomically) after each change. The scheduler's port goes to --port-file.
 #
 # Usage: bad_parents.py --www DIR --piece-len N --cases '{"a.bin": [["closed"], "same"], ...}'
@@ -27,7 +29,8 @@ import threading
 import zlib
 
 lock = threading.Lock()
-state = {"accepts": {}, "answers": {}, "tasks": {}}
+state = {"accepts": {}, "answers": {}, "tasks": {}, "max_out": {}}
+out_now = {}  # case -> DownloadPiece requests received on its stall parents' open connections
 state_path = None
 
 
@@ -163,13 +166,35 @@ def serve_silent(c, ctx):
     drain(c)
 
 
+def requests_out(name, delta):
+    with lock:
+        out_now[name] = out_now.get(name, 0) + delta
+        if out_now[name] > state["max_out"].get(name, 0):
+            state["max_out"][name] = out_now[name]
+            save()
+
+
 def serve_stall(c, ctx):
+    try:
+        stall_conn(c, ctx)
+    finally:
+        with lock:
+            n = ctx.setdefault("asked", {}).pop(id(c), 0)
+        requests_out(ctx["name"], -n)
+
+
+def stall_conn(c, ctx):
     data, piece_len, task_id = ctx["data"], ctx["piece_len"], None
     answered = False
     while True:
         tag, v = recv_frame(c)
         if tag is None:
             return
+        if tag == 0x00:  # never answered whole: out until the connection ends
+            with lock:
+                asked = ctx.setdefault("asked", {})
+                asked[id(c)] = asked.get(id(c), 0) + 1
+            requests_out(ctx["name"], 1)
         if tag == 0x40:  # HELLO: ours, then every piece claimed
             c.sendall(frame(0x40, b"VX" + struct.pack(">HIII", 1, 0x3, 4, 1 << 20)))
         elif tag == 0x41 and task_id is None:  # INTEREST: the BITFIELD of that task
@@ -262,7 +287,7 @@ def main():
         with open(os.path.join(a.www, name), "rb") as f:
             data = f.read()
         count = (len(data) + a.piece_len - 1) // a.piece_len
-        ctx = {"data": data, "piece_len": a.piece_len}
+        ctx = {"data": data, "piece_len": a.piece_len, "name": name}
         cfg = []
         for kind in kinds:
             s = listener()

@@ -34,6 +34,13 @@
 # so the task goes to the origin after download.parent_wait = 5 s): with piece_timeout: 2s
 # (p1) the stalled parent is dropped for a stall (reason 4) before that fall-back; with the
 # default (10 s, p2) the fall-back comes first and no stall drop precedes it.
+# download.concurrent_pieces, measured on e.bin: two stall parents (re-answers "wait"), each
+# holding every request it gets (half a piece at most); the most requests they held at once
+# is the daemon's pieces in flight: 1 with concurrent_pieces: 1 (p3), and with the default
+# (16, p2) min(4 pieces, 2 parents x 2 requests each) = 4, at least 2. Both have the default
+# piece_timeout (10 s), longer than the wait (5 s): no stalled request is re-asked elsewhere
+# before the fall-back, so the fake never sees a request move from one parent to the other
+# (its threads could see the new request before the old connection's close).
 set -euo pipefail
 vx=$1
 name=peer_bad_parents
@@ -42,14 +49,15 @@ peer_lib_init
 origin_start
 
 piece=1048576
-for f in a b c d m1 m2; do
+for f in a b c d m1 m2 e1 e2; do
 	make_file "$f.bin" $((3 * piece + 4321))
 done
 python3 "$(dirname "$0")/bad_parents.py" --www "$dir/www" --piece-len $piece \
 	--state "$dir/state.json" --port-file "$dir/fake.port" --cases '{
 	"a.bin": [["closed"], "same"], "b.bin": [["garbage"], "same"],
 	"c.bin": [["silent"], "same"], "d.bin": [["stall"], "same"],
-	"m1.bin": [["stall"], "wait"], "m2.bin": [["stall"], "wait"]}' \
+	"m1.bin": [["stall"], "wait"], "m2.bin": [["stall"], "wait"],
+	"e1.bin": [["stall", "stall"], "wait"], "e2.bin": [["stall", "stall"], "wait"]}' \
 	>"$dir/fake.out" 2>"$dir/fake.log" &
 fake_pid=$!
 bg_pids+=("$fake_pid")
@@ -63,15 +71,19 @@ sched_port=$(cat "$dir/fake.port") # serve_start joins it with $dir/token.peer
 (umask 077 && echo "any-token-the-fake-takes" >"$dir/token.peer")
 
 printf 'download:\n  piece_timeout: 2s\n' >"$dir/p1.yaml"
+printf 'download:\n  concurrent_pieces: 1\n' >"$dir/p3.yaml"
 serve_start p1 --config "$dir/p1.yaml" --log-level debug
 serve_start p2 --log-level debug
+serve_start p3 --config "$dir/p3.yaml" --log-level debug
 
+get_bg p3 "$base/e1.bin" "$dir/out/e1.bin" e1
 for f in a b c d m1; do
 	get_bg p1 "$base/$f.bin" "$dir/out/$f.bin" "$f"
 done
 get_bg p2 "$base/m2.bin" "$dir/out/m2.bin" m2
+get_bg p2 "$base/e2.bin" "$dir/out/e2.bin" e2
 wait_gets
-for f in a b c d m1 m2; do
+for f in a b c d m1 m2 e1 e2; do
 	rc=$(cat "$dir/$f.rc")
 	err=$(cat "$dir/$f.err")
 	expect_rc 0 "case $f"
@@ -135,4 +147,9 @@ first() { # first() DAEMON CASE: "stall" or "wait", whichever p logged first for
 	fail "piece_timeout default: p2 dropped the stalled parent before the 5 s wait ended"
 grep -qF "task $(tid m2): the scheduler had no parent for" "$dir/p2.log" ||
 	fail "piece_timeout default: p2 did not fall back after the wait"
+# concurrent_pieces: the pieces in flight of each daemon's e task.
+n=$(st max_out e1.bin)
+[ "$n" -eq 1 ] || fail "concurrent_pieces 1: p3 had $n pieces in flight at once, want 1"
+n=$(st max_out e2.bin)
+[ "$n" -ge 2 ] || fail "concurrent_pieces default: p2 had $n pieces in flight at most, want >= 2"
 echo "$name: ok ($(cat "$dir/state.json"))"
