@@ -1436,6 +1436,13 @@ static void parents_gave_up(struct vx_peer *p, struct peer_task *t, const char *
 		task_fail(p, t, VX_ENOPEERS, VX_DOWNLOAD_STAGE_PEERS, 0, msg);
 		return;
 	}
+	/*
+	 * Its parents served nothing all this while: stop them. A body a parent stalled in
+	 * holds its piece, and the origin fetch waits for a piece another writer holds: it
+	 * waited until download.piece_timeout dropped that parent.
+	 */
+	if (t->fetcher)
+		vx_fetcher_cancel(t->fetcher);
 	source_start(p, t);
 }
 

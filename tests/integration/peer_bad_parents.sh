@@ -33,7 +33,9 @@
 # download.piece_timeout, measured on case d with "wait" re-answers (parents once, then WAIT,
 # so the task goes to the origin after download.parent_wait = 5 s): with piece_timeout: 2s
 # (p1) the stalled parent is dropped for a stall (reason 4) before that fall-back; with the
-# default (10 s, p2) the fall-back comes first and no stall drop precedes it.
+# default (10 s, p2) the fall-back comes first and no stall drop precedes it; the fall-back
+# stops the fetcher, so the task completes from the origin before any stall drop (the origin
+# no longer waits for the half piece the stalled parent holds).
 # download.concurrent_pieces, measured on e.bin: two stall parents (re-answers "wait"), each
 # holding every request it gets (half a piece at most); the most requests they held at once
 # is the daemon's pieces in flight: 1 with concurrent_pieces: 1 (p3), and with the default
@@ -147,6 +149,12 @@ first() { # first() DAEMON CASE: "stall" or "wait", whichever p logged first for
 	fail "piece_timeout default: p2 dropped the stalled parent before the 5 s wait ended"
 grep -qF "task $(tid m2): the scheduler had no parent for" "$dir/p2.log" ||
 	fail "piece_timeout default: p2 did not fall back after the wait"
+# ...and the half piece the stalled parent holds does not keep the origin waiting until the
+# stall limit: the fall-back stops the parents (before, the origin fetch deferred that piece
+# until the fetcher dropped the parent, so "dropped (4)" always came before "complete").
+grep -E "task $(tid m2)(: parent $(pid_of m2 "$dir/p2.log") dropped \(4\)| complete)" \
+	"$dir/p2.log" | head -n1 | grep -q " complete" ||
+	fail "fall-back: p2's origin fetch waited for the stalled parent to be dropped"
 # concurrent_pieces: the pieces in flight of each daemon's e task.
 n=$(st max_out e1.bin)
 [ "$n" -eq 1 ] || fail "concurrent_pieces 1: p3 had $n pieces in flight at once, want 1"
