@@ -18,6 +18,7 @@
 #include "commands.h"
 #include "config.h"
 #include "vx_err.h"
+#include "vx_fetcher.h"
 #include "vx_log.h"
 #include "vx_peer.h"
 #include "vx_sched_tokens.h"
@@ -240,6 +241,8 @@ static int load_config(const struct serve_flags *fl, struct vx_config *cfg)
 
 _Static_assert(VX_CONFIG_WORK_THREADS_DEFAULT == VX_PEER_WORK_THREADS_DEFAULT,
 	       "one default for the peer's work pool");
+_Static_assert(VX_CONFIG_PIECE_TIMEOUT_MS == VX_FETCH_STALL_MS,
+	       "download.piece_timeout's default is the fetcher's stall limit");
 _Static_assert(VX_CONFIG_INFLIGHT_MAX == VX_UPLOAD_INFLIGHT_MAX,
 	       "upload.max_inflight_per_conn is bounded by what the upload server takes");
 
@@ -260,6 +263,8 @@ static void peer_cfg_from(const struct vx_config *c, const struct serve_flags *f
 	pc->no_back_to_source = !c->download.back_to_source;
 	pc->wait_parents_ms = (uint32_t)c->download.parent_wait_ms;
 	pc->access_ttl_ms = (uint32_t)c->download.access_proof_ttl_ms;
+	pc->piece_timeout_ms = (uint32_t)c->download.piece_timeout_ms;
+	pc->concurrent_pieces = (uint32_t)c->download.concurrent_pieces;
 	pc->resume = !fl->no_resume;
 	pc->upload_rate_bps = c->upload.rate_limit_bps;
 	pc->download_rate_bps = c->download.rate_limit_bps;

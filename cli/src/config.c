@@ -92,15 +92,15 @@ static const struct key keys[] = {
 	{ "upload.idle_timeout", KEY_DURATION, OFF(upload.idle_timeout_ms), 0, 0, 0, 1000, 86400000,
 	  NULL, "close idle upload connections after", APPLIED },
 	{ "download.concurrent_pieces", KEY_U64, OFF(download.concurrent_pieces), 0, 0, 0, 1, 1024,
-	  NULL, "pieces in flight per task",
-	  "not applied yet: the fetcher keeps 2 requests in flight per parent connection" },
+	  NULL, "pieces asked of parents at once per task (each parent also takes at most 2)",
+	  APPLIED },
 	{ "download.work_threads", KEY_U64, OFF(download.work_threads), 0, 0, 0, 1, 256, NULL,
 	  "threads for blocking work: store opens, origin fetches, exports", APPLIED },
 	{ "download.rate_limit", KEY_SIZE, OFF(download.rate_limit_bps), 0, 0, 0, 0, U64_MAX, NULL,
 	  "download bytes per second, 0 = unlimited", APPLIED },
 	{ "download.piece_timeout", KEY_DURATION, OFF(download.piece_timeout_ms), 0, 0, 0, 1000,
-	  86400000, NULL, "give up on a piece from one parent after",
-	  "not applied yet: a parent that sends nothing for 10 s with requests out is dropped" },
+	  86400000, NULL,
+	  "drop a parent that sends no byte for this long while a piece is asked of it", APPLIED },
 	{ "download.parent_wait", KEY_DURATION, OFF(download.parent_wait_ms), 0, 0, 0, 100, 3600000,
 	  NULL, "wait this long for a free parent, then fetch from the origin", APPLIED },
 	{ "download.access_proof_ttl", KEY_DURATION, OFF(download.access_proof_ttl_ms), 0, 0, 0,
@@ -161,7 +161,7 @@ void vx_config_init(struct vx_config *cfg)
 	cfg->upload.idle_timeout_ms = 60000;
 	cfg->download.concurrent_pieces = 16;
 	cfg->download.work_threads = VX_CONFIG_WORK_THREADS_DEFAULT;
-	cfg->download.piece_timeout_ms = 120000;
+	cfg->download.piece_timeout_ms = VX_CONFIG_PIECE_TIMEOUT_MS;
 	cfg->download.parent_wait_ms = 5000;
 	cfg->download.access_proof_ttl_ms = 60000;
 	cfg->download.memory_limit_bytes = 64ull << 20;

@@ -42,6 +42,8 @@ struct vx_config_upload {
 
 /* download.work_threads when the file does not say (the peer's own default, asserted equal). */
 #define VX_CONFIG_WORK_THREADS_DEFAULT 16
+/* download.piece_timeout's default: the fetcher's stall limit (VX_FETCH_STALL_MS) */
+#define VX_CONFIG_PIECE_TIMEOUT_MS 10000
 
 struct vx_config_download {
 	uint64_t concurrent_pieces;

@@ -75,6 +75,10 @@ struct vx_peer_cfg {
 	/* where a seed may connect when it fetches for another host (--allow-outbound,
 	 * --deny-outbound; vx_outbound.h) */
 	struct vx_outbound_policy outbound;
+	/* a parent that sends no byte for this long with a piece asked of it is dropped; 0: the
+	 * fetcher's default (10 s) */
+	uint32_t piece_timeout_ms;
+	uint32_t concurrent_pieces; /* requests out to parents per task at once; 0: no cap */
 };
 
 /* Callbacks of one download; run on the peer's threads; must not block. */

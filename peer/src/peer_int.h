@@ -53,6 +53,16 @@
 /* A task fetching from peers got no piece for this long: ask for new parents. */
 #define PEER_STALL_MS 10000u
 /*
+ * Parent failures in a row, with no piece from any parent in between, after which a running
+ * task goes to the origin (or fails when back-to-source is disabled), whatever the scheduler
+ * keeps answering: a parent the fetcher dropped (unreachable, garbage, stalled), an answer that
+ * leaves the fetcher without a live parent (every candidate refused or banned), a PEER_STALL_MS
+ * without a piece. Dragonfly's scheduler sends a peer back to the source after 5 failed
+ * schedules (RetryBackToSourceLimit); without a bound here a scheduler that keeps naming bad
+ * parents kept the task from its origin for ever.
+ */
+#define PEER_PARENT_FAILS_MAX 5u
+/*
  * Piece bodies a peer sends at once; further answers wait their turn (FIFO). Few slots make
  * each piece arrive whole sooner, so children can pass it on sooner (BitTorrent's upload
  * slots); vx-bench swarm measured the value.
@@ -273,6 +283,7 @@ struct peer_task {
 		struct {
 			uint64_t last_piece_ms, last_resched_ms;
 			uint64_t wait_since_ms; /* a WAIT not followed by a piece or parents, 0 */
+			uint32_t parent_fails;	/* since the last piece (PEER_PARENT_FAILS_MAX) */
 		} running;
 	} in;
 

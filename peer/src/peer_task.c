@@ -768,6 +768,7 @@ static void fx_on_piece(void *arg, uint32_t number)
 	if (t->state == TASK_RUNNING) {
 		t->in.running.last_piece_ms = vx_now_ms();
 		t->in.running.wait_since_ms = 0; /* parents serve: not waiting */
+		t->in.running.parent_fails = 0;
 	}
 }
 
@@ -829,8 +830,10 @@ static void fx_on_dropped(void *arg, uint32_t index, enum vx_fetch_drop why, int
 	vx_info("peer: task %.12s: parent %s dropped (%d): %s", t->id,
 		index < VX_ARRAY_SIZE(t->parent_ids) ? t->parent_ids[index] : "?", why,
 		vx_strerror(err));
-	if (t->state == TASK_RUNNING)
+	if (t->state == TASK_RUNNING) {
 		t->in.running.last_resched_ms = 0; /* ask for a replacement at the next tick */
+		t->in.running.parent_fails++;
+	}
 }
 
 static void fx_on_done(void *arg, int status)
@@ -886,6 +889,9 @@ static void fetcher_start(struct vx_peer *p, struct peer_task *t)
 	fc.conns_per_parent = 1;
 	fc.pipeline_depth = 2;
 	fc.rate_bytes_per_s = p->cfg.download_rate_bps;
+	if (p->cfg.piece_timeout_ms)
+		fc.stall_timeout_ms = p->cfg.piece_timeout_ms;
+	fc.max_pieces_out = p->cfg.concurrent_pieces;
 	fc.on_piece = fx_on_piece;
 	fc.on_piece_from = fx_on_piece_from;
 	fc.on_no_parents = fx_on_no_parents;
@@ -1059,6 +1065,10 @@ static void handle_answer_kind(struct vx_peer *p, struct peer_task *t, uint32_t 
 		if (t->state == TASK_RUNNING)
 			t->in.running.wait_since_ms = 0;
 		go_parents(p, t);
+		/* parents that are all refused (banned, bad addresses) are no parents */
+		if (t->state == TASK_RUNNING && t->fetcher && !t->nr_cands &&
+		    vx_fetcher_live_parents(t->fetcher) == 0)
+			t->in.running.parent_fails++;
 		break;
 	case VX_CTL_ANS_EMPTY:
 		/* nothing to fetch: an empty content file completes as soon as it is open */
@@ -1671,22 +1681,41 @@ void vx__peer_work_done(struct vx_peer *p, struct peer_work *w)
 
 /* ---------------------------------------------------------------- Timers */
 
-/* The WAIT bound passed: the origin, or a clear failure when back-to-source is disabled. */
-static void wait_expired(struct vx_peer *p, struct peer_task *t, uint64_t waited_ms)
+/*
+ * Parents did not serve (a WAIT past its bound, PEER_PARENT_FAILS_MAX failures): the origin,
+ * or a clear failure when back-to-source is disabled. @logged says why in the log, @why in
+ * the job's message.
+ */
+static void parents_gave_up(struct vx_peer *p, struct peer_task *t, const char *logged,
+			    const char *why)
 {
-	vx_warn("peer: task %.12s: the scheduler had no parent for %" PRIu64
-		" ms: fetching from the source",
-		t->id, waited_ms);
+	vx_warn("peer: task %.12s: %s: fetching from the source", t->id, logged);
 	if (t->no_bts && t->cause != CAUSE_TRIGGER) {
-		char msg[128];
+		char msg[160];
 
-		snprintf(msg, sizeof(msg),
-			 "no parent was free for %" PRIu64 " ms and back-to-source is disabled",
-			 waited_ms);
+		snprintf(msg, sizeof(msg), "%s and back-to-source is disabled", why);
 		task_fail(p, t, VX_ENOPEERS, VX_DOWNLOAD_STAGE_PEERS, 0, msg);
 		return;
 	}
+	/*
+	 * Its parents served nothing all this while: stop them. A body a parent stalled in
+	 * holds its piece, and the origin fetch waits for a piece another writer holds: it
+	 * waited until download.piece_timeout dropped that parent.
+	 */
+	if (t->fetcher)
+		vx_fetcher_cancel(t->fetcher);
 	source_start(p, t);
+}
+
+/* The WAIT bound passed. */
+static void wait_expired(struct vx_peer *p, struct peer_task *t, uint64_t waited_ms)
+{
+	char logged[96], why[96];
+
+	snprintf(logged, sizeof(logged), "the scheduler had no parent for %" PRIu64 " ms",
+		 waited_ms);
+	snprintf(why, sizeof(why), "no parent was free for %" PRIu64 " ms", waited_ms);
+	parents_gave_up(p, t, logged, why);
 }
 
 /*
@@ -1744,6 +1773,16 @@ static void task_tick(struct vx_peer *p, struct peer_task *t, uint64_t now)
 			t->in.running.wait_since_ms = 0;
 			break;
 		}
+		if (t->in.running.parent_fails >= PEER_PARENT_FAILS_MAX) {
+			char logged[96];
+
+			snprintf(logged, sizeof(logged),
+				 "%u parent failures in a row without a piece",
+				 t->in.running.parent_fails);
+			t->in.running.parent_fails = 0;
+			parents_gave_up(p, t, logged, "no parent served a piece");
+			break;
+		}
 		if (since(now, t->in.running.last_piece_ms) >= PEER_STALL_MS) {
 			uint32_t trusted = (uint32_t)vx_bitmap_count(t->trusted, t->piece_count);
 
@@ -1754,6 +1793,7 @@ static void task_tick(struct vx_peer *p, struct peer_task *t, uint64_t now)
 			if (t->link != LINK_NONE &&
 			    vx_sched_client_owner(
 				    p->sc, (struct vx_ctl_str){ t->id, VX_TASK_ID_LEN }) >= 0) {
+				t->in.running.parent_fails++;
 				request_parents(p, t);
 				t->in.running.last_piece_ms = now - PEER_STALL_MS / 2;
 			} else {

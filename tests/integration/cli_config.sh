@@ -63,6 +63,8 @@ declare -A applied=(
 	[source.allow_outbound]="integration/peer_poison.sh --allow-outbound"
 	[source.deny_outbound]="integration/peer_poison.sh deny_outbound:"
 	[download.access_proof_ttl]="integration/peer_private.sh access_proof_ttl:"
+	[download.piece_timeout]="integration/peer_bad_parents.sh piece_timeout:"
+	[download.concurrent_pieces]="integration/peer_bad_parents.sh concurrent_pieces:"
 	[download.back_to_source]="integration/peer_config.sh back_to_source:"
 	[storage.data_dir]="integration/peer_lib.sh --data-dir"
 	[storage.disk_limit]="integration/peer_config.sh disk_limit:"
@@ -76,8 +78,6 @@ declare -A applied=(
 # key -> a value other than the default, for the keys not supported yet
 declare -A refused=(
 	[metrics_listen]="127.0.0.1:9090"
-	[download.concurrent_pieces]="8"
-	[download.piece_timeout]="30s"
 	[download.memory_limit]="32MiB"
 	[storage.memory_budget]="1GiB"
 	[proxy.listen]="127.0.0.1:65001"
