@@ -22,14 +22,14 @@ reg_start plain
 reg_push
 ctd_start
 certs=$dir/certs
-hosts=$certs/$reg_direct/hosts.toml
+hosts=$certs/$reg_origin/hosts.toml
 init_ctd=("$vx" init containerd --config-dir "$certs" --mirror "http://$reg_mirror"
-	--upstream "http://$reg_direct")
+	--upstream "http://$reg_origin")
 
 # --dry-run: a diff, no file, no directory.
 "${init_ctd[@]}" --dry-run >"$dir/dry.out" || fail "vx init --dry-run failed"
 [ ! -e "$certs" ] || fail "--dry-run created $certs"
-grep -qx "+server = \"http://$reg_direct\"" "$dir/dry.out" || fail "dry run shows no server line"
+grep -qx "+server = \"http://$reg_origin\"" "$dir/dry.out" || fail "dry run shows no server line"
 grep -qx "+\[host.\"http://$reg_mirror\"\]" "$dir/dry.out" || fail "dry run shows no mirror"
 
 # The real run; containerd pulls through it, every blob once through the mirror.
@@ -55,12 +55,12 @@ grep -q "up to date" "$dir/init2.out" || fail "second run did not say up to date
 # A changed mirror: --dry-run shows the change and writes nothing; the run keeps a backup.
 cp "$hosts" "$dir/hosts.before"
 "$vx" init containerd --config-dir "$certs" --mirror http://127.0.0.1:1 \
-	--upstream "http://$reg_direct" --dry-run >"$dir/dry2.out"
+	--upstream "http://$reg_origin" --dry-run >"$dir/dry2.out"
 grep -qx -- "-\[host.\"http://$reg_mirror\"\]" "$dir/dry2.out" || fail "no - line in the diff"
 grep -qx -- "+\[host.\"http://127.0.0.1:1\"\]" "$dir/dry2.out" || fail "no + line in the diff"
 cmp -s "$hosts" "$dir/hosts.before" || fail "--dry-run changed the file"
 "$vx" init containerd --config-dir "$certs" --mirror http://127.0.0.1:1 \
-	--upstream "http://$reg_direct" >/dev/null || fail "vx init with a new mirror failed"
+	--upstream "http://$reg_origin" >/dev/null || fail "vx init with a new mirror failed"
 bak=$(ls "$hosts".vx-backup-*) || fail "no backup kept"
 cmp -s "$bak" "$dir/hosts.before" || fail "the backup is not the old file"
 grep -q '127.0.0.1:1"' "$hosts" || fail "the new mirror was not written"
@@ -120,7 +120,7 @@ done
 for rt in crio podman; do
 	cdir=$dir/containers-$rt
 	"$vx" init "$rt" --config-dir "$cdir" --mirror "http://$reg_mirror" \
-		--upstream "http://$reg_direct" >/dev/null || fail "vx init $rt failed"
+		--upstream "http://$reg_origin" >/dev/null || fail "vx init $rt failed"
 	conf=$cdir/registries.conf.d/50-vx-mirror.conf
 	[ "$(stat -c %a "$conf")" = 644 ] || fail "$rt drop-in has mode $(stat -c %a "$conf")"
 	reg_log_reset
@@ -128,7 +128,7 @@ for rt in crio podman; do
 	reg_expect_each_once
 	ino=$(stat -c %i "$conf")
 	"$vx" init "$rt" --config-dir "$cdir" --mirror "http://$reg_mirror" \
-		--upstream "http://$reg_direct" | grep -q "up to date" || fail "$rt: second run changed"
+		--upstream "http://$reg_origin" | grep -q "up to date" || fail "$rt: second run changed"
 	[ "$(stat -c %i "$conf")" = "$ino" ] || fail "$rt: second run replaced the file"
 done
 if "$vx" init podman --config-dir "$dir/c2" --all-registries 2>/dev/null; then

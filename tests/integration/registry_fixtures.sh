@@ -49,7 +49,7 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "http://$reg_mirror/v2/$reg_repo/b
 [ "$code" = 401 ] || fail "htpasswd registry answered $code without credentials"
 reg_get_blob "$reg_one" "$dir/out/one-auth" -u "$reg_user:$reg_pass"
 if HOME=$dir/skopeo-home timeout 60 skopeo --registries-conf "$dir/registries.conf" inspect \
-	--tls-verify=false "docker://$reg_direct/$reg_repo:latest" >/dev/null 2>&1; then
+	--tls-verify=false "docker://$reg_origin/$reg_repo:latest" >/dev/null 2>&1; then
 	fail "skopeo read the htpasswd registry without credentials"
 fi
 reg_log_reset
@@ -65,7 +65,7 @@ skopeo_pull "$dir/out/skopeo-token"
 reg_expect_each_once
 ctr_pull "$dir/hosts"
 if HOME=$dir/skopeo-home timeout 60 skopeo --registries-conf "$dir/registries.conf" inspect \
-	--tls-verify=false --creds "$reg_user:wrong" "docker://$reg_direct/$reg_repo:latest" \
+	--tls-verify=false --creds "$reg_user:wrong" "docker://$reg_origin/$reg_repo:latest" \
 	>/dev/null 2>&1; then
 	fail "skopeo read the token registry with wrong credentials"
 fi

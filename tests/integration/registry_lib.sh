@@ -19,11 +19,13 @@
 # status and body bytes sent. reg_blob_bytes / reg_blob_gets count what the front sent for a
 # digest: the bytes "the registry sent". Requests straight to $reg_direct are not counted.
 #
-# Mirror: clients are set up with the registry named by its direct address and
-# ${REG_MIRROR:-$reg_front} as their mirror. Without REG_MIRROR the front stands in for a
-# mirror, so a pull that shows up in the front's log proves the client really went through its
-# mirror configuration. With REG_MIRROR (a vx daemon's --proxy address, whose upstream is
-# $reg_front), the same harnesses pull through vx and the front's log counts what vx fetched.
+# Mirror: clients name the registry as $reg_origin and use $reg_mirror as its mirror. Without
+# REG_MIRROR, $reg_origin is the direct address and the front stands in for the mirror, so a
+# pull that shows up in the front's log proves the client really went through its mirror
+# configuration. With REG_MIRROR=HOST:PORT (a vx daemon's --proxy address), $reg_origin is the
+# front: clients name it (containerd sends it to the mirror as ?ns=), the vx mirror fetches
+# from it (start vx serve with --upstream http://$reg_front after reg_start), and the front's
+# log counts what the registry sent.
 #
 # Usage:
 #   registry_lib_init                    checks the tools (exit 77 when they cannot be had),
@@ -43,7 +45,7 @@
 #   reg_authfile                         writes and prints an auth.json for skopeo --authfile
 #   ctd_start                            a containerd of its own ($ctd_sock), root, state and
 #                                        config under $dir/ctd, no CRI, isolated namespaces
-#   hosts_dir_write DIR                  DIR/$reg_direct/hosts.toml: mirror first, registry as
+#   hosts_dir_write DIR                  DIR/$reg_origin/hosts.toml: mirror first, registry as
 #                                        the server (fallback)
 #   ctr_pull HOSTS_DIR [ctr args]        `ctr image pull --hosts-dir` of the image into a fresh
 #                                        namespace; every blob checked by digest
@@ -176,6 +178,7 @@ CONF
 	[ -n "$reg_front_port" ] || reg_front_start
 	reg_mode=$mode
 	reg_mirror=${REG_MIRROR:-$reg_front}
+	if [ -n "${REG_MIRROR:-}" ]; then reg_origin=$reg_front; else reg_origin=$reg_direct; fi
 }
 
 # reg_push [--big]: the image of sources_registry_push.py --image, pushed to the direct port.
@@ -255,7 +258,7 @@ reg_authfile() {
 	local b64
 	b64=$(printf '%s:%s' "$reg_user" "$reg_pass" | base64 -w0)
 	(umask 077 && printf '{"auths":{"%s":{"auth":"%s"},"%s":{"auth":"%s"}}}\n' \
-		"$reg_direct" "$b64" "$reg_mirror" "$b64" >"$dir/auth.json")
+		"$reg_origin" "$b64" "$reg_mirror" "$b64" >"$dir/auth.json")
 	echo "$dir/auth.json"
 }
 
@@ -264,7 +267,7 @@ registries_conf_write() {
 unqualified-search-registries = []
 
 [[registry]]
-location = "$reg_direct"
+location = "$reg_origin"
 insecure = true
 
 [[registry.mirror]]
@@ -287,7 +290,7 @@ skopeo_pull_conf() {
 	rm -rf "$out"
 	# skopeo keeps a blob info cache in the home directory; a private one keeps runs apart.
 	HOME=$dir/skopeo-home timeout 120 skopeo --registries-conf "$conf" copy --quiet \
-		--src-tls-verify=false "$@" "docker://$reg_direct/$reg_repo:latest" "dir:$out" \
+		--src-tls-verify=false "$@" "docker://$reg_origin/$reg_repo:latest" "dir:$out" \
 		>"$dir/skopeo.log" 2>&1 || fail "skopeo copy failed: $(tail -5 "$dir/skopeo.log")"
 	for dg in "$reg_config" "${reg_layers[@]}"; do
 		check_blob_file "$dg" "$out/${dg#sha256:}"
@@ -336,9 +339,9 @@ CONF
 }
 
 hosts_dir_write() {
-	mkdir -p "$1/$reg_direct"
-	cat >"$1/$reg_direct/hosts.toml" <<CONF
-server = "http://$reg_direct"
+	mkdir -p "$1/$reg_origin"
+	cat >"$1/$reg_origin/hosts.toml" <<CONF
+server = "http://$reg_origin"
 
 [host."http://$reg_mirror"]
   capabilities = ["pull", "resolve"]
@@ -353,9 +356,9 @@ ctr_pull() {
 	ctd_ns=$((ctd_ns + 1))
 	local c=(ctr --address "$ctd_sock" -n "vx$ctd_ns")
 	timeout 120 "${c[@]}" image pull --hosts-dir "$hosts" --snapshotter native "$@" \
-		"$reg_direct/$reg_repo:latest" >"$dir/ctr.log" 2>&1 ||
+		"$reg_origin/$reg_repo:latest" >"$dir/ctr.log" 2>&1 ||
 		fail "ctr image pull failed: $(tail -5 "$dir/ctr.log")"
-	got=$("${c[@]}" image ls | awk -v r="$reg_direct/$reg_repo:latest" '$1 == r { print $3 }')
+	got=$("${c[@]}" image ls | awk -v r="$reg_origin/$reg_repo:latest" '$1 == r { print $3 }')
 	[ "$got" = "$reg_manifest" ] || fail "ctr has manifest '$got', not $reg_manifest"
 	for dg in "$reg_config" "${reg_layers[@]}"; do
 		"${c[@]}" content get "$dg" >"$dir/ctr.blob" || fail "containerd lacks $dg"
