@@ -47,7 +47,6 @@ static int source_copy(struct sched_task *t, const struct vx_sched_reg *req)
 
 int vx__sched_source_bind(struct sched_task *t, const struct vx_sched_reg *req)
 {
-	struct vx_task_id_params tp = { 0 };
 	char id[VX_TASK_ID_LEN + 1];
 	int rc;
 
@@ -56,14 +55,9 @@ int vx__sched_source_bind(struct sched_task *t, const struct vx_sched_reg *req)
 	rc = source_copy(t, req);
 	if (rc)
 		goto err;
-	tp.url = t->url;
-	tp.tag = t->tag;
-	tp.application = t->app;
-	tp.piece_length = t->fixed_piece_len;
 	/* no list: the default one, as for a local download (spec/api.md) */
-	tp.filtered_params = t->nr_filtered ? (const char *const *)t->filtered : NULL;
-	tp.nr_filtered_params = t->nr_filtered;
-	rc = vx_task_id_from_url(&tp, id, NULL, 0, NULL);
+	rc = vx_task_id_from_source(t->url, t->tag, t->app, t->fixed_piece_len,
+				    (const char *const *)t->filtered, t->nr_filtered, id);
 	if (rc == 0 && memcmp(id, t->id, VX_TASK_ID_LEN) != 0)
 		rc = VX_EURL;
 	if (rc)

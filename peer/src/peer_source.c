@@ -79,7 +79,6 @@ out:
 
 int vx__peer_source_check(const struct peer_task *t, char *why, size_t why_len)
 {
-	struct vx_task_id_params tp = { 0 };
 	char id[VX_TASK_ID_LEN + 1];
 	int rc;
 
@@ -91,13 +90,8 @@ int vx__peer_source_check(const struct peer_task *t, char *why, size_t why_len)
 		snprintf(why, why_len, "a seed never fetches a file: URL for another host");
 		return -EPERM;
 	}
-	tp.url = t->url;
-	tp.tag = t->tag;
-	tp.application = t->app;
-	tp.piece_length = t->user_piece_length;
-	tp.filtered_params = t->nr_filtered ? (const char *const *)t->filtered : NULL;
-	tp.nr_filtered_params = t->nr_filtered;
-	rc = vx_task_id_from_url(&tp, id, NULL, 0, NULL);
+	rc = vx_task_id_from_source(t->url, t->tag, t->app, t->user_piece_length,
+				    (const char *const *)t->filtered, t->nr_filtered, id);
 	if (rc) {
 		snprintf(why, why_len, "the source URL is not valid: %s", vx_strerror(rc));
 		return rc;

@@ -1471,19 +1471,13 @@ static void task_start(struct vx_peer *p, struct peer_task *t)
 
 void vx__peer_job_start(struct vx_peer *p, struct peer_job *j)
 {
-	struct vx_task_id_params tp = { 0 };
 	enum vx_download_stage stage;
 	struct peer_task *t;
 	char id[VX_TASK_ID_LEN + 1], msg[VX_DOWNLOAD_MSG_MAX];
 	int rc, keep_fd = -1;
 
-	tp.url = j->url;
-	tp.tag = j->tag;
-	tp.application = j->app;
-	tp.piece_length = j->piece_length;
-	tp.filtered_params = j->nr_filtered ? (const char *const *)j->filtered : NULL;
-	tp.nr_filtered_params = j->nr_filtered;
-	rc = vx_task_id_from_url(&tp, id, NULL, 0, NULL);
+	rc = vx_task_id_from_source(j->url, j->tag, j->app, j->piece_length,
+				    (const char *const *)j->filtered, j->nr_filtered, id);
 	if (rc) {
 		vx__peer_job_fail(p, j, rc, VX_DOWNLOAD_STAGE_REQUEST,
 				  "'%s' is not a valid URL: %s", VX_URL_SAFE(j->url),
