@@ -19,6 +19,7 @@
 #include "vx_manager.h"
 #include "vx_log.h"
 #include "vx_net.h"
+#include "vx_outbound.h"
 #include "vx_sched_server.h"
 
 static void usage(FILE *f)
@@ -44,8 +45,9 @@ static void usage(FILE *f)
 		"  --cands N           candidate parents per answer (default 4, at most 8)\n"
 		"  --api HOST:PORT     the management API (default 127.0.0.1:8080; port 0 picks)\n"
 		"  --no-api            run without the management API\n"
-		"  --api-allow-outbound CIDR  preheat may name these loopback/link-local\n"
+		"  --allow-outbound CIDR  preheat URLs may name these loopback/link-local\n"
 		"                      addresses (repeatable; refused by default)\n"
+		"  --deny-outbound CIDR   preheat URLs may never name these (repeatable)\n"
 		"  --api-jobs-per-min N  job creations per token per minute (default 60)\n"
 		"  --api-routes        print the API's routes and exit\n");
 }
@@ -70,6 +72,7 @@ struct mgr_flags {
 	bool off;
 	bool given; /* --api was given: failing to bind it is fatal */
 	const char *allow[ALLOW_MAX];
+	const char *deny[ALLOW_MAX];
 };
 
 static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, struct mgr_flags *mf)
@@ -87,7 +90,8 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 		{ "help", no_argument, NULL, 'h' },
 		{ "api", required_argument, NULL, 'A' },
 		{ "no-api", no_argument, NULL, 'N' },
-		{ "api-allow-outbound", required_argument, NULL, 'O' },
+		{ "allow-outbound", required_argument, NULL, 'O' },
+		{ "deny-outbound", required_argument, NULL, 'X' },
 		{ "api-jobs-per-min", required_argument, NULL, 'J' },
 		{ "api-routes", no_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
@@ -175,15 +179,22 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 			mf->off = true;
 			break;
 		case 'O':
-			if (mf->cfg.nr_allow_outbound == ALLOW_MAX || !strchr(optarg, '/')) {
+		case 'X': {
+			struct vx_cidr c;
+			uint32_t *nr =
+				o == 'O' ? &mf->cfg.nr_allow_outbound : &mf->cfg.nr_deny_outbound;
+
+			if (*nr == ALLOW_MAX || vx_cidr_parse(optarg, strlen(optarg), &c)) {
 				fprintf(stderr,
-					"vx scheduler: --api-allow-outbound wants ADDR/BITS (at "
-					"most %d), got '%s'\n",
-					ALLOW_MAX, optarg);
+					"vx scheduler: --%s-outbound wants a CIDR (at most %d), "
+					"got "
+					"'%s'\n",
+					o == 'O' ? "allow" : "deny", ALLOW_MAX, optarg);
 				return -EINVAL;
 			}
-			mf->allow[mf->cfg.nr_allow_outbound++] = optarg;
+			(o == 'O' ? mf->allow : mf->deny)[(*nr)++] = optarg;
 			break;
+		}
 		case 'J':
 			if (parse_u32("--api-jobs-per-min", optarg, 1, 100000,
 				      &mf->cfg.jobs_per_min))
@@ -219,6 +230,7 @@ static int run_scheduler(int argc, char **argv)
 	vx_sched_server_cfg_default(&cfg);
 	vx_manager_cfg_default(&mf.cfg);
 	mf.cfg.allow_outbound = mf.allow;
+	mf.cfg.deny_outbound = mf.deny;
 	rc = parse_flags(argc, argv, &cfg, &mf);
 	if (rc)
 		return rc > 0 ? VX_EXIT_OK : VX_EXIT_USAGE;
@@ -268,9 +280,7 @@ static int run_scheduler(int argc, char **argv)
 		}
 		if (rc) {
 			fprintf(stderr, "vx scheduler: cannot serve the API on %s: %s\n",
-				mf.cfg.listen,
-				rc == -EINVAL ? "bad address or --api-allow-outbound CIDR"
-					      : vx_strerror(rc));
+				mf.cfg.listen, rc == -EINVAL ? "bad address" : vx_strerror(rc));
 			vx_sched_server_free(srv);
 			close(sfd);
 			return VX_EXIT_FAILURE;

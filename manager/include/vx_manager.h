@@ -37,6 +37,8 @@ struct vx_manager_cfg {
 	uint32_t retention_days;	   /* gc: jobs and audit records older than this go */
 	const char *const *allow_outbound; /* CIDRs a preheat URL may name though refused */
 	uint32_t nr_allow_outbound;	   /* by default (loopback, link-local, unspecified) */
+	const char *const *deny_outbound;  /* CIDRs a preheat URL may never name */
+	uint32_t nr_deny_outbound;
 };
 
 void vx_manager_cfg_default(struct vx_manager_cfg *cfg);

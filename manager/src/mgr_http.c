@@ -518,10 +518,6 @@ int vx_manager_new(struct vx_manager **out, struct vx_sched_server *srv,
 	int rc;
 
 	*out = NULL;
-	for (uint32_t i = 0; i < cfg->nr_allow_outbound; i++) {
-		if (vx__mgr_cidr_valid(cfg->allow_outbound[i]))
-			return -EINVAL;
-	}
 	if (vx_net_parse_hostport(cfg->listen, VX_NET_PORT0, host, sizeof(host), &port) ||
 	    vx_net_resolve(host, port, true, &ss, &sl, err))
 		return -EINVAL;

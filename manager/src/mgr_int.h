@@ -122,10 +122,11 @@ json_t *vx__mgr_job_list(struct mgr_jobs *j, uint32_t page, uint32_t per_page);
 int vx__mgr_job_cancel(struct mgr_jobs *j, int64_t id);
 void vx__mgr_jobs_tick(struct mgr_jobs *j, uint64_t now_ms);
 
-/* "ADDR/BITS": 0 or -EINVAL. */
-int vx__mgr_cidr_valid(const char *cidr);
-/* mgr_outbound.c: may a preheat URL's host be fetched? 0 or -EACCES with @err. */
-int vx__mgr_outbound_check(const struct vx_manager_cfg *cfg, const char *url, char *err,
+/* mgr_outbound.c: the policy of @cfg's CIDRs (0 or -EINVAL); may a preheat URL's host be
+ * fetched (0, -EACCES or -EINVAL with @err)? */
+struct vx_outbound_policy;
+int vx__mgr_outbound_policy(const struct vx_manager_cfg *cfg, struct vx_outbound_policy *p);
+int vx__mgr_outbound_check(const struct vx_outbound_policy *p, const char *url, char *err,
 			   size_t err_len);
 
 #endif /* VX_MGR_INT_H */

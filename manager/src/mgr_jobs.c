@@ -22,6 +22,7 @@
 #include "mgr_int.h"
 #include "vx_alloc.h"
 #include "vx_log.h"
+#include "vx_outbound.h"
 #include "vx_sched.h"
 #include "vx_sched_server.h"
 #include "vx_time.h"
@@ -59,6 +60,7 @@ struct mgr_run {
 };
 
 struct mgr_jobs {
+	struct vx_outbound_policy outbound;
 	struct mgr_db *db;
 	struct vx_sched_server *srv;
 	struct vx_manager_cfg cfg;
@@ -179,6 +181,10 @@ int vx__mgr_jobs_new(struct mgr_jobs **out, struct mgr_db *d, struct vx_sched_se
 	j->db = d;
 	j->srv = srv;
 	j->cfg = *cfg;
+	if (vx__mgr_outbound_policy(cfg, &j->outbound)) {
+		vx__mgr_jobs_free(j);
+		return -EINVAL;
+	}
 	/* jobs that were running when the process stopped: failed, with the reason */
 	res = result_json("preheat", "FAILURE",
 			  "the control plane restarted while the job ran; run it again",
@@ -481,7 +487,8 @@ int vx__mgr_job_create(struct mgr_jobs *j, const struct vx_mgr_job_req *r, int64
 
 	if (r->type != MGR_JOB_GC && !r->image && vx__mgr_req_task_id(r, tid, err, err_len))
 		return 400;
-	if (r->type == MGR_JOB_PREHEAT && vx__mgr_outbound_check(&j->cfg, r->url, err, err_len))
+	if (r->type == MGR_JOB_PREHEAT &&
+	    vx__mgr_outbound_check(&j->outbound, r->url, err, err_len))
 		return 400;
 	args = vx__mgr_job_args(r);
 	*id = row_insert(j, vx__mgr_job_type_name(r->type), args, token_id);

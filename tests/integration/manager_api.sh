@@ -22,8 +22,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 peer_lib_init
 
 origin_start
-sched_start --api-allow-outbound 127.0.0.0/8 --api-jobs-per-min 40
-serve_start seed --seed
+sched_start --allow-outbound 127.0.0.0/8 --deny-outbound 10.0.0.0/8 --api-jobs-per-min 40
+serve_start seed --seed --allow-outbound 127.0.0.0/8 # the origin is on loopback
 serve_start p1
 serve_start p2 --listen 127.0.0.3:0 # its own address, for the ips filter
 head -c 3000000 /dev/urandom >"$dir/www/f1"
@@ -97,7 +97,8 @@ expect 400 "bad JSON" POST /oapi/v1/jobs '{"type":' "$admin" | grep -q "not JSON
 expect 400 "unknown type" POST /oapi/v1/jobs '{"type":"mine_bitcoin"}' "$admin" | grep -q "unknown job type" || fail "unknown type message"
 expect 400 "no url" POST /oapi/v1/jobs '{"type":"preheat","args":{}}' "$admin" >/dev/null
 expect 400 "bad url" POST /oapi/v1/jobs '{"type":"preheat","args":{"url":"ftp://x/y"}}' "$admin" >/dev/null
-expect 400 "metadata url" POST /oapi/v1/jobs '{"type":"preheat","args":{"url":"http://169.254.169.254/latest"}}' "$admin" | grep -q "link-local" || fail "metadata message"
+expect 400 "metadata url" POST /oapi/v1/jobs '{"type":"preheat","args":{"url":"http://169.254.169.254/latest"}}' "$admin" | grep -q "outbound policy" || fail "metadata message"
+expect 400 "a denied range" POST /oapi/v1/jobs '{"type":"preheat","args":{"url":"http://10.1.2.3/x"}}' "$admin" | grep -q "outbound policy" || fail "deny message"
 expect 400 "bad scope" POST /oapi/v1/jobs '{"type":"preheat","args":{"url":"http://a/","scope":"everyone"}}' "$admin" >/dev/null
 big=$(python3 -c 'print("{\"type\":\"gc\",\"args\":{\"x\":\"" + "a" * 70000 + "\"}}")')
 expect 413 "oversized body" POST /oapi/v1/jobs "$big" "$admin" >/dev/null
@@ -251,7 +252,7 @@ echo "$job" | grep -q '"state":"PENDING"' || fail "the slow preheat is not PENDI
 jid=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["id"])' "$job")
 kill -KILL "$sched_pid"
 wait "$sched_pid" 2>/dev/null || true
-sched_start --api-allow-outbound 127.0.0.0/8
+sched_start --allow-outbound 127.0.0.0/8
 after=$(expect 200 "the job after a restart" GET "/oapi/v1/jobs/$jid" - "$admin")
 echo "$after" | grep -q '"state":"FAILURE"' && echo "$after" | grep -q "restarted" ||
 	fail "a job PENDING at the restart: $after"

@@ -42,8 +42,8 @@ wait_port "$reg_port"
 python3 "$here/sources_registry_push.py" "http://127.0.0.1:$reg_port" vx/app "$dir/push" \
 	>"$dir/push.log" 2>&1 || fail "push failed: $(cat "$dir/push.log")"
 
-sched_start --api-allow-outbound 127.0.0.0/8
-serve_start seed --seed
+sched_start --allow-outbound 127.0.0.0/8
+serve_start seed --seed --allow-outbound 127.0.0.0/8 # the origin is on loopback
 serve_start p1
 serve_start p2
 "$vx" token create --bootstrap --db "$dir/sched.db" 2>/dev/null | tail -n1 >"$dir/api.admin"
