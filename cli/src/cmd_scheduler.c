@@ -16,8 +16,10 @@
 #include "args.h"
 #include "commands.h"
 #include "vx_err.h"
+#include "vx_manager.h"
 #include "vx_log.h"
 #include "vx_net.h"
+#include "vx_outbound.h"
 #include "vx_sched_server.h"
 
 static void usage(FILE *f)
@@ -40,7 +42,14 @@ static void usage(FILE *f)
 		"  --token TOKEN       deprecated: the peer token (visible in ps; use --tokens)\n"
 		"  --origin-max N      peers fetching one task from the origin at once (default "
 		"1)\n"
-		"  --cands N           candidate parents per answer (default 4, at most 8)\n");
+		"  --cands N           candidate parents per answer (default 4, at most 8)\n"
+		"  --api HOST:PORT     the management API (default 127.0.0.1:8080; port 0 picks)\n"
+		"  --no-api            run without the management API\n"
+		"  --allow-outbound CIDR  preheat URLs may name these loopback/link-local\n"
+		"                      addresses (repeatable; refused by default)\n"
+		"  --deny-outbound CIDR   preheat URLs may never name these (repeatable)\n"
+		"  --api-jobs-per-min N  job creations per token per minute (default 60)\n"
+		"  --api-routes        print the API's routes and exit\n");
 }
 
 static int parse_u32(const char *flag, const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
@@ -56,7 +65,17 @@ static int parse_u32(const char *flag, const char *s, uint32_t lo, uint32_t hi, 
 	return 0;
 }
 
-static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg)
+#define ALLOW_MAX 16
+
+struct mgr_flags {
+	struct vx_manager_cfg cfg;
+	bool off;
+	bool given; /* --api was given: failing to bind it is fatal */
+	const char *allow[ALLOW_MAX];
+	const char *deny[ALLOW_MAX];
+};
+
+static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, struct mgr_flags *mf)
 {
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, 'l' },
@@ -69,6 +88,12 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg)
 		{ "cands", required_argument, NULL, 'c' },
 		{ "log-level", required_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "api", required_argument, NULL, 'A' },
+		{ "no-api", no_argument, NULL, 'N' },
+		{ "allow-outbound", required_argument, NULL, 'O' },
+		{ "deny-outbound", required_argument, NULL, 'X' },
+		{ "api-jobs-per-min", required_argument, NULL, 'J' },
+		{ "api-routes", no_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char host[256];
@@ -140,6 +165,45 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg)
 		case 'h':
 			usage(stdout);
 			return 1;
+		case 'A':
+			if (vx_net_parse_hostport(optarg, VX_NET_PORT0, host, sizeof(host),
+						  &port) != 0) {
+				fprintf(stderr, "vx scheduler: --api wants HOST:PORT, got '%s'\n",
+					optarg);
+				return -EINVAL;
+			}
+			mf->cfg.listen = optarg;
+			mf->given = true;
+			break;
+		case 'N':
+			mf->off = true;
+			break;
+		case 'O':
+		case 'X': {
+			struct vx_cidr c;
+			uint32_t *nr =
+				o == 'O' ? &mf->cfg.nr_allow_outbound : &mf->cfg.nr_deny_outbound;
+
+			if (*nr == ALLOW_MAX || vx_cidr_parse(optarg, strlen(optarg), &c)) {
+				fprintf(stderr,
+					"vx scheduler: --%s-outbound wants a CIDR (at most %d), "
+					"got "
+					"'%s'\n",
+					o == 'O' ? "allow" : "deny", ALLOW_MAX, optarg);
+				return -EINVAL;
+			}
+			(o == 'O' ? mf->allow : mf->deny)[(*nr)++] = optarg;
+			break;
+		}
+		case 'J':
+			if (parse_u32("--api-jobs-per-min", optarg, 1, 100000,
+				      &mf->cfg.jobs_per_min))
+				return -EINVAL;
+			break;
+		case 'R':
+			for (uint32_t i = 0; vx_manager_route(i); i++)
+				printf("%s\n", vx_manager_route(i));
+			return 1;
 		default:
 			fprintf(stderr, "vx scheduler: unknown or incomplete option '%s'\n",
 				argv[optind - 1]);
@@ -158,11 +222,16 @@ static int run_scheduler(int argc, char **argv)
 {
 	struct vx_sched_server_cfg cfg;
 	struct vx_sched_server *srv;
+	struct vx_manager *mgr = NULL;
+	struct mgr_flags mf = { 0 };
 	sigset_t set;
 	int rc, sfd;
 
 	vx_sched_server_cfg_default(&cfg);
-	rc = parse_flags(argc, argv, &cfg);
+	vx_manager_cfg_default(&mf.cfg);
+	mf.cfg.allow_outbound = mf.allow;
+	mf.cfg.deny_outbound = mf.deny;
+	rc = parse_flags(argc, argv, &cfg, &mf);
 	if (rc)
 		return rc > 0 ? VX_EXIT_OK : VX_EXIT_USAGE;
 	sigemptyset(&set);
@@ -199,10 +268,31 @@ static int run_scheduler(int argc, char **argv)
 		fprintf(stderr,
 			"vx scheduler: warning: --insecure-open: any host that reaches this "
 			"port joins as a normal peer without a token\n");
+	if (!mf.off) {
+		mf.cfg.db_path = cfg.db_path;
+		rc = vx_manager_new(&mgr, srv, &mf.cfg);
+		if (rc == -EADDRINUSE && !mf.given) {
+			fprintf(stderr,
+				"vx scheduler: warning: the default API address %s is in use: "
+				"running without the management API (give --api or --no-api)\n",
+				mf.cfg.listen);
+			rc = 0;
+		}
+		if (rc) {
+			fprintf(stderr, "vx scheduler: cannot serve the API on %s: %s\n",
+				mf.cfg.listen, rc == -EINVAL ? "bad address" : vx_strerror(rc));
+			vx_sched_server_free(srv);
+			close(sfd);
+			return VX_EXIT_FAILURE;
+		}
+	}
 	/* the port line is how scripts and tests learn a port chosen with :0 */
 	printf("vx scheduler: listening on port %u\n", vx_sched_server_port(srv));
+	if (mgr) /* after the line above, which scripts read first */
+		printf("vx scheduler: api on port %u\n", vx_manager_port(mgr));
 	fflush(stdout);
 	rc = vx_sched_server_run(srv, sfd);
+	vx_manager_free(mgr);
 	vx_sched_server_free(srv);
 	close(sfd);
 	if (rc) {

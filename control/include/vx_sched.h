@@ -255,6 +255,32 @@ int vx_sched_delete_task(struct vx_sched *s, struct vx_ctl_str task_id, uint64_t
 enum vx_sched_peer_state vx_sched_peer_state(const struct vx_sched *s, uint32_t host,
 					     struct vx_ctl_str task_id);
 
+/* One host as the management plane sees it (sched_query.c); strings lent until the next call. */
+struct vx_sched_host_view {
+	uint32_t host; /* handle */
+	const char *id;
+	const char *addr;
+	uint16_t port;
+	uint32_t role; /* enum vx_ctl_role */
+	bool active;   /* ACTIVE, not SILENT */
+};
+
+/* Fills up to @max hosts (ACTIVE and SILENT) into @out; returns how many. */
+uint32_t vx_sched_hosts_list(const struct vx_sched *s, struct vx_sched_host_view *out,
+			     uint32_t max);
+
+/* One peer of a task: which host, how far. */
+struct vx_sched_holder {
+	uint32_t host;
+	enum vx_sched_peer_state state;
+	uint32_t finished;    /* pieces held */
+	uint32_t piece_count; /* 0: unknown yet */
+};
+
+/* Fills up to @max peers of @task_id into @out; returns how many (0: unknown task). */
+uint32_t vx_sched_task_holders(const struct vx_sched *s, struct vx_ctl_str task_id,
+			       struct vx_sched_holder *out, uint32_t max);
+
 /* Timers: stalled origin peers, silent hosts past their grace. Call about once a second. */
 void vx_sched_tick(struct vx_sched *s, uint64_t now_ms);
 

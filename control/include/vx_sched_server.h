@@ -59,6 +59,37 @@ uint16_t vx_sched_server_port(const struct vx_sched_server *srv);
  */
 VX_MUST_CHECK int vx_sched_server_run(struct vx_sched_server *srv, int stop_fd);
 
+/*
+ * A component run inside the server's loop (the management API, manager/): everything it does
+ * happens on the loop's one thread, so it may call the functions below and the core through
+ * vx_sched_server_core() without any lock. @fd (borrowed, -1 for none) is polled for input;
+ * @run is called after every loop turn in which @fd was readable or @next_ms elapsed, and
+ * @next_ms returns how long the loop may sleep before the next @run (-1: until an event).
+ */
+struct vx_sched_server_hook {
+	int fd;
+	void (*run)(void *arg, uint64_t now_ms);
+	int (*next_ms)(void *arg);
+	void *arg;
+};
+
+/* Installs @h (copied; one hook per server, NULL removes it). Returns 0 or -errno of epoll. */
+int vx_sched_server_set_hook(struct vx_sched_server *srv, const struct vx_sched_server_hook *h);
+
+/* The scheduler core; only from the loop's thread (a hook). */
+struct vx_sched *vx_sched_server_core(struct vx_sched_server *srv);
+
+/*
+ * vx_sched_server_push() - send event @kind (VX_CTL_EV_PREHEAT, VX_CTL_EV_EVICT) for @task_id
+ * to @host's connection; @url (NULL for none) and @piece_len (0: not fixed) go along. Returns 0,
+ * -ENOTCONN (the host has no connection now), -EPIPE (its connection was dropped).
+ */
+int vx_sched_server_push(struct vx_sched_server *srv, uint32_t host, enum vx_ctl_event kind,
+			 const char *task_id, const char *url, uint64_t piece_len);
+
+/* Forgets @task_id in the core and the database (the admin delete-task). 0 or -ENOENT. */
+int vx_sched_server_forget_task(struct vx_sched_server *srv, const char *task_id);
+
 /* Closes every connection, flushes the database and frees @srv (taken). NULL is a no-op. */
 void vx_sched_server_free(struct vx_sched_server *srv);
 

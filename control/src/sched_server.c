@@ -40,6 +40,7 @@
 
 #define SRV_LISTEN_ID UINT64_MAX
 #define SRV_STOP_ID   (UINT64_MAX - 1)
+#define SRV_HOOK_ID   (UINT64_MAX - 2)
 #define SRV_TICK_MS   1000
 #define SRV_EVENTS    256
 
@@ -71,6 +72,7 @@ struct vx_sched_server {
 	struct vx_sched_tokens tokens;
 	char tokens_path[4096];
 	bool tokens_created;
+	struct vx_sched_server_hook hook; /* hook.run NULL: none */
 };
 
 void vx_sched_server_cfg_default(struct vx_sched_server_cfg *cfg)
@@ -852,6 +854,10 @@ int vx_sched_server_run(struct vx_sched_server *srv, int stop_fd)
 	for (;;) {
 		uint64_t now = vx_now_ms();
 		int n, timeout = now >= srv->next_tick_ms ? 0 : (int)(srv->next_tick_ms - now);
+		int hook_ms = srv->hook.run ? srv->hook.next_ms(srv->hook.arg) : -1;
+
+		if (hook_ms >= 0 && hook_ms < timeout)
+			timeout = hook_ms;
 
 		n = epoll_wait(srv->epfd, evs, SRV_EVENTS, timeout);
 		if (n == -1) {
@@ -872,6 +878,8 @@ int vx_sched_server_run(struct vx_sched_server *srv, int stop_fd)
 				on_accept(srv);
 				continue;
 			}
+			if (id == SRV_HOOK_ID)
+				continue; /* run below, every turn */
 			c = srv->conns[id];
 			if (!c)
 				continue; /* closed earlier in this batch */
@@ -888,6 +896,12 @@ int vx_sched_server_run(struct vx_sched_server *srv, int stop_fd)
 		}
 		send_events(srv);
 		now = vx_now_ms();
+		if (srv->hook.run) {
+			/* the hook writes the same database: our turn's transaction ends first */
+			(void)vx__sched_db_flush(srv->db);
+			srv->hook.run(srv->hook.arg, now);
+			send_events(srv);
+		}
 		if (now >= srv->next_tick_ms) {
 			on_tick(srv, now);
 			send_events(srv);
@@ -895,6 +909,64 @@ int vx_sched_server_run(struct vx_sched_server *srv, int stop_fd)
 		}
 		(void)vx__sched_db_flush(srv->db);
 	}
+}
+
+/* ---------------------------------------------------------------- In-process hand-off */
+
+int vx_sched_server_set_hook(struct vx_sched_server *srv, const struct vx_sched_server_hook *h)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = SRV_HOOK_ID };
+
+	if (srv->hook.run && srv->hook.fd >= 0)
+		epoll_ctl(srv->epfd, EPOLL_CTL_DEL, srv->hook.fd, NULL);
+	memset(&srv->hook, 0, sizeof(srv->hook));
+	if (!h)
+		return 0;
+	if (h->fd >= 0 && epoll_ctl(srv->epfd, EPOLL_CTL_ADD, h->fd, &ev) == -1)
+		return -errno;
+	srv->hook = *h;
+	return 0;
+}
+
+struct vx_sched *vx_sched_server_core(struct vx_sched_server *srv)
+{
+	return srv->sched;
+}
+
+int vx_sched_server_push(struct vx_sched_server *srv, uint32_t host, enum vx_ctl_event kind,
+			 const char *task_id, const char *url, uint64_t piece_len)
+{
+	struct srv_conn *c = vx_sched_host_ctx(srv->sched, host);
+	struct vx_ctl_msg m;
+
+	if (!c)
+		return -ENOTCONN;
+	memset(&m, 0, sizeof(m));
+	m.tag = VX_TAG_CONTROL_EVENT;
+	m.type = VX_CTL_EVENT;
+	m.event = kind;
+	m.task_id = vx_ctl_str_of(task_id);
+	m.has = VX_CTL_F_EVENT | VX_CTL_F_TASK_ID;
+	if (url) {
+		m.url = vx_ctl_str_of(url);
+		m.has |= VX_CTL_F_URL;
+	}
+	if (piece_len) {
+		m.piece_len = piece_len;
+		m.has |= VX_CTL_F_PIECE_LEN;
+	}
+	return conn_send(srv, c, &m);
+}
+
+int vx_sched_server_forget_task(struct vx_sched_server *srv, const char *task_id)
+{
+	int rc = vx_sched_delete_task(srv->sched, vx_ctl_str_of(task_id), vx_now_ms());
+
+	if (!rc) {
+		(void)vx__sched_db_task_delete(srv->db, vx_ctl_str_of(task_id));
+		(void)vx__sched_db_flush(srv->db);
+	}
+	return rc;
 }
 
 void vx_sched_server_free(struct vx_sched_server *srv)

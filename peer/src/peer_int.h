@@ -209,6 +209,7 @@ enum peer_task_cause {
 	CAUSE_JOB = 0,	   /* a download request: abandoned when its last job leaves */
 	CAUSE_RESUME = 1,  /* found unfinished in the store at start: goes on alone */
 	CAUSE_TRIGGER = 2, /* a seed asked by the scheduler to fetch from the origin */
+	CAUSE_PREHEAT = 3, /* the manager's preheat job: fetched like any download, kept alone */
 };
 
 /* The task's standing with the scheduler (one small machine beside the task's own). */
@@ -416,6 +417,11 @@ void vx__peer_shutdown_tasks(struct vx_peer *p);
 int vx__peer_host_key(const char *dir, char *key, char *err, size_t err_len);
 bool vx__peer_tasks_idle(struct vx_peer *p);
 struct peer_task *vx__peer_task_find(struct vx_peer *p, const char *id);
+/* Starts task @id for @url alone (no job waits on it) and registers it; NULL: table full. */
+struct peer_task *vx__peer_task_start(struct vx_peer *p, const char *id, const char *url,
+				      uint64_t piece_len, enum peer_task_cause cause);
+/* peer_mgmt.c: the manager's events (VX_CTL_EV_PREHEAT, VX_CTL_EV_EVICT). */
+void vx__peer_on_mgmt_event(struct vx_peer *p, const struct vx_ctl_msg *m);
 
 void vx__peer_access_proved(struct vx_peer *p, struct peer_job *j, int rc,
 			    const struct vx_download_result *res);

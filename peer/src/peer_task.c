@@ -1158,6 +1158,10 @@ void vx__peer_on_event(struct vx_peer *p, const struct vx_ctl_msg *m)
 
 	if (m->task_id.len != VX_TASK_ID_LEN)
 		return;
+	if (m->event == VX_CTL_EV_PREHEAT || m->event == VX_CTL_EV_EVICT) {
+		vx__peer_on_mgmt_event(p, m);
+		return;
+	}
 	memcpy(id, m->task_id.ptr, VX_TASK_ID_LEN);
 	id[VX_TASK_ID_LEN] = '\0';
 	t = vx__peer_task_find(p, id);
@@ -1201,6 +1205,18 @@ void vx__peer_on_event(struct vx_peer *p, const struct vx_ctl_msg *m)
 			go_parents(p, t);
 		break;
 	}
+}
+
+struct peer_task *vx__peer_task_start(struct vx_peer *p, const char *id, const char *url,
+				      uint64_t piece_len, enum peer_task_cause cause)
+{
+	struct peer_task *t = task_new(p, id, url, cause);
+
+	if (!t)
+		return NULL;
+	t->user_piece_length = piece_len;
+	task_register(p, t);
+	return t;
 }
 
 /* ---------------------------------------------------------------- The store's feed */

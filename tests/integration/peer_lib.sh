@@ -9,7 +9,8 @@
 #
 # Usage: vx=PATH_TO_VX; name=TEST_NAME; . peer_lib.sh; peer_lib_init
 #   origin_start                      nginx on 127.0.0.1:$origin_port serving $dir/www
-#   sched_start                       vx scheduler on 127.0.0.1:$sched_port; its tokens file is
+#   sched_start [args...]             vx scheduler on 127.0.0.1:$sched_port (its management API
+#                                     on $api_port; args go to it); its tokens file is
 #                                     $sched_tokens, the tokens $sched_peer_token,
 #                                     $sched_seed_token, $sched_admin_token, and one-token files
 #                                     $dir/token.peer, token.seed, token.admin (0600)
@@ -172,11 +173,13 @@ origin_probes() {
 sched_start() {
 	local line
 	"$vx" scheduler --listen 127.0.0.1:0 --db "$dir/sched.db" --log-level info \
-		>"$dir/sched.out" 2>"$dir/sched.log" &
+		--api 127.0.0.1:0 "$@" >"$dir/sched.out" 2>"$dir/sched.log" &
 	sched_pid=$!
 	bg_pids+=("$sched_pid")
 	line=$(wait_line "$dir/sched.out" 'listening on port [0-9]+' "$sched_pid" "vx scheduler")
 	sched_port=${line##* }
+	line=$(wait_line "$dir/sched.out" 'api on port [0-9]+' "$sched_pid" "vx scheduler api")
+	api_port=${line##* }
 	sched_tokens=$dir/sched.db.tokens
 	local role tok
 	while read -r role tok; do

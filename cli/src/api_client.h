@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * api_client.h: the CLI side of the management API (vx preheat, task, job, token, audit):
+ * shared flags and one HTTP call (libcurl, JSON by jansson). The token is read from a file
+ * (--token-file or $VX_API_TOKEN_FILE), never from the command line, and sent as a bearer header.
+ */
+#ifndef VX_API_CLIENT_H
+#define VX_API_CLIENT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define AC_API	 (1u << 0)
+#define AC_TOKEN (1u << 1)
+#define AC_JSON	 (1u << 2)
+#define AC_SCOPE \
+	(1u << 3)	       /* --scope, --count, --percentage, --ips, --timeout, --wait,
+				* --platform */
+#define AC_TASK	     (1u << 4) /* --tag, --application, --piece-length, --filtered */
+#define AC_TOKEN_NEW (1u << 5) /* --name, --scopes, --ttl-days, --bootstrap, --db */
+
+struct api_opts {
+	const char *cmd; /* for messages: "vx preheat" */
+	const char *api;
+	const char *token_file;
+	bool json;
+	const char *platform;
+	const char *scope, *ips, *tag, *application, *filtered, *name, *scopes, *db;
+	uint32_t count, percentage, timeout_s, ttl_days;
+	uint64_t piece_length;
+	bool wait, bootstrap;
+	int argc; /* positional arguments left */
+	char **argv;
+};
+
+/* Parses the flags @allowed names; returns 0, 1 (--help printed) or -EINVAL (message shown). */
+int vx_api_opts_parse(int argc, char **argv, unsigned allowed, const char *usage,
+		      struct api_opts *o);
+
+/*
+ * vx_api_call() - @method @path (with query) and @body (borrowed JSON or NULL). Returns the
+ * HTTP status (*@out: the decoded answer, owned) or -1 after printing why.
+ */
+int vx_api_call(const struct api_opts *o, const char *method, const char *path, const json_t *body,
+		json_t **out);
+
+/* Prints @j (taken) as one JSON line, or its "message" when @status is not 2xx. Exit code. */
+int vx_api_print(const struct api_opts *o, int status, json_t *j);
+
+/* A job's args naming a task: "task_id" when @what is one, else "url"; plus --tag etc. */
+json_t *vx_api_task_args(const struct api_opts *o, const char *what);
+/* POSTs a job of @type with @args (taken); --wait polls it to its end. Exit code. */
+int vx_api_post_job(const struct api_opts *o, const char *type, json_t *args);
+
+#endif /* VX_API_CLIENT_H */

@@ -1,0 +1,593 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * mgr_http.c: the open API over HTTP (libmicrohttpd in its external-epoll mode, so every
+ * request runs on the scheduler's own thread: the server's loop polls MHD's epoll descriptor
+ * through a vx_sched_server hook and calls MHD_run(); no second thread touches the core).
+ *
+ * Deny unless allowed: every route but GET /healthy needs a bearer token (Authorization
+ * header only, never the query string) with the route's scope; an unknown path asks for a
+ * token first too. Bodies are bounded (413), JSON is decoded by mgr_req.c. Every mutating call
+ * and every refusal is written to the audit log.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mgr_int.h"
+#include "vx_alloc.h"
+#include "vx_err.h"
+#include "vx_log.h"
+#include "vx_net.h"
+#include "vx_sched_server.h"
+#include "vx_time.h"
+
+#define BUCKETS_MAX 256
+
+struct bucket {
+	int64_t token;
+	double level;
+	uint64_t at_ms;
+};
+
+struct vx_manager {
+	struct vx_manager_cfg cfg;
+	struct vx_sched_server *srv;
+	struct MHD_Daemon *d;
+	int lfd;
+	uint16_t port;
+	struct mgr_db db;
+	struct mgr_jobs *jobs;
+	struct bucket buckets[BUCKETS_MAX];
+	uint64_t next_tick_ms;
+};
+
+struct req {
+	char *body;
+	size_t len;
+	bool too_big;
+};
+
+enum route_id {
+	R_HEALTHY,
+	R_JOBS_POST,
+	R_JOBS_GET,
+	R_JOB_GET,
+	R_JOB_DEL,
+	R_AUDITS,
+	R_TOK_POST,
+	R_TOK_GET,
+	R_TOK_DEL
+};
+
+static const struct route {
+	const char *method;
+	const char *path; /* ending in '/' takes an id */
+	uint32_t scope;	  /* 0: open */
+	const char *text;
+} routes[] = {
+	[R_HEALTHY] = { "GET", "/healthy", 0, "GET /healthy" },
+	[R_JOBS_POST] = { "POST", "/oapi/v1/jobs", VX_MGR_SCOPE_JOB_WRITE, "POST /oapi/v1/jobs" },
+	[R_JOBS_GET] = { "GET", "/oapi/v1/jobs", VX_MGR_SCOPE_JOB_READ, "GET /oapi/v1/jobs" },
+	[R_JOB_GET] = { "GET", "/oapi/v1/jobs/", VX_MGR_SCOPE_JOB_READ, "GET /oapi/v1/jobs/{id}" },
+	[R_JOB_DEL] = { "DELETE", "/oapi/v1/jobs/", VX_MGR_SCOPE_JOB_WRITE,
+			"DELETE /oapi/v1/jobs/{id}" },
+	[R_AUDITS] = { "GET", "/oapi/v1/audits", VX_MGR_SCOPE_AUDIT_READ, "GET /oapi/v1/audits" },
+	[R_TOK_POST] = { "POST", "/oapi/v1/tokens", VX_MGR_SCOPE_TOKEN_ADMIN,
+			 "POST /oapi/v1/tokens" },
+	[R_TOK_GET] = { "GET", "/oapi/v1/tokens", VX_MGR_SCOPE_TOKEN_ADMIN, "GET /oapi/v1/tokens" },
+	[R_TOK_DEL] = { "DELETE", "/oapi/v1/tokens/", VX_MGR_SCOPE_TOKEN_ADMIN,
+			"DELETE /oapi/v1/tokens/{id}" },
+};
+#define NR_ROUTES (sizeof(routes) / sizeof(routes[0]))
+
+const char *vx_manager_route(uint32_t i)
+{
+	return i < NR_ROUTES ? routes[i].text : NULL;
+}
+
+void vx_manager_cfg_default(struct vx_manager_cfg *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->listen = "127.0.0.1:8080";
+	cfg->body_max = 64 * 1024;
+	cfg->jobs_per_min = 60;
+	cfg->preheat_timeout_s = 3600;
+	cfg->retention_days = 30;
+}
+
+/* ---------------------------------------------------------------- Answers */
+
+static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json_t *body)
+{
+	char *s = json_dumps(body, JSON_COMPACT);
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	json_decref(body);
+	if (!s)
+		return MHD_NO;
+	r = MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
+	if (!r) {
+		free(s);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	if (status == MHD_HTTP_UNAUTHORIZED)
+		MHD_add_response_header(r, "WWW-Authenticate", "Bearer");
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result send_msg(struct MHD_Connection *c, unsigned status, const char *msg)
+{
+	return send_json(c, status, json_pack("{s:s}", "message", msg));
+}
+
+static void source_of(struct MHD_Connection *c, char *out, size_t len)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+	snprintf(out, len, "?");
+	if (ci && ci->client_addr)
+		vx_net_addr_str(ci->client_addr, out, len);
+}
+
+/* ---------------------------------------------------------------- Auth */
+
+static bool rate_ok(struct vx_manager *m, int64_t token)
+{
+	uint64_t now = vx_now_ms();
+	struct bucket *b = NULL, *old = &m->buckets[0];
+	double cap = m->cfg.jobs_per_min;
+
+	for (uint32_t i = 0; i < BUCKETS_MAX && !b; i++) {
+		if (m->buckets[i].token == token)
+			b = &m->buckets[i];
+		else if (m->buckets[i].at_ms < old->at_ms)
+			old = &m->buckets[i];
+	}
+	if (!b) {
+		b = old;
+		b->token = token;
+		b->level = cap;
+		b->at_ms = now;
+	}
+	b->level += (double)(now - b->at_ms) * cap / 60000.0;
+	if (b->level > cap)
+		b->level = cap;
+	b->at_ms = now;
+	if (b->level < 1.0)
+		return false;
+	b->level -= 1.0;
+	return true;
+}
+
+/* 0 and @t, or the HTTP status of the refusal with @why. */
+static unsigned authorize(struct vx_manager *m, struct MHD_Connection *c, uint32_t scope,
+			  struct mgr_token *t, const char **why)
+{
+	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+
+	t->id = 0;
+	if (!h || strncmp(h, "Bearer ", 7) != 0) {
+		*why = "a bearer token is required (Authorization: Bearer TOKEN)";
+		return MHD_HTTP_UNAUTHORIZED;
+	}
+	if (strlen(h + 7) >= VX_MGR_TOKEN_MAX || vx__mgr_token_check(&m->db, h + 7, t)) {
+		t->id = 0;
+		*why = "the token is unknown, expired or revoked";
+		return MHD_HTTP_UNAUTHORIZED;
+	}
+	if ((t->scopes & scope) != scope) {
+		*why = "the token lacks the scope this call needs";
+		return MHD_HTTP_FORBIDDEN;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- Routes */
+
+static bool parse_id(const char *s, int64_t *id)
+{
+	char *end;
+	long long v;
+
+	if (*s < '1' || *s > '9')
+		return false;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || *end)
+		return false;
+	*id = v;
+	return true;
+}
+
+static uint32_t query_u32(struct MHD_Connection *c, const char *key, uint32_t dflt, uint32_t max)
+{
+	const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, key);
+	char *end;
+	unsigned long n;
+
+	if (!v)
+		return dflt;
+	n = strtoul(v, &end, 10);
+	if (*end || n == 0)
+		return dflt;
+	return n > max ? max : (uint32_t)n;
+}
+
+struct call {
+	struct vx_manager *m;
+	struct MHD_Connection *c;
+	struct mgr_token tok;
+	char src[VX_NET_ADDR_STR_MAX];
+	char action[160];
+	char target[320];
+	unsigned status;
+	bool audit;
+};
+
+static enum MHD_Result answer(struct call *k, unsigned status, json_t *body)
+{
+	k->status = status;
+	return send_json(k->c, status, body);
+}
+
+static enum MHD_Result fail(struct call *k, unsigned status, const char *msg)
+{
+	k->status = status;
+	k->audit = true;
+	return send_msg(k->c, status, msg);
+}
+
+static enum MHD_Result jobs_post(struct call *k, struct req *q)
+{
+	static struct vx_mgr_job_req r; /* large; one request at a time on this thread */
+	char err[256];
+	int64_t id;
+	uint32_t need = 0;
+	int rc;
+
+	k->audit = true;
+	if (vx_mgr_job_req_decode(q->body ? q->body : "", q->len, &r, err, sizeof(err)))
+		return fail(k, MHD_HTTP_BAD_REQUEST, err);
+	snprintf(k->target, sizeof(k->target), "type=%s", vx__mgr_job_type_name(r.type));
+	if (r.type == MGR_JOB_PREHEAT)
+		need = VX_MGR_SCOPE_PREHEAT;
+	else if (r.type == MGR_JOB_DELETE_TASK)
+		need = VX_MGR_SCOPE_TASK_DELETE;
+	else if (r.type == MGR_JOB_GC)
+		need = VX_MGR_SCOPE_TOKEN_ADMIN;
+	if ((k->tok.scopes & need) != need)
+		return fail(k, MHD_HTTP_FORBIDDEN, "the token lacks the scope this job type needs");
+	if (!rate_ok(k->m, k->tok.id))
+		return fail(k, MHD_HTTP_TOO_MANY_REQUESTS,
+			    "too many jobs from this token; slow down");
+	rc = vx__mgr_job_create(k->m->jobs, &r, k->tok.id, &id, err, sizeof(err));
+	if (rc)
+		return fail(k, (unsigned)rc, err);
+	snprintf(k->target, sizeof(k->target), "job=%" PRId64 " type=%s", id,
+		 vx__mgr_job_type_name(r.type));
+	return answer(k, MHD_HTTP_OK, vx__mgr_job_get(k->m->jobs, id));
+}
+
+static enum MHD_Result tokens_post(struct call *k, struct req *q)
+{
+	json_t *root = json_loadb(q->body ? q->body : "", q->len, JSON_REJECT_DUPLICATES, NULL);
+	json_t *sc;
+	const char *name = NULL;
+	char tok[VX_MGR_TOKEN_MAX], list[256] = "";
+	json_int_t ttl_days = 90;
+	uint32_t scopes;
+	int64_t id;
+	size_t i;
+
+	k->audit = true;
+	if (!root ||
+	    json_unpack(root, "{s:s, s:o, s?:I}", "name", &name, "scopes", &sc, "ttl_days",
+			&ttl_days) ||
+	    !json_is_array(sc) || ttl_days < 1 || ttl_days > 3650) {
+		json_decref(root);
+		return fail(k, MHD_HTTP_BAD_REQUEST,
+			    "want {\"name\": S, \"scopes\": [S...], \"ttl_days\": N (1..3650)}");
+	}
+	for (i = 0; i < json_array_size(sc); i++) {
+		const char *s = json_string_value(json_array_get(sc, i));
+		size_t at = strlen(list);
+		int n;
+
+		if (!s)
+			break;
+		n = snprintf(list + at, sizeof(list) - at, "%s%s", i ? "," : "", s);
+		if (n < 0 || (size_t)n >= sizeof(list) - at)
+			break;
+	}
+	if (i != json_array_size(sc) || vx_manager_scopes_parse(list, &scopes)) {
+		json_decref(root);
+		return fail(k, MHD_HTTP_BAD_REQUEST, "unknown scope");
+	}
+	if ((scopes & k->tok.scopes) != scopes) {
+		json_decref(root);
+		return fail(k, MHD_HTTP_FORBIDDEN, "a token cannot grant scopes it lacks");
+	}
+	if (vx__mgr_token_create(&k->m->db, name, scopes, (uint64_t)ttl_days * 86400, tok, &id)) {
+		json_decref(root);
+		return fail(k, MHD_HTTP_BAD_REQUEST, "the token could not be created (name?)");
+	}
+	snprintf(k->target, sizeof(k->target), "token=%" PRId64 " scopes=%s", id, list);
+	json_decref(root);
+	return answer(k, MHD_HTTP_OK, json_pack("{s:I, s:s}", "id", (json_int_t)id, "token", tok));
+}
+
+static enum MHD_Result dispatch(struct call *k, enum route_id r, const char *rest, struct req *q)
+{
+	int64_t id = 0;
+	int rc;
+
+	if (rest && !parse_id(rest, &id))
+		return fail(k, MHD_HTTP_NOT_FOUND, "no such id");
+	switch (r) {
+	case R_HEALTHY:
+		return answer(k, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
+	case R_JOBS_POST:
+		return jobs_post(k, q);
+	case R_JOBS_GET:
+		return answer(k, MHD_HTTP_OK,
+			      vx__mgr_job_list(k->m->jobs, query_u32(k->c, "page", 1, 1000000),
+					       query_u32(k->c, "per_page", 50, 1000)));
+	case R_JOB_GET: {
+		json_t *o = vx__mgr_job_get(k->m->jobs, id);
+
+		return o ? answer(k, MHD_HTTP_OK, o) : fail(k, MHD_HTTP_NOT_FOUND, "no such job");
+	}
+	case R_JOB_DEL:
+		k->audit = true;
+		snprintf(k->target, sizeof(k->target), "job=%" PRId64, id);
+		rc = vx__mgr_job_cancel(k->m->jobs, id);
+		if (rc == -ENOENT)
+			return fail(k, MHD_HTTP_NOT_FOUND, "no such job");
+		if (rc == -EALREADY)
+			return fail(k, MHD_HTTP_CONFLICT, "the job has ended");
+		return answer(k, MHD_HTTP_OK, vx__mgr_job_get(k->m->jobs, id));
+	case R_AUDITS:
+		return answer(k, MHD_HTTP_OK,
+			      vx__mgr_audit_list(&k->m->db,
+						 (int64_t)query_u32(k->c, "after", 0, UINT32_MAX),
+						 query_u32(k->c, "limit", 1000, 10000)));
+	case R_TOK_POST:
+		return tokens_post(k, q);
+	case R_TOK_GET:
+		return answer(k, MHD_HTTP_OK, vx__mgr_token_list(&k->m->db));
+	case R_TOK_DEL:
+		k->audit = true;
+		snprintf(k->target, sizeof(k->target), "token=%" PRId64, id);
+		if (vx__mgr_token_revoke(&k->m->db, id))
+			return fail(k, MHD_HTTP_NOT_FOUND, "no such token");
+		return answer(k, MHD_HTTP_OK,
+			      json_pack("{s:I, s:b}", "id", (json_int_t)id, "revoked", 1));
+	}
+	return fail(k, MHD_HTTP_NOT_FOUND, "no such route");
+}
+
+static enum MHD_Result serve(struct vx_manager *m, struct MHD_Connection *c, const char *url,
+			     const char *method, struct req *q)
+{
+	struct call k = { .m = m, .c = c };
+	const struct route *hit = NULL;
+	const char *rest = NULL, *why = NULL;
+	bool path_known = false;
+	enum MHD_Result ret;
+	unsigned st;
+
+	source_of(c, k.src, sizeof(k.src));
+	snprintf(k.action, sizeof(k.action), "%s %.128s", method, url);
+	for (uint32_t i = 0; i < NR_ROUTES && !hit; i++) {
+		const struct route *r = &routes[i];
+		size_t n = strlen(r->path);
+		bool takes_id = r->path[n - 1] == '/';
+
+		if (takes_id ? strncmp(url, r->path, n) != 0 || !url[n] || strchr(url + n, '/')
+			     : strcmp(url, r->path) != 0)
+			continue;
+		path_known = true;
+		if (strcmp(method, r->method) == 0) {
+			hit = r;
+			rest = takes_id ? url + n : NULL;
+		}
+	}
+	if (hit && !hit->scope) {
+		ret = dispatch(&k, (enum route_id)(hit - routes), rest, q);
+		goto audit;
+	}
+	/* deny unless allowed: a token before anything else, also for unknown paths */
+	st = authorize(m, c, hit ? hit->scope : 0, &k.tok, &why);
+	if (st) {
+		ret = fail(&k, st, why);
+	} else if (!hit) {
+		ret = fail(&k, path_known ? MHD_HTTP_METHOD_NOT_ALLOWED : MHD_HTTP_NOT_FOUND,
+			   path_known ? "method not allowed" : "no such route");
+	} else if (q->too_big) {
+		ret = fail(&k, MHD_HTTP_CONTENT_TOO_LARGE, "the body is too large");
+	} else {
+		ret = dispatch(&k, (enum route_id)(hit - routes), rest, q);
+	}
+audit:
+	if (k.audit || strcmp(method, "GET") != 0)
+		vx__mgr_audit(&m->db, k.tok.id, k.src, k.action, k.target, (int)k.status);
+	return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **ctx)
+{
+	struct vx_manager *m = cls;
+	struct req *q = *ctx;
+
+	(void)version;
+	if (!q) {
+		q = vx_calloc(1, sizeof(*q));
+		if (!q)
+			return MHD_NO;
+		*ctx = q;
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		size_t n = *upload_data_size;
+
+		if (!q->too_big && q->len + n > m->cfg.body_max) {
+			q->too_big = true;
+			vx_free(q->body);
+			q->body = NULL;
+			q->len = 0;
+		}
+		if (!q->too_big) {
+			char *b = vx_realloc(q->body, q->len + n + 1);
+
+			if (!b)
+				return MHD_NO;
+			memcpy(b + q->len, upload_data, n);
+			q->body = b;
+			q->len += n;
+			q->body[q->len] = '\0';
+		}
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	return serve(m, c, url, method, q);
+}
+
+static void on_done(void *cls, struct MHD_Connection *c, void **ctx,
+		    enum MHD_RequestTerminationCode toe)
+{
+	struct req *q = *ctx;
+
+	(void)cls;
+	(void)c;
+	(void)toe;
+	if (q) {
+		vx_free(q->body);
+		vx_free(q);
+	}
+	*ctx = NULL;
+}
+
+/* ---------------------------------------------------------------- Loop hook */
+
+static void hook_run(void *arg, uint64_t now_ms)
+{
+	struct vx_manager *m = arg;
+
+	(void)MHD_run(m->d);
+	if (now_ms >= m->next_tick_ms) {
+		vx__mgr_jobs_tick(m->jobs, now_ms);
+		m->next_tick_ms = now_ms + 500;
+	}
+}
+
+static int hook_next_ms(void *arg)
+{
+	struct vx_manager *m = arg;
+	MHD_UNSIGNED_LONG_LONG t;
+	uint64_t now = vx_now_ms();
+	int tick = now >= m->next_tick_ms ? 0 : (int)(m->next_tick_ms - now);
+
+	if (MHD_get_timeout(m->d, &t) == MHD_YES && t < (MHD_UNSIGNED_LONG_LONG)tick)
+		return (int)t;
+	return tick;
+}
+
+int vx_manager_new(struct vx_manager **out, struct vx_sched_server *srv,
+		   const struct vx_manager_cfg *cfg)
+{
+	struct vx_net_opts o = { .flags = VX_NET_NONBLOCK | VX_NET_REUSEADDR, .backlog = 128 };
+	struct vx_sched_server_hook h = { 0 };
+	struct sockaddr_storage ss;
+	char host[VX_NET_HOST_MAX], err[VX_NET_ERR_LEN];
+	const union MHD_DaemonInfo *di;
+	struct vx_manager *m;
+	socklen_t sl;
+	uint16_t port;
+	int rc;
+
+	*out = NULL;
+	if (vx_net_parse_hostport(cfg->listen, VX_NET_PORT0, host, sizeof(host), &port) ||
+	    vx_net_resolve(host, port, true, &ss, &sl, err))
+		return -EINVAL;
+	m = vx_calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->cfg = *cfg;
+	m->srv = srv;
+	m->lfd = -1;
+	rc = vx__mgr_db_open(&m->db, cfg->db_path);
+	if (rc) {
+		vx_free(m);
+		return rc;
+	}
+	rc = vx__mgr_jobs_new(&m->jobs, &m->db, srv, cfg);
+	if (rc)
+		goto fail;
+	m->lfd = vx_net_tcp_listen((struct sockaddr *)&ss, sl, &o, err);
+	if (m->lfd < 0) {
+		vx_err("manager: %s", err);
+		rc = m->lfd;
+		goto fail;
+	}
+	rc = vx_net_local_port(m->lfd);
+	if (rc < 0)
+		goto fail;
+	m->port = (uint16_t)rc;
+	m->d = MHD_start_daemon(MHD_USE_EPOLL, 0, NULL, NULL, on_request, m,
+				MHD_OPTION_LISTEN_SOCKET, m->lfd, MHD_OPTION_CONNECTION_LIMIT,
+				(unsigned)128, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)32,
+				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
+				MHD_OPTION_NOTIFY_COMPLETED, on_done, m, MHD_OPTION_END);
+	di = m->d ? MHD_get_daemon_info(m->d, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
+	if (!di) {
+		vx_err("manager: the HTTP server did not start");
+		rc = -EIO;
+		goto fail;
+	}
+	h.fd = di->epoll_fd;
+	h.run = hook_run;
+	h.next_ms = hook_next_ms;
+	h.arg = m;
+	rc = vx_sched_server_set_hook(srv, &h);
+	if (rc)
+		goto fail;
+	vx_info("manager: open API on port %u", m->port);
+	*out = m;
+	return 0;
+fail:
+	vx_manager_free(m);
+	return rc;
+}
+
+uint16_t vx_manager_port(const struct vx_manager *m)
+{
+	return m->port;
+}
+
+void vx_manager_free(struct vx_manager *m)
+{
+	if (!m)
+		return;
+	if (m->d) {
+		(void)vx_sched_server_set_hook(m->srv, NULL);
+		MHD_stop_daemon(m->d);
+	}
+	if (m->lfd >= 0)
+		close(m->lfd);
+	vx__mgr_jobs_free(m->jobs);
+	vx__mgr_db_close(&m->db);
+	vx_free(m);
+}

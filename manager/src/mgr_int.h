@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* mgr_int.h: the manager's parts, shared by its files. Not a public header. */
+#ifndef VX_MGR_INT_H
+#define VX_MGR_INT_H
+
+#include <jansson.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vx_manager.h"
+#include "vx_task_id.h"
+
+struct vx_sched_server;
+
+/* ---------------------------------------------------------------- mgr_store.c */
+
+struct mgr_db {
+	sqlite3 *db;
+	char last_hash[65]; /* the audit chain's head */
+	int64_t last_seq;
+};
+
+int vx__mgr_db_open(struct mgr_db *d, const char *path);
+void vx__mgr_db_close(struct mgr_db *d);
+
+struct mgr_token {
+	int64_t id;
+	uint32_t scopes;
+	int64_t expires;
+};
+
+/* Creates a token; @out gets it (VX_MGR_TOKEN_MAX). Returns 0, -EINVAL, VX_EDB. */
+int vx__mgr_token_create(struct mgr_db *d, const char *name, uint32_t scopes, uint64_t ttl_s,
+			 char *out, int64_t *id);
+/* Checks a presented token; 0 and @t, or -EACCES (unknown, bad, expired or revoked). */
+int vx__mgr_token_check(struct mgr_db *d, const char *tok, struct mgr_token *t);
+json_t *vx__mgr_token_list(struct mgr_db *d);
+/* 0, -ENOENT. */
+int vx__mgr_token_revoke(struct mgr_db *d, int64_t id);
+const char *vx__mgr_scope_name(uint32_t bit);
+
+/* Appends one audit record (fields are cleaned of control characters). */
+void vx__mgr_audit(struct mgr_db *d, int64_t token_id, const char *source, const char *action,
+		   const char *target, int result);
+json_t *vx__mgr_audit_list(struct mgr_db *d, int64_t after, uint32_t limit);
+/* Deletes jobs and audit records older than @before (Unix s); the number removed. */
+int64_t vx__mgr_gc(struct mgr_db *d, int64_t before);
+
+/* ---------------------------------------------------------------- mgr_req.c */
+
+enum mgr_job_type { MGR_JOB_PREHEAT = 1, MGR_JOB_GET_TASK, MGR_JOB_DELETE_TASK, MGR_JOB_GC };
+enum mgr_scope { MGR_SCOPE_SINGLE_SEED = 0, MGR_SCOPE_ALL_SEEDS, MGR_SCOPE_ALL_PEERS };
+
+#define MGR_IPS_MAX   64
+#define MGR_URL_MAX   4096
+#define MGR_FIELD_MAX 256
+
+/* A decoded POST /oapi/v1/jobs body (vx_mgr_job_req_decode). */
+struct vx_mgr_job_req {
+	enum mgr_job_type type;
+	char url[MGR_URL_MAX];
+	char task_id[VX_TASK_ID_LEN + 1];
+	char tag[MGR_FIELD_MAX];
+	char application[MGR_FIELD_MAX];
+	char filtered[MGR_FIELD_MAX]; /* filtered_query_params, '&'-separated */
+	uint64_t piece_length;
+	enum mgr_scope scope;
+	uint32_t count;	     /* 0: not given */
+	uint32_t percentage; /* 0: not given */
+	char ips[MGR_IPS_MAX][64];
+	uint32_t nr_ips;
+	uint32_t timeout_s;	 /* 0: default */
+	bool image;		 /* args.type image: url is a manifest URL */
+	char platform[64];	 /* image: "os/arch[/variant]"; "": the default */
+	uint32_t retention_days; /* gc; 0: default */
+	uint32_t clusters[16];
+	uint32_t nr_clusters;
+};
+
+/*
+ * vx_mgr_job_req_decode() - parse and check a job request (@len bytes, not NUL-terminated).
+ * Returns 0, or -EINVAL with a message for the caller in @err (never echoing a secret).
+ */
+int vx_mgr_job_req_decode(const char *body, size_t len, struct vx_mgr_job_req *r, char *err,
+			  size_t err_len);
+/* The request's args as shown back: no header, no credential, the URL redacted. */
+json_t *vx__mgr_job_args(const struct vx_mgr_job_req *r);
+const char *vx__mgr_job_type_name(enum mgr_job_type t);
+/* Computes the task id the request names. 0 or -EINVAL (@err). */
+int vx__mgr_req_task_id(const struct vx_mgr_job_req *r, char out[VX_TASK_ID_LEN + 1], char *err,
+			size_t err_len);
+
+/* @url's host (brackets of an IPv6 literal kept) when it is http(s): 0 or -EINVAL. */
+int vx__mgr_url_host(const char *url, char *host, size_t host_len);
+
+/* ---------------------------------------------------------------- mgr_image.c */
+
+struct mgr_image;
+/* Whether @url is a manifest URL (.../v2/<repo>/manifests/<ref>): 0 or -EINVAL. */
+int vx__mgr_image_check(const char *url);
+/* Starts resolving @url on a thread of its own. 0 or -errno. */
+int vx__mgr_image_start(struct mgr_image **out, const char *url, const char *platform);
+/* 1: still resolving; 0: done, *@n blob URLs (vx__mgr_image_url); < 0: failed (@err). */
+int vx__mgr_image_poll(struct mgr_image *im, uint32_t *n, char *err, size_t err_len);
+const char *vx__mgr_image_url(const struct mgr_image *im, uint32_t i);
+/* Joins the thread (bounded by the registry client's timeouts) and frees @im. */
+void vx__mgr_image_free(struct mgr_image *im);
+
+/* ---------------------------------------------------------------- mgr_jobs.c */
+
+struct mgr_jobs;
+int vx__mgr_jobs_new(struct mgr_jobs **out, struct mgr_db *d, struct vx_sched_server *srv,
+		     const struct vx_manager_cfg *cfg);
+void vx__mgr_jobs_free(struct mgr_jobs *j);
+/* Runs @r for @token_id: 0 and the job's id in *@id, or an HTTP status with @err. */
+int vx__mgr_job_create(struct mgr_jobs *j, const struct vx_mgr_job_req *r, int64_t token_id,
+		       int64_t *id, char *err, size_t err_len);
+json_t *vx__mgr_job_get(struct mgr_jobs *j, int64_t id);
+json_t *vx__mgr_job_list(struct mgr_jobs *j, uint32_t page, uint32_t per_page);
+/* 0, -ENOENT, -EALREADY (ended). */
+int vx__mgr_job_cancel(struct mgr_jobs *j, int64_t id);
+void vx__mgr_jobs_tick(struct mgr_jobs *j, uint64_t now_ms);
+
+/* mgr_outbound.c: the policy of @cfg's CIDRs (0 or -EINVAL); may a preheat URL's host be
+ * fetched (0, -EACCES or -EINVAL with @err)? */
+struct vx_outbound_policy;
+int vx__mgr_outbound_policy(const struct vx_manager_cfg *cfg, struct vx_outbound_policy *p);
+int vx__mgr_outbound_check(const struct vx_outbound_policy *p, const char *url, char *err,
+			   size_t err_len);
+
+#endif /* VX_MGR_INT_H */

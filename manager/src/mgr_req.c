@@ -1,0 +1,303 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * mgr_req.c: decoding of POST /oapi/v1/jobs bodies (Dragonfly's manager open API: type, args,
+ * scheduler_cluster_ids) with jansson. Strict: unknown types, wrong field types and values out
+ * of range are refused with a message naming the field; secrets are never echoed. This is the
+ * decoder the API uses and the one tests/fuzz/fuzz_manager_req.c feeds.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "mgr_int.h"
+#include "vx_url.h"
+
+int vx__mgr_url_host(const char *url, char *host, size_t host_len)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *h = NULL;
+	int rc = -EINVAL;
+
+	if (!u)
+		return -ENOMEM;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK && *h &&
+	    (strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0)) {
+		rc = 0;
+		if (host)
+			rc = snprintf(host, host_len, "%s", h) < (int)host_len ? 0 : -EINVAL;
+	}
+	curl_free(scheme);
+	curl_free(h);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+#define FAIL(...)                                    \
+	do {                                         \
+		snprintf(err, err_len, __VA_ARGS__); \
+		return -EINVAL;                      \
+	} while (0)
+
+static const char *const type_names[] = { [MGR_JOB_PREHEAT] = "preheat",
+					  [MGR_JOB_GET_TASK] = "get_task",
+					  [MGR_JOB_DELETE_TASK] = "delete_task",
+					  [MGR_JOB_GC] = "gc" };
+static const char *const scope_names[] = { [MGR_SCOPE_SINGLE_SEED] = "single_seed_peer",
+					   [MGR_SCOPE_ALL_SEEDS] = "all_seed_peers",
+					   [MGR_SCOPE_ALL_PEERS] = "all_peers" };
+
+const char *vx__mgr_job_type_name(enum mgr_job_type t)
+{
+	return t >= MGR_JOB_PREHEAT && t <= MGR_JOB_GC ? type_names[t] : "?";
+}
+
+static int get_str(json_t *args, const char *key, char *out, size_t cap, char *err, size_t err_len)
+{
+	json_t *v = json_object_get(args, key);
+
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_string(v))
+		FAIL("args.%s must be a string", key);
+	if (json_string_length(v) >= cap || strlen(json_string_value(v)) != json_string_length(v))
+		FAIL("args.%s is too long or holds a NUL", key);
+	memcpy(out, json_string_value(v), json_string_length(v) + 1);
+	return 0;
+}
+
+static int get_u32(json_t *args, const char *key, uint32_t lo, uint32_t hi, uint32_t *out,
+		   char *err, size_t err_len)
+{
+	json_t *v = json_object_get(args, key);
+
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
+		FAIL("args.%s must be an integer in %u..%u", key, lo, hi);
+	*out = (uint32_t)json_integer_value(v);
+	return 0;
+}
+
+static int decode_args(json_t *args, struct vx_mgr_job_req *r, char *err, size_t err_len)
+{
+	json_t *v;
+	uint32_t pl = 0;
+
+	if (get_str(args, "url", r->url, sizeof(r->url), err, err_len) ||
+	    get_str(args, "task_id", r->task_id, sizeof(r->task_id), err, err_len) ||
+	    get_str(args, "tag", r->tag, sizeof(r->tag), err, err_len) ||
+	    get_str(args, "application", r->application, sizeof(r->application), err, err_len) ||
+	    get_str(args, "filtered_query_params", r->filtered, sizeof(r->filtered), err,
+		    err_len) ||
+	    get_u32(args, "count", 1, 100000, &r->count, err, err_len) ||
+	    get_u32(args, "percentage", 1, 100, &r->percentage, err, err_len) ||
+	    get_u32(args, "timeout", 1, 86400, &r->timeout_s, err, err_len) ||
+	    get_u32(args, "retention_days", 1, 3650, &r->retention_days, err, err_len))
+		return -EINVAL;
+	v = json_object_get(args, "piece_length");
+	if (v && !json_is_null(v)) {
+		if (get_u32(args, "piece_length", 1, 1u << 30, &pl, err, err_len))
+			return -EINVAL;
+		if (pl & (pl - 1) || pl < (1u << 20))
+			FAIL("args.piece_length must be a power of two of at least 1 MiB");
+		r->piece_length = pl;
+	}
+	if (r->task_id[0] && !vx_task_id_valid(r->task_id, strlen(r->task_id)))
+		FAIL("args.task_id must be 64 lowercase hex characters");
+	v = json_object_get(args, "scope");
+	if (v && !json_is_null(v)) {
+		size_t i;
+
+		if (!json_is_string(v))
+			FAIL("args.scope must be a string");
+		for (i = 0; i < 3 && strcmp(json_string_value(v), scope_names[i]) != 0; i++)
+			;
+		if (i == 3)
+			FAIL("args.scope must be single_seed_peer, all_seed_peers or all_peers");
+		r->scope = (enum mgr_scope)i;
+	}
+	v = json_object_get(args, "ips");
+	if (v && !json_is_null(v)) {
+		size_t i;
+		json_t *e;
+
+		if (!json_is_array(v) || json_array_size(v) > MGR_IPS_MAX)
+			FAIL("args.ips must be an array of at most %d addresses", MGR_IPS_MAX);
+		json_array_foreach(v, i, e)
+		{
+			if (!json_is_string(e) || json_string_length(e) >= sizeof(r->ips[0]) ||
+			    strlen(json_string_value(e)) != json_string_length(e))
+				FAIL("args.ips[%zu] must be an address", i);
+			memcpy(r->ips[r->nr_ips++], json_string_value(e),
+			       json_string_length(e) + 1);
+		}
+	}
+	v = json_object_get(args, "type");
+	if (v && !json_is_null(v)) {
+		if (json_is_string(v) && strcmp(json_string_value(v), "image") == 0)
+			r->image = true;
+		else if (!json_is_string(v) || strcmp(json_string_value(v), "file") != 0)
+			FAIL("args.type must be file or image");
+	}
+	if (get_str(args, "platform", r->platform, sizeof(r->platform), err, err_len))
+		return -EINVAL;
+	v = json_object_get(args, "headers");
+	if (v && !json_is_null(v) && !(json_is_object(v) && json_object_size(v) == 0))
+		FAIL("args.headers are not forwarded to daemons yet: not accepted");
+	if (json_object_get(args, "username") || json_object_get(args, "password"))
+		FAIL("registry credentials are not forwarded to daemons yet: not accepted");
+	return 0;
+}
+
+int vx_mgr_job_req_decode(const char *body, size_t len, struct vx_mgr_job_req *r, char *err,
+			  size_t err_len)
+{
+	json_error_t je;
+	json_t *root, *v, *args;
+	int rc = -EINVAL;
+
+	memset(r, 0, sizeof(*r));
+	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+	if (!root) {
+		snprintf(err, err_len, "the body is not JSON: %s (line %d, column %d)", je.text,
+			 je.line, je.column);
+		return -EINVAL;
+	}
+	if (!json_is_object(root)) {
+		snprintf(err, err_len, "the body must be a JSON object");
+		goto out;
+	}
+	v = json_object_get(root, "type");
+	if (!json_is_string(v)) {
+		snprintf(err, err_len, "type is missing (preheat, get_task, delete_task, gc)");
+		goto out;
+	}
+	for (int t = MGR_JOB_PREHEAT; t <= MGR_JOB_GC; t++) {
+		if (strcmp(json_string_value(v), type_names[t]) == 0)
+			r->type = (enum mgr_job_type)t;
+	}
+	if (!r->type) {
+		snprintf(err, err_len, "unknown job type (preheat, get_task, delete_task, gc)");
+		goto out;
+	}
+	v = json_object_get(root, "scheduler_cluster_ids");
+	if (v && !json_is_null(v)) {
+		size_t i;
+		json_t *e;
+
+		if (!json_is_array(v) || json_array_size(v) > 16) {
+			snprintf(err, err_len, "scheduler_cluster_ids must be an array of ids");
+			goto out;
+		}
+		json_array_foreach(v, i, e)
+		{
+			if (!json_is_integer(e) || json_integer_value(e) < 1 ||
+			    json_integer_value(e) > UINT32_MAX) {
+				snprintf(err, err_len, "scheduler_cluster_ids[%zu] is not an id",
+					 i);
+				goto out;
+			}
+			r->clusters[r->nr_clusters++] = (uint32_t)json_integer_value(e);
+		}
+	}
+	args = json_object_get(root, "args");
+	if (args && !json_is_object(args) && !json_is_null(args)) {
+		snprintf(err, err_len, "args must be an object");
+		goto out;
+	}
+	if (json_is_object(args) && decode_args(args, r, err, err_len))
+		goto out;
+	if ((r->type == MGR_JOB_PREHEAT && !r->url[0]) ||
+	    ((r->type == MGR_JOB_GET_TASK || r->type == MGR_JOB_DELETE_TASK) && !r->url[0] &&
+	     !r->task_id[0])) {
+		snprintf(err, err_len, "args.url%s is required",
+			 r->type == MGR_JOB_PREHEAT ? "" : " or args.task_id");
+		goto out;
+	}
+	if (r->url[0] && vx__mgr_url_host(r->url, NULL, 0)) {
+		snprintf(err, err_len, "args.url must be an http or https URL with a host");
+		goto out;
+	}
+	if (r->image && (r->type != MGR_JOB_PREHEAT || vx__mgr_image_check(r->url))) {
+		snprintf(err, err_len,
+			 "args.url of an image must be http(s)://REGISTRY/v2/REPO/manifests/REF");
+		goto out;
+	}
+	rc = 0;
+out:
+	json_decref(root);
+	return rc;
+}
+
+json_t *vx__mgr_job_args(const struct vx_mgr_job_req *r)
+{
+	char safe[VX_URL_LOG_MAX];
+	json_t *a = json_object();
+
+	if (r->url[0])
+		json_object_set_new(a, "url",
+				    json_string(vx_url_redact_str(r->url, safe, sizeof(safe))));
+	if (r->task_id[0])
+		json_object_set_new(a, "task_id", json_string(r->task_id));
+	if (r->tag[0])
+		json_object_set_new(a, "tag", json_string(r->tag));
+	if (r->application[0])
+		json_object_set_new(a, "application", json_string(r->application));
+	if (r->filtered[0])
+		json_object_set_new(a, "filtered_query_params", json_string(r->filtered));
+	if (r->piece_length)
+		json_object_set_new(a, "piece_length", json_integer((json_int_t)r->piece_length));
+	if (r->type == MGR_JOB_PREHEAT) {
+		json_object_set_new(a, "type", json_string(r->image ? "image" : "file"));
+		if (r->platform[0])
+			json_object_set_new(a, "platform", json_string(r->platform));
+		json_object_set_new(a, "scope", json_string(scope_names[r->scope]));
+	}
+	if (r->count)
+		json_object_set_new(a, "count", json_integer(r->count));
+	if (r->percentage)
+		json_object_set_new(a, "percentage", json_integer(r->percentage));
+	if (r->nr_ips) {
+		json_t *ips = json_array();
+
+		for (uint32_t i = 0; i < r->nr_ips; i++)
+			json_array_append_new(ips, json_string(r->ips[i]));
+		json_object_set_new(a, "ips", ips);
+	}
+	if (r->timeout_s)
+		json_object_set_new(a, "timeout", json_integer(r->timeout_s));
+	if (r->retention_days)
+		json_object_set_new(a, "retention_days", json_integer(r->retention_days));
+	return a;
+}
+
+int vx__mgr_req_task_id(const struct vx_mgr_job_req *r, char out[VX_TASK_ID_LEN + 1], char *err,
+			size_t err_len)
+{
+	struct vx_task_id_params p = { 0 };
+	const char *params[32];
+	char buf[MGR_FIELD_MAX], *save = NULL, *tok;
+	size_t n = 0;
+
+	if (r->task_id[0]) {
+		memcpy(out, r->task_id, VX_TASK_ID_LEN + 1);
+		return 0;
+	}
+	snprintf(buf, sizeof(buf), "%s", r->filtered);
+	for (tok = strtok_r(buf, "&", &save); tok && n < 32; tok = strtok_r(NULL, "&", &save))
+		params[n++] = tok;
+	p.url = r->url;
+	p.tag = r->tag;
+	p.application = r->application;
+	p.piece_length = r->piece_length;
+	if (n) {
+		p.filtered_params = params;
+		p.nr_filtered_params = n;
+	}
+	if (vx_task_id_from_url(&p, out, NULL, 0, NULL))
+		FAIL("args.url: no task id can be made of it");
+	return 0;
+}

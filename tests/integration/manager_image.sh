@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# manager_image.sh VX: image preheat through the management API against Debian's
+# docker-registry on loopback (a multi-platform image pushed by sources_registry_push.py).
+# The manifest URL .../v2/vx/app/manifests/multi is resolved by platform (linux/arm64 from the
+# index) into its config and layers; preheat to all_peers makes the seed and both peers hold
+# every blob; with the registry stopped, a peer still gets a layer (the registry costs no
+# byte). A manifest URL of another shape is a 400. 5.5: the image preheat needs the preheat
+# scope (a job:write token gets 403).
+set -euo pipefail
+vx=$1
+name=manager_image
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/peer_lib.sh"
+peer_lib_init
+command -v docker-registry >/dev/null || {
+	echo "$name: needs docker-registry, skipping" >&2
+	exit 77
+}
+
+reg_port=$(free_port)
+mkdir -p "$dir/reg" "$dir/push"
+cat >"$dir/registry.yml" <<CONF
+version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $dir/reg
+  maintenance:
+    uploadpurging:
+      enabled: false
+http:
+  addr: 127.0.0.1:$reg_port
+  secret: vx-test-secret
+CONF
+docker-registry serve "$dir/registry.yml" >"$dir/registry.log" 2>&1 &
+reg_pid=$!
+bg_pids+=("$reg_pid")
+wait_port "$reg_port"
+python3 "$here/sources_registry_push.py" "http://127.0.0.1:$reg_port" vx/app "$dir/push" \
+	>"$dir/push.log" 2>&1 || fail "push failed: $(cat "$dir/push.log")"
+
+sched_start --allow-outbound 127.0.0.0/8
+serve_start seed --seed --allow-outbound 127.0.0.0/8 # the origin is on loopback
+serve_start p1
+serve_start p2
+"$vx" token create --bootstrap --db "$dir/sched.db" 2>/dev/null | tail -n1 >"$dir/api.admin"
+chmod 600 "$dir/api.admin"
+export VX_API="http://127.0.0.1:$api_port" VX_API_TOKEN_FILE="$dir/api.admin"
+"$vx" token create --name w --scopes job:read,job:write >"$dir/api.writer"
+
+body() {
+	printf '{"type":"preheat","args":{"type":"image","url":"%s","platform":"linux/arm64","scope":"all_peers","timeout":60}}' "$1"
+}
+post() { # post TOKEN_FILE BODY -> "STATUS BODY"
+	python3 - "$api_port" "$(cat "$1")" "$2" <<'PY'
+import http.client, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=20)
+c.request("POST", "/oapi/v1/jobs", body=sys.argv[3],
+          headers={"Authorization": "Bearer " + sys.argv[2], "Content-Type": "application/json"})
+r = c.getresponse()
+print(r.status, r.read().decode())
+PY
+}
+manifest="http://127.0.0.1:$reg_port/v2/vx/app/manifests/multi"
+out=$(post "$dir/api.writer" "$(body "$manifest")")
+[ "${out%% *}" = 403 ] || fail "a token without the preheat scope: $out"
+out=$(post "$dir/api.admin" "$(body "http://127.0.0.1:$reg_port/v2/vx/app/tags/list")")
+[ "${out%% *}" = 400 ] || fail "a URL that is no manifest URL: $out"
+
+out=$(post "$dir/api.admin" "$(body "$manifest")")
+[ "${out%% *}" = 200 ] || fail "image preheat refused: $out"
+jid=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["id"])' "${out#* }")
+"$vx" job get "$jid" --json >"$dir/job.json"
+for i in $(seq 300); do
+	grep -q '"state":"PENDING"' "$dir/job.json" || break
+	sleep 0.2
+	"$vx" job get "$jid" --json >"$dir/job.json"
+done
+python3 - "$dir/job.json" "$dir/push/expect.json" <<'PY' || fail "image preheat result: $(cat "$dir/job.json")"
+import json, sys
+j = json.load(open(sys.argv[1]))
+ex = json.load(open(sys.argv[2]))["platforms"]["arm64"]
+assert j["state"] == "SUCCESS", j["state"]
+r = j["result"]["job_states"][0]["results"][0]
+blobs = {ex["config"]["digest"]} | {l["digest"] for l in ex["layers"]}
+assert r["failure_tasks"] == [], r
+got = {}
+for t in r["success_tasks"]:
+    got.setdefault(t["url"].rsplit("/", 1)[1], set()).add(t["hostname"])
+assert set(got) == blobs, (got, blobs)
+assert all(len(h) == 3 for h in got.values()), got
+PY
+# the CLI: a manifest URL is an image; linux/amd64 from the index, to the seed only
+"$vx" preheat "$manifest" --platform linux/amd64 --scope all_seed_peers --wait --timeout 60 \
+	--json >"$dir/cli.json" || fail "vx preheat of the image: $(cat "$dir/cli.json")"
+python3 - "$dir/cli.json" "$dir/push/expect.json" <<'PY' || fail "vx preheat image result: $(cat "$dir/cli.json")"
+import json, sys
+r = json.load(open(sys.argv[1]))["result"]["job_states"][0]["results"][0]
+ex = json.load(open(sys.argv[2]))["platforms"]["amd64"]
+blobs = {ex["config"]["digest"]} | {l["digest"] for l in ex["layers"]}
+assert {t["url"].rsplit("/", 1)[1] for t in r["success_tasks"]} == blobs, r
+assert {t["host_type"] for t in r["success_tasks"]} == {"super"}, r
+PY
+layer=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["platforms"]["arm64"]["layers"][0]["digest"])' "$dir/push/expect.json")
+kill -TERM "$reg_pid"
+wait "$reg_pid" 2>/dev/null || true
+get p2 "http://127.0.0.1:$reg_port/v2/vx/app/blobs/$layer" "$dir/out/layer" --json
+[ "$rc" = 0 ] || fail "a preheated layer with the registry down: $err"
+[ "sha256:$(sha256sum <"$dir/out/layer" | cut -d' ' -f1)" = "$layer" ] || fail "the layer differs"
+echo "PASS: $name"

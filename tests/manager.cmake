@@ -1,0 +1,18 @@
+# The management plane (manager/) end to end: a scheduler with its open API, a seed, two peers
+# and an nginx origin on loopback; plus the replay of the job-request decoder's fuzz corpus.
+if(TARGET vx)
+	foreach(t api image)
+		add_test(NAME manager_${t}
+			COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/manager_${t}.sh $<TARGET_FILE:vx>)
+		set_tests_properties(manager_${t} PROPERTIES LABELS integration TIMEOUT 150
+			SKIP_RETURN_CODE 77)
+	endforeach()
+endif()
+if(TARGET vx_manager)
+	vx_add_fuzz(manager_req SOURCE ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_manager_req.c
+		LIBS vx_manager)
+	target_include_directories(replay_manager_req PRIVATE ${CMAKE_SOURCE_DIR}/manager/src)
+	if(VX_FUZZ)
+		target_include_directories(fuzz_manager_req PRIVATE ${CMAKE_SOURCE_DIR}/manager/src)
+	endif()
+endif()
