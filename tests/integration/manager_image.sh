@@ -12,34 +12,10 @@ name=manager_image
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/peer_lib.sh"
 peer_lib_init
-command -v docker-registry >/dev/null || {
-	echo "$name: needs docker-registry, skipping" >&2
-	exit 77
-}
-
-reg_port=$(free_port)
-mkdir -p "$dir/reg" "$dir/push"
-cat >"$dir/registry.yml" <<CONF
-version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $dir/reg
-  maintenance:
-    uploadpurging:
-      enabled: false
-http:
-  addr: 127.0.0.1:$reg_port
-  secret: vx-test-secret
-CONF
-docker-registry serve "$dir/registry.yml" >"$dir/registry.log" 2>&1 &
-reg_pid=$!
-bg_pids+=("$reg_pid")
-wait_port "$reg_port"
-python3 "$here/sources_registry_push.py" "http://127.0.0.1:$reg_port" vx/app "$dir/push" \
+. "$here/registry_lib.sh"
+registry_lib_init
+reg_start plain
+python3 "$here/sources_registry_push.py" "http://$reg_direct" vx/app "$dir/push" \
 	>"$dir/push.log" 2>&1 || fail "push failed: $(cat "$dir/push.log")"
 
 sched_start --allow-outbound 127.0.0.0/8
@@ -64,10 +40,10 @@ r = c.getresponse()
 print(r.status, r.read().decode())
 PY
 }
-manifest="http://127.0.0.1:$reg_port/v2/vx/app/manifests/multi"
+manifest="http://$reg_direct/v2/vx/app/manifests/multi"
 out=$(post "$dir/api.writer" "$(body "$manifest")")
 [ "${out%% *}" = 403 ] || fail "a token without the preheat scope: $out"
-out=$(post "$dir/api.admin" "$(body "http://127.0.0.1:$reg_port/v2/vx/app/tags/list")")
+out=$(post "$dir/api.admin" "$(body "http://$reg_direct/v2/vx/app/tags/list")")
 [ "${out%% *}" = 400 ] || fail "a URL that is no manifest URL: $out"
 
 out=$(post "$dir/api.admin" "$(body "$manifest")")
@@ -105,9 +81,8 @@ assert {t["url"].rsplit("/", 1)[1] for t in r["success_tasks"]} == blobs, r
 assert {t["host_type"] for t in r["success_tasks"]} == {"super"}, r
 PY
 layer=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["platforms"]["arm64"]["layers"][0]["digest"])' "$dir/push/expect.json")
-kill -TERM "$reg_pid"
-wait "$reg_pid" 2>/dev/null || true
-get p2 "http://127.0.0.1:$reg_port/v2/vx/app/blobs/$layer" "$dir/out/layer" --json
+reg_stop
+get p2 "http://$reg_direct/v2/vx/app/blobs/$layer" "$dir/out/layer" --json
 [ "$rc" = 0 ] || fail "a preheated layer with the registry down: $err"
 [ "sha256:$(sha256sum <"$dir/out/layer" | cut -d' ' -f1)" = "$layer" ] || fail "the layer differs"
 echo "PASS: $name"
