@@ -55,9 +55,11 @@ struct key {
 #define ESZ(f)	sizeof(((struct vx_config *)0)->f[0])
 #define U64_MAX UINT64_MAX
 /* struct key.unsupported: the daemon applies the key, or the reason it does not yet. */
-#define APPLIED	 NULL
-#define NO_TLS	 "TLS is not implemented yet; refusing to start a daemon that would serve plaintext"
-#define NO_PROXY "the HTTP proxy and registry mirror are not implemented yet (issue 13)"
+#define APPLIED NULL
+#define NO_TLS	"TLS is not implemented yet; refusing to start a daemon that would serve plaintext"
+#define NO_PROXY                                                                               \
+	"the HTTP forward proxy is not implemented yet (issue 13); the registry mirror sends " \
+	"every sha256 blob GET through P2P"
 
 static const struct key keys[] = {
 	{ "seed", KEY_BOOL, OFF(seed), 0, 0, 0, 0, 0, NULL, "act as a seed peer", APPLIED },
@@ -129,9 +131,14 @@ static const struct key keys[] = {
 	{ "storage.direct_io", KEY_ENUM, OFF(storage.direct_io), SZ(storage.direct_io), 0, 0, 0, 0,
 	  "required|optional|disabled", "O_DIRECT piece writes", APPLIED },
 	{ "proxy.listen", KEY_ADDR, OFF(proxy.listen), SZ(proxy.listen), 0, 0, 0, 0, NULL,
-	  "HTTP proxy and registry mirror, HOST:PORT (empty: off)", NO_PROXY },
-	{ "proxy.registry_mirror", KEY_STR, OFF(proxy.registry_mirror), SZ(proxy.registry_mirror),
-	  0, 0, 0, 0, NULL, "default upstream registry", NO_PROXY },
+	  "registry mirror, HOST:PORT (empty: off, or 127.0.0.1:4001 with upstreams)", APPLIED },
+	{ "proxy.upstreams", KEY_STRLIST, OFF(proxy.upstreams), ESZ(proxy.upstreams),
+	  OFF(proxy.nr_upstreams), VX_CONFIG_UPSTREAMS_MAX, 0, 0, NULL,
+	  "registries the mirror may fetch from, http[s]://HOST[:PORT]; the first serves clients "
+	  "that name none",
+	  APPLIED },
+	{ "proxy.max_header_size", KEY_SIZE, OFF(proxy.max_header_size), 0, 0, 0, 4096, 1u << 20,
+	  NULL, "bytes of a mirror request's line and headers", APPLIED },
 	{ "proxy.rules", KEY_STRLIST, OFF(proxy.rules), ESZ(proxy.rules), OFF(proxy.nr_rules),
 	  VX_CONFIG_RULES_MAX, 0, 0, NULL, "regexes of URLs served through P2P", NO_PROXY },
 	{ "tls.cert", KEY_STR, OFF(tls.cert), SZ(tls.cert), 0, 0, 0, 0, NULL, "PEM certificate",
@@ -167,8 +174,7 @@ void vx_config_init(struct vx_config *cfg)
 	cfg->storage.gc_interval_ms = 15ull * 60000;
 	cfg->storage.memory_budget_bytes = 256ull << 20;
 	snprintf(cfg->storage.direct_io, sizeof(cfg->storage.direct_io), "optional");
-	snprintf(cfg->proxy.registry_mirror, sizeof(cfg->proxy.registry_mirror),
-		 "https://index.docker.io");
+	cfg->proxy.max_header_size = 16384;
 }
 
 static void set_err(char *err, size_t err_len, const char *fmt, ...) VX_PRINTF(3, 4);

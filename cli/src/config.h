@@ -20,6 +20,7 @@
 #define VX_CONFIG_PATH_MAX	 1024	    /* longest path value, with NUL */
 #define VX_CONFIG_SCHEDULERS_MAX 16
 #define VX_CONFIG_RULES_MAX	 32
+#define VX_CONFIG_UPSTREAMS_MAX	 16 /* VX_PROXY_UPSTREAMS_MAX */
 #define VX_CONFIG_ERR_MAX	 512
 /* upload.max_inflight_per_conn at most (the upload server's VX_UPLOAD_INFLIGHT_MAX). */
 #define VX_CONFIG_INFLIGHT_MAX 48
@@ -65,8 +66,10 @@ struct vx_config_storage {
 };
 
 struct vx_config_proxy {
-	char listen[VX_CONFIG_STR_MAX]; /* empty: proxy off */
-	char registry_mirror[VX_CONFIG_STR_MAX];
+	char listen[VX_CONFIG_STR_MAX]; /* empty: off, or 127.0.0.1:4001 when upstreams are set */
+	unsigned nr_upstreams;
+	char upstreams[VX_CONFIG_UPSTREAMS_MAX][VX_CONFIG_STR_MAX]; /* the first is the default */
+	uint64_t max_header_size;
 	unsigned nr_rules;
 	char rules[VX_CONFIG_RULES_MAX][VX_CONFIG_STR_MAX]; /* regexes of URLs served via P2P */
 };

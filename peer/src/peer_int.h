@@ -111,6 +111,7 @@ struct peer_job {
 	struct vx_peer *peer;
 	struct peer_task *task;
 	char *url, *output, *digest, *tag, *app;
+	char *id_content; /* the task id's content (vx_download_request.task_id_content), or NULL */
 	char **headers;
 	uint32_t nr_headers;
 	char **filtered;

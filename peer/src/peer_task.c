@@ -250,6 +250,7 @@ void vx__peer_job_free(struct peer_job *j)
 	vx_free(j->digest);
 	vx_free(j->tag);
 	vx_free(j->app);
+	vx_free(j->id_content);
 	vx_free(j);
 }
 
@@ -1438,6 +1439,8 @@ void vx__peer_job_start(struct vx_peer *p, struct peer_job *j)
 	tp.filtered_params = j->nr_filtered ? (const char *const *)j->filtered : NULL;
 	tp.nr_filtered_params = j->nr_filtered;
 	rc = vx_task_id_from_url(&tp, id, NULL, 0, NULL);
+	if (!rc && j->id_content)
+		rc = vx_task_id_from_content(j->id_content, strlen(j->id_content), id);
 	if (rc) {
 		vx__peer_job_fail(p, j, rc, VX_DOWNLOAD_STAGE_REQUEST,
 				  "'%s' is not a valid URL: %s", VX_URL_SAFE(j->url),
