@@ -137,6 +137,9 @@ static const struct key keys[] = {
 	  "registries the mirror may fetch from, http[s]://HOST[:PORT]; the first serves clients "
 	  "that name none",
 	  APPLIED },
+	{ "proxy.fallback_after", KEY_DURATION, OFF(proxy.fallback_after_ms), 0, 0, 0, 100, 600000,
+	  NULL, "a blob whose P2P download makes no progress this long goes on from the upstream",
+	  APPLIED },
 	{ "proxy.max_header_size", KEY_SIZE, OFF(proxy.max_header_size), 0, 0, 0, 4096, 1u << 20,
 	  NULL, "bytes of a mirror request's line and headers", APPLIED },
 	{ "proxy.rules", KEY_STRLIST, OFF(proxy.rules), ESZ(proxy.rules), OFF(proxy.nr_rules),
@@ -175,6 +178,7 @@ void vx_config_init(struct vx_config *cfg)
 	cfg->storage.memory_budget_bytes = 256ull << 20;
 	snprintf(cfg->storage.direct_io, sizeof(cfg->storage.direct_io), "optional");
 	cfg->proxy.max_header_size = 16384;
+	cfg->proxy.fallback_after_ms = 5000;
 }
 
 static void set_err(char *err, size_t err_len, const char *fmt, ...) VX_PRINTF(3, 4);

@@ -70,6 +70,7 @@ struct vx_config_proxy {
 	unsigned nr_upstreams;
 	char upstreams[VX_CONFIG_UPSTREAMS_MAX][VX_CONFIG_STR_MAX]; /* the first is the default */
 	uint64_t max_header_size;
+	uint64_t fallback_after_ms; /* no P2P progress this long: go on from the upstream */
 	unsigned nr_rules;
 	char rules[VX_CONFIG_RULES_MAX][VX_CONFIG_STR_MAX]; /* regexes of URLs served via P2P */
 };

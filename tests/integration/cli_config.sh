@@ -72,6 +72,7 @@ declare -A applied=(
 	[storage.direct_io]="unit/test_storage.c direct_io"
 	[proxy.listen]="integration/proxy_mirror.sh --proxy"
 	[proxy.upstreams]="integration/proxy_mirror.sh --upstream"
+	[proxy.fallback_after]="integration/proxy_fallback.sh fallback_after:"
 	[proxy.max_header_size]="integration/proxy_mirror.sh max_header_size:"
 )
 # key -> a value other than the default, for the keys not supported yet
