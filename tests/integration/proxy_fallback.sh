@@ -17,12 +17,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/peer_lib.sh"
 . "$here/proxy_lib.sh"
 peer_lib_init
-proxy_lib_init
-
-registry_start reg
-python3 "$here/proxy_registry_push.py" "http://127.0.0.1:$reg_port" img other "$dir/img"
+proxy_setup
 big=$(head -1 "$dir/img/layers" | cut -d' ' -f1)
-sched_start
 serve_start a --proxy 127.0.0.1:0 --upstream "http://127.0.0.1:$reg_port"
 pa=$(mirror_port a)
 curl -sf -o "$dir/a.blob" "http://127.0.0.1:$pa/v2/img/blobs/$big" || fail "pull through a"

@@ -2,20 +2,29 @@
 # proxy_lib.sh: shared by the proxy_*.sh tests (sourced after peer_lib.sh and peer_lib_init):
 # a real registry (Debian's docker-registry) on loopback with its access log, and helpers for
 # the vx registry mirror. Exit 77 when docker-registry, skopeo or curl is missing.
+#   proxy_setup [HTPASSWD USER:PASS] the tools checked, registry "reg" started (with Basic
+#                                    auth from HTPASSWD), the test image pushed to repos "img"
+#                                    and "other" (proxy_registry_push.py; $dir/img/layers),
+#                                    and a scheduler started
 #   registry_start NAME [HTPASSWD]   registry on 127.0.0.1:$reg_port, log $dir/NAME.log
 #   mirror_port NAME                 the mirror port of vx serve NAME (its "registry mirror" line)
 #   blob_sends LOG HEX               body bytes the registry sent for GETs of the blob (200
 #                                    and 206 answers: the source reads ranges, and its stat
 #                                    probe is a 1-byte range)
 
-proxy_lib_init() {
-	local tool
+proxy_setup() {
+	local tool here
+	here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 	for tool in docker-registry skopeo curl; do
 		command -v "$tool" >/dev/null || {
 			echo "$name: needs $tool (scripts/deps/proxy.apt), skipping" >&2
 			exit 77
 		}
 	done
+	registry_start reg "${1:-}"
+	python3 "$here/proxy_registry_push.py" "http://127.0.0.1:$reg_port" img other "$dir/img" \
+		${2:+"$2"}
+	sched_start
 }
 
 registry_start() {

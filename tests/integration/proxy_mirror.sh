@@ -17,11 +17,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/peer_lib.sh"
 . "$here/proxy_lib.sh"
 peer_lib_init
-proxy_lib_init
-
-registry_start reg
-python3 "$here/proxy_registry_push.py" "http://127.0.0.1:$reg_port" img other "$dir/img"
-sched_start
+proxy_setup
 serve_start a --proxy 127.0.0.1:0 --upstream "http://127.0.0.1:$reg_port"
 printf 'proxy:\n  max_header_size: 8KiB\n' >"$dir/b.yaml"
 serve_start b --proxy 127.0.0.1:0 --upstream "http://127.0.0.1:$reg_port" --config "$dir/b.yaml"

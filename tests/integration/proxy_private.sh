@@ -15,15 +15,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/peer_lib.sh"
 . "$here/proxy_lib.sh"
 peer_lib_init
-proxy_lib_init
 command -v htpasswd >/dev/null || { echo "$name: needs htpasswd, skipping" >&2; exit 77; }
-
 pass=pw-SECRET-1313
 htpasswd -Bbn vxuser "$pass" >"$dir/htpasswd" 2>/dev/null
-registry_start reg "$dir/htpasswd"
-python3 "$here/proxy_registry_push.py" "http://127.0.0.1:$reg_port" img other "$dir/img" \
-	"vxuser:$pass"
-sched_start
+proxy_setup "$dir/htpasswd" "vxuser:$pass"
 serve_start a --proxy 127.0.0.1:0 --upstream "http://127.0.0.1:$reg_port"
 serve_start b --proxy 127.0.0.1:0 --upstream "http://127.0.0.1:$reg_port"
 pa=$(mirror_port a)
