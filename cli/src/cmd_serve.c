@@ -338,6 +338,11 @@ static int run_serve(int argc, char **argv)
 		return rc > 0 ? VX_EXIT_OK : VX_EXIT_USAGE;
 	if (load_config(&fl, &cfg))
 		return VX_EXIT_USAGE;
+	if (cfg.proxy.listen[0] && !cfg.proxy.nr_upstreams) {
+		fprintf(stderr, "vx serve: proxy.listen needs proxy.upstreams (--upstream URL): "
+				"the mirror fetches only from registries it is given\n");
+		return VX_EXIT_USAGE;
+	}
 	if (vx_log_set_level_name(cfg.log_level) != 0) {
 		fprintf(stderr, "vx serve: unknown log level '%s'\n", cfg.log_level);
 		return VX_EXIT_USAGE;

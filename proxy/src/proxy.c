@@ -507,6 +507,7 @@ static enum MHD_Result serve_blob(struct vx_proxy *px, struct MHD_Connection *c,
 				  const struct req_ctx *rc, const struct vx_proxy_req *pr)
 {
 	struct vx_download_request dr = { 0 };
+	struct vx_peer_job *job = NULL;
 	struct vx_proxy_range range;
 	struct MHD_Response *r;
 	const char *rh;
@@ -534,11 +535,15 @@ static enum MHD_Result serve_blob(struct vx_proxy *px, struct MHD_Connection *c,
 	dr.nr_headers = b->rc.nr_headers;
 	dr.digest = pr->ref;
 	dr.task_id_content = pr->ref;
-	if (vx_peer_download(px->peer, &dr, &blob_ops, b, &b->job)) {
+	if (vx_peer_download(px->peer, &dr, &blob_ops, b, &job)) {
 		b->refs = 1; /* done() never comes */
 		blob_response_free(b);
 		return pass_through(c, rc, false, pr->name);
 	}
+	pthread_mutex_lock(&px->lock);
+	if (!b->done)
+		b->job = job; /* done() may have run already, on another thread */
+	pthread_mutex_unlock(&px->lock);
 	if (!blob_wait_start(b)) {
 		/* no length yet (the peer failed, e.g. no access, or stalled): the upstream answers,
 		 * with its own status (401, 403, 404) when that is what it says */
