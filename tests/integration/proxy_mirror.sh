@@ -4,7 +4,8 @@
 # and two daemons with --proxy, and skopeo pulling through each mirror (registries.conf whose
 # primary location is dead, so only the mirror can serve it).
 # - every layer's digest checks, and the registry sent each blob body once for both pulls;
-# - the same blob under another repository is the same task (no new registry send);
+# - the same blob under another repository is the same task (no new registry send), also for
+#   two clients asking at once under the two names;
 # - Range answers are byte-exact at piece boundaries, suffix ranges, 416 past the end;
 # - bad input: malformed names and digests (400), an oversize header (4xx), a method (405), an
 #   ns= naming a host that is not a configured upstream (403, nothing fetched: the open-mirror
@@ -44,6 +45,21 @@ EOC
 			fail "$1: layer $d does not match its digest"
 	done <"$dir/img/layers"
 }
+# two clients at once on a, under two names: one task (the registry count below)
+big=$(head -1 "$dir/img/layers" | cut -d' ' -f1)
+bighex=${big#sha256:}
+two_pids=()
+for repo in img other; do
+	curl -sf -o "$dir/two.$repo" "http://127.0.0.1:$pa/v2/$repo/blobs/$big" &
+	bg_pids+=($!)
+	two_pids+=($!)
+done
+for pid in "${two_pids[@]}"; do
+	wait "$pid" || fail "a concurrent client failed"
+done
+for repo in img other; do
+	cmp -s "$dir/two.$repo" "$dir/img/blobs/$bighex" || fail "concurrent client ($repo): wrong bytes"
+done
 pull a "$pa"
 pull b "$pb"
 
@@ -56,8 +72,6 @@ while read -r d size; do
 done <"$dir/img/layers"
 grep -q 'bytes from peers' "$dir/b.log" || fail "b logged no proxied blob request"
 
-big=$(head -1 "$dir/img/layers" | cut -d' ' -f1)
-bighex=${big#sha256:}
 # the same blob under another name: same task, no new send
 curl -sf -o "$dir/other.blob" "http://127.0.0.1:$pb/v2/other/blobs/$big" ||
 	fail "blob under another repository"
