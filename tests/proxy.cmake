@@ -3,7 +3,7 @@
 # the request parser.
 vx_add_fuzz(proxy_req SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_proxy_req.c LIBS vx_proxy)
 if(TARGET vx)
-	foreach(t mirror fallback private)
+	foreach(t mirror fallback private limits)
 		add_test(NAME proxy_${t}
 			COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/proxy_${t}.sh $<TARGET_FILE:vx>)
 		set_tests_properties(proxy_${t} PROPERTIES LABELS integration TIMEOUT 150

@@ -315,6 +315,9 @@ static int serve_proxy(const struct vx_config *c, struct vx_peer *peer, struct v
 		pc.upstreams[pc.nr_upstreams++] = c->proxy.upstreams[i];
 	pc.header_max = (uint32_t)c->proxy.max_header_size;
 	pc.stall_ms = (uint32_t)c->proxy.fallback_after_ms;
+	pc.max_conns = (uint32_t)c->proxy.max_connections;
+	pc.rate_per_s = (uint32_t)c->proxy.rate_limit;
+	pc.client_timeout_ms = (uint32_t)c->proxy.client_timeout_ms;
 	rc = vx_proxy_start(out, peer, &pc, err, sizeof(err));
 	if (rc)
 		fprintf(stderr, "vx serve: %s\n", err[0] ? err : vx_strerror(rc));

@@ -137,6 +137,12 @@ static const struct key keys[] = {
 	  "registries the mirror may fetch from, http[s]://HOST[:PORT]; the first serves clients "
 	  "that name none",
 	  APPLIED },
+	{ "proxy.max_connections", KEY_U64, OFF(proxy.max_connections), 0, 0, 0, 1, 100000, NULL,
+	  "mirror client connections at once; more are closed at accept", APPLIED },
+	{ "proxy.rate_limit", KEY_U64, OFF(proxy.rate_limit), 0, 0, 0, 1, 1000000, NULL,
+	  "mirror requests per second, all clients; more are answered 429", APPLIED },
+	{ "proxy.client_timeout", KEY_DURATION, OFF(proxy.client_timeout_ms), 0, 0, 0, 1000,
+	  3600000, NULL, "close a mirror client connection idle this long", APPLIED },
 	{ "proxy.fallback_after", KEY_DURATION, OFF(proxy.fallback_after_ms), 0, 0, 0, 100, 600000,
 	  NULL, "a blob whose P2P download makes no progress this long goes on from the upstream",
 	  APPLIED },
@@ -179,6 +185,9 @@ void vx_config_init(struct vx_config *cfg)
 	snprintf(cfg->storage.direct_io, sizeof(cfg->storage.direct_io), "optional");
 	cfg->proxy.max_header_size = 16384;
 	cfg->proxy.fallback_after_ms = 5000;
+	cfg->proxy.max_connections = 256;
+	cfg->proxy.rate_limit = 1000;
+	cfg->proxy.client_timeout_ms = 30000;
 }
 
 static void set_err(char *err, size_t err_len, const char *fmt, ...) VX_PRINTF(3, 4);

@@ -71,6 +71,9 @@ struct vx_config_proxy {
 	char upstreams[VX_CONFIG_UPSTREAMS_MAX][VX_CONFIG_STR_MAX]; /* the first is the default */
 	uint64_t max_header_size;
 	uint64_t fallback_after_ms; /* no P2P progress this long: go on from the upstream */
+	uint64_t max_connections;
+	uint64_t rate_limit; /* requests per second */
+	uint64_t client_timeout_ms;
 	unsigned nr_rules;
 	char rules[VX_CONFIG_RULES_MAX][VX_CONFIG_STR_MAX]; /* regexes of URLs served via P2P */
 };

@@ -72,6 +72,9 @@ declare -A applied=(
 	[storage.direct_io]="unit/test_storage.c direct_io"
 	[proxy.listen]="integration/proxy_mirror.sh --proxy"
 	[proxy.upstreams]="integration/proxy_mirror.sh --upstream"
+	[proxy.max_connections]="integration/proxy_limits.sh max_connections:"
+	[proxy.rate_limit]="integration/proxy_limits.sh rate_limit:"
+	[proxy.client_timeout]="integration/proxy_limits.sh client_timeout:"
 	[proxy.fallback_after]="integration/proxy_fallback.sh fallback_after:"
 	[proxy.max_header_size]="integration/proxy_mirror.sh max_header_size:"
 )

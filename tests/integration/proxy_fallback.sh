@@ -52,14 +52,8 @@ grep -qE "\"GET /v2/img/blobs/$big HTTP/1.1\" 206 [1-9]" "$dir/reg.log" ||
 	fail "no ranged GET of the rest at the registry"
 
 # upstreams that lie
-python3 "$here/proxy_fake_registry.py" "$dir/fake.port" &
-bg_pids+=($!)
-for i in $(seq 100); do
-	[ -s "$dir/fake.port" ] && break
-	sleep 0.1
-done
-fport=$(cat "$dir/fake.port")
-serve_start c --no-scheduler --proxy 127.0.0.1:0 --upstream "http://127.0.0.1:$fport"
+fake_upstream_start
+serve_start c --no-scheduler --proxy 127.0.0.1:0 --upstream "$fake_url"
 pc=$(mirror_port c)
 for kind in wrongbytes shortbody; do
 	d=$(python3 "$here/proxy_fake_registry.py" --digest "$kind")

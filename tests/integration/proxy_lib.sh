@@ -7,6 +7,8 @@
 #                                    and "other" (proxy_registry_push.py; $dir/img/layers),
 #                                    and a scheduler started
 #   registry_start NAME [HTPASSWD]   registry on 127.0.0.1:$reg_port, log $dir/NAME.log
+#   fake_upstream_start              proxy_fake_registry.py (a registry that lies; its /v2/
+#                                    answers 200) at $fake_url
 #   mirror_port NAME                 the mirror port of vx serve NAME (its "registry mirror" line)
 #   blob_sends LOG HEX               body bytes the registry sent for GETs of the blob (200
 #                                    and 206 answers: the source reads ranges, and its stat
@@ -43,6 +45,19 @@ registry_start() {
 	pid=$!
 	bg_pids+=("$pid")
 	wait_port "$reg_port"
+}
+
+fake_upstream_start() {
+	local here i
+	here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+	python3 "$here/proxy_fake_registry.py" "$dir/fake.port" &
+	bg_pids+=($!)
+	for i in $(seq 100); do
+		[ -s "$dir/fake.port" ] && break
+		sleep 0.1
+	done
+	[ -s "$dir/fake.port" ] || fail "the fake upstream did not start"
+	fake_url=http://127.0.0.1:$(cat "$dir/fake.port")
 }
 
 mirror_port() {
