@@ -299,6 +299,7 @@ static int serve_token(const struct vx_config *c, const struct serve_flags *fl, 
 }
 
 _Static_assert(VX_CONFIG_UPSTREAMS_MAX == VX_PROXY_UPSTREAMS_MAX, "one upstream limit");
+_Static_assert(VX_CONFIG_PUBLIC_MAX == VX_PROXY_PUBLIC_MAX, "one public-repository limit");
 
 /* The registry mirror, when proxy.listen or proxy.upstreams asks for one. */
 static int serve_proxy(const struct vx_config *c, struct vx_peer *peer, struct vx_proxy **out)
@@ -315,6 +316,8 @@ static int serve_proxy(const struct vx_config *c, struct vx_peer *peer, struct v
 		pc.upstreams[pc.nr_upstreams++] = c->proxy.upstreams[i];
 	pc.header_max = (uint32_t)c->proxy.max_header_size;
 	pc.stall_ms = (uint32_t)c->proxy.fallback_after_ms;
+	for (unsigned i = 0; i < c->proxy.nr_public_repositories; i++)
+		pc.public_repos[pc.nr_public_repos++] = c->proxy.public_repositories[i];
 	pc.max_conns = (uint32_t)c->proxy.max_connections;
 	pc.rate_per_s = (uint32_t)c->proxy.rate_limit;
 	pc.client_timeout_ms = (uint32_t)c->proxy.client_timeout_ms;

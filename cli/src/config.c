@@ -137,6 +137,12 @@ static const struct key keys[] = {
 	  "registries the mirror may fetch from, http[s]://HOST[:PORT]; the first serves clients "
 	  "that name none",
 	  APPLIED },
+	{ "proxy.public_repositories", KEY_STRLIST, OFF(proxy.public_repositories),
+	  ESZ(proxy.public_repositories), OFF(proxy.nr_public_repositories), VX_CONFIG_PUBLIC_MAX,
+	  0, 0, NULL,
+	  "repository patterns (\"team/*\") whose blobs are public: credentials do not make them "
+	  "private",
+	  APPLIED },
 	{ "proxy.max_connections", KEY_U64, OFF(proxy.max_connections), 0, 0, 0, 1, 100000, NULL,
 	  "mirror client connections at once; more are closed at accept", APPLIED },
 	{ "proxy.rate_limit", KEY_U64, OFF(proxy.rate_limit), 0, 0, 0, 1, 1000000, NULL,

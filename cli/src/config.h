@@ -21,6 +21,7 @@
 #define VX_CONFIG_SCHEDULERS_MAX 16
 #define VX_CONFIG_RULES_MAX	 32
 #define VX_CONFIG_UPSTREAMS_MAX	 16 /* VX_PROXY_UPSTREAMS_MAX */
+#define VX_CONFIG_PUBLIC_MAX	 32 /* VX_PROXY_PUBLIC_MAX */
 #define VX_CONFIG_ERR_MAX	 512
 /* upload.max_inflight_per_conn at most (the upload server's VX_UPLOAD_INFLIGHT_MAX). */
 #define VX_CONFIG_INFLIGHT_MAX 48
@@ -70,6 +71,8 @@ struct vx_config_proxy {
 	unsigned nr_upstreams;
 	char upstreams[VX_CONFIG_UPSTREAMS_MAX][VX_CONFIG_STR_MAX]; /* the first is the default */
 	uint64_t max_header_size;
+	unsigned nr_public_repositories;
+	char public_repositories[VX_CONFIG_PUBLIC_MAX][VX_CONFIG_STR_MAX];
 	uint64_t fallback_after_ms; /* no P2P progress this long: go on from the upstream */
 	uint64_t max_connections;
 	uint64_t rate_limit; /* requests per second */

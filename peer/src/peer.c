@@ -651,6 +651,8 @@ int vx_peer_download(struct vx_peer *p, const struct vx_download_request *req,
 	j->timeout_ms = req->timeout_ms;
 	j->overwrite = req->overwrite;
 	j->no_bts = req->disable_back_to_source || p->cfg.no_back_to_source;
+	j->public_content = req->public_content;
+	j->access_ok = req->public_content; /* declared public: no proof to wait for */
 	j->uid = req->uid;
 	j->gid = req->gid;
 	j->as_client = req->chown_output;

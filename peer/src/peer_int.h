@@ -119,6 +119,7 @@ struct peer_job {
 	uint64_t piece_length;
 	uint32_t timeout_ms;
 	bool overwrite, no_bts, exporting, fd_sent;
+	bool public_content; /* vx_download_request.public_content */
 	/* a root daemon for an unprivileged client: act on files with the client's uid, gid
 	 * and supplementary groups */
 	bool as_client;

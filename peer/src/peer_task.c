@@ -1480,7 +1480,8 @@ void vx__peer_job_start(struct vx_peer *p, struct peer_job *j)
 		}
 		t->user_piece_length = j->piece_length;
 		t->no_bts = j->no_bts;
-		t->priv = vx__peer_request_private(j->url, j->headers, j->nr_headers);
+		t->priv = !j->public_content &&
+			  vx__peer_request_private(j->url, j->headers, j->nr_headers);
 		if (j->nr_headers) {
 			t->headers = vx_calloc(j->nr_headers, sizeof(*t->headers));
 			for (uint32_t i = 0; t->headers && i < j->nr_headers; i++)
@@ -1504,7 +1505,7 @@ void vx__peer_job_start(struct vx_peer *p, struct peer_job *j)
 	j->base_peers = t->from_peers;
 	j->base_source = atomic_load(&t->from_source);
 	vx_list_add_tail(&t->jobs, &j->node);
-	if (vx__peer_request_private(j->url, j->headers, j->nr_headers))
+	if (!j->public_content && vx__peer_request_private(j->url, j->headers, j->nr_headers))
 		task_make_private(p, t);
 	else if (t->priv)
 		(void)job_may_read(p, t, j); /* its proof starts now */

@@ -21,12 +21,17 @@ struct vx_peer;
 struct vx_proxy;
 
 #define VX_PROXY_UPSTREAMS_MAX 16
+#define VX_PROXY_PUBLIC_MAX    32
 
 struct vx_proxy_cfg {
 	const char *listen; /* "HOST:PORT"; port 0 picks one */
 	/* base URLs "http[s]://host[:port]"; the first serves clients that name none (no ns=) */
 	const char *upstreams[VX_PROXY_UPSTREAMS_MAX];
 	uint32_t nr_upstreams;
+	/* repository name patterns (fnmatch, "*" crosses "/") whose blobs are public: a client's
+	 * credentials do not make the task private and no access proof is asked */
+	const char *public_repos[VX_PROXY_PUBLIC_MAX];
+	uint32_t nr_public_repos;
 	uint32_t max_conns;	    /* connections at once; 0: 256 */
 	uint32_t rate_per_s;	    /* requests per second (all clients); 0: 1000 */
 	uint32_t client_timeout_ms; /* an idle client is closed after this; 0: 30 s */

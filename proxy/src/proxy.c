@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -45,6 +46,8 @@ struct vx_proxy {
 	uint16_t port;
 	char *upstreams[VX_PROXY_UPSTREAMS_MAX];
 	uint32_t nr_upstreams;
+	char *public_repos[VX_PROXY_PUBLIC_MAX];
+	uint32_t nr_public_repos;
 	uint32_t rate_per_s;
 	uint32_t stall_ms;
 	pthread_mutex_t lock; /* the token bucket and every blob's shared fields */
@@ -155,6 +158,16 @@ static const char *pick_upstream(const struct vx_proxy *px, const char *ns)
 			return px->upstreams[i];
 	}
 	return NULL;
+}
+
+/* Whether the operator declared repository @name public (proxy.public_repositories). */
+static bool repo_public(const struct vx_proxy *px, const char *name)
+{
+	for (uint32_t i = 0; i < px->nr_public_repos; i++) {
+		if (fnmatch(px->public_repos[i], name, 0) == 0)
+			return true;
+	}
+	return false;
 }
 
 static enum MHD_Result collect_header(void *arg, enum MHD_ValueKind kind, const char *key,
@@ -535,6 +548,7 @@ static enum MHD_Result serve_blob(struct vx_proxy *px, struct MHD_Connection *c,
 	dr.nr_headers = b->rc.nr_headers;
 	dr.digest = pr->ref;
 	dr.task_id_content = pr->ref;
+	dr.public_content = repo_public(px, pr->name);
 	if (vx_peer_download(px->peer, &dr, &blob_ops, b, &job)) {
 		b->refs = 1; /* done() never comes */
 		blob_response_free(b);
@@ -682,6 +696,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	return ret;
 }
 
+/* Owned copies of @n strings of @src into @dst, counted in *@nr (freed by vx_proxy_stop()). */
+static int copy_strings(char **dst, uint32_t *nr, const char *const *src, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		dst[i] = vx_strdup(src[i]);
+		if (!dst[i])
+			return -ENOMEM;
+		(*nr)++;
+	}
+	return 0;
+}
+
 int vx_proxy_start(struct vx_proxy **out, struct vx_peer *p, const struct vx_proxy_cfg *cfg,
 		   char *err, size_t err_len)
 {
@@ -733,14 +759,12 @@ int vx_proxy_start(struct vx_proxy **out, struct vx_peer *p, const struct vx_pro
 	px->tokens_ms = vx_now_ms();
 	pthread_mutex_init(&px->lock, NULL);
 	pthread_cond_init(&px->cond, NULL);
-	for (uint32_t i = 0; i < cfg->nr_upstreams; i++) {
-		px->upstreams[i] = vx_strdup(cfg->upstreams[i]);
-		if (!px->upstreams[i]) {
-			close(fd);
-			vx_proxy_stop(px);
-			return -ENOMEM;
-		}
-		px->nr_upstreams++;
+	if (copy_strings(px->upstreams, &px->nr_upstreams, cfg->upstreams, cfg->nr_upstreams) ||
+	    copy_strings(px->public_repos, &px->nr_public_repos, cfg->public_repos,
+			 VX_MIN(cfg->nr_public_repos, (uint32_t)VX_PROXY_PUBLIC_MAX))) {
+		close(fd);
+		vx_proxy_stop(px);
+		return -ENOMEM;
 	}
 	px->mhd = MHD_start_daemon(
 		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
@@ -786,6 +810,8 @@ void vx_proxy_stop(struct vx_proxy *px)
 	pthread_mutex_unlock(&px->lock);
 	for (uint32_t i = 0; i < px->nr_upstreams; i++)
 		vx_free(px->upstreams[i]);
+	for (uint32_t i = 0; i < px->nr_public_repos; i++)
+		vx_free(px->public_repos[i]);
 	pthread_cond_destroy(&px->cond);
 	pthread_mutex_destroy(&px->lock);
 	vx_free(px);

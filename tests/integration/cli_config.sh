@@ -72,6 +72,7 @@ declare -A applied=(
 	[storage.direct_io]="unit/test_storage.c direct_io"
 	[proxy.listen]="integration/proxy_mirror.sh --proxy"
 	[proxy.upstreams]="integration/proxy_mirror.sh --upstream"
+	[proxy.public_repositories]="integration/proxy_private.sh public_repositories:"
 	[proxy.max_connections]="integration/proxy_limits.sh max_connections:"
 	[proxy.rate_limit]="integration/proxy_limits.sh rate_limit:"
 	[proxy.client_timeout]="integration/proxy_limits.sh client_timeout:"

@@ -7,7 +7,9 @@
 # credentials, and with a wrong password, ask a (which holds the blob) and b for each layer,
 # whole and as a Range, and HEAD: each gets the registry's 401 and not one byte of the blob.
 # A client with the right credentials through b gets the layer from the swarm. The password
-# (and its Basic form) appears in no daemon or scheduler log.
+# (and its Basic form) appears in no daemon or scheduler log. A repository the operator
+# declared public (proxy.public_repositories) is served from the store without credentials,
+# under that name only.
 set -euo pipefail
 vx=$1
 name=proxy_private
@@ -19,7 +21,9 @@ command -v htpasswd >/dev/null || { echo "$name: needs htpasswd, skipping" >&2; 
 pass=pw-SECRET-1313
 htpasswd -Bbn vxuser "$pass" >"$dir/htpasswd" 2>/dev/null
 proxy_setup "$dir/htpasswd" "vxuser:$pass"
-serve_start a --proxy 127.0.0.1:0 --upstream "http://127.0.0.1:$reg_port"
+# a declares repository "other" public (it holds the same big layer as "img")
+printf 'proxy:\n  public_repositories: [other, "team/*"]\n' >"$dir/a.yaml"
+serve_start a --proxy 127.0.0.1:0 --upstream "http://127.0.0.1:$reg_port" --config "$dir/a.yaml"
 serve_start b --proxy 127.0.0.1:0 --upstream "http://127.0.0.1:$reg_port"
 pa=$(mirror_port a)
 pb=$(mirror_port b)
@@ -67,6 +71,12 @@ big=$(head -1 "$dir/img/layers" | cut -d' ' -f1)
 curl -sf -u "vxuser:$pass" -o "$dir/b.blob" "http://127.0.0.1:$pb/v2/img/blobs/$big" ||
 	fail "authorized pull through b"
 cmp -s "$dir/b.blob" "$dir/img/blobs/${big#sha256:}" || fail "b: wrong bytes"
+# proxy.public_repositories: a's store serves the layer named under "other" without
+# credentials; under "img" it stays 401 (the declaration covers the name asked for)
+curl -sf -o "$dir/pub.blob" "http://127.0.0.1:$pa/v2/other/blobs/$big" ||
+	fail "a public repository's blob without credentials"
+cmp -s "$dir/pub.blob" "$dir/img/blobs/${big#sha256:}" || fail "public blob: wrong bytes"
+no_bytes "$pa" "no credentials after a public read" "$big"
 basic=$(printf 'vxuser:%s' "$pass" | base64)
 for f in "$dir"/a.log "$dir"/b.log "$dir"/sched.log "$dir"/a.out "$dir"/b.out; do
 	! grep -qF -e "$pass" -e "$basic" "$f" || fail "a credential in $(basename "$f")"

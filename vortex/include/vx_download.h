@@ -51,6 +51,12 @@ struct vx_download_request {
 	 * mirror's "sha256:<hex>" of a blob, so one blob under several names is one task.
 	 */
 	const char *task_id_content;
+	/*
+	 * Known inside the daemon only: the operator declared this content public (the registry
+	 * mirror's proxy.public_repositories). Credentials on the request do not make the task
+	 * private, and the job reads a private task without an access proof.
+	 */
+	bool public_content;
 	uint64_t piece_length;		    /* bytes; 0: the daemon's rule (Dragonfly's) */
 	const char *const *filtered_params; /* query keys left out of the task id */
 	uint32_t nr_filtered_params;	    /* <= VX_DOWNLOAD_FILTERS_MAX */
