@@ -3,6 +3,9 @@ vx_add_test(test_common_net SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_common
 	LIBS vx_common)
 vx_add_test(test_common_pool SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_common_pool.c
 	LIBS vx_common Threads::Threads)
+vx_add_test(test_common_outbound SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_common_outbound.c
+	LIBS vx_common)
 vx_add_test(test_common_fconn SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_common_fconn.c
 	LIBS vx_common)
 vx_add_fuzz(net_addr SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_net_addr.c LIBS vx_common)
+vx_add_fuzz(cidr SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_cidr.c LIBS vx_common)

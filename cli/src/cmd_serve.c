@@ -18,6 +18,7 @@
 #include "commands.h"
 #include "config.h"
 #include "vx_err.h"
+#include "vx_fetcher.h"
 #include "vx_log.h"
 #include "vx_peer.h"
 #include "vx_proxy.h"
@@ -57,6 +58,12 @@ static void usage(FILE *f)
 		"  --upstream URL           registry the mirror may fetch from, repeatable\n"
 		"                           (proxy.upstreams); the first serves clients naming "
 		"none\n"
+		"  --allow-outbound CIDR    a seed may fetch there for another host even though "
+		"it\n"
+		"                           is loopback or link-local (source.allow_outbound);\n"
+		"                           repeatable\n"
+		"  --deny-outbound CIDR     a seed never fetches there for another host, private\n"
+		"                           ranges too (source.deny_outbound); repeatable\n"
 		"  --log-level LEVEL        error, warn, info or debug\n\n"
 		"Exit codes: 0 clean stop on SIGTERM/SIGINT, 1 could not start, 2 bad command line "
 		"or\n"
@@ -112,6 +119,8 @@ static int parse_flags(int argc, char **argv, struct serve_flags *fl)
 		{ "token-file", required_argument, NULL, 'k' },
 		{ "no-back-to-source", no_argument, NULL, 'b' },
 		{ "no-resume", no_argument, NULL, 'r' },
+		{ "allow-outbound", required_argument, NULL, 'A' },
+		{ "deny-outbound", required_argument, NULL, 'D' },
 		{ "log-level", required_argument, NULL, 'v' },
 		{ "proxy", required_argument, NULL, 'p' },
 		{ "upstream", required_argument, NULL, 'u' },
@@ -134,6 +143,8 @@ static int parse_flags(int argc, char **argv, struct serve_flags *fl)
 		{ 'k', "scheduler.token_file" },
 		{ 'p', "proxy.listen" },
 		{ 'u', "proxy.upstreams" },
+		{ 'A', "source.allow_outbound" },
+		{ 'D', "source.deny_outbound" },
 	};
 	int o;
 
@@ -195,7 +206,8 @@ static int parse_flags(int argc, char **argv, struct serve_flags *fl)
 static int load_config(const struct serve_flags *fl, struct vx_config *cfg)
 {
 	char err[VX_CONFIG_ERR_MAX];
-	bool lists_reset = false, upstreams_reset = false;
+	bool lists_reset = false, allow_reset = false, deny_reset = false;
+	bool upstreams_reset = false;
 	int rc;
 
 	vx_config_init(cfg);
@@ -214,6 +226,17 @@ static int load_config(const struct serve_flags *fl, struct vx_config *cfg)
 				lists_reset = true;
 			}
 			rc = set_list(cfg, fl->keys[i], fl->values[i], err, sizeof(err));
+		} else if (strcmp(fl->keys[i], "source.allow_outbound") == 0) {
+			if (!allow_reset)
+				cfg->source.nr_allow_outbound =
+					0; /* flags replace the file's list */
+			allow_reset = true;
+			rc = vx_config_set(cfg, fl->keys[i], fl->values[i], err, sizeof(err));
+		} else if (strcmp(fl->keys[i], "source.deny_outbound") == 0) {
+			if (!deny_reset)
+				cfg->source.nr_deny_outbound = 0;
+			deny_reset = true;
+			rc = vx_config_set(cfg, fl->keys[i], fl->values[i], err, sizeof(err));
 		} else if (strcmp(fl->keys[i], "proxy.upstreams") == 0) {
 			if (!upstreams_reset) {
 				cfg->proxy.nr_upstreams = 0; /* flags replace the file's list */
@@ -238,6 +261,8 @@ static int load_config(const struct serve_flags *fl, struct vx_config *cfg)
 
 _Static_assert(VX_CONFIG_WORK_THREADS_DEFAULT == VX_PEER_WORK_THREADS_DEFAULT,
 	       "one default for the peer's work pool");
+_Static_assert(VX_CONFIG_PIECE_TIMEOUT_MS == VX_FETCH_STALL_MS,
+	       "download.piece_timeout's default is the fetcher's stall limit");
 _Static_assert(VX_CONFIG_INFLIGHT_MAX == VX_UPLOAD_INFLIGHT_MAX,
 	       "upload.max_inflight_per_conn is bounded by what the upload server takes");
 
@@ -258,6 +283,8 @@ static void peer_cfg_from(const struct vx_config *c, const struct serve_flags *f
 	pc->no_back_to_source = !c->download.back_to_source;
 	pc->wait_parents_ms = (uint32_t)c->download.parent_wait_ms;
 	pc->access_ttl_ms = (uint32_t)c->download.access_proof_ttl_ms;
+	pc->piece_timeout_ms = (uint32_t)c->download.piece_timeout_ms;
+	pc->concurrent_pieces = (uint32_t)c->download.concurrent_pieces;
 	pc->resume = !fl->no_resume;
 	pc->upload_rate_bps = c->upload.rate_limit_bps;
 	pc->download_rate_bps = c->download.rate_limit_bps;
@@ -270,6 +297,11 @@ static void peer_cfg_from(const struct vx_config *c, const struct serve_flags *f
 	pc->gc_low_pct = (uint32_t)c->storage.gc_low_percent;
 	pc->task_ttl_s = c->storage.task_ttl_ms / 1000;
 	pc->gc_interval_s = (uint32_t)(c->storage.gc_interval_ms / 1000);
+	/* validated by vx_config_validate(): every entry parses and fits */
+	for (unsigned i = 0; i < c->source.nr_allow_outbound; i++)
+		(void)!vx_outbound_add(&pc->outbound, c->source.allow_outbound[i], false);
+	for (unsigned i = 0; i < c->source.nr_deny_outbound; i++)
+		(void)!vx_outbound_add(&pc->outbound, c->source.deny_outbound[i], true);
 	pc->direct_io = strcmp(c->storage.direct_io, "required") == 0	? 1
 			: strcmp(c->storage.direct_io, "disabled") == 0 ? 2
 									: 0;

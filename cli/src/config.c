@@ -94,15 +94,15 @@ static const struct key keys[] = {
 	{ "upload.idle_timeout", KEY_DURATION, OFF(upload.idle_timeout_ms), 0, 0, 0, 1000, 86400000,
 	  NULL, "close idle upload connections after", APPLIED },
 	{ "download.concurrent_pieces", KEY_U64, OFF(download.concurrent_pieces), 0, 0, 0, 1, 1024,
-	  NULL, "pieces in flight per task",
-	  "not applied yet: the fetcher keeps 2 requests in flight per parent connection" },
+	  NULL, "pieces asked of parents at once per task (each parent also takes at most 2)",
+	  APPLIED },
 	{ "download.work_threads", KEY_U64, OFF(download.work_threads), 0, 0, 0, 1, 256, NULL,
 	  "threads for blocking work: store opens, origin fetches, exports", APPLIED },
 	{ "download.rate_limit", KEY_SIZE, OFF(download.rate_limit_bps), 0, 0, 0, 0, U64_MAX, NULL,
 	  "download bytes per second, 0 = unlimited", APPLIED },
 	{ "download.piece_timeout", KEY_DURATION, OFF(download.piece_timeout_ms), 0, 0, 0, 1000,
-	  86400000, NULL, "give up on a piece from one parent after",
-	  "not applied yet: a parent that sends nothing for 10 s with requests out is dropped" },
+	  86400000, NULL,
+	  "drop a parent that sends no byte for this long while a piece is asked of it", APPLIED },
 	{ "download.parent_wait", KEY_DURATION, OFF(download.parent_wait_ms), 0, 0, 0, 100, 3600000,
 	  NULL, "wait this long for a free parent, then fetch from the origin", APPLIED },
 	{ "download.access_proof_ttl", KEY_DURATION, OFF(download.access_proof_ttl_ms), 0, 0, 0,
@@ -156,6 +156,12 @@ static const struct key keys[] = {
 	  NULL, "bytes of a mirror request's line and headers", APPLIED },
 	{ "proxy.rules", KEY_STRLIST, OFF(proxy.rules), ESZ(proxy.rules), OFF(proxy.nr_rules),
 	  VX_CONFIG_RULES_MAX, 0, 0, NULL, "regexes of URLs served through P2P", NO_PROXY },
+	{ "source.allow_outbound", KEY_STRLIST, OFF(source.allow_outbound),
+	  ESZ(source.allow_outbound), OFF(source.nr_allow_outbound), VX_OUTBOUND_MAX, 0, 0, NULL,
+	  "CIDRs a seed may reach for another host though loopback or link-local", APPLIED },
+	{ "source.deny_outbound", KEY_STRLIST, OFF(source.deny_outbound), ESZ(source.deny_outbound),
+	  OFF(source.nr_deny_outbound), VX_OUTBOUND_MAX, 0, 0, NULL,
+	  "CIDRs a seed never reaches for another host (private ranges too)", APPLIED },
 	{ "tls.cert", KEY_STR, OFF(tls.cert), SZ(tls.cert), 0, 0, 0, 0, NULL, "PEM certificate",
 	  NO_TLS },
 	{ "tls.key", KEY_STR, OFF(tls.key), SZ(tls.key), 0, 0, 0, 0, NULL, "PEM private key",
@@ -177,7 +183,7 @@ void vx_config_init(struct vx_config *cfg)
 	cfg->upload.idle_timeout_ms = 60000;
 	cfg->download.concurrent_pieces = 16;
 	cfg->download.work_threads = VX_CONFIG_WORK_THREADS_DEFAULT;
-	cfg->download.piece_timeout_ms = 120000;
+	cfg->download.piece_timeout_ms = VX_CONFIG_PIECE_TIMEOUT_MS;
 	cfg->download.parent_wait_ms = 5000;
 	cfg->download.access_proof_ttl_ms = 60000;
 	cfg->download.memory_limit_bytes = 64ull << 20;
@@ -763,6 +769,29 @@ static int check_supported(const struct vx_config *cfg, char *err, size_t err_le
 	return 0;
 }
 
+/* Every source.*_outbound entry is a CIDR (vx_cidr_parse: strict). Returns 0 or -EINVAL. */
+static int outbound_check(const struct vx_config *cfg, char *err, size_t err_len)
+{
+	struct vx_cidr c;
+
+	for (unsigned i = 0; i < cfg->source.nr_allow_outbound + cfg->source.nr_deny_outbound;
+	     i++) {
+		bool allow = i < cfg->source.nr_allow_outbound;
+		const char *v =
+			allow ? cfg->source.allow_outbound[i]
+			      : cfg->source.deny_outbound[i - cfg->source.nr_allow_outbound];
+
+		if (vx_cidr_parse(v, strlen(v), &c)) {
+			set_err(err, err_len,
+				"source.%s_outbound: '%s' is not a CIDR (ADDR/BITS, host bits "
+				"zero)",
+				allow ? "allow" : "deny", v);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 void vx_config_keys(void *out)
 {
 	for (size_t i = 0; i < VX_ARRAY_SIZE(keys); i++) {
@@ -804,6 +833,8 @@ int vx_config_validate(const struct vx_config *cfg, char *err, size_t err_len)
 			return -EINVAL;
 		}
 	}
+	if (outbound_check(cfg, err, err_len))
+		return -EINVAL;
 	if (!cfg->tls.cert[0] != !cfg->tls.key[0]) {
 		set_err(err, err_len, "tls.cert and tls.key go together: set both or neither");
 		return -EINVAL;

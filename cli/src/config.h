@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "vx_compiler.h"
+#include "vx_outbound.h"
 
 #define VX_CONFIG_FILE_MAX	 (1u << 20) /* bytes of YAML read at most */
 #define VX_CONFIG_STR_MAX	 256	    /* longest string value, with NUL */
@@ -43,6 +44,8 @@ struct vx_config_upload {
 
 /* download.work_threads when the file does not say (the peer's own default, asserted equal). */
 #define VX_CONFIG_WORK_THREADS_DEFAULT 16
+/* download.piece_timeout's default: the fetcher's stall limit (VX_FETCH_STALL_MS) */
+#define VX_CONFIG_PIECE_TIMEOUT_MS 10000
 
 struct vx_config_download {
 	uint64_t concurrent_pieces;
@@ -87,6 +90,14 @@ struct vx_config_tls {
 	char ca[VX_CONFIG_PATH_MAX];
 };
 
+/* Where a seed may connect when it fetches for another host (vx_outbound.h). */
+struct vx_config_source {
+	unsigned nr_allow_outbound;
+	char allow_outbound[VX_OUTBOUND_MAX][VX_CIDR_TEXT_MAX + 1]; /* loopback/link-local too */
+	unsigned nr_deny_outbound;
+	char deny_outbound[VX_OUTBOUND_MAX][VX_CIDR_TEXT_MAX + 1]; /* refused, whatever the range */
+};
+
 struct vx_config {
 	bool seed;
 	char log_level[16];
@@ -101,6 +112,7 @@ struct vx_config {
 	struct vx_config_storage storage;
 	struct vx_config_proxy proxy;
 	struct vx_config_tls tls;
+	struct vx_config_source source;
 };
 
 /* Fills @cfg with the embedded defaults. */

@@ -135,10 +135,18 @@ const char *vx_sched_host_id(const struct vx_sched *s, uint32_t host);
 struct vx_sched_reg {
 	struct vx_ctl_str task_id; /* 64 lowercase hex */
 	struct vx_ctl_str url;
-	uint64_t piece_len;   /* 0: unknown yet */
-	int64_t content_len;  /* -1: unknown */
-	bool need_bts;	      /* ask to fetch from the origin (seed triggered by us) */
-	bool priv;	      /* the request carried credentials: the task is private for good */
+	uint64_t piece_len;  /* 0: unknown yet */
+	int64_t content_len; /* -1: unknown */
+	bool need_bts;	     /* ask to fetch from the origin (seed triggered by us) */
+	bool priv;	     /* the request carried credentials: the task is private for good */
+	/* what the task id is derived from besides url: the url is bound to the task only when
+	 * these derive its id (vx_task_id_from_url); a trigger hands them to the seed */
+	uint32_t id_kind; /* enum vx_ctl_id_kind; only URL tasks get a source */
+	struct vx_ctl_str tag;
+	struct vx_ctl_str app;
+	uint64_t fixed_piece_len;	   /* user-fixed piece length; 0 none */
+	const struct vx_ctl_str *filtered; /* none: the default list */
+	uint32_t nr_filtered;
 	uint32_t bitmap_base; /* pieces already held (re-register after failover) */
 	const uint8_t *bitmap;
 	uint32_t bitmap_len;
@@ -215,6 +223,15 @@ int vx_sched_finished(struct vx_sched *s, uint32_t host, struct vx_ctl_str task_
 		      uint64_t now_ms);
 /* The peer gave up. Returns 0 or -ENOENT. */
 int vx_sched_failed(struct vx_sched *s, uint32_t host, struct vx_ctl_str task_id, uint64_t now_ms);
+/*
+ * vx_sched_refused() - a seed refused to fetch the task for the host that triggered it (the
+ * URL does not derive the id, a file: URL, an address the requester may not reach): its peer
+ * leaves and, unlike a failed origin, no normal peer is made the origin in its place, so a
+ * hostile registrant cannot win the origin role (and the manifest) by triggering a refusal.
+ * The next register triggers the seed again, for that requester. A normal host's report is
+ * vx_sched_failed(). Returns 0 or -ENOENT.
+ */
+int vx_sched_refused(struct vx_sched *s, uint32_t host, struct vx_ctl_str task_id, uint64_t now_ms);
 /* The peer leaves the task (its record is freed). Returns 0 or -ENOENT. */
 int vx_sched_leave(struct vx_sched *s, uint32_t host, struct vx_ctl_str task_id, uint64_t now_ms);
 
@@ -247,7 +264,14 @@ struct vx_sched_event {
 	enum vx_ctl_event kind;
 	char task_id[VX_TASK_ID_LEN + 1];
 	struct vx_sched_answer ans; /* EV_PARENTS: the candidates; others: piece info */
-	struct vx_ctl_str url;	    /* EV_TRIGGER: what to fetch (lent like ans) */
+	/* EV_TRIGGER: what to fetch and what its id is derived from (lent like ans) */
+	struct vx_ctl_str url;
+	struct vx_ctl_str tag;
+	struct vx_ctl_str app;
+	uint64_t fixed_piece_len;
+	const struct vx_ctl_str *filtered;
+	uint32_t nr_filtered;
+	struct vx_ctl_str requester; /* IP of the host that asked, as the scheduler saw it */
 };
 
 /*

@@ -58,10 +58,16 @@ struct vx_sched_client_cfg {
 struct vx_sched_client_task {
 	struct vx_ctl_str task_id;
 	struct vx_ctl_str url;
+	/* what the task id is derived from besides url (spec/control.md section 5) */
+	struct vx_ctl_str tag;
+	struct vx_ctl_str app;
+	uint64_t fixed_piece_len;	   /* user-fixed piece length; 0 none */
+	const struct vx_ctl_str *filtered; /* query keys left out of the id; none: default */
+	uint32_t nr_filtered;		   /* at most VX_CTL_FILTERS_MAX */
 	uint64_t piece_len;
 	int64_t content_len; /* -1 unknown */
 	bool need_bts;
-	bool priv; /* the task is private (spec/control.md key 50) */
+	bool priv; /* the task is private (spec/control.md key 65) */
 };
 
 /*

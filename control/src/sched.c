@@ -15,6 +15,7 @@
 #include "vx_sched.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "vx_alloc.h"
@@ -381,12 +382,13 @@ static void host_strings_free(struct sched_host *h)
 
 static void task_arrays_free(struct sched_task *t)
 {
-	vx_free(t->url);
+	vx__sched_source_free(t);
 	vx_free(t->peers);
 	vx_free(t->heap);
 	vx_free(t->digests);
 	vx_free(t->mlog);
-	t->url = NULL;
+	vx_free(t->msrc);
+	t->msrc = NULL;
 	t->peers = t->mlog = NULL;
 	t->heap = NULL;
 	t->digests = NULL;
@@ -791,6 +793,8 @@ static int task_new(struct vx_sched *s, struct vx_ctl_str id, uint32_t *out)
 	t->stalled = false;
 	t->deleting = false;
 	t->geometry_trusted = false;
+	t->seed_failed = false;
+	t->requester[0] = '\0';
 	t->origin_ms = 0;
 	task_set_state(t, VX_SCHED_TASK_PENDING);
 	map_insert(s, MAP_TASK, ti);
@@ -990,6 +994,7 @@ static void origin_lost(struct vx_sched *s, uint32_t ti)
 {
 	struct sched_task *t = &s->tasks[ti];
 
+	t->seed_failed = true; /* normal peers may be the origin now (fall-back) */
 	if (t->nr_origin > 0 || t->nr_done > 0)
 		return;
 	if (!origin_promote(s, ti) && t->state == VX_SCHED_TASK_RUNNING)
@@ -1205,6 +1210,16 @@ static bool task_empty(const struct sched_task *t)
 	return t->geometry_trusted && t->content_len == 0;
 }
 
+/*
+ * May @host's peer be made the origin of @t? A seed always; a normal host only when no seed is
+ * in the cluster or an origin of the task was lost (fall-back): while a seed can fetch, the
+ * manifest comes from the seed, never from whoever registered first (spec/control.md 5).
+ */
+static bool origin_role_ok(const struct vx_sched *s, const struct sched_task *t, uint32_t host)
+{
+	return s->nr_seeds == 0 || s->hosts[host].role == VX_CTL_ROLE_SEED || t->seed_failed;
+}
+
 static void answer_parents(struct vx_sched *s, uint32_t pi, const struct vx_ctl_str *avoid,
 			   uint32_t nr_avoid, uint64_t now_ms, struct vx_sched_answer *ans)
 {
@@ -1230,7 +1245,7 @@ static void answer_parents(struct vx_sched *s, uint32_t pi, const struct vx_ctl_
 		}
 		return;
 	}
-	if (t->nr_origin < origin_limit(s, t) && t->nr_done == 0) {
+	if (t->nr_origin < origin_limit(s, t) && t->nr_done == 0 && origin_role_ok(s, t, p->host)) {
 		make_origin(s, pi, now_ms);
 		ans->kind = VX_CTL_ANS_BACK_TO_SOURCE;
 		s->st.answers_bts++;
@@ -1259,30 +1274,36 @@ static int reg_task(struct vx_sched *s, const struct vx_sched_reg *req, uint32_t
 	int rc;
 
 	*ti = find_task(s, req->task_id);
-	if (*ti != SCHED_NONE)
-		return 0;
-	rc = task_new(s, req->task_id, ti);
-	if (rc)
+	if (*ti == SCHED_NONE) {
+		rc = task_new(s, req->task_id, ti);
+		if (rc)
+			return rc;
+	}
+	/* a URL that does not derive the id is not the task's source; the register goes on */
+	rc = vx__sched_source_bind(&s->tasks[*ti], req);
+	if (rc == -ENOMEM && s->tasks[*ti].nr_peers == 0) {
+		task_free(s, *ti);
 		return rc;
-	if (req->url.len) {
-		s->tasks[*ti].url = dup_str(req->url);
-		if (!s->tasks[*ti].url) {
-			task_free(s, *ti);
-			return -ENOMEM;
-		}
 	}
 	return 0;
 }
 
-/* A seed is chosen for a sourceless task: it gets a peer fetching from the origin at once. */
-static void trigger_seed(struct vx_sched *s, uint32_t ti, uint64_t now_ms)
+/*
+ * A seed is chosen for a sourceless task with a bound source: it gets a peer fetching from the
+ * origin at once. The trigger names @requester's address, so the seed fetches only what the
+ * requester could reach itself.
+ */
+static void trigger_seed(struct vx_sched *s, uint32_t ti, uint32_t requester, uint64_t now_ms)
 {
-	uint32_t sh = seed_for(s, &s->tasks[ti]), spi;
+	struct sched_task *t = &s->tasks[ti];
+	uint32_t sh = seed_for(s, t), spi;
+	const char *addr = s->hosts[requester].addr;
 
-	if (sh == SCHED_NONE || find_peer(s, sh, ti) != SCHED_NONE)
+	if (sh == SCHED_NONE || !t->url || find_peer(s, sh, ti) != SCHED_NONE)
 		return;
 	if (peer_new(s, sh, ti, &spi))
 		return;
+	snprintf(t->requester, sizeof(t->requester), "%s", addr ? addr : "");
 	make_origin(s, spi, now_ms);
 	ev_push(s, sh, ti, VX_CTL_EV_TRIGGER);
 }
@@ -1370,7 +1391,8 @@ int vx_sched_register(struct vx_sched *s, uint32_t host, const struct vx_sched_r
 		ans->kind = VX_CTL_ANS_BACK_TO_SOURCE; /* re-register of the origin peer */
 		return 0;
 	}
-	if ((req->need_bts && t->nr_origin < origin_limit(s, t) && t->nr_done == 0) ||
+	if ((req->need_bts && t->nr_origin < origin_limit(s, t) && t->nr_done == 0 &&
+	     origin_role_ok(s, t, host)) ||
 	    (task_sourceless(t) && (s->nr_seeds == 0 || h->role == VX_CTL_ROLE_SEED))) {
 		s->st.decisions++;
 		make_origin(s, pi, now_ms);
@@ -1379,7 +1401,7 @@ int vx_sched_register(struct vx_sched *s, uint32_t host, const struct vx_sched_r
 		return 0;
 	}
 	if (task_sourceless(t))
-		trigger_seed(s, ti, now_ms);
+		trigger_seed(s, ti, host, now_ms);
 	if (p->state == VX_SCHED_PEER_PENDING)
 		peer_set_state(p, VX_SCHED_PEER_RECEIVED);
 	task_set_state(t, VX_SCHED_TASK_RUNNING);
@@ -1413,8 +1435,12 @@ static uint32_t peer_lookup(const struct vx_sched *s, uint32_t host, struct vx_c
 	return find_peer(s, host, ti);
 }
 
-/* Stores digests sent by an origin peer; the first digest of a piece is the trusted one. */
-static int manifest_add(struct vx_sched *s, uint32_t ti, const struct vx_ctl_digest *d, uint32_t n)
+/*
+ * Stores digests sent by an origin peer (BACK_TO_SOURCE: a seed, or a peer the scheduler made
+ * the origin) and which host sent each; the first digest of a piece is the trusted one.
+ */
+static int manifest_add(struct vx_sched *s, uint32_t ti, uint32_t host,
+			const struct vx_ctl_digest *d, uint32_t n)
 {
 	struct sched_task *t = &s->tasks[ti];
 	const size_t w = VX_CTL_DIGEST_MAX + 1;
@@ -1443,6 +1469,10 @@ static int manifest_add(struct vx_sched *s, uint32_t ti, const struct vx_ctl_dig
 			if (!nl)
 				return -ENOMEM;
 			t->mlog = nl;
+			nl = vx_realloc(t->msrc, cap * sizeof(*nl));
+			if (!nl)
+				return -ENOMEM;
+			t->msrc = nl;
 			t->digest_cap = cap;
 		}
 		slot = t->digests + (size_t)piece * w;
@@ -1453,6 +1483,7 @@ static int manifest_add(struct vx_sched *s, uint32_t ti, const struct vx_ctl_dig
 		}
 		memcpy(slot, d[i].digest.ptr, d[i].digest.len);
 		slot[d[i].digest.len] = '\0';
+		t->msrc[piece] = host; /* bound to the host that supplied it */
 		t->mlog[t->mlog_len++] = piece;
 	}
 	return rc;
@@ -1619,7 +1650,7 @@ int vx_sched_progress(struct vx_sched *s, uint32_t host, const struct vx_sched_p
 				      true))
 			rc = -EINVAL;
 		if (pr->nr_digests)
-			mrc = manifest_add(s, p->task, pr->digests, pr->nr_digests);
+			mrc = manifest_add(s, p->task, host, pr->digests, pr->nr_digests);
 	}
 	if (p->state == VX_SCHED_PEER_RECEIVED && p->finished > before)
 		peer_set_state(p, VX_SCHED_PEER_RUNNING);
@@ -1783,6 +1814,26 @@ int vx_sched_failed(struct vx_sched *s, uint32_t host, struct vx_ctl_str task_id
 	return 0;
 }
 
+int vx_sched_refused(struct vx_sched *s, uint32_t host, struct vx_ctl_str task_id, uint64_t now_ms)
+{
+	uint32_t pi = peer_lookup(s, host, task_id);
+	struct sched_peer *p;
+
+	if (pi == SCHED_NONE)
+		return -ENOENT;
+	p = &s->peers[pi];
+	if (s->hosts[host].role != VX_CTL_ROLE_SEED || p->state == VX_SCHED_PEER_SUCCEEDED)
+		return vx_sched_failed(s, host, task_id, now_ms);
+	if (p->state == VX_SCHED_PEER_BACK_TO_SOURCE) {
+		/* not a lost origin: nobody is promoted in its place */
+		peer_detach(s, pi);
+		s->tasks[p->task].nr_origin--;
+		peer_set_state(p, VX_SCHED_PEER_FAILED);
+	}
+	peer_free(s, pi); /* the next register triggers it again, for that requester */
+	return 0;
+}
+
 int vx_sched_leave(struct vx_sched *s, uint32_t host, struct vx_ctl_str task_id, uint64_t now_ms)
 {
 	uint32_t pi = peer_lookup(s, host, task_id);
@@ -1883,7 +1934,15 @@ bool vx_sched_next_event(struct vx_sched *s, struct vx_sched_event *ev, uint64_t
 		ev->host = e.host;
 		ev->kind = (enum vx_ctl_event)e.kind;
 		memcpy(ev->task_id, t->id, sizeof(ev->task_id));
-		ev->url = vx_ctl_str_of(t->url);
+		if (e.kind == VX_CTL_EV_TRIGGER) {
+			ev->url = vx_ctl_str_of(t->url);
+			ev->tag = vx_ctl_str_of(t->tag);
+			ev->app = vx_ctl_str_of(t->app);
+			ev->fixed_piece_len = t->fixed_piece_len;
+			ev->filtered = t->filtered_str;
+			ev->nr_filtered = t->nr_filtered;
+			ev->requester = vx_ctl_str_of(t->requester);
+		}
 		if (e.kind == VX_CTL_EV_PARENTS) {
 			if (p->state != VX_SCHED_PEER_RECEIVED && p->state != VX_SCHED_PEER_RUNNING)
 				continue;

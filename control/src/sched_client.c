@@ -84,6 +84,13 @@ struct cc_task {
 	bool used;
 	char id[VX_TASK_ID_LEN + 1];
 	char *url;
+	/* what the id is derived from besides url: the scheduler binds url only when it does */
+	char *tag;
+	char *app;
+	char **filtered;
+	struct vx_ctl_str *filtered_str;
+	uint32_t nr_filtered;
+	uint64_t fixed_piece_len;
 	uint64_t piece_len;
 	int64_t content_len;
 	bool need_bts;
@@ -238,6 +245,8 @@ static void pend_fail_all(struct cc_conn *cc, int err)
 	}
 }
 
+static void cc_task_clear(struct cc_task *t);
+
 void vx_sched_client_free(struct vx_sched_client *c)
 {
 	if (!c)
@@ -250,10 +259,8 @@ void vx_sched_client_free(struct vx_sched_client *c)
 		vx_ctl_reader_free(&cc->rd);
 	}
 	if (c->tasks) {
-		for (uint32_t i = 0; i < VX_SCHED_CLIENT_TASKS_MAX; i++) {
-			vx_free(c->tasks[i].url);
-			vx_free(c->tasks[i].bits);
-		}
+		for (uint32_t i = 0; i < VX_SCHED_CLIENT_TASKS_MAX; i++)
+			cc_task_clear(&c->tasks[i]);
 	}
 	for (size_t i = 0; i < VX_ARRAY_SIZE(c->hello_strs); i++)
 		vx_free(c->hello_strs[i]);
@@ -445,6 +452,36 @@ static void conn_start(struct vx_sched_client *c, struct cc_conn *cc)
 		conn_down(c, cc, "epoll");
 }
 
+static void cc_task_clear(struct cc_task *t)
+{
+	vx_ctl_strs_free(t->filtered, t->filtered_str, t->nr_filtered);
+	vx_free(t->url);
+	vx_free(t->tag);
+	vx_free(t->app);
+	vx_free(t->bits);
+	memset(t, 0, sizeof(*t));
+}
+
+static char *dup_opt(struct vx_ctl_str s)
+{
+	return s.len ? vx_strndup(s.ptr, s.len) : NULL;
+}
+
+/* Copies the task's source (URL and what its id is derived from). Returns 0 or -ENOMEM. */
+static int cc_source_copy(struct cc_task *t, const struct vx_sched_client_task *rt)
+{
+	t->url = vx_strndup(rt->url.ptr, rt->url.len);
+	t->tag = dup_opt(rt->tag);
+	t->app = dup_opt(rt->app);
+	t->fixed_piece_len = rt->fixed_piece_len;
+	if (!t->url || (rt->tag.len && !t->tag) || (rt->app.len && !t->app))
+		return -ENOMEM;
+	if (vx_ctl_strs_dup(rt->filtered, rt->nr_filtered, &t->filtered, &t->filtered_str))
+		return -ENOMEM;
+	t->nr_filtered = rt->nr_filtered;
+	return 0;
+}
+
 static int send_register(struct vx_sched_client *c, struct cc_conn *cc, struct cc_task *t,
 			 vx_sched_client_cb cb, void *arg)
 {
@@ -457,7 +494,14 @@ static int send_register(struct vx_sched_client *c, struct cc_conn *cc, struct c
 	m.content_len = t->content_len;
 	if (t->url) {
 		m.url = vx_ctl_str_of(t->url);
-		m.has |= VX_CTL_F_URL;
+		m.tg = vx_ctl_str_of(t->tag);
+		m.app = vx_ctl_str_of(t->app);
+		m.fixed_piece_len = t->fixed_piece_len;
+		m.filtered = t->filtered_str;
+		m.nr_filtered = t->nr_filtered;
+		m.has |= VX_CTL_F_URL | (t->tag ? VX_CTL_F_TAG : 0) | (t->app ? VX_CTL_F_APP : 0) |
+			 (t->fixed_piece_len ? VX_CTL_F_FIXED_PIECE : 0) |
+			 (t->nr_filtered ? VX_CTL_F_FILTERED : 0);
 	}
 	if (t->piece_len) {
 		m.piece_len = t->piece_len;
@@ -749,10 +793,9 @@ int vx_sched_client_register(struct vx_sched_client *c, const struct vx_sched_cl
 		memset(t, 0, sizeof(*t));
 		memcpy(t->id, rt->task_id.ptr, VX_TASK_ID_LEN);
 		t->server = -1;
-		if (rt->url.len) {
-			t->url = vx_strndup(rt->url.ptr, rt->url.len);
-			if (!t->url)
-				return -ENOMEM;
+		if (rt->url.len && cc_source_copy(t, rt)) {
+			cc_task_clear(t);
+			return -ENOMEM;
 		}
 		t->used = true;
 	}
@@ -773,11 +816,8 @@ void vx_sched_client_forget(struct vx_sched_client *c, struct vx_ctl_str task_id
 {
 	struct cc_task *t = task_find(c, task_id);
 
-	if (!t)
-		return;
-	vx_free(t->url);
-	vx_free(t->bits);
-	memset(t, 0, sizeof(*t));
+	if (t)
+		cc_task_clear(t);
 }
 
 /* Keeps the held-pieces bitmap that re-registration sends. */

@@ -62,7 +62,15 @@ struct sched_task {
 	bool priv;	       /* some register carried credentials (sticky) */
 	uint32_t gen;
 	char id[VX_TASK_ID_LEN + 1];
-	char *url;
+	char *url; /* bound only once it derives id (sched_source.c), with what follows */
+	char *tag;
+	char *app;
+	char **filtered;		 /* query keys left out of the id; none: the default list */
+	struct vx_ctl_str *filtered_str; /* the same, lent to trigger events */
+	uint32_t nr_filtered;
+	bool seed_failed;		     /* an origin was lost: normal peers may take over */
+	uint64_t fixed_piece_len;	     /* user-fixed piece length, part of the id */
+	char requester[VX_CTL_ADDR_MAX + 1]; /* IP of the host whose register triggered a seed */
 	uint64_t piece_len;
 	int64_t content_len;
 	uint32_t piece_count;
@@ -82,6 +90,7 @@ struct sched_task {
 	char *digests; /* piece_cap entries of VX_CTL_DIGEST_MAX + 1 bytes */
 	uint32_t digest_cap;
 	uint32_t *mlog; /* manifest pieces in arrival order */
+	uint32_t *msrc; /* per piece: the host that supplied its trusted digest */
 	uint32_t mlog_len;
 	uint32_t free_next;
 };
@@ -116,6 +125,10 @@ struct sched_peer {
 	uint32_t epoch; /* descendant marking during a decision */
 	uint32_t free_next;
 };
+
+/* sched_source.c: binds a task's source once its fields derive the task id. */
+int vx__sched_source_bind(struct sched_task *t, const struct vx_sched_reg *req);
+void vx__sched_source_free(struct sched_task *t);
 
 struct sched_event {
 	uint32_t host;

@@ -561,6 +561,12 @@ static int on_register(struct vx_sched_server *srv, struct srv_conn *c, const st
 	req.content_len = (m->has & VX_CTL_F_CONTENT_LEN) ? m->content_len : -1;
 	req.need_bts = m->need_bts;
 	req.priv = (m->has & VX_CTL_F_PRIVATE) && m->priv;
+	req.id_kind = (m->has & VX_CTL_F_ID_KIND) ? m->id_kind : VX_CTL_ID_URL;
+	req.tag = m->tg;
+	req.app = m->app;
+	req.fixed_piece_len = m->fixed_piece_len;
+	req.filtered = m->filtered;
+	req.nr_filtered = m->nr_filtered;
 	req.bitmap_base = m->bitmap_base;
 	req.bitmap = m->bitmap;
 	req.bitmap_len = m->bitmap_len;
@@ -664,7 +670,10 @@ static int on_request(struct vx_sched_server *srv, struct srv_conn *c, const str
 			db_task(srv, m->task_id, (struct vx_ctl_str){ 0 });
 		break;
 	case VX_CTL_FAILED:
-		rc = vx_sched_failed(srv->sched, c->host, m->task_id, now);
+		/* -EPERM/-EACCES: a seed refused the trigger (spec/control.md section 5) */
+		rc = (m->has & VX_CTL_F_STATUS) && (m->status == -EPERM || m->status == -EACCES)
+			     ? vx_sched_refused(srv->sched, c->host, m->task_id, now)
+			     : vx_sched_failed(srv->sched, c->host, m->task_id, now);
 		break;
 	case VX_CTL_LEAVE:
 		if (m->has & VX_CTL_F_TASK_ID) {
@@ -771,6 +780,24 @@ static void on_readable(struct vx_sched_server *srv, struct srv_conn *c)
 
 /* ---------------------------------------------------------------- Loop */
 
+/* A trigger names the source and everything its task id is derived from (spec/control.md). */
+static void trigger_fill(struct vx_ctl_msg *m, const struct vx_sched_event *ev)
+{
+	m->url = ev->url;
+	m->need_bts = true;
+	m->has |= VX_CTL_F_URL | VX_CTL_F_NEED_BTS;
+	m->tg = ev->tag;
+	m->app = ev->app;
+	m->has |= (ev->tag.len ? VX_CTL_F_TAG : 0) | (ev->app.len ? VX_CTL_F_APP : 0);
+	m->fixed_piece_len = ev->fixed_piece_len;
+	m->has |= ev->fixed_piece_len ? VX_CTL_F_FIXED_PIECE : 0;
+	m->filtered = (struct vx_ctl_str *)(uintptr_t)ev->filtered;
+	m->nr_filtered = ev->nr_filtered;
+	m->has |= ev->nr_filtered ? VX_CTL_F_FILTERED : 0;
+	m->requester = ev->requester;
+	m->has |= ev->requester.len ? VX_CTL_F_REQUESTER : 0;
+}
+
 static void send_events(struct vx_sched_server *srv)
 {
 	struct vx_sched_event ev;
@@ -790,9 +817,7 @@ static void send_events(struct vx_sched_server *srv)
 		m.has = VX_CTL_F_EVENT | VX_CTL_F_TASK_ID;
 		resp_answer(&m, &ev.ans);
 		if (ev.kind == VX_CTL_EV_TRIGGER) {
-			m.url = ev.url;
-			m.need_bts = true;
-			m.has |= VX_CTL_F_URL | VX_CTL_F_NEED_BTS;
+			trigger_fill(&m, &ev);
 		}
 		(void)conn_send(srv, c, &m);
 	}

@@ -59,12 +59,14 @@ struct vx_fetch_sink_ops {
 #define VX_FETCH_DIAL_FIRST_MS 100
 #define VX_FETCH_DIAL_MAX_MS   2000
 #define VX_FETCH_DIAL_TRIES    6
+/* Default stall_timeout_ms: no byte from a parent for this long with requests out. */
+#define VX_FETCH_STALL_MS 10000
 
 /* Why a parent was dropped, for vx_fetcher_cfg.on_parent_dropped. */
 enum vx_fetch_drop {
 	VX_FETCH_DROP_CONNECT = 0,   /* VX_FETCH_DIAL_TRIES connects in a row failed */
 	VX_FETCH_DROP_ERROR = 1,     /* I/O error or the parent closed mid-answer */
-	VX_FETCH_DROP_PROTOCOL = 2,  /* malformed or unexpected frames */
+	VX_FETCH_DROP_PROTOCOL = 2,  /* malformed or unexpected frames: refused from then on */
 	VX_FETCH_DROP_DIGEST = 3,    /* bytes did not match the trusted digest: it lied */
 	VX_FETCH_DROP_STALL = 4,     /* no progress within stall_timeout_ms */
 	VX_FETCH_DROP_NOT_FOUND = 5, /* answered "not found" for a piece it claimed */
@@ -90,10 +92,14 @@ struct vx_fetcher_cfg {
 	uint32_t buffers;	     /* chunk buffers: the memory bound (default 16) */
 	uint32_t max_parents;	     /* parent slots (default 16) */
 	uint32_t connect_timeout_ms; /* default 2000, as Dragonfly */
-	uint32_t stall_timeout_ms;   /* no byte for this long with requests out (default 10 s) */
+	uint32_t stall_timeout_ms;   /* no byte for this long with requests out (VX_FETCH_STALL_MS);
+				      * the daemon's download.piece_timeout */
 	uint32_t endgame_pieces;     /* duplicate requests when this few pieces remain (4) */
-	uint64_t rate_bytes_per_s;   /* download rate limit; 0 = unlimited */
-	uint64_t seed;		     /* random start; 0 = from the clock */
+	/* requests out at once over every connection of the task; 0: no cap beyond each
+	 * connection's depth (the daemon's download.concurrent_pieces) */
+	uint32_t max_pieces_out;
+	uint64_t rate_bytes_per_s; /* download rate limit; 0 = unlimited */
+	uint64_t seed;		   /* random start; 0 = from the clock */
 	/*
 	 * Persistent (the daemon's mode): losing every parent does not end the fetcher with
 	 * VX_ENOPEERS; on_no_parents runs instead and the fetcher waits for
@@ -160,11 +166,12 @@ VX_MUST_CHECK int vx_fetcher_new(struct vx_fetcher **out, struct vx_loop *loop,
  * of dropped parents are reused, so churn never exhausts max_parents), except a parent
  * dropped for VX_FETCH_DROP_DIGEST (it lied) or VX_FETCH_DROP_CONNECT (unreachable, see
  * VX_FETCH_DIAL_TRIES): it is refused for the life of the fetcher (the last max_parents
- * parents given up are remembered). Indexes are slot numbers below max_parents: after
+ * parents given up are remembered), and so is one dropped for VX_FETCH_DROP_PROTOCOL (it
+ * spoke garbage: a scheduler that keeps naming it must not get it dialled again). Indexes are slot numbers below max_parents: after
  * on_parent_dropped(i) index i may be handed to another parent.
  * A fetcher that has already finished takes the parent but opens no connection. Loop thread;
  * safe inside callbacks (on_no_parents, on_parent_dropped).
- * Returns the parent index, -EPERM (dropped for DIGEST or CONNECT), -EINVAL (bad address), -ENOSPC
+ * Returns the parent index, -EPERM (dropped for DIGEST, CONNECT or PROTOCOL), -EINVAL (bad address), -ENOSPC
  * (max_parents live parents) or -EAGAIN (every free slot still closes the connections of a
  * dropped parent; the slot frees within a few loop iterations, try again later).
  */

@@ -227,7 +227,7 @@ void vx_fetcher_cfg_init(struct vx_fetcher_cfg *cfg)
 	cfg->buffers = 16;
 	cfg->max_parents = 16;
 	cfg->connect_timeout_ms = 2000;
-	cfg->stall_timeout_ms = 10000;
+	cfg->stall_timeout_ms = VX_FETCH_STALL_MS;
 	cfg->endgame_pieces = 4;
 }
 
@@ -329,6 +329,20 @@ static void fx_queue_request(struct vx_fx_conn *c, uint32_t n)
 }
 
 /* Tops the pipeline up to its depth with picked pieces. */
+/* True when the task has cfg.max_pieces_out requests out (never, when that is 0). */
+static bool fx_at_piece_cap(struct vx_fetcher *f)
+{
+	struct vx_list *pos;
+	uint32_t out = 0;
+
+	if (!f->cfg.max_pieces_out)
+		return false;
+	vx_list_for_each(pos, &f->active_conns) {
+		out += vx_list_entry(pos, struct vx_fx_conn, node)->q_len;
+	}
+	return out >= f->cfg.max_pieces_out;
+}
+
 static void fx_fill(struct vx_fx_conn *c)
 {
 	struct vx_fetcher *f = c->f;
@@ -349,7 +363,7 @@ static void fx_fill(struct vx_fx_conn *c)
 
 	if (c->state != VX_FX_ACTIVE || f->finishing)
 		return;
-	while (c->q_len < depth && fx_tx_room(c, VX_FX_REQ_LEN)) {
+	while (c->q_len < depth && fx_tx_room(c, VX_FX_REQ_LEN) && !fx_at_piece_cap(f)) {
 		int64_t n;
 
 		if (c->parent->plain && c->plain_requests > 0)
@@ -458,8 +472,10 @@ static void fx_top_up(struct vx_fetcher *f)
 
 		if (!p->used || p->dropped || now < p->dial_at_ms)
 			continue; /* the tick dials again once the back-off is over */
+		/* a plain connection asks one piece and closes: none while nothing may be asked */
 		if (p->plain && p->conns < want &&
-		    !vx__pick_has_work(&f->pick, p, f->piece_count - f->pieces_done))
+		    (!vx__pick_has_work(&f->pick, p, f->piece_count - f->pieces_done) ||
+		     fx_at_piece_cap(f)))
 			continue;
 		while (p->conns < want && !vx_list_empty(&f->free_conns) && !f->finishing) {
 			if (!fx_conn_open(f, p))
@@ -553,8 +569,9 @@ static uint32_t fx_live_parents(const struct vx_fetcher *f)
 }
 
 /*
- * Remembers the address of a parent given up for good (a liar, or one that could not be
- * reached VX_FETCH_DIAL_TRIES times); the oldest ban goes when the table is full.
+ * Remembers the address of a parent given up for good (a liar, one that spoke garbage, or one
+ * that could not be reached VX_FETCH_DIAL_TRIES times); the oldest ban goes when the table is
+ * full.
  */
 static void fx_ban(struct vx_fetcher *f, const struct vx_fx_parent *p)
 {
@@ -575,7 +592,8 @@ static void fx_drop_parent(struct vx_fx_parent *p, struct vx_fetcher *f, enum vx
 	if (p->dropped)
 		return;
 	p->dropped = true;
-	if (why == VX_FETCH_DROP_DIGEST || why == VX_FETCH_DROP_CONNECT)
+	if (why == VX_FETCH_DROP_DIGEST || why == VX_FETCH_DROP_CONNECT ||
+	    why == VX_FETCH_DROP_PROTOCOL)
 		fx_ban(f, p);
 	f->stats.parents_dropped++;
 	vx__pick_recount(&f->pick, p); /* its pieces no longer count */
@@ -1224,8 +1242,8 @@ static void fx_dial_failed(struct vx_fx_conn *c, int err)
 	shift = VX_MIN(p->dial_failures - 1, 16u);
 	p->dial_at_ms = vx_loop_now_ms(f->loop) + VX_MIN((uint64_t)VX_FETCH_DIAL_FIRST_MS << shift,
 							 (uint64_t)VX_FETCH_DIAL_MAX_MS);
-	vx_debug("fetcher: parent %u: connect failed (%s), %u of %u; again in %llu ms", p->index,
-		 vx_strerror(err), p->dial_failures, VX_FETCH_DIAL_TRIES,
+	vx_debug("fetcher: parent %u (%s): connect failed (%s), %u of %u; again in %llu ms",
+		 p->index, p->id, vx_strerror(err), p->dial_failures, VX_FETCH_DIAL_TRIES,
 		 (unsigned long long)(p->dial_at_ms - vx_loop_now_ms(f->loop)));
 	fx_close(c);
 }
@@ -1478,12 +1496,17 @@ static void fx_on_tick(struct vx_loop *loop, struct vx_loop_ticker *t, uint64_t 
 			c->throttled = false;
 			fx_arm_recv(c);
 		}
-		if ((c->q_len > 0 || c->state == VX_FX_HANDSHAKE) && !c->throttled &&
-		    vx_list_empty(&c->wait_node) &&
-		    now_ms - c->last_rx_ms > f->cfg.stall_timeout_ms)
-			fx_fail(c, VX_FETCH_DROP_STALL, -ETIMEDOUT);
-		else if (c->q_len == 0 || c->throttled || !vx_list_empty(&c->wait_node))
+		/*
+		 * The stall clock runs only while we wait on the parent: an answer or its HELLO
+		 * is due, and we are not the ones holding it back (rate limit, no buffer). A
+		 * connection in HANDSHAKE with nothing asked yet waits too: a parent that accepts
+		 * and never answers HELLO was kept for ever.
+		 */
+		if (!(c->q_len > 0 || c->state == VX_FX_HANDSHAKE) || c->throttled ||
+		    !vx_list_empty(&c->wait_node))
 			c->last_rx_ms = now_ms;
+		else if (now_ms - c->last_rx_ms > f->cfg.stall_timeout_ms)
+			fx_fail(c, VX_FETCH_DROP_STALL, -ETIMEDOUT);
 	}
 	if (!f->finishing)
 		fx_top_up(f);

@@ -41,6 +41,7 @@
 struct vx_source_ctx;
 struct vx_source_obj;
 struct vx_source_stat;
+struct vx_outbound_policy;
 
 /* Pieces fetched at once when the options say 0. */
 #define VX_ORIGIN_PARALLEL_DEFAULT 4u
@@ -97,7 +98,20 @@ struct vx_origin_opts {
 	vx_origin_piece_fn on_piece;	  /* NULL, or after each piece this call commits */
 	vx_download_progress_fn progress; /* NULL, or every tick and after each piece */
 	void *arg;			  /* passed to @on_piece and @progress */
+	/* a fetch for another host: where it may connect (vx_source_opts.outbound); NULL: any */
+	const struct vx_outbound_policy *outbound;
+	bool outbound_local; /* that host is this one */
 };
+
+/*
+ * vx_origin_stat_opts() - vx_origin_stat() with the outbound policy of @opts (borrowed, may be
+ * NULL), kept by the opened object for every later read. A refused address is -EACCES with
+ * "outbound address X refused by policy" in @res->msg.
+ */
+VX_MUST_CHECK int vx_origin_stat_opts(struct vx_source_ctx *src, const char *url,
+				      const char *const *headers, uint32_t nr_headers,
+				      uint32_t timeout_ms, const struct vx_origin_opts *opts,
+				      struct vx_origin *out, struct vx_download_result *res);
 
 /*
  * vx_origin_fetch() - fetch from the source every piece of @t not finished yet.

@@ -1063,6 +1063,13 @@ int vx_origin_stat(struct vx_source_ctx *src, const char *url, const char *const
 		   uint32_t nr_headers, uint32_t timeout_ms, struct vx_origin *out,
 		   struct vx_download_result *res)
 {
+	return vx_origin_stat_opts(src, url, headers, nr_headers, timeout_ms, NULL, out, res);
+}
+
+int vx_origin_stat_opts(struct vx_source_ctx *src, const char *url, const char *const *headers,
+			uint32_t nr_headers, uint32_t timeout_ms, const struct vx_origin_opts *oo,
+			struct vx_origin *out, struct vx_download_result *res)
+{
 	struct vx_source_opts opts = { 0 };
 	struct vx_source_error detail = { 0 };
 	const struct vx_source_stat *st;
@@ -1077,6 +1084,8 @@ int vx_origin_stat(struct vx_source_ctx *src, const char *url, const char *const
 	opts.headers = headers;
 	opts.nr_headers = nr_headers;
 	opts.timeout_ms = timeout_ms ? timeout_ms : ORIGIN_NO_LIMIT_MS;
+	opts.outbound = oo ? oo->outbound : NULL;
+	opts.outbound_local = oo && oo->outbound_local;
 	rc = vx_source_open(src, url, &opts, &obj, &detail);
 	if (rc) {
 		source_msg(res, "cannot get the source", &detail);
@@ -1129,8 +1138,8 @@ static int fetch_source_run(struct vx_store_task *t, struct vx_source_ctx *src,
 		return -EINVAL;
 	}
 	if (!origin) {
-		rc = vx_origin_stat(src, req->url, req->headers, req->nr_headers, req->timeout_ms,
-				    &own, res);
+		rc = vx_origin_stat_opts(src, req->url, req->headers, req->nr_headers,
+					 req->timeout_ms, opts, &own, res);
 		if (rc)
 			goto out;
 		origin = &own;
@@ -1227,8 +1236,8 @@ static int fetch_unsized_run(struct vx_store *store, struct vx_source_ctx *src,
 	}
 	res->stage = VX_DOWNLOAD_STAGE_SOURCE;
 	if (!origin) {
-		rc = vx_origin_stat(src, req->url, req->headers, req->nr_headers, req->timeout_ms,
-				    &own, res);
+		rc = vx_origin_stat_opts(src, req->url, req->headers, req->nr_headers,
+					 req->timeout_ms, opts, &own, res);
 		if (rc)
 			goto out;
 		origin = &own;
@@ -1581,8 +1590,8 @@ static int download_run(struct vx_store *store, struct vx_source_ctx *src,
 	if (rc <= 0)
 		goto out;
 
-	rc = vx_origin_stat(src, req->url, req->headers, req->nr_headers, req->timeout_ms, &origin,
-			    res);
+	rc = vx_origin_stat_opts(src, req->url, req->headers, req->nr_headers, req->timeout_ms,
+				 opts, &origin, res);
 	if (rc)
 		goto out;
 	if (origin.content_length >= 0) {

@@ -26,6 +26,7 @@
 
 #include "vx_compiler.h"
 #include "vx_download.h"
+#include "vx_outbound.h"
 #include "vx_task_id.h"
 
 struct vx_peer;
@@ -71,6 +72,13 @@ struct vx_peer_cfg {
 	uint32_t direct_io;		 /* enum vx_store_direct_io */
 	uint32_t wait_parents_ms;	 /* a scheduler's WAIT lasts at most this long; 0: 5 s */
 	uint32_t access_ttl_ms; /* a proven access to a private task holds this long; 0: 60 s */
+	/* where a seed may connect when it fetches for another host (--allow-outbound,
+	 * --deny-outbound; vx_outbound.h) */
+	struct vx_outbound_policy outbound;
+	/* a parent that sends no byte for this long with a piece asked of it is dropped; 0: the
+	 * fetcher's default (10 s) */
+	uint32_t piece_timeout_ms;
+	uint32_t concurrent_pieces; /* requests out to parents per task at once; 0: no cap */
 };
 
 /* Callbacks of one download; run on the peer's threads; must not block. */

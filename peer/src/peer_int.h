@@ -53,6 +53,16 @@
 /* A task fetching from peers got no piece for this long: ask for new parents. */
 #define PEER_STALL_MS 10000u
 /*
+ * Parent failures in a row, with no piece from any parent in between, after which a running
+ * task goes to the origin (or fails when back-to-source is disabled), whatever the scheduler
+ * keeps answering: a parent the fetcher dropped (unreachable, garbage, stalled), an answer that
+ * leaves the fetcher without a live parent (every candidate refused or banned), a PEER_STALL_MS
+ * without a piece. Dragonfly's scheduler sends a peer back to the source after 5 failed
+ * schedules (RetryBackToSourceLimit); without a bound here a scheduler that keeps naming bad
+ * parents kept the task from its origin for ever.
+ */
+#define PEER_PARENT_FAILS_MAX 5u
+/*
  * Piece bodies a peer sends at once; further answers wait their turn (FIFO). Few slots make
  * each piece arrive whole sooner, so children can pass it on sooner (BitTorrent's upload
  * slots); vx-bench swarm measured the value.
@@ -244,6 +254,15 @@ struct peer_task {
 	char **headers; /* of the first job, for the origin */
 	uint32_t nr_headers;
 	uint64_t user_piece_length;
+	/* what the id is derived from besides url and user_piece_length (peer_source.c) */
+	char *tag;
+	char *app;
+	char **filtered; /* none: the default list */
+	uint32_t nr_filtered;
+	/* a content task (vx_download_request.task_id_content): the id is sha256 of this, not of
+	 * the URL's fields; the source is still url, its bytes checked by the request's digest */
+	char *id_content;
+	char requester[VX_CTL_ADDR_MAX + 1]; /* trigger: IP of the host the seed fetches for */
 	struct vx_list jobs;
 	struct vx_peer *peer;
 	enum peer_task_cause cause;
@@ -269,6 +288,7 @@ struct peer_task {
 		struct {
 			uint64_t last_piece_ms, last_resched_ms;
 			uint64_t wait_since_ms; /* a WAIT not followed by a piece or parents, 0 */
+			uint32_t parent_fails;	/* since the last piece (PEER_PARENT_FAILS_MAX) */
 		} running;
 	} in;
 
@@ -379,6 +399,17 @@ void vx__peer_job_fail(struct vx_peer *p, struct peer_job *j, int rc, enum vx_do
 void vx__peer_work_done(struct vx_peer *p, struct peer_work *w);
 void vx__peer_on_answer(struct vx_peer *p, struct peer_task *t, int status,
 			const struct vx_ctl_msg *m);
+/* peer_source.c: a task's source and the checks before anything is fetched from it. */
+int vx__peer_source_set(struct peer_task *t, const char *tag, const char *app,
+			const char *const *filtered, uint32_t nr_filtered);
+int vx__peer_source_from_trigger(struct peer_task *t, const struct vx_ctl_msg *m);
+void vx__peer_source_free(struct peer_task *t);
+int vx__peer_source_check(const struct peer_task *t, char *why, size_t why_len);
+void vx__peer_source_outbound(const struct vx_peer *p, const struct peer_task *t,
+			      struct vx_origin_opts *o);
+void vx__peer_source_reg(const struct peer_task *t, struct vx_sched_client_task *rt,
+			 struct vx_ctl_str *filt);
+
 void vx__peer_on_event(struct vx_peer *p, const struct vx_ctl_msg *m);
 void vx__peer_on_progress_answer(struct vx_peer *p, struct peer_task *t, int status,
 				 const struct vx_ctl_msg *m);

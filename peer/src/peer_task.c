@@ -570,8 +570,9 @@ static void job_deliver(struct vx_peer *p, struct peer_task *t, struct peer_job 
 
 /* ---------------------------------------------------------------- Scheduler */
 
+/* @status (FAILED only, else 0): why; -EPERM/-EACCES tell a seed's refusal from a failure. */
 static void send_simple(struct vx_peer *p, struct peer_task *t, enum vx_ctl_type type,
-			const char *error)
+			const char *error, int status)
 {
 	struct vx_ctl_msg m = { 0 };
 
@@ -584,16 +585,22 @@ static void send_simple(struct vx_peer *p, struct peer_task *t, enum vx_ctl_type
 		m.error = vx_ctl_str_of(error);
 		m.has |= VX_CTL_F_ERROR;
 	}
+	if (status < 0 && status >= VX_CTL_STATUS_MIN) {
+		m.status = status;
+		m.has |= VX_CTL_F_STATUS;
+	}
 	(void)vx__peer_sched_send(p, &m);
 }
 
 static void task_register(struct vx_peer *p, struct peer_task *t)
 {
 	struct vx_sched_client_task rt = { 0 };
+	struct vx_ctl_str filt[VX_CTL_FILTERS_MAX];
 	int rc;
 
 	rt.task_id = (struct vx_ctl_str){ t->id, VX_TASK_ID_LEN };
 	rt.url = vx_ctl_str_of(t->url);
+	vx__peer_source_reg(t, &rt, filt);
 	rt.piece_len = task_has_geometry(t) ? t->piece_length : t->user_piece_length;
 	rt.content_len = task_has_geometry(t) ? (int64_t)t->content_length : -1;
 	rt.need_bts = t->cause == CAUSE_TRIGGER;
@@ -762,6 +769,7 @@ static void fx_on_piece(void *arg, uint32_t number)
 	if (t->state == TASK_RUNNING) {
 		t->in.running.last_piece_ms = vx_now_ms();
 		t->in.running.wait_since_ms = 0; /* parents serve: not waiting */
+		t->in.running.parent_fails = 0;
 	}
 }
 
@@ -823,8 +831,10 @@ static void fx_on_dropped(void *arg, uint32_t index, enum vx_fetch_drop why, int
 	vx_info("peer: task %.12s: parent %s dropped (%d): %s", t->id,
 		index < VX_ARRAY_SIZE(t->parent_ids) ? t->parent_ids[index] : "?", why,
 		vx_strerror(err));
-	if (t->state == TASK_RUNNING)
+	if (t->state == TASK_RUNNING) {
 		t->in.running.last_resched_ms = 0; /* ask for a replacement at the next tick */
+		t->in.running.parent_fails++;
+	}
 }
 
 static void fx_on_done(void *arg, int status)
@@ -880,6 +890,9 @@ static void fetcher_start(struct vx_peer *p, struct peer_task *t)
 	fc.conns_per_parent = 1;
 	fc.pipeline_depth = 2;
 	fc.rate_bytes_per_s = p->cfg.download_rate_bps;
+	if (p->cfg.piece_timeout_ms)
+		fc.stall_timeout_ms = p->cfg.piece_timeout_ms;
+	fc.max_pieces_out = p->cfg.concurrent_pieces;
 	fc.on_piece = fx_on_piece;
 	fc.on_piece_from = fx_on_piece_from;
 	fc.on_no_parents = fx_on_no_parents;
@@ -1018,10 +1031,14 @@ static void source_start(struct vx_peer *p, struct peer_task *t)
 				  : "no scheduler, and back-to-source is disabled");
 		return;
 	}
-	if (!t->url || !*t->url) {
-		task_fail(p, t, -EINVAL, VX_DOWNLOAD_STAGE_SOURCE, 0,
-			  "the task has no source URL to fetch from");
-		return;
+	{
+		char why[256];
+		int rc = vx__peer_source_check(t, why, sizeof(why));
+
+		if (rc) {
+			task_fail(p, t, rc, VX_DOWNLOAD_STAGE_SOURCE, 0, why);
+			return;
+		}
 	}
 	if (!t->st) {
 		task_open(p, t, OPEN_THEN_SOURCE);
@@ -1049,6 +1066,10 @@ static void handle_answer_kind(struct vx_peer *p, struct peer_task *t, uint32_t 
 		if (t->state == TASK_RUNNING)
 			t->in.running.wait_since_ms = 0;
 		go_parents(p, t);
+		/* parents that are all refused (banned, bad addresses) are no parents */
+		if (t->state == TASK_RUNNING && t->fetcher && !t->nr_cands &&
+		    vx_fetcher_live_parents(t->fetcher) == 0)
+			t->in.running.parent_fails++;
 		break;
 	case VX_CTL_ANS_EMPTY:
 		/* nothing to fetch: an empty content file completes as soon as it is open */
@@ -1106,6 +1127,31 @@ void vx__peer_on_progress_answer(struct vx_peer *p, struct peer_task *t, int sta
 	take_digests(t, m);
 }
 
+/*
+ * A seed checks a trigger before it fetches anything: a URL task whose source derives its id,
+ * never a file: URL. A refused trigger is reported FAILED to the scheduler at once (its seed
+ * peer counts as the origin there) and the task ends. Returns true when refused.
+ */
+static bool trigger_refused(struct vx_peer *p, struct peer_task *t, const struct vx_ctl_msg *m)
+{
+	char why[256];
+	int rc = vx__peer_source_from_trigger(t, m);
+
+	if (rc)
+		snprintf(why, sizeof(why), "cannot keep the trigger: %s", vx_strerror(rc));
+	else if ((m->has & VX_CTL_F_ID_KIND) && m->id_kind != VX_CTL_ID_URL) {
+		rc = -EPERM;
+		snprintf(why, sizeof(why), "not a URL task: nothing to fetch");
+	} else
+		rc = vx__peer_source_check(t, why, sizeof(why));
+	if (!rc)
+		return false;
+	vx_warn("peer: seed: trigger for %.12s refused: %s", t->id, why);
+	t->link = LINK_SENT; /* so the scheduler hears FAILED */
+	task_fail(p, t, rc, VX_DOWNLOAD_STAGE_SOURCE, 0, why);
+	return true;
+}
+
 void vx__peer_on_event(struct vx_peer *p, const struct vx_ctl_msg *m)
 {
 	struct peer_task *t;
@@ -1127,10 +1173,9 @@ void vx__peer_on_event(struct vx_peer *p, const struct vx_ctl_msg *m)
 			vx_warn("peer: seed trigger for %.12s dropped: task table full", id);
 			return;
 		}
+		if (trigger_refused(p, t, m))
+			return;
 		vx_info("peer: seed: fetching %s for the swarm", VX_URL_SAFE(url));
-		/* the registrant's fixed piece length is part of the task id: keep it */
-		if (m->has & VX_CTL_F_PIECE_LEN)
-			t->user_piece_length = m->piece_len;
 		take_geometry(t, m);
 		task_register(p, t);
 		return;
@@ -1282,7 +1327,7 @@ static void task_say_finished(struct vx_peer *p, struct peer_task *t)
 	task_report(p, t);
 	if (t->nr_pending)
 		return;
-	send_simple(p, t, VX_CTL_FINISHED, NULL);
+	send_simple(p, t, VX_CTL_FINISHED, NULL, 0);
 	t->link = LINK_FINISHED;
 }
 
@@ -1320,7 +1365,7 @@ static void task_fail(struct vx_peer *p, struct peer_task *t, int rc, enum vx_do
 		vx_fetcher_cancel(t->fetcher);
 	/* the scheduler drops this peer of the task and the parent slots it held */
 	if (t->link >= LINK_SENT)
-		send_simple(p, t, VX_CTL_FAILED, msg);
+		send_simple(p, t, VX_CTL_FAILED, msg, rc);
 	if (p->sc)
 		vx_sched_client_forget(p->sc, (struct vx_ctl_str){ t->id, VX_TASK_ID_LEN });
 	t->link = LINK_NONE;
@@ -1375,6 +1420,8 @@ static void task_maybe_free(struct vx_peer *p, struct peer_task *t)
 		vx_free(t->headers[i]);
 	vx_free(t->headers);
 	vx_free(t->url);
+	vx_free(t->id_content);
+	vx__peer_source_free(t);
 	vx_free(t->done);
 	vx_free(t->from_fetcher);
 	vx_free(t->trusted);
@@ -1424,21 +1471,22 @@ static void task_start(struct vx_peer *p, struct peer_task *t)
 		source_start(p, t);
 }
 
+/* A content task remembers what its id is derived from, for vx__peer_source_check(). */
+static void task_keep_id_content(struct peer_task *t, const struct peer_job *j)
+{
+	if (j->id_content && !t->id_content)
+		t->id_content = vx_strdup(j->id_content); /* NULL on OOM: the check refuses */
+}
+
 void vx__peer_job_start(struct vx_peer *p, struct peer_job *j)
 {
-	struct vx_task_id_params tp = { 0 };
 	enum vx_download_stage stage;
 	struct peer_task *t;
 	char id[VX_TASK_ID_LEN + 1], msg[VX_DOWNLOAD_MSG_MAX];
 	int rc, keep_fd = -1;
 
-	tp.url = j->url;
-	tp.tag = j->tag;
-	tp.application = j->app;
-	tp.piece_length = j->piece_length;
-	tp.filtered_params = j->nr_filtered ? (const char *const *)j->filtered : NULL;
-	tp.nr_filtered_params = j->nr_filtered;
-	rc = vx_task_id_from_url(&tp, id, NULL, 0, NULL);
+	rc = vx_task_id_from_source(j->url, j->tag, j->app, j->piece_length,
+				    (const char *const *)j->filtered, j->nr_filtered, id);
 	if (!rc && j->id_content)
 		rc = vx_task_id_from_content(j->id_content, strlen(j->id_content), id);
 	if (rc) {
@@ -1482,6 +1530,13 @@ void vx__peer_job_start(struct vx_peer *p, struct peer_job *j)
 		t->no_bts = j->no_bts;
 		t->priv = !j->public_content &&
 			  vx__peer_request_private(j->url, j->headers, j->nr_headers);
+		if (vx__peer_source_set(t, j->tag, j->app, (const char *const *)j->filtered,
+					j->nr_filtered)) {
+			task_fail(p, t, -ENOMEM, VX_DOWNLOAD_STAGE_REQUEST, 0, "out of memory");
+			vx__peer_job_fail(p, j, -ENOMEM, VX_DOWNLOAD_STAGE_REQUEST,
+					  "out of memory");
+			return;
+		}
 		if (j->nr_headers) {
 			t->headers = vx_calloc(j->nr_headers, sizeof(*t->headers));
 			for (uint32_t i = 0; t->headers && i < j->nr_headers; i++)
@@ -1489,6 +1544,7 @@ void vx__peer_job_start(struct vx_peer *p, struct peer_job *j)
 			t->nr_headers = t->headers ? j->nr_headers : 0;
 		}
 		j->task = t;
+		task_keep_id_content(t, j);
 		vx_list_add_tail(&t->jobs, &j->node);
 		task_start(p, t);
 		/* the task may be complete already (reuse), or failed at once */
@@ -1501,6 +1557,7 @@ void vx__peer_job_start(struct vx_peer *p, struct peer_job *j)
 	if (!j->no_bts)
 		t->no_bts = false;
 	j->task = t;
+	task_keep_id_content(t, j); /* a task resumed from the store does not know it */
 	j->reused = t->bytes_done;
 	j->base_peers = t->from_peers;
 	j->base_source = atomic_load(&t->from_source);
@@ -1632,22 +1689,41 @@ void vx__peer_work_done(struct vx_peer *p, struct peer_work *w)
 
 /* ---------------------------------------------------------------- Timers */
 
-/* The WAIT bound passed: the origin, or a clear failure when back-to-source is disabled. */
-static void wait_expired(struct vx_peer *p, struct peer_task *t, uint64_t waited_ms)
+/*
+ * Parents did not serve (a WAIT past its bound, PEER_PARENT_FAILS_MAX failures): the origin,
+ * or a clear failure when back-to-source is disabled. @logged says why in the log, @why in
+ * the job's message.
+ */
+static void parents_gave_up(struct vx_peer *p, struct peer_task *t, const char *logged,
+			    const char *why)
 {
-	vx_warn("peer: task %.12s: the scheduler had no parent for %" PRIu64
-		" ms: fetching from the source",
-		t->id, waited_ms);
+	vx_warn("peer: task %.12s: %s: fetching from the source", t->id, logged);
 	if (t->no_bts && t->cause != CAUSE_TRIGGER) {
-		char msg[128];
+		char msg[160];
 
-		snprintf(msg, sizeof(msg),
-			 "no parent was free for %" PRIu64 " ms and back-to-source is disabled",
-			 waited_ms);
+		snprintf(msg, sizeof(msg), "%s and back-to-source is disabled", why);
 		task_fail(p, t, VX_ENOPEERS, VX_DOWNLOAD_STAGE_PEERS, 0, msg);
 		return;
 	}
+	/*
+	 * Its parents served nothing all this while: stop them. A body a parent stalled in
+	 * holds its piece, and the origin fetch waits for a piece another writer holds: it
+	 * waited until download.piece_timeout dropped that parent.
+	 */
+	if (t->fetcher)
+		vx_fetcher_cancel(t->fetcher);
 	source_start(p, t);
+}
+
+/* The WAIT bound passed. */
+static void wait_expired(struct vx_peer *p, struct peer_task *t, uint64_t waited_ms)
+{
+	char logged[96], why[96];
+
+	snprintf(logged, sizeof(logged), "the scheduler had no parent for %" PRIu64 " ms",
+		 waited_ms);
+	snprintf(why, sizeof(why), "no parent was free for %" PRIu64 " ms", waited_ms);
+	parents_gave_up(p, t, logged, why);
 }
 
 /*
@@ -1705,6 +1781,16 @@ static void task_tick(struct vx_peer *p, struct peer_task *t, uint64_t now)
 			t->in.running.wait_since_ms = 0;
 			break;
 		}
+		if (t->in.running.parent_fails >= PEER_PARENT_FAILS_MAX) {
+			char logged[96];
+
+			snprintf(logged, sizeof(logged),
+				 "%u parent failures in a row without a piece",
+				 t->in.running.parent_fails);
+			t->in.running.parent_fails = 0;
+			parents_gave_up(p, t, logged, "no parent served a piece");
+			break;
+		}
 		if (since(now, t->in.running.last_piece_ms) >= PEER_STALL_MS) {
 			uint32_t trusted = (uint32_t)vx_bitmap_count(t->trusted, t->piece_count);
 
@@ -1715,6 +1801,7 @@ static void task_tick(struct vx_peer *p, struct peer_task *t, uint64_t now)
 			if (t->link != LINK_NONE &&
 			    vx_sched_client_owner(
 				    p->sc, (struct vx_ctl_str){ t->id, VX_TASK_ID_LEN }) >= 0) {
+				t->in.running.parent_fails++;
 				request_parents(p, t);
 				t->in.running.last_piece_ms = now - PEER_STALL_MS / 2;
 			} else {

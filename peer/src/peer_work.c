@@ -52,8 +52,12 @@ static void do_open(struct peer_work *w)
 	int rc;
 
 	if (w->stat_origin) {
-		rc = vx_origin_stat(p->src, task_source_url(t), (const char *const *)t->headers,
-				    t->nr_headers, 0, &w->origin, &w->res);
+		struct vx_origin_opts ob = { 0 };
+
+		vx__peer_source_outbound(p, t, &ob);
+		rc = vx_origin_stat_opts(p->src, task_source_url(t),
+					 (const char *const *)t->headers, t->nr_headers, 0, &ob,
+					 &w->origin, &w->res);
 		if (rc) {
 			w->rc = rc;
 			return;
@@ -64,6 +68,7 @@ static void do_open(struct peer_work *w)
 			struct vx_download_request req = { 0 };
 			struct vx_origin_opts opts = { .cancel = &t->cancel_source };
 
+			vx__peer_source_outbound(p, t, &opts); /* the chunked path is a fetch too */
 			tp.id = t->id;
 			tp.url = t->url;
 			tp.piece_length = t->user_piece_length;
@@ -155,6 +160,7 @@ static void do_fetch(struct peer_work *w)
 	opts.cancel = &t->cancel_source;
 	opts.on_piece = on_source_piece;
 	opts.arg = t;
+	vx__peer_source_outbound(p, t, &opts);
 	w->rc = vx_origin_fetch(t->st, p->src, t->have_origin ? &t->origin_info : NULL, &req, &opts,
 				&w->res);
 }

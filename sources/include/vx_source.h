@@ -52,6 +52,8 @@ struct vx_source_obj;
  * credentials, verify TLS against the system store, default timeouts and retries.
  * Secrets (password, tokens, secret keys) are never logged and never appear in error details.
  */
+struct vx_outbound_policy;
+
 struct vx_source_opts {
 	const char *const *headers;  /* "Name: value" lines added to every HTTP request */
 	uint32_t nr_headers;	     /* count of @headers, at most VX_SOURCE_HEADERS_MAX */
@@ -68,6 +70,13 @@ struct vx_source_opts {
 	uint32_t retries_max;	   /* retries of transient errors; 0: default 2; UINT32_MAX: none */
 	uint32_t retry_backoff_ms; /* first backoff, doubled each retry, capped at 4 s; 0: 100 */
 	uint64_t length_max; /* refuse objects larger than this (VX_ESOURCE_TOOLARGE); 0: no cap */
+	/*
+	 * Where a fetch for another host may connect (vx_outbound.h), checked on the resolved
+	 * address of every connection, redirects and reused connections included; a refusal is
+	 * -EACCES "outbound address X refused by policy". NULL: anywhere (a fetch for oneself).
+	 */
+	const struct vx_outbound_policy *outbound;
+	bool outbound_local; /* the requester is on this host: loopback and link-local allowed */
 	/* s3:// */
 	const char *s3_region;	      /* NULL: $AWS_REGION, $AWS_DEFAULT_REGION, "us-east-1" */
 	const char *s3_endpoint;      /* "http://127.0.0.1:9000"; NULL: $AWS_ENDPOINT_URL or AWS */

@@ -190,6 +190,7 @@ int vx__file_register(struct vx_source_ctx *ctx)
 		.open = file_open,
 		.prepare = file_prepare,
 		.list = file_list,
+		.local_files = true,
 	};
 
 	return vx__scheme_add(ctx, &s);

@@ -334,6 +334,13 @@ int vx_source_open(struct vx_source_ctx *ctx, const char *url, const struct vx_s
 		vx__detail_set(detail, rc, 0, url, "%s", vx_strerror(rc));
 		goto out_free_url;
 	}
+	if (opts && opts->outbound && (s->local_files || s->plugin)) {
+		/* no connection the policy could check: a file here, or a plug-in's own I/O */
+		rc = -EACCES;
+		vx__detail_set(detail, rc, 0, url, "%s: URLs are not fetched for another host",
+			       s->name);
+		goto out_free_url;
+	}
 	obj = vx_calloc(1, sizeof(*obj));
 	if (!obj) {
 		rc = -ENOMEM;

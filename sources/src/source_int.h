@@ -47,6 +47,8 @@ struct vx__scheme {
 	int (*reauth)(struct vx_source_obj *obj, const char *challenge,
 		      struct vx_source_error *detail);
 	const struct vx_source_plugin_v1 *plugin; /* set for plug-in schemes */
+	/* reads this host's files: never for another host (vx_source_opts.outbound set) */
+	bool local_files;
 };
 
 /* One worker thread and its multi handle. Fields below the line are its own. */

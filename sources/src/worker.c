@@ -16,12 +16,14 @@
  * (live_node) until finish(); x->easy is non-NULL exactly while it is running; callbacks run
  * only on this thread and never with ctx->lock held.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include <openssl/evp.h>
 
@@ -31,6 +33,7 @@
 #include "vx_assert.h"
 #include "vx_err.h"
 #include "vx_log.h"
+#include "vx_outbound.h"
 #include "vx_time.h"
 
 #define VX__BACKOFF_CAP_MS     4000u
@@ -194,6 +197,70 @@ int vx__apply_opts(CURL *easy, const struct vx_source_opts *o, struct curl_slist
 	if (o->tls_key_file)
 		curl_easy_setopt(easy, CURLOPT_SSLKEY, o->tls_key_file);
 	return 0;
+}
+
+/* ---- Outbound policy: every connection of a fetch for another host ----------------------- */
+
+/* A refused address fails the transfer for good (no retry) with the policy's message. */
+static void outbound_refused(struct vx__xfer *x, const char *why)
+{
+	x->abort_err = -EACCES;
+	vx__detail_set(&x->detail, -EACCES, 0, x->url, "%s", why);
+	vx_warn("source: %s", why);
+}
+
+/* A new connection: checked before connect(), so a refused address gets not even a SYN. */
+static curl_socket_t outbound_open(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct vx__xfer *x = arg;
+	char why[128];
+	int fd;
+
+	(void)purpose;
+	if (vx_outbound_check(x->opts->outbound, x->opts->outbound_local, &a->addr, why,
+			      sizeof(why))) {
+		outbound_refused(x, why);
+		return CURL_SOCKET_BAD;
+	}
+	fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+	return fd < 0 ? CURL_SOCKET_BAD : fd;
+}
+
+/* Before each request, on a new or a reused connection (the pool is shared across fetches). */
+static int outbound_prereq(void *arg, char *ip, char *local_ip, int port, int local_port)
+{
+	struct vx__xfer *x = arg;
+	struct sockaddr_storage ss = { 0 };
+	char why[128];
+
+	(void)local_ip;
+	(void)local_port;
+	(void)port;
+	if (strchr(ip, ':')) {
+		ss.ss_family = AF_INET6;
+		if (inet_pton(AF_INET6, ip, &((struct sockaddr_in6 *)&ss)->sin6_addr) != 1)
+			ss.ss_family = AF_UNSPEC;
+	} else {
+		ss.ss_family = AF_INET;
+		if (inet_pton(AF_INET, ip, &((struct sockaddr_in *)&ss)->sin_addr) != 1)
+			ss.ss_family = AF_UNSPEC;
+	}
+	if (vx_outbound_check(x->opts->outbound, x->opts->outbound_local, (struct sockaddr *)&ss,
+			      why, sizeof(why))) {
+		outbound_refused(x, why);
+		return CURL_PREREQFUNC_ABORT;
+	}
+	return CURL_PREREQFUNC_OK;
+}
+
+static void apply_outbound(CURL *e, struct vx__xfer *x)
+{
+	if (!x->opts || !x->opts->outbound)
+		return;
+	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, outbound_open);
+	curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, x);
+	curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, outbound_prereq);
+	curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
 }
 
 static void resp_reset(struct vx__resp *r)
@@ -507,6 +574,7 @@ static int xfer_start(struct vx__worker *w, struct vx__xfer *x)
 		curl_easy_setopt(e, CURLOPT_RANGE, range);
 	}
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdrs);
+	apply_outbound(e, x);
 	if (curl_multi_add_handle(w->multi, e) != CURLM_OK)
 		return -ENOMEM;
 	vx_list_add_tail(&w->running, &x->node);

@@ -37,7 +37,8 @@ static void ctl_roundtrip(const struct vx_ctl_msg *m)
 	if (again.type != m->type || again.rid != m->rid || again.has != m->has ||
 	    again.nr_cands != m->nr_cands || again.nr_digests != m->nr_digests ||
 	    again.nr_costs != m->nr_costs || again.nr_avoid != m->nr_avoid ||
-	    again.bitmap_len != m->bitmap_len || again.task_id.len != m->task_id.len)
+	    again.bitmap_len != m->bitmap_len || again.task_id.len != m->task_id.len ||
+	    again.nr_filtered != m->nr_filtered || again.requester.len != m->requester.len)
 		abort();
 	vx_ctl_msg_release(&again);
 }

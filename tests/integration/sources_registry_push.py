@@ -7,7 +7,19 @@ Also one extra blob ("spare") that the test may corrupt on disk.
 
 usage: sources_registry_push.py REGISTRY_URL REPO OUT_DIR
 Writes OUT_DIR/expect.json (digests, sizes) and OUT_DIR/blobs/<hex> (the bytes).
+
+usage: sources_registry_push.py REGISTRY_URL REPO OUT_DIR --image [--big]
+For the registry mirror tests (registry_lib.sh): instead, a runnable single-platform image
+(the host's architecture) under the tag "latest" that containerd can unpack: gzip'd tar layers
+of random file content (a 1 MiB + 17 file, a 3000-byte file, an empty tar: the "0-byte content"
+layer; with --big also one 64 MiB file), a config with the right diff_ids, an OCI manifest.
+Also two loose blobs, one of 0 bytes and one of 1 byte. Writes OUT_DIR/image.txt, one
+"kind digest size" a line (kind: manifest, config, layer, empty, one), and OUT_DIR/blobs/.
 """
+import gzip
+import io
+import platform
+import tarfile
 import hashlib
 import json
 import os
@@ -96,5 +108,53 @@ def main():
         f.write("spare %s\n" % expect["spare"])
 
 
+def tar_gz(name, data):
+    """A reproducible gzip'd tar holding one file NAME (no file when NAME is None)."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as t:
+        if name is not None:
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            t.addfile(info, io.BytesIO(data))
+    tar = raw.getvalue()
+    gz = io.BytesIO()
+    with gzip.GzipFile(fileobj=gz, mode="wb", compresslevel=1, mtime=0) as g:
+        g.write(tar)
+    return gz.getvalue(), digest(tar)
+
+
+def main_image(big):
+    os.makedirs(os.path.join(OUT, "blobs"), exist_ok=True)
+    rnd = random.Random(13)
+    files = [("a.bin", rnd.randbytes(1048576 + 17)), ("b.bin", rnd.randbytes(3000)),
+             (None, b"")]
+    if big:
+        files.append(("big.bin", os.urandom(64 << 20)))
+    lines, layers, diff_ids = [], [], []
+    for name, data in files:
+        gz, diff_id = tar_gz(name, data)
+        layers.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                       "digest": push_blob(gz), "size": len(gz)})
+        diff_ids.append(diff_id)
+        lines.append("layer %s %d" % (layers[-1]["digest"], len(gz)))
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+    cfg = json.dumps({"architecture": arch, "os": "linux", "config": {},
+                      "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
+    config = {"mediaType": "application/vnd.oci.image.config.v1+json",
+              "digest": push_blob(cfg), "size": len(cfg)}
+    man = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+           "config": config, "layers": layers}
+    md, ml = push_manifest("latest", man, man["mediaType"])
+    lines.insert(0, "config %s %d" % (config["digest"], config["size"]))
+    lines.insert(0, "manifest %s %d" % (md, ml))
+    lines.append("empty %s 0" % push_blob(b""))
+    lines.append("one %s 1" % push_blob(b"\x2a"))
+    with open(os.path.join(OUT, "image.txt"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
 if __name__ == "__main__":
-    main()
+    if "--image" in sys.argv[4:]:
+        main_image("--big" in sys.argv[4:])
+    else:
+        main()

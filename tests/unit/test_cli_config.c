@@ -88,13 +88,13 @@ static void test_config_validate__refuses_keys_not_supported_yet(void **state)
 
 	/* the default value of such a key is fine (a printed default config loads) */
 	vx_config_init(&cfg);
-	assert_int_equal(vx_config_set(&cfg, "download.concurrent_pieces", "16", err, sizeof(err)),
+	assert_int_equal(vx_config_set(&cfg, "download.memory_limit", "64MiB", err, sizeof(err)),
 			 0);
 	assert_int_equal(vx_config_validate(&cfg, err, sizeof(err)), 0);
-	assert_int_equal(vx_config_set(&cfg, "download.concurrent_pieces", "8", err, sizeof(err)),
+	assert_int_equal(vx_config_set(&cfg, "download.memory_limit", "32MiB", err, sizeof(err)),
 			 0);
 	assert_int_equal(vx_config_validate(&cfg, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "download.concurrent_pieces: not applied yet"));
+	assert_non_null(strstr(err, "download.memory_limit: not applied yet"));
 }
 
 static void test_config_load_yaml__empty_document_is_defaults(void **state)

@@ -109,7 +109,7 @@ static void test_vx_ctl_msg_encode__answer_with_arrays(void **state)
 	assert_int_equal(d.digests[1].piece, 9);
 	assert_true(vx_ctl_str_eq(d.digests[1].digest, "crc32:4294967295"));
 	assert_int_equal(d.content_len, -1);
-	assert_true((d.has & VX_CTL_F_PRIVATE) && d.priv); /* key 50: the task is private */
+	assert_true((d.has & VX_CTL_F_PRIVATE) && d.priv); /* key 65: the task is private */
 	vx_ctl_msg_release(&d);
 }
 
@@ -145,6 +145,49 @@ static void test_vx_ctl_msg_encode__progress_roundtrip(void **state)
 	assert_int_equal(d.nr_avoid, 2);
 	assert_true(vx_ctl_str_eq(d.avoid[1], "y"));
 	vx_ctl_msg_release(&d);
+}
+
+/* A register and a trigger carry what the task id is derived from (keys 24, 25, 61-64). */
+static void test_vx_ctl_msg_encode__source_roundtrip(void **state)
+{
+	struct vx_ctl_str filt[2] = { vx_ctl_str_of("X-Amz-Signature"), vx_ctl_str_of("ns") };
+	struct vx_ctl_msg m = { 0 }, d;
+	ssize_t n;
+
+	(void)state;
+	m.tag = VX_TAG_CONTROL_EVENT;
+	m.type = VX_CTL_EVENT;
+	m.event = VX_CTL_EV_TRIGGER;
+	m.task_id = vx_ctl_str_of(TASK);
+	m.url = vx_ctl_str_of("http://origin/a");
+	m.tg = vx_ctl_str_of("t");
+	m.app = vx_ctl_str_of("app");
+	m.filtered = filt;
+	m.nr_filtered = 2;
+	m.fixed_piece_len = 4u << 20;
+	m.id_kind = VX_CTL_ID_URL;
+	m.requester = vx_ctl_str_of("127.0.0.2");
+	m.has = VX_CTL_F_EVENT | VX_CTL_F_TASK_ID | VX_CTL_F_URL | VX_CTL_F_TAG | VX_CTL_F_APP |
+		VX_CTL_F_FILTERED | VX_CTL_F_FIXED_PIECE | VX_CTL_F_ID_KIND | VX_CTL_F_REQUESTER;
+	n = vx_ctl_msg_encode(&m, buf, sizeof(buf));
+	assert_true(n > 0);
+	decode_frame(buf, n, &d, 0);
+	assert_int_equal(d.has, m.has);
+	assert_int_equal(d.nr_filtered, 2);
+	assert_true(vx_ctl_str_eq(d.filtered[0], "X-Amz-Signature"));
+	assert_int_equal(d.fixed_piece_len, 4u << 20);
+	assert_true(vx_ctl_str_eq(d.requester, "127.0.0.2"));
+	vx_ctl_msg_release(&d);
+	/* limits: 65 filtered keys, a 65-byte requester, an unknown id kind */
+	m.nr_filtered = VX_CTL_FILTERS_MAX + 1;
+	assert_int_equal(vx_ctl_msg_encode(&m, buf, sizeof(buf)), -EINVAL);
+	m.nr_filtered = 2;
+	m.requester =
+		vx_ctl_str_of("0123456789012345678901234567890123456789012345678901234567890123x");
+	assert_int_equal(vx_ctl_msg_encode(&m, buf, sizeof(buf)), -EINVAL);
+	m.requester = vx_ctl_str_of("127.0.0.2");
+	m.id_kind = VX_CTL_ID_PERSISTENT_CACHE + 1;
+	assert_int_equal(vx_ctl_msg_encode(&m, buf, sizeof(buf)), -EINVAL);
 }
 
 static void test_vx_ctl_msg_encode__rejects_bad_messages(void **state)
@@ -665,6 +708,7 @@ int main(void)
 		cmocka_unit_test(test_vx_ctl_msg_encode__hello_roundtrip),
 		cmocka_unit_test(test_vx_ctl_msg_encode__answer_with_arrays),
 		cmocka_unit_test(test_vx_ctl_msg_encode__progress_roundtrip),
+		cmocka_unit_test(test_vx_ctl_msg_encode__source_roundtrip),
 		cmocka_unit_test(test_vx_ctl_msg_encode__rejects_bad_messages),
 		cmocka_unit_test(test_vx_ctl_reader_feed__limits),
 		cmocka_unit_test(test_vx_ctl_msg_decode__malformed),

@@ -14,7 +14,8 @@
 #include "vx_err.h"
 #include "vx_sched.h"
 
-#define TASK_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+/* the task id of "http://origin/a" (vx task-id): a trigger needs a URL that derives the id */
+#define TASK_A "34ddf0ddf2f97eff1c1218845d7fa6981c92a5b9e29b01490496c012d21e4012"
 #define TASK_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 
 static struct vx_sched *new_sched_mesh(enum vx_sched_policy pol, bool mesh)
@@ -307,6 +308,94 @@ static void test_vx_sched_tick__stalled_origin_allows_one_more(void **state)
 	vx_sched_tick(s, 80000); /* origin_stalled_max is 2: no third */
 	assert_int_equal(vx_sched_stat(s, vx_ctl_str_of(TASK_A), &st), 0);
 	assert_int_equal(st.origin_peers, 2);
+	vx_sched_free(s);
+}
+
+/*
+ * Content poisoning (shared/reference/dragonfly-behaviour.md 5.5 item 17, issue 16 3a/3b): a
+ * register pairing a task id with a URL that does not derive it binds no source and triggers
+ * no seed; a normal peer asking first with need_bts while a seed is in the cluster is not made
+ * the origin, and the digests it reports are not trusted.
+ */
+static void test_vx_sched_register__poisoning_refused(void **state)
+{
+	struct vx_sched *s = new_sched(VX_SCHED_POLICY_VX);
+	uint32_t seed = hello(s, "s1-seed", "", 0, VX_CTL_ROLE_SEED);
+	uint32_t evil = hello(s, "evil", "", 0, 0);
+	struct vx_sched_task_stat st;
+	struct vx_sched_reg r = { 0 };
+	struct vx_sched_answer a;
+	struct vx_sched_event ev;
+	struct vx_sched_progress p = { 0 };
+	struct vx_ctl_digest d = { 0, { "crc32:1", 7 } }, *out;
+	uint32_t nout;
+
+	(void)state;
+	/* 3b: the victim's id with the attacker's URL */
+	r.task_id = vx_ctl_str_of(TASK_A);
+	r.url = vx_ctl_str_of("http://attacker/evil");
+	r.content_len = -1;
+	assert_int_equal(vx_sched_register(s, evil, &r, 1, &a), 0);
+	assert_int_not_equal(a.kind, VX_CTL_ANS_BACK_TO_SOURCE);
+	assert_false(vx_sched_next_event(s, &ev, 2)); /* no trigger: nothing derives the id */
+	assert_int_equal(vx_sched_leave(s, evil, vx_ctl_str_of(TASK_A), 3), 0);
+	/* 3a: the right URL first, with need_bts: the seed is the origin, not the registrant */
+	r.url = vx_ctl_str_of("http://origin/a");
+	r.need_bts = true;
+	assert_int_equal(vx_sched_register(s, evil, &r, 4, &a), 0);
+	assert_int_not_equal(a.kind, VX_CTL_ANS_BACK_TO_SOURCE);
+	assert_true(vx_sched_next_event(s, &ev, 5));
+	assert_int_equal(ev.kind, VX_CTL_EV_TRIGGER);
+	assert_int_equal(ev.host, seed);
+	assert_true(vx_ctl_str_eq(ev.url, "http://origin/a"));
+	assert_true(vx_ctl_str_eq(ev.requester, "127.0.0.1"));
+	p.task_id = vx_ctl_str_of(TASK_A);
+	p.digests = &d;
+	p.nr_digests = 1;
+	assert_int_equal(vx_sched_progress(s, evil, &p, 6, &out, &nout), 0);
+	assert_int_equal(vx_sched_stat(s, vx_ctl_str_of(TASK_A), &st), 0);
+	assert_int_equal(st.manifest_pieces, 0); /* ignored */
+	assert_true(vx_sched_check(s));
+	vx_sched_free(s);
+}
+
+/*
+ * A seed that refuses a trigger is not a lost origin: nobody is promoted in its place (a
+ * hostile registrant could otherwise win the origin role by provoking the refusal), and the next
+ * register triggers it again. A seed that fails fetching hands the role on (fall-back).
+ */
+static void test_vx_sched_refused__nobody_promoted(void **state)
+{
+	struct vx_sched *s = new_sched(VX_SCHED_POLICY_VX);
+	uint32_t seed = hello(s, "s1-seed", "", 0, VX_CTL_ROLE_SEED);
+	uint32_t h0 = hello(s, "h0", "", 0, 0);
+	struct vx_sched_task_stat st;
+	struct vx_sched_answer a;
+	struct vx_sched_event ev;
+
+	(void)state;
+	a = reg(s, h0, TASK_A);
+	assert_int_equal(a.kind, VX_CTL_ANS_PARENTS);
+	assert_true(vx_sched_next_event(s, &ev, 2));
+	assert_int_equal(ev.kind, VX_CTL_EV_TRIGGER);
+	assert_int_equal(vx_sched_refused(s, seed, vx_ctl_str_of(TASK_A), 3), 0);
+	assert_true(vx_sched_check(s));
+	assert_int_equal(vx_sched_stat(s, vx_ctl_str_of(TASK_A), &st), 0);
+	assert_int_equal(st.origin_peers, 0);
+	assert_int_not_equal(vx_sched_peer_state(s, h0, vx_ctl_str_of(TASK_A)),
+			     VX_SCHED_PEER_BACK_TO_SOURCE);
+	while (vx_sched_next_event(s, &ev, 4))
+		assert_int_not_equal(ev.kind, VX_CTL_EV_BACK_TO_SOURCE);
+	/* asking again triggers the seed again */
+	a = reg(s, h0, TASK_A);
+	assert_int_not_equal(a.kind, VX_CTL_ANS_BACK_TO_SOURCE);
+	assert_true(vx_sched_next_event(s, &ev, 5));
+	assert_int_equal(ev.kind, VX_CTL_EV_TRIGGER);
+	/* this time the seed fails fetching: the normal peer takes over (fall-back) */
+	assert_int_equal(vx_sched_failed(s, seed, vx_ctl_str_of(TASK_A), 6), 0);
+	assert_int_equal(vx_sched_peer_state(s, h0, vx_ctl_str_of(TASK_A)),
+			 VX_SCHED_PEER_BACK_TO_SOURCE);
+	assert_true(vx_sched_check(s));
 	vx_sched_free(s);
 }
 
@@ -652,7 +741,7 @@ static void test_vx_sched_finished__empty_origin_answers_empty(void **state)
 
 	(void)state;
 	r.task_id = vx_ctl_str_of(TASK_A);
-	r.url = vx_ctl_str_of("http://origin/empty");
+	r.url = vx_ctl_str_of("http://origin/a");
 	r.content_len = -1;
 	assert_int_equal(vx_sched_register(s, h0, &r, 1, &a), 0);
 	assert_int_not_equal(a.kind, VX_CTL_ANS_EMPTY); /* nobody knows yet */
@@ -850,6 +939,8 @@ int main(void)
 		cmocka_unit_test(test_vx_sched_failed__origin_role_handed_on),
 		cmocka_unit_test(test_vx_sched_tick__stalled_origin_allows_one_more),
 		cmocka_unit_test(test_vx_sched_register__seed_by_hash_and_trigger),
+		cmocka_unit_test(test_vx_sched_register__poisoning_refused),
+		cmocka_unit_test(test_vx_sched_refused__nobody_promoted),
 		cmocka_unit_test(test_vx_sched_register__ranks_by_rate_idc_and_capacity),
 		cmocka_unit_test(test_vx_sched_register__full_host_is_skipped),
 		cmocka_unit_test(test_vx_sched_register__slow_host_takes_few_children),

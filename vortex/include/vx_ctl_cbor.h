@@ -43,6 +43,16 @@ struct vx_ctl_str vx_ctl_str_of(const char *s);
 /* True when @a holds exactly the bytes of NUL-terminated @s. */
 bool vx_ctl_str_eq(struct vx_ctl_str a, const char *s);
 
+/*
+ * vx_ctl_strs_dup() - owned copies of @n strings at @in (borrowed): *@out gets @n
+ * NUL-terminated strings and *@out_str the same as vx_ctl_str. Returns 0 (both NULL when @n is
+ * 0) or -ENOMEM with nothing left allocated. Free with vx_ctl_strs_free().
+ */
+VX_MUST_CHECK int vx_ctl_strs_dup(const struct vx_ctl_str *in, uint32_t n, char ***out,
+				  struct vx_ctl_str **out_str);
+/* Frees what vx_ctl_strs_dup() gave (@n entries); NULLs are fine. */
+void vx_ctl_strs_free(char **strs, struct vx_ctl_str *str, uint32_t n);
+
 /* True for the three control tags a message may travel in. */
 bool vx_ctl_tag_ok(uint8_t tag);
 

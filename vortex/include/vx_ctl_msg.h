@@ -28,6 +28,8 @@
 #define VX_CTL_CANDS_MAX   64		/* candidate parents in one answer */
 #define VX_CTL_COSTS_MAX   64		/* per-parent cost records in one progress */
 #define VX_CTL_AVOID_MAX   64		/* parents to avoid in one reschedule */
+#define VX_CTL_FILTERS_MAX 64		/* filtered query keys of one task id */
+#define VX_CTL_ADDR_MAX	   64		/* bytes of an IP literal (addr, requester) */
 
 enum vx_ctl_type {
 	VX_CTL_HELLO = 1,
@@ -59,6 +61,13 @@ enum vx_ctl_event {
 	VX_CTL_EV_MANIFEST = 2,	      /* the trusted manifest of task grew (digests) */
 	VX_CTL_EV_BACK_TO_SOURCE = 3, /* you now fetch task from the origin */
 	VX_CTL_EV_TRIGGER = 4,	      /* (to a seed) register task with need_back_to_source */
+};
+
+/* What a task id is derived from (key id_kind); only URL tasks may be fetched for others. */
+enum vx_ctl_id_kind {
+	VX_CTL_ID_URL = 0,     /* vx_task_id_from_url(): URL, tag, app, piece length, filters */
+	VX_CTL_ID_CONTENT = 1, /* given content: no URL derives it */
+	VX_CTL_ID_PERSISTENT_CACHE = 2, /* file bytes: no URL derives it */
 };
 
 enum vx_ctl_role {
@@ -127,6 +136,10 @@ struct vx_ctl_cost {
 #define VX_CTL_F_INTERVAL    (1ull << 34)
 #define VX_CTL_F_HOST_KEY    (1ull << 35)
 #define VX_CTL_F_PRIVATE     (1ull << 45)
+#define VX_CTL_F_FILTERED    (1ull << 36) /* present: this list; absent: the default list */
+#define VX_CTL_F_REQUESTER   (1ull << 37)
+#define VX_CTL_F_ID_KIND     (1ull << 38)
+#define VX_CTL_F_FIXED_PIECE (1ull << 39)
 
 /*
  * One control message. A zeroed struct is a valid empty message; fill type, rid and the fields
@@ -166,6 +179,12 @@ struct vx_ctl_msg {
 	uint32_t priority;
 	bool need_bts;
 	bool priv; /* the task was fetched with credentials: prove access before serving it */
+	/* what the task id is derived from, besides url, tg and app (spec/control.md) */
+	struct vx_ctl_str *filtered; /* query keys left out of the id */
+	uint32_t nr_filtered;
+	uint32_t id_kind;	     /* enum vx_ctl_id_kind */
+	uint64_t fixed_piece_len;    /* user-fixed piece length (part of the id); 0 none */
+	struct vx_ctl_str requester; /* trigger: IP literal of the host that asked */
 
 	uint32_t answer; /* enum vx_ctl_answer */
 	struct vx_ctl_cand *cands;

@@ -54,6 +54,15 @@ VX_MUST_CHECK int vx_task_id_from_url(const struct vx_task_id_params *p,
 				      size_t normalized_len, enum vx_url_error *why);
 
 /*
+ * vx_task_id_from_source() - vx_task_id_from_url() of a source as requests, tasks and triggers
+ * carry it: @tag and @app may be NULL, @piece_length 0 when not fixed, @filtered NULL or
+ * @nr_filtered 0 for the default list. Same returns.
+ */
+VX_MUST_CHECK int vx_task_id_from_source(const char *url, const char *tag, const char *app,
+					 uint64_t piece_length, const char *const *filtered,
+					 size_t nr_filtered, char out[VX_TASK_ID_LEN + 1]);
+
+/*
  * vx_task_id_from_content() - the task id when the caller gives explicit "content for
  * calculating task id": sha256(@content). @content: borrowed, @len bytes (NULL if 0).
  * Returns 0 or -ENOMEM / -EIO (crypto library failure).

@@ -10,6 +10,7 @@
 
 #include "ctl_cbor_int.h"
 #include "vx_compiler.h"
+#include "vx_ctl_msg.h"
 #include "vx_download.h"
 #include "vx_task_id.h"
 
@@ -106,6 +107,7 @@ _Static_assert(VX_DOWNLOAD_TASK_ID_LEN == VX_TASK_ID_LEN, "one task-id length");
 _Static_assert(VX_DOWNLOAD_URL_MAX == VX_CTL_STR_MAX, "a URL is one text string");
 _Static_assert(VX_DOWNLOAD_HEADERS_MAX == VX_API_HEADERS_MAX, "header count limit");
 _Static_assert(VX_DOWNLOAD_FILTERS_MAX == VX_API_FILTERS_MAX, "filtered key count limit");
+_Static_assert(VX_CTL_FILTERS_MAX == VX_API_FILTERS_MAX, "a download's filters fit a register");
 _Static_assert(VX_DOWNLOAD_MSG_MAX <= VX_CTL_ERROR_MAX, "a result text fits the error key");
 _Static_assert(VX_DOWNLOAD_STAGE_PEERS <= VX_API_STAGE_MAX, "every stage fits the stage key");
 _Static_assert(sizeof(enum vx_download_task_state) == sizeof(uint32_t), "state is read as a u32");

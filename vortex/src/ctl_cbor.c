@@ -43,6 +43,41 @@ bool vx_ctl_str_eq(struct vx_ctl_str a, const char *s)
 	return a.len == n && (n == 0 || memcmp(a.ptr, s, n) == 0);
 }
 
+void vx_ctl_strs_free(char **strs, struct vx_ctl_str *str, uint32_t n)
+{
+	for (uint32_t i = 0; strs && i < n; i++)
+		vx_free(strs[i]);
+	vx_free(strs);
+	vx_free(str);
+}
+
+int vx_ctl_strs_dup(const struct vx_ctl_str *in, uint32_t n, char ***out,
+		    struct vx_ctl_str **out_str)
+{
+	char **strs;
+	struct vx_ctl_str *str;
+
+	*out = NULL;
+	*out_str = NULL;
+	if (!n)
+		return 0;
+	strs = vx_calloc(n, sizeof(*strs));
+	str = vx_calloc(n, sizeof(*str));
+	for (uint32_t i = 0; strs && str && i < n; i++) {
+		strs[i] = vx_strndup(in[i].ptr ? in[i].ptr : "", in[i].len);
+		if (!strs[i])
+			break;
+		str[i] = vx_ctl_str_of(strs[i]);
+	}
+	if (!strs || !str || !strs[n - 1]) {
+		vx_ctl_strs_free(strs, str, n);
+		return -ENOMEM;
+	}
+	*out = strs;
+	*out_str = str;
+	return 0;
+}
+
 bool vx_ctl_tag_ok(uint8_t tag)
 {
 	return tag == VX_TAG_CONTROL_REQUEST || tag == VX_TAG_CONTROL_RESPONSE ||

@@ -53,7 +53,7 @@ static const struct cb_key ctl_keys[] = {
 	SCALAR(3, CB_I64, VX_CTL_F_STATUS, status, 0, -VX_CTL_STATUS_MIN),
 	SCALAR(4, CB_TEXT, VX_CTL_F_ERROR, error, VX_CTL_ERROR_MAX, 0),
 	SCALAR(8, CB_TEXT, VX_CTL_F_HOST_ID, host_id, VX_CTL_ID_MAX, 0),
-	SCALAR(9, CB_TEXT, VX_CTL_F_ADDR, addr, 64, 0),
+	SCALAR(9, CB_TEXT, VX_CTL_F_ADDR, addr, VX_CTL_ADDR_MAX, 0),
 	SCALAR(10, CB_U16, VX_CTL_F_PORT, port, 65535, 0),
 	SCALAR(11, CB_TEXT, VX_CTL_F_IDC, idc, VX_CTL_ID_MAX, 0),
 	SCALAR(12, CB_TEXT, VX_CTL_F_LOCATION, location, VX_CTL_ID_MAX, 0),
@@ -93,7 +93,16 @@ static const struct cb_key ctl_keys[] = {
 	SCALAR(40, CB_U32, VX_CTL_F_PEERS, peers, UINT32_MAX, 0),
 	SCALAR(41, CB_U32, VX_CTL_F_DONE_PEERS, done_peers, UINT32_MAX, 0),
 	SCALAR(42, CB_U32, VX_CTL_F_INTERVAL, interval_ms, 86400000u, 0),
-	SCALAR(50, CB_BOOL, VX_CTL_F_PRIVATE, priv, 1, 0),
+	/* 43-60 are the local API's (vx_api_msg.h) */
+	{ .key = 61,
+	  .bit = VX_CTL_F_FILTERED,
+	  .f = { CB_TEXTS, M(filtered), VX_CTL_FILTERS_MAX, 0 },
+	  .off_nr = M(nr_filtered),
+	  .item_max = VX_CTL_ID_MAX },
+	SCALAR(62, CB_TEXT, VX_CTL_F_REQUESTER, requester, VX_CTL_ADDR_MAX, 0),
+	SCALAR(63, CB_U32, VX_CTL_F_ID_KIND, id_kind, VX_CTL_ID_PERSISTENT_CACHE, 0),
+	SCALAR(64, CB_U64, VX_CTL_F_FIXED_PIECE, fixed_piece_len, 1ull << 32, 0),
+	SCALAR(65, CB_BOOL, VX_CTL_F_PRIVATE, priv, 1, 0),
 };
 
 /* Keys a request (or event) of each type must carry; responses need only status. */

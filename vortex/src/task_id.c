@@ -135,6 +135,22 @@ out_free_norm:
 	return rc;
 }
 
+int vx_task_id_from_source(const char *url, const char *tag, const char *app, uint64_t piece_length,
+			   const char *const *filtered, size_t nr_filtered,
+			   char out[VX_TASK_ID_LEN + 1])
+{
+	const struct vx_task_id_params tp = {
+		.url = url,
+		.tag = tag,
+		.application = app,
+		.piece_length = piece_length,
+		.filtered_params = nr_filtered ? filtered : NULL,
+		.nr_filtered_params = nr_filtered,
+	};
+
+	return vx_task_id_from_url(&tp, out, NULL, 0, NULL);
+}
+
 int vx_task_id_from_content(const void *content, size_t len, char out[VX_TASK_ID_LEN + 1])
 {
 	uint8_t digest[EVP_MAX_MD_SIZE];
