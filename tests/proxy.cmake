@@ -9,4 +9,9 @@ if(TARGET vx)
 		set_tests_properties(proxy_${t} PROPERTIES LABELS integration TIMEOUT 150
 			SKIP_RETURN_CODE 77)
 	endforeach()
+	# real runtimes with the registry fixtures of registry_lib.sh (scripts/deps/runtime.apt)
+	add_test(NAME proxy_runtimes COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/proxy_runtimes.sh
+		$<TARGET_FILE:vx> ${CMAKE_SOURCE_DIR})
+	set_tests_properties(proxy_runtimes PROPERTIES LABELS integration TIMEOUT 150
+		SKIP_RETURN_CODE 77)
 endif()

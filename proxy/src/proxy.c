@@ -38,7 +38,10 @@
 #define PROXY_HEADER_MAX	 16384u
 #define PROXY_URL_MAX		 2048u
 #define PROXY_CLIENT_HEADERS_MAX 8u
-#define PROXY_READ_BLOCK	 (64u * 1024)
+/* bytes of the client headers forwarded upstream (bearer tokens with certificate chains run to
+ * several KiB); more is answered 431 rather than sent on without the credential */
+#define PROXY_CLIENT_HEADER_BYTES (64u * 1024)
+#define PROXY_READ_BLOCK	  (64u * 1024)
 
 struct vx_proxy {
 	struct vx_peer *peer;
@@ -62,8 +65,11 @@ struct vx_proxy {
 struct req_ctx {
 	char url[PROXY_URL_MAX];
 	char client[VX_NET_ADDR_STR_MAX];
-	char hbuf[PROXY_CLIENT_HEADERS_MAX][1100];
-	const char *headers[PROXY_CLIENT_HEADERS_MAX];
+	char hbuf[PROXY_CLIENT_HEADER_BYTES]; /* "Name: value" strings, one after another */
+	uint32_t hused;
+	uint32_t hoff[PROXY_CLIENT_HEADERS_MAX];
+	const char *headers[PROXY_CLIENT_HEADERS_MAX]; /* into hbuf, at hoff */
+	bool too_big;
 	uint32_t nr_headers;
 	bool authorized;
 };
@@ -175,15 +181,25 @@ static enum MHD_Result collect_header(void *arg, enum MHD_ValueKind kind, const 
 {
 	struct req_ctx *rc = arg;
 	bool auth = strcasecmp(key, "Authorization") == 0;
+	size_t room = sizeof(rc->hbuf) - rc->hused;
+	int n;
 
 	(void)kind;
 	if (!auth && strcasecmp(key, "Accept") != 0)
 		return MHD_YES;
-	if (rc->nr_headers >= PROXY_CLIENT_HEADERS_MAX ||
-	    (size_t)snprintf(rc->hbuf[rc->nr_headers], sizeof(rc->hbuf[0]), "%s: %s",
-			     auth ? "Authorization" : "Accept", value) >= sizeof(rc->hbuf[0]))
-		return MHD_YES;
-	rc->headers[rc->nr_headers] = rc->hbuf[rc->nr_headers];
+	if (rc->nr_headers >= PROXY_CLIENT_HEADERS_MAX) {
+		rc->too_big = true;
+		return MHD_NO;
+	}
+	n = snprintf(rc->hbuf + rc->hused, room, "%s: %s", auth ? "Authorization" : "Accept",
+		     value);
+	if (n < 0 || (size_t)n >= room) {
+		rc->too_big = true;
+		return MHD_NO;
+	}
+	rc->hoff[rc->nr_headers] = rc->hused;
+	rc->headers[rc->nr_headers] = rc->hbuf + rc->hused;
+	rc->hused += (uint32_t)n + 1;
 	rc->nr_headers++;
 	rc->authorized |= auth;
 	return MHD_YES;
@@ -535,7 +551,7 @@ static enum MHD_Result serve_blob(struct vx_proxy *px, struct MHD_Connection *c,
 	b->fd = -1;
 	b->rc = *rc;
 	for (uint32_t i = 0; i < b->rc.nr_headers; i++)
-		b->rc.headers[i] = b->rc.hbuf[i];
+		b->rc.headers[i] = b->rc.hbuf + b->rc.hoff[i];
 	snprintf(b->repo, sizeof(b->repo), "%s", pr->name);
 	memcpy(b->digest_hex, pr->ref + 7, 64);
 	b->progress_ms = vx_now_ms();
@@ -674,6 +690,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE", "out of memory");
 	client_addr(c, rc->client, sizeof(rc->client));
 	MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, rc);
+	if (rc->too_big) {
+		vx_free(rc);
+		return send_error(c, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, "UNSUPPORTED",
+				  "too many or too long Authorization/Accept headers");
+	}
 	snprintf(rc->url, sizeof(rc->url), "%s%s", up, url);
 	if (pr.route == VX_PROXY_ROUTE_TAGS) {
 		const char *q = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "n");
