@@ -21,6 +21,7 @@
 #include "vx_fetcher.h"
 #include "vx_log.h"
 #include "vx_peer.h"
+#include "vx_proxy.h"
 #include "vx_sched_tokens.h"
 #include "vx_upload.h"
 
@@ -52,6 +53,11 @@ static void usage(FILE *f)
 		"  --token TOKEN            deprecated (visible in ps): use --token-file\n"
 		"  --no-back-to-source      never fetch from the origin (download.back_to_source)\n"
 		"  --no-resume              do not restart unfinished tasks found in the store\n"
+		"  --proxy HOST:PORT        registry mirror (proxy.listen; default 127.0.0.1:4001\n"
+		"                           when an upstream is set)\n"
+		"  --upstream URL           registry the mirror may fetch from, repeatable\n"
+		"                           (proxy.upstreams); the first serves clients naming "
+		"none\n"
 		"  --allow-outbound CIDR    a seed may fetch there for another host even though "
 		"it\n"
 		"                           is loopback or link-local (source.allow_outbound);\n"
@@ -90,6 +96,7 @@ struct serve_flags {
 	const char *token;
 	bool no_resume;
 	bool schedulers_given;
+	bool upstreams_given;
 	/* flags apply after the file: kept as (key, value) pairs in order */
 	const char *keys[64];
 	const char *values[64];
@@ -115,6 +122,8 @@ static int parse_flags(int argc, char **argv, struct serve_flags *fl)
 		{ "allow-outbound", required_argument, NULL, 'A' },
 		{ "deny-outbound", required_argument, NULL, 'D' },
 		{ "log-level", required_argument, NULL, 'v' },
+		{ "proxy", required_argument, NULL, 'p' },
+		{ "upstream", required_argument, NULL, 'u' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -132,6 +141,8 @@ static int parse_flags(int argc, char **argv, struct serve_flags *fl)
 		{ 'b', "download.back_to_source" },
 		{ 'v', "log_level" },
 		{ 'k', "scheduler.token_file" },
+		{ 'p', "proxy.listen" },
+		{ 'u', "proxy.upstreams" },
 		{ 'A', "source.allow_outbound" },
 		{ 'D', "source.deny_outbound" },
 	};
@@ -179,6 +190,8 @@ static int parse_flags(int argc, char **argv, struct serve_flags *fl)
 		}
 		if (o == 'S')
 			fl->schedulers_given = true;
+		if (o == 'u')
+			fl->upstreams_given = true;
 		fl->keys[fl->nr] = key;
 		fl->values[fl->nr] = o == 'e' ? "true" : o == 'b' ? "false" : optarg;
 		fl->nr++;
@@ -194,6 +207,7 @@ static int load_config(const struct serve_flags *fl, struct vx_config *cfg)
 {
 	char err[VX_CONFIG_ERR_MAX];
 	bool lists_reset = false, allow_reset = false, deny_reset = false;
+	bool upstreams_reset = false;
 	int rc;
 
 	vx_config_init(cfg);
@@ -222,6 +236,12 @@ static int load_config(const struct serve_flags *fl, struct vx_config *cfg)
 			if (!deny_reset)
 				cfg->source.nr_deny_outbound = 0;
 			deny_reset = true;
+			rc = vx_config_set(cfg, fl->keys[i], fl->values[i], err, sizeof(err));
+		} else if (strcmp(fl->keys[i], "proxy.upstreams") == 0) {
+			if (!upstreams_reset) {
+				cfg->proxy.nr_upstreams = 0; /* flags replace the file's list */
+				upstreams_reset = true;
+			}
 			rc = vx_config_set(cfg, fl->keys[i], fl->values[i], err, sizeof(err));
 		} else {
 			rc = vx_config_set(cfg, fl->keys[i], fl->values[i], err, sizeof(err));
@@ -310,6 +330,35 @@ static int serve_token(const struct vx_config *c, const struct serve_flags *fl, 
 	return 0;
 }
 
+_Static_assert(VX_CONFIG_UPSTREAMS_MAX == VX_PROXY_UPSTREAMS_MAX, "one upstream limit");
+_Static_assert(VX_CONFIG_PUBLIC_MAX == VX_PROXY_PUBLIC_MAX, "one public-repository limit");
+
+/* The registry mirror, when proxy.listen or proxy.upstreams asks for one. */
+static int serve_proxy(const struct vx_config *c, struct vx_peer *peer, struct vx_proxy **out)
+{
+	struct vx_proxy_cfg pc = { 0 };
+	char err[512] = "";
+	int rc;
+
+	*out = NULL;
+	if (!c->proxy.listen[0] && !c->proxy.nr_upstreams)
+		return 0;
+	pc.listen = c->proxy.listen[0] ? c->proxy.listen : "127.0.0.1:4001";
+	for (unsigned i = 0; i < c->proxy.nr_upstreams; i++)
+		pc.upstreams[pc.nr_upstreams++] = c->proxy.upstreams[i];
+	pc.header_max = (uint32_t)c->proxy.max_header_size;
+	pc.stall_ms = (uint32_t)c->proxy.fallback_after_ms;
+	for (unsigned i = 0; i < c->proxy.nr_public_repositories; i++)
+		pc.public_repos[pc.nr_public_repos++] = c->proxy.public_repositories[i];
+	pc.max_conns = (uint32_t)c->proxy.max_connections;
+	pc.rate_per_s = (uint32_t)c->proxy.rate_limit;
+	pc.client_timeout_ms = (uint32_t)c->proxy.client_timeout_ms;
+	rc = vx_proxy_start(out, peer, &pc, err, sizeof(err));
+	if (rc)
+		fprintf(stderr, "vx serve: %s\n", err[0] ? err : vx_strerror(rc));
+	return rc;
+}
+
 static int run_serve(int argc, char **argv)
 {
 	struct serve_flags fl = { 0 };
@@ -317,6 +366,7 @@ static int run_serve(int argc, char **argv)
 	struct vx_peer_cfg pc;
 	struct vx_peer *peer = NULL;
 	struct vx_peer_api *api = NULL;
+	struct vx_proxy *proxy = NULL;
 	char err[512], token[VX_SCHED_TOKEN_MAX + 1];
 	sigset_t set;
 	int rc, sig = 0;
@@ -326,6 +376,11 @@ static int run_serve(int argc, char **argv)
 		return rc > 0 ? VX_EXIT_OK : VX_EXIT_USAGE;
 	if (load_config(&fl, &cfg))
 		return VX_EXIT_USAGE;
+	if (cfg.proxy.listen[0] && !cfg.proxy.nr_upstreams) {
+		fprintf(stderr, "vx serve: proxy.listen needs proxy.upstreams (--upstream URL): "
+				"the mirror fetches only from registries it is given\n");
+		return VX_EXIT_USAGE;
+	}
 	if (vx_log_set_level_name(cfg.log_level) != 0) {
 		fprintf(stderr, "vx serve: unknown log level '%s'\n", cfg.log_level);
 		return VX_EXIT_USAGE;
@@ -357,12 +412,20 @@ static int run_serve(int argc, char **argv)
 			return VX_EXIT_FAILURE;
 		}
 	}
+	if (serve_proxy(&cfg, peer, &proxy)) {
+		vx_peer_free(peer);
+		vx_peer_api_stop(api);
+		return VX_EXIT_FAILURE;
+	}
+	if (proxy)
+		printf("vx serve: registry mirror on port %u\n", vx_proxy_port(proxy));
 	printf("vx serve: ready: %s, pieces on port %u, socket %s%s\n", vx_peer_host_id(peer),
 	       vx_peer_port(peer), cfg.socket[0] ? cfg.socket : "(none)", pc.seed ? ", seed" : "");
 	fflush(stdout);
 	if (sigwait(&set, &sig) != 0)
 		sig = SIGTERM;
 	vx_info("serve: %s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	vx_proxy_stop(proxy);
 	vx_peer_free(peer);
 	vx_peer_api_stop(api);
 	return VX_EXIT_OK;

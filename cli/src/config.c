@@ -55,9 +55,11 @@ struct key {
 #define ESZ(f)	sizeof(((struct vx_config *)0)->f[0])
 #define U64_MAX UINT64_MAX
 /* struct key.unsupported: the daemon applies the key, or the reason it does not yet. */
-#define APPLIED	 NULL
-#define NO_TLS	 "TLS is not implemented yet; refusing to start a daemon that would serve plaintext"
-#define NO_PROXY "the HTTP proxy and registry mirror are not implemented yet (issue 13)"
+#define APPLIED NULL
+#define NO_TLS	"TLS is not implemented yet; refusing to start a daemon that would serve plaintext"
+#define NO_PROXY                                                                               \
+	"the HTTP forward proxy is not implemented yet (issue 13); the registry mirror sends " \
+	"every sha256 blob GET through P2P"
 
 static const struct key keys[] = {
 	{ "seed", KEY_BOOL, OFF(seed), 0, 0, 0, 0, 0, NULL, "act as a seed peer", APPLIED },
@@ -129,9 +131,29 @@ static const struct key keys[] = {
 	{ "storage.direct_io", KEY_ENUM, OFF(storage.direct_io), SZ(storage.direct_io), 0, 0, 0, 0,
 	  "required|optional|disabled", "O_DIRECT piece writes", APPLIED },
 	{ "proxy.listen", KEY_ADDR, OFF(proxy.listen), SZ(proxy.listen), 0, 0, 0, 0, NULL,
-	  "HTTP proxy and registry mirror, HOST:PORT (empty: off)", NO_PROXY },
-	{ "proxy.registry_mirror", KEY_STR, OFF(proxy.registry_mirror), SZ(proxy.registry_mirror),
-	  0, 0, 0, 0, NULL, "default upstream registry", NO_PROXY },
+	  "registry mirror, HOST:PORT (empty: off, or 127.0.0.1:4001 with upstreams)", APPLIED },
+	{ "proxy.upstreams", KEY_STRLIST, OFF(proxy.upstreams), ESZ(proxy.upstreams),
+	  OFF(proxy.nr_upstreams), VX_CONFIG_UPSTREAMS_MAX, 0, 0, NULL,
+	  "registries the mirror may fetch from, http[s]://HOST[:PORT]; the first serves clients "
+	  "that name none",
+	  APPLIED },
+	{ "proxy.public_repositories", KEY_STRLIST, OFF(proxy.public_repositories),
+	  ESZ(proxy.public_repositories), OFF(proxy.nr_public_repositories), VX_CONFIG_PUBLIC_MAX,
+	  0, 0, NULL,
+	  "repository patterns (\"team/*\") whose blobs are public: credentials do not make them "
+	  "private",
+	  APPLIED },
+	{ "proxy.max_connections", KEY_U64, OFF(proxy.max_connections), 0, 0, 0, 1, 100000, NULL,
+	  "mirror client connections at once; more are closed at accept", APPLIED },
+	{ "proxy.rate_limit", KEY_U64, OFF(proxy.rate_limit), 0, 0, 0, 1, 1000000, NULL,
+	  "mirror requests per second, all clients; more are answered 429", APPLIED },
+	{ "proxy.client_timeout", KEY_DURATION, OFF(proxy.client_timeout_ms), 0, 0, 0, 1000,
+	  3600000, NULL, "close a mirror client connection idle this long", APPLIED },
+	{ "proxy.fallback_after", KEY_DURATION, OFF(proxy.fallback_after_ms), 0, 0, 0, 100, 600000,
+	  NULL, "a blob whose P2P download makes no progress this long goes on from the upstream",
+	  APPLIED },
+	{ "proxy.max_header_size", KEY_SIZE, OFF(proxy.max_header_size), 0, 0, 0, 4096, 1u << 20,
+	  NULL, "bytes of a mirror request's line and headers", APPLIED },
 	{ "proxy.rules", KEY_STRLIST, OFF(proxy.rules), ESZ(proxy.rules), OFF(proxy.nr_rules),
 	  VX_CONFIG_RULES_MAX, 0, 0, NULL, "regexes of URLs served through P2P", NO_PROXY },
 	{ "source.allow_outbound", KEY_STRLIST, OFF(source.allow_outbound),
@@ -173,8 +195,11 @@ void vx_config_init(struct vx_config *cfg)
 	cfg->storage.gc_interval_ms = 15ull * 60000;
 	cfg->storage.memory_budget_bytes = 256ull << 20;
 	snprintf(cfg->storage.direct_io, sizeof(cfg->storage.direct_io), "optional");
-	snprintf(cfg->proxy.registry_mirror, sizeof(cfg->proxy.registry_mirror),
-		 "https://index.docker.io");
+	cfg->proxy.max_header_size = 16384;
+	cfg->proxy.fallback_after_ms = 5000;
+	cfg->proxy.max_connections = 256;
+	cfg->proxy.rate_limit = 1000;
+	cfg->proxy.client_timeout_ms = 30000;
 }
 
 static void set_err(char *err, size_t err_len, const char *fmt, ...) VX_PRINTF(3, 4);

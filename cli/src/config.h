@@ -21,6 +21,8 @@
 #define VX_CONFIG_PATH_MAX	 1024	    /* longest path value, with NUL */
 #define VX_CONFIG_SCHEDULERS_MAX 16
 #define VX_CONFIG_RULES_MAX	 32
+#define VX_CONFIG_UPSTREAMS_MAX	 16 /* VX_PROXY_UPSTREAMS_MAX */
+#define VX_CONFIG_PUBLIC_MAX	 32 /* VX_PROXY_PUBLIC_MAX */
 #define VX_CONFIG_ERR_MAX	 512
 /* upload.max_inflight_per_conn at most (the upload server's VX_UPLOAD_INFLIGHT_MAX). */
 #define VX_CONFIG_INFLIGHT_MAX 48
@@ -68,8 +70,16 @@ struct vx_config_storage {
 };
 
 struct vx_config_proxy {
-	char listen[VX_CONFIG_STR_MAX]; /* empty: proxy off */
-	char registry_mirror[VX_CONFIG_STR_MAX];
+	char listen[VX_CONFIG_STR_MAX]; /* empty: off, or 127.0.0.1:4001 when upstreams are set */
+	unsigned nr_upstreams;
+	char upstreams[VX_CONFIG_UPSTREAMS_MAX][VX_CONFIG_STR_MAX]; /* the first is the default */
+	uint64_t max_header_size;
+	unsigned nr_public_repositories;
+	char public_repositories[VX_CONFIG_PUBLIC_MAX][VX_CONFIG_STR_MAX];
+	uint64_t fallback_after_ms; /* no P2P progress this long: go on from the upstream */
+	uint64_t max_connections;
+	uint64_t rate_limit; /* requests per second */
+	uint64_t client_timeout_ms;
 	unsigned nr_rules;
 	char rules[VX_CONFIG_RULES_MAX][VX_CONFIG_STR_MAX]; /* regexes of URLs served via P2P */
 };

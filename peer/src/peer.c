@@ -642,6 +642,7 @@ int vx_peer_download(struct vx_peer *p, const struct vx_download_request *req,
 	j->digest = dup_or_null(req->digest, &oom);
 	j->tag = dup_or_null(req->tag, &oom);
 	j->app = dup_or_null(req->application, &oom);
+	j->id_content = dup_or_null(req->task_id_content, &oom);
 	j->headers = dup_list(req->headers, req->nr_headers, &oom);
 	j->nr_headers = req->nr_headers;
 	j->filtered = dup_list(req->filtered_params, req->nr_filtered_params, &oom);
@@ -650,6 +651,8 @@ int vx_peer_download(struct vx_peer *p, const struct vx_download_request *req,
 	j->timeout_ms = req->timeout_ms;
 	j->overwrite = req->overwrite;
 	j->no_bts = req->disable_back_to_source || p->cfg.no_back_to_source;
+	j->public_content = req->public_content;
+	j->access_ok = req->public_content; /* declared public: no proof to wait for */
 	j->uid = req->uid;
 	j->gid = req->gid;
 	j->as_client = req->chown_output;

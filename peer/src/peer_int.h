@@ -121,6 +121,7 @@ struct peer_job {
 	struct vx_peer *peer;
 	struct peer_task *task;
 	char *url, *output, *digest, *tag, *app;
+	char *id_content; /* the task id's content (vx_download_request.task_id_content), or NULL */
 	char **headers;
 	uint32_t nr_headers;
 	char **filtered;
@@ -128,6 +129,7 @@ struct peer_job {
 	uint64_t piece_length;
 	uint32_t timeout_ms;
 	bool overwrite, no_bts, exporting, fd_sent;
+	bool public_content; /* vx_download_request.public_content */
 	/* a root daemon for an unprivileged client: act on files with the client's uid, gid
 	 * and supplementary groups */
 	bool as_client;
@@ -258,6 +260,9 @@ struct peer_task {
 	char *app;
 	char **filtered; /* none: the default list */
 	uint32_t nr_filtered;
+	/* a content task (vx_download_request.task_id_content): the id is sha256 of this, not of
+	 * the URL's fields; the source is still url, its bytes checked by the request's digest */
+	char *id_content;
 	char requester[VX_CTL_ADDR_MAX + 1]; /* trigger: IP of the host the seed fetches for */
 	struct vx_list jobs;
 	struct vx_peer *peer;

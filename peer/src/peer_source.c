@@ -90,8 +90,11 @@ int vx__peer_source_check(const struct peer_task *t, char *why, size_t why_len)
 		snprintf(why, why_len, "a seed never fetches a file: URL for another host");
 		return -EPERM;
 	}
-	rc = vx_task_id_from_source(t->url, t->tag, t->app, t->user_piece_length,
-				    (const char *const *)t->filtered, t->nr_filtered, id);
+	if (t->id_content && t->cause != CAUSE_TRIGGER)
+		rc = vx_task_id_from_content(t->id_content, strlen(t->id_content), id);
+	else
+		rc = vx_task_id_from_source(t->url, t->tag, t->app, t->user_piece_length,
+					    (const char *const *)t->filtered, t->nr_filtered, id);
 	if (rc) {
 		snprintf(why, why_len, "the source URL is not valid: %s", vx_strerror(rc));
 		return rc;

@@ -250,6 +250,7 @@ void vx__peer_job_free(struct peer_job *j)
 	vx_free(j->digest);
 	vx_free(j->tag);
 	vx_free(j->app);
+	vx_free(j->id_content);
 	vx_free(j);
 }
 
@@ -1435,6 +1436,7 @@ static void task_maybe_free(struct vx_peer *p, struct peer_task *t)
 		vx_free(t->headers[i]);
 	vx_free(t->headers);
 	vx_free(t->url);
+	vx_free(t->id_content);
 	vx__peer_source_free(t);
 	vx_free(t->done);
 	vx_free(t->from_fetcher);
@@ -1485,6 +1487,13 @@ static void task_start(struct vx_peer *p, struct peer_task *t)
 		source_start(p, t);
 }
 
+/* A content task remembers what its id is derived from, for vx__peer_source_check(). */
+static void task_keep_id_content(struct peer_task *t, const struct peer_job *j)
+{
+	if (j->id_content && !t->id_content)
+		t->id_content = vx_strdup(j->id_content); /* NULL on OOM: the check refuses */
+}
+
 void vx__peer_job_start(struct vx_peer *p, struct peer_job *j)
 {
 	enum vx_download_stage stage;
@@ -1494,6 +1503,8 @@ void vx__peer_job_start(struct vx_peer *p, struct peer_job *j)
 
 	rc = vx_task_id_from_source(j->url, j->tag, j->app, j->piece_length,
 				    (const char *const *)j->filtered, j->nr_filtered, id);
+	if (!rc && j->id_content)
+		rc = vx_task_id_from_content(j->id_content, strlen(j->id_content), id);
 	if (rc) {
 		vx__peer_job_fail(p, j, rc, VX_DOWNLOAD_STAGE_REQUEST,
 				  "'%s' is not a valid URL: %s", VX_URL_SAFE(j->url),
@@ -1533,7 +1544,8 @@ void vx__peer_job_start(struct vx_peer *p, struct peer_job *j)
 		}
 		t->user_piece_length = j->piece_length;
 		t->no_bts = j->no_bts;
-		t->priv = vx__peer_request_private(j->url, j->headers, j->nr_headers);
+		t->priv = !j->public_content &&
+			  vx__peer_request_private(j->url, j->headers, j->nr_headers);
 		if (vx__peer_source_set(t, j->tag, j->app, (const char *const *)j->filtered,
 					j->nr_filtered)) {
 			task_fail(p, t, -ENOMEM, VX_DOWNLOAD_STAGE_REQUEST, 0, "out of memory");
@@ -1548,6 +1560,7 @@ void vx__peer_job_start(struct vx_peer *p, struct peer_job *j)
 			t->nr_headers = t->headers ? j->nr_headers : 0;
 		}
 		j->task = t;
+		task_keep_id_content(t, j);
 		vx_list_add_tail(&t->jobs, &j->node);
 		task_start(p, t);
 		/* the task may be complete already (reuse), or failed at once */
@@ -1560,11 +1573,12 @@ void vx__peer_job_start(struct vx_peer *p, struct peer_job *j)
 	if (!j->no_bts)
 		t->no_bts = false;
 	j->task = t;
+	task_keep_id_content(t, j); /* a task resumed from the store does not know it */
 	j->reused = t->bytes_done;
 	j->base_peers = t->from_peers;
 	j->base_source = atomic_load(&t->from_source);
 	vx_list_add_tail(&t->jobs, &j->node);
-	if (vx__peer_request_private(j->url, j->headers, j->nr_headers))
+	if (!j->public_content && vx__peer_request_private(j->url, j->headers, j->nr_headers))
 		task_make_private(p, t);
 	else if (t->priv)
 		(void)job_may_read(p, t, j); /* its proof starts now */

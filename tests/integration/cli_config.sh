@@ -74,14 +74,20 @@ declare -A applied=(
 	[storage.gc_interval]="integration/peer_config.sh gc_interval:"
 	# the store's O_DIRECT modes; vx serve passes storage.direct_io to it
 	[storage.direct_io]="unit/test_storage.c direct_io"
+	[proxy.listen]="integration/proxy_mirror.sh --proxy"
+	[proxy.upstreams]="integration/proxy_mirror.sh --upstream"
+	[proxy.public_repositories]="integration/proxy_private.sh public_repositories:"
+	[proxy.max_connections]="integration/proxy_limits.sh max_connections:"
+	[proxy.rate_limit]="integration/proxy_limits.sh rate_limit:"
+	[proxy.client_timeout]="integration/proxy_limits.sh client_timeout:"
+	[proxy.fallback_after]="integration/proxy_fallback.sh fallback_after:"
+	[proxy.max_header_size]="integration/proxy_mirror.sh max_header_size:"
 )
 # key -> a value other than the default, for the keys not supported yet
 declare -A refused=(
 	[metrics_listen]="127.0.0.1:9090"
 	[download.memory_limit]="32MiB"
 	[storage.memory_budget]="1GiB"
-	[proxy.listen]="127.0.0.1:65001"
-	[proxy.registry_mirror]="https://mirror.invalid"
 	[proxy.rules]="[blobs/sha256.*]"
 	[tls.cert]="cert.pem"
 	[tls.key]="key.pem"

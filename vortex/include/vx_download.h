@@ -38,13 +38,25 @@ enum vx_download_stage {
  * Zero/NULL fields are "not set".
  */
 struct vx_download_request {
-	const char *url;		    /* required, at most VX_DOWNLOAD_URL_MAX bytes */
-	const char *const *headers;	    /* "Name: value" strings for the origin */
-	uint32_t nr_headers;		    /* <= VX_DOWNLOAD_HEADERS_MAX */
-	const char *output;		    /* absolute path of the result; NULL: stream mode */
-	const char *digest;		    /* "sha256:<hex>", "sha512:<hex>" or "crc32:<dec>" */
-	const char *tag;		    /* task tag (part of the task id) */
-	const char *application;	    /* application name (part of the task id) */
+	const char *url;	    /* required, at most VX_DOWNLOAD_URL_MAX bytes */
+	const char *const *headers; /* "Name: value" strings for the origin */
+	uint32_t nr_headers;	    /* <= VX_DOWNLOAD_HEADERS_MAX */
+	const char *output;	    /* absolute path of the result; NULL: stream mode */
+	const char *digest;	    /* "sha256:<hex>", "sha512:<hex>" or "crc32:<dec>" */
+	const char *tag;	    /* task tag (part of the task id) */
+	const char *application;    /* application name (part of the task id) */
+	/*
+	 * Known inside the daemon only (the local API does not carry it): when set, the task id
+	 * is vx_task_id_from_content() of this text instead of the URL's, e.g. the registry
+	 * mirror's "sha256:<hex>" of a blob, so one blob under several names is one task.
+	 */
+	const char *task_id_content;
+	/*
+	 * Known inside the daemon only: the operator declared this content public (the registry
+	 * mirror's proxy.public_repositories). Credentials on the request do not make the task
+	 * private, and the job reads a private task without an access proof.
+	 */
+	bool public_content;
 	uint64_t piece_length;		    /* bytes; 0: the daemon's rule (Dragonfly's) */
 	const char *const *filtered_params; /* query keys left out of the task id */
 	uint32_t nr_filtered_params;	    /* <= VX_DOWNLOAD_FILTERS_MAX */

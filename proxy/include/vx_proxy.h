@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * vx_proxy.h: the registry mirror in front of a peer (`vx serve --proxy`). It speaks the OCI
+ * distribution API as a pull-through mirror over plain HTTP (libmicrohttpd, one thread per
+ * connection, bounded): blob GETs are peer downloads whose task id is the blob's digest, so a
+ * blob pulled under several names or registries is one task, streamed to the client in order
+ * as pieces land and verified against the digest; everything else (the /v2/ probe and token
+ * handshake, manifests, tag lists, blob HEADs) passes through to the upstream with libcurl. A
+ * stalled or failed P2P path continues the same response from the upstream (Range for the
+ * rest). spec/proxy.md has the routes, limits and the security rules.
+ */
+#ifndef VX_PROXY_H
+#define VX_PROXY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vx_compiler.h"
+
+struct vx_peer;
+struct vx_proxy;
+
+#define VX_PROXY_UPSTREAMS_MAX 16
+#define VX_PROXY_PUBLIC_MAX    32
+
+struct vx_proxy_cfg {
+	const char *listen; /* "HOST:PORT"; port 0 picks one */
+	/* base URLs "http[s]://host[:port]"; the first serves clients that name none (no ns=) */
+	const char *upstreams[VX_PROXY_UPSTREAMS_MAX];
+	uint32_t nr_upstreams;
+	/* repository name patterns (fnmatch, "*" crosses "/") whose blobs are public: a client's
+	 * credentials do not make the task private and no access proof is asked */
+	const char *public_repos[VX_PROXY_PUBLIC_MAX];
+	uint32_t nr_public_repos;
+	uint32_t max_conns;	    /* connections at once; 0: 256 */
+	uint32_t rate_per_s;	    /* requests per second (all clients); 0: 1000 */
+	uint32_t client_timeout_ms; /* an idle client is closed after this; 0: 30 s */
+	uint32_t stall_ms;	    /* no P2P progress this long: go on from the upstream; 0: 5 s */
+	uint32_t header_max;	    /* bytes of a request's line and headers; 0: 16 KiB */
+};
+
+/*
+ * vx_proxy_start() - listen on cfg->listen and serve. @p is borrowed and must outlive the
+ * proxy. @out: OUT, owned (vx_proxy_stop()). Returns 0, -EINVAL (bad address or upstream, no
+ * upstream), -EADDRINUSE or another errno, with one line in @err.
+ */
+VX_MUST_CHECK int vx_proxy_start(struct vx_proxy **out, struct vx_peer *p,
+				 const struct vx_proxy_cfg *cfg, char *err, size_t err_len);
+
+/* The port the mirror listens on. */
+uint16_t vx_proxy_port(const struct vx_proxy *px);
+
+/* Closes every connection (cancelling their peer jobs), stops the threads, frees. NULL: no-op.
+ * Call it before vx_peer_free(). */
+void vx_proxy_stop(struct vx_proxy *px);
+
+#endif /* VX_PROXY_H */

@@ -1,0 +1,839 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * proxy.c: the registry mirror (vx_proxy.h). libmicrohttpd runs one thread per connection,
+ * at most max_conns, with a client timeout and a bounded header size; a token bucket bounds
+ * the request rate. Each request is parsed by vx_proxy_req_parse() (the fuzzed parser) and
+ * then only acted on: a sha256 blob GET becomes a peer job (stream mode) read from the task's
+ * content file as its contiguous prefix grows; anything else is passed through upstream.c.
+ */
+#include "vx_proxy.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+#include <openssl/evp.h>
+
+#include "proxy_int.h"
+#include "vx_alloc.h"
+#include "vx_log.h"
+#include "vx_net.h"
+#include "vx_peer.h"
+#include "vx_proxy_req.h"
+#include "vx_time.h"
+#include "vx_url.h"
+
+#define PROXY_CONNS_DEFAULT	 256u
+#define PROXY_RATE_DEFAULT	 1000u
+#define PROXY_CLIENT_TIMEOUT_MS	 30000u
+#define PROXY_STALL_MS		 5000u
+#define PROXY_HEADER_MAX	 16384u
+#define PROXY_URL_MAX		 2048u
+#define PROXY_CLIENT_HEADERS_MAX 8u
+/* bytes of the client headers forwarded upstream (bearer tokens with certificate chains run to
+ * several KiB); more is answered 431 rather than sent on without the credential */
+#define PROXY_CLIENT_HEADER_BYTES (64u * 1024)
+#define PROXY_READ_BLOCK	  (64u * 1024)
+
+struct vx_proxy {
+	struct vx_peer *peer;
+	struct MHD_Daemon *mhd;
+	uint16_t port;
+	char *upstreams[VX_PROXY_UPSTREAMS_MAX];
+	uint32_t nr_upstreams;
+	char *public_repos[VX_PROXY_PUBLIC_MAX];
+	uint32_t nr_public_repos;
+	uint32_t rate_per_s;
+	uint32_t stall_ms;
+	pthread_mutex_t lock; /* the token bucket and every blob's shared fields */
+	pthread_cond_t cond;  /* broadcast on any blob's progress, and at stop */
+	bool stopping;
+	uint32_t nr_blobs; /* alive: their jobs may still call back */
+	double tokens;
+	uint64_t tokens_ms;
+};
+
+/* What a request's handler gathered: what to ask upstream and whom to log. */
+struct req_ctx {
+	char url[PROXY_URL_MAX];
+	char client[VX_NET_ADDR_STR_MAX];
+	char hbuf[PROXY_CLIENT_HEADER_BYTES]; /* "Name: value" strings, one after another */
+	uint32_t hused;
+	uint32_t hoff[PROXY_CLIENT_HEADERS_MAX];
+	const char *headers[PROXY_CLIENT_HEADERS_MAX]; /* into hbuf, at hoff */
+	bool too_big;
+	uint32_t nr_headers;
+	bool authorized;
+};
+
+/* One blob GET served through the peer; shared by the job's callbacks and the response. */
+struct blob {
+	struct vx_proxy *px;
+	struct vx_peer_job *job; /* until done() */
+	int refs;		 /* the job's and the response's; under px->lock */
+	int fd;			 /* the task's content file (dup), -1 until handed */
+	bool length_known, done;
+	uint64_t length, contiguous, from_peers, from_source, progress_ms;
+	int status;
+	uint32_t source_status;
+	char task_id[VX_TASK_ID_LEN + 1];
+	/* the response's side (its reader thread only) */
+	uint64_t start, end; /* inclusive, of the content */
+	bool whole;	     /* a 200 of the whole blob: the digest is checked at the end */
+	EVP_MD_CTX *md;
+	char digest_hex[65];
+	struct upstream *up; /* the fallback, once the P2P path stalled or failed */
+	uint64_t from_upstream;
+	struct req_ctx rc;
+	char repo[VX_PROXY_NAME_MAX + 1];
+};
+
+/* ---- helpers ---------------------------------------------------------------------------- */
+
+static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *code,
+				  const char *msg)
+{
+	char body[512];
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	int n = snprintf(body, sizeof(body),
+			 "{\"errors\":[{\"code\":\"%s\",\"message\":\"%s\"}]}\n", code, msg);
+
+	r = MHD_create_response_from_buffer((size_t)n, body, MHD_RESPMEM_MUST_COPY);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* The token bucket: one request's worth, or false (429). */
+static bool rate_take(struct vx_proxy *px)
+{
+	uint64_t now = vx_now_ms();
+	bool ok;
+
+	pthread_mutex_lock(&px->lock);
+	px->tokens += (double)(now - px->tokens_ms) * px->rate_per_s / 1000.0;
+	if (px->tokens > px->rate_per_s)
+		px->tokens = px->rate_per_s;
+	px->tokens_ms = now;
+	ok = px->tokens >= 1.0;
+	if (ok)
+		px->tokens -= 1.0;
+	pthread_mutex_unlock(&px->lock);
+	return ok;
+}
+
+/* The authority ("host[:port]") of upstream base URL @u. */
+static const char *authority(const char *u, size_t *len)
+{
+	const char *s = strstr(u, "://");
+
+	s = s ? s + 3 : u;
+	*len = strcspn(s, "/");
+	return s;
+}
+
+/*
+ * The upstream for @ns (containerd's ns= query; NULL: the default one). Only a configured
+ * upstream is ever chosen: an open mirror must not fetch from hosts its clients name.
+ */
+static const char *pick_upstream(const struct vx_proxy *px, const char *ns)
+{
+	if (!ns)
+		return px->upstreams[0];
+	for (uint32_t i = 0; i < px->nr_upstreams; i++) {
+		size_t len;
+		const char *a = authority(px->upstreams[i], &len);
+
+		if (strlen(ns) == len && strncasecmp(a, ns, len) == 0)
+			return px->upstreams[i];
+		if (strcmp(ns, "docker.io") == 0 &&
+		    ((len == 15 && strncasecmp(a, "index.docker.io", len) == 0) ||
+		     (len == 19 && strncasecmp(a, "registry-1.docker.io", len) == 0)))
+			return px->upstreams[i];
+	}
+	return NULL;
+}
+
+/* Whether the operator declared repository @name public (proxy.public_repositories). */
+static bool repo_public(const struct vx_proxy *px, const char *name)
+{
+	for (uint32_t i = 0; i < px->nr_public_repos; i++) {
+		if (fnmatch(px->public_repos[i], name, 0) == 0)
+			return true;
+	}
+	return false;
+}
+
+static enum MHD_Result collect_header(void *arg, enum MHD_ValueKind kind, const char *key,
+				      const char *value)
+{
+	struct req_ctx *rc = arg;
+	bool auth = strcasecmp(key, "Authorization") == 0;
+	size_t room = sizeof(rc->hbuf) - rc->hused;
+	int n;
+
+	(void)kind;
+	if (!auth && strcasecmp(key, "Accept") != 0)
+		return MHD_YES;
+	if (rc->nr_headers >= PROXY_CLIENT_HEADERS_MAX) {
+		rc->too_big = true;
+		return MHD_NO;
+	}
+	n = snprintf(rc->hbuf + rc->hused, room, "%s: %s", auth ? "Authorization" : "Accept",
+		     value);
+	if (n < 0 || (size_t)n >= room) {
+		rc->too_big = true;
+		return MHD_NO;
+	}
+	rc->hoff[rc->nr_headers] = rc->hused;
+	rc->headers[rc->nr_headers] = rc->hbuf + rc->hused;
+	rc->hused += (uint32_t)n + 1;
+	rc->nr_headers++;
+	rc->authorized |= auth;
+	return MHD_YES;
+}
+
+static void client_addr(struct MHD_Connection *c, char *out, size_t len)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+	if (ci && ci->client_addr)
+		vx_net_addr_str(ci->client_addr, out, len);
+	else
+		snprintf(out, len, "?");
+}
+
+/* ---- pass-through ----------------------------------------------------------------------- */
+
+static ssize_t pass_read(void *arg, uint64_t pos, char *buf, size_t max)
+{
+	ssize_t n = vx__upstream_read(arg, buf, max);
+
+	(void)pos;
+	if (n == 0)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	return n < 0 ? MHD_CONTENT_READER_END_WITH_ERROR : n;
+}
+
+static void pass_free(void *arg)
+{
+	vx__upstream_free(arg);
+}
+
+static void add_upstream_headers(struct MHD_Response *r, const struct upstream *u)
+{
+	for (uint32_t i = 0; i < u->nr_headers; i++)
+		MHD_add_response_header(r, u->headers[i].name, u->headers[i].value);
+}
+
+/* Sends @u's response on: status, kept headers, and the body streamed (none for HEAD). */
+static enum MHD_Result pass_response(struct MHD_Connection *c, struct upstream *u, bool head)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	uint64_t size;
+
+	if (!vx__upstream_wait_headers(u)) {
+		vx__upstream_free(u);
+		return send_error(c, MHD_HTTP_BAD_GATEWAY, "UNAVAILABLE",
+				  "upstream did not answer");
+	}
+	/* HEAD: the upstream's length, no body; GET: the length, or chunked when unknown */
+	size = u->length >= 0 ? (uint64_t)u->length : head ? 0 : MHD_SIZE_UNKNOWN;
+	r = MHD_create_response_from_callback(size, PROXY_READ_BLOCK, pass_read, u, pass_free);
+	if (!r) {
+		vx__upstream_free(u);
+		return MHD_NO;
+	}
+	add_upstream_headers(r, u);
+	ret = MHD_queue_response(c, (unsigned)u->status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result pass_through(struct MHD_Connection *c, const struct req_ctx *rc, bool head,
+				    const char *repo)
+{
+	struct upstream *u;
+
+	vx_info("proxy: %s %s %s repo %s: passed through", rc->client, head ? "HEAD" : "GET",
+		VX_URL_SAFE(rc->url), *repo ? repo : "-");
+	if (vx__upstream_start(&u, rc->url, head, rc->headers, rc->nr_headers))
+		return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE", "out of memory");
+	return pass_response(c, u, head);
+}
+
+/* ---- blobs through the peer ------------------------------------------------------------- */
+
+static void blob_unref_locked(struct blob *b, bool *free_it)
+{
+	*free_it = --b->refs == 0;
+}
+
+static void blob_free(struct blob *b)
+{
+	struct vx_proxy *px = b->px;
+
+	if (b->fd >= 0)
+		close(b->fd);
+	vx__upstream_free(b->up);
+	EVP_MD_CTX_free(b->md);
+	vx_free(b);
+	pthread_mutex_lock(&px->lock);
+	px->nr_blobs--;
+	pthread_cond_broadcast(&px->cond);
+	pthread_mutex_unlock(&px->lock);
+}
+
+/* A deadline 100 ms ahead for a condition wait: the waiters re-check their stall clocks. */
+static void soon(struct timespec *ts)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_nsec += 100 * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+static void job_progress(void *arg, const struct vx_download_progress *p)
+{
+	struct blob *b = arg;
+	struct vx_proxy *px = b->px;
+
+	pthread_mutex_lock(&px->lock);
+	if (p->content_length && !b->length_known) {
+		b->length = p->content_length;
+		b->length_known = true;
+	}
+	if (p->contiguous > b->contiguous || p->from_peers > b->from_peers)
+		b->progress_ms = vx_now_ms();
+	if (p->contiguous > b->contiguous)
+		b->contiguous = p->contiguous;
+	b->from_peers = p->from_peers;
+	b->from_source = p->from_source;
+	if (*p->task_id)
+		memcpy(b->task_id, p->task_id, sizeof(b->task_id));
+	pthread_cond_broadcast(&px->cond);
+	pthread_mutex_unlock(&px->lock);
+}
+
+static void job_fd(void *arg, int fd)
+{
+	struct blob *b = arg;
+
+	pthread_mutex_lock(&b->px->lock);
+	if (b->fd < 0)
+		b->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	pthread_cond_broadcast(&b->px->cond);
+	pthread_mutex_unlock(&b->px->lock);
+}
+
+static void job_done(void *arg, const struct vx_download_result *res)
+{
+	struct blob *b = arg;
+	struct vx_proxy *px = b->px;
+	bool free_it;
+
+	job_progress(b, &res->totals);
+	pthread_mutex_lock(&px->lock);
+	b->done = true;
+	b->job = NULL;
+	b->status = res->status;
+	b->source_status = res->source_status;
+	if (!res->status && res->totals.content_length == 0 && !b->length_known) {
+		b->length_known = true; /* a 0-byte blob */
+		b->length = 0;
+	}
+	if (!res->status)
+		b->contiguous = b->length;
+	memcpy(b->task_id, res->task_id, sizeof(b->task_id));
+	blob_unref_locked(b, &free_it);
+	pthread_cond_broadcast(&px->cond);
+	pthread_mutex_unlock(&px->lock);
+	if (free_it)
+		blob_free(b);
+}
+
+static const struct vx_peer_job_ops blob_ops = {
+	.progress = job_progress,
+	.content_fd = job_fd,
+	.done = job_done,
+};
+
+/* Lets go of the P2P job (its task goes on for other requests). */
+static void blob_drop_job(struct blob *b)
+{
+	struct vx_peer_job *job;
+
+	pthread_mutex_lock(&b->px->lock);
+	job = b->done ? NULL : b->job;
+	pthread_mutex_unlock(&b->px->lock);
+	if (job)
+		vx_peer_job_cancel(b->px->peer, job);
+}
+
+/*
+ * Continues the response from the upstream at content byte @pos: a Range request for the
+ * rest, whose answer must be exactly that range of a blob of the same length. False when the
+ * upstream cannot give it (the response then ends with an error, never with wrong bytes).
+ */
+static bool blob_fallback(struct blob *b, uint64_t pos)
+{
+	char range[96];
+	const char *hdrs[PROXY_CLIENT_HEADERS_MAX + 1];
+	uint32_t n = 0;
+	char want[128];
+	const char *cr = NULL;
+
+	blob_drop_job(b);
+	for (uint32_t i = 0; i < b->rc.nr_headers; i++)
+		hdrs[n++] = b->rc.headers[i];
+	snprintf(range, sizeof(range), "Range: bytes=%" PRIu64 "-%" PRIu64, pos, b->end);
+	if (pos > 0 || b->end + 1 < b->length)
+		hdrs[n++] = range;
+	vx_warn("proxy: %s task %.12s: peers stalled or failed at byte %" PRIu64
+		"; continuing from the upstream",
+		b->rc.client, b->task_id, pos);
+	if (vx__upstream_start(&b->up, b->rc.url, false, hdrs, n) ||
+	    !vx__upstream_wait_headers(b->up))
+		return false;
+	for (uint32_t i = 0; i < b->up->nr_headers; i++) {
+		if (strcmp(b->up->headers[i].name, "content-range") == 0)
+			cr = b->up->headers[i].value;
+	}
+	if (n > b->rc.nr_headers) {
+		snprintf(want, sizeof(want), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, pos, b->end,
+			 b->length);
+		return b->up->status == 206 && cr && strcmp(cr, want) == 0;
+	}
+	return b->up->status == 200 && b->up->length >= 0 && (uint64_t)b->up->length == b->length;
+}
+
+/* The whole blob's sha256 against its name, after its last byte. */
+static bool blob_digest_ok(struct blob *b)
+{
+	unsigned char md[32];
+	unsigned int len = 0;
+	char hex[65];
+
+	if (EVP_DigestFinal_ex(b->md, md, &len) != 1 || len != 32)
+		return false;
+	for (unsigned i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	return strcmp(hex, b->digest_hex) == 0;
+}
+
+static ssize_t blob_account(struct blob *b, uint64_t pos, const char *buf, ssize_t n)
+{
+	if (b->whole && EVP_DigestUpdate(b->md, buf, (size_t)n) != 1)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	if (b->whole && b->start + pos + (uint64_t)n == b->length && !blob_digest_ok(b)) {
+		vx_warn("proxy: %s task %.12s: content does not match sha256:%.12s...; response "
+			"aborted",
+			b->rc.client, b->task_id, b->digest_hex);
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	}
+	return n;
+}
+
+static ssize_t blob_read(void *arg, uint64_t pos, char *buf, size_t max)
+{
+	struct blob *b = arg;
+	struct vx_proxy *px = b->px;
+	uint64_t at = b->start + pos, left = b->end + 1 - at;
+
+	if (max > left)
+		max = (size_t)left;
+	for (;;) {
+		uint64_t avail = 0;
+		bool stalled;
+
+		if (b->up) {
+			ssize_t n = vx__upstream_read(b->up, buf, max);
+
+			if (n <= 0)
+				return MHD_CONTENT_READER_END_WITH_ERROR;
+			b->from_upstream += (uint64_t)n;
+			return blob_account(b, pos, buf, n);
+		}
+		pthread_mutex_lock(&px->lock);
+		if (b->fd >= 0 && b->contiguous > at)
+			avail = b->contiguous - at;
+		stalled = px->stopping || (b->done && b->status) ||
+			  vx_now_ms() - b->progress_ms >= px->stall_ms;
+		if (!avail && !stalled) {
+			struct timespec ts;
+
+			soon(&ts);
+			pthread_cond_timedwait(&px->cond, &px->lock, &ts);
+			pthread_mutex_unlock(&px->lock);
+			continue;
+		}
+		pthread_mutex_unlock(&px->lock);
+		if (avail) {
+			ssize_t n = pread(b->fd, buf, avail < max ? (size_t)avail : max, (off_t)at);
+
+			if (n > 0)
+				return blob_account(b, pos, buf, n);
+		}
+		if (px->stopping || !blob_fallback(b, at))
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+	}
+}
+
+static void blob_response_free(void *arg)
+{
+	struct blob *b = arg;
+	bool free_it;
+
+	blob_drop_job(b);
+	vx_info("proxy: %s GET %s repo %s task %.12s: %" PRIu64 " bytes from peers, %" PRIu64
+		" from the upstream",
+		b->rc.client, VX_URL_SAFE(b->rc.url), b->repo, b->task_id, b->from_peers,
+		b->from_source + b->from_upstream);
+	pthread_mutex_lock(&b->px->lock);
+	blob_unref_locked(b, &free_it);
+	pthread_mutex_unlock(&b->px->lock);
+	if (free_it)
+		blob_free(b);
+}
+
+/* Waits for the task's length and content file (or its end, or a stall). */
+static bool blob_wait_start(struct blob *b)
+{
+	struct vx_proxy *px = b->px;
+	bool ok;
+
+	pthread_mutex_lock(&px->lock);
+	for (;;) {
+		struct timespec ts;
+
+		ok = b->length_known && (b->fd >= 0 || (b->done && !b->status && b->length == 0));
+		if (ok || b->done || px->stopping || vx_now_ms() - b->progress_ms >= px->stall_ms)
+			break;
+		soon(&ts);
+		pthread_cond_timedwait(&px->cond, &px->lock, &ts);
+	}
+	pthread_mutex_unlock(&px->lock);
+	return ok;
+}
+
+static enum MHD_Result serve_blob(struct vx_proxy *px, struct MHD_Connection *c,
+				  const struct req_ctx *rc, const struct vx_proxy_req *pr)
+{
+	struct vx_download_request dr = { 0 };
+	struct vx_peer_job *job = NULL;
+	struct vx_proxy_range range;
+	struct MHD_Response *r;
+	const char *rh;
+	struct blob *b = vx_calloc(1, sizeof(*b));
+	enum MHD_Result ret;
+	unsigned status = MHD_HTTP_OK;
+	int rr = 0;
+
+	if (!b)
+		return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE", "out of memory");
+	b->px = px;
+	b->fd = -1;
+	b->rc = *rc;
+	for (uint32_t i = 0; i < b->rc.nr_headers; i++)
+		b->rc.headers[i] = b->rc.hbuf + b->rc.hoff[i];
+	snprintf(b->repo, sizeof(b->repo), "%s", pr->name);
+	memcpy(b->digest_hex, pr->ref + 7, 64);
+	b->progress_ms = vx_now_ms();
+	b->refs = 2;
+	pthread_mutex_lock(&px->lock);
+	px->nr_blobs++;
+	pthread_mutex_unlock(&px->lock);
+	dr.url = b->rc.url;
+	dr.headers = b->rc.headers;
+	dr.nr_headers = b->rc.nr_headers;
+	dr.digest = pr->ref;
+	dr.task_id_content = pr->ref;
+	dr.public_content = repo_public(px, pr->name);
+	if (vx_peer_download(px->peer, &dr, &blob_ops, b, &job)) {
+		b->refs = 1; /* done() never comes */
+		blob_response_free(b);
+		return pass_through(c, rc, false, pr->name);
+	}
+	pthread_mutex_lock(&px->lock);
+	if (!b->done)
+		b->job = job; /* done() may have run already, on another thread */
+	pthread_mutex_unlock(&px->lock);
+	if (!blob_wait_start(b)) {
+		/* no length yet (the peer failed, e.g. no access, or stalled): the upstream answers,
+		 * with its own status (401, 403, 404) when that is what it says */
+		blob_drop_job(b);
+		ret = pass_through(c, rc, false, pr->name);
+		blob_response_free(b);
+		return ret;
+	}
+	rh = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_RANGE);
+	if (rh)
+		rr = vx_proxy_range_parse(rh, strlen(rh), b->length, &range);
+	if (rr < 0) {
+		char cr[64];
+
+		snprintf(cr, sizeof(cr), "bytes */%" PRIu64, b->length);
+		r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+		blob_response_free(b);
+		if (!r)
+			return MHD_NO;
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
+		ret = MHD_queue_response(c, MHD_HTTP_RANGE_NOT_SATISFIABLE, r);
+		MHD_destroy_response(r);
+		return ret;
+	}
+	if (rr > 0) {
+		b->start = range.start;
+		b->end = range.end;
+		status = MHD_HTTP_PARTIAL_CONTENT;
+	} else {
+		b->start = 0;
+		b->end = b->length ? b->length - 1 : 0;
+		b->whole = true;
+		b->md = EVP_MD_CTX_new();
+		if (!b->md || EVP_DigestInit_ex(b->md, EVP_sha256(), NULL) != 1) {
+			blob_response_free(b);
+			return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE",
+					  "out of memory");
+		}
+	}
+	r = MHD_create_response_from_callback(b->length ? b->end + 1 - b->start : 0,
+					      PROXY_READ_BLOCK, blob_read, b, blob_response_free);
+	if (!r) {
+		blob_response_free(b);
+		return MHD_NO;
+	}
+	if (b->whole && b->length == 0) {
+		/* nothing to read: check the name of an empty blob here */
+		if (blob_account(b, 0, "", 0) < 0) {
+			MHD_destroy_response(r);
+			return send_error(c, MHD_HTTP_BAD_GATEWAY, "DIGEST_INVALID",
+					  "content does not match its digest");
+		}
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
+	MHD_add_response_header(r, "Docker-Content-Digest", pr->ref);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
+	if (status == MHD_HTTP_PARTIAL_CONTENT) {
+		char cr[96];
+
+		snprintf(cr, sizeof(cr), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, b->start, b->end,
+			 b->length);
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
+	}
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* ---- dispatch --------------------------------------------------------------------------- */
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+				  const char *method, const char *version, const char *upload,
+				  size_t *upload_len, void **state)
+{
+	struct vx_proxy *px = cls;
+	struct vx_proxy_req pr;
+	struct req_ctx *rc;
+	const char *ns, *up;
+	bool head = strcmp(method, "HEAD") == 0;
+	enum MHD_Result ret;
+	int n;
+
+	(void)version;
+	(void)upload;
+	if (!*state) { /* first call: headers only */
+		*state = px;
+		return MHD_YES;
+	}
+	if (*upload_len)
+		return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED",
+				  "the mirror is read-only");
+	if (!head && strcmp(method, "GET") != 0)
+		return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED",
+				  "the mirror is read-only (GET and HEAD)");
+	if (!rate_take(px))
+		return send_error(c, MHD_HTTP_TOO_MANY_REQUESTS, "TOOMANYREQUESTS",
+				  "request rate limit");
+	n = vx_proxy_req_parse(url, strlen(url), &pr);
+	if (n == -E2BIG)
+		return send_error(c, MHD_HTTP_URI_TOO_LONG, "NAME_INVALID", "path too long");
+	if (n == -ENOENT)
+		return send_error(c, MHD_HTTP_NOT_FOUND, "UNSUPPORTED", "not served by the mirror");
+	if (n)
+		return send_error(c, MHD_HTTP_BAD_REQUEST,
+				  strstr(url, "/blobs/") ? "DIGEST_INVALID" : "NAME_INVALID",
+				  "malformed repository name, tag or digest");
+	ns = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "ns");
+	up = pick_upstream(px, ns);
+	if (!up)
+		return send_error(c, MHD_HTTP_FORBIDDEN, "DENIED",
+				  "ns names no upstream this mirror is configured for");
+	rc = vx_calloc(1, sizeof(*rc));
+	if (!rc)
+		return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE", "out of memory");
+	client_addr(c, rc->client, sizeof(rc->client));
+	MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, rc);
+	if (rc->too_big) {
+		vx_free(rc);
+		return send_error(c, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, "UNSUPPORTED",
+				  "too many or too long Authorization/Accept headers");
+	}
+	snprintf(rc->url, sizeof(rc->url), "%s%s", up, url);
+	if (pr.route == VX_PROXY_ROUTE_TAGS) {
+		const char *q = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "n");
+		const char *last = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "last");
+		size_t k = strlen(rc->url);
+		bool ok = (!q || strspn(q, "0123456789") == strlen(q)) &&
+			  (!last || strspn(last, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRS"
+						 "TUVWXYZ0123456789_.-") == strlen(last));
+
+		if (ok && (q || last))
+			snprintf(rc->url + k, sizeof(rc->url) - k, "?%s%s%s%s%s", q ? "n=" : "",
+				 q ? q : "", q && last ? "&" : "", last ? "last=" : "",
+				 last ? last : "");
+	}
+	if (pr.route == VX_PROXY_ROUTE_BLOB && pr.sha256 && !head)
+		ret = serve_blob(px, c, rc, &pr);
+	else
+		ret = pass_through(c, rc, head, pr.name);
+	vx_free(rc);
+	return ret;
+}
+
+/* Owned copies of @n strings of @src into @dst, counted in *@nr (freed by vx_proxy_stop()). */
+static int copy_strings(char **dst, uint32_t *nr, const char *const *src, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		dst[i] = vx_strdup(src[i]);
+		if (!dst[i])
+			return -ENOMEM;
+		(*nr)++;
+	}
+	return 0;
+}
+
+int vx_proxy_start(struct vx_proxy **out, struct vx_peer *p, const struct vx_proxy_cfg *cfg,
+		   char *err, size_t err_len)
+{
+	struct vx_net_opts o = { .flags = VX_NET_PORT0 };
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	struct vx_proxy *px;
+	char e[256] = "";
+	int fd, port;
+
+	*out = NULL;
+	if (cfg->nr_upstreams == 0 || cfg->nr_upstreams > VX_PROXY_UPSTREAMS_MAX) {
+		snprintf(err, err_len, "the registry mirror needs an upstream (--upstream URL)");
+		return -EINVAL;
+	}
+	for (uint32_t i = 0; i < cfg->nr_upstreams; i++) {
+		const char *u = cfg->upstreams[i];
+		size_t len = strlen(u);
+
+		if ((strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0) ||
+		    len >= 512 || strchr(strstr(u, "://") + 3, '/') || strchr(u, '@') ||
+		    strchr(u, '?')) {
+			snprintf(err, err_len,
+				 "upstream '%s' is not http[s]://HOST[:PORT] (no path, no user)",
+				 VX_URL_SAFE(u));
+			return -EINVAL;
+		}
+	}
+	if (vx_net_parse_addr(cfg->listen, VX_NET_PORT0, &ss, &sl)) {
+		snprintf(err, err_len, "proxy address '%s' is not IP:PORT", cfg->listen);
+		return -EINVAL;
+	}
+	fd = vx_net_tcp_listen((struct sockaddr *)&ss, sl, &o, e);
+	if (fd < 0) {
+		snprintf(err, err_len, "proxy %s: %s", cfg->listen, e);
+		return fd;
+	}
+	port = vx_net_local_port(fd);
+	px = vx_calloc(1, sizeof(*px));
+	if (!px) {
+		close(fd);
+		return -ENOMEM;
+	}
+	px->peer = p;
+	px->port = (uint16_t)(port > 0 ? port : 0);
+	px->rate_per_s = cfg->rate_per_s ? cfg->rate_per_s : PROXY_RATE_DEFAULT;
+	px->stall_ms = cfg->stall_ms ? cfg->stall_ms : PROXY_STALL_MS;
+	px->tokens = px->rate_per_s;
+	px->tokens_ms = vx_now_ms();
+	pthread_mutex_init(&px->lock, NULL);
+	pthread_cond_init(&px->cond, NULL);
+	if (copy_strings(px->upstreams, &px->nr_upstreams, cfg->upstreams, cfg->nr_upstreams) ||
+	    copy_strings(px->public_repos, &px->nr_public_repos, cfg->public_repos,
+			 VX_MIN(cfg->nr_public_repos, (uint32_t)VX_PROXY_PUBLIC_MAX))) {
+		close(fd);
+		vx_proxy_stop(px);
+		return -ENOMEM;
+	}
+	px->mhd = MHD_start_daemon(
+		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
+		0, NULL, NULL, on_request, px, MHD_OPTION_LISTEN_SOCKET, fd,
+		MHD_OPTION_CONNECTION_LIMIT,
+		(unsigned)(cfg->max_conns ? cfg->max_conns : PROXY_CONNS_DEFAULT),
+		MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned)((cfg->client_timeout_ms ? cfg->client_timeout_ms
+						   : PROXY_CLIENT_TIMEOUT_MS) +
+			   999) /
+			1000,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+		(size_t)(cfg->header_max ? cfg->header_max : PROXY_HEADER_MAX), MHD_OPTION_END);
+	if (!px->mhd) {
+		close(fd);
+		snprintf(err, err_len, "proxy %s: cannot start the HTTP server", cfg->listen);
+		vx_proxy_stop(px);
+		return -EIO;
+	}
+	*out = px;
+	return 0;
+}
+
+uint16_t vx_proxy_port(const struct vx_proxy *px)
+{
+	return px->port;
+}
+
+void vx_proxy_stop(struct vx_proxy *px)
+{
+	if (!px)
+		return;
+	pthread_mutex_lock(&px->lock);
+	px->stopping = true;
+	pthread_cond_broadcast(&px->cond);
+	pthread_mutex_unlock(&px->lock);
+	if (px->mhd)
+		MHD_stop_daemon(px->mhd);
+	/* the responses are gone and their jobs cancelled: wait for the jobs' done() */
+	pthread_mutex_lock(&px->lock);
+	while (px->nr_blobs)
+		pthread_cond_wait(&px->cond, &px->lock);
+	pthread_mutex_unlock(&px->lock);
+	for (uint32_t i = 0; i < px->nr_upstreams; i++)
+		vx_free(px->upstreams[i]);
+	for (uint32_t i = 0; i < px->nr_public_repos; i++)
+		vx_free(px->public_repos[i]);
+	pthread_cond_destroy(&px->cond);
+	pthread_mutex_destroy(&px->lock);
+	vx_free(px);
+}

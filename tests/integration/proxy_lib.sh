@@ -1,0 +1,80 @@
+# shellcheck shell=bash
+# proxy_lib.sh: shared by the proxy_*.sh tests (sourced after peer_lib.sh and peer_lib_init):
+# a real registry (Debian's docker-registry) on loopback with its access log, and helpers for
+# the vx registry mirror. Exit 77 when docker-registry, skopeo or curl is missing.
+#   proxy_setup [HTPASSWD USER:PASS] the tools checked, registry "reg" started (with Basic
+#                                    auth from HTPASSWD), the test image pushed to repos "img"
+#                                    and "other" (proxy_registry_push.py; $dir/img/layers),
+#                                    and a scheduler started
+#   registry_start NAME [HTPASSWD]   registry on 127.0.0.1:$reg_port, log $dir/NAME.log
+#   fake_upstream_start              proxy_fake_registry.py (a registry that lies; its /v2/
+#                                    answers 200) at $fake_url
+#   mirror_port NAME                 the mirror port of vx serve NAME (its "registry mirror" line)
+#   blob_sends LOG HEX               body bytes the registry sent for GETs of the blob (200
+#                                    and 206 answers: the source reads ranges, and its stat
+#                                    probe is a 1-byte range)
+
+proxy_setup() {
+	local tool here
+	here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+	for tool in docker-registry skopeo curl; do
+		command -v "$tool" >/dev/null || {
+			echo "$name: needs $tool (scripts/deps/proxy.apt), skipping" >&2
+			exit 77
+		}
+	done
+	registry_start reg "${1:-}"
+	python3 "$here/proxy_registry_push.py" "http://127.0.0.1:$reg_port" img other "$dir/img" \
+		${2:+"$2"}
+	sched_start
+}
+
+registry_start() {
+	local n=$1 htpasswd=${2:-} pid
+	reg_port=$(free_port)
+	mkdir -p "$dir/$n.store"
+	{
+		printf 'version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\n'
+		printf 'storage:\n  filesystem:\n    rootdirectory: %s\n' "$dir/$n.store"
+		printf 'http:\n  addr: 127.0.0.1:%s\n' "$reg_port"
+		if [ -n "$htpasswd" ]; then
+			printf 'auth:\n  htpasswd:\n    realm: vx-test\n    path: %s\n' "$htpasswd"
+		fi
+	} >"$dir/$n.yml"
+	docker-registry serve "$dir/$n.yml" >"$dir/$n.log" 2>&1 &
+	pid=$!
+	bg_pids+=("$pid")
+	wait_port "$reg_port"
+}
+
+fake_upstream_start() {
+	local here i
+	here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+	python3 "$here/proxy_fake_registry.py" "$dir/fake.port" &
+	bg_pids+=($!)
+	for i in $(seq 100); do
+		[ -s "$dir/fake.port" ] && break
+		sleep 0.1
+	done
+	[ -s "$dir/fake.port" ] || fail "the fake upstream did not start"
+	fake_url=http://127.0.0.1:$(cat "$dir/fake.port")
+}
+
+mirror_port() {
+	local line
+	line=$(wait_line "$dir/$1.out" '^vx serve: registry mirror on port [0-9]+' \
+		"${serve_pid[$1]}" "vx serve $1 mirror")
+	echo "${line##* }"
+}
+
+blob_sends() {
+	python3 - "$1" "$2" <<'PY'
+import re, sys
+sent = 0
+for line in open(sys.argv[1], errors="replace"):
+    m = re.search(r'"GET /v2/[^ ]*/blobs/sha256:%s HTTP/[0-9.]+" (\d+) (\d+)' % sys.argv[2], line)
+    if m and m.group(1) in ("200", "206"):
+        sent += int(m.group(2))
+print(sent)
+PY
+}

@@ -1,0 +1,17 @@
+# proxy: the registry mirror in `vx serve`. Integration tests against a real docker-registry
+# and skopeo (scripts/deps/proxy.apt; 77 = skip when they are missing), and the fuzz replay of
+# the request parser.
+vx_add_fuzz(proxy_req SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_proxy_req.c LIBS vx_proxy)
+if(TARGET vx)
+	foreach(t mirror fallback private limits)
+		add_test(NAME proxy_${t}
+			COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/proxy_${t}.sh $<TARGET_FILE:vx>)
+		set_tests_properties(proxy_${t} PROPERTIES LABELS integration TIMEOUT 150
+			SKIP_RETURN_CODE 77)
+	endforeach()
+	# real runtimes with the registry fixtures of registry_lib.sh (scripts/deps/runtime.apt)
+	add_test(NAME proxy_runtimes COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/proxy_runtimes.sh
+		$<TARGET_FILE:vx> ${CMAKE_SOURCE_DIR})
+	set_tests_properties(proxy_runtimes PROPERTIES LABELS integration TIMEOUT 150
+		SKIP_RETURN_CODE 77)
+endif()
