@@ -153,10 +153,11 @@ static int backup(const char *path, char *out, size_t out_len)
 	gmtime_r(&now, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
 	for (int i = 0; i < 100; i++) {
-		if (i)
-			snprintf(out, out_len, "%s.vx-backup-%s-%d", path, stamp, i);
-		else
-			snprintf(out, out_len, "%s.vx-backup-%s", path, stamp);
+		int n = i ? snprintf(out, out_len, "%s.vx-backup-%s-%d", path, stamp, i)
+			  : snprintf(out, out_len, "%s.vx-backup-%s", path, stamp);
+
+		if (n < 0 || (size_t)n >= out_len)
+			return -ENAMETOOLONG; /* never a link under a cut name */
 		if (link(path, out) == 0)
 			return 0;
 		if (errno != EEXIST)
