@@ -796,6 +796,8 @@ static void trigger_fill(struct vx_ctl_msg *m, const struct vx_sched_event *ev)
 	m->has |= ev->nr_filtered ? VX_CTL_F_FILTERED : 0;
 	m->requester = ev->requester;
 	m->has |= ev->requester.len ? VX_CTL_F_REQUESTER : 0;
+	m->requester_local = ev->requester_local;
+	m->has |= ev->requester_local ? VX_CTL_F_REQ_LOCAL : 0;
 }
 
 static void send_events(struct vx_sched_server *srv)

@@ -258,6 +258,7 @@ struct peer_task {
 	char **filtered; /* none: the default list */
 	uint32_t nr_filtered;
 	char requester[VX_CTL_ADDR_MAX + 1]; /* trigger: IP of the host the seed fetches for */
+	bool requester_local;		     /* trigger: the scheduler says that host is this one */
 	struct vx_list jobs;
 	struct vx_peer *peer;
 	enum peer_task_cause cause;
