@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # peer_seed_trigger.sh VX: a peer-token holder against a seed on another host (review of issue
-# 16, findings 1, 2 and 6; shared/reference/dragonfly-behaviour.md 5.5 items 6, 8 and 17). The
+# 16, findings 1, 2 and 6; shared/reference/dragonfly-behaviour.md 5.5 items 8 and 19). The
 # seed runs in its own network namespace (a veth pair on private 10.x addresses), so it is a
 # host of its own; the attacker is a fake scheduler client on the scheduler's host, connecting
 # over loopback (seen as 127.0.0.1, an address every host has):

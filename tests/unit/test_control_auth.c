@@ -385,7 +385,8 @@ static void test_sched_server__identity_delete_and_addresses(void **state)
 /*
  * Review of issue 16, finding 15: the host-key table is bounded in all, not only per source
  * address (a host with many addresses, an IPv6 /64 for one, could otherwise grow it without
- * end). dragonfly-behaviour.md 5.5 item 6 (identity).
+ * end). dragonfly-behaviour.md 5.5 items 13 (per-host limits)
+ * and 19 (identity).
  */
 static void test_sched_server__host_ids_bounded_in_all(void **state)
 {

@@ -935,8 +935,8 @@ static void test_vx_sched_check__random_churn(void **state)
 }
 
 /*
- * Review of issue 16, finding 5(b) (dragonfly-behaviour.md 5.5 items 2 and 3: poisoning the
- * manifest, origin takeover): a registrant binds a URL that derives the id but that the origin
+ * Review of issue 16, finding 5(b) (dragonfly-behaviour.md 5.5 item 17: piece hashes only from
+ * a trusted source; origin takeover): a registrant binds a URL that derives the id but that the origin
  * rejects (here ?versionId=OLD with versionId filtered), the seed fails on it, and the
  * registrant must not then become the origin and supply the manifest. The seed's failure
  * unbinds the source: the victim's URL binds and the seed is triggered again with it, a
