@@ -298,6 +298,7 @@ struct vx_sched_event {
 	const struct vx_ctl_str *filtered;
 	uint32_t nr_filtered;
 	struct vx_ctl_str requester; /* IP of the host that asked, as the scheduler saw it */
+	bool requester_local;	     /* it connects from the seed's own address: the same host */
 };
 
 /*

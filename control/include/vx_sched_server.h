@@ -23,7 +23,8 @@ struct vx_sched_server_cfg {
 	const char *tokens_path;    /* join tokens (vx_sched_tokens.h); NULL: "<db_path>.tokens" */
 	const char *token;	    /* deprecated --token: replaces the file's peer token; NULL */
 	bool insecure_open;	    /* token-less hellos join as normal peers (never seed) */
-	uint32_t host_ids_per_addr; /* host ids one source address may bind (default 4096) */
+	uint32_t host_ids_per_addr; /* host ids one source address (IPv6: /64) may bind (4096) */
+	uint32_t host_ids_max;	    /* host ids bound in all (default 65536) */
 	struct vx_sched_cfg sched;
 	uint32_t conns_max;   /* connections served at once */
 	uint32_t sendq_max;   /* bytes queued to one peer before it is dropped */

@@ -387,8 +387,6 @@ static void task_arrays_free(struct sched_task *t)
 	vx_free(t->heap);
 	vx_free(t->digests);
 	vx_free(t->mlog);
-	vx_free(t->msrc);
-	t->msrc = NULL;
 	t->peers = t->mlog = NULL;
 	t->heap = NULL;
 	t->digests = NULL;
@@ -793,8 +791,9 @@ static int task_new(struct vx_sched *s, struct vx_ctl_str id, uint32_t *out)
 	t->stalled = false;
 	t->deleting = false;
 	t->geometry_trusted = false;
-	t->seed_failed = false;
+	t->seed_tries = 0;
 	t->requester[0] = '\0';
+	t->requester_local = false;
 	t->origin_ms = 0;
 	task_set_state(t, VX_SCHED_TASK_PENDING);
 	map_insert(s, MAP_TASK, ti);
@@ -958,6 +957,18 @@ static bool peer_complete(const struct sched_task *t, const struct sched_peer *p
 	return t->piece_count && p->finished >= t->piece_count;
 }
 
+/*
+ * May @host's peer be made the origin of a task? A seed always; a normal host only when no seed
+ * is in the cluster. While a seed is there the manifest comes from a seed only, never from
+ * whoever registered first, even after a seed failed (a registrant could make it fail with a
+ * source the origin rejects): normal peers that give up waiting fetch the origin for
+ * themselves, and their digests never become the manifest (spec/control.md 5).
+ */
+static bool origin_role_ok(const struct vx_sched *s, uint32_t host)
+{
+	return s->nr_seeds == 0 || s->hosts[host].role == VX_CTL_ROLE_SEED;
+}
+
 /* Picks the non-origin peer that holds the most pieces and makes it fetch from the origin. */
 static bool origin_promote(struct vx_sched *s, uint32_t ti)
 {
@@ -968,7 +979,7 @@ static bool origin_promote(struct vx_sched *s, uint32_t ti)
 		struct sched_peer *p = &s->peers[t->peers[i]];
 
 		if ((p->state != VX_SCHED_PEER_RECEIVED && p->state != VX_SCHED_PEER_RUNNING) ||
-		    s->hosts[p->host].state != VX_SCHED_HOST_ACTIVE)
+		    s->hosts[p->host].state != VX_SCHED_HOST_ACTIVE || !origin_role_ok(s, p->host))
 			continue;
 		if (best == SCHED_NONE || p->finished > s->peers[best].finished)
 			best = t->peers[i];
@@ -994,7 +1005,6 @@ static void origin_lost(struct vx_sched *s, uint32_t ti)
 {
 	struct sched_task *t = &s->tasks[ti];
 
-	t->seed_failed = true; /* normal peers may be the origin now (fall-back) */
 	if (t->nr_origin > 0 || t->nr_done > 0)
 		return;
 	if (!origin_promote(s, ti) && t->state == VX_SCHED_TASK_RUNNING)
@@ -1210,16 +1220,6 @@ static bool task_empty(const struct sched_task *t)
 	return t->geometry_trusted && t->content_len == 0;
 }
 
-/*
- * May @host's peer be made the origin of @t? A seed always; a normal host only when no seed is
- * in the cluster or an origin of the task was lost (fall-back): while a seed can fetch, the
- * manifest comes from the seed, never from whoever registered first (spec/control.md 5).
- */
-static bool origin_role_ok(const struct vx_sched *s, const struct sched_task *t, uint32_t host)
-{
-	return s->nr_seeds == 0 || s->hosts[host].role == VX_CTL_ROLE_SEED || t->seed_failed;
-}
-
 static void answer_parents(struct vx_sched *s, uint32_t pi, const struct vx_ctl_str *avoid,
 			   uint32_t nr_avoid, uint64_t now_ms, struct vx_sched_answer *ans)
 {
@@ -1245,7 +1245,7 @@ static void answer_parents(struct vx_sched *s, uint32_t pi, const struct vx_ctl_
 		}
 		return;
 	}
-	if (t->nr_origin < origin_limit(s, t) && t->nr_done == 0 && origin_role_ok(s, t, p->host)) {
+	if (t->nr_origin < origin_limit(s, t) && t->nr_done == 0 && origin_role_ok(s, p->host)) {
 		make_origin(s, pi, now_ms);
 		ans->kind = VX_CTL_ANS_BACK_TO_SOURCE;
 		s->st.answers_bts++;
@@ -1291,19 +1291,26 @@ static int reg_task(struct vx_sched *s, const struct vx_sched_reg *req, uint32_t
 /*
  * A seed is chosen for a sourceless task with a bound source: it gets a peer fetching from the
  * origin at once. The trigger names @requester's address, so the seed fetches only what the
- * requester could reach itself.
+ * requester could reach itself, and says whether the requester is on the seed's own host: both
+ * connect from the same address as the scheduler sees them (two loopback addresses are equal
+ * only when both hosts run beside the scheduler, i.e. on one host). The seed never guesses
+ * that from the address itself (a loopback requester is on the scheduler's host, not its own).
  */
 static void trigger_seed(struct vx_sched *s, uint32_t ti, uint32_t requester, uint64_t now_ms)
 {
 	struct sched_task *t = &s->tasks[ti];
 	uint32_t sh = seed_for(s, t), spi;
-	const char *addr = s->hosts[requester].addr;
+	const char *addr = s->hosts[requester].addr, *seed_addr;
 
-	if (sh == SCHED_NONE || !t->url || find_peer(s, sh, ti) != SCHED_NONE)
+	if (sh == SCHED_NONE || !t->url || find_peer(s, sh, ti) != SCHED_NONE ||
+	    t->seed_tries >= SCHED_SEED_TRIES)
 		return;
 	if (peer_new(s, sh, ti, &spi))
 		return;
+	t->seed_tries++;
+	seed_addr = s->hosts[sh].addr;
 	snprintf(t->requester, sizeof(t->requester), "%s", addr ? addr : "");
+	t->requester_local = addr && seed_addr && strcmp(addr, seed_addr) == 0;
 	make_origin(s, spi, now_ms);
 	ev_push(s, sh, ti, VX_CTL_EV_TRIGGER);
 }
@@ -1392,7 +1399,7 @@ int vx_sched_register(struct vx_sched *s, uint32_t host, const struct vx_sched_r
 		return 0;
 	}
 	if ((req->need_bts && t->nr_origin < origin_limit(s, t) && t->nr_done == 0 &&
-	     origin_role_ok(s, t, host)) ||
+	     origin_role_ok(s, host)) ||
 	    (task_sourceless(t) && (s->nr_seeds == 0 || h->role == VX_CTL_ROLE_SEED))) {
 		s->st.decisions++;
 		make_origin(s, pi, now_ms);
@@ -1437,10 +1444,9 @@ static uint32_t peer_lookup(const struct vx_sched *s, uint32_t host, struct vx_c
 
 /*
  * Stores digests sent by an origin peer (BACK_TO_SOURCE: a seed, or a peer the scheduler made
- * the origin) and which host sent each; the first digest of a piece is the trusted one.
+ * the origin); the first digest of a piece is the trusted one.
  */
-static int manifest_add(struct vx_sched *s, uint32_t ti, uint32_t host,
-			const struct vx_ctl_digest *d, uint32_t n)
+static int manifest_add(struct vx_sched *s, uint32_t ti, const struct vx_ctl_digest *d, uint32_t n)
 {
 	struct sched_task *t = &s->tasks[ti];
 	const size_t w = VX_CTL_DIGEST_MAX + 1;
@@ -1469,10 +1475,6 @@ static int manifest_add(struct vx_sched *s, uint32_t ti, uint32_t host,
 			if (!nl)
 				return -ENOMEM;
 			t->mlog = nl;
-			nl = vx_realloc(t->msrc, cap * sizeof(*nl));
-			if (!nl)
-				return -ENOMEM;
-			t->msrc = nl;
 			t->digest_cap = cap;
 		}
 		slot = t->digests + (size_t)piece * w;
@@ -1483,7 +1485,6 @@ static int manifest_add(struct vx_sched *s, uint32_t ti, uint32_t host,
 		}
 		memcpy(slot, d[i].digest.ptr, d[i].digest.len);
 		slot[d[i].digest.len] = '\0';
-		t->msrc[piece] = host; /* bound to the host that supplied it */
 		t->mlog[t->mlog_len++] = piece;
 	}
 	return rc;
@@ -1650,7 +1651,7 @@ int vx_sched_progress(struct vx_sched *s, uint32_t host, const struct vx_sched_p
 				      true))
 			rc = -EINVAL;
 		if (pr->nr_digests)
-			mrc = manifest_add(s, p->task, host, pr->digests, pr->nr_digests);
+			mrc = manifest_add(s, p->task, pr->digests, pr->nr_digests);
 	}
 	if (p->state == VX_SCHED_PEER_RECEIVED && p->finished > before)
 		peer_set_state(p, VX_SCHED_PEER_RUNNING);
@@ -1797,6 +1798,27 @@ int vx_sched_finished(struct vx_sched *s, uint32_t host, struct vx_ctl_str task_
 	return 0;
 }
 
+/*
+ * A seed fetching the origin for the task failed or refused: not a lost origin (nobody is
+ * promoted in its place) but a bad source, so the source is unbound. The next register's URL
+ * binds when it derives the id and triggers a seed again, up to SCHED_SEED_TRIES per task; a
+ * registrant that bound a URL the origin rejects holds the task up only that long.
+ */
+static void seed_gave_up(struct vx_sched *s, uint32_t pi)
+{
+	struct sched_peer *p = &s->peers[pi];
+	struct sched_task *t = &s->tasks[p->task];
+
+	if (p->state == VX_SCHED_PEER_BACK_TO_SOURCE) {
+		peer_detach(s, pi);
+		t->nr_origin--;
+		peer_set_state(p, VX_SCHED_PEER_FAILED);
+	}
+	if (t->nr_origin == 0 && t->nr_done == 0)
+		vx__sched_source_free(t);
+	peer_free(s, pi); /* the next register triggers a seed again, for that requester */
+}
+
 int vx_sched_failed(struct vx_sched *s, uint32_t host, struct vx_ctl_str task_id, uint64_t now_ms)
 {
 	uint32_t pi = peer_lookup(s, host, task_id);
@@ -1806,6 +1828,11 @@ int vx_sched_failed(struct vx_sched *s, uint32_t host, struct vx_ctl_str task_id
 		return -ENOENT;
 	if (s->peers[pi].state == VX_SCHED_PEER_FAILED)
 		return 0;
+	if (s->hosts[host].role == VX_CTL_ROLE_SEED &&
+	    s->peers[pi].state == VX_SCHED_PEER_BACK_TO_SOURCE) {
+		seed_gave_up(s, pi);
+		return 0;
+	}
 	if (s->peers[pi].state == VX_SCHED_PEER_SUCCEEDED) {
 		peer_free(s, pi); /* its copy is gone: same as leaving */
 		return 0;
@@ -1824,13 +1851,7 @@ int vx_sched_refused(struct vx_sched *s, uint32_t host, struct vx_ctl_str task_i
 	p = &s->peers[pi];
 	if (s->hosts[host].role != VX_CTL_ROLE_SEED || p->state == VX_SCHED_PEER_SUCCEEDED)
 		return vx_sched_failed(s, host, task_id, now_ms);
-	if (p->state == VX_SCHED_PEER_BACK_TO_SOURCE) {
-		/* not a lost origin: nobody is promoted in its place */
-		peer_detach(s, pi);
-		s->tasks[p->task].nr_origin--;
-		peer_set_state(p, VX_SCHED_PEER_FAILED);
-	}
-	peer_free(s, pi); /* the next register triggers it again, for that requester */
+	seed_gave_up(s, pi);
 	return 0;
 }
 
@@ -1942,6 +1963,7 @@ bool vx_sched_next_event(struct vx_sched *s, struct vx_sched_event *ev, uint64_t
 			ev->filtered = t->filtered_str;
 			ev->nr_filtered = t->nr_filtered;
 			ev->requester = vx_ctl_str_of(t->requester);
+			ev->requester_local = t->requester_local;
 		}
 		if (e.kind == VX_CTL_EV_PARENTS) {
 			if (p->state != VX_SCHED_PEER_RECEIVED && p->state != VX_SCHED_PEER_RUNNING)

@@ -22,6 +22,8 @@ struct sched_db {
 	sqlite3_stmt *key_get;
 	sqlite3_stmt *key_put;
 	sqlite3_stmt *key_count;
+	sqlite3_stmt *key_count_all;
+	sqlite3_stmt *key_expire_all;
 	sqlite3_stmt *key_seen;
 	sqlite3_stmt *key_expire;
 	bool in_txn;
@@ -72,7 +74,11 @@ static int keys_open(struct sched_db *d)
 	    sqlite3_prepare_v2(d->db, "UPDATE host_keys SET seen=?2 WHERE id=?1", -1, &d->key_seen,
 			       NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(d->db, "DELETE FROM host_keys WHERE src=?1 AND seen<?2", -1,
-			       &d->key_expire, NULL) != SQLITE_OK)
+			       &d->key_expire, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(d->db, "SELECT count(*) FROM host_keys", -1, &d->key_count_all,
+			       NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(d->db, "DELETE FROM host_keys WHERE seen<?1", -1, &d->key_expire_all,
+			       NULL) != SQLITE_OK)
 		return db_err(d, "prepare host keys");
 	return 0;
 }
@@ -136,6 +142,8 @@ void vx__sched_db_close(struct sched_db *d)
 	sqlite3_finalize(d->key_get);
 	sqlite3_finalize(d->key_put);
 	sqlite3_finalize(d->key_count);
+	sqlite3_finalize(d->key_count_all);
+	sqlite3_finalize(d->key_expire_all);
 	sqlite3_finalize(d->key_seen);
 	sqlite3_finalize(d->key_expire);
 	sqlite3_close(d->db);
@@ -227,19 +235,40 @@ int vx__sched_db_flush(struct sched_db *d)
 
 #define HOST_KEY_EXPIRE_S (7 * 86400)
 
+/* Rows bound by @src, or by anyone when @src is NULL. */
 static int64_t src_count(struct sched_db *d, const char *src)
 {
+	sqlite3_stmt *st = src ? d->key_count : d->key_count_all;
 	int64_t n = INT64_MAX;
 
-	sqlite3_bind_text(d->key_count, 1, src, -1, SQLITE_TRANSIENT);
-	if (sqlite3_step(d->key_count) == SQLITE_ROW)
-		n = sqlite3_column_int64(d->key_count, 0);
-	sqlite3_reset(d->key_count);
+	if (src)
+		sqlite3_bind_text(st, 1, src, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
 	return n;
 }
 
+/* Room for one more id of @src (NULL: of anyone): ids unseen for a week may be taken again. */
+static int key_room(struct sched_db *d, const char *src, uint32_t max, int64_t now_s)
+{
+	sqlite3_stmt *st = src ? d->key_expire : d->key_expire_all;
+
+	if (src_count(d, src) < max)
+		return 0;
+	if (src) {
+		sqlite3_bind_text(st, 1, src, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st, 2, now_s - HOST_KEY_EXPIRE_S);
+	} else {
+		sqlite3_bind_int64(st, 1, now_s - HOST_KEY_EXPIRE_S);
+	}
+	if (step(d, st, "host key expire") || src_count(d, src) >= max)
+		return -ENOSPC;
+	return 0;
+}
+
 int vx__sched_db_host_key(struct sched_db *d, struct vx_ctl_str id, const char *key_sha256,
-			  const char *src, uint32_t per_src_max, int64_t now_s)
+			  const char *src, uint32_t per_src_max, uint32_t total_max, int64_t now_s)
 {
 	int rc = begin(d);
 
@@ -261,13 +290,11 @@ int vx__sched_db_host_key(struct sched_db *d, struct vx_ctl_str id, const char *
 	sqlite3_reset(d->key_get);
 	if (rc != SQLITE_DONE)
 		return db_err(d, "host key");
-	if (src_count(d, src) >= per_src_max) {
-		/* ids of this address unseen for a week may be taken again */
-		sqlite3_bind_text(d->key_expire, 1, src, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int64(d->key_expire, 2, now_s - HOST_KEY_EXPIRE_S);
-		if (step(d, d->key_expire, "host key expire") || src_count(d, src) >= per_src_max)
-			return -ENOSPC;
-	}
+	rc = key_room(d, src, per_src_max, now_s);
+	if (!rc)
+		rc = key_room(d, NULL, total_max, now_s);
+	if (rc)
+		return rc;
 	bind_str(d->key_put, 1, id);
 	sqlite3_bind_text(d->key_put, 2, key_sha256, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(d->key_put, 3, src, -1, SQLITE_TRANSIENT);

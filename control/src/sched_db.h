@@ -24,11 +24,12 @@ int vx__sched_db_task_delete(struct sched_db *d, struct vx_ctl_str id);
 /* Commits the writes of this loop turn. */
 int vx__sched_db_flush(struct sched_db *d);
 /*
- * Binds host @id to @key_sha256 (hex) on first sight, @src (the address it connects from) being
- * allowed at most @per_src_max ids. Returns 0 (new binding, or the same key as before),
- * -EACCES (the id is bound to another key), -ENOSPC (@src holds too many ids), VX_EDB.
+ * Binds host @id to @key_sha256 (hex) on first sight, @src (the address it connects from, an
+ * IPv6 one as its /64) being allowed at most @per_src_max ids and the table @total_max. Returns
+ * 0 (new binding, or the same key as before), -EACCES (the id is bound to another key),
+ * -ENOSPC (@src, or the table, holds too many ids), VX_EDB.
  */
 int vx__sched_db_host_key(struct sched_db *d, struct vx_ctl_str id, const char *key_sha256,
-			  const char *src, uint32_t per_src_max, int64_t now_s);
+			  const char *src, uint32_t per_src_max, uint32_t total_max, int64_t now_s);
 
 #endif /* VX_SCHED_DB_H */

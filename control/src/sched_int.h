@@ -16,6 +16,8 @@
 #include "vx_sched.h"
 
 #define SCHED_NONE UINT32_MAX
+/* seed triggers per task: a seed that fails on a source unbinds it for the next register */
+#define SCHED_SEED_TRIES 4
 
 /* Open-addressing map from a key to a table index; the key lives in the table entry. */
 struct sched_map {
@@ -68,9 +70,10 @@ struct sched_task {
 	char **filtered;		 /* query keys left out of the id; none: the default list */
 	struct vx_ctl_str *filtered_str; /* the same, lent to trigger events */
 	uint32_t nr_filtered;
-	bool seed_failed;		     /* an origin was lost: normal peers may take over */
-	uint64_t fixed_piece_len;	     /* user-fixed piece length, part of the id */
+	uint8_t seed_tries;	  /* seeds triggered for the task (bounded: SCHED_SEED_TRIES) */
+	uint64_t fixed_piece_len; /* user-fixed piece length, part of the id */
 	char requester[VX_CTL_ADDR_MAX + 1]; /* IP of the host whose register triggered a seed */
+	bool requester_local; /* that host connects from the seed's address: the same host */
 	uint64_t piece_len;
 	int64_t content_len;
 	uint32_t piece_count;
@@ -90,7 +93,6 @@ struct sched_task {
 	char *digests; /* piece_cap entries of VX_CTL_DIGEST_MAX + 1 bytes */
 	uint32_t digest_cap;
 	uint32_t *mlog; /* manifest pieces in arrival order */
-	uint32_t *msrc; /* per piece: the host that supplied its trusted digest */
 	uint32_t mlog_len;
 	uint32_t free_next;
 };

@@ -87,6 +87,7 @@ void vx_sched_server_cfg_default(struct vx_sched_server_cfg *cfg)
 	cfg->hello_ms = 10000;
 	cfg->announce_ms = 10000;
 	cfg->host_ids_per_addr = 4096;
+	cfg->host_ids_max = 65536;
 }
 
 /* Loads the tokens file (or creates it), then applies the deprecated --token. */
@@ -437,6 +438,20 @@ static int host_key_hash(struct vx_ctl_str key, char *out)
 	return 0;
 }
 
+/*
+ * Whom a host id binding is counted against: the IPv4 address, or the /64 of an IPv6 one (one
+ * host holds a whole /64, and could otherwise bind ids without end from fresh addresses).
+ */
+static const char *key_src(const char *ip, char *out)
+{
+	uint8_t a[16];
+
+	if (!strchr(ip, ':') || inet_pton(AF_INET6, ip, a) != 1)
+		return ip;
+	memset(a + 8, 0, 8);
+	return inet_ntop(AF_INET6, a, out, INET6_ADDRSTRLEN) ? out : ip;
+}
+
 #define HOST_KEY_MIN 32 /* characters: the daemon sends 64 hex digits (256 bits) */
 
 /*
@@ -447,7 +462,7 @@ static int hello_auth(struct vx_sched_server *srv, struct srv_conn *c, const str
 		      struct vx_sched_host_info *hi)
 {
 	enum vx_sched_auth a = VX_SCHED_AUTH_NONE;
-	char kh[65];
+	char kh[65], src[INET6_ADDRSTRLEN];
 	int rc;
 
 	if (m->has & VX_CTL_F_TOKEN)
@@ -470,8 +485,9 @@ static int hello_auth(struct vx_sched_server *srv, struct srv_conn *c, const str
 		return m->port == 0 || m->host_id.len == 0 ? -EINVAL : -EACCES;
 	rc = host_key_hash(m->host_key, kh);
 	if (!rc)
-		rc = vx__sched_db_host_key(srv->db, m->host_id, kh, c->seen_ip,
-					   srv->cfg.host_ids_per_addr, vx_wall_s());
+		rc = vx__sched_db_host_key(srv->db, m->host_id, kh, key_src(c->seen_ip, src),
+					   srv->cfg.host_ids_per_addr, srv->cfg.host_ids_max,
+					   vx_wall_s());
 	if (rc == -EACCES)
 		vx_warn("scheduler: a host on %s named a host id bound to another key: refused",
 			c->seen_ip);
@@ -798,6 +814,8 @@ static void trigger_fill(struct vx_ctl_msg *m, const struct vx_sched_event *ev)
 	m->has |= ev->nr_filtered ? VX_CTL_F_FILTERED : 0;
 	m->requester = ev->requester;
 	m->has |= ev->requester.len ? VX_CTL_F_REQUESTER : 0;
+	m->requester_local = ev->requester_local;
+	m->has |= ev->requester_local ? VX_CTL_F_REQ_LOCAL : 0;
 }
 
 static void send_events(struct vx_sched_server *srv)

@@ -342,8 +342,8 @@ static void *loop_main(void *arg)
 	vx_upload_local_addr(p->up, &bound, &blen);
 	p->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
 						    : ((struct sockaddr_in *)&bound)->sin_port);
-	snprintf(p->host_id, sizeof(p->host_id), "%s-%s-%u%s", p->addr, p->hostname, p->port,
-		 p->cfg.seed ? "-seed" : "");
+	vx__peer_host_id(p->host_key, p->hostname, p->addr, p->port, p->host_id,
+			 sizeof(p->host_id));
 	if (p->cfg.nr_schedulers) {
 		rc = sched_setup(p);
 		if (rc) {

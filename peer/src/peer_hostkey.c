@@ -2,10 +2,12 @@
 /*
  * peer_hostkey.c: the host's secret key (spec/peer.md): 256 random bits, hex, in
  * DATA_DIR/host.key (0600), made on first start and kept across restarts. Sent in every hello;
- * the scheduler binds the host id to its hash, so another host cannot take this host's id.
+ * the scheduler binds the host id to its hash, so another host cannot take this host's id, and
+ * the id itself is derived from the key (vx__peer_host_id), so nobody can predict it.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -97,4 +99,26 @@ int vx__peer_host_key(const char *dir, char *key, char *err, size_t err_len)
 	}
 	explicit_bzero(buf, sizeof(buf));
 	return rc;
+}
+
+#define HOST_ID_HASH_HEX 16 /* 64 bits of the key's sha256: not guessable, short to read */
+
+void vx__peer_host_id(const char *key, const char *hostname, const char *ip, uint16_t port,
+		      char *out, size_t len)
+{
+	uint8_t md[32];
+	char hex[2 * sizeof(md) + 1];
+	unsigned n = 0;
+
+	if (!key || !*key) {
+		snprintf(out, len, "%s-%s-%u", ip, hostname, port);
+		return;
+	}
+	if (!EVP_Digest(key, strlen(key), md, &n, EVP_sha256(), NULL) || n != sizeof(md))
+		memset(md, 0, sizeof(md)); /* not reached with a working libcrypto */
+	vx_hex_encode(md, sizeof(md), hex);
+	hex[HOST_ID_HASH_HEX] = '\0';
+	/* the hostname is cut, never the hash: the id stays the key's */
+	snprintf(out, len, "%.*s-%s",
+		 (int)(len > HOST_ID_HASH_HEX + 2 ? len - HOST_ID_HASH_HEX - 2 : 0), hostname, hex);
 }

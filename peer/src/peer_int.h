@@ -264,6 +264,7 @@ struct peer_task {
 	 * the URL's fields; the source is still url, its bytes checked by the request's digest */
 	char *id_content;
 	char requester[VX_CTL_ADDR_MAX + 1]; /* trigger: IP of the host the seed fetches for */
+	bool requester_local;		     /* trigger: the scheduler says that host is this one */
 	struct vx_list jobs;
 	struct vx_peer *peer;
 	enum peer_task_cause cause;
@@ -420,6 +421,13 @@ void vx__peer_resume(struct vx_peer *p);
 void vx__peer_shutdown_tasks(struct vx_peer *p);
 /* Reads DATA_DIR/host.key into @key (65 bytes), creating it (0600) on first start. */
 int vx__peer_host_key(const char *dir, char *key, char *err, size_t err_len);
+/*
+ * The host id sent in hello: "HOSTNAME-H" with H the first 16 hex digits of sha256(@key), so
+ * only the holder of the key can name it (a squatter cannot bind it first) and it survives
+ * restarts with the key. Without a key (no scheduler): "IP-HOSTNAME-PORT", never sent.
+ */
+void vx__peer_host_id(const char *key, const char *hostname, const char *ip, uint16_t port,
+		      char *out, size_t len);
 bool vx__peer_tasks_idle(struct vx_peer *p);
 struct peer_task *vx__peer_task_find(struct vx_peer *p, const char *id);
 /* Starts task @id for @url alone (no job waits on it) and registers it; NULL: table full. */

@@ -70,6 +70,7 @@ int vx__peer_source_from_trigger(struct peer_task *t, const struct vx_ctl_msg *m
 	t->user_piece_length = m->fixed_piece_len;
 	snprintf(t->requester, sizeof(t->requester), "%.*s", (int)m->requester.len,
 		 m->requester.ptr ? m->requester.ptr : "");
+	t->requester_local = (m->has & VX_CTL_F_REQ_LOCAL) && m->requester_local;
 	rc = vx__peer_source_set(t, tag, app, (const char *const *)filt, n);
 out:
 	for (uint32_t i = 0; i < n; i++)
@@ -123,7 +124,10 @@ void vx__peer_source_reg(const struct peer_task *t, struct vx_sched_client_task 
 /*
  * The outbound policy of a fetch: a seed fetching for another host (a trigger, or a task it
  * resumes, whose requester it no longer knows) connects only where that host could itself
- * (vx_outbound.h); loopback and link-local only for a requester on this host.
+ * (vx_outbound.h); loopback and link-local only for a requester on this host, which only the
+ * scheduler can tell (it compares the addresses both connect from): the requester's address
+ * is never looked up among this host's own (a requester beside the scheduler is 127.0.0.1,
+ * which every host has).
  */
 void vx__peer_source_outbound(const struct vx_peer *p, const struct peer_task *t,
 			      struct vx_origin_opts *o)
@@ -131,6 +135,5 @@ void vx__peer_source_outbound(const struct vx_peer *p, const struct peer_task *t
 	if (t->cause != CAUSE_TRIGGER && !(t->cause == CAUSE_RESUME && p->cfg.seed))
 		return;
 	o->outbound = &p->cfg.outbound;
-	o->outbound_local =
-		t->cause == CAUSE_TRIGGER && t->requester[0] && vx_addr_is_local(t->requester);
+	o->outbound_local = t->cause == CAUSE_TRIGGER && t->requester_local;
 }

@@ -311,6 +311,23 @@ void vx__stat_from_resp(struct vx_source_stat *st, const struct vx__resp *r)
 	memcpy(st->kept_headers, r->kept, sizeof(st->kept_headers));
 }
 
+/*
+ * What a fetch for another host (vx_source_opts.outbound set) may use: anonymous http and https
+ * only. Everything else would act with this host's own rights, which the requester may lack: a
+ * file here, a plug-in's own I/O (no connection the policy could check), the cloud or registry
+ * credentials of this host's environment and profiles (s3, oci, hdfs), the user-info of the
+ * URL (the bytes would then be served as if public), and ftp (its data connections and
+ * anonymous logins are not worth the risk).
+ */
+static bool for_another_host_ok(const struct vx__scheme *s, const struct vx_source_url *u)
+{
+	if (s->local_files || s->plugin)
+		return false;
+	if (strcmp(u->scheme, "http") != 0 && strcmp(u->scheme, "https") != 0)
+		return false;
+	return !(u->user && *u->user) && !(u->password && *u->password);
+}
+
 int vx_source_open(struct vx_source_ctx *ctx, const char *url, const struct vx_source_opts *opts,
 		   struct vx_source_obj **out, struct vx_source_error *detail)
 {
@@ -334,11 +351,12 @@ int vx_source_open(struct vx_source_ctx *ctx, const char *url, const struct vx_s
 		vx__detail_set(detail, rc, 0, url, "%s", vx_strerror(rc));
 		goto out_free_url;
 	}
-	if (opts && opts->outbound && (s->local_files || s->plugin)) {
-		/* no connection the policy could check: a file here, or a plug-in's own I/O */
+	if (opts && opts->outbound && !for_another_host_ok(s, u)) {
 		rc = -EACCES;
-		vx__detail_set(detail, rc, 0, url, "%s: URLs are not fetched for another host",
-			       s->name);
+		vx__detail_set(
+			detail, rc, 0, url,
+			"%s: only anonymous http and https URLs are fetched for another host",
+			s->name);
 		goto out_free_url;
 	}
 	obj = vx_calloc(1, sizeof(*obj));

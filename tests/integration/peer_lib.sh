@@ -170,9 +170,15 @@ origin_probes() {
 		END { printf "%d\n", n }' "$dir/access.log"
 }
 
-sched_start() {
+sched_start() { # [LISTEN] [scheduler args...]: LISTEN defaults to 127.0.0.1:0
 	local line
-	"$vx" scheduler --listen 127.0.0.1:0 --db "$dir/sched.db" --log-level info \
+	local listen=127.0.0.1:0
+	case ${1:-} in --* | "") ;; *)
+		listen=$1
+		shift
+		;;
+	esac
+	"$vx" scheduler --listen "$listen" --db "$dir/sched.db" --log-level info \
 		--api 127.0.0.1:0 "$@" >"$dir/sched.out" 2>"$dir/sched.log" &
 	sched_pid=$!
 	bg_pids+=("$sched_pid")
@@ -213,7 +219,9 @@ serve_start() {
 		esac
 	fi
 	: >"$dir/$n.out"
-	"$vx" serve "${args[@]}" "$@" >>"$dir/$n.out" 2>>"$dir/$n.log" &
+	# serve_wrap: a command the daemon runs under (e.g. ip netns exec NS); default none
+	${serve_wrap[@]+"${serve_wrap[@]}"} "$vx" serve "${args[@]}" "$@" >>"$dir/$n.out" \
+		2>>"$dir/$n.log" &
 	pid=$!
 	serve_pid[$n]=$pid
 	line=$(wait_line "$dir/$n.out" '^vx serve: ready: ' "$pid" "vx serve $n")

@@ -45,6 +45,7 @@ struct fixture {
 	char db[1200];
 	char tokens[1200];
 	int rc;
+	uint32_t ids_max; /* host_ids_max; 0: the default */
 };
 
 static void *serve(void *arg)
@@ -64,6 +65,8 @@ static int server_start(struct fixture *f)
 	cfg.db_path = f->db;
 	cfg.tokens_path = f->tokens;
 	cfg.sched.cands = 8;
+	if (f->ids_max)
+		cfg.host_ids_max = f->ids_max;
 	if (vx_sched_server_new(&f->srv, &cfg) != 0)
 		return -1;
 	f->stop_fd = eventfd(0, EFD_CLOEXEC);
@@ -123,15 +126,25 @@ static int teardown(void **state)
 
 /* ---------------------------------------------------------------- Raw connections */
 
-static int dial(struct fixture *f)
+/* A connection from 127.0.0.@from (0: any). */
+static int dial_from(struct fixture *f, uint8_t from)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET };
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 
+	if (from) {
+		a.sin_addr.s_addr = htonl(0x7f000000u | from);
+		assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	}
 	a.sin_port = htons(vx_sched_server_port(f->srv));
 	a.sin_addr.s_addr = htonl(0x7f000001);
 	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
 	return fd;
+}
+
+static int dial(struct fixture *f)
+{
+	return dial_from(f, 0);
 }
 
 struct answer {
@@ -369,6 +382,35 @@ static void test_sched_server__identity_delete_and_addresses(void **state)
 	close(seed);
 }
 
+/*
+ * Review of issue 16, finding 15: the host-key table is bounded in all, not only per source
+ * address (a host with many addresses, an IPv6 /64 for one, could otherwise grow it without
+ * end). dragonfly-behaviour.md 5.5 items 13 (per-host limits)
+ * and 19 (identity).
+ */
+static void test_sched_server__host_ids_bounded_in_all(void **state)
+{
+	struct fixture *f = *state;
+	int fd;
+
+	server_stop(f);
+	f->ids_max = 3;
+	assert_int_equal(server_start(f), 0);
+	for (uint8_t i = 1; i <= 4; i++) {
+		char id[32];
+
+		snprintf(id, sizeof(id), "many-%u", i);
+		fd = dial_from(f, (uint8_t)(10 + i)); /* a fresh source address each time */
+		assert_int_equal(hello(fd, T_PEER, 0, id, KEY_HOST, "127.0.0.1", 22),
+				 i <= 3 ? 0 : -ENOSPC);
+		close(fd);
+	}
+	/* a bound id still comes back */
+	fd = dial_from(f, 11);
+	assert_int_equal(hello(fd, T_PEER, 0, "many-1", KEY_HOST, "127.0.0.1", 22), 0);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -376,6 +418,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_sched_server__identity_delete_and_addresses,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sched_server__host_ids_bounded_in_all, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests_name("control_auth", tests, NULL, NULL);

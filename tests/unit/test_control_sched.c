@@ -362,7 +362,7 @@ static void test_vx_sched_register__poisoning_refused(void **state)
 /*
  * A seed that refuses a trigger is not a lost origin: nobody is promoted in its place (a
  * hostile registrant could otherwise win the origin role by provoking the refusal), and the next
- * register triggers it again. A seed that fails fetching hands the role on (fall-back).
+ * register triggers it again. A seed that fails fetching does not hand the role on either.
  */
 static void test_vx_sched_refused__nobody_promoted(void **state)
 {
@@ -391,10 +391,16 @@ static void test_vx_sched_refused__nobody_promoted(void **state)
 	assert_int_not_equal(a.kind, VX_CTL_ANS_BACK_TO_SOURCE);
 	assert_true(vx_sched_next_event(s, &ev, 5));
 	assert_int_equal(ev.kind, VX_CTL_EV_TRIGGER);
-	/* this time the seed fails fetching: the normal peer takes over (fall-back) */
+	/* this time the seed fails fetching: still nobody takes over while a seed is there (the
+	 * peer gives up waiting and fetches for itself); the next register triggers it again */
 	assert_int_equal(vx_sched_failed(s, seed, vx_ctl_str_of(TASK_A), 6), 0);
-	assert_int_equal(vx_sched_peer_state(s, h0, vx_ctl_str_of(TASK_A)),
-			 VX_SCHED_PEER_BACK_TO_SOURCE);
+	assert_int_not_equal(vx_sched_peer_state(s, h0, vx_ctl_str_of(TASK_A)),
+			     VX_SCHED_PEER_BACK_TO_SOURCE);
+	while (vx_sched_next_event(s, &ev, 7))
+		assert_int_not_equal(ev.kind, VX_CTL_EV_BACK_TO_SOURCE);
+	a = reg(s, h0, TASK_A);
+	assert_true(vx_sched_next_event(s, &ev, 8));
+	assert_int_equal(ev.kind, VX_CTL_EV_TRIGGER);
 	assert_true(vx_sched_check(s));
 	vx_sched_free(s);
 }
@@ -928,6 +934,81 @@ static void test_vx_sched_check__random_churn(void **state)
 	}
 }
 
+/*
+ * Review of issue 16, finding 5(b) (dragonfly-behaviour.md 5.5 item 17: piece hashes only from
+ * a trusted source; origin takeover): a registrant binds a URL that derives the id but that the origin
+ * rejects (here ?versionId=OLD with versionId filtered), the seed fails on it, and the
+ * registrant must not then become the origin and supply the manifest. The seed's failure
+ * unbinds the source: the victim's URL binds and the seed is triggered again with it, a
+ * bounded number of times.
+ */
+static void test_vx_sched_failed__seed_failure_unbinds_no_takeover(void **state)
+{
+	struct vx_sched *s = new_sched(VX_SCHED_POLICY_VX);
+	uint32_t seed = hello(s, "s1-seed", "", 0, VX_CTL_ROLE_SEED);
+	uint32_t evil = hello(s, "evil", "", 0, 0);
+	uint32_t victim = hello(s, "victim", "", 0, 0);
+	struct vx_sched_task_stat st;
+	struct vx_sched_reg r = { 0 };
+	struct vx_sched_answer a;
+	struct vx_sched_event ev;
+	struct vx_sched_progress p = { 0 };
+	struct vx_ctl_digest d = { 0, { "crc32:666", 9 } }, *out;
+	struct vx_ctl_str filt[1] = { { "versionId", 9 } };
+	uint32_t nout;
+
+	(void)state;
+	r.task_id = vx_ctl_str_of(TASK_A);
+	r.url = vx_ctl_str_of("http://origin/a?versionId=OLD");
+	r.filtered = filt;
+	r.nr_filtered = 1;
+	r.content_len = -1;
+	assert_int_equal(vx_sched_register(s, evil, &r, 1, &a), 0);
+	assert_true(vx_sched_next_event(s, &ev, 2));
+	assert_int_equal(ev.kind, VX_CTL_EV_TRIGGER);
+	assert_true(vx_ctl_str_eq(ev.url, "http://origin/a?versionId=OLD"));
+	/* the seed fetches ?versionId=OLD: the origin says 404 */
+	assert_int_equal(vx_sched_failed(s, seed, vx_ctl_str_of(TASK_A), 3), 0);
+	while (vx_sched_next_event(s, &ev, 4))
+		assert_int_not_equal(ev.kind, VX_CTL_EV_BACK_TO_SOURCE);
+	assert_int_not_equal(vx_sched_peer_state(s, evil, vx_ctl_str_of(TASK_A)),
+			     VX_SCHED_PEER_BACK_TO_SOURCE);
+	/* asking for the origin role again does not give it either */
+	r.need_bts = true;
+	assert_int_equal(vx_sched_register(s, evil, &r, 5, &a), 0);
+	assert_int_not_equal(a.kind, VX_CTL_ANS_BACK_TO_SOURCE);
+	/* whatever that re-register triggered, the seed fails again */
+	while (vx_sched_next_event(s, &ev, 5))
+		if (ev.kind == VX_CTL_EV_TRIGGER)
+			assert_int_equal(vx_sched_failed(s, seed, vx_ctl_str_of(TASK_A), 5), 0);
+	p.task_id = vx_ctl_str_of(TASK_A);
+	p.digests = &d;
+	p.nr_digests = 1;
+	assert_int_equal(vx_sched_progress(s, evil, &p, 6, &out, &nout), 0); /* ignored */
+	assert_int_equal(vx_sched_stat(s, vx_ctl_str_of(TASK_A), &st), 0);
+	assert_int_equal(st.manifest_pieces, 0);
+	/* the victim's own URL binds now, and the seed is triggered with it */
+	a = reg(s, victim, TASK_A);
+	assert_int_not_equal(a.kind, VX_CTL_ANS_BACK_TO_SOURCE);
+	assert_int_equal(a.nr_digests, 0);
+	assert_true(vx_sched_next_event(s, &ev, 7));
+	assert_int_equal(ev.kind, VX_CTL_EV_TRIGGER);
+	assert_true(vx_ctl_str_eq(ev.url, "http://origin/a"));
+	/* bounded: a seed that keeps failing is not triggered for ever */
+	for (int i = 0; i < 8; i++) {
+		(void)vx_sched_failed(s, seed, vx_ctl_str_of(TASK_A), 8);
+		(void)reg(s, victim, TASK_A);
+	}
+	while (vx_sched_next_event(s, &ev, 9))
+		;
+	(void)vx_sched_failed(s, seed, vx_ctl_str_of(TASK_A), 10);
+	(void)reg(s, evil, TASK_A);
+	assert_false(vx_sched_next_event(s, &ev, 11));
+	assert_int_not_equal(vx_sched_peer_state(s, evil, vx_ctl_str_of(TASK_A)),
+			     VX_SCHED_PEER_BACK_TO_SOURCE);
+	vx_sched_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -953,6 +1034,7 @@ int main(void)
 		cmocka_unit_test(test_vx_sched_register__dragonfly_policy),
 		cmocka_unit_test(test_vx_sched_register__alloc_failures),
 		cmocka_unit_test(test_vx_sched_check__random_churn),
+		cmocka_unit_test(test_vx_sched_failed__seed_failure_unbinds_no_takeover),
 	};
 
 	return cmocka_run_group_tests_name("control_sched", tests, NULL, NULL);

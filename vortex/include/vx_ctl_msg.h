@@ -142,6 +142,7 @@ struct vx_ctl_cost {
 #define VX_CTL_F_REQUESTER   (1ull << 37)
 #define VX_CTL_F_ID_KIND     (1ull << 38)
 #define VX_CTL_F_FIXED_PIECE (1ull << 39)
+#define VX_CTL_F_REQ_LOCAL   (1ull << 46) /* trigger: the requester is on the seed's host */
 
 /*
  * One control message. A zeroed struct is a valid empty message; fill type, rid and the fields
@@ -187,6 +188,7 @@ struct vx_ctl_msg {
 	uint32_t id_kind;	     /* enum vx_ctl_id_kind */
 	uint64_t fixed_piece_len;    /* user-fixed piece length (part of the id); 0 none */
 	struct vx_ctl_str requester; /* trigger: IP literal of the host that asked */
+	bool requester_local;	     /* trigger: the scheduler saw it on the seed's host */
 
 	uint32_t answer; /* enum vx_ctl_answer */
 	struct vx_ctl_cand *cands;

@@ -103,6 +103,7 @@ static const struct cb_key ctl_keys[] = {
 	SCALAR(63, CB_U32, VX_CTL_F_ID_KIND, id_kind, VX_CTL_ID_PERSISTENT_CACHE, 0),
 	SCALAR(64, CB_U64, VX_CTL_F_FIXED_PIECE, fixed_piece_len, 1ull << 32, 0),
 	SCALAR(65, CB_BOOL, VX_CTL_F_PRIVATE, priv, 1, 0),
+	SCALAR(66, CB_BOOL, VX_CTL_F_REQ_LOCAL, requester_local, 1, 0),
 };
 
 /* Keys a request (or event) of each type must carry; responses need only status. */
