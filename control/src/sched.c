@@ -17,6 +17,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "vx_alloc.h"
 #include "vx_assert.h"
@@ -958,15 +959,37 @@ static bool peer_complete(const struct sched_task *t, const struct sched_peer *p
 }
 
 /*
- * May @host's peer be made the origin of a task? A seed always; a normal host only when no seed
- * is in the cluster. While a seed is there the manifest comes from a seed only, never from
- * whoever registered first, even after a seed failed (a registrant could make it fail with a
- * source the origin rejects): normal peers that give up waiting fetch the origin for
- * themselves, and their digests never become the manifest (spec/control.md 5).
+ * Does @t's bound source name an anonymous http(s) URL, the only kind a seed fetches for
+ * another host (spec/peer.md: never with its own credentials)? A source is bound only when it
+ * derives the task id (sched_source.c), so no registrant can claim another kind for a task.
  */
-static bool origin_role_ok(const struct vx_sched *s, uint32_t host)
+static bool source_seedable(const char *u)
 {
-	return s->nr_seeds == 0 || s->hosts[host].role == VX_CTL_ROLE_SEED;
+	const char *auth;
+
+	if (strncasecmp(u, "http://", 7) == 0)
+		auth = u + 7;
+	else if (strncasecmp(u, "https://", 8) == 0)
+		auth = u + 8;
+	else
+		return false;
+	return !memchr(auth, '@', strcspn(auth, "/?#"));
+}
+
+/*
+ * May @host's peer be made the origin of @t? A seed always; a normal host only when no seed is
+ * in the cluster, or when the task's bound source is one no seed fetches (s3, oci, hdfs, ftp,
+ * user-info: a requester fetches it with its own credentials). Otherwise the manifest comes
+ * from a seed only, never from whoever registered first, even after a seed failed (a
+ * registrant could make it fail with a source the origin rejects, and the source is unbound
+ * then): normal peers that give up waiting fetch the origin for themselves, and their digests
+ * never become the manifest (spec/control.md 5). Registrants' own claims (private, content id)
+ * never widen this.
+ */
+static bool origin_role_ok(const struct vx_sched *s, const struct sched_task *t, uint32_t host)
+{
+	return s->nr_seeds == 0 || s->hosts[host].role == VX_CTL_ROLE_SEED ||
+	       (t->url && !source_seedable(t->url));
 }
 
 /* Picks the non-origin peer that holds the most pieces and makes it fetch from the origin. */
@@ -979,7 +1002,8 @@ static bool origin_promote(struct vx_sched *s, uint32_t ti)
 		struct sched_peer *p = &s->peers[t->peers[i]];
 
 		if ((p->state != VX_SCHED_PEER_RECEIVED && p->state != VX_SCHED_PEER_RUNNING) ||
-		    s->hosts[p->host].state != VX_SCHED_HOST_ACTIVE || !origin_role_ok(s, p->host))
+		    s->hosts[p->host].state != VX_SCHED_HOST_ACTIVE ||
+		    !origin_role_ok(s, t, p->host))
 			continue;
 		if (best == SCHED_NONE || p->finished > s->peers[best].finished)
 			best = t->peers[i];
@@ -1245,7 +1269,7 @@ static void answer_parents(struct vx_sched *s, uint32_t pi, const struct vx_ctl_
 		}
 		return;
 	}
-	if (t->nr_origin < origin_limit(s, t) && t->nr_done == 0 && origin_role_ok(s, p->host)) {
+	if (t->nr_origin < origin_limit(s, t) && t->nr_done == 0 && origin_role_ok(s, t, p->host)) {
 		make_origin(s, pi, now_ms);
 		ans->kind = VX_CTL_ANS_BACK_TO_SOURCE;
 		s->st.answers_bts++;
@@ -1302,8 +1326,8 @@ static void trigger_seed(struct vx_sched *s, uint32_t ti, uint32_t requester, ui
 	uint32_t sh = seed_for(s, t), spi;
 	const char *addr = s->hosts[requester].addr, *seed_addr;
 
-	if (sh == SCHED_NONE || !t->url || find_peer(s, sh, ti) != SCHED_NONE ||
-	    t->seed_tries >= SCHED_SEED_TRIES)
+	if (sh == SCHED_NONE || !t->url || !source_seedable(t->url) ||
+	    find_peer(s, sh, ti) != SCHED_NONE || t->seed_tries >= SCHED_SEED_TRIES)
 		return;
 	if (peer_new(s, sh, ti, &spi))
 		return;
@@ -1399,8 +1423,8 @@ int vx_sched_register(struct vx_sched *s, uint32_t host, const struct vx_sched_r
 		return 0;
 	}
 	if ((req->need_bts && t->nr_origin < origin_limit(s, t) && t->nr_done == 0 &&
-	     origin_role_ok(s, host)) ||
-	    (task_sourceless(t) && (s->nr_seeds == 0 || h->role == VX_CTL_ROLE_SEED))) {
+	     origin_role_ok(s, t, host)) ||
+	    (task_sourceless(t) && origin_role_ok(s, t, host))) {
 		s->st.decisions++;
 		make_origin(s, pi, now_ms);
 		ans->kind = VX_CTL_ANS_BACK_TO_SOURCE;
