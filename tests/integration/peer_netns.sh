@@ -43,31 +43,11 @@ ip netns exec "$ns" ip addr add "$net.2/24" dev "$v1"
 ip netns exec "$ns" ip link set "$v1" up
 ip netns exec "$ns" ip link set lo up
 
-# The origin (nginx, as origin_start's, on this side of the veth) and the scheduler.
+# The origin (nginx) and the scheduler, on this side of the veth.
 head -c 3000000 /dev/urandom >"$dir/www/f1"
 cp "$dir/www/f1" "$dir/www/f2"
-origin_port=$(free_port)
-cat >"$dir/nginx.conf" <<CONF
-daemon off;
-worker_processes 1;
-error_log $dir/nginx-error.log;
-pid $dir/nginx.pid;
-events { worker_connections 64; }
-http {
- log_format vx '\$request_method \$uri \$status \$body_bytes_sent "\$http_range"';
- access_log $dir/access.log vx;
- client_body_temp_path $dir/t1; proxy_temp_path $dir/t2; fastcgi_temp_path $dir/t3;
- uwsgi_temp_path $dir/t4; scgi_temp_path $dir/t5;
- server { listen $net.1:$origin_port; root $dir/www; }
-}
-CONF
-"$nginx_bin" -p "$dir" -c "$dir/nginx.conf" 2>"$dir/nginx.out" &
-bg_pids+=($!)
-for i in $(seq 100); do
-	python3 -c "import socket; socket.create_connection(('$net.1', $origin_port), 1)" \
-		2>/dev/null && break
-	sleep 0.1
-done
+origin_addr=$net.1
+origin_start
 "$vx" scheduler --listen 0.0.0.0:0 --db "$dir/sched.db" --log-level info \
 	>"$dir/sched.out" 2>"$dir/sched.log" &
 sched_pid=$!
@@ -92,12 +72,12 @@ nsserve b --listen "$net.2:0" --advertise-ip 203.0.113.7
 serve_start c
 for t in "a f1" "b f2"; do
 	set -- $t
-	get "$1" "http://$net.1:$origin_port/$2" "$dir/out/$2"
+	get "$1" "$base/$2" "$dir/out/$2"
 	[ "$rc" -eq 0 ] || fail "($1) download failed: $err"
 	same_file "$dir/www/$2" "$dir/out/$2" "($1)"
 	sent=$(origin_body_bytes "/$2")
 	# c (on this side) is sent to the daemon in the namespace: only the scheduler knew of it
-	get c "http://$net.1:$origin_port/$2" "$dir/out/c$2"
+	get c "$base/$2" "$dir/out/c$2"
 	[ "$rc" -eq 0 ] || fail "($1) download through c failed: $err"
 	same_file "$dir/www/$2" "$dir/out/c$2" "($1) c"
 	[ "$(origin_body_bytes "/$2")" -eq "$sent" ] ||
