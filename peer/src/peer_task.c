@@ -199,6 +199,19 @@ struct peer_task *vx__peer_task_find(struct vx_peer *p, const char *id)
 	return NULL;
 }
 
+/*
+ * A local file's task stays on this host: it is never registered with a scheduler (nobody is
+ * sent to it, no seed is triggered for it) and the upload server never serves it
+ * (vx_store_glue_source_ops(): a file:// task is not found there). Its bytes are the file of
+ * the client who asked, read with that client's rights (spec/peer.md, "Local files").
+ */
+static bool task_url_local(const char *url)
+{
+	char path[8];
+
+	return url && vx_source_file_path(url, path, sizeof(path)) != 0;
+}
+
 static struct peer_task *task_new(struct vx_peer *p, const char *id, const char *url,
 				  enum peer_task_cause cause)
 {
@@ -222,7 +235,7 @@ static struct peer_task *task_new(struct vx_peer *p, const char *id, const char 
 	t->id[VX_TASK_ID_LEN] = '\0';
 	t->content_fd = -1;
 	t->src_fd = -1;
-	t->link = p->sc ? LINK_IDLE : LINK_NONE;
+	t->link = p->sc && !task_url_local(url) ? LINK_IDLE : LINK_NONE;
 	vx_list_init(&t->jobs);
 	atomic_init(&t->cancel_source, false);
 	atomic_init(&t->from_source, 0);
