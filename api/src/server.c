@@ -758,7 +758,9 @@ static int handle_download(struct vx_api_server *srv, struct api_conn *c,
 		return conn_answer(c, VX_API_DOWNLOAD, m->rid, -ENOMEM, "daemon out of memory");
 	vx_info("api: uid %u pid %d: download %.*s -> %s", (unsigned)c->uid, (int)c->pid,
 		(int)VX_URL_LOG_MAX,
-		vx_url_redact(m->url.ptr, m->url.len, (char[VX_URL_LOG_MAX]){ 0 }, VX_URL_LOG_MAX),
+		vx_url_redact_keys(m->url.ptr, m->url.len, call->req.filtered_params,
+				   (uint32_t)call->req.nr_filtered_params,
+				   (char[VX_URL_LOG_MAX]){ 0 }, VX_URL_LOG_MAX),
 		call->req.output ? call->req.output : "(stream)");
 	c->call = call;
 	pthread_mutex_lock(&call->lock);

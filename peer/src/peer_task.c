@@ -1492,9 +1492,13 @@ void vx__peer_job_start(struct vx_peer *p, struct peer_job *j)
 	rc = vx_task_id_from_source(j->url, j->tag, j->app, j->piece_length,
 				    (const char *const *)j->filtered, j->nr_filtered, id);
 	if (rc) {
+		char safe[VX_URL_LOG_MAX];
+
+		vx_url_redact_keys(j->url, j->url ? strlen(j->url) : 0,
+				   (const char *const *)j->filtered, j->nr_filtered, safe,
+				   sizeof(safe));
 		vx__peer_job_fail(p, j, rc, VX_DOWNLOAD_STAGE_REQUEST,
-				  "'%s' is not a valid URL: %s", VX_URL_SAFE(j->url),
-				  vx_strerror(rc));
+				  "'%s' is not a valid URL: %s", safe, vx_strerror(rc));
 		return;
 	}
 	if (j->digest) {
@@ -1530,7 +1534,7 @@ void vx__peer_job_start(struct vx_peer *p, struct peer_job *j)
 		}
 		t->user_piece_length = j->piece_length;
 		t->no_bts = j->no_bts;
-		t->priv = vx__peer_request_private(j->url, j->headers, j->nr_headers);
+		t->priv = vx__peer_request_private(j);
 		if (vx__peer_source_set(t, j->tag, j->app, (const char *const *)j->filtered,
 					j->nr_filtered)) {
 			task_fail(p, t, -ENOMEM, VX_DOWNLOAD_STAGE_REQUEST, 0, "out of memory");
@@ -1561,7 +1565,7 @@ void vx__peer_job_start(struct vx_peer *p, struct peer_job *j)
 	j->base_peers = t->from_peers;
 	j->base_source = atomic_load(&t->from_source);
 	vx_list_add_tail(&t->jobs, &j->node);
-	if (vx__peer_request_private(j->url, j->headers, j->nr_headers))
+	if (vx__peer_request_private(j))
 		task_make_private(p, t);
 	else if (t->priv)
 		(void)job_may_read(p, t, j); /* its proof starts now */
