@@ -14,6 +14,8 @@
 #   (d) a client's own 0600 file read for it (file://) stays local: anyone who computes the
 #       task id (`vx task-id`) and asks the upload port for its pieces with a raw Vortex
 #       client (vortex_piece.py) gets none (review 16 finding 3; item 11 and item 6 of 5.5).
+#   (e) a client with more than 64 supplementary groups: its download is refused with a clear
+#       message, never run with no groups (a group-deny mode would grant it more; finding 14).
 # The attacker is a real unprivileged process (setpriv). Needs root and setpriv; skips (77)
 # otherwise.
 set -euo pipefail
@@ -123,4 +125,13 @@ piece*) fail "(d) a network client read the client's 0600 file from the upload p
 error* | closed) ;;
 *) fail "(d) the raw Vortex client failed: $got" ;;
 esac
+# (e) more supplementary groups than the daemon can act with
+rc=0
+setpriv --reuid=$nobody --regid=$nobody --groups="$(seq -s, 20000 20070)" timeout -k 5 60 \
+	"$vx" get "file://$dir/public" -O "$dir/open/g" --socket "$dir/d.sock" --no-progress \
+	>/dev/null 2>"$dir/nget-err.txt" || rc=$?
+err=$(cat "$dir/nget-err.txt")
+[ "$rc" -ne 0 ] || fail "(e) a client with 71 supplementary groups was served with none"
+expect_msg "more than 64 supplementary groups"
+[ ! -e "$dir/open/g" ] || fail "(e) the output was written"
 echo "$name: ok"
