@@ -3,7 +3,7 @@
 # daemons on loopback (port 0 or free ports) and cleaning up after itself. Exit 77 (skip) when
 # nginx or python3 is missing. Each takes well under a minute; TIMEOUT is the hang guard.
 if(TARGET vx)
-	foreach(t swarm kill resume errors perms empty wait config private root_escalation poison bad_parents netns)
+	foreach(t swarm kill resume errors perms empty wait config private root_escalation poison bad_parents netns nonroot)
 		add_test(NAME peer_${t}
 			COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/peer_${t}.sh $<TARGET_FILE:vx>)
 		set_tests_properties(peer_${t} PROPERTIES LABELS integration TIMEOUT 150

@@ -410,6 +410,17 @@ static void job_send_fd(struct peer_task *t, struct peer_job *j)
 }
 
 /*
+ * A daemon that is not root, for a client of another uid (not root): it cannot take the
+ * client's rights, so it does only what cannot lend it its own (spec/peer.md, "Acting for a
+ * client"): no file:// source, an output only in a directory the client owns or everyone may
+ * write, never over a file of someone else.
+ */
+static bool job_foreign(const struct peer_job *j)
+{
+	return !j->as_client && j->uid != 0 && j->uid != (uint32_t)geteuid();
+}
+
+/*
  * Opens @j's output directory once (O_PATH) and checks the output there before anything is
  * fetched, so a bad path fails at once; the export later acts beneath this descriptor only.
  * Runs with the client's rights when the daemon acts for one (job_open_files()).
@@ -445,11 +456,20 @@ static int check_output(struct peer_job *j, char *msg, size_t len)
 			snprintf(msg, len, "output '%.400s' exists (use --overwrite)", j->output);
 			return -EEXIST;
 		}
-		if (j->as_client && st.st_uid != j->uid) {
-			/* root replaces it for a client only when the client owns it (sticky /tmp) */
+		if ((j->as_client || job_foreign(j)) && st.st_uid != j->uid) {
+			/* replaced for a client only when the client owns it (sticky /tmp) */
 			snprintf(msg, len, "output '%.400s' belongs to another user", j->output);
 			return -EACCES;
 		}
+	}
+	if (job_foreign(j) &&
+	    (fstat(fd, &st) != 0 || (st.st_uid != j->uid && !(st.st_mode & S_IWOTH)))) {
+		snprintf(msg, len,
+			 "output directory of '%.400s' is neither uid %u's nor writable by "
+			 "everyone: "
+			 "a daemon of another user writes for it only there",
+			 j->output, j->uid);
+		return -EACCES;
 	}
 	/* AT_EACCESS: the thread's filesystem credentials, the client's when acting for one */
 	if (faccessat(fd, ".", W_OK | X_OK, AT_EACCESS) != 0) {
@@ -546,6 +566,13 @@ static int job_open_files(struct peer_job *j, enum vx_download_stage *stage, cha
 		}
 		*stage = VX_DOWNLOAD_STAGE_SOURCE;
 		rc = open_source(j, msg, len);
+	} else if (job_foreign(j) && task_url_local(j->url)) {
+		*stage = VX_DOWNLOAD_STAGE_SOURCE;
+		snprintf(msg, len,
+			 "this daemon runs as uid %u and cannot read files with uid %u's rights: "
+			 "file:// sources are refused for other users",
+			 (unsigned)geteuid(), j->uid);
+		rc = -EACCES;
 	}
 	if (!rc) {
 		*stage = VX_DOWNLOAD_STAGE_OUTPUT;
@@ -1194,6 +1221,11 @@ void vx__peer_on_event(struct vx_peer *p, const struct vx_ctl_msg *m)
 	}
 	if (!t || !task_live(t) || t->link == LINK_NONE || p->shutting_down)
 		return;
+	/* a pushed answer says "private" as an answer does: bytes from peers need proof */
+	if ((m->has & VX_CTL_F_PRIVATE) && m->priv)
+		task_make_private(p, t);
+	if (t->priv && m->event == VX_CTL_EV_PARENTS)
+		task_check_access(p, t);
 	take_geometry(t, m);
 	take_digests(t, m);
 	switch (m->event) {
