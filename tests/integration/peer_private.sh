@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# peer_private.sh VX: signed URLs do not leak (issue 16 "Fix first" 6, review finding 8;
+# peer_private.sh VX: signed URLs do not leak (issue 16 "Fix first" 6, review findings 8, 10;
 # shared/reference/dragonfly-behaviour.md 5.5 items 2 and 17).
 #
 # The origin (signed_origin.py) answers 403 unless X-Amz-Signature is an HMAC of the path and
@@ -137,6 +137,22 @@ for k in auth_key cdn_tok; do
 		refused "$d" "$obase/cdn-$k" "$dir/out/cdn-$k-$d-none" "no CDN token ($k)"
 	done
 done
+
+# a scheduler that says "private" only in a pushed PARENTS event (review 16 finding 10): the
+# unsigned client of d5 must still prove its access (403), not get the bytes from d1
+python3 "$here/private_event_sched.py" "$dir/pev.port" "$dir/www/obj" 4194304 \
+	"${serve_port[d1]}" 2>"$dir/pev.log" &
+bg_pids+=($!)
+for i in $(seq 100); do
+	[ -s "$dir/pev.port" ] && break
+	sleep 0.1
+done
+[ -s "$dir/pev.port" ] || fail "private_event_sched.py did not start"
+real_sched_port=$sched_port
+sched_port=$(cat "$dir/pev.port")
+serve_start d5
+sched_port=$real_sched_port
+refused d5 "$obase/obj" "$dir/out/pev" "a client told private only by an event"
 
 # nothing logged or stored holds a secret (stores' own metadata aside: 0600 in 0700)
 for f in "$dir"/d[123].log "$dir"/d[123].out "$dir"/sched.log "$dir"/sched.out; do
