@@ -83,6 +83,7 @@ struct api_conn {
 	pid_t pid;
 	uint32_t nr_groups; /* supplementary groups (SO_PEERGROUPS), for a daemon acting as it */
 	uint32_t groups[VX_DOWNLOAD_GROUPS_MAX];
+	int groups_err; /* 0, or why the groups are not known whole: -E2BIG more than fit */
 	struct vx_ctl_reader rd;
 	struct vx_api_call *call; /* download in flight, NULL none */
 	uint64_t idle_since_ms;	  /* last byte in, or last answer out */
@@ -742,6 +743,23 @@ static struct vx_api_call *call_new(const struct vx_api_msg *m, const struct api
 	return call;
 }
 
+/* Fills @why and returns true when the daemon would act as @c but does not know its groups. */
+static bool api_groups_refused(const struct vx_api_server *srv, const struct api_conn *c, char *why,
+			       size_t cap)
+{
+	if (!c->groups_err || srv->euid != 0 || c->uid == 0 || c->uid == srv->euid)
+		return false;
+	if (c->groups_err == -E2BIG)
+		snprintf(why, cap,
+			 "uid %u has more than %u supplementary groups: the daemon cannot act with "
+			 "exactly its rights; run the client with fewer groups",
+			 (unsigned)c->uid, VX_DOWNLOAD_GROUPS_MAX);
+	else
+		snprintf(why, cap, "the daemon cannot read uid %u's supplementary groups: %s",
+			 (unsigned)c->uid, vx_strerror(c->groups_err));
+	return true;
+}
+
 static int handle_download(struct vx_api_server *srv, struct api_conn *c,
 			   const struct vx_api_msg *m)
 {
@@ -753,12 +771,16 @@ static int handle_download(struct vx_api_server *srv, struct api_conn *c,
 				   "a download is already in flight on this connection");
 	if (!download_ok(m, why, sizeof(why)))
 		return conn_answer(c, VX_API_DOWNLOAD, m->rid, -EINVAL, why);
+	if (api_groups_refused(srv, c, why, sizeof(why)))
+		return conn_answer(c, VX_API_DOWNLOAD, m->rid, -EACCES, why);
 	call = call_new(m, c);
 	if (!call)
 		return conn_answer(c, VX_API_DOWNLOAD, m->rid, -ENOMEM, "daemon out of memory");
 	vx_info("api: uid %u pid %d: download %.*s -> %s", (unsigned)c->uid, (int)c->pid,
 		(int)VX_URL_LOG_MAX,
-		vx_url_redact(m->url.ptr, m->url.len, (char[VX_URL_LOG_MAX]){ 0 }, VX_URL_LOG_MAX),
+		vx_url_redact_keys(m->url.ptr, m->url.len, call->req.filtered_params,
+				   (uint32_t)call->req.nr_filtered_params,
+				   (char[VX_URL_LOG_MAX]){ 0 }, VX_URL_LOG_MAX),
 		call->req.output ? call->req.output : "(stream)");
 	c->call = call;
 	pthread_mutex_lock(&call->lock);
@@ -980,25 +1002,27 @@ static void api_refuse(int fd, int status, const char *text)
 }
 
 /*
- * The client's supplementary groups (SO_PEERGROUPS, as of its connect) into @out; returns how
- * many. A daemon acting as the client uses exactly these, so an error, or more groups than
- * fit, gives fewer groups (fewer rights), never more.
+ * The client's supplementary groups (SO_PEERGROUPS, as of its connect) into c->groups. A client
+ * whose groups cannot be known whole (more than VX_DOWNLOAD_GROUPS_MAX, or an error) gets
+ * c->groups_err: a daemon that would act as it refuses its downloads (api_groups_refused())
+ * rather than act with fewer groups, which a group-deny mode would turn into more rights.
  */
-static uint32_t api_peer_groups(int fd, uint32_t *out, uint32_t max)
+static void api_peer_groups(struct api_conn *c, int fd)
 {
 	gid_t g[VX_DOWNLOAD_GROUPS_MAX];
 	socklen_t len = sizeof(g);
 
 	_Static_assert(sizeof(gid_t) == sizeof(uint32_t), "gid_t is 32 bits");
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g, &len) == -1) {
-		vx_debug("api: SO_PEERGROUPS: %s; acting with no supplementary groups",
-			 vx_strerror(-errno));
-		return 0;
+		c->groups_err = errno == ERANGE ? -E2BIG : -errno;
+		vx_debug("api: SO_PEERGROUPS of uid %u: %s", (unsigned)c->uid,
+			 vx_strerror(c->groups_err));
+		return;
 	}
 	len /= sizeof(gid_t);
-	for (uint32_t i = 0; i < len && i < max; i++)
-		out[i] = (uint32_t)g[i];
-	return VX_MIN((uint32_t)len, max);
+	for (uint32_t i = 0; i < len && i < VX_DOWNLOAD_GROUPS_MAX; i++)
+		c->groups[i] = (uint32_t)g[i];
+	c->nr_groups = VX_MIN((uint32_t)len, (uint32_t)VX_DOWNLOAD_GROUPS_MAX);
 }
 
 /*
@@ -1026,7 +1050,7 @@ static struct api_conn *conn_add(struct vx_api_server *srv, int fd, const struct
 	c->gid = cr->gid;
 	c->pid = cr->pid;
 	if (fd >= 0)
-		c->nr_groups = api_peer_groups(fd, c->groups, VX_DOWNLOAD_GROUPS_MAX);
+		api_peer_groups(c, fd);
 	c->idle_since_ms = vx_now_ms();
 	c->events = ev.events;
 	ev.data.ptr = c;

@@ -134,15 +134,21 @@ bool vx_cidr_match(const struct vx_cidr *c, const struct sockaddr *sa)
 	return addr_of(sa, &family, a) && match(c, family, a);
 }
 
-/* Loopback, link-local, unspecified, multicast, broadcast: only for a local requester. */
+/*
+ * Loopback, link-local, cloud metadata, unspecified, multicast, broadcast: only for a local
+ * requester. NAT64's well-known prefix reaches any IPv4 address, metadata included.
+ */
 static bool special(int family, const uint8_t a[16])
 {
 	static const uint8_t zero[16];
+	static const uint8_t nat64[12] = { 0, 0x64, 0xff, 0x9b };
 
 	if (family == AF_INET)
 		return a[0] == 127 || (a[0] == 169 && a[1] == 254) || a[0] == 0 ||
+		       (a[0] == 100 && a[1] == 100 && a[2] == 100 && a[3] == 200) || /* Alibaba */
 		       (a[0] >= 224);	   /* multicast 224/4, reserved 240/4, broadcast */
 	return memcmp(a, zero, 16) == 0 || /* :: */
+	       memcmp(a, nat64, sizeof(nat64)) == 0 ||			    /* 64:ff9b::/96 */
 	       (memcmp(a, zero, 15) == 0 && a[15] == 1) ||		    /* ::1 */
 	       (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) ||		    /* fe80::/10 */
 	       a[0] == 0xff ||						    /* ff00::/8 */

@@ -33,6 +33,7 @@
 #include "vx_hash.h"
 #include "vx_log.h"
 #include "vx_net.h"
+#include "vx_outbound.h"
 #include "vx_time.h"
 
 #define CC_SENDQ_MAX (8u << 20)
@@ -69,6 +70,7 @@ struct cc_conn {
 	uint32_t hash;
 	bool failed;  /* dropped or unreachable since its last good hello */
 	bool refused; /* the last hello was refused (-EACCES: our token or host key) */
+	bool warned;  /* a failure was logged at warn since the last good hello */
 	uint32_t backoff_ms;
 	uint64_t retry_ms;
 	uint64_t hello_rid;
@@ -140,7 +142,8 @@ static int copy_str(struct vx_sched_client *c, int i, struct vx_ctl_str *s)
 /*
  * A scheduler gives out the address it sees a host connect from: a daemon that serves on one IP
  * (not the unspecified address) connects from that IP, so the two agree even when several
- * daemons share a host on their own addresses.
+ * daemons share a host on their own addresses. The advertised address is only a wish: it is
+ * used (see src_for()) when it is this host's own and can reach the scheduler.
  */
 static void set_source(struct vx_sched_client *c)
 {
@@ -427,10 +430,43 @@ static void send_hello(struct vx_sched_client *c, struct cc_conn *cc)
 	cc->hello_rid = h.rid;
 }
 
+static bool ss_loopback(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+	if (ss->ss_family == AF_INET6)
+		return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+	return false;
+}
+
+/*
+ * The address to dial scheduler @dst from, or NULL for the kernel's choice: the advertised
+ * address only when it is of @dst's family and either loopback with @dst loopback too (daemons
+ * sharing a host on 127.0.0.x) or a non-loopback address of this host. A default listen on
+ * 0.0.0.0 advertises loopback, and a NAT address is not on the host: both dial unbound.
+ */
+static const struct sockaddr_storage *src_for(const struct vx_sched_client *c,
+					      const struct sockaddr_storage *dst)
+{
+	char txt[VX_NET_ADDR_STR_MAX];
+
+	if (c->src.ss_family == AF_UNSPEC || c->src.ss_family != dst->ss_family)
+		return NULL;
+	if (ss_loopback(&c->src))
+		return ss_loopback(dst) ? &c->src : NULL;
+	if (!inet_ntop(c->src.ss_family,
+		       c->src.ss_family == AF_INET
+			       ? (const void *)&((const struct sockaddr_in *)&c->src)->sin_addr
+			       : (const void *)&((const struct sockaddr_in6 *)&c->src)->sin6_addr,
+		       txt, sizeof(txt)) ||
+	    !vx_addr_is_local(txt))
+		return NULL;
+	return &c->src;
+}
+
 static void conn_start(struct vx_sched_client *c, struct cc_conn *cc)
 {
-	const struct vx_net_opts o = { .flags = VX_NET_NONBLOCK | VX_NET_NODELAY,
-				       .src = c->src.ss_family != AF_UNSPEC ? &c->src : NULL };
+	struct vx_net_opts o = { .flags = VX_NET_NONBLOCK | VX_NET_NODELAY };
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT, .data.u32 = cc->idx };
 	struct sockaddr_storage ss;
 	char err[VX_NET_ERR_LEN];
@@ -442,10 +478,16 @@ static void conn_start(struct vx_sched_client *c, struct cc_conn *cc)
 		conn_down(c, cc, "cannot resolve");
 		return;
 	}
+	o.src = src_for(c, &ss);
 	fd = vx_net_tcp_dial((struct sockaddr *)&ss, sl, &o, err);
+	if (fd < 0 && o.src) { /* the address went away or cannot be bound: dial unbound */
+		vx_debug("sched client: %s", err);
+		o.src = NULL;
+		fd = vx_net_tcp_dial((struct sockaddr *)&ss, sl, &o, err);
+	}
 	vx_fconn_init(&cc->io, fd < 0 ? -1 : fd, CC_SENDQ_MAX);
 	if (fd < 0) {
-		conn_down(c, cc, "connect");
+		conn_down(c, cc, err);
 		return;
 	}
 	if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, cc->io.fd, &ev) == -1)
@@ -544,7 +586,12 @@ static void register_owned(struct vx_sched_client *c, struct cc_conn *cc)
 
 static void conn_down(struct vx_sched_client *c, struct cc_conn *cc, const char *why)
 {
-	vx_debug("sched client: %s:%u down: %s", cc->host, cc->port, why);
+	/* a scheduler that cannot be reached is said at warn once, then again only after it was up */
+	if (!cc->warned && !cc->refused)
+		vx_warn("sched client: %s:%u: %s (retrying)", cc->host, cc->port, why);
+	else
+		vx_debug("sched client: %s:%u down: %s", cc->host, cc->port, why);
+	cc->warned = true;
 	if (cc->state == CC_UP)
 		cc->drops++;
 	if (cc->io.fd >= 0)
@@ -603,6 +650,7 @@ static void on_frame(struct vx_sched_client *c, struct cc_conn *cc, const struct
 					vx_warn("sched client: %s:%u refused hello: %s", cc->host,
 						cc->port, vx_strerror((int)m->status));
 				cc->refused = m->status == -EACCES;
+				cc->warned = true; /* said above */
 				conn_down(c, cc, "hello refused");
 				if (cc->refused)
 					cc->retry_ms = vx_now_ms() + c->cfg.backoff_max_ms;
@@ -610,6 +658,7 @@ static void on_frame(struct vx_sched_client *c, struct cc_conn *cc, const struct
 			}
 			cc_set_state(cc, CC_UP);
 			cc->failed = false;
+			cc->warned = false;
 			cc->refused = false;
 			cc->announce_ms = (m->has & VX_CTL_F_INTERVAL) && m->interval_ms >= 100
 						  ? m->interval_ms
@@ -682,7 +731,7 @@ static void on_connected(struct vx_sched_client *c, struct cc_conn *cc)
 	socklen_t len = sizeof(err);
 
 	if (getsockopt(cc->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1 || err) {
-		conn_down(c, cc, "connect failed");
+		conn_down(c, cc, vx_strerror(err ? -err : -errno));
 		return;
 	}
 	send_hello(c, cc);

@@ -7,23 +7,47 @@
 
 #include <errno.h>
 #include <string.h>
+#include <strings.h>
 
 #include "dataplane_int.h"
 #include "vx_assert.h"
 #include "vx_task_id.h"
 
-static int glue_get(void *ctx, const char *task_id, uint32_t number, struct vx_upload_piece *out)
+/*
+ * A local file's task (file:// source) is never served to another host: it is the file of the
+ * client who asked, read with that client's rights (spec/dataplane.md 5). Found by its URL,
+ * which the store keeps, so the rule holds across restarts.
+ */
+static int glue_acquire(void *ctx, const char *task_id, enum vx_store_use use,
+			struct vx_store_task **t)
 {
-	struct vx_store_piece_ref ref;
-	struct vx_store_task *t;
 	char id[VX_TASK_ID_LEN + 1];
+	const char *url;
 	int ret;
 
 	memcpy(id, task_id, VX_TASK_ID_LEN);
 	id[VX_TASK_ID_LEN] = '\0';
-	ret = vx_store_task_acquire(ctx, id, VX_STORE_USE_UPLOAD, &t);
+	ret = vx_store_task_acquire(ctx, id, use, t);
 	if (ret < 0)
 		return ret == -EINVAL ? -ENOENT : ret;
+	url = vx_store_task_url(*t);
+	if (url && strncasecmp(url, "file:", 5) == 0) {
+		vx_store_task_release(*t, use);
+		*t = NULL;
+		return -ENOENT;
+	}
+	return 0;
+}
+
+static int glue_get(void *ctx, const char *task_id, uint32_t number, struct vx_upload_piece *out)
+{
+	struct vx_store_piece_ref ref;
+	struct vx_store_task *t;
+	int ret;
+
+	ret = glue_acquire(ctx, task_id, VX_STORE_USE_UPLOAD, &t);
+	if (ret < 0)
+		return ret;
 	ret = vx_store_piece_get(t, number, &ref);
 	if (ret < 0) {
 		vx_store_task_release(t, VX_STORE_USE_UPLOAD);
@@ -54,15 +78,12 @@ static ssize_t glue_bitmap(void *ctx, const char *task_id, uint8_t *out, size_t 
 			   uint32_t *piece_count)
 {
 	struct vx_store_task *t;
-	char id[VX_TASK_ID_LEN + 1];
 	ssize_t n;
 	int ret;
 
-	memcpy(id, task_id, VX_TASK_ID_LEN);
-	id[VX_TASK_ID_LEN] = '\0';
-	ret = vx_store_task_acquire(ctx, id, VX_STORE_USE_READ, &t);
+	ret = glue_acquire(ctx, task_id, VX_STORE_USE_READ, &t);
 	if (ret < 0)
-		return ret == -EINVAL ? -ENOENT : ret;
+		return ret;
 	*piece_count = vx_store_task_piece_count(t);
 	n = vx_store_task_bitmap(t, out, out_len);
 	vx_store_task_release(t, VX_STORE_USE_READ);

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * peer_access.c: private tasks. A download whose URL carries user-info or a credential query
- * key (vx_url_has_credentials()), or whose request carries an Authorization or Cookie header,
- * makes its task private. Before a client gets any byte of a private task (from the store, from
+ * key (vx_url_has_credentials_keys(): the built-in list or a key of the request's own filter
+ * list), or whose request carries an Authorization or Cookie header, makes its task private. Before a client gets any byte of a private task (from the store, from
  * peers, or by joining a task in flight) its access is proven at the origin with its own URL
  * and headers: the source layer's stat (HEAD, or the 0-0 range GET) must succeed; its 401 or
  * 403 goes to the client, with no byte. A success is remembered per (sha256 of the URL and the
@@ -34,9 +34,15 @@ static bool credential_header(const char *h)
 	return false;
 }
 
-bool vx__peer_request_private(const char *url, char *const *headers, uint32_t nr_headers)
+bool vx__peer_request_private(const struct peer_job *j)
 {
-	if (url && vx_url_has_credentials(url, strlen(url)))
+	const char *url = j->url;
+	char *const *headers = j->headers;
+	uint32_t nr_headers = j->nr_headers;
+
+	/* a key the request filters out of the task id is one of its credentials */
+	if (url && vx_url_has_credentials_keys(url, strlen(url), (const char *const *)j->filtered,
+					       j->nr_filtered))
 		return true;
 	for (uint32_t i = 0; i < nr_headers; i++) {
 		if (headers[i] && credential_header(headers[i]))

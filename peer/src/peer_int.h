@@ -440,7 +440,8 @@ void vx__peer_access_proved(struct vx_peer *p, struct peer_job *j, int rc,
 			    const struct vx_download_result *res);
 
 /* peer_access.c */
-bool vx__peer_request_private(const char *url, char *const *headers, uint32_t nr_headers);
+/* whether @j's request makes its task private (credentials in its URL, filter list, headers) */
+bool vx__peer_request_private(const struct peer_job *j);
 void vx__peer_access_key(const char *url, char *const *headers, uint32_t nr_headers,
 			 uint8_t key[PEER_ACCESS_KEY_LEN]);
 bool vx__peer_access_cached(struct vx_peer *p, const uint8_t key[PEER_ACCESS_KEY_LEN],

@@ -199,6 +199,19 @@ struct peer_task *vx__peer_task_find(struct vx_peer *p, const char *id)
 	return NULL;
 }
 
+/*
+ * A local file's task stays on this host: it is never registered with a scheduler (nobody is
+ * sent to it, no seed is triggered for it) and the upload server never serves it
+ * (vx_store_glue_source_ops(): a file:// task is not found there). Its bytes are the file of
+ * the client who asked, read with that client's rights (spec/peer.md, "Local files").
+ */
+static bool task_url_local(const char *url)
+{
+	char path[8];
+
+	return url && vx_source_file_path(url, path, sizeof(path)) != 0;
+}
+
 static struct peer_task *task_new(struct vx_peer *p, const char *id, const char *url,
 				  enum peer_task_cause cause)
 {
@@ -222,7 +235,7 @@ static struct peer_task *task_new(struct vx_peer *p, const char *id, const char 
 	t->id[VX_TASK_ID_LEN] = '\0';
 	t->content_fd = -1;
 	t->src_fd = -1;
-	t->link = p->sc ? LINK_IDLE : LINK_NONE;
+	t->link = p->sc && !task_url_local(url) ? LINK_IDLE : LINK_NONE;
 	vx_list_init(&t->jobs);
 	atomic_init(&t->cancel_source, false);
 	atomic_init(&t->from_source, 0);
@@ -398,6 +411,17 @@ static void job_send_fd(struct peer_task *t, struct peer_job *j)
 }
 
 /*
+ * A daemon that is not root, for a client of another uid (not root): it cannot take the
+ * client's rights, so it does only what cannot lend it its own (spec/peer.md, "Acting for a
+ * client"): no file:// source, an output only in a directory the client owns or everyone may
+ * write, never over a file of someone else.
+ */
+static bool job_foreign(const struct peer_job *j)
+{
+	return !j->as_client && j->uid != 0 && j->uid != (uint32_t)geteuid();
+}
+
+/*
  * Opens @j's output directory once (O_PATH) and checks the output there before anything is
  * fetched, so a bad path fails at once; the export later acts beneath this descriptor only.
  * Runs with the client's rights when the daemon acts for one (job_open_files()).
@@ -433,11 +457,20 @@ static int check_output(struct peer_job *j, char *msg, size_t len)
 			snprintf(msg, len, "output '%.400s' exists (use --overwrite)", j->output);
 			return -EEXIST;
 		}
-		if (j->as_client && st.st_uid != j->uid) {
-			/* root replaces it for a client only when the client owns it (sticky /tmp) */
+		if ((j->as_client || job_foreign(j)) && st.st_uid != j->uid) {
+			/* replaced for a client only when the client owns it (sticky /tmp) */
 			snprintf(msg, len, "output '%.400s' belongs to another user", j->output);
 			return -EACCES;
 		}
+	}
+	if (job_foreign(j) &&
+	    (fstat(fd, &st) != 0 || (st.st_uid != j->uid && !(st.st_mode & S_IWOTH)))) {
+		snprintf(msg, len,
+			 "output directory of '%.400s' is neither uid %u's nor writable by "
+			 "everyone: "
+			 "a daemon of another user writes for it only there",
+			 j->output, j->uid);
+		return -EACCES;
 	}
 	/* AT_EACCESS: the thread's filesystem credentials, the client's when acting for one */
 	if (faccessat(fd, ".", W_OK | X_OK, AT_EACCESS) != 0) {
@@ -534,6 +567,13 @@ static int job_open_files(struct peer_job *j, enum vx_download_stage *stage, cha
 		}
 		*stage = VX_DOWNLOAD_STAGE_SOURCE;
 		rc = open_source(j, msg, len);
+	} else if (job_foreign(j) && task_url_local(j->url)) {
+		*stage = VX_DOWNLOAD_STAGE_SOURCE;
+		snprintf(msg, len,
+			 "this daemon runs as uid %u and cannot read files with uid %u's rights: "
+			 "file:// sources are refused for other users",
+			 (unsigned)geteuid(), j->uid);
+		rc = -EACCES;
 	}
 	if (!rc) {
 		*stage = VX_DOWNLOAD_STAGE_OUTPUT;
@@ -1186,6 +1226,11 @@ void vx__peer_on_event(struct vx_peer *p, const struct vx_ctl_msg *m)
 	}
 	if (!t || !task_live(t) || t->link == LINK_NONE || p->shutting_down)
 		return;
+	/* a pushed answer says "private" as an answer does: bytes from peers need proof */
+	if ((m->has & VX_CTL_F_PRIVATE) && m->priv)
+		task_make_private(p, t);
+	if (t->priv && m->event == VX_CTL_EV_PARENTS)
+		task_check_access(p, t);
 	take_geometry(t, m);
 	take_digests(t, m);
 	switch (m->event) {
@@ -1506,9 +1551,13 @@ void vx__peer_job_start(struct vx_peer *p, struct peer_job *j)
 	if (!rc && j->id_content)
 		rc = vx_task_id_from_content(j->id_content, strlen(j->id_content), id);
 	if (rc) {
+		char safe[VX_URL_LOG_MAX];
+
+		vx_url_redact_keys(j->url, j->url ? strlen(j->url) : 0,
+				   (const char *const *)j->filtered, j->nr_filtered, safe,
+				   sizeof(safe));
 		vx__peer_job_fail(p, j, rc, VX_DOWNLOAD_STAGE_REQUEST,
-				  "'%s' is not a valid URL: %s", VX_URL_SAFE(j->url),
-				  vx_strerror(rc));
+				  "'%s' is not a valid URL: %s", safe, vx_strerror(rc));
 		return;
 	}
 	if (j->digest) {
@@ -1544,8 +1593,7 @@ void vx__peer_job_start(struct vx_peer *p, struct peer_job *j)
 		}
 		t->user_piece_length = j->piece_length;
 		t->no_bts = j->no_bts;
-		t->priv = !j->public_content &&
-			  vx__peer_request_private(j->url, j->headers, j->nr_headers);
+		t->priv = !j->public_content && vx__peer_request_private(j);
 		if (vx__peer_source_set(t, j->tag, j->app, (const char *const *)j->filtered,
 					j->nr_filtered)) {
 			task_fail(p, t, -ENOMEM, VX_DOWNLOAD_STAGE_REQUEST, 0, "out of memory");
@@ -1578,7 +1626,7 @@ void vx__peer_job_start(struct vx_peer *p, struct peer_job *j)
 	j->base_peers = t->from_peers;
 	j->base_source = atomic_load(&t->from_source);
 	vx_list_add_tail(&t->jobs, &j->node);
-	if (!j->public_content && vx__peer_request_private(j->url, j->headers, j->nr_headers))
+	if (!j->public_content && vx__peer_request_private(j))
 		task_make_private(p, t);
 	else if (t->priv)
 		(void)job_may_read(p, t, j); /* its proof starts now */

@@ -257,6 +257,10 @@ static void apply_outbound(CURL *e, struct vx__xfer *x)
 {
 	if (!x->opts || !x->opts->outbound)
 		return;
+	/* straight to the origin: through a proxy (http_proxy, ALL_PROXY in the environment) the
+	 * socket checks would see the proxy's address, and the proxy would reach anything */
+	curl_easy_setopt(e, CURLOPT_PROXY, "");
+	curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
 	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, outbound_open);
 	curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, x);
 	curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, outbound_prereq);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * fuzz_source_url.c: vx_source_url_parse(), vx_source_url_redact(), vx_url_redact() and
- * vx_url_has_credentials() on any bytes. A parsed URL's members must be NUL-terminated strings
+ * fuzz_source_url.c: vx_source_url_parse(), vx_source_url_redact(), vx_url_redact(),
+ * vx_url_redact_keys() and vx_url_has_credentials(_keys)() on any bytes. A parsed URL's members must be NUL-terminated strings
  * inside its own buffer; redaction stays inside its buffer and is idempotent (a redacted URL
  * redacts to itself: nothing it keeps looks like a credential any more).
  */
@@ -55,6 +55,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			vx_url_redact(r1, strlen(r1), r2, cap);
 			if (strcmp(r1, r2) != 0)
 				abort();
+			/* with a request's own filtered keys (an empty and a NULL entry among them):
+			 * a URL with credentials of either kind is redacted, idempotently */
+			{
+				static const char *const keys[] = { "cdn_tok", "", NULL, "X" };
+
+				if (vx_url_has_credentials((const char *)data, size) &&
+				    !vx_url_has_credentials_keys((const char *)data, size, keys, 4))
+					abort();
+				vx_url_redact_keys((const char *)data, size, keys, 4, r1, cap);
+				vx_url_redact_keys(r1, strlen(r1), keys, 4, r2, cap);
+				if (strcmp(r1, r2) != 0)
+					abort();
+			}
 		}
 		free(r1);
 		free(r2);

@@ -28,7 +28,7 @@ import sys
 import threading
 import zlib
 
-from vx_wire import cbor_dec, cbor_enc, frame, recv_frame  # noqa: E402
+from vx_wire import cbor_enc, frame, recv_frame, serve_control  # noqa: E402
 
 lock = threading.Lock()
 state = {"accepts": {}, "answers": {}, "tasks": {}, "max_out": {}}
@@ -151,33 +151,29 @@ def answer(case, first):
 
 
 def serve_sched(c, cases, by_task):
-    while True:
-        tag, v = recv_frame(c)
-        if tag is None:
-            return
-        req, _ = cbor_dec(v)
-        rid, typ = req.get(0, 0), req.get(1, 0)
-        resp = {0: rid, 1: typ, 2: 1, 3: 0}
-        if typ == 1:
-            resp[42] = 10000
-        elif typ in (3, 5):  # register, reschedule
-            tid = req.get(20, "")
-            name = by_task.get(tid)
-            if name is None and typ == 3:
-                name = os.path.basename(req.get(21, ""))
-                if name in cases:
-                    by_task[tid] = name
-                    with lock:
-                        state["tasks"][name] = tid
-                        save()
+    def on_request(req, resp):
+        typ = req.get(1, 0)
+        if typ not in (3, 5):  # register, reschedule
+            return True
+        tid = req.get(20, "")
+        name = by_task.get(tid)
+        if name is None and typ == 3:
+            name = os.path.basename(req.get(21, ""))
             if name in cases:
-                case = cases[name]
-                resp.update(answer(case, not case["answered"]))
-                case["answered"] = True
-                bump("answers", name)
-            else:
-                resp[28] = 1  # not a case of this test: the origin
-        c.sendall(frame(0x61, cbor_enc(resp)))
+                by_task[tid] = name
+                with lock:
+                    state["tasks"][name] = tid
+                    save()
+        if name in cases:
+            case = cases[name]
+            resp.update(answer(case, not case["answered"]))
+            case["answered"] = True
+            bump("answers", name)
+        else:
+            resp[28] = 1  # not a case of this test: the origin
+        return True
+
+    serve_control(c, on_request)
 
 
 def main():

@@ -8,8 +8,9 @@
 # on how long something took. VX_TEST_KEEP=1 keeps the directory (logs, stores) for a look.
 #
 # Usage: vx=PATH_TO_VX; name=TEST_NAME; . peer_lib.sh; peer_lib_init
-#   origin_start                      nginx on 127.0.0.1:$origin_port serving $dir/www
-#   sched_start [args...]             vx scheduler on 127.0.0.1:$sched_port (its management API
+#   origin_start                      nginx on 127.0.0.1:$origin_port serving $dir/www (or on
+#                                     $origin_addr:$origin_port when the test sets origin_addr)
+#   sched_start [LISTEN] [args...]    vx scheduler on LISTEN (127.0.0.1:0), port $sched_port (its management API
 #                                     on $api_port; args go to it); its tokens file is
 #                                     $sched_tokens, the tokens $sched_peer_token,
 #                                     $sched_seed_token, $sched_admin_token, and one-token files
@@ -99,7 +100,7 @@ free_port() {
 wait_port() {
 	local i
 	for i in $(seq 100); do
-		python3 -c "import socket; socket.create_connection(('127.0.0.1', $1), 1)" \
+		python3 -c "import socket; socket.create_connection(('${2:-127.0.0.1}', $1), 1)" \
 			2>/dev/null && return 0
 		sleep 0.1
 	done
@@ -146,7 +147,7 @@ http {
  client_body_temp_path $dir/t1; proxy_temp_path $dir/t2; fastcgi_temp_path $dir/t3;
  uwsgi_temp_path $dir/t4; scgi_temp_path $dir/t5;
  server {
-  listen 127.0.0.1:$origin_port;
+  listen ${origin_addr:-127.0.0.1}:$origin_port;
   root $dir/www;
   location /slow/ { alias $dir/www/; limit_rate ${origin_slow_rate:-1m}; }
  }
@@ -154,8 +155,8 @@ http {
 CONF
 	"$nginx_bin" -p "$dir" -c "$dir/nginx.conf" 2>"$dir/nginx.out" &
 	bg_pids+=($!)
-	wait_port "$origin_port"
-	base=http://127.0.0.1:$origin_port
+	wait_port "$origin_port" "${origin_addr:-127.0.0.1}"
+	base=http://${origin_addr:-127.0.0.1}:$origin_port
 }
 
 # origin_body_bytes /PATH: body bytes of the GETs of PATH that were not stat probes.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# peer_private.sh VX: signed URLs do not leak (issue 16 "Fix first" 6;
+# peer_private.sh VX: signed URLs do not leak (issue 16 "Fix first" 6, review findings 8, 10;
 # shared/reference/dragonfly-behaviour.md 5.5 items 2 and 17).
 #
 # The origin (signed_origin.py) answers 403 unless X-Amz-Signature is an HMAC of the path and
@@ -47,6 +47,14 @@ body_bytes() {
 		"$dir/origin-access.log"
 }
 
+# refused D URL OUT WHAT: the download through D fails with the origin's 403, OUT not created
+refused() {
+	get "$1" "$2" "$3"
+	[ "$rc" -ne 0 ] || fail "$4 through $1 got the private object"
+	expect_msg "403"
+	[ ! -e "$3" ] || fail "$4 through $1: $3 was created"
+}
+
 sched_start
 serve_start d1
 serve_start d2
@@ -62,11 +70,7 @@ body_a=$(body_bytes)
 for d in d1 d2; do
 	for form in unsigned wrong; do
 		if [ $form = unsigned ]; then url="$obase/obj"; else url=$(signed 3600 "${sig1//[0-9]/0}"); fi
-		o="$dir/out/b-$d-$form"
-		get "$d" "$url" "$o"
-		[ "$rc" -ne 0 ] || fail "client B ($form) through $d got the private object"
-		expect_msg "403"
-		[ ! -e "$o" ] || fail "client B ($form) through $d: $o was created"
+		refused "$d" "$url" "$dir/out/b-$d-$form" "client B ($form)"
 	done
 done
 
@@ -118,13 +122,45 @@ same_file "$dir/www/obj" "$dir/out/u" "user-info URL"
 get d2 "http://127.0.0.1:$oport/obj?X-Amz-Expires=1" "$dir/out/u2"
 [ "$rc" -ne 0 ] || fail "an unsigned request got the object after the user-info download"
 
+# a CDN token under a key of the request's filter list (review 16 finding 8): the key is a
+# credential of that request, so the task is private and the key's value is redacted. auth_key
+# is on the built-in list too; cdn_tok is on no list but the request's own.
+toks=()
+for k in auth_key cdn_tok; do
+	make_file "cdn-$k" 300000
+	tok=$(python3 "$here/signed_origin.py" --sign "$key" "/cdn-$k" cdn)
+	toks+=("$tok")
+	get d1 "$obase/cdn-$k?$k=$tok" "$dir/out/cdn-$k" --filtered-query-param "$k"
+	expect_rc 0 "CDN token $k"
+	same_file "$dir/www/cdn-$k" "$dir/out/cdn-$k" "CDN token $k"
+	for d in d1 d2; do
+		refused "$d" "$obase/cdn-$k" "$dir/out/cdn-$k-$d-none" "no CDN token ($k)"
+	done
+done
+
+# a scheduler that says "private" only in a pushed PARENTS event (review 16 finding 10): the
+# unsigned client of d5 must still prove its access (403), not get the bytes from d1
+python3 "$here/private_event_sched.py" "$dir/pev.port" "$dir/www/obj" 4194304 \
+	"${serve_port[d1]}" 2>"$dir/pev.log" &
+bg_pids+=($!)
+for i in $(seq 100); do
+	[ -s "$dir/pev.port" ] && break
+	sleep 0.1
+done
+[ -s "$dir/pev.port" ] || fail "private_event_sched.py did not start"
+real_sched_port=$sched_port
+sched_port=$(cat "$dir/pev.port")
+serve_start d5
+sched_port=$real_sched_port
+refused d5 "$obase/obj" "$dir/out/pev" "a client told private only by an event"
+
 # nothing logged or stored holds a secret (stores' own metadata aside: 0600 in 0700)
 for f in "$dir"/d[123].log "$dir"/d[123].out "$dir"/sched.log "$dir"/sched.out; do
-	for s in "$sig1" "$sig2" "$pass" "${auth#Authorization: Basic }"; do
+	for s in "$sig1" "$sig2" "$pass" "${auth#Authorization: Basic }" "${toks[@]}"; do
 		! grep -q -- "$s" "$f" || fail "$(basename "$f") holds a secret"
 	done
 done
-python3 - "$dir/sched.db" "$sig1" "$sig2" "$pass" <<'PY' || fail "the scheduler's database holds a secret"
+python3 - "$dir/sched.db" "$sig1" "$sig2" "$pass" "${toks[@]}" <<'PY' || fail "the scheduler's database holds a secret"
 import sqlite3, sys
 db = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True)
 rows = 0

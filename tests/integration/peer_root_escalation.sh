@@ -11,6 +11,11 @@
 #       replaced nor chowned; the output lands in the directory the client named at the start.
 #   (c) the output name is a symlink (with --overwrite) to a root-owned file: the link is
 #       replaced, never the file it points to.
+#   (d) a client's own 0600 file read for it (file://) stays local: anyone who computes the
+#       task id (`vx task-id`) and asks the upload port for its pieces with a raw Vortex
+#       client (vortex_piece.py) gets none (review 16 finding 3; item 11 and item 6 of 5.5).
+#   (e) a client with more than 64 supplementary groups: its download is refused with a clear
+#       message, never run with no groups (a group-deny mode would grant it more; finding 14).
 # The attacker is a real unprivileged process (setpriv). Needs root and setpriv; skips (77)
 # otherwise.
 set -euo pipefail
@@ -104,4 +109,29 @@ if [ "$rc" -eq 0 ]; then
 	[ ! -L "$dir/open/link" ] || fail "(c) success, yet the link is still there"
 	same_file "$dir/www/small.bin" "$dir/open/link" "(c) the link replaced by the output"
 fi
+
+# (d) a file:// task is not served over Vortex to anyone
+mkdir -m 0700 "$dir/home/priv"
+chown $nobody:$nobody "$dir/home/priv"
+as_nobody sh -c "head -c 100000 /dev/urandom >'$dir/home/priv/id_key'; chmod 600 '$dir/home/priv/id_key'"
+nget "file://$dir/home/priv/id_key" "$dir/home/priv/k"
+expect_rc 0 "(d) the client's own file"
+same_file "$dir/home/priv/id_key" "$dir/home/priv/k" "(d) the client's own file"
+id=$("$vx" task-id "file://$dir/home/priv/id_key")
+# a network client: its uid does not matter (another host's would do the same)
+got=$(python3 "$(dirname "$0")/vortex_piece.py" "${serve_port[d]}" "$id" 0)
+case $got in
+piece*) fail "(d) a network client read the client's 0600 file from the upload port ($got)" ;;
+error* | closed) ;;
+*) fail "(d) the raw Vortex client failed: $got" ;;
+esac
+# (e) more supplementary groups than the daemon can act with
+rc=0
+setpriv --reuid=$nobody --regid=$nobody --groups="$(seq -s, 20000 20070)" timeout -k 5 60 \
+	"$vx" get "file://$dir/public" -O "$dir/open/g" --socket "$dir/d.sock" --no-progress \
+	>/dev/null 2>"$dir/nget-err.txt" || rc=$?
+err=$(cat "$dir/nget-err.txt")
+[ "$rc" -ne 0 ] || fail "(e) a client with 71 supplementary groups was served with none"
+expect_msg "more than 64 supplementary groups"
+[ ! -e "$dir/open/g" ] || fail "(e) the output was written"
 echo "$name: ok"

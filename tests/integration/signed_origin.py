@@ -3,7 +3,8 @@
 """An origin that checks presigned URLs, for peer_private.sh (python3 http.server).
 
 GET and HEAD of /NAME serve ROOT/NAME (Range: bytes=A-B or A- honoured) only when the query has
-X-Amz-Expires=E and X-Amz-Signature=hex(HMAC-SHA256(KEY, "/NAME\\nE")), or when the request
+X-Amz-Expires=E and X-Amz-Signature=hex(HMAC-SHA256(KEY, "/NAME\\nE")), or auth_key or cdn_tok
+is hex(HMAC-SHA256(KEY, "/NAME\\ncdn")) (a CDN token), or when the request
 has HTTP Basic credentials USER:PASSWORD; anything else is 403 with no body. Every request is
 logged to LOG as "METHOD PATH STATUS BODY_BYTES RANGE", one line each, flushed at once.
 
@@ -44,6 +45,11 @@ class Handler(BaseHTTPRequestHandler):
         exp, sig = q.get("X-Amz-Expires", [""])[0], q.get("X-Amz-Signature", [""])[0]
         if exp and sig and hmac.compare_digest(sig, sign(self.server.key, path, exp)):
             return True
+        # a CDN-style token (Alibaba auth_key, or a key only the request's filter list names)
+        for k in ("auth_key", "cdn_tok"):
+            tok = q.get(k, [""])[0]
+            if tok and hmac.compare_digest(tok, sign(self.server.key, path, "cdn")):
+                return True
         auth = self.headers.get("Authorization", "")
         want = "Basic " + base64.b64encode(self.server.userpass.encode()).decode()
         return hmac.compare_digest(auth, want)

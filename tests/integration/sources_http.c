@@ -15,6 +15,7 @@
 #include "sources_harness.h"
 
 #include "vx_err.h"
+#include "vx_outbound.h"
 #include "vx_source.h"
 
 #define BLOB_LEN (1048576 + 123)
@@ -424,6 +425,35 @@ static void test_vx_source_open__redirect(void **state)
 	assert_null(obj);
 }
 
+/*
+ * A policed fetch (a seed's, for another host) ignores proxy variables: through a proxy the
+ * socket checks would judge the proxy's address, not the origin's (review 16 finding 12;
+ * security list 5.5 item 6). The proxy's address is allowed, the origin's (loopback) is not:
+ * the fetch must be refused by policy, not sent to the proxy.
+ */
+static void test_vx_source_open__policed_ignores_proxy(void **state)
+{
+	struct vx_outbound_policy pol = { 0 };
+	struct vx_source_opts o = quick_opts();
+	struct vx_source_obj *obj = NULL;
+	struct vx_source_error d;
+	char url[256];
+	int rc;
+
+	(void)state;
+	assert_int_equal(vx_outbound_add(&pol, "127.0.0.3/32", false), 0);
+	o.outbound = &pol;
+	o.retries_max = UINT32_MAX;
+	url_of(url, sizeof(url), "http", http_port, "/data/blob.bin");
+	assert_int_equal(setenv("http_proxy", "http://127.0.0.3:1", 1), 0);
+	assert_int_equal(setenv("ALL_PROXY", "http://127.0.0.3:1", 1), 0);
+	rc = vx_source_open(ctx, url, &o, &obj, &d);
+	unsetenv("http_proxy");
+	unsetenv("ALL_PROXY");
+	assert_int_equal(rc, -EACCES);
+	assert_non_null(strstr(d.msg, "127.0.0.1 refused by policy"));
+}
+
 static void test_vx_source_open__status_errors(void **state)
 {
 	struct vx_source_opts o = quick_opts();
@@ -796,6 +826,7 @@ int main(void)
 		cmocka_unit_test(test_vx_source_cancel__running_read),
 		cmocka_unit_test(test_vx_source_read_submit__limit_and_ctx_free),
 		cmocka_unit_test(test_vx_source_open__basic_auth),
+		cmocka_unit_test(test_vx_source_open__policed_ignores_proxy),
 		cmocka_unit_test(test_vx_source_open__tls),
 	};
 

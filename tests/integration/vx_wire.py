@@ -89,3 +89,21 @@ def recv_frame(s):
 
 def frame(tag, value):
     return bytes([0, tag]) + struct.pack(">I", len(value)) + value
+
+
+def serve_control(c, on_request):
+    """A fake scheduler's side of one control connection: reads requests until it closes,
+    answers hello (any token) itself, and sends the response on_request(req, resp) filled in
+    (resp holds rid, type, version, status 0); on_request returns False when it sent it."""
+    while True:
+        tag, v = recv_frame(c)
+        if tag is None:
+            return
+        req, _ = cbor_dec(v)
+        rid, typ = req.get(0, 0), req.get(1, 0)
+        resp = {0: rid, 1: typ, 2: 1, 3: 0}
+        if typ == 1:
+            resp[42] = 10000
+        elif on_request(req, resp) is False:
+            continue
+        c.sendall(frame(0x61, cbor_enc(resp)))

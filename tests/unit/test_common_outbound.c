@@ -87,9 +87,15 @@ static void test_outbound_check__ranges(void **state)
 					       "ff02::1",
 					       "fd00:ec2::254",
 					       "::ffff:127.0.0.1",
-					       "::ffff:169.254.169.254" };
-	static const char *const open[] = { "10.1.2.3", "172.16.0.1", "192.168.1.1",
-					    "fd12::1",	"8.8.8.8",    "2001:db8::1" };
+					       "::ffff:169.254.169.254",
+					       "100.100.100.200",    /* Alibaba Cloud metadata */
+					       "64:ff9b::a9fe:a9fe", /* NAT64 to 169.254.169.254 */
+					       "64:ff9b::808:808",   /* NAT64 reaches any IPv4 */
+					       "::ffff:100.100.100.200" };
+	static const char *const open[] = { "10.1.2.3",	       "172.16.0.1", "192.168.1.1",
+					    "fd12::1",	       "8.8.8.8",    "2001:db8::1",
+					    "100.100.100.201", "100.64.0.1", "64:ff9b:1::1",
+					    "64:ff9a::1" };
 	struct vx_outbound_policy p = { 0 };
 	char why[128];
 

@@ -26,6 +26,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "vx_compiler.h"
@@ -104,6 +105,14 @@ VX_MUST_CHECK ssize_t vx_url_normalize_for_task_id(const char *url, size_t url_l
  */
 const char *vx_url_redact(const char *url, size_t len, char *out, size_t out_len);
 
+/*
+ * vx_url_redact_keys() - vx_url_redact() that also hides the values of the request's own
+ * filtered query keys @keys (@nr_keys; NULL entries ignored): a key a request removes from its
+ * task id is a credential of that request (spec/vortex.md 7.1).
+ */
+const char *vx_url_redact_keys(const char *url, size_t len, const char *const *keys,
+			       uint32_t nr_keys, char *out, size_t out_len);
+
 /* vx_url_redact() of the C string @url (NULL reads as ""). */
 const char *vx_url_redact_str(const char *url, char *out, size_t out_len);
 
@@ -115,6 +124,10 @@ const char *vx_url_redact_str(const char *url, char *out, size_t out_len);
  * of the credential list: a download of such a URL is private (spec/peer.md).
  */
 bool vx_url_has_credentials(const char *url, size_t len);
+
+/* vx_url_has_credentials(), also true for a query key among the request's filtered @keys. */
+bool vx_url_has_credentials_keys(const char *url, size_t len, const char *const *keys,
+				 uint32_t nr_keys);
 
 /* Static text for @why ("URL has no scheme"), never NULL. */
 const char *vx_url_strerror(enum vx_url_error why);

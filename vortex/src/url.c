@@ -1117,6 +1117,15 @@ static const char *const credential_extra[] = {
 	"secret",
 	"auth",
 	"authorization",
+	/* GitLab, generic API keys, OSS V4 signatures, Akamai and Alibaba/Tencent CDN auth */
+	"private_token",
+	"key",
+	"x-oss-signature",
+	"x-oss-credential",
+	"x-oss-security-token",
+	"hdnts",
+	"sign",
+	"auth_key",
 };
 
 static bool in_list(const char *const *list, size_t nr, const char *d, size_t dn)
@@ -1128,15 +1137,37 @@ static bool in_list(const char *const *list, size_t nr, const char *d, size_t dn
 	return false;
 }
 
-/* Whether the query key @k (@n raw bytes) names a credential. */
-static bool credential_key(const char *k, size_t n)
+/* A request's own filtered query keys (NULL, 0: none), credentials for that request. */
+struct url_keys {
+	const char *const *keys;
+	uint32_t nr;
+};
+
+/* Whether @d (@dn decoded bytes) is one of @k's keys; NULL and empty entries match nothing. */
+static bool in_keys(const struct url_keys *k, const char *d, size_t dn)
 {
-	char d[64];
+	for (uint32_t i = 0; k && i < k->nr; i++) {
+		if (k->keys[i] && k->keys[i][0] && in_list(&k->keys[i], 1, d, dn))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Whether the query key @k (@n raw bytes) names a credential: one of the lists, or a key the
+ * request's own filter list @extra removes from the task id (it would not filter a key that
+ * made no difference to who may read the object).
+ */
+static bool credential_key(const char *k, size_t n, const struct url_keys *extra)
+{
+	char d[256];
 	size_t dn;
 
 	if (n >= sizeof(d))
 		return false; /* longer than every name in the lists, even encoded */
 	dn = form_decode(k, n, d);
+	if (in_keys(extra, d, dn))
+		return true;
 	if (dn == 2 && strncmp(d, "ns", 2) == 0)
 		return false; /* containerd's namespace: a filter, not a secret */
 	return in_list(default_filters, VX_ARRAY_SIZE(default_filters), d, dn) ||
@@ -1178,7 +1209,7 @@ static void url_split(const char *url, size_t len, struct url_parts *u)
 		u->end = u->query; /* no query, only a fragment */
 }
 
-bool vx_url_has_credentials(const char *url, size_t len)
+static bool has_credentials(const char *url, size_t len, const struct url_keys *extra)
 {
 	struct url_parts u;
 
@@ -1192,14 +1223,28 @@ bool vx_url_has_credentials(const char *url, size_t len)
 			e++;
 		for (eq = k; eq < e && url[eq] != '='; eq++)
 			;
-		if (credential_key(url + k, eq - k))
+		if (credential_key(url + k, eq - k, extra))
 			return true;
 		k = e + 1;
 	}
 	return false;
 }
 
-const char *vx_url_redact(const char *url, size_t len, char *out, size_t out_len)
+bool vx_url_has_credentials(const char *url, size_t len)
+{
+	return has_credentials(url, len, NULL);
+}
+
+bool vx_url_has_credentials_keys(const char *url, size_t len, const char *const *keys,
+				 uint32_t nr_keys)
+{
+	const struct url_keys k = { keys, nr_keys };
+
+	return has_credentials(url, len, &k);
+}
+
+static const char *redact(const char *url, size_t len, const struct url_keys *extra, char *out,
+			  size_t out_len)
 {
 	struct wr w = { out, out_len, 0, false };
 	struct url_parts u;
@@ -1222,7 +1267,7 @@ const char *vx_url_redact(const char *url, size_t len, char *out, size_t out_len
 			e++;
 		for (eq = k + 1; eq < e && url[eq] != '='; eq++)
 			;
-		if (eq < e && credential_key(url + k + 1, eq - k - 1)) {
+		if (eq < e && credential_key(url + k + 1, eq - k - 1, extra)) {
 			put_mem(&w, url + k, eq + 1 - k);
 			put_str(&w, VX_URL_REDACTED);
 		} else {
@@ -1234,6 +1279,19 @@ const char *vx_url_redact(const char *url, size_t len, char *out, size_t out_len
 		put_str(&w, "#" VX_URL_REDACTED);
 	out[w.len] = '\0';
 	return out;
+}
+
+const char *vx_url_redact(const char *url, size_t len, char *out, size_t out_len)
+{
+	return redact(url, len, NULL, out, out_len);
+}
+
+const char *vx_url_redact_keys(const char *url, size_t len, const char *const *keys,
+			       uint32_t nr_keys, char *out, size_t out_len)
+{
+	const struct url_keys k = { keys, nr_keys };
+
+	return redact(url, len, &k, out, out_len);
 }
 
 const char *vx_url_redact_str(const char *url, char *out, size_t out_len)

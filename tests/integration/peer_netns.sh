@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# peer_netns.sh VX: daemons on another host (a network namespace joined to this one by a veth
+# pair, private 10.x addresses) reach a scheduler on this host with the default configuration
+# (issue 16 "Fix first", review finding 7: the control socket was bound to the advertised
+# address, 127.0.0.1 for a listen on 0.0.0.0, and to a NAT address not on the host).
+#   (a) `--listen 0.0.0.0:0`: the daemon joins the remote scheduler and completes a download.
+#   (b) `--advertise-ip 203.0.113.7` (an address not on the host, as behind NAT): the same.
+# Each download goes through the scheduler: the scheduler's REGISTER count grows and the task
+# is served (Vortex) by the other daemon after it. Needs root, ip(8) and network namespaces;
+# skips (77) otherwise. The namespace and veth are removed by the EXIT trap.
+set -euo pipefail
+vx=$1
+name=peer_netns
+. "$(dirname "$0")/peer_lib.sh"
+[ "$(id -u)" -eq 0 ] && command -v ip >/dev/null || {
+	echo "$name: needs root and ip(8), skipping" >&2
+	exit 77
+}
+peer_lib_init
+ns=vxt$$
+v0=vxt$$a
+v1=vxt$$b
+net=10.$((200 + $$ % 50)).$(($$ / 50 % 250))
+netns_cleanup() {
+	local rc=$?
+	ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
+	ip link del "$v0" 2>/dev/null || true
+	ip netns del "$ns" 2>/dev/null || true
+	(exit "$rc") # peer_lib_cleanup exits with the test's status
+	peer_lib_cleanup
+}
+trap netns_cleanup EXIT
+ip netns add "$ns" 2>/dev/null || {
+	echo "$name: cannot create a network namespace, skipping" >&2
+	trap peer_lib_cleanup EXIT
+	exit 77
+}
+ip link add "$v0" type veth peer name "$v1"
+ip link set "$v1" netns "$ns"
+ip addr add "$net.1/24" dev "$v0"
+ip link set "$v0" up
+ip netns exec "$ns" ip addr add "$net.2/24" dev "$v1"
+ip netns exec "$ns" ip link set "$v1" up
+ip netns exec "$ns" ip link set lo up
+
+# The origin (nginx) and the scheduler, on this side of the veth.
+head -c 3000000 /dev/urandom >"$dir/www/f1"
+cp "$dir/www/f1" "$dir/www/f2"
+origin_addr=$net.1
+origin_start
+"$vx" scheduler --listen 0.0.0.0:0 --db "$dir/sched.db" --log-level info \
+	>"$dir/sched.out" 2>"$dir/sched.log" &
+sched_pid=$!
+bg_pids+=("$sched_pid")
+line=$(wait_line "$dir/sched.out" 'listening on port [0-9]+' "$sched_pid" "vx scheduler")
+sched_port=${line##* }
+awk '$1 == "peer" { print $2 }' "$dir/sched.db.tokens" >"$dir/token.peer"
+chmod 600 "$dir/token.peer"
+
+# nsserve NAME ARGS...: a daemon in the namespace joined to the scheduler across the veth.
+nsserve() {
+	local n=$1 line
+	shift
+	ip netns exec "$ns" "$vx" serve --data-dir "$dir/$n" --socket "$dir/$n.sock" \
+		--scheduler "$net.1:$sched_port" --token-file "$dir/token.peer" --log-level info \
+		"$@" >"$dir/$n.out" 2>"$dir/$n.log" &
+	serve_pid[$n]=$!
+	line=$(wait_line "$dir/$n.out" '^vx serve: ready: ' "${serve_pid[$n]}" "vx serve $n")
+}
+nsserve a --listen 0.0.0.0:0
+nsserve b --listen "$net.2:0" --advertise-ip 203.0.113.7
+serve_start c
+for t in "a f1" "b f2"; do
+	set -- $t
+	get "$1" "$base/$2" "$dir/out/$2"
+	[ "$rc" -eq 0 ] || fail "($1) download failed: $err"
+	same_file "$dir/www/$2" "$dir/out/$2" "($1)"
+	sent=$(origin_body_bytes "/$2")
+	# c (on this side) is sent to the daemon in the namespace: only the scheduler knew of it
+	get c "$base/$2" "$dir/out/c$2"
+	[ "$rc" -eq 0 ] || fail "($1) download through c failed: $err"
+	same_file "$dir/www/$2" "$dir/out/c$2" "($1) c"
+	[ "$(origin_body_bytes "/$2")" -eq "$sent" ] ||
+		fail "($1) c fetched the origin: $1 never joined the scheduler ($(grep -m1 'sched client' "$dir/$1.log" || true))"
+done
