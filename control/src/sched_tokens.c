@@ -32,8 +32,9 @@ const char *vx_sched_auth_name(enum vx_sched_auth a)
 
 static bool token_char(char c)
 {
+	/* strchr() finds the terminator too: a NUL byte is not a token character */
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       strchr("._~+/=-", c) != NULL;
+	       (c != '\0' && strchr("._~+/=-", c) != NULL);
 }
 
 /* NULL when @s (@n bytes) is a well-formed token, else why not. */
