@@ -31,6 +31,7 @@
 #include "commands.h"
 #include "init_conf.h"
 #include "vx_alloc.h"
+#include "vx_file.h"
 #include "vx_err.h"
 
 /* Most --upstream options on one command line. */
@@ -83,37 +84,16 @@ static bool inside(const char *base, const char *real)
 
 static int read_small(const char *path, char **out)
 {
-	struct stat st;
-	char *buf;
-	size_t got = 0;
-	int fd;
+	size_t len;
+	int fd, rc;
 
 	*out = NULL;
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd == -1)
 		return errno == ENOENT ? 0 : -errno;
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > INIT_FILE_MAX) {
-		close(fd);
-		return -EINVAL;
-	}
-	buf = vx_malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
+	rc = vx_file_read_fd(fd, INIT_FILE_MAX, out, &len);
 	close(fd);
-	buf[got] = '\0';
-	*out = buf;
-	return 0;
+	return rc == -EMSGSIZE ? -EINVAL : rc;
 }
 
 static int write_all(int fd, const char *s, size_t n)

@@ -20,6 +20,7 @@
 
 #include "args.h"
 #include "vx_alloc.h"
+#include "vx_file.h"
 
 enum key_type {
 	KEY_BOOL = 0,
@@ -683,10 +684,8 @@ int vx_config_load_yaml(struct vx_config *cfg, const char *name, const char *tex
 
 int vx_config_load_file(struct vx_config *cfg, const char *path, char *err, size_t err_len)
 {
-	struct stat st;
 	char *buf;
-	ssize_t n;
-	size_t got = 0;
+	size_t got;
 	int fd, rc;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -695,30 +694,16 @@ int vx_config_load_file(struct vx_config *cfg, const char *path, char *err, size
 		set_err(err, err_len, "%s: %s", path, strerror(-rc));
 		return rc;
 	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		set_err(err, err_len, "%s: not a regular file", path);
-		close(fd);
-		return -EINVAL;
-	}
-	if (st.st_size > (off_t)VX_CONFIG_FILE_MAX) {
-		set_err(err, err_len, "%s: larger than %u bytes", path, VX_CONFIG_FILE_MAX);
-		close(fd);
-		return -EMSGSIZE;
-	}
-	buf = vx_malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while (got < (size_t)st.st_size) {
-		n = read(fd, buf + got, (size_t)st.st_size - got);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
+	rc = vx_file_read_fd(fd, VX_CONFIG_FILE_MAX, &buf, &got);
 	close(fd);
+	if (rc == -EINVAL)
+		set_err(err, err_len, "%s: not a regular file", path);
+	else if (rc == -EMSGSIZE)
+		set_err(err, err_len, "%s: larger than %u bytes", path, VX_CONFIG_FILE_MAX);
+	else if (rc)
+		set_err(err, err_len, "%s: %s", path, strerror(-rc));
+	if (rc)
+		return rc;
 	rc = vx_config_load_yaml(cfg, path, buf, got, err, err_len);
 	vx_free(buf);
 	return rc;

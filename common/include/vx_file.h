@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * vx_file.h: small whole-file reads (configuration files, runtime configs), not for content.
+ */
+#ifndef VX_FILE_H
+#define VX_FILE_H
+
+#include <stddef.h>
+
+#include "vx_compiler.h"
+
+/*
+ * vx_file_read_fd() - the whole of regular file @fd, at most @max bytes, into a new buffer
+ * with a NUL after the last byte. @fd is borrowed (not closed). Returns 0 with *@out (owned,
+ * vx_free()) and *@len, -EINVAL (not a regular file), -EMSGSIZE (larger than @max), -ENOMEM
+ * or a read error. Nothing is allocated on failure.
+ */
+VX_MUST_CHECK int vx_file_read_fd(int fd, size_t max, char **out, size_t *len);
+
+#endif /* VX_FILE_H */
