@@ -18,20 +18,26 @@
 #include "vx_compiler.h"
 #include "vx_dp_tls.h"
 
-/* Ciphertext received and not read by OpenSSL yet: two full TLS 1.3 records. */
-#define VX__TLS_RX (2u * (16384u + 256u + 5u))
-/* Ciphertext waiting to be sent: a body round of up to 128 KiB of plaintext in records. */
-#define VX__TLS_TX_PLAIN (128u << 10)
-#define VX__TLS_TX	 (VX__TLS_TX_PLAIN + 8u * 64u + 4096u)
+/* Room for one full TLS record on the wire (16 KiB of plaintext, header, tag, padding). */
+#define VX__TLS_RECORD (16384u + 256u + 5u)
+/* An upload connection: requests in (two records), body rounds of 256 KiB of plaintext out. */
+#define VX__TLS_TX_PLAIN (256u << 10)
+#define VX__TLS_UP_RX	 (2u * VX__TLS_RECORD)
+#define VX__TLS_UP_TX	 (VX__TLS_TX_PLAIN + 16u * 64u + 4096u)
+/* A fetcher connection: bodies in (16 records a receive), requests out (one record). */
+#define VX__TLS_FX_RX (16u * VX__TLS_RECORD)
+#define VX__TLS_FX_TX (2u * VX__TLS_RECORD)
 
 struct vx__tls;
 
 /*
  * vx__tls_new() - a connection over @ctx (borrowed; outlives it), as the server or the
- * client. TLS 1.3 and peer verification are required whatever @ctx says.
+ * client, with @rx_cap bytes for received and @tx_cap for outgoing ciphertext (each at least
+ * VX__TLS_RECORD). TLS 1.3 and peer verification are required whatever @ctx says.
  * Returns 0, -EINVAL or -ENOMEM.
  */
-VX_MUST_CHECK int vx__tls_new(struct vx__tls **out, struct ssl_ctx_st *ctx, bool server);
+VX_MUST_CHECK int vx__tls_new(struct vx__tls **out, struct ssl_ctx_st *ctx, bool server,
+			      uint32_t rx_cap, uint32_t tx_cap);
 void vx__tls_free(struct vx__tls *t);
 
 /* Where to receive ciphertext and how much fits (0: full); lent until vx__tls_rx_commit(). */

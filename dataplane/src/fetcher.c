@@ -1207,7 +1207,8 @@ static void fx_start_session(struct vx_fx_conn *c)
 	uint8_t v[VX_INTEREST_LEN];
 
 	_Static_assert(sizeof(v) >= VX_HELLO_LEN, "one value buffer for HELLO and INTEREST");
-	if (f->cfg.tls && !c->tls && vx__tls_new(&c->tls, f->cfg.tls, false) < 0) {
+	if (f->cfg.tls && !c->tls &&
+	    vx__tls_new(&c->tls, f->cfg.tls, false, VX__TLS_FX_RX, VX__TLS_FX_TX) < 0) {
 		vx_warn("fetcher: no memory for a TLS connection to parent %u", p->index);
 		fx_close(c);
 		return;
@@ -1518,23 +1519,41 @@ static void fx_tls_on_work(struct vx_loop *loop, struct vx_loop_work *work)
 	fx_tls_progress(vx_container_of(work, struct vx_fx_conn, tls_work));
 }
 
+/*
+ * The seam's receive: with nothing buffered the ring receives ciphertext at once; plaintext
+ * OpenSSL already holds is handed over after this drain (never inside the call).
+ */
 static void tls_recv(void *ctx, struct vx_fx_conn *c, uint8_t *dst, size_t len)
 {
 	(void)ctx;
 	c->tls_dst = dst;
 	c->tls_dst_len = len;
 	c->tls_rx_want = true;
-	vx_loop_defer(c->f->loop, &c->tls_work);
+	if (vx__tls_done(c->tls) && !vx__tls_rx_buffered(c->tls) && !c->tls_eof)
+		fx_tls_arm_rx(c);
+	else
+		vx_loop_defer(c->f->loop, &c->tls_work);
 }
 
+/* The seam's send: encrypted and on the ring at once; it completes with the ring's send. */
 static void tls_send(void *ctx, struct vx_fx_conn *c, const uint8_t *src, size_t len)
 {
+	ssize_t w = -EAGAIN;
+
 	(void)ctx;
 	c->tls_src = src;
 	c->tls_src_len = len;
 	c->tls_tx_want = true;
 	c->tls_tx_enc = false;
-	vx_loop_defer(c->f->loop, &c->tls_work);
+	if (vx__tls_done(c->tls) && !c->tls_ring_tx)
+		w = vx__tls_write(c->tls, src, len);
+	if (w > 0) {
+		c->tls_tx_enc = true;
+		c->tls_plain = (uint32_t)w;
+		fx_tls_arm_tx(c);
+	} else {
+		vx_loop_defer(c->f->loop, &c->tls_work); /* handshake first, or an error */
+	}
 }
 
 static void tls_shutdown(void *ctx, struct vx_fx_conn *c)

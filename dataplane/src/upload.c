@@ -1606,7 +1606,8 @@ static void up_admit(struct vx_upload *up, int fd)
 		return;
 	}
 	c = vx_list_first(&up->free_conns, struct vx_up_conn, node);
-	if (up->cfg.tls && vx__tls_new(&c->tls, up->cfg.tls, true) < 0) {
+	if (up->cfg.tls &&
+	    vx__tls_new(&c->tls, up->cfg.tls, true, VX__TLS_UP_RX, VX__TLS_UP_TX) < 0) {
 		vx_warn("upload: no memory for a TLS connection: %s", "refused");
 		close(fd);
 		up->stats.rejected++;
