@@ -79,3 +79,12 @@ if(TARGET vx_dataplane)
 		LIBS vx_dataplane PkgConfig::OPENSSL PkgConfig::ZLIB Threads::Threads
 		LABEL integration TIMEOUT 180)
 endif()
+if(TARGET vx_dataplane)
+	# The TLS identity parser and the engine's record feeding (dp_tls.h, private).
+	vx_add_fuzz(dp_tls SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_dp_tls.c
+		LIBS vx_dataplane PkgConfig::OPENSSL)
+	target_include_directories(replay_dp_tls PRIVATE ${CMAKE_SOURCE_DIR}/dataplane/src)
+	if(TARGET fuzz_dp_tls)
+		target_include_directories(fuzz_dp_tls PRIVATE ${CMAKE_SOURCE_DIR}/dataplane/src)
+	endif()
+endif()

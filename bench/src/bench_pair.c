@@ -373,7 +373,7 @@ static pid_t spawn(const char *const argv[], int out_fd);
 /* Contexts from @dir (tls_certs.sh): the server is the seed, the client a peer. */
 static int tls_load(struct pair_opts *o, const char *dir)
 {
-	char c[PATH_MAX + 16], k[PATH_MAX + 16], ca[PATH_MAX + 16];
+	char c[PATH_MAX + 64], k[PATH_MAX + 64], ca[PATH_MAX + 64];
 
 	snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
 	snprintf(c, sizeof(c), "%s/seed.pem", dir);

@@ -223,6 +223,11 @@ void vx__tls_rx_commit(struct vx__tls *t, uint32_t n)
 	t->rx_len += n;
 }
 
+uint32_t vx__tls_rx_room(const struct vx__tls *t)
+{
+	return t->rx_lent ? 0 : t->rx_cap - t->rx_len;
+}
+
 bool vx__tls_rx_buffered(const struct vx__tls *t)
 {
 	return t->rx_len > 0 || (t->done && SSL_pending(t->ssl) > 0);

@@ -20,10 +20,13 @@
 
 /* Room for one full TLS record on the wire (16 KiB of plaintext, header, tag, padding). */
 #define VX__TLS_RECORD (16384u + 256u + 5u)
-/* An upload connection: requests in (two records), body rounds of 256 KiB of plaintext out. */
-#define VX__TLS_TX_PLAIN (256u << 10)
+/*
+ * An upload connection: requests in (two records); out, two body rounds of 128 KiB of
+ * plaintext, one being sent while the next is encrypted.
+ */
+#define VX__TLS_TX_PLAIN (128u << 10)
 #define VX__TLS_UP_RX	 (2u * VX__TLS_RECORD)
-#define VX__TLS_UP_TX	 (VX__TLS_TX_PLAIN + 16u * 64u + 4096u)
+#define VX__TLS_UP_TX	 (2u * (VX__TLS_TX_PLAIN + 8u * 64u) + 4096u)
 /* A fetcher connection: bodies in (16 records a receive), requests out (one record). */
 #define VX__TLS_FX_RX (16u * VX__TLS_RECORD)
 #define VX__TLS_FX_TX (2u * VX__TLS_RECORD)
@@ -44,6 +47,8 @@ void vx__tls_free(struct vx__tls *t);
 uint8_t *vx__tls_rx_space(struct vx__tls *t, uint32_t *room);
 /* @n bytes arrived in the space (0 when the receive failed: ends the loan). */
 void vx__tls_rx_commit(struct vx__tls *t, uint32_t n);
+/* Room a receive would get now (no receive lent). */
+uint32_t vx__tls_rx_room(const struct vx__tls *t);
 /* Received bytes OpenSSL has not turned into plaintext yet (read them before receiving). */
 bool vx__tls_rx_buffered(const struct vx__tls *t);
 

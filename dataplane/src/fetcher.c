@@ -1592,8 +1592,12 @@ static void fx_tls_ring_recv_done(struct vx_fx_conn *c, int res)
 	vx__tls_rx_commit(c->tls, res > 0 ? (uint32_t)res : 0);
 	if (res == 0 || (res < 0 && res != -EINTR && res != -EAGAIN))
 		c->tls_eof = res == 0 ? 1 : res;
-	if (c->state != VX_FX_CLOSING && res > 0)
+	if (c->state != VX_FX_CLOSING && res > 0) {
 		c->last_rx_ms = vx_loop_now_ms(c->f->loop);
+		/* The next records arrive while these are decrypted (room for a whole one). */
+		if (vx__tls_done(c->tls) && vx__tls_rx_room(c->tls) >= VX__TLS_RECORD)
+			fx_tls_arm_rx(c);
+	}
 	fx_tls_progress(c);
 	fx_op_done(c);
 }

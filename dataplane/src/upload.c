@@ -241,7 +241,6 @@ static void up_close(struct vx_up_conn *c);
 static void up_arm_recv(struct vx_up_conn *c);
 static void up_on_have_flush(struct vx_loop *loop, struct vx_loop_work *work);
 static void up_on_rx(struct vx_up_conn *c, uint32_t n);
-static void up_body_sent(struct vx_up_conn *c, uint64_t n);
 
 void vx_upload_cfg_init(struct vx_upload_cfg *cfg)
 {
@@ -374,6 +373,7 @@ static void up_pipe_release(struct vx_up_conn *c)
 /* ---- sending ---------------------------------------------------------------------------- */
 
 static void up_tls_send(struct vx_up_conn *c, const uint8_t *buf, uint32_t len, uint8_t what);
+static bool up_tls_arm_tx(struct vx_up_conn *c);
 
 static void up_send(struct vx_up_conn *c, const uint8_t *buf, uint32_t len, bool more, bool ctl)
 {
@@ -934,16 +934,21 @@ static bool up_send_round(struct vx_up_conn *c)
 }
 
 /*
- * One TLS round of the body: encrypt the next bytes from the mapping (or read into the bounce
- * buffer, for a piece without one) into the send buffer and send it.
+ * Encrypts the next round of the body (up to VX__TLS_TX_PLAIN bytes, from the mapping, or read
+ * into the bounce buffer for a piece without one) into the send buffer, behind whatever is
+ * being sent: file_left counts the bytes not encrypted yet. False when nothing was (no room,
+ * rate limit, done, or the connection closed).
  */
-static bool up_tls_body_round(struct vx_up_conn *c)
+static bool up_tls_body_encrypt(struct vx_up_conn *c)
 {
 	uint64_t pos = c->piece.length - c->file_left;
-	uint64_t n = up_take_tokens(c, VX_MIN(c->file_left, (uint64_t)VX__TLS_TX_PLAIN));
 	const uint8_t *p = c->piece.data ? c->piece.data + pos : NULL;
+	uint64_t n;
 	ssize_t r;
 
+	if (c->file_left == 0 || !vx__tls_tx_room(c->tls))
+		return false;
+	n = up_take_tokens(c, VX_MIN(c->file_left, (uint64_t)VX__TLS_TX_PLAIN));
 	if (n == 0)
 		return false;
 	if (!p) {
@@ -961,7 +966,34 @@ static bool up_tls_body_round(struct vx_up_conn *c)
 		n = (uint64_t)r;
 		p = c->tls_bounce;
 	}
-	up_tls_send(c, p, (uint32_t)n, VX_UP_TLS_BODY);
+	r = vx__tls_write(c->tls, p, (size_t)n);
+	if (r < 0 && r != -EAGAIN) {
+		c->up->stats.protocol_errors++;
+		up_close(c);
+		return false;
+	}
+	if (r <= 0)
+		return false;
+	c->file_left -= (uint64_t)r;
+	c->up->stats.bytes_sent += (uint64_t)r;
+	return true;
+}
+
+/*
+ * A TLS round of the body: send what is encrypted and encrypt the next round while it is out,
+ * so the socket never waits for AES (the send and the next round overlap, as the two splice
+ * chains do).
+ */
+static bool up_tls_body_round(struct vx_up_conn *c)
+{
+	(void)up_tls_body_encrypt(c);
+	if (c->state == VX_UP_CLOSING)
+		return false;
+	c->tls_send = VX_UP_TLS_BODY;
+	c->tls_plain = 0;
+	if (!up_tls_arm_tx(c))
+		return false; /* rate limit: the tick resumes it */
+	(void)up_tls_body_encrypt(c);
 	return true;
 }
 
@@ -1145,13 +1177,17 @@ static int up_tls_sent(struct vx_up_conn *c)
 {
 	uint32_t plain;
 
-	if (up_tls_arm_tx(c))
-		return 0; /* the rest of the records (or ones OpenSSL added) */
+	if (up_tls_arm_tx(c)) {
+		/* The rest of the records, or the round encrypted meanwhile: encrypt the next. */
+		if (c->tls_send == VX_UP_TLS_BODY && c->piece_held && !c->throttled)
+			(void)up_tls_body_encrypt(c);
+		return 0;
+	}
 	plain = c->tls_plain;
 	c->tls_plain = 0;
 	if (c->tls_send == VX_UP_TLS_BODY) {
-		c->file_left -= plain;
-		up_body_sent(c, plain);
+		if (c->piece_held && c->file_left == 0)
+			c->up->stats.pieces_sent++; /* its last record is out */
 	} else if (c->tls_send != VX_UP_TLS_FLUSH && plain > 0) {
 		return (int)plain;
 	}
