@@ -285,7 +285,7 @@ static void test_tls__transfers_are_byte_exact_at_piece_boundaries(void **state)
 static int raw_tls_ask(const struct sockaddr_in *addr, SSL_CTX *ctx)
 {
 	uint8_t frame[74], buf[256];
-	int fd = vx_h_connect(addr), r;
+	int fd = vx_h_connect(addr), r, tries = 0;
 	SSL *ssl = SSL_new(ctx);
 
 	assert_true(fd >= 0);
@@ -299,14 +299,17 @@ static int raw_tls_ask(const struct sockaddr_in *addr, SSL_CTX *ctx)
 	frame[5] = 68;
 	memcpy(frame + 6, VX_H_TASK_ID, 64);
 	memset(frame + 70, 0, 4);
-	/* A signal (EINTR) shows as WANT_READ on a blocking socket: try again. */
+	/*
+	 * A signal (EINTR) shows as WANT_READ on a blocking socket: try again, a few times (the
+	 * 5 s receive timeout shows the same way, and must end the wait).
+	 */
 	do
 		r = SSL_connect(ssl);
-	while (r <= 0 && SSL_get_error(ssl, r) == SSL_ERROR_WANT_READ);
+	while (r <= 0 && SSL_get_error(ssl, r) == SSL_ERROR_WANT_READ && ++tries < 3);
 	if (r == 1 && SSL_write(ssl, frame, sizeof(frame)) == (int)sizeof(frame)) {
 		do
 			r = SSL_read(ssl, buf, sizeof(buf));
-		while (r <= 0 && SSL_get_error(ssl, r) == SSL_ERROR_WANT_READ);
+		while (r <= 0 && SSL_get_error(ssl, r) == SSL_ERROR_WANT_READ && ++tries < 6);
 	} else {
 		r = -1;
 	}
