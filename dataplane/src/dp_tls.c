@@ -305,7 +305,8 @@ ssize_t vx__tls_read(struct vx__tls *t, void *buf, size_t len)
 	int r;
 
 	VX_ASSERT(t->done);
-	ERR_clear_error();
+	if (ERR_peek_error())
+		ERR_clear_error(); /* SSL_get_error() needs an empty queue; peeking is cheaper */
 	r = SSL_read_ex(t->ssl, buf, len, &n);
 	if (r == 1)
 		return (ssize_t)n;
@@ -324,7 +325,8 @@ ssize_t vx__tls_write(struct vx__tls *t, const void *buf, size_t len)
 		return -EAGAIN;
 	room -= (room / 16384 + 1) * 64;
 	len = len < room ? len : room;
-	ERR_clear_error();
+	if (ERR_peek_error())
+		ERR_clear_error();
 	r = SSL_write_ex(t->ssl, buf, len, &n);
 	if (r == 1)
 		return (ssize_t)n;
