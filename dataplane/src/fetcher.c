@@ -1483,8 +1483,13 @@ static void fx_tls_progress(struct vx_fx_conn *c)
 		if (r == 1)
 			r = fx_tls_check_parent(c);
 		fx_tls_arm_tx(c);
-		if (r < 0 || (r == 0 && c->tls_eof)) {
-			fx_fail(c, VX_FETCH_DROP_PROTOCOL, r < 0 ? r : -ECONNRESET);
+		if (r < 0) {
+			fx_fail(c, VX_FETCH_DROP_PROTOCOL, r); /* refused, or no TLS: not again */
+			return;
+		}
+		if (r == 0 && c->tls_eof) {
+			/* Closed mid-handshake (full, restarting): dropped, not refused for good. */
+			fx_fail(c, VX_FETCH_DROP_ERROR, c->tls_eof < 0 ? c->tls_eof : -ECONNRESET);
 			return;
 		}
 		if (r == 0) {
