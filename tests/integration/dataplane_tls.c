@@ -2,12 +2,14 @@
 /*
  * dataplane_tls.c: TLS 1.3 with client certificates on the data plane, over loopback: the
  * upload server and the fetcher with contexts built from a PKI the openssl CLI makes
- * (tests/integration/tls_certs.sh). Covers shared/reference/dragonfly-behaviour.md 5.5: a host
- * without a certificate, with one from another CA, an expired or a revoked one is not served
- * (the data-plane half of "a host without a certificate is refused on both planes"); the
- * fetcher refuses a parent whose certificate names another host id and falls back to one that
- * is right; plaintext meeting TLS either way fails at once; garbage records close the
- * connection. Transfers are compared byte for byte.
+ * (tests/integration/tls_certs.sh). Covers shared/reference/dragonfly-behaviour.md 5.5 items
+ * 20 (mutual TLS, certificates bound to identity: a host without a certificate, with one from
+ * another CA, an expired, a revoked one or one naming no vx identity is not served, the data
+ * plane's half of issue 16's "refused on both planes"; the fetcher refuses a parent whose
+ * certificate names another host id, and falls back to one that is right), 10 (the fetcher
+ * verifies its parent's chain; plaintext only when no context is given), 12 (garbage TLS
+ * records, here and in fuzz_dp_tls) and 15 (a handshake left incomplete times out).
+ * Plaintext meeting TLS either way fails at once. Transfers are compared byte for byte.
  */
 #include "vx_test.h"
 
