@@ -47,11 +47,13 @@ if(TARGET vx_dataplane)
 	# against a fake loop (tests/fuzz/fake_loop.c) in place of loop.c and ring.c.
 	add_library(vx_upload_sim STATIC ${CMAKE_SOURCE_DIR}/dataplane/src/upload.c
 		${CMAKE_SOURCE_DIR}/dataplane/src/bucket.c ${CMAKE_SOURCE_DIR}/dataplane/src/file_task.c
+		${CMAKE_SOURCE_DIR}/dataplane/src/dp_tls.c
 		${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fake_loop.c)
 	target_compile_options(vx_upload_sim PRIVATE ${VX_WARNINGS})
 	target_include_directories(vx_upload_sim PUBLIC ${CMAKE_SOURCE_DIR}/dataplane/include
 		${CMAKE_SOURCE_DIR}/dataplane/src ${CMAKE_CURRENT_SOURCE_DIR}/fuzz)
-	target_link_libraries(vx_upload_sim PUBLIC vx_vortex vx_common PkgConfig::URING)
+	target_link_libraries(vx_upload_sim PUBLIC vx_vortex vx_common PkgConfig::URING
+		PkgConfig::OPENSSL)
 	vx_add_fuzz(upload_conn SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_upload_conn.c
 		LIBS vx_upload_sim)
 endif()
@@ -68,4 +70,21 @@ if(TARGET vx_dataplane)
 		SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_dataplane_pick.c
 		LIBS vx_dataplane LABEL unit TIMEOUT 60)
 	target_include_directories(test_dataplane_pick PRIVATE ${CMAKE_SOURCE_DIR}/dataplane/src)
+endif()
+if(TARGET vx_dataplane)
+	# TLS on the data plane; certificates from tests/integration/tls_certs.sh (openssl CLI).
+	vx_add_test(dataplane_tls
+		SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integration/dataplane_tls.c
+			${CMAKE_CURRENT_SOURCE_DIR}/integration/dataplane_harness.c
+		LIBS vx_dataplane PkgConfig::OPENSSL PkgConfig::ZLIB Threads::Threads
+		LABEL integration TIMEOUT 180)
+endif()
+if(TARGET vx_dataplane)
+	# The TLS identity parser and the engine's record feeding (dp_tls.h, private).
+	vx_add_fuzz(dp_tls SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_dp_tls.c
+		LIBS vx_dataplane PkgConfig::OPENSSL)
+	target_include_directories(replay_dp_tls PRIVATE ${CMAKE_SOURCE_DIR}/dataplane/src)
+	if(TARGET fuzz_dp_tls)
+		target_include_directories(fuzz_dp_tls PRIVATE ${CMAKE_SOURCE_DIR}/dataplane/src)
+	endif()
 endif()

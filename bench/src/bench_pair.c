@@ -4,7 +4,9 @@
  * it over loopback, each in its own process with its own ring. Reports MB/s, CPU seconds and
  * peak RSS of each side, and in the same run the baselines: iperf3 (one stream, memory to
  * memory) and nginx (sendfile) + curl writing to a file. Every figure is best of --runs;
- * compare the ratios, not the absolute numbers (the machine may be shared).
+ * compare the ratios, not the absolute numbers (the machine may be shared). With --tls the same
+ * run also moves the file over TLS 1.3 with client certificates (user-space AES-GCM, OpenSSL)
+ * and prints the ratio to plaintext and the CPU cost of one mutual handshake.
  */
 #include "bench.h"
 
@@ -22,6 +24,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "vx_dp_tls.h"
 #include "vx_fetcher.h"
 #include "vx_file_task.h"
 #include "vx_loop.h"
@@ -31,6 +37,8 @@
 #include "vx_upload.h"
 
 #define PAIR_TASK "a11ce0000000000000000000000000000000000000000000000000000000b0b0"
+/* The host id in seed.pem of tests/integration/tls_certs.sh. */
+#define PAIR_TLS_SEED_ID "seed-00000000000000a1"
 
 struct pair_opts {
 	uint64_t size;
@@ -43,6 +51,10 @@ struct pair_opts {
 	const char *dir;
 	uint32_t depth;
 	uint32_t conns;
+	bool tls;	     /* also run over TLS */
+	const char *tls_dir; /* tls_certs.sh output; NULL: made in the run's directory */
+	SSL_CTX *tls_srv;    /* this run's contexts: NULL = plaintext */
+	SSL_CTX *tls_cli;
 };
 
 /* What a side reports back through its pipe. */
@@ -143,6 +155,7 @@ static int server_child(const struct pair_opts *o, const char *path, uint64_t si
 	cfg.ops = vx_file_task_source_ops();
 	cfg.ops_ctx = t;
 	cfg.body_mode = o->body;
+	cfg.tls = o->tls_srv;
 	if (o->chunk_bytes)
 		cfg.chunk_bytes = o->chunk_bytes;
 	if (vx_upload_new(&up, g_server_loop, &cfg))
@@ -255,13 +268,15 @@ static int client_child(const struct pair_opts *o, const char *out, uint64_t pie
 	cfg.conns_per_parent = o->conns;
 	cfg.on_done = client_on_done;
 	cfg.cb_arg = &cs;
+	cfg.tls = o->tls_cli;
 	if (vx_fetcher_new(&f, loop, &cfg))
 		return 1;
 	sin.sin_port = htons(port);
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	getrusage(RUSAGE_SELF, &ru0);
 	t0 = vx_now_ns();
-	if (vx_fetcher_add_parent(f, (struct sockaddr *)&sin, sizeof(sin), "bench-seed") < 0)
+	if (vx_fetcher_add_parent(f, (struct sockaddr *)&sin, sizeof(sin),
+				  o->tls_cli ? PAIR_TLS_SEED_ID : "bench-seed") < 0)
 		return 1;
 	while (!cs.done) {
 		if (vx_loop_run_once(loop, 100) < 0)
@@ -349,6 +364,80 @@ static int run_vx(const struct pair_opts *o, const char *src, const char *out, s
 	fig->cpu_b = rc.cpu_s;
 	fig->rss_b_kb = rc.maxrss_kb;
 	return 0;
+}
+
+/* ---- TLS -------------------------------------------------------------------------------- */
+
+static pid_t spawn(const char *const argv[], int out_fd);
+
+/* Contexts from @dir (tls_certs.sh): the server is the seed, the client a peer. */
+static int tls_load(struct pair_opts *o, const char *dir)
+{
+	char c[PATH_MAX + 64], k[PATH_MAX + 64], ca[PATH_MAX + 64];
+
+	snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
+	snprintf(c, sizeof(c), "%s/seed.pem", dir);
+	snprintf(k, sizeof(k), "%s/seed.key", dir);
+	o->tls_srv = vx_dp_tls_ctx_from_files(c, k, ca, NULL);
+	snprintf(c, sizeof(c), "%s/peer.pem", dir);
+	snprintf(k, sizeof(k), "%s/peer.key", dir);
+	o->tls_cli = vx_dp_tls_ctx_from_files(c, k, ca, NULL);
+	return o->tls_srv && o->tls_cli ? 0 : -1;
+}
+
+/* Makes the test PKI in @dir with the openssl CLI (tests/integration/tls_certs.sh). */
+static int tls_make_pki(const char *dir)
+{
+	const char *argv[] = { "sh", VX_TLS_CERTS_SH, dir, NULL };
+	int status;
+	pid_t pid = spawn(argv, -1);
+
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "pair: %s failed (the openssl CLI?); or give --tls-dir\n",
+			VX_TLS_CERTS_SH);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * CPU time of one mutual handshake, both sides, in microseconds: @n handshakes between two
+ * SSL objects of the bench's contexts over an in-memory BIO pair (no network).
+ */
+static double tls_handshake_us(const struct pair_opts *o, int n)
+{
+	struct rusage ru0, ru1;
+	int ok = 0;
+
+	getrusage(RUSAGE_SELF, &ru0);
+	for (int i = 0; i < n; i++) {
+		SSL *s = SSL_new(o->tls_srv), *c = SSL_new(o->tls_cli);
+		BIO *bs = NULL, *bc = NULL;
+		int rs = 0, rc = 0;
+
+		if (!s || !c || !BIO_new_bio_pair(&bs, 1 << 16, &bc, 1 << 16)) {
+			SSL_free(s);
+			SSL_free(c);
+			break;
+		}
+		SSL_set_bio(s, bs, bs);
+		SSL_set_bio(c, bc, bc);
+		SSL_set_accept_state(s);
+		SSL_set_connect_state(c);
+		for (int round = 0; round < 16 && (rs != 1 || rc != 1); round++) {
+			if (rc != 1)
+				rc = SSL_do_handshake(c);
+			if (rs != 1)
+				rs = SSL_do_handshake(s);
+		}
+		ok += rs == 1 && rc == 1;
+		SSL_free(s);
+		SSL_free(c);
+	}
+	getrusage(RUSAGE_SELF, &ru1);
+	ERR_clear_error();
+	return ok == n ? (cpu_of(&ru1) - cpu_of(&ru0)) * 1e6 / n : -1;
 }
 
 /* ---- baselines -------------------------------------------------------------------------- */
@@ -502,6 +591,8 @@ static int pair_run(int argc, char **argv)
 {
 	struct pair_opts o = { .size = 1ull << 30, .runs = 3, .dir = ".", .depth = 8, .conns = 2 };
 	struct figure vx = { .name = "vx pair (upload -> pipelined fetch)" };
+	struct figure vt = { .name = "vx pair over TLS 1.3 (mutual)" };
+	char pki[PATH_MAX + 16];
 	static const char *const body_names[] = { "splice", "send", "send_zc" };
 	struct figure ip = { .name = "iperf3 -c (1 stream, mem to mem)" };
 	struct figure ng = { .name = "nginx sendfile + curl -o file" };
@@ -529,11 +620,16 @@ static int pair_run(int argc, char **argv)
 			o.only_vx = true;
 		else if (!strcmp(argv[i], "--body") && i + 1 < argc)
 			o.body = parse_body(argv[++i]);
+		else if (!strcmp(argv[i], "--tls"))
+			o.tls = true;
+		else if (!strcmp(argv[i], "--tls-dir") && i + 1 < argc)
+			o.tls_dir = argv[++i];
 		else {
 			fprintf(stderr,
 				"usage: vx-bench pair [--size BYTES] [--runs N] [--dir DIR] "
 				"[--depth N] [--conns N] [--direct] [--null] "
-				"[--body splice|send|zc] [--chunk BYTES] [--only-vx]\n");
+				"[--body splice|send|zc] [--chunk BYTES] [--only-vx] "
+				"[--tls [--tls-dir DIR]]\n");
 			return 2;
 		}
 	}
@@ -558,12 +654,24 @@ static int pair_run(int argc, char **argv)
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	snprintf(pki, sizeof(pki), "%s/pki", dir);
+	if (o.tls &&
+	    ((!o.tls_dir && tls_make_pki(pki)) || tls_load(&o, o.tls_dir ? o.tls_dir : pki)))
+		return 1;
 	for (i = 0; i < o.runs; i++) {
 		struct figure f = vx;
+		struct pair_opts ot = o;
 
-		if (run_vx(&o, src, out, &f) == 0)
+		ot.tls_srv = NULL;
+		ot.tls_cli = NULL;
+		if (run_vx(&ot, src, out, &f) == 0)
 			keep_best(&vx, &f);
 		else
+			ret = 1;
+		f = vt;
+		if (o.tls && run_vx(&o, src, out, &f) == 0)
+			keep_best(&vt, &f);
+		else if (o.tls)
 			ret = 1;
 		if (o.only_vx)
 			continue;
@@ -583,6 +691,13 @@ static int pair_run(int argc, char **argv)
 	       : o.direct ? "a file (O_DIRECT)"
 			  : "a file (buffered)");
 	print_figure(&vx, ip.mbps);
+	if (o.tls) {
+		print_figure(&vt, ip.mbps);
+		printf("  TLS / plaintext = %.2fx; one mutual handshake (EC P-256, both sides) "
+		       "costs "
+		       "%.0f us CPU\n",
+		       vx.mbps > 0 ? vt.mbps / vx.mbps : 0, tls_handshake_us(&o, 200));
+	}
 	print_figure(&ip, ip.mbps);
 	print_figure(&ng, ip.mbps);
 	if (ng.mbps > 0)
@@ -593,6 +708,15 @@ static int pair_run(int argc, char **argv)
 	unlink(src);
 	snprintf(src, sizeof(src), "%s/nginx.pid", dir);
 	unlink(src);
+	if (o.tls && !o.tls_dir) {
+		const char *const rm[] = { "rm", "-rf", pki, NULL };
+		pid_t pid = spawn(rm, -1);
+
+		if (pid > 0)
+			waitpid(pid, NULL, 0);
+	}
+	SSL_CTX_free(o.tls_srv);
+	SSL_CTX_free(o.tls_cli);
 	rmdir(dir);
 	return ret;
 }

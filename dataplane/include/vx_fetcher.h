@@ -27,6 +27,7 @@
 
 struct vx_loop;
 struct vx_fetcher;
+struct ssl_ctx_st;
 
 /* Where one piece is written, from the sink's begin(). */
 struct vx_fetch_piece_io {
@@ -107,6 +108,14 @@ struct vx_fetcher_cfg {
 	 * write error (never VX_ENOPEERS).
 	 */
 	bool persistent;
+	/*
+	 * TLS 1.3 with our certificate (vx_dp_tls.h): NULL = plaintext. Borrowed; outlives the
+	 * fetcher. Each parent must then present a certificate chaining to the context's CA
+	 * whose identity (subjectAltName urn:vx:host:<id>) is the @id given to
+	 * vx_fetcher_add_parent(); any other is dropped with VX_FETCH_DROP_PROTOCOL
+	 * (-EKEYREJECTED) and refused from then on, as is a parent that does not speak TLS.
+	 */
+	struct ssl_ctx_st *tls;
 	/* Called on the loop thread when piece @number is committed (publish it for uploads). */
 	void (*on_piece)(void *arg, uint32_t number);
 	/*
@@ -171,7 +180,9 @@ VX_MUST_CHECK int vx_fetcher_new(struct vx_fetcher **out, struct vx_loop *loop,
  * on_parent_dropped(i) index i may be handed to another parent.
  * A fetcher that has already finished takes the parent but opens no connection. Loop thread;
  * safe inside callbacks (on_no_parents, on_parent_dropped).
- * Returns the parent index, -EPERM (dropped for DIGEST, CONNECT or PROTOCOL), -EINVAL (bad address), -ENOSPC
+ * With cfg.tls, @id is the host id the parent's certificate must name, and required.
+ * Returns the parent index, -EPERM (dropped for DIGEST, CONNECT or PROTOCOL), -EINVAL (bad
+ * address, or no @id with TLS), -ENOSPC
  * (max_parents live parents) or -EAGAIN (every free slot still closes the connections of a
  * dropped parent; the slot frees within a few loop iterations, try again later).
  */

@@ -24,6 +24,8 @@
 
 struct vx_loop;
 struct vx_upload;
+struct ssl_ctx_st;
+struct vx_dp_tls_peer;
 
 /* Default Vortex TCP port (Dragonfly's storage.server.tcpPort). */
 #define VX_UPLOAD_PORT_DEFAULT 4005
@@ -109,6 +111,17 @@ struct vx_upload_cfg {
 	uint32_t super_seed_pieces;		/* default 65536 */
 	const struct vx_upload_source_ops *ops; /* borrowed; outlives the server */
 	void *ops_ctx;				/* passed to @ops */
+	/*
+	 * TLS 1.3 with client certificates (vx_dp_tls.h): NULL = plaintext. Borrowed; outlives
+	 * the server. A client is served only once its certificate chained to the context's CA
+	 * (and passed its CRL, when the context has one), named a vx identity, and
+	 * @tls_admit (optional) returned 0 for it; otherwise the connection is closed after the
+	 * handshake, before any request is read. Bodies are encrypted in user space from the
+	 * piece's mapping (read into a buffer when it has none): @body_mode does not apply.
+	 */
+	struct ssl_ctx_st *tls;
+	int (*tls_admit)(void *ctx, const struct vx_dp_tls_peer *peer);
+	void *tls_admit_ctx;
 };
 
 /* Counters, from vx_upload_stats(). */
@@ -124,6 +137,8 @@ struct vx_upload_stats {
 	uint64_t protocol_errors; /* connections closed for malformed input */
 	uint64_t haves_sent;	  /* piece numbers announced in HAVE frames */
 	uint64_t busy_sent;	  /* requests deferred by super-seeding */
+	uint64_t tls_handshakes;  /* TLS clients verified and admitted */
+	uint64_t tls_refused;	  /* TLS handshakes failed or identities refused */
 };
 
 /* Fills @cfg with the defaults: 127.0.0.1:4005 and the limits above. */

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "dataplane_int.h"
+#include "dp_tls.h"
 #include "fetcher_io.h"
 #include "pick.h"
 #include "vx_alloc.h"
@@ -169,6 +170,20 @@ struct vx_fx_conn {
 	struct vx_fx_write *w; /* the body being received; NULL while one is discarded */
 	struct vx_fx_buf *buf;
 	uint8_t *rxb; /* VX_FX_RXB bytes: the decoder's value buffer, then the staging area */
+	/* TLS (cfg.tls): the engine, and the seam's receive and send it is carrying out. */
+	struct vx__tls *tls;
+	struct vx_loop_work tls_work; /* moves the engine on outside the seam's calls */
+	uint8_t *tls_dst;	      /* the seam's receive: plaintext goes here */
+	size_t tls_dst_len;
+	const uint8_t *tls_src; /* the seam's send: these bytes get encrypted */
+	size_t tls_src_len;
+	uint32_t tls_plain; /* bytes of tls_src encrypted, sent once tx is empty */
+	int tls_eof;	    /* the ring's receive ended (0 = not): 1 EOF, or -errno */
+	bool tls_rx_want;   /* the seam's receive is pending */
+	bool tls_tx_want;   /* the seam's send is pending */
+	bool tls_tx_enc;    /* ... and encrypted (tls_plain) */
+	bool tls_ring_rx;   /* a ring receive of ciphertext is armed (recv_op) */
+	bool tls_ring_tx;   /* a ring send of ciphertext is armed (send_op) */
 };
 
 struct vx_fetcher {
@@ -1192,6 +1207,12 @@ static void fx_start_session(struct vx_fx_conn *c)
 	uint8_t v[VX_INTEREST_LEN];
 
 	_Static_assert(sizeof(v) >= VX_HELLO_LEN, "one value buffer for HELLO and INTEREST");
+	if (f->cfg.tls && !c->tls &&
+	    vx__tls_new(&c->tls, f->cfg.tls, false, VX__TLS_FX_RX, VX__TLS_FX_TX) < 0) {
+		vx_warn("fetcher: no memory for a TLS connection to parent %u", p->index);
+		fx_close(c);
+		return;
+	}
 	if (p->plain) {
 		fx_set_state(c, VX_FX_ACTIVE);
 		fx_fill(c);
@@ -1341,18 +1362,284 @@ static const struct vx_fx_io fx_ring_io = {
 	.write = ring_write,
 };
 
-static void on_recv_done(struct vx_loop *loop, struct vx_op *op, int res, uint32_t cflags)
+/*
+ * ---- TLS under the connections (cfg.tls) ------------------------------------------------
+ * The same seam, in plaintext: the seam's receive and send are carried out by the engine
+ * (dp_tls.h), which the ring feeds with ciphertext through the connection's recv_op and
+ * send_op. Those ring operations are counted in the connection's inflight like the seam's
+ * own, so the socket is closed (and the engine freed) only once neither is left. The engine
+ * moves on from ring completions and from tls_work (deferred: the seam never completes an
+ * operation inside the call that submitted it).
+ */
+
+static void fx_tls_arm_rx(struct vx_fx_conn *c)
+{
+	struct io_uring_sqe *sqe;
+	uint32_t room;
+	uint8_t *dst;
+
+	if (c->tls_ring_rx || c->tls_eof)
+		return;
+	dst = vx__tls_rx_space(c->tls, &room);
+	VX_ASSERT(room > 0); /* full means records to read first: never asked then */
+	sqe = vx_loop_sqe(c->f->loop);
+	io_uring_prep_recv(sqe, c->fd, dst, room, 0);
+	vx_loop_arm(c->f->loop, &c->recv_op, sqe, false);
+	c->tls_ring_rx = true;
+	c->inflight++;
+}
+
+static void fx_tls_arm_tx(struct vx_fx_conn *c)
+{
+	struct io_uring_sqe *sqe;
+	const uint8_t *d;
+	uint32_t len;
+
+	if (c->tls_ring_tx)
+		return;
+	d = vx__tls_tx_data(c->tls, &len);
+	if (!d)
+		return;
+	sqe = vx_loop_sqe(c->f->loop);
+	io_uring_prep_send(sqe, c->fd, d, len, MSG_NOSIGNAL);
+	vx_loop_arm(c->f->loop, &c->send_op, sqe, false);
+	c->tls_ring_tx = true;
+	c->inflight++;
+}
+
+/* The handshake ended: the parent must be the host the scheduler named. */
+static int fx_tls_check_parent(struct vx_fx_conn *c)
+{
+	const struct vx_dp_tls_peer *peer;
+	int r = vx__tls_peer(c->tls, &peer);
+
+	if (r == 0 && strcmp(peer->host_id, c->parent->id) != 0) {
+		vx_warn("fetcher: parent %u: its certificate names host %s, not %s",
+			c->parent->index, peer->host_id, c->parent->id);
+		return -EKEYREJECTED;
+	}
+	if (r < 0)
+		vx_warn("fetcher: parent %u (%s): its certificate names no vx identity",
+			c->parent->index, c->parent->id);
+	return r < 0 ? -EKEYREJECTED : 0;
+}
+
+/* Closing: the seam's pending operations complete with an error (no more engine work). */
+static void fx_tls_cancel(struct vx_fx_conn *c)
+{
+	if (c->tls_rx_want) {
+		c->tls_rx_want = false;
+		vx__fx_recv_done(c, -ECANCELED);
+	}
+	if (c->tls_tx_want) {
+		c->tls_tx_want = false;
+		c->tls_tx_enc = false;
+		vx__fx_send_done(c, -ECANCELED);
+	}
+}
+
+/* Plaintext for the seam's receive; false when it failed the parent. */
+static bool fx_tls_read(struct vx_fx_conn *c)
+{
+	size_t got = 0;
+	ssize_t n = 0;
+
+	while (got < c->tls_dst_len) {
+		n = vx__tls_read(c->tls, c->tls_dst + got, c->tls_dst_len - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	if (got == 0 && n == -EAGAIN && c->tls_eof && !c->got_bytes) {
+		/* Gone before a byte of Vortex: it refused us (or is no TLS server). */
+		fx_fail(c, VX_FETCH_DROP_ERROR, c->tls_eof < 0 ? c->tls_eof : -ECONNRESET);
+		return false;
+	}
+	if (got == 0 && n == -EAGAIN && c->tls_eof) {
+		n = c->tls_eof < 0 ? c->tls_eof : 0; /* a plain close, as without TLS */
+	} else if (got == 0 && n == -EPROTO) {
+		fx_fail(c, VX_FETCH_DROP_PROTOCOL, -EPROTO); /* a bad record or an alert */
+		return false;
+	} else if (got == 0 && n == -EAGAIN) {
+		fx_tls_arm_rx(c);
+		return true;
+	}
+	c->tls_rx_want = false;
+	vx__fx_recv_done(c, got > 0 ? (int)got : (int)n);
+	return true;
+}
+
+static void fx_tls_progress(struct vx_fx_conn *c)
+{
+	ssize_t w;
+	int r;
+
+	if (c->state == VX_FX_CLOSING) {
+		fx_tls_cancel(c);
+		return;
+	}
+	if (!vx__tls_done(c->tls)) {
+		r = vx__tls_handshake(c->tls);
+		if (r == 1)
+			r = fx_tls_check_parent(c);
+		fx_tls_arm_tx(c);
+		if (r < 0) {
+			fx_fail(c, VX_FETCH_DROP_PROTOCOL, r); /* refused, or no TLS: not again */
+			return;
+		}
+		if (r == 0 && c->tls_eof) {
+			/* Closed mid-handshake (full, restarting): dropped, not refused for good. */
+			fx_fail(c, VX_FETCH_DROP_ERROR, c->tls_eof < 0 ? c->tls_eof : -ECONNRESET);
+			return;
+		}
+		if (r == 0) {
+			fx_tls_arm_rx(c);
+			return;
+		}
+	}
+	if (c->tls_tx_want && !c->tls_tx_enc) {
+		w = vx__tls_write(c->tls, c->tls_src, c->tls_src_len);
+		if (w == -EPROTO) {
+			fx_fail(c, VX_FETCH_DROP_PROTOCOL, -EPROTO);
+			return;
+		}
+		c->tls_tx_enc = w > 0;
+		c->tls_plain = w > 0 ? (uint32_t)w : 0;
+	}
+	fx_tls_arm_tx(c);
+	if (c->tls_tx_want && c->tls_tx_enc && !c->tls_ring_tx) {
+		c->tls_tx_want = false;
+		c->tls_tx_enc = false;
+		vx__fx_send_done(c, (int)c->tls_plain);
+		if (c->state == VX_FX_CLOSING)
+			return;
+	}
+	if (c->tls_rx_want)
+		(void)fx_tls_read(c);
+}
+
+static void fx_tls_on_work(struct vx_loop *loop, struct vx_loop_work *work)
 {
 	(void)loop;
+	fx_tls_progress(vx_container_of(work, struct vx_fx_conn, tls_work));
+}
+
+/*
+ * The seam's receive: with nothing buffered the ring receives ciphertext at once; plaintext
+ * OpenSSL already holds is handed over after this drain (never inside the call).
+ */
+static void tls_recv(void *ctx, struct vx_fx_conn *c, uint8_t *dst, size_t len)
+{
+	(void)ctx;
+	c->tls_dst = dst;
+	c->tls_dst_len = len;
+	c->tls_rx_want = true;
+	if (vx__tls_done(c->tls) && !vx__tls_rx_buffered(c->tls) && !c->tls_eof)
+		fx_tls_arm_rx(c);
+	else
+		vx_loop_defer(c->f->loop, &c->tls_work);
+}
+
+/* The seam's send: encrypted and on the ring at once; it completes with the ring's send. */
+static void tls_send(void *ctx, struct vx_fx_conn *c, const uint8_t *src, size_t len)
+{
+	ssize_t w = -EAGAIN;
+
+	(void)ctx;
+	c->tls_src = src;
+	c->tls_src_len = len;
+	c->tls_tx_want = true;
+	c->tls_tx_enc = false;
+	if (vx__tls_done(c->tls) && !c->tls_ring_tx)
+		w = vx__tls_write(c->tls, src, len);
+	if (w > 0) {
+		c->tls_tx_enc = true;
+		c->tls_plain = (uint32_t)w;
+		fx_tls_arm_tx(c);
+	} else {
+		vx_loop_defer(c->f->loop, &c->tls_work); /* handshake first, or an error */
+	}
+}
+
+static void tls_shutdown(void *ctx, struct vx_fx_conn *c)
+{
+	ring_shutdown(ctx, c);
+	vx_loop_defer(c->f->loop, &c->tls_work); /* completes what the ring does not carry */
+}
+
+static void tls_close(void *ctx, struct vx_fx_conn *c)
+{
+	if (c->tls_work.queued) {
+		vx_list_del(&c->tls_work.node);
+		c->tls_work.queued = false;
+	}
+	vx__tls_free(c->tls);
+	c->tls = NULL;
+	c->tls_eof = 0;
+	c->tls_plain = 0;
+	c->tls_rx_want = false;
+	c->tls_tx_want = false;
+	c->tls_tx_enc = false;
+	ring_close(ctx, c);
+}
+
+static const struct vx_fx_io fx_tls_io = {
+	.recv = tls_recv,
+	.send = tls_send,
+	.shutdown = tls_shutdown,
+	.close = tls_close,
+	.write = ring_write,
+};
+
+static void fx_tls_ring_recv_done(struct vx_fx_conn *c, int res)
+{
+	c->tls_ring_rx = false;
+	vx__tls_rx_commit(c->tls, res > 0 ? (uint32_t)res : 0);
+	if (res == 0 || (res < 0 && res != -EINTR && res != -EAGAIN))
+		c->tls_eof = res == 0 ? 1 : res;
+	if (c->state != VX_FX_CLOSING && res > 0) {
+		c->last_rx_ms = vx_loop_now_ms(c->f->loop);
+		/* The next records arrive while these are decrypted (room for a whole one). */
+		if (vx__tls_done(c->tls) && vx__tls_rx_room(c->tls) >= VX__TLS_RECORD)
+			fx_tls_arm_rx(c);
+	}
+	fx_tls_progress(c);
+	fx_op_done(c);
+}
+
+static void fx_tls_ring_send_done(struct vx_fx_conn *c, int res)
+{
+	c->tls_ring_tx = false;
+	vx__tls_tx_consume(c->tls, res > 0 ? (uint32_t)res : 0);
+	if (res <= 0 && c->state != VX_FX_CLOSING)
+		fx_fail(c, VX_FETCH_DROP_ERROR, res ? res : -EPIPE);
+	else
+		fx_tls_progress(c);
+	fx_op_done(c);
+}
+
+static void on_recv_done(struct vx_loop *loop, struct vx_op *op, int res, uint32_t cflags)
+{
+	struct vx_fx_conn *c = op->owner;
+
+	(void)loop;
 	(void)cflags;
-	vx__fx_recv_done(op->owner, res);
+	if (c->tls)
+		fx_tls_ring_recv_done(c, res);
+	else
+		vx__fx_recv_done(c, res);
 }
 
 static void on_send_done(struct vx_loop *loop, struct vx_op *op, int res, uint32_t cflags)
 {
+	struct vx_fx_conn *c = op->owner;
+
 	(void)loop;
 	(void)cflags;
-	vx__fx_send_done(op->owner, res);
+	if (c->tls)
+		fx_tls_ring_send_done(c, res);
+	else
+		vx__fx_send_done(c, res);
 }
 
 static void on_write_done(struct vx_loop *loop, struct vx_op *op, int res, uint32_t cflags)
@@ -1538,7 +1825,7 @@ int vx_fetcher_new(struct vx_fetcher **out, struct vx_loop *loop, const struct v
 	if (!f)
 		return -ENOMEM;
 	f->loop = loop;
-	f->io = &fx_ring_io;
+	f->io = cfg->tls ? &fx_tls_io : &fx_ring_io;
 	f->cfg = *cfg;
 	memcpy(f->task_id, cfg->task_id, VX_TASK_ID_LEN);
 	f->cfg.task_id = NULL;
@@ -1595,6 +1882,7 @@ int vx_fetcher_new(struct vx_fetcher **out, struct vx_loop *loop, const struct v
 		c->f = f;
 		c->fd = -1;
 		vx_list_init(&c->wait_node);
+		c->tls_work.fn = fx_tls_on_work;
 		c->rxb = vx_malloc(VX_FX_RXB);
 		if (!c->rxb)
 			goto err_free;
@@ -1709,6 +1997,7 @@ int vx_fetcher_add_parent(struct vx_fetcher *f, const struct sockaddr *addr, soc
 	int err = 0;
 
 	if (!addr || addr_len < sizeof(sa_family_t) || addr_len > sizeof(ss) ||
+	    (f->cfg.tls && (!id || !*id || strlen(id) >= sizeof(f->parents[0].id))) ||
 	    (addr->sa_family == AF_INET && addr_len < sizeof(struct sockaddr_in)) ||
 	    (addr->sa_family == AF_INET6 && addr_len < sizeof(struct sockaddr_in6)))
 		return -EINVAL;

@@ -32,10 +32,12 @@
 #include <unistd.h>
 
 #include "dataplane_int.h"
+#include "dp_tls.h"
 #include "upload_int.h"
 #include "vx_alloc.h"
 #include "vx_assert.h"
 #include "vx_digest.h"
+#include "vx_err.h"
 #include "vx_frame.h"
 #include "vx_frame_ext.h"
 #include "vx_list.h"
@@ -105,6 +107,14 @@ enum vx_up_verdict {
 	VX_UP_SERVE = 0,
 	VX_UP_BUSY = 1,	     /* arrived beyond max_inflight: Error 0x41 */
 	VX_UP_CANCELLED = 2, /* a CANCEL arrived before it started: Error 0x40 */
+};
+
+/* What the armed send of a TLS connection carries, in ciphertext (tls_plain bytes of it). */
+enum vx_up_tls_send {
+	VX_UP_TLS_FLUSH = 0, /* handshake records only */
+	VX_UP_TLS_HEAD = 1,  /* head[] bytes */
+	VX_UP_TLS_CTL = 2,   /* ctl bytes */
+	VX_UP_TLS_BODY = 3,  /* piece bytes */
 };
 
 /* A decoded request waiting for its turn: a DownloadPiece (or twin) or an INTEREST. */
@@ -186,6 +196,13 @@ struct vx_up_conn {
 	uint8_t rx[VX_UP_RX_MAX];
 	uint8_t head[VX_UP_HEAD_MAX];
 	struct vx_up_ctl *ctl; /* allocated on first SUBSCRIBE, kept with the slot */
+	/* TLS (cfg.tls): the engine from admission to release, and what the send carries. */
+	struct vx__tls *tls;
+	uint32_t tls_plain;	      /* plaintext bytes the armed send completes */
+	uint8_t tls_send;	      /* enum vx_up_tls_send */
+	uint64_t tls_start_ms;	      /* accepted: the handshake must end within header_timeout */
+	struct vx_loop_work tls_work; /* reads plaintext OpenSSL already holds (no recv needed) */
+	uint8_t *tls_bounce;	      /* body bytes read for a piece with no mapping */
 };
 
 struct vx_upload {
@@ -223,6 +240,7 @@ static void up_pump(struct vx_up_conn *c);
 static void up_close(struct vx_up_conn *c);
 static void up_arm_recv(struct vx_up_conn *c);
 static void up_on_have_flush(struct vx_loop *loop, struct vx_loop_work *work);
+static void up_on_rx(struct vx_up_conn *c, uint32_t n);
 
 void vx_upload_cfg_init(struct vx_upload_cfg *cfg)
 {
@@ -354,9 +372,19 @@ static void up_pipe_release(struct vx_up_conn *c)
 
 /* ---- sending ---------------------------------------------------------------------------- */
 
+static void up_tls_send(struct vx_up_conn *c, const uint8_t *buf, uint32_t len, uint8_t what);
+static bool up_tls_arm_tx(struct vx_up_conn *c);
+
 static void up_send(struct vx_up_conn *c, const uint8_t *buf, uint32_t len, bool more, bool ctl)
 {
-	struct io_uring_sqe *sqe = vx_loop_sqe(c->up->loop);
+	struct io_uring_sqe *sqe;
+
+	if (c->tls) {
+		up_tls_send(c, buf, len, ctl ? VX_UP_TLS_CTL : VX_UP_TLS_HEAD);
+		c->sending_ctl = ctl;
+		return;
+	}
+	sqe = vx_loop_sqe(c->up->loop);
 
 	io_uring_prep_send(sqe, c->fd, buf, len, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
 	vx_loop_arm(c->up->loop, &c->send_op, sqe, false);
@@ -905,6 +933,70 @@ static bool up_send_round(struct vx_up_conn *c)
 	return true;
 }
 
+/*
+ * Encrypts the next round of the body (up to VX__TLS_TX_PLAIN bytes, from the mapping, or read
+ * into the bounce buffer for a piece without one) into the send buffer, behind whatever is
+ * being sent: file_left counts the bytes not encrypted yet. False when nothing was (no room,
+ * rate limit, done, or the connection closed).
+ */
+static bool up_tls_body_encrypt(struct vx_up_conn *c)
+{
+	uint64_t pos = c->piece.length - c->file_left;
+	const uint8_t *p = c->piece.data ? c->piece.data + pos : NULL;
+	uint64_t n;
+	ssize_t r;
+
+	if (c->file_left == 0 || !vx__tls_tx_room(c->tls))
+		return false;
+	n = up_take_tokens(c, VX_MIN(c->file_left, (uint64_t)VX__TLS_TX_PLAIN));
+	if (n == 0)
+		return false;
+	if (!p) {
+		if (!c->tls_bounce)
+			c->tls_bounce = vx_malloc(VX__TLS_TX_PLAIN);
+		r = c->tls_bounce ? pread(c->piece.fd, c->tls_bounce, (size_t)n,
+					  (off_t)(c->piece.offset + pos))
+				  : -1;
+		if (r <= 0) {
+			vx_warn("upload: read of piece file: %s",
+				r ? strerror(c->tls_bounce ? errno : ENOMEM) : "short file");
+			up_close(c);
+			return false;
+		}
+		n = (uint64_t)r;
+		p = c->tls_bounce;
+	}
+	r = vx__tls_write(c->tls, p, (size_t)n);
+	if (r < 0 && r != -EAGAIN) {
+		c->up->stats.protocol_errors++;
+		up_close(c);
+		return false;
+	}
+	if (r <= 0)
+		return false;
+	c->file_left -= (uint64_t)r;
+	c->up->stats.bytes_sent += (uint64_t)r;
+	return true;
+}
+
+/*
+ * A TLS round of the body: send what is encrypted and encrypt the next round while it is out,
+ * so the socket never waits for AES (the send and the next round overlap, as the two splice
+ * chains do).
+ */
+static bool up_tls_body_round(struct vx_up_conn *c)
+{
+	(void)up_tls_body_encrypt(c);
+	if (c->state == VX_UP_CLOSING)
+		return false;
+	c->tls_send = VX_UP_TLS_BODY;
+	c->tls_plain = 0;
+	if (!up_tls_arm_tx(c))
+		return false; /* rate limit: the tick resumes it */
+	(void)up_tls_body_encrypt(c);
+	return true;
+}
+
 /* Starts the next splice round of the body; returns false if it must wait. */
 static bool up_splice_round(struct vx_up_conn *c)
 {
@@ -912,6 +1004,8 @@ static bool up_splice_round(struct vx_up_conn *c)
 	struct io_uring_sqe *sqe;
 	uint64_t n;
 
+	if (c->tls)
+		return up_tls_body_round(c);
 	if (up->cfg.body_mode != VX_UPLOAD_BODY_SPLICE && c->piece.data)
 		return up_send_round(c);
 	if (!c->pipe) {
@@ -1027,6 +1121,158 @@ static void up_pump(struct vx_up_conn *c)
 	}
 }
 
+/* ---- TLS (cfg.tls): records in user space, on the same ops -------------------------------- */
+
+/* Arms the send of the ciphertext waiting in the engine; false when there is none. */
+static bool up_tls_arm_tx(struct vx_up_conn *c)
+{
+	struct io_uring_sqe *sqe;
+	const uint8_t *d;
+	uint32_t len;
+
+	if (vx_op_armed(&c->send_op))
+		return true;
+	d = vx__tls_tx_data(c->tls, &len);
+	if (!d)
+		return false;
+	sqe = vx_loop_sqe(c->up->loop);
+	io_uring_prep_send(sqe, c->fd, d, len, MSG_NOSIGNAL);
+	vx_loop_arm(c->up->loop, &c->send_op, sqe, false);
+	c->inflight++;
+	return true;
+}
+
+/* Sends records OpenSSL wrote on its own (handshake, alerts) when no send is armed. */
+static void up_tls_flush(struct vx_up_conn *c)
+{
+	if (vx_op_armed(&c->send_op))
+		return; /* the armed send goes on until the buffer is empty */
+	c->tls_send = VX_UP_TLS_FLUSH;
+	c->tls_plain = 0;
+	(void)up_tls_arm_tx(c);
+}
+
+/* Encrypts what up_send() or a body round would have sent, and sends the records. */
+static void up_tls_send(struct vx_up_conn *c, const uint8_t *buf, uint32_t len, uint8_t what)
+{
+	ssize_t w = vx__tls_write(c->tls, buf, len);
+
+	if (w < 0 && w != -EAGAIN) {
+		c->up->stats.protocol_errors++;
+		up_close(c);
+		return;
+	}
+	c->tls_send = what;
+	c->tls_plain = w > 0 ? (uint32_t)w : 0;
+	if (!up_tls_arm_tx(c))
+		up_close(c); /* no room and nothing to send: cannot happen */
+}
+
+/*
+ * A send of a TLS connection completed (the engine has consumed it). Returns the plaintext
+ * bytes of head[] or ctl it completed, for on_send_done() to account; 0 when it handled the
+ * completion itself (more records to send, a body round, a flush).
+ */
+static int up_tls_sent(struct vx_up_conn *c)
+{
+	uint32_t plain;
+
+	if (up_tls_arm_tx(c)) {
+		/* The rest of the records, or the round encrypted meanwhile: encrypt the next. */
+		if (c->tls_send == VX_UP_TLS_BODY && c->piece_held && !c->throttled)
+			(void)up_tls_body_encrypt(c);
+		return 0;
+	}
+	plain = c->tls_plain;
+	c->tls_plain = 0;
+	if (c->tls_send == VX_UP_TLS_BODY) {
+		if (c->piece_held && c->file_left == 0)
+			c->up->stats.pieces_sent++; /* its last record is out */
+	} else if (c->tls_send != VX_UP_TLS_FLUSH && plain > 0) {
+		return (int)plain;
+	}
+	up_pump(c);
+	return 0;
+}
+
+/* Moves plaintext OpenSSL holds into rx[]. Returns bytes, or -1 (bad record, peer closed). */
+static int up_tls_pull(struct vx_up_conn *c)
+{
+	uint32_t total = 0;
+
+	while (c->rx_len + total < VX_UP_RX_MAX) {
+		ssize_t n = vx__tls_read(c->tls, c->rx + c->rx_len + total,
+					 VX_UP_RX_MAX - c->rx_len - total);
+
+		if (n == -EAGAIN)
+			break;
+		if (n <= 0) {
+			if (n < 0)
+				c->up->stats.protocol_errors++;
+			return -1;
+		}
+		total += (uint32_t)n;
+	}
+	up_tls_flush(c); /* a KeyUpdate answer, say */
+	return (int)total;
+}
+
+/* The verified client becomes a member to serve, or is refused (0 or -EPERM). */
+static int up_tls_admit(struct vx_up_conn *c)
+{
+	struct vx_upload *up = c->up;
+	const struct vx_dp_tls_peer *peer;
+	int r = vx__tls_peer(c->tls, &peer);
+
+	if (r == 0 && up->cfg.tls_admit)
+		r = up->cfg.tls_admit(up->cfg.tls_admit_ctx, peer) ? -EPERM : 0;
+	if (r == 0) {
+		up->stats.tls_handshakes++;
+		vx_debug("upload: TLS client %s (%s) admitted", peer->host_id, peer->role);
+	}
+	return r;
+}
+
+/* Ciphertext arrived: handshake, then plaintext into rx[]. Returns as up_tls_pull(), 0: more. */
+static int up_tls_rx(struct vx_up_conn *c)
+{
+	int r;
+
+	if (!vx__tls_done(c->tls)) {
+		r = vx__tls_handshake(c->tls);
+		if (r == 1)
+			r = up_tls_admit(c);
+		up_tls_flush(c);
+		if (r < 0) {
+			c->up->stats.tls_refused++;
+			vx_debug("upload: TLS client refused: %s", vx_strerror(r));
+			return -1;
+		}
+		if (r == 0)
+			return 0;
+	}
+	return up_tls_pull(c);
+}
+
+/* Deferred: plaintext OpenSSL held beyond rx[] goes through as if just received. */
+static void up_tls_on_work(struct vx_loop *loop, struct vx_loop_work *work)
+{
+	struct vx_up_conn *c = vx_container_of(work, struct vx_up_conn, tls_work);
+	int n;
+
+	(void)loop;
+	if ((c->state != VX_UP_READING && c->state != VX_UP_SERVING) || !c->tls ||
+	    vx_op_armed(&c->recv_op))
+		return;
+	n = up_tls_pull(c);
+	if (n < 0)
+		up_close(c);
+	else if (n > 0)
+		up_on_rx(c, (uint32_t)n);
+	else
+		up_arm_recv(c);
+}
+
 /* ---- receiving -------------------------------------------------------------------------- */
 
 static void up_arm_recv(struct vx_up_conn *c)
@@ -1048,9 +1294,22 @@ static void up_arm_recv(struct vx_up_conn *c)
 	}
 	if (c->rx_len >= VX_UP_RX_MAX)
 		return;
+	if (c->tls && vx__tls_done(c->tls) && vx__tls_rx_buffered(c->tls)) {
+		/* OpenSSL holds more than rx[] took: read it after this drain, no recv. */
+		vx_loop_defer(up->loop, &c->tls_work);
+		return;
+	}
 	vx_ring_reserve(vx_loop_ring(up->loop), 2);
 	sqe = vx_loop_sqe(up->loop);
-	io_uring_prep_recv(sqe, c->fd, c->rx + c->rx_len, VX_UP_RX_MAX - c->rx_len, 0);
+	if (c->tls) {
+		uint32_t room;
+		uint8_t *dst = vx__tls_rx_space(c->tls, &room);
+
+		VX_ASSERT(room > 0); /* a full buffer is rx_buffered, read above */
+		io_uring_prep_recv(sqe, c->fd, dst, room, 0);
+	} else {
+		io_uring_prep_recv(sqe, c->fd, c->rx + c->rx_len, VX_UP_RX_MAX - c->rx_len, 0);
+	}
 	vx_loop_arm(up->loop, &c->recv_op, sqe, false);
 	c->inflight++;
 	if (!idle)
@@ -1113,6 +1372,8 @@ static void on_recv_done(struct vx_loop *loop, struct vx_op *op, int res, uint32
 
 	(void)loop;
 	(void)cflags;
+	if (c->tls)
+		vx__tls_rx_commit(c->tls, res > 0 ? (uint32_t)res : 0);
 	if (c->state == VX_UP_CLOSING) {
 		up_op_done(c);
 		return;
@@ -1128,20 +1389,34 @@ static void on_recv_done(struct vx_loop *loop, struct vx_op *op, int res, uint32
 		up_op_done(c);
 		return;
 	}
+	if (res > 0 && c->tls) {
+		res = up_tls_rx(c);
+		if (res == 0) {
+			up_arm_recv(c); /* handshake records only, or part of a record */
+			up_op_done(c);
+			return;
+		}
+	}
 	if (res <= 0) {
 		up_close(c);
 		up_op_done(c);
 		return;
 	}
+	up_on_rx(c, (uint32_t)res);
+	up_op_done(c);
+}
+
+/* @n plaintext bytes were appended to rx[]: decode, answer, read on. */
+static void up_on_rx(struct vx_up_conn *c, uint32_t n)
+{
 	if (!up_rx_pending(c))
 		c->rx_start_ms = vx_loop_now_ms(c->up->loop);
 	c->last_progress_ms = vx_loop_now_ms(c->up->loop);
-	c->rx_len += (uint32_t)res;
+	c->rx_len += n;
 	/* Decoded at once, even while an answer is being sent: CANCEL and BUSY count arrivals. */
 	up_decode(c);
 	up_pump(c);
 	up_arm_recv(c);
-	up_op_done(c);
 }
 
 static void on_recv_timeout_done(struct vx_loop *loop, struct vx_op *op, int res, uint32_t cflags)
@@ -1158,12 +1433,22 @@ static void on_send_done(struct vx_loop *loop, struct vx_op *op, int res, uint32
 
 	(void)loop;
 	(void)cflags;
+	if (c->tls)
+		vx__tls_tx_consume(c->tls,
+				   res > 0 && c->state != VX_UP_CLOSING ? (uint32_t)res : 0);
 	if (c->state == VX_UP_CLOSING || res <= 0) {
 		up_close(c);
 		up_op_done(c);
 		return;
 	}
 	c->last_progress_ms = vx_loop_now_ms(c->up->loop);
+	if (c->tls) {
+		res = up_tls_sent(c);
+		if (res <= 0) {
+			up_op_done(c); /* more ciphertext went out, or a body round ended */
+			return;
+		}
+	}
 	if (c->sending_ctl) {
 		c->ctl_off += (uint32_t)res;
 		if (c->ctl_off == c->ctl_len) {
@@ -1312,6 +1597,13 @@ static void up_release_slot(struct vx_up_conn *c)
 	c->head_off = 0;
 	c->splice_pending = 0;
 	c->pipe_bytes = 0;
+	if (c->tls_work.queued) {
+		vx_list_del(&c->tls_work.node);
+		c->tls_work.queued = false;
+	}
+	vx__tls_free(c->tls);
+	c->tls = NULL;
+	c->tls_plain = 0;
 	up_set_state(c, VX_UP_FREE);
 	vx_list_add(&up->free_conns, &c->node);
 	up->stats.conns--;
@@ -1350,6 +1642,13 @@ static void up_admit(struct vx_upload *up, int fd)
 		return;
 	}
 	c = vx_list_first(&up->free_conns, struct vx_up_conn, node);
+	if (up->cfg.tls &&
+	    vx__tls_new(&c->tls, up->cfg.tls, true, VX__TLS_UP_RX, VX__TLS_UP_TX) < 0) {
+		vx_warn("upload: no memory for a TLS connection: %s", "refused");
+		close(fd);
+		up->stats.rejected++;
+		return;
+	}
 	vx_list_del(&c->node);
 	vx_list_add_tail(&up->active_conns, &c->node);
 	(void)vx_net_set_opts(fd, &(const struct vx_net_opts){ .flags = VX_NET_NODELAY });
@@ -1364,6 +1663,8 @@ static void up_admit(struct vx_upload *up, int fd)
 	vx_frame_dec_init(&c->dec, c->dec_buf, sizeof(c->dec_buf),
 			  VX_FRAME_DEC_F_EXT | VX_FRAME_DEC_F_REQUESTS, 0);
 	c->last_progress_ms = vx_loop_now_ms(up->loop);
+	c->tls_start_ms = c->last_progress_ms;
+	c->tls_work.fn = up_tls_on_work;
 	vx__bucket_init(&c->bucket, up->cfg.conn_rate_bytes_per_s,
 			VX_MAX(up->cfg.conn_rate_bytes_per_s / 10, (uint64_t)up->cfg.chunk_bytes),
 			c->last_progress_ms);
@@ -1398,6 +1699,12 @@ static void up_tick_conn(struct vx_upload *up, struct vx_up_conn *c, uint64_t no
 {
 	if (c->state != VX_UP_READING && c->state != VX_UP_SERVING)
 		return;
+	if (c->tls && !vx__tls_done(c->tls) && now - c->tls_start_ms > up->cfg.header_timeout_ms) {
+		/* A handshake is bounded like a request: silence or a trickle ends it. */
+		up->stats.timeouts++;
+		up_close(c);
+		return;
+	}
 	if (!c->have_req && up_rx_pending(c) && now - c->rx_start_ms > up->cfg.header_timeout_ms) {
 		/* A slowloris trickle: the request did not complete in time. */
 		up->stats.timeouts++;
@@ -1669,8 +1976,10 @@ void vx_upload_free(struct vx_upload *up)
 		close(up->listen_fd);
 	for (i = 0; i < up->cfg.max_sends; i++)
 		up_pipe_close(&up->pipes[i]);
-	for (i = 0; i < up->cfg.max_conns; i++)
+	for (i = 0; i < up->cfg.max_conns; i++) {
 		vx_free(up->conns[i].ctl);
+		vx_free(up->conns[i].tls_bounce);
+	}
 	vx_free(up->pipes);
 	vx_free(up->conns);
 	up_ss_free(up);

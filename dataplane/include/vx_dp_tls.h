@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * vx_dp_tls.h: TLS 1.3 (mutual) on the data plane. The upload server and the fetcher take an
+ * OpenSSL SSL_CTX (vx_upload_cfg.tls, vx_fetcher_cfg.tls; NULL = plaintext) and run every
+ * connection's records through OpenSSL in user space, fed by their io_uring completions
+ * (spec/dataplane.md section 10). Whatever the context says, each connection is held to
+ * TLS 1.3 and peer verification: the server refuses a client without a certificate chaining
+ * to the context's CA, the fetcher a parent whose certificate does not chain to it or does not
+ * name the host id it was given (subjectAltName URI urn:vx:host:<id>, the cluster's
+ * certificate profile).
+ *
+ * Until the shared module (common/ vx_tls.h) lands, the contexts of tests and vx-bench come
+ * from vx_dp_tls_ctx_from_files() below, and identities from vx_dp_tls_cert_identity().
+ */
+#ifndef VX_DP_TLS_H
+#define VX_DP_TLS_H
+
+#include <stddef.h>
+
+#include "vx_compiler.h"
+
+struct ssl_ctx_st; /* OpenSSL's SSL_CTX */
+struct x509_st;	   /* OpenSSL's X509 */
+
+/* Longest host id and role taken from a certificate (bytes, without the NUL). */
+#define VX_DP_TLS_ID_MAX   127
+#define VX_DP_TLS_ROLE_MAX 15
+
+/* A verified peer, as the upload server's admit callback sees it. */
+struct vx_dp_tls_peer {
+	char host_id[VX_DP_TLS_ID_MAX + 1]; /* from urn:vx:host:<id> */
+	char role[VX_DP_TLS_ROLE_MAX + 1];  /* from urn:vx:role:<role>: peer, seed or scheduler */
+};
+
+/*
+ * vx_dp_tls_cert_identity() - the vx identity a certificate carries: exactly one
+ * urn:vx:host:<id> and exactly one urn:vx:role:<peer|seed|scheduler> subjectAltName URI.
+ * Returns 0, or -EPERM (no identity, two of one kind, a bad id or role).
+ */
+VX_MUST_CHECK int vx_dp_tls_cert_identity(struct x509_st *cert, struct vx_dp_tls_peer *out);
+
+/*
+ * vx_dp_tls_ctx_from_files() - a TLS 1.3 context for both ends of the data plane from PEM
+ * files: our @cert_pem chain and @key_pem, the cluster CA @ca_pem, and optionally a CRL
+ * @crl_pem (then every certificate of a peer's chain is checked against it). Peers must
+ * present a certificate (SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT); no session
+ * tickets. Returns the context (SSL_CTX_free() it) or NULL with the reason logged.
+ */
+struct ssl_ctx_st *vx_dp_tls_ctx_from_files(const char *cert_pem, const char *key_pem,
+					    const char *ca_pem, const char *crl_pem);
+
+#endif /* VX_DP_TLS_H */

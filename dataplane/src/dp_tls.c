@@ -1,0 +1,440 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * dp_tls.c: the data plane's TLS engine (dp_tls.h) and the certificate helpers of
+ * vx_dp_tls.h. OpenSSL does the records and the handshake; its BIO is ours: reads come from
+ * the receive buffer the ring fills, writes go to the send buffer the ring drains, so the only
+ * copies are OpenSSL's own (ciphertext into its record buffer, plaintext out of it).
+ */
+#include "dp_tls.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "vx_alloc.h"
+#include "vx_assert.h"
+#include "vx_log.h"
+
+struct vx__tls {
+	SSL *ssl;
+	bool server;
+	bool done;
+	bool rx_lent; /* the kernel may be writing at rx + rx_off + rx_len */
+	bool tx_lent; /* the kernel may be reading tx + tx_off */
+	int peer_err; /* 0, or -EPERM: the verified certificate names no vx identity */
+	struct vx_dp_tls_peer peer;
+	uint32_t rx_off;
+	uint32_t rx_len;
+	uint32_t tx_off;
+	uint32_t tx_len;
+	uint32_t rx_cap;
+	uint32_t tx_cap;
+	uint8_t *rx; /* rx_cap bytes, then tx: tx_cap bytes, allocated with the struct */
+	uint8_t *tx;
+};
+
+/* ---- the BIO over our two buffers ------------------------------------------------------- */
+
+static BIO_METHOD *tls_bio_method;
+static pthread_once_t tls_bio_once = PTHREAD_ONCE_INIT;
+
+static int tls_bio_write(BIO *b, const char *data, size_t len, size_t *written)
+{
+	struct vx__tls *t = BIO_get_data(b);
+	size_t room;
+
+	BIO_clear_retry_flags(b);
+	if (!t->tx_lent && t->tx_off > 0) {
+		memmove(t->tx, t->tx + t->tx_off, t->tx_len);
+		t->tx_off = 0;
+	}
+	room = t->tx_cap - t->tx_off - t->tx_len;
+	if (room == 0) {
+		BIO_set_retry_write(b);
+		return 0;
+	}
+	len = len < room ? len : room;
+	memcpy(t->tx + t->tx_off + t->tx_len, data, len);
+	t->tx_len += (uint32_t)len;
+	*written = len;
+	return 1;
+}
+
+static int tls_bio_read(BIO *b, char *data, size_t len, size_t *readbytes)
+{
+	struct vx__tls *t = BIO_get_data(b);
+
+	BIO_clear_retry_flags(b);
+	if (t->rx_len == 0) {
+		BIO_set_retry_read(b);
+		return 0;
+	}
+	len = len < t->rx_len ? len : t->rx_len;
+	memcpy(data, t->rx + t->rx_off, len);
+	t->rx_off += (uint32_t)len;
+	t->rx_len -= (uint32_t)len;
+	if (t->rx_len == 0 && !t->rx_lent)
+		t->rx_off = 0;
+	*readbytes = len;
+	return 1;
+}
+
+static long tls_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	struct vx__tls *t = BIO_get_data(b);
+
+	(void)num;
+	(void)ptr;
+	switch (cmd) {
+	case BIO_CTRL_FLUSH:
+		return 1;
+	case BIO_CTRL_PENDING:
+		return t ? (long)t->rx_len : 0;
+	case BIO_CTRL_WPENDING:
+		return t ? (long)t->tx_len : 0;
+	default:
+		return 0;
+	}
+}
+
+static int tls_bio_create(BIO *b)
+{
+	BIO_set_init(b, 1);
+	return 1;
+}
+
+static void tls_bio_init_method(void)
+{
+	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "vx-dataplane");
+
+	if (m &&
+	    (!BIO_meth_set_write_ex(m, tls_bio_write) || !BIO_meth_set_read_ex(m, tls_bio_read) ||
+	     !BIO_meth_set_ctrl(m, tls_bio_ctrl) || !BIO_meth_set_create(m, tls_bio_create))) {
+		BIO_meth_free(m);
+		m = NULL;
+	}
+	tls_bio_method = m;
+}
+
+/* ---- errors ----------------------------------------------------------------------------- */
+
+/* Logs (debug) and clears OpenSSL's error queue of this thread. */
+static void tls_log_errors(const char *what)
+{
+	unsigned long e;
+	char buf[256];
+
+	while ((e = ERR_get_error()) != 0) {
+		ERR_error_string_n(e, buf, sizeof(buf));
+		vx_debug("tls: %s: %s", what, buf);
+	}
+}
+
+/* Maps a failed SSL_* call to a return: -EAGAIN (wait for bytes) or -EPROTO. */
+static int tls_fail(struct vx__tls *t, int r, const char *what)
+{
+	int e = SSL_get_error(t->ssl, r);
+
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+		return -EAGAIN;
+	if (e == SSL_ERROR_ZERO_RETURN)
+		return 0;
+	tls_log_errors(what);
+	return -EPROTO;
+}
+
+/* ---- the engine ------------------------------------------------------------------------- */
+
+int vx__tls_new(struct vx__tls **out, SSL_CTX *ctx, bool server, uint32_t rx_cap, uint32_t tx_cap)
+{
+	struct vx__tls *t;
+	BIO *bio;
+
+	*out = NULL;
+	if (!ctx || rx_cap < VX__TLS_RECORD || tx_cap < VX__TLS_RECORD)
+		return -EINVAL;
+	if (pthread_once(&tls_bio_once, tls_bio_init_method) != 0 || !tls_bio_method)
+		return -ENOMEM;
+	t = vx_malloc(sizeof(*t) + (size_t)rx_cap + tx_cap);
+	if (!t)
+		return -ENOMEM;
+	memset(t, 0, sizeof(*t));
+	t->rx_cap = rx_cap;
+	t->tx_cap = tx_cap;
+	t->rx = (uint8_t *)(t + 1);
+	t->tx = t->rx + rx_cap;
+	t->server = server;
+	t->ssl = SSL_new(ctx);
+	bio = BIO_new(tls_bio_method);
+	if (!t->ssl || !bio) {
+		BIO_free(bio);
+		SSL_free(t->ssl);
+		vx_free(t);
+		ERR_clear_error();
+		return -ENOMEM;
+	}
+	BIO_set_data(bio, t);
+	SSL_set_bio(t->ssl, bio, bio);
+	/* Held to the cluster's rules whatever the context says. */
+	SSL_set_min_proto_version(t->ssl, TLS1_3_VERSION);
+	SSL_set_verify(t->ssl, SSL_VERIFY_PEER | (server ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
+		       SSL_get_verify_callback(t->ssl));
+	SSL_set_mode(t->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	if (server) {
+		SSL_set_num_tickets(t->ssl, 0);
+		SSL_set_accept_state(t->ssl);
+	} else {
+		SSL_set_connect_state(t->ssl);
+	}
+	*out = t;
+	return 0;
+}
+
+void vx__tls_free(struct vx__tls *t)
+{
+	if (!t)
+		return;
+	SSL_free(t->ssl); /* frees the BIO */
+	vx_free(t);
+}
+
+uint8_t *vx__tls_rx_space(struct vx__tls *t, uint32_t *room)
+{
+	VX_ASSERT(!t->rx_lent);
+	if (t->rx_off > 0) {
+		memmove(t->rx, t->rx + t->rx_off, t->rx_len);
+		t->rx_off = 0;
+	}
+	*room = (uint32_t)t->rx_cap - t->rx_len;
+	t->rx_lent = *room > 0;
+	return t->rx + t->rx_len;
+}
+
+void vx__tls_rx_commit(struct vx__tls *t, uint32_t n)
+{
+	VX_ASSERT(t->rx_off + t->rx_len + n <= t->rx_cap);
+	t->rx_lent = false;
+	t->rx_len += n;
+}
+
+uint32_t vx__tls_rx_room(const struct vx__tls *t)
+{
+	return t->rx_lent ? 0 : t->rx_cap - t->rx_len;
+}
+
+bool vx__tls_rx_buffered(const struct vx__tls *t)
+{
+	return t->rx_len > 0 || (t->done && SSL_pending(t->ssl) > 0);
+}
+
+const uint8_t *vx__tls_tx_data(struct vx__tls *t, uint32_t *len)
+{
+	VX_ASSERT(!t->tx_lent);
+	*len = t->tx_len;
+	if (t->tx_len == 0)
+		return NULL;
+	t->tx_lent = true;
+	return t->tx + t->tx_off;
+}
+
+void vx__tls_tx_consume(struct vx__tls *t, uint32_t n)
+{
+	VX_ASSERT(n <= t->tx_len);
+	t->tx_lent = false;
+	t->tx_off += n;
+	t->tx_len -= n;
+	if (t->tx_len == 0)
+		t->tx_off = 0;
+}
+
+bool vx__tls_tx_room(const struct vx__tls *t)
+{
+	return t->tx_cap - t->tx_len - (t->tx_lent ? t->tx_off : 0) >= 16384u + 256u;
+}
+
+int vx__tls_handshake(struct vx__tls *t)
+{
+	const X509 *cert;
+	long v;
+	int r;
+
+	if (t->done)
+		return 1;
+	ERR_clear_error();
+	r = SSL_do_handshake(t->ssl);
+	if (r != 1) {
+		r = tls_fail(t, r, "handshake");
+		if (r == -EAGAIN)
+			return 0;
+		v = SSL_get_verify_result(t->ssl);
+		if (v != X509_V_OK) {
+			vx_debug("tls: peer certificate refused: %s",
+				 X509_verify_cert_error_string(v));
+			return -EKEYREJECTED;
+		}
+		return -EPROTO;
+	}
+	cert = SSL_get0_peer_certificate(t->ssl);
+	if (!cert || SSL_get_verify_result(t->ssl) != X509_V_OK)
+		return -EKEYREJECTED; /* cannot happen with SSL_VERIFY_PEER: belt and braces */
+	t->peer_err = vx_dp_tls_cert_identity((X509 *)(uintptr_t)cert, &t->peer);
+	t->done = true;
+	return 1;
+}
+
+bool vx__tls_done(const struct vx__tls *t)
+{
+	return t->done;
+}
+
+int vx__tls_peer(const struct vx__tls *t, const struct vx_dp_tls_peer **out)
+{
+	*out = &t->peer;
+	return t->done ? t->peer_err : -EAGAIN;
+}
+
+ssize_t vx__tls_read(struct vx__tls *t, void *buf, size_t len)
+{
+	size_t n = 0;
+	int r;
+
+	VX_ASSERT(t->done);
+	if (ERR_peek_error())
+		ERR_clear_error(); /* SSL_get_error() needs an empty queue; peeking is cheaper */
+	r = SSL_read_ex(t->ssl, buf, len, &n);
+	if (r == 1)
+		return (ssize_t)n;
+	return tls_fail(t, r, "read");
+}
+
+ssize_t vx__tls_write(struct vx__tls *t, const void *buf, size_t len)
+{
+	size_t room = t->tx_cap - t->tx_len - (t->tx_lent ? t->tx_off : 0);
+	size_t n = 0;
+	int r;
+
+	VX_ASSERT(t->done);
+	/* Only as much as fits with its record overhead: a record never waits half-written. */
+	if (room < 1024)
+		return -EAGAIN;
+	room -= (room / 16384 + 1) * 64;
+	len = len < room ? len : room;
+	if (ERR_peek_error())
+		ERR_clear_error();
+	r = SSL_write_ex(t->ssl, buf, len, &n);
+	if (r == 1)
+		return (ssize_t)n;
+	r = tls_fail(t, r, "write");
+	return r == 0 ? -EPROTO : r;
+}
+
+/* ---- certificates ----------------------------------------------------------------------- */
+
+/* [A-Za-z0-9._-]{1,max}: what a host id or role may be (spec/peer.md section 1). */
+static bool tls_id_ok(const char *s, size_t len, size_t max)
+{
+	if (len == 0 || len > max)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char ch = s[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-'))
+			return false;
+	}
+	return true;
+}
+
+int vx_dp_tls_cert_identity(X509 *cert, struct vx_dp_tls_peer *out)
+{
+	static const char host_pfx[] = "urn:vx:host:";
+	static const char role_pfx[] = "urn:vx:role:";
+	GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+	int hosts = 0, roles = 0, bad = 0;
+
+	memset(out, 0, sizeof(*out));
+	for (int i = 0; names && i < sk_GENERAL_NAME_num(names); i++) {
+		const GENERAL_NAME *gn = sk_GENERAL_NAME_value(names, i);
+		const char *s;
+		size_t len;
+
+		if (gn->type != GEN_URI)
+			continue;
+		s = (const char *)ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier);
+		len = (size_t)ASN1_STRING_length(gn->d.uniformResourceIdentifier);
+		if (len > sizeof(host_pfx) - 1 && memcmp(s, host_pfx, sizeof(host_pfx) - 1) == 0) {
+			s += sizeof(host_pfx) - 1;
+			len -= sizeof(host_pfx) - 1;
+			hosts++;
+			if (!tls_id_ok(s, len, VX_DP_TLS_ID_MAX))
+				bad++;
+			else
+				memcpy(out->host_id, s, len);
+		} else if (len > sizeof(role_pfx) - 1 &&
+			   memcmp(s, role_pfx, sizeof(role_pfx) - 1) == 0) {
+			s += sizeof(role_pfx) - 1;
+			len -= sizeof(role_pfx) - 1;
+			roles++;
+			if (!((len == 4 && memcmp(s, "peer", 4) == 0) ||
+			      (len == 4 && memcmp(s, "seed", 4) == 0) ||
+			      (len == 9 && memcmp(s, "scheduler", 9) == 0)))
+				bad++;
+			else
+				memcpy(out->role, s, len);
+		}
+	}
+	GENERAL_NAMES_free(names);
+	if (hosts != 1 || roles != 1 || bad) {
+		memset(out, 0, sizeof(*out));
+		return -EPERM;
+	}
+	return 0;
+}
+
+SSL_CTX *vx_dp_tls_ctx_from_files(const char *cert_pem, const char *key_pem, const char *ca_pem,
+				  const char *crl_pem)
+{
+	X509_CRL *crl = NULL;
+	SSL_CTX *ctx;
+	BIO *b = NULL;
+
+	ERR_clear_error(); /* the chain loader reads the queue to find the end of the file */
+	ctx = SSL_CTX_new(TLS_method());
+	if (!ctx || !SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) ||
+	    !SSL_CTX_use_certificate_chain_file(ctx, cert_pem) ||
+	    !SSL_CTX_use_PrivateKey_file(ctx, key_pem, SSL_FILETYPE_PEM) ||
+	    !SSL_CTX_check_private_key(ctx) || !SSL_CTX_load_verify_locations(ctx, ca_pem, NULL))
+		goto fail;
+	if (crl_pem) {
+		b = BIO_new_file(crl_pem, "r");
+		crl = b ? PEM_read_bio_X509_CRL(b, NULL, NULL, NULL) : NULL;
+		if (!crl || !X509_STORE_add_crl(SSL_CTX_get_cert_store(ctx), crl))
+			goto fail;
+		X509_STORE_set_flags(SSL_CTX_get_cert_store(ctx),
+				     X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+		X509_CRL_free(crl);
+		BIO_free(b);
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	/* AES-128-GCM first: 10 AES rounds a block where AES-256 takes 14. */
+	if (!SSL_CTX_set_ciphersuites(ctx, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
+					   "TLS_CHACHA20_POLY1305_SHA256"))
+		goto fail;
+	SSL_CTX_set_num_tickets(ctx, 0);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	return ctx;
+fail:
+	tls_log_errors("loading certificates");
+	vx_warn("tls: cannot load cert %s, key %s, CA %s%s%s", cert_pem, key_pem, ca_pem,
+		crl_pem ? ", CRL " : "", crl_pem ? crl_pem : "");
+	X509_CRL_free(crl);
+	BIO_free(b);
+	SSL_CTX_free(ctx);
+	return NULL;
+}
