@@ -13,6 +13,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "args.h"
 #include "commands.h"
@@ -106,8 +107,18 @@ static int parse(int argc, char **argv, struct cert_opts *o)
 
 static int open_ca(const struct cert_opts *o, struct vx_pki **p)
 {
-	char err[512];
+	char err[512], key[4096];
+	struct stat st;
 
+	/* a mistyped --db must not make a CA of its own: the scheduler makes it */
+	snprintf(key, sizeof(key), "%s%s/ca.key", o->dir ? o->dir : o->db, o->dir ? "" : ".pki");
+	if (stat(key, &st)) {
+		fprintf(stderr,
+			"vx: no CA at %s (start `vx scheduler --db %s` first, or give "
+			"--pki-dir)\n",
+			key, o->db);
+		return VX_EXIT_FAILURE;
+	}
 	if (vx_pki_open(p, o->dir, o->db, err, sizeof(err))) {
 		fprintf(stderr, "vx: %s\n", err);
 		return VX_EXIT_FAILURE;

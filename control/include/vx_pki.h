@@ -126,8 +126,9 @@ VX_MUST_CHECK int vx_pki_host_role(struct vx_pki *p, const char *host_id, size_t
 VX_MUST_CHECK int vx_pki_revoke(struct vx_pki *p, const char *what);
 
 /*
- * vx_pki_crl() - the current CRL in PEM, signed again first when @force or when less than half
- * its validity is left. Returns 0 with *@pem lent until the next call, or a negative errno.
+ * vx_pki_crl() - the current CRL in PEM (crl.pem read again when another process wrote it),
+ * signed again first when @force, when less than half its validity is left, or when the
+ * database holds another number of revoked serials than it lists. Returns 0 with *@pem lent until the next call, or a negative errno.
  */
 VX_MUST_CHECK int vx_pki_crl(struct vx_pki *p, bool force, const char **pem, size_t *len);
 
@@ -160,8 +161,5 @@ VX_MUST_CHECK int vx_pki_file_put(int dfd, const char *name, const void *data, s
 
 /* The bytes of memory BIO @b as a new NUL-terminated string (vx_free()), NULL when empty. */
 char *vx_pki_bio_take(BIO *b, size_t *len);
-
-/* Seconds of validity left before the CRL should be signed again (0: now). */
-uint64_t vx_pki_crl_due_s(const struct vx_pki *p);
 
 #endif /* VX_PKI_H */

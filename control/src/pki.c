@@ -671,6 +671,7 @@ static int crl_sign(struct vx_pki *p)
 		p->crl_len = len;
 		p->crl_last = now;
 		p->crl_next = now + CRL_VALID_S;
+		p->crl_nr = nr;
 		p->crl_mtime_ns = 0; /* read back once, for the mtime */
 		pem = NULL;
 		vx_info("pki: CRL signed (%u revoked)", nr);
@@ -726,6 +727,7 @@ static int crl_reload(struct vx_pki *p)
 	}
 	p->crl_last = asn1_wall(X509_CRL_get0_lastUpdate(crl));
 	p->crl_next = asn1_wall(X509_CRL_get0_nextUpdate(crl));
+	p->crl_nr = X509_CRL_get_REVOKED(crl) ? sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl)) : 0;
 	X509_CRL_free(crl);
 	vx_free(p->crl_pem);
 	p->crl_pem = s;
@@ -734,7 +736,7 @@ static int crl_reload(struct vx_pki *p)
 	return 0;
 }
 
-uint64_t vx_pki_crl_due_s(const struct vx_pki *p)
+static uint64_t crl_due_s(const struct vx_pki *p)
 {
 	int64_t half = p->crl_last + (p->crl_next - p->crl_last) / 2, now = vx_wall_s();
 
@@ -747,7 +749,8 @@ int vx_pki_crl(struct vx_pki *p, bool force, const char **pem, size_t *len)
 
 	if (rc && rc != -ENOENT && rc != -EINVAL)
 		return rc;
-	if (rc || force || vx_pki_crl_due_s(p) == 0) {
+	/* a revoke whose CRL lost the race with another signer's rename is signed again */
+	if (rc || force || crl_due_s(p) == 0 || vx__pki_db_revoked_nr(p) != p->crl_nr) {
 		rc = crl_sign(p);
 		if (rc)
 			return rc;

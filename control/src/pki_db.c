@@ -94,6 +94,20 @@ int vx__pki_db_cert_add(struct vx_pki *p, const char *serial, const char *host_i
 	return exec_done(p, st, "record a certificate");
 }
 
+int64_t vx__pki_db_revoked_nr(struct vx_pki *p)
+{
+	sqlite3_stmt *st = prep(p, "SELECT count(*) FROM pki_revoked WHERE not_after>?1");
+	int64_t n = -1;
+
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, vx_wall_s() - REVOKED_KEEP);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n > REVOKED_MAX ? REVOKED_MAX : n;
+}
+
 int vx__pki_db_revoked(struct vx_pki *p, struct pki_revoked **out, uint32_t *nr)
 {
 	sqlite3_stmt *st = prep(p, "SELECT serial, revoked FROM pki_revoked WHERE not_after>?1 "

@@ -26,6 +26,7 @@ struct vx_pki {
 	size_t crl_len;
 	int64_t crl_last, crl_next; /* its thisUpdate and nextUpdate (wall seconds) */
 	int64_t crl_mtime_ns;	    /* crl.pem's mtime when read (another process may sign) */
+	int64_t crl_nr;		    /* serials it lists */
 };
 
 /* One revoked serial, for the CRL. */
@@ -37,6 +38,8 @@ struct pki_revoked {
 int vx__pki_db_open(struct vx_pki *p, const char *path, char *err, size_t err_len);
 int vx__pki_db_cert_add(struct vx_pki *p, const char *serial, const char *host_id,
 			enum vx_pki_role role, int64_t not_after);
+/* How many serials a CRL signed now would list (-1: the database failed). */
+int64_t vx__pki_db_revoked_nr(struct vx_pki *p);
 /* Every revoked serial not long expired; *@out owned (vx_free()). */
 int vx__pki_db_revoked(struct vx_pki *p, struct pki_revoked **out, uint32_t *nr);
 

@@ -930,7 +930,8 @@ static void on_tick(struct vx_sched_server *srv, uint64_t now)
 	size_t len;
 
 	vx_sched_tick(srv->sched, now);
-	if (srv->pki && vx_pki_crl_due_s(srv->pki) == 0) {
+	if (srv->pki) {
+		/* due, or a revoke by `vx cert` that another signer's CRL overtook */
 		(void)vx__sched_db_flush(srv->db); /* the CA has its own connection */
 		(void)!vx_pki_crl(srv->pki, false, &pem, &len);
 	}

@@ -468,7 +468,10 @@ int vx__peer_pki_start(struct vx_peer *p, const char *join_token, char *err, siz
 	dfd = tls_dir_open(p->data_dir, err, err_len);
 	if (dfd < 0)
 		return dfd;
-	if (fstatat(dfd, "cert.pem", &st, AT_SYMLINK_NOFOLLOW)) {
+	if (!fstatat(dfd, "cert.pem", &st, AT_SYMLINK_NOFOLLOW) && join_token) {
+		vx_info("peer: already joined (%s/%s/cert.pem): the join token is not used",
+			p->data_dir, TLS_DIR);
+	} else if (fstatat(dfd, "cert.pem", &st, AT_SYMLINK_NOFOLLOW)) {
 		if (!join_token) {
 			close(dfd);
 			return 0; /* never joined: the hello's token decides (section 9) */

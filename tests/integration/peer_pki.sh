@@ -62,6 +62,10 @@ openssl x509 -in "$pki/server.pem" -noout -ext subjectAltName | grep -q 'IP Addr
 openssl crl -in "$pki/crl.pem" -noout -verify -CAfile "$ca" 2>&1 | grep -q 'verify OK' ||
 	fail "crl.pem is not signed by the CA"
 
+# a mistyped --db makes no CA of its own
+! "$vx" token create --role peer --db "$dir/typo.db" >/dev/null 2>&1 || fail "a token for no CA"
+[ ! -e "$dir/typo.db.pki" ] || fail "vx token create made a CA"
+
 # 2. joins: seed (--join), peer (--join-file), peer (config scheduler.join_file)
 seed_tok=$(token seed)
 peer_tok=$(token peer --uses 3)
