@@ -48,6 +48,13 @@ expect_cert() {
 		fail "$3: wrong identity: $(san "$t/cert.pem" | tr '\n' ' ')"
 	openssl x509 -in "$t/cert.pem" -noout -subject | grep -q "CN = $id" || fail "$3: CN is not $id"
 	[ "$(stat -c %a "$t/key.pem")" = 600 ] || fail "$3: key.pem is not 0600"
+	openssl x509 -in "$t/cert.pem" -noout -ext extendedKeyUsage |
+		grep -q 'TLS Web Server Authentication, TLS Web Client Authentication' ||
+		fail "$3: extendedKeyUsage is not serverAuth + clientAuth"
+	openssl x509 -in "$t/cert.pem" -noout -text | grep -q 'ASN1 OID: prime256v1' ||
+		fail "$3: not a P-256 key"
+	openssl pkey -in "$t/key.pem" -pubout | cmp -s - <(openssl x509 -in "$t/cert.pem" -noout -pubkey) ||
+		fail "$3: key.pem is not the certificate's key"
 	cmp -s "$t/ca.pem" "$ca" || fail "$3: ca.pem is not the scheduler's CA"
 	[ -s "$t/crl.pem" ] || fail "$3: no crl.pem"
 }
@@ -56,6 +63,7 @@ expect_cert() {
 [ "$(stat -c %a "$pki/ca.key")" = 600 ] || fail "ca.key is not 0600"
 [ "$(stat -c %a "$pki/server.key")" = 600 ] || fail "server.key is not 0600"
 openssl verify -CAfile "$ca" "$pki/server.pem" >/dev/null || fail "server.pem does not chain"
+openssl x509 -in "$ca" -noout -ext basicConstraints | grep -q 'CA:TRUE' || fail "ca.pem is no CA"
 san "$pki/server.pem" | grep -qx 'urn:vx:role:scheduler' || fail "server.pem has no scheduler role"
 openssl x509 -in "$pki/server.pem" -noout -ext subjectAltName | grep -q 'IP Address:127.0.0.1' ||
 	fail "server.pem does not name 127.0.0.1"
@@ -154,9 +162,10 @@ for i in $(seq 300); do
 	[ "$(serial "$dir/p1/tls/cert.pem")" != "$first" ] && break
 	sleep 0.1
 done
-now=$(serial "$dir/p1/tls/cert.pem")
+cp "$dir/p1/tls/cert.pem" "$dir/revoked.pem" # the one revoked below, whatever p1 does next
+now=$(serial "$dir/revoked.pem")
 [ "$now" != "$first" ] || fail "p1's certificate was not renewed"
-new_start=$(date -d "$(openssl x509 -in "$dir/p1/tls/cert.pem" -noout -startdate | cut -d= -f2)" +%s)
+new_start=$(date -d "$(openssl x509 -in "$dir/revoked.pem" -noout -startdate | cut -d= -f2)" +%s)
 [ "$new_start" -lt "$first_end" ] || fail "the renewal came after the old certificate expired"
 expect_cert "$dir/p1" peer p1
 
@@ -170,6 +179,10 @@ for i in $(seq 300); do
 done
 openssl crl -in "$dir/p1/tls/crl.pem" -noout -text | grep -qi "Serial Number: $now" ||
 	fail "p1's crl.pem did not pick up the revocation"
+# OpenSSL itself now refuses the revoked certificate with that CRL (the TLS side's check)
+! openssl verify -crl_check -CAfile "$ca" -CRLfile "$pki/crl.pem" "$dir/revoked.pem" \
+	>"$dir/verify.txt" 2>&1 || fail "openssl accepted a revoked certificate"
+grep -q 'certificate revoked' "$dir/verify.txt" || fail "not refused as revoked"
 s1_id=$(grep -o 'ready: [^,]*' "$dir/s1.out" | cut -d' ' -f2)
 "$vx" cert revoke "$s1_id" --db "$dir/sched.db" >/dev/null
 serve_stop s1
