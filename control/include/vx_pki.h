@@ -71,6 +71,9 @@ VX_MUST_CHECK int vx_pki_token_parse(const char *s, size_t len, struct vx_pki_to
  */
 VX_MUST_CHECK int vx_pki_csr_check(const uint8_t *pem, size_t len);
 
+/* A host id a certificate can name: 1 to 64 characters of [A-Za-z0-9._-]. */
+bool vx_pki_host_id_ok(const char *s);
+
 /* Role name "peer", "seed", "scheduler" (NULL for others), and back (-EINVAL). */
 const char *vx_pki_role_name(enum vx_pki_role r);
 VX_MUST_CHECK int vx_pki_role_parse(const char *s, enum vx_pki_role *out);

@@ -306,7 +306,7 @@ static int cert_get(int dfd, const char *name, X509 **out)
 
 /* ---------------------------------------------------------------- Certificates */
 
-static bool host_id_ok(const char *s)
+bool vx_pki_host_id_ok(const char *s)
 {
 	size_t n = strlen(s);
 
@@ -505,7 +505,7 @@ int vx_pki_issue(struct vx_pki *p, const uint8_t *csr, size_t csr_len, const cha
 	int rc;
 
 	*pem = NULL;
-	if (!host_id_ok(host_id) || role > VX_PKI_ROLE_SEED || ttl_s < VX_PKI_CERT_TTL_MIN ||
+	if (!vx_pki_host_id_ok(host_id) || role > VX_PKI_ROLE_SEED || ttl_s < VX_PKI_CERT_TTL_MIN ||
 	    ttl_s > VX_PKI_CERT_TTL_MAX)
 		return -EINVAL;
 	rc = csr_load(csr, csr_len, &req);
@@ -550,7 +550,7 @@ static int server_san(const char *const *names, uint32_t nr, char *out, size_t l
 		bool ip = inet_pton(AF_INET, names[i], a) == 1 ||
 			  inet_pton(AF_INET6, names[i], a) == 1;
 
-		if (!ip && !host_id_ok(names[i]))
+		if (!ip && !vx_pki_host_id_ok(names[i]))
 			return -EINVAL; /* a DNS name of letters, digits, dots and dashes only */
 		off += (size_t)snprintf(out + off, len - off, ",%s:%s", ip ? "IP" : "DNS",
 					names[i]);

@@ -78,6 +78,8 @@ int vx__sched_pki_serve(const struct sched_pki_req *q, const struct vx_ctl_msg *
 		return -EACCES;
 	memcpy(id, m->host_id.ptr, m->host_id.len);
 	id[m->host_id.len] = '\0';
+	if (!vx_pki_host_id_ok(id))
+		return -EINVAL; /* before a token's use is spent or a key bound */
 	/* the CA writes through its own connection: end this turn's transaction first */
 	if (vx__sched_db_flush(q->db))
 		return -EIO;

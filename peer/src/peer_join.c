@@ -310,25 +310,29 @@ static int request_cert(int dfd, const char *const *servers, uint32_t nr, const 
 	return rc;
 }
 
-static int tls_dir_open(const char *data_dir, char *err, size_t err_len)
+/* DATA_DIR/tls, made (0700) only when @create; -ENOENT when missing otherwise. */
+static int tls_dir_open(const char *data_dir, bool create, char *err, size_t err_len)
 {
-	int dfd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), fd;
+	int dfd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), fd, rc;
 
 	if (dfd < 0) {
-		snprintf(err, err_len, "cannot open %s: %s", data_dir, vx_strerror(-errno));
-		return -errno;
+		rc = -errno;
+		snprintf(err, err_len, "cannot open %s: %s", data_dir, vx_strerror(rc));
+		return rc;
 	}
-	if (mkdirat(dfd, TLS_DIR, 0700) && errno != EEXIST) {
+	if (create && mkdirat(dfd, TLS_DIR, 0700) && errno != EEXIST) {
+		rc = -errno;
 		snprintf(err, err_len, "cannot create %s/%s: %s", data_dir, TLS_DIR,
-			 vx_strerror(-errno));
+			 vx_strerror(rc));
 		close(dfd);
-		return -errno;
+		return rc;
 	}
 	fd = openat(dfd, TLS_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	rc = fd < 0 ? -errno : fd;
 	close(dfd);
-	if (fd < 0)
-		snprintf(err, err_len, "cannot open %s/%s", data_dir, TLS_DIR);
-	return fd < 0 ? -errno : fd;
+	if (rc < 0)
+		snprintf(err, err_len, "cannot open %s/%s: %s", data_dir, TLS_DIR, vx_strerror(rc));
+	return rc;
 }
 
 /* ---------------------------------------------------------------- Renewal */
@@ -465,7 +469,9 @@ int vx__peer_pki_start(struct vx_peer *p, const char *join_token, char *err, siz
 
 	if (!p->cfg.nr_schedulers || p->cfg.tls_external)
 		return 0;
-	dfd = tls_dir_open(p->data_dir, err, err_len);
+	dfd = tls_dir_open(p->data_dir, join_token != NULL, err, err_len);
+	if (dfd == -ENOENT && !join_token)
+		return 0; /* never joined: the hello's token decides (section 9) */
 	if (dfd < 0)
 		return dfd;
 	if (!fstatat(dfd, "cert.pem", &st, AT_SYMLINK_NOFOLLOW) && join_token) {
