@@ -68,7 +68,7 @@ static int parse(int argc, char **argv, struct cert_opts *o)
 			break;
 		case 't':
 			if (vx_args_parse_duration_ms(optarg, &v) || v < 1000 ||
-			    v > 366ull * 86400 * 1000) {
+			    v > VX_PKI_TOKEN_TTL_MAX * 1000) {
 				fprintf(stderr, "vx: --ttl wants a duration from 1s to 366d\n");
 				return -EINVAL;
 			}

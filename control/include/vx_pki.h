@@ -22,17 +22,19 @@
 #include <sys/types.h>
 
 #include "vx_compiler.h"
+#include "vx_ctl_msg.h"
 
 typedef struct bio_st BIO;
 
 #define VX_PKI_CERT_TTL_DEFAULT (24u * 3600) /* seconds of an issued daemon certificate */
 #define VX_PKI_CERT_TTL_MIN	10u	     /* tests use short lives; below this renewal races */
 #define VX_PKI_CERT_TTL_MAX	(366u * 86400)
-#define VX_PKI_CSR_MAX		4096u  /* bytes of a PEM CSR */
-#define VX_PKI_PEM_MAX		16384u /* bytes of an issued cert, or the CA cert, in PEM */
-#define VX_PKI_CRL_MAX		(512u << 10)
-#define VX_PKI_HOST_ID_MAX	64u /* a certificate's CN holds at most 64 characters */
-#define VX_PKI_SERIAL_HEX	32u /* 128-bit serials, lowercase hex */
+#define VX_PKI_TOKEN_TTL_MAX	(366ull * 86400) /* seconds a join token may live */
+/* what the control channel carries (vx_ctl_msg.h): one fact, one place */
+#define VX_PKI_CSR_MAX	   VX_CTL_CSR_MAX /* bytes of a PEM CSR */
+#define VX_PKI_CRL_MAX	   VX_CTL_CRL_MAX /* bytes of a PEM CRL (and of any file the CA reads) */
+#define VX_PKI_HOST_ID_MAX 64u		  /* a certificate's CN holds at most 64 characters */
+#define VX_PKI_SERIAL_HEX  32u		  /* 128-bit serials, lowercase hex */
 
 /* "vxj1." + 12 + "." + 32 + "." + 64 */
 #define VX_PKI_TOKEN_ID_HEX	12u

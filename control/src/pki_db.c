@@ -234,7 +234,7 @@ int vx_pki_token_create(struct vx_pki *p, enum vx_pki_role role, uint64_t ttl_s,
 	sqlite3_stmt *st;
 	int rc;
 
-	if (role > VX_PKI_ROLE_SEED || ttl_s == 0 || ttl_s > 366ull * 86400 || uses == 0)
+	if (role > VX_PKI_ROLE_SEED || ttl_s == 0 || ttl_s > VX_PKI_TOKEN_TTL_MAX || uses == 0)
 		return -EINVAL;
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
 		return -EIO;

@@ -16,8 +16,6 @@
 #include "vx_log.h"
 #include "vx_time.h"
 
-#define HOST_KEY_MIN 32
-
 static void answer(const struct sched_pki_req *q, struct vx_ctl_msg *r, char *cert, size_t cert_len)
 {
 	const char *pem;
@@ -74,7 +72,7 @@ int vx__sched_pki_serve(const struct sched_pki_req *q, const struct vx_ctl_msg *
 		return -EOPNOTSUPP;
 	if (m->host_id.len == 0 || m->host_id.len > VX_PKI_HOST_ID_MAX)
 		return -EINVAL;
-	if (m->host_key.len < HOST_KEY_MIN || vx__sched_host_key_hash(m->host_key, kh))
+	if (m->host_key.len < VX_SCHED_HOST_KEY_MIN || vx__sched_host_key_hash(m->host_key, kh))
 		return -EACCES;
 	memcpy(id, m->host_id.ptr, m->host_id.len);
 	id[m->host_id.len] = '\0';

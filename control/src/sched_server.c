@@ -496,8 +496,6 @@ const char *vx__sched_key_src(const char *ip, char *out)
 	return inet_ntop(AF_INET6, a, out, INET6_ADDRSTRLEN) ? out : ip;
 }
 
-#define HOST_KEY_MIN 32 /* characters: the daemon sends 64 hex digits (256 bits) */
-
 /*
  * Who the hello comes from: the token decides the role (the claimed role is at most lowered,
  * never raised), and the host key must match the one first bound to the host id.
@@ -529,8 +527,8 @@ static int hello_auth(struct vx_sched_server *srv, struct srv_conn *c, const str
 	}
 	if (m->role == VX_CTL_ROLE_SEED && a != VX_SCHED_AUTH_SEED)
 		return -EACCES;
-	if (m->port == 0 || !(m->has & VX_CTL_F_HOST_KEY) || m->host_key.len < HOST_KEY_MIN ||
-	    m->host_id.len == 0)
+	if (m->port == 0 || !(m->has & VX_CTL_F_HOST_KEY) ||
+	    m->host_key.len < VX_SCHED_HOST_KEY_MIN || m->host_id.len == 0)
 		return m->port == 0 || m->host_id.len == 0 ? -EINVAL : -EACCES;
 	rc = vx__sched_host_key_hash(m->host_key, kh);
 	if (!rc)
