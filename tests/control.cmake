@@ -9,6 +9,9 @@ if(TARGET vx_control)
 		LIBS vx_control)
 	vx_add_fuzz(sched_tokens SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_sched_tokens.c
 		LIBS vx_control)
+	vx_add_fuzz(pki SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_pki.c LIBS vx_control)
+	vx_add_test(test_pki SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_pki.c
+		LIBS vx_control PkgConfig::OPENSSL)
 	if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_control_sched.c)
 		vx_add_test(test_control_sched
 			SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_control_sched.c LIBS vx_control)

@@ -20,6 +20,7 @@
 #include "vx_log.h"
 #include "vx_net.h"
 #include "vx_outbound.h"
+#include "vx_pki.h"
 #include "vx_sched_server.h"
 
 static void usage(FILE *f)
@@ -49,7 +50,13 @@ static void usage(FILE *f)
 		"                      addresses (repeatable; refused by default)\n"
 		"  --deny-outbound CIDR   preheat URLs may never name these (repeatable)\n"
 		"  --api-jobs-per-min N  job creations per token per minute (default 60)\n"
-		"  --api-routes        print the API's routes and exit\n");
+		"  --api-routes        print the API's routes and exit\n"
+		"  --pki-dir DIR       the cluster CA: ca.pem, ca.key, server.pem, server.key,\n"
+		"                      crl.pem, created when missing (default: the --db path with\n"
+		"                      .pki appended)\n"
+		"  --cert-ttl DUR      life of the certificates it issues (default 24h, at least\n"
+		"                      10s); daemons renew at 2/3 of it\n"
+		"  --no-pki            issue no certificates (no join, renew or crl requests)\n");
 }
 
 static int parse_u32(const char *flag, const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
@@ -94,6 +101,9 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 		{ "deny-outbound", required_argument, NULL, 'X' },
 		{ "api-jobs-per-min", required_argument, NULL, 'J' },
 		{ "api-routes", no_argument, NULL, 'R' },
+		{ "pki-dir", required_argument, NULL, 'K' },
+		{ "cert-ttl", required_argument, NULL, 'L' },
+		{ "no-pki", no_argument, NULL, 'P' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char host[256];
@@ -200,6 +210,28 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 				      &mf->cfg.jobs_per_min))
 				return -EINVAL;
 			break;
+		case 'K':
+			cfg->pki_dir = optarg;
+			break;
+		case 'P':
+			cfg->pki = false;
+			break;
+		case 'L': {
+			uint64_t ms;
+
+			if (vx_args_parse_duration_ms(optarg, &ms) ||
+			    ms < VX_PKI_CERT_TTL_MIN * 1000ull ||
+			    ms > VX_PKI_CERT_TTL_MAX * 1000ull) {
+				fprintf(stderr,
+					"vx scheduler: --cert-ttl wants a duration from %us to "
+					"%ud, "
+					"got '%s'\n",
+					VX_PKI_CERT_TTL_MIN, VX_PKI_CERT_TTL_MAX / 86400, optarg);
+				return -EINVAL;
+			}
+			cfg->cert_ttl_s = (uint32_t)(ms / 1000);
+			break;
+		}
 		case 'R':
 			for (uint32_t i = 0; vx_manager_route(i); i++)
 				printf("%s\n", vx_manager_route(i));
@@ -228,6 +260,7 @@ static int run_scheduler(int argc, char **argv)
 	int rc, sfd;
 
 	vx_sched_server_cfg_default(&cfg);
+	cfg.pki = true; /* the cluster CA (spec/control.md section 12); --no-pki turns it off */
 	vx_manager_cfg_default(&mf.cfg);
 	mf.cfg.allow_outbound = mf.allow;
 	mf.cfg.deny_outbound = mf.deny;
@@ -254,7 +287,8 @@ static int run_scheduler(int argc, char **argv)
 				cfg.db_path);
 		else if (rc == -EACCES || rc == -ENAMETOOLONG || rc == -EIO)
 			fprintf(stderr,
-				"vx scheduler: cannot use the tokens file (see log above)\n");
+				"vx scheduler: cannot use the tokens file or the PKI directory "
+				"(see log above)\n");
 		else
 			fprintf(stderr, "vx scheduler: cannot listen on %s: %s\n", cfg.listen,
 				vx_strerror(rc));

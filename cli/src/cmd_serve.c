@@ -51,6 +51,10 @@ static void usage(FILE *f)
 		"                           seed token with --seed (scheduler.token_file; also\n"
 		"                           $VX_TOKEN_FILE)\n"
 		"  --token TOKEN            deprecated (visible in ps): use --token-file\n"
+		"  --join TOKEN             join the cluster CA on first start (`vx token create\n"
+		"                           --role peer|seed`): writes DATA_DIR/tls/, then renews\n"
+		"  --join-file FILE         the same, the token read from FILE (mode 0600;\n"
+		"                           scheduler.join_file)\n"
 		"  --no-back-to-source      never fetch from the origin (download.back_to_source)\n"
 		"  --no-resume              do not restart unfinished tasks found in the store\n"
 		"  --proxy HOST:PORT        registry mirror (proxy.listen; default 127.0.0.1:4001\n"
@@ -94,6 +98,7 @@ struct serve_flags {
 	const char *config;
 	const char *group;
 	const char *token;
+	const char *join; /* --join TOKEN */
 	bool no_resume;
 	bool schedulers_given;
 	bool upstreams_given;
@@ -117,6 +122,8 @@ static int parse_flags(int argc, char **argv, struct serve_flags *fl)
 		{ "hostname", required_argument, NULL, 'n' },
 		{ "token", required_argument, NULL, 't' },
 		{ "token-file", required_argument, NULL, 'k' },
+		{ "join", required_argument, NULL, 'j' },
+		{ "join-file", required_argument, NULL, 'J' },
 		{ "no-back-to-source", no_argument, NULL, 'b' },
 		{ "no-resume", no_argument, NULL, 'r' },
 		{ "allow-outbound", required_argument, NULL, 'A' },
@@ -141,6 +148,7 @@ static int parse_flags(int argc, char **argv, struct serve_flags *fl)
 		{ 'b', "download.back_to_source" },
 		{ 'v', "log_level" },
 		{ 'k', "scheduler.token_file" },
+		{ 'J', "scheduler.join_file" },
 		{ 'p', "proxy.listen" },
 		{ 'u', "proxy.upstreams" },
 		{ 'A', "source.allow_outbound" },
@@ -167,6 +175,9 @@ static int parse_flags(int argc, char **argv, struct serve_flags *fl)
 			continue;
 		case 'r':
 			fl->no_resume = true;
+			continue;
+		case 'j':
+			fl->join = optarg;
 			continue;
 		case 'h':
 			usage(stdout);
@@ -312,6 +323,27 @@ static void peer_cfg_from(const struct vx_config *c, const struct serve_flags *f
  * deprecated --token. Without one the scheduler refuses the hello (unless it runs
  * --insecure-open), which vx_peer_new() reports.
  */
+/* The cluster CA's join token: --join, else the file of scheduler.join_file (0600). */
+static int serve_join(const struct vx_config *c, const struct serve_flags *fl, char *token,
+		      struct vx_peer_cfg *pc)
+{
+	char err[512];
+
+	pc->tls_external = c->tls.cert[0] != '\0';
+	if (fl->join) {
+		pc->join_token = fl->join;
+		return 0;
+	}
+	if (!c->scheduler_join_file[0])
+		return 0;
+	if (vx_sched_token_read(c->scheduler_join_file, token, err, sizeof(err))) {
+		fprintf(stderr, "vx serve: %s\n", err);
+		return -EINVAL;
+	}
+	pc->join_token = token;
+	return 0;
+}
+
 static int serve_token(const struct vx_config *c, const struct serve_flags *fl, char *token,
 		       struct vx_peer_cfg *pc)
 {
@@ -367,7 +399,7 @@ static int run_serve(int argc, char **argv)
 	struct vx_peer *peer = NULL;
 	struct vx_peer_api *api = NULL;
 	struct vx_proxy *proxy = NULL;
-	char err[512], token[VX_SCHED_TOKEN_MAX + 1];
+	char err[512], token[VX_SCHED_TOKEN_MAX + 1], join[VX_SCHED_TOKEN_MAX + 1];
 	sigset_t set;
 	int rc, sig = 0;
 
@@ -395,11 +427,13 @@ static int run_serve(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	peer_cfg_from(&cfg, &fl, &pc);
-	if (pc.nr_schedulers && serve_token(&cfg, &fl, token, &pc))
+	if (pc.nr_schedulers &&
+	    (serve_token(&cfg, &fl, token, &pc) || serve_join(&cfg, &fl, join, &pc)))
 		return VX_EXIT_USAGE;
 	if (!pc.nr_schedulers)
 		fprintf(stderr, "vx serve: no scheduler: every download goes to the source\n");
 	rc = vx_peer_new(&peer, &pc, err, sizeof(err));
+	memset(join, 0, sizeof(join));
 	if (rc) {
 		fprintf(stderr, "vx serve: %s\n", err[0] ? err : vx_strerror(rc));
 		return VX_EXIT_FAILURE;

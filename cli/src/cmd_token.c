@@ -11,10 +11,12 @@
 
 #include "api_client.h"
 #include "commands.h"
+#include "pki_cli.h"
 #include "vx_manager.h"
 
 static const char usage[] =
 	"usage: vx token create --bootstrap --db PATH [--name N] [--scopes S] [--ttl-days N]\n"
+	"       vx token create --role peer|seed [--ttl DUR] [--uses N] --db PATH (join token)\n"
 	"       vx token create --name N --scopes S [--ttl-days N] [API flags]\n"
 	"       vx token ls [API flags]\n"
 	"       vx token revoke ID [API flags]\n\n"
@@ -57,6 +59,8 @@ static int run_token(int argc, char **argv)
 	char path[64];
 	int rc, st;
 
+	if (vx_cli_is_join_token(argc, argv))
+		return vx_cli_join_token(argc, argv); /* the cluster CA's, not the API's */
 	rc = vx_api_opts_parse(argc, argv, AC_API | AC_TOKEN | AC_JSON | AC_TOKEN_NEW, usage, &o);
 	if (rc)
 		return rc > 0 ? VX_EXIT_OK : VX_EXIT_USAGE;

@@ -106,6 +106,7 @@ struct vx_config {
 	unsigned nr_schedulers;
 	char schedulers[VX_CONFIG_SCHEDULERS_MAX][VX_CONFIG_STR_MAX];
 	char scheduler_token_file[VX_CONFIG_PATH_MAX]; /* one join token (peer or seed role) */
+	char scheduler_join_file[VX_CONFIG_PATH_MAX];  /* the cluster CA's join token (vx_pki.h) */
 	struct vx_config_host host;
 	struct vx_config_upload upload;
 	struct vx_config_download download;

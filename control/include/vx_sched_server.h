@@ -23,6 +23,9 @@ struct vx_sched_server_cfg {
 	const char *tokens_path;    /* join tokens (vx_sched_tokens.h); NULL: "<db_path>.tokens" */
 	const char *token;	    /* deprecated --token: replaces the file's peer token; NULL */
 	bool insecure_open;	    /* token-less hellos join as normal peers (never seed) */
+	bool pki;		    /* run the CA (vx_pki.h): join, renew, crl requests */
+	const char *pki_dir;	    /* its directory; NULL: "<db_path>.pki" (borrowed) */
+	uint32_t cert_ttl_s;	    /* life of an issued certificate (VX_PKI_CERT_TTL_DEFAULT) */
 	uint32_t host_ids_per_addr; /* host ids one source address (IPv6: /64) may bind (4096) */
 	uint32_t host_ids_max;	    /* host ids bound in all (default 65536) */
 	struct vx_sched_cfg sched;
@@ -50,6 +53,9 @@ VX_MUST_CHECK int vx_sched_server_new(struct vx_sched_server **out,
 const char *vx_sched_server_tokens_path(const struct vx_sched_server *srv);
 /* True when vx_sched_server_new() created the tokens file. */
 bool vx_sched_server_tokens_created(const struct vx_sched_server *srv);
+
+/* The CA (NULL when cfg.pki is off); only from the loop's thread. */
+struct vx_pki *vx_sched_server_pki(struct vx_sched_server *srv);
 
 /* The TCP port actually bound (useful with port 0). */
 uint16_t vx_sched_server_port(const struct vx_sched_server *srv);

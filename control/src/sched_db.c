@@ -301,3 +301,22 @@ int vx__sched_db_host_key(struct sched_db *d, struct vx_ctl_str id, const char *
 	sqlite3_bind_int64(d->key_put, 4, now_s);
 	return step(d, d->key_put, "host key");
 }
+
+int vx__sched_db_host_key_check(struct sched_db *d, struct vx_ctl_str id, const char *key_sha256)
+{
+	const unsigned char *have;
+	bool same = false;
+	int rc;
+
+	bind_str(d->key_get, 1, id);
+	rc = sqlite3_step(d->key_get);
+	if (rc == SQLITE_ROW) {
+		have = sqlite3_column_text(d->key_get, 0);
+		same = have && strcmp((const char *)have, key_sha256) == 0;
+	}
+	sqlite3_reset(d->key_get);
+	sqlite3_clear_bindings(d->key_get);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_err(d, "host key");
+	return same ? 0 : -EACCES;
+}

@@ -32,4 +32,15 @@ int vx__sched_db_flush(struct sched_db *d);
 int vx__sched_db_host_key(struct sched_db *d, struct vx_ctl_str id, const char *key_sha256,
 			  const char *src, uint32_t per_src_max, uint32_t total_max, int64_t now_s);
 
+/* 0 when host @id is bound to @key_sha256; -EACCES when unbound or bound to another key. */
+int vx__sched_db_host_key_check(struct sched_db *d, struct vx_ctl_str id, const char *key_sha256);
+
+/* Characters of a host key at least (the daemon sends 64 hex digits, 256 bits). */
+#define VX_SCHED_HOST_KEY_MIN 32
+
+/* sha256 of a host key, lowercase hex (65 bytes with the NUL); sched_server.c. */
+int vx__sched_host_key_hash(struct vx_ctl_str key, char *out);
+/* Whom a host id binding is counted against (@out: INET6_ADDRSTRLEN bytes); sched_server.c. */
+const char *vx__sched_key_src(const char *ip, char *out);
+
 #endif /* VX_SCHED_DB_H */

@@ -37,6 +37,7 @@
 #include <openssl/evp.h>
 
 #include "sched_db.h"
+#include "sched_pki.h"
 
 #define SRV_LISTEN_ID UINT64_MAX
 #define SRV_STOP_ID   (UINT64_MAX - 1)
@@ -73,6 +74,7 @@ struct vx_sched_server {
 	char tokens_path[4096];
 	bool tokens_created;
 	struct vx_sched_server_hook hook; /* hook.run NULL: none */
+	struct vx_pki *pki;		  /* the CA; NULL when cfg.pki is off */
 };
 
 void vx_sched_server_cfg_default(struct vx_sched_server_cfg *cfg)
@@ -88,6 +90,45 @@ void vx_sched_server_cfg_default(struct vx_sched_server_cfg *cfg)
 	cfg->announce_ms = 10000;
 	cfg->host_ids_per_addr = 4096;
 	cfg->host_ids_max = 65536;
+	cfg->cert_ttl_s = VX_PKI_CERT_TTL_DEFAULT;
+}
+
+/* The CA and the scheduler's own certificate, named by the listen address (and its name). */
+static int pki_setup(struct vx_sched_server *srv)
+{
+	char err[512], host[256], name[256];
+	const char *names[3];
+	uint32_t nr = 0;
+	uint16_t port;
+	int rc;
+
+	if (!srv->cfg.pki)
+		return 0;
+	rc = vx_pki_open(&srv->pki, srv->cfg.pki_dir, srv->cfg.db_path, err, sizeof(err));
+	if (rc) {
+		vx_err("scheduler: %s", err);
+		return rc;
+	}
+	if (vx_net_parse_hostport(srv->cfg.listen, VX_NET_PORT0, host, sizeof(host), &port))
+		return -EINVAL;
+	if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0) {
+		names[nr++] = "127.0.0.1";
+		if (gethostname(name, sizeof(name) - 1) == 0 && name[0])
+			names[nr++] = name;
+	} else {
+		names[nr++] = host;
+	}
+	rc = vx_pki_server_cert(srv->pki, names, nr, err, sizeof(err));
+	if (rc)
+		vx_err("scheduler: %s", err);
+	else
+		vx_info("scheduler: cluster CA in %s", vx_pki_dir(srv->pki));
+	return rc;
+}
+
+struct vx_pki *vx_sched_server_pki(struct vx_sched_server *srv)
+{
+	return srv->pki;
 }
 
 /* Loads the tokens file (or creates it), then applies the deprecated --token. */
@@ -191,6 +232,9 @@ int vx_sched_server_new(struct vx_sched_server **out, const struct vx_sched_serv
 	if (rc)
 		goto err_free;
 	rc = vx__sched_db_open(&srv->db, cfg->db_path);
+	if (rc)
+		goto err_free;
+	rc = pki_setup(srv);
 	if (rc)
 		goto err_free;
 	rc = vx_sched_new(&srv->sched, &cfg->sched);
@@ -426,7 +470,7 @@ static struct vx_ctl_str host_addr(struct srv_conn *c, struct vx_ctl_str claim)
 }
 
 /* sha256 of the host key, lowercase hex (65 bytes with the NUL). */
-static int host_key_hash(struct vx_ctl_str key, char *out)
+int vx__sched_host_key_hash(struct vx_ctl_str key, char *out)
 {
 	uint8_t md[32];
 	unsigned n = 0;
@@ -442,7 +486,7 @@ static int host_key_hash(struct vx_ctl_str key, char *out)
  * Whom a host id binding is counted against: the IPv4 address, or the /64 of an IPv6 one (one
  * host holds a whole /64, and could otherwise bind ids without end from fresh addresses).
  */
-static const char *key_src(const char *ip, char *out)
+const char *vx__sched_key_src(const char *ip, char *out)
 {
 	uint8_t a[16];
 
@@ -451,8 +495,6 @@ static const char *key_src(const char *ip, char *out)
 	memset(a + 8, 0, 8);
 	return inet_ntop(AF_INET6, a, out, INET6_ADDRSTRLEN) ? out : ip;
 }
-
-#define HOST_KEY_MIN 32 /* characters: the daemon sends 64 hex digits (256 bits) */
 
 /*
  * Who the hello comes from: the token decides the role (the claimed role is at most lowered,
@@ -465,8 +507,13 @@ static int hello_auth(struct vx_sched_server *srv, struct srv_conn *c, const str
 	char kh[65], src[INET6_ADDRSTRLEN];
 	int rc;
 
+	enum vx_pki_role pr;
+
 	if (m->has & VX_CTL_F_TOKEN)
 		a = vx_sched_tokens_check(&srv->tokens, m->token);
+	else if (srv->pki && vx_pki_host_role(srv->pki, m->host_id.ptr, m->host_id.len, &pr) == 0)
+		/* joined (section 12): the certificate's role; the host key is checked below */
+		a = pr == VX_PKI_ROLE_SEED ? VX_SCHED_AUTH_SEED : VX_SCHED_AUTH_PEER;
 	else if (srv->cfg.insecure_open)
 		a = VX_SCHED_AUTH_OPEN;
 	if (a == VX_SCHED_AUTH_NONE)
@@ -480,14 +527,14 @@ static int hello_auth(struct vx_sched_server *srv, struct srv_conn *c, const str
 	}
 	if (m->role == VX_CTL_ROLE_SEED && a != VX_SCHED_AUTH_SEED)
 		return -EACCES;
-	if (m->port == 0 || !(m->has & VX_CTL_F_HOST_KEY) || m->host_key.len < HOST_KEY_MIN ||
-	    m->host_id.len == 0)
+	if (m->port == 0 || !(m->has & VX_CTL_F_HOST_KEY) ||
+	    m->host_key.len < VX_SCHED_HOST_KEY_MIN || m->host_id.len == 0)
 		return m->port == 0 || m->host_id.len == 0 ? -EINVAL : -EACCES;
-	rc = host_key_hash(m->host_key, kh);
+	rc = vx__sched_host_key_hash(m->host_key, kh);
 	if (!rc)
-		rc = vx__sched_db_host_key(srv->db, m->host_id, kh, key_src(c->seen_ip, src),
-					   srv->cfg.host_ids_per_addr, srv->cfg.host_ids_max,
-					   vx_wall_s());
+		rc = vx__sched_db_host_key(
+			srv->db, m->host_id, kh, vx__sched_key_src(c->seen_ip, src),
+			srv->cfg.host_ids_per_addr, srv->cfg.host_ids_max, vx_wall_s());
 	if (rc == -EACCES)
 		vx_warn("scheduler: a host on %s named a host id bound to another key: refused",
 			c->seen_ip);
@@ -645,6 +692,36 @@ static int on_stat(struct vx_sched_server *srv, const struct vx_ctl_msg *m, stru
 	return 0;
 }
 
+/* join, renew, crl (before or after a hello): a refused one closes the connection. */
+static int on_pki(struct vx_sched_server *srv, struct srv_conn *c, const struct vx_ctl_msg *m,
+		  struct vx_ctl_msg *r)
+{
+	struct sched_pki_req q = {
+		.pki = srv->pki,
+		.db = srv->db,
+		.seen_ip = c->seen_ip,
+		.host_ids_per_addr = srv->cfg.host_ids_per_addr,
+		.host_ids_max = srv->cfg.host_ids_max,
+		.cert_ttl_s = srv->cfg.cert_ttl_s,
+	};
+	char *owned = NULL;
+	int rc = vx__sched_pki_serve(&q, m, r, &owned);
+
+	if (rc) {
+		resp_init(r, m, rc);
+		if (conn_send(srv, c, r))
+			return -EPIPE;
+		if (rc == -EACCES) {
+			conn_close(srv, c, "refused"); /* the answer is flushed first */
+			return -EPIPE;
+		}
+		return 0;
+	}
+	rc = conn_send(srv, c, r);
+	vx_free(owned);
+	return rc;
+}
+
 /* Serves one decoded request; returns what conn_send returned (-EPIPE: conn is gone). */
 static int on_request(struct vx_sched_server *srv, struct srv_conn *c, const struct vx_ctl_msg *m)
 {
@@ -654,6 +731,8 @@ static int on_request(struct vx_sched_server *srv, struct srv_conn *c, const str
 	int rc = 0;
 
 	resp_init(&r, m, 0);
+	if (m->type == VX_CTL_JOIN || m->type == VX_CTL_RENEW || m->type == VX_CTL_CRL)
+		return on_pki(srv, c, m, &r);
 	if (m->type != VX_CTL_HELLO && c->host == VX_SCHED_NO_HOST &&
 	    !(c->auth == VX_SCHED_AUTH_ADMIN &&
 	      (m->type == VX_CTL_STAT_TASK || m->type == VX_CTL_DELETE_TASK))) {
@@ -845,7 +924,15 @@ static void send_events(struct vx_sched_server *srv)
 
 static void on_tick(struct vx_sched_server *srv, uint64_t now)
 {
+	const char *pem;
+	size_t len;
+
 	vx_sched_tick(srv->sched, now);
+	if (srv->pki) {
+		/* due, or a revoke by `vx cert` that another signer's CRL overtook */
+		(void)vx__sched_db_flush(srv->db); /* the CA has its own connection */
+		(void)!vx_pki_crl(srv->pki, false, &pem, &len);
+	}
 	for (uint32_t i = 0; i < srv->cfg.conns_max; i++) {
 		struct srv_conn *c = srv->conns[i];
 
@@ -1003,6 +1090,7 @@ void vx_sched_server_free(struct vx_sched_server *srv)
 		close(srv->lfd);
 	vx_sched_free(srv->sched);
 	vx__sched_db_close(srv->db);
+	vx_pki_close(srv->pki);
 	vx_free(srv->conns);
 	vx_free(srv->obuf);
 	vx_free(srv);

@@ -49,6 +49,10 @@ struct vx_peer_cfg {
 	const char *idc;       /* data centre, or NULL */
 	const char *location;  /* "country|province|city|zone|cluster", or NULL */
 	const char *token;     /* scheduler token, or NULL */
+	/* join token (vx_pki.h): on first start, join the cluster CA and write DATA_DIR/tls/;
+	 * NULL: none. Borrowed for vx_peer_new() only. */
+	const char *join_token;
+	bool tls_external; /* tls.cert/key/ca given: the operator's PKI, no join or renewal */
 	const char *schedulers[VX_PEER_SCHEDULERS_MAX]; /* "HOST:PORT" */
 	uint32_t nr_schedulers;				/* 0: every task goes to the source */
 	bool seed;					/* announce the seed role */

@@ -520,6 +520,16 @@ int vx_peer_new(struct vx_peer **out, const struct vx_peer_cfg *cfg, char *err, 
 				snprintf(err, err_len, "host key: %s", kerr);
 			goto fail;
 		}
+		/* the id depends on the key and the hostname only: known before the port is */
+		vx__peer_host_id(p->host_key, p->hostname, p->addr, 0, p->host_id,
+				 sizeof(p->host_id));
+		rc = vx__peer_pki_start(p, cfg->join_token, kerr, sizeof(kerr));
+		p->cfg.join_token = NULL;
+		if (rc) {
+			if (err)
+				snprintf(err, err_len, "cluster identity: %s", kerr);
+			goto fail;
+		}
 	}
 	{
 		struct vx_source_ctx_cfg srcc = { 0 };
@@ -580,6 +590,7 @@ void vx_peer_free(struct vx_peer *p)
 			vx_loop_wake(p->loop);
 		pthread_join(p->thread, NULL);
 	}
+	vx__peer_pki_stop(p);
 	vx_source_ctx_free(p->src);
 	if (p->store) {
 		if (vx_store_flush(p->store))

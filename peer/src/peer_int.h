@@ -342,8 +342,11 @@ static inline bool task_has_geometry(const struct peer_task *t)
 	return t->piece_length != 0;
 }
 
+struct peer_pki;
+
 struct vx_peer {
 	struct vx_peer_cfg cfg;
+	struct peer_pki *pki; /* certificate renewal and CRL refresh (peer_join.c); NULL: none */
 	char *data_dir;
 	char host_id[VX_CTL_ID_MAX + 1];
 	char host_key[65]; /* DATA_DIR/host.key (peer_hostkey.c), sent in hello */
@@ -421,6 +424,14 @@ void vx__peer_resume(struct vx_peer *p);
 void vx__peer_shutdown_tasks(struct vx_peer *p);
 /* Reads DATA_DIR/host.key into @key (65 bytes), creating it (0600) on first start. */
 int vx__peer_host_key(const char *dir, char *key, char *err, size_t err_len);
+/*
+ * vx__peer_pki_start() - with schedulers and no operator PKI: join with @join_token when
+ * DATA_DIR/tls/cert.pem is missing (NULL: stay unjoined), then renew and refresh the CRL in a
+ * thread of its own. Returns 0 or a negative errno with @err (no secret in it).
+ */
+int vx__peer_pki_start(struct vx_peer *p, const char *join_token, char *err, size_t err_len);
+/* Stops the renewal thread; a no-op without one. */
+void vx__peer_pki_stop(struct vx_peer *p);
 /*
  * The host id sent in hello: "HOSTNAME-H" with H the first 16 hex digits of sha256(@key), so
  * only the holder of the key can name it (a squatter cannot bind it first) and it survives

@@ -38,7 +38,9 @@ static void ctl_roundtrip(const struct vx_ctl_msg *m)
 	    again.nr_cands != m->nr_cands || again.nr_digests != m->nr_digests ||
 	    again.nr_costs != m->nr_costs || again.nr_avoid != m->nr_avoid ||
 	    again.bitmap_len != m->bitmap_len || again.task_id.len != m->task_id.len ||
-	    again.nr_filtered != m->nr_filtered || again.requester.len != m->requester.len)
+	    again.nr_filtered != m->nr_filtered || again.requester.len != m->requester.len ||
+	    again.csr_len != m->csr_len || again.cert_len != m->cert_len ||
+	    again.ca_len != m->ca_len || again.crl_len != m->crl_len)
 		abort();
 	vx_ctl_msg_release(&again);
 }

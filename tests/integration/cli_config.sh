@@ -46,6 +46,7 @@ declare -A applied=(
 	[socket]="integration/peer_lib.sh --socket"
 	[schedulers]="integration/peer_lib.sh --scheduler"
 	[scheduler.token_file]="integration/peer_lib.sh --token-file"
+	[scheduler.join_file]="integration/peer_pki.sh join_file:"
 	[host.hostname]="integration/peer_config.sh hostname:"
 	[host.ip]="integration/peer_config.sh ip:"
 	# only at the scheduler (ranking by idc and location); vx serve passes them in its hello

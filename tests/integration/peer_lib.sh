@@ -17,7 +17,7 @@
 #                                     $dir/token.peer, token.seed, token.admin (0600)
 #   serve_start NAME [serve args...]  vx serve with data dir $dir/NAME, socket $dir/NAME.sock
 #                                     (and --token-file: the seed token with --seed, else the
-#                                     peer token, unless the args give one)
+#                                     peer token, unless the args give one or a --join*)
 #   serve_stop NAME                   SIGTERM, then wait (bounded) for exit 0
 #   serve_kill NAME                   SIGKILL
 #   get NAME URL OUT [get args...]    vx get --socket through NAME; exit code in $rc,
@@ -214,7 +214,7 @@ serve_start() {
 	else
 		args+=(--scheduler "127.0.0.1:$sched_port")
 		case " $* " in
-		*" --token-file "* | *" --token "*) ;;
+		*" --token-file "* | *" --token "* | *" --join"*) ;; # --join: a certificate instead
 		*" --seed "*) args+=(--token-file "$dir/token.seed") ;;
 		*) args+=(--token-file "$dir/token.peer") ;;
 		esac

@@ -30,6 +30,9 @@
 #define VX_CTL_AVOID_MAX   64		/* parents to avoid in one reschedule */
 #define VX_CTL_FILTERS_MAX 64		/* filtered query keys of one task id */
 #define VX_CTL_ADDR_MAX	   64		/* bytes of an IP literal (addr, requester) */
+#define VX_CTL_CSR_MAX	   4096		/* bytes of a PEM certificate request (join, renew) */
+#define VX_CTL_CERT_MAX	   16384	/* bytes of a PEM certificate (cert, ca) */
+#define VX_CTL_CRL_MAX	   (512u << 10) /* bytes of a PEM CRL */
 
 enum vx_ctl_type {
 	VX_CTL_HELLO = 1,
@@ -44,6 +47,10 @@ enum vx_ctl_type {
 	VX_CTL_STAT_TASK = 10,
 	VX_CTL_DELETE_TASK = 11,
 	VX_CTL_EVENT = 12,
+	/* 13 and 14 are the local API's (vx_api_msg.h) */
+	VX_CTL_JOIN = 15,  /* join token + host id + host key + CSR -> certificate, CA, CRL */
+	VX_CTL_RENEW = 16, /* a host with a valid certificate: CSR -> a new certificate */
+	VX_CTL_CRL = 17,   /* the CA's current CRL */
 	VX_CTL_TYPE_NR,
 };
 
@@ -143,6 +150,10 @@ struct vx_ctl_cost {
 #define VX_CTL_F_ID_KIND     (1ull << 38)
 #define VX_CTL_F_FIXED_PIECE (1ull << 39)
 #define VX_CTL_F_REQ_LOCAL   (1ull << 46) /* trigger: the requester is on the seed's host */
+#define VX_CTL_F_CSR	     (1ull << 47) /* join, renew: PEM certificate request */
+#define VX_CTL_F_CERT	     (1ull << 48) /* join, renew answer: the issued certificate, PEM */
+#define VX_CTL_F_CA	     (1ull << 49) /* join, renew answer: the CA certificate, PEM */
+#define VX_CTL_F_CRL	     (1ull << 50) /* join, renew, crl answer: the CA's CRL, PEM */
 
 /*
  * One control message. A zeroed struct is a valid empty message; fill type, rid and the fields
@@ -189,6 +200,16 @@ struct vx_ctl_msg {
 	uint64_t fixed_piece_len;    /* user-fixed piece length (part of the id); 0 none */
 	struct vx_ctl_str requester; /* trigger: IP literal of the host that asked */
 	bool requester_local;	     /* trigger: the scheduler saw it on the seed's host */
+
+	/* cluster identity (spec/control.md section 12); PEM bytes, borrowed */
+	const uint8_t *csr; /* join, renew: the request (only its public key is used) */
+	uint32_t csr_len;
+	const uint8_t *cert; /* answer: the certificate issued */
+	uint32_t cert_len;
+	const uint8_t *ca; /* answer: the CA certificate */
+	uint32_t ca_len;
+	const uint8_t *crl; /* answer: the current CRL */
+	uint32_t crl_len;
 
 	uint32_t answer; /* enum vx_ctl_answer */
 	struct vx_ctl_cand *cands;

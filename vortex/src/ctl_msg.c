@@ -104,6 +104,10 @@ static const struct cb_key ctl_keys[] = {
 	SCALAR(64, CB_U64, VX_CTL_F_FIXED_PIECE, fixed_piece_len, 1ull << 32, 0),
 	SCALAR(65, CB_BOOL, VX_CTL_F_PRIVATE, priv, 1, 0),
 	SCALAR(66, CB_BOOL, VX_CTL_F_REQ_LOCAL, requester_local, 1, 0),
+	ARRAY(67, CB_BYTES, VX_CTL_F_CSR, csr, csr_len, VX_CTL_CSR_MAX, NULL),
+	ARRAY(68, CB_BYTES, VX_CTL_F_CERT, cert, cert_len, VX_CTL_CERT_MAX, NULL),
+	ARRAY(69, CB_BYTES, VX_CTL_F_CA, ca, ca_len, VX_CTL_CERT_MAX, NULL),
+	ARRAY(70, CB_BYTES, VX_CTL_F_CRL, crl, crl_len, VX_CTL_CRL_MAX, NULL),
 };
 
 /* Keys a request (or event) of each type must carry; responses need only status. */
@@ -120,6 +124,9 @@ static const uint64_t ctl_required[VX_CTL_TYPE_NR] = {
 	[VX_CTL_STAT_TASK] = VX_CTL_F_TASK_ID,
 	[VX_CTL_DELETE_TASK] = VX_CTL_F_TASK_ID,
 	[VX_CTL_EVENT] = VX_CTL_F_EVENT | VX_CTL_F_TASK_ID,
+	[VX_CTL_JOIN] = VX_CTL_F_TOKEN | VX_CTL_F_HOST_ID | VX_CTL_F_HOST_KEY | VX_CTL_F_CSR,
+	[VX_CTL_RENEW] = VX_CTL_F_HOST_ID | VX_CTL_F_HOST_KEY | VX_CTL_F_CSR,
+	[VX_CTL_CRL] = VX_CTL_F_HOST_ID | VX_CTL_F_HOST_KEY,
 };
 
 static const char *const ctl_type_names[VX_CTL_TYPE_NR] = {
@@ -135,7 +142,17 @@ static const char *const ctl_type_names[VX_CTL_TYPE_NR] = {
 	[VX_CTL_STAT_TASK] = "stat-task",
 	[VX_CTL_DELETE_TASK] = "delete-task",
 	[VX_CTL_EVENT] = "event",
+	[VX_CTL_JOIN] = "join",
+	[VX_CTL_RENEW] = "renew",
+	[VX_CTL_CRL] = "crl",
 };
+
+/* 13 and 14 are the local API's types: never on the scheduler's channel */
+static bool ctl_type_ok(uint8_t tag, uint32_t type)
+{
+	(void)tag;
+	return type != 13 && type != 14;
+}
 
 static const struct cb_schema ctl_schema = {
 	.keys = ctl_keys,
@@ -144,6 +161,7 @@ static const struct cb_schema ctl_schema = {
 	.type_nr = VX_CTL_TYPE_NR,
 	.event_type = VX_CTL_EVENT,
 	.status_bit = VX_CTL_F_STATUS,
+	.type_ok = ctl_type_ok,
 	CB_SCHEMA_HEADER(struct vx_ctl_msg),
 };
 

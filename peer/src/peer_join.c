@@ -1,0 +1,549 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * peer_join.c: the daemon's cluster identity (spec/control.md section 12, spec/peer.md). On
+ * first start with a join token it makes an EC P-256 key (it never leaves the host), sends a
+ * CSR in a JOIN request and writes DATA_DIR/tls/{key,cert,ca,crl}.pem (temp file + rename,
+ * the key 0600), after checking the CA against the pin in the token. A thread then renews the
+ * certificate at 2/3 of its life and refreshes crl.pem. The requests travel on short blocking
+ * connections of their own, beside the scheduler client.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "peer_int.h"
+#include "vx_alloc.h"
+#include "vx_compiler.h"
+#include "vx_ctl_msg.h"
+#include "vx_err.h"
+#include "vx_file.h"
+#include "vx_frame.h"
+#include "vx_hex.h"
+#include "vx_log.h"
+#include "vx_net.h"
+#include "vx_pki.h"
+#include "vx_time.h"
+
+#define TLS_DIR	       "tls"
+#define CALL_TIMEOUT_S 5
+#define RETRY_MS       5000u
+#define CRL_POLL_MAX_S 300u
+
+struct peer_pki {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool stop;
+	int dfd; /* DATA_DIR/tls */
+	const char *servers[VX_PEER_SCHEDULERS_MAX];
+	uint32_t nr_servers;
+	char host_id[VX_CTL_ID_MAX + 1];
+	char host_key[65];
+};
+
+/* ---------------------------------------------------------------- One request */
+
+static int io_all(int fd, uint8_t *buf, size_t len, bool out)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		ssize_t n = out ? send(fd, buf + off, len - off, MSG_NOSIGNAL)
+				: recv(fd, buf + off, len - off, 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -ECONNRESET;
+		off += (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * Sends @req to @server on a new connection and reads one response into @resp, whose strings
+ * borrow *@buf (owned by the caller, vx_free()). Returns 0 (check resp->status) or an errno.
+ * TODO(tls): once the control channel is TLS, this connection verifies the scheduler's server
+ * certificate against ca.pem (or, for a JOIN, the CA pinned by the token).
+ */
+static int ctl_call(const char *server, const struct vx_ctl_msg *req, uint8_t **buf,
+		    struct vx_ctl_msg *resp)
+{
+	struct vx_net_opts o = { .flags = VX_NET_NODELAY };
+	struct timeval tv = { .tv_sec = CALL_TIMEOUT_S };
+	struct sockaddr_storage ss;
+	struct vx_frame_hdr h;
+	char host[VX_NET_HOST_MAX], nerr[VX_NET_ERR_LEN];
+	uint8_t hdr[VX_FRAME_HDR_LEN], *out;
+	socklen_t sl;
+	uint16_t port;
+	ssize_t n;
+	int fd, rc;
+
+	*buf = NULL;
+	if (vx_net_parse_hostport(server, 0, host, sizeof(host), &port) ||
+	    vx_net_resolve(host, port, false, &ss, &sl, nerr))
+		return -EINVAL;
+	out = vx_malloc(VX_FRAME_HDR_LEN + VX_CTL_FRAME_MAX);
+	if (!out)
+		return -ENOMEM;
+	n = vx_ctl_msg_encode(req, out, VX_FRAME_HDR_LEN + VX_CTL_FRAME_MAX);
+	if (n < 0) {
+		vx_free(out);
+		return (int)n;
+	}
+	fd = vx_net_tcp_dial((struct sockaddr *)&ss, sl, &o, nerr);
+	if (fd < 0) {
+		vx_free(out);
+		return fd;
+	}
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	rc = io_all(fd, out, (size_t)n, true);
+	if (!rc)
+		rc = io_all(fd, hdr, sizeof(hdr), false);
+	if (!rc) {
+		vx_frame_hdr_decode(hdr, &h);
+		if (h.tag != VX_TAG_CONTROL_RESPONSE || h.length > VX_CTL_FRAME_MAX)
+			rc = -EPROTO;
+	}
+	if (!rc)
+		rc = io_all(fd, out, h.length, false);
+	close(fd);
+	if (!rc)
+		rc = vx_ctl_msg_decode(h.tag, out, h.length, resp);
+	if (!rc && resp->rid != req->rid)
+		rc = -EPROTO;
+	if (rc) {
+		vx_free(out);
+		return rc < 0 ? rc : -EPROTO;
+	}
+	*buf = out;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- Keys and files */
+
+/* A fresh key (*@key) and a CSR for it in PEM (*@csr, vx_free()). */
+static int csr_make(const char *host_id, EVP_PKEY **key, char **csr, size_t *len)
+{
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	X509_REQ *r = X509_REQ_new();
+	BIO *b = BIO_new(BIO_s_mem());
+	int rc = -ENOMEM;
+
+	*csr = NULL;
+	if (k && r && b && X509_REQ_set_version(r, 0) &&
+	    X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(r), "CN", MBSTRING_ASC,
+				       (const unsigned char *)host_id, -1, -1, 0) &&
+	    X509_REQ_set_pubkey(r, k) && X509_REQ_sign(r, k, EVP_sha256()) &&
+	    PEM_write_bio_X509_REQ(b, r) && (*csr = vx_pki_bio_take(b, len)))
+		rc = 0;
+	ERR_clear_error();
+	BIO_free(b);
+	X509_REQ_free(r);
+	if (rc)
+		EVP_PKEY_free(k);
+	else
+		*key = k;
+	return rc;
+}
+
+static X509 *pem_cert(const uint8_t *pem, size_t len)
+{
+	BIO *b = BIO_new_mem_buf(pem, (int)len);
+	X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+
+	BIO_free(b);
+	ERR_clear_error();
+	return x;
+}
+
+static bool has_uri(X509 *x, const char *uri)
+{
+	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	bool found = false;
+
+	for (int i = 0; gens && i < sk_GENERAL_NAME_num(gens); i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+
+		if (g->type == GEN_URI &&
+		    (size_t)ASN1_STRING_length(g->d.uniformResourceIdentifier) == strlen(uri) &&
+		    memcmp(ASN1_STRING_get0_data(g->d.uniformResourceIdentifier), uri,
+			   strlen(uri)) == 0)
+			found = true;
+	}
+	GENERAL_NAMES_free(gens);
+	return found;
+}
+
+/*
+ * Checks an answer before anything is written: the CA is the one pinned (@pin, NULL: the CA
+ * already in ca.pem, @ca_now), the certificate is signed by it, holds our key and names our host
+ * id. Then writes key.pem (0600), ca.pem, crl.pem and last cert.pem, each by rename.
+ */
+static int answer_take(int dfd, const char *host_id, EVP_PKEY *key, const char *pin,
+		       const struct vx_ctl_msg *r, char *err, size_t err_len)
+{
+	X509 *cert = NULL, *ca = NULL;
+	uint8_t *der = NULL, md[32];
+	char hex[65], uri[128], *kpem = NULL;
+	unsigned mdlen = 0;
+	size_t klen = 0;
+	BIO *b = NULL;
+	int n, rc = -EPROTO;
+
+	if (!(r->has & VX_CTL_F_CERT) || !(r->has & VX_CTL_F_CA) ||
+	    !(cert = pem_cert(r->cert, r->cert_len)) || !(ca = pem_cert(r->ca, r->ca_len))) {
+		snprintf(err, err_len, "the scheduler's answer holds no certificate");
+		goto out;
+	}
+	n = i2d_X509(ca, &der);
+	if (n <= 0 || !EVP_Digest(der, (size_t)n, md, &mdlen, EVP_sha256(), NULL))
+		goto out;
+	vx_hex_encode(md, sizeof(md), hex);
+	hex[64] = '\0';
+	if (pin && strcmp(hex, pin) != 0) {
+		snprintf(err, err_len, "the scheduler's CA is not the one the join token names");
+		rc = -EACCES;
+		goto out;
+	}
+	snprintf(uri, sizeof(uri), "urn:vx:host:%s", host_id);
+	if (X509_verify(cert, X509_get0_pubkey(ca)) != 1 ||
+	    EVP_PKEY_eq(X509_get0_pubkey(cert), key) != 1 || !has_uri(cert, uri)) {
+		snprintf(err, err_len, "the certificate issued is not ours or not the CA's");
+		goto out;
+	}
+	b = BIO_new(BIO_s_mem());
+	if (!b || !PEM_write_bio_PrivateKey(b, key, NULL, NULL, 0, NULL, NULL) ||
+	    !(kpem = vx_pki_bio_take(b, &klen))) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = vx_pki_file_put(dfd, "key.pem", kpem, klen, 0600);
+	if (!rc)
+		rc = vx_pki_file_put(dfd, "ca.pem", r->ca, r->ca_len, 0644);
+	if (!rc && (r->has & VX_CTL_F_CRL))
+		rc = vx_pki_file_put(dfd, "crl.pem", r->crl, r->crl_len, 0644);
+	if (!rc)
+		rc = vx_pki_file_put(dfd, "cert.pem", r->cert, r->cert_len, 0644);
+	if (rc)
+		snprintf(err, err_len, "cannot write %s/: %s", TLS_DIR, vx_strerror(rc));
+out:
+	ERR_clear_error();
+	if (kpem) {
+		OPENSSL_cleanse(kpem, klen);
+		vx_free(kpem);
+	}
+	BIO_free(b);
+	OPENSSL_free(der);
+	X509_free(cert);
+	X509_free(ca);
+	return rc;
+}
+
+/*
+ * One JOIN or RENEW to each scheduler in turn until one answers. @token: the join token (JOIN)
+ * or NULL (RENEW). Returns 0 or the last error, with @err.
+ */
+static int request_cert(int dfd, const char *const *servers, uint32_t nr, const char *host_id,
+			const char *host_key, const char *token, const char *pin, char *err,
+			size_t err_len)
+{
+	struct vx_ctl_msg req, resp;
+	EVP_PKEY *key = NULL;
+	uint8_t *buf;
+	char *csr;
+	size_t csr_len = 0;
+	int rc = csr_make(host_id, &key, &csr, &csr_len);
+
+	if (rc) {
+		snprintf(err, err_len, "cannot make a key and CSR");
+		return rc;
+	}
+	memset(&req, 0, sizeof(req));
+	req.tag = VX_TAG_CONTROL_REQUEST;
+	req.type = token ? VX_CTL_JOIN : VX_CTL_RENEW;
+	req.rid = 1;
+	req.version = 1;
+	req.host_id = vx_ctl_str_of(host_id);
+	req.host_key = vx_ctl_str_of(host_key);
+	req.csr = (const uint8_t *)csr;
+	req.csr_len = (uint32_t)csr_len;
+	req.has = VX_CTL_F_HOST_ID | VX_CTL_F_HOST_KEY | VX_CTL_F_CSR;
+	if (token) {
+		req.token = vx_ctl_str_of(token);
+		req.has |= VX_CTL_F_TOKEN;
+	}
+	rc = -ENOTCONN;
+	snprintf(err, err_len, "no scheduler answered");
+	for (uint32_t i = 0; i < nr; i++) {
+		rc = ctl_call(servers[i], &req, &buf, &resp);
+		if (rc)
+			continue;
+		if (resp.status) {
+			rc = (int)resp.status;
+			snprintf(err, err_len, "scheduler %s refused the %s: %s", servers[i],
+				 token ? "join (token unknown, expired or used up?)" : "renewal",
+				 vx_strerror(rc));
+		} else {
+			rc = answer_take(dfd, host_id, key, pin, &resp, err, err_len);
+		}
+		vx_ctl_msg_release(&resp);
+		vx_free(buf);
+		if (!rc || rc == -EACCES)
+			break;
+	}
+	vx_free(csr);
+	EVP_PKEY_free(key);
+	return rc;
+}
+
+/* DATA_DIR/tls, made (0700) only when @create; -ENOENT when missing otherwise. */
+static int tls_dir_open(const char *data_dir, bool create, char *err, size_t err_len)
+{
+	int dfd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), fd, rc;
+
+	if (dfd < 0) {
+		rc = -errno;
+		snprintf(err, err_len, "cannot open %s: %s", data_dir, vx_strerror(rc));
+		return rc;
+	}
+	if (create && mkdirat(dfd, TLS_DIR, 0700) && errno != EEXIST) {
+		rc = -errno;
+		snprintf(err, err_len, "cannot create %s/%s: %s", data_dir, TLS_DIR,
+			 vx_strerror(rc));
+		close(dfd);
+		return rc;
+	}
+	fd = openat(dfd, TLS_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	rc = fd < 0 ? -errno : fd;
+	close(dfd);
+	if (rc < 0)
+		snprintf(err, err_len, "cannot open %s/%s: %s", data_dir, TLS_DIR, vx_strerror(rc));
+	return rc;
+}
+
+/* ---------------------------------------------------------------- Renewal */
+
+/* notBefore and notAfter of cert.pem (wall seconds); -ENOENT when there is none. */
+static int cert_life(int dfd, int64_t *nb, int64_t *na)
+{
+	int fd = openat(dfd, "cert.pem", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct tm tm;
+	char *s;
+	size_t len;
+	X509 *x;
+	int rc;
+
+	if (fd < 0)
+		return -errno;
+	rc = vx_file_read_fd(fd, VX_CTL_CERT_MAX, &s, &len);
+	close(fd);
+	if (rc)
+		return rc;
+	x = pem_cert((const uint8_t *)s, len);
+	vx_free(s);
+	if (!x)
+		return -EINVAL;
+	rc = ASN1_TIME_to_tm(X509_get0_notBefore(x), &tm) ? 0 : -EINVAL;
+	*nb = rc ? 0 : (int64_t)timegm(&tm);
+	if (!rc)
+		rc = ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) ? 0 : -EINVAL;
+	*na = rc ? 0 : (int64_t)timegm(&tm);
+	X509_free(x);
+	return rc;
+}
+
+static void crl_refresh(struct peer_pki *k)
+{
+	struct vx_ctl_msg req, resp;
+	uint8_t *buf;
+
+	memset(&req, 0, sizeof(req));
+	req.tag = VX_TAG_CONTROL_REQUEST;
+	req.type = VX_CTL_CRL;
+	req.rid = 1;
+	req.version = 1;
+	req.host_id = vx_ctl_str_of(k->host_id);
+	req.host_key = vx_ctl_str_of(k->host_key);
+	req.has = VX_CTL_F_HOST_ID | VX_CTL_F_HOST_KEY;
+	for (uint32_t i = 0; i < k->nr_servers; i++) {
+		bool ok;
+
+		if (ctl_call(k->servers[i], &req, &buf, &resp))
+			continue;
+		ok = resp.status == 0 && (resp.has & VX_CTL_F_CRL);
+		if (ok && vx_pki_file_put(k->dfd, "crl.pem", resp.crl, resp.crl_len, 0644))
+			vx_warn("peer: cannot write %s/crl.pem", TLS_DIR);
+		vx_ctl_msg_release(&resp);
+		vx_free(buf);
+		if (ok)
+			return;
+	}
+	vx_warn("peer: no scheduler sent the CRL; trying again later");
+}
+
+/* Sleeps until @ms passed or stop; true when stopping. */
+static bool pki_sleep(struct peer_pki *k, uint64_t ms)
+{
+	struct timespec ts;
+	bool stop;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += (time_t)(ms / 1000);
+	ts.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&k->lock);
+	while (!k->stop && pthread_cond_timedwait(&k->cond, &k->lock, &ts) == 0)
+		;
+	stop = k->stop;
+	pthread_mutex_unlock(&k->lock);
+	return stop;
+}
+
+static void *pki_main(void *arg)
+{
+	struct peer_pki *k = arg;
+	uint64_t crl_next = 0;
+
+	for (;;) {
+		int64_t nb, na, now = vx_wall_s(), renew_at;
+		uint64_t poll_s, wait_ms;
+		char err[256];
+
+		if (cert_life(k->dfd, &nb, &na)) {
+			vx_warn("peer: %s/cert.pem is unreadable; no renewal", TLS_DIR);
+			return NULL;
+		}
+		renew_at = nb + (na - nb) * 2 / 3;
+		poll_s = (uint64_t)(na - nb) / 3;
+		poll_s = poll_s < 2 ? 2 : poll_s > CRL_POLL_MAX_S ? CRL_POLL_MAX_S : poll_s;
+		if (vx_now_ms() >= crl_next) {
+			crl_refresh(k);
+			crl_next = vx_now_ms() + poll_s * 1000;
+		}
+		if (now >= renew_at) {
+			int rc = request_cert(k->dfd, k->servers, k->nr_servers, k->host_id,
+					      k->host_key, NULL, NULL, err, sizeof(err));
+
+			if (!rc) {
+				vx_info("peer: certificate renewed");
+				continue;
+			}
+			/* a revoked host keeps asking, and keeps its CRL fresh meanwhile */
+			vx_warn("peer: certificate renewal failed: %s", err);
+			wait_ms = RETRY_MS;
+		} else {
+			wait_ms = (uint64_t)(renew_at - now) * 1000;
+		}
+		if (crl_next > vx_now_ms() && crl_next - vx_now_ms() < wait_ms)
+			wait_ms = crl_next - vx_now_ms();
+		if (pki_sleep(k, wait_ms ? wait_ms : 1))
+			return NULL;
+	}
+}
+
+/* ---------------------------------------------------------------- Start and stop */
+
+int vx__peer_pki_start(struct vx_peer *p, const char *join_token, char *err, size_t err_len)
+{
+	struct vx_pki_token t;
+	struct peer_pki *k;
+	struct stat st;
+	int dfd, rc;
+
+	if (!p->cfg.nr_schedulers || p->cfg.tls_external)
+		return 0;
+	dfd = tls_dir_open(p->data_dir, join_token != NULL, err, err_len);
+	if (dfd == -ENOENT && !join_token)
+		return 0; /* never joined: the hello's token decides (section 9) */
+	if (dfd < 0)
+		return dfd;
+	if (!fstatat(dfd, "cert.pem", &st, AT_SYMLINK_NOFOLLOW) && join_token) {
+		vx_info("peer: already joined (%s/%s/cert.pem): the join token is not used",
+			p->data_dir, TLS_DIR);
+	} else if (fstatat(dfd, "cert.pem", &st, AT_SYMLINK_NOFOLLOW)) {
+		if (!join_token) {
+			close(dfd);
+			return 0; /* never joined: the hello's token decides (section 9) */
+		}
+		if (vx_pki_token_parse(join_token, strlen(join_token), &t)) {
+			snprintf(err, err_len, "the join token is malformed");
+			close(dfd);
+			return -EINVAL;
+		}
+		rc = request_cert(dfd, p->cfg.schedulers, p->cfg.nr_schedulers, p->host_id,
+				  p->host_key, join_token, t.pin, err, err_len);
+		OPENSSL_cleanse(&t, sizeof(t));
+		if (rc) {
+			close(dfd);
+			return rc;
+		}
+		vx_info("peer: joined the cluster as %s; certificate in %s/%s", p->host_id,
+			p->data_dir, TLS_DIR);
+	}
+	k = vx_calloc(1, sizeof(*k));
+	if (!k) {
+		close(dfd);
+		return -ENOMEM;
+	}
+	k->dfd = dfd;
+	for (uint32_t i = 0; i < p->cfg.nr_schedulers; i++)
+		k->servers[k->nr_servers++] = p->cfg.schedulers[i];
+	snprintf(k->host_id, sizeof(k->host_id), "%s", p->host_id);
+	snprintf(k->host_key, sizeof(k->host_key), "%s", p->host_key);
+	pthread_mutex_init(&k->lock, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&k->cond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	rc = pthread_create(&k->thread, NULL, pki_main, k);
+	if (rc) {
+		pthread_cond_destroy(&k->cond);
+		pthread_mutex_destroy(&k->lock);
+		close(dfd);
+		vx_free(k);
+		snprintf(err, err_len, "cannot start the renewal thread");
+		return -rc;
+	}
+	p->pki = k;
+	return 0;
+}
+
+void vx__peer_pki_stop(struct vx_peer *p)
+{
+	struct peer_pki *k = p->pki;
+
+	if (!k)
+		return;
+	pthread_mutex_lock(&k->lock);
+	k->stop = true;
+	pthread_cond_signal(&k->cond);
+	pthread_mutex_unlock(&k->lock);
+	pthread_join(k->thread, NULL);
+	pthread_cond_destroy(&k->cond);
+	pthread_mutex_destroy(&k->lock);
+	close(k->dfd);
+	OPENSSL_cleanse(k->host_key, sizeof(k->host_key));
+	vx_free(k);
+	p->pki = NULL;
+}
