@@ -16,13 +16,17 @@
 #include "vx_sched.h"
 
 struct vx_sched_server;
+struct vx_tls_ctx;
 
 struct vx_sched_server_cfg {
-	const char *listen;	    /* "HOST:PORT", "[v6]:PORT"; port 0 picks one (borrowed) */
-	const char *db_path;	    /* sqlite file, created when missing (borrowed) */
-	const char *tokens_path;    /* join tokens (vx_sched_tokens.h); NULL: "<db_path>.tokens" */
-	const char *token;	    /* deprecated --token: replaces the file's peer token; NULL */
-	bool insecure_open;	    /* token-less hellos join as normal peers (never seed) */
+	const char *listen;	 /* "HOST:PORT", "[v6]:PORT"; port 0 picks one (borrowed) */
+	const char *db_path;	 /* sqlite file, created when missing (borrowed) */
+	const char *tokens_path; /* join tokens (vx_sched_tokens.h); NULL: "<db_path>.tokens" */
+	const char *token;	 /* deprecated --token: replaces the file's peer token; NULL */
+	bool insecure_open;	 /* token-less hellos join as normal peers (never seed) */
+	/* TLS on every connection (a VX_TLS_SERVER_OPTIONAL_CERT context, borrowed, reloaded by
+	 * the server's timer); the certificate then names each host's id and role. NULL: plain */
+	struct vx_tls_ctx *tls;
 	uint32_t host_ids_per_addr; /* host ids one source address (IPv6: /64) may bind (4096) */
 	uint32_t host_ids_max;	    /* host ids bound in all (default 65536) */
 	struct vx_sched_cfg sched;
