@@ -97,7 +97,9 @@ refused() { # refused WHAT: $res is a refusal (no accepted hello)
 }
 try fake fake-00000000000000c1 0
 [ "$res" = "answer 0 then 0" ] || fail "a valid certificate: '$res', want 'answer 0 then 0'"
-res=$(timeout 30 python3 "$hello" "$sched_port" "$ca" - - fake-00000000000000c1 0 2>&1)
+# no certificate, even with a valid join token (tokens are the --insecure-plaintext path)
+res=$(VX_JOIN_TOKEN=$sched_peer_token timeout 30 python3 "$hello" "$sched_port" "$ca" - - \
+	fake-00000000000000c1 0 2>&1)
 [ "$res" = "answer -13" ] || fail "no client certificate: '$res', want 'answer -13'"
 try alien alien-00000000000000d1 0
 refused "a certificate of another CA"

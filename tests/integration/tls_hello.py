@@ -4,7 +4,8 @@
 # revoked one, a seed claim with a peer certificate, another host id than the certificate's,
 # and plaintext to a TLS scheduler.
 #   tls_hello.py PORT CA CERT|- KEY|- HOST_ID ROLE [plain]
-# CERT "-": no client certificate. ROLE 0 normal, 1 seed. "plain": no TLS at all.
+# CERT "-": no client certificate. ROLE 0 normal, 1 seed. "plain": no TLS at all. With
+# $VX_JOIN_TOKEN set, the hello carries it (a token must not stand in for a certificate).
 # Prints one line: "answer STATUS" (the hello's status; then a second request's status after
 # it as "then STATUS" when the hello was accepted), "closed" (no answer, the scheduler closed),
 # or "tls-error REASON". Exit 0 whatever the scheduler did; 2 on a usage or local error.
@@ -46,6 +47,8 @@ def main():
             ctx.load_cert_chain(cert, key)
         s = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
     hello = {8: host_id, 9: "127.0.0.1", 10: 4005, 13: int(role), 19: os.urandom(32).hex()}
+    if os.environ.get("VX_JOIN_TOKEN"):
+        hello[16] = os.environ["VX_JOIN_TOKEN"]
     try:
         st = request(s, 1, 1, hello)
         if st is None:
