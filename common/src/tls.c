@@ -573,8 +573,12 @@ void vx_tls_ctx_tick(struct vx_tls_ctx *c, const char *what, time_t now)
 	}
 	if (now >= c->next_warn && c->self.not_after - now < VX_TLS_EXPIRY_WARN_S) {
 		c->next_warn = now + 86400;
-		vx_warn("%s: TLS certificate %s expires in %lld hours: renew it", what,
-			c->path[F_CERT], (long long)(c->self.not_after - now) / 3600);
+		if (c->self.not_after <= now)
+			vx_err("%s: TLS certificate %s has expired: peers refuse it; renew it",
+			       what, c->path[F_CERT]);
+		else
+			vx_warn("%s: TLS certificate %s expires in %lld hours: renew it", what,
+				c->path[F_CERT], (long long)(c->self.not_after - now) / 3600);
 	}
 }
 
