@@ -68,7 +68,11 @@ struct vx_tls_id {
 	time_t not_after;		    /* end of validity (seconds since the epoch) */
 };
 
-/* The files of one side. cert/key/ca are required; crl may be NULL. Strings are copied. */
+/*
+ * The files of one side. cert/key/ca are required, except that a client may go without cert
+ * and key (a host that has the CA but no certificate yet: it may only JOIN); crl may be NULL.
+ * Strings are copied.
+ */
 struct vx_tls_files {
 	const char *cert; /* PEM: our certificate, then its chain */
 	const char *key;  /* PEM: our private key (mode 0600 or stricter) */
@@ -96,7 +100,7 @@ VX_MUST_CHECK int vx_tls_ctx_new(struct vx_tls_ctx **out, enum vx_tls_side side,
 void vx_tls_ctx_free(struct vx_tls_ctx *c);
 /* The current SSL_CTX (borrowed: valid until the next reload or free; SSL_new up-refs it). */
 struct ssl_ctx_st *vx_tls_ctx_ssl(const struct vx_tls_ctx *c);
-/* Our own identity, from our certificate (as of the last load). */
+/* Our own identity, from our certificate (as of the last load); role NONE without one. */
 const struct vx_tls_id *vx_tls_ctx_self(const struct vx_tls_ctx *c);
 
 /*

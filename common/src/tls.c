@@ -427,13 +427,15 @@ static int build(const struct vx_tls_ctx *c, SSL_CTX **out, struct vx_tls_id *se
 	if (!SSL_CTX_set_min_proto_version(ssl, TLS1_3_VERSION) ||
 	    !SSL_CTX_set_max_proto_version(ssl, TLS1_3_VERSION))
 		goto fail_ssl;
-	if (SSL_CTX_use_certificate_chain_file(ssl, c->path[F_CERT]) != 1) {
-		ssl_err(err, err_len, "cannot use the certificate", c->path[F_CERT]);
-		goto fail;
+	if (c->path[F_CERT]) {
+		if (SSL_CTX_use_certificate_chain_file(ssl, c->path[F_CERT]) != 1) {
+			ssl_err(err, err_len, "cannot use the certificate", c->path[F_CERT]);
+			goto fail;
+		}
+		rc = load_key(ssl, c->path[F_KEY], err, err_len);
+		if (rc)
+			goto fail;
 	}
-	rc = load_key(ssl, c->path[F_KEY], err, err_len);
-	if (rc)
-		goto fail;
 	rc = -EINVAL;
 	if (SSL_CTX_load_verify_locations(ssl, c->path[F_CA], NULL) != 1) {
 		ssl_err(err, err_len, "cannot use the CA file", c->path[F_CA]);
@@ -444,11 +446,12 @@ static int build(const struct vx_tls_ctx *c, SSL_CTX **out, struct vx_tls_id *se
 		if (rc)
 			goto fail;
 	}
-	me = SSL_CTX_get0_certificate(ssl);
-	rc = me ? vx_tls_identity_of(me, self, err, err_len) : -EINVAL;
+	memset(self, 0, sizeof(*self));
+	me = c->path[F_CERT] ? SSL_CTX_get0_certificate(ssl) : NULL;
+	rc = !c->path[F_CERT] ? 0 : me ? vx_tls_identity_of(me, self, err, err_len) : -EINVAL;
 	if (rc)
 		goto fail;
-	if (self->not_after <= time(NULL)) {
+	if (me && self->not_after <= time(NULL)) {
 		snprintf(err, err_len, "certificate %s has expired: renew it", c->path[F_CERT]);
 		rc = -EINVAL;
 		goto fail;
@@ -485,7 +488,7 @@ int vx_tls_ctx_new(struct vx_tls_ctx **out, enum vx_tls_side side, const struct 
 	int rc;
 
 	*out = NULL;
-	if (!files->cert || !files->key || !files->ca) {
+	if (!files->ca || !files->cert != !files->key || (!files->cert && side != VX_TLS_CLIENT)) {
 		snprintf(err, err_len, "TLS needs a certificate, its key and the CA file");
 		return -EINVAL;
 	}
@@ -571,7 +574,8 @@ void vx_tls_ctx_tick(struct vx_tls_ctx *c, const char *what, time_t now)
 			vx_warn("%s: TLS files changed but cannot be used (the old ones stay): %s",
 				what, err);
 	}
-	if (now >= c->next_warn && c->self.not_after - now < VX_TLS_EXPIRY_WARN_S) {
+	if (c->path[F_CERT] && now >= c->next_warn &&
+	    c->self.not_after - now < VX_TLS_EXPIRY_WARN_S) {
 		c->next_warn = now + 86400;
 		if (c->self.not_after <= now)
 			vx_err("%s: TLS certificate %s has expired: peers refuse it; renew it",

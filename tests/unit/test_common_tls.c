@@ -267,6 +267,35 @@ static void test_tls__refusals(void **state)
 	vx_tls_sess_free(s);
 	vx_tls_sess_free(c);
 
+	/* a vx client context without certificate (a host about to JOIN): through the handshake
+	 * of an optional-certificate server, with no identity there */
+	{
+		struct vx_tls_ctx *nc = NULL;
+		struct vx_tls_files nf = { .ca = NULL };
+		char err[VX_TLS_ERR_LEN];
+
+		snprintf(ca, sizeof(ca), "%s/ca.pem", tdir);
+		nf.ca = ca;
+		assert_int_equal(vx_tls_ctx_new(&nc, VX_TLS_SERVER, &nf, err, sizeof(err)),
+				 -EINVAL);
+		assert_int_equal(vx_tls_ctx_new(&nc, VX_TLS_CLIENT, &nf, err, sizeof(err)), 0);
+		assert_int_equal(vx_tls_ctx_self(nc)->role, VX_TLS_ROLE_NONE);
+		vx_tls_ctx_tick(nc, "test", time(NULL)); /* nothing to warn about */
+		assert_int_equal(vx_tls_sess_new(&s, opt, NULL, VX_TLS_ROLE_NONE), 0);
+		assert_int_equal(vx_tls_sess_new(&c, nc, "127.0.0.1", VX_TLS_ROLE_SCHEDULER), 0);
+		assert_int_equal(shake(c, s, 4096), 0);
+		assert_null(vx_tls_sess_peer(s));
+		assert_int_equal(vx_tls_sess_peer(c)->role, VX_TLS_ROLE_SCHEDULER);
+		vx_tls_sess_free(s);
+		vx_tls_sess_free(c);
+		assert_int_equal(vx_tls_sess_new(&s, req, NULL, VX_TLS_ROLE_NONE), 0);
+		assert_int_equal(vx_tls_sess_new(&c, nc, "127.0.0.1", VX_TLS_ROLE_NONE), 0);
+		assert_int_equal(shake(c, s, 4096), -EACCES); /* a server that requires one */
+		vx_tls_sess_free(s);
+		vx_tls_sess_free(c);
+		vx_tls_ctx_free(nc);
+	}
+
 	/* a client without a certificate: refused by a server that requires one (the alert
 	 * reaches the client), let through without identity by an optional one */
 	snprintf(ca, sizeof(ca), "%s/ca.pem", tdir);
