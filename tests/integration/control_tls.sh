@@ -15,7 +15,8 @@
 #      without TLS files, refuse to start naming the fix; --insecure-plaintext (also
 #      tls.insecure_plaintext: in the config) starts with a warning; a key file open to group
 #      or others is refused; `vx config check` takes tls.* only together; the key never shows
-#      in a log
+#      in a log; with TLS files and an upload listener beyond loopback the daemon says that
+#      the data plane has no TLS on this branch
 # Security test list (shared/reference/dragonfly-behaviour.md 5.5): 20 (mTLS by default,
 # certificates bound to identity), 19 (a forged seed claim is refused), 11 (key files 0600),
 # 2 (no secret in a log line).
@@ -174,6 +175,11 @@ serve_stop ins1
 serve_start ins2 --no-scheduler --listen 0.0.0.0:0 --insecure-plaintext
 grep -q "warning: --insecure-plaintext" "$dir/ins2.log" || fail "no warning for the flag"
 serve_stop ins2
+# TLS files and a listener beyond loopback: starts, and says the data plane has no TLS yet
+serve_start dp --no-scheduler --listen 0.0.0.0:0 --config "$dir/fakeseed.yaml"
+grep -q "the data plane (pieces on 0.0.0.0:0) has no TLS in this build" "$dir/dp.log" ||
+	fail "no word that the data plane is plaintext: $(cat "$dir/dp.log")"
+serve_stop dp
 # a key file open to group or others is refused, naming the fix
 cp "$dir/p1.key" "$dir/open.key"
 chmod 644 "$dir/open.key"
