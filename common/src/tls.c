@@ -717,7 +717,12 @@ int vx_tls_sess_handshake(struct vx_tls_sess *s)
 	if (r == 1)
 		return sess_accept_peer(s);
 	r = sess_fail(s, r);
-	return r == 0 ? -EPROTO : r;
+	if (r == 0) { /* closed during the handshake: final too */
+		snprintf(s->why, sizeof(s->why), "peer closed during the TLS handshake");
+		s->err = -EPROTO;
+		return s->err;
+	}
+	return r;
 }
 
 int vx_tls_sess_feed(struct vx_tls_sess *s, const void *buf, size_t len)
