@@ -33,3 +33,12 @@ if(TARGET vx_control)
 		add_dependencies(control_swarm vx)
 	endif()
 endif()
+
+# TLS on the control channel (spec/control.md section 10): real scheduler and daemons on
+# loopback, certificates by the openssl CLI, attacks by tests/integration/tls_hello.py.
+if(TARGET vx)
+	add_test(NAME control_tls
+		COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/control_tls.sh $<TARGET_FILE:vx>)
+	set_tests_properties(control_tls PROPERTIES LABELS integration TIMEOUT 150
+		SKIP_RETURN_CODE 77)
+endif()

@@ -839,8 +839,10 @@ def run_vx(bed, f, n, url, want, bnd, deadline, args):
     ctl, seed = bed.nodes["control"], bed.nodes["seed"]
     peers = [bed.nodes["peer%d" % (i + 1)] for i in range(n)]
     sched_addr = "%s:%d" % (ctl.ip, PORT_SCHED)
+    # the testbed's namespaces are not loopback: plaintext is asked for (TLS runs are apart)
     sched = ctl.proc("vx-scheduler", [vx, "scheduler", "--listen", sched_addr,
-                                      "--db", os.path.join(ctl.dir, "scheduler.db")])
+                                      "--db", os.path.join(ctl.dir, "scheduler.db"),
+                                      "--insecure-plaintext"])
     wait_listen(ctl, PORT_SCHED, "vx scheduler", sched)
     # the scheduler denies a hello without a token: it wrote its tokens (0600) next to its
     # database; each daemon gets a one-token file of its role
@@ -859,7 +861,8 @@ def run_vx(bed, f, n, url, want, bnd, deadline, args):
         os.makedirs(os.path.join(d, "data"), exist_ok=True)
         sock = os.path.join(d, "vx.sock")
         cmd = [vx, "serve", "--data-dir", os.path.join(d, "data"), "--listen",
-               "%s:%d" % (node.ip, PORT_VORTEX), "--socket", sock, "--scheduler", sched_addr]
+               "%s:%d" % (node.ip, PORT_VORTEX), "--socket", sock, "--scheduler", sched_addr,
+               "--insecure-plaintext"]
         cmd += ["--token-file", token_files["seed" if is_seed else "peer"]]
         if is_seed:
             cmd.append("--seed")

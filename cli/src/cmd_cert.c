@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * cmd_cert.c: the cluster CA from the command line (spec/control.md section 12), working on the
+ * cmd_cert.c: the cluster CA from the command line (spec/control.md section 11), working on the
  * scheduler's files directly like `vx token create --bootstrap`: run it as the scheduler's user
  * on its host.
  *   vx token create --role peer|seed [--ttl DUR] [--uses N] --db PATH [--pki-dir DIR]

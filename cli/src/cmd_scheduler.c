@@ -22,6 +22,10 @@
 #include "vx_outbound.h"
 #include "vx_pki.h"
 #include "vx_sched_server.h"
+#include "vx_time.h"
+#include "vx_tls.h"
+
+#include "tls_conf.h"
 
 static void usage(FILE *f)
 {
@@ -29,7 +33,9 @@ static void usage(FILE *f)
 		"usage: vx scheduler [--listen HOST:PORT] [--db PATH] [--policy vx|dragonfly]\n"
 		"                    [--tokens FILE] [--insecure-open] [--origin-max N] [--cands "
 		"N]\n"
-		"                    [--log-level error|warn|info|debug]\n\n"
+		"                    [--log-level error|warn|info|debug] [--tls-cert FILE\n"
+		"                    --tls-key FILE --tls-ca FILE [--tls-crl FILE]]\n"
+		"                    [--insecure-plaintext]\n\n"
 		"Runs the scheduler: peers register their downloads here and are told where to\n"
 		"fetch each piece from (other peers, or the origin for the first one).\n\n"
 		"  --listen HOST:PORT  address of the control channel (default 127.0.0.1:8002)\n"
@@ -56,7 +62,15 @@ static void usage(FILE *f)
 		"                      .pki appended)\n"
 		"  --cert-ttl DUR      life of the certificates it issues (default 24h, at least\n"
 		"                      10s); daemons renew at 2/3 of it\n"
-		"  --no-pki            issue no certificates (no join, renew or crl requests)\n");
+		"  --no-pki            issue no certificates (no join, renew or crl requests)\n"
+		"  --tls-cert FILE     TLS on the control channel: this scheduler's certificate\n"
+		"                      (PEM, role scheduler, the addresses it is dialled on)\n"
+		"  --tls-key FILE      its private key (PEM, mode 0600)\n"
+		"  --tls-ca FILE       the CA that every host's certificate must chain to\n"
+		"  --tls-crl FILE      revoked certificates (PEM CRL; reloaded when it changes)\n"
+		"  --insecure-plaintext  allow plaintext on a --listen or --api address that is\n"
+		"                      not loopback (warned); without it such an address needs\n"
+		"                      the --tls-* files (and --api stays on loopback)\n");
 }
 
 static int parse_u32(const char *flag, const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
@@ -76,6 +90,8 @@ static int parse_u32(const char *flag, const char *s, uint32_t lo, uint32_t hi, 
 
 struct mgr_flags {
 	struct vx_manager_cfg cfg;
+	struct vx_tls_files tls; /* --tls-*: all NULL without TLS */
+	bool insecure_plaintext;
 	bool off;
 	bool given; /* --api was given: failing to bind it is fatal */
 	const char *allow[ALLOW_MAX];
@@ -104,6 +120,11 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 		{ "pki-dir", required_argument, NULL, 'K' },
 		{ "cert-ttl", required_argument, NULL, 'L' },
 		{ "no-pki", no_argument, NULL, 'P' },
+		{ "tls-cert", required_argument, NULL, 1 },
+		{ "tls-key", required_argument, NULL, 2 },
+		{ "tls-ca", required_argument, NULL, 3 },
+		{ "tls-crl", required_argument, NULL, 4 },
+		{ "insecure-plaintext", no_argument, NULL, 5 },
 		{ NULL, 0, NULL, 0 },
 	};
 	char host[256];
@@ -232,6 +253,21 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 			cfg->cert_ttl_s = (uint32_t)(ms / 1000);
 			break;
 		}
+		case 1:
+			mf->tls.cert = optarg;
+			break;
+		case 2:
+			mf->tls.key = optarg;
+			break;
+		case 3:
+			mf->tls.ca = optarg;
+			break;
+		case 4:
+			mf->tls.crl = optarg;
+			break;
+		case 5:
+			mf->insecure_plaintext = true;
+			break;
 		case 'R':
 			for (uint32_t i = 0; vx_manager_route(i); i++)
 				printf("%s\n", vx_manager_route(i));
@@ -247,26 +283,77 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 		fprintf(stderr, "vx scheduler: unexpected argument '%s'\n", argv[optind]);
 		return -EINVAL;
 	}
+	if ((mf->tls.cert || mf->tls.key || mf->tls.ca || mf->tls.crl) &&
+	    !(mf->tls.cert && mf->tls.key && mf->tls.ca)) {
+		fprintf(stderr, "vx scheduler: --tls-cert, --tls-key and --tls-ca go together\n");
+		return -EINVAL;
+	}
 	return 0;
 }
 
-static int run_scheduler(int argc, char **argv)
+/*
+ * TLS whenever not loopback-only (spec/control.md section 10): the control channel on an
+ * address that is not loopback needs the --tls-* files, the API (HTTP, no TLS) loopback, unless
+ * --insecure-plaintext (warned). Returns 0, or an exit code after saying why.
+ */
+static int sched_tls(const struct vx_sched_server_cfg *cfg, const struct mgr_flags *mf,
+		     struct vx_tls_ctx **tls)
 {
-	struct vx_sched_server_cfg cfg;
+	char err[VX_TLS_ERR_LEN];
+	const char *api = !mf->off && !vx_cli_addr_loopback(mf->cfg.listen) ? mf->cfg.listen : NULL;
+
+	*tls = NULL;
+	if (mf->tls.cert) {
+		int rc = vx_tls_ctx_new(tls, VX_TLS_SERVER_OPTIONAL_CERT, &mf->tls, err,
+					sizeof(err));
+
+		if (rc) {
+			fprintf(stderr, "vx scheduler: TLS: %s\n", err);
+			return VX_EXIT_FAILURE;
+		}
+		if (vx_tls_ctx_self(*tls)->role != VX_TLS_ROLE_SCHEDULER) {
+			fprintf(stderr, "vx scheduler: TLS: %s names role %s, not scheduler\n",
+				mf->tls.cert, vx_tls_role_name(vx_tls_ctx_self(*tls)->role));
+			vx_tls_ctx_free(*tls);
+			*tls = NULL;
+			return VX_EXIT_FAILURE;
+		}
+		vx_tls_ctx_tick(*tls, "scheduler", vx_wall_s()); /* a certificate near its end */
+	}
+	if (mf->insecure_plaintext) {
+		fprintf(stderr, "vx scheduler: warning: --insecure-plaintext: what this scheduler "
+				"serves beyond loopback travels in plaintext\n");
+		return 0;
+	}
+	if (!*tls && !vx_cli_addr_loopback(cfg->listen)) {
+		fprintf(stderr,
+			"vx scheduler: refusing plaintext on %s (not loopback): give --tls-cert, "
+			"--tls-key and --tls-ca, listen on loopback, or pass "
+			"--insecure-plaintext\n",
+			cfg->listen);
+		return VX_EXIT_USAGE;
+	}
+	if (api) {
+		fprintf(stderr,
+			"vx scheduler: refusing the management API on %s (not loopback; it has no "
+			"TLS): put --api on loopback, or pass --insecure-plaintext\n",
+			api);
+		vx_tls_ctx_free(*tls);
+		*tls = NULL;
+		return VX_EXIT_USAGE;
+	}
+	return 0;
+}
+
+static int serve_sched(struct vx_sched_server_cfg *cfgp, struct mgr_flags *mfp)
+{
+	struct vx_sched_server_cfg cfg = *cfgp;
+	struct mgr_flags mf = *mfp;
 	struct vx_sched_server *srv;
 	struct vx_manager *mgr = NULL;
-	struct mgr_flags mf = { 0 };
 	sigset_t set;
 	int rc, sfd;
 
-	vx_sched_server_cfg_default(&cfg);
-	cfg.pki = true; /* the cluster CA (spec/control.md section 12); --no-pki turns it off */
-	vx_manager_cfg_default(&mf.cfg);
-	mf.cfg.allow_outbound = mf.allow;
-	mf.cfg.deny_outbound = mf.deny;
-	rc = parse_flags(argc, argv, &cfg, &mf);
-	if (rc)
-		return rc > 0 ? VX_EXIT_OK : VX_EXIT_USAGE;
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
@@ -334,6 +421,28 @@ static int run_scheduler(int argc, char **argv)
 		return VX_EXIT_FAILURE;
 	}
 	return VX_EXIT_OK;
+}
+
+static int run_scheduler(int argc, char **argv)
+{
+	struct vx_sched_server_cfg cfg;
+	struct mgr_flags mf = { 0 };
+	int rc;
+
+	vx_sched_server_cfg_default(&cfg);
+	cfg.pki = true; /* the cluster CA (spec/control.md section 11); --no-pki turns it off */
+	vx_manager_cfg_default(&mf.cfg);
+	mf.cfg.allow_outbound = mf.allow;
+	mf.cfg.deny_outbound = mf.deny;
+	rc = parse_flags(argc, argv, &cfg, &mf);
+	if (rc)
+		return rc > 0 ? VX_EXIT_OK : VX_EXIT_USAGE;
+	rc = sched_tls(&cfg, &mf, &cfg.tls);
+	if (rc)
+		return rc;
+	rc = serve_sched(&cfg, &mf);
+	vx_tls_ctx_free(cfg.tls);
+	return rc;
 }
 
 const struct vx_command vx_command_scheduler = {

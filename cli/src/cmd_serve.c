@@ -17,12 +17,15 @@
 
 #include "commands.h"
 #include "config.h"
+#include "tls_conf.h"
 #include "vx_err.h"
 #include "vx_fetcher.h"
 #include "vx_log.h"
 #include "vx_peer.h"
 #include "vx_proxy.h"
 #include "vx_sched_tokens.h"
+#include "vx_time.h"
+#include "vx_tls.h"
 #include "vx_upload.h"
 
 static void usage(FILE *f)
@@ -68,6 +71,11 @@ static void usage(FILE *f)
 		"                           repeatable\n"
 		"  --deny-outbound CIDR     a seed never fetches there for another host, private\n"
 		"                           ranges too (source.deny_outbound); repeatable\n"
+		"  --insecure-plaintext     allow plaintext on addresses that are not loopback\n"
+		"                           (tls.insecure_plaintext); without it a daemon that\n"
+		"                           listens on or dials such an address needs TLS files\n"
+		"                           (tls.cert, tls.key, tls.ca, tls.crl; default\n"
+		"                           DATA_DIR/tls/{cert,key,ca,crl}.pem when present)\n"
 		"  --log-level LEVEL        error, warn, info or debug\n\n"
 		"Exit codes: 0 clean stop on SIGTERM/SIGINT, 1 could not start, 2 bad command line "
 		"or\n"
@@ -131,6 +139,7 @@ static int parse_flags(int argc, char **argv, struct serve_flags *fl)
 		{ "log-level", required_argument, NULL, 'v' },
 		{ "proxy", required_argument, NULL, 'p' },
 		{ "upstream", required_argument, NULL, 'u' },
+		{ "insecure-plaintext", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -153,6 +162,7 @@ static int parse_flags(int argc, char **argv, struct serve_flags *fl)
 		{ 'u', "proxy.upstreams" },
 		{ 'A', "source.allow_outbound" },
 		{ 'D', "source.deny_outbound" },
+		{ 'P', "tls.insecure_plaintext" },
 	};
 	int o;
 
@@ -204,7 +214,7 @@ static int parse_flags(int argc, char **argv, struct serve_flags *fl)
 		if (o == 'u')
 			fl->upstreams_given = true;
 		fl->keys[fl->nr] = key;
-		fl->values[fl->nr] = o == 'e' ? "true" : o == 'b' ? "false" : optarg;
+		fl->values[fl->nr] = o == 'e' || o == 'P' ? "true" : o == 'b' ? "false" : optarg;
 		fl->nr++;
 	}
 	if (optind != argc) {
@@ -391,11 +401,12 @@ static int serve_proxy(const struct vx_config *c, struct vx_peer *peer, struct v
 	return rc;
 }
 
-static int run_serve(int argc, char **argv)
+static int serve_main(const struct serve_flags *flp, const struct vx_config *cfgp,
+		      struct vx_peer_cfg *pcp)
 {
-	struct serve_flags fl = { 0 };
-	struct vx_config cfg;
-	struct vx_peer_cfg pc;
+	struct serve_flags fl = *flp;
+	struct vx_config cfg = *cfgp;
+	struct vx_peer_cfg pc = *pcp;
 	struct vx_peer *peer = NULL;
 	struct vx_peer_api *api = NULL;
 	struct vx_proxy *proxy = NULL;
@@ -403,20 +414,6 @@ static int run_serve(int argc, char **argv)
 	sigset_t set;
 	int rc, sig = 0;
 
-	rc = parse_flags(argc, argv, &fl);
-	if (rc)
-		return rc > 0 ? VX_EXIT_OK : VX_EXIT_USAGE;
-	if (load_config(&fl, &cfg))
-		return VX_EXIT_USAGE;
-	if (cfg.proxy.listen[0] && !cfg.proxy.nr_upstreams) {
-		fprintf(stderr, "vx serve: proxy.listen needs proxy.upstreams (--upstream URL): "
-				"the mirror fetches only from registries it is given\n");
-		return VX_EXIT_USAGE;
-	}
-	if (vx_log_set_level_name(cfg.log_level) != 0) {
-		fprintf(stderr, "vx serve: unknown log level '%s'\n", cfg.log_level);
-		return VX_EXIT_USAGE;
-	}
 	/* the signals are waited for on this thread; every other thread inherits the mask */
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
@@ -426,7 +423,6 @@ static int run_serve(int argc, char **argv)
 		return VX_EXIT_FAILURE;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	peer_cfg_from(&cfg, &fl, &pc);
 	if (pc.nr_schedulers &&
 	    (serve_token(&cfg, &fl, token, &pc) || serve_join(&cfg, &fl, join, &pc)))
 		return VX_EXIT_USAGE;
@@ -463,6 +459,101 @@ static int run_serve(int argc, char **argv)
 	vx_peer_free(peer);
 	vx_peer_api_stop(api);
 	return VX_EXIT_OK;
+}
+
+/*
+ * TLS whenever not loopback-only (spec/control.md section 10): with TLS files the scheduler
+ * channel is TLS; without them, an address that is not loopback (listened on or dialled) needs
+ * --insecure-plaintext, which is warned. Returns 0, or 2/1 (exit code) after saying why.
+ */
+static int serve_tls(const struct vx_config *c, struct vx_peer_cfg *pc, struct vx_tls_ctx **tls)
+{
+	struct vx_cli_tls_paths paths;
+	struct vx_tls_files files;
+	const char *open_addr = NULL, *proxy = NULL;
+	char err[VX_TLS_ERR_LEN];
+	int rc = vx_cli_tls_paths(c, c->storage.data_dir, &paths);
+
+	*tls = NULL;
+	if (rc < 0) {
+		fprintf(stderr, "vx serve: a TLS file path is too long\n");
+		return VX_EXIT_USAGE;
+	}
+	if (rc == 1) {
+		files = vx_cli_tls_files(&paths);
+		rc = vx_tls_ctx_new(tls, VX_TLS_CLIENT, &files, err, sizeof(err));
+		if (rc) {
+			fprintf(stderr, "vx serve: TLS: %s\n", err);
+			return VX_EXIT_FAILURE;
+		}
+		pc->sched_tls = *tls;
+		vx_tls_ctx_tick(*tls, "daemon", vx_wall_s()); /* a certificate near its end */
+	}
+	if (c->proxy.listen[0] && !vx_cli_addr_loopback(c->proxy.listen))
+		proxy = open_addr = c->proxy.listen;
+	if (!vx_cli_addr_loopback(c->upload.listen))
+		open_addr = c->upload.listen;
+	for (unsigned i = 0; i < c->nr_schedulers && !*tls; i++) {
+		if (!vx_cli_addr_loopback(c->schedulers[i]))
+			open_addr = c->schedulers[i];
+	}
+	if (c->tls.insecure_plaintext) {
+		fprintf(stderr, "vx serve: warning: --insecure-plaintext: what this daemon sends "
+				"beyond loopback travels in plaintext, to anyone on the path\n");
+		return 0;
+	}
+	if (proxy) {
+		fprintf(stderr,
+			"vx serve: refusing to serve the registry mirror in plaintext on %s (not "
+			"loopback; it has no TLS): listen on loopback, or pass "
+			"--insecure-plaintext (tls.insecure_plaintext)\n",
+			proxy);
+		return VX_EXIT_USAGE;
+	}
+	if (open_addr && !*tls) {
+		fprintf(stderr,
+			"vx serve: refusing plaintext on %s (not loopback): give tls.cert, tls.key "
+			"and tls.ca (or put cert.pem, key.pem and ca.pem in DATA_DIR/tls/), use "
+			"loopback addresses only, or pass --insecure-plaintext\n",
+			open_addr);
+		return VX_EXIT_USAGE;
+	}
+	if (*tls && !vx_cli_addr_loopback(c->upload.listen))
+		fprintf(stderr,
+			"vx serve: warning: the scheduler channel uses TLS, but the data plane "
+			"(pieces on %s) has no TLS in this build: pieces travel in plaintext\n",
+			c->upload.listen);
+	return 0;
+}
+
+static int run_serve(int argc, char **argv)
+{
+	struct serve_flags fl = { 0 };
+	struct vx_config cfg;
+	struct vx_peer_cfg pc;
+	struct vx_tls_ctx *tls = NULL;
+	int rc;
+
+	rc = parse_flags(argc, argv, &fl);
+	if (rc)
+		return rc > 0 ? VX_EXIT_OK : VX_EXIT_USAGE;
+	if (load_config(&fl, &cfg))
+		return VX_EXIT_USAGE;
+	if (cfg.proxy.listen[0] && !cfg.proxy.nr_upstreams) {
+		fprintf(stderr, "vx serve: proxy.listen needs proxy.upstreams (--upstream URL): "
+				"the mirror fetches only from registries it is given\n");
+		return VX_EXIT_USAGE;
+	}
+	if (vx_log_set_level_name(cfg.log_level) != 0) {
+		fprintf(stderr, "vx serve: unknown log level '%s'\n", cfg.log_level);
+		return VX_EXIT_USAGE;
+	}
+	peer_cfg_from(&cfg, &fl, &pc);
+	rc = serve_tls(&cfg, &pc, &tls);
+	if (!rc)
+		rc = serve_main(&fl, &cfg, &pc);
+	vx_tls_ctx_free(tls);
+	return rc;
 }
 
 const struct vx_command vx_command_serve = {

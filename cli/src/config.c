@@ -57,7 +57,6 @@ struct key {
 #define U64_MAX UINT64_MAX
 /* struct key.unsupported: the daemon applies the key, or the reason it does not yet. */
 #define APPLIED NULL
-#define NO_TLS	"TLS is not implemented yet; refusing to start a daemon that would serve plaintext"
 #define NO_PROXY                                                                               \
 	"the HTTP forward proxy is not implemented yet (issue 13); the registry mirror sends " \
 	"every sha256 blob GET through P2P"
@@ -166,12 +165,17 @@ static const struct key keys[] = {
 	{ "source.deny_outbound", KEY_STRLIST, OFF(source.deny_outbound), ESZ(source.deny_outbound),
 	  OFF(source.nr_deny_outbound), VX_OUTBOUND_MAX, 0, 0, NULL,
 	  "CIDRs a seed never reaches for another host (private ranges too)", APPLIED },
-	{ "tls.cert", KEY_STR, OFF(tls.cert), SZ(tls.cert), 0, 0, 0, 0, NULL, "PEM certificate",
-	  NO_TLS },
-	{ "tls.key", KEY_STR, OFF(tls.key), SZ(tls.key), 0, 0, 0, 0, NULL, "PEM private key",
-	  NO_TLS },
-	{ "tls.ca", KEY_STR, OFF(tls.ca), SZ(tls.ca), 0, 0, 0, 0, NULL, "PEM CA bundle for peers",
-	  NO_TLS },
+	{ "tls.cert", KEY_STR, OFF(tls.cert), SZ(tls.cert), 0, 0, 0, 0, NULL,
+	  "PEM certificate naming this host (default DATA_DIR/tls/cert.pem when present)",
+	  APPLIED },
+	{ "tls.key", KEY_STR, OFF(tls.key), SZ(tls.key), 0, 0, 0, 0, NULL,
+	  "PEM private key, mode 0600 (default DATA_DIR/tls/key.pem)", APPLIED },
+	{ "tls.ca", KEY_STR, OFF(tls.ca), SZ(tls.ca), 0, 0, 0, 0, NULL,
+	  "PEM CA certificate(s) of the cluster (default DATA_DIR/tls/ca.pem)", APPLIED },
+	{ "tls.crl", KEY_STR, OFF(tls.crl), SZ(tls.crl), 0, 0, 0, 0, NULL,
+	  "PEM revocation list (default DATA_DIR/tls/crl.pem when present)", APPLIED },
+	{ "tls.insecure_plaintext", KEY_BOOL, OFF(tls.insecure_plaintext), 0, 0, 0, 0, 0, NULL,
+	  "allow plaintext on non-loopback addresses (warned at start)", APPLIED },
 };
 
 #define YAML_DEPTH_MAX 4 /* the schema nests one level; allow a little slack for errors */
@@ -823,8 +827,13 @@ int vx_config_validate(const struct vx_config *cfg, char *err, size_t err_len)
 	}
 	if (outbound_check(cfg, err, err_len))
 		return -EINVAL;
-	if (!cfg->tls.cert[0] != !cfg->tls.key[0]) {
-		set_err(err, err_len, "tls.cert and tls.key go together: set both or neither");
+	if (!cfg->tls.cert[0] != !cfg->tls.key[0] || !cfg->tls.cert[0] != !cfg->tls.ca[0]) {
+		set_err(err, err_len,
+			"tls.cert, tls.key and tls.ca go together: set all three or none");
+		return -EINVAL;
+	}
+	if (cfg->tls.crl[0] && !cfg->tls.cert[0]) {
+		set_err(err, err_len, "tls.crl needs tls.cert, tls.key and tls.ca");
 		return -EINVAL;
 	}
 	if (cfg->seed && !cfg->download.back_to_source) {

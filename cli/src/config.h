@@ -88,6 +88,8 @@ struct vx_config_tls {
 	char cert[VX_CONFIG_PATH_MAX];
 	char key[VX_CONFIG_PATH_MAX];
 	char ca[VX_CONFIG_PATH_MAX];
+	char crl[VX_CONFIG_PATH_MAX];
+	bool insecure_plaintext; /* non-loopback without TLS allowed (warned at start) */
 };
 
 /* Where a seed may connect when it fetches for another host (vx_outbound.h). */

@@ -28,6 +28,15 @@ struct vx_fconn_io {
 	ssize_t (*recv)(void *arg, void *buf, size_t len);
 	/* Up to @len bytes of @buf, with descriptor @fd (-1: none) on the first: n, -EAGAIN... */
 	ssize_t (*send)(void *arg, const void *buf, size_t len, int fd);
+	/* Optional, for a transport with bytes of its own (TLS records): */
+	/* sends them until the socket would block; 0 or -errno (broken) */
+	int (*flush)(void *arg);
+	/* true when the owner should wait for writability, @queued bytes being queued above */
+	bool (*want_write)(void *arg, size_t queued);
+	/* true when it holds received bytes a recv returns without the socket being readable */
+	bool (*has_input)(void *arg);
+	/* frees the transport's state (the socket is closed by vx_fconn_close()) */
+	void (*close)(void *arg);
 };
 
 struct vx_fconn {
@@ -65,6 +74,12 @@ VX_MUST_CHECK int vx_fconn_queue(struct vx_fconn *c, const void *p, size_t n, in
 VX_MUST_CHECK int vx_fconn_flush(struct vx_fconn *c);
 /* Bytes queued and not yet sent. */
 size_t vx_fconn_pending(const struct vx_fconn *c);
+/*
+ * Whether the owner should wait for the socket to become writable: bytes are queued (and the
+ * transport can take them now: a TLS handshake in progress cannot), or the transport has bytes
+ * of its own to send. Owners arm EPOLLOUT by this, after a flush and after a read.
+ */
+bool vx_fconn_want_write(const struct vx_fconn *c);
 
 /*
  * vx_fconn_read() - take what the transport has (one read, at most the free room of the input
@@ -77,8 +92,13 @@ VX_MUST_CHECK ssize_t vx_fconn_read(struct vx_fconn *c, vx_fconn_input_fn fn, vo
 VX_MUST_CHECK int vx_fconn_input(struct vx_fconn *c, vx_fconn_input_fn fn, void *arg);
 /* Received bytes not yet used (input paused). */
 size_t vx_fconn_buffered(const struct vx_fconn *c);
+/*
+ * Whether the transport holds received bytes the socket will not signal again (TLS records
+ * read whole): the owner calls vx_fconn_read() again without waiting for readiness.
+ */
+bool vx_fconn_has_input(const struct vx_fconn *c);
 
-/* Closes the socket and a descriptor not yet passed, frees the queue. Idempotent. */
+/* Closes the socket, a descriptor not yet passed and the transport, frees the queue. Idempotent. */
 void vx_fconn_close(struct vx_fconn *c);
 
 #endif /* VX_FCONN_H */

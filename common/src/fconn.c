@@ -100,6 +100,12 @@ int vx_fconn_queue(struct vx_fconn *c, const void *p, size_t n, int fd)
 
 int vx_fconn_flush(struct vx_fconn *c)
 {
+	if (c->io && c->io->flush) {
+		int rc = c->io->flush(c->io_arg);
+
+		if (rc)
+			return rc;
+	}
 	while (c->out_off < c->out_len) {
 		ssize_t n = io_send(c, c->out + c->out_off, c->out_len - c->out_off, c->out_fd);
 
@@ -131,6 +137,13 @@ size_t vx_fconn_pending(const struct vx_fconn *c)
 	return c->out_len - c->out_off;
 }
 
+bool vx_fconn_want_write(const struct vx_fconn *c)
+{
+	if (c->io && c->io->want_write)
+		return c->io->want_write(c->io_arg, vx_fconn_pending(c));
+	return vx_fconn_pending(c) != 0;
+}
+
 int vx_fconn_input(struct vx_fconn *c, vx_fconn_input_fn fn, void *arg)
 {
 	while (c->in_off < c->in_len) {
@@ -152,6 +165,11 @@ int vx_fconn_input(struct vx_fconn *c, vx_fconn_input_fn fn, void *arg)
 size_t vx_fconn_buffered(const struct vx_fconn *c)
 {
 	return c->in_len - c->in_off;
+}
+
+bool vx_fconn_has_input(const struct vx_fconn *c)
+{
+	return c->io && c->io->has_input && c->io->has_input(c->io_arg);
 }
 
 ssize_t vx_fconn_read(struct vx_fconn *c, vx_fconn_input_fn fn, void *arg)
@@ -180,6 +198,11 @@ ssize_t vx_fconn_read(struct vx_fconn *c, vx_fconn_input_fn fn, void *arg)
 
 void vx_fconn_close(struct vx_fconn *c)
 {
+	if (c->io && c->io->close) {
+		c->io->close(c->io_arg);
+		c->io = NULL;
+		c->io_arg = NULL;
+	}
 	if (c->fd >= 0)
 		close(c->fd);
 	if (c->out_fd >= 0)

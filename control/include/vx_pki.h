@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * vx_pki.h: the control plane's small CA (spec/control.md section 12). It lives in a directory
+ * vx_pki.h: the control plane's small CA (spec/control.md section 11). It lives in a directory
  * (`--pki-dir`, default "<db>.pki/"): ca.pem, ca.key (0600), server.pem, server.key (0600),
  * crl.pem, all created on first use. It issues short-lived daemon certificates from CSRs whose
  * identity (host id, role) is the scheduler's decision, never the CSR's subject; it keeps the

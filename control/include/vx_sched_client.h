@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "vx_compiler.h"
+#include "vx_tls.h"
 #include "vx_ctl_msg.h"
 
 struct vx_sched_client;
@@ -52,6 +53,10 @@ struct vx_sched_client_cfg {
 	uint32_t pieces_max;	 /* held-pieces bitmap per task (default 65536) */
 	vx_sched_client_event_cb on_event;
 	void *arg;
+	/* TLS to every scheduler (a VX_TLS_CLIENT context, borrowed, reloaded by process calls):
+	 * the scheduler's certificate must have the scheduler role and name the address dialled.
+	 * NULL: plaintext */
+	struct vx_tls_ctx *tls;
 };
 
 /* What the client remembers of a task to register it again elsewhere (copied). */

@@ -16,16 +16,20 @@
 #include "vx_sched.h"
 
 struct vx_sched_server;
+struct vx_tls_ctx;
 
 struct vx_sched_server_cfg {
-	const char *listen;	    /* "HOST:PORT", "[v6]:PORT"; port 0 picks one (borrowed) */
-	const char *db_path;	    /* sqlite file, created when missing (borrowed) */
-	const char *tokens_path;    /* join tokens (vx_sched_tokens.h); NULL: "<db_path>.tokens" */
-	const char *token;	    /* deprecated --token: replaces the file's peer token; NULL */
-	bool insecure_open;	    /* token-less hellos join as normal peers (never seed) */
-	bool pki;		    /* run the CA (vx_pki.h): join, renew, crl requests */
-	const char *pki_dir;	    /* its directory; NULL: "<db_path>.pki" (borrowed) */
-	uint32_t cert_ttl_s;	    /* life of an issued certificate (VX_PKI_CERT_TTL_DEFAULT) */
+	const char *listen;	 /* "HOST:PORT", "[v6]:PORT"; port 0 picks one (borrowed) */
+	const char *db_path;	 /* sqlite file, created when missing (borrowed) */
+	const char *tokens_path; /* join tokens (vx_sched_tokens.h); NULL: "<db_path>.tokens" */
+	const char *token;	 /* deprecated --token: replaces the file's peer token; NULL */
+	bool insecure_open;	 /* token-less hellos join as normal peers (never seed) */
+	bool pki;		 /* run the CA (vx_pki.h): join, renew, crl requests */
+	const char *pki_dir;	 /* its directory; NULL: "<db_path>.pki" (borrowed) */
+	uint32_t cert_ttl_s;	 /* life of an issued certificate (VX_PKI_CERT_TTL_DEFAULT) */
+	/* TLS on every connection (a VX_TLS_SERVER_OPTIONAL_CERT context, borrowed, reloaded by
+	 * the server's timer); the certificate then names each host's id and role. NULL: plain */
+	struct vx_tls_ctx *tls;
 	uint32_t host_ids_per_addr; /* host ids one source address (IPv6: /64) may bind (4096) */
 	uint32_t host_ids_max;	    /* host ids bound in all (default 65536) */
 	struct vx_sched_cfg sched;

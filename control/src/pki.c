@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * pki.c: the control plane's CA (vx_pki.h): its files, the certificates it issues (the profile
- * of spec/control.md section 12), the CRL, and the two pure parsers a network client reaches
+ * of spec/control.md section 11), the CRL, and the two pure parsers a network client reaches
  * (the join token and the CSR check). OpenSSL 3's X509/EVP APIs do all the ASN.1.
  */
 #include <arpa/inet.h>

@@ -35,6 +35,8 @@
 #include "vx_net.h"
 #include "vx_outbound.h"
 #include "vx_time.h"
+#include "vx_tls.h"
+#include "vx_tls_fconn.h"
 
 #define CC_SENDQ_MAX (8u << 20)
 
@@ -375,7 +377,7 @@ static int conn_flush(struct vx_sched_client *c, struct cc_conn *cc)
 
 	if (rc)
 		return rc;
-	ev.events = EPOLLIN | (vx_fconn_pending(&cc->io) ? EPOLLOUT : 0u);
+	ev.events = EPOLLIN | (vx_fconn_want_write(&cc->io) ? EPOLLOUT : 0u);
 	epoll_ctl(c->epfd, EPOLL_CTL_MOD, cc->io.fd, &ev);
 	return 0;
 }
@@ -489,6 +491,15 @@ static void conn_start(struct vx_sched_client *c, struct cc_conn *cc)
 	if (fd < 0) {
 		conn_down(c, cc, err);
 		return;
+	}
+	if (c->cfg.tls) {
+		struct vx_tls_sess *s;
+
+		if (vx_tls_sess_new(&s, c->cfg.tls, cc->host, VX_TLS_ROLE_SCHEDULER) ||
+		    vx_tls_fconn_attach(&cc->io, s)) {
+			conn_down(c, cc, "cannot set up TLS");
+			return;
+		}
 	}
 	if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, cc->io.fd, &ev) == -1)
 		conn_down(c, cc, "epoll");
@@ -716,13 +727,51 @@ static ssize_t cc_parse(void *arg, const uint8_t *in, size_t len)
 	return (ssize_t)len;
 }
 
+/* A TLS failure: a refused certificate (either side's) is an error to fix, said once. */
+static void tls_down(struct vx_sched_client *c, struct cc_conn *cc, ssize_t n)
+{
+	const struct vx_tls_sess *s = vx_tls_fconn_sess(&cc->io);
+	char why[VX_TLS_ERR_LEN + 16];
+
+	snprintf(why, sizeof(why), "TLS: %s", s ? vx_tls_sess_why(s) : "");
+	if (n == -EACCES && !cc->refused)
+		vx_err("sched client: %s:%u: certificate refused (%s); check tls.cert, tls.key, "
+		       "tls.ca and tls.crl",
+		       cc->host, cc->port, why);
+	if (n == -EACCES) {
+		cc->refused = true;
+		cc->warned = true;
+	}
+	conn_down(c, cc, why);
+	if (cc->refused)
+		cc->retry_ms = vx_now_ms() + c->cfg.backoff_max_ms;
+}
+
 static void on_readable(struct vx_sched_client *c, struct cc_conn *cc)
 {
 	struct cc_in ci = { c, cc };
-	ssize_t n = vx_fconn_read(&cc->io, cc_parse, &ci);
 
-	if (n < 0 && n != -EPIPE)
-		conn_down(c, cc, n == -ECONNRESET ? "closed by scheduler" : "recv failed");
+	for (int rounds = 0; rounds < 64; rounds++) {
+		ssize_t n = vx_fconn_read(&cc->io, cc_parse, &ci);
+
+		if (n == -EPIPE)
+			return;
+		if (n < 0 && vx_tls_fconn_sess(&cc->io) &&
+		    *vx_tls_sess_why(vx_tls_fconn_sess(&cc->io))) {
+			tls_down(c, cc, n);
+			return;
+		}
+		if (n < 0) {
+			conn_down(c, cc, n == -ECONNRESET ? "closed by scheduler" : "recv failed");
+			return;
+		}
+		/* TLS: records read whole are not signalled again by the socket */
+		if (!vx_fconn_has_input(&cc->io))
+			break;
+	}
+	/* TLS: the handshake's records, and the hello held back until it finished */
+	if (conn_flush(c, cc))
+		conn_down(c, cc, "send failed");
 }
 
 static void on_connected(struct vx_sched_client *c, struct cc_conn *cc)
@@ -805,6 +854,8 @@ int vx_sched_client_process(struct vx_sched_client *c, int timeout_ms)
 			on_readable(c, cc);
 	}
 	now = vx_now_ms();
+	if (c->cfg.tls)
+		vx_tls_ctx_tick(c->cfg.tls, "daemon", vx_wall_s());
 	for (uint32_t i = 0; i < c->cfg.nr_servers; i++) {
 		struct cc_conn *cc = &c->conns[i];
 

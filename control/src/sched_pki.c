@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * sched_pki.c: join, renew and crl on the control channel (spec/control.md section 12). The
+ * sched_pki.c: join, renew and crl on the control channel (spec/control.md section 11). The
  * identity in a certificate is the scheduler's decision: the host id the daemon proves with its
  * host key (bound like a hello's, section 9) and the role of the join token, or of the host's
  * current certificate for a renewal; the CSR gives only the public key. A join token is never

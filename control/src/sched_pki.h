@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * sched_pki.h: the scheduler's side of cluster identity (spec/control.md section 12): the join,
+ * sched_pki.h: the scheduler's side of cluster identity (spec/control.md section 11): the join,
  * renew and crl requests, served from the CA (vx_pki.h). Private to control/.
  */
 #ifndef VX_SCHED_PKI_H

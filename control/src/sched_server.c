@@ -33,6 +33,8 @@
 #include "vx_net.h"
 #include "vx_sched_tokens.h"
 #include "vx_time.h"
+#include "vx_tls.h"
+#include "vx_tls_fconn.h"
 
 #include <openssl/evp.h>
 
@@ -55,6 +57,7 @@ struct srv_conn {
 	uint64_t born_ms;
 	uint8_t auth;			/* enum vx_sched_auth, from the hello's token */
 	bool addr_warned;		/* a claimed address was replaced (logged once) */
+	bool again;			/* TLS holds input the socket will not signal */
 	char seen_ip[INET6_ADDRSTRLEN]; /* the address the connection comes from */
 };
 
@@ -67,7 +70,8 @@ struct vx_sched_server {
 	uint16_t port;
 	struct srv_conn **conns;
 	uint32_t nr_conns;
-	uint8_t *obuf; /* one encoded frame */
+	uint32_t nr_again; /* connections with again set */
+	uint8_t *obuf;	   /* one encoded frame */
 	size_t ocap;
 	uint64_t next_tick_ms;
 	struct vx_sched_tokens tokens;
@@ -273,6 +277,8 @@ static void conn_close(struct vx_sched_server *srv, struct srv_conn *c, const ch
 		vx_sched_host_silent(srv->sched, c->host, now);
 	epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->io.fd, NULL);
 	vx_fconn_close(&c->io);
+	if (c->again)
+		srv->nr_again--;
 	srv->conns[c->slot] = NULL;
 	srv->nr_conns--;
 	vx_ctl_reader_free(&c->rd);
@@ -296,7 +302,7 @@ static int conn_flush(struct vx_sched_server *srv, struct srv_conn *c)
 
 	if (rc)
 		return rc;
-	conn_arm_out(srv, c, vx_fconn_pending(&c->io) != 0);
+	conn_arm_out(srv, c, vx_fconn_want_write(&c->io));
 	return 0;
 }
 
@@ -345,6 +351,20 @@ static int seen_ip(int fd, char *out, size_t len)
 	return -EAFNOSUPPORT;
 }
 
+/* Runs @c's connection through TLS; 0 or -ENOMEM (then @c's socket is the caller's). */
+static int conn_tls(struct vx_sched_server *srv, struct srv_conn *c)
+{
+	struct vx_tls_sess *s;
+
+	if (vx_tls_sess_new(&s, srv->cfg.tls, NULL, VX_TLS_ROLE_NONE) ||
+	    vx_tls_fconn_attach(&c->io, s)) {
+		c->io.fd = -1;
+		vx_fconn_close(&c->io);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 static void on_accept(struct vx_sched_server *srv)
 {
 	for (;;) {
@@ -378,6 +398,12 @@ static void on_accept(struct vx_sched_server *srv)
 			continue;
 		}
 		vx_fconn_init(&c->io, fd, srv->cfg.sendq_max);
+		if (srv->cfg.tls && conn_tls(srv, c)) {
+			close(fd);
+			vx_ctl_reader_free(&c->rd);
+			vx_free(c);
+			continue;
+		}
 		c->slot = slot;
 		c->host = VX_SCHED_NO_HOST;
 		c->rx_ms = c->born_ms = vx_now_ms();
@@ -496,6 +522,58 @@ const char *vx__sched_key_src(const char *ip, char *out)
 	return inet_ntop(AF_INET6, a, out, INET6_ADDRSTRLEN) ? out : ip;
 }
 
+/* The certificate identity of a TLS connection; NULL: no certificate (or plaintext). */
+static const struct vx_tls_id *conn_id(const struct srv_conn *c)
+{
+	const struct vx_tls_sess *s = vx_tls_fconn_sess(&c->io);
+
+	return s ? vx_tls_sess_peer(s) : NULL;
+}
+
+/*
+ * Who the hello comes from, over TLS: the certificate names the host id and the role (the hello
+ * must name the same id, and may claim seed only with a seed certificate); an admin token in the
+ * hello still makes a tool of a certified host. No host key: the certificate binds the id.
+ */
+static int hello_auth_tls(struct vx_sched_server *srv, struct srv_conn *c,
+			  const struct vx_ctl_msg *m, struct vx_sched_host_info *hi)
+{
+	const struct vx_tls_id *id = conn_id(c);
+	enum vx_sched_auth a;
+
+	if (!id || id->role == VX_TLS_ROLE_SCHEDULER)
+		return -EACCES;
+	a = id->role == VX_TLS_ROLE_SEED ? VX_SCHED_AUTH_SEED : VX_SCHED_AUTH_PEER;
+	if ((m->has & VX_CTL_F_TOKEN) &&
+	    vx_sched_tokens_check(&srv->tokens, m->token) == VX_SCHED_AUTH_ADMIN)
+		a = VX_SCHED_AUTH_ADMIN;
+	if (c->auth != VX_SCHED_AUTH_NONE && c->auth != a)
+		return -EACCES;
+	if (a == VX_SCHED_AUTH_ADMIN) {
+		c->auth = (uint8_t)a;
+		return 1;
+	}
+	if (m->role == VX_CTL_ROLE_SEED && a != VX_SCHED_AUTH_SEED) {
+		vx_warn("scheduler: host %s on %s claimed the seed role with a %s certificate: "
+			"refused",
+			id->host_id, c->seen_ip, vx_tls_role_name(id->role));
+		return -EACCES;
+	}
+	if (m->port == 0 || m->host_id.len == 0)
+		return -EINVAL;
+	if (m->host_id.len != strlen(id->host_id) ||
+	    memcmp(m->host_id.ptr, id->host_id, m->host_id.len) != 0) {
+		vx_warn("scheduler: host %s on %s named another host id in its hello: refused",
+			id->host_id, c->seen_ip);
+		return -EACCES;
+	}
+	c->auth = (uint8_t)a;
+	hi->addr = host_addr(c, m->addr);
+	hi->role = a == VX_SCHED_AUTH_SEED && m->role == VX_CTL_ROLE_SEED ? VX_CTL_ROLE_SEED
+									  : VX_CTL_ROLE_NORMAL;
+	return 0;
+}
+
 /*
  * Who the hello comes from: the token decides the role (the claimed role is at most lowered,
  * never raised), and the host key must match the one first bound to the host id.
@@ -509,10 +587,12 @@ static int hello_auth(struct vx_sched_server *srv, struct srv_conn *c, const str
 
 	enum vx_pki_role pr;
 
+	if (srv->cfg.tls)
+		return hello_auth_tls(srv, c, m, hi);
 	if (m->has & VX_CTL_F_TOKEN)
 		a = vx_sched_tokens_check(&srv->tokens, m->token);
 	else if (srv->pki && vx_pki_host_role(srv->pki, m->host_id.ptr, m->host_id.len, &pr) == 0)
-		/* joined (section 12): the certificate's role; the host key is checked below */
+		/* joined (section 11): the certificate's role; the host key is checked below */
 		a = pr == VX_PKI_ROLE_SEED ? VX_SCHED_AUTH_SEED : VX_SCHED_AUTH_PEER;
 	else if (srv->cfg.insecure_open)
 		a = VX_SCHED_AUTH_OPEN;
@@ -731,6 +811,11 @@ static int on_request(struct vx_sched_server *srv, struct srv_conn *c, const str
 	int rc = 0;
 
 	resp_init(&r, m, 0);
+	if (srv->cfg.tls && !conn_id(c) && m->type != VX_CTL_JOIN) {
+		/* no client certificate: nothing but joining (spec/control.md section 10) */
+		rc = -EACCES;
+		goto answer;
+	}
 	if (m->type == VX_CTL_JOIN || m->type == VX_CTL_RENEW || m->type == VX_CTL_CRL)
 		return on_pki(srv, c, m, &r);
 	if (m->type != VX_CTL_HELLO && c->host == VX_SCHED_NO_HOST &&
@@ -800,7 +885,7 @@ answer:
 			e.nr_digests = r.nr_digests;
 			e.has |= VX_CTL_F_DIGESTS;
 		}
-		if (m->type == VX_CTL_HELLO && rc == -EACCES) {
+		if ((m->type == VX_CTL_HELLO || (srv->cfg.tls && !conn_id(c))) && rc == -EACCES) {
 			/* a refused hello: answer, then close (the answer is flushed first) */
 			if (conn_send(srv, c, &e))
 				return -EPIPE;
@@ -857,21 +942,57 @@ static ssize_t conn_parse(void *arg, const uint8_t *in, size_t len)
 	return (ssize_t)len;
 }
 
+/* A TLS connection failed: said at info with the reason (a refused certificate above all). */
+static void tls_refused(const struct srv_conn *c, ssize_t n)
+{
+	const struct vx_tls_sess *s = vx_tls_fconn_sess(&c->io);
+
+	if (s && *vx_tls_sess_why(s))
+		vx_info("scheduler: TLS %s from %s: %s",
+			n == -EACCES ? "refused a certificate" : "failed on a connection",
+			c->seen_ip, vx_tls_sess_why(s));
+}
+
 static void on_readable(struct vx_sched_server *srv, struct srv_conn *c)
 {
 	struct conn_in ci = { srv, c };
 
+	if (c->again) {
+		c->again = false;
+		srv->nr_again--;
+	}
 	for (int rounds = 0; rounds < 16; rounds++) {
 		ssize_t n = vx_fconn_read(&c->io, conn_parse, &ci);
 
 		if (n == -EPIPE)
 			return; /* closed while serving */
 		if (n < 0) {
+			tls_refused(c, n);
 			conn_close(srv, c, n == -ECONNRESET ? "peer closed" : vx_strerror((int)n));
 			return;
 		}
 		if (n == 0)
-			return;
+			break;
+	}
+	/* TLS: handshake records to send, answers queued during it, input read whole */
+	if (conn_flush(srv, c)) {
+		conn_close(srv, c, "send failed");
+		return;
+	}
+	if (vx_fconn_has_input(&c->io)) {
+		c->again = true;
+		srv->nr_again++;
+	}
+}
+
+/* Connections whose TLS layer holds input: read on as if the socket had said so. */
+static void read_again(struct vx_sched_server *srv)
+{
+	for (uint32_t i = 0; i < srv->cfg.conns_max && srv->nr_again; i++) {
+		struct srv_conn *c = srv->conns[i];
+
+		if (c && c->again)
+			on_readable(srv, c);
 	}
 }
 
@@ -933,6 +1054,8 @@ static void on_tick(struct vx_sched_server *srv, uint64_t now)
 		(void)vx__sched_db_flush(srv->db); /* the CA has its own connection */
 		(void)!vx_pki_crl(srv->pki, false, &pem, &len);
 	}
+	if (srv->cfg.tls)
+		vx_tls_ctx_tick(srv->cfg.tls, "scheduler", vx_wall_s());
 	for (uint32_t i = 0; i < srv->cfg.conns_max; i++) {
 		struct srv_conn *c = srv->conns[i];
 
@@ -963,6 +1086,8 @@ int vx_sched_server_run(struct vx_sched_server *srv, int stop_fd)
 
 		if (hook_ms >= 0 && hook_ms < timeout)
 			timeout = hook_ms;
+		if (srv->nr_again)
+			timeout = 0;
 
 		n = epoll_wait(srv->epfd, evs, SRV_EVENTS, timeout);
 		if (n == -1) {
@@ -999,6 +1124,7 @@ int vx_sched_server_run(struct vx_sched_server *srv, int stop_fd)
 			if (evs[i].events & EPOLLIN)
 				on_readable(srv, c);
 		}
+		read_again(srv);
 		send_events(srv);
 		now = vx_now_ms();
 		if (srv->hook.run) {

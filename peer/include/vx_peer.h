@@ -41,6 +41,8 @@ struct vx_peer_job;
 /* Requests waiting on tasks at once. */
 #define VX_PEER_JOBS_MAX 1024
 
+struct vx_tls_ctx;
+
 struct vx_peer_cfg {
 	const char *data_dir;  /* store directory; required */
 	const char *listen;    /* Vortex upload server "HOST:PORT"; port 0 picks one */
@@ -83,6 +85,9 @@ struct vx_peer_cfg {
 	 * fetcher's default (10 s) */
 	uint32_t piece_timeout_ms;
 	uint32_t concurrent_pieces; /* requests out to parents per task at once; 0: no cap */
+	/* TLS to the schedulers (a VX_TLS_CLIENT context, borrowed while the peer lives, used on
+	 * the loop thread only); NULL: plaintext. With it the host id is the certificate's. */
+	struct vx_tls_ctx *sched_tls;
 };
 
 /* Callbacks of one download; run on the peer's threads; must not block. */

@@ -23,6 +23,7 @@
 #include "vx_store_glue.h"
 #include "vx_task_id.h"
 #include "vx_time.h"
+#include "vx_tls.h"
 #include "vx_url.h"
 
 /* ---------------------------------------------------------------- Addresses */
@@ -272,6 +273,7 @@ static int sched_setup(struct vx_peer *p)
 	}
 	cc.on_event = on_sched_event;
 	cc.arg = p;
+	cc.tls = p->cfg.sched_tls;
 	return vx_sched_client_new(&p->sc, &cc);
 }
 
@@ -292,8 +294,13 @@ static int sched_check_hello(struct vx_peer *p)
 
 			if (st == -EACCES) {
 				start_done(p, -EACCES,
-					   "scheduler %s refused our token or host key (check the "
-					   "token file and the role: --seed needs the seed token)",
+					   p->cfg.sched_tls
+						   ? "scheduler %s refused our certificate or the "
+						     "role (see the log; --seed needs a seed "
+						     "certificate)"
+						   : "scheduler %s refused our token or host key "
+						     "(check the token file and the role: --seed "
+						     "needs the seed token)",
 					   p->cfg.schedulers[i]);
 				return -EACCES;
 			}
@@ -342,8 +349,12 @@ static void *loop_main(void *arg)
 	vx_upload_local_addr(p->up, &bound, &blen);
 	p->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
 						    : ((struct sockaddr_in *)&bound)->sin_port);
-	vx__peer_host_id(p->host_key, p->hostname, p->addr, p->port, p->host_id,
-			 sizeof(p->host_id));
+	if (p->cfg.sched_tls) /* the certificate names this host (spec/control.md section 10) */
+		snprintf(p->host_id, sizeof(p->host_id), "%s",
+			 vx_tls_ctx_self(p->cfg.sched_tls)->host_id);
+	else
+		vx__peer_host_id(p->host_key, p->hostname, p->addr, p->port, p->host_id,
+				 sizeof(p->host_id));
 	if (p->cfg.nr_schedulers) {
 		rc = sched_setup(p);
 		if (rc) {

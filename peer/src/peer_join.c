@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * peer_join.c: the daemon's cluster identity (spec/control.md section 12, spec/peer.md). On
+ * peer_join.c: the daemon's cluster identity (spec/control.md section 11, spec/peer.md). On
  * first start with a join token it makes an EC P-256 key (it never leaves the host), sends a
  * CSR in a JOIN request and writes DATA_DIR/tls/{key,cert,ca,crl}.pem (temp file + rename,
  * the key 0600), after checking the CA against the pin in the token. A thread then renews the

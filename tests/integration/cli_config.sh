@@ -83,6 +83,11 @@ declare -A applied=(
 	[proxy.client_timeout]="integration/proxy_limits.sh client_timeout:"
 	[proxy.fallback_after]="integration/proxy_fallback.sh fallback_after:"
 	[proxy.max_header_size]="integration/proxy_mirror.sh max_header_size:"
+	[tls.cert]="integration/control_tls.sh tls.cert:"
+	[tls.key]="integration/control_tls.sh tls.key:"
+	[tls.ca]="integration/control_tls.sh tls.ca:"
+	[tls.crl]="integration/control_tls.sh tls.crl:"
+	[tls.insecure_plaintext]="integration/control_tls.sh tls.insecure_plaintext:"
 )
 # key -> a value other than the default, for the keys not supported yet
 declare -A refused=(
@@ -90,9 +95,6 @@ declare -A refused=(
 	[download.memory_limit]="32MiB"
 	[storage.memory_budget]="1GiB"
 	[proxy.rules]="[blobs/sha256.*]"
-	[tls.cert]="cert.pem"
-	[tls.key]="key.pem"
-	[tls.ca]="ca.pem"
 )
 # yaml_of KEY VALUE: a config file setting one dotted key
 yaml_of() {

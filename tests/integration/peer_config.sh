@@ -14,8 +14,8 @@
 #                                three 8 MiB tasks in a 40 MiB store at 50/30 %: GC evicts
 #                                the two least recently used, down to the low mark
 # and the keys not built yet stop `vx serve` (exit 2) with a message naming them.
-# Security test list (shared/reference/dragonfly-behaviour.md 5.5): the refusal of tls.* is the
-# "a daemon configured for TLS never serves plaintext" case.
+# Security test list (shared/reference/dragonfly-behaviour.md 5.5): a half-given tls.* stops the
+# daemon (a daemon configured for TLS never falls back to plaintext; control_tls.sh has TLS).
 # Every wait is bounded; nothing depends on how long something took.
 set -euo pipefail
 vx=$1
@@ -164,7 +164,7 @@ last=$("$vx" task-id "$base/wm-c.bin")
 	fail "watermarks: the task left is not the most recently used one"
 
 # 6. keys not built yet stop the daemon before it serves anything
-for kv in "tls:\n  cert: c.pem\n  key: k.pem|tls.cert: TLS is not implemented yet" \
+for kv in "tls:\n  cert: c.pem\n  key: k.pem|tls.cert, tls.key and tls.ca go together" \
 	"metrics_listen: 127.0.0.1:0|metrics_listen: metrics are not implemented" \
 	"proxy:\n  rules: [blobs]|proxy.rules: the HTTP forward proxy" \
 	"proxy:\n  listen: 127.0.0.1:0|proxy.listen needs proxy.upstreams"; do

@@ -48,7 +48,7 @@ head -c 3000000 /dev/urandom >"$dir/www/f1"
 cp "$dir/www/f1" "$dir/www/f2"
 origin_addr=$net.1
 origin_start
-"$vx" scheduler --listen 0.0.0.0:0 --db "$dir/sched.db" --log-level info \
+"$vx" scheduler --listen 0.0.0.0:0 --db "$dir/sched.db" --log-level info --insecure-plaintext \
 	>"$dir/sched.out" 2>"$dir/sched.log" &
 sched_pid=$!
 bg_pids+=("$sched_pid")
@@ -63,7 +63,7 @@ nsserve() {
 	shift
 	ip netns exec "$ns" "$vx" serve --data-dir "$dir/$n" --socket "$dir/$n.sock" \
 		--scheduler "$net.1:$sched_port" --token-file "$dir/token.peer" --log-level info \
-		"$@" >"$dir/$n.out" 2>"$dir/$n.log" &
+		--insecure-plaintext "$@" >"$dir/$n.out" 2>"$dir/$n.log" &
 	serve_pid[$n]=$!
 	line=$(wait_line "$dir/$n.out" '^vx serve: ready: ' "${serve_pid[$n]}" "vx serve $n")
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# peer_pki.sh VX: cluster identity (spec/control.md section 12) with a real scheduler and
+# peer_pki.sh VX: cluster identity (spec/control.md section 11) with a real scheduler and
 # daemons on loopback, every certificate checked with the openssl CLI. dragonfly-behaviour.md
 # section 5.5 items: 2 (no token or key in any log), 3 (join tokens: 128-bit secrets stored
 # hashed, expiry and use counts enforced, an unknown token refused), 11 (key files 0600, a

@@ -84,12 +84,12 @@ python3 "$dir/endpoint.py" "$host_ip" >"$dir/endpoint.out" 2>&1 &
 bg_pids+=($!)
 ep_port=$(wait_line "$dir/endpoint.out" '^[0-9]+$' "$!" "fake endpoint")
 
-sched_start 0.0.0.0:0
+sched_start 0.0.0.0:0 --insecure-plaintext
 # the seed, as a host of its own, with cloud credentials in its environment
 serve_wrap=(ip netns exec "$ns")
 AWS_ENDPOINT_URL=http://$host_ip:$ep_port AWS_ACCESS_KEY_ID=AKIASEEDKEY \
 	AWS_SECRET_ACCESS_KEY=seedsecret AWS_REGION=us-east-1 \
-	serve_start seed --no-scheduler --seed --listen "$seed_ip:0" \
+	serve_start seed --no-scheduler --seed --listen "$seed_ip:0" --insecure-plaintext \
 	--scheduler "$host_ip:$sched_port" --token-file "$dir/token.seed"
 serve_wrap=()
 

@@ -80,11 +80,24 @@ static void test_config_validate__refuses_keys_not_supported_yet(void **state)
 	assert_non_null(strstr(err, "proxy.rules: "));
 	assert_non_null(strstr(err, "not implemented yet"));
 
+	/* tls.* are applied: cert, key and ca together, crl only with them */
 	vx_config_init(&cfg);
 	assert_int_equal(vx_config_set(&cfg, "tls.ca", "ca.pem", err, sizeof(err)), 0);
 	assert_int_equal(vx_config_validate(&cfg, err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "tls.ca: TLS is not implemented yet; refusing to start a daemon "
-				 "that would serve plaintext");
+	assert_string_equal(err, "tls.cert, tls.key and tls.ca go together: set all three or none");
+	assert_int_equal(vx_config_set(&cfg, "tls.cert", "c.pem", err, sizeof(err)), 0);
+	assert_int_equal(vx_config_set(&cfg, "tls.key", "k.pem", err, sizeof(err)), 0);
+	assert_int_equal(vx_config_validate(&cfg, err, sizeof(err)), 0);
+	assert_int_equal(vx_config_set(&cfg, "tls.crl", "crl.pem", err, sizeof(err)), 0);
+	assert_int_equal(vx_config_set(&cfg, "tls.insecure_plaintext", "true", err, sizeof(err)),
+			 0);
+	assert_int_equal(vx_config_validate(&cfg, err, sizeof(err)), 0);
+	assert_true(cfg.tls.insecure_plaintext);
+	assert_string_equal(cfg.tls.crl, "crl.pem");
+	vx_config_init(&cfg);
+	assert_int_equal(vx_config_set(&cfg, "tls.crl", "crl.pem", err, sizeof(err)), 0);
+	assert_int_equal(vx_config_validate(&cfg, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "tls.crl needs tls.cert, tls.key and tls.ca");
 
 	/* the default value of such a key is fine (a printed default config loads) */
 	vx_config_init(&cfg);
@@ -210,7 +223,7 @@ static void test_config_validate__cross_field(void **state)
 	vx_config_init(&cfg);
 	assert_int_equal(vx_config_set(&cfg, "tls.cert", "c.pem", err, sizeof(err)), 0);
 	assert_int_equal(vx_config_validate(&cfg, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "tls.cert: TLS is not implemented yet"));
+	assert_non_null(strstr(err, "tls.cert, tls.key and tls.ca go together"));
 
 	vx_config_init(&cfg);
 	cfg.seed = true;

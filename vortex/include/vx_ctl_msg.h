@@ -201,7 +201,7 @@ struct vx_ctl_msg {
 	struct vx_ctl_str requester; /* trigger: IP literal of the host that asked */
 	bool requester_local;	     /* trigger: the scheduler saw it on the seed's host */
 
-	/* cluster identity (spec/control.md section 12); PEM bytes, borrowed */
+	/* cluster identity (spec/control.md section 11); PEM bytes, borrowed */
 	const uint8_t *csr; /* join, renew: the request (only its public key is used) */
 	uint32_t csr_len;
 	const uint8_t *cert; /* answer: the certificate issued */
