@@ -184,6 +184,7 @@ static void task_set_state(struct peer_task *t, enum peer_task_state to)
 	}
 	vx_debug("peer: task %.12s: %s -> %s", t->id, state_names[from], state_names[to]);
 	t->state = to;
+	vx__peer_metrics_task(t, from, to);
 	memset(&t->in, 0, sizeof(t->in));
 	if (to != TASK_FREE)
 		VX_DASSERT(task_invariants(t));
@@ -805,6 +806,8 @@ static void fx_on_piece(void *arg, uint32_t number)
 	if (number < t->piece_count && !vx_bit_get(t->from_fetcher, number)) {
 		vx_bit_set(t->from_fetcher, number);
 		t->from_peers += piece_len_of(t, number);
+		vx_metric_add(&vx_m_download_bytes, VX_M_SRC_PEER,
+			      (int64_t)piece_len_of(t, number));
 	}
 	if (t->state == TASK_RUNNING) {
 		t->in.running.last_piece_ms = vx_now_ms();
