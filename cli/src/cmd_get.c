@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fnmatch.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -911,6 +912,7 @@ static int run_get(int argc, char **argv)
 		{ "listen", required_argument, NULL, 'L' },
 		{ "disable-back-to-source", no_argument, NULL, 'B' },
 		{ "log-level", required_argument, NULL, 'v' },
+		{ "log-format", required_argument, NULL, 'F' },
 		{ "recursive", no_argument, NULL, 'r' },
 		{ "include-files", required_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
@@ -922,6 +924,7 @@ static int run_get(int argc, char **argv)
 	bool recursive = false;
 	struct get_mode mode = { 0 };
 	struct vx_download_request q = { 0 };
+	char request_id[VX_REQUEST_ID_MAX + 1];
 	struct vx_download_result o = { 0 };
 	struct progress_bar bar = { 0 };
 	const char *dir_opt = NULL, *socket_opt = NULL, *listen = NULL;
@@ -930,6 +933,7 @@ static int run_get(int argc, char **argv)
 	bool no_progress = false, json = false;
 	uint64_t timeout_ms = 0;
 	int c, rc, code;
+	vx_log_set_room("get");
 
 	optind = 1;
 	opterr = 0;
@@ -1039,6 +1043,10 @@ static int run_get(int argc, char **argv)
 				return get_fail(VX_EXIT_USAGE, "unknown log level '%s'", optarg);
 			}
 			break;
+		case 'F':
+			if (vx_log_set_format_name(optarg) != 0)
+				return get_fail(VX_EXIT_USAGE, "--log-format: text or json");
+			break;
 		case 'h':
 			usage(stdout);
 			return VX_EXIT_OK;
@@ -1078,11 +1086,18 @@ static int run_get(int argc, char **argv)
 	mode.nr_schedulers = nr_schedulers;
 	mode.listen = listen;
 	mode.dir_opt = dir_opt;
+	/* one id joins this run's lines to the daemon's and the scheduler's (--log-format json) */
+	vx_request_id_new(request_id);
+	q.request_id = request_id;
+	vx_log_set_request_id(request_id);
+	vx_info("get: %s -> %s", VX_URL_SAFE(q.url), q.output ? q.output : "(stdout)");
 	if (recursive)
 		return get_recursive(&mode, &q, include, nr_include, &bar, json);
 	rc = get_one(&mode, &q, &bar, &o);
 	if (rc)
 		return rc;
+	vx_info("get: done: status %d, %" PRIu64 " bytes from peers, %" PRIu64 " from the source",
+		o.status, o.totals.from_peers, o.totals.from_source);
 	if (bar.drawn)
 		fputc('\n', stderr);
 	code = o.status ? exit_code(&o) : VX_EXIT_OK;

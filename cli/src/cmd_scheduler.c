@@ -28,7 +28,8 @@ static void usage(FILE *f)
 		"usage: vx scheduler [--listen HOST:PORT] [--db PATH] [--policy vx|dragonfly]\n"
 		"                    [--tokens FILE] [--insecure-open] [--origin-max N] [--cands "
 		"N]\n"
-		"                    [--log-level error|warn|info|debug]\n\n"
+		"                    [--log-level error|warn|info|debug] [--log-format "
+		"text|json]\n\n"
 		"Runs the scheduler: peers register their downloads here and are told where to\n"
 		"fetch each piece from (other peers, or the origin for the first one).\n\n"
 		"  --listen HOST:PORT  address of the control channel (default 127.0.0.1:8002)\n"
@@ -87,6 +88,7 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 		{ "origin-max", required_argument, NULL, 'o' },
 		{ "cands", required_argument, NULL, 'c' },
 		{ "log-level", required_argument, NULL, 'v' },
+		{ "log-format", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "api", required_argument, NULL, 'A' },
 		{ "no-api", no_argument, NULL, 'N' },
@@ -162,6 +164,12 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 				return -EINVAL;
 			}
 			break;
+		case 'F':
+			if (vx_log_set_format_name(optarg) != 0) {
+				fprintf(stderr, "vx scheduler: --log-format: text or json\n");
+				return -EINVAL;
+			}
+			break;
 		case 'h':
 			usage(stdout);
 			return 1;
@@ -226,6 +234,7 @@ static int run_scheduler(int argc, char **argv)
 	struct mgr_flags mf = { 0 };
 	sigset_t set;
 	int rc, sfd;
+	vx_log_set_room("scheduler");
 
 	vx_sched_server_cfg_default(&cfg);
 	vx_manager_cfg_default(&mf.cfg);
@@ -262,7 +271,7 @@ static int run_scheduler(int argc, char **argv)
 		return VX_EXIT_FAILURE;
 	}
 	/* where the tokens are, never the tokens themselves */
-	fprintf(stderr, "vx scheduler: join tokens in %s%s\n", vx_sched_server_tokens_path(srv),
+	vx_info("scheduler: join tokens in %s%s", vx_sched_server_tokens_path(srv),
 		vx_sched_server_tokens_created(srv) ? " (created)" : "");
 	if (cfg.insecure_open)
 		fprintf(stderr,

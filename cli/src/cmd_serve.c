@@ -410,6 +410,7 @@ static int run_serve(int argc, char **argv)
 	char err[512], token[VX_SCHED_TOKEN_MAX + 1];
 	sigset_t set;
 	int rc, sig = 0;
+	vx_log_set_room("serve");
 
 	rc = parse_flags(argc, argv, &fl);
 	if (rc)
@@ -438,7 +439,7 @@ static int run_serve(int argc, char **argv)
 	if (pc.nr_schedulers && serve_token(&cfg, &fl, token, &pc))
 		return VX_EXIT_USAGE;
 	if (!pc.nr_schedulers)
-		fprintf(stderr, "vx serve: no scheduler: every download goes to the source\n");
+		vx_warn("serve: no scheduler: every download goes to the source");
 	rc = vx_peer_new(&peer, &pc, err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, "vx serve: %s\n", err[0] ? err : vx_strerror(rc));

@@ -94,14 +94,8 @@ enum vx_m_job_type {
 	VX_M_JOB_GC,
 	VX_M_JOB_TYPE_NR
 };
-enum vx_m_job_state {
-	VX_M_JOB_PENDING,
-	VX_M_JOB_SUCCESS,
-	VX_M_JOB_FAILURE,
-	VX_M_JOB_CANCELED,
-	VX_M_JOB_STATE_NR
-};
-/* vx_jobs_total{type,state}: series VX_M_JOB(type, state) */
+enum vx_m_job_state { VX_M_JOB_PENDING, VX_M_JOB_SUCCESS, VX_M_JOB_FAILURE, VX_M_JOB_STATE_NR };
+/* vx_jobs{type,state} (read at scrape): series VX_M_JOB(type, state) */
 extern struct vx_metric vx_m_jobs;
 #define VX_M_JOB(type, state) ((uint32_t)(type)*VX_M_JOB_STATE_NR + (uint32_t)(state))
 

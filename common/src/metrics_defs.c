@@ -30,7 +30,7 @@ static const char *const proxy_results[] = { "p2p", "upstream", "refused", "erro
 static const char *const cache_results[] = { "hit", "miss" };
 static const char *const decisions[] = { "parents", "back_to_source", "wait", "refused" };
 static const char *const job_types[] = { "preheat", "get_task", "delete_task", "gc" };
-static const char *const job_states[] = { "PENDING", "SUCCESS", "FAILURE", "CANCELED" };
+static const char *const job_states[] = { "PENDING", "SUCCESS", "FAILURE" };
 static const char *const routes[] = { "healthy", "metrics", "jobs", "audits", "tokens", "other" };
 static const char *const codes[] = { "2xx", "3xx", "4xx", "5xx" };
 static const char *const tls_results[] = { "ok", "refused" };
@@ -115,8 +115,8 @@ DEF(vx_m_sched_hosts, SCHED, VX_METRIC_GAUGE, "vx_scheduler_hosts", "Hosts regis
     .label = NULL);
 DEF(vx_m_sched_tasks, SCHED, VX_METRIC_GAUGE, "vx_scheduler_tasks", "Tasks known now", 1,
     .label = NULL);
-DEF(vx_m_jobs, SCHED, VX_METRIC_COUNTER, "vx_jobs_total",
-    "Jobs created (PENDING) and ended, by type and state", VX_M_JOB_TYPE_NR *VX_M_JOB_STATE_NR,
+DEF(vx_m_jobs, SCHED, VX_METRIC_GAUGE, "vx_jobs",
+    "Jobs kept (the retention period's), by type and state", VX_M_JOB_TYPE_NR *VX_M_JOB_STATE_NR,
     .label = "type", .values = job_types, .nr_values = VX_M_JOB_TYPE_NR, .label2 = "state",
     .values2 = job_states, .nr_values2 = VX_M_JOB_STATE_NR);
 DEF(vx_m_api_requests, SCHED, VX_METRIC_COUNTER, "vx_api_requests_total",

@@ -37,6 +37,7 @@
 #include <openssl/evp.h>
 
 #include "sched_db.h"
+#include "sched_metrics.h"
 
 #define SRV_LISTEN_ID UINT64_MAX
 #define SRV_STOP_ID   (UINT64_MAX - 1)
@@ -369,6 +370,7 @@ static void resp_answer(struct vx_ctl_msg *r, const struct vx_sched_answer *a)
 {
 	r->answer = a->kind;
 	r->has |= VX_CTL_F_ANSWER;
+	vx__sched_metric_answer(a->kind);
 	if (a->priv) {
 		r->priv = true;
 		r->has |= VX_CTL_F_PRIVATE;
@@ -588,6 +590,7 @@ static int on_register(struct vx_sched_server *srv, struct srv_conn *c, const st
 	req.bitmap_base = m->bitmap_base;
 	req.bitmap = m->bitmap;
 	req.bitmap_len = m->bitmap_len;
+	vx__sched_log_register(m, vx_sched_host_id(srv->sched, c->host));
 	rc = vx_sched_register(srv->sched, c->host, &req, vx_now_ms(), a);
 	if (rc)
 		return rc;
@@ -653,6 +656,7 @@ static int on_request(struct vx_sched_server *srv, struct srv_conn *c, const str
 	uint64_t now = vx_now_ms();
 	int rc = 0;
 
+	vx__sched_metric_begin();
 	resp_init(&r, m, 0);
 	if (m->type != VX_CTL_HELLO && c->host == VX_SCHED_NO_HOST &&
 	    !(c->auth == VX_SCHED_AUTH_ADMIN &&
@@ -711,6 +715,7 @@ static int on_request(struct vx_sched_server *srv, struct srv_conn *c, const str
 		rc = -EOPNOTSUPP;
 	}
 answer:
+	vx__sched_metric_error(m->type, rc);
 	if (rc) {
 		struct vx_ctl_msg e;
 
@@ -823,6 +828,7 @@ static void send_events(struct vx_sched_server *srv)
 	struct vx_sched_event ev;
 	uint64_t now = vx_now_ms();
 
+	vx__sched_metric_begin(); /* a pushed answer's candidates are chosen as it is popped */
 	while (vx_sched_next_event(srv->sched, &ev, now)) {
 		struct srv_conn *c = vx_sched_host_ctx(srv->sched, ev.host);
 		struct vx_ctl_msg m;
@@ -840,6 +846,7 @@ static void send_events(struct vx_sched_server *srv)
 			trigger_fill(&m, &ev);
 		}
 		(void)conn_send(srv, c, &m);
+		vx__sched_metric_begin();
 	}
 }
 

@@ -21,6 +21,7 @@
 #include "vx_ctl_msg.h"
 #include "vx_fetcher.h"
 #include "vx_list.h"
+#include "vx_log.h"
 #include "vx_loop.h"
 #include "vx_metrics.h"
 #include "vx_origin.h"
@@ -123,6 +124,7 @@ struct peer_job {
 	struct peer_task *task;
 	char *url, *output, *digest, *tag, *app;
 	char *id_content; /* the task id's content (vx_download_request.task_id_content), or NULL */
+	char request_id[VX_REQUEST_ID_MAX + 1]; /* the client's, or "" */
 	char **headers;
 	uint32_t nr_headers;
 	char **filtered;
@@ -275,6 +277,7 @@ struct peer_task {
 	bool priv_stored;	   /* the store holds the private mark */
 	uint8_t busy;		   /* TASK_BUSY_* work items in flight */
 	uint64_t metrics_start_ms; /* when the task left TASK_FREE (peer_metrics.c) */
+	char request_id[VX_REQUEST_ID_MAX + 1]; /* its first job's, for the scheduler and logs */
 
 	/* per-state data, valid in the state named only; zeroed on entry by task_set_state() */
 	union {

@@ -143,6 +143,7 @@ struct vx_ctl_cost {
 #define VX_CTL_F_ID_KIND     (1ull << 38)
 #define VX_CTL_F_FIXED_PIECE (1ull << 39)
 #define VX_CTL_F_REQ_LOCAL   (1ull << 46) /* trigger: the requester is on the seed's host */
+#define VX_CTL_F_REQUEST_ID  (1ull << 47) /* key 90: the client's request id (logs only) */
 
 /*
  * One control message. A zeroed struct is a valid empty message; fill type, rid and the fields
@@ -179,6 +180,7 @@ struct vx_ctl_msg {
 	int64_t content_len;  /* bytes, -1 unknown */
 	struct vx_ctl_str tg; /* task tag */
 	struct vx_ctl_str app;
+	struct vx_ctl_str request_id; /* register: the request that started the task */
 	uint32_t priority;
 	bool need_bts;
 	bool priv; /* the task was fetched with credentials: prove access before serving it */

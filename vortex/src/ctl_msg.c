@@ -4,6 +4,7 @@
  * its kind, its limit and where it lives in struct vx_ctl_msg, and the keys each message type
  * must carry. spec/control.md has the same tables.
  */
+#include "vx_log.h" /* VX_REQUEST_ID_MAX */
 #include "vx_ctl_msg.h"
 
 #include <stddef.h>
@@ -104,6 +105,8 @@ static const struct cb_key ctl_keys[] = {
 	SCALAR(64, CB_U64, VX_CTL_F_FIXED_PIECE, fixed_piece_len, 1ull << 32, 0),
 	SCALAR(65, CB_BOOL, VX_CTL_F_PRIVATE, priv, 1, 0),
 	SCALAR(66, CB_BOOL, VX_CTL_F_REQ_LOCAL, requester_local, 1, 0),
+	/* 67-89 left for the control plane's own keys */
+	SCALAR(90, CB_TEXT, VX_CTL_F_REQUEST_ID, request_id, VX_REQUEST_ID_MAX, 0),
 };
 
 /* Keys a request (or event) of each type must carry; responses need only status. */
