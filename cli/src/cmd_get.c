@@ -24,6 +24,7 @@
 
 #include "args.h"
 #include "commands.h"
+#include "observe.h"
 #include "vx_client.h"
 #include "vx_origin.h"
 #include "vx_err.h"
@@ -111,18 +112,6 @@ struct progress_bar {
 	uint64_t last_ms;
 };
 
-static void human(char *buf, size_t len, double bytes)
-{
-	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	unsigned int u = 0;
-
-	while (bytes >= 1024.0 && u < 4) {
-		bytes /= 1024.0;
-		u++;
-	}
-	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", bytes, units[u]);
-}
-
 /* The progress bar: a vx_download_progress_fn of every mode, @arg a struct progress_bar. */
 static void draw(void *arg, const struct vx_download_progress *p)
 {
@@ -138,11 +127,11 @@ static void draw(void *arg, const struct vx_download_progress *p)
 		pct = (unsigned int)(p->bytes_done * 100 / p->content_length);
 	if (secs > 0.0)
 		rate = (double)fetched / secs;
-	human(done, sizeof(done), (double)p->bytes_done);
-	human(total, sizeof(total), (double)p->content_length);
-	human(speed, sizeof(speed), rate);
-	human(from_src, sizeof(from_src), (double)p->from_source);
-	human(from_peers, sizeof(from_peers), (double)p->from_peers);
+	vx_cli_human(done, sizeof(done), (double)p->bytes_done);
+	vx_cli_human(total, sizeof(total), (double)p->content_length);
+	vx_cli_human(speed, sizeof(speed), rate);
+	vx_cli_human(from_src, sizeof(from_src), (double)p->from_source);
+	vx_cli_human(from_peers, sizeof(from_peers), (double)p->from_peers);
 	if (rate > 0.0 && p->content_length > p->bytes_done)
 		snprintf(eta, sizeof(eta), "%.0fs",
 			 (double)(p->content_length - p->bytes_done) / rate);
