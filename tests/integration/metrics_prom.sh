@@ -8,7 +8,8 @@
 #   - a real Prometheus server (Debian's) scrapes the swarm every second with the scheduler's
 #     token in a credentials file, and a PromQL query over its HTTP API returns the bytes a
 #     finished download got from peers (what `vx get --json` said), within a bounded wait;
-#     the alert rules of deploy/ load in it, and `promtool check rules` passes them;
+#     the alert rules of deploy/ load in it, and `promtool check rules` passes them; every
+#     query of the Grafana dashboard in deploy/ runs in it without an error;
 #   - every log line of the daemons and of `vx get --log-format json` is one JSON object with
 #     ts, level, room and msg, and the request id of the get appears in the client's, the
 #     daemon's and the scheduler's lines;
@@ -157,4 +158,19 @@ for i in $(seq 100); do
 	sleep 0.2
 done
 [ "$got" = 3 ] || fail "Prometheus: scheduler hosts '$got', want 3 (the token scrape)"
+
+# ---- the Grafana dashboard: JSON, and every query runs in Prometheus without an error
+python3 - "$src/deploy/grafana/vx-dashboard.json" "$prom_port" <<'PY' || fail "the dashboard's queries"
+import json, sys, urllib.parse, urllib.request
+d = json.load(open(sys.argv[1]))
+n = 0
+for p in d["panels"]:
+    for t in p["targets"]:
+        q = t["expr"].replace("$__rate_interval", "1m").replace("$instance", ".*")
+        u = "http://127.0.0.1:%s/api/v1/query?%s" % (sys.argv[2], urllib.parse.urlencode({"query": q}))
+        r = json.load(urllib.request.urlopen(u, timeout=10))
+        assert r["status"] == "success", (q, r)
+        n += 1
+assert n >= 15, n
+PY
 echo "$name: ok"
