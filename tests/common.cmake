@@ -9,3 +9,7 @@ vx_add_test(test_common_fconn SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_comm
 	LIBS vx_common)
 vx_add_fuzz(net_addr SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_net_addr.c LIBS vx_common)
 vx_add_fuzz(cidr SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_cidr.c LIBS vx_common)
+vx_add_test(test_common_metrics SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_common_metrics.c
+	LIBS vx_common Threads::Threads)
+vx_add_fuzz(metrics_find SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_metrics_find.c
+	LIBS vx_common)

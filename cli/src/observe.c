@@ -16,6 +16,7 @@
 #include "vx_alloc.h"
 #include "vx_client.h"
 #include "vx_err.h"
+#include "vx_metrics.h"
 #include "vx_time.h"
 #include "vx_url.h"
 
@@ -45,32 +46,6 @@ void vx_cli_human(char *buf, size_t len, double bytes)
 		u++;
 	}
 	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", bytes, units[u]);
-}
-
-int vx_obs_metric(const char *text, size_t len, const char *name, int64_t *out)
-{
-	size_t n = strlen(name), i = 0;
-
-	while (i < len) {
-		const char *line = text + i, *nl = memchr(line, '\n', len - i);
-		size_t ll = nl ? (size_t)(nl - line) : len - i;
-
-		i += ll + 1;
-		if (ll > n + 1 && ll - n - 1 < 32 && memcmp(line, name, n) == 0 && line[n] == ' ') {
-			char num[32], *end;
-			long long v;
-
-			memcpy(num, line + n + 1, ll - n - 1);
-			num[ll - n - 1] = '\0';
-			errno = 0;
-			v = strtoll(num, &end, 10);
-			if (end == num || *end || errno)
-				return -ENOENT;
-			*out = v;
-			return 0;
-		}
-	}
-	return -ENOENT;
 }
 
 struct body {
@@ -118,7 +93,7 @@ static void sample_metrics(const char *addr, struct vx_obs_sample *s)
 	    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code) == CURLE_OK && code == 200) {
 		s->metrics_ok = true;
 		for (int i = 0; i < VX_OBS_NR; i++)
-			(void)vx_obs_metric(b.p ? b.p : "", b.len, series[i], &s->c[i]);
+			(void)!vx_metrics_find(b.p ? b.p : "", b.len, series[i], &s->c[i]);
 	}
 	curl_easy_cleanup(h);
 	vx_free(b.p);

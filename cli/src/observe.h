@@ -59,12 +59,6 @@ struct vx_obs_target {
 /* Fills @s (always; s->daemon_rc and s->metrics_ok say what answered). */
 void vx_obs_sample(const struct vx_obs_target *t, struct vx_obs_sample *s);
 
-/*
- * vx_obs_metric() - the value of series @series ("name" or "name{l=\"v\"}") in the Prometheus
- * text @text (@len bytes): 0 and *@out, or -ENOENT. Pure; fuzzed (fuzz_obs_metric).
- */
-int vx_obs_metric(const char *text, size_t len, const char *series, int64_t *out);
-
 /* Bytes per second of counter @i between two samples (0 when not comparable). */
 double vx_obs_rate(const struct vx_obs_sample *a, const struct vx_obs_sample *b,
 		   enum vx_obs_counter i);

@@ -114,6 +114,14 @@ void vx_metric_set_reader(struct vx_metric *m, int64_t (*read)(void *arg, uint32
  */
 VX_MUST_CHECK int vx_metrics_write(uint32_t rooms, char **out, size_t *len);
 
+/*
+ * vx_metrics_find() - the integer value of series @series ("name" or "name{l=\"v\"}", exactly as
+ * vx_metrics_write() prints it) in exposition text @text (@len bytes, need not be
+ * NUL-terminated): 0 and *@out, or -ENOENT (absent, or its value is not an integer). Pure;
+ * fuzzed (fuzz_metrics_find). `vx status` and `vx top` read a daemon's /metrics with it.
+ */
+VX_MUST_CHECK int vx_metrics_find(const char *text, size_t len, const char *series, int64_t *out);
+
 /* The current value of a counter or gauge series (tests, `vx status`). */
 int64_t vx_metric_value(const struct vx_metric *m, uint32_t v);
 

@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "vx_alloc.h"
@@ -161,4 +162,30 @@ int vx_metrics_write(uint32_t rooms, char **out, size_t *len)
 	*out = o.buf;
 	*len = o.len;
 	return 0;
+}
+
+int vx_metrics_find(const char *text, size_t len, const char *name, int64_t *out)
+{
+	size_t n = strlen(name), i = 0;
+
+	while (i < len) {
+		const char *line = text + i, *nl = memchr(line, '\n', len - i);
+		size_t ll = nl ? (size_t)(nl - line) : len - i;
+
+		i += ll + 1;
+		if (ll > n + 1 && ll - n - 1 < 32 && memcmp(line, name, n) == 0 && line[n] == ' ') {
+			char num[32], *end;
+			long long v;
+
+			memcpy(num, line + n + 1, ll - n - 1);
+			num[ll - n - 1] = '\0';
+			errno = 0;
+			v = strtoll(num, &end, 10);
+			if (end == num || end != num + (ll - n - 1) || errno)
+				return -ENOENT;
+			*out = v;
+			return 0;
+		}
+	}
+	return -ENOENT;
 }

@@ -26,7 +26,9 @@ mport=$(sed -n 's/^vx serve: metrics on port //p' "$dir/p.out")
 make_file f1 6000000 # 15 s at 400 KB/s: running for the whole test
 get_bg p "http://127.0.0.1:$origin_port/slow/f1" "$dir/out/f1" g1
 top=("$vx" top --socket "$dir/p.sock" --metrics "127.0.0.1:$mport")
-tm() { tmux -S "$dir/tmux.sock" "$@"; }
+# one tmux server per session: a server whose last session ends exits on its own, and a new
+# session must not race that exit
+tm() { TERM=xterm-256color tmux -S "$dir/tmux-$s.sock" "$@"; }
 
 # top_run SESSION KEYS...: vx top in a 150x30 terminal; waits for the running task on screen,
 # sends KEYS, then waits for the pane's shell to record top's exit and the stty after it.
@@ -52,11 +54,10 @@ top_run() {
 	[ -s "$dir/$s.after" ] || fail "$s: vx top did not quit on '$*'"
 	[ "$(cat "$dir/$s.rc")" = 0 ] || fail "$s: vx top exited $(cat "$dir/$s.rc")"
 	cmp -s "$dir/$s.before" "$dir/$s.after" || fail "$s: the terminal settings were not restored"
-	tm kill-session -t "$s" 2>/dev/null || true
+	tm kill-server 2>/dev/null || true
 }
 top_run q q
 top_run ctrlc C-c
-tm kill-server 2>/dev/null || true
 
 # plain lines when stdout is not a terminal
 timeout 20 "${top[@]}" -n 2 </dev/null >"$dir/plain.txt" || fail "vx top -n 2 failed"
