@@ -40,6 +40,7 @@
 #include "vx_err.h"
 #include "vx_fconn.h"
 #include "vx_log.h"
+#include "vx_metrics.h"
 #include "vx_net.h"
 #include "vx_task_id.h"
 #include "vx_time.h"
@@ -903,6 +904,7 @@ static int handle_list(struct vx_api_server *srv, struct api_conn *c, const stru
 static int handle_request(struct vx_api_server *srv, struct api_conn *c, const struct vx_api_msg *m)
 {
 	c->idle_since_ms = vx_now_ms();
+	vx_metric_inc(&vx_m_local_requests, 0);
 	switch (m->type) {
 	case VX_API_DOWNLOAD:
 		return handle_download(srv, c, m);

@@ -26,6 +26,7 @@
 #include "vx_file_task.h"
 #include "vx_loop.h"
 #include "vx_piece_plan.h"
+#include "vx_metrics.h"
 #include "vx_ring.h"
 #include "vx_time.h"
 #include "vx_upload.h"
@@ -39,6 +40,7 @@ struct pair_opts {
 	bool null; /* receivers discard into /dev/null: the wire, not the disk */
 	enum vx_upload_body_mode body;
 	bool only_vx;	      /* skip the baselines (profiling) */
+	bool metrics_ab;      /* each run twice: metrics updates on, then off (their cost) */
 	uint32_t chunk_bytes; /* upload splice round and pipe size; 0 = default */
 	const char *dir;
 	uint32_t depth;
@@ -502,6 +504,7 @@ static int pair_run(int argc, char **argv)
 {
 	struct pair_opts o = { .size = 1ull << 30, .runs = 3, .dir = ".", .depth = 8, .conns = 2 };
 	struct figure vx = { .name = "vx pair (upload -> pipelined fetch)" };
+	struct figure vx_off = { .name = "vx pair, metrics updates off" };
 	static const char *const body_names[] = { "splice", "send", "send_zc" };
 	struct figure ip = { .name = "iperf3 -c (1 stream, mem to mem)" };
 	struct figure ng = { .name = "nginx sendfile + curl -o file" };
@@ -527,13 +530,16 @@ static int pair_run(int argc, char **argv)
 			o.chunk_bytes = (uint32_t)strtoul(argv[++i], NULL, 0);
 		else if (!strcmp(argv[i], "--only-vx"))
 			o.only_vx = true;
+		else if (!strcmp(argv[i], "--metrics-ab"))
+			o.metrics_ab = true;
 		else if (!strcmp(argv[i], "--body") && i + 1 < argc)
 			o.body = parse_body(argv[++i]);
 		else {
 			fprintf(stderr,
 				"usage: vx-bench pair [--size BYTES] [--runs N] [--dir DIR] "
 				"[--depth N] [--conns N] [--direct] [--null] "
-				"[--body splice|send|zc] [--chunk BYTES] [--only-vx]\n");
+				"[--body splice|send|zc] [--chunk BYTES] [--only-vx] "
+				"[--metrics-ab]\n");
 			return 2;
 		}
 	}
@@ -565,6 +571,15 @@ static int pair_run(int argc, char **argv)
 			keep_best(&vx, &f);
 		else
 			ret = 1;
+		if (o.metrics_ab) {
+			f = vx_off;
+			vx_metrics_set_enabled(false); /* the children fork with it off */
+			if (run_vx(&o, src, out, &f) == 0)
+				keep_best(&vx_off, &f);
+			else
+				ret = 1;
+			vx_metrics_set_enabled(true);
+		}
 		if (o.only_vx)
 			continue;
 		f = ip;
@@ -583,6 +598,11 @@ static int pair_run(int argc, char **argv)
 	       : o.direct ? "a file (O_DIRECT)"
 			  : "a file (buffered)");
 	print_figure(&vx, ip.mbps);
+	if (o.metrics_ab && vx_off.mbps > 0) {
+		print_figure(&vx_off, ip.mbps);
+		printf("  metrics on / off = %.4f (%+.2f%%)\n", vx.mbps / vx_off.mbps,
+		       (vx.mbps / vx_off.mbps - 1) * 100);
+	}
 	print_figure(&ip, ip.mbps);
 	print_figure(&ng, ip.mbps);
 	if (ng.mbps > 0)

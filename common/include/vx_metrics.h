@@ -16,6 +16,7 @@
 #define VX_METRICS_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -61,10 +62,15 @@ struct vx_metric {
 	void *read_arg;
 };
 
+/* Updates are on unless vx_metrics_set_enabled(false) (vx-bench pair measures their cost). */
+extern atomic_bool vx__metrics_on;
+void vx_metrics_set_enabled(bool on);
+
 /* Adds @n to series @v (the label value's index; 0 with no label) of a counter or gauge. */
 static inline void vx_metric_add(struct vx_metric *m, uint32_t v, int64_t n)
 {
-	atomic_fetch_add_explicit(&m->cells[v], n, memory_order_relaxed);
+	if (atomic_load_explicit(&vx__metrics_on, memory_order_relaxed))
+		atomic_fetch_add_explicit(&m->cells[v], n, memory_order_relaxed);
 }
 
 static inline void vx_metric_inc(struct vx_metric *m, uint32_t v)
@@ -83,6 +89,8 @@ static inline void vx_metric_observe(struct vx_metric *m, uint32_t v, uint64_t x
 	_Atomic int64_t *c = &m->cells[v * (m->nr_bounds + 2)];
 	uint32_t i = 0;
 
+	if (!atomic_load_explicit(&vx__metrics_on, memory_order_relaxed))
+		return;
 	while (i < m->nr_bounds && x > m->bounds[i])
 		i++;
 	atomic_fetch_add_explicit(&c[i], 1, memory_order_relaxed);

@@ -58,6 +58,13 @@ static void VX_PRINTF(2, 3) put(struct out *o, const char *fmt, ...)
 	}
 }
 
+atomic_bool vx__metrics_on = true;
+
+void vx_metrics_set_enabled(bool on)
+{
+	atomic_store(&vx__metrics_on, on);
+}
+
 void vx_metric_set_reader(struct vx_metric *m, int64_t (*read)(void *arg, uint32_t value),
 			  void *arg)
 {
