@@ -120,13 +120,15 @@ static void on_task(void *arg, const struct vx_download_task *t)
 void vx_obs_sample(const struct vx_obs_target *t, struct vx_obs_sample *s)
 {
 	struct vx_client *c = NULL;
+	bool more = false;
 	int rc;
 
 	memset(s, 0, offsetof(struct vx_obs_sample, tasks));
 	s->at_ms = vx_now_ms();
 	rc = vx_client_connect(&c, t->socket, 2000);
 	if (!rc) {
-		rc = vx_client_list(c, on_task, s, &s->truncated);
+		rc = vx_client_list(c, on_task, s, &more);
+		s->truncated = s->truncated || more; /* ours (VX_OBS_TASKS_MAX) or the daemon's */
 		if (rc < 0)
 			snprintf(s->daemon_msg, sizeof(s->daemon_msg), "%s", vx_client_errmsg(c));
 		rc = rc < 0 ? rc : 0;
