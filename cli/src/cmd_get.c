@@ -79,6 +79,9 @@ static void usage(FILE *f)
 		"  --overwrite                   replace an existing FILE\n"
 		"  --no-progress                 no progress bar\n"
 		"  --json                        print a JSON summary on stdout\n"
+		"  --log-level LEVEL             error, warn (default), info or debug, on stderr\n"
+		"  --log-format text|json        json: one object a line with this run's request\n"
+		"                                id, which the daemon and scheduler log too\n"
 		"  --socket PATH                 download through the daemon on PATH (default:\n"
 		"                                $VX_SOCKET or " GET_SOCKET_DEFAULT
 		" when a daemon\n"
