@@ -353,6 +353,7 @@ static void job_done(void *arg, const struct vx_download_result *res)
 	bool free_it;
 
 	job_progress(b, &res->totals);
+	vx_metric_inc(&vx_m_proxy_cache, res->reused ? VX_M_CACHE_HIT : VX_M_CACHE_MISS);
 	pthread_mutex_lock(&px->lock);
 	b->done = true;
 	b->job = NULL;
