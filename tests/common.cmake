@@ -13,3 +13,7 @@ vx_add_fuzz(tls_identity SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_tls_identi
 	LIBS vx_common)
 vx_add_test(test_common_tls SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_common_tls.c
 	LIBS vx_common PkgConfig::OPENSSL)
+vx_add_test(test_common_metrics SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_common_metrics.c
+	LIBS vx_common Threads::Threads)
+vx_add_fuzz(metrics_find SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_metrics_find.c
+	LIBS vx_common)

@@ -497,6 +497,7 @@ static void build_download(struct vx_api_msg *m, const struct vx_download_reques
 	OPT_STR(r->digest, digest, VX_API_F_DIGEST);
 	OPT_STR(r->tag, tg, VX_API_F_TAG);
 	OPT_STR(r->application, app, VX_API_F_APP);
+	OPT_STR(r->request_id, request_id, VX_API_F_REQUEST_ID);
 #undef OPT_STR
 	if (r->piece_length) {
 		m->piece_len = r->piece_length;

@@ -40,6 +40,7 @@
 #include "vx_err.h"
 #include "vx_fconn.h"
 #include "vx_log.h"
+#include "vx_metrics.h"
 #include "vx_net.h"
 #include "vx_task_id.h"
 #include "vx_time.h"
@@ -637,6 +638,12 @@ static bool download_ok(const struct vx_api_msg *m, char *why, size_t cap)
 		snprintf(why, cap, "download: empty url");
 		return false;
 	}
+	if ((m->has & VX_API_F_REQUEST_ID) &&
+	    !vx_request_id_valid(m->request_id.ptr, m->request_id.len)) {
+		snprintf(why, cap, "download: a request id is 1 to %d of A-Z a-z 0-9 _ -",
+			 VX_REQUEST_ID_MAX);
+		return false;
+	}
 	if ((m->has & VX_API_F_OUTPUT) && (!m->output.len || m->output.ptr[0] != '/')) {
 		snprintf(why, cap, "download: output must be an absolute path");
 		return false;
@@ -697,7 +704,7 @@ static struct vx_api_call *call_new(const struct vx_api_msg *m, const struct api
 	struct arena a;
 
 	strs += m->url.len + 1 + m->output.len + 1 + m->digest.len + 1 + m->tg.len + 1 +
-		m->app.len + 1;
+		m->app.len + 1 + m->request_id.len + 1;
 	for (uint32_t i = 0; i < m->nr_headers; i++)
 		strs += m->headers[i].len + 1;
 	for (uint32_t i = 0; i < m->nr_filtered; i++)
@@ -721,6 +728,7 @@ static struct vx_api_call *call_new(const struct vx_api_msg *m, const struct api
 	call->req.digest = arena_opt(&a, m, VX_API_F_DIGEST, m->digest);
 	call->req.tag = arena_opt(&a, m, VX_API_F_TAG, m->tg);
 	call->req.application = arena_opt(&a, m, VX_API_F_APP, m->app);
+	call->req.request_id = arena_opt(&a, m, VX_API_F_REQUEST_ID, m->request_id);
 	for (uint32_t i = 0; i < m->nr_headers; i++)
 		hv[i] = arena_str(&a, m->headers[i]);
 	for (uint32_t i = 0; i < m->nr_filtered; i++)
@@ -776,6 +784,7 @@ static int handle_download(struct vx_api_server *srv, struct api_conn *c,
 	call = call_new(m, c);
 	if (!call)
 		return conn_answer(c, VX_API_DOWNLOAD, m->rid, -ENOMEM, "daemon out of memory");
+	vx_log_set_request_id(call->req.request_id);
 	vx_info("api: uid %u pid %d: download %.*s -> %s", (unsigned)c->uid, (int)c->pid,
 		(int)VX_URL_LOG_MAX,
 		vx_url_redact_keys(m->url.ptr, m->url.len, call->req.filtered_params,
@@ -787,6 +796,7 @@ static int handle_download(struct vx_api_server *srv, struct api_conn *c,
 	call->srv = srv;
 	pthread_mutex_unlock(&call->lock);
 	srv->cfg.ops->download(srv->cfg.ctx, call, &call->req);
+	vx_log_set_request_id(NULL);
 	return 0;
 }
 
@@ -894,6 +904,7 @@ static int handle_list(struct vx_api_server *srv, struct api_conn *c, const stru
 static int handle_request(struct vx_api_server *srv, struct api_conn *c, const struct vx_api_msg *m)
 {
 	c->idle_since_ms = vx_now_ms();
+	vx_metric_inc(&vx_m_local_requests, 0);
 	switch (m->type) {
 	case VX_API_DOWNLOAD:
 		return handle_download(srv, c, m);

@@ -32,6 +32,7 @@
 #include "vx_file_task.h"
 #include "vx_loop.h"
 #include "vx_piece_plan.h"
+#include "vx_metrics.h"
 #include "vx_ring.h"
 #include "vx_time.h"
 #include "vx_upload.h"
@@ -47,6 +48,7 @@ struct pair_opts {
 	bool null; /* receivers discard into /dev/null: the wire, not the disk */
 	enum vx_upload_body_mode body;
 	bool only_vx;	      /* skip the baselines (profiling) */
+	bool metrics_ab;      /* each run twice: metrics updates on, then off (their cost) */
 	uint32_t chunk_bytes; /* upload splice round and pipe size; 0 = default */
 	const char *dir;
 	uint32_t depth;
@@ -593,6 +595,7 @@ static int pair_run(int argc, char **argv)
 	struct figure vx = { .name = "vx pair (upload -> pipelined fetch)" };
 	struct figure vt = { .name = "vx pair over TLS 1.3 (mutual)" };
 	char pki[PATH_MAX + 16];
+	struct figure vx_off = { .name = "vx pair, metrics updates off" };
 	static const char *const body_names[] = { "splice", "send", "send_zc" };
 	struct figure ip = { .name = "iperf3 -c (1 stream, mem to mem)" };
 	struct figure ng = { .name = "nginx sendfile + curl -o file" };
@@ -618,6 +621,8 @@ static int pair_run(int argc, char **argv)
 			o.chunk_bytes = (uint32_t)strtoul(argv[++i], NULL, 0);
 		else if (!strcmp(argv[i], "--only-vx"))
 			o.only_vx = true;
+		else if (!strcmp(argv[i], "--metrics-ab"))
+			o.metrics_ab = true;
 		else if (!strcmp(argv[i], "--body") && i + 1 < argc)
 			o.body = parse_body(argv[++i]);
 		else if (!strcmp(argv[i], "--tls"))
@@ -629,7 +634,7 @@ static int pair_run(int argc, char **argv)
 				"usage: vx-bench pair [--size BYTES] [--runs N] [--dir DIR] "
 				"[--depth N] [--conns N] [--direct] [--null] "
 				"[--body splice|send|zc] [--chunk BYTES] [--only-vx] "
-				"[--tls [--tls-dir DIR]]\n");
+				"[--tls [--tls-dir DIR]] [--metrics-ab]\n");
 			return 2;
 		}
 	}
@@ -673,6 +678,15 @@ static int pair_run(int argc, char **argv)
 			keep_best(&vt, &f);
 		else if (o.tls)
 			ret = 1;
+		if (o.metrics_ab) {
+			f = vx_off;
+			vx_metrics_set_enabled(false); /* the children fork with it off */
+			if (run_vx(&o, src, out, &f) == 0)
+				keep_best(&vx_off, &f);
+			else
+				ret = 1;
+			vx_metrics_set_enabled(true);
+		}
 		if (o.only_vx)
 			continue;
 		f = ip;
@@ -697,6 +711,11 @@ static int pair_run(int argc, char **argv)
 		       "costs "
 		       "%.0f us CPU\n",
 		       vx.mbps > 0 ? vt.mbps / vx.mbps : 0, tls_handshake_us(&o, 200));
+	}
+	if (o.metrics_ab && vx_off.mbps > 0) {
+		print_figure(&vx_off, ip.mbps);
+		printf("  metrics on / off = %.4f (%+.2f%%)\n", vx.mbps / vx_off.mbps,
+		       (vx.mbps / vx_off.mbps - 1) * 100);
 	}
 	print_figure(&ip, ip.mbps);
 	print_figure(&ng, ip.mbps);

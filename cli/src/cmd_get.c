@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fnmatch.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -23,6 +24,7 @@
 
 #include "args.h"
 #include "commands.h"
+#include "observe.h"
 #include "vx_client.h"
 #include "vx_origin.h"
 #include "vx_err.h"
@@ -77,6 +79,9 @@ static void usage(FILE *f)
 		"  --overwrite                   replace an existing FILE\n"
 		"  --no-progress                 no progress bar\n"
 		"  --json                        print a JSON summary on stdout\n"
+		"  --log-level LEVEL             error, warn (default), info or debug, on stderr\n"
+		"  --log-format text|json        json: one object a line with this run's request\n"
+		"                                id, which the daemon and scheduler log too\n"
 		"  --socket PATH                 download through the daemon on PATH (default:\n"
 		"                                $VX_SOCKET or " GET_SOCKET_DEFAULT
 		" when a daemon\n"
@@ -110,18 +115,6 @@ struct progress_bar {
 	uint64_t last_ms;
 };
 
-static void human(char *buf, size_t len, double bytes)
-{
-	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	unsigned int u = 0;
-
-	while (bytes >= 1024.0 && u < 4) {
-		bytes /= 1024.0;
-		u++;
-	}
-	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", bytes, units[u]);
-}
-
 /* The progress bar: a vx_download_progress_fn of every mode, @arg a struct progress_bar. */
 static void draw(void *arg, const struct vx_download_progress *p)
 {
@@ -137,11 +130,11 @@ static void draw(void *arg, const struct vx_download_progress *p)
 		pct = (unsigned int)(p->bytes_done * 100 / p->content_length);
 	if (secs > 0.0)
 		rate = (double)fetched / secs;
-	human(done, sizeof(done), (double)p->bytes_done);
-	human(total, sizeof(total), (double)p->content_length);
-	human(speed, sizeof(speed), rate);
-	human(from_src, sizeof(from_src), (double)p->from_source);
-	human(from_peers, sizeof(from_peers), (double)p->from_peers);
+	vx_cli_human(done, sizeof(done), (double)p->bytes_done);
+	vx_cli_human(total, sizeof(total), (double)p->content_length);
+	vx_cli_human(speed, sizeof(speed), rate);
+	vx_cli_human(from_src, sizeof(from_src), (double)p->from_source);
+	vx_cli_human(from_peers, sizeof(from_peers), (double)p->from_peers);
 	if (rate > 0.0 && p->content_length > p->bytes_done)
 		snprintf(eta, sizeof(eta), "%.0fs",
 			 (double)(p->content_length - p->bytes_done) / rate);
@@ -911,6 +904,7 @@ static int run_get(int argc, char **argv)
 		{ "listen", required_argument, NULL, 'L' },
 		{ "disable-back-to-source", no_argument, NULL, 'B' },
 		{ "log-level", required_argument, NULL, 'v' },
+		{ "log-format", required_argument, NULL, 'F' },
 		{ "recursive", no_argument, NULL, 'r' },
 		{ "include-files", required_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
@@ -922,6 +916,7 @@ static int run_get(int argc, char **argv)
 	bool recursive = false;
 	struct get_mode mode = { 0 };
 	struct vx_download_request q = { 0 };
+	char request_id[VX_REQUEST_ID_MAX + 1];
 	struct vx_download_result o = { 0 };
 	struct progress_bar bar = { 0 };
 	const char *dir_opt = NULL, *socket_opt = NULL, *listen = NULL;
@@ -930,6 +925,7 @@ static int run_get(int argc, char **argv)
 	bool no_progress = false, json = false;
 	uint64_t timeout_ms = 0;
 	int c, rc, code;
+	vx_log_set_room("get");
 
 	optind = 1;
 	opterr = 0;
@@ -1039,6 +1035,10 @@ static int run_get(int argc, char **argv)
 				return get_fail(VX_EXIT_USAGE, "unknown log level '%s'", optarg);
 			}
 			break;
+		case 'F':
+			if (vx_log_set_format_name(optarg) != 0)
+				return get_fail(VX_EXIT_USAGE, "--log-format: text or json");
+			break;
 		case 'h':
 			usage(stdout);
 			return VX_EXIT_OK;
@@ -1078,11 +1078,18 @@ static int run_get(int argc, char **argv)
 	mode.nr_schedulers = nr_schedulers;
 	mode.listen = listen;
 	mode.dir_opt = dir_opt;
+	/* one id joins this run's lines to the daemon's and the scheduler's (--log-format json) */
+	vx_request_id_new(request_id);
+	q.request_id = request_id;
+	vx_log_set_request_id(request_id);
+	vx_info("get: %s -> %s", VX_URL_SAFE(q.url), q.output ? q.output : "(stdout)");
 	if (recursive)
 		return get_recursive(&mode, &q, include, nr_include, &bar, json);
 	rc = get_one(&mode, &q, &bar, &o);
 	if (rc)
 		return rc;
+	vx_info("get: done: status %d, %" PRIu64 " bytes from peers, %" PRIu64 " from the source",
+		o.status, o.totals.from_peers, o.totals.from_source);
 	if (bar.drawn)
 		fputc('\n', stderr);
 	code = o.status ? exit_code(&o) : VX_EXIT_OK;

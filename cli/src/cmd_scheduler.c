@@ -33,8 +33,10 @@ static void usage(FILE *f)
 		"usage: vx scheduler [--listen HOST:PORT] [--db PATH] [--policy vx|dragonfly]\n"
 		"                    [--tokens FILE] [--insecure-open] [--origin-max N] [--cands "
 		"N]\n"
-		"                    [--log-level error|warn|info|debug] [--tls-cert FILE\n"
-		"                    --tls-key FILE --tls-ca FILE [--tls-crl FILE]]\n"
+		"                    [--log-level error|warn|info|debug] [--log-format "
+		"text|json]\n"
+		"                    [--tls-cert FILE --tls-key FILE --tls-ca FILE [--tls-crl "
+		"FILE]]\n"
 		"                    [--insecure-plaintext]\n\n"
 		"Runs the scheduler: peers register their downloads here and are told where to\n"
 		"fetch each piece from (other peers, or the origin for the first one).\n\n"
@@ -110,6 +112,7 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 		{ "origin-max", required_argument, NULL, 'o' },
 		{ "cands", required_argument, NULL, 'c' },
 		{ "log-level", required_argument, NULL, 'v' },
+		{ "log-format", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "api", required_argument, NULL, 'A' },
 		{ "no-api", no_argument, NULL, 'N' },
@@ -190,6 +193,12 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 		case 'v':
 			if (vx_log_set_level_name(optarg) != 0) {
 				fprintf(stderr, "vx scheduler: unknown log level '%s'\n", optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'F':
+			if (vx_log_set_format_name(optarg) != 0) {
+				fprintf(stderr, "vx scheduler: --log-format: text or json\n");
 				return -EINVAL;
 			}
 			break;
@@ -353,6 +362,7 @@ static int serve_sched(struct vx_sched_server_cfg *cfgp, struct mgr_flags *mfp)
 	struct vx_manager *mgr = NULL;
 	sigset_t set;
 	int rc, sfd;
+	vx_log_set_room("scheduler");
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -383,7 +393,7 @@ static int serve_sched(struct vx_sched_server_cfg *cfgp, struct mgr_flags *mfp)
 		return VX_EXIT_FAILURE;
 	}
 	/* where the tokens are, never the tokens themselves */
-	fprintf(stderr, "vx scheduler: join tokens in %s%s\n", vx_sched_server_tokens_path(srv),
+	vx_info("scheduler: join tokens in %s%s", vx_sched_server_tokens_path(srv),
 		vx_sched_server_tokens_created(srv) ? " (created)" : "");
 	if (cfg.insecure_open)
 		fprintf(stderr,

@@ -22,6 +22,7 @@
 #include "vx_fetcher.h"
 #include "vx_log.h"
 #include "vx_peer.h"
+#include "vx_peer_metrics.h"
 #include "vx_proxy.h"
 #include "vx_sched_tokens.h"
 #include "vx_time.h"
@@ -76,7 +77,10 @@ static void usage(FILE *f)
 		"                           listens on or dials such an address needs TLS files\n"
 		"                           (tls.cert, tls.key, tls.ca, tls.crl; default\n"
 		"                           DATA_DIR/tls/{cert,key,ca,crl}.pem when present)\n"
-		"  --log-level LEVEL        error, warn, info or debug\n\n"
+		"  --metrics HOST:PORT      /metrics, /healthy, /ready over HTTP (metrics_listen;\n"
+		"                           default 127.0.0.1:4002, busy: a warning; \"\" off)\n"
+		"  --log-level LEVEL        error, warn, info or debug\n"
+		"  --log-format FORMAT      text (default) or json: one object a line\n\n"
 		"Exit codes: 0 clean stop on SIGTERM/SIGINT, 1 could not start, 2 bad command line "
 		"or\n"
 		"config.\n");
@@ -137,6 +141,8 @@ static int parse_flags(int argc, char **argv, struct serve_flags *fl)
 		{ "allow-outbound", required_argument, NULL, 'A' },
 		{ "deny-outbound", required_argument, NULL, 'D' },
 		{ "log-level", required_argument, NULL, 'v' },
+		{ "log-format", required_argument, NULL, 'F' },
+		{ "metrics", required_argument, NULL, 'm' },
 		{ "proxy", required_argument, NULL, 'p' },
 		{ "upstream", required_argument, NULL, 'u' },
 		{ "insecure-plaintext", no_argument, NULL, 'P' },
@@ -156,6 +162,7 @@ static int parse_flags(int argc, char **argv, struct serve_flags *fl)
 		{ 'n', "host.hostname" },
 		{ 'b', "download.back_to_source" },
 		{ 'v', "log_level" },
+		{ 'm', "metrics_listen" },
 		{ 'k', "scheduler.token_file" },
 		{ 'J', "scheduler.join_file" },
 		{ 'p', "proxy.listen" },
@@ -188,6 +195,12 @@ static int parse_flags(int argc, char **argv, struct serve_flags *fl)
 			continue;
 		case 'j':
 			fl->join = optarg;
+			continue;
+		case 'F':
+			if (vx_log_set_format_name(optarg)) {
+				fprintf(stderr, "vx serve: --log-format: text or json\n");
+				return -EINVAL;
+			}
 			continue;
 		case 'h':
 			usage(stdout);
@@ -372,6 +385,32 @@ static int serve_token(const struct vx_config *c, const struct serve_flags *fl, 
 	return 0;
 }
 
+_Static_assert(sizeof(VX_CONFIG_METRICS_LISTEN) == sizeof(VX_PEER_METRICS_LISTEN),
+	       "one default metrics address");
+
+/*
+ * The observation endpoint (metrics_listen). Set to something else than the default, a busy
+ * address stops the start; the default one busy (a second daemon on the host) is a warning.
+ */
+static int serve_metrics(const struct vx_config *c, struct vx_peer *peer,
+			 struct vx_peer_metrics **out)
+{
+	char err[512] = "";
+	int rc;
+
+	*out = NULL;
+	if (!c->metrics_listen[0])
+		return 0;
+	rc = vx_peer_metrics_start(out, peer, c->metrics_listen, err, sizeof(err));
+	if (rc && rc != -EINVAL && strcmp(c->metrics_listen, VX_PEER_METRICS_LISTEN) == 0) {
+		vx_warn("serve: no metrics endpoint: %s", err);
+		return 0;
+	}
+	if (rc)
+		fprintf(stderr, "vx serve: %s\n", err[0] ? err : vx_strerror(rc));
+	return rc;
+}
+
 _Static_assert(VX_CONFIG_UPSTREAMS_MAX == VX_PROXY_UPSTREAMS_MAX, "one upstream limit");
 _Static_assert(VX_CONFIG_PUBLIC_MAX == VX_PROXY_PUBLIC_MAX, "one public-repository limit");
 
@@ -410,9 +449,11 @@ static int serve_main(const struct serve_flags *flp, const struct vx_config *cfg
 	struct vx_peer *peer = NULL;
 	struct vx_peer_api *api = NULL;
 	struct vx_proxy *proxy = NULL;
+	struct vx_peer_metrics *metrics = NULL;
 	char err[512], token[VX_SCHED_TOKEN_MAX + 1], join[VX_SCHED_TOKEN_MAX + 1];
 	sigset_t set;
 	int rc, sig = 0;
+	vx_log_set_room("serve");
 
 	/* the signals are waited for on this thread; every other thread inherits the mask */
 	sigemptyset(&set);
@@ -427,7 +468,7 @@ static int serve_main(const struct serve_flags *flp, const struct vx_config *cfg
 	    (serve_token(&cfg, &fl, token, &pc) || serve_join(&cfg, &fl, join, &pc)))
 		return VX_EXIT_USAGE;
 	if (!pc.nr_schedulers)
-		fprintf(stderr, "vx serve: no scheduler: every download goes to the source\n");
+		vx_warn("serve: no scheduler: every download goes to the source");
 	rc = vx_peer_new(&peer, &pc, err, sizeof(err));
 	memset(join, 0, sizeof(join));
 	if (rc) {
@@ -447,14 +488,23 @@ static int serve_main(const struct serve_flags *flp, const struct vx_config *cfg
 		vx_peer_api_stop(api);
 		return VX_EXIT_FAILURE;
 	}
+	if (serve_metrics(&cfg, peer, &metrics)) {
+		vx_proxy_stop(proxy);
+		vx_peer_free(peer);
+		vx_peer_api_stop(api);
+		return VX_EXIT_FAILURE;
+	}
 	if (proxy)
 		printf("vx serve: registry mirror on port %u\n", vx_proxy_port(proxy));
+	if (metrics)
+		printf("vx serve: metrics on port %u\n", vx_peer_metrics_port(metrics));
 	printf("vx serve: ready: %s, pieces on port %u, socket %s%s\n", vx_peer_host_id(peer),
 	       vx_peer_port(peer), cfg.socket[0] ? cfg.socket : "(none)", pc.seed ? ", seed" : "");
 	fflush(stdout);
 	if (sigwait(&set, &sig) != 0)
 		sig = SIGTERM;
 	vx_info("serve: %s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	vx_peer_metrics_stop(metrics);
 	vx_proxy_stop(proxy);
 	vx_peer_free(peer);
 	vx_peer_api_stop(api);

@@ -68,8 +68,7 @@ static const struct key keys[] = {
 	{ "socket", KEY_STR, OFF(socket), SZ(socket), 0, 0, 0, 0, NULL, "local API unix socket",
 	  APPLIED },
 	{ "metrics_listen", KEY_ADDR, OFF(metrics_listen), SZ(metrics_listen), 0, 0, 0, 0, NULL,
-	  "metrics HTTP endpoint, HOST:PORT (empty: off)",
-	  "metrics are not implemented yet (issue 17); nothing would listen there" },
+	  "/metrics, /healthy, /ready over HTTP, HOST:PORT (empty: off)", APPLIED },
 	{ "schedulers", KEY_STRLIST, OFF(schedulers), ESZ(schedulers), OFF(nr_schedulers),
 	  VX_CONFIG_SCHEDULERS_MAX, 0, 0, NULL, "scheduler addresses, HOST:PORT", APPLIED },
 	{ "scheduler.token_file", KEY_STR, OFF(scheduler_token_file), SZ(scheduler_token_file), 0,
@@ -186,6 +185,7 @@ void vx_config_init(struct vx_config *cfg)
 	snprintf(cfg->log_level, sizeof(cfg->log_level), "info");
 	snprintf(cfg->socket, sizeof(cfg->socket), "/run/vx/vx.sock");
 	snprintf(cfg->upload.listen, sizeof(cfg->upload.listen), "0.0.0.0:4005");
+	snprintf(cfg->metrics_listen, sizeof(cfg->metrics_listen), VX_CONFIG_METRICS_LISTEN);
 	cfg->upload.max_connections = 1024;
 	cfg->upload.max_inflight_per_conn = 32;
 	cfg->upload.idle_timeout_ms = 60000;

@@ -26,6 +26,8 @@
 #define VX_CONFIG_ERR_MAX	 512
 /* upload.max_inflight_per_conn at most (the upload server's VX_UPLOAD_INFLIGHT_MAX). */
 #define VX_CONFIG_INFLIGHT_MAX 48
+/* metrics_listen's default (VX_PEER_METRICS_LISTEN, asserted equal in cmd_serve.c) */
+#define VX_CONFIG_METRICS_LISTEN "127.0.0.1:4002"
 
 struct vx_config_host {
 	char hostname[VX_CONFIG_STR_MAX]; /* empty: gethostname() */

@@ -66,6 +66,7 @@ struct vx_sched_client_task {
 	/* what the task id is derived from besides url (spec/control.md section 5) */
 	struct vx_ctl_str tag;
 	struct vx_ctl_str app;
+	struct vx_ctl_str request_id;	   /* the client's request id, for logs; may be empty */
 	uint64_t fixed_piece_len;	   /* user-fixed piece length; 0 none */
 	const struct vx_ctl_str *filtered; /* query keys left out of the id; none: default */
 	uint32_t nr_filtered;		   /* at most VX_CTL_FILTERS_MAX */

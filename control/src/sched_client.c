@@ -91,6 +91,7 @@ struct cc_task {
 	/* what the id is derived from besides url: the scheduler binds url only when it does */
 	char *tag;
 	char *app;
+	char request_id[VX_REQUEST_ID_MAX + 1];
 	char **filtered;
 	struct vx_ctl_str *filtered_str;
 	uint32_t nr_filtered;
@@ -527,6 +528,9 @@ static int cc_source_copy(struct cc_task *t, const struct vx_sched_client_task *
 	t->tag = dup_opt(rt->tag);
 	t->app = dup_opt(rt->app);
 	t->fixed_piece_len = rt->fixed_piece_len;
+	snprintf(t->request_id, sizeof(t->request_id), "%.*s",
+		 (int)VX_MIN(rt->request_id.len, (size_t)VX_REQUEST_ID_MAX),
+		 rt->request_id.ptr ? rt->request_id.ptr : "");
 	if (!t->url || (rt->tag.len && !t->tag) || (rt->app.len && !t->app))
 		return -ENOMEM;
 	if (vx_ctl_strs_dup(rt->filtered, rt->nr_filtered, &t->filtered, &t->filtered_str))
@@ -549,10 +553,12 @@ static int send_register(struct vx_sched_client *c, struct cc_conn *cc, struct c
 		m.url = vx_ctl_str_of(t->url);
 		m.tg = vx_ctl_str_of(t->tag);
 		m.app = vx_ctl_str_of(t->app);
+		m.request_id = vx_ctl_str_of(t->request_id[0] ? t->request_id : NULL);
 		m.fixed_piece_len = t->fixed_piece_len;
 		m.filtered = t->filtered_str;
 		m.nr_filtered = t->nr_filtered;
 		m.has |= VX_CTL_F_URL | (t->tag ? VX_CTL_F_TAG : 0) | (t->app ? VX_CTL_F_APP : 0) |
+			 (t->request_id[0] ? VX_CTL_F_REQUEST_ID : 0) |
 			 (t->fixed_piece_len ? VX_CTL_F_FIXED_PIECE : 0) |
 			 (t->nr_filtered ? VX_CTL_F_FILTERED : 0);
 	}

@@ -40,6 +40,7 @@
 
 #include "sched_db.h"
 #include "sched_pki.h"
+#include "sched_metrics.h"
 
 #define SRV_LISTEN_ID UINT64_MAX
 #define SRV_STOP_ID   (UINT64_MAX - 1)
@@ -439,6 +440,7 @@ static void resp_answer(struct vx_ctl_msg *r, const struct vx_sched_answer *a)
 {
 	r->answer = a->kind;
 	r->has |= VX_CTL_F_ANSWER;
+	vx__sched_metric_answer(a->kind);
 	if (a->priv) {
 		r->priv = true;
 		r->has |= VX_CTL_F_PRIVATE;
@@ -715,6 +717,7 @@ static int on_register(struct vx_sched_server *srv, struct srv_conn *c, const st
 	req.bitmap_base = m->bitmap_base;
 	req.bitmap = m->bitmap;
 	req.bitmap_len = m->bitmap_len;
+	vx__sched_log_register(m, vx_sched_host_id(srv->sched, c->host));
 	rc = vx_sched_register(srv->sched, c->host, &req, vx_now_ms(), a);
 	if (rc)
 		return rc;
@@ -810,6 +813,7 @@ static int on_request(struct vx_sched_server *srv, struct srv_conn *c, const str
 	uint64_t now = vx_now_ms();
 	int rc = 0;
 
+	vx__sched_metric_begin();
 	resp_init(&r, m, 0);
 	if (srv->cfg.tls && !conn_id(c) && m->type != VX_CTL_JOIN) {
 		/* no client certificate: nothing but joining (spec/control.md section 10) */
@@ -875,6 +879,7 @@ static int on_request(struct vx_sched_server *srv, struct srv_conn *c, const str
 		rc = -EOPNOTSUPP;
 	}
 answer:
+	vx__sched_metric_error(m->type, rc);
 	if (rc) {
 		struct vx_ctl_msg e;
 
@@ -1023,6 +1028,7 @@ static void send_events(struct vx_sched_server *srv)
 	struct vx_sched_event ev;
 	uint64_t now = vx_now_ms();
 
+	vx__sched_metric_begin(); /* a pushed answer's candidates are chosen as it is popped */
 	while (vx_sched_next_event(srv->sched, &ev, now)) {
 		struct srv_conn *c = vx_sched_host_ctx(srv->sched, ev.host);
 		struct vx_ctl_msg m;
@@ -1040,6 +1046,7 @@ static void send_events(struct vx_sched_server *srv)
 			trigger_fill(&m, &ev);
 		}
 		(void)conn_send(srv, c, &m);
+		vx__sched_metric_begin();
 	}
 }
 

@@ -47,6 +47,7 @@
 #include "vx_frame_ext.h"
 #include "vx_list.h"
 #include "vx_log.h"
+#include "vx_metrics.h"
 #include "vx_loop.h"
 #include "vx_net.h"
 #include "vx_piece_plan.h"
@@ -427,6 +428,7 @@ static struct vx_fx_conn *fx_conn_get(struct vx_fetcher *f, struct vx_fx_parent 
 	vx_op_init(&c->recv_op, VX_OP_FX_RECV, c, &c->gen);
 	vx_op_init(&c->close_op, VX_OP_FX_CLOSE, c, &c->gen);
 	p->conns++;
+	vx_metric_inc(&vx_m_fetch_conns, 0);
 	return c;
 }
 
@@ -454,6 +456,7 @@ static bool fx_conn_open(struct vx_fetcher *f, struct vx_fx_parent *p)
 		vx_list_del(&c->node);
 		vx_list_add(&f->free_conns, &c->node);
 		p->conns--;
+		vx_metric_add(&vx_m_fetch_conns, 0, -1);
 		p->dial_at_ms = vx_loop_now_ms(f->loop) + VX_FETCH_DIAL_FIRST_MS;
 		return false;
 	}
@@ -611,6 +614,7 @@ static void fx_drop_parent(struct vx_fx_parent *p, struct vx_fetcher *f, enum vx
 	    why == VX_FETCH_DROP_PROTOCOL)
 		fx_ban(f, p);
 	f->stats.parents_dropped++;
+	vx_metric_add(&vx_m_pieces, VX_M_PIECE_TIMEOUT, why == VX_FETCH_DROP_STALL);
 	vx__pick_recount(&f->pick, p); /* its pieces no longer count */
 	vx_list_for_each_safe(pos, tmp, &f->active_conns) {
 		struct vx_fx_conn *c = vx_list_entry(pos, struct vx_fx_conn, node);
@@ -703,6 +707,7 @@ static void fx_piece_finish(struct vx_fetcher *f, struct vx_fx_write *w)
 		vx__pick_set(&f->pick, w->number, VX_FX_DONE, f->pieces[w->number].requesters);
 		f->pieces_done++;
 		f->stats.pieces_done = f->pieces_done;
+		vx_metric_piece_ok(w->cost_us);
 		if (f->cfg.on_piece)
 			f->cfg.on_piece(f->cfg.cb_arg, w->number);
 		if (f->cfg.on_piece_from)
@@ -895,6 +900,7 @@ static void fx_body_done(struct vx_fx_conn *c)
 		/* The bytes are not the trusted piece: whatever the sender claimed, it lied. */
 		w->failed = true;
 		f->stats.digest_failures++;
+		vx_metric_inc(&vx_m_pieces, VX_M_PIECE_DIGEST_MISMATCH);
 	} else {
 		p->closes_unanswered = 0;
 	}
@@ -1058,6 +1064,7 @@ static int fx_got_frame(struct vx_fx_conn *c, const struct vx_frame *fr)
 	case VX_TAG_ERROR:
 		if (c->q_len == 0 || vx_error_decode(fr->value, fr->value_len, &u.err) < 0)
 			return -EPROTO;
+		vx_metric_add(&vx_m_pieces, VX_M_PIECE_REFUSED, u.err.code == VX_ERROR_CODE_BUSY);
 		if (u.err.code == VX_ERROR_CODE_CANCELLED || u.err.code == VX_ERROR_CODE_BUSY) {
 			/*
 			 * Cancelled: we asked for that. Busy: the piece goes back to be asked
@@ -1688,6 +1695,7 @@ void vx__fx_close_done(struct vx_fx_conn *c)
 	c->inflight = 0;
 	c->close_armed = false;
 	c->parent->conns--;
+	vx_metric_add(&vx_m_fetch_conns, 0, -1);
 	c->gen++;
 	c->fd = -1;
 	fx_set_state(c, VX_FX_FREE);

@@ -42,6 +42,7 @@
 #include "vx_frame_ext.h"
 #include "vx_list.h"
 #include "vx_log.h"
+#include "vx_metrics.h"
 #include "vx_loop.h"
 #include "vx_net.h"
 #include "vx_piece.h"
@@ -1052,6 +1053,7 @@ static void up_finish_answer(struct vx_up_conn *c)
 	if (c->piece_held) {
 		if (c->piece.length == 0)
 			up->stats.pieces_sent++; /* no body: sent with its head */
+		vx_metric_add(&vx_m_pieces_uploaded, 0, c->piece.length == 0);
 		up->cfg.ops->put(up->cfg.ops_ctx, &c->piece);
 		c->piece_held = false;
 	}
@@ -1470,6 +1472,7 @@ static void on_send_done(struct vx_loop *loop, struct vx_op *op, int res, uint32
 static void up_body_sent(struct vx_up_conn *c, uint64_t n)
 {
 	c->up->stats.bytes_sent += n;
+	vx_metric_upload(n, c->file_left == 0 && c->pipe_bytes == 0);
 	if (c->file_left == 0 && c->pipe_bytes == 0)
 		c->up->stats.pieces_sent++;
 }
@@ -1607,6 +1610,7 @@ static void up_release_slot(struct vx_up_conn *c)
 	up_set_state(c, VX_UP_FREE);
 	vx_list_add(&up->free_conns, &c->node);
 	up->stats.conns--;
+	vx_metric_add(&vx_m_upload_conns, 0, -1);
 }
 
 static void on_close_done(struct vx_loop *loop, struct vx_op *op, int res, uint32_t cflags)
@@ -1670,6 +1674,7 @@ static void up_admit(struct vx_upload *up, int fd)
 			c->last_progress_ms);
 	up->stats.accepted++;
 	up->stats.conns++;
+	vx_metric_inc(&vx_m_upload_conns, 0);
 	up_set_state(c, VX_UP_READING);
 	up_arm_recv(c);
 }

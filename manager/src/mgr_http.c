@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "mgr_int.h"
+#include "mgr_metrics.h"
 #include "vx_alloc.h"
 #include "vx_err.h"
 #include "vx_log.h"
@@ -61,7 +62,8 @@ enum route_id {
 	R_AUDITS,
 	R_TOK_POST,
 	R_TOK_GET,
-	R_TOK_DEL
+	R_TOK_DEL,
+	R_METRICS
 };
 
 static const struct route {
@@ -82,6 +84,7 @@ static const struct route {
 	[R_TOK_GET] = { "GET", "/oapi/v1/tokens", VX_MGR_SCOPE_TOKEN_ADMIN, "GET /oapi/v1/tokens" },
 	[R_TOK_DEL] = { "DELETE", "/oapi/v1/tokens/", VX_MGR_SCOPE_TOKEN_ADMIN,
 			"DELETE /oapi/v1/tokens/{id}" },
+	[R_METRICS] = { "GET", "/metrics", VX_MGR_SCOPE_METRICS_READ, "GET /metrics" },
 };
 #define NR_ROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -372,6 +375,8 @@ static enum MHD_Result dispatch(struct call *k, enum route_id r, const char *res
 			return fail(k, MHD_HTTP_NOT_FOUND, "no such token");
 		return answer(k, MHD_HTTP_OK,
 			      json_pack("{s:I, s:b}", "id", (json_int_t)id, "revoked", 1));
+	case R_METRICS:
+		return vx__mgr_metrics_reply(k->c, &k->status);
 	}
 	return fail(k, MHD_HTTP_NOT_FOUND, "no such route");
 }
@@ -419,6 +424,7 @@ static enum MHD_Result serve(struct vx_manager *m, struct MHD_Connection *c, con
 		ret = dispatch(&k, (enum route_id)(hit - routes), rest, q);
 	}
 audit:
+	vx__mgr_metrics_request(hit ? hit->path : NULL, k.status);
 	if (k.audit || strcmp(method, "GET") != 0)
 		vx__mgr_audit(&m->db, k.tok.id, k.src, k.action, k.target, (int)k.status);
 	return ret;
@@ -564,6 +570,7 @@ int vx_manager_new(struct vx_manager **out, struct vx_sched_server *srv,
 	rc = vx_sched_server_set_hook(srv, &h);
 	if (rc)
 		goto fail;
+	vx__mgr_metrics_init(&m->db, srv);
 	vx_info("manager: open API on port %u", m->port);
 	*out = m;
 	return 0;
@@ -581,6 +588,7 @@ void vx_manager_free(struct vx_manager *m)
 {
 	if (!m)
 		return;
+	vx__mgr_metrics_fini();
 	if (m->d) {
 		(void)vx_sched_server_set_hook(m->srv, NULL);
 		MHD_stop_daemon(m->d);

@@ -36,7 +36,8 @@ static const char *const schema =
 	" BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;";
 
 static const char *const scope_names[] = { "job:read",	  "job:write",	 "preheat",
-					   "task:delete", "token:admin", "audit:read" };
+					   "task:delete", "token:admin", "audit:read",
+					   "metrics:read" };
 
 const char *vx__mgr_scope_name(uint32_t bit)
 {

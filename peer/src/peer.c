@@ -664,6 +664,8 @@ int vx_peer_download(struct vx_peer *p, const struct vx_download_request *req,
 	j->digest = dup_or_null(req->digest, &oom);
 	j->tag = dup_or_null(req->tag, &oom);
 	j->app = dup_or_null(req->application, &oom);
+	snprintf(j->request_id, sizeof(j->request_id), "%s",
+		 req->request_id ? req->request_id : "");
 	j->id_content = dup_or_null(req->task_id_content, &oom);
 	j->headers = dup_list(req->headers, req->nr_headers, &oom);
 	j->nr_headers = req->nr_headers;

@@ -21,7 +21,9 @@
 #include "vx_ctl_msg.h"
 #include "vx_fetcher.h"
 #include "vx_list.h"
+#include "vx_log.h"
 #include "vx_loop.h"
+#include "vx_metrics.h"
 #include "vx_origin.h"
 #include "vx_peer.h"
 #include "vx_pool.h"
@@ -122,6 +124,7 @@ struct peer_job {
 	struct peer_task *task;
 	char *url, *output, *digest, *tag, *app;
 	char *id_content; /* the task id's content (vx_download_request.task_id_content), or NULL */
+	char request_id[VX_REQUEST_ID_MAX + 1]; /* the client's, or "" */
 	char **headers;
 	uint32_t nr_headers;
 	char **filtered;
@@ -268,11 +271,13 @@ struct peer_task {
 	struct vx_list jobs;
 	struct vx_peer *peer;
 	enum peer_task_cause cause;
-	bool reused_complete; /* the store held every piece when the task started */
-	bool no_bts;	      /* every job disabled back-to-source */
-	bool priv;	      /* private: fetched with credentials (sticky; peer_access.c) */
-	bool priv_stored;     /* the store holds the private mark */
-	uint8_t busy;	      /* TASK_BUSY_* work items in flight */
+	bool reused_complete;	   /* the store held every piece when the task started */
+	bool no_bts;		   /* every job disabled back-to-source */
+	bool priv;		   /* private: fetched with credentials (sticky; peer_access.c) */
+	bool priv_stored;	   /* the store holds the private mark */
+	uint8_t busy;		   /* TASK_BUSY_* work items in flight */
+	uint64_t metrics_start_ms; /* when the task left TASK_FREE (peer_metrics.c) */
+	char request_id[VX_REQUEST_ID_MAX + 1]; /* its first job's, for the scheduler and logs */
 
 	/* per-state data, valid in the state named only; zeroed on entry by task_set_state() */
 	union {
@@ -471,5 +476,9 @@ void vx__peer_works_cancel_waiting(struct vx_peer *p);
 int vx__peer_work_start(struct vx_peer *p, struct peer_task *t, struct peer_job *j,
 			enum work_kind kind, bool stat_origin);
 void vx__peer_job_free(struct peer_job *j);
+
+/* peer_metrics.c: a task's transition; a back-to-source fetch of @url that ended with @rc */
+void vx__peer_metrics_task(struct peer_task *t, enum peer_task_state from, enum peer_task_state to);
+void vx__peer_metrics_source(const char *url, int rc);
 
 #endif /* VX_PEER_INT_H */

@@ -114,6 +114,7 @@ void vx__peer_source_reg(const struct peer_task *t, struct vx_sched_client_task 
 {
 	rt->tag = vx_ctl_str_of(t->tag);
 	rt->app = vx_ctl_str_of(t->app);
+	rt->request_id = vx_ctl_str_of(t->request_id[0] ? t->request_id : NULL);
 	rt->fixed_piece_len = t->user_piece_length;
 	for (uint32_t i = 0; i < t->nr_filtered; i++)
 		filt[i] = vx_ctl_str_of(t->filtered[i]);

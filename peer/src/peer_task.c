@@ -184,6 +184,7 @@ static void task_set_state(struct peer_task *t, enum peer_task_state to)
 	}
 	vx_debug("peer: task %.12s: %s -> %s", t->id, state_names[from], state_names[to]);
 	t->state = to;
+	vx__peer_metrics_task(t, from, to);
 	memset(&t->in, 0, sizeof(t->in));
 	if (to != TASK_FREE)
 		VX_DASSERT(task_invariants(t));
@@ -805,6 +806,8 @@ static void fx_on_piece(void *arg, uint32_t number)
 	if (number < t->piece_count && !vx_bit_get(t->from_fetcher, number)) {
 		vx_bit_set(t->from_fetcher, number);
 		t->from_peers += piece_len_of(t, number);
+		vx_metric_add(&vx_m_download_bytes, VX_M_SRC_PEER,
+			      (int64_t)piece_len_of(t, number));
 	}
 	if (t->state == TASK_RUNNING) {
 		t->in.running.last_piece_ms = vx_now_ms();
@@ -1400,9 +1403,11 @@ static void task_complete(struct vx_peer *p, struct peer_task *t)
 		return;
 	task_set_state(t, TASK_COMPLETE);
 	atomic_store(&t->cancel_source, true);
+	vx_log_set_request_id(t->request_id);
 	vx_info("peer: task %.12s complete (%" PRIu64 " bytes: %" PRIu64 " from peers, %" PRIu64
 		" from the source)",
 		t->id, t->content_length, t->from_peers, (uint64_t)atomic_load(&t->from_source));
+	vx_log_set_request_id(NULL);
 	task_say_finished(p, t);
 	if (t->fetcher)
 		vx_fetcher_cancel(t->fetcher);
@@ -1593,6 +1598,7 @@ void vx__peer_job_start(struct vx_peer *p, struct peer_job *j)
 		}
 		t->user_piece_length = j->piece_length;
 		t->no_bts = j->no_bts;
+		memcpy(t->request_id, j->request_id, sizeof(t->request_id));
 		t->priv = !j->public_content && vx__peer_request_private(j);
 		if (vx__peer_source_set(t, j->tag, j->app, (const char *const *)j->filtered,
 					j->nr_filtered)) {

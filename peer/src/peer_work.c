@@ -90,6 +90,8 @@ static void do_open(struct peer_work *w)
 				w->content_length = ti.content_length;
 				w->piece_length = ti.piece_length;
 				atomic_fetch_add(&t->from_source, ti.content_length);
+				vx_metric_add(&vx_m_download_bytes, VX_M_SRC_ORIGIN,
+					      (int64_t)ti.content_length);
 			}
 			w->regeometry =
 				task_has_geometry(t) && w->content_length != t->content_length;
@@ -144,6 +146,8 @@ static void on_source_piece(void *arg, uint32_t number, uint32_t crc32, uint64_t
 	(void)cost_us;
 	atomic_fetch_add(&t->from_source,
 			 vx_piece_size(number, t->content_length, t->piece_length));
+	vx_metric_add(&vx_m_download_bytes, VX_M_SRC_ORIGIN,
+		      (int64_t)vx_piece_size(number, t->content_length, t->piece_length));
 }
 
 static void do_fetch(struct peer_work *w)
@@ -163,6 +167,7 @@ static void do_fetch(struct peer_work *w)
 	vx__peer_source_outbound(p, t, &opts);
 	w->rc = vx_origin_fetch(t->st, p->src, t->have_origin ? &t->origin_info : NULL, &req, &opts,
 				&w->res);
+	vx__peer_metrics_source(t->url, w->rc);
 }
 
 /* pread until @len bytes or the end; returns the bytes read or -errno. */

@@ -25,6 +25,7 @@
 #include "proxy_int.h"
 #include "vx_alloc.h"
 #include "vx_log.h"
+#include "vx_metrics.h"
 #include "vx_net.h"
 #include "vx_peer.h"
 #include "vx_proxy_req.h"
@@ -106,6 +107,8 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, con
 	enum MHD_Result ret;
 	int n = snprintf(body, sizeof(body),
 			 "{\"errors\":[{\"code\":\"%s\",\"message\":\"%s\"}]}\n", code, msg);
+
+	vx_metric_inc(&vx_m_proxy_requests, status < 500 ? VX_M_PROXY_REFUSED : VX_M_PROXY_ERROR);
 
 	r = MHD_create_response_from_buffer((size_t)n, body, MHD_RESPMEM_MUST_COPY);
 	if (!r)
@@ -269,6 +272,7 @@ static enum MHD_Result pass_through(struct MHD_Connection *c, const struct req_c
 {
 	struct upstream *u;
 
+	vx_metric_inc(&vx_m_proxy_requests, VX_M_PROXY_UPSTREAM);
 	vx_info("proxy: %s %s %s repo %s: passed through", rc->client, head ? "HEAD" : "GET",
 		VX_URL_SAFE(rc->url), *repo ? repo : "-");
 	if (vx__upstream_start(&u, rc->url, head, rc->headers, rc->nr_headers))
@@ -349,6 +353,7 @@ static void job_done(void *arg, const struct vx_download_result *res)
 	bool free_it;
 
 	job_progress(b, &res->totals);
+	vx_metric_inc(&vx_m_proxy_cache, res->reused ? VX_M_CACHE_HIT : VX_M_CACHE_MISS);
 	pthread_mutex_lock(&px->lock);
 	b->done = true;
 	b->job = NULL;
@@ -637,6 +642,7 @@ static enum MHD_Result serve_blob(struct vx_proxy *px, struct MHD_Connection *c,
 			 b->length);
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
 	}
+	vx_metric_inc(&vx_m_proxy_requests, VX_M_PROXY_P2P);
 	ret = MHD_queue_response(c, status, r);
 	MHD_destroy_response(r);
 	return ret;

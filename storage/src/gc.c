@@ -24,6 +24,7 @@
 #include "vx_digest.h"
 #include "vx_err.h"
 #include "vx_log.h"
+#include "vx_metrics.h"
 
 static int gc_cmp_access(const void *a, const void *b)
 {
@@ -283,6 +284,7 @@ int vx_store_gc(struct vx_store *s, struct vx_store_gc_report *report)
 		gc_idle(s, now, &r);
 	vx__store_capacity(s, &r.usage_after, &capacity, &avail);
 	pthread_mutex_unlock(&s->db_lock);
+	vx_metric_add(&vx_m_gc_evictions, 0, (int64_t)r.evicted + (int64_t)r.expired);
 	if (report)
 		*report = r;
 	return err;

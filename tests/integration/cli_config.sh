@@ -43,6 +43,7 @@ set -e
 declare -A applied=(
 	[seed]="integration/peer_swarm.sh --seed"
 	[log_level]="integration/peer_config.sh log_level"
+	[metrics_listen]="integration/metrics_prom.sh metrics_listen:"
 	[socket]="integration/peer_lib.sh --socket"
 	[schedulers]="integration/peer_lib.sh --scheduler"
 	[scheduler.token_file]="integration/peer_lib.sh --token-file"
@@ -91,7 +92,6 @@ declare -A applied=(
 )
 # key -> a value other than the default, for the keys not supported yet
 declare -A refused=(
-	[metrics_listen]="127.0.0.1:9090"
 	[download.memory_limit]="32MiB"
 	[storage.memory_budget]="1GiB"
 	[proxy.rules]="[blobs/sha256.*]"

@@ -78,6 +78,7 @@ enum vx_api_event {
 #define VX_API_F_ELAPSED     (1ull << 27)
 #define VX_API_F_TASKS	     (1ull << 28)
 #define VX_API_F_MORE	     (1ull << 29)
+#define VX_API_F_REQUEST_ID  (1ull << 30) /* key 90: joins the client's log lines to ours */
 /* The counters a progress event and a download answer carry. */
 #define VX_API_F_COUNTERS                                                                     \
 	(VX_API_F_CONTENT_LEN | VX_API_F_PIECE_COUNT | VX_API_F_PIECES_DONE |                 \
@@ -107,8 +108,9 @@ struct vx_api_msg {
 	struct vx_ctl_str digest; /* the user's expected digest of the whole content */
 	struct vx_ctl_str tg;	  /* task tag */
 	struct vx_ctl_str app;
-	uint64_t piece_len;	     /* bytes */
-	struct vx_ctl_str *filtered; /* query keys left out of the task id */
+	struct vx_ctl_str request_id; /* 1..VX_REQUEST_ID_MAX of [A-Za-z0-9_-] */
+	uint64_t piece_len;	      /* bytes */
+	struct vx_ctl_str *filtered;  /* query keys left out of the task id */
 	uint32_t nr_filtered;
 	uint32_t timeout_ms;
 	bool overwrite;

@@ -154,6 +154,7 @@ struct vx_ctl_cost {
 #define VX_CTL_F_CERT	     (1ull << 48) /* join, renew answer: the issued certificate, PEM */
 #define VX_CTL_F_CA	     (1ull << 49) /* join, renew answer: the CA certificate, PEM */
 #define VX_CTL_F_CRL	     (1ull << 50) /* join, renew, crl answer: the CA's CRL, PEM */
+#define VX_CTL_F_REQUEST_ID  (1ull << 51) /* key 90: the client's request id (logs only) */
 
 /*
  * One control message. A zeroed struct is a valid empty message; fill type, rid and the fields
@@ -190,6 +191,7 @@ struct vx_ctl_msg {
 	int64_t content_len;  /* bytes, -1 unknown */
 	struct vx_ctl_str tg; /* task tag */
 	struct vx_ctl_str app;
+	struct vx_ctl_str request_id; /* register: the request that started the task */
 	uint32_t priority;
 	bool need_bts;
 	bool priv; /* the task was fetched with credentials: prove access before serving it */

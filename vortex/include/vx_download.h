@@ -57,6 +57,8 @@ struct vx_download_request {
 	 * private, and the job reads a private task without an access proof.
 	 */
 	bool public_content;
+	/* joins log lines of client, daemon and scheduler; NULL or 1..32 of [A-Za-z0-9_-] */
+	const char *request_id;
 	uint64_t piece_length;		    /* bytes; 0: the daemon's rule (Dragonfly's) */
 	const char *const *filtered_params; /* query keys left out of the task id */
 	uint32_t nr_filtered_params;	    /* <= VX_DOWNLOAD_FILTERS_MAX */

@@ -4,6 +4,7 @@
  * its limit and where it lives in struct vx_api_msg, and the keys each type must carry.
  * spec/api.md has the same tables.
  */
+#include "vx_log.h" /* VX_REQUEST_ID_MAX */
 #include "vx_api_msg.h"
 
 #include <stddef.h>
@@ -72,6 +73,7 @@ static const struct cb_key api_keys[] = {
 	  .off_nr = M(nr_tasks),
 	  .tuple = &task_tuple },
 	SCALAR(60, CB_BOOL, VX_API_F_MORE, more, 1, 0),
+	SCALAR(90, CB_TEXT, VX_API_F_REQUEST_ID, request_id, VX_REQUEST_ID_MAX, 0),
 };
 
 /* Keys a request (or event) of each type must carry; responses need only status. */

@@ -4,6 +4,7 @@
  * its kind, its limit and where it lives in struct vx_ctl_msg, and the keys each message type
  * must carry. spec/control.md has the same tables.
  */
+#include "vx_log.h" /* VX_REQUEST_ID_MAX */
 #include "vx_ctl_msg.h"
 
 #include <stddef.h>
@@ -108,6 +109,8 @@ static const struct cb_key ctl_keys[] = {
 	ARRAY(68, CB_BYTES, VX_CTL_F_CERT, cert, cert_len, VX_CTL_CERT_MAX, NULL),
 	ARRAY(69, CB_BYTES, VX_CTL_F_CA, ca, ca_len, VX_CTL_CERT_MAX, NULL),
 	ARRAY(70, CB_BYTES, VX_CTL_F_CRL, crl, crl_len, VX_CTL_CRL_MAX, NULL),
+	/* 71-89 left for the control plane's own keys */
+	SCALAR(90, CB_TEXT, VX_CTL_F_REQUEST_ID, request_id, VX_REQUEST_ID_MAX, 0),
 };
 
 /* Keys a request (or event) of each type must carry; responses need only status. */
