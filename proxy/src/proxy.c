@@ -81,13 +81,14 @@ struct blob {
 	int refs;		 /* the job's and the response's; under px->lock */
 	int fd;			 /* the task's content file (dup), -1 until handed */
 	bool length_known, done;
-	uint64_t length, contiguous, from_peers, from_source, progress_ms;
+	uint64_t length, contiguous, from_peers, from_source, received, progress_ms;
 	int status;
 	uint32_t source_status;
 	char task_id[VX_TASK_ID_LEN + 1];
 	/* the response's side (its reader thread only) */
 	uint64_t start, end; /* inclusive, of the content */
 	bool whole;	     /* a 200 of the whole blob: the digest is checked at the end */
+	uint64_t hashed;     /* content bytes [0, hashed) are in md */
 	EVP_MD_CTX *md;
 	char digest_hex[65];
 	struct upstream *up; /* the fallback, once the P2P path stalled or failed */
@@ -319,8 +320,13 @@ static void job_progress(void *arg, const struct vx_download_progress *p)
 		b->length = p->content_length;
 		b->length_known = true;
 	}
-	if (p->contiguous > b->contiguous || p->from_peers > b->from_peers)
+	/* progress: the prefix, or any byte arriving for the task (a large piece on a slow link
+	 * takes long to finish, and that is no stall) */
+	if (p->contiguous > b->contiguous || p->from_peers > b->from_peers ||
+	    p->received > b->received)
 		b->progress_ms = vx_now_ms();
+	if (p->received > b->received)
+		b->received = p->received;
 	if (p->contiguous > b->contiguous)
 		b->contiguous = p->contiguous;
 	b->from_peers = p->from_peers;
@@ -387,6 +393,25 @@ static void blob_drop_job(struct blob *b)
 }
 
 /*
+ * Hashes content bytes [b->hashed, @to) from the task's content file: what was sent from the
+ * store unhashed because the peer had vouched for it, before upstream bytes follow it.
+ */
+static bool blob_hash_store(struct blob *b, uint64_t to)
+{
+	char buf[PROXY_READ_BLOCK];
+
+	while (b->hashed < to) {
+		ssize_t n = pread(b->fd, buf, (size_t)VX_MIN((uint64_t)sizeof(buf), to - b->hashed),
+				  (off_t)b->hashed);
+
+		if (n <= 0 || EVP_DigestUpdate(b->md, buf, (size_t)n) != 1)
+			return false;
+		b->hashed += (uint64_t)n;
+	}
+	return true;
+}
+
+/*
  * Continues the response from the upstream at content byte @pos: a Range request for the
  * rest, whose answer must be exactly that range of a blob of the same length. False when the
  * upstream cannot give it (the response then ends with an error, never with wrong bytes).
@@ -400,6 +425,8 @@ static bool blob_fallback(struct blob *b, uint64_t pos)
 	const char *cr = NULL;
 
 	blob_drop_job(b);
+	if (b->whole && !blob_hash_store(b, pos))
+		return false;
 	for (uint32_t i = 0; i < b->rc.nr_headers; i++)
 		hdrs[n++] = b->rc.headers[i];
 	snprintf(range, sizeof(range), "Range: bytes=%" PRIu64 "-%" PRIu64, pos, b->end);
@@ -437,11 +464,49 @@ static bool blob_digest_ok(struct blob *b)
 	return strcmp(hex, b->digest_hex) == 0;
 }
 
+/*
+ * Whether the peer vouched for the stored content: its job ended well, and a job with a digest
+ * ends well only after the complete content file matched it (peer_work.c's export; a complete
+ * task's file never changes). Waits for the job's end at most the stall bound.
+ */
+static bool blob_vouched(struct blob *b)
+{
+	struct vx_proxy *px = b->px;
+	uint64_t until = vx_now_ms() + px->stall_ms;
+	bool ok;
+
+	pthread_mutex_lock(&px->lock);
+	while (!b->done && !px->stopping && vx_now_ms() < until) {
+		struct timespec ts;
+
+		soon(&ts);
+		pthread_cond_timedwait(&px->cond, &px->lock, &ts);
+	}
+	ok = b->done && !b->status;
+	pthread_mutex_unlock(&px->lock);
+	return ok;
+}
+
+/*
+ * A whole-blob response is checked against its digest before its last byte goes out: bytes
+ * from the store by the peer (blob_vouched()), or, when it did not vouch in time, by hashing
+ * the content file here; bytes from the upstream are always hashed here, after the store's
+ * prefix (blob_fallback()).
+ */
 static ssize_t blob_account(struct blob *b, uint64_t pos, const char *buf, ssize_t n)
 {
-	if (b->whole && EVP_DigestUpdate(b->md, buf, (size_t)n) != 1)
-		return MHD_CONTENT_READER_END_WITH_ERROR;
-	if (b->whole && b->start + pos + (uint64_t)n == b->length && !blob_digest_ok(b)) {
+	uint64_t end = b->start + pos + (uint64_t)n;
+
+	if (!b->whole)
+		return n;
+	if (b->up) {
+		if (EVP_DigestUpdate(b->md, buf, (size_t)n) != 1)
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+		b->hashed = end;
+	}
+	if (end < b->length || (!b->up && b->length && blob_vouched(b)))
+		return n;
+	if (!blob_hash_store(b, b->length) || !blob_digest_ok(b)) {
 		vx_warn("proxy: %s task %.12s: content does not match sha256:%.12s...; response "
 			"aborted",
 			b->rc.client, b->task_id, b->digest_hex);
