@@ -58,9 +58,6 @@ struct key {
 /* struct key.unsupported: the daemon applies the key, or the reason it does not yet. */
 #define APPLIED NULL
 #define NO_TLS	"TLS is not implemented yet; refusing to start a daemon that would serve plaintext"
-#define NO_PROXY                                                                               \
-	"the HTTP forward proxy is not implemented yet (issue 13); the registry mirror sends " \
-	"every sha256 blob GET through P2P"
 
 static const struct key keys[] = {
 	{ "seed", KEY_BOOL, OFF(seed), 0, 0, 0, 0, 0, NULL, "act as a seed peer", APPLIED },
@@ -156,7 +153,11 @@ static const struct key keys[] = {
 	{ "proxy.max_header_size", KEY_SIZE, OFF(proxy.max_header_size), 0, 0, 0, 4096, 1u << 20,
 	  NULL, "bytes of a mirror request's line and headers", APPLIED },
 	{ "proxy.rules", KEY_STRLIST, OFF(proxy.rules), ESZ(proxy.rules), OFF(proxy.nr_rules),
-	  VX_CONFIG_RULES_MAX, 0, 0, NULL, "regexes of URLs served through P2P", NO_PROXY },
+	  VX_CONFIG_RULES_MAX, 0, 0, NULL,
+	  "regexes of forward-proxy URLs served through P2P (none: blobs and large files)",
+	  APPLIED },
+	{ "proxy.forward", KEY_BOOL, OFF(proxy.forward), 0, 0, 0, 0, 0, NULL,
+	  "serve HTTP forward-proxy (absolute-form) requests on proxy.listen", APPLIED },
 	{ "source.allow_outbound", KEY_STRLIST, OFF(source.allow_outbound),
 	  ESZ(source.allow_outbound), OFF(source.nr_allow_outbound), VX_OUTBOUND_MAX, 0, 0, NULL,
 	  "CIDRs a seed may reach for another host though loopback or link-local", APPLIED },

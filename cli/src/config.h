@@ -82,6 +82,7 @@ struct vx_config_proxy {
 	uint64_t client_timeout_ms;
 	unsigned nr_rules;
 	char rules[VX_CONFIG_RULES_MAX][VX_CONFIG_STR_MAX]; /* regexes of URLs served via P2P */
+	bool forward; /* absolute-form requests are served (the HTTP forward proxy) */
 };
 
 struct vx_config_tls {

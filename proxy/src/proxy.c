@@ -10,7 +10,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <fnmatch.h>
+#include <netdb.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -27,6 +29,7 @@
 #include "vx_log.h"
 #include "vx_net.h"
 #include "vx_peer.h"
+#include "vx_proxy_fwd.h"
 #include "vx_proxy_req.h"
 #include "vx_time.h"
 #include "vx_url.h"
@@ -36,7 +39,7 @@
 #define PROXY_CLIENT_TIMEOUT_MS	 30000u
 #define PROXY_STALL_MS		 5000u
 #define PROXY_HEADER_MAX	 16384u
-#define PROXY_URL_MAX		 2048u
+#define PROXY_URL_MAX		 (VX_PROXY_FWD_URL_MAX + 1u)
 #define PROXY_CLIENT_HEADERS_MAX 8u
 /* bytes of the client headers forwarded upstream (bearer tokens with certificate chains run to
  * several KiB); more is answered 431 rather than sent on without the credential */
@@ -59,6 +62,9 @@ struct vx_proxy {
 	uint32_t nr_blobs; /* alive: their jobs may still call back */
 	double tokens;
 	uint64_t tokens_ms;
+	bool forward; /* absolute-form requests are served (proxy.forward) */
+	struct vx_proxy_rules rules;
+	struct vx_outbound_policy outbound;
 };
 
 /* What a request's handler gathered: what to ask upstream and whom to log. */
@@ -72,6 +78,17 @@ struct req_ctx {
 	bool too_big;
 	uint32_t nr_headers;
 	bool authorized;
+	bool fwd_headers; /* forward proxy pass-through: a few more headers go on */
+	/* the forward proxy: every upstream connection is checked against this; NULL: none */
+	const struct vx_outbound_policy *outbound;
+	bool local; /* the client is on this host */
+};
+
+/* What libmicrohttpd keeps per request: the target as received (query included). */
+struct req_state {
+	bool seen; /* the headers-only first call happened */
+	bool too_long;
+	char raw[VX_PROXY_FWD_URL_MAX + 1];
 };
 
 /* One blob GET served through the peer; shared by the job's callbacks and the response. */
@@ -181,19 +198,28 @@ static enum MHD_Result collect_header(void *arg, enum MHD_ValueKind kind, const 
 				      const char *value)
 {
 	struct req_ctx *rc = arg;
+	static const char *const fwd[] = { "Range",    "If-None-Match", "If-Modified-Since",
+					   "If-Range", "User-Agent",	NULL };
 	bool auth = strcasecmp(key, "Authorization") == 0;
+	bool keep = auth || strcasecmp(key, "Accept") == 0;
+	const char *name = auth ? "Authorization" : "Accept";
 	size_t room = sizeof(rc->hbuf) - rc->hused;
 	int n;
 
 	(void)kind;
-	if (!auth && strcasecmp(key, "Accept") != 0)
+	for (uint32_t i = 0; rc->fwd_headers && !keep && fwd[i]; i++) {
+		if (strcasecmp(key, fwd[i]) == 0) {
+			keep = true;
+			name = fwd[i];
+		}
+	}
+	if (!keep)
 		return MHD_YES;
 	if (rc->nr_headers >= PROXY_CLIENT_HEADERS_MAX) {
 		rc->too_big = true;
 		return MHD_NO;
 	}
-	n = snprintf(rc->hbuf + rc->hused, room, "%s: %s", auth ? "Authorization" : "Accept",
-		     value);
+	n = snprintf(rc->hbuf + rc->hused, room, "%s: %s", name, value);
 	if (n < 0 || (size_t)n >= room) {
 		rc->too_big = true;
 		return MHD_NO;
@@ -248,7 +274,12 @@ static enum MHD_Result pass_response(struct MHD_Connection *c, struct upstream *
 	uint64_t size;
 
 	if (!vx__upstream_wait_headers(u)) {
+		bool refused = u->was_refused;
+
 		vx__upstream_free(u);
+		if (refused)
+			return send_error(c, MHD_HTTP_FORBIDDEN, "DENIED",
+					  "outbound address refused by policy");
 		return send_error(c, MHD_HTTP_BAD_GATEWAY, "UNAVAILABLE",
 				  "upstream did not answer");
 	}
@@ -272,7 +303,8 @@ static enum MHD_Result pass_through(struct MHD_Connection *c, const struct req_c
 
 	vx_info("proxy: %s %s %s repo %s: passed through", rc->client, head ? "HEAD" : "GET",
 		VX_URL_SAFE(rc->url), *repo ? repo : "-");
-	if (vx__upstream_start(&u, rc->url, head, rc->headers, rc->nr_headers))
+	if (vx__upstream_start_guarded(&u, rc->url, head, rc->headers, rc->nr_headers, rc->outbound,
+				       rc->local))
 		return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE", "out of memory");
 	return pass_response(c, u, head);
 }
@@ -435,7 +467,8 @@ static bool blob_fallback(struct blob *b, uint64_t pos)
 	vx_warn("proxy: %s task %.12s: peers stalled or failed at byte %" PRIu64
 		"; continuing from the upstream",
 		b->rc.client, b->task_id, pos);
-	if (vx__upstream_start(&b->up, b->rc.url, false, hdrs, n) ||
+	if (vx__upstream_start_guarded(&b->up, b->rc.url, false, hdrs, n, b->rc.outbound,
+				       b->rc.local) ||
 	    !vx__upstream_wait_headers(b->up))
 		return false;
 	for (uint32_t i = 0; i < b->up->nr_headers; i++) {
@@ -597,8 +630,14 @@ static bool blob_wait_start(struct blob *b)
 	return ok;
 }
 
-static enum MHD_Result serve_blob(struct vx_proxy *px, struct MHD_Connection *c,
-				  const struct req_ctx *rc, const struct vx_proxy_req *pr)
+/*
+ * A GET through the peer: rc->url is the source. @digest ("sha256:<hex>"): a registry blob,
+ * its task id from the digest and the whole response checked against it; NULL: a forward-proxy
+ * download, its task id from the URL as `vx get URL` makes it. @repo: the repository (the
+ * mirror) or "" (forward).
+ */
+static enum MHD_Result serve_p2p(struct vx_proxy *px, struct MHD_Connection *c,
+				 const struct req_ctx *rc, const char *digest, const char *repo)
 {
 	struct vx_download_request dr = { 0 };
 	struct vx_peer_job *job = NULL;
@@ -617,8 +656,9 @@ static enum MHD_Result serve_blob(struct vx_proxy *px, struct MHD_Connection *c,
 	b->rc = *rc;
 	for (uint32_t i = 0; i < b->rc.nr_headers; i++)
 		b->rc.headers[i] = b->rc.hbuf + b->rc.hoff[i];
-	snprintf(b->repo, sizeof(b->repo), "%s", pr->name);
-	memcpy(b->digest_hex, pr->ref + 7, 64);
+	snprintf(b->repo, sizeof(b->repo), "%s", *repo ? repo : "-");
+	if (digest)
+		memcpy(b->digest_hex, digest + 7, 64);
 	b->progress_ms = vx_now_ms();
 	b->refs = 2;
 	pthread_mutex_lock(&px->lock);
@@ -627,13 +667,13 @@ static enum MHD_Result serve_blob(struct vx_proxy *px, struct MHD_Connection *c,
 	dr.url = b->rc.url;
 	dr.headers = b->rc.headers;
 	dr.nr_headers = b->rc.nr_headers;
-	dr.digest = pr->ref;
-	dr.task_id_content = pr->ref;
-	dr.public_content = repo_public(px, pr->name);
+	dr.digest = digest;
+	dr.task_id_content = digest;
+	dr.public_content = digest && repo_public(px, repo);
 	if (vx_peer_download(px->peer, &dr, &blob_ops, b, &job)) {
 		b->refs = 1; /* done() never comes */
 		blob_response_free(b);
-		return pass_through(c, rc, false, pr->name);
+		return pass_through(c, rc, false, repo);
 	}
 	pthread_mutex_lock(&px->lock);
 	if (!b->done)
@@ -643,7 +683,7 @@ static enum MHD_Result serve_blob(struct vx_proxy *px, struct MHD_Connection *c,
 		/* no length yet (the peer failed, e.g. no access, or stalled): the upstream answers,
 		 * with its own status (401, 403, 404) when that is what it says */
 		blob_drop_job(b);
-		ret = pass_through(c, rc, false, pr->name);
+		ret = pass_through(c, rc, false, repo);
 		blob_response_free(b);
 		return ret;
 	}
@@ -670,6 +710,8 @@ static enum MHD_Result serve_blob(struct vx_proxy *px, struct MHD_Connection *c,
 	} else {
 		b->start = 0;
 		b->end = b->length ? b->length - 1 : 0;
+	}
+	if (rr == 0 && digest) {
 		b->whole = true;
 		b->md = EVP_MD_CTX_new();
 		if (!b->md || EVP_DigestInit_ex(b->md, EVP_sha256(), NULL) != 1) {
@@ -693,7 +735,8 @@ static enum MHD_Result serve_blob(struct vx_proxy *px, struct MHD_Connection *c,
 		}
 	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
-	MHD_add_response_header(r, "Docker-Content-Digest", pr->ref);
+	if (digest)
+		MHD_add_response_header(r, "Docker-Content-Digest", digest);
 	MHD_add_response_header(r, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
 	if (status == MHD_HTTP_PARTIAL_CONTENT) {
 		char cr[96];
@@ -705,6 +748,149 @@ static enum MHD_Result serve_blob(struct vx_proxy *px, struct MHD_Connection *c,
 	ret = MHD_queue_response(c, status, r);
 	MHD_destroy_response(r);
 	return ret;
+}
+
+/* ---- the forward proxy ------------------------------------------------------------------ */
+
+/* Whether the client is on this host: loopback, or one of this host's addresses. */
+static bool client_local(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+	char ip[INET6_ADDRSTRLEN];
+
+	if (!sa)
+		return false;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const void *)sa;
+
+		if ((ntohl(s4->sin_addr.s_addr) >> 24) == 127)
+			return true;
+		inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)sa;
+
+		if (IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr) ||
+		    (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) && s6->sin6_addr.s6_addr[12] == 127))
+			return true;
+		inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
+	} else {
+		return false;
+	}
+	return vx_addr_is_local(ip);
+}
+
+/*
+ * The P2P path's check before the peer fetches: every address @t's host resolves to must be
+ * one the outbound policy allows for this client. (The pass-through checks at connect time.)
+ */
+static bool target_allowed(const struct vx_proxy *px, const struct vx_proxy_target *t, bool local,
+			   char *why, size_t why_len)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL;
+	char port[8];
+	bool ok;
+
+	snprintf(port, sizeof(port), "%u", t->port);
+	if (getaddrinfo(t->host, port, &hints, &res) != 0 || !res) {
+		snprintf(why, why_len, "cannot resolve the host");
+		return false;
+	}
+	ok = true;
+	for (const struct addrinfo *a = res; a && ok; a = a->ai_next)
+		ok = vx_outbound_check(&px->outbound, local, a->ai_addr, why, why_len) == 0;
+	freeaddrinfo(res);
+	return ok;
+}
+
+/*
+ * An absolute-form request (a client with HTTP_PROXY): a GET whose URL matches proxy.rules
+ * goes through the peer (task id as `vx get URL`), anything else passes through; both only to
+ * addresses the outbound policy allows for this client.
+ */
+static enum MHD_Result forward_request(struct vx_proxy *px, struct MHD_Connection *c,
+				       const struct req_state *st, bool head)
+{
+	struct vx_proxy_target *t;
+	struct req_ctx *rc;
+	char why[160];
+	enum MHD_Result ret;
+	bool p2p;
+	int n;
+
+	if (!px->forward)
+		return send_error(c, MHD_HTTP_FORBIDDEN, "DENIED",
+				  "this proxy serves no absolute-form requests (proxy.forward)");
+	if (st->too_long)
+		return send_error(c, MHD_HTTP_URI_TOO_LONG, "UNSUPPORTED", "URL too long");
+	t = vx_calloc(1, sizeof(*t));
+	rc = vx_calloc(1, sizeof(*rc));
+	if (!t || !rc) {
+		vx_free(t);
+		vx_free(rc);
+		return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE", "out of memory");
+	}
+	n = vx_proxy_target_parse(st->raw, strlen(st->raw), t);
+	if (n) {
+		vx_free(t);
+		vx_free(rc);
+		return send_error(c, n == -E2BIG ? MHD_HTTP_URI_TOO_LONG : MHD_HTTP_BAD_REQUEST,
+				  "UNSUPPORTED", "not an http://host[:port]/path URL");
+	}
+	client_addr(c, rc->client, sizeof(rc->client));
+	rc->local = client_local(c);
+	rc->outbound = &px->outbound;
+	snprintf(rc->url, sizeof(rc->url), "%s", t->url);
+	p2p = !head && vx_proxy_rules_match(&px->rules, t->url);
+	rc->fwd_headers = !p2p;
+	MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, rc);
+	if (rc->too_big) {
+		ret = send_error(c, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, "UNSUPPORTED",
+				 "too many or too long forwarded headers");
+	} else if (p2p && !target_allowed(px, t, rc->local, why, sizeof(why))) {
+		vx_info("proxy: %s GET %s: %s", rc->client, VX_URL_SAFE(rc->url), why);
+		ret = send_error(c, MHD_HTTP_FORBIDDEN, "DENIED", "outbound address refused");
+	} else if (p2p) {
+		ret = serve_p2p(px, c, rc, NULL, "");
+	} else {
+		ret = pass_through(c, rc, head, "");
+	}
+	vx_free(t);
+	vx_free(rc);
+	return ret;
+}
+
+/* libmicrohttpd's first look at a request: keeps the target as received (query included). */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	struct req_state *st = vx_calloc(1, sizeof(*st));
+	size_t len = strlen(uri);
+
+	(void)cls;
+	(void)c;
+	if (!st)
+		return NULL;
+	/* a longer target keeps its start: enough to tell absolute-form from a path */
+	st->too_long = len > VX_PROXY_FWD_URL_MAX;
+	memcpy(st->raw, uri, VX_MIN(len, (size_t)VX_PROXY_FWD_URL_MAX));
+	return st;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **state,
+			 enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)c;
+	(void)toe;
+	vx_free(*state);
+	*state = NULL;
+}
+
+/* An absolute-form target ("scheme://..."), not an origin-form path. */
+static bool absolute_form(const struct req_state *st)
+{
+	return st->raw[0] != '/' && strstr(st->raw, "://") != NULL;
 }
 
 /* ---- dispatch --------------------------------------------------------------------------- */
@@ -721,10 +907,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	enum MHD_Result ret;
 	int n;
 
+	struct req_state *st = *state;
+
 	(void)version;
 	(void)upload;
-	if (!*state) { /* first call: headers only */
-		*state = px;
+	if (!st)
+		return MHD_NO; /* out of memory in on_uri() */
+	if (!st->seen) {       /* first call: headers only */
+		st->seen = true;
 		return MHD_YES;
 	}
 	if (*upload_len)
@@ -736,6 +926,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	if (!rate_take(px))
 		return send_error(c, MHD_HTTP_TOO_MANY_REQUESTS, "TOOMANYREQUESTS",
 				  "request rate limit");
+	if (absolute_form(st))
+		return forward_request(px, c, st, head);
+	if (!px->nr_upstreams)
+		return send_error(c, MHD_HTTP_NOT_FOUND, "UNSUPPORTED",
+				  "no registry upstream is configured (proxy.upstreams)");
 	n = vx_proxy_req_parse(url, strlen(url), &pr);
 	if (n == -E2BIG)
 		return send_error(c, MHD_HTTP_URI_TOO_LONG, "NAME_INVALID", "path too long");
@@ -775,7 +970,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 				 last ? last : "");
 	}
 	if (pr.route == VX_PROXY_ROUTE_BLOB && pr.sha256 && !head)
-		ret = serve_blob(px, c, rc, &pr);
+		ret = serve_p2p(px, c, rc, pr.ref, pr.name);
 	else
 		ret = pass_through(c, rc, head, pr.name);
 	vx_free(rc);
@@ -805,8 +1000,11 @@ int vx_proxy_start(struct vx_proxy **out, struct vx_peer *p, const struct vx_pro
 	int fd, port;
 
 	*out = NULL;
-	if (cfg->nr_upstreams == 0 || cfg->nr_upstreams > VX_PROXY_UPSTREAMS_MAX) {
-		snprintf(err, err_len, "the registry mirror needs an upstream (--upstream URL)");
+	if ((cfg->nr_upstreams == 0 && !cfg->forward) ||
+	    cfg->nr_upstreams > VX_PROXY_UPSTREAMS_MAX) {
+		snprintf(err, err_len,
+			 "the registry mirror needs an upstream (--upstream URL), or "
+			 "proxy.forward");
 		return -EINVAL;
 	}
 	for (uint32_t i = 0; i < cfg->nr_upstreams; i++) {
@@ -843,8 +1041,16 @@ int vx_proxy_start(struct vx_proxy **out, struct vx_peer *p, const struct vx_pro
 	px->stall_ms = cfg->stall_ms ? cfg->stall_ms : PROXY_STALL_MS;
 	px->tokens = px->rate_per_s;
 	px->tokens_ms = vx_now_ms();
+	px->forward = cfg->forward;
+	if (cfg->outbound)
+		px->outbound = *cfg->outbound;
 	pthread_mutex_init(&px->lock, NULL);
 	pthread_cond_init(&px->cond, NULL);
+	if (vx_proxy_rules_compile(&px->rules, cfg->rules, cfg->nr_rules, err, err_len)) {
+		close(fd);
+		vx_proxy_stop(px);
+		return -EINVAL;
+	}
 	if (copy_strings(px->upstreams, &px->nr_upstreams, cfg->upstreams, cfg->nr_upstreams) ||
 	    copy_strings(px->public_repos, &px->nr_public_repos, cfg->public_repos,
 			 VX_MIN(cfg->nr_public_repos, (uint32_t)VX_PROXY_PUBLIC_MAX))) {
@@ -863,7 +1069,9 @@ int vx_proxy_start(struct vx_proxy **out, struct vx_peer *p, const struct vx_pro
 			   999) /
 			1000,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-		(size_t)(cfg->header_max ? cfg->header_max : PROXY_HEADER_MAX), MHD_OPTION_END);
+		(size_t)(cfg->header_max ? cfg->header_max : PROXY_HEADER_MAX),
+		MHD_OPTION_URI_LOG_CALLBACK, on_uri, px, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+		px, MHD_OPTION_END);
 	if (!px->mhd) {
 		close(fd);
 		snprintf(err, err_len, "proxy %s: cannot start the HTTP server", cfg->listen);
@@ -898,6 +1106,7 @@ void vx_proxy_stop(struct vx_proxy *px)
 		vx_free(px->upstreams[i]);
 	for (uint32_t i = 0; i < px->nr_public_repos; i++)
 		vx_free(px->public_repos[i]);
+	vx_proxy_rules_free(&px->rules);
 	pthread_cond_destroy(&px->cond);
 	pthread_mutex_destroy(&px->lock);
 	vx_free(px);

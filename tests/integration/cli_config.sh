@@ -82,13 +82,14 @@ declare -A applied=(
 	[proxy.client_timeout]="integration/proxy_limits.sh client_timeout:"
 	[proxy.fallback_after]="integration/proxy_fallback.sh fallback_after:"
 	[proxy.max_header_size]="integration/proxy_mirror.sh max_header_size:"
+	[proxy.rules]="integration/proxy_forward.sh rules:"
+	[proxy.forward]="integration/proxy_forward.sh forward:"
 )
 # key -> a value other than the default, for the keys not supported yet
 declare -A refused=(
 	[metrics_listen]="127.0.0.1:9090"
 	[download.memory_limit]="32MiB"
 	[storage.memory_budget]="1GiB"
-	[proxy.rules]="[blobs/sha256.*]"
 	[tls.cert]="cert.pem"
 	[tls.key]="key.pem"
 	[tls.ca]="ca.pem"
