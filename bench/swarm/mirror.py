@@ -32,6 +32,10 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import swarm as sw  # noqa: E402  (the testbed)
 
+# Names of this run: "vxm<pid>-..." (swarm.py's own are "vxb<pid>-..."; a swarm.py that knows
+# only those never takes a running mirror.py's namespaces for a killed run's)
+sw.PREFIX = "vxm%d" % os.getpid()
+
 PORT_REGISTRY = 5000
 PORT_MIRROR = 4001
 REPO = "bench/app"

@@ -298,7 +298,7 @@ def remove_stale():
     """Removes namespaces and directories of runs whose driver is gone."""
     stale = []
     for ns in netns_list():
-        m = re.fullmatch(r"vxb(\d+)-.*", ns)
+        m = re.fullmatch(r"vx[bm](\d+)-.*", ns)
         if m and int(m.group(1)) != os.getpid() and not pid_is_driver(int(m.group(1))):
             stale.append(ns)
     if stale:
@@ -306,7 +306,7 @@ def remove_stale():
         delete_netns(stale)
     tmp = tempfile.gettempdir()
     for d in os.listdir(tmp):
-        m = re.fullmatch(r"vxb(\d+)-[A-Za-z0-9_]+", d)
+        m = re.fullmatch(r"vx[bm](\d+)-[A-Za-z0-9_]+", d)
         if m and int(m.group(1)) != os.getpid() and not pid_is_driver(int(m.group(1))):
             path = os.path.join(tmp, d)
             log("removing %s left by a killed run" % path)

@@ -49,8 +49,9 @@ extern const char *const vx_proxy_rules_default[];
 
 /*
  * vx_proxy_rules_compile() - compile @n patterns (NUL-terminated, each at most
- * VX_PROXY_RULE_MAX bytes, case-insensitive POSIX ERE; back-references refused: their matching
- * cost is not bounded) into @r; @n 0: vx_proxy_rules_default. Returns 0; -EINVAL (a bad
+ * VX_PROXY_RULE_MAX bytes, case-insensitive POSIX ERE) into @r. Refused, as their cost is not
+ * bounded: back-references, a quantifier right after another ("a++"), more than 16
+ * quantifiers, a bound {n,m} over 100; @n 0: vx_proxy_rules_default. Returns 0; -EINVAL (a bad
  * pattern: its number and regerror() text in @err) or -E2BIG (too many or too long) with
  * nothing left allocated.
  */

@@ -131,6 +131,55 @@ int vx_proxy_target_parse(const char *s, size_t len, struct vx_proxy_target *out
 	return rc;
 }
 
+/*
+ * Whether @p (@len bytes) stays within what regcomp() compiles in bounded memory and time:
+ * no back-reference, no quantifier right after another ("a++": glibc's automaton grows with
+ * each), at most RULE_QUANTS_MAX quantifiers, bounds {n,m} of at most RULE_BOUND_MAX.
+ */
+#define RULE_QUANTS_MAX 16
+#define RULE_BOUND_MAX	100
+
+static const char *rule_too_costly(const char *p, size_t len)
+{
+	uint32_t quants = 0;
+	bool after_quant = false;
+
+	for (size_t k = 0; k < len; k++) {
+		char c = p[k];
+		bool quant = c == '*' || c == '+' || c == '?' || c == '{';
+
+		if (c == '\\' && k + 1 < len) {
+			if (p[k + 1] >= '1' && p[k + 1] <= '9')
+				return "back-references are refused";
+			k++;
+		} else if (c == '[') {
+			/* a bracket expression: its characters are literals ("[]...]" too) */
+			k += (k + 1 < len && p[k + 1] == ']') ? 2 : 1;
+			while (k < len && p[k] != ']')
+				k++;
+		} else if (quant) {
+			if (after_quant)
+				return "a quantifier after a quantifier is refused";
+			if (++quants > RULE_QUANTS_MAX)
+				return "more than 16 quantifiers";
+			if (c == '{') {
+				unsigned long v = 0;
+
+				for (k++; k < len && p[k] != '}'; k++) {
+					if (p[k] >= '0' && p[k] <= '9')
+						v = v * 10 + (unsigned long)(p[k] - '0');
+					else
+						v = 0;
+					if (v > RULE_BOUND_MAX)
+						return "a bound {n,m} over 100";
+				}
+			}
+		}
+		after_quant = quant;
+	}
+	return NULL;
+}
+
 int vx_proxy_rules_compile(struct vx_proxy_rules *r, const char *const *pats, uint32_t n, char *err,
 			   size_t err_len)
 {
@@ -147,7 +196,7 @@ int vx_proxy_rules_compile(struct vx_proxy_rules *r, const char *const *pats, ui
 		return -E2BIG;
 	}
 	for (i = 0; i < n; i++) {
-		const char *p = pats[i];
+		const char *p = pats[i], *why;
 		size_t len = strnlen(p, VX_PROXY_RULE_MAX + 1);
 		int rc;
 
@@ -157,15 +206,11 @@ int vx_proxy_rules_compile(struct vx_proxy_rules *r, const char *const *pats, ui
 			vx_proxy_rules_free(r);
 			return -E2BIG;
 		}
-		for (size_t k = 0; k + 1 < len; k++) {
-			if (p[k] == '\\' && p[k + 1] >= '1' && p[k + 1] <= '9') {
-				snprintf(err, err_len,
-					 "proxy.rules[%u]: back-references are refused", i);
-				vx_proxy_rules_free(r);
-				return -EINVAL;
-			}
-			if (p[k] == '\\')
-				k++;
+		why = rule_too_costly(p, len);
+		if (why) {
+			snprintf(err, err_len, "proxy.rules[%u]: %s", i, why);
+			vx_proxy_rules_free(r);
+			return -EINVAL;
 		}
 		rc = regcomp(&r->re[i], p, REG_EXTENDED | REG_ICASE | REG_NOSUB);
 		if (rc) {
