@@ -357,6 +357,8 @@ static int serve_proxy(const struct vx_config *c, struct vx_peer *peer,
 		pc.public_repos[pc.nr_public_repos++] = c->proxy.public_repositories[i];
 	pc.max_conns = (uint32_t)c->proxy.max_connections;
 	pc.rate_per_s = (uint32_t)c->proxy.rate_limit;
+	pc.client_rate_per_s =
+		c->proxy.client_rate_limit ? (uint32_t)c->proxy.client_rate_limit : UINT32_MAX;
 	pc.client_timeout_ms = (uint32_t)c->proxy.client_timeout_ms;
 	pc.forward = c->proxy.forward;
 	for (unsigned i = 0; i < c->proxy.nr_rules; i++)

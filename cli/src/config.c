@@ -145,6 +145,9 @@ static const struct key keys[] = {
 	  "mirror client connections at once; more are closed at accept", APPLIED },
 	{ "proxy.rate_limit", KEY_U64, OFF(proxy.rate_limit), 0, 0, 0, 1, 1000000, NULL,
 	  "mirror requests per second, all clients; more are answered 429", APPLIED },
+	{ "proxy.client_rate_limit", KEY_U64, OFF(proxy.client_rate_limit), 0, 0, 0, 0, 1000000,
+	  NULL, "requests per second one client address may make (0: no per-client limit)",
+	  APPLIED },
 	{ "proxy.client_timeout", KEY_DURATION, OFF(proxy.client_timeout_ms), 0, 0, 0, 1000,
 	  3600000, NULL, "close a mirror client connection idle this long", APPLIED },
 	{ "proxy.fallback_after", KEY_DURATION, OFF(proxy.fallback_after_ms), 0, 0, 0, 100, 600000,
@@ -201,6 +204,7 @@ void vx_config_init(struct vx_config *cfg)
 	cfg->proxy.fallback_after_ms = 5000;
 	cfg->proxy.max_connections = 256;
 	cfg->proxy.rate_limit = 1000;
+	cfg->proxy.client_rate_limit = 200;
 	cfg->proxy.client_timeout_ms = 30000;
 }
 

@@ -36,6 +36,8 @@ struct vx_proxy_cfg {
 	uint32_t nr_public_repos;
 	uint32_t max_conns;	    /* connections at once; 0: 256 */
 	uint32_t rate_per_s;	    /* requests per second (all clients); 0: 1000 */
+	uint32_t client_rate_per_s; /* requests per second per client address; 0: 200;
+				     * UINT32_MAX: no per-client limit */
 	uint32_t client_timeout_ms; /* an idle client is closed after this; 0: 30 s */
 	uint32_t stall_ms;	    /* no P2P progress this long: go on from the upstream; 0: 5 s */
 	uint32_t header_max;	    /* bytes of a request's line and headers; 0: 16 KiB */

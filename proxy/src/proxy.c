@@ -46,6 +46,16 @@
 #define PROXY_CLIENT_HEADER_BYTES (64u * 1024)
 #define PROXY_READ_BLOCK	  (64u * 1024)
 
+/* Clients with a bucket of their own at once (the longest idle one makes room). */
+#define PROXY_CLIENTS_MAX	  256u
+#define PROXY_CLIENT_RATE_DEFAULT 200u
+
+struct client_bucket {
+	char ip[INET6_ADDRSTRLEN]; /* "" free */
+	double tokens;
+	uint64_t ms;
+};
+
 struct vx_proxy {
 	struct vx_peer *peer;
 	struct MHD_Daemon *mhd;
@@ -62,6 +72,8 @@ struct vx_proxy {
 	uint32_t nr_blobs; /* alive: their jobs may still call back */
 	double tokens;
 	uint64_t tokens_ms;
+	uint32_t client_rate; /* requests per second per client address; 0: no such limit */
+	struct client_bucket clients[PROXY_CLIENTS_MAX];
 	bool forward; /* absolute-form requests are served (proxy.forward) */
 	struct vx_proxy_rules rules;
 	struct vx_outbound_policy outbound;
@@ -134,20 +146,77 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, con
 	return ret;
 }
 
-/* The token bucket: one request's worth, or false (429). */
-static bool rate_take(struct vx_proxy *px)
+/* The client's address without its port. */
+static void client_ip(struct MHD_Connection *c, char *out, size_t len)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+	snprintf(out, len, "?");
+	if (sa && sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+			  (socklen_t)len);
+	else if (sa && sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+			  out, (socklen_t)len);
+}
+
+/* Refills bucket (@tokens, @ms) at @rate per second (at most @rate held); takes one if it can. */
+static bool bucket_take(double *tokens, uint64_t *ms, uint32_t rate, uint64_t now)
+{
+	*tokens += (double)(now - *ms) * rate / 1000.0;
+	if (*tokens > rate)
+		*tokens = rate;
+	*ms = now;
+	if (*tokens < 1.0)
+		return false;
+	*tokens -= 1.0;
+	return true;
+}
+
+/*
+ * The client's bucket (px->lock held): its own, else a free one, else the one idle longest
+ * (a client evicted that way starts full again: the table bounds memory, not the attacker).
+ */
+static struct client_bucket *client_bucket(struct vx_proxy *px, const char *ip, uint64_t now)
+{
+	struct client_bucket *oldest = &px->clients[0];
+
+	for (uint32_t i = 0; i < PROXY_CLIENTS_MAX; i++) {
+		struct client_bucket *cb = &px->clients[i];
+
+		if (cb->ip[0] && strcmp(cb->ip, ip) == 0)
+			return cb;
+		if (!cb->ip[0] || cb->ms < oldest->ms)
+			oldest = cb;
+		if (!cb->ip[0])
+			break;
+	}
+	snprintf(oldest->ip, sizeof(oldest->ip), "%s", ip);
+	oldest->tokens = px->client_rate;
+	oldest->ms = now;
+	return oldest;
+}
+
+/* The token buckets, per client address (proxy.client_rate_limit) and for all clients
+ * (proxy.rate_limit): one request's worth, or false (429). */
+static bool rate_take(struct vx_proxy *px, struct MHD_Connection *c)
 {
 	uint64_t now = vx_now_ms();
-	bool ok;
+	char ip[VX_NET_ADDR_STR_MAX];
+	bool ok = true;
 
+	if (px->client_rate)
+		client_ip(c, ip, sizeof(ip));
 	pthread_mutex_lock(&px->lock);
-	px->tokens += (double)(now - px->tokens_ms) * px->rate_per_s / 1000.0;
-	if (px->tokens > px->rate_per_s)
-		px->tokens = px->rate_per_s;
-	px->tokens_ms = now;
-	ok = px->tokens >= 1.0;
+	if (px->client_rate) {
+		struct client_bucket *cb = client_bucket(px, ip, now);
+
+		ok = bucket_take(&cb->tokens, &cb->ms, px->client_rate, now);
+	}
 	if (ok)
-		px->tokens -= 1.0;
+		ok = bucket_take(&px->tokens, &px->tokens_ms, px->rate_per_s, now);
 	pthread_mutex_unlock(&px->lock);
 	return ok;
 }
@@ -923,7 +992,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	if (!head && strcmp(method, "GET") != 0)
 		return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED",
 				  "the mirror is read-only (GET and HEAD)");
-	if (!rate_take(px))
+	if (!rate_take(px, c))
 		return send_error(c, MHD_HTTP_TOO_MANY_REQUESTS, "TOOMANYREQUESTS",
 				  "request rate limit");
 	if (absolute_form(st))
@@ -1040,6 +1109,9 @@ int vx_proxy_start(struct vx_proxy **out, struct vx_peer *p, const struct vx_pro
 	px->rate_per_s = cfg->rate_per_s ? cfg->rate_per_s : PROXY_RATE_DEFAULT;
 	px->stall_ms = cfg->stall_ms ? cfg->stall_ms : PROXY_STALL_MS;
 	px->tokens = px->rate_per_s;
+	px->client_rate = cfg->client_rate_per_s == UINT32_MAX ? 0
+			  : cfg->client_rate_per_s	       ? cfg->client_rate_per_s
+							       : PROXY_CLIENT_RATE_DEFAULT;
 	px->tokens_ms = vx_now_ms();
 	px->forward = cfg->forward;
 	if (cfg->outbound)

@@ -79,6 +79,7 @@ declare -A applied=(
 	[proxy.public_repositories]="integration/proxy_private.sh public_repositories:"
 	[proxy.max_connections]="integration/proxy_limits.sh max_connections:"
 	[proxy.rate_limit]="integration/proxy_limits.sh rate_limit:"
+	[proxy.client_rate_limit]="integration/proxy_limits.sh client_rate_limit:"
 	[proxy.client_timeout]="integration/proxy_limits.sh client_timeout:"
 	[proxy.fallback_after]="integration/proxy_fallback.sh fallback_after:"
 	[proxy.max_header_size]="integration/proxy_mirror.sh max_header_size:"
