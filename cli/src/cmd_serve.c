@@ -361,6 +361,7 @@ static int serve_proxy(const struct vx_config *c, struct vx_peer *peer,
 		c->proxy.client_rate_limit ? (uint32_t)c->proxy.client_rate_limit : UINT32_MAX;
 	pc.client_timeout_ms = (uint32_t)c->proxy.client_timeout_ms;
 	pc.forward = c->proxy.forward;
+	pc.prefetch = c->proxy.prefetch;
 	for (unsigned i = 0; i < c->proxy.nr_rules; i++)
 		pc.rules[pc.nr_rules++] = c->proxy.rules[i];
 	pc.outbound = outbound;

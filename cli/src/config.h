@@ -83,7 +83,8 @@ struct vx_config_proxy {
 	uint64_t client_timeout_ms;
 	unsigned nr_rules;
 	char rules[VX_CONFIG_RULES_MAX][VX_CONFIG_STR_MAX]; /* regexes of URLs served via P2P */
-	bool forward; /* absolute-form requests are served (the HTTP forward proxy) */
+	bool forward;  /* absolute-form requests are served (the HTTP forward proxy) */
+	bool prefetch; /* jobs run on to the task's end after their response (lazy pulls) */
 };
 
 struct vx_config_tls {

@@ -41,6 +41,9 @@ struct vx_proxy_cfg {
 	uint32_t client_timeout_ms; /* an idle client is closed after this; 0: 30 s */
 	uint32_t stall_ms;	    /* no P2P progress this long: go on from the upstream; 0: 5 s */
 	uint32_t header_max;	    /* bytes of a request's line and headers; 0: 16 KiB */
+	/* a blob's (or forward-proxy file's) job runs on to the end of its task after its
+	 * response ended (a Range read the rest lands in the background) */
+	bool prefetch;
 	/* the HTTP forward proxy: absolute-form requests are served (off: 403) */
 	bool forward;
 	/* regexes of URLs that go through P2P (vx_proxy_fwd.h); none: the defaults */

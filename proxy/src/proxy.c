@@ -45,6 +45,9 @@
  * several KiB); more is answered 431 rather than sent on without the credential */
 #define PROXY_CLIENT_HEADER_BYTES (64u * 1024)
 #define PROXY_READ_BLOCK	  (64u * 1024)
+/* A range starting this far beyond the task's contiguous prefix is fetched from the upstream
+ * at once instead of waiting for the prefix (lazy-pull snapshotters read anywhere) */
+#define PROXY_AHEAD_BYTES (4u << 20)
 
 /* Clients with a bucket of their own at once (the longest idle one makes room). */
 #define PROXY_CLIENTS_MAX	  256u
@@ -69,7 +72,9 @@ struct vx_proxy {
 	pthread_mutex_t lock; /* the token bucket and every blob's shared fields */
 	pthread_cond_t cond;  /* broadcast on any blob's progress, and at stop */
 	bool stopping;
-	uint32_t nr_blobs; /* alive: their jobs may still call back */
+	uint32_t nr_blobs;  /* alive: their jobs may still call back */
+	struct blob *blobs; /* those, listed */
+	bool prefetch;	    /* jobs run on to their task's end after their response */
 	double tokens;
 	uint64_t tokens_ms;
 	uint32_t client_rate; /* requests per second per client address; 0: no such limit */
@@ -117,7 +122,10 @@ struct blob {
 	/* the response's side (its reader thread only) */
 	uint64_t start, end; /* inclusive, of the content */
 	bool whole;	     /* a 200 of the whole blob: the digest is checked at the end */
-	uint64_t hashed;     /* content bytes [0, hashed) are in md */
+	bool ahead;	     /* the range starts beyond the task's prefix: upstream at once */
+	bool stalled;	     /* the P2P path stalled or failed for this response */
+	struct blob *lprev, *lnext; /* px->blobs, under px->lock */
+	uint64_t hashed;	    /* content bytes [0, hashed) are in md */
 	EVP_MD_CTX *md;
 	char digest_hex[65];
 	struct upstream *up; /* the fallback, once the P2P path stalled or failed */
@@ -393,8 +401,14 @@ static void blob_free(struct blob *b)
 		close(b->fd);
 	vx__upstream_free(b->up);
 	EVP_MD_CTX_free(b->md);
-	vx_free(b);
 	pthread_mutex_lock(&px->lock);
+	if (b->lprev)
+		b->lprev->lnext = b->lnext;
+	else
+		px->blobs = b->lnext;
+	if (b->lnext)
+		b->lnext->lprev = b->lprev;
+	vx_free(b);
 	px->nr_blobs--;
 	pthread_cond_broadcast(&px->cond);
 	pthread_mutex_unlock(&px->lock);
@@ -481,13 +495,17 @@ static const struct vx_peer_job_ops blob_ops = {
 	.done = job_done,
 };
 
-/* Lets go of the P2P job (its task goes on for other requests). */
+/*
+ * Lets go of the P2P job (its task goes on for other requests). With proxy.prefetch a job
+ * that has not failed runs on to the end of its task: the rest of the blob lands in the store
+ * in the background (vx_proxy_stop() cancels what still runs).
+ */
 static void blob_drop_job(struct blob *b)
 {
 	struct vx_peer_job *job;
 
 	pthread_mutex_lock(&b->px->lock);
-	job = b->done ? NULL : b->job;
+	job = b->done || (b->px->prefetch && !b->stalled) ? NULL : b->job;
 	pthread_mutex_unlock(&b->px->lock);
 	if (job)
 		vx_peer_job_cancel(b->px->peer, job);
@@ -533,9 +551,14 @@ static bool blob_fallback(struct blob *b, uint64_t pos)
 	snprintf(range, sizeof(range), "Range: bytes=%" PRIu64 "-%" PRIu64, pos, b->end);
 	if (pos > 0 || b->end + 1 < b->length)
 		hdrs[n++] = range;
-	vx_warn("proxy: %s task %.12s: peers stalled or failed at byte %" PRIu64
-		"; continuing from the upstream",
-		b->rc.client, b->task_id, pos);
+	if (b->ahead)
+		vx_info("proxy: %s task %.12s: bytes %" PRIu64 "-%" PRIu64
+			" lie beyond what the task holds; from the upstream at once",
+			b->rc.client, b->task_id, pos, b->end);
+	else
+		vx_warn("proxy: %s task %.12s: peers stalled or failed at byte %" PRIu64
+			"; continuing from the upstream",
+			b->rc.client, b->task_id, pos);
 	if (vx__upstream_start_guarded(&b->up, b->rc.url, false, hdrs, n, b->rc.outbound,
 				       b->rc.local) ||
 	    !vx__upstream_wait_headers(b->up))
@@ -625,6 +648,8 @@ static ssize_t blob_read(void *arg, uint64_t pos, char *buf, size_t max)
 
 	if (max > left)
 		max = (size_t)left;
+	if (b->ahead && !b->up && !blob_fallback(b, at))
+		return MHD_CONTENT_READER_END_WITH_ERROR;
 	for (;;) {
 		uint64_t avail = 0;
 		bool stalled;
@@ -657,6 +682,7 @@ static ssize_t blob_read(void *arg, uint64_t pos, char *buf, size_t max)
 			if (n > 0)
 				return blob_account(b, pos, buf, n);
 		}
+		b->stalled = true; /* a prefetch of a stalled task is not kept */
 		if (px->stopping || !blob_fallback(b, at))
 			return MHD_CONTENT_READER_END_WITH_ERROR;
 	}
@@ -732,6 +758,10 @@ static enum MHD_Result serve_p2p(struct vx_proxy *px, struct MHD_Connection *c,
 	b->refs = 2;
 	pthread_mutex_lock(&px->lock);
 	px->nr_blobs++;
+	b->lnext = px->blobs;
+	if (px->blobs)
+		px->blobs->lprev = b;
+	px->blobs = b;
 	pthread_mutex_unlock(&px->lock);
 	dr.url = b->rc.url;
 	dr.headers = b->rc.headers;
@@ -776,6 +806,10 @@ static enum MHD_Result serve_p2p(struct vx_proxy *px, struct MHD_Connection *c,
 		b->start = range.start;
 		b->end = range.end;
 		status = MHD_HTTP_PARTIAL_CONTENT;
+		pthread_mutex_lock(&px->lock);
+		b->ahead =
+			!(b->done && !b->status) && b->start >= b->contiguous + PROXY_AHEAD_BYTES;
+		pthread_mutex_unlock(&px->lock);
 	} else {
 		b->start = 0;
 		b->end = b->length ? b->length - 1 : 0;
@@ -1114,6 +1148,7 @@ int vx_proxy_start(struct vx_proxy **out, struct vx_peer *p, const struct vx_pro
 							       : PROXY_CLIENT_RATE_DEFAULT;
 	px->tokens_ms = vx_now_ms();
 	px->forward = cfg->forward;
+	px->prefetch = cfg->prefetch;
 	if (cfg->outbound)
 		px->outbound = *cfg->outbound;
 	pthread_mutex_init(&px->lock, NULL);
@@ -1169,8 +1204,13 @@ void vx_proxy_stop(struct vx_proxy *px)
 	pthread_mutex_unlock(&px->lock);
 	if (px->mhd)
 		MHD_stop_daemon(px->mhd);
-	/* the responses are gone and their jobs cancelled: wait for the jobs' done() */
+	/* the responses are gone; cancel the jobs that run on (prefetch) and wait for every
+	 * job's done() (the cancel is asynchronous: done() never runs inside it) */
 	pthread_mutex_lock(&px->lock);
+	for (struct blob *b = px->blobs; b; b = b->lnext) {
+		if (!b->done && b->job)
+			vx_peer_job_cancel(px->peer, b->job);
+	}
 	while (px->nr_blobs)
 		pthread_cond_wait(&px->cond, &px->lock);
 	pthread_mutex_unlock(&px->lock);

@@ -85,6 +85,7 @@ declare -A applied=(
 	[proxy.max_header_size]="integration/proxy_mirror.sh max_header_size:"
 	[proxy.rules]="integration/proxy_forward.sh rules:"
 	[proxy.forward]="integration/proxy_forward.sh forward:"
+	[proxy.prefetch]="integration/proxy_fallback.sh prefetch:"
 )
 # key -> a value other than the default, for the keys not supported yet
 declare -A refused=(

@@ -11,6 +11,9 @@
 #   a complete 200, and a second request is not served wrongly from the store either.
 # - a slow swarm that moves (a parent at 768 KiB/s, pieces of 4 MiB) is no stall: bytes of
 #   unfinished pieces count as progress, so the mirror does not leave it for the registry;
+# - a Range beyond what the task holds is served from the upstream at once (exactly that
+#   range), and with proxy.prefetch the rest lands in the background (a later whole GET is
+#   served from the store);
 # Security list items (shared/reference/dragonfly-behaviour.md 5.5): 15, 17.
 set -euo pipefail
 vx=$1
@@ -70,6 +73,32 @@ grep -q 'continuing from the upstream' "$dir/b.log" ||
 	fail "b did not fall back: $(grep -E 'proxy|task' "$dir/b.log" | tail -5)"
 grep -qE "\"GET /v2/img/blobs/$big HTTP/1.1\" 206 $(($(stat -c %s "$dir/b.want")))" \
 	"$dir/reg.log" || fail "no ranged GET of the rest at the registry"
+
+# A range beyond what the task holds (a lazy-pull snapshotter reading the end of a layer) is
+# not made to wait for the prefix: it comes from the upstream at once, exactly that range; with
+# proxy.prefetch the task runs on and lands whole in the background. e's only parent is a
+# (768 KiB/s, 4 MiB pieces): its prefix is far from the end when the range is asked.
+printf 'proxy:\n  prefetch: true\n' >"$dir/e.yaml"
+serve_start e --proxy 127.0.0.1:0 --upstream "http://127.0.0.1:$reg_port" --config "$dir/e.yaml" \
+	--no-back-to-source
+pe=$(mirror_port e)
+size=$(stat -c %s "$dir/img/blobs/${big#sha256:}")
+off=$((size - 1048581))
+code=$(curl -s -o "$dir/e.part" -w '%{http_code}' -H "Range: bytes=$off-" \
+	"http://127.0.0.1:$pe/v2/img/blobs/$big")
+[ "$code" = 206 ] || fail "range beyond the prefix: answered $code"
+cmp -s "$dir/e.part" <(tail -c 1048581 "$dir/img/blobs/${big#sha256:}") ||
+	fail "range beyond the prefix: wrong bytes"
+grep -q 'lie beyond what the task holds' "$dir/e.log" || fail "e waited for the prefix"
+grep -qE "\"GET /v2/img/blobs/$big HTTP/1.1\" 206 1048581 " "$dir/reg.log" ||
+	fail "no ranged GET of exactly that range at the registry"
+wait_line "$dir/e.log" "task [0-9a-f]+ complete" "${serve_pid[e]}" "e's prefetch" >/dev/null
+gets_before=$(grep -c "\"GET /v2/img/blobs/$big " "$dir/reg.log" || true)
+curl -sf -o "$dir/e.blob" "http://127.0.0.1:$pe/v2/img/blobs/$big" || fail "whole blob from e"
+cmp -s "$dir/e.blob" "$dir/img/blobs/${big#sha256:}" || fail "e: wrong bytes"
+[ "$(grep -c "\"GET /v2/img/blobs/$big " "$dir/reg.log" || true)" = "$gets_before" ] ||
+	fail "e's prefetched blob was fetched again"
+serve_stop e
 
 # upstreams that lie
 fake_upstream_start
