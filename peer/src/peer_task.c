@@ -1924,8 +1924,9 @@ void vx__peer_tick(struct vx_peer *p, uint64_t now)
 				vx__peer_job_fail(p, j, -ETIMEDOUT, VX_DOWNLOAD_STAGE_REQUEST,
 						  "timed out after %u ms", j->timeout_ms);
 		}
-		if (task_live(t)) {
+		if (task_live(t))
 			task_tick(p, t, now);
+		if (task_live(t)) { /* (the tick may have ended it) */
 			/* bytes of unfinished pieces move too: readers see them (throttled) */
 			vx_list_for_each(pos, &t->jobs) {
 				job_progress(vx_list_entry(pos, struct peer_job, node), false);
