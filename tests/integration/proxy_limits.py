@@ -46,8 +46,6 @@ def client(port, r):
             codes.count(200), codes.count(429), elapsed, r))
     if get(port, "127.0.0.2") != 200:
         fail("client 127.0.0.2 was limited by 127.0.0.1's requests")
-    if get(port) != 429:
-        fail("client 127.0.0.1 passed again at once")
 
 
 def rate(port, r):
