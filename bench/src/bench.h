@@ -19,4 +19,11 @@ extern const struct vx_bench *const vx_benches[];
  * -1: for a server the bench starts as a child. */
 int vx_bench_free_port(void);
 
+/*
+ * Replaces the process with the Python driver bench/swarm/@script of benchmark @bench
+ * (found as bench_swarm.c says), passing "run" and @argv[1..], plus --vx with the vx binary of
+ * this build unless given; "--cleanup" passes "cleanup" instead. Returns only on failure (1).
+ */
+int vx_bench_exec_driver(const char *bench, const char *script, int argc, char **argv);
+
 #endif /* VX_BENCH_H */

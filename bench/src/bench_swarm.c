@@ -11,9 +11,10 @@
  * process that owns the clean-up.
  *
  * Where things are looked up, first match wins:
- *   driver:  $VX_SWARM_DRIVER; VX_SWARM_DRIVER compiled in; <exe dir>/swarm/swarm.py;
- *            <source dir from <exe dir>/../CMakeCache.txt>/bench/swarm/swarm.py;
- *            <exe dir>/../../../bench/swarm/swarm.py (build/<dir>/bench/vx-bench)
+ *   driver:  $VX_SWARM_DRIVER (swarm.py only); VX_SWARM_DIR compiled in; <exe dir>/swarm/;
+ *            <source dir from <exe dir>/../CMakeCache.txt>/bench/swarm/;
+ *            <exe dir>/../../../bench/swarm/ (build/<dir>/bench/vx-bench)
+ * vx_bench_exec_driver() does this for every driver in bench/swarm (swarm.py, mirror.py).
  *   python:  $VX_SWARM_PYTHON; /usr/bin/python3
  *   vx:      --vx PATH on the command line; <exe dir>/../cli/vx (build/<dir>/cli/vx)
  */
@@ -96,26 +97,27 @@ static int source_dir(const char *dir, char *src, size_t len)
 	return rc;
 }
 
-/* Fills @out with the first readable driver script; -ENOENT when there is none. */
-static int find_driver(const char *dir, char *out, size_t len)
+/* Fills @out with the first readable driver script @script (bench/swarm/<script>); -ENOENT when
+ * there is none. */
+static int find_driver(const char *dir, const char *script, char *out, size_t len)
 {
 	const char *env = getenv("VX_SWARM_DRIVER");
 	char src[PATH_MAX];
 
-	if (env && *env)
+	if (env && *env && strcmp(script, "swarm.py") == 0)
 		return try_path(out, len, R_OK, "%s", env) ? 0 : -ENOENT;
-#ifdef VX_SWARM_DRIVER
-	if (try_path(out, len, R_OK, "%s", VX_SWARM_DRIVER))
+#ifdef VX_SWARM_DIR
+	if (try_path(out, len, R_OK, "%s/%s", VX_SWARM_DIR, script))
 		return 0;
 #endif
 	if (!dir[0])
 		return -ENOENT;
-	if (try_path(out, len, R_OK, "%s/swarm/swarm.py", dir))
+	if (try_path(out, len, R_OK, "%s/swarm/%s", dir, script))
 		return 0;
 	if (source_dir(dir, src, sizeof(src)) == 0 &&
-	    try_path(out, len, R_OK, "%s/bench/swarm/swarm.py", src))
+	    try_path(out, len, R_OK, "%s/bench/swarm/%s", src, script))
 		return 0;
-	if (try_path(out, len, R_OK, "%s/../../../bench/swarm/swarm.py", dir))
+	if (try_path(out, len, R_OK, "%s/../../../bench/swarm/%s", dir, script))
 		return 0;
 	return -ENOENT;
 }
@@ -142,7 +144,7 @@ static void usage(FILE *f)
 		fprintf(f, "%s\n", lines[i]);
 }
 
-static int run_swarm(int argc, char **argv)
+int vx_bench_exec_driver(const char *bench, const char *script, int argc, char **argv)
 {
 	char dir[PATH_MAX] = "", driver[PATH_MAX], vx[PATH_MAX + 16] = "";
 	const char *python = getenv("VX_SWARM_PYTHON");
@@ -150,12 +152,8 @@ static int run_swarm(int argc, char **argv)
 	bool has_vx = false, cleanup = false;
 	int i, n = 0;
 
-	if (argc <= 1) {
-		usage(stderr);
-		return 2;
-	}
 	if (argc + 8 > SWARM_ARGS_MAX) {
-		fprintf(stderr, "vx-bench swarm: too many arguments\n");
+		fprintf(stderr, "vx-bench %s: too many arguments\n", bench);
 		return 2;
 	}
 	for (i = 1; i < argc; i++) {
@@ -166,18 +164,19 @@ static int run_swarm(int argc, char **argv)
 	}
 	if (exe_dir(dir, sizeof(dir)) != 0)
 		dir[0] = '\0';
-	if (find_driver(dir, driver, sizeof(driver)) != 0) {
-		fprintf(stderr, "vx-bench swarm: cannot find the driver bench/swarm/swarm.py; set "
-				"VX_SWARM_DRIVER to its path\n");
+	if (find_driver(dir, script, driver, sizeof(driver)) != 0) {
+		fprintf(stderr, "vx-bench %s: cannot find the driver bench/swarm/%s%s\n", bench,
+			script,
+			strcmp(script, "swarm.py") == 0 ? "; set VX_SWARM_DRIVER to its path" : "");
 		return 1;
 	}
 	if (!python || !*python)
 		python = "/usr/bin/python3";
 	if (!is_file(python, X_OK)) {
 		fprintf(stderr,
-			"vx-bench swarm: no %s (Debian's python3 with python3-libtorrent; "
+			"vx-bench %s: no %s (Debian's python3 with python3-libtorrent; "
 			"scripts/install-deps, or set VX_SWARM_PYTHON)\n",
-			python);
+			bench, python);
 		return 1;
 	}
 	args[n++] = python;
@@ -197,8 +196,17 @@ static int run_swarm(int argc, char **argv)
 	fflush(NULL);
 	/* execv() takes char *const[] for historical reasons; it does not write the strings. */
 	execv(python, (char *const *)args);
-	fprintf(stderr, "vx-bench swarm: cannot run %s: %s\n", python, strerror(errno));
+	fprintf(stderr, "vx-bench %s: cannot run %s: %s\n", bench, python, strerror(errno));
 	return 1;
+}
+
+static int run_swarm(int argc, char **argv)
+{
+	if (argc <= 1) {
+		usage(stderr);
+		return 2;
+	}
+	return vx_bench_exec_driver("swarm", "swarm.py", argc, argv);
 }
 
 const struct vx_bench vx_bench_swarm = {

@@ -247,7 +247,8 @@ class Proc:
 def pid_is_driver(pid):
     try:
         with open("/proc/%d/cmdline" % pid, "rb") as f:
-            return b"swarm.py" in f.read()
+            cmd = f.read()
+        return b"swarm.py" in cmd or b"mirror.py" in cmd
     except OSError:
         return False
 
@@ -297,7 +298,7 @@ def remove_stale():
     """Removes namespaces and directories of runs whose driver is gone."""
     stale = []
     for ns in netns_list():
-        m = re.fullmatch(r"vxb(\d+)-.*", ns)
+        m = re.fullmatch(r"vx[bm](\d+)-.*", ns)
         if m and int(m.group(1)) != os.getpid() and not pid_is_driver(int(m.group(1))):
             stale.append(ns)
     if stale:
@@ -305,7 +306,7 @@ def remove_stale():
         delete_netns(stale)
     tmp = tempfile.gettempdir()
     for d in os.listdir(tmp):
-        m = re.fullmatch(r"vxb(\d+)-[A-Za-z0-9_]+", d)
+        m = re.fullmatch(r"vx[bm](\d+)-[A-Za-z0-9_]+", d)
         if m and int(m.group(1)) != os.getpid() and not pid_is_driver(int(m.group(1))):
             path = os.path.join(tmp, d)
             log("removing %s left by a killed run" % path)
@@ -831,6 +832,22 @@ def vx_serve_available(vx):
     return True, ""
 
 
+def write_token_files(ctl):
+    """The scheduler denies a hello without a token: it wrote its tokens (0600) next to its
+    database (ctl.dir/scheduler.db); each daemon gets a one-token file of its role. Returns
+    {role: path}."""
+    token_files = {}
+    with open(os.path.join(ctl.dir, "scheduler.db.tokens")) as tokens:
+        for line in tokens:
+            role, _, tok = line.strip().partition(" ")
+            path = os.path.join(ctl.dir, "token." + role)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as t:
+                t.write(tok + "\n")
+            token_files[role] = path
+    return token_files
+
+
 def run_vx(bed, f, n, url, want, bnd, deadline, args):
     ok, why = vx_serve_available(args.vx)
     if not ok:
@@ -844,17 +861,7 @@ def run_vx(bed, f, n, url, want, bnd, deadline, args):
                                       "--db", os.path.join(ctl.dir, "scheduler.db"),
                                       "--insecure-plaintext"])
     wait_listen(ctl, PORT_SCHED, "vx scheduler", sched)
-    # the scheduler denies a hello without a token: it wrote its tokens (0600) next to its
-    # database; each daemon gets a one-token file of its role
-    token_files = {}
-    with open(os.path.join(ctl.dir, "scheduler.db.tokens")) as tokens:
-        for line in tokens:
-            role, _, tok = line.strip().partition(" ")
-            path = os.path.join(ctl.dir, "token." + role)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as t:
-                t.write(tok + "\n")
-            token_files[role] = path
+    token_files = write_token_files(ctl)
 
     def serve(node, is_seed):
         d = os.path.join(node.dir, "vx")
@@ -1020,6 +1027,36 @@ def write_chart(path, bnd, results, n, work):
 # Main
 
 
+class RunGuard:
+    """Tears the run's testbed (self.bed, once set) down exactly once: at finish(), at exit, or
+    after a signal (SIGINT, SIGTERM, SIGHUP, and a SIGALRM backstop 30 s after @timeout), which
+    raises Interrupted in the main thread so the run's own error handling reports it."""
+
+    def __init__(self, timeout):
+        self.bed = None
+        self.cleaned = False
+        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
+            signal.signal(s, self._on_signal)
+        # A hard stop a little after the run's own deadline, whatever is blocking.
+        signal.alarm(int(timeout) + 30)
+        atexit.register(self.cleanup)
+
+    @staticmethod
+    def _on_signal(signum, _frame):
+        raise Interrupted(signal.Signals(signum).name)
+
+    def cleanup(self):
+        if self.bed is not None and not self.cleaned:
+            self.cleaned = True
+            self.bed.teardown()
+
+    def finish(self):
+        signal.alarm(0)
+        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(s, signal.SIG_IGN)
+        self.cleanup()
+
+
 def parse_args(argv):
     ap = argparse.ArgumentParser(
         prog="vx-bench swarm",
@@ -1119,30 +1156,14 @@ def main(argv):
                 return EXIT_FAIL
             log("vx: %s; the vx run fails, the baselines still run" % why)
 
-    bed = None
-    state = {"cleaned": False}
-
-    def cleanup():
-        if bed is not None and not state["cleaned"]:
-            state["cleaned"] = True
-            bed.teardown()
-
-    def on_signal(signum, _frame):
-        raise Interrupted(signal.Signals(signum).name)
-
-    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(s, on_signal)
-    signal.signal(signal.SIGALRM, on_signal)
-    # A hard stop a little after the run's own deadline, whatever is blocking.
-    signal.alarm(int(args.timeout) + 30)
-    atexit.register(cleanup)
+    guard = RunGuard(args.timeout)
     deadline = time.monotonic() + args.timeout
     n, f = args.peers, args.size
     results = []
     rc = EXIT_OK
     try:
         remove_stale()
-        bed = Testbed(args)
+        bed = guard.bed = Testbed(args)
         specs = [("origin", 2, args.origin_link), ("control", 3, None),
                  ("seed", 10, args.seed_link)]
         specs += [("peer%d" % (i + 1), 11 + i, args.link) for i in range(n)]
@@ -1218,10 +1239,7 @@ def main(argv):
         log("interrupted (%s): cleaning up" % e)
         rc = 130 if str(e) == "SIGINT" else EXIT_FAIL
     finally:
-        signal.alarm(0)
-        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(s, signal.SIG_IGN)
-        cleanup()
+        guard.finish()
     return rc
 
 

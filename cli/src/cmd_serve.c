@@ -415,14 +415,19 @@ _Static_assert(VX_CONFIG_UPSTREAMS_MAX == VX_PROXY_UPSTREAMS_MAX, "one upstream 
 _Static_assert(VX_CONFIG_PUBLIC_MAX == VX_PROXY_PUBLIC_MAX, "one public-repository limit");
 
 /* The registry mirror, when proxy.listen or proxy.upstreams asks for one. */
-static int serve_proxy(const struct vx_config *c, struct vx_peer *peer, struct vx_proxy **out)
+_Static_assert(VX_CONFIG_RULES_MAX == VX_PROXY_RULES_MAX, "one rules limit");
+
+/* The registry mirror and forward proxy, when proxy.listen, proxy.upstreams or proxy.forward
+ * asks for one. @outbound: where the forward proxy may connect for a client (the peer's). */
+static int serve_proxy(const struct vx_config *c, struct vx_peer *peer,
+		       const struct vx_outbound_policy *outbound, struct vx_proxy **out)
 {
 	struct vx_proxy_cfg pc = { 0 };
 	char err[512] = "";
 	int rc;
 
 	*out = NULL;
-	if (!c->proxy.listen[0] && !c->proxy.nr_upstreams)
+	if (!c->proxy.listen[0] && !c->proxy.nr_upstreams && !c->proxy.forward)
 		return 0;
 	pc.listen = c->proxy.listen[0] ? c->proxy.listen : "127.0.0.1:4001";
 	for (unsigned i = 0; i < c->proxy.nr_upstreams; i++)
@@ -433,7 +438,14 @@ static int serve_proxy(const struct vx_config *c, struct vx_peer *peer, struct v
 		pc.public_repos[pc.nr_public_repos++] = c->proxy.public_repositories[i];
 	pc.max_conns = (uint32_t)c->proxy.max_connections;
 	pc.rate_per_s = (uint32_t)c->proxy.rate_limit;
+	pc.client_rate_per_s =
+		c->proxy.client_rate_limit ? (uint32_t)c->proxy.client_rate_limit : UINT32_MAX;
 	pc.client_timeout_ms = (uint32_t)c->proxy.client_timeout_ms;
+	pc.forward = c->proxy.forward;
+	pc.prefetch = c->proxy.prefetch;
+	for (unsigned i = 0; i < c->proxy.nr_rules; i++)
+		pc.rules[pc.nr_rules++] = c->proxy.rules[i];
+	pc.outbound = outbound;
 	rc = vx_proxy_start(out, peer, &pc, err, sizeof(err));
 	if (rc)
 		fprintf(stderr, "vx serve: %s\n", err[0] ? err : vx_strerror(rc));
@@ -483,7 +495,7 @@ static int serve_main(const struct serve_flags *flp, const struct vx_config *cfg
 			return VX_EXIT_FAILURE;
 		}
 	}
-	if (serve_proxy(&cfg, peer, &proxy)) {
+	if (serve_proxy(&cfg, peer, &pc.outbound, &proxy)) {
 		vx_peer_free(peer);
 		vx_peer_api_stop(api);
 		return VX_EXIT_FAILURE;
@@ -589,9 +601,10 @@ static int run_serve(int argc, char **argv)
 		return rc > 0 ? VX_EXIT_OK : VX_EXIT_USAGE;
 	if (load_config(&fl, &cfg))
 		return VX_EXIT_USAGE;
-	if (cfg.proxy.listen[0] && !cfg.proxy.nr_upstreams) {
-		fprintf(stderr, "vx serve: proxy.listen needs proxy.upstreams (--upstream URL): "
-				"the mirror fetches only from registries it is given\n");
+	if (cfg.proxy.listen[0] && !cfg.proxy.nr_upstreams && !cfg.proxy.forward) {
+		fprintf(stderr,
+			"vx serve: proxy.listen needs proxy.upstreams (--upstream URL) or "
+			"proxy.forward: the mirror fetches only from registries it is given\n");
 		return VX_EXIT_USAGE;
 	}
 	if (vx_log_set_level_name(cfg.log_level) != 0) {

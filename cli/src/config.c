@@ -57,9 +57,6 @@ struct key {
 #define U64_MAX UINT64_MAX
 /* struct key.unsupported: the daemon applies the key, or the reason it does not yet. */
 #define APPLIED NULL
-#define NO_PROXY                                                                               \
-	"the HTTP forward proxy is not implemented yet (issue 13); the registry mirror sends " \
-	"every sha256 blob GET through P2P"
 
 static const struct key keys[] = {
 	{ "seed", KEY_BOOL, OFF(seed), 0, 0, 0, 0, 0, NULL, "act as a seed peer", APPLIED },
@@ -149,6 +146,9 @@ static const struct key keys[] = {
 	  "mirror client connections at once; more are closed at accept", APPLIED },
 	{ "proxy.rate_limit", KEY_U64, OFF(proxy.rate_limit), 0, 0, 0, 1, 1000000, NULL,
 	  "mirror requests per second, all clients; more are answered 429", APPLIED },
+	{ "proxy.client_rate_limit", KEY_U64, OFF(proxy.client_rate_limit), 0, 0, 0, 0, 1000000,
+	  NULL, "requests per second one client address may make (0: no per-client limit)",
+	  APPLIED },
 	{ "proxy.client_timeout", KEY_DURATION, OFF(proxy.client_timeout_ms), 0, 0, 0, 1000,
 	  3600000, NULL, "close a mirror client connection idle this long", APPLIED },
 	{ "proxy.fallback_after", KEY_DURATION, OFF(proxy.fallback_after_ms), 0, 0, 0, 100, 600000,
@@ -157,7 +157,14 @@ static const struct key keys[] = {
 	{ "proxy.max_header_size", KEY_SIZE, OFF(proxy.max_header_size), 0, 0, 0, 4096, 1u << 20,
 	  NULL, "bytes of a mirror request's line and headers", APPLIED },
 	{ "proxy.rules", KEY_STRLIST, OFF(proxy.rules), ESZ(proxy.rules), OFF(proxy.nr_rules),
-	  VX_CONFIG_RULES_MAX, 0, 0, NULL, "regexes of URLs served through P2P", NO_PROXY },
+	  VX_CONFIG_RULES_MAX, 0, 0, NULL,
+	  "regexes of forward-proxy URLs served through P2P (none: blobs and large files)",
+	  APPLIED },
+	{ "proxy.prefetch", KEY_BOOL, OFF(proxy.prefetch), 0, 0, 0, 0, 0, NULL,
+	  "after a Range (or any) response, fetch the rest of the blob in the background",
+	  APPLIED },
+	{ "proxy.forward", KEY_BOOL, OFF(proxy.forward), 0, 0, 0, 0, 0, NULL,
+	  "serve HTTP forward-proxy (absolute-form) requests on proxy.listen", APPLIED },
 	{ "source.allow_outbound", KEY_STRLIST, OFF(source.allow_outbound),
 	  ESZ(source.allow_outbound), OFF(source.nr_allow_outbound), VX_OUTBOUND_MAX, 0, 0, NULL,
 	  "CIDRs a seed may reach for another host though loopback or link-local", APPLIED },
@@ -207,6 +214,7 @@ void vx_config_init(struct vx_config *cfg)
 	cfg->proxy.fallback_after_ms = 5000;
 	cfg->proxy.max_connections = 256;
 	cfg->proxy.rate_limit = 1000;
+	cfg->proxy.client_rate_limit = 200;
 	cfg->proxy.client_timeout_ms = 30000;
 }
 

@@ -333,6 +333,7 @@ struct peer_task {
 	bool have_origin;
 	atomic_bool cancel_source;
 	_Atomic uint64_t from_source; /* bytes, written by the origin fetch thread */
+	_Atomic uint64_t source_seen; /* bytes in from the source, unfinished pieces included */
 	uint64_t from_peers;
 
 	/* the store's piece feed (armed or not: the waiter's own state says) */

@@ -285,6 +285,13 @@ static void job_counters(struct peer_job *j, struct vx_download_progress *pr)
 	pr->from_peers = t->from_peers - j->base_peers;
 	pr->from_source = atomic_load(&t->from_source) - j->base_source;
 	pr->contiguous = VX_MIN((uint64_t)t->prefix * t->piece_length, t->content_length);
+	pr->received = atomic_load(&t->source_seen);
+	if (t->fetcher) {
+		struct vx_fetcher_stats fs;
+
+		vx_fetcher_stats(t->fetcher, &fs);
+		pr->received += fs.bytes_received;
+	}
 }
 
 /* Calls done() and forgets @j. */
@@ -1275,7 +1282,7 @@ static void on_waiter(struct vx_store_waiter *w, int status);
 /* Takes in the pieces finished since the cursor; true when that completed the task. */
 static bool task_take_finished(struct vx_peer *p, struct peer_task *t)
 {
-	uint32_t got[256], n;
+	uint32_t got[256], n, prefix = t->prefix;
 	struct vx_list *pos;
 
 	while ((n = vx_store_task_finished_since(t->st, &t->cursor, got, 256)) > 0) {
@@ -1295,8 +1302,10 @@ static bool task_take_finished(struct vx_peer *p, struct peer_task *t)
 		while (t->prefix < t->piece_count && vx_bit_get(t->done, t->prefix))
 			t->prefix++;
 	}
+	/* a grown prefix is news at once for stream readers (the mirror sends it on); other
+	 * progress is throttled */
 	vx_list_for_each(pos, &t->jobs) {
-		job_progress(vx_list_entry(pos, struct peer_job, node), false);
+		job_progress(vx_list_entry(pos, struct peer_job, node), t->prefix != prefix);
 	}
 	if (t->nr_pending >= PEER_REPORT_PIECES)
 		task_report(p, t);
@@ -1923,6 +1932,12 @@ void vx__peer_tick(struct vx_peer *p, uint64_t now)
 		}
 		if (task_live(t))
 			task_tick(p, t, now);
+		if (task_live(t)) { /* (the tick may have ended it) */
+			/* bytes of unfinished pieces move too: readers see them (throttled) */
+			vx_list_for_each(pos, &t->jobs) {
+				job_progress(vx_list_entry(pos, struct peer_job, node), false);
+			}
+		}
 		if (t->state == TASK_COMPLETE)
 			task_say_finished(p, t);
 		if (task_final(t))

@@ -150,6 +150,14 @@ static void on_source_piece(void *arg, uint32_t number, uint32_t crc32, uint64_t
 		      (int64_t)vx_piece_size(number, t->content_length, t->piece_length));
 }
 
+/* The origin's report (each tick and piece): what arrived so far, committed or not. */
+static void on_source_progress(void *arg, const struct vx_download_progress *pr)
+{
+	struct peer_task *t = arg;
+
+	atomic_store(&t->source_seen, pr->bytes_done);
+}
+
 static void do_fetch(struct peer_work *w)
 {
 	struct vx_peer *p = w->peer;
@@ -163,6 +171,7 @@ static void do_fetch(struct peer_work *w)
 	opts.parallel = p->cfg.source_parallel;
 	opts.cancel = &t->cancel_source;
 	opts.on_piece = on_source_piece;
+	opts.progress = on_source_progress;
 	opts.arg = t;
 	vx__peer_source_outbound(p, t, &opts);
 	w->rc = vx_origin_fetch(t->st, p->src, t->have_origin ? &t->origin_info : NULL, &req, &opts,

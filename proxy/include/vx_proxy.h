@@ -16,9 +16,11 @@
 #include <stdint.h>
 
 #include "vx_compiler.h"
+#include "vx_proxy_fwd.h"
 
 struct vx_peer;
 struct vx_proxy;
+struct vx_outbound_policy;
 
 #define VX_PROXY_UPSTREAMS_MAX 16
 #define VX_PROXY_PUBLIC_MAX    32
@@ -34,9 +36,21 @@ struct vx_proxy_cfg {
 	uint32_t nr_public_repos;
 	uint32_t max_conns;	    /* connections at once; 0: 256 */
 	uint32_t rate_per_s;	    /* requests per second (all clients); 0: 1000 */
+	uint32_t client_rate_per_s; /* requests per second per client address; 0: 200;
+				     * UINT32_MAX: no per-client limit */
 	uint32_t client_timeout_ms; /* an idle client is closed after this; 0: 30 s */
 	uint32_t stall_ms;	    /* no P2P progress this long: go on from the upstream; 0: 5 s */
 	uint32_t header_max;	    /* bytes of a request's line and headers; 0: 16 KiB */
+	/* a blob's (or forward-proxy file's) job runs on to the end of its task after its
+	 * response ended (a Range read the rest lands in the background) */
+	bool prefetch;
+	/* the HTTP forward proxy: absolute-form requests are served (off: 403) */
+	bool forward;
+	/* regexes of URLs that go through P2P (vx_proxy_fwd.h); none: the defaults */
+	const char *rules[VX_PROXY_RULES_MAX];
+	uint32_t nr_rules;
+	/* where the forward proxy may connect for a client (copied); NULL: the default policy */
+	const struct vx_outbound_policy *outbound;
 };
 
 /*

@@ -10,7 +10,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <fnmatch.h>
+#include <netdb.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -28,6 +30,7 @@
 #include "vx_metrics.h"
 #include "vx_net.h"
 #include "vx_peer.h"
+#include "vx_proxy_fwd.h"
 #include "vx_proxy_req.h"
 #include "vx_time.h"
 #include "vx_url.h"
@@ -37,12 +40,25 @@
 #define PROXY_CLIENT_TIMEOUT_MS	 30000u
 #define PROXY_STALL_MS		 5000u
 #define PROXY_HEADER_MAX	 16384u
-#define PROXY_URL_MAX		 2048u
+#define PROXY_URL_MAX		 (VX_PROXY_FWD_URL_MAX + 1u)
 #define PROXY_CLIENT_HEADERS_MAX 8u
 /* bytes of the client headers forwarded upstream (bearer tokens with certificate chains run to
  * several KiB); more is answered 431 rather than sent on without the credential */
 #define PROXY_CLIENT_HEADER_BYTES (64u * 1024)
 #define PROXY_READ_BLOCK	  (64u * 1024)
+/* A range starting this far beyond the task's contiguous prefix is fetched from the upstream
+ * at once instead of waiting for the prefix (lazy-pull snapshotters read anywhere) */
+#define PROXY_AHEAD_BYTES (4u << 20)
+
+/* Clients with a bucket of their own at once (the longest idle one makes room). */
+#define PROXY_CLIENTS_MAX	  256u
+#define PROXY_CLIENT_RATE_DEFAULT 200u
+
+struct client_bucket {
+	char ip[INET6_ADDRSTRLEN]; /* "" free */
+	double tokens;
+	uint64_t ms;
+};
 
 struct vx_proxy {
 	struct vx_peer *peer;
@@ -57,9 +73,16 @@ struct vx_proxy {
 	pthread_mutex_t lock; /* the token bucket and every blob's shared fields */
 	pthread_cond_t cond;  /* broadcast on any blob's progress, and at stop */
 	bool stopping;
-	uint32_t nr_blobs; /* alive: their jobs may still call back */
+	uint32_t nr_blobs;  /* alive: their jobs may still call back */
+	struct blob *blobs; /* those, listed */
+	bool prefetch;	    /* jobs run on to their task's end after their response */
 	double tokens;
 	uint64_t tokens_ms;
+	uint32_t client_rate; /* requests per second per client address; 0: no such limit */
+	struct client_bucket clients[PROXY_CLIENTS_MAX];
+	bool forward; /* absolute-form requests are served (proxy.forward) */
+	struct vx_proxy_rules rules;
+	struct vx_outbound_policy outbound;
 };
 
 /* What a request's handler gathered: what to ask upstream and whom to log. */
@@ -73,6 +96,17 @@ struct req_ctx {
 	bool too_big;
 	uint32_t nr_headers;
 	bool authorized;
+	bool fwd_headers; /* forward proxy pass-through: a few more headers go on */
+	/* the forward proxy: every upstream connection is checked against this; NULL: none */
+	const struct vx_outbound_policy *outbound;
+	bool local; /* the client is on this host */
+};
+
+/* What libmicrohttpd keeps per request: the target as received (query included). */
+struct req_state {
+	bool seen; /* the headers-only first call happened */
+	bool too_long;
+	char raw[VX_PROXY_FWD_URL_MAX + 1];
 };
 
 /* One blob GET served through the peer; shared by the job's callbacks and the response. */
@@ -82,13 +116,17 @@ struct blob {
 	int refs;		 /* the job's and the response's; under px->lock */
 	int fd;			 /* the task's content file (dup), -1 until handed */
 	bool length_known, done;
-	uint64_t length, contiguous, from_peers, from_source, progress_ms;
+	uint64_t length, contiguous, from_peers, from_source, received, progress_ms;
 	int status;
 	uint32_t source_status;
 	char task_id[VX_TASK_ID_LEN + 1];
 	/* the response's side (its reader thread only) */
 	uint64_t start, end; /* inclusive, of the content */
 	bool whole;	     /* a 200 of the whole blob: the digest is checked at the end */
+	bool ahead;	     /* the range starts beyond the task's prefix: upstream at once */
+	bool stalled;	     /* the P2P path stalled or failed for this response */
+	struct blob *lprev, *lnext; /* px->blobs, under px->lock */
+	uint64_t hashed;	    /* content bytes [0, hashed) are in md */
 	EVP_MD_CTX *md;
 	char digest_hex[65];
 	struct upstream *up; /* the fallback, once the P2P path stalled or failed */
@@ -119,20 +157,77 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, con
 	return ret;
 }
 
-/* The token bucket: one request's worth, or false (429). */
-static bool rate_take(struct vx_proxy *px)
+/* The client's address without its port. */
+static void client_ip(struct MHD_Connection *c, char *out, size_t len)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+	snprintf(out, len, "?");
+	if (sa && sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+			  (socklen_t)len);
+	else if (sa && sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+			  out, (socklen_t)len);
+}
+
+/* Refills bucket (@tokens, @ms) at @rate per second (at most @rate held); takes one if it can. */
+static bool bucket_take(double *tokens, uint64_t *ms, uint32_t rate, uint64_t now)
+{
+	*tokens += (double)(now - *ms) * rate / 1000.0;
+	if (*tokens > rate)
+		*tokens = rate;
+	*ms = now;
+	if (*tokens < 1.0)
+		return false;
+	*tokens -= 1.0;
+	return true;
+}
+
+/*
+ * The client's bucket (px->lock held): its own, else a free one, else the one idle longest
+ * (a client evicted that way starts full again: the table bounds memory, not the attacker).
+ */
+static struct client_bucket *client_bucket(struct vx_proxy *px, const char *ip, uint64_t now)
+{
+	struct client_bucket *oldest = &px->clients[0];
+
+	for (uint32_t i = 0; i < PROXY_CLIENTS_MAX; i++) {
+		struct client_bucket *cb = &px->clients[i];
+
+		if (cb->ip[0] && strcmp(cb->ip, ip) == 0)
+			return cb;
+		if (!cb->ip[0] || cb->ms < oldest->ms)
+			oldest = cb;
+		if (!cb->ip[0])
+			break;
+	}
+	snprintf(oldest->ip, sizeof(oldest->ip), "%s", ip);
+	oldest->tokens = px->client_rate;
+	oldest->ms = now;
+	return oldest;
+}
+
+/* The token buckets, per client address (proxy.client_rate_limit) and for all clients
+ * (proxy.rate_limit): one request's worth, or false (429). */
+static bool rate_take(struct vx_proxy *px, struct MHD_Connection *c)
 {
 	uint64_t now = vx_now_ms();
-	bool ok;
+	char ip[VX_NET_ADDR_STR_MAX];
+	bool ok = true;
 
+	if (px->client_rate)
+		client_ip(c, ip, sizeof(ip));
 	pthread_mutex_lock(&px->lock);
-	px->tokens += (double)(now - px->tokens_ms) * px->rate_per_s / 1000.0;
-	if (px->tokens > px->rate_per_s)
-		px->tokens = px->rate_per_s;
-	px->tokens_ms = now;
-	ok = px->tokens >= 1.0;
+	if (px->client_rate) {
+		struct client_bucket *cb = client_bucket(px, ip, now);
+
+		ok = bucket_take(&cb->tokens, &cb->ms, px->client_rate, now);
+	}
 	if (ok)
-		px->tokens -= 1.0;
+		ok = bucket_take(&px->tokens, &px->tokens_ms, px->rate_per_s, now);
 	pthread_mutex_unlock(&px->lock);
 	return ok;
 }
@@ -183,19 +278,28 @@ static enum MHD_Result collect_header(void *arg, enum MHD_ValueKind kind, const 
 				      const char *value)
 {
 	struct req_ctx *rc = arg;
+	static const char *const fwd[] = { "Range",    "If-None-Match", "If-Modified-Since",
+					   "If-Range", "User-Agent",	NULL };
 	bool auth = strcasecmp(key, "Authorization") == 0;
+	bool keep = auth || strcasecmp(key, "Accept") == 0;
+	const char *name = auth ? "Authorization" : "Accept";
 	size_t room = sizeof(rc->hbuf) - rc->hused;
 	int n;
 
 	(void)kind;
-	if (!auth && strcasecmp(key, "Accept") != 0)
+	for (uint32_t i = 0; rc->fwd_headers && !keep && fwd[i]; i++) {
+		if (strcasecmp(key, fwd[i]) == 0) {
+			keep = true;
+			name = fwd[i];
+		}
+	}
+	if (!keep)
 		return MHD_YES;
 	if (rc->nr_headers >= PROXY_CLIENT_HEADERS_MAX) {
 		rc->too_big = true;
 		return MHD_NO;
 	}
-	n = snprintf(rc->hbuf + rc->hused, room, "%s: %s", auth ? "Authorization" : "Accept",
-		     value);
+	n = snprintf(rc->hbuf + rc->hused, room, "%s: %s", name, value);
 	if (n < 0 || (size_t)n >= room) {
 		rc->too_big = true;
 		return MHD_NO;
@@ -250,7 +354,12 @@ static enum MHD_Result pass_response(struct MHD_Connection *c, struct upstream *
 	uint64_t size;
 
 	if (!vx__upstream_wait_headers(u)) {
+		bool refused = u->was_refused;
+
 		vx__upstream_free(u);
+		if (refused)
+			return send_error(c, MHD_HTTP_FORBIDDEN, "DENIED",
+					  "outbound address refused by policy");
 		return send_error(c, MHD_HTTP_BAD_GATEWAY, "UNAVAILABLE",
 				  "upstream did not answer");
 	}
@@ -275,7 +384,8 @@ static enum MHD_Result pass_through(struct MHD_Connection *c, const struct req_c
 	vx_metric_inc(&vx_m_proxy_requests, VX_M_PROXY_UPSTREAM);
 	vx_info("proxy: %s %s %s repo %s: passed through", rc->client, head ? "HEAD" : "GET",
 		VX_URL_SAFE(rc->url), *repo ? repo : "-");
-	if (vx__upstream_start(&u, rc->url, head, rc->headers, rc->nr_headers))
+	if (vx__upstream_start_guarded(&u, rc->url, head, rc->headers, rc->nr_headers, rc->outbound,
+				       rc->local))
 		return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE", "out of memory");
 	return pass_response(c, u, head);
 }
@@ -295,8 +405,14 @@ static void blob_free(struct blob *b)
 		close(b->fd);
 	vx__upstream_free(b->up);
 	EVP_MD_CTX_free(b->md);
-	vx_free(b);
 	pthread_mutex_lock(&px->lock);
+	if (b->lprev)
+		b->lprev->lnext = b->lnext;
+	else
+		px->blobs = b->lnext;
+	if (b->lnext)
+		b->lnext->lprev = b->lprev;
+	vx_free(b);
 	px->nr_blobs--;
 	pthread_cond_broadcast(&px->cond);
 	pthread_mutex_unlock(&px->lock);
@@ -323,8 +439,13 @@ static void job_progress(void *arg, const struct vx_download_progress *p)
 		b->length = p->content_length;
 		b->length_known = true;
 	}
-	if (p->contiguous > b->contiguous || p->from_peers > b->from_peers)
+	/* progress: the prefix, or any byte arriving for the task (a large piece on a slow link
+	 * takes long to finish, and that is no stall) */
+	if (p->contiguous > b->contiguous || p->from_peers > b->from_peers ||
+	    p->received > b->received)
 		b->progress_ms = vx_now_ms();
+	if (p->received > b->received)
+		b->received = p->received;
 	if (p->contiguous > b->contiguous)
 		b->contiguous = p->contiguous;
 	b->from_peers = p->from_peers;
@@ -379,16 +500,39 @@ static const struct vx_peer_job_ops blob_ops = {
 	.done = job_done,
 };
 
-/* Lets go of the P2P job (its task goes on for other requests). */
+/*
+ * Lets go of the P2P job (its task goes on for other requests). With proxy.prefetch a job
+ * that has not failed runs on to the end of its task: the rest of the blob lands in the store
+ * in the background (vx_proxy_stop() cancels what still runs).
+ */
 static void blob_drop_job(struct blob *b)
 {
 	struct vx_peer_job *job;
 
 	pthread_mutex_lock(&b->px->lock);
-	job = b->done ? NULL : b->job;
+	job = b->done || (b->px->prefetch && !b->stalled) ? NULL : b->job;
 	pthread_mutex_unlock(&b->px->lock);
 	if (job)
 		vx_peer_job_cancel(b->px->peer, job);
+}
+
+/*
+ * Hashes content bytes [b->hashed, @to) from the task's content file: what was sent from the
+ * store unhashed because the peer had vouched for it, before upstream bytes follow it.
+ */
+static bool blob_hash_store(struct blob *b, uint64_t to)
+{
+	char buf[PROXY_READ_BLOCK];
+
+	while (b->hashed < to) {
+		ssize_t n = pread(b->fd, buf, (size_t)VX_MIN((uint64_t)sizeof(buf), to - b->hashed),
+				  (off_t)b->hashed);
+
+		if (n <= 0 || EVP_DigestUpdate(b->md, buf, (size_t)n) != 1)
+			return false;
+		b->hashed += (uint64_t)n;
+	}
+	return true;
 }
 
 /*
@@ -405,15 +549,23 @@ static bool blob_fallback(struct blob *b, uint64_t pos)
 	const char *cr = NULL;
 
 	blob_drop_job(b);
+	if (b->whole && !blob_hash_store(b, pos))
+		return false;
 	for (uint32_t i = 0; i < b->rc.nr_headers; i++)
 		hdrs[n++] = b->rc.headers[i];
 	snprintf(range, sizeof(range), "Range: bytes=%" PRIu64 "-%" PRIu64, pos, b->end);
 	if (pos > 0 || b->end + 1 < b->length)
 		hdrs[n++] = range;
-	vx_warn("proxy: %s task %.12s: peers stalled or failed at byte %" PRIu64
-		"; continuing from the upstream",
-		b->rc.client, b->task_id, pos);
-	if (vx__upstream_start(&b->up, b->rc.url, false, hdrs, n) ||
+	if (b->ahead)
+		vx_info("proxy: %s task %.12s: bytes %" PRIu64 "-%" PRIu64
+			" lie beyond what the task holds; from the upstream at once",
+			b->rc.client, b->task_id, pos, b->end);
+	else
+		vx_warn("proxy: %s task %.12s: peers stalled or failed at byte %" PRIu64
+			"; continuing from the upstream",
+			b->rc.client, b->task_id, pos);
+	if (vx__upstream_start_guarded(&b->up, b->rc.url, false, hdrs, n, b->rc.outbound,
+				       b->rc.local) ||
 	    !vx__upstream_wait_headers(b->up))
 		return false;
 	for (uint32_t i = 0; i < b->up->nr_headers; i++) {
@@ -442,11 +594,49 @@ static bool blob_digest_ok(struct blob *b)
 	return strcmp(hex, b->digest_hex) == 0;
 }
 
+/*
+ * Whether the peer vouched for the stored content: its job ended well, and a job with a digest
+ * ends well only after the complete content file matched it (peer_work.c's export; a complete
+ * task's file never changes). Waits for the job's end at most the stall bound.
+ */
+static bool blob_vouched(struct blob *b)
+{
+	struct vx_proxy *px = b->px;
+	uint64_t until = vx_now_ms() + px->stall_ms;
+	bool ok;
+
+	pthread_mutex_lock(&px->lock);
+	while (!b->done && !px->stopping && vx_now_ms() < until) {
+		struct timespec ts;
+
+		soon(&ts);
+		pthread_cond_timedwait(&px->cond, &px->lock, &ts);
+	}
+	ok = b->done && !b->status;
+	pthread_mutex_unlock(&px->lock);
+	return ok;
+}
+
+/*
+ * A whole-blob response is checked against its digest before its last byte goes out: bytes
+ * from the store by the peer (blob_vouched()), or, when it did not vouch in time, by hashing
+ * the content file here; bytes from the upstream are always hashed here, after the store's
+ * prefix (blob_fallback()).
+ */
 static ssize_t blob_account(struct blob *b, uint64_t pos, const char *buf, ssize_t n)
 {
-	if (b->whole && EVP_DigestUpdate(b->md, buf, (size_t)n) != 1)
-		return MHD_CONTENT_READER_END_WITH_ERROR;
-	if (b->whole && b->start + pos + (uint64_t)n == b->length && !blob_digest_ok(b)) {
+	uint64_t end = b->start + pos + (uint64_t)n;
+
+	if (!b->whole)
+		return n;
+	if (b->up) {
+		if (EVP_DigestUpdate(b->md, buf, (size_t)n) != 1)
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+		b->hashed = end;
+	}
+	if (end < b->length || (!b->up && b->length && blob_vouched(b)))
+		return n;
+	if (!blob_hash_store(b, b->length) || !blob_digest_ok(b)) {
 		vx_warn("proxy: %s task %.12s: content does not match sha256:%.12s...; response "
 			"aborted",
 			b->rc.client, b->task_id, b->digest_hex);
@@ -463,6 +653,8 @@ static ssize_t blob_read(void *arg, uint64_t pos, char *buf, size_t max)
 
 	if (max > left)
 		max = (size_t)left;
+	if (b->ahead && !b->up && !blob_fallback(b, at))
+		return MHD_CONTENT_READER_END_WITH_ERROR;
 	for (;;) {
 		uint64_t avail = 0;
 		bool stalled;
@@ -495,6 +687,7 @@ static ssize_t blob_read(void *arg, uint64_t pos, char *buf, size_t max)
 			if (n > 0)
 				return blob_account(b, pos, buf, n);
 		}
+		b->stalled = true; /* a prefetch of a stalled task is not kept */
 		if (px->stopping || !blob_fallback(b, at))
 			return MHD_CONTENT_READER_END_WITH_ERROR;
 	}
@@ -537,8 +730,14 @@ static bool blob_wait_start(struct blob *b)
 	return ok;
 }
 
-static enum MHD_Result serve_blob(struct vx_proxy *px, struct MHD_Connection *c,
-				  const struct req_ctx *rc, const struct vx_proxy_req *pr)
+/*
+ * A GET through the peer: rc->url is the source. @digest ("sha256:<hex>"): a registry blob,
+ * its task id from the digest and the whole response checked against it; NULL: a forward-proxy
+ * download, its task id from the URL as `vx get URL` makes it. @repo: the repository (the
+ * mirror) or "" (forward).
+ */
+static enum MHD_Result serve_p2p(struct vx_proxy *px, struct MHD_Connection *c,
+				 const struct req_ctx *rc, const char *digest, const char *repo)
 {
 	struct vx_download_request dr = { 0 };
 	struct vx_peer_job *job = NULL;
@@ -557,23 +756,28 @@ static enum MHD_Result serve_blob(struct vx_proxy *px, struct MHD_Connection *c,
 	b->rc = *rc;
 	for (uint32_t i = 0; i < b->rc.nr_headers; i++)
 		b->rc.headers[i] = b->rc.hbuf + b->rc.hoff[i];
-	snprintf(b->repo, sizeof(b->repo), "%s", pr->name);
-	memcpy(b->digest_hex, pr->ref + 7, 64);
+	snprintf(b->repo, sizeof(b->repo), "%s", *repo ? repo : "-");
+	if (digest)
+		memcpy(b->digest_hex, digest + 7, 64);
 	b->progress_ms = vx_now_ms();
 	b->refs = 2;
 	pthread_mutex_lock(&px->lock);
 	px->nr_blobs++;
+	b->lnext = px->blobs;
+	if (px->blobs)
+		px->blobs->lprev = b;
+	px->blobs = b;
 	pthread_mutex_unlock(&px->lock);
 	dr.url = b->rc.url;
 	dr.headers = b->rc.headers;
 	dr.nr_headers = b->rc.nr_headers;
-	dr.digest = pr->ref;
-	dr.task_id_content = pr->ref;
-	dr.public_content = repo_public(px, pr->name);
+	dr.digest = digest;
+	dr.task_id_content = digest;
+	dr.public_content = digest && repo_public(px, repo);
 	if (vx_peer_download(px->peer, &dr, &blob_ops, b, &job)) {
 		b->refs = 1; /* done() never comes */
 		blob_response_free(b);
-		return pass_through(c, rc, false, pr->name);
+		return pass_through(c, rc, false, repo);
 	}
 	pthread_mutex_lock(&px->lock);
 	if (!b->done)
@@ -583,7 +787,7 @@ static enum MHD_Result serve_blob(struct vx_proxy *px, struct MHD_Connection *c,
 		/* no length yet (the peer failed, e.g. no access, or stalled): the upstream answers,
 		 * with its own status (401, 403, 404) when that is what it says */
 		blob_drop_job(b);
-		ret = pass_through(c, rc, false, pr->name);
+		ret = pass_through(c, rc, false, repo);
 		blob_response_free(b);
 		return ret;
 	}
@@ -607,9 +811,15 @@ static enum MHD_Result serve_blob(struct vx_proxy *px, struct MHD_Connection *c,
 		b->start = range.start;
 		b->end = range.end;
 		status = MHD_HTTP_PARTIAL_CONTENT;
+		pthread_mutex_lock(&px->lock);
+		b->ahead =
+			!(b->done && !b->status) && b->start >= b->contiguous + PROXY_AHEAD_BYTES;
+		pthread_mutex_unlock(&px->lock);
 	} else {
 		b->start = 0;
 		b->end = b->length ? b->length - 1 : 0;
+	}
+	if (rr == 0 && digest) {
 		b->whole = true;
 		b->md = EVP_MD_CTX_new();
 		if (!b->md || EVP_DigestInit_ex(b->md, EVP_sha256(), NULL) != 1) {
@@ -633,7 +843,8 @@ static enum MHD_Result serve_blob(struct vx_proxy *px, struct MHD_Connection *c,
 		}
 	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
-	MHD_add_response_header(r, "Docker-Content-Digest", pr->ref);
+	if (digest)
+		MHD_add_response_header(r, "Docker-Content-Digest", digest);
 	MHD_add_response_header(r, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
 	if (status == MHD_HTTP_PARTIAL_CONTENT) {
 		char cr[96];
@@ -646,6 +857,149 @@ static enum MHD_Result serve_blob(struct vx_proxy *px, struct MHD_Connection *c,
 	ret = MHD_queue_response(c, status, r);
 	MHD_destroy_response(r);
 	return ret;
+}
+
+/* ---- the forward proxy ------------------------------------------------------------------ */
+
+/* Whether the client is on this host: loopback, or one of this host's addresses. */
+static bool client_local(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+	char ip[INET6_ADDRSTRLEN];
+
+	if (!sa)
+		return false;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const void *)sa;
+
+		if ((ntohl(s4->sin_addr.s_addr) >> 24) == 127)
+			return true;
+		inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)sa;
+
+		if (IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr) ||
+		    (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) && s6->sin6_addr.s6_addr[12] == 127))
+			return true;
+		inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
+	} else {
+		return false;
+	}
+	return vx_addr_is_local(ip);
+}
+
+/*
+ * The P2P path's check before the peer fetches: every address @t's host resolves to must be
+ * one the outbound policy allows for this client. (The pass-through checks at connect time.)
+ */
+static bool target_allowed(const struct vx_proxy *px, const struct vx_proxy_target *t, bool local,
+			   char *why, size_t why_len)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL;
+	char port[8];
+	bool ok;
+
+	snprintf(port, sizeof(port), "%u", t->port);
+	if (getaddrinfo(t->host, port, &hints, &res) != 0 || !res) {
+		snprintf(why, why_len, "cannot resolve the host");
+		return false;
+	}
+	ok = true;
+	for (const struct addrinfo *a = res; a && ok; a = a->ai_next)
+		ok = vx_outbound_check(&px->outbound, local, a->ai_addr, why, why_len) == 0;
+	freeaddrinfo(res);
+	return ok;
+}
+
+/*
+ * An absolute-form request (a client with HTTP_PROXY): a GET whose URL matches proxy.rules
+ * goes through the peer (task id as `vx get URL`), anything else passes through; both only to
+ * addresses the outbound policy allows for this client.
+ */
+static enum MHD_Result forward_request(struct vx_proxy *px, struct MHD_Connection *c,
+				       const struct req_state *st, bool head)
+{
+	struct vx_proxy_target *t;
+	struct req_ctx *rc;
+	char why[160];
+	enum MHD_Result ret;
+	bool p2p;
+	int n;
+
+	if (!px->forward)
+		return send_error(c, MHD_HTTP_FORBIDDEN, "DENIED",
+				  "this proxy serves no absolute-form requests (proxy.forward)");
+	if (st->too_long)
+		return send_error(c, MHD_HTTP_URI_TOO_LONG, "UNSUPPORTED", "URL too long");
+	t = vx_calloc(1, sizeof(*t));
+	rc = vx_calloc(1, sizeof(*rc));
+	if (!t || !rc) {
+		vx_free(t);
+		vx_free(rc);
+		return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE", "out of memory");
+	}
+	n = vx_proxy_target_parse(st->raw, strlen(st->raw), t);
+	if (n) {
+		vx_free(t);
+		vx_free(rc);
+		return send_error(c, n == -E2BIG ? MHD_HTTP_URI_TOO_LONG : MHD_HTTP_BAD_REQUEST,
+				  "UNSUPPORTED", "not an http://host[:port]/path URL");
+	}
+	client_addr(c, rc->client, sizeof(rc->client));
+	rc->local = client_local(c);
+	rc->outbound = &px->outbound;
+	snprintf(rc->url, sizeof(rc->url), "%s", t->url);
+	p2p = !head && vx_proxy_rules_match(&px->rules, t->url);
+	rc->fwd_headers = !p2p;
+	MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, rc);
+	if (rc->too_big) {
+		ret = send_error(c, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, "UNSUPPORTED",
+				 "too many or too long forwarded headers");
+	} else if (p2p && !target_allowed(px, t, rc->local, why, sizeof(why))) {
+		vx_info("proxy: %s GET %s: %s", rc->client, VX_URL_SAFE(rc->url), why);
+		ret = send_error(c, MHD_HTTP_FORBIDDEN, "DENIED", "outbound address refused");
+	} else if (p2p) {
+		ret = serve_p2p(px, c, rc, NULL, "");
+	} else {
+		ret = pass_through(c, rc, head, "");
+	}
+	vx_free(t);
+	vx_free(rc);
+	return ret;
+}
+
+/* libmicrohttpd's first look at a request: keeps the target as received (query included). */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	struct req_state *st = vx_calloc(1, sizeof(*st));
+	size_t len = strlen(uri);
+
+	(void)cls;
+	(void)c;
+	if (!st)
+		return NULL;
+	/* a longer target keeps its start: enough to tell absolute-form from a path */
+	st->too_long = len > VX_PROXY_FWD_URL_MAX;
+	memcpy(st->raw, uri, VX_MIN(len, (size_t)VX_PROXY_FWD_URL_MAX));
+	return st;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **state,
+			 enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)c;
+	(void)toe;
+	vx_free(*state);
+	*state = NULL;
+}
+
+/* An absolute-form target ("scheme://..."), not an origin-form path. */
+static bool absolute_form(const struct req_state *st)
+{
+	return st->raw[0] != '/' && strstr(st->raw, "://") != NULL;
 }
 
 /* ---- dispatch --------------------------------------------------------------------------- */
@@ -662,10 +1016,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	enum MHD_Result ret;
 	int n;
 
+	struct req_state *st = *state;
+
 	(void)version;
 	(void)upload;
-	if (!*state) { /* first call: headers only */
-		*state = px;
+	if (!st)
+		return MHD_NO; /* out of memory in on_uri() */
+	if (!st->seen) {       /* first call: headers only */
+		st->seen = true;
 		return MHD_YES;
 	}
 	if (*upload_len)
@@ -674,9 +1032,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	if (!head && strcmp(method, "GET") != 0)
 		return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED",
 				  "the mirror is read-only (GET and HEAD)");
-	if (!rate_take(px))
+	if (!rate_take(px, c))
 		return send_error(c, MHD_HTTP_TOO_MANY_REQUESTS, "TOOMANYREQUESTS",
 				  "request rate limit");
+	if (absolute_form(st))
+		return forward_request(px, c, st, head);
+	if (!px->nr_upstreams)
+		return send_error(c, MHD_HTTP_NOT_FOUND, "UNSUPPORTED",
+				  "no registry upstream is configured (proxy.upstreams)");
 	n = vx_proxy_req_parse(url, strlen(url), &pr);
 	if (n == -E2BIG)
 		return send_error(c, MHD_HTTP_URI_TOO_LONG, "NAME_INVALID", "path too long");
@@ -716,7 +1079,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 				 last ? last : "");
 	}
 	if (pr.route == VX_PROXY_ROUTE_BLOB && pr.sha256 && !head)
-		ret = serve_blob(px, c, rc, &pr);
+		ret = serve_p2p(px, c, rc, pr.ref, pr.name);
 	else
 		ret = pass_through(c, rc, head, pr.name);
 	vx_free(rc);
@@ -746,8 +1109,11 @@ int vx_proxy_start(struct vx_proxy **out, struct vx_peer *p, const struct vx_pro
 	int fd, port;
 
 	*out = NULL;
-	if (cfg->nr_upstreams == 0 || cfg->nr_upstreams > VX_PROXY_UPSTREAMS_MAX) {
-		snprintf(err, err_len, "the registry mirror needs an upstream (--upstream URL)");
+	if ((cfg->nr_upstreams == 0 && !cfg->forward) ||
+	    cfg->nr_upstreams > VX_PROXY_UPSTREAMS_MAX) {
+		snprintf(err, err_len,
+			 "the registry mirror needs an upstream (--upstream URL), or "
+			 "proxy.forward");
 		return -EINVAL;
 	}
 	for (uint32_t i = 0; i < cfg->nr_upstreams; i++) {
@@ -783,9 +1149,21 @@ int vx_proxy_start(struct vx_proxy **out, struct vx_peer *p, const struct vx_pro
 	px->rate_per_s = cfg->rate_per_s ? cfg->rate_per_s : PROXY_RATE_DEFAULT;
 	px->stall_ms = cfg->stall_ms ? cfg->stall_ms : PROXY_STALL_MS;
 	px->tokens = px->rate_per_s;
+	px->client_rate = cfg->client_rate_per_s == UINT32_MAX ? 0
+			  : cfg->client_rate_per_s	       ? cfg->client_rate_per_s
+							       : PROXY_CLIENT_RATE_DEFAULT;
 	px->tokens_ms = vx_now_ms();
+	px->forward = cfg->forward;
+	px->prefetch = cfg->prefetch;
+	if (cfg->outbound)
+		px->outbound = *cfg->outbound;
 	pthread_mutex_init(&px->lock, NULL);
 	pthread_cond_init(&px->cond, NULL);
+	if (vx_proxy_rules_compile(&px->rules, cfg->rules, cfg->nr_rules, err, err_len)) {
+		close(fd);
+		vx_proxy_stop(px);
+		return -EINVAL;
+	}
 	if (copy_strings(px->upstreams, &px->nr_upstreams, cfg->upstreams, cfg->nr_upstreams) ||
 	    copy_strings(px->public_repos, &px->nr_public_repos, cfg->public_repos,
 			 VX_MIN(cfg->nr_public_repos, (uint32_t)VX_PROXY_PUBLIC_MAX))) {
@@ -804,7 +1182,9 @@ int vx_proxy_start(struct vx_proxy **out, struct vx_peer *p, const struct vx_pro
 			   999) /
 			1000,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-		(size_t)(cfg->header_max ? cfg->header_max : PROXY_HEADER_MAX), MHD_OPTION_END);
+		(size_t)(cfg->header_max ? cfg->header_max : PROXY_HEADER_MAX),
+		MHD_OPTION_URI_LOG_CALLBACK, on_uri, px, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+		px, MHD_OPTION_END);
 	if (!px->mhd) {
 		close(fd);
 		snprintf(err, err_len, "proxy %s: cannot start the HTTP server", cfg->listen);
@@ -830,8 +1210,13 @@ void vx_proxy_stop(struct vx_proxy *px)
 	pthread_mutex_unlock(&px->lock);
 	if (px->mhd)
 		MHD_stop_daemon(px->mhd);
-	/* the responses are gone and their jobs cancelled: wait for the jobs' done() */
+	/* the responses are gone; cancel the jobs that run on (prefetch) and wait for every
+	 * job's done() (the cancel is asynchronous: done() never runs inside it) */
 	pthread_mutex_lock(&px->lock);
+	for (struct blob *b = px->blobs; b; b = b->lnext) {
+		if (!b->done && b->job)
+			vx_peer_job_cancel(px->peer, b->job);
+	}
 	while (px->nr_blobs)
 		pthread_cond_wait(&px->cond, &px->lock);
 	pthread_mutex_unlock(&px->lock);
@@ -839,6 +1224,7 @@ void vx_proxy_stop(struct vx_proxy *px)
 		vx_free(px->upstreams[i]);
 	for (uint32_t i = 0; i < px->nr_public_repos; i++)
 		vx_free(px->public_repos[i]);
+	vx_proxy_rules_free(&px->rules);
 	pthread_cond_destroy(&px->cond);
 	pthread_mutex_destroy(&px->lock);
 	vx_free(px);

@@ -11,6 +11,7 @@
 #include <curl/curl.h>
 
 #include "vx_compiler.h"
+#include "vx_outbound.h"
 
 #define UPSTREAM_HEADERS_MAX 16
 
@@ -28,6 +29,10 @@ struct upstream {
 	int64_t length;		     /* Content-Length, -1 unknown */
 	int curl_rc;
 	uint32_t nr_headers;
+	const struct vx_outbound_policy *outbound; /* NULL: any address */
+	bool outbound_local;			   /* the requester is on this host */
+	bool was_refused;			   /* the policy refused a connection */
+	char refused[128];			   /* why */
 	struct {
 		const char *name; /* static, lowercase */
 		char value[1024];
@@ -40,6 +45,15 @@ struct upstream {
  */
 VX_MUST_CHECK int vx__upstream_start(struct upstream **out, const char *url, bool head,
 				     const char *const *headers, uint32_t nr_headers);
+/*
+ * vx__upstream_start_guarded() - vx__upstream_start() whose every connection (redirects
+ * included) goes only to an address @policy (borrowed, outlives the request) allows for a
+ * requester on this host (@local) or not (vx_outbound_check()); a refused one fails the
+ * request (was_refused set).
+ */
+VX_MUST_CHECK int vx__upstream_start_guarded(struct upstream **out, const char *url, bool head,
+					     const char *const *headers, uint32_t nr_headers,
+					     const struct vx_outbound_policy *policy, bool local);
 /* Blocks until the response's status and headers are in (or the request failed: false). */
 bool vx__upstream_wait_headers(struct upstream *u);
 /* Up to @len body bytes; 0 at the end of a complete body, -EIO when the transfer failed. */

@@ -30,6 +30,10 @@ static const char *const kept[] = {
 	"etag",
 	"content-range",
 	"oci-subject",
+	"last-modified",
+	"accept-ranges",
+	"content-encoding",
+	"cache-control",
 };
 
 static size_t on_header(char *buf, size_t size, size_t n, void *arg)
@@ -117,8 +121,29 @@ static void *run(void *arg)
 	return NULL;
 }
 
+/* Every connection libcurl opens (redirects included) is to an address the policy allows. */
+static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct upstream *u = arg;
+
+	(void)purpose;
+	if (vx_outbound_check(u->outbound, u->outbound_local, &a->addr, u->refused,
+			      sizeof(u->refused))) {
+		u->was_refused = true;
+		return CURL_SOCKET_BAD;
+	}
+	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
 int vx__upstream_start(struct upstream **out, const char *url, bool head,
 		       const char *const *headers, uint32_t nr_headers)
+{
+	return vx__upstream_start_guarded(out, url, head, headers, nr_headers, NULL, false);
+}
+
+int vx__upstream_start_guarded(struct upstream **out, const char *url, bool head,
+			       const char *const *headers, uint32_t nr_headers,
+			       const struct vx_outbound_policy *policy, bool local)
 {
 	struct upstream *u = vx_calloc(1, sizeof(*u));
 	int sv[2];
@@ -127,6 +152,8 @@ int vx__upstream_start(struct upstream **out, const char *url, bool head,
 	if (!u)
 		return -ENOMEM;
 	u->rd = u->wr = -1;
+	u->outbound = policy;
+	u->outbound_local = local;
 	pthread_mutex_init(&u->lock, NULL);
 	pthread_cond_init(&u->cond, NULL);
 	u->curl = curl_easy_init();
@@ -162,6 +189,10 @@ int vx__upstream_start(struct upstream **out, const char *url, bool head,
 	curl_easy_setopt(u->curl, CURLOPT_HEADERDATA, u);
 	curl_easy_setopt(u->curl, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(u->curl, CURLOPT_WRITEDATA, u);
+	if (policy) {
+		curl_easy_setopt(u->curl, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+		curl_easy_setopt(u->curl, CURLOPT_OPENSOCKETDATA, u);
+	}
 	if (pthread_create(&u->thread, NULL, run, u) != 0) {
 		vx__upstream_free(u);
 		return -EAGAIN;

@@ -98,7 +98,12 @@ struct vx_store_task {
 	atomic_uint finished_count; /* entries in finish_log (written under t->lock) */
 	uint32_t durable_count;	    /* finish_log entries whose rows are committed */
 	uint32_t writing_count;	    /* pieces in WRITING */
-	struct vx_list waiters;	    /* armed struct vx_store_waiter */
+	/* the digest the COMPLETE content last matched (vx_store_task_check_digest()), so a
+	 * warm task is not read whole again for every reader that names the same digest */
+	uint8_t digest_ok[64];
+	uint8_t digest_ok_len;	/* 0: none yet */
+	int digest_ok_algo;	/* enum vx_digest_algo of digest_ok */
+	struct vx_list waiters; /* armed struct vx_store_waiter */
 	uint32_t nr_parents;
 	char (*parents)[VX_STORE_PARENT_ID_MAX]; /* owned or NULL; VX_STORE_TASK_PARENTS_MAX */
 

@@ -81,6 +81,7 @@ declare -A applied=(
 	[proxy.public_repositories]="integration/proxy_private.sh public_repositories:"
 	[proxy.max_connections]="integration/proxy_limits.sh max_connections:"
 	[proxy.rate_limit]="integration/proxy_limits.sh rate_limit:"
+	[proxy.client_rate_limit]="integration/proxy_limits.sh client_rate_limit:"
 	[proxy.client_timeout]="integration/proxy_limits.sh client_timeout:"
 	[proxy.fallback_after]="integration/proxy_fallback.sh fallback_after:"
 	[proxy.max_header_size]="integration/proxy_mirror.sh max_header_size:"
@@ -89,12 +90,14 @@ declare -A applied=(
 	[tls.ca]="integration/control_tls.sh tls.ca:"
 	[tls.crl]="integration/control_tls.sh tls.crl:"
 	[tls.insecure_plaintext]="integration/control_tls.sh tls.insecure_plaintext:"
+	[proxy.rules]="integration/proxy_forward.sh rules:"
+	[proxy.forward]="integration/proxy_forward.sh forward:"
+	[proxy.prefetch]="integration/proxy_fallback.sh prefetch:"
 )
 # key -> a value other than the default, for the keys not supported yet
 declare -A refused=(
 	[download.memory_limit]="32MiB"
 	[storage.memory_budget]="1GiB"
-	[proxy.rules]="[blobs/sha256.*]"
 )
 # yaml_of KEY VALUE: a config file setting one dotted key
 yaml_of() {

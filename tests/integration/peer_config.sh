@@ -167,7 +167,6 @@ last=$("$vx" task-id "$base/wm-c.bin")
 
 # 6. keys not built yet stop the daemon before it serves anything
 for kv in "tls:\n  cert: c.pem\n  key: k.pem|tls.cert, tls.key and tls.ca go together" \
-	"proxy:\n  rules: [blobs]|proxy.rules: the HTTP forward proxy" \
 	"proxy:\n  listen: 127.0.0.1:0|proxy.listen needs proxy.upstreams"; do
 	printf "${kv%%|*}\n" >"$dir/no.yaml"
 	rc=0

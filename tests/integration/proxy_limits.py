@@ -6,6 +6,8 @@ usage: proxy_limits.py rate PORT RATE         100 requests as fast as they go: t
                                               most RATE (the bucket) + RATE per second elapsed
                                               + 1, some are 429, and one second later a
                                               request passes again
+       proxy_limits.py client PORT RATE       the same from 127.0.0.1 with a per-client
+                                              limit: 127.0.0.2 still passes at once
        proxy_limits.py timeout PORT SECONDS   a client that sends half a request line is cut
                                               off within SECONDS
        proxy_limits.py conns PORT MAX         MAX idle connections held: one more gets no
@@ -17,8 +19,8 @@ import sys
 import time
 
 
-def get(port):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+def get(port, source="127.0.0.1"):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=(source, 0))
     try:
         c.request("GET", "/v2/")
         return c.getresponse().status
@@ -31,6 +33,19 @@ def get(port):
 def fail(msg):
     print("proxy_limits.py: " + msg, file=sys.stderr)
     sys.exit(1)
+
+
+def client(port, r):
+    """The per-client bucket: 127.0.0.1 is held to R/s as by rate(), and at that moment
+    another client (127.0.0.2) still passes: its bucket is its own."""
+    t0 = time.monotonic()
+    codes = [get(port) for _ in range(100)]
+    elapsed = time.monotonic() - t0
+    if codes.count(200) > r + r * elapsed + 1 or codes.count(429) == 0:
+        fail("client 127.0.0.1: %d passed, %d limited in %.2f s at %d/s" % (
+            codes.count(200), codes.count(429), elapsed, r))
+    if get(port, "127.0.0.2") != 200:
+        fail("client 127.0.0.2 was limited by 127.0.0.1's requests")
 
 
 def rate(port, r):
@@ -93,5 +108,5 @@ def conns(port, n):
 
 
 if __name__ == "__main__":
-    {"rate": rate, "timeout": timeout, "conns": conns}[sys.argv[1]](int(sys.argv[2]),
+    {"rate": rate, "client": client, "timeout": timeout, "conns": conns}[sys.argv[1]](int(sys.argv[2]),
                                                                     int(sys.argv[3]))

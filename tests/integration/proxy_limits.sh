@@ -6,7 +6,9 @@
 # - proxy.client_timeout: 1s: a slow-loris client (half a request) is cut off within 10 s
 #   (the 30 s default would not be);
 # - proxy.max_connections: 2: with two connections held, a third is not served; afterwards
-#   requests pass again.
+#   requests pass again;
+# - proxy.client_rate_limit: 5 per client address: 127.0.0.1 is held to it while 127.0.0.2,
+#   at the same moment, still passes.
 # Security list items (shared/reference/dragonfly-behaviour.md 5.5): 13, 15.
 set -euo pipefail
 vx=$1
@@ -20,13 +22,15 @@ fake_upstream_start
 printf 'proxy:\n  rate_limit: 5\n' >"$dir/r.yaml"
 printf 'proxy:\n  client_timeout: 1s\n' >"$dir/t.yaml"
 printf 'proxy:\n  max_connections: 2\n' >"$dir/c.yaml"
-for n in r t c; do
+printf 'proxy:\n  client_rate_limit: 5\n' >"$dir/p.yaml"
+for n in r t c p; do
 	serve_start "$n" --no-scheduler --proxy 127.0.0.1:0 --upstream "$fake_url" --config "$dir/$n.yaml"
 done
 python3 "$here/proxy_limits.py" rate "$(mirror_port r)" 5 || fail "proxy.rate_limit"
 python3 "$here/proxy_limits.py" timeout "$(mirror_port t)" 10 || fail "proxy.client_timeout"
 python3 "$here/proxy_limits.py" conns "$(mirror_port c)" 2 || fail "proxy.max_connections"
-for n in r t c; do
+python3 "$here/proxy_limits.py" client "$(mirror_port p)" 5 || fail "proxy.client_rate_limit"
+for n in r t c p; do
 	serve_stop "$n"
 done
 echo "PASS: $name"

@@ -3,8 +3,10 @@
 # registry_lib.sh (Debian's docker-registry behind a byte-counting nginx front): three vx
 # daemons on one scheduler, each a mirror whose upstream is the registry; containerd
 # (`ctr image pull --hosts-dir`, which names the registry with ?ns=) pulls through daemon a,
-# skopeo (registries.conf mirror) through b and then c. Every blob of every pull is checked by
-# digest (registry_lib), and the registry sent each blob's body once in all: its bytes at the
+# skopeo (registries.conf mirror) through b and then c, podman (Debian's, as root with a
+# private storage root, the registries.conf `vx init podman` writes) through d. Every blob of
+# every pull is checked by digest (registry_lib; podman checks its own), and the registry sent
+# each blob's body once in all: its bytes at the
 # front are the blob's size plus at most the 1-byte stat probe of the one back-to-source fetch.
 # Then in token mode (bearer tokens from a token service), skopeo with credentials through c:
 # the token handshake passes through the mirror (bearer tokens of a few KiB are forwarded
@@ -41,10 +43,30 @@ for n in b c; do
 	skopeo_pull "$dir/out/skopeo-$n"
 done
 grep -q 'repo vx/app task' "$dir/a.log" || fail "containerd's pull did not go through a"
+
+# podman (Debian's, as root with a private storage root) through a fresh daemon d, with the
+# registries.conf `vx init podman` writes: the layers come from the swarm, not the registry
+command -v podman >/dev/null || fail "podman is missing (scripts/deps/runtime.apt)"
+serve_start d --proxy 127.0.0.1:0 --upstream "http://$reg_front"
+"$vx" init podman --config-dir "$dir/pm-conf" --mirror "http://127.0.0.1:$(mirror_port d)" \
+	--upstream "http://$reg_origin" >/dev/null || fail "vx init podman failed"
+pm=(podman --root "$dir/pm/root" --runroot "$dir/pm/run" --storage-driver vfs)
+CONTAINERS_REGISTRIES_CONF=$dir/pm-conf/registries.conf.d/50-vx-mirror.conf \
+	HOME=$dir/pm-home timeout 120 "${pm[@]}" pull -q --tls-verify=false \
+	"$reg_origin/$reg_repo:latest" >"$dir/podman.log" 2>&1 ||
+	fail "podman pull failed: $(tail -5 "$dir/podman.log")"
+[ "$("${pm[@]}" image inspect --format '{{.Digest}}' "$reg_origin/$reg_repo:latest")" = \
+	"$reg_manifest" ] || fail "podman holds another manifest than $reg_manifest"
+for dg in "$reg_config" "${reg_layers[@]}"; do
+	grep -q "blobs/$dg repo vx/app task" "$dir/d.log" || fail "podman did not get $dg from d"
+done
+"${pm[@]}" rmi -a -f >/dev/null 2>&1 || true
+serve_stop d
+
 for dg in "$reg_config" "${reg_layers[@]}"; do
 	sent=$(reg_blob_bytes "$dg")
 	[ "$sent" -le $(($(blob_size "$dg") + 1)) ] ||
-		fail "the registry sent $sent bytes of $dg ($(blob_size "$dg") B) for three pulls"
+		fail "the registry sent $sent bytes of $dg ($(blob_size "$dg") B) for four pulls"
 done
 
 # token auth: the handshake through the mirror, the layers from the swarm (c holds them)

@@ -1078,12 +1078,20 @@ static void test_task_check_digest__sha256_sha512_crc32(void **state)
 
 		snprintf(spec, sizeof(spec), "crc32:%u", crc);
 		assert_int_equal(vx_digest_spec_parse(spec, strlen(spec), VX_DIGEST_USER, &d), 0);
-		assert_int_equal(vx_store_task_check_digest(t, &d), 0);
 		if (FAULTS) {
 			vx_fault_arm(VX_FAULT_IO, 1);
 			assert_int_equal(vx_store_task_check_digest(t, &d), -EIO);
 			vx_fault_arm(VX_FAULT_IO, 0);
 		}
+		assert_int_equal(vx_store_task_check_digest(t, &d), 0);
+		if (FAULTS) {
+			/* a digest the complete content matched is remembered: not read again */
+			vx_fault_arm(VX_FAULT_IO, 1);
+			assert_int_equal(vx_store_task_check_digest(t, &d), 0);
+			vx_fault_arm(VX_FAULT_IO, 0);
+		}
+		d.value[0] ^= 1; /* another value of the same algorithm is read and refused */
+		assert_int_equal(vx_store_task_check_digest(t, &d), VX_EDIGEST);
 	}
 	vx_store_task_release(t, VX_STORE_USE_DOWNLOAD);
 }

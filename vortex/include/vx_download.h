@@ -96,6 +96,9 @@ struct vx_download_progress {
 	uint64_t elapsed_ms;  /* since the request was taken */
 	uint32_t piece_count; /* pieces of the task; 0 until known */
 	uint32_t pieces_done; /* finished pieces */
+	/* bytes arrived from peers and the source, pieces not finished yet included: moves
+	 * while a large piece is on its way (inside the daemon only; 0 through libvx) */
+	uint64_t received;
 };
 
 /* Called with each progress report; @p is lent for the call. */

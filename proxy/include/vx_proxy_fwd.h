@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * vx_proxy_fwd.h: the HTTP forward proxy's parsers, pure and fuzzed (fuzz_proxy_fwd): the
+ * absolute-form request target ("GET http://host/path HTTP/1.1", RFC 9112 section 3.2.2, how
+ * a client with HTTP_PROXY asks) and the rules (`proxy.rules`: POSIX extended regexes, one
+ * match sends the URL through P2P). proxy.c only acts on what comes out.
+ */
+#ifndef VX_PROXY_FWD_H
+#define VX_PROXY_FWD_H
+
+#include <regex.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vx_compiler.h"
+
+#define VX_PROXY_HOST_MAX    253  /* a DNS name's text */
+#define VX_PROXY_FWD_URL_MAX 2048 /* the whole absolute-form target */
+#define VX_PROXY_RULES_MAX   32
+#define VX_PROXY_RULE_MAX    512 /* bytes of one rule */
+
+struct vx_proxy_target {
+	char host[VX_PROXY_HOST_MAX + 1]; /* lowercase name or IPv4, or IPv6 without brackets */
+	bool ipv6;
+	uint16_t port;			    /* 80 when the target names none */
+	char url[VX_PROXY_FWD_URL_MAX + 1]; /* the target as given, scheme and host lowercased */
+};
+
+/*
+ * vx_proxy_target_parse() - @len bytes at @s (no NUL needed) as an absolute-form target:
+ * "http://" host [":" port] [path-abempty] ["?" query]. http only (HTTPS goes through CONNECT);
+ * host: a DNS name (letters, digits, '-', '.'; labels of 1..63, no leading or trailing '-'),
+ * a dotted IPv4, or "[IPv6]" (inet_pton's, no zone); port 1..65535 without leading zeros.
+ * Refused: user-info ('@' before the path), a fragment ('#'), bytes outside visible ASCII,
+ * an empty host. Returns 0; -EINVAL (malformed) or -E2BIG (over VX_PROXY_FWD_URL_MAX) with
+ * @out zeroed.
+ */
+VX_MUST_CHECK int vx_proxy_target_parse(const char *s, size_t len, struct vx_proxy_target *out);
+
+/* The compiled rules. */
+struct vx_proxy_rules {
+	regex_t re[VX_PROXY_RULES_MAX];
+	uint32_t n;
+};
+
+/* The rules used when `proxy.rules` is empty: registry blobs and large files by extension. */
+extern const char *const vx_proxy_rules_default[];
+
+/*
+ * vx_proxy_rules_compile() - compile @n patterns (NUL-terminated, each at most
+ * VX_PROXY_RULE_MAX bytes, case-insensitive POSIX ERE) into @r. Refused, as their cost is not
+ * bounded: back-references, a quantifier right after another ("a++"), more than 16
+ * quantifiers, a bound {n,m} over 100; @n 0: vx_proxy_rules_default. Returns 0; -EINVAL (a bad
+ * pattern: its number and regerror() text in @err) or -E2BIG (too many or too long) with
+ * nothing left allocated.
+ */
+VX_MUST_CHECK int vx_proxy_rules_compile(struct vx_proxy_rules *r, const char *const *pats,
+					 uint32_t n, char *err, size_t err_len);
+
+/* True when some rule matches @url (NUL-terminated). */
+bool vx_proxy_rules_match(const struct vx_proxy_rules *r, const char *url);
+
+/* Frees what vx_proxy_rules_compile() made; a zeroed @r is a no-op. */
+void vx_proxy_rules_free(struct vx_proxy_rules *r);
+
+#endif /* VX_PROXY_FWD_H */

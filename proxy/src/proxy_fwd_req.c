@@ -1,0 +1,243 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * proxy_fwd_req.c: the forward proxy's parsers (vx_proxy_fwd.h): the absolute-form target and
+ * the P2P rules.
+ */
+#include "vx_proxy_fwd.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+const char *const vx_proxy_rules_default[] = {
+	/* an OCI registry's blob, by digest */
+	"/v2/.+/blobs/sha256:[0-9a-f]{64}([?]|$)",
+	/* archives, packages, disk images, model weights */
+	"\\.(tar|tgz|gz|bz2|xz|zst|lz4|zip|7z|iso|img|qcow2|vmdk|raw|deb|rpm|apk|whl|jar|war|"
+	"nupkg|crate|gem|bin|safetensors|gguf|ggml|pt|pth|ckpt|onnx|h5|npz|parquet)([?]|$)",
+	NULL,
+};
+
+/* A DNS name: labels of 1..63 letters, digits and '-', no '-' at either end. */
+static bool dns_name(const char *h, size_t len)
+{
+	size_t label = 0;
+
+	if (len == 0 || len > VX_PROXY_HOST_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = h[i];
+
+		if (c == '.') {
+			if (label == 0 || h[i - 1] == '-')
+				return false;
+			label = 0;
+			continue;
+		}
+		if (!isalnum((unsigned char)c) && c != '-')
+			return false;
+		if (c == '-' && label == 0)
+			return false;
+		if (++label > 63)
+			return false;
+	}
+	return label > 0 && h[len - 1] != '-';
+}
+
+static int parse_port(const char *p, size_t len, uint16_t *out)
+{
+	uint32_t v = 0;
+
+	if (len == 0 || len > 5 || (p[0] == '0'))
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return -EINVAL;
+		v = v * 10 + (uint32_t)(p[i] - '0');
+	}
+	if (v == 0 || v > 65535)
+		return -EINVAL;
+	*out = (uint16_t)v;
+	return 0;
+}
+
+static int target_parse(const char *s, size_t len, struct vx_proxy_target *t)
+{
+	const char *a, *end = s + len, *host_end, *auth_end;
+	size_t hl;
+	char tmp[64];
+
+	if (len > VX_PROXY_FWD_URL_MAX)
+		return -E2BIG;
+	if (len < 8 || strncasecmp(s, "http://", 7) != 0)
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] <= 0x20 || s[i] >= 0x7f || s[i] == '#')
+			return -EINVAL;
+	}
+	a = s + 7;
+	auth_end = a;
+	while (auth_end < end && *auth_end != '/' && *auth_end != '?')
+		auth_end++;
+	if (memchr(a, '@', (size_t)(auth_end - a)))
+		return -EINVAL;
+	t->port = 80;
+	if (*a == '[') {
+		const char *rb = memchr(a, ']', (size_t)(auth_end - a));
+		unsigned char bin[16];
+
+		if (!rb || rb - a - 1 <= 0 || (size_t)(rb - a - 1) >= sizeof(tmp))
+			return -EINVAL;
+		memcpy(tmp, a + 1, (size_t)(rb - a - 1));
+		tmp[rb - a - 1] = '\0';
+		if (inet_pton(AF_INET6, tmp, bin) != 1)
+			return -EINVAL;
+		snprintf(t->host, sizeof(t->host), "%s", tmp);
+		t->ipv6 = true;
+		host_end = rb + 1;
+		if (host_end < auth_end && *host_end != ':')
+			return -EINVAL;
+	} else {
+		host_end = memchr(a, ':', (size_t)(auth_end - a));
+		if (!host_end)
+			host_end = auth_end;
+		hl = (size_t)(host_end - a);
+		if (!dns_name(a, hl))
+			return -EINVAL;
+		for (size_t i = 0; i < hl; i++)
+			t->host[i] = (char)tolower((unsigned char)a[i]);
+		t->host[hl] = '\0';
+	}
+	if (host_end < auth_end &&
+	    parse_port(host_end + 1, (size_t)(auth_end - host_end - 1), &t->port))
+		return -EINVAL;
+	/* scheme and host lowercased, the rest as given */
+	for (size_t i = 0; i < len; i++)
+		t->url[i] = s + i < auth_end ? (char)tolower((unsigned char)s[i]) : s[i];
+	t->url[len] = '\0';
+	return 0;
+}
+
+int vx_proxy_target_parse(const char *s, size_t len, struct vx_proxy_target *out)
+{
+	static const struct vx_proxy_target none;
+	struct vx_proxy_target t = none;
+	int rc = target_parse(s, len, &t);
+
+	*out = rc ? none : t;
+	return rc;
+}
+
+/*
+ * Whether @p (@len bytes) stays within what regcomp() compiles in bounded memory and time:
+ * no back-reference, no quantifier right after another ("a++": glibc's automaton grows with
+ * each), at most RULE_QUANTS_MAX quantifiers, bounds {n,m} of at most RULE_BOUND_MAX.
+ */
+#define RULE_QUANTS_MAX 16
+#define RULE_BOUND_MAX	100
+
+static const char *rule_too_costly(const char *p, size_t len)
+{
+	uint32_t quants = 0;
+	bool after_quant = false;
+
+	for (size_t k = 0; k < len; k++) {
+		char c = p[k];
+		bool quant = c == '*' || c == '+' || c == '?' || c == '{';
+
+		if (c == '\\' && k + 1 < len) {
+			if (p[k + 1] >= '1' && p[k + 1] <= '9')
+				return "back-references are refused";
+			k++;
+		} else if (c == '[') {
+			/* a bracket expression: its characters are literals ("[]...]" too) */
+			k += (k + 1 < len && p[k + 1] == ']') ? 2 : 1;
+			while (k < len && p[k] != ']')
+				k++;
+		} else if (quant) {
+			if (after_quant)
+				return "a quantifier after a quantifier is refused";
+			if (++quants > RULE_QUANTS_MAX)
+				return "more than 16 quantifiers";
+			if (c == '{') {
+				unsigned long v = 0;
+
+				for (k++; k < len && p[k] != '}'; k++) {
+					if (p[k] >= '0' && p[k] <= '9')
+						v = v * 10 + (unsigned long)(p[k] - '0');
+					else
+						v = 0;
+					if (v > RULE_BOUND_MAX)
+						return "a bound {n,m} over 100";
+				}
+			}
+		}
+		after_quant = quant;
+	}
+	return NULL;
+}
+
+int vx_proxy_rules_compile(struct vx_proxy_rules *r, const char *const *pats, uint32_t n, char *err,
+			   size_t err_len)
+{
+	uint32_t i;
+
+	memset(r, 0, sizeof(*r));
+	if (n == 0) {
+		pats = vx_proxy_rules_default;
+		while (pats[n])
+			n++;
+	}
+	if (n > VX_PROXY_RULES_MAX) {
+		snprintf(err, err_len, "at most %d proxy.rules", VX_PROXY_RULES_MAX);
+		return -E2BIG;
+	}
+	for (i = 0; i < n; i++) {
+		const char *p = pats[i], *why;
+		size_t len = strnlen(p, VX_PROXY_RULE_MAX + 1);
+		int rc;
+
+		if (len > VX_PROXY_RULE_MAX) {
+			snprintf(err, err_len, "proxy.rules[%u]: longer than %d bytes", i,
+				 VX_PROXY_RULE_MAX);
+			vx_proxy_rules_free(r);
+			return -E2BIG;
+		}
+		why = rule_too_costly(p, len);
+		if (why) {
+			snprintf(err, err_len, "proxy.rules[%u]: %s", i, why);
+			vx_proxy_rules_free(r);
+			return -EINVAL;
+		}
+		rc = regcomp(&r->re[i], p, REG_EXTENDED | REG_ICASE | REG_NOSUB);
+		if (rc) {
+			char msg[128];
+
+			regerror(rc, &r->re[i], msg, sizeof(msg));
+			snprintf(err, err_len, "proxy.rules[%u]: %s", i, msg);
+			vx_proxy_rules_free(r);
+			return -EINVAL;
+		}
+		r->n++;
+	}
+	return 0;
+}
+
+bool vx_proxy_rules_match(const struct vx_proxy_rules *r, const char *url)
+{
+	for (uint32_t i = 0; i < r->n; i++) {
+		if (regexec(&r->re[i], url, 0, NULL, 0) == 0)
+			return true;
+	}
+	return false;
+}
+
+void vx_proxy_rules_free(struct vx_proxy_rules *r)
+{
+	for (uint32_t i = 0; i < r->n; i++)
+		regfree(&r->re[i]);
+	r->n = 0;
+}
