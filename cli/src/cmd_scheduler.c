@@ -49,7 +49,12 @@ static void usage(FILE *f)
 		"                      addresses (repeatable; refused by default)\n"
 		"  --deny-outbound CIDR   preheat URLs may never name these (repeatable)\n"
 		"  --api-jobs-per-min N  job creations per token per minute (default 60)\n"
-		"  --api-routes        print the API's routes and exit\n");
+		"  --api-routes        print the API's routes and exit\n"
+		"  --manager-db DB     the API's jobs, tokens and audit: a sqlite file or a\n"
+		"                      postgres://HOST:PORT/NAME URI that several control planes\n"
+		"                      share (password in PGPASSFILE; default: the --db file)\n"
+		"  --job-lease S       a job whose runner stopped is claimed after S s (default "
+		"15)\n");
 }
 
 static int parse_u32(const char *flag, const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
@@ -94,6 +99,8 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 		{ "deny-outbound", required_argument, NULL, 'X' },
 		{ "api-jobs-per-min", required_argument, NULL, 'J' },
 		{ "api-routes", no_argument, NULL, 'R' },
+		{ "manager-db", required_argument, NULL, 'M' },
+		{ "job-lease", required_argument, NULL, 'L' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char host[256];
@@ -116,6 +123,11 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 			cfg->listen = optarg;
 			break;
 		case 'd':
+			if (strncmp(optarg, "postgres", 8) == 0) {
+				fprintf(stderr, "vx scheduler: --db is the scheduler's own sqlite "
+						"file; give PostgreSQL as --manager-db\n");
+				return -EINVAL;
+			}
 			cfg->db_path = optarg;
 			break;
 		case 'p':
@@ -200,6 +212,13 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 				      &mf->cfg.jobs_per_min))
 				return -EINVAL;
 			break;
+		case 'M':
+			mf->cfg.db_path = optarg;
+			break;
+		case 'L':
+			if (parse_u32("--job-lease", optarg, 2, 3600, &mf->cfg.job_lease_s))
+				return -EINVAL;
+			break;
 		case 'R':
 			for (uint32_t i = 0; vx_manager_route(i); i++)
 				printf("%s\n", vx_manager_route(i));
@@ -269,7 +288,8 @@ static int run_scheduler(int argc, char **argv)
 			"vx scheduler: warning: --insecure-open: any host that reaches this "
 			"port joins as a normal peer without a token\n");
 	if (!mf.off) {
-		mf.cfg.db_path = cfg.db_path;
+		if (!mf.cfg.db_path)
+			mf.cfg.db_path = cfg.db_path;
 		rc = vx_manager_new(&mgr, srv, &mf.cfg);
 		if (rc == -EADDRINUSE && !mf.given) {
 			fprintf(stderr,

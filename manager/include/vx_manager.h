@@ -2,7 +2,7 @@
 /*
  * vx_manager.h: the management plane (spec/manager.md): an HTTP open API compatible with
  * Dragonfly's manager (jobs: preheat, get_task, delete_task, gc), personal access tokens and
- * a hash-chained audit log, kept in the scheduler's sqlite file. It runs inside `vx scheduler`
+ * a hash-chained audit log, kept in the scheduler's sqlite file or in PostgreSQL. It runs inside `vx scheduler`
  * on the scheduler's one thread (a vx_sched_server hook): no locks, no second thread.
  */
 #ifndef VX_MANAGER_H
@@ -29,9 +29,9 @@ struct vx_sched_server;
 #define VX_MGR_TOKEN_MAX 128 /* bytes of a token as text, NUL included */
 
 struct vx_manager_cfg {
-	const char *listen;		   /* "HOST:PORT" of the API; port 0 picks one (borrowed) */
-	const char *db_path;		   /* the scheduler's sqlite file (borrowed) */
-	size_t body_max;		   /* request body bytes (default 64 KiB) */
+	const char *listen;  /* "HOST:PORT" of the API; port 0 picks one (borrowed) */
+	const char *db_path; /* a sqlite file, or a postgres:// URI shared by several (borrowed) */
+	size_t body_max;     /* request body bytes (default 64 KiB) */
 	uint32_t jobs_per_min;		   /* job creations per token per minute (burst the same) */
 	uint32_t preheat_timeout_s;	   /* default preheat timeout */
 	uint32_t retention_days;	   /* gc: jobs and audit records older than this go */
@@ -39,6 +39,8 @@ struct vx_manager_cfg {
 	uint32_t nr_allow_outbound;	   /* by default (loopback, link-local, unspecified) */
 	const char *const *deny_outbound;  /* CIDRs a preheat URL may never name */
 	uint32_t nr_deny_outbound;
+	uint32_t job_lease_s; /* a running job's lease: another process claims it this long
+			       * after its runner stopped renewing (default 15) */
 };
 
 void vx_manager_cfg_default(struct vx_manager_cfg *cfg);

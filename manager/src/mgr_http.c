@@ -98,6 +98,7 @@ void vx_manager_cfg_default(struct vx_manager_cfg *cfg)
 	cfg->jobs_per_min = 60;
 	cfg->preheat_timeout_s = 3600;
 	cfg->retention_days = 30;
+	cfg->job_lease_s = 15;
 }
 
 /* ---------------------------------------------------------------- Answers */
@@ -355,6 +356,8 @@ static enum MHD_Result dispatch(struct call *k, enum route_id r, const char *res
 			return fail(k, MHD_HTTP_NOT_FOUND, "no such job");
 		if (rc == -EALREADY)
 			return fail(k, MHD_HTTP_CONFLICT, "the job has ended");
+		if (rc)
+			return fail(k, MHD_HTTP_INTERNAL_SERVER_ERROR, "the database failed");
 		return answer(k, MHD_HTTP_OK, vx__mgr_job_get(k->m->jobs, id));
 	case R_AUDITS:
 		return answer(k, MHD_HTTP_OK,

@@ -15,14 +15,43 @@ struct vx_sched_server;
 
 /* ---------------------------------------------------------------- mgr_store.c */
 
+struct pg_conn;
+
 struct mgr_db {
-	sqlite3 *db;
+	sqlite3 *db;	    /* sqlite, or */
+	struct pg_conn *pg; /* PostgreSQL (libpq's PGconn) */
+	bool in_tx;
+	char owner[33];	    /* this process's name in job leases (random hex) */
 	char last_hash[65]; /* the audit chain's head */
 	int64_t last_seq;
 };
 
+/* @path: a sqlite file, or a postgres:// URI. 0 or VX_EDB. */
 int vx__mgr_db_open(struct mgr_db *d, const char *path);
 void vx__mgr_db_close(struct mgr_db *d);
+
+/* ---------------------------------------------------------------- mgr_sql.c */
+
+struct mgr_rows;
+bool vx__mgr_db_is_pg(const char *path);
+/*
+ * vx__mgr_sql() - run @sql ('?' placeholders) with parameters after @types, one letter each:
+ * 'i' an int64_t, 's' a const char * (NULL: SQL NULL). Rows (text) in *@out when @out is not
+ * NULL (free with vx__mgr_rows_free). Returns 0, VX_EDB or -ENOMEM.
+ */
+int vx__mgr_sql(struct mgr_db *d, struct mgr_rows **out, const char *sql, const char *types, ...);
+uint32_t vx__mgr_rows_n(const struct mgr_rows *r);
+const char *vx__mgr_rows_s(const struct mgr_rows *r, uint32_t row, uint32_t col, size_t *len);
+int64_t vx__mgr_rows_i(const struct mgr_rows *r, uint32_t row, uint32_t col);
+void vx__mgr_rows_free(struct mgr_rows *r);
+/* A write transaction that is the only writer of its kind (sqlite BEGIN IMMEDIATE; PostgreSQL
+ * BEGIN and a transaction-scoped advisory lock). */
+int vx__mgr_db_begin(struct mgr_db *d);
+int vx__mgr_db_end(struct mgr_db *d, bool commit);
+int vx__mgr_pg_connect(struct mgr_db *d, const char *uri);
+/* Several statements without parameters (the schema). */
+int vx__mgr_pg_script(struct mgr_db *d, const char *sql);
+void vx__mgr_pg_close(struct mgr_db *d);
 
 struct mgr_token {
 	int64_t id;

@@ -13,7 +13,8 @@
 #   rate limit per token (429).
 # Jobs: preheat to single_seed_peer, all_peers (count) and ips; the chosen hosts hold the file
 # (their stores; a later get costs the origin no byte); get_task names exactly the holders;
-# delete_task removes it from every store; a job PENDING at a restart is failed with a reason.
+# delete_task removes it from every store; a job PENDING at a restart is resumed by the next
+# start once its lease ran out (one with a credential in its URL is failed with a reason).
 set -euo pipefail
 vx=$1
 name=manager_api
@@ -22,7 +23,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 peer_lib_init
 
 origin_start
-sched_start --allow-outbound 127.0.0.0/8 --deny-outbound 10.0.0.0/8 --api-jobs-per-min 40
+sched_start --allow-outbound 127.0.0.0/8 --deny-outbound 10.0.0.0/8 --api-jobs-per-min 40 --job-lease 2
 serve_start seed --seed --allow-outbound 127.0.0.0/8 # the origin is on loopback
 serve_start p1
 serve_start p2 --listen 127.0.0.3:0 # its own address, for the ips filter
@@ -245,15 +246,30 @@ except sqlite3.DatabaseError:
 sys.exit(1)
 PY
 
-# ---- a job PENDING when the control plane dies is failed with a reason at the next start
-head -c 30000000 /dev/zero >"$dir/www/big"
-job=$(expect 200 "slow preheat" POST /oapi/v1/jobs "{\"type\":\"preheat\",\"args\":{\"url\":\"http://127.0.0.1:$origin_port/slow/big\",\"timeout\":600}}" "$admin")
+# ---- a job PENDING when the control plane dies is resumed by the next start (its lease ran
+# out); one whose URL carries a credential (kept in memory only) is failed with a reason
+head -c 6000000 /dev/urandom >"$dir/www/resume"
+cp "$dir/www/resume" "$dir/www/big"
+job=$(expect 200 "slow preheat" POST /oapi/v1/jobs "{\"type\":\"preheat\",\"args\":{\"url\":\"http://127.0.0.1:$origin_port/slow/resume\",\"timeout\":600}}" "$admin")
 echo "$job" | grep -q '"state":"PENDING"' || fail "the slow preheat is not PENDING: $job"
 jid=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["id"])' "$job")
+job=$(expect 200 "signed preheat" POST /oapi/v1/jobs "{\"type\":\"preheat\",\"args\":{\"url\":\"http://127.0.0.1:$origin_port/slow/big?X-Amz-Signature=topsecretsig\",\"timeout\":600}}" "$admin")
+sid=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["id"])' "$job")
 kill -KILL "$sched_pid"
 wait "$sched_pid" 2>/dev/null || true
-sched_start --allow-outbound 127.0.0.0/8
-after=$(expect 200 "the job after a restart" GET "/oapi/v1/jobs/$jid" - "$admin")
-echo "$after" | grep -q '"state":"FAILURE"' && echo "$after" | grep -q "restarted" ||
-	fail "a job PENDING at the restart: $after"
+sched_start "127.0.0.1:$sched_port" --allow-outbound 127.0.0.0/8 --job-lease 2
+ok=0
+for i in $(seq 450); do
+	after=$(expect 200 "the job after a restart" GET "/oapi/v1/jobs/$jid" - "$admin")
+	echo "$after" | grep -q '"state":"PENDING"' || { ok=1; break; }
+	sleep 0.1
+done
+[ "$ok" = 1 ] || fail "the resumed job did not end within 45 s: $after"
+echo "$after" | grep -q '"state":"SUCCESS"' || fail "the resumed job: $after"
+grep -q "job $jid (preheat): the process running it stopped; claimed here" "$dir/sched.log" ||
+	fail "the job was not claimed by the restarted control plane"
+signed=$(expect 200 "the signed job after a restart" GET "/oapi/v1/jobs/$sid" - "$admin")
+echo "$signed" | grep -q '"state":"FAILURE"' && echo "$signed" | grep -q "credential" ||
+	fail "a job with a credential PENDING at the restart: $signed"
+for f in "$dir"/sched.log "$dir"/seed.log "$dir"/p1.log "$dir"/p2.log "$dir"/sched.db*; do grep -aq topsecretsig "$f" && fail "a signature in $(basename "$f")"; done
 echo "PASS: $name"
