@@ -20,6 +20,7 @@ vx=$1
 name=manager_api
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/peer_lib.sh"
+. "$here/manager_lib.sh"
 peer_lib_init
 
 origin_start
@@ -40,29 +41,8 @@ admin=$(tail -n1 "$dir/boot.out")
 (umask 077 && printf '%s\n' "$admin" >"$dir/api.admin")
 export VX_API="http://127.0.0.1:$api_port" VX_API_TOKEN_FILE="$dir/api.admin"
 
-# api METHOD PATH [BODY] [TOKEN]: prints "STATUS BODY"
-api() {
-	python3 - "$api_port" "$@" <<'PY'
-import http.client, sys
-port, method, path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-body = sys.argv[4] if len(sys.argv) > 4 and sys.argv[4] != "-" else None
-tok = sys.argv[5] if len(sys.argv) > 5 else None
-c = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
-h = {"Content-Type": "application/json"}
-if tok:
-    h["Authorization"] = "Bearer " + tok
-c.request(method, path, body=body, headers=h)
-r = c.getresponse()
-print(r.status, r.read().decode())
-PY
-}
-expect() { # expect STATUS WHAT api-args...
-	local want=$1 what=$2 got
-	shift 2
-	got=$(api "$@")
-	[ "${got%% *}" = "$want" ] || fail "$what: want $want, got $got"
-	echo "${got#* }"
-}
+api() { api_at "$api_port" "$@"; }
+expect() { expect_at "$api_port" "$@"; }
 
 # ---- 5.5 item 1: every route but /healthy needs a token
 expect 200 healthy GET /healthy >/dev/null
