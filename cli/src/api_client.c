@@ -41,6 +41,8 @@ int vx_api_opts_parse(int argc, char **argv, unsigned allowed, const char *usage
 		{ { "timeout", required_argument, NULL, 'T' }, AC_SCOPE },
 		{ { "wait", no_argument, NULL, 'w' }, AC_SCOPE },
 		{ { "platform", required_argument, NULL, 'P' }, AC_SCOPE },
+		{ { "concurrent-tasks", required_argument, NULL, 'C' }, AC_SCOPE },
+		{ { "concurrent-peers", required_argument, NULL, 'E' }, AC_SCOPE },
 		{ { "tag", required_argument, NULL, 'g' }, AC_TASK },
 		{ { "application", required_argument, NULL, 'A' }, AC_TASK },
 		{ { "filtered", required_argument, NULL, 'f' }, AC_TASK },
@@ -121,6 +123,16 @@ int vx_api_opts_parse(int argc, char **argv, unsigned allowed, const char *usage
 			if (num(o, "--percentage", optarg, 100, &v))
 				return -EINVAL;
 			o->percentage = (uint32_t)v;
+			break;
+		case 'C':
+			if (num(o, "--concurrent-tasks", optarg, 1000, &v))
+				return -EINVAL;
+			o->concurrent_tasks = (uint32_t)v;
+			break;
+		case 'E':
+			if (num(o, "--concurrent-peers", optarg, 100000, &v))
+				return -EINVAL;
+			o->concurrent_peers = (uint32_t)v;
 			break;
 		case 'T':
 			if (num(o, "--timeout", optarg, 86400, &v))

@@ -28,6 +28,7 @@ struct api_opts {
 	const char *platform;
 	const char *scope, *ips, *tag, *application, *filtered, *name, *scopes, *db;
 	uint32_t count, percentage, timeout_s, ttl_days;
+	uint32_t concurrent_tasks, concurrent_peers;
 	uint64_t piece_length;
 	bool wait, bootstrap;
 	int argc; /* positional arguments left */

@@ -99,10 +99,12 @@ struct vx_mgr_job_req {
 	uint32_t percentage; /* 0: not given */
 	char ips[MGR_IPS_MAX][64];
 	uint32_t nr_ips;
-	uint32_t timeout_s;	 /* 0: default */
-	bool image;		 /* args.type image: url is a manifest URL */
-	char platform[64];	 /* image: "os/arch[/variant]"; "": the default */
-	uint32_t retention_days; /* gc; 0: default */
+	uint32_t timeout_s;	   /* 0: default */
+	uint32_t concurrent_tasks; /* blobs preheated at once; 0: all */
+	uint32_t concurrent_peers; /* hosts preheating at once; 0: all */
+	bool image;		   /* args.type image: url is a manifest URL */
+	char platform[64];	   /* image: "os/arch[/variant]"; "": the default */
+	uint32_t retention_days;   /* gc; 0: default */
 	uint32_t clusters[16];
 	uint32_t nr_clusters;
 };

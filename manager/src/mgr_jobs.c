@@ -41,7 +41,8 @@ struct mgr_target {
 	char id[128];
 	char ip[64];
 	bool seed;
-	int done; /* 0 pending, 1 holds it, -1 failed */
+	bool pushed; /* told (concurrent_* may hold it back) */
+	int done;    /* 0 pending, 1 holds it, -1 failed */
 	const char *why;
 };
 
@@ -59,7 +60,7 @@ struct mgr_run {
 	struct mgr_blob *blobs;
 	uint32_t nr_blobs;
 	uint64_t deadline_ms;
-	uint32_t nr;
+	uint32_t nr, nr_hosts; /* targets: blob-major, nr_hosts per blob */
 	struct mgr_target *t;
 };
 
@@ -347,10 +348,69 @@ static void run_finish(struct mgr_jobs *j, struct mgr_run *run, const char *erro
 	run_free(run);
 }
 
+/*
+ * Tells the targets not yet told to fetch their blob, within the request's
+ * concurrent_task_count (blobs in flight at once) and concurrent_peer_count (hosts in flight at
+ * once); a host that holds a blob already is done without being told.
+ */
+static void run_push(struct mgr_jobs *j, struct mgr_run *run)
+{
+	struct vx_sched *s = vx_sched_server_core(j->srv);
+	uint32_t tl = run->req->concurrent_tasks ? run->req->concurrent_tasks : UINT32_MAX;
+	uint32_t pl = run->req->concurrent_peers ? run->req->concurrent_peers : UINT32_MAX;
+	bool *bin = vx_calloc(run->nr_blobs + 1, sizeof(bool));
+	bool *hin = vx_calloc(run->nr_hosts + 1, sizeof(bool));
+	uint32_t nb = 0, nh = 0;
+
+	if (!bin || !hin)
+		goto out;
+	for (uint32_t i = 0; i < run->nr; i++) {
+		const struct mgr_target *t = &run->t[i];
+
+		if (!t->pushed || t->done)
+			continue;
+		nb += !bin[t->blob];
+		bin[t->blob] = true;
+		nh += !hin[i % run->nr_hosts];
+		hin[i % run->nr_hosts] = true;
+	}
+	for (uint32_t i = 0; i < run->nr; i++) {
+		struct mgr_target *t = &run->t[i];
+		const struct mgr_blob *bl = &run->blobs[t->blob];
+		uint32_t h = i % run->nr_hosts;
+
+		if (t->pushed || t->done || (!bin[t->blob] && nb >= tl) || (!hin[h] && nh >= pl))
+			continue;
+		if (vx_sched_peer_state(s, t->host, vx_ctl_str_of(bl->task_id)) ==
+		    VX_SCHED_PEER_SUCCEEDED) {
+			t->done = 1; /* holds it already */
+			continue;
+		}
+		t->pushed = true;
+		if (vx_sched_server_push(j->srv, t->host, VX_CTL_EV_PREHEAT, bl->task_id, bl->url,
+					 run->req->piece_length)) {
+			t->done = -1;
+			t->why = "the host is not connected";
+			continue;
+		}
+		nb += !bin[t->blob];
+		bin[t->blob] = true;
+		nh += !hin[h];
+		hin[h] = true;
+		if (run->req->concurrent_tasks || run->req->concurrent_peers)
+			vx_info("manager: job %" PRId64
+				": %s told to fetch blob %u (%u host(s), %u "
+				"blob(s) in flight)",
+				run->id, t->id, t->blob, nh, nb);
+	}
+out:
+	vx_free(bin);
+	vx_free(hin);
+}
+
 /* The blobs are known: choose the hosts and tell each to fetch each blob. */
 static void run_dispatch(struct mgr_jobs *j, struct mgr_run *run)
 {
-	struct vx_sched *s = vx_sched_server_core(j->srv);
 	uint32_t hosts = preheat_pick(j, run->req, run);
 
 	/* preheat_pick wrote one target per host; make one per host and blob */
@@ -362,22 +422,10 @@ static void run_dispatch(struct mgr_jobs *j, struct mgr_run *run)
 			t->blob = b;
 		}
 	}
+	run->nr_hosts = hosts;
 	run->nr = hosts * run->nr_blobs;
-	for (uint32_t i = 0; i < run->nr; i++) {
-		struct mgr_target *t = &run->t[i];
-		const struct mgr_blob *bl = &run->blobs[t->blob];
-
-		if (vx_sched_peer_state(s, t->host, vx_ctl_str_of(bl->task_id)) ==
-		    VX_SCHED_PEER_SUCCEEDED) {
-			t->done = 1; /* holds it already */
-			continue;
-		}
-		if (vx_sched_server_push(j->srv, t->host, VX_CTL_EV_PREHEAT, bl->task_id, bl->url,
-					 run->req->piece_length)) {
-			t->done = -1;
-			t->why = "the host is not connected";
-		}
-	}
+	if (run->nr)
+		run_push(j, run);
 	vx_info("manager: job %" PRId64 ": preheat of %u blob(s) on %u host(s)", run->id,
 		run->nr_blobs, hosts);
 }
@@ -662,7 +710,7 @@ void vx__mgr_jobs_tick(struct mgr_jobs *j, uint64_t now_ms)
 			const char *hid = vx_sched_host_id(s, t->host);
 			enum vx_sched_peer_state ps;
 
-			if (t->done)
+			if (t->done || !t->pushed)
 				continue;
 			if (!hid || strcmp(hid, t->id) != 0) {
 				t->done = -1;
@@ -676,10 +724,11 @@ void vx__mgr_jobs_tick(struct mgr_jobs *j, uint64_t now_ms)
 			} else if (ps == VX_SCHED_PEER_FAILED) {
 				t->done = -1;
 				t->why = "the download failed on the host";
-			} else {
-				pending = true;
 			}
 		}
+		run_push(j, run);
+		for (uint32_t k = 0; k < run->nr && !pending; k++)
+			pending = !run->t[k].done;
 		if (!pending)
 			run_finish(j, run, NULL);
 		else if (now_ms >= run->deadline_ms)

@@ -95,6 +95,8 @@ static int decode_args(json_t *args, struct vx_mgr_job_req *r, char *err, size_t
 	    get_u32(args, "count", 1, 100000, &r->count, err, err_len) ||
 	    get_u32(args, "percentage", 1, 100, &r->percentage, err, err_len) ||
 	    get_u32(args, "timeout", 1, 86400, &r->timeout_s, err, err_len) ||
+	    get_u32(args, "concurrent_task_count", 1, 1000, &r->concurrent_tasks, err, err_len) ||
+	    get_u32(args, "concurrent_peer_count", 1, 100000, &r->concurrent_peers, err, err_len) ||
 	    get_u32(args, "retention_days", 1, 3650, &r->retention_days, err, err_len))
 		return -EINVAL;
 	v = json_object_get(args, "piece_length");
@@ -269,6 +271,10 @@ json_t *vx__mgr_job_args(const struct vx_mgr_job_req *r)
 	}
 	if (r->timeout_s)
 		json_object_set_new(a, "timeout", json_integer(r->timeout_s));
+	if (r->concurrent_tasks)
+		json_object_set_new(a, "concurrent_task_count", json_integer(r->concurrent_tasks));
+	if (r->concurrent_peers)
+		json_object_set_new(a, "concurrent_peer_count", json_integer(r->concurrent_peers));
 	if (r->retention_days)
 		json_object_set_new(a, "retention_days", json_integer(r->retention_days));
 	return a;

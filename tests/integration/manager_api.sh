@@ -151,6 +151,13 @@ preheat_hosts() { # preheat_hosts FILE ARGS...: the success_tasks' ips, sorted, 
 python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["result"]["job_states"][0]["results"][0]; assert sorted(p["host_type"]+"@"+p["ip"] for p in r["peers"])==["normal@127.0.0.3","super@127.0.0.1"], r' "$dir/stat5.json" ||
 	fail "get_task f5 does not name exactly p2 and the seed"
 [ "$(preheat_hosts f6 --scope all_peers --percentage 34 | wc -w)" = 2 ] || fail "percentage: $(cat "$dir/f6.json")"
+# concurrent_peer_count 1: the three hosts one after another, never two in flight
+head -c 500000 /dev/urandom >"$dir/www/f7"
+[ "$(preheat_hosts f7 --scope all_peers --concurrent-peers 1 | wc -w)" = 3 ] || fail "concurrent_peer_count: $(cat "$dir/f7.json")"
+f7job=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$dir/f7.json")
+grep "manager: job $f7job: .* told to fetch" "$dir/sched.log" >"$dir/f7.told" || true
+[ "$(wc -l <"$dir/f7.told")" = 3 ] && ! grep -qv "(1 host(s), 1 blob(s) in flight)" "$dir/f7.told" ||
+	fail "concurrent_peer_count 1: $(cat "$dir/f7.told")"
 
 # ---- delete_task: gone from every store and from the scheduler
 n3=$(python3 -c 'import os; print(1000000 // (4 << 20) + 1)')
