@@ -15,7 +15,7 @@ static const char usage[] =
 	"                  [--count N] [--percentage P] [--ips A,B] [--timeout S] [--wait]\n"
 	"                  [--tag T] [--application A] [--piece-length N] [--filtered K&K]\n"
 	"                  [--platform OS/ARCH] [--concurrent-tasks N] [--concurrent-peers N]\n"
-	"                  [--api URL] [--token-file F] [--json]\n"
+	"                  [--webhook URL] [--api URL] [--token-file F] [--json]\n"
 	"A URL .../v2/REPO/manifests/REF is an image: its config and layers are preheated.\n";
 
 static int run_preheat(int argc, char **argv)

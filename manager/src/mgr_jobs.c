@@ -73,6 +73,7 @@ struct mgr_jobs {
 	struct mgr_run runs[RUNS_MAX];
 	struct vx_sched_host_view *hv;
 	struct vx_sched_holder *hold;
+	struct mgr_hooks *hooks;
 };
 
 static void rfc3339(int64_t t, char out[32])
@@ -116,33 +117,40 @@ static json_t *tasks_result(void)
 static int64_t row_insert(struct mgr_jobs *j, const struct vx_mgr_job_req *r, int64_t token,
 			  int64_t deadline)
 {
-	json_t *args = vx__mgr_job_args(r), *req = NULL;
-	char *a = json_dumps(args, JSON_COMPACT), *q = NULL;
-	char safe[VX_URL_LOG_MAX];
+	json_t *args = vx__mgr_job_args(r);
+	char *a = json_dumps(args, JSON_COMPACT), *q = vx__mgr_job_req_encode(r);
 	struct mgr_rows *rows = NULL;
 	int64_t id = -1, now = vx_wall_s();
 
-	/* the request to resume from, unless its URL carries a credential (redaction changes
-	 * it): that is kept in memory only */
-	if (strcmp(vx_url_redact_str(r->url, safe, sizeof(safe)), r->url) == 0) {
-		req = json_pack("{s:s, s:O}", "type", vx__mgr_job_type_name(r->type), "args", args);
-		q = req ? json_dumps(req, JSON_COMPACT) : NULL;
-	}
 	if (a &&
 	    !vx__mgr_sql(j->db, &rows,
 			 "INSERT INTO mgr_jobs(type, state, args, token_id, created, updated,"
-			 " req, owner, lease, deadline) VALUES(?, 'PENDING', ?, ?, ?, ?, ?, ?,"
-			 " ?, ?) RETURNING id",
-			 "ssiiissii", vx__mgr_job_type_name(r->type), a, token, now, now, q,
-			 j->db->owner, now + (int64_t)j->cfg.job_lease_s, deadline) &&
+			 " req, owner, lease, deadline, webhook) VALUES(?, 'PENDING', ?, ?, ?,"
+			 " ?, ?, ?, ?, ?, ?) RETURNING id",
+			 "ssiiissiis", vx__mgr_job_type_name(r->type), a, token, now, now, q,
+			 j->db->owner, now + (int64_t)j->cfg.job_lease_s, deadline,
+			 r->webhook[0] ? r->webhook : NULL) &&
 	    vx__mgr_rows_n(rows) == 1)
 		id = vx__mgr_rows_i(rows, 0, 0);
 	vx__mgr_rows_free(rows);
-	json_decref(req);
 	json_decref(args);
 	free(q);
 	free(a);
 	return id;
+}
+
+/* A job ended (@rows: its id and webhook): call its webhook, if it names one. */
+static void notify(struct mgr_jobs *j, const struct mgr_rows *rows)
+{
+	const char *url = vx__mgr_rows_s(rows, 0, 1, NULL);
+	json_t *o;
+
+	if (!vx__mgr_rows_n(rows) || !url)
+		return;
+	o = vx__mgr_job_get(j, vx__mgr_rows_i(rows, 0, 0));
+	vx__mgr_hook_add(j->hooks, vx__mgr_rows_i(rows, 0, 0), url,
+			 o ? json_dumps(o, JSON_COMPACT) : NULL);
+	json_decref(o);
 }
 
 /* Ends job @id with @state and @result (taken), if this process still owns it. */
@@ -155,13 +163,15 @@ static void row_end(struct mgr_jobs *j, int64_t id, const char *state, json_t *r
 	if (r && vx__mgr_sql(j->db, &rows,
 			     "UPDATE mgr_jobs SET state = ?, result = ?, updated = ?, owner = NULL,"
 			     " lease = 0 WHERE id = ? AND owner = ? AND state = 'PENDING'"
-			     " RETURNING id",
+			     " RETURNING id, webhook",
 			     "ssiis", state, r, vx_wall_s(), id, j->db->owner))
 		vx_err("manager: job %" PRId64 " not saved", id);
 	else if (r && !vx__mgr_rows_n(rows))
 		vx_warn("manager: job %" PRId64 " ended elsewhere (cancelled, or its lease was"
 			" lost): this result is dropped",
 			id);
+	else if (r)
+		notify(j, rows);
 	vx__mgr_rows_free(rows);
 	free(r);
 }
@@ -195,6 +205,10 @@ int vx__mgr_jobs_new(struct mgr_jobs **out, struct mgr_db *d, struct vx_sched_se
 		vx__mgr_jobs_free(j);
 		return -EINVAL;
 	}
+	if (vx__mgr_hooks_new(&j->hooks, &j->outbound)) {
+		vx__mgr_jobs_free(j);
+		return -ENOMEM;
+	}
 	/* jobs that were running when a process stopped are claimed once their lease ran out
 	 * (vx__mgr_jobs_tick) */
 	*out = j;
@@ -207,6 +221,7 @@ void vx__mgr_jobs_free(struct mgr_jobs *j)
 		return;
 	for (uint32_t i = 0; i < RUNS_MAX; i++)
 		run_free(&j->runs[i]);
+	vx__mgr_hooks_free(j->hooks);
 	vx_free(j->hv);
 	vx_free(j->hold);
 	vx_free(j);
@@ -280,6 +295,26 @@ static void job_delete_task(struct mgr_jobs *j, int64_t id, const char *tid)
 	(void)vx_sched_server_forget_task(j->srv, tid);
 	vx_info("manager: job %" PRId64 ": task %.12s deleted on %u host(s)", id, tid, n);
 	row_end(j, id, "SUCCESS", result_json("delete_task", "SUCCESS", NULL, res));
+}
+
+/* The hosts this process's scheduler knows, as Dragonfly's sync_peers would store them. */
+static void job_sync_peers(struct mgr_jobs *j, int64_t id)
+{
+	struct vx_sched *s = vx_sched_server_core(j->srv);
+	uint32_t nh = vx_sched_hosts_list(s, j->hv, HOSTS_MAX);
+	json_t *peers = json_array();
+
+	for (uint32_t i = 0; i < nh; i++) {
+		const struct vx_sched_host_view *h = &j->hv[i];
+		json_t *e = json_pack("{s:s, s:s, s:s, s:b}", "hostname", h->id, "ip", h->addr,
+				      "host_type", h->role == VX_CTL_ROLE_SEED ? "super" : "normal",
+				      "active", (int)h->active);
+
+		json_array_append_new(peers, e);
+	}
+	row_end(j, id, "SUCCESS",
+		result_json("sync_peers", "SUCCESS", NULL,
+			    json_pack("{s:i, s:o}", "scheduler_cluster_id", 1, "peers", peers)));
 }
 
 /* Chooses the hosts of a preheat; returns how many went into @run->t. */
@@ -527,7 +562,8 @@ static int job_run(struct mgr_jobs *j, const struct vx_mgr_job_req *r, int64_t i
 	char tid[VX_TASK_ID_LEN + 1] = "";
 	int rc = 0;
 
-	if (r->type != MGR_JOB_GC && !r->image && vx__mgr_req_task_id(r, tid, err, err_len))
+	if (r->type != MGR_JOB_GC && r->type != MGR_JOB_SYNC_PEERS && !r->image &&
+	    vx__mgr_req_task_id(r, tid, err, err_len))
 		rc = 400;
 	else if (r->type == MGR_JOB_PREHEAT &&
 		 vx__mgr_outbound_check(&j->outbound, r->url, err, err_len))
@@ -544,6 +580,9 @@ static int job_run(struct mgr_jobs *j, const struct vx_mgr_job_req *r, int64_t i
 		break;
 	case MGR_JOB_DELETE_TASK:
 		job_delete_task(j, id, tid);
+		break;
+	case MGR_JOB_SYNC_PEERS:
+		job_sync_peers(j, id);
 		break;
 	case MGR_JOB_GC: {
 		uint32_t days = r->retention_days ? r->retention_days : j->cfg.retention_days;
@@ -570,11 +609,19 @@ int vx__mgr_job_create(struct mgr_jobs *j, const struct vx_mgr_job_req *r, int64
 	uint32_t tmo = r->timeout_s ? r->timeout_s : j->cfg.preheat_timeout_s;
 	int64_t deadline = vx_wall_s() + (int64_t)tmo;
 
-	if (r->type != MGR_JOB_GC && !r->image && vx__mgr_req_task_id(r, tid, err, err_len))
+	if (r->type != MGR_JOB_GC && r->type != MGR_JOB_SYNC_PEERS && !r->image &&
+	    vx__mgr_req_task_id(r, tid, err, err_len))
 		return 400;
 	if (r->type == MGR_JOB_PREHEAT &&
 	    vx__mgr_outbound_check(&j->outbound, r->url, err, err_len))
 		return 400;
+	if (r->webhook[0] && vx__mgr_outbound_check(&j->outbound, r->webhook, err, err_len)) {
+		snprintf(err, err_len,
+			 "webhook names an address the outbound policy refuses (or does not "
+			 "resolve); --allow-outbound CIDR on vx scheduler lets a special range "
+			 "through");
+		return 400;
+	}
 	*id = row_insert(j, r, token_id, deadline);
 	if (*id < 0) {
 		snprintf(err, err_len, "the job could not be stored");
@@ -691,6 +738,7 @@ void vx__mgr_jobs_tick(struct mgr_jobs *j, uint64_t now_ms)
 		lease_claim(j);
 		j->next_claim_ms = now_ms + 1000;
 	}
+	vx__mgr_hooks_tick(j->hooks, now_ms);
 
 	for (uint32_t i = 0; i < RUNS_MAX; i++) {
 		struct mgr_run *run = &j->runs[i];
@@ -809,12 +857,14 @@ int vx__mgr_job_cancel(struct mgr_jobs *j, int64_t id)
 	rc = r ? vx__mgr_sql(j->db, &rows,
 			     "UPDATE mgr_jobs SET state = 'FAILURE', result = ?, updated = ?,"
 			     " owner = NULL, lease = 0 WHERE id = ? AND state = 'PENDING'"
-			     " RETURNING id",
+			     " RETURNING id, webhook",
 			     "sii", r, vx_wall_s(), id)
 	       : -ENOMEM;
 	free(r);
 	if (!rc && !vx__mgr_rows_n(rows))
 		rc = -EALREADY;
+	else if (!rc)
+		notify(j, rows);
 	vx__mgr_rows_free(rows);
 	return rc;
 }

@@ -38,7 +38,7 @@ static const char *const schema_lite =
 /* columns added after the first release of the sqlite tables (the job lease, for resuming) */
 static const char *const jobs_added[] = { "req TEXT", "owner TEXT",
 					  "lease INTEGER NOT NULL DEFAULT 0",
-					  "deadline INTEGER NOT NULL DEFAULT 0" };
+					  "deadline INTEGER NOT NULL DEFAULT 0", "webhook TEXT" };
 
 static const char *const schema_pg =
 	"CREATE TABLE IF NOT EXISTS mgr_tokens(id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL,"
@@ -47,7 +47,8 @@ static const char *const schema_pg =
 	"CREATE TABLE IF NOT EXISTS mgr_jobs(id BIGSERIAL PRIMARY KEY, type TEXT NOT NULL,"
 	" state TEXT NOT NULL, args TEXT NOT NULL, result TEXT, token_id BIGINT NOT NULL,"
 	" created BIGINT NOT NULL, updated BIGINT NOT NULL, req TEXT, owner TEXT,"
-	" lease BIGINT NOT NULL DEFAULT 0, deadline BIGINT NOT NULL DEFAULT 0);"
+	" lease BIGINT NOT NULL DEFAULT 0, deadline BIGINT NOT NULL DEFAULT 0, webhook TEXT);"
+	"ALTER TABLE mgr_jobs ADD COLUMN IF NOT EXISTS webhook TEXT;"
 	"CREATE INDEX IF NOT EXISTS mgr_jobs_state ON mgr_jobs(state, lease);"
 	"CREATE TABLE IF NOT EXISTS mgr_audit(seq BIGINT PRIMARY KEY, time BIGINT NOT NULL,"
 	" token_id BIGINT NOT NULL, source TEXT NOT NULL, action TEXT NOT NULL,"
