@@ -54,7 +54,10 @@ static void usage(FILE *f)
 		"                      postgres://HOST:PORT/NAME URI that several control planes\n"
 		"                      share (password in PGPASSFILE; default: the --db file)\n"
 		"  --job-lease S       a job whose runner stopped is claimed after S s (default "
-		"15)\n");
+		"15)\n"
+		"  --role R            all (default): scheduler, API and jobs; manager: the API\n"
+		"                      alone (jobs are run by a scheduler on the same database);\n"
+		"                      scheduler: no API, runs the jobs managers made\n");
 }
 
 static int parse_u32(const char *flag, const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
@@ -101,6 +104,7 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 		{ "api-routes", no_argument, NULL, 'R' },
 		{ "manager-db", required_argument, NULL, 'M' },
 		{ "job-lease", required_argument, NULL, 'L' },
+		{ "role", required_argument, NULL, 'r' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char host[256];
@@ -215,6 +219,21 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 		case 'M':
 			mf->cfg.db_path = optarg;
 			break;
+		case 'r':
+			if (strcmp(optarg, "all") == 0) {
+				mf->cfg.role = VX_MGR_ROLE_ALL;
+			} else if (strcmp(optarg, "manager") == 0) {
+				mf->cfg.role = VX_MGR_ROLE_MANAGER;
+			} else if (strcmp(optarg, "scheduler") == 0) {
+				mf->cfg.role = VX_MGR_ROLE_SCHEDULER;
+			} else {
+				fprintf(stderr,
+					"vx scheduler: --role is all, manager or scheduler, got "
+					"'%s'\n",
+					optarg);
+				return -EINVAL;
+			}
+			break;
 		case 'L':
 			if (parse_u32("--job-lease", optarg, 2, 3600, &mf->cfg.job_lease_s))
 				return -EINVAL;
@@ -235,6 +254,39 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* --role manager: the API alone, on its own loop; no scheduler, no control channel. */
+static int run_manager_role(struct mgr_flags *mf, const char *db_path, int sfd)
+{
+	struct vx_manager *mgr = NULL;
+	int rc;
+
+	if (mf->off) {
+		fprintf(stderr,
+			"vx scheduler: --role manager is the API: --no-api makes no sense\n");
+		close(sfd);
+		return VX_EXIT_USAGE;
+	}
+	if (!mf->cfg.db_path)
+		mf->cfg.db_path = db_path;
+	rc = vx_manager_new(&mgr, NULL, &mf->cfg);
+	if (rc) {
+		fprintf(stderr, "vx scheduler: cannot serve the API on %s: %s\n", mf->cfg.listen,
+			rc == -EINVAL ? "bad address" : vx_strerror(rc));
+		close(sfd);
+		return VX_EXIT_FAILURE;
+	}
+	printf("vx scheduler: api on port %u\n", vx_manager_port(mgr));
+	fflush(stdout);
+	rc = vx_manager_run(mgr, sfd);
+	vx_manager_free(mgr);
+	close(sfd);
+	if (rc) {
+		fprintf(stderr, "vx scheduler: %s\n", vx_strerror(rc));
+		return VX_EXIT_FAILURE;
+	}
+	return VX_EXIT_OK;
 }
 
 static int run_scheduler(int argc, char **argv)
@@ -266,6 +318,8 @@ static int run_scheduler(int argc, char **argv)
 		return VX_EXIT_FAILURE;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	if (mf.cfg.role == VX_MGR_ROLE_MANAGER)
+		return run_manager_role(&mf, cfg.db_path, sfd);
 	rc = vx_sched_server_new(&srv, &cfg);
 	if (rc) {
 		if (rc == VX_EDB)
@@ -308,7 +362,7 @@ static int run_scheduler(int argc, char **argv)
 	}
 	/* the port line is how scripts and tests learn a port chosen with :0 */
 	printf("vx scheduler: listening on port %u\n", vx_sched_server_port(srv));
-	if (mgr) /* after the line above, which scripts read first */
+	if (mgr && mf.cfg.role != VX_MGR_ROLE_SCHEDULER) /* after the line above */
 		printf("vx scheduler: api on port %u\n", vx_manager_port(mgr));
 	fflush(stdout);
 	rc = vx_sched_server_run(srv, sfd);

@@ -114,8 +114,9 @@ static json_t *tasks_result(void)
 			 "failure_tasks");
 }
 
+/* Stores a new job, owned by this process when @mine (else for any process to claim). */
 static int64_t row_insert(struct mgr_jobs *j, const struct vx_mgr_job_req *r, int64_t token,
-			  int64_t deadline)
+			  int64_t deadline, bool mine)
 {
 	json_t *args = vx__mgr_job_args(r);
 	char *a = json_dumps(args, JSON_COMPACT), *q = vx__mgr_job_req_encode(r);
@@ -128,8 +129,8 @@ static int64_t row_insert(struct mgr_jobs *j, const struct vx_mgr_job_req *r, in
 			 " req, owner, lease, deadline, webhook) VALUES(?, 'PENDING', ?, ?, ?,"
 			 " ?, ?, ?, ?, ?, ?) RETURNING id",
 			 "ssiiissiis", vx__mgr_job_type_name(r->type), a, token, now, now, q,
-			 j->db->owner, now + (int64_t)j->cfg.job_lease_s, deadline,
-			 r->webhook[0] ? r->webhook : NULL) &&
+			 mine ? j->db->owner : NULL, mine ? now + (int64_t)j->cfg.job_lease_s : 0,
+			 deadline, r->webhook[0] ? r->webhook : NULL) &&
 	    vx__mgr_rows_n(rows) == 1)
 		id = vx__mgr_rows_i(rows, 0, 0);
 	vx__mgr_rows_free(rows);
@@ -608,6 +609,7 @@ int vx__mgr_job_create(struct mgr_jobs *j, const struct vx_mgr_job_req *r, int64
 	char tid[VX_TASK_ID_LEN + 1] = "";
 	uint32_t tmo = r->timeout_s ? r->timeout_s : j->cfg.preheat_timeout_s;
 	int64_t deadline = vx_wall_s() + (int64_t)tmo;
+	bool local;
 
 	if (r->type != MGR_JOB_GC && r->type != MGR_JOB_SYNC_PEERS && !r->image &&
 	    vx__mgr_req_task_id(r, tid, err, err_len))
@@ -622,12 +624,15 @@ int vx__mgr_job_create(struct mgr_jobs *j, const struct vx_mgr_job_req *r, int64
 			 "through");
 		return 400;
 	}
-	*id = row_insert(j, r, token_id, deadline);
+	/* the manager role runs no scheduler: a scheduler process claims the job (gc needs
+	 * none and runs here) */
+	local = j->srv || r->type == MGR_JOB_GC;
+	*id = row_insert(j, r, token_id, deadline, local);
 	if (*id < 0) {
 		snprintf(err, err_len, "the job could not be stored");
 		return 500;
 	}
-	return job_run(j, r, *id, deadline, err, err_len);
+	return local ? job_run(j, r, *id, deadline, err, err_len) : 0;
 }
 
 /* A job claimed from a process that stopped (or from before a restart): run it again from its
@@ -641,8 +646,9 @@ static void job_resume(struct mgr_jobs *j, const struct mgr_rows *rows)
 	struct vx_mgr_job_req *r = vx_malloc(sizeof(*r));
 	char err[256] = "";
 
-	vx_warn("manager: job %" PRId64 " (%s): the process running it stopped; claimed here", id,
-		type ? type : "?");
+	vx_warn("manager: job %" PRId64 " (%s): claimed here (made by a manager role, or its runner"
+		" stopped)",
+		id, type ? type : "?");
 	if (!req)
 		snprintf(err, sizeof(err),
 			 "the control plane running it stopped (killed or restarted) and its "
@@ -728,8 +734,12 @@ static void lease_claim(struct mgr_jobs *j)
 
 void vx__mgr_jobs_tick(struct mgr_jobs *j, uint64_t now_ms)
 {
-	struct vx_sched *s = vx_sched_server_core(j->srv);
+	struct vx_sched *s;
 
+	vx__mgr_hooks_tick(j->hooks, now_ms);
+	if (!j->srv)
+		return; /* the manager role: no runs, no claims */
+	s = vx_sched_server_core(j->srv);
 	if (now_ms >= j->next_renew_ms) {
 		lease_renew(j);
 		j->next_renew_ms = now_ms + j->cfg.job_lease_s * 1000 / 3;
@@ -738,7 +748,6 @@ void vx__mgr_jobs_tick(struct mgr_jobs *j, uint64_t now_ms)
 		lease_claim(j);
 		j->next_claim_ms = now_ms + 1000;
 	}
-	vx__mgr_hooks_tick(j->hooks, now_ms);
 
 	for (uint32_t i = 0; i < RUNS_MAX; i++) {
 		struct mgr_run *run = &j->runs[i];

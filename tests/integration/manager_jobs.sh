@@ -72,4 +72,31 @@ PY
 for f in "$dir"/sched.log "$dir"/seed.log "$dir"/p1.log; do
 	grep -q hooksecret "$f" && fail "the webhook's token in $(basename "$f")"
 done
+# ---- roles: a manager alone (the API on the same database, no scheduler) makes jobs that a
+# scheduler runs; a scheduler-role process serves no API
+"$vx" scheduler --role manager --db "$dir/sched.db" --api 127.0.0.1:0 --log-level info \
+	>"$dir/mgr.out" 2>"$dir/mgr.log" &
+mgr_pid=$!
+bg_pids+=("$mgr_pid")
+line=$(wait_line "$dir/mgr.out" 'api on port [0-9]+' "$mgr_pid" "vx scheduler --role manager")
+m_api=${line##* }
+"$vx" scheduler --api-routes >"$dir/routes"
+while read -r method path; do
+	p=${path//\{id\}/1}
+	[ "$p" = /healthy ] && continue
+	expect_at "$m_api" 401 "$method $p on the manager role without a token" "$method" "$p" '{}' >/dev/null
+done <"$dir/routes"
+job=$(expect_at "$m_api" 200 "sync_peers on the manager role" POST /oapi/v1/jobs '{"type":"sync_peers"}' "$admin")
+echo "$job" | grep -q '"state":"PENDING"' || fail "the manager role ran a job itself: $job"
+mid=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["id"])' "$job")
+out=$(job_wait "$m_api" "$mid" "$admin")
+python3 -c 'import json,sys; r=json.loads(sys.argv[1])["result"]["job_states"][0]["results"][0]; assert sorted(p["host_type"] for p in r["peers"])==["normal","super"], r' "$out" ||
+	fail "the manager role's job was not run by the scheduler: $out"
+grep -q "job $mid (sync_peers): claimed here" "$dir/sched.log" || fail "the scheduler did not claim the manager's job"
+"$vx" scheduler --role scheduler --listen 127.0.0.1:0 --db "$dir/s2.db" --manager-db "$dir/sched.db" \
+	--tokens "$dir/sched.db.tokens" --api 127.0.0.1:0 >"$dir/s2.out" 2>"$dir/s2.log" &
+s2_pid=$!
+bg_pids+=("$s2_pid")
+wait_line "$dir/s2.out" 'listening on port [0-9]+' "$s2_pid" "vx scheduler --role scheduler" >/dev/null
+grep -q "api on port" "$dir/s2.out" "$dir/s2.log" && fail "the scheduler role serves the API"
 echo "PASS: $name"

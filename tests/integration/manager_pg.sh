@@ -112,7 +112,7 @@ wait "$a_pid" 2>/dev/null || true
 out=$(job_wait "$b_api" "$aid" "$admin")
 echo "$out" | grep -q '"state":"SUCCESS"' || fail "A's job after A died: $out"
 echo "$out" | grep -q '"host_type":"super"' || fail "A's job names no seed: $out"
-[ "$(grep -c "job $aid (preheat): the process running it stopped; claimed here" "$dir/b.log")" = 1 ] ||
+[ "$(grep -c "job $aid (preheat): claimed here" "$dir/b.log")" = 1 ] ||
 	fail "B did not claim A's job exactly once"
 grep -q "job $bid" "$dir/a.log" && fail "A touched B's job"
 [ "$(grep -c "job $aid: preheat of 1 blob(s) on" "$dir/a.log")" = 1 ] || fail "A ran its job not once"
