@@ -235,7 +235,7 @@ PY
 
 # ---- a job PENDING when the control plane dies is resumed by the next start (its lease ran
 # out); one whose URL carries a credential (kept in memory only) is failed with a reason
-head -c 6000000 /dev/urandom >"$dir/www/resume"
+head -c 3000000 /dev/urandom >"$dir/www/resume" # 3 s at /slow/: still running at the kill
 cp "$dir/www/resume" "$dir/www/big"
 job=$(expect 200 "slow preheat" POST /oapi/v1/jobs "{\"type\":\"preheat\",\"args\":{\"url\":\"http://127.0.0.1:$origin_port/slow/resume\",\"timeout\":600}}" "$admin")
 echo "$job" | grep -q '"state":"PENDING"' || fail "the slow preheat is not PENDING: $job"
