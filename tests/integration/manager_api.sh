@@ -245,13 +245,7 @@ sid=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["id"])' "$job")
 kill -KILL "$sched_pid"
 wait "$sched_pid" 2>/dev/null || true
 sched_start "127.0.0.1:$sched_port" --allow-outbound 127.0.0.0/8 --job-lease 2
-ok=0
-for i in $(seq 450); do
-	after=$(expect 200 "the job after a restart" GET "/oapi/v1/jobs/$jid" - "$admin")
-	echo "$after" | grep -q '"state":"PENDING"' || { ok=1; break; }
-	sleep 0.1
-done
-[ "$ok" = 1 ] || fail "the resumed job did not end within 45 s: $after"
+after=$(job_wait "$api_port" "$jid" "$admin" 300)
 echo "$after" | grep -q '"state":"SUCCESS"' || fail "the resumed job: $after"
 grep -q "job $jid (preheat): claimed here" "$dir/sched.log" ||
 	fail "the job was not claimed by the restarted control plane"

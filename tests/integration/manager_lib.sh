@@ -28,8 +28,9 @@ expect_at() {
 }
 
 job_wait() {
-	local port=$1 id=$2 tok=$3 n=${4:-450} i got
-	for i in $(seq "$n"); do
+	local port=$1 id=$2 tok=$3 n=${4:-450} got end
+	end=$((SECONDS + n / 10))
+	while [ "$SECONDS" -lt "$end" ]; do
 		got=$(expect_at "$port" 200 "job $id" GET "/oapi/v1/jobs/$id" - "$tok")
 		case $got in *'"state":"PENDING"'*) sleep 0.1 ;; *)
 			echo "$got"
