@@ -74,6 +74,12 @@ serve_start pb --allow-outbound 127.0.0.0/8
 admin=$(tail -n1 "$dir/boot.out")
 [[ $admin =~ ^vxt_[0-9]+_[0-9a-f]{64}$ ]] || fail "bootstrap printed '$admin'"
 
+# a URI with the password in it is never echoed (here: a server that is not there)
+if "$vx" token create --bootstrap --db "postgres://vxtest:$pgpass_word@127.0.0.1:1/x" >"$dir/badboot.out" 2>&1; then
+	fail "a bootstrap against no server succeeded"
+fi
+grep -q "$pgpass_word" "$dir/badboot.out" && fail "the database password was echoed: $(cat "$dir/badboot.out")"
+
 # ---- shared tokens and jobs
 expect_at "$b_api" 401 "B without a token" GET /oapi/v1/jobs >/dev/null
 tok=$(expect_at "$a_api" 200 "a token made on A" POST /oapi/v1/tokens '{"name":"ci","scopes":["job:read","job:write"]}' "$admin")
