@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 
 #include "mgr_int.h"
 #include "vx_err.h"
@@ -158,6 +159,24 @@ static int migrate_lite(struct mgr_db *d)
 	return 0;
 }
 
+/* The sqlite file and its WAL files, 0600: a job's webhook URL may carry a token. */
+static void lite_private(const char *path)
+{
+	static const char *const sfx[] = { "", "-wal", "-shm" };
+	char p[4096];
+
+	for (size_t i = 0; i < 3; i++) {
+		struct stat st;
+
+		if (snprintf(p, sizeof(p), "%s%s", path, sfx[i]) >= (int)sizeof(p) ||
+		    stat(p, &st) != 0 || !(st.st_mode & 077))
+			continue;
+		if (chmod(p, st.st_mode & 0600) != 0)
+			vx_warn("manager: cannot make the database file private: %s",
+				strerror(errno));
+	}
+}
+
 int vx__mgr_db_open(struct mgr_db *d, const char *path)
 {
 	uint8_t rnd[16];
@@ -198,6 +217,7 @@ int vx__mgr_db_open(struct mgr_db *d, const char *path)
 		vx__mgr_db_close(d);
 		return VX_EDB;
 	}
+	lite_private(path);
 	load_head(d);
 	return 0;
 }

@@ -72,6 +72,11 @@ PY
 for f in "$dir"/sched.log "$dir"/seed.log "$dir"/p1.log; do
 	grep -q hooksecret "$f" && fail "the webhook's token in $(basename "$f")"
 done
+# the database holds the webhook's URL: private
+for f in "$dir"/sched.db "$dir"/sched.db-wal; do
+	[ "$(stat -c %a "$f")" = 600 ] || fail "$(basename "$f") is mode $(stat -c %a "$f")"
+done
+
 # ---- roles: a manager alone (the API on the same database, no scheduler) makes jobs that a
 # scheduler runs; a scheduler-role process serves no API
 "$vx" scheduler --role manager --db "$dir/sched.db" --api 127.0.0.1:0 --log-level info \
