@@ -49,6 +49,7 @@ PORT_ORIGIN = 8080
 PORT_TRACKER = 6969
 PORT_SCHED = 8002
 PORT_VORTEX = 4005
+PORT_API = 8081
 PORT_BT = 6881
 
 # Overhead model. A full TCP segment carries MSS = 1500 - 20 (IP) - 20 (TCP) - 12 (timestamps)
@@ -848,7 +849,9 @@ def write_token_files(ctl):
     return token_files
 
 
-def run_vx(bed, f, n, url, want, bnd, deadline, args):
+def vx_start(bed, n, args, sched_extra=(), serve_extra=()):
+    """The vx scheduler (with sched_extra flags), the seed's and every peer's vx serve, up and
+    listening: returns (sched, daemons as (proc, socket, dir), seed node, peer nodes)."""
     ok, why = vx_serve_available(args.vx)
     if not ok:
         raise Fail(why)
@@ -859,7 +862,7 @@ def run_vx(bed, f, n, url, want, bnd, deadline, args):
     # the testbed's namespaces are not loopback: plaintext is asked for (TLS runs are apart)
     sched = ctl.proc("vx-scheduler", [vx, "scheduler", "--listen", sched_addr,
                                       "--db", os.path.join(ctl.dir, "scheduler.db"),
-                                      "--insecure-plaintext"])
+                                      "--insecure-plaintext"] + list(sched_extra))
     wait_listen(ctl, PORT_SCHED, "vx scheduler", sched)
     token_files = write_token_files(ctl)
 
@@ -875,7 +878,7 @@ def run_vx(bed, f, n, url, want, bnd, deadline, args):
             cmd.append("--seed")
         if args.vx_config:
             cmd += ["--config", args.vx_config]
-        return node.proc("vx-serve", cmd), sock, d
+        return node.proc("vx-serve", cmd + list(serve_extra)), sock, d
 
     daemons = [serve(seed, True)] + [serve(p, False) for p in peers]
     t_up = time.monotonic() + 20
@@ -888,6 +891,18 @@ def run_vx(bed, f, n, url, want, bnd, deadline, args):
             time.sleep(0.05)
     for (p, _, _), node in zip(daemons, [seed] + peers):
         wait_listen(node, PORT_VORTEX, "vx serve", p)
+    return sched, daemons, seed, peers
+
+
+def vx_stop(sched, daemons):
+    for p, _, _ in daemons:
+        p.stop(grace=10)
+    sched.stop(grace=10)
+
+
+def run_vx(bed, f, n, url, want, bnd, deadline, args):
+    vx = args.vx
+    sched, daemons, seed, peers = vx_start(bed, n, args)
     get_extra = ["--piece-length", str(args.piece_length)] if args.piece_length else []
     if not args.cold:
         # The seed obtains the file from the origin (not timed: the bound assumes it holds it).
@@ -911,9 +926,7 @@ def run_vx(bed, f, n, url, want, bnd, deadline, args):
         sent = ph.sent()
         for g in gets:
             g.stop()
-        for p, _, _ in daemons:
-            p.stop(grace=10)
-        sched.stop(grace=10)
+        vx_stop(sched, daemons)
     for g in gets:
         if g.status != 0:
             log("vx: %s failed (%s): %s" % (g.name, g.status, g.stderr_tail()))
@@ -923,6 +936,94 @@ def run_vx(bed, f, n, url, want, bnd, deadline, args):
         shutil.rmtree(d, ignore_errors=True)
     return summarize(bed, "vx", f, n, t0, ends, sums, want, sent,
                      [sched] + [p for p, _, _ in daemons] + gets, bnd, {"cold_seed": args.cold})
+
+
+# ---------------------------------------------------------------------------------------------
+# preheat: the manager's preheat job (scope all_peers) puts the file on the seed and every peer;
+# then the job API's latency with JOBS jobs
+
+
+API_LATENCY = r"""
+import http.client, json, statistics, sys, time
+host, port, tok, n = sys.argv[1], int(sys.argv[2]), open(sys.argv[3]).read().strip(), int(sys.argv[4])
+h = {"Authorization": "Bearer " + tok, "Content-Type": "application/json"}
+c = http.client.HTTPConnection(host, port, timeout=30)
+def call(method, path, body=None):
+    t = time.monotonic()
+    c.request(method, path, body=body, headers=h)
+    r = c.getresponse()
+    data = r.read()
+    if r.status != 200:
+        raise SystemExit("%s %s: %d %s" % (method, path, r.status, data[:200]))
+    return time.monotonic() - t, json.loads(data)
+post, get, ids = [], [], []
+for i in range(n):
+    dt, j = call("POST", "/oapi/v1/jobs",
+                 json.dumps({"type": "get_task", "args": {"url": "http://h/f%d" % i}}))
+    post.append(dt)
+    ids.append(j["id"])
+for i in ids:
+    get.append(call("GET", "/oapi/v1/jobs/%d" % i)[0])
+lst = [call("GET", "/oapi/v1/jobs?per_page=100")[0] for _ in range(50)]
+def q(v, p):
+    v = sorted(v)
+    return v[min(len(v) - 1, int(round(p * (len(v) - 1))))] * 1000
+print(json.dumps({"jobs": n,
+                  "post_ms": {"p50": q(post, 0.5), "p99": q(post, 0.99)},
+                  "get_ms": {"p50": q(get, 0.5), "p99": q(get, 0.99)},
+                  "list100_ms": {"p50": q(lst, 0.5), "p99": q(lst, 0.99)}}))
+"""
+
+
+def run_preheat(bed, f, n, url, want, bnd, deadline, args):
+    vx = args.vx
+    ctl = bed.nodes["control"]
+    api = "%s:%d" % (ctl.ip, PORT_API)
+    db = os.path.join(ctl.dir, "scheduler.db")
+    # the origin is on a private range, which preheat URLs may name by default; loopback
+    # must be allowed by name (to the manager and to the daemons fetching for it)
+    lo = ["--allow-outbound", "127.0.0.0/8"] if bed.loopback else []
+    sched, daemons, seed, peers = vx_start(bed, n, args, ["--api", api, "--api-jobs-per-min",
+                                                          "100000"] + lo, lo)
+    extra = {}
+    try:
+        wait_listen(ctl, PORT_API, "vx scheduler api", sched)
+        r = run([vx, "token", "create", "--bootstrap", "--db", db])
+        tokf = os.path.join(ctl.dir, "api.token")
+        fd = os.open(tokf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as t:
+            t.write(r.stdout.strip().splitlines()[-1] + "\n")
+        cmd = [vx, "preheat", url, "--scope", "all_peers", "--wait", "--json",
+               "--timeout", str(int(max(1, deadline - time.monotonic()))),
+               "--api", "http://" + api, "--token-file", tokf]
+        if args.piece_length:
+            cmd += ["--piece-length", str(args.piece_length)]
+        ph = Phase(bed)
+        t0 = time.monotonic()
+        job = ctl.proc("vx-preheat", cmd, stdout=subprocess.PIPE)
+        wait_all([job], deadline, "preheat")
+        sent = ph.sent()
+        if job.status != 0:
+            raise Fail("vx preheat failed (%s): %s" % (job.status, job.stderr_tail()))
+        # every peer holds it: a get through its daemon costs the origin nothing (not timed)
+        outs = [os.path.join(d, "out") for _, _, d in daemons[1:]]
+        before = origin_log_bytes(bed)
+        gets = [node.proc("vx-get", [vx, "get", url, "-O", out, "--socket", sock])
+                for node, out, (_, sock, _) in zip(peers, outs, daemons[1:])]
+        wait_all(gets, deadline, "vx get after the preheat")
+        extra["origin_bytes_after_preheat"] = origin_log_bytes(bed) - before
+        sums = verify_all(outs)
+        if n:
+            lat = ctl.run([sys.executable, "-c", API_LATENCY, ctl.ip, str(PORT_API), tokf,
+                           str(args.api_jobs)], timeout=max(30, deadline - time.monotonic()))
+            extra["api_latency"] = json.loads(lat.stdout)
+    finally:
+        vx_stop(sched, daemons)
+    ends = [job.end] * n
+    for _, _, d in daemons:
+        shutil.rmtree(d, ignore_errors=True)
+    return summarize(bed, "preheat", f, n, t0, ends, sums, want, sent,
+                     [sched] + [p for p, _, _ in daemons] + [job], bnd, extra)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -944,12 +1045,12 @@ def print_report(cfg, bnd, results, out):
         w("bound: T_min = max(F/u_seed, N*F/(u_seed+N*u)) = %.2f s; HTTP N*F/u_origin = %.2f s\n"
           % (bnd["t_min"], bnd["t_http"]))
         w("       %s\n" % bnd["model"])
-    w("\n%-5s %-4s %8s %8s %8s %7s %7s %7s %7s %8s %9s\n" % (
+    w("\n%-7s %-4s %8s %8s %8s %7s %7s %7s %7s %8s %9s\n" % (
         "sys", "ok", "first", "median", "last", "xT_min", "xT_http", "origin", "seed", "peers",
         "origin-log"))
     for r in results:
         if r.get("error"):
-            w("%-5s FAIL %s\n" % (r["system"], r["error"]))
+            w("%-7s FAIL %s\n" % (r["system"], r["error"]))
             continue
         b = r.get("bytes", {})
 
@@ -959,7 +1060,7 @@ def print_report(cfg, bnd, results, out):
         def t(v):
             return ("%.2f" % v) if v is not None else "-"
 
-        w("%-5s %-4s %8s %8s %8s %7s %7s %7s %7s %8s %9s\n" % (
+        w("%-7s %-4s %8s %8s %8s %7s %7s %7s %7s %8s %9s\n" % (
             r["system"], "yes" if r["ok"] else "NO", t(r["first_s"]), t(r["median_s"]),
             t(r["last_s"]), t(r.get("ratio_t_min")), t(r.get("ratio_t_http")),
             c("origin_copies"), c("seed_copies"), c("peers_copies"),
@@ -986,6 +1087,16 @@ def print_report(cfg, bnd, results, out):
         for role, (k, cpu, rss) in agg.items():
             w("  %s x%d %.2f / %.1f" % (role, k, cpu, rss))
         w("\n")
+    for r in results:
+        lat = r.get("api_latency")
+        if r.get("error") or not lat:
+            continue
+        w("preheat: the origin sent %s to the gets after the preheat\n" %
+          fmt_bytes(r.get("origin_bytes_after_preheat")))
+        w("job API latency, %d get_task jobs (ms p50 / p99): POST %.2f / %.2f, GET one %.2f / "
+          "%.2f, GET a page of 100 %.2f / %.2f\n" % (
+              lat["jobs"], lat["post_ms"]["p50"], lat["post_ms"]["p99"], lat["get_ms"]["p50"],
+              lat["get_ms"]["p99"], lat["list100_ms"]["p50"], lat["list100_ms"]["p99"]))
 
 
 def write_chart(path, bnd, results, n, work):
@@ -1089,6 +1200,8 @@ def parse_args(argv):
                     help="vx: do not warm the seed; the timed part includes the seed's fetch "
                          "from the origin (the bound still assumes a warm seed)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--api-jobs", type=int, default=1000,
+                    help="preheat: jobs made to measure the job API's latency (1000)")
     a = ap.parse_args(argv)
     if not 1 <= a.peers <= 200:
         ap.error("--peers must be 1..200")
@@ -1099,6 +1212,8 @@ def parse_args(argv):
         s = s.strip()
         if s == "all":
             want += ["vx", "bt", "http"]
+        elif s == "preheat":
+            want += ["vx", "preheat"]
         elif s in ("vx", "bt", "http"):
             if not a.only and s != "vx" and "," not in a.vs:
                 want.append("vx")
@@ -1106,7 +1221,7 @@ def parse_args(argv):
         else:
             ap.error("--vs wants vx, bt, http or all, got '%s'" % s)
     # Baselines first: they need nothing from this build.
-    order = ["http", "bt", "vx"]
+    order = ["http", "bt", "vx", "preheat"]
     a.systems = [s for s in order if s in want]
     if a.piece_length and a.piece_length & (a.piece_length - 1):
         ap.error("--piece-length must be a power of two")
@@ -1141,7 +1256,7 @@ def main(argv):
             return EXIT_FAIL
 
     vx_missing = None
-    if "vx" in args.systems:
+    if "vx" in args.systems or "preheat" in args.systems:
         ok, why = vx_serve_available(args.vx)
         if not ok:
             vx_missing = why
@@ -1178,7 +1293,7 @@ def main(argv):
         url = "http://%s:%d/blob" % (bed.nodes["origin"].ip, PORT_ORIGIN)
         for system in args.systems:
             left = deadline - time.monotonic()
-            if system == "vx" and vx_missing:
+            if system in ("vx", "preheat") and vx_missing:
                 results.append({"system": system, "ok": False, "error": vx_missing})
                 rc = EXIT_FAIL
                 continue
@@ -1194,6 +1309,8 @@ def main(argv):
                 elif system == "bt":
                     r = run_bt(bed, f, n, url, want, bnd, deadline,
                                args.piece_length or (4 << 20))
+                elif system == "preheat":
+                    r = run_preheat(bed, f, n, url, want, bnd, deadline, args)
                 else:
                     r = run_vx(bed, f, n, url, want, bnd, deadline, args)
             except Fail as e:

@@ -41,6 +41,9 @@ int vx_api_opts_parse(int argc, char **argv, unsigned allowed, const char *usage
 		{ { "timeout", required_argument, NULL, 'T' }, AC_SCOPE },
 		{ { "wait", no_argument, NULL, 'w' }, AC_SCOPE },
 		{ { "platform", required_argument, NULL, 'P' }, AC_SCOPE },
+		{ { "concurrent-tasks", required_argument, NULL, 'C' }, AC_SCOPE },
+		{ { "webhook", required_argument, NULL, 'W' }, AC_SCOPE },
+		{ { "concurrent-peers", required_argument, NULL, 'E' }, AC_SCOPE },
 		{ { "tag", required_argument, NULL, 'g' }, AC_TASK },
 		{ { "application", required_argument, NULL, 'A' }, AC_TASK },
 		{ { "filtered", required_argument, NULL, 'f' }, AC_TASK },
@@ -121,6 +124,19 @@ int vx_api_opts_parse(int argc, char **argv, unsigned allowed, const char *usage
 			if (num(o, "--percentage", optarg, 100, &v))
 				return -EINVAL;
 			o->percentage = (uint32_t)v;
+			break;
+		case 'W':
+			o->webhook = optarg;
+			break;
+		case 'C':
+			if (num(o, "--concurrent-tasks", optarg, 1000, &v))
+				return -EINVAL;
+			o->concurrent_tasks = (uint32_t)v;
+			break;
+		case 'E':
+			if (num(o, "--concurrent-peers", optarg, 100000, &v))
+				return -EINVAL;
+			o->concurrent_peers = (uint32_t)v;
 			break;
 		case 'T':
 			if (num(o, "--timeout", optarg, 86400, &v))
@@ -290,10 +306,13 @@ json_t *vx_api_task_args(const struct api_opts *o, const char *what)
 int vx_api_post_job(const struct api_opts *o, const char *type, json_t *args)
 {
 	json_t *req = json_pack("{s:s, s:o}", "type", type, "args", args), *j;
-	int st = vx_api_call(o, "POST", "/oapi/v1/jobs", req, &j);
 	const char *state;
 	char path[64];
+	int st;
 
+	if (o->webhook)
+		json_object_set_new(req, "webhook", json_string(o->webhook));
+	st = vx_api_call(o, "POST", "/oapi/v1/jobs", req, &j);
 	json_decref(req);
 	/* --wait: poll until the job leaves PENDING (each call bounded; at most --timeout s) */
 	for (uint32_t i = 0; o->wait && st == 200 && i < (o->timeout_s ? o->timeout_s : 600) * 5;

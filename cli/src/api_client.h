@@ -27,7 +27,9 @@ struct api_opts {
 	bool json;
 	const char *platform;
 	const char *scope, *ips, *tag, *application, *filtered, *name, *scopes, *db;
+	const char *webhook; /* --webhook URL: called with the job when it ends */
 	uint32_t count, percentage, timeout_s, ttl_days;
+	uint32_t concurrent_tasks, concurrent_peers;
 	uint64_t piece_length;
 	bool wait, bootstrap;
 	int argc; /* positional arguments left */

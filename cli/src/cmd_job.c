@@ -7,7 +7,8 @@
 #include "commands.h"
 
 static const char usage[] = "usage: vx job ls|get ID|cancel ID [--api URL] [--token-file F] "
-			    "[--json]\n";
+			    "[--json]\n"
+			    "       vx job sync-peers [--webhook URL] [--wait] [API flags]\n";
 
 static int run_job(int argc, char **argv)
 {
@@ -16,9 +17,11 @@ static int run_job(int argc, char **argv)
 	json_t *j;
 	int rc, st;
 
-	rc = vx_api_opts_parse(argc, argv, AC_API | AC_TOKEN | AC_JSON, usage, &o);
+	rc = vx_api_opts_parse(argc, argv, AC_API | AC_TOKEN | AC_JSON | AC_SCOPE, usage, &o);
 	if (rc)
 		return rc > 0 ? VX_EXIT_OK : VX_EXIT_USAGE;
+	if (o.argc == 1 && strcmp(o.argv[0], "sync-peers") == 0)
+		return vx_api_post_job(&o, "sync_peers", json_object());
 	if (o.argc == 1 && strcmp(o.argv[0], "ls") == 0) {
 		st = vx_api_call(&o, "GET", "/oapi/v1/jobs", NULL, &j);
 	} else if (o.argc == 2 && strcmp(o.argv[0], "get") == 0) {

@@ -14,7 +14,8 @@ static const char usage[] =
 	"usage: vx preheat URL [--scope single_seed_peer|all_seed_peers|all_peers]\n"
 	"                  [--count N] [--percentage P] [--ips A,B] [--timeout S] [--wait]\n"
 	"                  [--tag T] [--application A] [--piece-length N] [--filtered K&K]\n"
-	"                  [--platform OS/ARCH] [--api URL] [--token-file F] [--json]\n"
+	"                  [--platform OS/ARCH] [--concurrent-tasks N] [--concurrent-peers N]\n"
+	"                  [--webhook URL] [--api URL] [--token-file F] [--json]\n"
 	"A URL .../v2/REPO/manifests/REF is an image: its config and layers are preheated.\n";
 
 static int run_preheat(int argc, char **argv)
@@ -47,6 +48,10 @@ static int run_preheat(int argc, char **argv)
 		json_object_set_new(a, "percentage", json_integer(o.percentage));
 	if (o.timeout_s)
 		json_object_set_new(a, "timeout", json_integer(o.timeout_s));
+	if (o.concurrent_tasks)
+		json_object_set_new(a, "concurrent_task_count", json_integer(o.concurrent_tasks));
+	if (o.concurrent_peers)
+		json_object_set_new(a, "concurrent_peer_count", json_integer(o.concurrent_peers));
 	if (o.ips) {
 		char buf[4096], *save = NULL, *t;
 		json_t *ips = json_array();

@@ -72,7 +72,15 @@ static void usage(FILE *f)
 		"  --tls-crl FILE      revoked certificates (PEM CRL; reloaded when it changes)\n"
 		"  --insecure-plaintext  allow plaintext on a --listen or --api address that is\n"
 		"                      not loopback (warned); without it such an address needs\n"
-		"                      the --tls-* files (and --api stays on loopback)\n");
+		"                      the --tls-* files (and --api stays on loopback)\n"
+		"  --manager-db DB     the API's jobs, tokens and audit: a sqlite file or a\n"
+		"                      postgres://HOST:PORT/NAME URI that several control planes\n"
+		"                      share (password in PGPASSFILE; default: the --db file)\n"
+		"  --job-lease S       a job whose runner stopped is claimed after S s (default "
+		"15)\n"
+		"  --role R            all (default): scheduler, API and jobs; manager: the API\n"
+		"                      alone (jobs are run by a scheduler on the same database);\n"
+		"                      scheduler: no API, runs the jobs managers made\n");
 }
 
 static int parse_u32(const char *flag, const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
@@ -128,6 +136,9 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 		{ "tls-ca", required_argument, NULL, 3 },
 		{ "tls-crl", required_argument, NULL, 4 },
 		{ "insecure-plaintext", no_argument, NULL, 5 },
+		{ "manager-db", required_argument, NULL, 'M' },
+		{ "job-lease", required_argument, NULL, 'E' },
+		{ "role", required_argument, NULL, 'r' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char host[256];
@@ -150,6 +161,11 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 			cfg->listen = optarg;
 			break;
 		case 'd':
+			if (strncmp(optarg, "postgres", 8) == 0) {
+				fprintf(stderr, "vx scheduler: --db is the scheduler's own sqlite "
+						"file; give PostgreSQL as --manager-db\n");
+				return -EINVAL;
+			}
 			cfg->db_path = optarg;
 			break;
 		case 'p':
@@ -277,6 +293,28 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 		case 5:
 			mf->insecure_plaintext = true;
 			break;
+		case 'M':
+			mf->cfg.db_path = optarg;
+			break;
+		case 'r':
+			if (strcmp(optarg, "all") == 0) {
+				mf->cfg.role = VX_MGR_ROLE_ALL;
+			} else if (strcmp(optarg, "manager") == 0) {
+				mf->cfg.role = VX_MGR_ROLE_MANAGER;
+			} else if (strcmp(optarg, "scheduler") == 0) {
+				mf->cfg.role = VX_MGR_ROLE_SCHEDULER;
+			} else {
+				fprintf(stderr,
+					"vx scheduler: --role is all, manager or scheduler, got "
+					"'%s'\n",
+					optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'E':
+			if (parse_u32("--job-lease", optarg, 2, 3600, &mf->cfg.job_lease_s))
+				return -EINVAL;
+			break;
 		case 'R':
 			for (uint32_t i = 0; vx_manager_route(i); i++)
 				printf("%s\n", vx_manager_route(i));
@@ -298,6 +336,39 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* --role manager: the API alone, on its own loop; no scheduler, no control channel. */
+static int run_manager_role(struct mgr_flags *mf, const char *db_path, int sfd)
+{
+	struct vx_manager *mgr = NULL;
+	int rc;
+
+	if (mf->off) {
+		fprintf(stderr,
+			"vx scheduler: --role manager is the API: --no-api makes no sense\n");
+		close(sfd);
+		return VX_EXIT_USAGE;
+	}
+	if (!mf->cfg.db_path)
+		mf->cfg.db_path = db_path;
+	rc = vx_manager_new(&mgr, NULL, &mf->cfg);
+	if (rc) {
+		fprintf(stderr, "vx scheduler: cannot serve the API on %s: %s\n", mf->cfg.listen,
+			rc == -EINVAL ? "bad address" : vx_strerror(rc));
+		close(sfd);
+		return VX_EXIT_FAILURE;
+	}
+	printf("vx scheduler: api on port %u\n", vx_manager_port(mgr));
+	fflush(stdout);
+	rc = vx_manager_run(mgr, sfd);
+	vx_manager_free(mgr);
+	close(sfd);
+	if (rc) {
+		fprintf(stderr, "vx scheduler: %s\n", vx_strerror(rc));
+		return VX_EXIT_FAILURE;
+	}
+	return VX_EXIT_OK;
 }
 
 /*
@@ -377,6 +448,8 @@ static int serve_sched(struct vx_sched_server_cfg *cfgp, struct mgr_flags *mfp)
 		return VX_EXIT_FAILURE;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	if (mf.cfg.role == VX_MGR_ROLE_MANAGER)
+		return run_manager_role(&mf, cfg.db_path, sfd);
 	rc = vx_sched_server_new(&srv, &cfg);
 	if (rc) {
 		if (rc == VX_EDB)
@@ -400,7 +473,8 @@ static int serve_sched(struct vx_sched_server_cfg *cfgp, struct mgr_flags *mfp)
 			"vx scheduler: warning: --insecure-open: any host that reaches this "
 			"port joins as a normal peer without a token\n");
 	if (!mf.off) {
-		mf.cfg.db_path = cfg.db_path;
+		if (!mf.cfg.db_path)
+			mf.cfg.db_path = cfg.db_path;
 		rc = vx_manager_new(&mgr, srv, &mf.cfg);
 		if (rc == -EADDRINUSE && !mf.given) {
 			fprintf(stderr,
@@ -419,7 +493,7 @@ static int serve_sched(struct vx_sched_server_cfg *cfgp, struct mgr_flags *mfp)
 	}
 	/* the port line is how scripts and tests learn a port chosen with :0 */
 	printf("vx scheduler: listening on port %u\n", vx_sched_server_port(srv));
-	if (mgr) /* after the line above, which scripts read first */
+	if (mgr && mf.cfg.role != VX_MGR_ROLE_SCHEDULER) /* after the line above */
 		printf("vx scheduler: api on port %u\n", vx_manager_port(mgr));
 	fflush(stdout);
 	rc = vx_sched_server_run(srv, sfd);

@@ -13,6 +13,7 @@
 #include "commands.h"
 #include "pki_cli.h"
 #include "vx_manager.h"
+#include "vx_url.h"
 
 static const char usage[] =
 	"usage: vx token create --bootstrap --db PATH [--name N] [--scopes S] [--ttl-days N]\n"
@@ -42,7 +43,8 @@ static int bootstrap(const struct api_opts *o)
 	rc = vx_manager_token_create(o->db, o->name ? o->name : "admin", scopes,
 				     (uint64_t)(o->ttl_days ? o->ttl_days : 90) * 86400, tok, &id);
 	if (rc) {
-		fprintf(stderr, "vx token: cannot create the token in '%s'\n", o->db);
+		/* a postgres:// URI may carry a password: shown redacted */
+		fprintf(stderr, "vx token: cannot create the token in '%s'\n", VX_URL_SAFE(o->db));
 		return VX_EXIT_FAILURE;
 	}
 	fprintf(stderr, "vx token: token %lld created; it is shown once:\n", (long long)id);

@@ -2,7 +2,7 @@
 /*
  * vx_manager.h: the management plane (spec/manager.md): an HTTP open API compatible with
  * Dragonfly's manager (jobs: preheat, get_task, delete_task, gc), personal access tokens and
- * a hash-chained audit log, kept in the scheduler's sqlite file. It runs inside `vx scheduler`
+ * a hash-chained audit log, kept in the scheduler's sqlite file or in PostgreSQL. It runs inside `vx scheduler`
  * on the scheduler's one thread (a vx_sched_server hook): no locks, no second thread.
  */
 #ifndef VX_MANAGER_H
@@ -29,10 +29,18 @@ struct vx_sched_server;
 
 #define VX_MGR_TOKEN_MAX 128 /* bytes of a token as text, NUL included */
 
+/* What a control-plane process runs (vx scheduler --role). */
+enum vx_manager_role {
+	VX_MGR_ROLE_ALL = 0,   /* the API and the jobs, beside the scheduler */
+	VX_MGR_ROLE_MANAGER,   /* the API alone, no scheduler: jobs are run by a scheduler */
+	VX_MGR_ROLE_SCHEDULER, /* no API: runs the jobs the managers made */
+};
+
 struct vx_manager_cfg {
-	const char *listen;		   /* "HOST:PORT" of the API; port 0 picks one (borrowed) */
-	const char *db_path;		   /* the scheduler's sqlite file (borrowed) */
-	size_t body_max;		   /* request body bytes (default 64 KiB) */
+	enum vx_manager_role role;
+	const char *listen;  /* "HOST:PORT" of the API; port 0 picks one (borrowed) */
+	const char *db_path; /* a sqlite file, or a postgres:// URI shared by several (borrowed) */
+	size_t body_max;     /* request body bytes (default 64 KiB) */
 	uint32_t jobs_per_min;		   /* job creations per token per minute (burst the same) */
 	uint32_t preheat_timeout_s;	   /* default preheat timeout */
 	uint32_t retention_days;	   /* gc: jobs and audit records older than this go */
@@ -40,17 +48,27 @@ struct vx_manager_cfg {
 	uint32_t nr_allow_outbound;	   /* by default (loopback, link-local, unspecified) */
 	const char *const *deny_outbound;  /* CIDRs a preheat URL may never name */
 	uint32_t nr_deny_outbound;
+	uint32_t job_lease_s; /* a running job's lease: another process claims it this long
+			       * after its runner stopped renewing (default 15) */
 };
 
 void vx_manager_cfg_default(struct vx_manager_cfg *cfg);
 
 /*
- * vx_manager_new() - open the tables, bind the API and hook it into @srv's loop. Returns 0 and
- * *@out, VX_EDB (database unusable), -EINVAL (bad listen address or CIDR), or a socket errno.
+ * vx_manager_new() - open the tables, bind the API (not in the scheduler role) and hook it into
+ * @srv's loop; @srv is NULL exactly in the manager role (then vx_manager_run() is the loop).
+ * Returns 0 and *@out, VX_EDB (database unusable), -EINVAL (bad listen address or CIDR, or
+ * @srv not matching the role), or a socket errno.
  */
 VX_MUST_CHECK int vx_manager_new(struct vx_manager **out, struct vx_sched_server *srv,
 				 const struct vx_manager_cfg *cfg);
 uint16_t vx_manager_port(const struct vx_manager *m);
+
+/*
+ * vx_manager_run() - the loop of the manager role (made with @srv NULL): serves the API and
+ * ticks the jobs until @stop_fd is readable (a signalfd). Returns 0 or -errno.
+ */
+VX_MUST_CHECK int vx_manager_run(struct vx_manager *m, int stop_fd);
 /* Unhooks and frees @m (taken); NULL is a no-op. */
 void vx_manager_free(struct vx_manager *m);
 

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include "mgr_int.h"
@@ -45,6 +46,8 @@ struct vx_manager {
 	struct mgr_jobs *jobs;
 	struct bucket buckets[BUCKETS_MAX];
 	uint64_t next_tick_ms;
+	int epfd;    /* libmicrohttpd's epoll descriptor; -1 without the API */
+	bool hooked; /* in the scheduler's loop */
 };
 
 struct req {
@@ -101,6 +104,7 @@ void vx_manager_cfg_default(struct vx_manager_cfg *cfg)
 	cfg->jobs_per_min = 60;
 	cfg->preheat_timeout_s = 3600;
 	cfg->retention_days = 30;
+	cfg->job_lease_s = 15;
 }
 
 /* ---------------------------------------------------------------- Answers */
@@ -358,6 +362,8 @@ static enum MHD_Result dispatch(struct call *k, enum route_id r, const char *res
 			return fail(k, MHD_HTTP_NOT_FOUND, "no such job");
 		if (rc == -EALREADY)
 			return fail(k, MHD_HTTP_CONFLICT, "the job has ended");
+		if (rc)
+			return fail(k, MHD_HTTP_INTERNAL_SERVER_ERROR, "the database failed");
 		return answer(k, MHD_HTTP_OK, vx__mgr_job_get(k->m->jobs, id));
 	case R_AUDITS:
 		return answer(k, MHD_HTTP_OK,
@@ -491,7 +497,8 @@ static void hook_run(void *arg, uint64_t now_ms)
 {
 	struct vx_manager *m = arg;
 
-	(void)MHD_run(m->d);
+	if (m->d)
+		(void)MHD_run(m->d);
 	if (now_ms >= m->next_tick_ms) {
 		vx__mgr_jobs_tick(m->jobs, now_ms);
 		m->next_tick_ms = now_ms + 500;
@@ -505,51 +512,27 @@ static int hook_next_ms(void *arg)
 	uint64_t now = vx_now_ms();
 	int tick = now >= m->next_tick_ms ? 0 : (int)(m->next_tick_ms - now);
 
-	if (MHD_get_timeout(m->d, &t) == MHD_YES && t < (MHD_UNSIGNED_LONG_LONG)tick)
+	if (m->d && MHD_get_timeout(m->d, &t) == MHD_YES && t < (MHD_UNSIGNED_LONG_LONG)tick)
 		return (int)t;
 	return tick;
 }
 
-int vx_manager_new(struct vx_manager **out, struct vx_sched_server *srv,
-		   const struct vx_manager_cfg *cfg)
+/* Binds the API and starts libmicrohttpd in its external-epoll mode. */
+static int api_start(struct vx_manager *m, const struct sockaddr_storage *ss, socklen_t sl)
 {
 	struct vx_net_opts o = { .flags = VX_NET_NONBLOCK | VX_NET_REUSEADDR, .backlog = 128 };
-	struct vx_sched_server_hook h = { 0 };
-	struct sockaddr_storage ss;
-	char host[VX_NET_HOST_MAX], err[VX_NET_ERR_LEN];
+	char err[VX_NET_ERR_LEN];
 	const union MHD_DaemonInfo *di;
-	struct vx_manager *m;
-	socklen_t sl;
-	uint16_t port;
 	int rc;
 
-	*out = NULL;
-	if (vx_net_parse_hostport(cfg->listen, VX_NET_PORT0, host, sizeof(host), &port) ||
-	    vx_net_resolve(host, port, true, &ss, &sl, err))
-		return -EINVAL;
-	m = vx_calloc(1, sizeof(*m));
-	if (!m)
-		return -ENOMEM;
-	m->cfg = *cfg;
-	m->srv = srv;
-	m->lfd = -1;
-	rc = vx__mgr_db_open(&m->db, cfg->db_path);
-	if (rc) {
-		vx_free(m);
-		return rc;
-	}
-	rc = vx__mgr_jobs_new(&m->jobs, &m->db, srv, cfg);
-	if (rc)
-		goto fail;
-	m->lfd = vx_net_tcp_listen((struct sockaddr *)&ss, sl, &o, err);
+	m->lfd = vx_net_tcp_listen((const struct sockaddr *)ss, sl, &o, err);
 	if (m->lfd < 0) {
 		vx_err("manager: %s", err);
-		rc = m->lfd;
-		goto fail;
+		return m->lfd;
 	}
 	rc = vx_net_local_port(m->lfd);
 	if (rc < 0)
-		goto fail;
+		return rc;
 	m->port = (uint16_t)rc;
 	m->d = MHD_start_daemon(MHD_USE_EPOLL, 0, NULL, NULL, on_request, m,
 				MHD_OPTION_LISTEN_SOCKET, m->lfd, MHD_OPTION_CONNECTION_LIMIT,
@@ -560,22 +543,97 @@ int vx_manager_new(struct vx_manager **out, struct vx_sched_server *srv,
 	di = m->d ? MHD_get_daemon_info(m->d, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
 	if (!di) {
 		vx_err("manager: the HTTP server did not start");
-		rc = -EIO;
-		goto fail;
+		return -EIO;
 	}
-	h.fd = di->epoll_fd;
-	h.run = hook_run;
-	h.next_ms = hook_next_ms;
-	h.arg = m;
-	rc = vx_sched_server_set_hook(srv, &h);
+	m->epfd = di->epoll_fd;
+	vx_info("manager: open API on port %u", m->port);
+	return 0;
+}
+
+int vx_manager_new(struct vx_manager **out, struct vx_sched_server *srv,
+		   const struct vx_manager_cfg *cfg)
+{
+	struct vx_sched_server_hook h = { 0 };
+	struct sockaddr_storage ss;
+	char host[VX_NET_HOST_MAX], err[VX_NET_ERR_LEN];
+	bool api = cfg->role != VX_MGR_ROLE_SCHEDULER;
+	struct vx_manager *m;
+	socklen_t sl = 0;
+	uint16_t port;
+	int rc;
+
+	*out = NULL;
+	if ((cfg->role == VX_MGR_ROLE_MANAGER) != !srv)
+		return -EINVAL; /* the manager role alone runs without a scheduler */
+	if (api && (vx_net_parse_hostport(cfg->listen, VX_NET_PORT0, host, sizeof(host), &port) ||
+		    vx_net_resolve(host, port, true, &ss, &sl, err)))
+		return -EINVAL;
+	m = vx_calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->cfg = *cfg;
+	m->srv = srv;
+	m->lfd = -1;
+	m->epfd = -1;
+	rc = vx__mgr_db_open(&m->db, cfg->db_path);
+	if (rc) {
+		vx_free(m);
+		return rc;
+	}
+	rc = vx__mgr_jobs_new(&m->jobs, &m->db, srv, cfg);
+	if (!rc && api)
+		rc = api_start(m, &ss, sl);
 	if (rc)
 		goto fail;
 	vx__mgr_metrics_init(&m->db, srv);
-	vx_info("manager: open API on port %u", m->port);
+	if (srv) {
+		h.fd = m->epfd;
+		h.run = hook_run;
+		h.next_ms = hook_next_ms;
+		h.arg = m;
+		rc = vx_sched_server_set_hook(srv, &h);
+		if (rc)
+			goto fail;
+		m->hooked = true;
+	}
 	*out = m;
 	return 0;
 fail:
 	vx_manager_free(m);
+	return rc;
+}
+
+int vx_manager_run(struct vx_manager *m, int stop_fd)
+{
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev = { .events = EPOLLIN };
+	int rc = 0;
+
+	if (ep < 0)
+		return -errno;
+	ev.data.fd = stop_fd;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, stop_fd, &ev) == -1 ||
+	    (ev.data.fd = m->epfd, epoll_ctl(ep, EPOLL_CTL_ADD, m->epfd, &ev) == -1)) {
+		rc = -errno;
+		close(ep);
+		return rc;
+	}
+	for (;;) {
+		struct epoll_event got[2];
+		int n = epoll_wait(ep, got, 2, hook_next_ms(m));
+		bool stop = false;
+
+		if (n < 0 && errno != EINTR) {
+			rc = -errno;
+			break;
+		}
+		for (int i = 0; i < n; i++)
+			stop |= got[i].data.fd == stop_fd;
+		if (stop)
+			break;
+		hook_run(m, vx_now_ms());
+	}
+	close(ep);
 	return rc;
 }
 
@@ -589,10 +647,10 @@ void vx_manager_free(struct vx_manager *m)
 	if (!m)
 		return;
 	vx__mgr_metrics_fini();
-	if (m->d) {
+	if (m->hooked)
 		(void)vx_sched_server_set_hook(m->srv, NULL);
+	if (m->d)
 		MHD_stop_daemon(m->d);
-	}
 	if (m->lfd >= 0)
 		close(m->lfd);
 	vx__mgr_jobs_free(m->jobs);

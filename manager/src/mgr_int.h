@@ -15,14 +15,43 @@ struct vx_sched_server;
 
 /* ---------------------------------------------------------------- mgr_store.c */
 
+struct pg_conn;
+
 struct mgr_db {
-	sqlite3 *db;
+	sqlite3 *db;	    /* sqlite, or */
+	struct pg_conn *pg; /* PostgreSQL (libpq's PGconn) */
+	bool in_tx;
+	char owner[33];	    /* this process's name in job leases (random hex) */
 	char last_hash[65]; /* the audit chain's head */
 	int64_t last_seq;
 };
 
+/* @path: a sqlite file, or a postgres:// URI. 0 or VX_EDB. */
 int vx__mgr_db_open(struct mgr_db *d, const char *path);
 void vx__mgr_db_close(struct mgr_db *d);
+
+/* ---------------------------------------------------------------- mgr_sql.c */
+
+struct mgr_rows;
+bool vx__mgr_db_is_pg(const char *path);
+/*
+ * vx__mgr_sql() - run @sql ('?' placeholders) with parameters after @types, one letter each:
+ * 'i' an int64_t, 's' a const char * (NULL: SQL NULL). Rows (text) in *@out when @out is not
+ * NULL (free with vx__mgr_rows_free). Returns 0, VX_EDB or -ENOMEM.
+ */
+int vx__mgr_sql(struct mgr_db *d, struct mgr_rows **out, const char *sql, const char *types, ...);
+uint32_t vx__mgr_rows_n(const struct mgr_rows *r);
+const char *vx__mgr_rows_s(const struct mgr_rows *r, uint32_t row, uint32_t col, size_t *len);
+int64_t vx__mgr_rows_i(const struct mgr_rows *r, uint32_t row, uint32_t col);
+void vx__mgr_rows_free(struct mgr_rows *r);
+/* A write transaction that is the only writer of its kind (sqlite BEGIN IMMEDIATE; PostgreSQL
+ * BEGIN and a transaction-scoped advisory lock). */
+int vx__mgr_db_begin(struct mgr_db *d);
+int vx__mgr_db_end(struct mgr_db *d, bool commit);
+int vx__mgr_pg_connect(struct mgr_db *d, const char *uri);
+/* Several statements without parameters (the schema). */
+int vx__mgr_pg_script(struct mgr_db *d, const char *sql);
+void vx__mgr_pg_close(struct mgr_db *d);
 
 struct mgr_token {
 	int64_t id;
@@ -49,7 +78,14 @@ int64_t vx__mgr_gc(struct mgr_db *d, int64_t before);
 
 /* ---------------------------------------------------------------- mgr_req.c */
 
-enum mgr_job_type { MGR_JOB_PREHEAT = 1, MGR_JOB_GET_TASK, MGR_JOB_DELETE_TASK, MGR_JOB_GC };
+enum mgr_job_type {
+	MGR_JOB_PREHEAT = 1,
+	MGR_JOB_GET_TASK,
+	MGR_JOB_DELETE_TASK,
+	MGR_JOB_GC,
+	MGR_JOB_SYNC_PEERS,
+	MGR_JOB_LAST = MGR_JOB_SYNC_PEERS
+};
 enum mgr_scope { MGR_SCOPE_SINGLE_SEED = 0, MGR_SCOPE_ALL_SEEDS, MGR_SCOPE_ALL_PEERS };
 
 #define MGR_IPS_MAX   64
@@ -70,12 +106,15 @@ struct vx_mgr_job_req {
 	uint32_t percentage; /* 0: not given */
 	char ips[MGR_IPS_MAX][64];
 	uint32_t nr_ips;
-	uint32_t timeout_s;	 /* 0: default */
-	bool image;		 /* args.type image: url is a manifest URL */
-	char platform[64];	 /* image: "os/arch[/variant]"; "": the default */
-	uint32_t retention_days; /* gc; 0: default */
+	uint32_t timeout_s;	   /* 0: default */
+	uint32_t concurrent_tasks; /* blobs preheated at once; 0: all */
+	uint32_t concurrent_peers; /* hosts preheating at once; 0: all */
+	bool image;		   /* args.type image: url is a manifest URL */
+	char platform[64];	   /* image: "os/arch[/variant]"; "": the default */
+	uint32_t retention_days;   /* gc; 0: default */
 	uint32_t clusters[16];
 	uint32_t nr_clusters;
+	char webhook[MGR_URL_MAX]; /* "": none; called with the job when it ends */
 };
 
 /*
@@ -87,6 +126,10 @@ int vx_mgr_job_req_decode(const char *body, size_t len, struct vx_mgr_job_req *r
 /* The request's args as shown back: no header, no credential, the URL redacted. */
 json_t *vx__mgr_job_args(const struct vx_mgr_job_req *r);
 const char *vx__mgr_job_type_name(enum mgr_job_type t);
+/* The request as stored to resume the job ({"type","args"}, read back by
+ * vx_mgr_job_req_decode), or NULL when its URL carries a credential (kept in memory only) or
+ * memory ran out. Free with free(). */
+char *vx__mgr_job_req_encode(const struct vx_mgr_job_req *r);
 /* Computes the task id the request names. 0 or -EINVAL (@err). */
 int vx__mgr_req_task_id(const struct vx_mgr_job_req *r, char out[VX_TASK_ID_LEN + 1], char *err,
 			size_t err_len);
@@ -121,6 +164,18 @@ json_t *vx__mgr_job_list(struct mgr_jobs *j, uint32_t page, uint32_t per_page);
 /* 0, -ENOENT, -EALREADY (ended). */
 int vx__mgr_job_cancel(struct mgr_jobs *j, int64_t id);
 void vx__mgr_jobs_tick(struct mgr_jobs *j, uint64_t now_ms);
+
+/* ---------------------------------------------------------------- mgr_webhook.c */
+
+struct mgr_hooks;
+struct vx_outbound_policy;
+/* @policy is borrowed and must outlive the hooks. 0 or -ENOMEM. */
+int vx__mgr_hooks_new(struct mgr_hooks **out, const struct vx_outbound_policy *policy);
+void vx__mgr_hooks_free(struct mgr_hooks *hs);
+/* Queues a POST of @body (taken) to @url for job @job. */
+void vx__mgr_hook_add(struct mgr_hooks *hs, int64_t job, const char *url, char *body);
+/* Starts due calls and reaps ended ones; never blocks. */
+void vx__mgr_hooks_tick(struct mgr_hooks *hs, uint64_t now_ms);
 
 /* mgr_outbound.c: the policy of @cfg's CIDRs (0 or -EINVAL); may a preheat URL's host be
  * fetched (0, -EACCES or -EINVAL with @err)? */

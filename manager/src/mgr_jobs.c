@@ -10,8 +10,12 @@
  *   gc           removes jobs and audit records past the retention.
  *
  * A job is a row of mgr_jobs (state PENDING, SUCCESS or FAILURE; result in Dragonfly's shape).
- * A preheat still PENDING when the process stopped is failed with a reason at the next start:
- * its URL may carry credentials, which are kept in memory only.
+ * A PENDING job carries a lease: the process running it (owner) renews it every third of
+ * lease; when a process dies its lease runs out and another process sharing the database (or
+ * this one after a restart) claims the job and runs it again from its stored request (a
+ * preheat's hosts that hold a blob already count as done). Only the owner may end a job, so a
+ * job is run by one process at a time. A request whose URL carries a credential is not stored
+ * (kept in memory only): such a job is failed with a reason when another process claims it.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -37,7 +41,8 @@ struct mgr_target {
 	char id[128];
 	char ip[64];
 	bool seed;
-	int done; /* 0 pending, 1 holds it, -1 failed */
+	bool pushed; /* told (concurrent_* may hold it back) */
+	int done;    /* 0 pending, 1 holds it, -1 failed */
 	const char *why;
 };
 
@@ -55,18 +60,20 @@ struct mgr_run {
 	struct mgr_blob *blobs;
 	uint32_t nr_blobs;
 	uint64_t deadline_ms;
-	uint32_t nr;
+	uint32_t nr, nr_hosts; /* targets: blob-major, nr_hosts per blob */
 	struct mgr_target *t;
 };
 
 struct mgr_jobs {
 	struct vx_outbound_policy outbound;
+	uint64_t next_renew_ms, next_claim_ms;
 	struct mgr_db *db;
 	struct vx_sched_server *srv;
 	struct vx_manager_cfg cfg;
 	struct mgr_run runs[RUNS_MAX];
 	struct vx_sched_host_view *hv;
 	struct vx_sched_holder *hold;
+	struct mgr_hooks *hooks;
 };
 
 static void rfc3339(int64_t t, char out[32])
@@ -107,49 +114,66 @@ static json_t *tasks_result(void)
 			 "failure_tasks");
 }
 
-static int64_t row_insert(struct mgr_jobs *j, const char *type, json_t *args, int64_t token)
+/* Stores a new job, owned by this process when @mine (else for any process to claim). */
+static int64_t row_insert(struct mgr_jobs *j, const struct vx_mgr_job_req *r, int64_t token,
+			  int64_t deadline, bool mine)
 {
-	char *a = json_dumps(args, JSON_COMPACT);
-	sqlite3_stmt *st;
+	json_t *args = vx__mgr_job_args(r);
+	char *a = json_dumps(args, JSON_COMPACT), *q = vx__mgr_job_req_encode(r);
+	struct mgr_rows *rows = NULL;
 	int64_t id = -1, now = vx_wall_s();
 
-	if (a && sqlite3_prepare_v2(j->db->db,
-				    "INSERT INTO mgr_jobs(type, state, args, token_id, created,"
-				    " updated) VALUES(?, 'PENDING', ?, ?, ?, ?)",
-				    -1, &st, NULL) == SQLITE_OK) {
-		sqlite3_bind_text(st, 1, type, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, a, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int64(st, 3, token);
-		sqlite3_bind_int64(st, 4, now);
-		sqlite3_bind_int64(st, 5, now);
-		if (sqlite3_step(st) == SQLITE_DONE)
-			id = sqlite3_last_insert_rowid(j->db->db);
-		sqlite3_finalize(st);
-	}
+	if (a &&
+	    !vx__mgr_sql(j->db, &rows,
+			 "INSERT INTO mgr_jobs(type, state, args, token_id, created, updated,"
+			 " req, owner, lease, deadline, webhook) VALUES(?, 'PENDING', ?, ?, ?,"
+			 " ?, ?, ?, ?, ?, ?) RETURNING id",
+			 "ssiiissiis", vx__mgr_job_type_name(r->type), a, token, now, now, q,
+			 mine ? j->db->owner : NULL, mine ? now + (int64_t)j->cfg.job_lease_s : 0,
+			 deadline, r->webhook[0] ? r->webhook : NULL) &&
+	    vx__mgr_rows_n(rows) == 1)
+		id = vx__mgr_rows_i(rows, 0, 0);
+	vx__mgr_rows_free(rows);
+	json_decref(args);
+	free(q);
 	free(a);
 	return id;
 }
 
-/* Ends job @id with @state and @result (taken). */
+/* A job ended (@rows: its id and webhook): call its webhook, if it names one. */
+static void notify(struct mgr_jobs *j, const struct mgr_rows *rows)
+{
+	const char *url = vx__mgr_rows_s(rows, 0, 1, NULL);
+	json_t *o;
+
+	if (!vx__mgr_rows_n(rows) || !url)
+		return;
+	o = vx__mgr_job_get(j, vx__mgr_rows_i(rows, 0, 0));
+	vx__mgr_hook_add(j->hooks, vx__mgr_rows_i(rows, 0, 0), url,
+			 o ? json_dumps(o, JSON_COMPACT) : NULL);
+	json_decref(o);
+}
+
+/* Ends job @id with @state and @result (taken), if this process still owns it. */
 static void row_end(struct mgr_jobs *j, int64_t id, const char *state, json_t *result)
 {
 	char *r = json_dumps(result, JSON_COMPACT);
-	sqlite3_stmt *st;
+	struct mgr_rows *rows = NULL;
 
 	json_decref(result);
-	if (r && sqlite3_prepare_v2(j->db->db,
-				    "UPDATE mgr_jobs SET state = ?, result = ?, updated = ? WHERE"
-				    " id = ?",
-				    -1, &st, NULL) == SQLITE_OK) {
-		sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, r, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int64(st, 3, vx_wall_s());
-		sqlite3_bind_int64(st, 4, id);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			vx_err("manager: job %" PRId64 " not saved: %s", id,
-			       sqlite3_errmsg(j->db->db));
-		sqlite3_finalize(st);
-	}
+	if (r && vx__mgr_sql(j->db, &rows,
+			     "UPDATE mgr_jobs SET state = ?, result = ?, updated = ?, owner = NULL,"
+			     " lease = 0 WHERE id = ? AND owner = ? AND state = 'PENDING'"
+			     " RETURNING id, webhook",
+			     "ssiis", state, r, vx_wall_s(), id, j->db->owner))
+		vx_err("manager: job %" PRId64 " not saved", id);
+	else if (r && !vx__mgr_rows_n(rows))
+		vx_warn("manager: job %" PRId64 " ended elsewhere (cancelled, or its lease was"
+			" lost): this result is dropped",
+			id);
+	else if (r)
+		notify(j, rows);
+	vx__mgr_rows_free(rows);
 	free(r);
 }
 
@@ -166,9 +190,6 @@ int vx__mgr_jobs_new(struct mgr_jobs **out, struct mgr_db *d, struct vx_sched_se
 		     const struct vx_manager_cfg *cfg)
 {
 	struct mgr_jobs *j = vx_calloc(1, sizeof(*j));
-	json_t *res;
-	char *r;
-	sqlite3_stmt *st;
 
 	if (!j)
 		return -ENOMEM;
@@ -185,25 +206,12 @@ int vx__mgr_jobs_new(struct mgr_jobs **out, struct mgr_db *d, struct vx_sched_se
 		vx__mgr_jobs_free(j);
 		return -EINVAL;
 	}
-	/* jobs that were running when the process stopped: failed, with the reason */
-	res = result_json("preheat", "FAILURE",
-			  "the control plane restarted while the job ran; run it again",
-			  tasks_result());
-	r = json_dumps(res, JSON_COMPACT);
-	json_decref(res);
-	if (r && sqlite3_prepare_v2(d->db,
-				    "UPDATE mgr_jobs SET state = 'FAILURE', result = ?, updated = ?"
-				    " WHERE state = 'PENDING'",
-				    -1, &st, NULL) == SQLITE_OK) {
-		sqlite3_bind_text(st, 1, r, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int64(st, 2, vx_wall_s());
-		(void)sqlite3_step(st);
-		if (sqlite3_changes(d->db))
-			vx_warn("manager: %d job(s) were running at the last stop: failed",
-				sqlite3_changes(d->db));
-		sqlite3_finalize(st);
+	if (vx__mgr_hooks_new(&j->hooks, &j->outbound)) {
+		vx__mgr_jobs_free(j);
+		return -ENOMEM;
 	}
-	free(r);
+	/* jobs that were running when a process stopped are claimed once their lease ran out
+	 * (vx__mgr_jobs_tick) */
 	*out = j;
 	return 0;
 }
@@ -214,6 +222,7 @@ void vx__mgr_jobs_free(struct mgr_jobs *j)
 		return;
 	for (uint32_t i = 0; i < RUNS_MAX; i++)
 		run_free(&j->runs[i]);
+	vx__mgr_hooks_free(j->hooks);
 	vx_free(j->hv);
 	vx_free(j->hold);
 	vx_free(j);
@@ -289,6 +298,26 @@ static void job_delete_task(struct mgr_jobs *j, int64_t id, const char *tid)
 	row_end(j, id, "SUCCESS", result_json("delete_task", "SUCCESS", NULL, res));
 }
 
+/* The hosts this process's scheduler knows, as Dragonfly's sync_peers would store them. */
+static void job_sync_peers(struct mgr_jobs *j, int64_t id)
+{
+	struct vx_sched *s = vx_sched_server_core(j->srv);
+	uint32_t nh = vx_sched_hosts_list(s, j->hv, HOSTS_MAX);
+	json_t *peers = json_array();
+
+	for (uint32_t i = 0; i < nh; i++) {
+		const struct vx_sched_host_view *h = &j->hv[i];
+		json_t *e = json_pack("{s:s, s:s, s:s, s:b}", "hostname", h->id, "ip", h->addr,
+				      "host_type", h->role == VX_CTL_ROLE_SEED ? "super" : "normal",
+				      "active", (int)h->active);
+
+		json_array_append_new(peers, e);
+	}
+	row_end(j, id, "SUCCESS",
+		result_json("sync_peers", "SUCCESS", NULL,
+			    json_pack("{s:i, s:o}", "scheduler_cluster_id", 1, "peers", peers)));
+}
+
 /* Chooses the hosts of a preheat; returns how many went into @run->t. */
 static uint32_t preheat_pick(struct mgr_jobs *j, const struct vx_mgr_job_req *r,
 			     struct mgr_run *run)
@@ -355,10 +384,69 @@ static void run_finish(struct mgr_jobs *j, struct mgr_run *run, const char *erro
 	run_free(run);
 }
 
+/*
+ * Tells the targets not yet told to fetch their blob, within the request's
+ * concurrent_task_count (blobs in flight at once) and concurrent_peer_count (hosts in flight at
+ * once); a host that holds a blob already is done without being told.
+ */
+static void run_push(struct mgr_jobs *j, struct mgr_run *run)
+{
+	struct vx_sched *s = vx_sched_server_core(j->srv);
+	uint32_t tl = run->req->concurrent_tasks ? run->req->concurrent_tasks : UINT32_MAX;
+	uint32_t pl = run->req->concurrent_peers ? run->req->concurrent_peers : UINT32_MAX;
+	bool *bin = vx_calloc(run->nr_blobs + 1, sizeof(bool));
+	bool *hin = vx_calloc(run->nr_hosts + 1, sizeof(bool));
+	uint32_t nb = 0, nh = 0;
+
+	if (!bin || !hin)
+		goto out;
+	for (uint32_t i = 0; i < run->nr; i++) {
+		const struct mgr_target *t = &run->t[i];
+
+		if (!t->pushed || t->done)
+			continue;
+		nb += !bin[t->blob];
+		bin[t->blob] = true;
+		nh += !hin[i % run->nr_hosts];
+		hin[i % run->nr_hosts] = true;
+	}
+	for (uint32_t i = 0; i < run->nr; i++) {
+		struct mgr_target *t = &run->t[i];
+		const struct mgr_blob *bl = &run->blobs[t->blob];
+		uint32_t h = i % run->nr_hosts;
+
+		if (t->pushed || t->done || (!bin[t->blob] && nb >= tl) || (!hin[h] && nh >= pl))
+			continue;
+		if (vx_sched_peer_state(s, t->host, vx_ctl_str_of(bl->task_id)) ==
+		    VX_SCHED_PEER_SUCCEEDED) {
+			t->done = 1; /* holds it already */
+			continue;
+		}
+		t->pushed = true;
+		if (vx_sched_server_push(j->srv, t->host, VX_CTL_EV_PREHEAT, bl->task_id, bl->url,
+					 run->req->piece_length)) {
+			t->done = -1;
+			t->why = "the host is not connected";
+			continue;
+		}
+		nb += !bin[t->blob];
+		bin[t->blob] = true;
+		nh += !hin[h];
+		hin[h] = true;
+		if (run->req->concurrent_tasks || run->req->concurrent_peers)
+			vx_info("manager: job %" PRId64
+				": %s told to fetch blob %u (%u host(s), %u "
+				"blob(s) in flight)",
+				run->id, t->id, t->blob, nh, nb);
+	}
+out:
+	vx_free(bin);
+	vx_free(hin);
+}
+
 /* The blobs are known: choose the hosts and tell each to fetch each blob. */
 static void run_dispatch(struct mgr_jobs *j, struct mgr_run *run)
 {
-	struct vx_sched *s = vx_sched_server_core(j->srv);
 	uint32_t hosts = preheat_pick(j, run->req, run);
 
 	/* preheat_pick wrote one target per host; make one per host and blob */
@@ -370,22 +458,10 @@ static void run_dispatch(struct mgr_jobs *j, struct mgr_run *run)
 			t->blob = b;
 		}
 	}
+	run->nr_hosts = hosts;
 	run->nr = hosts * run->nr_blobs;
-	for (uint32_t i = 0; i < run->nr; i++) {
-		struct mgr_target *t = &run->t[i];
-		const struct mgr_blob *bl = &run->blobs[t->blob];
-
-		if (vx_sched_peer_state(s, t->host, vx_ctl_str_of(bl->task_id)) ==
-		    VX_SCHED_PEER_SUCCEEDED) {
-			t->done = 1; /* holds it already */
-			continue;
-		}
-		if (vx_sched_server_push(j->srv, t->host, VX_CTL_EV_PREHEAT, bl->task_id, bl->url,
-					 run->req->piece_length)) {
-			t->done = -1;
-			t->why = "the host is not connected";
-		}
-	}
+	if (run->nr)
+		run_push(j, run);
 	vx_info("manager: job %" PRId64 ": preheat of %u blob(s) on %u host(s)", run->id,
 		run->nr_blobs, hosts);
 }
@@ -438,11 +514,12 @@ static void run_resolved(struct mgr_jobs *j, struct mgr_run *run)
 	run_dispatch(j, run);
 }
 
-static int job_preheat(struct mgr_jobs *j, const struct vx_mgr_job_req *r, int64_t id, char *err,
-		       size_t err_len)
+static int job_preheat(struct mgr_jobs *j, const struct vx_mgr_job_req *r, int64_t id,
+		       int64_t deadline, char *err, size_t err_len)
 {
 	struct mgr_run *run = NULL;
-	uint64_t tmo = r->timeout_s ? r->timeout_s : j->cfg.preheat_timeout_s;
+	int64_t left = deadline - vx_wall_s();
+	uint64_t tmo = left > 0 ? (uint64_t)left : 0;
 
 	for (uint32_t i = 0; i < RUNS_MAX && !run; i++) {
 		if (!j->runs[i].used)
@@ -478,53 +555,199 @@ static int job_preheat(struct mgr_jobs *j, const struct vx_mgr_job_req *r, int64
 	return 500;
 }
 
-int vx__mgr_job_create(struct mgr_jobs *j, const struct vx_mgr_job_req *r, int64_t token_id,
-		       int64_t *id, char *err, size_t err_len)
+/* Runs job @id (stored, owned by this process) of request @r until @deadline (Unix s). 0, or
+ * an HTTP status with @err (the job is then ended as failed). */
+static int job_run(struct mgr_jobs *j, const struct vx_mgr_job_req *r, int64_t id, int64_t deadline,
+		   char *err, size_t err_len)
 {
 	char tid[VX_TASK_ID_LEN + 1] = "";
-	json_t *args;
 	int rc = 0;
 
-	if (r->type != MGR_JOB_GC && !r->image && vx__mgr_req_task_id(r, tid, err, err_len))
-		return 400;
-	if (r->type == MGR_JOB_PREHEAT &&
-	    vx__mgr_outbound_check(&j->outbound, r->url, err, err_len))
-		return 400;
-	args = vx__mgr_job_args(r);
-	*id = row_insert(j, vx__mgr_job_type_name(r->type), args, token_id);
-	json_decref(args);
-	if (*id < 0) {
-		snprintf(err, err_len, "the job could not be stored");
-		return 500;
+	if (r->type != MGR_JOB_GC && r->type != MGR_JOB_SYNC_PEERS && !r->image &&
+	    vx__mgr_req_task_id(r, tid, err, err_len))
+		rc = 400;
+	else if (r->type == MGR_JOB_PREHEAT &&
+		 vx__mgr_outbound_check(&j->outbound, r->url, err, err_len))
+		rc = 400;
+	if (rc) {
+		row_end(j, id, "FAILURE",
+			result_json(vx__mgr_job_type_name(r->type), "FAILURE", err,
+				    tasks_result()));
+		return rc;
 	}
 	switch (r->type) {
 	case MGR_JOB_GET_TASK:
-		job_get_task(j, *id, tid);
+		job_get_task(j, id, tid);
 		break;
 	case MGR_JOB_DELETE_TASK:
-		job_delete_task(j, *id, tid);
+		job_delete_task(j, id, tid);
+		break;
+	case MGR_JOB_SYNC_PEERS:
+		job_sync_peers(j, id);
 		break;
 	case MGR_JOB_GC: {
 		uint32_t days = r->retention_days ? r->retention_days : j->cfg.retention_days;
 		int64_t n = vx__mgr_gc(j->db, vx_wall_s() - (int64_t)days * 86400);
 
-		row_end(j, *id, "SUCCESS",
+		row_end(j, id, "SUCCESS",
 			result_json("gc", "SUCCESS", NULL, json_pack("{s:I}", "removed", n)));
 		break;
 	}
 	case MGR_JOB_PREHEAT:
-		rc = job_preheat(j, r, *id, err, err_len);
+		rc = job_preheat(j, r, id, deadline, err, err_len);
 		if (rc)
-			row_end(j, *id, "FAILURE",
+			row_end(j, id, "FAILURE",
 				result_json("preheat", "FAILURE", err, tasks_result()));
 		break;
 	}
 	return rc;
 }
 
+int vx__mgr_job_create(struct mgr_jobs *j, const struct vx_mgr_job_req *r, int64_t token_id,
+		       int64_t *id, char *err, size_t err_len)
+{
+	char tid[VX_TASK_ID_LEN + 1] = "";
+	uint32_t tmo = r->timeout_s ? r->timeout_s : j->cfg.preheat_timeout_s;
+	int64_t deadline = vx_wall_s() + (int64_t)tmo;
+	bool local;
+
+	if (r->type != MGR_JOB_GC && r->type != MGR_JOB_SYNC_PEERS && !r->image &&
+	    vx__mgr_req_task_id(r, tid, err, err_len))
+		return 400;
+	if (r->type == MGR_JOB_PREHEAT &&
+	    vx__mgr_outbound_check(&j->outbound, r->url, err, err_len))
+		return 400;
+	if (r->webhook[0] && vx__mgr_outbound_check(&j->outbound, r->webhook, err, err_len)) {
+		snprintf(err, err_len,
+			 "webhook names an address the outbound policy refuses (or does not "
+			 "resolve); --allow-outbound CIDR on vx scheduler lets a special range "
+			 "through");
+		return 400;
+	}
+	/* the manager role runs no scheduler: a scheduler process claims the job (gc needs
+	 * none and runs here) */
+	local = j->srv || r->type == MGR_JOB_GC;
+	*id = row_insert(j, r, token_id, deadline, local);
+	if (*id < 0) {
+		snprintf(err, err_len, "the job could not be stored");
+		return 500;
+	}
+	return local ? job_run(j, r, *id, deadline, err, err_len) : 0;
+}
+
+/* A job claimed from a process that stopped (or from before a restart): run it again from its
+ * stored request, or fail it with the reason it cannot be. */
+static void job_resume(struct mgr_jobs *j, const struct mgr_rows *rows)
+{
+	int64_t id = vx__mgr_rows_i(rows, 0, 0), deadline = vx__mgr_rows_i(rows, 0, 3);
+	const char *type = vx__mgr_rows_s(rows, 0, 1, NULL);
+	size_t len = 0;
+	const char *req = vx__mgr_rows_s(rows, 0, 2, &len);
+	struct vx_mgr_job_req *r = vx_malloc(sizeof(*r));
+	char err[256] = "";
+
+	vx_warn("manager: job %" PRId64 " (%s): claimed here (made by a manager role, or its runner"
+		" stopped)",
+		id, type ? type : "?");
+	if (!req)
+		snprintf(err, sizeof(err),
+			 "the control plane running it stopped (killed or restarted) and its "
+			 "request cannot be resumed (a URL with a credential is kept in memory "
+			 "only); run it again");
+	else if (deadline <= vx_wall_s())
+		snprintf(err, sizeof(err),
+			 "timed out while the control plane running it was stopped (restarted)");
+	else if (!r)
+		snprintf(err, sizeof(err), "out of memory");
+	else if (vx_mgr_job_req_decode(req, len, r, err, sizeof(err)))
+		vx_err("manager: job %" PRId64 ": its stored request does not decode", id);
+	if (!err[0]) {
+		vx_info("manager: job %" PRId64 ": resumed", id);
+		(void)job_run(j, r, id, deadline, err, sizeof(err));
+	} else {
+		row_end(j, id, "FAILURE",
+			result_json(type ? type : "?", "FAILURE", err, tasks_result()));
+	}
+	vx_free(r);
+}
+
+/* Renews the lease of every job this process runs; a run whose job is no longer ours
+ * (cancelled elsewhere, or claimed after a lease ran out) is dropped. */
+static void lease_renew(struct mgr_jobs *j)
+{
+	struct mgr_rows *rows = NULL;
+
+	if (vx__mgr_sql(j->db, &rows,
+			"UPDATE mgr_jobs SET lease = ? WHERE owner = ? AND state = 'PENDING'"
+			" RETURNING id",
+			"is", vx_wall_s() + (int64_t)j->cfg.job_lease_s, j->db->owner))
+		return; /* the database is away: keep running, try again */
+	for (uint32_t i = 0; i < RUNS_MAX; i++) {
+		bool mine = false;
+
+		if (!j->runs[i].used)
+			continue;
+		for (uint32_t k = 0; k < vx__mgr_rows_n(rows) && !mine; k++)
+			mine = vx__mgr_rows_i(rows, k, 0) == j->runs[i].id;
+		if (!mine) {
+			vx_warn("manager: job %" PRId64
+				" ended or was taken elsewhere: stopped here",
+				j->runs[i].id);
+			run_free(&j->runs[i]);
+		}
+	}
+	vx__mgr_rows_free(rows);
+}
+
+/* Claims PENDING jobs whose lease ran out, while a run slot is free. */
+static void lease_claim(struct mgr_jobs *j)
+{
+	static const char lite[] =
+		"UPDATE mgr_jobs SET owner = ?, lease = ? WHERE id = (SELECT id FROM mgr_jobs"
+		" WHERE state = 'PENDING' AND lease < ? ORDER BY id LIMIT 1) AND state = 'PENDING'"
+		" AND lease < ? RETURNING id, type, req, deadline";
+	/* the same, and concurrent claimers skip the row another is claiming */
+	static const char pg[] =
+		"UPDATE mgr_jobs SET owner = ?, lease = ? WHERE id = (SELECT id FROM mgr_jobs"
+		" WHERE state = 'PENDING' AND lease < ? ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)"
+		" AND state = 'PENDING' AND lease < ? RETURNING id, type, req, deadline";
+
+	for (uint32_t n = 0; n < 8; n++) {
+		struct mgr_rows *rows = NULL;
+		int64_t now = vx_wall_s();
+		bool free_slot = false;
+
+		for (uint32_t i = 0; i < RUNS_MAX && !free_slot; i++)
+			free_slot = !j->runs[i].used;
+		if (!free_slot ||
+		    vx__mgr_sql(j->db, &rows, j->db->pg ? pg : lite, "siii", j->db->owner,
+				now + (int64_t)j->cfg.job_lease_s, now, now))
+			return;
+		if (!vx__mgr_rows_n(rows)) {
+			vx__mgr_rows_free(rows);
+			return;
+		}
+		job_resume(j, rows);
+		vx__mgr_rows_free(rows);
+	}
+}
+
 void vx__mgr_jobs_tick(struct mgr_jobs *j, uint64_t now_ms)
 {
-	struct vx_sched *s = vx_sched_server_core(j->srv);
+	struct vx_sched *s;
+
+	vx__mgr_hooks_tick(j->hooks, now_ms);
+	if (!j->srv)
+		return; /* the manager role: no runs, no claims */
+	s = vx_sched_server_core(j->srv);
+	if (now_ms >= j->next_renew_ms) {
+		lease_renew(j);
+		j->next_renew_ms = now_ms + j->cfg.job_lease_s * 1000 / 3;
+	}
+	if (now_ms >= j->next_claim_ms) {
+		lease_claim(j);
+		j->next_claim_ms = now_ms + 1000;
+	}
 
 	for (uint32_t i = 0; i < RUNS_MAX; i++) {
 		struct mgr_run *run = &j->runs[i];
@@ -544,7 +767,7 @@ void vx__mgr_jobs_tick(struct mgr_jobs *j, uint64_t now_ms)
 			const char *hid = vx_sched_host_id(s, t->host);
 			enum vx_sched_peer_state ps;
 
-			if (t->done)
+			if (t->done || !t->pushed)
 				continue;
 			if (!hid || strcmp(hid, t->id) != 0) {
 				t->done = -1;
@@ -558,10 +781,11 @@ void vx__mgr_jobs_tick(struct mgr_jobs *j, uint64_t now_ms)
 			} else if (ps == VX_SCHED_PEER_FAILED) {
 				t->done = -1;
 				t->why = "the download failed on the host";
-			} else {
-				pending = true;
 			}
 		}
+		run_push(j, run);
+		for (uint32_t k = 0; k < run->nr && !pending; k++)
+			pending = !run->t[k].done;
 		if (!pending)
 			run_finish(j, run, NULL);
 		else if (now_ms >= run->deadline_ms)
@@ -569,60 +793,59 @@ void vx__mgr_jobs_tick(struct mgr_jobs *j, uint64_t now_ms)
 	}
 }
 
-static json_t *row_json(sqlite3_stmt *st)
+static json_t *row_json(const struct mgr_rows *rows, uint32_t i)
 {
 	char c[32], u[32];
-	const char *args = (const char *)sqlite3_column_text(st, 3);
-	const char *res = (const char *)sqlite3_column_text(st, 4);
+	const char *args = vx__mgr_rows_s(rows, i, 3, NULL);
+	const char *res = vx__mgr_rows_s(rows, i, 4, NULL);
 	json_t *a = args ? json_loads(args, 0, NULL) : NULL;
 	json_t *r = res ? json_loads(res, 0, NULL) : NULL;
 
-	rfc3339(sqlite3_column_int64(st, 6), c);
-	rfc3339(sqlite3_column_int64(st, 7), u);
-	return json_pack("{s:I, s:s, s:s, s:o, s:o, s:I, s:s, s:s, s:[{s:i, s:s}]}", "id",
-			 (json_int_t)sqlite3_column_int64(st, 0), "type",
-			 (const char *)sqlite3_column_text(st, 1), "state",
-			 (const char *)sqlite3_column_text(st, 2), "args", a ? a : json_object(),
-			 "result", r ? r : json_null(), "token_id",
-			 (json_int_t)sqlite3_column_int64(st, 5), "created_at", c, "updated_at", u,
-			 "scheduler_clusters", "id", 1, "name", "default");
+	rfc3339(vx__mgr_rows_i(rows, i, 6), c);
+	rfc3339(vx__mgr_rows_i(rows, i, 7), u);
+	return json_pack(
+		"{s:I, s:s, s:s, s:o, s:o, s:I, s:s, s:s, s:[{s:i, s:s}]}", "id",
+		(json_int_t)vx__mgr_rows_i(rows, i, 0), "type", vx__mgr_rows_s(rows, i, 1, NULL),
+		"state", vx__mgr_rows_s(rows, i, 2, NULL), "args", a ? a : json_object(), "result",
+		r ? r : json_null(), "token_id", (json_int_t)vx__mgr_rows_i(rows, i, 5),
+		"created_at", c, "updated_at", u, "scheduler_clusters", "id", 1, "name", "default");
 }
 
 #define JOB_COLS "SELECT id, type, state, args, result, token_id, created, updated FROM mgr_jobs"
 
 json_t *vx__mgr_job_get(struct mgr_jobs *j, int64_t id)
 {
-	sqlite3_stmt *st;
+	struct mgr_rows *rows = NULL;
 	json_t *o = NULL;
 
-	if (sqlite3_prepare_v2(j->db->db, JOB_COLS " WHERE id = ?", -1, &st, NULL) != SQLITE_OK)
+	if (vx__mgr_sql(j->db, &rows, JOB_COLS " WHERE id = ?", "i", id))
 		return NULL;
-	sqlite3_bind_int64(st, 1, id);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		o = row_json(st);
-	sqlite3_finalize(st);
+	if (vx__mgr_rows_n(rows))
+		o = row_json(rows, 0);
+	vx__mgr_rows_free(rows);
 	return o;
 }
 
 json_t *vx__mgr_job_list(struct mgr_jobs *j, uint32_t page, uint32_t per_page)
 {
 	json_t *a = json_array();
-	sqlite3_stmt *st;
+	struct mgr_rows *rows = NULL;
 
-	if (sqlite3_prepare_v2(j->db->db, JOB_COLS " ORDER BY id DESC LIMIT ? OFFSET ?", -1, &st,
-			       NULL) != SQLITE_OK)
+	if (vx__mgr_sql(j->db, &rows, JOB_COLS " ORDER BY id DESC LIMIT ? OFFSET ?", "ii",
+			(int64_t)per_page, (int64_t)(page - 1) * per_page))
 		return a;
-	sqlite3_bind_int64(st, 1, per_page);
-	sqlite3_bind_int64(st, 2, (int64_t)(page - 1) * per_page);
-	while (sqlite3_step(st) == SQLITE_ROW)
-		json_array_append_new(a, row_json(st));
-	sqlite3_finalize(st);
+	for (uint32_t i = 0; i < vx__mgr_rows_n(rows); i++)
+		json_array_append_new(a, row_json(rows, i));
+	vx__mgr_rows_free(rows);
 	return a;
 }
 
 int vx__mgr_job_cancel(struct mgr_jobs *j, int64_t id)
 {
-	json_t *o;
+	struct mgr_rows *rows = NULL;
+	json_t *o, *res;
+	char *r;
+	int rc;
 
 	for (uint32_t i = 0; i < RUNS_MAX; i++) {
 		if (j->runs[i].used && j->runs[i].id == id) {
@@ -630,9 +853,27 @@ int vx__mgr_job_cancel(struct mgr_jobs *j, int64_t id)
 			return 0;
 		}
 	}
+	/* run by another process (or by none right now): end it in the database; its runner
+	 * sees at its next lease renewal that the job is no longer its own */
 	o = vx__mgr_job_get(j, id);
 	if (!o)
 		return -ENOENT;
+	res = result_json(json_string_value(json_object_get(o, "type")), "FAILURE", "cancelled",
+			  tasks_result());
 	json_decref(o);
-	return -EALREADY;
+	r = json_dumps(res, JSON_COMPACT);
+	json_decref(res);
+	rc = r ? vx__mgr_sql(j->db, &rows,
+			     "UPDATE mgr_jobs SET state = 'FAILURE', result = ?, updated = ?,"
+			     " owner = NULL, lease = 0 WHERE id = ? AND state = 'PENDING'"
+			     " RETURNING id, webhook",
+			     "sii", r, vx_wall_s(), id)
+	       : -ENOMEM;
+	free(r);
+	if (!rc && !vx__mgr_rows_n(rows))
+		rc = -EALREADY;
+	else if (!rc)
+		notify(j, rows);
+	vx__mgr_rows_free(rows);
+	return rc;
 }

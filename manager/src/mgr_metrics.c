@@ -7,7 +7,6 @@
  */
 #include "mgr_metrics.h"
 
-#include <sqlite3.h>
 #include <string.h>
 
 #include "mgr_int.h"
@@ -15,8 +14,6 @@
 #include "vx_metrics.h"
 #include "vx_sched.h"
 #include "vx_sched_server.h"
-
-static struct mgr_db *jobs_db;
 
 static int64_t sched_count(void *arg, uint32_t v)
 {
@@ -38,33 +35,32 @@ static int64_t sched_tasks(void *arg, uint32_t v)
 	return sched_count(arg, 1);
 }
 
-/* Jobs of series @v's type and state kept in the table (names as the metric's labels). */
+/* Jobs of series @v's type and state kept in the table (names as the metric's labels), through
+ * the manager's SQL layer (sqlite or PostgreSQL). */
 static int64_t jobs(void *arg, uint32_t v)
 {
-	static const char *const types[] = { "preheat", "get_task", "delete_task", "gc" };
+	static const char *const types[] = { "preheat", "get_task", "delete_task", "gc",
+					     "sync_peers" };
 	static const char *const states[] = { "PENDING", "SUCCESS", "FAILURE" };
-	struct mgr_db *db = arg;
-	sqlite3_stmt *st;
+	struct mgr_rows *rows = NULL;
 	int64_t n = 0;
 
 	_Static_assert(sizeof(types) / sizeof(types[0]) == VX_M_JOB_TYPE_NR, "job types");
 	_Static_assert(sizeof(states) / sizeof(states[0]) == VX_M_JOB_STATE_NR, "job states");
-	if (sqlite3_prepare_v2(db->db, "SELECT count(*) FROM mgr_jobs WHERE type = ? AND state = ?",
-			       -1, &st, NULL) != SQLITE_OK)
-		return 0;
-	sqlite3_bind_text(st, 1, types[v / VX_M_JOB_STATE_NR], -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, states[v % VX_M_JOB_STATE_NR], -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	if (vx__mgr_sql(arg, &rows, "SELECT count(*) FROM mgr_jobs WHERE type = ? AND state = ?",
+			"ss", types[v / VX_M_JOB_STATE_NR], states[v % VX_M_JOB_STATE_NR]) == 0 &&
+	    vx__mgr_rows_n(rows) == 1)
+		n = vx__mgr_rows_i(rows, 0, 0);
+	vx__mgr_rows_free(rows);
 	return n;
 }
 
 void vx__mgr_metrics_init(struct mgr_db *db, struct vx_sched_server *srv)
 {
-	jobs_db = db;
-	vx_metric_set_reader(&vx_m_sched_hosts, sched_hosts, srv);
-	vx_metric_set_reader(&vx_m_sched_tasks, sched_tasks, srv);
+	if (srv) { /* --role manager has no scheduler: those series stay 0 */
+		vx_metric_set_reader(&vx_m_sched_hosts, sched_hosts, srv);
+		vx_metric_set_reader(&vx_m_sched_tasks, sched_tasks, srv);
+	}
 	vx_metric_set_reader(&vx_m_jobs, jobs, db);
 }
 
@@ -73,7 +69,6 @@ void vx__mgr_metrics_fini(void)
 	vx_metric_set_reader(&vx_m_sched_hosts, NULL, NULL);
 	vx_metric_set_reader(&vx_m_sched_tasks, NULL, NULL);
 	vx_metric_set_reader(&vx_m_jobs, NULL, NULL);
-	jobs_db = NULL;
 }
 
 enum MHD_Result vx__mgr_metrics_reply(struct MHD_Connection *c, unsigned *status)

@@ -44,14 +44,15 @@ int vx__mgr_url_host(const char *url, char *host, size_t host_len)
 static const char *const type_names[] = { [MGR_JOB_PREHEAT] = "preheat",
 					  [MGR_JOB_GET_TASK] = "get_task",
 					  [MGR_JOB_DELETE_TASK] = "delete_task",
-					  [MGR_JOB_GC] = "gc" };
+					  [MGR_JOB_GC] = "gc",
+					  [MGR_JOB_SYNC_PEERS] = "sync_peers" };
 static const char *const scope_names[] = { [MGR_SCOPE_SINGLE_SEED] = "single_seed_peer",
 					   [MGR_SCOPE_ALL_SEEDS] = "all_seed_peers",
 					   [MGR_SCOPE_ALL_PEERS] = "all_peers" };
 
 const char *vx__mgr_job_type_name(enum mgr_job_type t)
 {
-	return t >= MGR_JOB_PREHEAT && t <= MGR_JOB_GC ? type_names[t] : "?";
+	return t >= MGR_JOB_PREHEAT && t <= MGR_JOB_LAST ? type_names[t] : "?";
 }
 
 static int get_str(json_t *args, const char *key, char *out, size_t cap, char *err, size_t err_len)
@@ -95,6 +96,8 @@ static int decode_args(json_t *args, struct vx_mgr_job_req *r, char *err, size_t
 	    get_u32(args, "count", 1, 100000, &r->count, err, err_len) ||
 	    get_u32(args, "percentage", 1, 100, &r->percentage, err, err_len) ||
 	    get_u32(args, "timeout", 1, 86400, &r->timeout_s, err, err_len) ||
+	    get_u32(args, "concurrent_task_count", 1, 1000, &r->concurrent_tasks, err, err_len) ||
+	    get_u32(args, "concurrent_peer_count", 1, 100000, &r->concurrent_peers, err, err_len) ||
 	    get_u32(args, "retention_days", 1, 3650, &r->retention_days, err, err_len))
 		return -EINVAL;
 	v = json_object_get(args, "piece_length");
@@ -172,15 +175,17 @@ int vx_mgr_job_req_decode(const char *body, size_t len, struct vx_mgr_job_req *r
 	}
 	v = json_object_get(root, "type");
 	if (!json_is_string(v)) {
-		snprintf(err, err_len, "type is missing (preheat, get_task, delete_task, gc)");
+		snprintf(err, err_len,
+			 "type is missing (preheat, get_task, delete_task, sync_peers, gc)");
 		goto out;
 	}
-	for (int t = MGR_JOB_PREHEAT; t <= MGR_JOB_GC; t++) {
+	for (int t = MGR_JOB_PREHEAT; t <= MGR_JOB_LAST; t++) {
 		if (strcmp(json_string_value(v), type_names[t]) == 0)
 			r->type = (enum mgr_job_type)t;
 	}
 	if (!r->type) {
-		snprintf(err, err_len, "unknown job type (preheat, get_task, delete_task, gc)");
+		snprintf(err, err_len,
+			 "unknown job type (preheat, get_task, delete_task, sync_peers, gc)");
 		goto out;
 	}
 	v = json_object_get(root, "scheduler_cluster_ids");
@@ -202,6 +207,16 @@ int vx_mgr_job_req_decode(const char *body, size_t len, struct vx_mgr_job_req *r
 			}
 			r->clusters[r->nr_clusters++] = (uint32_t)json_integer_value(e);
 		}
+	}
+	v = json_object_get(root, "webhook");
+	if (v && !json_is_null(v)) {
+		if (!json_is_string(v) || json_string_length(v) >= sizeof(r->webhook) ||
+		    strlen(json_string_value(v)) != json_string_length(v) ||
+		    vx__mgr_url_host(json_string_value(v), NULL, 0)) {
+			snprintf(err, err_len, "webhook must be an http or https URL with a host");
+			goto out;
+		}
+		memcpy(r->webhook, json_string_value(v), json_string_length(v) + 1);
 	}
 	args = json_object_get(root, "args");
 	if (args && !json_is_object(args) && !json_is_null(args)) {
@@ -269,9 +284,27 @@ json_t *vx__mgr_job_args(const struct vx_mgr_job_req *r)
 	}
 	if (r->timeout_s)
 		json_object_set_new(a, "timeout", json_integer(r->timeout_s));
+	if (r->concurrent_tasks)
+		json_object_set_new(a, "concurrent_task_count", json_integer(r->concurrent_tasks));
+	if (r->concurrent_peers)
+		json_object_set_new(a, "concurrent_peer_count", json_integer(r->concurrent_peers));
 	if (r->retention_days)
 		json_object_set_new(a, "retention_days", json_integer(r->retention_days));
 	return a;
+}
+
+char *vx__mgr_job_req_encode(const struct vx_mgr_job_req *r)
+{
+	char safe[VX_URL_LOG_MAX], *q;
+	json_t *req;
+
+	if (strcmp(vx_url_redact_str(r->url, safe, sizeof(safe)), r->url) != 0)
+		return NULL;
+	req = json_pack("{s:s, s:o}", "type", vx__mgr_job_type_name(r->type), "args",
+			vx__mgr_job_args(r));
+	q = req ? json_dumps(req, JSON_COMPACT) : NULL;
+	json_decref(req);
+	return q;
 }
 
 int vx__mgr_req_task_id(const struct vx_mgr_job_req *r, char out[VX_TASK_ID_LEN + 1], char *err,

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 
 #include "mgr_int.h"
 #include "vx_err.h"
@@ -22,7 +23,7 @@
 #include "vx_log.h"
 #include "vx_time.h"
 
-static const char *const schema =
+static const char *const schema_lite =
 	"CREATE TABLE IF NOT EXISTS mgr_tokens(id INTEGER PRIMARY KEY AUTOINCREMENT,"
 	" name TEXT NOT NULL, hash BLOB NOT NULL, scopes INTEGER NOT NULL,"
 	" created INTEGER NOT NULL, expires INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0);"
@@ -34,6 +35,29 @@ static const char *const schema =
 	" target TEXT NOT NULL, result INTEGER NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL);"
 	"CREATE TRIGGER IF NOT EXISTS mgr_audit_append_only BEFORE UPDATE ON mgr_audit"
 	" BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;";
+
+/* columns added after the first release of the sqlite tables (the job lease, for resuming) */
+static const char *const jobs_added[] = { "req TEXT", "owner TEXT",
+					  "lease INTEGER NOT NULL DEFAULT 0",
+					  "deadline INTEGER NOT NULL DEFAULT 0", "webhook TEXT" };
+
+static const char *const schema_pg =
+	"CREATE TABLE IF NOT EXISTS mgr_tokens(id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL,"
+	" hash TEXT NOT NULL, scopes BIGINT NOT NULL, created BIGINT NOT NULL,"
+	" expires BIGINT NOT NULL, revoked INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE IF NOT EXISTS mgr_jobs(id BIGSERIAL PRIMARY KEY, type TEXT NOT NULL,"
+	" state TEXT NOT NULL, args TEXT NOT NULL, result TEXT, token_id BIGINT NOT NULL,"
+	" created BIGINT NOT NULL, updated BIGINT NOT NULL, req TEXT, owner TEXT,"
+	" lease BIGINT NOT NULL DEFAULT 0, deadline BIGINT NOT NULL DEFAULT 0, webhook TEXT);"
+	"ALTER TABLE mgr_jobs ADD COLUMN IF NOT EXISTS webhook TEXT;"
+	"CREATE INDEX IF NOT EXISTS mgr_jobs_state ON mgr_jobs(state, lease);"
+	"CREATE TABLE IF NOT EXISTS mgr_audit(seq BIGINT PRIMARY KEY, time BIGINT NOT NULL,"
+	" token_id BIGINT NOT NULL, source TEXT NOT NULL, action TEXT NOT NULL,"
+	" target TEXT NOT NULL, result INTEGER NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL);"
+	"CREATE OR REPLACE FUNCTION mgr_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS"
+	" $f$ BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $f$;"
+	"CREATE OR REPLACE TRIGGER mgr_audit_append_only BEFORE UPDATE ON mgr_audit"
+	" FOR EACH ROW EXECUTE FUNCTION mgr_audit_append_only();";
 
 static const char *const scope_names[] = { "job:read",	  "job:write",	 "preheat",
 					   "task:delete", "token:admin", "audit:read",
@@ -84,29 +108,105 @@ static int sha256(const void *in, size_t len, uint8_t out[32])
 
 static void load_head(struct mgr_db *d)
 {
-	sqlite3_stmt *st;
+	struct mgr_rows *r = NULL;
+	const char *h;
 
 	memset(d->last_hash, '0', 64);
 	d->last_hash[64] = '\0';
 	d->last_seq = 0;
-	if (sqlite3_prepare_v2(d->db, "SELECT seq, hash FROM mgr_audit ORDER BY seq DESC LIMIT 1",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (vx__mgr_sql(d, &r, "SELECT seq, hash FROM mgr_audit ORDER BY seq DESC LIMIT 1", NULL))
 		return;
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		const unsigned char *h = sqlite3_column_text(st, 1);
-
-		d->last_seq = sqlite3_column_int64(st, 0);
-		if (h && strlen((const char *)h) == 64)
+	h = vx__mgr_rows_s(r, 0, 1, NULL);
+	if (vx__mgr_rows_n(r)) {
+		d->last_seq = vx__mgr_rows_i(r, 0, 0);
+		if (h && strlen(h) == 64)
 			memcpy(d->last_hash, h, 64);
 	}
-	sqlite3_finalize(st);
+	vx__mgr_rows_free(r);
+}
+
+static int script(struct mgr_db *d, const char *sql)
+{
+	char *msg = NULL;
+
+	if (d->pg)
+		return vx__mgr_pg_script(d, sql);
+	if (sqlite3_exec(d->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		vx_err("manager: cannot set up tables: %s", msg ? msg : sqlite3_errmsg(d->db));
+		sqlite3_free(msg);
+		return VX_EDB;
+	}
+	return 0;
+}
+
+/* Adds the columns of jobs_added an older sqlite file lacks. */
+static int migrate_lite(struct mgr_db *d)
+{
+	for (size_t i = 0; i < sizeof(jobs_added) / sizeof(jobs_added[0]); i++) {
+		char name[32], q[160];
+		struct mgr_rows *r = NULL;
+		bool have;
+
+		sscanf(jobs_added[i], "%31s", name);
+		if (vx__mgr_sql(d, &r, "SELECT 1 FROM pragma_table_info('mgr_jobs') WHERE name = ?",
+				"s", name))
+			return VX_EDB;
+		have = vx__mgr_rows_n(r) > 0;
+		vx__mgr_rows_free(r);
+		snprintf(q, sizeof(q), "ALTER TABLE mgr_jobs ADD COLUMN %s", jobs_added[i]);
+		if (!have && vx__mgr_sql(d, NULL, q, NULL))
+			return VX_EDB;
+	}
+	return 0;
+}
+
+/* The sqlite file and its WAL files, 0600: a job's webhook URL may carry a token. */
+static void lite_private(const char *path)
+{
+	static const char *const sfx[] = { "", "-wal", "-shm" };
+	char p[4096];
+
+	for (size_t i = 0; i < 3; i++) {
+		struct stat st;
+
+		if (snprintf(p, sizeof(p), "%s%s", path, sfx[i]) >= (int)sizeof(p) ||
+		    stat(p, &st) != 0 || !(st.st_mode & 077))
+			continue;
+		if (chmod(p, st.st_mode & 0600) != 0)
+			vx_warn("manager: cannot make the database file private: %s",
+				strerror(errno));
+	}
 }
 
 int vx__mgr_db_open(struct mgr_db *d, const char *path)
 {
-	char *msg = NULL;
+	uint8_t rnd[16];
+	int rc;
 
 	memset(d, 0, sizeof(*d));
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		return VX_EDB;
+	vx_hex_encode(rnd, sizeof(rnd), d->owner);
+	if (vx__mgr_db_is_pg(path)) {
+		rc = vx__mgr_pg_connect(d, path);
+		if (rc)
+			return rc;
+		/* several processes may start at once: one sets the tables up */
+		rc = vx__mgr_db_begin(d);
+		if (!rc) {
+			int end;
+
+			rc = script(d, schema_pg);
+			end = vx__mgr_db_end(d, !rc);
+			rc = rc ? rc : end;
+		}
+		if (rc) {
+			vx__mgr_db_close(d);
+			return VX_EDB;
+		}
+		load_head(d);
+		return 0;
+	}
 	if (sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
 	    SQLITE_OK) {
 		vx_err("manager: cannot open database: %s", d->db ? sqlite3_errmsg(d->db) : "");
@@ -114,13 +214,11 @@ int vx__mgr_db_open(struct mgr_db *d, const char *path)
 		return VX_EDB;
 	}
 	sqlite3_busy_timeout(d->db, 5000);
-	if (sqlite3_exec(d->db, "PRAGMA journal_mode=WAL;", NULL, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_exec(d->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
-		vx_err("manager: cannot set up tables: %s", msg ? msg : sqlite3_errmsg(d->db));
-		sqlite3_free(msg);
+	if (script(d, "PRAGMA journal_mode=WAL;") || script(d, schema_lite) || migrate_lite(d)) {
 		vx__mgr_db_close(d);
 		return VX_EDB;
 	}
+	lite_private(path);
 	load_head(d);
 	return 0;
 }
@@ -130,6 +228,7 @@ void vx__mgr_db_close(struct mgr_db *d)
 	if (d->db)
 		sqlite3_close(d->db);
 	d->db = NULL;
+	vx__mgr_pg_close(d);
 }
 
 /* ---------------------------------------------------------------- Tokens */
@@ -138,8 +237,8 @@ int vx__mgr_token_create(struct mgr_db *d, const char *name, uint32_t scopes, ui
 			 char *out, int64_t *id)
 {
 	uint8_t rnd[32], h[32];
-	char hex[65];
-	sqlite3_stmt *st;
+	char hex[65], hhex[65];
+	struct mgr_rows *r = NULL;
 	int64_t now = vx_wall_s();
 	int rc;
 
@@ -151,34 +250,32 @@ int vx__mgr_token_create(struct mgr_db *d, const char *name, uint32_t scopes, ui
 	vx_hex_encode(rnd, sizeof(rnd), hex);
 	if (sha256(hex, 64, h))
 		return -EIO;
-	if (sqlite3_prepare_v2(d->db,
-			       "INSERT INTO mgr_tokens(name, hash, scopes, created, expires) "
-			       "VALUES(?, ?, ?, ?, ?)",
-			       -1, &st, NULL) != SQLITE_OK)
-		return VX_EDB;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_blob(st, 2, h, sizeof(h), SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 3, scopes);
-	sqlite3_bind_int64(st, 4, now);
-	sqlite3_bind_int64(st, 5, now + (int64_t)ttl_s);
-	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : VX_EDB;
-	sqlite3_finalize(st);
-	if (rc)
-		return rc;
-	*id = sqlite3_last_insert_rowid(d->db);
-	snprintf(out, VX_MGR_TOKEN_MAX, "vxt_%" PRId64 "_%s", *id, hex);
+	vx_hex_encode(h, sizeof(h), hhex);
+	rc = vx__mgr_sql(d, &r,
+			 "INSERT INTO mgr_tokens(name, hash, scopes, created, expires) "
+			 "VALUES(?, ?, ?, ?, ?) RETURNING id",
+			 "ssiii", name, hhex, (int64_t)scopes, now, now + (int64_t)ttl_s);
+	if (!rc && vx__mgr_rows_n(r) != 1)
+		rc = VX_EDB;
+	if (!rc) {
+		*id = vx__mgr_rows_i(r, 0, 0);
+		snprintf(out, VX_MGR_TOKEN_MAX, "vxt_%" PRId64 "_%s", *id, hex);
+	}
+	vx__mgr_rows_free(r);
 	OPENSSL_cleanse(hex, sizeof(hex));
 	OPENSSL_cleanse(rnd, sizeof(rnd));
-	return 0;
+	return rc ? VX_EDB : 0;
 }
 
 int vx__mgr_token_check(struct mgr_db *d, const char *tok, struct mgr_token *t)
 {
 	uint8_t h[32];
-	const char *sec;
+	char hhex[65];
+	const char *sec, *want;
 	char *end;
-	sqlite3_stmt *st;
+	struct mgr_rows *r = NULL;
 	long long id;
+	size_t wl = 0;
 	int rc = -EACCES;
 
 	if (strncmp(tok, "vxt_", 4) != 0 || tok[4] < '1' || tok[4] > '9')
@@ -190,22 +287,22 @@ int vx__mgr_token_check(struct mgr_db *d, const char *tok, struct mgr_token *t)
 	sec = end + 1;
 	if (strlen(sec) != 64 || !vx_hex_is_lower(sec, 64) || sha256(sec, 64, h))
 		return -EACCES;
-	if (sqlite3_prepare_v2(d->db,
-			       "SELECT hash, scopes, expires, revoked FROM mgr_tokens WHERE id = ?",
-			       -1, &st, NULL) != SQLITE_OK)
+	vx_hex_encode(h, sizeof(h), hhex);
+	if (vx__mgr_sql(d, &r, "SELECT hash, scopes, expires, revoked FROM mgr_tokens WHERE id = ?",
+			"i", (int64_t)id))
 		return -EACCES;
-	sqlite3_bind_int64(st, 1, id);
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 32) {
-		const void *want = sqlite3_column_blob(st, 0);
-		bool ok = CRYPTO_memcmp(want, h, 32) == 0;
+	want = vx__mgr_rows_s(r, 0, 0, &wl);
+	/* the hash as hex; a 32-byte blob in sqlite files written before PostgreSQL came */
+	if (want && (wl == 32 || wl == 64)) {
+		bool ok = CRYPTO_memcmp(want, wl == 32 ? (const void *)h : hhex, wl) == 0;
 
 		t->id = id;
-		t->scopes = (uint32_t)sqlite3_column_int64(st, 1);
-		t->expires = sqlite3_column_int64(st, 2);
-		if (ok && !sqlite3_column_int64(st, 3) && t->expires > vx_wall_s())
+		t->scopes = (uint32_t)vx__mgr_rows_i(r, 0, 1);
+		t->expires = vx__mgr_rows_i(r, 0, 2);
+		if (ok && !vx__mgr_rows_i(r, 0, 3) && t->expires > vx_wall_s())
 			rc = 0;
 	}
-	sqlite3_finalize(st);
+	vx__mgr_rows_free(r);
 	return rc;
 }
 
@@ -223,40 +320,36 @@ static json_t *scopes_json(uint32_t bits)
 json_t *vx__mgr_token_list(struct mgr_db *d)
 {
 	json_t *a = json_array();
-	sqlite3_stmt *st;
+	struct mgr_rows *r = NULL;
 
-	if (sqlite3_prepare_v2(d->db,
-			       "SELECT id, name, scopes, created, expires, revoked FROM mgr_tokens "
-			       "ORDER BY id",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (vx__mgr_sql(d, &r,
+			"SELECT id, name, scopes, created, expires, revoked FROM mgr_tokens "
+			"ORDER BY id",
+			NULL))
 		return a;
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		json_array_append_new(
-			a, json_pack("{s:I, s:s, s:o, s:I, s:I, s:b}", "id",
-				     (json_int_t)sqlite3_column_int64(st, 0), "name",
-				     (const char *)sqlite3_column_text(st, 1), "scopes",
-				     scopes_json((uint32_t)sqlite3_column_int64(st, 2)),
-				     "created_at", (json_int_t)sqlite3_column_int64(st, 3),
-				     "expires_at", (json_int_t)sqlite3_column_int64(st, 4),
-				     "revoked", (int)sqlite3_column_int64(st, 5)));
+	for (uint32_t i = 0; i < vx__mgr_rows_n(r); i++) {
+		json_array_append_new(a,
+				      json_pack("{s:I, s:s, s:o, s:I, s:I, s:b}", "id",
+						(json_int_t)vx__mgr_rows_i(r, i, 0), "name",
+						vx__mgr_rows_s(r, i, 1, NULL), "scopes",
+						scopes_json((uint32_t)vx__mgr_rows_i(r, i, 2)),
+						"created_at", (json_int_t)vx__mgr_rows_i(r, i, 3),
+						"expires_at", (json_int_t)vx__mgr_rows_i(r, i, 4),
+						"revoked", (int)vx__mgr_rows_i(r, i, 5)));
 	}
-	sqlite3_finalize(st);
+	vx__mgr_rows_free(r);
 	return a;
 }
 
 int vx__mgr_token_revoke(struct mgr_db *d, int64_t id)
 {
-	sqlite3_stmt *st;
-	int rc;
+	struct mgr_rows *r = NULL;
+	int rc = vx__mgr_sql(d, &r, "UPDATE mgr_tokens SET revoked = 1 WHERE id = ? RETURNING id",
+			     "i", id);
 
-	if (sqlite3_prepare_v2(d->db, "UPDATE mgr_tokens SET revoked = 1 WHERE id = ?", -1, &st,
-			       NULL) != SQLITE_OK)
-		return VX_EDB;
-	sqlite3_bind_int64(st, 1, id);
-	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : VX_EDB;
-	sqlite3_finalize(st);
-	if (!rc && sqlite3_changes(d->db) == 0)
+	if (!rc && !vx__mgr_rows_n(r))
 		rc = -ENOENT;
+	vx__mgr_rows_free(r);
 	return rc;
 }
 
@@ -293,13 +386,12 @@ void vx__mgr_audit(struct mgr_db *d, int64_t token_id, const char *source, const
 	char src[64], act[160], tgt[512], line[1024], hash[65];
 	uint8_t h[32];
 	int64_t now = vx_wall_s(), seq;
-	sqlite3_stmt *st;
-	int n;
+	int n, rc;
 
-	/* another process (vx token create --bootstrap) may have appended: read the head inside
-	 * the write transaction */
-	if (sqlite3_exec(d->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-		vx_err("manager: audit record not written: %s", sqlite3_errmsg(d->db));
+	/* other processes (vx token create --bootstrap, a second control plane on the same
+	 * PostgreSQL) append too: read the head inside the one-writer transaction */
+	if (vx__mgr_db_begin(d)) {
+		vx_err("manager: audit record not written");
 		return;
 	}
 	load_head(d);
@@ -312,83 +404,65 @@ void vx__mgr_audit(struct mgr_db *d, int64_t token_id, const char *source, const
 	n = snprintf(line, sizeof(line), "%s|%" PRId64 "|%" PRId64 "|%" PRId64 "|%s|%s|%s|%d",
 		     d->last_hash, seq, now, token_id, src, act, tgt, result);
 	if (n < 0 || (size_t)n >= sizeof(line) || sha256(line, (size_t)n, h)) {
-		sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+		(void)vx__mgr_db_end(d, false);
 		return;
 	}
 	vx_hex_encode(h, sizeof(h), hash);
-	if (sqlite3_prepare_v2(d->db,
-			       "INSERT INTO mgr_audit(seq, time, token_id, source, action, target,"
-			       " result, prev, hash) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
-			       -1, &st, NULL) != SQLITE_OK) {
-		sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+	rc = vx__mgr_sql(d, NULL,
+			 "INSERT INTO mgr_audit(seq, time, token_id, source, action, target,"
+			 " result, prev, hash) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			 "iiisssiss", seq, now, token_id, src, act, tgt, (int64_t)result,
+			 d->last_hash, hash);
+	if (rc || vx__mgr_db_end(d, true)) {
+		if (rc)
+			(void)vx__mgr_db_end(d, false);
+		vx_err("manager: audit record not written");
 		return;
 	}
-	sqlite3_bind_int64(st, 1, seq);
-	sqlite3_bind_int64(st, 2, now);
-	sqlite3_bind_int64(st, 3, token_id);
-	sqlite3_bind_text(st, 4, src, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 5, act, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 6, tgt, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int(st, 7, result);
-	sqlite3_bind_text(st, 8, d->last_hash, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 9, hash, -1, SQLITE_TRANSIENT);
-	if (sqlite3_step(st) == SQLITE_DONE) {
-		d->last_seq = seq;
-		memcpy(d->last_hash, hash, 65);
-	} else {
-		vx_err("manager: audit record not written: %s", sqlite3_errmsg(d->db));
-	}
-	sqlite3_finalize(st);
-	if (sqlite3_exec(d->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-		sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+	d->last_seq = seq;
+	memcpy(d->last_hash, hash, 65);
 }
 
 json_t *vx__mgr_audit_list(struct mgr_db *d, int64_t after, uint32_t limit)
 {
 	json_t *a = json_array();
-	sqlite3_stmt *st;
+	struct mgr_rows *r = NULL;
 
-	if (sqlite3_prepare_v2(d->db,
-			       "SELECT seq, time, token_id, source, action, target, result, prev,"
-			       " hash FROM mgr_audit WHERE seq > ? ORDER BY seq LIMIT ?",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (vx__mgr_sql(d, &r,
+			"SELECT seq, time, token_id, source, action, target, result, prev,"
+			" hash FROM mgr_audit WHERE seq > ? ORDER BY seq LIMIT ?",
+			"ii", after, (int64_t)limit))
 		return a;
-	sqlite3_bind_int64(st, 1, after);
-	sqlite3_bind_int64(st, 2, limit);
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		json_array_append_new(a,
-				      json_pack("{s:I, s:I, s:I, s:s, s:s, s:s, s:i, s:s, s:s}",
-						"seq", (json_int_t)sqlite3_column_int64(st, 0),
-						"time", (json_int_t)sqlite3_column_int64(st, 1),
-						"token_id", (json_int_t)sqlite3_column_int64(st, 2),
-						"source", (const char *)sqlite3_column_text(st, 3),
-						"action", (const char *)sqlite3_column_text(st, 4),
-						"target", (const char *)sqlite3_column_text(st, 5),
-						"result", sqlite3_column_int(st, 6), "prev",
-						(const char *)sqlite3_column_text(st, 7), "hash",
-						(const char *)sqlite3_column_text(st, 8)));
+	for (uint32_t i = 0; i < vx__mgr_rows_n(r); i++) {
+		json_array_append_new(a, json_pack("{s:I, s:I, s:I, s:s, s:s, s:s, s:i, s:s, s:s}",
+						   "seq", (json_int_t)vx__mgr_rows_i(r, i, 0),
+						   "time", (json_int_t)vx__mgr_rows_i(r, i, 1),
+						   "token_id", (json_int_t)vx__mgr_rows_i(r, i, 2),
+						   "source", vx__mgr_rows_s(r, i, 3, NULL),
+						   "action", vx__mgr_rows_s(r, i, 4, NULL),
+						   "target", vx__mgr_rows_s(r, i, 5, NULL),
+						   "result", (int)vx__mgr_rows_i(r, i, 6), "prev",
+						   vx__mgr_rows_s(r, i, 7, NULL), "hash",
+						   vx__mgr_rows_s(r, i, 8, NULL)));
 	}
-	sqlite3_finalize(st);
+	vx__mgr_rows_free(r);
 	return a;
 }
 
 int64_t vx__mgr_gc(struct mgr_db *d, int64_t before)
 {
 	static const char *const q[] = {
-		"DELETE FROM mgr_jobs WHERE updated < ? AND state != 'PENDING'",
-		"DELETE FROM mgr_audit WHERE time < ?",
+		"DELETE FROM mgr_jobs WHERE updated < ? AND state != 'PENDING' RETURNING 1",
+		"DELETE FROM mgr_audit WHERE time < ? RETURNING 1",
 	};
 	int64_t n = 0;
 
 	for (size_t i = 0; i < 2; i++) {
-		sqlite3_stmt *st;
+		struct mgr_rows *r = NULL;
 
-		if (sqlite3_prepare_v2(d->db, q[i], -1, &st, NULL) != SQLITE_OK)
-			continue;
-		sqlite3_bind_int64(st, 1, before);
-		if (sqlite3_step(st) == SQLITE_DONE)
-			n += sqlite3_changes(d->db);
-		sqlite3_finalize(st);
+		if (!vx__mgr_sql(d, &r, q[i], "i", before))
+			n += vx__mgr_rows_n(r);
+		vx__mgr_rows_free(r);
 	}
 	return n;
 }

@@ -33,6 +33,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(s);
 		json_decref(a);
 		(void)vx__mgr_req_task_id(&r, tid, err, sizeof(err));
+		/* what a job stores to be resumed decodes again to the same request */
+		s = vx__mgr_job_req_encode(&r);
+		if (s) {
+			static struct vx_mgr_job_req r2;
+
+			if (vx_mgr_job_req_decode(s, strlen(s), &r2, err, sizeof(err)) ||
+			    r2.type != r.type || strcmp(r2.url, r.url) != 0 ||
+			    r2.scope != r.scope || r2.count != r.count ||
+			    r2.concurrent_peers != r.concurrent_peers || r2.nr_ips != r.nr_ips ||
+			    r2.image != r.image || strcmp(r2.task_id, r.task_id) != 0)
+				abort();
+			free(s);
+		}
 	}
 	return 0;
 }

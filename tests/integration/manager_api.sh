@@ -13,16 +13,18 @@
 #   rate limit per token (429).
 # Jobs: preheat to single_seed_peer, all_peers (count) and ips; the chosen hosts hold the file
 # (their stores; a later get costs the origin no byte); get_task names exactly the holders;
-# delete_task removes it from every store; a job PENDING at a restart is failed with a reason.
+# delete_task removes it from every store; a job PENDING at a restart is resumed by the next
+# start once its lease ran out (one with a credential in its URL is failed with a reason).
 set -euo pipefail
 vx=$1
 name=manager_api
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/peer_lib.sh"
+. "$here/manager_lib.sh"
 peer_lib_init
 
 origin_start
-sched_start --allow-outbound 127.0.0.0/8 --deny-outbound 10.0.0.0/8 --api-jobs-per-min 40
+sched_start --allow-outbound 127.0.0.0/8 --deny-outbound 10.0.0.0/8 --api-jobs-per-min 40 --job-lease 2
 serve_start seed --seed --allow-outbound 127.0.0.0/8 # the origin is on loopback
 serve_start p1
 serve_start p2 --listen 127.0.0.3:0 # its own address, for the ips filter
@@ -39,29 +41,8 @@ admin=$(tail -n1 "$dir/boot.out")
 (umask 077 && printf '%s\n' "$admin" >"$dir/api.admin")
 export VX_API="http://127.0.0.1:$api_port" VX_API_TOKEN_FILE="$dir/api.admin"
 
-# api METHOD PATH [BODY] [TOKEN]: prints "STATUS BODY"
-api() {
-	python3 - "$api_port" "$@" <<'PY'
-import http.client, sys
-port, method, path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-body = sys.argv[4] if len(sys.argv) > 4 and sys.argv[4] != "-" else None
-tok = sys.argv[5] if len(sys.argv) > 5 else None
-c = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
-h = {"Content-Type": "application/json"}
-if tok:
-    h["Authorization"] = "Bearer " + tok
-c.request(method, path, body=body, headers=h)
-r = c.getresponse()
-print(r.status, r.read().decode())
-PY
-}
-expect() { # expect STATUS WHAT api-args...
-	local want=$1 what=$2 got
-	shift 2
-	got=$(api "$@")
-	[ "${got%% *}" = "$want" ] || fail "$what: want $want, got $got"
-	echo "${got#* }"
-}
+api() { api_at "$api_port" "$@"; }
+expect() { expect_at "$api_port" "$@"; }
 
 # ---- 5.5 item 1: every route but /healthy needs a token
 expect 200 healthy GET /healthy >/dev/null
@@ -170,6 +151,13 @@ preheat_hosts() { # preheat_hosts FILE ARGS...: the success_tasks' ips, sorted, 
 python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["result"]["job_states"][0]["results"][0]; assert sorted(p["host_type"]+"@"+p["ip"] for p in r["peers"])==["normal@127.0.0.3","super@127.0.0.1"], r' "$dir/stat5.json" ||
 	fail "get_task f5 does not name exactly p2 and the seed"
 [ "$(preheat_hosts f6 --scope all_peers --percentage 34 | wc -w)" = 2 ] || fail "percentage: $(cat "$dir/f6.json")"
+# concurrent_peer_count 1: the three hosts one after another, never two in flight
+head -c 500000 /dev/urandom >"$dir/www/f7"
+[ "$(preheat_hosts f7 --scope all_peers --concurrent-peers 1 | wc -w)" = 3 ] || fail "concurrent_peer_count: $(cat "$dir/f7.json")"
+f7job=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$dir/f7.json")
+grep "manager: job $f7job: .* told to fetch" "$dir/sched.log" >"$dir/f7.told" || true
+[ "$(wc -l <"$dir/f7.told")" = 3 ] && ! grep -qv "(1 host(s), 1 blob(s) in flight)" "$dir/f7.told" ||
+	fail "concurrent_peer_count 1: $(cat "$dir/f7.told")"
 
 # ---- delete_task: gone from every store and from the scheduler
 n3=$(python3 -c 'import os; print(1000000 // (4 << 20) + 1)')
@@ -245,15 +233,24 @@ except sqlite3.DatabaseError:
 sys.exit(1)
 PY
 
-# ---- a job PENDING when the control plane dies is failed with a reason at the next start
-head -c 30000000 /dev/zero >"$dir/www/big"
-job=$(expect 200 "slow preheat" POST /oapi/v1/jobs "{\"type\":\"preheat\",\"args\":{\"url\":\"http://127.0.0.1:$origin_port/slow/big\",\"timeout\":600}}" "$admin")
+# ---- a job PENDING when the control plane dies is resumed by the next start (its lease ran
+# out); one whose URL carries a credential (kept in memory only) is failed with a reason
+head -c 3000000 /dev/urandom >"$dir/www/resume" # 3 s at /slow/: still running at the kill
+cp "$dir/www/resume" "$dir/www/big"
+job=$(expect 200 "slow preheat" POST /oapi/v1/jobs "{\"type\":\"preheat\",\"args\":{\"url\":\"http://127.0.0.1:$origin_port/slow/resume\",\"timeout\":600}}" "$admin")
 echo "$job" | grep -q '"state":"PENDING"' || fail "the slow preheat is not PENDING: $job"
 jid=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["id"])' "$job")
+job=$(expect 200 "signed preheat" POST /oapi/v1/jobs "{\"type\":\"preheat\",\"args\":{\"url\":\"http://127.0.0.1:$origin_port/slow/big?X-Amz-Signature=topsecretsig\",\"timeout\":600}}" "$admin")
+sid=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["id"])' "$job")
 kill -KILL "$sched_pid"
 wait "$sched_pid" 2>/dev/null || true
-sched_start --allow-outbound 127.0.0.0/8
-after=$(expect 200 "the job after a restart" GET "/oapi/v1/jobs/$jid" - "$admin")
-echo "$after" | grep -q '"state":"FAILURE"' && echo "$after" | grep -q "restarted" ||
-	fail "a job PENDING at the restart: $after"
+sched_start "127.0.0.1:$sched_port" --allow-outbound 127.0.0.0/8 --job-lease 2
+after=$(job_wait "$api_port" "$jid" "$admin" 300)
+echo "$after" | grep -q '"state":"SUCCESS"' || fail "the resumed job: $after"
+grep -q "job $jid (preheat): claimed here" "$dir/sched.log" ||
+	fail "the job was not claimed by the restarted control plane"
+signed=$(expect 200 "the signed job after a restart" GET "/oapi/v1/jobs/$sid" - "$admin")
+echo "$signed" | grep -q '"state":"FAILURE"' && echo "$signed" | grep -q "credential" ||
+	fail "a job with a credential PENDING at the restart: $signed"
+for f in "$dir"/sched.log "$dir"/seed.log "$dir"/p1.log "$dir"/p2.log "$dir"/sched.db*; do grep -aq topsecretsig "$f" && fail "a signature in $(basename "$f")"; done
 echo "PASS: $name"
