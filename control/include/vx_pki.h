@@ -25,6 +25,7 @@
 #include "vx_ctl_msg.h"
 
 typedef struct bio_st BIO;
+typedef struct evp_pkey_st EVP_PKEY;
 
 #define VX_PKI_CERT_TTL_DEFAULT (24u * 3600) /* seconds of an issued daemon certificate */
 #define VX_PKI_CERT_TTL_MIN	10u	     /* tests use short lives; below this renewal races */
@@ -166,5 +167,31 @@ VX_MUST_CHECK int vx_pki_file_put(int dfd, const char *name, const void *data, s
 
 /* The bytes of memory BIO @b as a new NUL-terminated string (vx_free()), NULL when empty. */
 char *vx_pki_bio_take(BIO *b, size_t *len);
+
+/* ---------------------------------------------------------------- A daemon's checks */
+
+/* vx_pki_pem_pin() - the pin (sha256 of the DER, 64 hex + NUL) of the one certificate in @pem. */
+VX_MUST_CHECK int vx_pki_pem_pin(const uint8_t *pem, size_t len, char *pin);
+
+/*
+ * vx_pki_answer_check() - a JOIN or RENEW answer, before a daemon writes any of it: @ca_pem is
+ * one certificate whose pin is @pin (the join token's, or for a RENEW the pin of the ca.pem the
+ * daemon already holds: never the answer's own word), @cert_pem is issued and signed by it, not
+ * expired, holds @key and names @host_id in exactly one urn:vx:host: URI. Returns 0, -EACCES
+ * (another CA) or -EPROTO (anything else).
+ */
+VX_MUST_CHECK int vx_pki_answer_check(const uint8_t *ca_pem, size_t ca_len, const char *pin,
+				      const uint8_t *cert_pem, size_t cert_len, EVP_PKEY *key,
+				      const char *host_id);
+
+/*
+ * vx_pki_crl_check() - a CRL a scheduler sent, before a daemon replaces crl.pem with it: one PEM
+ * CRL of at most VX_PKI_CRL_MAX bytes, issued and signed by the CA @ca_pem, and, when @old_pem
+ * (the crl.pem held now, NULL: none) is a list of that CA too, with a CRL number not below it
+ * (no rollback to a list from before a revoke). Returns 0, -EINVAL (not one CRL, or @ca_pem not
+ * one certificate), -EACCES (not the CA's), -ESTALE (older than the one held).
+ */
+VX_MUST_CHECK int vx_pki_crl_check(const uint8_t *crl_pem, size_t crl_len, const uint8_t *ca_pem,
+				   size_t ca_len, const uint8_t *old_pem, size_t old_len);
 
 #endif /* VX_PKI_H */

@@ -83,8 +83,7 @@ int vx_pki_token_parse(const char *s, size_t len, struct vx_pki_token *out)
 	return 0;
 }
 
-/* Only blanks may follow the PEM block (no second object, no trailing junk). */
-static bool rest_blank(BIO *b)
+bool vx__pki_rest_blank(BIO *b)
 {
 	char c;
 
@@ -114,7 +113,7 @@ static int csr_load(const uint8_t *pem, size_t len, X509_REQ **out)
 	if (!b)
 		return -ENOMEM;
 	req = PEM_read_bio_X509_REQ(b, NULL, NULL, NULL);
-	rc = req && rest_blank(b) ? 0 : -EINVAL;
+	rc = req && vx__pki_rest_blank(b) ? 0 : -EINVAL;
 	BIO_free(b);
 	if (rc)
 		goto out;

@@ -35,6 +35,8 @@ struct pki_revoked {
 	int64_t when;
 };
 
+/* Only blanks follow the PEM object read from @b (no second object, no trailing junk). */
+bool vx__pki_rest_blank(BIO *b);
 int vx__pki_db_open(struct vx_pki *p, const char *path, char *err, size_t err_len);
 int vx__pki_db_cert_add(struct vx_pki *p, const char *serial, const char *host_id,
 			enum vx_pki_role role, int64_t not_after);
