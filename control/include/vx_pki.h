@@ -32,10 +32,11 @@ typedef struct evp_pkey_st EVP_PKEY;
 #define VX_PKI_CERT_TTL_MAX	(366u * 86400)
 #define VX_PKI_TOKEN_TTL_MAX	(366ull * 86400) /* seconds a join token may live */
 /* what the control channel carries (vx_ctl_msg.h): one fact, one place */
-#define VX_PKI_CSR_MAX	   VX_CTL_CSR_MAX /* bytes of a PEM CSR */
-#define VX_PKI_CRL_MAX	   VX_CTL_CRL_MAX /* bytes of a PEM CRL (and of any file the CA reads) */
-#define VX_PKI_HOST_ID_MAX 64u		  /* a certificate's CN holds at most 64 characters */
-#define VX_PKI_SERIAL_HEX  32u		  /* 128-bit serials, lowercase hex */
+#define VX_PKI_CSR_MAX	      VX_CTL_CSR_MAX /* bytes of a PEM CSR */
+#define VX_PKI_CRL_MAX	      VX_CTL_CRL_MAX /* bytes of a PEM CRL (and of any file the CA reads) */
+#define VX_PKI_HOST_ID_MAX    64u	     /* a certificate's CN holds at most 64 characters */
+#define VX_PKI_CERTS_PER_HOST 8u	     /* unexpired certificates one host id holds at most */
+#define VX_PKI_SERIAL_HEX     32u	     /* 128-bit serials, lowercase hex */
 
 /* "vxj1." + 12 + "." + 32 + "." + 64 */
 #define VX_PKI_TOKEN_ID_HEX	12u
@@ -111,15 +112,17 @@ const char *vx_pki_ca_pin(const struct vx_pki *p);
  * vx_pki_issue() - a certificate for @host_id with @role and the public key of CSR @csr
  * (checked as vx_pki_csr_check()), valid @ttl_s seconds; recorded with its serial. Returns 0
  * with *@pem (owned, vx_free(), NUL-terminated) and @serial (33 bytes), -EINVAL (bad host id:
- * 1 to 64 characters of [A-Za-z0-9._-]), the CSR's error, VX_EDB, -ENOMEM.
+ * 1 to 64 characters of [A-Za-z0-9._-], not "scheduler"), -EBUSY (the host already holds
+ * VX_PKI_CERTS_PER_HOST unexpired certificates), the CSR's error, VX_EDB, -ENOMEM.
  */
 VX_MUST_CHECK int vx_pki_issue(struct vx_pki *p, const uint8_t *csr, size_t csr_len,
 			       const char *host_id, enum vx_pki_role role, uint32_t ttl_s,
 			       char **pem, size_t *pem_len, char *serial);
 
 /*
- * vx_pki_host_role() - the role of the newest certificate issued to @host_id that is neither
- * expired nor revoked. Returns 0 with *@role, -ENOENT (none), VX_EDB.
+ * vx_pki_host_role() - the role of the newest certificate issued to @host_id when it is
+ * neither expired nor revoked (an older one still valid does not count: revoking a host's
+ * current serial ends its renewals). Returns 0 with *@role, -ENOENT (none), VX_EDB.
  */
 VX_MUST_CHECK int vx_pki_host_role(struct vx_pki *p, const char *host_id, size_t id_len,
 				   enum vx_pki_role *role);

@@ -153,11 +153,34 @@ int vx__pki_db_revoked(struct vx_pki *p, struct pki_revoked **out, uint32_t *nr)
 	return 0;
 }
 
+int64_t vx__pki_db_certs_live(struct vx_pki *p, const char *host_id)
+{
+	sqlite3_stmt *st = prep(p, "SELECT count(*) FROM pki_certs WHERE host_id=?1 AND "
+				   "not_after>?2");
+	int64_t n = -1;
+
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 1, host_id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, vx_wall_s());
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+/*
+ * The newest certificate decides: when it is revoked (or expired) the host holds none, even
+ * if an older one issued before its last renewal is still valid (else revoking a host's
+ * current serial would not stop its renewals).
+ */
 int vx_pki_host_role(struct vx_pki *p, const char *host_id, size_t id_len, enum vx_pki_role *role)
 {
-	sqlite3_stmt *st = prep(p, "SELECT role FROM pki_certs WHERE host_id=?1 AND not_after>?2 "
-				   "AND serial NOT IN (SELECT serial FROM pki_revoked) "
-				   "ORDER BY issued DESC LIMIT 1");
+	sqlite3_stmt *st =
+		prep(p, "SELECT role FROM (SELECT serial, role, not_after FROM pki_certs "
+			"WHERE host_id=?1 ORDER BY issued DESC, rowid DESC LIMIT 1) "
+			"WHERE not_after>?2 AND serial NOT IN (SELECT serial FROM "
+			"pki_revoked)");
 	int rc;
 
 	if (!st)
