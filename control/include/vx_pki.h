@@ -157,6 +157,12 @@ VX_MUST_CHECK int vx_pki_token_create(struct vx_pki *p, enum vx_pki_role role, u
 VX_MUST_CHECK int vx_pki_token_use(struct vx_pki *p, const char *tok, size_t len,
 				   enum vx_pki_role *role);
 
+/*
+ * vx_pki_token_check() - vx_pki_token_use() without spending a use: what a JOIN is checked
+ * against before its CSR costs a signature check. Returns 0, -EACCES, VX_EDB.
+ */
+VX_MUST_CHECK int vx_pki_token_check(struct vx_pki *p, const char *tok, size_t len);
+
 /* Deletes join token @id (12 hex). Returns 0, -ENOENT, VX_EDB. */
 VX_MUST_CHECK int vx_pki_token_delete(struct vx_pki *p, const char *id);
 

@@ -13,10 +13,7 @@ vx=$1
 name=peer_pki_fake
 . "$(dirname "$0")/peer_lib.sh"
 peer_lib_init
-python3 -c 'import cryptography' 2>/dev/null || {
-	echo "$name: needs python3-cryptography, skipping" >&2
-	exit 77
-}
+need_py_cryptography
 id=fake-0123456789abcdef
 mkdir -p "$dir/d"
 python3 "$(dirname "$0")/pki_fake_sched.py" "$dir/d" "$id" >"$dir/fake.out" 2>"$dir/fake.log" &
