@@ -17,3 +17,4 @@ vx_add_test(test_common_metrics SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_co
 	LIBS vx_common Threads::Threads)
 vx_add_fuzz(metrics_find SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_metrics_find.c
 	LIBS vx_common)
+vx_add_test(test_common_log SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_common_log.c LIBS vx_common)

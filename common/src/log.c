@@ -173,7 +173,9 @@ static size_t json_line(char *line, size_t cap, const char *ts, enum vx_log_leve
 		memcpy(line + n, "\",\"msg\":\"", 9);
 		n += 9;
 	}
-	n = json_str(line, n, cap - 48, msg, len);
+	/* room kept for the request id and the closing quote and brace: the line stays whole */
+	n = json_str(line, n, cap - (sizeof("\",\"request_id\":\"\"}") + VX_REQUEST_ID_MAX), msg,
+		     len);
 	if (vx_log_req[0]) {
 		r = snprintf(line + n, cap - n, "\",\"request_id\":\"%s", vx_log_req);
 		n += r > 0 ? (size_t)r : 0;

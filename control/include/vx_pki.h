@@ -25,16 +25,18 @@
 #include "vx_ctl_msg.h"
 
 typedef struct bio_st BIO;
+typedef struct evp_pkey_st EVP_PKEY;
 
 #define VX_PKI_CERT_TTL_DEFAULT (24u * 3600) /* seconds of an issued daemon certificate */
 #define VX_PKI_CERT_TTL_MIN	10u	     /* tests use short lives; below this renewal races */
 #define VX_PKI_CERT_TTL_MAX	(366u * 86400)
 #define VX_PKI_TOKEN_TTL_MAX	(366ull * 86400) /* seconds a join token may live */
 /* what the control channel carries (vx_ctl_msg.h): one fact, one place */
-#define VX_PKI_CSR_MAX	   VX_CTL_CSR_MAX /* bytes of a PEM CSR */
-#define VX_PKI_CRL_MAX	   VX_CTL_CRL_MAX /* bytes of a PEM CRL (and of any file the CA reads) */
-#define VX_PKI_HOST_ID_MAX 64u		  /* a certificate's CN holds at most 64 characters */
-#define VX_PKI_SERIAL_HEX  32u		  /* 128-bit serials, lowercase hex */
+#define VX_PKI_CSR_MAX	      VX_CTL_CSR_MAX /* bytes of a PEM CSR */
+#define VX_PKI_CRL_MAX	      VX_CTL_CRL_MAX /* bytes of a PEM CRL (and of any file the CA reads) */
+#define VX_PKI_HOST_ID_MAX    64u	     /* a certificate's CN holds at most 64 characters */
+#define VX_PKI_CERTS_PER_HOST 8u	     /* unexpired certificates one host id holds at most */
+#define VX_PKI_SERIAL_HEX     32u	     /* 128-bit serials, lowercase hex */
 
 /* "vxj1." + 12 + "." + 32 + "." + 64 */
 #define VX_PKI_TOKEN_ID_HEX	12u
@@ -110,15 +112,17 @@ const char *vx_pki_ca_pin(const struct vx_pki *p);
  * vx_pki_issue() - a certificate for @host_id with @role and the public key of CSR @csr
  * (checked as vx_pki_csr_check()), valid @ttl_s seconds; recorded with its serial. Returns 0
  * with *@pem (owned, vx_free(), NUL-terminated) and @serial (33 bytes), -EINVAL (bad host id:
- * 1 to 64 characters of [A-Za-z0-9._-]), the CSR's error, VX_EDB, -ENOMEM.
+ * 1 to 64 characters of [A-Za-z0-9._-], not "scheduler"), -EBUSY (the host already holds
+ * VX_PKI_CERTS_PER_HOST unexpired certificates), the CSR's error, VX_EDB, -ENOMEM.
  */
 VX_MUST_CHECK int vx_pki_issue(struct vx_pki *p, const uint8_t *csr, size_t csr_len,
 			       const char *host_id, enum vx_pki_role role, uint32_t ttl_s,
 			       char **pem, size_t *pem_len, char *serial);
 
 /*
- * vx_pki_host_role() - the role of the newest certificate issued to @host_id that is neither
- * expired nor revoked. Returns 0 with *@role, -ENOENT (none), VX_EDB.
+ * vx_pki_host_role() - the role of the newest certificate issued to @host_id when it is
+ * neither expired nor revoked (an older one still valid does not count: revoking a host's
+ * current serial ends its renewals). Returns 0 with *@role, -ENOENT (none), VX_EDB.
  */
 VX_MUST_CHECK int vx_pki_host_role(struct vx_pki *p, const char *host_id, size_t id_len,
 				   enum vx_pki_role *role);
@@ -153,6 +157,12 @@ VX_MUST_CHECK int vx_pki_token_create(struct vx_pki *p, enum vx_pki_role role, u
 VX_MUST_CHECK int vx_pki_token_use(struct vx_pki *p, const char *tok, size_t len,
 				   enum vx_pki_role *role);
 
+/*
+ * vx_pki_token_check() - vx_pki_token_use() without spending a use: what a JOIN is checked
+ * against before its CSR costs a signature check. Returns 0, -EACCES, VX_EDB.
+ */
+VX_MUST_CHECK int vx_pki_token_check(struct vx_pki *p, const char *tok, size_t len);
+
 /* Deletes join token @id (12 hex). Returns 0, -ENOENT, VX_EDB. */
 VX_MUST_CHECK int vx_pki_token_delete(struct vx_pki *p, const char *id);
 
@@ -166,5 +176,31 @@ VX_MUST_CHECK int vx_pki_file_put(int dfd, const char *name, const void *data, s
 
 /* The bytes of memory BIO @b as a new NUL-terminated string (vx_free()), NULL when empty. */
 char *vx_pki_bio_take(BIO *b, size_t *len);
+
+/* ---------------------------------------------------------------- A daemon's checks */
+
+/* vx_pki_pem_pin() - the pin (sha256 of the DER, 64 hex + NUL) of the one certificate in @pem. */
+VX_MUST_CHECK int vx_pki_pem_pin(const uint8_t *pem, size_t len, char *pin);
+
+/*
+ * vx_pki_answer_check() - a JOIN or RENEW answer, before a daemon writes any of it: @ca_pem is
+ * one certificate whose pin is @pin (the join token's, or for a RENEW the pin of the ca.pem the
+ * daemon already holds: never the answer's own word), @cert_pem is issued and signed by it, not
+ * expired, holds @key and names @host_id in exactly one urn:vx:host: URI. Returns 0, -EACCES
+ * (another CA) or -EPROTO (anything else).
+ */
+VX_MUST_CHECK int vx_pki_answer_check(const uint8_t *ca_pem, size_t ca_len, const char *pin,
+				      const uint8_t *cert_pem, size_t cert_len, EVP_PKEY *key,
+				      const char *host_id);
+
+/*
+ * vx_pki_crl_check() - a CRL a scheduler sent, before a daemon replaces crl.pem with it: one PEM
+ * CRL of at most VX_PKI_CRL_MAX bytes, issued and signed by the CA @ca_pem, and, when @old_pem
+ * (the crl.pem held now, NULL: none) is a list of that CA too, with a CRL number not below it
+ * (no rollback to a list from before a revoke). Returns 0, -EINVAL (not one CRL, or @ca_pem not
+ * one certificate), -EACCES (not the CA's), -ESTALE (older than the one held).
+ */
+VX_MUST_CHECK int vx_pki_crl_check(const uint8_t *crl_pem, size_t crl_len, const uint8_t *ca_pem,
+				   size_t ca_len, const uint8_t *old_pem, size_t old_len);
 
 #endif /* VX_PKI_H */

@@ -83,8 +83,7 @@ int vx_pki_token_parse(const char *s, size_t len, struct vx_pki_token *out)
 	return 0;
 }
 
-/* Only blanks may follow the PEM block (no second object, no trailing junk). */
-static bool rest_blank(BIO *b)
+bool vx__pki_rest_blank(BIO *b)
 {
 	char c;
 
@@ -114,7 +113,7 @@ static int csr_load(const uint8_t *pem, size_t len, X509_REQ **out)
 	if (!b)
 		return -ENOMEM;
 	req = PEM_read_bio_X509_REQ(b, NULL, NULL, NULL);
-	rc = req && rest_blank(b) ? 0 : -EINVAL;
+	rc = req && vx__pki_rest_blank(b) ? 0 : -EINVAL;
 	BIO_free(b);
 	if (rc)
 		goto out;
@@ -502,15 +501,27 @@ int vx_pki_issue(struct vx_pki *p, const uint8_t *csr, size_t csr_len, const cha
 	char san[SAN_MAX];
 	X509_REQ *req;
 	X509 *x = NULL;
+	int64_t live;
 	int rc;
 
 	*pem = NULL;
-	if (!vx_pki_host_id_ok(host_id) || role > VX_PKI_ROLE_SEED || ttl_s < VX_PKI_CERT_TTL_MIN ||
-	    ttl_s > VX_PKI_CERT_TTL_MAX)
+	/* "scheduler" is the host of the scheduler's own certificate: no daemon's */
+	if (!vx_pki_host_id_ok(host_id) || strcmp(host_id, "scheduler") == 0 ||
+	    role > VX_PKI_ROLE_SEED || ttl_s < VX_PKI_CERT_TTL_MIN || ttl_s > VX_PKI_CERT_TTL_MAX)
 		return -EINVAL;
 	rc = csr_load(csr, csr_len, &req);
 	if (rc)
 		return rc;
+	/* a host renewing in a loop would fill pki_certs and, once revoked, the CRL */
+	live = vx__pki_db_certs_live(p, host_id);
+	if (live < 0 || live >= VX_PKI_CERTS_PER_HOST) {
+		X509_REQ_free(req);
+		if (live >= 0)
+			vx_warn("pki: %s holds %lld unexpired certificates: no more until one "
+				"expires",
+				host_id, (long long)live);
+		return live < 0 ? VX_EDB : -EBUSY;
+	}
 	/* the identity is ours: only the CSR's public key goes into the certificate */
 	snprintf(san, sizeof(san), "URI:" HOST_URI "%s,URI:" ROLE_URI "%s", host_id,
 		 vx_pki_role_name(role));

@@ -153,11 +153,34 @@ int vx__pki_db_revoked(struct vx_pki *p, struct pki_revoked **out, uint32_t *nr)
 	return 0;
 }
 
+int64_t vx__pki_db_certs_live(struct vx_pki *p, const char *host_id)
+{
+	sqlite3_stmt *st = prep(p, "SELECT count(*) FROM pki_certs WHERE host_id=?1 AND "
+				   "not_after>?2");
+	int64_t n = -1;
+
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 1, host_id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, vx_wall_s());
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+/*
+ * The newest certificate decides: when it is revoked (or expired) the host holds none, even
+ * if an older one issued before its last renewal is still valid (else revoking a host's
+ * current serial would not stop its renewals).
+ */
 int vx_pki_host_role(struct vx_pki *p, const char *host_id, size_t id_len, enum vx_pki_role *role)
 {
-	sqlite3_stmt *st = prep(p, "SELECT role FROM pki_certs WHERE host_id=?1 AND not_after>?2 "
-				   "AND serial NOT IN (SELECT serial FROM pki_revoked) "
-				   "ORDER BY issued DESC LIMIT 1");
+	sqlite3_stmt *st =
+		prep(p, "SELECT role FROM (SELECT serial, role, not_after FROM pki_certs "
+			"WHERE host_id=?1 ORDER BY issued DESC, rowid DESC LIMIT 1) "
+			"WHERE not_after>?2 AND serial NOT IN (SELECT serial FROM "
+			"pki_revoked)");
 	int rc;
 
 	if (!st)
@@ -262,41 +285,61 @@ int vx_pki_token_create(struct vx_pki *p, enum vx_pki_role role, uint64_t ttl_s,
 	return rc;
 }
 
-int vx_pki_token_use(struct vx_pki *p, const char *tok, size_t len, enum vx_pki_role *role)
+/* Checks join token @tok (@len bytes) without spending it: 0 with @t's id and *@role. */
+static int token_find(struct vx_pki *p, const char *tok, size_t len, struct vx_pki_token *t,
+		      int *role)
 {
-	struct vx_pki_token t;
 	char hash[65];
 	sqlite3_stmt *st;
-	int rc, r = 0;
+	int rc;
 	bool match = false;
 
-	if (vx_pki_token_parse(tok, len, &t))
+	*role = 0;
+	if (vx_pki_token_parse(tok, len, t))
 		return -EACCES;
-	rc = sha256_hex(t.secret, VX_PKI_TOKEN_SECRET_HEX, hash);
-	OPENSSL_cleanse(&t.secret, sizeof(t.secret));
+	rc = sha256_hex(t->secret, VX_PKI_TOKEN_SECRET_HEX, hash);
+	OPENSSL_cleanse(t->secret, sizeof(t->secret));
 	if (rc)
 		return rc;
-	if (CRYPTO_memcmp(t.pin, p->pin, VX_PKI_PIN_HEX) != 0)
+	if (CRYPTO_memcmp(t->pin, p->pin, VX_PKI_PIN_HEX) != 0)
 		return -EACCES; /* made for another CA */
 	st = prep(p, "SELECT secret_sha256, role FROM pki_tokens WHERE id=?1 AND expires>?2 AND "
 		     "uses>0");
 	if (!st)
 		return VX_EDB;
-	sqlite3_bind_text(st, 1, t.id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 1, t->id, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 2, vx_wall_s());
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		const char *h = (const char *)sqlite3_column_text(st, 0);
 
 		match = h && strlen(h) == 64 && CRYPTO_memcmp(h, hash, 64) == 0;
-		r = sqlite3_column_int(st, 1);
+		*role = sqlite3_column_int(st, 1);
 	} else if (rc != SQLITE_DONE) {
 		sqlite3_finalize(st);
 		return db_fail(p, "find a join token");
 	}
 	sqlite3_finalize(st);
-	if (!match || r > VX_PKI_ROLE_SEED)
-		return -EACCES;
+	return match && *role <= VX_PKI_ROLE_SEED ? 0 : -EACCES;
+}
+
+int vx_pki_token_check(struct vx_pki *p, const char *tok, size_t len)
+{
+	struct vx_pki_token t;
+	int r;
+
+	return token_find(p, tok, len, &t, &r);
+}
+
+int vx_pki_token_use(struct vx_pki *p, const char *tok, size_t len, enum vx_pki_role *role)
+{
+	struct vx_pki_token t;
+	sqlite3_stmt *st;
+	int rc, r = 0;
+
+	rc = token_find(p, tok, len, &t, &r);
+	if (rc)
+		return rc;
 	/* spend one use; a racing join that took the last one leaves no row changed */
 	st = prep(p, "UPDATE pki_tokens SET uses=uses-1 WHERE id=?1 AND uses>0 AND expires>?2");
 	if (!st)

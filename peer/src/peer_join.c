@@ -170,58 +170,86 @@ static X509 *pem_cert(const uint8_t *pem, size_t len)
 	return x;
 }
 
-static bool has_uri(X509 *x, const char *uri)
+/* @name beneath DATA_DIR/tls (no symlink), at most @max bytes, into *@s (vx_free()). */
+static int tls_file_get(int dfd, const char *name, size_t max, char **s, size_t *len)
 {
-	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
-	bool found = false;
+	int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), rc;
 
-	for (int i = 0; gens && i < sk_GENERAL_NAME_num(gens); i++) {
-		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
-
-		if (g->type == GEN_URI &&
-		    (size_t)ASN1_STRING_length(g->d.uniformResourceIdentifier) == strlen(uri) &&
-		    memcmp(ASN1_STRING_get0_data(g->d.uniformResourceIdentifier), uri,
-			   strlen(uri)) == 0)
-			found = true;
-	}
-	GENERAL_NAMES_free(gens);
-	return found;
+	*s = NULL;
+	if (fd < 0)
+		return -errno;
+	rc = vx_file_read_fd(fd, max, s, len);
+	close(fd);
+	return rc;
 }
 
 /*
- * Checks an answer before anything is written: the CA is the one pinned (@pin, NULL: the CA
- * already in ca.pem, @ca_now), the certificate is signed by it, holds our key and names our host
- * id. Then writes key.pem (0600), ca.pem, crl.pem and last cert.pem, each by rename.
+ * A CRL the scheduler sent, checked against ca.pem (@ca, NULL: read from @dfd) and the crl.pem
+ * held now (vx_pki_crl_check()): a fake scheduler can neither roll it back nor plant a list that
+ * fails every handshake. Returns 0 when written.
+ */
+static int crl_take(int dfd, const uint8_t *ca, size_t ca_len, const uint8_t *crl, size_t len)
+{
+	char *own = NULL, *old = NULL;
+	size_t own_len = 0, old_len = 0;
+	int rc = 0;
+
+	if (!ca) {
+		rc = tls_file_get(dfd, "ca.pem", VX_CTL_CERT_MAX, &own, &own_len);
+		ca = (const uint8_t *)own;
+		ca_len = own_len;
+	}
+	if (!rc && tls_file_get(dfd, "crl.pem", VX_PKI_CRL_MAX, &old, &old_len))
+		old = NULL;
+	if (!rc) {
+		rc = vx_pki_crl_check(crl, len, ca, ca_len, (const uint8_t *)old, old_len);
+		if (rc)
+			vx_warn("peer: the scheduler sent a CRL that is %s: crl.pem kept",
+				rc == -ESTALE ? "older than ours" : "not our CA's");
+	}
+	if (!rc)
+		rc = vx_pki_file_put(dfd, "crl.pem", crl, len, 0644);
+	vx_free(own);
+	vx_free(old);
+	return rc;
+}
+
+/*
+ * Checks an answer before anything is written (vx_pki_answer_check()): the CA is the one pinned
+ * (@pin: the join token's; NULL: the ca.pem already held, so a renewal never swaps the CA), the
+ * certificate is signed by it, holds our key and names our host id, and its CRL is the CA's.
+ * Then writes key.pem (0600), ca.pem, crl.pem and last cert.pem, each by rename.
  */
 static int answer_take(int dfd, const char *host_id, EVP_PKEY *key, const char *pin,
 		       const struct vx_ctl_msg *r, char *err, size_t err_len)
 {
-	X509 *cert = NULL, *ca = NULL;
-	uint8_t *der = NULL, md[32];
-	char hex[65], uri[128], *kpem = NULL;
-	unsigned mdlen = 0;
-	size_t klen = 0;
+	char have[VX_PKI_PIN_HEX + 1], *kpem = NULL, *ca_now = NULL;
+	size_t klen = 0, ca_len = 0;
 	BIO *b = NULL;
-	int n, rc = -EPROTO;
+	int rc = -EPROTO;
 
-	if (!(r->has & VX_CTL_F_CERT) || !(r->has & VX_CTL_F_CA) ||
-	    !(cert = pem_cert(r->cert, r->cert_len)) || !(ca = pem_cert(r->ca, r->ca_len))) {
+	if (!(r->has & VX_CTL_F_CERT) || !(r->has & VX_CTL_F_CA)) {
 		snprintf(err, err_len, "the scheduler's answer holds no certificate");
 		goto out;
 	}
-	n = i2d_X509(ca, &der);
-	if (n <= 0 || !EVP_Digest(der, (size_t)n, md, &mdlen, EVP_sha256(), NULL))
-		goto out;
-	vx_hex_encode(md, sizeof(md), hex);
-	hex[64] = '\0';
-	if (pin && strcmp(hex, pin) != 0) {
-		snprintf(err, err_len, "the scheduler's CA is not the one the join token names");
-		rc = -EACCES;
+	if (!pin) {
+		if (tls_file_get(dfd, "ca.pem", VX_CTL_CERT_MAX, &ca_now, &ca_len) ||
+		    vx_pki_pem_pin((const uint8_t *)ca_now, ca_len, have)) {
+			snprintf(err, err_len, "%s/ca.pem is unreadable", TLS_DIR);
+			goto out;
+		}
+		pin = have;
+	}
+	rc = vx_pki_answer_check(r->ca, r->ca_len, pin, r->cert, r->cert_len, key, host_id);
+	if (rc == -EACCES) {
+		snprintf(err, err_len, "the scheduler's CA is not the one %s",
+			 ca_now ? "we hold" : "the join token names");
 		goto out;
 	}
-	snprintf(uri, sizeof(uri), "urn:vx:host:%s", host_id);
-	if (X509_verify(cert, X509_get0_pubkey(ca)) != 1 ||
-	    EVP_PKEY_eq(X509_get0_pubkey(cert), key) != 1 || !has_uri(cert, uri)) {
+	if (!rc && (r->has & VX_CTL_F_CRL) &&
+	    vx_pki_crl_check(r->crl, r->crl_len, r->ca, r->ca_len, NULL, 0))
+		rc = -EPROTO;
+	if (rc) {
 		snprintf(err, err_len, "the certificate issued is not ours or not the CA's");
 		goto out;
 	}
@@ -234,8 +262,10 @@ static int answer_take(int dfd, const char *host_id, EVP_PKEY *key, const char *
 	rc = vx_pki_file_put(dfd, "key.pem", kpem, klen, 0600);
 	if (!rc)
 		rc = vx_pki_file_put(dfd, "ca.pem", r->ca, r->ca_len, 0644);
-	if (!rc && (r->has & VX_CTL_F_CRL))
-		rc = vx_pki_file_put(dfd, "crl.pem", r->crl, r->crl_len, 0644);
+	if (!rc && (r->has & VX_CTL_F_CRL)) {
+		rc = crl_take(dfd, r->ca, r->ca_len, r->crl, r->crl_len);
+		rc = rc == -ESTALE ? 0 : rc; /* ours is newer: kept */
+	}
 	if (!rc)
 		rc = vx_pki_file_put(dfd, "cert.pem", r->cert, r->cert_len, 0644);
 	if (rc)
@@ -246,10 +276,8 @@ out:
 		OPENSSL_cleanse(kpem, klen);
 		vx_free(kpem);
 	}
+	vx_free(ca_now);
 	BIO_free(b);
-	OPENSSL_free(der);
-	X509_free(cert);
-	X509_free(ca);
 	return rc;
 }
 
@@ -340,17 +368,12 @@ static int tls_dir_open(const char *data_dir, bool create, char *err, size_t err
 /* notBefore and notAfter of cert.pem (wall seconds); -ENOENT when there is none. */
 static int cert_life(int dfd, int64_t *nb, int64_t *na)
 {
-	int fd = openat(dfd, "cert.pem", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	struct tm tm;
 	char *s;
 	size_t len;
 	X509 *x;
-	int rc;
+	int rc = tls_file_get(dfd, "cert.pem", VX_CTL_CERT_MAX, &s, &len);
 
-	if (fd < 0)
-		return -errno;
-	rc = vx_file_read_fd(fd, VX_CTL_CERT_MAX, &s, &len);
-	close(fd);
 	if (rc)
 		return rc;
 	x = pem_cert((const uint8_t *)s, len);
@@ -384,9 +407,9 @@ static void crl_refresh(struct peer_pki *k)
 
 		if (ctl_call(k->servers[i], &req, &buf, &resp))
 			continue;
-		ok = resp.status == 0 && (resp.has & VX_CTL_F_CRL);
-		if (ok && vx_pki_file_put(k->dfd, "crl.pem", resp.crl, resp.crl_len, 0644))
-			vx_warn("peer: cannot write %s/crl.pem", TLS_DIR);
+		/* a list refused (not our CA's, older than ours) or not written: the next one */
+		ok = resp.status == 0 && (resp.has & VX_CTL_F_CRL) &&
+		     crl_take(k->dfd, NULL, 0, resp.crl, resp.crl_len) == 0;
 		vx_ctl_msg_release(&resp);
 		vx_free(buf);
 		if (ok)

@@ -93,6 +93,14 @@ fail() {
 	exit 1
 }
 
+# need_py_cryptography: skips (77) a test whose python fakes make keys and certificates
+need_py_cryptography() {
+	python3 -c 'import cryptography' 2>/dev/null || {
+		echo "$name: needs python3-cryptography, skipping" >&2
+		exit 77
+	}
+}
+
 free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }

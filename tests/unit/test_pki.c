@@ -3,9 +3,10 @@
  * test_pki.c: the cluster CA (vx_pki.h) without a network: its files and their modes, join
  * tokens (uses, expiry, another CA's pin, a wrong secret), issuing (the identity is ours, never
  * the CSR's), revocation seen by a second process's handle, and a CRL signed again when a
- * revoke's CRL lost the rename race to another signer. dragonfly-behaviour.md section 5.5
- * items 3 (tokens: 128-bit secrets stored hashed, expiry and use counts) and 20 (certificates
- * bound to identity).
+ * revoke's CRL lost the rename race to another signer, a host renewing in a loop capped, and a
+ * revoked current serial ending a host's renewals. dragonfly-behaviour.md section 5.5 items 3
+ * (tokens: 128-bit secrets stored hashed, expiry and use counts), 13 (per-host limits: issued
+ * certificates) and 20 (certificates bound to identity).
  */
 #include "vx_test.h"
 
@@ -179,6 +180,88 @@ static void test_vx_pki_issue__identity_is_ours(void **state)
 	vx_pki_close(p);
 }
 
+/*
+ * A member that renews in a loop (a RENEW needs only its host key) made a certificate, a
+ * pki_certs row and, once the operator revoked the host, a CRL entry per loop: about 11,000 of
+ * them pass the 512 KiB a CRL may have, the scheduler then serves no CRL and refuses to start.
+ * One host holds at most VX_PKI_CERTS_PER_HOST unexpired certificates.
+ */
+static void test_vx_pki_issue__certificates_per_host_capped(void **state)
+{
+	struct vx_pki *p = ca_open();
+	char serial[VX_PKI_SERIAL_HEX + 1], *pem = NULL, *csr;
+	size_t len = 0, clen = 0;
+	unsigned ok = 0;
+	int rc = 0;
+
+	(void)state;
+	csr = csr_new("x", &clen);
+	for (unsigned i = 0; i < 3 * VX_PKI_CERTS_PER_HOST && !rc; i++) {
+		rc = vx_pki_issue(p, (const uint8_t *)csr, clen, "loop-1", VX_PKI_ROLE_PEER, 60,
+				  &pem, &len, serial);
+		vx_free(pem);
+		pem = NULL;
+		ok += rc == 0;
+	}
+	assert_int_equal(rc, -EBUSY);
+	assert_int_equal(ok, VX_PKI_CERTS_PER_HOST);
+	/* another host is not held back by it */
+	assert_int_equal(vx_pki_issue(p, (const uint8_t *)csr, clen, "other-1", VX_PKI_ROLE_PEER,
+				      60, &pem, &len, serial),
+			 0);
+	vx_free(pem);
+	vx_free(csr);
+	vx_pki_close(p);
+}
+
+/*
+ * Revoking a host's current serial must end its renewals: a RENEW (and a token-less hello)
+ * took the role of the newest certificate not revoked, so an older one still valid (a renewal
+ * overlaps the last third of the previous certificate's life) got the revoked host a fresh one.
+ * And no host may be named "scheduler" (the scheduler's own certificate's host).
+ */
+static void test_vx_pki_host_role__newest_revoked_ends_it(void **state)
+{
+	struct vx_pki *p = ca_open();
+	char s1[VX_PKI_SERIAL_HEX + 1], s2[VX_PKI_SERIAL_HEX + 1], *pem = NULL, *csr;
+	size_t len = 0, clen = 0;
+	enum vx_pki_role role;
+
+	(void)state;
+	csr = csr_new("x", &clen);
+	assert_int_equal(vx_pki_issue(p, (const uint8_t *)csr, clen, "h-2", VX_PKI_ROLE_SEED, 60,
+				      &pem, &len, s1),
+			 0);
+	vx_free(pem);
+	assert_int_equal(vx_pki_issue(p, (const uint8_t *)csr, clen, "h-2", VX_PKI_ROLE_SEED, 60,
+				      &pem, &len, s2),
+			 0);
+	vx_free(pem);
+	assert_int_equal(vx_pki_host_role(p, "h-2", 3, &role), 0);
+	assert_int_equal(vx_pki_revoke(p, s2), 1);
+	assert_int_equal(vx_pki_host_role(p, "h-2", 3, &role), -ENOENT);
+	/* revoking an older serial leaves the current one in use */
+	assert_int_equal(vx_pki_issue(p, (const uint8_t *)csr, clen, "h-3", VX_PKI_ROLE_PEER, 60,
+				      &pem, &len, s1),
+			 0);
+	vx_free(pem);
+	assert_int_equal(vx_pki_issue(p, (const uint8_t *)csr, clen, "h-3", VX_PKI_ROLE_PEER, 60,
+				      &pem, &len, s2),
+			 0);
+	vx_free(pem);
+	assert_int_equal(vx_pki_revoke(p, s1), 1);
+	assert_int_equal(vx_pki_host_role(p, "h-3", 3, &role), 0);
+	assert_int_equal(role, VX_PKI_ROLE_PEER);
+	/* the scheduler's name is not a host's */
+	pem = NULL;
+	assert_int_equal(vx_pki_issue(p, (const uint8_t *)csr, clen, "scheduler", VX_PKI_ROLE_PEER,
+				      60, &pem, &len, s1),
+			 -EINVAL);
+	assert_null(pem);
+	vx_free(csr);
+	vx_pki_close(p);
+}
+
 static bool crl_lists(const char *pem, size_t len, const char *serial)
 {
 	BIO *b = BIO_new_mem_buf(pem, (int)len);
@@ -275,6 +358,10 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vx_pki_issue__identity_is_ours, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_vx_pki_issue__certificates_per_host_capped,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vx_pki_host_role__newest_revoked_ends_it,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vx_pki_revoke__seen_by_another_handle, setup,
 						teardown),
 		cmocka_unit_test(test_vx_pki_token_parse__strict),
