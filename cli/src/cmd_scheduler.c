@@ -325,10 +325,11 @@ static int sched_tls(const struct vx_sched_server_cfg *cfg, const struct mgr_fla
 				"serves beyond loopback travels in plaintext\n");
 		return 0;
 	}
-	if (!*tls && !vx_cli_addr_loopback(cfg->listen)) {
+	/* with the CA (the default) and no --tls-*, TLS from the CA's files (sched_server.c) */
+	if (!*tls && !cfg->pki && !vx_cli_addr_loopback(cfg->listen)) {
 		fprintf(stderr,
 			"vx scheduler: refusing plaintext on %s (not loopback): give --tls-cert, "
-			"--tls-key and --tls-ca, listen on loopback, or pass "
+			"--tls-key and --tls-ca, drop --no-pki, listen on loopback, or pass "
 			"--insecure-plaintext\n",
 			cfg->listen);
 		return VX_EXIT_USAGE;
@@ -440,6 +441,8 @@ static int run_scheduler(int argc, char **argv)
 	rc = sched_tls(&cfg, &mf, &cfg.tls);
 	if (rc)
 		return rc;
+	/* plaintext beside the CA's TLS: loopback only, or asked for (spec/control.md 10) */
+	cfg.plain_too = mf.insecure_plaintext || vx_cli_addr_loopback(cfg.listen);
 	rc = serve_sched(&cfg, &mf);
 	vx_tls_ctx_free(cfg.tls);
 	return rc;
