@@ -59,7 +59,8 @@ static void usage(FILE *f)
 		"  --api-routes        print the API's routes and exit\n"
 		"  --pki-dir DIR       the cluster CA: ca.pem, ca.key, server.pem, server.key,\n"
 		"                      crl.pem, created when missing (default: the --db path with\n"
-		"                      .pki appended)\n"
+		"                      .pki appended); TLS on --listen from these files unless\n"
+		"                      --tls-* are given (plaintext beside it on loopback only)\n"
 		"  --cert-ttl DUR      life of the certificates it issues (default 24h, at least\n"
 		"                      10s); daemons renew at 2/3 of it\n"
 		"  --no-pki            issue no certificates (no join, renew or crl requests)\n"
@@ -69,8 +70,9 @@ static void usage(FILE *f)
 		"  --tls-ca FILE       the CA that every host's certificate must chain to\n"
 		"  --tls-crl FILE      revoked certificates (PEM CRL; reloaded when it changes)\n"
 		"  --insecure-plaintext  allow plaintext on a --listen or --api address that is\n"
-		"                      not loopback (warned); without it such an address needs\n"
-		"                      the --tls-* files (and --api stays on loopback)\n");
+		"                      not loopback (warned; beside the CA's TLS on one port);\n"
+		"                      without it such an address needs the CA or the --tls-*\n"
+		"                      files (and --api stays on loopback)\n");
 }
 
 static int parse_u32(const char *flag, const char *s, uint32_t lo, uint32_t hi, uint32_t *out)

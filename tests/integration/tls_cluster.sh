@@ -22,11 +22,8 @@ vx=$1
 name=tls_cluster
 . "$(dirname "$0")/peer_lib.sh"
 peer_lib_init
-command -v openssl >/dev/null || {
-	echo "$name: needs openssl, skipping" >&2
-	exit 77
-}
 . "$(dirname "$0")/tls_lib.sh"
+tls_need_openssl
 here=$(dirname "$0")
 
 size=$((12 * 1024 * 1024 + 5)) # 4 MiB pieces by default: several pieces
