@@ -13,7 +13,10 @@ to N peers by each system asked for, one after another on the same network:
   bt    libtorrent peers (Debian's python3-libtorrent), an opentracker tracker and a libtorrent
         seed; the torrent is made with mktorrent
   vx    `vx scheduler`, a `vx serve --seed` seed peer and N `vx serve` peers; each peer runs
-        `vx get URL -O FILE --socket SOCK`
+        `vx get URL -O FILE --socket SOCK`; plaintext (--insecure-plaintext, role tokens)
+  vx-tls  the same cluster as an operator runs it beyond loopback: the scheduler's CA serves
+        TLS, each daemon joins with a join token (`vx token create`, `vx serve --join-file`)
+        and speaks TLS 1.3 on both planes (asked for by name: not part of "all")
 
 For bt and vx the seed first obtains the file from the origin (not timed: the bound assumes a
 seed that holds the file), then every peer starts at once; the time of a system is the time
@@ -831,7 +834,22 @@ def vx_serve_available(vx):
     return True, ""
 
 
-def run_vx(bed, f, n, url, want, bnd, deadline, args):
+def vx_join_files(vx, ctl, n):
+    """Join tokens of the scheduler's CA (made on the CLI beside its database), one file each
+    (0600): {"seed": path, "peer": path}; the peer token has a use per peer."""
+    files = {}
+    for role, uses in (("seed", 1), ("peer", n)):
+        r = run([vx, "token", "create", "--role", role, "--uses", str(uses), "--db",
+                 os.path.join(ctl.dir, "scheduler.db")], quiet=True)
+        path = os.path.join(ctl.dir, "join." + role)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as t:
+            t.write(r.stdout.strip() + "\n")
+        files[role] = path
+    return files
+
+
+def run_vx(bed, f, n, url, want, bnd, deadline, args, tls=False):
     ok, why = vx_serve_available(args.vx)
     if not ok:
         raise Fail(why)
@@ -839,11 +857,12 @@ def run_vx(bed, f, n, url, want, bnd, deadline, args):
     ctl, seed = bed.nodes["control"], bed.nodes["seed"]
     peers = [bed.nodes["peer%d" % (i + 1)] for i in range(n)]
     sched_addr = "%s:%d" % (ctl.ip, PORT_SCHED)
-    # the testbed's namespaces are not loopback: plaintext is asked for (TLS runs are apart)
+    # the testbed's namespaces are not loopback: plaintext is asked for, unless TLS is run
     sched = ctl.proc("vx-scheduler", [vx, "scheduler", "--listen", sched_addr,
-                                      "--db", os.path.join(ctl.dir, "scheduler.db"),
-                                      "--insecure-plaintext"])
+                                      "--db", os.path.join(ctl.dir, "scheduler.db")] +
+                     ([] if tls else ["--insecure-plaintext"]))
     wait_listen(ctl, PORT_SCHED, "vx scheduler", sched)
+    join_files = vx_join_files(vx, ctl, n) if tls else {}
     # the scheduler denies a hello without a token: it wrote its tokens (0600) next to its
     # database; each daemon gets a one-token file of its role
     token_files = {}
@@ -861,9 +880,12 @@ def run_vx(bed, f, n, url, want, bnd, deadline, args):
         os.makedirs(os.path.join(d, "data"), exist_ok=True)
         sock = os.path.join(d, "vx.sock")
         cmd = [vx, "serve", "--data-dir", os.path.join(d, "data"), "--listen",
-               "%s:%d" % (node.ip, PORT_VORTEX), "--socket", sock, "--scheduler", sched_addr,
-               "--insecure-plaintext"]
-        cmd += ["--token-file", token_files["seed" if is_seed else "peer"]]
+               "%s:%d" % (node.ip, PORT_VORTEX), "--socket", sock, "--scheduler", sched_addr]
+        role = "seed" if is_seed else "peer"
+        if tls:
+            cmd += ["--join-file", join_files[role]]
+        else:
+            cmd += ["--insecure-plaintext", "--token-file", token_files[role]]
         if is_seed:
             cmd.append("--seed")
         if args.vx_config:
@@ -914,7 +936,7 @@ def run_vx(bed, f, n, url, want, bnd, deadline, args):
     sums = verify_all(outs)
     for _, _, d in daemons:
         shutil.rmtree(d, ignore_errors=True)
-    return summarize(bed, "vx", f, n, t0, ends, sums, want, sent,
+    return summarize(bed, "vx-tls" if tls else "vx", f, n, t0, ends, sums, want, sent,
                      [sched] + [p for p, _, _ in daemons] + gets, bnd, {"cold_seed": args.cold})
 
 
@@ -1036,8 +1058,9 @@ def parse_args(argv):
                     help="piece length for vx (passed to vx get) and bt (default 4M for bt; "
                          "vx's own rule otherwise)")
     ap.add_argument("--vs", default="all",
-                    help="systems to run, comma separated: vx, bt, http, all (= vx,bt,http); "
-                         "'bt' or 'http' alone means vx and that baseline")
+                    help="systems to run, comma separated: vx, vx-tls, bt, http, all "
+                         "(= vx,bt,http); 'bt' or 'http' alone means vx and that baseline; "
+                         "vx-tls: the vx cluster joined by token, TLS on both planes")
     ap.add_argument("--json", action="store_true", help="print the JSON report on stdout")
     ap.add_argument("--chart", help="write a PNG chart of completion time per peer")
     ap.add_argument("--loopback", action="store_true",
@@ -1062,14 +1085,14 @@ def parse_args(argv):
         s = s.strip()
         if s == "all":
             want += ["vx", "bt", "http"]
-        elif s in ("vx", "bt", "http"):
+        elif s in ("vx", "bt", "http", "vx-tls"):
             if not a.only and s != "vx" and "," not in a.vs:
                 want.append("vx")
             want.append(s)
         else:
-            ap.error("--vs wants vx, bt, http or all, got '%s'" % s)
+            ap.error("--vs wants vx, vx-tls, bt, http or all, got '%s'" % s)
     # Baselines first: they need nothing from this build.
-    order = ["http", "bt", "vx"]
+    order = ["http", "bt", "vx", "vx-tls"]
     a.systems = [s for s in order if s in want]
     if a.piece_length and a.piece_length & (a.piece_length - 1):
         ap.error("--piece-length must be a power of two")
@@ -1104,11 +1127,11 @@ def main(argv):
             return EXIT_FAIL
 
     vx_missing = None
-    if "vx" in args.systems:
+    if "vx" in args.systems or "vx-tls" in args.systems:
         ok, why = vx_serve_available(args.vx)
         if not ok:
             vx_missing = why
-            if args.systems == ["vx"]:
+            if args.systems in (["vx"], ["vx-tls"], ["vx", "vx-tls"]):
                 log("vx: %s" % why)
                 if args.json:
                     json.dump({"config": {"peers": args.peers, "size": args.size},
@@ -1157,7 +1180,7 @@ def main(argv):
         url = "http://%s:%d/blob" % (bed.nodes["origin"].ip, PORT_ORIGIN)
         for system in args.systems:
             left = deadline - time.monotonic()
-            if system == "vx" and vx_missing:
+            if system in ("vx", "vx-tls") and vx_missing:
                 results.append({"system": system, "ok": False, "error": vx_missing})
                 rc = EXIT_FAIL
                 continue
@@ -1174,7 +1197,7 @@ def main(argv):
                     r = run_bt(bed, f, n, url, want, bnd, deadline,
                                args.piece_length or (4 << 20))
                 else:
-                    r = run_vx(bed, f, n, url, want, bnd, deadline, args)
+                    r = run_vx(bed, f, n, url, want, bnd, deadline, args, system == "vx-tls")
             except Fail as e:
                 log("%s: %s" % (system, e))
                 r = {"system": system, "ok": False, "error": str(e)}
