@@ -584,7 +584,7 @@ static void *pki_main(void *arg)
 	uint64_t crl_next = 0;
 
 	for (;;) {
-		int64_t nb, na, now = vx_wall_s(), renew_at;
+		int64_t nb = 0, na = 0, now = vx_wall_s(), renew_at;
 		uint64_t poll_s, wait_ms;
 		char err[256];
 
