@@ -41,4 +41,9 @@ if(TARGET vx)
 		COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/control_tls.sh $<TARGET_FILE:vx>)
 	set_tests_properties(control_tls PROPERTIES LABELS integration TIMEOUT 150
 		SKIP_RETURN_CODE 77)
+	# a cluster joined by token, TLS on both planes, revocation (issue 16)
+	add_test(NAME tls_cluster
+		COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/tls_cluster.sh $<TARGET_FILE:vx>)
+	set_tests_properties(tls_cluster PROPERTIES LABELS integration TIMEOUT 150
+		SKIP_RETURN_CODE 77)
 endif()

@@ -13,7 +13,10 @@ to N peers by each system asked for, one after another on the same network:
   bt    libtorrent peers (Debian's python3-libtorrent), an opentracker tracker and a libtorrent
         seed; the torrent is made with mktorrent
   vx    `vx scheduler`, a `vx serve --seed` seed peer and N `vx serve` peers; each peer runs
-        `vx get URL -O FILE --socket SOCK`
+        `vx get URL -O FILE --socket SOCK`; plaintext (--insecure-plaintext, role tokens)
+  vx-tls  the same cluster as an operator runs it beyond loopback: the scheduler's CA serves
+        TLS, each daemon joins with a join token (`vx token create`, `vx serve --join-file`)
+        and speaks TLS 1.3 on both planes (asked for by name: not part of "all")
 
 For bt and vx the seed first obtains the file from the origin (not timed: the bound assumes a
 seed that holds the file), then every peer starts at once; the time of a system is the time
@@ -849,7 +852,22 @@ def write_token_files(ctl):
     return token_files
 
 
-def vx_start(bed, n, args, sched_extra=(), serve_extra=()):
+def vx_join_files(vx, ctl, n):
+    """Join tokens of the scheduler's CA (made on the CLI beside its database), one file each
+    (0600): {"seed": path, "peer": path}; the peer token has a use per peer."""
+    files = {}
+    for role, uses in (("seed", 1), ("peer", n)):
+        r = run([vx, "token", "create", "--role", role, "--uses", str(uses), "--db",
+                 os.path.join(ctl.dir, "scheduler.db")], quiet=True)
+        path = os.path.join(ctl.dir, "join." + role)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as t:
+            t.write(r.stdout.strip() + "\n")
+        files[role] = path
+    return files
+
+
+def vx_start(bed, n, args, sched_extra=(), serve_extra=(), tls=False):
     """The vx scheduler (with sched_extra flags), the seed's and every peer's vx serve, up and
     listening: returns (sched, daemons as (proc, socket, dir), seed node, peer nodes)."""
     ok, why = vx_serve_available(args.vx)
@@ -859,11 +877,12 @@ def vx_start(bed, n, args, sched_extra=(), serve_extra=()):
     ctl, seed = bed.nodes["control"], bed.nodes["seed"]
     peers = [bed.nodes["peer%d" % (i + 1)] for i in range(n)]
     sched_addr = "%s:%d" % (ctl.ip, PORT_SCHED)
-    # the testbed's namespaces are not loopback: plaintext is asked for (TLS runs are apart)
+    # the testbed's namespaces are not loopback: plaintext is asked for, unless TLS is run
     sched = ctl.proc("vx-scheduler", [vx, "scheduler", "--listen", sched_addr,
-                                      "--db", os.path.join(ctl.dir, "scheduler.db"),
-                                      "--insecure-plaintext"] + list(sched_extra))
+                                      "--db", os.path.join(ctl.dir, "scheduler.db")] +
+                     ([] if tls else ["--insecure-plaintext"]) + list(sched_extra))
     wait_listen(ctl, PORT_SCHED, "vx scheduler", sched)
+    join_files = vx_join_files(vx, ctl, n) if tls else {}
     token_files = write_token_files(ctl)
 
     def serve(node, is_seed):
@@ -871,9 +890,12 @@ def vx_start(bed, n, args, sched_extra=(), serve_extra=()):
         os.makedirs(os.path.join(d, "data"), exist_ok=True)
         sock = os.path.join(d, "vx.sock")
         cmd = [vx, "serve", "--data-dir", os.path.join(d, "data"), "--listen",
-               "%s:%d" % (node.ip, PORT_VORTEX), "--socket", sock, "--scheduler", sched_addr,
-               "--insecure-plaintext"]
-        cmd += ["--token-file", token_files["seed" if is_seed else "peer"]]
+               "%s:%d" % (node.ip, PORT_VORTEX), "--socket", sock, "--scheduler", sched_addr]
+        role = "seed" if is_seed else "peer"
+        if tls:
+            cmd += ["--join-file", join_files[role]]
+        else:
+            cmd += ["--insecure-plaintext", "--token-file", token_files[role]]
         if is_seed:
             cmd.append("--seed")
         if args.vx_config:
@@ -900,9 +922,9 @@ def vx_stop(sched, daemons):
     sched.stop(grace=10)
 
 
-def run_vx(bed, f, n, url, want, bnd, deadline, args):
+def run_vx(bed, f, n, url, want, bnd, deadline, args, tls=False):
     vx = args.vx
-    sched, daemons, seed, peers = vx_start(bed, n, args)
+    sched, daemons, seed, peers = vx_start(bed, n, args, tls=tls)
     get_extra = ["--piece-length", str(args.piece_length)] if args.piece_length else []
     if not args.cold:
         # The seed obtains the file from the origin (not timed: the bound assumes it holds it).
@@ -934,7 +956,7 @@ def run_vx(bed, f, n, url, want, bnd, deadline, args):
     sums = verify_all(outs)
     for _, _, d in daemons:
         shutil.rmtree(d, ignore_errors=True)
-    return summarize(bed, "vx", f, n, t0, ends, sums, want, sent,
+    return summarize(bed, "vx-tls" if tls else "vx", f, n, t0, ends, sums, want, sent,
                      [sched] + [p for p, _, _ in daemons] + gets, bnd, {"cold_seed": args.cold})
 
 
@@ -1184,8 +1206,9 @@ def parse_args(argv):
                     help="piece length for vx (passed to vx get) and bt (default 4M for bt; "
                          "vx's own rule otherwise)")
     ap.add_argument("--vs", default="all",
-                    help="systems to run, comma separated: vx, bt, http, all (= vx,bt,http); "
-                         "'bt' or 'http' alone means vx and that baseline")
+                    help="systems to run, comma separated: vx, vx-tls, bt, http, preheat, all "
+                         "(= vx,bt,http); 'bt' or 'http' alone means vx and that baseline; "
+                         "vx-tls: the vx cluster joined by token, TLS on both planes")
     ap.add_argument("--json", action="store_true", help="print the JSON report on stdout")
     ap.add_argument("--chart", help="write a PNG chart of completion time per peer")
     ap.add_argument("--loopback", action="store_true",
@@ -1214,14 +1237,14 @@ def parse_args(argv):
             want += ["vx", "bt", "http"]
         elif s == "preheat":
             want += ["vx", "preheat"]
-        elif s in ("vx", "bt", "http"):
+        elif s in ("vx", "bt", "http", "vx-tls"):
             if not a.only and s != "vx" and "," not in a.vs:
                 want.append("vx")
             want.append(s)
         else:
-            ap.error("--vs wants vx, bt, http or all, got '%s'" % s)
+            ap.error("--vs wants vx, vx-tls, bt, http, preheat or all, got '%s'" % s)
     # Baselines first: they need nothing from this build.
-    order = ["http", "bt", "vx", "preheat"]
+    order = ["http", "bt", "vx", "vx-tls", "preheat"]
     a.systems = [s for s in order if s in want]
     if a.piece_length and a.piece_length & (a.piece_length - 1):
         ap.error("--piece-length must be a power of two")
@@ -1256,11 +1279,11 @@ def main(argv):
             return EXIT_FAIL
 
     vx_missing = None
-    if "vx" in args.systems or "preheat" in args.systems:
+    if any(s in args.systems for s in ("vx", "vx-tls", "preheat")):
         ok, why = vx_serve_available(args.vx)
         if not ok:
             vx_missing = why
-            if args.systems == ["vx"]:
+            if set(args.systems) <= {"vx", "vx-tls", "preheat"}:
                 log("vx: %s" % why)
                 if args.json:
                     json.dump({"config": {"peers": args.peers, "size": args.size},
@@ -1293,7 +1316,7 @@ def main(argv):
         url = "http://%s:%d/blob" % (bed.nodes["origin"].ip, PORT_ORIGIN)
         for system in args.systems:
             left = deadline - time.monotonic()
-            if system in ("vx", "preheat") and vx_missing:
+            if system in ("vx", "vx-tls", "preheat") and vx_missing:
                 results.append({"system": system, "ok": False, "error": vx_missing})
                 rc = EXIT_FAIL
                 continue
@@ -1312,7 +1335,7 @@ def main(argv):
                 elif system == "preheat":
                     r = run_preheat(bed, f, n, url, want, bnd, deadline, args)
                 else:
-                    r = run_vx(bed, f, n, url, want, bnd, deadline, args)
+                    r = run_vx(bed, f, n, url, want, bnd, deadline, args, system == "vx-tls")
             except Fail as e:
                 log("%s: %s" % (system, e))
                 r = {"system": system, "ok": False, "error": str(e)}

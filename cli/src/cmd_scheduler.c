@@ -61,7 +61,8 @@ static void usage(FILE *f)
 		"  --api-routes        print the API's routes and exit\n"
 		"  --pki-dir DIR       the cluster CA: ca.pem, ca.key, server.pem, server.key,\n"
 		"                      crl.pem, created when missing (default: the --db path with\n"
-		"                      .pki appended)\n"
+		"                      .pki appended); TLS on --listen from these files unless\n"
+		"                      --tls-* are given (plaintext beside it on loopback only)\n"
 		"  --cert-ttl DUR      life of the certificates it issues (default 24h, at least\n"
 		"                      10s); daemons renew at 2/3 of it\n"
 		"  --no-pki            issue no certificates (no join, renew or crl requests)\n"
@@ -71,8 +72,9 @@ static void usage(FILE *f)
 		"  --tls-ca FILE       the CA that every host's certificate must chain to\n"
 		"  --tls-crl FILE      revoked certificates (PEM CRL; reloaded when it changes)\n"
 		"  --insecure-plaintext  allow plaintext on a --listen or --api address that is\n"
-		"                      not loopback (warned); without it such an address needs\n"
-		"                      the --tls-* files (and --api stays on loopback)\n"
+		"                      not loopback (warned; beside the CA's TLS on one port);\n"
+		"                      without it such an address needs the CA or the --tls-*\n"
+		"                      files (and --api stays on loopback)\n"
 		"  --manager-db DB     the API's jobs, tokens and audit: a sqlite file or a\n"
 		"                      postgres://HOST:PORT/NAME URI that several control planes\n"
 		"                      share (password in PGPASSFILE; default: the --db file)\n"
@@ -405,10 +407,11 @@ static int sched_tls(const struct vx_sched_server_cfg *cfg, const struct mgr_fla
 				"serves beyond loopback travels in plaintext\n");
 		return 0;
 	}
-	if (!*tls && !vx_cli_addr_loopback(cfg->listen)) {
+	/* with the CA (the default) and no --tls-*, TLS from the CA's files (sched_server.c) */
+	if (!*tls && !cfg->pki && !vx_cli_addr_loopback(cfg->listen)) {
 		fprintf(stderr,
 			"vx scheduler: refusing plaintext on %s (not loopback): give --tls-cert, "
-			"--tls-key and --tls-ca, listen on loopback, or pass "
+			"--tls-key and --tls-ca, drop --no-pki, listen on loopback, or pass "
 			"--insecure-plaintext\n",
 			cfg->listen);
 		return VX_EXIT_USAGE;
@@ -524,6 +527,8 @@ static int run_scheduler(int argc, char **argv)
 	rc = sched_tls(&cfg, &mf, &cfg.tls);
 	if (rc)
 		return rc;
+	/* plaintext beside the CA's TLS: loopback only, or asked for (spec/control.md 10) */
+	cfg.plain_too = mf.insecure_plaintext || vx_cli_addr_loopback(cfg.listen);
 	rc = serve_sched(&cfg, &mf);
 	vx_tls_ctx_free(cfg.tls);
 	return rc;

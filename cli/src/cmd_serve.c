@@ -76,7 +76,9 @@ static void usage(FILE *f)
 		"                           (tls.insecure_plaintext); without it a daemon that\n"
 		"                           listens on or dials such an address needs TLS files\n"
 		"                           (tls.cert, tls.key, tls.ca, tls.crl; default\n"
-		"                           DATA_DIR/tls/{cert,key,ca,crl}.pem when present)\n"
+		"                           DATA_DIR/tls/{cert,key,ca,crl}.pem when present, as\n"
+		"                           --join writes them); with them both the scheduler\n"
+		"                           channel and the pieces (upload port, fetches) are TLS\n"
 		"  --metrics HOST:PORT      /metrics, /healthy, /ready over HTTP (metrics_listen;\n"
 		"                           default 127.0.0.1:4002, busy: a warning; \"\" off)\n"
 		"  --log-level LEVEL        error, warn, info or debug\n"
@@ -524,11 +526,14 @@ static int serve_main(const struct serve_flags *flp, const struct vx_config *cfg
 }
 
 /*
- * TLS whenever not loopback-only (spec/control.md section 10): with TLS files the scheduler
- * channel is TLS; without them, an address that is not loopback (listened on or dialled) needs
- * --insecure-plaintext, which is warned. Returns 0, or 2/1 (exit code) after saying why.
+ * TLS whenever not loopback-only (spec/control.md section 10): with TLS files both planes are
+ * TLS (the peer builds the upload port's context on the same files); @joining (a join token,
+ * the files come with the join) counts as having them. Without them, an address that is not
+ * loopback (listened on or dialled) needs --insecure-plaintext, which is warned. Returns 0, or
+ * 2/1 (exit code) after saying why.
  */
-static int serve_tls(const struct vx_config *c, struct vx_peer_cfg *pc, struct vx_tls_ctx **tls)
+static int serve_tls(const struct vx_config *c, struct vx_peer_cfg *pc, bool joining,
+		     struct vx_tls_ctx **tls)
 {
 	struct vx_cli_tls_paths paths;
 	struct vx_tls_files files;
@@ -555,7 +560,8 @@ static int serve_tls(const struct vx_config *c, struct vx_peer_cfg *pc, struct v
 		proxy = open_addr = c->proxy.listen;
 	if (!vx_cli_addr_loopback(c->upload.listen))
 		open_addr = c->upload.listen;
-	for (unsigned i = 0; i < c->nr_schedulers && !*tls; i++) {
+	joining = joining && !c->tls.cert[0] && c->nr_schedulers;
+	for (unsigned i = 0; i < c->nr_schedulers && !*tls && !joining; i++) {
 		if (!vx_cli_addr_loopback(c->schedulers[i]))
 			open_addr = c->schedulers[i];
 	}
@@ -572,7 +578,7 @@ static int serve_tls(const struct vx_config *c, struct vx_peer_cfg *pc, struct v
 			proxy);
 		return VX_EXIT_USAGE;
 	}
-	if (open_addr && !*tls) {
+	if (open_addr && !*tls && !joining) {
 		fprintf(stderr,
 			"vx serve: refusing plaintext on %s (not loopback): give tls.cert, tls.key "
 			"and tls.ca (or put cert.pem, key.pem and ca.pem in DATA_DIR/tls/), use "
@@ -580,11 +586,6 @@ static int serve_tls(const struct vx_config *c, struct vx_peer_cfg *pc, struct v
 			open_addr);
 		return VX_EXIT_USAGE;
 	}
-	if (*tls && !vx_cli_addr_loopback(c->upload.listen))
-		fprintf(stderr,
-			"vx serve: warning: the scheduler channel uses TLS, but the data plane "
-			"(pieces on %s) has no TLS in this build: pieces travel in plaintext\n",
-			c->upload.listen);
 	return 0;
 }
 
@@ -612,7 +613,7 @@ static int run_serve(int argc, char **argv)
 		return VX_EXIT_USAGE;
 	}
 	peer_cfg_from(&cfg, &fl, &pc);
-	rc = serve_tls(&cfg, &pc, &tls);
+	rc = serve_tls(&cfg, &pc, fl.join || cfg.scheduler_join_file[0], &tls);
 	if (!rc)
 		rc = serve_main(&fl, &cfg, &pc);
 	vx_tls_ctx_free(tls);

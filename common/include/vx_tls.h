@@ -98,6 +98,12 @@ struct vx_tls_ctx;
 VX_MUST_CHECK int vx_tls_ctx_new(struct vx_tls_ctx **out, enum vx_tls_side side,
 				 const struct vx_tls_files *files, char *err, size_t err_len);
 void vx_tls_ctx_free(struct vx_tls_ctx *c);
+/*
+ * vx_tls_ctx_new_like() - another context on @c's files for @side (a daemon's data-plane server
+ * beside its client). Returns as vx_tls_ctx_new().
+ */
+VX_MUST_CHECK int vx_tls_ctx_new_like(struct vx_tls_ctx **out, enum vx_tls_side side,
+				      const struct vx_tls_ctx *c, char *err, size_t err_len);
 /* The current SSL_CTX (borrowed: valid until the next reload or free; SSL_new up-refs it). */
 struct ssl_ctx_st *vx_tls_ctx_ssl(const struct vx_tls_ctx *c);
 /* Our own identity, from our certificate (as of the last load); role NONE without one. */

@@ -179,6 +179,10 @@ char *vx_pki_bio_take(BIO *b, size_t *len);
 
 /* ---------------------------------------------------------------- A daemon's checks */
 
+struct x509_st; /* OpenSSL's X509 */
+/* vx_pki_x509_pin() - the pin (sha256 of the DER, 64 hex + NUL) of @x; -EINVAL when it cannot be
+ * encoded. */
+VX_MUST_CHECK int vx_pki_x509_pin(struct x509_st *x, char *pin);
 /* vx_pki_pem_pin() - the pin (sha256 of the DER, 64 hex + NUL) of the one certificate in @pem. */
 VX_MUST_CHECK int vx_pki_pem_pin(const uint8_t *pem, size_t len, char *pin);
 

@@ -30,6 +30,10 @@ struct vx_sched_server_cfg {
 	/* TLS on every connection (a VX_TLS_SERVER_OPTIONAL_CERT context, borrowed, reloaded by
 	 * the server's timer); the certificate then names each host's id and role. NULL: plain */
 	struct vx_tls_ctx *tls;
+	/* With the CA on and no @tls, TLS from the CA's own files (server.pem, server.key, ca.pem,
+	 * crl.pem); @plain_too then also takes plaintext Vortex on the same port (told apart by
+	 * its first bytes): the loopback rule or --insecure-plaintext, decided by the caller. */
+	bool plain_too;
 	uint32_t host_ids_per_addr; /* host ids one source address (IPv6: /64) may bind (4096) */
 	uint32_t host_ids_max;	    /* host ids bound in all (default 65536) */
 	struct vx_sched_cfg sched;

@@ -436,9 +436,7 @@ static int ca_create(struct vx_pki *p)
 
 static int ca_load(struct vx_pki *p, char *err, size_t err_len)
 {
-	uint8_t *der = NULL, md[32];
-	unsigned mdlen = 0;
-	int n, rc;
+	int rc;
 
 	rc = key_get(p->dfd, "ca.key", &p->ca_key);
 	if (rc == -ENOENT) {
@@ -467,14 +465,8 @@ static int ca_load(struct vx_pki *p, char *err, size_t err_len)
 		return rc;
 	}
 	p->ca_pem = x509_pem(p->ca, &p->ca_pem_len);
-	n = i2d_X509(p->ca, &der);
-	if (!p->ca_pem || n <= 0 || !EVP_Digest(der, (size_t)n, md, &mdlen, EVP_sha256(), NULL)) {
-		OPENSSL_free(der);
+	if (!p->ca_pem || vx_pki_x509_pin(p->ca, p->pin))
 		return -ENOMEM;
-	}
-	OPENSSL_free(der);
-	vx_hex_encode(md, sizeof(md), p->pin);
-	p->pin[VX_PKI_PIN_HEX] = '\0';
 	return 0;
 }
 

@@ -54,7 +54,7 @@ static X509_CRL *crl_of(const uint8_t *pem, size_t len)
 	return x;
 }
 
-static int pin_of(X509 *x, char *pin)
+int vx_pki_x509_pin(X509 *x, char *pin)
 {
 	uint8_t *der = NULL, md[32];
 	unsigned mdlen = 0;
@@ -74,7 +74,7 @@ static int pin_of(X509 *x, char *pin)
 int vx_pki_pem_pin(const uint8_t *pem, size_t len, char *pin)
 {
 	X509 *x = cert_of(pem, len);
-	int rc = x ? pin_of(x, pin) : -EINVAL;
+	int rc = x ? vx_pki_x509_pin(x, pin) : -EINVAL;
 
 	X509_free(x);
 	return rc;
@@ -115,7 +115,7 @@ int vx_pki_answer_check(const uint8_t *ca_pem, size_t ca_len, const char *pin,
 	char have[VX_PKI_PIN_HEX + 1], uri[16 + VX_PKI_HOST_ID_MAX];
 	int rc = -EPROTO;
 
-	if (!ca || !cert || pin_of(ca, have))
+	if (!ca || !cert || vx_pki_x509_pin(ca, have))
 		goto out;
 	rc = -EACCES;
 	if (!pin || CRYPTO_memcmp(have, pin, VX_PKI_PIN_HEX) != 0)

@@ -59,6 +59,7 @@ struct srv_conn {
 	uint8_t auth;			/* enum vx_sched_auth, from the hello's token */
 	bool addr_warned;		/* a claimed address was replaced (logged once) */
 	bool again;			/* TLS holds input the socket will not signal */
+	bool sniff;			/* TLS or plaintext: decided by the first bytes */
 	char seen_ip[INET6_ADDRSTRLEN]; /* the address the connection comes from */
 };
 
@@ -80,6 +81,8 @@ struct vx_sched_server {
 	bool tokens_created;
 	struct vx_sched_server_hook hook; /* hook.run NULL: none */
 	struct vx_pki *pki;		  /* the CA; NULL when cfg.pki is off */
+	struct vx_tls_ctx *tls;		  /* cfg.tls, or own_tls; NULL: plaintext */
+	struct vx_tls_ctx *own_tls;	  /* from the CA's files (owned) */
 };
 
 void vx_sched_server_cfg_default(struct vx_sched_server_cfg *cfg)
@@ -96,6 +99,34 @@ void vx_sched_server_cfg_default(struct vx_sched_server_cfg *cfg)
 	cfg->host_ids_per_addr = 4096;
 	cfg->host_ids_max = 65536;
 	cfg->cert_ttl_s = VX_PKI_CERT_TTL_DEFAULT;
+}
+
+/*
+ * TLS from the CA's own files (spec/control.md section 11): the server certificate, the CA every
+ * host's chain must lead to, and the CRL (loaded again when it is signed again). A client
+ * without a certificate gets through the handshake: it may only JOIN.
+ */
+static int pki_tls(struct vx_sched_server *srv)
+{
+	char p[4][4096], err[VX_TLS_ERR_LEN];
+	static const char *const names[4] = { "server.pem", "server.key", "ca.pem", "crl.pem" };
+	struct vx_tls_files f;
+	int rc;
+
+	for (int i = 0; i < 4; i++) {
+		int n = snprintf(p[i], sizeof(p[i]), "%s/%s", vx_pki_dir(srv->pki), names[i]);
+
+		if (n < 0 || (size_t)n >= sizeof(p[i]))
+			return -ENAMETOOLONG;
+	}
+	f = (struct vx_tls_files){ .cert = p[0], .key = p[1], .ca = p[2], .crl = p[3] };
+	rc = vx_tls_ctx_new(&srv->own_tls, VX_TLS_SERVER_OPTIONAL_CERT, &f, err, sizeof(err));
+	if (rc) {
+		vx_err("scheduler: TLS from the cluster CA: %s", err);
+		return rc;
+	}
+	srv->tls = srv->own_tls;
+	return 0;
 }
 
 /* The CA and the scheduler's own certificate, named by the listen address (and its name). */
@@ -124,11 +155,12 @@ static int pki_setup(struct vx_sched_server *srv)
 		names[nr++] = host;
 	}
 	rc = vx_pki_server_cert(srv->pki, names, nr, err, sizeof(err));
-	if (rc)
+	if (rc) {
 		vx_err("scheduler: %s", err);
-	else
-		vx_info("scheduler: cluster CA in %s", vx_pki_dir(srv->pki));
-	return rc;
+		return rc;
+	}
+	vx_info("scheduler: cluster CA in %s", vx_pki_dir(srv->pki));
+	return srv->tls ? 0 : pki_tls(srv);
 }
 
 struct vx_pki *vx_sched_server_pki(struct vx_sched_server *srv)
@@ -225,6 +257,7 @@ int vx_sched_server_new(struct vx_sched_server **out, const struct vx_sched_serv
 	if (!srv)
 		return -ENOMEM;
 	srv->cfg = *cfg;
+	srv->tls = cfg->tls;
 	srv->lfd = srv->epfd = -1;
 	srv->ocap = VX_FRAME_HDR_LEN + VX_CTL_FRAME_MAX;
 	srv->obuf = vx_malloc(srv->ocap);
@@ -357,7 +390,7 @@ static int conn_tls(struct vx_sched_server *srv, struct srv_conn *c)
 {
 	struct vx_tls_sess *s;
 
-	if (vx_tls_sess_new(&s, srv->cfg.tls, NULL, VX_TLS_ROLE_NONE) ||
+	if (vx_tls_sess_new(&s, srv->tls, NULL, VX_TLS_ROLE_NONE) ||
 	    vx_tls_fconn_attach(&c->io, s)) {
 		c->io.fd = -1;
 		vx_fconn_close(&c->io);
@@ -399,7 +432,8 @@ static void on_accept(struct vx_sched_server *srv)
 			continue;
 		}
 		vx_fconn_init(&c->io, fd, srv->cfg.sendq_max);
-		if (srv->cfg.tls && conn_tls(srv, c)) {
+		c->sniff = srv->own_tls && srv->cfg.plain_too;
+		if (srv->tls && !c->sniff && conn_tls(srv, c)) {
 			close(fd);
 			vx_ctl_reader_free(&c->rd);
 			vx_free(c);
@@ -524,6 +558,12 @@ const char *vx__sched_key_src(const char *ip, char *out)
 	return inet_ntop(AF_INET6, a, out, INET6_ADDRSTRLEN) ? out : ip;
 }
 
+/* The connection runs TLS (a plaintext one on a TLS port takes the join-token path). */
+static bool conn_is_tls(const struct srv_conn *c)
+{
+	return vx_tls_fconn_sess(&c->io) != NULL;
+}
+
 /* The certificate identity of a TLS connection; NULL: no certificate (or plaintext). */
 static const struct vx_tls_id *conn_id(const struct srv_conn *c)
 {
@@ -589,11 +629,12 @@ static int hello_auth(struct vx_sched_server *srv, struct srv_conn *c, const str
 
 	enum vx_pki_role pr;
 
-	if (srv->cfg.tls)
+	if (conn_is_tls(c))
 		return hello_auth_tls(srv, c, m, hi);
 	if (m->has & VX_CTL_F_TOKEN)
 		a = vx_sched_tokens_check(&srv->tokens, m->token);
-	else if (srv->pki && vx_pki_host_role(srv->pki, m->host_id.ptr, m->host_id.len, &pr) == 0)
+	else if (srv->pki && !srv->tls &&
+		 vx_pki_host_role(srv->pki, m->host_id.ptr, m->host_id.len, &pr) == 0)
 		/* joined (section 11): the certificate's role; the host key is checked below */
 		a = pr == VX_PKI_ROLE_SEED ? VX_SCHED_AUTH_SEED : VX_SCHED_AUTH_PEER;
 	else if (srv->cfg.insecure_open)
@@ -815,7 +856,7 @@ static int on_request(struct vx_sched_server *srv, struct srv_conn *c, const str
 
 	vx__sched_metric_begin();
 	resp_init(&r, m, 0);
-	if (srv->cfg.tls && !conn_id(c) && m->type != VX_CTL_JOIN) {
+	if (conn_is_tls(c) && !conn_id(c) && m->type != VX_CTL_JOIN) {
 		/* no client certificate: nothing but joining (spec/control.md section 10) */
 		rc = -EACCES;
 		goto answer;
@@ -890,7 +931,7 @@ answer:
 			e.nr_digests = r.nr_digests;
 			e.has |= VX_CTL_F_DIGESTS;
 		}
-		if ((m->type == VX_CTL_HELLO || (srv->cfg.tls && !conn_id(c))) && rc == -EACCES) {
+		if ((m->type == VX_CTL_HELLO || (conn_is_tls(c) && !conn_id(c))) && rc == -EACCES) {
 			/* a refused hello: answer, then close (the answer is flushed first) */
 			if (conn_send(srv, c, &e))
 				return -EPIPE;
@@ -958,6 +999,37 @@ static void tls_refused(const struct srv_conn *c, ssize_t n)
 			c->seen_ip, vx_tls_sess_why(s));
 }
 
+/*
+ * A port that takes TLS and plaintext: a TLS record starts 0x16 0x03, a Vortex frame has its tag
+ * (0x60-0x62) in its second byte. Returns 0 once decided (TLS attached or not), 1 to wait for
+ * more bytes or when @c was closed. A lone 0x16 is taken for TLS (no busy wait on one byte).
+ */
+static int conn_sniff(struct vx_sched_server *srv, struct srv_conn *c)
+{
+	uint8_t b[2];
+	ssize_t n = recv(c->io.fd, b, sizeof(b), MSG_PEEK | MSG_DONTWAIT);
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return 1;
+	if (n <= 0) {
+		conn_close(srv, c, n == 0 ? "peer closed" : "recv failed");
+		return 1;
+	}
+	c->sniff = false;
+	if (b[0] == 0x16 && (n == 1 || b[1] == 0x03)) {
+		int fd = c->io.fd;
+
+		if (conn_tls(srv, c)) { /* closed the fconn; the slot is still ours */
+			epoll_ctl(srv->epfd, EPOLL_CTL_DEL, fd, NULL);
+			close(fd);
+			c->io.fd = -1;
+			conn_close(srv, c, "out of memory");
+			return 1;
+		}
+	}
+	return 0;
+}
+
 static void on_readable(struct vx_sched_server *srv, struct srv_conn *c)
 {
 	struct conn_in ci = { srv, c };
@@ -966,6 +1038,8 @@ static void on_readable(struct vx_sched_server *srv, struct srv_conn *c)
 		c->again = false;
 		srv->nr_again--;
 	}
+	if (c->sniff && conn_sniff(srv, c))
+		return;
 	for (int rounds = 0; rounds < 16; rounds++) {
 		ssize_t n = vx_fconn_read(&c->io, conn_parse, &ci);
 
@@ -1061,8 +1135,16 @@ static void on_tick(struct vx_sched_server *srv, uint64_t now)
 		(void)vx__sched_db_flush(srv->db); /* the CA has its own connection */
 		(void)!vx_pki_crl(srv->pki, false, &pem, &len);
 	}
-	if (srv->cfg.tls)
-		vx_tls_ctx_tick(srv->cfg.tls, "scheduler", vx_wall_s());
+	if (srv->own_tls) {
+		/* a CRL signed again (above, or by `vx cert revoke`): new handshakes check it */
+		char err[VX_TLS_ERR_LEN];
+
+		if (vx_tls_ctx_reload(srv->own_tls, false, err, sizeof(err)) < 0)
+			vx_warn("scheduler: TLS files of the CA: %s (the old ones stay in use)",
+				err);
+	}
+	if (srv->tls)
+		vx_tls_ctx_tick(srv->tls, "scheduler", vx_wall_s());
 	for (uint32_t i = 0; i < srv->cfg.conns_max; i++) {
 		struct srv_conn *c = srv->conns[i];
 
@@ -1224,6 +1306,7 @@ void vx_sched_server_free(struct vx_sched_server *srv)
 	vx_sched_free(srv->sched);
 	vx__sched_db_close(srv->db);
 	vx_pki_close(srv->pki);
+	vx_tls_ctx_free(srv->own_tls);
 	vx_free(srv->conns);
 	vx_free(srv->obuf);
 	vx_free(srv);

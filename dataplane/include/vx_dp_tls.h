@@ -9,8 +9,8 @@
  * name the host id it was given (subjectAltName URI urn:vx:host:<id>, the cluster's
  * certificate profile).
  *
- * Until the shared module (common/ vx_tls.h) lands, the contexts of tests and vx-bench come
- * from vx_dp_tls_ctx_from_files() below, and identities from vx_dp_tls_cert_identity().
+ * Identities come from the cluster's one parser, vx_tls_identity_of() (vx_tls.h); the daemon's
+ * contexts from vx_tls_ctx_new(); tests and vx-bench may use vx_dp_tls_ctx_from_files() below.
  */
 #ifndef VX_DP_TLS_H
 #define VX_DP_TLS_H
@@ -21,23 +21,6 @@
 
 struct ssl_ctx_st; /* OpenSSL's SSL_CTX */
 struct x509_st;	   /* OpenSSL's X509 */
-
-/* Longest host id and role taken from a certificate (bytes, without the NUL). */
-#define VX_DP_TLS_ID_MAX   127
-#define VX_DP_TLS_ROLE_MAX 15
-
-/* A verified peer, as the upload server's admit callback sees it. */
-struct vx_dp_tls_peer {
-	char host_id[VX_DP_TLS_ID_MAX + 1]; /* from urn:vx:host:<id> */
-	char role[VX_DP_TLS_ROLE_MAX + 1];  /* from urn:vx:role:<role>: peer, seed or scheduler */
-};
-
-/*
- * vx_dp_tls_cert_identity() - the vx identity a certificate carries: exactly one
- * urn:vx:host:<id> and exactly one urn:vx:role:<peer|seed|scheduler> subjectAltName URI.
- * Returns 0, or -EPERM (no identity, two of one kind, a bad id or role).
- */
-VX_MUST_CHECK int vx_dp_tls_cert_identity(struct x509_st *cert, struct vx_dp_tls_peer *out);
 
 /*
  * vx_dp_tls_ctx_from_files() - a TLS 1.3 context for both ends of the data plane from PEM

@@ -25,7 +25,7 @@
 struct vx_loop;
 struct vx_upload;
 struct ssl_ctx_st;
-struct vx_dp_tls_peer;
+struct vx_tls_id;
 
 /* Default Vortex TCP port (Dragonfly's storage.server.tcpPort). */
 #define VX_UPLOAD_PORT_DEFAULT 4005
@@ -112,15 +112,15 @@ struct vx_upload_cfg {
 	const struct vx_upload_source_ops *ops; /* borrowed; outlives the server */
 	void *ops_ctx;				/* passed to @ops */
 	/*
-	 * TLS 1.3 with client certificates (vx_dp_tls.h): NULL = plaintext. Borrowed; outlives
-	 * the server. A client is served only once its certificate chained to the context's CA
+	 * TLS 1.3 with client certificates (vx_dp_tls.h): NULL = plaintext. The server holds a
+	 * reference of its own (SSL_CTX_up_ref) until vx_upload_set_tls() or vx_upload_free(). A client is served only once its certificate chained to the context's CA
 	 * (and passed its CRL, when the context has one), named a vx identity, and
 	 * @tls_admit (optional) returned 0 for it; otherwise the connection is closed after the
 	 * handshake, before any request is read. Bodies are encrypted in user space from the
 	 * piece's mapping (read into a buffer when it has none): @body_mode does not apply.
 	 */
 	struct ssl_ctx_st *tls;
-	int (*tls_admit)(void *ctx, const struct vx_dp_tls_peer *peer);
+	int (*tls_admit)(void *ctx, const struct vx_tls_id *peer);
 	void *tls_admit_ctx;
 };
 
@@ -178,6 +178,13 @@ bool vx_upload_idle(const struct vx_upload *up);
 
 /* Takes @up; NULL is a no-op. Must be idle (asserted). */
 void vx_upload_free(struct vx_upload *up);
+
+/*
+ * vx_upload_set_tls() - new connections use @tls (a reloaded context: renewed certificate, new
+ * CRL); connections already open keep theirs. Only on the loop's thread, only on a server made
+ * with cfg.tls, @tls not NULL. Takes a reference of @tls and drops the old one.
+ */
+void vx_upload_set_tls(struct vx_upload *up, struct ssl_ctx_st *tls);
 
 /* Copies the counters into @out (borrowed). */
 void vx_upload_stats(const struct vx_upload *up, struct vx_upload_stats *out);

@@ -28,7 +28,7 @@ struct vx__tls {
 	bool rx_lent; /* the kernel may be writing at rx + rx_off + rx_len */
 	bool tx_lent; /* the kernel may be reading tx + tx_off */
 	int peer_err; /* 0, or -EPERM: the verified certificate names no vx identity */
-	struct vx_dp_tls_peer peer;
+	struct vx_tls_id peer;
 	uint32_t rx_off;
 	uint32_t rx_len;
 	uint32_t tx_off;
@@ -283,7 +283,16 @@ int vx__tls_handshake(struct vx__tls *t)
 	cert = SSL_get0_peer_certificate(t->ssl);
 	if (!cert || SSL_get_verify_result(t->ssl) != X509_V_OK)
 		return -EKEYREJECTED; /* cannot happen with SSL_VERIFY_PEER: belt and braces */
-	t->peer_err = vx_dp_tls_cert_identity((X509 *)(uintptr_t)cert, &t->peer);
+	{
+		char why[VX_TLS_ERR_LEN];
+
+		t->peer_err =
+			vx_tls_identity_of((X509 *)(uintptr_t)cert, &t->peer, why, sizeof(why))
+				? -EPERM
+				: 0;
+		if (t->peer_err)
+			vx_debug("tls: peer certificate is not a vx identity: %s", why);
+	}
 	t->done = true;
 	return 1;
 }
@@ -293,7 +302,7 @@ bool vx__tls_done(const struct vx__tls *t)
 	return t->done;
 }
 
-int vx__tls_peer(const struct vx__tls *t, const struct vx_dp_tls_peer **out)
+int vx__tls_peer(const struct vx__tls *t, const struct vx_tls_id **out)
 {
 	*out = &t->peer;
 	return t->done ? t->peer_err : -EAGAIN;
@@ -335,67 +344,6 @@ ssize_t vx__tls_write(struct vx__tls *t, const void *buf, size_t len)
 }
 
 /* ---- certificates ----------------------------------------------------------------------- */
-
-/* [A-Za-z0-9._-]{1,max}: what a host id or role may be (spec/peer.md section 1). */
-static bool tls_id_ok(const char *s, size_t len, size_t max)
-{
-	if (len == 0 || len > max)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char ch = s[i];
-
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		      (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-'))
-			return false;
-	}
-	return true;
-}
-
-int vx_dp_tls_cert_identity(X509 *cert, struct vx_dp_tls_peer *out)
-{
-	static const char host_pfx[] = "urn:vx:host:";
-	static const char role_pfx[] = "urn:vx:role:";
-	GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
-	int hosts = 0, roles = 0, bad = 0;
-
-	memset(out, 0, sizeof(*out));
-	for (int i = 0; names && i < sk_GENERAL_NAME_num(names); i++) {
-		const GENERAL_NAME *gn = sk_GENERAL_NAME_value(names, i);
-		const char *s;
-		size_t len;
-
-		if (gn->type != GEN_URI)
-			continue;
-		s = (const char *)ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier);
-		len = (size_t)ASN1_STRING_length(gn->d.uniformResourceIdentifier);
-		if (len > sizeof(host_pfx) - 1 && memcmp(s, host_pfx, sizeof(host_pfx) - 1) == 0) {
-			s += sizeof(host_pfx) - 1;
-			len -= sizeof(host_pfx) - 1;
-			hosts++;
-			if (!tls_id_ok(s, len, VX_DP_TLS_ID_MAX))
-				bad++;
-			else
-				memcpy(out->host_id, s, len);
-		} else if (len > sizeof(role_pfx) - 1 &&
-			   memcmp(s, role_pfx, sizeof(role_pfx) - 1) == 0) {
-			s += sizeof(role_pfx) - 1;
-			len -= sizeof(role_pfx) - 1;
-			roles++;
-			if (!((len == 4 && memcmp(s, "peer", 4) == 0) ||
-			      (len == 4 && memcmp(s, "seed", 4) == 0) ||
-			      (len == 9 && memcmp(s, "scheduler", 9) == 0)))
-				bad++;
-			else
-				memcpy(out->role, s, len);
-		}
-	}
-	GENERAL_NAMES_free(names);
-	if (hosts != 1 || roles != 1 || bad) {
-		memset(out, 0, sizeof(*out));
-		return -EPERM;
-	}
-	return 0;
-}
 
 SSL_CTX *vx_dp_tls_ctx_from_files(const char *cert_pem, const char *key_pem, const char *ca_pem,
 				  const char *crl_pem)

@@ -17,6 +17,7 @@
 
 #include "vx_compiler.h"
 #include "vx_dp_tls.h"
+#include "vx_tls.h"
 
 /* Room for one full TLS record on the wire (16 KiB of plaintext, header, tag, padding). */
 #define VX__TLS_RECORD (16384u + 256u + 5u)
@@ -68,7 +69,7 @@ bool vx__tls_tx_room(const struct vx__tls *t);
 int vx__tls_handshake(struct vx__tls *t);
 bool vx__tls_done(const struct vx__tls *t);
 /* The verified peer (after the handshake); -EPERM when its certificate names no vx identity. */
-int vx__tls_peer(const struct vx__tls *t, const struct vx_dp_tls_peer **out);
+int vx__tls_peer(const struct vx__tls *t, const struct vx_tls_id **out);
 
 /*
  * vx__tls_read() - plaintext into @buf. Returns bytes (> 0), 0 at the peer's close_notify,

@@ -1417,7 +1417,7 @@ static void fx_tls_arm_tx(struct vx_fx_conn *c)
 /* The handshake ended: the parent must be the host the scheduler named. */
 static int fx_tls_check_parent(struct vx_fx_conn *c)
 {
-	const struct vx_dp_tls_peer *peer;
+	const struct vx_tls_id *peer;
 	int r = vx__tls_peer(c->tls, &peer);
 
 	if (r == 0 && strcmp(peer->host_id, c->parent->id) != 0) {

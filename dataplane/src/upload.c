@@ -31,6 +31,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/ssl.h>
+
 #include "dataplane_int.h"
 #include "dp_tls.h"
 #include "upload_int.h"
@@ -1223,14 +1225,15 @@ static int up_tls_pull(struct vx_up_conn *c)
 static int up_tls_admit(struct vx_up_conn *c)
 {
 	struct vx_upload *up = c->up;
-	const struct vx_dp_tls_peer *peer;
+	const struct vx_tls_id *peer;
 	int r = vx__tls_peer(c->tls, &peer);
 
 	if (r == 0 && up->cfg.tls_admit)
 		r = up->cfg.tls_admit(up->cfg.tls_admit_ctx, peer) ? -EPERM : 0;
 	if (r == 0) {
 		up->stats.tls_handshakes++;
-		vx_debug("upload: TLS client %s (%s) admitted", peer->host_id, peer->role);
+		vx_debug("upload: TLS client %s (%s) admitted", peer->host_id,
+			 vx_tls_role_name(peer->role));
 	}
 	return r;
 }
@@ -1868,6 +1871,8 @@ static int up_new(struct vx_upload **out, struct vx_loop *loop, const struct vx_
 	up->ticker.fn = on_tick;
 	vx_loop_add_ticker(loop, &up->ticker);
 	up->have_flush.fn = up_on_have_flush;
+	if (up->cfg.tls)
+		SSL_CTX_up_ref(up->cfg.tls); /* dropped in vx_upload_free() */
 	*out = up;
 	return 0;
 
@@ -1988,7 +1993,16 @@ void vx_upload_free(struct vx_upload *up)
 	vx_free(up->pipes);
 	vx_free(up->conns);
 	up_ss_free(up);
+	SSL_CTX_free(up->cfg.tls);
 	vx_free(up);
+}
+
+void vx_upload_set_tls(struct vx_upload *up, SSL_CTX *tls)
+{
+	VX_ASSERT(up->cfg.tls && tls);
+	SSL_CTX_up_ref(tls);
+	SSL_CTX_free(up->cfg.tls);
+	up->cfg.tls = tls;
 }
 
 void vx_upload_stats(const struct vx_upload *up, struct vx_upload_stats *out)

@@ -164,6 +164,7 @@ static void on_tick(struct vx_loop *loop, struct vx_loop_ticker *tk, uint64_t no
 		p->last_load_ms = now_ms;
 	}
 	vx__peer_tick(p, now_ms);
+	vx__peer_tls_tick(p, now_ms);
 	if (p->shutting_down && vx__peer_works_idle(p) && vx__peer_tasks_idle(p) &&
 	    (!p->up || vx_upload_idle(p->up)) && !vx_loop_stopping(loop)) {
 		vx_loop_cancel(loop, &p->sc_poll.op);
@@ -341,6 +342,7 @@ static void *loop_main(void *arg)
 		uc.idle_timeout_ms = p->cfg.upload_idle_timeout_ms;
 	if (p->cfg.upload_max_inflight)
 		uc.max_inflight = p->cfg.upload_max_inflight;
+	vx__peer_tls_upload(p, &uc);
 	rc = vx_upload_new(&p->up, p->loop, &uc);
 	if (rc) {
 		start_done(p, rc, "cannot listen on %s: %s", p->cfg.listen, vx_strerror(rc));
@@ -543,6 +545,17 @@ int vx_peer_new(struct vx_peer **out, const struct vx_peer_cfg *cfg, char *err, 
 		}
 	}
 	{
+		char terr[VX_TLS_ERR_LEN];
+
+		/* after the join: a first start with --join comes up on TLS */
+		rc = vx__peer_tls_setup(p, terr, sizeof(terr));
+		if (rc) {
+			if (err)
+				snprintf(err, err_len, "TLS: %s", terr);
+			goto fail;
+		}
+	}
+	{
 		struct vx_source_ctx_cfg srcc = { 0 };
 
 		rc = vx_source_ctx_new(&p->src, &srcc);
@@ -602,6 +615,7 @@ void vx_peer_free(struct vx_peer *p)
 		pthread_join(p->thread, NULL);
 	}
 	vx__peer_pki_stop(p);
+	vx__peer_tls_free(p);
 	vx_source_ctx_free(p->src);
 	if (p->store) {
 		if (vx_store_flush(p->store))

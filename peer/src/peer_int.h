@@ -329,6 +329,7 @@ struct peer_task {
 
 	/* fetching */
 	struct vx_fetcher *fetcher; /* from the first go at parents until the task is freed */
+	struct ssl_ctx_st *fx_tls;  /* the fetcher's TLS context (a reference); NULL: plain */
 	struct vx_origin origin_info;
 	bool have_origin;
 	atomic_bool cancel_source;
@@ -353,6 +354,9 @@ struct peer_pki;
 struct vx_peer {
 	struct vx_peer_cfg cfg;
 	struct peer_pki *pki; /* certificate renewal and CRL refresh (peer_join.c); NULL: none */
+	struct vx_tls_ctx *own_tls; /* client context from DATA_DIR/tls (peer_tls.c); NULL */
+	struct vx_tls_ctx *dp_srv;  /* the upload port's server context; NULL: plaintext */
+	uint64_t tls_check_ms;	    /* last look at the TLS files (loop thread) */
 	char *data_dir;
 	char host_id[VX_CTL_ID_MAX + 1];
 	char host_key[65]; /* DATA_DIR/host.key (peer_hostkey.c), sent in hello */
@@ -401,6 +405,14 @@ struct vx_peer {
 
 /* peer.c */
 int vx__peer_sched_send(struct vx_peer *p, struct vx_ctl_msg *m);
+
+/* peer_tls.c: the TLS contexts of both planes (built after the join, before the loop). */
+int vx__peer_tls_setup(struct vx_peer *p, char *err, size_t err_len);
+void vx__peer_tls_free(struct vx_peer *p);
+void vx__peer_tls_upload(struct vx_peer *p, struct vx_upload_cfg *uc);
+/* A reference of the client SSL_CTX for a fetcher (SSL_CTX_free() it after), NULL: plain. */
+struct ssl_ctx_st *vx__peer_tls_fetcher(struct vx_peer *p);
+void vx__peer_tls_tick(struct vx_peer *p, uint64_t now_ms);
 
 /* peer_task.c */
 void vx__peer_job_start(struct vx_peer *p, struct peer_job *j);

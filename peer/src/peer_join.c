@@ -12,6 +12,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <pthread.h>
@@ -34,6 +35,7 @@
 #include "vx_net.h"
 #include "vx_pki.h"
 #include "vx_time.h"
+#include "vx_tls.h"
 
 #define TLS_DIR	       "tls"
 #define CALL_TIMEOUT_S 5
@@ -50,35 +52,132 @@ struct peer_pki {
 	uint32_t nr_servers;
 	char host_id[VX_CTL_ID_MAX + 1];
 	char host_key[65];
+	char tls_dir[4096]; /* DATA_DIR/tls, for the client context of RENEW and CRL */
 };
 
 /* ---------------------------------------------------------------- One request */
 
-static int io_all(int fd, uint8_t *buf, size_t len, bool out)
+/*
+ * How a request reaches the scheduler: always TLS 1.3 (spec/control.md section 11). A JOIN has
+ * no certificate and no CA yet: @pin (the token's) names the CA, and the scheduler is trusted
+ * only when the chain it sent holds a certificate of that sha256 which signed its server
+ * certificate (role scheduler, naming the address dialled), checked BEFORE the request (and its
+ * token secret) is written. RENEW and CRL go with our certificate, against ca.pem.
+ */
+struct call_trust {
+	const char *pin;	/* JOIN: the CA's sha256 (64 hex) */
+	struct vx_tls_ctx *ctx; /* RENEW, CRL: our files (VX_TLS_CLIENT) */
+};
+
+/* The server certificate names the scheduler role and @host (an IP SAN, or a DNS SAN). */
+static int server_named(X509 *leaf, const char *host)
+{
+	struct vx_tls_id id;
+	char why[VX_TLS_ERR_LEN];
+	int ok;
+
+	if (vx_tls_identity_of(leaf, &id, why, sizeof(why)) || id.role != VX_TLS_ROLE_SCHEDULER)
+		return -EACCES;
+	ok = X509_check_ip_asc(leaf, host, 0);
+	if (ok < 0 || (ok == 0 && X509_check_host(leaf, host, 0, 0, NULL) != 1))
+		return -EACCES;
+	return 0;
+}
+
+/* JOIN: the chain the scheduler sent leads to the pinned CA (see above). */
+static int join_trusted(SSL *ssl, const char *pin, const char *host)
+{
+	STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl); /* the leaf first, on a client */
+	X509 *leaf = SSL_get0_peer_certificate(ssl), *ca = NULL;
+	X509_STORE *st = NULL;
+	X509_STORE_CTX *vc = NULL;
+	char hex[65];
+	int rc = -EACCES;
+
+	for (int i = 0; chain && i < sk_X509_num(chain) && !ca; i++) {
+		X509 *x = sk_X509_value(chain, i);
+
+		if (vx_pki_x509_pin(x, hex) == 0 && strcmp(hex, pin) == 0)
+			ca = x;
+	}
+	if (!leaf || !ca)
+		return -EACCES;
+	st = X509_STORE_new();
+	vc = X509_STORE_CTX_new();
+	if (st && vc && X509_STORE_add_cert(st, ca) == 1 &&
+	    X509_STORE_CTX_init(vc, st, leaf, NULL) == 1 &&
+	    X509_STORE_CTX_set_purpose(vc, X509_PURPOSE_SSL_SERVER) == 1 &&
+	    X509_verify_cert(vc) == 1)
+		rc = server_named(leaf, host);
+	X509_STORE_CTX_free(vc);
+	X509_STORE_free(st);
+	return rc;
+}
+
+static int ssl_io(SSL *ssl, void *buf, size_t len, bool out)
 {
 	size_t off = 0;
 
 	while (off < len) {
-		ssize_t n = out ? send(fd, buf + off, len - off, MSG_NOSIGNAL)
-				: recv(fd, buf + off, len - off, 0);
+		size_t n = 0;
+		int r = out ? SSL_write_ex(ssl, (uint8_t *)buf + off, len - off, &n)
+			    : SSL_read_ex(ssl, (uint8_t *)buf + off, len - off, &n);
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -ECONNRESET;
-		off += (size_t)n;
+		if (r != 1)
+			return -ECONNRESET; /* a timeout, a close, an alert: this call failed */
+		off += n;
 	}
 	return 0;
 }
 
+/* The TLS session of one call on @fd, trusted as @t says. Returns the SSL, or NULL (@rc). */
+static SSL *call_tls(int fd, const char *host, const struct call_trust *t, SSL_CTX **own, int *rc)
+{
+	SSL_CTX *ctx = t->ctx ? vx_tls_ctx_ssl(t->ctx) : NULL;
+	SSL *ssl;
+
+	*own = NULL;
+	*rc = -ENOMEM;
+	if (!ctx) {
+		/* JOIN: the chain is checked against the pin after the handshake, by hand */
+		ctx = *own = SSL_CTX_new(TLS_client_method());
+		if (!ctx || !SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION))
+			return NULL;
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	}
+	ssl = SSL_new(ctx);
+	if (!ssl || !SSL_set_fd(ssl, fd))
+		goto fail;
+	if (t->ctx) {
+		X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
+
+		if (X509_VERIFY_PARAM_set1_ip_asc(vp, host) != 1 && !SSL_set1_host(ssl, host))
+			goto fail;
+	}
+	*rc = -ECONNREFUSED;
+	if (SSL_connect(ssl) != 1)
+		goto fail;
+	*rc = -EACCES;
+	if (t->ctx ? SSL_get_verify_result(ssl) != X509_V_OK ||
+			     server_named(SSL_get0_peer_certificate(ssl), host)
+		   : join_trusted(ssl, t->pin, host))
+		goto fail;
+	return ssl;
+fail:
+	ERR_clear_error();
+	SSL_free(ssl);
+	SSL_CTX_free(*own);
+	*own = NULL;
+	return NULL;
+}
+
 /*
- * Sends @req to @server on a new connection and reads one response into @resp, whose strings
- * borrow *@buf (owned by the caller, vx_free()). Returns 0 (check resp->status) or an errno.
- * TODO(tls): once the control channel is TLS, this connection verifies the scheduler's server
- * certificate against ca.pem (or, for a JOIN, the CA pinned by the token).
+ * Sends @req to @server on a new TLS connection trusted as @t says and reads one response into
+ * @resp, whose strings borrow *@buf (owned by the caller, vx_free()). Returns 0 (check
+ * resp->status) or an errno (-EACCES: the scheduler is not the one we trust).
  */
-static int ctl_call(const char *server, const struct vx_ctl_msg *req, uint8_t **buf,
-		    struct vx_ctl_msg *resp)
+static int ctl_call(const char *server, const struct call_trust *t, const struct vx_ctl_msg *req,
+		    uint8_t **buf, struct vx_ctl_msg *resp)
 {
 	struct vx_net_opts o = { .flags = VX_NET_NODELAY };
 	struct timeval tv = { .tv_sec = CALL_TIMEOUT_S };
@@ -86,6 +185,8 @@ static int ctl_call(const char *server, const struct vx_ctl_msg *req, uint8_t **
 	struct vx_frame_hdr h;
 	char host[VX_NET_HOST_MAX], nerr[VX_NET_ERR_LEN];
 	uint8_t hdr[VX_FRAME_HDR_LEN], *out;
+	SSL_CTX *own;
+	SSL *ssl;
 	socklen_t sl;
 	uint16_t port;
 	ssize_t n;
@@ -110,16 +211,23 @@ static int ctl_call(const char *server, const struct vx_ctl_msg *req, uint8_t **
 	}
 	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	rc = io_all(fd, out, (size_t)n, true);
-	if (!rc)
-		rc = io_all(fd, hdr, sizeof(hdr), false);
-	if (!rc) {
+	ssl = call_tls(fd, host, t, &own, &rc);
+	if (ssl) /* trusted: only now does the request (a token's secret) leave */
+		rc = ssl_io(ssl, out, (size_t)n, true);
+	if (ssl && !rc)
+		rc = ssl_io(ssl, hdr, sizeof(hdr), false);
+	if (ssl && !rc) {
 		vx_frame_hdr_decode(hdr, &h);
 		if (h.tag != VX_TAG_CONTROL_RESPONSE || h.length > VX_CTL_FRAME_MAX)
 			rc = -EPROTO;
 	}
-	if (!rc)
-		rc = io_all(fd, out, h.length, false);
+	if (ssl && !rc)
+		rc = ssl_io(ssl, out, h.length, false);
+	if (ssl)
+		(void)SSL_shutdown(ssl);
+	ERR_clear_error();
+	SSL_free(ssl);
+	SSL_CTX_free(own);
 	close(fd);
 	if (!rc)
 		rc = vx_ctl_msg_decode(h.tag, out, h.length, resp);
@@ -131,6 +239,30 @@ static int ctl_call(const char *server, const struct vx_ctl_msg *req, uint8_t **
 	}
 	*buf = out;
 	return 0;
+}
+
+/* Our files in DATA_DIR/tls as a client context (RENEW, CRL); NULL with @err on failure. */
+static struct vx_tls_ctx *own_ctx(const char *tls_dir, char *err, size_t err_len)
+{
+	char p[4][4096];
+	static const char *const names[4] = { "cert.pem", "key.pem", "ca.pem", "crl.pem" };
+	struct vx_tls_files f;
+	struct vx_tls_ctx *c = NULL;
+
+	for (int i = 0; i < 4; i++) {
+		int n = snprintf(p[i], sizeof(p[i]), "%s/%s", tls_dir, names[i]);
+
+		if (n < 0 || (size_t)n >= sizeof(p[i])) {
+			snprintf(err, err_len, "the TLS directory's path is too long");
+			return NULL;
+		}
+	}
+	f = (struct vx_tls_files){ .cert = p[0], .key = p[1], .ca = p[2], .crl = p[3] };
+	if (access(p[3], F_OK))
+		f.crl = NULL;
+	if (vx_tls_ctx_new(&c, VX_TLS_CLIENT, &f, err, err_len))
+		return NULL;
+	return c;
 }
 
 /* ---------------------------------------------------------------- Keys and files */
@@ -286,9 +418,10 @@ out:
  * or NULL (RENEW). Returns 0 or the last error, with @err.
  */
 static int request_cert(int dfd, const char *const *servers, uint32_t nr, const char *host_id,
-			const char *host_key, const char *token, const char *pin, char *err,
-			size_t err_len)
+			const char *host_key, const char *token, const char *pin,
+			const char *tls_dir, char *err, size_t err_len)
 {
+	struct call_trust trust = { .pin = pin };
 	struct vx_ctl_msg req, resp;
 	EVP_PKEY *key = NULL;
 	uint8_t *buf;
@@ -299,6 +432,11 @@ static int request_cert(int dfd, const char *const *servers, uint32_t nr, const 
 	if (rc) {
 		snprintf(err, err_len, "cannot make a key and CSR");
 		return rc;
+	}
+	if (!token && !(trust.ctx = own_ctx(tls_dir, err, err_len))) {
+		vx_free(csr);
+		EVP_PKEY_free(key);
+		return -EACCES;
 	}
 	memset(&req, 0, sizeof(req));
 	req.tag = VX_TAG_CONTROL_REQUEST;
@@ -317,7 +455,12 @@ static int request_cert(int dfd, const char *const *servers, uint32_t nr, const 
 	rc = -ENOTCONN;
 	snprintf(err, err_len, "no scheduler answered");
 	for (uint32_t i = 0; i < nr; i++) {
-		rc = ctl_call(servers[i], &req, &buf, &resp);
+		rc = ctl_call(servers[i], &trust, &req, &buf, &resp);
+		if (rc == -EACCES)
+			snprintf(err, err_len,
+				 "scheduler %s is not the one %s names (its certificate does not "
+				 "lead to that CA): nothing sent",
+				 servers[i], token ? "the join token" : "ca.pem");
 		if (rc)
 			continue;
 		if (resp.status) {
@@ -335,6 +478,7 @@ static int request_cert(int dfd, const char *const *servers, uint32_t nr, const 
 	}
 	vx_free(csr);
 	EVP_PKEY_free(key);
+	vx_tls_ctx_free(trust.ctx);
 	return rc;
 }
 
@@ -391,9 +535,17 @@ static int cert_life(int dfd, int64_t *nb, int64_t *na)
 
 static void crl_refresh(struct peer_pki *k)
 {
+	struct call_trust trust = { 0 };
 	struct vx_ctl_msg req, resp;
+	char err[VX_TLS_ERR_LEN];
 	uint8_t *buf;
+	bool ok = false;
 
+	trust.ctx = own_ctx(k->tls_dir, err, sizeof(err));
+	if (!trust.ctx) {
+		vx_warn("peer: cannot ask for the CRL: %s", err);
+		return;
+	}
 	memset(&req, 0, sizeof(req));
 	req.tag = VX_TAG_CONTROL_REQUEST;
 	req.type = VX_CTL_CRL;
@@ -403,9 +555,7 @@ static void crl_refresh(struct peer_pki *k)
 	req.host_key = vx_ctl_str_of(k->host_key);
 	req.has = VX_CTL_F_HOST_ID | VX_CTL_F_HOST_KEY;
 	for (uint32_t i = 0; i < k->nr_servers; i++) {
-		bool ok;
-
-		if (ctl_call(k->servers[i], &req, &buf, &resp))
+		if (ctl_call(k->servers[i], &trust, &req, &buf, &resp))
 			continue;
 		/* a list refused (not our CA's, older than ours) or not written: the next one */
 		ok = resp.status == 0 && (resp.has & VX_CTL_F_CRL) &&
@@ -413,9 +563,11 @@ static void crl_refresh(struct peer_pki *k)
 		vx_ctl_msg_release(&resp);
 		vx_free(buf);
 		if (ok)
-			return;
+			break;
 	}
-	vx_warn("peer: no scheduler sent the CRL; trying again later");
+	vx_tls_ctx_free(trust.ctx);
+	if (!ok)
+		vx_warn("peer: no scheduler sent the CRL; trying again later");
 }
 
 /* Sleeps until @ms passed or stop; true when stopping. */
@@ -445,7 +597,7 @@ static void *pki_main(void *arg)
 	uint64_t crl_next = 0;
 
 	for (;;) {
-		int64_t nb, na, now = vx_wall_s(), renew_at;
+		int64_t nb = 0, na = 0, now = vx_wall_s(), renew_at;
 		uint64_t poll_s, wait_ms;
 		char err[256];
 
@@ -461,8 +613,9 @@ static void *pki_main(void *arg)
 			crl_next = vx_now_ms() + poll_s * 1000;
 		}
 		if (now >= renew_at) {
-			int rc = request_cert(k->dfd, k->servers, k->nr_servers, k->host_id,
-					      k->host_key, NULL, NULL, err, sizeof(err));
+			int rc =
+				request_cert(k->dfd, k->servers, k->nr_servers, k->host_id,
+					     k->host_key, NULL, NULL, k->tls_dir, err, sizeof(err));
 
 			if (!rc) {
 				vx_info("peer: certificate renewed");
@@ -511,7 +664,7 @@ int vx__peer_pki_start(struct vx_peer *p, const char *join_token, char *err, siz
 			return -EINVAL;
 		}
 		rc = request_cert(dfd, p->cfg.schedulers, p->cfg.nr_schedulers, p->host_id,
-				  p->host_key, join_token, t.pin, err, err_len);
+				  p->host_key, join_token, t.pin, NULL, err, err_len);
 		OPENSSL_cleanse(&t, sizeof(t));
 		if (rc) {
 			close(dfd);
@@ -530,6 +683,7 @@ int vx__peer_pki_start(struct vx_peer *p, const char *join_token, char *err, siz
 		k->servers[k->nr_servers++] = p->cfg.schedulers[i];
 	snprintf(k->host_id, sizeof(k->host_id), "%s", p->host_id);
 	snprintf(k->host_key, sizeof(k->host_key), "%s", p->host_key);
+	snprintf(k->tls_dir, sizeof(k->tls_dir), "%s/%s", p->data_dir, TLS_DIR);
 	pthread_mutex_init(&k->lock, NULL);
 	{
 		pthread_condattr_t ca;

@@ -60,6 +60,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/ssl.h>
+
 #include "peer_int.h"
 #include "vx_alloc.h"
 #include "vx_assert.h"
@@ -949,8 +951,11 @@ static void fetcher_start(struct vx_peer *p, struct peer_task *t)
 	fc.on_parent_dropped = fx_on_dropped;
 	fc.on_done = fx_on_done;
 	fc.cb_arg = t;
+	fc.tls = t->fx_tls = vx__peer_tls_fetcher(p); /* TLS to parents whenever we have certs */
 	rc = vx_fetcher_new(&t->fetcher, p->loop, &fc);
 	if (rc) {
+		SSL_CTX_free(t->fx_tls);
+		t->fx_tls = NULL;
 		task_fail(p, t, rc, VX_DOWNLOAD_STAGE_PEERS, 0, "cannot start fetching from peers");
 		return;
 	}
@@ -1481,6 +1486,8 @@ static void task_maybe_free(struct vx_peer *p, struct peer_task *t)
 			return; /* the tick tries again */
 		vx_fetcher_free(t->fetcher);
 		t->fetcher = NULL;
+		SSL_CTX_free(t->fx_tls);
+		t->fx_tls = NULL;
 	}
 	vx_store_wait_cancel(&t->waiter);
 	if (t->st)

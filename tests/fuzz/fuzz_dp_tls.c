@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_dp_tls.c: the data plane's TLS input paths on arbitrary bytes. The first byte picks:
- *   0: the rest is a DER certificate for vx_dp_tls_cert_identity() (the identity parser the
- *      upload server and the fetcher use): an identity it returns is one host id of the
- *      allowed characters and one known role;
+ *   0: the rest is a DER certificate for vx_tls_identity_of() (the cluster's one identity
+ *      parser, which the upload server and the fetcher use): an identity it returns is one
+ *      host id of the allowed characters and one known role;
  *   1, 2: the rest is what a client (1) or a server (2) sent, fed to a server (client) engine
  *      of dp_tls.h in chunks exactly as the ring delivers them: rx space, commit, handshake,
  *      read. It must never crash, never hand out plaintext before a verified handshake, and
@@ -21,6 +21,7 @@
 #include "dp_tls.h"
 #include "vx_assert.h"
 #include "vx_dp_tls.h"
+#include "vx_tls.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -63,19 +64,20 @@ static void fuzz_identity(const uint8_t *data, size_t size)
 {
 	const unsigned char *p = data;
 	X509 *x = d2i_X509(NULL, &p, (long)size);
-	struct vx_dp_tls_peer peer;
+	struct vx_tls_id peer;
+	char why[VX_TLS_ERR_LEN];
 
 	if (!x)
 		return;
-	if (vx_dp_tls_cert_identity(x, &peer) == 0) {
+	if (vx_tls_identity_of(x, &peer, why, sizeof(why)) == 0) {
 		size_t n = strlen(peer.host_id);
 
-		VX_ASSERT(n > 0 && n <= VX_DP_TLS_ID_MAX);
+		VX_ASSERT(n > 0 && n <= VX_TLS_HOST_ID_MAX);
 		VX_ASSERT(strspn(peer.host_id,
 				 "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 				 "0123456789._-") == n);
-		VX_ASSERT(!strcmp(peer.role, "peer") || !strcmp(peer.role, "seed") ||
-			  !strcmp(peer.role, "scheduler"));
+		VX_ASSERT(peer.role == VX_TLS_ROLE_PEER || peer.role == VX_TLS_ROLE_SEED ||
+			  peer.role == VX_TLS_ROLE_SCHEDULER);
 	}
 	X509_free(x);
 }

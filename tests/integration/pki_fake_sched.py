@@ -3,16 +3,19 @@
 thread (spec/control.md section 11). It first writes DATA_DIR/tls as a join would have: a CA
 the daemon trusts, a key, a certificate for HOST_ID already past 2/3 of its life (so the
 thread renews at once) and a CRL of that CA with CRL number 100. Then it listens on three
-loopback ports, prints them on one line, and answers the thread's plaintext requests (a TLS
-ClientHello, the scheduler client's, is closed at once: this fake is down for it):
+loopback ports, prints them on one line, and answers the thread's requests over TLS 1.3 with a
+server certificate of the trusted CA (role scheduler, 127.0.0.1), as the real scheduler would
+(the daemon speaks TLS once it holds a certificate); the scheduler client's hello is refused:
   port 1: CRL -> a list the trusted CA signed earlier (CRL number 50: a rollback past a revoke)
           RENEW -> a certificate for the daemon's key and HOST_ID from a rogue CA, with that CA
   port 2: CRL -> a list of the rogue CA under the trusted CA's name (fails every handshake)
   port 3: CRL -> bytes that are no CRL
 Each answer is logged on stderr ("answered crl 1", ...)."""
 import datetime
+import ipaddress
 import os
 import socket
+import ssl
 import sys
 import threading
 
@@ -80,6 +83,34 @@ for name, body in (("ca.pem", ca.public_bytes(pem)), ("crl.pem", crl(ca_key, 100
     with open(os.path.join(tls, name), "wb") as f:
         f.write(body)
 
+# the fake's server certificate: the trusted CA's, as a scheduler's (spec/control.md section 10)
+srv_key = ec.generate_private_key(ec.SECP256R1())
+srv_cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "scheduler")]))
+            .issuer_name(ca.subject).public_key(srv_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.SubjectAlternativeName([
+                x509.UniformResourceIdentifier("urn:vx:host:scheduler"),
+                x509.UniformResourceIdentifier("urn:vx:role:scheduler"),
+                x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH,
+                                                  x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]),
+                           critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+srv_pem = os.path.join(data_dir, "..", "fake-srv.pem")
+fd = os.open(srv_pem, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+os.write(fd, srv_key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                   serialization.NoEncryption()) + srv_cert.public_bytes(pem))
+os.close(fd)
+tls_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+tls_ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+tls_ctx.load_cert_chain(srv_pem)
+
 crls = {1: crl(ca_key, 50), 2: crl(rogue_key, 200),
         3: b"-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n"}
 
@@ -88,8 +119,10 @@ def answer(n, conn):
     try:
         conn.settimeout(10)
         first = conn.recv(1, socket.MSG_PEEK)
-        if not first or first[0] == 0x16:
-            return  # TLS: this fake is not there for the scheduler client
+        if not first:
+            return
+        if first[0] == 0x16:
+            conn = tls_ctx.wrap_socket(conn, server_side=True)
         tag, val = recv_frame(conn)
         req, _ = cbor_dec(val)
         resp = {0: req[0], 1: req[1], 2: req[2], 3: 0}  # rid, type, version, status

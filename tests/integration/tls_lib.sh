@@ -65,3 +65,10 @@ tls_crl() {
 	openssl ca -config "$dir/$1/ca.cnf" -gencrl -out "$2" 2>/dev/null ||
 		fail "openssl ca: cannot write the CRL of $1"
 }
+
+# tls_need_openssl: skip (77) when the openssl CLI is missing.
+tls_need_openssl() {
+	command -v openssl >/dev/null && return 0
+	echo "$name: needs openssl, skipping" >&2
+	exit 77
+}

@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * peer_tls.c: the daemon's TLS contexts (spec/peer.md, "TLS"). One client context serves the
+ * scheduler channel and every fetcher (given by the caller from tls.* files, or built here from
+ * DATA_DIR/tls/ once the join wrote it, so a first start with --join comes up on TLS); a server
+ * context on the same files serves the upload port. Reloads (renewal, a new CRL) run on the
+ * loop thread: the scheduler client reloads the client context, the tick below the server one
+ * and hands it to the upload server; the upload server and each fetcher hold a reference of
+ * the SSL_CTX they use, so a reload never frees one in use.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include <openssl/ssl.h>
+
+#include "peer_int.h"
+#include "vx_log.h"
+#include "vx_time.h"
+#include "vx_tls.h"
+#include "vx_upload.h"
+
+#define TLS_RELOAD_MS 1000u /* the files are looked at this often (a stat each) */
+
+/* DATA_DIR/tls/{cert,key,ca}.pem (and crl.pem) when all are there: a client context. */
+static int joined_ctx(struct vx_peer *p, char *err, size_t err_len)
+{
+	static const char *const names[4] = { "cert.pem", "key.pem", "ca.pem", "crl.pem" };
+	char path[4][4096];
+	struct vx_tls_files f;
+
+	for (int i = 0; i < 4; i++) {
+		int n = snprintf(path[i], sizeof(path[i]), "%s/tls/%s", p->data_dir, names[i]);
+
+		if (n < 0 || (size_t)n >= sizeof(path[i])) {
+			snprintf(err, err_len, "the data directory's path is too long");
+			return -ENAMETOOLONG;
+		}
+		if (i < 3 && access(path[i], F_OK))
+			return 0; /* never joined: plaintext (loopback, or --insecure-plaintext) */
+	}
+	f = (struct vx_tls_files){ .cert = path[0], .key = path[1], .ca = path[2], .crl = path[3] };
+	if (access(path[3], F_OK))
+		f.crl = NULL;
+	return vx_tls_ctx_new(&p->own_tls, VX_TLS_CLIENT, &f, err, err_len);
+}
+
+int vx__peer_tls_setup(struct vx_peer *p, char *err, size_t err_len)
+{
+	int rc;
+
+	if (!p->cfg.sched_tls && !p->cfg.tls_external) {
+		rc = joined_ctx(p, err, err_len);
+		if (rc)
+			return rc;
+		p->cfg.sched_tls = p->own_tls;
+	}
+	if (!p->cfg.sched_tls)
+		return 0;
+	return vx_tls_ctx_new_like(&p->dp_srv, VX_TLS_SERVER, p->cfg.sched_tls, err, err_len);
+}
+
+void vx__peer_tls_free(struct vx_peer *p)
+{
+	vx_tls_ctx_free(p->dp_srv);
+	vx_tls_ctx_free(p->own_tls);
+	p->dp_srv = p->own_tls = NULL;
+}
+
+/* The upload port serves hosts of the cluster: a peer or a seed certificate, not a scheduler. */
+static int up_admit(void *arg, const struct vx_tls_id *peer)
+{
+	(void)arg;
+	return peer->role == VX_TLS_ROLE_PEER || peer->role == VX_TLS_ROLE_SEED ? 0 : -EPERM;
+}
+
+void vx__peer_tls_upload(struct vx_peer *p, struct vx_upload_cfg *uc)
+{
+	if (!p->dp_srv)
+		return;
+	uc->tls = vx_tls_ctx_ssl(p->dp_srv);
+	uc->tls_admit = up_admit;
+	uc->tls_admit_ctx = p;
+}
+
+SSL_CTX *vx__peer_tls_fetcher(struct vx_peer *p)
+{
+	SSL_CTX *s = p->cfg.sched_tls ? vx_tls_ctx_ssl(p->cfg.sched_tls) : NULL;
+
+	if (s)
+		SSL_CTX_up_ref(s); /* the task drops it after vx_fetcher_free() */
+	return s;
+}
+
+void vx__peer_tls_tick(struct vx_peer *p, uint64_t now_ms)
+{
+	char err[VX_TLS_ERR_LEN];
+	int rc;
+
+	if (!p->dp_srv || !p->up || now_ms - p->tls_check_ms < TLS_RELOAD_MS)
+		return;
+	p->tls_check_ms = now_ms;
+	if (!p->sc && p->cfg.sched_tls) /* no scheduler client to do it */
+		vx_tls_ctx_tick(p->cfg.sched_tls, "daemon", vx_wall_s());
+	rc = vx_tls_ctx_reload(p->dp_srv, false, err, sizeof(err));
+	if (rc < 0)
+		vx_warn("peer: TLS files of the upload port: %s (the old ones stay in use)", err);
+	else if (rc == 1) {
+		vx_info("peer: upload port: TLS files loaded again (new connections use them)");
+		vx_upload_set_tls(p->up, vx_tls_ctx_ssl(p->dp_srv));
+	}
+}
