@@ -2,7 +2,8 @@
 /*
  * gc.c: garbage collection of the piece store (TTL, high/low watermarks with LRU eviction,
  * page-cache drop, closing idle files), room-making at admission, export of a finished task to
- * a user path (hard link, else copy into a temporary file renamed into place), and import of a
+ * a user path (reflink or copy into a temporary file renamed into place; a hard link only when
+ * asked), and import of a
  * local file as a task (dfcache import).
  * Everything here runs under s->db_lock, which also keeps tasks from being freed and their
  * files from being closed by anyone else meanwhile.
@@ -15,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -400,6 +403,17 @@ static int export_place(int dirfd, const char *tmp, const char *name, unsigned i
 	return err;
 }
 
+/*
+ * Fills @fd with @t's content: a reflink (FICLONE) shares the blocks copy-on-write, so a user
+ * writing the output never changes the store's bytes; where the filesystem cannot, a copy.
+ */
+static int export_clone_or_copy(struct vx_store_task *t, int fd)
+{
+	if (t->kind != VX_STORE_KIND_MEMORY && ioctl(fd, FICLONE, t->fd) == 0)
+		return 0;
+	return vx__file_copy(t->fd, fd, t->content_length);
+}
+
 /* Copies @t into a temporary file beside @name in @dirfd and moves it into place. */
 static int export_copy(struct vx_store_task *t, int dirfd, const char *name, unsigned int flags)
 {
@@ -409,7 +423,7 @@ static int export_copy(struct vx_store_task *t, int dirfd, const char *name, uns
 	fd = export_tmp_open(dirfd, name, tmp, sizeof(tmp));
 	if (fd < 0)
 		return fd;
-	err = vx__file_copy(t->fd, fd, t->content_length);
+	err = export_clone_or_copy(t, fd);
 	if (!err && fsync(fd) == -1)
 		err = -errno;
 	if (!err && fchmod(fd, 0644) == -1)
@@ -489,7 +503,8 @@ int vx_store_task_export_at(struct vx_store_task *t, int dirfd, const char *name
 		if (vx_fault_hit(VX_FAULT_IO) || fdatasync(t->fd) == -1)
 			return -EIO;
 	}
-	if (t->kind != VX_STORE_KIND_MEMORY && !(flags & VX_STORE_EXPORT_NO_LINK)) {
+	if (t->kind != VX_STORE_KIND_MEMORY && !(flags & VX_STORE_EXPORT_NO_LINK) &&
+	    (flags & (VX_STORE_EXPORT_HARDLINK | VX_STORE_EXPORT_LINK_ONLY))) {
 		err = vx__store_content_path(s, t->kind, t->id, src, sizeof(src));
 		if (err)
 			return err;
