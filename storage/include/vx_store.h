@@ -120,7 +120,8 @@ struct vx_store_cfg {
 	uint64_t page_cache_idle_s;   /* idle this long: drop its page cache (40 min) */
 	uint64_t memory_budget_bytes; /* sum of memory-task lengths (default 64 MiB) */
 	uint32_t max_tasks;	      /* tasks held in memory and on disk (default 65536) */
-	uint32_t max_open_files;      /* content files kept open while idle (default 1024) */
+	uint32_t max_open_files;      /* content files open at once (default 1024), never more than
+				       * half of RLIMIT_NOFILE allows; idle ones closed LRU */
 	uint32_t flush_interval_ms;   /* flusher period (default 50 ms) */
 	uint32_t flush_batch_pieces;  /* flush early once this many pieces wait (default 256) */
 	uint32_t gc_interval_s;	      /* the flusher thread runs vx_store_gc() this often (900) */

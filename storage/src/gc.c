@@ -249,7 +249,7 @@ static void gc_idle(struct vx_store *s, int64_t now, struct vx_store_gc_report *
 	}
 	pthread_mutex_lock(&s->lock);
 	open_files = s->open_files;
-	for (uint32_t i = 0; i < nr && open_files > s->cfg.max_open_files; i++) {
+	for (uint32_t i = 0; i < nr && open_files > s->max_files; i++) {
 		struct vx_store_task *t = s->scratch[i];
 
 		bool pending;
