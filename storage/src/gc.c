@@ -3,10 +3,10 @@
  * gc.c: garbage collection of the piece store (TTL, high/low watermarks with LRU eviction,
  * page-cache drop, closing idle files), room-making at admission, export of a finished task to
  * a user path (reflink or copy into a temporary file renamed into place; a hard link only when
- * asked), and import of a
- * local file as a task (dfcache import).
- * Everything here runs under s->db_lock, which also keeps tasks from being freed and their
- * files from being closed by anyone else meanwhile.
+ * asked), and import of a local file as a task (dfcache import).
+ * Everything here runs under s->db_lock, which also keeps tasks from being freed meanwhile;
+ * the fd cache (file.c) may close an unreferenced task's file at any acquire, so code here
+ * that uses such a file pins it with a flush ref first.
  */
 #include "store_int.h"
 
@@ -222,17 +222,21 @@ static void gc_idle(struct vx_store *s, int64_t now, struct vx_store_gc_report *
 	for (uint32_t i = 0; i < nr; i++) {
 		struct vx_store_task *t = s->scratch[i];
 		char path[PATH_MAX];
-		bool drop;
+		bool drop, own;
 		int fd;
 
 		pthread_mutex_lock(&s->lock);
 		drop = !t->cache_dropped && vx__task_total_refs(t) == 0 &&
-		       gc_passed(t->access_s, s->cfg.page_cache_idle_s, now);
+		       gc_passed(t->access_s, s->cfg.page_cache_idle_s, now) &&
+		       atomic_load(&t->finished_count) > 0;
 		fd = t->fd;
+		own = fd == -1;
+		if (drop && !own)
+			t->flush_refs++; /* the fd cache must not close @fd meanwhile */
 		pthread_mutex_unlock(&s->lock);
-		if (!drop || atomic_load(&t->finished_count) == 0)
+		if (!drop)
 			continue;
-		if (fd == -1) {
+		if (own) {
 			if (vx__store_content_path(s, t->kind, t->id, path, sizeof(path)))
 				continue;
 			fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -240,9 +244,14 @@ static void gc_idle(struct vx_store *s, int64_t now, struct vx_store_gc_report *
 				continue;
 		}
 		posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-		if (fd != t->fd)
+		if (own)
 			close(fd);
 		pthread_mutex_lock(&s->lock);
+		if (!own) {
+			t->flush_refs--;
+			if (!t->on_idle)
+				vx__file_idle_update(t);
+		}
 		t->cache_dropped = true;
 		pthread_mutex_unlock(&s->lock);
 		r->dropped_cache++;
