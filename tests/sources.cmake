@@ -54,3 +54,10 @@ if(TARGET vx_sources)
 		LABEL integration TIMEOUT 60)
 	target_include_directories(test_sources_ftp PRIVATE ${vx_src_it})
 endif()
+# An origin that changes between ranged reads, or frames replies with two Content-Lengths.
+if(TARGET vx)
+	add_test(NAME sources_changing
+		COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/sources_changing.sh $<TARGET_FILE:vx>)
+	set_tests_properties(sources_changing PROPERTIES LABELS integration TIMEOUT 120
+		SKIP_RETURN_CODE 77)
+endif()

@@ -11,6 +11,10 @@
 #include <string.h>
 
 #include "commands.h"
+#include "vx_file.h"
+
+/* Soft RLIMIT_NOFILE every vx process asks for (within the hard limit): see vx_raise_nofile(). */
+#define VX_NOFILE_WANT 65536ul
 
 static void usage(FILE *f)
 {
@@ -30,6 +34,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return VX_EXIT_USAGE;
 	}
+	(void)vx_raise_nofile(VX_NOFILE_WANT);
 	name = strcmp(argv[1], "--version") == 0 ? "version" : argv[1];
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "help") == 0) {

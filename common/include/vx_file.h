@@ -17,4 +17,12 @@
  */
 VX_MUST_CHECK int vx_file_read_fd(int fd, size_t max, char **out, size_t *len);
 
+/*
+ * vx_raise_nofile() - raise the soft RLIMIT_NOFILE towards the hard one (at most @cap) at a
+ * program's start: a daemon keeps a socket per connection and a file per busy task, and the
+ * common soft 1,024 is far below what the hard limit allows. Returns the soft limit in force
+ * afterwards (RLIM_INFINITY reported as @cap).
+ */
+unsigned long vx_raise_nofile(unsigned long cap);
+
 #endif /* VX_FILE_H */

@@ -3,6 +3,7 @@
 #include "vx_file.h"
 
 #include <errno.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -44,4 +45,20 @@ int vx_file_read_fd(int fd, size_t max, char **out, size_t *len)
 	*out = buf;
 	*len = got;
 	return 0;
+}
+
+unsigned long vx_raise_nofile(unsigned long cap)
+{
+	struct rlimit rl;
+	rlim_t want;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return 0;
+	want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > cap ? (rlim_t)cap : rl.rlim_max;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+		rl.rlim_cur = want;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1 && getrlimit(RLIMIT_NOFILE, &rl) == -1)
+			return 0;
+	}
+	return rl.rlim_cur == RLIM_INFINITY ? cap : (unsigned long)rl.rlim_cur;
 }

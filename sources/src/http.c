@@ -198,15 +198,64 @@ static int http_open(struct vx_source_obj *obj, const struct vx_source_url *u,
 		snprintf(obj->stat.digest, sizeof(obj->stat.digest), "%s", digest);
 		obj->verify_digest = true;
 	}
+	/* a registry blob is content-addressed and checked by digest, and its redirects lead to
+	 * storage whose ETags need not match the registry's */
+	obj->check_validators = !rc && !registry;
 	return rc;
+}
+
+static bool etag_strong(const char *etag)
+{
+	return etag[0] && strncmp(etag, "W/", 2) != 0;
+}
+
+/*
+ * A ranged read names the version stat saw (If-Range: a strong ETag, else Last-Modified): an
+ * origin whose object changed since answers 200 with the whole new object, which
+ * check_body_start() refuses, instead of a range of the new bytes mixed with the old ones.
+ */
+static int http_if_range(const struct vx_source_obj *obj, struct vx__xfer *x)
+{
+	const char *v = NULL;
+
+	if (!obj->check_validators || !x->want_range_hdr)
+		return 0;
+	if (etag_strong(obj->stat.etag))
+		v = obj->stat.etag;
+	else if (obj->stat.last_modified[0])
+		v = obj->stat.last_modified;
+	if (!v || strpbrk(v, "\r\n"))
+		return 0;
+	return vx__hdr_append(&x->hdrs, "If-Range: %s", v);
+}
+
+bool vx__http_changed(const struct vx_source_obj *obj, const struct vx__resp *r, char *why,
+		      size_t why_size)
+{
+	if (etag_strong(obj->stat.etag) && r->etag[0]) {
+		if (strcmp(obj->stat.etag, r->etag) == 0)
+			return false;
+		snprintf(why, why_size, "ETag %s, then %s", obj->stat.etag, r->etag);
+		return true;
+	}
+	if (!obj->stat.etag[0] && obj->stat.last_modified[0] && r->last_modified[0] &&
+	    strcmp(obj->stat.last_modified, r->last_modified) != 0) {
+		snprintf(why, why_size, "Last-Modified %s, then %s", obj->stat.last_modified,
+			 r->last_modified);
+		return true;
+	}
+	return false;
 }
 
 static int http_prepare(struct vx_source_obj *obj, struct vx__xfer *x)
 {
+	int rc;
+
 	x->url = vx_strdup(obj->read_url ? obj->read_url : obj->url);
 	if (!x->url)
 		return -ENOMEM;
-	return vx__obj_auth_append(obj, x);
+	rc = http_if_range(obj, x);
+	return rc ? rc : vx__obj_auth_append(obj, x);
 }
 
 struct ftp_list {

@@ -108,6 +108,8 @@ struct vx_source_obj {
 	char *read_url;	    /* what reads fetch; NULL: @url */
 	bool range_in_url;  /* the scheme puts the range in the URL (WebHDFS) */
 	bool verify_digest; /* check stat.digest on full reads (oci blobs) */
+	/* reads send If-Range and must answer with stat's ETag / Last-Modified (plain http) */
+	bool check_validators;
 	struct vx_source_stat stat;
 	void *priv; /* scheme state */
 };
@@ -119,6 +121,7 @@ struct vx__resp {
 	bool have_range;
 	struct vx_source_content_range range;
 	int64_t content_length; /* -1 when absent */
+	bool length_conflict;	/* two Content-Length headers that disagree */
 	char etag[VX_SOURCE_ETAG_MAX];
 	char last_modified[64];
 	char content_type[128];
@@ -237,6 +240,12 @@ void vx__stat_from_resp(struct vx_source_stat *st, const struct vx__resp *r);
  * http.c: stat by "Range: bytes=0-0" of @url with @extra headers (NULL-terminated). On a 401
  * the WWW-Authenticate value is copied to @challenge (may be NULL).
  */
+/*
+ * http.c: true when response @r to a read of @obj comes from another version of the object
+ * than its stat saw (a strong ETag, else Last-Modified, that differs); @why says which.
+ */
+bool vx__http_changed(const struct vx_source_obj *obj, const struct vx__resp *r, char *why,
+		      size_t why_size);
 int vx__http_stat(struct vx_source_obj *obj, const char *url, const char *const *extra,
 		  const char *user, const char *password, char *challenge, size_t challenge_size,
 		  struct vx_source_error *detail);

@@ -267,6 +267,9 @@ static void apply_outbound(CURL *e, struct vx__xfer *x)
 	curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
 }
 
+/* check_body_start(): the object changed since stat (the detail is set already) */
+#define VX_ESOURCE_CHANGED (VX_ESOURCE_PROTO - 1000)
+
 static void resp_reset(struct vx__resp *r)
 {
 	memset(r, 0, sizeof(*r));
@@ -304,9 +307,14 @@ static void resp_header(struct vx__resp *r, const char *line, size_t len)
 		r->have_range = vx_source_content_range_parse(&r->range, value, vl) == 0;
 	} else if (nl == 14 && strncasecmp(name, "content-length", nl) == 0) {
 		char tmp[24];
+		int64_t v;
 
 		copy_value(tmp, sizeof(tmp), value, vl);
-		r->content_length = vl && vl < 20 ? strtoll(tmp, NULL, 10) : -1;
+		v = vl && vl < 20 ? strtoll(tmp, NULL, 10) : -1;
+		/* two framings of one body: which one a proxy on the way believed is unknown */
+		if (r->content_length >= 0 && v != r->content_length)
+			r->length_conflict = true;
+		r->content_length = v;
 	} else if (nl == 4 && strncasecmp(name, "etag", nl) == 0) {
 		copy_value(r->etag, sizeof(r->etag), value, vl);
 	} else if (nl == 13 && strncasecmp(name, "last-modified", nl) == 0) {
@@ -346,6 +354,13 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
 	size_t len = size * n;
 
 	resp_header(&x->resp, data, len);
+	if (x->resp.headers_done && x->resp.length_conflict && x->resp.status >= 200 &&
+	    x->resp.status < 300) {
+		x->abort_err = VX_ESOURCE_PROTO;
+		vx__detail_set(&x->detail, x->abort_err, x->resp.status, x->url,
+			       "origin sent two different Content-Length headers");
+		return 0;
+	}
 	/* A stat that got 200 instead of 206: the server ignores ranges. Stop before its body. */
 	if (x->kind == VX__XFER_FETCH && x->fetch->stat_range && x->resp.headers_done &&
 	    x->resp.status == 200) {
@@ -353,6 +368,18 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
 		return 0;
 	}
 	return len;
+}
+
+/* Sets the detail when a read's answer is another version of the object than stat saw. */
+static bool check_same_version(struct vx__xfer *x)
+{
+	char why[VX_SOURCE_ETAG_MAX * 2 + 64];
+
+	if (!vx__http_changed(x->obj, &x->resp, why, sizeof(why)))
+		return false;
+	vx__detail_set(&x->detail, VX_ESOURCE_PROTO, x->resp.status, x->url,
+		       "the object changed at the origin during the download (%s)", why);
+	return true;
 }
 
 /* First body bytes of an attempt: is this the answer we asked for? */
@@ -366,6 +393,8 @@ static int check_body_start(struct vx__xfer *x)
 		return 0;
 	if (status < 200 || status >= 300)
 		return vx__map_status(status); /* body goes to errbody */
+	if (x->kind == VX__XFER_READ && x->obj->check_validators && check_same_version(x))
+		return VX_ESOURCE_CHANGED;
 	if (!x->want_range_hdr)
 		return 0;
 	if (status == 206) {
@@ -392,6 +421,10 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 	}
 	if (!x->body_checked) {
 		rc = check_body_start(x);
+		if (rc == VX_ESOURCE_CHANGED) {
+			x->abort_err = VX_ESOURCE_PROTO; /* detail set: not worth a retry */
+			return 0;
+		}
 		if (rc == VX_ESOURCE_PROTO) {
 			x->abort_err = rc;
 			vx__detail_set(

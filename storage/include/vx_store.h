@@ -94,8 +94,12 @@ enum vx_store_open_flags {
 /* Flags of vx_store_task_export(). */
 enum vx_store_export_flags {
 	VX_STORE_EXPORT_OVERWRITE = 1u << 0, /* replace an existing file at the destination */
-	VX_STORE_EXPORT_NO_LINK = 1u << 1,   /* always copy, never hard-link */
-	VX_STORE_EXPORT_LINK_ONLY = 1u << 2, /* fail with -EXDEV instead of copying */
+	VX_STORE_EXPORT_NO_LINK = 1u << 1,   /* always copy, never hard-link (the default now) */
+	VX_STORE_EXPORT_LINK_ONLY = 1u << 2, /* hard-link or fail with -EXDEV, never copy */
+	/* Hard-link where possible: the output then IS the store's file, and writing it changes
+	 * what peers are served. Only for outputs nobody writes. Without it (and without
+	 * LINK_ONLY) the output is a reflink (FICLONE) where the filesystem can, else a copy. */
+	VX_STORE_EXPORT_HARDLINK = 1u << 3,
 };
 
 /* Returns wall-clock Unix seconds; lets tests drive TTL and LRU. */
@@ -116,7 +120,8 @@ struct vx_store_cfg {
 	uint64_t page_cache_idle_s;   /* idle this long: drop its page cache (40 min) */
 	uint64_t memory_budget_bytes; /* sum of memory-task lengths (default 64 MiB) */
 	uint32_t max_tasks;	      /* tasks held in memory and on disk (default 65536) */
-	uint32_t max_open_files;      /* content files kept open while idle (default 1024) */
+	uint32_t max_open_files;      /* content files open at once (default 1024), never more than
+				       * half of RLIMIT_NOFILE allows; idle ones closed LRU */
 	uint32_t flush_interval_ms;   /* flusher period (default 50 ms) */
 	uint32_t flush_batch_pieces;  /* flush early once this many pieces wait (default 256) */
 	uint32_t gc_interval_s;	      /* the flusher thread runs vx_store_gc() this often (900) */
@@ -356,10 +361,11 @@ VX_MUST_CHECK int vx_store_task_remove(struct vx_store *s, const char *id);
 
 /*
  * vx_store_task_export_at() - put the complete content of @t at @name in the directory @dirfd
- * (O_PATH is enough). BLOCKING. Hard-links the content file when it is on the same filesystem
- * (unless NO_LINK), otherwise copies it with copy_file_range into a temporary file beside @name
- * (created with O_EXCL|O_NOFOLLOW, mode 0600 until complete), fsyncs it and renames it into
- * place, so @name is never seen half-written. Memory tasks are always copied. Every step is
+ * (O_PATH is enough). BLOCKING. Reflinks (FICLONE) or, where the filesystem cannot, copies the
+ * content with copy_file_range into a temporary file beside @name (created with O_EXCL|O_NOFOLLOW, mode 0600 until complete), fsyncs it and renames it into
+ * place, so @name is never seen half-written; the output is then the user's own file and
+ * editing it never changes what the store serves. Only with HARDLINK or LINK_ONLY is the
+ * content file hard-linked (same filesystem). Memory tasks are always copied. Every step is
  * relative to @dirfd and @name is one path component, so nothing follows a link or a path
  * someone swapped after @dirfd was opened. The files are created with the calling thread's
  * filesystem credentials (a daemon acting for a client switches them first).

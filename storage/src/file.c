@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -275,4 +276,63 @@ void vx__file_close_task(struct vx_store_task *t)
 	close(t->fd);
 	t->fd = -1;
 	t->store->open_files--;
+	vx__file_idle_update(t);
+}
+
+/*
+ * The fd cache (issue 18: every stored task used to keep its fds for good, so a daemon with
+ * the common 1,024 limit failed every download after ~500 tasks). At most s->max_files content
+ * files are open: the configured cap, and never more than half of RLIMIT_NOFILE (each file is
+ * one fd, two with O_DIRECT), the rest left to sockets, sqlite and exports. Idle files are
+ * closed least recently released first and reopened on demand by the next acquire.
+ */
+void vx__file_cache_budget(struct vx_store *s)
+{
+	uint64_t per = s->direct_io ? 2 : 1, budget = UINT32_MAX;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		budget = (uint64_t)rl.rlim_cur / 2 / per;
+	budget = VX_MAX(budget, (uint64_t)8);
+	s->max_files = (uint32_t)VX_MIN(budget, (uint64_t)s->cfg.max_open_files);
+}
+
+/* Puts @t on s->idle when open, unreferenced and on disk, else takes it off. s->lock held. */
+void vx__file_idle_update(struct vx_store_task *t)
+{
+	struct vx_store *s = t->store;
+	bool idle = t->fd != -1 && t->kind != VX_STORE_KIND_MEMORY && !t->removing &&
+		    vx__task_total_refs(t) == 0;
+
+	if (t->on_idle) {
+		vx_list_del(&t->idle_link);
+		t->on_idle = false;
+	}
+	if (idle) {
+		vx_list_add_tail(&s->idle, &t->idle_link);
+		t->on_idle = true;
+	}
+}
+
+/*
+ * Closes idle files, oldest first, until one more may be opened within s->max_files. A task
+ * whose finished pieces are not durable yet keeps its fd for the flusher. s->lock held.
+ */
+void vx__file_make_room(struct vx_store *s)
+{
+	struct vx_list *pos = s->idle.next;
+
+	while (s->open_files >= s->max_files && pos != &s->idle) {
+		struct vx_store_task *t = vx_container_of(pos, struct vx_store_task, idle_link);
+		bool pending;
+
+		pos = pos->next;
+		if (vx__task_total_refs(t) > 0)
+			continue;
+		pthread_mutex_lock(&t->lock);
+		pending = t->durable_count != atomic_load(&t->finished_count);
+		pthread_mutex_unlock(&t->lock);
+		if (!pending)
+			vx__file_close_task(t);
+	}
 }

@@ -2,10 +2,11 @@
 /*
  * gc.c: garbage collection of the piece store (TTL, high/low watermarks with LRU eviction,
  * page-cache drop, closing idle files), room-making at admission, export of a finished task to
- * a user path (hard link, else copy into a temporary file renamed into place), and import of a
- * local file as a task (dfcache import).
- * Everything here runs under s->db_lock, which also keeps tasks from being freed and their
- * files from being closed by anyone else meanwhile.
+ * a user path (reflink or copy into a temporary file renamed into place; a hard link only when
+ * asked), and import of a local file as a task (dfcache import).
+ * Everything here runs under s->db_lock, which also keeps tasks from being freed meanwhile;
+ * the fd cache (file.c) may close an unreferenced task's file at any acquire, so code here
+ * that uses such a file pins it with a flush ref first.
  */
 #include "store_int.h"
 
@@ -15,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -219,17 +222,21 @@ static void gc_idle(struct vx_store *s, int64_t now, struct vx_store_gc_report *
 	for (uint32_t i = 0; i < nr; i++) {
 		struct vx_store_task *t = s->scratch[i];
 		char path[PATH_MAX];
-		bool drop;
+		bool drop, own;
 		int fd;
 
 		pthread_mutex_lock(&s->lock);
 		drop = !t->cache_dropped && vx__task_total_refs(t) == 0 &&
-		       gc_passed(t->access_s, s->cfg.page_cache_idle_s, now);
+		       gc_passed(t->access_s, s->cfg.page_cache_idle_s, now) &&
+		       atomic_load(&t->finished_count) > 0;
 		fd = t->fd;
+		own = fd == -1;
+		if (drop && !own)
+			t->flush_refs++; /* the fd cache must not close @fd meanwhile */
 		pthread_mutex_unlock(&s->lock);
-		if (!drop || atomic_load(&t->finished_count) == 0)
+		if (!drop)
 			continue;
-		if (fd == -1) {
+		if (own) {
 			if (vx__store_content_path(s, t->kind, t->id, path, sizeof(path)))
 				continue;
 			fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -237,16 +244,21 @@ static void gc_idle(struct vx_store *s, int64_t now, struct vx_store_gc_report *
 				continue;
 		}
 		posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-		if (fd != t->fd)
+		if (own)
 			close(fd);
 		pthread_mutex_lock(&s->lock);
+		if (!own) {
+			t->flush_refs--;
+			if (!t->on_idle)
+				vx__file_idle_update(t);
+		}
 		t->cache_dropped = true;
 		pthread_mutex_unlock(&s->lock);
 		r->dropped_cache++;
 	}
 	pthread_mutex_lock(&s->lock);
 	open_files = s->open_files;
-	for (uint32_t i = 0; i < nr && open_files > s->cfg.max_open_files; i++) {
+	for (uint32_t i = 0; i < nr && open_files > s->max_files; i++) {
 		struct vx_store_task *t = s->scratch[i];
 
 		bool pending;
@@ -400,6 +412,17 @@ static int export_place(int dirfd, const char *tmp, const char *name, unsigned i
 	return err;
 }
 
+/*
+ * Fills @fd with @t's content: a reflink (FICLONE) shares the blocks copy-on-write, so a user
+ * writing the output never changes the store's bytes; where the filesystem cannot, a copy.
+ */
+static int export_clone_or_copy(struct vx_store_task *t, int fd)
+{
+	if (t->kind != VX_STORE_KIND_MEMORY && ioctl(fd, FICLONE, t->fd) == 0)
+		return 0;
+	return vx__file_copy(t->fd, fd, t->content_length);
+}
+
 /* Copies @t into a temporary file beside @name in @dirfd and moves it into place. */
 static int export_copy(struct vx_store_task *t, int dirfd, const char *name, unsigned int flags)
 {
@@ -409,7 +432,7 @@ static int export_copy(struct vx_store_task *t, int dirfd, const char *name, uns
 	fd = export_tmp_open(dirfd, name, tmp, sizeof(tmp));
 	if (fd < 0)
 		return fd;
-	err = vx__file_copy(t->fd, fd, t->content_length);
+	err = export_clone_or_copy(t, fd);
 	if (!err && fsync(fd) == -1)
 		err = -errno;
 	if (!err && fchmod(fd, 0644) == -1)
@@ -489,7 +512,8 @@ int vx_store_task_export_at(struct vx_store_task *t, int dirfd, const char *name
 		if (vx_fault_hit(VX_FAULT_IO) || fdatasync(t->fd) == -1)
 			return -EIO;
 	}
-	if (t->kind != VX_STORE_KIND_MEMORY && !(flags & VX_STORE_EXPORT_NO_LINK)) {
+	if (t->kind != VX_STORE_KIND_MEMORY && !(flags & VX_STORE_EXPORT_NO_LINK) &&
+	    (flags & (VX_STORE_EXPORT_HARDLINK | VX_STORE_EXPORT_LINK_ONLY))) {
 		err = vx__store_content_path(s, t->kind, t->id, src, sizeof(src));
 		if (err)
 			return err;

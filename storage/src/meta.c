@@ -548,6 +548,8 @@ static void meta_release_items(struct vx_store *s, uint32_t nr, bool failed)
 		struct vx_store_task *t = s->scratch[i];
 
 		t->flush_refs--;
+		if (!t->on_idle)
+			vx__file_idle_update(t); /* a user released it during the flush */
 		if (failed && !t->on_dirty && !t->removing && t->in_db) {
 			t->on_dirty = true;
 			vx_list_add_tail(&s->dirty, &t->dirty_link);

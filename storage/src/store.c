@@ -282,6 +282,7 @@ static void task_ref(struct vx_store_task *t, enum vx_store_use use)
 	t->refs[use]++;
 	t->access_s = vx__store_now(s);
 	t->cache_dropped = false;
+	vx__file_idle_update(t);
 }
 
 static int task_check_params(const struct vx_store_task_params *p, uint64_t *piece_length)
@@ -315,6 +316,7 @@ static int task_reopen(struct vx_store *s, struct vx_store_task *t,
 	if (t->removing) {
 		err = -ENOENT;
 	} else if (t->fd == -1) {
+		vx__file_make_room(s);
 		err = vx__file_open_task(t, false);
 	}
 	if (!err)
@@ -392,6 +394,9 @@ static int task_create(struct vx_store *s, const struct vx_store_task_params *p,
 	err = task_new(s, p, pl, kind, &t);
 	if (err)
 		return err;
+	pthread_mutex_lock(&s->lock);
+	vx__file_make_room(s);
+	pthread_mutex_unlock(&s->lock);
 	err = vx__file_open_task(t, true);
 	if (err) {
 		if (err == -ENOSPC)
@@ -477,8 +482,10 @@ int vx_store_task_acquire(struct vx_store *s, const char *id, enum vx_store_use 
 	t = vx__store_lookup(s, id);
 	if (!t || t->removing)
 		err = -ENOENT;
-	else if (t->fd == -1)
+	else if (t->fd == -1) {
+		vx__file_make_room(s);
 		err = vx__file_open_task(t, false);
+	}
 	if (!err) {
 		task_ref(t, use);
 		*out = t;
@@ -499,6 +506,7 @@ void vx_store_task_release(struct vx_store_task *t, enum vx_store_use use)
 	VX_ASSERT(t->refs[use] > 0);
 	t->refs[use]--;
 	t->access_s = vx__store_now(s);
+	vx__file_idle_update(t);
 	/* The new access time reaches the row at the next flush (LRU survives restarts). */
 	if (t->in_db && !t->on_dirty && !t->removing) {
 		t->on_dirty = true;
@@ -955,6 +963,7 @@ static int store_new(const struct vx_store_cfg *cfg, struct vx_store **out)
 	s->cfg.dir = s->dir;
 	vx_list_init(&s->tasks);
 	vx_list_init(&s->dirty);
+	vx_list_init(&s->idle);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->db_lock, NULL);
 	pthread_mutex_init(&s->flush_mu, NULL);
@@ -989,8 +998,10 @@ int vx_store_open(struct vx_store **out, const struct vx_store_cfg *cfg)
 		err = store_make_dirs(s);
 	if (!err)
 		err = store_probe_direct(s);
-	if (!err)
+	if (!err) {
+		vx__file_cache_budget(s);
 		err = vx__meta_open(s);
+	}
 	if (err)
 		goto err_unlock;
 	err = vx__meta_load(s);

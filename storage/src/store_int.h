@@ -80,13 +80,15 @@ struct vx_store_task {
 	uint32_t flush_refs; /* the flusher is syncing this task */
 	bool removing;	     /* unhashed, being deleted */
 	bool on_dirty;
-	bool in_db;	     /* a task row exists */
-	bool priv;	     /* fetched with credentials: serve only after an access proof */
-	bool cache_dropped;  /* page cache dropped since the last use */
-	uint64_t disk_bytes; /* bytes of the content file counted as usage */
-	int fd;		     /* buffered read/write fd or memfd; -1 when closed */
-	int fd_direct;	     /* O_DIRECT fd, or -1 */
-	uint8_t *map;	     /* PROT_READ mapping of the whole content, or NULL */
+	bool in_db;		  /* a task row exists */
+	bool priv;		  /* fetched with credentials: serve only after an access proof */
+	bool cache_dropped;	  /* page cache dropped since the last use */
+	uint64_t disk_bytes;	  /* bytes of the content file counted as usage */
+	struct vx_list idle_link; /* s->idle while open, unreferenced and on disk */
+	bool on_idle;
+	int fd;	       /* buffered read/write fd or memfd; -1 when closed */
+	int fd_direct; /* O_DIRECT fd, or -1 */
+	uint8_t *map;  /* PROT_READ mapping of the whole content, or NULL */
 
 	/* under t->lock */
 	pthread_mutex_t lock;
@@ -133,6 +135,8 @@ struct vx_store {
 	struct vx_list tasks; /* every task */
 	struct vx_list dirty; /* tasks with unpersisted pieces or a dirty row */
 	uint32_t open_files;
+	uint32_t max_files;    /* open content files allowed: cfg and RLIMIT_NOFILE (fd cache) */
+	struct vx_list idle;   /* open, unreferenced disk tasks, least recently released first */
 	uint64_t disk_bytes;   /* sum of t->disk_bytes of disk tasks */
 	uint64_t db_bytes;     /* metadata files, refreshed by the flusher */
 	uint64_t memory_bytes; /* sum of memory-task lengths */
@@ -168,6 +172,9 @@ void vx__store_capacity(struct vx_store *s, uint64_t *usage, uint64_t *capacity,
 int vx__file_probe_direct(const char *dir, uint32_t *align);
 int vx__file_open_task(struct vx_store_task *t, bool create);
 void vx__file_close_task(struct vx_store_task *t);
+void vx__file_cache_budget(struct vx_store *s);
+void vx__file_idle_update(struct vx_store_task *t);
+void vx__file_make_room(struct vx_store *s);
 ssize_t vx__file_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
 ssize_t vx__file_pread_all(int fd, void *buf, size_t len, uint64_t off);
 int vx__file_mkdirs(const char *path);

@@ -930,7 +930,7 @@ static void test_task_export__link_copy_and_no_clobber(void **state)
 	assert_int_equal(vx_store_task_export(t, out, 0), -EAGAIN);
 	for (uint32_t n = 0; n < NPIECES; n++)
 		fx_write(f, t, 30, CLEN, n);
-	assert_int_equal(vx_store_task_export(t, out, 0), 0);
+	assert_int_equal(vx_store_task_export(t, out, VX_STORE_EXPORT_HARDLINK), 0);
 	assert_int_equal(stat(out, &a), 0);
 	assert_int_equal(stat(src, &b), 0);
 	assert_int_equal(a.st_ino, b.st_ino);
@@ -940,9 +940,26 @@ static void test_task_export__link_copy_and_no_clobber(void **state)
 	assert_int_not_equal(a.st_ino, b.st_ino);
 	check_file(out2, 30, CLEN);
 	assert_int_equal(vx_store_task_export(t, out2, VX_STORE_EXPORT_NO_LINK), -EEXIST);
-	assert_int_equal(vx_store_task_export(t, out2, VX_STORE_EXPORT_OVERWRITE), 0);
+	assert_int_equal(
+		vx_store_task_export(t, out2, VX_STORE_EXPORT_OVERWRITE | VX_STORE_EXPORT_HARDLINK),
+		0);
 	assert_int_equal(stat(out2, &a), 0);
 	assert_int_equal(a.st_ino, b.st_ino);
+	/* The default is the user's own file (issue 18): writing it leaves the store's bytes. */
+	unlink(out2);
+	assert_int_equal(vx_store_task_export(t, out2, 0), 0);
+	assert_int_equal(stat(out2, &a), 0);
+	assert_int_not_equal(a.st_ino, b.st_ino);
+	{
+		int fd = open(out2, O_WRONLY | O_CLOEXEC);
+
+		assert_true(fd >= 0);
+		assert_int_equal(pwrite(fd, "XXXX", 4, 0), 4);
+		close(fd);
+	}
+	unlink(out2);
+	assert_int_equal(vx_store_task_export(t, out2, 0), 0);
+	check_file(out2, 30, CLEN);
 	/* A failing copy leaves nothing behind. */
 	unlink(out2);
 	if (FAULTS) {
