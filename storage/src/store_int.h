@@ -134,7 +134,8 @@ struct vx_store {
 	uint32_t nr_tasks;
 	struct vx_list tasks; /* every task */
 	struct vx_list dirty; /* tasks with unpersisted pieces or a dirty row */
-	uint32_t open_files;
+	/* open content files; atomic: a new task opens its file without s->lock */
+	_Atomic uint32_t open_files;
 	uint32_t max_files;    /* open content files allowed: cfg and RLIMIT_NOFILE (fd cache) */
 	struct vx_list idle;   /* open, unreferenced disk tasks, least recently released first */
 	uint64_t disk_bytes;   /* sum of t->disk_bytes of disk tasks */
