@@ -525,13 +525,20 @@ static void host_slots_update(const struct vx_sched *s, struct sched_host *h)
 }
 
 /*
- * The child limit counts child hosts, not edges, under vx: a host pulling L layers (tasks) from
- * one parent host shares that parent's uplink once, whatever L is, and refusing its other layers
- * sends them to the origin. Dragonfly's model counts every edge (its upload slots).
+ * Two limits. The host's declared slots bound its edges (one upload slot per child task, as the
+ * upload server sees them). Under vx, what its rate can feed (slots_eff) bounds its distinct
+ * child *hosts*: a host pulling L layers (tasks) from one parent host shares that parent's
+ * uplink once, whatever L is, and refusing its other layers sent them to the origin.
+ * Dragonfly's model counts edges against both.
  */
 uint32_t vx__sched_host_load(const struct vx_sched *s, const struct sched_host *h)
 {
 	return s->cfg.policy == VX_SCHED_POLICY_VX ? h->child_hosts : h->children;
+}
+
+bool vx__sched_host_full(const struct vx_sched *s, const struct sched_host *h)
+{
+	return h->children >= h->slots || vx__sched_host_load(s, h) >= h->slots_eff;
 }
 
 uint32_t vx__sched_host_edges(const struct vx_sched *s, uint32_t ch, uint32_t ph)
@@ -551,8 +558,7 @@ bool vx__sched_eligible(const struct vx_sched *s, const struct sched_peer *p)
 {
 	const struct sched_host *h = &s->hosts[p->host];
 
-	return vx__sched_host_load(s, h) < vx__sched_host_slots(s, h) &&
-	       vx__sched_eligible_state(s, p);
+	return !vx__sched_host_full(s, h) && vx__sched_eligible_state(s, p);
 }
 
 bool vx__sched_eligible_state(const struct vx_sched *s, const struct sched_peer *p)

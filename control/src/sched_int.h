@@ -182,6 +182,8 @@ uint32_t vx__sched_host_slots(const struct vx_sched *s, const struct sched_host 
 bool vx__sched_eligible(const struct vx_sched *s, const struct sched_peer *p);
 /* What the child limit counts: distinct child hosts under vx, edges under dragonfly. */
 uint32_t vx__sched_host_load(const struct vx_sched *s, const struct sched_host *h);
+/* At a limit: its slots (edges), or under vx its rate's share (child hosts). */
+bool vx__sched_host_full(const struct vx_sched *s, const struct sched_host *h);
 /* Edges from peers of host @ch to peers of host @ph, all tasks. */
 uint32_t vx__sched_host_edges(const struct vx_sched *s, uint32_t ch, uint32_t ph);
 /* Eligible but for the child limit. */

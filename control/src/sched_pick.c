@@ -150,10 +150,10 @@ static bool acceptable(struct pick_ctx *x, uint32_t pi)
 		return false;
 	if (h->state != VX_SCHED_HOST_ACTIVE)
 		return false;
-	/* a full host still serves a child host it already feeds (another task of it) */
-	if (vx__sched_host_load(x->s, h) >= h->slots_eff &&
-	    (x->s->cfg.policy != VX_SCHED_POLICY_VX ||
-	     !vx__sched_host_edges(x->s, x->c->host, p->host)))
+	/* a host whose rate is shared out still serves a child host it already feeds */
+	if (h->children >= h->slots ||
+	    (vx__sched_host_full(x->s, h) && (x->s->cfg.policy != VX_SCHED_POLICY_VX ||
+					      !vx__sched_host_edges(x->s, x->c->host, p->host))))
 		return false;
 	if (x->t->nr_blocked && vx__sched_blocked(x->s, x->t, p->host))
 		return false;

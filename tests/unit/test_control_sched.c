@@ -566,8 +566,9 @@ static void test_vx_sched_register__child_limit_counts_hosts(void **state)
 		/* 100 Mb/s at 40 Mb/s a child: two child hosts, all their layers */
 		{ VX_SCHED_POLICY_VX, 100000000ull, 0, 3, { 3, 3, 0 } },
 		{ VX_SCHED_POLICY_VX, 0, 0, 4, { 3, 3, 3, 3 } },
-		/* slots cap child hosts too */
-		{ VX_SCHED_POLICY_VX, 0, 1, 2, { 3, 0 } },
+		/* declared slots are upload slots: they count edges (peer_wait) */
+		{ VX_SCHED_POLICY_VX, 0, 1, 2, { 1, 0 } },
+		{ VX_SCHED_POLICY_VX, 100000000ull, 4, 3, { 2, 2, 0 } },
 		/* dragonfly's upload slots count every edge: the first layer fills them */
 		{ VX_SCHED_POLICY_DRAGONFLY, 0, 2, 2, { 1, 1 } },
 	};
