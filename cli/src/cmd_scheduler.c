@@ -33,6 +33,7 @@ static void usage(FILE *f)
 		"usage: vx scheduler [--listen HOST:PORT] [--db PATH] [--policy vx|dragonfly]\n"
 		"                    [--tokens FILE] [--insecure-open] [--origin-max N] [--cands "
 		"N]\n"
+		"                    [--child-min-mbps N]\n"
 		"                    [--log-level error|warn|info|debug] [--log-format "
 		"text|json]\n"
 		"                    [--tls-cert FILE --tls-key FILE --tls-ca FILE [--tls-crl "
@@ -52,6 +53,8 @@ static void usage(FILE *f)
 		"  --origin-max N      peers fetching one task from the origin at once (default "
 		"1)\n"
 		"  --cands N           candidate parents per answer (default 4, at most 8)\n"
+		"  --child-min-mbps N  Mb/s a child host needs: a parent host takes its rate\n"
+		"                      over this many child hosts (default 40; 0: no cap)\n"
 		"  --api HOST:PORT     the management API (default 127.0.0.1:8080; port 0 picks)\n"
 		"  --no-api            run without the management API\n"
 		"  --allow-outbound CIDR  preheat URLs may name these loopback/link-local\n"
@@ -121,6 +124,7 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 		{ "insecure-open", no_argument, NULL, 'I' },
 		{ "origin-max", required_argument, NULL, 'o' },
 		{ "cands", required_argument, NULL, 'c' },
+		{ "child-min-mbps", required_argument, NULL, 6 },
 		{ "log-level", required_argument, NULL, 'v' },
 		{ "log-format", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
@@ -295,6 +299,14 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 		case 5:
 			mf->insecure_plaintext = true;
 			break;
+		case 6: {
+			uint32_t mbps;
+
+			if (parse_u32("--child-min-mbps", optarg, 0, 1000000, &mbps))
+				return -EINVAL;
+			cfg->sched.child_min_bps = (uint64_t)mbps * 1000000ull;
+			break;
+		}
 		case 'M':
 			mf->cfg.db_path = optarg;
 			break;

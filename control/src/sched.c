@@ -524,12 +524,48 @@ static void host_slots_update(const struct vx_sched *s, struct sched_host *h)
 		h->slots_eff = (uint32_t)n;
 }
 
+/*
+ * Two limits. The host's declared slots bound its edges (one upload slot per child task, as the
+ * upload server sees them). Under vx, what its rate can feed (slots_eff) bounds its distinct
+ * child *hosts*: a host pulling L layers (tasks) from one parent host shares that parent's
+ * uplink once, whatever L is, and refusing its other layers sent them to the origin.
+ * Dragonfly's model counts edges against both.
+ */
+uint32_t vx__sched_host_load(const struct vx_sched *s, const struct sched_host *h)
+{
+	return s->cfg.policy == VX_SCHED_POLICY_VX ? h->child_hosts : h->children;
+}
+
+bool vx__sched_host_full(const struct vx_sched *s, const struct sched_host *h)
+{
+	return h->children >= h->slots || vx__sched_host_load(s, h) >= h->slots_eff;
+}
+
+uint32_t vx__sched_host_edges(const struct vx_sched *s, uint32_t ch, uint32_t ph)
+{
+	uint32_t n = 0;
+
+	for (uint32_t qi = s->hosts[ch].peer_head; qi != SCHED_NONE; qi = s->peers[qi].host_next) {
+		const struct sched_peer *q = &s->peers[qi];
+
+		for (uint32_t k = 0; k < VX_SCHED_CANDS_MAX && q->nr_parents; k++)
+			n += q->in[k].parent != SCHED_NONE && s->peers[q->in[k].parent].host == ph;
+	}
+	return n;
+}
+
 bool vx__sched_eligible(const struct vx_sched *s, const struct sched_peer *p)
 {
 	const struct sched_host *h = &s->hosts[p->host];
 
-	if (p->liar || h->state != VX_SCHED_HOST_ACTIVE ||
-	    h->children >= vx__sched_host_slots(s, h))
+	return !vx__sched_host_full(s, h) && vx__sched_eligible_state(s, p);
+}
+
+bool vx__sched_eligible_state(const struct vx_sched *s, const struct sched_peer *p)
+{
+	const struct sched_host *h = &s->hosts[p->host];
+
+	if (p->liar || h->state != VX_SCHED_HOST_ACTIVE)
 		return false;
 	switch (p->state) {
 	case VX_SCHED_PEER_BACK_TO_SOURCE:
@@ -595,6 +631,8 @@ int vx__sched_edge_add(struct vx_sched *s, uint32_t child, uint32_t parent)
 	p->nr_children++;
 	c->nr_parents++;
 	ph->children++;
+	if (vx__sched_host_edges(s, c->host, p->host) == 1)
+		ph->child_hosts++;
 	if (s->tasks[c->task].content_len > 0)
 		ph->upload_bytes += (uint64_t)s->tasks[c->task].content_len;
 	host_rescore(s, p->host);
@@ -626,6 +664,10 @@ static void edge_del(struct vx_sched *s, uint32_t child, uint32_t slot)
 	c->nr_parents--;
 	ed->parent = SCHED_NONE;
 	ed->next = ed->prev = SCHED_NONE;
+	if (vx__sched_host_edges(s, c->host, p->host) == 0) {
+		VX_ASSERT(ph->child_hosts > 0);
+		ph->child_hosts--;
+	}
 	host_rescore(s, p->host);
 }
 
@@ -688,6 +730,7 @@ int vx_sched_hello(struct vx_sched *s, const struct vx_sched_host_info *info, ui
 		h->peer_head = SCHED_NONE;
 		h->nr_peers = 0;
 		h->children = 0;
+		h->child_hosts = 0;
 		h->upload_bytes = 0;
 		h->thr_bps = 0;
 		h->ctx = NULL;
@@ -1126,7 +1169,7 @@ void vx_sched_host_leave(struct vx_sched *s, uint32_t host, uint64_t now_ms)
 		peer_free(s, h->peer_head);
 	if (h->role == VX_CTL_ROLE_SEED && h->state == VX_SCHED_HOST_ACTIVE)
 		s->nr_seeds--;
-	VX_ASSERT(h->children == 0);
+	VX_ASSERT(h->children == 0 && h->child_hosts == 0);
 	map_remove(s, MAP_HOST, host);
 	host_strings_free(h);
 	host_set_state(h, VX_SCHED_HOST_FREE);
@@ -2137,9 +2180,42 @@ static bool check_task(const struct vx_sched *s, uint32_t ti)
 	return true;
 }
 
+/* Whether an edge of host @ch's peers before (@qi, @k) leads to host @ph. */
+static bool parent_host_seen(const struct vx_sched *s, uint32_t ch, uint32_t qi, uint32_t k,
+			     uint32_t ph)
+{
+	for (uint32_t qj = s->hosts[ch].peer_head; qj != SCHED_NONE; qj = s->peers[qj].host_next) {
+		for (uint32_t j = 0; j < VX_SCHED_CANDS_MAX; j++) {
+			uint32_t par = s->peers[qj].in[j].parent;
+
+			if (qj == qi && j == k)
+				return false;
+			if (par != SCHED_NONE && s->peers[par].host == ph)
+				return true;
+		}
+	}
+	return false;
+}
+
+/* Distinct parent hosts of the peers of host @ch (for the invariants). */
+static uint32_t parent_hosts_of(const struct vx_sched *s, uint32_t ch)
+{
+	uint32_t n = 0;
+
+	for (uint32_t qi = s->hosts[ch].peer_head; qi != SCHED_NONE; qi = s->peers[qi].host_next) {
+		for (uint32_t k = 0; k < VX_SCHED_CANDS_MAX; k++) {
+			uint32_t par = s->peers[qi].in[k].parent;
+
+			n += par != SCHED_NONE &&
+			     !parent_host_seen(s, ch, qi, k, s->peers[par].host);
+		}
+	}
+	return n;
+}
+
 bool vx_sched_check(const struct vx_sched *s)
 {
-	uint32_t hosts = 0, tasks = 0;
+	uint32_t hosts = 0, tasks = 0, child_hosts = 0, parent_hosts = 0;
 
 	for (uint32_t hi = 0; hi < s->cfg.hosts_max; hi++) {
 		const struct sched_host *h = &s->hosts[hi];
@@ -2153,6 +2229,9 @@ bool vx_sched_check(const struct vx_sched *s)
 			np++;
 		}
 		CHECK(children == h->children);
+		CHECK(h->child_hosts <= h->children && !h->child_hosts == !h->children);
+		child_hosts += h->child_hosts;
+		parent_hosts += parent_hosts_of(s, hi);
 		CHECK(np == h->nr_peers);
 		CHECK(find_host(s, vx_ctl_str_of(h->id)) == hi);
 	}
@@ -2165,5 +2244,6 @@ bool vx_sched_check(const struct vx_sched *s)
 	}
 	CHECK(hosts == s->st.hosts);
 	CHECK(tasks == s->st.tasks);
+	CHECK(child_hosts == parent_hosts);
 	return true;
 }

@@ -37,6 +37,7 @@ struct sched_host {
 	uint32_t slots;	       /* upload slots */
 	uint32_t slots_eff;    /* children it may take now (vx: also bounded by its rate) */
 	uint32_t children;     /* edges reserved on this host, all tasks */
+	uint32_t child_hosts;  /* distinct hosts those edges lead to (the vx child limit) */
 	uint32_t uploads;      /* self-reported uploads running */
 	uint64_t bw_bps;       /* declared upload bandwidth (or the default) */
 	uint64_t upload_bytes; /* sum of content lengths of its children (dragonfly load) */
@@ -179,6 +180,14 @@ static inline uint32_t sched_rank(const struct sched_peer *p)
 /* Children a host may take at once: its slots, and for vx what its rate can feed. */
 uint32_t vx__sched_host_slots(const struct vx_sched *s, const struct sched_host *h);
 bool vx__sched_eligible(const struct vx_sched *s, const struct sched_peer *p);
+/* What the child limit counts: distinct child hosts under vx, edges under dragonfly. */
+uint32_t vx__sched_host_load(const struct vx_sched *s, const struct sched_host *h);
+/* At a limit: its slots (edges), or under vx its rate's share (child hosts). */
+bool vx__sched_host_full(const struct vx_sched *s, const struct sched_host *h);
+/* Edges from peers of host @ch to peers of host @ph, all tasks. */
+uint32_t vx__sched_host_edges(const struct vx_sched *s, uint32_t ch, uint32_t ph);
+/* Eligible but for the child limit. */
+bool vx__sched_eligible_state(const struct vx_sched *s, const struct sched_peer *p);
 void vx__sched_heap_update(struct vx_sched *s, uint32_t pi);
 int vx__sched_edge_add(struct vx_sched *s, uint32_t child, uint32_t parent);
 void vx__sched_edges_release(struct vx_sched *s, uint32_t child);

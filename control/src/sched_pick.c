@@ -71,7 +71,7 @@ double vx__sched_score(const struct vx_sched *s, const struct sched_peer *p)
 	}
 	if (h->role == VX_CTL_ROLE_SEED)
 		role = t->nr_done_normal < s->cfg.bootstrap_done ? 1.5 : 0.25;
-	return cap / (double)(h->children + 1) * avail * role;
+	return cap / (double)(h->child_hosts + 1) * avail * role;
 }
 
 /* ---------------------------------------------------------------- Filters */
@@ -148,7 +148,12 @@ static bool acceptable(struct pick_ctx *x, uint32_t pi)
 	h = &x->s->hosts[p->host];
 	if (pi == x->ci || p->host == x->c->host || p->liar)
 		return false;
-	if (h->state != VX_SCHED_HOST_ACTIVE || h->children >= h->slots_eff)
+	if (h->state != VX_SCHED_HOST_ACTIVE)
+		return false;
+	/* a host whose rate is shared out still serves a child host it already feeds */
+	if (h->children >= h->slots ||
+	    (vx__sched_host_full(x->s, h) && (x->s->cfg.policy != VX_SCHED_POLICY_VX ||
+					      !vx__sched_host_edges(x->s, x->c->host, p->host))))
 		return false;
 	if (x->t->nr_blocked && vx__sched_blocked(x->s, x->t, p->host))
 		return false;
@@ -230,7 +235,9 @@ static double vx_final_score(const struct pick_ctx *x, uint32_t pi)
 {
 	const struct sched_peer *p = &x->s->peers[pi];
 	const struct sched_host *h = &x->s->hosts[p->host];
-	double f = p->score * lack_factor(x, p);
+	/* a peer out of the heap (its host full) has no fresh heap score */
+	double f = (p->heap_pos != SCHED_NONE ? p->score : vx__sched_score(x->s, p)) *
+		   lack_factor(x, p);
 
 	if (same_idc(x->ch, h))
 		f *= 1.5;
@@ -331,6 +338,52 @@ static bool entry_ahead(const struct pick_ctx *x, const struct sched_hent *e)
 	return e->rank == UINT32_MAX || e->rank > cr || (e->rank == cr && e->pi < x->ci);
 }
 
+static bool in_pool(const uint32_t *pool, uint32_t np, uint32_t pi)
+{
+	for (uint32_t i = 0; i < np; i++) {
+		if (pool[i] == pi)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Hosts already feeding the child's host (for its other tasks, e.g. the other layers of one
+ * image) may be full and so out of the heap; their peers of this task are candidates all the
+ * same, since the child host shares their uplink already. Hosts hold few peers.
+ */
+static uint32_t add_feeding_hosts(struct pick_ctx *x, uint32_t *pool, double *score, uint32_t np)
+{
+	const struct vx_sched *s = x->s;
+
+	for (uint32_t qi = x->ch->peer_head; qi != SCHED_NONE && np < PICK_POOL;
+	     qi = s->peers[qi].host_next) {
+		const struct sched_peer *q = &s->peers[qi];
+
+		for (uint32_t k = 0; k < VX_SCHED_CANDS_MAX && q->nr_parents && np < PICK_POOL;
+		     k++) {
+			uint32_t par = q->in[k].parent, ph;
+
+			if (par == SCHED_NONE)
+				continue;
+			ph = s->peers[par].host;
+			for (uint32_t ri = s->hosts[ph].peer_head;
+			     ri != SCHED_NONE && np < PICK_POOL; ri = s->peers[ri].host_next) {
+				const struct sched_peer *r = &s->peers[ri];
+
+				if (r->task != x->c->task || r->heap_pos != SCHED_NONE ||
+				    in_pool(pool, np, ri) || !vx__sched_eligible_state(s, r) ||
+				    !acceptable(x, ri) || !useful(x, r))
+					continue;
+				pool[np] = ri;
+				score[np] = vx_final_score(x, ri);
+				np++;
+			}
+		}
+	}
+	return np;
+}
+
 static uint32_t pick_vx(struct pick_ctx *x, struct vx_sched_answer *ans)
 {
 	const struct sched_task *t = x->t;
@@ -340,7 +393,7 @@ static uint32_t pick_vx(struct pick_ctx *x, struct vx_sched_answer *ans)
 	double score[PICK_POOL];
 
 	if (t->heap_len == 0)
-		return 0;
+		return commit(x, pool, score, add_feeding_hosts(x, pool, score, 0), ans);
 	aux_push(aux, &na, (struct pick_aux){ t->heap[0].score, 0 });
 	/* best-first walk of the heap: aux is a max-heap of heap positions */
 	while (na && np < want_pool && examined < PICK_EXAMINE) {
@@ -356,7 +409,7 @@ static uint32_t pick_vx(struct pick_ctx *x, struct vx_sched_answer *ans)
 		for (uint32_t c = 2 * top.pos + 1; c <= 2 * top.pos + 2 && c < t->heap_len; c++)
 			aux_push(aux, &na, (struct pick_aux){ t->heap[c].score, c });
 	}
-	return commit(x, pool, score, np, ans);
+	return commit(x, pool, score, add_feeding_hosts(x, pool, score, np), ans);
 }
 
 /* ---------------------------------------------------------------- dragonfly policy */

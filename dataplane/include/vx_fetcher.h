@@ -6,7 +6,8 @@
  * rarest first from a random start, pipelines requests, receives each body straight into
  * aligned chunk buffers, checks the CRC against the trusted digest (never the sender's claim),
  * writes through the sink (O_DIRECT when the sink allows) and publishes each piece at once.
- * Near the end it requests the last pieces twice (endgame) and cancels the loser. A failing,
+ * Near the end it requests a last piece twice (endgame) once it is out for longer than 1.5x a
+ * piece's usual time, and cancels the loser. A failing,
  * slow or lying parent is dropped for the task and reported. A parent that does not speak the
  * vx extensions (a Dragonfly peer: it closes after one answer) is used one request per
  * connection, as Dragonfly's own downloader does.

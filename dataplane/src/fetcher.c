@@ -72,6 +72,8 @@ _Static_assert(VX_CANCEL_LEN == VX_DOWNLOAD_PIECE_LEN, "CANCEL is a DownloadPiec
 #define VX_FX_PLAIN_RETRIES 3
 /* A vx parent closing with requests unanswered, in a row, before it is dropped. */
 #define VX_FX_UNANSWERED_CLOSES 2
+/* expected time of a piece before one finished: the endgame waits 1.5x this (pick.h) */
+#define VX_FX_PIECE_MS_GUESS 1000u
 
 enum vx_fx_state {
 	VX_FX_FREE = 0,
@@ -338,7 +340,7 @@ static void fx_queue_request(struct vx_fx_conn *c, uint32_t n)
 	r->cancelled = false;
 	r->sent_ns = vx_now_ns();
 	c->q_len++;
-	vx__pick_set(&f->pick, n, VX_FX_ACTIVE_PIECE, (uint8_t)(f->pieces[n].requesters + 1));
+	vx__pick_request(&f->pick, n, vx_loop_now_ms(f->loop));
 	f->stats.requests_sent++;
 	if (c->parent->plain)
 		c->plain_requests++;
@@ -492,7 +494,7 @@ static void fx_top_up(struct vx_fetcher *f)
 			continue; /* the tick dials again once the back-off is over */
 		/* a plain connection asks one piece and closes: none while nothing may be asked */
 		if (p->plain && p->conns < want &&
-		    (!vx__pick_has_work(&f->pick, p, f->piece_count - f->pieces_done) ||
+		    (!vx__pick_has_work(&f->pick, p, f->piece_count - f->pieces_done, now) ||
 		     fx_at_piece_cap(f)))
 			continue;
 		while (p->conns < want && !vx_list_empty(&f->free_conns) && !f->finishing) {
@@ -708,6 +710,8 @@ static void fx_piece_finish(struct vx_fetcher *f, struct vx_fx_write *w)
 		f->pieces_done++;
 		f->stats.pieces_done = f->pieces_done;
 		vx_metric_piece_ok(w->cost_us);
+		if (w->cost_us)
+			vx__pick_piece_time(&f->pick, w->cost_us / 1000);
 		if (f->cfg.on_piece)
 			f->cfg.on_piece(f->cfg.cb_arg, w->number);
 		if (f->cfg.on_piece_from)
@@ -1876,6 +1880,8 @@ int vx_fetcher_new(struct vx_fetcher **out, struct vx_loop *loop, const struct v
 	f->pick.pieces = f->pieces;
 	f->pick.parents = f->parents;
 	f->pick.wake_ms = UINT64_MAX;
+	f->pick.endgame_wake_ms = UINT64_MAX;
+	f->pick.piece_ms = VX_FX_PIECE_MS_GUESS;
 	vx__pick_index_init(&f->pick, f->pick_index, cfg->max_parents);
 	f->stats.pieces_total = f->piece_count;
 	f->stats.pieces_done = f->pieces_done;

@@ -137,6 +137,21 @@ void vx__pick_set(struct vx_pick *pk, uint32_t n, enum vx_fx_piece_state state, 
 	index_piece(pk, n, true);
 }
 
+void vx__pick_request(struct vx_pick *pk, uint32_t n, uint64_t now_ms)
+{
+	VX_ASSERT(n < pk->piece_count);
+	if (pk->pieces[n].requesters == 0)
+		pk->pieces[n].asked_ms = (uint32_t)now_ms;
+	vx__pick_set(pk, n, VX_FX_ACTIVE_PIECE, (uint8_t)(pk->pieces[n].requesters + 1));
+}
+
+void vx__pick_piece_time(struct vx_pick *pk, uint64_t ms)
+{
+	uint64_t v = ms > UINT32_MAX / 2 ? UINT32_MAX / 2 : VX_MAX(ms, (uint64_t)1);
+
+	pk->piece_ms = (uint32_t)(pk->piece_ms ? (7 * (uint64_t)pk->piece_ms + 3 * v) / 10 : v);
+}
+
 void vx__pick_trust(struct vx_pick *pk, uint32_t n)
 {
 	VX_ASSERT(n < pk->piece_count);
@@ -295,7 +310,25 @@ struct skip {
 	const uint32_t *asked, *refused;
 	uint32_t nr_asked, nr_refused;
 	uint32_t max_holders; /* spared: pieces with more holders are left to partial parents */
+	uint64_t now_ms;
+	uint32_t wait_ms; /* endgame: pieces out for less than this are not asked twice */
 };
+
+/* Endgame: piece @n has been out for less than @k->wait_ms; arms the wake for when it is not. */
+static bool too_young(struct vx_pick *pk, const struct skip *k, uint32_t n)
+{
+	uint32_t age = (uint32_t)k->now_ms - pk->pieces[n].asked_ms;
+	uint64_t at;
+
+	if (!k->wait_ms || age >= k->wait_ms)
+		return false;
+	at = k->now_ms + (k->wait_ms - age);
+	if (at < pk->endgame_wake_ms)
+		pk->endgame_wake_ms = at;
+	if (at < pk->wake_ms)
+		pk->wake_ms = at;
+	return true;
+}
 
 /*
  * The first piece of set @s from @start (wrapping) that @p has and @k does not skip. In the
@@ -318,7 +351,7 @@ static int64_t set_pick(struct vx_pick *pk, uint32_t s, const struct vx_fx_paren
 			from = (uint32_t)n + 1;
 			if (listed(pk, k->asked, k->nr_asked, (uint32_t)n) ||
 			    listed(pk, k->refused, k->nr_refused, (uint32_t)n) ||
-			    h > k->max_holders)
+			    h > k->max_holders || too_young(pk, k, (uint32_t)n))
 				continue;
 			if (!mixed)
 				return n;
@@ -368,6 +401,8 @@ int64_t vx__pick_next(struct vx_pick *pk, const struct vx_fx_parent *p, const st
 	k.asked = a->asked;
 	k.nr_asked = a->nr_asked;
 	k.max_holders = UINT32_MAX;
+	k.now_ms = a->now_ms;
+	k.wait_ms = pk->piece_ms + pk->piece_ms / 2;
 	{
 		int64_t n = set_pick(pk, pk->nr_sets, p, a->start, &k);
 
@@ -376,19 +411,35 @@ int64_t vx__pick_next(struct vx_pick *pk, const struct vx_fx_parent *p, const st
 	}
 }
 
-bool vx__pick_has_work(struct vx_pick *pk, const struct vx_fx_parent *p, uint32_t remaining)
+/* Endgame: @p has a piece out once elsewhere that is old enough to ask again at @now_ms. */
+static bool endgame_ready(struct vx_pick *pk, const struct vx_fx_parent *p, uint64_t now_ms)
+{
+	struct skip k = { .now_ms = now_ms, .wait_ms = pk->piece_ms + pk->piece_ms / 2 };
+	uint32_t from = 0;
+	int64_t n;
+
+	while ((n = set_find(pk, pk->nr_sets, p, from, pk->piece_count)) >= 0) {
+		if (!too_young(pk, &k, (uint32_t)n))
+			return true;
+		from = (uint32_t)n + 1;
+	}
+	return false;
+}
+
+bool vx__pick_has_work(struct vx_pick *pk, const struct vx_fx_parent *p, uint32_t remaining,
+		       uint64_t now_ms)
 {
 	bool endgame = remaining <= pk->endgame_pieces;
 
 	VX_ASSERT(pk->sets != NULL);
 	pk->steps++;
-	if (p->all_pieces)
-		return pk->nr_pickable > 0 || (endgame && pk->nr_once > 0);
-	for (uint32_t s = 0; s < pk->nr_sets; s++) {
+	if (p->all_pieces && pk->nr_pickable > 0)
+		return true;
+	for (uint32_t s = 0; s < pk->nr_sets && !p->all_pieces; s++) {
 		if (set_find(pk, s, p, 0, pk->piece_count) >= 0)
 			return true;
 	}
-	return endgame && set_find(pk, pk->nr_sets, p, 0, pk->piece_count) >= 0;
+	return endgame && pk->nr_once > 0 && endgame_ready(pk, p, now_ms);
 }
 
 bool vx__pick_gain(struct vx_pick *pk, struct vx_fx_parent *p, uint32_t n)
@@ -459,6 +510,9 @@ bool vx__pick_wake_due(struct vx_pick *pk, uint64_t now_ms)
 				next = q->busy[k].until_ms;
 		}
 	}
-	pk->wake_ms = next;
+	/* an endgame wait that ended is acted on now; the picks that follow re-arm the rest */
+	if (pk->endgame_wake_ms <= now_ms)
+		pk->endgame_wake_ms = UINT64_MAX;
+	pk->wake_ms = VX_MIN(next, pk->endgame_wake_ms);
 	return true;
 }

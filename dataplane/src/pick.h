@@ -51,6 +51,7 @@ struct vx_fx_piece {
 	uint8_t requesters; /* connections that asked for it (2 in endgame) */
 	uint8_t trusted;    /* its trusted CRC is known: only then is it requested */
 	uint16_t holders;   /* counted parents whose bits say they have it (see above) */
+	uint32_t asked_ms;  /* clock (low 32 bits) of its first request out (endgame wait) */
 };
 
 struct vx_fx_parent {
@@ -93,7 +94,10 @@ struct vx_pick {
 	struct vx_fx_parent *parents; /* nr_parents slots in use (a dropped slot may be reused) */
 	uint32_t nr_parents;
 	uint64_t wake_ms; /* earliest end of a BUSY back-off not acted on yet; UINT64_MAX: none */
-	uint64_t steps;	  /* work done: words, parents and back-off entries looked at (tests) */
+	/* expected time of one piece (EWMA of request to last byte); 0: duplicate at once */
+	uint32_t piece_ms;
+	uint64_t endgame_wake_ms; /* a piece becomes old enough to duplicate; UINT64_MAX: none */
+	uint64_t steps; /* work done: words, parents and back-off entries looked at (tests) */
 	/* The index (see the top; vx__pick_index_init()). */
 	uint32_t nr_sets;     /* holder-count sets; set nr_sets is the requested-once set */
 	uint32_t words;	      /* 64-bit words per set */
@@ -152,8 +156,23 @@ bool vx__pick_spare(const struct vx_pick *pk, const struct vx_fx_parent *p);
 int64_t vx__pick_next(struct vx_pick *pk, const struct vx_fx_parent *p, const struct vx_pick_ask *a,
 		      bool *dup);
 
-/* True when @p has a piece it could be asked for now (opening a plain connection pays). */
-bool vx__pick_has_work(struct vx_pick *pk, const struct vx_fx_parent *p, uint32_t remaining);
+/*
+ * Piece @n is asked once more at @now_ms (its first request starts its endgame clock).
+ * An endgame duplicate is asked only for a piece out for longer than 1.5 x piece_ms (issue 13:
+ * layers of 4 to 12 pieces are mostly endgame, and duplicating every last piece at once sent
+ * 5 copies to serve 3); a connection left idle by that wait is woken by vx__pick_wake_due().
+ */
+void vx__pick_request(struct vx_pick *pk, uint32_t n, uint64_t now_ms);
+
+/* A piece arrived @ms after its request: updates piece_ms. */
+void vx__pick_piece_time(struct vx_pick *pk, uint64_t ms);
+
+/*
+ * True when @p has a piece it could be asked for at @now_ms (opening a plain connection pays):
+ * an endgame duplicate counts only once its piece is old enough (vx__pick_request()).
+ */
+bool vx__pick_has_work(struct vx_pick *pk, const struct vx_fx_parent *p, uint32_t remaining,
+		       uint64_t now_ms);
 
 /* @p's bits say it has piece @n (BITFIELD, HAVE). Returns true when that is news. */
 bool vx__pick_gain(struct vx_pick *pk, struct vx_fx_parent *p, uint32_t n);

@@ -119,7 +119,9 @@ VX_MUST_CHECK int vx_origin_stat_opts(struct vx_source_ctx *src, const char *url
  * caller from the origin's content length. @origin: borrowed, from vx_origin_stat(); NULL:
  * this call stats @req->url with @req->headers itself. Of @req, only url, headers,
  * nr_headers and timeout_ms are used. The origin's length must equal @t's.
- * With ranges, up to @opts->parallel pieces are fetched at once: each piece is reserved in the
+ * An HTTP(S) object of several pieces with none finished yet is read as one stream (below)
+ * even when the origin takes ranges: one whole GET beats ranged reads at registries.
+ * With ranges (a resume, other schemes), up to @opts->parallel pieces are fetched at once: each piece is reserved in the
  * store (vx_store_piece_begin_write()) before its read is submitted, so no two writers ever
  * fetch one piece at the same time; a piece another writer holds (-EBUSY) is retried after the
  * others and waited for, and a piece finished meanwhile (-EALREADY) is skipped. Without ranges,

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# peer_wait.sh VX: the seed's child slots (25: its bandwidth over the scheduler's 40 MB/s per
-# child) are a shared resource; a download must neither keep one it no longer uses nor wait
+# peer_wait.sh VX: the seed's child slots (here 1: the scheduler runs with
+# --child-min-mbps 1000, and a host's 1 Gb/s default over that is one child *host*; spec/control.md
+# section 6) are a shared resource; a download must neither keep one it no longer uses nor wait
 # for one forever. An origin, a scheduler, a seed; p1 downloads at 8 KiB/s (so its downloads
 # hold their parent slot for half a minute past the fetcher's 1 MiB burst), p2 is a normal peer that waits at most 3 s for a parent
 # (download.parent_wait).
-#   1. 26 downloads through p1 that their clients give up on (--timeout 2s): each task is
+#   1. 2 downloads through p1 that their clients give up on (--timeout 2s): each task is
 #      abandoned and gives its slot back, so a download through p2 with back-to-source
 #      disabled still gets the seed as its parent and completes.
-#   2. 25 running downloads through p1 take every slot: the scheduler answers p2 WAIT. p2 goes
-#      to the origin after its 3 s bound and completes; with back-to-source disabled it fails
-#      with exit 8 and a clear message instead of waiting forever.
+#   2. A running download through p1 takes the seed's one child host: the scheduler answers p2
+#      WAIT. p2 goes to the origin after its 3 s bound and completes; with back-to-source
+#      disabled it fails with exit 8 and a clear message instead of waiting forever.
 set -euo pipefail
 vx=$1
 name=peer_wait
@@ -17,7 +18,7 @@ name=peer_wait
 peer_lib_init
 
 kib=1024
-slots=25
+slots=1
 printf 'download:\n  rate_limit: 8KiB\n' >"$dir/slow.yaml"
 printf 'download:\n  parent_wait: 3s\n' >"$dir/wait.yaml"
 for i in $(seq 0 $((2 * slots + 1))); do
@@ -26,7 +27,7 @@ done
 make_file g.bin $((3 * 1024 * kib))
 make_file h.bin $((3 * 1024 * kib))
 origin_start
-sched_start
+sched_start --child-min-mbps 1000
 serve_start seed --seed
 serve_start p1 --config "$dir/slow.yaml"
 serve_start p2 --config "$dir/wait.yaml"

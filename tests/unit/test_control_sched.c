@@ -542,6 +542,80 @@ static void test_vx_sched_register__slow_host_takes_few_children(void **state)
 	vx_sched_free(s);
 }
 
+/*
+ * The child limit counts child hosts under vx, edges under dragonfly (issue 13): a host pulling
+ * the L layers of an image from one parent host is one child of it, so the parent's cap never
+ * sends its other layers to the origin. Per row: the origin host "org" (a rate or a slot count)
+ * serves three tasks; hosts register for every task in turn; expected: how many of each host's
+ * registrations are offered "org".
+ */
+static void test_vx_sched_register__child_limit_counts_hosts(void **state)
+{
+	static const char *const tasks[3] = {
+		"a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1",
+		"b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2",
+		"c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3",
+	};
+	static const struct {
+		enum vx_sched_policy pol;
+		uint64_t bps;	/* of org (0: the default 1 Gb/s) */
+		uint32_t slots; /* of org (0: the default) */
+		uint32_t hosts;
+		uint32_t want[4]; /* registrations of host i offered org */
+	} rows[] = {
+		/* 100 Mb/s at 40 Mb/s a child: two child hosts, all their layers */
+		{ VX_SCHED_POLICY_VX, 100000000ull, 0, 3, { 3, 3, 0 } },
+		{ VX_SCHED_POLICY_VX, 0, 0, 4, { 3, 3, 3, 3 } },
+		/* declared slots are upload slots: they count edges (peer_wait) */
+		{ VX_SCHED_POLICY_VX, 0, 1, 2, { 1, 0 } },
+		{ VX_SCHED_POLICY_VX, 100000000ull, 4, 3, { 2, 2, 0 } },
+		/* dragonfly's upload slots count every edge: the first layer fills them */
+		{ VX_SCHED_POLICY_DRAGONFLY, 0, 2, 2, { 1, 1 } },
+	};
+
+	(void)state;
+	for (size_t row = 0; row < sizeof(rows) / sizeof(rows[0]); row++) {
+		struct vx_sched *s = new_sched(rows[row].pol);
+		struct vx_sched_host_info hi = { 0 };
+		struct vx_sched_reg r = { 0 };
+		struct vx_sched_answer a;
+		uint32_t org, h[4], got[4] = { 0 };
+		char id[16];
+
+		hi.id = vx_ctl_str_of("org");
+		hi.addr = vx_ctl_str_of("127.0.0.1");
+		hi.bandwidth_bps = rows[row].bps;
+		hi.slots = rows[row].slots;
+		org = (uint32_t)vx_sched_hello(s, &hi, 0);
+		r.piece_len = 1 << 20;
+		r.content_len = 10 << 20;
+		for (int t = 0; t < 3; t++) {
+			r.task_id = vx_ctl_str_of(tasks[t]);
+			assert_int_equal(vx_sched_register(s, org, &r, 1, &a), 0);
+			assert_int_equal(a.kind, VX_CTL_ANS_BACK_TO_SOURCE);
+		}
+		for (uint32_t i = 0; i < rows[row].hosts; i++) {
+			snprintf(id, sizeof(id), "c%u", i);
+			h[i] = hello(s, id, "", 0, 0);
+		}
+		/* layer by layer, as a runtime's parallel blob GETs arrive */
+		for (int t = 0; t < 3; t++) {
+			for (uint32_t i = 0; i < rows[row].hosts; i++) {
+				r.task_id = vx_ctl_str_of(tasks[t]);
+				assert_int_equal(vx_sched_register(s, h[i], &r, 2, &a), 0);
+				got[i] += has_cand(&a, "org");
+				assert_true(vx_sched_check(s));
+			}
+		}
+		for (uint32_t i = 0; i < rows[row].hosts; i++) {
+			if (got[i] != rows[row].want[i])
+				fail_msg("row %zu host %u: org offered %u times, want %u", row, i,
+					 got[i], rows[row].want[i]);
+		}
+		vx_sched_free(s);
+	}
+}
+
 static void test_vx_sched_reschedule__never_makes_a_cycle(void **state)
 {
 	struct vx_sched *s = new_sched_mesh(VX_SCHED_POLICY_VX, false); /* the strict DAG */
@@ -1025,6 +1099,7 @@ int main(void)
 		cmocka_unit_test(test_vx_sched_register__ranks_by_rate_idc_and_capacity),
 		cmocka_unit_test(test_vx_sched_register__full_host_is_skipped),
 		cmocka_unit_test(test_vx_sched_register__slow_host_takes_few_children),
+		cmocka_unit_test(test_vx_sched_register__child_limit_counts_hosts),
 		cmocka_unit_test(test_vx_sched_reschedule__never_makes_a_cycle),
 		cmocka_unit_test(test_vx_sched_mesh__pieces_flow_both_ways),
 		cmocka_unit_test(test_vx_sched_mismatch__liar_blocked_for_task),

@@ -231,6 +231,62 @@ static void test_vx__pick__endgame(void **state)
 	table_free(&t);
 }
 
+/*
+ * The endgame waits (issue 13): with piece_ms known, a piece out once is asked again only
+ * once it has been out for 1.5 x piece_ms, and the wait arms the picker's wake for that time.
+ * Per row: piece_ms, when piece 3 was asked, now; expected pick and wake.
+ */
+static void test_vx__pick__endgame_waits_for_a_slow_piece(void **state)
+{
+	static const struct {
+		uint32_t piece_ms;
+		uint64_t asked, now;
+		int64_t want;
+		uint64_t wake; /* UINT64_MAX: none armed */
+	} rows[] = {
+		{ 0, 1000, 1000, 3, UINT64_MAX },   /* unknown time: at once (as before) */
+		{ 400, 1000, 1000, -1, 1600 },	    /* just asked: wait 600 ms */
+		{ 400, 1000, 1599, -1, 1600 },	    /* still on time */
+		{ 400, 1000, 1600, 3, UINT64_MAX }, /* late: the duplicate */
+		{ 400, 1000, 9000, 3, UINT64_MAX }, /* very late */
+		{ 400, 0xfffffff0ull, 0x100000000ull + 100, -1,
+		  0x100000000ull + 584 }, /* clock wrap */
+	};
+	bool dup;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct table t;
+		int64_t n;
+
+		table_init(&t, 8, 2);
+		t.pk.endgame_wake_ms = UINT64_MAX;
+		give(&t, 0, 0, 8);
+		give(&t, 1, 0, 8);
+		for (uint32_t k = 0; k < 8; k++)
+			set_state(&t, k, VX_FX_DONE, 0);
+		set_state(&t, 3, VX_FX_MISSING, 0);
+		vx__pick_request(&t.pk, 3, rows[i].asked); /* asked of parent 1 */
+		t.pk.piece_ms = rows[i].piece_ms;
+		/* a plain connection is opened only when the duplicate may be asked */
+		assert_int_equal(vx__pick_has_work(&t.pk, &t.parents[0], 1, rows[i].now),
+				 rows[i].want >= 0);
+		n = pick_asked(&t, 0, rows[i].now, 0, NULL, 0, &dup);
+		if (n != rows[i].want || t.pk.wake_ms != rows[i].wake)
+			fail_msg("row %zu: pick %lld wake %llu, want %lld wake %llu", i,
+				 (long long)n, (unsigned long long)t.pk.wake_ms,
+				 (long long)rows[i].want, (unsigned long long)rows[i].wake);
+		assert_true(dup == (n >= 0));
+		if (rows[i].wake != UINT64_MAX) {
+			/* the wake fires when the wait ends, and then the duplicate is asked */
+			assert_false(vx__pick_wake_due(&t.pk, rows[i].wake - 1));
+			assert_true(vx__pick_wake_due(&t.pk, rows[i].wake));
+			assert_int_equal(pick_asked(&t, 0, rows[i].wake, 0, NULL, 0, &dup), 3);
+		}
+		table_free(&t);
+	}
+}
+
 /* A BUSY answer keeps that piece from that parent for VX_FX_BUSY_MS; the ring holds 16. */
 static void test_vx__pick__busy_refusals(void **state)
 {
@@ -610,7 +666,7 @@ static uint64_t download(uint32_t count, uint32_t check_every, uint64_t *picks)
 		n = vx__pick_next(&t.pk, &t.parents[pi], &a, &dup);
 		steps += t.pk.steps;
 		t.pk.steps = 0;
-		(void)vx__pick_has_work(&t.pk, &t.parents[pi], count - done);
+		(void)vx__pick_has_work(&t.pk, &t.parents[pi], count - done, 0);
 		hw += t.pk.steps;
 		steps += t.pk.steps;
 		if (!dup && *picks % check_every == 0)
@@ -678,6 +734,7 @@ int main(void)
 		cmocka_unit_test(test_vx__pick__rarest_first),
 		cmocka_unit_test(test_vx__pick__full_parent_spared),
 		cmocka_unit_test(test_vx__pick__endgame),
+		cmocka_unit_test(test_vx__pick__endgame_waits_for_a_slow_piece),
 		cmocka_unit_test(test_vx__pick__busy_refusals),
 		cmocka_unit_test(test_vx__pick__wake_after_each_backoff),
 		cmocka_unit_test(test_vx__pick__stall_after_a_peer_died),

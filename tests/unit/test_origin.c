@@ -703,6 +703,63 @@ static void test_vx_origin_download__no_ranges(void **state)
 	assert_true(same_as(f->out, origins.big, BIG_LEN));
 }
 
+/* Requests the loopback origin counted for @path (sources_origin.py /count/). */
+static int origin_count(const char *path)
+{
+	char cmd[512], out[32] = "";
+	FILE *pf;
+
+	snprintf(cmd, sizeof(cmd),
+		 "python3 -c 'import urllib.request as u; "
+		 "print(u.urlopen(\"http://127.0.0.1:%d/count%s\").read().decode())'",
+		 origins.origin_port, path);
+	pf = popen(cmd, "r");
+	assert_non_null(pf);
+	assert_non_null(fgets(out, sizeof(out), pf));
+	assert_int_equal(pclose(pf), 0);
+	return atoi(out);
+}
+
+/*
+ * Issue 13: a whole object from an HTTP origin that takes ranges is one GET (the stat's
+ * request and that one), not a ranged read per piece; a resume (pieces finished already) still
+ * reads ranges, one per missing piece.
+ */
+static void test_vx_origin_download__http_whole_is_one_get(void **state)
+{
+	static const char path[] = "/flaky/0/big.bin";
+	struct fixture *f = *state;
+	struct vx_download_request req;
+	struct vx_download_result res;
+	struct vx_store_task *t;
+	char url[128], id[65];
+	int before;
+
+	SKIP_WITHOUT_ORIGINS();
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", origins.origin_port, path);
+	request(f, &req);
+	req.url = url;
+	before = origin_count(path);
+	assert_int_equal(vx_origin_download(f->store, f->src, &req, &f->opts, &res), 0);
+	assert_true(same_as(f->out, origins.big, BIG_LEN));
+	assert_int_equal(res.totals.from_source, BIG_LEN);
+	print_message("whole: %d requests\n", origin_count(path) - before);
+	assert_true(origin_count(path) - before <= 2);
+
+	/* a resume reads only what is missing, by ranges */
+	memcpy(id, res.task_id, sizeof(id));
+	assert_int_equal(vx_store_task_remove(f->store, id), 0);
+	t = big_task(f, id);
+	assert_int_equal(vx_store_piece_write(t, 5, big_piece(5), PIECE, false, 0, NULL), 0);
+	vx_store_task_release(t, VX_STORE_USE_DOWNLOAD);
+	req.overwrite = true;
+	before = origin_count(path);
+	assert_int_equal(vx_origin_download(f->store, f->src, &req, &f->opts, &res), 0);
+	assert_true(same_as(f->out, origins.big, BIG_LEN));
+	assert_int_equal(res.totals.reused, PIECE);
+	assert_true(origin_count(path) - before >= (int)BIG_PIECES - 1);
+}
+
 static void test_vx_origin_fetch__no_ranges_held_pieces(void **state)
 {
 	struct fixture *f = *state;
@@ -956,6 +1013,7 @@ int main(void)
 		T(test_vx_origin_fetch__cancel_in_flight),
 		T(test_vx_origin_fetch__read_error),
 		T(test_vx_origin_download__no_ranges),
+		T(test_vx_origin_download__http_whole_is_one_get),
 		T(test_vx_origin_fetch__no_ranges_held_pieces),
 		T(test_vx_origin_fetch__no_ranges_concurrent_writer),
 		T(test_vx_origin_download__chunked),
