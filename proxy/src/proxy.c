@@ -55,7 +55,7 @@
 #define PROXY_CLIENT_RATE_DEFAULT 200u
 
 struct client_bucket {
-	char ip[INET6_ADDRSTRLEN]; /* "" free */
+	char ip[VX_NET_ADDR_STR_MAX]; /* "" free; the same size as the address text it is copied from */
 	double tokens;
 	uint64_t ms;
 };

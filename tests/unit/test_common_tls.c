@@ -371,7 +371,7 @@ static void test_tls__files(void **state)
 {
 	struct vx_tls_ctx *c = NULL;
 	struct vx_tls_files f;
-	char b[600], ca[300], key[300], err[VX_TLS_ERR_LEN];
+	char b[600], ca[300], key[600], err[VX_TLS_ERR_LEN];
 
 	(void)state;
 	snprintf(ca, sizeof(ca), "%s/ca.pem", tdir);
