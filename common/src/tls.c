@@ -24,6 +24,7 @@
 #include "vx_assert.h"
 #include "vx_err.h"
 #include "vx_log.h"
+#include "vx_metrics.h"
 
 #define TLS_CHECK_S 10 /* files are looked at this often for a renewal */
 
@@ -729,15 +730,19 @@ int vx_tls_sess_handshake(struct vx_tls_sess *s)
 		return 0;
 	ERR_clear_error();
 	r = SSL_do_handshake(s->ssl);
-	if (r == 1)
-		return sess_accept_peer(s);
+	if (r == 1) {
+		r = sess_accept_peer(s);
+		vx_metric_inc(&vx_m_tls_handshakes, r ? VX_M_TLS_REFUSED : VX_M_TLS_OK);
+		return r;
+	}
 	r = sess_fail(s, r);
 	if (r == 0) { /* closed during the handshake: final too */
 		snprintf(s->why, sizeof(s->why), "peer closed during the TLS handshake");
 		s->err = -EPROTO;
-		return s->err;
 	}
-	return r;
+	if (r != -EAGAIN)
+		vx_metric_inc(&vx_m_tls_handshakes, VX_M_TLS_REFUSED);
+	return r == 0 ? s->err : r;
 }
 
 int vx_tls_sess_feed(struct vx_tls_sess *s, const void *buf, size_t len)

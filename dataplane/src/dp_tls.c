@@ -20,6 +20,7 @@
 #include "vx_alloc.h"
 #include "vx_assert.h"
 #include "vx_log.h"
+#include "vx_metrics.h"
 
 struct vx__tls {
 	SSL *ssl;
@@ -272,6 +273,7 @@ int vx__tls_handshake(struct vx__tls *t)
 		r = tls_fail(t, r, "handshake");
 		if (r == -EAGAIN)
 			return 0;
+		vx_metric_inc(&vx_m_tls_handshakes, VX_M_TLS_REFUSED);
 		v = SSL_get_verify_result(t->ssl);
 		if (v != X509_V_OK) {
 			vx_debug("tls: peer certificate refused: %s",
@@ -281,8 +283,10 @@ int vx__tls_handshake(struct vx__tls *t)
 		return -EPROTO;
 	}
 	cert = SSL_get0_peer_certificate(t->ssl);
-	if (!cert || SSL_get_verify_result(t->ssl) != X509_V_OK)
+	if (!cert || SSL_get_verify_result(t->ssl) != X509_V_OK) {
+		vx_metric_inc(&vx_m_tls_handshakes, VX_M_TLS_REFUSED);
 		return -EKEYREJECTED; /* cannot happen with SSL_VERIFY_PEER: belt and braces */
+	}
 	{
 		char why[VX_TLS_ERR_LEN];
 
@@ -292,6 +296,7 @@ int vx__tls_handshake(struct vx__tls *t)
 				: 0;
 		if (t->peer_err)
 			vx_debug("tls: peer certificate is not a vx identity: %s", why);
+		vx_metric_inc(&vx_m_tls_handshakes, t->peer_err ? VX_M_TLS_REFUSED : VX_M_TLS_OK);
 	}
 	t->done = true;
 	return 1;

@@ -17,6 +17,7 @@
 #   6. revoking a peer: once the CRL reaches the others their upload ports refuse its
 #      certificate (and still serve valid ones), and it cannot come back on the control channel
 #   7. a renewed certificate is presented by the upload port without a restart
+#   (and p1's /metrics counts its TLS handshakes: vx_tls_handshakes_total{result})
 set -euo pipefail
 vx=$1
 name=tls_cluster
@@ -37,7 +38,7 @@ peer_tok=$(token peer --uses 3)
 
 # 1. joins; each daemon's certificate names the host id it came up as
 serve_start seed --seed --join "$seed_tok"
-serve_start p1 --join "$peer_tok"
+serve_start p1 --join "$peer_tok" --metrics 127.0.0.1:0
 serve_start p2 --join "$peer_tok"
 for n in seed p1 p2; do
 	id=$(grep -o 'ready: [^,]*' "$dir/$n.out" | cut -d' ' -f2)
@@ -82,6 +83,13 @@ tls_ca other
 tls_host other intruder intruder-0000000000000001 peer
 res=$(piece "${serve_port[p1]}" "$ca" "$dir/intruder.pem" "$dir/intruder.key")
 [ "$res" = closed ] || fail "p1 served a certificate of another CA: $res"
+# p1's /metrics counts the handshakes of both planes by result (spec/metrics.md)
+mport=$(sed -n 's/^vx serve: metrics on port //p' "$dir/p1.out")
+[ -n "$mport" ] || fail "p1 printed no metrics port"
+hs() { curl -fsS "http://127.0.0.1:$mport/metrics" | awk -v r="$1" \
+	'$1 == "vx_tls_handshakes_total{result=\"" r "\"}" { print $2 }'; }
+[ "$(hs ok)" -ge 1 ] 2>/dev/null || fail "p1 counted no good TLS handshake: '$(hs ok)'"
+[ "$(hs refused)" -ge 2 ] 2>/dev/null || fail "p1 counted $(hs refused) refused handshakes, want >= 2"
 
 # 4. plaintext hello to the scheduler beyond loopback, with a valid role token
 res=$(VX_JOIN_TOKEN=$sched_peer_token python3 "$here/tls_hello.py" "$sched_port" "$ca" - - \
