@@ -269,8 +269,10 @@ json_t *vx__mgr_job_args(const struct vx_mgr_job_req *r)
 		json_object_set_new(a, "type", json_string(r->image ? "image" : "file"));
 		if (r->platform[0])
 			json_object_set_new(a, "platform", json_string(r->platform));
-		json_object_set_new(a, "scope", json_string(scope_names[r->scope]));
 	}
+	/* every type takes a scope: a stored request decodes to the same one (fuzz_manager_req) */
+	if (r->type == MGR_JOB_PREHEAT || r->scope != MGR_SCOPE_SINGLE_SEED)
+		json_object_set_new(a, "scope", json_string(scope_names[r->scope]));
 	if (r->count)
 		json_object_set_new(a, "count", json_integer(r->count));
 	if (r->percentage)
