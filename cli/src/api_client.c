@@ -10,6 +10,7 @@
 
 #include "api_client.h"
 #include "args.h"
+#include "vx_alloc.h"
 #include "commands.h"
 #include "vx_task_id.h"
 
@@ -166,20 +167,15 @@ int vx_api_opts_parse(int argc, char **argv, unsigned allowed, const char *usage
 	return 0;
 }
 
-struct buf {
-	char *p;
-	size_t len;
-};
-
-static size_t on_data(char *ptr, size_t size, size_t nmemb, void *arg)
+size_t vx_cli_curl_body(char *ptr, size_t size, size_t nmemb, void *arg)
 {
-	struct buf *b = arg;
+	struct vx_cli_body *b = arg;
 	size_t n = size * nmemb;
 	char *q;
 
-	if (b->len + n > (64u << 20))
+	if (b->len + n > b->max)
 		return 0;
-	q = realloc(b->p, b->len + n + 1);
+	q = vx_realloc(b->p, b->len + n + 1);
 	if (!q)
 		return 0;
 	memcpy(q + b->len, ptr, n);
@@ -218,7 +214,7 @@ int vx_api_call(const struct api_opts *o, const char *method, const char *path, 
 {
 	char tok[256], hdr[300], url[2048];
 	struct curl_slist *h = NULL;
-	struct buf b = { 0 };
+	struct vx_cli_body b = { .max = 64u << 20 };
 	char *data = NULL;
 	long status = -1;
 	CURL *c;
@@ -237,7 +233,7 @@ int vx_api_call(const struct api_opts *o, const char *method, const char *path, 
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, vx_cli_curl_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -258,7 +254,7 @@ int vx_api_call(const struct api_opts *o, const char *method, const char *path, 
 	memset(tok, 0, sizeof(tok));
 	if (cc == CURLE_OK)
 		*out = json_loadb(b.p ? b.p : "", b.len, 0, NULL);
-	free(b.p);
+	vx_free(b.p);
 	return cc == CURLE_OK ? (int)status : -1;
 }
 

@@ -55,4 +55,14 @@ json_t *vx_api_task_args(const struct api_opts *o, const char *what);
 /* POSTs a job of @type with @args (taken); --wait polls it to its end. Exit code. */
 int vx_api_post_job(const struct api_opts *o, const char *type, json_t *args);
 
+/* A libcurl response body gathered in memory (vx_alloc.h allocator; vx_free(p) after): set
+ * CURLOPT_WRITEFUNCTION to vx_cli_curl_body and CURLOPT_WRITEDATA to the struct. A body past
+ * @max bytes stops the transfer. */
+struct vx_cli_body {
+	char *p; /* NUL-terminated once anything arrived */
+	size_t len;
+	size_t max;
+};
+size_t vx_cli_curl_body(char *ptr, size_t size, size_t nmemb, void *arg);
+
 #endif /* VX_API_CLIENT_H */

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_client.h"
 #include "vx_alloc.h"
 #include "vx_client.h"
 #include "vx_err.h"
@@ -48,31 +49,9 @@ void vx_cli_human(char *buf, size_t len, double bytes)
 	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", bytes, units[u]);
 }
 
-struct body {
-	char *p;
-	size_t len;
-};
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
-{
-	struct body *b = arg;
-	size_t n = size * nmemb;
-	char *q;
-
-	if (b->len + n > METRICS_BODY_MAX)
-		return 0;
-	q = vx_realloc(b->p, b->len + n + 1);
-	if (!q)
-		return 0;
-	memcpy(q + b->len, data, n);
-	b->p = q;
-	b->len += n;
-	return n;
-}
-
 static void sample_metrics(const char *addr, struct vx_obs_sample *s)
 {
-	struct body b = { 0 };
+	struct vx_cli_body b = { .max = METRICS_BODY_MAX };
 	char url[300];
 	long code = 0;
 	CURL *h;
@@ -87,7 +66,7 @@ static void sample_metrics(const char *addr, struct vx_obs_sample *s)
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http");
 	curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 2000L);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, vx_cli_curl_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
 	if (curl_easy_perform(h) == CURLE_OK &&
 	    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code) == CURLE_OK && code == 200) {
