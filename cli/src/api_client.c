@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "api_client.h"
 #include "args.h"
 #include "vx_alloc.h"
@@ -54,6 +56,9 @@ int vx_api_opts_parse(int argc, char **argv, unsigned allowed, const char *usage
 		{ { "ttl-days", required_argument, NULL, 'd' }, AC_TOKEN_NEW },
 		{ { "bootstrap", no_argument, NULL, 'b' }, AC_TOKEN_NEW },
 		{ { "db", required_argument, NULL, 'D' }, AC_TOKEN_NEW },
+		{ { "header", required_argument, NULL, 'H' }, AC_ORIGIN },
+		{ { "username", required_argument, NULL, 'u' }, AC_ORIGIN },
+		{ { "password-file", required_argument, NULL, 'F' }, AC_ORIGIN },
 		{ { "help", no_argument, NULL, 'h' }, ~0u },
 	};
 	struct option opts[sizeof(all) / sizeof(all[0]) + 1];
@@ -72,8 +77,22 @@ int vx_api_opts_parse(int argc, char **argv, unsigned allowed, const char *usage
 	o->token_file = getenv("VX_API_TOKEN_FILE");
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, allowed & AC_ORIGIN ? "hH:" : "h", opts, NULL)) != -1) {
 		switch (c) {
+		case 'H':
+			if (o->nr_headers == AC_HEADERS_MAX || !strchr(optarg, ':')) {
+				fprintf(stderr, "%s: --header wants 'Name: value' (at most %u)\n",
+					o->cmd, AC_HEADERS_MAX);
+				return -EINVAL;
+			}
+			o->headers[o->nr_headers++] = optarg;
+			break;
+		case 'u':
+			o->username = optarg;
+			break;
+		case 'F':
+			o->password_file = optarg;
+			break;
 		case 'a':
 			o->api = optarg;
 			break;
@@ -185,28 +204,70 @@ size_t vx_cli_curl_body(char *ptr, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-static int read_token(const struct api_opts *o, char *out, size_t cap)
+/* The secret in file @path ("-": standard input), trailing blanks cut: 0 or -EINVAL. */
+static int read_secret(const struct api_opts *o, const char *what, const char *path, char *out,
+		       size_t cap)
 {
-	FILE *f;
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "re");
 	size_t n;
 
+	if (!f) {
+		fprintf(stderr, "%s: cannot read the %s file '%s'\n", o->cmd, what, path);
+		return -EINVAL;
+	}
+	n = fread(out, 1, cap - 1, f);
+	if (f != stdin)
+		fclose(f);
+	out[n] = '\0';
+	while (n && (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' '))
+		out[--n] = '\0';
+	if (!n || strpbrk(out, "\r\n") || n == cap - 1) {
+		fprintf(stderr, "%s: the %s file '%s' must hold one line of 1..%zu bytes\n", o->cmd,
+			what, path, cap - 2);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int read_token(const struct api_opts *o, char *out, size_t cap)
+{
 	if (!o->token_file) {
 		fprintf(stderr,
 			"%s: give the API token with --token-file (or $VX_API_TOKEN_FILE)\n",
 			o->cmd);
 		return -EINVAL;
 	}
-	f = fopen(o->token_file, "re");
-	if (!f) {
-		fprintf(stderr, "%s: cannot read the token file '%s'\n", o->cmd, o->token_file);
+	return read_secret(o, "token", o->token_file, out, cap);
+}
+
+int vx_api_origin_args(const struct api_opts *o, json_t *args)
+{
+	json_t *h = json_object();
+	char pw[257];
+
+	for (uint32_t i = 0; i < o->nr_headers; i++) {
+		const char *colon = strchr(o->headers[i], ':');
+		char name[256];
+
+		snprintf(name, sizeof(name), "%.*s", (int)(colon - o->headers[i]), o->headers[i]);
+		json_object_set_new(h, name, json_string(colon + 1 + strspn(colon + 1, " \t")));
+	}
+	if (json_object_size(h))
+		json_object_set(args, "headers", h);
+	json_decref(h);
+	if (o->password_file && !o->username) {
+		fprintf(stderr, "%s: --password-file needs --username\n", o->cmd);
 		return -EINVAL;
 	}
-	n = fread(out, 1, cap - 1, f);
-	fclose(f);
-	out[n] = '\0';
-	while (n && (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' '))
-		out[--n] = '\0';
-	return n ? 0 : -EINVAL;
+	if (o->username)
+		json_object_set_new(args, "username", json_string(o->username));
+	if (o->password_file) {
+		if (read_secret(o, "password", o->password_file, pw, sizeof(pw)))
+			return -EINVAL;
+		json_object_set_new(args, "password", json_string(pw));
+		OPENSSL_cleanse(pw, sizeof(pw));
+	}
+	return 0;
 }
 
 int vx_api_call(const struct api_opts *o, const char *method, const char *path, const json_t *body,

@@ -15,10 +15,12 @@
 #define AC_TOKEN (1u << 1)
 #define AC_JSON	 (1u << 2)
 #define AC_SCOPE \
-	(1u << 3)	       /* --scope, --count, --percentage, --ips, --timeout, --wait,
+	(1u << 3)		 /* --scope, --count, --percentage, --ips, --timeout, --wait,
 				* --platform */
-#define AC_TASK	     (1u << 4) /* --tag, --application, --piece-length, --filtered */
-#define AC_TOKEN_NEW (1u << 5) /* --name, --scopes, --ttl-days, --bootstrap, --db */
+#define AC_TASK	       (1u << 4) /* --tag, --application, --piece-length, --filtered */
+#define AC_TOKEN_NEW   (1u << 5) /* --name, --scopes, --ttl-days, --bootstrap, --db */
+#define AC_ORIGIN      (1u << 6) /* --header/-H, --username, --password-file */
+#define AC_HEADERS_MAX 16	 /* --header flags of one command */
 
 struct api_opts {
 	const char *cmd; /* for messages: "vx preheat" */
@@ -32,7 +34,10 @@ struct api_opts {
 	uint32_t concurrent_tasks, concurrent_peers;
 	uint64_t piece_length;
 	bool wait, bootstrap;
-	int argc; /* positional arguments left */
+	const char *headers[AC_HEADERS_MAX]; /* --header "Name: value", for the origin */
+	uint32_t nr_headers;
+	const char *username, *password_file; /* registry credentials (file: first line) */
+	int argc;			      /* positional arguments left */
 	char **argv;
 };
 
@@ -50,6 +55,8 @@ int vx_api_call(const struct api_opts *o, const char *method, const char *path, 
 /* Prints @j (taken) as one JSON line, or its "message" when @status is not 2xx. Exit code. */
 int vx_api_print(const struct api_opts *o, int status, json_t *j);
 
+/* Adds --header, --username and the --password-file's secret to a job's @args: 0 or -EINVAL. */
+int vx_api_origin_args(const struct api_opts *o, json_t *args);
 /* A job's args naming a task: "task_id" when @what is one, else "url"; plus --tag etc. */
 json_t *vx_api_task_args(const struct api_opts *o, const char *what);
 /* POSTs a job of @type with @args (taken); --wait polls it to its end. Exit code. */

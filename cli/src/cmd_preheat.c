@@ -16,7 +16,10 @@ static const char usage[] =
 	"                  [--tag T] [--application A] [--piece-length N] [--filtered K&K]\n"
 	"                  [--platform OS/ARCH] [--concurrent-tasks N] [--concurrent-peers N]\n"
 	"                  [--webhook URL] [--api URL] [--token-file F] [--json]\n"
-	"A URL .../v2/REPO/manifests/REF is an image: its config and layers are preheated.\n";
+	"                  [-H|--header 'Name: value'] [--username U --password-file F|-]\n"
+	"A URL .../v2/REPO/manifests/REF is an image: its config and layers are preheated.\n"
+	"Headers and credentials go to the origin (a registry's token service included), never\n"
+	"to other peers; the tasks they fetch are private.\n";
 
 static int run_preheat(int argc, char **argv)
 {
@@ -24,7 +27,8 @@ static int run_preheat(int argc, char **argv)
 	json_t *a;
 	int rc;
 
-	rc = vx_api_opts_parse(argc, argv, AC_API | AC_TOKEN | AC_JSON | AC_SCOPE | AC_TASK, usage,
+	rc = vx_api_opts_parse(argc, argv,
+			       AC_API | AC_TOKEN | AC_JSON | AC_SCOPE | AC_TASK | AC_ORIGIN, usage,
 			       &o);
 	if (rc)
 		return rc > 0 ? VX_EXIT_OK : VX_EXIT_USAGE;
@@ -60,6 +64,10 @@ static int run_preheat(int argc, char **argv)
 		for (t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
 			json_array_append_new(ips, json_string(t));
 		json_object_set_new(a, "ips", ips);
+	}
+	if (vx_api_origin_args(&o, a)) {
+		json_decref(a);
+		return VX_EXIT_USAGE;
 	}
 	return vx_api_post_job(&o, "preheat", a);
 }

@@ -96,11 +96,14 @@ struct vx_sched *vx_sched_server_core(struct vx_sched_server *srv);
 
 /*
  * vx_sched_server_push() - send event @kind (VX_CTL_EV_PREHEAT, VX_CTL_EV_EVICT) for @task_id
- * to @host's connection; @url (NULL for none) and @piece_len (0: not fixed) go along. Returns 0,
- * -ENOTCONN (the host has no connection now), -EPIPE (its connection was dropped).
+ * to @host's connection; @url (NULL for none), @piece_len (0: not fixed) and @nr_headers origin
+ * request headers (secrets: sent only on a TLS connection or one from loopback) go along.
+ * Returns 0, -ENOTCONN (the host has no connection now), -EPIPE (its connection was dropped),
+ * -EPERM (headers, and the host's connection is plaintext from another host), -E2BIG.
  */
 int vx_sched_server_push(struct vx_sched_server *srv, uint32_t host, enum vx_ctl_event kind,
-			 const char *task_id, const char *url, uint64_t piece_len);
+			 const char *task_id, const char *url, uint64_t piece_len,
+			 const char *const *headers, uint32_t nr_headers);
 
 /* Forgets @task_id in the core and the database (the admin delete-task). 0 or -ENOENT. */
 int vx_sched_server_forget_task(struct vx_sched_server *srv, const char *task_id);

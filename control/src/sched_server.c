@@ -1253,14 +1253,27 @@ struct vx_sched *vx_sched_server_core(struct vx_sched_server *srv)
 	return srv->sched;
 }
 
+/* Whether secrets may travel on @c: TLS, or plaintext that never leaves this host. */
+static bool conn_private(const struct srv_conn *c)
+{
+	return conn_is_tls(c) || strncmp(c->seen_ip, "127.", 4) == 0 ||
+	       strcmp(c->seen_ip, "::1") == 0 || strncmp(c->seen_ip, "::ffff:127.", 11) == 0;
+}
+
 int vx_sched_server_push(struct vx_sched_server *srv, uint32_t host, enum vx_ctl_event kind,
-			 const char *task_id, const char *url, uint64_t piece_len)
+			 const char *task_id, const char *url, uint64_t piece_len,
+			 const char *const *headers, uint32_t nr_headers)
 {
 	struct srv_conn *c = vx_sched_host_ctx(srv->sched, host);
+	struct vx_ctl_str hs[VX_CTL_HEADERS_MAX];
 	struct vx_ctl_msg m;
 
 	if (!c)
 		return -ENOTCONN;
+	if (nr_headers > VX_CTL_HEADERS_MAX)
+		return -E2BIG;
+	if (nr_headers && !conn_private(c))
+		return -EPERM;
 	memset(&m, 0, sizeof(m));
 	m.tag = VX_TAG_CONTROL_EVENT;
 	m.type = VX_CTL_EVENT;
@@ -1274,6 +1287,13 @@ int vx_sched_server_push(struct vx_sched_server *srv, uint32_t host, enum vx_ctl
 	if (piece_len) {
 		m.piece_len = piece_len;
 		m.has |= VX_CTL_F_PIECE_LEN;
+	}
+	for (uint32_t i = 0; i < nr_headers; i++)
+		hs[i] = vx_ctl_str_of(headers[i]);
+	if (nr_headers) {
+		m.headers = hs;
+		m.nr_headers = nr_headers;
+		m.has |= VX_CTL_F_HEADERS;
 	}
 	return conn_send(srv, c, &m);
 }

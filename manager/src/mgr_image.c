@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "mgr_int.h"
 #include "vx_alloc.h"
 #include "vx_err.h"
@@ -30,6 +32,8 @@ struct mgr_image {
 	char oci_url[MGR_URL_MAX];
 	char blob_base[MGR_URL_MAX]; /* "http://host:port/v2/<repo>/blobs/" */
 	char platform[64];
+	char headers[MGR_HEADERS_MAX][MGR_HEADER_MAX]; /* the job's (credentials): wiped at free */
+	uint32_t nr_headers;
 	char (*urls)[MGR_URL_MAX / 4];
 	uint32_t nr;
 };
@@ -55,6 +59,12 @@ static void *resolve(void *arg)
 	struct vx_source_ctx *ctx = NULL;
 	int rc;
 
+	const char *hdrs[MGR_HEADERS_MAX];
+
+	for (uint32_t i = 0; i < im->nr_headers; i++)
+		hdrs[i] = im->headers[i];
+	opts.headers = hdrs;
+	opts.nr_headers = im->nr_headers;
 	opts.oci_platform = im->platform[0] ? im->platform : NULL;
 	rc = vx_source_ctx_new(&ctx, NULL);
 	if (!rc)
@@ -113,12 +123,14 @@ out:
 
 int vx__mgr_image_check(const char *url)
 {
-	static struct mgr_image im;
+	struct mgr_image *im = vx_calloc(1, sizeof(*im)); /* not static: HTTP threads call this */
+	int rc = im ? split(im, url) : -ENOMEM;
 
-	return split(&im, url);
+	vx_free(im);
+	return rc;
 }
 
-int vx__mgr_image_start(struct mgr_image **out, const char *url, const char *platform)
+int vx__mgr_image_start(struct mgr_image **out, const struct vx_mgr_job_req *r)
 {
 	struct mgr_image *im = vx_calloc(1, sizeof(*im));
 	int rc;
@@ -126,9 +138,11 @@ int vx__mgr_image_start(struct mgr_image **out, const char *url, const char *pla
 	if (!im)
 		return -ENOMEM;
 	im->urls = vx_calloc(IMAGE_BLOBS_MAX, sizeof(*im->urls));
-	rc = im->urls ? split(im, url) : -ENOMEM;
+	rc = im->urls ? split(im, r->url) : -ENOMEM;
 	if (!rc) {
-		snprintf(im->platform, sizeof(im->platform), "%s", platform ? platform : "");
+		snprintf(im->platform, sizeof(im->platform), "%s", r->platform);
+		memcpy(im->headers, r->headers, sizeof(im->headers));
+		im->nr_headers = r->nr_headers;
 		pthread_mutex_init(&im->lock, NULL);
 		rc = -pthread_create(&im->th, NULL, resolve, im);
 		if (rc)
@@ -168,6 +182,7 @@ void vx__mgr_image_free(struct mgr_image *im)
 		return;
 	pthread_join(im->th, NULL);
 	pthread_mutex_destroy(&im->lock);
+	OPENSSL_cleanse(im->headers, sizeof(im->headers));
 	vx_free(im->urls);
 	vx_free(im);
 }

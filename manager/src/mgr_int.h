@@ -88,9 +88,11 @@ enum mgr_job_type {
 };
 enum mgr_scope { MGR_SCOPE_SINGLE_SEED = 0, MGR_SCOPE_ALL_SEEDS, MGR_SCOPE_ALL_PEERS };
 
-#define MGR_IPS_MAX   64
-#define MGR_URL_MAX   4096
-#define MGR_FIELD_MAX 256
+#define MGR_IPS_MAX	64
+#define MGR_URL_MAX	4096
+#define MGR_FIELD_MAX	256
+#define MGR_HEADERS_MAX 16   /* origin request headers of one preheat (args.headers) */
+#define MGR_HEADER_MAX	2048 /* bytes of one "Name: value" line, NUL included */
 
 /* A decoded POST /oapi/v1/jobs body (vx_mgr_job_req_decode). */
 struct vx_mgr_job_req {
@@ -115,6 +117,13 @@ struct vx_mgr_job_req {
 	uint32_t clusters[16];
 	uint32_t nr_clusters;
 	char webhook[MGR_URL_MAX]; /* "": none; called with the job when it ends */
+	/*
+	 * preheat: "Name: value" lines for the origin, from args.headers, with args.username and
+	 * args.password as one "Authorization: Basic" line. Secrets: never shown, logged,
+	 * stored or audited; a job that has them is not resumed after a restart.
+	 */
+	char headers[MGR_HEADERS_MAX][MGR_HEADER_MAX];
+	uint32_t nr_headers;
 };
 
 /*
@@ -127,8 +136,8 @@ int vx_mgr_job_req_decode(const char *body, size_t len, struct vx_mgr_job_req *r
 json_t *vx__mgr_job_args(const struct vx_mgr_job_req *r);
 const char *vx__mgr_job_type_name(enum mgr_job_type t);
 /* The request as stored to resume the job ({"type","args"}, read back by
- * vx_mgr_job_req_decode), or NULL when its URL carries a credential (kept in memory only) or
- * memory ran out. Free with free(). */
+ * vx_mgr_job_req_decode), or NULL when its URL or headers carry a credential (kept in memory
+ * only) or memory ran out. Free with free(). */
 char *vx__mgr_job_req_encode(const struct vx_mgr_job_req *r);
 /* Computes the task id the request names. 0 or -EINVAL (@err). */
 int vx__mgr_req_task_id(const struct vx_mgr_job_req *r, char out[VX_TASK_ID_LEN + 1], char *err,
@@ -142,8 +151,8 @@ int vx__mgr_url_host(const char *url, char *host, size_t host_len);
 struct mgr_image;
 /* Whether @url is a manifest URL (.../v2/<repo>/manifests/<ref>): 0 or -EINVAL. */
 int vx__mgr_image_check(const char *url);
-/* Starts resolving @url on a thread of its own. 0 or -errno. */
-int vx__mgr_image_start(struct mgr_image **out, const char *url, const char *platform);
+/* Starts resolving @r's url (with its headers) on a thread of its own. 0 or -errno. */
+int vx__mgr_image_start(struct mgr_image **out, const struct vx_mgr_job_req *r);
 /* 1: still resolving; 0: done, *@n blob URLs (vx__mgr_image_url); < 0: failed (@err). */
 int vx__mgr_image_poll(struct mgr_image *im, uint32_t *n, char *err, size_t err_len);
 const char *vx__mgr_image_url(const struct mgr_image *im, uint32_t i);

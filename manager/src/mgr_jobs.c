@@ -23,6 +23,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
+
 #include "mgr_int.h"
 #include "vx_alloc.h"
 #include "vx_log.h"
@@ -182,6 +184,8 @@ static void run_free(struct mgr_run *run)
 	vx__mgr_image_free(run->image);
 	vx_free(run->t);
 	vx_free(run->blobs);
+	if (run->req)
+		OPENSSL_cleanse(run->req->headers, sizeof(run->req->headers)); /* credentials */
 	vx_free(run->req);
 	memset(run, 0, sizeof(*run));
 }
@@ -288,7 +292,7 @@ static void job_delete_task(struct mgr_jobs *j, int64_t id, const char *tid)
 
 		if (!h)
 			continue;
-		rc = vx_sched_server_push(j->srv, h->host, VX_CTL_EV_EVICT, tid, NULL, 0);
+		rc = vx_sched_server_push(j->srv, h->host, VX_CTL_EV_EVICT, tid, NULL, 0, NULL, 0);
 		json_array_append_new(rc ? bad : ok,
 				      host_json(h->id, h->addr, h->role == VX_CTL_ROLE_SEED, tid,
 						NULL, rc ? "the host is not connected" : NULL));
@@ -396,7 +400,12 @@ static void run_push(struct mgr_jobs *j, struct mgr_run *run)
 	uint32_t pl = run->req->concurrent_peers ? run->req->concurrent_peers : UINT32_MAX;
 	bool *bin = vx_calloc(run->nr_blobs + 1, sizeof(bool));
 	bool *hin = vx_calloc(run->nr_hosts + 1, sizeof(bool));
+	const char *hdrs[MGR_HEADERS_MAX];
 	uint32_t nb = 0, nh = 0;
+	int rc;
+
+	for (uint32_t i = 0; i < run->req->nr_headers; i++)
+		hdrs[i] = run->req->headers[i];
 
 	if (!bin || !hin)
 		goto out;
@@ -423,10 +432,13 @@ static void run_push(struct mgr_jobs *j, struct mgr_run *run)
 			continue;
 		}
 		t->pushed = true;
-		if (vx_sched_server_push(j->srv, t->host, VX_CTL_EV_PREHEAT, bl->task_id, bl->url,
-					 run->req->piece_length)) {
+		rc = vx_sched_server_push(j->srv, t->host, VX_CTL_EV_PREHEAT, bl->task_id, bl->url,
+					  run->req->piece_length, hdrs, run->req->nr_headers);
+		if (rc) {
 			t->done = -1;
-			t->why = "the host is not connected";
+			t->why = rc == -EPERM ? "the job's credentials are not sent to a host "
+						"connected without TLS"
+					      : "the host is not connected";
 			continue;
 		}
 		nb += !bin[t->blob];
@@ -536,7 +548,7 @@ static int job_preheat(struct mgr_jobs *j, const struct vx_mgr_job_req *r, int64
 	if (run->req)
 		*run->req = *r;
 	if (run->req && r->image) {
-		if (!vx__mgr_image_start(&run->image, r->url, r->platform)) {
+		if (!vx__mgr_image_start(&run->image, r)) {
 			vx_info("manager: job %" PRId64 ": resolving the image %s", id,
 				VX_URL_SAFE(r->url));
 			return 0;

@@ -9,6 +9,10 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "mgr_int.h"
 #include "vx_url.h"
@@ -82,6 +86,102 @@ static int get_u32(json_t *args, const char *key, uint32_t lo, uint32_t hi, uint
 	return 0;
 }
 
+/* Headers a preheat may not set: they belong to the connection or to the piece reads. */
+static bool header_reserved(const char *name, size_t len)
+{
+	static const char *const names[] = { "host",	   "content-length", "transfer-encoding",
+					     "connection", "keep-alive",     "proxy-connection",
+					     "te",	   "upgrade",	     "expect",
+					     "range",	   "if-range" };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strlen(names[i]) == len && strncasecmp(name, names[i], len) == 0)
+			return true;
+	}
+	return false;
+}
+
+static int add_header(struct vx_mgr_job_req *r, const char *name, const char *value, char *err,
+		      size_t err_len)
+{
+	size_t nl = strlen(name);
+
+	if (r->nr_headers == MGR_HEADERS_MAX)
+		FAIL("args.headers: at most %d headers", MGR_HEADERS_MAX);
+	if (!nl || strspn(name, "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
+				"ABCDEFGHIJKLMNOPQRSTUVWXYZ") != nl)
+		FAIL("args.headers: a header name must be an HTTP token");
+	if (header_reserved(name, nl))
+		FAIL("args.headers: %s may not be set by a job", name);
+	for (const unsigned char *c = (const unsigned char *)value; *c; c++) {
+		if ((*c < 0x20 && *c != '\t') || *c == 0x7f)
+			FAIL("args.headers: the value of %s holds a control character", name);
+	}
+	if (snprintf(r->headers[r->nr_headers], MGR_HEADER_MAX, "%s: %s", name, value) >=
+	    MGR_HEADER_MAX)
+		FAIL("args.headers: %s is longer than %d bytes", name, MGR_HEADER_MAX - 1);
+	r->nr_headers++;
+	return 0;
+}
+
+/*
+ * args.headers (an object of strings, Dragonfly's map) and args.username/args.password
+ * (registry credentials, sent to the origin as Basic: a daemon answers a registry's token
+ * challenge with them). Messages name fields, never values.
+ */
+static int decode_credentials(json_t *args, struct vx_mgr_job_req *r, char *err, size_t err_len)
+{
+	json_t *h = json_object_get(args, "headers"), *u = json_object_get(args, "username"),
+	       *pw = json_object_get(args, "password"), *v;
+	char userpass[512];
+	unsigned char b64[700];
+	const char *name;
+	bool auth = false;
+	int n;
+
+	if (h && json_is_null(h))
+		h = NULL;
+	if (u && json_is_null(u))
+		u = NULL;
+	if (pw && json_is_null(pw))
+		pw = NULL;
+	if ((h && json_object_size(h)) || u || pw) {
+		if (r->type != MGR_JOB_PREHEAT)
+			FAIL("args.headers, args.username and args.password apply to preheat only");
+	}
+	if (h && !json_is_object(h))
+		FAIL("args.headers must be an object of strings");
+	json_object_foreach(h, name, v)
+	{
+		if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
+			FAIL("args.headers.%.64s must be a string without NUL", name);
+		if (add_header(r, name, json_string_value(v), err, err_len))
+			return -EINVAL;
+		auth |= strcasecmp(name, "authorization") == 0;
+	}
+	if (!u && !pw)
+		return 0;
+	if (!u || !json_is_string(u) || !json_string_length(u) ||
+	    strlen(json_string_value(u)) != json_string_length(u) ||
+	    strchr(json_string_value(u), ':') || json_string_length(u) > 255)
+		FAIL("args.username must be a string of 1..255 bytes without ':' or NUL");
+	if (pw && (!json_is_string(pw) || strlen(json_string_value(pw)) != json_string_length(pw) ||
+		   json_string_length(pw) > 255))
+		FAIL("args.password must be a string of at most 255 bytes without NUL");
+	if (auth)
+		FAIL("args.username and an Authorization header: give one of them");
+	n = snprintf(userpass, sizeof(userpass), "%s:%s", json_string_value(u),
+		     pw ? json_string_value(pw) : "");
+	EVP_EncodeBlock(b64, (const unsigned char *)userpass, n);
+	OPENSSL_cleanse(userpass, sizeof(userpass));
+	n = add_header(r, "Authorization", "", err, err_len);
+	if (!n)
+		snprintf(r->headers[r->nr_headers - 1], MGR_HEADER_MAX, "Authorization: Basic %s",
+			 (const char *)b64);
+	OPENSSL_cleanse(b64, sizeof(b64));
+	return n;
+}
+
 static int decode_args(json_t *args, struct vx_mgr_job_req *r, char *err, size_t err_len)
 {
 	json_t *v;
@@ -147,12 +247,7 @@ static int decode_args(json_t *args, struct vx_mgr_job_req *r, char *err, size_t
 	}
 	if (get_str(args, "platform", r->platform, sizeof(r->platform), err, err_len))
 		return -EINVAL;
-	v = json_object_get(args, "headers");
-	if (v && !json_is_null(v) && !(json_is_object(v) && json_object_size(v) == 0))
-		FAIL("args.headers are not forwarded to daemons yet: not accepted");
-	if (json_object_get(args, "username") || json_object_get(args, "password"))
-		FAIL("registry credentials are not forwarded to daemons yet: not accepted");
-	return 0;
+	return decode_credentials(args, r, err, err_len);
 }
 
 int vx_mgr_job_req_decode(const char *body, size_t len, struct vx_mgr_job_req *r, char *err,
@@ -300,7 +395,7 @@ char *vx__mgr_job_req_encode(const struct vx_mgr_job_req *r)
 	char safe[VX_URL_LOG_MAX], *q;
 	json_t *req;
 
-	if (strcmp(vx_url_redact_str(r->url, safe, sizeof(safe)), r->url) != 0)
+	if (strcmp(vx_url_redact_str(r->url, safe, sizeof(safe)), r->url) != 0 || r->nr_headers)
 		return NULL;
 	req = json_pack("{s:s, s:o}", "type", vx__mgr_job_type_name(r->type), "args",
 			vx__mgr_job_args(r));

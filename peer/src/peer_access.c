@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "peer_int.h"
@@ -37,18 +38,32 @@ static bool credential_header(const char *h)
 bool vx__peer_request_private(const struct peer_job *j)
 {
 	const char *url = j->url;
-	char *const *headers = j->headers;
-	uint32_t nr_headers = j->nr_headers;
 
 	/* a key the request filters out of the task id is one of its credentials */
 	if (url && vx_url_has_credentials_keys(url, strlen(url), (const char *const *)j->filtered,
 					       j->nr_filtered))
 		return true;
-	for (uint32_t i = 0; i < nr_headers; i++) {
+	return vx__peer_headers_private(j->headers, j->nr_headers);
+}
+
+bool vx__peer_headers_private(char *const *headers, uint32_t nr)
+{
+	for (uint32_t i = 0; headers && i < nr; i++) {
 		if (headers[i] && credential_header(headers[i]))
 			return true;
 	}
 	return false;
+}
+
+void vx__peer_headers_free(char **headers, uint32_t nr)
+{
+	for (uint32_t i = 0; headers && i < nr; i++) {
+		if (headers[i]) {
+			OPENSSL_cleanse(headers[i], strlen(headers[i]));
+			vx_free(headers[i]);
+		}
+	}
+	vx_free(headers);
 }
 
 void vx__peer_access_key(const char *url, char *const *headers, uint32_t nr_headers,

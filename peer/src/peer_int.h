@@ -459,9 +459,14 @@ void vx__peer_host_id(const char *key, const char *hostname, const char *ip, uin
 		      char *out, size_t len);
 bool vx__peer_tasks_idle(struct vx_peer *p);
 struct peer_task *vx__peer_task_find(struct vx_peer *p, const char *id);
-/* Starts task @id for @url alone (no job waits on it) and registers it; NULL: table full. */
+/*
+ * Starts task @id for @url alone (no job waits on it) and registers it, with @nr_headers origin
+ * request headers (taken on success; NULL, 0: none; credentials make the task private);
+ * NULL: table full.
+ */
 struct peer_task *vx__peer_task_start(struct vx_peer *p, const char *id, const char *url,
-				      uint64_t piece_len, enum peer_task_cause cause);
+				      uint64_t piece_len, enum peer_task_cause cause,
+				      char **headers, uint32_t nr_headers);
 /* peer_mgmt.c: the manager's events (VX_CTL_EV_PREHEAT, VX_CTL_EV_EVICT). */
 void vx__peer_on_mgmt_event(struct vx_peer *p, const struct vx_ctl_msg *m);
 
@@ -471,6 +476,10 @@ void vx__peer_access_proved(struct vx_peer *p, struct peer_job *j, int rc,
 /* peer_access.c */
 /* whether @j's request makes its task private (credentials in its URL, filter list, headers) */
 bool vx__peer_request_private(const struct peer_job *j);
+/* whether one of @nr header lines carries a credential (Authorization, Cookie, ...) */
+bool vx__peer_headers_private(char *const *headers, uint32_t nr);
+/* wipes (they may hold credentials) and frees @nr header lines and their array; NULL is a no-op */
+void vx__peer_headers_free(char **headers, uint32_t nr);
 void vx__peer_access_key(const char *url, char *const *headers, uint32_t nr_headers,
 			 uint8_t key[PEER_ACCESS_KEY_LEN]);
 bool vx__peer_access_cached(struct vx_peer *p, const uint8_t key[PEER_ACCESS_KEY_LEN],

@@ -13,25 +13,70 @@
 #include <string.h>
 
 #include "peer_int.h"
+#include "vx_alloc.h"
 #include "vx_err.h"
 #include "vx_log.h"
 #include "vx_store.h"
 #include "vx_url.h"
 
+/*
+ * The job's origin headers (registry credentials), copied for the task's fetches. A header
+ * line with a NUL, CR or LF is refused (it would split the request). 0 or -errno.
+ */
+static int preheat_headers(const struct vx_ctl_msg *m, char ***out, uint32_t *nr)
+{
+	char **h;
+
+	*out = NULL;
+	*nr = 0;
+	if (!m->nr_headers)
+		return 0;
+	for (uint32_t i = 0; i < m->nr_headers; i++) {
+		if (memchr(m->headers[i].ptr, '\0', m->headers[i].len) ||
+		    memchr(m->headers[i].ptr, '\r', m->headers[i].len) ||
+		    memchr(m->headers[i].ptr, '\n', m->headers[i].len))
+			return -EINVAL;
+	}
+	h = vx_calloc(m->nr_headers, sizeof(*h));
+	for (uint32_t i = 0; h && i < m->nr_headers; i++) {
+		h[i] = vx_strndup(m->headers[i].ptr, m->headers[i].len);
+		if (!h[i]) {
+			vx__peer_headers_free(h, i);
+			h = NULL;
+		}
+	}
+	if (!h)
+		return -ENOMEM;
+	*out = h;
+	*nr = m->nr_headers;
+	return 0;
+}
+
 static void on_preheat(struct vx_peer *p, const char *id, const struct vx_ctl_msg *m)
 {
-	char url[VX_CTL_STR_MAX + 1];
+	char url[VX_CTL_STR_MAX + 1], **headers;
+	struct peer_task *t;
+	uint32_t nr_headers;
+	int rc;
 
 	if (!(m->has & VX_CTL_F_URL) || !m->url.len || vx__peer_task_find(p, id) ||
 	    p->shutting_down)
 		return;
 	snprintf(url, sizeof(url), "%.*s", (int)m->url.len, m->url.ptr);
-	if (!vx__peer_task_start(p, id, url, (m->has & VX_CTL_F_PIECE_LEN) ? m->piece_len : 0,
-				 CAUSE_PREHEAT)) {
+	rc = preheat_headers(m, &headers, &nr_headers);
+	if (rc) {
+		vx_warn("peer: preheat of %.12s dropped: its headers: %s", id, vx_strerror(rc));
+		return;
+	}
+	t = vx__peer_task_start(p, id, url, (m->has & VX_CTL_F_PIECE_LEN) ? m->piece_len : 0,
+				CAUSE_PREHEAT, headers, nr_headers);
+	if (!t) {
+		vx__peer_headers_free(headers, nr_headers);
 		vx_warn("peer: preheat of %.12s dropped: task table full", id);
 		return;
 	}
-	vx_info("peer: preheat: fetching %s", VX_URL_SAFE(url));
+	vx_info("peer: preheat: fetching %s%s", VX_URL_SAFE(url),
+		nr_headers ? " with the job's credentials" : "");
 }
 
 static void on_evict(struct vx_peer *p, const char *id)

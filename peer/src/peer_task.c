@@ -251,11 +251,9 @@ static struct peer_task *task_new(struct vx_peer *p, const char *id, const char 
 void vx__peer_job_free(struct peer_job *j)
 {
 	vx__peer_probe_detach(j);
-	for (uint32_t i = 0; j->headers && i < j->nr_headers; i++)
-		vx_free(j->headers[i]);
+	vx__peer_headers_free(j->headers, j->nr_headers);
 	for (uint32_t i = 0; j->filtered && i < j->nr_filtered; i++)
 		vx_free(j->filtered[i]);
-	vx_free(j->headers);
 	vx_free(j->filtered);
 	vx_free(j->url);
 	if (j->out_dirfd >= 0)
@@ -1269,13 +1267,17 @@ void vx__peer_on_event(struct vx_peer *p, const struct vx_ctl_msg *m)
 }
 
 struct peer_task *vx__peer_task_start(struct vx_peer *p, const char *id, const char *url,
-				      uint64_t piece_len, enum peer_task_cause cause)
+				      uint64_t piece_len, enum peer_task_cause cause,
+				      char **headers, uint32_t nr_headers)
 {
 	struct peer_task *t = task_new(p, id, url, cause);
 
 	if (!t)
 		return NULL;
 	t->user_piece_length = piece_len;
+	t->headers = headers;
+	t->nr_headers = nr_headers;
+	t->priv = vx__peer_headers_private(headers, nr_headers);
 	task_register(p, t);
 	return t;
 }
@@ -1498,9 +1500,7 @@ static void task_maybe_free(struct vx_peer *p, struct peer_task *t)
 		close(t->src_fd);
 	if (t->have_origin)
 		vx_origin_release(&t->origin_info);
-	for (uint32_t i = 0; t->headers && i < t->nr_headers; i++)
-		vx_free(t->headers[i]);
-	vx_free(t->headers);
+	vx__peer_headers_free(t->headers, t->nr_headers);
 	vx_free(t->url);
 	vx_free(t->id_content);
 	vx__peer_source_free(t);

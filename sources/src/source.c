@@ -10,7 +10,9 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "source_int.h"
@@ -177,6 +179,60 @@ static void opts_release(struct vx__opts *c)
 	memset(c, 0, sizeof(*c));
 }
 
+/*
+ * A request header "Authorization: Basic <base64 user:password>" with no username given
+ * becomes the copy's username and password, and leaves the header list: the credentials then
+ * answer a registry's token challenge (and a renewal of the token) as --username would, and
+ * are not sent beside the Bearer token they buy. (A preheat job's registry credentials reach
+ * a daemon this way.) Returns 0, or -ENOMEM; a header that does not decode is left as it is.
+ */
+static int basic_to_creds(struct vx__opts *c)
+{
+	const char **h = (const char **)c->o.headers;
+	unsigned char *raw;
+	const char *v, *sep;
+	size_t vl;
+	int n;
+
+	if (c->o.username || c->o.bearer_token)
+		return 0;
+	for (uint32_t i = 0; i < c->o.nr_headers; i++) {
+		if (strncasecmp(h[i], "authorization:", 14) != 0)
+			continue;
+		v = h[i] + 14 + strspn(h[i] + 14, " \t");
+		if (strncasecmp(v, "basic ", 6) != 0)
+			return 0;
+		v += 6 + strspn(v + 6, " \t");
+		vl = strcspn(v, " \t");
+		if (!vl || vl % 4 || v[vl + strspn(v + vl, " \t")] || vl > 4096)
+			return 0;
+		raw = vx_malloc(vl / 4 * 3 + 1);
+		if (!raw)
+			return -ENOMEM;
+		n = EVP_DecodeBlock(raw, (const unsigned char *)v, (int)vl);
+		if (n > 0 && v[vl - 1] == '=')
+			n -= 1 + (v[vl - 2] == '=');
+		if (n <= 0 || memchr(raw, '\0', (size_t)n) ||
+		    !(sep = memchr(raw, ':', (size_t)n))) {
+			vx_free(raw);
+			return 0;
+		}
+		raw[n] = '\0';
+		raw[sep - (char *)raw] = '\0';
+		c->o.username = (char *)raw;
+		c->o.password = (char *)raw + (sep - (char *)raw) + 1;
+		n = dup_str(c, &c->o.username) || dup_str(c, &c->o.password) ? -ENOMEM : 0;
+		OPENSSL_cleanse(raw, vl / 4 * 3 + 1);
+		vx_free(raw);
+		if (n)
+			return n;
+		memmove(&h[i], &h[i + 1], (c->o.nr_headers - i - 1) * sizeof(*h));
+		c->o.nr_headers--;
+		return 0;
+	}
+	return 0;
+}
+
 static int opts_copy(struct vx__opts *c, const struct vx_source_opts *o)
 {
 	const char **fields[20];
@@ -235,6 +291,9 @@ static int opts_copy(struct vx__opts *c, const struct vx_source_opts *o)
 		if (rc)
 			goto out_release;
 	}
+	rc = basic_to_creds(c);
+	if (rc)
+		goto out_release;
 	return 0;
 
 out_release:

@@ -2,7 +2,8 @@
 /*
  * fuzz_manager_req.c: the management API's job request decoder (manager/src/mgr_req.c,
  * vx_mgr_job_req_decode, the one the HTTP server calls) on arbitrary bytes: it must return 0
- * or -EINVAL with a message, never crash, and a decoded request must give args that encode.
+ * or -EINVAL with a message, never crash, and a decoded request must give args that encode,
+ * without its credentials, and is stored for resumption only when it has none.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -30,11 +31,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		if (!s)
 			abort();
+		/* credentials are never shown back */
+		if (r.nr_headers && (strstr(s, "\"headers\"") || strstr(s, "\"password\"") ||
+				     strstr(s, "Authorization")))
+			abort();
 		free(s);
 		json_decref(a);
 		(void)vx__mgr_req_task_id(&r, tid, err, sizeof(err));
 		/* what a job stores to be resumed decodes again to the same request */
 		s = vx__mgr_job_req_encode(&r);
+		if (s && r.nr_headers) /* a job with credentials is never stored */
+			abort();
 		if (s) {
 			static struct vx_mgr_job_req r2;
 

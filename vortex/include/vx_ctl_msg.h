@@ -29,6 +29,7 @@
 #define VX_CTL_COSTS_MAX   64		/* per-parent cost records in one progress */
 #define VX_CTL_AVOID_MAX   64		/* parents to avoid in one reschedule */
 #define VX_CTL_FILTERS_MAX 64		/* filtered query keys of one task id */
+#define VX_CTL_HEADERS_MAX 32		/* origin request headers of one preheat event */
 #define VX_CTL_ADDR_MAX	   64		/* bytes of an IP literal (addr, requester) */
 #define VX_CTL_CSR_MAX	   4096		/* bytes of a PEM certificate request (join, renew) */
 #define VX_CTL_CERT_MAX	   16384	/* bytes of a PEM certificate (cert, ca) */
@@ -144,6 +145,7 @@ struct vx_ctl_cost {
 #define VX_CTL_F_DONE_PEERS  (1ull << 33)
 #define VX_CTL_F_INTERVAL    (1ull << 34)
 #define VX_CTL_F_HOST_KEY    (1ull << 35)
+#define VX_CTL_F_HEADERS     (1ull << 44) /* key 43: preheat event: origin request headers */
 #define VX_CTL_F_PRIVATE     (1ull << 45)
 #define VX_CTL_F_FILTERED    (1ull << 36) /* present: this list; absent: the default list */
 #define VX_CTL_F_REQUESTER   (1ull << 37)
@@ -198,6 +200,9 @@ struct vx_ctl_msg {
 	/* what the task id is derived from, besides url, tg and app (spec/control.md) */
 	struct vx_ctl_str *filtered; /* query keys left out of the id */
 	uint32_t nr_filtered;
+	/* preheat event: "Name: value" lines for the origin (registry credentials): secret */
+	struct vx_ctl_str *headers;
+	uint32_t nr_headers;
 	uint32_t id_kind;	     /* enum vx_ctl_id_kind */
 	uint64_t fixed_piece_len;    /* user-fixed piece length (part of the id); 0 none */
 	struct vx_ctl_str requester; /* trigger: IP literal of the host that asked */

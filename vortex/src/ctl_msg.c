@@ -94,7 +94,13 @@ static const struct cb_key ctl_keys[] = {
 	SCALAR(40, CB_U32, VX_CTL_F_PEERS, peers, UINT32_MAX, 0),
 	SCALAR(41, CB_U32, VX_CTL_F_DONE_PEERS, done_peers, UINT32_MAX, 0),
 	SCALAR(42, CB_U32, VX_CTL_F_INTERVAL, interval_ms, 86400000u, 0),
-	/* 43-60 are the local API's (vx_api_msg.h) */
+	/* 43 means what it means in the local API: an origin's request headers (preheat) */
+	{ .key = 43,
+	  .bit = VX_CTL_F_HEADERS,
+	  .f = { CB_TEXTS, M(headers), VX_CTL_HEADERS_MAX, 0 },
+	  .off_nr = M(nr_headers),
+	  .item_max = VX_CTL_STR_MAX },
+	/* 44-60 are the local API's (vx_api_msg.h) */
 	{ .key = 61,
 	  .bit = VX_CTL_F_FILTERED,
 	  .f = { CB_TEXTS, M(filtered), VX_CTL_FILTERS_MAX, 0 },
