@@ -8,7 +8,7 @@ set -euo pipefail
 vx=$(realpath "$1")
 n=${2:-10000}
 dir=$(mktemp -d)
-trap 'rc=$?; kill "$pid" "$hpid" 2>/dev/null; wait "$pid" "$hpid" 2>/dev/null; rm -rf "$dir"; exit $rc' EXIT
+trap 'rc=$?; kill "$pid" "$hpid" 2>/dev/null; wait "$pid" "$hpid" 2>/dev/null || true; rm -rf "$dir"; exit $rc' EXIT
 mkdir -p "$dir/files" "$dir/out"
 # the store keeps a task's content file open while it is cached: 10,000 tasks need more than
 # the default 1024 descriptors (systemd: LimitNOFILE=); a file:// task holds its source too
