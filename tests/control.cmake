@@ -47,3 +47,10 @@ if(TARGET vx)
 	set_tests_properties(tls_cluster PROPERTIES LABELS integration TIMEOUT 150
 		SKIP_RETURN_CODE 77)
 endif()
+# the scheduler's task table and database records under phantom registrations (issue 18)
+if(TARGET vx)
+	add_test(NAME sched_tables
+		COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/sched_tables.sh $<TARGET_FILE:vx>)
+	set_tests_properties(sched_tables PROPERTIES LABELS integration TIMEOUT 150
+		SKIP_RETURN_CODE 77)
+endif()

@@ -33,7 +33,8 @@ static void usage(FILE *f)
 		"usage: vx scheduler [--listen HOST:PORT] [--db PATH] [--policy vx|dragonfly]\n"
 		"                    [--tokens FILE] [--insecure-open] [--origin-max N] [--cands "
 		"N]\n"
-		"                    [--child-min-mbps N]\n"
+		"                    [--child-min-mbps N] [--tasks-max N] [--task-stale S]\n"
+		"                    [--db-keep S]\n"
 		"                    [--log-level error|warn|info|debug] [--log-format "
 		"text|json]\n"
 		"                    [--tls-cert FILE --tls-key FILE --tls-ca FILE [--tls-crl "
@@ -44,6 +45,8 @@ static void usage(FILE *f)
 		"  --listen HOST:PORT  address of the control channel (default 127.0.0.1:8002)\n"
 		"  --db PATH           sqlite file for host and task records (default "
 		"scheduler.db)\n"
+		"  --db-keep S         records of hosts and tasks unseen this long are removed\n"
+		"                      (default 604800, a week; at most 1,000,000 per table)\n"
 		"  --policy P          parent choice: vx (default) or dragonfly (A/B baseline)\n"
 		"  --tokens FILE       join tokens, one 'ROLE TOKEN' line per role (peer, seed,\n"
 		"                      admin); created 0600 with random tokens when missing\n"
@@ -55,37 +58,44 @@ static void usage(FILE *f)
 		"  --cands N           candidate parents per answer (default 4, at most 8)\n"
 		"  --child-min-mbps N  Mb/s a child host needs: a parent host takes its rate\n"
 		"                      over this many child hosts (default 40; 0: no cap)\n"
-		"  --api HOST:PORT     the management API (default 127.0.0.1:8080; port 0 picks)\n"
-		"  --no-api            run without the management API\n"
-		"  --allow-outbound CIDR  preheat URLs may name these loopback/link-local\n"
-		"                      addresses (repeatable; refused by default)\n"
-		"  --deny-outbound CIDR   preheat URLs may never name these (repeatable)\n"
-		"  --api-jobs-per-min N  job creations per token per minute (default 60)\n"
-		"  --api-routes        print the API's routes and exit\n"
-		"  --pki-dir DIR       the cluster CA: ca.pem, ca.key, server.pem, server.key,\n"
-		"                      crl.pem, created when missing (default: the --db path with\n"
-		"                      .pki appended); TLS on --listen from these files unless\n"
-		"                      --tls-* are given (plaintext beside it on loopback only)\n"
-		"  --cert-ttl DUR      life of the certificates it issues (default 24h, at least\n"
-		"                      10s); daemons renew at 2/3 of it\n"
-		"  --no-pki            issue no certificates (no join, renew or crl requests)\n"
-		"  --tls-cert FILE     TLS on the control channel: this scheduler's certificate\n"
-		"                      (PEM, role scheduler, the addresses it is dialled on)\n"
-		"  --tls-key FILE      its private key (PEM, mode 0600)\n"
-		"  --tls-ca FILE       the CA that every host's certificate must chain to\n"
-		"  --tls-crl FILE      revoked certificates (PEM CRL; reloaded when it changes)\n"
-		"  --insecure-plaintext  allow plaintext on a --listen or --api address that is\n"
-		"                      not loopback (warned; beside the CA's TLS on one port);\n"
-		"                      without it such an address needs the CA or the --tls-*\n"
-		"                      files (and --api stays on loopback)\n"
-		"  --manager-db DB     the API's jobs, tokens and audit: a sqlite file or a\n"
-		"                      postgres://HOST:PORT/NAME URI that several control planes\n"
-		"                      share (password in PGPASSFILE; default: the --db file)\n"
-		"  --job-lease S       a job whose runner stopped is claimed after S s (default "
-		"15)\n"
-		"  --role R            all (default): scheduler, API and jobs; manager: the API\n"
-		"                      alone (jobs are run by a scheduler on the same database);\n"
-		"                      scheduler: no API, runs the jobs managers made\n");
+		"  --tasks-max N       tasks the scheduler tracks at once (default 16384); a\n"
+		"                      full table makes room by dropping the task idle longest\n"
+		"                      that no host holds in full\n"
+		"  --task-stale S      ...and whose peers made no progress for S s (default "
+		"300)\n");
+	/* two strings: one would pass the 4095 bytes C99 promises to support */
+	fputs("  --api HOST:PORT     the management API (default 127.0.0.1:8080; port 0 picks)\n"
+	      "  --no-api            run without the management API\n"
+	      "  --allow-outbound CIDR  preheat URLs may name these loopback/link-local\n"
+	      "                      addresses (repeatable; refused by default)\n"
+	      "  --deny-outbound CIDR   preheat URLs may never name these (repeatable)\n"
+	      "  --api-jobs-per-min N  job creations per token per minute (default 60)\n"
+	      "  --api-routes        print the API's routes and exit\n"
+	      "  --pki-dir DIR       the cluster CA: ca.pem, ca.key, server.pem, server.key,\n"
+	      "                      crl.pem, created when missing (default: the --db path with\n"
+	      "                      .pki appended); TLS on --listen from these files unless\n"
+	      "                      --tls-* are given (plaintext beside it on loopback only)\n"
+	      "  --cert-ttl DUR      life of the certificates it issues (default 24h, at least\n"
+	      "                      10s); daemons renew at 2/3 of it\n"
+	      "  --no-pki            issue no certificates (no join, renew or crl requests)\n"
+	      "  --tls-cert FILE     TLS on the control channel: this scheduler's certificate\n"
+	      "                      (PEM, role scheduler, the addresses it is dialled on)\n"
+	      "  --tls-key FILE      its private key (PEM, mode 0600)\n"
+	      "  --tls-ca FILE       the CA that every host's certificate must chain to\n"
+	      "  --tls-crl FILE      revoked certificates (PEM CRL; reloaded when it changes)\n"
+	      "  --insecure-plaintext  allow plaintext on a --listen or --api address that is\n"
+	      "                      not loopback (warned; beside the CA's TLS on one port);\n"
+	      "                      without it such an address needs the CA or the --tls-*\n"
+	      "                      files (and --api stays on loopback)\n"
+	      "  --manager-db DB     the API's jobs, tokens and audit: a sqlite file or a\n"
+	      "                      postgres://HOST:PORT/NAME URI that several control planes\n"
+	      "                      share (password in PGPASSFILE; default: the --db file)\n"
+	      "  --job-lease S       a job whose runner stopped is claimed after S s (default "
+	      "15)\n"
+	      "  --role R            all (default): scheduler, API and jobs; manager: the API\n"
+	      "                      alone (jobs are run by a scheduler on the same database);\n"
+	      "                      scheduler: no API, runs the jobs managers made\n",
+	      f);
 }
 
 static int parse_u32(const char *flag, const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
@@ -125,6 +135,9 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 		{ "origin-max", required_argument, NULL, 'o' },
 		{ "cands", required_argument, NULL, 'c' },
 		{ "child-min-mbps", required_argument, NULL, 6 },
+		{ "tasks-max", required_argument, NULL, 7 },
+		{ "task-stale", required_argument, NULL, 8 },
+		{ "db-keep", required_argument, NULL, 9 },
 		{ "log-level", required_argument, NULL, 'v' },
 		{ "log-format", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
@@ -307,6 +320,22 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 			cfg->sched.child_min_bps = (uint64_t)mbps * 1000000ull;
 			break;
 		}
+		case 7:
+			if (parse_u32("--tasks-max", optarg, 1, 1u << 22, &cfg->sched.tasks_max))
+				return -EINVAL;
+			break;
+		case 8: {
+			uint32_t sec;
+
+			if (parse_u32("--task-stale", optarg, 1, 86400 * 30, &sec))
+				return -EINVAL;
+			cfg->sched.task_stale_ms = (uint64_t)sec * 1000u;
+			break;
+		}
+		case 9:
+			if (parse_u32("--db-keep", optarg, 1, 86400u * 3650, &cfg->records_keep_s))
+				return -EINVAL;
+			break;
 		case 'M':
 			mf->cfg.db_path = optarg;
 			break;

@@ -73,6 +73,12 @@ struct vx_sched_cfg {
 	uint32_t origin_stalled_max; /* the bound once the origin peer stalls */
 	uint64_t origin_stall_ms;    /* no progress from every origin peer this long: stalled */
 	uint64_t host_grace_ms;	     /* a silent host is dropped after this */
+	/*
+	 * A full task table frees, to make room, the task idle longest among those no host
+	 * holds in full and none of whose peers made progress for this long (failed seeds,
+	 * abandoned or phantom registrations); tasks with a full copy are never evicted.
+	 */
+	uint64_t task_stale_ms;
 	uint32_t bootstrap_done; /* full copies on normal hosts after which seeds are shielded */
 	uint64_t default_bps;	 /* assumed upload rate of a host that declares none */
 	uint64_t rng_seed;	 /* the dragonfly policy's sampling */
@@ -316,6 +322,7 @@ struct vx_sched_stats {
 	uint64_t cands_given;
 	uint64_t cycles_refused; /* candidates dropped because of a cycle */
 	uint64_t events_dropped; /* queue full */
+	uint64_t tasks_evicted;	 /* stale tasks freed for room (task_stale_ms) */
 	uint32_t hosts;
 	uint32_t tasks;
 	uint32_t peers;

@@ -42,6 +42,10 @@ struct vx_sched_server_cfg {
 	uint32_t idle_ms;     /* a connection that sends nothing this long is closed */
 	uint32_t hello_ms;    /* time a new connection has to say hello */
 	uint32_t announce_ms; /* announce interval told to peers in the hello answer */
+	/* the database's host and task records: kept this long after last seen or updated
+	 * (default 7 days), and at most this many rows per table (default 1,000,000) */
+	uint32_t records_keep_s;
+	uint32_t records_max;
 };
 
 /* Fills @cfg with the defaults (spec/control.md). */

@@ -14,6 +14,7 @@
  */
 #include "vx_sched.h"
 
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -312,6 +313,7 @@ void vx_sched_cfg_default(struct vx_sched_cfg *cfg)
 	cfg->origin_stalled_max = 2;
 	cfg->origin_stall_ms = 30000;
 	cfg->host_grace_ms = 60000;
+	cfg->task_stale_ms = 300000;
 	cfg->bootstrap_done = 2;
 	cfg->default_bps = 1000000000ull;
 	cfg->rng_seed = 0x5eed;
@@ -805,11 +807,60 @@ const char *vx_sched_host_id(const struct vx_sched *s, uint32_t host)
 
 /* ---------------------------------------------------------------- Tasks and peers */
 
-static int task_new(struct vx_sched *s, struct vx_ctl_str id, uint32_t *out)
+static void peer_free(struct vx_sched *s, uint32_t pi);
+
+/* Frees every peer of @ti, and so the task, promoting nobody on the way. */
+static void task_drop(struct vx_sched *s, uint32_t ti)
+{
+	struct sched_task *t = &s->tasks[ti];
+
+	t->deleting = true;
+	while (t->state != VX_SCHED_TASK_FREE && t->nr_peers)
+		peer_free(s, t->peers[t->nr_peers - 1]);
+}
+
+/*
+ * The task table is full: frees the stale task idle longest (no full copy on any host, no
+ * progress from any of its peers for cfg.task_stale_ms). One scan of the table, only when it
+ * is full. True when a slot was freed.
+ */
+static bool task_evict_stale(struct vx_sched *s, uint64_t now_ms)
+{
+	uint32_t best = SCHED_NONE;
+	uint64_t best_ms = UINT64_MAX;
+
+	for (uint32_t ti = 0; ti < s->cfg.tasks_max; ti++) {
+		const struct sched_task *t = &s->tasks[ti];
+		uint64_t last = 0;
+
+		if (t->state == VX_SCHED_TASK_FREE || t->nr_done || t->deleting)
+			continue;
+		for (uint32_t k = 0; k < t->nr_peers; k++)
+			last = VX_MAX(last, s->peers[t->peers[k]].progress_ms);
+		if (last > now_ms || now_ms - last < s->cfg.task_stale_ms || last >= best_ms)
+			continue;
+		best = ti;
+		best_ms = last;
+	}
+	if (best == SCHED_NONE)
+		return false;
+	if (!(s->st.tasks_evicted & 1023))
+		vx_warn("sched: the task table is full (%u): dropped task %.12s, idle %" PRIu64
+			" s with no full copy (%" PRIu64 " dropped so far)",
+			s->cfg.tasks_max, s->tasks[best].id, (now_ms - best_ms) / 1000,
+			s->st.tasks_evicted + 1);
+	task_drop(s, best);
+	s->st.tasks_evicted++;
+	return true;
+}
+
+static int task_new(struct vx_sched *s, struct vx_ctl_str id, uint64_t now_ms, uint32_t *out)
 {
 	struct sched_task *t;
 	uint32_t ti = s->task_free;
 
+	if (ti == SCHED_NONE && task_evict_stale(s, now_ms))
+		ti = s->task_free;
 	if (ti == SCHED_NONE)
 		return -ENOSPC;
 	t = &s->tasks[ti];
@@ -1336,13 +1387,14 @@ static int register_existing(struct vx_sched *s, uint32_t pi, const struct vx_sc
 	return rc;
 }
 
-static int reg_task(struct vx_sched *s, const struct vx_sched_reg *req, uint32_t *ti)
+static int reg_task(struct vx_sched *s, const struct vx_sched_reg *req, uint64_t now_ms,
+		    uint32_t *ti)
 {
 	int rc;
 
 	*ti = find_task(s, req->task_id);
 	if (*ti == SCHED_NONE) {
-		rc = task_new(s, req->task_id, ti);
+		rc = task_new(s, req->task_id, now_ms, ti);
 		if (rc)
 			return rc;
 	}
@@ -1399,7 +1451,7 @@ int vx_sched_register(struct vx_sched *s, uint32_t host, const struct vx_sched_r
 		return -ENOENT;
 	if (req->task_id.len != VX_TASK_ID_LEN)
 		return -EINVAL;
-	rc = reg_task(s, req, &ti);
+	rc = reg_task(s, req, now_ms, &ti);
 	if (rc)
 		return rc;
 	t = &s->tasks[ti];
@@ -1956,15 +2008,11 @@ int vx_sched_stat(const struct vx_sched *s, struct vx_ctl_str task_id,
 int vx_sched_delete_task(struct vx_sched *s, struct vx_ctl_str task_id, uint64_t now_ms)
 {
 	uint32_t ti = find_task(s, task_id);
-	struct sched_task *t;
 
 	(void)now_ms;
 	if (ti == SCHED_NONE)
 		return -ENOENT;
-	t = &s->tasks[ti];
-	t->deleting = true; /* nobody is promoted while everyone leaves */
-	while (t->state != VX_SCHED_TASK_FREE && t->nr_peers)
-		peer_free(s, t->peers[t->nr_peers - 1]);
+	task_drop(s, ti); /* nobody is promoted while everyone leaves */
 	return 0;
 }
 

@@ -38,7 +38,9 @@ static const char schema[] = "PRAGMA journal_mode=WAL;"
 			     "CREATE TABLE IF NOT EXISTS tasks ("
 			     " id TEXT PRIMARY KEY, url TEXT NOT NULL, piece_len INTEGER NOT NULL,"
 			     " content_len INTEGER NOT NULL, state TEXT NOT NULL,"
-			     " created INTEGER NOT NULL, updated INTEGER NOT NULL);";
+			     " created INTEGER NOT NULL, updated INTEGER NOT NULL);"
+			     "CREATE INDEX IF NOT EXISTS hosts_seen ON hosts(last_seen);"
+			     "CREATE INDEX IF NOT EXISTS tasks_updated ON tasks(updated);";
 
 static int db_err(struct sched_db *d, const char *what)
 {
@@ -231,6 +233,43 @@ int vx__sched_db_flush(struct sched_db *d)
 		return VX_EDB;
 	}
 	return 0;
+}
+
+int vx__sched_db_expire(struct sched_db *d, int64_t now_s, int64_t keep_s, int64_t rows_max)
+{
+	static const char *const sql[] = {
+		"DELETE FROM hosts WHERE last_seen < ?1",
+		"DELETE FROM tasks WHERE updated < ?1",
+		"DELETE FROM hosts WHERE id IN (SELECT id FROM hosts ORDER BY last_seen DESC "
+		"LIMIT -1 OFFSET ?2)",
+		"DELETE FROM tasks WHERE id IN (SELECT id FROM tasks ORDER BY updated DESC "
+		"LIMIT -1 OFFSET ?2)",
+	};
+	int rc = begin(d), n = 0;
+
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+		sqlite3_stmt *st = NULL;
+
+		if (sqlite3_prepare_v2(d->db, sql[i], -1, &st, NULL) != SQLITE_OK)
+			return db_err(d, "prepare expire");
+		if (i < 2)
+			sqlite3_bind_int64(st, 1, now_s - keep_s);
+		else
+			sqlite3_bind_int64(st, 2, rows_max);
+		rc = step(d, st, "expire");
+		n += rc ? 0 : sqlite3_changes(d->db);
+		sqlite3_finalize(st);
+		if (rc)
+			return rc;
+	}
+	if (n)
+		vx_info("scheduler db: %d host and task record(s) past their keep time or the row "
+			"cap "
+			"removed",
+			n);
+	return vx__sched_db_flush(d);
 }
 
 #define HOST_KEY_EXPIRE_S (7 * 86400)

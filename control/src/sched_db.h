@@ -24,6 +24,11 @@ int vx__sched_db_task_delete(struct sched_db *d, struct vx_ctl_str id);
 /* Commits the writes of this loop turn. */
 int vx__sched_db_flush(struct sched_db *d);
 /*
+ * Removes host and task records not seen or updated for @keep_s seconds, then the oldest beyond
+ * @rows_max per table (the file stays bounded), and commits. 0 or VX_EDB.
+ */
+int vx__sched_db_expire(struct sched_db *d, int64_t now_s, int64_t keep_s, int64_t rows_max);
+/*
  * Binds host @id to @key_sha256 (hex) on first sight, @src (the address it connects from, an
  * IPv6 one as its /64) being allowed at most @per_src_max ids and the table @total_max. Returns
  * 0 (new binding, or the same key as before), -EACCES (the id is bound to another key),

@@ -76,6 +76,7 @@ struct vx_sched_server {
 	uint8_t *obuf;	   /* one encoded frame */
 	size_t ocap;
 	uint64_t next_tick_ms;
+	uint64_t next_expire_ms; /* of the database's records (cfg.records_keep_s) */
 	struct vx_sched_tokens tokens;
 	char tokens_path[4096];
 	bool tokens_created;
@@ -99,6 +100,8 @@ void vx_sched_server_cfg_default(struct vx_sched_server_cfg *cfg)
 	cfg->host_ids_per_addr = 4096;
 	cfg->host_ids_max = 65536;
 	cfg->cert_ttl_s = VX_PKI_CERT_TTL_DEFAULT;
+	cfg->records_keep_s = 7 * 86400;
+	cfg->records_max = 1000000;
 }
 
 /*
@@ -1130,6 +1133,14 @@ static void on_tick(struct vx_sched_server *srv, uint64_t now)
 	size_t len;
 
 	vx_sched_tick(srv->sched, now);
+	if (now >= srv->next_expire_ms) {
+		/* at most hourly; twice per keep time when that is shorter */
+		uint64_t every = VX_MIN(3600000ull, srv->cfg.records_keep_s * 500ull);
+
+		srv->next_expire_ms = now + VX_MAX(every, (uint64_t)SRV_TICK_MS);
+		(void)vx__sched_db_expire(srv->db, vx_wall_s(), srv->cfg.records_keep_s,
+					  srv->cfg.records_max);
+	}
 	if (srv->pki) {
 		/* due, or a revoke by `vx cert` that another signer's CRL overtook */
 		(void)vx__sched_db_flush(srv->db); /* the CA has its own connection */

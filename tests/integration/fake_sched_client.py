@@ -144,4 +144,5 @@ def main():
             print(json.dumps({"event": m.get(38), "answer": m.get(28)}), flush=True)
 
 
-main()
+if __name__ == "__main__":
+    main()

@@ -805,6 +805,68 @@ static void test_vx_sched_register__empty_and_delete(void **state)
 }
 
 /*
+ * Issue 18: a full task table makes room by dropping the task idle longest that no host holds in
+ * full (abandoned, failed or phantom registrations), never one with a full copy, and only once
+ * its peers were silent for task_stale_ms; otherwise a register is refused (-ENOSPC) as before.
+ */
+static void test_vx_sched_register__full_table_drops_stale(void **state)
+{
+	static const char task_c[] =
+		"cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc";
+	static const char task_d[] =
+		"dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd";
+	static const char task_e[] =
+		"eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee";
+	struct vx_sched_task_stat st;
+	struct vx_sched_stats stats;
+	struct vx_sched_reg r = { 0 };
+	struct vx_sched_answer a;
+	struct vx_sched_cfg cfg;
+	struct vx_sched *s;
+	uint32_t h, n;
+
+	(void)state;
+	vx_sched_cfg_default(&cfg);
+	cfg.hosts_max = 4;
+	cfg.tasks_max = 3;
+	cfg.peers_max = 16;
+	cfg.task_stale_ms = 1000;
+	assert_int_equal(vx_sched_new(&s, &cfg), 0);
+	h = hello(s, "h0", "", 0, 0);
+	reg(s, h, TASK_A); /* at 1; then a full copy: never dropped */
+	assert_int_equal(progress(s, h, TASK_A, 0, 10, true, &n), 0);
+	assert_int_equal(vx_sched_finished(s, h, vx_ctl_str_of(TASK_A), 2), 0);
+	reg(s, h, TASK_B); /* at 1, then silent */
+	r.url = vx_ctl_str_of("http://origin/a");
+	r.piece_len = 1 << 20;
+	r.content_len = 10 << 20;
+	r.task_id = vx_ctl_str_of(task_c);
+	assert_int_equal(vx_sched_register(s, h, &r, 500, &a), 0);
+	/* full, and nothing silent long enough yet */
+	r.task_id = vx_ctl_str_of(task_d);
+	assert_int_equal(vx_sched_register(s, h, &r, 900, &a), -ENOSPC);
+	assert_true(vx_sched_check(s));
+	/* B (idle 1599 ms) and C (1100 ms) are stale: B, idle longest, makes room */
+	assert_int_equal(vx_sched_register(s, h, &r, 1600, &a), 0);
+	assert_int_equal(vx_sched_stat(s, vx_ctl_str_of(TASK_B), &st), -ENOENT);
+	assert_int_equal(vx_sched_stat(s, vx_ctl_str_of(TASK_A), &st), 0);
+	assert_int_equal(vx_sched_stat(s, vx_ctl_str_of(task_c), &st), 0);
+	assert_true(vx_sched_check(s));
+	/* then C; then only the full copy and fresh tasks are left: refused */
+	r.task_id = vx_ctl_str_of(task_e);
+	assert_int_equal(vx_sched_register(s, h, &r, 1700, &a), 0);
+	assert_int_equal(vx_sched_stat(s, vx_ctl_str_of(task_c), &st), -ENOENT);
+	r.task_id = vx_ctl_str_of(TASK_B);
+	assert_int_equal(vx_sched_register(s, h, &r, 1800, &a), -ENOSPC);
+	assert_int_equal(vx_sched_stat(s, vx_ctl_str_of(TASK_A), &st), 0);
+	vx_sched_get_stats(s, &stats);
+	assert_int_equal(stats.tasks_evicted, 2);
+	assert_int_equal(stats.tasks, 3);
+	assert_true(vx_sched_check(s));
+	vx_sched_free(s);
+}
+
+/*
  * A seed triggered for a task of unknown length finds the object empty: it finishes without a
  * piece. The peer that was waiting on it is told EMPTY (not PARENTS naming a seed with nothing
  * to give, nor WAIT forever), and so is any later registrant; the seed's child slot is freed.
@@ -1105,6 +1167,7 @@ int main(void)
 		cmocka_unit_test(test_vx_sched_mismatch__liar_blocked_for_task),
 		cmocka_unit_test(test_vx_sched_host_silent__children_move_and_gc),
 		cmocka_unit_test(test_vx_sched_register__empty_and_delete),
+		cmocka_unit_test(test_vx_sched_register__full_table_drops_stale),
 		cmocka_unit_test(test_vx_sched_finished__empty_origin_answers_empty),
 		cmocka_unit_test(test_vx_sched_register__dragonfly_policy),
 		cmocka_unit_test(test_vx_sched_register__alloc_failures),
