@@ -108,11 +108,28 @@ static int set_list(struct vx_config *cfg, const char *key, const char *value, c
 	return 0;
 }
 
+/*
+ * A secret given on the command line (--join, --token): kept in a copy, and blanked in argv so
+ * that /proc/PID/cmdline (ps, every local user) shows x's from here on; it was readable from
+ * the exec until now, which is why --join-file and --token-file are the ways to prefer.
+ */
+static const char *argv_secret(char *arg, char copy[VX_SCHED_TOKEN_MAX + 1])
+{
+	size_t n = strlen(arg);
+
+	if (n > VX_SCHED_TOKEN_MAX)
+		return arg; /* no token is that long: refused later, as it is */
+	memcpy(copy, arg, n + 1);
+	memset(arg, 'x', n);
+	return copy;
+}
+
 struct serve_flags {
 	const char *config;
 	const char *group;
 	const char *token;
 	const char *join; /* --join TOKEN */
+	char token_copy[VX_SCHED_TOKEN_MAX + 1], join_copy[VX_SCHED_TOKEN_MAX + 1];
 	bool no_resume;
 	bool schedulers_given;
 	bool upstreams_given;
@@ -188,7 +205,7 @@ static int parse_flags(int argc, char **argv, struct serve_flags *fl)
 			fl->group = optarg;
 			continue;
 		case 't':
-			fl->token = optarg;
+			fl->token = argv_secret(optarg, fl->token_copy);
 			fprintf(stderr, "vx serve: --token is deprecated (it shows in ps): use "
 					"--token-file FILE\n");
 			continue;
@@ -196,7 +213,9 @@ static int parse_flags(int argc, char **argv, struct serve_flags *fl)
 			fl->no_resume = true;
 			continue;
 		case 'j':
-			fl->join = optarg;
+			fl->join = argv_secret(optarg, fl->join_copy);
+			fprintf(stderr, "vx serve: --join: the token was visible in ps while the "
+					"daemon started; prefer --join-file FILE\n");
 			continue;
 		case 'F':
 			if (vx_log_set_format_name(optarg)) {

@@ -36,7 +36,8 @@ token() { "$vx" token create --role "$1" --db "$dir/sched.db" "${@:2}" 2>>"$dir/
 seed_tok=$(token seed)
 peer_tok=$(token peer --uses 3)
 
-# 1. joins; each daemon's certificate names the host id it came up as
+# 1. joins; each daemon's certificate names the host id it came up as; the --join token is
+#    blanked in its command line
 serve_start seed --seed --join "$seed_tok"
 serve_start p1 --join "$peer_tok" --metrics 127.0.0.1:0
 serve_start p2 --join "$peer_tok"
@@ -45,6 +46,9 @@ for n in seed p1 p2; do
 	openssl x509 -in "$dir/$n/tls/cert.pem" -noout -subject | grep -q "CN = $id" ||
 		fail "$n came up as $id, not as its certificate's host"
 	! grep -q 'no TLS in this build' "$dir/$n.log" || fail "$n: a data plane without TLS"
+	# the token given with --join is blanked in the daemon's command line once read
+	! tr '\0' ' ' <"/proc/${serve_pid[$n]}/cmdline" | grep -qF -e "$seed_tok" -e "$peer_tok" ||
+		fail "$n's command line still shows its join token (ps)"
 done
 
 p1_serial=$(openssl x509 -in "$dir/p1/tls/cert.pem" -noout -serial | cut -d= -f2)
