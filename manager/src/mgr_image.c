@@ -34,6 +34,7 @@ struct mgr_image {
 	char platform[64];
 	char headers[MGR_HEADERS_MAX][MGR_HEADER_MAX]; /* the job's (credentials): wiped at free */
 	uint32_t nr_headers;
+	const struct vx_outbound_policy *outbound; /* the jobs' (outlives the thread) */
 	char (*urls)[MGR_URL_MAX / 4];
 	uint32_t nr;
 };
@@ -65,6 +66,8 @@ static void *resolve(void *arg)
 		hdrs[i] = im->headers[i];
 	opts.headers = hdrs;
 	opts.nr_headers = im->nr_headers;
+	/* every connection: the registry, its redirects, the token realm its challenge names */
+	opts.outbound = im->outbound;
 	opts.oci_platform = im->platform[0] ? im->platform : NULL;
 	rc = vx_source_ctx_new(&ctx, NULL);
 	if (!rc)
@@ -130,7 +133,8 @@ int vx__mgr_image_check(const char *url)
 	return rc;
 }
 
-int vx__mgr_image_start(struct mgr_image **out, const struct vx_mgr_job_req *r)
+int vx__mgr_image_start(struct mgr_image **out, const struct vx_mgr_job_req *r,
+			const struct vx_outbound_policy *outbound)
 {
 	struct mgr_image *im = vx_calloc(1, sizeof(*im));
 	int rc;
@@ -143,6 +147,7 @@ int vx__mgr_image_start(struct mgr_image **out, const struct vx_mgr_job_req *r)
 		snprintf(im->platform, sizeof(im->platform), "%s", r->platform);
 		memcpy(im->headers, r->headers, sizeof(im->headers));
 		im->nr_headers = r->nr_headers;
+		im->outbound = outbound;
 		pthread_mutex_init(&im->lock, NULL);
 		rc = -pthread_create(&im->th, NULL, resolve, im);
 		if (rc)

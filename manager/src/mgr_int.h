@@ -151,8 +151,14 @@ int vx__mgr_url_host(const char *url, char *host, size_t host_len);
 struct mgr_image;
 /* Whether @url is a manifest URL (.../v2/<repo>/manifests/<ref>): 0 or -EINVAL. */
 int vx__mgr_image_check(const char *url);
-/* Starts resolving @r's url (with its headers) on a thread of its own. 0 or -errno. */
-int vx__mgr_image_start(struct mgr_image **out, const struct vx_mgr_job_req *r);
+/*
+ * Starts resolving @r's url (with its headers) on a thread of its own, every connection (the
+ * registry's redirects and token realm too) checked against @outbound (borrowed; it must
+ * outlive the resolution). 0 or -errno.
+ */
+struct vx_outbound_policy;
+int vx__mgr_image_start(struct mgr_image **out, const struct vx_mgr_job_req *r,
+			const struct vx_outbound_policy *outbound);
 /* 1: still resolving; 0: done, *@n blob URLs (vx__mgr_image_url); < 0: failed (@err). */
 int vx__mgr_image_poll(struct mgr_image *im, uint32_t *n, char *err, size_t err_len);
 const char *vx__mgr_image_url(const struct mgr_image *im, uint32_t i);

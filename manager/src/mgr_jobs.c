@@ -548,7 +548,7 @@ static int job_preheat(struct mgr_jobs *j, const struct vx_mgr_job_req *r, int64
 	if (run->req)
 		*run->req = *r;
 	if (run->req && r->image) {
-		if (!vx__mgr_image_start(&run->image, r)) {
+		if (!vx__mgr_image_start(&run->image, r, &j->outbound)) {
 			vx_info("manager: job %" PRId64 ": resolving the image %s", id,
 				VX_URL_SAFE(r->url));
 			return 0;
