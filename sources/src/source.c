@@ -371,18 +371,20 @@ void vx__stat_from_resp(struct vx_source_stat *st, const struct vx__resp *r)
 }
 
 /*
- * What a fetch for another host (vx_source_opts.outbound set) may use: anonymous http and https
- * only. Everything else would act with this host's own rights, which the requester may lack: a
- * file here, a plug-in's own I/O (no connection the policy could check), the cloud or registry
- * credentials of this host's environment and profiles (s3, oci, hdfs), the user-info of the
- * URL (the bytes would then be served as if public), and ftp (its data connections and
- * anonymous logins are not worth the risk).
+ * What a fetch for another host (vx_source_opts.outbound set) may use: http, https and the
+ * registry schemes (oci, oci+http, oci+https: they read no credentials of this host, only those
+ * the caller passes in the options for the requester), without user-info. Everything else would
+ * act with this host's own rights, which the requester may lack: a file here, a plug-in's own
+ * I/O (no connection the policy could check), the cloud credentials of this host's environment
+ * and profiles (s3, hdfs), the user-info of the URL (the bytes would then be served as if
+ * public), and ftp (its data connections and anonymous logins are not worth the risk).
  */
 static bool for_another_host_ok(const struct vx__scheme *s, const struct vx_source_url *u)
 {
 	if (s->local_files || s->plugin)
 		return false;
-	if (strcmp(u->scheme, "http") != 0 && strcmp(u->scheme, "https") != 0)
+	if (strcmp(u->scheme, "http") != 0 && strcmp(u->scheme, "https") != 0 &&
+	    strncmp(u->scheme, "oci", 3) != 0)
 		return false;
 	return !(u->user && *u->user) && !(u->password && *u->password);
 }
