@@ -7,3 +7,8 @@ if(TARGET vx)
 	set_tests_properties(console_chromium PROPERTIES LABELS integration TIMEOUT 120
 		SKIP_RETURN_CODE 77)
 endif()
+# The scheduler core's side of the console: traffic accounting, swarm edges, the blocklist.
+if(TARGET vx_control)
+	vx_add_test(test_control_sched_view
+		SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_control_sched_view.c LIBS vx_control)
+endif()

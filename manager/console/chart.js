@@ -47,7 +47,7 @@ export function trafficChart(series) {
 
 // flows: [{from: host id | null (origin), to, bytes}]; holders: [{host, type}]
 export function swarmPicture(flows, holders) {
-	const W = 520, H = 420, cx = W / 2, cy = H / 2 + 10, r = 150;
+	const W = 520, H = 440, cx = W / 2, cy = 270, rx = 180, ry = 130;
 	const svg = s('svg', { width: W, height: H, viewBox: `0 0 ${W} ${H}`, id: 'swarm',
 		role: 'img', 'aria-label': 'who fetched from whom' });
 	const defs = s('defs', {});
@@ -65,8 +65,8 @@ export function swarmPicture(flows, holders) {
 	const pos = new Map();
 	pos.set(null, [cx, 24]);
 	names.forEach((n, i) => {
-		const a = Math.PI / 2 + (2 * Math.PI * i) / Math.max(1, names.length);
-		pos.set(n, [cx + r * Math.cos(a), cy + r * Math.sin(a) * 0.9]);
+		const a = -Math.PI / 2 + (2 * Math.PI * i) / Math.max(1, names.length);
+		pos.set(n, [cx + rx * Math.cos(a), cy + ry * Math.sin(a)]);
 	});
 	const maxb = Math.max(1, ...flows.map((f) => f.bytes));
 	for (const f of flows) {

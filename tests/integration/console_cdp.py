@@ -56,6 +56,20 @@ r2.read()
 if r2.status not in (400, 401, 404):
     fail(f"a dot-dot path under /console/ answered {r2.status}")
 
+def call(method, path, body=None, tok=None):
+    c.request(method, path, body=None if body is None else json.dumps(body),
+              headers={"Authorization": "Bearer " + (tok or token)})
+    r = c.getresponse()
+    return r.status, r.read()
+
+
+def api(method, path, body=None):
+    st, b = call(method, path, body)
+    if st != 200:
+        fail(f"{method} {path}: {st} {b[:200]!r}")
+    return json.loads(b)
+
+
 # ---- the browser
 prof = tempfile.mkdtemp(prefix="vx-chromium-")
 proc = subprocess.Popen(
@@ -222,11 +236,41 @@ try:
         why = js("document.getElementById('preheat-status').innerText")
         fail(f"the preheat ended {state}: {why}")
     job = js("document.getElementById('watched-job').textContent")
-    c.request("GET", f"/oapi/v1/jobs/{job}", headers={"Authorization": "Bearer " + token})
-    r = c.getresponse()
-    j = json.loads(r.read())
+    j = api("GET", f"/oapi/v1/jobs/{job}")
     if j["state"] != "SUCCESS" or j["type"] != "preheat" or j["args"]["url"] != preheat_url:
         fail(f"job {job} as the API shows it: {j}")
+
+    # ---- the blocklist from the cluster page: listed, audited, taken off
+    goto("cluster")
+    wait_for("[...document.querySelectorAll('main table tbody tr')].some(r => r.innerText.includes('seed'))",
+             "the seed on the cluster page")
+    js("[...document.querySelectorAll('main table tbody tr')].find(r => r.innerText.includes('seed')).querySelector('button').click()")
+    wait_for("[...document.querySelectorAll('main table tbody tr')].some(r => r.innerText.includes('blocked'))",
+             "the seed blocked")
+    shot("blocked")
+    seed = js("[...document.querySelectorAll('main table tbody tr')].find(r => r.innerText.includes('blocked')).cells[0].innerText")
+    bl = api("GET", "/oapi/v1/blocklist")
+    if [e["host"] for e in bl["blocklist"]] != [seed]:
+        fail(f"blocklist after the click: {bl}")
+    js("[...document.querySelectorAll('main table tbody tr')].find(r => r.innerText.includes('blocked')).querySelector('button').click()")
+    wait_for("![...document.querySelectorAll('main table tbody tr')].some(r => r.innerText.includes('blocked'))",
+             "the seed unblocked")
+    acts = [(a["action"], a["target"], a["result"]) for a in api("GET", "/oapi/v1/audits")]
+    for want in (("POST /oapi/v1/blocklist", f"host={seed}", 200),
+                 (f"DELETE /oapi/v1/blocklist/{seed}", f"host={seed}", 200)):
+        if want not in acts:
+            fail(f"no audit record {want}")
+
+    # ---- scopes: the views need cluster:read, the blocklist cluster:admin
+    reader = api("POST", "/oapi/v1/tokens", {"name": "jobs-only", "scopes": ["job:read"]})["token"]
+    viewer = api("POST", "/oapi/v1/tokens", {"name": "viewer", "scopes": ["cluster:read"]})["token"]
+    for path in ("/oapi/v1/hosts", "/oapi/v1/tasks", "/oapi/v1/stats", "/oapi/v1/blocklist"):
+        if call("GET", path, None, reader)[0] != 403:
+            fail(f"GET {path} with a job:read token was not refused")
+        if call("GET", path, None, viewer)[0] != 200:
+            fail(f"GET {path} with a cluster:read token was refused")
+    if call("POST", "/oapi/v1/blocklist", {"host": seed}, viewer)[0] != 403:
+        fail("a cluster:read token changed the blocklist")
 
     time.sleep(0.2)
     cdp("Runtime.evaluate", expression="1")  # drain queued events
