@@ -100,8 +100,9 @@ static void test_vx_sched_task_flows__origin_and_peer_bytes(void **state)
 {
 	struct vx_sched *s = new_sched();
 	uint32_t org = hello(s, "org"), c = hello(s, "c"), n, dropped;
-	struct vx_ctl_cost cost = { .host_id = vx_ctl_str_of("org"), .pieces = 3,
-				    .bytes = 3 * MiB, .cost_us = 1000 };
+	struct vx_ctl_cost cost = {
+		.host_id = vx_ctl_str_of("org"), .pieces = 3, .bytes = 3 * MiB, .cost_us = 1000
+	};
 	struct vx_sched_flow_view fv[VX_SCHED_FLOWS_MAX];
 	struct vx_sched_task_view tv[4];
 	struct vx_sched_host_view hv[4];
