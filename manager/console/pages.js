@@ -147,6 +147,11 @@ async function jobs(root) {
 	every(1000, () => load().catch(() => {}));
 }
 
+// a holder as the cache route may give it: a host id, or an object naming one
+function holderName(x) {
+	return typeof x === 'string' ? x : x.hostname || x.host || x.id || JSON.stringify(x);
+}
+
 async function cache(root) {
 	const box = h('div', {});
 	root.append(h('h1', {}, 'Persistent cache tasks'), box);
@@ -165,7 +170,7 @@ async function cache(root) {
 	box.append(list.length ? table([
 		['Id', (x) => h('code', {}, String(x.id).slice(0, 16))], ['Size', (x) => bytes(x.size)],
 		['Piece', (x) => bytes(x.piece_length)], ['Replicas', (x) => x.replicas],
-		['Holders', (x) => (Array.isArray(x.holders) ? x.holders.join(', ') : x.holders)],
+		['Holders', (x) => (Array.isArray(x.holders) ? x.holders.map(holderName).join(', ') : x.holders)],
 		['TTL left', (x) => x.ttl_left_s + ' s'], ['Tag', (x) => x.tag || ''],
 		['Application', (x) => x.application || ''], ['Created', (x) => x.created_at],
 	], list) : h('p', { class: 'note', id: 'cache-none' }, 'none'));
