@@ -21,7 +21,8 @@ static const char usage[] =
 	"       vx token create --name N --scopes S [--ttl-days N] [API flags]\n"
 	"       vx token ls [API flags]\n"
 	"       vx token revoke ID [API flags]\n\n"
-	"Scopes: job:read, job:write, preheat, task:delete, token:admin, audit:read, or all.\n"
+	"Scopes: job:read, job:write, preheat, task:delete, token:admin, audit:read,\n"
+	"metrics:read, cluster:read, cluster:admin, or all.\n"
 	"API flags: --api URL (default $VX_API or http://127.0.0.1:8080), --token-file F\n"
 	"(default $VX_API_TOKEN_FILE), --json.\n";
 

@@ -26,6 +26,8 @@ struct vx_sched;
 #define VX_SCHED_CANDS_MAX   8	/* parents handed out per answer, hard cap */
 #define VX_SCHED_BLOCKED_MAX 32 /* lying hosts remembered per task */
 #define VX_SCHED_LOC_DEPTH   5	/* location path elements compared */
+#define VX_SCHED_FLOWS_MAX   64 /* who-fetched-from-whom edges recorded per task */
+#define VX_SCHED_BANNED_MAX  64 /* host ids on the blocklist */
 #define VX_SCHED_NO_HOST     UINT32_MAX
 
 enum vx_sched_policy {
@@ -267,8 +269,15 @@ struct vx_sched_host_view {
 	const char *id;
 	const char *addr;
 	uint16_t port;
-	uint32_t role; /* enum vx_ctl_role */
-	bool active;   /* ACTIVE, not SILENT */
+	uint32_t role;	    /* enum vx_ctl_role */
+	bool active;	    /* ACTIVE, not SILENT */
+	bool banned;	    /* on the blocklist (vx_sched_ban) */
+	uint32_t uploads;   /* uploads running, as announced */
+	uint64_t tx_bps;    /* upload rate, as announced */
+	uint64_t rx_peer;   /* bytes fetched from peers (from its cost reports) */
+	uint64_t rx_origin; /* bytes fetched from origins (its pieces as an origin peer) */
+	uint64_t tx_bytes;  /* bytes its children reported fetched from it */
+	uint32_t nr_peers;  /* tasks it is a peer of */
 };
 
 /* Fills up to @max hosts (ACTIVE and SILENT) into @out; returns how many. */
@@ -286,6 +295,46 @@ struct vx_sched_holder {
 /* Fills up to @max peers of @task_id into @out; returns how many (0: unknown task). */
 uint32_t vx_sched_task_holders(const struct vx_sched *s, struct vx_ctl_str task_id,
 			       struct vx_sched_holder *out, uint32_t max);
+
+/* sched_view.c: views for the management plane's console (linear scans; per API request). */
+
+/* One task; strings lent until the next call into the scheduler. */
+struct vx_sched_task_view {
+	const char *id;
+	const char *url; /* NULL: not bound (not derived from a URL yet); never redacted here */
+	bool priv;	 /* some register carried credentials */
+	enum vx_sched_task_state state;
+	uint32_t peers;
+	uint32_t done_peers;
+	uint32_t piece_count;
+	uint64_t piece_len;
+	int64_t content_len;
+};
+
+/* Fills up to @max tasks into @out, skipping the first @skip; returns how many. */
+uint32_t vx_sched_tasks_list(const struct vx_sched *s, struct vx_sched_task_view *out,
+			     uint32_t skip, uint32_t max);
+
+/* One recorded edge of a task's swarm: @child fetched @bytes from @parent. */
+struct vx_sched_flow_view {
+	const char *parent; /* host id; NULL: the origin; "" a host that has gone */
+	const char *child;  /* host id; "" a host that has gone */
+	uint64_t bytes;
+};
+
+/*
+ * vx_sched_task_flows() - the edges recorded for @task_id (at most VX_SCHED_FLOWS_MAX; later
+ * ones are counted in *@dropped, not kept). Returns how many went into @out (0: unknown task).
+ */
+uint32_t vx_sched_task_flows(const struct vx_sched *s, struct vx_ctl_str task_id,
+			     struct vx_sched_flow_view *out, uint32_t max, uint32_t *dropped);
+
+/*
+ * vx_sched_ban() - put host id @id on the blocklist (@on) or take it off: a listed host is never
+ * offered as a parent, now or when it comes back. Returns 0, -ENOSPC (VX_SCHED_BANNED_MAX ids
+ * listed), -EINVAL (empty or too long id), -ENOMEM.
+ */
+VX_MUST_CHECK int vx_sched_ban(struct vx_sched *s, const char *id, bool on);
 
 /* Timers: stalled origin peers, silent hosts past their grace. Call about once a second. */
 void vx_sched_tick(struct vx_sched *s, uint64_t now_ms);
@@ -326,6 +375,8 @@ struct vx_sched_stats {
 	uint32_t hosts;
 	uint32_t tasks;
 	uint32_t peers;
+	uint64_t bytes_from_peers;  /* as hosts reported them (costs), since start */
+	uint64_t bytes_from_origin; /* pieces origin peers fetched, since start */
 };
 void vx_sched_get_stats(const struct vx_sched *s, struct vx_sched_stats *st);
 

@@ -283,6 +283,11 @@ static uint32_t find_task(const struct vx_sched *s, struct vx_ctl_str id)
 	return map_find(s, MAP_TASK, &key);
 }
 
+uint32_t vx__sched_task_find(const struct vx_sched *s, struct vx_ctl_str id)
+{
+	return find_task(s, id);
+}
+
 static uint32_t find_peer(const struct vx_sched *s, uint32_t host, uint32_t task)
 {
 	struct map_key key = { .pair = (uint64_t)host << 32 | task };
@@ -386,6 +391,7 @@ static void host_strings_free(struct sched_host *h)
 static void task_arrays_free(struct sched_task *t)
 {
 	vx__sched_source_free(t);
+	vx__sched_flows_free(t);
 	vx_free(t->peers);
 	vx_free(t->heap);
 	vx_free(t->digests);
@@ -411,6 +417,7 @@ void vx_sched_free(struct vx_sched *s)
 		for (uint32_t i = 0; i < s->cfg.peers_max; i++)
 			vx_free(s->peers[i].bits);
 	}
+	vx__sched_banned_free(s);
 	vx_free(s->host_map.slot);
 	vx_free(s->task_map.slot);
 	vx_free(s->peer_map.slot);
@@ -735,6 +742,8 @@ int vx_sched_hello(struct vx_sched *s, const struct vx_sched_host_info *info, ui
 		h->child_hosts = 0;
 		h->upload_bytes = 0;
 		h->thr_bps = 0;
+		h->rx_peer = h->rx_origin = h->tx_bytes = h->tx_bps = 0;
+		h->banned = vx__sched_banned_id(s, h->id);
 		h->ctx = NULL;
 		h->hash = vx_hash_fnv1a(info->id.ptr, info->id.len);
 		host_set_state(h, VX_SCHED_HOST_ACTIVE);
@@ -775,10 +784,10 @@ int vx_sched_announce(struct vx_sched *s, uint32_t host, uint32_t uploads, uint6
 {
 	struct sched_host *h = host_get(s, host);
 
-	(void)tx_bps;
 	if (!h)
 		return -ENOENT;
 	h->uploads = uploads;
+	h->tx_bps = tx_bps;
 	h->seen_ms = now_ms;
 	return 0;
 }
@@ -1632,8 +1641,32 @@ static void manifest_notify(struct vx_sched *s, uint32_t ti)
  * carries) becomes its measured capacity. A child that was saturated tells us nothing new
  * about its parents, unless the sample shows more than was known (a faster parent).
  */
-static void costs_apply(struct vx_sched *s, uint32_t child_host, const struct vx_ctl_cost *c,
-			uint32_t n)
+/* Bytes of pieces @before..@after of an origin peer (fetched in order; the last is short). */
+static uint64_t origin_bytes(const struct sched_task *t, uint32_t before, uint32_t after)
+{
+	uint64_t n = (uint64_t)(after - before) * t->piece_len;
+
+	if (t->content_len >= 0 && t->piece_count && after == t->piece_count &&
+	    (uint64_t)t->content_len > (uint64_t)before * t->piece_len)
+		n = (uint64_t)t->content_len - (uint64_t)before * t->piece_len;
+	return n;
+}
+
+/* Bytes an origin peer fetched since last counted, once the task's geometry is known. */
+static void origin_account(struct vx_sched *s, uint32_t pi)
+{
+	struct sched_peer *p = &s->peers[pi];
+	const struct sched_task *t = &s->tasks[p->task];
+
+	if (t->piece_len && p->finished > p->origin_acc) {
+		vx__sched_flow_add(s, p->task, SCHED_NONE, p->host,
+				   origin_bytes(t, p->origin_acc, p->finished));
+		p->origin_acc = p->finished;
+	}
+}
+
+static void costs_apply(struct vx_sched *s, uint32_t ti, uint32_t child_host,
+			const struct vx_ctl_cost *c, uint32_t n)
 {
 	double total = 0, child_cap = (double)s->hosts[child_host].bw_bps;
 	bool child_limited;
@@ -1648,6 +1681,8 @@ static void costs_apply(struct vx_sched *s, uint32_t child_host, const struct vx
 		struct sched_host *h;
 		double sample;
 
+		if (hi != SCHED_NONE && c[i].bytes)
+			vx__sched_flow_add(s, ti, hi, child_host, c[i].bytes);
 		if (hi == SCHED_NONE || c[i].cost_us == 0 || c[i].bytes == 0)
 			continue;
 		h = &s->hosts[hi];
@@ -1760,7 +1795,7 @@ int vx_sched_progress(struct vx_sched *s, uint32_t host, const struct vx_sched_p
 	s->hosts[host].seen_ms = now_ms;
 	if (pr->bitmap_len)
 		rc = peer_mark_bitmap(s, p, pr->bitmap_base, pr->bitmap, pr->bitmap_len);
-	costs_apply(s, host, pr->costs, pr->nr_costs);
+	costs_apply(s, p->task, host, pr->costs, pr->nr_costs);
 	mlog_before = t->mlog_len;
 	if (p->state == VX_SCHED_PEER_BACK_TO_SOURCE) {
 		t->origin_ms = now_ms;
@@ -1771,6 +1806,7 @@ int vx_sched_progress(struct vx_sched *s, uint32_t host, const struct vx_sched_p
 			rc = -EINVAL;
 		if (pr->nr_digests)
 			mrc = manifest_add(s, p->task, pr->digests, pr->nr_digests);
+		origin_account(s, pi);
 	}
 	if (p->state == VX_SCHED_PEER_RECEIVED && p->finished > before)
 		peer_set_state(p, VX_SCHED_PEER_RUNNING);
@@ -1887,6 +1923,7 @@ int vx_sched_finished(struct vx_sched *s, uint32_t host, struct vx_ctl_str task_
 	    !(p->state == VX_SCHED_PEER_BACK_TO_SOURCE && t->piece_count == 0))
 		return -EPROTO;
 	if (p->state == VX_SCHED_PEER_BACK_TO_SOURCE) {
+		origin_account(s, pi);
 		t->nr_origin--;
 		/* an origin peer done without a piece fetched an empty object (a length the
 		 * source did report comes with the first progress): that is the origin's word */

@@ -47,7 +47,12 @@ struct sched_host {
 	uint32_t peer_head; /* its peers, via sched_peer.host_next */
 	uint32_t nr_peers;
 	uint32_t free_next;
-	uint32_t hash; /* of id, for rendezvous hashing of seeds */
+	uint32_t hash;	    /* of id, for rendezvous hashing of seeds */
+	bool banned;	    /* on the operator's blocklist: never offered as a parent */
+	uint64_t rx_peer;   /* bytes it reported fetched from peers (costs) */
+	uint64_t rx_origin; /* bytes it fetched from origins (pieces as an origin peer) */
+	uint64_t tx_bytes;  /* bytes its children reported fetched from it */
+	uint64_t tx_bps;    /* upload rate it announced */
 };
 
 /* One heap entry: the score and rank live here so a walk need not touch the peer. */
@@ -95,7 +100,17 @@ struct sched_task {
 	uint32_t digest_cap;
 	uint32_t *mlog; /* manifest pieces in arrival order */
 	uint32_t mlog_len;
+	struct sched_flow *flows; /* who fetched from whom (sched_view.c), VX_SCHED_FLOWS_MAX */
+	uint32_t nr_flows;
+	uint32_t flows_dropped; /* edges past the bound, not recorded */
 	uint32_t free_next;
+};
+
+/* Bytes one host fetched from another (or from the origin) for one task. */
+struct sched_flow {
+	uint32_t parent; /* host index | gen << 20; SCHED_NONE: the origin */
+	uint32_t child;
+	uint64_t bytes;
 };
 
 struct sched_edge {
@@ -119,7 +134,8 @@ struct sched_peer {
 	uint32_t child_head; /* edge id */
 	uint32_t nr_children;
 	struct sched_edge in[VX_SCHED_CANDS_MAX];
-	uint32_t finished; /* pieces held */
+	uint32_t finished;   /* pieces held */
+	uint32_t origin_acc; /* pieces of an origin peer counted as origin bytes (sched_view.c) */
 	uint64_t *bits;
 	uint32_t nr_words;
 	uint32_t manifest_sent;
@@ -128,6 +144,17 @@ struct sched_peer {
 	uint32_t epoch; /* descendant marking during a decision */
 	uint32_t free_next;
 };
+
+/* The task of @id (the task map), or SCHED_NONE. */
+uint32_t vx__sched_task_find(const struct vx_sched *s, struct vx_ctl_str id);
+
+/* sched_view.c: traffic accounting and the blocklist, for the management plane. */
+/* @child fetched @bytes of task @ti from host @parent (SCHED_NONE: the origin). */
+void vx__sched_flow_add(struct vx_sched *s, uint32_t ti, uint32_t parent, uint32_t child,
+			uint64_t bytes);
+void vx__sched_flows_free(struct sched_task *t);
+bool vx__sched_banned_id(const struct vx_sched *s, const char *id);
+void vx__sched_banned_free(struct vx_sched *s);
 
 /* sched_source.c: binds a task's source once its fields derive the task id. */
 int vx__sched_source_bind(struct sched_task *t, const struct vx_sched_reg *req);
@@ -159,7 +186,9 @@ struct vx_sched {
 	uint32_t *chk_edge;
 	uint32_t epoch;
 	uint64_t rng;
-	uint32_t nr_seeds; /* ACTIVE seed hosts */
+	uint32_t nr_seeds;		   /* ACTIVE seed hosts */
+	char *banned[VX_SCHED_BANNED_MAX]; /* host ids on the blocklist (sched_view.c) */
+	uint32_t nr_banned;
 	struct vx_sched_stats st;
 };
 

@@ -148,7 +148,7 @@ static bool acceptable(struct pick_ctx *x, uint32_t pi)
 	h = &x->s->hosts[p->host];
 	if (pi == x->ci || p->host == x->c->host || p->liar)
 		return false;
-	if (h->state != VX_SCHED_HOST_ACTIVE)
+	if (h->state != VX_SCHED_HOST_ACTIVE || h->banned)
 		return false;
 	/* a host whose rate is shared out still serves a child host it already feeds */
 	if (h->children >= h->slots ||

@@ -23,6 +23,13 @@ uint32_t vx_sched_hosts_list(const struct vx_sched *s, struct vx_sched_host_view
 		out[n].port = h->port;
 		out[n].role = h->role;
 		out[n].active = h->state == VX_SCHED_HOST_ACTIVE;
+		out[n].banned = h->banned;
+		out[n].uploads = h->uploads;
+		out[n].tx_bps = h->tx_bps;
+		out[n].rx_peer = h->rx_peer;
+		out[n].rx_origin = h->rx_origin;
+		out[n].tx_bytes = h->tx_bytes;
+		out[n].nr_peers = h->nr_peers;
 		n++;
 	}
 	return n;
@@ -31,25 +38,20 @@ uint32_t vx_sched_hosts_list(const struct vx_sched *s, struct vx_sched_host_view
 uint32_t vx_sched_task_holders(const struct vx_sched *s, struct vx_ctl_str task_id,
 			       struct vx_sched_holder *out, uint32_t max)
 {
-	uint32_t n = 0;
+	uint32_t n = 0, ti = vx__sched_task_find(s, task_id);
+	const struct sched_task *t;
 
-	if (task_id.len != VX_TASK_ID_LEN)
+	if (ti == SCHED_NONE)
 		return 0;
-	for (uint32_t i = 0; i < s->cfg.tasks_max; i++) {
-		const struct sched_task *t = &s->tasks[i];
+	t = &s->tasks[ti];
+	for (uint32_t k = 0; k < t->nr_peers && n < max; k++) {
+		const struct sched_peer *p = &s->peers[t->peers[k]];
 
-		if (t->state == VX_SCHED_TASK_FREE || memcmp(t->id, task_id.ptr, VX_TASK_ID_LEN))
-			continue;
-		for (uint32_t k = 0; k < t->nr_peers && n < max; k++) {
-			const struct sched_peer *p = &s->peers[t->peers[k]];
-
-			out[n].host = p->host;
-			out[n].state = p->state;
-			out[n].finished = p->finished;
-			out[n].piece_count = t->piece_count;
-			n++;
-		}
-		break;
+		out[n].host = p->host;
+		out[n].state = p->state;
+		out[n].finished = p->finished;
+		out[n].piece_count = t->piece_count;
+		n++;
 	}
 	return n;
 }

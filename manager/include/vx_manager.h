@@ -18,14 +18,16 @@ struct vx_manager;
 struct vx_sched_server;
 
 /* Token scopes (bits); names in spec/manager.md. */
-#define VX_MGR_SCOPE_JOB_READ	  (1u << 0)
-#define VX_MGR_SCOPE_JOB_WRITE	  (1u << 1)
-#define VX_MGR_SCOPE_PREHEAT	  (1u << 2)
-#define VX_MGR_SCOPE_TASK_DELETE  (1u << 3)
-#define VX_MGR_SCOPE_TOKEN_ADMIN  (1u << 4)
-#define VX_MGR_SCOPE_AUDIT_READ	  (1u << 5)
-#define VX_MGR_SCOPE_METRICS_READ (1u << 6)
-#define VX_MGR_SCOPE_ALL	  0x7fu
+#define VX_MGR_SCOPE_JOB_READ	   (1u << 0)
+#define VX_MGR_SCOPE_JOB_WRITE	   (1u << 1)
+#define VX_MGR_SCOPE_PREHEAT	   (1u << 2)
+#define VX_MGR_SCOPE_TASK_DELETE   (1u << 3)
+#define VX_MGR_SCOPE_TOKEN_ADMIN   (1u << 4)
+#define VX_MGR_SCOPE_AUDIT_READ	   (1u << 5)
+#define VX_MGR_SCOPE_METRICS_READ  (1u << 6)
+#define VX_MGR_SCOPE_CLUSTER_READ  (1u << 7) /* hosts, tasks, swarms, traffic, the blocklist */
+#define VX_MGR_SCOPE_CLUSTER_ADMIN (1u << 8) /* change the blocklist */
+#define VX_MGR_SCOPE_ALL	   0x1ffu
 
 #define VX_MGR_TOKEN_MAX 128 /* bytes of a token as text, NUL included */
 

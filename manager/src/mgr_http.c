@@ -19,6 +19,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "mgr_console.h"
 #include "mgr_int.h"
 #include "mgr_metrics.h"
 #include "vx_alloc.h"
@@ -44,6 +45,7 @@ struct vx_manager {
 	uint16_t port;
 	struct mgr_db db;
 	struct mgr_jobs *jobs;
+	struct mgr_view *view; /* the console's cluster views */
 	struct bucket buckets[BUCKETS_MAX];
 	uint64_t next_tick_ms;
 	int epfd;    /* libmicrohttpd's epoll descriptor; -1 without the API */
@@ -66,7 +68,14 @@ enum route_id {
 	R_TOK_POST,
 	R_TOK_GET,
 	R_TOK_DEL,
-	R_METRICS
+	R_METRICS,
+	R_HOSTS,
+	R_TASKS,
+	R_TASK,
+	R_STATS,
+	R_BLOCK_GET,
+	R_BLOCK_POST,
+	R_BLOCK_DEL,
 };
 
 static const struct route {
@@ -88,6 +97,18 @@ static const struct route {
 	[R_TOK_DEL] = { "DELETE", "/oapi/v1/tokens/", VX_MGR_SCOPE_TOKEN_ADMIN,
 			"DELETE /oapi/v1/tokens/{id}" },
 	[R_METRICS] = { "GET", "/metrics", VX_MGR_SCOPE_METRICS_READ, "GET /metrics" },
+	/* the console's views of the cluster (mgr_console.c) */
+	[R_HOSTS] = { "GET", "/oapi/v1/hosts", VX_MGR_SCOPE_CLUSTER_READ, "GET /oapi/v1/hosts" },
+	[R_TASKS] = { "GET", "/oapi/v1/tasks", VX_MGR_SCOPE_CLUSTER_READ, "GET /oapi/v1/tasks" },
+	[R_TASK] = { "GET", "/oapi/v1/tasks/", VX_MGR_SCOPE_CLUSTER_READ,
+		     "GET /oapi/v1/tasks/{id}" },
+	[R_STATS] = { "GET", "/oapi/v1/stats", VX_MGR_SCOPE_CLUSTER_READ, "GET /oapi/v1/stats" },
+	[R_BLOCK_GET] = { "GET", "/oapi/v1/blocklist", VX_MGR_SCOPE_CLUSTER_READ,
+			  "GET /oapi/v1/blocklist" },
+	[R_BLOCK_POST] = { "POST", "/oapi/v1/blocklist", VX_MGR_SCOPE_CLUSTER_ADMIN,
+			   "POST /oapi/v1/blocklist" },
+	[R_BLOCK_DEL] = { "DELETE", "/oapi/v1/blocklist/", VX_MGR_SCOPE_CLUSTER_ADMIN,
+			  "DELETE /oapi/v1/blocklist/{id}" },
 };
 #define NR_ROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -333,12 +354,65 @@ static enum MHD_Result tokens_post(struct call *k, struct req *q)
 	return answer(k, MHD_HTTP_OK, json_pack("{s:I, s:s}", "id", (json_int_t)id, "token", tok));
 }
 
+static enum MHD_Result ban_answer(struct call *k, const char *host, bool on)
+{
+	switch (vx__mgr_view_ban(k->m->view, host, on, k->tok.id)) {
+	case 0:
+		return answer(k, MHD_HTTP_OK, json_pack("{s:s, s:b}", "host", host, "blocked", on));
+	case -EINVAL:
+		return fail(k, MHD_HTTP_BAD_REQUEST, "a host id is printable, without spaces");
+	case -ENOSPC:
+		return fail(k, MHD_HTTP_CONFLICT, "the blocklist is full");
+	case -ENOENT:
+		return fail(k, MHD_HTTP_NOT_FOUND, "the host is not on the blocklist");
+	case -ENODEV:
+		return fail(k, MHD_HTTP_SERVICE_UNAVAILABLE,
+			    "no scheduler runs in this process (--role manager)");
+	default:
+		return fail(k, MHD_HTTP_INTERNAL_SERVER_ERROR, "the database failed");
+	}
+}
+
+static enum MHD_Result blocklist_post(struct call *k, struct req *q)
+{
+	json_t *root = json_loadb(q->body ? q->body : "", q->len, JSON_REJECT_DUPLICATES, NULL);
+	const char *host = NULL;
+	enum MHD_Result ret;
+
+	k->audit = true;
+	if (!root || json_unpack(root, "{s:s}", "host", &host)) {
+		json_decref(root);
+		return fail(k, MHD_HTTP_BAD_REQUEST, "want {\"host\": HOST_ID}");
+	}
+	snprintf(k->target, sizeof(k->target), "host=%.256s", host);
+	ret = ban_answer(k, host, true);
+	json_decref(root);
+	return ret;
+}
+
+static enum MHD_Result view_answer(struct call *k, json_t *o)
+{
+	if (!o)
+		return fail(k, MHD_HTTP_SERVICE_UNAVAILABLE,
+			    "no scheduler runs in this process (--role manager)");
+	return answer(k, MHD_HTTP_OK, o);
+}
+
+static bool hex_id(const char *s)
+{
+	size_t n = strspn(s, "0123456789abcdef");
+
+	return n == VX_TASK_ID_LEN && !s[n];
+}
+
 static enum MHD_Result dispatch(struct call *k, enum route_id r, const char *rest, struct req *q)
 {
 	int64_t id = 0;
+	bool found;
 	int rc;
 
-	if (rest && !parse_id(rest, &id))
+	/* ids are numbers, but a task's (hex) and a host's (its name) */
+	if (rest && (r == R_TASK ? !hex_id(rest) : r != R_BLOCK_DEL && !parse_id(rest, &id)))
 		return fail(k, MHD_HTTP_NOT_FOUND, "no such id");
 	switch (r) {
 	case R_HEALTHY:
@@ -383,6 +457,30 @@ static enum MHD_Result dispatch(struct call *k, enum route_id r, const char *res
 			      json_pack("{s:I, s:b}", "id", (json_int_t)id, "revoked", 1));
 	case R_METRICS:
 		return vx__mgr_metrics_reply(k->c, &k->status);
+	case R_HOSTS:
+		return view_answer(k, vx__mgr_view_hosts(k->m->view));
+	case R_TASKS:
+		return view_answer(k, vx__mgr_view_tasks(k->m->view,
+							 MHD_lookup_connection_value(
+								 k->c, MHD_GET_ARGUMENT_KIND, "q"),
+							 query_u32(k->c, "page", 1, 1000000),
+							 query_u32(k->c, "per_page", 50, 1000)));
+	case R_TASK: {
+		json_t *o = vx__mgr_view_task(k->m->view, rest, &found);
+
+		return o || !found ? view_answer(k, o)
+				   : fail(k, MHD_HTTP_NOT_FOUND, "no such task");
+	}
+	case R_STATS:
+		return view_answer(k, vx__mgr_view_stats(k->m->view));
+	case R_BLOCK_GET:
+		return view_answer(k, vx__mgr_view_blocklist(k->m->view));
+	case R_BLOCK_POST:
+		return blocklist_post(k, q);
+	case R_BLOCK_DEL:
+		k->audit = true;
+		snprintf(k->target, sizeof(k->target), "host=%.256s", rest);
+		return ban_answer(k, rest, false);
 	}
 	return fail(k, MHD_HTTP_NOT_FOUND, "no such route");
 }
@@ -399,6 +497,8 @@ static enum MHD_Result serve(struct vx_manager *m, struct MHD_Connection *c, con
 
 	source_of(c, k.src, sizeof(k.src));
 	snprintf(k.action, sizeof(k.action), "%s %.128s", method, url);
+	if (vx__mgr_console_url(url) && (!strcmp(method, "GET") || !strcmp(method, "HEAD")))
+		return vx__mgr_console_reply(c, url, &k.status); /* public files, no data */
 	for (uint32_t i = 0; i < NR_ROUTES && !hit; i++) {
 		const struct route *r = &routes[i];
 		size_t n = strlen(r->path);
@@ -501,6 +601,7 @@ static void hook_run(void *arg, uint64_t now_ms)
 		(void)MHD_run(m->d);
 	if (now_ms >= m->next_tick_ms) {
 		vx__mgr_jobs_tick(m->jobs, now_ms);
+		vx__mgr_view_tick(m->view, now_ms);
 		m->next_tick_ms = now_ms + 500;
 	}
 }
@@ -581,6 +682,8 @@ int vx_manager_new(struct vx_manager **out, struct vx_sched_server *srv,
 		return rc;
 	}
 	rc = vx__mgr_jobs_new(&m->jobs, &m->db, srv, cfg);
+	if (!rc)
+		rc = vx__mgr_view_new(&m->view, srv, &m->db);
 	if (!rc && api)
 		rc = api_start(m, &ss, sl);
 	if (rc)
@@ -654,6 +757,7 @@ void vx_manager_free(struct vx_manager *m)
 	if (m->lfd >= 0)
 		close(m->lfd);
 	vx__mgr_jobs_free(m->jobs);
+	vx__mgr_view_free(m->view);
 	vx__mgr_db_close(&m->db);
 	vx_free(m);
 }

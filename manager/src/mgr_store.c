@@ -23,6 +23,11 @@
 #include "vx_log.h"
 #include "vx_time.h"
 
+/* hosts the operator keeps from being parents (mgr_console.c); the same SQL for both */
+#define BLOCKLIST_TABLE                                                                            \
+	"CREATE TABLE IF NOT EXISTS mgr_blocklist(host TEXT PRIMARY KEY, created BIGINT NOT NULL," \
+	" token_id BIGINT NOT NULL);"
+
 static const char *const schema_lite =
 	"CREATE TABLE IF NOT EXISTS mgr_tokens(id INTEGER PRIMARY KEY AUTOINCREMENT,"
 	" name TEXT NOT NULL, hash BLOB NOT NULL, scopes INTEGER NOT NULL,"
@@ -34,7 +39,7 @@ static const char *const schema_lite =
 	" token_id INTEGER NOT NULL, source TEXT NOT NULL, action TEXT NOT NULL,"
 	" target TEXT NOT NULL, result INTEGER NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL);"
 	"CREATE TRIGGER IF NOT EXISTS mgr_audit_append_only BEFORE UPDATE ON mgr_audit"
-	" BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;";
+	" BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;" BLOCKLIST_TABLE;
 
 /* columns added after the first release of the sqlite tables (the job lease, for resuming) */
 static const char *const jobs_added[] = { "req TEXT", "owner TEXT",
@@ -57,11 +62,11 @@ static const char *const schema_pg =
 	"CREATE OR REPLACE FUNCTION mgr_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS"
 	" $f$ BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $f$;"
 	"CREATE OR REPLACE TRIGGER mgr_audit_append_only BEFORE UPDATE ON mgr_audit"
-	" FOR EACH ROW EXECUTE FUNCTION mgr_audit_append_only();";
+	" FOR EACH ROW EXECUTE FUNCTION mgr_audit_append_only();" BLOCKLIST_TABLE;
 
-static const char *const scope_names[] = { "job:read",	  "job:write",	 "preheat",
-					   "task:delete", "token:admin", "audit:read",
-					   "metrics:read" };
+static const char *const scope_names[] = { "job:read",	   "job:write",	   "preheat",
+					   "task:delete",  "token:admin",  "audit:read",
+					   "metrics:read", "cluster:read", "cluster:admin" };
 
 const char *vx__mgr_scope_name(uint32_t bit)
 {
