@@ -16,3 +16,8 @@ if(TARGET vx_manager)
 		target_include_directories(fuzz_manager_req PRIVATE ${CMAKE_SOURCE_DIR}/manager/src)
 	endif()
 endif()
+# manager_api walks every route, restarts the control plane and waits for jobs: 40-70 s on an
+# idle 2-core machine, up to ~120 s beside other tests at load 15; the timeout is a hang guard
+if(TARGET vx)
+	set_tests_properties(manager_api PROPERTIES TIMEOUT 300)
+endif()
