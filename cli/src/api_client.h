@@ -16,7 +16,7 @@
 #define AC_JSON	 (1u << 2)
 #define AC_SCOPE \
 	(1u << 3)	       /* --scope, --count, --percentage, --ips, --timeout, --wait,
-				* --platform */
+				* --platform, --memory */
 #define AC_TASK	     (1u << 4) /* --tag, --application, --piece-length, --filtered */
 #define AC_TOKEN_NEW (1u << 5) /* --name, --scopes, --ttl-days, --bootstrap, --db */
 
@@ -32,7 +32,8 @@ struct api_opts {
 	uint32_t concurrent_tasks, concurrent_peers;
 	uint64_t piece_length;
 	bool wait, bootstrap;
-	int argc; /* positional arguments left */
+	bool memory; /* --memory: preheat's load_to_cache */
+	int argc;    /* positional arguments left */
 	char **argv;
 };
 

@@ -423,8 +423,10 @@ static void run_push(struct mgr_jobs *j, struct mgr_run *run)
 			continue;
 		}
 		t->pushed = true;
-		if (vx_sched_server_push(j->srv, t->host, VX_CTL_EV_PREHEAT, bl->task_id, bl->url,
-					 run->req->piece_length)) {
+		if (vx_sched_server_push(j->srv, t->host,
+					 run->req->to_memory ? VX_CTL_EV_PREHEAT_MEMORY
+							     : VX_CTL_EV_PREHEAT,
+					 bl->task_id, bl->url, run->req->piece_length)) {
 			t->done = -1;
 			t->why = "the host is not connected";
 			continue;
