@@ -250,10 +250,10 @@ int vx_store_task_memory_load(struct vx_store_task *t)
 	err = reserve(s, t);
 	if (err)
 		return err > 0 ? 0 : err;
-	err = copy_make(t, &c);
+	err = copy_make(t, &c); /* @c stays NULL on failure */
 	pthread_mutex_lock(&s->lock);
 	t->mem_loading = false;
-	if (err) {
+	if (!c) {
 		s->tier_bytes -= t->content_length;
 		s->tier_tasks--;
 	} else {
