@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # peer_memtier.sh VX MEMTIER_FD: the memory tier with real daemons (issue 15; spec/peer.md
-# "Memory tier"; shared/reference/dragonfly-behaviour.md 5.5 items 2 and 17 for the private
-# part: a private task's bytes reach no client that has not proven access, here through fd
-# passing).
+# "Memory tier"). Security (shared/reference/dragonfly-behaviour.md 5.5): item 11, content goes
+# to a local reader only over the Unix socket, to a client whose access the daemon checked (a
+# private task's bytes reach no client that has not proven access, also through fd passing);
+# item 2, the presigned URL's signature appears in no log line of the daemon.
 #
 # 1. A preheat with load_to_cache (`vx preheat --memory`) puts f1 in seed A's memory tier;
 #    peer B then downloads f1 from A, and A's vx_store_reads_total says the pieces came from
@@ -149,4 +150,5 @@ as_nobody timeout -k 5 60 "$memtier_fd" "$dir/D.sock" "$bad" >"$dir/fd-bad.out" 
 	2>"$dir/fd-bad.err" || rc=$?
 [ "$rc" = 1 ] || fail "the reader with a wrong signature: exit $rc, want 1 (no fd)"
 [ ! -s "$dir/fd-bad.out" ] || fail "the reader with a wrong signature got: $(cat "$dir/fd-bad.out")"
+! grep -qF "${good##*=}" "$dir/D.log" "$dir/D.out" || fail "D logged the URL's signature"
 echo "$name: ok"
