@@ -242,6 +242,8 @@ int vx_store_task_memory_load(struct vx_store_task *t)
 
 	if (t->kind == VX_STORE_KIND_MEMORY)
 		return 0;
+	if (!s->cfg.memory_budget_bytes)
+		return -ENOSPC; /* the tier is off: not even an empty task goes in */
 	pthread_mutex_lock(&t->lock);
 	complete = t->state == VX_STORE_TASK_COMPLETE;
 	pthread_mutex_unlock(&t->lock);

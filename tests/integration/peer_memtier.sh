@@ -13,7 +13,8 @@
 #    fresh peer C downloads f1 from A, now read from disk (the counter that proved 1 moves).
 # 3. A restart keeps both content files; `vx get --memory` of f2 through A serves the stored
 #    task (the origin sends no byte) from the memory tier again, to a file (-O FILE) and to a
-#    stream reader (-O -), both the source's bytes.
+#    stream reader (-O -), both the source's bytes; a file larger than the whole budget is
+#    streamed from disk (the content file's fd), the download does not fail.
 # 4. fd passing, with a root daemon D and unprivileged clients (setpriv nobody): a client with
 #    a valid presigned URL gets, through libvx's vx_client_open_content(), a read-only sealed
 #    memfd with the file's sha256; a client with a wrong signature gets no descriptor at all.
@@ -116,6 +117,12 @@ timeout -k 5 60 "$vx" get "$base/f2" -O - --memory --socket "$dir/A.sock" --no-p
 	>"$dir/out/a2s" 2>"$dir/a2s.err" || fail "vx get --memory -O -: $(cat "$dir/a2s.err")"
 same_file "$dir/www/f2" "$dir/out/a2s" "vx get --memory -O -"
 [ "$(origin_body_bytes /f2)" = "$f2_body" ] || fail "the restarted A fetched f2 again"
+# larger than the whole budget: served from disk, the download does not fail
+make_file f3 $((2 * 1024 * 1024 + 1))
+timeout -k 5 60 "$vx" get "$base/f3" -O - --memory --socket "$dir/A.sock" --no-progress \
+	>"$dir/out/a3s" 2>"$dir/a3s.err" || fail "vx get --memory of f3 (> budget): $(cat "$dir/a3s.err")"
+same_file "$dir/www/f3" "$dir/out/a3s" "vx get --memory -O - of f3 (> budget)"
+[ "$(tier_bytes)" = "$s2" ] || fail "f3 (> budget) changed the tier: $(tier_bytes) bytes"
 
 # ---- 4. fd passing to unprivileged clients, a private task
 nobody_init
