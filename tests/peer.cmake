@@ -11,3 +11,14 @@ if(TARGET vx)
 			SKIP_RETURN_CODE 77)
 	endforeach()
 endif()
+# The memory tier (issue 15): preheat to memory, pressure, restart, fd passing to nobody; the
+# reader is a libvx program.
+if(TARGET vx AND TARGET vx_api)
+	vx_add_executable(memtier_fd SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integration/memtier_fd.c
+		LIBS vx_api PkgConfig::OPENSSL)
+	add_test(NAME peer_memtier
+		COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/peer_memtier.sh $<TARGET_FILE:vx>
+			$<TARGET_FILE:memtier_fd>)
+	set_tests_properties(peer_memtier PROPERTIES LABELS integration TIMEOUT 150
+		SKIP_RETURN_CODE 77)
+endif()

@@ -2,6 +2,9 @@
 if(TARGET vx_storage)
 	vx_add_test(test_storage SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_storage.c
 		LIBS vx_storage PkgConfig::ZLIB PkgConfig::OPENSSL LABEL unit TIMEOUT 120)
+	# The memory tier: reads by tier, LRU, pinning, the shared budget, sealed read-only fds.
+	vx_add_test(test_memtier SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_memtier.c
+		LIBS vx_storage PkgConfig::ZLIB Threads::Threads LABEL unit TIMEOUT 60)
 	# kill -9 at random points, many rounds, bounded to a few seconds.
 	vx_add_test(storage_crash SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integration/storage_crash.c
 		LIBS vx_storage PkgConfig::ZLIB LABEL integration TIMEOUT 120)

@@ -70,6 +70,19 @@ VX_MUST_CHECK int vx_client_download(struct vx_client *c, const struct vx_downlo
  * out->url ("" when the daemon does not know it) is lent until the next call on @c.
  * Returns 0, -EINVAL (malformed id), -ENOENT (no such task), or a transport error as above.
  */
+/*
+ * vx_client_open_content() - download @req (borrowed; stream mode: req->output must be NULL)
+ * and return in *@fd (owned by the caller; -1 on failure) a read-only descriptor of the whole
+ * content. With req->memory the daemon keeps the task in its memory tier and the descriptor
+ * is a memfd sealed against every change (no copy of the bytes is made for the caller); when
+ * memory is short, or without req->memory, it is the task's content file opened read-only.
+ * *@res as vx_client_download() fills it. Returns what vx_client_download() returns, -EINVAL
+ * (req->output set), or -EACCES when the download succeeded but the daemon passed no
+ * descriptor (a private task this caller has not proven it may read: spec/peer.md).
+ */
+VX_MUST_CHECK int vx_client_open_content(struct vx_client *c, const struct vx_download_request *req,
+					 int *fd, struct vx_download_result *res);
+
 VX_MUST_CHECK int vx_client_stat(struct vx_client *c, const char *task_id,
 				 struct vx_download_task *out);
 

@@ -10,6 +10,7 @@
 #include "vx_client.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -515,6 +516,10 @@ static void build_download(struct vx_api_msg *m, const struct vx_download_reques
 		m->disable_bts = true;
 		m->has |= VX_API_F_DISABLE_BTS;
 	}
+	if (r->memory) {
+		m->memory = true;
+		m->has |= VX_API_F_MEMORY;
+	}
 	if (r->priority) {
 		m->priority = r->priority;
 		m->has |= VX_API_F_PRIORITY;
@@ -649,6 +654,36 @@ static int task_req(struct vx_client *c, enum vx_api_type type, const char *task
 	rc = client_status(c, ans);
 	if (rc)
 		client_consume(ans);
+	return rc;
+}
+
+/* vx_client_open_content()'s progress callback: keeps the first descriptor passed. */
+static void keep_fd(void *arg, const struct vx_download_progress *p, int content_fd)
+{
+	int *fd = arg;
+
+	(void)p;
+	if (content_fd >= 0 && *fd < 0)
+		*fd = fcntl(content_fd, F_DUPFD_CLOEXEC, 3);
+}
+
+int vx_client_open_content(struct vx_client *c, const struct vx_download_request *req, int *fd,
+			   struct vx_download_result *res)
+{
+	int rc;
+
+	*fd = -1;
+	if (req->output) {
+		memset(res, 0, sizeof(*res));
+		return -EINVAL;
+	}
+	rc = vx_client_download(c, req, keep_fd, fd, res);
+	if (!rc && *fd < 0)
+		rc = -EACCES;
+	if (rc && *fd >= 0) {
+		close(*fd);
+		*fd = -1;
+	}
 	return rc;
 }
 

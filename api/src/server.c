@@ -741,6 +741,7 @@ static struct vx_api_call *call_new(const struct vx_api_msg *m, const struct api
 	call->req.timeout_ms = m->timeout_ms;
 	call->req.overwrite = m->overwrite;
 	call->req.disable_back_to_source = m->disable_bts;
+	call->req.memory = m->memory;
 	call->req.priority = m->priority;
 	call->req.uid = (uint32_t)c->uid;
 	call->req.gid = (uint32_t)c->gid;

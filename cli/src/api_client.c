@@ -44,6 +44,7 @@ int vx_api_opts_parse(int argc, char **argv, unsigned allowed, const char *usage
 		{ { "timeout", required_argument, NULL, 'T' }, AC_SCOPE },
 		{ { "wait", no_argument, NULL, 'w' }, AC_SCOPE },
 		{ { "platform", required_argument, NULL, 'P' }, AC_SCOPE },
+		{ { "memory", no_argument, NULL, 'M' }, AC_SCOPE },
 		{ { "concurrent-tasks", required_argument, NULL, 'C' }, AC_SCOPE },
 		{ { "webhook", required_argument, NULL, 'W' }, AC_SCOPE },
 		{ { "concurrent-peers", required_argument, NULL, 'E' }, AC_SCOPE },
@@ -110,6 +111,9 @@ int vx_api_opts_parse(int argc, char **argv, unsigned allowed, const char *usage
 			break;
 		case 'P':
 			o->platform = optarg;
+			break;
+		case 'M':
+			o->memory = true;
 			break;
 		case 'g':
 			o->tag = optarg;

@@ -16,7 +16,7 @@
 #define AC_JSON	 (1u << 2)
 #define AC_SCOPE \
 	(1u << 3)		 /* --scope, --count, --percentage, --ips, --timeout, --wait,
-				* --platform */
+				* --platform, --memory */
 #define AC_TASK	       (1u << 4) /* --tag, --application, --piece-length, --filtered */
 #define AC_TOKEN_NEW   (1u << 5) /* --name, --scopes, --ttl-days, --bootstrap, --db */
 #define AC_ORIGIN      (1u << 6) /* --header/-H, --username, --password-file */
@@ -37,6 +37,7 @@ struct api_opts {
 	const char *headers[AC_HEADERS_MAX]; /* --header "Name: value", for the origin */
 	uint32_t nr_headers;
 	const char *username, *password_file; /* registry credentials (file: first line) */
+	bool memory;			      /* --memory: preheat's load_to_cache */
 	int argc;			      /* positional arguments left */
 	char **argv;
 };

@@ -91,6 +91,9 @@ static void usage(FILE *f)
 		"  --listen HOST:PORT            the embedded peer's upload address (default\n"
 		"                                0.0.0.0:0, an ephemeral port)\n"
 		"  --disable-back-to-source      only from peers, never from the origin\n"
+		"  --memory                      the daemon keeps the task in its memory tier\n"
+		"                                (storage.memory_budget; memory short: on disk);\n"
+		"                                with -O - the content is read from memory\n"
 		"  -r, --recursive               URL is a directory or prefix (file, ftp, s3,\n"
 		"                                hdfs, oci): every file under it to -O DIR/<path>\n"
 		"  --include-files GLOB          with -r: only files whose path or name matches;\n"
@@ -637,6 +640,8 @@ static int get_one(struct get_mode *m, const struct vx_download_request *q,
 	}
 	if (!m->nr_schedulers && !q->disable_back_to_source)
 		fprintf(stderr, "vx get: no daemon, no scheduler: downloading from the source\n");
+	if (q->memory)
+		fprintf(stderr, "vx get: --memory: no daemon to keep it in memory\n");
 	if (m->nr_schedulers || is_stream(q) || q->disable_back_to_source)
 		via_peer(dir, m->listen, m->schedulers, m->nr_schedulers, q, bar, o);
 	else
@@ -903,6 +908,7 @@ static int run_get(int argc, char **argv)
 		{ "token-file", required_argument, NULL, 'K' },
 		{ "listen", required_argument, NULL, 'L' },
 		{ "disable-back-to-source", no_argument, NULL, 'B' },
+		{ "memory", no_argument, NULL, 'M' },
 		{ "log-level", required_argument, NULL, 'v' },
 		{ "log-format", required_argument, NULL, 'F' },
 		{ "recursive", no_argument, NULL, 'r' },
@@ -1029,6 +1035,9 @@ static int run_get(int argc, char **argv)
 			break;
 		case 'B':
 			q.disable_back_to_source = true;
+			break;
+		case 'M':
+			q.memory = true;
 			break;
 		case 'v':
 			if (vx_log_set_level_name(optarg) != 0) {

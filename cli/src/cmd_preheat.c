@@ -15,9 +15,10 @@ static const char usage[] =
 	"                  [--count N] [--percentage P] [--ips A,B] [--timeout S] [--wait]\n"
 	"                  [--tag T] [--application A] [--piece-length N] [--filtered K&K]\n"
 	"                  [--platform OS/ARCH] [--concurrent-tasks N] [--concurrent-peers N]\n"
-	"                  [--webhook URL] [--api URL] [--token-file F] [--json]\n"
+	"                  [--memory] [--webhook URL] [--api URL] [--token-file F] [--json]\n"
 	"                  [-H|--header 'Name: value'] [--username U --password-file F|-]\n"
 	"A URL .../v2/REPO/manifests/REF is an image: its config and layers are preheated.\n"
+	"--memory: the hosts keep it in their memory tier too (load_to_cache).\n"
 	"Headers and credentials go to the origin (a registry's token service included), never\n"
 	"to other peers; the tasks they fetch are private.\n";
 
@@ -46,6 +47,8 @@ static int run_preheat(int argc, char **argv)
 		json_object_set_new(a, "platform", json_string(o.platform));
 	if (o.scope)
 		json_object_set_new(a, "scope", json_string(o.scope));
+	if (o.memory)
+		json_object_set_new(a, "load_to_cache", json_true());
 	if (o.count)
 		json_object_set_new(a, "count", json_integer(o.count));
 	if (o.percentage)

@@ -61,6 +61,9 @@ static void usage(FILE *f)
 		"                           scheduler.join_file)\n"
 		"  --no-back-to-source      never fetch from the origin (download.back_to_source)\n"
 		"  --no-resume              do not restart unfinished tasks found in the store\n"
+		"  --memory-budget SIZE     task content kept in memory, e.g. 1GiB; 0 off\n"
+		"                           (storage.memory_budget; `vx get --memory`, preheat\n"
+		"                           load_to_cache)\n"
 		"  --proxy HOST:PORT        registry mirror (proxy.listen; default 127.0.0.1:4001\n"
 		"                           when an upstream is set)\n"
 		"  --upstream URL           registry the mirror may fetch from, repeatable\n"
@@ -165,6 +168,7 @@ static int parse_flags(int argc, char **argv, struct serve_flags *fl)
 		{ "proxy", required_argument, NULL, 'p' },
 		{ "upstream", required_argument, NULL, 'u' },
 		{ "insecure-plaintext", no_argument, NULL, 'P' },
+		{ "memory-budget", required_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -189,6 +193,7 @@ static int parse_flags(int argc, char **argv, struct serve_flags *fl)
 		{ 'A', "source.allow_outbound" },
 		{ 'D', "source.deny_outbound" },
 		{ 'P', "tls.insecure_plaintext" },
+		{ 'M', "storage.memory_budget" },
 	};
 	int o;
 
@@ -348,6 +353,7 @@ static void peer_cfg_from(const struct vx_config *c, const struct serve_flags *f
 	pc->upload_max_inflight = (uint32_t)c->upload.max_inflight_per_conn;
 	pc->work_threads = (uint32_t)c->download.work_threads;
 	pc->disk_limit_bytes = c->storage.disk_limit_bytes;
+	pc->memory_budget_bytes = c->storage.memory_budget_bytes;
 	pc->gc_high_pct = (uint32_t)c->storage.gc_high_percent;
 	pc->gc_low_pct = (uint32_t)c->storage.gc_low_percent;
 	pc->task_ttl_s = c->storage.task_ttl_ms / 1000;

@@ -125,8 +125,10 @@ static const struct key keys[] = {
 	{ "storage.gc_interval", KEY_DURATION, OFF(storage.gc_interval_ms), 0, 0, 0, 1000, 86400000,
 	  NULL, "run the store's GC (TTL, then watermarks) this often", APPLIED },
 	{ "storage.memory_budget", KEY_SIZE, OFF(storage.memory_budget_bytes), 0, 0, 0, 0, U64_MAX,
-	  NULL, "bytes for in-memory tasks",
-	  "not applied yet: the daemon keeps no tasks in memory" },
+	  NULL,
+	  "task content kept in memory (memory tier: vx get --memory, preheat "
+	  "load_to_cache), 0 = off",
+	  APPLIED },
 	{ "storage.direct_io", KEY_ENUM, OFF(storage.direct_io), SZ(storage.direct_io), 0, 0, 0, 0,
 	  "required|optional|disabled", "O_DIRECT piece writes", APPLIED },
 	{ "proxy.listen", KEY_ADDR, OFF(proxy.listen), SZ(proxy.listen), 0, 0, 0, 0, NULL,

@@ -69,7 +69,10 @@ extern struct vx_metric vx_m_proxy_cache;    /* vx_proxy_cache_requests_total{ca
 
 extern struct vx_metric vx_m_store_bytes;      /* vx_store_used_bytes (read at scrape) */
 extern struct vx_metric vx_m_store_free_bytes; /* vx_store_free_bytes (read at scrape) */
-extern struct vx_metric vx_m_gc_evictions;     /* vx_gc_evictions_total */
+enum vx_m_tier { VX_M_TIER_MEMORY, VX_M_TIER_DISK, VX_M_TIER_NR };
+extern struct vx_metric vx_m_store_reads;	 /* vx_store_reads_total{tier} (at scrape) */
+extern struct vx_metric vx_m_store_memory_bytes; /* vx_store_memory_tier_bytes (at scrape) */
+extern struct vx_metric vx_m_gc_evictions;	 /* vx_gc_evictions_total */
 
 extern struct vx_metric vx_m_local_requests; /* vx_local_api_requests_total */
 

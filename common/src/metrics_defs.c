@@ -34,6 +34,7 @@ static const char *const job_states[] = { "PENDING", "SUCCESS", "FAILURE" };
 static const char *const routes[] = { "healthy", "metrics", "jobs", "audits", "tokens", "other" };
 static const char *const codes[] = { "2xx", "3xx", "4xx", "5xx" };
 static const char *const tls_results[] = { "ok", "refused" };
+static const char *const tiers[] = { "memory", "disk" };
 
 _Static_assert(NR(sources) == VX_M_SRC_NR, "one name per source");
 _Static_assert(NR(piece_results) == VX_M_PIECE_NR, "one name per piece result");
@@ -47,6 +48,7 @@ _Static_assert(NR(job_states) == VX_M_JOB_STATE_NR, "one name per job state");
 _Static_assert(NR(routes) == VX_M_ROUTE_NR, "one name per route");
 _Static_assert(NR(codes) == VX_M_CODE_NR, "one name per status class");
 _Static_assert(NR(tls_results) == VX_M_TLS_NR, "one name per handshake result");
+_Static_assert(NR(tiers) == VX_M_TIER_NR, "one name per store tier");
 
 /* Piece latency and scheduler decisions, in µs: 100 µs .. 10 s. */
 static const uint64_t us_bounds[] = { 100,   500,    1000,   2500,   5000,    10000,   25000,
@@ -101,6 +103,11 @@ DEF(vx_m_store_bytes, PEER, VX_METRIC_GAUGE, "vx_store_used_bytes",
     "Bytes used on the piece store's filesystem", 1, .label = NULL);
 DEF(vx_m_store_free_bytes, PEER, VX_METRIC_GAUGE, "vx_store_free_bytes",
     "Bytes free for the piece store on its filesystem", 1, .label = NULL);
+DEF(vx_m_store_reads, PEER, VX_METRIC_COUNTER, "vx_store_reads_total",
+    "Pieces the store lent for reading (peers, local readers), by the tier that held them",
+    VX_M_TIER_NR, .label = "tier", .values = tiers, .nr_values = VX_M_TIER_NR);
+DEF(vx_m_store_memory_bytes, PEER, VX_METRIC_GAUGE, "vx_store_memory_tier_bytes",
+    "Bytes of task content held in the memory tier", 1, .label = NULL);
 DEF(vx_m_gc_evictions, PEER, VX_METRIC_COUNTER, "vx_gc_evictions_total",
     "Tasks the store's garbage collector removed", 1, .label = NULL);
 DEF(vx_m_local_requests, PEER, VX_METRIC_COUNTER, "vx_local_api_requests_total",
@@ -144,6 +151,8 @@ struct vx_metric *const vx__metrics_all[] = {
 	&vx_m_proxy_cache,
 	&vx_m_store_bytes,
 	&vx_m_store_free_bytes,
+	&vx_m_store_reads,
+	&vx_m_store_memory_bytes,
 	&vx_m_gc_evictions,
 	&vx_m_local_requests,
 	&vx_m_sched_decisions,

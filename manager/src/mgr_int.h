@@ -112,6 +112,7 @@ struct vx_mgr_job_req {
 	uint32_t concurrent_tasks; /* blobs preheated at once; 0: all */
 	uint32_t concurrent_peers; /* hosts preheating at once; 0: all */
 	bool image;		   /* args.type image: url is a manifest URL */
+	bool to_memory;		   /* args.load_to_cache: hosts keep it in their memory tier */
 	char platform[64];	   /* image: "os/arch[/variant]"; "": the default */
 	uint32_t retention_days;   /* gc; 0: default */
 	uint32_t clusters[16];

@@ -432,8 +432,10 @@ static void run_push(struct mgr_jobs *j, struct mgr_run *run)
 			continue;
 		}
 		t->pushed = true;
-		rc = vx_sched_server_push(j->srv, t->host, VX_CTL_EV_PREHEAT, bl->task_id, bl->url,
-					  run->req->piece_length, hdrs, run->req->nr_headers);
+		rc = vx_sched_server_push(
+			j->srv, t->host,
+			run->req->to_memory ? VX_CTL_EV_PREHEAT_MEMORY : VX_CTL_EV_PREHEAT,
+			bl->task_id, bl->url, run->req->piece_length, hdrs, run->req->nr_headers);
 		if (rc) {
 			t->done = -1;
 			t->why = rc == -EPERM ? "the job's credentials are not sent to a host "

@@ -247,6 +247,13 @@ static int decode_args(json_t *args, struct vx_mgr_job_req *r, char *err, size_t
 	}
 	if (get_str(args, "platform", r->platform, sizeof(r->platform), err, err_len))
 		return -EINVAL;
+	/* Dragonfly's name ("preheating content in cache storage"): the memory tier here */
+	v = json_object_get(args, "load_to_cache");
+	if (v && !json_is_null(v)) {
+		if (!json_is_boolean(v))
+			FAIL("args.load_to_cache must be true or false");
+		r->to_memory = json_is_true(v);
+	}
 	return decode_credentials(args, r, err, err_len);
 }
 
@@ -364,6 +371,8 @@ json_t *vx__mgr_job_args(const struct vx_mgr_job_req *r)
 		json_object_set_new(a, "type", json_string(r->image ? "image" : "file"));
 		if (r->platform[0])
 			json_object_set_new(a, "platform", json_string(r->platform));
+		if (r->to_memory)
+			json_object_set_new(a, "load_to_cache", json_true());
 	}
 	/* every type takes a scope: a stored request decodes to the same one (fuzz_manager_req) */
 	if (r->type == MGR_JOB_PREHEAT || r->scope != MGR_SCOPE_SINGLE_SEED)

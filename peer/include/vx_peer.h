@@ -71,6 +71,7 @@ struct vx_peer_cfg {
 	uint32_t work_threads;		 /* threads for blocking work (store opens, origin fetches,
 				     * exports); 0: VX_PEER_WORK_THREADS_DEFAULT */
 	uint64_t disk_limit_bytes;	 /* store capacity; 0: the filesystem's */
+	uint64_t memory_budget_bytes;	 /* memory tier (and memory tasks); 0: none */
 	uint32_t gc_high_pct;		 /* store GC starts above this usage percent; 0: 80 */
 	uint32_t gc_low_pct;		 /* and evicts down to this one; 0: 60 */
 	uint64_t task_ttl_s;		 /* a task unused this long is evicted; 0: 30 days */

@@ -512,6 +512,8 @@ int vx_peer_new(struct vx_peer **out, const struct vx_peer_cfg *cfg, char *err, 
 	sc.dir = cfg->data_dir;
 	sc.wipe = cfg->wipe;
 	sc.disk_quota_bytes = cfg->disk_limit_bytes;
+	sc.memory_budget_bytes = cfg->memory_budget_bytes;
+	sc.no_memory = !cfg->memory_budget_bytes;
 	sc.gc_high_pct = cfg->gc_high_pct; /* zeros: the store's defaults */
 	sc.gc_low_pct = cfg->gc_low_pct;
 	sc.task_ttl_s = cfg->task_ttl_s;
@@ -688,6 +690,7 @@ int vx_peer_download(struct vx_peer *p, const struct vx_download_request *req,
 	j->piece_length = req->piece_length;
 	j->timeout_ms = req->timeout_ms;
 	j->overwrite = req->overwrite;
+	j->memory = req->memory;
 	j->no_bts = req->disable_back_to_source || p->cfg.no_back_to_source;
 	j->public_content = req->public_content;
 	j->access_ok = req->public_content; /* declared public: no proof to wait for */

@@ -132,6 +132,7 @@ struct peer_job {
 	uint64_t piece_length;
 	uint32_t timeout_ms;
 	bool overwrite, no_bts, exporting, fd_sent;
+	bool memory; /* vx_download_request.memory: keep the task in the store's memory tier */
 	bool public_content; /* vx_download_request.public_content */
 	/* a root daemon for an unprivileged client: act on files with the client's uid, gid
 	 * and supplementary groups */
@@ -165,6 +166,7 @@ enum work_kind {
 	WORK_OPEN = 0,	 /* stat the origin when needed, open the task in the store */
 	WORK_FETCH = 1,	 /* fetch the missing pieces from the origin */
 	WORK_EXPORT = 2, /* check the user's digest, put the content at a job's output */
+	WORK_MEMORY = 3, /* put a complete task in the store's memory tier (preheat to memory) */
 };
 
 /* One blocking step, run on the peer's work pool; its result comes back on the loop. */
@@ -175,7 +177,8 @@ struct peer_work {
 	struct vx_peer *peer;
 	struct peer_task *task;
 	struct peer_job *job; /* WORK_EXPORT */
-	bool stat_origin;     /* WORK_OPEN: ask the origin for the length first */
+	int mem_fd; /* WORK_EXPORT of a stream-mode memory job: the memory copy, read-only, or -1 */
+	bool stat_origin; /* WORK_OPEN: ask the origin for the length first */
 	int rc;
 	struct vx_download_result res;
 	/* WORK_OPEN results */
@@ -227,8 +230,9 @@ enum peer_task_link {
 };
 
 /* Work items of a task in flight, as bits of peer_task.busy. */
-#define TASK_BUSY_OPEN	(1u << WORK_OPEN)
-#define TASK_BUSY_FETCH (1u << WORK_FETCH)
+#define TASK_BUSY_OPEN	 (1u << WORK_OPEN)
+#define TASK_BUSY_FETCH	 (1u << WORK_FETCH)
+#define TASK_BUSY_MEMORY (1u << WORK_MEMORY)
 
 /* A trusted digest kept until the geometry is known. */
 struct peer_digest {
@@ -276,6 +280,7 @@ struct peer_task {
 	bool priv;		   /* private: fetched with credentials (sticky; peer_access.c) */
 	bool priv_stored;	   /* the store holds the private mark */
 	uint8_t busy;		   /* TASK_BUSY_* work items in flight */
+	bool to_memory;		   /* preheated to memory: once complete, into the memory tier */
 	uint64_t metrics_start_ms; /* when the task left TASK_FREE (peer_metrics.c) */
 	char request_id[VX_REQUEST_ID_MAX + 1]; /* its first job's, for the scheduler and logs */
 
@@ -462,12 +467,14 @@ struct peer_task *vx__peer_task_find(struct vx_peer *p, const char *id);
 /*
  * Starts task @id for @url alone (no job waits on it) and registers it, with @nr_headers origin
  * request headers (taken on success; NULL, 0: none; credentials make the task private);
- * NULL: table full.
+ * @to_memory: once complete it goes to the store's memory tier. NULL: table full.
  */
 struct peer_task *vx__peer_task_start(struct vx_peer *p, const char *id, const char *url,
 				      uint64_t piece_len, enum peer_task_cause cause,
-				      char **headers, uint32_t nr_headers);
-/* peer_mgmt.c: the manager's events (VX_CTL_EV_PREHEAT, VX_CTL_EV_EVICT). */
+				      bool to_memory, char **headers, uint32_t nr_headers);
+/* A complete task with to_memory set: load it into the memory tier on the work pool. */
+void vx__peer_task_to_memory(struct vx_peer *p, struct peer_task *t);
+/* peer_mgmt.c: the manager's events (VX_CTL_EV_PREHEAT[_MEMORY], VX_CTL_EV_EVICT). */
 void vx__peer_on_mgmt_event(struct vx_peer *p, const struct vx_ctl_msg *m);
 
 void vx__peer_access_proved(struct vx_peer *p, struct peer_job *j, int rc,

@@ -47,6 +47,23 @@ static int64_t store_free(void *arg, uint32_t v)
 		       : 0;
 }
 
+static int64_t store_reads(void *arg, uint32_t v)
+{
+	struct vx_store_stats st;
+
+	vx_store_stats(((struct vx_peer *)arg)->store, &st);
+	return (int64_t)(v == VX_M_TIER_MEMORY ? st.reads_memory : st.reads_disk);
+}
+
+static int64_t store_tier_bytes(void *arg, uint32_t v)
+{
+	struct vx_store_stats st;
+
+	(void)v;
+	vx_store_stats(((struct vx_peer *)arg)->store, &st);
+	return (int64_t)st.tier_bytes;
+}
+
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *type,
 			     void *body, size_t len, enum MHD_ResponseMemoryMode mode)
 {
@@ -144,6 +161,8 @@ int vx_peer_metrics_start(struct vx_peer_metrics **out, struct vx_peer *p, const
 	m->port = rc > 0 ? (uint16_t)rc : 0;
 	vx_metric_set_reader(&vx_m_store_bytes, store_used, p);
 	vx_metric_set_reader(&vx_m_store_free_bytes, store_free, p);
+	vx_metric_set_reader(&vx_m_store_reads, store_reads, p);
+	vx_metric_set_reader(&vx_m_store_memory_bytes, store_tier_bytes, p);
 	m->d = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, on_request, m,
 		MHD_OPTION_LISTEN_SOCKET, m->lfd, MHD_OPTION_CONNECTION_LIMIT, (unsigned)32,
@@ -175,6 +194,8 @@ void vx_peer_metrics_stop(struct vx_peer_metrics *m)
 		close(m->lfd);
 	vx_metric_set_reader(&vx_m_store_bytes, NULL, NULL);
 	vx_metric_set_reader(&vx_m_store_free_bytes, NULL, NULL);
+	vx_metric_set_reader(&vx_m_store_reads, NULL, NULL);
+	vx_metric_set_reader(&vx_m_store_memory_bytes, NULL, NULL);
 	vx_free(m);
 }
 

@@ -6,6 +6,9 @@
  *   EV_PREHEAT task url [piece_len]: fetch url as task and keep it, like a seed trigger but
  *     registered as an ordinary download (the scheduler picks parents or the origin), so a
  *     preheat to every peer costs the origin one copy. A task already running here is left alone.
+ *   EV_PREHEAT_MEMORY: the same, and once complete the task goes to the store's memory tier
+ *     (Dragonfly's load_to_cache); memory short, it stays on disk. A task already here (running
+ *     or complete) is marked for memory as well.
  *   EV_EVICT task: remove task from the store. A task still running here is cancelled first
  *     by letting it fail; what is stored is removed.
  */
@@ -54,14 +57,22 @@ static int preheat_headers(const struct vx_ctl_msg *m, char ***out, uint32_t *nr
 
 static void on_preheat(struct vx_peer *p, const char *id, const struct vx_ctl_msg *m)
 {
+	bool memory = m->event == VX_CTL_EV_PREHEAT_MEMORY;
 	char url[VX_CTL_STR_MAX + 1], **headers;
 	struct peer_task *t;
 	uint32_t nr_headers;
 	int rc;
 
-	if (!(m->has & VX_CTL_F_URL) || !m->url.len || vx__peer_task_find(p, id) ||
-	    p->shutting_down)
+	if (!(m->has & VX_CTL_F_URL) || !m->url.len || p->shutting_down)
 		return;
+	t = vx__peer_task_find(p, id);
+	if (t) {
+		if (memory) {
+			t->to_memory = true;
+			vx__peer_task_to_memory(p, t); /* when it is complete already */
+		}
+		return;
+	}
 	snprintf(url, sizeof(url), "%.*s", (int)m->url.len, m->url.ptr);
 	rc = preheat_headers(m, &headers, &nr_headers);
 	if (rc) {
@@ -69,7 +80,7 @@ static void on_preheat(struct vx_peer *p, const char *id, const struct vx_ctl_ms
 		return;
 	}
 	t = vx__peer_task_start(p, id, url, (m->has & VX_CTL_F_PIECE_LEN) ? m->piece_len : 0,
-				CAUSE_PREHEAT, headers, nr_headers);
+				CAUSE_PREHEAT, memory, headers, nr_headers);
 	if (!t) {
 		vx__peer_headers_free(headers, nr_headers);
 		vx_warn("peer: preheat of %.12s dropped: task table full", id);
@@ -102,7 +113,7 @@ void vx__peer_on_mgmt_event(struct vx_peer *p, const struct vx_ctl_msg *m)
 		return;
 	memcpy(id, m->task_id.ptr, VX_TASK_ID_LEN);
 	id[VX_TASK_ID_LEN] = '\0';
-	if (m->event == VX_CTL_EV_PREHEAT)
+	if (m->event == VX_CTL_EV_PREHEAT || m->event == VX_CTL_EV_PREHEAT_MEMORY)
 		on_preheat(p, id, m);
 	else
 		on_evict(p, id);

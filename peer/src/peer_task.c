@@ -412,6 +412,10 @@ static void job_send_fd(struct peer_task *t, struct peer_job *j)
 {
 	if (j->output || j->fd_sent || t->content_fd < 0 || !j->ops.content_fd)
 		return;
+	/* a memory job's reader waits for the export step: the memory copy, or this file when
+	 * no copy could be made (job_send_memory()) */
+	if (j->memory && !j->exporting)
+		return;
 	if (!job_may_read(t->peer, t, j))
 		return;
 	j->fd_sent = true;
@@ -594,17 +598,45 @@ static int job_open_files(struct peer_job *j, enum vx_download_stage *stage, cha
 	return rc;
 }
 
+/*
+ * Stream mode with memory: the sealed memory copy (read-only), or the content file when the
+ * copy could not be made (memory short) or the job reads a file:// source with its own rights.
+ */
+static void job_send_memory(struct vx_peer *p, struct peer_task *t, struct peer_job *j,
+			    const struct peer_work *w)
+{
+	if (w->mem_fd < 0 || j->src_fd >= 0) {
+		task_open_content_fd(p, t);
+		job_send_fd(t, j);
+		return;
+	}
+	if (j->fd_sent || !j->ops.content_fd || !job_may_read(p, t, j))
+		return;
+	j->fd_sent = true;
+	j->ops.content_fd(j->arg, w->mem_fd); /* borrowed: the API server dups it */
+}
+
+void vx__peer_task_to_memory(struct vx_peer *p, struct peer_task *t)
+{
+	if (!t->to_memory || t->state != TASK_COMPLETE || (t->busy & TASK_BUSY_MEMORY))
+		return;
+	if (vx__peer_work_start(p, t, NULL, WORK_MEMORY, false) == 0)
+		t->busy |= TASK_BUSY_MEMORY;
+	else
+		vx_warn("peer: task %.12s: cannot start its load to memory", t->id);
+}
+
 /* The task is complete: give @j its content. */
 static void job_deliver(struct vx_peer *p, struct peer_task *t, struct peer_job *j)
 {
 	if (j->exporting || !job_may_read(p, t, j))
 		return;
-	if (!j->output) {
+	if (!j->output && !j->memory) {
 		/* a task the store held complete was never opened here: the reader needs it */
 		task_open_content_fd(p, t);
 		job_send_fd(t, j);
 	}
-	if (!j->output && !j->digest) {
+	if (!j->output && !j->digest && !j->memory) {
 		job_progress(j, true);
 		vx__peer_job_finish(p, j);
 		return;
@@ -1212,7 +1244,8 @@ void vx__peer_on_event(struct vx_peer *p, const struct vx_ctl_msg *m)
 
 	if (m->task_id.len != VX_TASK_ID_LEN)
 		return;
-	if (m->event == VX_CTL_EV_PREHEAT || m->event == VX_CTL_EV_EVICT) {
+	if (m->event == VX_CTL_EV_PREHEAT || m->event == VX_CTL_EV_PREHEAT_MEMORY ||
+	    m->event == VX_CTL_EV_EVICT) {
 		vx__peer_on_mgmt_event(p, m);
 		return;
 	}
@@ -1268,12 +1301,13 @@ void vx__peer_on_event(struct vx_peer *p, const struct vx_ctl_msg *m)
 
 struct peer_task *vx__peer_task_start(struct vx_peer *p, const char *id, const char *url,
 				      uint64_t piece_len, enum peer_task_cause cause,
-				      char **headers, uint32_t nr_headers)
+				      bool to_memory, char **headers, uint32_t nr_headers)
 {
 	struct peer_task *t = task_new(p, id, url, cause);
 
 	if (!t)
 		return NULL;
+	t->to_memory = to_memory;
 	t->user_piece_length = piece_len;
 	t->headers = headers;
 	t->nr_headers = nr_headers;
@@ -1427,6 +1461,7 @@ static void task_complete(struct vx_peer *p, struct peer_task *t)
 	task_say_finished(p, t);
 	if (t->fetcher)
 		vx_fetcher_cancel(t->fetcher);
+	vx__peer_task_to_memory(p, t);
 	vx_list_for_each_safe(pos, tmp, &t->jobs) {
 		job_deliver(p, t, vx_list_entry(pos, struct peer_job, node));
 	}
@@ -1758,6 +1793,8 @@ void vx__peer_work_done(struct vx_peer *p, struct peer_work *w)
 	case WORK_EXPORT: {
 		struct peer_job *j = w->job;
 
+		if (!w->rc && j->memory && !j->output)
+			job_send_memory(p, t, j, w);
 		j->exporting = false;
 		j->res.status = w->rc;
 		j->res.stage = w->rc ? w->res.stage : VX_DOWNLOAD_STAGE_DONE;
@@ -1766,7 +1803,12 @@ void vx__peer_work_done(struct vx_peer *p, struct peer_work *w)
 		vx__peer_job_finish(p, j);
 		break;
 	}
+	case WORK_MEMORY:
+		t->busy &= (uint8_t)~TASK_BUSY_MEMORY;
+		break;
 	}
+	if (w->mem_fd >= 0)
+		close(w->mem_fd);
 	if (w->st)
 		vx_store_task_release(w->st, VX_STORE_USE_DOWNLOAD);
 	vx_free(w);

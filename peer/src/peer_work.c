@@ -245,6 +245,17 @@ static int same_as_source(struct vx_store_task *st, int src_fd)
 	return rc;
 }
 
+/* The memory tier for a task held by @st; memory short, it stays served from disk. */
+static int load_memory(struct vx_store_task *st)
+{
+	int rc = vx_store_task_memory_load(st);
+
+	if (rc)
+		vx_info("peer: task %.12s stays on disk: %s", vx_store_task_id(st),
+			rc == -ENOSPC ? "the memory budget is full" : vx_strerror(rc));
+	return rc;
+}
+
 static void do_export(struct peer_work *w)
 {
 	struct vx_peer *p = w->peer;
@@ -275,6 +286,9 @@ static void do_export(struct peer_work *w)
 			goto out;
 		}
 	}
+	/* a reader of a file:// source gets the descriptor opened with its own rights instead */
+	if (j->memory && load_memory(st) == 0 && !j->output && j->src_fd < 0)
+		w->mem_fd = vx_store_task_memory_fd(st);
 	if (j->output && j->src_fd >= 0) {
 		rc = same_as_source(st, j->src_fd);
 		if (rc) {
@@ -322,6 +336,17 @@ out:
 	vx_store_task_release(st, VX_STORE_USE_READ);
 }
 
+static void do_memory(struct peer_work *w)
+{
+	struct vx_store_task *st;
+
+	w->rc = vx_store_task_acquire(w->peer->store, w->task->id, VX_STORE_USE_READ, &st);
+	if (w->rc)
+		return;
+	w->rc = load_memory(st);
+	vx_store_task_release(st, VX_STORE_USE_READ);
+}
+
 static void work_run(struct vx_work *item)
 {
 	struct peer_work *w = vx_container_of(item, struct peer_work, item);
@@ -335,6 +360,9 @@ static void work_run(struct vx_work *item)
 		break;
 	case WORK_EXPORT:
 		do_export(w);
+		break;
+	case WORK_MEMORY:
+		do_memory(w);
 		break;
 	}
 }
@@ -403,6 +431,7 @@ int vx__peer_work_start(struct vx_peer *p, struct peer_task *t, struct peer_job 
 	w->task = t;
 	w->job = j;
 	w->stat_origin = stat_origin;
+	w->mem_fd = -1;
 	w->item.work = work_run;
 	w->item.done = work_done;
 	vx_list_init(&w->node);

@@ -118,7 +118,8 @@ struct vx_store_cfg {
 	uint64_t task_ttl_s;	      /* normal task expires this long after last access (30 d) */
 	uint64_t persistent_ttl_s;    /* persistent-cache TTL when the task gives none (24 h) */
 	uint64_t page_cache_idle_s;   /* idle this long: drop its page cache (40 min) */
-	uint64_t memory_budget_bytes; /* sum of memory-task lengths (default 64 MiB) */
+	uint64_t memory_budget_bytes; /* memory tasks plus memory-tier copies (default 64 MiB) */
+	bool no_memory;		      /* budget 0: no memory tasks, no memory tier */
 	uint32_t max_tasks;	      /* tasks held in memory and on disk (default 65536) */
 	uint32_t max_open_files;      /* content files open at once (default 1024), never more than
 				       * half of RLIMIT_NOFILE allows; idle ones closed LRU */
@@ -162,7 +163,8 @@ struct vx_store_task_info {
 	int64_t created_s;		/* Unix seconds */
 	int64_t access_s;		/* Unix seconds of the last acquire or release */
 	uint64_t ttl_s;			/* persistent-cache pin time */
-	bool priv; /* marked private (vx_store_task_set_private()): survives restarts */
+	bool priv;	/* marked private (vx_store_task_set_private()): survives restarts */
+	bool in_memory; /* a memory task, or a memory-tier copy exists */
 };
 
 /*
@@ -208,6 +210,12 @@ struct vx_store_stats {
 	uint64_t disk_capacity_bytes; /* quota, or own usage + filesystem free space */
 	uint64_t memory_bytes;	      /* sum of memory-task lengths */
 	uint64_t memory_budget_bytes; /* configured budget */
+	uint64_t tier_bytes;	      /* memory-tier copies (spec/storage.md "Memory tier") */
+	uint32_t tier_tasks;	      /* tasks with a memory-tier copy */
+	uint64_t tier_loads;	      /* copies made since open */
+	uint64_t tier_evictions;      /* copies dropped for room since open */
+	uint64_t reads_memory;	      /* pieces lent from memory (tier copy or memory task) */
+	uint64_t reads_disk;	      /* pieces lent from a content file */
 	uint32_t tasks;		      /* tasks known */
 	uint32_t open_files;	      /* content files open */
 	bool direct_io;		      /* O_DIRECT is in use for aligned pieces */
@@ -314,6 +322,32 @@ VX_MUST_CHECK int vx_store_task_acquire(struct vx_store *s, const char *id, enum
  * reservations of a DOWNLOAD handle stay until committed or aborted: abort them first.
  */
 void vx_store_task_release(struct vx_store_task *t, enum vx_store_use use);
+
+/* ------------------------------------------------------------------------------------------- */
+/* Memory tier (memtier.c)                                                                     */
+
+/*
+ * vx_store_task_memory_load() - keep a copy of COMPLETE task @t (a handle held) in memory: a
+ * memfd, sealed against writes, growth and shrinking, within cfg.memory_budget_bytes (shared
+ * with memory tasks). Write-through: the content file stays the durable copy, so dropping the
+ * copy never loses a byte. Idle copies (no handle held on their task) are dropped least
+ * recently used first to make room; a copy whose task is held is pinned. From now on
+ * vx_store_piece_get() lends the copy. BLOCKING (reads the whole content once).
+ * Returns 0 (in memory, also when it already was or @t is a memory task), -EAGAIN (not
+ * complete), -EBUSY (another load of @t runs), -ENOSPC (does not fit the budget even after
+ * dropping idle copies: the task is served from disk), -ENOMEM or -errno of memfd/copy.
+ */
+VX_MUST_CHECK int vx_store_task_memory_load(struct vx_store_task *t);
+
+/*
+ * vx_store_task_memory_fd() - a new read-only descriptor (O_RDONLY, close-on-exec, owned by
+ * the caller) of @t's memory copy, for handing to a local reader: the memfd is sealed, so
+ * nobody can change the bytes through it. Returns the fd, -ENOENT (no copy) or -errno.
+ */
+VX_MUST_CHECK int vx_store_task_memory_fd(struct vx_store_task *t);
+
+/* Whether @t has a memory-tier copy now (a hint unless a handle is held). Any thread. */
+bool vx_store_task_in_memory(const struct vx_store_task *t);
 
 /* Copies @t's description into @out (borrowed). PIECE PATH. */
 void vx_store_task_info(struct vx_store_task *t, struct vx_store_task_info *out);

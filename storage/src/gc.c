@@ -113,7 +113,7 @@ static bool gc_fits(struct vx_store *s, uint64_t need, bool memory)
 
 	if (memory) {
 		pthread_mutex_lock(&s->lock);
-		fits = s->memory_bytes + need <= s->cfg.memory_budget_bytes;
+		fits = vx__memtier_used(s) + need <= s->cfg.memory_budget_bytes;
 		pthread_mutex_unlock(&s->lock);
 		return fits;
 	}

@@ -434,10 +434,9 @@ int vx_store_piece_get(struct vx_store_task *t, uint32_t number, struct vx_store
 	}
 	p = &t->pieces[number];
 	ref->number = number;
-	ref->fd = t->fd;
 	ref->offset = (uint64_t)number * t->piece_length;
 	ref->length = piece_len(t, number);
-	ref->data = t->map ? t->map + ref->offset : NULL;
+	vx__memtier_lend(t, ref);
 	ref->crc32 = p->crc32;
 	err = vx_digest_format_crc32(p->crc32, ref->digest, sizeof(ref->digest));
 	VX_ASSERT(err > 0);

@@ -162,6 +162,7 @@ void vx__task_free(struct vx_store_task *t)
 {
 	if (!t)
 		return;
+	vx__memtier_forget(t);
 	vx__file_close_task(t);
 	if (t->pieces) {
 		VX_ASSERT(vx_list_empty(&t->waiters));
@@ -248,9 +249,8 @@ static int store_admit(struct vx_store *s, uint64_t len, enum vx_store_kind *kin
 	if (*kind == VX_STORE_KIND_MEMORY) {
 		bool fits;
 
-		pthread_mutex_lock(&s->lock);
-		fits = s->memory_bytes + len <= s->cfg.memory_budget_bytes;
-		pthread_mutex_unlock(&s->lock);
+		/* tier copies go first: their content stays on disk */
+		fits = vx__memtier_make_room(s, len);
 		if (!fits && len <= s->cfg.memory_budget_bytes)
 			fits = vx__gc_make_room(s, len, true) == 0;
 		if (fits)
@@ -532,6 +532,7 @@ static void task_info_locked(struct vx_store_task *t, struct vx_store_task_info 
 	memcpy(out->id, t->id, sizeof(out->id));
 	out->kind = t->kind;
 	out->priv = t->priv;
+	out->in_memory = vx_store_task_in_memory(t);
 	out->content_length = t->content_length;
 	out->piece_length = t->piece_length;
 	out->piece_count = t->piece_count;
@@ -893,7 +894,9 @@ static void store_apply_defaults(struct vx_store_cfg *c)
 		c->persistent_ttl_s = d.persistent_ttl_s;
 	if (!c->page_cache_idle_s)
 		c->page_cache_idle_s = d.page_cache_idle_s;
-	if (!c->memory_budget_bytes)
+	if (c->no_memory)
+		c->memory_budget_bytes = 0;
+	else if (!c->memory_budget_bytes)
 		c->memory_budget_bytes = d.memory_budget_bytes;
 	if (!c->max_tasks)
 		c->max_tasks = d.max_tasks;
@@ -964,6 +967,7 @@ static int store_new(const struct vx_store_cfg *cfg, struct vx_store **out)
 	vx_list_init(&s->tasks);
 	vx_list_init(&s->dirty);
 	vx_list_init(&s->idle);
+	vx_list_init(&s->tier);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->db_lock, NULL);
 	pthread_mutex_init(&s->flush_mu, NULL);
@@ -1064,6 +1068,12 @@ void vx_store_stats(struct vx_store *s, struct vx_store_stats *out)
 	pthread_mutex_lock(&s->lock);
 	out->memory_bytes = s->memory_bytes;
 	out->memory_budget_bytes = s->cfg.memory_budget_bytes;
+	out->tier_bytes = s->tier_bytes;
+	out->tier_tasks = s->tier_tasks;
+	out->tier_loads = s->tier_loads;
+	out->tier_evictions = s->tier_evictions;
+	out->reads_memory = atomic_load_explicit(&s->reads_memory, memory_order_relaxed);
+	out->reads_disk = atomic_load_explicit(&s->reads_disk, memory_order_relaxed);
 	out->tasks = s->nr_tasks;
 	out->open_files = s->open_files;
 	out->commits = s->commits;

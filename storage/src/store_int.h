@@ -89,6 +89,11 @@ struct vx_store_task {
 	int fd;	       /* buffered read/write fd or memfd; -1 when closed */
 	int fd_direct; /* O_DIRECT fd, or -1 */
 	uint8_t *map;  /* PROT_READ mapping of the whole content, or NULL */
+	/* memory tier (memtier.c): a sealed memfd copy of the COMPLETE content, or NULL. Set and
+	 * cleared under s->lock; cleared only while no handle is held, so a holder may read it
+	 * without a lock */
+	struct vx__memcopy *_Atomic mem;
+	bool mem_loading; /* a load is copying the content (under s->lock) */
 
 	/* under t->lock */
 	pthread_mutex_t lock;
@@ -141,6 +146,13 @@ struct vx_store {
 	uint64_t disk_bytes;   /* sum of t->disk_bytes of disk tasks */
 	uint64_t db_bytes;     /* metadata files, refreshed by the flusher */
 	uint64_t memory_bytes; /* sum of memory-task lengths */
+	struct vx_list tier;   /* struct vx__memcopy of the memory tier (memtier.c) */
+	uint64_t tier_bytes;   /* their lengths, loads in progress included */
+	uint32_t tier_tasks;
+	uint64_t tier_loads, tier_evictions;
+	_Atomic uint64_t tier_tick;    /* LRU clock of the copies */
+	_Atomic uint64_t reads_memory; /* pieces lent from a memory copy or memory task */
+	_Atomic uint64_t reads_disk;   /* pieces lent from a content file */
 	uint64_t commits;
 	uint64_t pieces_persisted;
 	uint64_t syncs;
@@ -201,5 +213,25 @@ void vx__task_fail_locked(struct vx_store_task *t, int err);
 
 /* gc.c */
 int vx__gc_make_room(struct vx_store *s, uint64_t need, bool memory);
+
+/* memtier.c */
+struct vx__memcopy {
+	struct vx_list link;	   /* s->tier, under s->lock */
+	struct vx_store_task *t;   /* its task */
+	int fd;			   /* sealed memfd (write, grow, shrink, seal) */
+	const uint8_t *map;	   /* PROT_READ mapping, NULL for an empty task */
+	uint64_t len;		   /* bytes */
+	_Atomic uint64_t last_use; /* s->tier_tick at the last load or read */
+};
+/* Bytes the memory budget holds now (memory tasks and tier copies); s->lock held. */
+uint64_t vx__memtier_used(const struct vx_store *s);
+/* Drops idle copies, least recently used first, until @need more bytes fit; s->lock NOT held.
+ * Returns true when they fit. */
+bool vx__memtier_make_room(struct vx_store *s, uint64_t need);
+/* Fills ref->fd and ref->data from @t's copy when it has one, else from its file; counts the
+ * read by tier. PIECE PATH; the caller holds a handle. */
+void vx__memtier_lend(struct vx_store_task *t, struct vx_store_piece_ref *ref);
+/* Frees @t's copy, if any (task being freed: no handle held); s->lock NOT held. */
+void vx__memtier_forget(struct vx_store_task *t);
 
 #endif /* VX_STORE_INT_H */

@@ -93,11 +93,11 @@ declare -A applied=(
 	[proxy.rules]="integration/proxy_forward.sh rules:"
 	[proxy.forward]="integration/proxy_forward.sh forward:"
 	[proxy.prefetch]="integration/proxy_fallback.sh prefetch:"
+	[storage.memory_budget]="integration/peer_memtier.sh memory_budget:"
 )
 # key -> a value other than the default, for the keys not supported yet
 declare -A refused=(
 	[download.memory_limit]="32MiB"
-	[storage.memory_budget]="1GiB"
 )
 # yaml_of KEY VALUE: a config file setting one dotted key
 yaml_of() {

@@ -79,6 +79,7 @@ enum vx_api_event {
 #define VX_API_F_TASKS	     (1ull << 28)
 #define VX_API_F_MORE	     (1ull << 29)
 #define VX_API_F_REQUEST_ID  (1ull << 30) /* key 90: joins the client's log lines to ours */
+#define VX_API_F_MEMORY	     (1ull << 36) /* key 76: keep the task in the memory tier */
 /* The counters a progress event and a download answer carry. */
 #define VX_API_F_COUNTERS                                                                     \
 	(VX_API_F_CONTENT_LEN | VX_API_F_PIECE_COUNT | VX_API_F_PIECES_DONE |                 \
@@ -115,6 +116,7 @@ struct vx_api_msg {
 	uint32_t timeout_ms;
 	bool overwrite;
 	bool disable_bts;
+	bool memory; /* keep the task in the daemon's memory tier */
 	uint32_t priority;
 
 	/* download answer and progress event; stat answer */

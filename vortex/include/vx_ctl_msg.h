@@ -71,6 +71,8 @@ enum vx_ctl_event {
 	VX_CTL_EV_TRIGGER = 4,	      /* (to a seed) register task with need_back_to_source */
 	VX_CTL_EV_PREHEAT = 5,	      /* (manager) fetch url as task and keep it (preheat job) */
 	VX_CTL_EV_EVICT = 6,	      /* (manager) remove task from your store (delete_task job) */
+	/* 7: the persistent cache's replicate event (spec/control.md section 14) */
+	VX_CTL_EV_PREHEAT_MEMORY = 8, /* (manager) preheat, then keep task in your memory tier */
 };
 
 /* What a task id is derived from (key id_kind); only URL tasks may be fetched for others. */

@@ -65,7 +65,12 @@ struct vx_download_request {
 	uint32_t timeout_ms;		    /* whole download; 0: the daemon's default */
 	bool overwrite;			    /* replace an existing output file */
 	bool disable_back_to_source;	    /* peers only, never the origin */
-	uint32_t priority;		    /* 0..6, as Dragonfly's Priority */
+	/*
+	 * Keep the task in the daemon's memory tier (storage.memory_budget); a stream-mode
+	 * reader then gets a sealed, read-only memfd of it. Memory short: served from disk.
+	 */
+	bool memory;
+	uint32_t priority; /* 0..6, as Dragonfly's Priority */
 	/*
 	 * Who asked: set by the daemon's API server from the client's socket credentials
 	 * (SO_PEERCRED, SO_PEERGROUPS; a client's own values are never sent). When chown_output is

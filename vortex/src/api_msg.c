@@ -73,6 +73,7 @@ static const struct cb_key api_keys[] = {
 	  .off_nr = M(nr_tasks),
 	  .tuple = &task_tuple },
 	SCALAR(60, CB_BOOL, VX_API_F_MORE, more, 1, 0),
+	SCALAR(76, CB_BOOL, VX_API_F_MEMORY, memory, 1, 0),
 	SCALAR(90, CB_TEXT, VX_API_F_REQUEST_ID, request_id, VX_REQUEST_ID_MAX, 0),
 };
 

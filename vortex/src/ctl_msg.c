@@ -89,7 +89,7 @@ static const struct cb_key ctl_keys[] = {
 	  .item_max = VX_CTL_ID_MAX },
 	SCALAR(36, CB_TEXT, VX_CTL_F_PARENT, parent, VX_CTL_ID_MAX, 0),
 	SCALAR(37, CB_U32, VX_CTL_F_PIECE, piece, (1u << 20) - 1, 0),
-	SCALAR(38, CB_U32, VX_CTL_F_EVENT, event, VX_CTL_EV_EVICT, 0),
+	SCALAR(38, CB_U32, VX_CTL_F_EVENT, event, VX_CTL_EV_PREHEAT_MEMORY, 0),
 	SCALAR(39, CB_U32, VX_CTL_F_STATE, state, 16, 0),
 	SCALAR(40, CB_U32, VX_CTL_F_PEERS, peers, UINT32_MAX, 0),
 	SCALAR(41, CB_U32, VX_CTL_F_DONE_PEERS, done_peers, UINT32_MAX, 0),
