@@ -512,8 +512,9 @@ static int serve_main(const struct serve_flags *flp, const struct vx_config *cfg
 		printf("vx serve: registry mirror on port %u\n", vx_proxy_port(proxy));
 	if (metrics)
 		printf("vx serve: metrics on port %u\n", vx_peer_metrics_port(metrics));
-	printf("vx serve: ready: %s, pieces on port %u, socket %s%s\n", vx_peer_host_id(peer),
-	       vx_peer_port(peer), cfg.socket[0] ? cfg.socket : "(none)", pc.seed ? ", seed" : "");
+	printf("vx serve: ready: %s, pieces on port %u, socket %s, address %s%s\n",
+	       vx_peer_host_id(peer), vx_peer_port(peer), cfg.socket[0] ? cfg.socket : "(none)",
+	       vx_peer_addr(peer), pc.seed ? ", seed" : "");
 	fflush(stdout);
 	if (sigwait(&set, &sig) != 0)
 		sig = SIGTERM;

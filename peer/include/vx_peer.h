@@ -116,6 +116,10 @@ uint16_t vx_peer_port(const struct vx_peer *p);
 /* The host id announced to the scheduler, lent while @p lives. Any thread. */
 const char *vx_peer_host_id(const struct vx_peer *p);
 
+/* The IP literal given to the schedulers (vx_peer_cfg.advertise, or the one picked for the
+ * listen address: spec/peer.md), lent while @p lives. Any thread. */
+const char *vx_peer_addr(const struct vx_peer *p);
+
 /*
  * vx_peer_download() - start downloading @req. Any thread. @ops and @arg are borrowed until
  * done() ran. Returns 0 (done() will be called exactly once, possibly before this returns) or
