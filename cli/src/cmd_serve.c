@@ -2,7 +2,8 @@
 /*
  * cmd_serve.c: `vx serve`, the peer daemon. Embedded defaults, then --config FILE, then flags
  * (each overriding the one before); builds a peer (vx_peer.h) and its local API, prints one
- * "ready" line, and runs until SIGTERM or SIGINT, then stops gracefully.
+ * "ready" line, and runs until SIGTERM or SIGINT, then stops gracefully. SIGHUP reloads the
+ * config file (serve_reload).
  *
  * Exit codes: 0 clean stop, 1 the daemon could not start (store, address, socket in use),
  * 2 bad command line or config.
@@ -83,6 +84,8 @@ static void usage(FILE *f)
 		"                           default 127.0.0.1:4002, busy: a warning; \"\" off)\n"
 		"  --log-level LEVEL        error, warn, info or debug\n"
 		"  --log-format FORMAT      text (default) or json: one object a line\n\n"
+		"SIGHUP reloads --config: log_level is applied, other changed keys are logged as\n"
+		"needing a restart; TLS files are re-read whenever they change.\n"
 		"Exit codes: 0 clean stop on SIGTERM/SIGINT, 1 could not start, 2 bad command line "
 		"or\n"
 		"config.\n");
@@ -454,6 +457,65 @@ static int serve_proxy(const struct vx_config *c, struct vx_peer *peer,
 	return rc;
 }
 
+/* Keys a SIGHUP applies to the running daemon; every other changed key needs a restart. TLS
+ * files are re-read by the daemon itself when they change (vx_tls_ctx_tick), at any time. */
+static const char *const reload_live_keys[] = { "log_level" };
+
+struct reload_note {
+	char applied[256];
+	char restart[1024];
+	bool log_level;
+};
+
+static void reload_note_key(void *arg, const char *name)
+{
+	struct reload_note *n = arg;
+	bool live = false;
+	char *dst;
+	size_t len;
+
+	for (size_t i = 0; i < VX_ARRAY_SIZE(reload_live_keys); i++)
+		live |= strcmp(name, reload_live_keys[i]) == 0;
+	n->log_level |= strcmp(name, "log_level") == 0;
+	dst = live ? n->applied : n->restart;
+	len = strlen(dst);
+	snprintf(dst + len, (live ? sizeof(n->applied) : sizeof(n->restart)) - len, "%s%s",
+		 len ? ", " : "", name);
+}
+
+/*
+ * SIGHUP: the config file and the flags again, as at start. An invalid file changes nothing
+ * (said at error level); otherwise the keys that can change live are applied and every other
+ * changed key is named as needing a restart (it stays as the daemon started with it). @cur is
+ * the running configuration.
+ */
+static void serve_reload(const struct serve_flags *fl, struct vx_config *cur)
+{
+	struct reload_note note = { 0 };
+	struct vx_config next;
+	unsigned n;
+
+	if (!fl->config) {
+		vx_warn("serve: SIGHUP: no --config file: nothing to reload");
+		return;
+	}
+	if (load_config(fl, &next)) {
+		vx_err("serve: SIGHUP: %s did not load (above): the running configuration is kept",
+		       fl->config);
+		return;
+	}
+	n = vx_config_changed(cur, &next, reload_note_key, &note);
+	if (note.log_level && vx_log_set_level_name(next.log_level) == 0)
+		memcpy(cur->log_level, next.log_level, sizeof(cur->log_level));
+	if (!n)
+		vx_info("serve: SIGHUP: reloaded %s: nothing changed", fl->config);
+	else if (note.restart[0])
+		vx_warn("serve: SIGHUP: reloaded %s: applied: %s; needs a restart: %s", fl->config,
+			note.applied[0] ? note.applied : "none", note.restart);
+	else
+		vx_info("serve: SIGHUP: reloaded %s: applied: %s", fl->config, note.applied);
+}
+
 static int serve_main(const struct serve_flags *flp, const struct vx_config *cfgp,
 		      struct vx_peer_cfg *pcp)
 {
@@ -473,6 +535,7 @@ static int serve_main(const struct serve_flags *flp, const struct vx_config *cfg
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
 	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) {
 		fprintf(stderr, "vx serve: cannot block signals\n");
 		return VX_EXIT_FAILURE;
@@ -516,8 +579,13 @@ static int serve_main(const struct serve_flags *flp, const struct vx_config *cfg
 	       vx_peer_host_id(peer), vx_peer_port(peer), cfg.socket[0] ? cfg.socket : "(none)",
 	       vx_peer_addr(peer), pc.seed ? ", seed" : "");
 	fflush(stdout);
-	if (sigwait(&set, &sig) != 0)
-		sig = SIGTERM;
+	for (;;) {
+		if (sigwait(&set, &sig) != 0)
+			sig = SIGTERM;
+		if (sig != SIGHUP)
+			break;
+		serve_reload(&fl, &cfg);
+	}
 	vx_info("serve: %s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	vx_peer_metrics_stop(metrics);
 	vx_proxy_stop(proxy);
