@@ -19,6 +19,7 @@
 #include "commands.h"
 #include "config.h"
 #include "tls_conf.h"
+#include "serve_upgrade.h"
 #include "vx_err.h"
 #include "vx_fetcher.h"
 #include "vx_log.h"
@@ -29,6 +30,10 @@
 #include "vx_time.h"
 #include "vx_tls.h"
 #include "vx_upload.h"
+
+/* How long the new daemon of an upgrade waits for the old one to stop (its stop is bounded by
+ * the peer's graceful shutdown: jobs cancelled, LEAVE sent, the store flushed). */
+#define SERVE_UPGRADE_WAIT_MS 120000u
 
 static void usage(FILE *f)
 {
@@ -85,7 +90,10 @@ static void usage(FILE *f)
 		"  --log-level LEVEL        error, warn, info or debug\n"
 		"  --log-format FORMAT      text (default) or json: one object a line\n\n"
 		"SIGHUP reloads --config: log_level is applied, other changed keys are logged as\n"
-		"needing a restart; TLS files are re-read whenever they change.\n"
+		"needing a restart; TLS files are re-read whenever they change. SIGUSR2 upgrades:\n"
+		"the program now at this one's path starts with the same arguments and takes over\n"
+		"the pieces port (no connection refused), this one stops, and the new one resumes\n"
+		"the unfinished downloads from their finished pieces.\n"
 		"Exit codes: 0 clean stop on SIGTERM/SIGINT, 1 could not start, 2 bad command line "
 		"or\n"
 		"config.\n");
@@ -516,6 +524,52 @@ static void serve_reload(const struct serve_flags *fl, struct vx_config *cur)
 		vx_info("serve: SIGHUP: reloaded %s: applied: %s", fl->config, note.applied);
 }
 
+/*
+ * SIGUSR2: starts the new daemon with the upload server's listening socket. Returns 0 (this
+ * one then stops), or -errno when the new one could not be started (this one keeps serving).
+ */
+static int serve_upgrade(struct vx_peer *peer)
+{
+	char err[256];
+	pid_t pid;
+	int rc = vx_serve_upgrade_spawn(vx_peer_listen_fd(peer), &pid, err, sizeof(err));
+
+	if (rc) {
+		vx_err("serve: SIGUSR2: upgrade refused, still serving: %s", err);
+		return rc;
+	}
+	vx_info("serve: SIGUSR2: upgrade: daemon %d takes over port %u; stopping", (int)pid,
+		vx_peer_port(peer));
+	vx_peer_handover(peer);
+	return 0;
+}
+
+/*
+ * At start: when this process is the new daemon of an upgrade, takes the handed-over socket
+ * into @pc and waits for the old daemon to exit (it holds the store until then; connections
+ * wait in the socket's backlog meanwhile). Returns 0 or a negative errno (said on stderr).
+ */
+static int serve_takeover(struct vx_peer_cfg *pc)
+{
+	pid_t parent = getppid();
+	char err[256];
+	int fd = vx_serve_upgrade_inherited(err, sizeof(err));
+
+	if (fd <= 0) {
+		if (fd < 0)
+			fprintf(stderr, "vx serve: %s\n", err);
+		return fd;
+	}
+	pc->listen_fd = fd;
+	vx_info("serve: upgrade: taking over the listening socket of daemon %d", (int)parent);
+	if (vx_serve_upgrade_wait_parent(parent, SERVE_UPGRADE_WAIT_MS)) {
+		fprintf(stderr, "vx serve: upgrade: daemon %d did not stop within %u s\n",
+			(int)parent, SERVE_UPGRADE_WAIT_MS / 1000);
+		return -ETIMEDOUT;
+	}
+	return 0;
+}
+
 static int serve_main(const struct serve_flags *flp, const struct vx_config *cfgp,
 		      struct vx_peer_cfg *pcp)
 {
@@ -536,6 +590,7 @@ static int serve_main(const struct serve_flags *flp, const struct vx_config *cfg
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR2);
 	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) {
 		fprintf(stderr, "vx serve: cannot block signals\n");
 		return VX_EXIT_FAILURE;
@@ -546,7 +601,11 @@ static int serve_main(const struct serve_flags *flp, const struct vx_config *cfg
 		return VX_EXIT_USAGE;
 	if (!pc.nr_schedulers)
 		vx_warn("serve: no scheduler: every download goes to the source");
-	rc = vx_peer_new(&peer, &pc, err, sizeof(err));
+	rc = serve_takeover(&pc);
+	if (!rc)
+		rc = vx_peer_new(&peer, &pc, err, sizeof(err));
+	else
+		snprintf(err, sizeof(err), "upgrade: %s", vx_strerror(rc));
 	memset(join, 0, sizeof(join));
 	if (rc) {
 		fprintf(stderr, "vx serve: %s\n", err[0] ? err : vx_strerror(rc));
@@ -582,11 +641,14 @@ static int serve_main(const struct serve_flags *flp, const struct vx_config *cfg
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
 			sig = SIGTERM;
-		if (sig != SIGHUP)
+		if (sig == SIGHUP)
+			serve_reload(&fl, &cfg);
+		else if (sig != SIGUSR2 || serve_upgrade(peer) == 0)
 			break;
-		serve_reload(&fl, &cfg);
 	}
-	vx_info("serve: %s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	vx_info("serve: %s: stopping", sig == SIGINT	? "SIGINT"
+				       : sig == SIGUSR2 ? "SIGUSR2"
+							: "SIGTERM");
 	vx_peer_metrics_stop(metrics);
 	vx_proxy_stop(proxy);
 	vx_peer_free(peer);

@@ -189,11 +189,17 @@ static void leave_schedulers(struct vx_peer *p)
 /* Starts the graceful shutdown on the loop thread (from the wake of vx_peer_free()). */
 static void begin_shutdown(struct vx_peer *p)
 {
+	bool handover;
+
 	if (p->shutting_down)
 		return;
 	p->shutting_down = true;
 	vx__peer_shutdown_tasks(p);
-	leave_schedulers(p);
+	pthread_mutex_lock(&p->mail_lock);
+	handover = p->handover;
+	pthread_mutex_unlock(&p->mail_lock);
+	if (!handover)
+		leave_schedulers(p);
 	if (p->up)
 		vx_upload_shutdown(p->up);
 }
@@ -318,6 +324,7 @@ static void *loop_main(void *arg)
 	vx_upload_cfg_init(&uc);
 	memcpy(&uc.addr, &p->listen_addr, p->listen_len);
 	uc.addr_len = p->listen_len;
+	uc.listen_fd = p->cfg.listen_fd;
 	uc.ops = vx_store_glue_source_ops();
 	uc.ops_ctx = p->store;
 	uc.rate_bytes_per_s = p->cfg.upload_rate_bps;
@@ -565,6 +572,18 @@ uint16_t vx_peer_port(const struct vx_peer *p)
 const char *vx_peer_host_id(const struct vx_peer *p)
 {
 	return p->host_id;
+}
+
+void vx_peer_handover(struct vx_peer *p)
+{
+	pthread_mutex_lock(&p->mail_lock);
+	p->handover = true;
+	pthread_mutex_unlock(&p->mail_lock);
+}
+
+int vx_peer_listen_fd(const struct vx_peer *p)
+{
+	return vx_upload_listen_fd(p->up);
 }
 
 const char *vx_peer_addr(const struct vx_peer *p)

@@ -387,7 +387,8 @@ struct vx_peer {
 
 	/* mailbox (under mail_lock) */
 	struct vx_list inbox_jobs;
-	bool stopping;	  /* no new jobs */
+	bool stopping;
+	bool handover; /* vx_peer_handover(): stop without LEAVE (mail_lock) */ /* no new jobs */
 	uint32_t nr_jobs; /* jobs accepted and not done */
 
 	/* loop thread */
