@@ -11,7 +11,8 @@
 #   (d) before the namespace has a default route, a daemon with the defaults has no routable
 #       address: advertising loopback to the scheduler across the veth is refused at start;
 #   (e) `--advertise-ip 127.0.0.1` (host.ip) for that scheduler is refused, naming host.ip;
-#   (f) ::1 as well (IPv6 loopback to an IPv4 scheduler not on loopback).
+#   (f) ::1 as well (IPv6 loopback to an IPv4 scheduler not on loopback);
+#   (h) a wildcard IPv6 listener ([::]:0) advertises the address of IPv6's default route.
 # Each download goes through the scheduler: the scheduler's REGISTER count grows and the task
 # is served (Vortex) by the other daemon after it. Needs root, ip(8) and network namespaces;
 # skips (77) otherwise. The namespace and veth are removed by the EXIT trap.
@@ -94,6 +95,15 @@ nsserve a
 case "$line" in
 *", address $net.2"*) ;;
 *) fail "(a) a daemon with the defaults does not advertise its routable $net.2: '$line'" ;;
+esac
+v6=fd7a:$(printf %x $(($$ % 65536)))::
+ip addr add "${v6}1/64" dev "$v0" nodad
+ip netns exec "$ns" ip addr add "${v6}2/64" dev "$v1" nodad
+ip netns exec "$ns" ip -6 route add default via "${v6}1"
+nsserve h --listen '[::]:0'
+case "$line" in
+*", address ${v6}2"*) ;;
+*) fail "(h) a daemon on [::] does not advertise its routable ${v6}2: '$line'" ;;
 esac
 nsserve b --listen "$net.2:0" --advertise-ip 203.0.113.7
 serve_start c
