@@ -9,6 +9,7 @@ vx_add_test(test_common_fconn SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_comm
 	LIBS vx_common)
 vx_add_fuzz(net_addr SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_net_addr.c LIBS vx_common)
 vx_add_fuzz(cidr SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_cidr.c LIBS vx_common)
+vx_add_fuzz(route SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_route.c LIBS vx_common)
 vx_add_fuzz(tls_identity SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_tls_identity.c
 	LIBS vx_common)
 vx_add_test(test_common_tls SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_common_tls.c

@@ -2,7 +2,8 @@
 /*
  * cmd_serve.c: `vx serve`, the peer daemon. Embedded defaults, then --config FILE, then flags
  * (each overriding the one before); builds a peer (vx_peer.h) and its local API, prints one
- * "ready" line, and runs until SIGTERM or SIGINT, then stops gracefully.
+ * "ready" line, and runs until SIGTERM or SIGINT, then stops gracefully. SIGHUP reloads the
+ * config file (serve_reload).
  *
  * Exit codes: 0 clean stop, 1 the daemon could not start (store, address, socket in use),
  * 2 bad command line or config.
@@ -18,6 +19,7 @@
 #include "commands.h"
 #include "config.h"
 #include "tls_conf.h"
+#include "serve_upgrade.h"
 #include "vx_err.h"
 #include "vx_fetcher.h"
 #include "vx_log.h"
@@ -28,6 +30,10 @@
 #include "vx_time.h"
 #include "vx_tls.h"
 #include "vx_upload.h"
+
+/* How long the new daemon of an upgrade waits for the old one to stop (its stop is bounded by
+ * the peer's graceful shutdown: jobs cancelled, LEAVE sent, the store flushed). */
+#define SERVE_UPGRADE_WAIT_MS 120000u
 
 static void usage(FILE *f)
 {
@@ -86,6 +92,11 @@ static void usage(FILE *f)
 		"                           default 127.0.0.1:4002, busy: a warning; \"\" off)\n"
 		"  --log-level LEVEL        error, warn, info or debug\n"
 		"  --log-format FORMAT      text (default) or json: one object a line\n\n"
+		"SIGHUP reloads --config: log_level is applied, other changed keys are logged as\n"
+		"needing a restart; TLS files are re-read whenever they change. SIGUSR2 upgrades:\n"
+		"the program now at this one's path starts with the same arguments and takes over\n"
+		"the pieces port (no connection refused), this one stops, and the new one resumes\n"
+		"the unfinished downloads from their finished pieces.\n"
 		"Exit codes: 0 clean stop on SIGTERM/SIGINT, 1 could not start, 2 bad command line "
 		"or\n"
 		"config.\n");
@@ -479,6 +490,111 @@ static int serve_proxy(const struct vx_config *c, struct vx_peer *peer,
 	return rc;
 }
 
+/* Keys a SIGHUP applies to the running daemon; every other changed key needs a restart. TLS
+ * files are re-read by the daemon itself when they change (vx_tls_ctx_tick), at any time. */
+static const char *const reload_live_keys[] = { "log_level" };
+
+struct reload_note {
+	char applied[256];
+	char restart[1024];
+	bool log_level;
+};
+
+static void reload_note_key(void *arg, const char *name)
+{
+	struct reload_note *n = arg;
+	bool live = false;
+	char *dst;
+	size_t len;
+
+	for (size_t i = 0; i < VX_ARRAY_SIZE(reload_live_keys); i++)
+		live |= strcmp(name, reload_live_keys[i]) == 0;
+	n->log_level |= strcmp(name, "log_level") == 0;
+	dst = live ? n->applied : n->restart;
+	len = strlen(dst);
+	snprintf(dst + len, (live ? sizeof(n->applied) : sizeof(n->restart)) - len, "%s%s",
+		 len ? ", " : "", name);
+}
+
+/*
+ * SIGHUP: the config file and the flags again, as at start. An invalid file changes nothing
+ * (said at error level); otherwise the keys that can change live are applied and every other
+ * changed key is named as needing a restart (it stays as the daemon started with it). @cur is
+ * the running configuration.
+ */
+static void serve_reload(const struct serve_flags *fl, struct vx_config *cur)
+{
+	struct reload_note note = { 0 };
+	struct vx_config next;
+	unsigned n;
+
+	if (!fl->config) {
+		vx_warn("serve: SIGHUP: no --config file: nothing to reload");
+		return;
+	}
+	if (load_config(fl, &next)) {
+		vx_err("serve: SIGHUP: %s did not load (above): the running configuration is kept",
+		       fl->config);
+		return;
+	}
+	n = vx_config_changed(cur, &next, reload_note_key, &note);
+	if (note.log_level && vx_log_set_level_name(next.log_level) == 0)
+		memcpy(cur->log_level, next.log_level, sizeof(cur->log_level));
+	if (!n)
+		vx_info("serve: SIGHUP: reloaded %s: nothing changed", fl->config);
+	else if (note.restart[0])
+		vx_warn("serve: SIGHUP: reloaded %s: applied: %s; needs a restart: %s", fl->config,
+			note.applied[0] ? note.applied : "none", note.restart);
+	else
+		vx_info("serve: SIGHUP: reloaded %s: applied: %s", fl->config, note.applied);
+}
+
+/*
+ * SIGUSR2: starts the new daemon with the upload server's listening socket. Returns 0 (this
+ * one then stops), or -errno when the new one could not be started (this one keeps serving).
+ */
+static int serve_upgrade(struct vx_peer *peer)
+{
+	char err[256];
+	pid_t pid;
+	int rc = vx_serve_upgrade_spawn(vx_peer_listen_fd(peer), &pid, err, sizeof(err));
+
+	if (rc) {
+		vx_err("serve: SIGUSR2: upgrade refused, still serving: %s", err);
+		return rc;
+	}
+	vx_info("serve: SIGUSR2: upgrade: daemon %d takes over port %u; stopping", (int)pid,
+		vx_peer_port(peer));
+	vx_peer_handover(peer);
+	return 0;
+}
+
+/*
+ * At start: when this process is the new daemon of an upgrade, takes the handed-over socket
+ * into @pc and waits for the old daemon to exit (it holds the store until then; connections
+ * wait in the socket's backlog meanwhile). Returns 0 or a negative errno (said on stderr).
+ */
+static int serve_takeover(struct vx_peer_cfg *pc)
+{
+	pid_t parent = getppid();
+	char err[256];
+	int fd = vx_serve_upgrade_inherited(err, sizeof(err));
+
+	if (fd <= 0) {
+		if (fd < 0)
+			fprintf(stderr, "vx serve: %s\n", err);
+		return fd;
+	}
+	pc->listen_fd = fd;
+	vx_info("serve: upgrade: taking over the listening socket of daemon %d", (int)parent);
+	if (vx_serve_upgrade_wait_parent(parent, SERVE_UPGRADE_WAIT_MS)) {
+		fprintf(stderr, "vx serve: upgrade: daemon %d did not stop within %u s\n",
+			(int)parent, SERVE_UPGRADE_WAIT_MS / 1000);
+		return -ETIMEDOUT;
+	}
+	return 0;
+}
+
 static int serve_main(const struct serve_flags *flp, const struct vx_config *cfgp,
 		      struct vx_peer_cfg *pcp)
 {
@@ -498,6 +614,8 @@ static int serve_main(const struct serve_flags *flp, const struct vx_config *cfg
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR2);
 	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) {
 		fprintf(stderr, "vx serve: cannot block signals\n");
 		return VX_EXIT_FAILURE;
@@ -508,7 +626,11 @@ static int serve_main(const struct serve_flags *flp, const struct vx_config *cfg
 		return VX_EXIT_USAGE;
 	if (!pc.nr_schedulers)
 		vx_warn("serve: no scheduler: every download goes to the source");
-	rc = vx_peer_new(&peer, &pc, err, sizeof(err));
+	rc = serve_takeover(&pc);
+	if (!rc)
+		rc = vx_peer_new(&peer, &pc, err, sizeof(err));
+	else
+		snprintf(err, sizeof(err), "upgrade: %s", vx_strerror(rc));
 	memset(join, 0, sizeof(join));
 	if (rc) {
 		fprintf(stderr, "vx serve: %s\n", err[0] ? err : vx_strerror(rc));
@@ -537,12 +659,21 @@ static int serve_main(const struct serve_flags *flp, const struct vx_config *cfg
 		printf("vx serve: registry mirror on port %u\n", vx_proxy_port(proxy));
 	if (metrics)
 		printf("vx serve: metrics on port %u\n", vx_peer_metrics_port(metrics));
-	printf("vx serve: ready: %s, pieces on port %u, socket %s%s\n", vx_peer_host_id(peer),
-	       vx_peer_port(peer), cfg.socket[0] ? cfg.socket : "(none)", pc.seed ? ", seed" : "");
+	printf("vx serve: ready: %s, pieces on port %u, socket %s, address %s%s\n",
+	       vx_peer_host_id(peer), vx_peer_port(peer), cfg.socket[0] ? cfg.socket : "(none)",
+	       vx_peer_addr(peer), pc.seed ? ", seed" : "");
 	fflush(stdout);
-	if (sigwait(&set, &sig) != 0)
-		sig = SIGTERM;
-	vx_info("serve: %s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	for (;;) {
+		if (sigwait(&set, &sig) != 0)
+			sig = SIGTERM;
+		if (sig == SIGHUP)
+			serve_reload(&fl, &cfg);
+		else if (sig != SIGUSR2 || serve_upgrade(peer) == 0)
+			break;
+	}
+	vx_info("serve: %s: stopping", sig == SIGINT	? "SIGINT"
+				       : sig == SIGUSR2 ? "SIGUSR2"
+							: "SIGTERM");
 	vx_peer_metrics_stop(metrics);
 	vx_proxy_stop(proxy);
 	vx_peer_free(peer);

@@ -756,6 +756,20 @@ static bool key_equal(const struct vx_config *a, const struct vx_config *b, cons
 	return false;
 }
 
+unsigned vx_config_changed(const struct vx_config *a, const struct vx_config *b,
+			   void (*fn)(void *arg, const char *name), void *arg)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; i < VX_ARRAY_SIZE(keys); i++) {
+		if (!key_equal(a, b, &keys[i])) {
+			fn(arg, keys[i].name);
+			n++;
+		}
+	}
+	return n;
+}
+
 /* Refuses the first key not supported yet that @cfg sets to anything but its default. */
 static int check_supported(const struct vx_config *cfg, char *err, size_t err_len)
 {

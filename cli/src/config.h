@@ -160,6 +160,14 @@ VX_MUST_CHECK int vx_config_set(struct vx_config *cfg, const char *key, const ch
  */
 void vx_config_keys(void *out);
 
+/*
+ * vx_config_changed() - calls @fn(@arg, NAME) for every key whose value differs between @a and
+ * @b, in the key table's order (a reload names what it applies and what needs a restart).
+ * Returns how many keys differ.
+ */
+unsigned vx_config_changed(const struct vx_config *a, const struct vx_config *b,
+			   void (*fn)(void *arg, const char *name), void *arg);
+
 /* Writes @cfg as YAML to @out (a stdio stream), every key present. */
 void vx_config_print(const struct vx_config *cfg, void *out);
 

@@ -18,6 +18,12 @@
 VX_MUST_CHECK int vx_file_read_fd(int fd, size_t max, char **out, size_t *len);
 
 /*
+ * vx_file_read_stream() - as vx_file_read_fd(), for files whose size stat() does not know
+ * (/proc, /sys, pipes): reads until end of file, at most @max bytes (-EMSGSIZE beyond).
+ */
+VX_MUST_CHECK int vx_file_read_stream(int fd, size_t max, char **out, size_t *len);
+
+/*
  * vx_raise_nofile() - raise the soft RLIMIT_NOFILE towards the hard one (at most @cap) at a
  * program's start: a daemon keeps a socket per connection and a file per busy task, and the
  * common soft 1,024 is far below what the hard limit allows. Returns the soft limit in force

@@ -12,8 +12,6 @@
 int vx_file_read_fd(int fd, size_t max, char **out, size_t *len)
 {
 	struct stat st;
-	size_t got = 0;
-	char *buf;
 
 	*out = NULL;
 	*len = 0;
@@ -23,12 +21,37 @@ int vx_file_read_fd(int fd, size_t max, char **out, size_t *len)
 		return -EINVAL;
 	if ((unsigned long long)st.st_size > max)
 		return -EMSGSIZE;
-	buf = vx_malloc((size_t)st.st_size + 1);
+	return vx_file_read_stream(fd, max, out, len);
+}
+
+int vx_file_read_stream(int fd, size_t max, char **out, size_t *len)
+{
+	size_t got = 0, cap = max < 4096 ? max + 1 : 4096;
+	char *buf = vx_malloc(cap + 1);
+
+	*out = NULL;
+	*len = 0;
 	if (!buf)
 		return -ENOMEM;
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+	for (;;) {
+		ssize_t n;
 
+		if (got > max) {
+			vx_free(buf);
+			return -EMSGSIZE;
+		}
+		if (got == cap) {
+			char *nb;
+
+			cap = cap > max / 2 ? max + 1 : cap * 2;
+			nb = vx_realloc(buf, cap + 1);
+			if (!nb) {
+				vx_free(buf);
+				return -ENOMEM;
+			}
+			buf = nb;
+		}
+		n = read(fd, buf + got, cap - got);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1) {
@@ -38,7 +61,7 @@ int vx_file_read_fd(int fd, size_t max, char **out, size_t *len)
 			return rc;
 		}
 		if (n == 0)
-			break; /* the file shrank: what was there */
+			break; /* end of file (a regular file that shrank: what was there) */
 		got += (size_t)n;
 	}
 	buf[got] = '\0';

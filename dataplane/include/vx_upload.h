@@ -85,9 +85,13 @@ struct vx_upload_cfg {
 	struct sockaddr_storage addr; /* where to listen; port 0 picks a free one */
 	socklen_t addr_len;	      /* bytes of @addr used */
 	bool reuseport;		      /* SO_REUSEPORT, for one server per worker thread */
-	uint32_t max_conns;	      /* connection slots, allocated at start (default 1024) */
-	uint32_t max_sends;	      /* bodies in flight at once: splice pipes (default 64) */
-	uint32_t chunk_bytes;	      /* bytes per splice or send round (default 1 MiB) */
+	/* > 0: a socket already listening (handed over by the process this one upgrades), served
+	 * instead of binding @addr; taken by vx_upload_new() on success (closed at free). 0:
+	 * bind @addr. Descriptor 0 is never one (stdin). */
+	int listen_fd;
+	uint32_t max_conns;   /* connection slots, allocated at start (default 1024) */
+	uint32_t max_sends;   /* bodies in flight at once: splice pipes (default 64) */
+	uint32_t chunk_bytes; /* bytes per splice or send round (default 1 MiB) */
 	enum vx_upload_body_mode body_mode; /* default SPLICE */
 	uint32_t idle_timeout_ms;	    /* no request for this long: close (default 60 s) */
 	uint32_t max_inflight;		    /* pipelined requests per vx connection, announced in
@@ -153,6 +157,9 @@ void vx_upload_cfg_init(struct vx_upload_cfg *cfg);
  */
 VX_MUST_CHECK int vx_upload_new(struct vx_upload **out, struct vx_loop *loop,
 				const struct vx_upload_cfg *cfg);
+
+/* The listening socket (a graceful upgrade hands it to the next process), lent. */
+int vx_upload_listen_fd(const struct vx_upload *up);
 
 /* The bound address (useful with port 0). */
 void vx_upload_local_addr(const struct vx_upload *up, struct sockaddr_storage *addr,

@@ -1771,9 +1771,13 @@ static int up_listen(struct vx_upload *up)
 		.flags = VX_NET_REUSEADDR | (up->cfg.reuseport ? VX_NET_REUSEPORT : 0u),
 		.backlog = 4096,
 	};
-	int fd = vx_net_tcp_listen((const struct sockaddr *)&up->cfg.addr, up->cfg.addr_len, &o,
-				   NULL);
+	int fd;
 
+	if (up->cfg.listen_fd > 0) {
+		up->listen_fd = up->cfg.listen_fd; /* handed over: already bound and listening */
+		return 0;
+	}
+	fd = vx_net_tcp_listen((const struct sockaddr *)&up->cfg.addr, up->cfg.addr_len, &o, NULL);
 	if (fd < 0)
 		return fd;
 	up->listen_fd = fd;
@@ -1965,6 +1969,11 @@ void vx_upload_shutdown(struct vx_upload *up)
 	vx_list_for_each_safe(pos, tmp, &up->active_conns) {
 		up_close(vx_list_entry(pos, struct vx_up_conn, node));
 	}
+}
+
+int vx_upload_listen_fd(const struct vx_upload *up)
+{
+	return up->listen_fd;
 }
 
 bool vx_upload_idle(const struct vx_upload *up)

@@ -44,8 +44,11 @@ struct vx_peer_job;
 struct vx_tls_ctx;
 
 struct vx_peer_cfg {
-	const char *data_dir;  /* store directory; required */
-	const char *listen;    /* Vortex upload server "HOST:PORT"; port 0 picks one */
+	const char *data_dir; /* store directory; required */
+	const char *listen;   /* Vortex upload server "HOST:PORT"; port 0 picks one */
+	/* > 0: the upload server's socket, already listening on @listen, handed over by the
+	 * daemon this one upgrades (taken once the peer started); 0: bind @listen */
+	int listen_fd;
 	const char *advertise; /* IP literal given to the scheduler; NULL: from @listen */
 	const char *hostname;  /* NULL: gethostname() */
 	const char *idc;       /* data centre, or NULL */
@@ -116,6 +119,22 @@ uint16_t vx_peer_port(const struct vx_peer *p);
 
 /* The host id announced to the scheduler, lent while @p lives. Any thread. */
 const char *vx_peer_host_id(const struct vx_peer *p);
+
+/* The upload server's listening socket, lent while @p lives (a graceful upgrade hands it to
+ * the next daemon). Any thread. */
+int vx_peer_listen_fd(const struct vx_peer *p);
+
+/*
+ * vx_peer_handover() - the next vx_peer_free() hands the host over to a new daemon on the same
+ * data directory (a graceful upgrade): it stops as usual but says no LEAVE, so the schedulers
+ * keep this host's peers for their grace time and the new daemon's hello takes them back.
+ * Any thread, before vx_peer_free().
+ */
+void vx_peer_handover(struct vx_peer *p);
+
+/* The IP literal given to the schedulers (vx_peer_cfg.advertise, or the one picked for the
+ * listen address: spec/peer.md), lent while @p lives. Any thread. */
+const char *vx_peer_addr(const struct vx_peer *p);
 
 /*
  * vx_peer_download() - start downloading @req. Any thread. @ops and @arg are borrowed until

@@ -26,19 +26,6 @@
 #include "vx_tls.h"
 #include "vx_url.h"
 
-/* ---------------------------------------------------------------- Addresses */
-
-/* The IP literal of @ss (no port) into @out. */
-static void addr_ip(const struct sockaddr_storage *ss, char *out, size_t len)
-{
-	if (ss->ss_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, out,
-			  (socklen_t)len);
-	else
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, out,
-			  (socklen_t)len);
-}
-
 /* ---------------------------------------------------------------- Mailbox */
 
 static void on_wake(struct vx_loop *loop, void *arg)
@@ -202,11 +189,17 @@ static void leave_schedulers(struct vx_peer *p)
 /* Starts the graceful shutdown on the loop thread (from the wake of vx_peer_free()). */
 static void begin_shutdown(struct vx_peer *p)
 {
+	bool handover;
+
 	if (p->shutting_down)
 		return;
 	p->shutting_down = true;
 	vx__peer_shutdown_tasks(p);
-	leave_schedulers(p);
+	pthread_mutex_lock(&p->mail_lock);
+	handover = p->handover;
+	pthread_mutex_unlock(&p->mail_lock);
+	if (!handover)
+		leave_schedulers(p);
 	if (p->up)
 		vx_upload_shutdown(p->up);
 }
@@ -331,6 +324,7 @@ static void *loop_main(void *arg)
 	vx_upload_cfg_init(&uc);
 	memcpy(&uc.addr, &p->listen_addr, p->listen_len);
 	uc.addr_len = p->listen_len;
+	uc.listen_fd = p->cfg.listen_fd;
 	uc.ops = vx_store_glue_source_ops();
 	uc.ops_ctx = p->store;
 	uc.rate_bytes_per_s = p->cfg.upload_rate_bps;
@@ -470,31 +464,9 @@ int vx_peer_new(struct vx_peer **out, const struct vx_peer_cfg *cfg, char *err, 
 			snprintf(err, err_len, "listen address '%s' is not IP:PORT", cfg->listen);
 		goto fail;
 	}
-	if (cfg->advertise && *cfg->advertise) {
-		struct sockaddr_storage tmp;
-		socklen_t tl;
-		char probe[80];
-
-		snprintf(probe, sizeof(probe), "%s:1", cfg->advertise);
-		if (strchr(cfg->advertise, ':'))
-			snprintf(probe, sizeof(probe), "[%s]:1", cfg->advertise);
-		if (vx_net_parse_addr(probe, 0, &tmp, &tl)) {
-			rc = -EINVAL;
-			if (err)
-				snprintf(err, err_len, "advertised address '%s' is not an IP",
-					 cfg->advertise);
-			goto fail;
-		}
-		snprintf(p->addr, sizeof(p->addr), "%s", cfg->advertise);
-	} else {
-		addr_ip(&p->listen_addr, p->addr, sizeof(p->addr));
-		if (strcmp(p->addr, "0.0.0.0") == 0 || strcmp(p->addr, "::") == 0) {
-			/* a wildcard listener is reached through loopback unless told
-			 * otherwise (host.ip in the config) */
-			snprintf(p->addr, sizeof(p->addr), "%s",
-				 strcmp(p->addr, "::") == 0 ? "::1" : "127.0.0.1");
-		}
-	}
+	rc = vx__peer_pick_addr(p, cfg, err, err_len);
+	if (rc)
+		goto fail;
 	if (cfg->hostname && *cfg->hostname)
 		snprintf(p->hostname, sizeof(p->hostname), "%s", cfg->hostname);
 	else if (gethostname(p->hostname, sizeof(p->hostname) - 1) != 0)
@@ -602,6 +574,23 @@ uint16_t vx_peer_port(const struct vx_peer *p)
 const char *vx_peer_host_id(const struct vx_peer *p)
 {
 	return p->host_id;
+}
+
+void vx_peer_handover(struct vx_peer *p)
+{
+	pthread_mutex_lock(&p->mail_lock);
+	p->handover = true;
+	pthread_mutex_unlock(&p->mail_lock);
+}
+
+int vx_peer_listen_fd(const struct vx_peer *p)
+{
+	return vx_upload_listen_fd(p->up);
+}
+
+const char *vx_peer_addr(const struct vx_peer *p)
+{
+	return p->addr;
 }
 
 void vx_peer_free(struct vx_peer *p)

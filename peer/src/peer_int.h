@@ -392,7 +392,8 @@ struct vx_peer {
 
 	/* mailbox (under mail_lock) */
 	struct vx_list inbox_jobs;
-	bool stopping;	  /* no new jobs */
+	bool stopping;
+	bool handover; /* vx_peer_handover(): stop without LEAVE (mail_lock) */ /* no new jobs */
 	uint32_t nr_jobs; /* jobs accepted and not done */
 
 	/* loop thread */
@@ -460,6 +461,13 @@ void vx__peer_pki_stop(struct vx_peer *p);
  * only the holder of the key can name it (a squatter cannot bind it first) and it survives
  * restarts with the key. Without a key (no scheduler): "IP-HOSTNAME-PORT", never sent.
  */
+/*
+ * vx__peer_pick_addr() - p->addr, the address given to the schedulers (peer_addr.c): @cfg's
+ * advertise, else @p->listen_addr's IP, the host's routable one for a wildcard. Returns 0, or
+ * -EINVAL with @err (not an IP; a loopback address for a scheduler not on loopback).
+ */
+int vx__peer_pick_addr(struct vx_peer *p, const struct vx_peer_cfg *cfg, char *err, size_t err_len);
+
 void vx__peer_host_id(const char *key, const char *hostname, const char *ip, uint16_t port,
 		      char *out, size_t len);
 bool vx__peer_tasks_idle(struct vx_peer *p);

@@ -26,6 +26,37 @@ case "$err" in
 *) fail "unexpected message: $err" ;;
 esac
 
+# Several files at once (issue 20): each is checked and named, a bad one among good ones fails
+# the whole check (exit 1) without hiding the others' results.
+printf 'storage:\n  gc_high_percent: 50\n  gc_low_percent: 60\n' >"$dir/inverted.yaml"
+set +e
+out=$("$vx" config check "$dir/good.yaml" "$dir/bad.yaml" "$dir/inverted.yaml" "$dir/good.yaml" \
+	2>"$dir/multi.err")
+rc=$?
+set -e
+[ $rc -eq 1 ] || fail "a bad file among good ones: exit code $rc, want 1"
+[ "$out" = "$dir/good.yaml: ok
+$dir/good.yaml: ok" ] || fail "several files: the good ones were not each reported: $out"
+grep -q "bad.yaml:2:3: unknown setting" "$dir/multi.err" || fail "several files: $(cat "$dir/multi.err")"
+grep -q "inverted.yaml: .*gc_low_percent" "$dir/multi.err" ||
+	fail "several files: a validation error does not name its file: $(cat "$dir/multi.err")"
+
+# Every example config shipped in the tree passes the daemon's own parser (issue 20: `vx config
+# check` validates every shipped example). The glob takes whatever examples exist.
+root=$(cd "$tests/.." && pwd)
+shopt -s nullglob
+examples=("$root"/deploy/config/*.yaml "$root"/etc/*.yaml "$root"/etc/vx/*.yaml \
+	"$root"/docs/examples/*.yaml)
+shopt -u nullglob
+if [ ${#examples[@]} -gt 0 ]; then
+	"$vx" config check "${examples[@]}" >"$dir/examples.out" 2>&1 ||
+		fail "a shipped example config does not pass vx config check: $(cat "$dir/examples.out")"
+	[ "$(grep -c ': ok$' "$dir/examples.out")" -eq ${#examples[@]} ] ||
+		fail "not every example reported ok: $(cat "$dir/examples.out")"
+else
+	echo "cli_config: no example configs in this tree yet (deploy/config/*.yaml)"
+fi
+
 # The defaults printed by `vx config default` are themselves a valid config.
 "$vx" config default >"$dir/default.yaml"
 "$vx" config check "$dir/default.yaml" >/dev/null || fail "printed defaults do not load"
@@ -128,7 +159,7 @@ while read -r key status reason; do
 		rc=$?
 		set -e
 		[ $rc -eq 1 ] || fail "$key: vx config check exit $rc, want 1 (output: $err)"
-		[ "$err" = "vx config: $key: $reason" ] || fail "$key: vx config check said '$err'"
+		[ "$err" = "vx config: $dir/refused.yaml: $key: $reason" ] || fail "$key: vx config check said '$err'"
 		set +e
 		err=$(timeout 20 "$vx" serve --config "$dir/refused.yaml" --data-dir "$dir/data" \
 			--listen 127.0.0.1:0 --socket "$dir/sock" 2>&1)

@@ -194,7 +194,7 @@ grep -q "open.key is open to group or others (mode 644): chmod 600 it" "$dir/ok.
 printf 'tls:\n  cert: c.pem\n  crl: r.pem\n' >"$dir/half.yaml"
 rc=0
 out=$("$vx" config check "$dir/half.yaml" 2>&1) || rc=$?
-[ "$rc" -eq 1 ] && [ "$out" = "vx config: tls.cert, tls.key and tls.ca go together: set all three or none" ] ||
+[ "$rc" -eq 1 ] && [ "$out" = "vx config: $dir/half.yaml: tls.cert, tls.key and tls.ca go together: set all three or none" ] ||
 	fail "vx config check of half the tls keys: exit $rc, '$out'"
 "$vx" config check "$dir/seed.yaml" >/dev/null 2>&1 || fail "vx config check of seed.yaml failed"
 # the private keys never show in a log

@@ -239,14 +239,20 @@ serve_start() {
 }
 
 # serve_stop NAME: graceful stop; the daemon must exit 0 within 20 s.
-serve_stop() {
-	local n=$1 pid=${serve_pid[$1]} i code=0
-	kill -TERM "$pid"
+# wait_gone PID WHAT: waits (20 s at most) for process PID to exit; fails naming WHAT.
+wait_gone() {
+	local i
 	for i in $(seq 200); do
-		kill -0 "$pid" 2>/dev/null || break
+		kill -0 "$1" 2>/dev/null || return 0
 		sleep 0.1
 	done
-	kill -0 "$pid" 2>/dev/null && fail "vx serve $n did not stop within 20 s of SIGTERM"
+	fail "$2 did not stop within 20 s"
+}
+
+serve_stop() {
+	local n=$1 pid=${serve_pid[$1]} code=0
+	kill -TERM "$pid"
+	wait_gone "$pid" "vx serve $n (SIGTERM)"
 	wait "$pid" || code=$?
 	unset "serve_pid[$n]"
 	[ "$code" -eq 0 ] || fail "vx serve $n exited $code after SIGTERM"

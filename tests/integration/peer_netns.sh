@@ -5,6 +5,14 @@
 # address, 127.0.0.1 for a listen on 0.0.0.0, and to a NAT address not on the host).
 #   (a) `--listen 0.0.0.0:0`: the daemon joins the remote scheduler and completes a download.
 #   (b) `--advertise-ip 203.0.113.7` (an address not on the host, as behind NAT): the same.
+# Issue 20, defaults that work across hosts:
+#   (a) is started with the defaults (listen 0.0.0.0:4005): its ready line names the namespace's
+#       routable address (its default route's interface), not 127.0.0.1;
+#   (d) before the namespace has a default route, a daemon with the defaults has no routable
+#       address: advertising loopback to the scheduler across the veth is refused at start;
+#   (e) `--advertise-ip 127.0.0.1` (host.ip) for that scheduler is refused, naming host.ip;
+#   (f) ::1 as well (IPv6 loopback to an IPv4 scheduler not on loopback);
+#   (h) a wildcard IPv6 listener ([::]:0) advertises the address of IPv6's default route.
 # Each download goes through the scheduler: the scheduler's REGISTER count grows and the task
 # is served (Vortex) by the other daemon after it. Needs root, ip(8) and network namespaces;
 # skips (77) otherwise. The namespace and veth are removed by the EXIT trap.
@@ -59,7 +67,7 @@ chmod 600 "$dir/token.peer"
 
 # nsserve NAME ARGS...: a daemon in the namespace joined to the scheduler across the veth.
 nsserve() {
-	local n=$1 line
+	local n=$1
 	shift
 	ip netns exec "$ns" "$vx" serve --data-dir "$dir/$n" --socket "$dir/$n.sock" \
 		--scheduler "$net.1:$sched_port" --token-file "$dir/token.peer" --log-level info \
@@ -67,7 +75,36 @@ nsserve() {
 	serve_pid[$n]=$!
 	line=$(wait_line "$dir/$n.out" '^vx serve: ready: ' "${serve_pid[$n]}" "vx serve $n")
 }
-nsserve a --listen 0.0.0.0:0
+# nsrefused NAME WHY ARGS...: a daemon in the namespace that must refuse to start, saying WHY.
+nsrefused() {
+	local n=$1 why=$2 rc=0
+	shift 2
+	timeout 20 ip netns exec "$ns" "$vx" serve --data-dir "$dir/$n" --socket "$dir/$n.sock" \
+		--scheduler "$net.1:$sched_port" --token-file "$dir/token.peer" --log-level info \
+		--insecure-plaintext "$@" >"$dir/$n.out" 2>"$dir/$n.log" || rc=$?
+	[ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] ||
+		fail "($n) a daemon advertising loopback to $net.1 started (rc $rc): $(cat "$dir/$n.out")"
+	grep -q "$why" "$dir/$n.log" || fail "($n) refused without naming $why: $(cat "$dir/$n.log")"
+}
+nsrefused d 'loopback address 127.0.0.1 to scheduler'
+nsrefused e 'host.ip' --listen 0.0.0.0:0 --advertise-ip 127.0.0.1
+nsrefused f 'loopback address ::1' --listen "$net.2:0" --advertise-ip ::1
+ip netns exec "$ns" ip route add default via "$net.1"
+nsrefused g 'host.ip' --advertise-ip 127.0.0.1
+nsserve a
+case "$line" in
+*", address $net.2"*) ;;
+*) fail "(a) a daemon with the defaults does not advertise its routable $net.2: '$line'" ;;
+esac
+v6=fd7a:$(printf %x $(($$ % 65536)))::
+ip addr add "${v6}1/64" dev "$v0" nodad
+ip netns exec "$ns" ip addr add "${v6}2/64" dev "$v1" nodad
+ip netns exec "$ns" ip -6 route add default via "${v6}1"
+nsserve h --listen '[::]:0'
+case "$line" in
+*", address ${v6}2"*) ;;
+*) fail "(h) a daemon on [::] does not advertise its routable ${v6}2: '$line'" ;;
+esac
 nsserve b --listen "$net.2:0" --advertise-ip 203.0.113.7
 serve_start c
 for t in "a f1" "b f2"; do

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "vx_hostaddr.h"
 #include "vx_net.h"
 
 static void test_net_parse_hostport__forms(void **state)
@@ -190,6 +191,47 @@ static void test_net_unix__mode_cred_and_fd_passing(void **state)
 	assert_int_equal(vx_net_unix_listen(path, 8, 0600, (gid_t)-1, 0, err), -ENAMETOOLONG);
 }
 
+/* The default route's interface: the lowest metric wins, "lo" and reject routes never do, other
+ * routes are not default ones; IPv6's table has its own columns. */
+static void test_route_default_if__tables(void **state)
+{
+	static const char v4[] = "Iface\tDestination\tGateway "
+				 "\tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+				 "wlan0\t00000000\t0101A8C0\t0003\t0\t0\t600\t00000000\t0\t0\t0\n"
+				 "eth1\t00000000\t0101A8C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n"
+				 "lo\t00000000\t00000000\t0001\t0\t0\t0\t00000000\t0\t0\t0\n"
+				 "eth2\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n";
+	static const char v4_down[] =
+		"eth0\t00000000\t0101A8C0\t0002\t0\t0\t0\t00000000\t0\t0\t0\n";
+	static const char v6[] =
+		"fe800000000000000000000000000000 40 00000000000000000000000000000000 00 "
+		"00000000000000000000000000000000 00000100 00000002 00000000 00000001     eth0\n"
+		"00000000000000000000000000000000 00 00000000000000000000000000000000 00 "
+		"fd000000000000000000000000000001 00000400 00000002 00000000 00000003     ens3\n"
+		"00000000000000000000000000000000 00 00000000000000000000000000000000 00 "
+		"00000000000000000000000000000000 ffffffff 00000001 00000000 00200200       lo\n";
+	char ifn[IF_NAMESIZE] = "unset";
+
+	(void)state;
+	assert_int_equal(vx_route_default_if(AF_INET, v4, sizeof(v4) - 1, ifn), 0);
+	assert_string_equal(ifn, "eth1");
+	assert_int_equal(vx_route_default_if(AF_INET6, v6, sizeof(v6) - 1, ifn), 0);
+	assert_string_equal(ifn, "ens3");
+	/* IPv4's table is not IPv6's: neither finds a default in the other */
+	assert_int_equal(vx_route_default_if(AF_INET6, v4, sizeof(v4) - 1, ifn), -ENOENT);
+	assert_int_equal(vx_route_default_if(AF_INET, v6, sizeof(v6) - 1, ifn), -ENOENT);
+	assert_int_equal(vx_route_default_if(AF_INET, v4_down, sizeof(v4_down) - 1, ifn), -ENOENT);
+	assert_int_equal(vx_route_default_if(AF_UNIX, v4, sizeof(v4) - 1, ifn), -EAFNOSUPPORT);
+	assert_string_equal(ifn, "ens3");
+	assert_true(vx_ip_is_loopback("127.0.0.1"));
+	assert_true(vx_ip_is_loopback("127.9.8.7"));
+	assert_true(vx_ip_is_loopback("::1"));
+	assert_true(vx_ip_is_loopback("::ffff:127.0.0.1"));
+	assert_false(vx_ip_is_loopback("10.0.0.1"));
+	assert_false(vx_ip_is_loopback("::"));
+	assert_false(vx_ip_is_loopback("localhost"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -197,6 +239,7 @@ int main(void)
 		cmocka_unit_test(test_net_parse_addr__numeric_only),
 		cmocka_unit_test(test_net_tcp__listen_dial_options),
 		cmocka_unit_test(test_net_unix__mode_cred_and_fd_passing),
+		cmocka_unit_test(test_route_default_if__tables),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
