@@ -1110,7 +1110,8 @@ static bool up_splice_round(struct vx_up_conn *c)
 		if (n > 0) {
 			sqe = vx_loop_sqe(up->loop);
 			io_uring_prep_splice(sqe, c->piece.fd, (int64_t)c->file_off, c->pipe->wfd,
-					     -1, (unsigned int)n, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+					     -1, (unsigned int)n,
+					     SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 			vx_loop_arm(up->loop, &c->splice_in_op, sqe, false);
 			c->inflight++;
 		}
