@@ -5,13 +5,11 @@
 # with a 4 KiB receive buffer and never read. io_uring runs splices in its bounded io-wq pool
 # and a splice blocked in a full socket pinned a worker: 4 such peers stalled every other
 # upload of the seed until its send stall limit (a 9 MiB download went to the origin after
-# 20 s). Measured here:
-#  1. a second daemon, whose fetcher gives a parent 3 s without a byte (download.piece_timeout),
-#     gets the whole file from peers (bytes_from_peers == size) while the 8 stall (NOTE: with
-#     the fix reverted this still passes, the file arriving after about 16 s instead of 0.2 s;
-#     a measure that tells the two apart without a timed assertion is still to be found);
-#  2. the seed closes the 8 stalled connections within a bound (upload.send_stall_timeout 6 s:
-#     all gone within 20 s of the attack's start; the time taken is printed).
+# 20 s). Measured here: a second daemon, whose fetcher gives a parent 3 s without a byte
+# (download.piece_timeout), gets the whole file from peers (bytes_from_peers == size) while the
+# 8 stall, within its own `--timeout 10s`; the seed keeps the default 30 s send stall, so
+# without the fix the stalled readers hold every send slot past that bound (the download took
+# 20 s and came from the origin). The bound is a hang guard 50 times the 0.2 s it takes.
 set -euo pipefail
 vx=$1
 name=upload_stalled_readers
@@ -23,7 +21,7 @@ size=$((9 << 20))
 make_file f.bin $size
 origin_start
 sched_start
-printf 'metrics_listen: ""\nupload:\n  send_stall_timeout: 6s\n' >"$dir/seed.yaml"
+printf 'metrics_listen: ""\n' >"$dir/seed.yaml"
 printf 'metrics_listen: ""\ndownload:\n  piece_timeout: 3s\n' >"$dir/p1.yaml"
 serve_start seed --seed --config "$dir/seed.yaml"
 serve_start p1 --config "$dir/p1.yaml"
@@ -51,15 +49,14 @@ time.sleep(60)
 PY
 bg_pids+=($!)
 wait_line "$dir/stall.out" '^ready' "${bg_pids[-1]}" "stalled readers" >/dev/null
-start=$(date +%s)
 sleep 1 # let the seed fill their sockets
 
 # the seed's established upload connections (its side)
 seed_conns() { ss -Htn state established "( sport = :$port )" | wc -l; }
 [ "$(seed_conns)" -ge 8 ] || fail "the 8 stalled connections are not open at the seed ($(seed_conns))"
 
-# 1. the file from peers while the 8 stall
-get p1 "$base/f.bin" "$dir/o1" --json --timeout 60s
+# the file from peers while the 8 stall
+get p1 "$base/f.bin" "$dir/o1" --json --timeout 10s
 expect_rc 0 "download next to stalled readers"
 same_file "$dir/www/f.bin" "$dir/o1" "download next to stalled readers"
 from_peers=$(json bytes_from_peers)
@@ -67,12 +64,4 @@ echo "p1: $(json bytes_from_peers) bytes from peers, $(json bytes_from_source) f
 [ "$from_peers" -eq $size ] ||
 	fail "stalled readers kept the seed from serving: $from_peers of $size bytes from peers"
 
-# 2. the seed closes the stalled connections (their side), bounded
-for _ in $(seq 1 80); do
-	[ "$(seed_conns)" -eq 0 ] && break
-	sleep 0.25
-done
-left=$(seed_conns)
-echo "stalled connections left at the seed after $(($(date +%s) - start)) s: $left"
-[ "$left" -eq 0 ] || fail "$left stalled connections still open at the seed after 20 s"
 echo "PASS $name"
