@@ -69,6 +69,8 @@ struct vx_peer_cfg {
 	uint64_t bandwidth_bps;		 /* declared upload bandwidth, bits/s; 0: not declared */
 	uint32_t upload_max_conns;	 /* 0: default */
 	uint32_t upload_idle_timeout_ms; /* close an upload connection idle this long; 0: 60 s */
+	uint32_t upload_addr_conns;	 /* connections per peer address; 0: 64 */
+	uint32_t upload_stall_ms;	 /* no byte taken this long: close; 0: 30 s */
 	uint32_t upload_max_inflight;	 /* pipelined requests per vx connection; 0: 32 */
 	uint32_t source_parallel;	 /* ranged reads in flight per origin task; 0: default */
 	uint32_t work_threads;		 /* threads for blocking work (store opens, origin fetches,

@@ -334,6 +334,10 @@ static void *loop_main(void *arg)
 		uc.max_conns = p->cfg.upload_max_conns;
 	if (p->cfg.upload_idle_timeout_ms)
 		uc.idle_timeout_ms = p->cfg.upload_idle_timeout_ms;
+	if (p->cfg.upload_addr_conns)
+		uc.max_conns_per_addr = p->cfg.upload_addr_conns;
+	if (p->cfg.upload_stall_ms)
+		uc.send_stall_ms = p->cfg.upload_stall_ms;
 	if (p->cfg.upload_max_inflight)
 		uc.max_inflight = p->cfg.upload_max_inflight;
 	vx__peer_tls_upload(p, &uc);
