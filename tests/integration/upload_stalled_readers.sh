@@ -7,9 +7,11 @@
 # upload of the seed until its send stall limit (a 9 MiB download went to the origin after
 # 20 s). Measured here: a second daemon, whose fetcher gives a parent 3 s without a byte
 # (download.piece_timeout), gets the whole file from peers (bytes_from_peers == size) while the
-# 8 stall, within its own `--timeout 10s`; the seed keeps the default 30 s send stall, so
-# without the fix the stalled readers hold every send slot past that bound (the download took
-# 20 s and came from the origin). The bound is a hang guard 50 times the 0.2 s it takes.
+# 8 stall, within its own `--timeout 10s`; the seed's send stall (upload.send_stall_timeout)
+# is 12 s, so without the fix the stalled readers hold every send slot past that bound (the
+# download took 20 s and came from the origin). The bound is a hang guard 50 times the 0.2 s it
+# takes. Then the seed closes the 8 stalled connections once their send stall passes (all gone
+# within 30 s of the attack).
 set -euo pipefail
 vx=$1
 name=upload_stalled_readers
@@ -21,7 +23,7 @@ size=$((9 << 20))
 make_file f.bin $size
 origin_start
 sched_start
-printf 'metrics_listen: ""\n' >"$dir/seed.yaml"
+printf 'metrics_listen: ""\nupload:\n  send_stall_timeout: 12s\n' >"$dir/seed.yaml"
 printf 'metrics_listen: ""\ndownload:\n  piece_timeout: 3s\n' >"$dir/p1.yaml"
 serve_start seed --seed --config "$dir/seed.yaml"
 serve_start p1 --config "$dir/p1.yaml"
@@ -64,4 +66,10 @@ echo "p1: $(json bytes_from_peers) bytes from peers, $(json bytes_from_source) f
 [ "$from_peers" -eq $size ] ||
 	fail "stalled readers kept the seed from serving: $from_peers of $size bytes from peers"
 
+# the seed closes the stalled connections (its side) once their send stall passes
+for _ in $(seq 1 120); do
+	[ "$(seed_conns)" -eq 0 ] && break
+	sleep 0.25
+done
+[ "$(seed_conns)" -eq 0 ] || fail "$(seed_conns) stalled connections still open at the seed"
 echo "PASS $name"
