@@ -21,18 +21,18 @@
 #include "vx_ctl_cbor.h"
 #include "vx_download.h"
 
-#define VX_API_HEADERS_MAX    64		 /* request headers of one download */
-#define VX_API_FILTERS_MAX    64		 /* filtered query keys of one download */
-#define VX_API_OUTPUT_MAX     4096		 /* bytes of an output path */
-#define VX_API_SUM_MAX	      135		 /* bytes of a user digest: "sha512:" + 128 hex */
-#define VX_API_TASKS_MAX      4096		 /* tasks in one task-list answer */
-#define VX_API_STAGE_MAX      16		 /* largest stage value on the wire */
-#define VX_API_STATE_MAX      16		 /* largest task state value on the wire */
-#define VX_API_COUNTER_MAX    (1ull << 50)	 /* byte counters and lengths */
-#define VX_API_PIECES_MAX     (1u << 20)	 /* piece counts */
-#define VX_API_SRC_STATUS_MAX 999		 /* origin protocol status */
-#define VX_API_REPLICAS_MAX   64		 /* persistent cache replicas of one task */
-#define VX_API_TTL_MAX	      (7ull * 24 * 3600) /* persistent cache TTL (Dragonfly's 7 d) */
+#define VX_API_HEADERS_MAX    64	   /* request headers of one download */
+#define VX_API_FILTERS_MAX    64	   /* filtered query keys of one download */
+#define VX_API_OUTPUT_MAX     4096	   /* bytes of an output path */
+#define VX_API_SUM_MAX	      135	   /* bytes of a user digest: "sha512:" + 128 hex */
+#define VX_API_TASKS_MAX      4096	   /* tasks in one task-list answer */
+#define VX_API_STAGE_MAX      16	   /* largest stage value on the wire */
+#define VX_API_STATE_MAX      16	   /* largest task state value on the wire */
+#define VX_API_COUNTER_MAX    (1ull << 50) /* byte counters and lengths */
+#define VX_API_PIECES_MAX     (1u << 20)   /* piece counts */
+#define VX_API_SRC_STATUS_MAX 999	   /* origin protocol status */
+#define VX_API_REPLICAS_MAX   VX_CTL_REPLICAS_MAX
+#define VX_API_TTL_MAX	      VX_CTL_TTL_MAX
 
 enum vx_api_type {
 	VX_API_REFUSE = 1, /* a rid-0 answer about the connection itself (refused client) */
