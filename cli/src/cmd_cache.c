@@ -36,7 +36,7 @@ static const char cache_usage[] =
 	"       vx cache ls\n"
 	"  --socket PATH   the daemon's socket (default: $VX_SOCKET or " CACHE_SOCKET_DEFAULT ")\n"
 	"  --replicas N    copies kept in the cluster, this one included (default 2, at most 64)\n"
-	"  --ttl DUR       how long it is kept (default 1h; 1m .. 7d)\n"
+	"  --ttl DUR       how long it is kept (default 1h; 10s .. 7d)\n"
 	"  --id ID         use this task id (64 lowercase hex) instead of the content's\n"
 	"import prints the task id; export writes FILE from this host's copy.\n";
 
@@ -103,9 +103,9 @@ static int cache_parse(int argc, char **argv, struct cache_opts *o, int *first)
 			o->req.replicas = (uint32_t)v;
 			break;
 		case 't':
-			if (vx_args_parse_duration_ms(optarg, &v) || v < 60000 ||
+			if (vx_args_parse_duration_ms(optarg, &v) || v < 10000 ||
 			    v / 1000 > VX_API_TTL_MAX)
-				return cache_usage_fail("--ttl must be 1m .. 7d");
+				return cache_usage_fail("--ttl must be 10s .. 7d");
 			o->req.ttl_s = v / 1000;
 			break;
 		case 'p':

@@ -40,10 +40,10 @@
 #include "vx_task_id.h"
 #include "vx_time.h"
 
-/* Dragonfly's dfcache defaults: 2 replicas, 1 h, TTL within 1 min .. 7 d. */
+/* Dragonfly's dfcache defaults: 2 replicas, 1 h; TTL up to 7 d, from 10 s (Dragonfly: 1 min) */
 #define CACHE_REPLICAS_DEFAULT 2u
 #define CACHE_TTL_DEFAULT_S    3600u
-#define CACHE_TTL_MIN_S	       60u
+#define CACHE_TTL_MIN_S	       10u
 #define CACHE_HASH_BUF	       (1u << 20)
 
 struct cache_call {
@@ -706,7 +706,7 @@ static int cache_import(struct cache_call *c)
 	if (replicas > VX_API_REPLICAS_MAX)
 		return cache_fail(c, -EINVAL, "replicas must be 1 .. %u", VX_API_REPLICAS_MAX);
 	if (ttl < CACHE_TTL_MIN_S || ttl > VX_API_TTL_MAX)
-		return cache_fail(c, -EINVAL, "the TTL must be 1 min .. 7 d");
+		return cache_fail(c, -EINVAL, "the TTL must be 10 s .. 7 d");
 	c->res.stage = VX_DOWNLOAD_STAGE_SOURCE;
 	fd = cache_open_input(r, r->cache_input);
 	if (fd < 0)
