@@ -118,6 +118,15 @@ int vx_pcache_drop_everywhere(struct vx_pcache *pc, const struct vx_sched *s, co
 uint32_t vx_pcache_holder_hosts(const struct vx_pcache_task *t, const struct vx_sched *s,
 				uint32_t *out, uint32_t max);
 
+/*
+ * vx_pcache_ask() - ask host @host (a vx_sched handle, active) for a copy of @id now, beside
+ * the replicas the tick keeps (the manager's persistent_cache_import job). Returns 0 (asked),
+ * -EALREADY (it holds, was asked or refused), -ENOENT (no such task), -EAGAIN (no holder to
+ * copy from), -ENOSPC (holder table full).
+ */
+int vx_pcache_ask(struct vx_pcache *pc, const struct vx_sched *s, const char *id, uint32_t host,
+		  uint64_t now_ms, const struct vx_pcache_ops *ops);
+
 /* Sets the replicas wanted of @id (1..VX_CTL_REPLICAS_MAX). Returns 0, -ENOENT, -EINVAL. */
 int vx_pcache_set_replicas(struct vx_pcache *pc, const char *id, uint32_t replicas);
 

@@ -112,6 +112,9 @@ struct vx_pcache *vx_sched_server_pcache(struct vx_sched_server *srv);
 /* Tells every holder of persistent cache task @task_id to drop it, and forgets it. 0/-ENOENT. */
 int vx_sched_server_pcache_delete(struct vx_sched_server *srv, const char *task_id);
 
+/* vx_pcache_ask() with the server's event senders. */
+int vx_sched_server_pcache_ask(struct vx_sched_server *srv, const char *task_id, uint32_t host);
+
 /* Closes every connection, flushes the database and frees @srv (taken). NULL is a no-op. */
 void vx_sched_server_free(struct vx_sched_server *srv);
 

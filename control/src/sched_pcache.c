@@ -426,3 +426,30 @@ void vx_pcache_tick(struct vx_pcache *pc, const struct vx_sched *s, uint64_t now
 		i++;
 	}
 }
+
+int vx_pcache_ask(struct vx_pcache *pc, const struct vx_sched *s, const char *id, uint32_t host,
+		  uint64_t now_ms, const struct vx_pcache_ops *ops)
+{
+	uint32_t src[VX_PCACHE_HOSTS_MAX], nsrc, nh;
+	const char *hid = vx_sched_host_id(s, host);
+	struct vx_pcache_holder *h;
+	struct vx_pcache_task *t;
+	int i = find_idx(pc, id);
+
+	if (i < 0 || !hid)
+		return -ENOENT;
+	t = pc->tasks[i];
+	if (holder_of(t, hid))
+		return -EALREADY;
+	nh = vx_sched_hosts_list(s, pc->hv, PC_HOSTS_VIEW);
+	nsrc = holders_active(t, pc->hv, nh, src, VX_PCACHE_HOSTS_MAX);
+	if (!nsrc)
+		return -EAGAIN;
+	h = holder_add(t, hid);
+	if (!h)
+		return -ENOSPC;
+	h->state = VX_PCACHE_PENDING;
+	h->since_ms = now_ms;
+	ops->replicate(ops->arg, host, t, src, nsrc);
+	return 0;
+}

@@ -1462,6 +1462,13 @@ int vx_sched_server_pcache_delete(struct vx_sched_server *srv, const char *task_
 	return vx_pcache_drop_everywhere(srv->pcache, srv->sched, task_id, &ops);
 }
 
+int vx_sched_server_pcache_ask(struct vx_sched_server *srv, const char *task_id, uint32_t host)
+{
+	struct vx_pcache_ops ops = pcache_ops(srv);
+
+	return vx_pcache_ask(srv->pcache, srv->sched, task_id, host, vx_now_ms(), &ops);
+}
+
 int vx_sched_server_forget_task(struct vx_sched_server *srv, const char *task_id)
 {
 	int rc = vx_sched_delete_task(srv->sched, vx_ctl_str_of(task_id), vx_now_ms());
