@@ -306,7 +306,7 @@ void vx__peer_cache_drain(struct vx_peer *p)
  * @out (owned by the caller: ans_release()). Returns the status: the scheduler's, or -ENOTCONN
  * (no scheduler), -ETIMEDOUT, -ECANCELED (the daemon stops).
  */
-static int sched_call(struct vx_peer *p, struct vx_ctl_msg *m, struct cache_ans *out)
+static int sched_call_once(struct vx_peer *p, struct vx_ctl_msg *m, struct cache_ans *out)
 {
 	struct cache_req *r;
 	struct timespec ts;
@@ -350,6 +350,22 @@ static int sched_call(struct vx_peer *p, struct vx_ctl_msg *m, struct cache_ans 
 	pthread_mutex_unlock(&r->lock);
 	req_unref(r);
 	return out->status;
+}
+
+/* sched_call_once(), again while no scheduler connection is up yet (a daemon just started,
+ * or reconnecting), for at most CACHE_SCHED_WAIT_MS. */
+static int sched_call(struct vx_peer *p, struct vx_ctl_msg *m, struct cache_ans *out)
+{
+	uint64_t end = vx_now_ms() + CACHE_SCHED_WAIT_MS;
+	int rc;
+
+	for (;;) {
+		rc = sched_call_once(p, m, out);
+		if (rc != -ENOTCONN || !p->sc || vx_now_ms() >= end || atomic_load(&p->cache_stop))
+			return rc;
+		ans_release(out);
+		usleep(200 * 1000);
+	}
 }
 
 void vx__peer_cache_quiesce(struct vx_peer *p)
