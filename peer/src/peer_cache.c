@@ -557,12 +557,82 @@ out:
 }
 
 /*
+ * One fetch per task at a time in a daemon: a replica and an export of the same task (or two
+ * exports) would otherwise both write it, each waiting for pieces the other one holds. The
+ * second waits for the first and then finds the task complete (or fetches again).
+ */
+#define CACHE_FETCHES_MAX 256
+static pthread_mutex_t fetches_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t fetches_cond = PTHREAD_COND_INITIALIZER;
+static struct {
+	const struct vx_peer *peer;
+	char id[VX_TASK_ID_LEN + 1];
+} fetches[CACHE_FETCHES_MAX];
+
+static int fetch_slot(const struct vx_peer *p, const char *id)
+{
+	for (int i = 0; i < CACHE_FETCHES_MAX; i++) {
+		if (fetches[i].peer == p && strcmp(fetches[i].id, id) == 0)
+			return i;
+	}
+	return -1;
+}
+
+/* Waits until no other thread of @p fetches @id, then claims it. -EBUSY: too many fetches. */
+static int fetch_claim(const struct vx_peer *p, const char *id)
+{
+	int i;
+
+	pthread_mutex_lock(&fetches_lock);
+	while (fetch_slot(p, id) >= 0 && !atomic_load(&p->cache_stop))
+		pthread_cond_wait(&fetches_cond, &fetches_lock);
+	i = fetch_slot(NULL, "");
+	if (i >= 0) {
+		fetches[i].peer = p;
+		memcpy(fetches[i].id, id, sizeof(fetches[i].id));
+	}
+	pthread_mutex_unlock(&fetches_lock);
+	return i < 0 ? -EBUSY : 0;
+}
+
+static void fetch_release(const struct vx_peer *p, const char *id)
+{
+	int i;
+
+	pthread_mutex_lock(&fetches_lock);
+	i = fetch_slot(p, id);
+	if (i >= 0) {
+		fetches[i].peer = NULL;
+		fetches[i].id[0] = '\0';
+	}
+	pthread_cond_broadcast(&fetches_cond);
+	pthread_mutex_unlock(&fetches_lock);
+}
+
+static int fetch_task_locked(struct vx_peer *p, const char *id, const struct cache_ans *a,
+			     struct vx_store_task **out, char *why, size_t why_len);
+
+static int fetch_task(struct vx_peer *p, const char *id, const struct cache_ans *a,
+		      struct vx_store_task **out, char *why, size_t why_len)
+{
+	int rc = fetch_claim(p, id);
+
+	if (rc) {
+		snprintf(why, why_len, "too many persistent cache fetches at once");
+		return rc;
+	}
+	rc = fetch_task_locked(p, id, a, out, why, why_len);
+	fetch_release(p, id);
+	return rc;
+}
+
+/*
  * Opens @id in the store as a persistent cache task of @a's geometry and fills it from the
  * holders; on success it is COMPLETE, durable and held for READ in *@out. On failure a task
  * this call made is removed (nothing half-fetched stays). -ENOSPC: this host is full.
  */
-static int fetch_task(struct vx_peer *p, const char *id, const struct cache_ans *a,
-		      struct vx_store_task **out, char *why, size_t why_len)
+static int fetch_task_locked(struct vx_peer *p, const char *id, const struct cache_ans *a,
+			     struct vx_store_task **out, char *why, size_t why_len)
 {
 	struct vx_store_task_params tp = { 0 };
 	struct vx_store_task_info in;
