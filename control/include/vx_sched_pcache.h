@@ -115,8 +115,8 @@ int vx_pcache_drop_everywhere(struct vx_pcache *pc, const struct vx_sched *s, co
  * vx_pcache_holder_hosts() - the vx_sched handles of @t's HOLD holders whose host is active,
  * up to @max into @out. Returns the count.
  */
-uint32_t vx_pcache_holder_hosts(const struct vx_pcache_task *t, const struct vx_sched *s,
-				uint32_t *out, uint32_t max);
+uint32_t vx_pcache_holder_hosts(struct vx_pcache *pc, const struct vx_pcache_task *t,
+				const struct vx_sched *s, uint32_t *out, uint32_t max);
 
 /*
  * vx_pcache_ask() - ask host @host (a vx_sched handle, active) for a copy of @id now, beside

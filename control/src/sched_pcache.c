@@ -308,13 +308,12 @@ static uint32_t holders_active(const struct vx_pcache_task *t, const struct vx_s
 	return n;
 }
 
-uint32_t vx_pcache_holder_hosts(const struct vx_pcache_task *t, const struct vx_sched *s,
-				uint32_t *out, uint32_t max)
+uint32_t vx_pcache_holder_hosts(struct vx_pcache *pc, const struct vx_pcache_task *t,
+				const struct vx_sched *s, uint32_t *out, uint32_t max)
 {
-	static _Thread_local struct vx_sched_host_view hv[PC_HOSTS_VIEW];
-	uint32_t nh = vx_sched_hosts_list(s, hv, PC_HOSTS_VIEW);
+	uint32_t nh = vx_sched_hosts_list(s, pc->hv, PC_HOSTS_VIEW);
 
-	return holders_active(t, hv, nh, out, max);
+	return holders_active(t, pc->hv, nh, out, max);
 }
 
 /* Drops holders whose host is gone or silent, and PENDING ones that never answered. */

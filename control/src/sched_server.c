@@ -964,7 +964,7 @@ static int on_cache_stat(struct vx_sched_server *srv, struct srv_conn *c,
 		resp_init(r, m, -ENOENT);
 		return conn_send(srv, c, r);
 	}
-	nh = vx_pcache_holder_hosts(t, srv->sched, hosts, VX_CTL_CANDS_MAX);
+	nh = vx_pcache_holder_hosts(srv->pcache, t, srv->sched, hosts, VX_CTL_CANDS_MAX);
 	mem = pcache_fill(srv, t, hosts, nh, r);
 	if (!mem) {
 		resp_init(r, m, -ENOMEM);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "mgr_int.h"
+#include "vx_alloc.h"
 #include "vx_err.h"
 #include "vx_sched_pcache.h"
 #include "vx_sched_server.h"
@@ -57,9 +58,16 @@ json_t *vx__mgr_pcache_list(struct vx_sched_server *srv)
 static json_t *job_import(struct vx_sched_server *srv, const struct vx_mgr_job_req *r,
 			  const char *tid, bool *ok, char *err, size_t err_len)
 {
-	static struct vx_sched_host_view hv[PC_HOSTS_VIEW];
-	uint32_t nh = vx_sched_hosts_list(vx_sched_server_core(srv), hv, PC_HOSTS_VIEW);
+	struct vx_sched_host_view *hv = vx_calloc(PC_HOSTS_VIEW, sizeof(*hv));
+	uint32_t nh = hv ? vx_sched_hosts_list(vx_sched_server_core(srv), hv, PC_HOSTS_VIEW) : 0;
 	json_t *asked = json_array(), *skipped = json_array();
+
+	if (!hv) {
+		snprintf(err, err_len, "out of memory");
+		json_decref(asked);
+		json_decref(skipped);
+		return json_object();
+	}
 
 	for (uint32_t i = 0; i < nh; i++) {
 		bool named = false;
@@ -76,10 +84,12 @@ static json_t *job_import(struct vx_sched_server *srv, const struct vx_mgr_job_r
 					       : "no host holds the task now to copy from");
 			json_decref(asked);
 			json_decref(skipped);
+			vx_free(hv);
 			return json_object();
 		}
 		json_array_append_new(rc ? skipped : asked, json_string(hv[i].id));
 	}
+	vx_free(hv);
 	*ok = true;
 	return json_pack("{s:s, s:o, s:o}", "task_id", tid, "asked", asked, "already", skipped);
 }

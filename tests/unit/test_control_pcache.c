@@ -117,12 +117,12 @@ static void test_pcache__place_refuse_replace_expire(void **state)
 	assert_int_equal(x.nr_replicate, 3);
 	assert_int_equal(x.replicate[2], c);
 	assert_int_equal(vx_pcache_held(pc, "C", vx_ctl_str_of(TID), 0, 50), 0);
-	assert_int_equal(vx_pcache_holder_hosts(vx_pcache_find(pc, TID), s, hs, 8), 3);
+	assert_int_equal(vx_pcache_holder_hosts(pc, vx_pcache_find(pc, TID), s, hs, 8), 3);
 
 	/* A dies: the seed and C remain, and nobody is left to ask (B refused) */
 	vx_sched_host_leave(s, (uint32_t)a, 60);
 	vx_pcache_tick(pc, s, 60, 1000, &ops);
-	assert_int_equal(vx_pcache_holder_hosts(vx_pcache_find(pc, TID), s, hs, 8), 2);
+	assert_int_equal(vx_pcache_holder_hosts(pc, vx_pcache_find(pc, TID), s, hs, 8), 2);
 	assert_int_equal(x.nr_replicate, 3);
 	/* D joins: asked in A's place */
 	(void)hello(s, "D", VX_CTL_ROLE_NORMAL);
