@@ -332,6 +332,12 @@ def main(argv):
     if argv[0] == "cleanup":
         return EXIT_OK
     args = parse_args(argv[1:])
+
+    def on_signal(sig, _frame):
+        raise Fail("stopped by signal %d" % sig)  # the finally clauses stop every process
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     try:
         return run(args)
     except (Fail, subprocess.TimeoutExpired) as e:
