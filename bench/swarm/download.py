@@ -20,6 +20,7 @@ Exit: 0 ran and verified, 1 a step failed, 2 bad command line.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -186,18 +187,25 @@ def vx_get(bed, url, out, sock, timeout):
 
 
 def vx_get_stream(bed, url, sock, timeout):
-    """vx get -O - into sha256sum (a pipe): the time to the last byte, and the digest."""
+    """vx get -O - into a pipe read here: the time to the first byte and to the last, and the
+    digest of what came out."""
     cmd = [bed.args.vx, "get", url, "-O", "-", "--socket", sock, "--no-progress"]
+    h = hashlib.sha256()
+    ttfb = None
     t0 = time.monotonic()
     g = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    h = subprocess.Popen(["sha256sum"], stdin=g.stdout, stdout=subprocess.PIPE, text=True)
-    g.stdout.close()
-    digest = h.communicate(timeout=timeout)[0].split()[0]
+    while True:
+        b = g.stdout.read1(1 << 20)
+        if not b:
+            break
+        if ttfb is None:
+            ttfb = time.monotonic() - t0
+        h.update(b)
     err = g.communicate(timeout=timeout)[1]
     t = time.monotonic() - t0
     if g.returncode != 0:
         raise Fail("vx get -O - failed (%d): %s" % (g.returncode, err.decode()[-400:]))
-    return t, digest
+    return t, ttfb, h.hexdigest()
 
 
 def iperf3_rate(bed, size):
@@ -276,13 +284,14 @@ def run(args):
                 time.sleep(1.0)
             c0 = cpu_s(seed.pid)
             if args.stream:
-                t, got = vx_get_stream(bed, url, peer_sock, args.timeout)
+                t, ttfb, got = vx_get_stream(bed, url, peer_sock, args.timeout)
             else:
-                t = vx_get(bed, url, out, peer_sock, args.timeout)
+                t, ttfb = vx_get(bed, url, out, peer_sock, args.timeout), None
                 got = sha256_of(out)
             for p in perfs:
                 bed.stop(p, signal.SIGINT)
             row = {"run": i + 1, "seconds": t, "vx_Bps": args.size / t, "stream": args.stream,
+                   "first_byte_s": ttfb,
                    "peer_rss_mib": peak_rss_mib(peer.pid), "seed_rss_mib": peak_rss_mib(seed.pid),
                    "peer_cpu_s": cpu_s(peer.pid), "seed_cpu_s": cpu_s(seed.pid) - c0}
             if got != want:
@@ -310,7 +319,7 @@ def mbs(bps):
 def report_row(r):
     s = "run %d: vx get %7.0f MB/s (%.2f s)" % (r["run"], mbs(r["vx_Bps"]), r["seconds"])
     if r.get("stream"):
-        s = s.replace("vx get", "vx get -O -")
+        s = s.replace("vx get", "vx get -O -") + ", first byte after %.3f s" % r["first_byte_s"]
     if "ratio" in r:
         s += "   iperf3 %6.0f MB/s   fio O_DIRECT write %6.0f MB/s   %.2fx min" % (
             mbs(r["iperf3_Bps"]), mbs(r["fio_Bps"]), r["ratio"])
