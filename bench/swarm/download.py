@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """download.py: the driver of `vx-bench download`, the real download path of issue 19 goal 4.
 
-One file goes from one `vx serve` (the seed, which first gets it from an nginx origin: not
-timed) to another `vx serve` through `vx get URL -O FILE --socket SOCK`, written to a file on
+One file goes from one `vx serve` (the seed, which first gets it from an nginx origin under a
+new name each run, so a new task: not timed) to another `vx serve` through `vx get URL -O FILE --socket SOCK`, written to a file on
 the disk the data directories are on. In the same run, for the bound:
 
   iperf3   one stream over loopback, memory to memory (the network's rate)
@@ -262,17 +262,21 @@ def run(args):
         log("making a %d MiB file" % (args.size >> 20))
         want = make_file(src, args.size)
         oport = start_origin(bed, www)
-        url = "http://127.0.0.1:%d/f.bin" % oport
         _, sport = start_sched(bed)
         seed, seed_sock = start_serve(bed, "seed", sport, True)
-        log("the seed gets the file from the origin (not timed)")
-        warm = os.path.join(bed.dir, "seed-out.bin")
-        vx_get(bed, url, warm, seed_sock, args.timeout)
-        os.unlink(warm)
         rows = []
-        if not args.cold_seed:
-            warm_seed_cache(os.path.join(bed.dir, "seed"), args.size)
         for i in range(args.runs):
+            # A new name (a hard link: the same bytes) and so a new task per run: a seed
+            # answers BUSY for a piece it sent to another peer within 8 s (it spares itself
+            # for the swarm), which would hold up the next run's first pieces.
+            os.link(src, os.path.join(www, "f%d.bin" % i))
+            url = "http://127.0.0.1:%d/f%d.bin" % (oport, i)
+            log("run %d: the seed gets the file from the origin (not timed)" % (i + 1))
+            warm = os.path.join(bed.dir, "seed-out.bin")
+            vx_get(bed, url, warm, seed_sock, args.timeout)
+            os.unlink(warm)
+            if not args.cold_seed:
+                warm_seed_cache(os.path.join(bed.dir, "seed"), args.size)
             name = "peer%d" % i
             peer, peer_sock = start_serve(bed, name, sport, False)
             out = os.path.join(bed.dir, "out%d.bin" % i)
