@@ -14,9 +14,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <unistd.h>
-
-#include "vx_alloc.h"
 
 /* One read and one write per chunk: large enough to keep the device streaming. Two chunks, so
  * a reader thread fills one while the caller writes the other: the export takes the longer of
@@ -165,9 +164,13 @@ static int xd_copy(struct xd *x, int dst)
 int vx__file_copy_direct(int src_direct, int dst, uint64_t len, uint32_t align)
 {
 	struct xd x = { .src = src_direct, .len = len, .align = align };
+	const size_t bytes = (size_t)EXPORT_DIRECT_BUFS * EXPORT_DIRECT_CHUNK;
+	void *mem;
 	int err;
 
-	if (src_direct < 0 || !align || EXPORT_DIRECT_CHUNK % align)
+	/* mmap's memory is page aligned: enough for any alignment up to a page */
+	if (src_direct < 0 || !align || align > (uint32_t)sysconf(_SC_PAGESIZE) ||
+	    EXPORT_DIRECT_CHUNK % align)
 		return -EINVAL;
 	err = set_direct(dst, true);
 	if (err)
@@ -178,20 +181,23 @@ int vx__file_copy_direct(int src_direct, int dst, uint64_t len, uint32_t align)
 		err = -errno;
 		goto out;
 	}
-	for (uint32_t b = 0; b < EXPORT_DIRECT_BUFS; b++) {
-		x.buf[b] = vx_aligned_alloc(align, EXPORT_DIRECT_CHUNK);
-		if (!x.buf[b])
-			err = -ENOMEM;
+	/* mmap, not the heap: freed, a malloc'd 8 MiB stays in the daemon's RSS (glibc raises its
+	 * mmap threshold after the first large free and keeps such blocks in the heap) */
+	mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED) {
+		err = -ENOMEM;
+		goto out;
 	}
-	if (!err && len) {
+	for (uint32_t b = 0; b < EXPORT_DIRECT_BUFS; b++)
+		x.buf[b] = (uint8_t *)mem + (size_t)b * EXPORT_DIRECT_CHUNK;
+	if (len) {
 		pthread_mutex_init(&x.mu, NULL);
 		pthread_cond_init(&x.cv, NULL);
 		err = xd_copy(&x, dst);
 		pthread_cond_destroy(&x.cv);
 		pthread_mutex_destroy(&x.mu);
 	}
-	for (uint32_t b = 0; b < EXPORT_DIRECT_BUFS; b++)
-		vx_free(x.buf[b]);
+	munmap(mem, bytes);
 out:
 	if (set_direct(dst, false) && !err)
 		err = -EIO;
