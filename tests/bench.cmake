@@ -13,3 +13,11 @@ if(TARGET vx-bench)
 	set_tests_properties(bench_swarm_smoke PROPERTIES LABELS integration TIMEOUT 180
 		SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
 endif()
+# `vx-bench download` (issue 19 goal 4): 16 MiB through two daemons beside iperf3 and fio.
+if(TARGET vx-bench AND TARGET vx)
+	add_test(NAME bench_download_smoke
+		COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/bench_download.sh
+			$<TARGET_FILE:vx-bench> $<TARGET_FILE:vx>)
+	set_tests_properties(bench_download_smoke PROPERTIES LABELS integration TIMEOUT 120
+		SKIP_RETURN_CODE 77)
+endif()

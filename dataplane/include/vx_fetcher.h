@@ -103,6 +103,14 @@ struct vx_fetcher_cfg {
 	uint64_t rate_bytes_per_s; /* download rate limit; 0 = unlimited */
 	uint64_t seed;		   /* random start; 0 = from the clock */
 	/*
+	 * In order (a reader streams the content as its prefix grows: vx get -O -, the registry
+	 * mirror): each pick starts at the first piece not yet done instead of at a random one,
+	 * so among pieces equally rare the lowest comes first and the prefix grows from the
+	 * start (issue 19 goal 9). Rarest-first still ranks before order. Changed later with
+	 * vx_fetcher_set_in_order().
+	 */
+	bool in_order;
+	/*
 	 * Persistent (the daemon's mode): losing every parent does not end the fetcher with
 	 * VX_ENOPEERS; on_no_parents runs instead and the fetcher waits for
 	 * vx_fetcher_add_parent(). on_done then only ever reports 0, -ECANCELED or a local
@@ -208,6 +216,10 @@ void vx_fetcher_trust(struct vx_fetcher *f, uint32_t number, uint32_t crc32);
  * thread; safe inside callbacks.
  */
 void vx_fetcher_have(struct vx_fetcher *f, uint32_t number);
+
+/* vx_fetcher_set_in_order() - picks from the first missing piece (true) or from a random one
+ * (false) from now on (see vx_fetcher_cfg.in_order). Loop thread; safe inside callbacks. */
+void vx_fetcher_set_in_order(struct vx_fetcher *f, bool on);
 
 /* Number of parents not dropped (connecting or connected). */
 uint32_t vx_fetcher_live_parents(const struct vx_fetcher *f);

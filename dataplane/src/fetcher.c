@@ -222,6 +222,7 @@ struct vx_fetcher {
 	struct vx_loop_work no_parents_work;
 	struct vx__bucket bucket;
 	uint64_t rand;
+	uint32_t first_missing; /* no piece below is missing (in_order picks start here) */
 	bool finishing;
 	bool done_reported;
 	int status;
@@ -264,6 +265,24 @@ static uint64_t piece_len(const struct vx_fetcher *f, uint32_t n)
 
 /* ---- piece picking ---------------------------------------------------------------------- */
 
+/*
+ * Where a pick starts: a random piece, or in order the first one not done (the cursor only
+ * moves forward, as pieces never become undone: amortized O(1) per piece).
+ */
+static uint32_t fx_pick_start(struct vx_fetcher *f)
+{
+	if (!f->cfg.in_order)
+		return (uint32_t)(vx__rand(&f->rand) % VX_MAX(f->piece_count, 1u));
+	while (f->first_missing < f->piece_count && f->pieces[f->first_missing].state == VX_FX_DONE)
+		f->first_missing++;
+	return f->first_missing < f->piece_count ? f->first_missing : 0;
+}
+
+void vx_fetcher_set_in_order(struct vx_fetcher *f, bool on)
+{
+	f->cfg.in_order = on;
+}
+
 /* Asks the picker (pick.h) for the next piece of connection @c; -1 if none. */
 static int64_t fx_pick(struct vx_fx_conn *c)
 {
@@ -271,7 +290,7 @@ static int64_t fx_pick(struct vx_fx_conn *c)
 	uint32_t asked[VX_FX_DEPTH_MAX];
 	struct vx_pick_ask a = {
 		.now_ms = vx_loop_now_ms(f->loop),
-		.start = (uint32_t)(vx__rand(&f->rand) % VX_MAX(f->piece_count, 1u)),
+		.start = fx_pick_start(f),
 		.remaining = f->piece_count - f->pieces_done,
 		.asked = asked,
 		.nr_asked = c->q_len,

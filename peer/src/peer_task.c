@@ -953,6 +953,23 @@ static void retry_cands(struct peer_task *t)
 		add_parent(t, &again[i]);
 }
 
+/*
+ * A job that reads the content as its prefix grows (vx get -O -, the registry mirror): no
+ * output file, the content fd instead.
+ */
+static bool task_has_reader(struct peer_task *t)
+{
+	struct vx_list *pos;
+
+	vx_list_for_each(pos, &t->jobs) {
+		struct peer_job *j = vx_list_entry(pos, struct peer_job, node);
+
+		if (!j->output && j->ops.content_fd)
+			return true;
+	}
+	return false;
+}
+
 static void fetcher_start(struct vx_peer *p, struct peer_task *t)
 {
 	struct vx_fetcher_cfg fc;
@@ -975,6 +992,7 @@ static void fetcher_start(struct vx_peer *p, struct peer_task *t)
 	if (p->cfg.piece_timeout_ms)
 		fc.stall_timeout_ms = p->cfg.piece_timeout_ms;
 	fc.max_pieces_out = p->cfg.concurrent_pieces;
+	fc.in_order = task_has_reader(t); /* its first bytes first (issue 19 goal 9) */
 	fc.on_piece = fx_on_piece;
 	fc.on_piece_from = fx_on_piece_from;
 	fc.on_no_parents = fx_on_no_parents;
@@ -1683,6 +1701,8 @@ void vx__peer_job_start(struct vx_peer *p, struct peer_job *j)
 	j->base_peers = t->from_peers;
 	j->base_source = atomic_load(&t->from_source);
 	vx_list_add_tail(&t->jobs, &j->node);
+	if (t->fetcher && !j->output && j->ops.content_fd)
+		vx_fetcher_set_in_order(t->fetcher, true); /* a reader joined a running task */
 	if (!j->public_content && vx__peer_request_private(j))
 		task_make_private(p, t);
 	else if (t->priv)

@@ -418,8 +418,16 @@ static int export_place(int dirfd, const char *tmp, const char *name, unsigned i
  */
 static int export_clone_or_copy(struct vx_store_task *t, int fd)
 {
+	int err;
+
 	if (t->kind != VX_STORE_KIND_MEMORY && ioctl(fd, FICLONE, t->fd) == 0)
 		return 0;
+	if (t->kind != VX_STORE_KIND_MEMORY && t->fd_direct >= 0) {
+		/* no page cache on either side (issue 19): see export_direct.c */
+		err = vx__file_copy_direct(t->fd_direct, fd, t->content_length, t->store->align);
+		if (err != -EINVAL)
+			return err;
+	}
 	return vx__file_copy(t->fd, fd, t->content_length);
 }
 

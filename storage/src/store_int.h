@@ -194,6 +194,12 @@ int vx__file_mkdirs(const char *path);
 int vx__file_fsync_dir(const char *path);
 int vx__file_copy(int src, int dst, uint64_t len);
 
+/* export_direct.c: copies [0, @len) of @src_direct (an O_DIRECT fd) into @dst with direct I/O
+ * (the tail shorter than @align through the page cache); @dst is left without O_DIRECT.
+ * Returns 0, -EINVAL when either file cannot do direct I/O (nothing useful written: copy
+ * instead), or -errno. */
+int vx__file_copy_direct(int src_direct, int dst, uint64_t len, uint32_t align);
+
 /* meta.c: every function here requires s->db_lock. */
 int vx__meta_open(struct vx_store *s);
 void vx__meta_close(struct vx_store *s);
