@@ -25,6 +25,7 @@
 #include "vx_peer_metrics.h"
 #include "vx_proxy.h"
 #include "vx_sched_tokens.h"
+#include "vx_sdnotify.h"
 #include "vx_time.h"
 #include "vx_tls.h"
 #include "vx_upload.h"
@@ -515,6 +516,7 @@ static int serve_main(const struct serve_flags *flp, const struct vx_config *cfg
 	printf("vx serve: ready: %s, pieces on port %u, socket %s%s\n", vx_peer_host_id(peer),
 	       vx_peer_port(peer), cfg.socket[0] ? cfg.socket : "(none)", pc.seed ? ", seed" : "");
 	fflush(stdout);
+	(void)vx_sd_notify("READY=1"); /* systemd Type=notify (deploy/systemd) */
 	if (sigwait(&set, &sig) != 0)
 		sig = SIGTERM;
 	vx_info("serve: %s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
