@@ -11,8 +11,6 @@
 # Configure with -DCMAKE_INSTALL_PREFIX=/usr for a package: <sysconfdir> is then /etc.
 include(GNUInstallDirs)
 
-set(VX_BINDIR ${CMAKE_INSTALL_FULL_BINDIR})
-set(VX_SYSCONFDIR ${CMAKE_INSTALL_FULL_SYSCONFDIR})
 set(vx_deploy ${CMAKE_SOURCE_DIR}/deploy)
 set(vx_gen ${CMAKE_BINARY_DIR}/deploy)
 # the configs' place: /etc under the /usr prefix (absolute, so a package has them there), else
@@ -60,9 +58,21 @@ foreach(c serve seed mirror)
 endforeach()
 install(FILES ${vx_deploy}/systemd/vx-scheduler.default DESTINATION ${vx_etc}/default RENAME vx-scheduler COMPONENT vx)
 string(APPEND vx_conffiles "${CMAKE_INSTALL_FULL_SYSCONFDIR}/default/vx-scheduler\n")
+# The units name the paths of the prefix given at install time (`--prefix`), not at configure
+# time, so they are written by the install step itself.
+if(IS_ABSOLUTE ${vx_etc})
+	set(vx_unit_etc ${vx_etc})
+else()
+	set(vx_unit_etc "\${CMAKE_INSTALL_PREFIX}/${vx_etc}")
+endif()
 foreach(u vx-serve vx-scheduler)
-	configure_file(${vx_deploy}/systemd/${u}.service.in ${vx_gen}/systemd/${u}.service @ONLY)
-	install(FILES ${vx_gen}/systemd/${u}.service DESTINATION lib/systemd/system COMPONENT vx)
+	install(CODE "
+		set(VX_BINDIR \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_BINDIR}\")
+		set(VX_SYSCONFDIR \"${vx_unit_etc}\")
+		set(out \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/lib/systemd/system/${u}.service\")
+		message(STATUS \"Installing: \${out}\")
+		configure_file(${vx_deploy}/systemd/${u}.service.in \${out} @ONLY)
+		list(APPEND CMAKE_INSTALL_MANIFEST_FILES \${out})" COMPONENT vx)
 endforeach()
 install(FILES ${vx_deploy}/systemd/vx.sysusers DESTINATION lib/sysusers.d RENAME vx.conf
 	COMPONENT vx)
@@ -70,15 +80,17 @@ install(DIRECTORY ${vx_deploy}/grafana ${vx_deploy}/prometheus ${vx_deploy}/kube
 	DESTINATION ${CMAKE_INSTALL_DATADIR}/vx COMPONENT vx)
 
 # Debian's doc files, in each package
+set(VX_DEB_MAINTAINER "vx developers <vx@example.org>" CACHE STRING "Maintainer of the .deb")
+string(TIMESTAMP vx_deb_date "%a, %d %b %Y %H:%M:%S +0000" UTC)
 configure_file(${vx_deploy}/debian/changelog.in ${vx_gen}/debian/changelog @ONLY)
-add_custom_command(OUTPUT ${vx_gen}/debian/changelog.Debian.gz
-	COMMAND gzip -9n -c ${vx_gen}/debian/changelog > ${vx_gen}/debian/changelog.Debian.gz
+add_custom_command(OUTPUT ${vx_gen}/debian/changelog.gz
+	COMMAND gzip -9n -c ${vx_gen}/debian/changelog > ${vx_gen}/debian/changelog.gz
 	DEPENDS ${vx_gen}/debian/changelog)
-add_custom_target(vx_deb_changelog ALL DEPENDS ${vx_gen}/debian/changelog.Debian.gz)
+add_custom_target(vx_deb_changelog ALL DEPENDS ${vx_gen}/debian/changelog.gz)
 foreach(pair "vx;vx" "libvx;libvx-dev")
 	list(GET pair 0 comp)
 	list(GET pair 1 pkg)
-	install(FILES ${vx_deploy}/debian/copyright ${vx_gen}/debian/changelog.Debian.gz
+	install(FILES ${vx_deploy}/debian/copyright ${vx_gen}/debian/changelog.gz
 		DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/${pkg} COMPONENT ${comp})
 endforeach()
 
@@ -93,7 +105,8 @@ endforeach()
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME vx)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
-set(CPACK_PACKAGE_CONTACT "vx maintainers <vx@localhost>")
+set(CPACK_PACKAGE_CONTACT "${VX_DEB_MAINTAINER}")
+set(CPACK_STRIP_FILES ON)
 set(CPACK_PACKAGING_INSTALL_PREFIX ${CMAKE_INSTALL_PREFIX})
 set(CPACK_DEB_COMPONENT_INSTALL ON)
 set(CPACK_COMPONENTS_ALL vx libvx)
@@ -107,14 +120,16 @@ set(CPACK_DEBIAN_VX_PACKAGE_CONTROL_EXTRA
 	"${vx_gen}/debian/postinst;${vx_gen}/debian/postrm;${vx_gen}/debian/prerm;${vx_gen}/debian/conffiles")
 set(CPACK_DEBIAN_VX_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 set(CPACK_COMPONENT_VX_DESCRIPTION "peer-to-peer distribution of large files and container images
- vx fetches each file from its origin once and the hosts of a cluster get the
- pieces from each other (Dragonfly's Vortex protocol, io_uring). This package has
- vx (daemon, scheduler, client), vx-bench, the systemd units vx-serve.service and
- vx-scheduler.service, example configs in /etc/vx and Grafana dashboards.")
+vx fetches each file from its origin once and the hosts of a cluster get
+the pieces from each other (Dragonfly's Vortex protocol, io_uring). This
+package has vx (daemon, scheduler, client), vx-bench, the systemd units
+vx-serve.service and vx-scheduler.service, example configs in /etc/vx
+and Grafana dashboards.")
 set(CPACK_DEBIAN_LIBVX_PACKAGE_NAME libvx-dev)
 set(CPACK_DEBIAN_LIBVX_PACKAGE_SECTION libdevel)
 set(CPACK_DEBIAN_LIBVX_PACKAGE_DEPENDS "libcbor-dev, libssl-dev, zlib1g-dev")
 set(CPACK_COMPONENT_LIBVX_DESCRIPTION "client library of the vx peer daemon (development files)
- libvx asks a local vx daemon over its unix socket for peer-to-peer downloads.
- This package has the static library, its headers and libvx.pc for pkg-config.")
+libvx asks a local vx daemon over its unix socket for peer-to-peer
+downloads. This package has the static library, its headers and libvx.pc
+for pkg-config.")
 include(CPack)
