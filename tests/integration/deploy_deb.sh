@@ -55,7 +55,7 @@ dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles >"$dir/conffiles"
 for f in /etc/vx/serve.yaml /etc/default/vx-scheduler; do
 	grep -qx "$f" "$dir/conffiles" || fail "$f is not a conffile"
 done
-dpkg-deb -c "$devdeb" | grep -q '/usr/lib/pkgconfig/libvx.pc$' || fail "libvx-dev lacks libvx.pc"
+dpkg-deb -c "$devdeb" | grep '/usr/lib/pkgconfig/libvx.pc$' >/dev/null || fail "libvx-dev lacks libvx.pc"
 
 # a fresh root from the package
 root=$dir/root
@@ -88,7 +88,7 @@ for cmd in $("$root/usr/bin/vx" --help | awk '/^  [a-z]/ {print $1}') "" bench; 
 	warn=$(MANWIDTH=80 man --warnings -l "$page" 2>&1 >/dev/null || true)
 	[ -z "$warn" ] || fail "man ${page##*/}: $warn"
 done
-man -l "$root/usr/share/man/man1/vx-serve.1.gz" 2>/dev/null | grep -q -- '--data-dir' ||
+man -l "$root/usr/share/man/man1/vx-serve.1.gz" 2>/dev/null | grep -- '--data-dir' >/dev/null ||
 	fail "man vx-serve does not show --data-dir"
 comp=$(bash -c '. "$1"; COMP_WORDS=(vx serve --data-d); COMP_CWORD=2; _vx; echo "${COMPREPLY[*]}"' \
 	_ "$root/usr/share/bash-completion/completions/vx")

@@ -74,7 +74,7 @@ run() { # NAME ROLE [serve args...]
 		>"$dir/$n.id" 2>"$dir/$n.err" || fail "podman run $n: $(cat "$dir/$n.err")"
 	containers+=("$c")
 	for i in $(seq 200); do
-		podman logs "$c" 2>/dev/null | grep -q '^vx serve: ready: ' && return 0
+		podman logs "$c" 2>/dev/null | grep '^vx serve: ready: ' >/dev/null && return 0
 		[ "$(podman inspect "$c" --format '{{.State.Running}}')" = true ] ||
 			fail "container $n exited: $(podman logs "$c" 2>&1 | tail -5)"
 		sleep 0.1

@@ -41,7 +41,7 @@ lib/pkgconfig/libvx.pc
 LIST
 for cmd in $("$p/bin/vx" --help | awk '/^  [a-z]/ {print $1}'); do
 	[ -f "$p/share/man/man1/vx-$cmd.1.gz" ] || fail "no man page for vx $cmd"
-	zcat "$p/share/man/man1/vx-$cmd.1.gz" | grep -q '^\.SH NAME' || fail "vx-$cmd.1 has no NAME"
+	zcat "$p/share/man/man1/vx-$cmd.1.gz" | grep '^\.SH NAME' >/dev/null || fail "vx-$cmd.1 has no NAME"
 done
 for c in "$p"/etc/vx/*.yaml; do
 	"$p/bin/vx" config check "$c" >/dev/null || fail "vx config check rejects ${c##*/}"
