@@ -22,6 +22,7 @@
 #include "vx_outbound.h"
 #include "vx_pki.h"
 #include "vx_sched_server.h"
+#include "vx_sdnotify.h"
 #include "vx_time.h"
 #include "vx_tls.h"
 
@@ -404,6 +405,7 @@ static int run_manager_role(struct mgr_flags *mf, const char *db_path, int sfd)
 	}
 	printf("vx scheduler: api on port %u\n", vx_manager_port(mgr));
 	fflush(stdout);
+	(void)vx_sd_notify("READY=1"); /* systemd Type=notify (deploy/systemd) */
 	rc = vx_manager_run(mgr, sfd);
 	vx_manager_free(mgr);
 	close(sfd);
@@ -540,6 +542,7 @@ static int serve_sched(struct vx_sched_server_cfg *cfgp, struct mgr_flags *mfp)
 	if (mgr && mf.cfg.role != VX_MGR_ROLE_SCHEDULER) /* after the line above */
 		printf("vx scheduler: api on port %u\n", vx_manager_port(mgr));
 	fflush(stdout);
+	(void)vx_sd_notify("READY=1"); /* systemd Type=notify (deploy/systemd) */
 	rc = vx_sched_server_run(srv, sfd);
 	vx_manager_free(mgr);
 	vx_sched_server_free(srv);

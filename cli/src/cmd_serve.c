@@ -27,6 +27,7 @@
 #include "vx_peer_metrics.h"
 #include "vx_proxy.h"
 #include "vx_sched_tokens.h"
+#include "vx_sdnotify.h"
 #include "vx_time.h"
 #include "vx_tls.h"
 #include "vx_upload.h"
@@ -567,6 +568,14 @@ static int serve_upgrade(struct vx_peer *peer)
 	}
 	vx_info("serve: SIGUSR2: upgrade: daemon %d takes over port %u; stopping", (int)pid,
 		vx_peer_port(peer));
+	{
+		/* under systemd the new daemon becomes the unit's main process (its READY=1 then
+		 * counts, and this one's exit does not stop the unit) */
+		char msg[32];
+
+		snprintf(msg, sizeof(msg), "MAINPID=%d", (int)pid);
+		(void)vx_sd_notify(msg);
+	}
 	vx_peer_handover(peer);
 	return 0;
 }
@@ -665,13 +674,17 @@ static int serve_main(const struct serve_flags *flp, const struct vx_config *cfg
 	       vx_peer_host_id(peer), vx_peer_port(peer), cfg.socket[0] ? cfg.socket : "(none)",
 	       vx_peer_addr(peer), pc.seed ? ", seed" : "");
 	fflush(stdout);
+	(void)vx_sd_notify("READY=1"); /* systemd Type=notify (deploy/systemd) */
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
 			sig = SIGTERM;
-		if (sig == SIGHUP)
+		if (sig == SIGHUP) {
+			(void)vx_sd_notify("RELOADING=1");
 			serve_reload(&fl, &cfg);
-		else if (sig != SIGUSR2 || serve_upgrade(peer) == 0)
+			(void)vx_sd_notify("READY=1");
+		} else if (sig != SIGUSR2 || serve_upgrade(peer) == 0) {
 			break;
+		}
 	}
 	vx_info("serve: %s: stopping", sig == SIGINT	? "SIGINT"
 				       : sig == SIGUSR2 ? "SIGUSR2"

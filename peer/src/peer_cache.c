@@ -750,7 +750,7 @@ static int sched_import(struct vx_peer *p, struct vx_store_task *t,
 	rc = sched_call(p, &m, &a);
 	vx_free(d);
 	if (rc)
-		snprintf(why, why_len, "the scheduler did not take %.12s: %s", in.id,
+		snprintf(why, why_len, "the scheduler did not take %.12s: %.600s", in.id,
 			 a.err[0]	 ? a.err
 			 : rc == -EEXIST ? "another content was imported under this id"
 					 : vx_strerror(rc));
