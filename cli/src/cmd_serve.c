@@ -466,6 +466,14 @@ static int serve_proxy(const struct vx_config *c, struct vx_peer *peer,
 	pc.prefetch = c->proxy.prefetch;
 	for (unsigned i = 0; i < c->proxy.nr_rules; i++)
 		pc.rules[pc.nr_rules++] = c->proxy.rules[i];
+	/* the entries are ports 1..65535 (vx_config_validate()) */
+	for (unsigned i = 0; i < c->proxy.nr_connect_ports && i < VX_ARRAY_SIZE(pc.connect_ports);
+	     i++)
+		pc.connect_ports[pc.nr_connect_ports++] =
+			(uint16_t)strtoul(c->proxy.connect_ports[i], NULL, 10);
+	pc.max_tunnels = (uint32_t)c->proxy.connect_max_tunnels;
+	pc.connect_header_timeout_ms = (uint32_t)c->proxy.connect_header_timeout_ms;
+	pc.tunnel_idle_timeout_ms = (uint32_t)c->proxy.connect_idle_timeout_ms;
 	pc.outbound = outbound;
 	rc = vx_proxy_start(out, peer, &pc, err, sizeof(err));
 	if (rc)

@@ -165,6 +165,16 @@ static const struct key keys[] = {
 	  APPLIED },
 	{ "proxy.forward", KEY_BOOL, OFF(proxy.forward), 0, 0, 0, 0, 0, NULL,
 	  "serve HTTP forward-proxy (absolute-form) requests on proxy.listen", APPLIED },
+	{ "proxy.connect.ports", KEY_STRLIST, OFF(proxy.connect_ports), ESZ(proxy.connect_ports),
+	  OFF(proxy.nr_connect_ports), VX_CONFIG_CONNECT_PORTS_MAX, 0, 0, NULL,
+	  "target ports a CONNECT tunnel may reach (none: 443 only)", APPLIED },
+	{ "proxy.connect.max_tunnels", KEY_U64, OFF(proxy.connect_max_tunnels), 0, 0, 0, 1, 100000,
+	  NULL, "CONNECT tunnels open at once; more are answered 503", APPLIED },
+	{ "proxy.connect.header_timeout", KEY_DURATION, OFF(proxy.connect_header_timeout_ms), 0, 0,
+	  0, 100, 600000, NULL, "a CONNECT head not complete this long after accept is closed",
+	  APPLIED },
+	{ "proxy.connect.idle_timeout", KEY_DURATION, OFF(proxy.connect_idle_timeout_ms), 0, 0, 0,
+	  100, 86400000, NULL, "a tunnel with no byte either way this long is closed", APPLIED },
 	{ "source.allow_outbound", KEY_STRLIST, OFF(source.allow_outbound),
 	  ESZ(source.allow_outbound), OFF(source.nr_allow_outbound), VX_OUTBOUND_MAX, 0, 0, NULL,
 	  "CIDRs a seed may reach for another host though loopback or link-local", APPLIED },
@@ -216,6 +226,9 @@ void vx_config_init(struct vx_config *cfg)
 	cfg->proxy.rate_limit = 1000;
 	cfg->proxy.client_rate_limit = 200;
 	cfg->proxy.client_timeout_ms = 30000;
+	cfg->proxy.connect_max_tunnels = 64;
+	cfg->proxy.connect_header_timeout_ms = 10000;
+	cfg->proxy.connect_idle_timeout_ms = 300000;
 }
 
 static void set_err(char *err, size_t err_len, const char *fmt, ...) VX_PRINTF(3, 4);
@@ -792,6 +805,25 @@ static int outbound_check(const struct vx_config *cfg, char *err, size_t err_len
 	return 0;
 }
 
+/* Every proxy.connect.ports entry is a decimal port 1..65535 without leading zeros. */
+static int connect_ports_check(const struct vx_config *cfg, char *err, size_t err_len)
+{
+	for (unsigned i = 0; i < cfg->proxy.nr_connect_ports; i++) {
+		const char *v = cfg->proxy.connect_ports[i];
+		size_t len = strlen(v);
+		unsigned long p = 0;
+
+		for (size_t k = 0; k < len && len <= 5 && v[0] != '0'; k++)
+			p = v[k] >= '0' && v[k] <= '9' ? p * 10 + (unsigned long)(v[k] - '0') : 0;
+		if (p == 0 || p > 65535) {
+			set_err(err, err_len, "proxy.connect.ports: '%s' is not a port 1..65535",
+				v);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 void vx_config_keys(void *out)
 {
 	for (size_t i = 0; i < VX_ARRAY_SIZE(keys); i++) {
@@ -833,7 +865,7 @@ int vx_config_validate(const struct vx_config *cfg, char *err, size_t err_len)
 			return -EINVAL;
 		}
 	}
-	if (outbound_check(cfg, err, err_len))
+	if (outbound_check(cfg, err, err_len) || connect_ports_check(cfg, err, err_len))
 		return -EINVAL;
 	if (!cfg->tls.cert[0] != !cfg->tls.key[0] || !cfg->tls.cert[0] != !cfg->tls.ca[0]) {
 		set_err(err, err_len,

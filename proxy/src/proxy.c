@@ -38,6 +38,9 @@
 #define PROXY_CONNS_DEFAULT	 256u
 #define PROXY_RATE_DEFAULT	 1000u
 #define PROXY_CLIENT_TIMEOUT_MS	 30000u
+#define PROXY_TUNNELS_DEFAULT	 64u
+#define PROXY_CONNECT_HEADER_MS	 10000u
+#define PROXY_TUNNEL_IDLE_MS	 300000u
 #define PROXY_STALL_MS		 5000u
 #define PROXY_HEADER_MAX	 16384u
 #define PROXY_URL_MAX		 (VX_PROXY_FWD_URL_MAX + 1u)
@@ -83,6 +86,7 @@ struct vx_proxy {
 	bool forward; /* absolute-form requests are served (proxy.forward) */
 	struct vx_proxy_rules rules;
 	struct vx_outbound_policy outbound;
+	struct vx__front *front; /* the accept path: CONNECT tunnels, the rest to mhd */
 };
 
 /* What a request's handler gathered: what to ask upstream and whom to log. */
@@ -210,16 +214,14 @@ static struct client_bucket *client_bucket(struct vx_proxy *px, const char *ip, 
 	return oldest;
 }
 
-/* The token buckets, per client address (proxy.client_rate_limit) and for all clients
- * (proxy.rate_limit): one request's worth, or false (429). */
-static bool rate_take(struct vx_proxy *px, struct MHD_Connection *c)
+/* The token buckets, per client address @ip (proxy.client_rate_limit) and for all clients
+ * (proxy.rate_limit): one request's worth, or false (429). CONNECT takes one too. */
+static bool rate_take_ip(void *arg, const char *ip)
 {
+	struct vx_proxy *px = arg;
 	uint64_t now = vx_now_ms();
-	char ip[VX_NET_ADDR_STR_MAX];
 	bool ok = true;
 
-	if (px->client_rate)
-		client_ip(c, ip, sizeof(ip));
 	pthread_mutex_lock(&px->lock);
 	if (px->client_rate) {
 		struct client_bucket *cb = client_bucket(px, ip, now);
@@ -230,6 +232,14 @@ static bool rate_take(struct vx_proxy *px, struct MHD_Connection *c)
 		ok = bucket_take(&px->tokens, &px->tokens_ms, px->rate_per_s, now);
 	pthread_mutex_unlock(&px->lock);
 	return ok;
+}
+
+static bool rate_take(struct vx_proxy *px, struct MHD_Connection *c)
+{
+	char ip[VX_NET_ADDR_STR_MAX];
+
+	client_ip(c, ip, sizeof(ip));
+	return rate_take_ip(px, ip);
 }
 
 /* The authority ("host[:port]") of upstream base URL @u. */
@@ -866,28 +876,8 @@ static bool client_local(struct MHD_Connection *c)
 {
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
-	char ip[INET6_ADDRSTRLEN];
 
-	if (!sa)
-		return false;
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const void *)sa;
-
-		if ((ntohl(s4->sin_addr.s_addr) >> 24) == 127)
-			return true;
-		inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const void *)sa;
-
-		if (IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr) ||
-		    (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) && s6->sin6_addr.s6_addr[12] == 127))
-			return true;
-		inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
-	} else {
-		return false;
-	}
-	return vx_addr_is_local(ip);
+	return vx__sa_local(ci ? ci->client_addr : NULL);
 }
 
 /*
@@ -1086,6 +1076,58 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	return ret;
 }
 
+/* A connection the front door found is not a CONNECT: libmicrohttpd serves it. */
+static void handoff(void *arg, int fd, const struct sockaddr *sa, socklen_t sl)
+{
+	struct vx_proxy *px = arg;
+
+	/* closes @fd itself when it cannot take it (at proxy.max_connections) */
+	if (MHD_add_connection(px->mhd, fd, sa, sl) != MHD_YES)
+		vx_debug("proxy: connection refused by the HTTP server (%s)", strerror(errno));
+}
+
+/* The front door on @fd (owned from here on) with @cfg's CONNECT settings. */
+static int front_start(struct vx_proxy *px, int fd, const struct vx_proxy_cfg *cfg, char *err,
+		       size_t err_len)
+{
+	struct vx__front_cfg fc = {
+		.listen_fd = fd,
+		.forward = cfg->forward,
+		.outbound = &px->outbound,
+		.max_tunnels = cfg->max_tunnels ? cfg->max_tunnels : PROXY_TUNNELS_DEFAULT,
+		.header_max = VX_MIN(cfg->header_max ? cfg->header_max : PROXY_HEADER_MAX,
+				     (uint32_t)VX_PROXY_CONNECT_HEAD_MAX),
+		.header_timeout_ms = cfg->connect_header_timeout_ms ? cfg->connect_header_timeout_ms
+								    : PROXY_CONNECT_HEADER_MS,
+		.idle_timeout_ms = cfg->tunnel_idle_timeout_ms ? cfg->tunnel_idle_timeout_ms
+							       : PROXY_TUNNEL_IDLE_MS,
+		.rate_ok = rate_take_ip,
+		.handoff = handoff,
+		.arg = px,
+	};
+	int rc;
+
+	if (cfg->nr_connect_ports > VX__CONNECT_PORTS_MAX) {
+		close(fd);
+		snprintf(err, err_len, "at most %d proxy.connect.ports", VX__CONNECT_PORTS_MAX);
+		return -E2BIG;
+	}
+	for (uint32_t i = 0; i < cfg->nr_connect_ports; i++) {
+		if (!cfg->connect_ports[i]) {
+			close(fd);
+			snprintf(err, err_len, "proxy.connect.ports[%u]: not a port 1..65535", i);
+			return -EINVAL;
+		}
+		fc.ports[fc.nr_ports++] = cfg->connect_ports[i];
+	}
+	if (!fc.nr_ports)
+		fc.ports[fc.nr_ports++] = 443;
+	rc = vx__front_start(&px->front, &fc);
+	if (rc)
+		snprintf(err, err_len, "proxy %s: cannot start the accept thread", cfg->listen);
+	return rc;
+}
+
 /* Owned copies of @n strings of @src into @dst, counted in *@nr (freed by vx_proxy_stop()). */
 static int copy_strings(char **dst, uint32_t *nr, const char *const *src, uint32_t n)
 {
@@ -1106,7 +1148,7 @@ int vx_proxy_start(struct vx_proxy **out, struct vx_peer *p, const struct vx_pro
 	socklen_t sl;
 	struct vx_proxy *px;
 	char e[256] = "";
-	int fd, port;
+	int fd, port, n;
 
 	*out = NULL;
 	if ((cfg->nr_upstreams == 0 && !cfg->forward) ||
@@ -1171,25 +1213,32 @@ int vx_proxy_start(struct vx_proxy **out, struct vx_peer *p, const struct vx_pro
 		vx_proxy_stop(px);
 		return -ENOMEM;
 	}
-	px->mhd = MHD_start_daemon(
-		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
-		0, NULL, NULL, on_request, px, MHD_OPTION_LISTEN_SOCKET, fd,
-		MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned)(cfg->max_conns ? cfg->max_conns : PROXY_CONNS_DEFAULT),
-		MHD_OPTION_CONNECTION_TIMEOUT,
-		(unsigned)((cfg->client_timeout_ms ? cfg->client_timeout_ms
-						   : PROXY_CLIENT_TIMEOUT_MS) +
-			   999) /
-			1000,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-		(size_t)(cfg->header_max ? cfg->header_max : PROXY_HEADER_MAX),
-		MHD_OPTION_URI_LOG_CALLBACK, on_uri, px, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-		px, MHD_OPTION_END);
+	/* no listen socket of its own: the front door accepts and hands it the connections
+	 * that are not CONNECT (MHD_add_connection() needs the ITC with an internal thread) */
+	px->mhd =
+		MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+					 MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC | MHD_USE_ERROR_LOG,
+				 0, NULL, NULL, on_request, px, MHD_OPTION_CONNECTION_LIMIT,
+				 (unsigned)(cfg->max_conns ? cfg->max_conns : PROXY_CONNS_DEFAULT),
+				 MHD_OPTION_CONNECTION_TIMEOUT,
+				 (unsigned)((cfg->client_timeout_ms ? cfg->client_timeout_ms
+								    : PROXY_CLIENT_TIMEOUT_MS) +
+					    999) /
+					 1000,
+				 MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+				 (size_t)(cfg->header_max ? cfg->header_max : PROXY_HEADER_MAX),
+				 MHD_OPTION_URI_LOG_CALLBACK, on_uri, px,
+				 MHD_OPTION_NOTIFY_COMPLETED, on_completed, px, MHD_OPTION_END);
 	if (!px->mhd) {
 		close(fd);
 		snprintf(err, err_len, "proxy %s: cannot start the HTTP server", cfg->listen);
 		vx_proxy_stop(px);
 		return -EIO;
+	}
+	n = front_start(px, fd, cfg, err, err_len);
+	if (n) {
+		vx_proxy_stop(px);
+		return n;
 	}
 	*out = px;
 	return 0;
@@ -1208,6 +1257,7 @@ void vx_proxy_stop(struct vx_proxy *px)
 	px->stopping = true;
 	pthread_cond_broadcast(&px->cond);
 	pthread_mutex_unlock(&px->lock);
+	vx__front_stop(px->front); /* first: it hands connections to mhd */
 	if (px->mhd)
 		MHD_stop_daemon(px->mhd);
 	/* the responses are gone; cancel the jobs that run on (prefetch) and wait for every
