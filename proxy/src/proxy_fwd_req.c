@@ -234,6 +234,13 @@ int vx_proxy_connect_parse(const char *buf, size_t len, size_t max, struct vx_pr
 			break;
 		}
 	}
+	/* only CRLF ends a line: a bare LF (or CR) in the head is refused at once, not waited
+	 * on (what follows the head is the tunnel's data, any bytes) */
+	for (size_t i = 0, n = head ? head : VX_MIN(len, max); i < n; i++) {
+		if ((buf[i] == '\n' && (i == 0 || buf[i - 1] != '\r')) ||
+		    (buf[i] == '\r' && i + 1 < len && buf[i + 1] != '\n'))
+			return -EINVAL;
+	}
 	if (!head) {
 		if (len >= max)
 			return -E2BIG;

@@ -42,5 +42,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (vx_proxy_connect_parse(s, (size_t)rc, max, &again) != rc ||
 	    memcmp(&c, &again, sizeof(c)) != 0)
 		abort();
+	/* whatever follows the head (the tunnel's data) does not change it */
+	if (len > (size_t)rc) {
+		char *longer = malloc(len + 1);
+
+		if (!longer)
+			return 0;
+		memcpy(longer, s, (size_t)rc);
+		memset(longer + rc, '\n', len + 1 - (size_t)rc);
+		if (vx_proxy_connect_parse(longer, len + 1, max, &again) != rc ||
+		    memcmp(&c, &again, sizeof(c)) != 0)
+			abort();
+		free(longer);
+	}
 	return 0;
 }
