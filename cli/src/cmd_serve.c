@@ -474,6 +474,10 @@ static int serve_proxy(const struct vx_config *c, struct vx_peer *peer,
 	pc.max_tunnels = (uint32_t)c->proxy.connect_max_tunnels;
 	pc.connect_header_timeout_ms = (uint32_t)c->proxy.connect_header_timeout_ms;
 	pc.tunnel_idle_timeout_ms = (uint32_t)c->proxy.connect_idle_timeout_ms;
+	for (unsigned i = 0; i < c->proxy.nr_hijack_hosts; i++)
+		pc.hijack_hosts[pc.nr_hijack_hosts++] = c->proxy.hijack_hosts[i];
+	pc.hijack_ca_cert = c->proxy.hijack_ca_cert[0] ? c->proxy.hijack_ca_cert : NULL;
+	pc.hijack_ca_key = c->proxy.hijack_ca_key[0] ? c->proxy.hijack_ca_key : NULL;
 	pc.outbound = outbound;
 	rc = vx_proxy_start(out, peer, &pc, err, sizeof(err));
 	if (rc)

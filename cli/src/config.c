@@ -175,6 +175,15 @@ static const struct key keys[] = {
 	  APPLIED },
 	{ "proxy.connect.idle_timeout", KEY_DURATION, OFF(proxy.connect_idle_timeout_ms), 0, 0, 0,
 	  100, 86400000, NULL, "a tunnel with no byte either way this long is closed", APPLIED },
+	{ "proxy.hijack.hosts", KEY_STRLIST, OFF(proxy.hijack_hosts), ESZ(proxy.hijack_hosts),
+	  OFF(proxy.nr_hijack_hosts), VX_CONFIG_RULES_MAX, 0, 0, NULL,
+	  "regexes of CONNECT host names whose TLS is intercepted (none: every tunnel untouched)",
+	  APPLIED },
+	{ "proxy.hijack.ca_cert", KEY_STR, OFF(proxy.hijack_ca_cert), SZ(proxy.hijack_ca_cert), 0,
+	  0, 0, 0, NULL, "PEM CA certificate that signs the intercepted hosts' leaves", APPLIED },
+	{ "proxy.hijack.ca_key", KEY_STR, OFF(proxy.hijack_ca_key), SZ(proxy.hijack_ca_key), 0, 0,
+	  0, 0, NULL, "PEM key of proxy.hijack.ca_cert (a file of mode 0600 or stricter)",
+	  APPLIED },
 	{ "source.allow_outbound", KEY_STRLIST, OFF(source.allow_outbound),
 	  ESZ(source.allow_outbound), OFF(source.nr_allow_outbound), VX_OUTBOUND_MAX, 0, 0, NULL,
 	  "CIDRs a seed may reach for another host though loopback or link-local", APPLIED },
@@ -867,6 +876,15 @@ int vx_config_validate(const struct vx_config *cfg, char *err, size_t err_len)
 	}
 	if (outbound_check(cfg, err, err_len) || connect_ports_check(cfg, err, err_len))
 		return -EINVAL;
+	if ((cfg->proxy.nr_hijack_hosts || cfg->proxy.hijack_ca_cert[0] ||
+	     cfg->proxy.hijack_ca_key[0]) &&
+	    (!cfg->proxy.nr_hijack_hosts || !cfg->proxy.hijack_ca_cert[0] ||
+	     !cfg->proxy.hijack_ca_key[0] || !cfg->proxy.forward)) {
+		set_err(err, err_len,
+			"proxy.hijack.hosts, proxy.hijack.ca_cert and proxy.hijack.ca_key go "
+			"together, with proxy.forward");
+		return -EINVAL;
+	}
 	if (!cfg->tls.cert[0] != !cfg->tls.key[0] || !cfg->tls.cert[0] != !cfg->tls.ca[0]) {
 		set_err(err, err_len,
 			"tls.cert, tls.key and tls.ca go together: set all three or none");

@@ -94,6 +94,11 @@ struct vx_config_proxy {
 	uint64_t connect_max_tunnels;
 	uint64_t connect_header_timeout_ms;
 	uint64_t connect_idle_timeout_ms;
+	/* TLS interception of CONNECTs to these hosts (regexes), leaves signed by this CA */
+	unsigned nr_hijack_hosts;
+	char hijack_hosts[VX_CONFIG_RULES_MAX][VX_CONFIG_STR_MAX];
+	char hijack_ca_cert[VX_CONFIG_PATH_MAX];
+	char hijack_ca_key[VX_CONFIG_PATH_MAX]; /* mode 0600 or stricter */
 };
 
 struct vx_config_tls {

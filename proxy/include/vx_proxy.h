@@ -57,6 +57,12 @@ struct vx_proxy_cfg {
 	uint32_t max_tunnels;
 	uint32_t connect_header_timeout_ms;
 	uint32_t tunnel_idle_timeout_ms;
+	/* TLS interception of CONNECTs to hosts matching these regexes (vx_proxy_rules_compile()
+	 * rules, matched against the host name alone) with leaves the CA signs; the CA key file
+	 * must be of mode 0600 or stricter. None: no interception. */
+	const char *hijack_hosts[VX_PROXY_RULES_MAX];
+	uint32_t nr_hijack_hosts;
+	const char *hijack_ca_cert, *hijack_ca_key;
 	/* where the forward proxy may connect for a client (copied); NULL: the default policy */
 	const struct vx_outbound_policy *outbound;
 };

@@ -23,13 +23,15 @@
 struct vx_proxy_target {
 	char host[VX_PROXY_HOST_MAX + 1]; /* lowercase name or IPv4, or IPv6 without brackets */
 	bool ipv6;
-	uint16_t port;			    /* 80 when the target names none */
+	bool https;			    /* "https://" (only inside an intercepted tunnel) */
+	uint16_t port;			    /* 80 (443 for https) when the target names none */
 	char url[VX_PROXY_FWD_URL_MAX + 1]; /* the target as given, scheme and host lowercased */
 };
 
 /*
  * vx_proxy_target_parse() - @len bytes at @s (no NUL needed) as an absolute-form target:
- * "http://" host [":" port] [path-abempty] ["?" query]. http only (HTTPS goes through CONNECT);
+ * "http[s]://" host [":" port] [path-abempty] ["?" query] (the caller refuses https but for
+ * the requests of an intercepted CONNECT tunnel, which it builds itself);
  * host: a DNS name (letters, digits, '-', '.'; labels of 1..63, no leading or trailing '-'),
  * a dotted IPv4, or "[IPv6]" (inet_pton's, no zone); port 1..65535 without leading zeros.
  * Refused: user-info ('@' before the path), a fragment ('#'), bytes outside visible ASCII,

@@ -24,6 +24,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/ssl.h>
+
 #include "proxy_int.h"
 #include "vx_alloc.h"
 #include "vx_log.h"
@@ -329,6 +331,91 @@ static const char *relay(struct tunnel *tn)
 	return result;
 }
 
+/* One step of SSL_read()/SSL_write(): > 0 bytes, 0 to wait (*want set), -1 at the end. */
+static int tls_io(SSL *ssl, bool wr, void *buf, size_t len, int *want)
+{
+	int n = wr ? SSL_write(ssl, buf, (int)len) : SSL_read(ssl, buf, (int)len), e;
+
+	if (n > 0) {
+		*want = 0;
+		return n;
+	}
+	e = SSL_get_error(ssl, n);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		*want = e;
+		return 0;
+	}
+	return -1;
+}
+
+/*
+ * The intercepted tunnel: TLS from the client on one side, the plain socket pair end @sp
+ * whose other end libmicrohttpd serves on the other; ends as relay() does.
+ */
+static const char *tls_relay(struct tunnel *tn, SSL *ssl, int sp)
+{
+	struct dir *a = vx_calloc(1, sizeof(*a)), *b = vx_calloc(1, sizeof(*b));
+	int rd_want = SSL_ERROR_WANT_READ, wr_want = 0, n;
+	const char *result = "closed";
+
+	if (!a || !b) {
+		vx_free(a);
+		vx_free(b);
+		return "out of memory";
+	}
+	for (;;) {
+		struct pollfd pfd[2];
+		bool cin, cout;
+
+		if (!a->len && !a->eof) { /* client -> server, decrypted */
+			n = tls_io(ssl, false, a->buf, sizeof(a->buf), &rd_want);
+			a->off = 0;
+			a->len = n > 0 ? (size_t)n : 0;
+			a->eof = n < 0;
+		}
+		if (a->len && !pump_out(sp, a, &tn->up))
+			break;
+		if (!b->len && !b->eof && !pump_in(sp, b))
+			break;
+		if (b->len) { /* server -> client, encrypted */
+			n = tls_io(ssl, true, b->buf + b->off, b->len - b->off, &wr_want);
+			if (n < 0)
+				break;
+			b->off += (size_t)n;
+			tn->down += (uint64_t)n;
+			if (b->off == b->len)
+				b->off = b->len = 0;
+		}
+		if ((a->eof && !a->len) || (b->eof && !b->len))
+			break;
+		if (!a->len && !a->eof && SSL_pending(ssl))
+			continue;
+		cin = (!a->len && !a->eof && rd_want == SSL_ERROR_WANT_READ) ||
+		      (b->len && wr_want == SSL_ERROR_WANT_READ);
+		cout = (!a->len && !a->eof && rd_want == SSL_ERROR_WANT_WRITE) ||
+		       (b->len && wr_want != SSL_ERROR_WANT_READ);
+		pfd[0] = (struct pollfd){
+			.fd = tn->cfd, .events = (short)((cin ? POLLIN : 0) | (cout ? POLLOUT : 0))
+		};
+		pfd[1] = (struct pollfd){ .fd = sp,
+					  .events = (short)((!b->len && !b->eof ? POLLIN : 0) |
+							    (a->len ? POLLOUT : 0)) };
+		n = poll(pfd, 2, (int)tn->f->cfg.idle_timeout_ms);
+		if (n == 0) {
+			result = "idle timeout";
+			break;
+		}
+		if (n < 0 && !again()) {
+			result = "poll error";
+			break;
+		}
+	}
+	(void)SSL_shutdown(ssl);
+	vx_free(a);
+	vx_free(b);
+	return result;
+}
+
 static void tunnel_end(struct tunnel *tn)
 {
 	struct vx__front *f = tn->f;
@@ -345,11 +432,62 @@ static void tunnel_end(struct tunnel *tn)
 	vx_free(tn);
 }
 
+static const char ok200[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+
+/* An intercepted tunnel: 200, the client's TLS ended here, its requests to libmicrohttpd. */
+static void hijack(struct tunnel *tn, const char *ip)
+{
+	const struct vx__front_cfg *c = &tn->f->cfg;
+	char why[160] = "", origin[VX_PROXY_HOST_MAX + 16];
+	const char *result = why;
+	SSL *ssl = NULL;
+	int sp[2] = { -1, -1 };
+	bool registered = false;
+
+	(void)ip;
+	if (tn->t.port == 443)
+		snprintf(origin, sizeof(origin), "https://%s%s%s", tn->t.ipv6 ? "[" : "",
+			 tn->t.host, tn->t.ipv6 ? "]" : "");
+	else
+		snprintf(origin, sizeof(origin), "https://%s%s%s:%u", tn->t.ipv6 ? "[" : "",
+			 tn->t.host, tn->t.ipv6 ? "]" : "", tn->t.port);
+	if (!send_all(tn->cfd, ok200, sizeof(ok200) - 1, c->idle_timeout_ms)) {
+		snprintf(why, sizeof(why), "client gone");
+	} else if (!(ssl = vx__hijack_accept(c->hijack, tn->cfd, tn->t.host, tn->t.ipv6,
+					     vx_now_ms() + c->header_timeout_ms, why,
+					     sizeof(why)))) {
+		/* why says it */
+	} else if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sp) != 0) {
+		snprintf(why, sizeof(why), "socketpair: %s", strerror(errno));
+	} else {
+		pthread_mutex_lock(&tn->f->lock);
+		registered = !tn->f->stopping;
+		if (registered)
+			tn->f->slots[tn->slot].ufd = sp[0];
+		pthread_mutex_unlock(&tn->f->lock);
+		if (registered) {
+			tn->ufd = sp[0];
+			c->handoff_tls(c->arg, sp[1], (const struct sockaddr *)&tn->sa,
+				       tn->sa.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+								    : sizeof(struct sockaddr_in),
+				       origin);
+			result = tls_relay(tn, ssl, sp[0]);
+		} else {
+			close(sp[0]);
+			close(sp[1]);
+			snprintf(why, sizeof(why), "stopping");
+		}
+	}
+	vx_info("proxy: CONNECT %s -> %s%s%s:%u: intercepted, %s, %llu bytes up, %llu bytes down",
+		tn->client, tn->t.ipv6 ? "[" : "", tn->t.host, tn->t.ipv6 ? "]" : "", tn->t.port,
+		result, (unsigned long long)tn->up, (unsigned long long)tn->down);
+	SSL_free(ssl);
+}
+
 static void *tunnel_main(void *arg)
 {
 	struct tunnel *tn = arg;
 	const struct vx__front_cfg *c = &tn->f->cfg;
-	static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
 	const char *status = NULL, *result;
 	char why[160] = "", ip[INET6_ADDRSTRLEN];
 	bool registered = false;
@@ -373,6 +511,15 @@ static void *tunnel_main(void *arg)
 	} else if (!port_allowed(c, tn->t.port)) {
 		status = "403 Forbidden";
 		snprintf(why, sizeof(why), "port %u is not in proxy.connect.ports", tn->t.port);
+	} else if (vx__hijack_match(c->hijack, tn->t.host)) {
+		if (tn->got > tn->head) {
+			status = "400 Bad Request";
+			snprintf(why, sizeof(why), "data before the 200 of an intercepted tunnel");
+		} else {
+			hijack(tn, ip);
+			tunnel_end(tn);
+			return NULL;
+		}
 	} else {
 		tn->ufd = dial(tn, why, sizeof(why), &status);
 		if (tn->ufd >= 0) {
@@ -394,8 +541,8 @@ static void *tunnel_main(void *arg)
 		tunnel_end(tn);
 		return NULL;
 	}
-	result = send_all(tn->cfd, ok, sizeof(ok) - 1, c->idle_timeout_ms) ? relay(tn)
-									   : "client gone";
+	result = send_all(tn->cfd, ok200, sizeof(ok200) - 1, c->idle_timeout_ms) ? relay(tn)
+										 : "client gone";
 	vx_info("proxy: CONNECT %s -> %s%s%s:%u: tunnel %s, %llu bytes up, %llu bytes down",
 		tn->client, tn->t.ipv6 ? "[" : "", tn->t.host, tn->t.ipv6 ? "]" : "", tn->t.port,
 		result, (unsigned long long)tn->up, (unsigned long long)tn->down);

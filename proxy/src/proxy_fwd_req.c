@@ -91,19 +91,21 @@ static int target_parse(const char *s, size_t len, struct vx_proxy_target *t)
 
 	if (len > VX_PROXY_FWD_URL_MAX)
 		return -E2BIG;
-	if (len < 8 || strncasecmp(s, "http://", 7) != 0)
+	if (len >= 9 && strncasecmp(s, "https://", 8) == 0)
+		t->https = true;
+	else if (len < 8 || strncasecmp(s, "http://", 7) != 0)
 		return -EINVAL;
 	for (size_t i = 0; i < len; i++) {
 		if (s[i] <= 0x20 || s[i] >= 0x7f || s[i] == '#')
 			return -EINVAL;
 	}
-	a = s + 7;
+	a = s + (t->https ? 8 : 7);
 	auth_end = a;
 	while (auth_end < end && *auth_end != '/' && *auth_end != '?')
 		auth_end++;
 	if (memchr(a, '@', (size_t)(auth_end - a)))
 		return -EINVAL;
-	t->port = 80;
+	t->port = t->https ? 443 : 80;
 	if (*a == '[') {
 		host_end = ipv6_literal(a, auth_end, t->host);
 		if (!host_end)

@@ -80,6 +80,13 @@ struct vx__front_cfg {
 	bool (*rate_ok)(void *arg, const char *ip);
 	/* every connection that is not a CONNECT goes here (owned by the callee) */
 	void (*handoff)(void *arg, int fd, const struct sockaddr *sa, socklen_t sl);
+	/* TLS interception (NULL: none): a CONNECT to a host it matches is answered 200, its
+	 * TLS ended with a minted leaf, and the plain side of a socket pair goes to handoff_tls
+	 * (owned by the callee) with @origin "https://host[:port]" the requests are for, and
+	 * the client's address @sa */
+	struct vx__hijack *hijack;
+	void (*handoff_tls)(void *arg, int fd, const struct sockaddr *sa, socklen_t sl,
+			    const char *origin);
 	void *arg;
 };
 
@@ -89,6 +96,20 @@ struct vx__front;
 VX_MUST_CHECK int vx__front_start(struct vx__front **out, const struct vx__front_cfg *cfg);
 /* Stops accepting, closes every tunnel, waits for their threads, frees. NULL: no-op. */
 void vx__front_stop(struct vx__front *f);
+/* TLS interception (hijack.c). */
+struct ssl_st;
+/* The CA (@ca_key 0600 or stricter) and host regexes; 0 or -EINVAL/-ENOMEM with @err. */
+VX_MUST_CHECK int vx__hijack_load(struct vx__hijack **out, const char *ca_cert, const char *ca_key,
+				  const char *const *hosts, uint32_t nr_hosts, char *err,
+				  size_t err_len);
+void vx__hijack_free(struct vx__hijack *h);
+/* Whether CONNECTs to @host are intercepted. @h NULL: false. */
+bool vx__hijack_match(const struct vx__hijack *h, const char *host);
+/* The server side of TLS on non-blocking @fd with a leaf for @host, handshake done before
+ * @deadline (ms); NULL with @why. */
+struct ssl_st *vx__hijack_accept(struct vx__hijack *h, int fd, const char *host, bool ipv6,
+				 uint64_t deadline, char *why, size_t why_len);
+
 /* True when @sa is loopback or one of this host's addresses (a requester on this host). */
 bool vx__sa_local(const struct sockaddr *sa);
 

@@ -29,34 +29,8 @@ command -v openssl >/dev/null && command -v curl >/dev/null || {
 }
 
 # the HTTPS origin: nginx with a self-signed certificate for 127.0.0.1, on two ports
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-	-subj /CN=origin.test -addext subjectAltName=IP:127.0.0.1,DNS:localhost \
-	-keyout "$dir/origin.key" -out "$dir/origin.pem" 2>/dev/null
-tls_port=$(free_port)
-tls_port2=$(free_port)
+tls_origin_start
 make_file blob.bin 1048583
-cat >"$dir/tls.conf" <<CONF
-daemon off;
-worker_processes 1;
-error_log $dir/tls-error.log;
-pid $dir/tls.pid;
-events { worker_connections 64; }
-http {
- access_log $dir/tls-access.log;
- client_body_temp_path $dir/t1; proxy_temp_path $dir/t2; fastcgi_temp_path $dir/t3;
- uwsgi_temp_path $dir/t4; scgi_temp_path $dir/t5;
- server {
-  listen 127.0.0.1:$tls_port ssl;
-  listen 127.0.0.1:$tls_port2 ssl;
-  ssl_certificate $dir/origin.pem;
-  ssl_certificate_key $dir/origin.key;
-  root $dir/www;
- }
-}
-CONF
-"$nginx_bin" -p "$dir" -c "$dir/tls.conf" 2>"$dir/tls.out" &
-bg_pids+=($!)
-wait_port "$tls_port"
 origin=https://127.0.0.1:$tls_port
 tls_lines() { wc -l <"$dir/tls-access.log"; }
 
