@@ -964,7 +964,7 @@ static void print_value(FILE *f, const struct vx_config *cfg, const struct key *
 void vx_config_print(const struct vx_config *cfg, void *out)
 {
 	FILE *f = out;
-	char section[32] = "";
+	char section[32] = "", sub[64] = "";
 
 	for (size_t i = 0; i < VX_ARRAY_SIZE(keys); i++) {
 		const struct key *k = &keys[i];
@@ -972,15 +972,25 @@ void vx_config_print(const struct vx_config *cfg, void *out)
 
 		if (dot) {
 			size_t n = (size_t)(dot - k->name);
+			const char *dot2 = strchr(dot + 1, '.'); /* "proxy.connect.ports" */
+			size_t m = dot2 ? (size_t)(dot2 - k->name) : 0;
 
-			if (n >= sizeof(section))
+			if (n >= sizeof(section) || m >= sizeof(sub))
 				continue;
 			if (strncmp(section, k->name, n) != 0 || section[n] != '\0') {
 				memcpy(section, k->name, n);
 				section[n] = '\0';
+				sub[0] = '\0';
 				fprintf(f, "%s:\n", section);
 			}
-			print_value(f, cfg, k, "  ");
+			if (dot2 && (strncmp(sub, k->name, m) != 0 || sub[m] != '\0')) {
+				memcpy(sub, k->name, m);
+				sub[m] = '\0';
+				fprintf(f, "  %s:\n", sub + n + 1);
+			}
+			if (!dot2)
+				sub[0] = '\0';
+			print_value(f, cfg, k, dot2 ? "    " : "  ");
 		} else {
 			print_value(f, cfg, k, "");
 		}

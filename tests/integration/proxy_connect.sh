@@ -11,6 +11,7 @@
 # - the rate limit: with proxy.client_rate_limit 1, three CONNECTs at once get a 429;
 # - slowloris: a head dripped a byte at a time is closed at proxy.connect.header_timeout (the
 #   client gives up after 40 bytes, well past it, and fails the test if still open);
+# - the idle timeout: a tunnel where nobody sends is closed at proxy.connect.idle_timeout;
 # - the tunnel limit: with proxy.connect.max_tunnels 2, two open tunnels and the third is 503;
 #   once one closes, a new one is 200;
 # - malformed heads are 400 and bad config is refused by `vx config check`, by name.
@@ -166,7 +167,7 @@ grep -q "refused by policy" "$dir/d.log" || fail "deny_outbound: the refusal was
 serve_stop d
 
 # the rate limit per client address: 1/s, three CONNECTs at once, one at least is 429
-cstart r '  client_rate_limit: 1\n'
+cstart r '    idle_timeout: 1s\n  client_rate_limit: 1\n'
 python3 - "$fp" "$tls_port" <<'PY' || fail "rate limit"
 import socket, sys
 port, tls = int(sys.argv[1]), sys.argv[2]
@@ -181,6 +182,29 @@ for s in socks:
 if b"429" not in codes:
     sys.exit("no 429 among %r" % codes)
 PY
+# the idle timeout (1 s here): a tunnel where nobody sends is closed by the proxy; the client
+# waits at most 15 s (nginx itself would wait 60 s for a TLS ClientHello)
+python3 - "$fp" "$tls_port" <<'PY' || fail "idle timeout"
+import socket, sys, time
+port, tls = int(sys.argv[1]), sys.argv[2]
+for attempt in range(50):  # the rate limit's bucket refills at 1/s
+    s = socket.create_connection(("127.0.0.1", port), 10)
+    s.settimeout(15)
+    s.sendall(b"CONNECT 127.0.0.1:%s HTTP/1.1\r\n\r\n" % tls.encode())
+    r = s.recv(100)
+    if r.startswith(b"HTTP/1.1 200"):
+        break
+    s.close()
+    time.sleep(0.2)
+else:
+    sys.exit("no tunnel: %r" % r)
+try:
+    if s.recv(100) != b"":
+        sys.exit("data on an idle tunnel")
+except socket.timeout:
+    sys.exit("an idle tunnel was not closed")
+PY
+grep -q "tunnel idle timeout" "$dir/r.log" || fail "the idle close was not logged"
 serve_stop r
 
 # config refused by name
