@@ -486,6 +486,18 @@ static int serve_proxy(const struct vx_config *c, struct vx_peer *peer,
 	pc.prefetch = c->proxy.prefetch;
 	for (unsigned i = 0; i < c->proxy.nr_rules; i++)
 		pc.rules[pc.nr_rules++] = c->proxy.rules[i];
+	/* the entries are ports 1..65535 (vx_config_validate()) */
+	for (unsigned i = 0; i < c->proxy.nr_connect_ports && i < VX_ARRAY_SIZE(pc.connect_ports);
+	     i++)
+		pc.connect_ports[pc.nr_connect_ports++] =
+			(uint16_t)strtoul(c->proxy.connect_ports[i], NULL, 10);
+	pc.max_tunnels = (uint32_t)c->proxy.connect_max_tunnels;
+	pc.connect_header_timeout_ms = (uint32_t)c->proxy.connect_header_timeout_ms;
+	pc.tunnel_idle_timeout_ms = (uint32_t)c->proxy.connect_idle_timeout_ms;
+	for (unsigned i = 0; i < c->proxy.nr_hijack_hosts; i++)
+		pc.hijack_hosts[pc.nr_hijack_hosts++] = c->proxy.hijack_hosts[i];
+	pc.hijack_ca_cert = c->proxy.hijack_ca_cert[0] ? c->proxy.hijack_ca_cert : NULL;
+	pc.hijack_ca_key = c->proxy.hijack_ca_key[0] ? c->proxy.hijack_ca_key : NULL;
 	pc.outbound = outbound;
 	rc = vx_proxy_start(out, peer, &pc, err, sizeof(err));
 	if (rc)

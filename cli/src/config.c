@@ -172,6 +172,25 @@ static const struct key keys[] = {
 	  APPLIED },
 	{ "proxy.forward", KEY_BOOL, OFF(proxy.forward), 0, 0, 0, 0, 0, NULL,
 	  "serve HTTP forward-proxy (absolute-form) requests on proxy.listen", APPLIED },
+	{ "proxy.connect.ports", KEY_STRLIST, OFF(proxy.connect_ports), ESZ(proxy.connect_ports),
+	  OFF(proxy.nr_connect_ports), VX_CONFIG_CONNECT_PORTS_MAX, 0, 0, NULL,
+	  "target ports a CONNECT tunnel may reach (none: 443 only)", APPLIED },
+	{ "proxy.connect.max_tunnels", KEY_U64, OFF(proxy.connect_max_tunnels), 0, 0, 0, 1, 100000,
+	  NULL, "CONNECT tunnels open at once; more are answered 503", APPLIED },
+	{ "proxy.connect.header_timeout", KEY_DURATION, OFF(proxy.connect_header_timeout_ms), 0, 0,
+	  0, 100, 600000, NULL, "a CONNECT head not complete this long after accept is closed",
+	  APPLIED },
+	{ "proxy.connect.idle_timeout", KEY_DURATION, OFF(proxy.connect_idle_timeout_ms), 0, 0, 0,
+	  100, 86400000, NULL, "a tunnel with no byte either way this long is closed", APPLIED },
+	{ "proxy.hijack.hosts", KEY_STRLIST, OFF(proxy.hijack_hosts), ESZ(proxy.hijack_hosts),
+	  OFF(proxy.nr_hijack_hosts), VX_CONFIG_RULES_MAX, 0, 0, NULL,
+	  "regexes of CONNECT host names whose TLS is intercepted (none: every tunnel untouched)",
+	  APPLIED },
+	{ "proxy.hijack.ca_cert", KEY_STR, OFF(proxy.hijack_ca_cert), SZ(proxy.hijack_ca_cert), 0,
+	  0, 0, 0, NULL, "PEM CA certificate that signs the intercepted hosts' leaves", APPLIED },
+	{ "proxy.hijack.ca_key", KEY_STR, OFF(proxy.hijack_ca_key), SZ(proxy.hijack_ca_key), 0, 0,
+	  0, 0, NULL, "PEM key of proxy.hijack.ca_cert (a file of mode 0600 or stricter)",
+	  APPLIED },
 	{ "source.allow_outbound", KEY_STRLIST, OFF(source.allow_outbound),
 	  ESZ(source.allow_outbound), OFF(source.nr_allow_outbound), VX_OUTBOUND_MAX, 0, 0, NULL,
 	  "CIDRs a seed may reach for another host though loopback or link-local", APPLIED },
@@ -225,6 +244,9 @@ void vx_config_init(struct vx_config *cfg)
 	cfg->proxy.rate_limit = 1000;
 	cfg->proxy.client_rate_limit = 200;
 	cfg->proxy.client_timeout_ms = 30000;
+	cfg->proxy.connect_max_tunnels = 64;
+	cfg->proxy.connect_header_timeout_ms = 10000;
+	cfg->proxy.connect_idle_timeout_ms = 300000;
 }
 
 static void set_err(char *err, size_t err_len, const char *fmt, ...) VX_PRINTF(3, 4);
@@ -815,6 +837,25 @@ static int outbound_check(const struct vx_config *cfg, char *err, size_t err_len
 	return 0;
 }
 
+/* Every proxy.connect.ports entry is a decimal port 1..65535 without leading zeros. */
+static int connect_ports_check(const struct vx_config *cfg, char *err, size_t err_len)
+{
+	for (unsigned i = 0; i < cfg->proxy.nr_connect_ports; i++) {
+		const char *v = cfg->proxy.connect_ports[i];
+		size_t len = strlen(v);
+		unsigned long p = 0;
+
+		for (size_t k = 0; k < len && len <= 5 && v[0] != '0'; k++)
+			p = v[k] >= '0' && v[k] <= '9' ? p * 10 + (unsigned long)(v[k] - '0') : 0;
+		if (p == 0 || p > 65535) {
+			set_err(err, err_len, "proxy.connect.ports: '%s' is not a port 1..65535",
+				v);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 void vx_config_keys(void *out)
 {
 	for (size_t i = 0; i < VX_ARRAY_SIZE(keys); i++) {
@@ -856,8 +897,17 @@ int vx_config_validate(const struct vx_config *cfg, char *err, size_t err_len)
 			return -EINVAL;
 		}
 	}
-	if (outbound_check(cfg, err, err_len))
+	if (outbound_check(cfg, err, err_len) || connect_ports_check(cfg, err, err_len))
 		return -EINVAL;
+	if ((cfg->proxy.nr_hijack_hosts || cfg->proxy.hijack_ca_cert[0] ||
+	     cfg->proxy.hijack_ca_key[0]) &&
+	    (!cfg->proxy.nr_hijack_hosts || !cfg->proxy.hijack_ca_cert[0] ||
+	     !cfg->proxy.hijack_ca_key[0] || !cfg->proxy.forward)) {
+		set_err(err, err_len,
+			"proxy.hijack.hosts, proxy.hijack.ca_cert and proxy.hijack.ca_key go "
+			"together, with proxy.forward");
+		return -EINVAL;
+	}
 	if (!cfg->tls.cert[0] != !cfg->tls.key[0] || !cfg->tls.cert[0] != !cfg->tls.ca[0]) {
 		set_err(err, err_len,
 			"tls.cert, tls.key and tls.ca go together: set all three or none");
@@ -937,7 +987,7 @@ static void print_value(FILE *f, const struct vx_config *cfg, const struct key *
 void vx_config_print(const struct vx_config *cfg, void *out)
 {
 	FILE *f = out;
-	char section[32] = "";
+	char section[32] = "", sub[64] = "";
 
 	for (size_t i = 0; i < VX_ARRAY_SIZE(keys); i++) {
 		const struct key *k = &keys[i];
@@ -945,15 +995,25 @@ void vx_config_print(const struct vx_config *cfg, void *out)
 
 		if (dot) {
 			size_t n = (size_t)(dot - k->name);
+			const char *dot2 = strchr(dot + 1, '.'); /* "proxy.connect.ports" */
+			size_t m = dot2 ? (size_t)(dot2 - k->name) : 0;
 
-			if (n >= sizeof(section))
+			if (n >= sizeof(section) || m >= sizeof(sub))
 				continue;
 			if (strncmp(section, k->name, n) != 0 || section[n] != '\0') {
 				memcpy(section, k->name, n);
 				section[n] = '\0';
+				sub[0] = '\0';
 				fprintf(f, "%s:\n", section);
 			}
-			print_value(f, cfg, k, "  ");
+			if (dot2 && (strncmp(sub, k->name, m) != 0 || sub[m] != '\0')) {
+				memcpy(sub, k->name, m);
+				sub[m] = '\0';
+				fprintf(f, "  %s:\n", sub + n + 1);
+			}
+			if (!dot2)
+				sub[0] = '\0';
+			print_value(f, cfg, k, dot2 ? "    " : "  ");
 		} else {
 			print_value(f, cfg, k, "");
 		}

@@ -16,14 +16,15 @@
 #include "vx_compiler.h"
 #include "vx_outbound.h"
 
-#define VX_CONFIG_FILE_MAX	 (1u << 20) /* bytes of YAML read at most */
-#define VX_CONFIG_STR_MAX	 256	    /* longest string value, with NUL */
-#define VX_CONFIG_PATH_MAX	 1024	    /* longest path value, with NUL */
-#define VX_CONFIG_SCHEDULERS_MAX 16
-#define VX_CONFIG_RULES_MAX	 32
-#define VX_CONFIG_UPSTREAMS_MAX	 16 /* VX_PROXY_UPSTREAMS_MAX */
-#define VX_CONFIG_PUBLIC_MAX	 32 /* VX_PROXY_PUBLIC_MAX */
-#define VX_CONFIG_ERR_MAX	 512
+#define VX_CONFIG_FILE_MAX	    (1u << 20) /* bytes of YAML read at most */
+#define VX_CONFIG_STR_MAX	    256	       /* longest string value, with NUL */
+#define VX_CONFIG_PATH_MAX	    1024       /* longest path value, with NUL */
+#define VX_CONFIG_SCHEDULERS_MAX    16
+#define VX_CONFIG_RULES_MAX	    32
+#define VX_CONFIG_CONNECT_PORTS_MAX 16
+#define VX_CONFIG_UPSTREAMS_MAX	    16 /* VX_PROXY_UPSTREAMS_MAX */
+#define VX_CONFIG_PUBLIC_MAX	    32 /* VX_PROXY_PUBLIC_MAX */
+#define VX_CONFIG_ERR_MAX	    512
 /* upload.max_inflight_per_conn at most (the upload server's VX_UPLOAD_INFLIGHT_MAX). */
 #define VX_CONFIG_INFLIGHT_MAX 48
 /* metrics_listen's default (VX_PEER_METRICS_LISTEN, asserted equal in cmd_serve.c) */
@@ -89,6 +90,17 @@ struct vx_config_proxy {
 	char rules[VX_CONFIG_RULES_MAX][VX_CONFIG_STR_MAX]; /* regexes of URLs served via P2P */
 	bool forward;  /* absolute-form requests are served (the HTTP forward proxy) */
 	bool prefetch; /* jobs run on to the task's end after their response (lazy pulls) */
+	/* CONNECT tunnels (with forward) */
+	unsigned nr_connect_ports;
+	char connect_ports[VX_CONFIG_CONNECT_PORTS_MAX][8]; /* decimal ports; none: 443 */
+	uint64_t connect_max_tunnels;
+	uint64_t connect_header_timeout_ms;
+	uint64_t connect_idle_timeout_ms;
+	/* TLS interception of CONNECTs to these hosts (regexes), leaves signed by this CA */
+	unsigned nr_hijack_hosts;
+	char hijack_hosts[VX_CONFIG_RULES_MAX][VX_CONFIG_STR_MAX];
+	char hijack_ca_cert[VX_CONFIG_PATH_MAX];
+	char hijack_ca_key[VX_CONFIG_PATH_MAX]; /* mode 0600 or stricter */
 };
 
 struct vx_config_tls {

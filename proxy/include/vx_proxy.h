@@ -49,6 +49,20 @@ struct vx_proxy_cfg {
 	/* regexes of URLs that go through P2P (vx_proxy_fwd.h); none: the defaults */
 	const char *rules[VX_PROXY_RULES_MAX];
 	uint32_t nr_rules;
+	/* CONNECT tunnels (served when forward is set): target ports allowed (none: 443 only),
+	 * tunnels at once (0: 64), the head within this of the accept (0: 10 s), a tunnel idle
+	 * this long closed (0: 300 s) */
+	uint16_t connect_ports[16];
+	uint32_t nr_connect_ports;
+	uint32_t max_tunnels;
+	uint32_t connect_header_timeout_ms;
+	uint32_t tunnel_idle_timeout_ms;
+	/* TLS interception of CONNECTs to hosts matching these regexes (vx_proxy_rules_compile()
+	 * rules, matched against the host name alone) with leaves the CA signs; the CA key file
+	 * must be of mode 0600 or stricter. None: no interception. */
+	const char *hijack_hosts[VX_PROXY_RULES_MAX];
+	uint32_t nr_hijack_hosts;
+	const char *hijack_ca_cert, *hijack_ca_key;
 	/* where the forward proxy may connect for a client (copied); NULL: the default policy */
 	const struct vx_outbound_policy *outbound;
 };

@@ -23,13 +23,15 @@
 struct vx_proxy_target {
 	char host[VX_PROXY_HOST_MAX + 1]; /* lowercase name or IPv4, or IPv6 without brackets */
 	bool ipv6;
-	uint16_t port;			    /* 80 when the target names none */
+	bool https;			    /* "https://" (only inside an intercepted tunnel) */
+	uint16_t port;			    /* 80 (443 for https) when the target names none */
 	char url[VX_PROXY_FWD_URL_MAX + 1]; /* the target as given, scheme and host lowercased */
 };
 
 /*
  * vx_proxy_target_parse() - @len bytes at @s (no NUL needed) as an absolute-form target:
- * "http://" host [":" port] [path-abempty] ["?" query]. http only (HTTPS goes through CONNECT);
+ * "http[s]://" host [":" port] [path-abempty] ["?" query] (the caller refuses https but for
+ * the requests of an intercepted CONNECT tunnel, which it builds itself);
  * host: a DNS name (letters, digits, '-', '.'; labels of 1..63, no leading or trailing '-'),
  * a dotted IPv4, or "[IPv6]" (inet_pton's, no zone); port 1..65535 without leading zeros.
  * Refused: user-info ('@' before the path), a fragment ('#'), bytes outside visible ASCII,
@@ -37,6 +39,28 @@ struct vx_proxy_target {
  * @out zeroed.
  */
 VX_MUST_CHECK int vx_proxy_target_parse(const char *s, size_t len, struct vx_proxy_target *out);
+
+/* A CONNECT request's head (RFC 9110 section 9.3.6): the authority-form target. */
+struct vx_proxy_connect {
+	char host[VX_PROXY_HOST_MAX + 1]; /* lowercase name or IPv4, or IPv6 without brackets */
+	bool ipv6;
+	uint16_t port; /* always given */
+};
+
+#define VX_PROXY_CONNECT_HEAD_MAX 8192 /* bytes of a CONNECT request line and headers */
+
+/*
+ * vx_proxy_connect_parse() - the first @len bytes a client sent (no NUL needed), read as a
+ * CONNECT head: "CONNECT" SP host ":" port SP "HTTP/1.0|1.1" CRLF, header lines
+ * (token ":" visible ASCII, SP and HTAB; no obs-fold), an empty line. Host and port as
+ * vx_proxy_target_parse() takes them (the port is required). Only CRLF ends a line.
+ * Returns the head's length in bytes (what follows it is the tunnel's first data), 0 when the
+ * head is not complete yet and @len < @max (read more), -E2BIG when @max bytes (at most
+ * VX_PROXY_CONNECT_HEAD_MAX) hold no complete head, -EINVAL (malformed, or not CONNECT); on
+ * anything but a positive return @out is zeroed.
+ */
+VX_MUST_CHECK int vx_proxy_connect_parse(const char *buf, size_t len, size_t max,
+					 struct vx_proxy_connect *out);
 
 /* The compiled rules. */
 struct vx_proxy_rules {

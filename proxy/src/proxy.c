@@ -14,6 +14,7 @@
 #include <fnmatch.h>
 #include <netdb.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -38,6 +39,10 @@
 #define PROXY_CONNS_DEFAULT	 256u
 #define PROXY_RATE_DEFAULT	 1000u
 #define PROXY_CLIENT_TIMEOUT_MS	 30000u
+#define PROXY_TUNNELS_DEFAULT	 64u
+#define PROXY_HIJACK_PEND_MAX	 64u
+#define PROXY_CONNECT_HEADER_MS	 10000u
+#define PROXY_TUNNEL_IDLE_MS	 300000u
 #define PROXY_STALL_MS		 5000u
 #define PROXY_HEADER_MAX	 16384u
 #define PROXY_URL_MAX		 (VX_PROXY_FWD_URL_MAX + 1u)
@@ -83,6 +88,16 @@ struct vx_proxy {
 	bool forward; /* absolute-form requests are served (proxy.forward) */
 	struct vx_proxy_rules rules;
 	struct vx_outbound_policy outbound;
+	struct vx__front *front;   /* the accept path: CONNECT tunnels, the rest to mhd */
+	struct vx__hijack *hijack; /* TLS interception; NULL: none */
+	/* intercepted tunnels' socket pair ends handed to mhd, until its STARTED notice takes
+	 * them (under lock) */
+	struct hijack_pend {
+		int fd; /* -1: free */
+		uint64_t gen;
+		char origin[VX_PROXY_HOST_MAX + 16];
+	} hpend[PROXY_HIJACK_PEND_MAX];
+	uint64_t hgen;
 };
 
 /* What a request's handler gathered: what to ask upstream and whom to log. */
@@ -210,16 +225,14 @@ static struct client_bucket *client_bucket(struct vx_proxy *px, const char *ip, 
 	return oldest;
 }
 
-/* The token buckets, per client address (proxy.client_rate_limit) and for all clients
- * (proxy.rate_limit): one request's worth, or false (429). */
-static bool rate_take(struct vx_proxy *px, struct MHD_Connection *c)
+/* The token buckets, per client address @ip (proxy.client_rate_limit) and for all clients
+ * (proxy.rate_limit): one request's worth, or false (429). CONNECT takes one too. */
+static bool rate_take_ip(void *arg, const char *ip)
 {
+	struct vx_proxy *px = arg;
 	uint64_t now = vx_now_ms();
-	char ip[VX_NET_ADDR_STR_MAX];
 	bool ok = true;
 
-	if (px->client_rate)
-		client_ip(c, ip, sizeof(ip));
 	pthread_mutex_lock(&px->lock);
 	if (px->client_rate) {
 		struct client_bucket *cb = client_bucket(px, ip, now);
@@ -230,6 +243,14 @@ static bool rate_take(struct vx_proxy *px, struct MHD_Connection *c)
 		ok = bucket_take(&px->tokens, &px->tokens_ms, px->rate_per_s, now);
 	pthread_mutex_unlock(&px->lock);
 	return ok;
+}
+
+static bool rate_take(struct vx_proxy *px, struct MHD_Connection *c)
+{
+	char ip[VX_NET_ADDR_STR_MAX];
+
+	client_ip(c, ip, sizeof(ip));
+	return rate_take_ip(px, ip);
 }
 
 /* The authority ("host[:port]") of upstream base URL @u. */
@@ -866,28 +887,8 @@ static bool client_local(struct MHD_Connection *c)
 {
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
-	char ip[INET6_ADDRSTRLEN];
 
-	if (!sa)
-		return false;
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const void *)sa;
-
-		if ((ntohl(s4->sin_addr.s_addr) >> 24) == 127)
-			return true;
-		inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const void *)sa;
-
-		if (IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr) ||
-		    (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) && s6->sin6_addr.s6_addr[12] == 127))
-			return true;
-		inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
-	} else {
-		return false;
-	}
-	return vx_addr_is_local(ip);
+	return vx__sa_local(ci ? ci->client_addr : NULL);
 }
 
 /*
@@ -919,7 +920,7 @@ static bool target_allowed(const struct vx_proxy *px, const struct vx_proxy_targ
  * addresses the outbound policy allows for this client.
  */
 static enum MHD_Result forward_request(struct vx_proxy *px, struct MHD_Connection *c,
-				       const struct req_state *st, bool head)
+				       const struct req_state *st, bool head, bool tls)
 {
 	struct vx_proxy_target *t;
 	struct req_ctx *rc;
@@ -941,6 +942,8 @@ static enum MHD_Result forward_request(struct vx_proxy *px, struct MHD_Connectio
 		return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE", "out of memory");
 	}
 	n = vx_proxy_target_parse(st->raw, strlen(st->raw), t);
+	if (!n && t->https != tls)
+		n = -EINVAL; /* https only as the target of an intercepted tunnel's request */
 	if (n) {
 		vx_free(t);
 		vx_free(rc);
@@ -1002,6 +1005,99 @@ static bool absolute_form(const struct req_state *st)
 	return st->raw[0] != '/' && strstr(st->raw, "://") != NULL;
 }
 
+/* ---- TLS interception ------------------------------------------------------------------- */
+
+/* The origin ("https://host[:port]") of an intercepted tunnel's connection, else NULL. */
+static const char *intercepted(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci ? ci->socket_context : NULL;
+}
+
+/*
+ * A request inside an intercepted tunnel: origin-form only, for the tunnel's own host (the
+ * Host header is not asked), served as the forward proxy serves https://host/path.
+ */
+static enum MHD_Result intercepted_request(struct vx_proxy *px, struct MHD_Connection *c,
+					   const struct req_state *st, bool head)
+{
+	struct req_state *full;
+	enum MHD_Result ret;
+	int n;
+
+	if (st->raw[0] != '/')
+		return send_error(c, MHD_HTTP_BAD_REQUEST, "UNSUPPORTED",
+				  "an origin-form path inside the tunnel");
+	full = vx_calloc(1, sizeof(*full));
+	if (!full)
+		return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE", "out of memory");
+	n = snprintf(full->raw, sizeof(full->raw), "%s%s", intercepted(c), st->raw);
+	full->seen = true;
+	full->too_long = st->too_long || n < 0 || (size_t)n >= sizeof(full->raw);
+	ret = forward_request(px, c, full, head, true);
+	vx_free(full);
+	return ret;
+}
+
+/* A socket pair end of an intercepted tunnel for @origin: libmicrohttpd serves it. */
+static void handoff_tls(void *arg, int fd, const struct sockaddr *sa, socklen_t sl,
+			const char *origin)
+{
+	struct vx_proxy *px = arg;
+	struct hijack_pend *hp = NULL;
+	uint64_t gen;
+
+	pthread_mutex_lock(&px->lock);
+	for (uint32_t i = 0; i < PROXY_HIJACK_PEND_MAX && !hp; i++) {
+		if (px->hpend[i].fd < 0)
+			hp = &px->hpend[i];
+	}
+	if (hp) {
+		hp->fd = fd;
+		hp->gen = gen = ++px->hgen;
+		snprintf(hp->origin, sizeof(hp->origin), "%s", origin);
+	}
+	pthread_mutex_unlock(&px->lock);
+	if (!hp) {
+		close(fd);
+		return;
+	}
+	if (MHD_add_connection(px->mhd, fd, sa, sl) == MHD_YES)
+		return;
+	pthread_mutex_lock(&px->lock);
+	if (hp->fd == fd && hp->gen == gen)
+		hp->fd = -1;
+	pthread_mutex_unlock(&px->lock);
+}
+
+/* libmicrohttpd's connection notices: an intercepted tunnel's end gets its origin. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct vx_proxy *px = cls;
+	const union MHD_ConnectionInfo *ci;
+
+	if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		vx_free(*socket_context);
+		*socket_context = NULL;
+		return;
+	}
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (!ci)
+		return;
+	pthread_mutex_lock(&px->lock);
+	for (uint32_t i = 0; i < PROXY_HIJACK_PEND_MAX; i++) {
+		if (px->hpend[i].fd >= 0 && px->hpend[i].fd == ci->connect_fd) {
+			*socket_context = vx_strdup(px->hpend[i].origin);
+			px->hpend[i].fd = -1;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&px->lock);
+}
+
 /* ---- dispatch --------------------------------------------------------------------------- */
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -1035,8 +1131,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	if (!rate_take(px, c))
 		return send_error(c, MHD_HTTP_TOO_MANY_REQUESTS, "TOOMANYREQUESTS",
 				  "request rate limit");
+	if (intercepted(c))
+		return intercepted_request(px, c, st, head);
 	if (absolute_form(st))
-		return forward_request(px, c, st, head);
+		return forward_request(px, c, st, head, false);
 	if (!px->nr_upstreams)
 		return send_error(c, MHD_HTTP_NOT_FOUND, "UNSUPPORTED",
 				  "no registry upstream is configured (proxy.upstreams)");
@@ -1086,6 +1184,72 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	return ret;
 }
 
+/* libmicrohttpd's own messages (socket options a socket pair does not have, clients gone):
+ * debug lines, not stderr. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char line[256];
+
+	(void)cls;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	line[strcspn(line, "\n")] = '\0';
+	vx_debug("proxy: http server: %s", line);
+}
+
+/* A connection the front door found is not a CONNECT: libmicrohttpd serves it. */
+static void handoff(void *arg, int fd, const struct sockaddr *sa, socklen_t sl)
+{
+	struct vx_proxy *px = arg;
+
+	/* closes @fd itself when it cannot take it (at proxy.max_connections) */
+	if (MHD_add_connection(px->mhd, fd, sa, sl) != MHD_YES)
+		vx_debug("proxy: connection refused by the HTTP server (%s)", strerror(errno));
+}
+
+/* The front door on @fd (owned from here on) with @cfg's CONNECT settings. */
+static int front_start(struct vx_proxy *px, int fd, const struct vx_proxy_cfg *cfg, char *err,
+		       size_t err_len)
+{
+	struct vx__front_cfg fc = {
+		.listen_fd = fd,
+		.forward = cfg->forward,
+		.outbound = &px->outbound,
+		.max_tunnels = cfg->max_tunnels ? cfg->max_tunnels : PROXY_TUNNELS_DEFAULT,
+		.header_max = VX_MIN(cfg->header_max ? cfg->header_max : PROXY_HEADER_MAX,
+				     (uint32_t)VX_PROXY_CONNECT_HEAD_MAX),
+		.header_timeout_ms = cfg->connect_header_timeout_ms ? cfg->connect_header_timeout_ms
+								    : PROXY_CONNECT_HEADER_MS,
+		.idle_timeout_ms = cfg->tunnel_idle_timeout_ms ? cfg->tunnel_idle_timeout_ms
+							       : PROXY_TUNNEL_IDLE_MS,
+		.rate_ok = rate_take_ip,
+		.handoff = handoff,
+		.hijack = px->hijack,
+		.handoff_tls = handoff_tls,
+		.arg = px,
+	};
+	int rc;
+
+	if (cfg->nr_connect_ports > VX__CONNECT_PORTS_MAX) {
+		close(fd);
+		snprintf(err, err_len, "at most %d proxy.connect.ports", VX__CONNECT_PORTS_MAX);
+		return -E2BIG;
+	}
+	for (uint32_t i = 0; i < cfg->nr_connect_ports; i++) {
+		if (!cfg->connect_ports[i]) {
+			close(fd);
+			snprintf(err, err_len, "proxy.connect.ports[%u]: not a port 1..65535", i);
+			return -EINVAL;
+		}
+		fc.ports[fc.nr_ports++] = cfg->connect_ports[i];
+	}
+	if (!fc.nr_ports)
+		fc.ports[fc.nr_ports++] = 443;
+	rc = vx__front_start(&px->front, &fc);
+	if (rc)
+		snprintf(err, err_len, "proxy %s: cannot start the accept thread", cfg->listen);
+	return rc;
+}
+
 /* Owned copies of @n strings of @src into @dst, counted in *@nr (freed by vx_proxy_stop()). */
 static int copy_strings(char **dst, uint32_t *nr, const char *const *src, uint32_t n)
 {
@@ -1106,7 +1270,7 @@ int vx_proxy_start(struct vx_proxy **out, struct vx_peer *p, const struct vx_pro
 	socklen_t sl;
 	struct vx_proxy *px;
 	char e[256] = "";
-	int fd, port;
+	int fd, port, n;
 
 	*out = NULL;
 	if ((cfg->nr_upstreams == 0 && !cfg->forward) ||
@@ -1164,6 +1328,19 @@ int vx_proxy_start(struct vx_proxy **out, struct vx_peer *p, const struct vx_pro
 		vx_proxy_stop(px);
 		return -EINVAL;
 	}
+	for (uint32_t i = 0; i < PROXY_HIJACK_PEND_MAX; i++)
+		px->hpend[i].fd = -1;
+	if ((cfg->nr_hijack_hosts || cfg->hijack_ca_cert || cfg->hijack_ca_key) &&
+	    (!cfg->forward || !cfg->hijack_ca_cert || !cfg->hijack_ca_key ||
+	     vx__hijack_load(&px->hijack, cfg->hijack_ca_cert, cfg->hijack_ca_key,
+			     cfg->hijack_hosts, cfg->nr_hijack_hosts, err, err_len))) {
+		if (!px->hijack && (!cfg->forward || !cfg->hijack_ca_cert || !cfg->hijack_ca_key))
+			snprintf(err, err_len,
+				 "proxy.hijack needs proxy.forward, hosts, ca_cert and ca_key");
+		close(fd);
+		vx_proxy_stop(px);
+		return -EINVAL;
+	}
 	if (copy_strings(px->upstreams, &px->nr_upstreams, cfg->upstreams, cfg->nr_upstreams) ||
 	    copy_strings(px->public_repos, &px->nr_public_repos, cfg->public_repos,
 			 VX_MIN(cfg->nr_public_repos, (uint32_t)VX_PROXY_PUBLIC_MAX))) {
@@ -1171,10 +1348,12 @@ int vx_proxy_start(struct vx_proxy **out, struct vx_peer *p, const struct vx_pro
 		vx_proxy_stop(px);
 		return -ENOMEM;
 	}
+	/* no listen socket of its own: the front door accepts and hands it the connections
+	 * that are not CONNECT (MHD_add_connection() needs the ITC with an internal thread) */
 	px->mhd = MHD_start_daemon(
-		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
-		0, NULL, NULL, on_request, px, MHD_OPTION_LISTEN_SOCKET, fd,
-		MHD_OPTION_CONNECTION_LIMIT,
+		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+			MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC | MHD_USE_ERROR_LOG,
+		0, NULL, NULL, on_request, px, MHD_OPTION_CONNECTION_LIMIT,
 		(unsigned)(cfg->max_conns ? cfg->max_conns : PROXY_CONNS_DEFAULT),
 		MHD_OPTION_CONNECTION_TIMEOUT,
 		(unsigned)((cfg->client_timeout_ms ? cfg->client_timeout_ms
@@ -1184,12 +1363,18 @@ int vx_proxy_start(struct vx_proxy **out, struct vx_peer *p, const struct vx_pro
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 		(size_t)(cfg->header_max ? cfg->header_max : PROXY_HEADER_MAX),
 		MHD_OPTION_URI_LOG_CALLBACK, on_uri, px, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-		px, MHD_OPTION_END);
+		px, MHD_OPTION_NOTIFY_CONNECTION, on_connection, px, MHD_OPTION_EXTERNAL_LOGGER,
+		mhd_log, px, MHD_OPTION_END);
 	if (!px->mhd) {
 		close(fd);
 		snprintf(err, err_len, "proxy %s: cannot start the HTTP server", cfg->listen);
 		vx_proxy_stop(px);
 		return -EIO;
+	}
+	n = front_start(px, fd, cfg, err, err_len);
+	if (n) {
+		vx_proxy_stop(px);
+		return n;
 	}
 	*out = px;
 	return 0;
@@ -1208,6 +1393,7 @@ void vx_proxy_stop(struct vx_proxy *px)
 	px->stopping = true;
 	pthread_cond_broadcast(&px->cond);
 	pthread_mutex_unlock(&px->lock);
+	vx__front_stop(px->front); /* first: it hands connections to mhd */
 	if (px->mhd)
 		MHD_stop_daemon(px->mhd);
 	/* the responses are gone; cancel the jobs that run on (prefetch) and wait for every
@@ -1225,6 +1411,7 @@ void vx_proxy_stop(struct vx_proxy *px)
 	for (uint32_t i = 0; i < px->nr_public_repos; i++)
 		vx_free(px->public_repos[i]);
 	vx_proxy_rules_free(&px->rules);
+	vx__hijack_free(px->hijack);
 	pthread_cond_destroy(&px->cond);
 	pthread_mutex_destroy(&px->lock);
 	vx_free(px);

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * proxy_fwd_req.c: the forward proxy's parsers (vx_proxy_fwd.h): the absolute-form target and
- * the P2P rules.
+ * the P2P rules; and the CONNECT head (a small bounded parser of our own: Debian's
+ * libhttp-parser is the archived nodejs/http-parser, and llhttp has no C package in Debian;
+ * a CONNECT head needs only its request line, the header lines checked and skipped).
  */
 #include "vx_proxy_fwd.h"
 
@@ -64,40 +66,51 @@ static int parse_port(const char *p, size_t len, uint16_t *out)
 	return 0;
 }
 
+/* "[IPv6]" at @a (before @end) into @host (VX_PROXY_HOST_MAX + 1 bytes, no brackets): what
+ * follows the ']', or NULL when it is not one inet_pton() takes. */
+static const char *ipv6_literal(const char *a, const char *end, char *host)
+{
+	const char *rb = memchr(a, ']', (size_t)(end - a));
+	unsigned char bin[16];
+	char tmp[64];
+
+	if (!rb || rb - a - 1 <= 0 || (size_t)(rb - a - 1) >= sizeof(tmp))
+		return NULL;
+	memcpy(tmp, a + 1, (size_t)(rb - a - 1));
+	tmp[rb - a - 1] = '\0';
+	if (inet_pton(AF_INET6, tmp, bin) != 1)
+		return NULL;
+	snprintf(host, VX_PROXY_HOST_MAX + 1, "%s", tmp);
+	return rb + 1;
+}
+
 static int target_parse(const char *s, size_t len, struct vx_proxy_target *t)
 {
 	const char *a, *end = s + len, *host_end, *auth_end;
 	size_t hl;
-	char tmp[64];
 
 	if (len > VX_PROXY_FWD_URL_MAX)
 		return -E2BIG;
-	if (len < 8 || strncasecmp(s, "http://", 7) != 0)
+	if (len >= 9 && strncasecmp(s, "https://", 8) == 0)
+		t->https = true;
+	else if (len < 8 || strncasecmp(s, "http://", 7) != 0)
 		return -EINVAL;
 	for (size_t i = 0; i < len; i++) {
 		if (s[i] <= 0x20 || s[i] >= 0x7f || s[i] == '#')
 			return -EINVAL;
 	}
-	a = s + 7;
+	a = s + (t->https ? 8 : 7);
 	auth_end = a;
 	while (auth_end < end && *auth_end != '/' && *auth_end != '?')
 		auth_end++;
 	if (memchr(a, '@', (size_t)(auth_end - a)))
 		return -EINVAL;
-	t->port = 80;
+	t->port = t->https ? 443 : 80;
 	if (*a == '[') {
-		const char *rb = memchr(a, ']', (size_t)(auth_end - a));
-		unsigned char bin[16];
-
-		if (!rb || rb - a - 1 <= 0 || (size_t)(rb - a - 1) >= sizeof(tmp))
+		host_end = ipv6_literal(a, auth_end, t->host);
+		if (!host_end)
 			return -EINVAL;
-		memcpy(tmp, a + 1, (size_t)(rb - a - 1));
-		tmp[rb - a - 1] = '\0';
-		if (inet_pton(AF_INET6, tmp, bin) != 1)
-			return -EINVAL;
-		snprintf(t->host, sizeof(t->host), "%s", tmp);
 		t->ipv6 = true;
-		host_end = rb + 1;
 		if (host_end < auth_end && *host_end != ':')
 			return -EINVAL;
 	} else {
@@ -119,6 +132,130 @@ static int target_parse(const char *s, size_t len, struct vx_proxy_target *t)
 		t->url[i] = s + i < auth_end ? (char)tolower((unsigned char)s[i]) : s[i];
 	t->url[len] = '\0';
 	return 0;
+}
+
+/* "host:port" of @len bytes into @c (host as target_parse() takes it, port required). */
+static int authority_parse(const char *a, size_t len, struct vx_proxy_connect *c)
+{
+	const char *end = a + len, *colon;
+
+	if (len == 0)
+		return -EINVAL;
+	if (*a == '[') {
+		colon = ipv6_literal(a, end, c->host);
+		if (!colon)
+			return -EINVAL;
+		c->ipv6 = true;
+		if (colon >= end || *colon != ':')
+			return -EINVAL;
+	} else {
+		colon = memchr(a, ':', len);
+		if (!colon || !dns_name(a, (size_t)(colon - a)))
+			return -EINVAL;
+		for (size_t i = 0; i < (size_t)(colon - a); i++)
+			c->host[i] = (char)tolower((unsigned char)a[i]);
+		c->host[colon - a] = '\0';
+	}
+	return parse_port(colon + 1, (size_t)(end - colon - 1), &c->port);
+}
+
+/* One header line (without its CRLF): a token, ':', then visible ASCII, SP and HTAB. */
+static bool header_line_ok(const char *s, size_t len)
+{
+	static const char tchar[] = "!#$%&'*+-.^_`|~";
+	size_t i = 0;
+
+	while (i < len && (isalnum((unsigned char)s[i]) || (s[i] && strchr(tchar, s[i]))))
+		i++;
+	if (i == 0 || i >= len || s[i] != ':')
+		return false;
+	for (i++; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+static int connect_parse(const char *buf, size_t len, struct vx_proxy_connect *c)
+{
+	const char *eol = NULL, *sp1, *sp2, *p, *end = buf + len;
+
+	for (size_t i = 0; i + 1 < len; i++) {
+		if (buf[i] == '\r' && buf[i + 1] == '\n') {
+			eol = buf + i;
+			break;
+		}
+	}
+	if (!eol || (size_t)(eol - buf) < 8 || memcmp(buf, "CONNECT ", 8) != 0)
+		return -EINVAL;
+	sp1 = buf + 7;
+	sp2 = memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1));
+	if (!sp2 || eol - sp2 != 9 ||
+	    (memcmp(sp2 + 1, "HTTP/1.1", 8) != 0 && memcmp(sp2 + 1, "HTTP/1.0", 8) != 0))
+		return -EINVAL;
+	if (authority_parse(sp1 + 1, (size_t)(sp2 - sp1 - 1), c))
+		return -EINVAL;
+	/* header lines up to the empty one (the caller found "\r\n\r\n" at the end) */
+	for (p = eol + 2; p < end;) {
+		const char *e = NULL;
+
+		for (const char *q = p; q + 1 < end; q++) {
+			if (*q == '\r' && q[1] == '\n') {
+				e = q;
+				break;
+			}
+		}
+		if (!e)
+			return -EINVAL;
+		if (e == p)
+			return e + 2 == end ? 0 : -EINVAL;
+		if (!header_line_ok(p, (size_t)(e - p)))
+			return -EINVAL;
+		p = e + 2;
+	}
+	return -EINVAL;
+}
+
+int vx_proxy_connect_parse(const char *buf, size_t len, size_t max, struct vx_proxy_connect *out)
+{
+	static const struct vx_proxy_connect none;
+	struct vx_proxy_connect c = none;
+	size_t head = 0;
+	int rc;
+
+	*out = none;
+	if (max > VX_PROXY_CONNECT_HEAD_MAX)
+		max = VX_PROXY_CONNECT_HEAD_MAX;
+	/* the head ends at the first empty line; the request line itself may not be empty */
+	for (size_t i = 2; i + 1 < len && i + 2 <= max; i++) {
+		if (buf[i - 2] == '\r' && buf[i - 1] == '\n' && buf[i] == '\r' &&
+		    buf[i + 1] == '\n') {
+			head = i + 2;
+			break;
+		}
+	}
+	/* only CRLF ends a line: a bare LF (or CR) in the head is refused at once, not waited
+	 * on (what follows the head is the tunnel's data, any bytes) */
+	for (size_t i = 0, n = head ? head : VX_MIN(len, max); i < n; i++) {
+		if ((buf[i] == '\n' && (i == 0 || buf[i - 1] != '\r')) ||
+		    (buf[i] == '\r' && i + 1 < len && buf[i + 1] != '\n'))
+			return -EINVAL;
+	}
+	if (!head) {
+		if (len >= max)
+			return -E2BIG;
+		/* refuse early what can never become a CONNECT head */
+		if (memcmp(buf, "CONNECT ", VX_MIN(len, (size_t)8)) != 0)
+			return -EINVAL;
+		return 0;
+	}
+	rc = connect_parse(buf, head, &c);
+	if (rc)
+		return rc;
+	*out = c;
+	return (int)head;
 }
 
 int vx_proxy_target_parse(const char *s, size_t len, struct vx_proxy_target *out)

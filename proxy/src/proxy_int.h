@@ -61,4 +61,56 @@ ssize_t vx__upstream_read(struct upstream *u, void *buf, size_t len);
 /* Ends the transfer if it still runs, joins the thread, frees. NULL: no-op. */
 void vx__upstream_free(struct upstream *u);
 
+/* ---- the front door (connect.c) ---------------------------------------------------------- */
+
+#define VX__CONNECT_PORTS_MAX 16
+
+/* What the accept path and its CONNECT tunnels need; the hooks are proxy.c's. */
+struct vx__front_cfg {
+	int listen_fd; /* owned from vx__front_start() on, whatever it returns */
+	bool forward;  /* CONNECT is served (else 403) */
+	const struct vx_outbound_policy *outbound; /* borrowed */
+	uint16_t ports[VX__CONNECT_PORTS_MAX];	   /* target ports a tunnel may reach */
+	uint32_t nr_ports;
+	uint32_t max_tunnels;	    /* tunnels (from their first byte) at once */
+	uint32_t header_max;	    /* bytes of a CONNECT head */
+	uint32_t header_timeout_ms; /* the whole head within this, from accept */
+	uint32_t idle_timeout_ms;   /* a tunnel with no byte either way this long is closed */
+	/* one request's worth of the rate limits for client address @ip, or false (429) */
+	bool (*rate_ok)(void *arg, const char *ip);
+	/* every connection that is not a CONNECT goes here (owned by the callee) */
+	void (*handoff)(void *arg, int fd, const struct sockaddr *sa, socklen_t sl);
+	/* TLS interception (NULL: none): a CONNECT to a host it matches is answered 200, its
+	 * TLS ended with a minted leaf, and the plain side of a socket pair goes to handoff_tls
+	 * (owned by the callee) with @origin "https://host[:port]" the requests are for, and
+	 * the client's address @sa */
+	struct vx__hijack *hijack;
+	void (*handoff_tls)(void *arg, int fd, const struct sockaddr *sa, socklen_t sl,
+			    const char *origin);
+	void *arg;
+};
+
+struct vx__front;
+
+/* Accepts on cfg->listen_fd on a thread of its own. Returns 0 or a negative errno. */
+VX_MUST_CHECK int vx__front_start(struct vx__front **out, const struct vx__front_cfg *cfg);
+/* Stops accepting, closes every tunnel, waits for their threads, frees. NULL: no-op. */
+void vx__front_stop(struct vx__front *f);
+/* TLS interception (hijack.c). */
+struct ssl_st;
+/* The CA (@ca_key 0600 or stricter) and host regexes; 0 or -EINVAL/-ENOMEM with @err. */
+VX_MUST_CHECK int vx__hijack_load(struct vx__hijack **out, const char *ca_cert, const char *ca_key,
+				  const char *const *hosts, uint32_t nr_hosts, char *err,
+				  size_t err_len);
+void vx__hijack_free(struct vx__hijack *h);
+/* Whether CONNECTs to @host are intercepted. @h NULL: false. */
+bool vx__hijack_match(const struct vx__hijack *h, const char *host);
+/* The server side of TLS on non-blocking @fd with a leaf for @host, handshake done before
+ * @deadline (ms); NULL with @why. */
+struct ssl_st *vx__hijack_accept(struct vx__hijack *h, int fd, const char *host, bool ipv6,
+				 uint64_t deadline, char *why, size_t why_len);
+
+/* True when @sa is loopback or one of this host's addresses (a requester on this host). */
+bool vx__sa_local(const struct sockaddr *sa);
+
 #endif /* VX_PROXY_INT_H */

@@ -28,7 +28,8 @@ static void check_target(const char *s, size_t len)
 			abort();
 		return;
 	}
-	if (!t.host[0] || t.port == 0 || strlen(t.url) != len || strncmp(t.url, "http://", 7) ||
+	if (!t.host[0] || t.port == 0 || strlen(t.url) != len ||
+	    strncmp(t.url, t.https ? "https://" : "http://", t.https ? 8 : 7) ||
 	    strncasecmp(t.url, s, len) != 0 || strchr(t.url, '#') || strchr(t.url, ' '))
 		abort();
 	if (vx_proxy_target_parse(s, len, &again) != 0 || memcmp(&t, &again, sizeof(t)) != 0)

@@ -125,6 +125,13 @@ declare -A applied=(
 	[tls.insecure_plaintext]="integration/control_tls.sh tls.insecure_plaintext:"
 	[proxy.rules]="integration/proxy_forward.sh rules:"
 	[proxy.forward]="integration/proxy_forward.sh forward:"
+	[proxy.connect.ports]="integration/proxy_connect.sh ports: ["
+	[proxy.connect.max_tunnels]="integration/proxy_connect.sh max_tunnels: 2"
+	[proxy.connect.header_timeout]="integration/proxy_connect.sh header_timeout: 1s"
+	[proxy.connect.idle_timeout]="integration/proxy_connect.sh idle_timeout: 1s"
+	[proxy.hijack.hosts]="integration/proxy_hijack.sh hosts: ["
+	[proxy.hijack.ca_cert]="integration/proxy_hijack.sh ca_cert: %s"
+	[proxy.hijack.ca_key]="integration/proxy_hijack.sh ca_key: %s"
 	[proxy.prefetch]="integration/proxy_fallback.sh prefetch:"
 	[storage.memory_budget]="integration/peer_memtier.sh memory_budget:"
 )

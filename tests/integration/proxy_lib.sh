@@ -10,6 +10,10 @@
 #   fake_upstream_start              proxy_fake_registry.py (a registry that lies; its /v2/
 #                                    answers 200) at $fake_url
 #   mirror_port NAME                 the mirror port of vx serve NAME (its "registry mirror" line)
+#   tls_origin_start                 nginx over HTTPS on 127.0.0.1:$tls_port and :$tls_port2
+#                                    serving $dir/www, its self-signed certificate (for
+#                                    127.0.0.1 and localhost) $dir/origin.pem, its access log
+#                                    $dir/tls-access.log (the format of peer_lib's origin)
 #   blob_sends LOG HEX               body bytes the registry sent for GETs of the blob (200
 #                                    and 206 answers: the source reads ranges, and its stat
 #                                    probe is a 1-byte range)
@@ -77,4 +81,40 @@ for line in open(sys.argv[1], errors="replace"):
         sent += int(m.group(2))
 print(sent)
 PY
+}
+
+tls_origin_start() {
+	command -v openssl >/dev/null || {
+		echo "$name: needs openssl, skipping" >&2
+		exit 77
+	}
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+		-subj /CN=origin.test -addext subjectAltName=IP:127.0.0.1,DNS:localhost \
+		-keyout "$dir/origin.key" -out "$dir/origin.pem" 2>/dev/null
+	tls_port=$(free_port)
+	tls_port2=$(free_port)
+	cat >"$dir/tls.conf" <<CONF
+daemon off;
+worker_processes 1;
+error_log $dir/tls-error.log;
+pid $dir/tls.pid;
+events { worker_connections 64; }
+http {
+ log_format vx '\$request_method \$uri \$status \$body_bytes_sent "\$http_range"';
+ access_log $dir/tls-access.log vx;
+ client_body_temp_path $dir/t1; proxy_temp_path $dir/t2; fastcgi_temp_path $dir/t3;
+ uwsgi_temp_path $dir/t4; scgi_temp_path $dir/t5;
+ server {
+  listen 127.0.0.1:$tls_port ssl;
+  listen 127.0.0.1:$tls_port2 ssl;
+  ssl_certificate $dir/origin.pem;
+  ssl_certificate_key $dir/origin.key;
+  root $dir/www;
+ }
+}
+CONF
+	"$nginx_bin" -p "$dir" -c "$dir/tls.conf" 2>"$dir/tls.out" &
+	bg_pids+=($!)
+	wait_port "$tls_port"
+	: >>"$dir/tls-access.log"
 }

@@ -1,0 +1,752 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * connect.c: the proxy's front door. libmicrohttpd 0.9.75 hands a connection over only after a
+ * 101 upgrade, so CONNECT cannot be served inside it: this thread accepts on the proxy's
+ * listener itself, peeks at each connection's first bytes (one poll loop, a bounded number of
+ * connections waiting for their first byte), and hands every connection that does not start
+ * "CONNECT " to libmicrohttpd (MHD_add_connection(), proxy.c). A CONNECT gets a thread of its
+ * own, bounded by max_tunnels: its head is read within header_timeout_ms of the accept (a slow
+ * client is closed), parsed by vx_proxy_connect_parse(), checked (proxy.forward, the rate
+ * limits, the port allow-list, the outbound policy on every resolved address, the one
+ * connected to being one checked), answered 200 and relayed both ways through two bounded
+ * buffers until either side closes or idle_timeout_ms passes with no byte. Every tunnel is
+ * logged: client, host:port, result, bytes each way.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/ssl.h>
+
+#include "proxy_int.h"
+#include "vx_alloc.h"
+#include "vx_log.h"
+#include "vx_net.h"
+#include "vx_outbound.h"
+#include "vx_proxy_fwd.h"
+#include "vx_time.h"
+
+#define FRONT_PENDING_MAX   128u	 /* connections waiting for their first byte */
+#define TUNNEL_BUF	    (16u * 1024) /* each direction */
+#define TUNNEL_DIAL_MS	    10000
+#define FRONT_FIRST_BYTE_MS 30000u /* a connection that sends nothing is closed after this */
+
+struct pending {
+	int fd;
+	struct sockaddr_storage sa;
+	socklen_t sl;
+	uint64_t accepted, deadline;
+};
+
+struct slot {
+	bool used;
+	int cfd, ufd; /* client, upstream (-1 until connected) */
+};
+
+struct vx__front {
+	struct vx__front_cfg cfg;
+	int stop_rd, stop_wr;
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* broadcast when a tunnel ends */
+	bool stopping;
+	uint32_t nr_tunnels;
+	struct slot *slots; /* cfg.max_tunnels */
+	struct pending pend[FRONT_PENDING_MAX];
+	uint32_t nr_pend;
+};
+
+struct tunnel {
+	struct vx__front *f;
+	uint32_t slot;
+	int cfd, ufd;
+	uint64_t accepted_ms;
+	char client[VX_NET_ADDR_STR_MAX];
+	bool local;
+	struct sockaddr_storage sa;
+	struct vx_proxy_connect t;
+	uint64_t up, down; /* bytes client -> origin, origin -> client */
+	char buf[VX_PROXY_CONNECT_HEAD_MAX];
+	size_t got, head;
+};
+
+bool vx__sa_local(const struct sockaddr *sa)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	if (!sa)
+		return false;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const void *)sa;
+
+		if ((ntohl(s4->sin_addr.s_addr) >> 24) == 127)
+			return true;
+		inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)sa;
+
+		if (IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr) ||
+		    (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) && s6->sin6_addr.s6_addr[12] == 127))
+			return true;
+		inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
+	} else {
+		return false;
+	}
+	return vx_addr_is_local(ip);
+}
+
+/* The last call would have blocked or was interrupted (EWOULDBLOCK is EAGAIN on Linux). */
+static bool again(void)
+{
+	return errno == EAGAIN || errno == EINTR;
+}
+
+/* The address of @sa without its port. */
+static void sa_ip(const struct sockaddr *sa, char *out, size_t len)
+{
+	snprintf(out, len, "?");
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+			  (socklen_t)len);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+			  out, (socklen_t)len);
+}
+
+/* Writes all of @len bytes to non-blocking @fd within @ms; false on error or timeout. */
+static bool send_all(int fd, const char *p, size_t len, uint32_t ms)
+{
+	uint64_t deadline = vx_now_ms() + ms;
+
+	while (len) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+		uint64_t now;
+
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (n < 0 && !again())
+			return false;
+		now = vx_now_ms();
+		if (now >= deadline || poll(&pfd, 1, (int)(deadline - now)) < 0)
+			return false;
+	}
+	return true;
+}
+
+static void answer(int fd, const char *status)
+{
+	char r[160];
+	int n = snprintf(r, sizeof(r),
+			 "HTTP/1.1 %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", status);
+
+	(void)send_all(fd, r, (size_t)n, 1000);
+}
+
+/* Reads the head within the header timeout: > 0 parsed, else the status to answer ("" none). */
+static const char *read_head(struct tunnel *tn)
+{
+	const struct vx__front_cfg *c = &tn->f->cfg;
+	uint64_t deadline = tn->accepted_ms + c->header_timeout_ms;
+	size_t max = VX_MIN((size_t)c->header_max, sizeof(tn->buf));
+
+	for (;;) {
+		int rc = vx_proxy_connect_parse(tn->buf, tn->got, max, &tn->t);
+		struct pollfd pfd = { .fd = tn->cfd, .events = POLLIN };
+		uint64_t now = vx_now_ms();
+		ssize_t n;
+
+		if (rc > 0) {
+			tn->head = (size_t)rc;
+			return NULL;
+		}
+		if (rc == -E2BIG)
+			return "431 Request Header Fields Too Large";
+		if (rc)
+			return "400 Bad Request";
+		if (now >= deadline || poll(&pfd, 1, (int)(deadline - now)) == 0)
+			return "408 Request Timeout";
+		n = recv(tn->cfd, tn->buf + tn->got, max - tn->got, MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && !again()))
+			return ""; /* the client went away */
+		if (n > 0)
+			tn->got += (size_t)n;
+	}
+}
+
+static bool port_allowed(const struct vx__front_cfg *c, uint16_t port)
+{
+	for (uint32_t i = 0; i < c->nr_ports; i++) {
+		if (c->ports[i] == port)
+			return true;
+	}
+	return false;
+}
+
+/* Connects to an address of the target the outbound policy allows; -1 with @why and @status. */
+static int dial(struct tunnel *tn, char *why, size_t why_len, const char **status)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
+	struct addrinfo *res = NULL;
+	struct vx_net_opts o = { .flags = VX_NET_NONBLOCK | VX_NET_NODELAY };
+	char port[8];
+	int fd = -1;
+
+	snprintf(port, sizeof(port), "%u", tn->t.port);
+	*status = "502 Bad Gateway";
+	if (getaddrinfo(tn->t.host, port, &hints, &res) != 0 || !res) {
+		snprintf(why, why_len, "cannot resolve the host");
+		return -1;
+	}
+	snprintf(why, why_len, "no address");
+	for (const struct addrinfo *a = res; a && fd < 0; a = a->ai_next) {
+		char e[VX_NET_ERR_LEN] = "";
+		struct pollfd pfd;
+		int s;
+
+		if (vx_outbound_check(tn->f->cfg.outbound, tn->local, a->ai_addr, why, why_len)) {
+			*status = "403 Forbidden";
+			continue;
+		}
+		s = vx_net_tcp_dial(a->ai_addr, a->ai_addrlen, &o, e);
+		if (s < 0) {
+			snprintf(why, why_len, "connect: %s", e);
+			*status = "502 Bad Gateway";
+			continue;
+		}
+		pfd = (struct pollfd){ .fd = s, .events = POLLOUT };
+		if (poll(&pfd, 1, TUNNEL_DIAL_MS) != 1 || vx_net_so_error(s)) {
+			snprintf(why, why_len, "connect failed or timed out");
+			*status = "502 Bad Gateway";
+			close(s);
+			continue;
+		}
+		fd = s;
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+/* Moves bytes from @from into @b (when empty) and from @b to @to; false: the tunnel ends. */
+struct dir {
+	char buf[TUNNEL_BUF];
+	size_t off, len;
+	bool eof;
+};
+
+static bool pump_in(int from, struct dir *d)
+{
+	ssize_t n = recv(from, d->buf, sizeof(d->buf), MSG_DONTWAIT);
+
+	if (n > 0) {
+		d->off = 0;
+		d->len = (size_t)n;
+		return true;
+	}
+	if (n == 0) {
+		d->eof = true;
+		return true;
+	}
+	return again();
+}
+
+static bool pump_out(int to, struct dir *d, uint64_t *count)
+{
+	ssize_t n = send(to, d->buf + d->off, d->len - d->off, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+	if (n > 0) {
+		d->off += (size_t)n;
+		*count += (uint64_t)n;
+		if (d->off == d->len)
+			d->off = d->len = 0;
+		return true;
+	}
+	return n < 0 && (again());
+}
+
+/* Relays both ways until a side closes (what it sent before is delivered), an error, or idle. */
+static const char *relay(struct tunnel *tn)
+{
+	struct dir *cu = vx_calloc(1, sizeof(*cu)), *uc = vx_calloc(1, sizeof(*uc));
+	const char *result = "closed";
+
+	if (!cu || !uc) {
+		vx_free(cu);
+		vx_free(uc);
+		return "out of memory";
+	}
+	/* what the client sent after its head (a TLS ClientHello) goes first */
+	cu->len = tn->got - tn->head;
+	memcpy(cu->buf, tn->buf + tn->head, cu->len);
+	for (;;) {
+		struct pollfd pfd[2] = {
+			{ .fd = tn->cfd,
+			  .events = (short)((!cu->len && !cu->eof ? POLLIN : 0) |
+					    (uc->len ? POLLOUT : 0)) },
+			{ .fd = tn->ufd,
+			  .events = (short)((!uc->len && !uc->eof ? POLLIN : 0) |
+					    (cu->len ? POLLOUT : 0)) },
+		};
+		int n;
+
+		if ((cu->eof && !cu->len) || (uc->eof && !uc->len))
+			break; /* a side closed and what it sent is through */
+		n = poll(pfd, 2, (int)tn->f->cfg.idle_timeout_ms);
+		if (n == 0) {
+			result = "idle timeout";
+			break;
+		}
+		if (n < 0 && errno != EINTR) {
+			result = "poll error";
+			break;
+		}
+		if (n < 0)
+			continue;
+		if (((pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) && !cu->len && !cu->eof &&
+		     !pump_in(tn->cfd, cu)) ||
+		    ((pfd[1].revents & (POLLIN | POLLHUP | POLLERR)) && !uc->len && !uc->eof &&
+		     !pump_in(tn->ufd, uc)) ||
+		    ((pfd[1].revents & (POLLOUT | POLLERR)) && cu->len &&
+		     !pump_out(tn->ufd, cu, &tn->up)) ||
+		    ((pfd[0].revents & (POLLOUT | POLLERR)) && uc->len &&
+		     !pump_out(tn->cfd, uc, &tn->down))) {
+			result = "connection error";
+			break;
+		}
+	}
+	vx_free(cu);
+	vx_free(uc);
+	return result;
+}
+
+/* One step of SSL_read()/SSL_write(): > 0 bytes, 0 to wait (*want set), -1 at the end. */
+static int tls_io(SSL *ssl, bool wr, void *buf, size_t len, int *want)
+{
+	int n = wr ? SSL_write(ssl, buf, (int)len) : SSL_read(ssl, buf, (int)len), e;
+
+	if (n > 0) {
+		*want = 0;
+		return n;
+	}
+	e = SSL_get_error(ssl, n);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		*want = e;
+		return 0;
+	}
+	return -1;
+}
+
+/*
+ * The intercepted tunnel: TLS from the client on one side, the plain socket pair end @sp
+ * whose other end libmicrohttpd serves on the other; ends as relay() does.
+ */
+static const char *tls_relay(struct tunnel *tn, SSL *ssl, int sp)
+{
+	struct dir *a = vx_calloc(1, sizeof(*a)), *b = vx_calloc(1, sizeof(*b));
+	int rd_want = SSL_ERROR_WANT_READ, wr_want = 0, n;
+	const char *result = "closed";
+
+	if (!a || !b) {
+		vx_free(a);
+		vx_free(b);
+		return "out of memory";
+	}
+	for (;;) {
+		struct pollfd pfd[2];
+		bool cin, cout;
+
+		if (!a->len && !a->eof) { /* client -> server, decrypted */
+			n = tls_io(ssl, false, a->buf, sizeof(a->buf), &rd_want);
+			a->off = 0;
+			a->len = n > 0 ? (size_t)n : 0;
+			a->eof = n < 0;
+		}
+		if (a->len && !pump_out(sp, a, &tn->up))
+			break;
+		if (!b->len && !b->eof && !pump_in(sp, b))
+			break;
+		if (b->len) { /* server -> client, encrypted */
+			n = tls_io(ssl, true, b->buf + b->off, b->len - b->off, &wr_want);
+			if (n < 0)
+				break;
+			b->off += (size_t)n;
+			tn->down += (uint64_t)n;
+			if (b->off == b->len)
+				b->off = b->len = 0;
+		}
+		if ((a->eof && !a->len) || (b->eof && !b->len))
+			break;
+		if (!a->len && !a->eof && SSL_pending(ssl))
+			continue;
+		cin = (!a->len && !a->eof && rd_want == SSL_ERROR_WANT_READ) ||
+		      (b->len && wr_want == SSL_ERROR_WANT_READ);
+		cout = (!a->len && !a->eof && rd_want == SSL_ERROR_WANT_WRITE) ||
+		       (b->len && wr_want != SSL_ERROR_WANT_READ);
+		pfd[0] = (struct pollfd){
+			.fd = tn->cfd, .events = (short)((cin ? POLLIN : 0) | (cout ? POLLOUT : 0))
+		};
+		pfd[1] = (struct pollfd){ .fd = sp,
+					  .events = (short)((!b->len && !b->eof ? POLLIN : 0) |
+							    (a->len ? POLLOUT : 0)) };
+		n = poll(pfd, 2, (int)tn->f->cfg.idle_timeout_ms);
+		if (n == 0) {
+			result = "idle timeout";
+			break;
+		}
+		if (n < 0 && !again()) {
+			result = "poll error";
+			break;
+		}
+	}
+	(void)SSL_shutdown(ssl);
+	vx_free(a);
+	vx_free(b);
+	return result;
+}
+
+static void tunnel_end(struct tunnel *tn)
+{
+	struct vx__front *f = tn->f;
+
+	pthread_mutex_lock(&f->lock);
+	f->slots[tn->slot].used = false;
+	f->slots[tn->slot].cfd = f->slots[tn->slot].ufd = -1;
+	close(tn->cfd);
+	if (tn->ufd >= 0)
+		close(tn->ufd);
+	f->nr_tunnels--;
+	pthread_cond_broadcast(&f->cond);
+	pthread_mutex_unlock(&f->lock);
+	vx_free(tn);
+}
+
+static const char ok200[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+
+/* An intercepted tunnel: 200, the client's TLS ended here, its requests to libmicrohttpd. */
+static void hijack(struct tunnel *tn, const char *ip)
+{
+	const struct vx__front_cfg *c = &tn->f->cfg;
+	char why[160] = "", origin[VX_PROXY_HOST_MAX + 16];
+	const char *result = why;
+	SSL *ssl = NULL;
+	int sp[2] = { -1, -1 };
+	bool registered = false;
+
+	(void)ip;
+	if (tn->t.port == 443)
+		snprintf(origin, sizeof(origin), "https://%s%s%s", tn->t.ipv6 ? "[" : "",
+			 tn->t.host, tn->t.ipv6 ? "]" : "");
+	else
+		snprintf(origin, sizeof(origin), "https://%s%s%s:%u", tn->t.ipv6 ? "[" : "",
+			 tn->t.host, tn->t.ipv6 ? "]" : "", tn->t.port);
+	if (!send_all(tn->cfd, ok200, sizeof(ok200) - 1, c->idle_timeout_ms)) {
+		snprintf(why, sizeof(why), "client gone");
+	} else if (!(ssl = vx__hijack_accept(c->hijack, tn->cfd, tn->t.host, tn->t.ipv6,
+					     vx_now_ms() + c->header_timeout_ms, why,
+					     sizeof(why)))) {
+		/* why says it */
+	} else if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sp) != 0) {
+		snprintf(why, sizeof(why), "socketpair: %s", strerror(errno));
+	} else {
+		pthread_mutex_lock(&tn->f->lock);
+		registered = !tn->f->stopping;
+		if (registered)
+			tn->f->slots[tn->slot].ufd = sp[0];
+		pthread_mutex_unlock(&tn->f->lock);
+		if (registered) {
+			tn->ufd = sp[0];
+			c->handoff_tls(c->arg, sp[1], (const struct sockaddr *)&tn->sa,
+				       tn->sa.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+								    : sizeof(struct sockaddr_in),
+				       origin);
+			result = tls_relay(tn, ssl, sp[0]);
+		} else {
+			close(sp[0]);
+			close(sp[1]);
+			snprintf(why, sizeof(why), "stopping");
+		}
+	}
+	vx_info("proxy: CONNECT %s -> %s%s%s:%u: intercepted, %s, %llu bytes up, %llu bytes down",
+		tn->client, tn->t.ipv6 ? "[" : "", tn->t.host, tn->t.ipv6 ? "]" : "", tn->t.port,
+		result, (unsigned long long)tn->up, (unsigned long long)tn->down);
+	SSL_free(ssl);
+}
+
+static void *tunnel_main(void *arg)
+{
+	struct tunnel *tn = arg;
+	const struct vx__front_cfg *c = &tn->f->cfg;
+	const char *status = NULL, *result;
+	char why[160] = "", ip[INET6_ADDRSTRLEN];
+	bool registered = false;
+
+	status = read_head(tn);
+	if (status) {
+		vx_info("proxy: CONNECT from %s: %s", tn->client,
+			status[0] ? status : "client closed before its head");
+		if (status[0])
+			answer(tn->cfd, status);
+		tunnel_end(tn);
+		return NULL;
+	}
+	sa_ip((const struct sockaddr *)&tn->sa, ip, sizeof(ip));
+	if (!c->forward) {
+		status = "403 Forbidden";
+		snprintf(why, sizeof(why), "the forward proxy is off (proxy.forward)");
+	} else if (!c->rate_ok(c->arg, ip)) {
+		status = "429 Too Many Requests";
+		snprintf(why, sizeof(why), "request rate limit");
+	} else if (!port_allowed(c, tn->t.port)) {
+		status = "403 Forbidden";
+		snprintf(why, sizeof(why), "port %u is not in proxy.connect.ports", tn->t.port);
+	} else if (vx__hijack_match(c->hijack, tn->t.host)) {
+		if (tn->got > tn->head) {
+			status = "400 Bad Request";
+			snprintf(why, sizeof(why), "data before the 200 of an intercepted tunnel");
+		} else {
+			hijack(tn, ip);
+			tunnel_end(tn);
+			return NULL;
+		}
+	} else {
+		tn->ufd = dial(tn, why, sizeof(why), &status);
+		if (tn->ufd >= 0) {
+			pthread_mutex_lock(&tn->f->lock);
+			registered = !tn->f->stopping;
+			if (registered)
+				tn->f->slots[tn->slot].ufd = tn->ufd;
+			pthread_mutex_unlock(&tn->f->lock);
+			status = registered ? NULL : "503 Service Unavailable";
+			if (!registered)
+				snprintf(why, sizeof(why), "stopping");
+		}
+	}
+	if (status) {
+		vx_info("proxy: CONNECT %s -> %s%s%s:%u: %s (%s)", tn->client,
+			tn->t.ipv6 ? "[" : "", tn->t.host, tn->t.ipv6 ? "]" : "", tn->t.port,
+			status, why);
+		answer(tn->cfd, status);
+		tunnel_end(tn);
+		return NULL;
+	}
+	result = send_all(tn->cfd, ok200, sizeof(ok200) - 1, c->idle_timeout_ms) ? relay(tn)
+										 : "client gone";
+	vx_info("proxy: CONNECT %s -> %s%s%s:%u: tunnel %s, %llu bytes up, %llu bytes down",
+		tn->client, tn->t.ipv6 ? "[" : "", tn->t.host, tn->t.ipv6 ? "]" : "", tn->t.port,
+		result, (unsigned long long)tn->up, (unsigned long long)tn->down);
+	tunnel_end(tn);
+	return NULL;
+}
+
+/* A connection that starts "CONNECT ": a tunnel thread, or 503 at the limit. */
+static void tunnel_start(struct vx__front *f, const struct pending *p)
+{
+	struct tunnel *tn = NULL;
+	pthread_attr_t attr;
+	pthread_t th;
+	uint32_t i;
+	char client[VX_NET_ADDR_STR_MAX];
+
+	vx_net_addr_str((const struct sockaddr *)&p->sa, client, sizeof(client));
+	pthread_mutex_lock(&f->lock);
+	if (f->nr_tunnels >= f->cfg.max_tunnels) {
+		pthread_mutex_unlock(&f->lock);
+		vx_info("proxy: CONNECT from %s: 503, %u tunnels open (proxy.connect.max_tunnels)",
+			client, f->cfg.max_tunnels);
+		answer(p->fd, "503 Service Unavailable");
+		close(p->fd);
+		return;
+	}
+	for (i = 0; i < f->cfg.max_tunnels && f->slots[i].used; i++)
+		;
+	tn = vx_calloc(1, sizeof(*tn));
+	if (!tn) {
+		pthread_mutex_unlock(&f->lock);
+		close(p->fd);
+		return;
+	}
+	f->slots[i] = (struct slot){ .used = true, .cfd = p->fd, .ufd = -1 };
+	f->nr_tunnels++;
+	pthread_mutex_unlock(&f->lock);
+	tn->f = f;
+	tn->slot = i;
+	tn->cfd = p->fd;
+	tn->ufd = -1;
+	tn->accepted_ms = p->accepted;
+	tn->sa = p->sa;
+	tn->local = vx__sa_local((const struct sockaddr *)&p->sa);
+	memcpy(tn->client, client, sizeof(client));
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256u * 1024);
+	if (pthread_create(&th, &attr, tunnel_main, tn) != 0)
+		tunnel_end(tn);
+	pthread_attr_destroy(&attr);
+}
+
+/* Decides for pending @i (its first bytes peeked): a tunnel, libmicrohttpd, or wait/close. */
+static bool classify(struct vx__front *f, struct pending *p, uint64_t now)
+{
+	static const char verb[] = "CONNECT ";
+	char b[sizeof(verb) - 1];
+	ssize_t n = recv(p->fd, b, sizeof(b), MSG_PEEK | MSG_DONTWAIT);
+
+	if (n < 0 && (again())) {
+		if (now < p->deadline)
+			return false;
+		close(p->fd); /* nothing sent in FRONT_FIRST_BYTE_MS */
+		return true;
+	}
+	if (n <= 0) {
+		close(p->fd);
+		return true;
+	}
+	/* a prefix of "CONNECT " is ours: the tunnel thread reads the rest within its bound */
+	if (memcmp(b, verb, (size_t)n) == 0)
+		tunnel_start(f, p);
+	else
+		f->cfg.handoff(f->cfg.arg, p->fd, (const struct sockaddr *)&p->sa, p->sl);
+	return true;
+}
+
+static void accept_some(struct vx__front *f, uint64_t now)
+{
+	while (f->nr_pend < FRONT_PENDING_MAX) {
+		struct pending *p = &f->pend[f->nr_pend];
+		int fd;
+
+		p->sl = sizeof(p->sa);
+		fd = accept4(f->cfg.listen_fd, (struct sockaddr *)&p->sa, &p->sl,
+			     SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return;
+		p->fd = fd;
+		p->accepted = now;
+		p->deadline = now + FRONT_FIRST_BYTE_MS;
+		f->nr_pend++;
+	}
+}
+
+static void *front_main(void *arg)
+{
+	struct vx__front *f = arg;
+	struct pollfd pfd[FRONT_PENDING_MAX + 2];
+
+	for (;;) {
+		uint64_t now = vx_now_ms(), next = UINT64_MAX;
+		uint32_t n = 0;
+		int rc;
+
+		pfd[n++] = (struct pollfd){ .fd = f->stop_rd, .events = POLLIN };
+		pfd[n++] = (struct pollfd){ .fd = f->nr_pend < FRONT_PENDING_MAX ? f->cfg.listen_fd
+										 : -1,
+					    .events = POLLIN };
+		for (uint32_t i = 0; i < f->nr_pend; i++) {
+			pfd[n++] = (struct pollfd){ .fd = f->pend[i].fd, .events = POLLIN };
+			next = VX_MIN(next, f->pend[i].deadline);
+		}
+		rc = poll(pfd, n,
+			  next == UINT64_MAX ? -1
+			  : next > now	     ? (int)VX_MIN(next - now, 60000u)
+					     : 0);
+		if (rc < 0 && errno != EINTR)
+			break;
+		if (pfd[0].revents)
+			break;
+		now = vx_now_ms();
+		/* the pending ones first (their slots in pfd follow the two fixed ones) */
+		for (uint32_t i = f->nr_pend; i-- > 0;) {
+			if ((pfd[2 + i].revents || now >= f->pend[i].deadline) &&
+			    classify(f, &f->pend[i], now))
+				f->pend[i] = f->pend[--f->nr_pend];
+		}
+		if (pfd[1].revents)
+			accept_some(f, now);
+	}
+	for (uint32_t i = 0; i < f->nr_pend; i++)
+		close(f->pend[i].fd);
+	f->nr_pend = 0;
+	return NULL;
+}
+
+int vx__front_start(struct vx__front **out, const struct vx__front_cfg *cfg)
+{
+	struct vx__front *f = vx_calloc(1, sizeof(*f));
+	int sp[2];
+
+	*out = NULL;
+	if (!f) {
+		close(cfg->listen_fd);
+		return -ENOMEM;
+	}
+	f->cfg = *cfg;
+	/* accept4() in a loop until EAGAIN */
+	if (fcntl(cfg->listen_fd, F_SETFL, fcntl(cfg->listen_fd, F_GETFL) | O_NONBLOCK) != 0) {
+		close(cfg->listen_fd);
+		vx_free(f);
+		return -errno;
+	}
+	f->stop_rd = f->stop_wr = -1;
+	pthread_mutex_init(&f->lock, NULL);
+	pthread_cond_init(&f->cond, NULL);
+	f->slots = vx_calloc(cfg->max_tunnels ? cfg->max_tunnels : 1, sizeof(*f->slots));
+	if (!f->slots || pipe2(sp, O_CLOEXEC) != 0) {
+		vx__front_stop(f);
+		return -ENOMEM;
+	}
+	f->stop_rd = sp[0];
+	f->stop_wr = sp[1];
+	if (pthread_create(&f->thread, NULL, front_main, f) != 0) {
+		vx__front_stop(f);
+		return -EAGAIN;
+	}
+	f->started = true;
+	*out = f;
+	return 0;
+}
+
+void vx__front_stop(struct vx__front *f)
+{
+	if (!f)
+		return;
+	if (f->started) {
+		char b = 1;
+
+		if (write(f->stop_wr, &b, 1) != 1)
+			vx_warn("proxy: cannot wake the accept thread");
+		pthread_join(f->thread, NULL);
+	}
+	pthread_mutex_lock(&f->lock);
+	f->stopping = true;
+	for (uint32_t i = 0; f->slots && i < f->cfg.max_tunnels; i++) {
+		if (!f->slots[i].used)
+			continue;
+		shutdown(f->slots[i].cfd, SHUT_RDWR);
+		if (f->slots[i].ufd >= 0)
+			shutdown(f->slots[i].ufd, SHUT_RDWR);
+	}
+	while (f->nr_tunnels)
+		pthread_cond_wait(&f->cond, &f->lock);
+	pthread_mutex_unlock(&f->lock);
+	if (f->stop_rd >= 0)
+		close(f->stop_rd);
+	if (f->stop_wr >= 0)
+		close(f->stop_wr);
+	close(f->cfg.listen_fd);
+	vx_free(f->slots);
+	pthread_cond_destroy(&f->cond);
+	pthread_mutex_destroy(&f->lock);
+	vx_free(f);
+}
