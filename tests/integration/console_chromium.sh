@@ -42,6 +42,12 @@ head -c 700000 /dev/urandom >"$dir/www/console-preheat.bin"
 get p1 "http://127.0.0.1:$origin_port/console-seen.bin" "$dir/out/seen"
 expect_rc 0 "get through p1"
 cmp -s "$dir/www/console-seen.bin" "$dir/out/seen" || fail "the download differs"
+# a persistent cache task the cache page must list
+head -c 300000 /dev/urandom >"$dir/cache-me.bin"
+cache_id=$("$vx" cache import "$dir/cache-me.bin" --socket "$dir/seed.sock" --replicas 1 \
+	2>"$dir/cache.err" | tail -n1) || fail "vx cache import: $(cat "$dir/cache.err")"
+[ ${#cache_id} = 64 ] || fail "vx cache import printed no id: '$cache_id'"
+export CONSOLE_CACHE_ID=$cache_id
 
 timeout -k 5 60 "$py" "$here/console_cdp.py" "$chromium" "$api_port" "$dir/api.admin" \
 	/console-seen.bin "http://127.0.0.1:$origin_port/console-preheat.bin" "$art" ||
