@@ -10,6 +10,7 @@
 # - bad input: malformed names and digests (400), an oversize header (4xx), a method (405), an
 #   ns= naming a host that is not a configured upstream (403, nothing fetched: the open-mirror
 #   SSRF of dragonfly-behaviour.md 5.5 item 8), and the answers are JSON errors.
+# - a's /metrics counts the proxy's requests by result and its cache hits and misses.
 # Security list items (shared/reference/dragonfly-behaviour.md 5.5): 8, 13, 15.
 set -euo pipefail
 vx=$1
@@ -19,7 +20,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/proxy_lib.sh"
 peer_lib_init
 proxy_setup
-serve_start a --proxy 127.0.0.1:0 --upstream "http://127.0.0.1:$reg_port"
+serve_start a --proxy 127.0.0.1:0 --upstream "http://127.0.0.1:$reg_port" --metrics 127.0.0.1:0
 printf 'proxy:\n  max_header_size: 8KiB\n' >"$dir/b.yaml"
 serve_start b --proxy 127.0.0.1:0 --upstream "http://127.0.0.1:$reg_port" --config "$dir/b.yaml"
 pa=$(mirror_port a)
@@ -137,6 +138,17 @@ md=$(grep -i '^docker-content-digest:' "$dir/h.out" | tr -d '\r' | cut -d' ' -f2
 curl -sfI -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
 	"http://127.0.0.1:$pa/v2/img/manifests/$md" >/dev/null || fail "manifest HEAD by digest"
 curl -sf "http://127.0.0.1:$pa/v2/img/tags/list" | grep -q '"v1"' || fail "tag list"
+# a's /metrics counted what it did: blobs through P2P, manifests and tags from the upstream,
+# the 4xx above refused, and blob answers from a finished task (the second 1-byte read) as hits
+mp=$(sed -n 's/^vx serve: metrics on port //p' "$dir/a.out")
+curl -sf "http://127.0.0.1:$mp/metrics" >"$dir/a.metrics" || fail "a's /metrics"
+metric() { awk -v k="$1" '$1 == k { print $2 }' "$dir/a.metrics"; }
+for k in 'vx_proxy_requests_total{result="p2p"}' 'vx_proxy_requests_total{result="upstream"}' \
+	'vx_proxy_requests_total{result="refused"}' 'vx_proxy_cache_requests_total{cache="hit"}' \
+	'vx_proxy_cache_requests_total{cache="miss"}'; do
+	v=$(metric "$k")
+	[ -n "$v" ] && [ "${v%.*}" -ge 1 ] || fail "a's $k is '${v:-absent}'"
+done
 serve_stop a
 serve_stop b
 echo "PASS: $name"
