@@ -34,6 +34,8 @@
 #define VX_CTL_CSR_MAX	   4096		/* bytes of a PEM certificate request (join, renew) */
 #define VX_CTL_CERT_MAX	   16384	/* bytes of a PEM certificate (cert, ca) */
 #define VX_CTL_CRL_MAX	   (512u << 10) /* bytes of a PEM CRL */
+#define VX_CTL_CFG_DOC_MAX (64u << 10)	/* bytes of the cluster configuration document (JSON) */
+#define VX_CTL_CFG_SHA_LEN 64		/* hex digits of its sha256 */
 
 enum vx_ctl_type {
 	VX_CTL_HELLO = 1,
@@ -52,6 +54,8 @@ enum vx_ctl_type {
 	VX_CTL_JOIN = 15,  /* join token + host id + host key + CSR -> certificate, CA, CRL */
 	VX_CTL_RENEW = 16, /* a host with a valid certificate: CSR -> a new certificate */
 	VX_CTL_CRL = 17,   /* the CA's current CRL */
+	/* 18-23: the persistent cache's (spec/control.md section 14) */
+	VX_CTL_CLUSTER_CONFIG = 24, /* the cluster configuration document (spec/control.md 15) */
 	VX_CTL_TYPE_NR,
 };
 
@@ -73,6 +77,7 @@ enum vx_ctl_event {
 	VX_CTL_EV_EVICT = 6,	      /* (manager) remove task from your store (delete_task job) */
 	/* 7: the persistent cache's replicate event (spec/control.md section 14) */
 	VX_CTL_EV_PREHEAT_MEMORY = 8, /* (manager) preheat, then keep task in your memory tier */
+	VX_CTL_EV_CLUSTER_CONFIG = 9, /* a new cluster configuration version (cfg_version) */
 };
 
 /* What a task id is derived from (key id_kind); only URL tasks may be fetched for others. */
@@ -159,6 +164,10 @@ struct vx_ctl_cost {
 #define VX_CTL_F_CA	     (1ull << 49) /* join, renew answer: the CA certificate, PEM */
 #define VX_CTL_F_CRL	     (1ull << 50) /* join, renew, crl answer: the CA's CRL, PEM */
 #define VX_CTL_F_REQUEST_ID  (1ull << 51) /* key 90: the client's request id (logs only) */
+/* 52-57: the persistent cache's */
+#define VX_CTL_F_CFG_VERSION (1ull << 58) /* key 80: cluster configuration version */
+#define VX_CTL_F_CFG_DOC     (1ull << 59) /* key 81: the cluster configuration document */
+#define VX_CTL_F_CFG_SHA     (1ull << 60) /* key 82: its sha256, hex */
 
 /*
  * One control message. A zeroed struct is a valid empty message; fill type, rid and the fields
@@ -219,6 +228,11 @@ struct vx_ctl_msg {
 	uint32_t ca_len;
 	const uint8_t *crl; /* answer: the current CRL */
 	uint32_t crl_len;
+	/* cluster configuration (spec/control.md section 15) */
+	uint64_t cfg_version;	   /* hello answer, event 9, cluster-config answer */
+	const uint8_t *cfg_doc;	   /* cluster-config answer: the JSON document, borrowed */
+	uint32_t cfg_doc_len;
+	struct vx_ctl_str cfg_sha; /* cluster-config answer: sha256 of cfg_doc, hex */
 
 	uint32_t answer; /* enum vx_ctl_answer */
 	struct vx_ctl_cand *cands;

@@ -89,7 +89,7 @@ static const struct cb_key ctl_keys[] = {
 	  .item_max = VX_CTL_ID_MAX },
 	SCALAR(36, CB_TEXT, VX_CTL_F_PARENT, parent, VX_CTL_ID_MAX, 0),
 	SCALAR(37, CB_U32, VX_CTL_F_PIECE, piece, (1u << 20) - 1, 0),
-	SCALAR(38, CB_U32, VX_CTL_F_EVENT, event, VX_CTL_EV_PREHEAT_MEMORY, 0),
+	SCALAR(38, CB_U32, VX_CTL_F_EVENT, event, VX_CTL_EV_CLUSTER_CONFIG, 0),
 	SCALAR(39, CB_U32, VX_CTL_F_STATE, state, 16, 0),
 	SCALAR(40, CB_U32, VX_CTL_F_PEERS, peers, UINT32_MAX, 0),
 	SCALAR(41, CB_U32, VX_CTL_F_DONE_PEERS, done_peers, UINT32_MAX, 0),
@@ -115,7 +115,10 @@ static const struct cb_key ctl_keys[] = {
 	ARRAY(68, CB_BYTES, VX_CTL_F_CERT, cert, cert_len, VX_CTL_CERT_MAX, NULL),
 	ARRAY(69, CB_BYTES, VX_CTL_F_CA, ca, ca_len, VX_CTL_CERT_MAX, NULL),
 	ARRAY(70, CB_BYTES, VX_CTL_F_CRL, crl, crl_len, VX_CTL_CRL_MAX, NULL),
-	/* 71-89 left for the control plane's own keys */
+	/* 71-79 left for the control plane's own keys (71-75: the persistent cache's) */
+	SCALAR(80, CB_U64, VX_CTL_F_CFG_VERSION, cfg_version, UINT64_MAX >> 1, 0),
+	ARRAY(81, CB_BYTES, VX_CTL_F_CFG_DOC, cfg_doc, cfg_doc_len, VX_CTL_CFG_DOC_MAX, NULL),
+	SCALAR(82, CB_TEXT, VX_CTL_F_CFG_SHA, cfg_sha, VX_CTL_CFG_SHA_LEN, 0),
 	SCALAR(90, CB_TEXT, VX_CTL_F_REQUEST_ID, request_id, VX_REQUEST_ID_MAX, 0),
 };
 
@@ -136,6 +139,7 @@ static const uint64_t ctl_required[VX_CTL_TYPE_NR] = {
 	[VX_CTL_JOIN] = VX_CTL_F_TOKEN | VX_CTL_F_HOST_ID | VX_CTL_F_HOST_KEY | VX_CTL_F_CSR,
 	[VX_CTL_RENEW] = VX_CTL_F_HOST_ID | VX_CTL_F_HOST_KEY | VX_CTL_F_CSR,
 	[VX_CTL_CRL] = VX_CTL_F_HOST_ID | VX_CTL_F_HOST_KEY,
+	[VX_CTL_CLUSTER_CONFIG] = 0,
 };
 
 static const char *const ctl_type_names[VX_CTL_TYPE_NR] = {
@@ -154,6 +158,7 @@ static const char *const ctl_type_names[VX_CTL_TYPE_NR] = {
 	[VX_CTL_JOIN] = "join",
 	[VX_CTL_RENEW] = "renew",
 	[VX_CTL_CRL] = "crl",
+	[VX_CTL_CLUSTER_CONFIG] = "cluster-config",
 };
 
 /* 13 and 14 are the local API's types: never on the scheduler's channel */
