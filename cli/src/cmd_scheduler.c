@@ -373,7 +373,8 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 			int fd = open(optarg, O_RDONLY | O_CLOEXEC);
 
 			if (fd == -1 || vx_file_read_fd(fd, VX_CTL_CFG_DOC_MAX, &buf, &got)) {
-				fprintf(stderr, "vx scheduler: --cluster-config %s: cannot read it\n",
+				fprintf(stderr,
+					"vx scheduler: --cluster-config %s: cannot read it\n",
 					optarg);
 				if (fd != -1)
 					close(fd);

@@ -28,7 +28,7 @@
 	"CREATE TABLE IF NOT EXISTS mgr_blocklist(host TEXT PRIMARY KEY, created BIGINT NOT NULL," \
 	" token_id BIGINT NOT NULL);"                                                              \
 	"CREATE TABLE IF NOT EXISTS mgr_cluster_config(id INTEGER PRIMARY KEY, version BIGINT NOT" \
-	" NULL, sha TEXT NOT NULL, doc TEXT NOT NULL, updated BIGINT NOT NULL,"                   \
+	" NULL, sha TEXT NOT NULL, doc TEXT NOT NULL, updated BIGINT NOT NULL,"                    \
 	" token_id BIGINT NOT NULL);"
 
 static const char *const schema_lite =

@@ -229,8 +229,8 @@ struct vx_ctl_msg {
 	const uint8_t *crl; /* answer: the current CRL */
 	uint32_t crl_len;
 	/* cluster configuration (spec/control.md section 15) */
-	uint64_t cfg_version;	   /* hello answer, event 9, cluster-config answer */
-	const uint8_t *cfg_doc;	   /* cluster-config answer: the JSON document, borrowed */
+	uint64_t cfg_version;	/* hello answer, event 9, cluster-config answer */
+	const uint8_t *cfg_doc; /* cluster-config answer: the JSON document, borrowed */
 	uint32_t cfg_doc_len;
 	struct vx_ctl_str cfg_sha; /* cluster-config answer: sha256 of cfg_doc, hex */
 
