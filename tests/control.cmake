@@ -16,6 +16,8 @@ if(TARGET vx_control)
 		vx_add_test(test_control_sched
 			SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_control_sched.c LIBS vx_control)
 	endif()
+	vx_add_test(test_control_pcache
+		SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_control_pcache.c LIBS vx_control)
 	if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_control_client.c)
 		vx_add_test(test_control_client
 			SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_control_client.c

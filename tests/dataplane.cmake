@@ -88,3 +88,13 @@ if(TARGET vx_dataplane)
 		target_include_directories(fuzz_dp_tls PRIVATE ${CMAKE_SOURCE_DIR}/dataplane/src)
 	endif()
 endif()
+if(TARGET vx)
+	# The upload server under abuse, through the daemon (tests/integration/upload_*.sh): readers
+	# that stall, and one address holding many connections.
+	foreach(t stalled_readers addr_limit)
+		add_test(NAME upload_${t}
+			COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/upload_${t}.sh $<TARGET_FILE:vx>)
+		set_tests_properties(upload_${t} PROPERTIES LABELS integration TIMEOUT 120
+			SKIP_RETURN_CODE 77)
+	endforeach()
+endif()

@@ -63,6 +63,12 @@ struct vx_api_ops {
 	uint32_t (*list)(void *ctx, struct vx_download_task *out, uint32_t max);
 	/* Delete @task_id and its content. Returns 0, -ENOENT or -EBUSY. */
 	int (*remove)(void *ctx, const char *task_id);
+	/*
+	 * Optional: as list(), the persistent cache tasks only (`vx cache ls`). NULL: the local
+	 * API answers cache-list with -EOPNOTSUPP. The cache verbs import, export, stat and delete
+	 * come through download() with r->cache_op set.
+	 */
+	uint32_t (*cache_list)(void *ctx, struct vx_download_task *out, uint32_t max);
 };
 
 struct vx_api_server_cfg {

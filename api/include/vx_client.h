@@ -104,6 +104,21 @@ VX_MUST_CHECK int vx_client_list(struct vx_client *c, vx_client_task_fn fn, void
 VX_MUST_CHECK int vx_client_delete(struct vx_client *c, const char *task_id);
 
 /*
+ * vx_client_cache() - one persistent cache verb (`vx cache`): req->cache_op is the local API
+ * type (VX_API_CACHE_IMPORT, _EXPORT, _STAT or _DELETE, vx_api_msg.h); cache_id, cache_input,
+ * output, tag, application, piece_length, replicas, ttl_s and overwrite as the verb takes them.
+ * Waits @wait_ms for the answer (0: the connect timeout; an import copies a file). Fills @res:
+ * status, msg, task_id, totals.content_length and piece_count, piece_length, replicas, holders,
+ * ttl_left_s. Returns res->status.
+ */
+VX_MUST_CHECK int vx_client_cache(struct vx_client *c, const struct vx_download_request *req,
+				  uint32_t wait_ms, struct vx_download_result *res);
+
+/* vx_client_cache_list() - as vx_client_list(), the daemon's persistent cache tasks. */
+VX_MUST_CHECK int vx_client_cache_list(struct vx_client *c, vx_client_task_fn fn, void *arg,
+				       bool *truncated);
+
+/*
  * The human text of the last failed call on @c (the daemon's message when it sent one, else
  * vx_strerror() of the error); "" after a success. Lent until the next call on @c.
  */

@@ -361,9 +361,9 @@ static int client_refused(struct vx_client *c, const struct vx_api_msg *m)
  * Sends @req and waits for its answer, which stays decoded in *@ans (borrowing rbuf) until
  * client_consume(). Frames of other rids (late events of an earlier call) are dropped.
  */
-static int client_call(struct vx_client *c, struct vx_api_msg *req, struct vx_api_msg *ans)
+static int client_call_until(struct vx_client *c, struct vx_api_msg *req, struct vx_api_msg *ans,
+			     uint64_t deadline)
 {
-	uint64_t deadline = vx_now_ms() + c->timeout_ms;
 	int rc;
 
 	c->errmsg[0] = '\0';
@@ -389,6 +389,11 @@ static int client_call(struct vx_client *c, struct vx_api_msg *req, struct vx_ap
 			return 0;
 		client_consume(ans);
 	}
+}
+
+static int client_call(struct vx_client *c, struct vx_api_msg *req, struct vx_api_msg *ans)
+{
+	return client_call_until(c, req, ans, vx_now_ms() + c->timeout_ms);
 }
 
 static int client_status(struct vx_client *c, const struct vx_api_msg *ans)
@@ -724,7 +729,8 @@ int vx_client_delete(struct vx_client *c, const char *task_id)
 	return 0;
 }
 
-int vx_client_list(struct vx_client *c, vx_client_task_fn fn, void *arg, bool *truncated)
+static int list_of(struct vx_client *c, enum vx_api_type type, vx_client_task_fn fn, void *arg,
+		   bool *truncated)
 {
 	struct vx_api_msg m = { 0 }, ans;
 	int rc, n;
@@ -733,7 +739,7 @@ int vx_client_list(struct vx_client *c, vx_client_task_fn fn, void *arg, bool *t
 	c->errmsg[0] = '\0';
 	if (truncated)
 		*truncated = false;
-	m.type = VX_API_TASK_LIST;
+	m.type = type;
 	rc = client_call(c, &m, &ans);
 	if (rc)
 		return rc;
@@ -749,4 +755,83 @@ int vx_client_list(struct vx_client *c, vx_client_task_fn fn, void *arg, bool *t
 	n = (int)ans.nr_tasks;
 	client_consume(&ans);
 	return n;
+}
+
+int vx_client_list(struct vx_client *c, vx_client_task_fn fn, void *arg, bool *truncated)
+{
+	return list_of(c, VX_API_TASK_LIST, fn, arg, truncated);
+}
+
+int vx_client_cache_list(struct vx_client *c, vx_client_task_fn fn, void *arg, bool *truncated)
+{
+	return list_of(c, VX_API_CACHE_LIST, fn, arg, truncated);
+}
+
+/* ---------------------------------------------------------------- Persistent cache */
+
+static void opt_str(struct vx_api_msg *m, struct vx_ctl_str *dst, uint64_t bit, const char *s)
+{
+	if (!s)
+		return;
+	*dst = vx_ctl_str_of(s);
+	m->has |= bit;
+}
+
+int vx_client_cache(struct vx_client *c, const struct vx_download_request *req, uint32_t wait_ms,
+		    struct vx_download_result *res)
+{
+	struct vx_api_msg m = { 0 }, ans;
+	int rc;
+
+	VX_ASSERT(c);
+	VX_ASSERT(req);
+	VX_ASSERT(res);
+	memset(res, 0, sizeof(*res));
+	c->errmsg[0] = '\0';
+	if (req->cache_op < VX_API_CACHE_IMPORT || req->cache_op > VX_API_CACHE_DELETE)
+		return client_fail(c, -EINVAL, "not a cache verb: %u", req->cache_op);
+	if (req->cache_op != VX_API_CACHE_IMPORT || req->cache_id) {
+		if (!req->cache_id || !vx_task_id_valid(req->cache_id, strlen(req->cache_id)))
+			return client_fail(c, -EINVAL,
+					   "a cache task id is 64 lowercase hex characters");
+		m.task_id = vx_ctl_str_of(req->cache_id);
+		m.has |= VX_API_F_TASK_ID;
+	}
+	m.type = req->cache_op;
+	opt_str(&m, &m.input, VX_API_F_INPUT, req->cache_input);
+	opt_str(&m, &m.output, VX_API_F_OUTPUT, req->output);
+	opt_str(&m, &m.tg, VX_API_F_TAG, req->tag);
+	opt_str(&m, &m.app, VX_API_F_APP, req->application);
+	if (req->piece_length) {
+		m.piece_len = req->piece_length;
+		m.has |= VX_API_F_PIECE_LEN;
+	}
+	if (req->replicas) {
+		m.replicas = req->replicas;
+		m.has |= VX_API_F_REPLICAS;
+	}
+	if (req->ttl_s) {
+		m.ttl_s = req->ttl_s;
+		m.has |= VX_API_F_TTL;
+	}
+	if (req->overwrite) {
+		m.overwrite = true;
+		m.has |= VX_API_F_OVERWRITE;
+	}
+	rc = client_call_until(c, &m, &ans, vx_now_ms() + (wait_ms ? wait_ms : c->timeout_ms));
+	if (rc)
+		return rc;
+	rc = client_status(c, &ans);
+	res->status = rc;
+	copy_str(res->task_id, sizeof(res->task_id), ans.task_id);
+	res->totals.content_length = ans.content_len > 0 ? (uint64_t)ans.content_len : 0;
+	res->totals.piece_count = ans.piece_count;
+	res->piece_length = ans.piece_len;
+	res->replicas = ans.replicas;
+	res->holders = ans.holders;
+	res->ttl_left_s = ans.ttl_left_s;
+	if (rc)
+		copy_str(res->msg, sizeof(res->msg), vx_ctl_str_of(c->errmsg));
+	client_consume(&ans);
+	return rc;
 }

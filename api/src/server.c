@@ -67,6 +67,7 @@ struct vx_api_call {
 	bool fd_sent;		   /* a descriptor went out; under lock */
 	int fd;			   /* descriptor to pass (read-only), -1 none; under lock */
 	uint64_t rid;		   /* of the DOWNLOAD request */
+	enum vx_api_type type;	   /* of the request: DOWNLOAD or a cache verb */
 	struct vx_download_progress progress;
 	struct vx_download_result result;
 	struct vx_download_request req; /* strings point into arena, groups into groups */
@@ -521,6 +522,16 @@ static int conn_answer(struct api_conn *c, enum vx_api_type type, uint64_t rid, 
 	return conn_put(c, &m);
 }
 
+/* A cache verb's answer: replicas, holders and TTL left, within the codec's limits. */
+static void put_cache(struct vx_api_msg *m, const struct vx_download_result *r)
+{
+	m->replicas = (uint32_t)VX_MIN(r->replicas, (uint32_t)VX_API_REPLICAS_MAX);
+	m->holders = (uint32_t)VX_MIN(r->holders, (uint32_t)VX_API_REPLICAS_MAX * 16);
+	m->ttl_left_s = clamp_u64(r->ttl_left_s, VX_API_TTL_MAX);
+	m->piece_len = clamp_u64(r->piece_length, 1ull << 32);
+	m->has |= VX_API_F_REPLICAS | VX_API_F_HOLDERS | VX_API_F_TTL_LEFT | VX_API_F_PIECE_LEN;
+}
+
 /* The final answer of @call, with descriptor @fd (borrowed, -1 none) on it. */
 static void put_final(struct api_conn *c, const struct vx_api_call *call,
 		      const struct vx_download_result *r, int fd)
@@ -531,7 +542,7 @@ static void put_final(struct api_conn *c, const struct vx_api_call *call,
 	/* the result is the daemon's memory copied under lock: make sure its text ends */
 	memcpy(msg, r->msg, sizeof(msg));
 	msg[sizeof(msg) - 1] = '\0';
-	answer_init(&m, VX_API_DOWNLOAD, call->rid, r->status, msg);
+	answer_init(&m, call->type, call->rid, r->status, msg);
 	if (memchr(r->task_id, '\0', sizeof(r->task_id)) && task_id_ok(r->task_id)) {
 		m.task_id = vx_ctl_str_of(r->task_id);
 		m.has |= VX_API_F_TASK_ID;
@@ -543,11 +554,13 @@ static void put_final(struct api_conn *c, const struct vx_api_call *call,
 		m.has |= VX_API_F_SRC_STATUS;
 	}
 	put_counters(&m, &r->totals);
+	if (call->type != VX_API_DOWNLOAD)
+		put_cache(&m, r);
 	if (conn_put_fd(c, &m, fd) == 0)
 		return;
 	/* cannot happen with the clamps above; still, the client must learn the end */
 	vx_err("api: cannot encode the final answer of a download; sending the status only");
-	answer_init(&m, VX_API_DOWNLOAD, call->rid, r->status, NULL);
+	answer_init(&m, call->type, call->rid, r->status, NULL);
 	if (conn_put_fd(c, &m, fd))
 		vx_err("api: cannot encode even a bare answer");
 }
@@ -704,7 +717,7 @@ static struct vx_api_call *call_new(const struct vx_api_msg *m, const struct api
 	struct arena a;
 
 	strs += m->url.len + 1 + m->output.len + 1 + m->digest.len + 1 + m->tg.len + 1 +
-		m->app.len + 1 + m->request_id.len + 1;
+		m->app.len + 1 + m->request_id.len + 1 + m->task_id.len + 1 + m->input.len + 1;
 	for (uint32_t i = 0; i < m->nr_headers; i++)
 		strs += m->headers[i].len + 1;
 	for (uint32_t i = 0; i < m->nr_filtered; i++)
@@ -719,6 +732,7 @@ static struct vx_api_call *call_new(const struct vx_api_msg *m, const struct api
 	call->refs = 2; /* server side + daemon side */
 	call->fd = -1;
 	call->rid = m->rid;
+	call->type = m->type;
 	hv = (const char **)(void *)call->arena;
 	fv = hv + m->nr_headers;
 	a.p = call->arena + ptrs;
@@ -729,6 +743,13 @@ static struct vx_api_call *call_new(const struct vx_api_msg *m, const struct api
 	call->req.tag = arena_opt(&a, m, VX_API_F_TAG, m->tg);
 	call->req.application = arena_opt(&a, m, VX_API_F_APP, m->app);
 	call->req.request_id = arena_opt(&a, m, VX_API_F_REQUEST_ID, m->request_id);
+	if (m->type != VX_API_DOWNLOAD) {
+		call->req.cache_op = m->type;
+		call->req.cache_id = arena_opt(&a, m, VX_API_F_TASK_ID, m->task_id);
+		call->req.cache_input = arena_opt(&a, m, VX_API_F_INPUT, m->input);
+		call->req.replicas = m->replicas;
+		call->req.ttl_s = m->ttl_s;
+	}
 	for (uint32_t i = 0; i < m->nr_headers; i++)
 		hv[i] = arena_str(&a, m->headers[i]);
 	for (uint32_t i = 0; i < m->nr_filtered; i++)
@@ -769,6 +790,18 @@ static bool api_groups_refused(const struct vx_api_server *srv, const struct api
 	return true;
 }
 
+/* Hands @call, logged, to the daemon: it owes one vx_api_call_done(). */
+static int call_start(struct vx_api_server *srv, struct api_conn *c, struct vx_api_call *call)
+{
+	c->call = call;
+	pthread_mutex_lock(&call->lock);
+	call->srv = srv;
+	pthread_mutex_unlock(&call->lock);
+	srv->cfg.ops->download(srv->cfg.ctx, call, &call->req);
+	vx_log_set_request_id(NULL);
+	return 0;
+}
+
 static int handle_download(struct vx_api_server *srv, struct api_conn *c,
 			   const struct vx_api_msg *m)
 {
@@ -792,13 +825,55 @@ static int handle_download(struct vx_api_server *srv, struct api_conn *c,
 				   (uint32_t)call->req.nr_filtered_params,
 				   (char[VX_URL_LOG_MAX]){ 0 }, VX_URL_LOG_MAX),
 		call->req.output ? call->req.output : "(stream)");
-	c->call = call;
-	pthread_mutex_lock(&call->lock);
-	call->srv = srv;
-	pthread_mutex_unlock(&call->lock);
-	srv->cfg.ops->download(srv->cfg.ctx, call, &call->req);
-	vx_log_set_request_id(NULL);
-	return 0;
+	return call_start(srv, c, call);
+}
+
+/* Checks a cache verb's paths (absolute, as a download's output); fills @why when bad. */
+static bool cache_ok(const struct vx_api_msg *m, char *why, size_t cap)
+{
+	if ((m->has & VX_API_F_INPUT) && (!m->input.len || m->input.ptr[0] != '/')) {
+		snprintf(why, cap, "the file to import must be an absolute path");
+		return false;
+	}
+	if ((m->has & VX_API_F_OUTPUT) && (!m->output.len || m->output.ptr[0] != '/')) {
+		snprintf(why, cap, "the output must be an absolute path");
+		return false;
+	}
+	if ((m->has & VX_API_F_PIECE_LEN) && m->piece_len &&
+	    (m->piece_len < 4096 || m->piece_len > (1ull << 30))) {
+		snprintf(why, cap, "the piece length must be 4 KiB .. 1 GiB");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * A cache verb (import, export, stat, delete): one call like a download, answered once through
+ * vx_api_call_done() under the request's own type (the daemon may take its time: an import
+ * copies a file, a stat asks the scheduler).
+ */
+static int handle_cache(struct vx_api_server *srv, struct api_conn *c, const struct vx_api_msg *m)
+{
+	struct vx_api_call *call;
+	char why[256];
+
+	if (c->call)
+		return conn_answer(c, m->type, m->rid, -EBUSY,
+				   "a request is already in flight on this connection");
+	if (!cache_ok(m, why, sizeof(why)))
+		return conn_answer(c, m->type, m->rid, -EINVAL, why);
+	if (api_groups_refused(srv, c, why, sizeof(why)))
+		return conn_answer(c, m->type, m->rid, -EACCES, why);
+	call = call_new(m, c);
+	if (!call)
+		return conn_answer(c, m->type, m->rid, -ENOMEM, "daemon out of memory");
+	vx_log_set_request_id(call->req.request_id);
+	vx_info("api: uid %u pid %d: %s %s", (unsigned)c->uid, (int)c->pid,
+		vx_api_type_name(m->type),
+		call->req.cache_id	? call->req.cache_id
+		: call->req.cache_input ? call->req.cache_input
+					: "");
+	return call_start(srv, c, call);
 }
 
 /*
@@ -878,9 +953,15 @@ static int handle_list(struct vx_api_server *srv, struct api_conn *c, const stru
 	uint32_t total, n, kept = 0;
 	int rc;
 
-	vx_info("api: uid %u pid %d: task-list", (unsigned)c->uid, (int)c->pid);
+	vx_info("api: uid %u pid %d: %s", (unsigned)c->uid, (int)c->pid, vx_api_type_name(m->type));
+	if (m->type == VX_API_CACHE_LIST && !srv->cfg.ops->cache_list)
+		return conn_answer(c, m->type, m->rid, -EOPNOTSUPP,
+				   "this daemon keeps no persistent cache");
 	memset(srv->tasks, 0, VX_API_LIST_MAX * sizeof(*srv->tasks));
-	total = srv->cfg.ops->list(srv->cfg.ctx, srv->tasks, VX_API_LIST_MAX);
+	if (m->type == VX_API_CACHE_LIST)
+		total = srv->cfg.ops->cache_list(srv->cfg.ctx, srv->tasks, VX_API_LIST_MAX);
+	else
+		total = srv->cfg.ops->list(srv->cfg.ctx, srv->tasks, VX_API_LIST_MAX);
 	n = VX_MIN(total, (uint32_t)VX_API_LIST_MAX);
 	for (uint32_t i = 0; i < n; i++) {
 		if (task_clamp(&srv->tasks[i]))
@@ -888,7 +969,7 @@ static int handle_list(struct vx_api_server *srv, struct api_conn *c, const stru
 	}
 	/* Long URLs can make 4096 entries exceed one frame: halve until the answer fits. */
 	for (;;) {
-		answer_init(&a, VX_API_TASK_LIST, m->rid, 0, NULL);
+		answer_init(&a, m->type, m->rid, 0, NULL);
 		a.tasks = srv->tasks;
 		a.nr_tasks = kept;
 		a.more = total > kept;
@@ -914,7 +995,13 @@ static int handle_request(struct vx_api_server *srv, struct api_conn *c, const s
 	case VX_API_DELETE_TASK:
 		return handle_delete(srv, c, m);
 	case VX_API_TASK_LIST:
+	case VX_API_CACHE_LIST:
 		return handle_list(srv, c, m);
+	case VX_API_CACHE_IMPORT:
+	case VX_API_CACHE_EXPORT:
+	case VX_API_CACHE_STAT:
+	case VX_API_CACHE_DELETE:
+		return handle_cache(srv, c, m);
 	default:
 		return conn_answer(c, m->type, m->rid, -EOPNOTSUPP,
 				   "not a request of the local API (spec/api.md)");

@@ -362,6 +362,8 @@ static void peer_cfg_from(const struct vx_config *c, const struct serve_flags *f
 	pc->download_rate_bps = c->download.rate_limit_bps;
 	pc->upload_max_conns = (uint32_t)c->upload.max_connections;
 	pc->upload_idle_timeout_ms = (uint32_t)c->upload.idle_timeout_ms;
+	pc->upload_addr_conns = (uint32_t)c->upload.max_conns_per_addr;
+	pc->upload_stall_ms = (uint32_t)c->upload.send_stall_ms;
 	pc->upload_max_inflight = (uint32_t)c->upload.max_inflight_per_conn;
 	pc->work_threads = (uint32_t)c->download.work_threads;
 	pc->disk_limit_bytes = c->storage.disk_limit_bytes;

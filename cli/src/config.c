@@ -93,6 +93,11 @@ static const struct key keys[] = {
 	  "upload bytes per second, 0 = unlimited", APPLIED },
 	{ "upload.idle_timeout", KEY_DURATION, OFF(upload.idle_timeout_ms), 0, 0, 0, 1000, 86400000,
 	  NULL, "close idle upload connections after", APPLIED },
+	{ "upload.max_conns_per_addr", KEY_U64, OFF(upload.max_conns_per_addr), 0, 0, 0, 1, 1000000,
+	  NULL, "upload connections one peer address may hold (loopback too); more are refused",
+	  APPLIED },
+	{ "upload.send_stall_timeout", KEY_DURATION, OFF(upload.send_stall_ms), 0, 0, 0, 1000,
+	  86400000, NULL, "close an upload connection whose peer takes no byte for", APPLIED },
 	{ "download.concurrent_pieces", KEY_U64, OFF(download.concurrent_pieces), 0, 0, 0, 1, 1024,
 	  NULL, "pieces asked of parents at once per task (each parent also takes at most 2)",
 	  APPLIED },
@@ -224,6 +229,8 @@ void vx_config_init(struct vx_config *cfg)
 	cfg->upload.max_connections = 1024;
 	cfg->upload.max_inflight_per_conn = 32;
 	cfg->upload.idle_timeout_ms = 60000;
+	cfg->upload.max_conns_per_addr = 64;
+	cfg->upload.send_stall_ms = 30000;
 	cfg->download.concurrent_pieces = 16;
 	cfg->download.work_threads = VX_CONFIG_WORK_THREADS_DEFAULT;
 	cfg->download.piece_timeout_ms = VX_CONFIG_PIECE_TIMEOUT_MS;

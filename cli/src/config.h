@@ -42,6 +42,8 @@ struct vx_config_upload {
 	uint64_t max_inflight_per_conn;
 	uint64_t rate_limit_bps; /* bytes per second, 0 = unlimited */
 	uint64_t idle_timeout_ms;
+	uint64_t max_conns_per_addr; /* connections one peer address may hold */
+	uint64_t send_stall_ms;	     /* a body that makes no progress this long is dropped */
 };
 
 /* download.work_threads when the file does not say (the peer's own default, asserted equal). */

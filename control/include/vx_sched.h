@@ -284,6 +284,13 @@ struct vx_sched_host_view {
 uint32_t vx_sched_hosts_list(const struct vx_sched *s, struct vx_sched_host_view *out,
 			     uint32_t max);
 
+/*
+ * The Vortex address of @host: @addr lent until the host goes. Returns 0, or -ENOENT (stale
+ * handle, or a host that gave no address).
+ */
+int vx_sched_host_addr(const struct vx_sched *s, uint32_t host, struct vx_ctl_str *addr,
+		       uint16_t *port);
+
 /* One peer of a task: which host, how far. */
 struct vx_sched_holder {
 	uint32_t host;

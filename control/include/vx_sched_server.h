@@ -16,6 +16,7 @@
 #include "vx_sched.h"
 
 struct vx_sched_server;
+struct vx_pcache;
 struct vx_tls_ctx;
 
 struct vx_sched_server_cfg {
@@ -123,6 +124,15 @@ uint64_t vx_sched_server_cluster_config_version(const struct vx_sched_server *sr
 
 /* Forgets @task_id in the core and the database (the admin delete-task). 0 or -ENOENT. */
 int vx_sched_server_forget_task(struct vx_sched_server *srv, const char *task_id);
+
+/* The persistent cache tasks (vx_sched_pcache.h), for the management plane on this thread. */
+struct vx_pcache *vx_sched_server_pcache(struct vx_sched_server *srv);
+
+/* Tells every holder of persistent cache task @task_id to drop it, and forgets it. 0/-ENOENT. */
+int vx_sched_server_pcache_delete(struct vx_sched_server *srv, const char *task_id);
+
+/* vx_pcache_ask() with the server's event senders. */
+int vx_sched_server_pcache_ask(struct vx_sched_server *srv, const char *task_id, uint32_t host);
 
 /* Closes every connection, flushes the database and frees @srv (taken). NULL is a no-op. */
 void vx_sched_server_free(struct vx_sched_server *srv);

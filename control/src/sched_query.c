@@ -4,6 +4,7 @@
  * the hosts it knows and the peers of one task. Linear scans of the tables: called per API
  * request, never on the scheduling path.
  */
+#include <errno.h>
 #include <string.h>
 
 #include "sched_int.h"
@@ -33,6 +34,21 @@ uint32_t vx_sched_hosts_list(const struct vx_sched *s, struct vx_sched_host_view
 		n++;
 	}
 	return n;
+}
+
+int vx_sched_host_addr(const struct vx_sched *s, uint32_t host, struct vx_ctl_str *addr,
+		       uint16_t *port)
+{
+	const struct sched_host *h;
+
+	if (host >= s->cfg.hosts_max)
+		return -ENOENT;
+	h = &s->hosts[host];
+	if (h->state == VX_SCHED_HOST_FREE || !h->addr || !*h->addr)
+		return -ENOENT;
+	*addr = vx_ctl_str_of(h->addr);
+	*port = h->port;
+	return 0;
 }
 
 uint32_t vx_sched_task_holders(const struct vx_sched *s, struct vx_ctl_str task_id,

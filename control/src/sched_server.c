@@ -31,6 +31,8 @@
 #include "vx_hex.h"
 #include "vx_log.h"
 #include "vx_net.h"
+#include "vx_digest.h"
+#include "vx_sched_pcache.h"
 #include "vx_sched_tokens.h"
 #include "vx_time.h"
 #include "vx_tls.h"
@@ -89,6 +91,7 @@ struct vx_sched_server {
 	char cfg_sha[VX_CTL_CFG_SHA_LEN + 1];
 	uint8_t *cfg_doc;
 	uint32_t cfg_doc_len;
+	struct vx_pcache *pcache;	  /* persistent cache tasks (section 14) */
 };
 
 void vx_sched_server_cfg_default(struct vx_sched_server_cfg *cfg)
@@ -284,6 +287,8 @@ int vx_sched_server_new(struct vx_sched_server **out, const struct vx_sched_serv
 	if (rc)
 		goto err_free;
 	rc = vx_sched_new(&srv->sched, &cfg->sched);
+	if (!rc)
+		rc = vx_pcache_new(&srv->pcache);
 	if (rc)
 		goto err_free;
 	rc = listen_on(cfg->listen, &srv->port);
@@ -841,6 +846,160 @@ static int on_stat(struct vx_sched_server *srv, const struct vx_ctl_msg *m, stru
 	return 0;
 }
 
+/* ---------------------------------------------------------------- Persistent cache */
+
+/*
+ * Fills @m with what a fetcher of @t needs: geometry, every trusted digest, the holders as
+ * candidates (@hosts, @nh handles), TTL left, replicas, tag and application. Returns the
+ * allocation the message borrows (free it after sending), or NULL when out of memory.
+ */
+static void *pcache_fill(struct vx_sched_server *srv, const struct vx_pcache_task *t,
+			 const uint32_t *hosts, uint32_t nh, struct vx_ctl_msg *m)
+{
+	size_t dsz = (size_t)t->piece_count * sizeof(struct vx_ctl_digest);
+	size_t csz = (size_t)nh * sizeof(struct vx_ctl_cand);
+	uint8_t *mem = vx_malloc(dsz + csz + (size_t)t->piece_count * VX_DIGEST_CRC32_STR_MAX + 1);
+	struct vx_ctl_digest *d = (void *)mem;
+	struct vx_ctl_cand *cd;
+	char *txt;
+
+	if (!mem)
+		return NULL;
+	cd = (void *)(mem + dsz);
+	txt = (char *)(mem + dsz + csz);
+	for (uint32_t i = 0; i < t->piece_count; i++) {
+		char *one = txt + (size_t)i * VX_DIGEST_CRC32_STR_MAX;
+
+		(void)!vx_digest_format_crc32(t->crc[i], one, VX_DIGEST_CRC32_STR_MAX);
+		d[i].piece = i;
+		d[i].digest = vx_ctl_str_of(one);
+	}
+	m->nr_cands = 0;
+	for (uint32_t i = 0; i < nh; i++) {
+		const char *id = vx_sched_host_id(srv->sched, hosts[i]);
+
+		if (!id)
+			continue;
+		cd[m->nr_cands] = (struct vx_ctl_cand){ .host_id = vx_ctl_str_of(id),
+							.pieces = t->piece_count,
+							.complete = true };
+		if (vx_sched_host_addr(srv->sched, hosts[i], &cd[m->nr_cands].addr,
+				       &cd[m->nr_cands].port) == 0)
+			m->nr_cands++;
+	}
+	m->cands = cd;
+	m->digests = d;
+	m->nr_digests = t->piece_count;
+	m->content_len = (int64_t)t->content_len;
+	m->piece_len = t->piece_len;
+	m->piece_count = t->piece_count;
+	m->replicas = t->replicas;
+	m->ttl_s = t->ttl_s;
+	m->ttl_left_s = vx_pcache_ttl_left(t, vx_wall_s());
+	m->has |= VX_CTL_F_CANDS | VX_CTL_F_DIGESTS | VX_CTL_F_CONTENT_LEN | VX_CTL_F_PIECE_LEN |
+		  VX_CTL_F_PIECE_COUNT | VX_CTL_F_REPLICAS | VX_CTL_F_TTL | VX_CTL_F_TTL_LEFT;
+	if (t->tag) {
+		m->tg = vx_ctl_str_of(t->tag);
+		m->has |= VX_CTL_F_TAG;
+	}
+	if (t->app) {
+		m->app = vx_ctl_str_of(t->app);
+		m->has |= VX_CTL_F_APP;
+	}
+	return mem;
+}
+
+static void pcache_replicate(void *arg, uint32_t host, const struct vx_pcache_task *t,
+			     const uint32_t *holders, uint32_t nr_holders)
+{
+	struct vx_sched_server *srv = arg;
+	struct srv_conn *c = vx_sched_host_ctx(srv->sched, host);
+	struct vx_ctl_msg m;
+	void *mem;
+
+	if (!c)
+		return;
+	memset(&m, 0, sizeof(m));
+	m.tag = VX_TAG_CONTROL_EVENT;
+	m.type = VX_CTL_EVENT;
+	m.event = VX_CTL_EV_REPLICATE;
+	m.task_id = (struct vx_ctl_str){ t->id, VX_TASK_ID_LEN };
+	m.has = VX_CTL_F_EVENT | VX_CTL_F_TASK_ID;
+	mem = pcache_fill(srv, t, holders, VX_MIN(nr_holders, (uint32_t)VX_CTL_CANDS_MAX), &m);
+	if (!mem)
+		return; /* the PENDING times out and another host is asked */
+	(void)conn_send(srv, c, &m);
+	vx_free(mem);
+}
+
+static void pcache_drop(void *arg, uint32_t host, const char *task_id)
+{
+	(void)vx_sched_server_push(arg, host, VX_CTL_EV_EVICT, task_id, NULL, 0, NULL, 0);
+}
+
+static struct vx_pcache_ops pcache_ops(struct vx_sched_server *srv)
+{
+	return (struct vx_pcache_ops){ .replicate = pcache_replicate,
+				       .drop = pcache_drop,
+				       .arg = srv };
+}
+
+/* cache-import, cache-held, cache-delete (spec/control.md section 14). */
+static int on_cache(struct vx_sched_server *srv, struct srv_conn *c, const struct vx_ctl_msg *m,
+		    uint64_t now)
+{
+	struct vx_pcache_ops ops = pcache_ops(srv);
+	const char *host =
+		c->host == VX_SCHED_NO_HOST ? NULL : vx_sched_host_id(srv->sched, c->host);
+	const struct vx_pcache_task *t;
+	char id[VX_TASK_ID_LEN + 1];
+
+	snprintf(id, sizeof(id), "%.*s", (int)m->task_id.len, m->task_id.ptr);
+	switch (m->type) {
+	case VX_CTL_CACHE_IMPORT:
+		return host ? vx_pcache_import(srv->pcache, host, m, now, vx_wall_s()) : -EACCES;
+	case VX_CTL_CACHE_HELD:
+		return host ? vx_pcache_held(srv->pcache, host, m->task_id, (int)m->status, now)
+			    : -EACCES;
+	default:
+		t = vx_pcache_find(srv->pcache, id);
+		if (!t)
+			return -ENOENT;
+		/* the importer's host or an admin: no other host drops a copy it does not own */
+		if (c->auth != VX_SCHED_AUTH_ADMIN && (!host || strcmp(host, t->importer) != 0))
+			return -EPERM;
+		vx_info("scheduler: persistent cache %.12s deleted by %s", id,
+			host ? host : "an admin");
+		return vx_pcache_drop_everywhere(srv->pcache, srv->sched, id, &ops);
+	}
+}
+
+static int on_cache_stat(struct vx_sched_server *srv, struct srv_conn *c,
+			 const struct vx_ctl_msg *m, struct vx_ctl_msg *r)
+{
+	const struct vx_pcache_task *t;
+	uint32_t hosts[VX_CTL_CANDS_MAX], nh;
+	char id[VX_TASK_ID_LEN + 1];
+	void *mem;
+	int rc;
+
+	snprintf(id, sizeof(id), "%.*s", (int)m->task_id.len, m->task_id.ptr);
+	t = vx_pcache_find(srv->pcache, id);
+	if (!t) {
+		resp_init(r, m, -ENOENT);
+		return conn_send(srv, c, r);
+	}
+	nh = vx_pcache_holder_hosts(srv->pcache, t, srv->sched, hosts, VX_CTL_CANDS_MAX);
+	mem = pcache_fill(srv, t, hosts, nh, r);
+	if (!mem) {
+		resp_init(r, m, -ENOMEM);
+		return conn_send(srv, c, r);
+	}
+	rc = conn_send(srv, c, r);
+	vx_free(mem);
+	return rc;
+}
+
 /* join, renew, crl (before or after a hello): a refused one closes the connection. */
 static int on_pki(struct vx_sched_server *srv, struct srv_conn *c, const struct vx_ctl_msg *m,
 		  struct vx_ctl_msg *r)
@@ -890,7 +1049,8 @@ static int on_request(struct vx_sched_server *srv, struct srv_conn *c, const str
 		return on_pki(srv, c, m, &r);
 	if (m->type != VX_CTL_HELLO && c->host == VX_SCHED_NO_HOST &&
 	    !(c->auth == VX_SCHED_AUTH_ADMIN &&
-	      (m->type == VX_CTL_STAT_TASK || m->type == VX_CTL_DELETE_TASK))) {
+	      (m->type == VX_CTL_STAT_TASK || m->type == VX_CTL_DELETE_TASK ||
+	       m->type == VX_CTL_CACHE_STAT || m->type == VX_CTL_CACHE_DELETE))) {
 		rc = -EACCES; /* hello first; an admin only stats and deletes */
 		goto answer;
 	}
@@ -944,6 +1104,13 @@ static int on_request(struct vx_sched_server *srv, struct srv_conn *c, const str
 	case VX_CTL_CLUSTER_CONFIG:
 		on_cluster_config(srv, &r);
 		break;
+	case VX_CTL_CACHE_IMPORT:
+	case VX_CTL_CACHE_HELD:
+	case VX_CTL_CACHE_DELETE:
+		rc = on_cache(srv, c, m, now);
+		break;
+	case VX_CTL_CACHE_STAT:
+		return on_cache_stat(srv, c, m, &r);
 	default:
 		rc = -EOPNOTSUPP;
 	}
@@ -1166,6 +1333,11 @@ static void on_tick(struct vx_sched_server *srv, uint64_t now)
 		(void)vx__sched_db_expire(srv->db, vx_wall_s(), srv->cfg.records_keep_s,
 					  srv->cfg.records_max);
 	}
+	{
+		struct vx_pcache_ops ops = pcache_ops(srv);
+
+		vx_pcache_tick(srv->pcache, srv->sched, now, vx_wall_s(), &ops);
+	}
 	if (srv->pki) {
 		/* due, or a revoke by `vx cert` that another signer's CRL overtook */
 		(void)vx__sched_db_flush(srv->db); /* the CA has its own connection */
@@ -1381,6 +1553,25 @@ uint64_t vx_sched_server_cluster_config_version(const struct vx_sched_server *sr
 	return srv->cfg_version;
 }
 
+struct vx_pcache *vx_sched_server_pcache(struct vx_sched_server *srv)
+{
+	return srv->pcache;
+}
+
+int vx_sched_server_pcache_delete(struct vx_sched_server *srv, const char *task_id)
+{
+	struct vx_pcache_ops ops = pcache_ops(srv);
+
+	return vx_pcache_drop_everywhere(srv->pcache, srv->sched, task_id, &ops);
+}
+
+int vx_sched_server_pcache_ask(struct vx_sched_server *srv, const char *task_id, uint32_t host)
+{
+	struct vx_pcache_ops ops = pcache_ops(srv);
+
+	return vx_pcache_ask(srv->pcache, srv->sched, task_id, host, vx_now_ms(), &ops);
+}
+
 int vx_sched_server_forget_task(struct vx_sched_server *srv, const char *task_id)
 {
 	int rc = vx_sched_delete_task(srv->sched, vx_ctl_str_of(task_id), vx_now_ms());
@@ -1407,6 +1598,7 @@ void vx_sched_server_free(struct vx_sched_server *srv)
 	if (srv->lfd >= 0)
 		close(srv->lfd);
 	vx_sched_free(srv->sched);
+	vx_pcache_free(srv->pcache);
 	vx__sched_db_close(srv->db);
 	vx_pki_close(srv->pki);
 	vx_tls_ctx_free(srv->own_tls);

@@ -44,6 +44,7 @@ enum vx_op_kind {
 	VX_OP_TEST = 19,	       /* reserved for tests */
 	VX_OP_UP_SEND_BODY = 20,       /* upload: body by send / send_zc from a mapping */
 	VX_OP_POLL = 21,	       /* poll of a foreign fd (control client, store notifier) */
+	VX_OP_UP_POLLOUT = 22,	       /* upload: wait for room in a full socket (splice body) */
 	VX_OP_KIND_NR,
 };
 

@@ -99,6 +99,12 @@ struct vx_upload_cfg {
 					     * VX_UPLOAD_INFLIGHT_MAX) */
 	uint32_t header_timeout_ms;	    /* a started request must be complete within (10 s) */
 	uint32_t send_stall_ms;		    /* no send progress for this long: close (30 s) */
+	uint32_t slot_stall_ms;		    /* holds a send slot (splice pipe) another connection
+					     * waits for and its socket took nothing for this
+					     * long: close (5 s) */
+	uint32_t max_conns_per_addr;	    /* connections one peer address may hold, loopback
+					     * included; the next is closed at accept (64);
+					     * 0 = no limit */
 	uint32_t piece_wait_ms;		    /* wait for an unfinished piece at most (30 s) */
 	uint64_t rate_bytes_per_s;	    /* global upload rate; 0 = unlimited */
 	uint64_t conn_rate_bytes_per_s;	    /* per-connection upload rate; 0 = unlimited */
@@ -132,7 +138,8 @@ struct vx_upload_cfg {
 struct vx_upload_stats {
 	uint32_t conns;		  /* connections open now */
 	uint64_t accepted;	  /* connections accepted since start */
-	uint64_t rejected;	  /* connections refused: all slots busy */
+	uint64_t rejected;	  /* connections refused: all slots busy, or the address's */
+	uint64_t rejected_addr;	  /* of which refused by max_conns_per_addr */
 	uint64_t requests;	  /* DownloadPiece requests parsed */
 	uint64_t pieces_sent;	  /* piece bodies fully sent (at the last byte's completion) */
 	uint64_t bytes_sent;	  /* body bytes sent */

@@ -27,10 +27,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <linux/sock_diag.h>
 #include <openssl/ssl.h>
 
 #include "dataplane_int.h"
@@ -150,6 +152,7 @@ struct vx_up_conn {
 	struct vx_op splice_in_op;
 	struct vx_op splice_out_op;
 	struct vx_op body_op;
+	struct vx_op pollout_op; /* splice body: the socket is full, wait until it takes bytes */
 	struct vx_op close_op;
 	struct __kernel_timespec idle_ts;
 	uint64_t rx_start_ms;	   /* when the frame being received started */
@@ -186,6 +189,11 @@ struct vx_up_conn {
 	uint64_t pipe_bytes;
 	uint8_t splice_pending; /* body CQEs still to come in this round */
 	bool splice_failed;
+	bool out_blocked;    /* the last pipe -> socket splice found the socket full */
+	bool refill_blocked; /* the last file -> pipe splice found the pipe full */
+	/* Peer address (per-address limit): family and address, v4-mapped v6 folded to v4. */
+	uint8_t peer_family;
+	uint8_t peer_addr[16];
 	/* Availability subscription. */
 	bool subscribed;
 	bool sub_resync;
@@ -262,6 +270,8 @@ void vx_upload_cfg_init(struct vx_upload_cfg *cfg)
 	cfg->header_timeout_ms = 10000;
 	cfg->send_stall_ms = 30000;
 	cfg->piece_wait_ms = 30000;
+	cfg->slot_stall_ms = 5000;
+	cfg->max_conns_per_addr = 64;
 	cfg->super_seed_window_ms = 8000;
 	cfg->super_seed_pieces = 65536;
 }
@@ -448,6 +458,8 @@ static void up_answer_piece(struct vx_up_conn *c)
 	c->file_left = p->length;
 	c->pipe_bytes = 0;
 	c->splice_failed = false;
+	c->out_blocked = false;
+	c->refill_blocked = false;
 }
 
 /* The super-seeding slot of @task, taking the least recently used one when it has none. */
@@ -890,10 +902,11 @@ static bool up_send_busy(const struct vx_up_conn *c)
 	return vx_op_armed(&c->send_op) || c->splice_pending > 0;
 }
 
-/* A splice of the body is in the kernel (file -> pipe or pipe -> socket). */
+/* A splice of the body is in the kernel (file -> pipe or pipe -> socket), or waits for room. */
 static bool up_body_armed(const struct vx_up_conn *c)
 {
-	return vx_op_armed(&c->splice_in_op) || vx_op_armed(&c->splice_out_op);
+	return vx_op_armed(&c->splice_in_op) || vx_op_armed(&c->splice_out_op) ||
+	       vx_op_armed(&c->pollout_op);
 }
 
 /* Bytes the rate limits allow now, at most @want; marks the connection throttled at 0. */
@@ -1000,7 +1013,67 @@ static bool up_tls_body_round(struct vx_up_conn *c)
 	return true;
 }
 
-/* Starts the next splice round of the body; returns false if it must wait. */
+/*
+ * Bytes the socket's send buffer takes now without waiting (SO_MEMINFO: the limit TCP checks,
+ * sndbuf against queued memory), less @pending bytes already on their way to it; *@sndbuf gets
+ * the buffer size. INT64_MAX when the socket cannot say (the splice is non-blocking anyway).
+ */
+static int64_t up_sock_room(const struct vx_up_conn *c, uint64_t pending, uint32_t *sndbuf)
+{
+	uint32_t mi[SK_MEMINFO_VARS];
+	socklen_t len = sizeof(mi);
+
+	*sndbuf = 0;
+	if (getsockopt(c->fd, SOL_SOCKET, SO_MEMINFO, mi, &len) < 0 ||
+	    len < sizeof(uint32_t) * (SK_MEMINFO_WMEM_QUEUED + 1))
+		return INT64_MAX;
+	*sndbuf = mi[SK_MEMINFO_SNDBUF];
+	return (int64_t)mi[SK_MEMINFO_SNDBUF] - (int64_t)mi[SK_MEMINFO_WMEM_QUEUED] -
+	       (int64_t)VX_MIN(pending, (uint64_t)INT32_MAX);
+}
+
+/* Bytes of the body the next file -> pipe splice may take: what the socket can take next. */
+static uint64_t up_refill_bytes(struct vx_up_conn *c)
+{
+	uint32_t sndbuf;
+	int64_t room = up_sock_room(c, c->pipe_bytes, &sndbuf);
+	uint64_t n = VX_MIN(c->file_left, (uint64_t)c->up->cfg.chunk_bytes);
+
+	n = VX_MIN(n, (uint64_t)(c->pipe->cap - c->pipe_bytes));
+	if (room == INT64_MAX)
+		return n;
+	/*
+	 * The buffer is charged for packet overhead too (40% more than the data for a peer with
+	 * a 4 KiB window, measured): a quarter of the room fits all but absurd windows, and what
+	 * does not fit waits in the pipe (up_tick_conn() bounds that). Less than a quarter of
+	 * the buffer free: wait for POLLOUT (which TCP raises at a third) rather than trickle
+	 * small rounds, unless that is all the body has left.
+	 */
+	if (room <= 0 || ((uint64_t)room < sndbuf / 4 && (uint64_t)room / 4 < n))
+		return 0;
+	return VX_MAX(VX_MIN(n, (uint64_t)room / 4), (uint64_t)1);
+}
+
+static void up_arm_pollout(struct vx_up_conn *c)
+{
+	struct io_uring_sqe *sqe = vx_loop_sqe(c->up->loop);
+
+	io_uring_prep_poll_add(sqe, c->fd, POLLOUT);
+	vx_loop_arm(c->up->loop, &c->pollout_op, sqe, false);
+	c->inflight++;
+}
+
+/*
+ * Starts the next splice round of the body; returns false if it must wait.
+ *
+ * No splice here ever blocks: io_uring runs splices in its io-wq workers, a bounded pool
+ * shared by the ring, and a splice that blocked on a peer that does not read would pin one
+ * for as long as the peer likes (4 such peers stalled every other upload of the server). So
+ * the socket is non-blocking (set at admission), the refill is non-blocking, and the refill
+ * takes only what the socket's send buffer has room for, so the pipe drains in one splice.
+ * A full socket is waited for with a POLLOUT poll; an empty pipe goes back to the pool
+ * meanwhile, so a peer that does not read holds no send slot either.
+ */
 static bool up_splice_round(struct vx_up_conn *c)
 {
 	struct vx_upload *up = c->up;
@@ -1011,6 +1084,8 @@ static bool up_splice_round(struct vx_up_conn *c)
 		return up_tls_body_round(c);
 	if (up->cfg.body_mode != VX_UPLOAD_BODY_SPLICE && c->piece.data)
 		return up_send_round(c);
+	if (vx_op_armed(&c->pollout_op))
+		return false;
 	if (!c->pipe) {
 		if (vx_list_empty(&up->free_pipes)) {
 			if (vx_list_empty(&c->wait_node))
@@ -1020,30 +1095,41 @@ static bool up_splice_round(struct vx_up_conn *c)
 		c->pipe = vx_list_first(&up->free_pipes, struct vx_up_pipe, node);
 		vx_list_del(&c->pipe->node);
 	}
+	if (c->pipe_bytes == 0)
+		c->refill_blocked = false;
 	/*
 	 * Two independent chains over one pipe: file -> pipe refills while pipe -> socket
 	 * drains, so the socket never waits for the next read. Each chain has at most one
-	 * splice in flight (file offsets and socket bytes stay in order), and a refill only asks
-	 * for room the pipe has, so it never blocks on a full pipe.
+	 * splice in flight (file offsets and socket bytes stay in order).
 	 */
-	if (!vx_op_armed(&c->splice_in_op) && c->file_left > 0 && c->pipe_bytes < c->pipe->cap) {
-		n = VX_MIN(c->file_left, (uint64_t)up->cfg.chunk_bytes);
-		n = up_take_tokens(c, VX_MIN(n, (uint64_t)(c->pipe->cap - c->pipe_bytes)));
+	if (!vx_op_armed(&c->splice_in_op) && !c->refill_blocked && c->file_left > 0 &&
+	    c->pipe_bytes < c->pipe->cap) {
+		n = up_refill_bytes(c);
+		if (n > 0)
+			n = up_take_tokens(c, n);
 		if (n > 0) {
 			sqe = vx_loop_sqe(up->loop);
 			io_uring_prep_splice(sqe, c->piece.fd, (int64_t)c->file_off, c->pipe->wfd,
-					     -1, (unsigned int)n, SPLICE_F_MOVE);
+					     -1, (unsigned int)n,
+					     SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 			vx_loop_arm(up->loop, &c->splice_in_op, sqe, false);
 			c->inflight++;
 		}
 	}
-	if (!vx_op_armed(&c->splice_out_op) && c->pipe_bytes > 0) {
+	if (!vx_op_armed(&c->splice_out_op) && !c->out_blocked && c->pipe_bytes > 0) {
 		sqe = vx_loop_sqe(up->loop);
 		io_uring_prep_splice(sqe, c->pipe->rfd, -1, c->fd, -1, (unsigned int)c->pipe_bytes,
-				     SPLICE_F_MOVE | (c->file_left > 0 ? SPLICE_F_MORE : 0));
+				     SPLICE_F_MOVE | SPLICE_F_NONBLOCK |
+					     (c->file_left > 0 ? SPLICE_F_MORE : 0));
 		vx_loop_arm(up->loop, &c->splice_out_op, sqe, false);
 		c->inflight++;
 	}
+	if (up_body_armed(c) || c->throttled)
+		return true;
+	/* Nothing can move: the socket is full. */
+	if (c->pipe_bytes == 0)
+		up_pipe_release(c);
+	up_arm_pollout(c);
 	return true;
 }
 
@@ -1507,6 +1593,10 @@ static void on_splice_in_done(struct vx_loop *loop, struct vx_op *op, int res, u
 			c->file_left -= (uint64_t)res;
 			c->pipe_bytes += (uint64_t)res;
 			up_pump(c);
+		} else if (res == -EAGAIN) {
+			/* The pipe has no free slot (partly sent pages): refill after a drain. */
+			c->refill_blocked = true;
+			up_pump(c);
 		} else {
 			/* 0: the file is shorter than the piece says; < 0: read error. */
 			vx_warn("upload: splice from piece file: %s",
@@ -1531,11 +1621,32 @@ static void on_splice_out_done(struct vx_loop *loop, struct vx_op *op, int res, 
 	if (c->state != VX_UP_CLOSING) {
 		if (res > 0) {
 			c->last_progress_ms = vx_loop_now_ms(c->up->loop);
+			c->refill_blocked = false;
+			up_pump(c);
+		} else if (res == -EAGAIN) {
+			c->out_blocked = true; /* the socket is full: up_pump() polls for room */
 			up_pump(c);
 		} else {
 			c->pipe->dirty = true;
 			up_close(c);
 		}
+	}
+	up_op_done(c);
+}
+
+/* The socket of a spliced body has room again (or failed: the next splice says how). */
+static void on_pollout_done(struct vx_loop *loop, struct vx_op *op, int res, uint32_t cflags)
+{
+	struct vx_up_conn *c = op_conn(op);
+
+	(void)loop;
+	(void)cflags;
+	c->out_blocked = false;
+	if (c->state != VX_UP_CLOSING) {
+		if (res < 0)
+			up_close(c);
+		else
+			up_pump(c);
 	}
 	up_op_done(c);
 }
@@ -1603,6 +1714,8 @@ static void up_release_slot(struct vx_up_conn *c)
 	c->head_off = 0;
 	c->splice_pending = 0;
 	c->pipe_bytes = 0;
+	c->out_blocked = false;
+	c->refill_blocked = false;
 	if (c->tls_work.queued) {
 		vx_list_del(&c->tls_work.node);
 		c->tls_work.queued = false;
@@ -1638,14 +1751,68 @@ static void up_arm_accept(struct vx_upload *up)
 	vx_loop_arm(up->loop, &up->accept_op, sqe, true);
 }
 
+/*
+ * The peer's address, v4-mapped IPv6 folded to IPv4, into @family and @addr (16 bytes); family
+ * 0 when it has none (not an IP socket: only the tests' socketpairs).
+ */
+static void up_peer_addr(int fd, uint8_t *family, uint8_t *addr)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
+	const struct sockaddr_in *s4 = (const struct sockaddr_in *)&ss;
+
+	*family = 0;
+	memset(addr, 0, 16);
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
+		return;
+	if (ss.ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+		*family = AF_INET;
+		memcpy(addr, &s6->sin6_addr.s6_addr[12], 4);
+	} else if (ss.ss_family == AF_INET6) {
+		*family = AF_INET6;
+		memcpy(addr, &s6->sin6_addr, 16);
+	} else if (ss.ss_family == AF_INET) {
+		*family = AF_INET;
+		memcpy(addr, &s4->sin_addr, 4);
+	}
+}
+
+/* True when @family/@addr already has cfg.max_conns_per_addr connections open. */
+static bool up_addr_full(struct vx_upload *up, uint8_t family, const uint8_t *addr)
+{
+	struct vx_list *pos;
+	uint32_t n = 0;
+
+	if (family == 0 || up->cfg.max_conns_per_addr == 0)
+		return false;
+	vx_list_for_each(pos, &up->active_conns) {
+		const struct vx_up_conn *o = vx_list_entry(pos, struct vx_up_conn, node);
+
+		if (o->peer_family == family && memcmp(o->peer_addr, addr, 16) == 0 &&
+		    ++n >= up->cfg.max_conns_per_addr)
+			return true;
+	}
+	return false;
+}
+
 static void up_admit(struct vx_upload *up, int fd)
 {
 	struct vx_up_conn *c;
+	uint8_t family, addr[16];
 
 	if (vx_list_empty(&up->free_conns) || up->shutting_down) {
 		/* Refusing is the only answer a full server has: close before any byte. */
 		close(fd);
 		up->stats.rejected++;
+		return;
+	}
+	up_peer_addr(fd, &family, addr);
+	if (up_addr_full(up, family, addr)) {
+		/* One address may not take every slot (loopback included): refused the same way. */
+		close(fd);
+		up->stats.rejected++;
+		up->stats.rejected_addr++;
 		return;
 	}
 	c = vx_list_first(&up->free_conns, struct vx_up_conn, node);
@@ -1659,13 +1826,18 @@ static void up_admit(struct vx_upload *up, int fd)
 	vx_list_del(&c->node);
 	vx_list_add_tail(&up->active_conns, &c->node);
 	(void)vx_net_set_opts(fd, &(const struct vx_net_opts){ .flags = VX_NET_NODELAY });
+	/* A splice into the socket must never block an io-wq worker (up_splice_round()). */
+	(void)fcntl(fd, F_SETFL, O_NONBLOCK);
 	c->fd = fd;
+	c->peer_family = family;
+	memcpy(c->peer_addr, addr, sizeof(addr));
 	vx_op_init(&c->recv_op, VX_OP_UP_RECV, c, &c->gen);
 	vx_op_init(&c->recv_to_op, VX_OP_UP_RECV_TIMEOUT, c, &c->gen);
 	vx_op_init(&c->send_op, VX_OP_UP_SEND, c, &c->gen);
 	vx_op_init(&c->splice_in_op, VX_OP_UP_SPLICE_IN, c, &c->gen);
 	vx_op_init(&c->splice_out_op, VX_OP_UP_SPLICE_OUT, c, &c->gen);
 	vx_op_init(&c->body_op, VX_OP_UP_SEND_BODY, c, &c->gen);
+	vx_op_init(&c->pollout_op, VX_OP_UP_POLLOUT, c, &c->gen);
 	vx_op_init(&c->close_op, VX_OP_UP_CLOSE, c, &c->gen);
 	vx_frame_dec_init(&c->dec, c->dec_buf, sizeof(c->dec_buf),
 			  VX_FRAME_DEC_F_EXT | VX_FRAME_DEC_F_REQUESTS, 0);
@@ -1722,6 +1894,13 @@ static void up_tick_conn(struct vx_upload *up, struct vx_up_conn *c, uint64_t no
 	if (c->state == VX_UP_READING && !up_rx_pending(c) && !up_send_busy(c) &&
 	    !up_body_armed(c) && now - c->last_progress_ms > up->cfg.idle_timeout_ms) {
 		/* Backstop for a recv armed without its idle timeout while SERVING. */
+		up->stats.timeouts++;
+		up_close(c);
+		return;
+	}
+	if (c->pipe && vx_op_armed(&c->pollout_op) && !vx_list_empty(&up->pipe_waiters) &&
+	    now - c->last_progress_ms > up->cfg.slot_stall_ms) {
+		/* Holds a send slot (bytes stuck in its pipe) others wait for, and reads nothing. */
 		up->stats.timeouts++;
 		up_close(c);
 		return;
@@ -1797,7 +1976,7 @@ static int up_new(struct vx_upload **out, struct vx_loop *loop, const struct vx_
 	*out = NULL;
 	if (!cfg->ops || !cfg->ops->get || !cfg->ops->put || cfg->max_conns == 0 ||
 	    cfg->max_sends == 0 || cfg->chunk_bytes == 0 || cfg->addr_len == 0 ||
-	    cfg->max_inflight > VX_UPLOAD_INFLIGHT_MAX ||
+	    cfg->max_inflight > VX_UPLOAD_INFLIGHT_MAX || cfg->slot_stall_ms == 0 ||
 	    (cfg->super_seed &&
 	     (cfg->super_seed_pieces == 0 || cfg->super_seed_pieces > (1u << 20))))
 		return -EINVAL;
@@ -1867,6 +2046,7 @@ static int up_new(struct vx_upload **out, struct vx_loop *loop, const struct vx_
 	vx_loop_set_handler(loop, VX_OP_UP_SEND, on_send_done);
 	vx_loop_set_handler(loop, VX_OP_UP_SPLICE_IN, on_splice_in_done);
 	vx_loop_set_handler(loop, VX_OP_UP_SPLICE_OUT, on_splice_out_done);
+	vx_loop_set_handler(loop, VX_OP_UP_POLLOUT, on_pollout_done);
 	vx_loop_set_handler(loop, VX_OP_UP_SEND_BODY, on_send_body_done);
 	vx_loop_set_handler(loop, VX_OP_UP_CLOSE, on_close_done);
 	vx_op_init(&up->accept_op, VX_OP_ACCEPT, up, &up->gen);

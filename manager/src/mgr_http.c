@@ -79,6 +79,7 @@ enum route_id {
 	R_BLOCK_DEL,
 	R_CCFG_GET,
 	R_CCFG_PUT,
+	R_PCACHE_GET
 };
 
 static const struct route {
@@ -94,6 +95,8 @@ static const struct route {
 	[R_JOB_DEL] = { "DELETE", "/oapi/v1/jobs/", VX_MGR_SCOPE_JOB_WRITE,
 			"DELETE /oapi/v1/jobs/{id}" },
 	[R_AUDITS] = { "GET", "/oapi/v1/audits", VX_MGR_SCOPE_AUDIT_READ, "GET /oapi/v1/audits" },
+	[R_PCACHE_GET] = { "GET", "/oapi/v1/persistent-cache-tasks", VX_MGR_SCOPE_JOB_READ,
+			   "GET /oapi/v1/persistent-cache-tasks" },
 	[R_TOK_POST] = { "POST", "/oapi/v1/tokens", VX_MGR_SCOPE_TOKEN_ADMIN,
 			 "POST /oapi/v1/tokens" },
 	[R_TOK_GET] = { "GET", "/oapi/v1/tokens", VX_MGR_SCOPE_TOKEN_ADMIN, "GET /oapi/v1/tokens" },
@@ -297,8 +300,10 @@ static enum MHD_Result jobs_post(struct call *k, struct req *q)
 	snprintf(k->target, sizeof(k->target), "type=%s", vx__mgr_job_type_name(r.type));
 	if (r.type == MGR_JOB_PREHEAT)
 		need = VX_MGR_SCOPE_PREHEAT;
-	else if (r.type == MGR_JOB_DELETE_TASK)
+	else if (r.type == MGR_JOB_DELETE_TASK || r.type == MGR_JOB_PCACHE_DELETE)
 		need = VX_MGR_SCOPE_TASK_DELETE;
+	else if (r.type == MGR_JOB_PCACHE_IMPORT || r.type == MGR_JOB_PCACHE_REPLICATE)
+		need = VX_MGR_SCOPE_PREHEAT; /* places copies on hosts, as a preheat does */
 	else if (r.type == MGR_JOB_GC)
 		need = VX_MGR_SCOPE_TOKEN_ADMIN;
 	if ((k->tok.scopes & need) != need)
@@ -468,6 +473,13 @@ static enum MHD_Result dispatch(struct call *k, enum route_id r, const char *res
 		return answer(k, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
 	case R_JOBS_POST:
 		return jobs_post(k, q);
+	case R_PCACHE_GET:
+		if (!k->m->srv)
+			return fail(
+				k, MHD_HTTP_SERVICE_UNAVAILABLE,
+				"this manager runs beside no scheduler (--role manager): ask the "
+				"scheduler's API");
+		return answer(k, MHD_HTTP_OK, vx__mgr_pcache_list(k->m->srv));
 	case R_JOBS_GET:
 		return answer(k, MHD_HTTP_OK,
 			      vx__mgr_job_list(k->m->jobs, query_u32(k->c, "page", 1, 1000000),

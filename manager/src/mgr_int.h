@@ -96,7 +96,10 @@ enum mgr_job_type {
 	MGR_JOB_DELETE_TASK,
 	MGR_JOB_GC,
 	MGR_JOB_SYNC_PEERS,
-	MGR_JOB_LAST = MGR_JOB_SYNC_PEERS
+	MGR_JOB_PCACHE_IMPORT,	  /* copy a persistent cache task onto the hosts args.ips names */
+	MGR_JOB_PCACHE_REPLICATE, /* set a persistent cache task's replicas (args.replicas) */
+	MGR_JOB_PCACHE_DELETE,	  /* drop a persistent cache task on every holder */
+	MGR_JOB_LAST = MGR_JOB_PCACHE_DELETE
 };
 enum mgr_scope { MGR_SCOPE_SINGLE_SEED = 0, MGR_SCOPE_ALL_SEEDS, MGR_SCOPE_ALL_PEERS };
 
@@ -127,6 +130,7 @@ struct vx_mgr_job_req {
 	bool to_memory;		   /* args.load_to_cache: hosts keep it in their memory tier */
 	char platform[64];	   /* image: "os/arch[/variant]"; "": the default */
 	uint32_t retention_days;   /* gc; 0: default */
+	uint32_t replicas;	   /* persistent_cache_replicate: 1..64 */
 	uint32_t clusters[16];
 	uint32_t nr_clusters;
 	char webhook[MGR_URL_MAX]; /* "": none; called with the job when it ends */
@@ -152,6 +156,16 @@ const char *vx__mgr_job_type_name(enum mgr_job_type t);
  * vx_mgr_job_req_decode), or NULL when its URL or headers carry a credential (kept in memory
  * only) or memory ran out. Free with free(). */
 char *vx__mgr_job_req_encode(const struct vx_mgr_job_req *r);
+/* Unix seconds @t as "2006-01-02T15:04:05Z". */
+void vx__mgr_rfc3339(int64_t t, char out[32]);
+/* True for the persistent cache job types (they name a task by args.task_id only). */
+bool vx__mgr_job_is_pcache(enum mgr_job_type t);
+/* GET /oapi/v1/persistent-cache-tasks: the scheduler's persistent cache tasks (mgr_pcache.c). */
+json_t *vx__mgr_pcache_list(struct vx_sched_server *srv);
+/* Runs a persistent cache job on the scheduler's thread; returns its result, sets @ok. */
+json_t *vx__mgr_pcache_job(struct vx_sched_server *srv, const struct vx_mgr_job_req *r,
+			   const char *tid, bool *ok, char *err, size_t err_len);
+
 /* Computes the task id the request names. 0 or -EINVAL (@err). */
 int vx__mgr_req_task_id(const struct vx_mgr_job_req *r, char out[VX_TASK_ID_LEN + 1], char *err,
 			size_t err_len);

@@ -78,7 +78,7 @@ struct mgr_jobs {
 	struct mgr_hooks *hooks;
 };
 
-static void rfc3339(int64_t t, char out[32])
+void vx__mgr_rfc3339(int64_t t, char out[32])
 {
 	struct tm tm;
 	time_t tt = (time_t)t;
@@ -104,7 +104,7 @@ static json_t *result_json(const char *task_name, const char *state, const char 
 {
 	char now[32];
 
-	rfc3339(vx_wall_s(), now);
+	vx__mgr_rfc3339(vx_wall_s(), now);
 	return json_pack("{s:s, s:s, s:[{s:s, s:s, s:s, s:[o]}]}", "state", state, "updated_at",
 			 now, "job_states", "task_name", task_name, "state", state, "error",
 			 error ? error : "", "results", res);
@@ -607,6 +607,17 @@ static int job_run(struct mgr_jobs *j, const struct vx_mgr_job_req *r, int64_t i
 			result_json("gc", "SUCCESS", NULL, json_pack("{s:I}", "removed", n)));
 		break;
 	}
+	case MGR_JOB_PCACHE_IMPORT:
+	case MGR_JOB_PCACHE_REPLICATE:
+	case MGR_JOB_PCACHE_DELETE: {
+		bool ok = false;
+		json_t *res = vx__mgr_pcache_job(j->srv, r, tid, &ok, err, err_len);
+
+		row_end(j, id, ok ? "SUCCESS" : "FAILURE",
+			result_json(vx__mgr_job_type_name(r->type), ok ? "SUCCESS" : "FAILURE",
+				    ok ? NULL : err, res));
+		break;
+	}
 	case MGR_JOB_PREHEAT:
 		rc = job_preheat(j, r, id, deadline, err, err_len);
 		if (rc)
@@ -815,8 +826,8 @@ static json_t *row_json(const struct mgr_rows *rows, uint32_t i)
 	json_t *a = args ? json_loads(args, 0, NULL) : NULL;
 	json_t *r = res ? json_loads(res, 0, NULL) : NULL;
 
-	rfc3339(vx__mgr_rows_i(rows, i, 6), c);
-	rfc3339(vx__mgr_rows_i(rows, i, 7), u);
+	vx__mgr_rfc3339(vx__mgr_rows_i(rows, i, 6), c);
+	vx__mgr_rfc3339(vx__mgr_rows_i(rows, i, 7), u);
 	return json_pack(
 		"{s:I, s:s, s:s, s:o, s:o, s:I, s:s, s:s, s:[{s:i, s:s}]}", "id",
 		(json_int_t)vx__mgr_rows_i(rows, i, 0), "type", vx__mgr_rows_s(rows, i, 1, NULL),

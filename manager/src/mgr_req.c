@@ -49,10 +49,19 @@ static const char *const type_names[] = { [MGR_JOB_PREHEAT] = "preheat",
 					  [MGR_JOB_GET_TASK] = "get_task",
 					  [MGR_JOB_DELETE_TASK] = "delete_task",
 					  [MGR_JOB_GC] = "gc",
-					  [MGR_JOB_SYNC_PEERS] = "sync_peers" };
+					  [MGR_JOB_SYNC_PEERS] = "sync_peers",
+					  [MGR_JOB_PCACHE_IMPORT] = "persistent_cache_import",
+					  [MGR_JOB_PCACHE_REPLICATE] = "persistent_cache_replicate",
+					  [MGR_JOB_PCACHE_DELETE] = "persistent_cache_delete" };
 static const char *const scope_names[] = { [MGR_SCOPE_SINGLE_SEED] = "single_seed_peer",
 					   [MGR_SCOPE_ALL_SEEDS] = "all_seed_peers",
 					   [MGR_SCOPE_ALL_PEERS] = "all_peers" };
+
+bool vx__mgr_job_is_pcache(enum mgr_job_type t)
+{
+	return t == MGR_JOB_PCACHE_IMPORT || t == MGR_JOB_PCACHE_REPLICATE ||
+	       t == MGR_JOB_PCACHE_DELETE;
+}
 
 const char *vx__mgr_job_type_name(enum mgr_job_type t)
 {
@@ -194,6 +203,7 @@ static int decode_args(json_t *args, struct vx_mgr_job_req *r, char *err, size_t
 	    get_str(args, "filtered_query_params", r->filtered, sizeof(r->filtered), err,
 		    err_len) ||
 	    get_u32(args, "count", 1, 100000, &r->count, err, err_len) ||
+	    get_u32(args, "replicas", 1, 64, &r->replicas, err, err_len) ||
 	    get_u32(args, "percentage", 1, 100, &r->percentage, err, err_len) ||
 	    get_u32(args, "timeout", 1, 86400, &r->timeout_s, err, err_len) ||
 	    get_u32(args, "concurrent_task_count", 1, 1000, &r->concurrent_tasks, err, err_len) ||
@@ -278,7 +288,9 @@ int vx_mgr_job_req_decode(const char *body, size_t len, struct vx_mgr_job_req *r
 	v = json_object_get(root, "type");
 	if (!json_is_string(v)) {
 		snprintf(err, err_len,
-			 "type is missing (preheat, get_task, delete_task, sync_peers, gc)");
+			 "type is missing (preheat, get_task, delete_task, sync_peers, gc, "
+			 "persistent_cache_import, persistent_cache_replicate, "
+			 "persistent_cache_delete)");
 		goto out;
 	}
 	for (int t = MGR_JOB_PREHEAT; t <= MGR_JOB_LAST; t++) {
@@ -287,7 +299,9 @@ int vx_mgr_job_req_decode(const char *body, size_t len, struct vx_mgr_job_req *r
 	}
 	if (!r->type) {
 		snprintf(err, err_len,
-			 "unknown job type (preheat, get_task, delete_task, sync_peers, gc)");
+			 "unknown job type (preheat, get_task, delete_task, sync_peers, gc, "
+			 "persistent_cache_import, persistent_cache_replicate, "
+			 "persistent_cache_delete)");
 		goto out;
 	}
 	v = json_object_get(root, "scheduler_cluster_ids");
@@ -332,6 +346,15 @@ int vx_mgr_job_req_decode(const char *body, size_t len, struct vx_mgr_job_req *r
 	     !r->task_id[0])) {
 		snprintf(err, err_len, "args.url%s is required",
 			 r->type == MGR_JOB_PREHEAT ? "" : " or args.task_id");
+		goto out;
+	}
+	if (vx__mgr_job_is_pcache(r->type) &&
+	    (!r->task_id[0] || r->url[0] || (r->type == MGR_JOB_PCACHE_REPLICATE && !r->replicas) ||
+	     (r->type == MGR_JOB_PCACHE_IMPORT && !r->nr_ips))) {
+		snprintf(err, err_len, "args.task_id%s is required (and no args.url)",
+			 r->type == MGR_JOB_PCACHE_REPLICATE ? " and args.replicas"
+			 : r->type == MGR_JOB_PCACHE_IMPORT  ? " and args.ips"
+							     : "");
 		goto out;
 	}
 	if (r->url[0] && vx__mgr_url_host(r->url, NULL, 0)) {
@@ -379,6 +402,8 @@ json_t *vx__mgr_job_args(const struct vx_mgr_job_req *r)
 		json_object_set_new(a, "scope", json_string(scope_names[r->scope]));
 	if (r->count)
 		json_object_set_new(a, "count", json_integer(r->count));
+	if (r->replicas)
+		json_object_set_new(a, "replicas", json_integer(r->replicas));
 	if (r->percentage)
 		json_object_set_new(a, "percentage", json_integer(r->percentage));
 	if (r->nr_ips) {

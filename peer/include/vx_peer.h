@@ -69,6 +69,8 @@ struct vx_peer_cfg {
 	uint64_t bandwidth_bps;		 /* declared upload bandwidth, bits/s; 0: not declared */
 	uint32_t upload_max_conns;	 /* 0: default */
 	uint32_t upload_idle_timeout_ms; /* close an upload connection idle this long; 0: 60 s */
+	uint32_t upload_addr_conns;	 /* connections per peer address; 0: 64 */
+	uint32_t upload_stall_ms;	 /* no byte taken this long: close; 0: 30 s */
 	uint32_t upload_max_inflight;	 /* pipelined requests per vx connection; 0: 32 */
 	uint32_t source_parallel;	 /* ranged reads in flight per origin task; 0: default */
 	uint32_t work_threads;		 /* threads for blocking work (store opens, origin fetches,
@@ -175,6 +177,21 @@ int vx_peer_stat(struct vx_peer *p, const char *task_id, struct vx_download_task
 		 struct vx_peer_url *url);
 /* Deletes a task from the store (refused with -EBUSY while it downloads). Any thread. */
 int vx_peer_remove(struct vx_peer *p, const char *task_id);
+
+/* The answer of a persistent cache verb; @res is lent for the call. */
+typedef void (*vx_peer_cache_done_fn)(void *arg, const struct vx_download_result *res);
+
+/*
+ * vx_peer_cache() - run the persistent cache verb @req->cache_op (import, export, stat,
+ * delete: spec/api.md) on a thread of its own; @done(@arg, result) runs once on that thread.
+ * @req is borrowed until then. Returns 0, or -errno (the thread could not start: done() is
+ * never called).
+ */
+VX_MUST_CHECK int vx_peer_cache(struct vx_peer *p, const struct vx_download_request *req,
+				vx_peer_cache_done_fn done, void *arg);
+
+/* The persistent cache tasks of the store, as vx_peer_list() (no URLs). Any thread. */
+uint32_t vx_peer_cache_list(struct vx_peer *p, struct vx_download_task *out, uint32_t max);
 
 /*
  * vx_peer_free() - graceful stop: tell the schedulers this host leaves, fail waiting jobs with

@@ -43,6 +43,7 @@ static void on_wake(struct vx_loop *loop, void *arg)
 		vx_list_add_tail(&jobs, n);
 	}
 	pthread_mutex_unlock(&p->mail_lock);
+	vx__peer_cache_drain(p);
 
 	while (!vx_list_empty(&jobs)) {
 		struct peer_job *j = vx_list_first(&jobs, struct peer_job, node);
@@ -336,6 +337,10 @@ static void *loop_main(void *arg)
 		uc.max_conns = p->cfg.upload_max_conns;
 	if (p->cfg.upload_idle_timeout_ms)
 		uc.idle_timeout_ms = p->cfg.upload_idle_timeout_ms;
+	if (p->cfg.upload_addr_conns)
+		uc.max_conns_per_addr = p->cfg.upload_addr_conns;
+	if (p->cfg.upload_stall_ms)
+		uc.send_stall_ms = p->cfg.upload_stall_ms;
 	if (p->cfg.upload_max_inflight)
 		uc.max_inflight = p->cfg.upload_max_inflight;
 	vx__peer_tls_upload(p, &uc);
@@ -458,6 +463,7 @@ int vx_peer_new(struct vx_peer **out, const struct vx_peer_cfg *cfg, char *err, 
 	pthread_mutex_init(&p->mail_lock, NULL);
 	pthread_cond_init(&p->ready_cond, NULL);
 	vx_list_init(&p->inbox_jobs);
+	vx_list_init(&p->inbox_cache);
 	vx_list_init(&p->works_waiting);
 	rc = vx_net_parse_addr(cfg->listen ? cfg->listen : "0.0.0.0:4005", VX_NET_PORT0,
 			       &p->listen_addr, &p->listen_len);
@@ -603,9 +609,11 @@ void vx_peer_free(struct vx_peer *p)
 		pthread_mutex_lock(&p->mail_lock);
 		p->stopping = true;
 		pthread_mutex_unlock(&p->mail_lock);
+		atomic_store(&p->cache_stop, true);
 		if (p->ready && p->start_rc == 0)
 			vx_loop_wake(p->loop);
 		pthread_join(p->thread, NULL);
+		vx__peer_cache_quiesce(p);
 	}
 	vx__peer_pki_stop(p);
 	vx__peer_tls_free(p);

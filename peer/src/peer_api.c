@@ -97,6 +97,20 @@ static void api_download(void *ctx, struct vx_api_call *call, const struct vx_do
 	/* the API server logged the request; a daemon running as root writes for its client:
 	 * the file is the client's */
 	req.chown_output = geteuid() == 0 && r->uid != 0;
+	if (r->cache_op) {
+		rc = vx_peer_cache(a->peer, r, job_done, s);
+		if (rc) {
+			struct vx_download_result res = { .status = rc };
+
+			pthread_mutex_lock(&a->lock);
+			s->call = NULL;
+			pthread_mutex_unlock(&a->lock);
+			snprintf(res.msg, sizeof(res.msg), "the daemon cannot take the request: %s",
+				 vx_strerror(rc));
+			vx_api_call_done(call, &res);
+		}
+		return;
+	}
 	pthread_mutex_lock(&a->lock);
 	rc = vx_peer_download(a->peer, &req, &job_ops, s, &s->job);
 	if (rc) {
@@ -145,12 +159,20 @@ static int api_remove(void *ctx, const char *task_id)
 	return vx_peer_remove(a->peer, task_id);
 }
 
+static uint32_t api_cache_list(void *ctx, struct vx_download_task *out, uint32_t max)
+{
+	struct vx_peer_api *a = ctx;
+
+	return vx_peer_cache_list(a->peer, out, VX_MIN(max, (uint32_t)VX_API_LIST_MAX));
+}
+
 static const struct vx_api_ops api_ops = {
 	.download = api_download,
 	.cancel = api_cancel,
 	.stat = api_stat,
 	.list = api_list,
 	.remove = api_remove,
+	.cache_list = api_cache_list,
 };
 
 int vx_peer_api_start(struct vx_peer_api **out, struct vx_peer *p, const char *socket_path,

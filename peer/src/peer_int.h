@@ -392,9 +392,12 @@ struct vx_peer {
 
 	/* mailbox (under mail_lock) */
 	struct vx_list inbox_jobs;
-	bool stopping;
-	bool handover; /* vx_peer_handover(): stop without LEAVE (mail_lock) */ /* no new jobs */
-	uint32_t nr_jobs; /* jobs accepted and not done */
+	struct vx_list inbox_cache; /* scheduler requests of cache threads (peer_cache.c) */
+	atomic_uint cache_live;	    /* cache threads running */
+	atomic_bool cache_stop;	    /* the peer stops: cache threads give up */
+	bool stopping;		    /* no new jobs */
+	bool handover;		    /* vx_peer_handover(): stop without LEAVE (mail_lock) */
+	uint32_t nr_jobs;	    /* jobs accepted and not done */
 
 	/* loop thread */
 	struct peer_task tasks[VX_PEER_TASKS_MAX];
@@ -524,5 +527,12 @@ void vx__peer_job_free(struct peer_job *j);
 /* peer_metrics.c: a task's transition; a back-to-source fetch of @url that ended with @rc */
 void vx__peer_metrics_task(struct peer_task *t, enum peer_task_state from, enum peer_task_state to);
 void vx__peer_metrics_source(const char *url, int rc);
+
+/* peer_cache.c: sends the cache threads' scheduler requests (loop thread, from on_wake). */
+void vx__peer_cache_drain(struct vx_peer *p);
+/* peer_cache.c: stop the cache threads and wait for them (vx_peer_free, loop joined). */
+void vx__peer_cache_quiesce(struct vx_peer *p);
+/* peer_cache.c: an EV_REPLICATE event: fetch the persistent cache task (loop thread). */
+void vx__peer_cache_replicate(struct vx_peer *p, const struct vx_ctl_msg *m);
 
 #endif /* VX_PEER_INT_H */

@@ -115,6 +115,8 @@ void vx__peer_on_mgmt_event(struct vx_peer *p, const struct vx_ctl_msg *m)
 	id[VX_TASK_ID_LEN] = '\0';
 	if (m->event == VX_CTL_EV_PREHEAT || m->event == VX_CTL_EV_PREHEAT_MEMORY)
 		on_preheat(p, id, m);
+	else if (m->event == VX_CTL_EV_REPLICATE)
+		vx__peer_cache_replicate(p, m);
 	else
 		on_evict(p, id);
 }

@@ -1245,7 +1245,7 @@ void vx__peer_on_event(struct vx_peer *p, const struct vx_ctl_msg *m)
 	if (m->task_id.len != VX_TASK_ID_LEN)
 		return;
 	if (m->event == VX_CTL_EV_PREHEAT || m->event == VX_CTL_EV_PREHEAT_MEMORY ||
-	    m->event == VX_CTL_EV_EVICT) {
+	    m->event == VX_CTL_EV_EVICT || m->event == VX_CTL_EV_REPLICATE) {
 		vx__peer_on_mgmt_event(p, m);
 		return;
 	}

@@ -442,6 +442,15 @@ VX_MUST_CHECK int vx_store_task_import(struct vx_store *s, const struct vx_store
 				       struct vx_store_task **out);
 
 /*
+ * vx_store_task_import_fd() - vx_store_task_import() of the regular file open at @src
+ * (borrowed; a daemon opens it with its client's rights). The content file is a reflink
+ * (FICLONE) of @src where the filesystem can, else a copy; never a link. Same returns.
+ */
+VX_MUST_CHECK int vx_store_task_import_fd(struct vx_store *s, const struct vx_store_task_params *p,
+					  int src, enum vx_store_use use,
+					  struct vx_store_task **out);
+
+/*
  * vx_store_task_check_digest() - read the whole content of COMPLETE task @t and compare it with
  * @want (borrowed; parsed by vortex's vx_digest_spec_parse()). BLOCKING (reads every byte). Returns 0 when it matches, VX_EDIGEST when it
  * does not, -EAGAIN when @t is not COMPLETE, -ENOMEM, -EIO (crypto library) or -errno of a read.

@@ -602,41 +602,41 @@ static int import_pieces(struct vx_store_task *t)
 	return err;
 }
 
-int vx_store_task_import(struct vx_store *s, const struct vx_store_task_params *p, const char *path,
-			 enum vx_store_use use, struct vx_store_task **out)
+/* A reflink of the whole of @src into @dst where the filesystem shares extents, else a copy. */
+static int import_bytes(int src, int dst, uint64_t len)
+{
+	if (len && ioctl(dst, FICLONE, src) == 0)
+		return 0;
+	return vx__file_copy(src, dst, len);
+}
+
+int vx_store_task_import_fd(struct vx_store *s, const struct vx_store_task_params *p, int src,
+			    enum vx_store_use use, struct vx_store_task **out)
 {
 	struct vx_store_task *t = NULL;
 	struct stat sb;
 	bool existed;
-	int src, err;
+	int err;
 
 	VX_ASSERT(s);
 	VX_ASSERT(p);
-	VX_ASSERT(path);
 	VX_ASSERT(out);
 	*out = NULL;
-	src = open(path, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
-	if (src == -1)
+	if (fstat(src, &sb) == -1)
 		return -errno;
-	if (fstat(src, &sb) == -1) {
-		err = -errno;
-		goto out_close;
-	}
-	if (!S_ISREG(sb.st_mode) || (uint64_t)sb.st_size != p->content_length) {
-		err = -EINVAL;
-		goto out_close;
-	}
+	if (!S_ISREG(sb.st_mode) || (uint64_t)sb.st_size != p->content_length)
+		return -EINVAL;
 	existed = vx_store_task_acquire(s, p->id, VX_STORE_USE_READ, &t) == 0;
 	if (existed)
 		vx_store_task_release(t, VX_STORE_USE_READ);
 	err = vx_store_task_open(s, p, VX_STORE_USE_DOWNLOAD, &t);
 	if (err)
-		goto out_close;
+		return err;
 	pthread_mutex_lock(&t->lock);
 	err = t->state == VX_STORE_TASK_COMPLETE ? 1 : 0;
 	pthread_mutex_unlock(&t->lock);
 	if (err == 0) {
-		err = vx__file_copy(src, t->fd, t->content_length);
+		err = import_bytes(src, t->fd, t->content_length);
 		if (!err)
 			err = import_pieces(t);
 		if (!err)
@@ -649,17 +649,28 @@ int vx_store_task_import(struct vx_store *s, const struct vx_store_task_params *
 		vx_store_task_release(t, VX_STORE_USE_DOWNLOAD);
 		if (!existed && vx_store_task_remove(s, id) != 0)
 			vx_warn("store: could not remove the failed import %.12s", id);
-		vx_err("store: importing %s: %s", path, vx_strerror(err));
-		goto out_close;
+		vx_err("store: importing %.12s: %s", id, vx_strerror(err));
+		return err;
 	}
-	err = 0;
 	/* Hand the handle over under the use the caller asked for. */
 	pthread_mutex_lock(&s->lock);
 	t->refs[use]++;
 	pthread_mutex_unlock(&s->lock);
 	vx_store_task_release(t, VX_STORE_USE_DOWNLOAD);
 	*out = t;
-out_close:
+	return 0;
+}
+
+int vx_store_task_import(struct vx_store *s, const struct vx_store_task_params *p, const char *path,
+			 enum vx_store_use use, struct vx_store_task **out)
+{
+	int src, err;
+
+	VX_ASSERT(path);
+	src = open(path, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+	if (src == -1)
+		return -errno;
+	err = vx_store_task_import_fd(s, p, src, use, out);
 	close(src);
 	return err;
 }

@@ -8,15 +8,55 @@
  * byte of the input picks one).
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "vx_ctl_msg.h"
 #include "vx_sched.h"
+#include "vx_sched_pcache.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define FZ_HOSTS 8
+
+/* The persistent cache table beside the core (spec/control.md section 14). */
+static struct vx_pcache *fz_pc;
+
+static void fz_replicate(void *arg, uint32_t host, const struct vx_pcache_task *t,
+			 const uint32_t *holders, uint32_t nr_holders)
+{
+	const struct vx_sched *s = arg;
+
+	if (!vx_sched_host_id(s, host) || !t->crc || !nr_holders)
+		abort();
+	for (uint32_t i = 0; i < nr_holders; i++)
+		if (!vx_sched_host_id(s, holders[i]) || holders[i] == host)
+			abort();
+}
+
+static void fz_drop(void *arg, uint32_t host, const char *task_id)
+{
+	if (!vx_sched_host_id(arg, host) || !task_id)
+		abort();
+}
+
+static void pcache_apply(struct vx_sched *s, uint32_t h, const struct vx_ctl_msg *m, uint64_t now)
+{
+	struct vx_pcache_ops ops = { .replicate = fz_replicate, .drop = fz_drop, .arg = s };
+	char id[VX_TASK_ID_LEN + 1];
+	const char *host = vx_sched_host_id(s, h);
+
+	snprintf(id, sizeof(id), "%.*s", (int)m->task_id.len, m->task_id.ptr);
+	if (m->type == VX_CTL_CACHE_IMPORT)
+		(void)!vx_pcache_import(fz_pc, host, m, now, (int64_t)(now / 1000));
+	else if (m->type == VX_CTL_CACHE_HELD)
+		(void)vx_pcache_held(fz_pc, host, m->task_id, (int)m->status, now);
+	else if (m->type == VX_CTL_CACHE_DELETE && strlen(id) == VX_TASK_ID_LEN)
+		(void)vx_pcache_drop_everywhere(fz_pc, s, id, &ops);
+	else if (m->type == VX_CTL_CACHE_STAT && strlen(id) == VX_TASK_ID_LEN)
+		(void)vx_pcache_set_replicas(fz_pc, id, m->replicas);
+}
 
 static void apply(struct vx_sched *s, int *hosts, unsigned who, const struct vx_ctl_msg *m,
 		  uint64_t now)
@@ -110,6 +150,12 @@ static void apply(struct vx_sched *s, int *hosts, unsigned who, const struct vx_
 	case VX_CTL_DELETE_TASK:
 		(void)vx_sched_delete_task(s, m->task_id, now);
 		break;
+	case VX_CTL_CACHE_IMPORT:
+	case VX_CTL_CACHE_HELD:
+	case VX_CTL_CACHE_DELETE:
+	case VX_CTL_CACHE_STAT:
+		pcache_apply(s, (uint32_t)h, m, now);
+		break;
 	default:
 		break;
 	}
@@ -134,6 +180,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.events_max = 256;
 	if (vx_sched_new(&s, &cfg) != 0)
 		return 0;
+	if (vx_pcache_new(&fz_pc) != 0) {
+		vx_sched_free(s);
+		return 0;
+	}
 	for (int i = 0; i < FZ_HOSTS; i++)
 		hosts[i] = -1;
 	data++;
@@ -162,6 +212,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			vx_sched_host_silent(s, (uint32_t)hosts[who], now);
 		now += 700;
 		vx_sched_tick(s, now);
+		{
+			struct vx_pcache_ops ops = { .replicate = fz_replicate,
+						     .drop = fz_drop,
+						     .arg = s };
+
+			vx_pcache_tick(fz_pc, s, now, (int64_t)(now / 1000), &ops);
+		}
 		while (vx_sched_next_event(s, &ev, now))
 			if (!vx_sched_host_id(s, ev.host))
 				abort();
@@ -170,6 +227,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		data += 1 + (size_t)n;
 		size -= 1 + (size_t)n;
 	}
+	vx_pcache_free(fz_pc);
+	fz_pc = NULL;
 	vx_sched_free(s);
 	return 0;
 }

@@ -90,6 +90,8 @@ declare -A applied=(
 	# the upload server's rate limiter; vx serve passes upload.rate_limit to it
 	[upload.rate_limit]="integration/dataplane_upload.c rate_bytes_per_s"
 	[upload.idle_timeout]="integration/peer_config.sh idle_timeout:"
+	[upload.max_conns_per_addr]="integration/upload_addr_limit.sh max_conns_per_addr:"
+	[upload.send_stall_timeout]="integration/upload_stalled_readers.sh send_stall_timeout:"
 	[download.work_threads]="integration/peer_config.sh work_threads:"
 	[download.rate_limit]="integration/peer_kill.sh rate_limit:"
 	[download.parent_wait]="integration/peer_wait.sh parent_wait:"

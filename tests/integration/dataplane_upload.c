@@ -565,6 +565,7 @@ static void test_vx_upload__thousand_idle_connections(void **state)
 	vx_upload_cfg_init(&cfg);
 	((struct sockaddr_in *)&cfg.addr)->sin_port = 0;
 	cfg.max_conns = 1100;
+	cfg.max_conns_per_addr = 0; /* all from loopback */
 	fixture_start(&f, 1000 * 100, 100, &cfg);
 	for (i = 0; i < 1000; i++) {
 		fds[i] = vx_h_connect(&f.srv.addr);

@@ -31,6 +31,8 @@
 #define VX_API_COUNTER_MAX    (1ull << 50) /* byte counters and lengths */
 #define VX_API_PIECES_MAX     (1u << 20)   /* piece counts */
 #define VX_API_SRC_STATUS_MAX 999	   /* origin protocol status */
+#define VX_API_REPLICAS_MAX   VX_CTL_REPLICAS_MAX
+#define VX_API_TTL_MAX	      VX_CTL_TTL_MAX
 
 enum vx_api_type {
 	VX_API_REFUSE = 1, /* a rid-0 answer about the connection itself (refused client) */
@@ -39,6 +41,12 @@ enum vx_api_type {
 	VX_API_EVENT = 12,
 	VX_API_DOWNLOAD = 13,
 	VX_API_TASK_LIST = 14,
+	/* 15-17 are the control plane's (join, renew, crl) */
+	VX_API_CACHE_IMPORT = 18, /* put a local file into the store as a persistent cache task */
+	VX_API_CACHE_EXPORT = 19, /* put a persistent cache task at an output path */
+	VX_API_CACHE_STAT = 20,	  /* size, replicas, holders and TTL left of one */
+	VX_API_CACHE_DELETE = 21, /* remove one here (and everywhere, through the scheduler) */
+	VX_API_CACHE_LIST = 22,	  /* the persistent cache tasks this daemon holds */
 	VX_API_TYPE_NR,
 };
 
@@ -79,6 +87,11 @@ enum vx_api_event {
 #define VX_API_F_TASKS	     (1ull << 28)
 #define VX_API_F_MORE	     (1ull << 29)
 #define VX_API_F_REQUEST_ID  (1ull << 30) /* key 90: joins the client's log lines to ours */
+#define VX_API_F_REPLICAS    (1ull << 31) /* key 71: persistent cache replicas wanted */
+#define VX_API_F_TTL	     (1ull << 32) /* key 72: persistent cache TTL, seconds */
+#define VX_API_F_INPUT	     (1ull << 33) /* key 73: cache import: absolute path of the file */
+#define VX_API_F_TTL_LEFT    (1ull << 34) /* key 74: cache stat: seconds until it expires */
+#define VX_API_F_HOLDERS     (1ull << 35) /* key 75: cache stat: hosts holding a full copy */
 #define VX_API_F_MEMORY	     (1ull << 36) /* key 76: keep the task in the memory tier */
 /* The counters a progress event and a download answer carry. */
 #define VX_API_F_COUNTERS                                                                     \
@@ -142,6 +155,13 @@ struct vx_api_msg {
 	struct vx_download_task *tasks;
 	uint32_t nr_tasks;
 	bool more; /* the daemon has more tasks than this answer holds */
+
+	/* persistent cache (vx cache) */
+	struct vx_ctl_str input; /* import: absolute path of the file */
+	uint32_t replicas;	 /* import: replicas wanted; stat: the same */
+	uint64_t ttl_s;		 /* import: time to live */
+	uint64_t ttl_left_s;	 /* stat */
+	uint32_t holders;	 /* stat */
 
 	bool owns_arrays; /* set by the decoder: release frees the arrays */
 };

@@ -21,15 +21,17 @@
 #include "vx_compiler.h"
 #include "vx_frame.h"
 
-#define VX_CTL_VERSION	  1
-#define VX_CTL_FRAME_MAX  VX_FRAME_CONTROL_MAX /* value bytes of one control frame */
-#define VX_CTL_DEPTH_MAX  4		       /* CBOR nesting, the top map counts as 1 */
-#define VX_CTL_KEYS_MAX	  64		       /* entries of the top map */
-#define VX_CTL_STR_MAX	  8192		       /* bytes of one text string (URLs) */
-#define VX_CTL_ID_MAX	  256	  /* bytes of a host id, address, idc, location, token */
-#define VX_CTL_ERROR_MAX  1024	  /* bytes of a response's error text */
-#define VX_CTL_SKIP_MAX	  1024	  /* unknown-key items skipped in one message */
-#define VX_CTL_STATUS_MIN (-4095) /* most negative status (vx_err.h codes) */
+#define VX_CTL_VERSION	    1
+#define VX_CTL_FRAME_MAX    VX_FRAME_CONTROL_MAX /* value bytes of one control frame */
+#define VX_CTL_DEPTH_MAX    4			 /* CBOR nesting, the top map counts as 1 */
+#define VX_CTL_KEYS_MAX	    64			 /* entries of the top map */
+#define VX_CTL_STR_MAX	    8192		 /* bytes of one text string (URLs) */
+#define VX_CTL_ID_MAX	    256	    /* bytes of a host id, address, idc, location, token */
+#define VX_CTL_ERROR_MAX    1024    /* bytes of a response's error text */
+#define VX_CTL_SKIP_MAX	    1024    /* unknown-key items skipped in one message */
+#define VX_CTL_STATUS_MIN   (-4095) /* most negative status (vx_err.h codes) */
+#define VX_CTL_REPLICAS_MAX 64	    /* persistent cache copies of one task (spec/control.md 14) */
+#define VX_CTL_TTL_MAX	    (7ull * 24 * 3600) /* persistent cache TTL, s (Dragonfly: 7 d) */
 
 /* A borrowed, not NUL-terminated byte range; len 0 and ptr NULL is absent/empty. */
 struct vx_ctl_str {

@@ -54,7 +54,11 @@ enum vx_ctl_type {
 	VX_CTL_JOIN = 15,  /* join token + host id + host key + CSR -> certificate, CA, CRL */
 	VX_CTL_RENEW = 16, /* a host with a valid certificate: CSR -> a new certificate */
 	VX_CTL_CRL = 17,   /* the CA's current CRL */
-	/* 18-23: the persistent cache's (spec/control.md section 14) */
+	/* persistent cache (spec/control.md section 14); 19 and 22 are the local API's */
+	VX_CTL_CACHE_IMPORT = 18, /* a host holds a full copy: geometry, digests, replicas, ttl */
+	VX_CTL_CACHE_STAT = 20,	  /* holders, digests, geometry, replicas, ttl left */
+	VX_CTL_CACHE_DELETE = 21, /* the importer (or an admin): drop it on every holder */
+	VX_CTL_CACHE_HELD = 23,	  /* a replica asked for ended: status 0 held, or why not */
 	VX_CTL_CLUSTER_CONFIG = 24, /* the cluster configuration document (spec/control.md 15) */
 	VX_CTL_TYPE_NR,
 };
@@ -75,7 +79,7 @@ enum vx_ctl_event {
 	VX_CTL_EV_TRIGGER = 4,	      /* (to a seed) register task with need_back_to_source */
 	VX_CTL_EV_PREHEAT = 5,	      /* (manager) fetch url as task and keep it (preheat job) */
 	VX_CTL_EV_EVICT = 6,	      /* (manager) remove task from your store (delete_task job) */
-	/* 7: the persistent cache's replicate event (spec/control.md section 14) */
+	VX_CTL_EV_REPLICATE = 7, /* fetch persistent cache task from cands; answer CACHE_HELD */
 	VX_CTL_EV_PREHEAT_MEMORY = 8, /* (manager) preheat, then keep task in your memory tier */
 	VX_CTL_EV_CLUSTER_CONFIG = 9, /* a new cluster configuration version (cfg_version) */
 };
@@ -164,7 +168,9 @@ struct vx_ctl_cost {
 #define VX_CTL_F_CA	     (1ull << 49) /* join, renew answer: the CA certificate, PEM */
 #define VX_CTL_F_CRL	     (1ull << 50) /* join, renew, crl answer: the CA's CRL, PEM */
 #define VX_CTL_F_REQUEST_ID  (1ull << 51) /* key 90: the client's request id (logs only) */
-/* 52-57: the persistent cache's */
+#define VX_CTL_F_REPLICAS    (1ull << 52) /* key 71: persistent cache replicas wanted */
+#define VX_CTL_F_TTL	     (1ull << 53) /* key 72: persistent cache time to live, s */
+#define VX_CTL_F_TTL_LEFT    (1ull << 54) /* key 74: persistent cache seconds left */
 #define VX_CTL_F_CFG_VERSION (1ull << 58) /* key 80: cluster configuration version */
 #define VX_CTL_F_CFG_DOC     (1ull << 59) /* key 81: the cluster configuration document */
 #define VX_CTL_F_CFG_SHA     (1ull << 60) /* key 82: its sha256, hex */
@@ -256,6 +262,11 @@ struct vx_ctl_msg {
 	uint32_t peers;	     /* stat: peers of the task */
 	uint32_t done_peers; /* stat: peers holding a full copy */
 	uint32_t interval_ms;
+
+	/* persistent cache */
+	uint32_t replicas;   /* copies wanted in the cluster */
+	uint64_t ttl_s;	     /* time to live from the import */
+	uint64_t ttl_left_s; /* stat: until every holder drops it */
 
 	bool owns_arrays; /* set by the decoder: release frees the arrays */
 };

@@ -84,6 +84,17 @@ struct vx_download_request {
 	bool chown_output;
 	const uint32_t *groups; /* the client's supplementary groups, at most ..._GROUPS_MAX */
 	uint32_t nr_groups;
+	/*
+	 * A persistent cache verb (`vx cache`, spec/api.md) instead of a download: cache_op is
+	 * its local API type (import 18, export 19, stat 20, delete 21), 0 for a download. The
+	 * url is unused; cache_id is the task id (export, stat, delete; import: a given id),
+	 * cache_input the file an import reads (as the client), output where an export writes.
+	 */
+	uint32_t cache_op;
+	const char *cache_id;
+	const char *cache_input;
+	uint32_t replicas; /* import: copies wanted in the cluster, this one included */
+	uint64_t ttl_s;	   /* import: time to live */
 };
 
 /*
@@ -120,6 +131,10 @@ struct vx_download_result {
 	/* known inside the daemon only (the local API does not carry them: 0 through libvx) */
 	uint64_t piece_length; /* of the plan; 0 when unknown */
 	bool reused;	       /* the store held the complete content already */
+	/* a cache verb's answer (import, stat): carried by the local API */
+	uint32_t replicas;   /* wanted */
+	uint32_t holders;    /* hosts holding a full copy, as the scheduler knows (stat) */
+	uint64_t ttl_left_s; /* until every holder drops it */
 };
 
 /*

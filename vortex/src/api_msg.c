@@ -73,6 +73,11 @@ static const struct cb_key api_keys[] = {
 	  .off_nr = M(nr_tasks),
 	  .tuple = &task_tuple },
 	SCALAR(60, CB_BOOL, VX_API_F_MORE, more, 1, 0),
+	SCALAR(71, CB_U32, VX_API_F_REPLICAS, replicas, VX_API_REPLICAS_MAX, 0),
+	SCALAR(72, CB_U64, VX_API_F_TTL, ttl_s, VX_API_TTL_MAX, 0),
+	SCALAR(73, CB_TEXT, VX_API_F_INPUT, input, VX_API_OUTPUT_MAX, 0),
+	SCALAR(74, CB_U64, VX_API_F_TTL_LEFT, ttl_left_s, VX_API_TTL_MAX, 0),
+	SCALAR(75, CB_U32, VX_API_F_HOLDERS, holders, VX_API_REPLICAS_MAX * 16, 0),
 	SCALAR(76, CB_BOOL, VX_API_F_MEMORY, memory, 1, 0),
 	SCALAR(90, CB_TEXT, VX_API_F_REQUEST_ID, request_id, VX_REQUEST_ID_MAX, 0),
 };
@@ -83,12 +88,24 @@ static const uint64_t api_required[VX_API_TYPE_NR] = {
 	[VX_API_DELETE_TASK] = VX_API_F_TASK_ID,
 	[VX_API_EVENT] = VX_API_F_EVENT | VX_API_F_TASK_ID,
 	[VX_API_DOWNLOAD] = VX_API_F_URL,
+	[VX_API_CACHE_IMPORT] = VX_API_F_INPUT,
+	[VX_API_CACHE_EXPORT] = VX_API_F_TASK_ID | VX_API_F_OUTPUT,
+	[VX_API_CACHE_STAT] = VX_API_F_TASK_ID,
+	[VX_API_CACHE_DELETE] = VX_API_F_TASK_ID,
 };
 
 static const char *const api_type_names[VX_API_TYPE_NR] = {
-	[VX_API_REFUSE] = "refuse",	      [VX_API_STAT_TASK] = "stat-task",
-	[VX_API_DELETE_TASK] = "delete-task", [VX_API_EVENT] = "event",
-	[VX_API_DOWNLOAD] = "download",	      [VX_API_TASK_LIST] = "task-list",
+	[VX_API_REFUSE] = "refuse",
+	[VX_API_STAT_TASK] = "stat-task",
+	[VX_API_DELETE_TASK] = "delete-task",
+	[VX_API_EVENT] = "event",
+	[VX_API_DOWNLOAD] = "download",
+	[VX_API_TASK_LIST] = "task-list",
+	[VX_API_CACHE_IMPORT] = "cache-import",
+	[VX_API_CACHE_EXPORT] = "cache-export",
+	[VX_API_CACHE_STAT] = "cache-stat",
+	[VX_API_CACHE_DELETE] = "cache-delete",
+	[VX_API_CACHE_LIST] = "cache-list",
 };
 
 /*

@@ -115,7 +115,11 @@ static const struct cb_key ctl_keys[] = {
 	ARRAY(68, CB_BYTES, VX_CTL_F_CERT, cert, cert_len, VX_CTL_CERT_MAX, NULL),
 	ARRAY(69, CB_BYTES, VX_CTL_F_CA, ca, ca_len, VX_CTL_CERT_MAX, NULL),
 	ARRAY(70, CB_BYTES, VX_CTL_F_CRL, crl, crl_len, VX_CTL_CRL_MAX, NULL),
-	/* 71-79 left for the control plane's own keys (71-75: the persistent cache's) */
+	SCALAR(71, CB_U32, VX_CTL_F_REPLICAS, replicas, VX_CTL_REPLICAS_MAX, 0),
+	SCALAR(72, CB_U64, VX_CTL_F_TTL, ttl_s, VX_CTL_TTL_MAX, 0),
+	/* 73 is the local API's (input) */
+	SCALAR(74, CB_U64, VX_CTL_F_TTL_LEFT, ttl_left_s, VX_CTL_TTL_MAX, 0),
+	/* 75 is the local API's (holders); 76-79 left for the control plane's own keys */
 	SCALAR(80, CB_U64, VX_CTL_F_CFG_VERSION, cfg_version, UINT64_MAX >> 1, 0),
 	ARRAY(81, CB_BYTES, VX_CTL_F_CFG_DOC, cfg_doc, cfg_doc_len, VX_CTL_CFG_DOC_MAX, NULL),
 	SCALAR(82, CB_TEXT, VX_CTL_F_CFG_SHA, cfg_sha, VX_CTL_CFG_SHA_LEN, 0),
@@ -139,6 +143,11 @@ static const uint64_t ctl_required[VX_CTL_TYPE_NR] = {
 	[VX_CTL_JOIN] = VX_CTL_F_TOKEN | VX_CTL_F_HOST_ID | VX_CTL_F_HOST_KEY | VX_CTL_F_CSR,
 	[VX_CTL_RENEW] = VX_CTL_F_HOST_ID | VX_CTL_F_HOST_KEY | VX_CTL_F_CSR,
 	[VX_CTL_CRL] = VX_CTL_F_HOST_ID | VX_CTL_F_HOST_KEY,
+	[VX_CTL_CACHE_IMPORT] = VX_CTL_F_TASK_ID | VX_CTL_F_CONTENT_LEN | VX_CTL_F_PIECE_LEN |
+				VX_CTL_F_DIGESTS | VX_CTL_F_REPLICAS | VX_CTL_F_TTL,
+	[VX_CTL_CACHE_STAT] = VX_CTL_F_TASK_ID,
+	[VX_CTL_CACHE_DELETE] = VX_CTL_F_TASK_ID,
+	[VX_CTL_CACHE_HELD] = VX_CTL_F_TASK_ID | VX_CTL_F_STATUS,
 	[VX_CTL_CLUSTER_CONFIG] = 0,
 };
 
@@ -158,14 +167,18 @@ static const char *const ctl_type_names[VX_CTL_TYPE_NR] = {
 	[VX_CTL_JOIN] = "join",
 	[VX_CTL_RENEW] = "renew",
 	[VX_CTL_CRL] = "crl",
+	[VX_CTL_CACHE_IMPORT] = "cache-import",
+	[VX_CTL_CACHE_STAT] = "cache-stat",
+	[VX_CTL_CACHE_DELETE] = "cache-delete",
+	[VX_CTL_CACHE_HELD] = "cache-held",
 	[VX_CTL_CLUSTER_CONFIG] = "cluster-config",
 };
 
-/* 13 and 14 are the local API's types: never on the scheduler's channel */
+/* 13, 14, 19 and 22 are the local API's types: never on the scheduler's channel */
 static bool ctl_type_ok(uint8_t tag, uint32_t type)
 {
 	(void)tag;
-	return type != 13 && type != 14;
+	return type != 13 && type != 14 && type != 19 && type != 22;
 }
 
 static const struct cb_schema ctl_schema = {
