@@ -91,7 +91,7 @@ struct vx_sched_server {
 	char cfg_sha[VX_CTL_CFG_SHA_LEN + 1];
 	uint8_t *cfg_doc;
 	uint32_t cfg_doc_len;
-	struct vx_pcache *pcache;	  /* persistent cache tasks (section 14) */
+	struct vx_pcache *pcache; /* persistent cache tasks (section 14) */
 };
 
 void vx_sched_server_cfg_default(struct vx_sched_server_cfg *cfg)

@@ -55,10 +55,10 @@ enum vx_ctl_type {
 	VX_CTL_RENEW = 16, /* a host with a valid certificate: CSR -> a new certificate */
 	VX_CTL_CRL = 17,   /* the CA's current CRL */
 	/* persistent cache (spec/control.md section 14); 19 and 22 are the local API's */
-	VX_CTL_CACHE_IMPORT = 18, /* a host holds a full copy: geometry, digests, replicas, ttl */
-	VX_CTL_CACHE_STAT = 20,	  /* holders, digests, geometry, replicas, ttl left */
-	VX_CTL_CACHE_DELETE = 21, /* the importer (or an admin): drop it on every holder */
-	VX_CTL_CACHE_HELD = 23,	  /* a replica asked for ended: status 0 held, or why not */
+	VX_CTL_CACHE_IMPORT = 18,   /* a host holds a full copy: geometry, digests, replicas, ttl */
+	VX_CTL_CACHE_STAT = 20,	    /* holders, digests, geometry, replicas, ttl left */
+	VX_CTL_CACHE_DELETE = 21,   /* the importer (or an admin): drop it on every holder */
+	VX_CTL_CACHE_HELD = 23,	    /* a replica asked for ended: status 0 held, or why not */
 	VX_CTL_CLUSTER_CONFIG = 24, /* the cluster configuration document (spec/control.md 15) */
 	VX_CTL_TYPE_NR,
 };
