@@ -1040,6 +1040,23 @@ int vx_config_cluster_merge(struct vx_config *cfg, const void *root,
 	return rc;
 }
 
+int vx_config_cluster_merge_doc(struct vx_config *cfg, const void *doc, size_t len,
+				void (*skipped)(void *arg, const char *name), void *arg, char *err,
+				size_t err_len)
+{
+	json_error_t je;
+	json_t *root = json_loadb(doc, len, JSON_REJECT_DUPLICATES, &je);
+	int rc;
+
+	if (!root) {
+		set_err(err, err_len, "the cluster config is not JSON: %s", je.text);
+		return -EINVAL;
+	}
+	rc = vx_config_cluster_merge(cfg, root, skipped, arg, err, err_len);
+	json_decref(root);
+	return rc;
+}
+
 /* Writes @s as a double-quoted YAML scalar. */
 static void print_quoted(FILE *f, const char *s)
 {

@@ -189,6 +189,13 @@ VX_MUST_CHECK int vx_config_cluster_check(const void *root, char *err, size_t er
 VX_MUST_CHECK int vx_config_cluster_merge(struct vx_config *cfg, const void *root,
 					  void (*skipped)(void *arg, const char *name), void *arg,
 					  char *err, size_t err_len);
+/*
+ * vx_config_cluster_merge_doc() - the daemon's path: @doc (@len bytes, as the control plane
+ * sent it) parsed as JSON (duplicate keys refused) and merged as vx_config_cluster_merge().
+ */
+VX_MUST_CHECK int vx_config_cluster_merge_doc(struct vx_config *cfg, const void *doc, size_t len,
+					      void (*skipped)(void *arg, const char *name),
+					      void *arg, char *err, size_t err_len);
 /* True when @name may be set cluster-wide. */
 bool vx_config_cluster_key(const char *name);
 

@@ -14,8 +14,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
 #include "vx_alloc.h"
 #include "vx_ctl_msg.h"
 #include "vx_file.h"
@@ -63,14 +61,12 @@ static int merge(struct serve_ccfg *cc, const uint8_t *doc, size_t len, struct v
 		 struct note *nt)
 {
 	char err[VX_CONFIG_ERR_MAX];
-	json_t *root = json_loadb((const char *)doc, len, JSON_REJECT_DUPLICATES, NULL);
 	int rc;
 
 	*out = cc->base;
-	rc = root ? vx_config_cluster_merge(out, root, note_local, nt, err, sizeof(err)) : -EINVAL;
-	json_decref(root);
+	rc = vx_config_cluster_merge_doc(out, doc, len, note_local, nt, err, sizeof(err));
 	if (rc)
-		vx_err("serve: cluster config refused: %s", root ? err : "not JSON");
+		vx_err("serve: cluster config refused: %s", err);
 	return rc;
 }
 
