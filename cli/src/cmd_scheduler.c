@@ -6,6 +6,7 @@
  * Exit codes: 0 clean stop, 1 the service could not start (database, address in use), 2 bad
  * command line.
  */
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +16,10 @@
 
 #include "args.h"
 #include "commands.h"
+#include "config.h"
+#include "vx_alloc.h"
+#include "vx_ctl_msg.h"
+#include "vx_file.h"
 #include "vx_err.h"
 #include "vx_manager.h"
 #include "vx_log.h"
@@ -72,6 +77,9 @@ static void usage(FILE *f)
 	      "  --deny-outbound CIDR   preheat URLs may never name these (repeatable)\n"
 	      "  --api-jobs-per-min N  job creations per token per minute (default 60)\n"
 	      "  --api-routes        print the API's routes and exit\n"
+	      "  --cluster-config FILE  JSON of daemon config keys stored as the cluster\n"
+	      "                      configuration when the database holds none (PUT\n"
+	      "                      /oapi/v1/cluster-config changes it later)\n"
 	      "  --pki-dir DIR       the cluster CA: ca.pem, ca.key, server.pem, server.key,\n"
 	      "                      crl.pem, created when missing (default: the --db path with\n"
 	      "                      .pki appended); TLS on --listen from these files unless\n"
@@ -148,6 +156,7 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 		{ "deny-outbound", required_argument, NULL, 'X' },
 		{ "api-jobs-per-min", required_argument, NULL, 'J' },
 		{ "api-routes", no_argument, NULL, 'R' },
+		{ "cluster-config", required_argument, NULL, 'G' },
 		{ "pki-dir", required_argument, NULL, 'K' },
 		{ "cert-ttl", required_argument, NULL, 'L' },
 		{ "no-pki", no_argument, NULL, 'P' },
@@ -359,6 +368,24 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 			if (parse_u32("--job-lease", optarg, 2, 3600, &mf->cfg.job_lease_s))
 				return -EINVAL;
 			break;
+		case 'G': {
+			char *buf = NULL;
+			size_t got = 0;
+			int fd = open(optarg, O_RDONLY | O_CLOEXEC);
+
+			if (fd == -1 || vx_file_read_fd(fd, VX_CTL_CFG_DOC_MAX, &buf, &got)) {
+				fprintf(stderr,
+					"vx scheduler: --cluster-config %s: cannot read it\n",
+					optarg);
+				if (fd != -1)
+					close(fd);
+				return -EINVAL;
+			}
+			close(fd);
+			vx_free((void *)mf->cfg.cluster_seed);
+			mf->cfg.cluster_seed = buf; /* lives as long as the process */
+			break;
+		}
 		case 'R':
 			for (uint32_t i = 0; vx_manager_route(i); i++)
 				printf("%s\n", vx_manager_route(i));
@@ -563,6 +590,7 @@ static int run_scheduler(int argc, char **argv)
 	vx_sched_server_cfg_default(&cfg);
 	cfg.pki = true; /* the cluster CA (spec/control.md section 11); --no-pki turns it off */
 	vx_manager_cfg_default(&mf.cfg);
+	mf.cfg.cluster_check = vx_config_cluster_check; /* the daemon's own parser */
 	mf.cfg.allow_outbound = mf.allow;
 	mf.cfg.deny_outbound = mf.deny;
 	rc = parse_flags(argc, argv, &cfg, &mf);

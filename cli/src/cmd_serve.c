@@ -19,6 +19,7 @@
 #include "commands.h"
 #include "config.h"
 #include "tls_conf.h"
+#include "serve_ccfg.h"
 #include "serve_upgrade.h"
 #include "vx_err.h"
 #include "vx_fetcher.h"
@@ -628,6 +629,7 @@ static int serve_main(const struct serve_flags *flp, const struct vx_config *cfg
 	struct vx_peer_api *api = NULL;
 	struct vx_proxy *proxy = NULL;
 	struct vx_peer_metrics *metrics = NULL;
+	static struct serve_ccfg ccfg; /* large; lives as long as the peer */
 	char err[512], token[VX_SCHED_TOKEN_MAX + 1], join[VX_SCHED_TOKEN_MAX + 1];
 	sigset_t set;
 	int rc, sig = 0;
@@ -644,6 +646,7 @@ static int serve_main(const struct serve_flags *flp, const struct vx_config *cfg
 		return VX_EXIT_FAILURE;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	vx_serve_ccfg_start(&ccfg, &cfg, &pc);
 	if (pc.nr_schedulers &&
 	    (serve_token(&cfg, &fl, token, &pc) || serve_join(&cfg, &fl, join, &pc)))
 		return VX_EXIT_USAGE;

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <yaml.h>
 
 #include "args.h"
@@ -210,6 +211,31 @@ static const struct key keys[] = {
 	  "allow plaintext on non-loopback addresses (warned at start)", APPLIED },
 };
 
+_Static_assert(VX_ARRAY_SIZE(keys) <= 128, "struct vx_config.local_set has 128 bits");
+
+/*
+ * Keys the cluster configuration document may set (spec/manager.md "Cluster configuration"):
+ * what makes sense for every host of a cluster. Host identity, paths, listeners, TLS and the
+ * outbound policy stay local.
+ */
+static const char *const cluster_keys[] = {
+	"log_level",
+	"schedulers",
+	"upload.rate_limit",
+	"download.rate_limit",
+	"download.concurrent_pieces",
+	"download.piece_timeout",
+	"download.parent_wait",
+	"storage.gc_high_percent",
+	"storage.gc_low_percent",
+	"storage.task_ttl",
+	"storage.gc_interval",
+	"proxy.rules",
+	"proxy.public_repositories",
+	"proxy.rate_limit",
+	"proxy.client_rate_limit",
+};
+
 #define YAML_DEPTH_MAX 4 /* the schema nests one level; allow a little slack for errors */
 
 void vx_config_init(struct vx_config *cfg)
@@ -391,9 +417,11 @@ static int key_apply(struct vx_config *cfg, const struct key *k, const char *v, 
 		     size_t err_len)
 {
 	void *field = (char *)cfg + k->off;
+	size_t idx = (size_t)(k - keys);
 	uint64_t n = 0;
 	int rc = 0;
 
+	cfg->local_set[idx / 64] |= 1ull << (idx % 64);
 	switch (k->type) {
 	case KEY_BOOL:
 		if (parse_bool(v, (bool *)field)) {
@@ -924,6 +952,159 @@ int vx_config_validate(const struct vx_config *cfg, char *err, size_t err_len)
 		return -EINVAL;
 	}
 	return 0;
+}
+
+bool vx_config_cluster_key(const char *name)
+{
+	for (size_t i = 0; i < VX_ARRAY_SIZE(cluster_keys); i++) {
+		if (strcmp(cluster_keys[i], name) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* One JSON value as the string a flag would give; lists are handled by the caller. */
+static int json_scalar(const json_t *v, char *out, size_t len)
+{
+	int n;
+
+	if (json_is_string(v))
+		n = snprintf(out, len, "%s", json_string_value(v));
+	else if (json_is_integer(v) && json_integer_value(v) >= 0)
+		n = snprintf(out, len, "%lld", (long long)json_integer_value(v));
+	else if (json_is_boolean(v))
+		n = snprintf(out, len, "%s", json_is_true(v) ? "true" : "false");
+	else
+		return -EINVAL;
+	return n < 0 || (size_t)n >= len ? -EINVAL : 0;
+}
+
+/* Sets key @k of @cfg from @v (a list replaces the list, or with @union adds to it). */
+static int cluster_set(struct vx_config *cfg, const struct key *k, const json_t *v, bool union_,
+		       char *err, size_t err_len)
+{
+	char s[VX_CONFIG_STR_MAX];
+
+	if (k->type != KEY_STRLIST) {
+		if (json_scalar(v, s, sizeof(s))) {
+			set_err(err, err_len, "'%s' must be a string, a number or a bool", k->name);
+			return -EINVAL;
+		}
+		return key_apply(cfg, k, s, err, err_len);
+	}
+	if (!json_is_array(v)) {
+		set_err(err, err_len, "'%s' must be an array of strings", k->name);
+		return -EINVAL;
+	}
+	if (!union_)
+		*(unsigned *)(void *)((char *)cfg + k->count_off) = 0;
+	for (size_t i = 0; i < json_array_size(v); i++) {
+		const json_t *e = json_array_get(v, i);
+		unsigned n = *(unsigned *)(void *)((char *)cfg + k->count_off);
+		bool have = false;
+
+		if (!json_is_string(e) || json_scalar(e, s, sizeof(s)) || !s[0]) {
+			set_err(err, err_len, "'%s' must be an array of non-empty strings",
+				k->name);
+			return -EINVAL;
+		}
+		for (unsigned j = 0; union_ && j < n && !have; j++)
+			have = strcmp((char *)cfg + k->off + (size_t)j * k->size, s) == 0;
+		if (!have && list_append(cfg, k, s, err, err_len))
+			return -EINVAL;
+	}
+	return 0;
+}
+
+static int cluster_apply(struct vx_config *cfg, const json_t *root, const struct vx_config *local,
+			 void (*skipped)(void *arg, const char *name), void *arg, char *err,
+			 size_t err_len)
+{
+	const char *name;
+	json_t *v;
+
+	if (!json_is_object(root)) {
+		set_err(err, err_len, "the cluster config is not a JSON object");
+		return -EINVAL;
+	}
+	json_object_foreach((json_t *)root, name, v)
+	{
+		const struct key *k = key_find(name);
+		size_t idx;
+
+		if (!k) {
+			set_err(err, err_len, "unknown setting '%s'", name);
+			return -EINVAL;
+		}
+		if (!vx_config_cluster_key(name)) {
+			set_err(err, err_len, "'%s' cannot be set cluster-wide (a host's own key)",
+				name);
+			return -EINVAL;
+		}
+		idx = (size_t)(k - keys);
+		if (local && (local->local_set[idx / 64] >> (idx % 64) & 1) &&
+		    strcmp(name, "schedulers") != 0) {
+			if (skipped)
+				skipped(arg, name);
+			continue;
+		}
+		if (cluster_set(cfg, k, v, local != NULL, err, err_len))
+			return -EINVAL;
+	}
+	return vx_config_validate(cfg, err, err_len);
+}
+
+int vx_config_cluster_check(const void *root, char *err, size_t err_len)
+{
+	struct vx_config *c = vx_malloc(sizeof(*c));
+	int rc;
+
+	if (!c) {
+		set_err(err, err_len, "out of memory");
+		return -ENOMEM;
+	}
+	vx_config_init(c);
+	rc = cluster_apply(c, root, NULL, NULL, NULL, err, err_len);
+	vx_free(c);
+	return rc;
+}
+
+int vx_config_cluster_merge(struct vx_config *cfg, const void *root,
+			    void (*skipped)(void *arg, const char *name), void *arg, char *err,
+			    size_t err_len)
+{
+	struct vx_config *c = vx_malloc(sizeof(*c));
+	int rc;
+
+	if (!c) {
+		set_err(err, err_len, "out of memory");
+		return -ENOMEM;
+	}
+	*c = *cfg;
+	rc = cluster_apply(c, root, cfg, skipped, arg, err, err_len);
+	if (!rc) {
+		memcpy(c->local_set, cfg->local_set, sizeof(c->local_set));
+		*cfg = *c;
+	}
+	vx_free(c);
+	return rc;
+}
+
+int vx_config_cluster_merge_doc(struct vx_config *cfg, const void *doc, size_t len,
+				void (*skipped)(void *arg, const char *name), void *arg, char *err,
+				size_t err_len)
+{
+	json_error_t je;
+	json_t *root = json_loadb(doc, len, JSON_REJECT_DUPLICATES, &je);
+	int rc;
+
+	if (!root) {
+		set_err(err, err_len, "the cluster config is not JSON: %s", je.text);
+		return -EINVAL;
+	}
+	rc = vx_config_cluster_merge(cfg, root, skipped, arg, err, err_len);
+	json_decref(root);
+	return rc;
 }
 
 /* Writes @s as a double-quoted YAML scalar. */

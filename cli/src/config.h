@@ -135,6 +135,9 @@ struct vx_config {
 	struct vx_config_proxy proxy;
 	struct vx_config_tls tls;
 	struct vx_config_source source;
+	/* keys set by the file or a flag (bit = index in the key table): they win over the
+	 * cluster configuration document */
+	uint64_t local_set[2];
 };
 
 /* Fills @cfg with the embedded defaults. */
@@ -181,6 +184,32 @@ void vx_config_keys(void *out);
  */
 unsigned vx_config_changed(const struct vx_config *a, const struct vx_config *b,
 			   void (*fn)(void *arg, const char *name), void *arg);
+
+/*
+ * The cluster configuration document (spec/manager.md): a JSON object (a json_t *) of config
+ * key -> value (string, integer, bool, or an array of strings for a list key). Only the keys
+ * of the cluster-settable table in config.c are allowed.
+ *
+ * vx_config_cluster_check() - parses @root onto the defaults with this parser and validates
+ * the result. Returns 0, or -EINVAL with one line in @err naming the first bad key.
+ *
+ * vx_config_cluster_merge() - applies @root on top of @cfg, except keys @cfg->local_set marks
+ * (the daemon's file and flags win; @skipped(@arg, NAME) is called for each). The list
+ * "schedulers" is the union of the local list and the cluster's. On error @cfg is unchanged.
+ */
+VX_MUST_CHECK int vx_config_cluster_check(const void *root, char *err, size_t err_len);
+VX_MUST_CHECK int vx_config_cluster_merge(struct vx_config *cfg, const void *root,
+					  void (*skipped)(void *arg, const char *name), void *arg,
+					  char *err, size_t err_len);
+/*
+ * vx_config_cluster_merge_doc() - the daemon's path: @doc (@len bytes, as the control plane
+ * sent it) parsed as JSON (duplicate keys refused) and merged as vx_config_cluster_merge().
+ */
+VX_MUST_CHECK int vx_config_cluster_merge_doc(struct vx_config *cfg, const void *doc, size_t len,
+					      void (*skipped)(void *arg, const char *name),
+					      void *arg, char *err, size_t err_len);
+/* True when @name may be set cluster-wide. */
+bool vx_config_cluster_key(const char *name);
 
 /* Writes @cfg as YAML to @out (a stdio stream), every key present. */
 void vx_config_print(const struct vx_config *cfg, void *out);

@@ -130,6 +130,14 @@ void vx_sched_client_forget(struct vx_sched_client *c, struct vx_ctl_str task_id
 VX_MUST_CHECK int vx_sched_client_call(struct vx_sched_client *c, struct vx_ctl_msg *m,
 				       vx_sched_client_cb cb, void *arg, int timeout_ms);
 
+/*
+ * vx_sched_client_set_servers() - the scheduler list from now on (the cluster configuration):
+ * a new address is dialled, one no longer listed is closed and never dialled again (its tasks
+ * move to the next in their order), indexes of the others stay. Returns 0, -ENOSPC (more than
+ * VX_SCHED_CLIENT_SERVERS_MAX ever listed: the rest are left out), -EINVAL (a bad address).
+ */
+int vx_sched_client_set_servers(struct vx_sched_client *c, const char *const *servers, uint32_t n);
+
 /* Index of the scheduler that currently owns @task_id, or -1 when none is reachable. */
 int vx_sched_client_owner(struct vx_sched_client *c, struct vx_ctl_str task_id);
 

@@ -110,6 +110,18 @@ int vx_sched_server_push(struct vx_sched_server *srv, uint32_t host, enum vx_ctl
 			 const char *task_id, const char *url, uint64_t piece_len,
 			 const char *const *headers, uint32_t nr_headers);
 
+/*
+ * vx_sched_server_set_cluster_config() - the cluster configuration document daemons fetch
+ * (spec/control.md section 15): @version (> 0), @sha (64 hex digits of sha256 of @doc) and
+ * @len bytes of JSON (copied, at most VX_CTL_CFG_DOC_MAX). A new version is told to every
+ * connected host (event 9); the same version and sha again is a no-op. Loop thread only (a
+ * hook). Returns 0, -EINVAL, -ENOMEM.
+ */
+int vx_sched_server_set_cluster_config(struct vx_sched_server *srv, uint64_t version,
+				       const char *sha, const uint8_t *doc, uint32_t len);
+/* The version set last (0: none). */
+uint64_t vx_sched_server_cluster_config_version(const struct vx_sched_server *srv);
+
 /* Forgets @task_id in the core and the database (the admin delete-task). 0 or -ENOENT. */
 int vx_sched_server_forget_task(struct vx_sched_server *srv, const char *task_id);
 

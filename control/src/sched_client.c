@@ -73,6 +73,7 @@ struct cc_conn {
 	bool failed;  /* dropped or unreachable since its last good hello */
 	bool refused; /* the last hello was refused (-EACCES: our token or host key) */
 	bool warned;  /* a failure was logged at warn since the last good hello */
+	bool retired; /* left the list (vx_sched_client_set_servers()): never dialled again */
 	uint32_t backoff_ms;
 	uint64_t retry_ms;
 	uint64_t hello_rid;
@@ -683,6 +684,17 @@ static void on_frame(struct vx_sched_client *c, struct cc_conn *cc, const struct
 			cc->next_announce_ms = vx_now_ms() + cc->announce_ms;
 			cc->backoff_ms = c->cfg.backoff_min_ms;
 			register_owned(c, cc);
+			if ((m->has & VX_CTL_F_CFG_VERSION) && c->cfg.on_event) {
+				/* the cluster config version, told as event 9 would tell it */
+				struct vx_ctl_msg ev = { 0 };
+
+				ev.tag = VX_TAG_CONTROL_EVENT;
+				ev.type = VX_CTL_EVENT;
+				ev.event = VX_CTL_EV_CLUSTER_CONFIG;
+				ev.cfg_version = m->cfg_version;
+				ev.has = VX_CTL_F_EVENT | VX_CTL_F_CFG_VERSION;
+				c->cfg.on_event(c->cfg.arg, cc->idx, &ev);
+			}
 			return;
 		}
 		if (p.cb) {
@@ -833,6 +845,8 @@ int vx_sched_client_process(struct vx_sched_client *c, int timeout_ms)
 	for (uint32_t i = 0; i < c->cfg.nr_servers; i++) {
 		struct cc_conn *cc = &c->conns[i];
 
+		if (cc->retired)
+			continue;
 		if (cc->state == CC_DOWN && now >= cc->retry_ms)
 			conn_start(c, cc);
 		if (cc->state == CC_DOWN && timeout_ms > 0 &&
@@ -1039,4 +1053,76 @@ int vx_sched_client_call(struct vx_sched_client *c, struct vx_ctl_msg *m, vx_sch
 	}
 	vx_free(x);
 	return -ETIMEDOUT;
+}
+
+/* Sets up conn @i for "HOST:PORT" @addr (kept as host and port). 0 or -EINVAL/-ENOMEM. */
+static int conn_setup(struct vx_sched_client *c, uint32_t i, const char *addr)
+{
+	struct cc_conn *cc = &c->conns[i];
+
+	memset(cc, 0, sizeof(*cc));
+	cc->idx = i;
+	vx_fconn_init(&cc->io, -1, CC_SENDQ_MAX);
+	if (vx_net_parse_hostport(addr, VX_NET_PORT0, cc->host, sizeof(cc->host), &cc->port))
+		return -EINVAL;
+	cc->hash = vx_hash_fnv1a(addr, strlen(addr));
+	cc->backoff_ms = c->cfg.backoff_min_ms;
+	return vx_ctl_reader_init(&cc->rd) ? -ENOMEM : 0;
+}
+
+static bool conn_is(const struct cc_conn *cc, const char *addr)
+{
+	char host[256];
+	uint16_t port;
+
+	return vx_net_parse_hostport(addr, VX_NET_PORT0, host, sizeof(host), &port) == 0 &&
+	       port == cc->port && strcmp(host, cc->host) == 0;
+}
+
+int vx_sched_client_set_servers(struct vx_sched_client *c, const char *const *servers, uint32_t n)
+{
+	int rc = 0;
+
+	/* a scheduler no longer listed is closed and stays failed: its tasks move on */
+	for (uint32_t i = 0; i < c->cfg.nr_servers; i++) {
+		struct cc_conn *cc = &c->conns[i];
+		bool keep = false;
+
+		for (uint32_t j = 0; j < n && !keep; j++)
+			keep = conn_is(cc, servers[j]);
+		if (!keep && !cc->retired) {
+			vx_info("sched client: scheduler %s:%u left the list: dropped", cc->host,
+				cc->port);
+			if (cc->state != CC_DOWN)
+				conn_down(c, cc, "left the scheduler list");
+			cc->retired = true;
+			cc->failed = true;
+		} else if (keep && cc->retired) {
+			vx_info("sched client: scheduler %s:%u is back in the list", cc->host,
+				cc->port);
+			cc->retired = false;
+			cc->retry_ms = 0;
+		}
+	}
+	for (uint32_t j = 0; j < n; j++) {
+		bool have = false;
+
+		for (uint32_t i = 0; i < c->cfg.nr_servers && !have; i++)
+			have = conn_is(&c->conns[i], servers[j]);
+		if (have)
+			continue;
+		if (c->cfg.nr_servers == VX_SCHED_CLIENT_SERVERS_MAX) {
+			rc = -ENOSPC;
+			continue;
+		}
+		if (conn_setup(c, c->cfg.nr_servers, servers[j])) {
+			rc = -EINVAL;
+			continue;
+		}
+		c->conns[c->cfg.nr_servers].failed = true; /* owns no task until its hello */
+		vx_info("sched client: scheduler %s:%u joined the list: dialling",
+			c->conns[c->cfg.nr_servers].host, c->conns[c->cfg.nr_servers].port);
+		c->cfg.nr_servers++;
+	}
+	return rc;
 }

@@ -86,7 +86,12 @@ struct vx_sched_server {
 	struct vx_pki *pki;		  /* the CA; NULL when cfg.pki is off */
 	struct vx_tls_ctx *tls;		  /* cfg.tls, or own_tls; NULL: plaintext */
 	struct vx_tls_ctx *own_tls;	  /* from the CA's files (owned) */
-	struct vx_pcache *pcache;	  /* persistent cache tasks (section 14) */
+	/* the cluster configuration document (spec/control.md section 15); version 0: none */
+	uint64_t cfg_version;
+	char cfg_sha[VX_CTL_CFG_SHA_LEN + 1];
+	uint8_t *cfg_doc;
+	uint32_t cfg_doc_len;
+	struct vx_pcache *pcache; /* persistent cache tasks (section 14) */
 };
 
 void vx_sched_server_cfg_default(struct vx_sched_server_cfg *cfg)
@@ -717,7 +722,24 @@ static int on_hello(struct vx_sched_server *srv, struct srv_conn *c, const struc
 	}
 	r->interval_ms = srv->cfg.announce_ms;
 	r->has |= VX_CTL_F_INTERVAL;
+	if (srv->cfg_version) {
+		r->cfg_version = srv->cfg_version;
+		r->has |= VX_CTL_F_CFG_VERSION;
+	}
 	return 0;
+}
+
+/* cluster-config: the document, its version and sha256 (version 0 and no document: none). */
+static void on_cluster_config(const struct vx_sched_server *srv, struct vx_ctl_msg *r)
+{
+	r->cfg_version = srv->cfg_version;
+	r->has |= VX_CTL_F_CFG_VERSION;
+	if (!srv->cfg_version)
+		return;
+	r->cfg_doc = srv->cfg_doc;
+	r->cfg_doc_len = srv->cfg_doc_len;
+	r->cfg_sha = vx_ctl_str_of(srv->cfg_sha);
+	r->has |= VX_CTL_F_CFG_DOC | VX_CTL_F_CFG_SHA;
 }
 
 /*
@@ -1078,6 +1100,9 @@ static int on_request(struct vx_sched_server *srv, struct srv_conn *c, const str
 		break;
 	case VX_CTL_DELETE_TASK:
 		rc = on_delete(srv, c, m, now);
+		break;
+	case VX_CTL_CLUSTER_CONFIG:
+		on_cluster_config(srv, &r);
 		break;
 	case VX_CTL_CACHE_IMPORT:
 	case VX_CTL_CACHE_HELD:
@@ -1481,6 +1506,53 @@ int vx_sched_server_push(struct vx_sched_server *srv, uint32_t host, enum vx_ctl
 	return conn_send(srv, c, &m);
 }
 
+int vx_sched_server_set_cluster_config(struct vx_sched_server *srv, uint64_t version,
+				       const char *sha, const uint8_t *doc, uint32_t len)
+{
+	static const char no_task[VX_TASK_ID_LEN + 1] =
+		"0000000000000000000000000000000000000000000000000000000000000000";
+	struct vx_ctl_msg m;
+	uint8_t *copy;
+	uint32_t told = 0;
+
+	if (!version || len > VX_CTL_CFG_DOC_MAX || !sha || strlen(sha) != VX_CTL_CFG_SHA_LEN)
+		return -EINVAL;
+	if (version == srv->cfg_version && strcmp(sha, srv->cfg_sha) == 0)
+		return 0;
+	copy = vx_malloc(len ? len : 1);
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, doc, len);
+	vx_free(srv->cfg_doc);
+	srv->cfg_doc = copy;
+	srv->cfg_doc_len = len;
+	srv->cfg_version = version;
+	memcpy(srv->cfg_sha, sha, VX_CTL_CFG_SHA_LEN + 1);
+	memset(&m, 0, sizeof(m));
+	m.tag = VX_TAG_CONTROL_EVENT;
+	m.type = VX_CTL_EVENT;
+	m.event = VX_CTL_EV_CLUSTER_CONFIG;
+	m.task_id = vx_ctl_str_of(no_task);
+	m.cfg_version = version;
+	m.has = VX_CTL_F_EVENT | VX_CTL_F_TASK_ID | VX_CTL_F_CFG_VERSION;
+	/* every host that said hello hears of it (a send that fails closes only that connection) */
+	for (uint32_t i = 0; i < srv->cfg.conns_max; i++) {
+		struct srv_conn *c = srv->conns[i];
+
+		if (c && c->host != VX_SCHED_NO_HOST && conn_send(srv, c, &m) == 0)
+			told++;
+	}
+	vx_info("scheduler: cluster config version %llu (sha256 %.12s...): told %u connected "
+		"hosts",
+		(unsigned long long)version, sha, told);
+	return 0;
+}
+
+uint64_t vx_sched_server_cluster_config_version(const struct vx_sched_server *srv)
+{
+	return srv->cfg_version;
+}
+
 struct vx_pcache *vx_sched_server_pcache(struct vx_sched_server *srv)
 {
 	return srv->pcache;
@@ -1532,5 +1604,6 @@ void vx_sched_server_free(struct vx_sched_server *srv)
 	vx_tls_ctx_free(srv->own_tls);
 	vx_free(srv->conns);
 	vx_free(srv->obuf);
+	vx_free(srv->cfg_doc);
 	vx_free(srv);
 }

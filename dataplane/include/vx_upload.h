@@ -200,6 +200,10 @@ void vx_upload_free(struct vx_upload *up);
  */
 void vx_upload_set_tls(struct vx_upload *up, struct ssl_ctx_st *tls);
 
+/* vx_upload_set_rate() - the global upload rate from now on (bytes/s, 0 unlimited); loop
+ * thread only (the cluster configuration, spec/peer.md). */
+void vx_upload_set_rate(struct vx_upload *up, uint64_t rate_bytes_per_s);
+
 /* Copies the counters into @out (borrowed). */
 void vx_upload_stats(const struct vx_upload *up, struct vx_upload_stats *out);
 

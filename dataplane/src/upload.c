@@ -2198,3 +2198,10 @@ void vx_upload_stats(const struct vx_upload *up, struct vx_upload_stats *out)
 {
 	*out = up->stats;
 }
+
+void vx_upload_set_rate(struct vx_upload *up, uint64_t rate)
+{
+	up->cfg.rate_bytes_per_s = rate;
+	vx__bucket_init(&up->bucket, rate, VX_MAX(rate / 10, (uint64_t)up->cfg.chunk_bytes),
+			vx_loop_now_ms(up->loop));
+}

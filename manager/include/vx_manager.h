@@ -50,6 +50,12 @@ struct vx_manager_cfg {
 	uint32_t nr_allow_outbound;	   /* by default (loopback, link-local, unspecified) */
 	const char *const *deny_outbound;  /* CIDRs a preheat URL may never name */
 	uint32_t nr_deny_outbound;
+	/* the cluster configuration document (spec/manager.md): @cluster_check validates a
+	 * decoded JSON object (a json_t *) with the daemon's own config parser, naming a bad key
+	 * in @err; @cluster_seed (JSON text, borrowed) is stored as version 1 when the database
+	 * holds none */
+	int (*cluster_check)(const void *root, char *err, size_t err_len);
+	const char *cluster_seed;
 	uint32_t job_lease_s; /* a running job's lease: another process claims it this long
 			       * after its runner stopped renewing (default 15) */
 };

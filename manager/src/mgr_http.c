@@ -48,8 +48,9 @@ struct vx_manager {
 	struct mgr_view *view; /* the console's cluster views */
 	struct bucket buckets[BUCKETS_MAX];
 	uint64_t next_tick_ms;
-	int epfd;    /* libmicrohttpd's epoll descriptor; -1 without the API */
-	bool hooked; /* in the scheduler's loop */
+	uint64_t next_cfg_ms; /* next look for a new cluster config version in the database */
+	int epfd;	      /* libmicrohttpd's epoll descriptor; -1 without the API */
+	bool hooked;	      /* in the scheduler's loop */
 };
 
 struct req {
@@ -76,6 +77,8 @@ enum route_id {
 	R_BLOCK_GET,
 	R_BLOCK_POST,
 	R_BLOCK_DEL,
+	R_CCFG_GET,
+	R_CCFG_PUT,
 	R_PCACHE_GET
 };
 
@@ -112,6 +115,11 @@ static const struct route {
 			   "POST /oapi/v1/blocklist" },
 	[R_BLOCK_DEL] = { "DELETE", "/oapi/v1/blocklist/", VX_MGR_SCOPE_CLUSTER_ADMIN,
 			  "DELETE /oapi/v1/blocklist/{id}" },
+	/* the cluster configuration document (mgr_cluster.c) */
+	[R_CCFG_GET] = { "GET", "/oapi/v1/cluster-config", VX_MGR_SCOPE_CLUSTER_READ,
+			 "GET /oapi/v1/cluster-config" },
+	[R_CCFG_PUT] = { "PUT", "/oapi/v1/cluster-config", VX_MGR_SCOPE_CLUSTER_ADMIN,
+			 "PUT /oapi/v1/cluster-config" },
 };
 #define NR_ROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -403,6 +411,47 @@ static enum MHD_Result view_answer(struct call *k, json_t *o)
 	return answer(k, MHD_HTTP_OK, o);
 }
 
+static enum MHD_Result cluster_get(struct call *k)
+{
+	char sha[VX_CTL_CFG_SHA_LEN + 1];
+	uint64_t v;
+	char *doc = NULL;
+	json_t *o;
+
+	if (vx__mgr_cluster_get(&k->m->db, &v, sha, &doc))
+		return fail(k, MHD_HTTP_INTERNAL_SERVER_ERROR, "the database failed");
+	o = json_pack("{s:I, s:s, s:o}", "version", (json_int_t)v, "sha256", sha, "config",
+		      doc ? json_loads(doc, 0, NULL) : json_object());
+	vx_free(doc);
+	return answer(k, MHD_HTTP_OK, o);
+}
+
+static enum MHD_Result cluster_put(struct call *k, struct req *q)
+{
+	char err[512], sha[VX_CTL_CFG_SHA_LEN + 1];
+	json_t *root;
+	uint64_t v;
+	int rc;
+
+	k->audit = true;
+	rc = vx__mgr_cluster_check(&k->m->cfg, q->body ? q->body : "", q->len, &root, err,
+				   sizeof(err));
+	if (rc)
+		return fail(k, rc == -EINVAL ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_SERVICE_UNAVAILABLE,
+			    err);
+	rc = vx__mgr_cluster_put(&k->m->db, root, k->tok.id, &v, sha);
+	json_decref(root);
+	if (rc == -E2BIG)
+		return fail(k, MHD_HTTP_CONTENT_TOO_LARGE, "the document is too large");
+	if (rc)
+		return fail(k, MHD_HTTP_INTERNAL_SERVER_ERROR, "the database failed");
+	snprintf(k->target, sizeof(k->target), "cluster-config version=%llu sha256=%.16s",
+		 (unsigned long long)v, sha);
+	vx__mgr_cluster_sync(&k->m->db, k->m->srv);
+	return answer(k, MHD_HTTP_OK,
+		      json_pack("{s:I, s:s}", "version", (json_int_t)v, "sha256", sha));
+}
+
 static bool hex_id(const char *s)
 {
 	size_t n = strspn(s, "0123456789abcdef");
@@ -493,6 +542,10 @@ static enum MHD_Result dispatch(struct call *k, enum route_id r, const char *res
 		k->audit = true;
 		snprintf(k->target, sizeof(k->target), "host=%.256s", rest);
 		return ban_answer(k, rest, false);
+	case R_CCFG_GET:
+		return cluster_get(k);
+	case R_CCFG_PUT:
+		return cluster_put(k, q);
 	}
 	return fail(k, MHD_HTTP_NOT_FOUND, "no such route");
 }
@@ -616,6 +669,11 @@ static void hook_run(void *arg, uint64_t now_ms)
 		vx__mgr_view_tick(m->view, now_ms);
 		m->next_tick_ms = now_ms + 500;
 	}
+	if (now_ms >= m->next_cfg_ms) {
+		/* another control plane on the same database may have stored a new version */
+		vx__mgr_cluster_sync(&m->db, m->srv);
+		m->next_cfg_ms = now_ms + 2000;
+	}
 }
 
 static int hook_next_ms(void *arg)
@@ -701,6 +759,10 @@ int vx_manager_new(struct vx_manager **out, struct vx_sched_server *srv,
 	if (rc)
 		goto fail;
 	vx__mgr_metrics_init(&m->db, srv);
+	rc = vx__mgr_cluster_seed(&m->db, cfg);
+	if (rc)
+		goto fail;
+	vx__mgr_cluster_sync(&m->db, srv);
 	if (srv) {
 		h.fd = m->epfd;
 		h.run = hook_run;

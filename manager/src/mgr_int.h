@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "vx_manager.h"
+#include "vx_ctl_msg.h"
 #include "vx_task_id.h"
 
 struct vx_sched_server;
@@ -75,6 +76,17 @@ void vx__mgr_audit(struct mgr_db *d, int64_t token_id, const char *source, const
 json_t *vx__mgr_audit_list(struct mgr_db *d, int64_t after, uint32_t limit);
 /* Deletes jobs and audit records older than @before (Unix s); the number removed. */
 int64_t vx__mgr_gc(struct mgr_db *d, int64_t before);
+
+/* mgr_cluster.c: the cluster configuration document */
+int vx__mgr_cluster_check(const struct vx_manager_cfg *cfg, const char *body, size_t len,
+			  json_t **out, char *err, size_t err_len);
+int vx__mgr_cluster_get(struct mgr_db *d, uint64_t *version, char sha[VX_CTL_CFG_SHA_LEN + 1],
+			char **doc);
+int vx__mgr_cluster_put(struct mgr_db *d, const json_t *root, int64_t token_id, uint64_t *version,
+			char sha[VX_CTL_CFG_SHA_LEN + 1]);
+/* Hands the database's document to @srv when its version differs (NULL @srv: nothing). */
+void vx__mgr_cluster_sync(struct mgr_db *d, struct vx_sched_server *srv);
+int vx__mgr_cluster_seed(struct mgr_db *d, const struct vx_manager_cfg *cfg);
 
 /* ---------------------------------------------------------------- mgr_req.c */
 

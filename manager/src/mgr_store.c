@@ -26,6 +26,9 @@
 /* hosts the operator keeps from being parents (mgr_console.c); the same SQL for both */
 #define BLOCKLIST_TABLE                                                                            \
 	"CREATE TABLE IF NOT EXISTS mgr_blocklist(host TEXT PRIMARY KEY, created BIGINT NOT NULL," \
+	" token_id BIGINT NOT NULL);"                                                              \
+	"CREATE TABLE IF NOT EXISTS mgr_cluster_config(id INTEGER PRIMARY KEY, version BIGINT NOT" \
+	" NULL, sha TEXT NOT NULL, doc TEXT NOT NULL, updated BIGINT NOT NULL,"                    \
 	" token_id BIGINT NOT NULL);"
 
 static const char *const schema_lite =

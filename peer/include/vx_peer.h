@@ -94,6 +94,12 @@ struct vx_peer_cfg {
 	/* TLS to the schedulers (a VX_TLS_CLIENT context, borrowed while the peer lives, used on
 	 * the loop thread only); NULL: plaintext. With it the host id is the certificate's. */
 	struct vx_tls_ctx *sched_tls;
+	/* a new cluster configuration document from the control plane (spec/peer.md "Cluster
+	 * configuration"), its sha256 checked; called on the loop thread, where the setters
+	 * below may be called. NULL: the daemon does not fetch it. */
+	void (*on_cluster_config)(void *arg, struct vx_peer *p, uint64_t version, const char *sha,
+				  const uint8_t *doc, uint32_t len);
+	void *cluster_config_arg;
 };
 
 /* Callbacks of one download; run on the peer's threads; must not block. */
@@ -193,6 +199,12 @@ uint32_t vx_peer_cache_list(struct vx_peer *p, struct vx_download_task *out, uin
  * tasks stay for a restart to resume), join the threads. NULL is a no-op.
  */
 void vx_peer_free(struct vx_peer *p);
+
+/* From on_cluster_config (the loop thread) only: what the cluster configuration changes live.
+ * Rates in bytes/s (0 unlimited; the download rate holds for downloads started from now).
+ * The scheduler list: see vx_sched_client_set_servers(); -ENOTCONN when the daemon has none. */
+void vx_peer_set_rates(struct vx_peer *p, uint64_t upload_bps, uint64_t download_bps);
+int vx_peer_set_schedulers(struct vx_peer *p, const char *const *list, uint32_t n);
 
 /* The local API in front of a peer (`vx serve`): a unix socket served by vx_api.h. */
 struct vx_peer_api;

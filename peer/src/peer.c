@@ -131,7 +131,9 @@ static void on_sched_event(void *arg, uint32_t server, const struct vx_ctl_msg *
 			vx__peer_on_answer(p, t, (int)m->status, m);
 		return;
 	}
-	if (m->tag == VX_TAG_CONTROL_EVENT)
+	if (m->tag == VX_TAG_CONTROL_EVENT && m->event == VX_CTL_EV_CLUSTER_CONFIG)
+		vx__peer_ccfg_event(p, m);
+	else if (m->tag == VX_TAG_CONTROL_EVENT)
 		vx__peer_on_event(p, m);
 }
 

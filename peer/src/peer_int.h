@@ -410,7 +410,14 @@ struct vx_peer {
 	struct vx_ctl_digest *dig;		      /* PEER_DIGESTS_PER_MSG */
 	char (*dig_str)[VX_STORE_DIGEST_STR_MAX];     /* PEER_DIGESTS_PER_MSG */
 	struct peer_access access[PEER_ACCESS_SLOTS]; /* proven accesses (loop thread) */
+	/* the cluster configuration (peer_ccfg.c, loop thread) */
+	uint64_t ccfg_version; /* applied last */
+	uint64_t ccfg_want;    /* the newest told */
+	bool ccfg_fetching;
 };
+
+/* peer_ccfg.c: event 9 or a hello answer's cfg_version: fetch the document when newer */
+void vx__peer_ccfg_event(struct vx_peer *p, const struct vx_ctl_msg *m);
 
 /* peer.c */
 int vx__peer_sched_send(struct vx_peer *p, struct vx_ctl_msg *m);

@@ -48,6 +48,9 @@ expect() { expect_at "$api_port" "$@"; }
 expect 200 healthy GET /healthy >/dev/null
 "$vx" scheduler --api-routes >"$dir/routes"
 [ "$(wc -l <"$dir/routes")" -ge 8 ] || fail "route table too short"
+for r in "GET /oapi/v1/cluster-config" "PUT /oapi/v1/cluster-config"; do # walked below
+	grep -qx "$r" "$dir/routes" || fail "the route table lacks $r"
+done
 while read -r method path; do
 	p=${path//\{id\}/1}
 	[ "$p" = /healthy ] && continue

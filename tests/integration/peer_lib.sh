@@ -18,6 +18,8 @@
 #   serve_start NAME [serve args...]  vx serve with data dir $dir/NAME, socket $dir/NAME.sock
 #                                     (and --token-file: the seed token with --seed, else the
 #                                     peer token, unless the args give one or a --join*)
+#                                     and --log-level info (serve_log_level=LEVEL, or ''
+#                                     for none)
 #   serve_stop NAME                   SIGTERM, then wait (bounded) for exit 0
 #   serve_kill NAME                   SIGKILL
 #   get NAME URL OUT [get args...]    vx get --socket through NAME; exit code in $rc,
@@ -215,8 +217,10 @@ sched_start() { # [LISTEN] [scheduler args...]: LISTEN defaults to 127.0.0.1:0
 serve_start() {
 	local n=$1 line pid
 	shift
-	local args=(--data-dir "$dir/$n" --listen 127.0.0.1:0 --socket "$dir/$n.sock"
-		--log-level info)
+	local args=(--data-dir "$dir/$n" --listen 127.0.0.1:0 --socket "$dir/$n.sock")
+	# serve_log_level: the --log-level given (default info); empty: none (the level then
+	# comes from the daemon's file or the cluster configuration)
+	[ -z "${serve_log_level-info}" ] || args+=(--log-level "${serve_log_level-info}")
 	if [ "${1:-}" = --no-scheduler ]; then
 		shift
 	else

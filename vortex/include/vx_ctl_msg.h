@@ -34,6 +34,8 @@
 #define VX_CTL_CSR_MAX	   4096		/* bytes of a PEM certificate request (join, renew) */
 #define VX_CTL_CERT_MAX	   16384	/* bytes of a PEM certificate (cert, ca) */
 #define VX_CTL_CRL_MAX	   (512u << 10) /* bytes of a PEM CRL */
+#define VX_CTL_CFG_DOC_MAX (64u << 10)	/* bytes of the cluster configuration document (JSON) */
+#define VX_CTL_CFG_SHA_LEN 64		/* hex digits of its sha256 */
 
 enum vx_ctl_type {
 	VX_CTL_HELLO = 1,
@@ -53,10 +55,11 @@ enum vx_ctl_type {
 	VX_CTL_RENEW = 16, /* a host with a valid certificate: CSR -> a new certificate */
 	VX_CTL_CRL = 17,   /* the CA's current CRL */
 	/* persistent cache (spec/control.md section 14); 19 and 22 are the local API's */
-	VX_CTL_CACHE_IMPORT = 18, /* a host holds a full copy: geometry, digests, replicas, ttl */
-	VX_CTL_CACHE_STAT = 20,	  /* holders, digests, geometry, replicas, ttl left */
-	VX_CTL_CACHE_DELETE = 21, /* the importer (or an admin): drop it on every holder */
-	VX_CTL_CACHE_HELD = 23,	  /* a replica asked for ended: status 0 held, or why not */
+	VX_CTL_CACHE_IMPORT = 18,   /* a host holds a full copy: geometry, digests, replicas, ttl */
+	VX_CTL_CACHE_STAT = 20,	    /* holders, digests, geometry, replicas, ttl left */
+	VX_CTL_CACHE_DELETE = 21,   /* the importer (or an admin): drop it on every holder */
+	VX_CTL_CACHE_HELD = 23,	    /* a replica asked for ended: status 0 held, or why not */
+	VX_CTL_CLUSTER_CONFIG = 24, /* the cluster configuration document (spec/control.md 15) */
 	VX_CTL_TYPE_NR,
 };
 
@@ -78,6 +81,7 @@ enum vx_ctl_event {
 	VX_CTL_EV_EVICT = 6,	      /* (manager) remove task from your store (delete_task job) */
 	VX_CTL_EV_REPLICATE = 7, /* fetch persistent cache task from cands; answer CACHE_HELD */
 	VX_CTL_EV_PREHEAT_MEMORY = 8, /* (manager) preheat, then keep task in your memory tier */
+	VX_CTL_EV_CLUSTER_CONFIG = 9, /* a new cluster configuration version (cfg_version) */
 };
 
 /* What a task id is derived from (key id_kind); only URL tasks may be fetched for others. */
@@ -167,6 +171,9 @@ struct vx_ctl_cost {
 #define VX_CTL_F_REPLICAS    (1ull << 52) /* key 71: persistent cache replicas wanted */
 #define VX_CTL_F_TTL	     (1ull << 53) /* key 72: persistent cache time to live, s */
 #define VX_CTL_F_TTL_LEFT    (1ull << 54) /* key 74: persistent cache seconds left */
+#define VX_CTL_F_CFG_VERSION (1ull << 58) /* key 80: cluster configuration version */
+#define VX_CTL_F_CFG_DOC     (1ull << 59) /* key 81: the cluster configuration document */
+#define VX_CTL_F_CFG_SHA     (1ull << 60) /* key 82: its sha256, hex */
 
 /*
  * One control message. A zeroed struct is a valid empty message; fill type, rid and the fields
@@ -227,6 +234,11 @@ struct vx_ctl_msg {
 	uint32_t ca_len;
 	const uint8_t *crl; /* answer: the current CRL */
 	uint32_t crl_len;
+	/* cluster configuration (spec/control.md section 15) */
+	uint64_t cfg_version;	/* hello answer, event 9, cluster-config answer */
+	const uint8_t *cfg_doc; /* cluster-config answer: the JSON document, borrowed */
+	uint32_t cfg_doc_len;
+	struct vx_ctl_str cfg_sha; /* cluster-config answer: sha256 of cfg_doc, hex */
 
 	uint32_t answer; /* enum vx_ctl_answer */
 	struct vx_ctl_cand *cands;

@@ -89,7 +89,7 @@ static const struct cb_key ctl_keys[] = {
 	  .item_max = VX_CTL_ID_MAX },
 	SCALAR(36, CB_TEXT, VX_CTL_F_PARENT, parent, VX_CTL_ID_MAX, 0),
 	SCALAR(37, CB_U32, VX_CTL_F_PIECE, piece, (1u << 20) - 1, 0),
-	SCALAR(38, CB_U32, VX_CTL_F_EVENT, event, VX_CTL_EV_PREHEAT_MEMORY, 0),
+	SCALAR(38, CB_U32, VX_CTL_F_EVENT, event, VX_CTL_EV_CLUSTER_CONFIG, 0),
 	SCALAR(39, CB_U32, VX_CTL_F_STATE, state, 16, 0),
 	SCALAR(40, CB_U32, VX_CTL_F_PEERS, peers, UINT32_MAX, 0),
 	SCALAR(41, CB_U32, VX_CTL_F_DONE_PEERS, done_peers, UINT32_MAX, 0),
@@ -119,7 +119,10 @@ static const struct cb_key ctl_keys[] = {
 	SCALAR(72, CB_U64, VX_CTL_F_TTL, ttl_s, VX_CTL_TTL_MAX, 0),
 	/* 73 is the local API's (input) */
 	SCALAR(74, CB_U64, VX_CTL_F_TTL_LEFT, ttl_left_s, VX_CTL_TTL_MAX, 0),
-	/* 75 is the local API's (holders); 76-89 left for the control plane's own keys */
+	/* 75 is the local API's (holders); 76-79 left for the control plane's own keys */
+	SCALAR(80, CB_U64, VX_CTL_F_CFG_VERSION, cfg_version, UINT64_MAX >> 1, 0),
+	ARRAY(81, CB_BYTES, VX_CTL_F_CFG_DOC, cfg_doc, cfg_doc_len, VX_CTL_CFG_DOC_MAX, NULL),
+	SCALAR(82, CB_TEXT, VX_CTL_F_CFG_SHA, cfg_sha, VX_CTL_CFG_SHA_LEN, 0),
 	SCALAR(90, CB_TEXT, VX_CTL_F_REQUEST_ID, request_id, VX_REQUEST_ID_MAX, 0),
 };
 
@@ -145,6 +148,7 @@ static const uint64_t ctl_required[VX_CTL_TYPE_NR] = {
 	[VX_CTL_CACHE_STAT] = VX_CTL_F_TASK_ID,
 	[VX_CTL_CACHE_DELETE] = VX_CTL_F_TASK_ID,
 	[VX_CTL_CACHE_HELD] = VX_CTL_F_TASK_ID | VX_CTL_F_STATUS,
+	[VX_CTL_CLUSTER_CONFIG] = 0,
 };
 
 static const char *const ctl_type_names[VX_CTL_TYPE_NR] = {
@@ -167,6 +171,7 @@ static const char *const ctl_type_names[VX_CTL_TYPE_NR] = {
 	[VX_CTL_CACHE_STAT] = "cache-stat",
 	[VX_CTL_CACHE_DELETE] = "cache-delete",
 	[VX_CTL_CACHE_HELD] = "cache-held",
+	[VX_CTL_CLUSTER_CONFIG] = "cluster-config",
 };
 
 /* 13, 14, 19 and 22 are the local API's types: never on the scheduler's channel */

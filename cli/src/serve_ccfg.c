@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * serve_ccfg.c: the daemon applies the cluster configuration document (spec/peer.md "Cluster
+ * configuration"): the keys the daemon's own file and flags set are kept (said once); what can
+ * change live is applied (log level, rate limits, the scheduler list), the rest is logged as
+ * needing a restart. The last good document is kept in DATA_DIR/cluster-config.json and used
+ * at the next start until a control plane answers.
+ */
+#include "serve_ccfg.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vx_alloc.h"
+#include "vx_ctl_msg.h"
+#include "vx_file.h"
+#include "vx_log.h"
+
+#define CCFG_FILE "cluster-config.json"
+
+/* the keys applied without a restart */
+static const char *const live_keys[] = { "log_level", "schedulers", "upload.rate_limit",
+					 "download.rate_limit" };
+
+struct note {
+	char applied[512], restart[512], local[512];
+};
+
+static void add(char *list, size_t len, const char *name)
+{
+	size_t n = strlen(list);
+
+	snprintf(list + n, len - n, "%s%s", n ? ", " : "", name);
+}
+
+static void note_changed(void *arg, const char *name)
+{
+	struct note *nt = arg;
+	bool live = false;
+
+	for (size_t i = 0; i < sizeof(live_keys) / sizeof(live_keys[0]); i++)
+		live = live || strcmp(live_keys[i], name) == 0;
+	if (live)
+		add(nt->applied, sizeof(nt->applied), name);
+	else
+		add(nt->restart, sizeof(nt->restart), name);
+}
+
+static void note_local(void *arg, const char *name)
+{
+	struct note *nt = arg;
+
+	add(nt->local, sizeof(nt->local), name);
+}
+
+/* @doc merged onto the base into @out; 0 or -EINVAL (logged). */
+static int merge(struct serve_ccfg *cc, const uint8_t *doc, size_t len, struct vx_config *out,
+		 struct note *nt)
+{
+	char err[VX_CONFIG_ERR_MAX];
+	int rc;
+
+	*out = cc->base;
+	rc = vx_config_cluster_merge_doc(out, doc, len, note_local, nt, err, sizeof(err));
+	if (rc)
+		vx_err("serve: cluster config refused: %s", err);
+	return rc;
+}
+
+static int write_all(int fd, const uint8_t *b, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, b, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		b += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static void cache_write(const struct serve_ccfg *cc, const uint8_t *doc, uint32_t len)
+{
+	char tmp[sizeof(cc->cache) + 8];
+	int fd;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", cc->cache);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd == -1 || write_all(fd, doc, len) || fsync(fd) || close(fd) ||
+	    rename(tmp, cc->cache)) {
+		vx_warn("serve: cluster config: cannot keep a copy in %s: %s", cc->cache,
+			strerror(errno));
+		if (fd != -1)
+			(void)unlink(tmp);
+	}
+}
+
+static void on_config(void *arg, struct vx_peer *p, uint64_t version, const char *sha,
+		      const uint8_t *doc, uint32_t len)
+{
+	struct serve_ccfg *cc = arg;
+	struct note nt = { 0 };
+	struct vx_config *next = vx_malloc(sizeof(*next));
+	const char *list[VX_CONFIG_SCHEDULERS_MAX];
+	int rc;
+
+	if (!next)
+		return;
+	if (merge(cc, doc, len, next, &nt)) {
+		vx_free(next);
+		return; /* the running configuration and the cached copy are kept */
+	}
+	(void)vx_config_changed(&cc->effective, next, note_changed, &nt);
+	(void)vx_log_set_level_name(next->log_level);
+	vx_peer_set_rates(p, next->upload.rate_limit_bps, next->download.rate_limit_bps);
+	for (unsigned i = 0; i < next->nr_schedulers; i++)
+		list[i] = next->schedulers[i];
+	rc = vx_peer_set_schedulers(p, list, next->nr_schedulers);
+	if (rc && rc != -ENOTCONN)
+		vx_warn("serve: cluster config: scheduler list: %s", strerror(-rc));
+	cc->effective = *next;
+	cc->version = version;
+	vx_free(next);
+	cache_write(cc, doc, len);
+	vx_info("serve: cluster config version %llu (sha256 %.12s...): applied: %s; needs a "
+		"restart: %s",
+		(unsigned long long)version, sha, nt.applied[0] ? nt.applied : "none",
+		nt.restart[0] ? nt.restart : "none");
+	if (nt.local[0] && !cc->told_local) {
+		vx_info("serve: cluster config: kept local (the daemon's file or flags set them): "
+			"%s",
+			nt.local);
+		cc->told_local = true;
+	}
+}
+
+void vx_serve_ccfg_start(struct serve_ccfg *cc, struct vx_config *cfg, struct vx_peer_cfg *pc)
+{
+	struct note nt = { 0 };
+	char *buf = NULL;
+	size_t got = 0;
+	int fd;
+
+	memset(cc, 0, sizeof(*cc));
+	cc->base = *cfg;
+	cc->effective = *cfg;
+	snprintf(cc->cache, sizeof(cc->cache), "%s/%s", cfg->storage.data_dir, CCFG_FILE);
+	pc->on_cluster_config = on_config;
+	pc->cluster_config_arg = cc;
+	fd = open(cc->cache, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd == -1)
+		return;
+	if (vx_file_read_fd(fd, VX_CTL_CFG_DOC_MAX, &buf, &got) ||
+	    merge(cc, (const uint8_t *)buf, got, &cc->effective, &nt)) {
+		vx_warn("serve: the cached cluster config %s is not usable: ignored", cc->cache);
+		cc->effective = *cfg;
+	} else {
+		*cfg = cc->effective;
+		(void)vx_log_set_level_name(cfg->log_level);
+		pc->upload_rate_bps = cfg->upload.rate_limit_bps;
+		pc->download_rate_bps = cfg->download.rate_limit_bps;
+		pc->nr_schedulers = 0;
+		for (unsigned i = 0; i < cfg->nr_schedulers && i < VX_PEER_SCHEDULERS_MAX; i++)
+			pc->schedulers[pc->nr_schedulers++] = cc->effective.schedulers[i];
+		vx_info("serve: using the cached cluster config %s until a control plane answers",
+			cc->cache);
+	}
+	close(fd);
+	vx_free(buf);
+}
