@@ -123,6 +123,10 @@ static bool line_default(int family, const struct field *f, unsigned n, struct f
 			return false;
 		*ifn = f[9];
 	}
+	for (size_t i = 0; i < ifn->n; i++) {
+		if ((unsigned char)ifn->s[i] <= ' ' || ifn->s[i] == '/' || ifn->s[i] == 0x7f)
+			return false; /* not an interface name (NUL, control, blank, slash) */
+	}
 	return (flags & RTF_UP_BIT) && !(flags & RTF_REJECT_BIT) && ifn->n > 0 &&
 	       ifn->n < IF_NAMESIZE && !(ifn->n == 2 && memcmp(ifn->s, "lo", 2) == 0);
 }
