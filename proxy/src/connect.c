@@ -621,21 +621,46 @@ static bool classify(struct vx__front *f, struct pending *p, uint64_t now)
 	return true;
 }
 
+/*
+ * Room for one more pending connection: when all are taken, the one waiting longest for its
+ * first byte is closed. Stopping accepting instead let one client holding FRONT_PENDING_MAX
+ * silent connections lock every other client out of the proxy until they timed out.
+ */
+static struct pending *pending_slot(struct vx__front *f)
+{
+	uint32_t old = 0;
+
+	if (f->nr_pend < FRONT_PENDING_MAX)
+		return &f->pend[f->nr_pend++];
+	for (uint32_t i = 1; i < f->nr_pend; i++) {
+		if (f->pend[i].accepted < f->pend[old].accepted)
+			old = i;
+	}
+	vx_debug("proxy: %u connections wait for their first byte: the oldest is closed",
+		 FRONT_PENDING_MAX);
+	close(f->pend[old].fd);
+	return &f->pend[old];
+}
+
 static void accept_some(struct vx__front *f, uint64_t now)
 {
-	while (f->nr_pend < FRONT_PENDING_MAX) {
-		struct pending *p = &f->pend[f->nr_pend];
+	/* one round takes at most as many as can wait, so it never closes what it accepted */
+	for (uint32_t k = 0; k < FRONT_PENDING_MAX; k++) {
+		struct sockaddr_storage sa;
+		socklen_t sl = sizeof(sa);
+		struct pending *p;
 		int fd;
 
-		p->sl = sizeof(p->sa);
-		fd = accept4(f->cfg.listen_fd, (struct sockaddr *)&p->sa, &p->sl,
+		fd = accept4(f->cfg.listen_fd, (struct sockaddr *)&sa, &sl,
 			     SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0)
 			return;
+		p = pending_slot(f);
+		p->sa = sa;
+		p->sl = sl;
 		p->fd = fd;
 		p->accepted = now;
 		p->deadline = now + FRONT_FIRST_BYTE_MS;
-		f->nr_pend++;
 	}
 }
 
@@ -650,9 +675,7 @@ static void *front_main(void *arg)
 		int rc;
 
 		pfd[n++] = (struct pollfd){ .fd = f->stop_rd, .events = POLLIN };
-		pfd[n++] = (struct pollfd){ .fd = f->nr_pend < FRONT_PENDING_MAX ? f->cfg.listen_fd
-										 : -1,
-					    .events = POLLIN };
+		pfd[n++] = (struct pollfd){ .fd = f->cfg.listen_fd, .events = POLLIN };
 		for (uint32_t i = 0; i < f->nr_pend; i++) {
 			pfd[n++] = (struct pollfd){ .fd = f->pend[i].fd, .events = POLLIN };
 			next = VX_MIN(next, f->pend[i].deadline);
