@@ -33,8 +33,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		/* credentials are never shown back (the URL is the client's own text: only the
 		 * keys that would carry them are checked) */
-		if (r.nr_headers && (json_object_get(a, "headers") || json_object_get(a, "password") ||
-				     json_object_get(a, "username")))
+		if (r.nr_headers &&
+		    (json_object_get(a, "headers") || json_object_get(a, "password") ||
+		     json_object_get(a, "username")))
 			abort();
 		free(s);
 		json_decref(a);
