@@ -569,12 +569,20 @@ static void serve_reload(const struct serve_flags *fl, struct vx_config *cur)
  * SIGUSR2: starts the new daemon with the upload server's listening socket. Returns 0 (this
  * one then stops), or -errno when the new one could not be started (this one keeps serving).
  */
-static int serve_upgrade(struct vx_peer *peer)
+static int serve_upgrade(struct vx_peer *peer, const struct serve_flags *fl)
 {
 	char err[256];
 	pid_t pid;
-	int rc = vx_serve_upgrade_spawn(vx_peer_listen_fd(peer), &pid, err, sizeof(err));
+	int rc;
 
+	if (fl->token || fl->join) {
+		/* the new daemon gets this one's command line, where argv_secret() blanked it */
+		vx_err("serve: SIGUSR2: upgrade refused, still serving: --%s was given on the command "
+		       "line, which shows it blanked; give it with --%s-file to upgrade in place",
+		       fl->token ? "token" : "join", fl->token ? "token" : "join");
+		return -EINVAL;
+	}
+	rc = vx_serve_upgrade_spawn(vx_peer_listen_fd(peer), &pid, err, sizeof(err));
 	if (rc) {
 		vx_err("serve: SIGUSR2: upgrade refused, still serving: %s", err);
 		return rc;
@@ -697,7 +705,7 @@ static int serve_main(const struct serve_flags *flp, const struct vx_config *cfg
 			(void)vx_sd_notify("RELOADING=1");
 			serve_reload(&fl, &cfg);
 			(void)vx_sd_notify("READY=1");
-		} else if (sig != SIGUSR2 || serve_upgrade(peer) == 0) {
+		} else if (sig != SIGUSR2 || serve_upgrade(peer, &fl) == 0) {
 			break;
 		}
 	}

@@ -9,7 +9,8 @@
 #   - p1's own download is not restarted from zero: the new p1 resumes f.bin from the pieces the
 #     old one finished, and the origin sent f.bin at most once plus the pieces in flight at the
 #     stop (4, the origin fetch's parallelism);
-#   - a second SIGUSR2 with a program path that cannot start leaves the daemon serving.
+#   - a second SIGUSR2 with a program path that cannot start leaves the daemon serving;
+#   - so does one of a daemon given --token on its command line (blanked there once read).
 set -euo pipefail
 vx=$1
 name=peer_upgrade
@@ -104,4 +105,19 @@ grep -q 'upgrade refused, still serving' "$dir/q.log" ||
 get q "$base/g.bin" "$dir/out/g-q"
 expect_rc 0 "q's download after a refused upgrade"
 serve_stop q
+
+# A token given on the command line is blanked there once read, so the new daemon would start
+# with x's and be refused by the scheduler: the upgrade is refused instead, r keeps serving.
+serve_start r --token "$sched_peer_token"
+kill -USR2 "${serve_pid[r]}"
+for _ in $(seq 100); do
+	grep -q 'upgrade refused, still serving: --token' "$dir/r.log" && break
+	kill -0 "${serve_pid[r]}" 2>/dev/null || fail "r died on an upgrade with --token in argv"
+	sleep 0.1
+done
+grep -q 'upgrade refused, still serving: --token was given on the command line' "$dir/r.log" ||
+	fail "an upgrade with --token in argv was not refused: $(tail -3 "$dir/r.log")"
+get r "$base/g.bin" "$dir/out/g-r"
+expect_rc 0 "r's download after the refused upgrade"
+serve_stop r
 echo "$name: ok"
