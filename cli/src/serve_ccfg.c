@@ -101,6 +101,52 @@ static void cache_write(const struct serve_ccfg *cc, const uint8_t *doc, uint32_
 	}
 }
 
+/* Whether this daemon talks to its schedulers over TLS (operator files, or a CA join's). */
+static bool ccfg_tls(const struct vx_config *c)
+{
+	char path[VX_CONFIG_PATH_MAX + 32];
+
+	if (c->tls.cert[0])
+		return true;
+	snprintf(path, sizeof(path), "%s/tls/cert.pem", c->storage.data_dir);
+	return access(path, F_OK) == 0;
+}
+
+static bool addr_loopback(const char *a)
+{
+	return strncmp(a, "127.", 4) == 0 || strncmp(a, "[::1]:", 6) == 0 ||
+	       strncmp(a, "localhost:", 10) == 0;
+}
+
+/*
+ * Without TLS a hello carries the join token in clear: a scheduler the cluster configuration
+ * adds (not in the daemon's own list) is dialled only when it is on this host. With TLS the
+ * scheduler must show a certificate of the cluster CA, so any address may be added.
+ */
+static void ccfg_schedulers_guard(const struct serve_ccfg *cc, struct vx_config *next)
+{
+	unsigned k = 0;
+
+	if (ccfg_tls(&cc->base))
+		return;
+	for (unsigned i = 0; i < next->nr_schedulers; i++) {
+		bool own = false;
+
+		for (unsigned j = 0; j < cc->base.nr_schedulers && !own; j++)
+			own = strcmp(next->schedulers[i], cc->base.schedulers[j]) == 0;
+		if (!own && !addr_loopback(next->schedulers[i])) {
+			vx_warn("serve: cluster config: scheduler %s not dialled: this daemon talks "
+				"to schedulers without TLS, and its join token would go there in clear",
+				next->schedulers[i]);
+			continue;
+		}
+		if (k != i)
+			memcpy(next->schedulers[k], next->schedulers[i], sizeof(next->schedulers[0]));
+		k++;
+	}
+	next->nr_schedulers = k;
+}
+
 static void on_config(void *arg, struct vx_peer *p, uint64_t version, const char *sha,
 		      const uint8_t *doc, uint32_t len)
 {
@@ -116,6 +162,7 @@ static void on_config(void *arg, struct vx_peer *p, uint64_t version, const char
 		vx_free(next);
 		return; /* the running configuration and the cached copy are kept */
 	}
+	ccfg_schedulers_guard(cc, next);
 	(void)vx_config_changed(&cc->effective, next, note_changed, &nt);
 	(void)vx_log_set_level_name(next->log_level);
 	vx_peer_set_rates(p, next->upload.rate_limit_bps, next->download.rate_limit_bps);
@@ -161,6 +208,7 @@ void vx_serve_ccfg_start(struct serve_ccfg *cc, struct vx_config *cfg, struct vx
 		vx_warn("serve: the cached cluster config %s is not usable: ignored", cc->cache);
 		cc->effective = *cfg;
 	} else {
+		ccfg_schedulers_guard(cc, &cc->effective);
 		*cfg = cc->effective;
 		(void)vx_log_set_level_name(cfg->log_level);
 		pc->upload_rate_bps = cfg->upload.rate_limit_bps;

@@ -85,7 +85,9 @@ get c "$base/small" "$dir/small.out"
 
 # 2. applied live
 limit=$((256 * 1024))
-doc=$(printf '{"upload.rate_limit": "256KiB", "log_level": "debug", "download.rate_limit": "64MiB", "schedulers": ["127.0.0.1:%s"]}' "$s2_port")
+# 192.0.2.1 (TEST-NET): these daemons talk to schedulers without TLS, so a scheduler the
+# cluster adds beyond this host is not dialled (the hello would carry the join token in clear)
+doc=$(printf '{"upload.rate_limit": "256KiB", "log_level": "debug", "download.rate_limit": "64MiB", "schedulers": ["127.0.0.1:%s", "192.0.2.1:8002"]}' "$s2_port")
 st=$(api PUT "$doc" "$admin")
 [ "$st" = 200 ] || fail "PUT answered $st: $(cat "$dir/api.body")"
 line=$(wait_line "$dir/a.log" 'cluster config version 1 .*applied: ' "${serve_pid[a]}" \
@@ -94,6 +96,10 @@ case $line in *schedulers*upload.rate_limit*) ;;
 *) fail "the daemon did not apply the scheduler list and the upload limit: $line" ;; esac
 wait_line "$dir/a.log" "scheduler 127.0.0.1:$s2_port joined the list" "${serve_pid[a]}" \
 	"the daemon dialling the second scheduler" >/dev/null
+grep -q "scheduler 192.0.2.1:8002 not dialled: this daemon talks to schedulers without TLS" \
+	"$dir/a.log" || fail "a plaintext daemon took a remote scheduler from the cluster config"
+! grep -q "192.0.2.1:8002 joined the list" "$dir/a.log" ||
+	fail "a plaintext daemon dials a remote scheduler the cluster config named"
 line=$(wait_line "$dir/b.log" 'cluster config version 1 .*applied: ' "${serve_pid[b]}" \
 	"b applying version 1")
 case $line in *log_level*upload.rate_limit*) ;;
