@@ -577,7 +577,8 @@ static int serve_upgrade(struct vx_peer *peer, const struct serve_flags *fl)
 
 	if (fl->token || fl->join) {
 		/* the new daemon gets this one's command line, where argv_secret() blanked it */
-		vx_err("serve: SIGUSR2: upgrade refused, still serving: --%s was given on the command "
+		vx_err("serve: SIGUSR2: upgrade refused, still serving: --%s was given on the "
+		       "command "
 		       "line, which shows it blanked; give it with --%s-file to upgrade in place",
 		       fl->token ? "token" : "join", fl->token ? "token" : "join");
 		return -EINVAL;

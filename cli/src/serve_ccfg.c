@@ -135,13 +135,16 @@ static void ccfg_schedulers_guard(const struct serve_ccfg *cc, struct vx_config 
 		for (unsigned j = 0; j < cc->base.nr_schedulers && !own; j++)
 			own = strcmp(next->schedulers[i], cc->base.schedulers[j]) == 0;
 		if (!own && !addr_loopback(next->schedulers[i])) {
-			vx_warn("serve: cluster config: scheduler %s not dialled: this daemon talks "
-				"to schedulers without TLS, and its join token would go there in clear",
+			vx_warn("serve: cluster config: scheduler %s not dialled: this daemon "
+				"talks "
+				"to schedulers without TLS, and its join token would go there in "
+				"clear",
 				next->schedulers[i]);
 			continue;
 		}
 		if (k != i)
-			memcpy(next->schedulers[k], next->schedulers[i], sizeof(next->schedulers[0]));
+			memcpy(next->schedulers[k], next->schedulers[i],
+			       sizeof(next->schedulers[0]));
 		k++;
 	}
 	next->nr_schedulers = k;
