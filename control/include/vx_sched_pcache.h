@@ -26,6 +26,7 @@
 #include "vx_task_id.h"
 
 #define VX_PCACHE_TASKS_MAX  4096 /* persistent cache tasks one scheduler keeps */
+#define VX_PCACHE_HOST_MAX   256  /* ...of which one host may have imported first */
 #define VX_PCACHE_HOSTS_MAX  64	  /* holders remembered per task (any state) */
 #define VX_PCACHE_PENDING_MS 60000u
 

@@ -232,8 +232,15 @@ int vx_pcache_import(struct vx_pcache *pc, const char *host_id, const struct vx_
 		if (rc)
 			return rc;
 	} else {
+		uint32_t mine = 0;
+
 		if (pc->nr == VX_PCACHE_TASKS_MAX)
 			return -ENOSPC;
+		/* one host cannot fill the table for everyone (imports it started and kept) */
+		for (uint32_t k = 0; k < pc->nr; k++)
+			mine += strcmp(pc->tasks[k]->importer, host_id) == 0;
+		if (mine >= VX_PCACHE_HOST_MAX)
+			return -EDQUOT;
 		rc = task_make(m, host_id, n, now_s, &t);
 		if (rc)
 			return rc;

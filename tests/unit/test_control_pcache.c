@@ -8,6 +8,7 @@
 #include "vx_test.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "vx_ctl_msg.h"
@@ -137,10 +138,36 @@ static void test_pcache__place_refuse_replace_expire(void **state)
 	vx_sched_free(s);
 }
 
+/* One host cannot fill the table for everyone: VX_PCACHE_HOST_MAX imports it started (5.5 13). */
+static void test_pcache__per_host_quota(void **state)
+{
+	static const char *const good[] = { "crc32:1", "crc32:2", "crc32:3" };
+	struct vx_ctl_digest d[3];
+	struct vx_pcache *pc;
+	struct vx_ctl_msg m;
+	char ids[VX_PCACHE_HOST_MAX + 2][VX_TASK_ID_LEN + 1];
+
+	(void)state;
+	assert_int_equal(vx_pcache_new(&pc), 0);
+	for (uint32_t i = 0; i < VX_PCACHE_HOST_MAX + 2; i++) {
+		snprintf(ids[i], sizeof(ids[i]), "%064x", i + 1);
+		import_msg(&m, d, good, 1, 100);
+		m.task_id = vx_ctl_str_of(ids[i]);
+		if (i < VX_PCACHE_HOST_MAX)
+			assert_int_equal(vx_pcache_import(pc, "A", &m, 0, 1000), 0);
+		else if (i == VX_PCACHE_HOST_MAX)
+			assert_int_equal(vx_pcache_import(pc, "A", &m, 0, 1000), -EDQUOT);
+		else
+			assert_int_equal(vx_pcache_import(pc, "B", &m, 0, 1000), 0);
+	}
+	vx_pcache_free(pc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pcache__place_refuse_replace_expire),
+		cmocka_unit_test(test_pcache__per_host_quota),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
