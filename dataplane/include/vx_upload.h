@@ -150,6 +150,8 @@ struct vx_upload_stats {
 	uint64_t busy_sent;	  /* requests deferred by super-seeding */
 	uint64_t tls_handshakes;  /* TLS clients verified and admitted */
 	uint64_t tls_refused;	  /* TLS handshakes failed or identities refused */
+	uint64_t drained;	  /* connections closed by a drain with no answer cut */
+	uint64_t drain_cut;	  /* connections a drain closed in the middle of a piece */
 };
 
 /* Fills @cfg with the defaults: 127.0.0.1:4005 and the limits above. */
@@ -187,7 +189,17 @@ void vx_upload_piece_finished(struct vx_upload *up, const char *task_id, uint32_
  */
 void vx_upload_shutdown(struct vx_upload *up);
 
-/* True when the server has nothing in flight (after vx_upload_shutdown()). */
+/*
+ * vx_upload_drain() - the graceful end (an upgrade: another process accepts on the same
+ * socket): stop accepting without closing the listening socket; every vx connection finishes
+ * the answer it is sending, then gets a Close frame and is closed once the peer closed its
+ * side (requests not started yet are not answered: the peer asks again); a plain connection
+ * finishes its one answer. After @timeout_ms vx_upload_shutdown() closes what is left. Logs
+ * "upload: drained N connections, M cut" when the last one is gone (counters in the stats).
+ */
+void vx_upload_drain(struct vx_upload *up, uint32_t timeout_ms);
+
+/* True when the server has nothing in flight (after vx_upload_shutdown() or _drain()). */
 bool vx_upload_idle(const struct vx_upload *up);
 
 /* Takes @up; NULL is a no-op. Must be idle (asserted). */

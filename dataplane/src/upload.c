@@ -26,6 +26,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <string.h>
@@ -170,6 +171,8 @@ struct vx_up_conn {
 	uint8_t mode;		   /* enum vx_up_mode */
 	bool close_after;	   /* close once the queued answer is sent */
 	bool sending_ctl;	   /* the armed send is from ctl[], not head[] */
+	bool bye_sent;		   /* drain: our Close is queued or sent */
+	bool linger;		   /* drain: writing shut; input discarded until the peer's EOF */
 	/* The request being answered. */
 	bool have_req;
 	bool waiting;	/* piece not finished yet: retried on tick and notify */
@@ -234,6 +237,9 @@ struct vx_upload {
 	uint64_t rand;
 	bool accept_paused; /* out of fds or memory: accept re-armed by the next tick */
 	bool shutting_down;
+	bool draining;		    /* vx_upload_drain(): no accepting, answers in progress end */
+	bool drain_said;	    /* the drain's outcome was logged */
+	uint64_t drain_deadline_ms; /* then the rest is closed (vx_upload_shutdown()) */
 	struct vx_upload_stats stats;
 	struct vx_up_ss *ss; /* super-seeding: VX_UPLOAD_SUPER_SEED_TASKS slots, or NULL */
 	uint64_t ss_clock;   /* LRU stamp */
@@ -248,6 +254,7 @@ struct vx_up_ss {
 };
 
 static void up_pump(struct vx_up_conn *c);
+static bool up_drain_step(struct vx_up_conn *c);
 static void up_close(struct vx_up_conn *c);
 static void up_arm_recv(struct vx_up_conn *c);
 static void up_on_have_flush(struct vx_loop *loop, struct vx_loop_work *work);
@@ -1157,6 +1164,44 @@ static void up_finish_answer(struct vx_up_conn *c)
 }
 
 /*
+ * Draining, a vx connection whose answer in progress (if any) is sent: queues our Close
+ * (spec/vortex.md 3.4) and returns true, or, once it went out, shuts our writing (FIN after
+ * the bytes still in the socket) and reads on, discarding, until the peer closes too, so that
+ * no reset can drop bytes the peer has not read yet. Requests not started are not answered:
+ * the fetcher asks for them again (of the daemon that took the socket over).
+ */
+static bool up_drain_step(struct vx_up_conn *c)
+{
+	ssize_t n;
+
+	if (c->close_after) {
+		up_close(c);
+		return false;
+	}
+	if (!c->bye_sent) {
+		n = vx_frame_encode(c->head, sizeof(c->head), up_packet_id(c->up), VX_TAG_CLOSE,
+				    NULL, 0);
+		VX_ASSERT(n > 0);
+		c->bye_sent = true;
+		c->head_off = 0;
+		c->head_len = (uint32_t)n;
+		c->have_req = true;
+		return true;
+	}
+	if (!c->linger) {
+		c->linger = true;
+		c->rx_stop = true;
+		c->req_len = 0;
+		c->rx_error = NULL;
+		(void)shutdown(c->fd, SHUT_WR);
+	}
+	if (c->state == VX_UP_SERVING)
+		up_set_state(c, VX_UP_READING);
+	up_arm_recv(c);
+	return false;
+}
+
+/*
  * Moves the connection forward as far as it can without waiting: send the current answer
  * (head, then body), then queued control frames, then parse the next buffered request.
  */
@@ -1184,6 +1229,11 @@ static void up_pump(struct vx_up_conn *c)
 				return;
 			}
 			continue;
+		}
+		if (c->up->draining && c->mode == VX_UP_MODE_VX && !c->hello_due) {
+			if (up_drain_step(c))
+				continue;
+			return;
 		}
 		if (c->subscribed && c->sub_resync && c->ctl_len == 0)
 			up_queue_bitfield(c);
@@ -1441,6 +1491,13 @@ static void up_close(struct vx_up_conn *c)
 
 	if (c->state == VX_UP_CLOSING || c->state == VX_UP_CLOSED)
 		return;
+	if (up->draining) {
+		/* cut: closed with a piece's answer part sent (deadline, or the peer's error) */
+		if (c->have_req && c->piece_held)
+			up->stats.drain_cut++;
+		else
+			up->stats.drained++;
+	}
 	if (c->pipe && (c->pipe_bytes || c->splice_pending || up_body_armed(c)))
 		c->pipe->dirty = true;
 	vx_list_del(&c->wait_node);
@@ -1500,6 +1557,13 @@ static void on_recv_done(struct vx_loop *loop, struct vx_op *op, int res, uint32
 /* @n plaintext bytes were appended to rx[]: decode, answer, read on. */
 static void up_on_rx(struct vx_up_conn *c, uint32_t n)
 {
+	if (c->linger) {
+		/* Draining, after our Close: whatever the peer still sends is not read. */
+		c->rx_off = 0;
+		c->rx_len = 0;
+		up_arm_recv(c);
+		return;
+	}
 	if (!up_rx_pending(c))
 		c->rx_start_ms = vx_loop_now_ms(c->up->loop);
 	c->last_progress_ms = vx_loop_now_ms(c->up->loop);
@@ -1681,6 +1745,16 @@ static void on_send_body_done(struct vx_loop *loop, struct vx_op *op, int res, u
 	up_op_done(c);
 }
 
+/* Draining: says once how it ended, when the last connection is gone. */
+static void up_drain_check(struct vx_upload *up)
+{
+	if (!up->draining || up->drain_said || !vx_list_empty(&up->active_conns))
+		return;
+	up->drain_said = true;
+	vx_info("upload: drained %" PRIu64 " connections, %" PRIu64 " cut", up->stats.drained,
+		up->stats.drain_cut);
+}
+
 static void up_release_slot(struct vx_up_conn *c)
 {
 	struct vx_upload *up = c->up;
@@ -1703,6 +1777,8 @@ static void up_release_slot(struct vx_up_conn *c)
 	c->waiting = false;
 	c->throttled = false;
 	c->close_after = false;
+	c->bye_sent = false;
+	c->linger = false;
 	c->mode = VX_UP_MODE_NEW;
 	c->subscribed = false;
 	c->sub_resync = false;
@@ -1727,6 +1803,7 @@ static void up_release_slot(struct vx_up_conn *c)
 	vx_list_add(&up->free_conns, &c->node);
 	up->stats.conns--;
 	vx_metric_add(&vx_m_upload_conns, 0, -1);
+	up_drain_check(up);
 }
 
 static void on_close_done(struct vx_loop *loop, struct vx_op *op, int res, uint32_t cflags)
@@ -1864,7 +1941,7 @@ static void on_accept_done(struct vx_loop *loop, struct vx_op *op, int res, uint
 		up_admit(up, res);
 	else if (res != -ECANCELED && res != -EINTR && res != -ECONNABORTED)
 		vx_warn("upload: accept: %s", strerror(-res));
-	if (cflags & IORING_CQE_F_MORE || up->shutting_down)
+	if (cflags & IORING_CQE_F_MORE || up->shutting_down || up->draining)
 		return;
 	/* Out of descriptors: re-arming now would spin; the ticker retries. */
 	if (starved)
@@ -1933,7 +2010,12 @@ static void on_tick(struct vx_loop *loop, struct vx_loop_ticker *t, uint64_t now
 	struct vx_list *pos, *tmp;
 
 	(void)loop;
-	if (up->accept_paused && !up->shutting_down && !vx_op_armed(&up->accept_op)) {
+	if (up->draining && !up->shutting_down && now_ms >= up->drain_deadline_ms) {
+		vx_warn("upload: drain: deadline passed, closing %u connections", up->stats.conns);
+		vx_upload_shutdown(up);
+	}
+	if (up->accept_paused && !up->shutting_down && !up->draining &&
+	    !vx_op_armed(&up->accept_op)) {
 		up->accept_paused = false;
 		up_arm_accept(up);
 	}
@@ -2149,6 +2231,30 @@ void vx_upload_shutdown(struct vx_upload *up)
 	vx_list_for_each_safe(pos, tmp, &up->active_conns) {
 		up_close(vx_list_entry(pos, struct vx_up_conn, node));
 	}
+}
+
+void vx_upload_drain(struct vx_upload *up, uint32_t timeout_ms)
+{
+	struct vx_list *pos, *tmp;
+
+	if (up->shutting_down || up->draining)
+		return;
+	up->draining = true;
+	up->drain_deadline_ms = vx_loop_now_ms(up->loop) + timeout_ms;
+	/* the socket stays open: the process taking over accepts on it (its backlog waits) */
+	vx_loop_cancel(up->loop, &up->accept_op);
+	vx_list_for_each_safe(pos, tmp, &up->active_conns) {
+		struct vx_up_conn *c = vx_list_entry(pos, struct vx_up_conn, node);
+
+		if (c->state != VX_UP_READING && c->state != VX_UP_SERVING)
+			continue;
+		/* waits for a piece nobody finishes now: answered "not found" at once */
+		if (c->have_req && c->waiting)
+			up_answer_error(c, VX_ERROR_CODE_NOT_FOUND, "the server is stopping",
+					false);
+		up_pump(c);
+	}
+	up_drain_check(up);
 }
 
 int vx_upload_listen_fd(const struct vx_upload *up)

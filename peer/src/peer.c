@@ -203,7 +203,9 @@ static void begin_shutdown(struct vx_peer *p)
 	pthread_mutex_unlock(&p->mail_lock);
 	if (!handover)
 		leave_schedulers(p);
-	if (p->up)
+	if (p->up && handover)
+		vx_upload_drain(p->up, PEER_DRAIN_MS); /* new connections wait in the backlog */
+	else if (p->up)
 		vx_upload_shutdown(p->up);
 }
 

@@ -54,6 +54,9 @@
 #define PEER_REREGISTER_MS   250u
 /* A task fetching from peers got no piece for this long: ask for new parents. */
 #define PEER_STALL_MS 10000u
+/* A handover (upgrade): how long the old daemon's upload connections may take to finish the
+ * answers they are sending (vx_upload_drain()); the rest is closed then. */
+#define PEER_DRAIN_MS 10000u
 /*
  * Parent failures in a row, with no piece from any parent in between, after which a running
  * task goes to the origin (or fails when back-to-source is disabled), whatever the scheduler

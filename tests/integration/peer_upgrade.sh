@@ -6,6 +6,10 @@
 #   - the old p1 exits 0 and its log names the new daemon; the new one is ready on the same
 #     pieces port (the listening socket was handed over, never closed);
 #   - c1's download goes on and completes, correct, from p1 alone: the origin sent g.bin once;
+#   - the old p1 drains its upload connections (vx_upload_drain()): c1's piece in flight at the
+#     signal (c1's slow reading keeps one on the wire) is sent whole before the old p1 closes,
+#     so the old p1 logs "drained N connections, 0 cut" and c1 never drops p1 as a parent
+#     (without the drain the connection is cut mid-piece and c1 logs "parent 0 dropped");
 #   - p1's own download is not restarted from zero: the new p1 resumes f.bin from the pieces the
 #     old one finished, and the origin sent f.bin at most once plus the pieces in flight at the
 #     stop (4, the origin fetch's parallelism);
@@ -73,6 +77,15 @@ expect_rc 0 "c1's download across p1's upgrade"
 same_file "$dir/www/g.bin" "$dir/out/g-c1" "c1's copy"
 sent=$(origin_body_bytes /g.bin)
 [ "$sent" -eq "$size" ] || fail "the origin sent $sent bytes of g.bin, want $size (p1's once)"
+from_peers=$(json bytes_from_peers "$(cat "$dir/child.json")")
+[ "$from_peers" -eq "$size" ] || fail "c1 got $from_peers bytes from peers, want $size"
+! grep -E 'fetcher: parent [0-9]+ dropped' "$dir/c1.log" ||
+	fail "c1 dropped p1 across the upgrade: its connection was cut"
+drained=$(grep -m1 -oE 'upload: drained [0-9]+ connections, [0-9]+ cut' "$dir/p1.log") ||
+	fail "the old p1 did not drain its upload connections: $(tail -5 "$dir/p1.log")"
+read -r _ _ n_drained _ n_cut _ <<<"$drained"
+[ "$n_drained" -ge 1 ] || fail "the old p1 drained no connection (c1's): $drained"
+[ "$n_cut" -eq 0 ] || fail "the old p1 cut $n_cut connections mid-piece: $drained"
 
 grep -q "resuming task" "$dir/p1.log" || fail "the new p1 did not resume f.bin"
 get p1 "$base/slow/f.bin" "$dir/out/f" --piece-length 1MiB
