@@ -17,6 +17,7 @@
 #include "vx_alloc.h"
 #include "vx_ctl_msg.h"
 #include "vx_file.h"
+#include "vx_hostaddr.h"
 #include "vx_log.h"
 
 #define CCFG_FILE "cluster-config.json"
@@ -112,10 +113,18 @@ static bool ccfg_tls(const struct vx_config *c)
 	return access(path, F_OK) == 0;
 }
 
+/* Whether scheduler address @a ("HOST:PORT", "[V6]:PORT") names this host's loopback. */
 static bool addr_loopback(const char *a)
 {
-	return strncmp(a, "127.", 4) == 0 || strncmp(a, "[::1]:", 6) == 0 ||
-	       strncmp(a, "localhost:", 10) == 0;
+	const char *end = a[0] == '[' ? strchr(a, ']') : strrchr(a, ':');
+	char host[64];
+
+	if (!end || (size_t)(end - a) >= sizeof(host))
+		return false;
+	if (a[0] == '[')
+		a++;
+	snprintf(host, sizeof(host), "%.*s", (int)(end - a), a);
+	return strcmp(host, "localhost") == 0 || vx_ip_is_loopback(host);
 }
 
 /*

@@ -35,6 +35,7 @@
 #include "vx_sched_pcache.h"
 #include "vx_sched_tokens.h"
 #include "vx_time.h"
+#include "vx_hostaddr.h"
 #include "vx_tls.h"
 #include "vx_tls_fconn.h"
 
@@ -1464,8 +1465,7 @@ struct vx_sched *vx_sched_server_core(struct vx_sched_server *srv)
 /* Whether secrets may travel on @c: TLS, or plaintext that never leaves this host. */
 static bool conn_private(const struct srv_conn *c)
 {
-	return conn_is_tls(c) || strncmp(c->seen_ip, "127.", 4) == 0 ||
-	       strcmp(c->seen_ip, "::1") == 0 || strncmp(c->seen_ip, "::ffff:127.", 11) == 0;
+	return conn_is_tls(c) || vx_ip_is_loopback(c->seen_ip);
 }
 
 int vx_sched_server_push(struct vx_sched_server *srv, uint32_t host, enum vx_ctl_event kind,
