@@ -52,6 +52,9 @@ struct vx_sched_client_cfg {
 	uint32_t timeout_ms;	 /* per request (default 10000) */
 	uint32_t pieces_max;	 /* held-pieces bitmap per task (default 65536) */
 	vx_sched_client_event_cb on_event;
+	/* optional: scheduler @server answered our hello (first time or after a reconnect), after
+	 * the tasks it owns were registered again; called on the loop thread, must not block */
+	void (*on_up)(void *arg, uint32_t server);
 	void *arg;
 	/* TLS to every scheduler (a VX_TLS_CLIENT context, borrowed, reloaded by process calls):
 	 * the scheduler's certificate must have the scheduler role and name the address dialled.

@@ -684,6 +684,8 @@ static void on_frame(struct vx_sched_client *c, struct cc_conn *cc, const struct
 			cc->next_announce_ms = vx_now_ms() + cc->announce_ms;
 			cc->backoff_ms = c->cfg.backoff_min_ms;
 			register_owned(c, cc);
+			if (c->cfg.on_up)
+				c->cfg.on_up(c->cfg.arg, cc->idx);
 			if ((m->has & VX_CTL_F_CFG_VERSION) && c->cfg.on_event) {
 				/* the cluster config version, told as event 9 would tell it */
 				struct vx_ctl_msg ev = { 0 };

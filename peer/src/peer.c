@@ -240,6 +240,12 @@ static void start_done(struct vx_peer *p, int rc, const char *fmt, ...)
 	pthread_mutex_unlock(&p->mail_lock);
 }
 
+static void on_sched_up(void *arg, uint32_t server)
+{
+	(void)server;
+	vx__peer_cache_reannounce(arg);
+}
+
 static int sched_setup(struct vx_peer *p)
 {
 	struct vx_sched_client_cfg cc = { 0 };
@@ -271,6 +277,7 @@ static int sched_setup(struct vx_peer *p)
 		cc.hello.has |= VX_CTL_F_BANDWIDTH;
 	}
 	cc.on_event = on_sched_event;
+	cc.on_up = on_sched_up;
 	cc.arg = p;
 	cc.tls = p->cfg.sched_tls;
 	return vx_sched_client_new(&p->sc, &cc);

@@ -1213,3 +1213,95 @@ void vx__peer_cache_replicate(struct vx_peer *p, const struct vx_ctl_msg *m)
 	}
 	pthread_attr_destroy(&attr);
 }
+
+/* ---------------------------------------------------------------- Re-announce */
+
+/*
+ * Tells the schedulers again of every complete persistent cache task this host holds (a
+ * cache-import of the store's own copy, with the TTL left and the replica count asked at
+ * import), so a restarted daemon counts as a holder again and a restarted scheduler, which
+ * keeps persistent cache tasks in memory only, learns them back. The scheduler takes an
+ * import of a task it knows as one more holder only when every piece's CRC-32 is the one it
+ * has (vx_pcache_import()). Returns how many were taken.
+ */
+static uint32_t reannounce_pass(struct vx_peer *p)
+{
+	struct vx_download_request none = { 0 };
+	struct vx_store_task_info *all;
+	uint32_t n, taken = 0, max;
+	char why[VX_DOWNLOAD_MSG_MAX];
+
+	max = vx_store_task_list(p->store, NULL, 0);
+	all = vx_calloc(VX_MAX(max, 1u), sizeof(*all));
+	if (!all)
+		return 0;
+	n = VX_MIN(vx_store_task_list(p->store, all, max), max);
+	for (uint32_t i = 0; i < n && !atomic_load(&p->cache_stop); i++) {
+		struct vx_store_task *t;
+		uint64_t left = cache_ttl_left(&all[i]);
+		int rc;
+
+		if (all[i].kind != VX_STORE_KIND_PERSISTENT_CACHE ||
+		    all[i].state != VX_STORE_TASK_COMPLETE || !left)
+			continue;
+		if (vx_store_task_acquire(p->store, all[i].id, VX_STORE_USE_READ, &t))
+			continue; /* gone since the listing */
+		rc = sched_import(p, t, &none, all[i].replicas ? all[i].replicas : 1, left, why,
+				  sizeof(why));
+		vx_store_task_release(t, VX_STORE_USE_READ);
+		if (rc)
+			vx_warn("cache: re-announcing %.12s: %s", all[i].id, why);
+		else
+			taken++;
+	}
+	vx_free(all);
+	return taken;
+}
+
+static void *reannounce_thread(void *arg)
+{
+	struct vx_peer *p = arg;
+	bool no;
+
+	for (;;) {
+		while (atomic_exchange(&p->cache_reann_again, false) &&
+		       !atomic_load(&p->cache_stop)) {
+			uint32_t n = reannounce_pass(p);
+
+			if (n)
+				vx_info("cache: told the scheduler of %u persistent cache task%s "
+					"held "
+					"here",
+					n, n == 1 ? "" : "s");
+		}
+		atomic_store(&p->cache_reann, false);
+		/* a scheduler that came up between the last check and the store above */
+		no = false;
+		if (!atomic_load(&p->cache_reann_again) || atomic_load(&p->cache_stop) ||
+		    !atomic_compare_exchange_strong(&p->cache_reann, &no, true))
+			break;
+	}
+	atomic_fetch_sub(&p->cache_live, 1);
+	return NULL;
+}
+
+void vx__peer_cache_reannounce(struct vx_peer *p)
+{
+	pthread_attr_t attr;
+	pthread_t th;
+	bool no = false;
+
+	if (p->shutting_down || atomic_load(&p->cache_stop))
+		return;
+	atomic_store(&p->cache_reann_again, true);
+	if (!atomic_compare_exchange_strong(&p->cache_reann, &no, true))
+		return; /* the running pass goes round once more */
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	atomic_fetch_add(&p->cache_live, 1);
+	if (pthread_create(&th, &attr, reannounce_thread, p) != 0) {
+		atomic_fetch_sub(&p->cache_live, 1);
+		atomic_store(&p->cache_reann, false);
+	}
+	pthread_attr_destroy(&attr);
+}

@@ -395,12 +395,14 @@ struct vx_peer {
 
 	/* mailbox (under mail_lock) */
 	struct vx_list inbox_jobs;
-	struct vx_list inbox_cache; /* scheduler requests of cache threads (peer_cache.c) */
-	atomic_uint cache_live;	    /* cache threads running */
-	atomic_bool cache_stop;	    /* the peer stops: cache threads give up */
-	bool stopping;		    /* no new jobs */
-	bool handover;		    /* vx_peer_handover(): stop without LEAVE (mail_lock) */
-	uint32_t nr_jobs;	    /* jobs accepted and not done */
+	struct vx_list inbox_cache;    /* scheduler requests of cache threads (peer_cache.c) */
+	atomic_uint cache_live;	       /* cache threads running */
+	atomic_bool cache_stop;	       /* the peer stops: cache threads give up */
+	atomic_bool cache_reann;       /* the re-announce thread runs */
+	atomic_bool cache_reann_again; /* a scheduler came up since it started its pass */
+	bool stopping;		       /* no new jobs */
+	bool handover;		       /* vx_peer_handover(): stop without LEAVE (mail_lock) */
+	uint32_t nr_jobs;	       /* jobs accepted and not done */
 
 	/* loop thread */
 	struct peer_task tasks[VX_PEER_TASKS_MAX];
@@ -537,5 +539,8 @@ void vx__peer_cache_drain(struct vx_peer *p);
 void vx__peer_cache_quiesce(struct vx_peer *p);
 /* peer_cache.c: an EV_REPLICATE event: fetch the persistent cache task (loop thread). */
 void vx__peer_cache_replicate(struct vx_peer *p, const struct vx_ctl_msg *m);
+/* a scheduler answered our hello: tell the schedulers of the persistent cache copies held here
+ * (in the background, one pass at a time) */
+void vx__peer_cache_reannounce(struct vx_peer *p);
 
 #endif /* VX_PEER_INT_H */

@@ -163,6 +163,7 @@ struct vx_store_task_info {
 	int64_t created_s;		/* Unix seconds */
 	int64_t access_s;		/* Unix seconds of the last acquire or release */
 	uint64_t ttl_s;			/* persistent-cache pin time */
+	uint32_t replicas;		/* persistent-cache replica count asked at import */
 	bool priv;	/* marked private (vx_store_task_set_private()): survives restarts */
 	bool in_memory; /* a memory task, or a memory-tier copy exists */
 };

@@ -538,6 +538,7 @@ static void task_info_locked(struct vx_store_task *t, struct vx_store_task_info 
 	out->piece_count = t->piece_count;
 	out->created_s = t->created_s;
 	out->ttl_s = t->ttl_s;
+	out->replicas = t->replicas;
 	for (int u = 0; u < VX_STORE_USE_NR; u++)
 		out->refs[u] = t->refs[u];
 	out->access_s = t->access_s;
