@@ -818,6 +818,10 @@ int vx_client_cache(struct vx_client *c, const struct vx_download_request *req, 
 		m.overwrite = true;
 		m.has |= VX_API_F_OVERWRITE;
 	}
+	if (req->memory) {
+		m.memory = true;
+		m.has |= VX_API_F_MEMORY;
+	}
 	rc = client_call_until(c, &m, &ans, vx_now_ms() + (wait_ms ? wait_ms : c->timeout_ms));
 	if (rc)
 		return rc;
@@ -832,6 +836,8 @@ int vx_client_cache(struct vx_client *c, const struct vx_download_request *req, 
 	res->ttl_left_s = ans.ttl_left_s;
 	if (rc)
 		copy_str(res->msg, sizeof(res->msg), vx_ctl_str_of(c->errmsg));
+	else if (ans.has & VX_API_F_ERROR)
+		copy_str(res->msg, sizeof(res->msg), ans.error); /* a note on success */
 	client_consume(&ans);
 	return rc;
 }

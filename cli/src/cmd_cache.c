@@ -29,7 +29,7 @@
 
 static const char cache_usage[] =
 	"usage: vx cache import FILE [--id ID] [--replicas N] [--ttl DUR] [--piece-length N]\n"
-	"                            [--tag T] [--application A]\n"
+	"                            [--tag T] [--application A] [--memory]\n"
 	"       vx cache export ID -O FILE [--force]\n"
 	"       vx cache stat ID\n"
 	"       vx cache rm ID\n"
@@ -38,6 +38,8 @@ static const char cache_usage[] =
 	"  --replicas N    copies kept in the cluster, this one included (default 2, at most 64)\n"
 	"  --ttl DUR       how long it is kept (default 1h; 10s .. 7d)\n"
 	"  --id ID         use this task id (64 lowercase hex) instead of the content's\n"
+	"  --memory        keep this host's copy in the daemon's memory tier too\n"
+	"                  (storage.memory_budget; memory short: on disk only, said so)\n"
 	"import prints the task id; export writes FILE from this host's copy.\n";
 
 struct cache_opts {
@@ -82,6 +84,7 @@ static int cache_parse(int argc, char **argv, struct cache_opts *o, int *first)
 		{ "application", required_argument, NULL, 'a' },
 		{ "output", required_argument, NULL, 'O' },
 		{ "force", no_argument, NULL, 'f' },
+		{ "memory", no_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -126,6 +129,9 @@ static int cache_parse(int argc, char **argv, struct cache_opts *o, int *first)
 			break;
 		case 'f':
 			o->req.overwrite = true;
+			break;
+		case 'M':
+			o->req.memory = true;
 			break;
 		case 'h':
 			fputs(cache_usage, stdout);
@@ -211,6 +217,8 @@ static int run_cache(int argc, char **argv)
 		fprintf(stderr, "vx cache %s: %s\n", verb, res.msg[0] ? res.msg : vx_strerror(rc));
 		return VX_EXIT_FAILURE;
 	}
+	if (res.msg[0])
+		fprintf(stderr, "vx cache %s: %s\n", verb, res.msg);
 	if (o.req.cache_op == VX_API_CACHE_IMPORT)
 		printf("%s\n", res.task_id);
 	else if (o.req.cache_op == VX_API_CACHE_STAT)

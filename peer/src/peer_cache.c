@@ -774,6 +774,24 @@ static void cache_fill(struct cache_call *c, const struct vx_store_task_info *in
 	c->res.ttl_left_s = cache_ttl_left(in);
 }
 
+/*
+ * `vx cache import --memory`: keep the imported copy in the memory tier too (write-through: the
+ * content file stays). A budget too small is no failure of the import: the answer says the
+ * copy is on disk only.
+ */
+static void cache_to_memory(struct cache_call *c, struct vx_store_task *t, const char *id)
+{
+	int rc = vx_store_task_memory_load(t);
+
+	if (!rc)
+		return;
+	vx_warn("cache: %.12s stays on disk only: %s", id,
+		rc == -ENOSPC ? "larger than the memory budget" : vx_strerror(rc));
+	snprintf(c->res.msg, sizeof(c->res.msg), "kept on disk only, not in memory: %s",
+		 rc == -ENOSPC ? "larger than the memory tier's budget (storage.memory_budget)"
+			       : vx_strerror(rc));
+}
+
 static int cache_import(struct cache_call *c)
 {
 	const struct vx_download_request *r = c->req;
@@ -868,6 +886,8 @@ static int cache_import(struct cache_call *c)
 			goto out;
 		}
 	}
+	if (r->memory)
+		cache_to_memory(c, t, id);
 	vx_store_task_info(t, &in);
 	vx_store_task_release(t, VX_STORE_USE_READ);
 	cache_fill(c, &in);

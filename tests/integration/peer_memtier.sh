@@ -14,7 +14,9 @@
 # 3. A restart keeps both content files; `vx get --memory` of f2 through A serves the stored
 #    task (the origin sends no byte) from the memory tier again, to a file (-O FILE) and to a
 #    stream reader (-O -), both the source's bytes; a file larger than the whole budget is
-#    streamed from disk (the content file's fd), the download does not fail.
+#    streamed from disk (the content file's fd), the download does not fail. `vx cache import
+#    --memory` puts the imported copy in the tier; one above the budget stays on disk only and
+#    the client is told so.
 # 4. fd passing, with a root daemon D and unprivileged clients (setpriv nobody): a client with
 #    a valid presigned URL gets, through libvx's vx_client_open_content(), a read-only sealed
 #    memfd with the file's sha256; a client with a wrong signature gets no descriptor at all.
@@ -123,6 +125,19 @@ timeout -k 5 60 "$vx" get "$base/f3" -O - --memory --socket "$dir/A.sock" --no-p
 	>"$dir/out/a3s" 2>"$dir/a3s.err" || fail "vx get --memory of f3 (> budget): $(cat "$dir/a3s.err")"
 same_file "$dir/www/f3" "$dir/out/a3s" "vx get --memory -O - of f3 (> budget)"
 [ "$(tier_bytes)" = "$s2" ] || fail "f3 (> budget) changed the tier: $(tier_bytes) bytes"
+# `vx cache import --memory`: the imported copy goes to the tier (f2's idle copy makes room);
+# one larger than the budget is imported on disk only, and the client is told so
+s4=$((1024 * 1024 + 11))
+head -c "$s4" /dev/urandom >"$dir/c4.bin"
+timeout -k 5 60 "$vx" cache import "$dir/c4.bin" --memory --replicas 1 --socket "$dir/A.sock" \
+	>"$dir/c4.out" 2>"$dir/c4.err" || fail "vx cache import --memory: $(cat "$dir/c4.err")"
+wait_tier "$s4" "after vx cache import --memory"
+timeout -k 5 60 "$vx" cache import "$dir/www/f3" --memory --replicas 1 --socket "$dir/A.sock" \
+	>"$dir/c3.out" 2>"$dir/c3.err" ||
+	fail "vx cache import --memory of a file above the budget failed: $(cat "$dir/c3.err")"
+grep -q "kept on disk only, not in memory: larger than the memory tier's budget" "$dir/c3.err" ||
+	fail "the import above the budget did not say it stays on disk: $(cat "$dir/c3.err")"
+[ "$(tier_bytes)" = "$s4" ] || fail "the import above the budget changed the tier: $(tier_bytes)"
 
 # ---- 4. fd passing to unprivileged clients, a private task
 nobody_init
