@@ -961,6 +961,57 @@ def run_vx(bed, f, n, url, want, bnd, deadline, args, tls=False):
 
 
 # ---------------------------------------------------------------------------------------------
+# cache: the persistent cache (`vx cache`, Dragonfly's dfcache): the seed imports the file (not
+# timed: the bound assumes it holds it), then every peer exports it at once
+
+
+def run_cache(bed, f, n, url, want, bnd, deadline, args):
+    vx = args.vx
+    sched, daemons, seed, peers = vx_start(bed, n, args)
+    src = os.path.join(bed.nodes["origin"].dir, "www", "blob")
+    extra = {}
+    try:
+        cmd = [vx, "cache", "import", src, "--replicas", "1", "--ttl", "1h",
+               "--socket", daemons[0][1]]
+        if args.piece_length:
+            cmd += ["--piece-length", str(args.piece_length)]
+        imp = seed.proc("vx-cache-import", cmd)
+        t_imp = time.monotonic()
+        wait_all([imp], deadline, "vx cache import")
+        extra["import_s"] = round(time.monotonic() - t_imp, 3)
+        if imp.status != 0:
+            raise Fail("vx cache import on the seed failed (%s): %s" %
+                       (imp.status, imp.stderr_tail()))
+        # the import's id is the content's (spec/vortex.md 7): the same as vx task-id --file
+        tid = run([vx, "task-id", "--file", src] +
+                  (["--piece-length", str(args.piece_length)] if args.piece_length else []),
+                  quiet=True).stdout.strip()
+        outs = [os.path.join(d, "out") for _, _, d in daemons[1:]]
+        ph = Phase(bed)
+        t0 = time.monotonic()
+        exps = [node.proc("vx-cache-export", [vx, "cache", "export", tid, "-O", out,
+                                              "--socket", sock])
+                for node, out, (_, sock, _) in zip(peers, outs, daemons[1:])]
+        try:
+            wait_all(exps, deadline, "vx cache export")
+        finally:
+            sent = ph.sent()
+            for e in exps:
+                e.stop()
+    finally:
+        vx_stop(sched, daemons)
+    for e in exps:
+        if e.status != 0:
+            log("cache: %s failed (%s): %s" % (e.name, e.status, e.stderr_tail()))
+    ends = [e.end if e.status == 0 else None for e in exps]
+    sums = verify_all(outs)
+    for _, _, d in daemons:
+        shutil.rmtree(d, ignore_errors=True)
+    return summarize(bed, "cache", f, n, t0, ends, sums, want, sent,
+                     [sched] + [p for p, _, _ in daemons] + exps + [imp], bnd, extra)
+
+
+# ---------------------------------------------------------------------------------------------
 # preheat: the manager's preheat job (scope all_peers) puts the file on the seed and every peer;
 # then the job API's latency with JOBS jobs
 
@@ -1206,7 +1257,8 @@ def parse_args(argv):
                     help="piece length for vx (passed to vx get) and bt (default 4M for bt; "
                          "vx's own rule otherwise)")
     ap.add_argument("--vs", default="all",
-                    help="systems to run, comma separated: vx, vx-tls, bt, http, preheat, all "
+                    help="systems to run, comma separated: vx, vx-tls, bt, http, preheat, cache, "
+                         "all "
                          "(= vx,bt,http); 'bt' or 'http' alone means vx and that baseline; "
                          "vx-tls: the vx cluster joined by token, TLS on both planes")
     ap.add_argument("--json", action="store_true", help="print the JSON report on stdout")
@@ -1237,14 +1289,16 @@ def parse_args(argv):
             want += ["vx", "bt", "http"]
         elif s == "preheat":
             want += ["vx", "preheat"]
+        elif s == "cache":
+            want += ["vx", "cache"]
         elif s in ("vx", "bt", "http", "vx-tls"):
             if not a.only and s != "vx" and "," not in a.vs:
                 want.append("vx")
             want.append(s)
         else:
-            ap.error("--vs wants vx, vx-tls, bt, http, preheat or all, got '%s'" % s)
+            ap.error("--vs wants vx, vx-tls, bt, http, preheat, cache or all, got '%s'" % s)
     # Baselines first: they need nothing from this build.
-    order = ["http", "bt", "vx", "vx-tls", "preheat"]
+    order = ["http", "bt", "vx", "vx-tls", "preheat", "cache"]
     a.systems = [s for s in order if s in want]
     if a.piece_length and a.piece_length & (a.piece_length - 1):
         ap.error("--piece-length must be a power of two")
@@ -1279,11 +1333,11 @@ def main(argv):
             return EXIT_FAIL
 
     vx_missing = None
-    if any(s in args.systems for s in ("vx", "vx-tls", "preheat")):
+    if any(s in args.systems for s in ("vx", "vx-tls", "preheat", "cache")):
         ok, why = vx_serve_available(args.vx)
         if not ok:
             vx_missing = why
-            if set(args.systems) <= {"vx", "vx-tls", "preheat"}:
+            if set(args.systems) <= {"vx", "vx-tls", "preheat", "cache"}:
                 log("vx: %s" % why)
                 if args.json:
                     json.dump({"config": {"peers": args.peers, "size": args.size},
@@ -1316,7 +1370,7 @@ def main(argv):
         url = "http://%s:%d/blob" % (bed.nodes["origin"].ip, PORT_ORIGIN)
         for system in args.systems:
             left = deadline - time.monotonic()
-            if system in ("vx", "vx-tls", "preheat") and vx_missing:
+            if system in ("vx", "vx-tls", "preheat", "cache") and vx_missing:
                 results.append({"system": system, "ok": False, "error": vx_missing})
                 rc = EXIT_FAIL
                 continue
@@ -1334,6 +1388,8 @@ def main(argv):
                                args.piece_length or (4 << 20))
                 elif system == "preheat":
                     r = run_preheat(bed, f, n, url, want, bnd, deadline, args)
+                elif system == "cache":
+                    r = run_cache(bed, f, n, url, want, bnd, deadline, args)
                 else:
                     r = run_vx(bed, f, n, url, want, bnd, deadline, args, system == "vx-tls")
             except Fail as e:

@@ -29,17 +29,21 @@
 #define VX_PCACHE_HOST_MAX   256  /* ...of which one host may have imported first */
 #define VX_PCACHE_HOSTS_MAX  64	  /* holders remembered per task (any state) */
 #define VX_PCACHE_PENDING_MS 60000u
+/* a FETCHING holder that sent no cache-stat for this long is forgotten */
+#define VX_PCACHE_FETCHING_MS 10000u
 
 enum vx_pcache_hold {
-	VX_PCACHE_PENDING = 0, /* asked to replicate, no answer yet */
-	VX_PCACHE_HOLD = 1,    /* holds a full copy */
-	VX_PCACHE_REFUSED = 2, /* refused (full) or failed: not asked again */
+	VX_PCACHE_PENDING = 0,	/* asked to replicate, no answer yet */
+	VX_PCACHE_HOLD = 1,	/* holds a full copy */
+	VX_PCACHE_REFUSED = 2,	/* refused (full) or failed: not asked again */
+	VX_PCACHE_FETCHING = 3, /* fetching it for an export (cache-stat with its bitmap) */
 };
 
 struct vx_pcache_holder {
 	char host_id[VX_CTL_ID_MAX + 1];
 	enum vx_pcache_hold state;
 	uint64_t since_ms;
+	uint32_t pieces; /* FETCHING: pieces its last bitmap named */
 };
 
 struct vx_pcache_task {
@@ -111,6 +115,26 @@ void vx_pcache_tick(struct vx_pcache *pc, const struct vx_sched *s, uint64_t now
  */
 int vx_pcache_drop_everywhere(struct vx_pcache *pc, const struct vx_sched *s, const char *id,
 			      const struct vx_pcache_ops *ops);
+
+/*
+ * vx_pcache_fetching() - host @host_id fetches task @id for an export and holds @pieces of
+ * it now (a cache-stat carrying its bitmap): it becomes (or stays) a FETCHING holder, a
+ * candidate for other fetchers, until its cache-held (HOLD on success), its host goes, or
+ * VX_PCACHE_FETCHING_MS pass without another cache-stat. A HOLD or PENDING holder stays as
+ * it is. FETCHING holders never count towards the replicas. Returns 0, -ENOENT or -ENOSPC.
+ */
+int vx_pcache_fetching(struct vx_pcache *pc, const char *host_id, const char *id, uint32_t pieces,
+		       uint64_t now_ms);
+
+/*
+ * vx_pcache_cands() - the candidates a fetcher of @t is given: first the active HOLD holders
+ * (@complete true), then the active PENDING and FETCHING ones but @asker's own (a host id, may
+ * be NULL) (false: they hold part of it and say which over Vortex). Fills @out with
+ * vx_sched handles, @complete and @pieces alike; returns how many (at most @max).
+ */
+uint32_t vx_pcache_cands(struct vx_pcache *pc, const struct vx_pcache_task *t,
+			 const struct vx_sched *s, const char *asker, uint32_t *out, bool *complete,
+			 uint32_t *pieces, uint32_t max);
 
 /*
  * vx_pcache_holder_hosts() - the vx_sched handles of @t's HOLD holders whose host is active,

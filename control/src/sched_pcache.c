@@ -266,8 +266,8 @@ int vx_pcache_held(struct vx_pcache *pc, const char *host_id, struct vx_ctl_str 
 	if (i < 0)
 		return -ENOENT;
 	h = holder_of(pc->tasks[i], host_id);
-	if (!h || h->state != VX_PCACHE_PENDING)
-		return -ENOENT; /* only a replica asked for: an unasked claim is no copy */
+	if (!h || (h->state != VX_PCACHE_PENDING && h->state != VX_PCACHE_FETCHING))
+		return -ENOENT; /* only a replica asked for or a fetch it said it started */
 	h->state = status == 0 ? VX_PCACHE_HOLD : VX_PCACHE_REFUSED;
 	h->since_ms = now_ms;
 	vx_info("scheduler: persistent cache %.12s on %s: %s", pc->tasks[i]->id, host_id,
@@ -315,6 +315,59 @@ static uint32_t holders_active(const struct vx_pcache_task *t, const struct vx_s
 	return n;
 }
 
+int vx_pcache_fetching(struct vx_pcache *pc, const char *host_id, const char *id, uint32_t pieces,
+		       uint64_t now_ms)
+{
+	struct vx_pcache_holder *h;
+	struct vx_pcache_task *t;
+	int i = find_idx(pc, id);
+
+	if (i < 0)
+		return -ENOENT;
+	t = pc->tasks[i];
+	h = holder_of(t, host_id);
+	if (h && (h->state == VX_PCACHE_HOLD || h->state == VX_PCACHE_PENDING))
+		return 0;
+	if (!h) {
+		h = holder_add(t, host_id);
+		if (!h)
+			return -ENOSPC;
+	}
+	h->state = VX_PCACHE_FETCHING;
+	h->since_ms = now_ms;
+	h->pieces = VX_MIN(pieces, t->piece_count);
+	return 0;
+}
+
+uint32_t vx_pcache_cands(struct vx_pcache *pc, const struct vx_pcache_task *t,
+			 const struct vx_sched *s, const char *asker, uint32_t *out, bool *complete,
+			 uint32_t *pieces, uint32_t max)
+{
+	uint32_t nh = vx_sched_hosts_list(s, pc->hv, PC_HOSTS_VIEW), n = 0;
+
+	for (int pass = 0; pass < 2; pass++) {
+		for (uint32_t i = 0; i < t->nr_holders && n < max; i++) {
+			const struct vx_pcache_holder *h = &t->holders[i];
+			const struct vx_sched_host_view *v;
+			bool full = h->state == VX_PCACHE_HOLD;
+
+			if (h->state == VX_PCACHE_REFUSED || full != (pass == 0) ||
+			    (!full && asker && strcmp(h->host_id, asker) == 0))
+				continue;
+			v = host_active(pc->hv, nh, h->host_id);
+			if (!v)
+				continue;
+			out[n] = v->host;
+			complete[n] = full;
+			pieces[n] = full			     ? t->piece_count
+				    : h->state == VX_PCACHE_FETCHING ? h->pieces
+								     : 0;
+			n++;
+		}
+	}
+	return n;
+}
+
 uint32_t vx_pcache_holder_hosts(struct vx_pcache *pc, const struct vx_pcache_task *t,
 				const struct vx_sched *s, uint32_t *out, uint32_t max)
 {
@@ -331,6 +384,8 @@ static void holders_prune(struct vx_pcache_task *t, const struct vx_sched_host_v
 		struct vx_pcache_holder *h = &t->holders[i];
 		bool gone = h->state != VX_PCACHE_REFUSED && !host_active(hv, nh, h->host_id);
 
+		if (h->state == VX_PCACHE_FETCHING && now_ms - h->since_ms > VX_PCACHE_FETCHING_MS)
+			gone = true; /* its export ended without a word, or it went quiet */
 		if (h->state == VX_PCACHE_PENDING && now_ms - h->since_ms > VX_PCACHE_PENDING_MS) {
 			vx_info("scheduler: persistent cache %.12s: %s did not answer; another "
 				"host "
@@ -355,7 +410,8 @@ static void place(struct vx_pcache_task *t, const struct vx_sched_host_view *hv,
 	uint32_t have = 0, src[VX_PCACHE_HOSTS_MAX], nsrc;
 
 	for (uint32_t i = 0; i < t->nr_holders; i++)
-		have += t->holders[i].state != VX_PCACHE_REFUSED;
+		have += t->holders[i].state == VX_PCACHE_HOLD ||
+			t->holders[i].state == VX_PCACHE_PENDING;
 	if (have >= t->replicas)
 		return;
 	nsrc = holders_active(t, hv, nh, src, VX_PCACHE_HOSTS_MAX);

@@ -851,11 +851,13 @@ static int on_stat(struct vx_sched_server *srv, const struct vx_ctl_msg *m, stru
 
 /*
  * Fills @m with what a fetcher of @t needs: geometry, every trusted digest, the holders as
- * candidates (@hosts, @nh handles), TTL left, replicas, tag and application. Returns the
+ * candidates (@hosts, @nh handles; @complete and @pieces per host, or NULL: full copies), TTL
+ * left, replicas, tag and application. Returns the
  * allocation the message borrows (free it after sending), or NULL when out of memory.
  */
 static void *pcache_fill(struct vx_sched_server *srv, const struct vx_pcache_task *t,
-			 const uint32_t *hosts, uint32_t nh, struct vx_ctl_msg *m)
+			 const uint32_t *hosts, const bool *complete, const uint32_t *pieces,
+			 uint32_t nh, struct vx_ctl_msg *m)
 {
 	size_t dsz = (size_t)t->piece_count * sizeof(struct vx_ctl_digest);
 	size_t csz = (size_t)nh * sizeof(struct vx_ctl_cand);
@@ -881,9 +883,11 @@ static void *pcache_fill(struct vx_sched_server *srv, const struct vx_pcache_tas
 
 		if (!id)
 			continue;
-		cd[m->nr_cands] = (struct vx_ctl_cand){ .host_id = vx_ctl_str_of(id),
-							.pieces = t->piece_count,
-							.complete = true };
+		cd[m->nr_cands] = (struct vx_ctl_cand){
+			.host_id = vx_ctl_str_of(id),
+			.pieces = pieces ? pieces[i] : t->piece_count,
+			.complete = complete ? complete[i] : true,
+		};
 		if (vx_sched_host_addr(srv->sched, hosts[i], &cd[m->nr_cands].addr,
 				       &cd[m->nr_cands].port) == 0)
 			m->nr_cands++;
@@ -926,7 +930,8 @@ static void pcache_replicate(void *arg, uint32_t host, const struct vx_pcache_ta
 	m.event = VX_CTL_EV_REPLICATE;
 	m.task_id = (struct vx_ctl_str){ t->id, VX_TASK_ID_LEN };
 	m.has = VX_CTL_F_EVENT | VX_CTL_F_TASK_ID;
-	mem = pcache_fill(srv, t, holders, VX_MIN(nr_holders, (uint32_t)VX_CTL_CANDS_MAX), &m);
+	mem = pcache_fill(srv, t, holders, NULL, NULL,
+			  VX_MIN(nr_holders, (uint32_t)VX_CTL_CANDS_MAX), &m);
 	if (!mem)
 		return; /* the PENDING times out and another host is asked */
 	(void)conn_send(srv, c, &m);
@@ -975,11 +980,29 @@ static int on_cache(struct vx_sched_server *srv, struct srv_conn *c, const struc
 	}
 }
 
+/* Bits set among the first @n of @bits (@len bytes). */
+static uint32_t bits_set(const uint8_t *bits, size_t len, uint32_t n)
+{
+	uint32_t c = 0;
+
+	for (size_t i = 0; i < len && i * 8 < n; i++) {
+		uint8_t b = bits[i];
+
+		if ((i + 1) * 8 > n)
+			b &= (uint8_t)(0xffu << (8 - (n - i * 8))); /* bit 7 is piece 0 */
+		c += (uint32_t)__builtin_popcount(b);
+	}
+	return c;
+}
+
 static int on_cache_stat(struct vx_sched_server *srv, struct srv_conn *c,
 			 const struct vx_ctl_msg *m, struct vx_ctl_msg *r)
 {
+	const char *host =
+		c->host == VX_SCHED_NO_HOST ? NULL : vx_sched_host_id(srv->sched, c->host);
+	uint32_t hosts[VX_CTL_CANDS_MAX], pieces[VX_CTL_CANDS_MAX], nh;
+	bool complete[VX_CTL_CANDS_MAX];
 	const struct vx_pcache_task *t;
-	uint32_t hosts[VX_CTL_CANDS_MAX], nh;
 	char id[VX_TASK_ID_LEN + 1];
 	void *mem;
 	int rc;
@@ -990,8 +1013,14 @@ static int on_cache_stat(struct vx_sched_server *srv, struct srv_conn *c,
 		resp_init(r, m, -ENOENT);
 		return conn_send(srv, c, r);
 	}
-	nh = vx_pcache_holder_hosts(srv->pcache, t, srv->sched, hosts, VX_CTL_CANDS_MAX);
-	mem = pcache_fill(srv, t, hosts, nh, r);
+	/* a stat with the asker's bitmap: it fetches the task (an export) and serves what it has */
+	if (host && (m->has & VX_CTL_F_BITMAP))
+		(void)vx_pcache_fetching(srv->pcache, host, id,
+					 bits_set(m->bitmap, m->bitmap_len, t->piece_count),
+					 vx_now_ms());
+	nh = vx_pcache_cands(srv->pcache, t, srv->sched, host, hosts, complete, pieces,
+			     VX_CTL_CANDS_MAX);
+	mem = pcache_fill(srv, t, hosts, complete, pieces, nh, r);
 	if (!mem) {
 		resp_init(r, m, -ENOMEM);
 		return conn_send(srv, c, r);

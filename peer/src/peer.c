@@ -473,6 +473,7 @@ int vx_peer_new(struct vx_peer **out, const struct vx_peer_cfg *cfg, char *err, 
 	pthread_cond_init(&p->ready_cond, NULL);
 	vx_list_init(&p->inbox_jobs);
 	vx_list_init(&p->inbox_cache);
+	vx_list_init(&p->inbox_haves);
 	vx_list_init(&p->works_waiting);
 	rc = vx_net_parse_addr(cfg->listen ? cfg->listen : "0.0.0.0:4005", VX_NET_PORT0,
 			       &p->listen_addr, &p->listen_len);

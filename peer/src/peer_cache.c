@@ -166,6 +166,7 @@ struct cache_holder {
 	char host_id[VX_CTL_ID_MAX + 1];
 	char addr[VX_CTL_ADDR_MAX + 1];
 	uint16_t port;
+	bool complete; /* a full copy; false: a host fetching it, serving what it has */
 };
 
 /* What the scheduler said about a task: a cache-stat answer or a replicate event. */
@@ -205,6 +206,7 @@ static void ans_take(struct cache_ans *a, const struct vx_ctl_msg *m)
 		snprintf(h->addr, sizeof(h->addr), "%.*s", (int)m->cands[i].addr.len,
 			 m->cands[i].addr.ptr);
 		h->port = m->cands[i].port;
+		h->complete = m->cands[i].complete;
 	}
 	if (!a->piece_count || m->nr_digests != a->piece_count || !a->piece_len ||
 	    a->piece_count != (a->content_len + a->piece_len - 1) / a->piece_len)
@@ -231,6 +233,7 @@ struct cache_req {
 	unsigned refs;
 	bool sent, done;
 	struct cache_ans ans;
+	void *owned; /* a buffer @m borrows, freed with the request */
 };
 
 static void req_unref(struct cache_req *r)
@@ -243,6 +246,7 @@ static void req_unref(struct cache_req *r)
 	if (left)
 		return;
 	ans_release(&r->ans);
+	vx_free(r->owned);
 	pthread_cond_destroy(&r->cond);
 	pthread_mutex_destroy(&r->lock);
 	vx_free(r);
@@ -269,10 +273,42 @@ static void req_answer(void *arg, int status, const struct vx_ctl_msg *resp)
 	req_unref(r);
 }
 
+/* Pieces a cache fetch finished, told to the upload server's subscribers on the loop. */
+struct cache_haves {
+	struct vx_list node;
+	char id[VX_TASK_ID_LEN + 1];
+	uint32_t n;
+	uint32_t nums[];
+};
+
+static void haves_drain(struct vx_peer *p)
+{
+	struct vx_list todo;
+
+	vx_list_init(&todo);
+	pthread_mutex_lock(&p->mail_lock);
+	while (!vx_list_empty(&p->inbox_haves)) {
+		struct vx_list *n = p->inbox_haves.next;
+
+		vx_list_del(n);
+		vx_list_add_tail(&todo, n);
+	}
+	pthread_mutex_unlock(&p->mail_lock);
+	while (!vx_list_empty(&todo)) {
+		struct cache_haves *h = vx_list_first(&todo, struct cache_haves, node);
+
+		vx_list_del(&h->node);
+		for (uint32_t i = 0; p->up && !p->shutting_down && i < h->n; i++)
+			vx_upload_piece_finished(p->up, h->id, h->nums[i]);
+		vx_free(h);
+	}
+}
+
 void vx__peer_cache_drain(struct vx_peer *p)
 {
 	struct vx_list todo;
 
+	haves_drain(p);
 	vx_list_init(&todo);
 	pthread_mutex_lock(&p->mail_lock);
 	while (!vx_list_empty(&p->inbox_cache)) {
@@ -306,20 +342,27 @@ void vx__peer_cache_drain(struct vx_peer *p)
  * @out (owned by the caller: ans_release()). Returns the status: the scheduler's, or -ENOTCONN
  * (no scheduler), -ETIMEDOUT, -ECANCELED (the daemon stops).
  */
-static int sched_call_once(struct vx_peer *p, struct vx_ctl_msg *m, struct cache_ans *out)
+/*
+ * Queues @m (copied; what it points to is borrowed until the request is sent, or is @owned,
+ * freed with the request) for the loop to send. Returns the request, with two references
+ * (the caller's and the loop's), or NULL with *@rc: -ENOTCONN (no scheduler), -ENOMEM,
+ * -ECANCELED (the daemon stops; @owned is freed).
+ */
+static struct cache_req *sched_submit(struct vx_peer *p, const struct vx_ctl_msg *m, void *owned,
+				      int *rc)
 {
 	struct cache_req *r;
-	struct timespec ts;
-	int rc = 0;
 
-	memset(out, 0, sizeof(*out));
-	if (!p->sc)
-		return out->status = -ENOTCONN;
-	r = vx_calloc(1, sizeof(*r));
-	if (!r)
-		return out->status = -ENOMEM;
+	*rc = !p->sc ? -ENOTCONN : 0;
+	r = *rc ? NULL : vx_calloc(1, sizeof(*r));
+	if (!r) {
+		*rc = *rc ? *rc : -ENOMEM;
+		vx_free(owned);
+		return NULL;
+	}
 	r->peer = p;
 	r->m = *m;
+	r->owned = owned;
 	r->refs = 2;
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->cond, NULL);
@@ -328,11 +371,25 @@ static int sched_call_once(struct vx_peer *p, struct vx_ctl_msg *m, struct cache
 		pthread_mutex_unlock(&p->mail_lock);
 		r->refs = 1;
 		req_unref(r);
-		return out->status = -ECANCELED;
+		*rc = -ECANCELED;
+		return NULL;
 	}
 	vx_list_add_tail(&p->inbox_cache, &r->node);
 	pthread_mutex_unlock(&p->mail_lock);
 	vx_loop_wake(p->loop);
+	return r;
+}
+
+static int sched_call_once(struct vx_peer *p, struct vx_ctl_msg *m, struct cache_ans *out)
+{
+	struct cache_req *r;
+	struct timespec ts;
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	r = sched_submit(p, m, NULL, &rc);
+	if (!r)
+		return out->status = rc;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += CACHE_SCHED_WAIT_MS / 1000;
 	pthread_mutex_lock(&r->lock);
@@ -387,9 +444,31 @@ void vx__peer_cache_quiesce(struct vx_peer *p)
 	if (atomic_load(&p->cache_live))
 		vx_warn("cache: %u persistent cache requests still running at exit",
 			atomic_load(&p->cache_live));
+	pthread_mutex_lock(&p->mail_lock);
+	while (!vx_list_empty(&p->inbox_haves)) {
+		struct cache_haves *h = vx_list_first(&p->inbox_haves, struct cache_haves, node);
+
+		vx_list_del(&h->node);
+		vx_free(h);
+	}
+	pthread_mutex_unlock(&p->mail_lock);
 }
 
 /* ---------------------------------------------------------------- Fetching from holders */
+
+/* A message about task @id of @type to the scheduler. */
+static void sched_msg(struct vx_ctl_msg *m, enum vx_ctl_type type, const char *id)
+{
+	memset(m, 0, sizeof(*m));
+	m->type = type;
+	m->task_id = (struct vx_ctl_str){ id, VX_TASK_ID_LEN };
+	m->has = VX_CTL_F_TASK_ID;
+}
+
+/* Holders one fetch remembers: the first answer's and those later cache-stats added. */
+#define CACHE_FETCH_HOLDERS 64
+/* How often a fetch asks the scheduler again (with its bitmap: it serves what it has). */
+#define CACHE_REFRESH_MS 500u
 
 struct cache_fetch {
 	struct vx_peer *peer;
@@ -397,8 +476,16 @@ struct cache_fetch {
 	bool done;
 	int status;
 	uint32_t liars;
-	struct cache_holder *holders;
+	struct cache_holder holders[CACHE_FETCH_HOLDERS];
+	uint32_t nr_holders;
 	int idx_holder[16]; /* fetcher parent index -> holders[] */
+	struct vx_fetcher *fx;
+	struct vx_store_task *t;
+	uint32_t piece_count;
+	uint32_t *fresh; /* pieces finished since the last hand-over to the loop */
+	uint32_t nr_fresh;
+	struct cache_req *stat; /* the cache-stat in flight, or NULL */
+	uint64_t next_stat_ms;
 };
 
 static void fx_done(void *arg, int status)
@@ -411,8 +498,39 @@ static void fx_done(void *arg, int status)
 
 static void fx_piece(void *arg, uint32_t number)
 {
-	(void)arg;
-	(void)number;
+	struct cache_fetch *f = arg;
+
+	if (f->fresh && f->nr_fresh < f->piece_count)
+		f->fresh[f->nr_fresh++] = number;
+}
+
+/* Hands the pieces finished since the last call to the daemon's loop: its upload server
+ * tells the subscribed fetchers of other hosts (HAVE), so they can take them from here. */
+static void haves_flush(struct cache_fetch *f)
+{
+	struct vx_peer *p = f->peer;
+	struct cache_haves *h;
+
+	if (!f->nr_fresh)
+		return;
+	h = vx_malloc(sizeof(*h) + f->nr_fresh * sizeof(h->nums[0]));
+	if (h) {
+		memcpy(h->id, f->id, VX_TASK_ID_LEN);
+		h->id[VX_TASK_ID_LEN] = '\0';
+		h->n = f->nr_fresh;
+		memcpy(h->nums, f->fresh, f->nr_fresh * sizeof(h->nums[0]));
+		pthread_mutex_lock(&p->mail_lock);
+		if (p->stopping) {
+			vx_free(h);
+			h = NULL;
+		} else {
+			vx_list_add_tail(&p->inbox_haves, &h->node);
+		}
+		pthread_mutex_unlock(&p->mail_lock);
+		if (h)
+			vx_loop_wake(p->loop);
+	}
+	f->nr_fresh = 0;
 }
 
 static void fx_dropped(void *arg, uint32_t index, enum vx_fetch_drop why, int err)
@@ -454,14 +572,95 @@ static int holder_sockaddr(const struct cache_holder *h, struct sockaddr_storage
 	return -EINVAL;
 }
 
+/* Adds holder @h as a parent of the fetch (once per host); false when it cannot be. */
+static bool holder_take(struct cache_fetch *f, const struct cache_holder *h)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	uint32_t k;
+	int idx;
+
+	if (strcmp(h->host_id, f->peer->host_id) == 0 || holder_sockaddr(h, &ss, &len))
+		return false;
+	for (k = 0; k < f->nr_holders; k++) {
+		if (strcmp(f->holders[k].host_id, h->host_id) == 0)
+			break;
+	}
+	if (k == f->nr_holders) {
+		if (k == CACHE_FETCH_HOLDERS)
+			return false;
+		f->holders[f->nr_holders++] = *h;
+	}
+	/* a live parent at that address gives its index back and opens nothing new */
+	idx = vx_fetcher_add_parent(f->fx, (struct sockaddr *)&ss, len, h->host_id);
+	if (idx < 0)
+		return false;
+	if (idx < 16)
+		f->idx_holder[idx] = (int)k;
+	return true;
+}
+
+/*
+ * Every CACHE_REFRESH_MS: a cache-stat carrying this host's bitmap of the task (the
+ * scheduler then names us to other fetchers of it, spec/control.md section 14), whose answer
+ * adds the holders and fetching hosts not yet known as parents. Never blocks the fetch.
+ */
+static void fetch_refresh(struct cache_fetch *f)
+{
+	struct vx_ctl_msg m;
+	size_t bl = (f->piece_count + 7) / 8;
+	uint8_t *bits;
+	int rc;
+
+	if (f->stat) {
+		struct cache_ans a = { 0 };
+		bool done;
+
+		pthread_mutex_lock(&f->stat->lock);
+		done = f->stat->done;
+		if (done) {
+			a = f->stat->ans;
+			f->stat->ans.crc = NULL;
+		}
+		pthread_mutex_unlock(&f->stat->lock);
+		if (!done)
+			return;
+		req_unref(f->stat);
+		f->stat = NULL;
+		for (uint32_t i = 0; a.status == 0 && i < a.nr_holders; i++)
+			(void)holder_take(f, &a.holders[i]);
+		ans_release(&a);
+	}
+	if (vx_now_ms() < f->next_stat_ms || !bl)
+		return;
+	f->next_stat_ms = vx_now_ms() + CACHE_REFRESH_MS;
+	bits = vx_calloc(bl, 1);
+	if (!bits)
+		return;
+	(void)!vx_store_task_bitmap(f->t, bits, bl);
+	sched_msg(&m, VX_CTL_CACHE_STAT, f->id);
+	m.bitmap = bits;
+	m.bitmap_len = (uint32_t)bl;
+	m.has |= VX_CTL_F_BITMAP;
+	f->stat = sched_submit(f->peer, &m, bits, &rc);
+}
+
 /* Runs @fx on @loop until it ends (or the bound, or the daemon stops), then until idle. */
 static void fetch_run(struct vx_peer *p, struct vx_loop *loop, struct vx_fetcher *fx,
 		      struct cache_fetch *f)
 {
 	uint64_t end = vx_now_ms() + CACHE_FETCH_MAX_MS;
 
-	while (!f->done && vx_now_ms() < end && !atomic_load(&p->cache_stop))
-		(void)!vx_loop_run_once(loop, 100);
+	while (!f->done && vx_now_ms() < end && !atomic_load(&p->cache_stop)) {
+		(void)!vx_loop_run_once(loop, 50);
+		haves_flush(f);
+		fetch_refresh(f);
+	}
+	haves_flush(f);
+	if (f->stat) {
+		req_unref(f->stat); /* its answer is not needed any more */
+		f->stat = NULL;
+	}
 	if (!f->done) {
 		vx_fetcher_cancel(fx);
 		f->status = atomic_load(&p->cache_stop) ? -ECANCELED : -ETIMEDOUT;
@@ -479,30 +678,34 @@ static void fetch_run(struct vx_peer *p, struct vx_loop *loop, struct vx_fetcher
 static int fetch_pieces(struct vx_peer *p, struct vx_store_task *t, const struct cache_ans *a,
 			const char *id, uint32_t *liars)
 {
-	struct cache_fetch f = { .peer = p, .id = id };
-	struct cache_holder holders[VX_CTL_CANDS_MAX];
+	struct cache_fetch *f;
 	struct vx_fetcher_cfg fc;
-	struct vx_fetcher *fx = NULL;
 	struct vx_loop *loop = NULL;
 	struct vx_loop_cfg lc = { 0 };
-	SSL_CTX *tls;
+	SSL_CTX *tls = NULL;
 	uint8_t *have;
 	uint32_t added = 0;
 	int rc;
 
-	memcpy(holders, a->holders, sizeof(holders));
-	f.holders = holders;
-	for (int i = 0; i < 16; i++)
-		f.idx_holder[i] = -1;
+	*liars = 0;
+	f = vx_calloc(1, sizeof(*f));
 	have = vx_calloc((a->piece_count + 7) / 8 + 1, 1);
-	if (!have)
-		return -ENOMEM;
+	if (f)
+		f->fresh = vx_calloc(a->piece_count ? a->piece_count : 1, sizeof(*f->fresh));
+	if (!f || !have || !f->fresh) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	f->peer = p;
+	f->id = id;
+	f->t = t;
+	f->piece_count = a->piece_count;
+	for (int i = 0; i < 16; i++)
+		f->idx_holder[i] = -1;
 	(void)!vx_store_task_bitmap(t, have, (a->piece_count + 7) / 8 + 1);
 	rc = vx_loop_new(&loop, &lc);
-	if (rc) {
-		vx_free(have);
-		return rc;
-	}
+	if (rc)
+		goto out;
 	vx_fetcher_cfg_init(&fc);
 	fc.task_id = id;
 	fc.request_tag = VX_TAG_DOWNLOAD_PERSISTENT_CACHE_PIECE;
@@ -517,42 +720,35 @@ static int fetch_pieces(struct vx_peer *p, struct vx_store_task *t, const struct
 	fc.on_piece = fx_piece;
 	fc.on_parent_dropped = fx_dropped;
 	fc.on_done = fx_done;
-	fc.cb_arg = &f;
+	fc.cb_arg = f;
 	fc.tls = tls = vx__peer_tls_fetcher(p);
-	rc = vx_fetcher_new(&fx, loop, &fc);
-	vx_free(have);
+	rc = vx_fetcher_new(&f->fx, loop, &fc);
 	if (rc)
 		goto out;
-	for (uint32_t i = 0; i < a->nr_holders; i++) {
-		struct sockaddr_storage ss;
-		socklen_t len;
-		int idx;
-
-		if (strcmp(holders[i].host_id, p->host_id) == 0 ||
-		    holder_sockaddr(&holders[i], &ss, &len))
-			continue;
-		idx = vx_fetcher_add_parent(fx, (struct sockaddr *)&ss, len, holders[i].host_id);
-		if (idx >= 0 && idx < 16) {
-			f.idx_holder[idx] = (int)i;
-			added++;
-		}
-	}
+	for (uint32_t i = 0; i < a->nr_holders; i++)
+		added += holder_take(f, &a->holders[i]);
 	if (!added) {
-		vx_fetcher_cancel(fx);
-		for (int i = 0; i < 100 && !vx_fetcher_idle(fx); i++)
+		vx_fetcher_cancel(f->fx);
+		for (int i = 0; i < 100 && !vx_fetcher_idle(f->fx); i++)
 			(void)!vx_loop_run_once(loop, 10);
 		rc = VX_ENOPEERS;
 		goto out;
 	}
-	fetch_run(p, loop, fx, &f);
-	rc = f.status;
+	fetch_run(p, loop, f->fx, f);
+	rc = f->status;
 out:
-	if (fx)
-		vx_fetcher_free(fx);
-	vx_loop_free(loop);
+	vx_free(have);
+	if (f) {
+		if (f->fx)
+			vx_fetcher_free(f->fx);
+		*liars = f->liars;
+		vx_free(f->fresh);
+		vx_free(f);
+	}
+	if (loop)
+		vx_loop_free(loop);
 	if (tls)
 		SSL_CTX_free(tls);
-	*liars = f.liars;
 	return rc;
 }
 
@@ -685,15 +881,6 @@ static int fetch_task_locked(struct vx_peer *p, const char *id, const struct cac
 	rc = vx_store_task_acquire(p->store, id, VX_STORE_USE_READ, out);
 	vx_store_task_release(t, VX_STORE_USE_DOWNLOAD);
 	return rc;
-}
-
-/* A message about task @id of @type to the scheduler. */
-static void sched_msg(struct vx_ctl_msg *m, enum vx_ctl_type type, const char *id)
-{
-	memset(m, 0, sizeof(*m));
-	m->type = type;
-	m->task_id = (struct vx_ctl_str){ id, VX_TASK_ID_LEN };
-	m->has = VX_CTL_F_TASK_ID;
 }
 
 /*
@@ -994,7 +1181,9 @@ static int cache_ask(struct cache_call *c, struct cache_ans *a)
 	c->res.totals.piece_count = a->piece_count;
 	c->res.piece_length = a->piece_len;
 	c->res.replicas = a->replicas;
-	c->res.holders = a->nr_holders;
+	c->res.holders = 0;
+	for (uint32_t i = 0; i < a->nr_holders; i++)
+		c->res.holders += a->holders[i].complete; /* full copies, not fetches under way */
 	c->res.ttl_left_s = a->ttl_left_s;
 	return 0;
 }
@@ -1012,8 +1201,17 @@ static int cache_remote(struct cache_call *c, struct vx_store_task **t)
 		rc = cache_fail(c, VX_ENOPEERS, "no host holds %s now", c->req->cache_id);
 	c->res.stage = VX_DOWNLOAD_STAGE_PEERS;
 	if (!rc) {
+		struct vx_ctl_msg m;
+		struct cache_ans ans;
+
 		rc = fetch_task(c->peer, c->req->cache_id, &a, t, c->res.msg, sizeof(c->res.msg));
 		c->res.status = rc;
+		/* a copy kept (a holder from now on), or the end of this host's partial one */
+		sched_msg(&m, VX_CTL_CACHE_HELD, c->req->cache_id);
+		m.status = rc;
+		m.has |= VX_CTL_F_STATUS;
+		(void)sched_call_once(c->peer, &m, &ans);
+		ans_release(&ans);
 	}
 	ans_release(&a);
 	return rc;

@@ -396,6 +396,7 @@ struct vx_peer {
 	/* mailbox (under mail_lock) */
 	struct vx_list inbox_jobs;
 	struct vx_list inbox_cache;    /* scheduler requests of cache threads (peer_cache.c) */
+	struct vx_list inbox_haves;    /* pieces cache fetches finished, for the upload server */
 	atomic_uint cache_live;	       /* cache threads running */
 	atomic_bool cache_stop;	       /* the peer stops: cache threads give up */
 	atomic_bool cache_reann;       /* the re-announce thread runs */

@@ -39,8 +39,13 @@ cache D export "$id" -O "$dir/out/d.bin"
 [ "$rc" -eq 0 ] || fail "export beside the liar: exit $rc: $err"
 [ "$(sha256sum <"$dir/out/d.bin" | cut -d' ' -f1)" = "$want" ] || fail "export: sha256 differs"
 
+# D keeps what it exported: a holder from now on (spec/control.md section 14)
+wait_holders D "$id" 3
+
 # 2. only the liar holds it: detected, nothing written, nothing kept
 serve_kill A
+serve_kill D
+wait_holders E "$id" 1
 cache E export "$id" -O "$dir/out/e.bin"
 [ "$rc" -eq 1 ] || fail "export from the liar alone: exit $rc, want 1 ($err)"
 case $err in *"do not match the import's digests"*) ;; *) fail "message: '$err'" ;; esac

@@ -3,7 +3,8 @@
  * test_control_pcache.c: the scheduler's persistent cache table on its own (vx_sched_pcache.h):
  * placement (seeds first, never the target as its own source), a refusal makes another host
  * be asked, a gone holder is replaced, an import with other digests under the same id is no
- * copy, an unasked cache-held changes nothing, and the TTL drops it on every holder.
+ * copy, an unasked cache-held changes nothing, and the TTL drops it on every holder; exporters
+ * fetching at once are each other's candidates.
  */
 #include "vx_test.h"
 
@@ -15,7 +16,8 @@
 #include "vx_sched.h"
 #include "vx_sched_pcache.h"
 
-#define TID "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
+#define TID2 "dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd"
+#define TID  "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
 
 struct seen {
 	uint32_t replicate[8], nr_replicate;
@@ -54,6 +56,18 @@ static int hello(struct vx_sched *s, const char *id, uint32_t role)
 	return h;
 }
 
+static void setup(struct vx_sched **s, struct vx_pcache **pc)
+{
+	struct vx_sched_cfg cfg;
+
+	vx_sched_cfg_default(&cfg);
+	cfg.hosts_max = 16;
+	cfg.tasks_max = 8;
+	cfg.peers_max = 32;
+	assert_int_equal(vx_sched_new(s, &cfg), 0);
+	assert_int_equal(vx_pcache_new(pc), 0);
+}
+
 static void import_msg(struct vx_ctl_msg *m, struct vx_ctl_digest *d, const char *const *dg,
 		       uint32_t replicas, uint64_t ttl)
 {
@@ -76,7 +90,6 @@ static void test_pcache__place_refuse_replace_expire(void **state)
 	static const char *const other[] = { "crc32:1", "crc32:2", "crc32:4" };
 	struct seen x = { 0 };
 	struct vx_pcache_ops ops = { .replicate = on_replicate, .drop = on_drop, .arg = &x };
-	struct vx_sched_cfg cfg;
 	struct vx_sched *s;
 	struct vx_pcache *pc;
 	struct vx_ctl_digest d[3];
@@ -85,12 +98,7 @@ static void test_pcache__place_refuse_replace_expire(void **state)
 	int a, b, seed, c;
 
 	(void)state;
-	vx_sched_cfg_default(&cfg);
-	cfg.hosts_max = 16;
-	cfg.tasks_max = 8;
-	cfg.peers_max = 32;
-	assert_int_equal(vx_sched_new(&s, &cfg), 0);
-	assert_int_equal(vx_pcache_new(&pc), 0);
+	setup(&s, &pc);
 	a = hello(s, "A", VX_CTL_ROLE_NORMAL);
 	b = hello(s, "B", VX_CTL_ROLE_NORMAL);
 	seed = hello(s, "S", VX_CTL_ROLE_SEED);
@@ -163,11 +171,64 @@ static void test_pcache__per_host_quota(void **state)
 	vx_pcache_free(pc);
 }
 
+/*
+ * Exporters that fetch a task at once serve each other: a cache-stat with a bitmap makes its
+ * sender a FETCHING candidate (after the full holders, never its own, never a replica), a
+ * cache-held makes it a holder, and silence past VX_PCACHE_FETCHING_MS forgets it.
+ */
+static void test_pcache__fetching_exporters(void **state)
+{
+	static const char *const good[] = { "crc32:1", "crc32:2", "crc32:3" };
+	struct seen x = { 0 };
+	struct vx_pcache_ops ops = { .replicate = on_replicate, .drop = on_drop, .arg = &x };
+	struct vx_sched *s;
+	struct vx_pcache *pc;
+	struct vx_ctl_digest d[3];
+	struct vx_ctl_msg m;
+	uint32_t hs[8], pieces[8];
+	bool full[8];
+	int a, e1, e2;
+
+	(void)state;
+	setup(&s, &pc);
+	a = hello(s, "A", VX_CTL_ROLE_NORMAL);
+	e1 = hello(s, "E1", VX_CTL_ROLE_NORMAL);
+	e2 = hello(s, "E2", VX_CTL_ROLE_NORMAL);
+	import_msg(&m, d, good, 1, 100);
+	assert_int_equal(vx_pcache_import(pc, "A", &m, 0, 1000), 0);
+	assert_int_equal(vx_pcache_fetching(pc, "E1", TID, 1, 10), 0);
+	assert_int_equal(vx_pcache_fetching(pc, "E2", TID, 9, 10), 0); /* capped at 3 */
+	assert_int_equal(vx_pcache_fetching(pc, "E2", TID2, 1, 10), -ENOENT);
+	/* E1 asks: A (full) first, then E2 (partial); never E1 itself */
+	assert_int_equal(vx_pcache_cands(pc, vx_pcache_find(pc, TID), s, "E1", hs, full, pieces, 8),
+			 2);
+	assert_int_equal(hs[0], a);
+	assert_true(full[0]);
+	assert_int_equal(hs[1], e2);
+	assert_false(full[1]);
+	assert_int_equal(pieces[1], 3);
+	/* fetching hosts are no replicas: the tick asks nobody (1 wanted, A holds it) */
+	vx_pcache_tick(pc, s, 20, 1000, &ops);
+	assert_int_equal(x.nr_replicate, 0);
+	/* E1 finished: a holder; E2 went quiet: forgotten */
+	assert_int_equal(vx_pcache_held(pc, "E1", vx_ctl_str_of(TID), 0, 30), 0);
+	vx_pcache_tick(pc, s, 30 + VX_PCACHE_FETCHING_MS + 1, 1000, &ops);
+	assert_int_equal(vx_pcache_cands(pc, vx_pcache_find(pc, TID), s, NULL, hs, full, pieces, 8),
+			 2);
+	assert_true(full[0] && full[1]);
+	assert_true((hs[0] == (uint32_t)a && hs[1] == (uint32_t)e1) ||
+		    (hs[0] == (uint32_t)e1 && hs[1] == (uint32_t)a));
+	(void)e2;
+	vx_pcache_free(pc);
+	vx_sched_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pcache__place_refuse_replace_expire),
 		cmocka_unit_test(test_pcache__per_host_quota),
+		cmocka_unit_test(test_pcache__fetching_exporters),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
