@@ -715,8 +715,14 @@ static int fetch_pieces(struct vx_peer *p, struct vx_store_task *t, const struct
 	fc.have = have;
 	fc.sink = vx_store_glue_sink_ops();
 	fc.sink_ctx = t;
+	/* as the daemon's own downloads (peer_task.c): a shallow pipeline per parent keeps the
+	 * requests to a busy holder few, so exporters fetching at once spread over each other */
 	fc.conns_per_parent = 1;
-	fc.pipeline_depth = 4;
+	fc.pipeline_depth = 2;
+	fc.max_pieces_out = p->cfg.concurrent_pieces;
+	fc.rate_bytes_per_s = p->cfg.download_rate_bps;
+	if (p->cfg.piece_timeout_ms)
+		fc.stall_timeout_ms = p->cfg.piece_timeout_ms;
 	fc.on_piece = fx_piece;
 	fc.on_parent_dropped = fx_dropped;
 	fc.on_done = fx_done;
