@@ -60,12 +60,13 @@ static void print_json(const struct vx_obs_opts *o, const struct vx_obs_sample *
 					      vx_obs_rate(a, b, VX_OBS_UPLOADED)));
 		json_object_set_new(
 			root, "now",
-			json_pack("{s:I, s:I, s:I, s:I, s:I}", "active_tasks",
+			json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "active_tasks",
 				  (json_int_t)b->c[VX_OBS_ACTIVE], "parent_connections",
 				  (json_int_t)b->c[VX_OBS_FETCH_CONNS], "upload_connections",
 				  (json_int_t)b->c[VX_OBS_UPLOAD_CONNS], "store_used_bytes",
 				  (json_int_t)b->c[VX_OBS_STORE_USED], "store_free_bytes",
-				  (json_int_t)b->c[VX_OBS_STORE_FREE]));
+				  (json_int_t)b->c[VX_OBS_STORE_FREE], "cluster_config_version",
+				  (json_int_t)b->c[VX_OBS_CCFG_VERSION]));
 	}
 	s = root ? json_dumps(root, JSON_COMPACT) : NULL;
 	if (s)
@@ -107,6 +108,11 @@ static void print_text(const struct vx_obs_opts *o, const struct vx_obs_sample *
 		       "store %s used, %s free\n",
 		       (long long)b->c[VX_OBS_ACTIVE], (long long)b->c[VX_OBS_FETCH_CONNS],
 		       (long long)b->c[VX_OBS_UPLOAD_CONNS], x[0], x[1]);
+		if (b->c[VX_OBS_CCFG_VERSION] > 0)
+			printf("config:  cluster configuration version %lld applied\n",
+			       (long long)b->c[VX_OBS_CCFG_VERSION]);
+		else
+			printf("config:  no cluster configuration applied\n");
 	}
 	for (uint32_t i = 0; i < b->nr_tasks; i++) {
 		const struct vx_obs_task *t = &b->tasks[i];

@@ -35,6 +35,7 @@ static const char *const series[VX_OBS_NR] = {
 	[VX_OBS_STORE_FREE] = "vx_store_free_bytes",
 	[VX_OBS_TASKS_OK] = "vx_tasks_total{result=\"ok\"}",
 	[VX_OBS_TASKS_FAILED] = "vx_tasks_total{result=\"failed\"}",
+	[VX_OBS_CCFG_VERSION] = "vx_cluster_config_version",
 };
 
 void vx_cli_human(char *buf, size_t len, double bytes)

@@ -36,6 +36,7 @@ enum vx_obs_counter {
 	VX_OBS_STORE_FREE,
 	VX_OBS_TASKS_OK,
 	VX_OBS_TASKS_FAILED,
+	VX_OBS_CCFG_VERSION,
 	VX_OBS_NR
 };
 

@@ -18,6 +18,8 @@
 #include "vx_ctl_msg.h"
 #include "vx_file.h"
 #include "vx_hostaddr.h"
+#include "vx_metrics.h"
+#include "vx_metrics_defs.h"
 #include "vx_log.h"
 
 #define CCFG_FILE "cluster-config.json"
@@ -185,6 +187,7 @@ static void on_config(void *arg, struct vx_peer *p, uint64_t version, const char
 		vx_warn("serve: cluster config: scheduler list: %s", strerror(-rc));
 	cc->effective = *next;
 	cc->version = version;
+	vx_metric_set(&vx_m_ccfg_version, 0, (int64_t)version);
 	vx_free(next);
 	cache_write(cc, doc, len);
 	vx_info("serve: cluster config version %llu (sha256 %.12s...): applied: %s; needs a "

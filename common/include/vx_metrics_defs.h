@@ -73,6 +73,7 @@ enum vx_m_tier { VX_M_TIER_MEMORY, VX_M_TIER_DISK, VX_M_TIER_NR };
 extern struct vx_metric vx_m_store_reads;	 /* vx_store_reads_total{tier} (at scrape) */
 extern struct vx_metric vx_m_store_memory_bytes; /* vx_store_memory_tier_bytes (at scrape) */
 extern struct vx_metric vx_m_gc_evictions;	 /* vx_gc_evictions_total */
+extern struct vx_metric vx_m_ccfg_version;	 /* vx_cluster_config_version */
 
 extern struct vx_metric vx_m_local_requests; /* vx_local_api_requests_total */
 

@@ -108,6 +108,8 @@ DEF(vx_m_store_reads, PEER, VX_METRIC_COUNTER, "vx_store_reads_total",
     VX_M_TIER_NR, .label = "tier", .values = tiers, .nr_values = VX_M_TIER_NR);
 DEF(vx_m_store_memory_bytes, PEER, VX_METRIC_GAUGE, "vx_store_memory_tier_bytes",
     "Bytes of task content held in the memory tier", 1, .label = NULL);
+DEF(vx_m_ccfg_version, PEER, VX_METRIC_GAUGE, "vx_cluster_config_version",
+    "Version of the cluster configuration this daemon applied (0: none)", 1, .label = NULL);
 DEF(vx_m_gc_evictions, PEER, VX_METRIC_COUNTER, "vx_gc_evictions_total",
     "Tasks the store's garbage collector removed", 1, .label = NULL);
 DEF(vx_m_local_requests, PEER, VX_METRIC_COUNTER, "vx_local_api_requests_total",
@@ -135,33 +137,20 @@ DEF(vx_m_tls_handshakes, VX_METRICS_ALL, VX_METRIC_COUNTER, "vx_tls_handshakes_t
     .nr_values = VX_M_TLS_NR);
 
 struct vx_metric *const vx__metrics_all[] = {
-	&vx_m_download_bytes,
-	&vx_m_upload_bytes,
-	&vx_m_pieces,
-	&vx_m_piece_seconds,
-	&vx_m_pieces_uploaded,
-	&vx_m_tasks_active,
-	&vx_m_tasks,
-	&vx_m_task_seconds,
-	&vx_m_upload_conns,
-	&vx_m_fetch_conns,
-	&vx_m_source_requests,
-	&vx_m_source_errors,
-	&vx_m_proxy_requests,
-	&vx_m_proxy_cache,
-	&vx_m_store_bytes,
-	&vx_m_store_free_bytes,
-	&vx_m_store_reads,
-	&vx_m_store_memory_bytes,
-	&vx_m_gc_evictions,
-	&vx_m_local_requests,
-	&vx_m_sched_decisions,
-	&vx_m_sched_seconds,
-	&vx_m_sched_hosts,
-	&vx_m_sched_tasks,
-	&vx_m_jobs,
-	&vx_m_api_requests,
-	&vx_m_tls_handshakes,
+	&vx_m_download_bytes,  &vx_m_upload_bytes,
+	&vx_m_pieces,	       &vx_m_piece_seconds,
+	&vx_m_pieces_uploaded, &vx_m_tasks_active,
+	&vx_m_tasks,	       &vx_m_task_seconds,
+	&vx_m_upload_conns,    &vx_m_fetch_conns,
+	&vx_m_source_requests, &vx_m_source_errors,
+	&vx_m_proxy_requests,  &vx_m_proxy_cache,
+	&vx_m_store_bytes,     &vx_m_store_free_bytes,
+	&vx_m_store_reads,     &vx_m_store_memory_bytes,
+	&vx_m_ccfg_version,    &vx_m_gc_evictions,
+	&vx_m_local_requests,  &vx_m_sched_decisions,
+	&vx_m_sched_seconds,   &vx_m_sched_hosts,
+	&vx_m_sched_tasks,     &vx_m_jobs,
+	&vx_m_api_requests,    &vx_m_tls_handshakes,
 };
 const uint32_t vx__metrics_nr = NR(vx__metrics_all);
 

@@ -104,6 +104,11 @@ line=$(wait_line "$dir/b.log" 'cluster config version 1 .*applied: ' "${serve_pi
 	"b applying version 1")
 case $line in *log_level*upload.rate_limit*) ;;
 *) fail "b did not apply the log level and the upload limit: $line" ;; esac
+# vx status names the version b applied (its /metrics: vx_cluster_config_version)
+st=$(timeout -k 5 30 "$vx" status --socket "$dir/b.sock" --metrics "${b_metrics#http://}") ||
+	fail "vx status of b: $st"
+grep -qx 'config:  cluster configuration version 1 applied' <<<"$st" ||
+	fail "vx status does not show the applied cluster configuration: $st"
 
 # 3. the limit measured: bytes b uploads in a fixed window while c downloads 8 MiB from it
 b0=$(uploaded)
