@@ -25,8 +25,16 @@
 #define CCFG_FILE "cluster-config.json"
 
 /* the keys applied without a restart */
-static const char *const live_keys[] = { "log_level", "schedulers", "upload.rate_limit",
-					 "download.rate_limit" };
+static const char *const live_keys[] = {
+	"log_level",
+	"schedulers",
+	"upload.rate_limit",
+	"download.rate_limit",
+	"storage.gc_high_percent",
+	"storage.gc_low_percent",
+	"storage.task_ttl",
+	"storage.gc_interval",
+};
 
 struct note {
 	char applied[512], restart[512], local[512];
@@ -180,6 +188,14 @@ static void on_config(void *arg, struct vx_peer *p, uint64_t version, const char
 	(void)vx_config_changed(&cc->effective, next, note_changed, &nt);
 	(void)vx_log_set_level_name(next->log_level);
 	vx_peer_set_rates(p, next->upload.rate_limit_bps, next->download.rate_limit_bps);
+	rc = vx_peer_set_gc(
+		p, (uint32_t)next->storage.gc_high_percent, (uint32_t)next->storage.gc_low_percent,
+		next->storage.task_ttl_ms / 1000, (uint32_t)(next->storage.gc_interval_ms / 1000));
+	if (rc)
+		vx_warn("serve: cluster config: GC watermarks %llu%%/%llu%% refused (low must be "
+			"below high); the running ones are kept",
+			(unsigned long long)next->storage.gc_high_percent,
+			(unsigned long long)next->storage.gc_low_percent);
 	for (unsigned i = 0; i < next->nr_schedulers; i++)
 		list[i] = next->schedulers[i];
 	rc = vx_peer_set_schedulers(p, list, next->nr_schedulers);

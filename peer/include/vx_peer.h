@@ -204,6 +204,10 @@ void vx_peer_free(struct vx_peer *p);
  * Rates in bytes/s (0 unlimited; the download rate holds for downloads started from now).
  * The scheduler list: see vx_sched_client_set_servers(); -ENOTCONN when the daemon has none. */
 void vx_peer_set_rates(struct vx_peer *p, uint64_t upload_bps, uint64_t download_bps);
+
+/* The store's GC settings, live (vx_store_set_gc(): 0 keeps a value). -EINVAL: low >= high. */
+VX_MUST_CHECK int vx_peer_set_gc(struct vx_peer *p, uint32_t high_pct, uint32_t low_pct,
+				 uint64_t task_ttl_s, uint32_t interval_s);
 int vx_peer_set_schedulers(struct vx_peer *p, const char *const *list, uint32_t n);
 
 /* The local API in front of a peer (`vx serve`): a unix socket served by vx_api.h. */

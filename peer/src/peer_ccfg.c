@@ -85,6 +85,12 @@ void vx_peer_set_rates(struct vx_peer *p, uint64_t upload_bps, uint64_t download
 		vx_upload_set_rate(p->up, upload_bps);
 }
 
+int vx_peer_set_gc(struct vx_peer *p, uint32_t high_pct, uint32_t low_pct, uint64_t task_ttl_s,
+		   uint32_t interval_s)
+{
+	return vx_store_set_gc(p->store, high_pct, low_pct, task_ttl_s, interval_s);
+}
+
 int vx_peer_set_schedulers(struct vx_peer *p, const char *const *list, uint32_t n)
 {
 	if (!p->sc)

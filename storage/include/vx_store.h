@@ -650,4 +650,13 @@ bool vx_store_wait_cancel(struct vx_store_waiter *w);
  */
 VX_MUST_CHECK int vx_store_gc(struct vx_store *s, struct vx_store_gc_report *report);
 
+/*
+ * vx_store_set_gc() - change the GC's watermarks (percent of the capacity), the TTL of normal
+ * tasks and the background pass interval while the store runs (the cluster configuration);
+ * 0 keeps a value. The next pass uses them. Any thread. Returns 0, or -EINVAL when the result
+ * would not have low < high <= 100 (nothing changed then).
+ */
+VX_MUST_CHECK int vx_store_set_gc(struct vx_store *s, uint32_t high_pct, uint32_t low_pct,
+				  uint64_t task_ttl_s, uint32_t interval_s);
+
 #endif /* VX_STORE_H */

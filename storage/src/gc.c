@@ -58,7 +58,7 @@ static bool gc_expired(const struct vx_store *s, const struct vx_store_task *t, 
 {
 	if (t->kind == VX_STORE_KIND_PERSISTENT_CACHE)
 		return gc_passed(t->created_s, t->ttl_s, now);
-	return gc_passed(t->access_s, s->cfg.task_ttl_s, now);
+	return gc_passed(t->access_s, __atomic_load_n(&s->cfg.task_ttl_s, __ATOMIC_RELAXED), now);
 }
 
 /*
@@ -172,21 +172,41 @@ static int gc_expire(struct vx_store *s, int64_t now, struct vx_store_gc_report 
 	return 0;
 }
 
+int vx_store_set_gc(struct vx_store *s, uint32_t high_pct, uint32_t low_pct, uint64_t task_ttl_s,
+		    uint32_t interval_s)
+{
+	uint32_t high =
+		high_pct ? high_pct : __atomic_load_n(&s->cfg.gc_high_pct, __ATOMIC_RELAXED);
+	uint32_t low = low_pct ? low_pct : __atomic_load_n(&s->cfg.gc_low_pct, __ATOMIC_RELAXED);
+
+	if (high > 100 || low >= high)
+		return -EINVAL;
+	__atomic_store_n(&s->cfg.gc_high_pct, high, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->cfg.gc_low_pct, low, __ATOMIC_RELAXED);
+	if (task_ttl_s)
+		__atomic_store_n(&s->cfg.task_ttl_s, task_ttl_s, __ATOMIC_RELAXED);
+	if (interval_s)
+		__atomic_store_n(&s->cfg.gc_interval_s, interval_s, __ATOMIC_RELAXED);
+	return 0;
+}
+
 /* Step 2: watermarks, LRU. */
 static int gc_pressure(struct vx_store *s, int64_t now, struct vx_store_gc_report *r)
 {
+	/* vx_store_set_gc() may change them from another thread */
+	uint32_t high = __atomic_load_n(&s->cfg.gc_high_pct, __ATOMIC_RELAXED);
+	uint32_t low = __atomic_load_n(&s->cfg.gc_low_pct, __ATOMIC_RELAXED);
 	uint64_t usage, capacity, avail, target;
 	uint32_t nr;
 
 	vx__store_capacity(s, &usage, &capacity, &avail);
 	if (capacity == 0 || capacity == UINT64_MAX)
 		return 0;
-	if (usage * 100 < (uint64_t)s->cfg.gc_high_pct * capacity)
+	if (usage * 100 < (uint64_t)high * capacity)
 		return 0;
-	target = capacity / 100 * s->cfg.gc_low_pct + capacity % 100 * s->cfg.gc_low_pct / 100;
+	target = capacity / 100 * low + capacity % 100 * low / 100;
 	vx_info("store: usage %llu of %llu bytes is above %u%%: evicting down to %u%%",
-		(unsigned long long)usage, (unsigned long long)capacity, s->cfg.gc_high_pct,
-		s->cfg.gc_low_pct);
+		(unsigned long long)usage, (unsigned long long)capacity, high, low);
 	nr = gc_collect(s, false);
 	for (uint32_t i = 0; i < nr && usage > target; i++) {
 		struct vx_store_task *t = s->scratch[i];

@@ -646,7 +646,9 @@ static void store_maybe_gc(struct vx_store *s, uint64_t *last_gc_ms)
 	uint64_t now = vx_now_ms();
 	int err;
 
-	if (s->cfg.no_gc_thread || now - *last_gc_ms < (uint64_t)s->cfg.gc_interval_s * 1000u)
+	if (s->cfg.no_gc_thread ||
+	    now - *last_gc_ms <
+		    (uint64_t)__atomic_load_n(&s->cfg.gc_interval_s, __ATOMIC_RELAXED) * 1000u)
 		return;
 	*last_gc_ms = now;
 	err = vx_store_gc(s, &r);

@@ -13,7 +13,9 @@
 #  3. the rate limit is in force: while c downloads 8 MiB from b, the bytes b's /metrics
 #     counts as uploaded in a fixed window stay within limit x window + one burst (without the
 #     limit the whole file passes in that window);
-#  4. a key the daemon's own file sets (download.rate_limit) is kept local;
+#  4. a key the daemon's own file sets (download.rate_limit) is kept local; version 2 sets
+#     the GC's watermarks and interval, and d (a 4 MiB store) evicts at once what the default
+#     80 % kept, without a restart;
 #  5. the control plane stopped, the daemon restarted: it uses its cached copy.
 # Security list items (shared/reference/dragonfly-behaviour.md 5.5): the route needs a token
 # with cluster:admin to write (a cluster:read token gets 403, no token 401).
@@ -136,6 +138,27 @@ wait_gets
 wait_line "$dir/a.log" 'kept local .*download.rate_limit, log_level' "${serve_pid[a]}" \
 	"the daemon keeping its own download.rate_limit" >/dev/null
 [ -f "$dir/a/cluster-config.json" ] || fail "no cached copy in the data dir"
+
+# 4b. the GC's watermarks and interval are live: d (a 4 MiB store) holds a file well below the
+# default 80 %; version 2 sets 2 % / 1 % and a 1 s pass, and d evicts it without a restart
+printf 'storage:\n  disk_limit: 4MiB\n' >"$dir/d.yaml"
+serve_start d --config "$dir/d.yaml"
+get d "$base/small" "$dir/small-d.out"
+[ "$rc" -eq 0 ] || fail "d's download of the small file: $err"
+[ "$(task_files d)" -gt 0 ] || fail "d holds no task file after its download"
+st=$(api PUT '{"storage.gc_high_percent": 2, "storage.gc_low_percent": 1, "storage.gc_interval": "1s"}' "$admin")
+[ "$st" = 200 ] || fail "PUT of version 2 answered $st: $(cat "$dir/api.body")"
+line=$(wait_line "$dir/d.log" 'cluster config version 2 .*applied: ' "${serve_pid[d]}" \
+	"d applying version 2")
+case $line in *storage.gc_high_percent*storage.gc_low_percent*) ;;
+*) fail "d did not apply the GC watermarks live: $line" ;; esac
+wait_line "$dir/d.log" 'store: usage [0-9]+ of 4194304 bytes is above 2%: evicting down to 1%' \
+	"${serve_pid[d]}" "d's GC pass under the new watermarks" >/dev/null
+for _ in $(seq 100); do
+	[ "$(task_files d)" -eq 0 ] && break
+	sleep 0.1
+done
+[ "$(task_files d)" -eq 0 ] || fail "d kept the task its new watermarks evict"
 
 # 5. control plane gone: the daemon restarts on its cached copy
 kill -TERM "$sched_pid"
