@@ -407,6 +407,7 @@ netns_pair() {
 }
 netns_cleanup() {
 	local rc=$?
+	set +e # a failed test's status below must not end the trap before peer_lib_cleanup
 	ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
 	ip link del "$v0" 2>/dev/null || true
 	ip netns del "$ns" 2>/dev/null || true

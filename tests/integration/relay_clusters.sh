@@ -11,7 +11,9 @@
 # - a wrong token: B's download fails naming the upstream cluster and 407, and neither A's
 #   proxy nor the origin served it; an unreachable upstream fails naming it, the origin
 #   untouched; with source.upstream_cluster.fallback: true the same download comes from the
-#   origin itself;
+#   origin itself; a URL source.upstream_cluster.rules do not take goes to the origin;
+# - an https:// upstream (a TLS relay in front of A's proxy): refused without
+#   source.upstream_cluster.ca, fetched with it;
 # - config refused by name: a token file open to others, an upstream that is not
 #   http[s]://HOST:PORT, upstream keys without a proxy; A's proxy refuses CONNECT.
 # Security list items (shared/reference/dragonfly-behaviour.md 5.5): 2 (a client without the
@@ -128,12 +130,71 @@ upstream_fails bw "a wrong upstream token" "*through upstream cluster $upstream*
 dead=http://$net.2:$(free_port)
 upstream_fails bd "an unreachable upstream" "*through upstream cluster $dead*" \
 	"source:\n  upstream_cluster:\n    proxy: $dead\n"
+# an https:// upstream (a TLS terminator in front of A's proxy): refused without its CA,
+# fetched with source.upstream_cluster.ca
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+	-subj /CN=relay.test -addext "subjectAltName=IP:$net.1" -keyout "$dir/relay.key" \
+	-out "$dir/relay.pem" 2>/dev/null
+cat >"$dir/tlsrelay.py" <<'PY'
+import socket, ssl, sys, threading
+host, port, to = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[4], sys.argv[5])
+ls = socket.create_server((host, port))
+def pump(a, b):
+    try:
+        while (d := a.recv(65536)):
+            b.sendall(d)
+    except OSError:
+        pass
+    for s in (a, b):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+def serve(c):
+    try:
+        t = ctx.wrap_socket(c, server_side=True)
+    except (OSError, ssl.SSLError):
+        return c.close()
+    u = socket.create_connection((host, to), timeout=10)
+    u.settimeout(None)
+    threading.Thread(target=pump, args=(u, t), daemon=True).start()
+    pump(t, u)
+while True:
+    c, _ = ls.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+PY
+tport=$(free_port)
+python3 "$dir/tlsrelay.py" "$net.1" "$tport" "$pa" "$dir/relay.pem" "$dir/relay.key" \
+	2>"$dir/tlsrelay.log" &
+bg_pids+=($!)
+wait_port "$tport" "$net.1"
+tup=https://$net.1:$tport
+upstream_fails bn "an https upstream not verified" "*through upstream cluster $tup*" \
+	"source:\n  upstream_cluster:\n    proxy: $tup\n    token_file: $dir/b.token\n"
+printf 'source:\n  upstream_cluster:\n    proxy: %s\n    token_file: %s\n    ca: %s\n' \
+	"$tup" "$dir/b.token" "$dir/relay.pem" >"$dir/bt.yaml"
+serve_start bt --no-scheduler --config "$dir/bt.yaml"
+get bt "$base/other.tar" "$dir/out/bt.tar"
+[ "$rc" -eq 0 ] || fail "an https upstream with its CA: the download failed: $err"
+same_file "$dir/www/other.tar" "$dir/out/bt.tar" "https upstream"
+grep -qE "proxy: $net.1:[0-9]+ GET $base/other.tar repo - task " "$dir/apx.log" ||
+	fail "the https upstream did not reach A's proxy"
 printf 'source:\n  upstream_cluster:\n    proxy: %s\n    fallback: true\n' "$dead" >"$dir/bf.yaml"
 serve_start bf --no-scheduler --config "$dir/bf.yaml"
 get bf "$base/other.tar" "$dir/out/bf.tar"
 [ "$rc" -eq 0 ] || fail "fallback: the download failed: $err"
 same_file "$dir/www/other.tar" "$dir/out/bf.tar" "fallback"
 grep -q "source.upstream_cluster.fallback" "$dir/bf.log" || fail "fallback: not logged"
+# source.upstream_cluster.rules: a URL they do not take goes to its origin, the upstream unused
+printf 'source:\n  upstream_cluster:\n    proxy: %s\n    rules: ["[.]iso$"]\n' "$dead" \
+	>"$dir/br.yaml"
+serve_start br --no-scheduler --config "$dir/br.yaml"
+get br "$base/other.tar" "$dir/out/br.tar"
+[ "$rc" -eq 0 ] || fail "a URL the upstream rules do not take: the download failed: $err"
+same_file "$dir/www/other.tar" "$dir/out/br.tar" "rules"
+! grep -q "upstream cluster" "$dir/br.log" || fail "rules: the upstream was tried"
 ! grep -rqF "$(cat "$dir/relay.token")" "$dir"/*.log "$dir"/*.out || fail "a token was logged"
 
 # config refused by name
@@ -154,4 +215,6 @@ refused source.upstream_cluster.proxy "source:\n  upstream_cluster:\n    proxy: 
 refused source.upstream_cluster.proxy \
 	"source:\n  upstream_cluster:\n    proxy: http://u@h:1/x\n"
 refused source.upstream_cluster.proxy "source:\n  upstream_cluster:\n    fallback: true\n"
+refused "source.upstream_cluster.rules[0]" \
+	"source:\n  upstream_cluster:\n    proxy: $upstream\n    rules: [\"a[b\"]\n"
 echo "PASS: $name"
