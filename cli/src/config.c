@@ -913,7 +913,9 @@ static int upstream_cluster_check(const struct vx_config *cfg, char *err, size_t
 		hp = v + 7;
 	else if (strncmp(v, "https://", 8) == 0)
 		hp = v + 8;
-	if (!hp || vx_args_parse_listen(hp, host, sizeof(host), &port) || !port) {
+	/* no user-info (a secret would sit in the config and the logs), path, query or fragment */
+	if (!hp || strpbrk(hp, "@/?#") || vx_args_parse_listen(hp, host, sizeof(host), &port) ||
+	    !port) {
 		set_err(err, err_len,
 			"source.upstream_cluster.proxy must be http://HOST:PORT or "
 			"https://HOST:PORT, "
