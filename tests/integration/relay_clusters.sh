@@ -47,9 +47,10 @@ serve_start aseed --seed
 serve_start a1
 head -c 24 /dev/urandom | base64 | tr -d '/+=' >"$dir/relay.token"
 chmod 600 "$dir/relay.token"
-# fallback_after: a relay waits for its swarm (the stall fallback to the origin would send a
-# second copy on a loaded machine)
-printf 'proxy:\n  forward: true\n  listen: %s:0\n  forward_token_file: %s\n  fallback_after: 60s\n' \
+# a relay waits for its swarm (fallback_after: the stall fallback to the origin would send a
+# second copy on a loaded machine) and runs each task to its end (prefetch: the other
+# cluster's stat probe, a one-byte Range, would otherwise cancel the task it started)
+printf 'proxy:\n  forward: true\n  listen: %s:0\n  forward_token_file: %s\n  fallback_after: 60s\n  prefetch: true\n' \
 	"$net.1" "$dir/relay.token" >"$dir/apx.yaml"
 serve_start apx --config "$dir/apx.yaml" --insecure-plaintext
 pa=$(mirror_port apx)
