@@ -20,6 +20,7 @@
 #include "config.h"
 #include "tls_conf.h"
 #include "serve_ccfg.h"
+#include "serve_relay.h"
 #include "serve_upgrade.h"
 #include "vx_err.h"
 #include "vx_fetcher.h"
@@ -500,7 +501,10 @@ static int serve_proxy(const struct vx_config *c, struct vx_peer *peer,
 	pc.hijack_ca_cert = c->proxy.hijack_ca_cert[0] ? c->proxy.hijack_ca_cert : NULL;
 	pc.hijack_ca_key = c->proxy.hijack_ca_key[0] ? c->proxy.hijack_ca_key : NULL;
 	pc.outbound = outbound;
+	if (vx_serve_relay_proxy(c, &pc))
+		return -EINVAL;
 	rc = vx_proxy_start(out, peer, &pc, err, sizeof(err));
+	vx_serve_relay_proxy_done();
 	if (rc)
 		fprintf(stderr, "vx serve: %s\n", err[0] ? err : vx_strerror(rc));
 	return rc;
@@ -658,6 +662,8 @@ static int serve_main(const struct serve_flags *flp, const struct vx_config *cfg
 	vx_serve_ccfg_start(&ccfg, &cfg, &pc);
 	if (pc.nr_schedulers &&
 	    (serve_token(&cfg, &fl, token, &pc) || serve_join(&cfg, &fl, join, &pc)))
+		return VX_EXIT_USAGE;
+	if (vx_serve_relay_peer(&cfg, &pc))
 		return VX_EXIT_USAGE;
 	if (!pc.nr_schedulers)
 		vx_warn("serve: no scheduler: every download goes to the source");

@@ -168,6 +168,16 @@ static const struct key keys[] = {
 	  VX_CONFIG_RULES_MAX, 0, 0, NULL,
 	  "regexes of forward-proxy URLs served through P2P (none: blobs and large files)",
 	  APPLIED },
+	{ "proxy.direct_rules", KEY_STRLIST, OFF(proxy.direct_rules), ESZ(proxy.direct_rules),
+	  OFF(proxy.nr_direct_rules), VX_CONFIG_RULES_MAX, 0, 0, NULL,
+	  "regexes of forward-proxy URLs that never go P2P, checked first (none: package "
+	  "metadata)",
+	  APPLIED },
+	{ "proxy.forward_token_file", KEY_STR, OFF(proxy.forward_token_file),
+	  SZ(proxy.forward_token_file), 0, 0, 0, 0, NULL,
+	  "file (0600) of the token forward-proxy clients must send as Proxy-Authorization: "
+	  "Bearer (another cluster's seeds); CONNECT is then refused",
+	  APPLIED },
 	{ "proxy.prefetch", KEY_BOOL, OFF(proxy.prefetch), 0, 0, 0, 0, 0, NULL,
 	  "after a Range (or any) response, fetch the rest of the blob in the background",
 	  APPLIED },
@@ -198,6 +208,22 @@ static const struct key keys[] = {
 	{ "source.deny_outbound", KEY_STRLIST, OFF(source.deny_outbound), ESZ(source.deny_outbound),
 	  OFF(source.nr_deny_outbound), VX_OUTBOUND_MAX, 0, 0, NULL,
 	  "CIDRs a seed never reaches for another host (private ranges too)", APPLIED },
+	{ "source.upstream_cluster.proxy", KEY_STR, OFF(source.upstream_proxy),
+	  SZ(source.upstream_proxy), 0, 0, 0, 0, NULL,
+	  "another vx cluster's forward proxy, http[s]://HOST:PORT, back-to-source goes through",
+	  APPLIED },
+	{ "source.upstream_cluster.token_file", KEY_STR, OFF(source.upstream_token_file),
+	  SZ(source.upstream_token_file), 0, 0, 0, 0, NULL,
+	  "file (0600) of the token that proxy asks (its proxy.forward_token_file)", APPLIED },
+	{ "source.upstream_cluster.ca", KEY_STR, OFF(source.upstream_ca), SZ(source.upstream_ca), 0,
+	  0, 0, 0, NULL, "PEM CA certificate(s) verifying an https:// upstream proxy", APPLIED },
+	{ "source.upstream_cluster.rules", KEY_STRLIST, OFF(source.upstream_rules),
+	  ESZ(source.upstream_rules), OFF(source.nr_upstream_rules), VX_CONFIG_RULES_MAX, 0, 0,
+	  NULL, "regexes of source URLs fetched through the upstream cluster (none: every http://)",
+	  APPLIED },
+	{ "source.upstream_cluster.fallback", KEY_BOOL, OFF(source.upstream_fallback), 0, 0, 0, 0,
+	  0, NULL, "the upstream cluster failing, fetch from the origin itself (default: fail)",
+	  APPLIED },
 	{ "tls.cert", KEY_STR, OFF(tls.cert), SZ(tls.cert), 0, 0, 0, 0, NULL,
 	  "PEM certificate naming this host (default DATA_DIR/tls/cert.pem when present)",
 	  APPLIED },
@@ -231,6 +257,7 @@ static const char *const cluster_keys[] = {
 	"storage.task_ttl",
 	"storage.gc_interval",
 	"proxy.rules",
+	"proxy.direct_rules",
 	"proxy.public_repositories",
 	"proxy.rate_limit",
 	"proxy.client_rate_limit",
@@ -865,6 +892,44 @@ static int outbound_check(const struct vx_config *cfg, char *err, size_t err_len
 	return 0;
 }
 
+/* source.upstream_cluster.*: a proxy http[s]://HOST:PORT, the others only with one. */
+static int upstream_cluster_check(const struct vx_config *cfg, char *err, size_t err_len)
+{
+	const struct vx_config_source *s = &cfg->source;
+	const char *v = s->upstream_proxy, *hp = NULL;
+	char host[VX_CONFIG_STR_MAX];
+	uint16_t port = 0;
+
+	if (!v[0]) {
+		if (s->upstream_token_file[0] || s->upstream_ca[0] || s->nr_upstream_rules ||
+		    s->upstream_fallback) {
+			set_err(err, err_len,
+				"source.upstream_cluster.* needs source.upstream_cluster.proxy");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (strncmp(v, "http://", 7) == 0)
+		hp = v + 7;
+	else if (strncmp(v, "https://", 8) == 0)
+		hp = v + 8;
+	/* no user-info (a secret would sit in the config and the logs), path, query or fragment */
+	if (!hp || strpbrk(hp, "@/?#") || vx_args_parse_listen(hp, host, sizeof(host), &port) ||
+	    !port) {
+		set_err(err, err_len,
+			"source.upstream_cluster.proxy must be http://HOST:PORT or "
+			"https://HOST:PORT, "
+			"not '%s'",
+			v);
+		return -EINVAL;
+	}
+	if (s->upstream_ca[0] && hp == v + 7) {
+		set_err(err, err_len, "source.upstream_cluster.ca is for an https:// proxy");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* Every proxy.connect.ports entry is a decimal port 1..65535 without leading zeros. */
 static int connect_ports_check(const struct vx_config *cfg, char *err, size_t err_len)
 {
@@ -925,7 +990,8 @@ int vx_config_validate(const struct vx_config *cfg, char *err, size_t err_len)
 			return -EINVAL;
 		}
 	}
-	if (outbound_check(cfg, err, err_len) || connect_ports_check(cfg, err, err_len))
+	if (outbound_check(cfg, err, err_len) || connect_ports_check(cfg, err, err_len) ||
+	    upstream_cluster_check(cfg, err, err_len))
 		return -EINVAL;
 	if ((cfg->proxy.nr_hijack_hosts || cfg->proxy.hijack_ca_cert[0] ||
 	     cfg->proxy.hijack_ca_key[0]) &&

@@ -88,6 +88,9 @@ struct vx_config_proxy {
 	uint64_t client_timeout_ms;
 	unsigned nr_rules;
 	char rules[VX_CONFIG_RULES_MAX][VX_CONFIG_STR_MAX]; /* regexes of URLs served via P2P */
+	unsigned nr_direct_rules;
+	char direct_rules[VX_CONFIG_RULES_MAX][VX_CONFIG_STR_MAX]; /* never P2P, checked first */
+	char forward_token_file[VX_CONFIG_PATH_MAX]; /* forward requests need its token */
 	bool forward;  /* absolute-form requests are served (the HTTP forward proxy) */
 	bool prefetch; /* jobs run on to the task's end after their response (lazy pulls) */
 	/* CONNECT tunnels (with forward) */
@@ -117,6 +120,13 @@ struct vx_config_source {
 	char allow_outbound[VX_OUTBOUND_MAX][VX_CIDR_TEXT_MAX + 1]; /* loopback/link-local too */
 	unsigned nr_deny_outbound;
 	char deny_outbound[VX_OUTBOUND_MAX][VX_CIDR_TEXT_MAX + 1]; /* refused, whatever the range */
+	/* another vx cluster's forward proxy as the origin (source.upstream_cluster.*) */
+	char upstream_proxy[VX_CONFIG_STR_MAX];	      /* http[s]://HOST:PORT; "": none */
+	char upstream_token_file[VX_CONFIG_PATH_MAX]; /* its token (0600) */
+	char upstream_ca[VX_CONFIG_PATH_MAX];	      /* PEM CA of an https proxy */
+	unsigned nr_upstream_rules;
+	char upstream_rules[VX_CONFIG_RULES_MAX][VX_CONFIG_STR_MAX]; /* none: every http:// */
+	bool upstream_fallback; /* the upstream failing, fetch from the origin */
 };
 
 struct vx_config {

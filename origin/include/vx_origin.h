@@ -41,6 +41,7 @@
 struct vx_source_ctx;
 struct vx_source_obj;
 struct vx_source_stat;
+struct vx_source_upstream;
 struct vx_outbound_policy;
 
 /* Pieces fetched at once when the options say 0. */
@@ -101,6 +102,8 @@ struct vx_origin_opts {
 	/* a fetch for another host: where it may connect (vx_source_opts.outbound); NULL: any */
 	const struct vx_outbound_policy *outbound;
 	bool outbound_local; /* that host is this one */
+	/* through another cluster's forward proxy (vx_source_opts.upstream); NULL: direct */
+	const struct vx_source_upstream *upstream;
 };
 
 /*

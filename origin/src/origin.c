@@ -1099,6 +1099,7 @@ int vx_origin_stat_opts(struct vx_source_ctx *src, const char *url, const char *
 	opts.timeout_ms = timeout_ms ? timeout_ms : ORIGIN_NO_LIMIT_MS;
 	opts.outbound = oo ? oo->outbound : NULL;
 	opts.outbound_local = oo && oo->outbound_local;
+	opts.upstream = oo ? oo->upstream : NULL;
 	rc = vx_source_open(src, url, &opts, &obj, &detail);
 	if (rc) {
 		source_msg(res, "cannot get the source", &detail);

@@ -87,6 +87,20 @@ struct vx_peer_cfg {
 	/* where a seed may connect when it fetches for another host (--allow-outbound,
 	 * --deny-outbound; vx_outbound.h) */
 	struct vx_outbound_policy outbound;
+	/*
+	 * Another vx cluster's forward proxy this daemon's back-to-source goes through
+	 * (source.upstream_cluster.*, spec/sources.md "Upstream cluster"): the URLs
+	 * @upstream_match takes (NULL: every http:// URL) are fetched through @upstream_proxy
+	 * ("http[s]://HOST:PORT"; NULL: none) with @upstream_token (secret, to the proxy only)
+	 * and @upstream_ca (PEM, an https proxy). Failing there, a task is fetched from its
+	 * origin only with @upstream_fallback. Strings borrowed for the peer's life.
+	 */
+	const char *upstream_proxy;
+	const char *upstream_token;
+	const char *upstream_ca;
+	bool (*upstream_match)(void *arg, const char *url);
+	void *upstream_arg;
+	bool upstream_fallback;
 	/* a parent that sends no byte for this long with a piece asked of it is dropped; 0: the
 	 * fetcher's default (10 s) */
 	uint32_t piece_timeout_ms;

@@ -467,6 +467,9 @@ int vx_peer_new(struct vx_peer **out, const struct vx_peer_cfg *cfg, char *err, 
 	if (!p)
 		return -ENOMEM;
 	p->cfg = *cfg;
+	p->upstream.proxy = cfg->upstream_proxy;
+	p->upstream.token = cfg->upstream_token;
+	p->upstream.ca_file = cfg->upstream_ca;
 	p->start_err = err;
 	p->start_err_len = err_len;
 	pthread_mutex_init(&p->mail_lock, NULL);

@@ -341,6 +341,9 @@ struct peer_task {
 	struct vx_origin origin_info;
 	bool have_origin;
 	atomic_bool cancel_source;
+	/* the upstream cluster failed and source.upstream_cluster.fallback let the task go
+	 * to its origin (peer_work.c) */
+	atomic_bool upstream_off;
 	_Atomic uint64_t from_source; /* bytes, written by the origin fetch thread */
 	_Atomic uint64_t source_seen; /* bytes in from the source, unfinished pieces included */
 	uint64_t from_peers;
@@ -361,6 +364,7 @@ struct peer_pki;
 
 struct vx_peer {
 	struct vx_peer_cfg cfg;
+	struct vx_source_upstream upstream; /* from cfg.upstream_*; proxy NULL: none */
 	struct peer_pki *pki; /* certificate renewal and CRL refresh (peer_join.c); NULL: none */
 	struct vx_tls_ctx *own_tls; /* client context from DATA_DIR/tls (peer_tls.c); NULL */
 	struct vx_tls_ctx *dp_srv;  /* the upload port's server context; NULL: plaintext */
@@ -452,6 +456,8 @@ void vx__peer_source_free(struct peer_task *t);
 int vx__peer_source_check(const struct peer_task *t, char *why, size_t why_len);
 void vx__peer_source_outbound(const struct vx_peer *p, const struct peer_task *t,
 			      struct vx_origin_opts *o);
+const struct vx_source_upstream *vx__peer_source_upstream(const struct vx_peer *p,
+							  const struct peer_task *t);
 void vx__peer_source_reg(const struct peer_task *t, struct vx_sched_client_task *rt,
 			 struct vx_ctl_str *filt);
 

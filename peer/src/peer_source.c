@@ -123,6 +123,23 @@ void vx__peer_source_reg(const struct peer_task *t, struct vx_sched_client_task 
 }
 
 /*
+ * The upstream cluster a fetch of @t goes through (source.upstream_cluster.*), or NULL: none
+ * configured, a URL its rules do not take (every http:// URL without rules; https:// would
+ * need a tunnel, which the other cluster's proxy does not open for a token), or the task
+ * was let go to its origin after the upstream failed (upstream_off).
+ */
+const struct vx_source_upstream *vx__peer_source_upstream(const struct vx_peer *p,
+							  const struct peer_task *t)
+{
+	if (!p->upstream.proxy || atomic_load(&t->upstream_off) || !t->url)
+		return NULL;
+	if (p->cfg.upstream_match ? !p->cfg.upstream_match(p->cfg.upstream_arg, t->url)
+				  : strncasecmp(t->url, "http://", 7) != 0)
+		return NULL;
+	return &p->upstream;
+}
+
+/*
  * The outbound policy of a fetch: a seed fetching for another host (a trigger, or a task it
  * resumes, whose requester it no longer knows) connects only where that host could itself
  * (vx_outbound.h); loopback and link-local only for a requester on this host, which only the
@@ -133,6 +150,7 @@ void vx__peer_source_reg(const struct peer_task *t, struct vx_sched_client_task 
 void vx__peer_source_outbound(const struct vx_peer *p, const struct peer_task *t,
 			      struct vx_origin_opts *o)
 {
+	o->upstream = vx__peer_source_upstream(p, t);
 	if (t->cause != CAUSE_TRIGGER && !(t->cause == CAUSE_RESUME && p->cfg.seed))
 		return;
 	o->outbound = &p->cfg.outbound;

@@ -42,6 +42,30 @@ static const char *task_source_url(const struct peer_task *t)
 	return t->src_url[0] ? t->src_url : t->url;
 }
 
+/*
+ * A fetch through the upstream cluster (source.upstream_cluster.proxy) failed: the result
+ * names it. With source.upstream_cluster.fallback the task goes to its origin from here on
+ * (true: try again), else the failure stands.
+ */
+static bool upstream_failed(struct peer_work *w)
+{
+	struct vx_peer *p = w->peer;
+	char msg[sizeof(w->res.msg)];
+	int n = snprintf(msg, sizeof(msg), "through upstream cluster %s: ", p->upstream.proxy);
+
+	if (n > 0 && (size_t)n < sizeof(msg))
+		snprintf(msg + n, sizeof(msg) - (size_t)n, "%.*s",
+			 (int)(sizeof(msg) - (size_t)n - 1), w->res.msg);
+	memcpy(w->res.msg, msg, sizeof(msg));
+	if (!p->cfg.upstream_fallback)
+		return false;
+	vx_warn("peer: task %.12s: %s; fetching from the origin "
+		"(source.upstream_cluster.fallback)",
+		w->task->id, msg);
+	atomic_store(&w->task->upstream_off, true);
+	return true;
+}
+
 static void do_open(struct peer_work *w)
 {
 	struct vx_peer *p = w->peer;
@@ -58,6 +82,12 @@ static void do_open(struct peer_work *w)
 		rc = vx_origin_stat_opts(p->src, task_source_url(t),
 					 (const char *const *)t->headers, t->nr_headers, 0, &ob,
 					 &w->origin, &w->res);
+		if (rc && ob.upstream && upstream_failed(w)) {
+			vx__peer_source_outbound(p, t, &ob);
+			rc = vx_origin_stat_opts(p->src, task_source_url(t),
+						 (const char *const *)t->headers, t->nr_headers, 0,
+						 &ob, &w->origin, &w->res);
+		}
 		if (rc) {
 			w->rc = rc;
 			return;
@@ -176,6 +206,12 @@ static void do_fetch(struct peer_work *w)
 	vx__peer_source_outbound(p, t, &opts);
 	w->rc = vx_origin_fetch(t->st, p->src, t->have_origin ? &t->origin_info : NULL, &req, &opts,
 				&w->res);
+	if (w->rc && w->rc != -ECANCELED && opts.upstream && !atomic_load(&t->cancel_source) &&
+	    upstream_failed(w)) {
+		/* from the origin, stated again: the opened object is the upstream's */
+		vx__peer_source_outbound(p, t, &opts);
+		w->rc = vx_origin_fetch(t->st, p->src, NULL, &req, &opts, &w->res);
+	}
 	vx__peer_metrics_source(t->url, w->rc);
 }
 

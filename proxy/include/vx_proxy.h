@@ -49,6 +49,14 @@ struct vx_proxy_cfg {
 	/* regexes of URLs that go through P2P (vx_proxy_fwd.h); none: the defaults */
 	const char *rules[VX_PROXY_RULES_MAX];
 	uint32_t nr_rules;
+	/* regexes of URLs that never go P2P, checked first (package metadata); none: the
+	 * defaults (vx_proxy_direct_default) */
+	const char *direct_rules[VX_PROXY_RULES_MAX];
+	uint32_t nr_direct_rules;
+	/* a secret (copied; never logged): absolute-form requests must carry
+	 * "Proxy-Authorization: Bearer <it>" (else 407) and CONNECT is refused (403); NULL: none.
+	 * What another cluster's seeds present when they use this one as their origin. */
+	const char *forward_token;
 	/* CONNECT tunnels (served when forward is set): target ports allowed (none: 443 only),
 	 * tunnels at once (0: 64), the head within this of the accept (0: 10 s), a tunnel idle
 	 * this long closed (0: 300 s) */

@@ -82,6 +82,19 @@ extern const char *const vx_proxy_rules_default[];
 VX_MUST_CHECK int vx_proxy_rules_compile(struct vx_proxy_rules *r, const char *const *pats,
 					 uint32_t n, char *err, size_t err_len);
 
+/*
+ * The rules of URLs that never go P2P, checked before the P2P rules when
+ * `proxy.direct_rules` is empty: package repositories' metadata (APT dists/, Yum repodata/,
+ * Maven maven-metadata.xml, Alpine APKINDEX), which changes under one URL.
+ */
+extern const char *const vx_proxy_direct_default[];
+
+/* vx_proxy_rules_compile() for the config key @key ("proxy.direct_rules"), named in @err,
+ * with @defaults (NULL-terminated) when @n is 0. */
+VX_MUST_CHECK int vx_proxy_rules_compile_as(struct vx_proxy_rules *r, const char *const *pats,
+					    uint32_t n, const char *const *defaults,
+					    const char *key, char *err, size_t err_len);
+
 /* True when some rule matches @url (NUL-terminated). */
 bool vx_proxy_rules_match(const struct vx_proxy_rules *r, const char *url);
 

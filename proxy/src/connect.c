@@ -505,6 +505,9 @@ static void *tunnel_main(void *arg)
 	if (!c->forward) {
 		status = "403 Forbidden";
 		snprintf(why, sizeof(why), "the forward proxy is off (proxy.forward)");
+	} else if (c->connect_refused) {
+		status = "403 Forbidden";
+		snprintf(why, sizeof(why), "no CONNECT with proxy.forward_token_file");
 	} else if (!c->rate_ok(c->arg, ip)) {
 		status = "429 Too Many Requests";
 		snprintf(why, sizeof(why), "request rate limit");

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include <microhttpd.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "proxy_int.h"
@@ -87,6 +88,8 @@ struct vx_proxy {
 	struct client_bucket clients[PROXY_CLIENTS_MAX];
 	bool forward; /* absolute-form requests are served (proxy.forward) */
 	struct vx_proxy_rules rules;
+	struct vx_proxy_rules direct; /* never P2P, checked first (proxy.direct_rules) */
+	char *forward_token;	      /* proxy.forward_token_file's secret; NULL: none */
 	struct vx_outbound_policy outbound;
 	struct vx__front *front;   /* the accept path: CONNECT tunnels, the rest to mhd */
 	struct vx__hijack *hijack; /* TLS interception; NULL: none */
@@ -915,6 +918,46 @@ static bool target_allowed(const struct vx_proxy *px, const struct vx_proxy_targ
 }
 
 /*
+ * With proxy.forward_token_file: whether the request carries "Proxy-Authorization: Bearer
+ * <token>" (compared in constant time; never logged). Without one: every request.
+ */
+static bool forward_authorized(const struct vx_proxy *px, struct MHD_Connection *c)
+{
+	const char *v;
+	size_t want, got;
+
+	if (!px->forward_token)
+		return true;
+	v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Proxy-Authorization");
+	if (!v || strncasecmp(v, "Bearer ", 7) != 0)
+		return false;
+	v += 7;
+	want = strlen(px->forward_token);
+	got = strlen(v);
+	return got == want && CRYPTO_memcmp(v, px->forward_token, want) == 0;
+}
+
+/* 407 with the challenge a client with a proxy token answers. */
+static enum MHD_Result send_proxy_auth(struct MHD_Connection *c)
+{
+	static const char body[] = "{\"errors\":[{\"code\":\"UNAUTHORIZED\",\"message\":"
+				   "\"this proxy needs Proxy-Authorization: Bearer TOKEN\"}]}\n";
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	vx_metric_inc(&vx_m_proxy_requests, VX_M_PROXY_REFUSED);
+	r = MHD_create_response_from_buffer(sizeof(body) - 1, (void *)(uintptr_t)body,
+					    MHD_RESPMEM_PERSISTENT);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	MHD_add_response_header(r, "Proxy-Authenticate", "Bearer realm=\"vx\"");
+	ret = MHD_queue_response(c, MHD_HTTP_PROXY_AUTHENTICATION_REQUIRED, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/*
  * An absolute-form request (a client with HTTP_PROXY): a GET whose URL matches proxy.rules
  * goes through the peer (task id as `vx get URL`), anything else passes through; both only to
  * addresses the outbound policy allows for this client.
@@ -954,7 +997,15 @@ static enum MHD_Result forward_request(struct vx_proxy *px, struct MHD_Connectio
 	rc->local = client_local(c);
 	rc->outbound = &px->outbound;
 	snprintf(rc->url, sizeof(rc->url), "%s", t->url);
-	p2p = !head && vx_proxy_rules_match(&px->rules, t->url);
+	if (!forward_authorized(px, c)) {
+		vx_info("proxy: %s %s %s: 407, no valid Proxy-Authorization", rc->client,
+			head ? "HEAD" : "GET", VX_URL_SAFE(rc->url));
+		vx_free(t);
+		vx_free(rc);
+		return send_proxy_auth(c);
+	}
+	p2p = !head && !vx_proxy_rules_match(&px->direct, t->url) &&
+	      vx_proxy_rules_match(&px->rules, t->url);
 	rc->fwd_headers = !p2p;
 	MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, rc);
 	if (rc->too_big) {
@@ -1213,6 +1264,7 @@ static int front_start(struct vx_proxy *px, int fd, const struct vx_proxy_cfg *c
 	struct vx__front_cfg fc = {
 		.listen_fd = fd,
 		.forward = cfg->forward,
+		.connect_refused = cfg->forward_token != NULL,
 		.outbound = &px->outbound,
 		.max_tunnels = cfg->max_tunnels ? cfg->max_tunnels : PROXY_TUNNELS_DEFAULT,
 		.header_max = VX_MIN(cfg->header_max ? cfg->header_max : PROXY_HEADER_MAX,
@@ -1323,7 +1375,18 @@ int vx_proxy_start(struct vx_proxy **out, struct vx_peer *p, const struct vx_pro
 		px->outbound = *cfg->outbound;
 	pthread_mutex_init(&px->lock, NULL);
 	pthread_cond_init(&px->cond, NULL);
-	if (vx_proxy_rules_compile(&px->rules, cfg->rules, cfg->nr_rules, err, err_len)) {
+	if (cfg->forward_token) {
+		px->forward_token = vx_strdup(cfg->forward_token);
+		if (!px->forward_token) {
+			close(fd);
+			vx_proxy_stop(px);
+			return -ENOMEM;
+		}
+	}
+	if (vx_proxy_rules_compile(&px->rules, cfg->rules, cfg->nr_rules, err, err_len) ||
+	    vx_proxy_rules_compile_as(&px->direct, cfg->direct_rules, cfg->nr_direct_rules,
+				      vx_proxy_direct_default, "proxy.direct_rules", err,
+				      err_len)) {
 		close(fd);
 		vx_proxy_stop(px);
 		return -EINVAL;
@@ -1411,6 +1474,11 @@ void vx_proxy_stop(struct vx_proxy *px)
 	for (uint32_t i = 0; i < px->nr_public_repos; i++)
 		vx_free(px->public_repos[i]);
 	vx_proxy_rules_free(&px->rules);
+	vx_proxy_rules_free(&px->direct);
+	if (px->forward_token) {
+		OPENSSL_cleanse(px->forward_token, strlen(px->forward_token));
+		vx_free(px->forward_token);
+	}
 	vx__hijack_free(px->hijack);
 	pthread_cond_destroy(&px->cond);
 	pthread_mutex_destroy(&px->lock);

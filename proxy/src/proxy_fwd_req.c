@@ -23,6 +23,23 @@ const char *const vx_proxy_rules_default[] = {
 	NULL,
 };
 
+/*
+ * Package repositories' metadata: it changes under the same URL (a task keyed by the URL would
+ * serve yesterday's index), so it goes straight through even where a package rule (.gz, .xz)
+ * would match it. APT: Release, InRelease, Packages, Sources (flat repositories too) and
+ * dists/'s Contents, Translation, by-hash; Yum/DNF: repodata/ (repomd.xml, primary.xml.gz, ...); Maven:
+ * maven-metadata.xml and its checksums; Alpine: APKINDEX.
+ */
+const char *const vx_proxy_direct_default[] = {
+	"/(In)?Release(\\.gpg)?([?]|$)",
+	"/(Packages|Sources)(\\.(gz|xz|bz2|lzma|zst))?([?]|$)",
+	"/dists/[^?]*/(Contents-|Translation-|Components-|Commands-|icons-|by-hash/)",
+	"/repodata/[^/?]+([?]|$)",
+	"/maven-metadata\\.xml(\\.(sha1|sha256|sha512|md5|asc))?([?]|$)",
+	"/APKINDEX\\.tar\\.gz([?]|$)",
+	NULL,
+};
+
 /* A DNS name: labels of 1..63 letters, digits and '-', no '-' at either end. */
 static bool dns_name(const char *h, size_t len)
 {
@@ -320,16 +337,24 @@ static const char *rule_too_costly(const char *p, size_t len)
 int vx_proxy_rules_compile(struct vx_proxy_rules *r, const char *const *pats, uint32_t n, char *err,
 			   size_t err_len)
 {
+	return vx_proxy_rules_compile_as(r, pats, n, vx_proxy_rules_default, "proxy.rules", err,
+					 err_len);
+}
+
+int vx_proxy_rules_compile_as(struct vx_proxy_rules *r, const char *const *pats, uint32_t n,
+			      const char *const *defaults, const char *key, char *err,
+			      size_t err_len)
+{
 	uint32_t i;
 
 	memset(r, 0, sizeof(*r));
 	if (n == 0) {
-		pats = vx_proxy_rules_default;
+		pats = defaults;
 		while (pats[n])
 			n++;
 	}
 	if (n > VX_PROXY_RULES_MAX) {
-		snprintf(err, err_len, "at most %d proxy.rules", VX_PROXY_RULES_MAX);
+		snprintf(err, err_len, "at most %d %s", VX_PROXY_RULES_MAX, key);
 		return -E2BIG;
 	}
 	for (i = 0; i < n; i++) {
@@ -338,14 +363,14 @@ int vx_proxy_rules_compile(struct vx_proxy_rules *r, const char *const *pats, ui
 		int rc;
 
 		if (len > VX_PROXY_RULE_MAX) {
-			snprintf(err, err_len, "proxy.rules[%u]: longer than %d bytes", i,
+			snprintf(err, err_len, "%s[%u]: longer than %d bytes", key, i,
 				 VX_PROXY_RULE_MAX);
 			vx_proxy_rules_free(r);
 			return -E2BIG;
 		}
 		why = rule_too_costly(p, len);
 		if (why) {
-			snprintf(err, err_len, "proxy.rules[%u]: %s", i, why);
+			snprintf(err, err_len, "%s[%u]: %s", key, i, why);
 			vx_proxy_rules_free(r);
 			return -EINVAL;
 		}
@@ -354,7 +379,7 @@ int vx_proxy_rules_compile(struct vx_proxy_rules *r, const char *const *pats, ui
 			char msg[128];
 
 			regerror(rc, &r->re[i], msg, sizeof(msg));
-			snprintf(err, err_len, "proxy.rules[%u]: %s", i, msg);
+			snprintf(err, err_len, "%s[%u]: %s", key, i, msg);
 			vx_proxy_rules_free(r);
 			return -EINVAL;
 		}

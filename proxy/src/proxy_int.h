@@ -69,6 +69,9 @@ void vx__upstream_free(struct upstream *u);
 struct vx__front_cfg {
 	int listen_fd; /* owned from vx__front_start() on, whatever it returns */
 	bool forward;  /* CONNECT is served (else 403) */
+	/* CONNECT refused all the same (403): the forward proxy asks a token, which a tunnel
+	 * does not carry here */
+	bool connect_refused;
 	const struct vx_outbound_policy *outbound; /* borrowed */
 	uint16_t ports[VX__CONNECT_PORTS_MAX];	   /* target ports a tunnel may reach */
 	uint32_t nr_ports;

@@ -77,6 +77,12 @@ struct vx_source_opts {
 	 */
 	const struct vx_outbound_policy *outbound;
 	bool outbound_local; /* the requester is on this host: loopback and link-local allowed */
+	/*
+	 * Another vx cluster's forward proxy to fetch through (clusters of clusters, spec/sources.md
+	 * "Upstream cluster"); NULL: straight to the origin. The outbound policy is then the
+	 * proxy's to apply: connections go to the configured proxy only.
+	 */
+	const struct vx_source_upstream *upstream;
 	/* s3:// */
 	const char *s3_region;	      /* NULL: $AWS_REGION, $AWS_DEFAULT_REGION, "us-east-1" */
 	const char *s3_endpoint;      /* "http://127.0.0.1:9000"; NULL: $AWS_ENDPOINT_URL or AWS */
@@ -92,6 +98,14 @@ struct vx_source_opts {
 	/* hdfs:// */
 	const char *hdfs_delegation_token; /* secret; added as delegation= */
 	const char *hdfs_user;		   /* user.name= when no token is given */
+};
+
+/* An upstream cluster's forward proxy (vx_source_opts.upstream). */
+struct vx_source_upstream {
+	const char *proxy;   /* "http://HOST:PORT" or "https://HOST:PORT" */
+	const char *token;   /* secret, sent as "Proxy-Authorization: Bearer" to the proxy only;
+			      * NULL: none */
+	const char *ca_file; /* PEM CA that verifies an https proxy; NULL: the system store */
 };
 
 /*

@@ -152,8 +152,9 @@ struct vx__xfer {
 	bool cancel;			   /* atomic */
 	CURL *easy;
 	/* The request, rebuilt by prepare on every attempt. */
-	char *url;		 /* owned */
-	struct curl_slist *hdrs; /* owned */
+	char *url;		       /* owned */
+	struct curl_slist *hdrs;       /* owned */
+	struct curl_slist *proxy_hdrs; /* owned: to the upstream cluster's proxy only */
 	bool range_in_url;
 	bool want_range_hdr;
 	/* The range still wanted: [off, off + left) or to the end. */
@@ -277,6 +278,8 @@ void vx__plugin_stop(struct vx_source_ctx *ctx);
 void vx__plugin_unload(void *handle);
 
 /* Adds the user's headers and TLS/timeout options of @o to an easy handle / header list. */
+/* Through the upstream cluster's proxy of @o, if any (upstream.c); 0 or -ENOMEM/-EMSGSIZE. */
+int vx__upstream_apply(CURL *easy, const struct vx_source_opts *o, struct curl_slist **hdrs);
 int vx__apply_opts(CURL *easy, const struct vx_source_opts *o, struct curl_slist **hdrs);
 
 #endif /* VX_SOURCE_INT_H */

@@ -255,7 +255,7 @@ static int outbound_prereq(void *arg, char *ip, char *local_ip, int port, int lo
 
 static void apply_outbound(CURL *e, struct vx__xfer *x)
 {
-	if (!x->opts || !x->opts->outbound)
+	if (!x->opts || !x->opts->outbound || x->opts->upstream)
 		return;
 	/* straight to the origin: through a proxy (http_proxy, ALL_PROXY in the environment) the
 	 * socket checks would see the proxy's address, and the proxy would reach anything */
@@ -545,6 +545,8 @@ static int xfer_start(struct vx__worker *w, struct vx__xfer *x)
 	x->url = NULL;
 	curl_slist_free_all(x->hdrs);
 	x->hdrs = NULL;
+	curl_slist_free_all(x->proxy_hdrs);
+	x->proxy_hdrs = NULL;
 	resp_reset(&x->resp);
 	x->body_checked = false;
 	x->cut_ok = false;
@@ -612,6 +614,9 @@ static int xfer_start(struct vx__worker *w, struct vx__xfer *x)
 	}
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdrs);
 	apply_outbound(e, x);
+	rc = vx__upstream_apply(e, x->opts, &x->proxy_hdrs);
+	if (rc)
+		return rc;
 	if (curl_multi_add_handle(w->multi, e) != CURLM_OK)
 		return -ENOMEM;
 	vx_list_add_tail(&w->running, &x->node);
@@ -637,6 +642,7 @@ void vx__xfer_free(struct vx__xfer *x)
 		return;
 	vx_free(x->url);
 	curl_slist_free_all(x->hdrs);
+	curl_slist_free_all(x->proxy_hdrs);
 	if (x->sha)
 		EVP_MD_CTX_free(x->sha);
 	if (x->obj)

@@ -134,6 +134,13 @@ declare -A applied=(
 	[proxy.hijack.ca_key]="integration/proxy_hijack.sh ca_key: %s"
 	[proxy.prefetch]="integration/proxy_fallback.sh prefetch:"
 	[storage.memory_budget]="integration/peer_memtier.sh memory_budget:"
+	[proxy.direct_rules]="integration/proxy_apt.sh direct_rules:"
+	[proxy.forward_token_file]="integration/relay_clusters.sh forward_token_file:"
+	[source.upstream_cluster.proxy]="integration/relay_clusters.sh proxy: %s"
+	[source.upstream_cluster.token_file]="integration/relay_clusters.sh token_file:"
+	[source.upstream_cluster.ca]="integration/relay_clusters.sh ca: %s"
+	[source.upstream_cluster.rules]="integration/relay_clusters.sh rules:"
+	[source.upstream_cluster.fallback]="integration/relay_clusters.sh fallback: true"
 )
 # key -> a value other than the default, for the keys not supported yet
 declare -A refused=(

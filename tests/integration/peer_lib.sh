@@ -382,3 +382,35 @@ nget() {
 	err=$(cat "$dir/nget-err.txt")
 	[ "$rc" -ne 124 ] && [ "$rc" -ne 137 ] || fail "vx get $url as nobody hung and was stopped"
 }
+
+# netns_pair PREFIX: a network namespace $ns ("another host") joined to this one by a veth pair,
+# $v0 here ($net.1/24) and $v1 there ($net.2/24, lo up). The EXIT trap (netns_cleanup) kills
+# what runs in it and removes both before peer_lib_cleanup; no namespace possible: exit 77.
+netns_pair() {
+	ns=$1$$
+	v0=$1$$a
+	v1=$1$$b
+	net=10.$((200 + $$ % 50)).$(($$ / 50 % 250))
+	trap netns_cleanup EXIT
+	ip netns add "$ns" 2>/dev/null || {
+		echo "$name: cannot create a network namespace, skipping" >&2
+		trap peer_lib_cleanup EXIT
+		exit 77
+	}
+	ip link add "$v0" type veth peer name "$v1"
+	ip link set "$v1" netns "$ns"
+	ip addr add "$net.1/24" dev "$v0"
+	ip link set "$v0" up
+	ip netns exec "$ns" ip addr add "$net.2/24" dev "$v1"
+	ip netns exec "$ns" ip link set "$v1" up
+	ip netns exec "$ns" ip link set lo up
+}
+netns_cleanup() {
+	local rc=$?
+	set +e # a failed test's status below must not end the trap before peer_lib_cleanup
+	ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
+	ip link del "$v0" 2>/dev/null || true
+	ip netns del "$ns" 2>/dev/null || true
+	(exit "$rc") # peer_lib_cleanup exits with the test's status
+	peer_lib_cleanup
+}

@@ -25,31 +25,7 @@ name=peer_netns
 	exit 77
 }
 peer_lib_init
-ns=vxt$$
-v0=vxt$$a
-v1=vxt$$b
-net=10.$((200 + $$ % 50)).$(($$ / 50 % 250))
-netns_cleanup() {
-	local rc=$?
-	ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
-	ip link del "$v0" 2>/dev/null || true
-	ip netns del "$ns" 2>/dev/null || true
-	(exit "$rc") # peer_lib_cleanup exits with the test's status
-	peer_lib_cleanup
-}
-trap netns_cleanup EXIT
-ip netns add "$ns" 2>/dev/null || {
-	echo "$name: cannot create a network namespace, skipping" >&2
-	trap peer_lib_cleanup EXIT
-	exit 77
-}
-ip link add "$v0" type veth peer name "$v1"
-ip link set "$v1" netns "$ns"
-ip addr add "$net.1/24" dev "$v0"
-ip link set "$v0" up
-ip netns exec "$ns" ip addr add "$net.2/24" dev "$v1"
-ip netns exec "$ns" ip link set "$v1" up
-ip netns exec "$ns" ip link set lo up
+netns_pair vxt
 
 # The origin (nginx) and the scheduler, on this side of the veth.
 head -c 3000000 /dev/urandom >"$dir/www/f1"

@@ -235,6 +235,43 @@ static void test_config_validate__cross_field(void **state)
 	assert_non_null(strstr(err, "'nohost' is not HOST:PORT"));
 }
 
+/* source.upstream_cluster.* (spec/sources.md section 8): a proxy http[s]://HOST:PORT only. */
+static void test_config_validate__upstream_cluster(void **state)
+{
+	static const char *const bad[] = { "ftp://h:1",	   "http://h",	  "http://u@h:1",
+					   "http://h:1/x", "https://h:0", "h:1" };
+	struct vx_config cfg;
+	char err[VX_CONFIG_ERR_MAX];
+
+	(void)state;
+	for (size_t i = 0; i < VX_ARRAY_SIZE(bad); i++) {
+		vx_config_init(&cfg);
+		assert_int_equal(vx_config_set(&cfg, "source.upstream_cluster.proxy", bad[i], err,
+					       sizeof(err)),
+				 0);
+		assert_int_equal(vx_config_validate(&cfg, err, sizeof(err)), -EINVAL);
+		assert_non_null(strstr(err, "source.upstream_cluster.proxy must be"));
+	}
+	vx_config_init(&cfg);
+	assert_int_equal(vx_config_set(&cfg, "source.upstream_cluster.proxy", "https://[::1]:4001",
+				       err, sizeof(err)),
+			 0);
+	assert_int_equal(
+		vx_config_set(&cfg, "source.upstream_cluster.ca", "ca.pem", err, sizeof(err)), 0);
+	assert_int_equal(vx_config_validate(&cfg, err, sizeof(err)), 0);
+	assert_int_equal(vx_config_set(&cfg, "source.upstream_cluster.proxy",
+				       "http://10.0.0.1:4001", err, sizeof(err)),
+			 0);
+	assert_int_equal(vx_config_validate(&cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "source.upstream_cluster.ca is for an https:// proxy"));
+	vx_config_init(&cfg);
+	assert_int_equal(
+		vx_config_set(&cfg, "source.upstream_cluster.token_file", "t", err, sizeof(err)),
+		0);
+	assert_int_equal(vx_config_validate(&cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "needs source.upstream_cluster.proxy"));
+}
+
 static void test_args__numbers_sizes_durations_addresses(void **state)
 {
 	char host[64];
@@ -280,6 +317,7 @@ int main(void)
 		cmocka_unit_test(test_config_load_yaml__oversize),
 		cmocka_unit_test(test_config_set__flags_override),
 		cmocka_unit_test(test_config_validate__cross_field),
+		cmocka_unit_test(test_config_validate__upstream_cluster),
 		cmocka_unit_test(test_config_validate__refuses_keys_not_supported_yet),
 		cmocka_unit_test(test_args__numbers_sizes_durations_addresses),
 	};
