@@ -55,6 +55,11 @@ static void usage(FILE *f)
 		"  --socket PATH            local API unix socket (socket)\n"
 		"  --socket-group GROUP     group that may use the socket (default: ours)\n"
 		"  --scheduler LIST         schedulers, comma-separated (schedulers); repeatable\n"
+		"  --members LIST|NAME      no scheduler: the members' Vortex IP:PORTs or one\n"
+		"                           DNS name (members; plaintext only)\n"
+		"  --members-heartbeat DUR  heartbeat interval between members "
+		"(members_heartbeat)\n");
+	fprintf(f,
 		"  --seed                   seed peer: fetches from the origin when the scheduler\n"
 		"                           asks, ahead of the swarm\n"
 		"  --advertise-ip IP        address given to the scheduler (host.ip)\n"
@@ -164,6 +169,8 @@ static int parse_flags(int argc, char **argv, struct serve_flags *fl)
 		{ "socket", required_argument, NULL, 's' },
 		{ "socket-group", required_argument, NULL, 'g' },
 		{ "scheduler", required_argument, NULL, 'S' },
+		{ "members", required_argument, NULL, 'R' },
+		{ "members-heartbeat", required_argument, NULL, 'H' },
 		{ "seed", no_argument, NULL, 'e' },
 		{ "advertise-ip", required_argument, NULL, 'a' },
 		{ "hostname", required_argument, NULL, 'n' },
@@ -193,6 +200,8 @@ static int parse_flags(int argc, char **argv, struct serve_flags *fl)
 		{ 'l', "upload.listen" },
 		{ 's', "socket" },
 		{ 'S', "schedulers" },
+		{ 'R', "members" },
+		{ 'H', "members_heartbeat" },
 		{ 'e', "seed" },
 		{ 'a', "host.ip" },
 		{ 'n', "host.hostname" },
@@ -352,6 +361,9 @@ static void peer_cfg_from(const struct vx_config *c, const struct serve_flags *f
 	pc->token = fl->token;
 	for (unsigned i = 0; i < c->nr_schedulers && i < VX_PEER_SCHEDULERS_MAX; i++)
 		pc->schedulers[pc->nr_schedulers++] = c->schedulers[i];
+	pc->members = c->members[0] ? c->members : NULL;
+	pc->members_heartbeat_ms = (uint32_t)c->members_heartbeat_ms;
+	pc->members_misses = (uint32_t)c->members_heartbeat_misses;
 	pc->seed = c->seed;
 	pc->no_back_to_source = !c->download.back_to_source;
 	pc->wait_parents_ms = (uint32_t)c->download.parent_wait_ms;
@@ -659,7 +671,7 @@ static int serve_main(const struct serve_flags *flp, const struct vx_config *cfg
 	if (pc.nr_schedulers &&
 	    (serve_token(&cfg, &fl, token, &pc) || serve_join(&cfg, &fl, join, &pc)))
 		return VX_EXIT_USAGE;
-	if (!pc.nr_schedulers)
+	if (!pc.nr_schedulers && !pc.members)
 		vx_warn("serve: no scheduler: every download goes to the source");
 	rc = serve_takeover(&pc);
 	if (!rc)

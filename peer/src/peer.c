@@ -273,6 +273,10 @@ static int sched_setup(struct vx_peer *p)
 	cc.on_event = on_sched_event;
 	cc.arg = p;
 	cc.tls = p->cfg.sched_tls;
+	if (p->members) {
+		cc.silence_ms = vx__peer_members_silence_ms(p);
+		cc.backoff_max_ms = cc.silence_ms; /* a member back is dialled again soon */
+	}
 	return vx_sched_client_new(&p->sc, &cc);
 }
 
@@ -346,6 +350,10 @@ static void *loop_main(void *arg)
 	if (p->cfg.upload_max_inflight)
 		uc.max_inflight = p->cfg.upload_max_inflight;
 	vx__peer_tls_upload(p, &uc);
+	if (p->members) {
+		uc.on_control = vx__peer_members_on_control;
+		uc.on_control_ctx = p;
+	}
 	rc = vx_upload_new(&p->up, p->loop, &uc);
 	if (rc) {
 		start_done(p, rc, "cannot listen on %s: %s", p->cfg.listen, vx_strerror(rc));
@@ -366,7 +374,8 @@ static void *loop_main(void *arg)
 			start_done(p, rc, "bad scheduler list: %s", vx_strerror(rc));
 			goto out_up;
 		}
-		if (sched_check_hello(p))
+		/* members: no token to refuse, and our own member answers only once the loop runs */
+		if (!p->members && sched_check_hello(p))
 			goto out_sc;
 	}
 	rc = vx_store_notifier_new(p->store, &p->notifier);
@@ -508,7 +517,20 @@ int vx_peer_new(struct vx_peer **out, const struct vx_peer_cfg *cfg, char *err, 
 				 vx_strerror(rc));
 		goto fail;
 	}
-	if (cfg->nr_schedulers) {
+	if (cfg->members) {
+		if (cfg->nr_schedulers || cfg->sched_tls || cfg->join_token) {
+			rc = -EINVAL;
+			if (err)
+				snprintf(err, err_len,
+					 "--members replaces --scheduler and works in plaintext "
+					 "only (TLS between members is not there yet)");
+			goto fail;
+		}
+		rc = vx__peer_members_start(p, err, err_len);
+		if (rc)
+			goto fail;
+	}
+	if (p->cfg.nr_schedulers) {
 		char kerr[256];
 
 		rc = vx__peer_host_key(cfg->data_dir, p->host_key, kerr, sizeof(kerr));
@@ -567,7 +589,7 @@ int vx_peer_new(struct vx_peer **out, const struct vx_peer_cfg *cfg, char *err, 
 	if (rc)
 		goto fail;
 	vx_info("peer: %s serving pieces on port %u%s", p->host_id, p->port,
-		cfg->nr_schedulers ? "" : " (no scheduler: downloads go to the source)");
+		p->cfg.nr_schedulers ? "" : " (no scheduler: downloads go to the source)");
 	*out = p;
 	return 0;
 fail:
@@ -617,6 +639,7 @@ void vx_peer_free(struct vx_peer *p)
 		pthread_join(p->thread, NULL);
 		vx__peer_cache_quiesce(p);
 	}
+	vx__peer_members_stop(p);
 	vx__peer_pki_stop(p);
 	vx__peer_tls_free(p);
 	vx_source_ctx_free(p->src);
