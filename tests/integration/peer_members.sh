@@ -26,9 +26,10 @@ for i in $(seq 1 $N); do
 	list+="${list:+,}127.0.0.1:${ports[i]}"
 done
 origin_start
+printf 'members_heartbeat_misses: 2\n' >"$dir/members.yaml"
 for i in $(seq 1 $N); do
-	serve_start "m$i" --no-scheduler --listen "127.0.0.1:${ports[i]}" --members "$list" \
-		--members-heartbeat 200ms
+	serve_start "m$i" --no-scheduler --config "$dir/members.yaml" \
+		--listen "127.0.0.1:${ports[i]}" --members "$list" --members-heartbeat 200ms
 done
 # every member's client is up with every member (each says so once in its log)
 for i in $(seq 1 $N); do
@@ -40,7 +41,7 @@ for i in $(seq 1 $N); do
 done
 
 # 1. eight first pulls of one file at once
-size=$((16 * 1024 * 1024 + 3))
+size=$((8 * 1024 * 1024 + 3))
 make_file f.bin "$size"
 want=$(sha256sum "$dir/www/f.bin" | cut -d' ' -f1)
 get_pids=()
@@ -60,7 +61,7 @@ sent=$(origin_body_bytes /f.bin)
 
 # 2. The owner of a task is killed mid-download. The owner is the one member whose embedded
 # scheduler recorded the task (its members.db); /slow/ keeps the origin copy running.
-size2=$((8 * 1024 * 1024))
+size2=$((4 * 1024 * 1024))
 make_file g.bin "$size2"
 want2=$(sha256sum "$dir/www/g.bin" | cut -d' ' -f1)
 tid=$("$vx" task-id "$base/slow/g.bin")
@@ -80,7 +81,7 @@ sys.exit(0 if c.execute("select 1 from tasks where id = ?", (sys.argv[2],)).fetc
 	sleep 0.1
 done
 [ -n "$owner" ] || fail "no member recorded task $tid"
-# mid-download: some member holds a piece, none holds them all (8 MiB at 1 MiB/s)
+# mid-download: some member holds a piece, none holds them all (4 MiB at 1 MiB/s)
 for k in $(seq 200); do
 	held=0
 	for i in $(seq 1 $N); do
@@ -118,6 +119,20 @@ grep -q "control connection from a non-member (127.0.0.2) refused" "$dir/m$alive
 	fail "m$alive did not log the refused non-member"
 python3 "$(dirname "$0")/fake_sched_client.py" "${ports[alive]}" 127.0.0.1 friend register \
 	"$tid" "" 0 0 >"$dir/friend.out" 2>&1 || fail "a member address was refused: $(cat "$dir/friend.out")"
+
+# 4. Heartbeats: a member that stops (SIGSTOP) answers none; after members_heartbeat x
+# members_heartbeat_misses of silence the others drop it as gone.
+stopped=$(((alive % N) + 1))
+[ "$stopped" -ne "$owner" ] || stopped=$(((stopped % N) + 1))
+kill -STOP "${serve_pid[m$stopped]}"
+seen=0
+for k in $(seq 200); do
+	grep -q "sched client: 127.0.0.1:${ports[stopped]}: silent (heartbeats missed)" \
+		"$dir/m$alive.log" && seen=1 && break
+	sleep 0.1
+done
+kill -CONT "${serve_pid[m$stopped]}"
+[ "$seen" -eq 1 ] || fail "m$alive did not drop m$stopped, silent for 20 s"
 
 # --members and --scheduler together: refused at start
 rc=0
