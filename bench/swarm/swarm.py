@@ -900,10 +900,11 @@ def vx_start(bed, n, args, sched_extra=(), serve_extra=(), tls=False, members=Fa
                "%s:%d" % (node.ip, PORT_VORTEX), "--socket", sock]
         role = "seed" if is_seed else "peer"
         if members:
-            # the seed is a member that was warmed first; the member owning the task
-            # schedules it
+            # the seed is a member that was warmed first (--seed: it super-seeds); the
+            # member owning the task schedules it
             return node.proc("vx-serve", cmd + ["--members", members_list,
                                                 "--insecure-plaintext"] +
+                             (["--seed"] if is_seed else []) +
                              (["--config", args.vx_config] if args.vx_config else []) +
                              list(serve_extra)), sock, d
         cmd += ["--scheduler", sched_addr]

@@ -251,7 +251,8 @@ static int sched_setup(struct vx_peer *p)
 	cc.hello.addr = vx_ctl_str_of(p->addr);
 	cc.hello.port = p->port;
 	cc.hello.has = VX_CTL_F_HOST_ID | VX_CTL_F_ADDR | VX_CTL_F_PORT | VX_CTL_F_ROLE;
-	cc.hello.role = p->cfg.seed ? VX_CTL_ROLE_SEED : VX_CTL_ROLE_NORMAL;
+	/* members take no seed role (no token proves it); --seed there only super-seeds */
+	cc.hello.role = p->cfg.seed && !p->members ? VX_CTL_ROLE_SEED : VX_CTL_ROLE_NORMAL;
 	if (p->cfg.idc && *p->cfg.idc) {
 		cc.hello.idc = vx_ctl_str_of(p->cfg.idc);
 		cc.hello.has |= VX_CTL_F_IDC;
