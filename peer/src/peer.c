@@ -154,6 +154,7 @@ static void on_tick(struct vx_loop *loop, struct vx_loop_ticker *tk, uint64_t no
 		p->last_load_ms = now_ms;
 	}
 	vx__peer_tick(p, now_ms);
+	vx__peer_members_tick(p);
 	vx__peer_tls_tick(p, now_ms);
 	if (p->shutting_down && vx__peer_works_idle(p) && vx__peer_tasks_idle(p) &&
 	    (!p->up || vx_upload_idle(p->up)) && !vx_loop_stopping(loop)) {

@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -28,15 +29,24 @@
 #include "vx_fconn.h"
 #include "vx_log.h"
 #include "vx_members.h"
+#include "vx_sched_client.h"
 #include "vx_sched_server.h"
 
 #define MEMBERS_HEARTBEAT_MS_DEFAULT 1000u
 #define MEMBERS_MISSES_DEFAULT	     3u
+#define MEMBERS_RESOLVE_MS	     30000 /* a DNS name is resolved again this often */
 
 struct vx_peer_members {
 	struct vx_members_spec spec;
+	char first[VX_MEMBERS_MAX][VX_NET_ADDR_STR_MAX]; /* the list at start (cfg.schedulers) */
+	/* the list now (a DNS name's latest answer): read by the Vortex loop's admission check
+	 * and its tick, written by the resolver thread; under @lock */
+	pthread_mutex_t lock;
 	char addrs[VX_MEMBERS_MAX][VX_NET_ADDR_STR_MAX];
 	uint32_t nr;
+	bool changed; /* @addrs changed since the Vortex loop took it */
+	pthread_t resolver;
+	bool resolver_started;
 	struct vx_sched_server *srv;
 	pthread_t thread;
 	bool started;
@@ -113,9 +123,15 @@ void vx__peer_members_on_control(void *ctx, int fd, const uint8_t *pre, size_t l
 	};
 	struct cmsghdr *cm;
 
+	bool member = false;
+
 	ip[0] = '\0';
-	if (getpeername(fd, (struct sockaddr *)&ss, &sl) != 0 ||
-	    !vx_members_has_addr(m->addrs, m->nr, (const struct sockaddr *)&ss, ip)) {
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
+		pthread_mutex_lock(&m->lock);
+		member = vx_members_has_addr(m->addrs, m->nr, (const struct sockaddr *)&ss, ip);
+		pthread_mutex_unlock(&m->lock);
+	}
+	if (!member) {
 		vx_info("members: control connection from a non-member (%s) refused",
 			ip[0] ? ip : "?");
 		close(fd);
@@ -134,6 +150,58 @@ void vx__peer_members_on_control(void *ctx, int fd, const uint8_t *pre, size_t l
 	if (sendmsg(m->hand[0], &mh, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
 		vx_warn("members: cannot hand a control connection over: %s", vx_strerror(-errno));
 	close(fd); /* the scheduler holds its own copy now */
+}
+
+/* A DNS name: resolved again every MEMBERS_RESOLVE_MS until the stop eventfd is written. */
+static void *resolver_main(void *arg)
+{
+	struct vx_peer_members *m = arg;
+	struct pollfd pf = { .fd = m->stop_fd, .events = POLLIN };
+
+	while (poll(&pf, 1, MEMBERS_RESOLVE_MS) == 0 || (pf.revents == 0 && errno == EINTR)) {
+		char fresh[VX_MEMBERS_MAX][VX_NET_ADDR_STR_MAX];
+		int n = vx_members_resolve(&m->spec, fresh);
+
+		if (n < 0) {
+			vx_warn("members: cannot resolve '%s' again; keeping the list",
+				m->spec.name);
+			continue;
+		}
+		pthread_mutex_lock(&m->lock);
+		if ((uint32_t)n != m->nr || memcmp(fresh, m->addrs, (size_t)n * sizeof(fresh[0]))) {
+			memcpy(m->addrs, fresh, (size_t)n * sizeof(fresh[0]));
+			m->nr = (uint32_t)n;
+			m->changed = true;
+		}
+		pthread_mutex_unlock(&m->lock);
+	}
+	return NULL;
+}
+
+void vx__peer_members_tick(struct vx_peer *p)
+{
+	struct vx_peer_members *m = p->members;
+	char list[VX_MEMBERS_MAX][VX_NET_ADDR_STR_MAX];
+	const char *ptr[VX_MEMBERS_MAX];
+	uint32_t n = 0;
+
+	if (!m || !m->resolver_started || !p->sc)
+		return;
+	pthread_mutex_lock(&m->lock);
+	if (m->changed) {
+		n = m->nr;
+		memcpy(list, m->addrs, (size_t)n * sizeof(list[0]));
+		m->changed = false;
+	}
+	pthread_mutex_unlock(&m->lock);
+	if (!n)
+		return;
+	for (uint32_t i = 0; i < n; i++)
+		ptr[i] = list[i];
+	if (vx_sched_client_set_servers(p->sc, ptr, n))
+		vx_warn("members: '%s' now names more members than a daemon can list (%u)",
+			m->spec.name, VX_MEMBERS_MAX);
+	vx_info("members: '%s' resolves to %u members now", m->spec.name, n);
 }
 
 static void *members_main(void *arg)
@@ -166,6 +234,7 @@ int vx__peer_members_start(struct vx_peer *p, char *err, size_t err_len)
 	if (!m)
 		return -ENOMEM;
 	m->stop_fd = m->hand[0] = m->hand[1] = -1;
+	pthread_mutex_init(&m->lock, NULL);
 	p->members = m;
 	rc = vx_members_parse(p->cfg.members, strlen(p->cfg.members), listen_port(p), &m->spec, err,
 			      err_len);
@@ -177,8 +246,9 @@ int vx__peer_members_start(struct vx_peer *p, char *err, size_t err_len)
 		return rc;
 	}
 	m->nr = (uint32_t)rc;
+	memcpy(m->first, m->addrs, sizeof(m->first));
 	for (uint32_t i = 0; i < m->nr; i++)
-		p->cfg.schedulers[i] = m->addrs[i];
+		p->cfg.schedulers[i] = m->first[i];
 	p->cfg.nr_schedulers = m->nr;
 
 	vx_sched_server_cfg_default(&sc);
@@ -212,6 +282,14 @@ int vx__peer_members_start(struct vx_peer *p, char *err, size_t err_len)
 		return rc;
 	}
 	m->started = true;
+	if (m->spec.dns) {
+		rc = -pthread_create(&m->resolver, NULL, resolver_main, m);
+		if (rc) {
+			snprintf(err, err_len, "members: %s", vx_strerror(rc));
+			return rc;
+		}
+		m->resolver_started = true;
+	}
 	vx_info("members: %u members, heartbeat every %u ms, dropped after %u ms of silence", m->nr,
 		sc.announce_ms, sc.idle_ms);
 	return 0;
@@ -229,6 +307,9 @@ void vx__peer_members_stop(struct vx_peer *p)
 			vx_warn("members: cannot stop the scheduler's loop");
 		pthread_join(m->thread, NULL);
 	}
+	if (m->resolver_started)
+		pthread_join(m->resolver, NULL);
+	pthread_mutex_destroy(&m->lock);
 	vx_sched_server_free(m->srv);
 	if (m->stop_fd >= 0)
 		close(m->stop_fd);
