@@ -24,6 +24,7 @@
 #include "vx_err.h"
 #include "vx_fetcher.h"
 #include "vx_log.h"
+#include "vx_members.h"
 #include "vx_peer.h"
 #include "vx_peer_metrics.h"
 #include "vx_proxy.h"
@@ -337,6 +338,18 @@ static int load_config(const struct serve_flags *fl, struct vx_config *cfg)
 	if (rc) {
 		fprintf(stderr, "vx serve: %s\n", err);
 		return rc;
+	}
+	if (cfg->members[0]) {
+		struct vx_members_spec sp;
+
+		/* the parser the daemon uses, before anything starts (the port of a bare DNS
+		 * name is the listen port's, which does not matter to the check) */
+		rc = vx_members_parse(cfg->members, strlen(cfg->members), 1, &sp, err,
+				      sizeof(err));
+		if (rc) {
+			fprintf(stderr, "vx serve: %s\n", err);
+			return rc;
+		}
 	}
 	return 0;
 }
