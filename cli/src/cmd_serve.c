@@ -344,8 +344,7 @@ static int load_config(const struct serve_flags *fl, struct vx_config *cfg)
 
 		/* the parser the daemon uses, before anything starts (the port of a bare DNS
 		 * name is the listen port's, which does not matter to the check) */
-		rc = vx_members_parse(cfg->members, strlen(cfg->members), 1, &sp, err,
-				      sizeof(err));
+		rc = vx_members_parse(cfg->members, strlen(cfg->members), 1, &sp, err, sizeof(err));
 		if (rc) {
 			fprintf(stderr, "vx serve: %s\n", err);
 			return rc;

@@ -277,7 +277,8 @@ static int sched_setup(struct vx_peer *p)
 	cc.tls = p->cfg.sched_tls;
 	if (p->members) {
 		cc.silence_ms = vx__peer_members_silence_ms(p);
-		cc.backoff_max_ms = cc.silence_ms; /* a member back is dialled again soon */
+		/* a member back (or started later) is dialled again within one heartbeat */
+		cc.backoff_max_ms = vx__peer_members_heartbeat_ms(p);
 	}
 	return vx_sched_client_new(&p->sc, &cc);
 }

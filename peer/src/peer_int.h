@@ -439,6 +439,7 @@ void vx__peer_tls_upload(struct vx_peer *p, struct vx_upload_cfg *uc);
  * silence limit, and stop (after the loop thread ended). */
 int vx__peer_members_start(struct vx_peer *p, char *err, size_t err_len);
 void vx__peer_members_on_control(void *ctx, int fd, const uint8_t *pre, size_t len);
+uint32_t vx__peer_members_heartbeat_ms(const struct vx_peer *p);
 uint32_t vx__peer_members_silence_ms(const struct vx_peer *p);
 /* Loop thread, every tick: a DNS name that resolves to another list now updates the client. */
 void vx__peer_members_tick(struct vx_peer *p);

@@ -55,13 +55,17 @@ struct vx_peer_members {
 	char db[4096];
 };
 
+uint32_t vx__peer_members_heartbeat_ms(const struct vx_peer *p)
+{
+	return p->cfg.members_heartbeat_ms ? p->cfg.members_heartbeat_ms
+					   : MEMBERS_HEARTBEAT_MS_DEFAULT;
+}
+
 uint32_t vx__peer_members_silence_ms(const struct vx_peer *p)
 {
-	uint32_t hb = p->cfg.members_heartbeat_ms ? p->cfg.members_heartbeat_ms
-						  : MEMBERS_HEARTBEAT_MS_DEFAULT;
 	uint32_t misses = p->cfg.members_misses ? p->cfg.members_misses : MEMBERS_MISSES_DEFAULT;
 
-	return hb * misses;
+	return vx__peer_members_heartbeat_ms(p) * misses;
 }
 
 /* The scheduler's loop: sockets handed over by the Vortex port, with their first bytes. */
@@ -257,8 +261,7 @@ int vx__peer_members_start(struct vx_peer *p, char *err, size_t err_len)
 	sc.db_path = m->db;
 	sc.insecure_open = true; /* members only (checked at hand-over), never as seeds */
 	sc.pki = false;
-	sc.announce_ms = p->cfg.members_heartbeat_ms ? p->cfg.members_heartbeat_ms
-						     : MEMBERS_HEARTBEAT_MS_DEFAULT;
+	sc.announce_ms = vx__peer_members_heartbeat_ms(p);
 	sc.idle_ms = vx__peer_members_silence_ms(p);
 	rc = vx_sched_server_new(&m->srv, &sc);
 	if (rc) {
