@@ -147,6 +147,10 @@ void vx__peer_members_on_control(void *ctx, int fd, const uint8_t *pre, size_t l
 	}
 	memset(&u, 0, sizeof(u));
 	cm = CMSG_FIRSTHDR(&mh);
+	if (!cm) { /* never: the buffer holds one; the compiler cannot know */
+		close(fd);
+		return;
+	}
 	cm->cmsg_level = SOL_SOCKET;
 	cm->cmsg_type = SCM_RIGHTS;
 	cm->cmsg_len = CMSG_LEN(sizeof(int));

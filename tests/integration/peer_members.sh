@@ -62,37 +62,44 @@ sent=$(origin_body_bytes /f.bin)
 [ "$sent" -eq "$size" ] || fail "eight first pulls cost the origin $sent bytes, want $size (one copy)"
 
 # 2. The owner of a task is killed mid-download. The owner is the one member whose embedded
-# scheduler recorded the task (its members.db); /slow/ keeps the origin copy running.
+# scheduler recorded the task (its members.db); /slow/ at 512 KiB/s and 1 MiB pieces keep the
+# origin copy running for about 8 s, and the kill must come after a piece landed and before
+# any pull finished (else the test fails: it would not test a takeover).
 size2=$((4 * 1024 * 1024))
 make_file g.bin "$size2"
 want2=$(sha256sum "$dir/www/g.bin" | cut -d' ' -f1)
-tid=$("$vx" task-id "$base/slow/g.bin")
+tid=$("$vx" task-id "$base/slow/g.bin" --piece-length 1MiB)
 get_pids=()
 for i in $(seq 1 $N); do
-	get_bg "m$i" "$base/slow/g.bin" "$dir/out/g$i" "h$i" --timeout 50s
+	get_bg "m$i" "$base/slow/g.bin" "$dir/out/g$i" "h$i" --timeout 50s --piece-length 1MiB
 done
-owner=
+owner=$(python3 -c 'import sqlite3, sys, time
+tid, dbs = sys.argv[1], sys.argv[2:]
+end = time.monotonic() + 20
+while time.monotonic() < end:
+    for i, db in enumerate(dbs, 1):
+        try:
+            c = sqlite3.connect("file:" + db + "?mode=ro", uri=True, timeout=1)
+            if c.execute("select 1 from tasks where id = ?", (tid,)).fetchone():
+                print(i)
+                sys.exit(0)
+        except sqlite3.Error:
+            pass
+    time.sleep(0.05)
+sys.exit(1)' "$tid" $(for i in $(seq 1 $N); do echo "$dir/m$i/members.db"; done)) ||
+	fail "no member recorded task $tid"
+held=0
 for k in $(seq 200); do
 	for i in $(seq 1 $N); do
-		python3 -c 'import sqlite3, sys
-c = sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True, timeout=5)
-sys.exit(0 if c.execute("select 1 from tasks where id = ?", (sys.argv[2],)).fetchone() else 1)' \
-			"$dir/m$i/members.db" "$tid" 2>/dev/null && owner=$i && break
-	done
-	[ -n "$owner" ] && break
-	sleep 0.1
-done
-[ -n "$owner" ] || fail "no member recorded task $tid"
-# mid-download: some member holds a piece, none holds them all (4 MiB at 1 MiB/s)
-for k in $(seq 200); do
-	held=0
-	for i in $(seq 1 $N); do
-		[ "$(pieces_in_store "m$i")" -gt 0 ] && held=1
+		[ "$(pieces_in_store "m$i")" -gt 0 ] && held=1 && break
 	done
 	[ "$held" -eq 1 ] && break
 	sleep 0.1
 done
 [ "$held" -eq 1 ] || fail "no member got a piece of g.bin"
+for i in $(seq 1 $N); do
+	[ ! -e "$dir/h$i.rc" ] || fail "m$i finished g.bin before its owner m$owner was killed: slow the origin"
+done
 serve_kill "m$owner"
 wait_gets
 for i in $(seq 1 $N); do
