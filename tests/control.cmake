@@ -10,6 +10,9 @@ if(TARGET vx_control)
 	vx_add_fuzz(sched_tokens SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_sched_tokens.c
 		LIBS vx_control)
 	vx_add_fuzz(pki SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_pki.c LIBS vx_control)
+	vx_add_fuzz(members SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_members.c LIBS vx_control)
+	vx_add_test(test_members SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_members.c
+		LIBS vx_control)
 	vx_add_test(test_pki SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_pki.c
 		LIBS vx_control PkgConfig::OPENSSL)
 	if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_control_sched.c)

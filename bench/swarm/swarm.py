@@ -17,6 +17,9 @@ to N peers by each system asked for, one after another on the same network:
   vx-tls  the same cluster as an operator runs it beyond loopback: the scheduler's CA serves
         TLS, each daemon joins with a join token (`vx token create`, `vx serve --join-file`)
         and speaks TLS 1.3 on both planes (asked for by name: not part of "all")
+  vx-members  the same daemons with no scheduler: `vx serve --members` naming the seed's and
+        every peer's Vortex address, each daemon scheduling the tasks it owns (asked for by
+        name; `--vs vx,vx-members` runs both in one run)
 
 For bt and vx the seed first obtains the file from the origin (not timed: the bound assumes a
 seed that holds the file), then every peer starts at once; the time of a system is the time
@@ -867,9 +870,10 @@ def vx_join_files(vx, ctl, n):
     return files
 
 
-def vx_start(bed, n, args, sched_extra=(), serve_extra=(), tls=False):
+def vx_start(bed, n, args, sched_extra=(), serve_extra=(), tls=False, members=False):
     """The vx scheduler (with sched_extra flags), the seed's and every peer's vx serve, up and
-    listening: returns (sched, daemons as (proc, socket, dir), seed node, peer nodes)."""
+    listening: returns (sched, daemons as (proc, socket, dir), seed node, peer nodes). With
+    members: no scheduler (sched None), every daemon a member naming all of them."""
     ok, why = vx_serve_available(args.vx)
     if not ok:
         raise Fail(why)
@@ -877,21 +881,33 @@ def vx_start(bed, n, args, sched_extra=(), serve_extra=(), tls=False):
     ctl, seed = bed.nodes["control"], bed.nodes["seed"]
     peers = [bed.nodes["peer%d" % (i + 1)] for i in range(n)]
     sched_addr = "%s:%d" % (ctl.ip, PORT_SCHED)
-    # the testbed's namespaces are not loopback: plaintext is asked for, unless TLS is run
-    sched = ctl.proc("vx-scheduler", [vx, "scheduler", "--listen", sched_addr,
-                                      "--db", os.path.join(ctl.dir, "scheduler.db")] +
-                     ([] if tls else ["--insecure-plaintext"]) + list(sched_extra))
-    wait_listen(ctl, PORT_SCHED, "vx scheduler", sched)
-    join_files = vx_join_files(vx, ctl, n) if tls else {}
-    token_files = write_token_files(ctl)
+    members_list = ",".join("%s:%d" % (node.ip, PORT_VORTEX) for node in [seed] + peers)
+    sched, join_files, token_files = None, {}, {}
+    if not members:
+        # the testbed's namespaces are not loopback: plaintext is asked for, unless TLS is run
+        sched = ctl.proc("vx-scheduler", [vx, "scheduler", "--listen", sched_addr,
+                                          "--db", os.path.join(ctl.dir, "scheduler.db")] +
+                         ([] if tls else ["--insecure-plaintext"]) + list(sched_extra))
+        wait_listen(ctl, PORT_SCHED, "vx scheduler", sched)
+        join_files = vx_join_files(vx, ctl, n) if tls else {}
+        token_files = write_token_files(ctl)
 
     def serve(node, is_seed):
         d = os.path.join(node.dir, "vx")
         os.makedirs(os.path.join(d, "data"), exist_ok=True)
         sock = os.path.join(d, "vx.sock")
         cmd = [vx, "serve", "--data-dir", os.path.join(d, "data"), "--listen",
-               "%s:%d" % (node.ip, PORT_VORTEX), "--socket", sock, "--scheduler", sched_addr]
+               "%s:%d" % (node.ip, PORT_VORTEX), "--socket", sock]
         role = "seed" if is_seed else "peer"
+        if members:
+            # the seed is a member that was warmed first (--seed: it super-seeds); the
+            # member owning the task schedules it
+            return node.proc("vx-serve", cmd + ["--members", members_list,
+                                                "--insecure-plaintext"] +
+                             (["--seed"] if is_seed else []) +
+                             (["--config", args.vx_config] if args.vx_config else []) +
+                             list(serve_extra)), sock, d
+        cmd += ["--scheduler", sched_addr]
         if tls:
             cmd += ["--join-file", join_files[role]]
         else:
@@ -919,12 +935,15 @@ def vx_start(bed, n, args, sched_extra=(), serve_extra=(), tls=False):
 def vx_stop(sched, daemons):
     for p, _, _ in daemons:
         p.stop(grace=10)
-    sched.stop(grace=10)
+    if sched:
+        sched.stop(grace=10)
 
 
-def run_vx(bed, f, n, url, want, bnd, deadline, args, tls=False):
+def run_vx(bed, f, n, url, want, bnd, deadline, args, system="vx"):
     vx = args.vx
-    sched, daemons, seed, peers = vx_start(bed, n, args, tls=tls)
+    tls = system == "vx-tls"
+    sched, daemons, seed, peers = vx_start(bed, n, args, tls=tls,
+                                           members=system == "vx-members")
     get_extra = ["--piece-length", str(args.piece_length)] if args.piece_length else []
     if not args.cold:
         # The seed obtains the file from the origin (not timed: the bound assumes it holds it).
@@ -956,8 +975,9 @@ def run_vx(bed, f, n, url, want, bnd, deadline, args, tls=False):
     sums = verify_all(outs)
     for _, _, d in daemons:
         shutil.rmtree(d, ignore_errors=True)
-    return summarize(bed, "vx-tls" if tls else "vx", f, n, t0, ends, sums, want, sent,
-                     [sched] + [p for p, _, _ in daemons] + gets, bnd, {"cold_seed": args.cold})
+    return summarize(bed, system, f, n, t0, ends, sums, want, sent,
+                     ([sched] if sched else []) + [p for p, _, _ in daemons] + gets, bnd,
+                     {"cold_seed": args.cold})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1260,7 +1280,8 @@ def parse_args(argv):
                     help="systems to run, comma separated: vx, vx-tls, bt, http, preheat, cache, "
                          "all "
                          "(= vx,bt,http); 'bt' or 'http' alone means vx and that baseline; "
-                         "vx-tls: the vx cluster joined by token, TLS on both planes")
+                         "vx-tls: the vx cluster joined by token, TLS on both planes; "
+                         "vx-members: the same daemons with no scheduler (--members)")
     ap.add_argument("--json", action="store_true", help="print the JSON report on stdout")
     ap.add_argument("--chart", help="write a PNG chart of completion time per peer")
     ap.add_argument("--loopback", action="store_true",
@@ -1291,14 +1312,15 @@ def parse_args(argv):
             want += ["vx", "preheat"]
         elif s == "cache":
             want += ["vx", "cache"]
-        elif s in ("vx", "bt", "http", "vx-tls"):
+        elif s in ("vx", "bt", "http", "vx-tls", "vx-members"):
             if not a.only and s != "vx" and "," not in a.vs:
                 want.append("vx")
             want.append(s)
         else:
-            ap.error("--vs wants vx, vx-tls, bt, http, preheat, cache or all, got '%s'" % s)
+            ap.error("--vs wants vx, vx-tls, vx-members, bt, http, preheat, cache or all, "
+                     "got '%s'" % s)
     # Baselines first: they need nothing from this build.
-    order = ["http", "bt", "vx", "vx-tls", "preheat", "cache"]
+    order = ["http", "bt", "vx", "vx-members", "vx-tls", "preheat", "cache"]
     a.systems = [s for s in order if s in want]
     if a.piece_length and a.piece_length & (a.piece_length - 1):
         ap.error("--piece-length must be a power of two")
@@ -1333,11 +1355,11 @@ def main(argv):
             return EXIT_FAIL
 
     vx_missing = None
-    if any(s in args.systems for s in ("vx", "vx-tls", "preheat", "cache")):
+    if any(s in args.systems for s in ("vx", "vx-tls", "vx-members", "preheat", "cache")):
         ok, why = vx_serve_available(args.vx)
         if not ok:
             vx_missing = why
-            if set(args.systems) <= {"vx", "vx-tls", "preheat", "cache"}:
+            if set(args.systems) <= {"vx", "vx-tls", "vx-members", "preheat", "cache"}:
                 log("vx: %s" % why)
                 if args.json:
                     json.dump({"config": {"peers": args.peers, "size": args.size},
@@ -1370,7 +1392,7 @@ def main(argv):
         url = "http://%s:%d/blob" % (bed.nodes["origin"].ip, PORT_ORIGIN)
         for system in args.systems:
             left = deadline - time.monotonic()
-            if system in ("vx", "vx-tls", "preheat", "cache") and vx_missing:
+            if system in ("vx", "vx-tls", "vx-members", "preheat", "cache") and vx_missing:
                 results.append({"system": system, "ok": False, "error": vx_missing})
                 rc = EXIT_FAIL
                 continue
@@ -1391,7 +1413,7 @@ def main(argv):
                 elif system == "cache":
                     r = run_cache(bed, f, n, url, want, bnd, deadline, args)
                 else:
-                    r = run_vx(bed, f, n, url, want, bnd, deadline, args, system == "vx-tls")
+                    r = run_vx(bed, f, n, url, want, bnd, deadline, args, system)
             except Fail as e:
                 log("%s: %s" % (system, e))
                 r = {"system": system, "ok": False, "error": str(e)}

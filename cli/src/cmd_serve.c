@@ -25,6 +25,7 @@
 #include "vx_err.h"
 #include "vx_fetcher.h"
 #include "vx_log.h"
+#include "vx_members.h"
 #include "vx_peer.h"
 #include "vx_peer_metrics.h"
 #include "vx_proxy.h"
@@ -56,6 +57,11 @@ static void usage(FILE *f)
 		"  --socket PATH            local API unix socket (socket)\n"
 		"  --socket-group GROUP     group that may use the socket (default: ours)\n"
 		"  --scheduler LIST         schedulers, comma-separated (schedulers); repeatable\n"
+		"  --members LIST|NAME      no scheduler: the members' Vortex IP:PORTs or one\n"
+		"                           DNS name (members; plaintext only)\n"
+		"  --members-heartbeat DUR  heartbeat interval between members "
+		"(members_heartbeat)\n");
+	fprintf(f,
 		"  --seed                   seed peer: fetches from the origin when the scheduler\n"
 		"                           asks, ahead of the swarm\n"
 		"  --advertise-ip IP        address given to the scheduler (host.ip)\n"
@@ -165,6 +171,8 @@ static int parse_flags(int argc, char **argv, struct serve_flags *fl)
 		{ "socket", required_argument, NULL, 's' },
 		{ "socket-group", required_argument, NULL, 'g' },
 		{ "scheduler", required_argument, NULL, 'S' },
+		{ "members", required_argument, NULL, 'R' },
+		{ "members-heartbeat", required_argument, NULL, 'H' },
 		{ "seed", no_argument, NULL, 'e' },
 		{ "advertise-ip", required_argument, NULL, 'a' },
 		{ "hostname", required_argument, NULL, 'n' },
@@ -194,6 +202,8 @@ static int parse_flags(int argc, char **argv, struct serve_flags *fl)
 		{ 'l', "upload.listen" },
 		{ 's', "socket" },
 		{ 'S', "schedulers" },
+		{ 'R', "members" },
+		{ 'H', "members_heartbeat" },
 		{ 'e', "seed" },
 		{ 'a', "host.ip" },
 		{ 'n', "host.hostname" },
@@ -330,6 +340,17 @@ static int load_config(const struct serve_flags *fl, struct vx_config *cfg)
 		fprintf(stderr, "vx serve: %s\n", err);
 		return rc;
 	}
+	if (cfg->members[0]) {
+		struct vx_members_spec sp;
+
+		/* the parser the daemon uses, before anything starts (the port of a bare DNS
+		 * name is the listen port's, which does not matter to the check) */
+		rc = vx_members_parse(cfg->members, strlen(cfg->members), 1, &sp, err, sizeof(err));
+		if (rc) {
+			fprintf(stderr, "vx serve: %s\n", err);
+			return rc;
+		}
+	}
 	return 0;
 }
 
@@ -353,6 +374,9 @@ static void peer_cfg_from(const struct vx_config *c, const struct serve_flags *f
 	pc->token = fl->token;
 	for (unsigned i = 0; i < c->nr_schedulers && i < VX_PEER_SCHEDULERS_MAX; i++)
 		pc->schedulers[pc->nr_schedulers++] = c->schedulers[i];
+	pc->members = c->members[0] ? c->members : NULL;
+	pc->members_heartbeat_ms = (uint32_t)c->members_heartbeat_ms;
+	pc->members_misses = (uint32_t)c->members_heartbeat_misses;
 	pc->seed = c->seed;
 	pc->no_back_to_source = !c->download.back_to_source;
 	pc->wait_parents_ms = (uint32_t)c->download.parent_wait_ms;
@@ -665,7 +689,7 @@ static int serve_main(const struct serve_flags *flp, const struct vx_config *cfg
 		return VX_EXIT_USAGE;
 	if (vx_serve_relay_peer(&cfg, &pc))
 		return VX_EXIT_USAGE;
-	if (!pc.nr_schedulers)
+	if (!pc.nr_schedulers && !pc.members)
 		vx_warn("serve: no scheduler: every download goes to the source");
 	rc = serve_takeover(&pc);
 	if (!rc)

@@ -69,6 +69,13 @@ static const struct key keys[] = {
 	  "/metrics, /healthy, /ready over HTTP, HOST:PORT (empty: off)", APPLIED },
 	{ "schedulers", KEY_STRLIST, OFF(schedulers), ESZ(schedulers), OFF(nr_schedulers),
 	  VX_CONFIG_SCHEDULERS_MAX, 0, 0, NULL, "scheduler addresses, HOST:PORT", APPLIED },
+	{ "members", KEY_STR, OFF(members), SZ(members), 0, 0, 0, 0, NULL,
+	  "no scheduler: every member's Vortex address IP:PORT,... or one DNS name (members mode)",
+	  APPLIED },
+	{ "members_heartbeat", KEY_DURATION, OFF(members_heartbeat_ms), 0, 0, 0, 100, 60000, NULL,
+	  "members mode: heartbeat interval between members", APPLIED },
+	{ "members_heartbeat_misses", KEY_U64, OFF(members_heartbeat_misses), 0, 0, 0, 1, 100, NULL,
+	  "members mode: heartbeats missed before a member counts as gone", APPLIED },
 	{ "scheduler.token_file", KEY_STR, OFF(scheduler_token_file), SZ(scheduler_token_file), 0,
 	  0, 0, 0, NULL, "file holding the scheduler join token (also $VX_TOKEN_FILE)", APPLIED },
 	{ "scheduler.join_file", KEY_STR, OFF(scheduler_join_file), SZ(scheduler_join_file), 0, 0,
@@ -272,6 +279,8 @@ void vx_config_init(struct vx_config *cfg)
 	snprintf(cfg->socket, sizeof(cfg->socket), "/run/vx/vx.sock");
 	snprintf(cfg->upload.listen, sizeof(cfg->upload.listen), "0.0.0.0:4005");
 	snprintf(cfg->metrics_listen, sizeof(cfg->metrics_listen), VX_CONFIG_METRICS_LISTEN);
+	cfg->members_heartbeat_ms = 1000;
+	cfg->members_heartbeat_misses = 3;
 	cfg->upload.max_connections = 1024;
 	cfg->upload.max_inflight_per_conn = 32;
 	cfg->upload.idle_timeout_ms = 60000;
@@ -989,6 +998,10 @@ int vx_config_validate(const struct vx_config *cfg, char *err, size_t err_len)
 				cfg->schedulers[i]);
 			return -EINVAL;
 		}
+	}
+	if (cfg->members[0] && cfg->nr_schedulers) {
+		set_err(err, err_len, "members and schedulers: a daemon has one or the other");
+		return -EINVAL;
 	}
 	if (outbound_check(cfg, err, err_len) || connect_ports_check(cfg, err, err_len) ||
 	    upstream_cluster_check(cfg, err, err_len))

@@ -138,6 +138,9 @@ struct vx_config {
 	char schedulers[VX_CONFIG_SCHEDULERS_MAX][VX_CONFIG_STR_MAX];
 	char scheduler_token_file[VX_CONFIG_PATH_MAX]; /* one join token (peer or seed role) */
 	char scheduler_join_file[VX_CONFIG_PATH_MAX];  /* the cluster CA's join token (vx_pki.h) */
+	char members[1024];		   /* members mode: "IP:PORT,..." or a DNS name; "": off */
+	uint64_t members_heartbeat_ms;	   /* heartbeat interval between members */
+	uint64_t members_heartbeat_misses; /* heartbeats missed before a member counts as gone */
 	struct vx_config_host host;
 	struct vx_config_upload upload;
 	struct vx_config_download download;

@@ -51,6 +51,9 @@ struct vx_sched_client_cfg {
 	uint32_t backoff_max_ms; /* cap of the doubling delay (default 5000) */
 	uint32_t timeout_ms;	 /* per request (default 10000) */
 	uint32_t pieces_max;	 /* held-pieces bitmap per task (default 65536) */
+	/* an established connection that brought nothing for this long is dropped as if closed
+	 * (members mode: the announce is a heartbeat the scheduler answers); 0: never */
+	uint32_t silence_ms;
 	vx_sched_client_event_cb on_event;
 	/* optional: scheduler @server answered our hello (first time or after a reconnect), after
 	 * the tasks it owns were registered again; called on the loop thread, must not block */

@@ -10,6 +10,7 @@
 #ifndef VX_SCHED_SERVER_H
 #define VX_SCHED_SERVER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "vx_compiler.h"
@@ -20,7 +21,9 @@ struct vx_pcache;
 struct vx_tls_ctx;
 
 struct vx_sched_server_cfg {
-	const char *listen;	 /* "HOST:PORT", "[v6]:PORT"; port 0 picks one (borrowed) */
+	/* "HOST:PORT", "[v6]:PORT"; port 0 picks one (borrowed). NULL (not with @pki): no
+	 * listener; connections come only through vx_sched_server_adopt() (members mode) */
+	const char *listen;
 	const char *db_path;	 /* sqlite file, created when missing (borrowed) */
 	const char *tokens_path; /* join tokens (vx_sched_tokens.h); NULL: "<db_path>.tokens" */
 	const char *token;	 /* deprecated --token: replaces the file's peer token; NULL */
@@ -95,6 +98,15 @@ struct vx_sched_server_hook {
 
 /* Installs @h (copied; one hook per server, NULL removes it). Returns 0 or -errno of epoll. */
 int vx_sched_server_set_hook(struct vx_sched_server *srv, const struct vx_sched_server_hook *h);
+
+/*
+ * vx_sched_server_adopt() - serve plaintext socket @fd (taken) accepted elsewhere, whose first
+ * @len bytes (@pre, at most VX_FCONN_IN, copied) were already read from it: the Vortex port of
+ * a member daemon hands over the connections whose first frame has a control tag (spec/peer.md
+ * "Members"). Loop thread only (a hook). Returns 0, -EINVAL (too many bytes, or a TLS server:
+ * @fd closed), -ENOMEM (@fd closed).
+ */
+int vx_sched_server_adopt(struct vx_sched_server *srv, int fd, const uint8_t *pre, size_t len);
 
 /* The scheduler core; only from the loop's thread (a hook). */
 struct vx_sched *vx_sched_server_core(struct vx_sched_server *srv);

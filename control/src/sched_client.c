@@ -80,6 +80,7 @@ struct cc_conn {
 	uint32_t announce_ms; /* from the hello answer */
 	uint32_t drops;	      /* times an established (UP) connection was lost */
 	uint64_t next_announce_ms;
+	uint64_t rx_ms; /* last input (the announce's answer is the heartbeat's echo) */
 	struct vx_ctl_reader rd;
 	struct cc_pending pend[VX_SCHED_CLIENT_PENDING_MAX];
 	uint32_t nr_pend;
@@ -675,6 +676,7 @@ static void on_frame(struct vx_sched_client *c, struct cc_conn *cc, const struct
 				return;
 			}
 			cc_set_state(cc, CC_UP);
+			vx_info("sched client: scheduler %s:%u up", cc->host, cc->port);
 			cc->failed = false;
 			cc->warned = false;
 			cc->refused = false;
@@ -682,6 +684,7 @@ static void on_frame(struct vx_sched_client *c, struct cc_conn *cc, const struct
 						  ? m->interval_ms
 						  : 10000;
 			cc->next_announce_ms = vx_now_ms() + cc->announce_ms;
+			cc->rx_ms = vx_now_ms();
 			cc->backoff_ms = c->cfg.backoff_min_ms;
 			register_owned(c, cc);
 			if (c->cfg.on_up)
@@ -771,6 +774,7 @@ static void on_readable(struct vx_sched_client *c, struct cc_conn *cc)
 {
 	struct cc_in ci = { c, cc };
 
+	cc->rx_ms = vx_now_ms();
 	for (int rounds = 0; rounds < 64; rounds++) {
 		ssize_t n = vx_fconn_read(&cc->io, cc_parse, &ci);
 
@@ -883,6 +887,11 @@ int vx_sched_client_process(struct vx_sched_client *c, int timeout_ms)
 
 		if (cc->state != CC_DOWN)
 			check_timeouts(c, cc, now);
+		if (cc->state == CC_UP && c->cfg.silence_ms &&
+		    now - cc->rx_ms > c->cfg.silence_ms) {
+			conn_down(c, cc, "silent (heartbeats missed)");
+			continue;
+		}
 		if (cc->state == CC_UP && now >= cc->next_announce_ms)
 			announce(c, cc, now);
 	}

@@ -262,7 +262,7 @@ int vx_sched_server_new(struct vx_sched_server **out, const struct vx_sched_serv
 	VX_ASSERT(out);
 	VX_ASSERT(cfg);
 	*out = NULL;
-	if (!cfg->listen || !cfg->db_path || cfg->conns_max == 0 ||
+	if ((!cfg->listen && cfg->pki) || !cfg->db_path || cfg->conns_max == 0 ||
 	    cfg->sendq_max < VX_CTL_FRAME_MAX)
 		return -EINVAL;
 	srv = vx_calloc(1, sizeof(*srv));
@@ -292,12 +292,15 @@ int vx_sched_server_new(struct vx_sched_server **out, const struct vx_sched_serv
 		rc = vx_pcache_new(&srv->pcache);
 	if (rc)
 		goto err_free;
-	rc = listen_on(cfg->listen, &srv->port);
-	if (rc < 0)
-		goto err_free;
-	srv->lfd = rc;
+	if (cfg->listen) {
+		rc = listen_on(cfg->listen, &srv->port);
+		if (rc < 0)
+			goto err_free;
+		srv->lfd = rc;
+	}
 	srv->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (srv->epfd == -1 || epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->lfd, &ev) == -1) {
+	if (srv->epfd == -1 ||
+	    (srv->lfd >= 0 && epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->lfd, &ev) == -1)) {
 		rc = -errno;
 		goto err_free;
 	}
@@ -413,58 +416,61 @@ static int conn_tls(struct vx_sched_server *srv, struct srv_conn *c)
 	return 0;
 }
 
+/*
+ * Takes accepted socket @fd as a new connection (closed on failure, NULL then). The slot is
+ * left to the caller to count: it is registered in the epoll set and the table here.
+ */
+static struct srv_conn *conn_add(struct vx_sched_server *srv, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	const struct vx_net_opts nodelay = { .flags = VX_NET_NODELAY };
+	struct srv_conn *c;
+	uint32_t slot;
+
+	if (srv->nr_conns == srv->cfg.conns_max) {
+		vx_warn("scheduler: connection limit %u reached", srv->cfg.conns_max);
+		close(fd);
+		return NULL;
+	}
+	for (slot = 0; srv->conns[slot]; slot++)
+		;
+	c = vx_calloc(1, sizeof(*c));
+	if (!c || vx_ctl_reader_init(&c->rd)) {
+		vx_free(c);
+		close(fd);
+		return NULL;
+	}
+	(void)vx_net_set_opts(fd, &nodelay);
+	if (seen_ip(fd, c->seen_ip, sizeof(c->seen_ip)))
+		goto fail;
+	vx_fconn_init(&c->io, fd, srv->cfg.sendq_max);
+	c->sniff = srv->own_tls && srv->cfg.plain_too;
+	if (srv->tls && !c->sniff && conn_tls(srv, c))
+		goto fail;
+	c->slot = slot;
+	c->host = VX_SCHED_NO_HOST;
+	c->rx_ms = c->born_ms = vx_now_ms();
+	ev.data.u64 = slot;
+	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) == -1)
+		goto fail;
+	srv->conns[slot] = c;
+	srv->nr_conns++;
+	return c;
+fail:
+	close(fd);
+	vx_ctl_reader_free(&c->rd);
+	vx_free(c);
+	return NULL;
+}
+
 static void on_accept(struct vx_sched_server *srv)
 {
 	for (;;) {
-		struct epoll_event ev = { .events = EPOLLIN };
-		struct srv_conn *c;
-		uint32_t slot;
-		const struct vx_net_opts nodelay = { .flags = VX_NET_NODELAY };
-		int fd;
+		int fd = accept4(srv->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-		fd = accept4(srv->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1)
 			return; /* EAGAIN, or a transient error: the next readiness retries */
-		if (srv->nr_conns == srv->cfg.conns_max) {
-			vx_warn("scheduler: connection limit %u reached", srv->cfg.conns_max);
-			close(fd);
-			continue;
-		}
-		for (slot = 0; srv->conns[slot]; slot++)
-			;
-		c = vx_calloc(1, sizeof(*c));
-		if (!c || vx_ctl_reader_init(&c->rd)) {
-			vx_free(c);
-			close(fd);
-			continue;
-		}
-		(void)vx_net_set_opts(fd, &nodelay);
-		if (seen_ip(fd, c->seen_ip, sizeof(c->seen_ip))) {
-			close(fd);
-			vx_ctl_reader_free(&c->rd);
-			vx_free(c);
-			continue;
-		}
-		vx_fconn_init(&c->io, fd, srv->cfg.sendq_max);
-		c->sniff = srv->own_tls && srv->cfg.plain_too;
-		if (srv->tls && !c->sniff && conn_tls(srv, c)) {
-			close(fd);
-			vx_ctl_reader_free(&c->rd);
-			vx_free(c);
-			continue;
-		}
-		c->slot = slot;
-		c->host = VX_SCHED_NO_HOST;
-		c->rx_ms = c->born_ms = vx_now_ms();
-		ev.data.u64 = slot;
-		if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
-			close(fd);
-			vx_ctl_reader_free(&c->rd);
-			vx_free(c);
-			continue;
-		}
-		srv->conns[slot] = c;
-		srv->nr_conns++;
+		(void)conn_add(srv, fd);
 	}
 }
 
@@ -1300,6 +1306,35 @@ static void read_again(struct vx_sched_server *srv)
 	}
 }
 
+int vx_sched_server_adopt(struct vx_sched_server *srv, int fd, const uint8_t *pre, size_t len)
+{
+	struct conn_in ci = { srv, NULL };
+	struct srv_conn *c;
+	ssize_t n;
+
+	if (len > VX_FCONN_IN || srv->tls) {
+		close(fd);
+		return -EINVAL;
+	}
+	c = conn_add(srv, fd);
+	if (!c)
+		return -ENOMEM;
+	c->sniff = false; /* the first bytes were a control frame's: plaintext */
+	memcpy(c->io.in, pre, len);
+	c->io.in_len = len;
+	ci.c = c;
+	n = vx_fconn_input(&c->io, conn_parse, &ci);
+	if (n == -EPIPE)
+		return 0; /* closed while serving */
+	if (n < 0) {
+		conn_close(srv, c, vx_strerror((int)n));
+		return 0;
+	}
+	if (conn_flush(srv, c))
+		conn_close(srv, c, "send failed");
+	return 0;
+}
+
 /* ---------------------------------------------------------------- Loop */
 
 /* A trigger names the source and everything its task id is derived from (spec/control.md). */
@@ -1403,8 +1438,9 @@ int vx_sched_server_run(struct vx_sched_server *srv, int stop_fd)
 
 	if (stop_fd >= 0 && epoll_ctl(srv->epfd, EPOLL_CTL_ADD, stop_fd, &sev) == -1)
 		return -errno;
-	vx_info("scheduler: listening on port %u (policy %s)", srv->port,
-		srv->cfg.sched.policy == VX_SCHED_POLICY_VX ? "vx" : "dragonfly");
+	if (srv->lfd >= 0)
+		vx_info("scheduler: listening on port %u (policy %s)", srv->port,
+			srv->cfg.sched.policy == VX_SCHED_POLICY_VX ? "vx" : "dragonfly");
 	srv->next_tick_ms = vx_now_ms() + SRV_TICK_MS;
 	for (;;) {
 		uint64_t now = vx_now_ms();

@@ -132,6 +132,14 @@ struct vx_upload_cfg {
 	struct ssl_ctx_st *tls;
 	int (*tls_admit)(void *ctx, const struct vx_tls_id *peer);
 	void *tls_admit_ctx;
+	/*
+	 * Members mode (spec/peer.md "Members"): a plaintext connection whose first frame is a
+	 * control request (tag 0x60, spec/vortex.md section 6) is handed to @on_control with a
+	 * duplicate of its socket (taken) and the @len bytes read so far, and leaves this server.
+	 * Called on the loop thread; must not block. NULL: refused like any unexpected tag.
+	 */
+	void (*on_control)(void *ctx, int fd, const uint8_t *pre, size_t len);
+	void *on_control_ctx;
 };
 
 /* Counters, from vx_upload_stats(). */

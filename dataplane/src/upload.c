@@ -173,6 +173,7 @@ struct vx_up_conn {
 	bool sending_ctl;	   /* the armed send is from ctl[], not head[] */
 	bool bye_sent;		   /* drain: our Close is queued or sent */
 	bool linger;		   /* drain: writing shut; input discarded until the peer's EOF */
+	bool handed_off;	   /* a control connection given to cfg.on_control */
 	/* The request being answered. */
 	bool have_req;
 	bool waiting;	/* piece not finished yet: retried on tick and notify */
@@ -1502,8 +1503,10 @@ static void up_close(struct vx_up_conn *c)
 		c->pipe->dirty = true;
 	vx_list_del(&c->wait_node);
 	up_set_state(c, VX_UP_CLOSING);
-	/* Wakes a splice blocked in an io-wq worker; the cancel reaches queued requests. */
-	(void)shutdown(c->fd, SHUT_RDWR);
+	/* Wakes a splice blocked in an io-wq worker; the cancel reaches queued requests. A
+	 * socket handed off lives on in its new owner's descriptor: only ours is closed. */
+	if (!c->handed_off)
+		(void)shutdown(c->fd, SHUT_RDWR);
 	vx_loop_cancel_fd(up->loop, c->fd);
 	c->inflight++; /* balance: up_op_done() below may start the close */
 	up_op_done(c);
@@ -1554,6 +1557,34 @@ static void on_recv_done(struct vx_loop *loop, struct vx_op *op, int res, uint32
 	up_op_done(c);
 }
 
+/*
+ * Members mode: before the first frame is decoded, a plaintext connection whose second byte is
+ * the control request tag leaves for cfg.on_control. Returns true when @c is done with here
+ * (handed off, or waiting for the second byte).
+ */
+static bool up_hand_off(struct vx_up_conn *c)
+{
+	const struct vx_upload_cfg *cfg = &c->up->cfg;
+	int fd;
+
+	if (!cfg->on_control || c->tls || c->mode != VX_UP_MODE_NEW || c->rx_off != 0 ||
+	    !vx_frame_dec_at_boundary(&c->dec))
+		return false;
+	if (up_avail(c) < 2) {
+		up_arm_recv(c); /* the tag is in the second byte */
+		return true;
+	}
+	if (c->rx[1] != VX_TAG_CONTROL_REQUEST)
+		return false;
+	fd = fcntl(c->fd, F_DUPFD_CLOEXEC, 3);
+	if (fd >= 0) {
+		c->handed_off = true;
+		cfg->on_control(cfg->on_control_ctx, fd, c->rx, up_avail(c));
+	}
+	up_close(c);
+	return true;
+}
+
 /* @n plaintext bytes were appended to rx[]: decode, answer, read on. */
 static void up_on_rx(struct vx_up_conn *c, uint32_t n)
 {
@@ -1568,6 +1599,8 @@ static void up_on_rx(struct vx_up_conn *c, uint32_t n)
 		c->rx_start_ms = vx_loop_now_ms(c->up->loop);
 	c->last_progress_ms = vx_loop_now_ms(c->up->loop);
 	c->rx_len += n;
+	if (up_hand_off(c))
+		return;
 	/* Decoded at once, even while an answer is being sent: CANCEL and BUSY count arrivals. */
 	up_decode(c);
 	up_pump(c);
@@ -1780,6 +1813,7 @@ static void up_release_slot(struct vx_up_conn *c)
 	c->bye_sent = false;
 	c->linger = false;
 	c->mode = VX_UP_MODE_NEW;
+	c->handed_off = false;
 	c->subscribed = false;
 	c->sub_resync = false;
 	c->ctl_off = 0;

@@ -60,7 +60,13 @@ struct vx_peer_cfg {
 	bool tls_external; /* tls.cert/key/ca given: the operator's PKI, no join or renewal */
 	const char *schedulers[VX_PEER_SCHEDULERS_MAX]; /* "HOST:PORT" */
 	uint32_t nr_schedulers;				/* 0: every task goes to the source */
-	bool seed;					/* announce the seed role */
+	/* members mode (spec/peer.md "Members"): "IP:PORT,..." or a DNS name naming every
+	 * member's Vortex address (this one's among them); the daemon schedules the tasks it
+	 * owns itself. Replaces @schedulers; plaintext only. NULL: off */
+	const char *members;
+	uint32_t members_heartbeat_ms; /* announce (heartbeat) interval; 0: 1000 */
+	uint32_t members_misses;       /* heartbeats missed before a member is dropped; 0: 3 */
+	bool seed;		       /* announce the seed role */
 	bool no_back_to_source;	  /* never fetch from the origin (config download.back_to_source) */
 	bool resume;		  /* restart unfinished tasks found in the store at start */
 	bool wipe;		  /* empty the store at start (embedded one-shot peers) */

@@ -154,6 +154,7 @@ static void on_tick(struct vx_loop *loop, struct vx_loop_ticker *tk, uint64_t no
 		p->last_load_ms = now_ms;
 	}
 	vx__peer_tick(p, now_ms);
+	vx__peer_members_tick(p);
 	vx__peer_tls_tick(p, now_ms);
 	if (p->shutting_down && vx__peer_works_idle(p) && vx__peer_tasks_idle(p) &&
 	    (!p->up || vx_upload_idle(p->up)) && !vx_loop_stopping(loop)) {
@@ -257,7 +258,8 @@ static int sched_setup(struct vx_peer *p)
 	cc.hello.addr = vx_ctl_str_of(p->addr);
 	cc.hello.port = p->port;
 	cc.hello.has = VX_CTL_F_HOST_ID | VX_CTL_F_ADDR | VX_CTL_F_PORT | VX_CTL_F_ROLE;
-	cc.hello.role = p->cfg.seed ? VX_CTL_ROLE_SEED : VX_CTL_ROLE_NORMAL;
+	/* members take no seed role (no token proves it); --seed there only super-seeds */
+	cc.hello.role = p->cfg.seed && !p->members ? VX_CTL_ROLE_SEED : VX_CTL_ROLE_NORMAL;
 	if (p->cfg.idc && *p->cfg.idc) {
 		cc.hello.idc = vx_ctl_str_of(p->cfg.idc);
 		cc.hello.has |= VX_CTL_F_IDC;
@@ -280,6 +282,11 @@ static int sched_setup(struct vx_peer *p)
 	cc.on_up = on_sched_up;
 	cc.arg = p;
 	cc.tls = p->cfg.sched_tls;
+	if (p->members) {
+		cc.silence_ms = vx__peer_members_silence_ms(p);
+		/* a member back (or started later) is dialled again within one heartbeat */
+		cc.backoff_max_ms = vx__peer_members_heartbeat_ms(p);
+	}
 	return vx_sched_client_new(&p->sc, &cc);
 }
 
@@ -353,6 +360,10 @@ static void *loop_main(void *arg)
 	if (p->cfg.upload_max_inflight)
 		uc.max_inflight = p->cfg.upload_max_inflight;
 	vx__peer_tls_upload(p, &uc);
+	if (p->members) {
+		uc.on_control = vx__peer_members_on_control;
+		uc.on_control_ctx = p;
+	}
 	rc = vx_upload_new(&p->up, p->loop, &uc);
 	if (rc) {
 		start_done(p, rc, "cannot listen on %s: %s", p->cfg.listen, vx_strerror(rc));
@@ -373,7 +384,8 @@ static void *loop_main(void *arg)
 			start_done(p, rc, "bad scheduler list: %s", vx_strerror(rc));
 			goto out_up;
 		}
-		if (sched_check_hello(p))
+		/* members: no token to refuse, and our own member answers only once the loop runs */
+		if (!p->members && sched_check_hello(p))
 			goto out_sc;
 	}
 	rc = vx_store_notifier_new(p->store, &p->notifier);
@@ -519,7 +531,20 @@ int vx_peer_new(struct vx_peer **out, const struct vx_peer_cfg *cfg, char *err, 
 				 vx_strerror(rc));
 		goto fail;
 	}
-	if (cfg->nr_schedulers) {
+	if (cfg->members) {
+		if (cfg->nr_schedulers || cfg->sched_tls || cfg->join_token) {
+			rc = -EINVAL;
+			if (err)
+				snprintf(err, err_len,
+					 "--members replaces --scheduler and works in plaintext "
+					 "only (TLS between members is not there yet)");
+			goto fail;
+		}
+		rc = vx__peer_members_start(p, err, err_len);
+		if (rc)
+			goto fail;
+	}
+	if (p->cfg.nr_schedulers) {
 		char kerr[256];
 
 		rc = vx__peer_host_key(cfg->data_dir, p->host_key, kerr, sizeof(kerr));
@@ -578,7 +603,7 @@ int vx_peer_new(struct vx_peer **out, const struct vx_peer_cfg *cfg, char *err, 
 	if (rc)
 		goto fail;
 	vx_info("peer: %s serving pieces on port %u%s", p->host_id, p->port,
-		cfg->nr_schedulers ? "" : " (no scheduler: downloads go to the source)");
+		p->cfg.nr_schedulers ? "" : " (no scheduler: downloads go to the source)");
 	*out = p;
 	return 0;
 fail:
@@ -628,6 +653,7 @@ void vx_peer_free(struct vx_peer *p)
 		pthread_join(p->thread, NULL);
 		vx__peer_cache_quiesce(p);
 	}
+	vx__peer_members_stop(p);
 	vx__peer_pki_stop(p);
 	vx__peer_tls_free(p);
 	vx_source_ctx_free(p->src);

@@ -362,9 +362,12 @@ static inline bool task_has_geometry(const struct peer_task *t)
 
 struct peer_pki;
 
+struct vx_peer_members;
+
 struct vx_peer {
 	struct vx_peer_cfg cfg;
 	struct vx_source_upstream upstream; /* from cfg.upstream_*; proxy NULL: none */
+	struct vx_peer_members *members;    /* members mode (peer_members.c); NULL: off */
 	struct peer_pki *pki; /* certificate renewal and CRL refresh (peer_join.c); NULL: none */
 	struct vx_tls_ctx *own_tls; /* client context from DATA_DIR/tls (peer_tls.c); NULL */
 	struct vx_tls_ctx *dp_srv;  /* the upload port's server context; NULL: plaintext */
@@ -436,6 +439,18 @@ int vx__peer_sched_send(struct vx_peer *p, struct vx_ctl_msg *m);
 int vx__peer_tls_setup(struct vx_peer *p, char *err, size_t err_len);
 void vx__peer_tls_free(struct vx_peer *p);
 void vx__peer_tls_upload(struct vx_peer *p, struct vx_upload_cfg *uc);
+
+/* peer_members.c: members mode. Start (before the loop thread: parses and resolves
+ * cfg.members into cfg.schedulers and runs the embedded scheduler), the Vortex port's hand-over
+ * of control connections (vx_upload_cfg.on_control, ctx the peer), the scheduler client's
+ * silence limit, and stop (after the loop thread ended). */
+int vx__peer_members_start(struct vx_peer *p, char *err, size_t err_len);
+void vx__peer_members_on_control(void *ctx, int fd, const uint8_t *pre, size_t len);
+uint32_t vx__peer_members_heartbeat_ms(const struct vx_peer *p);
+uint32_t vx__peer_members_silence_ms(const struct vx_peer *p);
+/* Loop thread, every tick: a DNS name that resolves to another list now updates the client. */
+void vx__peer_members_tick(struct vx_peer *p);
+void vx__peer_members_stop(struct vx_peer *p);
 /* A reference of the client SSL_CTX for a fetcher (SSL_CTX_free() it after), NULL: plain. */
 struct ssl_ctx_st *vx__peer_tls_fetcher(struct vx_peer *p);
 void vx__peer_tls_tick(struct vx_peer *p, uint64_t now_ms);
