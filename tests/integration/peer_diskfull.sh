@@ -32,6 +32,7 @@ mib=1048576
 mnt=$dir/p # the data directory of daemon p is the mount point
 mkdir -p "$mnt"
 mount -t tmpfs -o size=16m tmpfs "$mnt" || fail "cannot mount a tmpfs"
+mounts+=("$mnt") # unmounted by the EXIT trap before the directory goes
 origin_start
 sched_start
 
