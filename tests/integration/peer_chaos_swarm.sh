@@ -6,6 +6,7 @@
 # task, then start that scheduler again on its address and database. Every surviving peer
 # (p5-p8) finishes with a correct file, the origin sent at most 2x the file, the survivors are
 # still running, and no log holds a sanitizer report.
+# shared/reference/dragonfly-behaviour.md 5.5 items 23 (under ASan) and 24 (kill -9, restart).
 set -euo pipefail
 vx=$1
 name=peer_chaos_swarm

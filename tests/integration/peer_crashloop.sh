@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # peer_crashloop.sh VX: kill -9 a downloading daemon again and again (issue 18 "Crash loop";
-# shared/reference/dragonfly-behaviour.md 5.5 item 15, a download that must not hang). One
+# shared/reference/dragonfly-behaviour.md 5.5 item 24: kill -9 during writes, restart). One
 # daemon fetches a file from a slow origin (nginx limit_rate per connection) in 256 KiB pieces;
 # $kills times, at a random moment after it finished another piece, it gets SIGKILL and is
 # started again on the same data directory (it resumes the task by itself; a new get attaches). Then a last `vx get` completes: sha256 matches, and the

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # peer_diskfull.sh VX: a daemon whose data directory sits on a small tmpfs (issue 18 "Disk
 # full"), mounted by the test in a private mount namespace (root; skips with 77 otherwise).
+# shared/reference/dragonfly-behaviour.md 5.5 item 16 (disk fill: refuse, report, recover).
 # storage_diskfull.c covers the store alone (admission, preallocation, ENOSPC mid-write of a
 # sparse task, reopen); this drives a real daemon and its clients:
 #  1. GC first: a finished task sits idle in the store; a task that does not fit beside it is

@@ -128,6 +128,7 @@ done
 # delay each way. Every byte n can get, from k or the origin, crosses the faulty link: each
 # get completes with the source's bytes within its timeout. (This machine's kernel has no
 # sch_netem: the delay part runs where it has; the loss and flap parts always run.)
+# shared/reference/dragonfly-behaviour.md 5.5 item 15 (half-open streams time out).
 # Long form: VX_CHAOS_NET_MIB, VX_CHAOS_FLAPS (scripts/chaos-long).
 head -c $((${VX_CHAOS_NET_MIB:-6} * 1048576 + 4321)) /dev/urandom >"$dir/www/f3"
 cp "$dir/www/f3" "$dir/www/f4"
