@@ -5,9 +5,12 @@ if(TARGET vx_storage)
 	# The memory tier: reads by tier, LRU, pinning, the shared budget, sealed read-only fds.
 	vx_add_test(test_memtier SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_memtier.c
 		LIBS vx_storage PkgConfig::ZLIB Threads::Threads LABEL unit TIMEOUT 60)
-	# kill -9 at random points, many rounds, bounded to a few seconds.
+	# kill -9 at random points, many rounds, bounded to a few seconds, and power cuts.
 	vx_add_test(storage_crash SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integration/storage_crash.c
 		LIBS vx_storage PkgConfig::ZLIB LABEL integration TIMEOUT 120)
+	# ...and a power cut: writes not yet synced are undone (pwrite and fdatasync wrapped).
+	target_link_options(storage_crash PRIVATE -Wl,--wrap=pwrite -Wl,--wrap=pwrite64
+		-Wl,--wrap=fdatasync)
 	# Writers, an uploader, a HAVE subscriber, the flusher and GC, all at once.
 	vx_add_test(storage_stress SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integration/storage_stress.c
 		LIBS vx_storage PkgConfig::ZLIB LABEL integration TIMEOUT 120)

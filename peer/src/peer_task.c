@@ -906,13 +906,38 @@ static void fx_on_no_parents(void *arg)
 		t->in.running.last_resched_ms = 0; /* ask at the next tick */
 }
 
+/*
+ * A parent that sent bytes failing the trusted digest, or spoke garbage (a BITFIELD for
+ * another task, a reserved tag), is reported to the scheduler as a mismatch (spec/control.md
+ * section 7), so it stops being offered to every peer of the task, not only to this one. The
+ * fetcher's drop does not name the piece; the scheduler does not use it (0 is sent).
+ * A stalled or unreachable parent may only be slow or gone: the reschedule replaces it.
+ */
+static void report_liar(struct peer_task *t, const char *parent_id)
+{
+	struct vx_ctl_msg m = { 0 };
+	int rc;
+
+	if (t->link < LINK_ANSWERED || !parent_id[0])
+		return;
+	m.type = VX_CTL_MISMATCH;
+	m.task_id = (struct vx_ctl_str){ t->id, VX_TASK_ID_LEN };
+	m.parent = vx_ctl_str_of(parent_id);
+	m.piece = 0;
+	m.has = VX_CTL_F_TASK_ID | VX_CTL_F_PARENT | VX_CTL_F_PIECE;
+	rc = vx__peer_sched_send(t->peer, &m);
+	vx_info("peer: task %.12s: parent %s reported to the scheduler%s%s", t->id, parent_id,
+		rc ? ": " : "", rc ? vx_strerror(rc) : "");
+}
+
 static void fx_on_dropped(void *arg, uint32_t index, enum vx_fetch_drop why, int err)
 {
 	struct peer_task *t = arg;
+	const char *id = index < VX_ARRAY_SIZE(t->parent_ids) ? t->parent_ids[index] : "?";
 
-	vx_info("peer: task %.12s: parent %s dropped (%d): %s", t->id,
-		index < VX_ARRAY_SIZE(t->parent_ids) ? t->parent_ids[index] : "?", why,
-		vx_strerror(err));
+	vx_info("peer: task %.12s: parent %s dropped (%d): %s", t->id, id, why, vx_strerror(err));
+	if (why == VX_FETCH_DROP_DIGEST || why == VX_FETCH_DROP_PROTOCOL)
+		report_liar(t, index < VX_ARRAY_SIZE(t->parent_ids) ? id : "");
 	if (t->state == TASK_RUNNING) {
 		t->in.running.last_resched_ms = 0; /* ask for a replacement at the next tick */
 		t->in.running.parent_fails++;

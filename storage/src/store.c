@@ -182,6 +182,27 @@ void vx__task_free(struct vx_store_task *t)
  * Deletes unhashed task @t: rows, content file, memory. s->db_lock held, @t already out of the
  * table and unreferenced. On a metadata failure @t is put back and the error returned.
  */
+/*
+ * A full filesystem refuses the very transaction that would free space (sqlite needs room in
+ * its journal to delete rows), so an eviction could never make room. The content file goes
+ * first then: a store reopened with the rows but not the file drops the task (meta.c, "content
+ * file missing or short"), so the order is crash-safe. Returns 0 when the retry committed.
+ */
+static int task_delete_on_full_disk(struct vx_store_task *t, char *path, size_t len)
+{
+	struct vx_store *s = t->store;
+
+	if (t->kind == VX_STORE_KIND_MEMORY || vx__store_content_path(s, t->kind, t->id, path, len))
+		return -ENOSPC;
+	pthread_mutex_lock(&s->lock);
+	vx__file_close_task(t);
+	pthread_mutex_unlock(&s->lock);
+	if (unlink(path) == -1 && errno != ENOENT)
+		return -ENOSPC;
+	vx_warn("store: task %.12s: disk full: content removed before its rows", t->id);
+	return vx__meta_task_delete(s, t->id);
+}
+
 int vx__task_unlink_and_free(struct vx_store_task *t)
 {
 	struct vx_store *s = t->store;
@@ -190,6 +211,8 @@ int vx__task_unlink_and_free(struct vx_store_task *t)
 
 	if (t->in_db) {
 		err = vx__meta_task_delete(s, t->id);
+		if (err == -ENOSPC)
+			err = task_delete_on_full_disk(t, path, sizeof(path));
 		if (err) {
 			pthread_mutex_lock(&s->lock);
 			t->removing = false;

@@ -17,6 +17,16 @@
 # flight); the counts, the answers given and the task ids are rewritten to
 # --state (JSON, replaced atomically) after each change. The scheduler's port goes to --port-file.
 #
+# With --join PORT --task ID --kinds K1,K2,... (peer_liars.sh) there is no fake scheduler: each
+# kind joins the real scheduler at PORT as host liar-KIND (hello with $sched_peer_token),
+# registers task ID, reports every piece held and FINISHED, and serves as a parent:
+#   stall      as above (on the scheduler's geometry, zero bytes)
+#   wrong      HELLO, BITFIELD, then every DownloadPiece answered with wrong bytes of the right
+#              length under a CRC-32 that matches them (only the trusted manifest can tell)
+#   lack       HELLO, BITFIELD with every piece, then every request answered Error 2 (not found)
+#   othertask  HELLO, then a BITFIELD naming another task id
+# --state then holds "joined" (kind -> host id once listed), "accepts" and "asked" per kind.
+#
 # Usage: bad_parents.py --www DIR --piece-len N --cases '{"a.bin": [["closed"], "same"], ...}'
 #        --state FILE --port-file FILE
 import argparse
@@ -28,10 +38,11 @@ import sys
 import threading
 import zlib
 
-from vx_wire import cbor_enc, frame, recv_frame, serve_control  # noqa: E402
+import vx_wire  # noqa: E402
+from vx_wire import frame, recv_frame, serve_control  # noqa: E402
 
 lock = threading.Lock()
-state = {"accepts": {}, "answers": {}, "tasks": {}, "max_out": {}}
+state = {"accepts": {}, "answers": {}, "tasks": {}, "max_out": {}, "asked": {}, "joined": {}}
 out_now = {}  # case -> DownloadPiece requests received on its stall parents' open connections
 state_path = None
 
@@ -125,7 +136,46 @@ def stall_conn(c, ctx):
         # anything else (more requests, CANCEL, Close): read and never answer
 
 
-SERVE = {"garbage": serve_garbage, "silent": serve_silent, "stall": serve_stall}
+def piece_meta(n, offset, body):
+    digest = ("crc32:%d" % zlib.crc32(body)).encode()  # consistent with the body it heads
+    meta = (struct.pack(">IQQ", n, offset, len(body)) + struct.pack(">I", len(digest)) +
+            digest + struct.pack(">I", 0) + struct.pack(">BQq", 1, 0, 0))
+    return struct.pack(">I", len(meta)) + meta
+
+
+def serve_liar(c, ctx):
+    """wrong, lack, othertask: HELLO, a BITFIELD with every piece (of another task for
+    othertask), then each DownloadPiece answered in order: wrong bytes of the right length
+    under their own CRC-32 (wrong), Error 2 "not found" (lack)."""
+    kind, plen, clen = ctx["kind"], ctx["piece_len"], ctx["size"]
+    while True:
+        tag, v = recv_frame(c)
+        if tag is None:
+            return
+        if tag == 0x40:
+            c.sendall(frame(0x40, b"VX" + struct.pack(">HIII", 1, 0x3, 4, 1 << 20)))
+        elif tag == 0x41 and len(v) >= 64:
+            task_id = v[:64]
+            if kind == "othertask":  # the same id with its first digit changed
+                task_id = (b"e" if task_id[:1] == b"f" else b"f") + task_id[1:]
+            count = (clen + plen - 1) // plen
+            bits = bytearray((count + 7) // 8)
+            for i in range(count):
+                bits[i // 8] |= 0x80 >> (i % 8)
+            c.sendall(frame(0x42, task_id + struct.pack(">I", count) + bytes(bits)))
+        elif tag == 0x00 and len(v) == 68:
+            n = struct.unpack(">I", v[64:68])[0]
+            bump("asked", ctx["key"])
+            if kind == "lack":
+                c.sendall(frame(0xFF, b"\x02not found"))
+                continue
+            size = max(0, min(plen, clen - n * plen))
+            body = ((b"LIE%09d" % n) * (size // 12 + 1))[:size]
+            c.sendall(frame(0x01, piece_meta(n, n * plen, body)) + body)
+
+
+SERVE = {"garbage": serve_garbage, "silent": serve_silent, "stall": serve_stall,
+         "wrong": serve_liar, "lack": serve_liar, "othertask": serve_liar}
 
 
 def run_parent(s, key, kind, ctx):
@@ -176,16 +226,78 @@ def serve_sched(c, cases, by_task):
     serve_control(c, on_request)
 
 
+# ---- --join: the parents join a real scheduler as hosts claiming a full copy of a task
+
+
+def ctl_call(s, rid, typ, m):
+    r = vx_wire.ctl_call(s, rid, typ, m)
+    if r.get(3, 0) != 0:
+        sys.exit("request %d refused: %r" % (typ, r))
+    return r
+
+
+def join_one(port, task, kind):
+    """One liar: listens, says hello as host liar-KIND, registers the task, reports every
+    piece held and finished; then holds the connection (reading events) so it stays listed."""
+    ls = listener()
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    hello = {8: "liar-" + kind, 9: "127.0.0.1", 10: ls.getsockname()[1], 13: 0,
+             19: os.urandom(32).hex()}
+    if os.environ.get("sched_peer_token"):
+        hello[16] = os.environ["sched_peer_token"]
+    ctl_call(s, 1, 1, hello)
+    a = ctl_call(s, 2, 3, {20: task, 23: -1})
+    if 22 not in a:
+        sys.exit("register answer without geometry: %r" % a)
+    plen, clen = a[22], a[23]
+    count = (clen + plen - 1) // plen
+    bits = bytearray((count + 7) // 8)
+    for i in range(count):
+        bits[i // 8] |= 0x80 >> (i % 8)
+    ctl_call(s, 3, 4, {20: task, 33: bytes(bits)})
+    ctl_call(s, 4, 7, {20: task})
+    ctx = {"kind": kind, "key": kind, "piece_len": plen, "size": clen, "name": kind,
+           "data": bytes(clen)}
+    state["accepts"][kind] = 0
+    threading.Thread(target=run_parent, args=(ls, kind, kind, ctx), daemon=True).start()
+    s.settimeout(None)
+    with lock:
+        state["joined"][kind] = "liar-" + kind
+        save()
+    while recv_frame(s)[0] is not None:
+        pass
+
+
+def join_or_exit(port, task, kind):
+    try:
+        join_one(port, task, kind)
+    except BaseException as e:  # a thread's SystemExit is silent: say it and end the process
+        print("liar-%s: %s" % (kind, e), file=sys.stderr, flush=True)
+        os._exit(1)
+
+
+def main_join(a):
+    for kind in a.kinds.split(","):
+        threading.Thread(target=join_or_exit, args=(a.join, a.task, kind), daemon=True).start()
+    while True:
+        threading.Event().wait(3600)
+
+
 def main():
     global state_path
     ap = argparse.ArgumentParser()
-    ap.add_argument("--www", required=True)
-    ap.add_argument("--piece-len", type=int, required=True)
-    ap.add_argument("--cases", required=True)
+    ap.add_argument("--join", type=int, help="a real scheduler's port: join it as liars")
+    ap.add_argument("--task", help="--join: the task id the liars claim")
+    ap.add_argument("--kinds", help="--join: liar kinds, comma separated")
+    ap.add_argument("--www")
+    ap.add_argument("--piece-len", type=int)
+    ap.add_argument("--cases")
     ap.add_argument("--state", required=True)
-    ap.add_argument("--port-file", required=True)
+    ap.add_argument("--port-file")
     a = ap.parse_args()
     state_path = a.state
+    if a.join:
+        return main_join(a)
     cases = {}
     for name, (kinds, mode) in json.loads(a.cases).items():
         with open(os.path.join(a.www, name), "rb") as f:

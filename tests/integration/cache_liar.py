@@ -17,7 +17,7 @@ import threading
 import time
 import zlib
 
-from vx_wire import cbor_dec, cbor_enc, frame, recv_frame  # noqa: E402
+from vx_wire import ctl_call as call, frame, recv_frame  # noqa: E402
 
 lock = threading.Lock()
 state = {"ready": False, "served": 0}
@@ -27,17 +27,6 @@ def save(path):
     with open(path + ".tmp", "w") as f:
         json.dump(state, f)
     os.replace(path + ".tmp", path)
-
-
-def call(s, rid, typ, m):
-    s.sendall(frame(0x60, cbor_enc({0: rid, 1: typ, 2: 1, **m})))
-    while True:
-        tag, v = recv_frame(s)
-        if tag is None:
-            sys.exit("the scheduler closed the connection")
-        r, _ = cbor_dec(v)
-        if tag == 0x61 and r.get(0) == rid:
-            return r
 
 
 def serve(ls, task, plen, clen, path):

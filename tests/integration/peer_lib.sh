@@ -27,6 +27,8 @@
 #   get_bg NAME URL OUT TAG [args...] the same in the background (wait_gets; $dir/TAG.rc ...)
 #   json KEY [JSON]                   a field of the --json line
 #   pieces_in_store NAME              finished pieces in NAME's store
+#   store_check NAME                  every finished piece in NAME's store holds the origin's
+#                                     bytes (fails naming the first that does not)
 #   origin_body_bytes PATH            body bytes nginx sent for GETs of PATH (stat probes
 #                                     excluded, see below); origin_probes PATH counts those
 
@@ -350,6 +352,32 @@ pieces_in_store() {
 import sqlite3, sys
 db = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True)
 print(db.execute("SELECT count(*) FROM piece").fetchone()[0])
+PY
+}
+
+# store_check NAME: every piece daemon NAME's store calls finished (metadata) holds the bytes of
+# the origin's file its task URL names ($dir/www/...) at its offset, with the CRC-32 recorded;
+# prints the count of pieces checked. Run with the daemon stopped (or its flushes quiet).
+store_check() {
+	python3 - "$dir/$1" "$dir/www" <<'PY'
+import os, sqlite3, sys, urllib.parse, zlib
+root, www = sys.argv[1], sys.argv[2]
+db = sqlite3.connect("file:%s?mode=ro" % os.path.join(root, "metadata/store.db"), uri=True)
+urls = dict(db.execute("SELECT id, url FROM task"))
+n = 0
+for tid, num, off, length, crc in db.execute(
+        "SELECT task_id, number, offset, length, crc32 FROM piece"):
+    with open(os.path.join(root, "content/tasks", tid[:3], tid), "rb") as f:
+        f.seek(off)
+        got = f.read(length)
+    name = os.path.basename(urllib.parse.urlsplit(urls.get(tid) or "").path)
+    with open(os.path.join(www, name), "rb") as f:
+        f.seek(off)
+        want = f.read(length)
+    if got != want or zlib.crc32(got) != crc & 0xFFFFFFFF:
+        sys.exit("piece %d of task %.12s (%s) is not the source's bytes" % (num, tid, name))
+    n += 1
+print(n)
 PY
 }
 

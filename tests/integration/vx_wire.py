@@ -107,3 +107,15 @@ def serve_control(c, on_request):
         elif on_request(req, resp) is False:
             continue
         c.sendall(frame(0x61, cbor_enc(resp)))
+
+
+def ctl_call(s, rid, typ, m):
+    """A client's request on control connection s and its response (events skipped)."""
+    s.sendall(frame(0x60, cbor_enc({0: rid, 1: typ, 2: 1, **m})))
+    while True:
+        tag, v = recv_frame(s)
+        if tag is None:
+            raise SystemExit("the scheduler closed the connection")
+        r, _ = cbor_dec(v)
+        if tag == 0x61 and r.get(0) == rid:
+            return r

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# peer_liars.sh VX: lying parents against a real scheduler (issue 18 "Lying peers";
+# shared/reference/dragonfly-behaviour.md 5.5 items 9, 15 and 17). A daemon A fetches a file
+# from the origin (so the scheduler holds the trusted manifest) and leaves; then four liars
+# (bad_parents.py --join) say hello with the peer token, register the task, report every piece
+# held and FINISHED, so the scheduler offers them as full copies:
+#   wrong      serves wrong bytes of the right length under their own (consistent) CRC-32
+#   lack       claims every piece (BITFIELD) and answers each request "not found"
+#   stall      claims every piece, sends half a piece and nothing more
+#   othertask  sends a BITFIELD for another task id
+# B, then C, each get the file: both exit 0 with the origin's bytes (0 corrupt outputs). B drops
+# wrong for its digest (3), othertask as a protocol error (2) and stall for a stall (4), and
+# reports wrong and othertask to the scheduler as a mismatch (spec/control.md section 7): the
+# scheduler blocks them for the task, so C is never sent to them (their accept counts do not
+# grow after B). Fails without the report (peer/src/peer_task.c report_liar()): C dials wrong
+# and othertask again. lack is not dropped (the fetcher forgets each piece it denies, and the
+# origin fills in), and stall may only be slow: both may be offered again.
+# peer_bad_parents.sh covers, with a fake scheduler, parents that refuse, speak garbage, never
+# answer, or stall mid-piece, and the bounds on redials.
+set -euo pipefail
+vx=$1
+name=peer_liars
+. "$(dirname "$0")/peer_lib.sh"
+peer_lib_init
+origin_start
+sched_start --cands 6
+
+make_file f.bin $((4 * 1048576 + 777))
+printf 'download:\n  piece_timeout: 2s\n' >"$dir/p.yaml"
+serve_start A
+get A "$base/f.bin" "$dir/out/a.bin"
+expect_rc 0 "A from the origin"
+tid=$("$vx" task-id "$base/f.bin")
+
+sched_peer_token=$sched_peer_token PYTHONPATH="$(dirname "$0")" python3 \
+	"$(dirname "$0")/bad_parents.py" --join "$sched_port" --task "$tid" \
+	--kinds wrong,lack,stall,othertask --state "$dir/state.json" 2>"$dir/liars.log" &
+liars=$!
+bg_pids+=("$liars")
+st() { python3 -c 'import json, sys; s = json.load(open(sys.argv[1]))
+print(s[sys.argv[2]].get(sys.argv[3], 0))' "$dir/state.json" "$1" "$2" 2>/dev/null || echo 0; }
+for i in $(seq 100); do
+	[ -s "$dir/state.json" ] && [ "$(st joined othertask)" != 0 ] &&
+		[ "$(st joined wrong)" != 0 ] && [ "$(st joined lack)" != 0 ] &&
+		[ "$(st joined stall)" != 0 ] && break
+	kill -0 "$liars" 2>/dev/null || fail "the liars exited: $(cat "$dir/liars.log")"
+	sleep 0.1
+done
+[ "$(st joined stall)" != 0 ] || fail "the liars did not all join: $(cat "$dir/liars.log")"
+# A leaves once the liars hold the task: the task and its trusted manifest stay, and the liars
+# are the only copies the scheduler can offer.
+serve_stop A
+
+serve_start B --config "$dir/p.yaml" --log-level debug
+get B "$base/f.bin" "$dir/out/b.bin"
+expect_rc 0 "B beside the liars"
+same_file "$dir/www/f.bin" "$dir/out/b.bin" "B beside the liars"
+for w in "wrong dropped (3)" "othertask dropped (2)"; do
+	grep -qF "parent liar-$w" "$dir/B.log" || fail "B: no 'parent liar-$w' in its log"
+done
+for k in wrong othertask; do
+	grep -qF "parent liar-$k reported to the scheduler" "$dir/B.log" ||
+		fail "B did not report liar-$k to the scheduler"
+done
+acc_wrong=$(st accepts wrong)
+acc_other=$(st accepts othertask)
+[ "$acc_wrong" -ge 1 ] && [ "$acc_other" -ge 1 ] ||
+	fail "B never dialled the liars (wrong $acc_wrong, othertask $acc_other): not offered"
+
+serve_start C --config "$dir/p.yaml" --log-level debug
+get C "$base/f.bin" "$dir/out/c.bin"
+expect_rc 0 "C after B's reports"
+same_file "$dir/www/f.bin" "$dir/out/c.bin" "C after B's reports"
+[ "$(st accepts wrong)" -eq "$acc_wrong" ] ||
+	fail "the scheduler still offered the liar that sent wrong bytes: C dialled it"
+[ "$(st accepts othertask)" -eq "$acc_other" ] ||
+	fail "the scheduler still offered the liar with another task's bitfield: C dialled it"
+! grep -qE "parent liar-(wrong|othertask)" "$dir/C.log" ||
+	fail "C was given a reported liar: $(grep -E "parent liar-(wrong|othertask)" "$dir/C.log" | head -n2)"
+echo "$name: ok ($(cat "$dir/state.json"))"
