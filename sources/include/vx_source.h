@@ -92,6 +92,12 @@ struct vx_source_opts {
 	/* hdfs:// */
 	const char *hdfs_delegation_token; /* secret; added as delegation= */
 	const char *hdfs_user;		   /* user.name= when no token is given */
+	/* hf://, modelscope:// (spec/sources.md, "Model hubs") */
+	const char *hub_endpoint; /* base URL; NULL: $HF_ENDPOINT / $MODELSCOPE_ENDPOINT, else
+				   * https://huggingface.co / https://modelscope.cn */
+	const char *hub_token;	  /* secret; NULL: $HF_TOKEN, else the token file ($HF_TOKEN_PATH,
+				   * $HF_HOME/token, ~/.cache/huggingface/token) /
+				   * $MODELSCOPE_API_TOKEN; never read for another host */
 };
 
 /*
@@ -127,10 +133,11 @@ struct vx_source_error {
 
 /* One entry of a listing. Borrowed for the duration of the callback. */
 struct vx_source_entry {
-	const char *url;  /* absolute URL of the entry, usable with vx_source_open() */
-	const char *name; /* path relative to the listed URL, '/'-separated */
-	int64_t length;	  /* bytes or VX_SOURCE_LENGTH_UNKNOWN */
-	bool is_dir;	  /* only when the listing is not recursive by nature */
+	const char *url;    /* absolute URL of the entry, usable with vx_source_open() */
+	const char *name;   /* path relative to the listed URL, '/'-separated */
+	int64_t length;	    /* bytes or VX_SOURCE_LENGTH_UNKNOWN */
+	bool is_dir;	    /* only when the listing is not recursive by nature */
+	const char *digest; /* "sha256:<hex>" the origin vouches for (hub listings), or NULL */
 };
 
 /*
