@@ -61,3 +61,10 @@ if(TARGET vx)
 	set_tests_properties(sources_changing PROPERTIES LABELS integration TIMEOUT 120
 		SKIP_RETURN_CODE 77)
 endif()
+# hf:// and modelscope:// against a stand-in hub and its signed storage, through vx serve.
+if(TARGET vx)
+	add_test(NAME sources_hub
+		COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/sources_hub.sh $<TARGET_FILE:vx>)
+	set_tests_properties(sources_hub PROPERTIES LABELS integration TIMEOUT 120
+		SKIP_RETURN_CODE 77)
+endif()

@@ -256,8 +256,8 @@ struct vx_source_hub_ref {
  * vx_source_hub_ref_parse() - "hf://[datasets/|spaces/]OWNER/REPO[@REV][/PATH]" or
  * "modelscope://OWNER/REPO[@REV][/PATH]" of @len bytes (the scheme case-insensitive, names
  * case-sensitive). OWNER and REPO: 1 to 96 of [A-Za-z0-9._-], not "." or "..". REV and PATH
- * are percent-decoded; REV is [A-Za-z0-9._/-] without "." or ".." segments ("refs%2Fpr%2F1"
- * is refs/pr/1); PATH has no empty, "." or ".." segment and no control byte. No user-info,
+ * are percent-decoded; REV is [A-Za-z0-9._/-] without ".." or "." segments ("refs%2Fpr%2F1"
+ * is refs/pr/1; no ".." anywhere, as in git refs); PATH has no empty, "." or ".." segment and no control byte. No user-info,
  * port, query or fragment. Returns 0 or VX_EURL (@r->why says what is wrong).
  */
 VX_MUST_CHECK int vx_source_hub_ref_parse(struct vx_source_hub_ref *r, const char *s, size_t len);

@@ -123,7 +123,8 @@ int vx_source_hub_ref_parse(struct vx_source_hub_ref *r, const char *s, size_t l
 			if (!name_char(r->revision[i]) && r->revision[i] != '/')
 				return bad(r, "a revision is [A-Za-z0-9._/-] (percent-encode '/')");
 		}
-		if (!segments_ok(r->revision, (size_t)n))
+		/* git refuses ".." anywhere in a ref name */
+		if (!segments_ok(r->revision, (size_t)n) || strstr(r->revision, ".."))
 			return bad(r, "bad revision after @");
 	}
 	if (slash == end || slash + 1 == end) {

@@ -7,7 +7,8 @@ ROOT holds repositories as plain directories:
   ROOT/hf/{models,datasets,spaces}/OWNER/REPO/REV/<files>     Hugging Face
   ROOT/ms/models/OWNER/REPO/REV/<files>                        ModelScope
 A repository with a file named .private (next to its REV directories) needs
-"Authorization: Bearer TOKEN": none is 401, another token 403.
+"Authorization: Bearer TOKEN": none is 401, another token 403; one with .evil-link sends its
+next listing page to the storage's origin (which must not be followed).
 
 Hub (Hugging Face):
   GET /api/{models|datasets|spaces}/O/R/tree/REV[/PATH]?recursive=1   JSON array, 2 entries a
@@ -162,6 +163,8 @@ class Hub(Handler):
             nq = dict((k, v[0]) for k, v in q.items())
             nq["cursor"] = str(cursor + PAGE)
             host = self.headers.get("Host")
+            if os.path.exists(os.path.join(d, "..", ".evil-link")):
+                host = "127.0.0.1:%d" % storage_port  # a next page on another origin
             headers["Link"] = '<http://%s%s?%s>; rel="next"' % (
                 host, urllib.parse.urlsplit(self.path).path, urllib.parse.urlencode(nq))
         self.reply(200, json.dumps(page).encode(), "application/json", headers)
