@@ -95,6 +95,19 @@ same_file "$hub/ms/models/acme/msm/master/sub/b.txt" "$dir/out/ms-b.txt" "models
 get a "hf://acme/secret/w.bin" "$dir/out/secret.bin"
 expect_rc 0 "private repository through the daemon"
 same_file "$hub/hf/models/acme/secret/main/w.bin" "$dir/out/secret.bin" "private file"
+# A seed fetching for another host uses none of its own token (the requester could not read
+# the repository itself): daemon c, which has no token, must not get the private file
+# through the seed, and the public one still arrives.
+serve_stop a
+serve_stop b
+HF_TOKEN=$token serve_start s --seed
+serve_start c
+get c "hf://acme/tiny/weights/extra.bin" "$dir/out/c-extra.bin"
+expect_rc 0 "public file through c and the seed"
+same_file "$hub/$m/main/weights/extra.bin" "$dir/out/c-extra.bin" "public file through c"
+get c "hf://acme/secret/w.bin" "$dir/out/c-secret.bin"
+[ "$rc" -ne 0 ] || fail "a host without the token got the private file through the seed"
+[ ! -e "$dir/out/c-secret.bin" ] || fail "private through the seed: an output was written"
 # sget URL OUT [args]: standalone vx get (no daemon, no scheduler), bounded
 sget() {
 	local url=$1 o=$2
