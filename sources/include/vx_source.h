@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * vx_source.h: the back-to-source layer. One interface over every origin a task can live at:
- * http, https, ftp and file (libcurl), s3 (SigV4), oci registries (v2 flow), hdfs (WebHDFS)
- * and plug-ins loaded from shared objects.
+ * http, https, ftp and file (libcurl), s3 (SigV4), oci registries (v2 flow), hdfs (WebHDFS),
+ * the hf and modelscope model hubs, and plug-ins loaded from shared objects.
  *
  * Threading model (spec/sources.md has the measurement behind it): a context owns a fixed
  * set of worker threads (cfg.workers, default 1), each driving one libcurl multi handle.
@@ -258,9 +258,9 @@ VX_MUST_CHECK int vx_source_read(struct vx_source_obj *obj, uint64_t offset, uin
 				 vx_source_sink_fn sink, void *arg, struct vx_source_error *detail);
 
 /*
- * vx_source_list() - list a directory or prefix (file, ftp, s3, hdfs) or an image's blobs
- * (oci: the config and layers of the platform's manifest). Entries of s3 and oci listings are
- * all objects (recursive by nature); file, ftp and hdfs report sub-directories with is_dir and
+ * vx_source_list() - list a directory or prefix (file, ftp, s3, hdfs, hf, modelscope) or an
+ * image's blobs (oci: the config and layers of the platform's manifest). Entries of s3, oci and
+ * hub listings are all objects (recursive by nature); file, ftp and hdfs report sub-directories with is_dir and
  * the caller recurses. Blocking; pages (continuation tokens) are followed here.
  * Returns 0, the callback's negative value, or as vx_source_open(). Not from a callback.
  */
