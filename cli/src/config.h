@@ -117,6 +117,11 @@ struct vx_config_source {
 	char allow_outbound[VX_OUTBOUND_MAX][VX_CIDR_TEXT_MAX + 1]; /* loopback/link-local too */
 	unsigned nr_deny_outbound;
 	char deny_outbound[VX_OUTBOUND_MAX][VX_CIDR_TEXT_MAX + 1]; /* refused, whatever the range */
+	/* model hubs (spec/sources.md 3.1): base URLs and token files (mode 0600); "": unset */
+	char hf_endpoint[VX_CONFIG_PATH_MAX];
+	char hf_token_file[VX_CONFIG_PATH_MAX];
+	char modelscope_endpoint[VX_CONFIG_PATH_MAX];
+	char modelscope_token_file[VX_CONFIG_PATH_MAX];
 };
 
 struct vx_config {

@@ -87,6 +87,8 @@ struct vx_peer_cfg {
 	/* where a seed may connect when it fetches for another host (--allow-outbound,
 	 * --deny-outbound; vx_outbound.h) */
 	struct vx_outbound_policy outbound;
+	/* model hubs: vx_source_ctx_cfg's hf_endpoint ... modelscope_token_file; NULL: unset */
+	const char *hf_endpoint, *hf_token_file, *modelscope_endpoint, *modelscope_token_file;
 	/* a parent that sends no byte for this long with a piece asked of it is dropped; 0: the
 	 * fetcher's default (10 s) */
 	uint32_t piece_timeout_ms;

@@ -163,6 +163,14 @@ struct vx_source_ctx_cfg {
 	 * round robin. 0: 1. */
 	uint32_t workers;
 	const char *user_agent; /* NULL: "vx/<version>" */
+	/*
+	 * Model hubs (spec/sources.md 3.1), copied: between the options and the environment.
+	 * A token file named here must not be readable by group or others. NULL: none.
+	 */
+	const char *hf_endpoint;
+	const char *hf_token_file;
+	const char *modelscope_endpoint;
+	const char *modelscope_token_file;
 };
 
 /*

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "source_int.h"
@@ -48,14 +49,16 @@ static void req_wipe(struct hub_req *q)
 }
 
 /* An endpoint is an http(s) URL with no user-info, query or fragment. */
-static int endpoint_of(const struct vx_source_hub_ref *ref, const struct vx_source_opts *o,
-		       char *out, size_t size, const char **why)
+static int endpoint_of(const struct vx_source_ctx *ctx, const struct vx_source_hub_ref *ref,
+		       const struct vx_source_opts *o, char *out, size_t size, const char **why)
 {
 	const char *e = o && o->hub_endpoint ? o->hub_endpoint : NULL;
 	struct vx_source_url *u;
 	size_t n;
 	int rc;
 
+	if (!e && ctx->hub_endpoint[ref->hub][0])
+		e = ctx->hub_endpoint[ref->hub];
 	if (!e)
 		e = getenv(ref->hub == VX_SOURCE_HUB_HF ? "HF_ENDPOINT" : "MODELSCOPE_ENDPOINT");
 	if (!e || !*e)
@@ -84,14 +87,22 @@ static int endpoint_of(const struct vx_source_hub_ref *ref, const struct vx_sour
 	return rc;
 }
 
-/* Reads the first line of a token file into @out; 0 or a negative errno. */
-static int token_file(const char *path, char *out, size_t size)
+/*
+ * Reads the first line of a token file into @out; 0 or a negative errno. @private: the file
+ * must be a regular file no group or other may read (-EPERM), as a configured secret must.
+ */
+static int token_file(const char *path, bool private, char *out, size_t size)
 {
+	struct stat st;
 	ssize_t n;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 
 	if (fd < 0)
 		return -errno;
+	if (private && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077))) {
+		close(fd);
+		return -EPERM;
+	}
 	n = read(fd, out, size - 1);
 	close(fd);
 	if (n < 0)
@@ -102,18 +113,27 @@ static int token_file(const char *path, char *out, size_t size)
 }
 
 /*
- * The token: the options', else (for oneself only) the environment's or a token file's. A
- * fetch for another host (opts->outbound set) never reads this host's own token: the bytes
- * would then reach a requester who may not read the repository.
+ * The token: the options', else (for oneself only) the configured token file's, the
+ * environment's or the default token file's. A fetch for another host (opts->outbound set)
+ * never reads this host's own token: the bytes would then reach a requester who may not read
+ * the repository. Returns 0 (@out "" when there is none), -EINVAL for a malformed token, or
+ * the error of the configured file (missing, or readable by others: -EPERM).
  */
-static int token_of(const struct vx_source_hub_ref *ref, const struct vx_source_opts *o, char *out,
-		    size_t size)
+static int token_of(const struct vx_source_ctx *ctx, const struct vx_source_hub_ref *ref,
+		    const struct vx_source_opts *o, char *out, size_t size)
 {
 	const char *t = o && o->hub_token ? o->hub_token : NULL;
 	char path[4096];
 	const char *env;
+	int rc;
 
 	out[0] = '\0';
+	if (!t && !(o && o->outbound) && ctx->hub_token_file[ref->hub][0]) {
+		rc = token_file(ctx->hub_token_file[ref->hub], true, out, size);
+		if (rc)
+			return rc;
+		t = out;
+	}
 	if (!t && !(o && o->outbound)) {
 		t = getenv(ref->hub == VX_SOURCE_HUB_HF ? "HF_TOKEN" : "MODELSCOPE_API_TOKEN");
 		if (ref->hub == VX_SOURCE_HUB_HF && (!t || !*t)) {
@@ -125,7 +145,7 @@ static int token_of(const struct vx_source_hub_ref *ref, const struct vx_source_
 				snprintf(path, sizeof(path), "%s/token", env);
 			else if ((env = getenv("HOME")) && *env)
 				snprintf(path, sizeof(path), "%s/.cache/huggingface/token", env);
-			if (path[0] && token_file(path, out, size) == 0 && out[0])
+			if (path[0] && token_file(path, false, out, size) == 0 && out[0])
 				t = out;
 		}
 	}
@@ -141,8 +161,8 @@ static int token_of(const struct vx_source_hub_ref *ref, const struct vx_source_
 }
 
 /* Parses @url and fills @q's endpoint and auth line. */
-static int req_init(struct hub_req *q, const char *url, const struct vx_source_opts *o,
-		    struct vx_source_error *detail)
+static int req_init(const struct vx_source_ctx *ctx, struct hub_req *q, const char *url,
+		    const struct vx_source_opts *o, struct vx_source_error *detail)
 {
 	char tok[HUB_TOKEN_MAX];
 	const char *why = NULL;
@@ -154,14 +174,21 @@ static int req_init(struct hub_req *q, const char *url, const struct vx_source_o
 		vx__detail_set(detail, rc, 0, url, "%s", q->ref.why);
 		return rc;
 	}
-	rc = endpoint_of(&q->ref, o, q->base, sizeof(q->base), &why);
+	rc = endpoint_of(ctx, &q->ref, o, q->base, sizeof(q->base), &why);
 	if (rc) {
 		vx__detail_set(detail, rc, 0, url, "%s", why ? why : vx_strerror(rc));
 		return rc;
 	}
-	rc = token_of(&q->ref, o, tok, sizeof(tok));
+	rc = token_of(ctx, &q->ref, o, tok, sizeof(tok));
 	if (rc) {
-		vx__detail_set(detail, rc, 0, url, "the hub token is too long or has blanks");
+		vx__detail_set(
+			detail, rc, 0, url, "%s",
+			rc == -EINVAL ? "the hub token is too long or has blanks"
+			: rc == -EPERM
+				? "the configured hub token file is not a regular file of mode "
+				  "0600 or stricter"
+				: "the configured hub token file cannot be read");
+		memset(tok, 0, sizeof(tok));
 		return rc;
 	}
 	if (tok[0])
@@ -223,11 +250,13 @@ static void denied_hint(const struct hub_req *q, struct vx_source_error *detail)
 		snprintf(detail->msg, sizeof(detail->msg), "the hub refused the token");
 	else if (q->ref.hub == VX_SOURCE_HUB_HF)
 		snprintf(detail->msg, sizeof(detail->msg),
-			 "no token sent: set HF_TOKEN or a token file (HF_TOKEN_PATH, "
-			 "~/.cache/huggingface/token) where the download runs");
+			 "no token sent: set HF_TOKEN, a token file (HF_TOKEN_PATH, "
+			 "~/.cache/huggingface/token) or source.hf_token_file where the "
+			 "download runs");
 	else
 		snprintf(detail->msg, sizeof(detail->msg),
-			 "no token sent: set MODELSCOPE_API_TOKEN where the download runs");
+			 "no token sent: set MODELSCOPE_API_TOKEN or "
+			 "source.modelscope_token_file where the download runs");
 }
 
 static int hub_open(struct vx_source_obj *obj, const struct vx_source_url *u,
@@ -241,7 +270,7 @@ static int hub_open(struct vx_source_obj *obj, const struct vx_source_url *u,
 	q = vx_malloc(sizeof(*q));
 	if (!q)
 		return -ENOMEM;
-	rc = req_init(q, obj->url, &obj->opts.o, detail);
+	rc = req_init(obj->ctx, q, obj->url, &obj->opts.o, detail);
 	if (rc)
 		goto out;
 	if (q->ref.dir) {
@@ -363,7 +392,7 @@ static int hub_list(struct vx_source_ctx *ctx, const char *url, const struct vx_
 		rc = -ENOMEM;
 		goto out;
 	}
-	rc = req_init(q, url, opts, detail);
+	rc = req_init(ctx, q, url, opts, detail);
 	if (!rc && !q->ref.dir) {
 		rc = VX_EURL;
 		vx__detail_set(detail, rc, 0, url,

@@ -80,6 +80,25 @@ int vx_source_ctx_new(struct vx_source_ctx **out, const struct vx_source_ctx_cfg
 	snprintf(ctx->user_agent, sizeof(ctx->user_agent), "%s",
 		 ctx->cfg.user_agent ? ctx->cfg.user_agent : "vx/0.1");
 	ctx->cfg.user_agent = NULL;
+	{
+		const char *hub[2][2] = { { ctx->cfg.hf_endpoint, ctx->cfg.hf_token_file },
+					  { ctx->cfg.modelscope_endpoint,
+					    ctx->cfg.modelscope_token_file } };
+
+		for (int i = 0; i < 2; i++) {
+			if ((hub[i][0] && strlen(hub[i][0]) >= sizeof(ctx->hub_endpoint[i])) ||
+			    (hub[i][1] && strlen(hub[i][1]) >= sizeof(ctx->hub_token_file[i]))) {
+				rc = -EINVAL;
+				goto out_free_ctx;
+			}
+			snprintf(ctx->hub_endpoint[i], sizeof(ctx->hub_endpoint[i]), "%s",
+				 hub[i][0] ? hub[i][0] : "");
+			snprintf(ctx->hub_token_file[i], sizeof(ctx->hub_token_file[i]), "%s",
+				 hub[i][1] ? hub[i][1] : "");
+		}
+		ctx->cfg.hf_endpoint = ctx->cfg.hf_token_file = NULL;
+		ctx->cfg.modelscope_endpoint = ctx->cfg.modelscope_token_file = NULL;
+	}
 	pthread_mutex_init(&ctx->lock, NULL);
 	pthread_cond_init(&ctx->plugin_cond, NULL);
 	vx_list_init(&ctx->plugin_q);

@@ -80,6 +80,9 @@ struct vx_source_ctx {
 	/* Set before the worker starts, then read-only (plug-in loads take the lock). */
 	struct vx_source_ctx_cfg cfg;
 	char user_agent[64];
+	/* cfg's hub settings, indexed by enum vx_source_hub; "" when not configured */
+	char hub_endpoint[2][1024];
+	char hub_token_file[2][4096];
 	struct vx__scheme schemes[VX__SCHEMES_MAX];
 	uint32_t nr_schemes;
 	void *plugins[VX__PLUGINS_MAX];

@@ -37,6 +37,8 @@ repo hf/models/acme/evil/main a 10
 repo hf/models/acme/evil/main b 10
 repo hf/models/acme/evil/main c 10
 : >"$hub/hf/models/acme/evil/.evil-link"
+repo ms/models/acme/msp/master p.bin 3000
+: >"$hub/ms/models/acme/msp/.private"
 repo ms/models/acme/msm/master a.bin 20000
 repo ms/models/acme/msm/master sub/b.txt 100
 
@@ -47,10 +49,21 @@ line=$(wait_line "$dir/hub.out" '^storage [0-9]+' "$!" "hub_standin.py")
 hub_port=$(awk '/^hub/ {print $2}' "$dir/hub.out")
 export HF_ENDPOINT=http://127.0.0.1:$hub_port MODELSCOPE_ENDPOINT=http://127.0.0.1:$hub_port
 
-# The daemons hold the token (their environment); the clients below do not.
+# The daemons hold the token, a in its environment, b in its configuration (files of mode
+# 0600; the configured endpoints win over an environment that names a dead port); the
+# clients below have none.
 sched_start
 HF_TOKEN=$token serve_start a
-HF_TOKEN=$token serve_start b
+(umask 077 && printf '%s\n' "$token" >"$dir/b-hf.token" && printf '%s\n' "$token" >"$dir/b-ms.token")
+cat >"$dir/b.yaml" <<YAML
+source:
+  hf_endpoint: $HF_ENDPOINT
+  hf_token_file: $dir/b-hf.token
+  modelscope_endpoint: $MODELSCOPE_ENDPOINT
+  modelscope_token_file: $dir/b-ms.token
+YAML
+HF_ENDPOINT=http://127.0.0.1:9 MODELSCOPE_ENDPOINT=http://127.0.0.1:9 \
+	serve_start b --config "$dir/b.yaml"
 
 # check_tree OUT DIR: every file under the stand-in's DIR arrived under OUT, same bytes
 check_tree() {
@@ -95,6 +108,18 @@ same_file "$hub/ms/models/acme/msm/master/sub/b.txt" "$dir/out/ms-b.txt" "models
 get a "hf://acme/secret/w.bin" "$dir/out/secret.bin"
 expect_rc 0 "private repository through the daemon"
 same_file "$hub/hf/models/acme/secret/main/w.bin" "$dir/out/secret.bin" "private file"
+# another tag, another task: b takes it from the hub with its configured token, not from a
+get b "hf://acme/secret/w.bin" "$dir/out/secret-b.bin" --tag b-alone
+expect_rc 0 "private repository through b (source.hf_token_file)"
+same_file "$hub/hf/models/acme/secret/main/w.bin" "$dir/out/secret-b.bin" "private file via b"
+get b "modelscope://acme/msp/p.bin" "$dir/out/msp.bin"
+expect_rc 0 "private ModelScope model through b (source.modelscope_token_file)"
+same_file "$hub/ms/models/acme/msp/master/p.bin" "$dir/out/msp.bin" "private ModelScope file"
+chmod 644 "$dir/b-hf.token"
+get b "hf://acme/secret/w.bin" "$dir/out/secret-644.bin" --tag b-644
+[ "$rc" -ne 0 ] || fail "a token file others may read was used"
+expect_msg "mode 0600 or stricter"
+chmod 600 "$dir/b-hf.token"
 # A seed fetching for another host uses none of its own token (the requester could not read
 # the repository itself): daemon c, which has no token, must not get the private file
 # through the seed, and the public one still arrives.
@@ -157,6 +182,7 @@ expect_msg "not on the hub's origin"
 grep -q "Bearer $token" "$dir/hub.log" || fail "the token never reached the hub"
 ! grep -q LEAK "$dir/hub.log" || fail "the token was sent to the storage"
 ! grep '^storage' "$dir/hub.log" | grep -q "$token" || fail "the storage saw the token"
-leaks=$(grep -rl --exclude=hub.log --exclude=tokfile -F "$token" "$dir" 2>/dev/null || true)
+leaks=$(grep -rl --exclude=hub.log --exclude=tokfile --exclude='b-*.token' -F "$token" "$dir" \
+	2>/dev/null || true)
 [ -z "$leaks" ] || fail "the token is in: $leaks"
 echo "$name: ok"
