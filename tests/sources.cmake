@@ -19,7 +19,8 @@ if(TARGET vx_sources)
 	target_include_directories(test_sources_s3_server PRIVATE ${vx_src_it})
 endif()
 if(TARGET vx_sources)
-	foreach(f source_url source_http_head source_challenge source_s3xml source_json)
+	foreach(f source_url source_http_head source_challenge source_s3xml source_json
+			source_hub)
 		vx_add_fuzz(${f} SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_${f}.c LIBS vx_sources)
 	endforeach()
 endif()
@@ -59,5 +60,12 @@ if(TARGET vx)
 	add_test(NAME sources_changing
 		COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/sources_changing.sh $<TARGET_FILE:vx>)
 	set_tests_properties(sources_changing PROPERTIES LABELS integration TIMEOUT 120
+		SKIP_RETURN_CODE 77)
+endif()
+# hf:// and modelscope:// against a stand-in hub and its signed storage, through vx serve.
+if(TARGET vx)
+	add_test(NAME sources_hub
+		COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/sources_hub.sh $<TARGET_FILE:vx>)
+	set_tests_properties(sources_hub PROPERTIES LABELS integration TIMEOUT 120
 		SKIP_RETURN_CODE 77)
 endif()

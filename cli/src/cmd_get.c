@@ -97,10 +97,18 @@ static void usage(FILE *f)
 		"                                (storage.memory_budget; memory short: on disk);\n"
 		"                                with -O - the content is read from memory\n"
 		"  -r, --recursive               URL is a directory or prefix (file, ftp, s3,\n"
-		"                                hdfs, oci): every file under it to -O DIR/<path>\n"
+		"                                hdfs, oci, hf, modelscope): every file under it\n"
+		"                                to -O DIR/<path>\n"
 		"  --include-files GLOB          with -r: only files whose path or name matches;\n"
 		"                                repeatable\n"
 		"  -h, --help                    this text\n\n"
+		"Model hubs: hf://[datasets/|spaces/]OWNER/REPO[@REV][/PATH] (Hugging Face;\n"
+		"REV default main, $HF_ENDPOINT, token $HF_TOKEN or ~/.cache/huggingface/token)\n"
+		"and modelscope://OWNER/REPO[@REV][/PATH] (REV default master,\n"
+		"$MODELSCOPE_ENDPOINT, $MODELSCOPE_API_TOKEN). A whole repository: -r URL/.\n"
+		"Through a daemon, files are fetched with the daemon's endpoint and token\n"
+		"(source.hf_* / source.modelscope_* keys or its environment); the -r listing\n"
+		"with this command's environment.\n\n"
 		"Exit codes:\n"
 		"  0  downloaded\n"
 		"  1  other failure (the message says why)\n"
@@ -700,6 +708,7 @@ static int get_one(struct get_mode *m, const struct vx_download_request *q,
 /* -r: the files of a listing, as (absolute URL, relative name) pairs. */
 struct get_list {
 	char **urls, **names;
+	char **digests; /* what the listing vouches for, or NULL */
 	uint32_t nr, cap;
 	const char *const *include;
 	uint32_t nr_include;
@@ -743,11 +752,11 @@ static bool included(const struct get_list *l, const char *name)
 	return false;
 }
 
-static int list_add(struct get_list *l, const char *url, const char *name)
+static int list_add(struct get_list *l, const char *url, const char *name, const char *digest)
 {
 	if (l->nr == l->cap) {
 		uint32_t cap = l->cap ? l->cap * 2 : 64;
-		char **u = realloc(l->urls, cap * sizeof(*u)), **n;
+		char **u = realloc(l->urls, cap * sizeof(*u)), **n, **d;
 
 		if (!u)
 			return -ENOMEM;
@@ -756,13 +765,19 @@ static int list_add(struct get_list *l, const char *url, const char *name)
 		if (!n)
 			return -ENOMEM;
 		l->names = n;
+		d = realloc(l->digests, cap * sizeof(*d));
+		if (!d)
+			return -ENOMEM;
+		l->digests = d;
 		l->cap = cap;
 	}
 	l->urls[l->nr] = strdup(url);
 	l->names[l->nr] = strdup(name);
-	if (!l->urls[l->nr] || !l->names[l->nr]) {
+	l->digests[l->nr] = digest ? strdup(digest) : NULL;
+	if (!l->urls[l->nr] || !l->names[l->nr] || (digest && !l->digests[l->nr])) {
 		free(l->urls[l->nr]);
 		free(l->names[l->nr]);
+		free(l->digests[l->nr]);
 		return -ENOMEM;
 	}
 	l->nr++;
@@ -810,7 +825,7 @@ static int on_entry(void *arg, const struct vx_source_entry *e)
 		return 0;
 	if (w->l->nr >= GET_RECURSIVE_MAX)
 		return -E2BIG;
-	return list_add(w->l, e->url, name);
+	return list_add(w->l, e->url, name, e->digest);
 }
 
 /* Creates the parent directories of @path (below the output directory). */
@@ -892,6 +907,9 @@ static int get_recursive(struct get_mode *m, const struct vx_download_request *q
 		}
 		q.url = l.urls[i];
 		q.output = out;
+		if (!q.digest)
+			q.digest =
+				l.digests[i]; /* a hub's sha256 of the file, checked on arrival */
 		rc = get_one(m, &q, bar, &o);
 		if (rc) {
 			code = rc;
@@ -917,9 +935,11 @@ out:
 	for (uint32_t i = 0; i < l.nr; i++) {
 		free(l.urls[i]);
 		free(l.names[i]);
+		free(l.digests[i]);
 	}
 	free(l.urls);
 	free(l.names);
+	free(l.digests);
 	return code;
 }
 

@@ -403,6 +403,12 @@ static void peer_cfg_from(const struct vx_config *c, const struct serve_flags *f
 		(void)!vx_outbound_add(&pc->outbound, c->source.allow_outbound[i], false);
 	for (unsigned i = 0; i < c->source.nr_deny_outbound; i++)
 		(void)!vx_outbound_add(&pc->outbound, c->source.deny_outbound[i], true);
+	pc->hf_endpoint = c->source.hf_endpoint[0] ? c->source.hf_endpoint : NULL;
+	pc->hf_token_file = c->source.hf_token_file[0] ? c->source.hf_token_file : NULL;
+	pc->modelscope_endpoint =
+		c->source.modelscope_endpoint[0] ? c->source.modelscope_endpoint : NULL;
+	pc->modelscope_token_file =
+		c->source.modelscope_token_file[0] ? c->source.modelscope_token_file : NULL;
 	pc->direct_io = strcmp(c->storage.direct_io, "required") == 0	? 1
 			: strcmp(c->storage.direct_io, "disabled") == 0 ? 2
 									: 0;

@@ -231,6 +231,20 @@ static const struct key keys[] = {
 	{ "source.upstream_cluster.fallback", KEY_BOOL, OFF(source.upstream_fallback), 0, 0, 0, 0,
 	  0, NULL, "the upstream cluster failing, fetch from the origin itself (default: fail)",
 	  APPLIED },
+	{ "source.hf_endpoint", KEY_STR, OFF(source.hf_endpoint), SZ(source.hf_endpoint), 0, 0, 0,
+	  0, NULL, "Hugging Face hub base URL for hf:// (default $HF_ENDPOINT, huggingface.co)",
+	  APPLIED },
+	{ "source.hf_token_file", KEY_STR, OFF(source.hf_token_file), SZ(source.hf_token_file), 0,
+	  0, 0, 0, NULL, "file holding the hf:// token, mode 0600 (default $HF_TOKEN, token file)",
+	  APPLIED },
+	{ "source.modelscope_endpoint", KEY_STR, OFF(source.modelscope_endpoint),
+	  SZ(source.modelscope_endpoint), 0, 0, 0, 0, NULL,
+	  "ModelScope base URL for modelscope:// (default $MODELSCOPE_ENDPOINT, modelscope.cn)",
+	  APPLIED },
+	{ "source.modelscope_token_file", KEY_STR, OFF(source.modelscope_token_file),
+	  SZ(source.modelscope_token_file), 0, 0, 0, 0, NULL,
+	  "file holding the modelscope:// token, mode 0600 (default $MODELSCOPE_API_TOKEN)",
+	  APPLIED },
 	{ "tls.cert", KEY_STR, OFF(tls.cert), SZ(tls.cert), 0, 0, 0, 0, NULL,
 	  "PEM certificate naming this host (default DATA_DIR/tls/cert.pem when present)",
 	  APPLIED },
@@ -879,6 +893,22 @@ static int check_supported(const struct vx_config *cfg, char *err, size_t err_le
 }
 
 /* Every source.*_outbound entry is a CIDR (vx_cidr_parse: strict). Returns 0 or -EINVAL. */
+/* source.*_endpoint: an http(s) base URL (the source layer checks the rest at each use). */
+static int hub_endpoints_check(const struct vx_config *cfg, char *err, size_t err_len)
+{
+	const char *const e[2] = { cfg->source.hf_endpoint, cfg->source.modelscope_endpoint };
+
+	for (int i = 0; i < 2; i++) {
+		if (e[i][0] && strncmp(e[i], "http://", 7) != 0 &&
+		    strncmp(e[i], "https://", 8) != 0) {
+			set_err(err, err_len, "source.%s_endpoint: '%s' is not an http(s) URL",
+				i ? "modelscope" : "hf", e[i]);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 static int outbound_check(const struct vx_config *cfg, char *err, size_t err_len)
 {
 	struct vx_cidr c;
@@ -1004,7 +1034,7 @@ int vx_config_validate(const struct vx_config *cfg, char *err, size_t err_len)
 		return -EINVAL;
 	}
 	if (outbound_check(cfg, err, err_len) || connect_ports_check(cfg, err, err_len) ||
-	    upstream_cluster_check(cfg, err, err_len))
+	    upstream_cluster_check(cfg, err, err_len) || hub_endpoints_check(cfg, err, err_len))
 		return -EINVAL;
 	if ((cfg->proxy.nr_hijack_hosts || cfg->proxy.hijack_ca_cert[0] ||
 	     cfg->proxy.hijack_ca_key[0]) &&

@@ -127,6 +127,11 @@ struct vx_config_source {
 	unsigned nr_upstream_rules;
 	char upstream_rules[VX_CONFIG_RULES_MAX][VX_CONFIG_STR_MAX]; /* none: every http:// */
 	bool upstream_fallback; /* the upstream failing, fetch from the origin */
+	/* model hubs (spec/sources.md 3.1): base URLs and token files (mode 0600); "": unset */
+	char hf_endpoint[VX_CONFIG_PATH_MAX];
+	char hf_token_file[VX_CONFIG_PATH_MAX];
+	char modelscope_endpoint[VX_CONFIG_PATH_MAX];
+	char modelscope_token_file[VX_CONFIG_PATH_MAX];
 };
 
 struct vx_config {

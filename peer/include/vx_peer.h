@@ -107,6 +107,8 @@ struct vx_peer_cfg {
 	bool (*upstream_match)(void *arg, const char *url);
 	void *upstream_arg;
 	bool upstream_fallback;
+	/* model hubs: vx_source_ctx_cfg's hf_endpoint ... modelscope_token_file; NULL: unset */
+	const char *hf_endpoint, *hf_token_file, *modelscope_endpoint, *modelscope_token_file;
 	/* a parent that sends no byte for this long with a piece asked of it is dropped; 0: the
 	 * fetcher's default (10 s) */
 	uint32_t piece_timeout_ms;

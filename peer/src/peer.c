@@ -576,7 +576,12 @@ int vx_peer_new(struct vx_peer **out, const struct vx_peer_cfg *cfg, char *err, 
 		}
 	}
 	{
-		struct vx_source_ctx_cfg srcc = { 0 };
+		struct vx_source_ctx_cfg srcc = {
+			.hf_endpoint = p->cfg.hf_endpoint,
+			.hf_token_file = p->cfg.hf_token_file,
+			.modelscope_endpoint = p->cfg.modelscope_endpoint,
+			.modelscope_token_file = p->cfg.modelscope_token_file,
+		};
 
 		rc = vx_source_ctx_new(&p->src, &srcc);
 	}

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * vx_source.h: the back-to-source layer. One interface over every origin a task can live at:
- * http, https, ftp and file (libcurl), s3 (SigV4), oci registries (v2 flow), hdfs (WebHDFS)
- * and plug-ins loaded from shared objects.
+ * http, https, ftp and file (libcurl), s3 (SigV4), oci registries (v2 flow), hdfs (WebHDFS),
+ * the hf and modelscope model hubs, and plug-ins loaded from shared objects.
  *
  * Threading model (spec/sources.md has the measurement behind it): a context owns a fixed
  * set of worker threads (cfg.workers, default 1), each driving one libcurl multi handle.
@@ -98,6 +98,12 @@ struct vx_source_opts {
 	/* hdfs:// */
 	const char *hdfs_delegation_token; /* secret; added as delegation= */
 	const char *hdfs_user;		   /* user.name= when no token is given */
+	/* hf://, modelscope:// (spec/sources.md, "Model hubs") */
+	const char *hub_endpoint; /* base URL; NULL: $HF_ENDPOINT / $MODELSCOPE_ENDPOINT, else
+				   * https://huggingface.co / https://modelscope.cn */
+	const char *hub_token;	  /* secret; NULL: $HF_TOKEN, else the token file ($HF_TOKEN_PATH,
+				   * $HF_HOME/token, ~/.cache/huggingface/token) /
+				   * $MODELSCOPE_API_TOKEN; never read for another host */
 };
 
 /* An upstream cluster's forward proxy (vx_source_opts.upstream). */
@@ -141,10 +147,11 @@ struct vx_source_error {
 
 /* One entry of a listing. Borrowed for the duration of the callback. */
 struct vx_source_entry {
-	const char *url;  /* absolute URL of the entry, usable with vx_source_open() */
-	const char *name; /* path relative to the listed URL, '/'-separated */
-	int64_t length;	  /* bytes or VX_SOURCE_LENGTH_UNKNOWN */
-	bool is_dir;	  /* only when the listing is not recursive by nature */
+	const char *url;    /* absolute URL of the entry, usable with vx_source_open() */
+	const char *name;   /* path relative to the listed URL, '/'-separated */
+	int64_t length;	    /* bytes or VX_SOURCE_LENGTH_UNKNOWN */
+	bool is_dir;	    /* only when the listing is not recursive by nature */
+	const char *digest; /* "sha256:<hex>" the origin vouches for (hub listings), or NULL */
 };
 
 /*
@@ -170,6 +177,14 @@ struct vx_source_ctx_cfg {
 	 * round robin. 0: 1. */
 	uint32_t workers;
 	const char *user_agent; /* NULL: "vx/<version>" */
+	/*
+	 * Model hubs (spec/sources.md 3.1), copied: between the options and the environment.
+	 * A token file named here must not be readable by group or others. NULL: none.
+	 */
+	const char *hf_endpoint;
+	const char *hf_token_file;
+	const char *modelscope_endpoint;
+	const char *modelscope_token_file;
 };
 
 /*
@@ -265,9 +280,9 @@ VX_MUST_CHECK int vx_source_read(struct vx_source_obj *obj, uint64_t offset, uin
 				 vx_source_sink_fn sink, void *arg, struct vx_source_error *detail);
 
 /*
- * vx_source_list() - list a directory or prefix (file, ftp, s3, hdfs) or an image's blobs
- * (oci: the config and layers of the platform's manifest). Entries of s3 and oci listings are
- * all objects (recursive by nature); file, ftp and hdfs report sub-directories with is_dir and
+ * vx_source_list() - list a directory or prefix (file, ftp, s3, hdfs, hf, modelscope) or an
+ * image's blobs (oci: the config and layers of the platform's manifest). Entries of s3, oci and
+ * hub listings are all objects (recursive by nature); file, ftp and hdfs report sub-directories with is_dir and
  * the caller recurses. Blocking; pages (continuation tokens) are followed here.
  * Returns 0, the callback's negative value, or as vx_source_open(). Not from a callback.
  */

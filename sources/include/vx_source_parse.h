@@ -223,4 +223,85 @@ VX_MUST_CHECK int vx_source_hdfs_status_parse(const char *doc, size_t len,
 VX_MUST_CHECK int vx_source_hdfs_list_parse(const char *doc, size_t len,
 					    vx_source_hdfs_status_fn fn, void *arg);
 
+/* ---- Model hubs: hf:// (Hugging Face) and modelscope:// (spec/sources.md, "Model hubs") --- */
+
+#define VX_SOURCE_HUB_NAME_MAX 96u   /* bytes of an owner or repository name */
+#define VX_SOURCE_HUB_REV_MAX  256u  /* bytes of a decoded revision, NUL included */
+#define VX_SOURCE_HUB_PATH_MAX 4096u /* bytes of a decoded path in a repository, NUL included */
+
+enum vx_source_hub {
+	VX_SOURCE_HUB_HF = 0,	      /* hf:// */
+	VX_SOURCE_HUB_MODELSCOPE = 1, /* modelscope:// */
+};
+
+enum vx_source_hub_kind {
+	VX_SOURCE_HUB_MODEL = 0,
+	VX_SOURCE_HUB_DATASET = 1, /* hf://datasets/... */
+	VX_SOURCE_HUB_SPACE = 2,   /* hf://spaces/... */
+};
+
+/* What a hub URL names. Every string is NUL-terminated and inside the struct. */
+struct vx_source_hub_ref {
+	enum vx_source_hub hub;
+	enum vx_source_hub_kind kind;
+	char owner[VX_SOURCE_HUB_NAME_MAX + 1];
+	char repo[VX_SOURCE_HUB_NAME_MAX + 1];
+	char revision[VX_SOURCE_HUB_REV_MAX]; /* decoded; "" when the URL gives none */
+	char path[VX_SOURCE_HUB_PATH_MAX];    /* decoded, no leading '/'; "" for the repository */
+	bool dir;			      /* names the repository or ends with '/' */
+	const char *why;		      /* after VX_EURL: what is wrong */
+};
+
+/*
+ * vx_source_hub_ref_parse() - "hf://[datasets/|spaces/]OWNER/REPO[@REV][/PATH]" or
+ * "modelscope://OWNER/REPO[@REV][/PATH]" of @len bytes (the scheme case-insensitive, names
+ * case-sensitive). OWNER and REPO: 1 to 96 of [A-Za-z0-9._-], not "." or "..". REV and PATH
+ * are percent-decoded; REV is [A-Za-z0-9._/-] without ".." or "." segments ("refs%2Fpr%2F1"
+ * is refs/pr/1; no ".." anywhere, as in git refs); PATH has no empty, "." or ".." segment and no control byte. No user-info,
+ * port, query or fragment. Returns 0 or VX_EURL (@r->why says what is wrong).
+ */
+VX_MUST_CHECK int vx_source_hub_ref_parse(struct vx_source_hub_ref *r, const char *s, size_t len);
+
+/*
+ * vx_source_hub_path_ok() - true when @p (@len bytes, decoded) is a relative path a listing
+ * may name: not empty, no leading or trailing '/', no empty, "." or ".." segment, no control
+ * byte or backslash, shorter than VX_SOURCE_HUB_PATH_MAX.
+ */
+bool vx_source_hub_path_ok(const char *p, size_t len);
+
+/* One file of a hub listing; lent for the callback. */
+struct vx_source_hub_file {
+	const char *path; /* from the repository's root, checked with vx_source_hub_path_ok() */
+	int64_t size;	  /* bytes, >= 0 */
+	bool is_dir;
+	char sha256[65]; /* lowercase hex of the content (LFS / Sha256 field); "" when none */
+};
+
+typedef int (*vx_source_hub_file_fn)(void *arg, const struct vx_source_hub_file *f);
+
+/*
+ * vx_source_hf_tree_parse() - one page of the Hugging Face tree API
+ * (GET /api/models/OWNER/REPO/tree/REV?recursive=true: a JSON array of {"type": "file" |
+ * "directory", "path", "size", "lfs": {"oid": sha256 hex}}) of @len bytes; @fn gets each
+ * entry. Returns 0, @fn's negative value, or -EPROTO (not such an array, a bad path, size or
+ * oid: nothing of a bad page is trusted, but @fn may have seen the entries before it).
+ */
+VX_MUST_CHECK int vx_source_hf_tree_parse(const char *doc, size_t len, vx_source_hub_file_fn fn,
+					  void *arg);
+
+/*
+ * vx_source_ms_files_parse() - a ModelScope file listing
+ * (GET /api/v1/models/OWNER/REPO/repo/files?Revision=REV&Recursive=true: {"Code": 200,
+ * "Data": {"Files": [{"Path", "Type": "blob" | "tree", "Size", "Sha256"}]}}) of @len bytes.
+ * Returns as vx_source_hf_tree_parse(); a Code other than 200 is -EREMOTEIO.
+ */
+VX_MUST_CHECK int vx_source_ms_files_parse(const char *doc, size_t len, vx_source_hub_file_fn fn,
+					   void *arg);
+
+/*
+ * vx_source_link_next() - the target of rel="next" in an HTTP Link header value of @len bytes
+ * into @out (@size bytes). Returns 0, -ENOENT when there is none, -EMSGSIZE or -EPROTO.
+ */
+VX_MUST_CHECK int vx_source_link_next(const char *v, size_t len, char *out, size_t size);
+
 #endif /* VX_SOURCE_PARSE_H */

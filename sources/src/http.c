@@ -247,7 +247,7 @@ bool vx__http_changed(const struct vx_source_obj *obj, const struct vx__resp *r,
 	return false;
 }
 
-static int http_prepare(struct vx_source_obj *obj, struct vx__xfer *x)
+int vx__http_prepare(struct vx_source_obj *obj, struct vx__xfer *x)
 {
 	int rc;
 
@@ -350,7 +350,7 @@ int vx__http_register(struct vx_source_ctx *ctx)
 		struct vx__scheme s = {
 			.name = names[i],
 			.open = http_open,
-			.prepare = http_prepare,
+			.prepare = vx__http_prepare,
 			.list = http_list,
 			.reauth = http_reauth,
 		};

@@ -80,6 +80,25 @@ int vx_source_ctx_new(struct vx_source_ctx **out, const struct vx_source_ctx_cfg
 	snprintf(ctx->user_agent, sizeof(ctx->user_agent), "%s",
 		 ctx->cfg.user_agent ? ctx->cfg.user_agent : "vx/0.1");
 	ctx->cfg.user_agent = NULL;
+	{
+		const char *hub[2][2] = { { ctx->cfg.hf_endpoint, ctx->cfg.hf_token_file },
+					  { ctx->cfg.modelscope_endpoint,
+					    ctx->cfg.modelscope_token_file } };
+
+		for (int i = 0; i < 2; i++) {
+			if ((hub[i][0] && strlen(hub[i][0]) >= sizeof(ctx->hub_endpoint[i])) ||
+			    (hub[i][1] && strlen(hub[i][1]) >= sizeof(ctx->hub_token_file[i]))) {
+				rc = -EINVAL;
+				goto out_free_ctx;
+			}
+			snprintf(ctx->hub_endpoint[i], sizeof(ctx->hub_endpoint[i]), "%s",
+				 hub[i][0] ? hub[i][0] : "");
+			snprintf(ctx->hub_token_file[i], sizeof(ctx->hub_token_file[i]), "%s",
+				 hub[i][1] ? hub[i][1] : "");
+		}
+		ctx->cfg.hf_endpoint = ctx->cfg.hf_token_file = NULL;
+		ctx->cfg.modelscope_endpoint = ctx->cfg.modelscope_token_file = NULL;
+	}
 	pthread_mutex_init(&ctx->lock, NULL);
 	pthread_cond_init(&ctx->plugin_cond, NULL);
 	vx_list_init(&ctx->plugin_q);
@@ -93,6 +112,8 @@ int vx_source_ctx_new(struct vx_source_ctx **out, const struct vx_source_ctx_cfg
 		rc = vx__oci_register(ctx);
 	if (!rc)
 		rc = vx__hdfs_register(ctx);
+	if (!rc)
+		rc = vx__hub_register(ctx);
 	if (rc)
 		goto out_destroy_lock;
 	rc = vx__worker_start(ctx);
@@ -286,6 +307,8 @@ static int opts_copy(struct vx__opts *c, const struct vx_source_opts *o)
 	fields[nf++] = &c->o.oci_platform;
 	fields[nf++] = &c->o.hdfs_delegation_token;
 	fields[nf++] = &c->o.hdfs_user;
+	fields[nf++] = &c->o.hub_endpoint;
+	fields[nf++] = &c->o.hub_token;
 	for (uint32_t i = 0; i < nf; i++) {
 		rc = dup_str(c, fields[i]);
 		if (rc)
@@ -373,18 +396,25 @@ void vx__stat_from_resp(struct vx_source_stat *st, const struct vx__resp *r)
 /*
  * What a fetch for another host (vx_source_opts.outbound set) may use: http, https and the
  * registry schemes (oci, oci+http, oci+https: they read no credentials of this host, only those
- * the caller passes in the options for the requester), without user-info. Everything else would
+ * the caller passes in the options for the requester) and the model hubs (hf, modelscope:
+ * anonymous unless the options carry a token), without user-info. Everything else would
  * act with this host's own rights, which the requester may lack: a file here, a plug-in's own
  * I/O (no connection the policy could check), the cloud credentials of this host's environment
  * and profiles (s3, hdfs), the user-info of the URL (the bytes would then be served as if
  * public), and ftp (its data connections and anonymous logins are not worth the risk).
  */
+/* hf:// and modelscope:// read no token of this host for another one (hub.c, token_of()). */
+static bool hub_scheme(const char *scheme)
+{
+	return strcmp(scheme, "hf") == 0 || strcmp(scheme, "modelscope") == 0;
+}
+
 static bool for_another_host_ok(const struct vx__scheme *s, const struct vx_source_url *u)
 {
 	if (s->local_files || s->plugin)
 		return false;
 	if (strcmp(u->scheme, "http") != 0 && strcmp(u->scheme, "https") != 0 &&
-	    strncmp(u->scheme, "oci", 3) != 0)
+	    strncmp(u->scheme, "oci", 3) != 0 && !hub_scheme(u->scheme))
 		return false;
 	return !(u->user && *u->user) && !(u->password && *u->password);
 }

@@ -80,6 +80,9 @@ struct vx_source_ctx {
 	/* Set before the worker starts, then read-only (plug-in loads take the lock). */
 	struct vx_source_ctx_cfg cfg;
 	char user_agent[64];
+	/* cfg's hub settings, indexed by enum vx_source_hub; "" when not configured */
+	char hub_endpoint[2][1024];
+	char hub_token_file[2][4096];
 	struct vx__scheme schemes[VX__SCHEMES_MAX];
 	uint32_t nr_schemes;
 	void *plugins[VX__PLUGINS_MAX];
@@ -127,6 +130,7 @@ struct vx__resp {
 	char content_type[128];
 	char digest[VX_SOURCE_DIGEST_MAX]; /* Docker-Content-Digest */
 	char challenge[1024];		   /* WWW-Authenticate */
+	char link[2048];		   /* Link (pagination of hub listings) */
 	uint32_t retry_after_s;		   /* Retry-After in seconds (0: none or a date) */
 	char kept[VX_SOURCE_KEPT_MAX];
 	size_t kept_len;
@@ -261,6 +265,10 @@ int vx__file_register(struct vx_source_ctx *ctx);
 int vx__s3_register(struct vx_source_ctx *ctx);
 int vx__oci_register(struct vx_source_ctx *ctx);
 int vx__hdfs_register(struct vx_source_ctx *ctx);
+int vx__hub_register(struct vx_source_ctx *ctx);
+
+/* http.c: the read request of an http(s) object (obj->read_url or obj->url, If-Range, auth). */
+int vx__http_prepare(struct vx_source_obj *obj, struct vx__xfer *x);
 
 /* source.c: obj->auth under its lock. */
 int vx__obj_auth_append(struct vx_source_obj *obj, struct vx__xfer *x);

@@ -333,6 +333,13 @@ static void resp_header(struct vx__resp *r, const char *line, size_t len)
 		copy_value(r->digest, sizeof(r->digest), value, vl);
 	} else if (nl == 16 && strncasecmp(name, "www-authenticate", nl) == 0) {
 		copy_value(r->challenge, sizeof(r->challenge), value, vl);
+	} else if (nl == 4 && strncasecmp(name, "link", nl) == 0) {
+		/* one that does not fit becomes an empty next link, which vx_source_link_next()
+		 * refuses: a cut next-page URL is neither followed nor taken for the last page */
+		if (vl < sizeof(r->link))
+			copy_value(r->link, sizeof(r->link), value, vl);
+		else
+			snprintf(r->link, sizeof(r->link), "<>; rel=next");
 	}
 	for (size_t i = 0; i < VX_ARRAY_SIZE(kept_names); i++) {
 		if (strlen(kept_names[i]) == nl && strncasecmp(kept_names[i], name, nl) == 0 &&

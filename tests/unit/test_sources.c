@@ -6,16 +6,21 @@
  */
 #include "vx_test.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "vx_alloc.h"
 #include "vx_err.h"
 #include "vx_source.h"
+#include "vx_outbound.h"
 #include "vx_source_parse.h"
 
 static void test_vx_source_url_parse__full(void **state)
@@ -426,6 +431,221 @@ static void test_vx_source_ctx_new__limits(void **state)
 	vx_source_ctx_free(NULL);
 }
 
+/* ---- Model hubs (hubparse.c, hub.c) ------------------------------------------------------- */
+
+static void test_vx_source_hub_ref_parse__forms(void **state)
+{
+	struct vx_source_hub_ref r;
+	const char *s = "hf://datasets/Acme-1/My.Set_2@refs%2Fpr%2F1/data/a%20b.csv";
+
+	(void)state;
+	assert_int_equal(vx_source_hub_ref_parse(&r, s, strlen(s)), 0);
+	assert_int_equal(r.hub, VX_SOURCE_HUB_HF);
+	assert_int_equal(r.kind, VX_SOURCE_HUB_DATASET);
+	assert_string_equal(r.owner, "Acme-1");
+	assert_string_equal(r.repo, "My.Set_2");
+	assert_string_equal(r.revision, "refs/pr/1");
+	assert_string_equal(r.path, "data/a b.csv");
+	assert_false(r.dir);
+	s = "modelscope://Qwen/Qwen2-7B/";
+	assert_int_equal(vx_source_hub_ref_parse(&r, s, strlen(s)), 0);
+	assert_int_equal(r.hub, VX_SOURCE_HUB_MODELSCOPE);
+	assert_string_equal(r.revision, "");
+	assert_string_equal(r.path, "");
+	assert_true(r.dir);
+	s = "HF://acme/tiny/sub/";
+	assert_int_equal(vx_source_hub_ref_parse(&r, s, strlen(s)), 0);
+	assert_string_equal(r.path, "sub");
+	assert_true(r.dir);
+}
+
+static void test_vx_source_hub_ref_parse__rejects(void **state)
+{
+	static const char *const bad[] = {
+		"hf://acme",
+		"hf://acme/",
+		"hf:///tiny/x",
+		"hf://a cme/tiny/x",
+		"hf://acme/../x",
+		"hf://acme/tiny/../x",
+		"hf://acme/tiny/a//b",
+		"hf://acme/tiny/%2e%2e/x",
+		"hf://acme/tiny/a%00b",
+		"hf://acme/tiny@/x",
+		"hf://acme/tiny@a..b/x",
+		"hf://acme/tiny@a%20b/x",
+		"hf://acme/tiny/x?r=1",
+		"hf://acme/tiny/x#f",
+		"hf://u:p@acme/tiny/x",
+		"s3://acme/tiny/x",
+		"hf://acme/tiny/a%5cb",
+		"modelscope://a",
+	};
+	struct vx_source_hub_ref r;
+
+	(void)state;
+	for (size_t i = 0; i < VX_ARRAY_SIZE(bad); i++) {
+		if (vx_source_hub_ref_parse(&r, bad[i], strlen(bad[i])) != VX_EURL)
+			fail_msg("accepted %s", bad[i]);
+		assert_non_null(r.why);
+	}
+}
+
+struct hub_files {
+	char names[8][64];
+	char sha[8][65];
+	int64_t sizes[8];
+	int n, dirs;
+};
+
+static int hub_file_cb(void *arg, const struct vx_source_hub_file *f)
+{
+	struct hub_files *h = arg;
+
+	if (f->is_dir) {
+		h->dirs++;
+		return 0;
+	}
+	snprintf(h->names[h->n], sizeof(h->names[0]), "%s", f->path);
+	snprintf(h->sha[h->n], sizeof(h->sha[0]), "%s", f->sha256);
+	h->sizes[h->n++] = f->size;
+	return 0;
+}
+
+static void test_vx_source_hub_listings__parse(void **state)
+{
+	static const char sha[] =
+		"29ab5ff129f1891f1072066ee35ec846ec5e9d206a1e8638933368a08eba1cd6";
+	char hf[512], ms[512], out[256];
+	struct hub_files h = { 0 };
+	const char *l;
+
+	(void)state;
+	snprintf(hf, sizeof(hf),
+		 "[{\"type\":\"directory\",\"oid\":\"0\",\"size\":0,\"path\":\"w\"},"
+		 "{\"type\":\"file\",\"size\":9,\"path\":\"w/m.bin\",\"lfs\":{\"oid\":\"%s\"}},"
+		 "{\"type\":\"file\",\"size\":3,\"path\":\"c.json\"}]",
+		 sha);
+	assert_int_equal(vx_source_hf_tree_parse(hf, strlen(hf), hub_file_cb, &h), 0);
+	assert_int_equal(h.n, 2);
+	assert_int_equal(h.dirs, 1);
+	assert_string_equal(h.names[0], "w/m.bin");
+	assert_string_equal(h.sha[0], sha);
+	assert_int_equal(h.sizes[0], 9);
+	assert_string_equal(h.sha[1], "");
+	memset(&h, 0, sizeof(h));
+	snprintf(ms, sizeof(ms),
+		 "{\"Code\":200,\"Data\":{\"Files\":[{\"Path\":\"s/b\",\"Type\":\"blob\",\"Size\":"
+		 "5,\"Sha256\":\"%s\"}]}}",
+		 sha);
+	assert_int_equal(vx_source_ms_files_parse(ms, strlen(ms), hub_file_cb, &h), 0);
+	assert_int_equal(h.n, 1);
+	assert_string_equal(h.sha[0], sha);
+	l = "{\"Code\":401,\"Message\":\"no\"}";
+	assert_int_equal(vx_source_ms_files_parse(l, strlen(l), hub_file_cb, &h), -EREMOTEIO);
+	/* a path that leaves the repository, a negative size, a bad oid: the page is refused */
+	l = "[{\"type\":\"file\",\"size\":1,\"path\":\"../x\"}]";
+	assert_int_equal(vx_source_hf_tree_parse(l, strlen(l), hub_file_cb, &h), -EPROTO);
+	l = "[{\"type\":\"file\",\"size\":-1,\"path\":\"x\"}]";
+	assert_int_equal(vx_source_hf_tree_parse(l, strlen(l), hub_file_cb, &h), -EPROTO);
+	l = "[{\"type\":\"file\",\"size\":1,\"path\":\"x\",\"lfs\":{\"oid\":\"ABC\"}}]";
+	assert_int_equal(vx_source_hf_tree_parse(l, strlen(l), hub_file_cb, &h), -EPROTO);
+	l = "{\"not\":\"an array\"}";
+	assert_int_equal(vx_source_hf_tree_parse(l, strlen(l), hub_file_cb, &h), -EPROTO);
+	/* Link headers */
+	l = "<https://h/a?c=1>; rel=\"prev\", <https://h/a?c=3>; rel=\"next\"";
+	assert_int_equal(vx_source_link_next(l, strlen(l), out, sizeof(out)), 0);
+	assert_string_equal(out, "https://h/a?c=3");
+	l = "<https://h/a?c=1>; rel=\"prev\"";
+	assert_int_equal(vx_source_link_next(l, strlen(l), out, sizeof(out)), -ENOENT);
+	l = "<>; rel=\"next\"";
+	assert_int_equal(vx_source_link_next(l, strlen(l), out, sizeof(out)), -EPROTO);
+	l = "<https://h/a b>; rel=next";
+	assert_int_equal(vx_source_link_next(l, strlen(l), out, sizeof(out)), -EPROTO);
+}
+
+/* A one-shot HTTP server: answers 404 and notes whether an Authorization header came. */
+struct auth_probe {
+	int fd;
+	bool saw_auth, served;
+};
+
+static void *auth_probe_run(void *arg)
+{
+	static const char reply[] = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n"
+				    "Connection: close\r\n\r\n";
+	struct auth_probe *p = arg;
+	char buf[8192];
+	size_t n = 0;
+	ssize_t k;
+	int c = accept(p->fd, NULL, NULL);
+
+	if (c < 0)
+		return NULL;
+	while (n < sizeof(buf) - 1 && (k = read(c, buf + n, sizeof(buf) - 1 - n)) > 0) {
+		n += (size_t)k;
+		buf[n] = '\0';
+		if (strstr(buf, "\r\n\r\n"))
+			break;
+	}
+	p->saw_auth = strcasestr(buf, "\nauthorization:") != NULL;
+	p->served = true;
+	if (write(c, reply, sizeof(reply) - 1) < 0)
+		p->served = false;
+	close(c);
+	return NULL;
+}
+
+/*
+ * dragonfly-behaviour.md 5.5 (secrets not passed on): a fetch for another host
+ * (opts.outbound set) sends none of this host's own hub token, which would open a private
+ * repository for a requester who cannot read it; a fetch for oneself sends it.
+ */
+static void test_vx_source_open__hub_token_not_for_another_host(void **state)
+{
+	struct vx_outbound_policy pol = { 0 };
+	struct vx_source_opts o = { .outbound = &pol, .outbound_local = true };
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	struct vx_source_error detail;
+	struct vx_source_ctx *ctx;
+	struct vx_source_obj *obj;
+	socklen_t sl = sizeof(sa);
+	char endpoint[64];
+
+	(void)state;
+	assert_int_equal(vx_source_ctx_new(&ctx, NULL), 0);
+	setenv("HF_TOKEN", "hf_host_own_secret", 1);
+	for (int pass = 0; pass < 2; pass++) {
+		struct auth_probe p = { 0 };
+		pthread_t th;
+
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		sa.sin_port = 0;
+		p.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		assert_true(p.fd >= 0);
+		assert_int_equal(bind(p.fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+		assert_int_equal(listen(p.fd, 4), 0);
+		assert_int_equal(getsockname(p.fd, (struct sockaddr *)&sa, &sl), 0);
+		snprintf(endpoint, sizeof(endpoint), "http://127.0.0.1:%u", ntohs(sa.sin_port));
+		/* pass 0: for another host, endpoint from the options; pass 1: for oneself (no
+		 * options), endpoint and token from the environment */
+		o.hub_endpoint = endpoint;
+		setenv("HF_ENDPOINT", endpoint, 1);
+		assert_int_equal(pthread_create(&th, NULL, auth_probe_run, &p), 0);
+		assert_int_equal(vx_source_open(ctx, "hf://acme/private/w.bin", pass ? NULL : &o,
+						&obj, &detail),
+				 VX_ESOURCE_NOTFOUND);
+		shutdown(p.fd, SHUT_RDWR);
+		assert_int_equal(pthread_join(th, NULL), 0);
+		close(p.fd);
+		assert_true(p.served);
+		assert_int_equal(p.saw_auth, pass == 1);
+	}
+	unsetenv("HF_TOKEN");
+	unsetenv("HF_ENDPOINT");
+	vx_source_ctx_free(ctx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -439,6 +659,10 @@ int main(void)
 		cmocka_unit_test(test_vx_source_challenge_parse__bearer),
 		cmocka_unit_test(test_vx_source_error_format__line),
 		cmocka_unit_test(test_vx_source_ctx_new__limits),
+		cmocka_unit_test(test_vx_source_hub_ref_parse__forms),
+		cmocka_unit_test(test_vx_source_hub_ref_parse__rejects),
+		cmocka_unit_test(test_vx_source_hub_listings__parse),
+		cmocka_unit_test(test_vx_source_open__hub_token_not_for_another_host),
 		cmocka_unit_test_setup_teardown(test_vx_source_open__file_stat_and_read, file_setup,
 						file_teardown),
 		cmocka_unit_test_setup_teardown(test_vx_source_open__file_errors, file_setup,
