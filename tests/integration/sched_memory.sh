@@ -16,12 +16,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 peer_lib_init
 
 budget_mib=16
-# ASan keeps freed blocks in quarantine (256 MiB): measure the allocator vx ships with its
-# frees honoured
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=0:thread_local_quarantine_size_kb=0:allocator_release_to_os_interval_ms=0"
+asan_frees_honoured
 sched_start --recv-mem-max $budget_mib
-kib() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$sched_pid/status"; }
-before=$(kib VmRSS)
+before=$(proc_kib "$sched_pid" VmRSS)
 
 timeout 60 python3 - "$sched_port" <<'PY' || fail "the attacker failed"
 import fcntl, socket, struct, sys, time
@@ -67,7 +64,7 @@ else:
 print("attacker sent %d MiB, %d connections left open" % (sent >> 20, N - conns.count(None)))
 PY
 
-after=$(kib VmHWM)
+after=$(proc_kib "$sched_pid" VmHWM)
 bound=$((before + (budget_mib + 24) * 1024))
 echo "scheduler RSS before ${before} KiB, peak ${after} KiB, bound ${bound} KiB"
 kill -0 "$sched_pid" || fail "the scheduler died under the attack"
