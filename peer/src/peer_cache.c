@@ -331,8 +331,8 @@ static int sched_call_once(struct vx_peer *p, struct vx_ctl_msg *m, struct cache
 		return out->status = -ECANCELED;
 	}
 	vx_list_add_tail(&p->inbox_cache, &r->node);
+	vx__peer_wake_locked(p);
 	pthread_mutex_unlock(&p->mail_lock);
-	vx_loop_wake(p->loop);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += CACHE_SCHED_WAIT_MS / 1000;
 	pthread_mutex_lock(&r->lock);
