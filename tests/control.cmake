@@ -59,3 +59,17 @@ if(TARGET vx)
 	set_tests_properties(sched_tables PROPERTIES LABELS integration TIMEOUT 150
 		SKIP_RETURN_CODE 77)
 endif()
+# the scheduler's memory in total under slow 1 MiB frames from 300 connections (issue 18)
+if(TARGET vx)
+	add_test(NAME sched_memory
+		COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/sched_memory.sh $<TARGET_FILE:vx>)
+	set_tests_properties(sched_memory PROPERTIES LABELS integration TIMEOUT 150
+		SKIP_RETURN_CODE 77)
+endif()
+# 500 simulated peers at once over the real control protocol: all answered, memory bounded
+if(TARGET vx)
+	add_test(NAME sched_overload
+		COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/sched_overload.sh $<TARGET_FILE:vx>)
+	set_tests_properties(sched_overload PROPERTIES LABELS integration TIMEOUT 200
+		SKIP_RETURN_CODE 77)
+endif()

@@ -68,7 +68,13 @@ static void usage(FILE *f)
 		"                      full table makes room by dropping the task idle longest\n"
 		"                      that no host holds in full\n"
 		"  --task-stale S      ...and whose peers made no progress for S s (default "
-		"300)\n");
+		"300)\n"
+		"  --recv-mem-max MIB  all connections' receive buffers together (default 64,\n"
+		"                      at least 1); over it the connection idle longest among\n"
+		"                      those holding a frame in progress is closed\n"
+		"  --send-mem-max MIB  all send queues together (default 64, at least 8);\n"
+		"                      over it the peer idle longest with answers queued is\n"
+		"                      closed\n");
 	/* two strings: one would pass the 4095 bytes C99 promises to support */
 	fputs("  --api HOST:PORT     the management API (default 127.0.0.1:8080; port 0 picks)\n"
 	      "  --no-api            run without the management API\n"
@@ -147,6 +153,8 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 		{ "tasks-max", required_argument, NULL, 7 },
 		{ "task-stale", required_argument, NULL, 8 },
 		{ "db-keep", required_argument, NULL, 9 },
+		{ "recv-mem-max", required_argument, NULL, 10 },
+		{ "send-mem-max", required_argument, NULL, 11 },
 		{ "log-level", required_argument, NULL, 'v' },
 		{ "log-format", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
@@ -346,6 +354,16 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 			if (parse_u32("--db-keep", optarg, 1, 86400u * 3650, &cfg->records_keep_s))
 				return -EINVAL;
 			break;
+		case 10:
+		case 11: {
+			uint32_t mib;
+
+			if (parse_u32(o == 10 ? "--recv-mem-max" : "--send-mem-max", optarg,
+				      o == 10 ? 1 : 8, 1u << 16, &mib))
+				return -EINVAL;
+			*(o == 10 ? &cfg->recv_mem_max : &cfg->send_mem_max) = (uint64_t)mib << 20;
+			break;
+		}
 		case 'M':
 			mf->cfg.db_path = optarg;
 			break;

@@ -180,10 +180,10 @@ bool vx_ip_is_loopback(const char *ip)
 
 static bool addr_usable(const struct sockaddr *sa)
 {
-	const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+	const struct in6_addr *a6 = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
 
 	if (sa->sa_family == AF_INET) {
-		uint32_t a = ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr);
+		uint32_t a = ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr);
 
 		return (a >> 24) != 127 && (a >> 16) != 0xa9fe && a != 0;
 	}
@@ -221,9 +221,10 @@ int vx_host_routable_ip(int family, char *out, size_t out_len)
 		if (!i->ifa_addr || i->ifa_addr->sa_family != family ||
 		    strcmp(i->ifa_name, ifname) != 0 || !addr_usable(i->ifa_addr))
 			continue;
-		a = family == AF_INET
-			    ? (const void *)&((struct sockaddr_in *)i->ifa_addr)->sin_addr
-			    : (const void *)&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
+		if (family == AF_INET)
+			a = &((const struct sockaddr_in *)(const void *)i->ifa_addr)->sin_addr;
+		else
+			a = &((const struct sockaddr_in6 *)(const void *)i->ifa_addr)->sin6_addr;
 		if (inet_ntop(family, a, out, (socklen_t)out_len))
 			rc = 0;
 		break;

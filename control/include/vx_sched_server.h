@@ -41,8 +41,13 @@ struct vx_sched_server_cfg {
 	uint32_t host_ids_per_addr; /* host ids one source address (IPv6: /64) may bind (4096) */
 	uint32_t host_ids_max;	    /* host ids bound in all (default 65536) */
 	struct vx_sched_cfg sched;
-	uint32_t conns_max;   /* connections served at once */
-	uint32_t sendq_max;   /* bytes queued to one peer before it is dropped */
+	uint32_t conns_max; /* connections served at once */
+	uint32_t sendq_max; /* bytes queued to one peer before it is dropped */
+	/* memory of all connections' receive buffers (frames arriving) and of all send queues,
+	 * each bounded in total: over it the connection idle longest among those holding more
+	 * than their first buffer is closed, and new connections are refused (64 MiB each) */
+	uint64_t recv_mem_max;
+	uint64_t send_mem_max;
 	uint32_t idle_ms;     /* a connection that sends nothing this long is closed */
 	uint32_t hello_ms;    /* time a new connection has to say hello */
 	uint32_t announce_ms; /* announce interval told to peers in the hello answer */

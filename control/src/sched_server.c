@@ -9,6 +9,13 @@
  * trusted any more); a request that decodes but cannot be served gets an error response. After every loop
  * turn the scheduler's pushes are sent and the database writes of the turn are committed. Once a
  * second the scheduler's timers run and idle connections are closed.
+ *
+ * Memory is bounded in total, not only per connection: the reader's buffer grows as bytes come
+ * (never by a declared length), and the sum of all receive buffers and the sum of all send
+ * queues each have a budget (cfg.recv_mem_max, cfg.send_mem_max). Over budget, the connection
+ * that received a whole frame longest ago among those holding more than their first buffer is
+ * closed (a slow sender of a big frame or a peer that does not read is that one); a new
+ * connection that would not fit its first buffer is refused.
  */
 #include "vx_sched_server.h"
 
@@ -64,6 +71,7 @@ struct srv_conn {
 	bool again;			/* TLS holds input the socket will not signal */
 	bool sniff;			/* TLS or plaintext: decided by the first bytes */
 	char seen_ip[INET6_ADDRSTRLEN]; /* the address the connection comes from */
+	size_t mem_in, mem_out;		/* its share of srv->mem_in, srv->mem_out */
 };
 
 struct vx_sched_server {
@@ -93,6 +101,7 @@ struct vx_sched_server {
 	uint8_t *cfg_doc;
 	uint32_t cfg_doc_len;
 	struct vx_pcache *pcache; /* persistent cache tasks (section 14) */
+	uint64_t mem_in, mem_out; /* all connections' receive buffers and send queues */
 };
 
 void vx_sched_server_cfg_default(struct vx_sched_server_cfg *cfg)
@@ -103,6 +112,8 @@ void vx_sched_server_cfg_default(struct vx_sched_server_cfg *cfg)
 	cfg->db_path = "scheduler.db";
 	cfg->conns_max = 4096;
 	cfg->sendq_max = 8u << 20;
+	cfg->recv_mem_max = 64u << 20;
+	cfg->send_mem_max = 64u << 20;
 	cfg->idle_ms = 120000;
 	cfg->hello_ms = 10000;
 	cfg->announce_ms = 10000;
@@ -263,7 +274,8 @@ int vx_sched_server_new(struct vx_sched_server **out, const struct vx_sched_serv
 	VX_ASSERT(cfg);
 	*out = NULL;
 	if ((!cfg->listen && cfg->pki) || !cfg->db_path || cfg->conns_max == 0 ||
-	    cfg->sendq_max < VX_CTL_FRAME_MAX)
+	    cfg->sendq_max < VX_CTL_FRAME_MAX || cfg->recv_mem_max < VX_CTL_FRAME_MAX ||
+	    cfg->send_mem_max < cfg->sendq_max)
 		return -EINVAL;
 	srv = vx_calloc(1, sizeof(*srv));
 	if (!srv)
@@ -328,6 +340,8 @@ static void conn_close(struct vx_sched_server *srv, struct srv_conn *c, const ch
 		vx_sched_host_silent(srv->sched, c->host, now);
 	epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->io.fd, NULL);
 	vx_fconn_close(&c->io);
+	srv->mem_in -= c->mem_in;
+	srv->mem_out -= c->mem_out;
 	if (c->again)
 		srv->nr_again--;
 	srv->conns[c->slot] = NULL;
@@ -344,6 +358,49 @@ static void conn_arm_out(struct vx_sched_server *srv, struct srv_conn *c, bool o
 		return;
 	c->want_out = on;
 	epoll_ctl(srv->epfd, EPOLL_CTL_MOD, c->io.fd, &ev);
+}
+
+/* Brings @c's share of the totals up to date with its buffers. */
+static void conn_account(struct vx_sched_server *srv, struct srv_conn *c)
+{
+	size_t in = vx_ctl_reader_mem(&c->rd), out = c->io.out_cap;
+
+	srv->mem_in = srv->mem_in - c->mem_in + in;
+	srv->mem_out = srv->mem_out - c->mem_out + out;
+	c->mem_in = in;
+	c->mem_out = out;
+}
+
+/*
+ * Closes connections while the totals are over budget, the one idle longest first among those
+ * holding more than their first buffer. Returns true when @self (NULL: none) was closed.
+ */
+static bool mem_shed(struct vx_sched_server *srv, const struct srv_conn *self)
+{
+	bool gone = false;
+
+	while (srv->mem_in > srv->cfg.recv_mem_max || srv->mem_out > srv->cfg.send_mem_max) {
+		bool in = srv->mem_in > srv->cfg.recv_mem_max;
+		struct srv_conn *v = NULL;
+
+		for (uint32_t i = 0; i < srv->cfg.conns_max; i++) {
+			struct srv_conn *c = srv->conns[i];
+
+			if (c && (in ? c->mem_in > VX_CTL_READER_START : c->mem_out > 0) &&
+			    (!v || c->rx_ms < v->rx_ms))
+				v = c;
+		}
+		if (!v)
+			break; /* only first buffers: the accept check keeps those in budget */
+		vx_warn("scheduler: %s buffers over their budget of %llu bytes: closing the "
+			"connection from %s, idle longest",
+			in ? "receive" : "send",
+			(unsigned long long)(in ? srv->cfg.recv_mem_max : srv->cfg.send_mem_max),
+			v->seen_ip);
+		gone |= v == self;
+		conn_close(srv, v, in ? "receive budget" : "send budget");
+	}
+	return gone;
 }
 
 /* Sends what is queued; returns 0, or a negative errno when the connection is broken. */
@@ -375,7 +432,8 @@ static int conn_send(struct vx_sched_server *srv, struct srv_conn *c, const stru
 		conn_close(srv, c, rc == -ENOBUFS ? "send queue full" : "send failed");
 		return -EPIPE;
 	}
-	return 0;
+	conn_account(srv, c);
+	return mem_shed(srv, c) ? -EPIPE : 0;
 }
 
 /* The IP a connection comes from, as text (an IPv4-mapped IPv6 address as IPv4). */
@@ -432,6 +490,11 @@ static struct srv_conn *conn_add(struct vx_sched_server *srv, int fd)
 		close(fd);
 		return NULL;
 	}
+	if (srv->mem_in + VX_CTL_READER_START > srv->cfg.recv_mem_max) {
+		vx_warn("scheduler: receive buffers at their budget: refusing a connection");
+		close(fd);
+		return NULL;
+	}
 	for (slot = 0; srv->conns[slot]; slot++)
 		;
 	c = vx_calloc(1, sizeof(*c));
@@ -455,6 +518,7 @@ static struct srv_conn *conn_add(struct vx_sched_server *srv, int fd)
 		goto fail;
 	srv->conns[slot] = c;
 	srv->nr_conns++;
+	conn_account(srv, c);
 	return c;
 fail:
 	close(fd);
@@ -1289,6 +1353,9 @@ static void on_readable(struct vx_sched_server *srv, struct srv_conn *c)
 		conn_close(srv, c, "send failed");
 		return;
 	}
+	conn_account(srv, c);
+	if (mem_shed(srv, c))
+		return;
 	if (vx_fconn_has_input(&c->io)) {
 		c->again = true;
 		srv->nr_again++;
@@ -1484,6 +1551,8 @@ int vx_sched_server_run(struct vx_sched_server *srv, int stop_fd)
 				conn_close(srv, c, "send failed");
 				continue;
 			}
+			if (evs[i].events & EPOLLOUT)
+				conn_account(srv, c); /* a drained queue gives its memory back */
 			if (evs[i].events & EPOLLIN)
 				on_readable(srv, c);
 		}

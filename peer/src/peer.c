@@ -223,6 +223,24 @@ static void on_wake_or_stop(struct vx_loop *loop, void *arg)
 		begin_shutdown(p);
 }
 
+void vx__peer_wake_locked(struct vx_peer *p)
+{
+	if (p->loop) /* NULL: the loop thread has ended */
+		vx_loop_wake(p->loop);
+}
+
+/* The loop thread's last step: others wake the loop under mail_lock (vx__peer_wake_locked()),
+ * so none is waking it once it is out of p->loop. */
+static void loop_release(struct vx_peer *p)
+{
+	struct vx_loop *loop = p->loop;
+
+	pthread_mutex_lock(&p->mail_lock);
+	p->loop = NULL;
+	pthread_mutex_unlock(&p->mail_lock);
+	vx_loop_free(loop);
+}
+
 static void start_done(struct vx_peer *p, int rc, const char *fmt, ...) VX_PRINTF(3, 4);
 
 static void start_done(struct vx_peer *p, int rc, const char *fmt, ...)
@@ -454,8 +472,7 @@ out_up:
 		p->up = NULL;
 	}
 out_loop:
-	vx_loop_free(p->loop);
-	p->loop = NULL;
+	loop_release(p);
 	return NULL;
 }
 
@@ -649,12 +666,12 @@ void vx_peer_free(struct vx_peer *p)
 	if (!p)
 		return;
 	if (p->thread_started) {
+		atomic_store(&p->cache_stop, true);
 		pthread_mutex_lock(&p->mail_lock);
 		p->stopping = true;
-		pthread_mutex_unlock(&p->mail_lock);
-		atomic_store(&p->cache_stop, true);
 		if (p->ready && p->start_rc == 0)
-			vx_loop_wake(p->loop);
+			vx__peer_wake_locked(p);
+		pthread_mutex_unlock(&p->mail_lock);
 		pthread_join(p->thread, NULL);
 		vx__peer_cache_quiesce(p);
 	}
@@ -763,10 +780,10 @@ int vx_peer_download(struct vx_peer *p, const struct vx_download_request *req,
 	}
 	p->nr_jobs++;
 	vx_list_add_tail(&p->inbox_jobs, &j->node);
+	vx__peer_wake_locked(p);
 	pthread_mutex_unlock(&p->mail_lock);
 	if (out)
 		*out = (struct vx_peer_job *)j;
-	vx_loop_wake(p->loop);
 	return 0;
 }
 
@@ -775,7 +792,9 @@ void vx_peer_job_cancel(struct vx_peer *p, struct vx_peer_job *job)
 	struct peer_job *j = (struct peer_job *)job;
 
 	atomic_store(&j->cancelled, true);
-	vx_loop_wake(p->loop);
+	pthread_mutex_lock(&p->mail_lock);
+	vx__peer_wake_locked(p);
+	pthread_mutex_unlock(&p->mail_lock);
 }
 
 /* What the store says a task is doing, as the local API reports it. */

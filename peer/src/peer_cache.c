@@ -338,11 +338,6 @@ void vx__peer_cache_drain(struct vx_peer *p)
 }
 
 /*
- * Sends @m (borrowed) to the scheduler through the loop and waits for the answer, copied into
- * @out (owned by the caller: ans_release()). Returns the status: the scheduler's, or -ENOTCONN
- * (no scheduler), -ETIMEDOUT, -ECANCELED (the daemon stops).
- */
-/*
  * Queues @m (copied; what it points to is borrowed until the request is sent, or is @owned,
  * freed with the request) for the loop to send. Returns the request, with two references
  * (the caller's and the loop's), or NULL with *@rc: -ENOTCONN (no scheduler), -ENOMEM,
@@ -375,11 +370,16 @@ static struct cache_req *sched_submit(struct vx_peer *p, const struct vx_ctl_msg
 		return NULL;
 	}
 	vx_list_add_tail(&p->inbox_cache, &r->node);
+	vx__peer_wake_locked(p);
 	pthread_mutex_unlock(&p->mail_lock);
-	vx_loop_wake(p->loop);
 	return r;
 }
 
+/*
+ * Sends @m (borrowed) to the scheduler through the loop and waits for the answer, copied into
+ * @out (owned by the caller: ans_release()). Returns the status: the scheduler's, or -ENOTCONN
+ * (no scheduler), -ETIMEDOUT, -ECANCELED (the daemon stops).
+ */
 static int sched_call_once(struct vx_peer *p, struct vx_ctl_msg *m, struct cache_ans *out)
 {
 	struct cache_req *r;
@@ -522,13 +522,11 @@ static void haves_flush(struct cache_fetch *f)
 		pthread_mutex_lock(&p->mail_lock);
 		if (p->stopping) {
 			vx_free(h);
-			h = NULL;
 		} else {
 			vx_list_add_tail(&p->inbox_haves, &h->node);
+			vx__peer_wake_locked(p);
 		}
 		pthread_mutex_unlock(&p->mail_lock);
-		if (h)
-			vx_loop_wake(p->loop);
 	}
 	f->nr_fresh = 0;
 }

@@ -431,6 +431,9 @@ struct vx_peer {
 
 /* peer_ccfg.c: event 9 or a hello answer's cfg_version: fetch the document when newer */
 void vx__peer_ccfg_event(struct vx_peer *p, const struct vx_ctl_msg *m);
+/* Wakes the loop thread; requires p->mail_lock (the thread clears p->loop under it before it
+ * frees the loop, so a waker never writes to a freed loop). */
+void vx__peer_wake_locked(struct vx_peer *p);
 
 /* peer.c */
 int vx__peer_sched_send(struct vx_peer *p, struct vx_ctl_msg *m);

@@ -28,6 +28,7 @@
 
 #include "proxy_int.h"
 #include "vx_alloc.h"
+#include "vx_compiler.h"
 #include "vx_log.h"
 #include "vx_metrics.h"
 #include "vx_net.h"
@@ -1237,7 +1238,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 /* libmicrohttpd's own messages (socket options a socket pair does not have, clients gone):
  * debug lines, not stderr. */
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+VX_PRINTF(2, 0) static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char line[256];
 

@@ -462,7 +462,9 @@ int vx__meta_task_delete(struct vx_store *s, const char *id)
 	err = meta_exec(s, "COMMIT");
 	if (err)
 		goto err_rollback;
+	pthread_mutex_lock(&s->lock); /* vx_store_stats() reads it under s->lock */
 	s->commits++;
+	pthread_mutex_unlock(&s->lock);
 	return 0;
 err_rollback:
 	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);

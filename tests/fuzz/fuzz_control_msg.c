@@ -4,8 +4,10 @@
  * frames by vortex's control reader (vx_ctl_reader_feed()), each value decoded by both codecs
  * that ride on control frames, the scheduler protocol (vx_ctl_msg_decode()) and the local API
  * (vx_api_msg_decode()). A message that decodes must encode again and decode to the same fields
- * (round trip), so no encoder emits what its decoder refuses.
+ * (round trip), so no encoder emits what its decoder refuses. The stream is fed in pieces, as
+ * a socket gives it, so the reader's growing buffer is exercised.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,14 +69,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct vx_frame f;
 	ssize_t n;
 
-	if (!rd.buf && vx_ctl_reader_init(&rd))
+	/* the reader grows its buffer as bytes come: most inputs arrive in pieces (the piece size
+	 * from the input's length, so the seed corpus keeps its meaning) */
+	size_t chunk = size % 7 == 0 ? size : 1 + size % 4093;
+
+	vx_ctl_reader_free(&rd); /* a fresh, small buffer for every input */
+	if (vx_ctl_reader_init(&rd))
 		abort();
-	vx_ctl_reader_reset(&rd);
 	while (size > 0) {
 		struct vx_ctl_msg m;
 		struct vx_api_msg a;
+		size_t len = size < chunk ? size : chunk;
 
-		n = vx_ctl_reader_feed(&rd, data, size, &f);
+		n = vx_ctl_reader_feed(&rd, data, len, &f);
+		if (n == -EAGAIN) {
+			data += len;
+			size -= len;
+			continue;
+		}
 		if (n < 0)
 			break;
 		if (vx_ctl_msg_decode(f.hdr.tag, f.value, f.value_len, &m) == 0) {

@@ -256,7 +256,10 @@ void vx_h_server_finish_many(struct vx_h_server *s, const uint32_t *numbers, uin
 
 void vx_h_server_stop(struct vx_h_server *s)
 {
+	/* under s->lock: the server thread, stopped, takes it before it frees the loop */
+	pthread_mutex_lock(&s->lock);
 	vx_loop_stop(s->loop);
+	pthread_mutex_unlock(&s->lock);
 	assert_int_equal(pthread_join(s->thread, NULL), 0);
 	assert_int_equal(s->lent_at_exit, 0);
 	assert_int_equal(s->stats.conns, 0);

@@ -8,6 +8,7 @@
 #define VX_DATAPLANE_HARNESS_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <netinet/in.h>
@@ -117,7 +118,7 @@ struct vx_h_raw {
 	uint64_t len;
 	uint64_t piece;
 	struct sockaddr_in addr;
-	volatile int stop;
+	atomic_int stop;
 	volatile int active;		/* connection threads alive */
 	volatile int served;		/* answers completed */
 	volatile int hellos;		/* connections dropped on a non-Dragonfly tag */

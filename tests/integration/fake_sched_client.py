@@ -56,6 +56,15 @@ class Conn:
         return b
 
 
+def peer_hello(port, name, token):
+    """A connection from 127.0.0.1 that said hello as peer @name with @token (answered 0)."""
+    c = Conn(port, "127.0.0.1")
+    hello = {8: name, 9: "127.0.0.1", 10: 9, 13: 0, 16: token, 19: os.urandom(32).hex()}
+    r = c.response(c.send(1, hello))
+    assert r.get(3, 0) == 0, r
+    return c
+
+
 def evil_piece(n):
     return (b"EVIL%08d" % n) * (PIECE // 12) + b"E" * (PIECE % 12)
 

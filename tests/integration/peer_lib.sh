@@ -97,6 +97,16 @@ fail() {
 	exit 1
 }
 
+# proc_kib PID KEY: a /proc/PID/status figure in KiB (VmRSS, VmHWM)
+proc_kib() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
+
+# asan_frees_honoured: for RSS bounds. ASan keeps freed blocks in a 256 MiB quarantine and its
+# allocator returns pages lazily; daemons started after this free as the shipped build does.
+asan_frees_honoured() {
+	local o=quarantine_size_mb=0:thread_local_quarantine_size_kb=0
+	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}$o:allocator_release_to_os_interval_ms=0"
+}
+
 # need_py_cryptography: skips (77) a test whose python fakes make keys and certificates
 need_py_cryptography() {
 	python3 -c 'import cryptography' 2>/dev/null || {

@@ -28,12 +28,8 @@ sched_peer_token=$sched_peer_token python3 - "$sched_port" "$here" >"$dir/attack
 	2>"$dir/attacker.err" <<'PY' &
 import json, os, sys, time
 sys.path.insert(0, sys.argv[2])
-from fake_sched_client import Conn
-c = Conn(int(sys.argv[1]), "127.0.0.1")
-hello = {8: "attacker-1", 9: "127.0.0.1", 10: 9, 13: 0, 16: os.environ["sched_peer_token"],
-         19: os.urandom(32).hex()}
-r = c.response(c.send(1, hello))
-assert r.get(3, 0) == 0, r
+from fake_sched_client import peer_hello
+c = peer_hello(int(sys.argv[1]), "attacker-1", os.environ["sched_peer_token"])
 ids = []
 for i in range(9):
     tid = os.urandom(32).hex()

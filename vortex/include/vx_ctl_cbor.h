@@ -60,12 +60,17 @@ bool vx_ctl_tag_ok(uint8_t tag);
 
 /*
  * A reader of a control-frame stream: vortex's incremental decoder (vx_frame.h) set up for
- * control frames, with its own value buffer of VX_CTL_FRAME_MAX bytes (allocated, not touched:
- * pages become resident only as large frames arrive). One per connection.
+ * control frames, with its own value buffer that grows as value bytes arrive (up to
+ * VX_CTL_FRAME_MAX, never by what a header merely declares) and shrinks back to
+ * VX_CTL_READER_START once a frame over VX_CTL_READER_KEEP was taken. One per connection.
  */
+#define VX_CTL_READER_START 4096u
+#define VX_CTL_READER_KEEP  (64u << 10)
+
 struct vx_ctl_reader {
 	struct vx_frame_dec dec;
 	uint8_t *buf;
+	size_t cap;   /* bytes allocated at @buf */
 	int err;      /* sticky: a frame that is not a control frame came */
 	char why[64]; /* its text */
 };
@@ -86,6 +91,8 @@ void vx_ctl_reader_free(struct vx_ctl_reader *r);
  */
 VX_MUST_CHECK ssize_t vx_ctl_reader_feed(struct vx_ctl_reader *r, const uint8_t *in, size_t len,
 					 struct vx_frame *f);
+/* Bytes of memory @r's buffer holds now (for a server's total budget). */
+size_t vx_ctl_reader_mem(const struct vx_ctl_reader *r);
 /* Why @r failed, as text. */
 const char *vx_ctl_reader_why(const struct vx_ctl_reader *r);
 

@@ -246,7 +246,7 @@ static bool scalar_ok(const void *base, const struct cb_field *f)
 		return memchr(id, '\0', VX_TASK_ID_LEN + 1) && vx_task_id_valid(id, strlen(id));
 	}
 	case CB_CSTR: {
-		const char *str = *CAT(base, f->off, const char *);
+		const char *str = *CAT(base, f->off, char *);
 
 		return !str || strnlen(str, f->max + 1) <= f->max;
 	}
@@ -272,7 +272,7 @@ static void enc_scalar(struct cb_enc *e, const void *base, const struct cb_field
 		enc_text(e, (struct vx_ctl_str){ CAT(base, f->off, char), VX_TASK_ID_LEN });
 		break;
 	case CB_CSTR:
-		enc_text(e, vx_ctl_str_of(*CAT(base, f->off, const char *)));
+		enc_text(e, vx_ctl_str_of(*CAT(base, f->off, char *)));
 		break;
 	default:
 		enc_uint(e, scalar_u64(base, f));
