@@ -60,6 +60,11 @@ int vx_api_print(const struct api_opts *o, int status, json_t *j);
 int vx_api_origin_args(const struct api_opts *o, json_t *args);
 /* A job's args naming a task: "task_id" when @what is one, else "url"; plus --tag etc. */
 json_t *vx_api_task_args(const struct api_opts *o, const char *what);
+/* Adds --tag, --application, --filtered and --piece-length to @args. */
+void vx_api_task_flags(const struct api_opts *o, json_t *args);
+/* Adds a preheat's --scope, --memory, --count, --percentage, --timeout, --concurrent-* and
+ * --ips to @args. */
+void vx_api_preheat_flags(const struct api_opts *o, json_t *args);
 /* POSTs a job of @type with @args (taken); --wait polls it to its end. Exit code. */
 int vx_api_post_job(const struct api_opts *o, const char *type, json_t *args);
 

@@ -56,8 +56,10 @@ struct vx_manager_cfg {
 	 * holds none */
 	int (*cluster_check)(const void *root, char *err, size_t err_len);
 	const char *cluster_seed;
-	uint32_t job_lease_s; /* a running job's lease: another process claims it this long
+	uint32_t job_lease_s;	      /* a running job's lease: another process claims it this long
 			       * after its runner stopped renewing (default 15) */
+	const char *const *sync_dirs; /* directories a sync's file:// prefix may lie under */
+	uint32_t nr_sync_dirs;	      /* (none: file:// prefixes are refused) */
 };
 
 void vx_manager_cfg_default(struct vx_manager_cfg *cfg);

@@ -28,6 +28,7 @@
 #include "vx_net.h"
 #include "vx_sched_server.h"
 #include "vx_time.h"
+#include "vx_url.h"
 
 #define BUCKETS_MAX 256
 
@@ -46,6 +47,7 @@ struct vx_manager {
 	struct mgr_db db;
 	struct mgr_jobs *jobs;
 	struct mgr_view *view; /* the console's cluster views */
+	struct mgr_sync *sync; /* syncs of prefixes (mgr_sync.c) */
 	struct bucket buckets[BUCKETS_MAX];
 	uint64_t next_tick_ms;
 	uint64_t next_cfg_ms; /* next look for a new cluster config version in the database */
@@ -79,7 +81,12 @@ enum route_id {
 	R_BLOCK_DEL,
 	R_CCFG_GET,
 	R_CCFG_PUT,
-	R_PCACHE_GET
+	R_PCACHE_GET,
+	R_SYNC_POST,
+	R_SYNCS_GET,
+	R_SYNC_GET,
+	R_SYNC_RUN,
+	R_SYNC_DEL
 };
 
 static const struct route {
@@ -120,6 +127,15 @@ static const struct route {
 			 "GET /oapi/v1/cluster-config" },
 	[R_CCFG_PUT] = { "PUT", "/oapi/v1/cluster-config", VX_MGR_SCOPE_CLUSTER_ADMIN,
 			 "PUT /oapi/v1/cluster-config" },
+	/* syncs of prefixes (mgr_sync.c): POST on one runs it now */
+	[R_SYNC_POST] = { "POST", "/oapi/v1/syncs", VX_MGR_SCOPE_JOB_WRITE, "POST /oapi/v1/syncs" },
+	[R_SYNCS_GET] = { "GET", "/oapi/v1/syncs", VX_MGR_SCOPE_JOB_READ, "GET /oapi/v1/syncs" },
+	[R_SYNC_GET] = { "GET", "/oapi/v1/syncs/", VX_MGR_SCOPE_JOB_READ,
+			 "GET /oapi/v1/syncs/{id}" },
+	[R_SYNC_RUN] = { "POST", "/oapi/v1/syncs/", VX_MGR_SCOPE_JOB_WRITE,
+			 "POST /oapi/v1/syncs/{id}" },
+	[R_SYNC_DEL] = { "DELETE", "/oapi/v1/syncs/", VX_MGR_SCOPE_JOB_WRITE,
+			 "DELETE /oapi/v1/syncs/{id}" },
 };
 #define NR_ROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -317,6 +333,58 @@ static enum MHD_Result jobs_post(struct call *k, struct req *q)
 	snprintf(k->target, sizeof(k->target), "job=%" PRId64 " type=%s", id,
 		 vx__mgr_job_type_name(r.type));
 	return answer(k, MHD_HTTP_OK, vx__mgr_job_get(k->m->jobs, id));
+}
+
+static enum MHD_Result syncs_post(struct call *k, struct req *q)
+{
+	static struct vx_mgr_sync_req s; /* large; one request at a time on this thread */
+	char err[300] = "";
+	int64_t id;
+	int rc;
+
+	k->audit = true;
+	if (vx_mgr_sync_req_decode(q->body ? q->body : "", q->len, &s, err, sizeof(err)))
+		return fail(k, MHD_HTTP_BAD_REQUEST, err);
+	vx_url_redact_str(s.prefix, k->target, sizeof(k->target));
+	if ((k->tok.scopes & VX_MGR_SCOPE_PREHEAT) != VX_MGR_SCOPE_PREHEAT ||
+	    (s.del && !(k->tok.scopes & VX_MGR_SCOPE_TASK_DELETE)))
+		return fail(k, MHD_HTTP_FORBIDDEN,
+			    s.del ? "a sync needs the preheat scope, and task:delete to evict"
+				  : "a sync needs the preheat scope");
+	if (!rate_ok(k->m, k->tok.id))
+		return fail(k, MHD_HTTP_TOO_MANY_REQUESTS,
+			    "too many jobs from this token; slow down");
+	rc = vx__mgr_sync_create(k->m->sync, &s, k->tok.id, &id, err, sizeof(err));
+	if (rc)
+		return fail(k, (unsigned)rc, err);
+	snprintf(k->target, sizeof(k->target), "sync=%" PRId64, id);
+	return answer(k, MHD_HTTP_OK, vx__mgr_sync_get(k->m->sync, id));
+}
+
+static enum MHD_Result sync_id_call(struct call *k, enum route_id r, int64_t id)
+{
+	bool del = false;
+	int rc;
+
+	k->audit = r != R_SYNC_GET;
+	snprintf(k->target, sizeof(k->target), "sync=%" PRId64, id);
+	if (r == R_SYNC_GET) {
+		json_t *o = vx__mgr_sync_get(k->m->sync, id);
+
+		return o ? answer(k, MHD_HTTP_OK, o) : fail(k, MHD_HTTP_NOT_FOUND, "no such sync");
+	}
+	if (r == R_SYNC_RUN && !(k->tok.scopes & VX_MGR_SCOPE_PREHEAT))
+		return fail(k, MHD_HTTP_FORBIDDEN, "running a sync needs the preheat scope");
+	rc = r == R_SYNC_RUN ? vx__mgr_sync_run_now(k->m->sync, id, &del)
+			     : vx__mgr_sync_delete(k->m->sync, id);
+	if (rc == -ENOENT)
+		return fail(k, MHD_HTTP_NOT_FOUND, "no such sync");
+	if (rc)
+		return fail(k, MHD_HTTP_INTERNAL_SERVER_ERROR, "the database failed");
+	if (r == R_SYNC_DEL)
+		return answer(k, MHD_HTTP_OK,
+			      json_pack("{s:I, s:b}", "id", (json_int_t)id, "deleted", 1));
+	return answer(k, MHD_HTTP_OK, vx__mgr_sync_get(k->m->sync, id));
 }
 
 static enum MHD_Result tokens_post(struct call *k, struct req *q)
@@ -546,6 +614,14 @@ static enum MHD_Result dispatch(struct call *k, enum route_id r, const char *res
 		return cluster_get(k);
 	case R_CCFG_PUT:
 		return cluster_put(k, q);
+	case R_SYNC_POST:
+		return syncs_post(k, q);
+	case R_SYNCS_GET:
+		return answer(k, MHD_HTTP_OK, vx__mgr_sync_list(k->m->sync));
+	case R_SYNC_GET:
+	case R_SYNC_RUN:
+	case R_SYNC_DEL:
+		return sync_id_call(k, r, id);
 	}
 	return fail(k, MHD_HTTP_NOT_FOUND, "no such route");
 }
@@ -666,6 +742,7 @@ static void hook_run(void *arg, uint64_t now_ms)
 		(void)MHD_run(m->d);
 	if (now_ms >= m->next_tick_ms) {
 		vx__mgr_jobs_tick(m->jobs, now_ms);
+		vx__mgr_sync_tick(m->sync, now_ms);
 		vx__mgr_view_tick(m->view, now_ms);
 		m->next_tick_ms = now_ms + 500;
 	}
@@ -754,6 +831,8 @@ int vx_manager_new(struct vx_manager **out, struct vx_sched_server *srv,
 	rc = vx__mgr_jobs_new(&m->jobs, &m->db, srv, cfg);
 	if (!rc)
 		rc = vx__mgr_view_new(&m->view, srv, &m->db);
+	if (!rc)
+		rc = vx__mgr_sync_new(&m->sync, &m->db, m->jobs, srv, &m->cfg);
 	if (!rc && api)
 		rc = api_start(m, &ss, sl);
 	if (rc)
@@ -830,6 +909,7 @@ void vx_manager_free(struct vx_manager *m)
 		MHD_stop_daemon(m->d);
 	if (m->lfd >= 0)
 		close(m->lfd);
+	vx__mgr_sync_free(m->sync); /* before the jobs it makes */
 	vx__mgr_jobs_free(m->jobs);
 	vx__mgr_view_free(m->view);
 	vx__mgr_db_close(&m->db);
