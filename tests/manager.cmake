@@ -25,3 +25,10 @@ endif()
 if(TARGET vx)
 	set_tests_properties(manager_api PROPERTIES TIMEOUT 300)
 endif()
+# vx sync with the manager's tables in PostgreSQL (the same script, "pg")
+if(TARGET vx)
+	add_test(NAME manager_sync_pg
+		COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/manager_sync.sh $<TARGET_FILE:vx> pg)
+	set_tests_properties(manager_sync_pg PROPERTIES LABELS integration TIMEOUT 150
+		SKIP_RETURN_CODE 77)
+endif()

@@ -1,23 +1,31 @@
 #!/usr/bin/env bash
-# manager_sync.sh VX: `vx sync` end to end (spec/manager.md "Syncs") with a real `vx scheduler
+# manager_sync.sh VX [pg]: `vx sync` end to end (spec/manager.md "Syncs") with a real `vx scheduler
 # --api`, a seed and an nginx origin serving the synced directory: a 1,000-object file://
 # prefix (ten sub-directories) is preheated object by object, each fetched from the origin
 # once; a second run with nothing changed preheats nothing; a changed object is evicted and
 # preheated again (fetched again), a new one preheated, a deleted one evicted (--delete); the
 # state survives a restart of the control plane; max_objects bounds a run (nothing done past
 # it); bad prefixes and missing scopes are refused with clear errors and store nothing; a sync
-# whose token was revoked stops.
+# whose token was revoked stops. With "pg", the manager's tables are in a real PostgreSQL
+# (manager_lib.sh pg_start) instead of the sqlite file.
 #
 # Covers shared/reference/dragonfly-behaviour.md 5.5: deny by default (a file:// prefix
 # outside --sync-dir, a token without preheat or task:delete), no credentials stored (a prefix
 # with user-info), a revoked token stops acting.
 set -euo pipefail
 vx=$1
-name=manager_sync
+name=manager_sync${2:+_$2}
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/peer_lib.sh"
 . "$here/manager_lib.sh"
+[ "${2:-}" != pg ] || pg_need
 peer_lib_init
+mdb=("$dir/sched.db")
+if [ "${2:-}" = pg ]; then
+	pg_start
+	mdb=("$uri")
+fi
+margs=(--allow-outbound 127.0.0.0/8 --sync-dir "$dir/www" --job-lease 2 --manager-db "${mdb[0]}")
 
 # 1,000 small objects in ten directories (the listing recurses)
 mkdir -p "$dir/www/tree"
@@ -30,9 +38,9 @@ for d in range(10):
             f.write(b"%d-%d " % (d, i) * 20)
 PY
 origin_start
-sched_start --allow-outbound 127.0.0.0/8 --sync-dir "$dir/www" --job-lease 2
+sched_start "${margs[@]}"
 serve_start seed --seed --allow-outbound 127.0.0.0/8
-"$vx" token create --bootstrap --db "$dir/sched.db" >"$dir/boot.out" 2>"$dir/boot.err" ||
+"$vx" token create --bootstrap --db "${mdb[0]}" >"$dir/boot.out" 2>"$dir/boot.err" ||
 	fail "token create --bootstrap: $(cat "$dir/boot.err")"
 admin=$(tail -n1 "$dir/boot.out")
 (umask 077 && printf '%s\n' "$admin" >"$dir/api.admin")
@@ -138,7 +146,7 @@ expect_at "$api_port" 200 "jobs" GET "/oapi/v1/jobs?per_page=20" - "$admin" >"$d
 # ---- a restart keeps the state: nothing to do
 kill -TERM "$sched_pid"
 wait "$sched_pid" 2>/dev/null || true
-sched_start "127.0.0.1:$sched_port" --allow-outbound 127.0.0.0/8 --sync-dir "$dir/www" --job-lease 2
+sched_start "127.0.0.1:$sched_port" "${margs[@]}"
 export VX_API="http://127.0.0.1:$api_port"
 "$vx" sync get "$sid" --json >"$dir/r4.json"
 [ "$(js "$dir/r4.json" '(j["runs"], j["objects"], j["state"])')" = "(3, 1000, 'idle')" ] ||
