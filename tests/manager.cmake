@@ -1,7 +1,7 @@
 # The management plane (manager/) end to end: a scheduler with its open API, a seed, two peers
 # and an nginx origin on loopback; plus the replay of the job-request decoder's fuzz corpus.
 if(TARGET vx)
-	foreach(t api image image_auth image_ssrf pg jobs sync)
+	foreach(t api image image_auth image_ssrf pg jobs sync pubsub)
 		add_test(NAME manager_${t}
 			COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/manager_${t}.sh $<TARGET_FILE:vx>)
 		set_tests_properties(manager_${t} PROPERTIES LABELS integration TIMEOUT 150

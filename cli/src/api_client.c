@@ -426,3 +426,36 @@ int vx_api_post_job(const struct api_opts *o, const char *type, json_t *args)
 	}
 	return vx_api_print(o, st, j);
 }
+
+int vx_api_take_flags(int *argc, char **argv, const char *const *names, const char **vals,
+		      const char *cmd)
+{
+	int n = 1;
+
+	for (int i = 1; i < *argc; i++) {
+		uint32_t k = 0;
+		size_t len = 0;
+
+		for (; names[k]; k++) {
+			len = strcspn(names[k], "!");
+			if (!strncmp(argv[i], names[k], len) && !argv[i][len])
+				break;
+		}
+		if (!names[k]) {
+			argv[n++] = argv[i];
+			continue;
+		}
+		if (names[k][len] == '!') {
+			vals[k] = "1";
+			continue;
+		}
+		if (i + 1 == *argc) {
+			fprintf(stderr, "%s: %s wants a value\n", cmd, argv[i]);
+			return -EINVAL;
+		}
+		vals[k] = argv[++i];
+	}
+	argv[n] = NULL;
+	*argc = n;
+	return 0;
+}

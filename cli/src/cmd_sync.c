@@ -55,40 +55,17 @@ static int num(const char *flag, const char *v, long lo, long hi, long *out)
 /* Takes the sync's own flags out of @argv (the rest go to vx_api_opts_parse). */
 static int own_flags(int *argc, char **argv, struct sync_flags *f)
 {
-	int n = 1;
+	static const char *const names[] = { "--fetch-base",	 "--interval", "--max-objects",
+					     "--max-concurrent", "--delete!",  NULL };
+	const char *v[5] = { NULL };
 
-	for (int i = 1; i < *argc; i++) {
-		const char *a = argv[i];
-		const char *v = i + 1 < *argc ? argv[i + 1] : NULL;
-		int rc = 0;
-
-		if (!strcmp(a, "--delete")) {
-			f->del = true;
-			continue;
-		}
-		if (strcmp(a, "--fetch-base") && strcmp(a, "--interval") &&
-		    strcmp(a, "--max-objects") && strcmp(a, "--max-concurrent")) {
-			argv[n++] = argv[i];
-			continue;
-		}
-		if (!v) {
-			fprintf(stderr, "vx sync: %s wants a value\n", a);
-			return -EINVAL;
-		}
-		i++;
-		if (!strcmp(a, "--fetch-base"))
-			f->fetch_base = v;
-		else if (!strcmp(a, "--interval"))
-			rc = num(a, v, 0, 30 * 86400, &f->interval);
-		else if (!strcmp(a, "--max-objects"))
-			rc = num(a, v, 1, 100000, &f->max_objects);
-		else
-			rc = num(a, v, 1, 128, &f->max_concurrent);
-		if (rc)
-			return rc;
-	}
-	argv[n] = NULL;
-	*argc = n;
+	if (vx_api_take_flags(argc, argv, names, v, "vx sync") ||
+	    (v[1] && num(names[1], v[1], 0, 30 * 86400, &f->interval)) ||
+	    (v[2] && num(names[2], v[2], 1, 100000, &f->max_objects)) ||
+	    (v[3] && num(names[3], v[3], 1, 128, &f->max_concurrent)))
+		return -EINVAL;
+	f->fetch_base = v[0];
+	f->del = v[4] != NULL;
 	return 0;
 }
 

@@ -86,7 +86,10 @@ enum route_id {
 	R_SYNCS_GET,
 	R_SYNC_GET,
 	R_SYNC_RUN,
-	R_SYNC_DEL
+	R_SYNC_DEL,
+	R_CHANNELS,
+	R_CHANNEL_GET,
+	R_CHANNEL_POST
 };
 
 static const struct route {
@@ -136,6 +139,13 @@ static const struct route {
 			 "POST /oapi/v1/syncs/{id}" },
 	[R_SYNC_DEL] = { "DELETE", "/oapi/v1/syncs/", VX_MGR_SCOPE_JOB_WRITE,
 			 "DELETE /oapi/v1/syncs/{id}" },
+	/* publish/subscribe (mgr_channel.c): {name} is a channel's name */
+	[R_CHANNELS] = { "GET", "/oapi/v1/channels", VX_MGR_SCOPE_SUBSCRIBE,
+			 "GET /oapi/v1/channels" },
+	[R_CHANNEL_GET] = { "GET", "/oapi/v1/channels/", VX_MGR_SCOPE_SUBSCRIBE,
+			    "GET /oapi/v1/channels/{name}" },
+	[R_CHANNEL_POST] = { "POST", "/oapi/v1/channels/", VX_MGR_SCOPE_PUBLISH,
+			     "POST /oapi/v1/channels/{name}" },
 };
 #define NR_ROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -387,6 +397,25 @@ static enum MHD_Result sync_id_call(struct call *k, enum route_id r, int64_t id)
 	return answer(k, MHD_HTTP_OK, vx__mgr_sync_get(k->m->sync, id));
 }
 
+static enum MHD_Result channel_post(struct call *k, const char *channel, struct req *q)
+{
+	static struct vx_mgr_pub_req p; /* one request at a time on this thread */
+	char err[256];
+	int64_t seq;
+
+	k->audit = true;
+	snprintf(k->target, sizeof(k->target), "channel=%.64s", channel);
+	if (vx_mgr_pub_req_decode(q->body ? q->body : "", q->len, &p, err, sizeof(err)))
+		return fail(k, MHD_HTTP_BAD_REQUEST, err);
+	if (vx__mgr_channel_publish(&k->m->db, channel, &p, k->tok.id, &seq))
+		return fail(k, MHD_HTTP_INTERNAL_SERVER_ERROR, "the database failed");
+	snprintf(k->target, sizeof(k->target), "channel=%.64s seq=%" PRId64 " name=%.128s", channel,
+		 seq, p.name);
+	return answer(k, MHD_HTTP_OK,
+		      json_pack("{s:s, s:I, s:s}", "channel", channel, "seq", (json_int_t)seq,
+				"name", p.name));
+}
+
 static enum MHD_Result tokens_post(struct call *k, struct req *q)
 {
 	json_t *root = json_loadb(q->body ? q->body : "", q->len, JSON_REJECT_DUPLICATES, NULL);
@@ -534,7 +563,11 @@ static enum MHD_Result dispatch(struct call *k, enum route_id r, const char *res
 	int rc;
 
 	/* ids are numbers, but a task's (hex) and a host's (its name) */
-	if (rest && (r == R_TASK ? !hex_id(rest) : r != R_BLOCK_DEL && !parse_id(rest, &id)))
+	if (rest && (r == R_CHANNEL_GET || r == R_CHANNEL_POST) && !vx__mgr_channel_name_ok(rest))
+		return fail(k, r == R_CHANNEL_POST ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_NOT_FOUND,
+			    "a channel name is 1..64 of [a-z0-9._-], not starting with '.' or '-'");
+	if (rest && r != R_CHANNEL_GET && r != R_CHANNEL_POST &&
+	    (r == R_TASK ? !hex_id(rest) : r != R_BLOCK_DEL && !parse_id(rest, &id)))
 		return fail(k, MHD_HTTP_NOT_FOUND, "no such id");
 	switch (r) {
 	case R_HEALTHY:
@@ -622,6 +655,18 @@ static enum MHD_Result dispatch(struct call *k, enum route_id r, const char *res
 	case R_SYNC_RUN:
 	case R_SYNC_DEL:
 		return sync_id_call(k, r, id);
+	case R_CHANNELS:
+		return answer(k, MHD_HTTP_OK, vx__mgr_channel_list(&k->m->db));
+	case R_CHANNEL_POST:
+		return channel_post(k, rest, q);
+	case R_CHANNEL_GET: {
+		json_t *o = vx__mgr_channel_read(&k->m->db, rest,
+						 (int64_t)query_u32(k->c, "after", 0, UINT32_MAX),
+						 query_u32(k->c, "limit", 100, 1000));
+
+		return o ? answer(k, MHD_HTTP_OK, o)
+			 : fail(k, MHD_HTTP_NOT_FOUND, "no such channel");
+	}
 	}
 	return fail(k, MHD_HTTP_NOT_FOUND, "no such route");
 }
@@ -833,6 +878,8 @@ int vx_manager_new(struct vx_manager **out, struct vx_sched_server *srv,
 		rc = vx__mgr_view_new(&m->view, srv, &m->db);
 	if (!rc)
 		rc = vx__mgr_sync_new(&m->sync, &m->db, m->jobs, srv, &m->cfg);
+	if (!rc)
+		rc = vx__mgr_channel_tables(&m->db);
 	if (!rc && api)
 		rc = api_start(m, &ss, sl);
 	if (rc)

@@ -254,6 +254,30 @@ int vx__mgr_sync_run_now(struct mgr_sync *y, int64_t id, bool *del);
 int vx__mgr_sync_delete(struct mgr_sync *y, int64_t id);
 void vx__mgr_sync_tick(struct mgr_sync *y, uint64_t now_ms);
 
+/* ---------------------------------------------------------------- mgr_channel.c */
+
+#define MGR_CHANNEL_MAX 64 /* bytes of a channel name */
+
+/* A decoded POST /oapi/v1/channels/{name} body: one publication. */
+struct vx_mgr_pub_req {
+	char name[MGR_FIELD_MAX];	  /* the file name subscribers write */
+	char task_id[VX_TASK_ID_LEN + 1]; /* a persistent cache task, or */
+	char url[MGR_URL_MAX];		  /* an http(s) URL without credentials */
+};
+
+/* 0, or -EINVAL with @err. */
+int vx_mgr_pub_req_decode(const char *body, size_t len, struct vx_mgr_pub_req *p, char *err,
+			  size_t err_len);
+/* [a-z0-9._-], 1..MGR_CHANNEL_MAX, not starting with '.' or '-'. */
+bool vx__mgr_channel_name_ok(const char *s);
+int vx__mgr_channel_tables(struct mgr_db *d);
+/* Appends @p to @channel (made on its first publication): 0 and *@seq, -EINVAL, VX_EDB. */
+int vx__mgr_channel_publish(struct mgr_db *d, const char *channel, const struct vx_mgr_pub_req *p,
+			    int64_t token, int64_t *seq);
+/* The publications after @after (at most @limit), or NULL for an unknown channel. */
+json_t *vx__mgr_channel_read(struct mgr_db *d, const char *channel, int64_t after, uint32_t limit);
+json_t *vx__mgr_channel_list(struct mgr_db *d);
+
 /* ---------------------------------------------------------------- mgr_webhook.c */
 
 struct mgr_hooks;

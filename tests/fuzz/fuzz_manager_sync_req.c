@@ -1,9 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * fuzz_manager_sync_req.c: the management API's sync request decoder (manager/src/mgr_sync.c,
- * vx_mgr_sync_req_decode, the one POST /oapi/v1/syncs calls) on arbitrary bytes: it returns 0
- * or -EINVAL with a message, never crashes; a decoded sync has a prefix without credentials
- * (it is stored), bounds kept, and its preheat arguments make a preheat request for an object.
+ * fuzz_manager_sync_req.c: the request decoders of syncs and channels (the ones the HTTP
+ * server calls) on arbitrary bytes, each input through both:
+ *  - vx_mgr_sync_req_decode (manager/src/mgr_sync.c, POST /oapi/v1/syncs): 0 or -EINVAL with
+ *    a message, never a crash; a decoded sync has a prefix without credentials (it is stored),
+ *    bounds kept, and its preheat arguments make a preheat request for an object;
+ *  - vx_mgr_pub_req_decode (manager/src/mgr_channel.c, POST /oapi/v1/channels/{name}): 0 or
+ *    -EINVAL with a message; a decoded publication names a file a subscriber may write in its
+ *    directory (no '/', no dot file) and exactly one of a task id (64 lowercase hex) and an
+ *    http(s) URL without credentials.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -15,6 +20,29 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static void publication(const uint8_t *data, size_t size)
+{
+	static struct vx_mgr_pub_req p;
+	char err[256] = "";
+	int rc = vx_mgr_pub_req_decode((const char *)data, size, &p, err, sizeof(err));
+
+	if (rc != 0 && rc != -EINVAL)
+		abort();
+	if (rc == -EINVAL && !err[0])
+		abort();
+	if (rc)
+		return;
+	if (!p.name[0] || p.name[0] == '.' || p.name[0] == '-' || strchr(p.name, '/'))
+		abort();
+	if (!p.task_id[0] == !p.url[0])
+		abort();
+	if (p.task_id[0] && !vx_task_id_valid(p.task_id, strlen(p.task_id)))
+		abort();
+	if (p.url[0] &&
+	    (vx__mgr_url_host(p.url, NULL, 0) || vx_url_has_credentials(p.url, strlen(p.url))))
+		abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct vx_mgr_sync_req s;
@@ -22,6 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char err[300] = "";
 	int rc = vx_mgr_sync_req_decode((const char *)data, size, &s, err, sizeof(err));
 
+	publication(data, size);
 	if (rc != 0 && rc != -EINVAL)
 		abort();
 	if (rc == -EINVAL && !err[0])
