@@ -407,6 +407,9 @@ static enum MHD_Result channel_post(struct call *k, const char *channel, struct 
 	snprintf(k->target, sizeof(k->target), "channel=%.64s", channel);
 	if (vx_mgr_pub_req_decode(q->body ? q->body : "", q->len, &p, err, sizeof(err)))
 		return fail(k, MHD_HTTP_BAD_REQUEST, err);
+	if (!rate_ok(k->m, k->tok.id))
+		return fail(k, MHD_HTTP_TOO_MANY_REQUESTS,
+			    "too many jobs and publications from this token; slow down");
 	if (vx__mgr_channel_publish(&k->m->db, channel, &p, k->tok.id, &seq))
 		return fail(k, MHD_HTTP_INTERNAL_SERVER_ERROR, "the database failed");
 	snprintf(k->target, sizeof(k->target), "channel=%.64s seq=%" PRId64 " name=%.128s", channel,

@@ -7,7 +7,7 @@
 # kept on disk. Refused: an unknown channel, a token without the publish or the subscribe
 # scope, a bad channel or file name; none of them leaves a channel, a file or a partial file
 # behind. A publication no host can serve stops the stream there with a clear error, without a
-# partial file or an advanced sequence.
+# partial file, an advanced sequence, or the publication after it written out of order.
 #
 # Covers shared/reference/dragonfly-behaviour.md 5.5: deny by default (publish and subscribe
 # scopes), no path traversal through a publication's name, no half-written output.
@@ -101,9 +101,11 @@ done
 
 # ---- a publication no host can serve: the stream stops there, nothing half-written
 expect_at "$api_port" 200 "an unservable publication" POST /oapi/v1/channels/news "{\"name\":\"ghost\",\"task_id\":\"$(printf '%064d' 7)\"}" "$(cat "$dir/pub.tok")" >/dev/null
+publish "$dir/in/f1" --name after-ghost >/dev/null || fail "publish after the ghost"
 subscribe 1 && fail "an unservable publication was fetched"
 grep -q "publication 4 (ghost) not fetched" "$dir/sub1.err" || fail "the error: $(cat "$dir/sub1.err")"
 [ ! -e "$dir/d1/ghost" ] && [ -z "$(find "$dir/d1" -name '.vx-part-*')" ] ||
 	fail "an unservable publication left a file"
+[ ! -e "$dir/d1/after-ghost" ] || fail "a publication after a failed one was written (out of order)"
 [ "$(cat "$dir/d1/.vx-subscribe-news")" = 3 ] || fail "the sequence moved past a failed publication"
 echo "PASS: $name"
