@@ -219,10 +219,11 @@ int vx_mgr_sync_req_decode(const char *body, size_t len, struct vx_mgr_sync_req 
 		goto out;
 	}
 	/* a directory's listing joins names onto it */
+	/* get_url left room for one more byte */
 	if (s->fetch_base[0] && s->fetch_base[strlen(s->fetch_base) - 1] != '/')
-		strcat(s->fetch_base, "/");
+		memcpy(s->fetch_base + strlen(s->fetch_base), "/", 2);
 	if (strncmp(s->prefix, "file://", 7) == 0 && s->prefix[strlen(s->prefix) - 1] != '/')
-		strcat(s->prefix, "/");
+		memcpy(s->prefix + strlen(s->prefix), "/", 2);
 	v = json_object_get(root, "delete");
 	if (v && !json_is_null(v)) {
 		if (!json_is_boolean(v)) {
