@@ -353,6 +353,12 @@ json_t *vx_api_task_args(const struct api_opts *o, const char *what)
 		json_object_set_new(a, "task_id", json_string(what));
 	else
 		json_object_set_new(a, "url", json_string(what));
+	vx_api_task_flags(o, a);
+	return a;
+}
+
+void vx_api_task_flags(const struct api_opts *o, json_t *a)
+{
 	if (o->tag)
 		json_object_set_new(a, "tag", json_string(o->tag));
 	if (o->application)
@@ -361,7 +367,33 @@ json_t *vx_api_task_args(const struct api_opts *o, const char *what)
 		json_object_set_new(a, "filtered_query_params", json_string(o->filtered));
 	if (o->piece_length)
 		json_object_set_new(a, "piece_length", json_integer((json_int_t)o->piece_length));
-	return a;
+}
+
+void vx_api_preheat_flags(const struct api_opts *o, json_t *a)
+{
+	if (o->scope)
+		json_object_set_new(a, "scope", json_string(o->scope));
+	if (o->memory)
+		json_object_set_new(a, "load_to_cache", json_true());
+	if (o->count)
+		json_object_set_new(a, "count", json_integer(o->count));
+	if (o->percentage)
+		json_object_set_new(a, "percentage", json_integer(o->percentage));
+	if (o->timeout_s)
+		json_object_set_new(a, "timeout", json_integer(o->timeout_s));
+	if (o->concurrent_tasks)
+		json_object_set_new(a, "concurrent_task_count", json_integer(o->concurrent_tasks));
+	if (o->concurrent_peers)
+		json_object_set_new(a, "concurrent_peer_count", json_integer(o->concurrent_peers));
+	if (o->ips) {
+		char buf[4096], *save = NULL, *t;
+		json_t *ips = json_array();
+
+		snprintf(buf, sizeof(buf), "%s", o->ips);
+		for (t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
+			json_array_append_new(ips, json_string(t));
+		json_object_set_new(a, "ips", ips);
+	}
 }
 
 int vx_api_post_job(const struct api_opts *o, const char *type, json_t *args)
@@ -393,4 +425,37 @@ int vx_api_post_job(const struct api_opts *o, const char *type, json_t *args)
 		return VX_EXIT_FAILURE;
 	}
 	return vx_api_print(o, st, j);
+}
+
+int vx_api_take_flags(int *argc, char **argv, const char *const *names, const char **vals,
+		      const char *cmd)
+{
+	int n = 1;
+
+	for (int i = 1; i < *argc; i++) {
+		uint32_t k = 0;
+		size_t len = 0;
+
+		for (; names[k]; k++) {
+			len = strcspn(names[k], "!");
+			if (!strncmp(argv[i], names[k], len) && !argv[i][len])
+				break;
+		}
+		if (!names[k]) {
+			argv[n++] = argv[i];
+			continue;
+		}
+		if (names[k][len] == '!') {
+			vals[k] = "1";
+			continue;
+		}
+		if (i + 1 == *argc) {
+			fprintf(stderr, "%s: %s wants a value\n", cmd, argv[i]);
+			return -EINVAL;
+		}
+		vals[k] = argv[++i];
+	}
+	argv[n] = NULL;
+	*argc = n;
+	return 0;
 }

@@ -60,8 +60,21 @@ int vx_api_print(const struct api_opts *o, int status, json_t *j);
 int vx_api_origin_args(const struct api_opts *o, json_t *args);
 /* A job's args naming a task: "task_id" when @what is one, else "url"; plus --tag etc. */
 json_t *vx_api_task_args(const struct api_opts *o, const char *what);
+/* Adds --tag, --application, --filtered and --piece-length to @args. */
+void vx_api_task_flags(const struct api_opts *o, json_t *args);
+/* Adds a preheat's --scope, --memory, --count, --percentage, --timeout, --concurrent-* and
+ * --ips to @args. */
+void vx_api_preheat_flags(const struct api_opts *o, json_t *args);
 /* POSTs a job of @type with @args (taken); --wait polls it to its end. Exit code. */
 int vx_api_post_job(const struct api_opts *o, const char *type, json_t *args);
+
+/*
+ * vx_api_take_flags() - takes a command's own "--NAME VALUE" flags, @names (NULL-ended; a name
+ * ending in '!' takes no value and gets "1"), out of @argv into @vals (same index), leaving the
+ * rest for vx_api_opts_parse(). 0, or -EINVAL (a value missing; said on stderr).
+ */
+int vx_api_take_flags(int *argc, char **argv, const char *const *names, const char **vals,
+		      const char *cmd);
 
 /* A libcurl response body gathered in memory (vx_alloc.h allocator; vx_free(p) after): set
  * CURLOPT_WRITEFUNCTION to vx_cli_curl_body and CURLOPT_WRITEDATA to the struct. A body past

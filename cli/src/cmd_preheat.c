@@ -45,29 +45,7 @@ static int run_preheat(int argc, char **argv)
 				    : "file"));
 	if (o.platform)
 		json_object_set_new(a, "platform", json_string(o.platform));
-	if (o.scope)
-		json_object_set_new(a, "scope", json_string(o.scope));
-	if (o.memory)
-		json_object_set_new(a, "load_to_cache", json_true());
-	if (o.count)
-		json_object_set_new(a, "count", json_integer(o.count));
-	if (o.percentage)
-		json_object_set_new(a, "percentage", json_integer(o.percentage));
-	if (o.timeout_s)
-		json_object_set_new(a, "timeout", json_integer(o.timeout_s));
-	if (o.concurrent_tasks)
-		json_object_set_new(a, "concurrent_task_count", json_integer(o.concurrent_tasks));
-	if (o.concurrent_peers)
-		json_object_set_new(a, "concurrent_peer_count", json_integer(o.concurrent_peers));
-	if (o.ips) {
-		char buf[4096], *save = NULL, *t;
-		json_t *ips = json_array();
-
-		snprintf(buf, sizeof(buf), "%s", o.ips);
-		for (t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
-			json_array_append_new(ips, json_string(t));
-		json_object_set_new(a, "ips", ips);
-	}
+	vx_api_preheat_flags(&o, a);
 	if (vx_api_origin_args(&o, a)) {
 		json_decref(a);
 		return VX_EXIT_USAGE;

@@ -81,6 +81,8 @@ static void usage(FILE *f)
 	      "  --allow-outbound CIDR  preheat URLs may name these loopback/link-local\n"
 	      "                      addresses (repeatable; refused by default)\n"
 	      "  --deny-outbound CIDR   preheat URLs may never name these (repeatable)\n"
+	      "  --sync-dir DIR      a sync's file:// prefix may lie under DIR (repeatable;\n"
+	      "                      refused by default)\n"
 	      "  --api-jobs-per-min N  job creations per token per minute (default 60)\n"
 	      "  --api-routes        print the API's routes and exit\n"
 	      "  --cluster-config FILE  JSON of daemon config keys stored as the cluster\n"
@@ -136,6 +138,7 @@ struct mgr_flags {
 	bool given; /* --api was given: failing to bind it is fatal */
 	const char *allow[ALLOW_MAX];
 	const char *deny[ALLOW_MAX];
+	const char *sync_dirs[ALLOW_MAX]; /* --sync-dir */
 };
 
 static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, struct mgr_flags *mf)
@@ -176,6 +179,7 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 		{ "manager-db", required_argument, NULL, 'M' },
 		{ "job-lease", required_argument, NULL, 'E' },
 		{ "role", required_argument, NULL, 'r' },
+		{ "sync-dir", required_argument, NULL, 12 },
 		{ NULL, 0, NULL, 0 },
 	};
 	char host[256];
@@ -288,6 +292,16 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 			(o == 'O' ? mf->allow : mf->deny)[(*nr)++] = optarg;
 			break;
 		}
+		case 12:
+			if (mf->cfg.nr_sync_dirs == ALLOW_MAX || optarg[0] != '/') {
+				fprintf(stderr,
+					"vx scheduler: --sync-dir wants an absolute directory (at "
+					"most %d), got '%s'\n",
+					ALLOW_MAX, optarg);
+				return -EINVAL;
+			}
+			mf->sync_dirs[mf->cfg.nr_sync_dirs++] = optarg;
+			break;
 		case 'J':
 			if (parse_u32("--api-jobs-per-min", optarg, 1, 100000,
 				      &mf->cfg.jobs_per_min))
@@ -611,6 +625,7 @@ static int run_scheduler(int argc, char **argv)
 	mf.cfg.cluster_check = vx_config_cluster_check; /* the daemon's own parser */
 	mf.cfg.allow_outbound = mf.allow;
 	mf.cfg.deny_outbound = mf.deny;
+	mf.cfg.sync_dirs = mf.sync_dirs;
 	rc = parse_flags(argc, argv, &cfg, &mf);
 	if (rc)
 		return rc > 0 ? VX_EXIT_OK : VX_EXIT_USAGE;

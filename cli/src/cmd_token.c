@@ -22,7 +22,7 @@ static const char usage[] =
 	"       vx token ls [API flags]\n"
 	"       vx token revoke ID [API flags]\n\n"
 	"Scopes: job:read, job:write, preheat, task:delete, token:admin, audit:read,\n"
-	"metrics:read, cluster:read, cluster:admin, or all.\n"
+	"metrics:read, cluster:read, cluster:admin, publish, subscribe, or all.\n"
 	"API flags: --api URL (default $VX_API or http://127.0.0.1:8080), --token-file F\n"
 	"(default $VX_API_TOKEN_FILE), --json.\n";
 

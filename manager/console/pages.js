@@ -4,7 +4,7 @@ import { swarmPicture, trafficChart } from './chart.js';
 import { bar, bps, bytes, h, stateSpan, table, when } from './ui.js';
 
 const SCOPES = ['job:read', 'job:write', 'preheat', 'task:delete', 'token:admin', 'audit:read',
-	'metrics:read', 'cluster:read', 'cluster:admin'];
+	'metrics:read', 'cluster:read', 'cluster:admin', 'publish', 'subscribe'];
 
 function errorLine(e) {
 	return h('p', { class: 'error' }, String(e.message || e));

@@ -25,9 +25,11 @@ struct vx_sched_server;
 #define VX_MGR_SCOPE_TOKEN_ADMIN   (1u << 4)
 #define VX_MGR_SCOPE_AUDIT_READ	   (1u << 5)
 #define VX_MGR_SCOPE_METRICS_READ  (1u << 6)
-#define VX_MGR_SCOPE_CLUSTER_READ  (1u << 7) /* hosts, tasks, swarms, traffic, the blocklist */
-#define VX_MGR_SCOPE_CLUSTER_ADMIN (1u << 8) /* change the blocklist */
-#define VX_MGR_SCOPE_ALL	   0x1ffu
+#define VX_MGR_SCOPE_CLUSTER_READ  (1u << 7)  /* hosts, tasks, swarms, traffic, the blocklist */
+#define VX_MGR_SCOPE_CLUSTER_ADMIN (1u << 8)  /* change the blocklist */
+#define VX_MGR_SCOPE_PUBLISH	   (1u << 9)  /* append to channels (creating them) */
+#define VX_MGR_SCOPE_SUBSCRIBE	   (1u << 10) /* read channels */
+#define VX_MGR_SCOPE_ALL	   0x7ffu
 
 #define VX_MGR_TOKEN_MAX 128 /* bytes of a token as text, NUL included */
 
@@ -56,8 +58,10 @@ struct vx_manager_cfg {
 	 * holds none */
 	int (*cluster_check)(const void *root, char *err, size_t err_len);
 	const char *cluster_seed;
-	uint32_t job_lease_s; /* a running job's lease: another process claims it this long
+	uint32_t job_lease_s;	      /* a running job's lease: another process claims it this long
 			       * after its runner stopped renewing (default 15) */
+	const char *const *sync_dirs; /* directories a sync's file:// prefix may lie under */
+	uint32_t nr_sync_dirs;	      /* (none: file:// prefixes are refused) */
 };
 
 void vx_manager_cfg_default(struct vx_manager_cfg *cfg);

@@ -28,6 +28,7 @@
 #include "vx_net.h"
 #include "vx_sched_server.h"
 #include "vx_time.h"
+#include "vx_url.h"
 
 #define BUCKETS_MAX 256
 
@@ -46,6 +47,7 @@ struct vx_manager {
 	struct mgr_db db;
 	struct mgr_jobs *jobs;
 	struct mgr_view *view; /* the console's cluster views */
+	struct mgr_sync *sync; /* syncs of prefixes (mgr_sync.c) */
 	struct bucket buckets[BUCKETS_MAX];
 	uint64_t next_tick_ms;
 	uint64_t next_cfg_ms; /* next look for a new cluster config version in the database */
@@ -79,7 +81,15 @@ enum route_id {
 	R_BLOCK_DEL,
 	R_CCFG_GET,
 	R_CCFG_PUT,
-	R_PCACHE_GET
+	R_PCACHE_GET,
+	R_SYNC_POST,
+	R_SYNCS_GET,
+	R_SYNC_GET,
+	R_SYNC_RUN,
+	R_SYNC_DEL,
+	R_CHANNELS,
+	R_CHANNEL_GET,
+	R_CHANNEL_POST
 };
 
 static const struct route {
@@ -120,6 +130,22 @@ static const struct route {
 			 "GET /oapi/v1/cluster-config" },
 	[R_CCFG_PUT] = { "PUT", "/oapi/v1/cluster-config", VX_MGR_SCOPE_CLUSTER_ADMIN,
 			 "PUT /oapi/v1/cluster-config" },
+	/* syncs of prefixes (mgr_sync.c): POST on one runs it now */
+	[R_SYNC_POST] = { "POST", "/oapi/v1/syncs", VX_MGR_SCOPE_JOB_WRITE, "POST /oapi/v1/syncs" },
+	[R_SYNCS_GET] = { "GET", "/oapi/v1/syncs", VX_MGR_SCOPE_JOB_READ, "GET /oapi/v1/syncs" },
+	[R_SYNC_GET] = { "GET", "/oapi/v1/syncs/", VX_MGR_SCOPE_JOB_READ,
+			 "GET /oapi/v1/syncs/{id}" },
+	[R_SYNC_RUN] = { "POST", "/oapi/v1/syncs/", VX_MGR_SCOPE_JOB_WRITE,
+			 "POST /oapi/v1/syncs/{id}" },
+	[R_SYNC_DEL] = { "DELETE", "/oapi/v1/syncs/", VX_MGR_SCOPE_JOB_WRITE,
+			 "DELETE /oapi/v1/syncs/{id}" },
+	/* publish/subscribe (mgr_channel.c): {name} is a channel's name */
+	[R_CHANNELS] = { "GET", "/oapi/v1/channels", VX_MGR_SCOPE_SUBSCRIBE,
+			 "GET /oapi/v1/channels" },
+	[R_CHANNEL_GET] = { "GET", "/oapi/v1/channels/", VX_MGR_SCOPE_SUBSCRIBE,
+			    "GET /oapi/v1/channels/{name}" },
+	[R_CHANNEL_POST] = { "POST", "/oapi/v1/channels/", VX_MGR_SCOPE_PUBLISH,
+			     "POST /oapi/v1/channels/{name}" },
 };
 #define NR_ROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -319,6 +345,80 @@ static enum MHD_Result jobs_post(struct call *k, struct req *q)
 	return answer(k, MHD_HTTP_OK, vx__mgr_job_get(k->m->jobs, id));
 }
 
+static enum MHD_Result syncs_post(struct call *k, struct req *q)
+{
+	static struct vx_mgr_sync_req s; /* large; one request at a time on this thread */
+	char err[300] = "";
+	int64_t id;
+	int rc;
+
+	k->audit = true;
+	if (vx_mgr_sync_req_decode(q->body ? q->body : "", q->len, &s, err, sizeof(err)))
+		return fail(k, MHD_HTTP_BAD_REQUEST, err);
+	vx_url_redact_str(s.prefix, k->target, sizeof(k->target));
+	if ((k->tok.scopes & VX_MGR_SCOPE_PREHEAT) != VX_MGR_SCOPE_PREHEAT ||
+	    (s.del && !(k->tok.scopes & VX_MGR_SCOPE_TASK_DELETE)))
+		return fail(k, MHD_HTTP_FORBIDDEN,
+			    s.del ? "a sync needs the preheat scope, and task:delete to evict"
+				  : "a sync needs the preheat scope");
+	if (!rate_ok(k->m, k->tok.id))
+		return fail(k, MHD_HTTP_TOO_MANY_REQUESTS,
+			    "too many jobs from this token; slow down");
+	rc = vx__mgr_sync_create(k->m->sync, &s, k->tok.id, &id, err, sizeof(err));
+	if (rc)
+		return fail(k, (unsigned)rc, err);
+	snprintf(k->target, sizeof(k->target), "sync=%" PRId64, id);
+	return answer(k, MHD_HTTP_OK, vx__mgr_sync_get(k->m->sync, id));
+}
+
+static enum MHD_Result sync_id_call(struct call *k, enum route_id r, int64_t id)
+{
+	bool del = false;
+	int rc;
+
+	k->audit = r != R_SYNC_GET;
+	snprintf(k->target, sizeof(k->target), "sync=%" PRId64, id);
+	if (r == R_SYNC_GET) {
+		json_t *o = vx__mgr_sync_get(k->m->sync, id);
+
+		return o ? answer(k, MHD_HTTP_OK, o) : fail(k, MHD_HTTP_NOT_FOUND, "no such sync");
+	}
+	if (r == R_SYNC_RUN && !(k->tok.scopes & VX_MGR_SCOPE_PREHEAT))
+		return fail(k, MHD_HTTP_FORBIDDEN, "running a sync needs the preheat scope");
+	rc = r == R_SYNC_RUN ? vx__mgr_sync_run_now(k->m->sync, id, &del)
+			     : vx__mgr_sync_delete(k->m->sync, id);
+	if (rc == -ENOENT)
+		return fail(k, MHD_HTTP_NOT_FOUND, "no such sync");
+	if (rc)
+		return fail(k, MHD_HTTP_INTERNAL_SERVER_ERROR, "the database failed");
+	if (r == R_SYNC_DEL)
+		return answer(k, MHD_HTTP_OK,
+			      json_pack("{s:I, s:b}", "id", (json_int_t)id, "deleted", 1));
+	return answer(k, MHD_HTTP_OK, vx__mgr_sync_get(k->m->sync, id));
+}
+
+static enum MHD_Result channel_post(struct call *k, const char *channel, struct req *q)
+{
+	static struct vx_mgr_pub_req p; /* one request at a time on this thread */
+	char err[256];
+	int64_t seq;
+
+	k->audit = true;
+	snprintf(k->target, sizeof(k->target), "channel=%.64s", channel);
+	if (vx_mgr_pub_req_decode(q->body ? q->body : "", q->len, &p, err, sizeof(err)))
+		return fail(k, MHD_HTTP_BAD_REQUEST, err);
+	if (!rate_ok(k->m, k->tok.id))
+		return fail(k, MHD_HTTP_TOO_MANY_REQUESTS,
+			    "too many jobs and publications from this token; slow down");
+	if (vx__mgr_channel_publish(&k->m->db, channel, &p, k->tok.id, &seq))
+		return fail(k, MHD_HTTP_INTERNAL_SERVER_ERROR, "the database failed");
+	snprintf(k->target, sizeof(k->target), "channel=%.64s seq=%" PRId64 " name=%.128s", channel,
+		 seq, p.name);
+	return answer(k, MHD_HTTP_OK,
+		      json_pack("{s:s, s:I, s:s}", "channel", channel, "seq", (json_int_t)seq,
+				"name", p.name));
+}
+
 static enum MHD_Result tokens_post(struct call *k, struct req *q)
 {
 	json_t *root = json_loadb(q->body ? q->body : "", q->len, JSON_REJECT_DUPLICATES, NULL);
@@ -466,7 +566,11 @@ static enum MHD_Result dispatch(struct call *k, enum route_id r, const char *res
 	int rc;
 
 	/* ids are numbers, but a task's (hex) and a host's (its name) */
-	if (rest && (r == R_TASK ? !hex_id(rest) : r != R_BLOCK_DEL && !parse_id(rest, &id)))
+	if (rest && (r == R_CHANNEL_GET || r == R_CHANNEL_POST) && !vx__mgr_channel_name_ok(rest))
+		return fail(k, r == R_CHANNEL_POST ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_NOT_FOUND,
+			    "a channel name is 1..64 of [a-z0-9._-], not starting with '.' or '-'");
+	if (rest && r != R_CHANNEL_GET && r != R_CHANNEL_POST &&
+	    (r == R_TASK ? !hex_id(rest) : r != R_BLOCK_DEL && !parse_id(rest, &id)))
 		return fail(k, MHD_HTTP_NOT_FOUND, "no such id");
 	switch (r) {
 	case R_HEALTHY:
@@ -546,6 +650,26 @@ static enum MHD_Result dispatch(struct call *k, enum route_id r, const char *res
 		return cluster_get(k);
 	case R_CCFG_PUT:
 		return cluster_put(k, q);
+	case R_SYNC_POST:
+		return syncs_post(k, q);
+	case R_SYNCS_GET:
+		return answer(k, MHD_HTTP_OK, vx__mgr_sync_list(k->m->sync));
+	case R_SYNC_GET:
+	case R_SYNC_RUN:
+	case R_SYNC_DEL:
+		return sync_id_call(k, r, id);
+	case R_CHANNELS:
+		return answer(k, MHD_HTTP_OK, vx__mgr_channel_list(&k->m->db));
+	case R_CHANNEL_POST:
+		return channel_post(k, rest, q);
+	case R_CHANNEL_GET: {
+		json_t *o = vx__mgr_channel_read(&k->m->db, rest,
+						 (int64_t)query_u32(k->c, "after", 0, UINT32_MAX),
+						 query_u32(k->c, "limit", 100, 1000));
+
+		return o ? answer(k, MHD_HTTP_OK, o)
+			 : fail(k, MHD_HTTP_NOT_FOUND, "no such channel");
+	}
 	}
 	return fail(k, MHD_HTTP_NOT_FOUND, "no such route");
 }
@@ -666,6 +790,7 @@ static void hook_run(void *arg, uint64_t now_ms)
 		(void)MHD_run(m->d);
 	if (now_ms >= m->next_tick_ms) {
 		vx__mgr_jobs_tick(m->jobs, now_ms);
+		vx__mgr_sync_tick(m->sync, now_ms);
 		vx__mgr_view_tick(m->view, now_ms);
 		m->next_tick_ms = now_ms + 500;
 	}
@@ -754,6 +879,10 @@ int vx_manager_new(struct vx_manager **out, struct vx_sched_server *srv,
 	rc = vx__mgr_jobs_new(&m->jobs, &m->db, srv, cfg);
 	if (!rc)
 		rc = vx__mgr_view_new(&m->view, srv, &m->db);
+	if (!rc)
+		rc = vx__mgr_sync_new(&m->sync, &m->db, m->jobs, srv, &m->cfg);
+	if (!rc)
+		rc = vx__mgr_channel_tables(&m->db);
 	if (!rc && api)
 		rc = api_start(m, &ss, sl);
 	if (rc)
@@ -830,6 +959,7 @@ void vx_manager_free(struct vx_manager *m)
 		MHD_stop_daemon(m->d);
 	if (m->lfd >= 0)
 		close(m->lfd);
+	vx__mgr_sync_free(m->sync); /* before the jobs it makes */
 	vx__mgr_jobs_free(m->jobs);
 	vx__mgr_view_free(m->view);
 	vx__mgr_db_close(&m->db);

@@ -141,6 +141,7 @@ struct vx_mgr_job_req {
 	 */
 	char headers[MGR_HEADERS_MAX][MGR_HEADER_MAX];
 	uint32_t nr_headers;
+	bool sync; /* made by a sync (mgr_sync.c): url is its prefix, the blobs come apart */
 };
 
 /*
@@ -149,6 +150,10 @@ struct vx_mgr_job_req {
  */
 int vx_mgr_job_req_decode(const char *body, size_t len, struct vx_mgr_job_req *r, char *err,
 			  size_t err_len);
+/* @o's integer @key (absent or null: *@out untouched) in @lo..@hi: 0, or -EINVAL with @err
+ * naming @pfx@key. */
+int vx__mgr_json_u32(json_t *o, const char *pfx, const char *key, uint32_t lo, uint32_t hi,
+		     uint32_t *out, char *err, size_t err_len);
 /* The request's args as shown back: no header, no credential, the URL redacted. */
 json_t *vx__mgr_job_args(const struct vx_mgr_job_req *r);
 const char *vx__mgr_job_type_name(enum mgr_job_type t);
@@ -201,11 +206,77 @@ void vx__mgr_jobs_free(struct mgr_jobs *j);
 /* Runs @r for @token_id: 0 and the job's id in *@id, or an HTTP status with @err. */
 int vx__mgr_job_create(struct mgr_jobs *j, const struct vx_mgr_job_req *r, int64_t token_id,
 		       int64_t *id, char *err, size_t err_len);
+/*
+ * A sync's preheat (@r->sync): one job of @n blobs, @urls with their task ids @tids (all
+ * borrowed), run here (a scheduler's process); not resumed by a job lease (its sync runs the
+ * blobs that did not succeed again). 0 and *@id, or an HTTP status with @err.
+ */
+int vx__mgr_job_create_blobs(struct mgr_jobs *j, const struct vx_mgr_job_req *r,
+			     const char *const *urls, const char *const *tids, uint32_t n,
+			     int64_t token_id, int64_t *id, char *err, size_t err_len);
 json_t *vx__mgr_job_get(struct mgr_jobs *j, int64_t id);
 json_t *vx__mgr_job_list(struct mgr_jobs *j, uint32_t page, uint32_t per_page);
 /* 0, -ENOENT, -EALREADY (ended). */
 int vx__mgr_job_cancel(struct mgr_jobs *j, int64_t id);
 void vx__mgr_jobs_tick(struct mgr_jobs *j, uint64_t now_ms);
+
+/* ---------------------------------------------------------------- mgr_sync.c */
+
+/* A decoded POST /oapi/v1/syncs body (vx_mgr_sync_req_decode). */
+struct vx_mgr_sync_req {
+	char prefix[MGR_URL_MAX];     /* what is listed */
+	char fetch_base[MGR_URL_MAX]; /* "": the listed URLs are fetched; else base + name */
+	uint32_t interval_s;	      /* 0: on demand only */
+	bool del;		      /* evict what disappeared */
+	uint32_t max_objects;	      /* a bigger listing fails the run, nothing done */
+	uint32_t max_concurrent;      /* objects preheated at once */
+	char preheat[4096];	      /* a preheat job's args (no url): JSON text */
+};
+
+/* Parses and checks a sync request (@len bytes). 0, or -EINVAL with @err. */
+int vx_mgr_sync_req_decode(const char *body, size_t len, struct vx_mgr_sync_req *s, char *err,
+			   size_t err_len);
+/* The preheat job request of @s for one object @url (marked r->sync). 0 or -EINVAL. */
+int vx__mgr_sync_preheat_req(const struct vx_mgr_sync_req *s, const char *url,
+			     struct vx_mgr_job_req *r, char *err, size_t err_len);
+struct mgr_sync;
+int vx__mgr_sync_new(struct mgr_sync **out, struct mgr_db *d, struct mgr_jobs *jobs,
+		     struct vx_sched_server *srv, const struct vx_manager_cfg *cfg);
+void vx__mgr_sync_free(struct mgr_sync *y);
+/* Stores a sync for @token and asks for its first run: 0 and *@id, or an HTTP status. */
+int vx__mgr_sync_create(struct mgr_sync *y, const struct vx_mgr_sync_req *s, int64_t token,
+			int64_t *id, char *err, size_t err_len);
+json_t *vx__mgr_sync_get(struct mgr_sync *y, int64_t id);
+json_t *vx__mgr_sync_list(struct mgr_sync *y);
+/* Asks for a run now (*@del: the sync evicts). 0, -ENOENT, VX_EDB. */
+int vx__mgr_sync_run_now(struct mgr_sync *y, int64_t id, bool *del);
+/* 0, -ENOENT, VX_EDB. */
+int vx__mgr_sync_delete(struct mgr_sync *y, int64_t id);
+void vx__mgr_sync_tick(struct mgr_sync *y, uint64_t now_ms);
+
+/* ---------------------------------------------------------------- mgr_channel.c */
+
+#define MGR_CHANNEL_MAX 64 /* bytes of a channel name */
+
+/* A decoded POST /oapi/v1/channels/{name} body: one publication. */
+struct vx_mgr_pub_req {
+	char name[MGR_FIELD_MAX];	  /* the file name subscribers write */
+	char task_id[VX_TASK_ID_LEN + 1]; /* a persistent cache task, or */
+	char url[MGR_URL_MAX];		  /* an http(s) URL without credentials */
+};
+
+/* 0, or -EINVAL with @err. */
+int vx_mgr_pub_req_decode(const char *body, size_t len, struct vx_mgr_pub_req *p, char *err,
+			  size_t err_len);
+/* [a-z0-9._-], 1..MGR_CHANNEL_MAX, not starting with '.' or '-'. */
+bool vx__mgr_channel_name_ok(const char *s);
+int vx__mgr_channel_tables(struct mgr_db *d);
+/* Appends @p to @channel (made on its first publication): 0 and *@seq, -EINVAL, VX_EDB. */
+int vx__mgr_channel_publish(struct mgr_db *d, const char *channel, const struct vx_mgr_pub_req *p,
+			    int64_t token, int64_t *seq);
+/* The publications after @after (at most @limit), or NULL for an unknown channel. */
+json_t *vx__mgr_channel_read(struct mgr_db *d, const char *channel, int64_t after, uint32_t limit);
+json_t *vx__mgr_channel_list(struct mgr_db *d);
 
 /* ---------------------------------------------------------------- mgr_webhook.c */
 

@@ -121,7 +121,9 @@ static int64_t row_insert(struct mgr_jobs *j, const struct vx_mgr_job_req *r, in
 			  int64_t deadline, bool mine)
 {
 	json_t *args = vx__mgr_job_args(r);
-	char *a = json_dumps(args, JSON_COMPACT), *q = vx__mgr_job_req_encode(r);
+	/* a sync's preheat (many blobs, r->url its prefix) is not resumable from its request:
+	 * its sync runs it again */
+	char *a = json_dumps(args, JSON_COMPACT), *q = r->sync ? NULL : vx__mgr_job_req_encode(r);
 	struct mgr_rows *rows = NULL;
 	int64_t id = -1, now = vx_wall_s();
 
@@ -447,7 +449,7 @@ static void run_push(struct mgr_jobs *j, struct mgr_run *run)
 		bin[t->blob] = true;
 		nh += !hin[h];
 		hin[h] = true;
-		if (run->req->concurrent_tasks || run->req->concurrent_peers)
+		if ((run->req->concurrent_tasks || run->req->concurrent_peers) && !run->req->sync)
 			vx_info("manager: job %" PRId64
 				": %s told to fetch blob %u (%u host(s), %u "
 				"blob(s) in flight)",
@@ -528,12 +530,11 @@ static void run_resolved(struct mgr_jobs *j, struct mgr_run *run)
 	run_dispatch(j, run);
 }
 
-static int job_preheat(struct mgr_jobs *j, const struct vx_mgr_job_req *r, int64_t id,
-		       int64_t deadline, char *err, size_t err_len)
+/* A free run slot for job @id of @r (copied), due in @tmo_s; NULL with @err when none. */
+static struct mgr_run *run_take(struct mgr_jobs *j, int64_t id, uint64_t tmo_s,
+				const struct vx_mgr_job_req *r, char *err, size_t err_len)
 {
 	struct mgr_run *run = NULL;
-	int64_t left = deadline - vx_wall_s();
-	uint64_t tmo = left > 0 ? (uint64_t)left : 0;
 
 	for (uint32_t i = 0; i < RUNS_MAX && !run; i++) {
 		if (!j->runs[i].used)
@@ -541,14 +542,25 @@ static int job_preheat(struct mgr_jobs *j, const struct vx_mgr_job_req *r, int64
 	}
 	if (!run) {
 		snprintf(err, err_len, "too many preheat jobs running; try again later");
-		return 503;
+		return NULL;
 	}
 	run->used = true;
 	run->id = id;
-	run->deadline_ms = vx_now_ms() + tmo * 1000;
+	run->deadline_ms = vx_now_ms() + tmo_s * 1000;
 	run->req = vx_malloc(sizeof(*run->req));
 	if (run->req)
 		*run->req = *r;
+	return run;
+}
+
+static int job_preheat(struct mgr_jobs *j, const struct vx_mgr_job_req *r, int64_t id,
+		       int64_t deadline, char *err, size_t err_len)
+{
+	int64_t left = deadline - vx_wall_s();
+	struct mgr_run *run = run_take(j, id, left > 0 ? (uint64_t)left : 0, r, err, err_len);
+
+	if (!run)
+		return 503;
 	if (run->req && r->image) {
 		if (!vx__mgr_image_start(&run->image, r, &j->outbound)) {
 			vx_info("manager: job %" PRId64 ": resolving the image %s", id,
@@ -658,6 +670,45 @@ int vx__mgr_job_create(struct mgr_jobs *j, const struct vx_mgr_job_req *r, int64
 		return 500;
 	}
 	return local ? job_run(j, r, *id, deadline, err, err_len) : 0;
+}
+
+int vx__mgr_job_create_blobs(struct mgr_jobs *j, const struct vx_mgr_job_req *r,
+			     const char *const *urls, const char *const *tids, uint32_t n,
+			     int64_t token_id, int64_t *id, char *err, size_t err_len)
+{
+	uint32_t tmo = r->timeout_s ? r->timeout_s : j->cfg.preheat_timeout_s;
+	struct mgr_run *run;
+
+	if (!j->srv || !n || !r->sync) {
+		snprintf(err, err_len, "a sync's preheat runs beside a scheduler");
+		return 500;
+	}
+	*id = row_insert(j, r, token_id, vx_wall_s() + (int64_t)tmo, true);
+	if (*id < 0) {
+		snprintf(err, err_len, "the job could not be stored");
+		return 500;
+	}
+	run = run_take(j, *id, tmo, r, err, err_len);
+	if (!run) {
+		row_end(j, *id, "FAILURE", result_json("preheat", "FAILURE", err, tasks_result()));
+		return 503;
+	}
+	run->blobs = vx_calloc(n, sizeof(*run->blobs));
+	if (!run->req || !run->blobs) {
+		run_finish(j, run, "out of memory");
+		snprintf(err, err_len, "out of memory");
+		return 500;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		struct mgr_blob *b = &run->blobs[i];
+
+		snprintf(b->url, sizeof(b->url), "%s", urls[i]);
+		vx_url_redact_str(urls[i], b->safe_url, sizeof(b->safe_url));
+		snprintf(b->task_id, sizeof(b->task_id), "%s", tids[i]);
+	}
+	run->nr_blobs = n;
+	run_dispatch(j, run);
+	return 0;
 }
 
 /* A job claimed from a process that stopped (or from before a restart): run it again from its

@@ -82,17 +82,23 @@ static int get_str(json_t *args, const char *key, char *out, size_t cap, char *e
 	return 0;
 }
 
-static int get_u32(json_t *args, const char *key, uint32_t lo, uint32_t hi, uint32_t *out,
-		   char *err, size_t err_len)
+int vx__mgr_json_u32(json_t *o, const char *pfx, const char *key, uint32_t lo, uint32_t hi,
+		     uint32_t *out, char *err, size_t err_len)
 {
-	json_t *v = json_object_get(args, key);
+	json_t *v = json_object_get(o, key);
 
 	if (!v || json_is_null(v))
 		return 0;
 	if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
-		FAIL("args.%s must be an integer in %u..%u", key, lo, hi);
+		FAIL("%s%s must be an integer in %u..%u", pfx, key, lo, hi);
 	*out = (uint32_t)json_integer_value(v);
 	return 0;
+}
+
+static int get_u32(json_t *args, const char *key, uint32_t lo, uint32_t hi, uint32_t *out,
+		   char *err, size_t err_len)
+{
+	return vx__mgr_json_u32(args, "args.", key, lo, hi, out, err, err_len);
 }
 
 /* Headers a preheat may not set: they belong to the connection or to the piece reads. */

@@ -69,7 +69,8 @@ static const char *const schema_pg =
 
 static const char *const scope_names[] = { "job:read",	   "job:write",	   "preheat",
 					   "task:delete",  "token:admin",  "audit:read",
-					   "metrics:read", "cluster:read", "cluster:admin" };
+					   "metrics:read", "cluster:read", "cluster:admin",
+					   "publish",	   "subscribe" };
 
 const char *vx__mgr_scope_name(uint32_t bit)
 {

@@ -16,37 +16,10 @@ name=manager_pg
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/peer_lib.sh"
 . "$here/manager_lib.sh"
-pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)
-if [ -z "$pgbin" ] || [ ! -x "$pgbin/initdb" ]; then
-	echo "$name: needs the postgresql package (scripts/deps/manager.apt), skipping" >&2
-	exit 77
-fi
+pg_need
 peer_lib_init
 
-# ---- PostgreSQL: a throwaway cluster, scram passwords over TCP, the password in a 0600 file
-pgpass_word=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
-mkdir "$dir/pg" "$dir/pgsock"
-printf '%s\n' "$pgpass_word" >"$dir/pg.pw"
-as_pg=()
-if [ "$(id -u)" = 0 ]; then # initdb refuses root
-	chown postgres: "$dir/pg" "$dir/pgsock" "$dir/pg.pw"
-	as_pg=(setpriv --reuid=postgres --regid=postgres --clear-groups)
-fi
-"${as_pg[@]}" "$pgbin/initdb" -D "$dir/pg/data" -U vxtest --pwfile="$dir/pg.pw" \
-	--auth-host=scram-sha-256 --auth-local=trust >"$dir/initdb.out" 2>&1 ||
-	fail "initdb: $(tail -n5 "$dir/initdb.out")"
-pg_port=$(free_port)
-"${as_pg[@]}" "$pgbin/postgres" -D "$dir/pg/data" -p "$pg_port" -k "$dir/pgsock" \
-	-c listen_addresses=127.0.0.1 -c fsync=off >"$dir/postgres.out" 2>&1 &
-bg_pids+=("$!")
-for i in $(seq 200); do
-	"$pgbin/pg_isready" -q -h 127.0.0.1 -p "$pg_port" && break
-	sleep 0.1
-done
-"$pgbin/pg_isready" -q -h 127.0.0.1 -p "$pg_port" || fail "PostgreSQL did not start"
-(umask 077 && printf '127.0.0.1:%s:*:vxtest:%s\n' "$pg_port" "$pgpass_word" >"$dir/pgpass")
-export PGPASSFILE="$dir/pgpass"
-uri="postgres://vxtest@127.0.0.1:$pg_port/postgres"
+pg_start
 
 # ---- two control planes on it; daemons reach them through one address
 origin_start
