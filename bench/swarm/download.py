@@ -166,8 +166,13 @@ def start_sched(bed):
 def start_serve(bed, name, sched_port, seed):
     d = bed.dir
     sock = os.path.join(d, name + ".sock")
+    # a receiver logs at info at least: its export's line says how much of the output was
+    # written during the download (output_pieces())
+    level = bed.args.log_level
+    if not seed and level in ("warn", "error"):
+        level = "info"
     cmd = [bed.args.vx, "serve", "--data-dir", os.path.join(d, name), "--listen", "127.0.0.1:0",
-           "--socket", sock, "--log-level", bed.args.log_level, "--scheduler", "127.0.0.1:%d" % sched_port,
+           "--socket", sock, "--log-level", level, "--scheduler", "127.0.0.1:%d" % sched_port,
            "--token-file", os.path.join(d, "token.seed" if seed else "token.peer")]
     if seed:
         cmd.append("--seed")
@@ -206,6 +211,22 @@ def vx_get_stream(bed, url, sock, timeout):
     if g.returncode != 0:
         raise Fail("vx get -O - failed (%d): %s" % (g.returncode, err.decode()[-400:]))
     return t, ttfb, h.hexdigest()
+
+
+def output_pieces(bed, name):
+    """(pieces written to the output during the download, pieces) from daemon @name's log,
+    or None: an older vx, or a stream."""
+    rx = re.compile(r"output \S+: (\d+) of (\d+) pieces written during the download")
+    for ext in (".log", ".out"):
+        try:
+            with open(os.path.join(bed.dir, name + ext)) as f:
+                for line in f:
+                    m = rx.search(line)
+                    if m:
+                        return int(m.group(1)), int(m.group(2))
+        except OSError:
+            pass
+    return None
 
 
 def iperf3_rate(bed, size):
@@ -301,6 +322,9 @@ def run(args):
                    "peer_cpu_s": cpu_s(peer.pid), "seed_cpu_s": cpu_s(seed.pid) - c0}
             if got != want:
                 raise Fail("run %d: the output's sha256 differs from the file's" % (i + 1))
+            op = None if args.stream else output_pieces(bed, name)
+            if op:
+                row["output_pieces_early"], row["pieces"] = op
             if not args.stream:
                 os.unlink(out)
             bed.stop(peer)
@@ -330,6 +354,9 @@ def report_row(r):
             mbs(r["iperf3_Bps"]), mbs(r["fio_Bps"]), r["ratio"])
     s += "   peer rss %.1f MiB cpu %.2f s   seed rss %.1f MiB cpu %.2f s" % (
         r["peer_rss_mib"], r["peer_cpu_s"], r["seed_rss_mib"], r["seed_cpu_s"])
+    if "pieces" in r:
+        s += "   output written during the download: %d of %d pieces" % (
+            r["output_pieces_early"], r["pieces"])
     print(s, flush=True)
 
 

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "vx_alloc.h"
+#include "vx_log.h"
 
 #define OUTPUT_COPY_CHUNK (1u << 20)
 
@@ -189,6 +190,8 @@ int vx_store_task_export_output(struct vx_store_task *t, struct vx_store_output 
 	fl = fcntl(o->fd, F_GETFL);
 	if (fl == -1 || fcntl(o->fd, F_SETFL, fl & ~O_DIRECT) == -1)
 		return -errno;
+	vx_info("store: output %s: %u of %u pieces written during the download", o->name,
+		atomic_load(&o->nr_done), t->piece_count);
 	if (atomic_load(&o->attached) && o->piece_count == t->piece_count &&
 	    atomic_load(&o->nr_done) > 0) {
 		err = output_fill(t, o);
