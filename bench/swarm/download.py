@@ -183,6 +183,7 @@ def start_serve(bed, name, sched_port, seed):
 
 def vx_get(bed, url, out, sock, timeout):
     cmd = [bed.args.vx, "get", url, "-O", out, "--socket", sock, "--no-progress", "--json"]
+    cmd += get_opts(bed.args)
     t0 = time.monotonic()
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     t = time.monotonic() - t0
@@ -191,10 +192,16 @@ def vx_get(bed, url, out, sock, timeout):
     return t
 
 
+def get_opts(args):
+    """vx get options every get of a run shares (they are part of the task's id)."""
+    return ["--piece-length", args.piece_length] if args.piece_length else []
+
+
 def vx_get_stream(bed, url, sock, timeout):
     """vx get -O - into a pipe read here: the time to the first byte and to the last, and the
     digest of what came out."""
     cmd = [bed.args.vx, "get", url, "-O", "-", "--socket", sock, "--no-progress"]
+    cmd += get_opts(bed.args)
     h = hashlib.sha256()
     ttfb = None
     t0 = time.monotonic()
@@ -211,6 +218,35 @@ def vx_get_stream(bed, url, sock, timeout):
     if g.returncode != 0:
         raise Fail("vx get -O - failed (%d): %s" % (g.returncode, err.decode()[-400:]))
     return t, ttfb, h.hexdigest()
+
+
+def make_sparse(path, size):
+    """Goal 6's big files: a hole of @size bytes (zeros: vx does not compress, so the bytes
+    cost the same), which takes no disk and no time to write; its sha256 is computed."""
+    with open(path, "wb") as f:
+        f.truncate(size)
+    h = hashlib.sha256()
+    z = bytes(8 << 20)
+    left = size
+    while left:
+        n = min(left, len(z))
+        h.update(z[:n] if n < len(z) else z)
+        left -= n
+    return h.hexdigest()
+
+
+def pick_us(bed, name):
+    """The receiving fetcher's picking time per piece (us), from its log, or None."""
+    rx = re.compile(r"fetcher: \S+: (\d+) pieces, picking ([0-9.]+) us per piece")
+    try:
+        with open(os.path.join(bed.dir, name + ".log")) as f:
+            for line in f:
+                m = rx.search(line)
+                if m:
+                    return float(m.group(2))
+    except OSError:
+        pass
+    return None
 
 
 def output_pieces(bed, name):
@@ -280,8 +316,8 @@ def run(args):
         www = os.path.join(bed.dir, "www")
         os.mkdir(www)
         src = os.path.join(www, "f.bin")
-        log("making a %d MiB file" % (args.size >> 20))
-        want = make_file(src, args.size)
+        log("making a %d MiB file%s" % (args.size >> 20, " (sparse)" if args.sparse else ""))
+        want = make_sparse(src, args.size) if args.sparse else make_file(src, args.size)
         oport = start_origin(bed, www)
         _, sport = start_sched(bed)
         seed, seed_sock = start_serve(bed, "seed", sport, True)
@@ -325,6 +361,9 @@ def run(args):
             op = None if args.stream else output_pieces(bed, name)
             if op:
                 row["output_pieces_early"], row["pieces"] = op
+            pu = pick_us(bed, name)
+            if pu is not None:
+                row["pick_us_per_piece"] = pu
             if not args.stream:
                 os.unlink(out)
             bed.stop(peer)
@@ -354,6 +393,8 @@ def report_row(r):
             mbs(r["iperf3_Bps"]), mbs(r["fio_Bps"]), r["ratio"])
     s += "   peer rss %.1f MiB cpu %.2f s   seed rss %.1f MiB cpu %.2f s" % (
         r["peer_rss_mib"], r["peer_cpu_s"], r["seed_rss_mib"], r["seed_cpu_s"])
+    if "pick_us_per_piece" in r:
+        s += "   picking %.2f us/piece" % r["pick_us_per_piece"]
     if "pieces" in r:
         s += "   output written during the download: %d of %d pieces" % (
             r["output_pieces_early"], r["pieces"])
@@ -377,6 +418,10 @@ def parse_args(argv):
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--dir", default=None, help="where the data directories go (a disk)")
     ap.add_argument("--only-vx", action="store_true", help="skip iperf3 and fio")
+    ap.add_argument("--piece-length", default=None,
+                    help="vx get --piece-length (default: the piece plan's)")
+    ap.add_argument("--sparse", action="store_true",
+                    help="the origin file is a hole (zeros): big files without the disk")
     ap.add_argument("--perf", metavar="DIR", help="perf record -g both daemons in run 1")
     ap.add_argument("--cold-seed", action="store_true",
                     help="leave the seed's content out of the page cache (it wrote it O_DIRECT)")

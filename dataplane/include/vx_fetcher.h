@@ -161,6 +161,8 @@ struct vx_fetcher_stats {
 	uint32_t endgame_duplicates;
 	uint32_t reconnects;	   /* connections opened after the first per parent */
 	uint32_t connect_failures; /* connects refused, unreachable or timed out */
+	uint64_t picks;		   /* calls of the piece picker */
+	uint64_t pick_ns;	   /* time spent in them (issue 19 goal 6: flat in pieces) */
 };
 
 /* Fills @cfg with the defaults above (task fields zero). */

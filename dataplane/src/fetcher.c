@@ -302,9 +302,13 @@ static int64_t fx_pick(struct vx_fx_conn *c)
 	bool dup;
 	int64_t n;
 
+	uint64_t t0 = vx_now_ns();
+
 	for (uint32_t i = 0; i < c->q_len; i++)
 		asked[i] = c->q[(c->q_head + i) % VX_FX_DEPTH_MAX].number;
 	n = vx__pick_next(&f->pick, c->parent, &a, &dup);
+	f->stats.picks++;
+	f->stats.pick_ns += vx_now_ns() - t0;
 	if (dup)
 		f->stats.endgame_duplicates++;
 	return n;
@@ -1812,6 +1816,11 @@ static void fx_on_finish_work(struct vx_loop *loop, struct vx_loop_work *work)
 	if (f->done_reported || !vx_list_empty(&f->active_conns) || f->writes_inflight)
 		return;
 	f->done_reported = true;
+	if (f->status == 0 && f->stats.picks)
+		vx_info("fetcher: %.12s: %u pieces, picking %.2f us per piece (%llu picks)",
+			f->task_id, f->piece_count,
+			(double)f->stats.pick_ns / 1000.0 / VX_MAX(f->piece_count, 1u),
+			(unsigned long long)f->stats.picks);
 	if (f->cfg.on_done)
 		f->cfg.on_done(f->cfg.cb_arg, f->status);
 }
