@@ -15,13 +15,15 @@ static void usage(FILE *f)
 {
 	static const char *const lines[] = {
 		"usage: vx-bench download [--size 1G] [--runs 3] [--dir DIR] [--only-vx]",
-		"         [--stream] [--cold-seed] [--perf DIR] [--json] [--keep] [--vx PATH]",
+		"         [--stream] [--cold-seed] [--sparse] [--perf DIR] [--json] [--keep]",
+		"         [--piece-length N] [--vx PATH]",
 		"",
 		"A seed daemon gets a generated file from an nginx origin (not timed), then a",
 		"new daemon per run gets it from the seed through `vx get -O FILE --socket`:",
 		"its rate against min(iperf3 one stream, fio O_DIRECT write) measured in the",
 		"same run, and each daemon's peak RSS. --stream times vx get -O - into a",
-		"pipe instead. --dir puts the run on that disk;",
+		"pipe instead. --dir puts the run on that disk; --sparse makes the origin",
+		"file a hole (issue 19 goal 6: --size 8G without 8 GiB of origin data);",
 		"--perf DIR records both daemons with `perf record -g` during run 1.",
 	};
 

@@ -166,8 +166,13 @@ def start_sched(bed):
 def start_serve(bed, name, sched_port, seed):
     d = bed.dir
     sock = os.path.join(d, name + ".sock")
+    # a receiver logs at info at least: its export's line says how much of the output was
+    # written during the download (output_pieces())
+    level = bed.args.log_level
+    if not seed and level in ("warn", "error"):
+        level = "info"
     cmd = [bed.args.vx, "serve", "--data-dir", os.path.join(d, name), "--listen", "127.0.0.1:0",
-           "--socket", sock, "--log-level", bed.args.log_level, "--scheduler", "127.0.0.1:%d" % sched_port,
+           "--socket", sock, "--log-level", level, "--scheduler", "127.0.0.1:%d" % sched_port,
            "--token-file", os.path.join(d, "token.seed" if seed else "token.peer")]
     if seed:
         cmd.append("--seed")
@@ -178,6 +183,7 @@ def start_serve(bed, name, sched_port, seed):
 
 def vx_get(bed, url, out, sock, timeout):
     cmd = [bed.args.vx, "get", url, "-O", out, "--socket", sock, "--no-progress", "--json"]
+    cmd += get_opts(bed.args)
     t0 = time.monotonic()
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     t = time.monotonic() - t0
@@ -186,10 +192,16 @@ def vx_get(bed, url, out, sock, timeout):
     return t
 
 
+def get_opts(args):
+    """vx get options every get of a run shares (they are part of the task's id)."""
+    return ["--piece-length", args.piece_length] if args.piece_length else []
+
+
 def vx_get_stream(bed, url, sock, timeout):
     """vx get -O - into a pipe read here: the time to the first byte and to the last, and the
     digest of what came out."""
     cmd = [bed.args.vx, "get", url, "-O", "-", "--socket", sock, "--no-progress"]
+    cmd += get_opts(bed.args)
     h = hashlib.sha256()
     ttfb = None
     t0 = time.monotonic()
@@ -206,6 +218,51 @@ def vx_get_stream(bed, url, sock, timeout):
     if g.returncode != 0:
         raise Fail("vx get -O - failed (%d): %s" % (g.returncode, err.decode()[-400:]))
     return t, ttfb, h.hexdigest()
+
+
+def make_sparse(path, size):
+    """Goal 6's big files: a hole of @size bytes (zeros: vx does not compress, so the bytes
+    cost the same), which takes no disk and no time to write; its sha256 is computed."""
+    with open(path, "wb") as f:
+        f.truncate(size)
+    h = hashlib.sha256()
+    z = bytes(8 << 20)
+    left = size
+    while left:
+        n = min(left, len(z))
+        h.update(z[:n] if n < len(z) else z)
+        left -= n
+    return h.hexdigest()
+
+
+def pick_us(bed, name):
+    """The receiving fetcher's picking time per piece (us), from its log, or None."""
+    rx = re.compile(r"fetcher: \S+: (\d+) pieces, picking ([0-9.]+) us per piece")
+    try:
+        with open(os.path.join(bed.dir, name + ".log")) as f:
+            for line in f:
+                m = rx.search(line)
+                if m:
+                    return float(m.group(2))
+    except OSError:
+        pass
+    return None
+
+
+def output_pieces(bed, name):
+    """(pieces written to the output during the download, pieces) from daemon @name's log,
+    or None: an older vx, or a stream."""
+    rx = re.compile(r"output \S+: (\d+) of (\d+) pieces written during the download")
+    for ext in (".log", ".out"):
+        try:
+            with open(os.path.join(bed.dir, name + ext)) as f:
+                for line in f:
+                    m = rx.search(line)
+                    if m:
+                        return int(m.group(1)), int(m.group(2))
+        except OSError:
+            pass
+    return None
 
 
 def iperf3_rate(bed, size):
@@ -259,8 +316,8 @@ def run(args):
         www = os.path.join(bed.dir, "www")
         os.mkdir(www)
         src = os.path.join(www, "f.bin")
-        log("making a %d MiB file" % (args.size >> 20))
-        want = make_file(src, args.size)
+        log("making a %d MiB file%s" % (args.size >> 20, " (sparse)" if args.sparse else ""))
+        want = make_sparse(src, args.size) if args.sparse else make_file(src, args.size)
         oport = start_origin(bed, www)
         _, sport = start_sched(bed)
         seed, seed_sock = start_serve(bed, "seed", sport, True)
@@ -301,6 +358,12 @@ def run(args):
                    "peer_cpu_s": cpu_s(peer.pid), "seed_cpu_s": cpu_s(seed.pid) - c0}
             if got != want:
                 raise Fail("run %d: the output's sha256 differs from the file's" % (i + 1))
+            op = None if args.stream else output_pieces(bed, name)
+            if op:
+                row["output_pieces_early"], row["pieces"] = op
+            pu = pick_us(bed, name)
+            if pu is not None:
+                row["pick_us_per_piece"] = pu
             if not args.stream:
                 os.unlink(out)
             bed.stop(peer)
@@ -330,6 +393,11 @@ def report_row(r):
             mbs(r["iperf3_Bps"]), mbs(r["fio_Bps"]), r["ratio"])
     s += "   peer rss %.1f MiB cpu %.2f s   seed rss %.1f MiB cpu %.2f s" % (
         r["peer_rss_mib"], r["peer_cpu_s"], r["seed_rss_mib"], r["seed_cpu_s"])
+    if "pick_us_per_piece" in r:
+        s += "   picking %.2f us/piece" % r["pick_us_per_piece"]
+    if "pieces" in r:
+        s += "   output written during the download: %d of %d pieces" % (
+            r["output_pieces_early"], r["pieces"])
     print(s, flush=True)
 
 
@@ -350,6 +418,10 @@ def parse_args(argv):
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--dir", default=None, help="where the data directories go (a disk)")
     ap.add_argument("--only-vx", action="store_true", help="skip iperf3 and fio")
+    ap.add_argument("--piece-length", default=None,
+                    help="vx get --piece-length (default: the piece plan's)")
+    ap.add_argument("--sparse", action="store_true",
+                    help="the origin file is a hole (zeros): big files without the disk")
     ap.add_argument("--perf", metavar="DIR", help="perf record -g both daemons in run 1")
     ap.add_argument("--cold-seed", action="store_true",
                     help="leave the seed's content out of the page cache (it wrote it O_DIRECT)")

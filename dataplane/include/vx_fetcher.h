@@ -161,6 +161,8 @@ struct vx_fetcher_stats {
 	uint32_t endgame_duplicates;
 	uint32_t reconnects;	   /* connections opened after the first per parent */
 	uint32_t connect_failures; /* connects refused, unreachable or timed out */
+	uint64_t picks;		   /* calls of the piece picker */
+	uint64_t pick_ns;	   /* time spent in them (issue 19 goal 6: flat in pieces) */
 };
 
 /* Fills @cfg with the defaults above (task fields zero). */
@@ -220,6 +222,31 @@ void vx_fetcher_have(struct vx_fetcher *f, uint32_t number);
 /* vx_fetcher_set_in_order() - picks from the first missing piece (true) or from a random one
  * (false) from now on (see vx_fetcher_cfg.in_order). Loop thread; safe inside callbacks. */
 void vx_fetcher_set_in_order(struct vx_fetcher *f, bool on);
+
+/*
+ * A second file every fetched piece is also written to (issue 19 goal 4: a download's output,
+ * written from the receive buffers while they are held, instead of copied from the store
+ * afterwards). Each chunk goes to the sink's file first, then from the same buffer to @fd at
+ * the same content offset; done(@ctx, n) runs when piece n is committed to the sink and all of
+ * it is in @fd. A piece without done() (a failed mirror write, a chunk that @direct cannot
+ * write, a piece begun before the mirror was set) is the owner's to copy. Mirror errors never
+ * fail the download.
+ */
+struct vx_fetch_mirror {
+	int fd;		/* borrowed until release(@ctx) */
+	bool direct;	/* @fd has O_DIRECT: only chunks aligned to @align are written */
+	uint32_t align; /* power of two when @direct */
+	void (*done)(void *ctx, uint32_t number);
+	void (*release)(void *ctx); /* at vx_fetcher_free(); may be NULL */
+	void *ctx;
+};
+
+/*
+ * vx_fetcher_set_mirror() - writes every piece begun from now on to @m's file as well (see
+ * struct vx_fetch_mirror; copied). One mirror per fetcher: -EBUSY when one is set, -EINVAL when
+ * @m is unusable. Loop thread.
+ */
+VX_MUST_CHECK int vx_fetcher_set_mirror(struct vx_fetcher *f, const struct vx_fetch_mirror *m);
 
 /* Number of parents not dropped (connecting or connected). */
 uint32_t vx_fetcher_live_parents(const struct vx_fetcher *f);

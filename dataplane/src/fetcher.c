@@ -107,6 +107,7 @@ struct vx_fx_write {
 	uint32_t writes_inflight;
 	bool body_done;
 	bool failed;
+	bool mirror_failed; /* some chunk is not in the mirror (vx_fetch_mirror) */
 	int err;
 	struct vx_list node; /* free list */
 };
@@ -120,6 +121,7 @@ struct vx_fx_buf {
 	uint64_t file_off;
 	uint32_t len;
 	uint32_t done;
+	bool mirroring; /* the sink has the chunk: now writing it to the mirror */
 	struct vx_list node;
 };
 
@@ -192,6 +194,8 @@ struct vx_fx_conn {
 struct vx_fetcher {
 	struct vx_loop *loop;
 	struct vx_fetcher_cfg cfg;
+	struct vx_fetch_mirror mirror; /* valid when has_mirror */
+	bool has_mirror;
 	char task_id[VX_TASK_ID_LEN + 1];
 	uint32_t piece_count;
 	uint32_t pieces_done;
@@ -298,9 +302,13 @@ static int64_t fx_pick(struct vx_fx_conn *c)
 	bool dup;
 	int64_t n;
 
+	uint64_t t0 = vx_now_ns();
+
 	for (uint32_t i = 0; i < c->q_len; i++)
 		asked[i] = c->q[(c->q_head + i) % VX_FX_DEPTH_MAX].number;
 	n = vx__pick_next(&f->pick, c->parent, &a, &dup);
+	f->stats.picks++;
+	f->stats.pick_ns += vx_now_ns() - t0;
 	if (dup)
 		f->stats.endgame_duplicates++;
 	return n;
@@ -731,6 +739,8 @@ static void fx_piece_finish(struct vx_fetcher *f, struct vx_fx_write *w)
 		vx_metric_piece_ok(w->cost_us);
 		if (w->cost_us)
 			vx__pick_piece_time(&f->pick, w->cost_us / 1000);
+		if (!w->mirror_failed)
+			f->mirror.done(f->mirror.ctx, w->number);
 		if (f->cfg.on_piece)
 			f->cfg.on_piece(f->cfg.cb_arg, w->number);
 		if (f->cfg.on_piece_from)
@@ -745,8 +755,37 @@ static void fx_piece_finish(struct vx_fetcher *f, struct vx_fx_write *w)
 
 static void fx_submit_write(struct vx_fetcher *f, struct vx_fx_buf *b)
 {
-	f->io->write(f->io_ctx, b, b->w->io.fd, b->mem + b->done, b->len - b->done,
-		     b->file_off + b->done);
+	f->io->write(f->io_ctx, b, b->mirroring ? f->mirror.fd : b->w->io.fd, b->mem + b->done,
+		     b->len - b->done, b->file_off + b->done);
+}
+
+/* The sink has chunk @b: writes it to the mirror as well; false when it is not to be. */
+static bool fx_mirror_chunk(struct vx_fetcher *f, struct vx_fx_buf *b)
+{
+	struct vx_fx_write *w = b->w;
+
+	if (!f->has_mirror || w->failed || w->mirror_failed)
+		return false;
+	if (f->mirror.direct && ((b->file_off | b->len) & (f->mirror.align - 1))) {
+		w->mirror_failed = true; /* the tail: the mirror's owner copies that piece */
+		return false;
+	}
+	b->mirroring = true;
+	b->done = 0;
+	fx_submit_write(f, b);
+	return true;
+}
+
+int vx_fetcher_set_mirror(struct vx_fetcher *f, const struct vx_fetch_mirror *m)
+{
+	if (f->has_mirror)
+		return -EBUSY;
+	if (!m || m->fd < 0 || !m->done ||
+	    (m->direct && (!m->align || (m->align & (m->align - 1)))))
+		return -EINVAL;
+	f->mirror = *m;
+	f->has_mirror = true;
+	return 0;
 }
 
 void vx__fx_write_done(struct vx_fx_buf *b, int res)
@@ -764,9 +803,14 @@ void vx__fx_write_done(struct vx_fx_buf *b, int res)
 		fx_submit_write(f, b);
 		return;
 	}
-	if (res < 0 || res == 0) {
+	if (b->mirroring) {
+		if (res <= 0)
+			w->mirror_failed = true;
+	} else if (res <= 0) {
 		w->failed = true;
 		w->err = res < 0 ? res : -EIO;
+	} else if (fx_mirror_chunk(f, b)) {
+		return;
 	}
 	f->writes_inflight--;
 	w->writes_inflight--;
@@ -787,6 +831,7 @@ static void fx_flush_chunk(struct vx_fx_conn *c)
 		return;
 	}
 	b->done = 0;
+	b->mirroring = false;
 	c->w->writes_inflight++;
 	f->writes_inflight++;
 	fx_submit_write(f, b);
@@ -885,6 +930,7 @@ static int fx_start_body(struct vx_fx_conn *c, const struct vx_piece_content *m)
 	w->writes_inflight = 0;
 	w->body_done = false;
 	w->failed = false;
+	w->mirror_failed = !f->has_mirror;
 	w->err = 0;
 	c->w = w;
 	return 0;
@@ -1770,6 +1816,11 @@ static void fx_on_finish_work(struct vx_loop *loop, struct vx_loop_work *work)
 	if (f->done_reported || !vx_list_empty(&f->active_conns) || f->writes_inflight)
 		return;
 	f->done_reported = true;
+	if (f->status == 0 && f->stats.picks)
+		vx_info("fetcher: %.12s: %u pieces, picking %.2f us per piece (%llu picks)",
+			f->task_id, f->piece_count,
+			(double)f->stats.pick_ns / 1000.0 / VX_MAX(f->piece_count, 1u),
+			(unsigned long long)f->stats.picks);
 	if (f->cfg.on_done)
 		f->cfg.on_done(f->cfg.cb_arg, f->status);
 }
@@ -2165,6 +2216,8 @@ void vx_fetcher_free(struct vx_fetcher *f)
 		for (i = 0; i < f->cfg.buffers; i++)
 			vx_free(f->bufs[i].mem);
 	}
+	if (f->has_mirror && f->mirror.release)
+		f->mirror.release(f->mirror.ctx);
 	vx_free(f->discard);
 	vx_free(f->bufs);
 	vx_free(f->writes);

@@ -149,7 +149,8 @@ struct peer_job {
 	 * file:// source, -1 when none. The export never resolves the output path again.
 	 */
 	int out_dirfd;
-	const char *out_name; /* points into output */
+	const char *out_name;	       /* points into output */
+	struct vx_store_output *early; /* the output written during the download, or NULL */
 	int src_fd;
 	struct vx_peer_job_ops ops;
 	void *arg;

@@ -256,6 +256,7 @@ void vx__peer_job_free(struct peer_job *j)
 		vx_free(j->filtered[i]);
 	vx_free(j->filtered);
 	vx_free(j->url);
+	vx_store_output_unref(j->early);
 	if (j->out_dirfd >= 0)
 		close(j->out_dirfd);
 	if (j->src_fd >= 0)
@@ -558,6 +559,24 @@ static void task_read_from(struct peer_task *t, int fd)
 }
 
 /*
+ * The output's file, made now with the rights the export would use, so the fetcher writes
+ * every piece there as well as to the store while it holds the piece's bytes (issue 19 goal
+ * 4; vx_store_output_open()). Not for a memory job or a file:// source (the export compares
+ * with the client's descriptor). Failing here only costs the copy at the export.
+ */
+static void job_open_early_output(struct peer_job *j)
+{
+	int rc;
+
+	if (!j->output || j->memory || j->src_fd >= 0 || j->out_dirfd < 0)
+		return;
+	rc = vx_store_output_open(j->out_dirfd, j->out_name, &j->early);
+	if (rc)
+		vx_debug("peer: output of %.12s written after the download: %s", j->request_id,
+			 vx_strerror(rc));
+}
+
+/*
  * Opens what @j touches on this host before anything is fetched: the output's directory, and
  * for a client of a root daemon a file:// source, both with the client's rights then (this
  * thread only, switched back before return). Fills @stage with where a failure belongs.
@@ -591,6 +610,8 @@ static int job_open_files(struct peer_job *j, enum vx_download_stage *stage, cha
 		*stage = VX_DOWNLOAD_STAGE_OUTPUT;
 		rc = check_output(j, msg, len);
 	}
+	if (!rc)
+		job_open_early_output(j);
 	if (saved) {
 		vx__peer_creds_leave(saved);
 		vx_free(saved);
@@ -995,6 +1016,40 @@ static bool task_has_reader(struct peer_task *t)
 	return false;
 }
 
+static void mirror_done(void *ctx, uint32_t number)
+{
+	vx_store_output_piece_done(ctx, number);
+}
+
+static void mirror_release(void *ctx)
+{
+	vx_store_output_unref(ctx);
+}
+
+/*
+ * Gives the fetcher of @t the first of its jobs' outputs written during the download (one per
+ * fetcher; the other jobs' exports copy). Loop thread; BLOCKING for the output's fallocate.
+ */
+static void task_mirror_output(struct peer_task *t)
+{
+	struct vx_list *pos;
+
+	if (!t->fetcher || !t->st)
+		return;
+	vx_list_for_each(pos, &t->jobs) {
+		struct peer_job *j = vx_list_entry(pos, struct peer_job, node);
+		struct vx_fetch_mirror m = { .done = mirror_done, .release = mirror_release };
+
+		if (!j->early || vx_store_output_attach(j->early, t->st) != 0)
+			continue;
+		m.fd = vx_store_output_fd(j->early, &m.direct, &m.align);
+		m.ctx = vx_store_output_ref(j->early);
+		if (vx_fetcher_set_mirror(t->fetcher, &m) != 0)
+			vx_store_output_unref(j->early);
+		return;
+	}
+}
+
 static void fetcher_start(struct vx_peer *p, struct peer_task *t)
 {
 	struct vx_fetcher_cfg fc;
@@ -1036,6 +1091,7 @@ static void fetcher_start(struct vx_peer *p, struct peer_task *t)
 		if (vx_bit_get(t->trusted, n))
 			vx_fetcher_trust(t->fetcher, n, t->crc[n]);
 	}
+	task_mirror_output(t);
 	for (uint32_t i = 0; i < t->nr_cands; i++)
 		add_parent(t, &t->cands[i]);
 	t->nr_cands = 0;
@@ -1728,6 +1784,7 @@ void vx__peer_job_start(struct vx_peer *p, struct peer_job *j)
 	vx_list_add_tail(&t->jobs, &j->node);
 	if (t->fetcher && !j->output && j->ops.content_fd)
 		vx_fetcher_set_in_order(t->fetcher, true); /* a reader joined a running task */
+	task_mirror_output(t);
 	if (!j->public_content && vx__peer_request_private(j))
 		task_make_private(p, t);
 	else if (t->priv)

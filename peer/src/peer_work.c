@@ -355,7 +355,9 @@ static void do_export(struct peer_work *w)
 				saved = NULL;
 			}
 		}
-		if (!rc)
+		if (!rc && j->early)
+			rc = vx_store_task_export_output(st, j->early, flags);
+		else if (!rc)
 			rc = vx_store_task_export_at(st, j->out_dirfd, j->out_name, flags);
 		if (saved) {
 			vx__peer_creds_leave(saved);

@@ -416,6 +416,46 @@ VX_MUST_CHECK int vx_store_task_export_at(struct vx_store_task *t, int dirfd, co
 VX_MUST_CHECK int vx_store_task_export(struct vx_store_task *t, const char *path,
 				       unsigned int flags);
 
+/*
+ * An output written during the download (issue 19 goal 4). vx_store_output_open() creates the
+ * hidden temporary file an export would (".NAME.vx-XXXXXX" beside @name in @dirfd, 0600, with
+ * the calling thread's filesystem credentials: the client's when the daemon acts for one) at
+ * the job's start. The fetcher then writes each piece there too, from the buffers it receives
+ * into (vx_store_output_fd(), vx_store_output_piece_done()), and vx_store_task_export_output()
+ * copies from the store only the pieces that did not arrive so, syncs and puts the file at
+ * @name as vx_store_task_export_at() does. The store keeps its own copy of every byte: the
+ * output is the user's inode, and editing it never changes what peers are served.
+ * Reference counted (any thread): the last vx_store_output_unref() closes the file and
+ * removes the temporary name unless it was placed.
+ */
+struct vx_store_output;
+
+/* BLOCKING. @dirfd is duplicated, @name copied. Returns 0 or -errno (nothing left behind). */
+VX_MUST_CHECK int vx_store_output_open(int dirfd, const char *name, struct vx_store_output **out);
+struct vx_store_output *vx_store_output_ref(struct vx_store_output *o);
+void vx_store_output_unref(struct vx_store_output *o);
+
+/*
+ * vx_store_output_attach() - sizes @o for @t's geometry (fallocate, as fio --fallocate=native,
+ * and a bitmap of the pieces written) and turns O_DIRECT on where the filesystem takes it.
+ * BLOCKING (one fallocate). Once per output: -EBUSY after. Returns 0 or -errno (then the
+ * export copies everything, as without an output).
+ */
+VX_MUST_CHECK int vx_store_output_attach(struct vx_store_output *o, struct vx_store_task *t);
+/* The file to write pieces to at their content offsets; @direct and @align as the fetcher's. */
+int vx_store_output_fd(const struct vx_store_output *o, bool *direct, uint32_t *align);
+/* All of piece @n is in the file (any thread). */
+void vx_store_output_piece_done(struct vx_store_output *o, uint32_t n);
+
+/*
+ * vx_store_task_export_output() - completes @o from the COMPLETE task @t (the pieces not
+ * marked done; everything when none is), syncs it and puts it at its name as
+ * vx_store_task_export_at() does (@flags: OVERWRITE only). BLOCKING; call with the client's
+ * credentials, as the open. Once: -EALREADY after. Returns as vx_store_task_export_at().
+ */
+VX_MUST_CHECK int vx_store_task_export_output(struct vx_store_task *t, struct vx_store_output *o,
+					      unsigned int flags);
+
 /* True when @name is one path component: not empty, no '/', not "." or "..", <= NAME_MAX. */
 bool vx_store_export_name_ok(const char *name);
 

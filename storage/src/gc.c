@@ -389,7 +389,7 @@ int vx__file_copy(int src, int dst, uint64_t len)
  * never following a link (O_EXCL|O_NOFOLLOW). Its name goes to @tmp. Returns the descriptor or
  * -errno.
  */
-static int export_tmp_open(int dirfd, const char *name, char *tmp, size_t tmp_len)
+int vx__export_tmp_open(int dirfd, const char *name, char *tmp, size_t tmp_len)
 {
 	static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
 
@@ -416,7 +416,7 @@ static int export_tmp_open(int dirfd, const char *name, char *tmp, size_t tmp_le
 }
 
 /* Puts the temporary file @tmp at @name, both in @dirfd: replacing, or never replacing. */
-static int export_place(int dirfd, const char *tmp, const char *name, unsigned int flags)
+int vx__export_place(int dirfd, const char *tmp, const char *name, unsigned int flags)
 {
 	int err = 0;
 
@@ -436,7 +436,7 @@ static int export_place(int dirfd, const char *tmp, const char *name, unsigned i
  * Fills @fd with @t's content: a reflink (FICLONE) shares the blocks copy-on-write, so a user
  * writing the output never changes the store's bytes; where the filesystem cannot, a copy.
  */
-static int export_clone_or_copy(struct vx_store_task *t, int fd)
+int vx__export_clone_or_copy(struct vx_store_task *t, int fd)
 {
 	int err;
 
@@ -457,10 +457,10 @@ static int export_copy(struct vx_store_task *t, int dirfd, const char *name, uns
 	char tmp[NAME_MAX + 1];
 	int fd, err;
 
-	fd = export_tmp_open(dirfd, name, tmp, sizeof(tmp));
+	fd = vx__export_tmp_open(dirfd, name, tmp, sizeof(tmp));
 	if (fd < 0)
 		return fd;
-	err = export_clone_or_copy(t, fd);
+	err = vx__export_clone_or_copy(t, fd);
 	if (!err && fsync(fd) == -1)
 		err = -errno;
 	if (!err && fchmod(fd, 0644) == -1)
@@ -470,7 +470,7 @@ static int export_copy(struct vx_store_task *t, int dirfd, const char *name, uns
 		unlinkat(dirfd, tmp, 0);
 		return err;
 	}
-	return export_place(dirfd, tmp, name, flags);
+	return vx__export_place(dirfd, tmp, name, flags);
 }
 
 static bool export_link_fallback(int err)
@@ -489,13 +489,13 @@ static int export_link(const char *src, int dirfd, const char *name, unsigned in
 		return linkat(AT_FDCWD, src, dirfd, name, 0) == -1 ? -errno : 0;
 	for (int tries = 0; tries < 8; tries++) {
 		/* reserve a fresh name, then put the link there: linkat never follows @tmp */
-		fd = export_tmp_open(dirfd, name, tmp, sizeof(tmp));
+		fd = vx__export_tmp_open(dirfd, name, tmp, sizeof(tmp));
 		if (fd < 0)
 			return fd;
 		close(fd);
 		unlinkat(dirfd, tmp, 0);
 		if (linkat(AT_FDCWD, src, dirfd, tmp, 0) == 0)
-			return export_place(dirfd, tmp, name, flags);
+			return vx__export_place(dirfd, tmp, name, flags);
 		if (errno != EEXIST)
 			return -errno;
 	}

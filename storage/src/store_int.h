@@ -199,6 +199,11 @@ int vx__file_copy(int src, int dst, uint64_t len);
  * Returns 0, -EINVAL when either file cannot do direct I/O (nothing useful written: copy
  * instead), or -errno. */
 int vx__file_copy_direct(int src_direct, int dst, uint64_t len, uint32_t align);
+/* gc.c's export steps, shared with output.c: a new hidden temporary file beside @name (0600,
+ * O_EXCL|O_NOFOLLOW, its name to @tmp); its placement at @name; @t's content into @fd. */
+int vx__export_tmp_open(int dirfd, const char *name, char *tmp, size_t tmp_len);
+int vx__export_place(int dirfd, const char *tmp, const char *name, unsigned int flags);
+int vx__export_clone_or_copy(struct vx_store_task *t, int fd);
 
 /* meta.c: every function here requires s->db_lock. */
 int vx__meta_open(struct vx_store *s);

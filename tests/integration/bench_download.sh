@@ -2,7 +2,7 @@
 # bench_download.sh VX_BENCH VX: smoke run of `vx-bench download` (issue 19 goal 4) so the
 # driver cannot rot: 16 MiB from a seed daemon to a receiving daemon through `vx get -O`,
 # beside iperf3 and fio. Checks the JSON report (a verified run, a ratio, both daemons' peak
-# RSS) and that nothing (processes, the run's directory) is left behind. The figures of the
+# RSS, the output written during the download) and that nothing (processes, the run's directory) is left behind. The figures of the
 # long runs are benchmarks (bench/RESULTS.md), never asserted here.
 set -u
 bench=$1
@@ -29,6 +29,9 @@ import json, sys
 r = json.loads(sys.stdin.read())["runs"][0]
 assert r["ratio"] > 0 and r["vx_Bps"] > 0, r
 assert 0 < r["peer_rss_mib"] < 1024 and 0 < r["seed_rss_mib"] < 1024, r
+# issue 19 goal 4: the fetcher wrote every piece of the output from its receive buffers (16
+# MiB: whole 4 MiB pieces, no tail to copy); none was copied from the store afterwards
+assert r.get("pieces") == 4 and r.get("output_pieces_early") == 4, r
 ' || {
 	echo "FAIL: bad report:" >&2
 	cat "$tmp/out.txt" >&2

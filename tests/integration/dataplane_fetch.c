@@ -46,6 +46,9 @@ struct dl {
 	uint32_t order[64]; /* on_piece's numbers, in the order it was called */
 };
 
+/* The mirror download() gives its fetcher (vx_fetcher_set_mirror()), or NULL. */
+static const struct vx_fetch_mirror *g_mirror;
+
 /* A server whose pieces are all finished at the first drop (two_parents()), or NULL. */
 static struct vx_h_server *g_release_on_drop;
 static uint32_t g_release_count;
@@ -158,6 +161,10 @@ static int download(struct src *s, const struct sockaddr_in *parents, int nr,
 	if (tweak)
 		tweak(&cfg);
 	assert_int_equal(vx_fetcher_new(&f, loop, &cfg), 0);
+	if (g_mirror) {
+		assert_int_equal(vx_fetcher_set_mirror(f, g_mirror), 0);
+		assert_int_equal(vx_fetcher_set_mirror(f, g_mirror), -EBUSY);
+	}
 	for (i = 0; i < nr; i++) {
 		assert_int_equal(vx_fetcher_add_parent(f, (const struct sockaddr *)&parents[i],
 						       sizeof(parents[i]), "parent"),
@@ -235,6 +242,101 @@ static void test_vx_fetcher__in_order(void **state)
 		assert_true(d.order[i] < i + 4);
 	vx_h_server_stop(&srv);
 	src_free(&s);
+}
+
+struct mirror_seen {
+	uint32_t done[64]; /* done() calls per piece */
+	uint32_t released;
+};
+
+static void mirror_done(void *ctx, uint32_t n)
+{
+	struct mirror_seen *m = ctx;
+
+	assert_true(n < VX_ARRAY_SIZE(m->done));
+	m->done[n]++;
+}
+
+static void mirror_release(void *ctx)
+{
+	((struct mirror_seen *)ctx)->released++;
+}
+
+/*
+ * A mirror (issue 19 goal 4: the download's output written from the receive buffers): every
+ * committed piece is in the mirror's file too, at its content offset, and reported once. With
+ * @direct the fetcher writes only aligned chunks: the short tail piece is reported missing
+ * (the owner copies it), every other piece is there. A corrupting parent's piece is reported
+ * only once the good parent's bytes are committed, and those are what the mirror holds.
+ */
+static void mirror_case(bool direct, enum vx_h_raw_mode bad)
+{
+	struct vx_h_server srv;
+	struct vx_h_raw raw;
+	struct mirror_seen seen = { 0 };
+	struct sockaddr_in parents[2];
+	struct vx_fetch_mirror m = {
+		.direct = direct,
+		.align = 4096,
+		.done = mirror_done,
+		.release = mirror_release,
+		.ctx = &seen,
+	};
+	char path[PATH_MAX + 40];
+	uint8_t *got;
+	struct src s;
+	struct dl d;
+	int nr = 0;
+
+	src_make(&s, 9 * 65536 + 1000, 65536);
+	snprintf(path, sizeof(path), "%s/mirror", s.dir);
+	m.fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(m.fd >= 0);
+	vx_h_server_start(&srv, s.path, s.len, s.piece, NULL);
+	if (bad) {
+		/* the bad parent is surely asked first: the good one has nothing until the bad
+		 * one's drop (as two_parents()) */
+		vx_h_raw_start(&raw, bad, s.content, s.len, s.piece);
+		parents[nr++] = raw.addr;
+		for (uint32_t n = 0; n < s.count; n++)
+			vx_h_server_set(&srv, n, false);
+		g_release_on_drop = &srv;
+		g_release_count = s.count;
+	}
+	parents[nr++] = srv.addr;
+	g_mirror = &m;
+	assert_int_equal(download(&s, parents, nr, NULL, &d, NULL), 0);
+	g_mirror = NULL;
+	assert_null(g_release_on_drop);
+	assert_int_equal(d.drops, bad ? 1 : 0);
+	assert_true(vx_h_files_equal(s.path, s.dst));
+	assert_int_equal(seen.released, 1);
+	got = calloc(1, s.len);
+	assert_non_null(got);
+	assert_true(pread(m.fd, got, s.len, 0) >= 0);
+	for (uint32_t n = 0; n < s.count; n++) {
+		uint64_t off = (uint64_t)n * s.piece;
+		uint64_t l = s.len - off < s.piece ? s.len - off : s.piece;
+		bool tail = n == s.count - 1;
+
+		assert_int_equal(seen.done[n], direct && tail ? 0 : 1);
+		if (seen.done[n])
+			assert_memory_equal(got + off, s.content + off, l);
+	}
+	free(got);
+	close(m.fd);
+	if (bad)
+		vx_h_raw_stop(&raw);
+	vx_h_server_stop(&srv);
+	src_free(&s);
+}
+
+static void test_vx_fetcher__mirror(void **state)
+{
+	(void)state;
+	mirror_case(false, 0);
+	mirror_case(true, 0);
+	mirror_case(false, VX_H_RAW_CORRUPT);
 }
 
 static void test_vx_fetcher__dragonfly_parent(void **state)
@@ -628,6 +730,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_vx_fetcher__vx_parent_sizes),
 		cmocka_unit_test(test_vx_fetcher__in_order),
+		cmocka_unit_test(test_vx_fetcher__mirror),
 		cmocka_unit_test(test_vx_fetcher__dragonfly_parent),
 		cmocka_unit_test(test_vx_fetcher__vx_parent_closes_on_a_request),
 		cmocka_unit_test(test_vx_fetcher__parent_dies_mid_piece),
