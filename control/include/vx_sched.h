@@ -117,6 +117,8 @@ struct vx_sched_host_info {
 	uint32_t role;		/* enum vx_ctl_role, already authorised by the caller */
 	uint32_t slots;		/* 0: default */
 	uint64_t bandwidth_bps; /* 0: unknown */
+	/* the tenant its certificate names (vx_tls.h; "" or none: the public tenant) */
+	struct vx_ctl_str tenant;
 };
 
 /*

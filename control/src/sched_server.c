@@ -627,6 +627,7 @@ static int hello_auth_tls(struct vx_sched_server *srv, struct srv_conn *c,
 	hi->addr = host_addr(c, m->addr);
 	hi->role = a == VX_SCHED_AUTH_SEED && m->role == VX_CTL_ROLE_SEED ? VX_CTL_ROLE_SEED
 									  : VX_CTL_ROLE_NORMAL;
+	hi->tenant = (struct vx_ctl_str){ id->tenant, (uint32_t)strlen(id->tenant) };
 	return 0;
 }
 

@@ -131,6 +131,13 @@ struct vx_upload_cfg {
 	 */
 	struct ssl_ctx_st *tls;
 	int (*tls_admit)(void *ctx, const struct vx_tls_id *peer);
+	/*
+	 * Per request on a TLS connection (optional): 0 when @peer may read task @task_id (64 hex
+	 * characters, not NUL-terminated), else nonzero: the request is answered NOT_FOUND, as for
+	 * an unknown task, and a subscription to it gets no bitfield. Tenants (spec/dataplane.md
+	 * section 10). Gets @tls_admit_ctx.
+	 */
+	int (*task_admit)(void *ctx, const struct vx_tls_id *peer, const char *task_id);
 	void *tls_admit_ctx;
 };
 

@@ -518,11 +518,30 @@ static void up_ss_free(struct vx_upload *up)
 	up->ss = NULL;
 }
 
+/*
+ * Whether the TLS client of @c may read task @task_id (cfg.task_admit, asked per request, not
+ * per connection). Plaintext connections have no identity to ask about: served as before.
+ */
+static bool up_task_allowed(const struct vx_up_conn *c, const char *task_id)
+{
+	const struct vx_upload *up = c->up;
+	const struct vx_tls_id *peer;
+
+	if (!c->tls || !up->cfg.task_admit)
+		return true;
+	if (vx__tls_peer(c->tls, &peer) || up->cfg.task_admit(up->cfg.tls_admit_ctx, peer, task_id))
+		return false;
+	return true;
+}
+
 /* Looks the requested piece up; on -EAGAIN the connection waits (bounded). */
 static void up_lookup(struct vx_up_conn *c)
 {
 	struct vx_upload *up = c->up;
-	int ret = up->cfg.ops->get(up->cfg.ops_ctx, c->req_task, c->req_number, &c->piece);
+	/* a task the client may not read is answered as unknown: its existence is not told */
+	int ret = up_task_allowed(c, c->req_task)
+			  ? up->cfg.ops->get(up->cfg.ops_ctx, c->req_task, c->req_number, &c->piece)
+			  : -ENOENT;
 
 	if (ret == 0 && up_ss_defer(c, c->req_number)) {
 		up->cfg.ops->put(up->cfg.ops_ctx, &c->piece);
@@ -574,9 +593,11 @@ static void up_queue_bitfield(struct vx_up_conn *c)
 		c->sub_resync = true;
 		return;
 	}
-	n = up->cfg.ops->bitmap(up->cfg.ops_ctx, c->sub_task,
-				p + VX_FRAME_HDR_LEN + VX_BITFIELD_HDR_LEN,
-				room - VX_FRAME_HDR_LEN - VX_BITFIELD_HDR_LEN, &count);
+	n = !up_task_allowed(c, c->sub_task)
+		    ? -ENOENT
+		    : up->cfg.ops->bitmap(up->cfg.ops_ctx, c->sub_task,
+					  p + VX_FRAME_HDR_LEN + VX_BITFIELD_HDR_LEN,
+					  room - VX_FRAME_HDR_LEN - VX_BITFIELD_HDR_LEN, &count);
 	if (n == -ENOBUFS && c->ctl_len > 0) {
 		c->sub_resync = true;
 		return;

@@ -56,6 +56,16 @@ tls_host() {
 	tls_cert "$1" "$2" "$3" "URI:urn:vx:host:$3,URI:urn:vx:role:$4,IP:127.0.0.1"
 }
 
+# tls_install NAME CA_PEM CRL: NAME's certificate and key, the CA and the CRL as the files a
+# daemon finds by itself in $dir/NAME/tls/ (its data directory).
+tls_install() {
+	mkdir -p "$dir/$1/tls"
+	cp "$dir/$1.pem" "$dir/$1/tls/cert.pem"
+	cp "$dir/$1.key" "$dir/$1/tls/key.pem"
+	cp "$2" "$dir/$1/tls/ca.pem"
+	cp "$3" "$dir/$1/tls/crl.pem"
+}
+
 # tls_revoke CA NAME, then tls_crl CA OUT: revoke a certificate; write the CA's CRL.
 tls_revoke() {
 	openssl ca -config "$dir/$1/ca.cnf" -revoke "$dir/$2.pem" 2>/dev/null ||

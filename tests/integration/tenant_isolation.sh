@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# tenant_isolation.sh VX: two tenants in one TLS cluster (spec/control.md section 10, tenants;
+# spec/dataplane.md section 10; spec/peer.md "TLS"). Certificates from the cluster's CA by the
+# openssl CLI (tls_lib.sh), with urn:vx:tenant:team-a or team-b; a real scheduler, two daemons
+# of team-a (a1, a2) and one of team-b (b1) on loopback, an nginx origin. The attacks:
+#   1. a1 fetches a file, a2 gets it from a1 (the control: tenants share within themselves)
+#   2. b1 fetches the same URL (the same task id): the scheduler does not let it join team-a's
+#      task, so b1 is never offered a1 or a2 and fetches from the origin itself, byte for byte
+#   3. a fake fetcher with team-b's certificate asks a1's and a2's upload ports for team-a's
+#      piece: answered as an unknown task, nothing of the bytes; a team-a certificate and a
+#      seed certificate get the piece on the same ports (the check is per task, per request)
+#   4. a fake host with team-b's certificate registers team-a's task claiming every piece (to
+#      be offered as a parent and poison it): refused (-13); a fake of team-a is accepted
+# Security test list (shared/reference/dragonfly-behaviour.md 5.5): 17 (no poisoned data: a
+# host of another tenant never becomes a parent), 20 (certificates bound to identity: the
+# tenant is the certificate's, never claimed).
+# Every wait is bounded; nothing depends on how long something took.
+set -euo pipefail
+vx=$1
+name=tenant_isolation
+. "$(dirname "$0")/peer_lib.sh"
+. "$(dirname "$0")/tls_lib.sh"
+peer_lib_init
+tls_need_openssl
+here=$(dirname "$(realpath "$0")")
+
+tls_ca ca
+tls_cert ca sched scheduler "URI:urn:vx:role:scheduler,IP:127.0.0.1"
+tls_host ca seed seed-00000000000000a1 seed
+tenant_host() { # NAME HOSTID TENANT
+	tls_cert ca "$1" "$2" "URI:urn:vx:host:$2,URI:urn:vx:role:peer,URI:urn:vx:tenant:$3,IP:127.0.0.1"
+}
+tenant_host a1 a1-00000000000000b1 team-a
+tenant_host a2 a2-00000000000000b2 team-a
+tenant_host a3 a3-00000000000000b3 team-a
+tenant_host b1 b1-00000000000000c1 team-b
+tenant_host b2 b2-00000000000000c2 team-b
+tls_crl ca "$dir/crl.pem"
+ca=$dir/ca/ca.pem
+
+size=$((9 * 1024 * 1024)) # three 4 MiB pieces
+make_file f.bin "$size"
+origin_start
+sched_start 0.0.0.0:0 --tls-cert "$dir/sched.pem" --tls-key "$dir/sched.key" --tls-ca "$ca" \
+	--tls-crl "$dir/crl.pem"
+for n in a1 a2 b1; do
+	tls_install "$n" "$ca" "$dir/crl.pem"
+	serve_start "$n"
+done
+
+# 1. within team-a: a2 fetches from a1
+get a1 "$base/f.bin" "$dir/out/a1"
+expect_rc 0 "a1's download"
+same_file "$dir/www/f.bin" "$dir/out/a1" "a1"
+task=$(json task_id)
+get a2 "$base/f.bin" "$dir/out/a2"
+expect_rc 0 "a2's download"
+same_file "$dir/www/f.bin" "$dir/out/a2" "a2"
+[ "$(json bytes_from_peers)" -eq "$size" ] || fail "a2 did not get the file from a1: $out"
+
+# 2. team-b, the same URL: never a parent of team-a; the origin serves it
+get b1 "$base/f.bin" "$dir/out/b1"
+expect_rc 0 "b1's download"
+same_file "$dir/www/f.bin" "$dir/out/b1" "b1"
+[ "$(json task_id)" = "$task" ] || fail "b1's task id differs: the attack below tests nothing"
+[ "$(json bytes_from_peers)" -eq 0 ] || fail "b1 got team-a's bytes from a peer: $out"
+grep -q "b1-00000000000000c1 (tenant 'team-b') may not join task ${task:0:12}" \
+	"$dir/sched.log" || fail "the scheduler did not refuse b1's register of team-a's task"
+sent=$(origin_body_bytes /f.bin)
+[ "$sent" -eq $((2 * size)) ] || fail "the origin sent $sent bytes, want $((2 * size)) (a1, b1)"
+
+# 3. the data plane: team-b's certificate asks team-a's hosts for the piece
+piece() { python3 "$here/vortex_piece.py" "${serve_port[$1]}" "$task" 0 "$ca" \
+	"$dir/$2.pem" "$dir/$2.key"; }
+want="piece $((4 * 1024 * 1024))"
+for n in a1 a2; do
+	res=$(piece "$n" b2)
+	[ "$res" = "error 0xff" ] || fail "$n answered team-b's fetcher with '$res', want error 0xff"
+	res=$(piece "$n" a3)
+	[ "$res" = "$want" ] || fail "$n did not serve team-a's own certificate: '$res'"
+	res=$(piece "$n" seed)
+	[ "$res" = "$want" ] || fail "$n did not serve a seed certificate: '$res'"
+done
+# b1 holds its own copy: it serves team-b, not team-a
+[ "$(piece b1 b2)" = "$want" ] || fail "b1 did not serve its own tenant"
+[ "$(piece b1 a3)" = "error 0xff" ] || fail "b1 served team-a's certificate"
+
+# 4. the control plane: a fake team-b host registers team-a's task claiming every piece
+reg() { VX_REGISTER_TASK=$task timeout 30 python3 "$here/tls_hello.py" "$sched_port" "$ca" \
+	"$dir/$1.pem" "$dir/$1.key" "$2" 0 2>&1; }
+res=$(reg b2 b2-00000000000000c2)
+[ "$res" = "answer 0 then -13" ] || fail "team-b registering team-a's task: '$res', want -13"
+res=$(reg a3 a3-00000000000000b3)
+[ "$res" = "answer 0 then 0" ] || fail "team-a registering its own task: '$res', want 0"
+
+for n in a1 a2 b1; do serve_stop "$n"; done
+echo "$name: ok"
