@@ -134,6 +134,8 @@ VX_MUST_CHECK int vx_tls_identity_der(const uint8_t *der, size_t len, struct vx_
 				      char *err, size_t err_len);
 /* "peer", "seed", "scheduler", "none". */
 const char *vx_tls_role_name(enum vx_tls_role r);
+/* Whether @s (@n bytes) is a tenant name: [a-z0-9][a-z0-9._-]{0,62} (VX_TLS_TENANT_MAX). */
+bool vx_tls_tenant_ok(const char *s, size_t n);
 
 /*
  * The key-file rule, for files written or read elsewhere: 0 when @path is a regular file that

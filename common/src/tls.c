@@ -91,8 +91,7 @@ static bool host_id_ok(const char *s, size_t n)
 	return true;
 }
 
-/* A tenant: [a-z0-9][a-z0-9._-]{0,62}. */
-static bool tenant_ok(const char *s, size_t n)
+bool vx_tls_tenant_ok(const char *s, size_t n)
 {
 	if (n == 0 || n > VX_TLS_TENANT_MAX)
 		return false;
@@ -145,7 +144,7 @@ static int take_uri(const char *s, size_t n, struct vx_tls_id *out, unsigned see
 		goto bad;
 	}
 	if (has_prefix(s, n, "urn:vx:tenant:", &pl)) {
-		if (seen[2]++ || !tenant_ok(s + pl, n - pl))
+		if (seen[2]++ || !vx_tls_tenant_ok(s + pl, n - pl))
 			goto bad;
 		memcpy(out->tenant, s + pl, n - pl);
 		out->tenant[n - pl] = '\0';

@@ -59,11 +59,12 @@ struct srv_conn {
 	struct vx_ctl_reader rd;
 	uint64_t rx_ms; /* last frame received */
 	uint64_t born_ms;
-	uint8_t auth;			/* enum vx_sched_auth, from the hello's token */
-	bool addr_warned;		/* a claimed address was replaced (logged once) */
-	bool again;			/* TLS holds input the socket will not signal */
-	bool sniff;			/* TLS or plaintext: decided by the first bytes */
-	char seen_ip[INET6_ADDRSTRLEN]; /* the address the connection comes from */
+	uint8_t auth;			    /* enum vx_sched_auth, from the hello's token */
+	bool addr_warned;		    /* a claimed address was replaced (logged once) */
+	bool again;			    /* TLS holds input the socket will not signal */
+	bool sniff;			    /* TLS or plaintext: decided by the first bytes */
+	char seen_ip[INET6_ADDRSTRLEN];	    /* the address the connection comes from */
+	char tenant[VX_TLS_TENANT_MAX + 1]; /* a plaintext joined host's, from the CA's records */
 };
 
 struct vx_sched_server {
@@ -649,7 +650,7 @@ static int hello_auth(struct vx_sched_server *srv, struct srv_conn *c, const str
 	if (m->has & VX_CTL_F_TOKEN)
 		a = vx_sched_tokens_check(&srv->tokens, m->token);
 	else if (srv->pki && !srv->tls &&
-		 vx_pki_host_role(srv->pki, m->host_id.ptr, m->host_id.len, &pr) == 0)
+		 vx_pki_host_role(srv->pki, m->host_id.ptr, m->host_id.len, &pr, c->tenant) == 0)
 		/* joined (section 11): the certificate's role; the host key is checked below */
 		a = pr == VX_PKI_ROLE_SEED ? VX_SCHED_AUTH_SEED : VX_SCHED_AUTH_PEER;
 	else if (srv->cfg.insecure_open)
@@ -681,6 +682,7 @@ static int hello_auth(struct vx_sched_server *srv, struct srv_conn *c, const str
 	c->auth = (uint8_t)a;
 	hi->addr = host_addr(c, m->addr);
 	hi->role = m->role == VX_CTL_ROLE_SEED ? VX_CTL_ROLE_SEED : VX_CTL_ROLE_NORMAL;
+	hi->tenant = (struct vx_ctl_str){ c->tenant, (uint32_t)strlen(c->tenant) };
 	return 0;
 }
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # tenant_isolation.sh VX: two tenants in one TLS cluster (spec/control.md section 10, tenants;
-# spec/dataplane.md section 10; spec/peer.md "TLS"). Certificates from the cluster's CA by the
-# openssl CLI (tls_lib.sh), with urn:vx:tenant:team-a or team-b; a real scheduler, two daemons
-# of team-a (a1, a2) and one of team-b (b1) on loopback, an nginx origin. The attacks:
+# spec/dataplane.md section 10; spec/peer.md "TLS"). A real scheduler with its own CA, two
+# daemons joined with a team-a token (`vx token create --tenant team-a`: a1, a2) and one with a
+# team-b token (b1) on loopback, an nginx origin; the fakes hold certificates of the same CA
+# (the openssl CLI with the CA's key). The attacks:
 #   1. a1 fetches a file, a2 gets it from a1 (the control: tenants share within themselves)
 #   2. b1 fetches the same URL (the same task id): the scheduler does not let it join team-a's
 #      task, so b1 is never offered a1 or a2 and fetches from the origin itself, byte for byte
@@ -24,28 +25,35 @@ peer_lib_init
 tls_need_openssl
 here=$(dirname "$(realpath "$0")")
 
-tls_ca ca
-tls_cert ca sched scheduler "URI:urn:vx:role:scheduler,IP:127.0.0.1"
-tls_host ca seed seed-00000000000000a1 seed
-tenant_host() { # NAME HOSTID TENANT
-	tls_cert ca "$1" "$2" "URI:urn:vx:host:$2,URI:urn:vx:role:peer,URI:urn:vx:tenant:$3,IP:127.0.0.1"
+sched_start 0.0.0.0:0 # its own CA: TLS on the control channel whatever the address
+ca=$dir/sched.db.pki/ca.pem
+token() { "$vx" token create --role peer --db "$dir/sched.db" "$@" 2>>"$dir/cli.log"; }
+tok_a=$(token --tenant team-a --uses 2)
+tok_b=$(token --tenant team-b)
+grep -q 'join token [0-9a-f]* (peer, tenant team-a, 2 uses' "$dir/cli.log" ||
+	fail "vx token create did not name the tenant: $(cat "$dir/cli.log")"
+rc=0
+token --tenant 'Team A' >/dev/null || rc=$?
+[ "$rc" = 2 ] || fail "vx token create --tenant 'Team A': exit $rc, want 2 (not a tenant name)"
+# the fakes hold real cluster certificates (signed by the scheduler's CA key)
+fake() { # NAME HOSTID ROLE [TENANT]
+	tls_cert_by "$ca" "$dir/sched.db.pki/ca.key" "$1" "$2" \
+		"URI:urn:vx:host:$2,URI:urn:vx:role:$3${4:+,URI:urn:vx:tenant:$4},IP:127.0.0.1"
 }
-tenant_host a1 a1-00000000000000b1 team-a
-tenant_host a2 a2-00000000000000b2 team-a
-tenant_host a3 a3-00000000000000b3 team-a
-tenant_host b1 b1-00000000000000c1 team-b
-tenant_host b2 b2-00000000000000c2 team-b
-tls_crl ca "$dir/crl.pem"
-ca=$dir/ca/ca.pem
+fake a3 a3-00000000000000b3 peer team-a
+fake b2 b2-00000000000000c2 peer team-b
+fake seed seed-00000000000000a1 seed
 
 size=$((9 * 1024 * 1024)) # three 4 MiB pieces
 make_file f.bin "$size"
 origin_start
-sched_start 0.0.0.0:0 --tls-cert "$dir/sched.pem" --tls-key "$dir/sched.key" --tls-ca "$ca" \
-	--tls-crl "$dir/crl.pem"
-for n in a1 a2 b1; do
-	tls_install "$n" "$ca" "$dir/crl.pem"
-	serve_start "$n"
+serve_start a1 --join "$tok_a"
+serve_start a2 --join "$tok_a"
+serve_start b1 --join "$tok_b"
+# the join token's tenant is in the certificate each got
+for n in a1:team-a a2:team-a b1:team-b; do
+	openssl x509 -in "$dir/${n%%:*}/tls/cert.pem" -noout -ext subjectAltName |
+		grep -q "URI:urn:vx:tenant:${n#*:}" || fail "${n%%:*}'s certificate names no ${n#*:}"
 done
 
 # 1. within team-a: a2 fetches from a1
@@ -64,8 +72,8 @@ expect_rc 0 "b1's download"
 same_file "$dir/www/f.bin" "$dir/out/b1" "b1"
 [ "$(json task_id)" = "$task" ] || fail "b1's task id differs: the attack below tests nothing"
 [ "$(json bytes_from_peers)" -eq 0 ] || fail "b1 got team-a's bytes from a peer: $out"
-grep -q "b1-00000000000000c1 (tenant 'team-b') may not join task ${task:0:12}" \
-	"$dir/sched.log" || fail "the scheduler did not refuse b1's register of team-a's task"
+b1_id=$(grep -o 'ready: [^,]*' "$dir/b1.out" | cut -d' ' -f2)
+grep -q "host $b1_id (tenant 'team-b') may not join task ${task:0:12}" "$dir/sched.log" || fail "the scheduler did not refuse b1's register of team-a's task"
 sent=$(origin_body_bytes /f.bin)
 [ "$sent" -eq $((2 * size)) ] || fail "the origin sent $sent bytes, want $((2 * size)) (a1, b1)"
 
