@@ -12,15 +12,21 @@
 #      seed certificate get the piece on the same ports (the check is per task, per request)
 #   4. a fake host with team-b's certificate registers team-a's task claiming every piece (to
 #      be offered as a parent and poison it): refused (-13); a fake of team-a is accepted
+#   5. the open API with a team-b token (POST /oapi/v1/tokens "tenant"): team-a's task is not
+#      listed, not shown (404), and its delete_task job is refused as unknown (404) and made
+#      by nobody (the task stays); a team-b token cannot make a team-a token; the team-a token
+#      lists it, the operator's (no tenant) sees every task
 # Security test list (shared/reference/dragonfly-behaviour.md 5.5): 17 (no poisoned data: a
 # host of another tenant never becomes a parent), 20 (certificates bound to identity: the
-# tenant is the certificate's, never claimed).
+# tenant is the certificate's, never claimed), 4 (least privilege: a tenant's token reads and
+# deletes only its tenant's tasks).
 # Every wait is bounded; nothing depends on how long something took.
 set -euo pipefail
 vx=$1
 name=tenant_isolation
 . "$(dirname "$0")/peer_lib.sh"
 . "$(dirname "$0")/tls_lib.sh"
+. "$(dirname "$0")/manager_lib.sh"
 peer_lib_init
 tls_need_openssl
 here=$(dirname "$(realpath "$0")")
@@ -100,6 +106,37 @@ res=$(reg b2 b2-00000000000000c2)
 [ "$res" = "answer 0 then -13" ] || fail "team-b registering team-a's task: '$res', want -13"
 res=$(reg a3 a3-00000000000000b3)
 [ "$res" = "answer 0 then 0" ] || fail "team-a registering its own task: '$res', want 0"
+
+# 5. the open API: a tenant's token sees and evicts only its tenant's tasks
+"$vx" token create --bootstrap --db "$dir/sched.db" >"$dir/boot.out" 2>"$dir/boot.err" ||
+	fail "token create --bootstrap failed: $(cat "$dir/boot.err")"
+admin=$(tail -n1 "$dir/boot.out")
+api() { api_at "$api_port" "$@"; }
+expect() { expect_at "$api_port" "$@"; }
+mint() { # TENANT: a token of it
+	api POST /oapi/v1/tokens "{\"name\":\"$1\",\"scopes\":[\"cluster:read\",\"task:delete\",\"job:read\",\"job:write\",\"token:admin\"],\"tenant\":\"$1\"}" \
+		"$admin" | sed -n 's/^200 .*"token": *"\([^"]*\)".*/\1/p'
+}
+tok_ta=$(mint team-a)
+tok_tb=$(mint team-b)
+[ -n "$tok_ta" ] && [ -n "$tok_tb" ] || fail "no tenant tokens made"
+expect 200 "team-a lists tasks" GET /oapi/v1/tasks - "$tok_ta" | grep -q "$task" ||
+	fail "team-a's token does not list its own task"
+expect 200 "the operator lists tasks" GET /oapi/v1/tasks - "$admin" | grep -q "$task" ||
+	fail "the operator's token does not list team-a's task"
+! expect 200 "team-b lists tasks" GET /oapi/v1/tasks - "$tok_tb" | grep -q "$task" ||
+	fail "team-b's token lists team-a's task"
+expect 404 "team-b shows team-a's task" GET "/oapi/v1/tasks/$task" - "$tok_tb" >/dev/null
+expect 200 "team-a shows its task" GET "/oapi/v1/tasks/$task" - "$tok_ta" >/dev/null
+expect 404 "team-b deletes team-a's task" POST /oapi/v1/jobs \
+	"{\"type\":\"delete_task\",\"args\":{\"url\":\"$base/f.bin\"}}" "$tok_tb" >/dev/null
+expect 403 "team-b makes a team-a token" POST /oapi/v1/tokens \
+	'{"name":"x","scopes":["cluster:read"],"tenant":"team-a"}' "$tok_tb" >/dev/null
+expect 200 "the task after team-b's delete" GET "/oapi/v1/tasks/$task" - "$admin" >/dev/null
+expect 200 "team-b's job list" GET /oapi/v1/jobs - "$admin" | grep -q delete_task &&
+	fail "team-b's refused delete_task made a job"
+# and the data plane still holds it: a1 serves a2's tenant
+[ "$(piece a1 a3)" = "$want" ] || fail "a1 lost team-a's task after team-b's delete"
 
 for n in a1 a2 b1; do serve_stop "$n"; done
 echo "$name: ok"
