@@ -48,6 +48,11 @@ if(TARGET vx)
 		COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/tls_cluster.sh $<TARGET_FILE:vx>)
 	set_tests_properties(tls_cluster PROPERTIES LABELS integration TIMEOUT 150
 		SKIP_RETURN_CODE 77)
+	# a revoked host's open control and data connections are closed (issue 16)
+	add_test(NAME tls_revoke_open
+		COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/tls_revoke_open.sh $<TARGET_FILE:vx>)
+	set_tests_properties(tls_revoke_open PROPERTIES LABELS integration TIMEOUT 150
+		SKIP_RETURN_CODE 77)
 	# tenants from certificates: no read, join or poisoning across them (issue 16)
 	add_test(NAME tenant_isolation
 		COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/tenant_isolation.sh $<TARGET_FILE:vx>)

@@ -82,6 +82,7 @@ struct vx_sched_server {
 	uint64_t next_tick_ms;
 	uint64_t next_expire_ms; /* of the database's records (cfg.records_keep_s) */
 	struct vx_sched_tokens tokens;
+	const void *tls_seen; /* the SSL_CTX open connections were last checked against */
 	char tokens_path[4096];
 	bool tokens_created;
 	struct vx_sched_server_hook hook; /* hook.run NULL: none */
@@ -1323,6 +1324,32 @@ static void send_events(struct vx_sched_server *srv)
 	}
 }
 
+/*
+ * TLS files loaded again (a CRL signed again, by us or `vx cert revoke`; the operator's files):
+ * every open connection's certificate is verified again, and a host revoked since it connected
+ * loses its connection now, not at its next one (spec/control.md section 10).
+ */
+static void tls_recheck_conns(struct vx_sched_server *srv)
+{
+	const void *now = vx_tls_ctx_ssl(srv->tls);
+
+	if (now == srv->tls_seen)
+		return;
+	srv->tls_seen = now;
+	for (uint32_t i = 0; i < srv->cfg.conns_max; i++) {
+		struct srv_conn *c = srv->conns[i];
+		const struct vx_tls_sess *ts = c ? vx_tls_fconn_sess(&c->io) : NULL;
+
+		if (!ts || vx_tls_sess_recheck(ts, srv->tls) != -EKEYREJECTED)
+			continue;
+		vx_info("scheduler: closing the connection of %s (%s): its certificate no longer "
+			"verifies (revoked or expired)",
+			c->host != VX_SCHED_NO_HOST ? vx_sched_host_id(srv->sched, c->host) : "-",
+			c->seen_ip);
+		conn_close(srv, c, "certificate revoked");
+	}
+}
+
 static void on_tick(struct vx_sched_server *srv, uint64_t now)
 {
 	const char *pem;
@@ -1355,8 +1382,10 @@ static void on_tick(struct vx_sched_server *srv, uint64_t now)
 			vx_warn("scheduler: TLS files of the CA: %s (the old ones stay in use)",
 				err);
 	}
-	if (srv->tls)
+	if (srv->tls) {
 		vx_tls_ctx_tick(srv->tls, "scheduler", vx_wall_s());
+		tls_recheck_conns(srv);
+	}
 	for (uint32_t i = 0; i < srv->cfg.conns_max; i++) {
 		struct srv_conn *c = srv->conns[i];
 

@@ -2319,6 +2319,18 @@ void vx_upload_set_tls(struct vx_upload *up, SSL_CTX *tls)
 	SSL_CTX_up_ref(tls);
 	SSL_CTX_free(up->cfg.tls);
 	up->cfg.tls = tls;
+	/* a CRL loaded again reaches open connections too: a revoked client is cut now */
+	for (uint32_t i = 0; i < up->cfg.max_conns; i++) {
+		struct vx_up_conn *c = &up->conns[i];
+
+		if ((c->state != VX_UP_READING && c->state != VX_UP_SERVING) || !c->tls ||
+		    vx__tls_recheck(c->tls, tls) != -EKEYREJECTED)
+			continue;
+		up->stats.tls_dropped++;
+		vx_info("upload: closing a connection whose client certificate no longer verifies "
+			"(revoked or expired)");
+		up_close(c);
+	}
 }
 
 void vx_upload_stats(const struct vx_upload *up, struct vx_upload_stats *out)
