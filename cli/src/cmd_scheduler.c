@@ -40,7 +40,7 @@ static void usage(FILE *f)
 		"                    [--tokens FILE] [--insecure-open] [--origin-max N] [--cands "
 		"N]\n"
 		"                    [--child-min-mbps N] [--tasks-max N] [--task-stale S]\n"
-		"                    [--db-keep S]\n"
+		"                    [--db-keep S] [--conns-per-addr N]\n"
 		"                    [--log-level error|warn|info|debug] [--log-format "
 		"text|json]\n"
 		"                    [--tls-cert FILE --tls-key FILE --tls-ca FILE [--tls-crl "
@@ -68,7 +68,9 @@ static void usage(FILE *f)
 		"                      full table makes room by dropping the task idle longest\n"
 		"                      that no host holds in full\n"
 		"  --task-stale S      ...and whose peers made no progress for S s (default "
-		"300)\n");
+		"300)\n"
+		"  --conns-per-addr N  control connections one source address may hold (default\n"
+		"                      256; 0: no limit); more are closed at accept\n");
 	/* two strings: one would pass the 4095 bytes C99 promises to support */
 	fputs("  --api HOST:PORT     the management API (default 127.0.0.1:8080; port 0 picks)\n"
 	      "  --no-api            run without the management API\n"
@@ -147,6 +149,7 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 		{ "tasks-max", required_argument, NULL, 7 },
 		{ "task-stale", required_argument, NULL, 8 },
 		{ "db-keep", required_argument, NULL, 9 },
+		{ "conns-per-addr", required_argument, NULL, 10 },
 		{ "log-level", required_argument, NULL, 'v' },
 		{ "log-format", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
@@ -342,6 +345,11 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 			cfg->sched.task_stale_ms = (uint64_t)sec * 1000u;
 			break;
 		}
+		case 10:
+			if (parse_u32("--conns-per-addr", optarg, 0, 1u << 20,
+				      &cfg->conns_per_addr))
+				return -EINVAL;
+			break;
 		case 9:
 			if (parse_u32("--db-keep", optarg, 1, 86400u * 3650, &cfg->records_keep_s))
 				return -EINVAL;

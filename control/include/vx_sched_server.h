@@ -38,11 +38,13 @@ struct vx_sched_server_cfg {
 	uint32_t host_ids_per_addr; /* host ids one source address (IPv6: /64) may bind (4096) */
 	uint32_t host_ids_max;	    /* host ids bound in all (default 65536) */
 	struct vx_sched_cfg sched;
-	uint32_t conns_max;   /* connections served at once */
-	uint32_t sendq_max;   /* bytes queued to one peer before it is dropped */
-	uint32_t idle_ms;     /* a connection that sends nothing this long is closed */
-	uint32_t hello_ms;    /* time a new connection has to say hello */
-	uint32_t announce_ms; /* announce interval told to peers in the hello answer */
+	uint32_t conns_max;	 /* connections served at once */
+	uint32_t conns_per_addr; /* connections one source address may hold at once (256); the
+				  * next is closed at accept; 0 = no limit */
+	uint32_t sendq_max;	 /* bytes queued to one peer before it is dropped */
+	uint32_t idle_ms;	 /* a connection that sends nothing this long is closed */
+	uint32_t hello_ms;	 /* time a new connection has to say hello */
+	uint32_t announce_ms;	 /* announce interval told to peers in the hello answer */
 	/* the database's host and task records: kept this long after last seen or updated
 	 * (default 7 days), and at most this many rows per table (default 1,000,000) */
 	uint32_t records_keep_s;

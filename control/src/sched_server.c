@@ -82,7 +82,8 @@ struct vx_sched_server {
 	uint64_t next_tick_ms;
 	uint64_t next_expire_ms; /* of the database's records (cfg.records_keep_s) */
 	struct vx_sched_tokens tokens;
-	const void *tls_seen; /* the SSL_CTX open connections were last checked against */
+	const void *tls_seen;	/* the SSL_CTX open connections were last checked against */
+	uint64_t rejected_addr; /* connections refused by cfg.conns_per_addr */
 	char tokens_path[4096];
 	bool tokens_created;
 	struct vx_sched_server_hook hook; /* hook.run NULL: none */
@@ -104,6 +105,7 @@ void vx_sched_server_cfg_default(struct vx_sched_server_cfg *cfg)
 	cfg->listen = "127.0.0.1:8002";
 	cfg->db_path = "scheduler.db";
 	cfg->conns_max = 4096;
+	cfg->conns_per_addr = 256;
 	cfg->sendq_max = 8u << 20;
 	cfg->idle_ms = 120000;
 	cfg->hello_ms = 10000;
@@ -415,6 +417,33 @@ static int conn_tls(struct vx_sched_server *srv, struct srv_conn *c)
 	return 0;
 }
 
+/*
+ * Whether @ip already holds cfg.conns_per_addr connections: one address cannot take the
+ * connection table from every other host (dragonfly-behaviour.md 5.5 item 13). Counted over the
+ * table, as the slot search below walks it anyway.
+ */
+static bool addr_full(struct vx_sched_server *srv, const char *ip)
+{
+	uint32_t n = 0;
+
+	if (!srv->cfg.conns_per_addr)
+		return false;
+	for (uint32_t i = 0; i < srv->cfg.conns_max && n < srv->cfg.conns_per_addr; i++) {
+		const struct srv_conn *c = srv->conns[i];
+
+		n += c && strcmp(c->seen_ip, ip) == 0;
+	}
+	if (n < srv->cfg.conns_per_addr)
+		return false;
+	srv->rejected_addr++;
+	/* a flood is told once a power of two, not per connection */
+	if ((srv->rejected_addr & (srv->rejected_addr - 1)) == 0)
+		vx_warn("scheduler: %s holds %u connections, the limit per address: refused "
+			"(%llu so far)",
+			ip, srv->cfg.conns_per_addr, (unsigned long long)srv->rejected_addr);
+	return true;
+}
+
 static void on_accept(struct vx_sched_server *srv)
 {
 	for (;;) {
@@ -441,7 +470,7 @@ static void on_accept(struct vx_sched_server *srv)
 			continue;
 		}
 		(void)vx_net_set_opts(fd, &nodelay);
-		if (seen_ip(fd, c->seen_ip, sizeof(c->seen_ip))) {
+		if (seen_ip(fd, c->seen_ip, sizeof(c->seen_ip)) || addr_full(srv, c->seen_ip)) {
 			close(fd);
 			vx_ctl_reader_free(&c->rd);
 			vx_free(c);
