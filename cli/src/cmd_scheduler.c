@@ -40,7 +40,7 @@ static void usage(FILE *f)
 		"                    [--tokens FILE] [--insecure-open] [--origin-max N] [--cands "
 		"N]\n"
 		"                    [--child-min-mbps N] [--tasks-max N] [--task-stale S]\n"
-		"                    [--db-keep S] [--conns-per-addr N]\n"
+		"                    [--db-keep S] [--conns-per-addr N] [--requests-per-s N]\n"
 		"                    [--log-level error|warn|info|debug] [--log-format "
 		"text|json]\n"
 		"                    [--tls-cert FILE --tls-key FILE --tls-ca FILE [--tls-crl "
@@ -70,7 +70,10 @@ static void usage(FILE *f)
 		"  --task-stale S      ...and whose peers made no progress for S s (default "
 		"300)\n"
 		"  --conns-per-addr N  control connections one source address may hold (default\n"
-		"                      256; 0: no limit); more are closed at accept\n");
+		"                      256; 0: no limit); more are closed at accept\n"
+		"  --requests-per-s N  requests one control connection may make per second (a\n"
+		"                      second's worth at once; default 1000, 0: no limit); more\n"
+		"                      are answered -EBUSY\n");
 	/* two strings: one would pass the 4095 bytes C99 promises to support */
 	fputs("  --api HOST:PORT     the management API (default 127.0.0.1:8080; port 0 picks)\n"
 	      "  --no-api            run without the management API\n"
@@ -150,6 +153,7 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 		{ "task-stale", required_argument, NULL, 8 },
 		{ "db-keep", required_argument, NULL, 9 },
 		{ "conns-per-addr", required_argument, NULL, 10 },
+		{ "requests-per-s", required_argument, NULL, 11 },
 		{ "log-level", required_argument, NULL, 'v' },
 		{ "log-format", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
@@ -345,6 +349,11 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 			cfg->sched.task_stale_ms = (uint64_t)sec * 1000u;
 			break;
 		}
+		case 11:
+			if (parse_u32("--requests-per-s", optarg, 0, 1u << 24,
+				      &cfg->requests_per_s))
+				return -EINVAL;
+			break;
 		case 10:
 			if (parse_u32("--conns-per-addr", optarg, 0, 1u << 20,
 				      &cfg->conns_per_addr))

@@ -41,6 +41,8 @@ struct vx_sched_server_cfg {
 	uint32_t conns_max;	 /* connections served at once */
 	uint32_t conns_per_addr; /* connections one source address may hold at once (256); the
 				  * next is closed at accept; 0 = no limit */
+	uint32_t requests_per_s; /* requests one connection may make per second, a second's worth
+				  * in a burst (1000); more are answered -EBUSY; 0 = no limit */
 	uint32_t sendq_max;	 /* bytes queued to one peer before it is dropped */
 	uint32_t idle_ms;	 /* a connection that sends nothing this long is closed */
 	uint32_t hello_ms;	 /* time a new connection has to say hello */

@@ -36,6 +36,7 @@
 #include "vx_sched_tokens.h"
 #include "vx_time.h"
 #include "vx_hostaddr.h"
+#include "vx_bucket.h"
 #include "vx_tls.h"
 #include "vx_tls_fconn.h"
 
@@ -65,6 +66,7 @@ struct srv_conn {
 	bool sniff;			    /* TLS or plaintext: decided by the first bytes */
 	char seen_ip[INET6_ADDRSTRLEN];	    /* the address the connection comes from */
 	char tenant[VX_TLS_TENANT_MAX + 1]; /* a plaintext joined host's, from the CA's records */
+	struct vx_bucket reqs;		    /* cfg.requests_per_s */
 };
 
 struct vx_sched_server {
@@ -84,6 +86,7 @@ struct vx_sched_server {
 	struct vx_sched_tokens tokens;
 	const void *tls_seen;	/* the SSL_CTX open connections were last checked against */
 	uint64_t rejected_addr; /* connections refused by cfg.conns_per_addr */
+	uint64_t rate_refused;	/* requests answered -EBUSY by cfg.requests_per_s */
 	char tokens_path[4096];
 	bool tokens_created;
 	struct vx_sched_server_hook hook; /* hook.run NULL: none */
@@ -106,6 +109,7 @@ void vx_sched_server_cfg_default(struct vx_sched_server_cfg *cfg)
 	cfg->db_path = "scheduler.db";
 	cfg->conns_max = 4096;
 	cfg->conns_per_addr = 256;
+	cfg->requests_per_s = 1000;
 	cfg->sendq_max = 8u << 20;
 	cfg->idle_ms = 120000;
 	cfg->hello_ms = 10000;
@@ -487,6 +491,8 @@ static void on_accept(struct vx_sched_server *srv)
 		c->slot = slot;
 		c->host = VX_SCHED_NO_HOST;
 		c->rx_ms = c->born_ms = vx_now_ms();
+		vx_bucket_init(&c->reqs, srv->cfg.requests_per_s, srv->cfg.requests_per_s,
+			       c->born_ms);
 		ev.data.u64 = slot;
 		if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
 			close(fd);
@@ -1074,6 +1080,14 @@ static int on_request(struct vx_sched_server *srv, struct srv_conn *c, const str
 
 	vx__sched_metric_begin();
 	resp_init(&r, m, 0);
+	if (!vx_bucket_peek(&c->reqs, 1, now)) {
+		/* over the connection's request rate: answered, not served (the 429 of this
+		 * channel); the peer's own timers ask again later */
+		rc = -EBUSY;
+		srv->rate_refused++;
+		goto answer;
+	}
+	vx_bucket_take(&c->reqs, 1);
 	if (conn_is_tls(c) && !conn_id(c) && m->type != VX_CTL_JOIN) {
 		/* no client certificate: nothing but joining (spec/control.md section 10) */
 		rc = -EACCES;

@@ -203,7 +203,7 @@ struct vx_up_conn {
 	char sub_task[VX_TASK_ID_LEN + 1]; /* NUL-terminated for vortex's encoders */
 	uint32_t ctl_off;
 	uint32_t ctl_len;
-	struct vx__bucket bucket;
+	struct vx_bucket bucket;
 	struct vx_frame_dec dec; /* uploader side, lent dec_buf */
 	struct vx_up_req reqs[VX_UP_REQ_MAX];
 	uint8_t dec_buf[VX_FRAME_DEC_REQ_BUF_MIN];
@@ -233,7 +233,7 @@ struct vx_upload {
 	struct vx_list pipe_waiters;
 	struct vx_loop_ticker ticker;
 	struct vx_loop_work have_flush; /* sends the HAVEs queued during this drain */
-	struct vx__bucket bucket;
+	struct vx_bucket bucket;
 	uint64_t rand;
 	bool accept_paused; /* out of fds or memory: accept re-armed by the next tick */
 	bool shutting_down;
@@ -942,15 +942,15 @@ static uint64_t up_take_tokens(struct vx_up_conn *c, uint64_t want)
 {
 	struct vx_upload *up = c->up;
 	uint64_t now = vx_loop_now_ms(up->loop);
-	uint64_t n = vx__bucket_peek(&up->bucket, want, now);
+	uint64_t n = vx_bucket_peek(&up->bucket, want, now);
 
-	n = vx__bucket_peek(&c->bucket, n, now);
+	n = vx_bucket_peek(&c->bucket, n, now);
 	if (n == 0) {
 		c->throttled = true;
 		return 0;
 	}
-	vx__bucket_take(&up->bucket, n);
-	vx__bucket_take(&c->bucket, n);
+	vx_bucket_take(&up->bucket, n);
+	vx_bucket_take(&c->bucket, n);
 	return n;
 }
 
@@ -1942,9 +1942,9 @@ static void up_admit(struct vx_upload *up, int fd)
 	c->last_progress_ms = vx_loop_now_ms(up->loop);
 	c->tls_start_ms = c->last_progress_ms;
 	c->tls_work.fn = up_tls_on_work;
-	vx__bucket_init(&c->bucket, up->cfg.conn_rate_bytes_per_s,
-			VX_MAX(up->cfg.conn_rate_bytes_per_s / 10, (uint64_t)up->cfg.chunk_bytes),
-			c->last_progress_ms);
+	vx_bucket_init(&c->bucket, up->cfg.conn_rate_bytes_per_s,
+		       VX_MAX(up->cfg.conn_rate_bytes_per_s / 10, (uint64_t)up->cfg.chunk_bytes),
+		       c->last_progress_ms);
 	up->stats.accepted++;
 	up->stats.conns++;
 	vx_metric_inc(&vx_m_upload_conns, 0);
@@ -2140,9 +2140,9 @@ static int up_new(struct vx_upload **out, struct vx_loop *loop, const struct vx_
 	ret = listen ? up_listen(up) : 0;
 	if (ret < 0)
 		goto err_close_pipes;
-	vx__bucket_init(&up->bucket, cfg->rate_bytes_per_s,
-			VX_MAX(cfg->rate_bytes_per_s / 10, (uint64_t)cfg->chunk_bytes),
-			vx_loop_now_ms(loop));
+	vx_bucket_init(&up->bucket, cfg->rate_bytes_per_s,
+		       VX_MAX(cfg->rate_bytes_per_s / 10, (uint64_t)cfg->chunk_bytes),
+		       vx_loop_now_ms(loop));
 	vx_loop_set_handler(loop, VX_OP_ACCEPT, on_accept_done);
 	vx_loop_set_handler(loop, VX_OP_UP_RECV, on_recv_done);
 	vx_loop_set_handler(loop, VX_OP_UP_RECV_TIMEOUT, on_recv_timeout_done);
@@ -2341,6 +2341,6 @@ void vx_upload_stats(const struct vx_upload *up, struct vx_upload_stats *out)
 void vx_upload_set_rate(struct vx_upload *up, uint64_t rate)
 {
 	up->cfg.rate_bytes_per_s = rate;
-	vx__bucket_init(&up->bucket, rate, VX_MAX(rate / 10, (uint64_t)up->cfg.chunk_bytes),
-			vx_loop_now_ms(up->loop));
+	vx_bucket_init(&up->bucket, rate, VX_MAX(rate / 10, (uint64_t)up->cfg.chunk_bytes),
+		       vx_loop_now_ms(up->loop));
 }

@@ -1,6 +1,6 @@
-"""conn_limit.py PORT K PAYLOAD: opens K connections to 127.0.0.1:PORT one after another, sends
+"""conn_limit.py PORT K PAYLOAD [WAIT]: opens K connections to 127.0.0.1:PORT one after another, sends
 PAYLOAD (text, "\\r\\n" escapes; "-" nothing) on each, then waits (at most 10 s) until the server
-has closed at least one, and prints "open O closed C": how many it still holds and how many it
+has closed at least one (WAIT s when given), and prints "open O closed C": how many it still holds and how many it
 closed. A server with a per-address limit L closes all but L; one without closes none (the
 wait then runs out: a bounded wait, not a measurement of time)."""
 import socket
@@ -33,7 +33,7 @@ def count():
     return closed
 
 
-end = time.monotonic() + 10
+end = time.monotonic() + (float(sys.argv[4]) if len(sys.argv) > 4 else 10)
 while count() == 0 and time.monotonic() < end:
     time.sleep(0.05)
 time.sleep(0.3)  # the last refusals of a burst land (they come at accept)
