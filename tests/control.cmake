@@ -61,7 +61,7 @@ if(TARGET vx)
 	# tenants from certificates: no read, join or poisoning across them (issue 16)
 	add_test(NAME tenant_isolation
 		COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/tenant_isolation.sh $<TARGET_FILE:vx>)
-	set_tests_properties(tenant_isolation PROPERTIES LABELS integration TIMEOUT 150
+	set_tests_properties(tenant_isolation PROPERTIES LABELS integration TIMEOUT 300
 		SKIP_RETURN_CODE 77)
 endif()
 # the scheduler's task table and database records under phantom registrations (issue 18)
