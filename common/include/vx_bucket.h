@@ -13,6 +13,7 @@ struct vx_bucket {
 	uint64_t rate;	 /* units per second; 0: unlimited */
 	uint64_t burst;	 /* units */
 	uint64_t tokens; /* units available now */
+	uint64_t frac;	 /* a unit's fraction earned, unit-milliseconds (< 1000) */
 	uint64_t last_ms;
 };
 

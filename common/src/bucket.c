@@ -11,6 +11,7 @@ void vx_bucket_init(struct vx_bucket *b, uint64_t rate, uint64_t burst, uint64_t
 	b->rate = rate;
 	b->burst = burst ? burst : rate / 10 + 1;
 	b->tokens = b->burst;
+	b->frac = 0;
 	b->last_ms = now_ms;
 }
 
@@ -19,16 +20,16 @@ uint64_t vx_bucket_peek(struct vx_bucket *b, uint64_t want, uint64_t now_ms)
 	if (b->rate == 0)
 		return want;
 	if (now_ms > b->last_ms) {
-		uint64_t add = (now_ms - b->last_ms) * b->rate / 1000;
+		/* the fraction of a unit earned is kept (@frac, in unit-milliseconds): peeking
+		 * every millisecond at 200/s must not lose the 0.2 of each */
+		uint64_t um = (now_ms - b->last_ms) * b->rate + b->frac;
 
-		if (b->tokens + add >= b->burst) {
+		b->last_ms = now_ms;
+		b->frac = um % 1000;
+		b->tokens += um / 1000;
+		if (b->tokens >= b->burst) {
 			b->tokens = b->burst;
-			b->last_ms = now_ms;
-		} else if (add) {
-			/* only the time the tokens stand for is used up: peeking every
-			 * millisecond at 200/s must not lose the 0.2 of each */
-			b->tokens += add;
-			b->last_ms += add * 1000 / b->rate;
+			b->frac = 0;
 		}
 	}
 	return VX_MIN(want, b->tokens);
