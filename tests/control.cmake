@@ -51,6 +51,21 @@ if(TARGET vx)
 		COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/tls_cluster.sh $<TARGET_FILE:vx>)
 	set_tests_properties(tls_cluster PROPERTIES LABELS integration TIMEOUT 150
 		SKIP_RETURN_CODE 77)
+	# a revoked host's open control and data connections are closed (issue 16)
+	add_test(NAME tls_revoke_open
+		COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/tls_revoke_open.sh $<TARGET_FILE:vx>)
+	set_tests_properties(tls_revoke_open PROPERTIES LABELS integration TIMEOUT 150
+		SKIP_RETURN_CODE 77)
+	# per-address connection limits of the control channel and the mirror (issue 16)
+	add_test(NAME conn_limits
+		COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/conn_limits.sh $<TARGET_FILE:vx>)
+	set_tests_properties(conn_limits PROPERTIES LABELS integration TIMEOUT 150
+		SKIP_RETURN_CODE 77)
+	# tenants from certificates: no read, join or poisoning across them (issue 16)
+	add_test(NAME tenant_isolation
+		COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/tenant_isolation.sh $<TARGET_FILE:vx>)
+	set_tests_properties(tenant_isolation PROPERTIES LABELS integration TIMEOUT 300
+		SKIP_RETURN_CODE 77)
 endif()
 # the scheduler's task table and database records under phantom registrations (issue 18)
 if(TARGET vx)

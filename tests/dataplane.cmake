@@ -46,7 +46,7 @@ if(TARGET vx_dataplane)
 	# The upload server's connection path with no socket and no ring: upload.c compiled
 	# against a fake loop (tests/fuzz/fake_loop.c) in place of loop.c and ring.c.
 	add_library(vx_upload_sim STATIC ${CMAKE_SOURCE_DIR}/dataplane/src/upload.c
-		${CMAKE_SOURCE_DIR}/dataplane/src/bucket.c ${CMAKE_SOURCE_DIR}/dataplane/src/file_task.c
+		${CMAKE_SOURCE_DIR}/dataplane/src/file_task.c
 		${CMAKE_SOURCE_DIR}/dataplane/src/dp_tls.c
 		${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fake_loop.c)
 	target_compile_options(vx_upload_sim PRIVATE ${VX_WARNINGS})

@@ -3,7 +3,8 @@
  * cmd_cert.c: the cluster CA from the command line (spec/control.md section 11), working on the
  * scheduler's files directly like `vx token create --bootstrap`: run it as the scheduler's user
  * on its host.
- *   vx token create --role peer|seed [--ttl DUR] [--uses N] --db PATH [--pki-dir DIR]
+ *   vx token create --role peer|seed [--tenant NAME] [--ttl DUR] [--uses N] --db PATH
+ *                   [--pki-dir DIR]
  *   vx cert revoke HOST-ID|SERIAL --db PATH [--pki-dir DIR]
  *   vx cert token-delete ID --db PATH [--pki-dir DIR]
  * A join token is printed once, alone on stdout, and never logged. Exit codes: 0, 1 failed,
@@ -20,13 +21,17 @@
 #include "pki_cli.h"
 #include "vx_err.h"
 #include "vx_pki.h"
+#include "vx_tls.h"
 
 static const char usage[] =
-	"usage: vx token create --role peer|seed [--ttl DUR] [--uses N] --db PATH [--pki-dir DIR]\n"
+	"usage: vx token create --role peer|seed [--tenant NAME] [--ttl DUR] [--uses N] --db PATH\n"
+	"                       [--pki-dir DIR]\n"
 	"       vx cert revoke HOST-ID|SERIAL --db PATH [--pki-dir DIR]\n"
 	"       vx cert token-delete ID --db PATH [--pki-dir DIR]\n\n"
 	"The cluster CA of `vx scheduler` (its --db and --pki-dir; run as its user).\n"
 	"  --role R     what the joining daemon becomes: peer or seed\n"
+	"  --tenant T   the tenant its certificate names ([a-z0-9][a-z0-9._-]{0,62}): it sees\n"
+	"               only its tenant's tasks and public ones (default: none, public)\n"
 	"  --ttl DUR    how long the join token may be used (default 24h, at most 366d)\n"
 	"  --uses N     how many daemons may join with it (default 1)\n"
 	"  --db PATH    the scheduler's database\n"
@@ -35,7 +40,7 @@ static const char usage[] =
 	"of a host id, and signs the CRL again; daemons fetch it at their next refresh.\n";
 
 struct cert_opts {
-	const char *role, *db, *dir;
+	const char *role, *tenant, *db, *dir;
 	uint64_t ttl_s;
 	uint32_t uses;
 	int argc;
@@ -46,6 +51,7 @@ static int parse(int argc, char **argv, struct cert_opts *o)
 {
 	static const struct option opts[] = {
 		{ "role", required_argument, NULL, 'r' },
+		{ "tenant", required_argument, NULL, 'n' },
 		{ "ttl", required_argument, NULL, 't' },
 		{ "uses", required_argument, NULL, 'u' },
 		{ "db", required_argument, NULL, 'd' },
@@ -65,6 +71,13 @@ static int parse(int argc, char **argv, struct cert_opts *o)
 		switch (c) {
 		case 'r':
 			o->role = optarg;
+			break;
+		case 'n':
+			if (!vx_tls_tenant_ok(optarg, strlen(optarg))) {
+				fprintf(stderr, "vx: --tenant wants [a-z0-9][a-z0-9._-]{0,62}\n");
+				return -EINVAL;
+			}
+			o->tenant = optarg;
 			break;
 		case 't':
 			if (vx_args_parse_duration_ms(optarg, &v) || v < 1000 ||
@@ -152,15 +165,16 @@ int vx_cli_join_token(int argc, char **argv)
 	}
 	if (open_ca(&o, &p))
 		return VX_EXIT_FAILURE;
-	rc = vx_pki_token_create(p, role, o.ttl_s, o.uses, tok, id);
+	rc = vx_pki_token_create(p, role, o.tenant, o.ttl_s, o.uses, tok, id);
 	vx_pki_close(p);
 	if (rc) {
 		fprintf(stderr, "vx token: cannot store the join token: %s\n", vx_strerror(rc));
 		return VX_EXIT_FAILURE;
 	}
 	fprintf(stderr,
-		"vx token: join token %s (%s, %u use%s, %llus) created; it is shown once:\n", id,
-		o.role, o.uses, o.uses == 1 ? "" : "s", (unsigned long long)o.ttl_s);
+		"vx token: join token %s (%s%s%s, %u use%s, %llus) created; it is shown once:\n",
+		id, o.role, o.tenant ? ", tenant " : "", o.tenant ? o.tenant : "", o.uses,
+		o.uses == 1 ? "" : "s", (unsigned long long)o.ttl_s);
 	printf("%s\n", tok);
 	memset(tok, 0, sizeof(tok));
 	return VX_EXIT_OK;

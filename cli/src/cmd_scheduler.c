@@ -40,7 +40,7 @@ static void usage(FILE *f)
 		"                    [--tokens FILE] [--insecure-open] [--origin-max N] [--cands "
 		"N]\n"
 		"                    [--child-min-mbps N] [--tasks-max N] [--task-stale S]\n"
-		"                    [--db-keep S]\n"
+		"                    [--db-keep S] [--conns-per-addr N] [--requests-per-s N]\n"
 		"                    [--log-level error|warn|info|debug] [--log-format "
 		"text|json]\n"
 		"                    [--tls-cert FILE --tls-key FILE --tls-ca FILE [--tls-crl "
@@ -74,7 +74,12 @@ static void usage(FILE *f)
 		"                      those holding a frame in progress is closed\n"
 		"  --send-mem-max MIB  all send queues together (default 64, at least 8);\n"
 		"                      over it the peer idle longest with answers queued is\n"
-		"                      closed\n");
+		"                      closed\n"
+		"  --conns-per-addr N  control connections one source address may hold (default\n"
+		"                      256; 0: no limit); more are closed at accept\n"
+		"  --requests-per-s N  requests one control connection may make per second (a\n"
+		"                      second's worth at once; default 1000, 0: no limit); more\n"
+		"                      are answered -EBUSY\n");
 	/* two strings: one would pass the 4095 bytes C99 promises to support */
 	fputs("  --api HOST:PORT     the management API (default 127.0.0.1:8080; port 0 picks)\n"
 	      "  --no-api            run without the management API\n"
@@ -158,6 +163,8 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 		{ "db-keep", required_argument, NULL, 9 },
 		{ "recv-mem-max", required_argument, NULL, 10 },
 		{ "send-mem-max", required_argument, NULL, 11 },
+		{ "conns-per-addr", required_argument, NULL, 13 },
+		{ "requests-per-s", required_argument, NULL, 14 },
 		{ "log-level", required_argument, NULL, 'v' },
 		{ "log-format", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
@@ -364,6 +371,16 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 			cfg->sched.task_stale_ms = (uint64_t)sec * 1000u;
 			break;
 		}
+		case 14:
+			if (parse_u32("--requests-per-s", optarg, 0, 1u << 24,
+				      &cfg->requests_per_s))
+				return -EINVAL;
+			break;
+		case 13:
+			if (parse_u32("--conns-per-addr", optarg, 0, 1u << 20,
+				      &cfg->conns_per_addr))
+				return -EINVAL;
+			break;
 		case 9:
 			if (parse_u32("--db-keep", optarg, 1, 86400u * 3650, &cfg->records_keep_s))
 				return -EINVAL;

@@ -510,6 +510,9 @@ static int serve_proxy(const struct vx_config *c, struct vx_peer *peer,
 	for (unsigned i = 0; i < c->proxy.nr_public_repositories; i++)
 		pc.public_repos[pc.nr_public_repos++] = c->proxy.public_repositories[i];
 	pc.max_conns = (uint32_t)c->proxy.max_connections;
+	pc.max_conns_per_addr = c->proxy.max_connections_per_addr
+					? (uint32_t)c->proxy.max_connections_per_addr
+					: UINT32_MAX;
 	pc.rate_per_s = (uint32_t)c->proxy.rate_limit;
 	pc.client_rate_per_s =
 		c->proxy.client_rate_limit ? (uint32_t)c->proxy.client_rate_limit : UINT32_MAX;

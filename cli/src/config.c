@@ -159,6 +159,10 @@ static const struct key keys[] = {
 	  APPLIED },
 	{ "proxy.max_connections", KEY_U64, OFF(proxy.max_connections), 0, 0, 0, 1, 100000, NULL,
 	  "mirror client connections at once; more are closed at accept", APPLIED },
+	{ "proxy.max_connections_per_addr", KEY_U64, OFF(proxy.max_connections_per_addr), 0, 0, 0,
+	  0, 100000, NULL,
+	  "mirror connections one client address may hold (0: no limit); more are closed",
+	  APPLIED },
 	{ "proxy.rate_limit", KEY_U64, OFF(proxy.rate_limit), 0, 0, 0, 1, 1000000, NULL,
 	  "mirror requests per second, all clients; more are answered 429", APPLIED },
 	{ "proxy.client_rate_limit", KEY_U64, OFF(proxy.client_rate_limit), 0, 0, 0, 0, 1000000,
@@ -317,6 +321,7 @@ void vx_config_init(struct vx_config *cfg)
 	cfg->proxy.max_header_size = 16384;
 	cfg->proxy.fallback_after_ms = 5000;
 	cfg->proxy.max_connections = 256;
+	cfg->proxy.max_connections_per_addr = 64;
 	cfg->proxy.rate_limit = 1000;
 	cfg->proxy.client_rate_limit = 200;
 	cfg->proxy.client_timeout_ms = 30000;

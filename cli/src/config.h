@@ -83,8 +83,9 @@ struct vx_config_proxy {
 	char public_repositories[VX_CONFIG_PUBLIC_MAX][VX_CONFIG_STR_MAX];
 	uint64_t fallback_after_ms; /* no P2P progress this long: go on from the upstream */
 	uint64_t max_connections;
-	uint64_t rate_limit;	    /* requests per second */
-	uint64_t client_rate_limit; /* requests per second per client address; 0: none */
+	uint64_t max_connections_per_addr; /* 0: no limit */
+	uint64_t rate_limit;		   /* requests per second */
+	uint64_t client_rate_limit;	   /* requests per second per client address; 0: none */
 	uint64_t client_timeout_ms;
 	unsigned nr_rules;
 	char rules[VX_CONFIG_RULES_MAX][VX_CONFIG_STR_MAX]; /* regexes of URLs served via P2P */

@@ -46,6 +46,7 @@
 #include "vx_compiler.h"
 
 struct ssl_ctx_st; /* OpenSSL's SSL_CTX */
+struct ssl_st;	   /* OpenSSL's SSL */
 struct x509_st;	   /* OpenSSL's X509 */
 
 #define VX_TLS_HOST_ID_MAX   255
@@ -134,6 +135,8 @@ VX_MUST_CHECK int vx_tls_identity_der(const uint8_t *der, size_t len, struct vx_
 				      char *err, size_t err_len);
 /* "peer", "seed", "scheduler", "none". */
 const char *vx_tls_role_name(enum vx_tls_role r);
+/* Whether @s (@n bytes) is a tenant name: [a-z0-9][a-z0-9._-]{0,62} (VX_TLS_TENANT_MAX). */
+bool vx_tls_tenant_ok(const char *s, size_t n);
 
 /*
  * The key-file rule, for files written or read elsewhere: 0 when @path is a regular file that
@@ -182,6 +185,15 @@ void vx_tls_sess_shutdown(struct vx_tls_sess *s);
 bool vx_tls_sess_ready(const struct vx_tls_sess *s);
 /* The peer's identity once ready; NULL when the peer sent no certificate (optional-cert side). */
 const struct vx_tls_id *vx_tls_sess_peer(const struct vx_tls_sess *s);
+/*
+ * vx_tls_peer_recheck() - verifies the certificate the peer of @ssl presented at its handshake
+ * again against @ctx's store as it is now (the CA, the CRL reloaded since, the time): what ends
+ * an open connection of a host revoked after it connected. Returns 0 (still valid, or no peer
+ * certificate), -EKEYREJECTED (revoked, expired, or no longer chaining) or -ENOMEM.
+ */
+int vx_tls_peer_recheck(struct ssl_st *ssl, struct ssl_ctx_st *ctx);
+/* The same for a session (0 before its handshake is done). */
+int vx_tls_sess_recheck(const struct vx_tls_sess *s, const struct vx_tls_ctx *ctx);
 /* Why the session failed, in words ("" none). */
 const char *vx_tls_sess_why(const struct vx_tls_sess *s);
 

@@ -91,8 +91,7 @@ static bool host_id_ok(const char *s, size_t n)
 	return true;
 }
 
-/* A tenant: [a-z0-9][a-z0-9._-]{0,62}. */
-static bool tenant_ok(const char *s, size_t n)
+bool vx_tls_tenant_ok(const char *s, size_t n)
 {
 	if (n == 0 || n > VX_TLS_TENANT_MAX)
 		return false;
@@ -145,7 +144,7 @@ static int take_uri(const char *s, size_t n, struct vx_tls_id *out, unsigned see
 		goto bad;
 	}
 	if (has_prefix(s, n, "urn:vx:tenant:", &pl)) {
-		if (seen[2]++ || !tenant_ok(s + pl, n - pl))
+		if (seen[2]++ || !vx_tls_tenant_ok(s + pl, n - pl))
 			goto bad;
 		memcpy(out->tenant, s + pl, n - pl);
 		out->tenant[n - pl] = '\0';
@@ -837,6 +836,35 @@ bool vx_tls_sess_ready(const struct vx_tls_sess *s)
 const struct vx_tls_id *vx_tls_sess_peer(const struct vx_tls_sess *s)
 {
 	return s->ready && s->has_peer ? &s->peer : NULL;
+}
+
+int vx_tls_peer_recheck(struct ssl_st *ssl, struct ssl_ctx_st *ctx)
+{
+	X509 *peer = SSL_get0_peer_certificate(ssl);
+	X509_STORE_CTX *sc;
+	int ok;
+
+	if (!peer)
+		return 0; /* no certificate: nothing was granted by one */
+	sc = X509_STORE_CTX_new();
+	if (!sc || !X509_STORE_CTX_init(sc, SSL_CTX_get_cert_store(ctx), peer,
+					SSL_get_peer_cert_chain(ssl))) {
+		X509_STORE_CTX_free(sc);
+		ERR_clear_error();
+		return -ENOMEM;
+	}
+	ok = X509_verify_cert(sc);
+	if (ok != 1)
+		vx_debug("tls: an open connection's certificate no longer verifies: %s",
+			 X509_verify_cert_error_string(X509_STORE_CTX_get_error(sc)));
+	X509_STORE_CTX_free(sc);
+	ERR_clear_error();
+	return ok == 1 ? 0 : -EKEYREJECTED;
+}
+
+int vx_tls_sess_recheck(const struct vx_tls_sess *s, const struct vx_tls_ctx *ctx)
+{
+	return s->ready && s->has_peer ? vx_tls_peer_recheck(s->ssl, ctx->ssl) : 0;
 }
 
 const char *vx_tls_sess_why(const struct vx_tls_sess *s)

@@ -109,23 +109,25 @@ const char *vx_pki_ca_pem(const struct vx_pki *p, size_t *len);
 const char *vx_pki_ca_pin(const struct vx_pki *p);
 
 /*
- * vx_pki_issue() - a certificate for @host_id with @role and the public key of CSR @csr
+ * vx_pki_issue() - a certificate for @host_id with @role, tenant @tenant (NULL or "": none;
+ * else a vx_tls_tenant_ok() name, as urn:vx:tenant:) and the public key of CSR @csr
  * (checked as vx_pki_csr_check()), valid @ttl_s seconds; recorded with its serial. Returns 0
  * with *@pem (owned, vx_free(), NUL-terminated) and @serial (33 bytes), -EINVAL (bad host id:
  * 1 to 64 characters of [A-Za-z0-9._-], not "scheduler"), -EBUSY (the host already holds
  * VX_PKI_CERTS_PER_HOST unexpired certificates), the CSR's error, VX_EDB, -ENOMEM.
  */
 VX_MUST_CHECK int vx_pki_issue(struct vx_pki *p, const uint8_t *csr, size_t csr_len,
-			       const char *host_id, enum vx_pki_role role, uint32_t ttl_s,
-			       char **pem, size_t *pem_len, char *serial);
+			       const char *host_id, enum vx_pki_role role, const char *tenant,
+			       uint32_t ttl_s, char **pem, size_t *pem_len, char *serial);
 
 /*
  * vx_pki_host_role() - the role of the newest certificate issued to @host_id when it is
  * neither expired nor revoked (an older one still valid does not count: revoking a host's
- * current serial ends its renewals). Returns 0 with *@role, -ENOENT (none), VX_EDB.
+ * current serial ends its renewals). Returns 0 with *@role and, when @tenant is not NULL
+ * (VX_TLS_TENANT_MAX + 1 bytes), the tenant it names ("" none); -ENOENT (none), VX_EDB.
  */
 VX_MUST_CHECK int vx_pki_host_role(struct vx_pki *p, const char *host_id, size_t id_len,
-				   enum vx_pki_role *role);
+				   enum vx_pki_role *role, char *tenant);
 
 /*
  * vx_pki_revoke() - revoke @what: a serial (32 hex) or a host id (every unexpired certificate
@@ -144,18 +146,19 @@ VX_MUST_CHECK int vx_pki_crl(struct vx_pki *p, bool force, const char **pem, siz
 /*
  * vx_pki_token_create() - a join token for @role valid @ttl_s seconds for @uses joins, written
  * to @out (VX_PKI_TOKEN_LEN + 1 bytes); its id to @id. Only the secret's sha256 is stored.
- * Returns 0, -EINVAL, VX_EDB.
+ * @tenant (NULL or "": none) is named by every certificate the token gets (vx_pki_issue()).
+ * Returns 0, -EINVAL (a bad role, ttl, uses or tenant name), VX_EDB.
  */
-VX_MUST_CHECK int vx_pki_token_create(struct vx_pki *p, enum vx_pki_role role, uint64_t ttl_s,
-				      uint32_t uses, char *out, char *id);
+VX_MUST_CHECK int vx_pki_token_create(struct vx_pki *p, enum vx_pki_role role, const char *tenant,
+				      uint64_t ttl_s, uint32_t uses, char *out, char *id);
 
 /*
  * vx_pki_token_use() - check join token @tok (@len bytes) and spend one of its uses. Returns 0
- * with *@role, -EACCES (malformed, unknown, wrong secret, expired, used up, or pinning another
- * CA), VX_EDB.
+ * with *@role and the token's tenant in @tenant (VX_TLS_TENANT_MAX + 1 bytes, "" none), -EACCES
+ * (malformed, unknown, wrong secret, expired, used up, or pinning another CA), VX_EDB.
  */
 VX_MUST_CHECK int vx_pki_token_use(struct vx_pki *p, const char *tok, size_t len,
-				   enum vx_pki_role *role);
+				   enum vx_pki_role *role, char *tenant);
 
 /*
  * vx_pki_token_check() - vx_pki_token_use() without spending a use: what a JOIN is checked

@@ -117,6 +117,8 @@ struct vx_sched_host_info {
 	uint32_t role;		/* enum vx_ctl_role, already authorised by the caller */
 	uint32_t slots;		/* 0: default */
 	uint64_t bandwidth_bps; /* 0: unknown */
+	/* the tenant its certificate names (vx_tls.h; "" or none: the public tenant) */
+	struct vx_ctl_str tenant;
 };
 
 /*
@@ -308,8 +310,9 @@ uint32_t vx_sched_task_holders(const struct vx_sched *s, struct vx_ctl_str task_
 /* One task; strings lent until the next call into the scheduler. */
 struct vx_sched_task_view {
 	const char *id;
-	const char *url; /* NULL: not bound (not derived from a URL yet); never redacted here */
-	bool priv;	 /* some register carried credentials */
+	const char *url;    /* NULL: not bound (not derived from a URL yet); never redacted here */
+	bool priv;	    /* some register carried credentials */
+	const char *tenant; /* of the host that registered it first; "": public */
 	enum vx_sched_task_state state;
 	uint32_t peers;
 	uint32_t done_peers;
@@ -321,6 +324,8 @@ struct vx_sched_task_view {
 /* Fills up to @max tasks into @out, skipping the first @skip; returns how many. */
 uint32_t vx_sched_tasks_list(const struct vx_sched *s, struct vx_sched_task_view *out,
 			     uint32_t skip, uint32_t max);
+/* The tenant of task @id ("": public; lent until the task goes), or NULL: no such task. */
+const char *vx_sched_task_tenant(const struct vx_sched *s, struct vx_ctl_str id);
 
 /* One recorded edge of a task's swarm: @child fetched @bytes from @parent. */
 struct vx_sched_flow_view {

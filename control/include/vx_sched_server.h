@@ -41,8 +41,12 @@ struct vx_sched_server_cfg {
 	uint32_t host_ids_per_addr; /* host ids one source address (IPv6: /64) may bind (4096) */
 	uint32_t host_ids_max;	    /* host ids bound in all (default 65536) */
 	struct vx_sched_cfg sched;
-	uint32_t conns_max; /* connections served at once */
-	uint32_t sendq_max; /* bytes queued to one peer before it is dropped */
+	uint32_t conns_max;	 /* connections served at once */
+	uint32_t conns_per_addr; /* connections one source address may hold at once (256); the
+				  * next is closed at accept; 0 = no limit */
+	uint32_t requests_per_s; /* requests one connection may make per second, a second's worth
+				  * in a burst (1000); more are answered -EBUSY; 0 = no limit */
+	uint32_t sendq_max;	 /* bytes queued to one peer before it is dropped */
 	/* memory of all connections' receive buffers (frames arriving) and of all send queues,
 	 * each bounded in total: over it the connection idle longest among those holding more
 	 * than their first buffer is closed, and new connections are refused (64 MiB each) */

@@ -30,6 +30,7 @@
 #include "vx_hex.h"
 #include "vx_log.h"
 #include "vx_time.h"
+#include "vx_tls.h"
 
 #define CA_DAYS		 3650
 #define SERVER_DAYS	 365
@@ -37,6 +38,7 @@
 #define CRL_VALID_S	 (7 * 86400)
 #define CSR_MAX_PEM_NAME "CERTIFICATE REQUEST"
 #define ROLE_URI	 "urn:vx:role:"
+#define TENANT_URI	 "urn:vx:tenant:"
 #define HOST_URI	 "urn:vx:host:"
 #define SAN_MAX		 2048
 
@@ -487,7 +489,8 @@ const char *vx_pki_dir(const struct vx_pki *p)
 }
 
 int vx_pki_issue(struct vx_pki *p, const uint8_t *csr, size_t csr_len, const char *host_id,
-		 enum vx_pki_role role, uint32_t ttl_s, char **pem, size_t *pem_len, char *serial)
+		 enum vx_pki_role role, const char *tenant, uint32_t ttl_s, char **pem,
+		 size_t *pem_len, char *serial)
 {
 	struct cert_spec cs = { host_id, NULL, false, 0, ttl_s };
 	char san[SAN_MAX];
@@ -500,6 +503,10 @@ int vx_pki_issue(struct vx_pki *p, const uint8_t *csr, size_t csr_len, const cha
 	/* "scheduler" is the host of the scheduler's own certificate: no daemon's */
 	if (!vx_pki_host_id_ok(host_id) || strcmp(host_id, "scheduler") == 0 ||
 	    role > VX_PKI_ROLE_SEED || ttl_s < VX_PKI_CERT_TTL_MIN || ttl_s > VX_PKI_CERT_TTL_MAX)
+		return -EINVAL;
+	if (!tenant)
+		tenant = "";
+	if (tenant[0] && !vx_tls_tenant_ok(tenant, strlen(tenant)))
 		return -EINVAL;
 	rc = csr_load(csr, csr_len, &req);
 	if (rc)
@@ -515,8 +522,8 @@ int vx_pki_issue(struct vx_pki *p, const uint8_t *csr, size_t csr_len, const cha
 		return live < 0 ? VX_EDB : -EBUSY;
 	}
 	/* the identity is ours: only the CSR's public key goes into the certificate */
-	snprintf(san, sizeof(san), "URI:" HOST_URI "%s,URI:" ROLE_URI "%s", host_id,
-		 vx_pki_role_name(role));
+	snprintf(san, sizeof(san), "URI:" HOST_URI "%s,URI:" ROLE_URI "%s%s%s", host_id,
+		 vx_pki_role_name(role), tenant[0] ? ",URI:" TENANT_URI : "", tenant);
 	cs.san = san;
 	cs.back_s = ttl_s / 10 < 300 ? ttl_s / 10 : 300;
 	rc = cert_make(X509_REQ_get0_pubkey(req), p->ca, p->ca_key, &cs, &x, serial);
@@ -524,7 +531,8 @@ int vx_pki_issue(struct vx_pki *p, const uint8_t *csr, size_t csr_len, const cha
 	if (!rc)
 		rc = (*pem = x509_pem(x, pem_len)) ? 0 : -ENOMEM;
 	if (!rc)
-		rc = vx__pki_db_cert_add(p, serial, host_id, role, vx_wall_s() + (int64_t)ttl_s);
+		rc = vx__pki_db_cert_add(p, serial, host_id, role, tenant,
+					 vx_wall_s() + (int64_t)ttl_s);
 	X509_free(x);
 	if (rc) {
 		vx_free(*pem);
@@ -605,7 +613,7 @@ int vx_pki_server_cert(struct vx_pki *p, const char *const *names, uint32_t nr, 
 		vx_free(pem);
 	}
 	if (!rc)
-		rc = vx__pki_db_cert_add(p, serial, "scheduler", VX_PKI_ROLE_SCHEDULER,
+		rc = vx__pki_db_cert_add(p, serial, "scheduler", VX_PKI_ROLE_SCHEDULER, NULL,
 					 vx_wall_s() + cs.life_s);
 	X509_free(x);
 	EVP_PKEY_free(k);

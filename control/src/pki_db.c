@@ -17,19 +17,26 @@
 #include "vx_hex.h"
 #include "vx_log.h"
 #include "vx_time.h"
+#include "vx_tls.h"
 
 #define REVOKED_MAX  100000u /* serials one CRL lists */
 #define REVOKED_KEEP 86400   /* a revoked serial stays listed this long after it expired */
 
-static const char schema[] = "CREATE TABLE IF NOT EXISTS pki_tokens ("
-			     " id TEXT PRIMARY KEY, secret_sha256 TEXT NOT NULL, role INTEGER,"
-			     " expires INTEGER, uses INTEGER, created INTEGER);"
-			     "CREATE TABLE IF NOT EXISTS pki_certs ("
-			     " serial TEXT PRIMARY KEY, host_id TEXT NOT NULL, role INTEGER,"
-			     " not_after INTEGER, issued INTEGER);"
-			     "CREATE INDEX IF NOT EXISTS pki_certs_host ON pki_certs(host_id);"
-			     "CREATE TABLE IF NOT EXISTS pki_revoked ("
-			     " serial TEXT PRIMARY KEY, revoked INTEGER, not_after INTEGER);";
+static const char schema[] =
+	"CREATE TABLE IF NOT EXISTS pki_tokens ("
+	" id TEXT PRIMARY KEY, secret_sha256 TEXT NOT NULL, role INTEGER,"
+	" expires INTEGER, uses INTEGER, created INTEGER);"
+	"CREATE TABLE IF NOT EXISTS pki_certs ("
+	" serial TEXT PRIMARY KEY, host_id TEXT NOT NULL, role INTEGER,"
+	" not_after INTEGER, issued INTEGER);"
+	"CREATE INDEX IF NOT EXISTS pki_certs_host ON pki_certs(host_id);"
+	"CREATE TABLE IF NOT EXISTS pki_revoked ("
+	" serial TEXT PRIMARY KEY, revoked INTEGER, not_after INTEGER);"
+	/* tenants (spec/control.md 10): a token's, and the certificates' it got */
+	"CREATE TABLE IF NOT EXISTS pki_token_tenants ("
+	" id TEXT PRIMARY KEY, tenant TEXT NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS pki_cert_tenants ("
+	" serial TEXT PRIMARY KEY, tenant TEXT NOT NULL);";
 
 static int db_fail(struct vx_pki *p, const char *what)
 {
@@ -79,10 +86,36 @@ static int exec_done(struct vx_pki *p, sqlite3_stmt *st, const char *what)
 	return rc == SQLITE_DONE ? 0 : db_fail(p, what);
 }
 
+/* Records @tenant (none: nothing) for @key in @table (pki_token_tenants, pki_cert_tenants). */
+static int tenant_put(struct vx_pki *p, const char *sql, const char *key, const char *tenant)
+{
+	sqlite3_stmt *st;
+
+	if (!tenant || !tenant[0])
+		return 0;
+	st = prep(p, sql);
+	if (!st)
+		return VX_EDB;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, tenant, -1, SQLITE_TRANSIENT);
+	return exec_done(p, st, "record a tenant");
+}
+
+/* Column @col of @st as a tenant into @out (VX_TLS_TENANT_MAX + 1 bytes; NULL: not wanted). */
+static void tenant_get(sqlite3_stmt *st, int col, char *out)
+{
+	const char *t = (const char *)sqlite3_column_text(st, col);
+
+	if (out)
+		snprintf(out, VX_TLS_TENANT_MAX + 1, "%s",
+			 t && vx_tls_tenant_ok(t, strlen(t)) ? t : "");
+}
+
 int vx__pki_db_cert_add(struct vx_pki *p, const char *serial, const char *host_id,
-			enum vx_pki_role role, int64_t not_after)
+			enum vx_pki_role role, const char *tenant, int64_t not_after)
 {
 	sqlite3_stmt *st = prep(p, "INSERT INTO pki_certs VALUES (?1,?2,?3,?4,?5)");
+	int rc;
 
 	if (!st)
 		return VX_EDB;
@@ -91,7 +124,9 @@ int vx__pki_db_cert_add(struct vx_pki *p, const char *serial, const char *host_i
 	sqlite3_bind_int(st, 3, (int)role);
 	sqlite3_bind_int64(st, 4, not_after);
 	sqlite3_bind_int64(st, 5, vx_wall_s());
-	return exec_done(p, st, "record a certificate");
+	rc = exec_done(p, st, "record a certificate");
+	return rc ? rc
+		  : tenant_put(p, "INSERT INTO pki_cert_tenants VALUES (?1,?2)", serial, tenant);
 }
 
 int64_t vx__pki_db_revoked_nr(struct vx_pki *p)
@@ -174,11 +209,13 @@ int64_t vx__pki_db_certs_live(struct vx_pki *p, const char *host_id)
  * if an older one issued before its last renewal is still valid (else revoking a host's
  * current serial would not stop its renewals).
  */
-int vx_pki_host_role(struct vx_pki *p, const char *host_id, size_t id_len, enum vx_pki_role *role)
+int vx_pki_host_role(struct vx_pki *p, const char *host_id, size_t id_len, enum vx_pki_role *role,
+		     char *tenant)
 {
 	sqlite3_stmt *st =
-		prep(p, "SELECT role FROM (SELECT serial, role, not_after FROM pki_certs "
-			"WHERE host_id=?1 ORDER BY issued DESC, rowid DESC LIMIT 1) "
+		prep(p, "SELECT role, (SELECT tenant FROM pki_cert_tenants t WHERE "
+			"t.serial=c.serial) FROM (SELECT serial, role, not_after FROM pki_certs "
+			"WHERE host_id=?1 ORDER BY issued DESC, rowid DESC LIMIT 1) c "
 			"WHERE not_after>?2 AND serial NOT IN (SELECT serial FROM "
 			"pki_revoked)");
 	int rc;
@@ -192,6 +229,7 @@ int vx_pki_host_role(struct vx_pki *p, const char *host_id, size_t id_len, enum 
 		int r = sqlite3_column_int(st, 0);
 
 		*role = r == VX_PKI_ROLE_SEED ? VX_PKI_ROLE_SEED : VX_PKI_ROLE_PEER;
+		tenant_get(st, 1, tenant);
 		rc = r == VX_PKI_ROLE_SCHEDULER ? -ENOENT : 0;
 	} else {
 		rc = rc == SQLITE_DONE ? -ENOENT : db_fail(p, "find a host's certificate");
@@ -249,15 +287,16 @@ static int sha256_hex(const char *s, size_t n, char *out)
 	return 0;
 }
 
-int vx_pki_token_create(struct vx_pki *p, enum vx_pki_role role, uint64_t ttl_s, uint32_t uses,
-			char *out, char *id)
+int vx_pki_token_create(struct vx_pki *p, enum vx_pki_role role, const char *tenant, uint64_t ttl_s,
+			uint32_t uses, char *out, char *id)
 {
 	uint8_t rnd[6 + 16];
 	char sec[VX_PKI_TOKEN_SECRET_HEX + 1], hash[65];
 	sqlite3_stmt *st;
 	int rc;
 
-	if (role > VX_PKI_ROLE_SEED || ttl_s == 0 || ttl_s > VX_PKI_TOKEN_TTL_MAX || uses == 0)
+	if (role > VX_PKI_ROLE_SEED || ttl_s == 0 || ttl_s > VX_PKI_TOKEN_TTL_MAX || uses == 0 ||
+	    (tenant && tenant[0] && !vx_tls_tenant_ok(tenant, strlen(tenant))))
 		return -EINVAL;
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
 		return -EIO;
@@ -280,14 +319,19 @@ int vx_pki_token_create(struct vx_pki *p, enum vx_pki_role role, uint64_t ttl_s,
 	sqlite3_bind_int64(st, 6, vx_wall_s());
 	rc = exec_done(p, st, "store a join token");
 	if (!rc)
+		rc = tenant_put(p, "INSERT INTO pki_token_tenants VALUES (?1,?2)", id, tenant);
+	if (!rc)
 		snprintf(out, VX_PKI_TOKEN_LEN + 1, "vxj1.%s.%s.%s", id, sec, p->pin);
 	OPENSSL_cleanse(sec, sizeof(sec));
 	return rc;
 }
 
-/* Checks join token @tok (@len bytes) without spending it: 0 with @t's id and *@role. */
+/*
+ * Checks join token @tok (@len bytes) without spending it: 0 with @t's id, *@role and its
+ * tenant in @tenant (NULL: not wanted).
+ */
 static int token_find(struct vx_pki *p, const char *tok, size_t len, struct vx_pki_token *t,
-		      int *role)
+		      int *role, char *tenant)
 {
 	char hash[65];
 	sqlite3_stmt *st;
@@ -303,8 +347,8 @@ static int token_find(struct vx_pki *p, const char *tok, size_t len, struct vx_p
 		return rc;
 	if (CRYPTO_memcmp(t->pin, p->pin, VX_PKI_PIN_HEX) != 0)
 		return -EACCES; /* made for another CA */
-	st = prep(p, "SELECT secret_sha256, role FROM pki_tokens WHERE id=?1 AND expires>?2 AND "
-		     "uses>0");
+	st = prep(p, "SELECT secret_sha256, role, (SELECT tenant FROM pki_token_tenants t WHERE "
+		     "t.id=?1) FROM pki_tokens WHERE id=?1 AND expires>?2 AND uses>0");
 	if (!st)
 		return VX_EDB;
 	sqlite3_bind_text(st, 1, t->id, -1, SQLITE_TRANSIENT);
@@ -315,6 +359,7 @@ static int token_find(struct vx_pki *p, const char *tok, size_t len, struct vx_p
 
 		match = h && strlen(h) == 64 && CRYPTO_memcmp(h, hash, 64) == 0;
 		*role = sqlite3_column_int(st, 1);
+		tenant_get(st, 2, tenant);
 	} else if (rc != SQLITE_DONE) {
 		sqlite3_finalize(st);
 		return db_fail(p, "find a join token");
@@ -328,16 +373,17 @@ int vx_pki_token_check(struct vx_pki *p, const char *tok, size_t len)
 	struct vx_pki_token t;
 	int r;
 
-	return token_find(p, tok, len, &t, &r);
+	return token_find(p, tok, len, &t, &r, NULL);
 }
 
-int vx_pki_token_use(struct vx_pki *p, const char *tok, size_t len, enum vx_pki_role *role)
+int vx_pki_token_use(struct vx_pki *p, const char *tok, size_t len, enum vx_pki_role *role,
+		     char *tenant)
 {
 	struct vx_pki_token t;
 	sqlite3_stmt *st;
 	int rc, r = 0;
 
-	rc = token_find(p, tok, len, &t, &r);
+	rc = token_find(p, tok, len, &t, &r, tenant);
 	if (rc)
 		return rc;
 	/* spend one use; a racing join that took the last one leaves no row changed */
@@ -364,5 +410,11 @@ int vx_pki_token_delete(struct vx_pki *p, const char *id)
 		return VX_EDB;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
 	rc = exec_done(p, st, "delete a join token");
-	return rc ? rc : sqlite3_changes(p->db) == 1 ? 0 : -ENOENT;
+	if (!rc && sqlite3_changes(p->db) != 1)
+		return -ENOENT;
+	st = rc ? NULL : prep(p, "DELETE FROM pki_token_tenants WHERE id=?1");
+	if (!st)
+		return rc ? rc : VX_EDB;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	return exec_done(p, st, "delete a join token's tenant");
 }

@@ -39,7 +39,7 @@ struct pki_revoked {
 bool vx__pki_rest_blank(BIO *b);
 int vx__pki_db_open(struct vx_pki *p, const char *path, char *err, size_t err_len);
 int vx__pki_db_cert_add(struct vx_pki *p, const char *serial, const char *host_id,
-			enum vx_pki_role role, int64_t not_after);
+			enum vx_pki_role role, const char *tenant, int64_t not_after);
 /* Unexpired certificates issued to @host_id (-1: the database failed). */
 int64_t vx__pki_db_certs_live(struct vx_pki *p, const char *host_id);
 /* How many serials a CRL signed now would list (-1: the database failed). */

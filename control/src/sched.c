@@ -715,6 +715,16 @@ bool vx__sched_blocked(const struct vx_sched *s, const struct sched_task *t, uin
 
 /* ---------------------------------------------------------------- Hosts */
 
+/* The tenant of @h's certificate (the server checked it); a longer one is no tenant's. */
+static void host_set_tenant(struct sched_host *h, struct vx_ctl_str tenant)
+{
+	size_t n = tenant.len < sizeof(h->tenant) ? tenant.len : 0;
+
+	if (n)
+		memcpy(h->tenant, tenant.ptr, n);
+	h->tenant[n] = '\0';
+}
+
 int vx_sched_hello(struct vx_sched *s, const struct vx_sched_host_info *info, uint64_t now_ms)
 {
 	struct sched_host *h;
@@ -765,6 +775,7 @@ int vx_sched_hello(struct vx_sched *s, const struct vx_sched_host_info *info, ui
 	h->loc = dup_str(info->location);
 	h->port = info->port;
 	h->role = (uint8_t)(info->role == VX_CTL_ROLE_SEED ? VX_CTL_ROLE_SEED : VX_CTL_ROLE_NORMAL);
+	host_set_tenant(h, info->tenant);
 	h->slots = info->slots ? info->slots : (h->role == VX_CTL_ROLE_SEED ? 2000u : 200u);
 	h->bw_bps = info->bandwidth_bps ? info->bandwidth_bps : s->cfg.default_bps;
 	h->seen_ms = now_ms;
@@ -898,6 +909,7 @@ static int task_new(struct vx_sched *s, struct vx_ctl_str id, uint64_t now_ms, u
 	t->seed_tries = 0;
 	t->requester[0] = '\0';
 	t->requester_local = false;
+	t->tenant[0] = '\0';
 	t->origin_ms = 0;
 	task_set_state(t, VX_SCHED_TASK_PENDING);
 	map_insert(s, MAP_TASK, ti);
@@ -1396,6 +1408,27 @@ static int register_existing(struct vx_sched *s, uint32_t pi, const struct vx_sc
 	return rc;
 }
 
+/*
+ * A task belongs to the tenant of the host that registered it first (a seed's register makes it
+ * public, tenant ""): a host of another tenant may not join it (-EACCES), so it is never offered
+ * a parent in it, never a parent to it, and its reports never reach it. Seeds serve every tenant.
+ */
+static int reg_tenant(const struct vx_sched *s, const struct sched_host *h,
+		      const struct vx_sched_reg *req)
+{
+	uint32_t ti = find_task(s, req->task_id);
+	const struct sched_task *t;
+
+	if (ti == SCHED_NONE || h->role == VX_CTL_ROLE_SEED)
+		return 0;
+	t = &s->tasks[ti];
+	if (t->nr_peers == 0 || strcmp(t->tenant, h->tenant) == 0)
+		return 0;
+	vx_info("scheduler: host %s (tenant '%s') may not join task %.12s of another tenant", h->id,
+		h->tenant, t->id);
+	return -EACCES;
+}
+
 static int reg_task(struct vx_sched *s, const struct vx_sched_reg *req, uint64_t now_ms,
 		    uint32_t *ti)
 {
@@ -1460,10 +1493,15 @@ int vx_sched_register(struct vx_sched *s, uint32_t host, const struct vx_sched_r
 		return -ENOENT;
 	if (req->task_id.len != VX_TASK_ID_LEN)
 		return -EINVAL;
+	rc = reg_tenant(s, h, req);
+	if (rc)
+		return rc;
 	rc = reg_task(s, req, now_ms, &ti);
 	if (rc)
 		return rc;
 	t = &s->tasks[ti];
+	if (t->nr_peers == 0 && h->role != VX_CTL_ROLE_SEED)
+		memcpy(t->tenant, h->tenant, sizeof(t->tenant));
 	t->priv = t->priv || req->priv; /* once private, always private */
 	rc = task_set_geometry(s, t, req->piece_len, req->content_len, false);
 	if (rc)

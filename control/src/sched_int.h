@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "vx_sched.h"
+#include "vx_tls.h"
 
 #define SCHED_NONE UINT32_MAX
 /* seed triggers per task: a seed that fails on a source unbinds it for the next register */
@@ -53,6 +54,7 @@ struct sched_host {
 	uint64_t rx_origin; /* bytes it fetched from origins (pieces as an origin peer) */
 	uint64_t tx_bytes;  /* bytes its children reported fetched from it */
 	uint64_t tx_bps;    /* upload rate it announced */
+	char tenant[VX_TLS_TENANT_MAX + 1]; /* from its certificate; "": the public tenant */
 };
 
 /* One heap entry: the score and rank live here so a walk need not touch the peer. */
@@ -69,6 +71,8 @@ struct sched_task {
 	bool geometry_trusted; /* piece_len/content_len came from an origin peer */
 	bool priv;	       /* some register carried credentials (sticky) */
 	uint32_t gen;
+	char tenant[VX_TLS_TENANT_MAX + 1]; /* of the host that first registered it (not a
+					     * seed); "": public. Only its hosts and seeds join */
 	char id[VX_TASK_ID_LEN + 1];
 	char *url; /* bound only once it derives id (sched_source.c), with what follows */
 	char *tag;

@@ -15,6 +15,7 @@
 #include "vx_err.h"
 #include "vx_log.h"
 #include "vx_time.h"
+#include "vx_tls.h"
 
 static void answer(const struct sched_pki_req *q, struct vx_ctl_msg *r, char *cert, size_t cert_len)
 {
@@ -36,7 +37,7 @@ static void answer(const struct sched_pki_req *q, struct vx_ctl_msg *r, char *ce
 }
 
 static int join_role(const struct sched_pki_req *q, const struct vx_ctl_msg *m, const char *kh,
-		     enum vx_pki_role *role)
+		     enum vx_pki_role *role, char *tenant)
 {
 	char src[INET6_ADDRSTRLEN];
 	/*
@@ -48,7 +49,7 @@ static int join_role(const struct sched_pki_req *q, const struct vx_ctl_msg *m, 
 	if (!rc)
 		rc = vx_pki_csr_check(m->csr, m->csr_len);
 	if (!rc)
-		rc = vx_pki_token_use(q->pki, m->token.ptr, m->token.len, role);
+		rc = vx_pki_token_use(q->pki, m->token.ptr, m->token.len, role, tenant);
 	else if (rc != -EACCES && rc != VX_EDB)
 		return rc; /* a bad CSR spends no use of the token */
 	if (rc) {
@@ -70,6 +71,7 @@ int vx__sched_pki_serve(const struct sched_pki_req *q, const struct vx_ctl_msg *
 			struct vx_ctl_msg *r, char **owned)
 {
 	char kh[65], id[VX_PKI_HOST_ID_MAX + 1], serial[VX_PKI_SERIAL_HEX + 1];
+	char tenant[VX_TLS_TENANT_MAX + 1] = "";
 	enum vx_pki_role role;
 	size_t len = 0;
 	int rc;
@@ -89,12 +91,13 @@ int vx__sched_pki_serve(const struct sched_pki_req *q, const struct vx_ctl_msg *
 	if (vx__sched_db_flush(q->db))
 		return -EIO;
 	if (m->type == VX_CTL_JOIN) {
-		rc = join_role(q, m, kh, &role);
+		rc = join_role(q, m, kh, &role, tenant);
 	} else {
 		rc = vx__sched_db_host_key_check(q->db, m->host_id, kh);
 		if (!rc && m->type == VX_CTL_RENEW) {
-			/* only a host holding a valid certificate renews, in the same role */
-			rc = vx_pki_host_role(q->pki, id, strlen(id), &role);
+			/* only a host holding a valid certificate renews, in the same role and
+			 * tenant */
+			rc = vx_pki_host_role(q->pki, id, strlen(id), &role, tenant);
 			rc = rc == -ENOENT ? -EACCES : rc;
 		}
 		if (rc == -EACCES)
@@ -106,12 +109,13 @@ int vx__sched_pki_serve(const struct sched_pki_req *q, const struct vx_ctl_msg *
 	if (rc)
 		return rc;
 	if (m->type != VX_CTL_CRL) {
-		rc = vx_pki_issue(q->pki, m->csr, m->csr_len, id, role, q->cert_ttl_s, owned, &len,
-				  serial);
+		rc = vx_pki_issue(q->pki, m->csr, m->csr_len, id, role, tenant, q->cert_ttl_s,
+				  owned, &len, serial);
 		if (rc)
 			return rc == VX_EDB ? -EIO : rc;
-		vx_info("pki: issued a %s certificate to %s (serial %s) on %s",
-			vx_pki_role_name(role), id, serial, vx_ctl_type_name(m->type));
+		vx_info("pki: issued a %s certificate to %s%s%s (serial %s) on %s",
+			vx_pki_role_name(role), id, tenant[0] ? " of tenant " : "", tenant, serial,
+			vx_ctl_type_name(m->type));
 	}
 	answer(q, r, *owned, len);
 	return 0;

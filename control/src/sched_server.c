@@ -43,6 +43,7 @@
 #include "vx_sched_tokens.h"
 #include "vx_time.h"
 #include "vx_hostaddr.h"
+#include "vx_bucket.h"
 #include "vx_tls.h"
 #include "vx_tls_fconn.h"
 
@@ -66,12 +67,14 @@ struct srv_conn {
 	struct vx_ctl_reader rd;
 	uint64_t rx_ms; /* last frame received */
 	uint64_t born_ms;
-	uint8_t auth;			/* enum vx_sched_auth, from the hello's token */
-	bool addr_warned;		/* a claimed address was replaced (logged once) */
-	bool again;			/* TLS holds input the socket will not signal */
-	bool sniff;			/* TLS or plaintext: decided by the first bytes */
-	char seen_ip[INET6_ADDRSTRLEN]; /* the address the connection comes from */
-	size_t mem_in, mem_out;		/* its share of srv->mem_in, srv->mem_out */
+	uint8_t auth;			    /* enum vx_sched_auth, from the hello's token */
+	bool addr_warned;		    /* a claimed address was replaced (logged once) */
+	bool again;			    /* TLS holds input the socket will not signal */
+	bool sniff;			    /* TLS or plaintext: decided by the first bytes */
+	char seen_ip[INET6_ADDRSTRLEN];	    /* the address the connection comes from */
+	size_t mem_in, mem_out;		    /* its share of srv->mem_in, srv->mem_out */
+	char tenant[VX_TLS_TENANT_MAX + 1]; /* a plaintext joined host's, from the CA's records */
+	struct vx_bucket reqs;		    /* cfg.requests_per_s */
 };
 
 struct vx_sched_server {
@@ -89,6 +92,9 @@ struct vx_sched_server {
 	uint64_t next_tick_ms;
 	uint64_t next_expire_ms; /* of the database's records (cfg.records_keep_s) */
 	struct vx_sched_tokens tokens;
+	const void *tls_seen;	/* the SSL_CTX open connections were last checked against */
+	uint64_t rejected_addr; /* connections refused by cfg.conns_per_addr */
+	uint64_t rate_refused;	/* requests answered -EBUSY by cfg.requests_per_s */
 	char tokens_path[4096];
 	bool tokens_created;
 	struct vx_sched_server_hook hook; /* hook.run NULL: none */
@@ -111,6 +117,8 @@ void vx_sched_server_cfg_default(struct vx_sched_server_cfg *cfg)
 	cfg->listen = "127.0.0.1:8002";
 	cfg->db_path = "scheduler.db";
 	cfg->conns_max = 4096;
+	cfg->conns_per_addr = 256;
+	cfg->requests_per_s = 1000;
 	cfg->sendq_max = 8u << 20;
 	cfg->recv_mem_max = 64u << 20;
 	cfg->send_mem_max = 64u << 20;
@@ -475,6 +483,33 @@ static int conn_tls(struct vx_sched_server *srv, struct srv_conn *c)
 }
 
 /*
+ * Whether @ip already holds cfg.conns_per_addr connections: one address cannot take the
+ * connection table from every other host (dragonfly-behaviour.md 5.5 item 13). Counted over the
+ * table, as the slot search below walks it anyway.
+ */
+static bool addr_full(struct vx_sched_server *srv, const char *ip)
+{
+	uint32_t n = 0;
+
+	if (!srv->cfg.conns_per_addr)
+		return false;
+	for (uint32_t i = 0; i < srv->cfg.conns_max && n < srv->cfg.conns_per_addr; i++) {
+		const struct srv_conn *c = srv->conns[i];
+
+		n += c && strcmp(c->seen_ip, ip) == 0;
+	}
+	if (n < srv->cfg.conns_per_addr)
+		return false;
+	srv->rejected_addr++;
+	/* a flood is told once a power of two, not per connection */
+	if ((srv->rejected_addr & (srv->rejected_addr - 1)) == 0)
+		vx_warn("scheduler: %s holds %u connections, the limit per address: refused "
+			"(%llu so far)",
+			ip, srv->cfg.conns_per_addr, (unsigned long long)srv->rejected_addr);
+	return true;
+}
+
+/*
  * Takes accepted socket @fd as a new connection (closed on failure, NULL then). The slot is
  * left to the caller to count: it is registered in the epoll set and the table here.
  */
@@ -504,7 +539,7 @@ static struct srv_conn *conn_add(struct vx_sched_server *srv, int fd)
 		return NULL;
 	}
 	(void)vx_net_set_opts(fd, &nodelay);
-	if (seen_ip(fd, c->seen_ip, sizeof(c->seen_ip)))
+	if (seen_ip(fd, c->seen_ip, sizeof(c->seen_ip)) || addr_full(srv, c->seen_ip))
 		goto fail;
 	vx_fconn_init(&c->io, fd, srv->cfg.sendq_max);
 	c->sniff = srv->own_tls && srv->cfg.plain_too;
@@ -513,6 +548,7 @@ static struct srv_conn *conn_add(struct vx_sched_server *srv, int fd)
 	c->slot = slot;
 	c->host = VX_SCHED_NO_HOST;
 	c->rx_ms = c->born_ms = vx_now_ms();
+	vx_bucket_init(&c->reqs, srv->cfg.requests_per_s, srv->cfg.requests_per_s, c->born_ms);
 	ev.data.u64 = slot;
 	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) == -1)
 		goto fail;
@@ -697,6 +733,7 @@ static int hello_auth_tls(struct vx_sched_server *srv, struct srv_conn *c,
 	hi->addr = host_addr(c, m->addr);
 	hi->role = a == VX_SCHED_AUTH_SEED && m->role == VX_CTL_ROLE_SEED ? VX_CTL_ROLE_SEED
 									  : VX_CTL_ROLE_NORMAL;
+	hi->tenant = (struct vx_ctl_str){ id->tenant, (uint32_t)strlen(id->tenant) };
 	return 0;
 }
 
@@ -718,7 +755,7 @@ static int hello_auth(struct vx_sched_server *srv, struct srv_conn *c, const str
 	if (m->has & VX_CTL_F_TOKEN)
 		a = vx_sched_tokens_check(&srv->tokens, m->token);
 	else if (srv->pki && !srv->tls &&
-		 vx_pki_host_role(srv->pki, m->host_id.ptr, m->host_id.len, &pr) == 0)
+		 vx_pki_host_role(srv->pki, m->host_id.ptr, m->host_id.len, &pr, c->tenant) == 0)
 		/* joined (section 11): the certificate's role; the host key is checked below */
 		a = pr == VX_PKI_ROLE_SEED ? VX_SCHED_AUTH_SEED : VX_SCHED_AUTH_PEER;
 	else if (srv->cfg.insecure_open)
@@ -750,6 +787,7 @@ static int hello_auth(struct vx_sched_server *srv, struct srv_conn *c, const str
 	c->auth = (uint8_t)a;
 	hi->addr = host_addr(c, m->addr);
 	hi->role = m->role == VX_CTL_ROLE_SEED ? VX_CTL_ROLE_SEED : VX_CTL_ROLE_NORMAL;
+	hi->tenant = (struct vx_ctl_str){ c->tenant, (uint32_t)strlen(c->tenant) };
 	return 0;
 }
 
@@ -1140,6 +1178,14 @@ static int on_request(struct vx_sched_server *srv, struct srv_conn *c, const str
 
 	vx__sched_metric_begin();
 	resp_init(&r, m, 0);
+	if (!vx_bucket_peek(&c->reqs, 1, now)) {
+		/* over the connection's request rate: answered, not served (the 429 of this
+		 * channel); the peer's own timers ask again later */
+		rc = -EBUSY;
+		srv->rate_refused++;
+		goto answer;
+	}
+	vx_bucket_take(&c->reqs, 1);
 	if (conn_is_tls(c) && !conn_id(c) && m->type != VX_CTL_JOIN) {
 		/* no client certificate: nothing but joining (spec/control.md section 10) */
 		rc = -EACCES;
@@ -1451,6 +1497,32 @@ static void send_events(struct vx_sched_server *srv)
 	}
 }
 
+/*
+ * TLS files loaded again (a CRL signed again, by us or `vx cert revoke`; the operator's files):
+ * every open connection's certificate is verified again, and a host revoked since it connected
+ * loses its connection now, not at its next one (spec/control.md section 10).
+ */
+static void tls_recheck_conns(struct vx_sched_server *srv)
+{
+	const void *now = vx_tls_ctx_ssl(srv->tls);
+
+	if (now == srv->tls_seen)
+		return;
+	srv->tls_seen = now;
+	for (uint32_t i = 0; i < srv->cfg.conns_max; i++) {
+		struct srv_conn *c = srv->conns[i];
+		const struct vx_tls_sess *ts = c ? vx_tls_fconn_sess(&c->io) : NULL;
+
+		if (!ts || vx_tls_sess_recheck(ts, srv->tls) != -EKEYREJECTED)
+			continue;
+		vx_info("scheduler: closing the connection of %s (%s): its certificate no longer "
+			"verifies (revoked or expired)",
+			c->host != VX_SCHED_NO_HOST ? vx_sched_host_id(srv->sched, c->host) : "-",
+			c->seen_ip);
+		conn_close(srv, c, "certificate revoked");
+	}
+}
+
 static void on_tick(struct vx_sched_server *srv, uint64_t now)
 {
 	const char *pem;
@@ -1483,8 +1555,10 @@ static void on_tick(struct vx_sched_server *srv, uint64_t now)
 			vx_warn("scheduler: TLS files of the CA: %s (the old ones stay in use)",
 				err);
 	}
-	if (srv->tls)
+	if (srv->tls) {
 		vx_tls_ctx_tick(srv->tls, "scheduler", vx_wall_s());
+		tls_recheck_conns(srv);
+	}
 	for (uint32_t i = 0; i < srv->cfg.conns_max; i++) {
 		struct srv_conn *c = srv->conns[i];
 

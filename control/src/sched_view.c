@@ -72,6 +72,7 @@ uint32_t vx_sched_tasks_list(const struct vx_sched *s, struct vx_sched_task_view
 			.id = t->id,
 			.url = t->url,
 			.priv = t->priv,
+			.tenant = t->tenant,
 			.state = t->state,
 			.peers = t->nr_peers,
 			.done_peers = t->nr_done,
@@ -82,6 +83,13 @@ uint32_t vx_sched_tasks_list(const struct vx_sched *s, struct vx_sched_task_view
 		n++;
 	}
 	return n;
+}
+
+const char *vx_sched_task_tenant(const struct vx_sched *s, struct vx_ctl_str id)
+{
+	uint32_t ti = vx__sched_task_find(s, id);
+
+	return ti == SCHED_NONE ? NULL : s->tasks[ti].tenant;
 }
 
 static const char *tag_id(const struct vx_sched *s, uint32_t tag)

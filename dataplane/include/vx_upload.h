@@ -131,6 +131,13 @@ struct vx_upload_cfg {
 	 */
 	struct ssl_ctx_st *tls;
 	int (*tls_admit)(void *ctx, const struct vx_tls_id *peer);
+	/*
+	 * Per request on a TLS connection (optional): 0 when @peer may read task @task_id (64 hex
+	 * characters, not NUL-terminated), else nonzero: the request is answered NOT_FOUND, as for
+	 * an unknown task, and a subscription to it gets no bitfield. Tenants (spec/dataplane.md
+	 * section 10). Gets @tls_admit_ctx.
+	 */
+	int (*task_admit)(void *ctx, const struct vx_tls_id *peer, const char *task_id);
 	void *tls_admit_ctx;
 	/*
 	 * Members mode (spec/peer.md "Members"): a plaintext connection whose first frame is a
@@ -156,6 +163,8 @@ struct vx_upload_stats {
 	uint64_t protocol_errors; /* connections closed for malformed input */
 	uint64_t haves_sent;	  /* piece numbers announced in HAVE frames */
 	uint64_t busy_sent;	  /* requests deferred by super-seeding */
+	uint64_t tls_dropped;	  /* open connections closed when their certificate stopped
+				   * verifying (a CRL loaded again: vx_upload_set_tls) */
 	uint64_t tls_handshakes;  /* TLS clients verified and admitted */
 	uint64_t tls_refused;	  /* TLS handshakes failed or identities refused */
 	uint64_t drained;	  /* connections closed by a drain with no answer cut */
@@ -215,8 +224,11 @@ void vx_upload_free(struct vx_upload *up);
 
 /*
  * vx_upload_set_tls() - new connections use @tls (a reloaded context: renewed certificate, new
- * CRL); connections already open keep theirs. Only on the loop's thread, only on a server made
- * with cfg.tls, @tls not NULL. Takes a reference of @tls and drops the old one.
+ * CRL); connections already open keep theirs, except that each client certificate is verified
+ * again against @tls (vx_tls_peer_recheck) and a connection whose certificate no longer
+ * verifies (revoked in the new CRL, expired) is closed (stats.tls_dropped). Only on the loop's
+ * thread, only on a server made with cfg.tls, @tls not NULL. Takes a reference of @tls and drops
+ * the old one.
  */
 void vx_upload_set_tls(struct vx_upload *up, struct ssl_ctx_st *tls);
 

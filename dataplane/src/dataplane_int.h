@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vx_bucket.h"
 #include "vx_compiler.h"
 #include "vx_frame_ext.h"
 
@@ -21,20 +22,6 @@
  */
 #define VX__BITFIELD_PIECES_MAX (VX_BITFIELD_PIECES_MAX / 4)
 #define VX__BITFIELD_VALUE_MAX	(VX_BITFIELD_HDR_LEN + VX__BITFIELD_PIECES_MAX / 8)
-
-/* A token bucket: @rate bytes per second, at most @burst saved up. rate 0 = unlimited. */
-struct vx__bucket {
-	uint64_t rate;	 /* bytes per second; 0: unlimited */
-	uint64_t burst;	 /* bytes */
-	uint64_t tokens; /* bytes available now */
-	uint64_t last_ms;
-};
-
-void vx__bucket_init(struct vx__bucket *b, uint64_t rate, uint64_t burst, uint64_t now_ms);
-/* Bytes that may be sent now, at most @want (0 when the bucket is empty). */
-uint64_t vx__bucket_peek(struct vx__bucket *b, uint64_t want, uint64_t now_ms);
-/* Spends @n bytes (after a peek allowed them). */
-void vx__bucket_take(struct vx__bucket *b, uint64_t n);
 
 /* A cheap per-owner PRNG (xorshift64*), for packet ids and random piece starts. */
 static inline uint64_t vx__rand(uint64_t *state)

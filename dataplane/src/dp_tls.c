@@ -307,6 +307,11 @@ bool vx__tls_done(const struct vx__tls *t)
 	return t->done;
 }
 
+int vx__tls_recheck(const struct vx__tls *t, struct ssl_ctx_st *ctx)
+{
+	return t->done ? vx_tls_peer_recheck(t->ssl, ctx) : 0;
+}
+
 int vx__tls_peer(const struct vx__tls *t, const struct vx_tls_id **out)
 {
 	*out = &t->peer;

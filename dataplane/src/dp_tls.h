@@ -68,6 +68,8 @@ bool vx__tls_tx_room(const struct vx__tls *t);
  */
 int vx__tls_handshake(struct vx__tls *t);
 bool vx__tls_done(const struct vx__tls *t);
+/* The peer's certificate against @ctx as it is now (vx_tls_peer_recheck); 0 before the handshake. */
+int vx__tls_recheck(const struct vx__tls *t, struct ssl_ctx_st *ctx);
 /* The verified peer (after the handshake); -EPERM when its certificate names no vx identity. */
 int vx__tls_peer(const struct vx__tls *t, const struct vx_tls_id **out);
 

@@ -224,7 +224,7 @@ struct vx_fetcher {
 	struct vx_loop_work kick;
 	struct vx_loop_work finish_work;
 	struct vx_loop_work no_parents_work;
-	struct vx__bucket bucket;
+	struct vx_bucket bucket;
 	uint64_t rand;
 	uint32_t first_missing; /* no piece below is missing (in_order picks start here) */
 	bool finishing;
@@ -873,7 +873,7 @@ static void fx_arm_recv(struct vx_fx_conn *c)
 		dst = c->rxb + VX_FRAME_DEC_BUF_MIN;
 	}
 	if (body_left > 0) {
-		want = vx__bucket_peek(&f->bucket, want, vx_loop_now_ms(f->loop));
+		want = vx_bucket_peek(&f->bucket, want, vx_loop_now_ms(f->loop));
 		if (want == 0) {
 			c->throttled = true;
 			return;
@@ -990,7 +990,7 @@ static void fx_got_body_bytes(struct vx_fx_conn *c, uint32_t n)
 	bool last = vx_frame_dec_body_left(&c->dec) == 0;
 
 	f->stats.bytes_received += n;
-	vx__bucket_take(&f->bucket, n);
+	vx_bucket_take(&f->bucket, n);
 	if (!c->w) {
 		if (last)
 			fx_answer_done(c);
@@ -1984,9 +1984,9 @@ int vx_fetcher_new(struct vx_fetcher **out, struct vx_loop *loop, const struct v
 		vx_op_init(&b->op, VX_OP_FX_WRITE, b, &b->gen);
 		vx_list_add_tail(&f->free_bufs, &b->node);
 	}
-	vx__bucket_init(&f->bucket, cfg->rate_bytes_per_s,
-			VX_MAX(cfg->rate_bytes_per_s / 10, (uint64_t)cfg->chunk_bytes),
-			vx_loop_now_ms(loop));
+	vx_bucket_init(&f->bucket, cfg->rate_bytes_per_s,
+		       VX_MAX(cfg->rate_bytes_per_s / 10, (uint64_t)cfg->chunk_bytes),
+		       vx_loop_now_ms(loop));
 	vx_loop_set_handler(loop, VX_OP_FX_CONNECT, on_connect_done);
 	vx_loop_set_handler(loop, VX_OP_FX_CONNECT_TIMEOUT, on_connect_timeout_done);
 	vx_loop_set_handler(loop, VX_OP_FX_SEND, on_send_done);

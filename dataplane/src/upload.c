@@ -204,7 +204,7 @@ struct vx_up_conn {
 	char sub_task[VX_TASK_ID_LEN + 1]; /* NUL-terminated for vortex's encoders */
 	uint32_t ctl_off;
 	uint32_t ctl_len;
-	struct vx__bucket bucket;
+	struct vx_bucket bucket;
 	struct vx_frame_dec dec; /* uploader side, lent dec_buf */
 	struct vx_up_req reqs[VX_UP_REQ_MAX];
 	uint8_t dec_buf[VX_FRAME_DEC_REQ_BUF_MIN];
@@ -234,7 +234,7 @@ struct vx_upload {
 	struct vx_list pipe_waiters;
 	struct vx_loop_ticker ticker;
 	struct vx_loop_work have_flush; /* sends the HAVEs queued during this drain */
-	struct vx__bucket bucket;
+	struct vx_bucket bucket;
 	uint64_t rand;
 	bool accept_paused; /* out of fds or memory: accept re-armed by the next tick */
 	bool shutting_down;
@@ -519,11 +519,30 @@ static void up_ss_free(struct vx_upload *up)
 	up->ss = NULL;
 }
 
+/*
+ * Whether the TLS client of @c may read task @task_id (cfg.task_admit, asked per request, not
+ * per connection). Plaintext connections have no identity to ask about: served as before.
+ */
+static bool up_task_allowed(const struct vx_up_conn *c, const char *task_id)
+{
+	const struct vx_upload *up = c->up;
+	const struct vx_tls_id *peer;
+
+	if (!c->tls || !up->cfg.task_admit)
+		return true;
+	if (vx__tls_peer(c->tls, &peer) || up->cfg.task_admit(up->cfg.tls_admit_ctx, peer, task_id))
+		return false;
+	return true;
+}
+
 /* Looks the requested piece up; on -EAGAIN the connection waits (bounded). */
 static void up_lookup(struct vx_up_conn *c)
 {
 	struct vx_upload *up = c->up;
-	int ret = up->cfg.ops->get(up->cfg.ops_ctx, c->req_task, c->req_number, &c->piece);
+	/* a task the client may not read is answered as unknown: its existence is not told */
+	int ret = up_task_allowed(c, c->req_task)
+			  ? up->cfg.ops->get(up->cfg.ops_ctx, c->req_task, c->req_number, &c->piece)
+			  : -ENOENT;
 
 	if (ret == 0 && up_ss_defer(c, c->req_number)) {
 		up->cfg.ops->put(up->cfg.ops_ctx, &c->piece);
@@ -575,9 +594,11 @@ static void up_queue_bitfield(struct vx_up_conn *c)
 		c->sub_resync = true;
 		return;
 	}
-	n = up->cfg.ops->bitmap(up->cfg.ops_ctx, c->sub_task,
-				p + VX_FRAME_HDR_LEN + VX_BITFIELD_HDR_LEN,
-				room - VX_FRAME_HDR_LEN - VX_BITFIELD_HDR_LEN, &count);
+	n = !up_task_allowed(c, c->sub_task)
+		    ? -ENOENT
+		    : up->cfg.ops->bitmap(up->cfg.ops_ctx, c->sub_task,
+					  p + VX_FRAME_HDR_LEN + VX_BITFIELD_HDR_LEN,
+					  room - VX_FRAME_HDR_LEN - VX_BITFIELD_HDR_LEN, &count);
 	if (n == -ENOBUFS && c->ctl_len > 0) {
 		c->sub_resync = true;
 		return;
@@ -922,15 +943,15 @@ static uint64_t up_take_tokens(struct vx_up_conn *c, uint64_t want)
 {
 	struct vx_upload *up = c->up;
 	uint64_t now = vx_loop_now_ms(up->loop);
-	uint64_t n = vx__bucket_peek(&up->bucket, want, now);
+	uint64_t n = vx_bucket_peek(&up->bucket, want, now);
 
-	n = vx__bucket_peek(&c->bucket, n, now);
+	n = vx_bucket_peek(&c->bucket, n, now);
 	if (n == 0) {
 		c->throttled = true;
 		return 0;
 	}
-	vx__bucket_take(&up->bucket, n);
-	vx__bucket_take(&c->bucket, n);
+	vx_bucket_take(&up->bucket, n);
+	vx_bucket_take(&c->bucket, n);
 	return n;
 }
 
@@ -1955,9 +1976,9 @@ static void up_admit(struct vx_upload *up, int fd)
 	c->last_progress_ms = vx_loop_now_ms(up->loop);
 	c->tls_start_ms = c->last_progress_ms;
 	c->tls_work.fn = up_tls_on_work;
-	vx__bucket_init(&c->bucket, up->cfg.conn_rate_bytes_per_s,
-			VX_MAX(up->cfg.conn_rate_bytes_per_s / 10, (uint64_t)up->cfg.chunk_bytes),
-			c->last_progress_ms);
+	vx_bucket_init(&c->bucket, up->cfg.conn_rate_bytes_per_s,
+		       VX_MAX(up->cfg.conn_rate_bytes_per_s / 10, (uint64_t)up->cfg.chunk_bytes),
+		       c->last_progress_ms);
 	up->stats.accepted++;
 	up->stats.conns++;
 	vx_metric_inc(&vx_m_upload_conns, 0);
@@ -2153,9 +2174,9 @@ static int up_new(struct vx_upload **out, struct vx_loop *loop, const struct vx_
 	ret = listen ? up_listen(up) : 0;
 	if (ret < 0)
 		goto err_close_pipes;
-	vx__bucket_init(&up->bucket, cfg->rate_bytes_per_s,
-			VX_MAX(cfg->rate_bytes_per_s / 10, (uint64_t)cfg->chunk_bytes),
-			vx_loop_now_ms(loop));
+	vx_bucket_init(&up->bucket, cfg->rate_bytes_per_s,
+		       VX_MAX(cfg->rate_bytes_per_s / 10, (uint64_t)cfg->chunk_bytes),
+		       vx_loop_now_ms(loop));
 	vx_loop_set_handler(loop, VX_OP_ACCEPT, on_accept_done);
 	vx_loop_set_handler(loop, VX_OP_UP_RECV, on_recv_done);
 	vx_loop_set_handler(loop, VX_OP_UP_RECV_TIMEOUT, on_recv_timeout_done);
@@ -2332,6 +2353,18 @@ void vx_upload_set_tls(struct vx_upload *up, SSL_CTX *tls)
 	SSL_CTX_up_ref(tls);
 	SSL_CTX_free(up->cfg.tls);
 	up->cfg.tls = tls;
+	/* a CRL loaded again reaches open connections too: a revoked client is cut now */
+	for (uint32_t i = 0; i < up->cfg.max_conns; i++) {
+		struct vx_up_conn *c = &up->conns[i];
+
+		if ((c->state != VX_UP_READING && c->state != VX_UP_SERVING) || !c->tls ||
+		    vx__tls_recheck(c->tls, tls) != -EKEYREJECTED)
+			continue;
+		up->stats.tls_dropped++;
+		vx_info("upload: closing a connection whose client certificate no longer verifies "
+			"(revoked or expired)");
+		up_close(c);
+	}
 }
 
 void vx_upload_stats(const struct vx_upload *up, struct vx_upload_stats *out)
@@ -2342,6 +2375,6 @@ void vx_upload_stats(const struct vx_upload *up, struct vx_upload_stats *out)
 void vx_upload_set_rate(struct vx_upload *up, uint64_t rate)
 {
 	up->cfg.rate_bytes_per_s = rate;
-	vx__bucket_init(&up->bucket, rate, VX_MAX(rate / 10, (uint64_t)up->cfg.chunk_bytes),
-			vx_loop_now_ms(up->loop));
+	vx_bucket_init(&up->bucket, rate, VX_MAX(rate / 10, (uint64_t)up->cfg.chunk_bytes),
+		       vx_loop_now_ms(up->loop));
 }

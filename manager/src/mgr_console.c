@@ -284,13 +284,13 @@ static json_t *task_json(const struct vx_sched_task_view *t)
 {
 	char safe[1024];
 
-	return json_pack("{s:s, s:o, s:b, s:s, s:i, s:i, s:i, s:I, s:I}", "id", t->id, "url",
+	return json_pack("{s:s, s:o, s:b, s:s, s:s, s:i, s:i, s:i, s:I, s:I}", "id", t->id, "url",
 			 t->url ? json_string(vx_url_redact_str(t->url, safe, sizeof(safe)))
 				: json_null(),
-			 "private", (int)t->priv, "state", vx_sched_task_state_name(t->state),
-			 "peers", (int)t->peers, "done_peers", (int)t->done_peers, "piece_count",
-			 (int)t->piece_count, "piece_length", (json_int_t)t->piece_len,
-			 "content_length", (json_int_t)t->content_len);
+			 "private", (int)t->priv, "tenant", t->tenant, "state",
+			 vx_sched_task_state_name(t->state), "peers", (int)t->peers, "done_peers",
+			 (int)t->done_peers, "piece_count", (int)t->piece_count, "piece_length",
+			 (json_int_t)t->piece_len, "content_length", (json_int_t)t->content_len);
 }
 
 static bool task_match(const struct vx_sched_task_view *t, const char *q)
@@ -302,7 +302,25 @@ static bool task_match(const struct vx_sched_task_view *t, const char *q)
 	return t->url && strstr(vx_url_redact_str(t->url, safe, sizeof(safe)), q);
 }
 
-json_t *vx__mgr_view_tasks(struct mgr_view *v, const char *q, uint32_t page, uint32_t per_page)
+/* The tenant rule of vx__mgr_view_task_allowed() for a task of @owner. */
+static bool tenant_may(const char *owner, const char *tenant, bool evict)
+{
+	return !tenant[0] || strcmp(owner, tenant) == 0 || (!evict && !owner[0]);
+}
+
+bool vx__mgr_view_task_allowed(struct mgr_view *v, const char *id, const char *tenant, bool evict)
+{
+	const char *owner;
+
+	if (!tenant[0])
+		return true;
+	owner = v->srv ? vx_sched_task_tenant(vx_sched_server_core(v->srv), vx_ctl_str_of(id))
+		       : NULL;
+	return owner && tenant_may(owner, tenant, evict);
+}
+
+json_t *vx__mgr_view_tasks(struct mgr_view *v, const char *q, const char *tenant, uint32_t page,
+			   uint32_t per_page)
 {
 	struct vx_sched *s;
 	uint64_t first = (uint64_t)(page - 1) * per_page, seen = 0;
@@ -315,7 +333,8 @@ json_t *vx__mgr_view_tasks(struct mgr_view *v, const char *q, uint32_t page, uin
 	a = json_array();
 	while ((n = vx_sched_tasks_list(s, v->tv, skip, TASKS_CHUNK)) > 0) {
 		for (uint32_t i = 0; i < n; i++) {
-			if (!task_match(&v->tv[i], q))
+			if (!task_match(&v->tv[i], q) ||
+			    !tenant_may(v->tv[i].tenant, tenant, false))
 				continue;
 			if (seen >= first && json_array_size(a) < per_page)
 				json_array_append_new(a, task_json(&v->tv[i]));

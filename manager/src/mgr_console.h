@@ -39,7 +39,15 @@ void vx__mgr_view_free(struct mgr_view *v);
 void vx__mgr_view_tick(struct mgr_view *v, uint64_t now_ms);
 /* JSON bodies; NULL: no scheduler in this process. */
 json_t *vx__mgr_view_hosts(struct mgr_view *v);
-json_t *vx__mgr_view_tasks(struct mgr_view *v, const char *q, uint32_t page, uint32_t per_page);
+/* Tasks @tenant may see ("": every task; else its own and public ones, spec/manager.md). */
+json_t *vx__mgr_view_tasks(struct mgr_view *v, const char *q, const char *tenant, uint32_t page,
+			   uint32_t per_page);
+/*
+ * Whether a token of @tenant may see task @id (@evict: may also evict it). "" sees and evicts
+ * all; a tenant sees its own tasks and public ones, and evicts only its own. False also when
+ * no such task is known here (or no scheduler runs here).
+ */
+bool vx__mgr_view_task_allowed(struct mgr_view *v, const char *id, const char *tenant, bool evict);
 /* NULL and *@found false: no such task. */
 json_t *vx__mgr_view_task(struct mgr_view *v, const char *id, bool *found);
 json_t *vx__mgr_view_stats(struct mgr_view *v);

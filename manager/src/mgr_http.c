@@ -312,6 +312,31 @@ static enum MHD_Result fail(struct call *k, unsigned status, const char *msg)
 	return send_msg(k->c, status, msg);
 }
 
+/*
+ * A tenant's token (spec/manager.md, tenants): get_task and delete_task only of a task of its
+ * own tenant (get_task of a public one too), answered like an unknown task otherwise; no job
+ * that spans tenants (gc, sync_peers, the persistent cache's). Preheat is allowed: its tasks
+ * are fetched by seeds and are public. True when refused, with @err.
+ */
+static bool job_tenant_refused(struct call *k, const struct vx_mgr_job_req *r, char *err,
+			       size_t err_len)
+{
+	char tid[VX_TASK_ID_LEN + 1];
+
+	if (r->type == MGR_JOB_PREHEAT)
+		return false;
+	if (r->type != MGR_JOB_GET_TASK && r->type != MGR_JOB_DELETE_TASK) {
+		snprintf(err, err_len, "a tenant's token cannot run this job type");
+		return true;
+	}
+	if (vx__mgr_req_task_id(r, tid, err, err_len) == 0 &&
+	    vx__mgr_view_task_allowed(k->m->view, tid, k->tok.tenant,
+				      r->type == MGR_JOB_DELETE_TASK))
+		return false;
+	snprintf(err, err_len, "no such task");
+	return true;
+}
+
 static enum MHD_Result jobs_post(struct call *k, struct req *q)
 {
 	static struct vx_mgr_job_req r; /* large; one request at a time on this thread */
@@ -334,6 +359,12 @@ static enum MHD_Result jobs_post(struct call *k, struct req *q)
 		need = VX_MGR_SCOPE_TOKEN_ADMIN;
 	if ((k->tok.scopes & need) != need)
 		return fail(k, MHD_HTTP_FORBIDDEN, "the token lacks the scope this job type needs");
+	if (k->tok.tenant[0] && job_tenant_refused(k, &r, err, sizeof(err)))
+		return fail(k,
+			    r.type == MGR_JOB_GET_TASK || r.type == MGR_JOB_DELETE_TASK
+				    ? MHD_HTTP_NOT_FOUND
+				    : MHD_HTTP_FORBIDDEN,
+			    err);
 	if (!rate_ok(k->m, k->tok.id))
 		return fail(k, MHD_HTTP_TOO_MANY_REQUESTS,
 			    "too many jobs from this token; slow down");
@@ -423,7 +454,7 @@ static enum MHD_Result tokens_post(struct call *k, struct req *q)
 {
 	json_t *root = json_loadb(q->body ? q->body : "", q->len, JSON_REJECT_DUPLICATES, NULL);
 	json_t *sc;
-	const char *name = NULL;
+	const char *name = NULL, *tenant = NULL;
 	char tok[VX_MGR_TOKEN_MAX], list[256] = "";
 	json_int_t ttl_days = 90;
 	uint32_t scopes;
@@ -432,13 +463,22 @@ static enum MHD_Result tokens_post(struct call *k, struct req *q)
 
 	k->audit = true;
 	if (!root ||
-	    json_unpack(root, "{s:s, s:o, s?:I}", "name", &name, "scopes", &sc, "ttl_days",
-			&ttl_days) ||
-	    !json_is_array(sc) || ttl_days < 1 || ttl_days > 3650) {
+	    json_unpack(root, "{s:s, s:o, s?:I, s?:s}", "name", &name, "scopes", &sc, "ttl_days",
+			&ttl_days, "tenant", &tenant) ||
+	    !json_is_array(sc) || ttl_days < 1 || ttl_days > 3650 ||
+	    (tenant && !vx_tls_tenant_ok(tenant, strlen(tenant)))) {
 		json_decref(root);
 		return fail(k, MHD_HTTP_BAD_REQUEST,
-			    "want {\"name\": S, \"scopes\": [S...], \"ttl_days\": N (1..3650)}");
+			    "want {\"name\": S, \"scopes\": [S...], \"ttl_days\": N (1..3650), "
+			    "\"tenant\": S ([a-z0-9][a-z0-9._-]{0,62}), optional}");
 	}
+	/* a tenant's token makes tokens of its own tenant only */
+	if (k->tok.tenant[0] && tenant && strcmp(tenant, k->tok.tenant) != 0) {
+		json_decref(root);
+		return fail(k, MHD_HTTP_FORBIDDEN, "a tenant's token cannot grant another tenant");
+	}
+	if (k->tok.tenant[0])
+		tenant = k->tok.tenant;
 	for (i = 0; i < json_array_size(sc); i++) {
 		const char *s = json_string_value(json_array_get(sc, i));
 		size_t at = strlen(list);
@@ -458,11 +498,13 @@ static enum MHD_Result tokens_post(struct call *k, struct req *q)
 		json_decref(root);
 		return fail(k, MHD_HTTP_FORBIDDEN, "a token cannot grant scopes it lacks");
 	}
-	if (vx__mgr_token_create(&k->m->db, name, scopes, (uint64_t)ttl_days * 86400, tok, &id)) {
+	if (vx__mgr_token_create(&k->m->db, name, scopes, tenant, (uint64_t)ttl_days * 86400, tok,
+				 &id)) {
 		json_decref(root);
 		return fail(k, MHD_HTTP_BAD_REQUEST, "the token could not be created (name?)");
 	}
-	snprintf(k->target, sizeof(k->target), "token=%" PRId64 " scopes=%s", id, list);
+	snprintf(k->target, sizeof(k->target), "token=%" PRId64 " scopes=%s%s%s", id, list,
+		 tenant ? " tenant=" : "", tenant ? tenant : "");
 	json_decref(root);
 	return answer(k, MHD_HTTP_OK, json_pack("{s:I, s:s}", "id", (json_int_t)id, "token", tok));
 }
@@ -625,13 +667,20 @@ static enum MHD_Result dispatch(struct call *k, enum route_id r, const char *res
 	case R_HOSTS:
 		return view_answer(k, vx__mgr_view_hosts(k->m->view));
 	case R_TASKS:
-		return view_answer(k, vx__mgr_view_tasks(k->m->view,
-							 MHD_lookup_connection_value(
-								 k->c, MHD_GET_ARGUMENT_KIND, "q"),
-							 query_u32(k->c, "page", 1, 1000000),
-							 query_u32(k->c, "per_page", 50, 1000)));
+		return view_answer(
+			k, vx__mgr_view_tasks(
+				   k->m->view,
+				   MHD_lookup_connection_value(k->c, MHD_GET_ARGUMENT_KIND, "q"),
+				   k->tok.tenant, query_u32(k->c, "page", 1, 1000000),
+				   query_u32(k->c, "per_page", 50, 1000)));
 	case R_TASK: {
 		json_t *o = vx__mgr_view_task(k->m->view, rest, &found);
+
+		/* another tenant's task is as unknown as a missing one */
+		if (o && !vx__mgr_view_task_allowed(k->m->view, rest, k->tok.tenant, false)) {
+			json_decref(o);
+			o = NULL;
+		}
 
 		return o || !found ? view_answer(k, o)
 				   : fail(k, MHD_HTTP_NOT_FOUND, "no such task");

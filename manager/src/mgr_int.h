@@ -11,6 +11,7 @@
 #include "vx_manager.h"
 #include "vx_ctl_msg.h"
 #include "vx_task_id.h"
+#include "vx_tls.h"
 
 struct vx_sched_server;
 
@@ -58,11 +59,15 @@ struct mgr_token {
 	int64_t id;
 	uint32_t scopes;
 	int64_t expires;
+	char tenant[VX_TLS_TENANT_MAX + 1]; /* "": the operator's, sees every tenant */
 };
 
-/* Creates a token; @out gets it (VX_MGR_TOKEN_MAX). Returns 0, -EINVAL, VX_EDB. */
-int vx__mgr_token_create(struct mgr_db *d, const char *name, uint32_t scopes, uint64_t ttl_s,
-			 char *out, int64_t *id);
+/*
+ * Creates a token, of @tenant (NULL or "": none) when given; @out gets it (VX_MGR_TOKEN_MAX).
+ * Returns 0, -EINVAL, VX_EDB.
+ */
+int vx__mgr_token_create(struct mgr_db *d, const char *name, uint32_t scopes, const char *tenant,
+			 uint64_t ttl_s, char *out, int64_t *id);
 /* Checks a presented token; 0 and @t, or -EACCES (unknown, bad, expired or revoked). */
 int vx__mgr_token_check(struct mgr_db *d, const char *tok, struct mgr_token *t);
 json_t *vx__mgr_token_list(struct mgr_db *d);

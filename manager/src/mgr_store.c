@@ -22,6 +22,7 @@
 #include "vx_hex.h"
 #include "vx_log.h"
 #include "vx_time.h"
+#include "vx_tls.h"
 
 /* hosts the operator keeps from being parents (mgr_console.c); the same SQL for both */
 #define BLOCKLIST_TABLE                                                                            \
@@ -29,7 +30,9 @@
 	" token_id BIGINT NOT NULL);"                                                              \
 	"CREATE TABLE IF NOT EXISTS mgr_cluster_config(id INTEGER PRIMARY KEY, version BIGINT NOT" \
 	" NULL, sha TEXT NOT NULL, doc TEXT NOT NULL, updated BIGINT NOT NULL,"                    \
-	" token_id BIGINT NOT NULL);"
+	" token_id BIGINT NOT NULL);"                                                              \
+	"CREATE TABLE IF NOT EXISTS mgr_token_tenants(token_id BIGINT PRIMARY KEY,"                \
+	" tenant TEXT NOT NULL);"
 
 static const char *const schema_lite =
 	"CREATE TABLE IF NOT EXISTS mgr_tokens(id INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -242,8 +245,8 @@ void vx__mgr_db_close(struct mgr_db *d)
 
 /* ---------------------------------------------------------------- Tokens */
 
-int vx__mgr_token_create(struct mgr_db *d, const char *name, uint32_t scopes, uint64_t ttl_s,
-			 char *out, int64_t *id)
+int vx__mgr_token_create(struct mgr_db *d, const char *name, uint32_t scopes, const char *tenant,
+			 uint64_t ttl_s, char *out, int64_t *id)
 {
 	uint8_t rnd[32], h[32];
 	char hex[65], hhex[65];
@@ -252,7 +255,8 @@ int vx__mgr_token_create(struct mgr_db *d, const char *name, uint32_t scopes, ui
 	int rc;
 
 	if (!name || !*name || strlen(name) > 64 || !scopes || (scopes & ~VX_MGR_SCOPE_ALL) ||
-	    !ttl_s || ttl_s > 10ull * 366 * 86400)
+	    !ttl_s || ttl_s > 10ull * 366 * 86400 ||
+	    (tenant && *tenant && !vx_tls_tenant_ok(tenant, strlen(tenant))))
 		return -EINVAL;
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
 		return -EIO;
@@ -270,6 +274,13 @@ int vx__mgr_token_create(struct mgr_db *d, const char *name, uint32_t scopes, ui
 		*id = vx__mgr_rows_i(r, 0, 0);
 		snprintf(out, VX_MGR_TOKEN_MAX, "vxt_%" PRId64 "_%s", *id, hex);
 	}
+	/* a tenant's token: the row goes before the token is shown, or the token is revoked */
+	if (!rc && tenant && *tenant &&
+	    vx__mgr_sql(d, NULL, "INSERT INTO mgr_token_tenants(token_id, tenant) VALUES(?, ?)",
+			"is", *id, tenant)) {
+		(void)vx__mgr_token_revoke(d, *id);
+		rc = VX_EDB;
+	}
 	vx__mgr_rows_free(r);
 	OPENSSL_cleanse(hex, sizeof(hex));
 	OPENSSL_cleanse(rnd, sizeof(rnd));
@@ -280,7 +291,7 @@ int vx__mgr_token_check(struct mgr_db *d, const char *tok, struct mgr_token *t)
 {
 	uint8_t h[32];
 	char hhex[65];
-	const char *sec, *want;
+	const char *sec, *want, *tenant;
 	char *end;
 	struct mgr_rows *r = NULL;
 	long long id;
@@ -297,8 +308,11 @@ int vx__mgr_token_check(struct mgr_db *d, const char *tok, struct mgr_token *t)
 	if (strlen(sec) != 64 || !vx_hex_is_lower(sec, 64) || sha256(sec, 64, h))
 		return -EACCES;
 	vx_hex_encode(h, sizeof(h), hhex);
-	if (vx__mgr_sql(d, &r, "SELECT hash, scopes, expires, revoked FROM mgr_tokens WHERE id = ?",
-			"i", (int64_t)id))
+	if (vx__mgr_sql(
+		    d, &r,
+		    "SELECT hash, scopes, expires, revoked, (SELECT tenant FROM mgr_token_tenants"
+		    " WHERE token_id = mgr_tokens.id) FROM mgr_tokens WHERE id = ?",
+		    "i", (int64_t)id))
 		return -EACCES;
 	want = vx__mgr_rows_s(r, 0, 0, &wl);
 	/* the hash as hex; a 32-byte blob in sqlite files written before PostgreSQL came */
@@ -308,6 +322,9 @@ int vx__mgr_token_check(struct mgr_db *d, const char *tok, struct mgr_token *t)
 		t->id = id;
 		t->scopes = (uint32_t)vx__mgr_rows_i(r, 0, 1);
 		t->expires = vx__mgr_rows_i(r, 0, 2);
+		tenant = vx__mgr_rows_s(r, 0, 4, NULL);
+		snprintf(t->tenant, sizeof(t->tenant), "%s",
+			 tenant && vx_tls_tenant_ok(tenant, strlen(tenant)) ? tenant : "");
 		if (ok && !vx__mgr_rows_i(r, 0, 3) && t->expires > vx_wall_s())
 			rc = 0;
 	}
@@ -332,19 +349,22 @@ json_t *vx__mgr_token_list(struct mgr_db *d)
 	struct mgr_rows *r = NULL;
 
 	if (vx__mgr_sql(d, &r,
-			"SELECT id, name, scopes, created, expires, revoked FROM mgr_tokens "
+			"SELECT id, name, scopes, created, expires, revoked, (SELECT tenant FROM"
+			" mgr_token_tenants WHERE token_id = mgr_tokens.id) FROM mgr_tokens "
 			"ORDER BY id",
 			NULL))
 		return a;
 	for (uint32_t i = 0; i < vx__mgr_rows_n(r); i++) {
-		json_array_append_new(a,
-				      json_pack("{s:I, s:s, s:o, s:I, s:I, s:b}", "id",
-						(json_int_t)vx__mgr_rows_i(r, i, 0), "name",
-						vx__mgr_rows_s(r, i, 1, NULL), "scopes",
-						scopes_json((uint32_t)vx__mgr_rows_i(r, i, 2)),
-						"created_at", (json_int_t)vx__mgr_rows_i(r, i, 3),
-						"expires_at", (json_int_t)vx__mgr_rows_i(r, i, 4),
-						"revoked", (int)vx__mgr_rows_i(r, i, 5)));
+		const char *tenant = vx__mgr_rows_s(r, i, 6, NULL);
+
+		json_array_append_new(
+			a, json_pack("{s:I, s:s, s:o, s:I, s:I, s:b, s:s?}", "id",
+				     (json_int_t)vx__mgr_rows_i(r, i, 0), "name",
+				     vx__mgr_rows_s(r, i, 1, NULL), "scopes",
+				     scopes_json((uint32_t)vx__mgr_rows_i(r, i, 2)), "created_at",
+				     (json_int_t)vx__mgr_rows_i(r, i, 3), "expires_at",
+				     (json_int_t)vx__mgr_rows_i(r, i, 4), "revoked",
+				     (int)vx__mgr_rows_i(r, i, 5), "tenant", tenant));
 	}
 	vx__mgr_rows_free(r);
 	return a;
@@ -370,7 +390,7 @@ int vx_manager_token_create(const char *db_path, const char *name, uint32_t scop
 
 	if (rc)
 		return rc;
-	rc = vx__mgr_token_create(&d, name, scopes, ttl_s, out, id);
+	rc = vx__mgr_token_create(&d, name, scopes, NULL, ttl_s, out, id);
 	if (!rc)
 		vx__mgr_audit(&d, *id, "local", "token.bootstrap", name, 201);
 	vx__mgr_db_close(&d);

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <openssl/ssl.h>
@@ -74,11 +75,31 @@ static int up_admit(void *arg, const struct vx_tls_id *peer)
 	return peer->role == VX_TLS_ROLE_PEER || peer->role == VX_TLS_ROLE_SEED ? 0 : -EPERM;
 }
 
+/*
+ * Tenants on the data plane: a task of this daemon belongs to the tenant of its certificate (the
+ * scheduler lets a host join only its own tenant's tasks, or public ones when it has none), so
+ * only a host of the same tenant, or a seed, may read it. A seed serves every tenant; its tasks
+ * do not carry their tenant yet (spec/peer.md "TLS").
+ */
+static int up_task_admit(void *arg, const struct vx_tls_id *peer, const char *task_id)
+{
+	struct vx_peer *p = arg;
+	const struct vx_tls_id *self = vx_tls_ctx_self(p->dp_srv);
+
+	if (!self || self->role == VX_TLS_ROLE_SEED || peer->role == VX_TLS_ROLE_SEED ||
+	    strcmp(self->tenant, peer->tenant) == 0)
+		return 0;
+	vx_debug("upload: host %s of tenant '%s' asked for task %.12s of tenant '%s': refused",
+		 peer->host_id, peer->tenant, task_id, self->tenant);
+	return -EACCES;
+}
+
 void vx__peer_tls_upload(struct vx_peer *p, struct vx_upload_cfg *uc)
 {
 	if (!p->dp_srv)
 		return;
 	uc->tls = vx_tls_ctx_ssl(p->dp_srv);
+	uc->task_admit = up_task_admit;
 	uc->tls_admit = up_admit;
 	uc->tls_admit_ctx = p;
 }

@@ -34,13 +34,16 @@ struct vx_proxy_cfg {
 	 * credentials do not make the task private and no access proof is asked */
 	const char *public_repos[VX_PROXY_PUBLIC_MAX];
 	uint32_t nr_public_repos;
-	uint32_t max_conns;	    /* connections at once; 0: 256 */
-	uint32_t rate_per_s;	    /* requests per second (all clients); 0: 1000 */
-	uint32_t client_rate_per_s; /* requests per second per client address; 0: 200;
+	uint32_t max_conns;	     /* connections at once; 0: 256 */
+	uint32_t max_conns_per_addr; /* of which one client address may hold; 0: 64;
+				      * UINT32_MAX: no limit (HTTP requests; tunnels count
+				      * against max_tunnels) */
+	uint32_t rate_per_s;	     /* requests per second (all clients); 0: 1000 */
+	uint32_t client_rate_per_s;  /* requests per second per client address; 0: 200;
 				     * UINT32_MAX: no per-client limit */
-	uint32_t client_timeout_ms; /* an idle client is closed after this; 0: 30 s */
-	uint32_t stall_ms;	    /* no P2P progress this long: go on from the upstream; 0: 5 s */
-	uint32_t header_max;	    /* bytes of a request's line and headers; 0: 16 KiB */
+	uint32_t client_timeout_ms;  /* an idle client is closed after this; 0: 30 s */
+	uint32_t stall_ms;   /* no P2P progress this long: go on from the upstream; 0: 5 s */
+	uint32_t header_max; /* bytes of a request's line and headers; 0: 16 KiB */
 	/* a blob's (or forward-proxy file's) job runs on to the end of its task after its
 	 * response ended (a Range read the rest lands in the background) */
 	bool prefetch;

@@ -38,17 +38,18 @@
 #include "vx_time.h"
 #include "vx_url.h"
 
-#define PROXY_CONNS_DEFAULT	 256u
-#define PROXY_RATE_DEFAULT	 1000u
-#define PROXY_CLIENT_TIMEOUT_MS	 30000u
-#define PROXY_TUNNELS_DEFAULT	 64u
-#define PROXY_HIJACK_PEND_MAX	 64u
-#define PROXY_CONNECT_HEADER_MS	 10000u
-#define PROXY_TUNNEL_IDLE_MS	 300000u
-#define PROXY_STALL_MS		 5000u
-#define PROXY_HEADER_MAX	 16384u
-#define PROXY_URL_MAX		 (VX_PROXY_FWD_URL_MAX + 1u)
-#define PROXY_CLIENT_HEADERS_MAX 8u
+#define PROXY_CONNS_DEFAULT	     256u
+#define PROXY_CONNS_PER_ADDR_DEFAULT 64u
+#define PROXY_RATE_DEFAULT	     1000u
+#define PROXY_CLIENT_TIMEOUT_MS	     30000u
+#define PROXY_TUNNELS_DEFAULT	     64u
+#define PROXY_HIJACK_PEND_MAX	     64u
+#define PROXY_CONNECT_HEADER_MS	     10000u
+#define PROXY_TUNNEL_IDLE_MS	     300000u
+#define PROXY_STALL_MS		     5000u
+#define PROXY_HEADER_MAX	     16384u
+#define PROXY_URL_MAX		     (VX_PROXY_FWD_URL_MAX + 1u)
+#define PROXY_CLIENT_HEADERS_MAX     8u
 /* bytes of the client headers forwarded upstream (bearer tokens with certificate chains run to
  * several KiB); more is answered 431 rather than sent on without the credential */
 #define PROXY_CLIENT_HEADER_BYTES (64u * 1024)
@@ -1419,6 +1420,10 @@ int vx_proxy_start(struct vx_proxy **out, struct vx_peer *p, const struct vx_pro
 			MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC | MHD_USE_ERROR_LOG,
 		0, NULL, NULL, on_request, px, MHD_OPTION_CONNECTION_LIMIT,
 		(unsigned)(cfg->max_conns ? cfg->max_conns : PROXY_CONNS_DEFAULT),
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		(unsigned)(cfg->max_conns_per_addr == UINT32_MAX ? 0
+			   : cfg->max_conns_per_addr		 ? cfg->max_conns_per_addr
+								 : PROXY_CONNS_PER_ADDR_DEFAULT),
 		MHD_OPTION_CONNECTION_TIMEOUT,
 		(unsigned)((cfg->client_timeout_ms ? cfg->client_timeout_ms
 						   : PROXY_CLIENT_TIMEOUT_MS) +

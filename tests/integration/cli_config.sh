@@ -120,6 +120,7 @@ declare -A applied=(
 	[proxy.upstreams]="integration/proxy_mirror.sh --upstream"
 	[proxy.public_repositories]="integration/proxy_private.sh public_repositories:"
 	[proxy.max_connections]="integration/proxy_limits.sh max_connections:"
+	[proxy.max_connections_per_addr]="integration/conn_limits.sh max_connections_per_addr: 3"
 	[proxy.rate_limit]="integration/proxy_limits.sh rate_limit:"
 	[proxy.client_rate_limit]="integration/proxy_limits.sh client_rate_limit:"
 	[proxy.client_timeout]="integration/proxy_limits.sh client_timeout:"

@@ -64,11 +64,7 @@ tls:
 YAML
 serve_start seed --seed --config "$dir/seed.yaml"
 for n in p1 p2; do
-	mkdir -p "$dir/$n/tls"
-	cp "$dir/$n.pem" "$dir/$n/tls/cert.pem"
-	cp "$dir/$n.key" "$dir/$n/tls/key.pem"
-	cp "$ca" "$dir/$n/tls/ca.pem"
-	cp "$dir/crl.pem" "$dir/$n/tls/crl.pem"
+	tls_install "$n" "$ca" "$dir/crl.pem"
 	serve_start "$n"
 	grep -q "^vx serve: ready: $n-00000000000000b" "$dir/$n.out" ||
 		fail "$n: the host id is not its certificate's: $(cat "$dir/$n.out")"

@@ -17,7 +17,8 @@ peer_lib_init
 
 budget_mib=16
 asan_frees_honoured
-sched_start --recv-mem-max $budget_mib
+# --conns-per-addr 0: the 300 attackers share 127.0.0.1; the memory budget alone must hold
+sched_start --recv-mem-max $budget_mib --conns-per-addr 0
 before=$(proc_kib "$sched_pid" VmRSS)
 
 timeout 60 python3 - "$sched_port" <<'PY' || fail "the attacker failed"

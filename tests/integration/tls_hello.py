@@ -9,6 +9,9 @@
 # Prints one line: "answer STATUS" (the hello's status; then a second request's status after
 # it as "then STATUS" when the hello was accepted), "closed" (no answer, the scheduler closed),
 # or "tls-error REASON". Exit 0 whatever the scheduler did; 2 on a usage or local error.
+# With $VX_REGISTER_TASK set (a task id), the second request is a register of that task
+# claiming every piece (bitmap all ones) instead of an announce: a host of another tenant trying
+# to join, and be offered as a parent of, a task it may not read.
 import os
 import socket
 import ssl
@@ -57,7 +60,11 @@ def main():
         if st != 0:
             print("answer %d" % st)
             return
-        st2 = request(s, 2, 2, {17: 0})  # announce: uploads
+        task = os.environ.get("VX_REGISTER_TASK")
+        if task:  # register: task_id, piece_len, content_len, bitmap
+            st2 = request(s, 2, 3, {20: task, 22: 4 << 20, 23: 9 << 20, 33: b"\xff"})
+        else:
+            st2 = request(s, 2, 2, {17: 0})  # announce: uploads
         print("answer 0 then %s" % ("closed" if st2 is None else st2))
     except ssl.SSLError as e:
         print("tls-error %s" % (e.reason or e))

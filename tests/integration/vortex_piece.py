@@ -3,7 +3,11 @@ piece the way any host can (spec/vortex.md: a plain DownloadPiece, tag 0x00, 64-
 piece number) and prints what came back: "piece BYTES" with the body's length, or "error TAG"
 for another frame, or "closed". A raw client, no daemon of ours: what an attacker on the
 network sees. With CA, over TLS 1.3 (the server checked against CA; CERT "-": no client
-certificate); "closed" then also stands for a refused handshake or certificate."""
+certificate); "closed" then also stands for a refused handshake or certificate.
+With $VX_HOLD=SECONDS, the request goes after a vx HELLO (spec/vortex.md 5.1: the connection
+stays open), after the piece the connection is kept open (nothing more is sent) and a second
+line tells how it ended within SECONDS: "held-closed" (the server closed it) or "held-open"."""
+import os
 import socket
 import ssl
 import struct
@@ -28,8 +32,13 @@ if len(sys.argv) > 4:
         sys.exit(0)
 with s:
     try:
+        hold = float(os.environ.get("VX_HOLD", "0"))
+        if hold:  # HELLO: magic, version 1, PIPELINE, max_inflight 4, max_value_len 64 KiB
+            s.sendall(frame(0x40, b"VX" + struct.pack(">HIII", 1, 1, 4, 65536)))
         s.sendall(frame(0x00, task + struct.pack(">I", number)))
         tag, v = recv_frame(s)
+        while hold and tag == 0x40:  # the server's HELLO comes first
+            tag, v = recv_frame(s)
     except (ssl.SSLError, OSError):
         tag = None
     if tag is None:
@@ -40,4 +49,13 @@ with s:
         mlen = struct.unpack(">I", v[:4])[0]
         blen = struct.unpack(">IQQ", v[4 : 4 + mlen][:20])[2]
         body = recv_exact(s, blen)
-        print("piece %d" % (len(body) if body else 0))
+        print("piece %d" % (len(body) if body else 0), flush=True)
+        if hold and body:
+            s.settimeout(hold)
+            try:
+                end = s.recv(1) == b""
+            except socket.timeout:
+                end = False
+            except (ssl.SSLError, OSError):
+                end = True
+            print("held-closed" if end else "held-open", flush=True)

@@ -77,20 +77,20 @@ static void test_vx_frame_encode_error__cut_to_buffer(void **state)
 	assert_int_equal(vx_frame_encode_error(out, 6, 1, 2, "x", 1), -ENOSPC);
 }
 
-static void test_vx__bucket_peek__refill_and_cap(void **state)
+static void test_vx_bucket_peek__refill_and_cap(void **state)
 {
-	struct vx__bucket b;
+	struct vx_bucket b;
 
 	(void)state;
-	vx__bucket_init(&b, 1000, 500, 0);
-	assert_int_equal(vx__bucket_peek(&b, 800, 0), 500); /* burst cap */
-	vx__bucket_take(&b, 500);
-	assert_int_equal(vx__bucket_peek(&b, 800, 0), 0);
-	assert_int_equal(vx__bucket_peek(&b, 800, 100), 100); /* 1000 B/s for 100 ms */
-	vx__bucket_take(&b, 100);
-	assert_int_equal(vx__bucket_peek(&b, 800, 10000), 500); /* never above the burst */
-	vx__bucket_init(&b, 0, 0, 0);
-	assert_int_equal(vx__bucket_peek(&b, 1ull << 40, 0), 1ull << 40); /* unlimited */
+	vx_bucket_init(&b, 1000, 500, 0);
+	assert_int_equal(vx_bucket_peek(&b, 800, 0), 500); /* burst cap */
+	vx_bucket_take(&b, 500);
+	assert_int_equal(vx_bucket_peek(&b, 800, 0), 0);
+	assert_int_equal(vx_bucket_peek(&b, 800, 100), 100); /* 1000 B/s for 100 ms */
+	vx_bucket_take(&b, 100);
+	assert_int_equal(vx_bucket_peek(&b, 800, 10000), 500); /* never above the burst */
+	vx_bucket_init(&b, 0, 0, 0);
+	assert_int_equal(vx_bucket_peek(&b, 1ull << 40, 0), 1ull << 40); /* unlimited */
 }
 
 int main(void)
@@ -98,7 +98,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_vx_frame_encode_content_head__dragonfly_layout),
 		cmocka_unit_test(test_vx_frame_encode_error__cut_to_buffer),
-		cmocka_unit_test(test_vx__bucket_peek__refill_and_cap),
+		cmocka_unit_test(test_vx_bucket_peek__refill_and_cap),
 	};
 
 	return cmocka_run_group_tests_name("dataplane_wire", tests, NULL, NULL);

@@ -21,6 +21,7 @@
 
 #include "vx_alloc.h"
 #include "vx_pki.h"
+#include "vx_tls.h"
 
 static char dir[64], db[128], pki_dir[128];
 
@@ -111,27 +112,28 @@ static void test_vx_pki_token_use__uses_expiry_pin_secret(void **state)
 	enum vx_pki_role role = VX_PKI_ROLE_PEER;
 
 	(void)state;
-	assert_int_equal(vx_pki_token_create(p, VX_PKI_ROLE_SEED, 60, 2, tok, id), 0);
+	assert_int_equal(vx_pki_token_create(p, VX_PKI_ROLE_SEED, NULL, 60, 2, tok, id), 0);
 	assert_int_equal(strlen(tok), VX_PKI_TOKEN_LEN);
 	/* a wrong secret and another CA's pin spend nothing */
 	memcpy(bad, tok, sizeof(bad));
 	bad[5 + VX_PKI_TOKEN_ID_HEX + 1] ^= 1;
-	assert_int_equal(vx_pki_token_use(p, bad, strlen(bad), &role), -EACCES);
+	assert_int_equal(vx_pki_token_use(p, bad, strlen(bad), &role, NULL), -EACCES);
 	memcpy(bad, tok, sizeof(bad));
 	bad[VX_PKI_TOKEN_LEN - 1] = bad[VX_PKI_TOKEN_LEN - 1] == '0' ? '1' : '0';
-	assert_int_equal(vx_pki_token_use(p, bad, strlen(bad), &role), -EACCES);
+	assert_int_equal(vx_pki_token_use(p, bad, strlen(bad), &role, NULL), -EACCES);
 	/* two uses, then refused */
-	assert_int_equal(vx_pki_token_use(p, tok, strlen(tok), &role), 0);
+	assert_int_equal(vx_pki_token_use(p, tok, strlen(tok), &role, NULL), 0);
 	assert_int_equal(role, VX_PKI_ROLE_SEED);
-	assert_int_equal(vx_pki_token_use(p, tok, strlen(tok), &role), 0);
-	assert_int_equal(vx_pki_token_use(p, tok, strlen(tok), &role), -EACCES);
+	assert_int_equal(vx_pki_token_use(p, tok, strlen(tok), &role, NULL), 0);
+	assert_int_equal(vx_pki_token_use(p, tok, strlen(tok), &role, NULL), -EACCES);
 	/* deleted: gone */
-	assert_int_equal(vx_pki_token_create(p, VX_PKI_ROLE_PEER, 60, 1, tok, id), 0);
+	assert_int_equal(vx_pki_token_create(p, VX_PKI_ROLE_PEER, NULL, 60, 1, tok, id), 0);
 	assert_int_equal(vx_pki_token_delete(p, id), 0);
-	assert_int_equal(vx_pki_token_use(p, tok, strlen(tok), &role), -EACCES);
+	assert_int_equal(vx_pki_token_use(p, tok, strlen(tok), &role, NULL), -EACCES);
 	assert_int_equal(vx_pki_token_delete(p, id), -ENOENT);
 	/* no peer token may ask for the scheduler role */
-	assert_int_equal(vx_pki_token_create(p, VX_PKI_ROLE_SCHEDULER, 60, 1, tok, id), -EINVAL);
+	assert_int_equal(vx_pki_token_create(p, VX_PKI_ROLE_SCHEDULER, NULL, 60, 1, tok, id),
+			 -EINVAL);
 	vx_pki_close(p);
 }
 
@@ -149,7 +151,7 @@ static void test_vx_pki_issue__identity_is_ours(void **state)
 	(void)state;
 	csr = csr_new("evil-0000000000000000", &clen);
 	assert_int_equal(vx_pki_issue(p, (const uint8_t *)csr, clen, "host-0123456789abcdef",
-				      VX_PKI_ROLE_PEER, 60, &pem, &len, serial),
+				      VX_PKI_ROLE_PEER, NULL, 60, &pem, &len, serial),
 			 0);
 	b = BIO_new_mem_buf(pem, (int)len);
 	x = PEM_read_bio_X509(b, NULL, NULL, NULL);
@@ -169,13 +171,60 @@ static void test_vx_pki_issue__identity_is_ours(void **state)
 	X509_free(x);
 	BIO_free(b);
 	vx_free(pem);
-	assert_int_equal(vx_pki_host_role(p, "host-0123456789abcdef", 21, &role), 0);
+	assert_int_equal(vx_pki_host_role(p, "host-0123456789abcdef", 21, &role, NULL), 0);
 	assert_int_equal(role, VX_PKI_ROLE_PEER);
 	/* a host id no CN can hold, or with a comma (a SAN list separator), is refused */
 	assert_int_equal(vx_pki_issue(p, (const uint8_t *)csr, clen, "a,URI:urn:vx:role:seed",
-				      VX_PKI_ROLE_PEER, 60, &pem, &len, serial),
+				      VX_PKI_ROLE_PEER, NULL, 60, &pem, &len, serial),
 			 -EINVAL);
 	assert_null(pem);
+	vx_free(csr);
+	vx_pki_close(p);
+}
+
+/*
+ * Tenants (issue 16): a join token made for a tenant hands it to the certificate it gets (as
+ * urn:vx:tenant:, parsed back by the one identity parser), and a renewal keeps it (the CA's
+ * record of the newest certificate). A bad tenant name makes no token and no certificate.
+ */
+static void test_vx_pki_token_use__tenant_reaches_the_certificate(void **state)
+{
+	struct vx_pki *p = ca_open();
+	char tok[VX_PKI_TOKEN_LEN + 1], id[VX_PKI_TOKEN_ID_HEX + 1], why[128];
+	char serial[VX_PKI_SERIAL_HEX + 1], tenant[VX_TLS_TENANT_MAX + 1], *pem = NULL, *csr;
+	enum vx_pki_role role;
+	struct vx_tls_id tid;
+	size_t len = 0, clen = 0;
+	X509 *x;
+	BIO *b;
+
+	(void)state;
+	assert_int_equal(vx_pki_token_create(p, VX_PKI_ROLE_PEER, "team-a", 60, 1, tok, id), 0);
+	assert_int_equal(vx_pki_token_use(p, tok, strlen(tok), &role, tenant), 0);
+	assert_string_equal(tenant, "team-a");
+	assert_int_equal(vx_pki_token_create(p, VX_PKI_ROLE_PEER, NULL, 60, 1, tok, id), 0);
+	assert_int_equal(vx_pki_token_use(p, tok, strlen(tok), &role, tenant), 0);
+	assert_string_equal(tenant, "");
+	assert_int_equal(vx_pki_token_create(p, VX_PKI_ROLE_PEER, "Team A", 60, 1, tok, id),
+			 -EINVAL);
+	csr = csr_new("t-1", &clen);
+	assert_int_equal(vx_pki_issue(p, (const uint8_t *)csr, clen, "t-1", VX_PKI_ROLE_PEER,
+				      "bad,URI:urn:vx:role:seed", 60, &pem, &len, serial),
+			 -EINVAL);
+	assert_int_equal(vx_pki_issue(p, (const uint8_t *)csr, clen, "t-1", VX_PKI_ROLE_PEER,
+				      "team-a", 60, &pem, &len, serial),
+			 0);
+	b = BIO_new_mem_buf(pem, (int)len);
+	x = PEM_read_bio_X509(b, NULL, NULL, NULL);
+	assert_non_null(x);
+	assert_int_equal(vx_tls_identity_of(x, &tid, why, sizeof(why)), 0);
+	assert_string_equal(tid.tenant, "team-a");
+	assert_string_equal(tid.host_id, "t-1");
+	X509_free(x);
+	BIO_free(b);
+	vx_free(pem);
+	assert_int_equal(vx_pki_host_role(p, "t-1", 3, &role, tenant), 0);
+	assert_string_equal(tenant, "team-a");
 	vx_free(csr);
 	vx_pki_close(p);
 }
@@ -197,8 +246,8 @@ static void test_vx_pki_issue__certificates_per_host_capped(void **state)
 	(void)state;
 	csr = csr_new("x", &clen);
 	for (unsigned i = 0; i < 3 * VX_PKI_CERTS_PER_HOST && !rc; i++) {
-		rc = vx_pki_issue(p, (const uint8_t *)csr, clen, "loop-1", VX_PKI_ROLE_PEER, 60,
-				  &pem, &len, serial);
+		rc = vx_pki_issue(p, (const uint8_t *)csr, clen, "loop-1", VX_PKI_ROLE_PEER, NULL,
+				  60, &pem, &len, serial);
 		vx_free(pem);
 		pem = NULL;
 		ok += rc == 0;
@@ -207,7 +256,7 @@ static void test_vx_pki_issue__certificates_per_host_capped(void **state)
 	assert_int_equal(ok, VX_PKI_CERTS_PER_HOST);
 	/* another host is not held back by it */
 	assert_int_equal(vx_pki_issue(p, (const uint8_t *)csr, clen, "other-1", VX_PKI_ROLE_PEER,
-				      60, &pem, &len, serial),
+				      NULL, 60, &pem, &len, serial),
 			 0);
 	vx_free(pem);
 	vx_free(csr);
@@ -229,33 +278,33 @@ static void test_vx_pki_host_role__newest_revoked_ends_it(void **state)
 
 	(void)state;
 	csr = csr_new("x", &clen);
-	assert_int_equal(vx_pki_issue(p, (const uint8_t *)csr, clen, "h-2", VX_PKI_ROLE_SEED, 60,
-				      &pem, &len, s1),
+	assert_int_equal(vx_pki_issue(p, (const uint8_t *)csr, clen, "h-2", VX_PKI_ROLE_SEED, NULL,
+				      60, &pem, &len, s1),
 			 0);
 	vx_free(pem);
-	assert_int_equal(vx_pki_issue(p, (const uint8_t *)csr, clen, "h-2", VX_PKI_ROLE_SEED, 60,
-				      &pem, &len, s2),
+	assert_int_equal(vx_pki_issue(p, (const uint8_t *)csr, clen, "h-2", VX_PKI_ROLE_SEED, NULL,
+				      60, &pem, &len, s2),
 			 0);
 	vx_free(pem);
-	assert_int_equal(vx_pki_host_role(p, "h-2", 3, &role), 0);
+	assert_int_equal(vx_pki_host_role(p, "h-2", 3, &role, NULL), 0);
 	assert_int_equal(vx_pki_revoke(p, s2), 1);
-	assert_int_equal(vx_pki_host_role(p, "h-2", 3, &role), -ENOENT);
+	assert_int_equal(vx_pki_host_role(p, "h-2", 3, &role, NULL), -ENOENT);
 	/* revoking an older serial leaves the current one in use */
-	assert_int_equal(vx_pki_issue(p, (const uint8_t *)csr, clen, "h-3", VX_PKI_ROLE_PEER, 60,
-				      &pem, &len, s1),
+	assert_int_equal(vx_pki_issue(p, (const uint8_t *)csr, clen, "h-3", VX_PKI_ROLE_PEER, NULL,
+				      60, &pem, &len, s1),
 			 0);
 	vx_free(pem);
-	assert_int_equal(vx_pki_issue(p, (const uint8_t *)csr, clen, "h-3", VX_PKI_ROLE_PEER, 60,
-				      &pem, &len, s2),
+	assert_int_equal(vx_pki_issue(p, (const uint8_t *)csr, clen, "h-3", VX_PKI_ROLE_PEER, NULL,
+				      60, &pem, &len, s2),
 			 0);
 	vx_free(pem);
 	assert_int_equal(vx_pki_revoke(p, s1), 1);
-	assert_int_equal(vx_pki_host_role(p, "h-3", 3, &role), 0);
+	assert_int_equal(vx_pki_host_role(p, "h-3", 3, &role, NULL), 0);
 	assert_int_equal(role, VX_PKI_ROLE_PEER);
 	/* the scheduler's name is not a host's */
 	pem = NULL;
 	assert_int_equal(vx_pki_issue(p, (const uint8_t *)csr, clen, "scheduler", VX_PKI_ROLE_PEER,
-				      60, &pem, &len, s1),
+				      NULL, 60, &pem, &len, s1),
 			 -EINVAL);
 	assert_null(pem);
 	vx_free(csr);
@@ -297,7 +346,7 @@ static void test_vx_pki_revoke__seen_by_another_handle(void **state)
 	(void)state;
 	csr = csr_new("x", &clen);
 	assert_int_equal(vx_pki_issue(sched, (const uint8_t *)csr, clen, "h-1", VX_PKI_ROLE_SEED,
-				      60, &pem, &len, serial),
+				      NULL, 60, &pem, &len, serial),
 			 0);
 	vx_free(pem);
 	vx_free(csr);
@@ -309,7 +358,7 @@ static void test_vx_pki_revoke__seen_by_another_handle(void **state)
 	assert_int_equal(vx_pki_revoke(cli, serial), 1);
 	assert_int_equal(vx_pki_revoke(cli, serial), 0); /* already */
 	assert_int_equal(vx_pki_revoke(cli, "no-such-host"), -ENOENT);
-	assert_int_equal(vx_pki_host_role(sched, "h-1", 3, &role), -ENOENT);
+	assert_int_equal(vx_pki_host_role(sched, "h-1", 3, &role, NULL), -ENOENT);
 	assert_int_equal(vx_pki_crl(sched, false, &crl, &len), 0);
 	assert_true(crl_lists(crl, len, serial));
 	vx_pki_close(cli);
@@ -358,6 +407,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vx_pki_issue__identity_is_ours, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(
+			test_vx_pki_token_use__tenant_reaches_the_certificate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vx_pki_issue__certificates_per_host_capped,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vx_pki_host_role__newest_revoked_ends_it,

@@ -1,0 +1,53 @@
+"""ctl_rate.py PORT TOKEN SECONDS: a host on a scheduler's control channel (plaintext, loopback)
+that says hello with TOKEN, then sends announce requests as fast as the answers come back
+(pipelined, 64 at a time) for SECONDS, and prints "served S refused R seconds T": requests
+answered 0, answered -EBUSY (over the channel's request rate), and the time between the first
+request and the last answer. The rate served is a measurement (requests counted over time)."""
+import os
+import socket
+import struct
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vx_wire import cbor_dec, cbor_enc, recv_frame  # noqa: E402
+
+port, token, secs = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+s = socket.create_connection(("127.0.0.1", port), timeout=10)
+
+
+def send(rid, typ, m):
+    v = cbor_enc({0: rid, 1: typ, 2: 1, **m})
+    s.sendall(struct.pack(">BBI", 0, 0x60, len(v)) + v)
+
+
+def answer():
+    while True:
+        tag, v = recv_frame(s)
+        if tag is None:
+            raise SystemExit("closed")
+        r, _ = cbor_dec(v)
+        if tag == 0x61:
+            return r.get(3, 0)
+
+
+send(1, 1, {8: "rate-0000000000000001", 9: "127.0.0.1", 10: 4005, 13: 0, 16: token,
+            19: os.urandom(32).hex()})
+if answer() != 0:
+    raise SystemExit("hello refused")
+served = refused = 0
+rid = 2
+start = time.monotonic()
+while time.monotonic() - start < secs:
+    for i in range(64):
+        send(rid + i, 2, {17: 0})
+    for i in range(64):
+        st = answer()
+        if st == 0:
+            served += 1
+        elif st == -16:
+            refused += 1
+        else:
+            raise SystemExit("announce answered %d" % st)
+    rid += 64
+print("served %d refused %d seconds %.3f" % (served, refused, time.monotonic() - start))
