@@ -20,7 +20,7 @@ if(TARGET vx_sources)
 endif()
 if(TARGET vx_sources)
 	foreach(f source_url source_http_head source_challenge source_s3xml source_json
-			source_hub)
+			source_hub source_index)
 		vx_add_fuzz(${f} SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_${f}.c LIBS vx_sources)
 	endforeach()
 endif()

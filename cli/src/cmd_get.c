@@ -97,8 +97,8 @@ static void usage(FILE *f)
 		"                                (storage.memory_budget; memory short: on disk);\n"
 		"                                with -O - the content is read from memory\n"
 		"  -r, --recursive               URL is a directory or prefix (file, ftp, s3,\n"
-		"                                hdfs, oci, hf, modelscope): every file under it\n"
-		"                                to -O DIR/<path>\n"
+		"                                hdfs, oci, hf, modelscope, http index pages):\n"
+		"                                every file under it to -O DIR/<path>\n"
 		"  --include-files GLOB          with -r: only files whose path or name matches;\n"
 		"                                repeatable\n"
 		"  -h, --help                    this text\n\n"
@@ -845,7 +845,7 @@ static int make_parents(char *path)
 }
 
 /*
- * vx get -r URL -O DIR: every file under URL (file, ftp, s3, hdfs, oci listings), filtered
+ * vx get -r URL -O DIR: every file under URL (file, ftp, s3, hdfs, oci, hub, http listings), filtered
  * by --include-files, to DIR/<relative path>, one download after the other through the same
  * mode. The exit code is the first failure's (0 when every file arrived).
  */

@@ -304,4 +304,28 @@ VX_MUST_CHECK int vx_source_ms_files_parse(const char *doc, size_t len, vx_sourc
  */
 VX_MUST_CHECK int vx_source_link_next(const char *v, size_t len, char *out, size_t size);
 
+/* Entries one directory index page may name (more: -E2BIG), and the longest href kept. */
+#define VX_SOURCE_INDEX_MAX	 100000u
+#define VX_SOURCE_INDEX_HREF_MAX 4096u
+
+/*
+ * One entry of an HTTP directory index page: @href as the page wrote it (HTML entities
+ * resolved, still percent-encoded: what to append to the page's URL) and @name, the decoded
+ * file or directory name (no '/'); @is_dir when the href ends in '/'.
+ */
+typedef int (*vx_source_index_fn)(void *arg, const char *href, const char *name, bool is_dir);
+
+/*
+ * vx_source_html_index_parse() - the entries of an HTTP directory index page of @len bytes
+ * (nginx autoindex, Apache mod_autoindex, lighttpd, python's http.server): the href of every
+ * <a> tag whose target is one plain name below the page. Skipped, never followed: absolute
+ * URLs (a scheme), paths from the root ('/'), queries and fragments (Apache's sort links),
+ * "." and "..", a name with '/' inside or a decoded '/', NUL, control byte or backslash, an
+ * href longer than VX_SOURCE_INDEX_HREF_MAX, and a repeat of the href just seen (an icon link
+ * beside its name). Returns 0, @fn's nonzero value, or -E2BIG (more than VX_SOURCE_INDEX_MAX
+ * entries, or @len above VX_SOURCE_DOC_MAX).
+ */
+VX_MUST_CHECK int vx_source_html_index_parse(const char *doc, size_t len, vx_source_index_fn fn,
+					     void *arg);
+
 #endif /* VX_SOURCE_PARSE_H */

@@ -17,6 +17,7 @@
 #include "source_int.h"
 
 #include "vx_alloc.h"
+#include "vx_source_parse.h"
 #include "vx_err.h"
 
 static bool is_ftp(const struct vx_source_url *u)
@@ -264,6 +265,22 @@ struct ftp_list {
 	void *arg;
 };
 
+/* @url with a '/' at its end (a directory's), allocated; NULL when out of memory. */
+static char *dir_url(const char *url)
+{
+	size_t blen = strlen(url);
+	char *base = vx_malloc(blen + 2);
+
+	if (!base)
+		return NULL;
+	memcpy(base, url, blen + 1);
+	if (blen == 0 || base[blen - 1] != '/') {
+		base[blen] = '/';
+		base[blen + 1] = '\0';
+	}
+	return base;
+}
+
 /*
  * FTP listings: NLST gives names only, one per line; an entry's kind is learnt by opening it
  * (a trailing '/' on names that servers mark as directories is honoured).
@@ -274,18 +291,12 @@ static int ftp_list(struct vx_source_ctx *ctx, const char *url, const struct vx_
 {
 	struct vx__fetch f = { 0 };
 	char *base, *line, *save = NULL;
-	size_t blen = strlen(url);
 	int rc;
 
 	(void)u;
-	base = vx_malloc(blen + 2);
+	base = dir_url(url);
 	if (!base)
 		return -ENOMEM;
-	memcpy(base, url, blen + 1);
-	if (blen == 0 || base[blen - 1] != '/') {
-		base[blen] = '/';
-		base[blen + 1] = '\0';
-	}
 	f.url = base;
 	f.opts = opts;
 	f.body_max = VX_SOURCE_DOC_MAX;
@@ -322,14 +333,77 @@ out_free_base:
 	return rc;
 }
 
+struct index_walk {
+	const char *base; /* the page's URL, ending in '/' */
+	vx_source_entry_fn fn;
+	void *arg;
+};
+
+static int index_entry_cb(void *arg, const char *href, const char *name, bool is_dir)
+{
+	struct index_walk *w = arg;
+	struct vx_source_entry e = { 0 };
+	char eurl[VX_SOURCE_URL_MAX];
+
+	if (snprintf(eurl, sizeof(eurl), "%s%s", w->base, href) >= (int)sizeof(eurl))
+		return 0;
+	e.url = eurl;
+	e.name = name;
+	e.length = VX_SOURCE_LENGTH_UNKNOWN;
+	e.is_dir = is_dir;
+	return w->fn(w->arg, &e);
+}
+
+/*
+ * An HTTP directory: the index page the server writes for it (nginx autoindex, Apache
+ * mod_autoindex, ...), parsed by vx_source_html_index_parse(): every plain name below the
+ * page, sub-directories as is_dir (the caller walks them). A page that is no HTML is refused.
+ */
 static int http_list(struct vx_source_ctx *ctx, const char *url, const struct vx_source_url *u,
 		     const struct vx_source_opts *opts, vx_source_entry_fn fn, void *arg,
 		     struct vx_source_error *detail)
 {
+	struct vx__fetch f = { 0 };
+	struct index_walk w = { .fn = fn, .arg = arg };
+	char *base;
+	int rc;
+
 	if (is_ftp(u))
 		return ftp_list(ctx, url, u, opts, fn, arg, detail);
-	vx__detail_set(detail, -EOPNOTSUPP, 0, url, "HTTP has no directory listing");
-	return -EOPNOTSUPP;
+	if (strchr(url, '?') || strchr(url, '#')) {
+		vx__detail_set(detail, -EINVAL, 0, url,
+			       "a directory URL to list has no query or fragment");
+		return -EINVAL;
+	}
+	base = dir_url(url);
+	if (!base)
+		return -ENOMEM;
+	f.url = base;
+	f.opts = opts;
+	f.body_max = VX_SOURCE_DOC_MAX;
+	rc = vx__fetch_run(ctx, &f);
+	if (rc) {
+		if (detail)
+			*detail = f.detail;
+		goto out;
+	}
+	if (strncasecmp(f.resp.content_type, "text/html", 9) != 0) {
+		vx__detail_set(detail, -ENOTDIR, (int)f.resp.status, base,
+			       "not a directory index page (Content-Type '%s', want text/html)",
+			       f.resp.content_type);
+		rc = -ENOTDIR;
+		goto out_release;
+	}
+	w.base = base;
+	rc = vx_source_html_index_parse(f.body, f.body_len, index_entry_cb, &w);
+	if (rc == -E2BIG)
+		vx__detail_set(detail, rc, (int)f.resp.status, base,
+			       "the index page names more than %u entries", VX_SOURCE_INDEX_MAX);
+out_release:
+	vx__fetch_release(&f);
+out:
+	vx_free(base);
+	return rc;
 }
 
 /* Registry URLs renew their token like oci:// does; other origins have nothing to renew. */

@@ -10,8 +10,10 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "source_int.h"
+#include "vx_alloc.h"
 #include "vx_err.h"
 #include "vx_hex.h"
 #include "vx_source.h"
@@ -478,5 +480,149 @@ int vx_source_challenge_parse(struct vx_source_challenge *c, const char *s, size
 out:
 	if (rc != 0)
 		memset(c, 0, sizeof(*c));
+	return rc;
+}
+
+/* ---------------------------------------------------------------- HTML directory indexes */
+
+/* Case-insensitive prefix test of @w at @p (@end bound). */
+static bool ci_at(const char *p, const char *end, const char *w)
+{
+	size_t n = strlen(w);
+
+	return (size_t)(end - p) >= n && strncasecmp(p, w, n) == 0;
+}
+
+/* The five entities an index page writes in an attribute; others stay as written. */
+static size_t entity(const char *p, const char *end, char *out)
+{
+	static const struct {
+		const char *name;
+		char c;
+	} ents[] = { { "&amp;", '&' },	{ "&lt;", '<' },   { "&gt;", '>' },
+		     { "&quot;", '"' }, { "&#39;", '\'' }, { "&#x27;", '\'' } };
+
+	for (size_t i = 0; i < VX_ARRAY_SIZE(ents); i++) {
+		if (ci_at(p, end, ents[i].name)) {
+			*out = ents[i].c;
+			return strlen(ents[i].name);
+		}
+	}
+	*out = *p;
+	return 1;
+}
+
+/*
+ * Reads the href value of the <a> tag that starts at @p (after "<a"); its raw bytes, entities
+ * resolved, into @href. Returns where the tag ends, and *@n the length (0: none or too long).
+ */
+static const char *tag_href(const char *p, const char *end, char *href, size_t *n)
+{
+	*n = 0;
+	while (p < end && *p != '>') {
+		char q;
+
+		if (!ci_at(p, end, "href") ||
+		    !(p[-1] == ' ' || p[-1] == '\t' || p[-1] == '\n' || p[-1] == '\r')) {
+			if (*p == '"' || *p == '\'') { /* skip another attribute's quoted value */
+				const char *c = memchr(p + 1, *p, (size_t)(end - p - 1));
+
+				p = c ? c + 1 : end;
+				continue;
+			}
+			p++;
+			continue;
+		}
+		p += 4;
+		while (p < end && isspace((unsigned char)*p))
+			p++;
+		if (p == end || *p != '=')
+			continue;
+		p++;
+		while (p < end && isspace((unsigned char)*p))
+			p++;
+		q = p < end && (*p == '"' || *p == '\'') ? *p++ : 0;
+		while (p < end && (q ? *p != q : !isspace((unsigned char)*p) && *p != '>')) {
+			char c;
+			size_t k = entity(p, end, &c);
+
+			if (*n < VX_SOURCE_INDEX_HREF_MAX)
+				href[*n] = c;
+			++*n;
+			p += k;
+		}
+		if (q && p < end)
+			p++;
+		if (*n > VX_SOURCE_INDEX_HREF_MAX)
+			*n = 0; /* too long: not an entry */
+		href[*n] = '\0';
+		/* the first href of a tag is the one */
+		while (p < end && *p != '>')
+			p++;
+		return p;
+	}
+	return p;
+}
+
+/* Whether @href (@n bytes) names one plain entry below the page; its decoded name to @name. */
+static bool index_entry(const char *href, size_t n, char *name, size_t cap, bool *is_dir)
+{
+	ssize_t d;
+
+	*is_dir = n > 0 && href[n - 1] == '/';
+	if (*is_dir)
+		n--;
+	if (n == 0 || memchr(href, '/', n) || memchr(href, '?', n) || memchr(href, '#', n) ||
+	    memchr(href, ':', n) || memchr(href, '\\', n))
+		return false; /* a path, a query, a fragment, a scheme (or a name with ':') */
+	d = vx__pct_decode(href, n, name, cap);
+	if (d <= 0 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return false;
+	for (ssize_t i = 0; i < d; i++) {
+		unsigned char c = (unsigned char)name[i];
+
+		if (c < 0x20 || c == 0x7f || c == '/' || c == '\\')
+			return false;
+	}
+	return true;
+}
+
+int vx_source_html_index_parse(const char *doc, size_t len, vx_source_index_fn fn, void *arg)
+{
+	const char *p = doc, *end = doc + len;
+	char *href, *name, *last;
+	uint32_t count = 0;
+	int rc = 0;
+
+	if (len > VX_SOURCE_DOC_MAX)
+		return -E2BIG;
+	href = vx_malloc(3 * (VX_SOURCE_INDEX_HREF_MAX + 1));
+	if (!href)
+		return -ENOMEM;
+	name = href + VX_SOURCE_INDEX_HREF_MAX + 1;
+	last = name + VX_SOURCE_INDEX_HREF_MAX + 1;
+	last[0] = '\0';
+	while (!rc && p < end) {
+		const char *lt = memchr(p, '<', (size_t)(end - p));
+		size_t n;
+		bool dir;
+
+		if (!lt)
+			break;
+		p = lt + 1;
+		if (!ci_at(p, end, "a") || p + 1 >= end || !isspace((unsigned char)p[1]))
+			continue;
+		p = tag_href(p + 1, end, href, &n);
+		if (!n || strcmp(href, last) == 0 ||
+		    !index_entry(href, n, name, VX_SOURCE_INDEX_HREF_MAX + 1, &dir))
+			continue;
+		memcpy(last, href, n + 1);
+		if (++count > VX_SOURCE_INDEX_MAX) {
+			rc = -E2BIG;
+			break;
+		}
+		rc = fn(arg, href, name, dir);
+	}
+	vx_free(href);
 	return rc;
 }

@@ -3,7 +3,8 @@
 # byte-identical output, --digest, exit codes and messages of the documented failures, resume
 # from the store (no second GET of the body) and the --json summary. Then origins nginx cannot
 # play (python3): one that ignores Range (http.server), a chunked reply with no length, and
-# --timeout against an origin that stalls before its headers or in the body (exit 7).
+# --timeout against an origin that stalls before its headers or in the body (exit 7). -r of a
+# file:// tree and of nginx autoindex pages.
 set -euo pipefail
 vx=$1
 for tool in nginx python3 sha256sum cmp; do
@@ -54,7 +55,7 @@ http {
  default_type application/octet-stream;
  client_body_temp_path $dir/t1; proxy_temp_path $dir/t2; fastcgi_temp_path $dir/t3;
  uwsgi_temp_path $dir/t4; scgi_temp_path $dir/t5;
- server { listen 127.0.0.1:$port; root $dir/www; }
+ server { listen 127.0.0.1:$port; root $dir/www; location /idx/ { alias $dir/tree/; autoindex on; } }
 }
 CONF
 "$nginx_bin" -p "$dir" -c "$dir/nginx.conf" 2>"$dir/nginx.out" &
@@ -245,6 +246,16 @@ cmp "$dir/tree/x.txt" "$dir/out/tree/x.txt" || fail "-r: x.txt differs"
 cmp "$dir/tree/a/b/z.txt" "$dir/out/tree/a/b/z.txt" || fail "-r: a/b/z.txt differs"
 [ ! -e "$dir/out/tree/a/y.bin" ] || fail "-r: --include-files let a/y.bin through"
 expect_msg "2 of 2 files downloaded"
-run 6 -r "$base/one.bin" -O "$dir/out/tree-http"
+# a file's URL as a directory: its index page (one.bin/) is not found
+run 3 -r "$base/one.bin" -O "$dir/out/tree-http"
 expect_msg "cannot list"
+# -r over HTTP: nginx's autoindex pages (vx_source_html_index_parse), sub-directories walked,
+# names with a space and '&' decoded from the page's hrefs
+echo four >"$dir/tree/a/s p&c.txt"
+run 0 -r "$base/idx/" -O "$dir/out/tree-idx" --include-files '*.txt'
+for f in x.txt a/b/z.txt "a/s p&c.txt"; do
+	cmp "$dir/tree/$f" "$dir/out/tree-idx/$f" || fail "-r over HTTP: $f differs"
+done
+[ ! -e "$dir/out/tree-idx/a/y.bin" ] || fail "-r over HTTP: --include-files let a/y.bin through"
+expect_msg "3 of 3 files downloaded"
 echo "get_cli: ok"

@@ -646,6 +646,46 @@ static void test_vx_source_open__hub_token_not_for_another_host(void **state)
 	vx_source_ctx_free(ctx);
 }
 
+struct index_seen {
+	char got[1024];
+};
+
+static int index_cb(void *arg, const char *href, const char *name, bool is_dir)
+{
+	struct index_seen *x = arg;
+	size_t n = strlen(x->got);
+
+	snprintf(x->got + n, sizeof(x->got) - n, "%s=%s%s;", href, name, is_dir ? "/" : "");
+	return 0;
+}
+
+/* Directory index pages (nginx autoindex, Apache mod_autoindex): plain names only. */
+static void test_vx_source_html_index_parse__nginx_apache(void **state)
+{
+	static const char nginx[] =
+		"<html><head><title>Index of /d/</title></head><body><h1>Index of /d/</h1><hr><pre>"
+		"<a href=\"../\">../</a>\n<a href=\"sub/\">sub/</a>   07-Dec-2026 10:00   -\n"
+		"<a href=\"a%20b.bin\">a b.bin</a>  07-Dec-2026 10:00  100000\n"
+		"<a href=\"x&amp;y.txt\">x&amp;y.txt</a>  07-Dec-2026 10:00  12\n</pre><hr></body>";
+	static const char apache[] =
+		"<table><tr><th><a href=\"?C=N;O=D\">Name</a></th></tr>"
+		"<tr><td><a href=\"/\">Parent Directory</a></td></tr>"
+		"<tr><td><a href=\"f1.deb\"><img src=\"/icons/unknown.gif\"></a></td>"
+		"<td><a href=\"f1.deb\">f1.deb</a></td></tr>"
+		"<tr><td><A HREF='pool/'>pool/</A></td></tr>"
+		"<tr><td><a href=\"http://evil.example/x\">x</a> <a href=\"../../etc/passwd\">p</a>"
+		" <a href=\"%2e%2e/\">up</a> <a href=\"a%2fb\">s</a> <a href=\"b%00c\">n</a>"
+		" <a title=\"href=nope\" href=\"ok.txt\">ok</a></td></tr></table>";
+	struct index_seen x = { 0 };
+
+	(void)state;
+	assert_int_equal(vx_source_html_index_parse(nginx, sizeof(nginx) - 1, index_cb, &x), 0);
+	assert_string_equal(x.got, "sub/=sub/;a%20b.bin=a b.bin;x&y.txt=x&y.txt;");
+	memset(&x, 0, sizeof(x));
+	assert_int_equal(vx_source_html_index_parse(apache, sizeof(apache) - 1, index_cb, &x), 0);
+	assert_string_equal(x.got, "f1.deb=f1.deb;pool/=pool/;ok.txt=ok.txt;");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -662,6 +702,7 @@ int main(void)
 		cmocka_unit_test(test_vx_source_hub_ref_parse__forms),
 		cmocka_unit_test(test_vx_source_hub_ref_parse__rejects),
 		cmocka_unit_test(test_vx_source_hub_listings__parse),
+		cmocka_unit_test(test_vx_source_html_index_parse__nginx_apache),
 		cmocka_unit_test(test_vx_source_open__hub_token_not_for_another_host),
 		cmocka_unit_test_setup_teardown(test_vx_source_open__file_stat_and_read, file_setup,
 						file_teardown),
