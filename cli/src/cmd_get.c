@@ -96,7 +96,7 @@ static void usage(FILE *f)
 		"  --memory                      the daemon keeps the task in its memory tier\n"
 		"                                (storage.memory_budget; memory short: on disk);\n"
 		"                                with -O - the content is read from memory\n"
-		"  -r, --recursive               URL is a directory or prefix (file, ftp, s3,\n"
+		"  -r, --recursive               URL is a directory or prefix (file, ftp, s3, gs,\n"
 		"                                hdfs, oci, hf, modelscope, http index pages):\n"
 		"                                every file under it to -O DIR/<path>\n"
 		"  --include-files GLOB          with -r: only files whose path or name matches;\n"

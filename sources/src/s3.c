@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * s3.c: s3://bucket/key through S3's REST API with SigV4 (sigv4.c).
+ * s3.c: s3://bucket/key through S3's REST API with SigV4 (sigv4.c), and gs://bucket/key through
+ * Google Cloud Storage's S3-compatible XML API (gs_creds() below).
  *
  * Endpoint: opts->s3_endpoint, else $AWS_ENDPOINT_URL, else AWS
  * (https://s3.<region>.amazonaws.com, virtual-hosted unless s3_path_style). A custom endpoint
@@ -39,6 +40,7 @@ struct s3_priv {
 	char token[2048]; /* secret */
 	bool anonymous;
 	bool path_style;
+	bool gs; /* gs:// (listed entries keep the scheme) */
 };
 
 /* Signed header lines for one request. */
@@ -142,33 +144,66 @@ anonymous:
 	return 0;
 }
 
+/*
+ * gs://: Google Cloud Storage through its XML API, which speaks S3's (SigV4 with HMAC keys,
+ * ListObjectsV2) at https://storage.googleapis.com, path-style, region "auto". Endpoint: the
+ * options' s3_endpoint, else $GCS_ENDPOINT; keys: the options' s3_access_key/s3_secret_key,
+ * else $GS_ACCESS_KEY_ID / $GS_SECRET_ACCESS_KEY (boto's names); none: unsigned (public
+ * buckets). AWS's variables and credentials file are never used for it.
+ */
+#define GCS_ENDPOINT "https://storage.googleapis.com"
+
+static void gs_creds(const struct vx_source_opts *o, struct s3_priv *p)
+{
+	const char *ak = pick(o->s3_access_key, "GS_ACCESS_KEY_ID");
+	const char *sk = pick(o->s3_secret_key, "GS_SECRET_ACCESS_KEY");
+
+	if (ak && sk) {
+		snprintf(p->access, sizeof(p->access), "%s", ak);
+		snprintf(p->secret, sizeof(p->secret), "%s", sk);
+	} else {
+		p->anonymous = true;
+	}
+	snprintf(p->region, sizeof(p->region), "%s", o->s3_region ? o->s3_region : "auto");
+}
+
 static int s3_resolve(const char *url, const struct vx_source_url *u,
 		      const struct vx_source_opts *o, struct s3_priv *p,
 		      struct vx_source_error *detail)
 {
-	const char *endpoint = pick(o->s3_endpoint, "AWS_ENDPOINT_URL");
+	bool gs = strcmp(u->scheme, "gs") == 0;
+	const char *endpoint = gs ? pick(o->s3_endpoint, "GCS_ENDPOINT")
+				  : pick(o->s3_endpoint, "AWS_ENDPOINT_URL");
 	const char *region, *key;
 
 	memset(p, 0, sizeof(*p));
 	if (!u->host[0] || strlen(u->host) >= sizeof(p->bucket) || u->port || u->user[0]) {
-		vx__detail_set(detail, VX_EURL, 0, url, "s3 URLs are s3://bucket/key");
+		vx__detail_set(detail, VX_EURL, 0, url, "%s URLs are %s://bucket/key", u->scheme,
+			       u->scheme);
 		return VX_EURL;
 	}
 	snprintf(p->bucket, sizeof(p->bucket), "%s", u->host);
+	p->gs = gs;
 	key = u->path[0] == '/' ? u->path + 1 : u->path;
 	if (vx__pct_decode(key, strlen(key), p->key, sizeof(p->key)) < 0) {
 		vx__detail_set(detail, VX_EURL, 0, url, "bad key");
 		return VX_EURL;
 	}
-	region = pick(o->s3_region, "AWS_REGION");
-	if (!region)
-		region = pick(NULL, "AWS_DEFAULT_REGION");
-	if (s3_creds(o, p))
-		return -ENOMEM;
-	if (!p->region[0])
-		snprintf(p->region, sizeof(p->region), "%s", region ? region : "us-east-1");
-	else if (region)
-		snprintf(p->region, sizeof(p->region), "%s", region);
+	if (gs) {
+		gs_creds(o, p);
+		if (!endpoint)
+			endpoint = GCS_ENDPOINT;
+	} else {
+		region = pick(o->s3_region, "AWS_REGION");
+		if (!region)
+			region = pick(NULL, "AWS_DEFAULT_REGION");
+		if (s3_creds(o, p))
+			return -ENOMEM;
+		if (!p->region[0])
+			snprintf(p->region, sizeof(p->region), "%s", region ? region : "us-east-1");
+		else if (region)
+			snprintf(p->region, sizeof(p->region), "%s", region);
+	}
 	if (endpoint) {
 		struct vx_source_url *e = vx_malloc(sizeof(*e));
 		bool def;
@@ -361,7 +396,7 @@ static int s3_item(void *arg, const struct vx_source_s3_item *it)
 		return 0; /* "folder" marker objects */
 	if (vx_source_uri_encode(it->key, it->key_len, true, enc, sizeof(enc)))
 		return 0;
-	snprintf(url, sizeof(url), "s3://%s/%s", c->p->bucket, enc);
+	snprintf(url, sizeof(url), "%s://%s/%s", c->p->gs ? "gs" : "s3", c->p->bucket, enc);
 	e.url = url;
 	e.name = it->key + c->prefix_len;
 	e.length = it->size;
@@ -463,13 +498,19 @@ out_free:
 
 int vx__s3_register(struct vx_source_ctx *ctx)
 {
-	struct vx__scheme s = {
-		.name = "s3",
-		.open = s3_open,
-		.prepare = s3_prepare,
-		.list = s3_list,
-		.release = s3_release,
-	};
+	static const char *const names[] = { "s3", "gs" };
+	int rc = 0;
 
-	return vx__scheme_add(ctx, &s);
+	for (size_t i = 0; !rc && i < VX_ARRAY_SIZE(names); i++) {
+		struct vx__scheme s = {
+			.name = names[i],
+			.open = s3_open,
+			.prepare = s3_prepare,
+			.list = s3_list,
+			.release = s3_release,
+		};
+
+		rc = vx__scheme_add(ctx, &s);
+	}
+	return rc;
 }

@@ -400,7 +400,7 @@ void vx__stat_from_resp(struct vx_source_stat *st, const struct vx__resp *r)
  * anonymous unless the options carry a token), without user-info. Everything else would
  * act with this host's own rights, which the requester may lack: a file here, a plug-in's own
  * I/O (no connection the policy could check), the cloud credentials of this host's environment
- * and profiles (s3, hdfs), the user-info of the URL (the bytes would then be served as if
+ * and profiles (s3, gs, hdfs), the user-info of the URL (the bytes would then be served as if
  * public), and ftp (its data connections and anonymous logins are not worth the risk).
  */
 /* hf:// and modelscope:// read no token of this host for another one (hub.c, token_of()). */

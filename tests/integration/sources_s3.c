@@ -309,6 +309,61 @@ static void test_vx_source_list__s3_prefix_pages(void **state)
 	assert_int_equal(n, 3);
 }
 
+static int on_gs_entry(void *arg, const struct vx_source_entry *e)
+{
+	struct listing *l = arg;
+
+	l->n++;
+	l->bytes += e->length;
+	if (strcmp(e->name, "blob.bin") == 0 && strcmp(e->url, "gs://vxbucket/data/blob.bin") == 0)
+		l->blob_seen = 1;
+	return 0;
+}
+
+/*
+ * gs:// through Google Cloud Storage's S3-compatible XML API: the endpoint from $GCS_ENDPOINT
+ * and the HMAC keys from $GS_ACCESS_KEY_ID / $GS_SECRET_ACCESS_KEY (never AWS's), signed
+ * (s3rver checks SigV4), read and listed with gs:// entry URLs.
+ */
+static void test_vx_source_open__gs_xml_api(void **state)
+{
+	struct vx_source_opts o = { .retry_backoff_ms = 10 };
+	struct vx_source_obj *obj;
+	struct vx_source_error d;
+	struct vx_h_buf b = { 0 };
+	struct listing l = { 0 };
+	char line[1024];
+
+	(void)state;
+	setenv("GCS_ENDPOINT", endpoint, 1);
+	setenv("GS_ACCESS_KEY_ID", "UNKNOWN", 1);
+	setenv("GS_SECRET_ACCESS_KEY", "S3RVER", 1);
+	setenv("AWS_ACCESS_KEY_ID", "S3RVER", 1); /* not gs's: the unknown key is what is sent */
+	setenv("AWS_SECRET_ACCESS_KEY", "S3RVER", 1);
+	assert_int_equal(vx_source_open(ctx, "gs://vxbucket/data/blob.bin", &o, &obj, &d),
+			 VX_ESOURCE_DENIED);
+	setenv("GS_ACCESS_KEY_ID", "S3RVER", 1);
+	if (vx_source_open(ctx, "gs://vxbucket/data/blob.bin", &o, &obj, &d) != 0)
+		fail_msg("%s", vx_source_error_format(&d, line, sizeof(line)));
+	assert_int_equal(vx_source_obj_stat(obj)->length, OBJ_LEN);
+	b.cap = 100000;
+	b.p = malloc(b.cap);
+	assert_int_equal(vx_source_read(obj, 4096, 100000, vx_h_buf_sink, &b, &d), 0);
+	assert_memory_equal(b.p, obj_data + 4096, 100000);
+	free(b.p);
+	vx_source_obj_free(obj);
+	if (vx_source_list(ctx, "gs://vxbucket/data", &o, on_gs_entry, &l, &d) != 0)
+		fail_msg("%s", vx_source_error_format(&d, line, sizeof(line)));
+	assert_int_equal(l.n, 2);
+	assert_true(l.blob_seen);
+	assert_int_equal(vx_source_open(ctx, "gs://vx:1/x", &o, &obj, &d), VX_EURL);
+	unsetenv("GCS_ENDPOINT");
+	unsetenv("GS_ACCESS_KEY_ID");
+	unsetenv("GS_SECRET_ACCESS_KEY");
+	unsetenv("AWS_ACCESS_KEY_ID");
+	unsetenv("AWS_SECRET_ACCESS_KEY");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -317,6 +372,7 @@ int main(void)
 		cmocka_unit_test(test_vx_source_open__s3_credentials_sources),
 		cmocka_unit_test(test_vx_source_open__s3_signature_verified),
 		cmocka_unit_test(test_vx_source_list__s3_prefix_pages),
+		cmocka_unit_test(test_vx_source_open__gs_xml_api),
 	};
 
 	return cmocka_run_group_tests_name("sources_s3", tests, group_setup, group_teardown);
