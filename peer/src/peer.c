@@ -155,6 +155,7 @@ static void on_tick(struct vx_loop *loop, struct vx_loop_ticker *tk, uint64_t no
 	}
 	vx__peer_tick(p, now_ms);
 	vx__peer_members_tick(p);
+	vx__peer_mgmt_tick(p);
 	vx__peer_tls_tick(p, now_ms);
 	if (p->shutting_down && vx__peer_works_idle(p) && vx__peer_tasks_idle(p) &&
 	    (!p->up || vx_upload_idle(p->up)) && !vx_loop_stopping(loop)) {
@@ -506,6 +507,7 @@ int vx_peer_new(struct vx_peer **out, const struct vx_peer_cfg *cfg, char *err, 
 	vx_list_init(&p->inbox_jobs);
 	vx_list_init(&p->inbox_cache);
 	vx_list_init(&p->inbox_haves);
+	vx_list_init(&p->preheat_q);
 	vx_list_init(&p->works_waiting);
 	rc = vx_net_parse_addr(cfg->listen ? cfg->listen : "0.0.0.0:4005", VX_NET_PORT0,
 			       &p->listen_addr, &p->listen_len);
@@ -676,6 +678,7 @@ void vx_peer_free(struct vx_peer *p)
 		vx__peer_cache_quiesce(p);
 	}
 	vx__peer_members_stop(p);
+	vx__peer_mgmt_free(p);
 	vx__peer_pki_stop(p);
 	vx__peer_tls_free(p);
 	vx_source_ctx_free(p->src);

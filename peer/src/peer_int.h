@@ -403,8 +403,10 @@ struct vx_peer {
 
 	/* mailbox (under mail_lock) */
 	struct vx_list inbox_jobs;
-	struct vx_list inbox_cache;    /* scheduler requests of cache threads (peer_cache.c) */
-	struct vx_list inbox_haves;    /* pieces cache fetches finished, for the upload server */
+	struct vx_list inbox_cache; /* scheduler requests of cache threads (peer_cache.c) */
+	struct vx_list inbox_haves; /* pieces cache fetches finished, for the upload server */
+	struct vx_list preheat_q;   /* preheats waiting for a task slot (peer_mgmt.c; loop) */
+	uint32_t nr_preheat_q;
 	atomic_uint cache_live;	       /* cache threads running */
 	atomic_bool cache_stop;	       /* the peer stops: cache threads give up */
 	atomic_bool cache_reann;       /* the re-announce thread runs */
@@ -525,6 +527,10 @@ struct peer_task *vx__peer_task_start(struct vx_peer *p, const char *id, const c
 void vx__peer_task_to_memory(struct vx_peer *p, struct peer_task *t);
 /* peer_mgmt.c: the manager's events (VX_CTL_EV_PREHEAT[_MEMORY], VX_CTL_EV_EVICT). */
 void vx__peer_on_mgmt_event(struct vx_peer *p, const struct vx_ctl_msg *m);
+/* starts the preheats that waited for a task slot, as slots free (loop thread, each tick) */
+void vx__peer_mgmt_tick(struct vx_peer *p);
+/* frees the preheats still waiting (the loop has ended) */
+void vx__peer_mgmt_free(struct vx_peer *p);
 
 void vx__peer_access_proved(struct vx_peer *p, struct peer_job *j, int rc,
 			    const struct vx_download_result *res);

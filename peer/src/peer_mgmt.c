@@ -55,6 +55,106 @@ static int preheat_headers(const struct vx_ctl_msg *m, char ***out, uint32_t *nr
 	return 0;
 }
 
+/*
+ * A preheat that found the task table full (VX_PEER_TASKS_MAX running) waits here, in order,
+ * instead of being dropped: a job of many blobs at a high concurrency would otherwise lose
+ * the ones past the table and only time out. At most PREHEAT_QUEUE_MAX wait; more are dropped
+ * with a warning.
+ */
+#define PREHEAT_QUEUE_MAX 4096
+
+struct preheat_wait {
+	struct vx_list node;
+	char id[VX_TASK_ID_LEN + 1];
+	char *url;
+	uint64_t piece_len;
+	bool memory;
+	char **headers;
+	uint32_t nr_headers;
+};
+
+static void wait_free(struct preheat_wait *w)
+{
+	vx__peer_headers_free(w->headers, w->nr_headers);
+	vx_free(w->url);
+	vx_free(w);
+}
+
+static bool queued(const struct vx_peer *p, const char *id)
+{
+	const struct vx_list *pos;
+
+	vx_list_for_each(pos, &p->preheat_q) {
+		if (strcmp(vx_list_entry(pos, struct preheat_wait, node)->id, id) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Takes @headers (freed here when the preheat cannot wait). */
+static void preheat_wait(struct vx_peer *p, const char *id, const char *url, uint64_t piece_len,
+			 bool memory, char **headers, uint32_t nr_headers)
+{
+	struct preheat_wait *w;
+
+	if (queued(p, id)) {
+		vx__peer_headers_free(headers, nr_headers);
+		return;
+	}
+	w = p->nr_preheat_q < PREHEAT_QUEUE_MAX ? vx_calloc(1, sizeof(*w)) : NULL;
+	if (w)
+		w->url = vx_strdup(url);
+	if (!w || !w->url) {
+		vx_free(w);
+		vx__peer_headers_free(headers, nr_headers);
+		vx_warn("peer: preheat of %.12s dropped: task table full and %u preheats waiting",
+			id, p->nr_preheat_q);
+		return;
+	}
+	memcpy(w->id, id, sizeof(w->id));
+	w->piece_len = piece_len;
+	w->memory = memory;
+	w->headers = headers;
+	w->nr_headers = nr_headers;
+	vx_list_add_tail(&p->preheat_q, &w->node);
+	p->nr_preheat_q++;
+	if (p->nr_preheat_q == 1 || (p->nr_preheat_q & (p->nr_preheat_q - 1)) == 0)
+		vx_info("peer: task table full: %u preheats wait for a slot", p->nr_preheat_q);
+}
+
+void vx__peer_mgmt_tick(struct vx_peer *p)
+{
+	while (!vx_list_empty(&p->preheat_q) && !p->shutting_down) {
+		struct preheat_wait *w = vx_list_first(&p->preheat_q, struct preheat_wait, node);
+		struct peer_task *t = vx__peer_task_find(p, w->id);
+
+		if (!t) {
+			t = vx__peer_task_start(p, w->id, w->url, w->piece_len, CAUSE_PREHEAT,
+						w->memory, w->headers, w->nr_headers);
+			if (!t)
+				return;	   /* still full: the next tick tries again */
+			w->headers = NULL; /* the task took them */
+			w->nr_headers = 0;
+			vx_info("peer: preheat: fetching %s (it waited for a task slot)",
+				VX_URL_SAFE(w->url));
+		}
+		vx_list_del(&w->node);
+		p->nr_preheat_q--;
+		wait_free(w);
+	}
+}
+
+void vx__peer_mgmt_free(struct vx_peer *p)
+{
+	while (!vx_list_empty(&p->preheat_q)) {
+		struct preheat_wait *w = vx_list_first(&p->preheat_q, struct preheat_wait, node);
+
+		vx_list_del(&w->node);
+		wait_free(w);
+	}
+	p->nr_preheat_q = 0;
+}
+
 static void on_preheat(struct vx_peer *p, const char *id, const struct vx_ctl_msg *m)
 {
 	bool memory = m->event == VX_CTL_EV_PREHEAT_MEMORY;
@@ -82,8 +182,8 @@ static void on_preheat(struct vx_peer *p, const char *id, const struct vx_ctl_ms
 	t = vx__peer_task_start(p, id, url, (m->has & VX_CTL_F_PIECE_LEN) ? m->piece_len : 0,
 				CAUSE_PREHEAT, memory, headers, nr_headers);
 	if (!t) {
-		vx__peer_headers_free(headers, nr_headers);
-		vx_warn("peer: preheat of %.12s dropped: task table full", id);
+		preheat_wait(p, id, url, (m->has & VX_CTL_F_PIECE_LEN) ? m->piece_len : 0, memory,
+			     headers, nr_headers);
 		return;
 	}
 	vx_info("peer: preheat: fetching %s%s", VX_URL_SAFE(url),
