@@ -170,10 +170,11 @@ bool vx_members_has_addr(char addrs[VX_MEMBERS_MAX][VX_NET_ADDR_STR_MAX], uint32
 
 	ip[0] = '\0';
 	if (sa->sa_family == AF_INET) {
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip,
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, ip,
 			  VX_NET_ADDR_STR_MAX);
 	} else if (sa->sa_family == AF_INET6) {
-		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		const struct in6_addr *a =
+			&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
 
 		if (IN6_IS_ADDR_V4MAPPED(a))
 			inet_ntop(AF_INET, &a->s6_addr[12], ip, VX_NET_ADDR_STR_MAX);

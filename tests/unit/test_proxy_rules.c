@@ -18,8 +18,8 @@ static const char *const packages[] = {
 	"http://repo1.maven.org/maven2/org/slf4j/slf4j-api/2.0.9/slf4j-api-2.0.9.jar",
 	"http://dl-cdn.alpinelinux.org/alpine/v3.19/main/x86_64/curl-8.5.0-r0.apk",
 	"http://files.example/pypi/numpy-1.26.2-cp311-cp311-manylinux_2_17_x86_64.whl",
-	"http://registry.example/v2/lib/app/blobs/sha256:"
-	"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+	("http://registry.example/v2/lib/app/blobs/sha256:"
+	 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
 	"http://files.example/releases/tool-1.0.tar.gz",
 };
 
@@ -32,12 +32,12 @@ static const char *const metadata[] = {
 	"http://deb.debian.org/debian/dists/bookworm/main/source/Sources.xz",
 	"http://deb.debian.org/debian/dists/bookworm/main/Contents-amd64.gz",
 	"http://deb.debian.org/debian/dists/bookworm/main/i18n/Translation-en.bz2",
-	"http://deb.debian.org/debian/dists/bookworm/main/binary-amd64/by-hash/SHA256/"
-	"0123456789abcdef",
+	("http://deb.debian.org/debian/dists/bookworm/main/binary-amd64/by-hash/SHA256/"
+	 "0123456789abcdef"),
 	"http://flat.example/repo/Packages.gz",
 	"http://mirror.example/fedora/39/x86_64/os/repodata/repomd.xml",
-	"http://mirror.example/fedora/39/x86_64/os/repodata/"
-	"0123456789abcdef-primary.xml.gz",
+	("http://mirror.example/fedora/39/x86_64/os/repodata/"
+	 "0123456789abcdef-primary.xml.gz"),
 	"http://mirror.example/fedora/39/x86_64/os/repodata/abc-primary.sqlite.zst",
 	"http://repo1.maven.org/maven2/org/slf4j/slf4j-api/maven-metadata.xml",
 	"http://repo1.maven.org/maven2/org/slf4j/slf4j-api/maven-metadata.xml.sha1",
