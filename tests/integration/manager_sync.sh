@@ -10,7 +10,7 @@
 # (manager_lib.sh pg_start) instead of the sqlite file.
 #
 # Covers shared/reference/dragonfly-behaviour.md 5.5: deny by default (a file:// prefix
-# outside --sync-dir, a token without preheat or task:delete), no credentials stored (a prefix
+# outside --sync-dir, a token without preheat or task:delete, a tenant's token: syncs span tenants), no credentials stored (a prefix
 # with user-info), a revoked token stops acting.
 set -euo pipefail
 vx=$1
@@ -63,9 +63,14 @@ origin_gets() { # GETs of the origin under /tree/ for content (a stat is "Range:
 # ---- refused: nothing stored (one client for all the calls: each python start costs)
 nopre=$(token_with '"job:read"' '"job:write"')
 nodel=$(token_with '"job:read"' '"job:write"' '"preheat"')
-python3 - "$api_port" "$admin" "$nopre" "$nodel" "$prefix" "$base" "$dir" <<'PY' || fail "a refusal"
+# a tenant's token with every scope a sync needs: a sync's evictions would delete other
+# tenants' tasks (delete_task jobs made outside the tenant check), so it is refused syncs
+tenant=$(expect_at "$api_port" 200 "tenant token" POST /oapi/v1/tokens \
+	'{"name":"ta","scopes":["job:read","job:write","preheat","task:delete"],"tenant":"team-a"}' "$admin" |
+	python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+python3 - "$api_port" "$admin" "$nopre" "$nodel" "$prefix" "$base" "$dir" "$tenant" <<'PY' || fail "a refusal"
 import http.client, json, sys
-port, admin, nopre, nodel, prefix, base, d = sys.argv[1:]
+port, admin, nopre, nodel, prefix, base, d, tenant = sys.argv[1:]
 def call(method, path, body=None, tok=admin):
     c = http.client.HTTPConnection("127.0.0.1", int(port), timeout=20)
     h = {"Authorization": "Bearer " + tok} if tok else {}
@@ -86,6 +91,7 @@ cases = [  # what, body, token, status, words of the message
     ("no preheat scope", {"prefix": prefix, "fetch_base": base}, nopre, 403, "preheat scope"),
     ("--delete without task:delete", {"prefix": prefix, "fetch_base": base, "delete": True}, nodel, 403, "task:delete"),
     ("no token", {"prefix": prefix, "fetch_base": base}, "", 401, "bearer"),
+    ("a tenant's token", {"prefix": prefix, "fetch_base": base, "delete": True}, tenant, 403, "tenant"),
 ]
 for what, body, tok, want, words in cases:
     st, j = call("POST", "/oapi/v1/syncs", body, tok)
@@ -93,6 +99,9 @@ for what, body, tok, want, words in cases:
 assert call("GET", "/oapi/v1/syncs") == (200, []), "a refused sync was stored"
 assert call("POST", "/oapi/v1/syncs/99")[0] == 404
 assert call("GET", "/oapi/v1/syncs/99", tok=nopre)[0] == 404
+for m in ("GET", "POST", "DELETE"):  # another's sync, by id: not even its existence
+    assert call(m, "/oapi/v1/syncs/99", tok=tenant)[0] == 403, m
+assert call("GET", "/oapi/v1/syncs", tok=tenant)[0] == 403
 PY
 
 # ---- max_objects: a larger listing fails the run and stores nothing
