@@ -71,7 +71,8 @@ struct sync_list {
 	/* directories still to list (file, hdfs, ftp report them) */
 	char **dirs;
 	uint32_t nr_dirs, cap_dirs;
-	const char *rel; /* the directory being listed, relative */
+	const char *rel;     /* the directory being listed, relative */
+	char root[PATH_MAX]; /* a file:// prefix's real path: no entry is taken from outside it */
 };
 
 struct sync_run {
@@ -374,11 +375,30 @@ static char *dup_str(const char *s)
 	return p;
 }
 
+/*
+ * Whether entry @url of a file:// prefix lies under the prefix's real path (checked at the
+ * start against --sync-dir): a symbolic link in the tree to a directory or file elsewhere is
+ * not followed, else the listing (names, sizes, dates) escaped --sync-dir.
+ */
+static bool entry_inside(const struct sync_list *l, const char *url)
+{
+	char path[PATH_MAX], real[PATH_MAX];
+	size_t n = strlen(l->root);
+
+	if (!l->root[0])
+		return true;
+	if (vx_source_file_path(url, path, sizeof(path)) != 1 || !realpath(path, real))
+		return false;
+	return strncmp(real, l->root, n) == 0 && (real[n] == '/' || n == 1);
+}
+
 static int on_entry(void *arg, const struct vx_source_entry *e)
 {
 	struct sync_list *l = arg;
 	char name[MGR_URL_MAX];
 
+	if (!entry_inside(l, e->url))
+		return 0;
 	if (snprintf(name, sizeof(name), "%s%s%s", l->rel, *l->rel ? "/" : "", e->name) >=
 	    (int)sizeof(name))
 		return -ENAMETOOLONG;
@@ -470,6 +490,9 @@ static void *list_main(void *arg)
 
 	rc = vx_source_ctx_new(&ctx, NULL);
 	l->rel = "";
+	if (!rc && strncmp(l->prefix, "file://", 7) == 0 &&
+	    (vx_source_file_path(l->prefix, url, sizeof(url)) != 1 || !realpath(url, l->root)))
+		rc = -ENOENT;
 	if (!rc)
 		rc = vx_source_list(ctx, l->prefix, &opts, on_entry, l, &detail);
 	/* sub-directories, breadth first */

@@ -10,7 +10,7 @@
 # (manager_lib.sh pg_start) instead of the sqlite file.
 #
 # Covers shared/reference/dragonfly-behaviour.md 5.5: deny by default (a file:// prefix
-# outside --sync-dir, a token without preheat or task:delete, a tenant's token: syncs span tenants), no credentials stored (a prefix
+# outside --sync-dir or a link in it to outside, a token without preheat or task:delete, a tenant's token: syncs span tenants), no credentials stored (a prefix
 # with user-info), a revoked token stops acting.
 set -euo pipefail
 vx=$1
@@ -37,6 +37,9 @@ for d in range(10):
         with open(os.path.join(sys.argv[1], "d%d" % d, "o%03d" % i), "wb") as f:
             f.write(b"%d-%d " % (d, i) * 20)
 PY
+# links out of --sync-dir, to a directory and to a file: never listed (stats say 1000)
+mkdir -p "$dir/outside/sub" && echo secret >"$dir/outside/sub/key" && echo secret >"$dir/outside/key"
+ln -s "$dir/outside" "$dir/www/tree/escape" && ln -s "$dir/outside/key" "$dir/www/tree/d0/key"
 origin_start
 sched_start "${margs[@]}"
 serve_start seed --seed --allow-outbound 127.0.0.0/8
