@@ -577,27 +577,36 @@ static int list_start(struct sync_list **out, const char *prefix, uint32_t max,
 /* ---------------------------------------------------------------- File prefixes */
 
 /* A file:// prefix lies under a --sync-dir: 0, or -EACCES/-EINVAL with @err. */
+static bool path_under(const char *p, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return strncmp(p, dir, n) == 0 && (p[n] == '/' || !p[n] || n == 1);
+}
+
 static int file_allowed(const struct vx_manager_cfg *cfg, const char *prefix, char *err,
 			size_t err_len)
 {
 	char path[PATH_MAX], real[PATH_MAX], dir[PATH_MAX];
+	int e = 0;
 
 	if (strncmp(prefix, "file://", 7) != 0)
 		return 0;
 	if (vx_source_file_path(prefix, path, sizeof(path)) != 1)
 		FAIL("prefix: a file:// URL must name a local absolute path");
-	if (!realpath(path, real)) {
-		snprintf(err, err_len, "prefix: %s", strerror(errno));
-		return -EINVAL;
-	}
+	if (!realpath(path, real))
+		e = errno;
 	for (uint32_t i = 0; i < cfg->nr_sync_dirs; i++) {
-		size_t n;
-
 		if (!realpath(cfg->sync_dirs[i], dir))
 			continue;
-		n = strlen(dir);
-		if (strncmp(real, dir, n) == 0 && (real[n] == '/' || !real[n] || n == 1))
+		if (!e && path_under(real, dir))
 			return 0;
+		/* why a path cannot be resolved is told only below a --sync-dir: elsewhere it
+		 * would tell whether a path of this host exists */
+		if (e && (path_under(path, dir) || path_under(path, cfg->sync_dirs[i]))) {
+			snprintf(err, err_len, "prefix: %s", strerror(e));
+			return -EINVAL;
+		}
 	}
 	snprintf(err, err_len,
 		 "prefix: file:// directories are listed only under a --sync-dir given to vx "

@@ -83,6 +83,8 @@ def call(method, path, body=None, tok=admin):
 cases = [  # what, body, token, status, words of the message
     ("outside --sync-dir", {"prefix": "file:///etc/", "fetch_base": "http://127.0.0.1:1/"}, admin, 403, "--sync-dir"),
     ("a missing directory", {"prefix": "file://%s/www/nothere/" % d, "fetch_base": base}, admin, 400, "No such file"),
+    # outside --sync-dir a missing path answers as an existing one: no probe of this host's files
+    ("a missing directory outside", {"prefix": "file:///etc/nothere-vx/", "fetch_base": "http://127.0.0.1:1/"}, admin, 403, "--sync-dir"),
     ("no fetch_base", {"prefix": prefix}, admin, 400, "fetch_base"),
     ("user-info", {"prefix": "http://user:pw@127.0.0.1:1/x/"}, admin, 400, "credentials"),
     ("a signed query", {"prefix": "http://127.0.0.1:1/x/?X-Amz-Signature=s"}, admin, 400, "credentials"),
