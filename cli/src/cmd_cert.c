@@ -163,6 +163,10 @@ int vx_cli_join_token(int argc, char **argv)
 		fprintf(stderr, "vx token: a join token is `create --role peer|seed`\n%s", usage);
 		return VX_EXIT_USAGE;
 	}
+	if (role == VX_PKI_ROLE_SEED && o.tenant) {
+		fputs("vx token: a seed serves every tenant: --tenant is for peers only\n", stderr);
+		return VX_EXIT_USAGE;
+	}
 	if (open_ca(&o, &p))
 		return VX_EXIT_FAILURE;
 	rc = vx_pki_token_create(p, role, o.tenant, o.ttl_s, o.uses, tok, id);

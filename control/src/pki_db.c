@@ -295,8 +295,10 @@ int vx_pki_token_create(struct vx_pki *p, enum vx_pki_role role, const char *ten
 	sqlite3_stmt *st;
 	int rc;
 
+	/* a seed serves and joins every tenant's tasks: a seed of one tenant is not issued */
 	if (role > VX_PKI_ROLE_SEED || ttl_s == 0 || ttl_s > VX_PKI_TOKEN_TTL_MAX || uses == 0 ||
-	    (tenant && tenant[0] && !vx_tls_tenant_ok(tenant, strlen(tenant))))
+	    (tenant && tenant[0] &&
+	     (role == VX_PKI_ROLE_SEED || !vx_tls_tenant_ok(tenant, strlen(tenant)))))
 		return -EINVAL;
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
 		return -EIO;

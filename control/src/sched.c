@@ -1419,8 +1419,8 @@ static int reg_tenant(const struct vx_sched *s, const struct sched_host *h,
 	uint32_t ti = find_task(s, req->task_id);
 	const struct sched_task *t;
 
-	if (ti == SCHED_NONE || h->role == VX_CTL_ROLE_SEED)
-		return 0;
+	if (ti == SCHED_NONE || (h->role == VX_CTL_ROLE_SEED && !h->tenant[0]))
+		return 0; /* a seed of a tenant joins as its tenant */
 	t = &s->tasks[ti];
 	if (t->nr_peers == 0 || strcmp(t->tenant, h->tenant) == 0)
 		return 0;
@@ -1500,7 +1500,7 @@ int vx_sched_register(struct vx_sched *s, uint32_t host, const struct vx_sched_r
 	if (rc)
 		return rc;
 	t = &s->tasks[ti];
-	if (t->nr_peers == 0 && h->role != VX_CTL_ROLE_SEED)
+	if (t->nr_peers == 0 && (h->role != VX_CTL_ROLE_SEED || h->tenant[0]))
 		memcpy(t->tenant, h->tenant, sizeof(t->tenant));
 	t->priv = t->priv || req->priv; /* once private, always private */
 	rc = task_set_geometry(s, t, req->piece_len, req->content_len, false);

@@ -428,6 +428,24 @@ static enum MHD_Result sync_id_call(struct call *k, enum route_id r, int64_t id)
 	return answer(k, MHD_HTTP_OK, vx__mgr_sync_get(k->m->sync, id));
 }
 
+/*
+ * Syncs span tenants (spec/manager.md "Tenants"): a sync has no tenant, its evictions are
+ * delete_task jobs made without job_tenant_refused(), and any sync can be listed, run or
+ * deleted by id. A tenant's token is refused them all, as gc and sync_peers.
+ */
+static enum MHD_Result sync_call(struct call *k, enum route_id r, int64_t id, struct req *q)
+{
+	if (k->tok.tenant[0]) {
+		k->audit = true;
+		return fail(k, MHD_HTTP_FORBIDDEN, "a tenant's token cannot use syncs");
+	}
+	if (r == R_SYNC_POST)
+		return syncs_post(k, q);
+	if (r == R_SYNCS_GET)
+		return answer(k, MHD_HTTP_OK, vx__mgr_sync_list(k->m->sync));
+	return sync_id_call(k, r, id);
+}
+
 static enum MHD_Result channel_post(struct call *k, const char *channel, struct req *q)
 {
 	static struct vx_mgr_pub_req p; /* one request at a time on this thread */
@@ -700,13 +718,11 @@ static enum MHD_Result dispatch(struct call *k, enum route_id r, const char *res
 	case R_CCFG_PUT:
 		return cluster_put(k, q);
 	case R_SYNC_POST:
-		return syncs_post(k, q);
 	case R_SYNCS_GET:
-		return answer(k, MHD_HTTP_OK, vx__mgr_sync_list(k->m->sync));
 	case R_SYNC_GET:
 	case R_SYNC_RUN:
 	case R_SYNC_DEL:
-		return sync_id_call(k, r, id);
+		return sync_call(k, r, id, q);
 	case R_CHANNELS:
 		return answer(k, MHD_HTTP_OK, vx__mgr_channel_list(&k->m->db));
 	case R_CHANNEL_POST:

@@ -71,7 +71,8 @@ struct sync_list {
 	/* directories still to list (file, hdfs, ftp report them) */
 	char **dirs;
 	uint32_t nr_dirs, cap_dirs;
-	const char *rel; /* the directory being listed, relative */
+	const char *rel;     /* the directory being listed, relative */
+	char root[PATH_MAX]; /* a file:// prefix's real path: no entry is taken from outside it */
 };
 
 struct sync_run {
@@ -374,11 +375,30 @@ static char *dup_str(const char *s)
 	return p;
 }
 
+/*
+ * Whether entry @url of a file:// prefix lies under the prefix's real path (checked at the
+ * start against --sync-dir): a symbolic link in the tree to a directory or file elsewhere is
+ * not followed, else the listing (names, sizes, dates) escaped --sync-dir.
+ */
+static bool entry_inside(const struct sync_list *l, const char *url)
+{
+	char path[PATH_MAX], real[PATH_MAX];
+	size_t n = strlen(l->root);
+
+	if (!l->root[0])
+		return true;
+	if (vx_source_file_path(url, path, sizeof(path)) != 1 || !realpath(path, real))
+		return false;
+	return strncmp(real, l->root, n) == 0 && (real[n] == '/' || n == 1);
+}
+
 static int on_entry(void *arg, const struct vx_source_entry *e)
 {
 	struct sync_list *l = arg;
 	char name[MGR_URL_MAX];
 
+	if (!entry_inside(l, e->url))
+		return 0;
 	if (snprintf(name, sizeof(name), "%s%s%s", l->rel, *l->rel ? "/" : "", e->name) >=
 	    (int)sizeof(name))
 		return -ENAMETOOLONG;
@@ -470,6 +490,9 @@ static void *list_main(void *arg)
 
 	rc = vx_source_ctx_new(&ctx, NULL);
 	l->rel = "";
+	if (!rc && strncmp(l->prefix, "file://", 7) == 0 &&
+	    (vx_source_file_path(l->prefix, url, sizeof(url)) != 1 || !realpath(url, l->root)))
+		rc = -ENOENT;
 	if (!rc)
 		rc = vx_source_list(ctx, l->prefix, &opts, on_entry, l, &detail);
 	/* sub-directories, breadth first */
@@ -554,27 +577,36 @@ static int list_start(struct sync_list **out, const char *prefix, uint32_t max,
 /* ---------------------------------------------------------------- File prefixes */
 
 /* A file:// prefix lies under a --sync-dir: 0, or -EACCES/-EINVAL with @err. */
+static bool path_under(const char *p, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return strncmp(p, dir, n) == 0 && (p[n] == '/' || !p[n] || n == 1);
+}
+
 static int file_allowed(const struct vx_manager_cfg *cfg, const char *prefix, char *err,
 			size_t err_len)
 {
 	char path[PATH_MAX], real[PATH_MAX], dir[PATH_MAX];
+	int e = 0;
 
 	if (strncmp(prefix, "file://", 7) != 0)
 		return 0;
 	if (vx_source_file_path(prefix, path, sizeof(path)) != 1)
 		FAIL("prefix: a file:// URL must name a local absolute path");
-	if (!realpath(path, real)) {
-		snprintf(err, err_len, "prefix: %s", strerror(errno));
-		return -EINVAL;
-	}
+	if (!realpath(path, real))
+		e = errno;
 	for (uint32_t i = 0; i < cfg->nr_sync_dirs; i++) {
-		size_t n;
-
 		if (!realpath(cfg->sync_dirs[i], dir))
 			continue;
-		n = strlen(dir);
-		if (strncmp(real, dir, n) == 0 && (real[n] == '/' || !real[n] || n == 1))
+		if (!e && path_under(real, dir))
 			return 0;
+		/* why a path cannot be resolved is told only below a --sync-dir: elsewhere it
+		 * would tell whether a path of this host exists */
+		if (e && (path_under(path, dir) || path_under(path, cfg->sync_dirs[i]))) {
+			snprintf(err, err_len, "prefix: %s", strerror(e));
+			return -EINVAL;
+		}
 	}
 	snprintf(err, err_len,
 		 "prefix: file:// directories are listed only under a --sync-dir given to vx "

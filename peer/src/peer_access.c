@@ -39,6 +39,11 @@ bool vx__peer_request_private(const struct peer_job *j)
 {
 	const char *url = j->url;
 
+	/* a model hub's token is the daemon's own (never in the request): a private repository
+	 * fetched with it would be shared with every host naming its URL, so each proves access */
+	if (url &&
+	    (strncasecmp(url, "hf://", 5) == 0 || strncasecmp(url, "modelscope://", 13) == 0))
+		return true;
 	/* a key the request filters out of the task id is one of its credentials */
 	if (url && vx_url_has_credentials_keys(url, strlen(url), (const char *const *)j->filtered,
 					       j->nr_filtered))

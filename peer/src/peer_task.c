@@ -1040,7 +1040,10 @@ static void task_mirror_output(struct peer_task *t)
 		struct peer_job *j = vx_list_entry(pos, struct peer_job, node);
 		struct vx_fetch_mirror m = { .done = mirror_done, .release = mirror_release };
 
-		if (!j->early || vx_store_output_attach(j->early, t->st) != 0)
+		/* a private task's bytes reach a job's file only once its access is proven: the
+		 * temporary output is the client's own file, readable while it is written */
+		if (!j->early || (t->priv && !j->access_ok) ||
+		    vx_store_output_attach(j->early, t->st) != 0)
 			continue;
 		m.fd = vx_store_output_fd(j->early, &m.direct, &m.align);
 		m.ctx = vx_store_output_ref(j->early);
@@ -1811,6 +1814,7 @@ void vx__peer_access_proved(struct vx_peer *p, struct peer_job *j, int rc,
 	}
 	vx__peer_access_remember(p, j->access_key, t->id);
 	j->access_ok = true;
+	task_mirror_output(t); /* its output may take the pieces still to come */
 	job_send_fd(t, j);
 	if (t->state == TASK_COMPLETE)
 		job_deliver(p, t, j);

@@ -86,7 +86,9 @@ static int up_task_admit(void *arg, const struct vx_tls_id *peer, const char *ta
 	struct vx_peer *p = arg;
 	const struct vx_tls_id *self = vx_tls_ctx_self(p->dp_srv);
 
-	if (!self || self->role == VX_TLS_ROLE_SEED || peer->role == VX_TLS_ROLE_SEED ||
+	/* a seed of a tenant (operators' own PKI can issue one) is that tenant's, not everyone's */
+	if (!self || (self->role == VX_TLS_ROLE_SEED && !self->tenant[0]) ||
+	    (peer->role == VX_TLS_ROLE_SEED && !peer->tenant[0]) ||
 	    strcmp(self->tenant, peer->tenant) == 0)
 		return 0;
 	vx_debug("upload: host %s of tenant '%s' asked for task %.12s of tenant '%s': refused",

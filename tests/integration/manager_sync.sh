@@ -10,7 +10,7 @@
 # (manager_lib.sh pg_start) instead of the sqlite file.
 #
 # Covers shared/reference/dragonfly-behaviour.md 5.5: deny by default (a file:// prefix
-# outside --sync-dir, a token without preheat or task:delete), no credentials stored (a prefix
+# outside --sync-dir or a link in it to outside, a token without preheat or task:delete, a tenant's token: syncs span tenants), no credentials stored (a prefix
 # with user-info), a revoked token stops acting.
 set -euo pipefail
 vx=$1
@@ -37,6 +37,9 @@ for d in range(10):
         with open(os.path.join(sys.argv[1], "d%d" % d, "o%03d" % i), "wb") as f:
             f.write(b"%d-%d " % (d, i) * 20)
 PY
+# links out of --sync-dir, to a directory and to a file: never listed (stats say 1000)
+mkdir -p "$dir/outside/sub" && echo secret >"$dir/outside/sub/key" && echo secret >"$dir/outside/key"
+ln -s "$dir/outside" "$dir/www/tree/escape" && ln -s "$dir/outside/key" "$dir/www/tree/d0/key"
 origin_start
 sched_start "${margs[@]}"
 serve_start seed --seed --allow-outbound 127.0.0.0/8
@@ -63,9 +66,14 @@ origin_gets() { # GETs of the origin under /tree/ for content (a stat is "Range:
 # ---- refused: nothing stored (one client for all the calls: each python start costs)
 nopre=$(token_with '"job:read"' '"job:write"')
 nodel=$(token_with '"job:read"' '"job:write"' '"preheat"')
-python3 - "$api_port" "$admin" "$nopre" "$nodel" "$prefix" "$base" "$dir" <<'PY' || fail "a refusal"
+# a tenant's token with every scope a sync needs: a sync's evictions would delete other
+# tenants' tasks (delete_task jobs made outside the tenant check), so it is refused syncs
+tenant=$(expect_at "$api_port" 200 "tenant token" POST /oapi/v1/tokens \
+	'{"name":"ta","scopes":["job:read","job:write","preheat","task:delete"],"tenant":"team-a"}' "$admin" |
+	python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+python3 - "$api_port" "$admin" "$nopre" "$nodel" "$prefix" "$base" "$dir" "$tenant" <<'PY' || fail "a refusal"
 import http.client, json, sys
-port, admin, nopre, nodel, prefix, base, d = sys.argv[1:]
+port, admin, nopre, nodel, prefix, base, d, tenant = sys.argv[1:]
 def call(method, path, body=None, tok=admin):
     c = http.client.HTTPConnection("127.0.0.1", int(port), timeout=20)
     h = {"Authorization": "Bearer " + tok} if tok else {}
@@ -75,6 +83,8 @@ def call(method, path, body=None, tok=admin):
 cases = [  # what, body, token, status, words of the message
     ("outside --sync-dir", {"prefix": "file:///etc/", "fetch_base": "http://127.0.0.1:1/"}, admin, 403, "--sync-dir"),
     ("a missing directory", {"prefix": "file://%s/www/nothere/" % d, "fetch_base": base}, admin, 400, "No such file"),
+    # outside --sync-dir a missing path answers as an existing one: no probe of this host's files
+    ("a missing directory outside", {"prefix": "file:///etc/nothere-vx/", "fetch_base": "http://127.0.0.1:1/"}, admin, 403, "--sync-dir"),
     ("no fetch_base", {"prefix": prefix}, admin, 400, "fetch_base"),
     ("user-info", {"prefix": "http://user:pw@127.0.0.1:1/x/"}, admin, 400, "credentials"),
     ("a signed query", {"prefix": "http://127.0.0.1:1/x/?X-Amz-Signature=s"}, admin, 400, "credentials"),
@@ -86,6 +96,7 @@ cases = [  # what, body, token, status, words of the message
     ("no preheat scope", {"prefix": prefix, "fetch_base": base}, nopre, 403, "preheat scope"),
     ("--delete without task:delete", {"prefix": prefix, "fetch_base": base, "delete": True}, nodel, 403, "task:delete"),
     ("no token", {"prefix": prefix, "fetch_base": base}, "", 401, "bearer"),
+    ("a tenant's token", {"prefix": prefix, "fetch_base": base, "delete": True}, tenant, 403, "tenant"),
 ]
 for what, body, tok, want, words in cases:
     st, j = call("POST", "/oapi/v1/syncs", body, tok)
@@ -93,6 +104,9 @@ for what, body, tok, want, words in cases:
 assert call("GET", "/oapi/v1/syncs") == (200, []), "a refused sync was stored"
 assert call("POST", "/oapi/v1/syncs/99")[0] == 404
 assert call("GET", "/oapi/v1/syncs/99", tok=nopre)[0] == 404
+for m in ("GET", "POST", "DELETE"):  # another's sync, by id: not even its existence
+    assert call(m, "/oapi/v1/syncs/99", tok=tenant)[0] == 403, m
+assert call("GET", "/oapi/v1/syncs", tok=tenant)[0] == 403
 PY
 
 # ---- max_objects: a larger listing fails the run and stores nothing

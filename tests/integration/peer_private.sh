@@ -10,7 +10,8 @@
 # Each must fail with the origin's 403: exit code non-zero, no output file. A different valid
 # signature gets the bytes from the cluster, the origin serving no body again (only the access
 # probe, one byte). Then no daemon log, scheduler log or scheduler database holds a signature
-# or a user:pass@ password.
+# or a user:pass@ password. And a client whose probe is slow finds no private byte in the
+# temporary file its output is written into during the download.
 set -euo pipefail
 vx=$1
 name=peer_private
@@ -65,6 +66,23 @@ expect_rc 0 "client A, signed URL"
 same_file "$dir/www/obj" "$dir/out/a" "client A"
 body_a=$(body_bytes)
 [ "$body_a" -ge "$size" ] || fail "client A: the origin sent $body_a body bytes, want >= $size"
+
+# client B, no signature, through d2 (which holds nothing yet) while its access probe takes 4 s:
+# the pieces d2 fetches from d1 meanwhile must not reach B's output, not even the temporary
+# file the output is written into during a download (B owns it and could read it)
+get_bg d2 "$obase/obj" "$dir/out/b-slow" b-slow -H "X-Test-Slow-Deny: 4"
+leak=
+for i in $(seq 60); do
+	for f in "$dir"/out/.b-slow.vx-*; do
+		[ -f "$f" ] && cmp -s -n 1048576 "$f" "$dir/www/obj" && leak=$f
+	done
+	[ -z "$leak" ] && [ ! -e "$dir/b-slow.rc" ] || break
+	sleep 0.1
+done
+wait_gets
+[ -z "$leak" ] || fail "client B's temporary output held the private object before its proof"
+[ "$(cat "$dir/b-slow.rc")" -ne 0 ] || fail "client B (slow refusal) got the private object"
+[ ! -e "$dir/out/b-slow" ] || fail "client B (slow refusal): its output was created"
 
 # client B: no signature, and a wrong one, through the daemon holding the bytes and the other
 for d in d1 d2; do

@@ -18,6 +18,7 @@ import os
 import re
 import sys
 import threading
+import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -67,6 +68,8 @@ class Handler(BaseHTTPRequestHandler):
         if "/" in name or not os.path.isfile(full):
             return self.deny(404)
         if not self.allowed(u.path, u.query):
+            # a slow refusal (the test's own header, at most 10 s): a probe that takes a while
+            time.sleep(min(float(self.headers.get("X-Test-Slow-Deny", "0") or 0), 10.0))
             return self.deny(403)
         with open(full, "rb") as f:
             data = f.read()

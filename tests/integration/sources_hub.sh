@@ -6,7 +6,8 @@
 #     `vx serve` daemons joined to a scheduler: sha256 checked; the second daemon gets the
 #     large file from the first (P2P), one task id although every resolve signs anew
 #   - a private repository: the daemon's HF_TOKEN opens it; standalone without a token,
-#     with a wrong one, a missing file and bad URLs fail clearly and write nothing
+#     with a wrong one, a missing file and bad URLs fail clearly and write nothing; a daemon
+#     without a token gets it neither from a peer holding it nor through a seed
 #   - the token reaches the hub only: never the storage, never a log, store or peer
 # dragonfly-behaviour.md 5.5: secrets never logged or passed on (the hub token), origin
 # content integrity (listing sha256 checked as the digest), path traversal (".." refused).
@@ -120,6 +121,14 @@ get b "hf://acme/secret/w.bin" "$dir/out/secret-644.bin" --tag b-644
 [ "$rc" -ne 0 ] || fail "a token file others may read was used"
 expect_msg "mode 0600 or stricter"
 chmod 600 "$dir/b-hf.token"
+# A daemon with no token names the private file while a holds it: the hub's token was a's own,
+# so the task is private and d must prove its access at the hub (401) before a byte of it
+serve_start d
+get d "hf://acme/secret/w.bin" "$dir/out/d-secret.bin"
+[ "$rc" -ne 0 ] || fail "a host without the token got the private file from a peer"
+expect_msg "no token sent"
+[ ! -e "$dir/out/d-secret.bin" ] || fail "private from a peer: an output was written"
+serve_stop d
 # A seed fetching for another host uses none of its own token (the requester could not read
 # the repository itself): daemon c, which has no token, must not get the private file
 # through the seed, and the public one still arrives.

@@ -18,7 +18,7 @@
 #      lists it, the operator's (no tenant) sees every task
 # Security test list (shared/reference/dragonfly-behaviour.md 5.5): 17 (no poisoned data: a
 # host of another tenant never becomes a parent), 20 (certificates bound to identity: the
-# tenant is the certificate's, never claimed), 4 (least privilege: a tenant's token reads and
+# tenant is the certificate's, never claimed; a seed of one tenant is no seed of all), 4 (least privilege: a tenant's token reads and
 # deletes only its tenant's tasks).
 # Every wait is bounded; nothing depends on how long something took.
 set -euo pipefail
@@ -41,6 +41,9 @@ grep -q 'join token [0-9a-f]* (peer, tenant team-a, 2 uses' "$dir/cli.log" ||
 rc=0
 token --tenant 'Team A' >/dev/null || rc=$?
 [ "$rc" = 2 ] || fail "vx token create --tenant 'Team A': exit $rc, want 2 (not a tenant name)"
+rc=0
+token --tenant team-b --role seed >/dev/null || rc=$?
+[ "$rc" = 2 ] || fail "vx token create --role seed --tenant: exit $rc, want 2 (a seed is every tenant's)"
 # the fakes hold real cluster certificates (signed by the scheduler's CA key)
 fake() { # NAME HOSTID ROLE [TENANT]
 	tls_cert_by "$ca" "$dir/sched.db.pki/ca.key" "$1" "$2" \
@@ -49,6 +52,7 @@ fake() { # NAME HOSTID ROLE [TENANT]
 fake a3 a3-00000000000000b3 peer team-a
 fake b2 b2-00000000000000c2 peer team-b
 fake seed seed-00000000000000a1 seed
+fake bseed bseed-00000000000000c3 seed team-b # a seed of team-b from an operator's own PKI
 
 size=$((9 * 1024 * 1024)) # three 4 MiB pieces
 make_file f.bin "$size"
@@ -94,6 +98,8 @@ for n in a1 a2; do
 	[ "$res" = "$want" ] || fail "$n did not serve team-a's own certificate: '$res'"
 	res=$(piece "$n" seed)
 	[ "$res" = "$want" ] || fail "$n did not serve a seed certificate: '$res'"
+	res=$(piece "$n" bseed)
+	[ "$res" = "error 0xff" ] || fail "$n served team-a's task to team-b's seed: '$res'"
 done
 # b1 holds its own copy: it serves team-b, not team-a
 [ "$(piece b1 b2)" = "$want" ] || fail "b1 did not serve its own tenant"
@@ -101,9 +107,11 @@ done
 
 # 4. the control plane: a fake team-b host registers team-a's task claiming every piece
 reg() { VX_REGISTER_TASK=$task timeout 30 python3 "$here/tls_hello.py" "$sched_port" "$ca" \
-	"$dir/$1.pem" "$dir/$1.key" "$2" 0 2>&1; }
+	"$dir/$1.pem" "$dir/$1.key" "$2" "${3:-0}" 2>&1; }
 res=$(reg b2 b2-00000000000000c2)
 [ "$res" = "answer 0 then -13" ] || fail "team-b registering team-a's task: '$res', want -13"
+res=$(reg bseed bseed-00000000000000c3 1)
+[ "$res" = "answer 0 then -13" ] || fail "team-b's seed registering team-a's task: '$res', want -13"
 res=$(reg a3 a3-00000000000000b3)
 [ "$res" = "answer 0 then 0" ] || fail "team-a registering its own task: '$res', want 0"
 
