@@ -44,6 +44,7 @@ struct vx_pcache_holder {
 	enum vx_pcache_hold state;
 	uint64_t since_ms;
 	uint32_t pieces; /* FETCHING: pieces its last bitmap named */
+	bool claimed;	 /* HOLD on its own word after an export (never asked): no replica */
 };
 
 struct vx_pcache_task {

@@ -249,6 +249,10 @@ int vx_pcache_import(struct vx_pcache *pc, const char *host_id, const struct vx_
 	h = holder_add(t, host_id);
 	if (!h)
 		return -ENOSPC;
+	/* anyone may send the digests cache-stat gave it: only the importer's word (and a
+	 * replica the tick asked for) counts towards the replicas */
+	if (!(h->state == VX_PCACHE_HOLD && !h->claimed))
+		h->claimed = strcmp(t->importer, host_id) != 0;
 	h->state = VX_PCACHE_HOLD;
 	h->since_ms = now_ms;
 	return 0;
@@ -268,6 +272,10 @@ int vx_pcache_held(struct vx_pcache *pc, const char *host_id, struct vx_ctl_str 
 	h = holder_of(pc->tasks[i], host_id);
 	if (!h || (h->state != VX_PCACHE_PENDING && h->state != VX_PCACHE_FETCHING))
 		return -ENOENT; /* only a replica asked for or a fetch it said it started */
+	/* a host that fetched for its own export was never asked: its word makes it a source for
+	 * fetchers (who check every piece against the import's digests), not one of the replicas
+	 * the tick keeps, so an unasked claim cannot stop real replicas from being placed */
+	h->claimed = h->state == VX_PCACHE_FETCHING;
 	h->state = status == 0 ? VX_PCACHE_HOLD : VX_PCACHE_REFUSED;
 	h->since_ms = now_ms;
 	vx_info("scheduler: persistent cache %.12s on %s: %s", pc->tasks[i]->id, host_id,
@@ -410,7 +418,7 @@ static void place(struct vx_pcache_task *t, const struct vx_sched_host_view *hv,
 	uint32_t have = 0, src[VX_PCACHE_HOSTS_MAX], nsrc;
 
 	for (uint32_t i = 0; i < t->nr_holders; i++)
-		have += t->holders[i].state == VX_PCACHE_HOLD ||
+		have += (t->holders[i].state == VX_PCACHE_HOLD && !t->holders[i].claimed) ||
 			t->holders[i].state == VX_PCACHE_PENDING;
 	if (have >= t->replicas)
 		return;

@@ -223,12 +223,50 @@ static void test_pcache__fetching_exporters(void **state)
 	vx_sched_free(s);
 }
 
+/*
+ * A host's own word is no replica: one that exported the task (FETCHING, then cache-held) or
+ * re-imported it with the digests cache-stat gave it holds a copy fetchers may use, but the
+ * tick still places the replicas asked for on other hosts (review 7: a liar could otherwise
+ * stop every real replica of a task).
+ */
+static void test_pcache__claims_are_no_replicas(void **state)
+{
+	static const char *const good[] = { "crc32:1", "crc32:2", "crc32:3" };
+	struct seen x = { 0 };
+	struct vx_pcache_ops ops = { .replicate = on_replicate, .drop = on_drop, .arg = &x };
+	struct vx_sched *s;
+	struct vx_pcache *pc;
+	struct vx_ctl_digest d[3];
+	struct vx_ctl_msg m;
+	int c;
+
+	(void)state;
+	setup(&s, &pc);
+	(void)hello(s, "A", VX_CTL_ROLE_NORMAL);
+	(void)hello(s, "E", VX_CTL_ROLE_NORMAL);
+	(void)hello(s, "L", VX_CTL_ROLE_NORMAL);
+	import_msg(&m, d, good, 2, 100);
+	assert_int_equal(vx_pcache_import(pc, "A", &m, 0, 1000), 0);
+	/* E exports it, L re-imports it on its own word: both unasked */
+	assert_int_equal(vx_pcache_fetching(pc, "E", TID, 1, 10), 0);
+	assert_int_equal(vx_pcache_held(pc, "E", vx_ctl_str_of(TID), 0, 20), 0);
+	assert_int_equal(vx_pcache_import(pc, "L", &m, 20, 1000), 0);
+	/* one replica is still missing: C, the next host, is asked */
+	c = hello(s, "C", VX_CTL_ROLE_NORMAL);
+	vx_pcache_tick(pc, s, 30, 1000, &ops);
+	assert_int_equal(x.nr_replicate, 1);
+	assert_int_equal(x.replicate[0], c);
+	vx_pcache_free(pc);
+	vx_sched_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pcache__place_refuse_replace_expire),
 		cmocka_unit_test(test_pcache__per_host_quota),
 		cmocka_unit_test(test_pcache__fetching_exporters),
+		cmocka_unit_test(test_pcache__claims_are_no_replicas),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
