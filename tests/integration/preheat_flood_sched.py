@@ -13,7 +13,7 @@ import socket
 import sys
 import threading
 
-from vx_wire import cbor_dec, cbor_enc, frame, recv_frame
+from vx_wire import cbor_enc, frame, serve_control
 
 seen = set()
 lock = threading.Lock()
@@ -26,29 +26,22 @@ def task_id(url):
 
 
 def serve(c, count_file, base, n):
-    while True:
-        tag, v = recv_frame(c)
-        if tag is None:
-            return
-        req, _ = cbor_dec(v)
-        rid, typ = req.get(0, 0), req.get(1, 0)
-        resp = {0: rid, 1: typ, 2: 1, 3: 0}
-        if typ == 1:
-            resp[42] = 10000
-            c.sendall(frame(0x61, cbor_enc(resp)))
-            events = b"".join(
-                frame(0x62, cbor_enc({0: 0, 1: 12, 2: 1, 38: 5, 20: task_id(url), 21: url}))
-                for url in ("%s/f%d" % (base, i) for i in range(n)))
-            c.sendall(events)
-            continue
-        if typ == 3:
+    def flood(c):
+        c.sendall(b"".join(
+            frame(0x62, cbor_enc({0: 0, 1: 12, 2: 1, 38: 5, 20: task_id(url), 21: url}))
+            for url in ("%s/f%d" % (base, i) for i in range(n))))
+
+    def on_request(req, resp):
+        if req.get(1, 0) == 3:
             resp[28] = 1  # back-to-source
             with lock:
                 seen.add(req.get(20))
                 with open(count_file + ".tmp", "w") as f:
                     f.write("%d\n" % len(seen))
                 os.replace(count_file + ".tmp", count_file)
-        c.sendall(frame(0x61, cbor_enc(resp)))
+        return True
+
+    serve_control(c, on_request, flood)
 
 
 def main():

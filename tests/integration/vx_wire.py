@@ -91,10 +91,11 @@ def frame(tag, value):
     return bytes([0, tag]) + struct.pack(">I", len(value)) + value
 
 
-def serve_control(c, on_request):
+def serve_control(c, on_request, after_hello=None):
     """A fake scheduler's side of one control connection: reads requests until it closes,
-    answers hello (any token) itself, and sends the response on_request(req, resp) filled in
-    (resp holds rid, type, version, status 0); on_request returns False when it sent it."""
+    answers hello (any token) itself, then calls after_hello(c) if given (to push events), and
+    sends the response on_request(req, resp) filled in (resp holds rid, type, version, status
+    0); on_request returns False when it sent it."""
     while True:
         tag, v = recv_frame(c)
         if tag is None:
@@ -104,7 +105,11 @@ def serve_control(c, on_request):
         resp = {0: rid, 1: typ, 2: 1, 3: 0}
         if typ == 1:
             resp[42] = 10000
-        elif on_request(req, resp) is False:
+            c.sendall(frame(0x61, cbor_enc(resp)))
+            if after_hello:
+                after_hello(c)
+            continue
+        if on_request(req, resp) is False:
             continue
         c.sendall(frame(0x61, cbor_enc(resp)))
 
