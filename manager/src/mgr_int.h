@@ -157,6 +157,9 @@ int vx_mgr_job_req_decode(const char *body, size_t len, struct vx_mgr_job_req *r
 			  size_t err_len);
 /* @o's integer @key (absent or null: *@out untouched) in @lo..@hi: 0, or -EINVAL with @err
  * naming @pfx@key. */
+/* A request body of @len bytes as a JSON object (duplicate keys refused), owned by the caller;
+ * NULL with @err filled when it is not one. */
+json_t *vx__mgr_json_object(const char *body, size_t len, char *err, size_t err_len);
 int vx__mgr_json_u32(json_t *o, const char *pfx, const char *key, uint32_t lo, uint32_t hi,
 		     uint32_t *out, char *err, size_t err_len);
 /* The request's args as shown back: no header, no credential, the URL redacted. */

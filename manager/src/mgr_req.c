@@ -273,24 +273,34 @@ static int decode_args(json_t *args, struct vx_mgr_job_req *r, char *err, size_t
 	return decode_credentials(args, r, err, err_len);
 }
 
+json_t *vx__mgr_json_object(const char *body, size_t len, char *err, size_t err_len)
+{
+	json_error_t je;
+	json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+
+	if (!root) {
+		snprintf(err, err_len, "the body is not JSON: %s (line %d, column %d)", je.text,
+			 je.line, je.column);
+		return NULL;
+	}
+	if (!json_is_object(root)) {
+		snprintf(err, err_len, "the body must be a JSON object");
+		json_decref(root);
+		return NULL;
+	}
+	return root;
+}
+
 int vx_mgr_job_req_decode(const char *body, size_t len, struct vx_mgr_job_req *r, char *err,
 			  size_t err_len)
 {
-	json_error_t je;
 	json_t *root, *v, *args;
 	int rc = -EINVAL;
 
 	memset(r, 0, sizeof(*r));
-	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
-	if (!root) {
-		snprintf(err, err_len, "the body is not JSON: %s (line %d, column %d)", je.text,
-			 je.line, je.column);
+	root = vx__mgr_json_object(body, len, err, err_len);
+	if (!root)
 		return -EINVAL;
-	}
-	if (!json_is_object(root)) {
-		snprintf(err, err_len, "the body must be a JSON object");
-		goto out;
-	}
 	v = json_object_get(root, "type");
 	if (!json_is_string(v)) {
 		snprintf(err, err_len,

@@ -146,7 +146,6 @@ int vx_mgr_sync_req_decode(const char *body, size_t len, struct vx_mgr_sync_req 
 					       "username", "password", "webhook", "image" };
 	struct vx_mgr_job_req *probe = NULL;
 	json_t *root, *v, *p = NULL;
-	json_error_t je;
 	const char *k;
 	char *dump = NULL;
 	size_t i;
@@ -155,16 +154,9 @@ int vx_mgr_sync_req_decode(const char *body, size_t len, struct vx_mgr_sync_req 
 	memset(s, 0, sizeof(*s));
 	s->max_objects = SYNC_OBJECTS_DFLT;
 	s->max_concurrent = SYNC_CONCUR_DFLT;
-	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
-	if (!root) {
-		snprintf(err, err_len, "the body is not JSON: %s (line %d, column %d)", je.text,
-			 je.line, je.column);
+	root = vx__mgr_json_object(body, len, err, err_len);
+	if (!root)
 		return -EINVAL;
-	}
-	if (!json_is_object(root)) {
-		snprintf(err, err_len, "the body must be a JSON object");
-		goto out;
-	}
 	json_object_foreach(root, k, v)
 	{
 		for (i = 0; i < sizeof(keys) / sizeof(keys[0]) && strcmp(k, keys[i]) != 0; i++)
