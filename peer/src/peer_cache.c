@@ -671,10 +671,12 @@ static void fetch_run(struct vx_peer *p, struct vx_loop *loop, struct vx_fetcher
  * Fetches the missing pieces of @t (held for DOWNLOAD) from the holders @a names, piece by
  * piece over Vortex (tag DownloadPersistentCachePiece), each checked against the digests the
  * scheduler recorded at import: a holder whose bytes do not match is dropped and never asked
- * again, whatever CRC it sent along. Returns 0 when every piece is in the store.
+ * again, whatever CRC it sent along. With @out (an export's file, or NULL) each piece also goes
+ * there from the receive buffer (vx__peer_fetch_mirror()). Returns 0 when every piece is in the
+ * store.
  */
 static int fetch_pieces(struct vx_peer *p, struct vx_store_task *t, const struct cache_ans *a,
-			const char *id, uint32_t *liars)
+			const char *id, struct vx_store_output *out, uint32_t *liars)
 {
 	struct cache_fetch *f;
 	struct vx_fetcher_cfg fc;
@@ -729,6 +731,8 @@ static int fetch_pieces(struct vx_peer *p, struct vx_store_task *t, const struct
 	rc = vx_fetcher_new(&f->fx, loop, &fc);
 	if (rc)
 		goto out;
+	if (out && vx__peer_fetch_mirror(f->fx, out, t) != 0)
+		vx_debug("cache: the export of %.12s is copied after the fetch", id);
 	for (uint32_t i = 0; i < a->nr_holders; i++)
 		added += holder_take(f, &a->holders[i]);
 	if (!added) {
@@ -810,10 +814,12 @@ static void fetch_release(const struct vx_peer *p, const char *id)
 }
 
 static int fetch_task_locked(struct vx_peer *p, const char *id, const struct cache_ans *a,
-			     struct vx_store_task **out, char *why, size_t why_len);
+			     struct vx_store_output *early, struct vx_store_task **out, char *why,
+			     size_t why_len);
 
 static int fetch_task(struct vx_peer *p, const char *id, const struct cache_ans *a,
-		      struct vx_store_task **out, char *why, size_t why_len)
+		      struct vx_store_output *early, struct vx_store_task **out, char *why,
+		      size_t why_len)
 {
 	int rc = fetch_claim(p, id);
 
@@ -821,18 +827,20 @@ static int fetch_task(struct vx_peer *p, const char *id, const struct cache_ans 
 		snprintf(why, why_len, "too many persistent cache fetches at once");
 		return rc;
 	}
-	rc = fetch_task_locked(p, id, a, out, why, why_len);
+	rc = fetch_task_locked(p, id, a, early, out, why, why_len);
 	fetch_release(p, id);
 	return rc;
 }
 
 /*
  * Opens @id in the store as a persistent cache task of @a's geometry and fills it from the
- * holders; on success it is COMPLETE, durable and held for READ in *@out. On failure a task
+ * holders (writing @early, an export's output or NULL, as it goes); on success it is COMPLETE,
+ * durable and held for READ in *@out. On failure a task
  * this call made is removed (nothing half-fetched stays). -ENOSPC: this host is full.
  */
 static int fetch_task_locked(struct vx_peer *p, const char *id, const struct cache_ans *a,
-			     struct vx_store_task **out, char *why, size_t why_len)
+			     struct vx_store_output *early, struct vx_store_task **out, char *why,
+			     size_t why_len)
 {
 	struct vx_store_task_params tp = { 0 };
 	struct vx_store_task_info in;
@@ -863,7 +871,7 @@ static int fetch_task_locked(struct vx_peer *p, const char *id, const struct cac
 	}
 	vx_store_task_info(t, &in);
 	if (in.state != VX_STORE_TASK_COMPLETE) {
-		rc = fetch_pieces(p, t, a, id, &liars);
+		rc = fetch_pieces(p, t, a, id, early, &liars);
 		if (!rc)
 			rc = vx_store_flush(p->store);
 		vx_store_task_info(t, &in);
@@ -1117,51 +1125,119 @@ static int cache_local(struct cache_call *c, struct vx_store_task **t)
 	return 0;
 }
 
-static int cache_remote(struct cache_call *c, struct vx_store_task **t);
+static int cache_remote(struct cache_call *c, struct vx_store_output *early,
+			struct vx_store_task **t);
 
+/*
+ * Runs @fn(@arg) with the client's filesystem rights when the daemon acts for one (@as, @j),
+ * else with its own. Returns @fn's result, or the failure to switch.
+ */
+static int as_client(bool as, const struct peer_job *j, int (*fn)(void *), void *arg)
+{
+	struct peer_creds_saved saved;
+	int rc;
+
+	if (as) {
+		rc = vx__peer_creds_enter(j, &saved);
+		if (rc)
+			return rc;
+	}
+	rc = fn(arg);
+	if (as)
+		vx__peer_creds_leave(&saved);
+	return rc;
+}
+
+struct export_ctx {
+	const char *path;
+	int dirfd;
+	const char *name;
+	struct vx_store_output *out;
+	struct vx_store_task *t;
+	unsigned int flags;
+	bool early; /* open the temporary file now: a fetch writes it */
+};
+
+/* The output's directory, and for a fetch its temporary file (written as pieces arrive). */
+static int export_open(void *arg)
+{
+	struct export_ctx *e = arg;
+
+	e->dirfd = vx_store_open_output_dir(e->path, &e->name);
+	if (e->dirfd < 0)
+		return e->dirfd;
+	if (e->early && vx_store_output_open(e->dirfd, e->name, &e->out) != 0)
+		e->out = NULL; /* the export copies after the fetch */
+	return 0;
+}
+
+static int export_place(void *arg)
+{
+	struct export_ctx *e = arg;
+
+	return e->out ? vx_store_task_export_output(e->t, e->out, e->flags)
+		      : vx_store_task_export_at(e->t, e->dirfd, e->name, e->flags);
+}
+
+/* Removes the temporary file of an export that failed before its place, as the client. */
+static int export_drop(void *arg)
+{
+	struct export_ctx *e = arg;
+
+	vx_store_output_unref(e->out);
+	e->out = NULL;
+	return 0;
+}
+
+/*
+ * `vx cache export`: from the local store, else fetched from the holders, then put at the
+ * output. Everything on the output's side runs with the client's rights; a fetch writes the
+ * output from its receive buffers as the pieces arrive (the early output of `vx get`, issue 19
+ * goal 4), so the export only copies what did not come that way.
+ */
 static int cache_export(struct cache_call *c)
 {
 	const struct vx_download_request *r = c->req;
-	struct peer_creds_saved saved;
-	struct vx_store_task *t = NULL;
+	struct export_ctx e = { .path = r->output, .dirfd = -1 };
 	struct peer_job j;
-	const char *name = NULL;
 	bool as = cache_as_client(r, &j);
-	int dirfd, rc;
+	int rc;
 
 	if (!r->output || r->output[0] != '/')
 		return cache_fail(c, -EINVAL, "the output must be an absolute path");
-	rc = cache_local(c, &t);
+	e.flags = r->overwrite ? VX_STORE_EXPORT_OVERWRITE : 0;
+	rc = cache_local(c, &e.t);
 	if (rc == -ENOENT && c->peer->sc) {
-		rc = cache_remote(c, &t);
+		/* the output's directory is checked before anything is fetched */
+		e.early = true;
+		rc = as_client(as, &j, export_open, &e);
 		if (rc)
-			return rc;
+			return cache_fail(c, rc, "cannot write %s: %s", r->output, vx_strerror(rc));
+		rc = cache_remote(c, e.out, &e.t);
+		if (rc)
+			goto out;
 	} else if (rc) {
 		return rc;
+	} else {
+		rc = as_client(as, &j, export_open, &e);
 	}
 	c->res.stage = VX_DOWNLOAD_STAGE_EXPORT;
-	if (as) {
-		rc = vx__peer_creds_enter(&j, &saved);
-		if (rc) {
-			vx_store_task_release(t, VX_STORE_USE_READ);
-			return cache_fail(c, rc, "cannot act as the client: %s", vx_strerror(rc));
-		}
-	}
-	dirfd = vx_store_open_output_dir(r->output, &name);
-	rc = dirfd < 0 ? dirfd
-		       : vx_store_task_export_at(t, dirfd, name,
-						 r->overwrite ? VX_STORE_EXPORT_OVERWRITE : 0);
-	if (dirfd >= 0)
-		close(dirfd);
-	if (as)
-		vx__peer_creds_leave(&saved);
-	vx_store_task_release(t, VX_STORE_USE_READ);
+	if (!rc)
+		rc = as_client(as, &j, export_place, &e);
 	if (rc)
-		return cache_fail(c, rc, "cannot write %s: %s", r->output,
-				  rc == -EEXIST ? "it exists (overwrite it with --force)"
-						: vx_strerror(rc));
-	c->res.stage = VX_DOWNLOAD_STAGE_DONE;
-	return 0;
+		cache_fail(c, rc, "cannot write %s: %s", r->output,
+			   rc == -EEXIST ? "it exists (overwrite it with --force)"
+					 : vx_strerror(rc));
+	else
+		c->res.stage = VX_DOWNLOAD_STAGE_DONE;
+out:
+	if (e.out)
+		(void)as_client(as, &j, export_drop, &e);
+	if (e.t)
+		vx_store_task_release(e.t, VX_STORE_USE_READ);
+	if (e.dirfd >= 0)
+		close(e.dirfd);
+	return rc;
 }
 
 /* The scheduler's view of the task: holders, digests, geometry, replicas, TTL left. */
@@ -1193,7 +1269,8 @@ static int cache_ask(struct cache_call *c, struct cache_ans *a)
 }
 
 /* Not held here: fetch it from its holders into the store, then hold it for READ. */
-static int cache_remote(struct cache_call *c, struct vx_store_task **t)
+static int cache_remote(struct cache_call *c, struct vx_store_output *early,
+			struct vx_store_task **t)
 {
 	struct cache_ans a;
 	int rc;
@@ -1208,7 +1285,8 @@ static int cache_remote(struct cache_call *c, struct vx_store_task **t)
 		struct vx_ctl_msg m;
 		struct cache_ans ans;
 
-		rc = fetch_task(c->peer, c->req->cache_id, &a, t, c->res.msg, sizeof(c->res.msg));
+		rc = fetch_task(c->peer, c->req->cache_id, &a, early, t, c->res.msg,
+				sizeof(c->res.msg));
 		c->res.status = rc;
 		/* a copy kept (a holder from now on), or the end of this host's partial one */
 		sched_msg(&m, VX_CTL_CACHE_HELD, c->req->cache_id);
@@ -1387,7 +1465,7 @@ static void *replica_thread(void *arg)
 	char why[VX_DOWNLOAD_MSG_MAX];
 	int rc;
 
-	rc = fetch_task(r->peer, r->id, &r->a, &t, why, sizeof(why));
+	rc = fetch_task(r->peer, r->id, &r->a, NULL, &t, why, sizeof(why));
 	if (rc)
 		vx_warn("cache: replica of %.12s refused or failed: %s", r->id, why);
 	else {

@@ -462,6 +462,14 @@ struct ssl_ctx_st *vx__peer_tls_fetcher(struct vx_peer *p);
 void vx__peer_tls_tick(struct vx_peer *p, uint64_t now_ms);
 
 /* peer_task.c */
+/*
+ * vx__peer_fetch_mirror() - @fx writes every piece it fetches from now on to the output @o
+ * too (attached to @st's geometry here; vx_fetcher_set_mirror()). Loop thread of @fx; BLOCKING
+ * for the output's fallocate. Returns 0 when set, 1 when @o cannot take it (attached before,
+ * or unusable: the export copies instead), -errno when @fx refuses.
+ */
+int vx__peer_fetch_mirror(struct vx_fetcher *fx, struct vx_store_output *o,
+			  struct vx_store_task *st);
 void vx__peer_job_start(struct vx_peer *p, struct peer_job *j);
 void vx__peer_job_finish(struct vx_peer *p, struct peer_job *j);
 void vx__peer_job_fail(struct vx_peer *p, struct peer_job *j, int rc, enum vx_download_stage stage,

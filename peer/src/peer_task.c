@@ -1026,6 +1026,22 @@ static void mirror_release(void *ctx)
 	vx_store_output_unref(ctx);
 }
 
+int vx__peer_fetch_mirror(struct vx_fetcher *fx, struct vx_store_output *o,
+			  struct vx_store_task *st)
+{
+	struct vx_fetch_mirror m = { .done = mirror_done, .release = mirror_release };
+	int rc;
+
+	if (vx_store_output_attach(o, st) != 0)
+		return 1;
+	m.fd = vx_store_output_fd(o, &m.direct, &m.align);
+	m.ctx = vx_store_output_ref(o);
+	rc = vx_fetcher_set_mirror(fx, &m);
+	if (rc)
+		vx_store_output_unref(o);
+	return rc;
+}
+
 /*
  * Gives the fetcher of @t the first of its jobs' outputs written during the download (one per
  * fetcher; the other jobs' exports copy). Loop thread; BLOCKING for the output's fallocate.
@@ -1038,18 +1054,12 @@ static void task_mirror_output(struct peer_task *t)
 		return;
 	vx_list_for_each(pos, &t->jobs) {
 		struct peer_job *j = vx_list_entry(pos, struct peer_job, node);
-		struct vx_fetch_mirror m = { .done = mirror_done, .release = mirror_release };
 
 		/* a private task's bytes reach a job's file only once its access is proven: the
 		 * temporary output is the client's own file, readable while it is written */
-		if (!j->early || (t->priv && !j->access_ok) ||
-		    vx_store_output_attach(j->early, t->st) != 0)
-			continue;
-		m.fd = vx_store_output_fd(j->early, &m.direct, &m.align);
-		m.ctx = vx_store_output_ref(j->early);
-		if (vx_fetcher_set_mirror(t->fetcher, &m) != 0)
-			vx_store_output_unref(j->early);
-		return;
+		if (j->early && !(t->priv && !j->access_ok) &&
+		    vx__peer_fetch_mirror(t->fetcher, j->early, t->st) <= 0)
+			return;
 	}
 }
 

@@ -3,7 +3,7 @@
 # the background; a full host (storage.disk_limit below the file) refuses its replica and
 # another host is chosen once one joins; when A dies, `vx cache export` on a further host
 # still works (piece by piece over Vortex from the remaining holders, checked against the
-# import's digests), its sha256 matches, and the scheduler brings the replicas back to 3.
+# import's digests, written to the output as the pieces arrive), its sha256 matches, and the scheduler brings the replicas back to 3.
 # Security list (shared/reference/dragonfly-behaviour.md 5.5): 16 (a full host refuses),
 # 17 (digests from the import, never from the sender).
 set -euo pipefail
@@ -40,6 +40,19 @@ serve_start D
 wait_holders A "$id" 3
 [ "$(stores_holding "$id" A C D)" -eq 3 ] || fail "A, C and D do not all hold the task"
 [ "$(stores_holding "$id" B)" -eq 0 ] || fail "the full host B holds the task"
+# a file kept once (--replicas 1: nobody is asked for a copy) exported on D: D fetches it from
+# C and writes its file from the receive buffers during the fetch, not by a second copy from
+# the store after it (only a tail O_DIRECT cannot take is copied)
+head -c $((3 * 1024 * 1024 + 5)) /dev/urandom >"$dir/g.bin"
+cache C import "$dir/g.bin" --replicas 1 --piece-length 1MiB
+[ "$rc" -eq 0 ] || fail "import of g.bin on C: exit $rc: $err"
+gid=$out
+cache D export "$gid" -O "$dir/out/g.bin"
+[ "$rc" -eq 0 ] || fail "export of g.bin on D: exit $rc: $err"
+cmp -s "$dir/g.bin" "$dir/out/g.bin" || fail "D's export of g.bin differs"
+early=$(sed -n 's/.*store: output g\.bin: \([0-9]*\) of 4 pieces written during the download.*/\1/p' \
+	"$dir/D.log")
+[ "${early:-0}" -ge 3 ] || fail "D's export was copied after the fetch (${early:-no} pieces early)"
 
 # 3. A dies; E exports: from C and D, checked, and the replicas come back to 3
 serve_kill A
