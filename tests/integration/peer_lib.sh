@@ -201,8 +201,12 @@ sched_start() { # [LISTEN] [scheduler args...]: LISTEN defaults to 127.0.0.1:0
 		shift
 		;;
 	esac
+	# emptied here, not by the child's redirection: wait_line could otherwise read a restarted
+	# scheduler's old "listening" line (or log line) before the child truncates the file
+	: >"$dir/sched.out"
+	: >"$dir/sched.log"
 	"$vx" scheduler --listen "$listen" --db "$dir/sched.db" --log-level info \
-		--api 127.0.0.1:0 "$@" >"$dir/sched.out" 2>"$dir/sched.log" &
+		--api 127.0.0.1:0 "$@" >>"$dir/sched.out" 2>>"$dir/sched.log" &
 	sched_pid=$!
 	bg_pids+=("$sched_pid")
 	line=$(wait_line "$dir/sched.out" 'listening on port [0-9]+' "$sched_pid" "vx scheduler")
