@@ -53,23 +53,29 @@ peer_lib_init() {
 	trap 'echo "$name: interrupted" >&2; exit 130' INT TERM
 }
 
+# True while PID is a background job of this shell that has not ended (bash reaps a child as
+# it ends and takes it off this list: after that its pid may be reused by anyone).
+peer_lib_running() {
+	jobs -rp | grep -qx "$1"
+}
+
 # Stops whatever is still running, newest first, then removes the directory. On a failure the
 # daemons' logs are printed first, since ctest keeps only the output.
 peer_lib_cleanup() {
-	local rc=$? n pid i
+	local rc=$? pid i
 	trap - EXIT INT TERM
-	for n in "${!serve_pid[@]}"; do
-		kill -TERM "${serve_pid[$n]}" 2>/dev/null || true
-	done
-	for pid in "${bg_pids[@]}"; do
-		kill -TERM "$pid" 2>/dev/null || true
+	# only children this shell has not reaped yet: a reaped child's pid may already be another
+	# process's (pid_max is 32768 and parallel suites start thousands), which a stale SIGKILL
+	# would take down (another test's daemon died so, "Killed", under load)
+	for pid in "${serve_pid[@]}" "${bg_pids[@]}"; do
+		if peer_lib_running "$pid"; then kill -TERM "$pid" 2>/dev/null || true; fi
 	done
 	for pid in "${serve_pid[@]}" "${bg_pids[@]}"; do
 		for i in $(seq 100); do
-			kill -0 "$pid" 2>/dev/null || break
+			peer_lib_running "$pid" || break
 			sleep 0.1
 		done
-		kill -KILL "$pid" 2>/dev/null || true
+		if peer_lib_running "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
 		wait "$pid" 2>/dev/null || true
 	done
 	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -d "$dir" ]; then
