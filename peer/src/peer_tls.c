@@ -66,6 +66,7 @@ void vx__peer_tls_free(struct vx_peer *p)
 	vx_tls_ctx_free(p->dp_srv);
 	vx_tls_ctx_free(p->own_tls);
 	p->dp_srv = p->own_tls = NULL;
+	vx__peer_tenants_free(p);
 }
 
 /* The upload port serves hosts of the cluster: a peer or a seed certificate, not a scheduler. */
@@ -78,21 +79,26 @@ static int up_admit(void *arg, const struct vx_tls_id *peer)
 /*
  * Tenants on the data plane: a task of this daemon belongs to the tenant of its certificate (the
  * scheduler lets a host join only its own tenant's tasks, or public ones when it has none), so
- * only a host of the same tenant, or a seed, may read it. A seed serves every tenant; its tasks
- * do not carry their tenant yet (spec/peer.md "TLS").
+ * only a host of the same tenant, or a seed, may read it. A seed without a tenant fetches for
+ * every tenant: each of its tasks is the tenant's the scheduler named for it (peer_tenants.c),
+ * an unknown one no host's but a seed's (spec/peer.md "TLS").
  */
 static int up_task_admit(void *arg, const struct vx_tls_id *peer, const char *task_id)
 {
 	struct vx_peer *p = arg;
 	const struct vx_tls_id *self = vx_tls_ctx_self(p->dp_srv);
 
-	/* a seed of a tenant (operators' own PKI can issue one) is that tenant's, not everyone's */
-	if (!self || (self->role == VX_TLS_ROLE_SEED && !self->tenant[0]) ||
-	    (peer->role == VX_TLS_ROLE_SEED && !peer->tenant[0]) ||
-	    strcmp(self->tenant, peer->tenant) == 0)
+	if (!self || (peer->role == VX_TLS_ROLE_SEED && !peer->tenant[0]))
 		return 0;
-	vx_debug("upload: host %s of tenant '%s' asked for task %.12s of tenant '%s': refused",
-		 peer->host_id, peer->tenant, task_id, self->tenant);
+	if (self->role == VX_TLS_ROLE_SEED && !self->tenant[0]) {
+		if (vx__peer_tenant_may_read(p, task_id, peer->tenant))
+			return 0;
+	} else if (strcmp(self->tenant, peer->tenant) == 0) {
+		/* a seed of a tenant (operators' own PKI can issue one) is that tenant's only */
+		return 0;
+	}
+	vx_debug("upload: host %s of tenant '%s' asked for task %.12s of another tenant: refused",
+		 peer->host_id, peer->tenant, task_id);
 	return -EACCES;
 }
 
