@@ -373,6 +373,7 @@ struct vx_peer {
 	struct vx_tls_ctx *own_tls;   /* client context from DATA_DIR/tls (peer_tls.c); NULL */
 	struct vx_tls_ctx *dp_srv;    /* the upload port's server context; NULL: plaintext */
 	struct peer_tenants *tenants; /* a seed's: each task's tenant (peer_tenants.c); NULL */
+	const void *fx_tls_seen;      /* the client SSL_CTX fetchers were last given (peer_tls.c) */
 	uint64_t tls_check_ms;	      /* last look at the TLS files (loop thread) */
 	char *data_dir;
 	char host_id[VX_CTL_ID_MAX + 1];

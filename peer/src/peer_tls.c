@@ -16,6 +16,7 @@
 #include <openssl/ssl.h>
 
 #include "peer_int.h"
+#include "vx_fetcher.h"
 #include "vx_log.h"
 #include "vx_time.h"
 #include "vx_tls.h"
@@ -121,6 +122,31 @@ SSL_CTX *vx__peer_tls_fetcher(struct vx_peer *p)
 	return s;
 }
 
+/*
+ * The client context was loaded again (a new CRL, a renewal; by the scheduler client or the tick
+ * below): each task's fetcher takes it and drops the parents whose certificate no longer
+ * verifies, closing its connections to them (spec/peer.md "TLS"); the serving side does the
+ * same in vx_upload_set_tls().
+ */
+static void fetchers_take_tls(struct vx_peer *p)
+{
+	SSL_CTX *now = p->cfg.sched_tls ? vx_tls_ctx_ssl(p->cfg.sched_tls) : NULL;
+
+	if (!now || now == p->fx_tls_seen)
+		return;
+	p->fx_tls_seen = now;
+	for (uint32_t i = 0; i < VX_PEER_TASKS_MAX; i++) {
+		struct peer_task *t = &p->tasks[i];
+
+		if (t->state == TASK_FREE || !t->fetcher || !t->fx_tls || t->fx_tls == now)
+			continue;
+		SSL_CTX_up_ref(now);
+		vx_fetcher_set_tls(t->fetcher, now);
+		SSL_CTX_free(t->fx_tls); /* its connections' SSLs hold their own reference */
+		t->fx_tls = now;
+	}
+}
+
 void vx__peer_tls_tick(struct vx_peer *p, uint64_t now_ms)
 {
 	char err[VX_TLS_ERR_LEN];
@@ -137,5 +163,11 @@ void vx__peer_tls_tick(struct vx_peer *p, uint64_t now_ms)
 	else if (rc == 1) {
 		vx_info("peer: upload port: TLS files loaded again (new connections use them)");
 		vx_upload_set_tls(p->up, vx_tls_ctx_ssl(p->dp_srv));
+		/* the client context reads the same files: a revocation reaches both sides now,
+		 * not at the scheduler client's next look (every 10 s) */
+		if (p->cfg.sched_tls &&
+		    vx_tls_ctx_reload(p->cfg.sched_tls, false, err, sizeof(err)) == 1)
+			vx_info("peer: client TLS files loaded again (fetchers take them)");
 	}
+	fetchers_take_tls(p);
 }
