@@ -521,6 +521,7 @@ struct peer_task *vx__peer_task_find(struct vx_peer *p, const char *id);
 /* peer_tenants.c: a seed without a tenant learns each task's from the scheduler (key 89) */
 void vx__peer_tenant_learn(struct vx_peer *p, const char *task_id, const struct vx_ctl_msg *m);
 bool vx__peer_tenant_may_read(struct vx_peer *p, const char *task_id, const char *tenant);
+bool vx__peer_tenant_cache_task(struct vx_peer *p, const char *task_id);
 void vx__peer_tenants_free(struct vx_peer *p);
 /*
  * Starts task @id for @url alone (no job waits on it) and registers it, with @nr_headers origin

@@ -20,6 +20,7 @@
 #include "vx_hash.h"
 #include "vx_hex.h"
 #include "vx_log.h"
+#include "vx_store.h"
 #include "vx_tls.h"
 
 #define PEER_TENANTS_SLOTS 16384u /* a power of two */
@@ -131,4 +132,21 @@ bool vx__peer_tenant_may_read(struct vx_peer *p, const char *task_id, const char
 		return false;
 	e = lookup(p->tenants, id, false);
 	return e && e->state == TENANT_KNOWN && (!e->tenant[0] || strcmp(e->tenant, tenant) == 0);
+}
+
+/*
+ * A persistent-cache task (spec/peer.md "Persistent cache") has no tenant: the scheduler's cache
+ * messages name none, and every member may fetch it, as before. Asked only for a task the table
+ * does not know, so the piece path of a known task costs no store lookup.
+ */
+bool vx__peer_tenant_cache_task(struct vx_peer *p, const char *task_id)
+{
+	struct vx_store_task *st;
+	struct vx_store_task_info info;
+
+	if (!p->store || vx_store_task_acquire(p->store, task_id, VX_STORE_USE_UPLOAD, &st))
+		return false;
+	vx_store_task_info(st, &info);
+	vx_store_task_release(st, VX_STORE_USE_UPLOAD);
+	return info.kind == VX_STORE_KIND_PERSISTENT_CACHE;
 }

@@ -92,7 +92,8 @@ static int up_task_admit(void *arg, const struct vx_tls_id *peer, const char *ta
 	if (!self || (peer->role == VX_TLS_ROLE_SEED && !peer->tenant[0]))
 		return 0;
 	if (self->role == VX_TLS_ROLE_SEED && !self->tenant[0]) {
-		if (vx__peer_tenant_may_read(p, task_id, peer->tenant))
+		if (vx__peer_tenant_may_read(p, task_id, peer->tenant) ||
+		    vx__peer_tenant_cache_task(p, task_id))
 			return 0;
 	} else if (strcmp(self->tenant, peer->tenant) == 0) {
 		/* a seed of a tenant (operators' own PKI can issue one) is that tenant's only */
