@@ -176,6 +176,9 @@ struct vx_sched_answer {
 	struct vx_ctl_digest *digests; /* trusted manifest entries this peer has not seen */
 	uint32_t nr_digests;
 	bool priv; /* the task is private: a peer proves a client's access before serving it */
+	/* to a seed without a tenant only: the task's tenant ("" public), which the seed serves
+	 * the task's pieces to (spec/peer.md "TLS"); NULL for everyone else */
+	const char *tenant;
 };
 
 /*

@@ -1306,6 +1306,9 @@ static void answer_init(struct vx_sched *s, struct sched_peer *p, struct vx_sche
 	ans->content_len = t->content_len;
 	ans->digests = manifest_fill(s, p, &ans->nr_digests);
 	ans->priv = t->priv;
+	/* a seed serves every tenant's hosts: it learns whose each task is (spec/peer.md "TLS") */
+	if (s->hosts[p->host].role == VX_CTL_ROLE_SEED && !s->hosts[p->host].tenant[0])
+		ans->tenant = t->tenant;
 }
 
 static void make_origin(struct vx_sched *s, uint32_t pi, uint64_t now_ms)

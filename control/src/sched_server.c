@@ -599,6 +599,10 @@ static void resp_answer(struct vx_ctl_msg *r, const struct vx_sched_answer *a)
 		r->priv = true;
 		r->has |= VX_CTL_F_PRIVATE;
 	}
+	if (a->tenant) {
+		r->tenant = vx_ctl_str_of(a->tenant);
+		r->has |= VX_CTL_F_TENANT;
+	}
 	if (a->nr_cands) {
 		r->cands = (struct vx_ctl_cand *)a->cands;
 		r->nr_cands = a->nr_cands;

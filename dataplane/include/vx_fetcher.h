@@ -163,6 +163,7 @@ struct vx_fetcher_stats {
 	uint32_t connect_failures; /* connects refused, unreachable or timed out */
 	uint64_t picks;		   /* calls of the piece picker */
 	uint64_t pick_ns;	   /* time spent in them (issue 19 goal 6: flat in pieces) */
+	uint32_t tls_revoked;	   /* parents dropped: their certificate stopped verifying */
 };
 
 /* Fills @cfg with the defaults above (task fields zero). */
@@ -261,5 +262,14 @@ bool vx_fetcher_idle(const struct vx_fetcher *f);
 void vx_fetcher_free(struct vx_fetcher *f);
 
 void vx_fetcher_stats(const struct vx_fetcher *f, struct vx_fetcher_stats *out);
+
+/*
+ * vx_fetcher_set_tls() - the TLS context (borrowed as cfg.tls) was loaded again (a new CRL, a
+ * renewal): new connections use @tls, and every parent whose certificate on an open connection
+ * no longer verifies against it (revoked, expired) is dropped with VX_FETCH_DROP_PROTOCOL
+ * (-EKEYREJECTED) and never dialled again by this fetcher. A handshake ending later is checked
+ * against @tls too. No-op for a plaintext fetcher or a NULL @tls.
+ */
+void vx_fetcher_set_tls(struct vx_fetcher *f, struct ssl_ctx_st *tls);
 
 #endif /* VX_FETCHER_H */

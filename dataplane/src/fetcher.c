@@ -1494,10 +1494,52 @@ static int fx_tls_check_parent(struct vx_fx_conn *c)
 			c->parent->index, peer->host_id, c->parent->id);
 		return -EKEYREJECTED;
 	}
-	if (r < 0)
+	if (r < 0) {
 		vx_warn("fetcher: parent %u (%s): its certificate names no vx identity",
 			c->parent->index, c->parent->id);
-	return r < 0 ? -EKEYREJECTED : 0;
+		return -EKEYREJECTED;
+	}
+	/* a handshake begun before a CRL was loaded again ends against the CRL of now */
+	if (vx__tls_recheck(c->tls, c->f->cfg.tls) == -EKEYREJECTED) {
+		vx_warn("fetcher: parent %u (%s): its certificate no longer verifies (revoked or "
+			"expired)",
+			c->parent->index, c->parent->id);
+		c->f->stats.tls_revoked++;
+		return -EKEYREJECTED;
+	}
+	return 0;
+}
+
+/* An open connection to a parent whose certificate stopped verifying against @tls, or NULL. */
+static struct vx_fx_conn *fx_tls_revoked_conn(struct vx_fetcher *f, struct ssl_ctx_st *tls)
+{
+	struct vx_list *pos;
+
+	vx_list_for_each(pos, &f->active_conns) {
+		struct vx_fx_conn *c = vx_list_entry(pos, struct vx_fx_conn, node);
+
+		if (c->tls && c->state != VX_FX_CLOSING && !c->parent->dropped &&
+		    vx__tls_recheck(c->tls, tls) == -EKEYREJECTED)
+			return c;
+	}
+	return NULL;
+}
+
+void vx_fetcher_set_tls(struct vx_fetcher *f, struct ssl_ctx_st *tls)
+{
+	struct vx_fx_conn *c;
+
+	if (!f->cfg.tls || !tls)
+		return;
+	f->cfg.tls = tls;
+	/* one parent at a time: dropping one closes its connections, changing the list */
+	while ((c = fx_tls_revoked_conn(f, tls)) != NULL) {
+		vx_warn("fetcher: parent %u (%s): its certificate no longer verifies (revoked or "
+			"expired): its connections are closed",
+			c->parent->index, c->parent->id);
+		f->stats.tls_revoked++;
+		fx_drop_parent(c->parent, f, VX_FETCH_DROP_PROTOCOL, -EKEYREJECTED);
+	}
 }
 
 /* Closing: the seam's pending operations complete with an error (no more engine work). */

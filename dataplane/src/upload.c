@@ -1021,6 +1021,7 @@ static bool up_tls_body_encrypt(struct vx_up_conn *c)
 		return false;
 	c->file_left -= (uint64_t)r;
 	c->up->stats.bytes_sent += (uint64_t)r;
+	vx_metric_upload((uint64_t)r, 0); /* vx_upload_bytes_total counts TLS bodies too */
 	return true;
 }
 
@@ -1348,8 +1349,10 @@ static int up_tls_sent(struct vx_up_conn *c)
 	plain = c->tls_plain;
 	c->tls_plain = 0;
 	if (c->tls_send == VX_UP_TLS_BODY) {
-		if (c->piece_held && c->file_left == 0)
+		if (c->piece_held && c->file_left == 0) {
 			c->up->stats.pieces_sent++; /* its last record is out */
+			vx_metric_upload(0, 1);
+		}
 	} else if (c->tls_send != VX_UP_TLS_FLUSH && plain > 0) {
 		return (int)plain;
 	}

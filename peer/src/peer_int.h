@@ -370,9 +370,11 @@ struct vx_peer {
 	struct vx_source_upstream upstream; /* from cfg.upstream_*; proxy NULL: none */
 	struct vx_peer_members *members;    /* members mode (peer_members.c); NULL: off */
 	struct peer_pki *pki; /* certificate renewal and CRL refresh (peer_join.c); NULL: none */
-	struct vx_tls_ctx *own_tls; /* client context from DATA_DIR/tls (peer_tls.c); NULL */
-	struct vx_tls_ctx *dp_srv;  /* the upload port's server context; NULL: plaintext */
-	uint64_t tls_check_ms;	    /* last look at the TLS files (loop thread) */
+	struct vx_tls_ctx *own_tls;   /* client context from DATA_DIR/tls (peer_tls.c); NULL */
+	struct vx_tls_ctx *dp_srv;    /* the upload port's server context; NULL: plaintext */
+	struct peer_tenants *tenants; /* a seed's: each task's tenant (peer_tenants.c); NULL */
+	const void *fx_tls_seen;      /* the client SSL_CTX fetchers were last given (peer_tls.c) */
+	uint64_t tls_check_ms;	      /* last look at the TLS files (loop thread) */
 	char *data_dir;
 	char host_id[VX_CTL_ID_MAX + 1];
 	char host_key[65]; /* DATA_DIR/host.key (peer_hostkey.c), sent in hello */
@@ -523,6 +525,12 @@ void vx__peer_host_id(const char *key, const char *hostname, const char *ip, uin
 		      char *out, size_t len);
 bool vx__peer_tasks_idle(struct vx_peer *p);
 struct peer_task *vx__peer_task_find(struct vx_peer *p, const char *id);
+
+/* peer_tenants.c: a seed without a tenant learns each task's from the scheduler (key 89) */
+void vx__peer_tenant_learn(struct vx_peer *p, const char *task_id, const struct vx_ctl_msg *m);
+bool vx__peer_tenant_may_read(struct vx_peer *p, const char *task_id, const char *tenant);
+bool vx__peer_tenant_cache_task(struct vx_peer *p, const char *task_id);
+void vx__peer_tenants_free(struct vx_peer *p);
 /*
  * Starts task @id for @url alone (no job waits on it) and registers it, with @nr_headers origin
  * request headers (taken on success; NULL, 0: none; credentials make the task private);

@@ -1304,6 +1304,7 @@ void vx__peer_on_answer(struct vx_peer *p, struct peer_task *t, int status,
 	}
 	if (t->link == LINK_SENT)
 		t->link = LINK_ANSWERED;
+	vx__peer_tenant_learn(p, t->id, m);
 	if ((m->has & VX_CTL_F_PRIVATE) && m->priv)
 		task_make_private(p, t); /* another host fetched it with credentials */
 	if (t->priv && m->answer != VX_CTL_ANS_BACK_TO_SOURCE)
@@ -1364,6 +1365,7 @@ void vx__peer_on_event(struct vx_peer *p, const struct vx_ctl_msg *m)
 	memcpy(id, m->task_id.ptr, VX_TASK_ID_LEN);
 	id[VX_TASK_ID_LEN] = '\0';
 	t = vx__peer_task_find(p, id);
+	vx__peer_tenant_learn(p, id, m);
 	if (m->event == VX_CTL_EV_TRIGGER) {
 		char url[VX_CTL_STR_MAX + 1];
 

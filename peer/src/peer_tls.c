@@ -16,6 +16,7 @@
 #include <openssl/ssl.h>
 
 #include "peer_int.h"
+#include "vx_fetcher.h"
 #include "vx_log.h"
 #include "vx_time.h"
 #include "vx_tls.h"
@@ -66,6 +67,7 @@ void vx__peer_tls_free(struct vx_peer *p)
 	vx_tls_ctx_free(p->dp_srv);
 	vx_tls_ctx_free(p->own_tls);
 	p->dp_srv = p->own_tls = NULL;
+	vx__peer_tenants_free(p);
 }
 
 /* The upload port serves hosts of the cluster: a peer or a seed certificate, not a scheduler. */
@@ -78,21 +80,27 @@ static int up_admit(void *arg, const struct vx_tls_id *peer)
 /*
  * Tenants on the data plane: a task of this daemon belongs to the tenant of its certificate (the
  * scheduler lets a host join only its own tenant's tasks, or public ones when it has none), so
- * only a host of the same tenant, or a seed, may read it. A seed serves every tenant; its tasks
- * do not carry their tenant yet (spec/peer.md "TLS").
+ * only a host of the same tenant, or a seed, may read it. A seed without a tenant fetches for
+ * every tenant: each of its tasks is the tenant's the scheduler named for it (peer_tenants.c),
+ * an unknown one no host's but a seed's (spec/peer.md "TLS").
  */
 static int up_task_admit(void *arg, const struct vx_tls_id *peer, const char *task_id)
 {
 	struct vx_peer *p = arg;
 	const struct vx_tls_id *self = vx_tls_ctx_self(p->dp_srv);
 
-	/* a seed of a tenant (operators' own PKI can issue one) is that tenant's, not everyone's */
-	if (!self || (self->role == VX_TLS_ROLE_SEED && !self->tenant[0]) ||
-	    (peer->role == VX_TLS_ROLE_SEED && !peer->tenant[0]) ||
-	    strcmp(self->tenant, peer->tenant) == 0)
+	if (!self || (peer->role == VX_TLS_ROLE_SEED && !peer->tenant[0]))
 		return 0;
-	vx_debug("upload: host %s of tenant '%s' asked for task %.12s of tenant '%s': refused",
-		 peer->host_id, peer->tenant, task_id, self->tenant);
+	if (self->role == VX_TLS_ROLE_SEED && !self->tenant[0]) {
+		if (vx__peer_tenant_may_read(p, task_id, peer->tenant) ||
+		    vx__peer_tenant_cache_task(p, task_id))
+			return 0;
+	} else if (strcmp(self->tenant, peer->tenant) == 0) {
+		/* a seed of a tenant (operators' own PKI can issue one) is that tenant's only */
+		return 0;
+	}
+	vx_debug("upload: host %s of tenant '%s' asked for task %.12s of another tenant: refused",
+		 peer->host_id, peer->tenant, task_id);
 	return -EACCES;
 }
 
@@ -115,6 +123,31 @@ SSL_CTX *vx__peer_tls_fetcher(struct vx_peer *p)
 	return s;
 }
 
+/*
+ * The client context was loaded again (a new CRL, a renewal; by the scheduler client or the tick
+ * below): each task's fetcher takes it and drops the parents whose certificate no longer
+ * verifies, closing its connections to them (spec/peer.md "TLS"); the serving side does the
+ * same in vx_upload_set_tls().
+ */
+static void fetchers_take_tls(struct vx_peer *p)
+{
+	SSL_CTX *now = p->cfg.sched_tls ? vx_tls_ctx_ssl(p->cfg.sched_tls) : NULL;
+
+	if (!now || now == p->fx_tls_seen)
+		return;
+	p->fx_tls_seen = now;
+	for (uint32_t i = 0; i < VX_PEER_TASKS_MAX; i++) {
+		struct peer_task *t = &p->tasks[i];
+
+		if (t->state == TASK_FREE || !t->fetcher || !t->fx_tls || t->fx_tls == now)
+			continue;
+		SSL_CTX_up_ref(now);
+		vx_fetcher_set_tls(t->fetcher, now);
+		SSL_CTX_free(t->fx_tls); /* its connections' SSLs hold their own reference */
+		t->fx_tls = now;
+	}
+}
+
 void vx__peer_tls_tick(struct vx_peer *p, uint64_t now_ms)
 {
 	char err[VX_TLS_ERR_LEN];
@@ -131,5 +164,11 @@ void vx__peer_tls_tick(struct vx_peer *p, uint64_t now_ms)
 	else if (rc == 1) {
 		vx_info("peer: upload port: TLS files loaded again (new connections use them)");
 		vx_upload_set_tls(p->up, vx_tls_ctx_ssl(p->dp_srv));
+		/* the client context reads the same files: a revocation reaches both sides now,
+		 * not at the scheduler client's next look (every 10 s) */
+		if (p->cfg.sched_tls &&
+		    vx_tls_ctx_reload(p->cfg.sched_tls, false, err, sizeof(err)) == 1)
+			vx_info("peer: client TLS files loaded again (fetchers take them)");
 	}
+	fetchers_take_tls(p);
 }

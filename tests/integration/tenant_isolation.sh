@@ -16,9 +16,15 @@
 #      listed, not shown (404), and its delete_task job is refused as unknown (404) and made
 #      by nobody (the task stays); a team-b token cannot make a team-a token; the team-a token
 #      lists it, the operator's (no tenant) sees every task
+#   6. a seed (no tenant: it fetches for every tenant) joins; a1 fetches a new file, which the
+#      scheduler has the seed fetch for team-a: the seed's upload port serves that task to
+#      team-a's certificate and a seed's, and answers team-b's fake fetcher, a tenant-less
+#      peer's and team-b's own seed as for an unknown task (the seed learnt the task's tenant
+#      from the scheduler, control key 89)
 # Security test list (shared/reference/dragonfly-behaviour.md 5.5): 17 (no poisoned data: a
 # host of another tenant never becomes a parent), 20 (certificates bound to identity: the
-# tenant is the certificate's, never claimed; a seed of one tenant is no seed of all), 4 (least privilege: a tenant's token reads and
+# tenant is the certificate's, never claimed; a seed of one tenant is no seed of all; a seed
+# serves a task only to the tenant it fetched it for), 4 (least privilege: a tenant's token reads and
 # deletes only its tenant's tasks).
 # Every wait is bounded; nothing depends on how long something took.
 set -euo pipefail
@@ -146,5 +152,29 @@ expect 200 "team-b's job list" GET /oapi/v1/jobs - "$admin" | grep -q delete_tas
 # and the data plane still holds it: a1 serves a2's tenant
 [ "$(piece a1 a3)" = "$want" ] || fail "a1 lost team-a's task after team-b's delete"
 
-for n in a1 a2 b1; do serve_stop "$n"; done
+# 6. a seed fetches for team-a: it serves that task to team-a (and seeds) only
+fake pub pub-00000000000000d4 peer # a peer of no tenant
+seed_tok=$("$vx" token create --role seed --db "$dir/sched.db" 2>>"$dir/cli.log")
+serve_start seed --seed --join "$seed_tok"
+make_file g.bin "$size"
+get a1 "$base/g.bin" "$dir/out/a1g"
+expect_rc 0 "a1's download of g.bin"
+same_file "$dir/www/g.bin" "$dir/out/a1g" "a1 (g.bin)"
+gtask=$(json task_id)
+grep -q "seed: fetching $base/g.bin for the swarm" "$dir/seed.log" ||
+	fail "the seed did not fetch g.bin for a1: the attack below tests nothing"
+task=$gtask
+# the seed's copy is complete once a1 has all of it from the seed (or the origin): bounded wait
+for _ in $(seq 1 100); do
+	[ "$(piece seed a3)" = "$want" ] && break
+	sleep 0.1
+done
+[ "$(piece seed a3)" = "$want" ] || fail "the seed did not serve team-a's own task to team-a"
+[ "$(piece seed seed)" = "$want" ] || fail "the seed did not serve team-a's task to a seed"
+for f in b2 pub bseed; do
+	res=$(piece seed "$f")
+	[ "$res" = "error 0xff" ] || fail "the seed served team-a's task to $f: '$res'"
+done
+
+for n in a1 a2 b1 seed; do serve_stop "$n"; done
 echo "$name: ok"

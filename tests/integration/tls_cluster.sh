@@ -17,7 +17,8 @@
 #   6. revoking a peer: once the CRL reaches the others their upload ports refuse its
 #      certificate (and still serve valid ones), and it cannot come back on the control channel
 #   7. a renewed certificate is presented by the upload port without a restart
-#   (and p1's /metrics counts its TLS handshakes: vx_tls_handshakes_total{result})
+#   (and p1's /metrics counts its TLS handshakes: vx_tls_handshakes_total{result}, and the
+#   piece it sent over TLS in vx_upload_bytes_total and vx_upload_pieces_total)
 set -euo pipefail
 vx=$1
 name=tls_cluster
@@ -94,6 +95,12 @@ hs() { curl -fsS "http://127.0.0.1:$mport/metrics" | awk -v r="$1" \
 	'$1 == "vx_tls_handshakes_total{result=\"" r "\"}" { print $2 }'; }
 [ "$(hs ok)" -ge 1 ] 2>/dev/null || fail "p1 counted no good TLS handshake: '$(hs ok)'"
 [ "$(hs refused)" -ge 2 ] 2>/dev/null || fail "p1 counted $(hs refused) refused handshakes, want >= 2"
+# ... and the piece it sent p2's certificate above in its upload counters (TLS bodies count)
+upm() { curl -fsS "http://127.0.0.1:$mport/metrics" | awk -v m="$1" '$1 == m { print int($2) }'; }
+[ "$(upm vx_upload_bytes_total)" -ge $((4 * 1024 * 1024)) ] 2>/dev/null ||
+	fail "p1's vx_upload_bytes_total is '$(upm vx_upload_bytes_total)' after a piece over TLS"
+[ "$(upm vx_upload_pieces_total)" -ge 1 ] 2>/dev/null ||
+	fail "p1's vx_upload_pieces_total is '$(upm vx_upload_pieces_total)' after a piece over TLS"
 
 # 4. plaintext hello to the scheduler beyond loopback, with a valid role token
 res=$(VX_JOIN_TOKEN=$sched_peer_token python3 "$here/tls_hello.py" "$sched_port" "$ca" - - \

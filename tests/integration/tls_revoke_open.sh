@@ -7,9 +7,13 @@
 #   2. `vx cert revoke p2`: once the new CRL is loaded, p1 closes the fetcher's open
 #      connection and the scheduler closes p2's open control connection; a connection with
 #      p1's own certificate, opened before the revocation, stays open (the control)
+#   3. the fetching side: p1 downloads a file from p2 (p2's upload held to 1 MiB/s, so the
+#      download is still running) when p2 is revoked: p1's fetcher takes the new CRL, closes
+#      its connections to p2 and never dials it again; the download still completes (the
+#      scheduler then has p1 fetch it from the origin)
 # Before this, only new connections were refused: a revoked host kept what it held open.
-# Security test list (shared/reference/dragonfly-behaviour.md 5.5): 3 (revocation immediate),
-# 20 (certificates bound to identity).
+# Security test list (shared/reference/dragonfly-behaviour.md 5.5): 3 (revocation immediate, on
+# the serving and the fetching side), 20 (certificates bound to identity).
 # Every wait is bounded; nothing depends on how long something took.
 set -euo pipefail
 vx=$1
@@ -25,8 +29,9 @@ origin_start
 sched_start 0.0.0.0:0 # certificates of a day: none expires or is renewed during the test
 ca=$dir/sched.db.pki/ca.pem
 peer_tok=$("$vx" token create --role peer --uses 2 --db "$dir/sched.db" 2>>"$dir/cli.log")
+printf 'upload:\n  rate_limit: 1048576\n' >"$dir/slow-upload.yaml"
 serve_start p1 --join "$peer_tok"
-serve_start p2 --join "$peer_tok"
+serve_start p2 --join "$peer_tok" --config "$dir/slow-upload.yaml" --metrics 127.0.0.1:0
 p2_id=$(grep -o 'ready: [^,]*' "$dir/p2.out" | cut -d' ' -f2)
 get p1 "$base/f.bin" "$dir/out/f1"
 expect_rc 0 "p1's download"
@@ -49,6 +54,21 @@ hold revoked p2
 hold kept p1
 grep -q "^piece $((4 * 1024 * 1024))$" "$dir/revoked.hold" || fail "p2's certificate got no piece"
 
+# 3 (set up): p2 holds h.bin (from the origin), p1 fetches it from p2, slowly
+make_file h.bin $((9 * 1024 * 1024))
+get p2 "$base/h.bin" "$dir/out/h2"
+expect_rc 0 "p2's download of h.bin"
+get_bg p1 "$base/h.bin" "$dir/out/h1" h1
+mport=$(sed -n 's/^vx serve: metrics on port //p' "$dir/p2.out")
+[ -n "$mport" ] || fail "p2 printed no metrics port"
+conns() { curl -fsS "http://127.0.0.1:$mport/metrics" |
+	awk '$1 == "vx_upload_connections" { print int($2) }'; }
+for i in $(seq 200); do
+	[ "$(conns)" -gt 0 ] && break
+	sleep 0.1
+done
+[ "$(conns)" -gt 0 ] || fail "p1 is not fetching h.bin from p2: the fetcher test tests nothing"
+
 # 2. revoke p2; p1 and the scheduler load the new CRL and drop what p2 holds open. The
 #    scheduler signs it at once; p1 is handed it as its CRL poll would (that poll runs a third
 #    of a certificate's life apart: the tls_cluster test has it)
@@ -65,18 +85,34 @@ openssl x509 -in "$dir/revoked.pem" -noout -checkend 0 >/dev/null ||
 	fail "p2's certificate expired before it was revoked (inconclusive)"
 grep -q 'upload: closing a connection whose client certificate no longer verifies' \
 	"$dir/p1.log" || fail "p1 did not say why it closed the connection"
-for i in $(seq 300); do
-	grep -q "closing the connection of $p2_id (.*): its certificate no longer verifies" \
-		"$dir/sched.log" && break
-	sleep 0.1
-done
-grep -q "closing the connection of $p2_id (.*): its certificate no longer verifies" \
-	"$dir/sched.log" || fail "the scheduler kept p2's open control connection"
+# log_within FILE PATTERN: whether PATTERN appears in FILE within 30 s
+log_within() {
+	for _ in $(seq 300); do
+		grep -q "$2" "$1" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+log_within "$dir/sched.log" "closing the connection of $p2_id (.*): its certificate no longer verifies" ||
+	fail "the scheduler kept p2's open control connection"
 # the control: p1's own certificate, held open as long, is still served
 [ "$(sed -n 2p "$dir/kept.hold")" = "" ] ||
 	fail "the connection of a valid certificate ended too: $(cat "$dir/kept.hold")"
 ! grep -q "closing the connection of $(grep -o 'ready: [^,]*' "$dir/p1.out" | cut -d' ' -f2) " \
 	"$dir/sched.log" || fail "the scheduler closed p1's valid connection"
+
+# 3. p1's fetcher dropped p2 once its client context took the CRL (with the upload port's),
+#    and its download still completes, partly from the origin
+log_within "$dir/p1.log" "fetcher: parent [0-9]* ($p2_id): its certificate no longer verifies (revoked or expired): its connections are closed" ||
+	fail "p1's fetcher kept its open connections to revoked p2: $(grep fetcher "$dir/p1.log" | tail -5)"
+for i in $(seq 600); do
+	[ -s "$dir/h1.rc" ] && break
+	sleep 0.1
+done
+[ "$(cat "$dir/h1.rc" 2>/dev/null)" = 0 ] || fail "p1's download of h.bin failed: $(cat "$dir/h1.err" 2>/dev/null)"
+same_file "$dir/www/h.bin" "$dir/out/h1" "p1 (h.bin)"
+grep -q '"bytes_from_source": [1-9]' "$dir/h1.json" ||
+	fail "p1 took all of h.bin from p2: revoked too late (inconclusive): $(cat "$dir/h1.json")"
 
 serve_stop p1
 echo "$name: ok"

@@ -95,9 +95,10 @@ static void test_vx_ctl_msg_encode__answer_with_arrays(void **state)
 	m.content_len = -1;
 	m.priv = true;
 	m.requester_local = true;
+	m.tenant = vx_ctl_str_of("team-a");
 	m.has = VX_CTL_F_STATUS | VX_CTL_F_ANSWER | VX_CTL_F_CANDS | VX_CTL_F_DIGESTS |
 		VX_CTL_F_PIECE_COUNT | VX_CTL_F_PIECE_LEN | VX_CTL_F_CONTENT_LEN |
-		VX_CTL_F_PRIVATE | VX_CTL_F_REQ_LOCAL;
+		VX_CTL_F_PRIVATE | VX_CTL_F_REQ_LOCAL | VX_CTL_F_TENANT;
 	n = vx_ctl_msg_encode(&m, buf, sizeof(buf));
 	assert_true(n > 0);
 	decode_frame(buf, n, &d, 0);
@@ -112,7 +113,8 @@ static void test_vx_ctl_msg_encode__answer_with_arrays(void **state)
 	assert_true(vx_ctl_str_eq(d.digests[1].digest, "crc32:4294967295"));
 	assert_int_equal(d.content_len, -1);
 	assert_true((d.has & VX_CTL_F_PRIVATE) && d.priv); /* key 65: the task is private */
-	assert_true((d.has & VX_CTL_F_REQ_LOCAL) && d.requester_local); /* key 66 */
+	assert_true((d.has & VX_CTL_F_REQ_LOCAL) && d.requester_local);		     /* key 66 */
+	assert_true((d.has & VX_CTL_F_TENANT) && vx_ctl_str_eq(d.tenant, "team-a")); /* key 89 */
 	vx_ctl_msg_release(&d);
 }
 

@@ -31,6 +31,7 @@
 #define VX_CTL_FILTERS_MAX 64		/* filtered query keys of one task id */
 #define VX_CTL_HEADERS_MAX 32		/* origin request headers of one preheat event */
 #define VX_CTL_ADDR_MAX	   64		/* bytes of an IP literal (addr, requester) */
+#define VX_CTL_TENANT_MAX  63		/* bytes of a tenant name (VX_TLS_TENANT_MAX) */
 #define VX_CTL_CSR_MAX	   4096		/* bytes of a PEM certificate request (join, renew) */
 #define VX_CTL_CERT_MAX	   16384	/* bytes of a PEM certificate (cert, ca) */
 #define VX_CTL_CRL_MAX	   (512u << 10) /* bytes of a PEM CRL */
@@ -174,6 +175,7 @@ struct vx_ctl_cost {
 #define VX_CTL_F_CFG_VERSION (1ull << 58) /* key 80: cluster configuration version */
 #define VX_CTL_F_CFG_DOC     (1ull << 59) /* key 81: the cluster configuration document */
 #define VX_CTL_F_CFG_SHA     (1ull << 60) /* key 82: its sha256, hex */
+#define VX_CTL_F_TENANT	     (1ull << 63) /* key 89: to a seed: the task's tenant */
 
 /*
  * One control message. A zeroed struct is a valid empty message; fill type, rid and the fields
@@ -224,6 +226,9 @@ struct vx_ctl_msg {
 	uint64_t fixed_piece_len;    /* user-fixed piece length (part of the id); 0 none */
 	struct vx_ctl_str requester; /* trigger: IP literal of the host that asked */
 	bool requester_local;	     /* trigger: the scheduler saw it on the seed's host */
+	/* to a seed without a tenant (answers, events): the tenant of the task, "" public; the
+	 * seed serves the task's pieces to that tenant's hosts only (spec/peer.md "TLS") */
+	struct vx_ctl_str tenant;
 
 	/* cluster identity (spec/control.md section 11); PEM bytes, borrowed */
 	const uint8_t *csr; /* join, renew: the request (only its public key is used) */

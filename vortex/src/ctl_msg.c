@@ -123,6 +123,7 @@ static const struct cb_key ctl_keys[] = {
 	SCALAR(80, CB_U64, VX_CTL_F_CFG_VERSION, cfg_version, UINT64_MAX >> 1, 0),
 	ARRAY(81, CB_BYTES, VX_CTL_F_CFG_DOC, cfg_doc, cfg_doc_len, VX_CTL_CFG_DOC_MAX, NULL),
 	SCALAR(82, CB_TEXT, VX_CTL_F_CFG_SHA, cfg_sha, VX_CTL_CFG_SHA_LEN, 0),
+	SCALAR(89, CB_TEXT, VX_CTL_F_TENANT, tenant, VX_CTL_TENANT_MAX, 0),
 	SCALAR(90, CB_TEXT, VX_CTL_F_REQUEST_ID, request_id, VX_REQUEST_ID_MAX, 0),
 };
 
