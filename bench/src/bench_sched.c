@@ -36,6 +36,7 @@
 
 #define SIM_PARENTS_MAX VX_SCHED_CANDS_MAX
 #define SIM_DT		0.1 /* seconds per step */
+#define SIM_REFRESH_S	2.0 /* a running peer asks for a fresh parent set this often */
 #define SIM_WORDS	16  /* pieces per task, at most 64 x this */
 
 struct sim_opts {
@@ -49,11 +50,12 @@ struct sim_opts {
 	uint64_t seed;
 	uint32_t tight_decisions;
 	double max_sim_s;
-	bool trace; /* every 2 simulated seconds: progress, parents, rates */
-	uint32_t layers;   /* tasks each host downloads at once (an image's layers); 1: one */
-	double fixed_bps;  /* every host's upload and download; 0: drawn from the three speeds */
-	double arrive_s;   /* arrivals spread uniformly over this */
-	uint32_t idcs;	   /* data centres; transfers across them run at half speed */
+	bool trace;	  /* every 2 simulated seconds: progress, parents, rates */
+	uint32_t layers;  /* tasks each host downloads at once (an image's layers); 1: one */
+	double fixed_bps; /* every host's upload and download; 0: drawn from the three speeds */
+	double arrive_s;  /* arrivals spread uniformly over this */
+	uint32_t idcs;	  /* data centres; transfers across them run at half speed */
+	uint32_t seeds;	  /* seed hosts the scheduler triggers (needs tasks == layers); 0: none */
 };
 
 /* A host: one scheduler host, up to o.layers peers sharing its links. */
@@ -66,6 +68,8 @@ struct sim_host {
 	double arrive_s;
 	uint32_t nconn;	 /* children served this step, over all its peers */
 	uint32_t nflows; /* parents (and origin fetches) its peers download from this step */
+	double up_left, down_left; /* capacity not given out yet this step */
+	bool seed;
 };
 
 struct sim_peer {
@@ -81,9 +85,11 @@ struct sim_peer {
 	bool gone;
 	uint64_t bits[SIM_WORDS]; /* pieces held */
 	uint64_t rep[SIM_WORDS];  /* pieces reported to the scheduler */
+	uint64_t sent[SIM_WORDS]; /* pieces it sent to a child */
 	uint32_t nhave;
 	uint32_t reported;		    /* pieces reported */
 	double credit[SIM_PARENTS_MAX + 1]; /* bytes under way per parent (last: the origin) */
+	double lrate[SIM_PARENTS_MAX + 1];  /* this step's rate per parent (last: the origin) */
 	uint32_t parents[SIM_PARENTS_MAX];
 	uint32_t nr_parents;
 	uint32_t bts;		     /* times made the origin peer */
@@ -100,7 +106,9 @@ struct sim {
 	struct vx_sched *s;
 	struct sim_peer *p;
 	struct sim_host *hs;
-	uint32_t nr_peers; /* hosts x layers */
+	uint32_t nr_hosts;   /* o.peers clients, then o.seeds seeds */
+	uint32_t nr_peers;   /* hosts x layers */
+	uint32_t nr_clients; /* the clients' peers come first */
 	char (*task_ids)[VX_TASK_ID_LEN + 1];
 	uint32_t *host_to_sim; /* scheduler host handle -> host index */
 	uint32_t hosts_cap;
@@ -133,6 +141,12 @@ static double pick_speed(struct sim *m)
 static uint64_t task_bytes(const struct sim *m)
 {
 	return (uint64_t)m->o.pieces * m->o.piece_bytes;
+}
+
+/* Every task is a blob of one registry, so a seed can be triggered to fetch it. */
+static void task_url(uint32_t t, char *url, size_t len)
+{
+	snprintf(url, len, "https://registry.sim/v2/app/blobs/sha256:%064x", t + 1);
 }
 
 static struct sim_host *host_of(const struct sim *m, const struct sim_peer *p)
@@ -189,8 +203,11 @@ static void sim_register(struct sim *m, struct sim_peer *p, double now)
 	struct vx_sched_reg r = { 0 };
 	struct vx_sched_answer a;
 	uint8_t bits[SIM_WORDS * 8] = { 0 };
+	char url[128];
 	uint64_t t0;
 
+	task_url(p->task, url, sizeof(url));
+	r.url = vx_ctl_str_of(url);
 	r.task_id = (struct vx_ctl_str){ m->task_ids[p->task], VX_TASK_ID_LEN };
 	r.piece_len = m->o.piece_bytes;
 	r.content_len = (int64_t)task_bytes(m);
@@ -289,16 +306,16 @@ static void sim_events(struct sim *m, double now)
 	struct vx_sched_event ev;
 
 	while (vx_sched_next_event(m->s, &ev, (uint64_t)(now * 1000))) {
-		char first[17];
-		uint32_t ti;
+		uint32_t ti = 0;
 		struct sim_peer *p;
 
-		/* task ids open with the task's index + 1 in 16 hex digits (sim_init) */
-		memcpy(first, ev.task_id, 16);
-		first[16] = 0;
-		ti = (uint32_t)strtoul(first, NULL, 16) - 1;
+		while (ti < m->o.tasks - 1 && memcmp(m->task_ids[ti], ev.task_id, VX_TASK_ID_LEN))
+			ti++;
 		p = &m->p[peer_on(m, m->host_to_sim[ev.host], ti)];
-
+		if (ev.kind == VX_CTL_EV_TRIGGER && !p->active) {
+			sim_register(m, p, now); /* the seed: made the origin peer already */
+			continue;
+		}
 		if (ev.kind == VX_CTL_EV_PARENTS || ev.kind == VX_CTL_EV_BACK_TO_SOURCE) {
 			m->decisions++;
 			apply_answer(m, p, &ev.ans, now);
@@ -318,30 +335,35 @@ static int sim_init(struct sim *m, const struct sim_opts *o, enum vx_sched_polic
 	m->rng = (o->seed + 1) * 0x9e3779b97f4a7c15ull; /* xorshift state: never 0 */
 	vx_sched_cfg_default(&cfg);
 	cfg.policy = pol;
-	cfg.hosts_max = o->peers + 16;
+	cfg.hosts_max = o->peers + o->seeds + 16;
 	cfg.tasks_max = o->tasks + 16;
-	cfg.peers_max = o->peers * o->layers + 16;
+	cfg.peers_max = (o->peers + o->seeds) * o->layers + 16;
 	cfg.host_peers_max = VX_MAX(cfg.host_peers_max, o->layers);
-	cfg.cands = pol == VX_SCHED_POLICY_DRAGONFLY ? 3 : (getenv("SIMC") ? (uint32_t)atoi(getenv("SIMC")) : 4);
+	cfg.cands = pol == VX_SCHED_POLICY_DRAGONFLY ? 3 : 4;
 	cfg.events_max = o->peers * o->layers * 4;
 	cfg.origin_stall_ms = 30000;
-	if (getenv("SIMM"))
-		cfg.child_min_bps = (uint64_t)atof(getenv("SIMM"));
 	rc = vx_sched_new(&m->s, &cfg);
 	if (rc)
 		return rc;
-	m->nr_peers = o->peers * o->layers;
+	m->nr_hosts = o->peers + o->seeds;
+	m->nr_peers = m->nr_hosts * o->layers;
+	m->nr_clients = o->peers * o->layers;
 	m->p = vx_calloc(m->nr_peers, sizeof(*m->p));
-	m->hs = vx_calloc(o->peers, sizeof(*m->hs));
+	m->hs = vx_calloc(m->nr_hosts, sizeof(*m->hs));
 	m->task_ids = vx_calloc(o->tasks, sizeof(*m->task_ids));
 	m->hosts_cap = cfg.hosts_max;
 	m->host_to_sim = vx_calloc(cfg.hosts_max, sizeof(*m->host_to_sim));
 	if (!m->p || !m->hs || !m->task_ids || !m->host_to_sim)
 		return -ENOMEM;
-	for (uint32_t t = 0; t < o->tasks; t++)
-		snprintf(m->task_ids[t], sizeof(m->task_ids[t]), "%016x%016x%016x%016x", t + 1,
-			 t * 7 + 3, t * 13 + 5, t * 31 + 7);
-	for (uint32_t k = 0; k < o->peers; k++) {
+	for (uint32_t t = 0; t < o->tasks; t++) {
+		char url[128];
+
+		task_url(t, url, sizeof(url));
+		rc = vx_task_id_from_source(url, NULL, NULL, 0, NULL, 0, m->task_ids[t]);
+		if (rc)
+			return rc;
+	}
+	for (uint32_t k = 0; k < m->nr_hosts; k++) {
 		struct sim_host *hs = &m->hs[k];
 		struct vx_sched_host_info hi = { 0 };
 		char idc[8], loc[32];
@@ -371,6 +393,8 @@ static int sim_init(struct sim *m, const struct sim_opts *o, enum vx_sched_polic
 		hi.idc = vx_ctl_str_of(idc);
 		hi.location = vx_ctl_str_of(loc);
 		hi.bandwidth_bps = hs->declared_bps;
+		hs->seed = k >= o->peers;
+		hi.role = hs->seed ? VX_CTL_ROLE_SEED : VX_CTL_ROLE_NORMAL;
 		h = vx_sched_hello(m->s, &hi, 0);
 		if (h < 0)
 			return h;
@@ -382,8 +406,9 @@ static int sim_init(struct sim *m, const struct sim_opts *o, enum vx_sched_polic
 			p->host = k;
 			p->h = hs->h;
 			p->task = (k % (o->tasks / o->layers)) * o->layers + l;
-			p->arrive_s = hs->arrive_s;
-			if (sim_unif(m) < o->churn_share) {
+			p->arrive_s =
+				k >= o->peers ? INFINITY : hs->arrive_s; /* seeds: triggered */
+			if (k < o->peers && sim_unif(m) < o->churn_share) {
 				p->leave_s = p->arrive_s + 2.0 + sim_unif(m) * 10.0;
 				p->back_s = p->leave_s + 3.0;
 			}
@@ -406,33 +431,66 @@ static bool serving(const struct sim_peer *q)
 	return q->active && !q->gone;
 }
 
-/* Takes one piece @q holds that @p lacks, at random; false when there is none. */
-static bool take_piece(struct sim *m, struct sim_peer *p, const struct sim_peer *q)
+/* Sets in @p one piece of @avail (@words words), at random; false when @avail is empty. */
+static bool take_one(struct sim *m, struct sim_peer *p, const uint64_t *avail, uint32_t words,
+		     uint32_t *got)
 {
-	uint32_t words = (m->o.pieces + 63) / 64, n = 0, k, start;
+	uint32_t n = 0, k;
 
 	for (uint32_t w = 0; w < words; w++)
-		n += (uint32_t)__builtin_popcountll(q->bits[w] & ~p->bits[w]);
+		n += (uint32_t)__builtin_popcountll(avail[w]);
 	if (!n)
 		return false;
 	k = (uint32_t)(sim_rand(m) % n);
-	start = 0;
 	for (uint32_t w = 0; w < words; w++) {
-		uint64_t avail = q->bits[w] & ~p->bits[w];
-		uint32_t c = (uint32_t)__builtin_popcountll(avail);
+		uint64_t a = avail[w];
+		uint32_t c = (uint32_t)__builtin_popcountll(a);
 
 		if (k >= c) {
 			k -= c;
 			continue;
 		}
 		while (k--)
-			avail &= avail - 1;
-		p->bits[w] |= avail & -avail;
+			a &= a - 1;
+		p->bits[w] |= a & -a;
 		p->nhave++;
+		*got = w * 64 + (uint32_t)__builtin_ctzll(a);
 		return true;
 	}
-	(void)start;
 	return false;
+}
+
+/*
+ * Takes one piece @q holds that @p lacks; false when there is none. As the daemon does: the
+ * fetcher asks first for the pieces fewest of its parents hold (here: held by @q alone among
+ * them, else any), and a seed super-seeds (upload.c): it sends a piece it has not sent yet
+ * while it has one the child lacks.
+ */
+static bool take_piece(struct sim *m, struct sim_peer *p, struct sim_peer *q)
+{
+	uint32_t words = (m->o.pieces + 63) / 64, got;
+	uint64_t avail[SIM_WORDS], pick[SIM_WORDS], any = 0;
+	bool seed = host_of(m, q)->seed;
+
+	for (uint32_t w = 0; w < words; w++) {
+		uint64_t others = 0;
+
+		avail[w] = q->bits[w] & ~p->bits[w];
+		if (seed) {
+			pick[w] = avail[w] & ~q->sent[w];
+		} else {
+			for (uint32_t k = 0; k < p->nr_parents; k++) {
+				if (&m->p[p->parents[k]] != q)
+					others |= m->p[p->parents[k]].bits[w];
+			}
+			pick[w] = avail[w] & ~others;
+		}
+		any |= pick[w];
+	}
+	if (!take_one(m, p, any ? pick : avail, words, &got))
+		return false;
+	q->sent[got / 64] |= 1ull << (got % 64);
+	return true;
 }
 
 static bool lacks_from(const struct sim *m, const struct sim_peer *p, const struct sim_peer *q)
@@ -457,17 +515,77 @@ static bool take_from_origin(struct sim *m, struct sim_peer *p)
 	return false;
 }
 
+/* A link moves pieces this step: its parent serves and holds something the child lacks. */
+static bool link_live(const struct sim *m, const struct sim_peer *p, uint32_t k)
+{
+	const struct sim_peer *q = &m->p[p->parents[k]];
+
+	return serving(q) && lacks_from(m, p, q);
+}
+
+/*
+ * Shares the links' capacity out like TCP does, roughly (max-min fairness by progressive
+ * filling): each round every live link gets an equal part of what is left at both its ends
+ * (the smaller of the two); a few rounds hand the share an idle or slow link leaves to the
+ * others. A link across data centres gets half of each part (a longer, lossier path).
+ * The origin fetch is one more link, its far end the origin's rate split over its fetchers.
+ */
+static void share_rates(struct sim *m, const uint32_t *origins, double *origin_left)
+{
+	for (uint32_t k = 0; k < m->nr_hosts; k++) {
+		m->hs[k].up_left = m->hs[k].up_bps;
+		m->hs[k].down_left = m->hs[k].down_bps;
+	}
+	for (uint32_t t = 0; t < m->o.tasks; t++)
+		origin_left[t] = m->o.origin_bps;
+	for (uint32_t i = 0; i < m->nr_peers; i++)
+		memset(m->p[i].lrate, 0, sizeof(m->p[i].lrate));
+	for (int round = 0; round < 4; round++) {
+		for (uint32_t i = 0; i < m->nr_peers; i++) {
+			struct sim_peer *p = &m->p[i];
+			struct sim_host *ph = host_of(m, p);
+			double down;
+
+			if (!serving(p) || p->done || !ph->nflows)
+				continue;
+			down = ph->down_left / ph->nflows;
+			if (p->origin && origins[p->task]) {
+				double r = VX_MIN(origin_left[p->task] / origins[p->task], down);
+
+				p->lrate[SIM_PARENTS_MAX] += r;
+				ph->down_left -= r;
+				origin_left[p->task] -= r;
+			}
+			for (uint32_t k = 0; k < p->nr_parents; k++) {
+				struct sim_host *qh = host_of(m, &m->p[p->parents[k]]);
+				double r;
+
+				if (!link_live(m, p, k) || !qh->nconn)
+					continue;
+				r = VX_MIN(qh->up_left / qh->nconn, down);
+				if (qh->idc != ph->idc)
+					r *= 0.5;
+				p->lrate[k] += r;
+				ph->down_left -= r;
+				qh->up_left -= r;
+			}
+		}
+	}
+}
+
 /*
  * One time step of transfers, piece by piece. A host's uplink is shared by every child of its
- * peers, its downlink by every parent (and origin fetch) of its peers, counting only links
- * that have something to send.
+ * peers, its downlink by every parent (and origin fetch) of its peers (share_rates).
  */
 static void sim_step(struct sim *m, double now)
 {
 	double dt = SIM_DT, piece = (double)m->o.piece_bytes;
 	uint32_t *origins = vx_calloc(m->o.tasks, sizeof(*origins));
+	double *origin_left = vx_calloc(m->o.tasks, sizeof(*origin_left));
 
-	for (uint32_t k = 0; k < m->o.peers; k++)
+	if (!origins || !origin_left)
+		goto out;
+	for (uint32_t k = 0; k < m->nr_hosts; k++)
 		m->hs[k].nconn = m->hs[k].nflows = 0;
 	for (uint32_t i = 0; i < m->nr_peers; i++) {
 		struct sim_peer *p = &m->p[i];
@@ -476,33 +594,25 @@ static void sim_step(struct sim *m, double now)
 			continue;
 		if (p->origin) {
 			host_of(m, p)->nflows++;
-			if (origins)
-				origins[p->task]++;
+			origins[p->task]++;
 		}
 		/* a link with nothing to send takes no share of either end (TCP gives it away) */
 		for (uint32_t k = 0; k < p->nr_parents; k++) {
-			struct sim_peer *q = &m->p[p->parents[k]];
-
-			if (!serving(q) || !lacks_from(m, p, q))
+			if (!link_live(m, p, k))
 				continue;
 			host_of(m, p)->nflows++;
-			host_of(m, q)->nconn++;
+			host_of(m, &m->p[p->parents[k]])->nconn++;
 		}
 	}
+	share_rates(m, origins, origin_left);
 	for (uint32_t i = 0; i < m->nr_peers; i++) {
 		struct sim_peer *p = &m->p[i];
-		const struct sim_host *ph = host_of(m, p);
 		uint32_t before = p->nhave;
-		double down;
 
 		if (!serving(p) || p->done)
 			continue;
-		down = ph->down_bps / VX_MAX(1u, ph->nflows);
 		if (p->origin) {
-			double r = VX_MIN(
-				m->o.origin_bps / VX_MAX(1u, origins ? origins[p->task] : 1), down);
-
-			p->credit[SIM_PARENTS_MAX] += r * dt / 8;
+			p->credit[SIM_PARENTS_MAX] += p->lrate[SIM_PARENTS_MAX] * dt / 8;
 			while (p->credit[SIM_PARENTS_MAX] >= piece && take_from_origin(m, p)) {
 				p->credit[SIM_PARENTS_MAX] -= piece;
 				m->origin_bytes += piece;
@@ -510,14 +620,10 @@ static void sim_step(struct sim *m, double now)
 		}
 		for (uint32_t k = 0; k < p->nr_parents; k++) {
 			struct sim_peer *q = &m->p[p->parents[k]];
-			const struct sim_host *qh = host_of(m, q);
-			double r;
+			double r = p->lrate[k];
 
 			if (!serving(q))
 				continue;
-			r = VX_MIN(qh->up_bps / VX_MAX(1u, qh->nconn), down);
-			if (qh->idc != ph->idc)
-				r *= 0.5;
 			if (!lacks_from(m, p, q)) {
 				p->credit[k] =
 					0; /* nothing to take: the link idles, nothing measured */
@@ -531,7 +637,9 @@ static void sim_step(struct sim *m, double now)
 		}
 		p->rate = 0.9 * p->rate + 0.1 * (double)(p->nhave - before) * piece * 8 / dt;
 	}
+out:
 	vx_free(origins);
+	vx_free(origin_left);
 	(void)now;
 }
 
@@ -567,8 +675,8 @@ static void sim_control(struct sim *m, double now)
 		if (!serving(p) || p->done)
 			continue;
 		sim_report(m, p, now);
-		if (!p->done && !p->origin && now - p->resched_s >= 3.0 &&
-		    (p->nr_parents == 0 || p->rate < 0.1 * host_of(m, p)->down_bps / m->o.layers))
+		/* as the daemon does (PEER_REFRESH_MS): a fresh parent set every 2 s */
+		if (!p->done && !p->origin && now - p->resched_s >= SIM_REFRESH_S)
 			sim_reschedule(m, p, now);
 	}
 	vx_sched_tick(m->s, (uint64_t)(now * 1000));
@@ -588,8 +696,10 @@ static double sim_bound_loose(const struct sim *m)
 		worst = VX_MAX(worst, size * m->o.layers / m->hs[k].down_bps);
 		up_all += m->hs[k].up_bps;
 	}
+	for (uint32_t k = m->o.peers; k < m->nr_hosts; k++)
+		up_all += m->hs[k].up_bps; /* seeds upload too */
 	if (m->o.layers > 1)
-		return VX_MAX(worst, (double)m->nr_peers * size /
+		return VX_MAX(worst, (double)m->nr_clients * size /
 					     (up_all + m->o.origin_bps * m->o.tasks));
 	for (uint32_t t = 0; t < m->o.tasks; t++) {
 		double up = m->o.origin_bps, n = 0;
@@ -598,7 +708,7 @@ static double sim_bound_loose(const struct sim *m)
 			if (m->p[i].task != t)
 				continue;
 			up += host_of(m, &m->p[i])->up_bps;
-			n++;
+			n += i < m->nr_clients;
 		}
 		worst = VX_MAX(worst, n * size / up);
 	}
@@ -619,8 +729,7 @@ static double sim_bound_source(const struct sim *m)
 	double size = (double)task_bytes(m) * 8, worst = sim_bound_loose(m);
 
 	for (uint32_t k = 0; k < m->o.peers; k++)
-		worst = VX_MAX(worst,
-			       m->hs[k].arrive_s + size * m->o.layers / m->hs[k].down_bps);
+		worst = VX_MAX(worst, m->hs[k].arrive_s + size * m->o.layers / m->hs[k].down_bps);
 	for (uint32_t t = 0; t < m->o.tasks; t++) {
 		double t0 = 1e30, up = 0, down = 0;
 
@@ -732,7 +841,20 @@ static int sim_run(const struct sim_opts *o, enum vx_sched_policy pol, struct si
 		now += SIM_DT;
 		if (o->trace && fmod(now + 1e-6, 2.0) < SIM_DT * 0.99) {
 			double np = 0, rate = 0, idle = 0, links = 0, act = 0, done = 0;
+			double up = 0, upc = 0, dn = 0, dnc = 0;
 			uint32_t maxc = 0;
+
+			for (uint32_t k = 0; k < m.nr_hosts; k++) {
+				up += m.hs[k].up_bps - m.hs[k].up_left;
+				upc += m.hs[k].up_bps;
+				dn += m.hs[k].down_bps - m.hs[k].down_left;
+				dnc += m.hs[k].down_bps;
+			}
+			for (uint32_t i = 0; i < m.nr_clients; i++)
+				np += m.p[i].nhave;
+			fprintf(stderr, "t=%.0f uplinks %.2f downlinks %.2f used, held %.2f\n", now,
+				up / upc, dn / dnc, np / m.nr_clients / o->pieces);
+			np = 0;
 
 			for (uint32_t i = 0; i < m.nr_peers; i++) {
 				struct sim_peer *q = &m.p[i];
@@ -764,19 +886,28 @@ static int sim_run(const struct sim_opts *o, enum vx_sched_policy pol, struct si
 			}
 		}
 		left = 0;
-		for (uint32_t i = 0; i < m.nr_peers; i++)
+		for (uint32_t i = 0; i < m.nr_clients; i++)
 			left += !m.p[i].done;
 		if (!left || now > o->max_sim_s)
 			break;
 	}
-	for (uint32_t i = 0; i < m.nr_peers; i++) {
+	for (uint32_t i = 0; i < m.nr_clients; i++) {
 		if (m.p[i].done)
 			sum += m.p[i].done_s;
 		r->completion_s = VX_MAX(r->completion_s, m.p[i].done ? m.p[i].done_s : now);
 	}
 	r->unfinished = left;
-	r->mean_s = sum / (double)(m.nr_peers - left ? m.nr_peers - left : 1);
+	r->mean_s = sum / (double)(m.nr_clients - left ? m.nr_clients - left : 1);
 	r->source_bound_s = sim_bound_source(&m);
+	if (o->trace) {
+		for (uint32_t i = 0; i < m.nr_peers; i++) {
+			if (m.p[i].bts)
+				fprintf(stderr,
+					"trace: task %u fetched from the origin by host %u at %.1f "
+					"s\n",
+					m.p[i].task, m.p[i].host, m.p[i].bts_s);
+		}
+	}
 	host_percentiles(&m, now, r);
 	r->decisions = m.decisions;
 	r->decisions_s_sim = m.decide_ns ? (double)m.decisions / ((double)m.decide_ns / 1e9) : 0;
@@ -806,9 +937,9 @@ static void usage(FILE *f)
 		   "                      [--liars F] [--churn F] [--seed N] [--tight N]\n"
 		   "                      [--policy vx|dragonfly|both] [--trace]\n"
 		   "                      [--layers N] [--speed-mbit N] [--origin-mbit N]\n"
-		   "                      [--arrive-s S] [--idcs N] [--kraken]\n"
+		   "                      [--arrive-s S] [--idcs N] [--seeds N] [--kraken]\n"
 		   "  --kraken: Kraken's published benchmark: 2,600 hosts pull a 3 GB image of\n"
-		   "  2 layers, 300 MB/s up and down per host, all at once\n");
+		   "  2 layers, 300 MB/s up and down per host, all at once, 3 seeds\n");
 }
 
 static int run_sched(int argc, char **argv)
@@ -831,6 +962,7 @@ static int run_sched(int argc, char **argv)
 		{ "arrive-s", required_argument, NULL, 'A' },
 		{ "idcs", required_argument, NULL, 'I' },
 		{ "kraken", no_argument, NULL, 'K' },
+		{ "seeds", required_argument, NULL, 'E' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct sim_opts o = {
@@ -900,6 +1032,9 @@ static int run_sched(int argc, char **argv)
 		case 'I':
 			o.idcs = (uint32_t)strtoul(optarg, NULL, 10);
 			break;
+		case 'E':
+			o.seeds = (uint32_t)strtoul(optarg, NULL, 10);
+			break;
 		case 'K':
 			/* 3 GB in 2 layers of 358 x 4 MiB, 300 MB/s (2.4 Gb/s) per host and at the
 			 * origin, one data centre, no liars, no churn, everyone at once */
@@ -912,6 +1047,7 @@ static int run_sched(int argc, char **argv)
 			o.liar_share = o.churn_share = 0;
 			o.arrive_s = 0;
 			o.idcs = 1;
+			o.seeds = 3; /* Kraken pulls from its origin cluster: vx's are seed hosts */
 			break;
 		case 'h':
 			usage(stdout);
@@ -921,10 +1057,10 @@ static int run_sched(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (o.peers == 0 || o.tasks == 0 || o.tasks > o.peers || o.pieces == 0 ||
-	    o.layers == 0 || o.tasks % o.layers || o.idcs == 0 || o.origin_bps <= 0 ||
-	    o.arrive_s < 0 ||
-	    o.pieces > SIM_WORDS * 64 || o.piece_bytes == 0 ||
+	if (o.peers == 0 || o.tasks == 0 || o.tasks > o.peers || o.pieces == 0 || o.layers == 0 ||
+	    o.tasks % o.layers || (o.seeds && o.tasks != o.layers) || o.idcs == 0 ||
+	    o.origin_bps <= 0 || o.arrive_s < 0 || o.pieces > SIM_WORDS * 64 ||
+	    o.piece_bytes == 0 ||
 	    (strcmp(pol, "both") && strcmp(pol, "vx") && strcmp(pol, "dragonfly"))) {
 		usage(stderr);
 		return 2;
@@ -948,7 +1084,8 @@ static int run_sched(int argc, char **argv)
 		printf("  %-10s decisions per CPU-second (tight loop, best of 3) %9.0f   (in-sim "
 		       "%10.0f, %llu "
 		       "decisions)\n"
-		       "  %-10s swarm done %7.1f s   mean %6.1f s   hosts p50 %6.1f s  p99 %6.1f s\n"
+		       "  %-10s swarm done %7.1f s   mean %6.1f s   hosts p50 %6.1f s  p99 %6.1f "
+		       "s\n"
 		       "  %-10s source bound %6.1f s (ratio %.2fx)   loose bound %6.1f s (%.2fx)   "
 		       "unfinished %u   origin copies/task %.2f\n\n",
 		       k ? "dragonfly" : "vx", res[k].decisions_s_tight, res[k].decisions_s_sim,
