@@ -3,21 +3,25 @@
  * bench_sched.c: `vx-bench sched`: the scheduler core (control/, vx_sched.h) driving an
  * in-process simulated swarm, once per policy with the same seed, side by side.
  *
- * The swarm: N hosts (one peer each) spread over T tasks of P pieces, arriving over the first
- * seconds; upload/download speeds drawn from 100 Mb/s, 1 Gb/s and 10 Gb/s; a share of hosts
- * declares 10 Gb/s but really moves 100 Mb/s (a congested or lying host: only measurement can
- * tell); transfers across data centres run at half speed; one origin per task at 1 Gb/s; churn:
- * some peers leave mid-download and come back a few seconds later with what they held.
+ * The swarm: N hosts, each pulling L tasks at once (layers; one peer per task), spread over T
+ * tasks of P pieces, arriving over the first seconds; upload/download speeds drawn from
+ * 100 Mb/s, 1 Gb/s and 10 Gb/s (or one fixed rate); a share of hosts declares 10 Gb/s but really
+ * moves 100 Mb/s (a congested or lying host: only measurement can tell); transfers across data
+ * centres get half their share; one origin per task; optional seed hosts the scheduler
+ * triggers; churn: some peers leave mid-download and come back a few seconds later with what
+ * they held. --kraken is Kraken's published benchmark (2,600 hosts, 3 GB in 2 layers, 300 MB/s).
  *
- * Transfers are a fluid model in time steps: a parent's upload is shared by its children, a
- * child's download by its parents, and a child can only take what a parent holds beyond its own
- * prefix. Peers report progress once per completed piece batch with per-parent costs (bytes and
- * time), exactly as the control channel carries them, and ask for new parents when they starve.
+ * Transfers are a fluid model in time steps of whole pieces: a host's uplink and downlink are
+ * shared by its peers' live links roughly as TCP shares them (share_rates), a child takes the
+ * pieces fewest of its parents hold first, and seeds super-seed, as the daemon does. Peers
+ * report progress every step with per-parent costs (bytes and time), exactly as the control
+ * channel carries them, and ask for a fresh parent set every 2 s as the daemon does.
+ * bench/RESULTS.md ("scheduler at scale") says what the model leaves out.
  *
  * Reported per policy: decisions per CPU-second in a tight loop of reschedules on a populated
- * swarm (one core, best of three rounds),
- * simulated completion time of the whole swarm against the fluid lower bound
- * max over tasks of max(F/origin, F/min download, n*F/(origin + sum of uploads)).
+ * swarm (one core, best of three rounds), the simulated completion time of the whole swarm,
+ * the hosts' p50 and p99, and two lower bounds: the loose one (sim_bound_loose) and the source
+ * bound, which also counts each task's first back-to-source host (sim_bound_source).
  */
 #include <getopt.h>
 #include <math.h>
