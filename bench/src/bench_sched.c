@@ -370,7 +370,7 @@ static int sim_init(struct sim *m, const struct sim_opts *o, enum vx_sched_polic
 	for (uint32_t k = 0; k < m->nr_hosts; k++) {
 		struct sim_host *hs = &m->hs[k];
 		struct vx_sched_host_info hi = { 0 };
-		char idc[8], loc[32];
+		char idc[16], loc[32];
 		int h;
 
 		snprintf(hs->id, sizeof(hs->id), "p%u", k);
