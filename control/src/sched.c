@@ -1330,10 +1330,27 @@ static uint32_t origin_limit(const struct vx_sched *s, const struct sched_task *
 	return t->stalled ? s->cfg.origin_stalled_max : s->cfg.origin_max;
 }
 
-/* Rendezvous hashing of the task id over the active seed hosts: the same task, same seed. */
+/* Origin fetches under way on @host (its peers fetching from the source). */
+static uint32_t host_origin_fetches(const struct vx_sched *s, uint32_t host)
+{
+	uint32_t n = 0;
+
+	for (uint32_t pi = s->hosts[host].peer_head; pi != SCHED_NONE; pi = s->peers[pi].host_next)
+		n += s->peers[pi].state == VX_SCHED_PEER_BACK_TO_SOURCE;
+	return n;
+}
+
+/*
+ * Rendezvous hashing of the task id over the active seed hosts, with two choices: of the two
+ * seeds the task ranks highest, the one with fewer origin fetches under way (the first on a
+ * tie). The same task goes to the same one or two seeds, and the layers of one image, which
+ * arrive together, are spread over the seeds' downlinks instead of sharing one (a seed
+ * fetching two layers takes twice as long to put the last piece of each in the swarm).
+ */
 static uint32_t seed_for(const struct vx_sched *s, const struct sched_task *t)
 {
-	uint32_t best = SCHED_NONE, th = vx_hash_fnv1a(t->id, VX_TASK_ID_LEN), hb = 0;
+	uint32_t best = SCHED_NONE, second = SCHED_NONE, th = vx_hash_fnv1a(t->id, VX_TASK_ID_LEN);
+	uint32_t hb = 0, hs = 0;
 
 	for (uint32_t hi = 0; hi < s->cfg.hosts_max && s->nr_seeds; hi++) {
 		const struct sched_host *h = &s->hosts[hi];
@@ -1343,10 +1360,17 @@ static uint32_t seed_for(const struct vx_sched *s, const struct sched_task *t)
 			continue;
 		w = (uint32_t)vx_hash_mix64((uint64_t)h->hash << 32 | th);
 		if (best == SCHED_NONE || w > hb) {
+			second = best;
+			hs = hb;
 			best = hi;
 			hb = w;
+		} else if (second == SCHED_NONE || w > hs) {
+			second = hi;
+			hs = w;
 		}
 	}
+	if (second != SCHED_NONE && host_origin_fetches(s, second) < host_origin_fetches(s, best))
+		return second;
 	return best;
 }
 
