@@ -70,9 +70,10 @@ int vx__mgr_token_create(struct mgr_db *d, const char *name, uint32_t scopes, co
 			 uint64_t ttl_s, char *out, int64_t *id);
 /* Checks a presented token; 0 and @t, or -EACCES (unknown, bad, expired or revoked). */
 int vx__mgr_token_check(struct mgr_db *d, const char *tok, struct mgr_token *t);
-json_t *vx__mgr_token_list(struct mgr_db *d);
-/* 0, -ENOENT. */
-int vx__mgr_token_revoke(struct mgr_db *d, int64_t id);
+/* The tokens a token of @tenant may see: "" every one, a tenant its own tenant's. */
+json_t *vx__mgr_token_list(struct mgr_db *d, const char *tenant);
+/* 0, -ENOENT (no such token, or one of another tenant than @tenant when that is not ""). */
+int vx__mgr_token_revoke(struct mgr_db *d, int64_t id, const char *tenant);
 const char *vx__mgr_scope_name(uint32_t bit);
 
 /* Appends one audit record (fields are cleaned of control characters). */
