@@ -647,17 +647,23 @@ static enum MHD_Result dispatch(struct call *k, enum route_id r, const char *res
 		return answer(k, MHD_HTTP_OK, vx__mgr_pcache_list(k->m->srv));
 	case R_JOBS_GET:
 		return answer(k, MHD_HTTP_OK,
-			      vx__mgr_job_list(k->m->jobs, query_u32(k->c, "page", 1, 1000000),
+			      vx__mgr_job_list(k->m->jobs, k->tok.tenant,
+					       query_u32(k->c, "page", 1, 1000000),
 					       query_u32(k->c, "per_page", 50, 1000)));
 	case R_JOB_GET: {
-		json_t *o = vx__mgr_job_get(k->m->jobs, id);
+		/* another tenant's job is as unknown as a missing one */
+		json_t *o = vx__mgr_job_seen(k->m->jobs, id, k->tok.tenant)
+				    ? vx__mgr_job_get(k->m->jobs, id)
+				    : NULL;
 
 		return o ? answer(k, MHD_HTTP_OK, o) : fail(k, MHD_HTTP_NOT_FOUND, "no such job");
 	}
 	case R_JOB_DEL:
 		k->audit = true;
 		snprintf(k->target, sizeof(k->target), "job=%" PRId64, id);
-		rc = vx__mgr_job_cancel(k->m->jobs, id);
+		rc = vx__mgr_job_seen(k->m->jobs, id, k->tok.tenant)
+			     ? vx__mgr_job_cancel(k->m->jobs, id)
+			     : -ENOENT;
 		if (rc == -ENOENT)
 			return fail(k, MHD_HTTP_NOT_FOUND, "no such job");
 		if (rc == -EALREADY)

@@ -224,7 +224,10 @@ int vx__mgr_job_create_blobs(struct mgr_jobs *j, const struct vx_mgr_job_req *r,
 			     const char *const *urls, const char *const *tids, uint32_t n,
 			     int64_t token_id, int64_t *id, char *err, size_t err_len);
 json_t *vx__mgr_job_get(struct mgr_jobs *j, int64_t id);
-json_t *vx__mgr_job_list(struct mgr_jobs *j, uint32_t page, uint32_t per_page);
+/* The jobs a token of @tenant sees: "" every one, a tenant those its tenant's tokens made. */
+json_t *vx__mgr_job_list(struct mgr_jobs *j, const char *tenant, uint32_t page, uint32_t per_page);
+/* Whether a token of @tenant sees job @id (false also: no such job). */
+bool vx__mgr_job_seen(struct mgr_jobs *j, int64_t id, const char *tenant);
 /* 0, -ENOENT, -EALREADY (ended). */
 int vx__mgr_job_cancel(struct mgr_jobs *j, int64_t id);
 void vx__mgr_jobs_tick(struct mgr_jobs *j, uint64_t now_ms);

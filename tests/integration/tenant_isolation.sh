@@ -18,7 +18,8 @@
 #      lists it, the operator's (no tenant) sees every task
 #   6. the open API's other views with the two tenants' tokens: hosts, stats, the blocklist and
 #      the token list show a tenant its own only (the operator's show all); a tenant cannot
-#      block another tenant's host, lift another tenant's entry or revoke another's token
+#      block another tenant's host, lift another tenant's entry or revoke another's token; the
+#      job list, a job and its cancel likewise (a job is its maker's token's tenant's)
 # Security test list (shared/reference/dragonfly-behaviour.md 5.5): 17 (no poisoned data: a
 # host of another tenant never becomes a parent), 20 (certificates bound to identity: the
 # tenant is the certificate's, never claimed; a seed of one tenant is no seed of all), 4 (least privilege: a tenant's token reads and
@@ -192,6 +193,18 @@ has "$toks_b" team-a && fail "team-b's token list shows team-a's token: $toks_b"
 [ "$(grep -o '"id"' <<<"$toks_b" | wc -l)" = 1 ] || fail "team-b sees tokens not its own: $toks_b"
 expect 404 "team-b revokes team-a's token" DELETE "/oapi/v1/tokens/$id_ta" - "$tok_tb" >/dev/null
 expect 200 "team-a's token after team-b's revoke" GET /oapi/v1/tasks - "$tok_ta" >/dev/null
+# jobs: team-a's get_task job (its URL, its holders) is not team-b's to list, read or cancel
+job_a=$(expect 200 "team-a's get_task" POST /oapi/v1/jobs \
+	"{\"type\":\"get_task\",\"args\":{\"url\":\"$base/f.bin\"}}" "$tok_ta" |
+	python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+job_ids() { expect 200 "$1's job list" GET /oapi/v1/jobs - "$2" |
+	python3 -c 'import json,sys; print(" ".join(str(j["id"]) for j in json.load(sys.stdin)))'; }
+grep -qw "$job_a" <<<"$(job_ids team-a "$tok_ta")" || fail "team-a does not list its own job"
+grep -qw "$job_a" <<<"$(job_ids operator "$admin")" || fail "the operator does not list team-a's job"
+grep -qw "$job_a" <<<"$(job_ids team-b "$tok_tb")" && fail "team-b's token lists team-a's job"
+expect 404 "team-b reads team-a's job" GET "/oapi/v1/jobs/$job_a" - "$tok_tb" >/dev/null
+expect 404 "team-b cancels team-a's job" DELETE "/oapi/v1/jobs/$job_a" - "$tok_tb" >/dev/null
+expect 200 "team-a reads its job" GET "/oapi/v1/jobs/$job_a" - "$tok_ta" >/dev/null
 
 for n in a1 a2 b1; do serve_stop "$n"; done
 echo "$name: ok"
