@@ -21,6 +21,11 @@ if(TARGET vx_control)
 	endif()
 	vx_add_test(test_control_pcache
 		SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_control_pcache.c LIBS vx_control)
+	# the scheduler's records beside another writer of the sqlite file (issue 14)
+	vx_add_test(test_control_sched_db
+		SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_control_sched_db.c
+		LIBS vx_control PkgConfig::SQLITE3)
+	target_include_directories(test_control_sched_db PRIVATE ${CMAKE_SOURCE_DIR}/control/src)
 	if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_control_client.c)
 		vx_add_test(test_control_client
 			SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_control_client.c

@@ -723,7 +723,10 @@ static int serve_main(const struct serve_flags *flp, const struct vx_config *cfg
 		vx_peer_api_stop(api);
 		return VX_EXIT_FAILURE;
 	}
+	if (proxy)
+		vx_serve_ccfg_proxy(&ccfg, proxy);
 	if (serve_metrics(&cfg, peer, &metrics)) {
+		vx_serve_ccfg_proxy(&ccfg, NULL);
 		vx_proxy_stop(proxy);
 		vx_peer_free(peer);
 		vx_peer_api_stop(api);
@@ -753,6 +756,7 @@ static int serve_main(const struct serve_flags *flp, const struct vx_config *cfg
 				       : sig == SIGUSR2 ? "SIGUSR2"
 							: "SIGTERM");
 	vx_peer_metrics_stop(metrics);
+	vx_serve_ccfg_proxy(&ccfg, NULL);
 	vx_proxy_stop(proxy);
 	vx_peer_free(peer);
 	vx_peer_api_stop(api);

@@ -2,7 +2,8 @@
 /*
  * serve_ccfg.c: the daemon applies the cluster configuration document (spec/peer.md "Cluster
  * configuration"): the keys the daemon's own file and flags set are kept (said once); what can
- * change live is applied (log level, rate limits, the scheduler list), the rest is logged as
+ * change live is applied (log level, rate limits, the scheduler list, GC, the proxy's rules),
+ * the rest is logged as
  * needing a restart. The last good document is kept in DATA_DIR/cluster-config.json and used
  * at the next start until a control plane answers.
  */
@@ -21,6 +22,7 @@
 #include "vx_metrics.h"
 #include "vx_metrics_defs.h"
 #include "vx_log.h"
+#include "vx_proxy_fwd.h"
 
 #define CCFG_FILE "cluster-config.json"
 
@@ -34,6 +36,8 @@ static const char *const live_keys[] = {
 	"storage.gc_low_percent",
 	"storage.task_ttl",
 	"storage.gc_interval",
+	"proxy.rules",
+	"proxy.direct_rules",
 };
 
 struct note {
@@ -67,6 +71,30 @@ static void note_local(void *arg, const char *name)
 	add(nt->local, sizeof(nt->local), name);
 }
 
+/* The proxy's compiler takes @c's rules: a document it would refuse is refused whole (never
+ * cached, so no later start fails on it). 0 or -EINVAL with @err. */
+static int rules_check(const struct vx_config *c, char *err, size_t err_len)
+{
+	const char *pats[VX_CONFIG_RULES_MAX];
+	struct vx_proxy_rules r = { 0 };
+	int rc;
+
+	for (unsigned i = 0; i < c->proxy.nr_rules; i++)
+		pats[i] = c->proxy.rules[i];
+	rc = vx_proxy_rules_compile(&r, pats, c->proxy.nr_rules, err, err_len);
+	vx_proxy_rules_free(&r);
+	if (rc)
+		return -EINVAL;
+	if (!c->proxy.nr_direct_rules)
+		return 0; /* the defaults */
+	for (unsigned i = 0; i < c->proxy.nr_direct_rules; i++)
+		pats[i] = c->proxy.direct_rules[i];
+	rc = vx_proxy_rules_compile_as(&r, pats, c->proxy.nr_direct_rules, NULL,
+				       "proxy.direct_rules", err, err_len);
+	vx_proxy_rules_free(&r);
+	return rc ? -EINVAL : 0;
+}
+
 /* @doc merged onto the base into @out; 0 or -EINVAL (logged). */
 static int merge(struct serve_ccfg *cc, const uint8_t *doc, size_t len, struct vx_config *out,
 		 struct note *nt)
@@ -76,6 +104,8 @@ static int merge(struct serve_ccfg *cc, const uint8_t *doc, size_t len, struct v
 
 	*out = cc->base;
 	rc = vx_config_cluster_merge_doc(out, doc, len, note_local, nt, err, sizeof(err));
+	if (!rc)
+		rc = rules_check(out, err, sizeof(err));
 	if (rc)
 		vx_err("serve: cluster config refused: %s", err);
 	return rc;
@@ -169,6 +199,55 @@ static void ccfg_schedulers_guard(const struct serve_ccfg *cc, struct vx_config 
 	next->nr_schedulers = k;
 }
 
+static bool rules_same(const struct vx_config *a, const struct vx_config *b)
+{
+	if (a->proxy.nr_rules != b->proxy.nr_rules ||
+	    a->proxy.nr_direct_rules != b->proxy.nr_direct_rules)
+		return false;
+	for (unsigned i = 0; i < a->proxy.nr_rules; i++) {
+		if (strcmp(a->proxy.rules[i], b->proxy.rules[i]) != 0)
+			return false;
+	}
+	for (unsigned i = 0; i < a->proxy.nr_direct_rules; i++) {
+		if (strcmp(a->proxy.direct_rules[i], b->proxy.direct_rules[i]) != 0)
+			return false;
+	}
+	return true;
+}
+
+/* @c's proxy.rules and proxy.direct_rules to the running proxy (under cc->lock); 0 or -EINVAL
+ * (logged: the running rules stay). */
+static int proxy_rules_apply(struct serve_ccfg *cc, const struct vx_config *c)
+{
+	const char *r[VX_CONFIG_RULES_MAX], *d[VX_CONFIG_RULES_MAX];
+	char err[512] = "";
+	int rc;
+
+	for (unsigned i = 0; i < c->proxy.nr_rules; i++)
+		r[i] = c->proxy.rules[i];
+	for (unsigned i = 0; i < c->proxy.nr_direct_rules; i++)
+		d[i] = c->proxy.direct_rules[i];
+	rc = vx_proxy_set_rules(cc->proxy, r, c->proxy.nr_rules, d, c->proxy.nr_direct_rules, err,
+				sizeof(err));
+	if (rc)
+		vx_warn("serve: cluster config: proxy rules refused: %s; the running ones are kept",
+			err);
+	else
+		vx_info("serve: proxy rules applied: %u P2P rule(s), %u direct rule(s)%s",
+			c->proxy.nr_rules, c->proxy.nr_direct_rules,
+			c->proxy.nr_rules ? "" : " (P2P: the defaults)");
+	return rc;
+}
+
+void vx_serve_ccfg_proxy(struct serve_ccfg *cc, struct vx_proxy *px)
+{
+	pthread_mutex_lock(&cc->lock);
+	cc->proxy = px;
+	if (px)
+		(void)proxy_rules_apply(cc, &cc->effective);
+	pthread_mutex_unlock(&cc->lock);
+}
+
 static void on_config(void *arg, struct vx_peer *p, uint64_t version, const char *sha,
 		      const uint8_t *doc, uint32_t len)
 {
@@ -201,7 +280,17 @@ static void on_config(void *arg, struct vx_peer *p, uint64_t version, const char
 	rc = vx_peer_set_schedulers(p, list, next->nr_schedulers);
 	if (rc && rc != -ENOTCONN)
 		vx_warn("serve: cluster config: scheduler list: %s", strerror(-rc));
+	pthread_mutex_lock(&cc->lock);
+	if (cc->proxy && !rules_same(&cc->effective, next) && proxy_rules_apply(cc, next)) {
+		/* the running rules stay, and so says the effective configuration */
+		next->proxy.nr_rules = cc->effective.proxy.nr_rules;
+		memcpy(next->proxy.rules, cc->effective.proxy.rules, sizeof(next->proxy.rules));
+		next->proxy.nr_direct_rules = cc->effective.proxy.nr_direct_rules;
+		memcpy(next->proxy.direct_rules, cc->effective.proxy.direct_rules,
+		       sizeof(next->proxy.direct_rules));
+	}
 	cc->effective = *next;
+	pthread_mutex_unlock(&cc->lock);
 	cc->version = version;
 	vx_metric_set(&vx_m_ccfg_version, 0, (int64_t)version);
 	vx_free(next);
@@ -226,6 +315,7 @@ void vx_serve_ccfg_start(struct serve_ccfg *cc, struct vx_config *cfg, struct vx
 	int fd;
 
 	memset(cc, 0, sizeof(*cc));
+	pthread_mutex_init(&cc->lock, NULL);
 	cc->base = *cfg;
 	cc->effective = *cfg;
 	snprintf(cc->cache, sizeof(cc->cache), "%s/%s", cfg->storage.data_dir, CCFG_FILE);

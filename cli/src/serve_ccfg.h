@@ -3,10 +3,15 @@
 #ifndef VX_CLI_SERVE_CCFG_H
 #define VX_CLI_SERVE_CCFG_H
 
+#include <pthread.h>
+
 #include "config.h"
 #include "vx_peer.h"
+#include "vx_proxy.h"
 
 struct serve_ccfg {
+	pthread_mutex_t lock;	    /* the proxy and the effective rules (loop and main thread) */
+	struct vx_proxy *proxy;	    /* whose proxy.rules / proxy.direct_rules follow; NULL: none */
 	struct vx_config base;	    /* the daemon's own file and flags */
 	struct vx_config effective; /* base with the cluster's keys */
 	char cache[VX_CONFIG_PATH_MAX + 32];
@@ -19,5 +24,10 @@ struct serve_ccfg {
  * to @cfg and @pc (the log says so). Then sets @pc's callback. @cc lives as long as the peer.
  */
 void vx_serve_ccfg_start(struct serve_ccfg *cc, struct vx_config *cfg, struct vx_peer_cfg *pc);
+/*
+ * The proxy whose rules follow the cluster configuration from now on (applies the effective
+ * ones at once: a document may have come since @px was configured); NULL before stopping it.
+ */
+void vx_serve_ccfg_proxy(struct serve_ccfg *cc, struct vx_proxy *px);
 
 #endif

@@ -283,6 +283,7 @@ struct vx_sched_host_view {
 	uint64_t rx_origin; /* bytes fetched from origins (its pieces as an origin peer) */
 	uint64_t tx_bytes;  /* bytes its children reported fetched from it */
 	uint32_t nr_peers;  /* tasks it is a peer of */
+	const char *tenant; /* its certificate's tenant; "": the public tenant */
 };
 
 /* Fills up to @max hosts (ACTIVE and SILENT) into @out; returns how many. */

@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sched_db.c: the scheduler's records in sqlite (WAL): hosts it has seen and tasks it has
- * scheduled, for operators and for the manager. Never on the decision path: writes are grouped
- * in one transaction per event-loop turn (vx__sched_db_flush()).
+ * scheduled, for operators and for the manager. Never on the decision path: host and task
+ * records are queued in memory and written in one transaction per event-loop turn
+ * (vx__sched_db_flush()). The file is shared with the manager (and other processes: `vx token
+ * create`, a manager of its own): when another writer holds it, the flush does not wait and loses
+ * nothing; the queue (bounded) is written at a later turn.
  */
 #include "sched_db.h"
 
+#include <errno.h>
 #include <sqlite3.h>
 #include <string.h>
 
@@ -27,6 +31,25 @@ struct sched_db {
 	sqlite3_stmt *key_seen;
 	sqlite3_stmt *key_expire;
 	bool in_txn;
+	struct db_rec *q; /* records not yet written, in order */
+	uint32_t nq, capq;
+	uint64_t dropped; /* records given up on a full queue */
+	bool busy_said;
+};
+
+/* Waits for another writer only where the answer is needed now (a host key, the expiry). */
+#define DB_BUSY_MS 2000
+/* Records kept while another writer holds the file; beyond, the newest are given up. */
+#define DB_QUEUE_MAX 16384
+
+enum db_rec_kind { REC_HOST, REC_TASK, REC_TASK_DEL };
+
+/* One queued record; the strings are owned (vx_free). */
+struct db_rec {
+	enum db_rec_kind kind;
+	char *id, *a, *idc, *loc; /* a: a host's address or a task's redacted URL */
+	int64_t now_s, n1, n2;	  /* host: port, role; task: piece and content length */
+	const char *state;	  /* static */
 };
 
 static const char schema[] = "PRAGMA journal_mode=WAL;"
@@ -41,6 +64,9 @@ static const char schema[] = "PRAGMA journal_mode=WAL;"
 			     " created INTEGER NOT NULL, updated INTEGER NOT NULL);"
 			     "CREATE INDEX IF NOT EXISTS hosts_seen ON hosts(last_seen);"
 			     "CREATE INDEX IF NOT EXISTS tasks_updated ON tasks(updated);";
+
+static void rec_free(struct db_rec *r);
+static int flush(struct sched_db *d, bool wait);
 
 static int db_err(struct sched_db *d, const char *what)
 {
@@ -101,7 +127,7 @@ int vx__sched_db_open(struct sched_db **out, const char *path)
 		       d->db ? sqlite3_errmsg(d->db) : sqlite3_errstr(rc));
 		goto err_close;
 	}
-	sqlite3_busy_timeout(d->db, 2000);
+	sqlite3_busy_timeout(d->db, DB_BUSY_MS);
 	if (sqlite3_exec(d->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
 		vx_err("scheduler db: %s: %s", path, msg ? msg : "schema failed");
 		sqlite3_free(msg);
@@ -136,8 +162,13 @@ void vx__sched_db_close(struct sched_db *d)
 {
 	if (!d)
 		return;
-	if (d->db && d->in_txn)
-		(void)vx__sched_db_flush(d);
+	if (d->db && (d->in_txn || d->nq) && flush(d, true) == 0 && d->nq)
+		vx_warn("scheduler db: %u record(s) not written at close: the file is locked by "
+			"another writer",
+			d->nq);
+	for (uint32_t i = 0; i < d->nq; i++)
+		rec_free(&d->q[i]);
+	vx_free(d->q);
 	sqlite3_finalize(d->host_up);
 	sqlite3_finalize(d->task_up);
 	sqlite3_finalize(d->task_del);
@@ -152,13 +183,64 @@ void vx__sched_db_close(struct sched_db *d)
 	vx_free(d);
 }
 
+/*
+ * IMMEDIATE: the write lock is taken (or waited for) here, where the busy handler runs; a
+ * deferred transaction that read first would fail at once on its first write when another
+ * writer committed in between (SQLITE_BUSY_SNAPSHOT).
+ */
 static int begin(struct sched_db *d)
 {
 	if (d->in_txn)
 		return 0;
-	if (sqlite3_exec(d->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+	if (sqlite3_exec(d->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		return db_err(d, "begin");
 	d->in_txn = true;
+	return 0;
+}
+
+static void rec_free(struct db_rec *r)
+{
+	vx_free(r->id);
+	vx_free(r->a);
+	vx_free(r->idc);
+	vx_free(r->loc);
+}
+
+static char *dup_str(struct vx_ctl_str s)
+{
+	char *p = vx_malloc((size_t)s.len + 1);
+
+	if (p) {
+		if (s.len)
+			memcpy(p, s.ptr, s.len);
+		p[s.len] = '\0';
+	}
+	return p;
+}
+
+/* Appends @r (its strings owned from here on, also on failure). */
+static int enqueue(struct sched_db *d, struct db_rec *r)
+{
+	if (!r->id || !r->a || !r->idc || !r->loc) {
+		rec_free(r);
+		return -ENOMEM;
+	}
+	if (d->nq == d->capq) {
+		uint32_t cap = d->capq ? d->capq * 2 : 64;
+		struct db_rec *q = cap <= DB_QUEUE_MAX ? vx_realloc(d->q, cap * sizeof(*q)) : NULL;
+
+		if (!q) {
+			if (!d->dropped++)
+				vx_warn("scheduler db: the file stays locked by another writer: "
+					"records past %u are given up",
+					d->nq);
+			rec_free(r);
+			return -ENOSPC;
+		}
+		d->q = q;
+		d->capq = cap;
+	}
+	d->q[d->nq++] = *r;
 	return 0;
 }
 
@@ -178,61 +260,147 @@ static void bind_str(sqlite3_stmt *st, int i, struct vx_ctl_str s)
 
 int vx__sched_db_host(struct sched_db *d, const struct vx_sched_host_info *h, int64_t now_s)
 {
-	int rc = begin(d);
+	struct db_rec r = { .kind = REC_HOST,
+			    .id = dup_str(h->id),
+			    .a = dup_str(h->addr),
+			    .idc = dup_str(h->idc),
+			    .loc = dup_str(h->location),
+			    .now_s = now_s,
+			    .n1 = h->port,
+			    .n2 = (int64_t)h->role };
 
-	if (rc)
-		return rc;
-	bind_str(d->host_up, 1, h->id);
-	bind_str(d->host_up, 2, h->addr);
-	sqlite3_bind_int(d->host_up, 3, h->port);
-	bind_str(d->host_up, 4, h->idc);
-	bind_str(d->host_up, 5, h->location);
-	sqlite3_bind_int(d->host_up, 6, (int)h->role);
-	sqlite3_bind_int64(d->host_up, 7, now_s);
-	return step(d, d->host_up, "host");
+	return enqueue(d, &r);
 }
 
 int vx__sched_db_task(struct sched_db *d, struct vx_ctl_str id, struct vx_ctl_str url,
 		      const struct vx_sched_task_stat *st, int64_t now_s)
 {
-	int rc = begin(d);
-
-	if (rc)
-		return rc;
-	bind_str(d->task_up, 1, id);
+	char safe[VX_URL_LOG_MAX];
 	/* the database outlives the process and is read by operators: never a credential */
-	sqlite3_bind_text(
-		d->task_up, 2,
-		vx_url_redact(url.ptr, url.len, (char[VX_URL_LOG_MAX]){ 0 }, VX_URL_LOG_MAX), -1,
-		SQLITE_TRANSIENT);
-	sqlite3_bind_int64(d->task_up, 3, (sqlite3_int64)st->piece_len);
-	sqlite3_bind_int64(d->task_up, 4, st->content_len);
-	sqlite3_bind_text(d->task_up, 5, vx_sched_task_state_name(st->state), -1, SQLITE_STATIC);
-	sqlite3_bind_int64(d->task_up, 6, now_s);
-	return step(d, d->task_up, "task");
+	const char *u = vx_url_redact(url.ptr, url.len, safe, sizeof(safe));
+	struct db_rec r = { .kind = REC_TASK,
+			    .id = dup_str(id),
+			    .a = dup_str(vx_ctl_str_of(u)),
+			    .idc = dup_str((struct vx_ctl_str){ 0 }),
+			    .loc = dup_str((struct vx_ctl_str){ 0 }),
+			    .now_s = now_s,
+			    .n1 = (int64_t)st->piece_len,
+			    .n2 = st->content_len,
+			    .state = vx_sched_task_state_name(st->state) };
+
+	return enqueue(d, &r);
 }
 
 int vx__sched_db_task_delete(struct sched_db *d, struct vx_ctl_str id)
 {
-	int rc = begin(d);
+	struct db_rec r = { .kind = REC_TASK_DEL,
+			    .id = dup_str(id),
+			    .a = dup_str((struct vx_ctl_str){ 0 }),
+			    .idc = dup_str((struct vx_ctl_str){ 0 }),
+			    .loc = dup_str((struct vx_ctl_str){ 0 }) };
 
+	return enqueue(d, &r);
+}
+
+static void bind_z(sqlite3_stmt *st, int i, const char *s)
+{
+	sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+}
+
+static int rec_write(struct sched_db *d, const struct db_rec *r)
+{
+	switch (r->kind) {
+	case REC_HOST:
+		bind_z(d->host_up, 1, r->id);
+		bind_z(d->host_up, 2, r->a);
+		sqlite3_bind_int(d->host_up, 3, (int)r->n1);
+		bind_z(d->host_up, 4, r->idc);
+		bind_z(d->host_up, 5, r->loc);
+		sqlite3_bind_int(d->host_up, 6, (int)r->n2);
+		sqlite3_bind_int64(d->host_up, 7, r->now_s);
+		return step(d, d->host_up, "host");
+	case REC_TASK:
+		bind_z(d->task_up, 1, r->id);
+		bind_z(d->task_up, 2, r->a);
+		sqlite3_bind_int64(d->task_up, 3, r->n1);
+		sqlite3_bind_int64(d->task_up, 4, r->n2);
+		sqlite3_bind_text(d->task_up, 5, r->state, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(d->task_up, 6, r->now_s);
+		return step(d, d->task_up, "task");
+	case REC_TASK_DEL:
+		bind_z(d->task_del, 1, r->id);
+		return step(d, d->task_del, "task delete");
+	}
+	return VX_EDB;
+}
+
+/*
+ * Takes the write lock without waiting: 0, -EBUSY (another writer holds the file), VX_EDB.
+ * The event loop does not stall behind another process's (or the manager's) transaction.
+ */
+static int begin_now(struct sched_db *d, bool wait)
+{
+	int rc;
+
+	if (d->in_txn)
+		return 0;
+	if (!wait)
+		sqlite3_busy_timeout(d->db, 0);
+	rc = sqlite3_exec(d->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if (!wait)
+		sqlite3_busy_timeout(d->db, DB_BUSY_MS);
+	if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) {
+		if (!d->busy_said)
+			vx_info("scheduler db: the file is locked by another writer: %u record(s) "
+				"kept for a later turn",
+				d->nq);
+		d->busy_said = true;
+		return -EBUSY;
+	}
+	if (rc != SQLITE_OK)
+		return db_err(d, "begin");
+	d->in_txn = true;
+	return 0;
+}
+
+/* @wait: for another writer as long as the busy timeout (at close). */
+static int flush(struct sched_db *d, bool wait)
+{
+	uint32_t done = 0;
+	int rc;
+
+	if (!d->in_txn && !d->nq)
+		return 0;
+	rc = begin_now(d, wait);
 	if (rc)
-		return rc;
-	bind_str(d->task_del, 1, id);
-	return step(d, d->task_del, "task delete");
+		return rc == -EBUSY ? 0 : rc;
+	for (; done < d->nq && !rc; done++)
+		rc = rec_write(d, &d->q[done]);
+	d->in_txn = false;
+	if (rc || sqlite3_exec(d->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		if (!rc)
+			db_err(d, "commit");
+		sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+		/* a record the database refuses is given up, the rest kept */
+		if (rc && done) {
+			rec_free(&d->q[done - 1]);
+			memmove(&d->q[done - 1], &d->q[done], (d->nq - done) * sizeof(*d->q));
+			d->nq--;
+		}
+		return VX_EDB;
+	}
+	for (uint32_t i = 0; i < d->nq; i++)
+		rec_free(&d->q[i]);
+	if (d->busy_said && d->nq)
+		vx_info("scheduler db: %u kept record(s) written", d->nq);
+	d->nq = 0;
+	d->busy_said = false;
+	return 0;
 }
 
 int vx__sched_db_flush(struct sched_db *d)
 {
-	if (!d->in_txn)
-		return 0;
-	d->in_txn = false;
-	if (sqlite3_exec(d->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		db_err(d, "commit");
-		sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
-		return VX_EDB;
-	}
-	return 0;
+	return flush(d, false);
 }
 
 int vx__sched_db_expire(struct sched_db *d, int64_t now_s, int64_t keep_s, int64_t rows_max)

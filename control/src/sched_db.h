@@ -15,13 +15,17 @@ struct sched_db;
 
 /* Opens (creating) the database at @path with its schema; *@out is owned (close it). */
 int vx__sched_db_open(struct sched_db **out, const char *path);
-/* Commits what is pending and closes; NULL is a no-op. */
+/* Commits what is queued (waiting for another writer up to 2 s) and closes; NULL: no-op. */
 void vx__sched_db_close(struct sched_db *d);
 int vx__sched_db_host(struct sched_db *d, const struct vx_sched_host_info *h, int64_t now_s);
 int vx__sched_db_task(struct sched_db *d, struct vx_ctl_str id, struct vx_ctl_str url,
 		      const struct vx_sched_task_stat *st, int64_t now_s);
 int vx__sched_db_task_delete(struct sched_db *d, struct vx_ctl_str id);
-/* Commits the writes of this loop turn. */
+/*
+ * Writes the queued host and task records (vx__sched_db_host(), _task(), _task_delete() only
+ * queue them) and commits this loop turn's transaction. When another writer holds the file it
+ * does not wait: the records stay queued (bounded) for a later call, and 0 is returned.
+ */
 int vx__sched_db_flush(struct sched_db *d);
 /*
  * Removes host and task records not seen or updated for @keep_s seconds, then the oldest beyond

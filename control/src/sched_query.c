@@ -31,6 +31,7 @@ uint32_t vx_sched_hosts_list(const struct vx_sched *s, struct vx_sched_host_view
 		out[n].rx_origin = h->rx_origin;
 		out[n].tx_bytes = h->tx_bytes;
 		out[n].nr_peers = h->nr_peers;
+		out[n].tenant = h->tenant;
 		n++;
 	}
 	return n;

@@ -251,7 +251,13 @@ static const struct rate *rate_of(const struct mgr_view *v, const struct vx_sche
 	return strcmp(r->id, h->id) == 0 ? r : NULL;
 }
 
-json_t *vx__mgr_view_hosts(struct mgr_view *v)
+/* Whether a token of @tenant ("": the operator) sees host @h: a tenant only its own hosts. */
+static bool host_seen(const struct vx_sched_host_view *h, const char *tenant)
+{
+	return !tenant[0] || strcmp(h->tenant ? h->tenant : "", tenant) == 0;
+}
+
+json_t *vx__mgr_view_hosts(struct mgr_view *v, const char *tenant)
 {
 	json_t *a;
 	uint32_t n;
@@ -264,6 +270,8 @@ json_t *vx__mgr_view_hosts(struct mgr_view *v)
 		const struct vx_sched_host_view *h = &v->hv[i];
 		const struct rate *r = rate_of(v, h);
 
+		if (!host_seen(h, tenant))
+			continue;
 		json_array_append_new(
 			a,
 			json_pack("{s:s, s:s, s:i, s:s, s:b, s:b, s:i, s:i, s:I, s:I, s:I, s:I, "
@@ -409,15 +417,41 @@ json_t *vx__mgr_view_task(struct mgr_view *v, const char *id, bool *found)
 	return o;
 }
 
-json_t *vx__mgr_view_stats(struct mgr_view *v)
+/* The stats of @tenant's own hosts and tasks (the cluster's decisions are not its own). */
+static void tenant_stats(struct mgr_view *v, const char *tenant, struct vx_sched_stats *st)
+{
+	struct vx_sched *s = vx_sched_server_core(v->srv);
+	uint32_t n = vx_sched_hosts_list(s, v->hv, HOSTS_N), skip = 0;
+
+	*st = (struct vx_sched_stats){ 0 };
+	for (uint32_t i = 0; i < n; i++) {
+		if (!host_seen(&v->hv[i], tenant))
+			continue;
+		st->hosts++;
+		st->peers += v->hv[i].nr_peers;
+		st->bytes_from_peers += v->hv[i].rx_peer;
+		st->bytes_from_origin += v->hv[i].rx_origin;
+	}
+	while ((n = vx_sched_tasks_list(s, v->tv, skip, TASKS_CHUNK)) > 0) {
+		for (uint32_t i = 0; i < n; i++)
+			st->tasks += strcmp(v->tv[i].tenant, tenant) == 0;
+		skip += n;
+	}
+}
+
+json_t *vx__mgr_view_stats(struct mgr_view *v, const char *tenant)
 {
 	struct vx_sched_stats st;
 	json_t *series;
 
 	if (!v->srv)
 		return NULL;
-	vx_sched_get_stats(vx_sched_server_core(v->srv), &st);
 	series = json_array();
+	if (tenant[0]) {
+		tenant_stats(v, tenant, &st);
+		goto out;
+	}
+	vx_sched_get_stats(vx_sched_server_core(v->srv), &st);
 	for (uint32_t i = 0; i < v->len; i++) {
 		const struct sample *p = &v->ring[(v->head + i) % RING_N];
 
@@ -425,6 +459,7 @@ json_t *vx__mgr_view_stats(struct mgr_view *v)
 				      json_pack("[I, I, I]", (json_int_t)p->t, (json_int_t)p->peer,
 						(json_int_t)p->origin));
 	}
+out:
 	return json_pack("{s:i, s:o, s:{s:I, s:I}, s:{s:i, s:i, s:i, s:I}}", "interval_ms",
 			 SAMPLE_MS, "series", series, "totals", "bytes_from_peers",
 			 (json_int_t)st.bytes_from_peers, "bytes_from_origin",
@@ -433,13 +468,20 @@ json_t *vx__mgr_view_stats(struct mgr_view *v)
 			 (json_int_t)st.decisions);
 }
 
-json_t *vx__mgr_view_blocklist(struct mgr_view *v)
+/* A blocklist entry's tenant: that of the token that made it ("" none). */
+#define BLOCK_TENANT                                                                               \
+	"COALESCE((SELECT tenant FROM mgr_token_tenants WHERE token_id = mgr_blocklist.token_id)," \
+	" '')"
+
+json_t *vx__mgr_view_blocklist(struct mgr_view *v, const char *tenant)
 {
 	struct mgr_rows *rows = NULL;
 	json_t *a = json_array();
 
 	if (vx__mgr_sql(v->db, &rows,
-			"SELECT host, created, token_id FROM mgr_blocklist ORDER BY created", "")) {
+			"SELECT host, created, token_id FROM mgr_blocklist WHERE ? = '' "
+			"OR " BLOCK_TENANT " = ? ORDER BY created",
+			"ss", tenant, tenant)) {
 		json_decref(a);
 		return NULL;
 	}
@@ -452,10 +494,23 @@ json_t *vx__mgr_view_blocklist(struct mgr_view *v)
 	return json_pack("{s:o}", "blocklist", a);
 }
 
-int vx__mgr_view_ban(struct mgr_view *v, const char *host, bool on, int64_t token_id)
+/* Whether a host of @tenant by the id @host is known to the scheduler. */
+static bool tenant_host(struct mgr_view *v, const char *host, const char *tenant)
+{
+	uint32_t n = vx_sched_hosts_list(vx_sched_server_core(v->srv), v->hv, HOSTS_N);
+
+	for (uint32_t i = 0; i < n; i++) {
+		if (strcmp(v->hv[i].id, host) == 0)
+			return host_seen(&v->hv[i], tenant);
+	}
+	return false;
+}
+
+int vx__mgr_view_ban(struct mgr_view *v, const char *host, bool on, int64_t token_id,
+		     const char *tenant)
 {
 	struct mgr_rows *rows = NULL;
-	bool listed;
+	bool listed, mine = true;
 	int rc;
 
 	if (!v->srv)
@@ -466,11 +521,20 @@ int vx__mgr_view_ban(struct mgr_view *v, const char *host, bool on, int64_t toke
 		if ((unsigned char)*p < 0x21 || *p == 0x7f)
 			return -EINVAL;
 	}
-	if (vx__mgr_sql(v->db, &rows, "SELECT host FROM mgr_blocklist WHERE host = ?", "s", host))
+	/* a tenant blocks hosts of its own and lifts what its own tenant listed */
+	if (tenant[0] && on && !tenant_host(v, host, tenant))
+		return -ENOENT;
+	if (vx__mgr_sql(v->db, &rows, "SELECT " BLOCK_TENANT " FROM mgr_blocklist WHERE host = ?",
+			"s", host))
 		return VX_EDB;
 	listed = vx__mgr_rows_n(rows) > 0;
+	if (listed && tenant[0]) {
+		const char *by = vx__mgr_rows_s(rows, 0, 0, NULL);
+
+		mine = by && strcmp(by, tenant) == 0;
+	}
 	vx__mgr_rows_free(rows);
-	if (!on && !listed)
+	if (!on && (!listed || !mine))
 		return -ENOENT;
 	rc = vx_sched_ban(vx_sched_server_core(v->srv), host, on);
 	if (rc)

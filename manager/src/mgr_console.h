@@ -37,8 +37,11 @@ struct mgr_view;
 int vx__mgr_view_new(struct mgr_view **out, struct vx_sched_server *srv, struct mgr_db *db);
 void vx__mgr_view_free(struct mgr_view *v);
 void vx__mgr_view_tick(struct mgr_view *v, uint64_t now_ms);
-/* JSON bodies; NULL: no scheduler in this process. */
-json_t *vx__mgr_view_hosts(struct mgr_view *v);
+/*
+ * JSON bodies; NULL: no scheduler in this process. @tenant is the caller's token's: "" sees the
+ * whole cluster, a tenant only its own hosts (spec/manager.md, tenants).
+ */
+json_t *vx__mgr_view_hosts(struct mgr_view *v, const char *tenant);
 /* Tasks @tenant may see ("": every task; else its own and public ones, spec/manager.md). */
 json_t *vx__mgr_view_tasks(struct mgr_view *v, const char *q, const char *tenant, uint32_t page,
 			   uint32_t per_page);
@@ -50,10 +53,15 @@ json_t *vx__mgr_view_tasks(struct mgr_view *v, const char *q, const char *tenant
 bool vx__mgr_view_task_allowed(struct mgr_view *v, const char *id, const char *tenant, bool evict);
 /* NULL and *@found false: no such task. */
 json_t *vx__mgr_view_task(struct mgr_view *v, const char *id, bool *found);
-json_t *vx__mgr_view_stats(struct mgr_view *v);
-json_t *vx__mgr_view_blocklist(struct mgr_view *v);
-/* 0, -EINVAL (bad id), -ENOSPC (list full), -ENOENT (not listed), -ENODEV (no scheduler),
- * VX_EDB. */
-int vx__mgr_view_ban(struct mgr_view *v, const char *host, bool on, int64_t token_id);
+/* A tenant's stats count its own hosts and tasks only, without the cluster's series. */
+json_t *vx__mgr_view_stats(struct mgr_view *v, const char *tenant);
+/* A tenant sees the entries its tenant's tokens made. */
+json_t *vx__mgr_view_blocklist(struct mgr_view *v, const char *tenant);
+/*
+ * 0, -EINVAL (bad id), -ENOSPC (list full), -ENOENT (not listed; for a tenant also: no host of
+ * its tenant by that id is known, or another tenant listed it), -ENODEV (no scheduler), VX_EDB.
+ */
+int vx__mgr_view_ban(struct mgr_view *v, const char *host, bool on, int64_t token_id,
+		     const char *tenant);
 
 #endif /* VX_MGR_CONSOLE_H */

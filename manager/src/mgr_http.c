@@ -529,7 +529,7 @@ static enum MHD_Result tokens_post(struct call *k, struct req *q)
 
 static enum MHD_Result ban_answer(struct call *k, const char *host, bool on)
 {
-	switch (vx__mgr_view_ban(k->m->view, host, on, k->tok.id)) {
+	switch (vx__mgr_view_ban(k->m->view, host, on, k->tok.id, k->tok.tenant)) {
 	case 0:
 		return answer(k, MHD_HTTP_OK, json_pack("{s:s, s:b}", "host", host, "blocked", on));
 	case -EINVAL:
@@ -537,7 +537,8 @@ static enum MHD_Result ban_answer(struct call *k, const char *host, bool on)
 	case -ENOSPC:
 		return fail(k, MHD_HTTP_CONFLICT, "the blocklist is full");
 	case -ENOENT:
-		return fail(k, MHD_HTTP_NOT_FOUND, "the host is not on the blocklist");
+		return fail(k, MHD_HTTP_NOT_FOUND,
+			    on ? "no such host" : "the host is not on the blocklist");
 	case -ENODEV:
 		return fail(k, MHD_HTTP_SERVICE_UNAVAILABLE,
 			    "no scheduler runs in this process (--role manager)");
@@ -646,17 +647,23 @@ static enum MHD_Result dispatch(struct call *k, enum route_id r, const char *res
 		return answer(k, MHD_HTTP_OK, vx__mgr_pcache_list(k->m->srv));
 	case R_JOBS_GET:
 		return answer(k, MHD_HTTP_OK,
-			      vx__mgr_job_list(k->m->jobs, query_u32(k->c, "page", 1, 1000000),
+			      vx__mgr_job_list(k->m->jobs, k->tok.tenant,
+					       query_u32(k->c, "page", 1, 1000000),
 					       query_u32(k->c, "per_page", 50, 1000)));
 	case R_JOB_GET: {
-		json_t *o = vx__mgr_job_get(k->m->jobs, id);
+		/* another tenant's job is as unknown as a missing one */
+		json_t *o = vx__mgr_job_seen(k->m->jobs, id, k->tok.tenant)
+				    ? vx__mgr_job_get(k->m->jobs, id)
+				    : NULL;
 
 		return o ? answer(k, MHD_HTTP_OK, o) : fail(k, MHD_HTTP_NOT_FOUND, "no such job");
 	}
 	case R_JOB_DEL:
 		k->audit = true;
 		snprintf(k->target, sizeof(k->target), "job=%" PRId64, id);
-		rc = vx__mgr_job_cancel(k->m->jobs, id);
+		rc = vx__mgr_job_seen(k->m->jobs, id, k->tok.tenant)
+			     ? vx__mgr_job_cancel(k->m->jobs, id)
+			     : -ENOENT;
 		if (rc == -ENOENT)
 			return fail(k, MHD_HTTP_NOT_FOUND, "no such job");
 		if (rc == -EALREADY)
@@ -672,18 +679,18 @@ static enum MHD_Result dispatch(struct call *k, enum route_id r, const char *res
 	case R_TOK_POST:
 		return tokens_post(k, q);
 	case R_TOK_GET:
-		return answer(k, MHD_HTTP_OK, vx__mgr_token_list(&k->m->db));
+		return answer(k, MHD_HTTP_OK, vx__mgr_token_list(&k->m->db, k->tok.tenant));
 	case R_TOK_DEL:
 		k->audit = true;
 		snprintf(k->target, sizeof(k->target), "token=%" PRId64, id);
-		if (vx__mgr_token_revoke(&k->m->db, id))
+		if (vx__mgr_token_revoke(&k->m->db, id, k->tok.tenant))
 			return fail(k, MHD_HTTP_NOT_FOUND, "no such token");
 		return answer(k, MHD_HTTP_OK,
 			      json_pack("{s:I, s:b}", "id", (json_int_t)id, "revoked", 1));
 	case R_METRICS:
 		return vx__mgr_metrics_reply(k->c, &k->status);
 	case R_HOSTS:
-		return view_answer(k, vx__mgr_view_hosts(k->m->view));
+		return view_answer(k, vx__mgr_view_hosts(k->m->view, k->tok.tenant));
 	case R_TASKS:
 		return view_answer(
 			k, vx__mgr_view_tasks(
@@ -704,9 +711,9 @@ static enum MHD_Result dispatch(struct call *k, enum route_id r, const char *res
 				   : fail(k, MHD_HTTP_NOT_FOUND, "no such task");
 	}
 	case R_STATS:
-		return view_answer(k, vx__mgr_view_stats(k->m->view));
+		return view_answer(k, vx__mgr_view_stats(k->m->view, k->tok.tenant));
 	case R_BLOCK_GET:
-		return view_answer(k, vx__mgr_view_blocklist(k->m->view));
+		return view_answer(k, vx__mgr_view_blocklist(k->m->view, k->tok.tenant));
 	case R_BLOCK_POST:
 		return blocklist_post(k, q);
 	case R_BLOCK_DEL:

@@ -70,9 +70,10 @@ int vx__mgr_token_create(struct mgr_db *d, const char *name, uint32_t scopes, co
 			 uint64_t ttl_s, char *out, int64_t *id);
 /* Checks a presented token; 0 and @t, or -EACCES (unknown, bad, expired or revoked). */
 int vx__mgr_token_check(struct mgr_db *d, const char *tok, struct mgr_token *t);
-json_t *vx__mgr_token_list(struct mgr_db *d);
-/* 0, -ENOENT. */
-int vx__mgr_token_revoke(struct mgr_db *d, int64_t id);
+/* The tokens a token of @tenant may see: "" every one, a tenant its own tenant's. */
+json_t *vx__mgr_token_list(struct mgr_db *d, const char *tenant);
+/* 0, -ENOENT (no such token, or one of another tenant than @tenant when that is not ""). */
+int vx__mgr_token_revoke(struct mgr_db *d, int64_t id, const char *tenant);
 const char *vx__mgr_scope_name(uint32_t bit);
 
 /* Appends one audit record (fields are cleaned of control characters). */
@@ -223,7 +224,10 @@ int vx__mgr_job_create_blobs(struct mgr_jobs *j, const struct vx_mgr_job_req *r,
 			     const char *const *urls, const char *const *tids, uint32_t n,
 			     int64_t token_id, int64_t *id, char *err, size_t err_len);
 json_t *vx__mgr_job_get(struct mgr_jobs *j, int64_t id);
-json_t *vx__mgr_job_list(struct mgr_jobs *j, uint32_t page, uint32_t per_page);
+/* The jobs a token of @tenant sees: "" every one, a tenant those its tenant's tokens made. */
+json_t *vx__mgr_job_list(struct mgr_jobs *j, const char *tenant, uint32_t page, uint32_t per_page);
+/* Whether a token of @tenant sees job @id (false also: no such job). */
+bool vx__mgr_job_seen(struct mgr_jobs *j, int64_t id, const char *tenant);
 /* 0, -ENOENT, -EALREADY (ended). */
 int vx__mgr_job_cancel(struct mgr_jobs *j, int64_t id);
 void vx__mgr_jobs_tick(struct mgr_jobs *j, uint64_t now_ms);

@@ -902,13 +902,34 @@ json_t *vx__mgr_job_get(struct mgr_jobs *j, int64_t id)
 	return o;
 }
 
-json_t *vx__mgr_job_list(struct mgr_jobs *j, uint32_t page, uint32_t per_page)
+/* A job's tenant: that of the token that made it ("" none). */
+#define JOB_TENANT \
+	"COALESCE((SELECT tenant FROM mgr_token_tenants WHERE token_id = mgr_jobs.token_id), '')"
+
+bool vx__mgr_job_seen(struct mgr_jobs *j, int64_t id, const char *tenant)
+{
+	struct mgr_rows *rows = NULL;
+	bool seen;
+
+	if (!tenant[0])
+		return true;
+	if (vx__mgr_sql(j->db, &rows, "SELECT " JOB_TENANT " FROM mgr_jobs WHERE id = ?", "i", id))
+		return false;
+	seen = vx__mgr_rows_n(rows) == 1 && vx__mgr_rows_s(rows, 0, 0, NULL) &&
+	       strcmp(vx__mgr_rows_s(rows, 0, 0, NULL), tenant) == 0;
+	vx__mgr_rows_free(rows);
+	return seen;
+}
+
+json_t *vx__mgr_job_list(struct mgr_jobs *j, const char *tenant, uint32_t page, uint32_t per_page)
 {
 	json_t *a = json_array();
 	struct mgr_rows *rows = NULL;
 
-	if (vx__mgr_sql(j->db, &rows, JOB_COLS " ORDER BY id DESC LIMIT ? OFFSET ?", "ii",
-			(int64_t)per_page, (int64_t)(page - 1) * per_page))
+	if (vx__mgr_sql(j->db, &rows,
+			JOB_COLS " WHERE ? = '' OR " JOB_TENANT
+				 " = ? ORDER BY id DESC LIMIT ? OFFSET ?",
+			"ssii", tenant, tenant, (int64_t)per_page, (int64_t)(page - 1) * per_page))
 		return a;
 	for (uint32_t i = 0; i < vx__mgr_rows_n(rows); i++)
 		json_array_append_new(a, row_json(rows, i));

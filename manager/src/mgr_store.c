@@ -278,7 +278,7 @@ int vx__mgr_token_create(struct mgr_db *d, const char *name, uint32_t scopes, co
 	if (!rc && tenant && *tenant &&
 	    vx__mgr_sql(d, NULL, "INSERT INTO mgr_token_tenants(token_id, tenant) VALUES(?, ?)",
 			"is", *id, tenant)) {
-		(void)vx__mgr_token_revoke(d, *id);
+		(void)vx__mgr_token_revoke(d, *id, "");
 		rc = VX_EDB;
 	}
 	vx__mgr_rows_free(r);
@@ -343,7 +343,11 @@ static json_t *scopes_json(uint32_t bits)
 	return a;
 }
 
-json_t *vx__mgr_token_list(struct mgr_db *d)
+/* A token's tenant ("" none), in a statement on mgr_tokens. */
+#define TOKEN_TENANT \
+	"COALESCE((SELECT tenant FROM mgr_token_tenants WHERE token_id = mgr_tokens.id), '')"
+
+json_t *vx__mgr_token_list(struct mgr_db *d, const char *tenant)
 {
 	json_t *a = json_array();
 	struct mgr_rows *r = NULL;
@@ -351,11 +355,11 @@ json_t *vx__mgr_token_list(struct mgr_db *d)
 	if (vx__mgr_sql(d, &r,
 			"SELECT id, name, scopes, created, expires, revoked, (SELECT tenant FROM"
 			" mgr_token_tenants WHERE token_id = mgr_tokens.id) FROM mgr_tokens "
-			"ORDER BY id",
-			NULL))
+			"WHERE ? = '' OR " TOKEN_TENANT " = ? ORDER BY id",
+			"ss", tenant, tenant))
 		return a;
 	for (uint32_t i = 0; i < vx__mgr_rows_n(r); i++) {
-		const char *tenant = vx__mgr_rows_s(r, i, 6, NULL);
+		const char *owner = vx__mgr_rows_s(r, i, 6, NULL);
 
 		json_array_append_new(
 			a, json_pack("{s:I, s:s, s:o, s:I, s:I, s:b, s:s?}", "id",
@@ -364,17 +368,20 @@ json_t *vx__mgr_token_list(struct mgr_db *d)
 				     scopes_json((uint32_t)vx__mgr_rows_i(r, i, 2)), "created_at",
 				     (json_int_t)vx__mgr_rows_i(r, i, 3), "expires_at",
 				     (json_int_t)vx__mgr_rows_i(r, i, 4), "revoked",
-				     (int)vx__mgr_rows_i(r, i, 5), "tenant", tenant));
+				     (int)vx__mgr_rows_i(r, i, 5), "tenant", owner));
 	}
 	vx__mgr_rows_free(r);
 	return a;
 }
 
-int vx__mgr_token_revoke(struct mgr_db *d, int64_t id)
+int vx__mgr_token_revoke(struct mgr_db *d, int64_t id, const char *tenant)
 {
 	struct mgr_rows *r = NULL;
-	int rc = vx__mgr_sql(d, &r, "UPDATE mgr_tokens SET revoked = 1 WHERE id = ? RETURNING id",
-			     "i", id);
+	int rc = vx__mgr_sql(
+		d, &r,
+		"UPDATE mgr_tokens SET revoked = 1 WHERE id = ? AND (? = '' OR " TOKEN_TENANT
+		" = ?) RETURNING id",
+		"iss", id, tenant, tenant);
 
 	if (!rc && !vx__mgr_rows_n(r))
 		rc = -ENOENT;

@@ -86,6 +86,16 @@ struct vx_proxy_cfg {
 VX_MUST_CHECK int vx_proxy_start(struct vx_proxy **out, struct vx_peer *p,
 				 const struct vx_proxy_cfg *cfg, char *err, size_t err_len);
 
+/*
+ * vx_proxy_set_rules() - replace the running proxy.rules (URLs that go P2P) and
+ * proxy.direct_rules (never P2P) with @rules and @direct (as vx_proxy_cfg: 0 entries: the
+ * defaults), for requests from now on; any thread. Returns 0, or -EINVAL with @err (a pattern
+ * vx_proxy_rules_compile() refuses): the running rules are kept.
+ */
+VX_MUST_CHECK int vx_proxy_set_rules(struct vx_proxy *px, const char *const *rules,
+				     uint32_t nr_rules, const char *const *direct,
+				     uint32_t nr_direct, char *err, size_t err_len);
+
 /* The port the mirror listens on. */
 uint16_t vx_proxy_port(const struct vx_proxy *px);
 

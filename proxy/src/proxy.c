@@ -1006,8 +1006,10 @@ static enum MHD_Result forward_request(struct vx_proxy *px, struct MHD_Connectio
 		vx_free(rc);
 		return send_proxy_auth(c);
 	}
+	pthread_mutex_lock(&px->lock); /* vx_proxy_set_rules() swaps them */
 	p2p = !head && !vx_proxy_rules_match(&px->direct, t->url) &&
 	      vx_proxy_rules_match(&px->rules, t->url);
+	pthread_mutex_unlock(&px->lock);
 	rc->fwd_headers = !p2p;
 	MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, rc);
 	if (rc->too_big) {
@@ -1489,4 +1491,27 @@ void vx_proxy_stop(struct vx_proxy *px)
 	pthread_cond_destroy(&px->cond);
 	pthread_mutex_destroy(&px->lock);
 	vx_free(px);
+}
+
+int vx_proxy_set_rules(struct vx_proxy *px, const char *const *rules, uint32_t nr_rules,
+		       const char *const *direct, uint32_t nr_direct, char *err, size_t err_len)
+{
+	struct vx_proxy_rules r = { 0 }, d = { 0 }, old_r, old_d;
+
+	if (vx_proxy_rules_compile(&r, rules, nr_rules, err, err_len))
+		return -EINVAL;
+	if (vx_proxy_rules_compile_as(&d, direct, nr_direct, vx_proxy_direct_default,
+				      "proxy.direct_rules", err, err_len)) {
+		vx_proxy_rules_free(&r);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&px->lock);
+	old_r = px->rules;
+	old_d = px->direct;
+	px->rules = r;
+	px->direct = d;
+	pthread_mutex_unlock(&px->lock);
+	vx_proxy_rules_free(&old_r);
+	vx_proxy_rules_free(&old_d);
+	return 0;
 }

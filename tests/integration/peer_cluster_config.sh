@@ -16,7 +16,11 @@
 #  4. a key the daemon's own file sets (download.rate_limit) is kept local; version 2 sets
 #     the GC's watermarks and interval, and d (a 4 MiB store) evicts at once what the default
 #     80 % kept, without a restart;
-#  5. the control plane stopped, the daemon restarted: it uses its cached copy.
+#  4c. version 3 sets proxy.rules and proxy.direct_rules: e's forward proxy, which passed the
+#     URL through under its default rules, now sends it P2P, without a restart; version 4 with
+#     a regex the proxy refuses is refused whole by e (named), and the running rules stay;
+#  5. the control plane stopped, the daemons restarted: they use their cached copy (e's proxy
+#     starts with version 3's rules and sends the URL P2P).
 # Security list items (shared/reference/dragonfly-behaviour.md 5.5): the route needs a token
 # with cluster:admin to write (a cluster:read token gets 403, no token 401).
 set -euo pipefail
@@ -160,7 +164,32 @@ for _ in $(seq 100); do
 done
 [ "$(task_files d)" -eq 0 ] || fail "d kept the task its new watermarks evict"
 
-# 5. control plane gone: the daemon restarts on its cached copy
+# 4c. the forward proxy's rules are live: /small passes through under the default rules
+printf 'proxy:\n  forward: true\n  listen: 127.0.0.1:0\n' >"$dir/e.yaml"
+serve_start e --config "$dir/e.yaml"
+e_proxy=http://127.0.0.1:$(sed -n 's/^vx serve: registry mirror on port //p' "$dir/e.out")
+p2p_lines() { grep -cE "GET $base/small repo - task [0-9a-f]{12}: " "$dir/e.log" || true; }
+curl -sf -m 30 -x "$e_proxy" -o "$dir/e1" "$base/small" || fail "e: GET small (default rules)"
+grep -q "GET $base/small repo -: passed through" "$dir/e.log" ||
+	fail "e: /small was not passed through under the default rules"
+st=$(api PUT '{"proxy.rules": ["/small$"], "proxy.direct_rules": ["\\.never$"]}' "$admin")
+[ "$st" = 200 ] || fail "PUT of version 3 answered $st: $(cat "$dir/api.body")"
+line=$(wait_line "$dir/e.log" 'cluster config version 3 .*applied: ' "${serve_pid[e]}" \
+	"e applying version 3")
+line=${line#*applied: }
+case ${line%%; needs a restart*} in *proxy.rules*proxy.direct_rules*) ;;
+*) fail "e did not apply the proxy rules live: $line" ;; esac
+curl -sf -m 30 -x "$e_proxy" -o "$dir/e2" "$base/small" || fail "e: GET small (version 3)"
+cmp -s "$dir/e2" "$dir/www/small" || fail "e: /small through P2P: wrong bytes"
+[ "$(p2p_lines)" = 1 ] || fail "e: /small did not go P2P under version 3's rules"
+st=$(api PUT '{"proxy.rules": ["a[b"]}' "$admin")
+[ "$st" = 200 ] || fail "PUT of version 4 answered $st: $(cat "$dir/api.body")"
+wait_line "$dir/e.log" 'cluster config refused: proxy.rules\[0\]' "${serve_pid[e]}" \
+	"e refusing version 4's bad rule" >/dev/null
+curl -sf -m 30 -x "$e_proxy" -o "$dir/e3" "$base/small" || fail "e: GET small (after version 4)"
+[ "$(p2p_lines)" = 2 ] || fail "e: the refused version 4 changed the running rules"
+
+# 5. control plane gone: the daemons restart on their cached copy
 kill -TERM "$sched_pid"
 wait_gone "$sched_pid" "vx scheduler"
 serve_stop a
@@ -168,4 +197,13 @@ serve_stop a
 serve_start a --config "$dir/a.yaml"
 wait_line "$dir/a.log" 'using the cached cluster config' "${serve_pid[a]}" \
 	"the daemon using its cached copy" >/dev/null
+serve_stop e
+: >"$dir/e.log"
+serve_start e --config "$dir/e.yaml"
+grep -q 'using the cached cluster config' "$dir/e.log" || fail "e did not use its cached copy"
+grep -q 'proxy rules applied: 1 P2P rule(s), 1 direct rule(s)' "$dir/e.log" ||
+	fail "e's proxy did not start with the cached rules: $(grep proxy "$dir/e.log")"
+e_proxy=http://127.0.0.1:$(sed -n 's/^vx serve: registry mirror on port //p' "$dir/e.out")
+curl -sf -m 30 -x "$e_proxy" -o "$dir/e4" "$base/small" || fail "e: GET small (cached rules)"
+[ "$(p2p_lines)" = 1 ] || fail "e: /small did not go P2P under the cached rules"
 echo "$name: ok"

@@ -16,7 +16,11 @@
 #      listed, not shown (404), and its delete_task job is refused as unknown (404) and made
 #      by nobody (the task stays); a team-b token cannot make a team-a token; the team-a token
 #      lists it, the operator's (no tenant) sees every task
-#   6. a seed (no tenant: it fetches for every tenant) joins; a1 fetches a new file, which the
+#   6. the open API's other views with the two tenants' tokens: hosts, stats, the blocklist and
+#      the token list show a tenant its own only (the operator's show all); a tenant cannot
+#      block another tenant's host, lift another tenant's entry or revoke another's token; the
+#      job list, a job and its cancel likewise (a job is its maker's token's tenant's)
+#   7. a seed (no tenant: it fetches for every tenant) joins; a1 fetches a new file, which the
 #      scheduler has the seed fetch for team-a: the seed's upload port serves that task to
 #      team-a's certificate and a seed's, and answers team-b's fake fetcher, a tenant-less
 #      peer's and team-b's own seed as for an unknown task (the seed learnt the task's tenant
@@ -24,8 +28,9 @@
 # Security test list (shared/reference/dragonfly-behaviour.md 5.5): 17 (no poisoned data: a
 # host of another tenant never becomes a parent), 20 (certificates bound to identity: the
 # tenant is the certificate's, never claimed; a seed of one tenant is no seed of all; a seed
-# serves a task only to the tenant it fetched it for), 4 (least privilege: a tenant's token reads and
-# deletes only its tenant's tasks).
+# serves a task only to the tenant it fetched it for), 4 (least privilege: a tenant's token
+# reads and deletes only its tenant's tasks, and sees and changes only its own hosts, stats,
+# blocklist entries and tokens).
 # Every wait is bounded; nothing depends on how long something took.
 set -euo pipefail
 vx=$1
@@ -128,12 +133,14 @@ admin=$(tail -n1 "$dir/boot.out")
 api() { api_at "$api_port" "$@"; }
 expect() { expect_at "$api_port" "$@"; }
 mint() { # TENANT: a token of it
-	api POST /oapi/v1/tokens "{\"name\":\"$1\",\"scopes\":[\"cluster:read\",\"task:delete\",\"job:read\",\"job:write\",\"token:admin\"],\"tenant\":\"$1\"}" \
+	api POST /oapi/v1/tokens "{\"name\":\"$1\",\"scopes\":[\"cluster:read\",\"cluster:admin\",\"task:delete\",\"job:read\",\"job:write\",\"token:admin\"],\"tenant\":\"$1\"}" \
 		"$admin" | sed -n 's/^200 .*"token": *"\([^"]*\)".*/\1/p'
 }
 tok_ta=$(mint team-a)
 tok_tb=$(mint team-b)
 [ -n "$tok_ta" ] && [ -n "$tok_tb" ] || fail "no tenant tokens made"
+id_ta=$(api GET /oapi/v1/tokens - "$admin" | python3 -c 'import json,sys
+print([t["id"] for t in json.loads(sys.stdin.read().split(" ",1)[1]) if t["name"]=="team-a"][0])')
 expect 200 "team-a lists tasks" GET /oapi/v1/tasks - "$tok_ta" | grep -q "$task" ||
 	fail "team-a's token does not list its own task"
 expect 200 "the operator lists tasks" GET /oapi/v1/tasks - "$admin" | grep -q "$task" ||
@@ -152,7 +159,61 @@ expect 200 "team-b's job list" GET /oapi/v1/jobs - "$admin" | grep -q delete_tas
 # and the data plane still holds it: a1 serves a2's tenant
 [ "$(piece a1 a3)" = "$want" ] || fail "a1 lost team-a's task after team-b's delete"
 
-# 6. a seed fetches for team-a: it serves that task to team-a (and seeds) only
+# 6. hosts, stats, the blocklist and the token list, per tenant
+host_id() { grep -o 'ready: [^,]*' "$dir/$1.out" | cut -d' ' -f2; }
+a1_id=$(host_id a1)
+a2_id=$(host_id a2)
+has() { grep -q "\"$2\"" <<<"$1"; }
+hosts_a=$(expect 200 "team-a's hosts" GET /oapi/v1/hosts - "$tok_ta")
+hosts_b=$(expect 200 "team-b's hosts" GET /oapi/v1/hosts - "$tok_tb")
+hosts_o=$(expect 200 "the operator's hosts" GET /oapi/v1/hosts - "$admin")
+has "$hosts_a" "$a1_id" && has "$hosts_a" "$a2_id" || fail "team-a does not see its hosts"
+has "$hosts_a" "$b1_id" && fail "team-a's token lists team-b's host b1: $hosts_a"
+has "$hosts_b" "$b1_id" || fail "team-b does not see its host"
+has "$hosts_b" "$a1_id" || has "$hosts_b" "$a2_id" && fail "team-b's token lists team-a's hosts: $hosts_b"
+for h in "$a1_id" "$a2_id" "$b1_id"; do has "$hosts_o" "$h" || fail "the operator misses $h"; done
+stat() { # TOKEN FIELD: totals.FIELD or scheduler.FIELD of GET /oapi/v1/stats
+	expect 200 "stats" GET /oapi/v1/stats - "$1" | python3 -c 'import json,sys
+o=json.load(sys.stdin); print({**o["totals"], **o["scheduler"]}[sys.argv[1]])' "$2"
+}
+[ "$(stat "$tok_tb" bytes_from_peers)" -eq 0 ] || fail "team-b's stats count team-a's peer bytes"
+[ "$(stat "$tok_ta" bytes_from_peers)" -eq "$size" ] || fail "team-a's stats miss its peer bytes"
+[ "$(stat "$tok_tb" tasks)" -eq 0 ] || fail "team-b's stats count team-a's task"
+nb=$(grep -o '"id"' <<<"$hosts_b" | wc -l)
+[ "$(stat "$tok_tb" hosts)" -eq "$nb" ] || fail "team-b's stats count hosts it cannot list"
+[ "$(stat "$admin" hosts)" -gt "$nb" ] || fail "the operator's stats count no more hosts than team-b's"
+expect 404 "team-b blocks team-a's a1" POST /oapi/v1/blocklist "{\"host\":\"$a1_id\"}" \
+	"$tok_tb" >/dev/null
+expect 200 "team-a blocks its a2" POST /oapi/v1/blocklist "{\"host\":\"$a2_id\"}" "$tok_ta" >/dev/null
+has "$(expect 200 "team-a's blocklist" GET /oapi/v1/blocklist - "$tok_ta")" "$a2_id" ||
+	fail "team-a's blocklist misses its entry"
+has "$(expect 200 "the operator's blocklist" GET /oapi/v1/blocklist - "$admin")" "$a2_id" ||
+	fail "the operator's blocklist misses team-a's entry"
+has "$(expect 200 "team-b's blocklist" GET /oapi/v1/blocklist - "$tok_tb")" "$a2_id" &&
+	fail "team-b's token lists team-a's blocklist entry"
+expect 404 "team-b lifts team-a's entry" DELETE "/oapi/v1/blocklist/$a2_id" - "$tok_tb" >/dev/null
+expect 200 "team-a lifts its entry" DELETE "/oapi/v1/blocklist/$a2_id" - "$tok_ta" >/dev/null
+toks_b=$(expect 200 "team-b's tokens" GET /oapi/v1/tokens - "$tok_tb")
+has "$toks_b" team-b || fail "team-b's token list misses its own token"
+has "$toks_b" team-a && fail "team-b's token list shows team-a's token: $toks_b"
+[ "$(grep -o '"id"' <<<"$toks_b" | wc -l)" = 1 ] || fail "team-b sees tokens not its own: $toks_b"
+expect 404 "team-b revokes team-a's token" DELETE "/oapi/v1/tokens/$id_ta" - "$tok_tb" >/dev/null
+expect 200 "team-a's token after team-b's revoke" GET /oapi/v1/tasks - "$tok_ta" >/dev/null
+# jobs: team-a's get_task job (its URL, its holders) is not team-b's to list, read or cancel
+job_a=$(expect 200 "team-a's get_task" POST /oapi/v1/jobs \
+	"{\"type\":\"get_task\",\"args\":{\"url\":\"$base/f.bin\"}}" "$tok_ta" |
+	python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+job_ids() { expect 200 "$1's job list" GET /oapi/v1/jobs - "$2" |
+	python3 -c 'import json,sys; print(" ".join(str(j["id"]) for j in json.load(sys.stdin)))'; }
+grep -qw "$job_a" <<<"$(job_ids team-a "$tok_ta")" || fail "team-a does not list its own job"
+grep -qw "$job_a" <<<"$(job_ids operator "$admin")" || fail "the operator does not list team-a's job"
+grep -qw "$job_a" <<<"$(job_ids team-b "$tok_tb")" && fail "team-b's token lists team-a's job"
+expect 404 "team-b reads team-a's job" GET "/oapi/v1/jobs/$job_a" - "$tok_tb" >/dev/null
+expect 404 "team-b cancels team-a's job" DELETE "/oapi/v1/jobs/$job_a" - "$tok_tb" >/dev/null
+expect 200 "team-a reads its job" GET "/oapi/v1/jobs/$job_a" - "$tok_ta" >/dev/null
+
+
+# 7. a seed fetches for team-a: it serves that task to team-a (and seeds) only
 fake pub pub-00000000000000d4 peer # a peer of no tenant
 seed_tok=$("$vx" token create --role seed --db "$dir/sched.db" 2>>"$dir/cli.log")
 serve_start seed --seed --join "$seed_tok"
