@@ -517,6 +517,7 @@ static int serve_proxy(const struct vx_config *c, struct vx_peer *peer,
 	pc.client_rate_per_s =
 		c->proxy.client_rate_limit ? (uint32_t)c->proxy.client_rate_limit : UINT32_MAX;
 	pc.client_timeout_ms = (uint32_t)c->proxy.client_timeout_ms;
+	pc.header_timeout_ms = (uint32_t)c->proxy.header_timeout_ms;
 	pc.forward = c->proxy.forward;
 	pc.prefetch = c->proxy.prefetch;
 	for (unsigned i = 0; i < c->proxy.nr_rules; i++)
@@ -533,6 +534,7 @@ static int serve_proxy(const struct vx_config *c, struct vx_peer *peer,
 		pc.hijack_hosts[pc.nr_hijack_hosts++] = c->proxy.hijack_hosts[i];
 	pc.hijack_ca_cert = c->proxy.hijack_ca_cert[0] ? c->proxy.hijack_ca_cert : NULL;
 	pc.hijack_ca_key = c->proxy.hijack_ca_key[0] ? c->proxy.hijack_ca_key : NULL;
+	pc.hijack_upstream_ca = c->proxy.hijack_upstream_ca[0] ? c->proxy.hijack_upstream_ca : NULL;
 	pc.outbound = outbound;
 	if (vx_serve_relay_proxy(c, &pc))
 		return -EINVAL;

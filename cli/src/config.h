@@ -104,7 +104,9 @@ struct vx_config_proxy {
 	unsigned nr_hijack_hosts;
 	char hijack_hosts[VX_CONFIG_RULES_MAX][VX_CONFIG_STR_MAX];
 	char hijack_ca_cert[VX_CONFIG_PATH_MAX];
-	char hijack_ca_key[VX_CONFIG_PATH_MAX]; /* mode 0600 or stricter */
+	char hijack_ca_key[VX_CONFIG_PATH_MAX];	     /* mode 0600 or stricter */
+	char hijack_upstream_ca[VX_CONFIG_PATH_MAX]; /* verifies intercepted origins; "": system */
+	uint64_t header_timeout_ms; /* a first request head within this of accept */
 };
 
 struct vx_config_tls {

@@ -95,6 +95,7 @@ struct vx_proxy {
 	struct vx_outbound_policy outbound;
 	struct vx__front *front;   /* the accept path: CONNECT tunnels, the rest to mhd */
 	struct vx__hijack *hijack; /* TLS interception; NULL: none */
+	char *upstream_ca;	   /* proxy.hijack.upstream_ca; NULL: the system store */
 	/* intercepted tunnels' socket pair ends handed to mhd, until its STARTED notice takes
 	 * them (under lock) */
 	struct hijack_pend {
@@ -120,6 +121,9 @@ struct req_ctx {
 	/* the forward proxy: every upstream connection is checked against this; NULL: none */
 	const struct vx_outbound_policy *outbound;
 	bool local; /* the client is on this host */
+	/* verifies the upstream's certificate (an intercepted origin: proxy.hijack.upstream_ca,
+	 * borrowed from the proxy); NULL: the system store */
+	const char *ca_file;
 };
 
 /* What libmicrohttpd keeps per request: the target as received (query included). */
@@ -410,8 +414,8 @@ static enum MHD_Result pass_through(struct MHD_Connection *c, const struct req_c
 	vx_metric_inc(&vx_m_proxy_requests, VX_M_PROXY_UPSTREAM);
 	vx_info("proxy: %s %s %s repo %s: passed through", rc->client, head ? "HEAD" : "GET",
 		VX_URL_SAFE(rc->url), *repo ? repo : "-");
-	if (vx__upstream_start_guarded(&u, rc->url, head, rc->headers, rc->nr_headers, rc->outbound,
-				       rc->local))
+	if (vx__upstream_start_ca(&u, rc->url, head, rc->headers, rc->nr_headers, rc->outbound,
+				  rc->local, rc->ca_file))
 		return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE", "out of memory");
 	return pass_response(c, u, head);
 }
@@ -998,6 +1002,7 @@ static enum MHD_Result forward_request(struct vx_proxy *px, struct MHD_Connectio
 	client_addr(c, rc->client, sizeof(rc->client));
 	rc->local = client_local(c);
 	rc->outbound = &px->outbound;
+	rc->ca_file = tls ? px->upstream_ca : NULL;
 	snprintf(rc->url, sizeof(rc->url), "%s", t->url);
 	if (!forward_authorized(px, c)) {
 		vx_info("proxy: %s %s %s: 407, no valid Proxy-Authorization", rc->client,
@@ -1275,6 +1280,11 @@ static int front_start(struct vx_proxy *px, int fd, const struct vx_proxy_cfg *c
 								    : PROXY_CONNECT_HEADER_MS,
 		.idle_timeout_ms = cfg->tunnel_idle_timeout_ms ? cfg->tunnel_idle_timeout_ms
 							       : PROXY_TUNNEL_IDLE_MS,
+		.request_timeout_ms = cfg->header_timeout_ms,
+		.request_header_max = cfg->header_max ? cfg->header_max : PROXY_HEADER_MAX,
+		.pending_per_addr = cfg->max_conns_per_addr == UINT32_MAX ? 0
+				    : cfg->max_conns_per_addr		  ? cfg->max_conns_per_addr
+							      : PROXY_CONNS_PER_ADDR_DEFAULT,
 		.rate_ok = rate_take_ip,
 		.handoff = handoff,
 		.hijack = px->hijack,
@@ -1406,7 +1416,21 @@ int vx_proxy_start(struct vx_proxy **out, struct vx_peer *p, const struct vx_pro
 		vx_proxy_stop(px);
 		return -EINVAL;
 	}
-	if (copy_strings(px->upstreams, &px->nr_upstreams, cfg->upstreams, cfg->nr_upstreams) ||
+	if (cfg->hijack_upstream_ca && !px->hijack) {
+		snprintf(err, err_len, "proxy.hijack.upstream_ca needs proxy.hijack.hosts");
+		close(fd);
+		vx_proxy_stop(px);
+		return -EINVAL;
+	}
+	if (cfg->hijack_upstream_ca && access(cfg->hijack_upstream_ca, R_OK) != 0) {
+		snprintf(err, err_len, "proxy.hijack.upstream_ca %s: %s", cfg->hijack_upstream_ca,
+			 strerror(errno));
+		close(fd);
+		vx_proxy_stop(px);
+		return -EINVAL;
+	}
+	if ((cfg->hijack_upstream_ca && !(px->upstream_ca = vx_strdup(cfg->hijack_upstream_ca))) ||
+	    copy_strings(px->upstreams, &px->nr_upstreams, cfg->upstreams, cfg->nr_upstreams) ||
 	    copy_strings(px->public_repos, &px->nr_public_repos, cfg->public_repos,
 			 VX_MIN(cfg->nr_public_repos, (uint32_t)VX_PROXY_PUBLIC_MAX))) {
 		close(fd);
@@ -1486,6 +1510,7 @@ void vx_proxy_stop(struct vx_proxy *px)
 		vx_free(px->forward_token);
 	}
 	vx__hijack_free(px->hijack);
+	vx_free(px->upstream_ca);
 	pthread_cond_destroy(&px->cond);
 	pthread_mutex_destroy(&px->lock);
 	vx_free(px);
