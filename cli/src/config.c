@@ -267,6 +267,10 @@ static const struct key keys[] = {
 	  "PEM CA certificate(s) of the cluster (default DATA_DIR/tls/ca.pem)", APPLIED },
 	{ "tls.crl", KEY_STR, OFF(tls.crl), SZ(tls.crl), 0, 0, 0, 0, NULL,
 	  "PEM revocation list (default DATA_DIR/tls/crl.pem when present)", APPLIED },
+	{ "api.requests_per_s", KEY_U64, OFF(api_requests_per_s), 0, 0, 0, 0, 1000000, NULL,
+	  "local API requests per second one client uid may make (0: no limit); more are "
+	  "answered -EAGAIN",
+	  APPLIED },
 	{ "tls.insecure_plaintext", KEY_BOOL, OFF(tls.insecure_plaintext), 0, 0, 0, 0, 0, NULL,
 	  "allow plaintext on non-loopback addresses (warned at start)", APPLIED },
 };
@@ -337,6 +341,7 @@ void vx_config_init(struct vx_config *cfg)
 	cfg->proxy.connect_max_tunnels = 64;
 	cfg->proxy.connect_header_timeout_ms = 10000;
 	cfg->proxy.header_timeout_ms = 10000;
+	cfg->api_requests_per_s = 1000;
 	cfg->proxy.connect_idle_timeout_ms = 300000;
 }
 

@@ -142,6 +142,7 @@ declare -A applied=(
 	[proxy.hijack.ca_key]="integration/proxy_hijack.sh ca_key: %s"
 	[proxy.hijack.upstream_ca]="integration/proxy_hijack.sh upstream_ca: %s"
 	[proxy.header_timeout]="integration/proxy_front_idle.sh header_timeout: 2s"
+	[api.requests_per_s]="integration/api_rate.sh requests_per_s: %s"
 	[proxy.prefetch]="integration/proxy_fallback.sh prefetch:"
 	[storage.memory_budget]="integration/peer_memtier.sh memory_budget:"
 	[proxy.direct_rules]="integration/proxy_apt.sh direct_rules:"
