@@ -11,6 +11,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <microhttpd.h>
 #include <stdio.h>
@@ -18,6 +19,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
+
+#include <openssl/crypto.h>
 
 #include "mgr_console.h"
 #include "mgr_int.h"
@@ -27,7 +30,9 @@
 #include "vx_log.h"
 #include "vx_net.h"
 #include "vx_sched_server.h"
+#include "vx_file.h"
 #include "vx_time.h"
+#include "vx_tls.h"
 #include "vx_url.h"
 
 #define BUCKETS_MAX 256
@@ -44,6 +49,8 @@ struct vx_manager {
 	struct MHD_Daemon *d;
 	int lfd;
 	uint16_t port;
+	char *tls_cert, *tls_key; /* PEM text of cfg.tls_cert/tls_key; NULL: plain HTTP */
+	size_t tls_key_len;
 	struct mgr_db db;
 	struct mgr_jobs *jobs;
 	struct mgr_view *view; /* the console's cluster views */
@@ -878,13 +885,74 @@ static int hook_next_ms(void *arg)
 	return tick;
 }
 
-/* Binds the API and starts libmicrohttpd in its external-epoll mode. */
+#define API_PEM_MAX (256u * 1024)
+
+/* The whole of PEM file @path as a NUL-terminated string in @out (owned); the key (@key) must be
+ * a regular file of mode 0600 or stricter. */
+static int api_pem(const char *path, bool key, char **out, size_t *len)
+{
+	char err[256];
+	char *buf = NULL;
+	int fd, rc;
+
+	if (key && vx_tls_key_mode_ok(path, err, sizeof(err))) {
+		vx_err("manager: API TLS key: %s", err);
+		return -EPERM;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = -errno;
+		vx_err("manager: API TLS %s %s: %s", key ? "key" : "certificate", path,
+		       vx_strerror(rc));
+		return rc;
+	}
+	rc = vx_file_read_fd(fd, API_PEM_MAX, &buf, len);
+	close(fd);
+	if (rc || !strstr(buf, "-----BEGIN ")) {
+		vx_err("manager: API TLS %s %s: not a PEM file", key ? "key" : "certificate", path);
+		if (buf)
+			OPENSSL_cleanse(buf, *len);
+		vx_free(buf);
+		return rc ? rc : -EINVAL;
+	}
+	*out = buf;
+	return 0;
+}
+
+/* Binds the API and starts libmicrohttpd in its external-epoll mode, with TLS (GnuTLS, the
+ * library's own) when cfg.tls_cert is set. */
 static int api_start(struct vx_manager *m, const struct sockaddr_storage *ss, socklen_t sl)
 {
 	struct vx_net_opts o = { .flags = VX_NET_NONBLOCK | VX_NET_REUSEADDR, .backlog = 128 };
 	char err[VX_NET_ERR_LEN];
 	const union MHD_DaemonInfo *di;
+	unsigned int flags = MHD_USE_EPOLL;
+	struct MHD_OptionItem tls[4] = { { MHD_OPTION_END, 0, NULL } };
+	size_t cert_len;
 	int rc;
+
+	if (!m->cfg.tls_cert != !m->cfg.tls_key) {
+		vx_err("manager: API TLS needs both a certificate and a key");
+		return -EINVAL;
+	}
+	if (m->cfg.tls_cert) {
+		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+			vx_err("manager: this libmicrohttpd has no TLS");
+			return -ENOTSUP;
+		}
+		rc = api_pem(m->cfg.tls_cert, false, &m->tls_cert, &cert_len);
+		if (!rc)
+			rc = api_pem(m->cfg.tls_key, true, &m->tls_key, &m->tls_key_len);
+		if (rc)
+			return rc;
+		flags |= MHD_USE_TLS;
+		tls[0] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, m->tls_cert };
+		tls[1] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, m->tls_key };
+		/* TLS 1.3 and 1.2 (curl, browsers, Go clients), GnuTLS's secure suites only */
+		tls[2] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0,
+						  (void *)"SECURE128:-VERS-ALL:+VERS-TLS1.3:"
+							  "+VERS-TLS1.2:%SERVER_PRECEDENCE" };
+	}
 
 	m->lfd = vx_net_tcp_listen((const struct sockaddr *)ss, sl, &o, err);
 	if (m->lfd < 0) {
@@ -895,7 +963,7 @@ static int api_start(struct vx_manager *m, const struct sockaddr_storage *ss, so
 	if (rc < 0)
 		return rc;
 	m->port = (uint16_t)rc;
-	m->d = MHD_start_daemon(MHD_USE_EPOLL, 0, NULL, NULL, on_request, m,
+	m->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, m, MHD_OPTION_ARRAY, tls,
 				MHD_OPTION_LISTEN_SOCKET, m->lfd, MHD_OPTION_CONNECTION_LIMIT,
 				(unsigned)128, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)32,
 				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
@@ -907,7 +975,7 @@ static int api_start(struct vx_manager *m, const struct sockaddr_storage *ss, so
 		return -EIO;
 	}
 	m->epfd = di->epoll_fd;
-	vx_info("manager: open API on port %u", m->port);
+	vx_info("manager: open API on port %u (%s)", m->port, m->tls_cert ? "https" : "http");
 	return 0;
 }
 
@@ -1028,5 +1096,9 @@ void vx_manager_free(struct vx_manager *m)
 	vx__mgr_jobs_free(m->jobs);
 	vx__mgr_view_free(m->view);
 	vx__mgr_db_close(&m->db);
+	if (m->tls_key)
+		OPENSSL_cleanse(m->tls_key, m->tls_key_len);
+	vx_free(m->tls_key);
+	vx_free(m->tls_cert);
 	vx_free(m);
 }
