@@ -535,6 +535,8 @@ static int serve_proxy(const struct vx_config *c, struct vx_peer *peer,
 	pc.hijack_ca_cert = c->proxy.hijack_ca_cert[0] ? c->proxy.hijack_ca_cert : NULL;
 	pc.hijack_ca_key = c->proxy.hijack_ca_key[0] ? c->proxy.hijack_ca_key : NULL;
 	pc.hijack_upstream_ca = c->proxy.hijack_upstream_ca[0] ? c->proxy.hijack_upstream_ca : NULL;
+	pc.tls_cert = c->proxy.tls_cert[0] ? c->proxy.tls_cert : NULL;
+	pc.tls_key = c->proxy.tls_key[0] ? c->proxy.tls_key : NULL;
 	pc.outbound = outbound;
 	if (vx_serve_relay_proxy(c, &pc))
 		return -EINVAL;
@@ -793,7 +795,8 @@ static int serve_tls(const struct vx_config *c, struct vx_peer_cfg *pc, bool joi
 		pc->sched_tls = *tls;
 		vx_tls_ctx_tick(*tls, "daemon", vx_wall_s()); /* a certificate near its end */
 	}
-	if (c->proxy.listen[0] && !vx_cli_addr_loopback(c->proxy.listen))
+	/* the mirror with proxy.tls speaks HTTPS: not plaintext */
+	if (c->proxy.listen[0] && !c->proxy.tls_cert[0] && !vx_cli_addr_loopback(c->proxy.listen))
 		proxy = open_addr = c->proxy.listen;
 	if (!vx_cli_addr_loopback(c->upload.listen))
 		open_addr = c->upload.listen;
@@ -810,8 +813,8 @@ static int serve_tls(const struct vx_config *c, struct vx_peer_cfg *pc, bool joi
 	if (proxy) {
 		fprintf(stderr,
 			"vx serve: refusing to serve the registry mirror in plaintext on %s (not "
-			"loopback; it has no TLS): listen on loopback, or pass "
-			"--insecure-plaintext (tls.insecure_plaintext)\n",
+			"loopback): give proxy.tls.cert and proxy.tls.key, listen on loopback, or "
+			"pass --insecure-plaintext (tls.insecure_plaintext)\n",
 			proxy);
 		return VX_EXIT_USAGE;
 	}

@@ -217,6 +217,11 @@ static const struct key keys[] = {
 	{ "proxy.hijack.ca_key", KEY_STR, OFF(proxy.hijack_ca_key), SZ(proxy.hijack_ca_key), 0, 0,
 	  0, 0, NULL, "PEM key of proxy.hijack.ca_cert (a file of mode 0600 or stricter)",
 	  APPLIED },
+	{ "proxy.tls.cert", KEY_STR, OFF(proxy.tls_cert), SZ(proxy.tls_cert), 0, 0, 0, 0, NULL,
+	  "PEM certificate chain: the mirror's listener speaks HTTPS only (with proxy.tls.key)",
+	  APPLIED },
+	{ "proxy.tls.key", KEY_STR, OFF(proxy.tls_key), SZ(proxy.tls_key), 0, 0, 0, 0, NULL,
+	  "PEM key of proxy.tls.cert (a file of mode 0600 or stricter)", APPLIED },
 	{ "proxy.hijack.upstream_ca", KEY_STR, OFF(proxy.hijack_upstream_ca),
 	  SZ(proxy.hijack_upstream_ca), 0, 0, 0, 0, NULL,
 	  "PEM CA bundle the intercepted origins' certificates are verified with (none: the "
@@ -1056,6 +1061,10 @@ int vx_config_validate(const struct vx_config *cfg, char *err, size_t err_len)
 	if (outbound_check(cfg, err, err_len) || connect_ports_check(cfg, err, err_len) ||
 	    upstream_cluster_check(cfg, err, err_len) || hub_endpoints_check(cfg, err, err_len))
 		return -EINVAL;
+	if (!cfg->proxy.tls_cert[0] != !cfg->proxy.tls_key[0]) {
+		set_err(err, err_len, "proxy.tls.cert and proxy.tls.key go together");
+		return -EINVAL;
+	}
 	if (cfg->proxy.hijack_upstream_ca[0] && !cfg->proxy.nr_hijack_hosts) {
 		set_err(err, err_len, "proxy.hijack.upstream_ca needs proxy.hijack.hosts");
 		return -EINVAL;

@@ -106,7 +106,9 @@ struct vx_config_proxy {
 	char hijack_ca_cert[VX_CONFIG_PATH_MAX];
 	char hijack_ca_key[VX_CONFIG_PATH_MAX];	     /* mode 0600 or stricter */
 	char hijack_upstream_ca[VX_CONFIG_PATH_MAX]; /* verifies intercepted origins; "": system */
-	uint64_t header_timeout_ms; /* a first request head within this of accept */
+	uint64_t header_timeout_ms;	   /* a first request head within this of accept */
+	char tls_cert[VX_CONFIG_PATH_MAX]; /* HTTPS on the listener; "": plain HTTP */
+	char tls_key[VX_CONFIG_PATH_MAX];  /* mode 0600 or stricter */
 };
 
 struct vx_config_tls {

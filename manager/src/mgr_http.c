@@ -20,8 +20,6 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-
 #include "mgr_console.h"
 #include "mgr_int.h"
 #include "mgr_metrics.h"
@@ -30,7 +28,6 @@
 #include "vx_log.h"
 #include "vx_net.h"
 #include "vx_sched_server.h"
-#include "vx_file.h"
 #include "vx_time.h"
 #include "vx_tls.h"
 #include "vx_url.h"
@@ -50,7 +47,7 @@ struct vx_manager {
 	int lfd;
 	uint16_t port;
 	char *tls_cert, *tls_key; /* PEM text of cfg.tls_cert/tls_key; NULL: plain HTTP */
-	size_t tls_key_len;
+	size_t tls_cert_len, tls_key_len;
 	struct mgr_db db;
 	struct mgr_jobs *jobs;
 	struct mgr_view *view; /* the console's cluster views */
@@ -885,40 +882,6 @@ static int hook_next_ms(void *arg)
 	return tick;
 }
 
-#define API_PEM_MAX (256u * 1024)
-
-/* The whole of PEM file @path as a NUL-terminated string in @out (owned); the key (@key) must be
- * a regular file of mode 0600 or stricter. */
-static int api_pem(const char *path, bool key, char **out, size_t *len)
-{
-	char err[256];
-	char *buf = NULL;
-	int fd, rc;
-
-	if (key && vx_tls_key_mode_ok(path, err, sizeof(err))) {
-		vx_err("manager: API TLS key: %s", err);
-		return -EPERM;
-	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		rc = -errno;
-		vx_err("manager: API TLS %s %s: %s", key ? "key" : "certificate", path,
-		       vx_strerror(rc));
-		return rc;
-	}
-	rc = vx_file_read_fd(fd, API_PEM_MAX, &buf, len);
-	close(fd);
-	if (rc || !strstr(buf, "-----BEGIN ")) {
-		vx_err("manager: API TLS %s %s: not a PEM file", key ? "key" : "certificate", path);
-		if (buf)
-			OPENSSL_cleanse(buf, *len);
-		vx_free(buf);
-		return rc ? rc : -EINVAL;
-	}
-	*out = buf;
-	return 0;
-}
-
 /* Binds the API and starts libmicrohttpd in its external-epoll mode, with TLS (GnuTLS, the
  * library's own) when cfg.tls_cert is set. */
 static int api_start(struct vx_manager *m, const struct sockaddr_storage *ss, socklen_t sl)
@@ -928,7 +891,6 @@ static int api_start(struct vx_manager *m, const struct sockaddr_storage *ss, so
 	const union MHD_DaemonInfo *di;
 	unsigned int flags = MHD_USE_EPOLL;
 	struct MHD_OptionItem tls[4] = { { MHD_OPTION_END, 0, NULL } };
-	size_t cert_len;
 	int rc;
 
 	if (!m->cfg.tls_cert != !m->cfg.tls_key) {
@@ -940,11 +902,15 @@ static int api_start(struct vx_manager *m, const struct sockaddr_storage *ss, so
 			vx_err("manager: this libmicrohttpd has no TLS");
 			return -ENOTSUP;
 		}
-		rc = api_pem(m->cfg.tls_cert, false, &m->tls_cert, &cert_len);
+		rc = vx_tls_pem_read(m->cfg.tls_cert, false, &m->tls_cert, &m->tls_cert_len, err,
+				     sizeof(err));
 		if (!rc)
-			rc = api_pem(m->cfg.tls_key, true, &m->tls_key, &m->tls_key_len);
-		if (rc)
+			rc = vx_tls_pem_read(m->cfg.tls_key, true, &m->tls_key, &m->tls_key_len,
+					     err, sizeof(err));
+		if (rc) {
+			vx_err("manager: API TLS: %s", err);
 			return rc;
+		}
 		flags |= MHD_USE_TLS;
 		tls[0] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, m->tls_cert };
 		tls[1] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, m->tls_key };
@@ -1096,9 +1062,7 @@ void vx_manager_free(struct vx_manager *m)
 	vx__mgr_jobs_free(m->jobs);
 	vx__mgr_view_free(m->view);
 	vx__mgr_db_close(&m->db);
-	if (m->tls_key)
-		OPENSSL_cleanse(m->tls_key, m->tls_key_len);
-	vx_free(m->tls_key);
-	vx_free(m->tls_cert);
+	vx_tls_pem_free(m->tls_key, m->tls_key_len);
+	vx_tls_pem_free(m->tls_cert, m->tls_cert_len);
 	vx_free(m);
 }

@@ -80,6 +80,9 @@ struct vx_proxy_cfg {
 	/* PEM CA bundle that verifies the intercepted origins the proxy connects to itself (in
 	 * place of the system store; copied); NULL: the system store */
 	const char *hijack_upstream_ca;
+	/* HTTPS on the listener (proxy.tls.cert, proxy.tls.key: PEM, the key mode 0600 or
+	 * stricter; both or neither): clients speak TLS 1.3/1.2 and only that; NULL: plain HTTP */
+	const char *tls_cert, *tls_key;
 	/* where the forward proxy may connect for a client (copied); NULL: the default policy */
 	const struct vx_outbound_policy *outbound;
 };

@@ -661,6 +661,14 @@ static bool classify(struct vx__front *f, struct pending *p, uint64_t now)
 		return true;
 	}
 	p->seen = (size_t)n;
+	if (f->cfg.tls) {
+		/* a TLS record of type handshake (22) opens a ClientHello; plaintext is refused */
+		if (f->peek[0] == 22)
+			f->cfg.handoff(f->cfg.arg, p->fd, (const struct sockaddr *)&p->sa, p->sl);
+		else
+			close(p->fd);
+		return true;
+	}
 	/* a prefix of "CONNECT " is ours: the tunnel thread reads the rest within its bound */
 	if (memcmp(f->peek, verb, VX_MIN((size_t)n, sizeof(verb) - 1)) == 0) {
 		tunnel_start(f, p);

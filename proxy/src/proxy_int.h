@@ -92,6 +92,10 @@ struct vx__front_cfg {
 	/* connections of one client address waiting for their first head at once; a new one
 	 * beyond it closes that address's oldest; 0: no cap but the table's */
 	uint32_t pending_per_addr;
+	/* the listener speaks TLS (proxy.tls): a connection whose first byte opens a TLS
+	 * handshake goes to handoff at once (the server reads its head under TLS, within
+	 * proxy.client_timeout per byte); anything else is closed, CONNECT included */
+	bool tls;
 	/* one request's worth of the rate limits for client address @ip, or false (429) */
 	bool (*rate_ok)(void *arg, const char *ip);
 	/* every connection that is not a CONNECT goes here (owned by the callee) */

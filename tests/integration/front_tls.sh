@@ -7,6 +7,10 @@
 #   key named).
 # - An --api address that is not loopback (this host's first global address, when it has one)
 #   is refused without TLS (exit 2, naming --api-tls-cert) and served with it.
+# - `vx serve` with proxy.tls.cert/proxy.tls.key serves the registry mirror over HTTPS: curl
+#   with the CA gets /v2/ from the upstream through it, plain HTTP and curl without the CA get
+#   nothing; on this host's global address the mirror is refused without proxy.tls (exit 2,
+#   naming proxy.tls.cert) and served with it.
 # Security list items (shared/reference/dragonfly-behaviour.md 5.5): 1 (the open API: tokens
 # never cross the network in the clear), 10 (TLS verification: clients verify against the CA).
 set -euo pipefail
@@ -14,6 +18,7 @@ vx=$1
 name=front_tls
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/peer_lib.sh"
+. "$here/proxy_lib.sh"
 peer_lib_init
 for tool in openssl curl; do
 	command -v "$tool" >/dev/null || {
@@ -78,5 +83,39 @@ if [ -n "$gaddr" ]; then
 	echo "$name: API on $gaddr: refused in plaintext, served over HTTPS"
 else
 	echo "$name: this host has no global IPv4 address: the non-loopback refusal is not run"
+fi
+
+# the registry mirror over HTTPS
+fake_upstream_start
+{
+	printf 'proxy:\n  listen: 127.0.0.2:0\n  upstreams: ["%s"]\n' "$fake_url"
+	printf '  tls:\n    cert: %s\n    key: %s\n' "$dir/front.pem" "$dir/front.key"
+} >"$dir/m.yaml"
+serve_start m --no-scheduler --config "$dir/m.yaml"
+mp=$(mirror_port m)
+code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$dir/ca.pem" --max-time 10 \
+	"https://127.0.0.2:$mp/v2/") || true
+[ "$code" = 200 ] || fail "GET /v2/ through the HTTPS mirror answered $code"
+grep -q "GET $fake_url/v2/ repo -: passed through" "$dir/m.log" ||
+	fail "the HTTPS mirror did not pass /v2/ through: $(grep proxy "$dir/m.log")"
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "http://127.0.0.2:$mp/v2/") || true
+[ "$code" = 000 ] || fail "plain HTTP to the HTTPS mirror answered $code"
+curl -s -o /dev/null --max-time 10 "https://127.0.0.2:$mp/v2/" &&
+	fail "curl without the CA accepted the mirror's certificate"
+serve_stop m
+if [ -n "$gaddr" ]; then
+	printf 'proxy:\n  listen: %s:0\n  upstreams: ["%s"]\n' "$gaddr" "$fake_url" >"$dir/g.yaml"
+	rc=0
+	timeout 20 "$vx" serve --config "$dir/g.yaml" --data-dir "$dir/gd" \
+		--listen 127.0.0.1:0 --socket "$dir/gd.sock" >"$dir/gd.out" 2>"$dir/gd.err" || rc=$?
+	[ "$rc" = 2 ] || fail "a plaintext mirror on $gaddr: exit $rc, want 2 (refused)"
+	grep -q "proxy.tls.cert" "$dir/gd.err" || fail "the refusal does not name proxy.tls.cert: $(cat "$dir/gd.err")"
+	printf '  tls:\n    cert: %s\n    key: %s\n' "$dir/front.pem" "$dir/front.key" >>"$dir/g.yaml"
+	serve_start g --no-scheduler --config "$dir/g.yaml"
+	code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$dir/ca.pem" --max-time 10 \
+		"https://$gaddr:$(mirror_port g)/v2/") || true
+	[ "$code" = 200 ] || fail "GET /v2/ through the HTTPS mirror on $gaddr answered $code"
+	serve_stop g
+	echo "$name: mirror on $gaddr: refused in plaintext, served over HTTPS"
 fi
 echo "PASS: $name"
