@@ -10,7 +10,8 @@
 # - `vx serve` with proxy.tls.cert/proxy.tls.key serves the registry mirror over HTTPS: curl
 #   with the CA gets /v2/ from the upstream through it, plain HTTP and curl without the CA get
 #   nothing; on this host's global address the mirror is refused without proxy.tls (exit 2,
-#   naming proxy.tls.cert) and served with it.
+#   naming proxy.tls.cert) and served with it; `vx init containerd --mirror https://...
+#   --mirror-ca CA` writes the https mirror with containerd's "ca" key.
 # Security list items (shared/reference/dragonfly-behaviour.md 5.5): 1 (the open API: tokens
 # never cross the network in the clear), 10 (TLS verification: clients verify against the CA).
 set -euo pipefail
@@ -102,6 +103,14 @@ code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "http://127.0.0.2:$m
 [ "$code" = 000 ] || fail "plain HTTP to the HTTPS mirror answered $code"
 curl -s -o /dev/null --max-time 10 "https://127.0.0.2:$mp/v2/" &&
 	fail "curl without the CA accepted the mirror's certificate"
+# vx init containerd writes the https mirror with its CA (containerd's hosts.toml "ca")
+"$vx" init containerd --mirror "https://127.0.0.2:$mp" --mirror-ca "$dir/ca.pem" \
+	--upstream "$fake_url" --config-dir "$dir/certs.d" >/dev/null
+ht="$dir/certs.d/127.0.0.1:$(cat "$dir/fake.port")/hosts.toml"
+grep -qx "\[host.\"https://127.0.0.2:$mp\"\]" "$ht" || fail "hosts.toml: no https mirror: $(cat "$ht")"
+grep -qx "  ca = \"$dir/ca.pem\"" "$ht" || fail "hosts.toml: no ca: $(cat "$ht")"
+"$vx" init containerd --mirror "http://127.0.0.2:$mp" --mirror-ca "$dir/ca.pem" \
+	--config-dir "$dir/certs2.d" 2>/dev/null && fail "vx init took --mirror-ca for an http mirror"
 serve_stop m
 if [ -n "$gaddr" ]; then
 	printf 'proxy:\n  listen: %s:0\n  upstreams: ["%s"]\n' "$gaddr" "$fake_url" >"$dir/g.yaml"
