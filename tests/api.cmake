@@ -14,6 +14,12 @@ if(TARGET vx_api)
 		COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/integration/sdk_pkgconfig.sh ${CMAKE_BINARY_DIR}
 			${CMAKE_SOURCE_DIR} ${CMAKE_C_COMPILER} $<TARGET_FILE:api_fake_daemon>)
 	set_tests_properties(sdk_pkgconfig PROPERTIES LABELS integration TIMEOUT 120)
+	if(TARGET vx)
+		add_test(NAME api_rate COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/api_rate.sh
+			$<TARGET_FILE:vx>)
+		set_tests_properties(api_rate PROPERTIES LABELS integration TIMEOUT 120
+			SKIP_RETURN_CODE 77)
+	endif()
 	# The server's request path through a fake transport (api_int.h is private to api/).
 	vx_add_fuzz(api_server SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_api_server.c
 		LIBS vx_api)

@@ -11,6 +11,11 @@ if(TARGET vx)
 		set_tests_properties(proxy_${t} PROPERTIES LABELS integration TIMEOUT 150
 			SKIP_RETURN_CODE 77)
 	endforeach()
+	# TLS on the front doors: the management API (and the proxy listener)
+	add_test(NAME front_tls COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/front_tls.sh
+		$<TARGET_FILE:vx>)
+	set_tests_properties(front_tls PROPERTIES LABELS integration TIMEOUT 150
+		SKIP_RETURN_CODE 77)
 	# real runtimes with the registry fixtures of registry_lib.sh (scripts/deps/runtime.apt)
 	add_test(NAME proxy_runtimes COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/proxy_runtimes.sh
 		$<TARGET_FILE:vx> ${CMAKE_SOURCE_DIR})

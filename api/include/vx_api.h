@@ -25,6 +25,8 @@
 #define VX_API_CLIENTS_MAX     64	/* connections at once */
 #define VX_API_MODE_DEFAULT    0660	/* socket file mode */
 #define VX_API_IDLE_MS_DEFAULT 30000u	/* idle client drop */
+#define VX_API_RATE_DEFAULT    1000u	/* requests per second per client uid */
+#define VX_API_RATE_UIDS       64u	/* client uids with a bucket of their own at once */
 #define VX_API_IDLE_MS_MAX     3600000u /* largest idle_timeout_ms accepted */
 #define VX_API_LIST_MAX	       4096	/* tasks in one list answer */
 #define VX_API_PATH_MAX	       108	/* sizeof(sun_path), with the NUL */
@@ -102,6 +104,14 @@ VX_MUST_CHECK int vx_api_server_new(struct vx_api_server **out,
  * nothing. Not from an op. NULL is a no-op.
  */
 void vx_api_server_free(struct vx_api_server *s);
+
+/*
+ * vx_api_server_set_rate() - any thread: each client uid may make @per_s requests a second
+ * (a token bucket per uid holding a second's worth; VX_API_RATE_UIDS uids at once, the longest
+ * idle one giving its place); more are answered -EAGAIN. 0: no limit. Until called:
+ * VX_API_RATE_DEFAULT.
+ */
+void vx_api_server_set_rate(struct vx_api_server *s, uint32_t per_s);
 
 /* The path the server listens on (lent until free). */
 const char *vx_api_server_path(const struct vx_api_server *s);

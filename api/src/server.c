@@ -36,6 +36,7 @@
 #include "vx_alloc.h"
 #include "vx_assert.h"
 #include "vx_api_msg.h"
+#include "vx_bucket.h"
 #include "vx_digest.h"
 #include "vx_err.h"
 #include "vx_fconn.h"
@@ -107,7 +108,15 @@ struct vx_api_server {
 	pthread_mutex_t wake_lock;
 	struct api_conn *conns[VX_API_CLIENTS_MAX];
 	uint32_t nr_conns;
-	uint8_t *obuf;			/* one encoded frame, API thread only */
+	uint8_t *obuf;	    /* one encoded frame, API thread only */
+	uint32_t rate;	    /* requests/s per uid (atomic); 0: no limit */
+	struct uid_bucket { /* API thread only */
+		bool used;
+		uid_t uid;
+		uint32_t rate; /* the bucket was made for this rate */
+		uint64_t last_ms;
+		struct vx_bucket b;
+	} rates[VX_API_RATE_UIDS];
 	struct vx_download_task *tasks; /* list scratch, VX_API_LIST_MAX */
 };
 
@@ -982,11 +991,51 @@ static int handle_list(struct vx_api_server *srv, struct api_conn *c, const stru
 	return rc;
 }
 
+void vx_api_server_set_rate(struct vx_api_server *srv, uint32_t per_s)
+{
+	VX_ASSERT(srv);
+	__atomic_store_n(&srv->rate, per_s, __ATOMIC_RELAXED);
+}
+
+/* One request's token of client uid @uid's bucket (api.requests_per_s), or false. */
+static bool rate_ok(struct vx_api_server *srv, uid_t uid, uint64_t now)
+{
+	uint32_t rate = __atomic_load_n(&srv->rate, __ATOMIC_RELAXED);
+	struct uid_bucket *u = NULL, *oldest = &srv->rates[0];
+
+	if (!rate)
+		return true;
+	for (uint32_t i = 0; i < VX_API_RATE_UIDS && !u; i++) {
+		struct uid_bucket *r = &srv->rates[i];
+
+		if (r->used && r->uid == uid)
+			u = r;
+		else if (oldest->used && (!r->used || r->last_ms < oldest->last_ms))
+			oldest = r; /* a free one, else the one idle longest */
+	}
+	if (!u || u->rate != rate) {
+		u = u ? u : oldest;
+		*u = (struct uid_bucket){ .used = true, .uid = uid, .rate = rate };
+		vx_bucket_init(&u->b, rate, rate, now);
+	}
+	u->last_ms = now;
+	if (!vx_bucket_peek(&u->b, 1, now))
+		return false;
+	vx_bucket_take(&u->b, 1);
+	return true;
+}
+
 /* Serves one decoded request; returns 0, or a negative error that closes the connection. */
 static int handle_request(struct vx_api_server *srv, struct api_conn *c, const struct vx_api_msg *m)
 {
 	c->idle_since_ms = vx_now_ms();
 	vx_metric_inc(&vx_m_local_requests, 0);
+	if (!rate_ok(srv, c->uid, c->idle_since_ms)) {
+		vx_debug("api: uid %u pid %d: over api.requests_per_s", (unsigned)c->uid,
+			 (int)c->pid);
+		return conn_answer(c, m->type, m->rid, -EAGAIN,
+				   "request rate limit of this uid (api.requests_per_s)");
+	}
 	switch (m->type) {
 	case VX_API_DOWNLOAD:
 		return handle_download(srv, c, m);
@@ -1423,6 +1472,7 @@ static int api_alloc(const struct vx_api_server_cfg *cfg, struct vx_api_server *
 		cfg->idle_timeout_ms ? cfg->idle_timeout_ms : VX_API_IDLE_MS_DEFAULT;
 	srv->cfg.group = NULL; /* resolved by the caller; the name is not kept */
 	srv->euid = geteuid();
+	srv->rate = VX_API_RATE_DEFAULT;
 	srv->sock_gid = getegid();
 	srv->tasks = vx_calloc(VX_API_LIST_MAX, sizeof(*srv->tasks));
 	srv->obuf = vx_malloc(API_OUT_MAX);

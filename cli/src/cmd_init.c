@@ -60,6 +60,8 @@ static void usage(FILE *f)
 		" with [[registry.mirror]]\n"
 		"            entries (CONFIG_DIR default /etc/containers)\n\n"
 		"  --mirror URL            the vx mirror (default " INIT_DEFAULT_MIRROR ")\n"
+		"  --mirror-ca FILE        containerd: the CA (absolute path) that verifies an\n"
+		"                          https:// mirror (vx serve with proxy.tls.*)\n"
 		"  --upstream REGISTRY     [http://|https://]HOST[:PORT] of a registry to mirror;\n"
 		"                          repeatable (default docker.io; https unless http://)\n"
 		"  --all-registries        containerd: also _default/hosts.toml, the mirror for "
@@ -284,10 +286,55 @@ too_long:
 	return 1;
 }
 
+/*
+ * --mirror-ca: containerd only (registries.conf has no CA key: containers/image reads
+ * /etc/containers/certs.d/HOST:PORT/ca.crt), an https mirror, an absolute path of a readable
+ * file with no character that would end the TOML string. Prints why and returns -1 when not.
+ */
+static int mirror_ca_check(const char *ca, bool containerd, const struct vx_init_endpoint *mirror)
+{
+	const char *why = NULL;
+
+	if (!containerd)
+		why = "is for containerd; for CRI-O and podman put the CA in "
+		      "/etc/containers/certs.d/HOST:PORT/ca.crt";
+	else if (!mirror->tls)
+		why = "needs an https:// --mirror";
+	else if (ca[0] != '/' || strpbrk(ca, "\"\\\n\r"))
+		why = "must be an absolute path without quotes, backslashes or line breaks";
+	else if (access(ca, R_OK) != 0)
+		why = "is not a readable file";
+	if (!why)
+		return 0;
+	fprintf(stderr, "vx init: --mirror-ca '%s' %s\n", ca, why);
+	return -1;
+}
+
+/* @s (owned, a rendered hosts.toml whose last table is the mirror's) with the mirror's CA
+ * (containerd's "ca" key) appended when @ca is set; NULL when @s is or memory runs out. */
+static char *with_ca(char *s, const char *ca)
+{
+	size_t n, len;
+	char *r;
+
+	if (!s || !ca)
+		return s;
+	len = strlen(s);
+	n = len + strlen(ca) + 16;
+	r = vx_realloc(s, n);
+	if (!r) {
+		vx_free(s);
+		return NULL;
+	}
+	snprintf(r + len, n - len, "  ca = \"%s\"\n", ca);
+	return r;
+}
+
 static int run(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "mirror", required_argument, NULL, 'm' },
+		{ "mirror-ca", required_argument, NULL, 'C' },
 		{ "upstream", required_argument, NULL, 'u' },
 		{ "all-registries", no_argument, NULL, 'a' },
 		{ "config-dir", required_argument, NULL, 'c' },
@@ -297,7 +344,7 @@ static int run(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct vx_init_endpoint mirror, ups[INIT_UPSTREAMS_MAX];
-	const char *mirror_s = INIT_DEFAULT_MIRROR, *runtime, *why = "";
+	const char *mirror_s = INIT_DEFAULT_MIRROR, *runtime, *why = "", *ca = NULL;
 	char base[PATH_MAX];
 	struct init_opts o = { 0 };
 	bool all = false, containerd;
@@ -310,6 +357,9 @@ static int run(int argc, char **argv)
 		switch (c) {
 		case 'm':
 			mirror_s = optarg;
+			break;
+		case 'C':
+			ca = optarg;
 			break;
 		case 'u':
 			if (nr == INIT_UPSTREAMS_MAX) {
@@ -364,6 +414,8 @@ static int run(int argc, char **argv)
 		fprintf(stderr, "vx init: bad --mirror '%s': %s\n", mirror_s, why);
 		return VX_EXIT_USAGE;
 	}
+	if (ca && mirror_ca_check(ca, containerd, &mirror))
+		return VX_EXIT_USAGE;
 	if (!nr && !all) {
 		vx_init_parse_endpoint("docker.io", true, &ups[0], &why);
 		nr = 1;
@@ -388,7 +440,8 @@ static int run(int argc, char **argv)
 	}
 	if (containerd) {
 		for (size_t i = 0; i < nr + all; i++) {
-			char *s = vx_init_render_hosts_toml(&mirror, i < nr ? &ups[i] : NULL);
+			char *s = with_ca(
+				vx_init_render_hosts_toml(&mirror, i < nr ? &ups[i] : NULL), ca);
 
 			if (!s)
 				return VX_EXIT_FAILURE;

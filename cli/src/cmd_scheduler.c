@@ -88,6 +88,9 @@ static void usage(FILE *f)
 	      "  --deny-outbound CIDR   preheat URLs may never name these (repeatable)\n"
 	      "  --sync-dir DIR      a sync's file:// prefix may lie under DIR (repeatable;\n"
 	      "                      refused by default)\n"
+	      "  --api-tls-cert FILE  HTTPS on --api: its certificate chain (PEM); needed for an\n"
+	      "                      --api address that is not loopback\n"
+	      "  --api-tls-key FILE  its private key (PEM, mode 0600)\n"
 	      "  --api-jobs-per-min N  job creations per token per minute (default 60)\n"
 	      "  --api-routes        print the API's routes and exit\n"
 	      "  --cluster-config FILE  JSON of daemon config keys stored as the cluster\n"
@@ -108,7 +111,7 @@ static void usage(FILE *f)
 	      "  --insecure-plaintext  allow plaintext on a --listen or --api address that is\n"
 	      "                      not loopback (warned; beside the CA's TLS on one port);\n"
 	      "                      without it such an address needs the CA or the --tls-*\n"
-	      "                      files (and --api stays on loopback)\n"
+	      "                      files (and --api stays on loopback or has --api-tls-*)\n"
 	      "  --manager-db DB     the API's jobs, tokens and audit: a sqlite file or a\n"
 	      "                      postgres://HOST:PORT/NAME URI that several control planes\n"
 	      "                      share (password in PGPASSFILE; default: the --db file)\n"
@@ -187,6 +190,8 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 		{ "job-lease", required_argument, NULL, 'E' },
 		{ "role", required_argument, NULL, 'r' },
 		{ "sync-dir", required_argument, NULL, 12 },
+		{ "api-tls-cert", required_argument, NULL, 15 },
+		{ "api-tls-key", required_argument, NULL, 16 },
 		{ NULL, 0, NULL, 0 },
 	};
 	char host[256];
@@ -351,6 +356,12 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 		case 5:
 			mf->insecure_plaintext = true;
 			break;
+		case 15:
+			mf->cfg.tls_cert = optarg;
+			break;
+		case 16:
+			mf->cfg.tls_key = optarg;
+			break;
 		case 6: {
 			uint32_t mbps;
 
@@ -501,7 +512,9 @@ static int sched_tls(const struct vx_sched_server_cfg *cfg, const struct mgr_fla
 		     struct vx_tls_ctx **tls)
 {
 	char err[VX_TLS_ERR_LEN];
-	const char *api = !mf->off && !vx_cli_addr_loopback(mf->cfg.listen) ? mf->cfg.listen : NULL;
+	const char *api = !mf->off && !mf->cfg.tls_cert && !vx_cli_addr_loopback(mf->cfg.listen)
+				  ? mf->cfg.listen
+				  : NULL;
 
 	*tls = NULL;
 	if (mf->tls.cert) {
@@ -537,8 +550,9 @@ static int sched_tls(const struct vx_sched_server_cfg *cfg, const struct mgr_fla
 	}
 	if (api) {
 		fprintf(stderr,
-			"vx scheduler: refusing the management API on %s (not loopback; it has no "
-			"TLS): put --api on loopback, or pass --insecure-plaintext\n",
+			"vx scheduler: refusing the management API on %s (not loopback, no TLS): "
+			"give --api-tls-cert and --api-tls-key, put --api on loopback, or pass "
+			"--insecure-plaintext\n",
 			api);
 		vx_tls_ctx_free(*tls);
 		*tls = NULL;

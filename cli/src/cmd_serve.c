@@ -517,6 +517,7 @@ static int serve_proxy(const struct vx_config *c, struct vx_peer *peer,
 	pc.client_rate_per_s =
 		c->proxy.client_rate_limit ? (uint32_t)c->proxy.client_rate_limit : UINT32_MAX;
 	pc.client_timeout_ms = (uint32_t)c->proxy.client_timeout_ms;
+	pc.header_timeout_ms = (uint32_t)c->proxy.header_timeout_ms;
 	pc.forward = c->proxy.forward;
 	pc.prefetch = c->proxy.prefetch;
 	for (unsigned i = 0; i < c->proxy.nr_rules; i++)
@@ -533,6 +534,9 @@ static int serve_proxy(const struct vx_config *c, struct vx_peer *peer,
 		pc.hijack_hosts[pc.nr_hijack_hosts++] = c->proxy.hijack_hosts[i];
 	pc.hijack_ca_cert = c->proxy.hijack_ca_cert[0] ? c->proxy.hijack_ca_cert : NULL;
 	pc.hijack_ca_key = c->proxy.hijack_ca_key[0] ? c->proxy.hijack_ca_key : NULL;
+	pc.hijack_upstream_ca = c->proxy.hijack_upstream_ca[0] ? c->proxy.hijack_upstream_ca : NULL;
+	pc.tls_cert = c->proxy.tls_cert[0] ? c->proxy.tls_cert : NULL;
+	pc.tls_key = c->proxy.tls_key[0] ? c->proxy.tls_key : NULL;
 	pc.outbound = outbound;
 	if (vx_serve_relay_proxy(c, &pc))
 		return -EINVAL;
@@ -717,6 +721,7 @@ static int serve_main(const struct serve_flags *flp, const struct vx_config *cfg
 			vx_peer_free(peer);
 			return VX_EXIT_FAILURE;
 		}
+		vx_peer_api_set_rate(api, (uint32_t)cfg.api_requests_per_s);
 	}
 	if (serve_proxy(&cfg, peer, &pc.outbound, &proxy)) {
 		vx_peer_free(peer);
@@ -794,7 +799,8 @@ static int serve_tls(const struct vx_config *c, struct vx_peer_cfg *pc, bool joi
 		pc->sched_tls = *tls;
 		vx_tls_ctx_tick(*tls, "daemon", vx_wall_s()); /* a certificate near its end */
 	}
-	if (c->proxy.listen[0] && !vx_cli_addr_loopback(c->proxy.listen))
+	/* the mirror with proxy.tls speaks HTTPS: not plaintext */
+	if (c->proxy.listen[0] && !c->proxy.tls_cert[0] && !vx_cli_addr_loopback(c->proxy.listen))
 		proxy = open_addr = c->proxy.listen;
 	if (!vx_cli_addr_loopback(c->upload.listen))
 		open_addr = c->upload.listen;
@@ -811,8 +817,8 @@ static int serve_tls(const struct vx_config *c, struct vx_peer_cfg *pc, bool joi
 	if (proxy) {
 		fprintf(stderr,
 			"vx serve: refusing to serve the registry mirror in plaintext on %s (not "
-			"loopback; it has no TLS): listen on loopback, or pass "
-			"--insecure-plaintext (tls.insecure_plaintext)\n",
+			"loopback): give proxy.tls.cert and proxy.tls.key, listen on loopback, or "
+			"pass --insecure-plaintext (tls.insecure_plaintext)\n",
 			proxy);
 		return VX_EXIT_USAGE;
 	}

@@ -170,6 +170,10 @@ static const struct key keys[] = {
 	  APPLIED },
 	{ "proxy.client_timeout", KEY_DURATION, OFF(proxy.client_timeout_ms), 0, 0, 0, 1000,
 	  3600000, NULL, "close a mirror client connection idle this long", APPLIED },
+	{ "proxy.header_timeout", KEY_DURATION, OFF(proxy.header_timeout_ms), 0, 0, 0, 100, 600000,
+	  NULL,
+	  "a connection's first request head, whole, within this of accept (else 408 and closed)",
+	  APPLIED },
 	{ "proxy.fallback_after", KEY_DURATION, OFF(proxy.fallback_after_ms), 0, 0, 0, 100, 600000,
 	  NULL, "a blob whose P2P download makes no progress this long goes on from the upstream",
 	  APPLIED },
@@ -212,6 +216,16 @@ static const struct key keys[] = {
 	  0, 0, 0, NULL, "PEM CA certificate that signs the intercepted hosts' leaves", APPLIED },
 	{ "proxy.hijack.ca_key", KEY_STR, OFF(proxy.hijack_ca_key), SZ(proxy.hijack_ca_key), 0, 0,
 	  0, 0, NULL, "PEM key of proxy.hijack.ca_cert (a file of mode 0600 or stricter)",
+	  APPLIED },
+	{ "proxy.tls.cert", KEY_STR, OFF(proxy.tls_cert), SZ(proxy.tls_cert), 0, 0, 0, 0, NULL,
+	  "PEM certificate chain: the mirror's listener speaks HTTPS only (with proxy.tls.key)",
+	  APPLIED },
+	{ "proxy.tls.key", KEY_STR, OFF(proxy.tls_key), SZ(proxy.tls_key), 0, 0, 0, 0, NULL,
+	  "PEM key of proxy.tls.cert (a file of mode 0600 or stricter)", APPLIED },
+	{ "proxy.hijack.upstream_ca", KEY_STR, OFF(proxy.hijack_upstream_ca),
+	  SZ(proxy.hijack_upstream_ca), 0, 0, 0, 0, NULL,
+	  "PEM CA bundle the intercepted origins' certificates are verified with (none: the "
+	  "system store)",
 	  APPLIED },
 	{ "source.allow_outbound", KEY_STRLIST, OFF(source.allow_outbound),
 	  ESZ(source.allow_outbound), OFF(source.nr_allow_outbound), VX_OUTBOUND_MAX, 0, 0, NULL,
@@ -258,6 +272,10 @@ static const struct key keys[] = {
 	  "PEM CA certificate(s) of the cluster (default DATA_DIR/tls/ca.pem)", APPLIED },
 	{ "tls.crl", KEY_STR, OFF(tls.crl), SZ(tls.crl), 0, 0, 0, 0, NULL,
 	  "PEM revocation list (default DATA_DIR/tls/crl.pem when present)", APPLIED },
+	{ "api.requests_per_s", KEY_U64, OFF(api_requests_per_s), 0, 0, 0, 0, 1000000, NULL,
+	  "local API requests per second one client uid may make (0: no limit); more are "
+	  "answered -EAGAIN",
+	  APPLIED },
 	{ "tls.insecure_plaintext", KEY_BOOL, OFF(tls.insecure_plaintext), 0, 0, 0, 0, 0, NULL,
 	  "allow plaintext on non-loopback addresses (warned at start)", APPLIED },
 };
@@ -327,6 +345,8 @@ void vx_config_init(struct vx_config *cfg)
 	cfg->proxy.client_timeout_ms = 30000;
 	cfg->proxy.connect_max_tunnels = 64;
 	cfg->proxy.connect_header_timeout_ms = 10000;
+	cfg->proxy.header_timeout_ms = 10000;
+	cfg->api_requests_per_s = 1000;
 	cfg->proxy.connect_idle_timeout_ms = 300000;
 }
 
@@ -1041,6 +1061,14 @@ int vx_config_validate(const struct vx_config *cfg, char *err, size_t err_len)
 	if (outbound_check(cfg, err, err_len) || connect_ports_check(cfg, err, err_len) ||
 	    upstream_cluster_check(cfg, err, err_len) || hub_endpoints_check(cfg, err, err_len))
 		return -EINVAL;
+	if (!cfg->proxy.tls_cert[0] != !cfg->proxy.tls_key[0]) {
+		set_err(err, err_len, "proxy.tls.cert and proxy.tls.key go together");
+		return -EINVAL;
+	}
+	if (cfg->proxy.hijack_upstream_ca[0] && !cfg->proxy.nr_hijack_hosts) {
+		set_err(err, err_len, "proxy.hijack.upstream_ca needs proxy.hijack.hosts");
+		return -EINVAL;
+	}
 	if ((cfg->proxy.nr_hijack_hosts || cfg->proxy.hijack_ca_cert[0] ||
 	     cfg->proxy.hijack_ca_key[0]) &&
 	    (!cfg->proxy.nr_hijack_hosts || !cfg->proxy.hijack_ca_cert[0] ||

@@ -104,7 +104,11 @@ struct vx_config_proxy {
 	unsigned nr_hijack_hosts;
 	char hijack_hosts[VX_CONFIG_RULES_MAX][VX_CONFIG_STR_MAX];
 	char hijack_ca_cert[VX_CONFIG_PATH_MAX];
-	char hijack_ca_key[VX_CONFIG_PATH_MAX]; /* mode 0600 or stricter */
+	char hijack_ca_key[VX_CONFIG_PATH_MAX];	     /* mode 0600 or stricter */
+	char hijack_upstream_ca[VX_CONFIG_PATH_MAX]; /* verifies intercepted origins; "": system */
+	uint64_t header_timeout_ms;	   /* a first request head within this of accept */
+	char tls_cert[VX_CONFIG_PATH_MAX]; /* HTTPS on the listener; "": plain HTTP */
+	char tls_key[VX_CONFIG_PATH_MAX];  /* mode 0600 or stricter */
 };
 
 struct vx_config_tls {
@@ -139,6 +143,7 @@ struct vx_config {
 	bool seed;
 	char log_level[16];
 	char socket[VX_CONFIG_PATH_MAX]; /* local API unix socket */
+	uint64_t api_requests_per_s;	 /* local API requests per second per client uid; 0: none */
 	char metrics_listen[VX_CONFIG_STR_MAX];
 	unsigned nr_schedulers;
 	char schedulers[VX_CONFIG_SCHEDULERS_MAX][VX_CONFIG_STR_MAX];

@@ -144,6 +144,17 @@ bool vx_tls_tenant_ok(const char *s, size_t n);
  */
 VX_MUST_CHECK int vx_tls_key_mode_ok(const char *path, char *err, size_t err_len);
 
+/*
+ * vx_tls_pem_read() - the whole PEM file @path (at most 256 KiB) as NUL-terminated text in
+ * *@out (owned; *@len bytes), for a TLS library that takes PEM in memory (libmicrohttpd's
+ * GnuTLS). @secret: a private key, which must pass vx_tls_key_mode_ok() first (free it with
+ * vx_tls_pem_free()). Returns 0, or -EPERM/-EINVAL/-errno with one line in @err naming @path.
+ */
+VX_MUST_CHECK int vx_tls_pem_read(const char *path, bool secret, char **out, size_t *len, char *err,
+				  size_t err_len);
+/* Wipes and frees what vx_tls_pem_read() returned. NULL is a no-op. */
+void vx_tls_pem_free(char *pem, size_t len);
+
 /* ---------------------------------------------------------------- Sessions */
 
 struct vx_tls_sess;

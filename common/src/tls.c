@@ -23,6 +23,7 @@
 #include "vx_alloc.h"
 #include "vx_assert.h"
 #include "vx_err.h"
+#include "vx_file.h"
 #include "vx_log.h"
 #include "vx_metrics.h"
 
@@ -307,6 +308,47 @@ int vx_tls_key_mode_ok(const char *path, char *err, size_t err_len)
 		return -EPERM;
 	}
 	return 0;
+}
+
+#define VX_TLS_PEM_MAX (256u * 1024)
+
+int vx_tls_pem_read(const char *path, bool secret, char **out, size_t *len, char *err,
+		    size_t err_len)
+{
+	char *buf = NULL;
+	int fd, rc;
+
+	*out = NULL;
+	*len = 0;
+	if (secret) {
+		rc = vx_tls_key_mode_ok(path, err, err_len);
+		if (rc)
+			return rc;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = -errno;
+		snprintf(err, err_len, "cannot open %s: %s", path, vx_strerror(rc));
+		return rc;
+	}
+	rc = vx_file_read_fd(fd, VX_TLS_PEM_MAX, &buf, len);
+	close(fd);
+	if (rc || !strstr(buf, "-----BEGIN ")) {
+		snprintf(err, err_len, "%s is not a PEM file", path);
+		vx_tls_pem_free(buf, buf ? *len : 0);
+		*len = 0;
+		return rc ? rc : -EINVAL;
+	}
+	*out = buf;
+	return 0;
+}
+
+void vx_tls_pem_free(char *pem, size_t len)
+{
+	if (!pem)
+		return;
+	OPENSSL_cleanse(pem, len);
+	vx_free(pem);
 }
 
 static int no_passphrase(char *buf, int size, int rw, void *u)

@@ -58,8 +58,11 @@ struct vx_manager_cfg {
 	 * holds none */
 	int (*cluster_check)(const void *root, char *err, size_t err_len);
 	const char *cluster_seed;
-	uint32_t job_lease_s;	      /* a running job's lease: another process claims it this long
+	uint32_t job_lease_s; /* a running job's lease: another process claims it this long
 			       * after its runner stopped renewing (default 15) */
+	/* PEM files (borrowed) of the API's TLS certificate (chain) and key (mode 0600 or
+	 * stricter): the API speaks HTTPS (libmicrohttpd's GnuTLS); NULL: plain HTTP */
+	const char *tls_cert, *tls_key;
 	const char *const *sync_dirs; /* directories a sync's file:// prefix may lie under */
 	uint32_t nr_sync_dirs;	      /* (none: file:// prefixes are refused) */
 };

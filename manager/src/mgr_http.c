@@ -11,6 +11,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <microhttpd.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@
 #include "vx_net.h"
 #include "vx_sched_server.h"
 #include "vx_time.h"
+#include "vx_tls.h"
 #include "vx_url.h"
 
 #define BUCKETS_MAX 256
@@ -44,6 +46,8 @@ struct vx_manager {
 	struct MHD_Daemon *d;
 	int lfd;
 	uint16_t port;
+	char *tls_cert, *tls_key; /* PEM text of cfg.tls_cert/tls_key; NULL: plain HTTP */
+	size_t tls_cert_len, tls_key_len;
 	struct mgr_db db;
 	struct mgr_jobs *jobs;
 	struct mgr_view *view; /* the console's cluster views */
@@ -885,13 +889,43 @@ static int hook_next_ms(void *arg)
 	return tick;
 }
 
-/* Binds the API and starts libmicrohttpd in its external-epoll mode. */
+/* Binds the API and starts libmicrohttpd in its external-epoll mode, with TLS (GnuTLS, the
+ * library's own) when cfg.tls_cert is set. */
 static int api_start(struct vx_manager *m, const struct sockaddr_storage *ss, socklen_t sl)
 {
 	struct vx_net_opts o = { .flags = VX_NET_NONBLOCK | VX_NET_REUSEADDR, .backlog = 128 };
 	char err[VX_NET_ERR_LEN];
 	const union MHD_DaemonInfo *di;
+	unsigned int flags = MHD_USE_EPOLL;
+	struct MHD_OptionItem tls[4] = { { MHD_OPTION_END, 0, NULL } };
 	int rc;
+
+	if (!m->cfg.tls_cert != !m->cfg.tls_key) {
+		vx_err("manager: API TLS needs both a certificate and a key");
+		return -EINVAL;
+	}
+	if (m->cfg.tls_cert) {
+		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+			vx_err("manager: this libmicrohttpd has no TLS");
+			return -ENOTSUP;
+		}
+		rc = vx_tls_pem_read(m->cfg.tls_cert, false, &m->tls_cert, &m->tls_cert_len, err,
+				     sizeof(err));
+		if (!rc)
+			rc = vx_tls_pem_read(m->cfg.tls_key, true, &m->tls_key, &m->tls_key_len,
+					     err, sizeof(err));
+		if (rc) {
+			vx_err("manager: API TLS: %s", err);
+			return rc;
+		}
+		flags |= MHD_USE_TLS;
+		tls[0] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, m->tls_cert };
+		tls[1] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, m->tls_key };
+		/* TLS 1.3 and 1.2 (curl, browsers, Go clients), GnuTLS's secure suites only */
+		tls[2] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0,
+						  (void *)"SECURE128:-VERS-ALL:+VERS-TLS1.3:"
+							  "+VERS-TLS1.2:%SERVER_PRECEDENCE" };
+	}
 
 	m->lfd = vx_net_tcp_listen((const struct sockaddr *)ss, sl, &o, err);
 	if (m->lfd < 0) {
@@ -902,7 +936,7 @@ static int api_start(struct vx_manager *m, const struct sockaddr_storage *ss, so
 	if (rc < 0)
 		return rc;
 	m->port = (uint16_t)rc;
-	m->d = MHD_start_daemon(MHD_USE_EPOLL, 0, NULL, NULL, on_request, m,
+	m->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, m, MHD_OPTION_ARRAY, tls,
 				MHD_OPTION_LISTEN_SOCKET, m->lfd, MHD_OPTION_CONNECTION_LIMIT,
 				(unsigned)128, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)32,
 				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
@@ -914,7 +948,7 @@ static int api_start(struct vx_manager *m, const struct sockaddr_storage *ss, so
 		return -EIO;
 	}
 	m->epfd = di->epoll_fd;
-	vx_info("manager: open API on port %u", m->port);
+	vx_info("manager: open API on port %u (%s)", m->port, m->tls_cert ? "https" : "http");
 	return 0;
 }
 
@@ -1035,5 +1069,7 @@ void vx_manager_free(struct vx_manager *m)
 	vx__mgr_jobs_free(m->jobs);
 	vx__mgr_view_free(m->view);
 	vx__mgr_db_close(&m->db);
+	vx_tls_pem_free(m->tls_key, m->tls_key_len);
+	vx_tls_pem_free(m->tls_cert, m->tls_cert_len);
 	vx_free(m);
 }

@@ -210,6 +210,11 @@ int vx_peer_api_start(struct vx_peer_api **out, struct vx_peer *p, const char *s
 	return 0;
 }
 
+void vx_peer_api_set_rate(struct vx_peer_api *a, uint32_t per_s)
+{
+	vx_api_server_set_rate(a->srv, per_s);
+}
+
 void vx_peer_api_stop(struct vx_peer_api *a)
 {
 	if (!a)

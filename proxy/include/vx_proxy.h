@@ -42,6 +42,9 @@ struct vx_proxy_cfg {
 	uint32_t client_rate_per_s;  /* requests per second per client address; 0: 200;
 				     * UINT32_MAX: no per-client limit */
 	uint32_t client_timeout_ms;  /* an idle client is closed after this; 0: 30 s */
+	/* a connection's first request head, whole, within this of the accept (else 408); it
+	 * holds no HTTP server connection until then; 0: 10 s */
+	uint32_t header_timeout_ms;
 	uint32_t stall_ms;   /* no P2P progress this long: go on from the upstream; 0: 5 s */
 	uint32_t header_max; /* bytes of a request's line and headers; 0: 16 KiB */
 	/* a blob's (or forward-proxy file's) job runs on to the end of its task after its
@@ -74,6 +77,12 @@ struct vx_proxy_cfg {
 	const char *hijack_hosts[VX_PROXY_RULES_MAX];
 	uint32_t nr_hijack_hosts;
 	const char *hijack_ca_cert, *hijack_ca_key;
+	/* PEM CA bundle that verifies the intercepted origins the proxy connects to itself (in
+	 * place of the system store; copied); NULL: the system store */
+	const char *hijack_upstream_ca;
+	/* HTTPS on the listener (proxy.tls.cert, proxy.tls.key: PEM, the key mode 0600 or
+	 * stricter; both or neither): clients speak TLS 1.3/1.2 and only that; NULL: plain HTTP */
+	const char *tls_cert, *tls_key;
 	/* where the forward proxy may connect for a client (copied); NULL: the default policy */
 	const struct vx_outbound_policy *outbound;
 };

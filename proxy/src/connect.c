@@ -34,16 +34,18 @@
 #include "vx_proxy_fwd.h"
 #include "vx_time.h"
 
-#define FRONT_PENDING_MAX   128u	 /* connections waiting for their first byte */
-#define TUNNEL_BUF	    (16u * 1024) /* each direction */
-#define TUNNEL_DIAL_MS	    10000
-#define FRONT_FIRST_BYTE_MS 30000u /* a connection that sends nothing is closed after this */
+#define FRONT_PENDING_MAX 128u	       /* connections waiting for their first byte */
+#define TUNNEL_BUF	  (16u * 1024) /* each direction */
+#define TUNNEL_DIAL_MS	  10000
+#define FRONT_HEAD_MS	  10000u       /* request_timeout_ms's default */
+#define FRONT_PEEK_MAX	  (64u * 1024) /* bytes of a first head peeked at most */
 
 struct pending {
 	int fd;
 	struct sockaddr_storage sa;
 	socklen_t sl;
 	uint64_t accepted, deadline;
+	size_t seen; /* bytes of its head peeked so far */
 };
 
 struct slot {
@@ -63,6 +65,7 @@ struct vx__front {
 	struct slot *slots; /* cfg.max_tunnels */
 	struct pending pend[FRONT_PENDING_MAX];
 	uint32_t nr_pend;
+	char *peek; /* cfg.request_header_max bytes: a pending head, peeked */
 };
 
 struct tunnel {
@@ -599,47 +602,157 @@ static void tunnel_start(struct vx__front *f, const struct pending *p)
 	pthread_attr_destroy(&attr);
 }
 
-/* Decides for pending @i (its first bytes peeked): a tunnel, libmicrohttpd, or wait/close. */
+/* Answers @status on non-blocking @fd if its buffer takes it now (the accept thread never waits). */
+static void answer_now(int fd, const char *status)
+{
+	char r[160];
+	int n = snprintf(r, sizeof(r),
+			 "HTTP/1.1 %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", status);
+
+	(void)send(fd, r, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+/* The end of a request head (its blank line) in @b[0..@n). */
+static bool head_complete(const char *b, size_t n)
+{
+	for (size_t i = 0; i + 1 < n; i++) {
+		if (b[i] == '\n' &&
+		    (b[i + 1] == '\n' || (b[i + 1] == '\r' && i + 2 < n && b[i + 2] == '\n')))
+			return true;
+	}
+	return false;
+}
+
+/* Closes pending @p that did not send its head in time (408 once it sent a byte). */
+static void head_timeout(struct pending *p)
+{
+	char client[VX_NET_ADDR_STR_MAX];
+
+	vx_net_addr_str((const struct sockaddr *)&p->sa, client, sizeof(client));
+	if (p->seen)
+		answer_now(p->fd, "408 Request Timeout");
+	vx_debug("proxy: %s sent %zu bytes and no whole request head in time "
+		 "(proxy.header_timeout): closed",
+		 client, p->seen);
+	close(p->fd);
+}
+
+/*
+ * Decides for pending @p: a tunnel (its first bytes are "CONNECT "), libmicrohttpd (its whole
+ * first head is in: a client trickling a head byte by byte never holds one of the server's
+ * connections), or wait/close. The head is peeked, not read, so the server reads it as sent;
+ * SO_RCVLOWAT makes poll() wake again only when more than what was peeked has come.
+ */
 static bool classify(struct vx__front *f, struct pending *p, uint64_t now)
 {
 	static const char verb[] = "CONNECT ";
-	char b[sizeof(verb) - 1];
-	ssize_t n = recv(p->fd, b, sizeof(b), MSG_PEEK | MSG_DONTWAIT);
+	size_t max = f->cfg.request_header_max;
+	ssize_t n = recv(p->fd, f->peek, max, MSG_PEEK | MSG_DONTWAIT);
+	int one = 1, low;
 
 	if (n < 0 && (again())) {
 		if (now < p->deadline)
 			return false;
-		close(p->fd); /* nothing sent in FRONT_FIRST_BYTE_MS */
+		head_timeout(p);
 		return true;
 	}
 	if (n <= 0) {
 		close(p->fd);
 		return true;
 	}
+	p->seen = (size_t)n;
+	if (f->cfg.tls) {
+		/* a TLS record of type handshake (22) opens a ClientHello; plaintext is refused */
+		if (f->peek[0] == 22)
+			f->cfg.handoff(f->cfg.arg, p->fd, (const struct sockaddr *)&p->sa, p->sl);
+		else
+			close(p->fd);
+		return true;
+	}
 	/* a prefix of "CONNECT " is ours: the tunnel thread reads the rest within its bound */
-	if (memcmp(b, verb, (size_t)n) == 0)
+	if (memcmp(f->peek, verb, VX_MIN((size_t)n, sizeof(verb) - 1)) == 0) {
 		tunnel_start(f, p);
-	else
+		return true;
+	}
+	/* a head over the limit goes on too: the server answers it 431 */
+	if (head_complete(f->peek, (size_t)n) || (size_t)n >= max) {
+		(void)setsockopt(p->fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
 		f->cfg.handoff(f->cfg.arg, p->fd, (const struct sockaddr *)&p->sa, p->sl);
-	return true;
+		return true;
+	}
+	if (now >= p->deadline) {
+		head_timeout(p);
+		return true;
+	}
+	low = (int)n + 1;
+	if (setsockopt(p->fd, SOL_SOCKET, SO_RCVLOWAT, &low, sizeof(low)) != 0) {
+		close(p->fd); /* else poll() would report the same bytes again at once */
+		return true;
+	}
+	return false;
+}
+
+/* Whether @a and @b are the same client address (the port aside). */
+static bool same_ip(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)(const void *)a)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)(const void *)b)->sin_addr.s_addr;
+	if (a->ss_family == AF_INET6)
+		return memcmp(&((const struct sockaddr_in6 *)(const void *)a)->sin6_addr,
+			      &((const struct sockaddr_in6 *)(const void *)b)->sin6_addr,
+			      sizeof(struct in6_addr)) == 0;
+	return false;
+}
+
+/* The oldest pending connection of the address of @sa, and how many that address has. */
+static uint32_t addr_pending(const struct vx__front *f, const struct sockaddr_storage *sa,
+			     uint32_t *oldest)
+{
+	uint32_t count = 0;
+
+	for (uint32_t i = 0; i < f->nr_pend; i++) {
+		if (!same_ip(&f->pend[i].sa, sa))
+			continue;
+		if (!count || f->pend[i].accepted < f->pend[*oldest].accepted)
+			*oldest = i;
+		count++;
+	}
+	return count;
 }
 
 /*
- * Room for one more pending connection: when all are taken, the one waiting longest for its
- * first byte is closed. Stopping accepting instead let one client holding FRONT_PENDING_MAX
- * silent connections lock every other client out of the proxy until they timed out.
+ * Room for one more pending connection from @sa. An address at its cap (pending_per_addr)
+ * gives up its own oldest; when the table is full, the oldest of the address holding the most
+ * is closed. Stopping accepting instead let one client holding FRONT_PENDING_MAX silent
+ * connections lock every other client out of the proxy until they timed out, and closing the
+ * oldest of all let it push out another client's connection before that one's head was in.
  */
-static struct pending *pending_slot(struct vx__front *f)
+static struct pending *pending_slot(struct vx__front *f, const struct sockaddr_storage *sa)
 {
-	uint32_t old = 0;
+	uint32_t old = 0, most = 0, cap = f->cfg.pending_per_addr;
 
+	if (cap && addr_pending(f, sa, &old) >= cap) {
+		vx_debug("proxy: a client has %u connections waiting for their head "
+			 "(proxy.max_connections_per_addr): its oldest is closed",
+			 cap);
+		close(f->pend[old].fd);
+		return &f->pend[old];
+	}
 	if (f->nr_pend < FRONT_PENDING_MAX)
 		return &f->pend[f->nr_pend++];
-	for (uint32_t i = 1; i < f->nr_pend; i++) {
-		if (f->pend[i].accepted < f->pend[old].accepted)
-			old = i;
+	for (uint32_t i = 0; i < f->nr_pend; i++) {
+		uint32_t o = i, c = addr_pending(f, &f->pend[i].sa, &o);
+
+		if (c > most) {
+			most = c;
+			old = o;
+		}
 	}
-	vx_debug("proxy: %u connections wait for their first byte: the oldest is closed",
+	vx_debug("proxy: %u connections wait for their head: the oldest of the address with the "
+		 "most is closed",
 		 FRONT_PENDING_MAX);
 	close(f->pend[old].fd);
 	return &f->pend[old];
@@ -658,12 +771,13 @@ static void accept_some(struct vx__front *f, uint64_t now)
 			     SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0)
 			return;
-		p = pending_slot(f);
+		p = pending_slot(f, &sa);
 		p->sa = sa;
 		p->sl = sl;
 		p->fd = fd;
+		p->seen = 0;
 		p->accepted = now;
-		p->deadline = now + FRONT_FIRST_BYTE_MS;
+		p->deadline = now + f->cfg.request_timeout_ms;
 	}
 }
 
@@ -718,6 +832,11 @@ int vx__front_start(struct vx__front **out, const struct vx__front_cfg *cfg)
 		return -ENOMEM;
 	}
 	f->cfg = *cfg;
+	if (!f->cfg.request_timeout_ms)
+		f->cfg.request_timeout_ms = FRONT_HEAD_MS;
+	f->cfg.request_header_max = VX_MIN(VX_MAX(f->cfg.request_header_max, 64u), FRONT_PEEK_MAX);
+	if (f->cfg.pending_per_addr > FRONT_PENDING_MAX)
+		f->cfg.pending_per_addr = FRONT_PENDING_MAX;
 	/* accept4() in a loop until EAGAIN */
 	if (fcntl(cfg->listen_fd, F_SETFL, fcntl(cfg->listen_fd, F_GETFL) | O_NONBLOCK) != 0) {
 		close(cfg->listen_fd);
@@ -728,7 +847,8 @@ int vx__front_start(struct vx__front **out, const struct vx__front_cfg *cfg)
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_cond_init(&f->cond, NULL);
 	f->slots = vx_calloc(cfg->max_tunnels ? cfg->max_tunnels : 1, sizeof(*f->slots));
-	if (!f->slots || pipe2(sp, O_CLOEXEC) != 0) {
+	f->peek = vx_malloc(f->cfg.request_header_max);
+	if (!f->slots || !f->peek || pipe2(sp, O_CLOEXEC) != 0) {
 		vx__front_stop(f);
 		return -ENOMEM;
 	}
@@ -772,6 +892,7 @@ void vx__front_stop(struct vx__front *f)
 		close(f->stop_wr);
 	close(f->cfg.listen_fd);
 	vx_free(f->slots);
+	vx_free(f->peek);
 	pthread_cond_destroy(&f->cond);
 	pthread_mutex_destroy(&f->lock);
 	vx_free(f);

@@ -36,6 +36,7 @@
 #include "vx_proxy_fwd.h"
 #include "vx_proxy_req.h"
 #include "vx_time.h"
+#include "vx_tls.h"
 #include "vx_url.h"
 
 #define PROXY_CONNS_DEFAULT	     256u
@@ -71,6 +72,11 @@ struct client_bucket {
 struct vx_proxy {
 	struct vx_peer *peer;
 	struct MHD_Daemon *mhd;
+	/* the clients' server when proxy.tls is set (HTTPS, libmicrohttpd's GnuTLS); mhd then
+	 * serves only intercepted tunnels' socket pairs, which are plain */
+	struct MHD_Daemon *mhd_tls;
+	char *tls_cert, *tls_key; /* PEM text (vx_tls_pem_read()); NULL: plain HTTP */
+	size_t tls_cert_len, tls_key_len;
 	uint16_t port;
 	char *upstreams[VX_PROXY_UPSTREAMS_MAX];
 	uint32_t nr_upstreams;
@@ -95,6 +101,7 @@ struct vx_proxy {
 	struct vx_outbound_policy outbound;
 	struct vx__front *front;   /* the accept path: CONNECT tunnels, the rest to mhd */
 	struct vx__hijack *hijack; /* TLS interception; NULL: none */
+	char *upstream_ca;	   /* proxy.hijack.upstream_ca; NULL: the system store */
 	/* intercepted tunnels' socket pair ends handed to mhd, until its STARTED notice takes
 	 * them (under lock) */
 	struct hijack_pend {
@@ -120,6 +127,9 @@ struct req_ctx {
 	/* the forward proxy: every upstream connection is checked against this; NULL: none */
 	const struct vx_outbound_policy *outbound;
 	bool local; /* the client is on this host */
+	/* verifies the upstream's certificate (an intercepted origin: proxy.hijack.upstream_ca,
+	 * borrowed from the proxy); NULL: the system store */
+	const char *ca_file;
 };
 
 /* What libmicrohttpd keeps per request: the target as received (query included). */
@@ -410,8 +420,8 @@ static enum MHD_Result pass_through(struct MHD_Connection *c, const struct req_c
 	vx_metric_inc(&vx_m_proxy_requests, VX_M_PROXY_UPSTREAM);
 	vx_info("proxy: %s %s %s repo %s: passed through", rc->client, head ? "HEAD" : "GET",
 		VX_URL_SAFE(rc->url), *repo ? repo : "-");
-	if (vx__upstream_start_guarded(&u, rc->url, head, rc->headers, rc->nr_headers, rc->outbound,
-				       rc->local))
+	if (vx__upstream_start_ca(&u, rc->url, head, rc->headers, rc->nr_headers, rc->outbound,
+				  rc->local, rc->ca_file))
 		return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE", "out of memory");
 	return pass_response(c, u, head);
 }
@@ -998,6 +1008,7 @@ static enum MHD_Result forward_request(struct vx_proxy *px, struct MHD_Connectio
 	client_addr(c, rc->client, sizeof(rc->client));
 	rc->local = client_local(c);
 	rc->outbound = &px->outbound;
+	rc->ca_file = tls ? px->upstream_ca : NULL;
 	snprintf(rc->url, sizeof(rc->url), "%s", t->url);
 	if (!forward_authorized(px, c)) {
 		vx_info("proxy: %s %s %s: 407, no valid Proxy-Authorization", rc->client,
@@ -1257,7 +1268,7 @@ static void handoff(void *arg, int fd, const struct sockaddr *sa, socklen_t sl)
 	struct vx_proxy *px = arg;
 
 	/* closes @fd itself when it cannot take it (at proxy.max_connections) */
-	if (MHD_add_connection(px->mhd, fd, sa, sl) != MHD_YES)
+	if (MHD_add_connection(px->mhd_tls ? px->mhd_tls : px->mhd, fd, sa, sl) != MHD_YES)
 		vx_debug("proxy: connection refused by the HTTP server (%s)", strerror(errno));
 }
 
@@ -1277,6 +1288,12 @@ static int front_start(struct vx_proxy *px, int fd, const struct vx_proxy_cfg *c
 								    : PROXY_CONNECT_HEADER_MS,
 		.idle_timeout_ms = cfg->tunnel_idle_timeout_ms ? cfg->tunnel_idle_timeout_ms
 							       : PROXY_TUNNEL_IDLE_MS,
+		.request_timeout_ms = cfg->header_timeout_ms,
+		.request_header_max = cfg->header_max ? cfg->header_max : PROXY_HEADER_MAX,
+		.pending_per_addr = cfg->max_conns_per_addr == UINT32_MAX ? 0
+				    : cfg->max_conns_per_addr		  ? cfg->max_conns_per_addr
+							      : PROXY_CONNS_PER_ADDR_DEFAULT,
+		.tls = cfg->tls_cert != NULL,
 		.rate_ok = rate_take_ip,
 		.handoff = handoff,
 		.hijack = px->hijack,
@@ -1317,6 +1334,8 @@ static int copy_strings(char **dst, uint32_t *nr, const char *const *src, uint32
 	}
 	return 0;
 }
+
+static struct MHD_Daemon *mhd_start(struct vx_proxy *px, const struct vx_proxy_cfg *cfg, bool tls);
 
 int vx_proxy_start(struct vx_proxy **out, struct vx_peer *p, const struct vx_proxy_cfg *cfg,
 		   char *err, size_t err_len)
@@ -1408,19 +1427,79 @@ int vx_proxy_start(struct vx_proxy **out, struct vx_peer *p, const struct vx_pro
 		vx_proxy_stop(px);
 		return -EINVAL;
 	}
-	if (copy_strings(px->upstreams, &px->nr_upstreams, cfg->upstreams, cfg->nr_upstreams) ||
+	if (cfg->hijack_upstream_ca && !px->hijack) {
+		snprintf(err, err_len, "proxy.hijack.upstream_ca needs proxy.hijack.hosts");
+		close(fd);
+		vx_proxy_stop(px);
+		return -EINVAL;
+	}
+	if (cfg->hijack_upstream_ca && access(cfg->hijack_upstream_ca, R_OK) != 0) {
+		snprintf(err, err_len, "proxy.hijack.upstream_ca %s: %s", cfg->hijack_upstream_ca,
+			 strerror(errno));
+		close(fd);
+		vx_proxy_stop(px);
+		return -EINVAL;
+	}
+	if ((cfg->hijack_upstream_ca && !(px->upstream_ca = vx_strdup(cfg->hijack_upstream_ca))) ||
+	    copy_strings(px->upstreams, &px->nr_upstreams, cfg->upstreams, cfg->nr_upstreams) ||
 	    copy_strings(px->public_repos, &px->nr_public_repos, cfg->public_repos,
 			 VX_MIN(cfg->nr_public_repos, (uint32_t)VX_PROXY_PUBLIC_MAX))) {
 		close(fd);
 		vx_proxy_stop(px);
 		return -ENOMEM;
 	}
-	/* no listen socket of its own: the front door accepts and hands it the connections
-	 * that are not CONNECT (MHD_add_connection() needs the ITC with an internal thread) */
-	px->mhd = MHD_start_daemon(
-		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-			MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC | MHD_USE_ERROR_LOG,
-		0, NULL, NULL, on_request, px, MHD_OPTION_CONNECTION_LIMIT,
+	if (!cfg->tls_cert != !cfg->tls_key ||
+	    (cfg->tls_cert &&
+	     (vx_tls_pem_read(cfg->tls_cert, false, &px->tls_cert, &px->tls_cert_len, err,
+			      err_len) ||
+	      vx_tls_pem_read(cfg->tls_key, true, &px->tls_key, &px->tls_key_len, err, err_len)))) {
+		if (!cfg->tls_cert != !cfg->tls_key)
+			snprintf(err, err_len, "proxy.tls.cert and proxy.tls.key go together");
+		close(fd);
+		vx_proxy_stop(px);
+		return -EINVAL;
+	}
+	px->mhd = mhd_start(px, cfg, false);
+	if (px->mhd && px->tls_cert)
+		px->mhd_tls = mhd_start(px, cfg, true);
+	if (!px->mhd || (px->tls_cert && !px->mhd_tls)) {
+		close(fd);
+		snprintf(err, err_len, "proxy %s: cannot start the HTTP%s server", cfg->listen,
+			 px->tls_cert ? "S" : "");
+		vx_proxy_stop(px);
+		return -EIO;
+	}
+	n = front_start(px, fd, cfg, err, err_len);
+	if (n) {
+		vx_proxy_stop(px);
+		return n;
+	}
+	*out = px;
+	return 0;
+}
+
+/*
+ * The HTTP server, with TLS (@tls: px's PEMs, TLS 1.3 and 1.2, GnuTLS's SECURE128 suites) or
+ * without. No listen socket of its own: the front door accepts and hands it the connections
+ * that are not CONNECT (MHD_add_connection() needs the ITC with an internal thread).
+ */
+static struct MHD_Daemon *mhd_start(struct vx_proxy *px, const struct vx_proxy_cfg *cfg, bool tls)
+{
+	struct MHD_OptionItem t[4] = { { MHD_OPTION_END, 0, NULL } };
+	unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+			     MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+
+	if (tls) {
+		flags |= MHD_USE_TLS;
+		t[0] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, px->tls_cert };
+		t[1] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, px->tls_key };
+		t[2] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0,
+						(void *)"SECURE128:-VERS-ALL:+VERS-TLS1.3:"
+							"+VERS-TLS1.2:%SERVER_PRECEDENCE" };
+	}
+	return MHD_start_daemon(
+		flags, 0, NULL, NULL, on_request, px, MHD_OPTION_ARRAY, t,
+		MHD_OPTION_CONNECTION_LIMIT,
 		(unsigned)(cfg->max_conns ? cfg->max_conns : PROXY_CONNS_DEFAULT),
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 		(unsigned)(cfg->max_conns_per_addr == UINT32_MAX ? 0
@@ -1436,19 +1515,6 @@ int vx_proxy_start(struct vx_proxy **out, struct vx_peer *p, const struct vx_pro
 		MHD_OPTION_URI_LOG_CALLBACK, on_uri, px, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
 		px, MHD_OPTION_NOTIFY_CONNECTION, on_connection, px, MHD_OPTION_EXTERNAL_LOGGER,
 		mhd_log, px, MHD_OPTION_END);
-	if (!px->mhd) {
-		close(fd);
-		snprintf(err, err_len, "proxy %s: cannot start the HTTP server", cfg->listen);
-		vx_proxy_stop(px);
-		return -EIO;
-	}
-	n = front_start(px, fd, cfg, err, err_len);
-	if (n) {
-		vx_proxy_stop(px);
-		return n;
-	}
-	*out = px;
-	return 0;
 }
 
 uint16_t vx_proxy_port(const struct vx_proxy *px)
@@ -1465,6 +1531,8 @@ void vx_proxy_stop(struct vx_proxy *px)
 	pthread_cond_broadcast(&px->cond);
 	pthread_mutex_unlock(&px->lock);
 	vx__front_stop(px->front); /* first: it hands connections to mhd */
+	if (px->mhd_tls)
+		MHD_stop_daemon(px->mhd_tls);
 	if (px->mhd)
 		MHD_stop_daemon(px->mhd);
 	/* the responses are gone; cancel the jobs that run on (prefetch) and wait for every
@@ -1488,6 +1556,9 @@ void vx_proxy_stop(struct vx_proxy *px)
 		vx_free(px->forward_token);
 	}
 	vx__hijack_free(px->hijack);
+	vx_free(px->upstream_ca);
+	vx_tls_pem_free(px->tls_key, px->tls_key_len);
+	vx_tls_pem_free(px->tls_cert, px->tls_cert_len);
 	pthread_cond_destroy(&px->cond);
 	pthread_mutex_destroy(&px->lock);
 	vx_free(px);

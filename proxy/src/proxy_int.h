@@ -54,6 +54,12 @@ VX_MUST_CHECK int vx__upstream_start(struct upstream **out, const char *url, boo
 VX_MUST_CHECK int vx__upstream_start_guarded(struct upstream **out, const char *url, bool head,
 					     const char *const *headers, uint32_t nr_headers,
 					     const struct vx_outbound_policy *policy, bool local);
+/* vx__upstream_start_guarded() whose https certificates are verified with the PEM bundle
+ * @ca_file (borrowed until the request is freed) in place of the system store; NULL: that. */
+VX_MUST_CHECK int vx__upstream_start_ca(struct upstream **out, const char *url, bool head,
+					const char *const *headers, uint32_t nr_headers,
+					const struct vx_outbound_policy *policy, bool local,
+					const char *ca_file);
 /* Blocks until the response's status and headers are in (or the request failed: false). */
 bool vx__upstream_wait_headers(struct upstream *u);
 /* Up to @len body bytes; 0 at the end of a complete body, -EIO when the transfer failed. */
@@ -79,6 +85,17 @@ struct vx__front_cfg {
 	uint32_t header_max;	    /* bytes of a CONNECT head */
 	uint32_t header_timeout_ms; /* the whole head within this, from accept */
 	uint32_t idle_timeout_ms;   /* a tunnel with no byte either way this long is closed */
+	/* a connection's first request head (through its blank line) within this of the accept,
+	 * or 408 and closed (slow-loris); 0: 10 s */
+	uint32_t request_timeout_ms;
+	uint32_t request_header_max; /* bytes of that head; more: 431 (the HTTP server's limit) */
+	/* connections of one client address waiting for their first head at once; a new one
+	 * beyond it closes that address's oldest; 0: no cap but the table's */
+	uint32_t pending_per_addr;
+	/* the listener speaks TLS (proxy.tls): a connection whose first byte opens a TLS
+	 * handshake goes to handoff at once (the server reads its head under TLS, within
+	 * proxy.client_timeout per byte); anything else is closed, CONNECT included */
+	bool tls;
 	/* one request's worth of the rate limits for client address @ip, or false (429) */
 	bool (*rate_ok)(void *arg, const char *ip);
 	/* every connection that is not a CONNECT goes here (owned by the callee) */

@@ -145,6 +145,13 @@ int vx__upstream_start_guarded(struct upstream **out, const char *url, bool head
 			       const char *const *headers, uint32_t nr_headers,
 			       const struct vx_outbound_policy *policy, bool local)
 {
+	return vx__upstream_start_ca(out, url, head, headers, nr_headers, policy, local, NULL);
+}
+
+int vx__upstream_start_ca(struct upstream **out, const char *url, bool head,
+			  const char *const *headers, uint32_t nr_headers,
+			  const struct vx_outbound_policy *policy, bool local, const char *ca_file)
+{
 	struct upstream *u = vx_calloc(1, sizeof(*u));
 	int sv[2];
 
@@ -189,6 +196,10 @@ int vx__upstream_start_guarded(struct upstream **out, const char *url, bool head
 	curl_easy_setopt(u->curl, CURLOPT_HEADERDATA, u);
 	curl_easy_setopt(u->curl, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(u->curl, CURLOPT_WRITEDATA, u);
+	if (ca_file)
+		curl_easy_setopt(u->curl, CURLOPT_CAINFO, ca_file);
+	if (ca_file)
+		curl_easy_setopt(u->curl, CURLOPT_CAPATH, NULL);
 	if (policy) {
 		curl_easy_setopt(u->curl, CURLOPT_OPENSOCKETFUNCTION, open_socket);
 		curl_easy_setopt(u->curl, CURLOPT_OPENSOCKETDATA, u);

@@ -6,6 +6,16 @@
 # client until the first of them timed out (30 s), and could do it again forever. The attack:
 # hold 160 idle connections open, then a plain request from another client must be answered
 # (any HTTP status) while they are still held.
+# Then the slow-loris forms (proxy.header_timeout 2s):
+# - a client trickling its request head one header line every 0.4 s (each byte resets an idle
+#   timeout) is answered 408 and closed within the head timeout: on main the front door handed
+#   it to the HTTP server at its first byte and the server kept it for proxy.client_timeout
+#   after its last byte, so it held a server connection for as long as it kept trickling;
+# - a client from 127.0.0.2 that connected but has not sent its head yet survives 200 more
+#   silent connections from 127.0.0.1 (which push out only 127.0.0.1's own, at its cap of
+#   proxy.max_connections_per_addr): on main the oldest waiting connection of any client was
+#   closed, so one address flooding pushed out every other client's connection before its
+#   head was in; then it is answered.
 # Security list items (shared/reference/dragonfly-behaviour.md 5.5): 13 (per-connection
 # limits), 15 (slow-loris and half-open streams).
 set -euo pipefail
@@ -20,7 +30,7 @@ command -v curl >/dev/null || {
 	exit 77
 }
 
-printf 'proxy:\n  forward: true\n  listen: 127.0.0.1:0\n' >"$dir/p.yaml"
+printf 'proxy:\n  forward: true\n  listen: 127.0.0.1:0\n  header_timeout: 2s\n' >"$dir/p.yaml"
 serve_start p --no-scheduler --config "$dir/p.yaml"
 fp=$(mirror_port p)
 
@@ -55,4 +65,62 @@ touch "$dir/idle.stop"
 wait "$holder" || true
 [ "$code" != 000 ] || fail "the proxy did not answer while 160 idle connections were held"
 echo "$name: answered $code with 160 idle connections held"
+
+python3 - "$fp" <<'PY' || fail "slow-loris (see above)"
+import socket, sys, time
+port = int(sys.argv[1])
+
+# a head trickled a line at a time: 408 (or closed) within the 2 s head timeout
+t = socket.socket()
+t.bind(("127.0.0.3", 0))
+t.connect(("127.0.0.1", port))
+t.sendall(b"GET http://127.0.0.1:1/x HTTP/1.1\r\n")
+start = time.monotonic()
+t.setblocking(False)
+got, closed = b"", False
+while time.monotonic() - start < 8 and not closed:
+    try:
+        t.send(b"X-Slow: y\r\n")
+    except OSError:
+        closed = True
+        break
+    time.sleep(0.4)
+    try:
+        d = t.recv(4096)
+        if not d:
+            closed = True
+        got += d
+    except BlockingIOError:
+        pass
+    except OSError:
+        closed = True
+took = time.monotonic() - start
+if not closed and not got:
+    sys.exit(f"a trickled head was still open after {took:.1f} s (header_timeout 2s)")
+if got and not got.startswith(b"HTTP/1.1 408"):
+    sys.exit(f"a trickled head was answered {got[:40]!r}, want 408")
+print(f"trickled head closed after {took:.1f} s: {got[:12]!r}")
+
+# a slow client from another address outlives a flood of silent connections
+slow = socket.socket()
+slow.bind(("127.0.0.2", 0))
+slow.connect(("127.0.0.1", port))
+time.sleep(0.2)
+flood = []
+for _ in range(200):
+    s = socket.socket()
+    s.settimeout(5)
+    s.connect(("127.0.0.1", port))
+    flood.append(s)
+time.sleep(0.5)
+slow.settimeout(10)
+try:
+    slow.sendall(b"GET http://127.0.0.1:1/x HTTP/1.1\r\nHost: 127.0.0.1:1\r\n\r\n")
+    answer = slow.recv(64)
+except OSError as e:
+    answer = repr(e).encode()
+if not answer.startswith(b"HTTP/1.1 "):
+    sys.exit(f"the slow client from 127.0.0.2 was pushed out by the flood: {answer!r}")
+print(f"slow client from 127.0.0.2 answered {answer[:12]!r} beside 200 silent connections")
+PY
 echo "PASS: $name"

@@ -12,6 +12,9 @@
 #   shows its body sent once;
 # - an unlisted host (localhost) is a plain tunnel: curl sees the origin's own certificate;
 # - a plain absolute-form https:// request (not inside a tunnel) is 400, nothing fetched;
+# - proxy.hijack.upstream_ca: daemons outside the namespace (the host's own store, which does
+#   not know the origin): c, given the origin's CA in that file, serves the intercepted GET
+#   byte-exact; d, without it, answers 502 (the origin is not trusted);
 # - a CA key of mode 0644 stops `vx serve` (exit 1, the key named); hosts without a CA are
 #   refused by `vx config check`.
 # Security list items (shared/reference/dragonfly-behaviour.md 5.5): 10 (TLS verification on
@@ -104,6 +107,26 @@ code=$(curl -s -o /dev/null -w '%{http_code}' --request-target "$origin/small.tx
 [ "$(wc -l <"$dir/tls-access.log")" = "$before" ] || fail "an https:// target was fetched"
 serve_stop a
 serve_stop b
+
+# proxy.hijack.upstream_ca: the origin's CA only in that file, the daemons' store the host's
+serve_wrap=()
+for n in c d; do
+	printf 'proxy:\n  forward: true\n  listen: 127.0.0.1:0\n  connect:\n    ports: ["%s"]\n' \
+		"$tls_port" >"$dir/$n.yaml"
+	printf '  hijack:\n    hosts: ["^127\\\\.0\\\\.0\\\\.1$"]\n    ca_cert: %s\n    ca_key: %s\n' \
+		"$dir/ca.pem" "$dir/ca.key" >>"$dir/$n.yaml"
+done
+printf '    upstream_ca: %s\n' "$dir/origin.pem" >>"$dir/c.yaml"
+serve_start c --no-scheduler --config "$dir/c.yaml"
+serve_start d --no-scheduler --config "$dir/d.yaml"
+curl -sf -p -x "http://127.0.0.1:$(mirror_port c)" --cacert "$dir/ca.pem" --max-time 20 \
+	-o "$dir/out/c.txt" "$origin/small.txt" || fail "intercepted GET with proxy.hijack.upstream_ca"
+cmp -s "$dir/out/c.txt" "$dir/www/small.txt" || fail "upstream_ca small.txt: wrong bytes"
+code=$(curl -s -p -x "http://127.0.0.1:$(mirror_port d)" --cacert "$dir/ca.pem" --max-time 20 \
+	-o /dev/null -w '%{http_code}' "$origin/small.txt") || true
+[ "$code" = 502 ] || fail "an origin the daemon's store does not know answered $code, want 502"
+serve_stop c
+serve_stop d
 
 # a CA key others may read stops the daemon
 chmod 0644 "$dir/ca.key"
