@@ -122,6 +122,16 @@ VX_MUST_CHECK int vx_source_s3_list_parse(const char *doc, size_t len,
 					  struct vx_source_s3_page *page, vx_source_s3_item_fn fn,
 					  void *arg);
 
+/*
+ * vx_source_abs_list_parse() - the same for an Azure Blob Storage List Blobs page
+ * (<EnumerationResults>): @fn gets each <Blob>'s Name, Properties/Content-Length and Etag;
+ * page->next_token is <NextMarker> and page->truncated says it is not empty. Same bounds and
+ * errors (an <Error> document is -EREMOTEIO).
+ */
+VX_MUST_CHECK int vx_source_abs_list_parse(const char *doc, size_t len,
+					   struct vx_source_s3_page *page, vx_source_s3_item_fn fn,
+					   void *arg);
+
 /* One header to sign: lower-case name, trimmed value. */
 struct vx_source_sigv4_hdr {
 	const char *name;
