@@ -202,6 +202,17 @@ VX_MUST_CHECK int vx_source_oci_manifest_blobs(const char *doc, size_t len,
  */
 bool vx_source_oci_is_index(const char *doc, size_t len);
 
+typedef int (*vx_source_oci_tag_fn)(void *arg, const char *tag);
+
+/*
+ * vx_source_oci_tags_parse() - call @fn for each tag of a registry's tag list
+ * ({"name": ..., "tags": [...]}, GET /v2/NAME/tags/list; "tags" may be null: no tag) of @len
+ * bytes. The tags are strings as given (the caller checks their form). Returns 0, @fn's
+ * negative value, or -EPROTO for anything else.
+ */
+VX_MUST_CHECK int vx_source_oci_tags_parse(const char *doc, size_t len, vx_source_oci_tag_fn fn,
+					   void *arg);
+
 /*
  * vx_source_token_parse() - the bearer token of a registry token reply ("token" or
  * "access_token") into @tok (at most @size bytes). Returns 0, -ENOENT, -EMSGSIZE or -EPROTO.

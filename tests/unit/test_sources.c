@@ -699,9 +699,10 @@ static int abs_item_cb(void *arg, const struct vx_source_s3_item *it)
  * abs:// (Azure Blob Storage): bad URLs are refused before any request, abs is never fetched
  * for another host (it would act with this host's key), and List Blobs pages parse (Name,
  * Content-Length, NextMarker; BlobPrefix entries are no blobs). The requests themselves run
- * against Azurite in tests/integration/sources_abs.sh.
+ * against Azurite in tests/integration/sources_abs.sh. An OCI repository (oci://REG/NAME/, its
+ * tags) is a directory opened without a request; with a tag or digest it is a bad URL.
  */
-static void test_vx_source_open__abs_urls(void **state)
+static void test_vx_source_open__abs_and_oci_repo_urls(void **state)
 {
 	static const char *const bad[] = {
 		"abs://acct",	       "abs://ab/data/x",
@@ -734,6 +735,17 @@ static void test_vx_source_open__abs_urls(void **state)
 	}
 	assert_int_equal(vx_source_open(ctx, "abs://acct/data/x", &o, &obj, &detail), -EACCES);
 	assert_null(obj);
+	assert_int_equal(
+		vx_source_open(ctx, "oci+http://127.0.0.1:9/vx/app:t/", NULL, &obj, &detail),
+		VX_EURL);
+	assert_int_equal(vx_source_open(ctx, "oci+http://127.0.0.1:9/vx/app@sha256:00/", NULL, &obj,
+					&detail),
+			 VX_EURL);
+	assert_int_equal(vx_source_open(ctx, "oci+http://127.0.0.1:9/vx/app/", NULL, &obj, &detail),
+			 0);
+	assert_true(vx_source_obj_stat(obj)->is_dir);
+	vx_source_obj_free(obj);
+	obj = NULL;
 	vx_source_ctx_free(ctx);
 	unsetenv("AZURE_STORAGE_BLOB_ENDPOINT");
 	assert_int_equal(vx_source_abs_list_parse(page, sizeof(page) - 1, &pg, abs_item_cb, &x), 0);
@@ -762,7 +774,7 @@ int main(void)
 		cmocka_unit_test(test_vx_source_hub_listings__parse),
 		cmocka_unit_test(test_vx_source_html_index_parse__nginx_apache),
 		cmocka_unit_test(test_vx_source_open__hub_token_not_for_another_host),
-		cmocka_unit_test(test_vx_source_open__abs_urls),
+		cmocka_unit_test(test_vx_source_open__abs_and_oci_repo_urls),
 		cmocka_unit_test_setup_teardown(test_vx_source_open__file_stat_and_read, file_setup,
 						file_teardown),
 		cmocka_unit_test_setup_teardown(test_vx_source_open__file_errors, file_setup,
