@@ -85,18 +85,18 @@ static int abs_creds(struct abs_priv *p, const char *url, struct vx_source_error
 			return VX_EURL;
 		}
 		len = EVP_DecodeBlock(buf, (const unsigned char *)key, (int)n);
-		if (len < 0 || (size_t)len > sizeof(p->key) + 2) {
+		/* EVP_DecodeBlock counts the padding as zero bytes */
+		for (size_t i = n; len > 0 && i > 0 && key[i - 1] == '='; i--)
+			len--;
+		if (len <= 0 || (size_t)len > sizeof(p->key)) {
 			memset(buf, 0, sizeof(buf));
 			vx__detail_set(detail, VX_EURL, 0, url, "AZURE_STORAGE_KEY is not base64");
 			return VX_EURL;
 		}
-		/* EVP_DecodeBlock counts the padding as zero bytes */
-		for (size_t i = n; i > 0 && key[i - 1] == '='; i--)
-			len--;
 		memcpy(p->key, buf, (size_t)len);
 		p->key_len = (size_t)len;
 		memset(buf, 0, sizeof(buf));
-		return p->key_len ? 0 : VX_EURL;
+		return 0;
 	}
 	if (sas) {
 		if (sas[0] == '?')

@@ -725,6 +725,7 @@ static void test_vx_source_open__abs_and_oci_repo_urls(void **state)
 	struct index_seen x = { 0 };
 	struct vx_source_ctx *ctx;
 	struct vx_source_obj *obj = NULL;
+	char longkey[173]; /* 172 base64 characters: 129 bytes */
 
 	(void)state;
 	setenv("AZURE_STORAGE_BLOB_ENDPOINT", "http://127.0.0.1:9/acct", 1);
@@ -735,6 +736,15 @@ static void test_vx_source_open__abs_and_oci_repo_urls(void **state)
 	}
 	assert_int_equal(vx_source_open(ctx, "abs://acct/data/x", &o, &obj, &detail), -EACCES);
 	assert_null(obj);
+	/* a key that decodes to more than 128 bytes, or is no base64, is refused */
+	memset(longkey, 'A', sizeof(longkey) - 1);
+	longkey[sizeof(longkey) - 1] = '\0';
+	setenv("AZURE_STORAGE_KEY", longkey, 1);
+	assert_int_equal(vx_source_open(ctx, "abs://acct/data/x", NULL, &obj, &detail), VX_EURL);
+	setenv("AZURE_STORAGE_KEY", "not base64!", 1);
+	assert_int_equal(vx_source_open(ctx, "abs://acct/data/x", NULL, &obj, &detail), VX_EURL);
+	assert_null(obj);
+	unsetenv("AZURE_STORAGE_KEY");
 	assert_int_equal(
 		vx_source_open(ctx, "oci+http://127.0.0.1:9/vx/app:t/", NULL, &obj, &detail),
 		VX_EURL);
