@@ -20,7 +20,7 @@ if(TARGET vx_sources)
 endif()
 if(TARGET vx_sources)
 	foreach(f source_url source_http_head source_challenge source_s3xml source_json
-			source_hub source_index)
+			source_hub source_index source_absxml)
 		vx_add_fuzz(${f} SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_${f}.c LIBS vx_sources)
 	endforeach()
 endif()
@@ -67,5 +67,12 @@ if(TARGET vx)
 	add_test(NAME sources_hub
 		COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/sources_hub.sh $<TARGET_FILE:vx>)
 	set_tests_properties(sources_hub PROPERTIES LABELS integration TIMEOUT 120
+		SKIP_RETURN_CODE 77)
+endif()
+# abs:// (Azure Blob Storage) against Azurite: Shared Key, SAS, ranged pieces, listings.
+if(TARGET vx)
+	add_test(NAME sources_abs
+		COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/sources_abs.sh $<TARGET_FILE:vx>)
+	set_tests_properties(sources_abs PROPERTIES LABELS integration TIMEOUT 120
 		SKIP_RETURN_CODE 77)
 endif()

@@ -7,7 +7,9 @@
  * fsync, rename, fsync of DIR; then the sequence number is written (DIR/.vx-subscribe-CHANNEL,
  * the same way), so after being offline it catches up from there and a crash never leaves a
  * partial file under a publication's name. A publication that cannot be fetched stops the
- * stream there (order is kept); it is tried again at the next poll. Exit 0 (--once: caught
+ * stream there (order is kept); it is tried again at the next poll. Once caught up it
+ * long-polls (?wait=25: the API answers when a publication comes), so a publication reaches it
+ * at once; against an API without long-polls it polls every --poll-ms. Exit 0 (--once: caught
  * up), 1 (refused, or --once and a fetch failed), 2 (usage), 3 (the daemon could not be
  * reached).
  */
@@ -34,8 +36,9 @@ static const char usage[] =
 	"usage: vx subscribe CHANNEL --dir DIR [--once] [--poll-ms N] [--socket PATH]\n"
 	"                    [API flags]\n"
 	"  --dir DIR       where the publications are written (it must exist)\n"
-	"  --once          catch up and exit (default: keep polling)\n"
-	"  --poll-ms N     between polls of the channel (default 1000, 100 .. 600000)\n"
+	"  --once          catch up and exit (default: keep waiting for publications)\n"
+	"  --poll-ms N     before trying a failed publication again, and between polls of an\n"
+	"                  API without long-polls (default 1000, 100 .. 600000)\n"
 	"  --socket PATH   the daemon's socket (default: $VX_SOCKET or /run/vx/vx.sock)\n"
 	"The API token needs the subscribe scope.\n";
 
@@ -178,17 +181,19 @@ static int fetch_one(struct sub *s, json_t *p)
 /* One poll: fetches what is new, in order. 0 and *@more, an exit code of a fetch (tried again
  * at the next poll), or -1 when the API refused (an unknown channel, a token without the
  * subscribe scope: said on stderr). */
-static int poll_once(struct sub *s, bool *more)
+static int poll_once(struct sub *s, bool wait, bool *more, bool *waited)
 {
 	char path[192];
 	json_t *j = NULL, *a, *p;
 	size_t i;
 	int st, rc = 0;
 
-	snprintf(path, sizeof(path), "/oapi/v1/channels/%s?after=%" PRId64 "&limit=100", s->channel,
-		 s->seq);
+	/* a long-poll: the API holds the request until a publication comes (at most 25 s) */
+	snprintf(path, sizeof(path), "/oapi/v1/channels/%s?after=%" PRId64 "&limit=100%s",
+		 s->channel, s->seq, wait ? "&wait=25" : "");
 	st = vx_api_call(&s->o, "GET", path, NULL, &j);
 	*more = false;
+	*waited = false;
 	if (st != 200) {
 		(void)vx_api_print(&s->o, st, j);
 		return -1;
@@ -201,6 +206,8 @@ static int poll_once(struct sub *s, bool *more)
 			break;
 	}
 	*more = !rc && json_array_size(a) == 100;
+	/* an API that does not know ?wait= answers at once without it: poll every --poll-ms */
+	*waited = !rc && json_is_true(json_object_get(j, "long_poll"));
 	json_decref(j);
 	return rc;
 }
@@ -212,7 +219,7 @@ static int run_subscribe(int argc, char **argv)
 	const char *env = getenv("VX_SOCKET");
 	struct sub s = { .o = { .cmd = "vx subscribe" } };
 	long poll_ms = 1000;
-	bool more;
+	bool more, waited;
 	int rc;
 
 	if (vx_api_take_flags(&argc, argv, names, v, "vx subscribe")) {
@@ -247,13 +254,15 @@ static int run_subscribe(int argc, char **argv)
 		return VX_EXIT_FAILURE;
 	parts_clean(&s);
 	for (;;) {
-		rc = poll_once(&s, &more);
+		rc = poll_once(&s, !v[3], &more, &waited);
 		if (more)
 			continue;
 		if (rc < 0)
 			return VX_EXIT_FAILURE;
 		if (v[3])
 			return rc;
+		if (waited)
+			continue; /* the API waited for us: ask again at once */
 		if (rc)
 			fprintf(stderr, "vx subscribe: trying again in %ld ms\n", poll_ms);
 		usleep((useconds_t)poll_ms * 1000);

@@ -25,6 +25,7 @@
 #include "mgr_metrics.h"
 #include "vx_alloc.h"
 #include "vx_err.h"
+#include "vx_list.h"
 #include "vx_log.h"
 #include "vx_net.h"
 #include "vx_sched_server.h"
@@ -54,16 +55,27 @@ struct vx_manager {
 	struct mgr_sync *sync; /* syncs of prefixes (mgr_sync.c) */
 	struct bucket buckets[BUCKETS_MAX];
 	uint64_t next_tick_ms;
-	uint64_t next_cfg_ms; /* next look for a new cluster config version in the database */
-	int epfd;	      /* libmicrohttpd's epoll descriptor; -1 without the API */
-	bool hooked;	      /* in the scheduler's loop */
+	uint64_t next_cfg_ms;	/* next look for a new cluster config version in the database */
+	int epfd;		/* libmicrohttpd's epoll descriptor; -1 without the API */
+	bool hooked;		/* in the scheduler's loop */
+	struct vx_list waiters; /* struct req: long-polls of channels */
 };
 
 struct req {
 	char *body;
 	size_t len;
 	bool too_big;
+	/* A long-poll of a channel (GET ?wait=S, spec/manager.md "Channels"): suspended on
+	 * m->waiters until a publication to it or its deadline, then served again. */
+	struct vx_list wait_node;
+	struct MHD_Connection *c;
+	uint64_t deadline_ms;
+	bool waiting; /* on m->waiters, suspended */
+	bool resumed; /* answer now, whatever there is */
+	char channel[MGR_CHANNEL_MAX + 1];
 };
+
+#define CHANNEL_WAIT_MAX_S 25u /* under the connection timeout of 30 s */
 
 enum route_id {
 	R_HEALTHY,
@@ -301,6 +313,7 @@ struct call {
 	char target[320];
 	unsigned status;
 	bool audit;
+	bool suspended; /* a long-poll now waits: no answer yet */
 };
 
 static enum MHD_Result answer(struct call *k, unsigned status, json_t *body)
@@ -450,6 +463,52 @@ static enum MHD_Result sync_call(struct call *k, enum route_id r, int64_t id, st
 	return sync_id_call(k, r, id);
 }
 
+/*
+ * Resumes the long-polls of @channel (NULL: those whose deadline is past @now_ms); each is
+ * served again (resumed: with what there is then).
+ */
+static void waiters_wake(struct vx_manager *m, const char *channel, uint64_t now_ms)
+{
+	struct vx_list *pos, *tmp;
+
+	vx_list_for_each_safe(pos, tmp, &m->waiters) {
+		struct req *q = vx_list_entry(pos, struct req, wait_node);
+
+		if (channel ? strcmp(q->channel, channel) != 0 : now_ms < q->deadline_ms)
+			continue;
+		vx_list_del(&q->wait_node);
+		q->waiting = false;
+		q->resumed = true;
+		MHD_resume_connection(q->c);
+	}
+}
+
+static enum MHD_Result channel_get(struct call *k, const char *channel, struct req *q)
+{
+	uint32_t wait = q->resumed ? 0 : query_u32(k->c, "wait", 0, CHANNEL_WAIT_MAX_S);
+	json_t *o = vx__mgr_channel_read(&k->m->db, channel,
+					 (int64_t)query_u32(k->c, "after", 0, UINT32_MAX),
+					 query_u32(k->c, "limit", 100, 1000));
+
+	if (!o)
+		return fail(k, MHD_HTTP_NOT_FOUND, "no such channel");
+	if (wait && json_array_size(json_object_get(o, "publications")) == 0) {
+		json_decref(o);
+		q->c = k->c;
+		q->deadline_ms = vx_now_ms() + wait * 1000ull;
+		q->waiting = true;
+		snprintf(q->channel, sizeof(q->channel), "%s", channel);
+		vx_list_add_tail(&k->m->waiters, &q->wait_node);
+		MHD_suspend_connection(k->c);
+		k->suspended = true;
+		return MHD_YES;
+	}
+	/* says the wait was honoured: a subscriber asks again at once, no poll interval */
+	if (q->resumed || wait)
+		json_object_set_new(o, "long_poll", json_true());
+	return answer(k, MHD_HTTP_OK, o);
+}
+
 static enum MHD_Result channel_post(struct call *k, const char *channel, struct req *q)
 {
 	static struct vx_mgr_pub_req p; /* one request at a time on this thread */
@@ -467,6 +526,7 @@ static enum MHD_Result channel_post(struct call *k, const char *channel, struct 
 		return fail(k, MHD_HTTP_INTERNAL_SERVER_ERROR, "the database failed");
 	snprintf(k->target, sizeof(k->target), "channel=%.64s seq=%" PRId64 " name=%.128s", channel,
 		 seq, p.name);
+	waiters_wake(k->m, channel, 0);
 	return answer(k, MHD_HTTP_OK,
 		      json_pack("{s:s, s:I, s:s}", "channel", channel, "seq", (json_int_t)seq,
 				"name", p.name));
@@ -738,14 +798,8 @@ static enum MHD_Result dispatch(struct call *k, enum route_id r, const char *res
 		return answer(k, MHD_HTTP_OK, vx__mgr_channel_list(&k->m->db));
 	case R_CHANNEL_POST:
 		return channel_post(k, rest, q);
-	case R_CHANNEL_GET: {
-		json_t *o = vx__mgr_channel_read(&k->m->db, rest,
-						 (int64_t)query_u32(k->c, "after", 0, UINT32_MAX),
-						 query_u32(k->c, "limit", 100, 1000));
-
-		return o ? answer(k, MHD_HTTP_OK, o)
-			 : fail(k, MHD_HTTP_NOT_FOUND, "no such channel");
-	}
+	case R_CHANNEL_GET:
+		return channel_get(k, rest, q);
 	}
 	return fail(k, MHD_HTTP_NOT_FOUND, "no such route");
 }
@@ -795,6 +849,8 @@ static enum MHD_Result serve(struct vx_manager *m, struct MHD_Connection *c, con
 		ret = dispatch(&k, (enum route_id)(hit - routes), rest, q);
 	}
 audit:
+	if (k.suspended)
+		return ret; /* counted when it is answered */
 	vx__mgr_metrics_request(hit ? hit->path : NULL, k.status);
 	if (k.audit || strcmp(method, "GET") != 0)
 		vx__mgr_audit(&m->db, k.tok.id, k.src, k.action, k.target, (int)k.status);
@@ -849,6 +905,8 @@ static void on_done(void *cls, struct MHD_Connection *c, void **ctx,
 	(void)cls;
 	(void)c;
 	(void)toe;
+	if (q && q->waiting)
+		vx_list_del(&q->wait_node);
 	if (q) {
 		vx_free(q->body);
 		vx_free(q);
@@ -868,6 +926,7 @@ static void hook_run(void *arg, uint64_t now_ms)
 		vx__mgr_jobs_tick(m->jobs, now_ms);
 		vx__mgr_sync_tick(m->sync, now_ms);
 		vx__mgr_view_tick(m->view, now_ms);
+		waiters_wake(m, NULL, now_ms);
 		m->next_tick_ms = now_ms + 500;
 	}
 	if (now_ms >= m->next_cfg_ms) {
@@ -896,7 +955,8 @@ static int api_start(struct vx_manager *m, const struct sockaddr_storage *ss, so
 	struct vx_net_opts o = { .flags = VX_NET_NONBLOCK | VX_NET_REUSEADDR, .backlog = 128 };
 	char err[VX_NET_ERR_LEN];
 	const union MHD_DaemonInfo *di;
-	unsigned int flags = MHD_USE_EPOLL;
+	/* suspend/resume: long-polled channel reads wait without a thread */
+	unsigned int flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
 	struct MHD_OptionItem tls[4] = { { MHD_OPTION_END, 0, NULL } };
 	int rc;
 
@@ -977,6 +1037,7 @@ int vx_manager_new(struct vx_manager **out, struct vx_sched_server *srv,
 	m->srv = srv;
 	m->lfd = -1;
 	m->epfd = -1;
+	vx_list_init(&m->waiters);
 	rc = vx__mgr_db_open(&m->db, cfg->db_path);
 	if (rc) {
 		vx_free(m);
@@ -1061,8 +1122,10 @@ void vx_manager_free(struct vx_manager *m)
 	vx__mgr_metrics_fini();
 	if (m->hooked)
 		(void)vx_sched_server_set_hook(m->srv, NULL);
-	if (m->d)
+	if (m->d) {
+		waiters_wake(m, NULL, UINT64_MAX); /* no suspended connection at the stop */
 		MHD_stop_daemon(m->d);
+	}
 	if (m->lfd >= 0)
 		close(m->lfd);
 	vx__mgr_sync_free(m->sync); /* before the jobs it makes */

@@ -121,6 +121,38 @@ static int get_url(json_t *root, const char *key, char *out, size_t cap, char *e
 	return 0;
 }
 
+/*
+ * An oci:// or oci+http:// prefix (an image, or a repository's tags: NAME/) lists blobs by
+ * digest: the hosts fetch them at the registry's blob URLs, https://HOST/v2/NAME/blobs/
+ * (http:// for oci+http), which becomes the fetch base. Anything else: @out stays "".
+ */
+static void oci_fetch_base(const char *prefix, char *out, size_t cap)
+{
+	bool plain = strncmp(prefix, "oci+http://", 11) == 0;
+	const char *host = prefix + (plain ? 11 : 6), *name, *end, *colon, *slash;
+	int n;
+
+	if (!plain && strncmp(prefix, "oci://", 6) != 0)
+		return;
+	name = strchr(host, '/');
+	if (!name || strstr(name, "/blobs/"))
+		return;
+	name++;
+	end = name + strcspn(name, "@");
+	colon = memrchr(name, ':', (size_t)(end - name));
+	slash = memrchr(name, '/', (size_t)(end - name));
+	if (end > name && end[-1] == '/')
+		end--; /* the repository */
+	else if (colon && (!slash || colon > slash))
+		end = colon; /* NAME:TAG */
+	if (end == name)
+		return;
+	n = snprintf(out, cap, "%s://%.*s/v2/%.*s/blobs/", plain ? "http" : "https",
+		     (int)(name - 1 - host), host, (int)(end - name), name);
+	if (n < 0 || (size_t)n >= cap)
+		out[0] = '\0';
+}
+
 static const char *const prefix_schemes[] = { "file://", "s3://",    "hdfs://", "ftp://",
 					      "http://", "https://", "oci://",	"oci+http://" };
 
@@ -205,6 +237,8 @@ int vx_mgr_sync_req_decode(const char *body, size_t len, struct vx_mgr_sync_req 
 		snprintf(err, err_len, "fetch_base must be an http or https URL with a host");
 		goto out;
 	}
+	if (!s->fetch_base[0])
+		oci_fetch_base(s->prefix, s->fetch_base, sizeof(s->fetch_base) - 1);
 	if (!s->fetch_base[0] && vx__mgr_url_host(s->prefix, NULL, 0)) {
 		snprintf(err, err_len,
 			 "the objects of this prefix are no http(s) URLs the hosts can fetch: give "

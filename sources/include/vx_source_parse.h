@@ -122,6 +122,16 @@ VX_MUST_CHECK int vx_source_s3_list_parse(const char *doc, size_t len,
 					  struct vx_source_s3_page *page, vx_source_s3_item_fn fn,
 					  void *arg);
 
+/*
+ * vx_source_abs_list_parse() - the same for an Azure Blob Storage List Blobs page
+ * (<EnumerationResults>): @fn gets each <Blob>'s Name, Properties/Content-Length and Etag;
+ * page->next_token is <NextMarker> and page->truncated says it is not empty. Same bounds and
+ * errors (an <Error> document is -EREMOTEIO).
+ */
+VX_MUST_CHECK int vx_source_abs_list_parse(const char *doc, size_t len,
+					   struct vx_source_s3_page *page, vx_source_s3_item_fn fn,
+					   void *arg);
+
 /* One header to sign: lower-case name, trimmed value. */
 struct vx_source_sigv4_hdr {
 	const char *name;
@@ -191,6 +201,17 @@ VX_MUST_CHECK int vx_source_oci_manifest_blobs(const char *doc, size_t len,
  * (by its mediaType, or by having "manifests" and no "layers").
  */
 bool vx_source_oci_is_index(const char *doc, size_t len);
+
+typedef int (*vx_source_oci_tag_fn)(void *arg, const char *tag);
+
+/*
+ * vx_source_oci_tags_parse() - call @fn for each tag of a registry's tag list
+ * ({"name": ..., "tags": [...]}, GET /v2/NAME/tags/list; "tags" may be null: no tag) of @len
+ * bytes. The tags are strings as given (the caller checks their form). Returns 0, @fn's
+ * negative value, or -EPROTO for anything else.
+ */
+VX_MUST_CHECK int vx_source_oci_tags_parse(const char *doc, size_t len, vx_source_oci_tag_fn fn,
+					   void *arg);
 
 /*
  * vx_source_token_parse() - the bearer token of a registry token reply ("token" or

@@ -250,3 +250,34 @@ out:
 	json_decref(root);
 	return rc;
 }
+
+int vx_source_oci_tags_parse(const char *doc, size_t len, vx_source_oci_tag_fn fn, void *arg)
+{
+	json_t *root = load(doc, len), *tags, *t;
+	int rc = -EPROTO;
+	size_t i;
+
+	if (!json_is_object(root))
+		goto out;
+	tags = json_object_get(root, "tags");
+	if (json_is_null(tags) || !tags) {
+		rc = 0;
+		goto out;
+	}
+	if (!json_is_array(tags))
+		goto out;
+	rc = 0;
+	json_array_foreach(tags, i, t)
+	{
+		if (!json_is_string(t)) {
+			rc = -EPROTO;
+			break;
+		}
+		rc = fn(arg, json_string_value(t));
+		if (rc)
+			break;
+	}
+out:
+	json_decref(root);
+	return rc;
+}

@@ -6,6 +6,8 @@
  *                                             an index / manifest list is resolved by platform
  *   oci://registry[:port]/name@sha256:<hex>   a manifest by digest (verified)
  *   oci://registry[:port]/name/blobs/sha256:<hex>   one blob (config or layer)
+ *   oci://registry[:port]/name/               the repository: a directory whose listing is
+ *                                             the blobs of every tag's image, each once
  *
  * oci:// speaks https; oci+http:// plain http (local registries). Auth: the first request goes
  * out anonymous; a 401 with "WWW-Authenticate: Bearer" is answered by fetching a token from
@@ -44,7 +46,10 @@ struct oci_priv {
 	char ref[160];	/* tag or digest */
 	bool blob;	/* ref is a blob digest */
 	bool by_digest; /* ref is a manifest digest */
+	bool tags;	/* the repository (a trailing '/'): its tags' images */
 };
+
+#define OCI_TAG_PAGES_MAX 1000u
 
 /* A reference by digest: sha256 in lowercase hex, the only form sha256_hex() computes to check. */
 static bool digest_valid(const char *d)
@@ -101,7 +106,12 @@ static int oci_parse(const char *url, const struct vx_source_url *u, struct oci_
 		snprintf(p->base, sizeof(p->base), u->ipv6 ? "%s://[%s]" : "%s://%s", scheme,
 			 u->host);
 	blobs = strstr(path, "/blobs/");
-	if (blobs && digest_valid(blobs + 7)) {
+	if (path[strlen(path) - 1] == '/') {
+		path[strlen(path) - 1] = '\0';
+		if (strpbrk(path, ":@"))
+			goto bad;
+		p->tags = true;
+	} else if (blobs && digest_valid(blobs + 7)) {
 		*blobs = '\0';
 		snprintf(p->ref, sizeof(p->ref), "%s", blobs + 7);
 		p->blob = true;
@@ -129,8 +139,8 @@ static int oci_parse(const char *url, const struct vx_source_url *u, struct oci_
 	return 0;
 bad:
 	vx__detail_set(detail, VX_EURL, 0, url,
-		       "OCI URLs are oci://registry/name[:tag|@sha256:...] or "
-		       "oci://registry/name/blobs/sha256:...");
+		       "OCI URLs are oci://registry/name[:tag|@sha256:...], "
+		       "oci://registry/name/blobs/sha256:... or oci://registry/name/ (every tag)");
 	return VX_EURL;
 }
 
@@ -462,6 +472,11 @@ static int oci_open(struct vx_source_obj *obj, const struct vx_source_url *u,
 		if (!obj->auth)
 			return -ENOMEM;
 	}
+	if (p->tags) {
+		obj->stat.is_dir = true;
+		snprintf(obj->stat.final_url, sizeof(obj->stat.final_url), "%s", obj->url);
+		return 0;
+	}
 	return p->blob ? oci_open_blob(obj, p, detail) : oci_open_manifest(obj, p, detail);
 }
 
@@ -529,6 +544,106 @@ static int doc_sink(void *arg, const void *data, size_t len)
 	return 0;
 }
 
+/* A repository's listing: every tag's image listed in turn, each blob given once. */
+struct oci_tags_ctx {
+	struct vx_source_ctx *ctx;
+	const struct vx_source_opts *opts;
+	const char *scheme;
+	const char *host;
+	const char *name;
+	vx_source_entry_fn fn;
+	void *arg;
+	struct vx_source_error *detail;
+	char (*seen)[VX_SOURCE_OCI_DIGEST_MAX];
+	size_t nr_seen, cap_seen;
+};
+
+static int oci_tag_blob(void *arg, const struct vx_source_entry *e)
+{
+	struct oci_tags_ctx *c = arg;
+
+	for (size_t i = 0; i < c->nr_seen; i++) {
+		if (strcmp(c->seen[i], e->name) == 0)
+			return 0; /* shared with a tag listed before */
+	}
+	if (strlen(e->name) >= sizeof(c->seen[0]))
+		return -EPROTO;
+	if (c->nr_seen == c->cap_seen) {
+		size_t cap = c->cap_seen ? c->cap_seen * 2 : 64;
+		void *n = vx_realloc(c->seen, cap * sizeof(c->seen[0]));
+
+		if (!n)
+			return -ENOMEM;
+		c->seen = n;
+		c->cap_seen = cap;
+	}
+	snprintf(c->seen[c->nr_seen++], sizeof(c->seen[0]), "%s", e->name);
+	return c->fn(c->arg, e);
+}
+
+static int oci_tag(void *arg, const char *tag)
+{
+	struct oci_tags_ctx *c = arg;
+	char url[VX_SOURCE_URL_MAX];
+
+	if (!tag_valid(tag)) {
+		vx_warn("source: oci %s: tag %.64s skipped (not a tag's form)", c->name, tag);
+		return 0;
+	}
+	snprintf(url, sizeof(url), "%s://%s/%s:%s", c->scheme, c->host, c->name, tag);
+	return vx_source_list(c->ctx, url, c->opts, oci_tag_blob, c, c->detail);
+}
+
+/* The next page of a tag list: a Link "<path>; rel=\"next\"" on this registry only. */
+static bool next_page(const char *link, const char *base, char *url, size_t cap)
+{
+	const char *lt = strchr(link, '<'), *gt = lt ? strchr(lt, '>') : NULL;
+
+	if (!gt || !strstr(gt, "rel=\"next\"") || strncmp(lt + 1, "/v2/", 4) != 0)
+		return false;
+	return snprintf(url, cap, "%s%.*s", base, (int)(gt - lt - 1), lt + 1) < (int)cap;
+}
+
+static int oci_list_tags(struct vx_source_obj *obj, const struct vx_source_url *u, const char *host,
+			 vx_source_entry_fn fn, void *arg, struct vx_source_error *detail)
+{
+	const struct oci_priv *p = obj->priv;
+	struct oci_tags_ctx c = { .ctx = obj->ctx,
+				  .opts = &obj->opts.o,
+				  .scheme = u->scheme,
+				  .host = host,
+				  .name = p->name,
+				  .fn = fn,
+				  .arg = arg,
+				  .detail = detail };
+	char url[VX_SOURCE_URL_MAX];
+	struct vx__fetch *f = vx_calloc(1, sizeof(*f));
+	bool more = true;
+	int rc = 0;
+
+	if (!f)
+		return -ENOMEM;
+	snprintf(url, sizeof(url), "%s/v2/%s/tags/list?n=1000", p->base, p->name);
+	for (uint32_t page = 0; !rc && more && page < OCI_TAG_PAGES_MAX; page++) {
+		memset(f, 0, sizeof(*f));
+		f->url = url;
+		f->body_max = VX_SOURCE_DOC_MAX;
+		rc = oci_fetch(obj, p, f, detail);
+		if (rc)
+			break;
+		more = next_page(f->resp.link, p->base, url, sizeof(url));
+		rc = vx_source_oci_tags_parse(f->body, f->body_len, oci_tag, &c);
+		vx__fetch_release(f);
+		if (rc == -EPROTO) {
+			rc = VX_ESOURCE_PROTO;
+			vx__detail_set(detail, rc, 200, obj->url, "malformed tag list");
+		}
+	}
+	vx_free(c.seen);
+	vx_free(f);
+	return rc;
+}
+
 /* Lists an image's blobs: its config and layers, for preheating. */
 static int oci_list(struct vx_source_ctx *ctx, const char *url, const struct vx_source_url *u,
 		    const struct vx_source_opts *opts, vx_source_entry_fn fn, void *arg,
@@ -548,6 +663,14 @@ static int oci_list(struct vx_source_ctx *ctx, const char *url, const struct vx_
 		vx__detail_set(detail, rc, 0, url, "a blob has nothing to list");
 		goto out_put;
 	}
+	if (u->port)
+		snprintf(host, sizeof(host), u->ipv6 ? "[%s]:%u" : "%s:%u", u->host, u->port);
+	else
+		snprintf(host, sizeof(host), u->ipv6 ? "[%s]" : "%s", u->host);
+	if (((struct oci_priv *)obj->priv)->tags) {
+		rc = oci_list_tags(obj, u, host, fn, arg, detail);
+		goto out_put;
+	}
 	b.p = vx_malloc(VX_SOURCE_DOC_MAX);
 	if (!b.p) {
 		rc = -ENOMEM;
@@ -556,10 +679,6 @@ static int oci_list(struct vx_source_ctx *ctx, const char *url, const struct vx_
 	rc = vx_source_read(obj, 0, VX_SOURCE_LEN_TO_END, doc_sink, &b, detail);
 	if (rc)
 		goto out_free;
-	if (u->port)
-		snprintf(host, sizeof(host), u->ipv6 ? "[%s]:%u" : "%s:%u", u->host, u->port);
-	else
-		snprintf(host, sizeof(host), u->ipv6 ? "[%s]" : "%s", u->host);
 	c.p = obj->priv;
 	c.host = host;
 	rc = vx_source_oci_manifest_blobs(b.p, b.len, oci_blob_entry, &c);

@@ -376,17 +376,10 @@ static void s3_release(struct vx_source_obj *obj)
 	obj->priv = NULL;
 }
 
-struct s3_list_ctx {
-	const struct s3_priv *p;
-	const char *prefix;
-	size_t prefix_len;
-	vx_source_entry_fn fn;
-	void *arg;
-};
-
-static int s3_item(void *arg, const struct vx_source_s3_item *it)
+/* s3, gs and abs listings: an item of the store's page becomes an entry under c->url_base. */
+int vx__bucket_item(void *arg, const struct vx_source_s3_item *it)
 {
-	struct s3_list_ctx *c = arg;
+	struct vx__bucket_list *c = arg;
 	char enc[S3_KEY_MAX * 3 + 1], url[VX_SOURCE_URL_MAX];
 	struct vx_source_entry e = { 0 };
 
@@ -394,9 +387,9 @@ static int s3_item(void *arg, const struct vx_source_s3_item *it)
 		return -EPROTO; /* the store answered outside the prefix */
 	if (it->key[it->key_len - 1] == '/')
 		return 0; /* "folder" marker objects */
-	if (vx_source_uri_encode(it->key, it->key_len, true, enc, sizeof(enc)))
+	if (vx_source_uri_encode(it->key, it->key_len, true, enc, sizeof(enc)) ||
+	    snprintf(url, sizeof(url), "%s%s", c->url_base, enc) >= (int)sizeof(url))
 		return 0;
-	snprintf(url, sizeof(url), "%s://%s/%s", c->p->gs ? "gs" : "s3", c->p->bucket, enc);
 	e.url = url;
 	e.name = it->key + c->prefix_len;
 	e.length = it->size;
@@ -411,7 +404,7 @@ static int s3_list(struct vx_source_ctx *ctx, const char *url, const struct vx_s
 	char prefix[S3_KEY_MAX + 2], eprefix[S3_KEY_MAX * 3 + 8], etoken[3200];
 	char canon[600], query[VX_SOURCE_URL_MAX], req[VX_SOURCE_URL_MAX];
 	struct vx_source_s3_page page = { 0 };
-	struct s3_list_ctx c = { .fn = fn, .arg = arg };
+	struct vx__bucket_list c = { .fn = fn, .arg = arg };
 	struct vx__fetch *f;
 	struct s3_priv *p;
 	struct s3_hdrs *h;
@@ -429,7 +422,7 @@ static int s3_list(struct vx_source_ctx *ctx, const char *url, const struct vx_s
 		goto out_free;
 	snprintf(prefix, sizeof(prefix), "%s%s", p->key,
 		 p->key[0] && p->key[strlen(p->key) - 1] != '/' ? "/" : "");
-	c.p = p;
+	snprintf(c.url_base, sizeof(c.url_base), "%s://%s/", p->gs ? "gs" : "s3", p->bucket);
 	c.prefix = prefix;
 	c.prefix_len = strlen(prefix);
 	if (vx_source_uri_encode(prefix, strlen(prefix), false, eprefix, sizeof(eprefix)) ||
@@ -468,7 +461,7 @@ static int s3_list(struct vx_source_ctx *ctx, const char *url, const struct vx_s
 				*detail = f->detail;
 			break;
 		}
-		rc = vx_source_s3_list_parse(f->body, f->body_len, &page, s3_item, &c);
+		rc = vx_source_s3_list_parse(f->body, f->body_len, &page, vx__bucket_item, &c);
 		vx__fetch_release(f);
 		if (rc) {
 			if (rc == -EPROTO || rc == -EREMOTEIO) {

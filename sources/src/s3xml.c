@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * s3xml.c: a small, bounded XML reader for S3 ListObjectsV2 pages. Not a general XML parser:
+ * s3xml.c: a small, bounded XML reader for S3 ListObjectsV2 pages and Azure Blob Storage's
+ * List Blobs pages (EnumerationResults, abs.c). Not a general XML parser:
  * it knows elements, end tags, self-closing tags, attributes (skipped), the XML declaration,
  * comments, CDATA-free text and the five predefined entities plus numeric references. Every
  * name, text and nesting level has a fixed cap; anything else is -EPROTO. Fuzzed by
- * tests/fuzz/fuzz_source_s3xml.c.
+ * tests/fuzz/fuzz_source_s3xml.c (both dialects).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -35,6 +36,7 @@ struct xml_state {
 	int64_t size;
 	bool is_error;
 	bool root_seen;
+	bool abs; /* Azure's EnumerationResults, not S3's ListBucketResult */
 };
 
 /* Appends @n decoded bytes of character data; entity references are decoded here. */
@@ -112,12 +114,78 @@ static int parse_i64(const char *t, int64_t *v)
 	return 0;
 }
 
+/* The <Contents> or <Blob> just read is complete: hand it over and reset. */
+static int item_done(struct xml_state *s, struct vx_source_s3_page *page, vx_source_s3_item_fn fn,
+		     void *arg)
+{
+	struct vx_source_s3_item it = {
+		.key = s->key,
+		.key_len = s->key_len,
+		.size = s->size,
+		.etag = s->etag,
+		.etag_len = s->etag_len,
+	};
+	int rc;
+
+	if (!s->key_len || s->size < 0)
+		return -EPROTO;
+	page->nr_items++;
+	rc = fn ? fn(arg, &it) : 0;
+	if (rc)
+		return rc;
+	s->key_len = 0;
+	s->key[0] = '\0';
+	s->etag_len = 0;
+	s->etag[0] = '\0';
+	s->size = -1;
+	return 0;
+}
+
+static int take_key(struct xml_state *s)
+{
+	if (s->text_over || s->text_len == 0)
+		return -EPROTO;
+	memcpy(s->key, s->text, s->text_len + 1);
+	s->key_len = s->text_len;
+	return 0;
+}
+
+/*
+ * Azure: EnumerationResults > Blobs > Blob > Name, Blob > Properties > Content-Length and
+ * Etag; NextMarker (empty on the last page). BlobPrefix entries (only with a delimiter,
+ * which abs.c never sends) are not items.
+ */
+static int on_close_abs(struct xml_state *s, struct vx_source_s3_page *page,
+			vx_source_s3_item_fn fn, void *arg)
+{
+	bool blob = s->depth >= 3 && strcmp(s->stack[1], "Blobs") == 0 &&
+		    strcmp(s->stack[2], "Blob") == 0;
+
+	if (s->depth == 2 && strcmp(s->stack[1], "NextMarker") == 0) {
+		if (s->text_over || s->text_len >= sizeof(page->next_token))
+			return -EPROTO;
+		memcpy(page->next_token, s->text, s->text_len + 1);
+		page->truncated = s->text_len > 0;
+	} else if (blob && s->depth == 4 && strcmp(s->stack[3], "Name") == 0) {
+		return take_key(s);
+	} else if (blob && s->depth == 5 && in(s, "Properties", "Content-Length")) {
+		if (parse_i64(s->text, &s->size))
+			return -EPROTO;
+	} else if (blob && s->depth == 5 && in(s, "Properties", "Etag")) {
+		memcpy(s->etag, s->text, s->text_len + 1);
+		s->etag_len = s->text_len;
+	} else if (blob && s->depth == 3) {
+		return item_done(s, page, fn, arg);
+	}
+	return 0;
+}
+
 /* An element closes: collect what it says. */
 static int on_close(struct xml_state *s, struct vx_source_s3_page *page, vx_source_s3_item_fn fn,
 		    void *arg)
 {
-	int rc;
-
+	if (s->abs)
+		return on_close_abs(s, page, fn, arg);
 	if (s->depth == 2 && strcmp(s->stack[1], "IsTruncated") == 0) {
 		page->truncated = strcmp(s->text, "true") == 0;
 	} else if (s->depth == 2 && strcmp(s->stack[1], "NextContinuationToken") == 0) {
@@ -125,10 +193,7 @@ static int on_close(struct xml_state *s, struct vx_source_s3_page *page, vx_sour
 			return -EPROTO;
 		memcpy(page->next_token, s->text, s->text_len + 1);
 	} else if (in(s, "Contents", "Key")) {
-		if (s->text_over || s->text_len == 0)
-			return -EPROTO;
-		memcpy(s->key, s->text, s->text_len + 1);
-		s->key_len = s->text_len;
+		return take_key(s);
 	} else if (in(s, "Contents", "Size")) {
 		if (parse_i64(s->text, &s->size))
 			return -EPROTO;
@@ -136,25 +201,7 @@ static int on_close(struct xml_state *s, struct vx_source_s3_page *page, vx_sour
 		memcpy(s->etag, s->text, s->text_len + 1);
 		s->etag_len = s->text_len;
 	} else if (s->depth == 2 && strcmp(s->stack[1], "Contents") == 0) {
-		struct vx_source_s3_item it = {
-			.key = s->key,
-			.key_len = s->key_len,
-			.size = s->size,
-			.etag = s->etag,
-			.etag_len = s->etag_len,
-		};
-
-		if (!s->key_len || s->size < 0)
-			return -EPROTO;
-		page->nr_items++;
-		rc = fn ? fn(arg, &it) : 0;
-		if (rc)
-			return rc;
-		s->key_len = 0;
-		s->key[0] = '\0';
-		s->etag_len = 0;
-		s->etag[0] = '\0';
-		s->size = -1;
+		return item_done(s, page, fn, arg);
 	}
 	return 0;
 }
@@ -187,8 +234,8 @@ static const char *skip_special(const char *p, const char *end)
 	return NULL;
 }
 
-int vx_source_s3_list_parse(const char *doc, size_t len, struct vx_source_s3_page *page,
-			    vx_source_s3_item_fn fn, void *arg)
+static int list_parse(const char *doc, size_t len, struct vx_source_s3_page *page,
+		      vx_source_s3_item_fn fn, void *arg, bool abs)
 {
 	const char *p = doc, *end = doc + len;
 	struct xml_state *s;
@@ -201,6 +248,7 @@ int vx_source_s3_list_parse(const char *doc, size_t len, struct vx_source_s3_pag
 	if (!s)
 		return -ENOMEM;
 	s->size = -1;
+	s->abs = abs;
 	while (p < end) {
 		const char *lt = memchr(p, '<', (size_t)(end - p));
 		size_t nl;
@@ -256,7 +304,9 @@ int vx_source_s3_list_parse(const char *doc, size_t len, struct vx_source_s3_pag
 			s->root_seen = true;
 			if (nl == 5 && memcmp(p + 1, "Error", 5) == 0)
 				s->is_error = true;
-			else if (!(nl == 16 && memcmp(p + 1, "ListBucketResult", 16) == 0))
+			else if (!abs && !(nl == 16 && memcmp(p + 1, "ListBucketResult", 16) == 0))
+				goto out;
+			else if (abs && !(nl == 18 && memcmp(p + 1, "EnumerationResults", 18) == 0))
 				goto out;
 		}
 		memcpy(s->stack[s->depth], p + 1, nl);
@@ -302,4 +352,16 @@ out:
 		page->next_token[0] = '\0';
 	}
 	return rc;
+}
+
+int vx_source_s3_list_parse(const char *doc, size_t len, struct vx_source_s3_page *page,
+			    vx_source_s3_item_fn fn, void *arg)
+{
+	return list_parse(doc, len, page, fn, arg, false);
+}
+
+int vx_source_abs_list_parse(const char *doc, size_t len, struct vx_source_s3_page *page,
+			     vx_source_s3_item_fn fn, void *arg)
+{
+	return list_parse(doc, len, page, fn, arg, true);
 }

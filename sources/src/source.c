@@ -109,6 +109,8 @@ int vx_source_ctx_new(struct vx_source_ctx **out, const struct vx_source_ctx_cfg
 	if (!rc)
 		rc = vx__s3_register(ctx);
 	if (!rc)
+		rc = vx__abs_register(ctx);
+	if (!rc)
 		rc = vx__oci_register(ctx);
 	if (!rc)
 		rc = vx__hdfs_register(ctx);

@@ -263,6 +263,16 @@ int vx__oci_authenticate(struct vx_source_obj *obj, const char *challenge, const
 int vx__http_register(struct vx_source_ctx *ctx);
 int vx__file_register(struct vx_source_ctx *ctx);
 int vx__s3_register(struct vx_source_ctx *ctx);
+/* A listing of a bucket or container (s3.c, abs.c): entries are url_base + encoded key. */
+struct vx__bucket_list {
+	char url_base[512]; /* "s3://bucket/", "abs://account/container/" */
+	const char *prefix; /* keys listed begin with it; the entry's name is the rest */
+	size_t prefix_len;
+	vx_source_entry_fn fn;
+	void *arg;
+};
+int vx__bucket_item(void *arg, const struct vx_source_s3_item *it);
+int vx__abs_register(struct vx_source_ctx *ctx);
 int vx__oci_register(struct vx_source_ctx *ctx);
 int vx__hdfs_register(struct vx_source_ctx *ctx);
 int vx__hub_register(struct vx_source_ctx *ctx);

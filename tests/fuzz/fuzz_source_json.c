@@ -2,7 +2,8 @@
 /*
  * fuzz_source_json.c: the JSON documents sources/ reads from origins. The first byte picks the
  * reader (OCI index, OCI image manifest, registry token reply, WebHDFS FileStatus, WebHDFS
- * FileStatuses); the rest is the document. Outputs must be NUL-terminated and sane.
+ * FileStatuses; a first byte 'T': a registry's tag list); the rest is the document. Outputs
+ * must be NUL-terminated and sane.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -29,6 +30,12 @@ static int on_status(void *arg, const struct vx_source_hdfs_status *st)
 	return 0;
 }
 
+static int on_tag(void *arg, const char *tag)
+{
+	(void)arg;
+	return tag ? 0 : -1;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *doc = (const char *)data + 1;
@@ -38,6 +45,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	size--;
+	if (data[0] == 'T') {
+		if (vx_source_oci_tags_parse(doc, size, on_tag, NULL) > 0)
+			abort();
+		return 0;
+	}
 	switch (data[0] % 5) {
 	case 0:
 		(void)vx_source_oci_is_index(doc, size);

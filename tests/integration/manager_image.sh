@@ -5,7 +5,8 @@
 # index) into its config and layers; preheat to all_peers makes the seed and both peers hold
 # every blob; with the registry stopped, a peer still gets a layer (the registry costs no
 # byte). A manifest URL of another shape is a 400. 5.5: the image preheat needs the preheat
-# scope (a job:write token gets 403).
+# scope (a job:write token gets 403). A sync of the repository (oci+http://REGISTRY/vx/app/,
+# issue 21) preheats every tag's blobs once, and nothing on its second run.
 set -euo pipefail
 vx=$1
 name=manager_image
@@ -80,6 +81,34 @@ blobs = {ex["config"]["digest"]} | {l["digest"] for l in ex["layers"]}
 assert {t["url"].rsplit("/", 1)[1] for t in r["success_tasks"]} == blobs, r
 assert {t["host_type"] for t in r["success_tasks"]} == {"super"}, r
 PY
+# ---- a repository's tags as a sync prefix (oci+http://REGISTRY/NAME/): every tag's image (this
+# host's platform from an index), each blob preheated once; a second run preheats nothing
+"$vx" sync "oci+http://$reg_direct/vx/app/" --wait --timeout 60 --json >"$dir/sync.json" ||
+	fail "vx sync of the repository's tags: $(cat "$dir/sync.json")"
+python3 - "$dir/sync.json" "http://$reg_direct" <<'PY' || fail "the tags sync: $(cat "$dir/sync.json")"
+import json, platform, sys, urllib.request
+j, base = json.load(open(sys.argv[1])), sys.argv[2]
+acc = ("application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, "
+       "application/vnd.docker.distribution.manifest.v2+json")
+def get(path):
+    r = urllib.request.Request(base + path, headers={"Accept": acc})
+    return json.load(urllib.request.urlopen(r, timeout=20))
+arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+tags, blobs = get("/v2/vx/app/tags/list")["tags"], set()
+for t in tags:
+    m = get("/v2/vx/app/manifests/" + t)
+    if "manifests" in m:
+        m = get("/v2/vx/app/manifests/" + [x["digest"] for x in m["manifests"]
+               if x["platform"]["os"] == "linux" and x["platform"]["architecture"] == arch][0])
+    blobs |= {m["config"]["digest"]} | {l["digest"] for l in m["layers"]}
+st = j["last_stats"]
+assert len(tags) >= 2, tags
+assert st["listed"] == len(blobs) and st["preheated"] == len(blobs) and st["failed"] == 0, (st, blobs)
+PY
+sid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$dir/sync.json")
+"$vx" sync run "$sid" --wait --json >"$dir/sync2.json" || fail "the second tags sync: $(cat "$dir/sync2.json")"
+python3 -c 'import json,sys; s = json.load(open(sys.argv[1]))["last_stats"]; assert s.get("new", 0) == 0 and s["preheat"] == 0 and s["unchanged"] == s["listed"], s' \
+	"$dir/sync2.json" || fail "the second tags sync preheated again: $(cat "$dir/sync2.json")"
 layer=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["platforms"]["arm64"]["layers"][0]["digest"])' "$dir/push/expect.json")
 reg_stop
 get p2 "http://$reg_direct/v2/vx/app/blobs/$layer" "$dir/out/layer" --json

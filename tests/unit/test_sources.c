@@ -686,6 +686,86 @@ static void test_vx_source_html_index_parse__nginx_apache(void **state)
 	assert_string_equal(x.got, "f1.deb=f1.deb;pool/=pool/;ok.txt=ok.txt;");
 }
 
+static int abs_item_cb(void *arg, const struct vx_source_s3_item *it)
+{
+	struct index_seen *x = arg;
+	size_t n = strlen(x->got);
+
+	snprintf(x->got + n, sizeof(x->got) - n, "%s=%lld;", it->key, (long long)it->size);
+	return 0;
+}
+
+/*
+ * abs:// (Azure Blob Storage): bad URLs are refused before any request, abs is never fetched
+ * for another host (it would act with this host's key), and List Blobs pages parse (Name,
+ * Content-Length, NextMarker; BlobPrefix entries are no blobs). The requests themselves run
+ * against Azurite in tests/integration/sources_abs.sh. An OCI repository (oci://REG/NAME/, its
+ * tags) is a directory opened without a request; with a tag or digest it is a bad URL.
+ */
+static void test_vx_source_open__abs_and_oci_repo_urls(void **state)
+{
+	static const char *const bad[] = {
+		"abs://acct",	       "abs://ab/data/x",
+		"abs://acct/x/y",      "abs://acct/data/x?a=b",
+		"abs://u@acct/data/x", "abs://acct:99/data/x",
+		"abs://acct/Data/x",   "abs://acct/data/%00",
+		"abs://a_b/data/x",
+	};
+	static const char page[] =
+		"<?xml version=\"1.0\" encoding=\"utf-8\"?><EnumerationResults ContainerName=\"c\">"
+		"<Blobs><BlobPrefix><Name>p/</Name></BlobPrefix><Blob><Name>d/a &amp; b</Name>"
+		"<Properties><Etag>0x1</Etag><Content-Length>12</Content-Length></Properties>"
+		"<Metadata /></Blob><Blob><Name>d/z</Name><Properties><Content-Length>0"
+		"</Content-Length></Properties></Blob></Blobs><NextMarker>m!2</NextMarker>"
+		"</EnumerationResults>";
+	struct vx_outbound_policy pol = { 0 };
+	struct vx_source_opts o = { .outbound = &pol };
+	struct vx_source_s3_page pg;
+	struct vx_source_error detail;
+	struct index_seen x = { 0 };
+	struct vx_source_ctx *ctx;
+	struct vx_source_obj *obj = NULL;
+	char longkey[173]; /* 172 base64 characters: 129 bytes */
+
+	(void)state;
+	setenv("AZURE_STORAGE_BLOB_ENDPOINT", "http://127.0.0.1:9/acct", 1);
+	assert_int_equal(vx_source_ctx_new(&ctx, NULL), 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(vx_source_open(ctx, bad[i], NULL, &obj, &detail), VX_EURL);
+		assert_null(obj);
+	}
+	assert_int_equal(vx_source_open(ctx, "abs://acct/data/x", &o, &obj, &detail), -EACCES);
+	assert_null(obj);
+	/* a key that decodes to more than 128 bytes, or is no base64, is refused */
+	memset(longkey, 'A', sizeof(longkey) - 1);
+	longkey[sizeof(longkey) - 1] = '\0';
+	setenv("AZURE_STORAGE_KEY", longkey, 1);
+	assert_int_equal(vx_source_open(ctx, "abs://acct/data/x", NULL, &obj, &detail), VX_EURL);
+	setenv("AZURE_STORAGE_KEY", "not base64!", 1);
+	assert_int_equal(vx_source_open(ctx, "abs://acct/data/x", NULL, &obj, &detail), VX_EURL);
+	assert_null(obj);
+	unsetenv("AZURE_STORAGE_KEY");
+	assert_int_equal(
+		vx_source_open(ctx, "oci+http://127.0.0.1:9/vx/app:t/", NULL, &obj, &detail),
+		VX_EURL);
+	assert_int_equal(vx_source_open(ctx, "oci+http://127.0.0.1:9/vx/app@sha256:00/", NULL, &obj,
+					&detail),
+			 VX_EURL);
+	assert_int_equal(vx_source_open(ctx, "oci+http://127.0.0.1:9/vx/app/", NULL, &obj, &detail),
+			 0);
+	assert_true(vx_source_obj_stat(obj)->is_dir);
+	vx_source_obj_free(obj);
+	obj = NULL;
+	vx_source_ctx_free(ctx);
+	unsetenv("AZURE_STORAGE_BLOB_ENDPOINT");
+	assert_int_equal(vx_source_abs_list_parse(page, sizeof(page) - 1, &pg, abs_item_cb, &x), 0);
+	assert_string_equal(x.got, "d/a & b=12;d/z=0;");
+	assert_true(pg.truncated);
+	assert_string_equal(pg.next_token, "m!2");
+	/* an S3 page is not an Azure page, nor the other way round */
+	assert_int_equal(vx_source_s3_list_parse(page, sizeof(page) - 1, &pg, NULL, NULL), -EPROTO);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -704,6 +784,7 @@ int main(void)
 		cmocka_unit_test(test_vx_source_hub_listings__parse),
 		cmocka_unit_test(test_vx_source_html_index_parse__nginx_apache),
 		cmocka_unit_test(test_vx_source_open__hub_token_not_for_another_host),
+		cmocka_unit_test(test_vx_source_open__abs_and_oci_repo_urls),
 		cmocka_unit_test_setup_teardown(test_vx_source_open__file_stat_and_read, file_setup,
 						file_teardown),
 		cmocka_unit_test_setup_teardown(test_vx_source_open__file_errors, file_setup,
