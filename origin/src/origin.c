@@ -29,6 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "vx_alloc.h"
 #include "vx_origin.h"
 #include "vx_digest.h"
@@ -113,6 +115,11 @@ struct run {
 	uint64_t start_ms;	 /* vx_now_ms() when the caller's call began */
 	uint64_t deadline_ms;	 /* vx_now_ms() value; 0: none */
 	uint8_t *counted;	 /* stream: pieces already in the counters (one byte each) */
+	/* @req->digest's algorithm over pieces [0, md_next), hashed as this run wrote them, in
+	 * order (run_hash_start()); NULL: none, or a piece came otherwise */
+	EVP_MD_CTX *md;
+	uint32_t md_next;
+	struct vx_digest_spec seen; /* the content's digest, once the last piece is hashed */
 };
 
 static const struct vx_origin_opts no_opts;
@@ -128,6 +135,58 @@ static void run_init(struct run *r, const struct vx_download_request *req,
 	r->start_ms = start_ms;
 	r->deadline_ms = req->timeout_ms ? start_ms + req->timeout_ms : 0;
 	r->counted = NULL;
+	r->md = NULL;
+	r->md_next = 0;
+}
+
+static void run_hash_end(struct run *r)
+{
+	EVP_MD_CTX_free(r->md);
+	r->md = NULL;
+}
+
+/*
+ * With @req->digest (sha256 or sha512) and a read that writes pieces in order (a stream, or a
+ * single piece), the content is hashed as it is written: the commit of the last piece then
+ * hands the store the content's digest, and the digest check after the fetch needs no second
+ * read of the whole content (issue 13: that read was the end of every cold mirror pull). Any
+ * piece out of order (another writer's, a resume's) ends the hash; nothing else changes.
+ */
+static void run_hash_start(struct run *r)
+{
+	const char *d = r->req->digest;
+	struct vx_digest_spec want;
+
+	if (!d || vx_digest_spec_parse(d, strlen(d),
+				       VX_DIGEST_ACCEPT_SHA256 | VX_DIGEST_ACCEPT_SHA512, &want))
+		return;
+	r->md = EVP_MD_CTX_new();
+	if (r->md &&
+	    EVP_DigestInit_ex(r->md, want.algo == VX_DIGEST_SHA256 ? EVP_sha256() : EVP_sha512(),
+			      NULL) != 1)
+		run_hash_end(r);
+	r->seen.algo = want.algo;
+	r->seen.len = want.len;
+}
+
+/*
+ * Piece @number (@len bytes at @buf) is about to be committed: hashes it when it is the next
+ * in order. Returns the content's digest for the commit of the last piece, else NULL.
+ */
+static const struct vx_digest_spec *run_hash_piece(struct run *r, uint32_t number,
+						   const uint8_t *buf, uint64_t len)
+{
+	unsigned int n = 0;
+	bool ok;
+
+	if (!r->md)
+		return NULL;
+	ok = number == r->md_next && EVP_DigestUpdate(r->md, buf, (size_t)len) == 1;
+	if (ok && ++r->md_next < r->res->totals.piece_count)
+		return NULL;
+	ok = ok && EVP_DigestFinal_ex(r->md, r->seen.value, &n) == 1 && n == r->seen.len;
+	run_hash_end(r);
+	return ok ? &r->seen : NULL;
 }
 
 static bool run_expired(const struct run *r)
@@ -290,6 +349,7 @@ static int put_piece(struct run *r, uint32_t number, const uint8_t *buf,
 	}
 	cost_us = (vx_now_ns() - start_ns) / 1000u;
 	done.cost_ms = cost_us / 1000u;
+	done.content = run_hash_piece(r, number, buf, len);
 	rc = vx_store_piece_commit(r->t, number, &done);
 	if (rc) {
 		set_msg(r->res, VX_DOWNLOAD_STAGE_STORE, "committing piece %u: %s", number,
@@ -1202,10 +1262,14 @@ static int fetch_source_run(struct vx_store_task *t, struct vx_source_ctx *src,
 			run_reused(&r, i);
 		rc = 0;
 	} else if (info.piece_count == 1 || (origin->ranges && !stream_whole(req->url, &info))) {
+		if (info.piece_count == 1)
+			run_hash_start(&r);
 		rc = fetch_ranged(&r, src, origin->obj);
 	} else {
+		run_hash_start(&r);
 		rc = fetch_stream(&r, src, origin->obj);
 	}
+	run_hash_end(&r);
 	if (!rc) {
 		vx_store_task_info(t, &info);
 		if (info.finished_count != info.piece_count) {

@@ -198,6 +198,9 @@ static void do_fetch(struct peer_work *w)
 	req.url = task_source_url(t);
 	req.headers = (const char *const *)t->headers;
 	req.nr_headers = t->nr_headers;
+	/* a content task's id comes from its digest: the origin hashes what it writes in order,
+	 * and the digest check of each job's export then reads nothing again */
+	req.digest = t->id_content;
 	opts.parallel = p->cfg.source_parallel;
 	opts.cancel = &t->cancel_source;
 	opts.on_piece = on_source_piece;

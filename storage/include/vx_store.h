@@ -203,6 +203,10 @@ struct vx_store_piece_done {
 	uint32_t crc32;	       /* CRC-32/IEEE the caller verified against the trusted manifest */
 	const char *parent_id; /* peer the bytes came from; NULL or "" = source */
 	uint64_t cost_ms;      /* time taken to get the piece */
+	/* optional: the whole content's digest, from a writer that hashed every piece in order
+	 * as it wrote it; kept (as vx_store_task_check_digest() keeps a match) when this commit
+	 * completes the task, so that check needs no second read of the content */
+	const struct vx_digest_spec *content;
 };
 
 /* Totals from vx_store_stats(). */

@@ -572,6 +572,11 @@ int vx_store_piece_commit(struct vx_store_task *t, uint32_t number,
 	if (fc == t->piece_count && t->state == VX_STORE_TASK_DOWNLOADING) {
 		t->state = VX_STORE_TASK_COMPLETE;
 		complete = true;
+		if (done->content && done->content->len <= sizeof(t->digest_ok)) {
+			memcpy(t->digest_ok, done->content->value, done->content->len);
+			t->digest_ok_len = (uint8_t)done->content->len;
+			t->digest_ok_algo = (int)done->content->algo;
+		}
 	}
 	task_wake(t, number, fc);
 	if (complete) {
@@ -623,7 +628,7 @@ int vx_store_piece_write(struct vx_store_task *t, uint32_t number, const void *b
 			 bool check, uint32_t expect_crc32, const char *parent_id)
 {
 	struct vx_store_piece_io io;
-	struct vx_store_piece_done done;
+	struct vx_store_piece_done done = { 0 };
 	uint64_t start_ns = vx_now_ns();
 	uint32_t crc;
 	ssize_t w;
