@@ -9,7 +9,7 @@
 #   VX_LOAD_CONNS=1000 VX_LOAD_GETS=200 VX_LOAD_FILES=50 tests/integration/peer_load.sh build/ci/cli/vx
 # (results in bench/RESULTS.md). Daemon D first fetches 6 small files and a 12 MiB one (the
 # Vortex side's pieces), with upload.max_connections = VX_LOAD_CONNS, idle and send stall
-# timeouts of 3 s and 2 s (10 s at the full size: one python process drives 1,000 connections
+# timeouts of 4 s and 2 s (10 s at the full size: one python process drives 1,000 connections
 # beside 200 gets, and a connection whose HELLO the starved client sends late is rightly closed
 # as idle). Then at once: load_client.py opens VX_LOAD_CONNS connections to D's upload port (a tenth
 # stall on a piece they never read, a tenth stay idle after HELLO, a twentieth trickle a header
@@ -29,12 +29,12 @@ peer_lib_init
 conns=${VX_LOAD_CONNS:-200}
 gets=${VX_LOAD_GETS:-40}
 nfiles=${VX_LOAD_FILES:-10}
-# short form: fetchers for 4 s, every slow client closed within 14 s; the full form: 10 s and
+# short form: fetchers for 4 s, every slow client closed within 16 s; the full form: 10 s and
 # 90 s
 if [ "$conns" -ge 1000 ]; then
 	rss_mib=${VX_LOAD_RSS_MIB:-256} stall_s=10 idle_s=10 fetch_s=10 bound_s=90
 else
-	rss_mib=${VX_LOAD_RSS_MIB:-128} stall_s=2 idle_s=3 fetch_s=4 bound_s=14
+	rss_mib=${VX_LOAD_RSS_MIB:-128} stall_s=2 idle_s=4 fetch_s=4 bound_s=16
 fi
 stall=$((conns / 10))
 idle=$((conns / 10))
