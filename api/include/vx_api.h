@@ -22,7 +22,7 @@
 #include "vx_compiler.h"
 #include "vx_download.h"
 
-#define VX_API_CLIENTS_MAX     64	/* connections at once */
+#define VX_API_CLIENTS_MAX     256	/* connections at once */
 #define VX_API_MODE_DEFAULT    0660	/* socket file mode */
 #define VX_API_IDLE_MS_DEFAULT 30000u	/* idle client drop */
 #define VX_API_RATE_DEFAULT    1000u	/* requests per second per client uid */

@@ -1074,6 +1074,17 @@ static void fx_peer_closed(struct vx_fx_conn *c, int res)
 	}
 }
 
+/*
+ * A "not found" for piece @n from a parent that announced it (BITFIELD or HAVE; not one only
+ * assumed to hold every piece): a vx parent announces finished pieces only, so it claimed what
+ * it lacks (issue 18 "Lying peers"). The caller drops it with VX_FETCH_DROP_NOT_FOUND and the
+ * daemon reports it to the scheduler like the other liars.
+ */
+static bool fx_denied_claim(const struct vx_fx_parent *p, uint32_t n)
+{
+	return p->announced && !p->all_pieces && !p->plain && vx_bit_get(p->bits, n);
+}
+
 /* Handles a decoded frame (not a body); returns a negative errno to drop the parent. */
 static int fx_got_frame(struct vx_fx_conn *c, const struct vx_frame *fr)
 {
@@ -1111,6 +1122,7 @@ static int fx_got_frame(struct vx_fx_conn *c, const struct vx_frame *fr)
 		    memcmp(u.bits.task_id, f->task_id, VX_TASK_ID_LEN) != 0 ||
 		    u.bits.piece_count != f->piece_count)
 			return -EPROTO;
+		c->parent->announced = true;
 		for (i = 0; i < f->piece_count; i++) {
 			if (vx_bitfield_has(&u.bits, i))
 				(void)vx__pick_gain(&f->pick, c->parent, i);
@@ -1121,6 +1133,7 @@ static int fx_got_frame(struct vx_fx_conn *c, const struct vx_frame *fr)
 		if (vx_have_decode(fr->value, fr->value_len, &u.have) < 0 ||
 		    memcmp(u.have.task_id, f->task_id, VX_TASK_ID_LEN) != 0)
 			return -EPROTO;
+		c->parent->announced = true;
 		for (i = 0; i < u.have.count; i++) {
 			uint32_t n = vx_have_number(&u.have, i);
 
@@ -1148,8 +1161,14 @@ static int fx_got_frame(struct vx_fx_conn *c, const struct vx_frame *fr)
 		}
 		if (u.err.code != VX_ERROR_CODE_NOT_FOUND)
 			return VX_EPEER_ERROR;
-		/* It does not have the piece (yet): forget that it had it. */
 		i = c->q[c->q_head].number;
+		if (fx_denied_claim(c->parent, i)) {
+			/* It announced that piece: vx parents announce only what they hold. */
+			fx_answer_done(c);
+			fx_drop_parent(c->parent, f, VX_FETCH_DROP_NOT_FOUND, -ENOENT);
+			return 0;
+		}
+		/* It does not have the piece (yet): forget that it had it. */
 		vx__pick_lose(&f->pick, c->parent, i);
 		/* A parent without availability: stop assuming it has everything. */
 		if (c->parent->all_pieces && !c->parent->subscribed)

@@ -66,6 +66,7 @@ struct vx_fx_parent {
 	bool all_pieces; /* no availability: assume it has every piece */
 	bool subscribed;
 	bool counted;	       /* its bits are in the pieces' holders (vx__pick_recount()) */
+	bool announced;	       /* it sent a BITFIELD or HAVE: its bits are its own claims */
 	uint32_t features;     /* HELLO features in force */
 	uint32_t max_inflight; /* the parent's HELLO max_inflight (pipelined requests it takes) */
 	uint32_t conns;	       /* open connections */

@@ -957,7 +957,8 @@ static void fx_on_dropped(void *arg, uint32_t index, enum vx_fetch_drop why, int
 	const char *id = index < VX_ARRAY_SIZE(t->parent_ids) ? t->parent_ids[index] : "?";
 
 	vx_info("peer: task %.12s: parent %s dropped (%d): %s", t->id, id, why, vx_strerror(err));
-	if (why == VX_FETCH_DROP_DIGEST || why == VX_FETCH_DROP_PROTOCOL)
+	if (why == VX_FETCH_DROP_DIGEST || why == VX_FETCH_DROP_PROTOCOL ||
+	    why == VX_FETCH_DROP_NOT_FOUND)
 		report_liar(t, index < VX_ARRAY_SIZE(t->parent_ids) ? id : "");
 	if (t->state == TASK_RUNNING) {
 		t->in.running.last_resched_ms = 0; /* ask for a replacement at the next tick */

@@ -9,12 +9,14 @@
 #   stall      claims every piece, sends half a piece and nothing more
 #   othertask  sends a BITFIELD for another task id
 # B, then C, each get the file: both exit 0 with the origin's bytes (0 corrupt outputs). B drops
-# wrong for its digest (3), othertask as a protocol error (2) and stall for a stall (4), and
-# reports wrong and othertask to the scheduler as a mismatch (spec/control.md section 7): the
-# scheduler blocks them for the task, so C is never sent to them (their accept counts do not
-# grow after B). Fails without the report (peer/src/peer_task.c report_liar()): C dials wrong
-# and othertask again. lack is not dropped (the fetcher forgets each piece it denies, and the
-# origin fills in), and stall may only be slow: both may be offered again.
+# wrong for its digest (3), othertask as a protocol error (2), lack for denying a piece it
+# announced (5) and stall for a stall (4), and reports wrong, othertask and lack to the
+# scheduler as a mismatch (spec/control.md section 7): the scheduler blocks them for the task,
+# so C is never sent to them (their accept counts do not grow after B). Fails without the report
+# (peer/src/peer_task.c report_liar()): C dials wrong and othertask again; and without the
+# fetcher's check of a denied claim (dataplane/src/fetcher.c fx_denied_claim()): lack is never
+# dropped nor reported, and C dials it again. (When B got both pieces before asking lack, B2 and
+# then B3 get the file first, until one has asked it.) stall may only be slow: it may be offered again.
 # peer_bad_parents.sh covers, with a fake scheduler, parents that refuse, speak garbage, never
 # answer, or stall mid-piece, and the bounds on redials.
 set -euo pipefail
@@ -62,8 +64,25 @@ for k in wrong othertask; do
 	grep -qF "parent liar-$k reported to the scheduler" "$dir/B.log" ||
 		fail "B did not report liar-$k to the scheduler"
 done
+# The file has 2 pieces: B may have got both elsewhere before asking liar-lack. Then B2 (and B3)
+# get it too, until one has asked it; that one drops and reports it.
+asker=B
+for n in B2 B3; do
+	[ "$(st asked lack)" -lt 1 ] || break
+	serve_start "$n" --config "$dir/p.yaml" --log-level debug
+	get "$n" "$base/f.bin" "$dir/out/$n.bin"
+	expect_rc 0 "$n beside the liars"
+	same_file "$dir/www/f.bin" "$dir/out/$n.bin" "$n beside the liars"
+	asker=$n
+done
+[ "$(st asked lack)" -ge 1 ] || fail "B, B2 and B3 never asked liar-lack for a piece"
+grep -qF "parent liar-lack dropped (5)" "$dir/$asker.log" ||
+	fail "$asker: no 'parent liar-lack dropped (5)' in its log"
+grep -qF "parent liar-lack reported to the scheduler" "$dir/$asker.log" ||
+	fail "$asker did not report liar-lack to the scheduler"
 acc_wrong=$(st accepts wrong)
 acc_other=$(st accepts othertask)
+acc_lack=$(st accepts lack)
 [ "$acc_wrong" -ge 1 ] && [ "$acc_other" -ge 1 ] ||
 	fail "B never dialled the liars (wrong $acc_wrong, othertask $acc_other): not offered"
 
@@ -75,6 +94,8 @@ same_file "$dir/www/f.bin" "$dir/out/c.bin" "C after B's reports"
 	fail "the scheduler still offered the liar that sent wrong bytes: C dialled it"
 [ "$(st accepts othertask)" -eq "$acc_other" ] ||
 	fail "the scheduler still offered the liar with another task's bitfield: C dialled it"
-! grep -qE "parent liar-(wrong|othertask)" "$dir/C.log" ||
-	fail "C was given a reported liar: $(grep -E "parent liar-(wrong|othertask)" "$dir/C.log" | head -n2)"
+[ "$(st accepts lack)" -eq "$acc_lack" ] ||
+	fail "the scheduler still offered the liar that claims pieces it lacks: C dialled it"
+! grep -qE "parent liar-(wrong|othertask|lack)" "$dir/C.log" ||
+	fail "C was given a reported liar: $(grep -E "parent liar-(wrong|othertask|lack)" "$dir/C.log" | head -n2)"
 echo "$name: ok ($(cat "$dir/state.json"))"

@@ -18,6 +18,7 @@
 # skips (77) otherwise. The namespace and veth are removed by the EXIT trap.
 set -euo pipefail
 vx=$1
+nfq_delay=${2:--} # tests/tools/nfq_delay (section n's delay where the kernel has no netem)
 name=peer_netns
 . "$(dirname "$0")/peer_lib.sh"
 [ "$(id -u)" -eq 0 ] && command -v ip >/dev/null || {
@@ -100,10 +101,12 @@ done
 # (n) Network faults on the veth (issue 18 "Network faults"): k (this side, listening on the
 # veth's address) holds f3 and f4; n (in the namespace, at most 1 MiB/s) gets them while the
 # namespace drops 5 % of the packets each way (iptables statistic), the link goes down for 1 s
-# in every 3, 3 times (every packet dropped), and, where the kernel has netem, 100 ms more
-# delay each way. Every byte n can get, from k or the origin, crosses the faulty link: each
-# get completes with the source's bytes within its timeout. (This machine's kernel has no
-# sch_netem: the delay part runs where it has; the loss and flap parts always run.)
+# in every 3, 3 times (every packet dropped), and 100 ms more delay each way: netem where the
+# kernel has it, else tests/tools/nfq_delay (every packet that survives the loss goes through
+# an NFQUEUE in the namespace, held 100 ms each way; the kernel here has no sch_netem). The
+# delay is measured: a TCP connect across the veth takes at least 200 ms. Every byte n can
+# get, from k or the origin, crosses the faulty link: each get completes with the source's
+# bytes within its timeout.
 # shared/reference/dragonfly-behaviour.md 5.5 item 15 (half-open streams time out).
 # Long form: VX_CHAOS_NET_MIB, VX_CHAOS_FLAPS (scripts/chaos-long).
 head -c $((${VX_CHAOS_NET_MIB:-6} * 1048576 + 4321)) /dev/urandom >"$dir/www/f3"
@@ -123,8 +126,31 @@ if nsx tc qdisc add dev "$v1" root netem delay 100ms 2>/dev/null &&
 	tc qdisc add dev "$v0" root netem delay 100ms 2>/dev/null; then
 	echo "$name: (n) netem: 100 ms each way"
 else
-	echo "$name: (n) no sch_netem in this kernel: the delay is not applied"
+	[ -x "$nfq_delay" ] ||
+		fail "(n) no sch_netem and no nfq_delay built (libnetfilter-queue-dev: scripts/install-deps)"
+	nsx "$nfq_delay" 0 100 >"$dir/nfq.out" 2>"$dir/nfq.log" &
+	bg_pids+=($!)
+	wait_line "$dir/nfq.out" '^ready' "${bg_pids[-1]}" "nfq_delay" >/dev/null
+	for chain in "INPUT -i $v1" "OUTPUT -o $v1"; do
+		# shellcheck disable=SC2086 # the chain and its interface option
+		nsx iptables -A $chain -j NFQUEUE --queue-num 0 ||
+			fail "(n) iptables NFQUEUE: cannot queue packets in the namespace"
+	done
+	echo "$name: (n) no sch_netem in this kernel: nfq_delay holds each packet 100 ms each way"
 fi
+# the delay is there: a connect (SYN out, SYN-ACK back) from n to k's port takes >= 200 ms
+rtt=$(nsx python3 -c 'import socket, sys, time
+best = 9.0
+for _ in range(3):
+    t = time.monotonic()
+    try:
+        socket.create_connection((sys.argv[1], int(sys.argv[2])), 5).close()
+    except OSError:
+        continue
+    best = min(best, time.monotonic() - t)
+print(int(best * 1000))' "$net.1" "${serve_port[k]}")
+[ "$rtt" -ge 200 ] && [ "$rtt" -lt 9000 ] || fail "(n) a connect across the veth took $rtt ms, want >= 200 (100 ms each way)"
+echo "$name: (n) connect across the veth: $rtt ms"
 # n: in the namespace, held to 1 MiB/s so each of its two gets (6 MiB) spans at least two outages (a
 # stalled parent is dropped after 3 s: a TCP connection whose retransmits keep landing in
 # outages backs off for longer than the link is down)

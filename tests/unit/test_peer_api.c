@@ -706,14 +706,14 @@ static void test_api__65th_client_refused(void **state)
 
 	assert_non_null(t);
 	start(fx);
-	/* 64 clients, each known to the server (it answered them) */
+	/* VX_API_CLIENTS_MAX clients, each known to the server (it answered them) */
 	for (int i = 0; i < VX_API_CLIENTS_MAX; i++) {
 		cs[i] = dial(fx);
 		assert_int_equal(vx_client_stat(cs[i], TASK_A, t), 0);
 	}
 	cs[VX_API_CLIENTS_MAX] = dial(fx); /* the kernel accepts; the server refuses */
 	assert_int_equal(vx_client_stat(cs[VX_API_CLIENTS_MAX], TASK_A, t), -EUSERS);
-	assert_non_null(strstr(vx_client_errmsg(cs[VX_API_CLIENTS_MAX]), "already serves 64"));
+	assert_non_null(strstr(vx_client_errmsg(cs[VX_API_CLIENTS_MAX]), "already serves 256"));
 	/* those inside are still served */
 	assert_int_equal(vx_client_stat(cs[0], TASK_A, t), 0);
 	for (int i = 0; i <= VX_API_CLIENTS_MAX; i++)
