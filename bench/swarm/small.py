@@ -7,12 +7,13 @@ an index listing. In the same run, each timed to its exit with every file in pla
 
   curl        one curl process, every URL in one config file, one after the other on one
               kept-alive connection (the batch form that matches vx get -r)
-  curl -Z     the same with --parallel (--parallel-max 8)
+  curl -Z     the same with --parallel (--parallel-max JOBS, default 8)
   vx get -r   one `vx get -r URL/ -O DIR --socket SOCK` through one `vx serve` (a fresh data
-              directory per run, so every file is a new task fetched from the origin): the
-              listing, then one download after the other through the daemon
+              directory, so every file is a new task fetched from the origin): the listing,
+              then one download after the other through the daemon
+  --jobs      the same with `--jobs JOBS` (JOBS files at once), beside curl -Z
 
-The figure is files per second and vx's ratio to each curl. Every output is compared with its
+The figure is files per second, vx get -r's ratio to curl and --jobs's to curl -Z. Every output is compared with its
 file. With --perf DIR, `perf record -g` runs on the daemon during the first vx run.
 
 Exit: 0 ran and verified, 1 a step failed, 2 bad command line.
@@ -71,12 +72,14 @@ def run_curl(bed, base, names, out, parallel, timeout):
             f.write('url = "%s%s"\noutput = "%s"\n' % (base, name, os.path.join(out, name)))
     cmd = ["curl", "-sS", "--fail", "-K", cfg]
     if parallel:
-        cmd += ["-Z", "--parallel-max", "8"]
+        cmd += ["-Z", "--parallel-max", str(parallel)]
     return timed(cmd, "curl", timeout)
 
 
-def run_vx(bed, base, out, sock, timeout):
+def run_vx(bed, base, out, sock, jobs, timeout):
     cmd = [bed.args.vx, "get", "-r", base, "-O", out, "--socket", sock, "--no-progress"]
+    if jobs > 1:
+        cmd += ["--jobs", str(jobs)]
     return timed(cmd, "vx get -r", timeout)
 
 
@@ -103,35 +106,42 @@ def run(args):
         _, sport = start_sched(bed)
         rows = []
         for i in range(args.runs):
-            row = {"run": i + 1, "files": args.files, "size": args.size}
+            row = {"run": i + 1, "files": args.files, "size": args.size, "jobs": args.jobs}
             if not args.only_vx:
-                for key, par in (("curl", False), ("curl_parallel", True)):
+                for key, par in (("curl", 0), ("curl_parallel", args.jobs)):
+                    if key == "curl_parallel" and args.jobs < 2:
+                        continue
                     out = os.path.join(bed.dir, "%s%d" % (key, i))
                     t = run_curl(bed, base, names, out, par, args.timeout)
                     check(src, out, names)
                     shutil.rmtree(out)
                     row[key + "_fps"] = args.files / t
-            name = "peer%d" % i
-            peer, sock = start_serve(bed, name, sport, False)
-            perf = None
-            if args.perf and i == 0:
-                os.makedirs(args.perf, exist_ok=True)
-                perf = perf_start(bed, peer.pid, os.path.join(args.perf, "peer.data"))
-                time.sleep(1.0)
-            out = os.path.join(bed.dir, "vx%d" % i)
-            t = run_vx(bed, base, out, sock, args.timeout)
-            if perf:
-                bed.stop(perf, signal.SIGINT)
-            check(src, out, names)
-            shutil.rmtree(out)
-            row["vx_fps"] = args.files / t
-            row["peer_rss_mib"] = peak_rss_mib(peer.pid)
-            row["peer_cpu_s"] = cpu_s(peer.pid)
-            bed.stop(peer)
-            shutil.rmtree(os.path.join(bed.dir, name), ignore_errors=True)
+            for key, jobs in (("vx", 1), ("vx_jobs", args.jobs)):
+                if jobs < 2 and key == "vx_jobs":
+                    continue
+                name = "%s%d" % (key, i)
+                peer, sock = start_serve(bed, name, sport, False)
+                perf = None
+                if args.perf and i == 0:
+                    os.makedirs(args.perf, exist_ok=True)
+                    perf = perf_start(bed, peer.pid, os.path.join(args.perf, name + ".data"))
+                    time.sleep(1.0)
+                out = os.path.join(bed.dir, "out-" + name)
+                t = run_vx(bed, base, out, sock, jobs, args.timeout)
+                if perf:
+                    bed.stop(perf, signal.SIGINT)
+                check(src, out, names)
+                shutil.rmtree(out)
+                row[key + "_fps"] = args.files / t
+                row[key + "_rss_mib"] = peak_rss_mib(peer.pid)
+                row[key + "_cpu_s"] = cpu_s(peer.pid)
+                bed.stop(peer)
+                shutil.rmtree(os.path.join(bed.dir, name), ignore_errors=True)
             if "curl_fps" in row:
                 row["ratio_curl"] = row["vx_fps"] / row["curl_fps"]
-                row["ratio_curl_parallel"] = row["vx_fps"] / row["curl_parallel_fps"]
+                if "vx_jobs_fps" in row:
+                    row["ratio_jobs_curl_parallel"] = (row["vx_jobs_fps"] /
+                                                       row["curl_parallel_fps"])
             rows.append(row)
             report_row(row)
         report(args, rows)
@@ -144,9 +154,13 @@ def report_row(r):
     s = "run %d: %d files of %d bytes: vx get -r %7.1f files/s" % (
         r["run"], r["files"], r["size"], r["vx_fps"])
     if "curl_fps" in r:
-        s += "   curl %7.1f files/s (%.2fx)   curl -Z %7.1f files/s (%.2fx)" % (
-            r["curl_fps"], r["ratio_curl"], r["curl_parallel_fps"], r["ratio_curl_parallel"])
-    s += "   daemon rss %.1f MiB cpu %.2f s" % (r["peer_rss_mib"], r["peer_cpu_s"])
+        s += " (%.2fx curl %.1f)" % (r["ratio_curl"], r["curl_fps"])
+    if "vx_jobs_fps" in r:
+        s += "   vx get -r --jobs %d %7.1f files/s" % (r["jobs"], r["vx_jobs_fps"])
+        if "curl_parallel_fps" in r:
+            s += " (%.2fx curl -Z %.1f)" % (r["ratio_jobs_curl_parallel"],
+                                             r["curl_parallel_fps"])
+    s += "   daemon rss %.1f MiB cpu %.2f s" % (r["vx_rss_mib"], r["vx_cpu_s"])
     s += "   load %.1f" % os.getloadavg()[0]
     print(s, flush=True)
 
@@ -155,9 +169,11 @@ def report(args, rows):
     if args.json:
         print(json.dumps({"runs": rows}), flush=True)
     if "ratio_curl" in rows[0]:
-        print("vx / curl: median %.2fx; vx / curl -Z: median %.2fx over %d runs" % (
-            statistics.median(r["ratio_curl"] for r in rows),
-            statistics.median(r["ratio_curl_parallel"] for r in rows), len(rows)))
+        s = "vx get -r / curl: median %.2fx" % statistics.median(r["ratio_curl"] for r in rows)
+        if "ratio_jobs_curl_parallel" in rows[0]:
+            s += "; vx get -r --jobs / curl -Z: median %.2fx" % statistics.median(
+                r["ratio_jobs_curl_parallel"] for r in rows)
+        print(s + " over %d runs" % len(rows))
 
 
 def parse_args(argv):
@@ -165,6 +181,8 @@ def parse_args(argv):
     ap.add_argument("--files", type=int, default=1000)
     ap.add_argument("--size", type=parse_size, default=64 << 10)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--jobs", type=int, default=8,
+                    help="vx get -r --jobs, and curl -Z --parallel-max (1: sequential only)")
     ap.add_argument("--dir", default=None, help="where the data directories go (a disk)")
     ap.add_argument("--only-vx", action="store_true", help="skip curl")
     ap.add_argument("--perf", metavar="DIR", help="perf record -g the daemon in run 1")
