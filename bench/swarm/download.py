@@ -121,14 +121,15 @@ class Bed:
             log("kept " + self.dir)
 
 
-def start_origin(bed, www):
+def start_origin(bed, www, http_extra="", server_extra=""):
     port = free_port()
     conf = os.path.join(bed.dir, "nginx.conf")
     with open(conf, "w") as f:
         f.write("daemon off; worker_processes 1; pid %s/nginx.pid; error_log %s/nginx.err;\n"
-                "events { worker_connections 64; }\n"
-                "http { access_log off; sendfile on;\n"
-                "  server { listen 127.0.0.1:%d; root %s; } }\n" % (bed.dir, bed.dir, port, www))
+                "events { worker_connections 256; }\n"
+                "http { access_log off; sendfile on; %s\n"
+                "  server { listen 127.0.0.1:%d; root %s; %s } }\n"
+                % (bed.dir, bed.dir, http_extra, port, www, server_extra))
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     p = bed.spawn("nginx", [nginx, "-c", conf, "-p", bed.dir])
     end = time.monotonic() + 10
@@ -435,13 +436,15 @@ def parse_args(argv):
     return ap.parse_args(argv)
 
 
-def main(argv):
+def main(argv, name="download", parse=None, body=None):
+    """The driver's entry (shared by small.py): `run [options]` or `cleanup`."""
+    parse, body = parse or parse_args, body or run
     if not argv or argv[0] not in ("run", "cleanup"):
-        print("usage: download.py run [options]", file=sys.stderr)
+        print("usage: %s.py run [options]" % name, file=sys.stderr)
         return EXIT_USAGE
     if argv[0] == "cleanup":
         return EXIT_OK
-    args = parse_args(argv[1:])
+    args = parse(argv[1:])
 
     def on_signal(sig, _frame):
         raise Fail("stopped by signal %d" % sig)  # the finally clauses stop every process
@@ -449,9 +452,9 @@ def main(argv):
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
-        return run(args)
+        return body(args)
     except (Fail, subprocess.TimeoutExpired) as e:
-        log("failed: %s" % e)
+        print("%s: failed: %s" % (name, e), file=sys.stderr, flush=True)
         return EXIT_FAIL
 
 

@@ -101,6 +101,8 @@ static void usage(FILE *f)
 		"                                every file under it to -O DIR/<path>\n"
 		"  --include-files GLOB          with -r: only files whose path or name matches;\n"
 		"                                repeatable\n"
+		"  --jobs N                      with -r through a daemon: N files at once\n"
+		"                                (default 1, at most 64)\n"
 		"  -h, --help                    this text\n\n"
 		"Model hubs: hf://[datasets/|spaces/]OWNER/REPO[@REV][/PATH] (Hugging Face;\n"
 		"REV default main, $HF_ENDPOINT, token $HF_TOKEN or ~/.cache/huggingface/token)\n"
@@ -716,6 +718,7 @@ struct get_list {
 
 #define GET_RECURSIVE_MAX   100000u /* files of one -r download */
 #define GET_RECURSIVE_DEPTH 32u	    /* directory levels followed */
+#define GET_JOBS_MAX	    64u	    /* -r files at once (--jobs) */
 
 /* A relative name is safe when it cannot leave the output directory. */
 static bool name_safe(const char *name)
@@ -844,15 +847,130 @@ static int make_parents(char *path)
 	return 0;
 }
 
+/* One file of a -r download: where it goes and how it went. */
+struct recursive_file {
+	char *out;		     /* DIR/<relative path>, or NULL when no place could be made */
+	bool placed;		     /* @out and its parent directories exist */
+	bool skipped;		     /* never tried: an earlier file could not even start */
+	int rc;			     /* get_one's: an exit code when the run could not start */
+	struct vx_download_result o; /* the download's result */
+};
+
+/* The -r download's shared state: the files, and the next one a worker takes. */
+struct recursive_run {
+	struct get_mode *m;
+	const struct vx_download_request *q0;
+	const struct get_list *l;
+	struct recursive_file *res;
+	const char *socket; /* the daemon the first file went through */
+	pthread_mutex_t lock;
+	uint32_t next;
+};
+
+/* Makes file @i's output path and its parents and fills the request @q for it. */
+static void recursive_prepare(const struct recursive_run *rr, uint32_t i,
+			      struct vx_download_request *q)
+{
+	struct recursive_file *r = &rr->res[i];
+	size_t len = strlen(rr->q0->output) + strlen(rr->l->names[i]) + 2;
+
+	*q = *rr->q0;
+	r->out = malloc(len);
+	if (!r->out)
+		return;
+	snprintf(r->out, len, "%s/%s", rr->q0->output, rr->l->names[i]);
+	if (len > PATH_MAX || make_parents(r->out) != 0)
+		return;
+	r->placed = true;
+	q->url = rr->l->urls[i];
+	q->output = r->out;
+	if (!q->digest)
+		q->digest = rr->l->digests[i]; /* a hub's sha256 of the file, checked on arrival */
+}
+
+/* A worker of a parallel -r: takes the next file until none is left, each through the daemon. */
+static void *recursive_worker(void *arg)
+{
+	struct recursive_run *rr = arg;
+
+	for (;;) {
+		struct progress_bar quiet = { 0 };
+		struct vx_download_request q;
+		uint32_t i;
+
+		pthread_mutex_lock(&rr->lock);
+		i = rr->next < rr->l->nr ? rr->next++ : UINT32_MAX;
+		pthread_mutex_unlock(&rr->lock);
+		if (i == UINT32_MAX)
+			return NULL;
+		rr->res[i].skipped = false;
+		recursive_prepare(rr, i, &q);
+		if (rr->res[i].placed)
+			(void)via_daemon(rr->socket, true, &q, &quiet, &rr->res[i].o);
+	}
+}
+
+/*
+ * Downloads every file of @l into @res (in the listing's order). One after the other; with
+ * @jobs > 1 and a daemon (the first file went through one), the rest with @jobs at once, each
+ * its own request to the daemon (issue 19 goal 7: a small file's fixed costs overlap, as curl
+ * --parallel's). A file that cannot even start (its rc, an exit code) ends it.
+ */
+static void recursive_fetch(struct get_mode *m, const struct vx_download_request *q0,
+			    const struct get_list *l, uint32_t jobs, struct progress_bar *bar,
+			    struct recursive_file *res)
+{
+	struct recursive_run rr = { .m = m, .q0 = q0, .l = l, .res = res };
+	pthread_t th[GET_JOBS_MAX];
+	uint32_t i, nr = 0;
+
+	for (i = 0; i < l->nr; i++)
+		res[i].skipped = true;
+	for (i = 0; i < l->nr; i++) {
+		struct vx_download_request q;
+		struct recursive_file *r = &res[i];
+		const char *env = getenv("VX_SOCKET");
+
+		if (jobs > 1 && rr.socket)
+			break; /* one went through the daemon: the rest in parallel */
+		r->skipped = false;
+		recursive_prepare(&rr, i, &q);
+		if (!r->placed)
+			continue;
+		r->rc = get_one(m, &q, bar, &r->o);
+		if (r->rc)
+			return;
+		if (bar->drawn) {
+			fputc('\n', stderr);
+			bar->drawn = false;
+		}
+		if (!m->nr_schedulers && !m->no_daemon)
+			rr.socket = m->socket ? m->socket : env && *env ? env : GET_SOCKET_DEFAULT;
+	}
+	if (i == l->nr)
+		return;
+	rr.next = i;
+	pthread_mutex_init(&rr.lock, NULL);
+	for (nr = 0; nr < jobs && nr < l->nr - i; nr++)
+		if (pthread_create(&th[nr], NULL, recursive_worker, &rr) != 0)
+			break;
+	if (!nr)
+		recursive_worker(&rr); /* no thread: this one does them all */
+	for (uint32_t k = 0; k < nr; k++)
+		pthread_join(th[k], NULL);
+	pthread_mutex_destroy(&rr.lock);
+}
+
 /*
  * vx get -r URL -O DIR: every file under URL (file, ftp, s3, hdfs, oci, hub, http listings), filtered
  * by --include-files, to DIR/<relative path>, one download after the other through the same
  * mode. The exit code is the first failure's (0 when every file arrived).
  */
 static int get_recursive(struct get_mode *m, const struct vx_download_request *q0,
-			 const char *const *include, uint32_t nr_include, struct progress_bar *bar,
-			 bool json)
+			 const char *const *include, uint32_t nr_include, uint32_t jobs,
+			 struct progress_bar *bar, bool json)
 {
+	struct recursive_file *res = NULL;
 	struct get_list l = { .include = include, .nr_include = nr_include };
 	struct vx_source_opts opts = { 0 };
 	struct vx_source_error detail = { 0 };
@@ -892,46 +1010,43 @@ static int get_recursive(struct get_mode *m, const struct vx_download_request *q
 	if (!l.nr)
 		fprintf(stderr, "vx get: nothing to download under '%s'%s\n", VX_URL_SAFE(q0->url),
 			nr_include ? " that --include-files matches" : "");
+	res = calloc(l.nr ? l.nr : 1, sizeof(*res));
+	if (!res) {
+		code = get_fail(VX_EXIT_FAILURE, "out of memory for %u results", l.nr);
+		goto out;
+	}
+	recursive_fetch(m, q0, &l, jobs, bar, res);
 	for (uint32_t i = 0; i < l.nr; i++) {
-		struct vx_download_request q = *q0;
-		struct vx_download_result o;
-		char out[8192];
+		struct recursive_file *r = &res[i];
 		int c;
 
-		if ((size_t)snprintf(out, sizeof(out), "%s/%s", q0->output, l.names[i]) >=
-			    sizeof(out) ||
-		    make_parents(out) != 0) {
+		if (r->skipped)
+			break; /* after a failure to start: the sequential loop stopped there */
+		if (!r->placed) {
 			fprintf(stderr, "vx get: cannot make a place for '%s'\n", l.names[i]);
 			code = code ? code : GET_EXIT_OUTPUT;
 			continue;
 		}
-		q.url = l.urls[i];
-		q.output = out;
-		if (!q.digest)
-			q.digest =
-				l.digests[i]; /* a hub's sha256 of the file, checked on arrival */
-		rc = get_one(m, &q, bar, &o);
-		if (rc) {
-			code = rc;
+		if (r->rc) {
+			code = r->rc;
 			break;
 		}
-		if (bar->drawn) {
-			fputc('\n', stderr);
-			bar->drawn = false;
-		}
-		c = o.status ? exit_code(&o) : VX_EXIT_OK;
-		if (o.status)
+		c = r->o.status ? exit_code(&r->o) : VX_EXIT_OK;
+		if (r->o.status)
 			fprintf(stderr, "vx get: %s: %s\n", l.names[i],
-				o.msg[0] ? o.msg : vx_strerror(o.status));
+				r->o.msg[0] ? r->o.msg : vx_strerror(r->o.status));
 		else
 			ok++;
 		if (json)
-			print_json(q.url, q.output, &o, c);
+			print_json(l.urls[i], r->out, &r->o, c);
 		if (c && !code)
 			code = c;
 	}
 	fprintf(stderr, "vx get: %u of %u files downloaded to %s\n", ok, l.nr, q0->output);
 out:
+	for (uint32_t i = 0; res && i < l.nr; i++)
+		free(res[i].out);
+	free(res);
 	for (uint32_t i = 0; i < l.nr; i++) {
 		free(l.urls[i]);
 		free(l.names[i]);
@@ -981,12 +1096,13 @@ static int run_get(int argc, char **argv)
 		{ "log-format", required_argument, NULL, 'F' },
 		{ "recursive", no_argument, NULL, 'r' },
 		{ "include-files", required_argument, NULL, 'i' },
+		{ "jobs", required_argument, NULL, 'J' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *headers[GET_HEADERS_MAX], *filters[GET_FILTERS_MAX];
 	const char *schedulers[GET_SCHEDULERS_MAX], *include[GET_FILTERS_MAX];
-	uint32_t nr_include = 0;
+	uint32_t nr_include = 0, jobs = 1;
 	bool recursive = false;
 	struct get_mode mode = { 0 };
 	struct vx_download_request q = { 0 };
@@ -1013,6 +1129,16 @@ static int run_get(int argc, char **argv)
 		case 'r':
 			recursive = true;
 			break;
+		case 'J': {
+			uint64_t v;
+
+			if (vx_args_parse_u64(optarg, &v) != 0 || v < 1 || v > GET_JOBS_MAX) {
+				return get_fail(VX_EXIT_USAGE, "--jobs: '%s' is not 1 to %u",
+						optarg, GET_JOBS_MAX);
+			}
+			jobs = (uint32_t)v;
+			break;
+		}
 		case 'i':
 			if (nr_include == GET_FILTERS_MAX) {
 				return get_fail(VX_EXIT_USAGE, "at most %d --include-files options",
@@ -1160,8 +1286,10 @@ static int run_get(int argc, char **argv)
 	q.request_id = request_id;
 	vx_log_set_request_id(request_id);
 	vx_info("get: %s -> %s", VX_URL_SAFE(q.url), q.output ? q.output : "(stdout)");
+	if (jobs > 1 && !recursive)
+		return get_fail(VX_EXIT_USAGE, "--jobs is for -r");
 	if (recursive)
-		return get_recursive(&mode, &q, include, nr_include, &bar, json);
+		return get_recursive(&mode, &q, include, nr_include, jobs, &bar, json);
 	rc = get_one(&mode, &q, &bar, &o);
 	if (rc)
 		return rc;

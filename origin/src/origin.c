@@ -50,6 +50,8 @@
 #define ORIGIN_NO_LIMIT_MS UINT32_MAX
 /* Alignment of piece buffers: enough for O_DIRECT on every filesystem we meet. */
 #define ORIGIN_BUF_ALIGN 4096u
+/* Largest part of a piece one ranged read fetches into one buffer (issue 19 goal 6). */
+#define ORIGIN_PART_MAX (4u << 20)
 /* Longest directory name of a spool file. */
 #define ORIGIN_PATH_MAX 4096u
 
@@ -119,6 +121,7 @@ struct run {
 	 * order (run_hash_start()); NULL: none, or a piece came otherwise */
 	EVP_MD_CTX *md;
 	uint32_t md_next;
+	uint64_t md_at; /* bytes of piece @md_next hashed so far (it is written in parts) */
 	struct vx_digest_spec seen; /* the content's digest, once the last piece is hashed */
 };
 
@@ -137,6 +140,7 @@ static void run_init(struct run *r, const struct vx_download_request *req,
 	r->counted = NULL;
 	r->md = NULL;
 	r->md_next = 0;
+	r->md_at = 0;
 }
 
 static void run_hash_end(struct run *r)
@@ -169,19 +173,33 @@ static void run_hash_start(struct run *r)
 	r->seen.len = want.len;
 }
 
+/* @len bytes at @buf, @at bytes into piece @number, are written: hashed when next in order. */
+static void run_hash_part(struct run *r, uint32_t number, uint64_t at, const uint8_t *buf,
+			  uint64_t len)
+{
+	if (!r->md)
+		return;
+	if (number != r->md_next || at != r->md_at ||
+	    EVP_DigestUpdate(r->md, buf, (size_t)len) != 1) {
+		run_hash_end(r);
+		return;
+	}
+	r->md_at += len;
+}
+
 /*
- * Piece @number (@len bytes at @buf) is about to be committed: hashes it when it is the next
- * in order. Returns the content's digest for the commit of the last piece, else NULL.
+ * Piece @number (@len bytes) is about to be committed: it counts when all of it was hashed in
+ * order. Returns the content's digest for the commit of the last piece, else NULL.
  */
-static const struct vx_digest_spec *run_hash_piece(struct run *r, uint32_t number,
-						   const uint8_t *buf, uint64_t len)
+static const struct vx_digest_spec *run_hash_piece(struct run *r, uint32_t number, uint64_t len)
 {
 	unsigned int n = 0;
 	bool ok;
 
 	if (!r->md)
 		return NULL;
-	ok = number == r->md_next && EVP_DigestUpdate(r->md, buf, (size_t)len) == 1;
+	ok = number == r->md_next && r->md_at == len;
+	r->md_at = 0;
 	if (ok && ++r->md_next < r->res->totals.piece_count)
 		return NULL;
 	ok = ok && EVP_DigestFinal_ex(r->md, r->seen.value, &n) == 1 && n == r->seen.len;
@@ -324,32 +342,42 @@ static int pwrite_all(int fd, const uint8_t *buf, uint64_t len, uint64_t off)
 }
 
 /*
- * Writes piece @number of the run's task from @buf under the reservation @io this thread holds,
- * commits it with the CRC-32 of those bytes and tells the caller. The reservation is given
- * back on a write failure (a disk error fails the task, see vx_store_piece_abort()).
+ * Writes @len bytes of piece @number of the run's task from @buf at @at bytes into the piece,
+ * under the reservation @io this thread holds, and continues *@crc over them. The reservation
+ * is given back on a write failure (a disk error fails the task, see vx_store_piece_abort()).
  */
-static int put_piece(struct run *r, uint32_t number, const uint8_t *buf,
-		     const struct vx_store_piece_io *io, uint64_t start_ns)
+static int put_part(struct run *r, uint32_t number, const uint8_t *buf, uint64_t len, uint64_t at,
+		    const struct vx_store_piece_io *io, uint32_t *crc)
 {
-	struct vx_store_piece_done done = { 0 };
-	uint64_t len = io->length, cost_us;
+	uint64_t off = io->offset + at;
 	int fd = io->buffered_fd, rc;
 
 	if (io->direct && VX_IS_ALIGNED((uintptr_t)buf, (uintptr_t)io->align) &&
-	    VX_IS_ALIGNED(io->offset, (uint64_t)io->align) &&
-	    VX_IS_ALIGNED(len, (uint64_t)io->align))
+	    VX_IS_ALIGNED(off, (uint64_t)io->align) && VX_IS_ALIGNED(len, (uint64_t)io->align))
 		fd = io->fd;
-	done.crc32 = vx_crc32(0, buf, (size_t)len);
-	rc = pwrite_all(fd, buf, len, io->offset);
+	*crc = vx_crc32(*crc, buf, (size_t)len);
+	run_hash_part(r, number, at, buf, len);
+	rc = pwrite_all(fd, buf, len, off);
 	if (rc) {
 		vx_store_piece_abort(r->t, number, rc);
 		set_msg(r->res, VX_DOWNLOAD_STAGE_STORE, "writing piece %u: %s", number,
 			vx_strerror(rc));
-		return rc;
 	}
+	return rc;
+}
+
+/* Piece @number (@len bytes, CRC-32 @crc) is written: commits it and tells the caller. */
+static int commit_piece(struct run *r, uint32_t number, uint32_t crc, uint64_t len,
+			uint64_t start_ns)
+{
+	struct vx_store_piece_done done = { 0 };
+	uint64_t cost_us;
+	int rc;
+
+	done.crc32 = crc;
 	cost_us = (vx_now_ns() - start_ns) / 1000u;
 	done.cost_ms = cost_us / 1000u;
-	done.content = run_hash_piece(r, number, buf, len);
+	done.content = run_hash_piece(r, number, len);
 	rc = vx_store_piece_commit(r->t, number, &done);
 	if (rc) {
 		set_msg(r->res, VX_DOWNLOAD_STAGE_STORE, "committing piece %u: %s", number,
@@ -379,10 +407,13 @@ struct ranged;
 
 struct slot {
 	struct ranged *c;
-	uint8_t *buf;		     /* one piece, aligned for direct I/O */
+	uint8_t *buf;		     /* one part of a piece, aligned for direct I/O */
 	struct vx_store_piece_io io; /* the reservation */
 	uint32_t piece;		     /* piece number being read */
-	uint64_t received;	     /* bytes the sink took (under c->lock) */
+	uint64_t part_at;	     /* bytes of the piece written before the part in flight */
+	uint64_t part_len;	     /* bytes of the part in flight */
+	uint32_t crc;		     /* CRC-32 of the piece's first @part_at bytes */
+	uint64_t received;	     /* bytes of the part the sink took (under c->lock) */
 	uint64_t read_id;	     /* for vx_source_cancel() */
 	uint64_t start_ns;	     /* when the read was submitted */
 	enum slot_state state;	     /* under c->lock */
@@ -395,7 +426,7 @@ struct ranged {
 	pthread_cond_t cond; /* a slot became DONE */
 	struct slot *slots;
 	uint32_t nr_slots;
-	uint64_t buf_len;     /* of each slot's buffer */
+	uint64_t buf_len;     /* of each slot's buffer: a part, at most ORIGIN_PART_MAX */
 	uint32_t busy;	      /* slots BUSY or DONE */
 	uint32_t *deferred;   /* pieces another writer held when we tried them */
 	uint32_t nr_deferred; /* at most the piece count: a piece is listed once */
@@ -410,7 +441,7 @@ static int slot_sink(void *arg, const void *data, size_t len)
 	int rc = 0;
 
 	pthread_mutex_lock(&s->c->lock);
-	if (len > s->io.length - s->received) {
+	if (len > s->part_len - s->received) {
 		rc = -EPROTO;
 	} else {
 		memcpy(s->buf + s->received, data, len);
@@ -428,7 +459,7 @@ static void slot_done(void *arg, int err, const struct vx_source_error *detail)
 	s->err = err;
 	if (err && detail)
 		s->detail = *detail;
-	if (!err && s->received != s->io.length)
+	if (!err && s->received != s->part_len)
 		s->err = VX_ESOURCE_PROTO;
 	s->state = SLOT_DONE;
 	pthread_cond_broadcast(&s->c->cond);
@@ -446,10 +477,10 @@ static int ranged_init(struct ranged *c, uint32_t nr_slots, uint64_t piece_lengt
 	if (!c->slots || !c->deferred)
 		goto out_free;
 	c->nr_slots = nr_slots;
-	c->buf_len = piece_length;
+	c->buf_len = VX_MIN(piece_length, (uint64_t)ORIGIN_PART_MAX);
 	for (i = 0; i < nr_slots; i++) {
 		c->slots[i].c = c;
-		c->slots[i].buf = piece_buf_alloc(piece_length);
+		c->slots[i].buf = piece_buf_alloc(c->buf_len);
 		if (!c->slots[i].buf)
 			goto out_free;
 	}
@@ -458,7 +489,7 @@ static int ranged_init(struct ranged *c, uint32_t nr_slots, uint64_t piece_lengt
 	return 0;
 out_free:
 	for (i = 0; c->slots && i < nr_slots; i++)
-		piece_buf_free(c->slots[i].buf, piece_length);
+		piece_buf_free(c->slots[i].buf, c->buf_len);
 	vx_free(c->slots);
 	vx_free(c->deferred);
 	return -ENOMEM;
@@ -534,13 +565,65 @@ static void ranged_stop(struct run *r, struct ranged *c)
 }
 
 /*
+ * Submits the read of the next part of busy slot @s's piece (issue 19 goal 6: a slot holds one
+ * part, not a whole piece, so the fetch's memory does not grow with the piece length). On
+ * failure the slot is idle again and its reservation given back.
+ */
+static int ranged_submit_part(struct run *r, struct ranged *c, struct slot *s)
+{
+	struct vx_source_read rd = { 0 };
+	int rc;
+
+	pthread_mutex_lock(&c->lock);
+	s->part_len = VX_MIN(c->buf_len, s->io.length - s->part_at);
+	s->received = 0;
+	s->err = 0;
+	memset(&s->detail, 0, sizeof(s->detail));
+	pthread_mutex_unlock(&c->lock);
+	rd.offset = vx_piece_offset(s->piece, r->res->piece_length) + s->part_at;
+	rd.length = s->part_len;
+	rd.sink = slot_sink;
+	rd.done = slot_done;
+	rd.arg = s;
+	rc = vx_source_read_submit(c->obj, &rd, &s->read_id);
+	if (rc) {
+		slot_set_idle(c, s);
+		vx_store_piece_abort(r->t, s->piece, 0);
+		set_msg(r->res, VX_DOWNLOAD_STAGE_SOURCE, "submitting a read: %s", vx_strerror(rc));
+	}
+	return rc;
+}
+
+/*
+ * Part @s->part_len of busy slot @s's piece arrived: writes it, then reads the next part or
+ * commits the piece (the slot becomes idle). On failure the slot is idle, nothing reserved.
+ */
+static int ranged_put_part(struct run *r, struct ranged *c, struct slot *s)
+{
+	int rc = put_part(r, s->piece, s->buf, s->part_len, s->part_at, &s->io, &s->crc);
+
+	if (rc) {
+		slot_set_idle(c, s);
+		return rc;
+	}
+	s->part_at += s->part_len;
+	if (s->part_at < s->io.length) {
+		pthread_mutex_lock(&c->lock);
+		s->state = SLOT_BUSY;
+		pthread_mutex_unlock(&c->lock);
+		return ranged_submit_part(r, c, s);
+	}
+	slot_set_idle(c, s);
+	return commit_piece(r, s->piece, s->crc, s->io.length, s->start_ns);
+}
+
+/*
  * Tries piece @n on idle slot @s: reserves it and submits its read (returns 0), or finds it
  * finished (counted as reused) or held by another writer (deferred), returning 1 with @s still
  * idle; or fails (< 0, message set, nothing held).
  */
 static int ranged_start(struct run *r, struct ranged *c, struct slot *s, uint32_t n)
 {
-	struct vx_source_read rd = { 0 };
 	int rc;
 
 	rc = vx_store_piece_begin_write(r->t, n, &s->io);
@@ -558,27 +641,14 @@ static int ranged_start(struct run *r, struct ranged *c, struct slot *s, uint32_
 		return rc;
 	}
 	s->piece = n;
-	s->received = 0;
-	s->err = 0;
+	s->part_at = 0;
+	s->crc = 0;
 	s->start_ns = vx_now_ns();
-	memset(&s->detail, 0, sizeof(s->detail));
-	rd.offset = vx_piece_offset(n, r->res->piece_length);
-	rd.length = s->io.length;
-	rd.sink = slot_sink;
-	rd.done = slot_done;
-	rd.arg = s;
 	pthread_mutex_lock(&c->lock);
 	s->state = SLOT_BUSY;
 	c->busy++;
 	pthread_mutex_unlock(&c->lock);
-	rc = vx_source_read_submit(c->obj, &rd, &s->read_id);
-	if (rc) {
-		slot_set_idle(c, s);
-		vx_store_piece_abort(r->t, n, 0);
-		set_msg(r->res, VX_DOWNLOAD_STAGE_SOURCE, "submitting a read: %s", vx_strerror(rc));
-		return rc;
-	}
-	return 0;
+	return ranged_submit_part(r, c, s);
 }
 
 /* Fills idle slots: new pieces in order first, then (once per round) the deferred ones. */
@@ -637,7 +707,7 @@ static int ranged_drain(struct run *r, struct ranged *c)
 		pthread_mutex_lock(&c->lock);
 		state = s->state;
 		if (state == SLOT_BUSY)
-			partial += s->received;
+			partial += s->part_at + s->received;
 		pthread_mutex_unlock(&c->lock);
 		if (state != SLOT_DONE)
 			continue;
@@ -647,10 +717,10 @@ static int ranged_drain(struct run *r, struct ranged *c)
 			snprintf(what, sizeof(what), "reading piece %u from the source", s->piece);
 			rc = run_source_fail(r, what, s->err, &s->detail);
 			vx_store_piece_abort(r->t, s->piece, 0);
+			slot_set_idle(c, s);
 		} else {
-			rc = put_piece(r, s->piece, s->buf, &s->io, s->start_ns);
+			rc = ranged_put_part(r, c, s);
 		}
-		slot_set_idle(c, s);
 	}
 	if (!rc)
 		run_report(r, partial);
@@ -711,16 +781,20 @@ static int fetch_ranged(struct run *r, struct vx_source_ctx *src, struct vx_sour
 struct sbuf {
 	uint8_t *data;
 	uint64_t index;	   /* piece number, or chunk number when spooling */
+	uint64_t part_at;  /* pieces mode: where in piece @index the bytes go */
 	uint64_t fill;	   /* bytes in @data */
 	uint64_t want;	   /* bytes that complete it (a spool chunk may end short) */
 	uint64_t start_ns; /* when its first byte came */
+	bool last;	   /* pieces mode: the piece's last part */
 };
 
 struct stream {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct vx_store_task *t; /* pieces mode: finished pieces are skipped; NULL: spool */
-	uint64_t chunk;		 /* bytes of a buffer: the piece length, or the spool chunk */
+	uint64_t chunk;		 /* the piece length, or the spool chunk */
+	uint64_t part;		 /* bytes of a buffer: at most ORIGIN_PART_MAX of a piece */
+	uint64_t part_at;	 /* where in piece @next_index the next byte goes */
 	uint64_t total;		 /* content length, or UINT64_MAX when unknown */
 	uint64_t limit;		 /* most bytes accepted (spool: the store's room) */
 	struct sbuf bufs[VX_ORIGIN_STREAM_BUFS];
@@ -743,6 +817,12 @@ struct stream {
 	uint32_t *deferred;
 	uint32_t nr_deferred;
 	bool wait_held; /* wait for a held piece instead of deferring it */
+	/* The calling thread's own: the piece whose parts are being written. */
+	bool w_held; /* @w_io is a reservation of piece @w_piece */
+	bool w_skip; /* the parts of piece @w_piece are read past */
+	uint32_t w_piece;
+	uint32_t w_crc; /* of the parts written so far */
+	struct vx_store_piece_io w_io;
 };
 
 static uint64_t stream_want(const struct stream *st, uint64_t index)
@@ -800,7 +880,8 @@ static int stream_sink(void *arg, const void *data, size_t len)
 			continue;
 		}
 		if (st->cur < 0) {
-			if (st->t && vx_store_piece_is_finished(st->t, (uint32_t)st->next_index)) {
+			if (st->t && !st->part_at &&
+			    vx_store_piece_is_finished(st->t, (uint32_t)st->next_index)) {
 				st->skip_left = stream_want(st, st->next_index);
 				continue;
 			}
@@ -811,8 +892,10 @@ static int stream_sink(void *arg, const void *data, size_t len)
 			st->cur = (int)st->free[--st->nr_free];
 			b = &st->bufs[st->cur];
 			b->index = st->next_index;
+			b->part_at = st->part_at;
 			b->fill = 0;
-			b->want = stream_want(st, st->next_index);
+			b->want = VX_MIN(st->part, stream_want(st, st->next_index) - st->part_at);
+			b->last = st->part_at + b->want == stream_want(st, st->next_index);
 			b->start_ns = vx_now_ns();
 		}
 		b = &st->bufs[st->cur];
@@ -823,7 +906,8 @@ static int stream_sink(void *arg, const void *data, size_t len)
 		len -= (size_t)n;
 		if (b->fill == b->want) {
 			stream_push_ready(st);
-			st->next_index++;
+			st->part_at = b->last ? 0 : st->part_at + b->want;
+			st->next_index += b->last;
 		}
 	}
 out:
@@ -856,8 +940,9 @@ static int stream_init(struct stream *st, struct vx_store_task *t, uint64_t chun
 	uint32_t i;
 
 	memset(st, 0, sizeof(*st));
+	st->part = t ? VX_MIN(chunk, (uint64_t)ORIGIN_PART_MAX) : chunk;
 	for (i = 0; i < VX_ORIGIN_STREAM_BUFS; i++) {
-		st->bufs[i].data = piece_buf_alloc(chunk);
+		st->bufs[i].data = piece_buf_alloc(st->part);
 		if (!st->bufs[i].data)
 			goto out_free;
 		st->free[st->nr_free++] = i;
@@ -872,7 +957,7 @@ static int stream_init(struct stream *st, struct vx_store_task *t, uint64_t chun
 	return 0;
 out_free:
 	for (i = 0; i < VX_ORIGIN_STREAM_BUFS; i++)
-		piece_buf_free(st->bufs[i].data, chunk);
+		piece_buf_free(st->bufs[i].data, st->part);
 	return -ENOMEM;
 }
 
@@ -881,29 +966,33 @@ static void stream_destroy(struct stream *st)
 	uint32_t i;
 
 	for (i = 0; i < VX_ORIGIN_STREAM_BUFS; i++)
-		piece_buf_free(st->bufs[i].data, st->chunk);
+		piece_buf_free(st->bufs[i].data, st->part);
 	pthread_cond_destroy(&st->cond);
 	pthread_mutex_destroy(&st->lock);
 }
 
 /*
- * Piece @b->index is complete in @b: commit it unless someone else has. One another writer
- * holds is deferred (its bytes will most likely do), or on a later pass waited for.
+ * The first part of piece @n came: reserve it (st->w_held) unless someone else has: finished
+ * (counted as reused) or held by another writer (deferred, or on a later pass waited for);
+ * then its parts are read past (st->w_skip).
  */
-static int stream_put_piece(struct run *r, struct stream *st, struct sbuf *b)
+static int stream_begin_piece(struct run *r, struct stream *st, uint32_t n)
 {
-	uint32_t n = (uint32_t)b->index;
-
+	st->w_piece = n;
+	st->w_crc = 0;
+	st->w_skip = true;
 	for (;;) {
-		struct vx_store_piece_io io;
-		int rc = vx_store_piece_begin_write(r->t, n, &io);
+		int rc = vx_store_piece_begin_write(r->t, n, &st->w_io);
 
 		if (rc == -EALREADY) {
 			run_reused(r, n);
 			return 0;
 		}
-		if (rc == 0)
-			return put_piece(r, n, b->data, &io, b->start_ns);
+		if (rc == 0) {
+			st->w_held = true;
+			st->w_skip = false;
+			return 0;
+		}
 		if (rc != -EBUSY) {
 			set_msg(r->res, VX_DOWNLOAD_STAGE_STORE, "reserving piece %u: %s", n,
 				vx_strerror(rc));
@@ -923,6 +1012,41 @@ static int stream_put_piece(struct run *r, struct stream *st, struct sbuf *b)
 		if (rc)
 			return rc;
 	}
+}
+
+/*
+ * Part @b of piece @b->index is complete: write it under the piece's reservation and commit the
+ * piece after its last part (issue 19 goal 6: a buffer holds a part, not a whole piece).
+ */
+static int stream_put_part(struct run *r, struct stream *st, struct sbuf *b)
+{
+	uint32_t n = (uint32_t)b->index;
+	int rc;
+
+	if (!b->part_at) {
+		rc = stream_begin_piece(r, st, n);
+		if (rc)
+			return rc;
+	}
+	if (st->w_skip || !st->w_held || st->w_piece != n)
+		return 0;
+	rc = put_part(r, n, b->data, b->fill, b->part_at, &st->w_io, &st->w_crc);
+	if (rc) {
+		st->w_held = false; /* put_part gave it back */
+		return rc;
+	}
+	if (!b->last)
+		return 0;
+	st->w_held = false;
+	return commit_piece(r, n, st->w_crc, b->part_at + b->fill, b->start_ns);
+}
+
+/* Gives back the reservation of a piece left with parts unwritten (the stream stopped). */
+static void stream_release(struct run *r, struct stream *st)
+{
+	if (st->w_held)
+		vx_store_piece_abort(r->t, st->w_piece, 0);
+	st->w_held = false;
 }
 
 /* Spool chunk @b to @fd at its offset. */
@@ -1012,10 +1136,10 @@ static int stream_run(struct run *r, struct stream *st, struct vx_source_ctx *sr
 		}
 		if (st->t) {
 			/* Pieces between the last one written and this one were read past. */
-			for (; next_piece < b->index; next_piece++)
+			for (; !b->part_at && next_piece < b->index; next_piece++)
 				run_reused(r, next_piece);
-			next_piece++;
-			rc = stream_put_piece(r, st, b);
+			next_piece += !b->part_at;
+			rc = stream_put_part(r, st, b);
 		} else {
 			rc = stream_put_chunk(r, fd, b);
 		}
@@ -1124,6 +1248,7 @@ static int fetch_stream(struct run *r, struct vx_source_ctx *src, struct vx_sour
 		st.deferred = deferred;
 		st.wait_held = pass > 0;
 		rc = stream_run(r, &st, src, obj, clen, -1);
+		stream_release(r, &st);
 		nr = st.nr_deferred;
 		stream_destroy(&st);
 		if (rc || !nr)

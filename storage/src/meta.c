@@ -622,6 +622,10 @@ static int meta_sync_items(struct vx_store *s, struct meta_flush_item *items, ui
 		pthread_mutex_unlock(&s->lock);
 		if (it->from == it->to || t->kind == VX_STORE_KIND_MEMORY || s->cfg.no_sync)
 			continue;
+		if (vx__task_synced(t, it->to)) {
+			meta_refresh_task_bytes(s, t); /* the export's fdatasync covered them */
+			continue;
+		}
 		if (vx_fault_hit(VX_FAULT_IO))
 			err = -EIO;
 		else if (fdatasync(t->fd) == -1)

@@ -183,8 +183,7 @@ int vx_store_task_export_output(struct vx_store_task *t, struct vx_store_output 
 		return -EAGAIN;
 	if (atomic_load(&o->placed))
 		return -EALREADY;
-	if (t->kind != VX_STORE_KIND_MEMORY &&
-	    (vx_fault_hit(VX_FAULT_IO) || fdatasync(t->fd) == -1))
+	if (t->kind != VX_STORE_KIND_MEMORY && vx__task_datasync(t))
 		return -EIO; /* the store's copy is durable before the user's, as an export */
 	/* what is left is written through the cache (parts of blocks among it) */
 	fl = fcntl(o->fd, F_GETFL);

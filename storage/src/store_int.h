@@ -104,6 +104,8 @@ struct vx_store_task {
 	uint32_t *finish_log;	    /* owned, piece_count entries: piece numbers in finish order */
 	atomic_uint finished_count; /* entries in finish_log (written under t->lock) */
 	uint32_t durable_count;	    /* finish_log entries whose rows are committed */
+	uint32_t synced_count;	    /* finish_log entries whose bytes an fdatasync outside the
+				       flush (the export's) made durable: the flush skips its own */
 	uint32_t writing_count;	    /* pieces in WRITING */
 	/* the digest the COMPLETE content last matched (vx_store_task_check_digest()), so a
 	 * warm task is not read whole again for every reader that names the same digest */
@@ -191,6 +193,8 @@ void vx__file_make_room(struct vx_store *s);
 ssize_t vx__file_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
 ssize_t vx__file_pread_all(int fd, void *buf, size_t len, uint64_t off);
 int vx__file_mkdirs(const char *path);
+int vx__task_datasync(struct vx_store_task *t);
+bool vx__task_synced(struct vx_store_task *t, uint32_t count);
 int vx__file_fsync_dir(const char *path);
 int vx__file_copy(int src, int dst, uint64_t len);
 

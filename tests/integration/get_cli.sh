@@ -258,4 +258,10 @@ for f in x.txt a/b/z.txt "a/s p&c.txt"; do
 done
 [ ! -e "$dir/out/tree-idx/a/y.bin" ] || fail "-r over HTTP: --include-files let a/y.bin through"
 expect_msg "3 of 3 files downloaded"
+# --jobs without a daemon: one after the other all the same; without -r: refused
+run 0 -r "$base/idx/" -O "$dir/out/tree-idx-j" --include-files '*.txt' --jobs 4
+cmp "$dir/tree/a/b/z.txt" "$dir/out/tree-idx-j/a/b/z.txt" || fail "-r --jobs: a/b/z.txt differs"
+expect_msg "3 of 3 files downloaded"
+run 2 "$base/one.bin" -O "$dir/out/jobs.bin" --jobs 2
+expect_msg "--jobs is for -r"
 echo "get_cli: ok"

@@ -297,6 +297,67 @@ static void test_vx_origin_download__source_errors(void **state)
 	assert_int_equal(vx_origin_download(f->store, f->src, &req, &f->opts, &res), VX_ESCHEME);
 }
 
+/*
+ * Pieces larger than one ranged read's buffer (issue 19 goal 6: the fetch holds 4 MiB parts,
+ * not whole pieces): a 16 MiB piece read in four parts, then a 5 MiB + 123 byte last piece
+ * whose second part is unaligned; by ranged reads (file://), then by one stream (the http
+ * origin without ranges). The output and each piece's CRC (continued over its parts) must
+ * match the origin's bytes.
+ */
+#define PARTS_PIECE (16u << 20)
+#define PARTS_LEN   (PARTS_PIECE + (5u << 20) + 123u)
+
+static uint32_t parts_crc[2];
+
+static void on_parts_piece(void *arg, uint32_t number, uint32_t crc32, uint64_t cost_us)
+{
+	(void)arg;
+	(void)cost_us;
+	assert_true(number < 2);
+	parts_crc[number] = crc32;
+}
+
+static void test_vx_origin_download__parts(void **state)
+{
+	struct fixture *f = *state;
+	struct vx_download_request req;
+	struct vx_download_result res;
+	uint8_t *data = malloc(PARTS_LEN);
+	char path[512];
+	uint32_t i;
+
+	assert_non_null(data);
+	for (i = 0; i < PARTS_LEN; i++)
+		data[i] = (uint8_t)(i * 167u + i / 4099u);
+	snprintf(path, sizeof(path), "%s/parts.bin", origins.www);
+	assert_int_equal(write_file(path, data, PARTS_LEN), 0);
+	snprintf(f->url, sizeof(f->url), "file://%s", path);
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass == 1) {
+			if (!origins.up) {
+				free(data);
+				skip();
+			}
+			snprintf(f->url, sizeof(f->url), "http://127.0.0.1:%d/parts.bin",
+				 origins.plain_port);
+			snprintf(f->out, sizeof(f->out), "%s/parts-stream.bin", f->dir);
+		}
+		request(f, &req);
+		req.piece_length = PARTS_PIECE;
+		f->opts.on_piece = on_parts_piece;
+		memset(parts_crc, 0, sizeof(parts_crc));
+		assert_int_equal(vx_origin_download(f->store, f->src, &req, &f->opts, &res), 0);
+		assert_int_equal(res.totals.piece_count, 2);
+		assert_int_equal(res.totals.pieces_done, 2);
+		assert_int_equal(res.totals.from_source, PARTS_LEN);
+		assert_true(same_as(f->out, data, PARTS_LEN));
+		assert_int_equal(parts_crc[0], vx_crc32(0, data, PARTS_PIECE));
+		assert_int_equal(parts_crc[1],
+				 vx_crc32(0, data + PARTS_PIECE, PARTS_LEN - PARTS_PIECE));
+	}
+	free(data);
+}
+
 /* ---- fetch_source beside another writer ---------------------------------------------------- */
 
 static void on_piece(void *arg, uint32_t number, uint32_t crc32, uint64_t cost_us)
@@ -834,6 +895,54 @@ static void test_vx_origin_fetch__stream_hashes_as_it_writes(void **state)
 	vx_store_task_release(t, VX_STORE_USE_DOWNLOAD);
 }
 
+/* The same with pieces larger than a part (ORIGIN_PART_MAX): each is hashed part by part. */
+static void test_vx_origin_fetch__stream_hashes_parts(void **state)
+{
+	static const char id[] = "cccc0000cccc0000cccc0000cccc0000cccc0000cccc0000cccc0000cccc0000";
+	struct fixture *f = *state;
+	struct vx_store_task_params tp = { 0 };
+	struct vx_download_request req;
+	struct vx_download_result res;
+	struct vx_digest_spec d, other;
+	struct vx_store_task *t;
+	uint8_t *data = malloc(PARTS_LEN);
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+	char path[512], url[128], digest[8 + 64];
+
+	assert_non_null(data);
+	if (!origins.up) {
+		free(data);
+		skip();
+	}
+	for (uint32_t i = 0; i < PARTS_LEN; i++)
+		data[i] = (uint8_t)(i * 131u + i / 4093u);
+	snprintf(path, sizeof(path), "%s/parts2.bin", origins.www);
+	assert_int_equal(write_file(path, data, PARTS_LEN), 0);
+	assert_int_equal(EVP_Digest(data, PARTS_LEN, md, &mdlen, EVP_sha256(), NULL), 1);
+	free(data);
+	strcpy(digest, "sha256:");
+	for (unsigned i = 0; i < 32; i++)
+		snprintf(digest + 7 + 2 * i, 3, "%02x", md[i]);
+	assert_int_equal(vx_digest_spec_parse(digest, strlen(digest), VX_DIGEST_USER, &d), 0);
+	other = d;
+	other.value[0] ^= 1;
+	tp.id = id;
+	tp.content_length = PARTS_LEN;
+	tp.piece_length = PARTS_PIECE;
+	tp.kind = VX_STORE_KIND_NORMAL;
+	assert_int_equal(vx_store_task_open(f->store, &tp, VX_STORE_USE_DOWNLOAD, &t), 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/parts2.bin", origins.plain_port);
+	fetch_request(f, &req, url);
+	req.digest = digest;
+	assert_int_equal(vx_origin_fetch(t, f->src, NULL, &req, &f->opts, &res), 0);
+	assert_int_equal(res.totals.from_source, PARTS_LEN);
+	corrupt_content(f, id);
+	assert_int_equal(vx_store_task_check_digest(t, &d), 0);
+	assert_int_equal(vx_store_task_check_digest(t, &other), VX_EDIGEST);
+	vx_store_task_release(t, VX_STORE_USE_DOWNLOAD);
+}
+
 static void test_vx_origin_fetch__no_ranges_held_pieces(void **state)
 {
 	struct fixture *f = *state;
@@ -1080,6 +1189,7 @@ int main(void)
 		T(test_vx_origin_download__digest),
 		T(test_vx_origin_download__output_checks),
 		T(test_vx_origin_download__source_errors),
+		T(test_vx_origin_download__parts),
 		T(test_vx_origin_fetch__concurrent_writer),
 		T(test_vx_origin_fetch__held_pieces),
 		T(test_vx_origin_fetch__bad_geometry),
@@ -1090,6 +1200,7 @@ int main(void)
 		T(test_vx_origin_download__http_whole_is_one_get),
 		T(test_vx_origin_fetch__no_ranges_held_pieces),
 		T(test_vx_origin_fetch__stream_hashes_as_it_writes),
+		T(test_vx_origin_fetch__stream_hashes_parts),
 		T(test_vx_origin_fetch__no_ranges_concurrent_writer),
 		T(test_vx_origin_download__chunked),
 		T(test_vx_origin_fetch_unsized__pieces),

@@ -1031,6 +1031,7 @@ static void test_task_export__early_output(void **state)
 {
 	struct fixture *f = *state;
 	const uint64_t len = 5 * PL + 1000;
+	struct vx_store_stats st0, st1;
 	struct vx_store_output *o;
 	struct vx_store_task *t;
 	char out[PATH_MAX];
@@ -1066,8 +1067,15 @@ static void test_task_export__early_output(void **state)
 	vx_store_output_piece_done(o, 99); /* out of range: ignored */
 	assert_int_equal(vx_store_task_export_output(t, o, 0), -EAGAIN);
 	fx_write(f, t, 60, len, 5);
+	vx_store_stats(f->s, &st0);
 	assert_int_equal(vx_store_task_export_output(t, o, 0), 0);
 	assert_int_equal(vx_store_task_export_output(t, o, 0), -EALREADY);
+	/* the export synced the store's copy: the flush commits its rows without a second
+	 * fdatasync (issue 19 goal 7, one of a small file's three syncs) */
+	assert_int_equal(vx_store_flush(f->s), 0);
+	vx_store_stats(f->s, &st1);
+	assert_int_equal(st1.syncs, st0.syncs);
+	assert_true(st1.pieces_persisted > st0.pieces_persisted);
 	assert_int_equal(stat(out, &sb), 0);
 	assert_int_equal((uint64_t)sb.st_size, len);
 	assert_int_equal(sb.st_mode & 07777, 0644);
