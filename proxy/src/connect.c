@@ -674,6 +674,17 @@ static bool classify(struct vx__front *f, struct pending *p, uint64_t now)
 		tunnel_start(f, p);
 		return true;
 	}
+	/*
+	 * What is no HTTP request (a method starts with a capital letter; empty lines may come
+	 * before it) is answered 400 at once: a TLS ClientHello to this plaintext port (Go clients
+	 * such as skopeo try https first) held for the head timeout delayed their fallback to
+	 * http by that long, and "HTTP/1.1 400" is what they recognise.
+	 */
+	if ((f->peek[0] < 'A' || f->peek[0] > 'Z') && f->peek[0] != '\r' && f->peek[0] != '\n') {
+		answer_now(p->fd, "400 Bad Request");
+		close(p->fd);
+		return true;
+	}
 	/* a head over the limit goes on too: the server answers it 431 */
 	if (head_complete(f->peek, (size_t)n) || (size_t)n >= max) {
 		(void)setsockopt(p->fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));

@@ -16,6 +16,9 @@
 #   proxy.max_connections_per_addr): on main the oldest waiting connection of any client was
 #   closed, so one address flooding pushed out every other client's connection before its
 #   head was in; then it is answered.
+# - what is no HTTP request at all (a TLS ClientHello: Go clients such as skopeo try https
+#   first) is answered 400 at once, never held for the head timeout (skopeo pulls waited
+#   10 s each for their fallback to http so).
 # Security list items (shared/reference/dragonfly-behaviour.md 5.5): 13 (per-connection
 # limits), 15 (slow-loris and half-open streams).
 set -euo pipefail
@@ -122,5 +125,21 @@ except OSError as e:
 if not answer.startswith(b"HTTP/1.1 "):
     sys.exit(f"the slow client from 127.0.0.2 was pushed out by the flood: {answer!r}")
 print(f"slow client from 127.0.0.2 answered {answer[:12]!r} beside 200 silent connections")
+for s in flood:
+    s.close()
+
+# a TLS ClientHello to the plaintext port (Go clients such as skopeo try https first): no
+# HTTP request, so it is answered 400 at once (what Go recognises as "an HTTP response to an
+# HTTPS client"), not held for the head timeout and answered 408 (which delayed every skopeo
+# pull's fallback to http by that long)
+h = socket.create_connection(("127.0.0.1", port), timeout=10)
+h.sendall(bytes([22, 3, 1, 0, 200, 1, 0, 0, 196, 3, 3]) + bytes(32))
+try:
+    answer = h.recv(64)
+except OSError as e:
+    answer = repr(e).encode()
+if not answer.startswith(b"HTTP/1.1 400"):
+    sys.exit(f"a TLS ClientHello to the plaintext port was answered {answer[:40]!r}, want 400 at once")
+print(f"TLS ClientHello to the plaintext port refused at once: {answer[:12]!r}")
 PY
 echo "PASS: $name"
