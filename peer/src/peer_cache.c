@@ -80,24 +80,40 @@ static bool cache_as_client(const struct vx_download_request *r, struct peer_job
 	return true;
 }
 
-/* Opens @path for reading as the client would. Returns the fd or -errno. */
-static int cache_open_input(const struct vx_download_request *r, const char *path)
+/*
+ * Runs @fn(@arg) with the client's filesystem rights when the daemon acts for one (@as, @j),
+ * else with its own. Returns @fn's result, or the failure to switch.
+ */
+static int as_client(bool as, const struct peer_job *j, int (*fn)(void *), void *arg)
 {
 	struct peer_creds_saved saved;
-	struct peer_job j;
-	bool as = cache_as_client(r, &j);
-	int fd, rc;
+	int rc;
 
 	if (as) {
-		rc = vx__peer_creds_enter(&j, &saved);
+		rc = vx__peer_creds_enter(j, &saved);
 		if (rc)
 			return rc;
 	}
-	fd = open(path, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
-	rc = fd < 0 ? -errno : fd;
+	rc = fn(arg);
 	if (as)
 		vx__peer_creds_leave(&saved);
 	return rc;
+}
+
+static int open_input(void *arg)
+{
+	int fd = open(arg, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+
+	return fd < 0 ? -errno : fd;
+}
+
+/* Opens @path for reading as the client would. Returns the fd or -errno. */
+static int cache_open_input(const struct vx_download_request *r, const char *path)
+{
+	struct peer_job j;
+	bool as = cache_as_client(r, &j);
+
+	return as_client(as, &j, open_input, (void *)path);
 }
 
 static bool same_file_state(const struct stat *a, const struct stat *b)
@@ -1127,26 +1143,6 @@ static int cache_local(struct cache_call *c, struct vx_store_task **t)
 
 static int cache_remote(struct cache_call *c, struct vx_store_output *early,
 			struct vx_store_task **t);
-
-/*
- * Runs @fn(@arg) with the client's filesystem rights when the daemon acts for one (@as, @j),
- * else with its own. Returns @fn's result, or the failure to switch.
- */
-static int as_client(bool as, const struct peer_job *j, int (*fn)(void *), void *arg)
-{
-	struct peer_creds_saved saved;
-	int rc;
-
-	if (as) {
-		rc = vx__peer_creds_enter(j, &saved);
-		if (rc)
-			return rc;
-	}
-	rc = fn(arg);
-	if (as)
-		vx__peer_creds_leave(&saved);
-	return rc;
-}
 
 struct export_ctx {
 	const char *path;
