@@ -362,20 +362,19 @@ static const struct vx_sched_host_view *host_by(const struct mgr_view *v, uint32
 	return NULL;
 }
 
-json_t *vx__mgr_view_task(struct mgr_view *v, const char *id, bool *found)
+json_t *vx__mgr_view_task(struct mgr_view *v, const char *id, bool *sched)
 {
 	struct vx_sched *s;
 	struct vx_sched_task_stat st;
 	json_t *o, *holders, *flows;
 	uint32_t nh, n, dropped, skip = 0, k;
 
-	*found = false;
+	*sched = v->srv != NULL;
 	if (!v->srv)
 		return NULL;
 	s = vx_sched_server_core(v->srv);
 	if (vx_sched_stat(s, vx_ctl_str_of(id), &st))
 		return NULL;
-	*found = true;
 	o = NULL;
 	while (!o && (n = vx_sched_tasks_list(s, v->tv, skip, TASKS_CHUNK)) > 0) {
 		for (k = 0; k < n && strcmp(v->tv[k].id, id) != 0; k++)

@@ -51,8 +51,8 @@ json_t *vx__mgr_view_tasks(struct mgr_view *v, const char *q, const char *tenant
  * no such task is known here (or no scheduler runs here).
  */
 bool vx__mgr_view_task_allowed(struct mgr_view *v, const char *id, const char *tenant, bool evict);
-/* NULL and *@found false: no such task. */
-json_t *vx__mgr_view_task(struct mgr_view *v, const char *id, bool *found);
+/* The task's JSON; NULL with *@sched true: no such task, *@sched false: no scheduler here. */
+json_t *vx__mgr_view_task(struct mgr_view *v, const char *id, bool *sched);
 /* A tenant's stats count its own hosts and tasks only, without the cluster's series. */
 json_t *vx__mgr_view_stats(struct mgr_view *v, const char *tenant);
 /* A tenant sees the entries its tenant's tokens made. */

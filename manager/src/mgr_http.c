@@ -687,7 +687,6 @@ static bool hex_id(const char *s)
 static enum MHD_Result dispatch(struct call *k, enum route_id r, const char *rest, struct req *q)
 {
 	int64_t id = 0;
-	bool found;
 	int rc;
 
 	/* ids are numbers, but a task's (hex) and a host's (its name) */
@@ -763,7 +762,8 @@ static enum MHD_Result dispatch(struct call *k, enum route_id r, const char *res
 				   k->tok.tenant, query_u32(k->c, "page", 1, 1000000),
 				   query_u32(k->c, "per_page", 50, 1000)));
 	case R_TASK: {
-		json_t *o = vx__mgr_view_task(k->m->view, rest, &found);
+		bool sched;
+		json_t *o = vx__mgr_view_task(k->m->view, rest, &sched);
 
 		/* another tenant's task is as unknown as a missing one */
 		if (o && !vx__mgr_view_task_allowed(k->m->view, rest, k->tok.tenant, false)) {
@@ -771,7 +771,7 @@ static enum MHD_Result dispatch(struct call *k, enum route_id r, const char *res
 			o = NULL;
 		}
 
-		return o || !found ? view_answer(k, o)
+		return o || !sched ? view_answer(k, o)
 				   : fail(k, MHD_HTTP_NOT_FOUND, "no such task");
 	}
 	case R_STATS:

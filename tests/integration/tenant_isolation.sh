@@ -149,6 +149,7 @@ expect 200 "the operator lists tasks" GET /oapi/v1/tasks - "$admin" | grep -q "$
 	fail "team-b's token lists team-a's task"
 expect 404 "team-b shows team-a's task" GET "/oapi/v1/tasks/$task" - "$tok_tb" >/dev/null
 expect 200 "team-a shows its task" GET "/oapi/v1/tasks/$task" - "$tok_ta" >/dev/null
+expect 404 "an unknown task" GET "/oapi/v1/tasks/$(printf '%064d' 0)" - "$admin" >/dev/null
 expect 404 "team-b deletes team-a's task" POST /oapi/v1/jobs \
 	"{\"type\":\"delete_task\",\"args\":{\"url\":\"$base/f.bin\"}}" "$tok_tb" >/dev/null
 expect 403 "team-b makes a team-a token" POST /oapi/v1/tokens \
