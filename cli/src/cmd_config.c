@@ -11,6 +11,7 @@
 
 #include "commands.h"
 #include "config.h"
+#include "serve_ccfg.h"
 
 static void usage(FILE *f)
 {
@@ -68,7 +69,8 @@ static int run_config(int argc, char **argv)
 			continue;
 		vx_config_init(&cfg);
 		if (vx_config_load_file(&cfg, argv[i], err, sizeof(err)) ||
-		    vx_config_validate(&cfg, err, sizeof(err))) {
+		    vx_config_validate(&cfg, err, sizeof(err)) ||
+		    vx_serve_rules_check(&cfg, err, sizeof(err))) {
 			/* a parse error names the file; a validation error does not */
 			if (strncmp(err, argv[i], strlen(argv[i])) == 0)
 				fprintf(stderr, "vx config: %s\n", err);

@@ -31,6 +31,7 @@
 #include "vx_time.h"
 #include "vx_tls.h"
 
+#include "serve_ccfg.h"
 #include "tls_conf.h"
 
 static void usage(FILE *f)
@@ -644,6 +645,24 @@ static int serve_sched(struct vx_sched_server_cfg *cfgp, struct mgr_flags *mfp)
 	return VX_EXIT_OK;
 }
 
+/* The daemon's own parser and its regex compiler: a document every daemon would refuse is
+ * refused here (400), not stored and handed out. */
+static int cluster_check(const void *root, char *err, size_t err_len)
+{
+	struct vx_config *c = vx_malloc(sizeof(*c));
+	int rc;
+
+	if (!c) {
+		snprintf(err, err_len, "out of memory");
+		return -ENOMEM;
+	}
+	rc = vx_config_cluster_parse(c, root, err, err_len);
+	if (!rc)
+		rc = vx_serve_rules_check(c, err, err_len);
+	vx_free(c);
+	return rc;
+}
+
 static int run_scheduler(int argc, char **argv)
 {
 	struct vx_sched_server_cfg cfg;
@@ -653,7 +672,7 @@ static int run_scheduler(int argc, char **argv)
 	vx_sched_server_cfg_default(&cfg);
 	cfg.pki = true; /* the cluster CA (spec/control.md section 11); --no-pki turns it off */
 	vx_manager_cfg_default(&mf.cfg);
-	mf.cfg.cluster_check = vx_config_cluster_check; /* the daemon's own parser */
+	mf.cfg.cluster_check = cluster_check;
 	mf.cfg.allow_outbound = mf.allow;
 	mf.cfg.deny_outbound = mf.deny;
 	mf.cfg.sync_dirs = mf.sync_dirs;

@@ -1196,6 +1196,12 @@ static int cluster_apply(struct vx_config *cfg, const json_t *root, const struct
 	return vx_config_validate(cfg, err, err_len);
 }
 
+int vx_config_cluster_parse(struct vx_config *out, const void *root, char *err, size_t err_len)
+{
+	vx_config_init(out);
+	return cluster_apply(out, root, NULL, NULL, NULL, err, err_len);
+}
+
 int vx_config_cluster_check(const void *root, char *err, size_t err_len)
 {
 	struct vx_config *c = vx_malloc(sizeof(*c));
@@ -1205,8 +1211,7 @@ int vx_config_cluster_check(const void *root, char *err, size_t err_len)
 		set_err(err, err_len, "out of memory");
 		return -ENOMEM;
 	}
-	vx_config_init(c);
-	rc = cluster_apply(c, root, NULL, NULL, NULL, err, err_len);
+	rc = vx_config_cluster_parse(c, root, err, err_len);
 	vx_free(c);
 	return rc;
 }

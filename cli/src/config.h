@@ -216,12 +216,15 @@ unsigned vx_config_changed(const struct vx_config *a, const struct vx_config *b,
  *
  * vx_config_cluster_check() - parses @root onto the defaults with this parser and validates
  * the result. Returns 0, or -EINVAL with one line in @err naming the first bad key.
+ * vx_config_cluster_parse() does the same into @out (for checks that need the result).
  *
  * vx_config_cluster_merge() - applies @root on top of @cfg, except keys @cfg->local_set marks
  * (the daemon's file and flags win; @skipped(@arg, NAME) is called for each). The list
  * "schedulers" is the union of the local list and the cluster's. On error @cfg is unchanged.
  */
 VX_MUST_CHECK int vx_config_cluster_check(const void *root, char *err, size_t err_len);
+VX_MUST_CHECK int vx_config_cluster_parse(struct vx_config *out, const void *root, char *err,
+					  size_t err_len);
 VX_MUST_CHECK int vx_config_cluster_merge(struct vx_config *cfg, const void *root,
 					  void (*skipped)(void *arg, const char *name), void *arg,
 					  char *err, size_t err_len);

@@ -71,28 +71,35 @@ static void note_local(void *arg, const char *name)
 	add(nt->local, sizeof(nt->local), name);
 }
 
-/* The proxy's compiler takes @c's rules: a document it would refuse is refused whole (never
- * cached, so no later start fails on it). 0 or -EINVAL with @err. */
-static int rules_check(const struct vx_config *c, char *err, size_t err_len)
+/* @n patterns of @list compiled as the proxy does (@defaults when @n is 0). */
+static int rules_one(const char (*list)[VX_CONFIG_STR_MAX], unsigned n,
+		     const char *const *defaults, const char *key, char *err, size_t err_len)
 {
 	const char *pats[VX_CONFIG_RULES_MAX];
 	struct vx_proxy_rules r = { 0 };
 	int rc;
 
-	for (unsigned i = 0; i < c->proxy.nr_rules; i++)
-		pats[i] = c->proxy.rules[i];
-	rc = vx_proxy_rules_compile(&r, pats, c->proxy.nr_rules, err, err_len);
-	vx_proxy_rules_free(&r);
-	if (rc)
-		return -EINVAL;
-	if (!c->proxy.nr_direct_rules)
-		return 0; /* the defaults */
-	for (unsigned i = 0; i < c->proxy.nr_direct_rules; i++)
-		pats[i] = c->proxy.direct_rules[i];
-	rc = vx_proxy_rules_compile_as(&r, pats, c->proxy.nr_direct_rules, NULL,
-				       "proxy.direct_rules", err, err_len);
+	if (!n && !defaults)
+		return 0;
+	for (unsigned i = 0; i < n; i++)
+		pats[i] = list[i];
+	rc = vx_proxy_rules_compile_as(&r, pats, n, defaults, key, err, err_len);
 	vx_proxy_rules_free(&r);
 	return rc ? -EINVAL : 0;
+}
+
+int vx_serve_rules_check(const struct vx_config *c, char *err, size_t err_len)
+{
+	if (rules_one(c->proxy.rules, c->proxy.nr_rules, vx_proxy_rules_default, "proxy.rules",
+		      err, err_len) ||
+	    rules_one(c->proxy.direct_rules, c->proxy.nr_direct_rules, NULL, "proxy.direct_rules",
+		      err, err_len) ||
+	    rules_one(c->proxy.hijack_hosts, c->proxy.nr_hijack_hosts, NULL, "proxy.hijack.hosts",
+		      err, err_len) ||
+	    rules_one(c->source.upstream_rules, c->source.nr_upstream_rules, NULL,
+		      "source.upstream_cluster.rules", err, err_len))
+		return -EINVAL;
+	return 0;
 }
 
 /* @doc merged onto the base into @out; 0 or -EINVAL (logged). */
@@ -105,7 +112,7 @@ static int merge(struct serve_ccfg *cc, const uint8_t *doc, size_t len, struct v
 	*out = cc->base;
 	rc = vx_config_cluster_merge_doc(out, doc, len, note_local, nt, err, sizeof(err));
 	if (!rc)
-		rc = rules_check(out, err, sizeof(err));
+		rc = vx_serve_rules_check(out, err, sizeof(err));
 	if (rc)
 		vx_err("serve: cluster config refused: %s", err);
 	return rc;

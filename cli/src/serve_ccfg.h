@@ -29,5 +29,12 @@ void vx_serve_ccfg_start(struct serve_ccfg *cc, struct vx_config *cfg, struct vx
  * ones at once: a document may have come since @px was configured); NULL before stopping it.
  */
 void vx_serve_ccfg_proxy(struct serve_ccfg *cc, struct vx_proxy *px);
+/*
+ * The regexes of @c (proxy.rules, proxy.direct_rules, proxy.hijack.hosts,
+ * source.upstream_cluster.rules) compiled as the daemon will: 0, or -EINVAL with the first
+ * refused one in @err. `vx config check`, the control plane's cluster-config check and every
+ * document the daemon merges go through it, so none of them accepts what a start refuses.
+ */
+int vx_serve_rules_check(const struct vx_config *c, char *err, size_t err_len);
 
 #endif

@@ -26,6 +26,15 @@ case "$err" in
 *) fail "unexpected message: $err" ;;
 esac
 
+# A regex the proxy's compiler refuses is refused by the check too (`vx serve` would not start)
+printf 'proxy:\n  rules:\n    - "blobs/(sha256"\n' >"$dir/badre.yaml"
+set +e
+err=$("$vx" config check "$dir/badre.yaml" 2>&1)
+rc=$?
+set -e
+[ $rc -eq 1 ] || fail "a bad proxy.rules regex: exit code $rc, want 1 ($err)"
+case "$err" in *"proxy.rules[0]: "*) ;; *) fail "bad regex, unexpected message: $err" ;; esac
+
 # Several files at once (issue 20): each is checked and named, a bad one among good ones fails
 # the whole check (exit 1) without hiding the others' results.
 printf 'storage:\n  gc_high_percent: 50\n  gc_low_percent: 60\n' >"$dir/inverted.yaml"
