@@ -96,7 +96,7 @@ typedef void (*vx_origin_piece_fn)(void *arg, uint32_t number, uint32_t crc32, u
 struct vx_origin_opts {
 	uint32_t parallel;		  /* ranged reads at once; 0: VX_ORIGIN_PARALLEL_DEFAULT */
 	const _Atomic bool *cancel;	  /* NULL, or polled every VX_ORIGIN_TICK_MS: true stops */
-	vx_origin_piece_fn on_piece;	  /* NULL, or after each piece this call commits */
+	vx_origin_piece_fn on_piece;	  /* NULL, or for each piece, just before its commit */
 	vx_download_progress_fn progress; /* NULL, or every tick and after each piece */
 	void *arg;			  /* passed to @on_piece and @progress */
 	/* a fetch for another host: where it may connect (vx_source_opts.outbound); NULL: any */

@@ -378,6 +378,12 @@ static int commit_piece(struct run *r, uint32_t number, uint32_t crc, uint64_t l
 	cost_us = (vx_now_ns() - start_ns) / 1000u;
 	done.cost_ms = cost_us / 1000u;
 	done.content = run_hash_piece(r, number, len);
+	/*
+	 * Told before the commit: the commit may complete the task on the caller's loop, whose
+	 * account of bytes from the source must already hold this piece's.
+	 */
+	if (r->opts->on_piece)
+		r->opts->on_piece(r->opts->arg, number, done.crc32, cost_us);
 	rc = vx_store_piece_commit(r->t, number, &done);
 	if (rc) {
 		set_msg(r->res, VX_DOWNLOAD_STAGE_STORE, "committing piece %u: %s", number,
@@ -389,8 +395,6 @@ static int commit_piece(struct run *r, uint32_t number, uint32_t crc, uint64_t l
 	r->res->totals.pieces_done++;
 	if (r->counted)
 		r->counted[number] = 1;
-	if (r->opts->on_piece)
-		r->opts->on_piece(r->opts->arg, number, done.crc32, cost_us);
 	return 0;
 }
 

@@ -1563,15 +1563,19 @@ static void task_say_finished(struct vx_peer *p, struct peer_task *t)
 static void task_complete(struct vx_peer *p, struct peer_task *t)
 {
 	struct vx_list *pos, *tmp;
+	uint64_t src, kept;
 
 	if (!task_live(t))
 		return;
 	task_set_state(t, TASK_COMPLETE);
 	atomic_store(&t->cancel_source, true);
 	vx_log_set_request_id(t->request_id);
+	src = atomic_load(&t->from_source);
+	/* what neither brought was in the store already (a reused or resumed task) */
+	kept = t->content_length > t->from_peers + src ? t->content_length - t->from_peers - src : 0;
 	vx_info("peer: task %.12s complete (%" PRIu64 " bytes: %" PRIu64 " from peers, %" PRIu64
-		" from the source)",
-		t->id, t->content_length, t->from_peers, (uint64_t)atomic_load(&t->from_source));
+		" from the source, %" PRIu64 " already stored)",
+		t->id, t->content_length, t->from_peers, src, kept);
 	vx_log_set_request_id(NULL);
 	task_say_finished(p, t);
 	if (t->fetcher)

@@ -94,6 +94,21 @@ for k in content_length pieces bytes_from_peers bytes_from_source bytes_reused e
 	[ "$(json "$k")" != null ] || fail "--json says $k null: $out"
 done
 
+# Every completion line accounts for each byte: peers + source + already stored = size, and
+# only the seed's request for a task it held (step 1) found it stored (the seed's origin fetch
+# counts a piece before the commit that may complete the task; it undercounted the last one).
+n=0
+stored=0
+while read -r total peers src kept; do
+	[ $((peers + src + kept)) -eq "$total" ] ||
+		fail "a completion line says $total bytes: $peers from peers, $src from the source, $kept stored"
+	[ "$kept" -eq 0 ] || stored=$((stored + 1))
+	n=$((n + 1))
+done < <(sed -nE 's/.* complete \(([0-9]+) bytes: ([0-9]+) from peers, ([0-9]+) from the source, ([0-9]+) already stored\).*/\1 \2 \3 \4/p' \
+	"$dir"/seed.log "$dir"/p[123].log)
+[ "$n" -ge 6 ] || fail "only $n completion lines in the daemons' logs"
+[ "$stored" -eq 1 ] || fail "$stored completion lines say bytes were already stored, want 1"
+
 # 4. Graceful stop of every daemon: exit 0 within the bound, sockets removed.
 for n in p1 p2 p3 seed; do
 	serve_stop "$n"
