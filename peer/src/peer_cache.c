@@ -661,14 +661,24 @@ static void fetch_refresh(struct cache_fetch *f)
 
 /* Runs @fx on @loop until it ends (or the bound, or the daemon stops), then until idle. */
 static void fetch_run(struct vx_peer *p, struct vx_loop *loop, struct vx_fetcher *fx,
-		      struct cache_fetch *f)
+		      struct cache_fetch *f, SSL_CTX **tls)
 {
 	uint64_t end = vx_now_ms() + CACHE_FETCH_MAX_MS;
 
 	while (!f->done && vx_now_ms() < end && !atomic_load(&p->cache_stop)) {
+		SSL_CTX *now;
+
 		(void)!vx_loop_run_once(loop, 50);
 		haves_flush(f);
 		fetch_refresh(f);
+		/* a renewal or a new CRL: holders whose certificate no longer verifies are dropped,
+		 * as a task's fetcher does (peer_tls.c) */
+		now = vx__peer_tls_fetcher_if_new(p, *tls);
+		if (now) {
+			vx_fetcher_set_tls(fx, now);
+			SSL_CTX_free(*tls);
+			*tls = now;
+		}
 	}
 	haves_flush(f);
 	if (f->stat) {
@@ -758,7 +768,7 @@ static int fetch_pieces(struct vx_peer *p, struct vx_store_task *t, const struct
 		rc = VX_ENOPEERS;
 		goto out;
 	}
-	fetch_run(p, loop, f->fx, f);
+	fetch_run(p, loop, f->fx, f, &tls);
 	rc = f->status;
 out:
 	vx_free(have);

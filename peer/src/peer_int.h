@@ -415,6 +415,8 @@ struct vx_peer {
 	atomic_bool cache_reann_again; /* a scheduler came up since it started its pass */
 	bool stopping;		       /* no new jobs */
 	bool handover;		       /* vx_peer_handover(): stop without LEAVE (mail_lock) */
+	struct ssl_ctx_st *fx_tls_cur; /* client SSL_CTX for new and cache fetchers (a reference;
+					* the loop sets it, peer_tls.c); NULL: plaintext */
 	uint32_t nr_jobs;	       /* jobs accepted and not done */
 
 	/* loop thread */
@@ -461,6 +463,12 @@ void vx__peer_members_tick(struct vx_peer *p);
 void vx__peer_members_stop(struct vx_peer *p);
 /* A reference of the client SSL_CTX for a fetcher (SSL_CTX_free() it after), NULL: plain. */
 struct ssl_ctx_st *vx__peer_tls_fetcher(struct vx_peer *p);
+/*
+ * For a fetcher on another thread (a cache fetch) holding @mine: a reference of the client
+ * SSL_CTX when it is not @mine any more (a renewal, a new CRL: vx_fetcher_set_tls() it, then
+ * SSL_CTX_free(@mine)), else NULL. Any thread.
+ */
+struct ssl_ctx_st *vx__peer_tls_fetcher_if_new(struct vx_peer *p, struct ssl_ctx_st *mine);
 void vx__peer_tls_tick(struct vx_peer *p, uint64_t now_ms);
 
 /* peer_task.c */

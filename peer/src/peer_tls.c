@@ -59,11 +59,16 @@ int vx__peer_tls_setup(struct vx_peer *p, char *err, size_t err_len)
 	}
 	if (!p->cfg.sched_tls)
 		return 0;
+	p->fx_tls_cur = vx_tls_ctx_ssl(p->cfg.sched_tls);
+	if (p->fx_tls_cur)
+		SSL_CTX_up_ref(p->fx_tls_cur);
 	return vx_tls_ctx_new_like(&p->dp_srv, VX_TLS_SERVER, p->cfg.sched_tls, err, err_len);
 }
 
 void vx__peer_tls_free(struct vx_peer *p)
 {
+	SSL_CTX_free(p->fx_tls_cur); /* NULL: nothing */
+	p->fx_tls_cur = NULL;
 	vx_tls_ctx_free(p->dp_srv);
 	vx_tls_ctx_free(p->own_tls);
 	p->dp_srv = p->own_tls = NULL;
@@ -116,26 +121,49 @@ void vx__peer_tls_upload(struct vx_peer *p, struct vx_upload_cfg *uc)
 
 SSL_CTX *vx__peer_tls_fetcher(struct vx_peer *p)
 {
-	SSL_CTX *s = p->cfg.sched_tls ? vx_tls_ctx_ssl(p->cfg.sched_tls) : NULL;
+	SSL_CTX *s;
 
+	pthread_mutex_lock(&p->mail_lock);
+	s = p->fx_tls_cur;
 	if (s)
-		SSL_CTX_up_ref(s); /* the task drops it after vx_fetcher_free() */
+		SSL_CTX_up_ref(s); /* the caller drops it after vx_fetcher_free() */
+	pthread_mutex_unlock(&p->mail_lock);
+	return s;
+}
+
+SSL_CTX *vx__peer_tls_fetcher_if_new(struct vx_peer *p, SSL_CTX *mine)
+{
+	SSL_CTX *s = NULL;
+
+	pthread_mutex_lock(&p->mail_lock);
+	if (mine && p->fx_tls_cur && p->fx_tls_cur != mine) {
+		s = p->fx_tls_cur;
+		SSL_CTX_up_ref(s);
+	}
+	pthread_mutex_unlock(&p->mail_lock);
 	return s;
 }
 
 /*
  * The client context was loaded again (a new CRL, a renewal; by the scheduler client or the tick
- * below): each task's fetcher takes it and drops the parents whose certificate no longer
+ * below): cache fetches find it in fx_tls_cur (vx__peer_tls_fetcher_if_new()); each task's
+ * fetcher takes it and drops the parents whose certificate no longer
  * verifies, closing its connections to them (spec/peer.md "TLS"); the serving side does the
  * same in vx_upload_set_tls().
  */
 static void fetchers_take_tls(struct vx_peer *p)
 {
-	SSL_CTX *now = p->cfg.sched_tls ? vx_tls_ctx_ssl(p->cfg.sched_tls) : NULL;
+	SSL_CTX *now = p->cfg.sched_tls ? vx_tls_ctx_ssl(p->cfg.sched_tls) : NULL, *old;
 
 	if (!now || now == p->fx_tls_seen)
 		return;
 	p->fx_tls_seen = now;
+	SSL_CTX_up_ref(now);
+	pthread_mutex_lock(&p->mail_lock); /* cache fetches look at it from their threads */
+	old = p->fx_tls_cur;
+	p->fx_tls_cur = now;
+	pthread_mutex_unlock(&p->mail_lock);
+	SSL_CTX_free(old);
 	for (uint32_t i = 0; i < VX_PEER_TASKS_MAX; i++) {
 		struct peer_task *t = &p->tasks[i];
 

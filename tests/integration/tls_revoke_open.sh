@@ -10,7 +10,8 @@
 #   3. the fetching side: p1 downloads a file from p2 (p2's upload held to 1 MiB/s, so the
 #      download is still running) when p2 is revoked: p1's fetcher takes the new CRL, closes
 #      its connections to p2 and never dials it again; the download still completes (the
-#      scheduler then has p1 fetch it from the origin)
+#      scheduler then has p1 fetch it from the origin); a `vx cache export` on p1 of a file only
+#      p2 holds, running on its own thread, drops p2 too (and fails: no other holder)
 # Before this, only new connections were refused: a revoked host kept what it held open.
 # Security test list (shared/reference/dragonfly-behaviour.md 5.5): 3 (revocation immediate, on
 # the serving and the fetching side), 20 (certificates bound to identity).
@@ -58,16 +59,24 @@ grep -q "^piece $((4 * 1024 * 1024))$" "$dir/revoked.hold" || fail "p2's certifi
 make_file h.bin $((9 * 1024 * 1024))
 get p2 "$base/h.bin" "$dir/out/h2"
 expect_rc 0 "p2's download of h.bin"
+# and a persistent cache file only p2 holds, which p1 exports (a cache fetch: its own thread)
+head -c $((9 * 1024 * 1024)) /dev/urandom >"$dir/c.bin"
+cid=$("$vx" cache import "$dir/c.bin" --replicas 1 --piece-length 1MiB --socket "$dir/p2.sock" \
+	2>>"$dir/cli.log") || fail "p2's cache import failed: $(tail -3 "$dir/cli.log")"
+timeout -k 5 120 "$vx" cache export "$cid" -O "$dir/out/c1" --socket "$dir/p1.sock" \
+	>"$dir/c1.out" 2>"$dir/c1.err" &
+export_pid=$!
 get_bg p1 "$base/h.bin" "$dir/out/h1" h1
 mport=$(sed -n 's/^vx serve: metrics on port //p' "$dir/p2.out")
 [ -n "$mport" ] || fail "p2 printed no metrics port"
 conns() { curl -fsS "http://127.0.0.1:$mport/metrics" |
 	awk '$1 == "vx_upload_connections" { print int($2) }'; }
 for i in $(seq 200); do
-	[ "$(conns)" -gt 0 ] && break
+	[ "$(conns)" -gt 1 ] && break
 	sleep 0.1
 done
-[ "$(conns)" -gt 0 ] || fail "p1 is not fetching h.bin from p2: the fetcher test tests nothing"
+[ "$(conns)" -gt 1 ] ||
+	fail "p1 is not fetching both h.bin and c.bin from p2 ($(conns) connections): the fetcher test tests nothing"
 
 # 2. revoke p2; p1 and the scheduler load the new CRL and drop what p2 holds open. The
 #    scheduler signs it at once; p1 is handed it as its CRL poll would (that poll runs a third
@@ -105,6 +114,12 @@ log_within "$dir/sched.log" "closing the connection of $p2_id (.*): its certific
 #    and its download still completes, partly from the origin
 log_within "$dir/p1.log" "fetcher: parent [0-9]* ($p2_id): its certificate no longer verifies (revoked or expired): its connections are closed" ||
 	fail "p1's fetcher kept its open connections to revoked p2: $(grep fetcher "$dir/p1.log" | tail -5)"
+# the cache export's fetcher too (it runs on a thread of its own): it drops p2, its only
+# holder, so the export fails rather than finishing from a revoked host
+wait "$export_pid" && fail "p1's export finished from revoked p2: $(cat "$dir/c1.out")"
+[ "$(grep -c "fetcher: parent [0-9]* ($p2_id): its certificate no longer verifies" "$dir/p1.log")" -ge 2 ] ||
+	fail "p1's cache fetch kept its connections to revoked p2: $(grep -i 'cache\|fetcher' "$dir/p1.log" | tail -5)"
+[ ! -e "$dir/out/c1" ] || fail "the failed export left an output"
 for i in $(seq 600); do
 	[ -s "$dir/h1.rc" ] && break
 	sleep 0.1
