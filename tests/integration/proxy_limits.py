@@ -4,8 +4,9 @@
 
 usage: proxy_limits.py measure PORT RATE PORT2 RATE2 SECONDS
                                               for SECONDS, clients from 127.0.0.1 and 127.0.0.2
-                                              ask both mirrors at once, each as fast as it is
-                                              answered (at most 250/s): PORT's proxy.rate_limit
+                                              ask both mirrors at once, four connections an
+                                              address, each as fast as it is answered (at most
+                                              50/s): PORT's proxy.rate_limit
                                               RATE holds the two together to RATE/s, PORT2's
                                               proxy.client_rate_limit RATE2 holds each to
                                               RATE2/s; each rate served (200s counted over the
@@ -21,6 +22,8 @@ import socket
 import sys
 import threading
 import time
+
+LOCK = threading.Lock()
 
 
 def get(port, source="127.0.0.1"):
@@ -40,15 +43,34 @@ def fail(msg):
 
 
 def asker(port, source, end, out):
-    """Asks PORT from SOURCE until END (monotonic), at most 250 times a second; counts the
-    answers by status into OUT."""
+    """Asks PORT from SOURCE until END (monotonic) on one kept-alive connection (a new one when
+    the server closes it), at most 50 times a second; counts the answers by status into OUT
+    (a dict shared by the askers of one address, under LOCK)."""
+    c = None
     while True:
         t = time.monotonic()
         if t >= end:
-            return
-        st = get(port, source)
-        out[st] = out.get(st, 0) + 1
-        time.sleep(max(0.0, 0.004 - (time.monotonic() - t)))
+            break
+        if c is None:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=10,
+                                           source_address=(source, 0))
+        try:
+            c.request("GET", "/v2/")
+            resp = c.getresponse()
+            resp.read()
+            st = resp.status
+            if resp.will_close:
+                c.close()
+                c = None
+        except (OSError, http.client.HTTPException):
+            st = 0
+            c.close()
+            c = None
+        with LOCK:
+            out[st] = out.get(st, 0) + 1
+        time.sleep(max(0.0, 0.02 - (time.monotonic() - t)))
+    if c is not None:
+        c.close()
 
 
 def measure(port, r, port2, r2, secs):
@@ -57,8 +79,9 @@ def measure(port, r, port2, r2, secs):
     start = time.monotonic()
     end = start + secs
     res = {(p, src): {} for p in (port, port2) for src in ("127.0.0.1", "127.0.0.2")}
+    # four askers an address: one waiting on a slow answer never leaves its bucket unasked
     threads = [threading.Thread(target=asker, args=(p, src, end, out))
-               for (p, src), out in res.items()]
+               for (p, src), out in res.items() for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
@@ -69,16 +92,23 @@ def measure(port, r, port2, r2, secs):
         if set(out) - {200, 429} or not out.get(429):
             bad.append("%s to %d: answers %s (want 200s and some 429s)" % (src, p, out))
     both = sum(res[(port, src)].get(200, 0) for src in ("127.0.0.1", "127.0.0.2"))
-    got = [("proxy.rate_limit %d, two clients together" % r, r, both)]
-    got += [("proxy.client_rate_limit %d, %s" % (r2, src), r2, res[(port2, src)].get(200, 0))
-            for src in ("127.0.0.1", "127.0.0.2")]
+    asked = sum(sum(res[(port, src)].values()) for src in ("127.0.0.1", "127.0.0.2"))
+    got = [("proxy.rate_limit %d, two clients together, %d asked" % (r, asked), r, both)]
+    got += [("proxy.client_rate_limit %d, %s, %d asked" % (r2, src,
+                                                        sum(res[(port2, src)].values())),
+             r2, res[(port2, src)].get(200, 0)) for src in ("127.0.0.1", "127.0.0.2")]
     for what, want, ok in got:
         rate = (ok - want) / took
-        print("proxy_limits.py: %s: %.1f requests/s served (%d in %.2f s)" % (what, rate, ok, took))
+        print("proxy_limits.py: %s: %.1f requests/s served (%d in %.2f s)" % (what, rate, ok,
+                                                                             took))
         if abs(rate - want) > want * 0.1:
             bad.append("%s: %.1f/s, not within 10 %% of %d" % (what, rate, want))
+        # and never more than a bucket can give: a second's worth, then the rate (with
+        # several connections at once too: their requests must not refill it out of turn)
+        if ok > want + want * took + 1:
+            bad.append("%s: %d served in %.2f s, more than the bucket holds" % (what, ok, took))
     if bad:
-        fail("; ".join(bad))
+        fail("; ".join(bad) + "; answers: %s" % res)
 
 
 def slow_client(port):
