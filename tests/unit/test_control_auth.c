@@ -472,6 +472,25 @@ static void test_sched_tokens__made_once_per_install(void **state)
 	for (int r = VX_SCHED_AUTH_PEER; r <= VX_SCHED_AUTH_ADMIN; r++)
 		assert_null(strstr(err, ta.tok[r]));
 	assert_int_equal(chmod(a, 0600), 0);
+	/* a daemon's token file (vx serve --token-file) likewise: 0600 read, 0604 refused */
+	{
+		char t[4300];
+		FILE *fp;
+
+		snprintf(t, sizeof(t), "%s/peer.token", dir);
+		fp = fopen(t, "w");
+		assert_non_null(fp);
+		fprintf(fp, "%s\n", ta.tok[VX_SCHED_AUTH_PEER]);
+		fclose(fp);
+		assert_int_equal(chmod(t, 0600), 0);
+		assert_int_equal(vx_sched_token_read(t, tok, err, sizeof(err)), 0);
+		assert_string_equal(tok, ta.tok[VX_SCHED_AUTH_PEER]);
+		assert_int_equal(chmod(t, 0604), 0);
+		assert_int_equal(vx_sched_token_read(t, tok, err, sizeof(err)), -EINVAL);
+		assert_non_null(strstr(err, "chmod 600"));
+		assert_null(strstr(err, ta.tok[VX_SCHED_AUTH_PEER]));
+		assert_int_equal(unlink(t), 0);
+	}
 	/* a link to a good file is not followed */
 	assert_int_equal(symlink(a, l), 0);
 	assert_true(vx_sched_tokens_load(l, &ta2, &created, err, sizeof(err)) < 0);
