@@ -27,6 +27,7 @@
 #define VX_API_IDLE_MS_DEFAULT 30000u	/* idle client drop */
 #define VX_API_RATE_DEFAULT    1000u	/* requests per second per client uid */
 #define VX_API_RATE_UIDS       64u	/* client uids with a bucket of their own at once */
+#define VX_API_UID_CONNS       224u	/* default: connections one client uid may hold */
 #define VX_API_IDLE_MS_MAX     3600000u /* largest idle_timeout_ms accepted */
 #define VX_API_LIST_MAX	       4096	/* tasks in one list answer */
 #define VX_API_PATH_MAX	       108	/* sizeof(sun_path), with the NUL */
@@ -112,6 +113,13 @@ void vx_api_server_free(struct vx_api_server *s);
  * VX_API_RATE_DEFAULT.
  */
 void vx_api_server_set_rate(struct vx_api_server *s, uint32_t per_s);
+
+/*
+ * vx_api_server_set_conns_per_uid() - any thread: each client uid may hold @n connections at
+ * once (the socket's "source address"), so one local user cannot take every client slot; the
+ * next is answered -EUSERS and closed at accept. 0: no limit. Until called: VX_API_UID_CONNS.
+ */
+void vx_api_server_set_conns_per_uid(struct vx_api_server *s, uint32_t n);
 
 /* The path the server listens on (lent until free). */
 const char *vx_api_server_path(const struct vx_api_server *s);

@@ -108,9 +108,10 @@ struct vx_api_server {
 	pthread_mutex_t wake_lock;
 	struct api_conn *conns[VX_API_CLIENTS_MAX];
 	uint32_t nr_conns;
-	uint8_t *obuf;	    /* one encoded frame, API thread only */
-	uint32_t rate;	    /* requests/s per uid (atomic); 0: no limit */
-	struct uid_bucket { /* API thread only */
+	uint8_t *obuf;		/* one encoded frame, API thread only */
+	uint32_t rate;		/* requests/s per uid (atomic); 0: no limit */
+	uint32_t conns_per_uid; /* connections per uid (atomic); 0: no limit */
+	struct uid_bucket {	/* API thread only */
 		bool used;
 		uid_t uid;
 		uint32_t rate; /* the bucket was made for this rate */
@@ -997,6 +998,22 @@ void vx_api_server_set_rate(struct vx_api_server *srv, uint32_t per_s)
 	__atomic_store_n(&srv->rate, per_s, __ATOMIC_RELAXED);
 }
 
+void vx_api_server_set_conns_per_uid(struct vx_api_server *srv, uint32_t n)
+{
+	VX_ASSERT(srv);
+	__atomic_store_n(&srv->conns_per_uid, n, __ATOMIC_RELAXED);
+}
+
+/* Whether @uid already holds conns_per_uid connections (api.max_conns_per_uid). */
+static bool uid_full(struct vx_api_server *srv, uid_t uid)
+{
+	uint32_t max = __atomic_load_n(&srv->conns_per_uid, __ATOMIC_RELAXED), n = 0;
+
+	for (uint32_t i = 0; max && i < VX_API_CLIENTS_MAX && n < max; i++)
+		n += srv->conns[i] && srv->conns[i]->uid == uid;
+	return max && n >= max;
+}
+
 /* One request's token of client uid @uid's bucket (api.requests_per_s), or false. */
 static bool rate_ok(struct vx_api_server *srv, uid_t uid, uint64_t now)
 {
@@ -1241,6 +1258,17 @@ static void api_accept_one(struct vx_api_server *srv, int fd)
 		api_refuse(fd, -EUSERS, text);
 		return;
 	}
+	if (uid_full(srv, cr.uid)) {
+		vx_warn("api: refused uid %u pid %d: it holds %u connections, the limit per uid "
+			"(api.max_conns_per_uid)",
+			(unsigned)cr.uid, (int)cr.pid,
+			__atomic_load_n(&srv->conns_per_uid, __ATOMIC_RELAXED));
+		snprintf(text, sizeof(text),
+			 "uid %u holds as many connections as one uid may (api.max_conns_per_uid)",
+			 (unsigned)cr.uid);
+		api_refuse(fd, -EUSERS, text);
+		return;
+	}
 	c = conn_add(srv, fd, &cr);
 	if (c == NULL)
 		api_refuse(fd, -ENOMEM, "daemon out of memory");
@@ -1473,6 +1501,7 @@ static int api_alloc(const struct vx_api_server_cfg *cfg, struct vx_api_server *
 	srv->cfg.group = NULL; /* resolved by the caller; the name is not kept */
 	srv->euid = geteuid();
 	srv->rate = VX_API_RATE_DEFAULT;
+	srv->conns_per_uid = VX_API_UID_CONNS;
 	srv->sock_gid = getegid();
 	srv->tasks = vx_calloc(VX_API_LIST_MAX, sizeof(*srv->tasks));
 	srv->obuf = vx_malloc(API_OUT_MAX);

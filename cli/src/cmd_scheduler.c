@@ -42,6 +42,7 @@ static void usage(FILE *f)
 		"N]\n"
 		"                    [--child-min-mbps N] [--tasks-max N] [--task-stale S]\n"
 		"                    [--db-keep S] [--conns-per-addr N] [--requests-per-s N]\n"
+		"                    [--addr-requests-per-s N]\n"
 		"                    [--log-level error|warn|info|debug] [--log-format "
 		"text|json]\n"
 		"                    [--tls-cert FILE --tls-key FILE --tls-ca FILE [--tls-crl "
@@ -80,7 +81,10 @@ static void usage(FILE *f)
 		"                      256; 0: no limit); more are closed at accept\n"
 		"  --requests-per-s N  requests one control connection may make per second (a\n"
 		"                      second's worth at once; default 1000, 0: no limit); more\n"
-		"                      are answered -EBUSY\n");
+		"                      are answered -EBUSY\n"
+		"  --addr-requests-per-s N  requests one source address may make per second\n"
+		"                      over all its connections (default 4000, 0: no limit);\n"
+		"                      more are answered -EBUSY\n");
 	/* two strings: one would pass the 4095 bytes C99 promises to support */
 	fputs("  --api HOST:PORT     the management API (default 127.0.0.1:8080; port 0 picks)\n"
 	      "  --no-api            run without the management API\n"
@@ -169,6 +173,7 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 		{ "send-mem-max", required_argument, NULL, 11 },
 		{ "conns-per-addr", required_argument, NULL, 13 },
 		{ "requests-per-s", required_argument, NULL, 14 },
+		{ "addr-requests-per-s", required_argument, NULL, 17 },
 		{ "log-level", required_argument, NULL, 'v' },
 		{ "log-format", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
@@ -386,6 +391,11 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 		case 14:
 			if (parse_u32("--requests-per-s", optarg, 0, 1u << 24,
 				      &cfg->requests_per_s))
+				return -EINVAL;
+			break;
+		case 17:
+			if (parse_u32("--addr-requests-per-s", optarg, 0, 1u << 24,
+				      &cfg->addr_requests_per_s))
 				return -EINVAL;
 			break;
 		case 13:

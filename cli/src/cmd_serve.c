@@ -721,7 +721,8 @@ static int serve_main(const struct serve_flags *flp, const struct vx_config *cfg
 			vx_peer_free(peer);
 			return VX_EXIT_FAILURE;
 		}
-		vx_peer_api_set_rate(api, (uint32_t)cfg.api_requests_per_s);
+		vx_peer_api_set_limits(api, (uint32_t)cfg.api_requests_per_s,
+				       (uint32_t)cfg.api_max_conns_per_uid);
 	}
 	if (serve_proxy(&cfg, peer, &pc.outbound, &proxy)) {
 		vx_peer_free(peer);

@@ -276,6 +276,11 @@ static const struct key keys[] = {
 	  "local API requests per second one client uid may make (0: no limit); more are "
 	  "answered -EAGAIN",
 	  APPLIED },
+	{ "api.max_conns_per_uid", KEY_U64, OFF(api_max_conns_per_uid), 0, 0, 0, 0,
+	  256 /* VX_API_CLIENTS_MAX */, NULL,
+	  "local API connections one client uid may hold at once (0: no limit); more are "
+	  "answered -EUSERS and closed",
+	  APPLIED },
 	{ "tls.insecure_plaintext", KEY_BOOL, OFF(tls.insecure_plaintext), 0, 0, 0, 0, 0, NULL,
 	  "allow plaintext on non-loopback addresses (warned at start)", APPLIED },
 };
@@ -347,6 +352,7 @@ void vx_config_init(struct vx_config *cfg)
 	cfg->proxy.connect_header_timeout_ms = 10000;
 	cfg->proxy.header_timeout_ms = 10000;
 	cfg->api_requests_per_s = 1000;
+	cfg->api_max_conns_per_uid = 224; /* VX_API_UID_CONNS */
 	cfg->proxy.connect_idle_timeout_ms = 300000;
 }
 

@@ -144,6 +144,7 @@ struct vx_config {
 	char log_level[16];
 	char socket[VX_CONFIG_PATH_MAX]; /* local API unix socket */
 	uint64_t api_requests_per_s;	 /* local API requests per second per client uid; 0: none */
+	uint64_t api_max_conns_per_uid;	 /* local API connections per client uid; 0: none */
 	char metrics_listen[VX_CONFIG_STR_MAX];
 	unsigned nr_schedulers;
 	char schedulers[VX_CONFIG_SCHEDULERS_MAX][VX_CONFIG_STR_MAX];

@@ -46,7 +46,10 @@ struct vx_sched_server_cfg {
 				  * next is closed at accept; 0 = no limit */
 	uint32_t requests_per_s; /* requests one connection may make per second, a second's worth
 				  * in a burst (1000); more are answered -EBUSY; 0 = no limit */
-	uint32_t sendq_max;	 /* bytes queued to one peer before it is dropped */
+	uint32_t addr_requests_per_s; /* requests one source address may make per second over
+				       * all its connections, a second's worth in a burst (4000,
+				       * Dragonfly's per-server figure); more: -EBUSY; 0 = none */
+	uint32_t sendq_max;	      /* bytes queued to one peer before it is dropped */
 	/* memory of all connections' receive buffers (frames arriving) and of all send queues,
 	 * each bounded in total: over it the connection idle longest among those holding more
 	 * than their first buffer is closed, and new connections are refused (64 MiB each) */

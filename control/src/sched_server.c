@@ -75,6 +75,17 @@ struct srv_conn {
 	size_t mem_in, mem_out;		    /* its share of srv->mem_in, srv->mem_out */
 	char tenant[VX_TLS_TENANT_MAX + 1]; /* a plaintext joined host's, from the CA's records */
 	struct vx_bucket reqs;		    /* cfg.requests_per_s */
+	struct addr_rate *arate;	    /* cfg.addr_requests_per_s; NULL: no limit */
+};
+
+/*
+ * The request bucket of one source address (cfg.addr_requests_per_s), shared by all of its
+ * connections: opening more connections buys an address no more requests. It lives while the
+ * address holds a connection (and starts full again after that, as a new connection's does).
+ */
+struct addr_rate {
+	struct vx_bucket b;
+	uint32_t refs; /* connections holding it */
 };
 
 struct vx_sched_server {
@@ -95,6 +106,7 @@ struct vx_sched_server {
 	const void *tls_seen;	/* the SSL_CTX open connections were last checked against */
 	uint64_t rejected_addr; /* connections refused by cfg.conns_per_addr */
 	uint64_t rate_refused;	/* requests answered -EBUSY by cfg.requests_per_s */
+	uint64_t arate_refused; /* requests answered -EBUSY by cfg.addr_requests_per_s */
 	char tokens_path[4096];
 	bool tokens_created;
 	struct vx_sched_server_hook hook; /* hook.run NULL: none */
@@ -119,6 +131,7 @@ void vx_sched_server_cfg_default(struct vx_sched_server_cfg *cfg)
 	cfg->conns_max = 4096;
 	cfg->conns_per_addr = 256;
 	cfg->requests_per_s = 1000;
+	cfg->addr_requests_per_s = 4000;
 	cfg->sendq_max = 8u << 20;
 	cfg->recv_mem_max = 64u << 20;
 	cfg->send_mem_max = 64u << 20;
@@ -354,6 +367,8 @@ static void conn_close(struct vx_sched_server *srv, struct srv_conn *c, const ch
 		srv->nr_again--;
 	srv->conns[c->slot] = NULL;
 	srv->nr_conns--;
+	if (c->arate && --c->arate->refs == 0)
+		vx_free(c->arate);
 	vx_ctl_reader_free(&c->rd);
 	vx_free(c);
 }
@@ -510,6 +525,32 @@ static bool addr_full(struct vx_sched_server *srv, const char *ip)
 }
 
 /*
+ * Gives @c the request bucket of its source address: the one another connection from there
+ * holds, or a new full one. Returns 0 or -ENOMEM.
+ */
+static int addr_rate_get(struct vx_sched_server *srv, struct srv_conn *c, uint64_t now)
+{
+	if (!srv->cfg.addr_requests_per_s)
+		return 0;
+	for (uint32_t i = 0; i < srv->cfg.conns_max; i++) {
+		struct srv_conn *o = srv->conns[i];
+
+		if (o && o->arate && strcmp(o->seen_ip, c->seen_ip) == 0) {
+			c->arate = o->arate;
+			c->arate->refs++;
+			return 0;
+		}
+	}
+	c->arate = vx_calloc(1, sizeof(*c->arate));
+	if (!c->arate)
+		return -ENOMEM;
+	vx_bucket_init(&c->arate->b, srv->cfg.addr_requests_per_s, srv->cfg.addr_requests_per_s,
+		       now);
+	c->arate->refs = 1;
+	return 0;
+}
+
+/*
  * Takes accepted socket @fd as a new connection (closed on failure, NULL then). The slot is
  * left to the caller to count: it is registered in the epoll set and the table here.
  */
@@ -550,6 +591,8 @@ static struct srv_conn *conn_add(struct vx_sched_server *srv, int fd)
 	c->rx_ms = c->born_ms = vx_now_ms();
 	vx_bucket_init(&c->reqs, srv->cfg.requests_per_s, srv->cfg.requests_per_s, c->born_ms);
 	ev.data.u64 = slot;
+	if (addr_rate_get(srv, c, c->born_ms))
+		goto fail;
 	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) == -1)
 		goto fail;
 	srv->conns[slot] = c;
@@ -558,6 +601,8 @@ static struct srv_conn *conn_add(struct vx_sched_server *srv, int fd)
 	return c;
 fail:
 	close(fd);
+	if (c->arate && --c->arate->refs == 0)
+		vx_free(c->arate);
 	vx_ctl_reader_free(&c->rd);
 	vx_free(c);
 	return NULL;
@@ -1189,7 +1234,21 @@ static int on_request(struct vx_sched_server *srv, struct srv_conn *c, const str
 		srv->rate_refused++;
 		goto answer;
 	}
+	if (c->arate && !vx_bucket_peek(&c->arate->b, 1, now)) {
+		/* over its address's rate, counted over all connections from there */
+		rc = -EBUSY;
+		srv->arate_refused++;
+		/* a flood is told once a power of two, not per request */
+		if ((srv->arate_refused & (srv->arate_refused - 1)) == 0)
+			vx_warn("scheduler: %s is over its %u requests/s (--addr-requests-per-s): "
+				"answered -EBUSY (%llu so far)",
+				c->seen_ip, srv->cfg.addr_requests_per_s,
+				(unsigned long long)srv->arate_refused);
+		goto answer;
+	}
 	vx_bucket_take(&c->reqs, 1);
+	if (c->arate)
+		vx_bucket_take(&c->arate->b, 1);
 	if (conn_is_tls(c) && !conn_id(c) && m->type != VX_CTL_JOIN) {
 		/* no client certificate: nothing but joining (spec/control.md section 10) */
 		rc = -EACCES;

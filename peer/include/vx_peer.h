@@ -246,9 +246,10 @@ VX_MUST_CHECK int vx_peer_api_start(struct vx_peer_api **out, struct vx_peer *p,
 				    const char *socket_path, const char *group, char *err,
 				    size_t err_len);
 
-/* Requests per second each client uid may make on @a's socket (api.requests_per_s; 0: no
- * limit; vx_api_server_set_rate()). */
-void vx_peer_api_set_rate(struct vx_peer_api *a, uint32_t per_s);
+/* Requests per second each client uid may make on @a's socket (api.requests_per_s) and
+ * connections it may hold at once (api.max_conns_per_uid); 0: no limit
+ * (vx_api_server_set_rate(), vx_api_server_set_conns_per_uid()). */
+void vx_peer_api_set_limits(struct vx_peer_api *a, uint32_t per_s, uint32_t conns_per_uid);
 
 /*
  * Closes the socket and frees @a. Call it after vx_peer_free() (which ends every job, so no

@@ -210,9 +210,10 @@ int vx_peer_api_start(struct vx_peer_api **out, struct vx_peer *p, const char *s
 	return 0;
 }
 
-void vx_peer_api_set_rate(struct vx_peer_api *a, uint32_t per_s)
+void vx_peer_api_set_limits(struct vx_peer_api *a, uint32_t per_s, uint32_t conns_per_uid)
 {
 	vx_api_server_set_rate(a->srv, per_s);
+	vx_api_server_set_conns_per_uid(a->srv, conns_per_uid);
 }
 
 void vx_peer_api_stop(struct vx_peer_api *a)

@@ -28,6 +28,7 @@
 
 #include "proxy_int.h"
 #include "vx_alloc.h"
+#include "vx_bucket.h"
 #include "vx_compiler.h"
 #include "vx_log.h"
 #include "vx_metrics.h"
@@ -65,8 +66,7 @@
 
 struct client_bucket {
 	char ip[VX_NET_ADDR_STR_MAX]; /* "" free; the same size as the address text it is copied from */
-	double tokens;
-	uint64_t ms;
+	struct vx_bucket b;	      /* b.last_ms: its last request, for the longest idle */
 };
 
 struct vx_proxy {
@@ -87,11 +87,10 @@ struct vx_proxy {
 	pthread_mutex_t lock; /* the token bucket and every blob's shared fields */
 	pthread_cond_t cond;  /* broadcast on any blob's progress, and at stop */
 	bool stopping;
-	uint32_t nr_blobs;  /* alive: their jobs may still call back */
-	struct blob *blobs; /* those, listed */
-	bool prefetch;	    /* jobs run on to their task's end after their response */
-	double tokens;
-	uint64_t tokens_ms;
+	uint32_t nr_blobs;    /* alive: their jobs may still call back */
+	struct blob *blobs;   /* those, listed */
+	bool prefetch;	      /* jobs run on to their task's end after their response */
+	struct vx_bucket all; /* rate_per_s, for all clients together */
 	uint32_t client_rate; /* requests per second per client address; 0: no such limit */
 	struct client_bucket clients[PROXY_CLIENTS_MAX];
 	bool forward; /* absolute-form requests are served (proxy.forward) */
@@ -203,19 +202,6 @@ static void client_ip(struct MHD_Connection *c, char *out, size_t len)
 			  out, (socklen_t)len);
 }
 
-/* Refills bucket (@tokens, @ms) at @rate per second (at most @rate held); takes one if it can. */
-static bool bucket_take(double *tokens, uint64_t *ms, uint32_t rate, uint64_t now)
-{
-	*tokens += (double)(now - *ms) * rate / 1000.0;
-	if (*tokens > rate)
-		*tokens = rate;
-	*ms = now;
-	if (*tokens < 1.0)
-		return false;
-	*tokens -= 1.0;
-	return true;
-}
-
 /*
  * The client's bucket (px->lock held): its own, else a free one, else the one idle longest
  * (a client evicted that way starts full again: the table bounds memory, not the attacker).
@@ -229,33 +215,39 @@ static struct client_bucket *client_bucket(struct vx_proxy *px, const char *ip, 
 
 		if (cb->ip[0] && strcmp(cb->ip, ip) == 0)
 			return cb;
-		if (!cb->ip[0] || cb->ms < oldest->ms)
+		if (!cb->ip[0] || cb->b.last_ms < oldest->b.last_ms)
 			oldest = cb;
 		if (!cb->ip[0])
 			break;
 	}
 	snprintf(oldest->ip, sizeof(oldest->ip), "%s", ip);
-	oldest->tokens = px->client_rate;
-	oldest->ms = now;
+	vx_bucket_init(&oldest->b, px->client_rate, px->client_rate, now);
 	return oldest;
 }
 
-/* The token buckets, per client address @ip (proxy.client_rate_limit) and for all clients
- * (proxy.rate_limit): one request's worth, or false (429). CONNECT takes one too. */
+/*
+ * The token buckets (a second's worth each), per client address @ip (proxy.client_rate_limit)
+ * and for all clients (proxy.rate_limit): one request's worth of both, or false (429) and
+ * neither spent. CONNECT takes one too. The time is read under the lock: requests of several
+ * connections reach the buckets in the order of their clocks.
+ */
 static bool rate_take_ip(void *arg, const char *ip)
 {
 	struct vx_proxy *px = arg;
-	uint64_t now = vx_now_ms();
-	bool ok = true;
+	struct client_bucket *cb = NULL;
+	uint64_t now;
+	bool ok;
 
 	pthread_mutex_lock(&px->lock);
-	if (px->client_rate) {
-		struct client_bucket *cb = client_bucket(px, ip, now);
-
-		ok = bucket_take(&cb->tokens, &cb->ms, px->client_rate, now);
+	now = vx_now_ms();
+	if (px->client_rate)
+		cb = client_bucket(px, ip, now);
+	ok = (!cb || vx_bucket_peek(&cb->b, 1, now)) && vx_bucket_peek(&px->all, 1, now);
+	if (ok) {
+		if (cb)
+			vx_bucket_take(&cb->b, 1);
+		vx_bucket_take(&px->all, 1);
 	}
-	if (ok)
-		ok = bucket_take(&px->tokens, &px->tokens_ms, px->rate_per_s, now);
 	pthread_mutex_unlock(&px->lock);
 	return ok;
 }
@@ -1387,11 +1379,10 @@ int vx_proxy_start(struct vx_proxy **out, struct vx_peer *p, const struct vx_pro
 	px->port = (uint16_t)(port > 0 ? port : 0);
 	px->rate_per_s = cfg->rate_per_s ? cfg->rate_per_s : PROXY_RATE_DEFAULT;
 	px->stall_ms = cfg->stall_ms ? cfg->stall_ms : PROXY_STALL_MS;
-	px->tokens = px->rate_per_s;
 	px->client_rate = cfg->client_rate_per_s == UINT32_MAX ? 0
 			  : cfg->client_rate_per_s	       ? cfg->client_rate_per_s
 							       : PROXY_CLIENT_RATE_DEFAULT;
-	px->tokens_ms = vx_now_ms();
+	vx_bucket_init(&px->all, px->rate_per_s, px->rate_per_s, vx_now_ms());
 	px->forward = cfg->forward;
 	px->prefetch = cfg->prefetch;
 	if (cfg->outbound)

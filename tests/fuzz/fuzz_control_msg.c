@@ -6,6 +6,8 @@
  * (vx_api_msg_decode()). A message that decodes must encode again and decode to the same fields
  * (round trip), so no encoder emits what its decoder refuses. The stream is fed in pieces, as
  * a socket gives it, so the reader's growing buffer is exercised.
+ * shared/reference/dragonfly-behaviour.md 5.5 item 12 (fuzz the CBOR decoder); its corpus
+ * replays as the ctest fuzz_replay_control_msg.
  */
 #include <errno.h>
 #include <stdint.h>

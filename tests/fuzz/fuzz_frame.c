@@ -7,6 +7,8 @@
  * decoder, and DownloadPiece / PieceContent values must survive a decode -> encode round trip.
  * With VX_FRAME_DEC_F_REQUESTS the decoder gets a buffer of exactly VX_FRAME_DEC_REQ_BUF_MIN
  * (ASan sees any overrun) and must yield no frame that only an uploader sends.
+ * shared/reference/dragonfly-behaviour.md 5.5 item 12 (fuzz the TLV framer); its corpus
+ * replays as the ctest fuzz_replay_frame.
  */
 #include <assert.h>
 #include <errno.h>

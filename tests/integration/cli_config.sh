@@ -152,6 +152,7 @@ declare -A applied=(
 	[proxy.hijack.upstream_ca]="integration/proxy_hijack.sh upstream_ca: %s"
 	[proxy.header_timeout]="integration/proxy_front_idle.sh header_timeout: 2s"
 	[api.requests_per_s]="integration/api_rate.sh requests_per_s: %s"
+	[api.max_conns_per_uid]="integration/api_rate.sh max_conns_per_uid: 3"
 	[proxy.tls.cert]="integration/front_tls.sh cert: %s"
 	[proxy.tls.key]="integration/front_tls.sh key: %s"
 	[proxy.prefetch]="integration/proxy_fallback.sh prefetch:"

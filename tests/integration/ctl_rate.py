@@ -1,8 +1,10 @@
-"""ctl_rate.py PORT TOKEN SECONDS: a host on a scheduler's control channel (plaintext, loopback)
-that says hello with TOKEN, then sends announce requests as fast as the answers come back
-(pipelined, 64 at a time) for SECONDS, and prints "served S refused R seconds T": requests
-answered 0, answered -EBUSY (over the channel's request rate), and the time between the first
-request and the last answer. The rate served is a measurement (requests counted over time)."""
+"""ctl_rate.py PORT TOKEN SECONDS [SOURCE [N]]: a host on a scheduler's control channel (plaintext,
+loopback; from address SOURCE, default 127.0.0.1; host id number N, default 1) that says hello
+with TOKEN, then sends announce requests as fast as the answers come back (pipelined, 64 at a
+time) for SECONDS, and prints "served S refused R seconds T start A end B": requests answered
+0, answered -EBUSY (over the channel's request rate), the time between the first request and
+the last answer, and its ends on the system's monotonic clock (to add up several clients run
+at once). The rate served is a measurement (requests counted over time)."""
 import os
 import socket
 import struct
@@ -13,7 +15,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from vx_wire import cbor_dec, cbor_enc, recv_frame  # noqa: E402
 
 port, token, secs = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
-s = socket.create_connection(("127.0.0.1", port), timeout=10)
+src = sys.argv[4] if len(sys.argv) > 4 else "127.0.0.1"
+nr = int(sys.argv[5]) if len(sys.argv) > 5 else 1
+s = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(src, 0))
 
 
 def send(rid, typ, m):
@@ -31,7 +35,7 @@ def answer():
             return r.get(3, 0)
 
 
-send(1, 1, {8: "rate-0000000000000001", 9: "127.0.0.1", 10: 4005, 13: 0, 16: token,
+send(1, 1, {8: "rate-%016x" % nr, 9: src, 10: 4005, 13: 0, 16: token,
             19: os.urandom(32).hex()})
 if answer() != 0:
     raise SystemExit("hello refused")
@@ -50,4 +54,6 @@ while time.monotonic() - start < secs:
         else:
             raise SystemExit("announce answered %d" % st)
     rid += 64
-print("served %d refused %d seconds %.3f" % (served, refused, time.monotonic() - start))
+end = time.monotonic()
+print("served %d refused %d seconds %.3f start %.3f end %.3f" % (served, refused, end - start,
+                                                                 start, end))

@@ -11,6 +11,10 @@
 #   audit: every mutating call and every refusal is recorded, and the hash chain verifies;
 #   bad input: bad JSON, unknown types, oversized bodies, bad and loopback URLs get 4xx;
 #   rate limit per token (429).
+#   item 14: job creation rate-limited per token (40 a minute: a 429 within 100 jobs);
+#   item 22: audit entries name the actor (token id), source address, action, object and
+#           result, are written for every mutating call and refusal, hash-chained (verified
+#           here), and the table refuses an UPDATE.
 # Jobs: preheat to single_seed_peer, all_peers (count) and ips; the chosen hosts hold the file
 # (their stores; a later get costs the origin no byte); get_task names exactly the holders;
 # delete_task removes it from every store; a job PENDING at a restart is resumed by the next

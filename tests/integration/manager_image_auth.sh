@@ -12,7 +12,8 @@
 #   - `vx preheat --username --password-file` and `-H` do the same from the CLI;
 #   - header names that belong to the connection, credentials on other job types, a username
 #     with ':' and a username beside an Authorization header are 400s.
-# 5.5 items: 5 (secrets never in responses, logs, audit), 9 (private content stays private).
+# dragonfly-behaviour.md 5.5 item 2 (secrets never in responses, logs, audit); private content
+# staying private is issue 16's authorization (no 5.5 item of its own).
 set -euo pipefail
 vx=$1
 name=manager_image_auth

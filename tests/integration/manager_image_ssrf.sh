@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # manager_image_ssrf.sh VX: an image preheat cannot make the control plane connect where its
-# outbound policy forbids (5.5 item 2, server-side request forgery). The scheduler allows
+# outbound policy forbids (5.5 item 8, server-side request forgery). The scheduler allows
 # 127.0.0.1 only (--allow-outbound 127.0.0.1/32). A hostile "registry" on 127.0.0.1 answers
 # the manifest request with a token challenge whose realm is on 127.0.0.3 (a stand-in for a
 # metadata service), and another manifest with a redirect there; both jobs fail, and the

@@ -19,8 +19,9 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 	fail "need $((peers + 64)) file descriptors for $peers peers, have $(ulimit -n)"
 
 asan_frees_honoured
-# every simulated peer comes from 127.0.0.1: the per-address limit (256) would refuse them
-sched_start --conns-per-addr 0
+# every simulated peer comes from 127.0.0.1: the per-address limits (256 connections, 4,000
+# requests a second) would refuse them
+sched_start --conns-per-addr 0 --addr-requests-per-s 0
 before=$(proc_kib "$sched_pid" VmRSS)
 timeout 150 python3 "$here/sched_load.py" "$sched_port" "$sched_peer_token" --peers "$peers" \
 	>"$dir/load.json" || fail "peers starved or refused: $(cat "$dir/load.json")"

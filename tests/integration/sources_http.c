@@ -428,7 +428,7 @@ static void test_vx_source_open__redirect(void **state)
 /*
  * A policed fetch (a seed's, for another host) ignores proxy variables: through a proxy the
  * socket checks would judge the proxy's address, not the origin's (review 16 finding 12;
- * security list 5.5 item 6). The proxy's address is allowed, the origin's (loopback) is not:
+ * security list 5.5 item 8: checked at connect time). The proxy's address is allowed, the origin's (loopback) is not:
  * the fetch must be refused by policy, not sent to the proxy.
  */
 static void test_vx_source_open__policed_ignores_proxy(void **state)

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -20,6 +21,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "vx_log.h"
 #include "vx_tls.h"
 
 static char tdir[] = "/tmp/vx-tls-XXXXXX";
@@ -113,14 +115,17 @@ static int setup(void **state)
 	     0, 86400);
 	leaf("old", "h2", "URI:urn:vx:host:h2,URI:urn:vx:role:peer", -7200, -3600);
 	leaf("soon", "h3", "URI:urn:vx:host:h3,URI:urn:vx:role:peer", 0, 3600);
+	leaf("week", "h4", "URI:urn:vx:host:h4,URI:urn:vx:role:peer", 0, 6 * 86400);
+	leaf("month", "h5", "URI:urn:vx:host:h5,URI:urn:vx:role:peer", 0, 8 * 86400);
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	static const char *const names[] = { "ca.pem",	 "sched.pem", "sched.key",
-					     "peer.pem", "peer.key",  "old.pem",
-					     "old.key",	 "soon.pem",  "soon.key" };
+	static const char *const names[] = { "ca.pem",	 "sched.pem", "sched.key", "peer.pem",
+					     "peer.key", "old.pem",   "old.key",   "soon.pem",
+					     "soon.key", "week.pem",  "week.key",  "month.pem",
+					     "month.key" };
 	char p[256];
 
 	(void)state;
@@ -406,6 +411,52 @@ static void test_tls__files(void **state)
 	vx_tls_ctx_free(c);
 }
 
+/* What vx_tls_ctx_tick(@c, "test", @now) logs, into @out. */
+static void tick_log(struct vx_tls_ctx *c, time_t now, char *out, size_t cap)
+{
+	int fds[2];
+	ssize_t n;
+
+	assert_int_equal(pipe(fds), 0);
+	vx_log_set_fd(fds[1]);
+	vx_tls_ctx_tick(c, "test", now);
+	vx_log_set_fd(2);
+	close(fds[1]);
+	n = read(fds[0], out, cap - 1);
+	close(fds[0]);
+	out[n > 0 ? n : 0] = '\0';
+}
+
+/*
+ * Certificate expiry is warned a week ahead (issue 16, "certificate expiry warned a week
+ * ahead"; VX_TLS_EXPIRY_WARN_S): our certificate with 6 days left is warned, naming the file
+ * and the hours left, once a day (not on the next tick); one with 8 days left is not.
+ */
+static void test_tls__expiry_warned_a_week_ahead(void **state)
+{
+	struct vx_tls_ctx *week = ctx_of("week", VX_TLS_CLIENT);
+	struct vx_tls_ctx *month = ctx_of("month", VX_TLS_CLIENT);
+	time_t now = time(NULL);
+	char out[4096];
+
+	(void)state;
+	vx_log_set_level(VX_LOG_INFO);
+	tick_log(week, now, out, sizeof(out));
+	assert_non_null(strstr(out, "week.pem expires in 14")); /* 143 or 144 hours */
+	assert_non_null(strstr(out, "renew it"));
+	tick_log(week, now + 60, out, sizeof(out));
+	assert_string_equal(out, "");
+	tick_log(week, now + 86400 + 60, out, sizeof(out)); /* a day later: again */
+	assert_non_null(strstr(out, "week.pem expires in 119 hours"));
+	tick_log(month, now, out, sizeof(out));
+	assert_string_equal(out, "");
+	/* the day it is within the week, it is warned */
+	tick_log(month, now + 86400 + 1800, out, sizeof(out));
+	assert_non_null(strstr(out, "month.pem expires in 167 hours"));
+	vx_tls_ctx_free(week);
+	vx_tls_ctx_free(month);
+}
+
 /* The verdict on each certificate of the fuzz corpus. */
 static void test_tls__corpus_verdicts(void **state)
 {
@@ -463,6 +514,7 @@ int main(void)
 		cmocka_unit_test(test_tls__handshake_identity_and_data),
 		cmocka_unit_test(test_tls__refusals),
 		cmocka_unit_test(test_tls__files),
+		cmocka_unit_test(test_tls__expiry_warned_a_week_ahead),
 		cmocka_unit_test(test_tls__corpus_verdicts),
 	};
 

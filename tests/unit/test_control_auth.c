@@ -9,7 +9,8 @@
  *     scheduler restart, and a child is still given the real seed's port;
  *   - a peer's delete-task removes only its own peer of the task; an admin's removes it;
  *   - hosts claiming 169.254.169.254, a host name, CR/LF or nothing are given out under the
- *     address they connect from (127.0.0.1), never the claim.
+ *     address they connect from (127.0.0.1), never the claim;
+ *   - the tokens file: no default credential (5.5 item 5), made on first start per install.
  */
 #include "vx_test.h"
 
@@ -28,6 +29,7 @@
 
 #include "vx_ctl_msg.h"
 #include "vx_sched_server.h"
+#include "vx_sched_tokens.h"
 
 #define TASK	  "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define T_PEER	  "peer-token-0123456789abcdef"
@@ -411,6 +413,100 @@ static void test_sched_server__host_ids_bounded_in_all(void **state)
 	close(fd);
 }
 
+/*
+ * The control channel's tokens file, dragonfly-behaviour.md 5.5 items 5 (no default admin
+ * credential: the first start makes one per role, fresh for each install, and never again),
+ * 3 (128 random bits each; only the exact token grants its role) and 11 (the file is 0600, a
+ * loosened one or a link refuses the start, and a dangling link is not written through). No
+ * error message holds a token.
+ */
+static void test_sched_tokens__made_once_per_install(void **state)
+{
+	const char *bin = getenv("VX_BINARY_DIR");
+	char dir[4096], a[4200], b[4200], l[4200], err[4400], tok[VX_SCHED_TOKEN_MAX + 1];
+	struct vx_sched_tokens ta, ta2, tb;
+	struct stat st;
+	bool created;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/control-tokens-XXXXXX", bin ? bin : ".");
+	assert_non_null(mkdtemp(dir));
+	snprintf(a, sizeof(a), "%s/a", dir);
+	snprintf(b, sizeof(b), "%s/b", dir);
+	snprintf(l, sizeof(l), "%s/l", dir);
+	/* first start: made, 0600, one 32-hex-digit token per role, all different */
+	assert_int_equal(vx_sched_tokens_load(a, &ta, &created, err, sizeof(err)), 0);
+	assert_true(created);
+	assert_int_equal(stat(a, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	for (int r = VX_SCHED_AUTH_PEER; r <= VX_SCHED_AUTH_ADMIN; r++) {
+		assert_int_equal(strlen(ta.tok[r]), 32);
+		assert_int_equal(strspn(ta.tok[r], "0123456789abcdef"), 32);
+		assert_int_equal(vx_sched_tokens_check(&ta, vx_ctl_str_of(ta.tok[r])), r);
+		for (int q = VX_SCHED_AUTH_PEER; q < r; q++)
+			assert_string_not_equal(ta.tok[q], ta.tok[r]);
+		/* one digit off, a prefix, nothing: no role */
+		snprintf(tok, sizeof(tok), "%s", ta.tok[r]);
+		tok[7] = tok[7] == '0' ? '1' : '0';
+		assert_int_equal(vx_sched_tokens_check(&ta, vx_ctl_str_of(tok)),
+				 VX_SCHED_AUTH_NONE);
+		tok[7] = ta.tok[r][7];
+		tok[31] = '\0';
+		assert_int_equal(vx_sched_tokens_check(&ta, vx_ctl_str_of(tok)),
+				 VX_SCHED_AUTH_NONE);
+	}
+	assert_int_equal(vx_sched_tokens_check(&ta, vx_ctl_str_of("")), VX_SCHED_AUTH_NONE);
+	/* the next start reads the same tokens; another install gets others */
+	assert_int_equal(vx_sched_tokens_load(a, &ta2, &created, err, sizeof(err)), 0);
+	assert_false(created);
+	assert_memory_equal(&ta, &ta2, sizeof(ta));
+	assert_int_equal(vx_sched_tokens_load(b, &tb, &created, err, sizeof(err)), 0);
+	assert_true(created);
+	for (int r = VX_SCHED_AUTH_PEER; r <= VX_SCHED_AUTH_ADMIN; r++)
+		for (int q = VX_SCHED_AUTH_PEER; q <= VX_SCHED_AUTH_ADMIN; q++)
+			assert_string_not_equal(ta.tok[q], tb.tok[r]);
+	/* loosened: refused, and the message names the mode, not a token */
+	assert_int_equal(chmod(a, 0640), 0);
+	assert_int_equal(vx_sched_tokens_load(a, &ta2, &created, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "chmod 600"));
+	for (int r = VX_SCHED_AUTH_PEER; r <= VX_SCHED_AUTH_ADMIN; r++)
+		assert_null(strstr(err, ta.tok[r]));
+	assert_int_equal(chmod(a, 0600), 0);
+	/* a daemon's token file (vx serve --token-file) likewise: 0600 read, 0604 refused */
+	{
+		char t[4300];
+		FILE *fp;
+
+		snprintf(t, sizeof(t), "%s/peer.token", dir);
+		fp = fopen(t, "w");
+		assert_non_null(fp);
+		fprintf(fp, "%s\n", ta.tok[VX_SCHED_AUTH_PEER]);
+		fclose(fp);
+		assert_int_equal(chmod(t, 0600), 0);
+		assert_int_equal(vx_sched_token_read(t, tok, err, sizeof(err)), 0);
+		assert_string_equal(tok, ta.tok[VX_SCHED_AUTH_PEER]);
+		assert_int_equal(chmod(t, 0604), 0);
+		assert_int_equal(vx_sched_token_read(t, tok, err, sizeof(err)), -EINVAL);
+		assert_non_null(strstr(err, "chmod 600"));
+		assert_null(strstr(err, ta.tok[VX_SCHED_AUTH_PEER]));
+		assert_int_equal(unlink(t), 0);
+	}
+	/* a link to a good file is not followed */
+	assert_int_equal(symlink(a, l), 0);
+	assert_true(vx_sched_tokens_load(l, &ta2, &created, err, sizeof(err)) < 0);
+	assert_false(created);
+	assert_int_equal(unlink(l), 0);
+	/* a dangling link: no file is made where it points */
+	assert_int_equal(unlink(b), 0);
+	assert_int_equal(symlink(b, l), 0);
+	assert_true(vx_sched_tokens_load(l, &ta2, &created, err, sizeof(err)) < 0);
+	assert_false(created);
+	assert_int_equal(access(b, F_OK), -1);
+	assert_int_equal(unlink(l), 0);
+	assert_int_equal(unlink(a), 0);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -420,6 +516,7 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sched_server__host_ids_bounded_in_all, setup,
 						teardown),
+		cmocka_unit_test(test_sched_tokens__made_once_per_install),
 	};
 
 	return cmocka_run_group_tests_name("control_auth", tests, NULL, NULL);

@@ -706,8 +706,19 @@ static void test_api__65th_client_refused(void **state)
 
 	assert_non_null(t);
 	start(fx);
-	/* VX_API_CLIENTS_MAX clients, each known to the server (it answered them) */
-	for (int i = 0; i < VX_API_CLIENTS_MAX; i++) {
+	/* one uid (ours) holds at most VX_API_UID_CONNS: the next of it is refused */
+	for (int i = 0; i < (int)VX_API_UID_CONNS; i++) {
+		cs[i] = dial(fx);
+		assert_int_equal(vx_client_stat(cs[i], TASK_A, t), 0);
+	}
+	cs[VX_API_UID_CONNS] = dial(fx);
+	assert_int_equal(vx_client_stat(cs[VX_API_UID_CONNS], TASK_A, t), -EUSERS);
+	assert_non_null(strstr(vx_client_errmsg(cs[VX_API_UID_CONNS]), "api.max_conns_per_uid"));
+	vx_client_close(cs[VX_API_UID_CONNS]);
+	/* without that limit, VX_API_CLIENTS_MAX clients, each known to the server (it answered
+	 * them) */
+	vx_api_server_set_conns_per_uid(fx->srv, 0);
+	for (int i = VX_API_UID_CONNS; i < VX_API_CLIENTS_MAX; i++) {
 		cs[i] = dial(fx);
 		assert_int_equal(vx_client_stat(cs[i], TASK_A, t), 0);
 	}

@@ -5,8 +5,9 @@
  * the CSR's), revocation seen by a second process's handle, and a CRL signed again when a
  * revoke's CRL lost the rename race to another signer, a host renewing in a loop capped, and a
  * revoked current serial ending a host's renewals. dragonfly-behaviour.md section 5.5 items 3
- * (tokens: 128-bit secrets stored hashed, expiry and use counts), 13 (per-host limits: issued
- * certificates) and 20 (certificates bound to identity).
+ * (tokens: 128-bit secrets stored hashed, expiry and use counts), 7 (a CA key per install: what
+ * another made is refused), 13 (per-host limits: issued certificates) and 20 (certificates
+ * bound to identity).
  */
 #include "vx_test.h"
 
@@ -103,6 +104,30 @@ static void test_vx_pki_open__creates_files_with_modes(void **state)
 	assert_int_equal(vx_pki_open(&p, NULL, db, err, sizeof(err)), -EACCES);
 	assert_null(p);
 	assert_non_null(strstr(err, "chmod 600"));
+}
+
+/*
+ * dragonfly-behaviour.md 5.5 item 7 (a signing key generated per install, never a well-known
+ * one; what another key made is refused): two installs get CAs of different keys (pins), and a
+ * join token one made is refused by the other.
+ */
+static void test_vx_pki_open__key_per_install(void **state)
+{
+	struct vx_pki *p = ca_open(), *q = NULL;
+	char tok[VX_PKI_TOKEN_LEN + 1], id[VX_PKI_TOKEN_ID_HEX + 1], db2[160], err[512] = "";
+	enum vx_pki_role role = VX_PKI_ROLE_PEER;
+
+	(void)state;
+	snprintf(db2, sizeof(db2), "%s/other.db", dir);
+	assert_int_equal(vx_pki_open(&q, NULL, db2, err, sizeof(err)), 0);
+	assert_int_equal(strlen(vx_pki_ca_pin(q)), VX_PKI_PIN_HEX);
+	assert_string_not_equal(vx_pki_ca_pin(p), vx_pki_ca_pin(q));
+	assert_int_equal(vx_pki_token_create(p, VX_PKI_ROLE_SEED, NULL, 60, 2, tok, id), 0);
+	assert_int_equal(vx_pki_token_use(q, tok, strlen(tok), &role, NULL), -EACCES);
+	assert_int_equal(vx_pki_token_use(p, tok, strlen(tok), &role, NULL), 0);
+	assert_int_equal(role, VX_PKI_ROLE_SEED);
+	vx_pki_close(q);
+	vx_pki_close(p);
 }
 
 static void test_vx_pki_token_use__uses_expiry_pin_secret(void **state)
@@ -401,6 +426,7 @@ static void test_vx_pki_token_parse__strict(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_vx_pki_open__key_per_install, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vx_pki_open__creates_files_with_modes, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_vx_pki_token_use__uses_expiry_pin_secret,

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_vortex_digest.c: CRC-32/IEEE through every implementation against zlib, on many random
- * lengths and alignments, chained and whole; the "crc32:<decimal>" strings.
+ * lengths and alignments, chained and whole; the "crc32:<decimal>" strings. And
+ * shared/reference/dragonfly-behaviour.md 5.5 item 18 (no MD5; the digest algorithm is not
+ * downgradable by a client field): the one digest grammar refuses "md5:" for every caller, and
+ * where an OCI digest is read (a manifest's layers) crc32 is refused (accept_and_case).
  */
 #include "vx_test.h"
 
