@@ -555,16 +555,71 @@ def origin_log_bytes(bed):
 # One measured phase
 
 
-class Phase:
-    """Snapshots the counters of every node before and after the timed part of a system."""
+class SeedUplink(threading.Thread):
+    """Samples the seed's htb byte counter every UPLINK_TICK s during a timed part, so a run
+    slower than the bound tells where its time went: when the seed's uplink first and last ran
+    at half its rate or more (first_s, last_s, from the phase's start), how long it ran below
+    that in between (slow_s: a stall, or a late start of the swarm), and the tail after it
+    (last peer - last_s: the peers trading the last pieces, a final sync, an export's copy)."""
 
-    def __init__(self, bed):
+    def __init__(self, node, rate_bps):
+        super().__init__(daemon=True)
+        self.node, self.rate = node, rate_bps
+        self.samples = []
+        self.stop_ev = threading.Event()
+        self.t0 = time.monotonic()
+        self.start()
+
+    def run(self):
+        while not self.stop_ev.is_set():
+            a = time.monotonic()
+            try:
+                c = self.node.counters()
+            except Exception:
+                return
+            self.samples.append(((a + time.monotonic()) / 2, c["bytes"]))
+            self.stop_ev.wait(max(0.0, UPLINK_TICK - (time.monotonic() - a)))
+
+    def profile(self):
+        self.stop_ev.set()
+        self.join()
+        first = last = None
+        slow = 0.0
+        for (ta, ba), (tb, bb) in zip(self.samples, self.samples[1:]):
+            if tb <= ta:
+                continue
+            if (bb - ba) * 8 / (tb - ta) >= self.rate / 2:
+                if first is None:
+                    first = ta
+                elif last is not None:
+                    slow += ta - last  # the slow stretch since the last busy interval
+                last = tb
+        if first is None:
+            return None
+        return {"first_s": round(first - self.t0, 2), "last_s": round(last - self.t0, 2),
+                "slow_s": round(slow, 2), "samples": len(self.samples)}
+
+
+UPLINK_TICK = 0.25
+
+
+class Phase:
+    """Snapshots the counters of every node before and after the timed part of a system; with
+    uplink, also the seed's uplink over time (SeedUplink)."""
+
+    def __init__(self, bed, uplink=False):
         self.bed = bed
         self.before = {n: node.counters() for n, node in bed.nodes.items()}
         self.log_before = origin_log_bytes(bed)
+        seed = bed.nodes.get("seed")
+        self.uplink = (SeedUplink(seed, bed.args.seed_link)
+                       if uplink and seed is not None and not bed.loopback else None)
 
     def sent(self):
         out = {}
+        if self.uplink:
+            out["seed_uplink"] = self.uplink.profile()
+            self.uplink = None
         for n, node in self.bed.nodes.items():
             a, b = self.before[n], node.counters()
             if a is None or b is None:
@@ -604,10 +659,15 @@ def summarize(bed, system, f, n, t0, ends, sums, want, sent, procs, bnd, extra=N
             "seed_copies": sent["seed"]["payload_bytes"] / f,
             "peers_copies": peers_payload / f,
             "origin_log_body_bytes": sent["origin_log_body_bytes"],
-            "per_node": {k: v for k, v in sent.items() if k != "origin_log_body_bytes"},
+            "per_node": {k: v for k, v in sent.items()
+                         if k not in ("origin_log_body_bytes", "seed_uplink")},
         }
     elif sent is not None:
         res["bytes"] = {"origin_log_body_bytes": sent["origin_log_body_bytes"]}
+    if sent is not None and sent.get("seed_uplink"):
+        u = res["seed_uplink"] = dict(sent["seed_uplink"])
+        if res["last_s"]:
+            u["tail_s"] = round(res["last_s"] - u["last_s"], 2)
     if bnd and res["last_s"]:
         res["ratio_t_min"] = res["last_s"] / bnd["t_min"]
         res["ratio_t_http"] = res["last_s"] / bnd["t_http"]
@@ -798,7 +858,7 @@ def run_bt(bed, f, n, url, want, bnd, deadline, piece_length):
         nodes.append(node_proc(p, d, False))
     for _, r in nodes:
         r.wait_for("READY", deadline)
-    ph = Phase(bed)
+    ph = Phase(bed, uplink=True)
     t0 = time.monotonic()
     for p, _ in nodes:
         p.p.stdin.write(b"GO\n")
@@ -957,7 +1017,7 @@ def run_vx(bed, f, n, url, want, bnd, deadline, args, system="vx"):
             raise Fail("vx get on the seed produced a file with the wrong sha256")
         rm(warm_out)
     outs = [os.path.join(d, "out") for _, _, d in daemons[1:]]
-    ph = Phase(bed)
+    ph = Phase(bed, uplink=True)
     t0 = time.monotonic()
     gets = [node.proc("vx-get", [vx, "get", url, "-O", out, "--socket", sock] + get_extra)
             for node, out, (_, sock, _) in zip(peers, outs, daemons[1:])]
@@ -1007,7 +1067,7 @@ def run_cache(bed, f, n, url, want, bnd, deadline, args):
                   (["--piece-length", str(args.piece_length)] if args.piece_length else []),
                   quiet=True).stdout.strip()
         outs = [os.path.join(d, "out") for _, _, d in daemons[1:]]
-        ph = Phase(bed)
+        ph = Phase(bed, uplink=True)
         t0 = time.monotonic()
         exps = [node.proc("vx-cache-export", [vx, "cache", "export", tid, "-O", out,
                                               "--socket", sock])
@@ -1091,7 +1151,7 @@ def run_preheat(bed, f, n, url, want, bnd, deadline, args):
                "--api", "http://" + api, "--token-file", tokf]
         if args.piece_length:
             cmd += ["--piece-length", str(args.piece_length)]
-        ph = Phase(bed)
+        ph = Phase(bed, uplink=True)
         t0 = time.monotonic()
         job = ctl.proc("vx-preheat", cmd, stdout=subprocess.PIPE)
         wait_all([job], deadline, "preheat")
@@ -1165,6 +1225,14 @@ def print_report(cfg, bnd, results, out):
         w("\n(times in s from the start of all peers; copies = TCP payload bytes sent, measured "
           "from each node's htb counters as wire bytes - 66 * segments, divided by the file "
           "size)\n")
+    for r in results:
+        u = r.get("seed_uplink")
+        if r.get("error") or not u:
+            continue
+        w("%s: the seed's uplink at half its rate or more from %.2f s to %.2f s, below it %.2f s "
+          "in between; the last peer %s s after\n" % (
+              r["system"], u["first_s"], u["last_s"], u["slow_s"],
+              ("%.2f" % u["tail_s"]) if u.get("tail_s") is not None else "-"))
     for r in results:
         if r.get("error"):
             continue

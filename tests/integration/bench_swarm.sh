@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # bench_swarm.sh VX_BENCH [VX]: smoke run of `vx-bench swarm` so the testbed cannot rot.
-# N=2, 8 MiB, 40 Mbit/s uplinks in network namespaces, for http, bt and vx. Checks every peer's sha256 from the JSON report, the copies the origin
-# sent (from interface counters), the chart, and that nothing (namespace, bridge, process,
-# directory) is left behind, also after a run interrupted with Ctrl-C (SIGINT).
+# N=2, 8 MiB, 40 Mbit/s uplinks in network namespaces, for http, bt and vx. Checks every peer's
+# sha256 from the JSON report, the copies the origin sent (from interface counters), the seed's
+# uplink profile (bt, vx), the chart, and that nothing (namespace, bridge, process, directory) is
+# left behind, also after a run interrupted with Ctrl-C (SIGINT).
 # Exit 77 (skip) when network namespaces cannot be made here.
 set -u
 bench=$1
@@ -79,6 +80,13 @@ for s in want:
         total = b["origin_copies"] + b["seed_copies"] + b["peers_copies"]
         if not 1.9 <= total <= 2.6:
             bad.append("%s: %.2f copies sent in all, want about 2" % (s, total))
+    # The seed's uplink over the timed part: when it carried the file, and the tail after it.
+    u = r.get("seed_uplink")
+    if s in ("bt", "vx") and (
+            not u or not 0 <= u["first_s"] <= u["last_s"] or u["slow_s"] < 0 or
+            u["slow_s"] > u["last_s"] - u["first_s"] or
+            abs(u["last_s"] + u["tail_s"] - r["last_s"]) > 0.02):
+        bad.append("%s: seed uplink profile %s, last peer %.2f s" % (s, u, r["last_s"]))
     if r["last_s"] < rep["bound"]["t_min"] * 0.97:
         bad.append("%s: %.2f s beats the bound %.2f s: shaping is not working" %
                    (s, r["last_s"], rep["bound"]["t_min"]))
