@@ -29,5 +29,7 @@ void vx_serve_ccfg_start(struct serve_ccfg *cc, struct vx_config *cfg, struct vx
  * ones at once: a document may have come since @px was configured); NULL before stopping it.
  */
 void vx_serve_ccfg_proxy(struct serve_ccfg *cc, struct vx_proxy *px);
+/* The daemon's rates as configuration @c says. */
+struct vx_peer_rates vx_serve_rates(const struct vx_config *c);
 
 #endif

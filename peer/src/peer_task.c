@@ -215,6 +215,21 @@ static bool task_url_local(const char *url)
 	return url && vx_source_file_path(url, path, sizeof(path)) != 0;
 }
 
+/* @t's own rate: the daemon's per-task cap, or the share of a preheat when lower; 0: none. */
+static uint64_t task_rate_bps(const struct vx_peer *p, const struct peer_task *t)
+{
+	uint64_t cap = p->cfg.rates.task_bps, share = t->preheat_bps;
+
+	if (!cap || !share)
+		return cap ? cap : share;
+	return VX_MIN(cap, share);
+}
+
+void vx__peer_task_rate_update(struct vx_peer *p, struct peer_task *t)
+{
+	vx_rate_set(&t->rate, task_rate_bps(p, t));
+}
+
 static struct peer_task *task_new(struct vx_peer *p, const char *id, const char *url,
 				  enum peer_task_cause cause)
 {
@@ -232,6 +247,7 @@ static struct peer_task *task_new(struct vx_peer *p, const char *id, const char 
 		return NULL;
 	t->cause = cause;
 	t->peer = p;
+	vx_rate_init(&t->rate, task_rate_bps(p, t), VX_SOURCE_CHUNK_MAX);
 	t->slot = (uint32_t)(t - p->tasks);
 	t->gen = ++p->gen;
 	memcpy(t->id, id, VX_TASK_ID_LEN);
@@ -1082,7 +1098,8 @@ static void fetcher_start(struct vx_peer *p, struct peer_task *t)
 	fc.persistent = true;
 	fc.conns_per_parent = 1;
 	fc.pipeline_depth = 2;
-	fc.rate_bytes_per_s = p->cfg.download_rate_bps;
+	fc.rate_bytes_per_s = p->cfg.rates.download_bps;
+	fc.task_rate = &t->rate;
 	if (p->cfg.piece_timeout_ms)
 		fc.stall_timeout_ms = p->cfg.piece_timeout_ms;
 	fc.max_pieces_out = p->cfg.concurrent_pieces;
@@ -1664,6 +1681,7 @@ static void task_maybe_free(struct vx_peer *p, struct peer_task *t)
 	if (task_live(t)) /* shutting down: it ends here unfinished (nothing is reported) */
 		task_set_state(t, TASK_FAILED);
 	task_set_state(t, TASK_FREE);
+	vx_rate_destroy(&t->rate);
 	memset(t, 0, sizeof(*t));
 	t->content_fd = -1;
 	t->src_fd = -1;

@@ -159,7 +159,8 @@ make_file() {
 # /slow/NAME serves the same files at ${origin_slow_rate:-1m} bytes/s per connection (nginx
 # limit_rate), so a test can be sure a download is still running when it acts.
 # The log line keeps the Range header, so the one-byte stat probe ("Range: bytes=0-0", how the
-# source layer learns the length) can be told from the piece reads.
+# source layer learns the length) can be told from the piece reads. origin_log_extra: more
+# nginx variables appended to each line (e.g. ' \$msec \$request_time'), default none.
 origin_start() {
 	origin_port=$(free_port)
 	cat >"$dir/nginx.conf" <<CONF
@@ -169,7 +170,7 @@ error_log $dir/nginx-error.log;
 pid $dir/nginx.pid;
 events { worker_connections 256; }
 http {
- log_format vx '\$request_method \$uri \$status \$body_bytes_sent "\$http_range"';
+ log_format vx '\$request_method \$uri \$status \$body_bytes_sent "\$http_range"${origin_log_extra:-}';
  access_log $dir/access.log vx;
  default_type application/octet-stream;
  client_body_temp_path $dir/t1; proxy_temp_path $dir/t2; fastcgi_temp_path $dir/t3;
