@@ -85,7 +85,7 @@ void vx_peer_set_rates(struct vx_peer *p, const struct vx_peer_rates *r)
 	vx_source_ctx_set_rate(p->src, r->source_bps);
 	for (uint32_t i = 0; i < VX_PEER_TASKS_MAX; i++) {
 		if (p->tasks[i].state != TASK_FREE)
-			vx__peer_task_rate_update(p, &p->tasks[i]);
+			vx_rate_set(&p->tasks[i].rate, r->task_bps);
 	}
 }
 

@@ -215,21 +215,6 @@ static bool task_url_local(const char *url)
 	return url && vx_source_file_path(url, path, sizeof(path)) != 0;
 }
 
-/* @t's own rate: the daemon's per-task cap, or the share of a preheat when lower; 0: none. */
-static uint64_t task_rate_bps(const struct vx_peer *p, const struct peer_task *t)
-{
-	uint64_t cap = p->cfg.rates.task_bps, share = t->preheat_bps;
-
-	if (!cap || !share)
-		return cap ? cap : share;
-	return VX_MIN(cap, share);
-}
-
-void vx__peer_task_rate_update(struct vx_peer *p, struct peer_task *t)
-{
-	vx_rate_set(&t->rate, task_rate_bps(p, t));
-}
-
 static struct peer_task *task_new(struct vx_peer *p, const char *id, const char *url,
 				  enum peer_task_cause cause)
 {
@@ -247,7 +232,8 @@ static struct peer_task *task_new(struct vx_peer *p, const char *id, const char 
 		return NULL;
 	t->cause = cause;
 	t->peer = p;
-	vx_rate_init(&t->rate, task_rate_bps(p, t), VX_SOURCE_CHUNK_MAX);
+	vx_rate_init(&t->rate, p->cfg.rates.task_bps, VX_SOURCE_CHUNK_MAX);
+	vx_rate_init(&t->source_rate, 0, VX_SOURCE_CHUNK_MAX);
 	t->slot = (uint32_t)(t - p->tasks);
 	t->gen = ++p->gen;
 	memcpy(t->id, id, VX_TASK_ID_LEN);
@@ -1682,6 +1668,7 @@ static void task_maybe_free(struct vx_peer *p, struct peer_task *t)
 		task_set_state(t, TASK_FAILED);
 	task_set_state(t, TASK_FREE);
 	vx_rate_destroy(&t->rate);
+	vx_rate_destroy(&t->source_rate);
 	memset(t, 0, sizeof(*t));
 	t->content_fd = -1;
 	t->src_fd = -1;

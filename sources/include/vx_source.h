@@ -46,6 +46,7 @@ struct vx_rate;
 #define VX_SOURCE_LEN_TO_END	 UINT64_MAX   /* read length: everything from the offset on */
 #define VX_SOURCE_LENGTH_UNKNOWN (-1)	      /* stat length when the origin gives none */
 #define VX_SOURCE_CHUNK_MAX	 (256u << 10) /* most body bytes one sink call gets */
+#define VX_SOURCE_READ_RATES	 2u	      /* rates one read spends beside its context's */
 
 /*
  * Per-request options. Every pointer is borrowed for the duration of the call that takes the
@@ -257,9 +258,9 @@ struct vx_source_read {
 	vx_source_sink_fn sink; /* required */
 	vx_source_done_fn done; /* required */
 	void *arg;		/* lent to both until done has returned */
-	/* NULL, or a rate this read's body bytes spend beside the context's (one task's cap);
-	 * lent until done has returned */
-	struct vx_rate *rate;
+	/* NULL, or rates this read's body bytes spend beside the context's (one task's cap, its
+	 * preheat share); lent until done has returned */
+	struct vx_rate *rates[VX_SOURCE_READ_RATES];
 };
 
 /*

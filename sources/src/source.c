@@ -515,9 +515,7 @@ void vx_source_ctx_set_rate(struct vx_source_ctx *ctx, uint64_t bytes_per_s)
 
 bool vx__xfer_rate_try(struct vx__xfer *x, uint64_t n)
 {
-	struct vx_rate *rs[2] = { &x->obj->ctx->rate, x->rate };
-
-	return vx_rate_try(rs, 2, n);
+	return vx_rate_try(x->rates, VX_ARRAY_SIZE(x->rates), n);
 }
 
 int vx_source_read_submit(struct vx_source_obj *obj, const struct vx_source_read *rd, uint64_t *id)
@@ -555,7 +553,9 @@ int vx_source_read_submit(struct vx_source_obj *obj, const struct vx_source_read
 	x->sink = rd->sink;
 	x->done = rd->done;
 	x->arg = rd->arg;
-	x->rate = rd->rate;
+	x->rates[0] = &obj->ctx->rate;
+	for (uint32_t i = 0; i < VX_SOURCE_READ_RATES; i++)
+		x->rates[1 + i] = rd->rates[i];
 	if (obj->verify_digest && rd->offset == 0 && st->length >= 0 &&
 	    len == (uint64_t)st->length && strncmp(st->digest, "sha256:", 7) == 0) {
 		x->sha = EVP_MD_CTX_new();

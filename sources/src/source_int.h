@@ -183,9 +183,10 @@ struct vx__xfer {
 	bool reauthed;	   /* a 401 already led to one token refresh */
 	int preset_err;	   /* finish with this at the next start (set off the worker) */
 	uint32_t attempts;
-	uint64_t due_ns;      /* when waiting: start again at */
-	struct vx_rate *rate; /* NULL, or the read's own rate beside ctx->rate; borrowed */
-	bool paused;	      /* worker: on_body paused the transfer over its rate */
+	uint64_t due_ns; /* when waiting: start again at */
+	/* ctx->rate, then the read's own (vx_source_read.rates, NULL: none); borrowed */
+	struct vx_rate *rates[1 + VX_SOURCE_READ_RATES];
+	bool paused; /* worker: on_body paused the transfer over its rate */
 	struct vx_source_error detail;
 };
 

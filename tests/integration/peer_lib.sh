@@ -194,6 +194,17 @@ origin_body_bytes() {
 		END { printf "%d\n", s }' "$dir/access.log"
 }
 
+# rate_within10 WHAT MEASURED_BPS LIMIT_BPS: fails unless the measured rate is within 10% of the
+# limit (issue 16: "each limit measured within 10%"); prints both in MiB/s.
+rate_within10() {
+	local m l
+	m=$(awk -v r="$2" 'BEGIN { printf "%.2f", r / 1048576 }')
+	l=$(awk -v r="$3" 'BEGIN { printf "%.2f", r / 1048576 }')
+	awk -v m="$2" -v l="$3" 'BEGIN { d = m - l; if (d < 0) d = -d; exit !(d <= l / 10) }' ||
+		fail "$1: $m MiB/s, want $l MiB/s +-10%"
+	echo "$name: $1: $m MiB/s (limit $l)"
+}
+
 # origin_probes /PATH: stat probes of PATH (each sends one body byte).
 origin_probes() {
 	awk -v p="$1" '$1 == "GET" && $2 == p && $5 == "\"bytes=0-0\"" { n++ }

@@ -32,13 +32,6 @@ serve_start task --config "$dir/task.yaml"
 serve_start full
 serve_start capped --config "$dir/task.yaml"
 
-# within10 WHAT MEASURED_BPS LIMIT_BPS: fails unless MEASURED is within 10% of LIMIT.
-within10() {
-	awk -v m="$2" -v l="$3" 'BEGIN { d = m - l; if (d < 0) d = -d; exit !(d <= l / 10) }' ||
-		fail "$1: $(awk -v m="$2" 'BEGIN { printf "%.2f", m / 1048576 }') MiB/s, want $(awk -v l="$3" 'BEGIN { printf "%.2f", l / 1048576 }') MiB/s +-10%"
-	echo "$name: $1: $(awk -v m="$2" 'BEGIN { printf "%.2f", m / 1048576 }') MiB/s (limit $(awk -v l="$3" 'BEGIN { printf "%.2f", l / 1048576 }'))"
-}
-
 get full "$base/p.bin" "$dir/out/full-p"
 [ "$rc" -eq 0 ] || fail "full's get of p.bin failed: $err"
 
@@ -71,7 +64,7 @@ first=$(awk '$1 == "GET" && ($2 == "/s1.bin" || $2 == "/s2.bin") && $5 != "\"byt
 awk -v a="$t0" -v f="$first" 'BEGIN { exit !(f >= a - 1) }' || fail "the GETs of s1 and s2 began at $first, before the gets ($t0)"
 secs=$(awk -v a="$first" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
 awk -v s="$secs" 'BEGIN { exit !(s >= 10) }' || fail "src's two gets took $secs s, want >= 10"
-within10 "1. back-to-source, two tasks together over $secs s" \
+rate_within10 "1. back-to-source, two tasks together over $secs s" \
 	"$(awk -v b="$bytes" -v s="$secs" 'BEGIN { printf "%d", b / s }')" $((4 * mib))
 
 # 2. each of task's gets at its cap
@@ -80,7 +73,7 @@ for tag in t1 t2; do
 	ms=$(json elapsed_ms "$(cat "$dir/$tag.json")")
 	[ "$(origin_body_bytes "/$tag.bin")" -eq "$size" ] || fail "the origin sent $tag.bin more than once"
 	[ "$ms" -ge 10000 ] || fail "task's get of $tag took $ms ms, want >= 10 s"
-	within10 "2. task $tag alone over $ms ms" $((size * 1000 / ms)) $((2 * mib))
+	rate_within10 "2. task $tag alone over $ms ms" $((size * 1000 / ms)) $((2 * mib))
 done
 
 # 3. from the peer, at the cap
@@ -89,5 +82,5 @@ peers=$(json bytes_from_peers "$(cat "$dir/cp.json")")
 [ "$peers" -eq "$size" ] || fail "capped got $peers bytes of p.bin from peers, want all $size"
 [ "$(origin_body_bytes /p.bin)" -eq "$size" ] || fail "the origin sent p.bin more than once"
 [ "$ms" -ge 10000 ] || fail "capped's get of p.bin took $ms ms, want >= 10 s"
-within10 "3. one task from a peer over $ms ms" $((size * 1000 / ms)) $((2 * mib))
+rate_within10 "3. one task from a peer over $ms ms" $((size * 1000 / ms)) $((2 * mib))
 echo "$name: ok"
