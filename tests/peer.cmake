@@ -43,3 +43,11 @@ if(TARGET vx AND TARGET vx_api)
 	set_tests_properties(peer_memtier PROPERTIES LABELS integration TIMEOUT 150
 		SKIP_RETURN_CODE 77)
 endif()
+# The preheat rate shared by two control planes through a real PostgreSQL server (Debian's,
+# scripts/deps/manager.apt): the same test with "pg"; skipped (77) without PostgreSQL.
+if(TARGET vx)
+	add_test(NAME manager_pg_preheat_rate
+		COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/peer_preheat_rate.sh $<TARGET_FILE:vx> pg)
+	set_tests_properties(manager_pg_preheat_rate PROPERTIES LABELS integration TIMEOUT 150
+		SKIP_RETURN_CODE 77)
+endif()
