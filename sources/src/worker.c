@@ -561,6 +561,7 @@ static int xfer_start(struct vx__worker *w, struct vx__xfer *x)
 	resp_reset(&x->resp);
 	x->body_checked = false;
 	x->cut_ok = false;
+	x->paused = false; /* a retry's new handle is not paused */
 	x->abort_err = 0;
 	x->error_body = false;
 	x->errbody_len = 0;
