@@ -2,8 +2,10 @@
 # peer_rates.sh VX: the daemon's origin and per-task bandwidth limits (issue 16, "Limits"), each
 # measured over >= 10 s and held within 10% of its setting. An nginx origin, a scheduler and four
 # daemons on loopback; the three measurements run at once (one ~12 s window):
-#   1. src: download.back_to_source_rate_limit 4 MiB/s, two 24 MiB files fetched at once: the
-#      origin sends the 48 MiB at 4 MiB/s together (12 s), not 4 MiB/s each.
+#   1. src: download.back_to_source_rate_limit 4 MiB/s, from the cluster configuration (the
+#      control plane's --cluster-config; the daemon starts without it and applies it live),
+#      two 24 MiB files fetched at once: the origin sends the 48 MiB at 4 MiB/s together
+#      (12 s), not 4 MiB/s each. The other daemons' files set it to 0 (kept local).
 #   2. task: download.task_rate_limit 2 MiB/s, two 24 MiB files at once: each task at 2 MiB/s,
 #      4 MiB/s together (the cap is per task, not the daemon's).
 #   3. capped (download.task_rate_limit 2 MiB/s) gets a 24 MiB file that `full` holds: from the
@@ -22,15 +24,18 @@ size=$((24 * mib))
 for f in s1 s2 t1 t2 p; do
 	make_file "$f.bin" "$size"
 done
-printf 'download:\n  back_to_source_rate_limit: 4MiB\n' >"$dir/src.yaml"
-printf 'download:\n  task_rate_limit: 2MiB\n' >"$dir/task.yaml"
+printf '{"download.back_to_source_rate_limit": "4MiB"}\n' >"$dir/cluster.json"
+printf 'download:\n  back_to_source_rate_limit: 0\n  task_rate_limit: 2MiB\n' >"$dir/task.yaml"
+printf 'download:\n  back_to_source_rate_limit: 0\n' >"$dir/full.yaml"
 origin_log_extra=' $msec $request_time' # when each GET began: $msec - $request_time
 origin_start
-sched_start
-serve_start src --config "$dir/src.yaml"
+sched_start --cluster-config "$dir/cluster.json"
+serve_start src
 serve_start task --config "$dir/task.yaml"
-serve_start full
+serve_start full --config "$dir/full.yaml"
 serve_start capped --config "$dir/task.yaml"
+wait_line "$dir/src.log" 'cluster config version 1 .*applied: .*download.back_to_source_rate_limit' \
+	"${serve_pid[src]}" "src applying the cluster's back-to-source rate" >/dev/null
 
 get full "$base/p.bin" "$dir/out/full-p"
 [ "$rc" -eq 0 ] || fail "full's get of p.bin failed: $err"
