@@ -67,7 +67,8 @@ struct mgr_run {
 	uint64_t deadline_ms;
 	uint32_t nr, nr_hosts; /* targets: blob-major, nr_hosts per blob */
 	struct mgr_target *t;
-	uint32_t inflight_saved; /* the job row's inflight column, as last written */
+	uint32_t inflight_saved; /* the job row's inflight column as last written; UINT32_MAX:
+				  * not yet by this run */
 };
 
 struct mgr_jobs {
@@ -652,6 +653,9 @@ static struct mgr_run *run_take(struct mgr_jobs *j, int64_t id, uint64_t tmo_s,
 	}
 	run->used = true;
 	run->id = id;
+	/* the row's inflight is written at the first tick: a job claimed from a process that
+	 * died holds that process's count until then */
+	run->inflight_saved = UINT32_MAX;
 	run->deadline_ms = vx_now_ms() + tmo_s * 1000;
 	run->req = vx_malloc(sizeof(*run->req));
 	if (run->req)
