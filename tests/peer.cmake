@@ -5,7 +5,7 @@
 if(TARGET vx)
 	foreach(t swarm kill resume errors perms empty wait config private root_escalation poison bad_parents
 		seed_trigger nonroot pki pki_fake pki_flood store_files reload upgrade
-		cluster_config members liars crashloop diskfull preheat_queue load)
+		cluster_config members liars crashloop diskfull preheat_queue load rates preheat_rate)
 		add_test(NAME peer_${t}
 			COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/peer_${t}.sh $<TARGET_FILE:vx>)
 		set_tests_properties(peer_${t} PROPERTIES LABELS integration TIMEOUT 150
@@ -41,5 +41,13 @@ if(TARGET vx AND TARGET vx_api)
 		COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/peer_memtier.sh $<TARGET_FILE:vx>
 			$<TARGET_FILE:memtier_fd>)
 	set_tests_properties(peer_memtier PROPERTIES LABELS integration TIMEOUT 150
+		SKIP_RETURN_CODE 77)
+endif()
+# The preheat rate shared by two control planes through a real PostgreSQL server (Debian's,
+# scripts/deps/manager.apt): the same test with "pg"; skipped (77) without PostgreSQL.
+if(TARGET vx)
+	add_test(NAME manager_pg_preheat_rate
+		COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/peer_preheat_rate.sh $<TARGET_FILE:vx> pg)
+	set_tests_properties(manager_pg_preheat_rate PROPERTIES LABELS integration TIMEOUT 150
 		SKIP_RETURN_CODE 77)
 endif()

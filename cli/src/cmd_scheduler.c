@@ -122,6 +122,9 @@ static void usage(FILE *f)
 	      "                      share (password in PGPASSFILE; default: the --db file)\n"
 	      "  --job-lease S       a job whose runner stopped is claimed after S s (default "
 	      "15)\n"
+	      "  --preheat-rate-limit BYTES  bytes/s all preheat fetches from origins may take\n"
+	      "                      together, on every chosen daemon (e.g. 100MiB; default 0:\n"
+	      "                      none); control planes on one --manager-db share it\n"
 	      "  --role R            all (default): scheduler, API and jobs; manager: the API\n"
 	      "                      alone (jobs are run by a scheduler on the same database);\n"
 	      "                      scheduler: no API, runs the jobs managers made\n",
@@ -194,6 +197,7 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 		{ "insecure-plaintext", no_argument, NULL, 5 },
 		{ "manager-db", required_argument, NULL, 'M' },
 		{ "job-lease", required_argument, NULL, 'E' },
+		{ "preheat-rate-limit", required_argument, NULL, 17 },
 		{ "role", required_argument, NULL, 'r' },
 		{ "sync-dir", required_argument, NULL, 12 },
 		{ "api-tls-cert", required_argument, NULL, 15 },
@@ -438,6 +442,16 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 		case 'E':
 			if (parse_u32("--job-lease", optarg, 2, 3600, &mf->cfg.job_lease_s))
 				return -EINVAL;
+			break;
+		case 17:
+			if (vx_args_parse_size(optarg, &mf->cfg.preheat_rate_bps) ||
+			    mf->cfg.preheat_rate_bps > VX_CTL_RATE_MAX) {
+				fprintf(stderr,
+					"vx scheduler: --preheat-rate-limit is a size such as "
+					"100MiB (at most 1TiB), got '%s'\n",
+					optarg);
+				return -EINVAL;
+			}
 			break;
 		case 'G': {
 			char *buf = NULL;

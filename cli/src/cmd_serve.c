@@ -101,6 +101,11 @@ static void usage(FILE *f)
 		"                           default 127.0.0.1:4002, busy: a warning; \"\" off)\n"
 		"  --log-level LEVEL        error, warn, info or debug\n"
 		"  --log-format FORMAT      text (default) or json: one object a line\n\n"
+		"Bandwidth, bytes/s (0 none), in the config file or the cluster configuration:\n"
+		"  upload.rate_limit                   all uploads\n"
+		"  download.rate_limit                 pieces from peers\n"
+		"  download.back_to_source_rate_limit  every origin read together, any source\n"
+		"  download.task_rate_limit            one task, origin and peers together\n"
 		"SIGHUP reloads --config: log_level is applied, other changed keys are logged as\n"
 		"needing a restart; TLS files are re-read whenever they change. SIGUSR2 upgrades:\n"
 		"the program now at this one's path starts with the same arguments and takes over\n"
@@ -384,8 +389,7 @@ static void peer_cfg_from(const struct vx_config *c, const struct serve_flags *f
 	pc->piece_timeout_ms = (uint32_t)c->download.piece_timeout_ms;
 	pc->concurrent_pieces = (uint32_t)c->download.concurrent_pieces;
 	pc->resume = !fl->no_resume;
-	pc->upload_rate_bps = c->upload.rate_limit_bps;
-	pc->download_rate_bps = c->download.rate_limit_bps;
+	pc->rates = vx_serve_rates(c);
 	pc->upload_max_conns = (uint32_t)c->upload.max_connections;
 	pc->upload_idle_timeout_ms = (uint32_t)c->upload.idle_timeout_ms;
 	pc->upload_addr_conns = (uint32_t)c->upload.max_conns_per_addr;

@@ -54,7 +54,9 @@ struct vx_config_upload {
 
 struct vx_config_download {
 	uint64_t concurrent_pieces;
-	uint64_t rate_limit_bps; /* 0 = unlimited */
+	uint64_t rate_limit_bps;		/* 0 = unlimited */
+	uint64_t back_to_source_rate_limit_bps; /* every origin read together; 0 = unlimited */
+	uint64_t task_rate_limit_bps;		/* one task, origin and peers; 0 = unlimited */
 	uint64_t piece_timeout_ms;
 	uint64_t parent_wait_ms;      /* a scheduler's WAIT lasts at most this long */
 	uint64_t access_proof_ttl_ms; /* a proven access to a private task holds this long */

@@ -32,6 +32,8 @@ static const char *const live_keys[] = {
 	"schedulers",
 	"upload.rate_limit",
 	"download.rate_limit",
+	"download.back_to_source_rate_limit",
+	"download.task_rate_limit",
 	"storage.gc_high_percent",
 	"storage.gc_low_percent",
 	"storage.task_ttl",
@@ -39,6 +41,16 @@ static const char *const live_keys[] = {
 	"proxy.rules",
 	"proxy.direct_rules",
 };
+
+struct vx_peer_rates vx_serve_rates(const struct vx_config *c)
+{
+	return (struct vx_peer_rates){
+		.upload_bps = c->upload.rate_limit_bps,
+		.download_bps = c->download.rate_limit_bps,
+		.source_bps = c->download.back_to_source_rate_limit_bps,
+		.task_bps = c->download.task_rate_limit_bps,
+	};
+}
 
 struct note {
 	char applied[512], restart[512], local[512];
@@ -273,7 +285,11 @@ static void on_config(void *arg, struct vx_peer *p, uint64_t version, const char
 	ccfg_schedulers_guard(cc, next);
 	(void)vx_config_changed(&cc->effective, next, note_changed, &nt);
 	(void)vx_log_set_level_name(next->log_level);
-	vx_peer_set_rates(p, next->upload.rate_limit_bps, next->download.rate_limit_bps);
+	{
+		struct vx_peer_rates r = vx_serve_rates(next);
+
+		vx_peer_set_rates(p, &r);
+	}
 	rc = vx_peer_set_gc(
 		p, (uint32_t)next->storage.gc_high_percent, (uint32_t)next->storage.gc_low_percent,
 		next->storage.task_ttl_ms / 1000, (uint32_t)(next->storage.gc_interval_ms / 1000));
@@ -339,8 +355,7 @@ void vx_serve_ccfg_start(struct serve_ccfg *cc, struct vx_config *cfg, struct vx
 		ccfg_schedulers_guard(cc, &cc->effective);
 		*cfg = cc->effective;
 		(void)vx_log_set_level_name(cfg->log_level);
-		pc->upload_rate_bps = cfg->upload.rate_limit_bps;
-		pc->download_rate_bps = cfg->download.rate_limit_bps;
+		pc->rates = vx_serve_rates(cfg);
 		pc->nr_schedulers = 0;
 		for (unsigned i = 0; i < cfg->nr_schedulers && i < VX_PEER_SCHEDULERS_MAX; i++)
 			pc->schedulers[pc->nr_schedulers++] = cc->effective.schedulers[i];

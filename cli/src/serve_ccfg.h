@@ -36,5 +36,7 @@ void vx_serve_ccfg_proxy(struct serve_ccfg *cc, struct vx_proxy *px);
  * document the daemon merges go through it, so none of them accepts what a start refuses.
  */
 int vx_serve_rules_check(const struct vx_config *c, char *err, size_t err_len);
+/* The daemon's rates as configuration @c says. */
+struct vx_peer_rates vx_serve_rates(const struct vx_config *c);
 
 #endif

@@ -5,6 +5,7 @@
 #include "vx_bucket.h"
 
 #include "vx_compiler.h"
+#include "vx_time.h"
 
 void vx_bucket_init(struct vx_bucket *b, uint64_t rate, uint64_t burst, uint64_t now_ms)
 {
@@ -40,4 +41,73 @@ void vx_bucket_take(struct vx_bucket *b, uint64_t n)
 	if (b->rate == 0)
 		return;
 	b->tokens = n > b->tokens ? 0 : b->tokens - n;
+}
+
+/* ---- struct vx_rate: one bucket, several threads ---------------------------------------- */
+
+static uint64_t rate_burst(const struct vx_rate *r, uint64_t rate)
+{
+	return VX_MAX(rate / 10, r->burst_min);
+}
+
+void vx_rate_init(struct vx_rate *r, uint64_t rate, uint64_t burst_min)
+{
+	pthread_mutex_init(&r->lock, NULL);
+	r->burst_min = burst_min ? burst_min : 1;
+	vx_bucket_init(&r->b, rate, rate_burst(r, rate), vx_now_ms());
+}
+
+void vx_rate_destroy(struct vx_rate *r)
+{
+	pthread_mutex_destroy(&r->lock);
+}
+
+void vx_rate_set(struct vx_rate *r, uint64_t rate)
+{
+	pthread_mutex_lock(&r->lock);
+	if (rate != r->b.rate)
+		vx_bucket_init(&r->b, rate, rate_burst(r, rate), vx_now_ms());
+	pthread_mutex_unlock(&r->lock);
+}
+
+uint64_t vx_rate_get(struct vx_rate *r)
+{
+	uint64_t rate;
+
+	pthread_mutex_lock(&r->lock);
+	rate = r->b.rate;
+	pthread_mutex_unlock(&r->lock);
+	return rate;
+}
+
+uint64_t vx_rate_peek(struct vx_rate *r, uint64_t want)
+{
+	uint64_t n;
+
+	if (!r)
+		return want;
+	pthread_mutex_lock(&r->lock);
+	n = vx_bucket_peek(&r->b, want, vx_now_ms());
+	pthread_mutex_unlock(&r->lock);
+	return n;
+}
+
+void vx_rate_take(struct vx_rate *r, uint64_t n)
+{
+	if (!r)
+		return;
+	pthread_mutex_lock(&r->lock);
+	vx_bucket_take(&r->b, n);
+	pthread_mutex_unlock(&r->lock);
+}
+
+bool vx_rate_try(struct vx_rate *const *rs, uint32_t nr, uint64_t n)
+{
+	for (uint32_t i = 0; i < nr; i++) {
+		if (rs[i] && vx_rate_peek(rs[i], n) < n)
+			return false;
+	}
+	for (uint32_t i = 0; i < nr; i++)
+		vx_rate_take(rs[i], n);
+	return true;
 }

@@ -123,16 +123,26 @@ int vx_sched_server_adopt(struct vx_sched_server *srv, int fd, const uint8_t *pr
 /* The scheduler core; only from the loop's thread (a hook). */
 struct vx_sched *vx_sched_server_core(struct vx_sched_server *srv);
 
+/* An event the manager sends one host (vx_sched_server_push()); every pointer borrowed. */
+struct vx_sched_push {
+	enum vx_ctl_event kind; /* VX_CTL_EV_PREHEAT, _PREHEAT_MEMORY, _EVICT */
+	const char *task_id;
+	const char *url;	    /* NULL: none */
+	uint64_t piece_len;	    /* 0: not fixed */
+	const char *const *headers; /* origin request headers; secrets */
+	uint32_t nr_headers;
+	uint64_t rate_bps; /* preheat: the task's share of the preheat rate; 0: none */
+};
+
 /*
- * vx_sched_server_push() - send event @kind (VX_CTL_EV_PREHEAT, VX_CTL_EV_EVICT) for @task_id
- * to @host's connection; @url (NULL for none), @piece_len (0: not fixed) and @nr_headers origin
- * request headers (secrets: sent only on a TLS connection or one from loopback) go along.
+ * vx_sched_server_push() - send event @ev to @host's connection; the origin request headers
+ * (secrets) only on a TLS connection or one from loopback.
  * Returns 0, -ENOTCONN (the host has no connection now), -EPIPE (its connection was dropped),
- * -EPERM (headers, and the host's connection is plaintext from another host), -E2BIG.
+ * -EPERM (headers, and the host's connection is plaintext from another host), -E2BIG,
+ * -EINVAL (a rate over VX_CTL_RATE_MAX).
  */
-int vx_sched_server_push(struct vx_sched_server *srv, uint32_t host, enum vx_ctl_event kind,
-			 const char *task_id, const char *url, uint64_t piece_len,
-			 const char *const *headers, uint32_t nr_headers);
+int vx_sched_server_push(struct vx_sched_server *srv, uint32_t host,
+			 const struct vx_sched_push *ev);
 
 /*
  * vx_sched_server_set_cluster_config() - the cluster configuration document daemons fetch

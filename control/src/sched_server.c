@@ -1097,7 +1097,9 @@ static void pcache_replicate(void *arg, uint32_t host, const struct vx_pcache_ta
 
 static void pcache_drop(void *arg, uint32_t host, const char *task_id)
 {
-	(void)vx_sched_server_push(arg, host, VX_CTL_EV_EVICT, task_id, NULL, 0, NULL, 0);
+	struct vx_sched_push ev = { .kind = VX_CTL_EV_EVICT, .task_id = task_id };
+
+	(void)vx_sched_server_push(arg, host, &ev);
 }
 
 static struct vx_pcache_ops pcache_ops(struct vx_sched_server *srv)
@@ -1739,9 +1741,7 @@ static bool conn_private(const struct srv_conn *c)
 	return conn_is_tls(c) || vx_ip_is_loopback(c->seen_ip);
 }
 
-int vx_sched_server_push(struct vx_sched_server *srv, uint32_t host, enum vx_ctl_event kind,
-			 const char *task_id, const char *url, uint64_t piece_len,
-			 const char *const *headers, uint32_t nr_headers)
+int vx_sched_server_push(struct vx_sched_server *srv, uint32_t host, const struct vx_sched_push *ev)
 {
 	struct srv_conn *c = vx_sched_host_ctx(srv->sched, host);
 	struct vx_ctl_str hs[VX_CTL_HEADERS_MAX];
@@ -1749,30 +1749,36 @@ int vx_sched_server_push(struct vx_sched_server *srv, uint32_t host, enum vx_ctl
 
 	if (!c)
 		return -ENOTCONN;
-	if (nr_headers > VX_CTL_HEADERS_MAX)
+	if (ev->nr_headers > VX_CTL_HEADERS_MAX)
 		return -E2BIG;
-	if (nr_headers && !conn_private(c))
+	if (ev->nr_headers && !conn_private(c))
 		return -EPERM;
+	if (ev->rate_bps > VX_CTL_RATE_MAX)
+		return -EINVAL;
 	memset(&m, 0, sizeof(m));
 	m.tag = VX_TAG_CONTROL_EVENT;
 	m.type = VX_CTL_EVENT;
-	m.event = kind;
-	m.task_id = vx_ctl_str_of(task_id);
+	m.event = ev->kind;
+	m.task_id = vx_ctl_str_of(ev->task_id);
 	m.has = VX_CTL_F_EVENT | VX_CTL_F_TASK_ID;
-	if (url) {
-		m.url = vx_ctl_str_of(url);
+	if (ev->url) {
+		m.url = vx_ctl_str_of(ev->url);
 		m.has |= VX_CTL_F_URL;
 	}
-	if (piece_len) {
-		m.piece_len = piece_len;
+	if (ev->piece_len) {
+		m.piece_len = ev->piece_len;
 		m.has |= VX_CTL_F_PIECE_LEN;
 	}
-	for (uint32_t i = 0; i < nr_headers; i++)
-		hs[i] = vx_ctl_str_of(headers[i]);
-	if (nr_headers) {
+	for (uint32_t i = 0; i < ev->nr_headers; i++)
+		hs[i] = vx_ctl_str_of(ev->headers[i]);
+	if (ev->nr_headers) {
 		m.headers = hs;
-		m.nr_headers = nr_headers;
+		m.nr_headers = ev->nr_headers;
 		m.has |= VX_CTL_F_HEADERS;
+	}
+	if (ev->rate_bps) {
+		m.rate_bps = ev->rate_bps;
+		m.has |= VX_CTL_F_RATE;
 	}
 	return conn_send(srv, c, &m);
 }

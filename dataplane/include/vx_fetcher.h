@@ -28,6 +28,7 @@
 
 struct vx_loop;
 struct vx_fetcher;
+struct vx_rate;
 struct ssl_ctx_st;
 
 /* Where one piece is written, from the sink's begin(). */
@@ -101,7 +102,10 @@ struct vx_fetcher_cfg {
 	 * connection's depth (the daemon's download.concurrent_pieces) */
 	uint32_t max_pieces_out;
 	uint64_t rate_bytes_per_s; /* download rate limit; 0 = unlimited */
-	uint64_t seed;		   /* random start; 0 = from the clock */
+	/* NULL, or a rate shared with other threads that the body bytes spend too (the task's
+	 * cap, spent by its origin reads as well); borrowed until vx_fetcher_free() */
+	struct vx_rate *task_rate;
+	uint64_t seed; /* random start; 0 = from the clock */
 	/*
 	 * In order (a reader streams the content as its prefix grows: vx get -O -, the registry
 	 * mirror): each pick starts at the first piece not yet done instead of at a random one,

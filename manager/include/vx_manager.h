@@ -63,6 +63,10 @@ struct vx_manager_cfg {
 	/* PEM files (borrowed) of the API's TLS certificate (chain) and key (mode 0600 or
 	 * stricter): the API speaks HTTPS (libmicrohttpd's GnuTLS); NULL: plain HTTP */
 	const char *tls_cert, *tls_key;
+	/* bytes/s every preheat fetch from an origin in flight takes together, on all the chosen
+	 * daemons of all the processes sharing the database (each fetch gets an equal share in its
+	 * preheat event, sent again as the count changes); 0: none */
+	uint64_t preheat_rate_bps;
 	const char *const *sync_dirs; /* directories a sync's file:// prefix may lie under */
 	uint32_t nr_sync_dirs;	      /* (none: file:// prefixes are refused) */
 };

@@ -6,7 +6,9 @@
  *   delete_task  EV_EVICT to every host with a peer of it, then the core forgets it.
  *   preheat      EV_PREHEAT to each chosen host; every tick reads the core's peer state of
  *                each (SUCCEEDED: done, FAILED or the host gone: failed) until all are known
- *                or the timeout passes.
+ *                or the timeout passes. With a preheat rate, every fetch in flight gets an
+ *                equal share of it in its event, sent again when the count changes
+ *                (preheat_share()).
  *   gc           removes jobs and audit records past the retention.
  *
  * A job is a row of mgr_jobs (state PENDING, SUCCESS or FAILURE; result in Dragonfly's shape).
@@ -43,8 +45,9 @@ struct mgr_target {
 	char id[128];
 	char ip[64];
 	bool seed;
-	bool pushed; /* told (concurrent_* may hold it back) */
-	int done;    /* 0 pending, 1 holds it, -1 failed */
+	bool pushed;   /* told (concurrent_* may hold it back) */
+	uint64_t rate; /* the share of the preheat rate it was last told; 0: none */
+	int done;      /* 0 pending, 1 holds it, -1 failed */
 	const char *why;
 };
 
@@ -64,6 +67,8 @@ struct mgr_run {
 	uint64_t deadline_ms;
 	uint32_t nr, nr_hosts; /* targets: blob-major, nr_hosts per blob */
 	struct mgr_target *t;
+	uint32_t inflight_saved; /* the job row's inflight column as last written; UINT32_MAX:
+				  * not yet by this run */
 };
 
 struct mgr_jobs {
@@ -76,6 +81,7 @@ struct mgr_jobs {
 	struct vx_sched_host_view *hv;
 	struct vx_sched_holder *hold;
 	struct mgr_hooks *hooks;
+	uint64_t share; /* the preheat rate's share last computed; 0: none yet */
 };
 
 void vx__mgr_rfc3339(int64_t t, char out[32])
@@ -294,7 +300,9 @@ static void job_delete_task(struct mgr_jobs *j, int64_t id, const char *tid)
 
 		if (!h)
 			continue;
-		rc = vx_sched_server_push(j->srv, h->host, VX_CTL_EV_EVICT, tid, NULL, 0, NULL, 0);
+		rc = vx_sched_server_push(
+			j->srv, h->host,
+			&(struct vx_sched_push){ .kind = VX_CTL_EV_EVICT, .task_id = tid });
 		json_array_append_new(rc ? bad : ok,
 				      host_json(h->id, h->addr, h->role == VX_CTL_ROLE_SEED, tid,
 						NULL, rc ? "the host is not connected" : NULL));
@@ -390,6 +398,106 @@ static void run_finish(struct mgr_jobs *j, struct mgr_run *run, const char *erro
 	run_free(run);
 }
 
+/* Tells target @t of @run to fetch its blob at @rate bytes/s from the origin (0: no limit). */
+static int target_tell(struct mgr_jobs *j, const struct mgr_run *run, struct mgr_target *t,
+		       uint64_t rate)
+{
+	const struct mgr_blob *bl = &run->blobs[t->blob];
+	const char *hdrs[MGR_HEADERS_MAX];
+	struct vx_sched_push ev = {
+		.kind = run->req->to_memory ? VX_CTL_EV_PREHEAT_MEMORY : VX_CTL_EV_PREHEAT,
+		.task_id = bl->task_id,
+		.url = bl->url,
+		.piece_len = run->req->piece_length,
+		.headers = hdrs,
+		.nr_headers = run->req->nr_headers,
+		.rate_bps = rate,
+	};
+	int rc;
+
+	for (uint32_t i = 0; i < run->req->nr_headers; i++)
+		hdrs[i] = run->req->headers[i];
+	rc = vx_sched_server_push(j->srv, t->host, &ev);
+	if (!rc)
+		t->rate = rate;
+	return rc;
+}
+
+/*
+ * Blobs of @run in flight: told to a host that is not yet known to be done. A blob, not a host,
+ * is what costs the origin: the scheduler lets one host of a task fetch it from the origin at a
+ * time (--origin-max, 1 by default) and gives the others parents.
+ */
+static uint32_t run_inflight(const struct mgr_run *run)
+{
+	uint32_t n = 0;
+
+	for (uint32_t b = 0; b < run->nr_blobs; b++) {
+		bool in = false;
+
+		for (uint32_t h = 0; h < run->nr_hosts && !in; h++) {
+			const struct mgr_target *t = &run->t[b * run->nr_hosts + h];
+
+			in = t->pushed && !t->done;
+		}
+		n += in;
+	}
+	return n;
+}
+
+/*
+ * The preheat rate (cfg.preheat_rate_bps) split evenly over the blobs in flight on every
+ * process sharing the database: each run writes its count into its job's row (column
+ * inflight), and n is the sum over the PENDING jobs whose lease holds (this process's own
+ * count when the database is away). Every host fetching one is told the share (a blob's
+ * other hosts take it from the one fetching it from the origin); one told another share is
+ * told again.
+ */
+static void preheat_share(struct mgr_jobs *j)
+{
+	uint64_t local = 0, total;
+	struct mgr_rows *rows = NULL;
+
+	if (!j->cfg.preheat_rate_bps)
+		return;
+	for (uint32_t i = 0; i < RUNS_MAX; i++) {
+		struct mgr_run *run = &j->runs[i];
+		uint32_t n;
+
+		if (!run->used || run->image)
+			continue;
+		n = run_inflight(run);
+		local += n;
+		if (n != run->inflight_saved &&
+		    !vx__mgr_sql(j->db, NULL,
+				 "UPDATE mgr_jobs SET inflight = ? WHERE id = ? AND owner = ?",
+				 "iis", (int64_t)n, run->id, j->db->owner))
+			run->inflight_saved = n;
+	}
+	if (!local)
+		return;
+	total = local;
+	if (!vx__mgr_sql(j->db, &rows,
+			 "SELECT CAST(COALESCE(SUM(inflight), 0) AS BIGINT) FROM mgr_jobs"
+			 " WHERE state = 'PENDING' AND lease >= ?",
+			 "i", vx_wall_s()) &&
+	    vx__mgr_rows_n(rows) == 1 && vx__mgr_rows_i(rows, 0, 0) > 0)
+		total = VX_MAX(total, (uint64_t)vx__mgr_rows_i(rows, 0, 0));
+	vx__mgr_rows_free(rows);
+	j->share = VX_MAX(j->cfg.preheat_rate_bps / total, (uint64_t)1);
+	for (uint32_t i = 0; i < RUNS_MAX; i++) {
+		struct mgr_run *run = &j->runs[i];
+
+		for (uint32_t k = 0; run->used && !run->image && k < run->nr; k++) {
+			struct mgr_target *t = &run->t[k];
+
+			if (t->pushed && !t->done && t->rate != j->share)
+				(void)target_tell(j, run, t,
+						  j->share); /* a lost host: the tick sees it */
+		}
+	}
+}
+
 /*
  * Tells the targets not yet told to fetch their blob, within the request's
  * concurrent_task_count (blobs in flight at once) and concurrent_peer_count (hosts in flight at
@@ -402,12 +510,8 @@ static void run_push(struct mgr_jobs *j, struct mgr_run *run)
 	uint32_t pl = run->req->concurrent_peers ? run->req->concurrent_peers : UINT32_MAX;
 	bool *bin = vx_calloc(run->nr_blobs + 1, sizeof(bool));
 	bool *hin = vx_calloc(run->nr_hosts + 1, sizeof(bool));
-	const char *hdrs[MGR_HEADERS_MAX];
 	uint32_t nb = 0, nh = 0;
 	int rc;
-
-	for (uint32_t i = 0; i < run->req->nr_headers; i++)
-		hdrs[i] = run->req->headers[i];
 
 	if (!bin || !hin)
 		goto out;
@@ -425,6 +529,10 @@ static void run_push(struct mgr_jobs *j, struct mgr_run *run)
 		struct mgr_target *t = &run->t[i];
 		const struct mgr_blob *bl = &run->blobs[t->blob];
 		uint32_t h = i % run->nr_hosts;
+		/* the last share until preheat_share() counts this one in */
+		uint64_t rate = j->cfg.preheat_rate_bps
+					? (j->share ? j->share : j->cfg.preheat_rate_bps)
+					: 0;
 
 		if (t->pushed || t->done || (!bin[t->blob] && nb >= tl) || (!hin[h] && nh >= pl))
 			continue;
@@ -434,10 +542,7 @@ static void run_push(struct mgr_jobs *j, struct mgr_run *run)
 			continue;
 		}
 		t->pushed = true;
-		rc = vx_sched_server_push(
-			j->srv, t->host,
-			run->req->to_memory ? VX_CTL_EV_PREHEAT_MEMORY : VX_CTL_EV_PREHEAT,
-			bl->task_id, bl->url, run->req->piece_length, hdrs, run->req->nr_headers);
+		rc = target_tell(j, run, t, rate);
 		if (rc) {
 			t->done = -1;
 			t->why = rc == -EPERM ? "the job's credentials are not sent to a host "
@@ -476,8 +581,10 @@ static void run_dispatch(struct mgr_jobs *j, struct mgr_run *run)
 	}
 	run->nr_hosts = hosts;
 	run->nr = hosts * run->nr_blobs;
-	if (run->nr)
+	if (run->nr) {
 		run_push(j, run);
+		preheat_share(j);
+	}
 	vx_info("manager: job %" PRId64 ": preheat of %u blob(s) on %u host(s)", run->id,
 		run->nr_blobs, hosts);
 }
@@ -546,6 +653,9 @@ static struct mgr_run *run_take(struct mgr_jobs *j, int64_t id, uint64_t tmo_s,
 	}
 	run->used = true;
 	run->id = id;
+	/* the row's inflight is written at the first tick: a job claimed from a process that
+	 * died holds that process's count until then */
+	run->inflight_saved = UINT32_MAX;
 	run->deadline_ms = vx_now_ms() + tmo_s * 1000;
 	run->req = vx_malloc(sizeof(*run->req));
 	if (run->req)
@@ -867,6 +977,7 @@ void vx__mgr_jobs_tick(struct mgr_jobs *j, uint64_t now_ms)
 		else if (now_ms >= run->deadline_ms)
 			run_finish(j, run, "timed out");
 	}
+	preheat_share(j);
 }
 
 static json_t *row_json(const struct mgr_rows *rows, uint32_t i)

@@ -48,9 +48,12 @@ static const char *const schema_lite =
 	" BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;" BLOCKLIST_TABLE;
 
 /* columns added after the first release of the sqlite tables (the job lease, for resuming) */
-static const char *const jobs_added[] = { "req TEXT", "owner TEXT",
+static const char *const jobs_added[] = { "req TEXT",
+					  "owner TEXT",
 					  "lease INTEGER NOT NULL DEFAULT 0",
-					  "deadline INTEGER NOT NULL DEFAULT 0", "webhook TEXT" };
+					  "deadline INTEGER NOT NULL DEFAULT 0",
+					  "webhook TEXT",
+					  "inflight INTEGER NOT NULL DEFAULT 0" };
 
 static const char *const schema_pg =
 	"CREATE TABLE IF NOT EXISTS mgr_tokens(id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL,"
@@ -61,6 +64,7 @@ static const char *const schema_pg =
 	" created BIGINT NOT NULL, updated BIGINT NOT NULL, req TEXT, owner TEXT,"
 	" lease BIGINT NOT NULL DEFAULT 0, deadline BIGINT NOT NULL DEFAULT 0, webhook TEXT);"
 	"ALTER TABLE mgr_jobs ADD COLUMN IF NOT EXISTS webhook TEXT;"
+	"ALTER TABLE mgr_jobs ADD COLUMN IF NOT EXISTS inflight BIGINT NOT NULL DEFAULT 0;"
 	"CREATE INDEX IF NOT EXISTS mgr_jobs_state ON mgr_jobs(state, lease);"
 	"CREATE TABLE IF NOT EXISTS mgr_audit(seq BIGINT PRIMARY KEY, time BIGINT NOT NULL,"
 	" token_id BIGINT NOT NULL, source TEXT NOT NULL, action TEXT NOT NULL,"

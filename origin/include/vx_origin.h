@@ -35,6 +35,7 @@
 
 #include "vx_compiler.h"
 #include "vx_download.h"
+#include "vx_source.h"
 #include "vx_store.h"
 #include "vx_task_id.h"
 
@@ -43,6 +44,7 @@ struct vx_source_obj;
 struct vx_source_stat;
 struct vx_source_upstream;
 struct vx_outbound_policy;
+struct vx_rate;
 
 /* Pieces fetched at once when the options say 0. */
 #define VX_ORIGIN_PARALLEL_DEFAULT 4u
@@ -104,6 +106,9 @@ struct vx_origin_opts {
 	bool outbound_local; /* that host is this one */
 	/* through another cluster's forward proxy (vx_source_opts.upstream); NULL: direct */
 	const struct vx_source_upstream *upstream;
+	/* NULL, or rates the body bytes spend beside the source context's
+	 * (vx_source_read.rates): one task's cap, its preheat share */
+	struct vx_rate *rates[VX_SOURCE_READ_RATES];
 };
 
 /*

@@ -589,6 +589,7 @@ static int ranged_submit_part(struct run *r, struct ranged *c, struct slot *s)
 	rd.sink = slot_sink;
 	rd.done = slot_done;
 	rd.arg = s;
+	memcpy(rd.rates, r->opts->rates, sizeof(rd.rates));
 	rc = vx_source_read_submit(c->obj, &rd, &s->read_id);
 	if (rc) {
 		slot_set_idle(c, s);
@@ -1098,6 +1099,7 @@ static int stream_run(struct run *r, struct stream *st, struct vx_source_ctx *sr
 	rd.sink = stream_sink;
 	rd.done = stream_done;
 	rd.arg = st;
+	memcpy(rd.rates, r->opts->rates, sizeof(rd.rates));
 	r->res->stage = VX_DOWNLOAD_STAGE_SOURCE;
 	rc = vx_source_read_submit(obj, &rd, &st->read_id);
 	if (rc) {

@@ -43,6 +43,14 @@ struct vx_peer_job;
 
 struct vx_tls_ctx;
 
+/* The daemon's rates, bytes per second, 0 = unlimited. */
+struct vx_peer_rates {
+	uint64_t upload_bps;   /* upload.rate_limit */
+	uint64_t download_bps; /* download.rate_limit: pieces from parents, per task */
+	uint64_t source_bps;   /* download.back_to_source_rate_limit: every origin read together */
+	uint64_t task_bps;     /* download.task_rate_limit: one task, origin and peers together */
+};
+
 struct vx_peer_cfg {
 	const char *data_dir; /* store directory; required */
 	const char *listen;   /* Vortex upload server "HOST:PORT"; port 0 picks one */
@@ -67,11 +75,10 @@ struct vx_peer_cfg {
 	uint32_t members_heartbeat_ms; /* announce (heartbeat) interval; 0: 1000 */
 	uint32_t members_misses;       /* heartbeats missed before a member is dropped; 0: 3 */
 	bool seed;		       /* announce the seed role */
-	bool no_back_to_source;	  /* never fetch from the origin (config download.back_to_source) */
-	bool resume;		  /* restart unfinished tasks found in the store at start */
-	bool wipe;		  /* empty the store at start (embedded one-shot peers) */
-	uint64_t upload_rate_bps; /* bytes per second; 0 = unlimited */
-	uint64_t download_rate_bps;	 /* bytes per second; 0 = unlimited */
+	bool no_back_to_source; /* never fetch from the origin (config download.back_to_source) */
+	bool resume;		/* restart unfinished tasks found in the store at start */
+	bool wipe;		/* empty the store at start (embedded one-shot peers) */
+	struct vx_peer_rates rates;
 	uint64_t bandwidth_bps;		 /* declared upload bandwidth, bits/s; 0: not declared */
 	uint32_t upload_max_conns;	 /* 0: default */
 	uint32_t upload_idle_timeout_ms; /* close an upload connection idle this long; 0: 60 s */
@@ -223,9 +230,10 @@ uint32_t vx_peer_cache_list(struct vx_peer *p, struct vx_download_task *out, uin
 void vx_peer_free(struct vx_peer *p);
 
 /* From on_cluster_config (the loop thread) only: what the cluster configuration changes live.
- * Rates in bytes/s (0 unlimited; the download rate holds for downloads started from now).
+ * Rates: the download rate holds for downloads started from now; the others at once, the task
+ * rate for the tasks running too.
  * The scheduler list: see vx_sched_client_set_servers(); -ENOTCONN when the daemon has none. */
-void vx_peer_set_rates(struct vx_peer *p, uint64_t upload_bps, uint64_t download_bps);
+void vx_peer_set_rates(struct vx_peer *p, const struct vx_peer_rates *r);
 
 /* The store's GC settings, live (vx_store_set_gc(): 0 keeps a value). -EINVAL: low >= high. */
 VX_MUST_CHECK int vx_peer_set_gc(struct vx_peer *p, uint32_t high_pct, uint32_t low_pct,

@@ -365,7 +365,7 @@ static void *loop_main(void *arg)
 	uc.listen_fd = p->cfg.listen_fd;
 	uc.ops = vx_store_glue_source_ops();
 	uc.ops_ctx = p->store;
-	uc.rate_bytes_per_s = p->cfg.upload_rate_bps;
+	uc.rate_bytes_per_s = p->cfg.rates.upload_bps;
 	uc.super_seed = p->cfg.seed; /* a seed sends about one copy; the swarm does the rest */
 	uc.max_sends = PEER_UPLOAD_SLOTS;
 	if (p->cfg.upload_max_conns)
@@ -603,6 +603,8 @@ int vx_peer_new(struct vx_peer **out, const struct vx_peer_cfg *cfg, char *err, 
 		};
 
 		rc = vx_source_ctx_new(&p->src, &srcc);
+		if (!rc)
+			vx_source_ctx_set_rate(p->src, p->cfg.rates.source_bps);
 	}
 	if (rc) {
 		if (err)

@@ -77,12 +77,16 @@ void vx__peer_ccfg_event(struct vx_peer *p, const struct vx_ctl_msg *m)
 		ccfg_fetch(p);
 }
 
-void vx_peer_set_rates(struct vx_peer *p, uint64_t upload_bps, uint64_t download_bps)
+void vx_peer_set_rates(struct vx_peer *p, const struct vx_peer_rates *r)
 {
-	p->cfg.upload_rate_bps = upload_bps;
-	p->cfg.download_rate_bps = download_bps;
+	p->cfg.rates = *r;
 	if (p->up)
-		vx_upload_set_rate(p->up, upload_bps);
+		vx_upload_set_rate(p->up, r->upload_bps);
+	vx_source_ctx_set_rate(p->src, r->source_bps);
+	for (uint32_t i = 0; i < VX_PEER_TASKS_MAX; i++) {
+		if (p->tasks[i].state != TASK_FREE)
+			vx_rate_set(&p->tasks[i].rate, r->task_bps);
+	}
 }
 
 int vx_peer_set_gc(struct vx_peer *p, uint32_t high_pct, uint32_t low_pct, uint64_t task_ttl_s,

@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "vx_bucket.h"
 #include "vx_ctl_msg.h"
 #include "vx_fetcher.h"
 #include "vx_list.h"
@@ -342,6 +343,12 @@ struct peer_task {
 	struct vx_origin origin_info;
 	bool have_origin;
 	atomic_bool cancel_source;
+	/* What this task downloads, origin and peers together (cfg.rates.task_bps): spent by the
+	 * origin's reads on source threads and by the fetcher on the loop */
+	struct vx_rate rate;
+	/* What a preheat's task fetches from its origin: the share of the control plane's
+	 * preheat rate it was given (key 76), 0 none; spent by the origin's reads only */
+	struct vx_rate source_rate;
 	/* the upstream cluster failed and source.upstream_cluster.fallback let the task go
 	 * to its origin (peer_work.c) */
 	atomic_bool upstream_off;
@@ -493,7 +500,7 @@ int vx__peer_source_set(struct peer_task *t, const char *tag, const char *app,
 int vx__peer_source_from_trigger(struct peer_task *t, const struct vx_ctl_msg *m);
 void vx__peer_source_free(struct peer_task *t);
 int vx__peer_source_check(const struct peer_task *t, char *why, size_t why_len);
-void vx__peer_source_outbound(const struct vx_peer *p, const struct peer_task *t,
+void vx__peer_source_outbound(const struct vx_peer *p, struct peer_task *t,
 			      struct vx_origin_opts *o);
 const struct vx_source_upstream *vx__peer_source_upstream(const struct vx_peer *p,
 							  const struct peer_task *t);

@@ -3,7 +3,9 @@
  * peer_mgmt.c: the daemon's side of the management plane's jobs (manager/, spec/manager.md).
  * The scheduler pushes them over the control channel the daemon already trusts:
  *
- *   EV_PREHEAT task url [piece_len]: fetch url as task and keep it, like a seed trigger but
+ *   EV_PREHEAT task url [piece_len] [rate]: fetch url as task and keep it (from the origin
+ *   at rate bytes/s at most: the task's share of the control plane's preheat rate, sent again
+ *   when it changes), like a seed trigger but
  *     registered as an ordinary download (the scheduler picks parents or the origin), so a
  *     preheat to every peer costs the origin one copy. A task already running here is left alone.
  *   EV_PREHEAT_MEMORY: the same, and once complete the task goes to the store's memory tier
@@ -71,6 +73,7 @@ struct preheat_wait {
 	bool memory;
 	char **headers;
 	uint32_t nr_headers;
+	uint64_t rate_bps; /* the control plane's share for its origin fetch; 0: none */
 };
 
 static void wait_free(struct preheat_wait *w)
@@ -80,24 +83,34 @@ static void wait_free(struct preheat_wait *w)
 	vx_free(w);
 }
 
-static bool queued(const struct vx_peer *p, const char *id)
+static struct preheat_wait *queued(struct vx_peer *p, const char *id)
 {
-	const struct vx_list *pos;
+	struct vx_list *pos;
 
 	vx_list_for_each(pos, &p->preheat_q) {
-		if (strcmp(vx_list_entry(pos, struct preheat_wait, node)->id, id) == 0)
-			return true;
+		struct preheat_wait *w = vx_list_entry(pos, struct preheat_wait, node);
+
+		if (strcmp(w->id, id) == 0)
+			return w;
 	}
-	return false;
+	return NULL;
+}
+
+/* A preheat's task fetches from its origin at @rate_bps at most (its share of the control
+ * plane's preheat rate, key 76); 0: no share. */
+static void preheat_rate(struct peer_task *t, uint64_t rate_bps)
+{
+	vx_rate_set(&t->source_rate, rate_bps);
 }
 
 /* Takes @headers (freed here when the preheat cannot wait). */
 static void preheat_wait(struct vx_peer *p, const char *id, const char *url, uint64_t piece_len,
-			 bool memory, char **headers, uint32_t nr_headers)
+			 bool memory, char **headers, uint32_t nr_headers, uint64_t rate_bps)
 {
-	struct preheat_wait *w;
+	struct preheat_wait *w = queued(p, id);
 
-	if (queued(p, id)) {
+	if (w) {
+		w->rate_bps = rate_bps; /* a new share for the one waiting */
 		vx__peer_headers_free(headers, nr_headers);
 		return;
 	}
@@ -116,6 +129,7 @@ static void preheat_wait(struct vx_peer *p, const char *id, const char *url, uin
 	w->memory = memory;
 	w->headers = headers;
 	w->nr_headers = nr_headers;
+	w->rate_bps = rate_bps;
 	vx_list_add_tail(&p->preheat_q, &w->node);
 	p->nr_preheat_q++;
 	if (p->nr_preheat_q == 1 || (p->nr_preheat_q & (p->nr_preheat_q - 1)) == 0)
@@ -135,6 +149,7 @@ void vx__peer_mgmt_tick(struct vx_peer *p)
 				return;	   /* still full: the next tick tries again */
 			w->headers = NULL; /* the task took them */
 			w->nr_headers = 0;
+			preheat_rate(t, w->rate_bps);
 			vx_info("peer: preheat: fetching %s (it waited for a task slot)",
 				VX_URL_SAFE(w->url));
 		}
@@ -158,6 +173,7 @@ void vx__peer_mgmt_free(struct vx_peer *p)
 static void on_preheat(struct vx_peer *p, const char *id, const struct vx_ctl_msg *m)
 {
 	bool memory = m->event == VX_CTL_EV_PREHEAT_MEMORY;
+	uint64_t rate = (m->has & VX_CTL_F_RATE) ? m->rate_bps : 0;
 	char url[VX_CTL_STR_MAX + 1], **headers;
 	struct peer_task *t;
 	uint32_t nr_headers;
@@ -167,6 +183,10 @@ static void on_preheat(struct vx_peer *p, const char *id, const struct vx_ctl_ms
 		return;
 	t = vx__peer_task_find(p, id);
 	if (t) {
+		/* the event again: a new share of the preheat rate (a task a client started
+		 * keeps its own rate: only a preheat's task takes a share) */
+		if (t->cause == CAUSE_PREHEAT)
+			preheat_rate(t, rate);
 		if (memory) {
 			t->to_memory = true;
 			vx__peer_task_to_memory(p, t); /* when it is complete already */
@@ -183,9 +203,10 @@ static void on_preheat(struct vx_peer *p, const char *id, const struct vx_ctl_ms
 				CAUSE_PREHEAT, memory, headers, nr_headers);
 	if (!t) {
 		preheat_wait(p, id, url, (m->has & VX_CTL_F_PIECE_LEN) ? m->piece_len : 0, memory,
-			     headers, nr_headers);
+			     headers, nr_headers, rate);
 		return;
 	}
+	preheat_rate(t, rate);
 	vx_info("peer: preheat: fetching %s%s", VX_URL_SAFE(url),
 		nr_headers ? " with the job's credentials" : "");
 }

@@ -145,12 +145,15 @@ const struct vx_source_upstream *vx__peer_source_upstream(const struct vx_peer *
  * (vx_outbound.h); loopback and link-local only for a requester on this host, which only the
  * scheduler can tell (it compares the addresses both connect from): the requester's address
  * is never looked up among this host's own (a requester beside the scheduler is 127.0.0.1,
- * which every host has).
+ * which every host has). Every fetch also spends the task's own rates (its cap, and a
+ * preheat's share of the control plane's preheat rate).
  */
-void vx__peer_source_outbound(const struct vx_peer *p, const struct peer_task *t,
+void vx__peer_source_outbound(const struct vx_peer *p, struct peer_task *t,
 			      struct vx_origin_opts *o)
 {
 	o->upstream = vx__peer_source_upstream(p, t);
+	o->rates[0] = &t->rate;	       /* the task's cap: its bytes from every source */
+	o->rates[1] = &t->source_rate; /* a preheat's share of the control plane's rate */
 	if (t->cause != CAUSE_TRIGGER && !(t->cause == CAUSE_RESUME && p->cfg.seed))
 		return;
 	o->outbound = &p->cfg.outbound;

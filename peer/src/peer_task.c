@@ -232,6 +232,8 @@ static struct peer_task *task_new(struct vx_peer *p, const char *id, const char 
 		return NULL;
 	t->cause = cause;
 	t->peer = p;
+	vx_rate_init(&t->rate, p->cfg.rates.task_bps, VX_SOURCE_CHUNK_MAX);
+	vx_rate_init(&t->source_rate, 0, VX_SOURCE_CHUNK_MAX);
 	t->slot = (uint32_t)(t - p->tasks);
 	t->gen = ++p->gen;
 	memcpy(t->id, id, VX_TASK_ID_LEN);
@@ -1082,7 +1084,8 @@ static void fetcher_start(struct vx_peer *p, struct peer_task *t)
 	fc.persistent = true;
 	fc.conns_per_parent = 1;
 	fc.pipeline_depth = 2;
-	fc.rate_bytes_per_s = p->cfg.download_rate_bps;
+	fc.rate_bytes_per_s = p->cfg.rates.download_bps;
+	fc.task_rate = &t->rate;
 	if (p->cfg.piece_timeout_ms)
 		fc.stall_timeout_ms = p->cfg.piece_timeout_ms;
 	fc.max_pieces_out = p->cfg.concurrent_pieces;
@@ -1668,6 +1671,8 @@ static void task_maybe_free(struct vx_peer *p, struct peer_task *t)
 	if (task_live(t)) /* shutting down: it ends here unfinished (nothing is reported) */
 		task_set_state(t, TASK_FAILED);
 	task_set_state(t, TASK_FREE);
+	vx_rate_destroy(&t->rate);
+	vx_rate_destroy(&t->source_rate);
 	memset(t, 0, sizeof(*t));
 	t->content_fd = -1;
 	t->src_fd = -1;

@@ -31,19 +31,22 @@
 
 struct vx_source_ctx;
 struct vx_source_obj;
+struct vx_rate;
 
 /* Limits. Every one is explicit; inputs past them are refused with a clear error. */
-#define VX_SOURCE_URL_MAX	 8192u	    /* bytes of a URL, NUL included */
-#define VX_SOURCE_HEADERS_MAX	 32u	    /* request headers in one struct vx_source_opts */
-#define VX_SOURCE_KEPT_MAX	 4096u	    /* bytes of response headers kept by stat */
-#define VX_SOURCE_ETAG_MAX	 256u	    /* bytes of an ETag, NUL included */
-#define VX_SOURCE_DIGEST_MAX	 160u	    /* "sha256:<64 hex>" and friends, NUL included */
-#define VX_SOURCE_DETAIL_MSG_MAX 256u	    /* bytes of an error detail message */
-#define VX_SOURCE_REQS_MAX	 4096u	    /* largest reqs_max a context accepts */
-#define VX_SOURCE_WORKERS_MAX	 16u	    /* largest workers a context accepts */
-#define VX_SOURCE_DOC_MAX	 (4u << 20) /* largest manifest, listing page or JSON reply */
-#define VX_SOURCE_LEN_TO_END	 UINT64_MAX /* read length: everything from the offset on */
-#define VX_SOURCE_LENGTH_UNKNOWN (-1)	    /* stat length when the origin gives none */
+#define VX_SOURCE_URL_MAX	 8192u	      /* bytes of a URL, NUL included */
+#define VX_SOURCE_HEADERS_MAX	 32u	      /* request headers in one struct vx_source_opts */
+#define VX_SOURCE_KEPT_MAX	 4096u	      /* bytes of response headers kept by stat */
+#define VX_SOURCE_ETAG_MAX	 256u	      /* bytes of an ETag, NUL included */
+#define VX_SOURCE_DIGEST_MAX	 160u	      /* "sha256:<64 hex>" and friends, NUL included */
+#define VX_SOURCE_DETAIL_MSG_MAX 256u	      /* bytes of an error detail message */
+#define VX_SOURCE_REQS_MAX	 4096u	      /* largest reqs_max a context accepts */
+#define VX_SOURCE_WORKERS_MAX	 16u	      /* largest workers a context accepts */
+#define VX_SOURCE_DOC_MAX	 (4u << 20)   /* largest manifest, listing page or JSON reply */
+#define VX_SOURCE_LEN_TO_END	 UINT64_MAX   /* read length: everything from the offset on */
+#define VX_SOURCE_LENGTH_UNKNOWN (-1)	      /* stat length when the origin gives none */
+#define VX_SOURCE_CHUNK_MAX	 (256u << 10) /* most body bytes one sink call gets */
+#define VX_SOURCE_READ_RATES	 2u	      /* rates one read spends beside its context's */
 
 /*
  * Per-request options. Every pointer is borrowed for the duration of the call that takes the
@@ -204,6 +207,15 @@ VX_MUST_CHECK int vx_source_ctx_new(struct vx_source_ctx **out,
  */
 void vx_source_ctx_free(struct vx_source_ctx *ctx);
 
+/*
+ * vx_source_ctx_set_rate() - the rate in bytes per second that the body bytes of every read of
+ * @ctx spend together, whatever the scheme (the daemon's back-to-source limit); 0: none. Any
+ * thread, at any time: reads in flight take the new rate at once. A read over its rate is paused
+ * (libcurl keeps the bytes and the TCP window closes), not failed; a plug-in read waits in its
+ * sink. Opens, listings and manifests are not counted.
+ */
+void vx_source_ctx_set_rate(struct vx_source_ctx *ctx, uint64_t bytes_per_s);
+
 /* True when @url's scheme is registered in @ctx (built-in or plug-in). Borrows both. */
 bool vx_source_supports(const struct vx_source_ctx *ctx, const char *url);
 
@@ -246,6 +258,9 @@ struct vx_source_read {
 	vx_source_sink_fn sink; /* required */
 	vx_source_done_fn done; /* required */
 	void *arg;		/* lent to both until done has returned */
+	/* NULL, or rates this read's body bytes spend beside the context's (one task's cap, its
+	 * preheat share); lent until done has returned */
+	struct vx_rate *rates[VX_SOURCE_READ_RATES];
 };
 
 /*

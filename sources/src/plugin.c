@@ -117,6 +117,17 @@ static int plugin_sink(void *host_arg, const void *data, uint64_t len)
 		return -ECANCELED;
 	if (x->left != VX_SOURCE_LEN_TO_END && len > x->left)
 		return -EPROTO; /* more than asked for */
+	/* over its rates, the plug-in thread waits here (a worker pauses its transfer instead) */
+	for (uint64_t spent = 0; spent < len;) {
+		uint64_t n = VX_MIN(len - spent, (uint64_t)VX__RECV_BUFFER);
+
+		if (__atomic_load_n(&x->cancel, __ATOMIC_RELAXED))
+			return -ECANCELED;
+		if (vx__xfer_rate_try(x, n))
+			spent += n;
+		else
+			usleep(VX__RATE_TICK_MS * 1000);
+	}
 	rc = x->sink(x->arg, data, (size_t)len);
 	if (rc)
 		return rc < 0 ? rc : -EINVAL;

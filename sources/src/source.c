@@ -101,6 +101,7 @@ int vx_source_ctx_new(struct vx_source_ctx **out, const struct vx_source_ctx_cfg
 	}
 	pthread_mutex_init(&ctx->lock, NULL);
 	pthread_cond_init(&ctx->plugin_cond, NULL);
+	vx_rate_init(&ctx->rate, 0, VX__RECV_BUFFER);
 	vx_list_init(&ctx->plugin_q);
 	vx_list_init(&ctx->live);
 	rc = vx__http_register(ctx);
@@ -127,6 +128,7 @@ int vx_source_ctx_new(struct vx_source_ctx **out, const struct vx_source_ctx_cfg
 out_destroy_lock:
 	pthread_cond_destroy(&ctx->plugin_cond);
 	pthread_mutex_destroy(&ctx->lock);
+	vx_rate_destroy(&ctx->rate);
 out_free_ctx:
 	vx_free(ctx);
 	return rc;
@@ -144,6 +146,7 @@ void vx_source_ctx_free(struct vx_source_ctx *ctx)
 		vx__plugin_unload(ctx->plugins[i]);
 	pthread_cond_destroy(&ctx->plugin_cond);
 	pthread_mutex_destroy(&ctx->lock);
+	vx_rate_destroy(&ctx->rate);
 	vx_free(ctx);
 }
 
@@ -505,6 +508,16 @@ out_free_url:
 
 /* ---- Reads -------------------------------------------------------------------------------- */
 
+void vx_source_ctx_set_rate(struct vx_source_ctx *ctx, uint64_t bytes_per_s)
+{
+	vx_rate_set(&ctx->rate, bytes_per_s);
+}
+
+bool vx__xfer_rate_try(struct vx__xfer *x, uint64_t n)
+{
+	return vx_rate_try(x->rates, VX_ARRAY_SIZE(x->rates), n);
+}
+
 int vx_source_read_submit(struct vx_source_obj *obj, const struct vx_source_read *rd, uint64_t *id)
 {
 	const struct vx_source_stat *st = &obj->stat;
@@ -540,6 +553,9 @@ int vx_source_read_submit(struct vx_source_obj *obj, const struct vx_source_read
 	x->sink = rd->sink;
 	x->done = rd->done;
 	x->arg = rd->arg;
+	x->rates[0] = &obj->ctx->rate;
+	for (uint32_t i = 0; i < VX_SOURCE_READ_RATES; i++)
+		x->rates[1 + i] = rd->rates[i];
 	if (obj->verify_digest && rd->offset == 0 && st->length >= 0 &&
 	    len == (uint64_t)st->length && strncmp(st->digest, "sha256:", 7) == 0) {
 		x->sha = EVP_MD_CTX_new();

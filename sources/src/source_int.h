@@ -13,6 +13,7 @@
 
 #include <curl/curl.h>
 
+#include "vx_bucket.h"
 #include "vx_list.h"
 #include "vx_source.h"
 #include "vx_source_parse.h"
@@ -83,6 +84,7 @@ struct vx_source_ctx {
 	/* cfg's hub settings, indexed by enum vx_source_hub; "" when not configured */
 	char hub_endpoint[2][1024];
 	char hub_token_file[2][4096];
+	struct vx_rate rate; /* every read's body bytes together (vx_source_ctx_set_rate) */
 	struct vx__scheme schemes[VX__SCHEMES_MAX];
 	uint32_t nr_schemes;
 	void *plugins[VX__PLUGINS_MAX];
@@ -182,6 +184,9 @@ struct vx__xfer {
 	int preset_err;	   /* finish with this at the next start (set off the worker) */
 	uint32_t attempts;
 	uint64_t due_ns; /* when waiting: start again at */
+	/* ctx->rate, then the read's own (vx_source_read.rates, NULL: none); borrowed */
+	struct vx_rate *rates[1 + VX_SOURCE_READ_RATES];
+	bool paused; /* worker: on_body paused the transfer over its rate */
 	struct vx_source_error detail;
 };
 
@@ -230,6 +235,13 @@ void vx__xfer_free(struct vx__xfer *x);
 int vx__fetch_run(struct vx_source_ctx *ctx, struct vx__fetch *f);
 void vx__fetch_release(struct vx__fetch *f);
 bool vx__on_worker(const struct vx_source_ctx *ctx);
+/* Bytes libcurl hands a write callback at most (CURLOPT_BUFFERSIZE): also the least burst of a
+ * read's rates (vx_rate burst_min), so that one callback's bytes can always be granted. */
+#define VX__RECV_BUFFER ((long)VX_SOURCE_CHUNK_MAX)
+/* How often a worker retries the transfers it paused over their rate. */
+#define VX__RATE_TICK_MS 10
+/* Spends @n body bytes of @x's rates (the context's, the read's own) if all have them now. */
+bool vx__xfer_rate_try(struct vx__xfer *x, uint64_t n);
 int vx__map_status(long status);
 void vx__detail_set(struct vx_source_error *d, int err, long status, const char *url,
 		    const char *fmt, ...) VX_PRINTF(5, 6);

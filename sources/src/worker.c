@@ -39,7 +39,6 @@
 #define VX__BACKOFF_CAP_MS     4000u
 #define VX__RETRY_AFTER_CAP_MS 10000u /* longest Retry-After honoured */
 #define VX__POLL_MAX_MS	       1000
-#define VX__RECV_BUFFER	       (256 * 1024L)
 
 static const char *const kept_names[] = {
 	"content-type",	    "etag",
@@ -471,6 +470,11 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 				f->body[f->body_len] = '\0';
 			}
 		} else {
+			if (!vx__xfer_rate_try(x, take)) {
+				/* libcurl keeps these bytes and hands them again on resume */
+				x->paused = true;
+				return CURL_WRITEFUNC_PAUSE;
+			}
 			if (x->sha && EVP_DigestUpdate(x->sha, data, take) != 1) {
 				x->abort_err = -ENOMEM;
 				return 0;
@@ -557,6 +561,7 @@ static int xfer_start(struct vx__worker *w, struct vx__xfer *x)
 	resp_reset(&x->resp);
 	x->body_checked = false;
 	x->cut_ok = false;
+	x->paused = false; /* a retry's new handle is not paused */
 	x->abort_err = 0;
 	x->error_body = false;
 	x->errbody_len = 0;
@@ -868,11 +873,32 @@ static void start_or_fail(struct vx__worker *w, struct vx__xfer *x)
 	}
 }
 
+/* Lets the transfers paused over their rate try again (on_body pauses them anew if the rate
+ * still has no room). */
+static void resume_paused(struct vx__worker *w)
+{
+	struct vx_list *pos;
+
+	vx_list_for_each(pos, &w->running) {
+		struct vx__xfer *x = vx_list_entry(pos, struct vx__xfer, node);
+
+		if (!x->paused || !x->easy)
+			continue;
+		x->paused = false;
+		curl_easy_pause(x->easy, CURLPAUSE_CONT);
+	}
+}
+
 static int next_timeout_ms(struct vx__worker *w)
 {
 	uint64_t now = vx_now_ns();
 	int t = VX__POLL_MAX_MS;
 	struct vx_list *pos;
+
+	vx_list_for_each(pos, &w->running) {
+		if (vx_list_entry(pos, struct vx__xfer, node)->paused)
+			t = VX__RATE_TICK_MS;
+	}
 
 	vx_list_for_each(pos, &w->waiting) {
 		struct vx__xfer *x = vx_list_entry(pos, struct vx__xfer, node);
@@ -930,6 +956,7 @@ static void *worker_main(void *arg)
 		sweep(w, stopping);
 		if (stopping)
 			break;
+		resume_paused(w);
 		curl_multi_perform(w->multi, &running);
 		while ((msg = curl_multi_info_read(w->multi, &left)) != NULL) {
 			struct vx__xfer *x = NULL;

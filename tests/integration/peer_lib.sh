@@ -159,7 +159,8 @@ make_file() {
 # /slow/NAME serves the same files at ${origin_slow_rate:-1m} bytes/s per connection (nginx
 # limit_rate), so a test can be sure a download is still running when it acts.
 # The log line keeps the Range header, so the one-byte stat probe ("Range: bytes=0-0", how the
-# source layer learns the length) can be told from the piece reads.
+# source layer learns the length) can be told from the piece reads. origin_log_extra: more
+# nginx variables appended to each line (e.g. ' \$msec \$request_time'), default none.
 origin_start() {
 	origin_port=$(free_port)
 	cat >"$dir/nginx.conf" <<CONF
@@ -169,7 +170,7 @@ error_log $dir/nginx-error.log;
 pid $dir/nginx.pid;
 events { worker_connections 256; }
 http {
- log_format vx '\$request_method \$uri \$status \$body_bytes_sent "\$http_range"';
+ log_format vx '\$request_method \$uri \$status \$body_bytes_sent "\$http_range"${origin_log_extra:-}';
  access_log $dir/access.log vx;
  default_type application/octet-stream;
  client_body_temp_path $dir/t1; proxy_temp_path $dir/t2; fastcgi_temp_path $dir/t3;
@@ -191,6 +192,17 @@ CONF
 origin_body_bytes() {
 	awk -v p="$1" '$1 == "GET" && $2 == p && $5 != "\"bytes=0-0\"" { s += $4 }
 		END { printf "%d\n", s }' "$dir/access.log"
+}
+
+# rate_within10 WHAT MEASURED_BPS LIMIT_BPS: fails unless the measured rate is within 10% of the
+# limit (issue 16: "each limit measured within 10%"); prints both in MiB/s.
+rate_within10() {
+	local m l
+	m=$(awk -v r="$2" 'BEGIN { printf "%.2f", r / 1048576 }')
+	l=$(awk -v r="$3" 'BEGIN { printf "%.2f", r / 1048576 }')
+	awk -v m="$2" -v l="$3" 'BEGIN { d = m - l; if (d < 0) d = -d; exit !(d <= l / 10) }' ||
+		fail "$1: $m MiB/s, want $l MiB/s +-10%"
+	echo "$name: $1: $m MiB/s (limit $l)"
 }
 
 # origin_probes /PATH: stat probes of PATH (each sends one body byte).

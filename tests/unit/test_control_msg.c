@@ -118,6 +118,39 @@ static void test_vx_ctl_msg_encode__answer_with_arrays(void **state)
 	vx_ctl_msg_release(&d);
 }
 
+/* Key 76: a preheat event's share of the control plane's preheat rate; over the limit is
+ * refused by the encoder. */
+static void test_vx_ctl_msg_encode__preheat_rate_roundtrip(void **state)
+{
+	struct vx_ctl_msg m = { 0 }, d;
+	ssize_t n;
+
+	(void)state;
+	m.tag = VX_TAG_CONTROL_EVENT;
+	m.type = VX_CTL_EVENT;
+	m.event = VX_CTL_EV_PREHEAT;
+	m.task_id =
+		vx_ctl_str_of("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+	m.url = vx_ctl_str_of("http://o/blob");
+	m.rate_bps = 2u << 20;
+	m.has = VX_CTL_F_EVENT | VX_CTL_F_TASK_ID | VX_CTL_F_URL | VX_CTL_F_RATE;
+	n = vx_ctl_msg_encode(&m, buf, sizeof(buf));
+	assert_true(n > 0);
+	decode_frame(buf, n, &d, 0);
+	assert_true(d.has & VX_CTL_F_RATE);
+	assert_int_equal(d.rate_bps, 2u << 20);
+	vx_ctl_msg_release(&d);
+	m.has &= ~VX_CTL_F_RATE; /* absent: no rate */
+	n = vx_ctl_msg_encode(&m, buf, sizeof(buf));
+	assert_true(n > 0);
+	decode_frame(buf, n, &d, 0);
+	assert_false(d.has & VX_CTL_F_RATE);
+	vx_ctl_msg_release(&d);
+	m.has |= VX_CTL_F_RATE;
+	m.rate_bps = VX_CTL_RATE_MAX + 1;
+	assert_int_equal(vx_ctl_msg_encode(&m, buf, sizeof(buf)), -EINVAL);
+}
+
 static void test_vx_ctl_msg_encode__progress_roundtrip(void **state)
 {
 	uint8_t bits[3] = { 0xff, 0x01, 0x80 };
@@ -713,6 +746,7 @@ int main(void)
 		cmocka_unit_test(test_vx_ctl_msg_encode__hello_roundtrip),
 		cmocka_unit_test(test_vx_ctl_msg_encode__answer_with_arrays),
 		cmocka_unit_test(test_vx_ctl_msg_encode__progress_roundtrip),
+		cmocka_unit_test(test_vx_ctl_msg_encode__preheat_rate_roundtrip),
 		cmocka_unit_test(test_vx_ctl_msg_encode__source_roundtrip),
 		cmocka_unit_test(test_vx_ctl_msg_encode__rejects_bad_messages),
 		cmocka_unit_test(test_vx_ctl_reader_feed__limits),

@@ -93,12 +93,33 @@ static void test_vx_bucket_peek__refill_and_cap(void **state)
 	assert_int_equal(vx_bucket_peek(&b, 1ull << 40, 0), 1ull << 40); /* unlimited */
 }
 
+/* vx_rate_try(): all the rates have the bytes, or none is spent; NULL and rate 0 are no
+ * limit; the burst is never below burst_min, so a try of that much can succeed. */
+static void test_vx_rate_try__all_or_nothing(void **state)
+{
+	struct vx_rate a, b;
+	struct vx_rate *both[3] = { &a, NULL, &b };
+
+	(void)state;
+	vx_rate_init(&a, 1u << 30, 4096); /* burst: a tenth of a second, 100 MiB */
+	vx_rate_init(&b, 1, 4096);	  /* burst: burst_min */
+	assert_true(vx_rate_try(both, 3, 4096));
+	assert_false(vx_rate_try(both, 3, 100));		/* b has 100 again in 100 s */
+	assert_int_equal(vx_rate_peek(&a, 1u << 20), 1u << 20); /* a lost nothing */
+	vx_rate_set(&b, 0);
+	assert_true(vx_rate_try(both, 3, 1u << 20)); /* b unlimited now */
+	assert_int_equal(vx_rate_peek(NULL, 7), 7);
+	vx_rate_destroy(&a);
+	vx_rate_destroy(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_vx_frame_encode_content_head__dragonfly_layout),
 		cmocka_unit_test(test_vx_frame_encode_error__cut_to_buffer),
 		cmocka_unit_test(test_vx_bucket_peek__refill_and_cap),
+		cmocka_unit_test(test_vx_rate_try__all_or_nothing),
 	};
 
 	return cmocka_run_group_tests_name("dataplane_wire", tests, NULL, NULL);

@@ -30,6 +30,7 @@
 #define VX_CTL_AVOID_MAX   64		/* parents to avoid in one reschedule */
 #define VX_CTL_FILTERS_MAX 64		/* filtered query keys of one task id */
 #define VX_CTL_HEADERS_MAX 32		/* origin request headers of one preheat event */
+#define VX_CTL_RATE_MAX	   (1ull << 40) /* bytes/s of a preheat event's rate (1 TiB/s) */
 #define VX_CTL_ADDR_MAX	   64		/* bytes of an IP literal (addr, requester) */
 #define VX_CTL_TENANT_MAX  63		/* bytes of a tenant name (VX_TLS_TENANT_MAX) */
 #define VX_CTL_CSR_MAX	   4096		/* bytes of a PEM certificate request (join, renew) */
@@ -157,6 +158,7 @@ struct vx_ctl_cost {
 #define VX_CTL_F_DONE_PEERS  (1ull << 33)
 #define VX_CTL_F_INTERVAL    (1ull << 34)
 #define VX_CTL_F_HOST_KEY    (1ull << 35)
+#define VX_CTL_F_RATE	     (1ull << 40) /* key 76: preheat event: the task's origin rate */
 #define VX_CTL_F_HEADERS     (1ull << 44) /* key 43: preheat event: origin request headers */
 #define VX_CTL_F_PRIVATE     (1ull << 45)
 #define VX_CTL_F_FILTERED    (1ull << 36) /* present: this list; absent: the default list */
@@ -222,6 +224,9 @@ struct vx_ctl_msg {
 	/* preheat event: "Name: value" lines for the origin (registry credentials): secret */
 	struct vx_ctl_str *headers;
 	uint32_t nr_headers;
+	/* preheat event: bytes/s the host may fetch the task from its origin at (its share of the
+	 * control plane's preheat rate); sent again when the share changes */
+	uint64_t rate_bps;
 	uint32_t id_kind;	     /* enum vx_ctl_id_kind */
 	uint64_t fixed_piece_len;    /* user-fixed piece length (part of the id); 0 none */
 	struct vx_ctl_str requester; /* trigger: IP literal of the host that asked */

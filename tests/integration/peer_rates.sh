@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# peer_rates.sh VX: the daemon's origin and per-task bandwidth limits (issue 16, "Limits"), each
+# measured over >= 10 s and held within 10% of its setting. An nginx origin, a scheduler and four
+# daemons on loopback; the three measurements run at once (one ~12 s window):
+#   1. src: download.back_to_source_rate_limit 4 MiB/s, from the cluster configuration (the
+#      control plane's --cluster-config; the daemon starts without it and applies it live),
+#      two 24 MiB files fetched at once: the origin sends the 48 MiB at 4 MiB/s together
+#      (12 s), not 4 MiB/s each. The other daemons' files set it to 0 (kept local).
+#   2. task: download.task_rate_limit 2 MiB/s, two 24 MiB files at once: each task at 2 MiB/s,
+#      4 MiB/s together (the cap is per task, not the daemon's).
+#   3. capped (download.task_rate_limit 2 MiB/s) gets a 24 MiB file that `full` holds: from the
+#      peer (the origin sends it once, to `full`), at 2 MiB/s: the cap covers peers too.
+# Rates are bytes over the measured time: in 1 the origin's bytes (nginx's log) from the first
+# byte asked of it (the log's start of the earlier GET) to the end of both gets; in 2 and 3 the
+# file's bytes over each get's own elapsed time.
+set -euo pipefail
+vx=$1
+name=peer_rates
+. "$(dirname "$0")/peer_lib.sh"
+peer_lib_init
+
+mib=$((1024 * 1024))
+size=$((24 * mib))
+for f in s1 s2 t1 t2 p; do
+	make_file "$f.bin" "$size"
+done
+printf '{"download.back_to_source_rate_limit": "4MiB"}\n' >"$dir/cluster.json"
+printf 'download:\n  back_to_source_rate_limit: 0\n  task_rate_limit: 2MiB\n' >"$dir/task.yaml"
+printf 'download:\n  back_to_source_rate_limit: 0\n' >"$dir/full.yaml"
+origin_log_extra=' $msec $request_time' # when each GET began: $msec - $request_time
+origin_start
+sched_start --cluster-config "$dir/cluster.json"
+serve_start src
+serve_start task --config "$dir/task.yaml"
+serve_start full --config "$dir/full.yaml"
+serve_start capped --config "$dir/task.yaml"
+wait_line "$dir/src.log" 'cluster config version 1 .*applied: .*download.back_to_source_rate_limit' \
+	"${serve_pid[src]}" "src applying the cluster's back-to-source rate" >/dev/null
+
+get full "$base/p.bin" "$dir/out/full-p"
+[ "$rc" -eq 0 ] || fail "full's get of p.bin failed: $err"
+
+get_pids=()
+t0=$(date +%s.%N)
+get_bg src "$base/s1.bin" "$dir/out/s1" s1
+get_bg src "$base/s2.bin" "$dir/out/s2" s2
+src_pids=("${get_pids[@]}")
+get_bg task "$base/t1.bin" "$dir/out/t1" t1
+get_bg task "$base/t2.bin" "$dir/out/t2" t2
+get_bg capped "$base/p.bin" "$dir/out/capped-p" cp
+for pid in "${src_pids[@]}"; do
+	wait "$pid" || true
+done
+t1=$(date +%s.%N)
+wait_gets
+for tag in s1 s2 t1 t2 cp; do
+	[ "$(cat "$dir/$tag.rc")" -eq 0 ] || fail "get $tag failed: $(cat "$dir/$tag.err")"
+done
+for f in s1 s2 t1 t2; do
+	same_file "$dir/www/$f.bin" "$dir/out/$f" "$f"
+done
+same_file "$dir/www/p.bin" "$dir/out/capped-p" "capped's p.bin"
+
+# 1. the origin's bytes for both of src's files over the time both took
+bytes=$(($(origin_body_bytes /s1.bin) + $(origin_body_bytes /s2.bin)))
+[ "$bytes" -eq $((2 * size)) ] || fail "the origin sent $bytes bytes of s1 and s2, want $((2 * size))"
+first=$(awk '$1 == "GET" && ($2 == "/s1.bin" || $2 == "/s2.bin") && $5 != "\"bytes=0-0\"" {
+	t = $6 - $7; if (!s || t < s) s = t } END { printf "%.3f", s }' "$dir/access.log")
+awk -v a="$t0" -v f="$first" 'BEGIN { exit !(f >= a - 1) }' || fail "the GETs of s1 and s2 began at $first, before the gets ($t0)"
+secs=$(awk -v a="$first" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+awk -v s="$secs" 'BEGIN { exit !(s >= 10) }' || fail "src's two gets took $secs s, want >= 10"
+rate_within10 "1. back-to-source, two tasks together over $secs s" \
+	"$(awk -v b="$bytes" -v s="$secs" 'BEGIN { printf "%d", b / s }')" $((4 * mib))
+
+# 2. each of task's gets at its cap
+total=0
+for tag in t1 t2; do
+	ms=$(json elapsed_ms "$(cat "$dir/$tag.json")")
+	[ "$(origin_body_bytes "/$tag.bin")" -eq "$size" ] || fail "the origin sent $tag.bin more than once"
+	[ "$ms" -ge 10000 ] || fail "task's get of $tag took $ms ms, want >= 10 s"
+	rate_within10 "2. task $tag alone over $ms ms" $((size * 1000 / ms)) $((2 * mib))
+done
+
+# 3. from the peer, at the cap
+ms=$(json elapsed_ms "$(cat "$dir/cp.json")")
+peers=$(json bytes_from_peers "$(cat "$dir/cp.json")")
+[ "$peers" -eq "$size" ] || fail "capped got $peers bytes of p.bin from peers, want all $size"
+[ "$(origin_body_bytes /p.bin)" -eq "$size" ] || fail "the origin sent p.bin more than once"
+[ "$ms" -ge 10000 ] || fail "capped's get of p.bin took $ms ms, want >= 10 s"
+rate_within10 "3. one task from a peer over $ms ms" $((size * 1000 / ms)) $((2 * mib))
+echo "$name: ok"
