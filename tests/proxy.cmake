@@ -17,8 +17,11 @@ if(TARGET vx)
 	set_tests_properties(front_tls PROPERTIES LABELS integration TIMEOUT 150
 		SKIP_RETURN_CODE 77)
 	# real runtimes with the registry fixtures of registry_lib.sh (scripts/deps/runtime.apt)
-	add_test(NAME proxy_runtimes COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/proxy_runtimes.sh
-		$<TARGET_FILE:vx> ${CMAKE_SOURCE_DIR})
-	set_tests_properties(proxy_runtimes PROPERTIES LABELS integration TIMEOUT 150
-		SKIP_RETURN_CODE 77)
+	# (proxy_runtimes_tls: the same through HTTPS mirrors)
+	foreach(t runtimes runtimes_tls)
+		add_test(NAME proxy_${t} COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/proxy_${t}.sh
+			$<TARGET_FILE:vx> ${CMAKE_SOURCE_DIR})
+		set_tests_properties(proxy_${t} PROPERTIES LABELS integration TIMEOUT 150
+			SKIP_RETURN_CODE 77)
+	endforeach()
 endif()

@@ -17,6 +17,9 @@
 #   blob_sends LOG HEX               body bytes the registry sent for GETs of the blob (200
 #                                    and 206 answers: the source reads ranges, and its stat
 #                                    probe is a 1-byte range)
+#   front_cert SAN                   a test CA $dir/ca.pem (key ca.key) and a server
+#                                    certificate for the proxy's TLS listener signed by it,
+#                                    $dir/front.pem and front.key (0600), for subjectAltName SAN
 
 proxy_setup() {
 	local tool here
@@ -81,6 +84,20 @@ for line in open(sys.argv[1], errors="replace"):
         sent += int(m.group(2))
 print(sent)
 PY
+}
+
+front_cert() {
+	(umask 077 &&
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+			-subj "/CN=vx test front CA" -addext basicConstraints=critical,CA:TRUE \
+			-addext keyUsage=critical,keyCertSign,cRLSign \
+			-keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null &&
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=front.test \
+			-keyout "$dir/front.key" -out "$dir/front.csr" 2>/dev/null &&
+		printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth\n' "$1" >"$dir/ext.cnf" &&
+		openssl x509 -req -in "$dir/front.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
+			-CAcreateserial -days 2 -extfile "$dir/ext.cnf" -out "$dir/front.pem" \
+			2>/dev/null) || fail "openssl could not make the front certificate"
 }
 
 tls_origin_start() {
