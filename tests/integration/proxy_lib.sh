@@ -108,9 +108,13 @@ tls_origin_start() {
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
 		-subj /CN=origin.test -addext subjectAltName=IP:127.0.0.1,DNS:localhost \
 		-keyout "$dir/origin.key" -out "$dir/origin.pem" 2>/dev/null
-	tls_port=$(free_port)
-	tls_port2=$(free_port)
-	cat >"$dir/tls.conf" <<CONF
+	# a port free_port found can be taken before nginx binds it (other tests run at once):
+	# nginx then retries for a few seconds with the other port bound and exits; try anew
+	local try pid up i
+	for try in 1 2 3 4 5; do
+		tls_port=$(free_port)
+		tls_port2=$(free_port)
+		cat >"$dir/tls.conf" <<CONF
 daemon off;
 worker_processes 1;
 error_log $dir/tls-error.log;
@@ -130,8 +134,21 @@ http {
  }
 }
 CONF
-	"$nginx_bin" -p "$dir" -c "$dir/tls.conf" 2>"$dir/tls.out" &
-	bg_pids+=($!)
-	wait_port "$tls_port"
+		"$nginx_bin" -p "$dir" -c "$dir/tls.conf" 2>"$dir/tls.out" &
+		pid=$!
+		bg_pids+=("$pid")
+		up=
+		for i in $(seq 100); do
+			kill -0 "$pid" 2>/dev/null || break
+			python3 -c "import socket
+for p in ($tls_port, $tls_port2): socket.create_connection(('127.0.0.1', p), 1)" \
+				2>/dev/null && up=1 && break
+			sleep 0.1
+		done
+		[ -z "$up" ] || break
+		kill "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	[ -n "$up" ] || fail "nginx (HTTPS origin) did not start: $(tail -2 "$dir/tls.out")"
 	: >>"$dir/tls-access.log"
 }
