@@ -5,7 +5,7 @@ vx_add_fuzz(proxy_req SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_proxy_req.c L
 vx_add_fuzz(proxy_fwd SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_proxy_fwd.c LIBS vx_proxy)
 vx_add_fuzz(proxy_connect SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_proxy_connect.c LIBS vx_proxy)
 if(TARGET vx)
-	foreach(t mirror fallback private limits forward connect hijack front_idle)
+	foreach(t mirror fallback private limits forward connect connect_tls hijack front_idle)
 		add_test(NAME proxy_${t}
 			COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/proxy_${t}.sh $<TARGET_FILE:vx>)
 		set_tests_properties(proxy_${t} PROPERTIES LABELS integration TIMEOUT 150

@@ -24,7 +24,10 @@
 
 #include <microhttpd.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
 
 #include "proxy_int.h"
 #include "vx_alloc.h"
@@ -72,11 +75,9 @@ struct client_bucket {
 struct vx_proxy {
 	struct vx_peer *peer;
 	struct MHD_Daemon *mhd;
-	/* the clients' server when proxy.tls is set (HTTPS, libmicrohttpd's GnuTLS); mhd then
-	 * serves only intercepted tunnels' socket pairs, which are plain */
-	struct MHD_Daemon *mhd_tls;
-	char *tls_cert, *tls_key; /* PEM text (vx_tls_pem_read()); NULL: plain HTTP */
-	size_t tls_cert_len, tls_key_len;
+	/* the listener's TLS (proxy.tls; NULL: plain HTTP): the front door ends it and gives
+	 * mhd the plain bytes (connect.c), as it does for intercepted tunnels */
+	SSL_CTX *tls_ctx;
 	uint16_t port;
 	char *upstreams[VX_PROXY_UPSTREAMS_MAX];
 	uint32_t nr_upstreams;
@@ -1268,7 +1269,7 @@ static void handoff(void *arg, int fd, const struct sockaddr *sa, socklen_t sl)
 	struct vx_proxy *px = arg;
 
 	/* closes @fd itself when it cannot take it (at proxy.max_connections) */
-	if (MHD_add_connection(px->mhd_tls ? px->mhd_tls : px->mhd, fd, sa, sl) != MHD_YES)
+	if (MHD_add_connection(px->mhd, fd, sa, sl) != MHD_YES)
 		vx_debug("proxy: connection refused by the HTTP server (%s)", strerror(errno));
 }
 
@@ -1293,7 +1294,8 @@ static int front_start(struct vx_proxy *px, int fd, const struct vx_proxy_cfg *c
 		.pending_per_addr = cfg->max_conns_per_addr == UINT32_MAX ? 0
 				    : cfg->max_conns_per_addr		  ? cfg->max_conns_per_addr
 							      : PROXY_CONNS_PER_ADDR_DEFAULT,
-		.tls = cfg->tls_cert != NULL,
+		.tls_ctx = px->tls_ctx,
+		.max_tls = cfg->max_conns ? cfg->max_conns : PROXY_CONNS_DEFAULT,
 		.rate_ok = rate_take_ip,
 		.handoff = handoff,
 		.hijack = px->hijack,
@@ -1335,7 +1337,61 @@ static int copy_strings(char **dst, uint32_t *nr, const char *const *src, uint32
 	return 0;
 }
 
-static struct MHD_Daemon *mhd_start(struct vx_proxy *px, const struct vx_proxy_cfg *cfg, bool tls);
+static struct MHD_Daemon *mhd_start(struct vx_proxy *px, const struct vx_proxy_cfg *cfg);
+
+/*
+ * The listener's TLS context (TLS 1.3 and 1.2) from @cfg's PEM files: the certificate chain
+ * (leaf first) and its key (vx_tls_pem_read(): mode 0600 or stricter); NULL with @err naming
+ * the file.
+ */
+static SSL_CTX *listener_ctx(const struct vx_proxy_cfg *cfg, char *err, size_t err_len)
+{
+	char *cert = NULL, *key = NULL;
+	size_t cert_len = 0, key_len = 0;
+	SSL_CTX *ctx = NULL;
+	BIO *cb = NULL, *kb = NULL;
+	X509 *leaf = NULL, *x;
+	EVP_PKEY *k = NULL;
+	bool ok = false;
+
+	if (vx_tls_pem_read(cfg->tls_cert, false, &cert, &cert_len, err, err_len) ||
+	    vx_tls_pem_read(cfg->tls_key, true, &key, &key_len, err, err_len))
+		goto out;
+	ctx = SSL_CTX_new(TLS_server_method());
+	cb = BIO_new_mem_buf(cert, (int)cert_len);
+	kb = BIO_new_mem_buf(key, (int)key_len);
+	leaf = cb ? PEM_read_bio_X509_AUX(cb, NULL, NULL, NULL) : NULL;
+	/* "" as the passphrase: an encrypted key fails here, never prompts on a terminal */
+	k = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, (void *)"") : NULL;
+	if (!ctx || !leaf || !k || !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
+	    SSL_CTX_use_certificate(ctx, leaf) != 1 || SSL_CTX_use_PrivateKey(ctx, k) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		snprintf(err, err_len, "proxy.tls: '%s' and '%s' are no certificate and its key",
+			 cfg->tls_cert, cfg->tls_key);
+		goto out;
+	}
+	while ((x = PEM_read_bio_X509(cb, NULL, NULL, NULL))) {
+		if (SSL_CTX_add0_chain_cert(ctx, x) != 1) {
+			X509_free(x);
+			snprintf(err, err_len, "proxy.tls.cert '%s': a bad chain", cfg->tls_cert);
+			goto out;
+		}
+	}
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	ok = true;
+out:
+	ERR_clear_error(); /* the chain's end is an error too */
+	X509_free(leaf);
+	EVP_PKEY_free(k);
+	BIO_free(cb);
+	BIO_free(kb);
+	vx_tls_pem_free(key, key_len);
+	vx_tls_pem_free(cert, cert_len);
+	if (ok)
+		return ctx;
+	SSL_CTX_free(ctx);
+	return NULL;
+}
 
 int vx_proxy_start(struct vx_proxy **out, struct vx_peer *p, const struct vx_proxy_cfg *cfg,
 		   char *err, size_t err_len)
@@ -1448,24 +1504,21 @@ int vx_proxy_start(struct vx_proxy **out, struct vx_peer *p, const struct vx_pro
 		vx_proxy_stop(px);
 		return -ENOMEM;
 	}
-	if (!cfg->tls_cert != !cfg->tls_key ||
-	    (cfg->tls_cert &&
-	     (vx_tls_pem_read(cfg->tls_cert, false, &px->tls_cert, &px->tls_cert_len, err,
-			      err_len) ||
-	      vx_tls_pem_read(cfg->tls_key, true, &px->tls_key, &px->tls_key_len, err, err_len)))) {
-		if (!cfg->tls_cert != !cfg->tls_key)
-			snprintf(err, err_len, "proxy.tls.cert and proxy.tls.key go together");
+	if (!cfg->tls_cert != !cfg->tls_key) {
+		snprintf(err, err_len, "proxy.tls.cert and proxy.tls.key go together");
 		close(fd);
 		vx_proxy_stop(px);
 		return -EINVAL;
 	}
-	px->mhd = mhd_start(px, cfg, false);
-	if (px->mhd && px->tls_cert)
-		px->mhd_tls = mhd_start(px, cfg, true);
-	if (!px->mhd || (px->tls_cert && !px->mhd_tls)) {
+	if (cfg->tls_cert && !(px->tls_ctx = listener_ctx(cfg, err, err_len))) {
 		close(fd);
-		snprintf(err, err_len, "proxy %s: cannot start the HTTP%s server", cfg->listen,
-			 px->tls_cert ? "S" : "");
+		vx_proxy_stop(px);
+		return -EINVAL;
+	}
+	px->mhd = mhd_start(px, cfg);
+	if (!px->mhd) {
+		close(fd);
+		snprintf(err, err_len, "proxy %s: cannot start the HTTP server", cfg->listen);
 		vx_proxy_stop(px);
 		return -EIO;
 	}
@@ -1479,26 +1532,17 @@ int vx_proxy_start(struct vx_proxy **out, struct vx_peer *p, const struct vx_pro
 }
 
 /*
- * The HTTP server, with TLS (@tls: px's PEMs, TLS 1.3 and 1.2, GnuTLS's SECURE128 suites) or
- * without. No listen socket of its own: the front door accepts and hands it the connections
- * that are not CONNECT (MHD_add_connection() needs the ITC with an internal thread).
+ * The HTTP server, plain: no listen socket of its own: the front door accepts and hands it
+ * the connections that are not CONNECT, with their TLS ended (MHD_add_connection() needs the
+ * ITC with an internal thread).
  */
-static struct MHD_Daemon *mhd_start(struct vx_proxy *px, const struct vx_proxy_cfg *cfg, bool tls)
+static struct MHD_Daemon *mhd_start(struct vx_proxy *px, const struct vx_proxy_cfg *cfg)
 {
-	struct MHD_OptionItem t[4] = { { MHD_OPTION_END, 0, NULL } };
 	unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
 			     MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC | MHD_USE_ERROR_LOG;
 
-	if (tls) {
-		flags |= MHD_USE_TLS;
-		t[0] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, px->tls_cert };
-		t[1] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, px->tls_key };
-		t[2] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0,
-						(void *)"SECURE128:-VERS-ALL:+VERS-TLS1.3:"
-							"+VERS-TLS1.2:%SERVER_PRECEDENCE" };
-	}
 	return MHD_start_daemon(
-		flags, 0, NULL, NULL, on_request, px, MHD_OPTION_ARRAY, t,
+		flags, 0, NULL, NULL, on_request, px,
 		MHD_OPTION_CONNECTION_LIMIT,
 		(unsigned)(cfg->max_conns ? cfg->max_conns : PROXY_CONNS_DEFAULT),
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT,
@@ -1531,8 +1575,6 @@ void vx_proxy_stop(struct vx_proxy *px)
 	pthread_cond_broadcast(&px->cond);
 	pthread_mutex_unlock(&px->lock);
 	vx__front_stop(px->front); /* first: it hands connections to mhd */
-	if (px->mhd_tls)
-		MHD_stop_daemon(px->mhd_tls);
 	if (px->mhd)
 		MHD_stop_daemon(px->mhd);
 	/* the responses are gone; cancel the jobs that run on (prefetch) and wait for every
@@ -1557,8 +1599,7 @@ void vx_proxy_stop(struct vx_proxy *px)
 	}
 	vx__hijack_free(px->hijack);
 	vx_free(px->upstream_ca);
-	vx_tls_pem_free(px->tls_key, px->tls_key_len);
-	vx_tls_pem_free(px->tls_cert, px->tls_cert_len);
+	SSL_CTX_free(px->tls_ctx);
 	pthread_cond_destroy(&px->cond);
 	pthread_mutex_destroy(&px->lock);
 	vx_free(px);
