@@ -12,12 +12,14 @@
  * buffers until either side closes or idle_timeout_ms passes with no byte. Every tunnel is
  * logged: client, host:port, result, bytes each way.
  *
- * On a TLS listener (proxy.tls) the TLS of each connection ends here, on a thread of its own
- * (bounded by max_tls), which relays the plain bytes to a socket pair; the pair's other end
+ * On a TLS listener with the forward proxy (cfg.tls_ctx) the TLS of each connection ends
+ * here, on a thread of its own (bounded by max_tls), which relays the plain bytes to a socket
+ * pair; the pair's other end
  * comes back to the accept thread's table as if it had been accepted on a plaintext
  * listener (the client's address and the accept's deadline kept), so a CONNECT over TLS
  * (curl --proxy https://...), an intercepted CONNECT inside it and every request to the HTTP
- * server take the same path, with the same limits, as in plaintext.
+ * server take the same path, with the same limits, as in plaintext. A TLS listener of a
+ * registry mirror only (cfg.tls_direct) hands TLS connections to the HTTP server as they are.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -823,12 +825,14 @@ static bool classify(struct vx__front *f, struct pending *p, uint64_t now)
 		return true;
 	}
 	p->seen = (size_t)n;
-	if (f->cfg.tls_ctx && !p->unwrapped) {
+	if ((f->cfg.tls_ctx || f->cfg.tls_direct) && !p->unwrapped) {
 		/* a TLS record of type handshake (22) opens a ClientHello; plaintext is refused */
-		if (f->peek[0] == 22)
+		if (f->peek[0] != 22)
+			close(p->fd);
+		else if (f->cfg.tls_ctx)
 			thread_start(f, p, true);
 		else
-			close(p->fd);
+			f->cfg.handoff(f->cfg.arg, p->fd, (const struct sockaddr *)&p->sa, p->sl);
 		return true;
 	}
 	/* a prefix of "CONNECT " is ours: the tunnel thread reads the rest within its bound */

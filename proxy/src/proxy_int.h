@@ -100,6 +100,10 @@ struct vx__front_cfg {
 	 * else is closed */
 	struct ssl_ctx_st *tls_ctx;
 	uint32_t max_tls; /* such connections at once (more are closed at once) */
+	/* the listener speaks TLS that the HTTP server ends itself (tls_ctx NULL): a connection
+	 * whose first byte opens a TLS handshake goes to handoff at once, anything else is
+	 * closed; a CONNECT inside reaches the HTTP server (which refuses it) */
+	bool tls_direct;
 	/* one request's worth of the rate limits for client address @ip, or false (429) */
 	bool (*rate_ok)(void *arg, const char *ip);
 	/* every connection that is not a CONNECT goes here (owned by the callee) */

@@ -3,7 +3,9 @@
 # (proxy.tls.cert/key), configured as an admin would, with the registry fixtures of
 # registry_lib.sh (Debian's docker-registry behind a byte-counting nginx front): three vx
 # daemons on one scheduler, each an HTTPS mirror whose upstream is the registry, with a
-# certificate of a test CA.
+# certificate of a test CA. b also has the forward proxy on (proxy.forward), so its TLS is
+# ended by the front door (OpenSSL) where a's and c's is libmicrohttpd's (GnuTLS): both ways
+# of spec/proxy.md 5.1 "Over TLS" serve a runtime.
 # - containerd (`ctr image pull --hosts-dir`) pulls through a with the hosts.toml that
 #   `vx init containerd --mirror https://... --mirror-ca CA` writes (containerd verifies the
 #   mirror against "ca"; the registry is the fallback server);
@@ -35,16 +37,17 @@ REG_MIRROR=127.0.0.1:$mport
 reg_start plain
 reg_push
 sched_start
-# mstart NAME LISTEN: vx serve NAME with an HTTPS mirror on LISTEN in front of the registry
+# mstart NAME LISTEN [YAML]: vx serve NAME with an HTTPS mirror on LISTEN in front of the
+# registry (and YAML lines under proxy:)
 mstart() {
 	{
-		printf 'proxy:\n  listen: %s\n  upstreams: ["http://%s"]\n' "$2" "$reg_front"
+		printf 'proxy:\n  listen: %s\n  upstreams: ["http://%s"]\n%b' "$2" "$reg_front" "${3:-}"
 		printf '  tls:\n    cert: %s\n    key: %s\n' "$dir/front.pem" "$dir/front.key"
 	} >"$dir/$1.yaml"
 	serve_start "$1" --config "$dir/$1.yaml"
 }
 mstart a "$REG_MIRROR"
-mstart b 127.0.0.1:0
+mstart b 127.0.0.1:0 '  forward: true\n'
 mstart c 127.0.0.1:0
 reg_log_reset
 
