@@ -16,15 +16,16 @@ static void usage(FILE *f)
 	static const char *const lines[] = {
 		"usage: vx-bench mirror [--peers N] [--layers 48M,16M,4M] [--link RATE]",
 		"         [--origin-link RATE] [--lo-layers 192M,64M] [--runs N]",
-		"         [--only cluster|loopback] [--json] [--timeout S] [--vx PATH]",
+		"         [--only cluster|loopback] [--tls] [--json] [--timeout S] [--vx PATH]",
 		"       vx-bench mirror --cleanup",
 		"",
 		"A registry (docker-registry) holding a generated image, N peers in namespaces",
 		"with shaped uplinks: all N pull it straight from the registry at once, then all",
 		"N through their own vx mirror at once; registry bytes from the registry's htb",
 		"counters, the bound T_min = max(F/u_reg, N*F/(u_reg + N*u)). Then one client on",
-		"loopback: a direct pull, a cold and a warm pull through vx. Needs root; exits",
-		"77 when namespaces cannot be made. '--help' shows every option of the driver.",
+		"loopback: a direct pull, a cold and a warm pull through vx (--tls: the mirror",
+		"over HTTPS), with the daemon's CPU per pull. Needs root; exits 77 when",
+		"namespaces cannot be made. '--help' shows every option of the driver.",
 	};
 
 	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)

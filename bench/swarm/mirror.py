@@ -14,6 +14,8 @@ T_min = max(F/u_registry, N*F/(u_registry + N*u)) with the registry as the only 
 
 Part 2, one client on loopback (a namespace of its own with only lo): a direct pull, a cold
 pull through a fresh vx daemon, a warm pull through the same daemon; --runs rounds, medians.
+With --tls the mirror serves HTTPS (proxy.tls, a certificate of a CA made for the run) and the
+client verifies it against that CA; the direct pull stays plain HTTP (the registry's own).
 
 Run as root. Exit: 0 ran and every blob verified, 1 failed, 2 bad command line, 77 no
 namespaces here.
@@ -79,15 +81,18 @@ def push_main(argv):
 
 
 def pull_main(argv):
-    """pull BASE_URL OUT_DIR: the OCI GETs of a runtime: the manifest, then every blob at once
-    (curl --parallel), each into OUT_DIR/<hex>. Verification is the driver's (not timed)."""
-    base, out = argv
+    """pull BASE_URL OUT_DIR [CA]: the OCI GETs of a runtime: the manifest, then every blob at
+    once (curl --parallel), each into OUT_DIR/<hex>, an https BASE_URL verified against CA.
+    Verification of the blobs is the driver's (not timed)."""
+    base, out = argv[:2]
+    ca = ["--cacert", argv[2]] if len(argv) > 2 else []
     os.makedirs(out, exist_ok=True)
-    r = subprocess.run(["curl", "-sS", "-f", "--max-time", "600", "-H", "Accept: " + ACCEPT,
-                        "%s/v2/%s/manifests/%s" % (base, REPO, TAG)],
+    r = subprocess.run(["curl", "-sS", "-f", "--max-time", "600", "-H", "Accept: " + ACCEPT] +
+                       ca + ["%s/v2/%s/manifests/%s" % (base, REPO, TAG)],
                        stdout=subprocess.PIPE, check=True)
     man = json.loads(r.stdout)
-    cmd = ["curl", "-sS", "-f", "--max-time", "600", "--parallel", "--parallel-immediate", "--parallel-max", "8"]
+    cmd = ["curl", "-sS", "-f", "--max-time", "600", "--parallel", "--parallel-immediate",
+           "--parallel-max", "8"] + ca
     for b in [man["config"]] + man["layers"]:
         cmd += ["-o", os.path.join(out, b["digest"][7:]),
                 "%s/v2/%s/blobs/%s" % (base, REPO, b["digest"])]
@@ -205,21 +210,21 @@ def start_mirror(vx, node, ip, sched_addr, token, upstream, tag, extra, log=Fals
         time.sleep(0.05)
 
 
-def pull_procs(nodes, base_of, tag):
+def pull_procs(nodes, base_of, tag, ca=None):
     outs, procs = [], []
     for node in nodes:
         out = os.path.join(node.dir, "pull-" + tag)
         shutil.rmtree(out, ignore_errors=True)
         outs.append(out)
         procs.append(node.proc("pull", [sys.executable, os.path.abspath(__file__), "pull",
-                                        base_of(node), out]))
+                                        base_of(node), out] + ([ca] if ca else [])))
     return outs, procs
 
 
-def timed_pulls(bed, nodes, base_of, tag, img, deadline):
+def timed_pulls(bed, nodes, base_of, tag, img, deadline, ca=None):
     ph = sw.Phase(bed) if "origin" in bed.nodes else None
     t0 = time.monotonic()
-    outs, procs = pull_procs(nodes, base_of, tag)
+    outs, procs = pull_procs(nodes, base_of, tag, ca)
     try:
         sw.wait_all(procs, deadline, tag)
     finally:
@@ -283,8 +288,43 @@ def run_cluster(bed, args, img_dir, img, size, deadline):
 # Part 2: one client on loopback
 
 
+def mirror_tls(d):
+    """A CA and a certificate for 127.0.0.1 signed by it in @d, and a vx config file that
+    makes the mirror serve HTTPS with them: (CA file, config file)."""
+    def ossl(*a):
+        sw.run(["openssl"] + list(a), quiet=True)
+    os.makedirs(d, exist_ok=True)
+    ca, key, csr, crt = (os.path.join(d, n) for n in ("ca.pem", "ca.key", "m.csr", "m.pem"))
+    mkey, ext, conf = (os.path.join(d, n) for n in ("m.key", "ext.cnf", "tls.yaml"))
+    ossl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-days", "2", "-subj", "/CN=vx-bench mirror CA", "-addext",
+         "basicConstraints=critical,CA:TRUE", "-keyout", key, "-out", ca)
+    ossl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj",
+         "/CN=mirror", "-keyout", mkey, "-out", csr)
+    with open(ext, "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+    ossl("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", key, "-CAcreateserial", "-days", "2",
+         "-extfile", ext, "-out", crt)
+    os.chmod(mkey, 0o600)
+    with open(conf, "w") as f:
+        f.write("proxy:\n  tls:\n    cert: %s\n    key: %s\n" % (crt, mkey))
+    return ca, conf
+
+
+def cpu_s(pid):
+    """CPU seconds (user + system) process @pid has used so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_loopback(bed, args, img_dir, img, size, deadline):
     vx = args.vx
+    ca, extra, scheme = None, list(args.serve_arg), "http"
+    if args.tls:
+        ca, conf = mirror_tls(os.path.join(bed.work, "tls"))
+        extra += ["--config", conf]
+        scheme = "https"
     ns = sw.PREFIX + "-lo"
     sw.run(["ip", "netns", "add", ns])
     bed.ns_made.append(ns)
@@ -296,28 +336,32 @@ def run_loopback(bed, args, img_dir, img, size, deadline):
     push_image(node, upstream, img_dir)
     sched, sched_addr, tok = start_sched(vx, node, "127.0.0.1")
     runs = {"direct": [], "vx_cold": [], "vx_warm": []}
+    cpu = {"vx_cold": [], "vx_warm": []}  # the daemon's CPU seconds per pull
     try:
         for i in range(args.runs):
             sw.log("loopback: round %d of %d" % (i + 1, args.runs))
             t, _ = timed_pulls(bed, [node], lambda _: upstream, "direct", img, deadline)
             runs["direct"].append(t[0])
             d, _ = start_mirror(vx, node, "127.0.0.1", sched_addr, tok["peer"], upstream,
-                                "lo", args.serve_arg)
+                                "lo", extra)
             try:
-                mirror = "http://127.0.0.1:%d" % PORT_MIRROR
-                t, _ = timed_pulls(bed, [node], lambda _: mirror, "vx_cold", img, deadline)
-                runs["vx_cold"].append(t[0])
-                t, _ = timed_pulls(bed, [node], lambda _: mirror, "vx_warm", img, deadline)
-                runs["vx_warm"].append(t[0])
+                mirror = "%s://127.0.0.1:%d" % (scheme, PORT_MIRROR)
+                for k in ("vx_cold", "vx_warm"):
+                    c0 = cpu_s(d.pid)
+                    t, _ = timed_pulls(bed, [node], lambda _: mirror, k, img, deadline, ca)
+                    cpu[k].append(cpu_s(d.pid) - c0)
+                    runs[k].append(t[0])
             finally:
                 d.stop(grace=10)
     finally:
         sched.stop(grace=10)
         reg.stop()
-    res = {"runs": runs}
+    res = {"runs": runs, "tls": bool(args.tls), "daemon_cpu_s": cpu}
     for k, v in runs.items():
         res[k + "_median_s"] = statistics.median(v)
         res[k + "_MBps"] = size / statistics.median(v) / 1e6
+    for k, v in cpu.items():
+        res[k + "_daemon_cpu_median_s"] = statistics.median(v)
     res["cold_speed_vs_direct"] = res["direct_median_s"] / res["vx_cold_median_s"]
     res["warm_speed_vs_direct"] = res["direct_median_s"] / res["vx_warm_median_s"]
     return res
@@ -342,6 +386,8 @@ def parse_args(argv):
     ap.add_argument("--lo-layers", default="192M,64M",
                     help="layer sizes for the loopback part (192M,64M)")
     ap.add_argument("--runs", type=int, default=3, help="loopback rounds (3)")
+    ap.add_argument("--tls", action="store_true",
+                    help="loopback: the mirror serves HTTPS (proxy.tls), verified by the client")
     ap.add_argument("--only", choices=("cluster", "loopback"), help="run one part")
     ap.add_argument("--timeout", type=float, default=900, help="seconds for the run (900)")
     ap.add_argument("--vx", help="the vx binary")
@@ -380,11 +426,16 @@ def report(res, out):
             " ".join("%.2f" % t for t in c["vx"]["times_s"])))
     lo = res.get("loopback")
     if lo:
-        w("loopback: image %s, median of %d rounds\n" % (
-            sw.fmt_bytes(res["config"]["lo_image_bytes"]), len(lo["runs"]["direct"])))
+        w("loopback: image %s, median of %d rounds%s\n" % (
+            sw.fmt_bytes(res["config"]["lo_image_bytes"]), len(lo["runs"]["direct"]),
+            ", the mirror over HTTPS" if lo["tls"] else ""))
         for k in ("direct", "vx_cold", "vx_warm"):
             w("  %-8s %7.3f s %8.0f MB/s  %s\n" % (k, lo[k + "_median_s"], lo[k + "_MBps"],
                                                     " ".join("%.3f" % t for t in lo["runs"][k])))
+        for k in ("vx_cold", "vx_warm"):
+            w("  %-8s daemon CPU %.2f s (median)  %s\n" % (
+                k, lo[k + "_daemon_cpu_median_s"],
+                " ".join("%.2f" % c for c in lo["daemon_cpu_s"][k])))
         w("  vx cold %.2fx, warm %.2fx the speed of a direct pull\n" % (
             lo["cold_speed_vs_direct"], lo["warm_speed_vs_direct"]))
 

@@ -11,6 +11,15 @@
  * connected to being one checked), answered 200 and relayed both ways through two bounded
  * buffers until either side closes or idle_timeout_ms passes with no byte. Every tunnel is
  * logged: client, host:port, result, bytes each way.
+ *
+ * On a TLS listener with the forward proxy (cfg.tls_ctx) the TLS of each connection ends
+ * here, on a thread of its own (bounded by max_tls), which relays the plain bytes to a socket
+ * pair; the pair's other end
+ * comes back to the accept thread's table as if it had been accepted on a plaintext
+ * listener (the client's address and the accept's deadline kept), so a CONNECT over TLS
+ * (curl --proxy https://...), an intercepted CONNECT inside it and every request to the HTTP
+ * server take the same path, with the same limits, as in plaintext. A TLS listener of a
+ * registry mirror only (cfg.tls_direct) hands TLS connections to the HTTP server as they are.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -45,7 +54,8 @@ struct pending {
 	struct sockaddr_storage sa;
 	socklen_t sl;
 	uint64_t accepted, deadline;
-	size_t seen; /* bytes of its head peeked so far */
+	size_t seen;	 /* bytes of its head peeked so far */
+	bool unwrapped; /* the plain end of a TLS connection's socket pair */
 };
 
 struct slot {
@@ -63,8 +73,15 @@ struct vx__front {
 	bool stopping;
 	uint32_t nr_tunnels;
 	struct slot *slots; /* cfg.max_tunnels */
+	uint32_t nr_tls;
+	struct slot *tls_slots; /* cfg.max_tls: the TLS connections (ufd: the pair's end) */
 	struct pending pend[FRONT_PENDING_MAX];
 	uint32_t nr_pend;
+	/* unwrapped ends the TLS threads give back (under lock), and the pipe that wakes the
+	 * accept thread for them */
+	struct pending inbox[FRONT_PENDING_MAX];
+	uint32_t nr_inbox;
+	int wake_rd, wake_wr;
 	char *peek; /* cfg.request_header_max bytes: a pending head, peeked */
 };
 
@@ -78,6 +95,8 @@ struct tunnel {
 	struct sockaddr_storage sa;
 	struct vx_proxy_connect t;
 	uint64_t up, down; /* bytes client -> origin, origin -> client */
+	bool tls;	   /* a TLS connection's thread (tls_main), not a tunnel */
+	socklen_t sl;
 	char buf[VX_PROXY_CONNECT_HEAD_MAX];
 	size_t got, head;
 };
@@ -352,14 +371,17 @@ static int tls_io(SSL *ssl, bool wr, void *buf, size_t len, int *want)
 }
 
 /*
- * The intercepted tunnel: TLS from the client on one side, the plain socket pair end @sp
- * whose other end libmicrohttpd serves on the other; ends as relay() does.
+ * TLS from the client on one side, the plain socket pair end @sp on the other (whose other
+ * end libmicrohttpd serves, for an intercepted tunnel, or the accept thread, for a connection
+ * to the TLS listener); ends as relay() does, except that when @sp takes no more, what it sent
+ * before still reaches the client.
  */
 static const char *tls_relay(struct tunnel *tn, SSL *ssl, int sp)
 {
 	struct dir *a = vx_calloc(1, sizeof(*a)), *b = vx_calloc(1, sizeof(*b));
 	int rd_want = SSL_ERROR_WANT_READ, wr_want = 0, n;
 	const char *result = "closed";
+	bool gone = false; /* @sp took no more: what came from it still goes to the client */
 
 	if (!a || !b) {
 		vx_free(a);
@@ -376,8 +398,12 @@ static const char *tls_relay(struct tunnel *tn, SSL *ssl, int sp)
 			a->len = n > 0 ? (size_t)n : 0;
 			a->eof = n < 0;
 		}
-		if (a->len && !pump_out(sp, a, &tn->up))
-			break;
+		if (a->len && !pump_out(sp, a, &tn->up)) {
+			/* the server answered and closed (a 408 to a slow head) while the client
+			 * still sent: its answer, read below, must reach the client */
+			a->off = a->len = 0;
+			a->eof = gone = true;
+		}
 		if (!b->len && !b->eof && !pump_in(sp, b))
 			break;
 		if (b->len) { /* server -> client, encrypted */
@@ -389,11 +415,14 @@ static const char *tls_relay(struct tunnel *tn, SSL *ssl, int sp)
 			if (b->off == b->len)
 				b->off = b->len = 0;
 		}
-		if ((a->eof && !a->len) || (b->eof && !b->len))
+		if ((a->eof && !a->len && !gone) || (b->eof && !b->len))
 			break;
 		if (!a->len && !a->eof && SSL_pending(ssl))
 			continue;
-		cin = (!a->len && !a->eof && rd_want == SSL_ERROR_WANT_READ) ||
+		/* rd_want 0: the last read got bytes, which are through; the next read waits
+		 * for the client (polling @sp alone here stalled a client whose next bytes came
+		 * before the other side answered: a TLS Finished, then its request) */
+		cin = (!a->len && !a->eof && rd_want != SSL_ERROR_WANT_WRITE) ||
 		      (b->len && wr_want == SSL_ERROR_WANT_READ);
 		cout = (!a->len && !a->eof && rd_want == SSL_ERROR_WANT_WRITE) ||
 		       (b->len && wr_want != SSL_ERROR_WANT_READ);
@@ -422,14 +451,18 @@ static const char *tls_relay(struct tunnel *tn, SSL *ssl, int sp)
 static void tunnel_end(struct tunnel *tn)
 {
 	struct vx__front *f = tn->f;
+	struct slot *sl = tn->tls ? f->tls_slots : f->slots;
 
 	pthread_mutex_lock(&f->lock);
-	f->slots[tn->slot].used = false;
-	f->slots[tn->slot].cfd = f->slots[tn->slot].ufd = -1;
+	sl[tn->slot].used = false;
+	sl[tn->slot].cfd = sl[tn->slot].ufd = -1;
 	close(tn->cfd);
 	if (tn->ufd >= 0)
 		close(tn->ufd);
-	f->nr_tunnels--;
+	if (tn->tls)
+		f->nr_tls--;
+	else
+		f->nr_tunnels--;
 	pthread_cond_broadcast(&f->cond);
 	pthread_mutex_unlock(&f->lock);
 	vx_free(tn);
@@ -556,9 +589,142 @@ static void *tunnel_main(void *arg)
 	return NULL;
 }
 
-/* A connection that starts "CONNECT ": a tunnel thread, or 503 at the limit. */
-static void tunnel_start(struct vx__front *f, const struct pending *p)
+/* The end of a request head (its blank line) in @b[0..@n). */
+static bool head_complete(const char *b, size_t n)
 {
+	for (size_t i = 0; i + 1 < n; i++) {
+		if (b[i] == '\n' &&
+		    (b[i + 1] == '\n' || (b[i + 1] == '\r' && i + 2 < n && b[i + 2] == '\n')))
+			return true;
+	}
+	return false;
+}
+
+/* Whether @b[0..@n) can still start a request head (a method is in capitals; empty lines may
+ * come before it). */
+static bool may_be_head(const char *b, size_t n)
+{
+	return !n || (b[0] >= 'A' && b[0] <= 'Z') || b[0] == '\r' || b[0] == '\n';
+}
+
+/*
+ * Reads TLS connection @tn's first request head into @buf (@max bytes) until it is whole, can
+ * be no head, fills @buf, or the accept's deadline passes (the accept thread then judges it as
+ * a plaintext connection's). Returns the bytes read, or -1 when the client went away. Whole,
+ * the head reaches the accept thread at once: on a socket pair SO_RCVLOWAT does not hold
+ * poll() back, so a head coming in pieces would wake the accept thread for the same bytes.
+ */
+static ssize_t tls_first_head(struct tunnel *tn, SSL *ssl, char *buf, size_t max)
+{
+	uint64_t deadline = tn->accepted_ms + tn->f->cfg.request_timeout_ms;
+	size_t got = 0;
+
+	while (got < max && !head_complete(buf, got) && may_be_head(buf, got)) {
+		int want = 0, n = tls_io(ssl, false, buf + got, max - got, &want);
+		struct pollfd pfd = { .fd = tn->cfd,
+				      .events = want == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN };
+		uint64_t now;
+
+		if (n < 0)
+			return -1;
+		if (n > 0) {
+			got += (size_t)n;
+			continue;
+		}
+		now = vx_now_ms();
+		if (now >= deadline || poll(&pfd, 1, (int)(deadline - now)) == 0)
+			break;
+	}
+	return (ssize_t)got;
+}
+
+/*
+ * Gives @fd, the plain end of TLS connection @tn's socket pair, to the accept thread as a
+ * connection accepted in plaintext (@tn's client address and deadline), and registers @own,
+ * the relay's end, for vx__front_stop(). False (@fd closed) when stopping or the inbox is full.
+ */
+static bool inject(struct tunnel *tn, int fd, int own)
+{
+	struct vx__front *f = tn->f;
+	bool ok;
+	char b = 1;
+
+	pthread_mutex_lock(&f->lock);
+	ok = !f->stopping && f->nr_inbox < FRONT_PENDING_MAX;
+	if (ok) {
+		f->inbox[f->nr_inbox++] = (struct pending){
+			.fd = fd,
+			.sa = tn->sa,
+			.sl = tn->sl,
+			.accepted = tn->accepted_ms,
+			.deadline = tn->accepted_ms + f->cfg.request_timeout_ms,
+			.unwrapped = true,
+		};
+		f->tls_slots[tn->slot].ufd = own;
+	}
+	pthread_mutex_unlock(&f->lock);
+	if (!ok) {
+		close(fd);
+		return false;
+	}
+	/* non-blocking: a full pipe already holds a wake-up */
+	if (write(f->wake_wr, &b, 1) != 1 && errno != EAGAIN)
+		vx_warn("proxy: cannot wake the accept thread: %s", strerror(errno));
+	return true;
+}
+
+/* A connection to the TLS listener: its handshake, then its plain bytes relayed to a socket
+ * pair whose other end the accept thread serves as a plaintext connection (inject()). */
+static void *tls_main(void *arg)
+{
+	struct tunnel *tn = arg;
+	const struct vx__front_cfg *c = &tn->f->cfg;
+	char why[160] = "";
+	const char *result = why;
+	SSL *ssl = SSL_new(c->tls_ctx);
+	char *head = vx_malloc(c->request_header_max);
+	int sp[2] = { -1, -1 };
+	ssize_t n = 0;
+
+	if (!ssl || !head) {
+		snprintf(why, sizeof(why), "out of memory");
+	} else if (!vx__tls_accept(ssl, tn->cfd, tn->accepted_ms + c->request_timeout_ms, why,
+				   sizeof(why))) {
+		/* why says it */
+	} else if ((n = tls_first_head(tn, ssl, head, c->request_header_max)) < 0) {
+		snprintf(why, sizeof(why), "client closed before its head");
+	} else if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sp) != 0) {
+		snprintf(why, sizeof(why), "socketpair: %s", strerror(errno));
+	} else if (!send_all(sp[0], head, (size_t)n, 1000)) {
+		close(sp[0]);
+		close(sp[1]);
+		snprintf(why, sizeof(why), "socket pair full");
+	} else if (!inject(tn, sp[1], sp[0])) {
+		close(sp[0]);
+		snprintf(why, sizeof(why), "stopping or too many waiting");
+	} else {
+		tn->ufd = sp[0];
+		tn->up = (uint64_t)n;
+		result = tls_relay(tn, ssl, sp[0]);
+	}
+	vx_free(head);
+	vx_debug("proxy: TLS connection from %s: %s, %llu bytes in, %llu bytes out", tn->client,
+		 result, (unsigned long long)tn->up, (unsigned long long)tn->down);
+	SSL_free(ssl);
+	tunnel_end(tn);
+	return NULL;
+}
+
+/*
+ * A thread for pending @p: a tunnel (its first bytes are "CONNECT ") or, @tls, a connection to
+ * the TLS listener. At the limit (max_tunnels, max_tls) a tunnel is answered 503, a TLS
+ * connection (which could read no plaintext answer) closed.
+ */
+static void thread_start(struct vx__front *f, const struct pending *p, bool tls)
+{
+	struct slot *slots = tls ? f->tls_slots : f->slots;
+	uint32_t *nr = tls ? &f->nr_tls : &f->nr_tunnels;
+	uint32_t max = tls ? f->cfg.max_tls : f->cfg.max_tunnels;
 	struct tunnel *tn = NULL;
 	pthread_attr_t attr;
 	pthread_t th;
@@ -567,15 +733,22 @@ static void tunnel_start(struct vx__front *f, const struct pending *p)
 
 	vx_net_addr_str((const struct sockaddr *)&p->sa, client, sizeof(client));
 	pthread_mutex_lock(&f->lock);
-	if (f->nr_tunnels >= f->cfg.max_tunnels) {
+	if (*nr >= max) {
 		pthread_mutex_unlock(&f->lock);
-		vx_info("proxy: CONNECT from %s: 503, %u tunnels open (proxy.connect.max_tunnels)",
-			client, f->cfg.max_tunnels);
-		answer(p->fd, "503 Service Unavailable");
+		if (tls) {
+			vx_info("proxy: TLS connection from %s closed: %u open "
+				"(proxy.max_connections)",
+				client, max);
+		} else {
+			vx_info("proxy: CONNECT from %s: 503, %u tunnels open "
+				"(proxy.connect.max_tunnels)",
+				client, max);
+			answer(p->fd, "503 Service Unavailable");
+		}
 		close(p->fd);
 		return;
 	}
-	for (i = 0; i < f->cfg.max_tunnels && f->slots[i].used; i++)
+	for (i = 0; i < max && slots[i].used; i++)
 		;
 	tn = vx_calloc(1, sizeof(*tn));
 	if (!tn) {
@@ -583,21 +756,23 @@ static void tunnel_start(struct vx__front *f, const struct pending *p)
 		close(p->fd);
 		return;
 	}
-	f->slots[i] = (struct slot){ .used = true, .cfd = p->fd, .ufd = -1 };
-	f->nr_tunnels++;
+	slots[i] = (struct slot){ .used = true, .cfd = p->fd, .ufd = -1 };
+	(*nr)++;
 	pthread_mutex_unlock(&f->lock);
 	tn->f = f;
 	tn->slot = i;
+	tn->tls = tls;
 	tn->cfd = p->fd;
 	tn->ufd = -1;
 	tn->accepted_ms = p->accepted;
 	tn->sa = p->sa;
+	tn->sl = p->sl;
 	tn->local = vx__sa_local((const struct sockaddr *)&p->sa);
 	memcpy(tn->client, client, sizeof(client));
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 256u * 1024);
-	if (pthread_create(&th, &attr, tunnel_main, tn) != 0)
+	if (pthread_create(&th, &attr, tls ? tls_main : tunnel_main, tn) != 0)
 		tunnel_end(tn);
 	pthread_attr_destroy(&attr);
 }
@@ -610,17 +785,6 @@ static void answer_now(int fd, const char *status)
 			 "HTTP/1.1 %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", status);
 
 	(void)send(fd, r, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
-}
-
-/* The end of a request head (its blank line) in @b[0..@n). */
-static bool head_complete(const char *b, size_t n)
-{
-	for (size_t i = 0; i + 1 < n; i++) {
-		if (b[i] == '\n' &&
-		    (b[i + 1] == '\n' || (b[i + 1] == '\r' && i + 2 < n && b[i + 2] == '\n')))
-			return true;
-	}
-	return false;
 }
 
 /* Closes pending @p that did not send its head in time (408 once it sent a byte). */
@@ -661,17 +825,19 @@ static bool classify(struct vx__front *f, struct pending *p, uint64_t now)
 		return true;
 	}
 	p->seen = (size_t)n;
-	if (f->cfg.tls) {
+	if ((f->cfg.tls_ctx || f->cfg.tls_direct) && !p->unwrapped) {
 		/* a TLS record of type handshake (22) opens a ClientHello; plaintext is refused */
-		if (f->peek[0] == 22)
-			f->cfg.handoff(f->cfg.arg, p->fd, (const struct sockaddr *)&p->sa, p->sl);
-		else
+		if (f->peek[0] != 22)
 			close(p->fd);
+		else if (f->cfg.tls_ctx)
+			thread_start(f, p, true);
+		else
+			f->cfg.handoff(f->cfg.arg, p->fd, (const struct sockaddr *)&p->sa, p->sl);
 		return true;
 	}
 	/* a prefix of "CONNECT " is ours: the tunnel thread reads the rest within its bound */
 	if (memcmp(f->peek, verb, VX_MIN((size_t)n, sizeof(verb) - 1)) == 0) {
-		tunnel_start(f, p);
+		thread_start(f, p, false);
 		return true;
 	}
 	/*
@@ -680,7 +846,7 @@ static bool classify(struct vx__front *f, struct pending *p, uint64_t now)
 	 * such as skopeo try https first) held for the head timeout delayed their fallback to
 	 * http by that long, and "HTTP/1.1 400" is what they recognise.
 	 */
-	if ((f->peek[0] < 'A' || f->peek[0] > 'Z') && f->peek[0] != '\r' && f->peek[0] != '\n') {
+	if (!may_be_head(f->peek, (size_t)n)) {
 		answer_now(p->fd, "400 Bad Request");
 		close(p->fd);
 		return true;
@@ -787,15 +953,30 @@ static void accept_some(struct vx__front *f, uint64_t now)
 		p->sl = sl;
 		p->fd = fd;
 		p->seen = 0;
+		p->unwrapped = false;
 		p->accepted = now;
 		p->deadline = now + f->cfg.request_timeout_ms;
 	}
 }
 
+/* The unwrapped ends the TLS threads gave back (inject()) join the pending ones. */
+static void take_inbox(struct vx__front *f)
+{
+	char b[64];
+
+	while (read(f->wake_rd, b, sizeof(b)) > 0)
+		;
+	pthread_mutex_lock(&f->lock);
+	for (uint32_t i = 0; i < f->nr_inbox; i++)
+		*pending_slot(f, &f->inbox[i].sa) = f->inbox[i];
+	f->nr_inbox = 0;
+	pthread_mutex_unlock(&f->lock);
+}
+
 static void *front_main(void *arg)
 {
 	struct vx__front *f = arg;
-	struct pollfd pfd[FRONT_PENDING_MAX + 2];
+	struct pollfd pfd[FRONT_PENDING_MAX + 3];
 
 	for (;;) {
 		uint64_t now = vx_now_ms(), next = UINT64_MAX;
@@ -804,6 +985,7 @@ static void *front_main(void *arg)
 
 		pfd[n++] = (struct pollfd){ .fd = f->stop_rd, .events = POLLIN };
 		pfd[n++] = (struct pollfd){ .fd = f->cfg.listen_fd, .events = POLLIN };
+		pfd[n++] = (struct pollfd){ .fd = f->wake_rd, .events = POLLIN };
 		for (uint32_t i = 0; i < f->nr_pend; i++) {
 			pfd[n++] = (struct pollfd){ .fd = f->pend[i].fd, .events = POLLIN };
 			next = VX_MIN(next, f->pend[i].deadline);
@@ -817,14 +999,16 @@ static void *front_main(void *arg)
 		if (pfd[0].revents)
 			break;
 		now = vx_now_ms();
-		/* the pending ones first (their slots in pfd follow the two fixed ones) */
+		/* the pending ones first (their slots in pfd follow the three fixed ones) */
 		for (uint32_t i = f->nr_pend; i-- > 0;) {
-			if ((pfd[2 + i].revents || now >= f->pend[i].deadline) &&
+			if ((pfd[3 + i].revents || now >= f->pend[i].deadline) &&
 			    classify(f, &f->pend[i], now))
 				f->pend[i] = f->pend[--f->nr_pend];
 		}
 		if (pfd[1].revents)
 			accept_some(f, now);
+		if (pfd[2].revents)
+			take_inbox(f);
 	}
 	for (uint32_t i = 0; i < f->nr_pend; i++)
 		close(f->pend[i].fd);
@@ -854,17 +1038,26 @@ int vx__front_start(struct vx__front **out, const struct vx__front_cfg *cfg)
 		vx_free(f);
 		return -errno;
 	}
-	f->stop_rd = f->stop_wr = -1;
+	f->stop_rd = f->stop_wr = f->wake_rd = f->wake_wr = -1;
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_cond_init(&f->cond, NULL);
+	if (!f->cfg.tls_ctx)
+		f->cfg.max_tls = 0;
 	f->slots = vx_calloc(cfg->max_tunnels ? cfg->max_tunnels : 1, sizeof(*f->slots));
+	f->tls_slots = vx_calloc(f->cfg.max_tls ? f->cfg.max_tls : 1, sizeof(*f->tls_slots));
 	f->peek = vx_malloc(f->cfg.request_header_max);
-	if (!f->slots || !f->peek || pipe2(sp, O_CLOEXEC) != 0) {
+	if (!f->slots || !f->tls_slots || !f->peek || pipe2(sp, O_CLOEXEC) != 0) {
 		vx__front_stop(f);
 		return -ENOMEM;
 	}
 	f->stop_rd = sp[0];
 	f->stop_wr = sp[1];
+	if (pipe2(sp, O_CLOEXEC | O_NONBLOCK) != 0) {
+		vx__front_stop(f);
+		return -ENOMEM;
+	}
+	f->wake_rd = sp[0];
+	f->wake_wr = sp[1];
 	if (pthread_create(&f->thread, NULL, front_main, f) != 0) {
 		vx__front_stop(f);
 		return -EAGAIN;
@@ -872,6 +1065,18 @@ int vx__front_start(struct vx__front **out, const struct vx__front_cfg *cfg)
 	f->started = true;
 	*out = f;
 	return 0;
+}
+
+/* Shuts down both sockets of each of the @n slots in use (their threads then end). */
+static void slots_shutdown(const struct slot *slots, uint32_t n)
+{
+	for (uint32_t i = 0; slots && i < n; i++) {
+		if (!slots[i].used)
+			continue;
+		shutdown(slots[i].cfd, SHUT_RDWR);
+		if (slots[i].ufd >= 0)
+			shutdown(slots[i].ufd, SHUT_RDWR);
+	}
 }
 
 void vx__front_stop(struct vx__front *f)
@@ -887,22 +1092,26 @@ void vx__front_stop(struct vx__front *f)
 	}
 	pthread_mutex_lock(&f->lock);
 	f->stopping = true;
-	for (uint32_t i = 0; f->slots && i < f->cfg.max_tunnels; i++) {
-		if (!f->slots[i].used)
-			continue;
-		shutdown(f->slots[i].cfd, SHUT_RDWR);
-		if (f->slots[i].ufd >= 0)
-			shutdown(f->slots[i].ufd, SHUT_RDWR);
-	}
-	while (f->nr_tunnels)
+	slots_shutdown(f->slots, f->cfg.max_tunnels);
+	slots_shutdown(f->tls_slots, f->cfg.max_tls);
+	/* what the TLS threads gave back and the accept thread did not take */
+	for (uint32_t i = 0; i < f->nr_inbox; i++)
+		close(f->inbox[i].fd);
+	f->nr_inbox = 0;
+	while (f->nr_tunnels || f->nr_tls)
 		pthread_cond_wait(&f->cond, &f->lock);
 	pthread_mutex_unlock(&f->lock);
 	if (f->stop_rd >= 0)
 		close(f->stop_rd);
 	if (f->stop_wr >= 0)
 		close(f->stop_wr);
+	if (f->wake_rd >= 0)
+		close(f->wake_rd);
+	if (f->wake_wr >= 0)
+		close(f->wake_wr);
 	close(f->cfg.listen_fd);
 	vx_free(f->slots);
+	vx_free(f->tls_slots);
 	vx_free(f->peek);
 	pthread_cond_destroy(&f->cond);
 	pthread_mutex_destroy(&f->lock);

@@ -248,20 +248,33 @@ SSL *vx__hijack_accept(struct vx__hijack *h, int fd, const char *host, bool ipv6
 	SSL *ssl = leaf ? SSL_new(h->ctx) : NULL;
 
 	if (!ssl || SSL_use_certificate(ssl, leaf) != 1 ||
-	    SSL_use_PrivateKey(ssl, h->leaf_key) != 1 || SSL_set_fd(ssl, fd) != 1) {
+	    SSL_use_PrivateKey(ssl, h->leaf_key) != 1) {
 		snprintf(why, why_len, "cannot mint a certificate");
 		X509_free(leaf);
 		SSL_free(ssl);
 		return NULL;
 	}
 	X509_free(leaf);
+	if (vx__tls_accept(ssl, fd, deadline, why, why_len))
+		return ssl;
+	SSL_free(ssl);
+	return NULL;
+}
+
+bool vx__tls_accept(SSL *ssl, int fd, uint64_t deadline, char *why, size_t why_len)
+{
+	if (SSL_set_fd(ssl, fd) != 1) {
+		snprintf(why, why_len, "cannot set up TLS");
+		ERR_clear_error();
+		return false;
+	}
 	for (;;) {
 		int rc = SSL_accept(ssl), e;
 		struct pollfd pfd = { .fd = fd };
 		uint64_t now = vx_now_ms();
 
 		if (rc == 1)
-			return ssl;
+			return true;
 		e = SSL_get_error(ssl, rc);
 		if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
 			snprintf(why, why_len, "client TLS handshake failed");
@@ -274,6 +287,5 @@ SSL *vx__hijack_accept(struct vx__hijack *h, int fd, const char *host, bool ipv6
 		}
 	}
 	ERR_clear_error();
-	SSL_free(ssl);
-	return NULL;
+	return false;
 }

@@ -92,10 +92,18 @@ struct vx__front_cfg {
 	/* connections of one client address waiting for their first head at once; a new one
 	 * beyond it closes that address's oldest; 0: no cap but the table's */
 	uint32_t pending_per_addr;
-	/* the listener speaks TLS (proxy.tls): a connection whose first byte opens a TLS
-	 * handshake goes to handoff at once (the server reads its head under TLS, within
-	 * proxy.client_timeout per byte); anything else is closed, CONNECT included */
-	bool tls;
+	/* the listener speaks TLS (proxy.tls; borrowed, NULL: plaintext): a connection whose
+	 * first byte opens a TLS handshake gets a thread that ends its TLS (handshake within
+	 * request_timeout_ms of the accept) and relays it to a socket pair whose other end
+	 * comes back to the front door as if accepted in plaintext (the same deadline), so
+	 * CONNECT, interception and the HTTP server work over TLS as without it; anything
+	 * else is closed */
+	struct ssl_ctx_st *tls_ctx;
+	uint32_t max_tls; /* such connections at once (more are closed at once) */
+	/* the listener speaks TLS that the HTTP server ends itself (tls_ctx NULL): a connection
+	 * whose first byte opens a TLS handshake goes to handoff at once, anything else is
+	 * closed; a CONNECT inside reaches the HTTP server (which refuses it) */
+	bool tls_direct;
 	/* one request's worth of the rate limits for client address @ip, or false (429) */
 	bool (*rate_ok)(void *arg, const char *ip);
 	/* every connection that is not a CONNECT goes here (owned by the callee) */
@@ -118,6 +126,9 @@ VX_MUST_CHECK int vx__front_start(struct vx__front **out, const struct vx__front
 void vx__front_stop(struct vx__front *f);
 /* TLS interception (hijack.c). */
 struct ssl_st;
+/* The server side of TLS with @ssl on non-blocking @fd, handshake done before @deadline (ms);
+ * false with @why. */
+bool vx__tls_accept(struct ssl_st *ssl, int fd, uint64_t deadline, char *why, size_t why_len);
 /* The CA (@ca_key 0600 or stricter) and host regexes; 0 or -EINVAL/-ENOMEM with @err. */
 VX_MUST_CHECK int vx__hijack_load(struct vx__hijack **out, const char *ca_cert, const char *ca_key,
 				  const char *const *hosts, uint32_t nr_hosts, char *err,

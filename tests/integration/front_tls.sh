@@ -31,16 +31,7 @@ done
 # a CA and a server certificate for 127.0.0.1, 127.0.0.2 and this host's global address
 gaddr=$(ip -4 -o addr show scope global 2>/dev/null | awk '{ sub("/.*", "", $4); print $4; exit }' || true)
 san="IP:127.0.0.1,IP:127.0.0.2,DNS:localhost${gaddr:+,IP:$gaddr}"
-(umask 077 &&
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-		-subj "/CN=vx test front CA" -addext basicConstraints=critical,CA:TRUE \
-		-addext keyUsage=critical,keyCertSign,cRLSign \
-		-keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null &&
-	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=front.test \
-		-keyout "$dir/front.key" -out "$dir/front.csr" 2>/dev/null &&
-	printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth\n' "$san" >"$dir/ext.cnf" &&
-	openssl x509 -req -in "$dir/front.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
-		-CAcreateserial -days 2 -extfile "$dir/ext.cnf" -out "$dir/front.pem" 2>/dev/null)
+front_cert "$san"
 
 # the API over HTTPS on 127.0.0.2
 sched_start --api 127.0.0.2:0 --api-tls-cert "$dir/front.pem" --api-tls-key "$dir/front.key"

@@ -17,6 +17,9 @@
 #   blob_sends LOG HEX               body bytes the registry sent for GETs of the blob (200
 #                                    and 206 answers: the source reads ranges, and its stat
 #                                    probe is a 1-byte range)
+#   front_cert SAN                   a test CA $dir/ca.pem (key ca.key) and a server
+#                                    certificate for the proxy's TLS listener signed by it,
+#                                    $dir/front.pem and front.key (0600), for subjectAltName SAN
 
 proxy_setup() {
 	local tool here
@@ -83,6 +86,20 @@ print(sent)
 PY
 }
 
+front_cert() {
+	(umask 077 &&
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+			-subj "/CN=vx test front CA" -addext basicConstraints=critical,CA:TRUE \
+			-addext keyUsage=critical,keyCertSign,cRLSign \
+			-keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null &&
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=front.test \
+			-keyout "$dir/front.key" -out "$dir/front.csr" 2>/dev/null &&
+		printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth\n' "$1" >"$dir/ext.cnf" &&
+		openssl x509 -req -in "$dir/front.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
+			-CAcreateserial -days 2 -extfile "$dir/ext.cnf" -out "$dir/front.pem" \
+			2>/dev/null) || fail "openssl could not make the front certificate"
+}
+
 tls_origin_start() {
 	command -v openssl >/dev/null || {
 		echo "$name: needs openssl, skipping" >&2
@@ -91,9 +108,13 @@ tls_origin_start() {
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
 		-subj /CN=origin.test -addext subjectAltName=IP:127.0.0.1,DNS:localhost \
 		-keyout "$dir/origin.key" -out "$dir/origin.pem" 2>/dev/null
-	tls_port=$(free_port)
-	tls_port2=$(free_port)
-	cat >"$dir/tls.conf" <<CONF
+	# a port free_port found can be taken before nginx binds it (other tests run at once):
+	# nginx then retries for a few seconds with the other port bound and exits; try anew
+	local try pid up i
+	for try in 1 2 3 4 5; do
+		tls_port=$(free_port)
+		tls_port2=$(free_port)
+		cat >"$dir/tls.conf" <<CONF
 daemon off;
 worker_processes 1;
 error_log $dir/tls-error.log;
@@ -113,8 +134,21 @@ http {
  }
 }
 CONF
-	"$nginx_bin" -p "$dir" -c "$dir/tls.conf" 2>"$dir/tls.out" &
-	bg_pids+=($!)
-	wait_port "$tls_port"
+		"$nginx_bin" -p "$dir" -c "$dir/tls.conf" 2>"$dir/tls.out" &
+		pid=$!
+		bg_pids+=("$pid")
+		up=
+		for i in $(seq 100); do
+			kill -0 "$pid" 2>/dev/null || break
+			python3 -c "import socket
+for p in ($tls_port, $tls_port2): socket.create_connection(('127.0.0.1', p), 1)" \
+				2>/dev/null && up=1 && break
+			sleep 0.1
+		done
+		[ -z "$up" ] || break
+		kill "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	[ -n "$up" ] || fail "nginx (HTTPS origin) did not start: $(tail -2 "$dir/tls.out")"
 	: >>"$dir/tls-access.log"
 }

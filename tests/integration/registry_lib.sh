@@ -40,7 +40,10 @@
 #   reg_get_blob DIGEST OUT [curl args]  fetches one blob through the mirror with curl
 #   skopeo_pull OUT [skopeo args]        skopeo copy of the image to dir:OUT through the mirror
 #                                        (registries.conf with a [[registry.mirror]]); digests
-#                                        of the manifest's blobs checked
+#                                        of the manifest's blobs checked. With reg_mirror_certs
+#                                        set (a directory holding the mirror's CA as ca.crt) the
+#                                        mirror is HTTPS and verified against it (skopeo
+#                                        --src-cert-dir, the mirror not insecure)
 #   skopeo_pull_conf CONF OUT [args]     the same with a given registries.conf
 #   reg_authfile                         writes and prints an auth.json for skopeo --authfile
 #   ctd_start                            a containerd of its own ($ctd_sock), root, state and
@@ -272,7 +275,7 @@ insecure = true
 
 [[registry.mirror]]
 location = "$reg_mirror"
-insecure = true
+insecure = $([ -n "${reg_mirror_certs:-}" ] && echo false || echo true)
 CONF
 }
 
@@ -284,13 +287,14 @@ skopeo_pull() {
 }
 
 skopeo_pull_conf() {
-	local conf=$1 out=$2 dg
+	local conf=$1 out=$2 dg tls=(--src-tls-verify=false)
 	shift 2
+	[ -z "${reg_mirror_certs:-}" ] || tls=(--src-cert-dir "$reg_mirror_certs")
 	command -v skopeo >/dev/null || fail "skopeo is missing (scripts/deps/runtime.apt)"
 	rm -rf "$out"
 	# skopeo keeps a blob info cache in the home directory; a private one keeps runs apart.
 	HOME=$dir/skopeo-home timeout 120 skopeo --registries-conf "$conf" copy --quiet \
-		--src-tls-verify=false "$@" "docker://$reg_origin/$reg_repo:latest" "dir:$out" \
+		"${tls[@]}" "$@" "docker://$reg_origin/$reg_repo:latest" "dir:$out" \
 		>"$dir/skopeo.log" 2>&1 || fail "skopeo copy failed: $(tail -5 "$dir/skopeo.log")"
 	for dg in "$reg_config" "${reg_layers[@]}"; do
 		check_blob_file "$dg" "$out/${dg#sha256:}"
