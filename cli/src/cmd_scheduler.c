@@ -197,7 +197,7 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 		{ "insecure-plaintext", no_argument, NULL, 5 },
 		{ "manager-db", required_argument, NULL, 'M' },
 		{ "job-lease", required_argument, NULL, 'E' },
-		{ "preheat-rate-limit", required_argument, NULL, 17 },
+		{ "preheat-rate-limit", required_argument, NULL, 18 },
 		{ "role", required_argument, NULL, 'r' },
 		{ "sync-dir", required_argument, NULL, 12 },
 		{ "api-tls-cert", required_argument, NULL, 15 },
@@ -443,7 +443,7 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 			if (parse_u32("--job-lease", optarg, 2, 3600, &mf->cfg.job_lease_s))
 				return -EINVAL;
 			break;
-		case 17:
+		case 18:
 			if (vx_args_parse_size(optarg, &mf->cfg.preheat_rate_bps) ||
 			    mf->cfg.preheat_rate_bps > VX_CTL_RATE_MAX) {
 				fprintf(stderr,
