@@ -111,7 +111,7 @@ static const struct key keys[] = {
 	{ "download.work_threads", KEY_U64, OFF(download.work_threads), 0, 0, 0, 1, 256, NULL,
 	  "threads for blocking work: store opens, origin fetches, exports", APPLIED },
 	{ "download.rate_limit", KEY_SIZE, OFF(download.rate_limit_bps), 0, 0, 0, 0, U64_MAX, NULL,
-	  "download bytes per second, 0 = unlimited", APPLIED },
+	  "bytes per second from parents, all downloads together, 0 = unlimited", APPLIED },
 	{ "download.back_to_source_rate_limit", KEY_SIZE,
 	  OFF(download.back_to_source_rate_limit_bps), 0, 0, 0, 0, U64_MAX, NULL,
 	  "bytes per second from origins, every task and source together, 0 = unlimited", APPLIED },

@@ -37,6 +37,9 @@ struct vx_rate {
 	pthread_mutex_t lock;
 	uint64_t burst_min; /* read-only after init */
 	struct vx_bucket b; /* under lock */
+	/* under lock: taken beyond the tokens (spenders that peeked the same tokens before
+	 * either took them), paid back from the refill before anyone gets more */
+	uint64_t debt;
 };
 
 void vx_rate_init(struct vx_rate *r, uint64_t rate, uint64_t burst_min);

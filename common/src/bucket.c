@@ -54,6 +54,7 @@ void vx_rate_init(struct vx_rate *r, uint64_t rate, uint64_t burst_min)
 {
 	pthread_mutex_init(&r->lock, NULL);
 	r->burst_min = burst_min ? burst_min : 1;
+	r->debt = 0;
 	vx_bucket_init(&r->b, rate, rate_burst(r, rate), vx_now_ms());
 }
 
@@ -65,8 +66,10 @@ void vx_rate_destroy(struct vx_rate *r)
 void vx_rate_set(struct vx_rate *r, uint64_t rate)
 {
 	pthread_mutex_lock(&r->lock);
-	if (rate != r->b.rate)
+	if (rate != r->b.rate) {
 		vx_bucket_init(&r->b, rate, rate_burst(r, rate), vx_now_ms());
+		r->debt = 0;
+	}
 	pthread_mutex_unlock(&r->lock);
 }
 
@@ -82,14 +85,20 @@ uint64_t vx_rate_get(struct vx_rate *r)
 
 uint64_t vx_rate_peek(struct vx_rate *r, uint64_t want)
 {
-	uint64_t n;
+	uint64_t n, pay;
 
 	if (!r)
 		return want;
 	pthread_mutex_lock(&r->lock);
-	n = vx_bucket_peek(&r->b, want, vx_now_ms());
+	n = vx_bucket_peek(&r->b, UINT64_MAX, vx_now_ms()); /* the refill */
+	if (r->b.rate && r->debt) {
+		pay = VX_MIN(r->debt, n);
+		vx_bucket_take(&r->b, pay);
+		r->debt -= pay;
+		n -= pay;
+	}
 	pthread_mutex_unlock(&r->lock);
-	return n;
+	return VX_MIN(want, n);
 }
 
 void vx_rate_take(struct vx_rate *r, uint64_t n)
@@ -97,6 +106,10 @@ void vx_rate_take(struct vx_rate *r, uint64_t n)
 	if (!r)
 		return;
 	pthread_mutex_lock(&r->lock);
+	/* several spenders may have peeked the same tokens: what is over them is owed, so the
+	 * rate over time holds whatever the interleaving (a bucket alone would forgive it) */
+	if (r->b.rate && n > r->b.tokens)
+		r->debt += n - r->b.tokens;
 	vx_bucket_take(&r->b, n);
 	pthread_mutex_unlock(&r->lock);
 }

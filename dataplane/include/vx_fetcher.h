@@ -105,6 +105,9 @@ struct vx_fetcher_cfg {
 	/* NULL, or a rate shared with other threads that the body bytes spend too (the task's
 	 * cap, spent by its origin reads as well); borrowed until vx_fetcher_free() */
 	struct vx_rate *task_rate;
+	/* NULL, or a rate every fetcher of the daemon spends (download.rate_limit); borrowed
+	 * until vx_fetcher_free() */
+	struct vx_rate *shared_rate;
 	uint64_t seed; /* random start; 0 = from the clock */
 	/*
 	 * In order (a reader streams the content as its prefix grows: vx get -O -, the registry

@@ -875,6 +875,7 @@ static void fx_arm_recv(struct vx_fx_conn *c)
 	if (body_left > 0) {
 		want = vx_bucket_peek(&f->bucket, want, vx_loop_now_ms(f->loop));
 		want = vx_rate_peek(f->cfg.task_rate, want);
+		want = vx_rate_peek(f->cfg.shared_rate, want);
 		if (want == 0) {
 			c->throttled = true;
 			return;
@@ -993,6 +994,7 @@ static void fx_got_body_bytes(struct vx_fx_conn *c, uint32_t n)
 	f->stats.bytes_received += n;
 	vx_bucket_take(&f->bucket, n);
 	vx_rate_take(f->cfg.task_rate, n);
+	vx_rate_take(f->cfg.shared_rate, n);
 	if (!c->w) {
 		if (last)
 			fx_answer_done(c);

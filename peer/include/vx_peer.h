@@ -46,7 +46,7 @@ struct vx_tls_ctx;
 /* The daemon's rates, bytes per second, 0 = unlimited. */
 struct vx_peer_rates {
 	uint64_t upload_bps;   /* upload.rate_limit */
-	uint64_t download_bps; /* download.rate_limit: pieces from parents, per task */
+	uint64_t download_bps; /* download.rate_limit: pieces from parents, all tasks together */
 	uint64_t source_bps;   /* download.back_to_source_rate_limit: every origin read together */
 	uint64_t task_bps;     /* download.task_rate_limit: one task, origin and peers together */
 };

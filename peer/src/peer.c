@@ -504,6 +504,7 @@ int vx_peer_new(struct vx_peer **out, const struct vx_peer_cfg *cfg, char *err, 
 	p->start_err_len = err_len;
 	pthread_mutex_init(&p->mail_lock, NULL);
 	pthread_cond_init(&p->ready_cond, NULL);
+	vx_rate_init(&p->download_rate, cfg->rates.download_bps, VX_SOURCE_CHUNK_MAX);
 	vx_list_init(&p->inbox_jobs);
 	vx_list_init(&p->inbox_cache);
 	vx_list_init(&p->inbox_haves);
@@ -694,6 +695,7 @@ void vx_peer_free(struct vx_peer *p)
 	vx_free(p->data_dir);
 	pthread_cond_destroy(&p->ready_cond);
 	pthread_mutex_destroy(&p->mail_lock);
+	vx_rate_destroy(&p->download_rate);
 	vx_free(p);
 }
 

@@ -746,7 +746,7 @@ static int fetch_pieces(struct vx_peer *p, struct vx_store_task *t, const struct
 	fc.conns_per_parent = 1;
 	fc.pipeline_depth = 2;
 	fc.max_pieces_out = p->cfg.concurrent_pieces;
-	fc.rate_bytes_per_s = p->cfg.rates.download_bps;
+	fc.shared_rate = &p->download_rate;
 	if (p->cfg.piece_timeout_ms)
 		fc.stall_timeout_ms = p->cfg.piece_timeout_ms;
 	fc.on_piece = fx_piece;

@@ -83,6 +83,7 @@ void vx_peer_set_rates(struct vx_peer *p, const struct vx_peer_rates *r)
 	if (p->up)
 		vx_upload_set_rate(p->up, r->upload_bps);
 	vx_source_ctx_set_rate(p->src, r->source_bps);
+	vx_rate_set(&p->download_rate, r->download_bps);
 	for (uint32_t i = 0; i < VX_PEER_TASKS_MAX; i++) {
 		if (p->tasks[i].state != TASK_FREE)
 			vx_rate_set(&p->tasks[i].rate, r->task_bps);

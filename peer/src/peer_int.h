@@ -422,6 +422,9 @@ struct vx_peer {
 	atomic_bool cache_reann_again; /* a scheduler came up since it started its pass */
 	bool stopping;		       /* no new jobs */
 	bool handover;		       /* vx_peer_handover(): stop without LEAVE (mail_lock) */
+	/* download.rate_limit: what every fetcher of the daemon (tasks' and cache fetches') takes
+	 * from parents, together; any thread */
+	struct vx_rate download_rate;
 	struct ssl_ctx_st *fx_tls_cur; /* client SSL_CTX for new and cache fetchers (a reference;
 					* the loop sets it, peer_tls.c); NULL: plaintext */
 	uint32_t nr_jobs;	       /* jobs accepted and not done */

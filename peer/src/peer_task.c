@@ -1084,8 +1084,8 @@ static void fetcher_start(struct vx_peer *p, struct peer_task *t)
 	fc.persistent = true;
 	fc.conns_per_parent = 1;
 	fc.pipeline_depth = 2;
-	fc.rate_bytes_per_s = p->cfg.rates.download_bps;
 	fc.task_rate = &t->rate;
+	fc.shared_rate = &p->download_rate;
 	if (p->cfg.piece_timeout_ms)
 		fc.stall_timeout_ms = p->cfg.piece_timeout_ms;
 	fc.max_pieces_out = p->cfg.concurrent_pieces;

@@ -10,6 +10,8 @@
 #      4 MiB/s together (the cap is per task, not the daemon's).
 #   3. capped (download.task_rate_limit 2 MiB/s) gets a 24 MiB file that `full` holds: from the
 #      peer (the origin sends it once, to `full`), at 2 MiB/s: the cap covers peers too.
+#   4. dl: download.rate_limit 4 MiB/s, two 24 MiB files `full` holds, fetched at once from it:
+#      4 MiB/s together (12 s), not 4 MiB/s each (the limit is the daemon's, not a task's).
 # Rates are bytes over the measured time: in 1 the origin's bytes (nginx's log) from the first
 # byte asked of it (the log's start of the earlier GET) to the end of both gets; in 2 and 3 the
 # file's bytes over each get's own elapsed time.
@@ -21,12 +23,13 @@ peer_lib_init
 
 mib=$((1024 * 1024))
 size=$((24 * mib))
-for f in s1 s2 t1 t2 p; do
+for f in s1 s2 t1 t2 p q1 q2; do
 	make_file "$f.bin" "$size"
 done
 printf '{"download.back_to_source_rate_limit": "4MiB"}\n' >"$dir/cluster.json"
 printf 'download:\n  back_to_source_rate_limit: 0\n  task_rate_limit: 2MiB\n' >"$dir/task.yaml"
 printf 'download:\n  back_to_source_rate_limit: 0\n' >"$dir/full.yaml"
+printf 'download:\n  back_to_source_rate_limit: 0\n  rate_limit: 4MiB\n' >"$dir/dl.yaml"
 origin_log_extra=' $msec $request_time' # when each GET began: $msec - $request_time
 origin_start
 sched_start --cluster-config "$dir/cluster.json"
@@ -34,11 +37,14 @@ serve_start src
 serve_start task --config "$dir/task.yaml"
 serve_start full --config "$dir/full.yaml"
 serve_start capped --config "$dir/task.yaml"
+serve_start dl --config "$dir/dl.yaml"
 wait_line "$dir/src.log" 'cluster config version 1 .*applied: .*download.back_to_source_rate_limit' \
 	"${serve_pid[src]}" "src applying the cluster's back-to-source rate" >/dev/null
 
-get full "$base/p.bin" "$dir/out/full-p"
-[ "$rc" -eq 0 ] || fail "full's get of p.bin failed: $err"
+for f in p q1 q2; do
+	get full "$base/$f.bin" "$dir/out/full-$f"
+	[ "$rc" -eq 0 ] || fail "full's get of $f.bin failed: $err"
+done
 
 get_pids=()
 t0=$(date +%s.%N)
@@ -48,12 +54,14 @@ src_pids=("${get_pids[@]}")
 get_bg task "$base/t1.bin" "$dir/out/t1" t1
 get_bg task "$base/t2.bin" "$dir/out/t2" t2
 get_bg capped "$base/p.bin" "$dir/out/capped-p" cp
+get_bg dl "$base/q1.bin" "$dir/out/dl-q1" q1
+get_bg dl "$base/q2.bin" "$dir/out/dl-q2" q2
 for pid in "${src_pids[@]}"; do
 	wait "$pid" || true
 done
 t1=$(date +%s.%N)
 wait_gets
-for tag in s1 s2 t1 t2 cp; do
+for tag in s1 s2 t1 t2 cp q1 q2; do
 	[ "$(cat "$dir/$tag.rc")" -eq 0 ] || fail "get $tag failed: $(cat "$dir/$tag.err")"
 done
 for f in s1 s2 t1 t2; do
@@ -88,4 +96,18 @@ peers=$(json bytes_from_peers "$(cat "$dir/cp.json")")
 [ "$(origin_body_bytes /p.bin)" -eq "$size" ] || fail "the origin sent p.bin more than once"
 [ "$ms" -ge 10000 ] || fail "capped's get of p.bin took $ms ms, want >= 10 s"
 rate_within10 "3. one task from a peer over $ms ms" $((size * 1000 / ms)) $((2 * mib))
+
+# 4. dl's two tasks from the peer, together at the daemon's download limit: both ran at once,
+#    so the rate is the two files over the longer get
+ms=0
+for tag in q1 q2; do
+	same_file "$dir/www/$tag.bin" "$dir/out/dl-$tag" "dl's $tag.bin"
+	[ "$(json bytes_from_peers "$(cat "$dir/$tag.json")")" -eq "$size" ] ||
+		fail "dl got $tag.bin not all from the peer: $(cat "$dir/$tag.json")"
+	[ "$(origin_body_bytes "/$tag.bin")" -eq "$size" ] || fail "the origin sent $tag.bin more than once"
+	m=$(json elapsed_ms "$(cat "$dir/$tag.json")")
+	[ "$m" -le "$ms" ] || ms=$m
+done
+[ "$ms" -ge 10000 ] || fail "dl's two gets took $ms ms, want >= 10 s (the limit is per task?)"
+rate_within10 "4. two tasks from a peer over $ms ms" $((2 * size * 1000 / ms)) $((4 * mib))
 echo "$name: ok"

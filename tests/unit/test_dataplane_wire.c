@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dataplane_int.h"
 #include "vx_bytes.h"
@@ -93,6 +94,33 @@ static void test_vx_bucket_peek__refill_and_cap(void **state)
 	assert_int_equal(vx_bucket_peek(&b, 1ull << 40, 0), 1ull << 40); /* unlimited */
 }
 
+/*
+ * Two spenders that peeked the same tokens both take them (two fetchers' connections arm their
+ * receives before either's bytes arrive): the second take is owed, not forgiven, so nobody gets
+ * a token until the refill has paid it back (a forgiving bucket let two tasks run at twice the
+ * daemon's download.rate_limit).
+ */
+static void test_vx_rate__overdraft_is_owed(void **state)
+{
+	struct vx_rate r;
+
+	(void)state;
+	vx_rate_init(&r, 1000, 100); /* 1000 a second, burst 100 */
+	assert_int_equal(vx_rate_peek(&r, 100), 100);
+	assert_int_equal(vx_rate_peek(&r, 100), 100); /* the same tokens, peeked twice */
+	vx_rate_take(&r, 100);
+	vx_rate_take(&r, 100);
+	/* >= 100 ms later the bucket has refilled to its burst (100, however late the wake-up),
+	 * all of which pays the 100 owed: still nothing to give (a forgiving bucket gives 100) */
+	usleep(150 * 1000);
+	assert_int_equal(vx_rate_peek(&r, 100), 0);
+	vx_rate_set(&r, 0); /* unlimited: nothing owed any more */
+	assert_int_equal(vx_rate_peek(&r, 9), 9);
+	vx_rate_set(&r, 1000);
+	assert_int_equal(vx_rate_peek(&r, 100), 100); /* a new rate starts full, debt-free */
+	vx_rate_destroy(&r);
+}
+
 /* vx_rate_try(): all the rates have the bytes, or none is spent; NULL and rate 0 are no
  * limit; the burst is never below burst_min, so a try of that much can succeed. */
 static void test_vx_rate_try__all_or_nothing(void **state)
@@ -120,6 +148,7 @@ int main(void)
 		cmocka_unit_test(test_vx_frame_encode_error__cut_to_buffer),
 		cmocka_unit_test(test_vx_bucket_peek__refill_and_cap),
 		cmocka_unit_test(test_vx_rate_try__all_or_nothing),
+		cmocka_unit_test(test_vx_rate__overdraft_is_owed),
 	};
 
 	return cmocka_run_group_tests_name("dataplane_wire", tests, NULL, NULL);
