@@ -31,6 +31,19 @@
 #                                     bytes (fails naming the first that does not)
 #   origin_body_bytes PATH            body bytes nginx sent for GETs of PATH (stat probes
 #                                     excluded, see below); origin_probes PATH counts those
+#   need_tools WHERE TOOL...          skips (77) unless every TOOL is on PATH; WHERE (what
+#                                     installs them, scripts/deps/X.apt) is in the message
+
+need_tools() {
+	local where=$1 tool
+	shift
+	for tool in "$@"; do
+		command -v "$tool" >/dev/null || {
+			echo "$name: needs $tool ($where), skipping" >&2
+			exit 77
+		}
+	done
+}
 
 peer_lib_init() {
 	local tool
