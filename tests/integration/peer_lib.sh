@@ -31,8 +31,23 @@
 #                                     bytes (fails naming the first that does not)
 #   origin_body_bytes PATH            body bytes nginx sent for GETs of PATH (stat probes
 #                                     excluded, see below); origin_probes PATH counts those
+#   members_wait_up N                 waits (15 s at most) until the clients of members m1..mN
+#                                     are each up with all N (each says so once in its log)
 #   need_tools WHERE TOOL...          skips (77) unless every TOOL is on PATH; WHERE (what
 #                                     installs them, scripts/deps/X.apt) is in the message
+
+members_wait_up() {
+	local i k up
+	for i in $(seq 1 "$1"); do
+		for k in $(seq 150); do
+			up=$(grep -c 'sched client: .* up' "$dir/m$i.log" || true)
+			[ "$up" -ge "$1" ] && break
+			sleep 0.1
+		done
+		[ "$up" -ge "$1" ] ||
+			fail "m$i's client is up with $up members, want $1: $(grep 'sched client' "$dir/m$i.log" | tail -5)"
+	done
+}
 
 need_tools() {
 	local where=$1 tool
