@@ -2,7 +2,8 @@
 # manager_sync.sh VX [pg]: `vx sync` end to end (spec/manager.md "Syncs") with a real `vx scheduler
 # --api`, a seed and an nginx origin serving the synced directory: a 1,000-object file://
 # prefix (ten sub-directories) is preheated object by object, each fetched from the origin
-# once; a second run with nothing changed preheats nothing; a changed object is evicted and
+# once (and a 10-object http:// prefix, nginx's autoindex listing, the same way); a second run
+# with nothing changed preheats nothing; a changed object is evicted and
 # preheated again (fetched again), a new one preheated, a deleted one evicted (--delete); the
 # state survives a restart of the control plane; max_objects bounds a run (nothing done past
 # it); bad prefixes and missing scopes are refused with clear errors and store nothing; a sync
@@ -169,6 +170,25 @@ export VX_API="http://127.0.0.1:$api_port"
 [ "$(js "$dir/r5.json" 'j["last_stats"]')" = "{'listed': 1000, 'unchanged': 1000, 'preheat': 0}" ] ||
 	fail "the run after the restart: $(cat "$dir/r5.json")"
 [ "$(origin_gets)" = 1002 ] || fail "the run after the restart fetched from the origin"
+
+# ---- an http directory listing as the prefix (nginx autoindex under /ls/): each object
+# preheated once by the URL the listing gives, an unchanged second run preheats nothing. Ten
+# objects: the seed holds 1,002 tasks here and the scheduler registers at most 1,024 per host
+# (vx_sched_cfg.host_peers_max); past that a preheat is refused (ENOSPC) and the job waits
+# for its timeout
+mkdir -p "$dir/www/flat"
+for i in $(seq 10); do printf 'flat object %d\n' "$i" >"$dir/www/flat/f$i"; done
+ls_gets() { grep '^GET /ls/flat/f' "$dir/access.log" | grep -vc '"bytes=0-0"$' || true; }
+"$vx" sync "http://127.0.0.1:$origin_port/ls/flat/" --wait --timeout 60 --json >"$dir/h1.json" ||
+	fail "a sync of an http listing: $(cat "$dir/h1.json")"
+[ "$(js "$dir/h1.json" 'j["last_stats"]')" = "{'listed': 10, 'new': 10, 'preheat': 10, 'preheated': 10, 'failed': 0}" ] ||
+	fail "the http listing's first run: $(cat "$dir/h1.json")"
+[ "$(ls_gets)" = 10 ] || fail "the http listing's run fetched $(ls_gets) objects, not 10"
+"$vx" sync run "$(js "$dir/h1.json" 'j["id"]')" --wait --json >"$dir/h2.json" ||
+	fail "the http listing's second run: $(cat "$dir/h2.json")"
+[ "$(js "$dir/h2.json" 'j["last_stats"]')" = "{'listed': 10, 'unchanged': 10, 'preheat': 0}" ] ||
+	fail "the http listing's second run: $(cat "$dir/h2.json")"
+[ "$(ls_gets)" = 10 ] || fail "an unchanged http listing was fetched again"
 
 # ---- a sync whose token was revoked does nothing
 mine=$(token_with '"job:read"' '"job:write"' '"preheat"')

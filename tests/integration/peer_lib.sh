@@ -185,7 +185,8 @@ make_file() {
 }
 
 # /slow/NAME serves the same files at ${origin_slow_rate:-1m} bytes/s per connection (nginx
-# limit_rate), so a test can be sure a download is still running when it acts.
+# limit_rate), so a test can be sure a download is still running when it acts; /ls/ serves
+# them with directory listings (nginx autoindex).
 # The log line keeps the Range header, so the one-byte stat probe ("Range: bytes=0-0", how the
 # source layer learns the length) can be told from the piece reads.
 origin_start() {
@@ -206,6 +207,7 @@ http {
   listen ${origin_addr:-127.0.0.1}:$origin_port;
   root $dir/www;
   location /slow/ { alias $dir/www/; limit_rate ${origin_slow_rate:-1m}; }
+  location /ls/ { alias $dir/www/; autoindex on; }
  }
 }
 CONF
