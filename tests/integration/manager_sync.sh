@@ -3,7 +3,7 @@
 # --api`, a seed and an nginx origin serving the synced directory: a 1,000-object file://
 # prefix (ten sub-directories) is preheated object by object, each fetched from the origin
 # once (and a 10-object http:// prefix, nginx's autoindex listing, the same way); a second run
-# with nothing changed preheats nothing; a changed object is evicted and
+# with nothing changed preheats nothing, and a sync with an interval runs again by itself; a changed object is evicted and
 # preheated again (fetched again), a new one preheated, a deleted one evicted (--delete); the
 # state survives a restart of the control plane; max_objects bounds a run (nothing done past
 # it); bad prefixes and missing scopes are refused with clear errors and store nothing; a sync
@@ -189,6 +189,21 @@ ls_gets() { grep '^GET /ls/flat/f' "$dir/access.log" | grep -vc '"bytes=0-0"$' |
 [ "$(js "$dir/h2.json" 'j["last_stats"]')" = "{'listed': 10, 'unchanged': 10, 'preheat': 0}" ] ||
 	fail "the http listing's second run: $(cat "$dir/h2.json")"
 [ "$(ls_gets)" = 10 ] || fail "an unchanged http listing was fetched again"
+
+# ---- an interval: the sync runs again by itself, without `vx sync run` (objects the seed
+# holds already: nothing fetched)
+"$vx" sync "file://$dir/www/tree/d4/" --fetch-base "${base}d4/" --interval 10 --json >"$dir/i1.json" ||
+	fail "a sync with an interval: $(cat "$dir/i1.json")"
+iid=$(js "$dir/i1.json" 'j["id"]')
+for k in $(seq 400); do
+	"$vx" sync get "$iid" --json >"$dir/i2.json"
+	[ "$(js "$dir/i2.json" '(j["runs"] >= 2, j["state"])')" = "(True, 'idle')" ] && break
+	sleep 0.1
+done
+[ "$(js "$dir/i2.json" '(j["runs"] >= 2, j["next_run"] is not None, j["last_stats"])')" = "(True, True, {'listed': 100, 'unchanged': 100, 'preheat': 0})" ] ||
+	fail "a sync with a 10 s interval did not run again by itself within 40 s: $(cat "$dir/i2.json")"
+[ "$(origin_gets)" = 1002 ] || fail "the interval's runs fetched from the origin"
+"$vx" sync rm "$iid" >/dev/null
 
 # ---- a sync whose token was revoked does nothing
 mine=$(token_with '"job:read"' '"job:write"' '"preheat"')
