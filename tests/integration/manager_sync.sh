@@ -3,7 +3,8 @@
 # --api`, a seed and an nginx origin serving the synced directory: a 1,000-object file://
 # prefix (ten sub-directories) is preheated object by object, each fetched from the origin
 # once (and a 10-object http:// prefix, nginx's autoindex listing, the same way); a second run
-# with nothing changed preheats nothing, and a sync with an interval runs again by itself; a changed object is evicted and
+# with nothing changed preheats nothing, and a sync with an interval runs again by itself;
+# preheats past the scheduler's tasks per host fail at once, named; a changed object is evicted and
 # preheated again (fetched again), a new one preheated, a deleted one evicted (--delete); the
 # state survives a restart of the control plane; max_objects bounds a run (nothing done past
 # it); bad prefixes and missing scopes are refused with clear errors and store nothing; a sync
@@ -189,6 +190,24 @@ ls_gets() { grep '^GET /ls/flat/f' "$dir/access.log" | grep -vc '"bytes=0-0"$' |
 [ "$(js "$dir/h2.json" 'j["last_stats"]')" = "{'listed': 10, 'unchanged': 10, 'preheat': 0}" ] ||
 	fail "the http listing's second run: $(cat "$dir/h2.json")"
 [ "$(ls_gets)" = 10 ] || fail "an unchanged http listing was fetched again"
+
+# ---- past the tasks the scheduler registers per host (1,024, host_peers_max): 30 new objects
+# for the seed holding ~1,012: those past the limit fail at once, named, and the job ends by
+# itself (it waited for its timeout, "timed out", when a refused register left no trace)
+mkdir -p "$dir/www/more"
+for i in $(seq 30); do printf 'one more %d\n' "$i" >"$dir/www/more/m$i"; done
+"$vx" sync "http://127.0.0.1:$origin_port/ls/more/" --wait --timeout 60 --json >"$dir/f1.json" 2>"$dir/f1.err" &&
+	fail "a sync past the seed's task limit succeeded: $(cat "$dir/f1.json")"
+python3 - "$dir/f1.json" <<'PY' || fail "a sync past the seed's task limit: $(cat "$dir/f1.json" "$dir/f1.err")"
+import json, sys
+j = json.load(open(sys.argv[1]))
+s = j["last_stats"]
+assert s["listed"] == 30 and s["failed"] > 0 and s["preheated"] + s["failed"] == 30, s
+assert "some hosts failed" in j["last_error"], j["last_error"]
+PY
+expect_at "$api_port" 200 "job" GET "/oapi/v1/jobs/$(js "$dir/f1.json" 'j["last_job"]')" - "$admin" >"$dir/fjob.json"
+[ "$(js "$dir/fjob.json" '{t["description"] for t in j["result"]["job_states"][0]["results"][0]["failure_tasks"]}')" = "{'the host holds as many tasks as the scheduler registers per host (host_peers_max)'}" ] ||
+	fail "the refused preheats were not named: $(cat "$dir/fjob.json")"
 
 # ---- an interval: the sync runs again by itself, without `vx sync run` (objects the seed
 # holds already: nothing fetched)
