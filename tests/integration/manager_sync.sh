@@ -175,8 +175,7 @@ export VX_API="http://127.0.0.1:$api_port"
 # ---- an http directory listing as the prefix (nginx autoindex under /ls/): each object
 # preheated once by the URL the listing gives, an unchanged second run preheats nothing. Ten
 # objects: the seed holds 1,002 tasks here and the scheduler registers at most 1,024 per host
-# (vx_sched_cfg.host_peers_max); past that a preheat is refused (ENOSPC) and the job waits
-# for its timeout
+# (vx_sched_cfg.host_peers_max); the next section goes past that
 mkdir -p "$dir/www/flat"
 for i in $(seq 10); do printf 'flat object %d\n' "$i" >"$dir/www/flat/f$i"; done
 ls_gets() { grep '^GET /ls/flat/f' "$dir/access.log" | grep -vc '"bytes=0-0"$' || true; }
