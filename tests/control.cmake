@@ -56,6 +56,11 @@ if(TARGET vx)
 		COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/tls_cluster.sh $<TARGET_FILE:vx>)
 	set_tests_properties(tls_cluster PROPERTIES LABELS integration TIMEOUT 150
 		SKIP_RETURN_CODE 77)
+	# members mode over mutual TLS: STARTTLS on the Vortex port, both planes (issue 21)
+	add_test(NAME tls_members
+		COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/tls_members.sh $<TARGET_FILE:vx>)
+	set_tests_properties(tls_members PROPERTIES LABELS integration TIMEOUT 150
+		SKIP_RETURN_CODE 77)
 	# a revoked host's open control and data connections are closed (issue 16)
 	add_test(NAME tls_revoke_open
 		COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/tls_revoke_open.sh $<TARGET_FILE:vx>)

@@ -58,7 +58,7 @@ static void usage(FILE *f)
 		"  --socket-group GROUP     group that may use the socket (default: ours)\n"
 		"  --scheduler LIST         schedulers, comma-separated (schedulers); repeatable\n"
 		"  --members LIST|NAME      no scheduler: the members' Vortex IP:PORTs or one\n"
-		"                           DNS name (members; plaintext only)\n"
+		"                           DNS name (members; TLS with tls.*)\n"
 		"  --members-heartbeat DUR  heartbeat interval between members "
 		"(members_heartbeat)\n");
 	fprintf(f,

@@ -140,6 +140,8 @@ void vx_sched_host_set_ctx(struct vx_sched *s, uint32_t host, void *ctx);
 void *vx_sched_host_ctx(const struct vx_sched *s, uint32_t host);
 /* The host's id (lent until the host goes), or NULL for a stale handle. */
 const char *vx_sched_host_id(const struct vx_sched *s, uint32_t host);
+/* Whether @host holds cfg.host_peers_max tasks: its next register is refused (-ENOSPC). */
+bool vx_sched_host_full(const struct vx_sched *s, uint32_t host);
 
 /* A register request (all borrowed for the call). */
 struct vx_sched_reg {

@@ -63,6 +63,10 @@ struct vx_sched_client_cfg {
 	 * the scheduler's certificate must have the scheduler role and name the address dialled.
 	 * NULL: plaintext */
 	struct vx_tls_ctx *tls;
+	/* members mode over @tls (spec/peer.md "Members"): every connection opens with the
+	 * STARTTLS header (vx_frame.h) before its ClientHello, and a server's certificate is any
+	 * of the cluster CA's (a member's: a peer or seed role, not named by its address) */
+	bool starttls;
 };
 
 /* What the client remembers of a task to register it again elsewhere (copied). */

@@ -112,11 +112,13 @@ struct vx_sched_server_hook {
 int vx_sched_server_set_hook(struct vx_sched_server *srv, const struct vx_sched_server_hook *h);
 
 /*
- * vx_sched_server_adopt() - serve plaintext socket @fd (taken) accepted elsewhere, whose first
- * @len bytes (@pre, at most VX_FCONN_IN, copied) were already read from it: the Vortex port of
- * a member daemon hands over the connections whose first frame has a control tag (spec/peer.md
- * "Members"). Loop thread only (a hook). Returns 0, -EINVAL (too many bytes, or a TLS server:
- * @fd closed), -ENOMEM (@fd closed).
+ * vx_sched_server_adopt() - serve socket @fd (taken) accepted elsewhere, whose first @len bytes
+ * (@pre, at most VX_FCONN_IN, copied) were already read from it: the Vortex port of a member
+ * daemon hands over the connections whose first frame has a control tag (spec/peer.md
+ * "Members"). A server with cfg.tls takes only a connection that opened with STARTTLS
+ * (vx_frame.h); the bytes after it are the start of its TLS handshake. Loop thread only (a
+ * hook). Returns 0, -EINVAL (too many bytes, or a server of the CA's own TLS: @fd closed),
+ * -ENOMEM (@fd closed).
  */
 int vx_sched_server_adopt(struct vx_sched_server *srv, int fd, const uint8_t *pre, size_t len);
 

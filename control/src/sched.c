@@ -825,6 +825,13 @@ const char *vx_sched_host_id(const struct vx_sched *s, uint32_t host)
 	return h ? h->id : NULL;
 }
 
+bool vx_sched_host_full(const struct vx_sched *s, uint32_t host)
+{
+	struct sched_host *h = host_get(s, host);
+
+	return h && h->nr_peers >= s->cfg.host_peers_max;
+}
+
 /* ---------------------------------------------------------------- Tasks and peers */
 
 static void peer_free(struct vx_sched *s, uint32_t pi);

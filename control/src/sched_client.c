@@ -498,7 +498,9 @@ static void conn_start(struct vx_sched_client *c, struct cc_conn *cc)
 	if (c->cfg.tls) {
 		struct vx_tls_sess *s;
 
-		if (vx_tls_sess_new(&s, c->cfg.tls, cc->host, VX_TLS_ROLE_SCHEDULER) ||
+		/* a member is named by its address and holds a peer's (or seed's) certificate */
+		if (vx_tls_sess_new(&s, c->cfg.tls, c->cfg.starttls ? NULL : cc->host,
+				    c->cfg.starttls ? VX_TLS_ROLE_NONE : VX_TLS_ROLE_SCHEDULER) ||
 		    vx_tls_fconn_attach(&cc->io, s)) {
 			conn_down(c, cc, "cannot set up TLS");
 			return;
@@ -806,6 +808,16 @@ static void on_connected(struct vx_sched_client *c, struct cc_conn *cc)
 	if (getsockopt(cc->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1 || err) {
 		conn_down(c, cc, vx_strerror(err ? -err : -errno));
 		return;
+	}
+	if (c->cfg.tls && c->cfg.starttls) {
+		/* before the session's first record; 6 bytes fit an empty socket buffer */
+		uint8_t st[VX_FRAME_HDR_LEN];
+
+		vx_frame_starttls_encode(st);
+		if (send(cc->io.fd, st, sizeof(st), MSG_NOSIGNAL | MSG_DONTWAIT) != sizeof(st)) {
+			conn_down(c, cc, "cannot send STARTTLS");
+			return;
+		}
 	}
 	send_hello(c, cc);
 }

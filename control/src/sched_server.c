@@ -1490,13 +1490,27 @@ int vx_sched_server_adopt(struct vx_sched_server *srv, int fd, const uint8_t *pr
 	struct srv_conn *c;
 	ssize_t n;
 
-	if (len > VX_FCONN_IN || srv->tls) {
+	if (len > VX_FCONN_IN || (srv->tls && srv->own_tls)) {
 		close(fd);
 		return -EINVAL;
 	}
-	c = conn_add(srv, fd);
+	c = conn_add(srv, fd); /* with TLS, its session is set up (no sniffing: cfg.tls) */
 	if (!c)
 		return -ENOMEM;
+	if (srv->tls) {
+		/* STARTTLS, then the ClientHello's first bytes: ciphertext for the session */
+		if (!vx_frame_is_starttls(pre, len)) {
+			conn_close(srv, c, "a plaintext control frame where TLS is on");
+			return 0;
+		}
+		if (vx_tls_sess_feed(vx_tls_fconn_sess(&c->io), pre + VX_FRAME_HDR_LEN,
+				     len - VX_FRAME_HDR_LEN)) {
+			conn_close(srv, c, "out of memory");
+			return 0;
+		}
+		on_readable(srv, c);
+		return 0;
+	}
 	c->sniff = false; /* the first bytes were a control frame's: plaintext */
 	memcpy(c->io.in, pre, len);
 	c->io.in_len = len;

@@ -143,6 +143,9 @@ struct vx_upload_cfg {
 	 * Members mode (spec/peer.md "Members"): a plaintext connection whose first frame is a
 	 * control request (tag 0x60, spec/vortex.md section 6) is handed to @on_control with a
 	 * duplicate of its socket (taken) and the @len bytes read so far, and leaves this server.
+	 * With @tls, a connection whose first bytes are the STARTTLS header (vx_frame.h) instead of
+	 * a TLS record is handed over the same way, with those bytes and whatever followed them
+	 * (the start of its ClientHello): the handshake is the scheduler's.
 	 * Called on the loop thread; must not block. NULL: refused like any unexpected tag.
 	 */
 	void (*on_control)(void *ctx, int fd, const uint8_t *pre, size_t len);

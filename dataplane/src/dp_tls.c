@@ -229,6 +229,12 @@ uint32_t vx__tls_rx_room(const struct vx__tls *t)
 	return t->rx_lent ? 0 : t->rx_cap - t->rx_len;
 }
 
+const uint8_t *vx__tls_rx_data(const struct vx__tls *t, uint32_t *len)
+{
+	*len = t->rx_len;
+	return t->rx + t->rx_off;
+}
+
 bool vx__tls_rx_buffered(const struct vx__tls *t)
 {
 	return t->rx_len > 0 || (t->done && SSL_pending(t->ssl) > 0);

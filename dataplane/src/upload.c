@@ -174,6 +174,7 @@ struct vx_up_conn {
 	bool bye_sent;		   /* drain: our Close is queued or sent */
 	bool linger;		   /* drain: writing shut; input discarded until the peer's EOF */
 	bool handed_off;	   /* a control connection given to cfg.on_control */
+	bool tls_opened;	   /* TLS: the first bytes were no STARTTLS (up_tls_hand_off) */
 	/* The request being answered. */
 	bool have_req;
 	bool waiting;	/* piece not finished yet: retried on tick and notify */
@@ -395,6 +396,7 @@ static void up_pipe_release(struct vx_up_conn *c)
 
 static void up_tls_send(struct vx_up_conn *c, const uint8_t *buf, uint32_t len, uint8_t what);
 static bool up_tls_arm_tx(struct vx_up_conn *c);
+static bool up_tls_hand_off(struct vx_up_conn *c);
 
 static void up_send(struct vx_up_conn *c, const uint8_t *buf, uint32_t len, bool more, bool ctl)
 {
@@ -1565,6 +1567,10 @@ static void on_recv_done(struct vx_loop *loop, struct vx_op *op, int res, uint32
 		return;
 	}
 	if (res > 0 && c->tls) {
+		if (up_tls_hand_off(c)) {
+			up_op_done(c);
+			return;
+		}
 		res = up_tls_rx(c);
 		if (res == 0) {
 			up_arm_recv(c); /* handshake records only, or part of a record */
@@ -1581,6 +1587,19 @@ static void on_recv_done(struct vx_loop *loop, struct vx_op *op, int res, uint32
 	up_op_done(c);
 }
 
+/* Gives @c's socket and its first @len bytes @pre to cfg.on_control, and closes @c here. */
+static void up_give_away(struct vx_up_conn *c, const uint8_t *pre, size_t len)
+{
+	const struct vx_upload_cfg *cfg = &c->up->cfg;
+	int fd = fcntl(c->fd, F_DUPFD_CLOEXEC, 3);
+
+	if (fd >= 0) {
+		c->handed_off = true;
+		cfg->on_control(cfg->on_control_ctx, fd, pre, len);
+	}
+	up_close(c);
+}
+
 /*
  * Members mode: before the first frame is decoded, a plaintext connection whose second byte is
  * the control request tag leaves for cfg.on_control. Returns true when @c is done with here
@@ -1589,7 +1608,6 @@ static void on_recv_done(struct vx_loop *loop, struct vx_op *op, int res, uint32
 static bool up_hand_off(struct vx_up_conn *c)
 {
 	const struct vx_upload_cfg *cfg = &c->up->cfg;
-	int fd;
 
 	if (!cfg->on_control || c->tls || c->mode != VX_UP_MODE_NEW || c->rx_off != 0 ||
 	    !vx_frame_dec_at_boundary(&c->dec))
@@ -1600,12 +1618,37 @@ static bool up_hand_off(struct vx_up_conn *c)
 	}
 	if (c->rx[1] != VX_TAG_CONTROL_REQUEST)
 		return false;
-	fd = fcntl(c->fd, F_DUPFD_CLOEXEC, 3);
-	if (fd >= 0) {
-		c->handed_off = true;
-		cfg->on_control(cfg->on_control_ctx, fd, c->rx, up_avail(c));
+	up_give_away(c, c->rx, up_avail(c));
+	return true;
+}
+
+/*
+ * Members mode over TLS: before OpenSSL reads a byte, a connection that opens with the
+ * STARTTLS header (a control tag where a TLS record has its version) leaves for cfg.on_control
+ * with every byte received (its ClientHello follows). Returns true when @c is done with here
+ * (handed off, or waiting for the header's 6 bytes).
+ */
+static bool up_tls_hand_off(struct vx_up_conn *c)
+{
+	uint32_t len;
+	const uint8_t *b;
+
+	if (!c->up->cfg.on_control || c->tls_opened)
+		return false;
+	b = vx__tls_rx_data(c->tls, &len);
+	if (len < 2 || (b[1] == VX_TAG_CONTROL_REQUEST && len < VX_FRAME_HDR_LEN)) {
+		up_arm_recv(c);
+		return true;
 	}
-	up_close(c);
+	if (b[1] != VX_TAG_CONTROL_REQUEST) {
+		c->tls_opened = true; /* a TLS record: OpenSSL reads from here on */
+		return false;
+	}
+	if (!vx_frame_is_starttls(b, len)) {
+		up_close(c); /* a plaintext control frame where TLS is on */
+		return true;
+	}
+	up_give_away(c, b, len);
 	return true;
 }
 
@@ -1838,6 +1881,7 @@ static void up_release_slot(struct vx_up_conn *c)
 	c->linger = false;
 	c->mode = VX_UP_MODE_NEW;
 	c->handed_off = false;
+	c->tls_opened = false;
 	c->subscribed = false;
 	c->sub_resync = false;
 	c->ctl_off = 0;

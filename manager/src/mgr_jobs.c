@@ -967,6 +967,11 @@ void vx__mgr_jobs_tick(struct mgr_jobs *j, uint64_t now_ms)
 			} else if (ps == VX_SCHED_PEER_FAILED) {
 				t->done = -1;
 				t->why = "the download failed on the host";
+			} else if (ps == VX_SCHED_PEER_FREE && vx_sched_host_full(s, t->host)) {
+				/* its register is refused (-ENOSPC): the task would never show up */
+				t->done = -1;
+				t->why = "the host holds as many tasks as the scheduler registers per "
+					 "host (host_peers_max)";
 			}
 		}
 		run_push(j, run);

@@ -70,7 +70,8 @@ struct vx_peer_cfg {
 	uint32_t nr_schedulers;				/* 0: every task goes to the source */
 	/* members mode (spec/peer.md "Members"): "IP:PORT,..." or a DNS name naming every
 	 * member's Vortex address (this one's among them); the daemon schedules the tasks it
-	 * owns itself. Replaces @schedulers; plaintext only. NULL: off */
+	 * owns itself. Replaces @schedulers; with @sched_tls, mutual TLS between members (STARTTLS on
+	 * the Vortex port). NULL: off */
 	const char *members;
 	uint32_t members_heartbeat_ms; /* announce (heartbeat) interval; 0: 1000 */
 	uint32_t members_misses;       /* heartbeats missed before a member is dropped; 0: 3 */

@@ -301,6 +301,7 @@ static int sched_setup(struct vx_peer *p)
 	cc.on_up = on_sched_up;
 	cc.arg = p;
 	cc.tls = p->cfg.sched_tls;
+	cc.starttls = p->members != NULL;
 	if (p->members) {
 		cc.silence_ms = vx__peer_members_silence_ms(p);
 		/* a member back (or started later) is dialled again within one heartbeat */
@@ -552,12 +553,12 @@ int vx_peer_new(struct vx_peer **out, const struct vx_peer_cfg *cfg, char *err, 
 		goto fail;
 	}
 	if (cfg->members) {
-		if (cfg->nr_schedulers || cfg->sched_tls || cfg->join_token) {
+		if (cfg->nr_schedulers || cfg->join_token) {
 			rc = -EINVAL;
 			if (err)
 				snprintf(err, err_len,
-					 "--members replaces --scheduler and works in plaintext "
-					 "only (TLS between members is not there yet)");
+					 "--members replaces --scheduler and a join (members "
+					 "have no CA: give them tls.cert, tls.key and tls.ca)");
 			goto fail;
 		}
 		rc = vx__peer_members_start(p, err, err_len);

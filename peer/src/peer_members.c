@@ -8,9 +8,10 @@
  * member with the pieces already held, and its announces are the heartbeats (interval and miss
  * count from the config; a member silent that long is dropped on both sides).
  *
- * Trust: plaintext only (the daemon refuses --members with TLS until members authenticate
- * each other by certificate), and a control connection is taken only from a member's address:
- * anyone else is closed before a byte of it is parsed.
+ * Trust: a control connection is taken only from a member's address: anyone else is closed
+ * before a byte of it is parsed. With the daemon's TLS files, members speak mutual TLS on both
+ * planes: a control connection opens with STARTTLS (vx_frame.h) and its handshake is the
+ * embedded scheduler's, which wants a certificate of the cluster CA naming the hello's host.
  */
 #include "peer_int.h"
 
@@ -31,6 +32,7 @@
 #include "vx_members.h"
 #include "vx_sched_client.h"
 #include "vx_sched_server.h"
+#include "vx_tls.h"
 
 #define MEMBERS_HEARTBEAT_MS_DEFAULT 1000u
 #define MEMBERS_MISSES_DEFAULT	     3u
@@ -48,6 +50,7 @@ struct vx_peer_members {
 	pthread_t resolver;
 	bool resolver_started;
 	struct vx_sched_server *srv;
+	struct vx_tls_ctx *tls; /* the scheduler's server side on the daemon's TLS files; NULL */
 	pthread_t thread;
 	bool started;
 	int stop_fd; /* eventfd: the server's loop ends */
@@ -264,6 +267,19 @@ int vx__peer_members_start(struct vx_peer *p, char *err, size_t err_len)
 	snprintf(m->db, sizeof(m->db), "%s/members.db", p->data_dir);
 	sc.db_path = m->db;
 	sc.insecure_open = true; /* members only (checked at hand-over), never as seeds */
+	if (p->cfg.sched_tls) {
+		/* mutual TLS on the daemon's files: a member without the cluster CA's certificate
+		 * fails the handshake; the hello must name the certificate's host id */
+		char terr[VX_TLS_ERR_LEN];
+
+		rc = vx_tls_ctx_new_like(&m->tls, VX_TLS_SERVER, p->cfg.sched_tls, terr,
+					 sizeof(terr));
+		if (rc) {
+			snprintf(err, err_len, "members: TLS: %s", terr);
+			return rc;
+		}
+		sc.tls = m->tls;
+	}
 	sc.pki = false;
 	sc.announce_ms = vx__peer_members_heartbeat_ms(p);
 	sc.idle_ms = vx__peer_members_silence_ms(p);
@@ -318,6 +334,7 @@ void vx__peer_members_stop(struct vx_peer *p)
 		pthread_join(m->resolver, NULL);
 	pthread_mutex_destroy(&m->lock);
 	vx_sched_server_free(m->srv);
+	vx_tls_ctx_free(m->tls);
 	if (m->stop_fd >= 0)
 		close(m->stop_fd);
 	for (int i = 0; i < 2; i++)

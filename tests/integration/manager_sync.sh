@@ -2,7 +2,9 @@
 # manager_sync.sh VX [pg]: `vx sync` end to end (spec/manager.md "Syncs") with a real `vx scheduler
 # --api`, a seed and an nginx origin serving the synced directory: a 1,000-object file://
 # prefix (ten sub-directories) is preheated object by object, each fetched from the origin
-# once; a second run with nothing changed preheats nothing; a changed object is evicted and
+# once (and a 10-object http:// prefix, nginx's autoindex listing, the same way); a second run
+# with nothing changed preheats nothing, and a sync with an interval runs again by itself;
+# preheats past the scheduler's tasks per host fail at once, named; a changed object is evicted and
 # preheated again (fetched again), a new one preheated, a deleted one evicted (--delete); the
 # state survives a restart of the control plane; max_objects bounds a run (nothing done past
 # it); bad prefixes and missing scopes are refused with clear errors and store nothing; a sync
@@ -169,6 +171,57 @@ export VX_API="http://127.0.0.1:$api_port"
 [ "$(js "$dir/r5.json" 'j["last_stats"]')" = "{'listed': 1000, 'unchanged': 1000, 'preheat': 0}" ] ||
 	fail "the run after the restart: $(cat "$dir/r5.json")"
 [ "$(origin_gets)" = 1002 ] || fail "the run after the restart fetched from the origin"
+
+# ---- an http directory listing as the prefix (nginx autoindex under /ls/): each object
+# preheated once by the URL the listing gives, an unchanged second run preheats nothing. Ten
+# objects: the seed holds 1,002 tasks here and the scheduler registers at most 1,024 per host
+# (vx_sched_cfg.host_peers_max); the next section goes past that
+mkdir -p "$dir/www/flat"
+for i in $(seq 10); do printf 'flat object %d\n' "$i" >"$dir/www/flat/f$i"; done
+ls_gets() { grep '^GET /ls/flat/f' "$dir/access.log" | grep -vc '"bytes=0-0"$' || true; }
+"$vx" sync "http://127.0.0.1:$origin_port/ls/flat/" --wait --timeout 60 --json >"$dir/h1.json" ||
+	fail "a sync of an http listing: $(cat "$dir/h1.json")"
+[ "$(js "$dir/h1.json" 'j["last_stats"]')" = "{'listed': 10, 'new': 10, 'preheat': 10, 'preheated': 10, 'failed': 0}" ] ||
+	fail "the http listing's first run: $(cat "$dir/h1.json")"
+[ "$(ls_gets)" = 10 ] || fail "the http listing's run fetched $(ls_gets) objects, not 10"
+"$vx" sync run "$(js "$dir/h1.json" 'j["id"]')" --wait --json >"$dir/h2.json" ||
+	fail "the http listing's second run: $(cat "$dir/h2.json")"
+[ "$(js "$dir/h2.json" 'j["last_stats"]')" = "{'listed': 10, 'unchanged': 10, 'preheat': 0}" ] ||
+	fail "the http listing's second run: $(cat "$dir/h2.json")"
+[ "$(ls_gets)" = 10 ] || fail "an unchanged http listing was fetched again"
+
+# ---- past the tasks the scheduler registers per host (1,024, host_peers_max): 30 new objects
+# for the seed holding ~1,012: those past the limit fail at once, named, and the job ends by
+# itself (it waited for its timeout, "timed out", when a refused register left no trace)
+mkdir -p "$dir/www/more"
+for i in $(seq 30); do printf 'one more %d\n' "$i" >"$dir/www/more/m$i"; done
+"$vx" sync "http://127.0.0.1:$origin_port/ls/more/" --wait --timeout 60 --json >"$dir/f1.json" 2>"$dir/f1.err" &&
+	fail "a sync past the seed's task limit succeeded: $(cat "$dir/f1.json")"
+python3 - "$dir/f1.json" <<'PY' || fail "a sync past the seed's task limit: $(cat "$dir/f1.json" "$dir/f1.err")"
+import json, sys
+j = json.load(open(sys.argv[1]))
+s = j["last_stats"]
+assert s["listed"] == 30 and s["failed"] > 0 and s["preheated"] + s["failed"] == 30, s
+assert "some hosts failed" in j["last_error"], j["last_error"]
+PY
+expect_at "$api_port" 200 "job" GET "/oapi/v1/jobs/$(js "$dir/f1.json" 'j["last_job"]')" - "$admin" >"$dir/fjob.json"
+[ "$(js "$dir/fjob.json" '{t["description"] for t in j["result"]["job_states"][0]["results"][0]["failure_tasks"]}')" = "{'the host holds as many tasks as the scheduler registers per host (host_peers_max)'}" ] ||
+	fail "the refused preheats were not named: $(cat "$dir/fjob.json")"
+
+# ---- an interval: the sync runs again by itself, without `vx sync run` (objects the seed
+# holds already: nothing fetched)
+"$vx" sync "file://$dir/www/tree/d4/" --fetch-base "${base}d4/" --interval 10 --json >"$dir/i1.json" ||
+	fail "a sync with an interval: $(cat "$dir/i1.json")"
+iid=$(js "$dir/i1.json" 'j["id"]')
+for k in $(seq 400); do
+	"$vx" sync get "$iid" --json >"$dir/i2.json"
+	[ "$(js "$dir/i2.json" '(j["runs"] >= 2, j["state"])')" = "(True, 'idle')" ] && break
+	sleep 0.1
+done
+[ "$(js "$dir/i2.json" '(j["runs"] >= 2, j["next_run"] is not None, j["last_stats"])')" = "(True, True, {'listed': 100, 'unchanged': 100, 'preheat': 0})" ] ||
+	fail "a sync with a 10 s interval did not run again by itself within 40 s: $(cat "$dir/i2.json")"
+[ "$(origin_gets)" = 1002 ] || fail "the interval's runs fetched from the origin"
+"$vx" sync rm "$iid" >/dev/null
 
 # ---- a sync whose token was revoked does nothing
 mine=$(token_with '"job:read"' '"job:write"' '"preheat"')

@@ -20,12 +20,7 @@ src=${2:-$(cd "$(dirname "$0")/../.." && pwd)}
 name=metrics_prom
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/peer_lib.sh"
-for tool in promtool prometheus curl; do
-	command -v "$tool" >/dev/null || {
-		echo "$name: needs $tool (scripts/deps/metrics.apt), skipping" >&2
-		exit 77
-	}
-done
+need_tools scripts/deps/metrics.apt promtool prometheus curl
 peer_lib_init
 
 origin_start

@@ -31,6 +31,34 @@
 #                                     bytes (fails naming the first that does not)
 #   origin_body_bytes PATH            body bytes nginx sent for GETs of PATH (stat probes
 #                                     excluded, see below); origin_probes PATH counts those
+#   members_wait_up N                 waits (15 s at most) until the clients of members m1..mN
+#                                     are each up with all N (each says so once in its log)
+#   need_tools WHERE TOOL...          skips (77) unless every TOOL is on PATH; WHERE (what
+#                                     installs them, scripts/deps/X.apt) is in the message
+
+members_wait_up() {
+	local i k up
+	for i in $(seq 1 "$1"); do
+		for k in $(seq 150); do
+			up=$(grep -c 'sched client: .* up' "$dir/m$i.log" || true)
+			[ "$up" -ge "$1" ] && break
+			sleep 0.1
+		done
+		[ "$up" -ge "$1" ] ||
+			fail "m$i's client is up with $up members, want $1: $(grep 'sched client' "$dir/m$i.log" | tail -5)"
+	done
+}
+
+need_tools() {
+	local where=$1 tool
+	shift
+	for tool in "$@"; do
+		command -v "$tool" >/dev/null || {
+			echo "$name: needs $tool ($where), skipping" >&2
+			exit 77
+		}
+	done
+}
 
 peer_lib_init() {
 	local tool
@@ -157,7 +185,8 @@ make_file() {
 }
 
 # /slow/NAME serves the same files at ${origin_slow_rate:-1m} bytes/s per connection (nginx
-# limit_rate), so a test can be sure a download is still running when it acts.
+# limit_rate), so a test can be sure a download is still running when it acts; /ls/ serves
+# them with directory listings (nginx autoindex).
 # The log line keeps the Range header, so the one-byte stat probe ("Range: bytes=0-0", how the
 # source layer learns the length) can be told from the piece reads. origin_log_extra: more
 # nginx variables appended to each line (e.g. ' \$msec \$request_time'), default none.
@@ -179,6 +208,7 @@ http {
   listen ${origin_addr:-127.0.0.1}:$origin_port;
   root $dir/www;
   location /slow/ { alias $dir/www/; limit_rate ${origin_slow_rate:-1m}; }
+  location /ls/ { alias $dir/www/; autoindex on; }
  }
 }
 CONF

@@ -33,14 +33,7 @@ for i in $(seq 1 $N); do
 	serve_start "m$i" --no-scheduler --config "$dir/members.yaml" \
 		--listen "127.0.0.1:${ports[i]}" --members "$list" --members-heartbeat 500ms
 done
-# every member's client is up with every member (each says so once in its log)
-for i in $(seq 1 $N); do
-	for k in $(seq 100); do
-		up=$(grep -c 'sched client: .* up' "$dir/m$i.log" || true)
-		[ "$up" -ge $N ] && break
-		sleep 0.1
-	done
-done
+members_wait_up $N
 
 # 1. eight first pulls of one file at once
 size=$((8 * 1024 * 1024 + 3))

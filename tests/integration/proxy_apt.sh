@@ -20,12 +20,7 @@ name=proxy_apt
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/peer_lib.sh"
 . "$here/proxy_lib.sh"
-for tool in apt-get dpkg-deb gzip; do
-	command -v "$tool" >/dev/null || {
-		echo "$name: needs $tool, skipping" >&2
-		exit 77
-	}
-done
+need_tools scripts/deps/proxy.apt apt-get dpkg-deb gzip
 peer_lib_init
 repo=$dir/www/apt
 mkdir -p "$repo/pool/main" "$repo/dists/stable/main/binary-all"

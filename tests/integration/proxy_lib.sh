@@ -20,6 +20,14 @@
 #   front_cert SAN                   a test CA $dir/ca.pem (key ca.key) and a server
 #                                    certificate for the proxy's TLS listener signed by it,
 #                                    $dir/front.pem and front.key (0600), for subjectAltName SAN
+#   pkg_hosts_start                  two hosts of one cluster for a package manager: a
+#                                    scheduler and daemons h1, h2 with the forward proxy
+#                                    (default rules) on ports $p1, $p2
+#   pkg_via_p2p PATH                 the origin's $dir/www/PATH went through P2P: h1 took it
+#                                    from the origin as its task (`vx task-id`), h2 as the same
+#                                    task from peers and none from the upstream, and the origin
+#                                    sent one copy (so h2 got it from h1)
+#   pkg_direct PATH DAEMON...        each daemon passed PATH through, never made it a task
 
 proxy_setup() {
 	local tool here
@@ -151,4 +159,40 @@ for p in ($tls_port, $tls_port2): socket.create_connection(('127.0.0.1', p), 1)"
 	done
 	[ -n "$up" ] || fail "nginx (HTTPS origin) did not start: $(tail -2 "$dir/tls.out")"
 	: >>"$dir/tls-access.log"
+}
+
+pkg_hosts_start() {
+	sched_start
+	# fallback_after: a swarm slow to start on a loaded machine must not turn into a second
+	# origin copy (the count pkg_via_p2p checks)
+	printf 'proxy:\n  forward: true\n  listen: 127.0.0.1:0\n  fallback_after: 60s\n' >"$dir/pkg.yaml"
+	serve_start h1 --config "$dir/pkg.yaml"
+	serve_start h2 --config "$dir/pkg.yaml"
+	p1=$(mirror_port h1)
+	p2=$(mirror_port h2)
+}
+
+pkg_via_p2p() {
+	local path=$1 size id sent
+	size=$(stat -c %s "$dir/www/$path")
+	id=$("$vx" task-id "$base/$path")
+	grep -qE "proxy: .* GET $base/$path repo - task ${id:0:12}: " "$dir/h1.log" ||
+		fail "$path did not go through h1's P2P as task ${id:0:12}: $(grep -F "$path" "$dir/h1.log")"
+	# the counts are the job's when the response ends (its last progress may come after): the
+	# origin's log below is what shows h2 took none from it
+	grep -qE "proxy: .* GET $base/$path repo - task ${id:0:12}: [0-9]+ bytes from peers, 0 from the upstream" \
+		"$dir/h2.log" ||
+		fail "h2 did not get $path from peers: $(grep -F "$path" "$dir/h2.log")"
+	sent=$(origin_body_bytes "/$path")
+	[ "$sent" -eq "$size" ] || fail "the origin sent $sent bytes of $path, want $size (one copy)"
+}
+
+pkg_direct() {
+	local path=$1 d
+	shift
+	for d in "$@"; do
+		grep -qF "GET $base/$path repo -: passed through" "$dir/$d.log" ||
+			fail "$d did not pass $path through: $(grep -F "$path" "$dir/$d.log")"
+		! grep -qF "GET $base/$path repo - task " "$dir/$d.log" || fail "$path became a task on $d"
+	done
 }

@@ -114,7 +114,8 @@ grep -qE "proxy: $net.2:[0-9]+ GET $base/data.tar repo - task [0-9a-f]{12}: " "$
 # the errors: a wrong token, an unreachable upstream, and the fallback when asked
 sched_port=$a_port
 # upstream_fails NAME WHAT WANT YAML: a daemon NAME in B with config YAML, alone; its
-# download fails with WANT (a glob) in the message, and the origin sent nothing
+# download fails with WANT (a glob) in the message, leaves no output file (not even a
+# partial one), and the origin sent nothing
 upstream_fails() {
 	printf '%b' "$4" >"$dir/$1.yaml"
 	serve_start "$1" --no-scheduler --config "$dir/$1.yaml"
@@ -125,6 +126,8 @@ upstream_fails() {
 	$3) ;;
 	*) fail "$2: not named in '$err'" ;;
 	esac
+	[ -z "$(find "$dir/out" -name "*$1.tar*")" ] ||
+		fail "$2: left $(find "$dir/out" -name "*$1.tar*") behind"
 	[ "$(origin_body_bytes /other.tar)" = 0 ] || fail "$2: the origin was used"
 }
 (umask 077 && echo "wrong-token-0123456789abcdef" >"$dir/bad.token")

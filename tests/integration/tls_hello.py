@@ -2,7 +2,8 @@
 # tls_hello.py: a fake host on a scheduler's control channel over TLS (spec/control.md 10), to
 # try what a real daemon would not: no certificate, a certificate of another CA, an expired or
 # revoked one, a seed claim with a peer certificate, another host id than the certificate's,
-# and plaintext to a TLS scheduler.
+# and plaintext to a TLS scheduler. With $VX_STARTTLS set, the connection opens with the
+# STARTTLS header (a member's Vortex port, spec/peer.md "Members") before the ClientHello.
 #   tls_hello.py PORT CA CERT|- KEY|- HOST_ID ROLE [plain]
 # CERT "-": no client certificate. ROLE 0 normal, 1 seed. "plain": no TLS at all. With
 # $VX_JOIN_TOKEN set, the hello carries it (a token must not stand in for a certificate).
@@ -40,6 +41,8 @@ def main():
     port, ca, cert, key, host_id, role = sys.argv[1:7]
     plain = len(sys.argv) > 7 and sys.argv[7] == "plain"
     raw = socket.create_connection(("127.0.0.1", int(port)), timeout=10)
+    if os.environ.get("VX_STARTTLS"):
+        raw.sendall(struct.pack(">BBI", 0, 0x60, 0))
     if plain:
         s = raw
     else:

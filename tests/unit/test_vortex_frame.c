@@ -136,6 +136,28 @@ static void test_vx_frame_hdr_encode__layout(void **state)
 	assert_string_equal(vx_tag_name(VX_TAG_ERROR), "Error");
 }
 
+/*
+ * STARTTLS is an empty CONTROL_REQUEST header, told from a TLS record (0x16 0x03), from a
+ * control frame with a value and from a short read.
+ */
+static void test_vx_frame_starttls__told_apart(void **state)
+{
+	uint8_t st[VX_FRAME_HDR_LEN + 2];
+	static const uint8_t hello[] = { 0x16, 0x03, 0x01, 0x02, 0x00, 0x01 };
+	static const uint8_t ctl[] = { 0x00, 0x60, 0x00, 0x00, 0x00, 0x05 };
+
+	(void)state;
+	vx_frame_starttls_encode(st);
+	assert_memory_equal(st, "\x00\x60\x00\x00\x00\x00", VX_FRAME_HDR_LEN);
+	st[6] = 0x16; /* the ClientHello may follow in the same read */
+	st[7] = 0x03;
+	assert_true(vx_frame_is_starttls(st, sizeof(st)));
+	assert_true(vx_frame_is_starttls(st, VX_FRAME_HDR_LEN));
+	assert_false(vx_frame_is_starttls(st, VX_FRAME_HDR_LEN - 1));
+	assert_false(vx_frame_is_starttls(hello, sizeof(hello)));
+	assert_false(vx_frame_is_starttls(ctl, sizeof(ctl)));
+}
+
 /* Whole-frame encoders produce what the decoder reads back. */
 static void test_vx_frame_encode__helpers_decode(void **state)
 {
@@ -593,6 +615,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_vx_frame_hdr_encode__layout),
+		cmocka_unit_test(test_vx_frame_starttls__told_apart),
 		cmocka_unit_test_setup_teardown(test_vx_frame_encode__helpers_decode, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_vx_frame_dec_feed__all_splits, setup,

@@ -67,6 +67,16 @@ enum vx_tag {
 #define VX_TAG_CONTROL_FIRST 0x60
 #define VX_TAG_CONTROL_LAST  0x7F
 
+/*
+ * STARTTLS (members mode over TLS, spec/vortex.md section 6): the plaintext header of a
+ * CONTROL_REQUEST with an empty value, sent once before the ClientHello of a control connection
+ * to a member's Vortex port, which tells it from a TLS record by its tag byte and hands the
+ * connection to its scheduler. No control message is empty, so it is never taken for one.
+ * vx_frame_is_starttls(): whether the first @len bytes at @b begin with it.
+ */
+void vx_frame_starttls_encode(uint8_t out[VX_FRAME_HDR_LEN]);
+bool vx_frame_is_starttls(const uint8_t *b, size_t len);
+
 /* Writes @h as 6 bytes into @out. Never fails. */
 void vx_frame_hdr_encode(uint8_t out[VX_FRAME_HDR_LEN], const struct vx_frame_hdr *h);
 /* Reads 6 bytes at @in into @h. No validation: the decoder below checks tags and lengths. */

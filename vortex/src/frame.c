@@ -52,6 +52,23 @@ void vx_frame_hdr_decode(const uint8_t in[VX_FRAME_HDR_LEN], struct vx_frame_hdr
 	h->length = vx_get_be32(in + 2);
 }
 
+void vx_frame_starttls_encode(uint8_t out[VX_FRAME_HDR_LEN])
+{
+	const struct vx_frame_hdr h = { .tag = VX_TAG_CONTROL_REQUEST, .length = 0 };
+
+	vx_frame_hdr_encode(out, &h);
+}
+
+bool vx_frame_is_starttls(const uint8_t *b, size_t len)
+{
+	struct vx_frame_hdr h;
+
+	if (len < VX_FRAME_HDR_LEN)
+		return false;
+	vx_frame_hdr_decode(b, &h);
+	return h.tag == VX_TAG_CONTROL_REQUEST && h.length == 0;
+}
+
 ssize_t vx_frame_encode(uint8_t *out, size_t out_len, uint8_t packet_id, uint8_t tag,
 			const void *value, uint32_t len)
 {
