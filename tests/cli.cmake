@@ -2,6 +2,9 @@ vx_add_test(test_cli_config SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_cli_co
 	LIBS vx_cli_support vx_common)
 vx_add_fuzz(config SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_config.c
 	LIBS vx_cli_support vx_common)
+# `vx scheduler --config FILE`: flags from YAML (issue 14)
+vx_add_fuzz(flag_conf SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_flag_conf.c
+	LIBS vx_cli_support vx_common)
 # the cluster configuration document, the daemon's and the control plane's path (issue 14)
 vx_add_fuzz(cluster_config SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_cluster_config.c
 	LIBS vx_cli_support vx_common)

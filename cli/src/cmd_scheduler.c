@@ -17,6 +17,7 @@
 #include "args.h"
 #include "commands.h"
 #include "config.h"
+#include "flag_conf.h"
 #include "vx_alloc.h"
 #include "vx_ctl_msg.h"
 #include "vx_file.h"
@@ -47,9 +48,13 @@ static void usage(FILE *f)
 		"text|json]\n"
 		"                    [--tls-cert FILE --tls-key FILE --tls-ca FILE [--tls-crl "
 		"FILE]]\n"
-		"                    [--insecure-plaintext]\n\n"
+		"                    [--insecure-plaintext] [--config FILE]\n\n"
 		"Runs the scheduler: peers register their downloads here and are told where to\n"
 		"fetch each piece from (other peers, or the origin for the first one).\n\n"
+		"  --config FILE       YAML map of these flags without their dashes (a list for\n"
+		"                      a repeated one, true/false for one without a value),\n"
+		"                      e.g. 'api: 0.0.0.0:8080' or 'allow_outbound: [10.0.0.0/8]';\n"
+		"                      flags on the command line come after the file's\n"
 		"  --listen HOST:PORT  address of the control channel (default 127.0.0.1:8002)\n"
 		"  --db PATH           sqlite file for host and task records (default "
 		"scheduler.db)\n"
@@ -157,53 +162,54 @@ struct mgr_flags {
 	const char *sync_dirs[ALLOW_MAX]; /* --sync-dir */
 };
 
+static const struct option opts[] = {
+	{ "listen", required_argument, NULL, 'l' },
+	{ "db", required_argument, NULL, 'd' },
+	{ "policy", required_argument, NULL, 'p' },
+	{ "token", required_argument, NULL, 't' },
+	{ "tokens", required_argument, NULL, 'T' },
+	{ "insecure-open", no_argument, NULL, 'I' },
+	{ "origin-max", required_argument, NULL, 'o' },
+	{ "cands", required_argument, NULL, 'c' },
+	{ "child-min-mbps", required_argument, NULL, 6 },
+	{ "tasks-max", required_argument, NULL, 7 },
+	{ "task-stale", required_argument, NULL, 8 },
+	{ "db-keep", required_argument, NULL, 9 },
+	{ "recv-mem-max", required_argument, NULL, 10 },
+	{ "send-mem-max", required_argument, NULL, 11 },
+	{ "conns-per-addr", required_argument, NULL, 13 },
+	{ "requests-per-s", required_argument, NULL, 14 },
+	{ "addr-requests-per-s", required_argument, NULL, 17 },
+	{ "log-level", required_argument, NULL, 'v' },
+	{ "log-format", required_argument, NULL, 'F' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "api", required_argument, NULL, 'A' },
+	{ "no-api", no_argument, NULL, 'N' },
+	{ "allow-outbound", required_argument, NULL, 'O' },
+	{ "deny-outbound", required_argument, NULL, 'X' },
+	{ "api-jobs-per-min", required_argument, NULL, 'J' },
+	{ "api-routes", no_argument, NULL, 'R' },
+	{ "cluster-config", required_argument, NULL, 'G' },
+	{ "pki-dir", required_argument, NULL, 'K' },
+	{ "cert-ttl", required_argument, NULL, 'L' },
+	{ "no-pki", no_argument, NULL, 'P' },
+	{ "tls-cert", required_argument, NULL, 1 },
+	{ "tls-key", required_argument, NULL, 2 },
+	{ "tls-ca", required_argument, NULL, 3 },
+	{ "tls-crl", required_argument, NULL, 4 },
+	{ "insecure-plaintext", no_argument, NULL, 5 },
+	{ "manager-db", required_argument, NULL, 'M' },
+	{ "job-lease", required_argument, NULL, 'E' },
+	{ "preheat-rate-limit", required_argument, NULL, 18 },
+	{ "role", required_argument, NULL, 'r' },
+	{ "sync-dir", required_argument, NULL, 12 },
+	{ "api-tls-cert", required_argument, NULL, 15 },
+	{ "api-tls-key", required_argument, NULL, 16 },
+	{ NULL, 0, NULL, 0 },
+};
+
 static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, struct mgr_flags *mf)
 {
-	static const struct option opts[] = {
-		{ "listen", required_argument, NULL, 'l' },
-		{ "db", required_argument, NULL, 'd' },
-		{ "policy", required_argument, NULL, 'p' },
-		{ "token", required_argument, NULL, 't' },
-		{ "tokens", required_argument, NULL, 'T' },
-		{ "insecure-open", no_argument, NULL, 'I' },
-		{ "origin-max", required_argument, NULL, 'o' },
-		{ "cands", required_argument, NULL, 'c' },
-		{ "child-min-mbps", required_argument, NULL, 6 },
-		{ "tasks-max", required_argument, NULL, 7 },
-		{ "task-stale", required_argument, NULL, 8 },
-		{ "db-keep", required_argument, NULL, 9 },
-		{ "recv-mem-max", required_argument, NULL, 10 },
-		{ "send-mem-max", required_argument, NULL, 11 },
-		{ "conns-per-addr", required_argument, NULL, 13 },
-		{ "requests-per-s", required_argument, NULL, 14 },
-		{ "addr-requests-per-s", required_argument, NULL, 17 },
-		{ "log-level", required_argument, NULL, 'v' },
-		{ "log-format", required_argument, NULL, 'F' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "api", required_argument, NULL, 'A' },
-		{ "no-api", no_argument, NULL, 'N' },
-		{ "allow-outbound", required_argument, NULL, 'O' },
-		{ "deny-outbound", required_argument, NULL, 'X' },
-		{ "api-jobs-per-min", required_argument, NULL, 'J' },
-		{ "api-routes", no_argument, NULL, 'R' },
-		{ "cluster-config", required_argument, NULL, 'G' },
-		{ "pki-dir", required_argument, NULL, 'K' },
-		{ "cert-ttl", required_argument, NULL, 'L' },
-		{ "no-pki", no_argument, NULL, 'P' },
-		{ "tls-cert", required_argument, NULL, 1 },
-		{ "tls-key", required_argument, NULL, 2 },
-		{ "tls-ca", required_argument, NULL, 3 },
-		{ "tls-crl", required_argument, NULL, 4 },
-		{ "insecure-plaintext", no_argument, NULL, 5 },
-		{ "manager-db", required_argument, NULL, 'M' },
-		{ "job-lease", required_argument, NULL, 'E' },
-		{ "preheat-rate-limit", required_argument, NULL, 18 },
-		{ "role", required_argument, NULL, 'r' },
-		{ "sync-dir", required_argument, NULL, 12 },
-		{ "api-tls-cert", required_argument, NULL, 15 },
-		{ "api-tls-key", required_argument, NULL, 16 },
-		{ NULL, 0, NULL, 0 },
-	};
 	char host[256];
 	uint16_t port;
 	int o;
@@ -687,11 +693,68 @@ static int cluster_check(const void *root, char *err, size_t err_len)
 	return rc;
 }
 
+/*
+ * argv with the flags of `--config FILE` (flag_conf.h) put first, after argv[0], and the
+ * --config pair taken out: the command line's own flags come later and win where a flag is
+ * given once. *@nargv is @argv itself without --config, else a new array (vx_free()).
+ */
+static int config_argv(int argc, char **argv, struct vx_flagconf *fc, int *nargc, char ***nargv)
+{
+	static const char *const refused[] = { "help", "api-routes", "config", NULL },
+				 *const lists[] = { "allow-outbound", "deny-outbound", "sync-dir",
+						    NULL };
+	char err[640], **w;
+	const char *path = NULL;
+	int at = -1, width = 0, n = 0;
+
+	*nargc = argc;
+	*nargv = argv;
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		int k = strcmp(argv[i], "--config") == 0 ? 2
+			: strncmp(argv[i], "--config=", 9) == 0 ? 1
+								 : 0;
+
+		if (!k)
+			continue;
+		if (path || (k == 2 && i + 1 >= argc)) {
+			fprintf(stderr, "vx scheduler: --config takes one FILE, once\n");
+			return -EINVAL;
+		}
+		path = k == 2 ? argv[i + 1] : argv[i] + 9;
+		at = i;
+		width = k;
+		i += k - 1;
+	}
+	if (!path)
+		return 0;
+	if (vx_flagconf_load_file(path, opts, refused, lists, fc, err, sizeof(err))) {
+		fprintf(stderr, "vx scheduler: %s\n", err);
+		return -EINVAL;
+	}
+	w = vx_calloc((size_t)argc + (size_t)fc->n + 1, sizeof(*w));
+	if (!w) {
+		vx_flagconf_free(fc);
+		return -ENOMEM;
+	}
+	w[n++] = argv[0];
+	for (int i = 0; i < fc->n; i++)
+		w[n++] = fc->words[i];
+	for (int i = 1; i < argc; i++) {
+		if (i < at || i >= at + width)
+			w[n++] = argv[i];
+	}
+	*nargc = n;
+	*nargv = w;
+	return 0;
+}
+
 static int run_scheduler(int argc, char **argv)
 {
 	struct vx_sched_server_cfg cfg;
 	struct mgr_flags mf = { 0 };
-	int rc;
+	struct vx_flagconf fc = { 0 };
+	char **all;
+	int rc, n;
 
 	vx_sched_server_cfg_default(&cfg);
 	cfg.pki = true; /* the cluster CA (spec/control.md section 11); --no-pki turns it off */
@@ -700,16 +763,25 @@ static int run_scheduler(int argc, char **argv)
 	mf.cfg.allow_outbound = mf.allow;
 	mf.cfg.deny_outbound = mf.deny;
 	mf.cfg.sync_dirs = mf.sync_dirs;
-	rc = parse_flags(argc, argv, &cfg, &mf);
-	if (rc)
-		return rc > 0 ? VX_EXIT_OK : VX_EXIT_USAGE;
-	rc = sched_tls(&cfg, &mf, &cfg.tls);
-	if (rc)
-		return rc;
-	/* plaintext beside the CA's TLS: loopback only, or asked for (spec/control.md 10) */
-	cfg.plain_too = mf.insecure_plaintext || vx_cli_addr_loopback(cfg.listen);
-	rc = serve_sched(&cfg, &mf);
-	vx_tls_ctx_free(cfg.tls);
+	if (config_argv(argc, argv, &fc, &n, &all))
+		return VX_EXIT_USAGE;
+	/* the flags' values point into @all and @fc: both live until the scheduler stops */
+	rc = parse_flags(n, all, &cfg, &mf);
+	if (rc) {
+		rc = rc > 0 ? VX_EXIT_OK : VX_EXIT_USAGE;
+	} else {
+		rc = sched_tls(&cfg, &mf, &cfg.tls);
+		if (!rc) {
+			/* plaintext beside the CA's TLS: loopback only, or asked for
+			 * (spec/control.md 10) */
+			cfg.plain_too = mf.insecure_plaintext || vx_cli_addr_loopback(cfg.listen);
+			rc = serve_sched(&cfg, &mf);
+			vx_tls_ctx_free(cfg.tls);
+		}
+	}
+	if (all != argv)
+		vx_free(all);
+	vx_flagconf_free(&fc);
 	return rc;
 }
 

@@ -6,6 +6,7 @@
  * in size and depth, and refuses anchors and aliases (no billion-laughs expansion).
  */
 #include "config.h"
+#include "yaml_util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -615,18 +616,42 @@ struct walk {
 	bool seen[VX_ARRAY_SIZE(keys)];
 };
 
+int vx_yaml_vfail(const char *name, const yaml_mark_t *m, char *err, size_t err_len,
+		  const char *fmt, va_list ap)
+{
+	char msg[VX_CONFIG_ERR_MAX];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	set_err(err, err_len, "%s:%zu:%zu: %s", name, m->line + 1, m->column + 1, msg);
+	return -EINVAL;
+}
+
+static int yaml_fail(const char *name, const yaml_mark_t *m, char *err, size_t err_len,
+		     const char *fmt, ...) VX_PRINTF(5, 6);
+
+static int yaml_fail(const char *name, const yaml_mark_t *m, char *err, size_t err_len,
+		     const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = vx_yaml_vfail(name, m, err, err_len, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
 static int walk_fail(struct walk *w, const yaml_mark_t *m, const char *fmt, ...) VX_PRINTF(3, 4);
 
 static int walk_fail(struct walk *w, const yaml_mark_t *m, const char *fmt, ...)
 {
-	char msg[VX_CONFIG_ERR_MAX];
 	va_list ap;
+	int rc;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	rc = vx_yaml_vfail(w->name, m, w->err, w->err_len, fmt, ap);
 	va_end(ap);
-	set_err(w->err, w->err_len, "%s:%zu:%zu: %s", w->name, m->line + 1, m->column + 1, msg);
-	return -EINVAL;
+	return rc;
 }
 
 static bool event_has_anchor(const yaml_event_t *ev)
@@ -643,20 +668,27 @@ static bool event_has_anchor(const yaml_event_t *ev)
 	}
 }
 
-static int walk_next(yaml_parser_t *p, yaml_event_t *ev, struct walk *w)
+int vx_yaml_next(yaml_parser_t *p, yaml_event_t *ev, const char *name, char *err, size_t err_len)
 {
 	if (!yaml_parser_parse(p, ev)) {
 		yaml_mark_t m = p->problem_mark;
 
-		return walk_fail(w, &m, "YAML syntax: %s", p->problem ? p->problem : "bad input");
+		return yaml_fail(name, &m, err, err_len, "YAML syntax: %s",
+				 p->problem ? p->problem : "bad input");
 	}
 	if (ev->type == YAML_ALIAS_EVENT || event_has_anchor(ev)) {
-		int rc = walk_fail(w, &ev->start_mark, "YAML anchors and aliases are not allowed");
+		int rc = yaml_fail(name, &ev->start_mark, err, err_len,
+				   "YAML anchors and aliases are not allowed");
 
 		yaml_event_delete(ev);
 		return rc;
 	}
 	return 0;
+}
+
+static int walk_next(yaml_parser_t *p, yaml_event_t *ev, struct walk *w)
+{
+	return vx_yaml_next(p, ev, w->name, w->err, w->err_len);
 }
 
 /* Reads a sequence of scalars into list key @k; the SEQUENCE_START was consumed. */
@@ -847,10 +879,8 @@ int vx_config_load_yaml(struct vx_config *cfg, const char *name, const char *tex
 	return rc;
 }
 
-int vx_config_load_file(struct vx_config *cfg, const char *path, char *err, size_t err_len)
+int vx_config_read_file(const char *path, char **buf, size_t *len, char *err, size_t err_len)
 {
-	char *buf;
-	size_t got;
 	int fd, rc;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -859,7 +889,7 @@ int vx_config_load_file(struct vx_config *cfg, const char *path, char *err, size
 		set_err(err, err_len, "%s: %s", path, strerror(-rc));
 		return rc;
 	}
-	rc = vx_file_read_fd(fd, VX_CONFIG_FILE_MAX, &buf, &got);
+	rc = vx_file_read_fd(fd, VX_CONFIG_FILE_MAX, buf, len);
 	close(fd);
 	if (rc == -EINVAL)
 		set_err(err, err_len, "%s: not a regular file", path);
@@ -867,6 +897,16 @@ int vx_config_load_file(struct vx_config *cfg, const char *path, char *err, size
 		set_err(err, err_len, "%s: larger than %u bytes", path, VX_CONFIG_FILE_MAX);
 	else if (rc)
 		set_err(err, err_len, "%s: %s", path, strerror(-rc));
+	return rc;
+}
+
+int vx_config_load_file(struct vx_config *cfg, const char *path, char *err, size_t err_len)
+{
+	char *buf;
+	size_t got;
+	int rc;
+
+	rc = vx_config_read_file(path, &buf, &got, err, err_len);
 	if (rc)
 		return rc;
 	rc = vx_config_load_yaml(cfg, path, buf, got, err, err_len);

@@ -180,6 +180,10 @@ VX_MUST_CHECK int vx_config_load_yaml(struct vx_config *cfg, const char *name, c
 				      size_t len, char *err, size_t err_len);
 
 /* Reads the file @path and calls vx_config_load_yaml(). -errno when the file cannot be read. */
+/* The whole file at @path (at most VX_CONFIG_FILE_MAX bytes) into a new buffer (vx_free()).
+ * 0, or -errno with "PATH: why" in @err. */
+VX_MUST_CHECK int vx_config_read_file(const char *path, char **buf, size_t *len, char *err,
+				      size_t err_len);
 VX_MUST_CHECK int vx_config_load_file(struct vx_config *cfg, const char *path, char *err,
 				      size_t err_len);
 

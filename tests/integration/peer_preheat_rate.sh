@@ -9,7 +9,8 @@
 # seeds' stores), within 10%.
 # With "pg" (ctest manager_pg_preheat_rate): two control planes share one real PostgreSQL
 # server (Debian's, on a loopback port), each with one seed; each runs one of the two jobs,
-# so the limit holds only if they count each other's fetches through the database.
+# so the limit holds only if they count each other's fetches through the database. The
+# scheduler takes the limit from its config file (`vx scheduler --config`).
 set -euo pipefail
 vx=$1
 mode=${2:-one}
@@ -28,7 +29,10 @@ make_file a.bin "$size"
 make_file b.bin "$size"
 origin_log_extra=' $msec $request_time' # when each GET began: $msec - $request_time
 origin_start
-common=(--allow-outbound 127.0.0.0/8 --preheat-rate-limit 4MiB)
+# the limit and the outbound list from the scheduler's config file (`--config`, the flags'
+# own parser), the rest of the flags on the command line
+printf 'allow_outbound: [127.0.0.0/8]\npreheat_rate_limit: 4MiB\n' >"$dir/sched.yaml"
+common=(--config "$dir/sched.yaml")
 db=$dir/sched.db
 if [ "$mode" = pg ]; then
 	pg_start

@@ -11,6 +11,7 @@
 
 #include "args.h"
 #include "config.h"
+#include "flag_conf.h"
 
 static int load(struct vx_config *cfg, const char *yaml, char *err)
 {
@@ -306,6 +307,75 @@ static void test_args__numbers_sizes_durations_addresses(void **state)
 	assert_int_equal(vx_args_parse_hostport(":80", host, sizeof(host), &port), -EINVAL);
 }
 
+/* `vx scheduler --config`: YAML flags become "--name=value" words in the file's order. */
+static const struct option fc_opts[] = {
+	{ "listen", required_argument, NULL, 'l' },
+	{ "insecure-open", no_argument, NULL, 'I' },
+	{ "no-pki", no_argument, NULL, 'P' },
+	{ "allow-outbound", required_argument, NULL, 'O' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+static const char *const fc_refused[] = { "help", NULL };
+static const char *const fc_lists[] = { "allow-outbound", NULL };
+
+static int fc_load(const char *text, struct vx_flagconf *fc, char *err, size_t err_len)
+{
+	return vx_flagconf_load("f.yaml", text, strlen(text), fc_opts, fc_refused, fc_lists, fc, err,
+				err_len);
+}
+
+static void test_flagconf__words_in_order(void **state)
+{
+	struct vx_flagconf fc;
+	char err[256] = "";
+
+	(void)state;
+	assert_int_equal(fc_load("# flags\nlisten: 0.0.0.0:8002\ninsecure_open: true\n"
+				 "no-pki: false\nallow_outbound: [10.0.0.0/8, 127.0.0.0/8]\n",
+				 &fc, err, sizeof(err)),
+			 0);
+	assert_int_equal(fc.n, 4);
+	assert_string_equal(fc.words[0], "--listen=0.0.0.0:8002");
+	assert_string_equal(fc.words[1], "--insecure-open");
+	assert_string_equal(fc.words[2], "--allow-outbound=10.0.0.0/8");
+	assert_string_equal(fc.words[3], "--allow-outbound=127.0.0.0/8");
+	vx_flagconf_free(&fc);
+	assert_int_equal(fc_load("", &fc, err, sizeof(err)), 0); /* an empty file: no flags */
+	assert_int_equal(fc.n, 0);
+	vx_flagconf_free(&fc);
+}
+
+static void test_flagconf__refusals_name_the_place(void **state)
+{
+	static const struct {
+		const char *text, *msg;
+	} bad[] = {
+		{ "listen: a\nlisen: b\n", "f.yaml:2:1: 'lisen' is not a flag of this command" },
+		{ "help: true\n", "f.yaml:1:1: 'help' is not a flag of this command" },
+		{ "listen: [a, b]\n", "f.yaml:1:9: 'listen' takes one value, not a list" },
+		{ "insecure_open: maybe\n", "f.yaml:1:16: 'insecure-open' is true or false" },
+		{ "listen: a\nlisten: b\n", "f.yaml:2:1: 'listen' is set twice" },
+		{ "listen:\n", "f.yaml:1:8: 'listen' has no value" },
+		{ "listen: {a: b}\n", "f.yaml:1:9: 'listen' takes a value, not a map" },
+		{ "listen: &x a\n", "f.yaml:1:9: YAML anchors and aliases are not allowed" },
+		{ "- listen\n", "f.yaml:1:1: the top level must be a map of flags" },
+		{ "listen: 'a\n", "f.yaml:" },
+	};
+	struct vx_flagconf fc;
+	char err[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		assert_int_equal(fc_load(bad[i].text, &fc, err, sizeof(err)), -EINVAL);
+		assert_int_equal(fc.n, 0);
+		assert_null(fc.words);
+		if (strncmp(err, bad[i].msg, strlen(bad[i].msg)) != 0)
+			fail_msg("input %zu: got '%s', want '%s...'", i, err, bad[i].msg);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -320,6 +390,8 @@ int main(void)
 		cmocka_unit_test(test_config_validate__upstream_cluster),
 		cmocka_unit_test(test_config_validate__refuses_keys_not_supported_yet),
 		cmocka_unit_test(test_args__numbers_sizes_durations_addresses),
+		cmocka_unit_test(test_flagconf__words_in_order),
+		cmocka_unit_test(test_flagconf__refusals_name_the_place),
 	};
 
 	return cmocka_run_group_tests_name("cli_config", tests, NULL, NULL);
