@@ -1767,7 +1767,8 @@ int vx_sched_server_push(struct vx_sched_server *srv, uint32_t host, const struc
 		return -E2BIG;
 	if (ev->nr_headers && !conn_private(c))
 		return -EPERM;
-	if (ev->rate_bps > VX_CTL_RATE_MAX)
+	if (ev->rate_bps > VX_CTL_RATE_MAX ||
+	    (ev->content && strlen(ev->content) > VX_CTL_CONTENT_MAX))
 		return -EINVAL;
 	memset(&m, 0, sizeof(m));
 	m.tag = VX_TAG_CONTROL_EVENT;
@@ -1793,6 +1794,10 @@ int vx_sched_server_push(struct vx_sched_server *srv, uint32_t host, const struc
 	if (ev->rate_bps) {
 		m.rate_bps = ev->rate_bps;
 		m.has |= VX_CTL_F_RATE;
+	}
+	if (ev->content) {
+		m.content = vx_ctl_str_of(ev->content);
+		m.has |= VX_CTL_F_CONTENT;
 	}
 	return conn_send(srv, c, &m);
 }

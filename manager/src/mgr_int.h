@@ -181,6 +181,12 @@ json_t *vx__mgr_pcache_job(struct vx_sched_server *srv, const struct vx_mgr_job_
 			   const char *tid, bool *ok, char *err, size_t err_len);
 
 /* Computes the task id the request names. 0 or -EINVAL (@err). */
+/*
+ * The digest a registry blob URL names (…/v2/NAME/blobs/sha256:HEX or sha512:HEX, nothing after)
+ * into @out; false for any other URL. Such a URL is preheated under its digest's task id, the
+ * one the registry mirror fetches it as (spec/manager.md "Preheat"), not its URL's.
+ */
+bool vx__mgr_blob_digest(const char *url, char *out, size_t cap);
 int vx__mgr_req_task_id(const struct vx_mgr_job_req *r, char out[VX_TASK_ID_LEN + 1], char *err,
 			size_t err_len);
 

@@ -53,6 +53,7 @@ struct mgr_target {
 
 struct mgr_blob {
 	char task_id[VX_TASK_ID_LEN + 1];
+	char content[VX_CTL_CONTENT_MAX + 1]; /* a registry blob's digest: what task_id is of */
 	char url[MGR_URL_MAX]; /* as given: may carry credentials, kept in memory only */
 	char safe_url[VX_URL_LOG_MAX];
 };
@@ -412,6 +413,7 @@ static int target_tell(struct mgr_jobs *j, const struct mgr_run *run, struct mgr
 		.headers = hdrs,
 		.nr_headers = run->req->nr_headers,
 		.rate_bps = rate,
+		.content = bl->content[0] ? bl->content : NULL,
 	};
 	int rc;
 
@@ -589,7 +591,8 @@ static void run_dispatch(struct mgr_jobs *j, struct mgr_run *run)
 		run->nr_blobs, hosts);
 }
 
-static int blob_set(struct mgr_run *run, uint32_t i, const char *url, char *err, size_t err_len)
+static int blob_set_id(struct mgr_run *run, uint32_t i, const char *url, char *err,
+		       size_t err_len)
 {
 	struct vx_mgr_job_req r = { 0 };
 	struct mgr_blob *b = &run->blobs[i];
@@ -597,13 +600,35 @@ static int blob_set(struct mgr_run *run, uint32_t i, const char *url, char *err,
 	snprintf(b->url, sizeof(b->url), "%s", url);
 	vx_url_redact_str(url, b->safe_url, sizeof(b->safe_url));
 	if (run->req->image) {
-		/* a blob's task id is its URL's with the request's tag and application */
+		/* a blob's task id: its digest's (vx__mgr_req_task_id()) */
 		r = *run->req;
 		r.task_id[0] = '\0';
 		snprintf(r.url, sizeof(r.url), "%s", url);
 		return vx__mgr_req_task_id(&r, b->task_id, err, err_len);
 	}
 	return vx__mgr_req_task_id(run->req, b->task_id, err, err_len);
+}
+
+/* A registry blob's task id is its digest's: the daemons are told the digest (key 77) to derive
+ * the id from and to check the bytes against. */
+static void blob_content(struct mgr_blob *b)
+{
+	char id[VX_TASK_ID_LEN + 1];
+
+	b->content[0] = '\0';
+	if (vx__mgr_blob_digest(b->url, b->content, sizeof(b->content)) &&
+	    (vx_task_id_from_content(b->content, strlen(b->content), id) ||
+	     strcmp(id, b->task_id) != 0))
+		b->content[0] = '\0'; /* an id the caller gave: the URL's rules */
+}
+
+static int blob_set(struct mgr_run *run, uint32_t i, const char *url, char *err, size_t err_len)
+{
+	int rc = blob_set_id(run, i, url, err, err_len);
+
+	if (!rc)
+		blob_content(&run->blobs[i]);
+	return rc;
 }
 
 /* An image's resolution ended: its blobs, or the job's failure. */
@@ -815,6 +840,7 @@ int vx__mgr_job_create_blobs(struct mgr_jobs *j, const struct vx_mgr_job_req *r,
 		snprintf(b->url, sizeof(b->url), "%s", urls[i]);
 		vx_url_redact_str(urls[i], b->safe_url, sizeof(b->safe_url));
 		snprintf(b->task_id, sizeof(b->task_id), "%s", tids[i]);
+		blob_content(b);
 	}
 	run->nr_blobs = n;
 	run_dispatch(j, run);

@@ -454,16 +454,46 @@ char *vx__mgr_job_req_encode(const struct vx_mgr_job_req *r)
 	return q;
 }
 
+bool vx__mgr_blob_digest(const char *url, char *out, size_t cap)
+{
+	const char *b = strstr(url, "/v2/"), *d, *hex;
+	size_t want, n;
+
+	if (!b || !(d = strstr(b + 3, "/blobs/")))
+		return false;
+	while (strstr(d + 1, "/blobs/")) /* the last one: a repository may be named blobs */
+		d = strstr(d + 1, "/blobs/");
+	d += 7;
+	if (strncmp(d, "sha256:", 7) == 0)
+		want = 64;
+	else if (strncmp(d, "sha512:", 7) == 0)
+		want = 128;
+	else
+		return false;
+	hex = d + 7;
+	n = strspn(hex, "0123456789abcdef");
+	if (n != want || hex[n] != '\0' || (size_t)(hex + n - d) >= cap)
+		return false;
+	memcpy(out, d, (size_t)(hex + n - d) + 1);
+	return true;
+}
+
 int vx__mgr_req_task_id(const struct vx_mgr_job_req *r, char out[VX_TASK_ID_LEN + 1], char *err,
 			size_t err_len)
 {
 	struct vx_task_id_params p = { 0 };
 	const char *params[32];
 	char buf[MGR_FIELD_MAX], *save = NULL, *tok;
+	char digest[VX_CTL_CONTENT_MAX + 1];
 	size_t n = 0;
 
 	if (r->task_id[0]) {
 		memcpy(out, r->task_id, VX_TASK_ID_LEN + 1);
+		return 0;
+	}
+	if (vx__mgr_blob_digest(r->url, digest, sizeof(digest))) {
+		if (vx_task_id_from_content(digest, strlen(digest), out))
+			FAIL("args.url: no task id can be made of its digest");
 		return 0;
 	}
 	snprintf(buf, sizeof(buf), "%s", r->filtered);

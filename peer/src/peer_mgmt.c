@@ -74,12 +74,14 @@ struct preheat_wait {
 	char **headers;
 	uint32_t nr_headers;
 	uint64_t rate_bps; /* the control plane's share for its origin fetch; 0: none */
+	char *content;	   /* what the id derives from (a registry blob's digest); NULL: the URL */
 };
 
 static void wait_free(struct preheat_wait *w)
 {
 	vx__peer_headers_free(w->headers, w->nr_headers);
 	vx_free(w->url);
+	vx_free(w->content);
 	vx_free(w);
 }
 
@@ -103,9 +105,39 @@ static void preheat_rate(struct peer_task *t, uint64_t rate_bps)
 	vx_rate_set(&t->source_rate, rate_bps);
 }
 
+/*
+ * A preheat of a content task (key 77): @t's id derives from @content (a registry blob's
+ * digest), as the registry mirror's task of that blob does, and the fetch from @t's URL is
+ * checked against it (peer_work.c). False when @content is given and cannot be kept.
+ */
+static bool preheat_content(struct peer_task *t, const char *content)
+{
+	if (!content)
+		return true;
+	t->id_content = vx_strdup(content);
+	return t->id_content != NULL;
+}
+
+/* The content of preheat event @m into @out ("" none); -EPERM when it does not derive @id. */
+static int event_content(const struct vx_ctl_msg *m, const char *id, char *out, size_t cap)
+{
+	char want[VX_TASK_ID_LEN + 1];
+
+	out[0] = '\0';
+	if (!(m->has & VX_CTL_F_CONTENT))
+		return 0;
+	if (!m->content.len || m->content.len >= cap)
+		return -EINVAL;
+	snprintf(out, cap, "%.*s", (int)m->content.len, m->content.ptr);
+	if (vx_task_id_from_content(out, strlen(out), want) || memcmp(want, id, VX_TASK_ID_LEN))
+		return -EPERM;
+	return 0;
+}
+
 /* Takes @headers (freed here when the preheat cannot wait). */
 static void preheat_wait(struct vx_peer *p, const char *id, const char *url, uint64_t piece_len,
-			 bool memory, char **headers, uint32_t nr_headers, uint64_t rate_bps)
+			 bool memory, char **headers, uint32_t nr_headers, uint64_t rate_bps,
+			 const char *content)
 {
 	struct preheat_wait *w = queued(p, id);
 
@@ -115,9 +147,13 @@ static void preheat_wait(struct vx_peer *p, const char *id, const char *url, uin
 		return;
 	}
 	w = p->nr_preheat_q < PREHEAT_QUEUE_MAX ? vx_calloc(1, sizeof(*w)) : NULL;
-	if (w)
+	if (w) {
 		w->url = vx_strdup(url);
-	if (!w || !w->url) {
+		w->content = content ? vx_strdup(content) : NULL;
+	}
+	if (!w || !w->url || (content && !w->content)) {
+		if (w)
+			vx_free(w->url);
 		vx_free(w);
 		vx__peer_headers_free(headers, nr_headers);
 		vx_warn("peer: preheat of %.12s dropped: task table full and %u preheats waiting",
@@ -149,6 +185,8 @@ void vx__peer_mgmt_tick(struct vx_peer *p)
 				return;	   /* still full: the next tick tries again */
 			w->headers = NULL; /* the task took them */
 			w->nr_headers = 0;
+			t->id_content = w->content; /* before any answer: the source check */
+			w->content = NULL;
 			preheat_rate(t, w->rate_bps);
 			vx_info("peer: preheat: fetching %s (it waited for a task slot)",
 				VX_URL_SAFE(w->url));
@@ -174,7 +212,7 @@ static void on_preheat(struct vx_peer *p, const char *id, const struct vx_ctl_ms
 {
 	bool memory = m->event == VX_CTL_EV_PREHEAT_MEMORY;
 	uint64_t rate = (m->has & VX_CTL_F_RATE) ? m->rate_bps : 0;
-	char url[VX_CTL_STR_MAX + 1], **headers;
+	char url[VX_CTL_STR_MAX + 1], content[VX_CTL_CONTENT_MAX + 1], **headers;
 	struct peer_task *t;
 	uint32_t nr_headers;
 	int rc;
@@ -194,6 +232,11 @@ static void on_preheat(struct vx_peer *p, const char *id, const struct vx_ctl_ms
 		return;
 	}
 	snprintf(url, sizeof(url), "%.*s", (int)m->url.len, m->url.ptr);
+	rc = event_content(m, id, content, sizeof(content));
+	if (rc) {
+		vx_warn("peer: preheat of %.12s dropped: its content does not derive its id", id);
+		return;
+	}
 	rc = preheat_headers(m, &headers, &nr_headers);
 	if (rc) {
 		vx_warn("peer: preheat of %.12s dropped: its headers: %s", id, vx_strerror(rc));
@@ -203,9 +246,12 @@ static void on_preheat(struct vx_peer *p, const char *id, const struct vx_ctl_ms
 				CAUSE_PREHEAT, memory, headers, nr_headers);
 	if (!t) {
 		preheat_wait(p, id, url, (m->has & VX_CTL_F_PIECE_LEN) ? m->piece_len : 0, memory,
-			     headers, nr_headers, rate);
+			     headers, nr_headers, rate, content[0] ? content : NULL);
 		return;
 	}
+	if (!preheat_content(t, content[0] ? content : NULL))
+		vx_warn("peer: preheat of %.12s: out of memory (its source check will refuse it)",
+			id);
 	preheat_rate(t, rate);
 	vx_info("peer: preheat: fetching %s%s", VX_URL_SAFE(url),
 		nr_headers ? " with the job's credentials" : "");

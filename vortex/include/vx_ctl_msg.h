@@ -33,6 +33,7 @@
 #define VX_CTL_RATE_MAX	   (1ull << 40) /* bytes/s of a preheat event's rate (1 TiB/s) */
 #define VX_CTL_ADDR_MAX	   64		/* bytes of an IP literal (addr, requester) */
 #define VX_CTL_TENANT_MAX  63		/* bytes of a tenant name (VX_TLS_TENANT_MAX) */
+#define VX_CTL_CONTENT_MAX 255		/* bytes of a task's content (a blob's digest) */
 #define VX_CTL_CSR_MAX	   4096		/* bytes of a PEM certificate request (join, renew) */
 #define VX_CTL_CERT_MAX	   16384	/* bytes of a PEM certificate (cert, ca) */
 #define VX_CTL_CRL_MAX	   (512u << 10) /* bytes of a PEM CRL */
@@ -159,6 +160,7 @@ struct vx_ctl_cost {
 #define VX_CTL_F_INTERVAL    (1ull << 34)
 #define VX_CTL_F_HOST_KEY    (1ull << 35)
 #define VX_CTL_F_RATE	     (1ull << 40) /* key 76: preheat event: the task's origin rate */
+#define VX_CTL_F_CONTENT     (1ull << 41) /* key 77: preheat event: what the id derives from */
 #define VX_CTL_F_HEADERS     (1ull << 44) /* key 43: preheat event: origin request headers */
 #define VX_CTL_F_PRIVATE     (1ull << 45)
 #define VX_CTL_F_FILTERED    (1ull << 36) /* present: this list; absent: the default list */
@@ -234,6 +236,9 @@ struct vx_ctl_msg {
 	/* to a seed without a tenant (answers, events): the tenant of the task, "" public; the
 	 * seed serves the task's pieces to that tenant's hosts only (spec/peer.md "TLS") */
 	struct vx_ctl_str tenant;
+	/* preheat event of a content task (a registry blob): the content its id derives from,
+	 * vx_task_id_from_content() (the blob's digest, which the fetch then checks) */
+	struct vx_ctl_str content;
 
 	/* cluster identity (spec/control.md section 11); PEM bytes, borrowed */
 	const uint8_t *csr; /* join, renew: the request (only its public key is used) */

@@ -121,7 +121,8 @@ static const struct cb_key ctl_keys[] = {
 	SCALAR(74, CB_U64, VX_CTL_F_TTL_LEFT, ttl_left_s, VX_CTL_TTL_MAX, 0),
 	/* 75 is the local API's (holders) */
 	SCALAR(76, CB_U64, VX_CTL_F_RATE, rate_bps, VX_CTL_RATE_MAX, 0),
-	/* 77-79 left for the control plane's own keys */
+	SCALAR(77, CB_TEXT, VX_CTL_F_CONTENT, content, VX_CTL_CONTENT_MAX, 0),
+	/* 78-79 left for the control plane's own keys */
 	SCALAR(80, CB_U64, VX_CTL_F_CFG_VERSION, cfg_version, UINT64_MAX >> 1, 0),
 	ARRAY(81, CB_BYTES, VX_CTL_F_CFG_DOC, cfg_doc, cfg_doc_len, VX_CTL_CFG_DOC_MAX, NULL),
 	SCALAR(82, CB_TEXT, VX_CTL_F_CFG_SHA, cfg_sha, VX_CTL_CFG_SHA_LEN, 0),
