@@ -21,3 +21,12 @@ if(TARGET vx-bench AND TARGET vx)
 	set_tests_properties(bench_download_smoke PROPERTIES LABELS integration TIMEOUT 120
 		SKIP_RETURN_CODE 77)
 endif()
+# `vx-bench preheat --image` (issue 14): a 6 MiB image in docker-registry, 2 peers in
+# namespaces, pulled cold through their mirrors, preheated by the job API, pulled again.
+if(TARGET vx-bench AND TARGET vx)
+	add_test(NAME bench_preheat_image_smoke
+		COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/bench_preheat_image.sh
+			$<TARGET_FILE:vx-bench> $<TARGET_FILE:vx>)
+	set_tests_properties(bench_preheat_image_smoke PROPERTIES LABELS integration TIMEOUT 120
+		SKIP_RETURN_CODE 77)
+endif()

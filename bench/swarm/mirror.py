@@ -17,6 +17,11 @@ pull through a fresh vx daemon, a warm pull through the same daemon; --runs roun
 With --tls the mirror serves HTTPS (proxy.tls, a certificate of a CA made for the run) and the
 client verifies it against that CA; the direct pull stays plain HTTP (the registry's own).
 
+Part 3, instead of both with --preheat (`vx-bench preheat --image`): the cluster's image
+pulled cold through every peer's mirror at once, then, with a new scheduler and empty daemons,
+preheated to all peers by the job API (`vx preheat MANIFEST_URL --scope all_peers --wait`),
+then pulled through every mirror again: what that costs the registry.
+
 Run as root. Exit: 0 ran and every blob verified, 1 failed, 2 bad command line, 77 no
 namespaces here.
 """
@@ -174,11 +179,16 @@ def push_image(node, base, img_dir):
     node.run([sys.executable, os.path.abspath(__file__), "push", base, img_dir], timeout=300)
 
 
-def start_sched(vx, node, ip):
+def start_sched(vx, node, ip, api=None):
+    """vx scheduler on @node (a new database: one left by an earlier start is removed), with
+    its job API on @api (HOST:PORT) or none."""
     addr = "%s:%d" % (ip, sw.PORT_SCHED)
-    p = node.proc("vx-scheduler", [vx, "scheduler", "--listen", addr, "--no-api",
-                                   "--db", os.path.join(node.dir, "scheduler.db"),
-                                   "--insecure-plaintext"])
+    db = os.path.join(node.dir, "scheduler.db")
+    for suffix in ("", "-wal", "-shm", ".tokens"):
+        sw.rm(db + suffix)
+    p = node.proc("vx-scheduler", [vx, "scheduler", "--listen", addr, "--db", db,
+                                   "--insecure-plaintext"] +
+                  (["--api", api] if api else ["--no-api"]))
     deadline = time.monotonic() + 15
     while not os.path.exists(os.path.join(node.dir, "scheduler.db.tokens")):
         if not p.alive() or time.monotonic() > deadline:
@@ -244,14 +254,21 @@ def timed_pulls(bed, nodes, base_of, tag, img, deadline, ca=None):
 # Part 1: N peers in namespaces
 
 
-def run_cluster(bed, args, img_dir, img, size, deadline):
-    vx, n = args.vx, args.peers
+def cluster_up(bed, args, img_dir, size):
+    """The registry on the origin node holding the image of @img_dir: (control node, peer
+    nodes, registry process, its URL, the bound)."""
     origin, ctl = bed.nodes["origin"], bed.nodes["control"]
-    peers = [bed.nodes["peer%d" % (i + 1)] for i in range(n)]
+    peers = [bed.nodes["peer%d" % (i + 1)] for i in range(args.peers)]
     reg = start_registry(origin, origin.ip, PORT_REGISTRY)
     upstream = "http://%s:%d" % (origin.ip, PORT_REGISTRY)
     push_image(origin, upstream, img_dir)
-    bnd = sw.bounds(size, n, args.origin_link, args.link, args.origin_link)
+    bnd = sw.bounds(size, args.peers, args.origin_link, args.link, args.origin_link)
+    return ctl, peers, reg, upstream, bnd
+
+
+def run_cluster(bed, args, img_dir, img, size, deadline):
+    vx, n = args.vx, args.peers
+    ctl, peers, reg, upstream, bnd = cluster_up(bed, args, img_dir, size)
     res = {"bound": bnd}
 
     sw.log("cluster: %d direct pulls from the registry at once" % n)
@@ -261,27 +278,126 @@ def run_cluster(bed, args, img_dir, img, size, deadline):
                      "registry_copies": sent["origin"]["payload_bytes"] / size}
 
     sched, sched_addr, tok = start_sched(vx, ctl, ctl.ip)
-    daemons = [start_mirror(vx, p, p.ip, sched_addr, tok["peer"], upstream, "cluster",
-                            args.serve_arg, args.keep) for p in peers]
+    daemons = start_mirrors(args, peers, sched_addr, tok, upstream, "cluster")
     sw.log("cluster: %d pulls through their vx mirrors at once" % n)
     try:
-        t, sent = timed_pulls(bed, peers, lambda _: "http://127.0.0.1:%d" % PORT_MIRROR, "vx",
-                              img, deadline)
+        t, sent = timed_pulls(bed, peers, lambda _: MIRROR_URL, "vx", img, deadline)
     finally:
-        for p, _ in daemons:
-            p.stop(grace=10)
-            if args.verbose:
-                sw.log("%s: %s" % (p.name, p.stderr_tail()))
-        sched.stop(grace=10)
-    res["vx"] = {"times_s": t, "last_s": max(t), "ratio_t_min": max(t) / bnd["t_min"],
-                 "registry_payload": sent["origin"]["payload_bytes"],
-                 "registry_copies": sent["origin"]["payload_bytes"] / size,
-                 "peers_payload": sum(sent[k]["payload_bytes"] for k in sent
-                                      if k.startswith("peer") and sent[k]),
-                 "sent_copies": {k: round(v["payload_bytes"] / size, 3) for k, v in sent.items()
-                                 if isinstance(v, dict) and k != "control"}}
+        stop_mirrors(args, sched, daemons)
+    res["vx"] = mirror_result(t, sent, size, bnd)
     reg.stop()
     return res
+
+
+MIRROR_URL = "http://127.0.0.1:%d" % PORT_MIRROR
+# What N pulls through preheated mirrors may cost the registry: their manifest GETs (a
+# manifest by tag is not a blob: the mirror asks the registry each time), far below a layer
+AFTER_PREHEAT_MAX = 65536
+
+
+def start_mirrors(args, peers, sched_addr, tok, upstream, tag):
+    return [start_mirror(args.vx, p, p.ip, sched_addr, tok["peer"], upstream, tag,
+                         args.serve_arg, args.keep) for p in peers]
+
+
+def stop_mirrors(args, sched, daemons):
+    for p, _ in daemons:
+        p.stop(grace=10)
+        if args.verbose:
+            sw.log("%s: %s" % (p.name, p.stderr_tail()))
+    sched.stop(grace=10)
+
+
+def mirror_result(t, sent, size, bnd):
+    """The figures of N pulls through the mirrors: times, bytes each node sent (htb)."""
+    return {"times_s": t, "last_s": max(t), "ratio_t_min": max(t) / bnd["t_min"],
+            "registry_payload": sent["origin"]["payload_bytes"],
+            "registry_copies": sent["origin"]["payload_bytes"] / size,
+            "peers_payload": sum(sent[k]["payload_bytes"] for k in sent
+                                 if k.startswith("peer") and sent[k]),
+            "sent_copies": {k: round(v["payload_bytes"] / size, 3) for k, v in sent.items()
+                            if isinstance(v, dict) and k != "control"}}
+
+
+# ---------------------------------------------------------------------------------------------
+# Image preheat (`vx-bench preheat --image`): the same cluster; the baseline is the image pulled
+# cold through every peer's mirror at once, then, with a new scheduler and empty daemons, the
+# management plane's preheat job of the image to all peers, then a pull through every mirror
+
+
+def run_preheat(bed, args, img_dir, img, size, deadline):
+    vx, n = args.vx, args.peers
+    ctl, peers, reg, upstream, bnd = cluster_up(bed, args, img_dir, size)
+    api = "%s:%d" % (ctl.ip, sw.PORT_API)
+    res = {"bound": bnd}
+
+    sw.log("preheat: %d cold pulls through their vx mirrors at once" % n)
+    sched, sched_addr, tok = start_sched(vx, ctl, ctl.ip, api)
+    daemons = start_mirrors(args, peers, sched_addr, tok, upstream, "cold")
+    try:
+        t, sent = timed_pulls(bed, peers, lambda _: MIRROR_URL, "cold", img, deadline)
+    finally:
+        stop_mirrors(args, sched, daemons)
+    res["cold"] = mirror_result(t, sent, size, bnd)
+
+    # a new scheduler (database removed) and daemons with empty stores: nothing is warm
+    sched, sched_addr, tok = start_sched(vx, ctl, ctl.ip, api)
+    daemons = start_mirrors(args, peers, sched_addr, tok, upstream, "preheat")
+    manifest = "%s/v2/%s/manifests/%s" % (upstream, REPO, TAG)
+    try:
+        sw.wait_listen(ctl, sw.PORT_API, "vx scheduler api", sched)
+        tokf = sw.api_token_file(vx, ctl, os.path.join(ctl.dir, "scheduler.db"))
+        out = os.path.join(ctl.dir, "preheat.json")
+        sw.log("preheat: vx preheat %s --scope all_peers --wait" % manifest)
+        ph = sw.Phase(bed)
+        t0 = time.monotonic()
+        with open(out, "wb") as o:
+            job = ctl.proc("vx-preheat", [
+                vx, "preheat", manifest, "--scope", "all_peers", "--wait", "--json",
+                "--timeout", str(int(max(1, deadline - time.monotonic()))),
+                "--api", "http://" + api, "--token-file", tokf], stdout=o)
+            sw.wait_all([job], deadline, "preheat")
+        sent = ph.sent()
+        if job.status != 0:
+            raise sw.Fail("vx preheat failed (%s): %s" % (job.status, job.stderr_tail()))
+        with open(out) as f:
+            r = json.load(f)
+        res["preheat"] = preheat_result(r, img, peers, job.end - t0, sent, size, bnd)
+        sw.log("preheat: %d pulls through their vx mirrors at once after it" % n)
+        t, sent = timed_pulls(bed, peers, lambda _: MIRROR_URL, "after", img, deadline)
+        res["after"] = mirror_result(t, sent, size, bnd)
+    finally:
+        stop_mirrors(args, sched, daemons)
+    reg.stop()
+    res["preheat_speed_vs_cold"] = res["cold"]["last_s"] / res["preheat"]["time_s"]
+    res["mirrors_warm"] = res["after"]["registry_payload"] <= AFTER_PREHEAT_MAX
+    return res
+
+
+def preheat_result(job, img, peers, t, sent, size, bnd):
+    """The job's figures; a Fail unless it ended SUCCESS with every blob of the image on every
+    peer (the hosts' addresses in its success_tasks)."""
+    if job.get("state") != "SUCCESS":
+        raise sw.Fail("preheat job %s: %s" % (job.get("state"), json.dumps(job)[:600]))
+    got, ids = {}, {}
+    for st in job["result"]["job_states"]:
+        for r in st["results"]:
+            if r.get("failure_tasks"):
+                raise sw.Fail("preheat failures: %s" % json.dumps(r["failure_tasks"])[:600])
+            for task in r.get("success_tasks") or []:
+                got.setdefault(task["url"].rsplit("/", 1)[1], set()).add(task["ip"])
+                ids[task["url"].rsplit("/", 1)[1]] = task.get("task_id")
+    want = {b["digest"] for b in [img["config"]] + img["layers"]}
+    ips = {p.ip for p in peers}
+    if set(got) != want or any(not ips <= h for h in got.values()):
+        raise sw.Fail("preheat: not every blob on every peer: %s" % {
+            k: sorted(v) for k, v in got.items()})
+    return {"time_s": t, "ratio_t_min": t / bnd["t_min"], "tasks": sum(map(len, got.values())),
+            "task_ids": ids,
+            "registry_payload": sent["origin"]["payload_bytes"],
+            "registry_copies": sent["origin"]["payload_bytes"] / size,
+            "peers_payload": sum(sent[k]["payload_bytes"] for k in sent
+                                 if k.startswith("peer") and sent[k])}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -377,8 +493,9 @@ def parse_args(argv):
         description="The vx registry mirror vs direct pulls from a registry: N peers in "
                     "namespaces with shaped uplinks, and one client on loopback.")
     ap.add_argument("--peers", type=int, default=4, help="N peers (4)")
-    ap.add_argument("--layers", default="48M,16M,4M",
-                    help="layer sizes of the generated image (48M,16M,4M)")
+    ap.add_argument("--layers",
+                    help="layer sizes of the generated image (48M,16M,4M; with --preheat "
+                         "512M,256M,192M,64M: 1 GiB)")
     ap.add_argument("--link", type=sw.parse_rate, default=sw.parse_rate("100mbit"),
                     help="uplink of every peer (100mbit)")
     ap.add_argument("--origin-link", type=sw.parse_rate,
@@ -389,6 +506,11 @@ def parse_args(argv):
     ap.add_argument("--tls", action="store_true",
                     help="loopback: the mirror serves HTTPS (proxy.tls), verified by the client")
     ap.add_argument("--only", choices=("cluster", "loopback"), help="run one part")
+    ap.add_argument("--preheat", action="store_true",
+                    help="instead of both parts (vx-bench preheat --image): the image pulled "
+                         "cold through every peer's mirror at once, then preheated to all "
+                         "peers by the job API (vx preheat MANIFEST_URL --scope all_peers "
+                         "--wait), then pulled through every mirror again")
     ap.add_argument("--timeout", type=float, default=900, help="seconds for the run (900)")
     ap.add_argument("--vx", help="the vx binary")
     ap.add_argument("--serve-arg", action="append", default=[],
@@ -399,6 +521,9 @@ def parse_args(argv):
     a = ap.parse_args(argv)
     a.origin_link = a.origin_link or a.link
     a.loopback = False
+    if a.preheat and a.only:
+        ap.error("--preheat runs a part of its own: no --only")
+    a.layers = a.layers or ("512M,256M,192M,64M" if a.preheat else "48M,16M,4M")
     a.sizes = [sw.parse_size(s) for s in a.layers.split(",")]
     a.lo_sizes = [sw.parse_size(s) for s in a.lo_layers.split(",")]
     if not 1 <= a.peers <= 100:
@@ -424,6 +549,9 @@ def report(res, out):
         w("vx: copies sent per node: %s; times %s\n" % (
             " ".join("%s %.2f" % kv for kv in sorted(c["vx"]["sent_copies"].items())),
             " ".join("%.2f" % t for t in c["vx"]["times_s"])))
+    p = res.get("preheat")
+    if p:
+        report_preheat(res, p, w)
     lo = res.get("loopback")
     if lo:
         w("loopback: image %s, median of %d rounds%s\n" % (
@@ -438,6 +566,30 @@ def report(res, out):
                 " ".join("%.2f" % c for c in lo["daemon_cpu_s"][k])))
         w("  vx cold %.2fx, warm %.2fx the speed of a direct pull\n" % (
             lo["cold_speed_vs_direct"], lo["warm_speed_vs_direct"]))
+
+
+def report_preheat(res, p, w):
+    b = p["bound"]
+    w("preheat: %d peers, image %s in %d blobs, peer uplink %s, registry uplink %s\n" % (
+        res["config"]["peers"], sw.fmt_bytes(res["config"]["image_bytes"]),
+        len(res["config"]["layers"]) + 1, sw.fmt_rate(res["config"]["link_bps"]),
+        sw.fmt_rate(res["config"]["origin_link_bps"])))
+    w("bound: T_min = %.2f s (registry as the only source)\n" % b["t_min"])
+    w("%-22s %8s %8s %16s %14s\n" % ("", "last s", "xT_min", "registry copies",
+                                      "peers copies"))
+    for k, name in (("cold", "cold pull via mirrors"), ("preheat", "preheat all_peers")):
+        r = p[k]
+        w("%-22s %8.2f %8.2f %16.3f %14.3f\n" % (
+            name, r.get("last_s", r.get("time_s")), r["ratio_t_min"], r["registry_copies"],
+            r["peers_payload"] / res["config"]["image_bytes"]))
+    a = p["after"]
+    w("preheat: %.2fx the speed of the cold pull (%d blob tasks SUCCESS)\nthe pull through "
+      "every mirror after it: last %.2f s, the registry sent %d payload bytes (%.4f copies)\n"
+      % (p["preheat_speed_vs_cold"], p["preheat"]["tasks"], a["last_s"], a["registry_payload"],
+         a["registry_copies"]))
+    if not p["mirrors_warm"]:
+        w("FAIL: the mirrors did not serve the preheated blobs: the pull after the preheat cost "
+          "the registry more than its manifests (%d bytes)\n" % AFTER_PREHEAT_MAX)
 
 
 def main(argv):
@@ -468,11 +620,11 @@ def main(argv):
     res = {"config": {"peers": args.peers, "link_bps": args.link,
                       "origin_link_bps": args.origin_link, "layers": args.sizes,
                       "lo_layers": args.lo_sizes, "nproc": os.cpu_count(),
-                      "loadavg": os.getloadavg()}}
+                      "prefix": sw.PREFIX, "loadavg": os.getloadavg()}}
     try:
         sw.remove_stale()
         bed = guard.bed = sw.Testbed(args)
-        if args.only != "loopback":
+        if args.preheat or args.only != "loopback":
             specs = [("origin", 2, args.origin_link), ("control", 3, None)]
             specs += [("peer%d" % (i + 1), 11 + i, args.link) for i in range(args.peers)]
             bed.build(specs)
@@ -480,8 +632,10 @@ def main(argv):
             sw.log("generating the image")
             img, size = make_image(img_dir, args.sizes)
             res["config"]["image_bytes"] = size
-            res["cluster"] = run_cluster(bed, args, img_dir, img, size, deadline)
-        if args.only != "cluster":
+            part, run_part = ("preheat", run_preheat) if args.preheat else ("cluster",
+                                                                             run_cluster)
+            res[part] = run_part(bed, args, img_dir, img, size, deadline)
+        if args.only != "cluster" and not args.preheat:
             img_dir = os.path.join(bed.work, "lo-image")
             img, size = make_image(img_dir, args.lo_sizes)
             res["config"]["lo_image_bytes"] = size
@@ -490,6 +644,8 @@ def main(argv):
         if args.json:
             json.dump(res, sys.stdout, indent=1)
             sys.stdout.write("\n")
+        if "preheat" in res and not res["preheat"]["mirrors_warm"]:
+            rc = sw.EXIT_FAIL
     except sw.Skip as e:
         sw.log("skipping: %s" % e)
         rc = sw.EXIT_SKIP

@@ -1128,6 +1128,17 @@ print(json.dumps({"jobs": n,
 """
 
 
+def api_token_file(vx, ctl, db):
+    """An admin token of the job API of the scheduler whose database is @db (`vx token create
+    --bootstrap`), in a file (0600) of @ctl's directory: its path."""
+    r = run([vx, "token", "create", "--bootstrap", "--db", db])
+    tokf = os.path.join(ctl.dir, "api.token")
+    fd = os.open(tokf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as t:
+        t.write(r.stdout.strip().splitlines()[-1] + "\n")
+    return tokf
+
+
 def run_preheat(bed, f, n, url, want, bnd, deadline, args):
     vx = args.vx
     ctl = bed.nodes["control"]
@@ -1141,11 +1152,7 @@ def run_preheat(bed, f, n, url, want, bnd, deadline, args):
     extra = {}
     try:
         wait_listen(ctl, PORT_API, "vx scheduler api", sched)
-        r = run([vx, "token", "create", "--bootstrap", "--db", db])
-        tokf = os.path.join(ctl.dir, "api.token")
-        fd = os.open(tokf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as t:
-            t.write(r.stdout.strip().splitlines()[-1] + "\n")
+        tokf = api_token_file(vx, ctl, db)
         cmd = [vx, "preheat", url, "--scope", "all_peers", "--wait", "--json",
                "--timeout", str(int(max(1, deadline - time.monotonic()))),
                "--api", "http://" + api, "--token-file", tokf]
