@@ -14,12 +14,13 @@ if(TARGET vx)
 	# peer_cluster_config starts six daemons and restarts two: ~20 s on a quiet machine,
 	# 50-90 s at load 40 and over 150 s at load 50; the timeout is a hang guard
 	set_tests_properties(peer_cluster_config PROPERTIES TIMEOUT 300)
-	# the chaos swarm of issue 18 in its short form (16 MiB, ~15 s); scripts/chaos-long runs
+	# the chaos swarm of issue 18 in its short form (64 MiB, ~25 s: at 16 MiB the peers that go
+	# back to the origin after the kills are too close to the 2x bound); scripts/chaos-long runs
 	# it at 128 MiB
 	add_test(NAME peer_chaos_swarm
 		COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/peer_chaos_swarm.sh $<TARGET_FILE:vx>)
 	set_tests_properties(peer_chaos_swarm PROPERTIES LABELS integration TIMEOUT 150
-		SKIP_RETURN_CODE 77 ENVIRONMENT VX_CHAOS_SWARM_MIB=16)
+		SKIP_RETURN_CODE 77 ENVIRONMENT VX_CHAOS_SWARM_MIB=64)
 endif()
 # Network faults (issue 18): peer_netns delays packets through tests/tools/nfq_delay (a netfilter
 # queue held 100 ms each way; this kernel has no sch_netem). libnetfilter-queue-dev comes from

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# peer_chaos_swarm.sh VX: the chaos swarm of issue 18 (ctest peer_chaos_swarm: 16 MiB; the long
+# peer_chaos_swarm.sh VX: the chaos swarm of issue 18 (ctest peer_chaos_swarm: 64 MiB; the long
 # form, 128 MiB, is scripts/chaos-long's; VX_CHAOS_SWARM_MIB, default 32). An origin, two
 # schedulers (one tokens file), a seed and 8 peers held to 4 MiB/s, all getting one file.
 # Mid-distribution: SIGKILL half of the peers (p1-p4), the seed and the scheduler that owns the
