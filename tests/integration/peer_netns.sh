@@ -186,4 +186,41 @@ for f in f3 f4; do
 done
 [ "$flaps" -ge 2 ] || fail "(n) the gets ended after $flaps outages, want at least 2"
 echo "$name: (n) $flaps outages, $(nsx iptables -L INPUT -v -n | awk '/statistic/ { print $1 " packets dropped in" }')"
+
+# (o) A parent that vanishes mid-piece (a half-open stream: the link stays up, but every packet
+# to and from k's upload port is dropped from then on): n drops k at its piece timeout (3 s) as
+# a stall, "dropped (4)", and gets the rest elsewhere (the origin stays reachable). Fails
+# without the fetcher's stall timeout (dataplane/src/fetcher.c, VX_FETCH_DROP_STALL): n then
+# waits for the task's 10 s "no piece" fallback and never drops k (checked 2026-12-07; (n)
+# passed without it, as TCP recovers within each 1 s outage).
+head -c $((6 * 1048576 + 99)) /dev/urandom >"$dir/www/f5"
+get k "$base/f5" "$dir/out/kf5"
+[ "$rc" -eq 0 ] || fail "(o) k's download of f5 failed: $err"
+kport=${serve_port[k]}
+# k_rx: bytes n has received on its open connections from k's upload port
+k_rx() {
+	nsx ss -tniH state established dst "$net.1:$kport" |
+		{ grep -oE 'bytes_received:[0-9]+' || true; } | awk -F: '{ s += $2 } END { print s + 0 }'
+}
+rx0=$(k_rx)
+log0=$(wc -l <"$dir/n.log")
+tid5=$("$vx" task-id "$base/f5")
+get_pids=()
+get_bg n "$base/f5" "$dir/out/nf5" nf5 --timeout 50s
+for i in $(seq 300); do
+	[ "$(k_rx)" -lt $((rx0 + 262144)) ] || break
+	sleep 0.1
+done
+[ "$(k_rx)" -ge $((rx0 + 262144)) ] || fail "(o) n did not fetch f5 from k: $(cat "$dir/nf5.err" 2>/dev/null)"
+nsx iptables -I INPUT 1 -i "$v1" -s "$net.1" -p tcp --sport "$kport" -j DROP
+nsx iptables -I OUTPUT 1 -o "$v1" -d "$net.1" -p tcp --dport "$kport" -j DROP
+wait_gets
+rc=$(cat "$dir/nf5.rc")
+err=$(cat "$dir/nf5.err")
+[ "$rc" -ne 124 ] && [ "$rc" -ne 137 ] || fail "(o) n's get of f5 hung past its timeout"
+[ "$rc" -eq 0 ] || fail "(o) n's get of f5 from a vanished parent failed: $err"
+same_file "$dir/www/f5" "$dir/out/nf5" "(o) n's f5 from a vanished parent"
+tail -n +"$((log0 + 1))" "$dir/n.log" | grep -qE "task ${tid5:0:12}: parent [^ ]+ dropped \(4\)" ||
+	fail "(o) n never dropped k for the stall: $(tail -n +"$((log0 + 1))" "$dir/n.log" | grep -E "dropped|no piece" | head -n3)"
+echo "$name: (o) $(tail -n +"$((log0 + 1))" "$dir/n.log" | grep -m1 -oE "task ${tid5:0:12}: parent [^ ]+ dropped \(4\).*")"
 echo "$name: ok"
