@@ -17,6 +17,11 @@
 # fetcher's check of a denied claim (dataplane/src/fetcher.c fx_denied_claim()): lack is never
 # dropped nor reported, and C dials it again. (When B got both pieces before asking lack, B2 and
 # then B3 get the file first, until one has asked it.) stall may only be slow: it may be offered again.
+# D gets the file once every daemon holding it has left: the scheduler can offer it only stall,
+# and D drops stall for the stall (4) at its piece timeout (2 s) and takes the source. Fails
+# without the fetcher's stall timeout (dataplane/src/fetcher.c, VX_FETCH_DROP_STALL): D then
+# waits for the task's 10 s "no piece" fallback and never drops stall (checked 2026-12-07;
+# B, C and the rest passed without it).
 # peer_bad_parents.sh covers, with a fake scheduler, parents that refuse, speak garbage, never
 # answer, or stall mid-piece, and the bounds on redials.
 set -euo pipefail
@@ -98,4 +103,19 @@ same_file "$dir/www/f.bin" "$dir/out/c.bin" "C after B's reports"
 	fail "the scheduler still offered the liar that claims pieces it lacks: C dialled it"
 ! grep -qE "parent liar-(wrong|othertask|lack)" "$dir/C.log" ||
 	fail "C was given a reported liar: $(grep -E "parent liar-(wrong|othertask|lack)" "$dir/C.log" | head -n2)"
+
+# D: only stall is left to offer (the reported liars are blocked, the honest daemons gone)
+for n in B B2 B3 C; do
+	[ -z "${serve_pid[$n]:-}" ] || serve_stop "$n"
+done
+acc_stall=$(st accepts stall)
+serve_start D --config "$dir/p.yaml" --log-level debug
+get D "$base/f.bin" "$dir/out/d.bin"
+expect_rc 0 "D with only liar-stall to offer"
+same_file "$dir/www/f.bin" "$dir/out/d.bin" "D with only liar-stall to offer"
+[ "$(st accepts stall)" -gt "$acc_stall" ] || fail "D never dialled liar-stall: not offered"
+grep -qF "parent liar-stall dropped (4)" "$dir/D.log" ||
+	fail "D: no 'parent liar-stall dropped (4)' in its log: the stall was not detected"
+! grep -qE "parent liar-(wrong|othertask|lack)" "$dir/D.log" ||
+	fail "D was given a reported liar: $(grep -E "parent liar-(wrong|othertask|lack)" "$dir/D.log" | head -n2)"
 echo "$name: ok ($(cat "$dir/state.json"))"

@@ -186,4 +186,55 @@ for f in f3 f4; do
 done
 [ "$flaps" -ge 2 ] || fail "(n) the gets ended after $flaps outages, want at least 2"
 echo "$name: (n) $flaps outages, $(nsx iptables -L INPUT -v -n | awk '/statistic/ { print $1 " packets dropped in" }')"
+
+# (o) A parent that vanishes mid-piece (a half-open stream: the link stays up, but every packet
+# to and from k's upload port is dropped): n drops k at its piece timeout (3 s) as a stall,
+# "dropped (4)"; then k comes back and the get completes. Fails
+# without the fetcher's stall timeout (dataplane/src/fetcher.c, VX_FETCH_DROP_STALL): n then
+# never drops k and waits on the dead stream (with k cut for good, its task took the source only
+# after five 10 s "no piece" rounds) (checked 2026-12-07; (n) passed without it, as TCP
+# recovers within each 1 s outage).
+head -c $((6 * 1048576 + 99)) /dev/urandom >"$dir/www/f5"
+get k "$base/f5" "$dir/out/kf5"
+[ "$rc" -eq 0 ] || fail "(o) k's download of f5 failed: $err"
+kport=${serve_port[k]}
+# k_rx: bytes n has received on its open connections from k's upload port
+k_rx() {
+	nsx ss -tniH state established dst "$net.1:$kport" |
+		{ grep -oE 'bytes_received:[0-9]+' || true; } | awk -F: '{ s += $2 } END { print s + 0 }'
+}
+rx0=$(k_rx)
+log0=$(wc -l <"$dir/n.log")
+tid5=$("$vx" task-id "$base/f5")
+get_pids=()
+get_bg n "$base/f5" "$dir/out/nf5" nf5 --timeout 50s
+for i in $(seq 300); do
+	[ "$(k_rx)" -lt $((rx0 + 262144)) ] || break
+	sleep 0.1
+done
+[ "$(k_rx)" -ge $((rx0 + 262144)) ] || fail "(o) n did not fetch f5 from k: $(cat "$dir/nf5.err" 2>/dev/null)"
+cut=(-i "$v1" -s "$net.1" -p tcp --sport "$kport" -j DROP)
+cut_out=(-o "$v1" -d "$net.1" -p tcp --dport "$kport" -j DROP)
+nsx iptables -I INPUT 1 "${cut[@]}"
+nsx iptables -I OUTPUT 1 "${cut_out[@]}"
+# dropped_k: n's log since (o) began names k dropped for a stall on f5's task
+dropped_k() {
+	tail -n +"$((log0 + 1))" "$dir/n.log" | grep -qE "task ${tid5:0:12}: parent [^ ]+ dropped \(4\)"
+}
+for i in $(seq 200); do # the stall timeout is 3 s; 20 s at most
+	dropped_k && break
+	sleep 0.1
+done
+# k comes back: once dropped it is dialled again and the get ends (without the wait for a
+# connect timeout and the source)
+nsx iptables -D INPUT "${cut[@]}"
+nsx iptables -D OUTPUT "${cut_out[@]}"
+dropped_k || fail "(o) n never dropped k for the stall: $(tail -n +"$((log0 + 1))" "$dir/n.log" | grep -E "dropped|no piece" | head -n3)"
+wait_gets
+rc=$(cat "$dir/nf5.rc")
+err=$(cat "$dir/nf5.err")
+[ "$rc" -ne 124 ] && [ "$rc" -ne 137 ] || fail "(o) n's get of f5 hung past its timeout"
+[ "$rc" -eq 0 ] || fail "(o) n's get of f5 from a vanished parent failed: $err"
+same_file "$dir/www/f5" "$dir/out/nf5" "(o) n's f5 from a parent that vanished for a while"
+echo "$name: (o) $(tail -n +"$((log0 + 1))" "$dir/n.log" | grep -m1 -oE "task ${tid5:0:12}: parent [^ ]+ dropped \(4\).*")"
 echo "$name: ok"

@@ -9,6 +9,12 @@
 #     Daemon B starts with soft 256 below a hard 4096: it raises its soft limit at start.
 #  2. export: a user edits the output of a `vx get`; a second `vx get` of the same URL and a
 #     peer fetching it still get the origin's bytes (it was a hard link to the store's file).
+#  3. the same for `vx cache export` of a task the daemon holds: the user edits the exported
+#     file, and the next export still gives the imported bytes. A `vx get` writes a new file
+#     of its own as the pieces arrive (the early output) even for a task already stored, so
+#     only here does the store's export itself (storage/src/gc.c) place the output: checked
+#     2026-12-07 with hard links made the default export again there, 2 still passed and 3
+#     failed ("editing an exported copy changed the cached one").
 # dragonfly-behaviour.md 5.5: resource exhaustion by many tasks; cache poisoning through a
 # user-writable output.
 set -euo pipefail
@@ -72,6 +78,21 @@ same_file "$dir/www/edit.bin" "$dir/out/edit2" "edit.bin through A after the use
 get b "$base/edit.bin" "$dir/out/edit-b" --timeout 30s
 expect_rc 0 "edit.bin through B"
 same_file "$dir/www/edit.bin" "$dir/out/edit-b" "edit.bin through B after a user on A edited an output"
+
+# 3. Edit the output of a `vx cache export` of a task A holds, then export it again.
+. "$(dirname "$0")/cache_lib.sh"
+make_file imp.bin 300000
+cache a import "$dir/www/imp.bin"
+[ "$rc" -eq 0 ] || fail "vx cache import through A: exit $rc: $err"
+id=$out
+cache a export "$id" -O "$dir/out/exp1"
+[ "$rc" -eq 0 ] || fail "vx cache export through A: exit $rc: $err"
+same_file "$dir/www/imp.bin" "$dir/out/exp1" "the cache export"
+printf 'EDITED BY THE USER' | dd of="$dir/out/exp1" conv=notrunc status=none
+cache a export "$id" -O "$dir/out/exp2"
+[ "$rc" -eq 0 ] || fail "vx cache export through A again: exit $rc: $err"
+cmp -s "$dir/www/imp.bin" "$dir/out/exp2" ||
+	fail "editing an exported copy changed the cached one: the next export differs"
 
 serve_stop b
 serve_stop a

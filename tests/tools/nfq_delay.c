@@ -31,7 +31,7 @@
 
 struct held {
 	uint32_t id;
-	uint64_t due_ms;
+	uint64_t due_us; /* microseconds: whole milliseconds would release up to 1 ms early */
 };
 
 static struct held ring[NFQ_DELAY_MAX];
@@ -39,12 +39,12 @@ static uint32_t head, count;
 static uint64_t delay_ms, delayed, overflow;
 static volatile sig_atomic_t stop;
 
-static uint64_t now_ms(void)
+static uint64_t now_us(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
 static void on_signal(int sig)
@@ -67,17 +67,18 @@ static int on_packet(struct nfq_q_handle *qh, struct nfgenmsg *msg, struct nfq_d
 		overflow++;
 		return nfq_set_verdict(qh, id, NF_ACCEPT, 0, NULL);
 	}
-	ring[(head + count) % NFQ_DELAY_MAX] = (struct held){ id, now_ms() + delay_ms };
+	ring[(head + count) % NFQ_DELAY_MAX] = (struct held){ id, now_us() + delay_ms * 1000 };
 	count++;
 	return 0;
 }
 
-/* Accepts every held packet whose time has come; returns the wait until the next, or -1. */
+/* Accepts every held packet whose time has come; returns the wait in ms (rounded up) until
+ * the next, or -1. */
 static int release_due(struct nfq_q_handle *qh)
 {
-	uint64_t now = now_ms();
+	uint64_t now = now_us();
 
-	while (count > 0 && ring[head].due_ms <= now) {
+	while (count > 0 && ring[head].due_us <= now) {
 		if (nfq_set_verdict(qh, ring[head].id, NF_ACCEPT, 0, NULL) < 0)
 			fprintf(stderr, "nfq_delay: verdict for packet %u: %s\n", ring[head].id,
 				strerror(errno));
@@ -85,7 +86,7 @@ static int release_due(struct nfq_q_handle *qh)
 		count--;
 		delayed++;
 	}
-	return count > 0 ? (int)(ring[head].due_ms - now) : -1;
+	return count > 0 ? (int)((ring[head].due_us - now + 999) / 1000) : -1;
 }
 
 int main(int argc, char **argv)
@@ -147,7 +148,7 @@ int main(int argc, char **argv)
 	/* what is still held goes out now: nothing is left queued behind a dead delayer */
 	delay_ms = 0;
 	for (uint32_t i = 0; i < count; i++)
-		ring[(head + i) % NFQ_DELAY_MAX].due_ms = 0;
+		ring[(head + i) % NFQ_DELAY_MAX].due_us = 0;
 	(void)release_due(qh);
 	printf("nfq_delay: %llu packets delayed %s ms, %llu accepted at once (ring full)\n",
 	       (unsigned long long)delayed, argv[2], (unsigned long long)overflow);
