@@ -169,11 +169,11 @@ def push_image(node, base, img_dir):
     node.run([sys.executable, os.path.abspath(__file__), "push", base, img_dir], timeout=300)
 
 
-def start_sched(vx, node, ip):
+def start_sched(vx, node, ip, extra=()):
     addr = "%s:%d" % (ip, sw.PORT_SCHED)
     p = node.proc("vx-scheduler", [vx, "scheduler", "--listen", addr, "--no-api",
                                    "--db", os.path.join(node.dir, "scheduler.db"),
-                                   "--insecure-plaintext"])
+                                   "--insecure-plaintext"] + list(extra))
     deadline = time.monotonic() + 15
     while not os.path.exists(os.path.join(node.dir, "scheduler.db.tokens")):
         if not p.alive() or time.monotonic() > deadline:
@@ -255,7 +255,7 @@ def run_cluster(bed, args, img_dir, img, size, deadline):
                      "registry_payload": sent["origin"]["payload_bytes"],
                      "registry_copies": sent["origin"]["payload_bytes"] / size}
 
-    sched, sched_addr, tok = start_sched(vx, ctl, ctl.ip)
+    sched, sched_addr, tok = start_sched(vx, ctl, ctl.ip, args.sched_arg)
     daemons = [start_mirror(vx, p, p.ip, sched_addr, tok["peer"], upstream, "cluster",
                             args.serve_arg, args.keep) for p in peers]
     sw.log("cluster: %d pulls through their vx mirrors at once" % n)
@@ -294,7 +294,7 @@ def run_loopback(bed, args, img_dir, img, size, deadline):
     reg = start_registry(node, "127.0.0.1", PORT_REGISTRY)
     upstream = "http://127.0.0.1:%d" % PORT_REGISTRY
     push_image(node, upstream, img_dir)
-    sched, sched_addr, tok = start_sched(vx, node, "127.0.0.1")
+    sched, sched_addr, tok = start_sched(vx, node, "127.0.0.1", args.sched_arg)
     runs = {"direct": [], "vx_cold": [], "vx_warm": []}
     try:
         for i in range(args.runs):
@@ -347,6 +347,8 @@ def parse_args(argv):
     ap.add_argument("--vx", help="the vx binary")
     ap.add_argument("--serve-arg", action="append", default=[],
                     help="extra argument for every vx serve (repeatable)")
+    ap.add_argument("--sched-arg", action="append", default=[],
+                    help="extra argument for the vx scheduler (repeatable)")
     ap.add_argument("--json", action="store_true", help="print the JSON report on stdout")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--verbose", action="store_true", help="print the daemons' last log lines")
