@@ -179,16 +179,16 @@ def push_image(node, base, img_dir):
     node.run([sys.executable, os.path.abspath(__file__), "push", base, img_dir], timeout=300)
 
 
-def start_sched(vx, node, ip, api=None):
+def start_sched(vx, node, ip, api=None, extra=()):
     """vx scheduler on @node (a new database: one left by an earlier start is removed), with
-    its job API on @api (HOST:PORT) or none."""
+    its job API on @api (HOST:PORT) or none, and @extra flags."""
     addr = "%s:%d" % (ip, sw.PORT_SCHED)
     db = os.path.join(node.dir, "scheduler.db")
     for suffix in ("", "-wal", "-shm", ".tokens"):
         sw.rm(db + suffix)
     p = node.proc("vx-scheduler", [vx, "scheduler", "--listen", addr, "--db", db,
                                    "--insecure-plaintext"] +
-                  (["--api", api] if api else ["--no-api"]))
+                  (["--api", api] if api else ["--no-api"]) + list(extra))
     deadline = time.monotonic() + 15
     while not os.path.exists(os.path.join(node.dir, "scheduler.db.tokens")):
         if not p.alive() or time.monotonic() > deadline:
@@ -277,7 +277,7 @@ def run_cluster(bed, args, img_dir, img, size, deadline):
                      "registry_payload": sent["origin"]["payload_bytes"],
                      "registry_copies": sent["origin"]["payload_bytes"] / size}
 
-    sched, sched_addr, tok = start_sched(vx, ctl, ctl.ip)
+    sched, sched_addr, tok = start_sched(vx, ctl, ctl.ip, extra=args.sched_arg)
     daemons = start_mirrors(args, peers, sched_addr, tok, upstream, "cluster")
     sw.log("cluster: %d pulls through their vx mirrors at once" % n)
     try:
@@ -450,7 +450,7 @@ def run_loopback(bed, args, img_dir, img, size, deadline):
     reg = start_registry(node, "127.0.0.1", PORT_REGISTRY)
     upstream = "http://127.0.0.1:%d" % PORT_REGISTRY
     push_image(node, upstream, img_dir)
-    sched, sched_addr, tok = start_sched(vx, node, "127.0.0.1")
+    sched, sched_addr, tok = start_sched(vx, node, "127.0.0.1", extra=args.sched_arg)
     runs = {"direct": [], "vx_cold": [], "vx_warm": []}
     cpu = {"vx_cold": [], "vx_warm": []}  # the daemon's CPU seconds per pull
     try:
@@ -515,6 +515,8 @@ def parse_args(argv):
     ap.add_argument("--vx", help="the vx binary")
     ap.add_argument("--serve-arg", action="append", default=[],
                     help="extra argument for every vx serve (repeatable)")
+    ap.add_argument("--sched-arg", action="append", default=[],
+                    help="extra argument for the vx scheduler (repeatable)")
     ap.add_argument("--json", action="store_true", help="print the JSON report on stdout")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--verbose", action="store_true", help="print the daemons' last log lines")

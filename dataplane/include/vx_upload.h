@@ -112,7 +112,9 @@ struct vx_upload_cfg {
 	 * Seed mode: a vx peer asking for a piece this server sent to someone within
 	 * @super_seed_window_ms is answered BUSY (it asks again later, and meanwhile gets the
 	 * piece from the child that has it), so a seed sends about one copy of a file and the
-	 * swarm's uplinks carry the rest. Dragonfly (one-shot) requests are always served. The
+	 * swarm's uplinks carry the rest. A connection asking again for a piece it was refused
+	 * is served (one back-off per piece at most). Dragonfly (one-shot) requests are always
+	 * served. Every vx serve super-seeds (spec/peer.md). The
 	 * bookkeeping covers VX_UPLOAD_SUPER_SEED_TASKS tasks of up to super_seed_pieces pieces
 	 * (allocated at start); pieces beyond that are always served.
 	 */

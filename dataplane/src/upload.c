@@ -139,6 +139,9 @@ struct vx_up_ctl {
 	uint8_t buf[VX_UP_CTL_MAX];
 };
 
+/* BUSY answers a connection remembers: a piece asked again after one is sent (issue 13). */
+#define VX_UP_SS_REFUSED 16
+
 struct vx_up_conn {
 	uint32_t gen; /* bumped when the slot is released */
 	enum vx_up_state state;
@@ -169,6 +172,9 @@ struct vx_up_conn {
 	const char *rx_error;	   /* malformed input: answered INVALID once the queue is */
 	bool req_counted;	   /* the answer in progress is for a counted request */
 	uint8_t mode;		   /* enum vx_up_mode */
+	/* super-seeding: pieces answered BUSY on this connection (slot << 24 | piece), a ring */
+	uint32_t ss_refused[VX_UP_SS_REFUSED];
+	uint8_t ss_refused_next;
 	bool close_after;	   /* close once the queued answer is sent */
 	bool sending_ctl;	   /* the armed send is from ctl[], not head[] */
 	bool bye_sent;		   /* drain: our Close is queued or sent */
@@ -251,7 +257,8 @@ struct vx_upload {
 struct vx_up_ss {
 	char task[VX_TASK_ID_LEN];
 	bool used;
-	uint64_t used_at; /* LRU stamp */
+	uint64_t used_at;  /* LRU stamp */
+	uint64_t since_ms; /* taken for this task then: older stamps are another task's */
 	uint64_t *sent_ms;
 };
 
@@ -472,8 +479,12 @@ static void up_answer_piece(struct vx_up_conn *c)
 	c->refill_blocked = false;
 }
 
-/* The super-seeding slot of @task, taking the least recently used one when it has none. */
-static struct vx_up_ss *up_ss_slot(struct vx_upload *up, const char *task)
+/*
+ * The super-seeding slot of @task, taking the least recently used one when it has none at
+ * @now: O(1), the stamps it holds count as never sent (every peer super-seeds, and one serving
+ * more than VX_UPLOAD_SUPER_SEED_TASKS tasks at once takes a slot per request).
+ */
+static struct vx_up_ss *up_ss_slot(struct vx_upload *up, const char *task, uint64_t now)
 {
 	struct vx_up_ss *lru = &up->ss[0];
 
@@ -488,7 +499,7 @@ static struct vx_up_ss *up_ss_slot(struct vx_upload *up, const char *task)
 			lru = x;
 	}
 	memcpy(lru->task, task, VX_TASK_ID_LEN);
-	memset(lru->sent_ms, 0, (size_t)up->cfg.super_seed_pieces * sizeof(*lru->sent_ms));
+	lru->since_ms = now;
 	lru->used = true;
 	lru->used_at = ++up->ss_clock;
 	return lru;
@@ -497,19 +508,33 @@ static struct vx_up_ss *up_ss_slot(struct vx_upload *up, const char *task)
 /*
  * Super-seeding: true when piece @n of the requested task went to some peer less than the
  * window ago, so this vx peer should get it from the swarm; otherwise it is recorded as sent.
+ * A connection asking again for a piece it was refused is served: a child whose other
+ * parents do not have it waits one BUSY back-off, not until the others stop being served.
  */
 static bool up_ss_defer(struct vx_up_conn *c, uint32_t n)
 {
 	struct vx_upload *up = c->up;
 	uint64_t now = vx_loop_now_ms(up->loop) + 1; /* 0 means never */
 	struct vx_up_ss *x;
+	uint32_t key;
 
 	if (!up->ss || c->mode != VX_UP_MODE_VX || n >= up->cfg.super_seed_pieces)
 		return false;
-	x = up_ss_slot(up, c->req_task);
-	if (x->sent_ms[n] && now - x->sent_ms[n] < up->cfg.super_seed_window_ms)
-		return true;
-	x->sent_ms[n] = now;
+	x = up_ss_slot(up, c->req_task, now);
+	key = (uint32_t)(x - up->ss) << 24 | n; /* pieces below 2^20: checked at create */
+	if (x->sent_ms[n] > x->since_ms && x->sent_ms[n] + up->cfg.super_seed_window_ms > now) {
+		bool again = false;
+
+		for (uint32_t i = 0; i < VX_UP_SS_REFUSED && !again; i++)
+			again = c->ss_refused[i] == key + 1;
+		if (!again) {
+			c->ss_refused[c->ss_refused_next] = key + 1; /* 0: empty */
+			c->ss_refused_next = (uint8_t)((c->ss_refused_next + 1) % VX_UP_SS_REFUSED);
+			return true;
+		}
+	}
+	/* stamped after the slot was taken, even within its millisecond */
+	x->sent_ms[n] = now > x->since_ms ? now : x->since_ms + 1;
 	return false;
 }
 
@@ -1873,6 +1898,8 @@ static void up_release_slot(struct vx_up_conn *c)
 	c->rx_closed = false;
 	c->rx_error = NULL;
 	c->req_counted = false;
+	memset(c->ss_refused, 0, sizeof(c->ss_refused));
+	c->ss_refused_next = 0;
 	c->have_req = false;
 	c->waiting = false;
 	c->throttled = false;
