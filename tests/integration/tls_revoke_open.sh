@@ -39,10 +39,12 @@ expect_rc 0 "p1's download"
 task=$(json task_id)
 
 # 1. open connections: p2's certificate and (the control) p1's own, each after one piece
-hold() { # NAME CERT-DIR: vortex_piece.py held open on p1's upload port, lines in $dir/NAME.hold
+# each asks for its own piece: every daemon super-seeds, so a piece sent to one connection is
+# answered BUSY to another for a while
+hold() { # NAME CERT-DIR PIECE: vortex_piece.py held open on p1's upload port, lines in $dir/NAME.hold
 	cp "$dir/$2/tls/cert.pem" "$dir/$1.pem"
 	cp "$dir/$2/tls/key.pem" "$dir/$1.key"
-	VX_HOLD=60 python3 "$here/vortex_piece.py" "${serve_port[p1]}" "$task" 0 "$ca" \
+	VX_HOLD=60 python3 "$here/vortex_piece.py" "${serve_port[p1]}" "$task" "$3" "$ca" \
 		"$dir/$1.pem" "$dir/$1.key" >"$dir/$1.hold" 2>&1 &
 	bg_pids+=($!)
 	for i in $(seq 100); do
@@ -51,8 +53,8 @@ hold() { # NAME CERT-DIR: vortex_piece.py held open on p1's upload port, lines i
 	done
 	fail "$1: no piece on the held connection: $(cat "$dir/$1.hold")"
 }
-hold revoked p2
-hold kept p1
+hold revoked p2 0
+hold kept p1 1
 grep -q "^piece $((4 * 1024 * 1024))$" "$dir/revoked.hold" || fail "p2's certificate got no piece"
 
 # 3 (set up): p2 holds h.bin (from the origin), p1 fetches it from p2, slowly
