@@ -367,9 +367,7 @@ static void *loop_main(void *arg)
 	uc.ops = vx_store_glue_source_ops();
 	uc.ops_ctx = p->store;
 	uc.rate_bytes_per_s = p->cfg.rates.upload_bps;
-	uc.super_seed = true; /* each piece leaves about once; the swarm does the rest */
-	if (!p->cfg.seed)
-		uc.super_seed_window_ms = PEER_SUPER_SEED_MS;
+	uc.super_seed = p->cfg.seed; /* a seed sends about one copy; the swarm does the rest */
 	uc.max_sends = PEER_UPLOAD_SLOTS;
 	if (p->cfg.upload_max_conns)
 		uc.max_conns = p->cfg.upload_max_conns;

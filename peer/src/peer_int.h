@@ -74,16 +74,6 @@
  * slots); vx-bench swarm measured the value.
  */
 #define PEER_UPLOAD_SLOTS 4u
-/*
- * Every peer super-seeds (a seed with the upload server's 8 s window): a piece sent to one peer
- * less than this ago is answered BUSY to another, which gets it from the first. The peer that
- * fetched a layer from the source then sends it about once instead of once per child
- * (issue 13: 2.2 to 2.9 copies from that peer's uplink). Short, and a connection asking again
- * for a refused piece is served, so that a child whose only parent is this peer waits one BUSY
- * back-off, well inside the mirror's 5 s stall bound (an 8 s window, without the second rule,
- * sent a child's 4 MiB layer to the registry).
- */
-#define PEER_SUPER_SEED_MS 2000u
 /* A running task asks the scheduler for a fresh parent set this often. */
 #define PEER_REFRESH_MS 2000u
 /* Job progress callbacks at most this often (the final one always). */
