@@ -35,7 +35,8 @@ static int run_preheat(int argc, char **argv)
 		fprintf(stderr,
 			"usage: vx-bench preheat --peers N --size S --link RATE [--api-jobs N]\n"
 			"         [swarm options: vx-bench swarm --help]\n"
-			"       vx-bench preheat --image [--peers N] [--layers 512M,256M,192M,64M]\n"
+			"       vx-bench preheat --image [--peers N] [--layers "
+			"512M,256M,192M,64M]\n"
 			"         [--link RATE] [mirror options: vx-bench mirror --help]\n\n"
 			"Time to preheat one file to all peers with the management API's preheat "
 			"job\n"
@@ -46,9 +47,11 @@ static int run_preheat(int argc, char **argv)
 			"(docker-registry),\n"
 			"pulled cold through every peer's vx mirror at once, then preheated to all "
 			"peers\n"
-			"(vx preheat REGISTRY/v2/REPO/manifests/TAG --scope all_peers --wait), then "
+			"(vx preheat REGISTRY/v2/REPO/manifests/TAG --scope all_peers --wait), "
+			"then "
 			"pulled\n"
-			"through every mirror again: both times, the ratio, the registry's copies.\n");
+			"through every mirror again: both times, the ratio, the registry's "
+			"copies.\n");
 		return 2;
 	}
 	for (int i = 1; i < argc; i++)

@@ -53,7 +53,8 @@ static void usage(FILE *f)
 		"fetch each piece from (other peers, or the origin for the first one).\n\n"
 		"  --config FILE       YAML map of these flags without their dashes (a list for\n"
 		"                      a repeated one, true/false for one without a value),\n"
-		"                      e.g. 'api: 0.0.0.0:8080' or 'allow_outbound: [10.0.0.0/8]';\n"
+		"                      e.g. 'api: 0.0.0.0:8080' or 'allow_outbound: "
+		"[10.0.0.0/8]';\n"
 		"                      flags on the command line come after the file's\n"
 		"  --listen HOST:PORT  address of the control channel (default 127.0.0.1:8002)\n"
 		"  --db PATH           sqlite file for host and task records (default "
@@ -710,9 +711,9 @@ static int config_argv(int argc, char **argv, struct vx_flagconf *fc, int *nargc
 	*nargc = argc;
 	*nargv = argv;
 	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
-		int k = strcmp(argv[i], "--config") == 0 ? 2
+		int k = strcmp(argv[i], "--config") == 0	? 2
 			: strncmp(argv[i], "--config=", 9) == 0 ? 1
-								 : 0;
+								: 0;
 
 		if (!k)
 			continue;

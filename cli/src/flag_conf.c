@@ -119,8 +119,8 @@ static bool fc_bool(const char *v, bool *out)
 }
 
 /* The value of key @flag (option @o): its event @ev was read. */
-static int fc_value(yaml_parser_t *p, struct fc_parse *f, const struct option *o,
-		    const char *flag, yaml_event_t *ev)
+static int fc_value(yaml_parser_t *p, struct fc_parse *f, const struct option *o, const char *flag,
+		    yaml_event_t *ev)
 {
 	const char *v;
 	bool on;
@@ -143,7 +143,8 @@ static int fc_value(yaml_parser_t *p, struct fc_parse *f, const struct option *o
 				return 0;
 			}
 			if (it.type != YAML_SCALAR_EVENT || !it.data.scalar.length)
-				rc = fc_fail(f, &it.start_mark, "'%s' must be a list of values", flag);
+				rc = fc_fail(f, &it.start_mark, "'%s' must be a list of values",
+					     flag);
 			else
 				rc = fc_word(f, &it.start_mark, flag,
 					     (const char *)it.data.scalar.value);
@@ -254,7 +255,8 @@ int vx_flagconf_load(const char *name, const char *text, size_t len, const struc
 			break;
 		case YAML_SCALAR_EVENT:
 			if (ev.data.scalar.length) /* an empty document: no flags */
-				rc = fc_fail(&f, &ev.start_mark, "the top level must be a map of flags");
+				rc = fc_fail(&f, &ev.start_mark,
+					     "the top level must be a map of flags");
 			break;
 		case YAML_SEQUENCE_START_EVENT:
 			rc = fc_fail(&f, &ev.start_mark, "the top level must be a map of flags");

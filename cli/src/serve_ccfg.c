@@ -84,8 +84,8 @@ static void note_local(void *arg, const char *name)
 }
 
 /* @n patterns of @list compiled as the proxy does (@defaults when @n is 0). */
-static int rules_one(const char (*list)[VX_CONFIG_STR_MAX], unsigned n,
-		     const char *const *defaults, const char *key, char *err, size_t err_len)
+static int rules_one(const char (*list)[VX_CONFIG_STR_MAX], unsigned n, const char *const *defaults,
+		     const char *key, char *err, size_t err_len)
 {
 	const char *pats[VX_CONFIG_RULES_MAX];
 	struct vx_proxy_rules r = { 0 };
@@ -102,8 +102,8 @@ static int rules_one(const char (*list)[VX_CONFIG_STR_MAX], unsigned n,
 
 int vx_serve_rules_check(const struct vx_config *c, char *err, size_t err_len)
 {
-	if (rules_one(c->proxy.rules, c->proxy.nr_rules, vx_proxy_rules_default, "proxy.rules",
-		      err, err_len) ||
+	if (rules_one(c->proxy.rules, c->proxy.nr_rules, vx_proxy_rules_default, "proxy.rules", err,
+		      err_len) ||
 	    rules_one(c->proxy.direct_rules, c->proxy.nr_direct_rules, NULL, "proxy.direct_rules",
 		      err, err_len) ||
 	    rules_one(c->proxy.hijack_hosts, c->proxy.nr_hijack_hosts, NULL, "proxy.hijack.hosts",

@@ -133,7 +133,7 @@ struct vx_sched_push {
 	uint64_t piece_len;	    /* 0: not fixed */
 	const char *const *headers; /* origin request headers; secrets */
 	uint32_t nr_headers;
-	uint64_t rate_bps; /* preheat: the task's share of the preheat rate; 0: none */
+	uint64_t rate_bps;   /* preheat: the task's share of the preheat rate; 0: none */
 	const char *content; /* NULL, or what @task_id derives from (a registry blob's digest) */
 };
 

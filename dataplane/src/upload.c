@@ -175,12 +175,12 @@ struct vx_up_conn {
 	/* super-seeding: pieces answered BUSY on this connection (slot << 24 | piece), a ring */
 	uint32_t ss_refused[VX_UP_SS_REFUSED];
 	uint8_t ss_refused_next;
-	bool close_after;	   /* close once the queued answer is sent */
-	bool sending_ctl;	   /* the armed send is from ctl[], not head[] */
-	bool bye_sent;		   /* drain: our Close is queued or sent */
-	bool linger;		   /* drain: writing shut; input discarded until the peer's EOF */
-	bool handed_off;	   /* a control connection given to cfg.on_control */
-	bool tls_opened;	   /* TLS: the first bytes were no STARTTLS (up_tls_hand_off) */
+	bool close_after; /* close once the queued answer is sent */
+	bool sending_ctl; /* the armed send is from ctl[], not head[] */
+	bool bye_sent;	  /* drain: our Close is queued or sent */
+	bool linger;	  /* drain: writing shut; input discarded until the peer's EOF */
+	bool handed_off;  /* a control connection given to cfg.on_control */
+	bool tls_opened;  /* TLS: the first bytes were no STARTTLS (up_tls_hand_off) */
 	/* The request being answered. */
 	bool have_req;
 	bool waiting;	/* piece not finished yet: retried on tick and notify */

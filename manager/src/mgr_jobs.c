@@ -591,8 +591,7 @@ static void run_dispatch(struct mgr_jobs *j, struct mgr_run *run)
 		run->nr_blobs, hosts);
 }
 
-static int blob_set_id(struct mgr_run *run, uint32_t i, const char *url, char *err,
-		       size_t err_len)
+static int blob_set_id(struct mgr_run *run, uint32_t i, const char *url, char *err, size_t err_len)
 {
 	struct vx_mgr_job_req r = { 0 };
 	struct mgr_blob *b = &run->blobs[i];
@@ -996,7 +995,8 @@ void vx__mgr_jobs_tick(struct mgr_jobs *j, uint64_t now_ms)
 			} else if (ps == VX_SCHED_PEER_FREE && vx_sched_host_full(s, t->host)) {
 				/* its register is refused (-ENOSPC): the task would never show up */
 				t->done = -1;
-				t->why = "the host holds as many tasks as the scheduler registers per "
+				t->why = "the host holds as many tasks as the scheduler registers "
+					 "per "
 					 "host (host_peers_max)";
 			}
 		}

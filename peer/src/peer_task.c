@@ -1575,7 +1575,8 @@ static void task_complete(struct vx_peer *p, struct peer_task *t)
 	vx_log_set_request_id(t->request_id);
 	src = atomic_load(&t->from_source);
 	/* what neither brought was in the store already (a reused or resumed task) */
-	kept = t->content_length > t->from_peers + src ? t->content_length - t->from_peers - src : 0;
+	kept = t->content_length > t->from_peers + src ? t->content_length - t->from_peers - src
+						       : 0;
 	vx_info("peer: task %.12s complete (%" PRIu64 " bytes: %" PRIu64 " from peers, %" PRIu64
 		" from the source, %" PRIu64 " already stored)",
 		t->id, t->content_length, t->from_peers, src, kept);

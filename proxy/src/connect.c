@@ -54,7 +54,7 @@ struct pending {
 	struct sockaddr_storage sa;
 	socklen_t sl;
 	uint64_t accepted, deadline;
-	size_t seen;	 /* bytes of its head peeked so far */
+	size_t seen;	/* bytes of its head peeked so far */
 	bool unwrapped; /* the plain end of a TLS connection's socket pair */
 };
 

@@ -23,7 +23,7 @@ static const struct option opts[] = {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char *const refused[] = { "help", NULL }, *const lists[] = { "allow-outbound",
-										   NULL };
+										  NULL };
 	struct vx_flagconf fc;
 	char err[256] = "";
 

@@ -321,8 +321,8 @@ static const char *const fc_lists[] = { "allow-outbound", NULL };
 
 static int fc_load(const char *text, struct vx_flagconf *fc, char *err, size_t err_len)
 {
-	return vx_flagconf_load("f.yaml", text, strlen(text), fc_opts, fc_refused, fc_lists, fc, err,
-				err_len);
+	return vx_flagconf_load("f.yaml", text, strlen(text), fc_opts, fc_refused, fc_lists, fc,
+				err, err_len);
 }
 
 static void test_flagconf__words_in_order(void **state)
