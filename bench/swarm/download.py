@@ -252,7 +252,7 @@ def pick_us(bed, name):
 
 def output_pieces(bed, name):
     """(pieces written to the output during the download, pieces) from daemon @name's log,
-    or None: an older vx, or a stream."""
+    (0, 0) when the export reflinked the store's file, or None: an older vx, or a stream."""
     rx = re.compile(r"output \S+: (\d+) of (\d+) pieces written during the download")
     for ext in (".log", ".out"):
         try:
@@ -261,6 +261,8 @@ def output_pieces(bed, name):
                     m = rx.search(line)
                     if m:
                         return int(m.group(1)), int(m.group(2))
+                    if "the filesystem reflinks it at the export" in line:
+                        return 0, 0
         except OSError:
             pass
     return None
@@ -311,7 +313,48 @@ def perf_start(bed, pid, out):
     return bed.spawn("perf-%d" % pid, ["perf", "record", "-g", "-o", out, "-p", str(pid)])
 
 
+class XfsMount:
+    """--xfs: an XFS with reflink on a loop device (direct I/O to its image, so the page cache
+    of the filesystem under it does not flatter either vx or fio), in --dir or the system's
+    temporary directory; the data directories, the output and fio's file go on it. Where the
+    store and the output share a filesystem that reflinks, the export is a clone: every byte
+    is written once."""
+
+    def __init__(self, args):
+        self.top = tempfile.mkdtemp(prefix="vxdl-xfs.", dir=args.dir)
+        self.img = os.path.join(self.top, "xfs.img")
+        self.mnt = os.path.join(self.top, "mnt")
+        self.dev = None
+        os.chmod(self.top, 0o755)  # the origin's workers read the file through it
+        os.mkdir(self.mnt)
+        # the seed keeps a copy per run; the receiver's, fio's file and slack (a clone takes no room)
+        with open(self.img, "wb") as f:
+            f.truncate((args.runs + 3) * args.size + (1 << 30))
+        subprocess.run(["mkfs.xfs", "-q", "-f", "-m", "reflink=1", self.img], check=True)
+        self.dev = subprocess.run(["losetup", "--direct-io=on", "--find", "--show", self.img],
+                                  check=True, capture_output=True, text=True).stdout.strip()
+        subprocess.run(["mount", self.dev, self.mnt], check=True)
+        log("an XFS with reflink on %s (direct I/O to its image)" % self.dev)
+
+    def close(self):
+        subprocess.run(["umount", self.mnt], check=False)
+        if self.dev:
+            subprocess.run(["losetup", "-d", self.dev], check=False)
+        shutil.rmtree(self.top, ignore_errors=True)
+
+
 def run(args):
+    xfs = XfsMount(args) if args.xfs else None
+    if xfs:
+        args.dir = xfs.mnt
+    try:
+        return run_bed(args)
+    finally:
+        if xfs:
+            xfs.close()
+
+
+def run_bed(args):
     bed = Bed(args)
     try:
         www = os.path.join(bed.dir, "www")
@@ -396,9 +439,11 @@ def report_row(r):
         r["peer_rss_mib"], r["peer_cpu_s"], r["seed_rss_mib"], r["seed_cpu_s"])
     if "pick_us_per_piece" in r:
         s += "   picking %.2f us/piece" % r["pick_us_per_piece"]
-    if "pieces" in r:
+    if r.get("pieces"):
         s += "   output written during the download: %d of %d pieces" % (
             r["output_pieces_early"], r["pieces"])
+    elif "pieces" in r:
+        s += "   output reflinked at the export"
     print(s, flush=True)
 
 
@@ -418,6 +463,8 @@ def parse_args(argv):
     ap.add_argument("--size", type=parse_size, default=1 << 30)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--dir", default=None, help="where the data directories go (a disk)")
+    ap.add_argument("--xfs", action="store_true",
+                    help="the data directories on an XFS with reflink made in --dir (root)")
     ap.add_argument("--only-vx", action="store_true", help="skip iperf3 and fio")
     ap.add_argument("--piece-length", default=None,
                     help="vx get --piece-length (default: the piece plan's)")

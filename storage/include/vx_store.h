@@ -442,8 +442,9 @@ void vx_store_output_unref(struct vx_store_output *o);
 /*
  * vx_store_output_attach() - sizes @o for @t's geometry (fallocate, as fio --fallocate=native,
  * and a bitmap of the pieces written) and turns O_DIRECT on where the filesystem takes it.
- * BLOCKING (one fallocate). Once per output: -EBUSY after. Returns 0 or -errno (then the
- * export copies everything, as without an output).
+ * BLOCKING (one fallocate). Once per output: -EBUSY after. Returns 0, 1 when the filesystem
+ * reflinks @t's file into @o (nothing to write during the download: the export clones it), or
+ * -errno (then the export copies everything, as without an output).
  */
 VX_MUST_CHECK int vx_store_output_attach(struct vx_store_output *o, struct vx_store_task *t);
 /* The file to write pieces to at their content offsets; @direct and @align as the fetcher's. */

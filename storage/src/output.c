@@ -16,6 +16,8 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -95,6 +97,19 @@ int vx_store_output_attach(struct vx_store_output *o, struct vx_store_task *t)
 		return -EBUSY;
 	if (t->kind == VX_STORE_KIND_MEMORY || !t->piece_count)
 		return -EINVAL;
+	/*
+	 * Where the filesystem shares extents between the store's file and the output (XFS,
+	 * btrfs), the export is a reflink: every byte is written once, by the store, and the
+	 * output still is the user's own inode (copy-on-write). Writing the output during the
+	 * download there would be the second write that the reflink saves. The probe clones
+	 * what the store holds now and is undone at once.
+	 */
+	if (ioctl(o->fd, FICLONE, t->fd) == 0) {
+		if (ftruncate(o->fd, 0) == -1)
+			return -errno;
+		vx_info("store: output %s: the filesystem reflinks it at the export", o->name);
+		return 1;
+	}
 	o->done = vx_calloc((t->piece_count + 7) / 8, 1);
 	if (!o->done)
 		return -ENOMEM;
@@ -189,8 +204,9 @@ int vx_store_task_export_output(struct vx_store_task *t, struct vx_store_output 
 	fl = fcntl(o->fd, F_GETFL);
 	if (fl == -1 || fcntl(o->fd, F_SETFL, fl & ~O_DIRECT) == -1)
 		return -errno;
-	vx_info("store: output %s: %u of %u pieces written during the download", o->name,
-		atomic_load(&o->nr_done), t->piece_count);
+	if (atomic_load(&o->attached))
+		vx_info("store: output %s: %u of %u pieces written during the download", o->name,
+			atomic_load(&o->nr_done), t->piece_count);
 	if (atomic_load(&o->attached) && o->piece_count == t->piece_count &&
 	    atomic_load(&o->nr_done) > 0) {
 		err = output_fill(t, o);
