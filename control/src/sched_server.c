@@ -36,6 +36,7 @@
 #include "vx_err.h"
 #include "vx_fconn.h"
 #include "vx_hex.h"
+#include "vx_list.h"
 #include "vx_log.h"
 #include "vx_net.h"
 #include "vx_digest.h"
@@ -80,13 +81,23 @@ struct srv_conn {
 
 /*
  * The request bucket of one source address (cfg.addr_requests_per_s), shared by all of its
- * connections: opening more connections buys an address no more requests. It lives while the
- * address holds a connection (and starts full again after that, as a new connection's does).
+ * connections: opening more connections buys an address no more requests. When the address's
+ * last connection closes the bucket is kept (srv->idle_rates, oldest first) until it would be
+ * full again, so closing and reopening buys none either; past that a new full one is the same.
  */
 struct addr_rate {
 	struct vx_bucket b;
-	uint32_t refs; /* connections holding it */
+	uint32_t refs;		   /* connections holding it */
+	char ip[INET6_ADDRSTRLEN]; /* the address */
+	uint64_t full_ms;	   /* idle: when it is full again (and can go) */
+	struct vx_list node;	   /* in srv->idle_rates while refs == 0 */
 };
+
+/* Idle address buckets kept at most (the oldest, nearest to full, go first). */
+#define ADDR_IDLE_MAX 4096u
+
+struct vx_sched_server;
+static void addr_rate_put(struct vx_sched_server *srv, struct addr_rate *a, uint64_t now);
 
 struct vx_sched_server {
 	struct vx_sched_server_cfg cfg;
@@ -103,10 +114,12 @@ struct vx_sched_server {
 	uint64_t next_tick_ms;
 	uint64_t next_expire_ms; /* of the database's records (cfg.records_keep_s) */
 	struct vx_sched_tokens tokens;
-	const void *tls_seen;	/* the SSL_CTX open connections were last checked against */
-	uint64_t rejected_addr; /* connections refused by cfg.conns_per_addr */
-	uint64_t rate_refused;	/* requests answered -EBUSY by cfg.requests_per_s */
-	uint64_t arate_refused; /* requests answered -EBUSY by cfg.addr_requests_per_s */
+	const void *tls_seen;	   /* the SSL_CTX open connections were last checked against */
+	uint64_t rejected_addr;	   /* connections refused by cfg.conns_per_addr */
+	uint64_t rate_refused;	   /* requests answered -EBUSY by cfg.requests_per_s */
+	uint64_t arate_refused;	   /* requests answered -EBUSY by cfg.addr_requests_per_s */
+	struct vx_list idle_rates; /* struct addr_rate whose address has no connection */
+	uint32_t nr_idle_rates;
 	char tokens_path[4096];
 	bool tokens_created;
 	struct vx_sched_server_hook hook; /* hook.run NULL: none */
@@ -304,6 +317,7 @@ int vx_sched_server_new(struct vx_sched_server **out, const struct vx_sched_serv
 	srv->cfg = *cfg;
 	srv->tls = cfg->tls;
 	srv->lfd = srv->epfd = -1;
+	vx_list_init(&srv->idle_rates);
 	srv->ocap = VX_FRAME_HDR_LEN + VX_CTL_FRAME_MAX;
 	srv->obuf = vx_malloc(srv->ocap);
 	srv->conns = vx_calloc(cfg->conns_max, sizeof(*srv->conns));
@@ -367,8 +381,7 @@ static void conn_close(struct vx_sched_server *srv, struct srv_conn *c, const ch
 		srv->nr_again--;
 	srv->conns[c->slot] = NULL;
 	srv->nr_conns--;
-	if (c->arate && --c->arate->refs == 0)
-		vx_free(c->arate);
+	addr_rate_put(srv, c->arate, vx_now_ms());
 	vx_ctl_reader_free(&c->rd);
 	vx_free(c);
 }
@@ -524,12 +537,34 @@ static bool addr_full(struct vx_sched_server *srv, const char *ip)
 	return true;
 }
 
+static void addr_rate_unidle(struct vx_sched_server *srv, struct addr_rate *a)
+{
+	vx_list_del(&a->node);
+	srv->nr_idle_rates--;
+}
+
+/* Frees the idle buckets that are full again at @now (and the oldest past ADDR_IDLE_MAX). */
+static void addr_rate_expire(struct vx_sched_server *srv, uint64_t now)
+{
+	while (!vx_list_empty(&srv->idle_rates)) {
+		struct addr_rate *a = vx_list_first(&srv->idle_rates, struct addr_rate, node);
+
+		if (a->full_ms > now && srv->nr_idle_rates <= ADDR_IDLE_MAX)
+			break;
+		addr_rate_unidle(srv, a);
+		vx_free(a);
+	}
+}
+
 /*
  * Gives @c the request bucket of its source address: the one another connection from there
- * holds, or a new full one. Returns 0 or -ENOMEM.
+ * holds, the one its last connection left (not yet full again), or a new full one.
+ * Returns 0 or -ENOMEM.
  */
 static int addr_rate_get(struct vx_sched_server *srv, struct srv_conn *c, uint64_t now)
 {
+	struct vx_list *pos;
+
 	if (!srv->cfg.addr_requests_per_s)
 		return 0;
 	for (uint32_t i = 0; i < srv->cfg.conns_max; i++) {
@@ -541,13 +576,48 @@ static int addr_rate_get(struct vx_sched_server *srv, struct srv_conn *c, uint64
 			return 0;
 		}
 	}
+	addr_rate_expire(srv, now);
+	vx_list_for_each(pos, &srv->idle_rates) {
+		struct addr_rate *a = vx_list_entry(pos, struct addr_rate, node);
+
+		if (strcmp(a->ip, c->seen_ip) == 0) {
+			addr_rate_unidle(srv, a);
+			a->refs = 1;
+			c->arate = a;
+			return 0;
+		}
+	}
 	c->arate = vx_calloc(1, sizeof(*c->arate));
 	if (!c->arate)
 		return -ENOMEM;
 	vx_bucket_init(&c->arate->b, srv->cfg.addr_requests_per_s, srv->cfg.addr_requests_per_s,
 		       now);
+	snprintf(c->arate->ip, sizeof(c->arate->ip), "%s", c->seen_ip);
 	c->arate->refs = 1;
 	return 0;
+}
+
+/*
+ * A connection lets go of its address's bucket @a (NULL: none). The last one keeps it idle
+ * until it would be full again (burst = one second of the rate: at most a second after what
+ * it owes is paid).
+ */
+static void addr_rate_put(struct vx_sched_server *srv, struct addr_rate *a, uint64_t now)
+{
+	uint64_t rate = srv->cfg.addr_requests_per_s, missing;
+
+	if (!a || --a->refs)
+		return;
+	missing = vx_bucket_peek(&a->b, UINT64_MAX, now);
+	missing = missing >= rate ? 0 : rate - missing;
+	if (!missing || !rate) {
+		vx_free(a);
+		return;
+	}
+	a->full_ms = now + (missing * 1000 + rate - 1) / rate;
+	vx_list_add_tail(&srv->idle_rates, &a->node);
+	srv->nr_idle_rates++;
+	addr_rate_expire(srv, now);
 }
 
 /*
@@ -601,8 +671,7 @@ static struct srv_conn *conn_add(struct vx_sched_server *srv, int fd)
 	return c;
 fail:
 	close(fd);
-	if (c->arate && --c->arate->refs == 0)
-		vx_free(c->arate);
+	addr_rate_put(srv, c->arate, vx_now_ms());
 	vx_ctl_reader_free(&c->rd);
 	vx_free(c);
 	return NULL;
@@ -1898,6 +1967,7 @@ void vx_sched_server_free(struct vx_sched_server *srv)
 	vx__sched_db_close(srv->db);
 	vx_pki_close(srv->pki);
 	vx_tls_ctx_free(srv->own_tls);
+	addr_rate_expire(srv, UINT64_MAX);
 	vx_free(srv->conns);
 	vx_free(srv->obuf);
 	vx_free(srv->cfg_doc);

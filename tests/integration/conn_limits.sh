@@ -5,7 +5,8 @@
 # limit) and a daemon's /metrics listener (16). One client address opens more connections than
 # its share; the count the server keeps open is measured: exactly the limit, the rest closed at
 # accept. And the control channel's request rates, per connection (`--requests-per-s N`) and
-# per source address (`--addr-requests-per-s N`), measured over 10 s. (The upload port's limit
+# per source address (`--addr-requests-per-s N`, also for a client that reconnects whenever
+# refused), measured over 10 s. (The upload port's limit
 # is upload_addr_limit's. The local API is a unix socket: 256 clients in all, none per uid yet;
 # its request rate per uid is api_rate's.)
 # Security test list (shared/reference/dragonfly-behaviour.md 5.5): 13 (per-connection and
@@ -61,6 +62,20 @@ echo "$name: control channel: one connection served $conn requests/s of 200;" \
 [ "$r3" -gt 0 ] && [ $((r1 + r2)) -gt 0 ] || fail "nothing over the rates was refused"
 grep -q "scheduler: 127.0.0.1 is over its 300 requests/s (--addr-requests-per-s)" \
 	"$dir/sched.log" || fail "the scheduler did not say why it refused 127.0.0.1"
+# ... and a client that closes its connection and opens a new one whenever refused is held to
+# its address's 300/s as well (the address's bucket outlives its connections until it is full
+# again; without that every new connection brought a full one: 1,000s of requests/s)
+kill "$sched_pid" && wait "$sched_pid" 2>/dev/null || true
+sched_start --requests-per-s 100000 --addr-requests-per-s 300
+python3 "$here/ctl_rate.py" "$sched_port" "$sched_peer_token" 10 127.0.0.3 4 reconnect \
+	>"$dir/rate4" || fail "the reconnecting client failed: $(cat "$dir/rate4")"
+read -r _ s4 _ r4 _ t4 _ _ _ _ _ n4 <"$dir/rate4"
+# its hellos are requests too: one a reconnect
+again=$(python3 -c "print(round(($s4 + $n4 - 300) / $t4))")
+echo "$name: control channel: a client reconnecting $n4 times was served $again requests/s of 300"
+[ "$n4" -ge 5 ] || fail "the client reconnected only $n4 times: $(cat "$dir/rate4")"
+[ "$again" -ge 270 ] && [ "$again" -le 330 ] ||
+	fail "control channel at 300 requests/s an address: a reconnecting client got $again/s"
 
 # the mirror: 3 per address, 6 opened, each with a request head begun (so each is handed to
 # the HTTP server and held there waiting for the rest)
