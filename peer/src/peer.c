@@ -506,6 +506,7 @@ int vx_peer_new(struct vx_peer **out, const struct vx_peer_cfg *cfg, char *err, 
 	pthread_mutex_init(&p->mail_lock, NULL);
 	pthread_cond_init(&p->ready_cond, NULL);
 	vx_rate_init(&p->download_rate, cfg->rates.download_bps, VX_SOURCE_CHUNK_MAX);
+	atomic_store(&p->task_bps, cfg->rates.task_bps);
 	vx_list_init(&p->inbox_jobs);
 	vx_list_init(&p->inbox_cache);
 	vx_list_init(&p->inbox_haves);

@@ -668,7 +668,7 @@ static void fetch_run(struct vx_peer *p, struct vx_loop *loop, struct vx_fetcher
 	while (!f->done && vx_now_ms() < end && !atomic_load(&p->cache_stop)) {
 		SSL_CTX *now;
 
-		(void)!vx_loop_run_once(loop, 50);
+		(void)!vx_loop_run_once(loop, PEER_TICK_MS);
 		haves_flush(f);
 		fetch_refresh(f);
 		/* a renewal or a new CRL: holders whose certificate no longer verifies are dropped,
@@ -707,13 +707,17 @@ static int fetch_pieces(struct vx_peer *p, struct vx_store_task *t, const struct
 	struct cache_fetch *f;
 	struct vx_fetcher_cfg fc;
 	struct vx_loop *loop = NULL;
-	struct vx_loop_cfg lc = { 0 };
+	/* the daemon's tick: a fetcher held by a rate (or backing off) resumes on a tick */
+	struct vx_loop_cfg lc = { .tick_ms = PEER_TICK_MS };
+	struct vx_rate task_rate; /* download.task_rate_limit, as a task's own downloads */
 	SSL_CTX *tls = NULL;
 	uint8_t *have;
 	uint32_t added = 0;
+	uint64_t t0;
 	int rc;
 
 	*liars = 0;
+	vx_rate_init(&task_rate, atomic_load(&p->task_bps), VX_SOURCE_CHUNK_MAX);
 	f = vx_calloc(1, sizeof(*f));
 	have = vx_calloc((a->piece_count + 7) / 8 + 1, 1);
 	if (f)
@@ -746,6 +750,7 @@ static int fetch_pieces(struct vx_peer *p, struct vx_store_task *t, const struct
 	fc.conns_per_parent = 1;
 	fc.pipeline_depth = 2;
 	fc.max_pieces_out = p->cfg.concurrent_pieces;
+	fc.task_rate = &task_rate;
 	fc.shared_rate = &p->download_rate;
 	if (p->cfg.piece_timeout_ms)
 		fc.stall_timeout_ms = p->cfg.piece_timeout_ms;
@@ -768,8 +773,12 @@ static int fetch_pieces(struct vx_peer *p, struct vx_store_task *t, const struct
 		rc = VX_ENOPEERS;
 		goto out;
 	}
+	t0 = vx_now_ms();
 	fetch_run(p, loop, f->fx, f, &tls);
 	rc = f->status;
+	vx_info("cache: fetch of %.12s from %u holder%s: %s after %llu ms", id, added,
+		added == 1 ? "" : "s", rc ? vx_strerror(rc) : "complete",
+		(unsigned long long)(vx_now_ms() - t0));
 out:
 	vx_free(have);
 	if (f) {
@@ -783,6 +792,7 @@ out:
 		vx_loop_free(loop);
 	if (tls)
 		SSL_CTX_free(tls);
+	vx_rate_destroy(&task_rate);
 	return rc;
 }
 

@@ -84,6 +84,7 @@ void vx_peer_set_rates(struct vx_peer *p, const struct vx_peer_rates *r)
 		vx_upload_set_rate(p->up, r->upload_bps);
 	vx_source_ctx_set_rate(p->src, r->source_bps);
 	vx_rate_set(&p->download_rate, r->download_bps);
+	atomic_store(&p->task_bps, r->task_bps);
 	for (uint32_t i = 0; i < VX_PEER_TASKS_MAX; i++) {
 		if (p->tasks[i].state != TASK_FREE)
 			vx_rate_set(&p->tasks[i].rate, r->task_bps);

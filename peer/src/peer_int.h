@@ -425,6 +425,7 @@ struct vx_peer {
 	/* download.rate_limit: what every fetcher of the daemon (tasks' and cache fetches') takes
 	 * from parents, together; any thread */
 	struct vx_rate download_rate;
+	_Atomic uint64_t task_bps;     /* download.task_rate_limit now (cache threads read it) */
 	struct ssl_ctx_st *fx_tls_cur; /* client SSL_CTX for new and cache fetchers (a reference;
 					* the loop sets it, peer_tls.c); NULL: plaintext */
 	uint32_t nr_jobs;	       /* jobs accepted and not done */

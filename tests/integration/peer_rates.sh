@@ -12,6 +12,8 @@
 #      peer (the origin sends it once, to `full`), at 2 MiB/s: the cap covers peers too.
 #   4. dl: download.rate_limit 4 MiB/s, two 24 MiB files `full` holds, fetched at once from it:
 #      4 MiB/s together (12 s), not 4 MiB/s each (the limit is the daemon's, not a task's).
+#   5. capped exports (`vx cache export`) a 24 MiB persistent-cache task `full` imported: the
+#      fetch from the holder runs at the task cap too (it ran at the daemon's full rate).
 # Rates are bytes over the measured time: in 1 the origin's bytes (nginx's log) from the first
 # byte asked of it (the log's start of the earlier GET) to the end of both gets; in 2 and 3 the
 # file's bytes over each get's own elapsed time.
@@ -23,7 +25,7 @@ peer_lib_init
 
 mib=$((1024 * 1024))
 size=$((24 * mib))
-for f in s1 s2 t1 t2 p q1 q2; do
+for f in s1 s2 t1 t2 p q1 q2 c; do
 	make_file "$f.bin" "$size"
 done
 printf '{"download.back_to_source_rate_limit": "4MiB"}\n' >"$dir/cluster.json"
@@ -46,8 +48,20 @@ for f in p q1 q2; do
 	[ "$rc" -eq 0 ] || fail "full's get of $f.bin failed: $err"
 done
 
+. "$(dirname "$0")/cache_lib.sh"
+cache full import "$dir/www/c.bin" --replicas 1 # one holder: no endgame duplicates
+[ "$rc" -eq 0 ] || fail "full's cache import of c.bin failed: $err"
+cid=$out
+
 get_pids=()
 t0=$(date +%s.%N)
+(
+	a=$(date +%s%N)
+	cache capped export "$cid" -O "$dir/out/capped-c"
+	b=$(date +%s%N)
+	echo "$rc $(((b - a) / 1000000))" >"$dir/cc.res"
+) &
+cc_pid=$!
 get_bg src "$base/s1.bin" "$dir/out/s1" s1
 get_bg src "$base/s2.bin" "$dir/out/s2" s2
 src_pids=("${get_pids[@]}")
@@ -56,7 +70,7 @@ get_bg task "$base/t2.bin" "$dir/out/t2" t2
 get_bg capped "$base/p.bin" "$dir/out/capped-p" cp
 get_bg dl "$base/q1.bin" "$dir/out/dl-q1" q1
 get_bg dl "$base/q2.bin" "$dir/out/dl-q2" q2
-for pid in "${src_pids[@]}"; do
+for pid in "${src_pids[@]}" "$cc_pid"; do
 	wait "$pid" || true
 done
 t1=$(date +%s.%N)
@@ -110,4 +124,15 @@ for tag in q1 q2; do
 done
 [ "$ms" -ge 10000 ] || fail "dl's two gets took $ms ms, want >= 10 s (the limit is per task?)"
 rate_within10 "4. two tasks from a peer over $ms ms" $((2 * size * 1000 / ms)) $((4 * mib))
+
+# 5. capped's cache export from full, at the task cap
+read -r crc ms <"$dir/cc.res"
+[ "$crc" -eq 0 ] || fail "capped's cache export of c.bin failed"
+same_file "$dir/www/c.bin" "$dir/out/capped-c" "capped's export of c.bin"
+[ "$ms" -ge 10000 ] || fail "capped's cache export took $ms ms, want >= 10 s (no task cap?)"
+# the fetch's own time (the export's command also asks the scheduler and places the file)
+ms=$(sed -n "s/.*cache: fetch of ${cid:0:12} from [0-9]* holders\{0,1\}: complete after \([0-9]*\) ms.*/\1/p" \
+	"$dir/capped.log")
+[ -n "$ms" ] || fail "capped did not log its cache fetch of c.bin"
+rate_within10 "5. a cache export from a peer, its fetch over $ms ms" $((size * 1000 / ms)) $((2 * mib))
 echo "$name: ok"
