@@ -170,6 +170,7 @@ struct blob {
 	char digest_hex[65];
 	struct upstream *up; /* the fallback, once the P2P path stalled or failed */
 	uint64_t from_upstream;
+	bool responded; /* the response ended: its log line is written when the job's is too */
 	struct req_ctx rc;
 	char repo[VX_PROXY_NAME_MAX + 1];
 };
@@ -439,6 +440,12 @@ static void blob_free(struct blob *b)
 {
 	struct vx_proxy *px = b->px;
 
+	/* here, not when the response ends: the job's totals are final only after its done() */
+	if (b->responded)
+		vx_info("proxy: %s GET %s repo %s task %.12s: %" PRIu64
+			" bytes from peers, %" PRIu64 " from the upstream",
+			b->rc.client, VX_URL_SAFE(b->rc.url), b->repo, b->task_id, b->from_peers,
+			b->from_source + b->from_upstream);
 	if (b->fd >= 0)
 		close(b->fd);
 	vx__upstream_free(b->up);
@@ -737,11 +744,8 @@ static void blob_response_free(void *arg)
 	bool free_it;
 
 	blob_drop_job(b);
-	vx_info("proxy: %s GET %s repo %s task %.12s: %" PRIu64 " bytes from peers, %" PRIu64
-		" from the upstream",
-		b->rc.client, VX_URL_SAFE(b->rc.url), b->repo, b->task_id, b->from_peers,
-		b->from_source + b->from_upstream);
 	pthread_mutex_lock(&b->px->lock);
+	b->responded = true;
 	blob_unref_locked(b, &free_it);
 	pthread_mutex_unlock(&b->px->lock);
 	if (free_it)

@@ -176,13 +176,17 @@ pkg_via_p2p() {
 	local path=$1 size id sent
 	size=$(stat -c %s "$dir/www/$path")
 	id=$("$vx" task-id "$base/$path")
-	grep -qE "proxy: .* GET $base/$path repo - task ${id:0:12}: " "$dir/h1.log" ||
-		fail "$path did not go through h1's P2P as task ${id:0:12}: $(grep -F "$path" "$dir/h1.log")"
-	# the counts are the job's when the response ends (its last progress may come after): the
-	# origin's log below is what shows h2 took none from it
-	grep -qE "proxy: .* GET $base/$path repo - task ${id:0:12}: [0-9]+ bytes from peers, 0 from the upstream" \
+	# each request's line accounts for the task's bytes (logged once its job is done): h1's
+	# every byte from peers or the origin, h2's every byte from peers
+	awk -v p="GET $base/$path repo - task ${id:0:12}: " -v size="$size" '
+		index($0, p) && match($0, /: [0-9]+ bytes from peers, [0-9]+ from the upstream/) {
+			split(substr($0, RSTART + 2, RLENGTH - 2), w, " ")
+			if (w[1] + w[5] == size) ok = 1
+		} END { exit !ok }' "$dir/h1.log" ||
+		fail "h1's line for $path does not account for its $size bytes: $(grep -F "$path" "$dir/h1.log")"
+	grep -qE "proxy: .* GET $base/$path repo - task ${id:0:12}: $size bytes from peers, 0 from the upstream" \
 		"$dir/h2.log" ||
-		fail "h2 did not get $path from peers: $(grep -F "$path" "$dir/h2.log")"
+		fail "h2 did not get all of $path from peers: $(grep -F "$path" "$dir/h2.log")"
 	sent=$(origin_body_bytes "/$path")
 	[ "$sent" -eq "$size" ] || fail "the origin sent $sent bytes of $path, want $size (one copy)"
 }
