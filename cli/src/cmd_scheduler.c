@@ -42,6 +42,7 @@ static void usage(FILE *f)
 		"                    [--tokens FILE] [--insecure-open] [--origin-max N] [--cands "
 		"N]\n"
 		"                    [--child-min-mbps N] [--tasks-max N] [--task-stale S]\n"
+		"                    [--host-tasks-max N] [--seed-tasks-max N]\n"
 		"                    [--db-keep S] [--conns-per-addr N] [--requests-per-s N]\n"
 		"                    [--addr-requests-per-s N]\n"
 		"                    [--log-level error|warn|info|debug] [--log-format "
@@ -77,6 +78,9 @@ static void usage(FILE *f)
 		"                      that no host holds in full\n"
 		"  --task-stale S      ...and whose peers made no progress for S s (default "
 		"300)\n"
+		"  --host-tasks-max N  tasks one peer may register at once (default 1024)\n"
+		"  --seed-tasks-max N  the same for a seed, which keeps what it fetched (default\n"
+		"                      16384)\n"
 		"  --recv-mem-max MIB  all connections' receive buffers together (default 64,\n"
 		"                      at least 1); over it the connection idle longest among\n"
 		"                      those holding a frame in progress is closed\n"
@@ -174,6 +178,8 @@ static const struct option opts[] = {
 	{ "cands", required_argument, NULL, 'c' },
 	{ "child-min-mbps", required_argument, NULL, 6 },
 	{ "tasks-max", required_argument, NULL, 7 },
+	{ "host-tasks-max", required_argument, NULL, 31 },
+	{ "seed-tasks-max", required_argument, NULL, 32 },
 	{ "task-stale", required_argument, NULL, 8 },
 	{ "db-keep", required_argument, NULL, 9 },
 	{ "recv-mem-max", required_argument, NULL, 10 },
@@ -387,6 +393,16 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 			cfg->sched.child_min_bps = (uint64_t)mbps * 1000000ull;
 			break;
 		}
+		case 31:
+			if (parse_u32("--host-tasks-max", optarg, 1, 1u << 22,
+				      &cfg->sched.host_peers_max))
+				return -EINVAL;
+			break;
+		case 32:
+			if (parse_u32("--seed-tasks-max", optarg, 1, 1u << 22,
+				      &cfg->sched.seed_peers_max))
+				return -EINVAL;
+			break;
 		case 7:
 			if (parse_u32("--tasks-max", optarg, 1, 1u << 22, &cfg->sched.tasks_max))
 				return -EINVAL;

@@ -69,6 +69,7 @@ struct vx_sched_cfg {
 	uint32_t peers_max;
 	uint32_t task_peers_max;     /* peers of one task */
 	uint32_t host_peers_max;     /* tasks one host may register at once */
+	uint32_t seed_peers_max;     /* the same for a seed (it keeps what it fetched: a cache) */
 	uint32_t pieces_max;	     /* pieces of one task (manifest and bitmaps) */
 	uint32_t cands;		     /* parents per answer (<= VX_SCHED_CANDS_MAX) */
 	uint32_t origin_max;	     /* peers fetching one task from the origin at once */
@@ -140,7 +141,8 @@ void vx_sched_host_set_ctx(struct vx_sched *s, uint32_t host, void *ctx);
 void *vx_sched_host_ctx(const struct vx_sched *s, uint32_t host);
 /* The host's id (lent until the host goes), or NULL for a stale handle. */
 const char *vx_sched_host_id(const struct vx_sched *s, uint32_t host);
-/* Whether @host holds cfg.host_peers_max tasks: its next register is refused (-ENOSPC). */
+/* Whether @host holds cfg.host_peers_max tasks (seed_peers_max for a seed): its next register
+ * is refused (-ENOSPC). */
 bool vx_sched_host_full(const struct vx_sched *s, uint32_t host);
 
 /* A register request (all borrowed for the call). */

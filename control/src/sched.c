@@ -325,6 +325,7 @@ void vx_sched_cfg_default(struct vx_sched_cfg *cfg)
 	cfg->events_max = 65536;
 	cfg->child_min_bps = 40000000ull;
 	cfg->host_peers_max = 1024;
+	cfg->seed_peers_max = 16384; /* every task of the default table */
 	cfg->mesh = true;
 }
 
@@ -336,7 +337,8 @@ static bool cfg_ok(const struct vx_sched_cfg *c)
 	       c->pieces_max > 0 && c->pieces_max <= (1u << 20) && c->cands > 0 &&
 	       c->cands <= VX_SCHED_CANDS_MAX && c->origin_max > 0 &&
 	       c->origin_stalled_max >= c->origin_max && c->events_max > 0 &&
-	       c->host_peers_max > 0 && c->policy <= VX_SCHED_POLICY_DRAGONFLY;
+	       c->host_peers_max > 0 && c->seed_peers_max > 0 &&
+	       c->policy <= VX_SCHED_POLICY_DRAGONFLY;
 }
 
 int vx_sched_new(struct vx_sched **out, const struct vx_sched_cfg *cfg)
@@ -825,11 +827,18 @@ const char *vx_sched_host_id(const struct vx_sched *s, uint32_t host)
 	return h ? h->id : NULL;
 }
 
+/* Tasks @h may register at once: a seed keeps every task it fetched registered (a cache that
+ * preheats and syncs fill), a peer a working set. */
+static uint32_t host_peers_cap(const struct vx_sched *s, const struct sched_host *h)
+{
+	return h->role == VX_CTL_ROLE_SEED ? s->cfg.seed_peers_max : s->cfg.host_peers_max;
+}
+
 bool vx_sched_host_full(const struct vx_sched *s, uint32_t host)
 {
 	struct sched_host *h = host_get(s, host);
 
-	return h && h->nr_peers >= s->cfg.host_peers_max;
+	return h && h->nr_peers >= host_peers_cap(s, h);
 }
 
 /* ---------------------------------------------------------------- Tasks and peers */
@@ -1550,7 +1559,7 @@ int vx_sched_register(struct vx_sched *s, uint32_t host, const struct vx_sched_r
 		pi = SCHED_NONE;
 	}
 	if (pi == SCHED_NONE) {
-		rc = h->nr_peers >= s->cfg.host_peers_max ? -ENOSPC : peer_new(s, host, ti, &pi);
+		rc = h->nr_peers >= host_peers_cap(s, h) ? -ENOSPC : peer_new(s, host, ti, &pi);
 		if (rc)
 			goto err_free_task;
 		fresh = true;

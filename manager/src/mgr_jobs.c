@@ -996,8 +996,7 @@ void vx__mgr_jobs_tick(struct mgr_jobs *j, uint64_t now_ms)
 				/* its register is refused (-ENOSPC): the task would never show up */
 				t->done = -1;
 				t->why = "the host holds as many tasks as the scheduler registers "
-					 "per "
-					 "host (host_peers_max)";
+					 "per host (--host-tasks-max, --seed-tasks-max)";
 			}
 		}
 		run_push(j, run);

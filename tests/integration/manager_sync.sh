@@ -27,7 +27,9 @@ if [ "${2:-}" = pg ]; then
 	pg_start
 	mdb=("$uri")
 fi
-margs=(--allow-outbound 127.0.0.0/8 --sync-dir "$dir/www" --job-lease 2 --manager-db "${mdb[0]}")
+# a seed registers 16,384 tasks by default: 1,024 here, which the last part goes past
+margs=(--allow-outbound 127.0.0.0/8 --sync-dir "$dir/www" --job-lease 2 --manager-db "${mdb[0]}"
+	--seed-tasks-max 1024)
 
 # 1,000 small objects in ten directories (the listing recurses)
 mkdir -p "$dir/www/tree"
@@ -174,8 +176,8 @@ export VX_API="http://127.0.0.1:$api_port"
 
 # ---- an http directory listing as the prefix (nginx autoindex under /ls/): each object
 # preheated once by the URL the listing gives, an unchanged second run preheats nothing. Ten
-# objects: the seed holds 1,002 tasks here and the scheduler registers at most 1,024 per host
-# (vx_sched_cfg.host_peers_max); the next section goes past that
+# objects: the seed holds 1,002 tasks here and the scheduler registers at most 1,024 for it
+# (--seed-tasks-max); the next section goes past that
 mkdir -p "$dir/www/flat"
 for i in $(seq 10); do printf 'flat object %d\n' "$i" >"$dir/www/flat/f$i"; done
 ls_gets() { grep '^GET /ls/flat/f' "$dir/access.log" | grep -vc '"bytes=0-0"$' || true; }
@@ -190,7 +192,7 @@ ls_gets() { grep '^GET /ls/flat/f' "$dir/access.log" | grep -vc '"bytes=0-0"$' |
 	fail "the http listing's second run: $(cat "$dir/h2.json")"
 [ "$(ls_gets)" = 10 ] || fail "an unchanged http listing was fetched again"
 
-# ---- past the tasks the scheduler registers per host (1,024, host_peers_max): 30 new objects
+# ---- past the tasks the scheduler registers per host (1,024 here, --seed-tasks-max): 30 new objects
 # for the seed holding ~1,012: those past the limit fail at once, named, and the job ends by
 # itself (it waited for its timeout, "timed out", when a refused register left no trace)
 mkdir -p "$dir/www/more"
@@ -205,7 +207,7 @@ assert s["listed"] == 30 and s["failed"] > 0 and s["preheated"] + s["failed"] ==
 assert "some hosts failed" in j["last_error"], j["last_error"]
 PY
 expect_at "$api_port" 200 "job" GET "/oapi/v1/jobs/$(js "$dir/f1.json" 'j["last_job"]')" - "$admin" >"$dir/fjob.json"
-[ "$(js "$dir/fjob.json" '{t["description"] for t in j["result"]["job_states"][0]["results"][0]["failure_tasks"]}')" = "{'the host holds as many tasks as the scheduler registers per host (host_peers_max)'}" ] ||
+[ "$(js "$dir/fjob.json" '{t["description"] for t in j["result"]["job_states"][0]["results"][0]["failure_tasks"]}')" = "{'the host holds as many tasks as the scheduler registers per host (--host-tasks-max, --seed-tasks-max)'}" ] ||
 	fail "the refused preheats were not named: $(cat "$dir/fjob.json")"
 
 # ---- an interval: the sync runs again by itself, without `vx sync run` (objects the seed

@@ -841,7 +841,7 @@ static void test_vx_sched_register__empty_and_delete(void **state)
 	assert_int_equal(vx_sched_stat(s, vx_ctl_str_of(TASK_A), &st), -ENOENT);
 	assert_int_equal(vx_sched_delete_task(s, vx_ctl_str_of(TASK_A), 2), -ENOENT);
 	assert_true(vx_sched_check(s));
-	/* one host cannot hold more than host_peers_max tasks */
+	/* one host cannot hold more than host_peers_max tasks, a seed seed_peers_max */
 	{
 		struct vx_sched_cfg cfg;
 		struct vx_sched *s2;
@@ -852,11 +852,22 @@ static void test_vx_sched_register__empty_and_delete(void **state)
 		cfg.tasks_max = 4;
 		cfg.peers_max = 8;
 		cfg.host_peers_max = 1;
+		cfg.seed_peers_max = 2;
 		assert_int_equal(vx_sched_new(&s2, &cfg), 0);
 		h = hello(s2, "one", "", 0, 0);
 		reg(s2, h, TASK_A);
 		r.task_id = vx_ctl_str_of(TASK_B);
 		r.content_len = -1;
+		assert_int_equal(vx_sched_register(s2, h, &r, 1, &a), -ENOSPC);
+		assert_true(vx_sched_host_full(s2, h));
+		/* a seed keeps what it fetched registered: seed_peers_max of them */
+		h = hello(s2, "seed", "", 0, VX_CTL_ROLE_SEED);
+		reg(s2, h, TASK_A);
+		assert_false(vx_sched_host_full(s2, h));
+		reg(s2, h, TASK_B);
+		assert_true(vx_sched_host_full(s2, h));
+		r.task_id = vx_ctl_str_of(
+			"cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc");
 		assert_int_equal(vx_sched_register(s2, h, &r, 1, &a), -ENOSPC);
 		assert_true(vx_sched_check(s2));
 		vx_sched_free(s2);
