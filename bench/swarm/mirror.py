@@ -88,7 +88,9 @@ def push_main(argv):
 def pull_main(argv):
     """pull BASE_URL OUT_DIR [CA]: the OCI GETs of a runtime: the manifest, then every blob at
     once (curl --parallel), each into OUT_DIR/<hex>, an https BASE_URL verified against CA.
-    Verification of the blobs is the driver's (not timed)."""
+    Each blob's time to its first byte (from its request, curl's time_starttransfer) goes to
+    OUT_DIR.ttfb, "<hex> <seconds>" a line. Verification of the blobs is the driver's (not
+    timed)."""
     base, out = argv[:2]
     ca = ["--cacert", argv[2]] if len(argv) > 2 else []
     os.makedirs(out, exist_ok=True)
@@ -97,11 +99,16 @@ def pull_main(argv):
                        stdout=subprocess.PIPE, check=True)
     man = json.loads(r.stdout)
     cmd = ["curl", "-sS", "-f", "--max-time", "600", "--parallel", "--parallel-immediate",
-           "--parallel-max", "8"] + ca
+           "--parallel-max", "8", "-w", "%{url_effective} %{time_starttransfer}\\n"] + ca
     for b in [man["config"]] + man["layers"]:
         cmd += ["-o", os.path.join(out, b["digest"][7:]),
                 "%s/v2/%s/blobs/%s" % (base, REPO, b["digest"])]
-    return subprocess.run(cmd).returncode
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+    with open(out + ".ttfb", "w") as f:
+        for line in r.stdout.splitlines():
+            url, _, secs = line.rpartition(" ")
+            f.write("%s %s\n" % (url.rsplit(":", 1)[-1], secs))
+    return r.returncode
 
 
 # ---------------------------------------------------------------------------------------------
@@ -231,7 +238,21 @@ def pull_procs(nodes, base_of, tag, ca=None):
     return outs, procs
 
 
-def timed_pulls(bed, nodes, base_of, tag, img, deadline, ca=None):
+def largest_ttfb(out, img):
+    """The time to the first byte of the image's largest layer in one pull (pull_main), or
+    None."""
+    hexes = [b["digest"][7:] for b in sorted(img["layers"], key=lambda b: b["size"])]
+    try:
+        with open(out + ".ttfb") as f:
+            got = dict(line.split() for line in f if len(line.split()) == 2)
+        return float(got[hexes[-1]])
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def timed_pulls(bed, nodes, base_of, tag, img, deadline, ca=None, ttfb=None):
+    """Pulls the image on @nodes at once: (seconds each took, the phase's traffic). With a list
+    @ttfb, appends each pull's time to the first byte of the largest layer."""
     ph = sw.Phase(bed) if "origin" in bed.nodes else None
     t0 = time.monotonic()
     outs, procs = pull_procs(nodes, base_of, tag, ca)
@@ -246,6 +267,8 @@ def timed_pulls(bed, nodes, base_of, tag, img, deadline, ca=None):
         if p.status != 0 or not verify_pull(out, img):
             raise sw.Fail("%s: %s failed (%s): %s" % (tag, p.name, p.status, p.stderr_tail()))
         times.append(p.end - t0)
+        if ttfb is not None:
+            ttfb.append(largest_ttfb(out, img))
         shutil.rmtree(out, ignore_errors=True)
     return times, sent
 
@@ -272,24 +295,33 @@ def run_cluster(bed, args, img_dir, img, size, deadline):
     res = {"bound": bnd}
 
     sw.log("cluster: %d direct pulls from the registry at once" % n)
-    t, sent = timed_pulls(bed, peers, lambda _: upstream, "direct", img, deadline)
+    fb_direct, fb_vx = [], []
+    t, sent = timed_pulls(bed, peers, lambda _: upstream, "direct", img, deadline,
+                          ttfb=fb_direct)
     res["direct"] = {"times_s": t, "last_s": max(t), "ratio_t_min": max(t) / bnd["t_min"],
                      "registry_payload": sent["origin"]["payload_bytes"],
-                     "registry_copies": sent["origin"]["payload_bytes"] / size}
+                     "registry_copies": sent["origin"]["payload_bytes"] / size,
+                     "first_byte_s": fb_direct}
 
     sched, sched_addr, tok = start_sched(vx, ctl, ctl.ip, extra=args.sched_arg)
     daemons = start_mirrors(args, peers, sched_addr, tok, upstream, "cluster")
     sw.log("cluster: %d pulls through their vx mirrors at once" % n)
     try:
-        t, sent = timed_pulls(bed, peers, lambda _: MIRROR_URL, "vx", img, deadline)
+        t, sent = timed_pulls(bed, peers, lambda _: MIRROR_URL, "vx", img, deadline,
+                              ttfb=fb_vx)
     finally:
         stop_mirrors(args, sched, daemons)
     res["vx"] = mirror_result(t, sent, size, bnd)
+    res["vx"]["first_byte_s"] = fb_vx
+    # goal 9's bound: one piece (4 MiB, the task's first) over a peer's uplink, plus a round
+    # trip; the registry's uplink is the peers' here
+    res["piece_time_s"] = PIECE_BYTES * 8 / args.link
     reg.stop()
     return res
 
 
 MIRROR_URL = "http://127.0.0.1:%d" % PORT_MIRROR
+PIECE_BYTES = 4 << 20  # a blob's pieces under 512 MiB (Dragonfly's piece length rule)
 # What N pulls through preheated mirrors may cost the registry: their manifest GETs (a
 # manifest by tag is not a blob: the mirror asks the registry each time), far below a layer
 AFTER_PREHEAT_MAX = 65536
@@ -452,11 +484,13 @@ def run_loopback(bed, args, img_dir, img, size, deadline):
     push_image(node, upstream, img_dir)
     sched, sched_addr, tok = start_sched(vx, node, "127.0.0.1", extra=args.sched_arg)
     runs = {"direct": [], "vx_cold": [], "vx_warm": []}
+    fb = {"direct": [], "vx_cold": [], "vx_warm": []}  # first byte of the largest layer
     cpu = {"vx_cold": [], "vx_warm": []}  # the daemon's CPU seconds per pull
     try:
         for i in range(args.runs):
             sw.log("loopback: round %d of %d" % (i + 1, args.runs))
-            t, _ = timed_pulls(bed, [node], lambda _: upstream, "direct", img, deadline)
+            t, _ = timed_pulls(bed, [node], lambda _: upstream, "direct", img, deadline,
+                               ttfb=fb["direct"])
             runs["direct"].append(t[0])
             d, _ = start_mirror(vx, node, "127.0.0.1", sched_addr, tok["peer"], upstream,
                                 "lo", extra)
@@ -464,7 +498,8 @@ def run_loopback(bed, args, img_dir, img, size, deadline):
                 mirror = "%s://127.0.0.1:%d" % (scheme, PORT_MIRROR)
                 for k in ("vx_cold", "vx_warm"):
                     c0 = cpu_s(d.pid)
-                    t, _ = timed_pulls(bed, [node], lambda _: mirror, k, img, deadline, ca)
+                    t, _ = timed_pulls(bed, [node], lambda _: mirror, k, img, deadline, ca,
+                                       ttfb=fb[k])
                     cpu[k].append(cpu_s(d.pid) - c0)
                     runs[k].append(t[0])
             finally:
@@ -472,7 +507,7 @@ def run_loopback(bed, args, img_dir, img, size, deadline):
     finally:
         sched.stop(grace=10)
         reg.stop()
-    res = {"runs": runs, "tls": bool(args.tls), "daemon_cpu_s": cpu}
+    res = {"runs": runs, "tls": bool(args.tls), "daemon_cpu_s": cpu, "first_byte_s": fb}
     for k, v in runs.items():
         res[k + "_median_s"] = statistics.median(v)
         res[k + "_MBps"] = size / statistics.median(v) / 1e6
@@ -533,6 +568,10 @@ def parse_args(argv):
     return a
 
 
+def fmt_times(ts):
+    return " ".join("-" if t is None else "%.3f" % t for t in ts)
+
+
 def report(res, out):
     w = out.write
     c = res.get("cluster")
@@ -551,6 +590,9 @@ def report(res, out):
         w("vx: copies sent per node: %s; times %s\n" % (
             " ".join("%s %.2f" % kv for kv in sorted(c["vx"]["sent_copies"].items())),
             " ".join("%.2f" % t for t in c["vx"]["times_s"])))
+        w("first byte of the largest layer: direct %s s; vx %s s; one piece over a peer "
+          "uplink %.3f s\n" % (fmt_times(c["direct"]["first_byte_s"]),
+                               fmt_times(c["vx"]["first_byte_s"]), c["piece_time_s"]))
     p = res.get("preheat")
     if p:
         report_preheat(res, p, w)
@@ -568,6 +610,9 @@ def report(res, out):
                 " ".join("%.2f" % c for c in lo["daemon_cpu_s"][k])))
         w("  vx cold %.2fx, warm %.2fx the speed of a direct pull\n" % (
             lo["cold_speed_vs_direct"], lo["warm_speed_vs_direct"]))
+        w("  first byte of the largest layer: direct %s s; vx cold %s s; warm %s s\n" % (
+            fmt_times(lo["first_byte_s"]["direct"]), fmt_times(lo["first_byte_s"]["vx_cold"]),
+            fmt_times(lo["first_byte_s"]["vx_warm"])))
 
 
 def report_preheat(res, p, w):
