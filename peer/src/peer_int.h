@@ -44,6 +44,10 @@
 #define PEER_DIGESTS_PER_MSG 4096u
 /* Per-parent cost records kept between reports. */
 #define PEER_COSTS_MAX 16u
+/* Parents a task dropped for a stall, which its reschedules ask the scheduler to avoid and
+ * its pushed answers skip, for PEER_AVOID_MS after the drop */
+#define PEER_AVOID_MAX 8u
+#define PEER_AVOID_MS  30000u
 /* No scheduler answered a registration for this long: go to the source (if allowed). */
 #define PEER_SCHED_WAIT_MS 5000u
 /*
@@ -336,6 +340,8 @@ struct peer_task {
 	char cost_ids[PEER_COSTS_MAX][VX_CTL_ID_MAX + 1];
 	uint32_t nr_costs;
 	char parent_ids[16][VX_CTL_ID_MAX + 1]; /* fetcher parent index -> host id */
+	char avoid_ids[PEER_AVOID_MAX][VX_CTL_ID_MAX + 1];
+	uint64_t avoid_until[PEER_AVOID_MAX]; /* 0: the slot is free */
 
 	/* fetching */
 	struct vx_fetcher *fetcher; /* from the first go at parents until the task is freed */

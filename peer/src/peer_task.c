@@ -906,8 +906,44 @@ static void fx_on_piece_from(void *arg, uint32_t number, uint32_t parent, uint64
 	t->costs[i].cost_us += cost_us;
 }
 
+/*
+ * Remembers parent @id, dropped for a stall, so the next reschedules ask the scheduler for
+ * others and answers pushed to this task skip it for PEER_AVOID_MS: the scheduler would offer
+ * the same host again (it learns only of liars, which it stops offering to everyone), and the
+ * task would dial it, wait out another piece timeout and drop it again. The oldest entry
+ * makes room.
+ */
+static void avoid_parent(struct peer_task *t, const char *id, uint64_t now)
+{
+	uint32_t slot = 0;
+
+	if (!id[0])
+		return;
+	for (uint32_t i = 0; i < PEER_AVOID_MAX; i++) {
+		if (t->avoid_until[i] && strcmp(t->avoid_ids[i], id) == 0) {
+			slot = i;
+			break;
+		}
+		if (t->avoid_until[i] < t->avoid_until[slot])
+			slot = i;
+	}
+	snprintf(t->avoid_ids[slot], sizeof(t->avoid_ids[slot]), "%s", id);
+	t->avoid_until[slot] = now + PEER_AVOID_MS;
+}
+
+/* Whether parent @id is one @t avoids now (avoid_parent()). */
+static bool avoided(const struct peer_task *t, const char *id, uint64_t now)
+{
+	for (uint32_t i = 0; i < PEER_AVOID_MAX; i++) {
+		if (t->avoid_until[i] > now && strcmp(t->avoid_ids[i], id) == 0)
+			return true;
+	}
+	return false;
+}
+
 static void request_parents(struct vx_peer *p, struct peer_task *t)
 {
+	struct vx_ctl_str avoid[PEER_AVOID_MAX];
 	struct vx_ctl_msg m = { 0 };
 	uint64_t now = vx_now_ms();
 
@@ -918,6 +954,14 @@ static void request_parents(struct vx_peer *p, struct peer_task *t)
 	m.type = VX_CTL_RESCHEDULE;
 	m.task_id = (struct vx_ctl_str){ t->id, VX_TASK_ID_LEN };
 	m.has = VX_CTL_F_TASK_ID;
+	for (uint32_t i = 0; i < PEER_AVOID_MAX; i++) {
+		if (t->avoid_until[i] > now)
+			avoid[m.nr_avoid++] = vx_ctl_str_of(t->avoid_ids[i]);
+	}
+	if (m.nr_avoid) {
+		m.avoid = avoid;
+		m.has |= VX_CTL_F_AVOID;
+	}
 	(void)vx__peer_sched_send(p, &m);
 }
 
@@ -962,6 +1006,8 @@ static void fx_on_dropped(void *arg, uint32_t index, enum vx_fetch_drop why, int
 	if (why == VX_FETCH_DROP_DIGEST || why == VX_FETCH_DROP_PROTOCOL ||
 	    why == VX_FETCH_DROP_NOT_FOUND)
 		report_liar(t, index < VX_ARRAY_SIZE(t->parent_ids) ? id : "");
+	else if (why == VX_FETCH_DROP_STALL && !t->no_bts && index < VX_ARRAY_SIZE(t->parent_ids))
+		avoid_parent(t, id, vx_now_ms()); /* a task without the source keeps trying it */
 	if (t->state == TASK_RUNNING) {
 		t->in.running.last_resched_ms = 0; /* ask for a replacement at the next tick */
 		t->in.running.parent_fails++;
@@ -978,9 +1024,16 @@ static void fx_on_done(void *arg, int status)
 
 static void add_parent(struct peer_task *t, const struct peer_cand *c)
 {
-	int idx = vx_fetcher_add_parent(t->fetcher, (const struct sockaddr *)&c->addr, c->addr_len,
-					c->host_id);
+	int idx;
 
+	/* the scheduler's pushed answers (EV_PARENTS) do not know what this task avoids */
+	if (avoided(t, c->host_id, vx_now_ms())) {
+		vx_debug("peer: task %.12s: parent %s not added: dropped less than %u s ago", t->id,
+			 c->host_id, PEER_AVOID_MS / 1000);
+		return;
+	}
+	idx = vx_fetcher_add_parent(t->fetcher, (const struct sockaddr *)&c->addr, c->addr_len,
+				    c->host_id);
 	if (idx >= 0 && (uint32_t)idx < VX_ARRAY_SIZE(t->parent_ids))
 		snprintf(t->parent_ids[idx], sizeof(t->parent_ids[idx]), "%s", c->host_id);
 	else if (idx == -EAGAIN && t->nr_cands < PEER_PENDING_CANDS)

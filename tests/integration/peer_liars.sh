@@ -21,7 +21,9 @@
 # and D drops stall for the stall (4) at its piece timeout (2 s) and takes the source. Fails
 # without the fetcher's stall timeout (dataplane/src/fetcher.c, VX_FETCH_DROP_STALL): D then
 # waits for the task's 10 s "no piece" fallback and never drops stall (checked 2026-12-07;
-# B, C and the rest passed without it).
+# B, C and the rest passed without it). Once dropped, D avoids stall for 30 s (its reschedules
+# name it, answers pushed to it skip it): it dials stall once (5 times, dropping it 4 times,
+# before the avoid list, peer/src/peer_task.c avoid_parent()).
 # peer_bad_parents.sh covers, with a fake scheduler, parents that refuse, speak garbage, never
 # answer, or stall mid-piece, and the bounds on redials.
 set -euo pipefail
@@ -116,6 +118,10 @@ same_file "$dir/www/f.bin" "$dir/out/d.bin" "D with only liar-stall to offer"
 [ "$(st accepts stall)" -gt "$acc_stall" ] || fail "D never dialled liar-stall: not offered"
 grep -qF "parent liar-stall dropped (4)" "$dir/D.log" ||
 	fail "D: no 'parent liar-stall dropped (4)' in its log: the stall was not detected"
+# once dropped, stall is avoided (the reschedule names it, pushed answers are skipped): D
+# dialled it once and dropped it once (5 dials, 4 drops when the scheduler offered it again)
+[ "$(($(st accepts stall) - acc_stall))" -eq 1 ] && [ "$(grep -c "parent liar-stall dropped" "$dir/D.log")" -eq 1 ] ||
+	fail "D dialled liar-stall $(($(st accepts stall) - acc_stall)) times and dropped it $(grep -c "parent liar-stall dropped" "$dir/D.log") times, want once"
 ! grep -qE "parent liar-(wrong|othertask|lack)" "$dir/D.log" ||
 	fail "D was given a reported liar: $(grep -E "parent liar-(wrong|othertask|lack)" "$dir/D.log" | head -n2)"
 echo "$name: ok ($(cat "$dir/state.json"))"
