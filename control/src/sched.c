@@ -326,6 +326,7 @@ void vx_sched_cfg_default(struct vx_sched_cfg *cfg)
 	cfg->child_min_bps = 40000000ull;
 	cfg->host_peers_max = 1024;
 	cfg->mesh = true;
+	cfg->rack_fetchers = 1;
 }
 
 static bool cfg_ok(const struct vx_sched_cfg *c)
