@@ -1002,15 +1002,16 @@ def node_config(node, d, args):
     of our own, sent in the scheduler hello: the node's rack (host.location
     "swarm|z1|rack<r>") and its declared upload rate (host.bandwidth, bytes/s: its uplink, or
     ten times it for a liar). Returns a path or None."""
-    racks, mixed = getattr(args, "racks", 1) > 1, getattr(args, "links", "even") == "mixed"
-    if not racks and not mixed:
+    racks = getattr(args, "racks", 1) > 1
+    declare = getattr(args, "links", "even") == "mixed" and not args.no_declare
+    if not racks and not declare:
         return args.vx_config
     path = os.path.join(d, "vx.yaml")
     with open(path, "w") as c:
         c.write("host:\n")
         if racks:
             c.write("  location: \"swarm|z1|rack%d\"\n" % node.rack)
-        if mixed and node.rate and not args.no_declare:
+        if declare and node.rate:
             c.write("  bandwidth: %d\n" % int((node.declared or node.rate) // 8))
     return path
 
