@@ -54,12 +54,13 @@ struct sim_opts {
 	uint64_t seed;
 	uint32_t tight_decisions;
 	double max_sim_s;
-	bool trace;	  /* every 2 simulated seconds: progress, parents, rates */
-	uint32_t layers;  /* tasks each host downloads at once (an image's layers); 1: one */
-	double fixed_bps; /* every host's upload and download; 0: drawn from the three speeds */
-	double arrive_s;  /* arrivals spread uniformly over this */
-	uint32_t idcs;	  /* data centres; transfers across them run at half speed */
-	uint32_t seeds;	  /* seed hosts the scheduler triggers (needs tasks == layers); 0: none */
+	bool trace;	   /* every 2 simulated seconds: progress, parents, rates */
+	uint32_t layers;   /* tasks each host downloads at once (an image's layers); 1: one */
+	double fixed_bps;  /* every host's upload and download; 0: drawn from the three speeds */
+	double arrive_s;   /* arrivals spread uniformly over this */
+	uint32_t idcs;	   /* data centres; transfers across them run at half speed */
+	uint32_t seeds;	   /* seed hosts the scheduler triggers (needs tasks == layers); 0: none */
+	int rack_fetchers; /* vx_sched_cfg.rack_fetchers; -1: the default */
 };
 
 /* A host: one scheduler host, up to o.layers peers sharing its links. */
@@ -346,6 +347,8 @@ static int sim_init(struct sim *m, const struct sim_opts *o, enum vx_sched_polic
 	cfg.cands = pol == VX_SCHED_POLICY_DRAGONFLY ? 3 : 4;
 	cfg.events_max = o->peers * o->layers * 4;
 	cfg.origin_stall_ms = 30000;
+	if (o->rack_fetchers >= 0)
+		cfg.rack_fetchers = (uint32_t)o->rack_fetchers;
 	rc = vx_sched_new(&m->s, &cfg);
 	if (rc)
 		return rc;
@@ -942,6 +945,9 @@ static void usage(FILE *f)
 		   "                      [--policy vx|dragonfly|both] [--trace]\n"
 		   "                      [--layers N] [--speed-mbit N] [--origin-mbit N]\n"
 		   "                      [--arrive-s S] [--idcs N] [--seeds N] [--kraken]\n"
+		   "                      [--rack-fetchers N]\n"
+		   "  --rack-fetchers: the scheduler's rack rule (default 1; 0: off); a host's\n"
+		   "  location is its data centre here\n"
 		   "  --kraken: Kraken's published benchmark: 2,600 hosts pull a 3 GB image of\n"
 		   "  2 layers, 300 MB/s up and down per host, all at once, 3 seeds\n");
 }
@@ -967,6 +973,7 @@ static int run_sched(int argc, char **argv)
 		{ "idcs", required_argument, NULL, 'I' },
 		{ "kraken", no_argument, NULL, 'K' },
 		{ "seeds", required_argument, NULL, 'E' },
+		{ "rack-fetchers", required_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct sim_opts o = {
@@ -983,6 +990,7 @@ static int run_sched(int argc, char **argv)
 		.layers = 1,
 		.arrive_s = 5.0,
 		.idcs = 4,
+		.rack_fetchers = -1,
 	};
 	const char *pol = "both";
 	struct sim_result res[2];
@@ -1038,6 +1046,9 @@ static int run_sched(int argc, char **argv)
 			break;
 		case 'E':
 			o.seeds = (uint32_t)strtoul(optarg, NULL, 10);
+			break;
+		case 'R':
+			o.rack_fetchers = (int)strtoul(optarg, NULL, 10);
 			break;
 		case 'K':
 			/* 3 GB in 2 layers of 358 x 4 MiB, 300 MB/s (2.4 Gb/s) per host and at the

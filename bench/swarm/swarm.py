@@ -38,6 +38,7 @@ import hashlib
 import json
 import math
 import os
+import random
 import re
 import shutil
 import signal
@@ -128,12 +129,39 @@ def fmt_bytes(n):
     return "%d B" % n
 
 
-def bounds(f, n, u_seed, u_peer, u_origin):
+def bounds(f, n, u_seed, u_peer, u_origin, ups=None, downs=None, racks=None, rack_link=None):
     """Lower bounds on the time until all n peers hold f bytes (seconds), with the payload
-    rates corrected by ETA."""
-    us, up, uo = u_seed / 8 * ETA, u_peer / 8 * ETA, u_origin / 8 * ETA
+    rates corrected by ETA.
+
+    ups, downs: per peer uplink and downlink (bits/s; downs None: unshaped); the fluid bound
+    is then max(F/u_seed, F/min d_i, N F/(u_seed + sum u_i)). racks: peers per rack, the seed
+    in rack 0, every other rack joined to rack 0 by a link of rack_link each way. A rack r > 0
+    of n_r peers needs every byte over its link and its n_r copies from the link or its own
+    uplinks: F/c and n_r F/(c + sum of its u_i); rack 0 gets at most c per link from outside:
+    n_0 F/(u_seed + sum of its u_i + (R-1) c). T_min is the largest of all terms; t_min_flat
+    the bound without the racks."""
+    def pay(bps):
+        return bps / 8 * ETA
+    us, uo = pay(u_seed), pay(u_origin)
+    ups = [pay(u) for u in ups] if ups else [pay(u_peer)] * n
+    flat = max(f / us, n * f / (us + sum(ups)))
+    if downs:
+        flat = max(flat, f / pay(min(downs)))
+    t, terms = flat, {}
+    if racks and len(racks) > 1:
+        c, k = pay(rack_link), 0
+        for r, nr in enumerate(racks):
+            u_r = sum(ups[k:k + nr])
+            k += nr
+            if r == 0:
+                terms["rack0"] = nr * f / (us + u_r + (len(racks) - 1) * c) if nr else 0
+            else:
+                terms["rack%d" % r] = max(f / c, nr * f / (c + u_r)) if nr else 0
+        t = max([flat] + list(terms.values()))
     return {
-        "t_min": max(f / us, n * f / (us + n * up)),
+        "t_min": t,
+        "t_min_flat": flat,
+        "rack_terms": terms,
         "t_http": n * f / uo,
         "eta": ETA,
         "model": "payload = rate * %d/%d (1514-byte frames carry 1448 bytes: Ethernet 14, "
@@ -325,9 +353,30 @@ def remove_stale():
 # The testbed: namespaces, bridge, shaping, addresses
 
 
+def htb(ns, dev, rate):
+    """An htb root on @dev (class 1:1 at @rate bits/s, pfifo of 300 packets as leaf): its
+    counters are the measurement."""
+    run(["tc", "-n", ns, "qdisc", "add", "dev", dev, "root", "handle", "1:", "htb", "default",
+         "1"])
+    run(["tc", "-n", ns, "class", "add", "dev", dev, "parent", "1:", "classid", "1:1", "htb",
+         "rate", "%dbit" % rate, "ceil", "%dbit" % rate, "quantum", "1514"])
+    run(["tc", "-n", ns, "qdisc", "add", "dev", dev, "parent", "1:1", "handle", "10:", "pfifo",
+         "limit", "300"])
+
+
+def htb_counters(ns, dev):
+    r = run(["tc", "-n", ns, "-s", "-j", "qdisc", "show", "dev", dev])
+    for q in json.loads(r.stdout):
+        if q.get("kind") == "htb" and q.get("root"):
+            return {"bytes": q["bytes"], "packets": q["packets"]}
+    raise Fail("no htb statistics on %s %s" % (ns, dev))
+
+
 class Node:
-    def __init__(self, bed, name, idx, rate_bps):
+    def __init__(self, bed, name, idx, rate_bps, rack=0, down_bps=None):
         self.bed, self.name, self.idx, self.rate = bed, name, idx, rate_bps
+        self.rack, self.down = rack, down_bps
+        self.declared = None  # --liars: the upload rate it declares (bits/s)
         self.ns = None if bed.loopback else "%s-%s" % (PREFIX, name)
         self.ip = bed.addr(idx)
         self.dir = os.path.join(bed.work, name)
@@ -345,11 +394,7 @@ class Node:
         """Wire bytes and segments sent by this node (its htb root), or None in loopback."""
         if self.bed.loopback:
             return None
-        r = run(["tc", "-n", self.ns, "-s", "-j", "qdisc", "show", "dev", "eth0"])
-        for q in json.loads(r.stdout):
-            if q.get("kind") == "htb" and q.get("root"):
-                return {"bytes": q["bytes"], "packets": q["packets"]}
-        raise Fail("no htb statistics on %s" % self.ns)
+        return htb_counters(self.ns, "eth0")
 
 
 class Testbed:
@@ -358,6 +403,7 @@ class Testbed:
         self.loopback = args.loopback
         self.procs = []
         self.nodes = {}
+        self.links = {}  # inter-rack link name -> device in the hub (its egress is the link)
         self.ns_made = []
         self.work = tempfile.mkdtemp(prefix=PREFIX + "-")
         os.chmod(self.work, 0o755)
@@ -387,41 +433,52 @@ class Testbed:
         finally:
             run(["ip", "netns", "del", ns], check=False, quiet=True)
 
-    def build(self, specs):
-        """@specs: (name, idx, rate_bps or None for unshaped)."""
+    def build(self, specs, racks=1, rack_link=None):
+        """@specs: (name, idx, rate_bps or None for unshaped[, rack[, downlink_bps]]). With
+        @racks > 1, each rack r > 0 has its own bridge joined to rack 0's (br0) by a veth pair
+        shaped to @rack_link at both ends (xa<r>: rack 0 to r, xb<r>: r to rack 0)."""
+        hub = PREFIX + "-hub"
         if not self.loopback:
             self.probe()
-            hub = PREFIX + "-hub"
             run(["ip", "netns", "add", hub])
             self.ns_made.append(hub)
-            run(["ip", "-n", hub, "link", "add", "br0", "type", "bridge"])
-            run(["ip", "-n", hub, "link", "set", "br0", "up"])
             run(["ip", "-n", hub, "link", "set", "lo", "up"])
-        for name, idx, rate in specs:
-            node = Node(self, name, idx, rate)
+            for r in range(racks):
+                run(["ip", "-n", hub, "link", "add", "br%d" % r, "type", "bridge"])
+                run(["ip", "-n", hub, "link", "set", "br%d" % r, "up"])
+            for r in range(1, racks):
+                a, b = "xa%d" % r, "xb%d" % r
+                run(["ip", "-n", hub, "link", "add", a, "type", "veth", "peer", "name", b])
+                run(["ip", "-n", hub, "link", "set", a, "master", "br0"])
+                run(["ip", "-n", hub, "link", "set", b, "master", "br%d" % r])
+                for dev in (a, b):
+                    htb(hub, dev, rack_link)
+                    run(["ip", "-n", hub, "link", "set", dev, "up"])
+                self.links["to_rack%d" % r] = a
+                self.links["from_rack%d" % r] = b
+        for spec in specs:
+            name, idx, rate = spec[:3]
+            rack = spec[3] if len(spec) > 3 else 0
+            down = spec[4] if len(spec) > 4 else None
+            node = Node(self, name, idx, rate, rack, down)
             self.nodes[name] = node
             if self.loopback:
                 continue
             run(["ip", "netns", "add", node.ns])
             self.ns_made.append(node.ns)
-            hub = PREFIX + "-hub"
             v = "v%d" % idx
             run(["ip", "-n", hub, "link", "add", v, "type", "veth", "peer", "name", "eth0",
                  "netns", node.ns])
-            run(["ip", "-n", hub, "link", "set", v, "master", "br0"])
+            run(["ip", "-n", hub, "link", "set", v, "master", "br%d" % rack])
+            if down:
+                htb(hub, v, down)  # the node's downlink: the hub's egress towards it
             run(["ip", "-n", hub, "link", "set", v, "up"])
             run(["ip", "-n", node.ns, "link", "set", "lo", "up"])
             run(["ip", "-n", node.ns, "addr", "add", node.ip + "/24", "dev", "eth0"])
             run(["ip", "-n", node.ns, "link", "set", "eth0", "up"])
             # Every node gets an htb root (its counters are the measurement); shaped nodes get
             # their rate, the control node a rate no test reaches.
-            r = rate if rate else 10e9
-            run(["tc", "-n", node.ns, "qdisc", "add", "dev", "eth0", "root", "handle", "1:",
-                 "htb", "default", "1"])
-            run(["tc", "-n", node.ns, "class", "add", "dev", "eth0", "parent", "1:", "classid",
-                 "1:1", "htb", "rate", "%dbit" % r, "ceil", "%dbit" % r, "quantum", "1514"])
-            run(["tc", "-n", node.ns, "qdisc", "add", "dev", "eth0", "parent", "1:1", "handle",
-                 "10:", "pfifo", "limit", "300"])
+            htb(node.ns, "eth0", rate if rate else 10e9)
 
     def teardown(self):
         for p in self.procs:
@@ -610,6 +667,7 @@ class Phase:
     def __init__(self, bed, uplink=False):
         self.bed = bed
         self.before = {n: node.counters() for n, node in bed.nodes.items()}
+        self.links_before = {n: htb_counters(PREFIX + "-hub", d) for n, d in bed.links.items()}
         self.log_before = origin_log_bytes(bed)
         seed = bed.nodes.get("seed")
         self.uplink = (SeedUplink(seed, bed.args.seed_link)
@@ -629,6 +687,12 @@ class Phase:
             segs = b["packets"] - a["packets"]
             out[n] = {"wire_bytes": wire, "segments": segs,
                       "payload_bytes": max(0, wire - HDR * segs)}
+        if self.bed.links:
+            out["links"] = {}
+        for n, d in self.bed.links.items():
+            a, b = self.links_before[n], htb_counters(PREFIX + "-hub", d)
+            segs = b["packets"] - a["packets"]
+            out["links"][n] = max(0, b["bytes"] - a["bytes"] - HDR * segs)
         lb = origin_log_bytes(self.bed)
         out["origin_log_body_bytes"] = (lb - (self.log_before or 0)) if lb is not None else None
         return out
@@ -660,8 +724,11 @@ def summarize(bed, system, f, n, t0, ends, sums, want, sent, procs, bnd, extra=N
             "peers_copies": peers_payload / f,
             "origin_log_body_bytes": sent["origin_log_body_bytes"],
             "per_node": {k: v for k, v in sent.items()
-                         if k not in ("origin_log_body_bytes", "seed_uplink")},
+                         if k not in ("origin_log_body_bytes", "seed_uplink", "links")},
         }
+        if sent.get("links"):
+            res["bytes"]["links_payload"] = sent["links"]
+            res["bytes"]["cross_rack_copies"] = sum(sent["links"].values()) / f
     elif sent is not None:
         res["bytes"] = {"origin_log_body_bytes": sent["origin_log_body_bytes"]}
     if sent is not None and sent.get("seed_uplink"):
@@ -930,6 +997,25 @@ def vx_join_files(vx, ctl, n):
     return files
 
 
+def node_config(node, d, args):
+    """The --config of a node's vx serve: --vx-config, or with --racks or --links mixed a file
+    of our own, sent in the scheduler hello: the node's rack (host.location
+    "swarm|z1|rack<r>") and its declared upload rate (host.bandwidth, bytes/s: its uplink, or
+    ten times it for a liar). Returns a path or None."""
+    racks = getattr(args, "racks", 1) > 1
+    declare = getattr(args, "links", "even") == "mixed" and not args.no_declare
+    if not racks and not declare:
+        return args.vx_config
+    path = os.path.join(d, "vx.yaml")
+    with open(path, "w") as c:
+        c.write("host:\n")
+        if racks:
+            c.write("  location: \"swarm|z1|rack%d\"\n" % node.rack)
+        if declare and node.rate:
+            c.write("  bandwidth: %d\n" % int((node.declared or node.rate) // 8))
+    return path
+
+
 def vx_start(bed, n, args, sched_extra=(), serve_extra=(), tls=False, members=False):
     """The vx scheduler (with sched_extra flags), the seed's and every peer's vx serve, up and
     listening: returns (sched, daemons as (proc, socket, dir), seed node, peer nodes). With
@@ -956,6 +1042,7 @@ def vx_start(bed, n, args, sched_extra=(), serve_extra=(), tls=False, members=Fa
         d = os.path.join(node.dir, "vx")
         os.makedirs(os.path.join(d, "data"), exist_ok=True)
         sock = os.path.join(d, "vx.sock")
+        config = node_config(node, d, args)
         cmd = [vx, "serve", "--data-dir", os.path.join(d, "data"), "--listen",
                "%s:%d" % (node.ip, PORT_VORTEX), "--socket", sock]
         role = "seed" if is_seed else "peer"
@@ -965,7 +1052,7 @@ def vx_start(bed, n, args, sched_extra=(), serve_extra=(), tls=False, members=Fa
             return node.proc("vx-serve", cmd + ["--members", members_list,
                                                 "--insecure-plaintext"] +
                              (["--seed"] if is_seed else []) +
-                             (["--config", args.vx_config] if args.vx_config else []) +
+                             (["--config", config] if config else []) +
                              list(serve_extra)), sock, d
         cmd += ["--scheduler", sched_addr]
         if tls:
@@ -974,8 +1061,8 @@ def vx_start(bed, n, args, sched_extra=(), serve_extra=(), tls=False, members=Fa
             cmd += ["--insecure-plaintext", "--token-file", token_files[role]]
         if is_seed:
             cmd.append("--seed")
-        if args.vx_config:
-            cmd += ["--config", args.vx_config]
+        if config:
+            cmd += ["--config", config]
         return node.proc("vx-serve", cmd + list(serve_extra)), sock, d
 
     daemons = [serve(seed, True)] + [serve(p, False) for p in peers]
@@ -1002,8 +1089,10 @@ def vx_stop(sched, daemons):
 def run_vx(bed, f, n, url, want, bnd, deadline, args, system="vx"):
     vx = args.vx
     tls = system == "vx-tls"
-    sched, daemons, seed, peers = vx_start(bed, n, args, tls=tls,
-                                           members=system == "vx-members")
+    # vx-flat: the same daemons, the scheduler without its rack rule (the A/B of --racks)
+    sched, daemons, seed, peers = vx_start(
+        bed, n, args, tls=tls, members=system == "vx-members",
+        sched_extra=["--rack-fetchers", "0"] if system == "vx-flat" else [])
     get_extra = ["--piece-length", str(args.piece_length)] if args.piece_length else []
     if not args.cold:
         # The seed obtains the file from the origin (not timed: the bound assumes it holds it).
@@ -1201,7 +1290,26 @@ def print_report(cfg, bnd, results, out):
             fmt_rate(cfg["seed_link_bps"]), fmt_rate(cfg["origin_link_bps"])))
     if "vx" in cfg["systems"] and cfg.get("vx"):
         w("vx binary: %s\n" % cfg["vx"])
-    if bnd:
+    if cfg.get("links") == "mixed":
+        w("links (seeded): peer up/down Mbit/s %s; liars (declare 10x): %s\n" % (
+            " ".join("%d:%d/%d" % (i + 1, u / 1e6, d / 1e6) for i, (u, d) in
+                     enumerate(zip(cfg["uplinks_bps"], cfg["downlinks_bps"]))),
+            ",".join(str(i) for i in cfg["liars"]) or "none"))
+        if bnd:
+            w("bound (fluid): max(F/u_seed, F/min d_i, N*F/(u_seed+sum u_i)) = %.2f s\n" %
+              bnd["t_min_flat"])
+    if len(cfg.get("racks") or []) > 1:
+        w("racks: %s peers (the seed in rack 0), inter-rack links %s each way\n" % (
+            "+".join(str(r) for r in cfg["racks"]), fmt_rate(cfg["rack_link_bps"])))
+    if bnd and bnd.get("rack_terms"):
+        w("bound: T_min = %.2f s, the largest of max(F/u_seed, N*F/(u_seed+N*u)) = %.2f s and "
+          "per rack %s (rack r>0: max(F/c, n_r*F/(c+n_r*u)); rack 0: "
+          "n_0*F/(u_seed+n_0*u+(R-1)*c)); HTTP N*F/u_origin = %.2f s\n" % (
+              bnd["t_min"], bnd["t_min_flat"],
+              ", ".join("%s %.2f s" % kv for kv in sorted(bnd["rack_terms"].items())),
+              bnd["t_http"]))
+        w("       %s\n" % bnd["model"])
+    elif bnd:
         w("bound: T_min = max(F/u_seed, N*F/(u_seed+N*u)) = %.2f s; HTTP N*F/u_origin = %.2f s\n"
           % (bnd["t_min"], bnd["t_http"]))
         w("       %s\n" % bnd["model"])
@@ -1232,6 +1340,13 @@ def print_report(cfg, bnd, results, out):
         w("\n(times in s from the start of all peers; copies = TCP payload bytes sent, measured "
           "from each node's htb counters as wire bytes - 66 * segments, divided by the file "
           "size)\n")
+    for r in results:
+        links = (r.get("bytes") or {}).get("links_payload")
+        if r.get("error") or not links:
+            continue
+        w("%s: %.2f copies crossed the inter-rack links (%s)\n" % (
+            r["system"], r["bytes"]["cross_rack_copies"],
+            ", ".join("%s %s" % (k, fmt_bytes(v)) for k, v in sorted(links.items()))))
     for r in results:
         u = r.get("seed_uplink")
         if r.get("error") or not u:
@@ -1356,7 +1471,8 @@ def parse_args(argv):
                          "all "
                          "(= vx,bt,http); 'bt' or 'http' alone means vx and that baseline; "
                          "vx-tls: the vx cluster joined by token, TLS on both planes; "
-                         "vx-members: the same daemons with no scheduler (--members)")
+                         "vx-members: the same daemons with no scheduler (--members); "
+                         "vx-flat: the scheduler without its rack rule (--rack-fetchers 0)")
     ap.add_argument("--json", action="store_true", help="print the JSON report on stdout")
     ap.add_argument("--chart", help="write a PNG chart of completion time per peer")
     ap.add_argument("--loopback", action="store_true",
@@ -1371,11 +1487,35 @@ def parse_args(argv):
                     help="vx: do not warm the seed; the timed part includes the seed's fetch "
                          "from the origin (the bound still assumes a warm seed)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--racks", type=int, default=1,
+                    help="racks: the origin, control node, seed and the first peers in rack 0, "
+                         "the peers split evenly in peer order; every other rack joined to rack "
+                         "0 by a link of --rack-link each way; vx daemons labelled with "
+                         "host.location per rack (1)")
+    ap.add_argument("--rack-link", type=parse_rate, help="rate of each inter-rack link")
+    ap.add_argument("--links", choices=("even", "mixed"), default="even",
+                    help="mixed: each peer's uplink drawn from 10, 100 and 1000 Mbit/s and its "
+                         "downlink from 100 and 1000 Mbit/s (--links-seed); --link is then "
+                         "only the default of --seed-link (even)")
+    ap.add_argument("--links-seed", type=int, default=1, help="seed of --links mixed (1)")
+    ap.add_argument("--no-declare", action="store_true",
+                    help="with --links mixed: the daemons declare no upload rate (the scheduler "
+                         "assumes 1 Gb/s until it measures)")
+    ap.add_argument("--liars", type=int, default=0,
+                    help="with --links mixed: this many peers (the slowest uplinks first) "
+                         "declare ten times their uplink to the scheduler; the others declare "
+                         "theirs (0)")
     ap.add_argument("--api-jobs", type=int, default=1000,
                     help="preheat: jobs made to measure the job API's latency (1000)")
     a = ap.parse_args(argv)
     if not 1 <= a.peers <= 200:
         ap.error("--peers must be 1..200")
+    if not 1 <= a.racks <= 8 or (a.racks > 1 and (not a.rack_link or a.loopback)):
+        ap.error("--racks wants 1..8, and with 2 or more --rack-link and namespaces")
+    if (a.liars or a.no_declare) and (a.links != "mixed" or not 0 <= a.liars <= a.peers):
+        ap.error("--liars and --no-declare want --links mixed (and at most --peers liars)")
+    if (a.racks > 1 or a.links == "mixed") and a.vx_config:
+        ap.error("--racks and --links mixed write each daemon's --config: no --vx-config")
     a.seed_link = a.seed_link or a.link
     a.origin_link = a.origin_link or a.seed_link
     want = []
@@ -1387,19 +1527,40 @@ def parse_args(argv):
             want += ["vx", "preheat"]
         elif s == "cache":
             want += ["vx", "cache"]
-        elif s in ("vx", "bt", "http", "vx-tls", "vx-members"):
+        elif s in ("vx", "bt", "http", "vx-tls", "vx-members", "vx-flat"):
             if not a.only and s != "vx" and "," not in a.vs:
                 want.append("vx")
             want.append(s)
         else:
-            ap.error("--vs wants vx, vx-tls, vx-members, bt, http, preheat, cache or all, "
+            ap.error("--vs wants vx, vx-tls, vx-members, vx-flat, bt, http, preheat, cache or all, "
                      "got '%s'" % s)
     # Baselines first: they need nothing from this build.
-    order = ["http", "bt", "vx", "vx-members", "vx-tls", "preheat", "cache"]
+    order = ["http", "bt", "vx", "vx-flat", "vx-members", "vx-tls", "preheat", "cache"]
     a.systems = [s for s in order if s in want]
     if a.piece_length and a.piece_length & (a.piece_length - 1):
         ap.error("--piece-length must be a power of two")
     return a
+
+
+def peer_links(args):
+    """Per peer uplinks and downlinks (bits/s; downlinks None when unshaped) and the indices of
+    the liars: --link for every uplink, or with --links mixed drawn by a seeded generator."""
+    n = args.peers
+    if args.links != "mixed":
+        return [args.link] * n, None, []
+    rng = random.Random(args.links_seed)
+    ups = [rng.choice((10e6, 100e6, 1000e6)) for _ in range(n)]
+    downs = [rng.choice((100e6, 1000e6)) for _ in range(n)]
+    liars = sorted(range(n), key=lambda i: (ups[i], i))[:args.liars]
+    return ups, downs, sorted(liars)
+
+
+VX_SYSTEMS = ("vx", "vx-tls", "vx-members", "vx-flat", "preheat", "cache")
+
+
+def rack_of(i, n, racks):
+    """The rack of peer i (0-based) of n: the peers split evenly in order, rack 0 first."""
+    return i * racks // n
 
 
 def main(argv):
@@ -1430,11 +1591,11 @@ def main(argv):
             return EXIT_FAIL
 
     vx_missing = None
-    if any(s in args.systems for s in ("vx", "vx-tls", "vx-members", "preheat", "cache")):
+    if any(s in args.systems for s in VX_SYSTEMS):
         ok, why = vx_serve_available(args.vx)
         if not ok:
             vx_missing = why
-            if set(args.systems) <= {"vx", "vx-tls", "vx-members", "preheat", "cache"}:
+            if set(args.systems) <= set(VX_SYSTEMS):
                 log("vx: %s" % why)
                 if args.json:
                     json.dump({"config": {"peers": args.peers, "size": args.size},
@@ -1455,10 +1616,17 @@ def main(argv):
         bed = guard.bed = Testbed(args)
         specs = [("origin", 2, args.origin_link), ("control", 3, None),
                  ("seed", 10, args.seed_link)]
-        specs += [("peer%d" % (i + 1), 11 + i, args.link) for i in range(n)]
-        bed.build(specs)
+        racks = [len([i for i in range(n) if rack_of(i, n, args.racks) == r])
+                 for r in range(args.racks)]
+        ups, downs, liars = peer_links(args)
+        specs += [("peer%d" % (i + 1), 11 + i, ups[i], rack_of(i, n, args.racks),
+                   downs[i] if downs else None) for i in range(n)]
+        bed.build(specs, args.racks, args.rack_link)
+        for i in liars:
+            bed.nodes["peer%d" % (i + 1)].declared = ups[i] * 10
         bnd = None if args.loopback else bounds(f, n, args.seed_link, args.link,
-                                                args.origin_link)
+                                                args.origin_link, ups=ups, downs=downs,
+                                                racks=racks, rack_link=args.rack_link)
         www = os.path.join(bed.nodes["origin"].dir, "www")
         os.makedirs(www, exist_ok=True)
         log("generating %s" % fmt_bytes(f))
@@ -1467,7 +1635,7 @@ def main(argv):
         url = "http://%s:%d/blob" % (bed.nodes["origin"].ip, PORT_ORIGIN)
         for system in args.systems:
             left = deadline - time.monotonic()
-            if system in ("vx", "vx-tls", "vx-members", "preheat", "cache") and vx_missing:
+            if system in VX_SYSTEMS and vx_missing:
                 results.append({"system": system, "ok": False, "error": vx_missing})
                 rc = EXIT_FAIL
                 continue
@@ -1505,6 +1673,8 @@ def main(argv):
         # The origin serves every system; its CPU and peak RSS cover the whole run.
         origin.stop()
         cfg = {"peers": n, "size": f, "link_bps": args.link, "seed_link_bps": args.seed_link,
+               "racks": racks, "rack_link_bps": args.rack_link, "links": args.links,
+               "uplinks_bps": ups, "downlinks_bps": downs, "liars": [i + 1 for i in liars],
                "origin_link_bps": args.origin_link, "loopback": args.loopback,
                "piece_length": args.piece_length, "sha256": want, "prefix": PREFIX,
                "systems": args.systems,

@@ -41,8 +41,8 @@ static void usage(FILE *f)
 		"usage: vx scheduler [--listen HOST:PORT] [--db PATH] [--policy vx|dragonfly]\n"
 		"                    [--tokens FILE] [--insecure-open] [--origin-max N] [--cands "
 		"N]\n"
-		"                    [--child-min-mbps N] [--tasks-max N] [--task-stale S]\n"
-		"                    [--host-tasks-max N] [--seed-tasks-max N]\n"
+		"                    [--child-min-mbps N] [--rack-fetchers N] [--tasks-max N]\n"
+		"                    [--task-stale S] [--host-tasks-max N] [--seed-tasks-max N]\n"
 		"                    [--db-keep S] [--conns-per-addr N] [--requests-per-s N]\n"
 		"                    [--addr-requests-per-s N]\n"
 		"                    [--log-level error|warn|info|debug] [--log-format "
@@ -73,6 +73,9 @@ static void usage(FILE *f)
 		"  --cands N           candidate parents per answer (default 4, at most 8)\n"
 		"  --child-min-mbps N  Mb/s a child host needs: a parent host takes its rate\n"
 		"                      over this many child hosts (default 40; 0: no cap)\n"
+		"  --rack-fetchers N   peers of a task per rack (host.location) that fetch\n"
+		"                      from other racks; the rest take parents in their rack\n"
+		"                      (default 1; 0: no rack rule)\n"
 		"  --tasks-max N       tasks the scheduler tracks at once (default 16384); a\n"
 		"                      full table makes room by dropping the task idle longest\n"
 		"                      that no host holds in full\n"
@@ -177,6 +180,7 @@ static const struct option opts[] = {
 	{ "origin-max", required_argument, NULL, 'o' },
 	{ "cands", required_argument, NULL, 'c' },
 	{ "child-min-mbps", required_argument, NULL, 6 },
+	{ "rack-fetchers", required_argument, NULL, 30 },
 	{ "tasks-max", required_argument, NULL, 7 },
 	{ "host-tasks-max", required_argument, NULL, 31 },
 	{ "seed-tasks-max", required_argument, NULL, 32 },
@@ -401,6 +405,11 @@ static int parse_flags(int argc, char **argv, struct vx_sched_server_cfg *cfg, s
 		case 32:
 			if (parse_u32("--seed-tasks-max", optarg, 1, 1u << 22,
 				      &cfg->sched.seed_peers_max))
+				return -EINVAL;
+			break;
+		case 30:
+			if (parse_u32("--rack-fetchers", optarg, 0, 1000000,
+				      &cfg->sched.rack_fetchers))
 				return -EINVAL;
 			break;
 		case 7:

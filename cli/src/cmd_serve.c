@@ -376,6 +376,7 @@ static void peer_cfg_from(const struct vx_config *c, const struct serve_flags *f
 	pc->hostname = c->host.hostname[0] ? c->host.hostname : NULL;
 	pc->idc = c->host.idc[0] ? c->host.idc : NULL;
 	pc->location = c->host.location[0] ? c->host.location : NULL;
+	pc->bandwidth_bps = c->host.bandwidth_bps * 8;
 	pc->token = fl->token;
 	for (unsigned i = 0; i < c->nr_schedulers && i < VX_PEER_SCHEDULERS_MAX; i++)
 		pc->schedulers[pc->nr_schedulers++] = c->schedulers[i];

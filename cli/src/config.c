@@ -90,6 +90,10 @@ static const struct key keys[] = {
 	  APPLIED },
 	{ "host.location", KEY_STR, OFF(host.location), SZ(host.location), 0, 0, 0, 0, NULL,
 	  "location path, e.g. region|zone|rack", APPLIED },
+	{ "host.bandwidth", KEY_SIZE, OFF(host.bandwidth_bps), 0, 0, 0, 0, U64_MAX / 8, NULL,
+	  "upload rate declared to the scheduler, bytes/s (0: none; it assumes 1 Gb/s until it "
+	  "measures)",
+	  APPLIED },
 	{ "upload.listen", KEY_ADDR, OFF(upload.listen), SZ(upload.listen), 0, 0, 0, 0, NULL,
 	  "Vortex upload server, HOST:PORT", APPLIED },
 	{ "upload.max_connections", KEY_U64, OFF(upload.max_connections), 0, 0, 0, 1, 1000000, NULL,

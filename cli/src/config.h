@@ -35,6 +35,7 @@ struct vx_config_host {
 	char ip[VX_CONFIG_STR_MAX];	  /* advertised address; empty: from the listen address */
 	char idc[VX_CONFIG_STR_MAX];
 	char location[VX_CONFIG_STR_MAX];
+	uint64_t bandwidth_bps; /* declared upload rate, bytes/s; 0: none */
 };
 
 struct vx_config_upload {

@@ -95,6 +95,12 @@ struct vx_sched_cfg {
 	 * rank order (a DAG), as Dragonfly keeps.
 	 */
 	bool mesh;
+	/*
+	 * vx: peers of one task per rack (hosts of one location label) that take parents
+	 * in other racks; the others take parents in their own rack only (sched_pick.c, the rack
+	 * rule). Default 1; 0: no rule (remote parents only rank lower by the affinity factor).
+	 */
+	uint32_t rack_fetchers;
 };
 
 /* Fills @cfg with the defaults (documented in spec/control.md). */
@@ -390,6 +396,7 @@ struct vx_sched_stats {
 	uint64_t answers_wait;
 	uint64_t cands_given;
 	uint64_t cycles_refused; /* candidates dropped because of a cycle */
+	uint64_t rack_refused;	 /* candidates dropped by the rack rule (in another rack) */
 	uint64_t events_dropped; /* queue full */
 	uint64_t tasks_evicted;	 /* stale tasks freed for room (task_stale_ms) */
 	uint32_t hosts;

@@ -327,6 +327,7 @@ void vx_sched_cfg_default(struct vx_sched_cfg *cfg)
 	cfg->host_peers_max = 1024;
 	cfg->seed_peers_max = 16384; /* every task of the default table */
 	cfg->mesh = true;
+	cfg->rack_fetchers = 1;
 }
 
 static bool cfg_ok(const struct vx_sched_cfg *c)

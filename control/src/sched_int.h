@@ -129,6 +129,7 @@ struct sched_peer {
 	bool liar;
 	bool waiting;
 	bool notified; /* an EV_MANIFEST is queued or unanswered */
+	bool xrack;    /* took a parent in another rack: its rack's fetcher (sched_pick.c) */
 	uint32_t host;
 	uint32_t task;
 	uint32_t task_pos;

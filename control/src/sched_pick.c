@@ -87,6 +87,8 @@ struct pick_ctx {
 	bool walk_overflow; /* too many descendants to mark: only parentless peers are safe */
 	bool rank_order;    /* vx: edges only from a peer ranked ahead (no walk needed) */
 	bool mesh;	    /* vx mesh: any peer holding what the child lacks (cycles allowed) */
+	bool local_only;    /* the rack rule: no parent in another rack */
+	bool cross;	    /* the rack rule made the child fetch from other racks */
 };
 
 /* Marks every descendant of the child with the current epoch (bounded walk). */
@@ -132,6 +134,16 @@ static bool avoided(const struct pick_ctx *x, const struct sched_host *h)
 	return false;
 }
 
+/*
+ * In another rack than @a: both carry a location label ("region|zone|rack") and they differ.
+ * An unlabelled host is nobody's remote. The idc stays an affinity factor only (vx_final_score):
+ * a faster host in another data centre may still win there.
+ */
+static bool remote(const struct sched_host *a, const struct sched_host *b)
+{
+	return a->loc[0] && b->loc[0] && strcasecmp(a->loc, b->loc) != 0;
+}
+
 /* Filters every policy shares. */
 static bool acceptable(struct pick_ctx *x, uint32_t pi)
 {
@@ -157,6 +169,10 @@ static bool acceptable(struct pick_ctx *x, uint32_t pi)
 		return false;
 	if (x->t->nr_blocked && vx__sched_blocked(x->s, x->t, p->host))
 		return false;
+	if (x->local_only && remote(x->ch, h)) {
+		x->s->st.rack_refused++;
+		return false;
+	}
 	return !avoided(x, h);
 }
 
@@ -241,6 +257,8 @@ static double vx_final_score(const struct pick_ctx *x, uint32_t pi)
 
 	if (same_idc(x->ch, h))
 		f *= 1.5;
+	if (x->cross && remote(x->ch, h))
+		f *= 0.5; /* a rack's fetcher still prefers a rack-mate ahead of it */
 	f *= 1.0 + 0.25 * (double)loc_prefix(x->ch->loc, h->loc) / VX_SCHED_LOC_DEPTH;
 	return f;
 }
@@ -282,6 +300,8 @@ static uint32_t commit(struct pick_ctx *x, const uint32_t *pool, double *score, 
 		cd->port = h->port;
 		cd->pieces = p->finished;
 		cd->complete = p->state == VX_SCHED_PEER_SUCCEEDED;
+		if (x->cross && remote(x->ch, h))
+			s->peers[x->ci].xrack = true;
 		got++;
 	}
 	ans->nr_cands = got;
@@ -384,16 +404,16 @@ static uint32_t add_feeding_hosts(struct pick_ctx *x, uint32_t *pool, double *sc
 	return np;
 }
 
-static uint32_t pick_vx(struct pick_ctx *x, struct vx_sched_answer *ans)
+/* Best-first walk of the task heap into the pool, then the hosts feeding the child's host. */
+static uint32_t fill_pool(struct pick_ctx *x, uint32_t *pool, double *score)
 {
 	const struct sched_task *t = x->t;
 	struct pick_aux aux[PICK_EXAMINE * 2 + 2];
-	uint32_t na = 0, pool[PICK_POOL], np = 0, examined = 0;
+	uint32_t na = 0, np = 0, examined = 0;
 	uint32_t want_pool = VX_MIN((uint32_t)PICK_POOL, x->s->cfg.cands * 4);
-	double score[PICK_POOL];
 
 	if (t->heap_len == 0)
-		return commit(x, pool, score, add_feeding_hosts(x, pool, score, 0), ans);
+		return add_feeding_hosts(x, pool, score, 0);
 	aux_push(aux, &na, (struct pick_aux){ t->heap[0].score, 0 });
 	/* best-first walk of the heap: aux is a max-heap of heap positions */
 	while (na && np < want_pool && examined < PICK_EXAMINE) {
@@ -409,7 +429,56 @@ static uint32_t pick_vx(struct pick_ctx *x, struct vx_sched_answer *ans)
 		for (uint32_t c = 2 * top.pos + 1; c <= 2 * top.pos + 2 && c < t->heap_len; c++)
 			aux_push(aux, &na, (struct pick_aux){ t->heap[c].score, c });
 	}
-	return commit(x, pool, score, add_feeding_hosts(x, pool, score, np), ans);
+	return add_feeding_hosts(x, pool, score, np);
+}
+
+/*
+ * May the child become a fetcher of its rack? Not while cfg.rack_fetchers peers of the task in
+ * its rack are (the child aside), nor while its rack holds a full copy or an origin peer (the
+ * child waits for them: they are only busy).
+ */
+static bool rack_may_fetch(const struct pick_ctx *x)
+{
+	const struct vx_sched *s = x->s;
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < x->t->nr_peers; i++) {
+		const struct sched_peer *q = &s->peers[x->t->peers[i]];
+
+		if (q == x->c || q->state == VX_SCHED_PEER_FAILED ||
+		    s->hosts[q->host].state != VX_SCHED_HOST_ACTIVE ||
+		    remote(x->ch, &s->hosts[q->host]))
+			continue;
+		if (q->state == VX_SCHED_PEER_SUCCEEDED || q->state == VX_SCHED_PEER_BACK_TO_SOURCE)
+			return false;
+		if (q->xrack && ++n >= s->cfg.rack_fetchers)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * The rack rule (cfg.rack_fetchers > 0, a child with a location label): a child
+ * takes parents in its own rack only. When none can serve it and fewer than rack_fetchers
+ * peers of the task in its rack fetch across, it becomes one of them (sticky: p->xrack) and may
+ * take parents anywhere, remote ones at half their score. Its rack-mates then take from it, so
+ * a file crosses the inter-rack link about once per rack. A rack that holds a full copy needs
+ * no fetcher. The count walks the task's peers, only when a child finds no parent in its rack.
+ */
+static uint32_t pick_vx(struct pick_ctx *x, struct vx_sched_answer *ans)
+{
+	uint32_t pool[PICK_POOL], np;
+	double score[PICK_POOL];
+
+	x->cross = x->c->xrack;
+	x->local_only = x->s->cfg.rack_fetchers && x->ch->loc[0] && !x->cross;
+	np = fill_pool(x, pool, score);
+	if (x->local_only && np == 0 && rack_may_fetch(x)) {
+		x->local_only = false;
+		x->cross = true;
+		np = fill_pool(x, pool, score);
+	}
+	return commit(x, pool, score, np, ans);
 }
 
 /* ---------------------------------------------------------------- dragonfly policy */

@@ -96,6 +96,7 @@ declare -A applied=(
 	# only at the scheduler (ranking by idc and location); vx serve passes them in its hello
 	[host.idc]="unit/test_control_sched.c idc"
 	[host.location]="unit/test_control_sched.c location"
+	[host.bandwidth]="unit/test_control_sched.c bandwidth_bps"
 	[upload.listen]="integration/peer_lib.sh --listen"
 	[upload.max_connections]="integration/peer_config.sh max_connections:"
 	[upload.max_inflight_per_conn]="integration/peer_config.sh max_inflight_per_conn:"

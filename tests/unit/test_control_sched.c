@@ -40,8 +40,8 @@ static struct vx_sched *new_sched(enum vx_sched_policy pol)
 	return new_sched_mesh(pol, true);
 }
 
-static uint32_t hello(struct vx_sched *s, const char *id, const char *idc, uint64_t bps,
-		      uint32_t role)
+static uint32_t hello_loc(struct vx_sched *s, const char *id, const char *idc, const char *loc,
+			  uint64_t bps, uint32_t role)
 {
 	struct vx_sched_host_info hi = { 0 };
 	int h;
@@ -50,12 +50,18 @@ static uint32_t hello(struct vx_sched *s, const char *id, const char *idc, uint6
 	hi.addr = vx_ctl_str_of("127.0.0.1");
 	hi.port = 4005;
 	hi.idc = vx_ctl_str_of(idc);
-	hi.location = vx_ctl_str_of("cn|zj|hz");
+	hi.location = vx_ctl_str_of(loc);
 	hi.role = role;
 	hi.bandwidth_bps = bps;
 	h = vx_sched_hello(s, &hi, 0);
 	assert_true(h >= 0);
 	return (uint32_t)h;
+}
+
+static uint32_t hello(struct vx_sched *s, const char *id, const char *idc, uint64_t bps,
+		      uint32_t role)
+{
+	return hello_loc(s, id, idc, "cn|zj|hz", bps, role);
 }
 
 /* Registers for a 10-piece task of 10 MiB with 1 MiB pieces. */
@@ -741,6 +747,84 @@ static void test_vx_sched_mesh__pieces_flow_both_ways(void **state)
 	vx_sched_free(s);
 }
 
+static uint32_t hello_at(struct vx_sched *s, const char *id, const char *loc)
+{
+	return hello_loc(s, id, "", loc, 0, 0);
+}
+
+/* No candidate of the answer sits in rack r1 (the origin's). */
+static bool none_from_r1(const struct vx_sched_answer *a)
+{
+	return !has_cand(a, "org") && !has_cand(a, "a1");
+}
+
+/*
+ * The rack rule (issue 19, goal 3): the origin and a1 in rack r1, b1 to b3 in rack r2. One peer
+ * of r2 (the first that finds no parent in its rack) fetches across; its rack-mates take from it
+ * and never from r1, even while it holds nothing yet (they wait). When it fails, the next one
+ * that finds nobody in the rack takes its place.
+ */
+static void test_vx_sched_register__one_fetcher_per_rack(void **state)
+{
+	struct vx_sched *s = new_sched(VX_SCHED_POLICY_VX);
+	uint32_t org = hello_at(s, "org", "dc|z1|r1"), a1 = hello_at(s, "a1", "dc|z1|r1");
+	uint32_t b1 = hello_at(s, "b1", "dc|z1|r2"), b2 = hello_at(s, "b2", "dc|z1|r2");
+	uint32_t b3 = hello_at(s, "b3", "dc|z1|r2"), free_ = hello_at(s, "free", ""), a2, n;
+	struct vx_sched_answer a;
+	struct vx_sched_stats st;
+
+	(void)state;
+	assert_int_equal(reg(s, org, TASK_A).kind, VX_CTL_ANS_BACK_TO_SOURCE);
+	assert_int_equal(progress(s, org, TASK_A, 0, 10, true, &n), 0);
+	assert_int_equal(vx_sched_finished(s, org, vx_ctl_str_of(TASK_A), 3), 0);
+	a = reg(s, a1, TASK_A);
+	assert_true(has_cand(&a, "org"));
+	/* b1 finds nobody in r2: it is r2's fetcher */
+	a = reg(s, b1, TASK_A);
+	assert_int_equal(a.kind, VX_CTL_ANS_PARENTS);
+	assert_true(has_cand(&a, "org"));
+	/* b2: r2 has its fetcher, which holds nothing yet: wait, do not cross */
+	a = reg(s, b2, TASK_A);
+	assert_int_equal(a.kind, VX_CTL_ANS_WAIT);
+	/* b1 gets pieces: b2 takes from it, not from r1, though a1 holds more */
+	assert_int_equal(progress(s, b1, TASK_A, 0, 3, false, &n), 0);
+	assert_int_equal(progress(s, a1, TASK_A, 0, 8, false, &n), 0);
+	assert_int_equal(vx_sched_reschedule(s, b2, vx_ctl_str_of(TASK_A), NULL, 0, 4, &a), 0);
+	assert_int_equal(a.kind, VX_CTL_ANS_PARENTS);
+	assert_true(has_cand(&a, "b1"));
+	assert_true(none_from_r1(&a));
+	a = reg(s, b3, TASK_A);
+	assert_true(a.nr_cands > 0 && none_from_r1(&a));
+	/* the fetcher keeps its remote parents on a reschedule */
+	assert_int_equal(vx_sched_reschedule(s, b1, vx_ctl_str_of(TASK_A), NULL, 0, 5, &a), 0);
+	assert_true(has_cand(&a, "org") || has_cand(&a, "a1"));
+	/* an unlabelled host is nobody's remote: it takes parents anywhere */
+	a = reg(s, free_, TASK_A);
+	assert_true(has_cand(&a, "org"));
+	vx_sched_get_stats(s, &st);
+	assert_true(st.rack_refused > 0);
+	/* the fetcher fails: b2, finding nobody in r2 that holds what it lacks, takes its place */
+	assert_int_equal(vx_sched_failed(s, b1, vx_ctl_str_of(TASK_A), 6), 0);
+	assert_int_equal(vx_sched_reschedule(s, b2, vx_ctl_str_of(TASK_A), NULL, 0, 7, &a), 0);
+	assert_false(none_from_r1(&a));
+	assert_int_equal(vx_sched_reschedule(s, b3, vx_ctl_str_of(TASK_A), NULL, 0, 8, &a), 0);
+	assert_true(none_from_r1(&a));
+	/* a rack with a full copy needs no fetcher: a2, avoiding its rack-mates, waits for them */
+	assert_int_equal(progress(s, b2, TASK_A, 0, 9, false, &n), 0);
+	a2 = hello_at(s, "a2", "dc|z1|r1");
+	reg(s, a2, TASK_A);
+	{
+		struct vx_ctl_str avoid[2] = { vx_ctl_str_of("org"), vx_ctl_str_of("a1") };
+
+		assert_int_equal(vx_sched_reschedule(s, a2, vx_ctl_str_of(TASK_A), avoid, 2, 9, &a),
+				 0);
+		assert_int_equal(a.kind, VX_CTL_ANS_WAIT);
+		assert_false(has_cand(&a, "b2"));
+	}
+	assert_true(vx_sched_check(s));
+	vx_sched_free(s);
+}
+
 static void test_vx_sched_mismatch__liar_blocked_for_task(void **state)
 {
 	struct vx_sched *s = new_sched(VX_SCHED_POLICY_VX);
@@ -1239,6 +1323,7 @@ int main(void)
 		cmocka_unit_test(test_vx_sched_register__child_limit_counts_hosts),
 		cmocka_unit_test(test_vx_sched_reschedule__never_makes_a_cycle),
 		cmocka_unit_test(test_vx_sched_mesh__pieces_flow_both_ways),
+		cmocka_unit_test(test_vx_sched_register__one_fetcher_per_rack),
 		cmocka_unit_test(test_vx_sched_mismatch__liar_blocked_for_task),
 		cmocka_unit_test(test_vx_sched_host_silent__children_move_and_gc),
 		cmocka_unit_test(test_vx_sched_register__empty_and_delete),
