@@ -300,10 +300,25 @@ void vx__tls_free(struct vx__tls *t)
 	vx_free(t);
 }
 
+/*
+ * How far the next receive moves the bytes kept (the ciphertext not read yet, and before it a
+ * record opened in place) to the front: not at all while the room behind them still takes a
+ * quarter of the buffer (and a record), so the part of a record a receive ends with is moved
+ * once every few receives, not after each.
+ */
+static uint32_t tls_rx_shift(const struct vx__tls *t)
+{
+	uint32_t base = t->pt_len > 0 ? t->pt_off : t->rx_off;
+	uint32_t tail = t->rx_cap - t->rx_off - t->rx_len;
+
+	if (base == t->rx_off + t->rx_len)
+		return base; /* nothing kept: free */
+	return tail >= VX_MAX(t->rx_cap / 4, VX__TLS_RECORD) ? 0 : base;
+}
+
 uint8_t *vx__tls_rx_space(struct vx__tls *t, uint32_t *room)
 {
-	/* Kept: the ciphertext not read yet, and before it a record opened in place. */
-	uint32_t base = t->pt_len > 0 ? t->pt_off : t->rx_off;
+	uint32_t base = tls_rx_shift(t);
 
 	VX_ASSERT(!t->rx_lent);
 	if (base > 0) {
@@ -325,9 +340,7 @@ void vx__tls_rx_commit(struct vx__tls *t, uint32_t n)
 
 uint32_t vx__tls_rx_room(const struct vx__tls *t)
 {
-	uint32_t base = t->pt_len > 0 ? t->pt_off : t->rx_off;
-
-	return t->rx_lent ? 0 : t->rx_cap - (t->rx_off + t->rx_len - base);
+	return t->rx_lent ? 0 : t->rx_cap - (t->rx_off + t->rx_len - tls_rx_shift(t));
 }
 
 const uint8_t *vx__tls_rx_data(const struct vx__tls *t, uint32_t *len)
