@@ -151,8 +151,9 @@ static void fuzz_records(const uint8_t *wire, size_t size, const uint8_t *plain,
 /*
  * Records the input describes (4 bytes each: inner type, padding, length / 67, a byte to flip
  * when its top bit is set; then content), sealed with the key the engine opens with, then fed.
- * The records end after the first that is not clean application data (another type, or a
- * flipped byte): every byte handed out must be the content sealed before it.
+ * The records end after the first that is not clean application data (its inner plaintext
+ * says another type, or a byte was flipped): every byte handed out must be the content sealed
+ * before it.
  */
 static void fuzz_sealed(const uint8_t *data, size_t size)
 {
@@ -183,10 +184,13 @@ static void fuzz_sealed(const uint8_t *data, size_t size)
 		if (flip & 0x80)
 			wire[wlen + (flip & 0x7fu) % (size_t)n] ^= 1;
 		wlen += (size_t)n;
-		if ((flip & 0x80) || type != VX__TLSREC_APP)
+		/* What RFC 8446 5.4 makes of it: the last non-zero byte is the type. */
+		for (n = (int)(len + 1 + pad); n > 0 && inner[n - 1] == 0; n--)
+			;
+		if ((flip & 0x80) || n == 0 || inner[n - 1] != VX__TLSREC_APP)
 			break;
-		memcpy(plain + plen, inner, len);
-		plen += len;
+		memcpy(plain + plen, inner, (size_t)n - 1);
+		plen += (size_t)n - 1;
 	}
 	vx__tlsrec_key_wipe(&k);
 	fuzz_records(wire, wlen, plain, plen, size > 0 && data[0] & 8);
