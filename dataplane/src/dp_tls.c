@@ -301,24 +301,31 @@ void vx__tls_free(struct vx__tls *t)
 }
 
 /*
- * How far the next receive moves the bytes kept (the ciphertext not read yet, and before it a
- * record opened in place) to the front: not at all while the room behind them still takes a
- * quarter of the buffer (and a record), so the part of a record a receive ends with is moved
- * once every few receives, not after each.
+ * How far a receive moves the bytes kept (the ciphertext not read yet, and before it a record
+ * opened in place) to the front of the buffer. Nothing kept: all the way (free). Enough room
+ * behind them (a quarter of the buffer, and a record): not at all. Else the part of a record
+ * a receive ended with (two records at most) is moved, but never many records not read yet:
+ * the receive takes the room behind them, or waits until they are read (unless @must: a
+ * receive asked with a full buffer, which the owners never do).
  */
-static uint32_t tls_rx_shift(const struct vx__tls *t)
+static uint32_t tls_rx_shift(const struct vx__tls *t, bool must)
 {
 	uint32_t base = t->pt_len > 0 ? t->pt_off : t->rx_off;
+	uint32_t kept = t->rx_off + t->rx_len - base;
 	uint32_t tail = t->rx_cap - t->rx_off - t->rx_len;
 
-	if (base == t->rx_off + t->rx_len)
-		return base; /* nothing kept: free */
-	return tail >= VX_MAX(t->rx_cap / 4, VX__TLS_RECORD) ? 0 : base;
+	if (kept == 0)
+		return base;
+	if (tail >= VX_MAX(t->rx_cap / 4, VX__TLS_RECORD))
+		return 0;
+	if (kept <= 2 * VX__TLS_RECORD)
+		return base;
+	return must && tail == 0 ? base : 0;
 }
 
 uint8_t *vx__tls_rx_space(struct vx__tls *t, uint32_t *room)
 {
-	uint32_t base = tls_rx_shift(t);
+	uint32_t base = tls_rx_shift(t, true);
 
 	VX_ASSERT(!t->rx_lent);
 	if (base > 0) {
@@ -340,7 +347,7 @@ void vx__tls_rx_commit(struct vx__tls *t, uint32_t n)
 
 uint32_t vx__tls_rx_room(const struct vx__tls *t)
 {
-	return t->rx_lent ? 0 : t->rx_cap - (t->rx_off + t->rx_len - tls_rx_shift(t));
+	return t->rx_lent ? 0 : t->rx_cap - (t->rx_off + t->rx_len - tls_rx_shift(t, false));
 }
 
 const uint8_t *vx__tls_rx_data(const struct vx__tls *t, uint32_t *len)

@@ -50,7 +50,7 @@ void vx__tls_free(struct vx__tls *t);
 uint8_t *vx__tls_rx_space(struct vx__tls *t, uint32_t *room);
 /* @n bytes arrived in the space (0 when the receive failed: ends the loan). */
 void vx__tls_rx_commit(struct vx__tls *t, uint32_t n);
-/* Room a receive would get now (no receive lent). */
+/* Room a receive would get now (no receive lent): small while many records wait to be read. */
 uint32_t vx__tls_rx_room(const struct vx__tls *t);
 /* The received ciphertext OpenSSL has not read yet (@len bytes; before the handshake began:
  * the connection's first bytes). */
