@@ -52,10 +52,10 @@ uint8_t *vx__tls_rx_space(struct vx__tls *t, uint32_t *room);
 void vx__tls_rx_commit(struct vx__tls *t, uint32_t n);
 /* Room a receive would get now (no receive lent): small while many records wait to be read. */
 uint32_t vx__tls_rx_room(const struct vx__tls *t);
-/* The received ciphertext OpenSSL has not read yet (@len bytes; before the handshake began:
+/* The received ciphertext not read yet (@len bytes; before the handshake began:
  * the connection's first bytes). */
 const uint8_t *vx__tls_rx_data(const struct vx__tls *t, uint32_t *len);
-/* Received bytes OpenSSL has not turned into plaintext yet (read them before receiving). */
+/* Received bytes not turned into plaintext yet (read them before receiving). */
 bool vx__tls_rx_buffered(const struct vx__tls *t);
 
 /* Ciphertext to send (NULL when none); lent until vx__tls_tx_consume(). */
