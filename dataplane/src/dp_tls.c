@@ -58,6 +58,8 @@ struct vx__tls {
 
 static BIO_METHOD *tls_bio_method;
 static pthread_once_t tls_bio_once = PTHREAD_ONCE_INIT;
+/* Our SSL ex_data slot: the engine of an SSL (NULL for any other user of the same context). */
+static int tls_ex_index = -1;
 
 static int tls_bio_write(BIO *b, const char *data, size_t len, size_t *written)
 {
@@ -134,6 +136,11 @@ static void tls_bio_init_method(void)
 		BIO_meth_free(m);
 		m = NULL;
 	}
+	tls_ex_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	if (tls_ex_index < 0) {
+		BIO_meth_free(m);
+		m = NULL;
+	}
 	tls_bio_method = m;
 }
 
@@ -174,7 +181,7 @@ static void tls_keylog(const SSL *ssl, const char *line)
 {
 	static const char *const names[2] = { "CLIENT_TRAFFIC_SECRET_0 ",
 					      "SERVER_TRAFFIC_SECRET_0 " };
-	struct vx__tls *t = SSL_get_app_data(ssl);
+	struct vx__tls *t = tls_ex_index >= 0 ? SSL_get_ex_data(ssl, tls_ex_index) : NULL;
 	const char *p;
 	size_t n = 0;
 	int i;
@@ -268,7 +275,17 @@ int vx__tls_new(struct vx__tls **out, SSL_CTX *ctx, bool server, uint32_t rx_cap
 	}
 	BIO_set_data(bio, t);
 	SSL_set_bio(t->ssl, bio, bio);
-	SSL_set_app_data(t->ssl, t);
+	/*
+	 * The secrets come through the context's key log callback: set once per context (the
+	 * same value every time); SSLs of the context that are not ours have no engine and are
+	 * ignored.
+	 */
+	if (!SSL_set_ex_data(t->ssl, tls_ex_index, t)) {
+		SSL_free(t->ssl);
+		vx_free(t);
+		ERR_clear_error();
+		return -ENOMEM;
+	}
 	if (SSL_CTX_get_keylog_callback(ctx) != tls_keylog)
 		SSL_CTX_set_keylog_callback(ctx, tls_keylog);
 	/* Held to the cluster's rules whatever the context says. */

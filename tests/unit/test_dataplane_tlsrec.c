@@ -414,6 +414,46 @@ static void test_known_secrets_and_tampering(void **state)
 	pair_free(&p);
 }
 
+/*
+ * The engine's key log callback sits on its context: another SSL of that context (the
+ * daemon's client context also serves the control channel) handshakes as before, and its
+ * app data is none of the engine's business.
+ */
+static void test_other_ssls_of_the_context(void **state)
+{
+	uint8_t sentinel[256];
+	struct vx__tls *t;
+	SSL_CTX *octx = ctx_new();
+	SSL *c = SSL_new(vx_ctx), *s = SSL_new(octx);
+	BIO *bc, *bs;
+	int rc = 0, rs = 0;
+
+	(void)state;
+	assert_int_equal(vx__tls_new(&t, vx_ctx, false, VX__TLS_FX_RX, VX__TLS_FX_TX), 0);
+	assert_true(SSL_CTX_get_keylog_callback(vx_ctx) != NULL);
+	assert_true(c && s && BIO_new_bio_pair(&bc, 0, &bs, 0) == 1);
+	SSL_set_bio(c, bc, bc);
+	SSL_set_bio(s, bs, bs);
+	SSL_set_connect_state(c);
+	SSL_set_accept_state(s);
+	memset(sentinel, 0x5a, sizeof(sentinel));
+	SSL_set_app_data(c, sentinel);
+	for (int i = 0; i < 20 && (rc != 1 || rs != 1); i++) {
+		if (rc != 1)
+			rc = SSL_do_handshake(c);
+		if (rs != 1)
+			rs = SSL_do_handshake(s);
+	}
+	assert_int_equal(rc, 1);
+	assert_int_equal(rs, 1);
+	for (size_t i = 0; i < sizeof(sentinel); i++)
+		assert_int_equal(sentinel[i], 0x5a);
+	SSL_free(c);
+	SSL_free(s);
+	SSL_CTX_free(octx);
+	vx__tls_free(t);
+}
+
 static void test_parsers(void **state)
 {
 	const char *what;
@@ -480,6 +520,7 @@ int main(void)
 		cmocka_unit_test(test_small_reads),
 		cmocka_unit_test(test_key_update_ends),
 		cmocka_unit_test(test_known_secrets_and_tampering),
+		cmocka_unit_test(test_other_ssls_of_the_context),
 		cmocka_unit_test(test_parsers),
 		cmocka_unit_test(test_record_limit),
 	};
