@@ -48,6 +48,7 @@ if(TARGET vx_dataplane)
 	add_library(vx_upload_sim STATIC ${CMAKE_SOURCE_DIR}/dataplane/src/upload.c
 		${CMAKE_SOURCE_DIR}/dataplane/src/file_task.c
 		${CMAKE_SOURCE_DIR}/dataplane/src/dp_tls.c
+		${CMAKE_SOURCE_DIR}/dataplane/src/dp_tlsrec.c
 		${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fake_loop.c)
 	target_compile_options(vx_upload_sim PRIVATE ${VX_WARNINGS})
 	target_include_directories(vx_upload_sim PUBLIC ${CMAKE_SOURCE_DIR}/dataplane/include
@@ -72,6 +73,18 @@ if(TARGET vx_dataplane)
 	target_include_directories(test_dataplane_pick PRIVATE ${CMAKE_SOURCE_DIR}/dataplane/src)
 endif()
 if(TARGET vx_dataplane)
+	# The data plane's own TLS 1.3 records against plain OpenSSL, in memory (dp_tlsrec.h).
+	# A throwaway self-signed identity, made in memory, for it and the fuzz target below.
+	add_library(vx_test_selfsigned STATIC ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/tls_selfsigned.c)
+	target_compile_options(vx_test_selfsigned PRIVATE ${VX_WARNINGS})
+	target_include_directories(vx_test_selfsigned PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/fuzz)
+	target_link_libraries(vx_test_selfsigned PUBLIC vx_common PkgConfig::OPENSSL)
+	vx_add_test(test_dataplane_tlsrec
+		SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_dataplane_tlsrec.c
+		LIBS vx_dataplane vx_test_selfsigned PkgConfig::OPENSSL LABEL unit TIMEOUT 60)
+	target_include_directories(test_dataplane_tlsrec PRIVATE ${CMAKE_SOURCE_DIR}/dataplane/src)
+endif()
+if(TARGET vx_dataplane)
 	# TLS on the data plane; certificates from tests/integration/tls_certs.sh (openssl CLI).
 	vx_add_test(dataplane_tls
 		SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integration/dataplane_tls.c
@@ -82,7 +95,7 @@ endif()
 if(TARGET vx_dataplane)
 	# The TLS identity parser and the engine's record feeding (dp_tls.h, private).
 	vx_add_fuzz(dp_tls SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_dp_tls.c
-		LIBS vx_dataplane PkgConfig::OPENSSL)
+		LIBS vx_dataplane vx_test_selfsigned PkgConfig::OPENSSL)
 	target_include_directories(replay_dp_tls PRIVATE ${CMAKE_SOURCE_DIR}/dataplane/src)
 	if(TARGET fuzz_dp_tls)
 		target_include_directories(fuzz_dp_tls PRIVATE ${CMAKE_SOURCE_DIR}/dataplane/src)

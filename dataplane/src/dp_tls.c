@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dp_tls.c: the data plane's TLS engine (dp_tls.h) and the certificate helpers of
- * vx_dp_tls.h. OpenSSL does the records and the handshake; its BIO is ours: reads come from
- * the receive buffer the ring fills, writes go to the send buffer the ring drains, so the only
- * copies are OpenSSL's own (ciphertext into its record buffer, plaintext out of it).
+ * vx_dp_tls.h. OpenSSL does the handshake through a BIO of ours (reads come from the receive
+ * buffer the ring fills, writes go to the send buffer the ring drains). Once it is done the
+ * engine takes the application traffic secrets (OpenSSL's key log callback: OpenSSL 3.0 has no
+ * other way to them) and does the records itself (dp_tlsrec.h): sealed from the caller's bytes
+ * straight into the send buffer, opened from the receive buffer straight into the caller's,
+ * so no byte is copied in user space besides what AES-GCM reads and writes.
  */
 #include "dp_tls.h"
 
@@ -17,8 +20,10 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "dp_tlsrec.h"
 #include "vx_alloc.h"
 #include "vx_assert.h"
+#include "vx_hex.h"
 #include "vx_log.h"
 #include "vx_metrics.h"
 
@@ -26,9 +31,18 @@ struct vx__tls {
 	SSL *ssl;
 	bool server;
 	bool done;
-	bool rx_lent; /* the kernel may be writing at rx + rx_off + rx_len */
-	bool tx_lent; /* the kernel may be reading tx + tx_off */
-	int peer_err; /* 0, or -EPERM: the verified certificate names no vx identity */
+	bool rx_lent;	    /* the kernel may be writing at rx + rx_off + rx_len */
+	bool tx_lent;	    /* the kernel may be reading tx + tx_off */
+	int peer_err;	    /* 0, or -EPERM: the verified certificate names no vx identity */
+	int rec_err;	    /* after the switch: 0, or what every read and write returns now */
+	bool eof;	    /* the peer's close_notify was read */
+	uint8_t secret_got; /* bit 0: the client's traffic secret logged, bit 1: the server's */
+	uint8_t secret_len;
+	uint8_t secret[2][VX__TLSREC_SECRET_MAX]; /* client's, server's: wiped at the switch */
+	struct vx__tlsrec_key rk;		  /* the peer's records (after the switch) */
+	struct vx__tlsrec_key wk;		  /* ours */
+	uint32_t pt_off; /* a record opened in place that the reader has not taken all of */
+	uint32_t pt_len;
 	struct vx_tls_id peer;
 	uint32_t rx_off;
 	uint32_t rx_len;
@@ -44,6 +58,8 @@ struct vx__tls {
 
 static BIO_METHOD *tls_bio_method;
 static pthread_once_t tls_bio_once = PTHREAD_ONCE_INIT;
+/* Our SSL ex_data slot: the engine of an SSL (NULL for any other user of the same context). */
+static int tls_ex_index = -1;
 
 static int tls_bio_write(BIO *b, const char *data, size_t len, size_t *written)
 {
@@ -120,6 +136,11 @@ static void tls_bio_init_method(void)
 		BIO_meth_free(m);
 		m = NULL;
 	}
+	tls_ex_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	if (tls_ex_index < 0) {
+		BIO_meth_free(m);
+		m = NULL;
+	}
 	tls_bio_method = m;
 }
 
@@ -148,6 +169,78 @@ static int tls_fail(struct vx__tls *t, int r, const char *what)
 		return 0;
 	tls_log_errors(what);
 	return -EPROTO;
+}
+
+/* ---- the traffic secrets ---------------------------------------------------------------- */
+
+/*
+ * OpenSSL's key log line "CLIENT_TRAFFIC_SECRET_0 <client random> <secret>" (or SERVER_):
+ * the application traffic secrets, kept until the switch and never logged.
+ */
+static void tls_keylog(const SSL *ssl, const char *line)
+{
+	static const char *const names[2] = { "CLIENT_TRAFFIC_SECRET_0 ",
+					      "SERVER_TRAFFIC_SECRET_0 " };
+	struct vx__tls *t = tls_ex_index >= 0 ? SSL_get_ex_data(ssl, tls_ex_index) : NULL;
+	const char *p;
+	size_t n = 0;
+	int i;
+
+	if (!t)
+		return;
+	for (i = 0; i < 2; i++)
+		if (strncmp(line, names[i], strlen(names[i])) == 0)
+			break;
+	p = i < 2 ? strchr(line + strlen(names[i]), ' ') : NULL;
+	n = p ? strlen(p + 1) : 0; /* hex digits */
+	if ((n != 64 && n != 96) || (t->secret_len && t->secret_len != n / 2) ||
+	    vx_hex_decode(p + 1, n, t->secret[i], n / 2)) {
+		OPENSSL_cleanse(t->secret[i], sizeof(t->secret[i]));
+		return; /* not a line we understand: the switch fails and says so */
+	}
+	t->secret_len = (uint8_t)(n / 2);
+	t->secret_got |= (uint8_t)(1u << i);
+}
+
+/* The end of a record connection: every read and write returns @err from now on. */
+static void tls_rec_fail(struct vx__tls *t, int err, const char *what)
+{
+	if (!t->rec_err)
+		vx_info("tls: %s: the connection ends", what);
+	t->rec_err = err;
+}
+
+int vx__tls_use_keys(struct vx__tls *t, uint16_t suite, const uint8_t *rx_secret,
+		     const uint8_t *tx_secret, size_t secret_len)
+{
+	int r = vx__tlsrec_key_init(&t->rk, suite, rx_secret, secret_len, false);
+
+	if (r == 0)
+		r = vx__tlsrec_key_init(&t->wk, suite, tx_secret, secret_len, true);
+	if (r) {
+		vx__tlsrec_key_wipe(&t->rk);
+		return r;
+	}
+	t->done = true;
+	return 0;
+}
+
+/* After OpenSSL's handshake: the records are ours from here on. */
+static int tls_switch(struct vx__tls *t)
+{
+	const SSL_CIPHER *c = SSL_get_current_cipher(t->ssl);
+	int r = -EPROTO;
+
+	if (t->secret_got != 3 || !c)
+		vx_debug("tls: no application traffic secrets from OpenSSL");
+	else if (SSL_has_pending(t->ssl))
+		vx_debug("tls: OpenSSL holds bytes past the handshake");
+	else
+		r = vx__tls_use_keys(t, SSL_CIPHER_get_protocol_id(c), t->secret[t->server ? 0 : 1],
+				     t->secret[t->server ? 1 : 0], t->secret_len);
+	OPENSSL_cleanse(t->secret, sizeof(t->secret));
+	t->secret_got = 0;
+	return r;
 }
 
 /* ---- the engine ------------------------------------------------------------------------- */
@@ -182,13 +275,29 @@ int vx__tls_new(struct vx__tls **out, SSL_CTX *ctx, bool server, uint32_t rx_cap
 	}
 	BIO_set_data(bio, t);
 	SSL_set_bio(t->ssl, bio, bio);
+	/*
+	 * The secrets come through the context's key log callback: set once per context (the
+	 * same value every time); SSLs of the context that are not ours have no engine and are
+	 * ignored.
+	 */
+	if (!SSL_set_ex_data(t->ssl, tls_ex_index, t)) {
+		SSL_free(t->ssl);
+		vx_free(t);
+		ERR_clear_error();
+		return -ENOMEM;
+	}
+	if (SSL_CTX_get_keylog_callback(ctx) != tls_keylog)
+		SSL_CTX_set_keylog_callback(ctx, tls_keylog);
 	/* Held to the cluster's rules whatever the context says. */
 	SSL_set_min_proto_version(t->ssl, TLS1_3_VERSION);
 	SSL_set_verify(t->ssl, SSL_VERIFY_PEER | (server ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
 		       SSL_get_verify_callback(t->ssl));
-	SSL_set_mode(t->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_set_mode(t->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+				     SSL_MODE_RELEASE_BUFFERS);
+	/* No tickets, no resumption: nothing after the handshake but application data. */
+	SSL_set_options(t->ssl, SSL_OP_NO_TICKET);
+	SSL_set_num_tickets(t->ssl, 0);
 	if (server) {
-		SSL_set_num_tickets(t->ssl, 0);
 		SSL_set_accept_state(t->ssl);
 	} else {
 		SSL_set_connect_state(t->ssl);
@@ -202,19 +311,48 @@ void vx__tls_free(struct vx__tls *t)
 	if (!t)
 		return;
 	SSL_free(t->ssl); /* frees the BIO */
+	vx__tlsrec_key_wipe(&t->rk);
+	vx__tlsrec_key_wipe(&t->wk);
+	OPENSSL_cleanse(t->secret, sizeof(t->secret));
 	vx_free(t);
+}
+
+/*
+ * How far a receive moves the bytes kept (the ciphertext not read yet, and before it a record
+ * opened in place) to the front of the buffer. Nothing kept: all the way (free). Enough room
+ * behind them (a quarter of the buffer, and a record): not at all. Else the part of a record
+ * a receive ended with (two records at most) is moved, but never many records not read yet:
+ * the receive takes the room behind them, or waits until they are read (unless @must: a
+ * receive asked with a full buffer, which the owners never do).
+ */
+static uint32_t tls_rx_shift(const struct vx__tls *t, bool must)
+{
+	uint32_t base = t->pt_len > 0 ? t->pt_off : t->rx_off;
+	uint32_t kept = t->rx_off + t->rx_len - base;
+	uint32_t tail = t->rx_cap - t->rx_off - t->rx_len;
+
+	if (kept == 0)
+		return base;
+	if (tail >= VX_MAX(t->rx_cap / 4, VX__TLS_RECORD))
+		return 0;
+	if (kept <= 2 * VX__TLS_RECORD)
+		return base;
+	return must && tail == 0 ? base : 0;
 }
 
 uint8_t *vx__tls_rx_space(struct vx__tls *t, uint32_t *room)
 {
+	uint32_t base = tls_rx_shift(t, true);
+
 	VX_ASSERT(!t->rx_lent);
-	if (t->rx_off > 0) {
-		memmove(t->rx, t->rx + t->rx_off, t->rx_len);
-		t->rx_off = 0;
+	if (base > 0) {
+		memmove(t->rx, t->rx + base, t->rx_off + t->rx_len - base);
+		t->pt_off -= t->pt_len > 0 ? base : 0;
+		t->rx_off -= base;
 	}
-	*room = (uint32_t)t->rx_cap - t->rx_len;
+	*room = t->rx_cap - t->rx_off - t->rx_len;
 	t->rx_lent = *room > 0;
-	return t->rx + t->rx_len;
+	return t->rx + t->rx_off + t->rx_len;
 }
 
 void vx__tls_rx_commit(struct vx__tls *t, uint32_t n)
@@ -226,7 +364,7 @@ void vx__tls_rx_commit(struct vx__tls *t, uint32_t n)
 
 uint32_t vx__tls_rx_room(const struct vx__tls *t)
 {
-	return t->rx_lent ? 0 : t->rx_cap - t->rx_len;
+	return t->rx_lent ? 0 : t->rx_cap - (t->rx_off + t->rx_len - tls_rx_shift(t, false));
 }
 
 const uint8_t *vx__tls_rx_data(const struct vx__tls *t, uint32_t *len)
@@ -237,7 +375,7 @@ const uint8_t *vx__tls_rx_data(const struct vx__tls *t, uint32_t *len)
 
 bool vx__tls_rx_buffered(const struct vx__tls *t)
 {
-	return t->rx_len > 0 || (t->done && SSL_pending(t->ssl) > 0);
+	return t->rx_len > 0 || t->pt_len > 0;
 }
 
 const uint8_t *vx__tls_tx_data(struct vx__tls *t, uint32_t *len)
@@ -304,8 +442,7 @@ int vx__tls_handshake(struct vx__tls *t)
 			vx_debug("tls: peer certificate is not a vx identity: %s", why);
 		vx_metric_inc(&vx_m_tls_handshakes, t->peer_err ? VX_M_TLS_REFUSED : VX_M_TLS_OK);
 	}
-	t->done = true;
-	return 1;
+	return tls_switch(t) ? -EPROTO : 1;
 }
 
 bool vx__tls_done(const struct vx__tls *t)
@@ -324,39 +461,132 @@ int vx__tls_peer(const struct vx__tls *t, const struct vx_tls_id **out)
 	return t->done ? t->peer_err : -EAGAIN;
 }
 
+/* One record at rx_off opened, to @dst when it fits (@room), else in place and held. */
+static size_t tls_read_record(struct vx__tls *t, uint8_t *dst, size_t room)
+{
+	uint8_t *rec = t->rx + t->rx_off;
+	uint32_t body;
+	bool direct;
+	const char *what;
+	uint8_t *out, type;
+	size_t len;
+	int r = vx__tlsrec_header(rec, t->rx_len, &body);
+
+	if (r == -EAGAIN || (r == 0 && t->rx_len < VX__TLSREC_HDR + body))
+		return 0;
+	if (r) {
+		tls_rec_fail(t, -EPROTO, "a record header that is no TLS 1.3 application data");
+		return 0;
+	}
+	direct = room >= body - VX__TLSREC_TAG;
+	out = direct ? dst : rec + VX__TLSREC_HDR;
+	r = vx__tlsrec_open(&t->rk, rec, body, out);
+	t->rx_off += VX__TLSREC_HDR + body;
+	t->rx_len -= VX__TLSREC_HDR + body;
+	if (r) {
+		tls_rec_fail(t, -EPROTO,
+			     r == -EBADMSG ? "a record that fails authentication"
+					   : "the record limit of the peer's key");
+		return 0;
+	}
+	if (vx__tlsrec_inner(out, body - VX__TLSREC_TAG, &type, &len)) {
+		tls_rec_fail(t, -EPROTO, "a record with no content type");
+		return 0;
+	}
+	switch (type) {
+	case VX__TLSREC_APP:
+		if (direct)
+			return len;
+		t->pt_off = (uint32_t)(out - t->rx);
+		t->pt_len = (uint32_t)len;
+		return 0;
+	case VX__TLSREC_ALERT:
+		if (len == 2 && out[1] == 0)
+			t->eof = true; /* close_notify */
+		else
+			tls_rec_fail(t, -EPROTO,
+				     len == 2 ? "an alert from the peer" : "a bad alert");
+		if (len == 2 && out[1] != 0)
+			vx_debug("tls: the peer's alert: %u", out[1]);
+		return 0;
+	case VX__TLSREC_HANDSHAKE:
+		if (vx__tlsrec_post_handshake(out, len, !t->server, &what))
+			tls_rec_fail(t, -EPROTO, what);
+		return 0;
+	default:
+		tls_rec_fail(t, -EPROTO, "a record of an unknown content type");
+		return 0;
+	}
+}
+
 ssize_t vx__tls_read(struct vx__tls *t, void *buf, size_t len)
 {
-	size_t n = 0;
-	int r;
+	uint8_t *dst = buf;
+	size_t got = 0;
 
 	VX_ASSERT(t->done);
-	if (ERR_peek_error())
-		ERR_clear_error(); /* SSL_get_error() needs an empty queue; peeking is cheaper */
-	r = SSL_read_ex(t->ssl, buf, len, &n);
-	if (r == 1)
-		return (ssize_t)n;
-	return tls_fail(t, r, "read");
+	while (got < len) {
+		if (t->pt_len > 0) {
+			size_t n = VX_MIN((size_t)t->pt_len, len - got);
+
+			memcpy(dst + got, t->rx + t->pt_off, n);
+			t->pt_off += (uint32_t)n;
+			t->pt_len -= (uint32_t)n;
+			got += n;
+			continue;
+		}
+		if (t->rec_err || t->eof || t->rx_len < VX__TLSREC_HDR)
+			break;
+		{
+			uint32_t before = t->rx_len;
+
+			got += tls_read_record(t, dst + got, len - got);
+			if (t->rx_len == before)
+				break; /* a record not all here yet */
+		}
+	}
+	if (t->rx_len == 0 && t->pt_len == 0 && !t->rx_lent)
+		t->rx_off = 0;
+	if (got > 0)
+		return (ssize_t)got;
+	return t->rec_err ? t->rec_err : t->eof ? 0 : -EAGAIN;
 }
 
 ssize_t vx__tls_write(struct vx__tls *t, const void *buf, size_t len)
 {
-	size_t room = t->tx_cap - t->tx_len - (t->tx_lent ? t->tx_off : 0);
-	size_t n = 0;
-	int r;
+	const uint8_t *src = buf;
+	size_t taken = 0;
 
 	VX_ASSERT(t->done);
-	/* Only as much as fits with its record overhead: a record never waits half-written. */
-	if (room < 1024)
-		return -EAGAIN;
-	room -= (room / 16384 + 1) * 64;
-	len = len < room ? len : room;
-	if (ERR_peek_error())
-		ERR_clear_error();
-	r = SSL_write_ex(t->ssl, buf, len, &n);
-	if (r == 1)
-		return (ssize_t)n;
-	r = tls_fail(t, r, "write");
-	return r == 0 ? -EPROTO : r;
+	if (t->rec_err)
+		return t->rec_err;
+	if (!t->tx_lent && t->tx_off > 0) {
+		memmove(t->tx, t->tx + t->tx_off, t->tx_len);
+		t->tx_off = 0;
+	}
+	/* Whole records only, each straight from @buf: a record never waits half-written. */
+	while (taken < len) {
+		size_t room = t->tx_cap - t->tx_off - t->tx_len;
+		size_t n = VX_MIN(len - taken, (size_t)VX__TLSREC_MAX_PLAIN);
+		int r;
+
+		if (room < n + VX__TLSREC_OVERHEAD) {
+			if (room < 1024u + VX__TLSREC_OVERHEAD)
+				break;
+			n = room - VX__TLSREC_OVERHEAD;
+		}
+		r = vx__tlsrec_seal(&t->wk, t->tx + t->tx_off + t->tx_len, src + taken, n,
+				    VX__TLSREC_APP);
+		if (r < 0) {
+			tls_rec_fail(t, -EPROTO, "the record limit of our key");
+			break;
+		}
+		t->tx_len += (uint32_t)r;
+		taken += n;
+	}
+	if (taken > 0)
+		return (ssize_t)taken;
+	return t->rec_err ? t->rec_err : -EAGAIN;
 }
 
 /* ---- certificates ----------------------------------------------------------------------- */

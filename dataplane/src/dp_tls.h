@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dp_tls.h: one TLS connection of the data plane as a byte engine, private to dataplane/.
- * OpenSSL reads records from, and writes records to, two buffers of ours (a custom memory
- * BIO): the owner receives ciphertext with io_uring straight into rx space and sends the
- * ciphertext straight from tx data, so no byte is copied between a BIO and the ring. Nothing
+ * OpenSSL does the handshake over two buffers of ours (a custom memory BIO); the application
+ * records are then sealed and opened by dp_tlsrec.h over the same buffers: the owner receives
+ * ciphertext with io_uring straight into rx space and sends it straight from tx data, and a
+ * record is encrypted from the caller's bytes into tx and decrypted from rx into the caller's
+ * buffer, with no copy in between. Nothing
  * here touches a socket or the ring; the upload server and the fetcher drive it from their
  * completions. A buffer region lent to the kernel (rx_space .. rx_commit, tx_data ..
  * tx_consume) is never moved meanwhile.
@@ -48,12 +50,12 @@ void vx__tls_free(struct vx__tls *t);
 uint8_t *vx__tls_rx_space(struct vx__tls *t, uint32_t *room);
 /* @n bytes arrived in the space (0 when the receive failed: ends the loan). */
 void vx__tls_rx_commit(struct vx__tls *t, uint32_t n);
-/* Room a receive would get now (no receive lent). */
+/* Room a receive would get now (no receive lent): small while many records wait to be read. */
 uint32_t vx__tls_rx_room(const struct vx__tls *t);
-/* The received ciphertext OpenSSL has not read yet (@len bytes; before the handshake began:
+/* The received ciphertext not read yet (@len bytes; before the handshake began:
  * the connection's first bytes). */
 const uint8_t *vx__tls_rx_data(const struct vx__tls *t, uint32_t *len);
-/* Received bytes OpenSSL has not turned into plaintext yet (read them before receiving). */
+/* Received bytes not turned into plaintext yet (read them before receiving). */
 bool vx__tls_rx_buffered(const struct vx__tls *t);
 
 /* Ciphertext to send (NULL when none); lent until vx__tls_tx_consume(). */
@@ -77,8 +79,19 @@ int vx__tls_recheck(const struct vx__tls *t, struct ssl_ctx_st *ctx);
 int vx__tls_peer(const struct vx__tls *t, const struct vx_tls_id **out);
 
 /*
+ * vx__tls_use_keys() - the records from now on with the application traffic secrets (@rx_secret
+ * the peer's, @tx_secret ours, @secret_len bytes each) of TLS 1.3 cipher suite @suite. The
+ * handshake's end calls it with what OpenSSL derived; the tests and the fuzz target call it
+ * to get an engine in that state with secrets they know. Returns 0, -EINVAL or -ENOMEM.
+ */
+VX_MUST_CHECK int vx__tls_use_keys(struct vx__tls *t, uint16_t suite, const uint8_t *rx_secret,
+				   const uint8_t *tx_secret, size_t secret_len);
+
+/*
  * vx__tls_read() - plaintext into @buf. Returns bytes (> 0), 0 at the peer's close_notify,
- * -EAGAIN when more ciphertext is needed, or -EPROTO (a bad record, an alert).
+ * -EAGAIN when more ciphertext is needed, or -EPROTO (a bad record, an alert, a KeyUpdate or any
+ * other handshake message but a ticket to a client, the record limit): the connection is over,
+ * and nothing of a record that failed was handed out.
  */
 ssize_t vx__tls_read(struct vx__tls *t, void *buf, size_t len);
 /*

@@ -1667,7 +1667,7 @@ static void fx_tls_on_work(struct vx_loop *loop, struct vx_loop_work *work)
 
 /*
  * The seam's receive: with nothing buffered the ring receives ciphertext at once; plaintext
- * OpenSSL already holds is handed over after this drain (never inside the call).
+ * the engine already holds is handed over after this drain (never inside the call).
  */
 static void tls_recv(void *ctx, struct vx_fx_conn *c, uint8_t *dst, size_t len)
 {

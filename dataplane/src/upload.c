@@ -223,7 +223,7 @@ struct vx_up_conn {
 	uint32_t tls_plain;	      /* plaintext bytes the armed send completes */
 	uint8_t tls_send;	      /* enum vx_up_tls_send */
 	uint64_t tls_start_ms;	      /* accepted: the handshake must end within header_timeout */
-	struct vx_loop_work tls_work; /* reads plaintext OpenSSL already holds (no recv needed) */
+	struct vx_loop_work tls_work; /* reads plaintext the engine holds (no recv needed) */
 	uint8_t *tls_bounce;	      /* body bytes read for a piece with no mapping */
 };
 
@@ -1387,7 +1387,7 @@ static int up_tls_sent(struct vx_up_conn *c)
 	return 0;
 }
 
-/* Moves plaintext OpenSSL holds into rx[]. Returns bytes, or -1 (bad record, peer closed). */
+/* Moves plaintext the engine holds into rx[]. Returns bytes, or -1 (bad record, peer closed). */
 static int up_tls_pull(struct vx_up_conn *c)
 {
 	uint32_t total = 0;
@@ -1447,7 +1447,7 @@ static int up_tls_rx(struct vx_up_conn *c)
 	return up_tls_pull(c);
 }
 
-/* Deferred: plaintext OpenSSL held beyond rx[] goes through as if just received. */
+/* Deferred: plaintext the engine held beyond rx[] goes through as if just received. */
 static void up_tls_on_work(struct vx_loop *loop, struct vx_loop_work *work)
 {
 	struct vx_up_conn *c = vx_container_of(work, struct vx_up_conn, tls_work);
@@ -1488,7 +1488,7 @@ static void up_arm_recv(struct vx_up_conn *c)
 	if (c->rx_len >= VX_UP_RX_MAX)
 		return;
 	if (c->tls && vx__tls_done(c->tls) && vx__tls_rx_buffered(c->tls)) {
-		/* OpenSSL holds more than rx[] took: read it after this drain, no recv. */
+		/* The engine holds more than rx[] took: read it after this drain, no recv. */
 		vx_loop_defer(up->loop, &c->tls_work);
 		return;
 	}

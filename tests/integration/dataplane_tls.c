@@ -29,6 +29,7 @@
 #include <openssl/ssl.h>
 
 #include "dataplane_harness.h"
+#include "vx_compiler.h"
 #include "vx_dp_tls.h"
 #include "vx_err.h"
 #include "vx_fetcher.h"
@@ -287,6 +288,22 @@ static void test_tls__transfers_are_byte_exact_at_piece_boundaries(void **state)
  * answer's first read (> 0: served), or <= 0 when the server refused us. Every wait is
  * bounded by the socket timeouts (5 s).
  */
+/* A DownloadPiece frame for piece @index of the harness's task. */
+static void ask_frame(uint8_t frame[74], uint32_t index)
+{
+	frame[0] = 1;
+	frame[1] = 0; /* DownloadPiece */
+	frame[2] = 0;
+	frame[3] = 0;
+	frame[4] = 0;
+	frame[5] = 68;
+	memcpy(frame + 6, VX_H_TASK_ID, 64);
+	frame[70] = (uint8_t)(index >> 24);
+	frame[71] = (uint8_t)(index >> 16);
+	frame[72] = (uint8_t)(index >> 8);
+	frame[73] = (uint8_t)index;
+}
+
 static int raw_tls_ask(const struct sockaddr_in *addr, SSL_CTX *ctx)
 {
 	uint8_t frame[74], buf[256];
@@ -296,14 +313,7 @@ static int raw_tls_ask(const struct sockaddr_in *addr, SSL_CTX *ctx)
 	assert_true(fd >= 0);
 	assert_non_null(ssl);
 	SSL_set_fd(ssl, fd);
-	frame[0] = 1;
-	frame[1] = 0; /* DownloadPiece */
-	frame[2] = 0;
-	frame[3] = 0;
-	frame[4] = 0;
-	frame[5] = 68;
-	memcpy(frame + 6, VX_H_TASK_ID, 64);
-	memset(frame + 70, 0, 4);
+	ask_frame(frame, 0);
 	/*
 	 * A signal (EINTR) shows as WANT_READ on a blocking socket: try again, a few times (the
 	 * 5 s receive timeout shows the same way, and must end the wait).
@@ -324,6 +334,23 @@ static int raw_tls_ask(const struct sockaddr_in *addr, SSL_CTX *ctx)
 	return r;
 }
 
+/* Reads exactly @len bytes with SSL_read (0), or fails (-1). */
+static int ssl_read_all(SSL *ssl, uint8_t *buf, size_t len)
+{
+	size_t got = 0;
+	int tries = 0;
+
+	while (got < len) {
+		int n = SSL_read(ssl, buf + got, (int)VX_MIN(len - got, (size_t)INT_MAX));
+
+		if (n > 0)
+			got += (size_t)n;
+		else if (SSL_get_error(ssl, n) != SSL_ERROR_WANT_READ || ++tries > 5)
+			return -1;
+	}
+	return 0;
+}
+
 /* A client context with @name's certificate, or none (@name NULL); verifies the server. */
 static SSL_CTX *client_ctx(const char *name)
 {
@@ -337,6 +364,64 @@ static SSL_CTX *client_ctx(const char *name)
 	assert_int_equal(SSL_CTX_load_verify_locations(ctx, ca, NULL), 1);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	return ctx;
+}
+
+/*
+ * Plain OpenSSL on the other end of the upload server's own record layer (dp_tlsrec.h): a
+ * client of the library's, over a real socket, asks for each piece of 1 MiB (Dragonfly's
+ * framing: one request a connection) and gets it byte exact, its records opened by OpenSSL;
+ * then closes with a close_notify.
+ */
+static void test_tls__a_plain_openssl_client_reads_pieces_byte_exact(void **state)
+{
+	const uint64_t piece = 1u << 20;
+	SSL_CTX *sctx = ctx_for("seed", true), *cctx = ctx_for("peer", false);
+	uint8_t frame[74], hdr[6], meta[4096];
+	uint8_t *got = malloc(piece), *want = malloc(piece);
+	struct vx_h_server srv;
+	struct src s;
+	int sfd;
+
+	(void)state;
+	assert_true(got && want);
+	src_make(&s, 3 * piece, piece);
+	serve(&srv, &s, sctx);
+	sfd = open(s.path, O_RDONLY | O_CLOEXEC);
+	assert_true(sfd >= 0);
+	for (uint32_t i = 0; i < 3; i++) {
+		int fd = vx_h_connect(&srv.addr);
+		SSL *ssl = SSL_new(cctx);
+		uint32_t vlen;
+
+		assert_true(fd >= 0 && ssl);
+		SSL_set_fd(ssl, fd);
+		assert_int_equal(SSL_connect(ssl), 1);
+		assert_int_equal(SSL_version(ssl), TLS1_3_VERSION);
+		ask_frame(frame, 2 - i);
+		assert_int_equal(SSL_write(ssl, frame, sizeof(frame)), (int)sizeof(frame));
+		/* PieceContent: the header, the metadata value, then the body outside the TLV. */
+		assert_int_equal(ssl_read_all(ssl, hdr, sizeof(hdr)), 0);
+		assert_int_equal(hdr[1], 0x01);
+		vlen = (uint32_t)hdr[2] << 24 | (uint32_t)hdr[3] << 16 | (uint32_t)hdr[4] << 8 |
+		       hdr[5];
+		assert_true(vlen <= sizeof(meta));
+		assert_int_equal(ssl_read_all(ssl, meta, vlen), 0);
+		assert_int_equal(ssl_read_all(ssl, got, piece), 0);
+		assert_int_equal(pread(sfd, want, piece, (off_t)((2 - i) * piece)), (ssize_t)piece);
+		assert_memory_equal(got, want, piece);
+		assert_true(SSL_shutdown(ssl) >= 0);
+		SSL_free(ssl);
+		close(fd);
+	}
+	close(sfd);
+	vx_h_server_stop(&srv);
+	assert_int_equal(srv.stats.requests, 3);
+	assert_int_equal(srv.stats.protocol_errors, 0);
+	src_free(&s);
+	free(got);
+	free(want);
+	SSL_CTX_free(sctx);
+	SSL_CTX_free(cctx);
 }
 
 static void test_tls__server_refuses_clients_without_a_good_certificate(void **state)
@@ -553,6 +638,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tls__transfers_are_byte_exact_at_piece_boundaries),
+		cmocka_unit_test(test_tls__a_plain_openssl_client_reads_pieces_byte_exact),
 		cmocka_unit_test(test_tls__server_refuses_clients_without_a_good_certificate),
 		cmocka_unit_test(
 			test_tls__fetcher_refuses_a_parent_naming_another_host_and_falls_back),
