@@ -48,12 +48,13 @@ if(TARGET vx_dataplane)
 	add_library(vx_upload_sim STATIC ${CMAKE_SOURCE_DIR}/dataplane/src/upload.c
 		${CMAKE_SOURCE_DIR}/dataplane/src/file_task.c
 		${CMAKE_SOURCE_DIR}/dataplane/src/dp_tls.c
+		${CMAKE_SOURCE_DIR}/dataplane/src/dp_lz4.c
 		${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fake_loop.c)
 	target_compile_options(vx_upload_sim PRIVATE ${VX_WARNINGS})
 	target_include_directories(vx_upload_sim PUBLIC ${CMAKE_SOURCE_DIR}/dataplane/include
 		${CMAKE_SOURCE_DIR}/dataplane/src ${CMAKE_CURRENT_SOURCE_DIR}/fuzz)
 	target_link_libraries(vx_upload_sim PUBLIC vx_vortex vx_common PkgConfig::URING
-		PkgConfig::OPENSSL)
+		PkgConfig::OPENSSL PkgConfig::LZ4)
 	vx_add_fuzz(upload_conn SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_upload_conn.c
 		LIBS vx_upload_sim)
 endif()
@@ -70,6 +71,13 @@ if(TARGET vx_dataplane)
 		SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_dataplane_pick.c
 		LIBS vx_dataplane LABEL unit TIMEOUT 60)
 	target_include_directories(test_dataplane_pick PRIVATE ${CMAKE_SOURCE_DIR}/dataplane/src)
+endif()
+if(TARGET vx_dataplane)
+	# lz4 piece bodies: the sender's decision, the checked decompression, the cache (dp_lz4.c).
+	vx_add_test(test_dataplane_lz4
+		SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_dataplane_lz4.c
+		LIBS vx_dataplane PkgConfig::LZ4 LABEL unit TIMEOUT 60)
+	target_include_directories(test_dataplane_lz4 PRIVATE ${CMAKE_SOURCE_DIR}/dataplane/src)
 endif()
 if(TARGET vx_dataplane)
 	# TLS on the data plane; certificates from tests/integration/tls_certs.sh (openssl CLI).
