@@ -49,6 +49,9 @@ import threading
 import time
 
 SELF = os.path.abspath(__file__)
+sys.path.insert(0, os.path.dirname(SELF))
+import compressible  # noqa: E402 (this folder): content lz4 compresses 3:1
+
 PREFIX = "vxb%d" % os.getpid()
 NET = "10.77.0"  # only ever configured inside the run's namespaces
 PORT_ORIGIN = 8080
@@ -482,9 +485,13 @@ def verify_all(paths):
     return out
 
 
-def make_file(path, size):
-    """Incompressible content: a SHA-256 counter stream would be slow in Python; urandom is
-    fast enough and the digest is computed once."""
+def make_file(path, size, content="random"):
+    """Incompressible content by default: a SHA-256 counter stream would be slow in Python;
+    urandom is fast enough and the digest is computed once. "compressible": content lz4
+    compresses 3:1 (compressible.py)."""
+    if content == "compressible":
+        compressible.write(path, size)
+        return sha256_of(path)
     h = hashlib.sha256()
     with open(path, "wb") as f:
         left = size
@@ -1003,7 +1010,9 @@ def run_vx(bed, f, n, url, want, bnd, deadline, args, system="vx"):
     vx = args.vx
     tls = system == "vx-tls"
     sched, daemons, seed, peers = vx_start(bed, n, args, tls=tls,
-                                           members=system == "vx-members")
+                                           members=system == "vx-members",
+                                           serve_extra=(["--no-lz4"] if system == "vx-nolz4"
+                                                        else []))
     get_extra = ["--piece-length", str(args.piece_length)] if args.piece_length else []
     if not args.cold:
         # The seed obtains the file from the origin (not timed: the bound assumes it holds it).
@@ -1201,6 +1210,8 @@ def print_report(cfg, bnd, results, out):
             fmt_rate(cfg["seed_link_bps"]), fmt_rate(cfg["origin_link_bps"])))
     if "vx" in cfg["systems"] and cfg.get("vx"):
         w("vx binary: %s\n" % cfg["vx"])
+    if cfg.get("content") == "compressible":
+        w("content: compressible (lz4 about 3:1)\n")
     if bnd:
         w("bound: T_min = max(F/u_seed, N*F/(u_seed+N*u)) = %.2f s; HTTP N*F/u_origin = %.2f s\n"
           % (bnd["t_min"], bnd["t_http"]))
@@ -1356,7 +1367,14 @@ def parse_args(argv):
                          "all "
                          "(= vx,bt,http); 'bt' or 'http' alone means vx and that baseline; "
                          "vx-tls: the vx cluster joined by token, TLS on both planes; "
-                         "vx-members: the same daemons with no scheduler (--members)")
+                         "vx-members: the same daemons with no scheduler (--members); "
+                         "vx-nolz4: vx with lz4 piece bodies off (vx serve --no-lz4)")
+    ap.add_argument("--content", choices=("random", "compressible"), default="random",
+                    help="the file: random (incompressible, default) or compressible (lz4 "
+                         "about 3:1, bench/swarm/compressible.py)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run the systems this many times, alternating (A B A B: a load "
+                         "that changes during the run hits both alike)")
     ap.add_argument("--json", action="store_true", help="print the JSON report on stdout")
     ap.add_argument("--chart", help="write a PNG chart of completion time per peer")
     ap.add_argument("--loopback", action="store_true",
@@ -1387,16 +1405,19 @@ def parse_args(argv):
             want += ["vx", "preheat"]
         elif s == "cache":
             want += ["vx", "cache"]
-        elif s in ("vx", "bt", "http", "vx-tls", "vx-members"):
+        elif s in ("vx", "bt", "http", "vx-tls", "vx-members", "vx-nolz4"):
             if not a.only and s != "vx" and "," not in a.vs:
                 want.append("vx")
             want.append(s)
         else:
-            ap.error("--vs wants vx, vx-tls, vx-members, bt, http, preheat, cache or all, "
+            ap.error("--vs wants vx, vx-tls, vx-members, vx-nolz4, bt, http, preheat, cache "
+                     "or all, "
                      "got '%s'" % s)
     # Baselines first: they need nothing from this build.
-    order = ["http", "bt", "vx", "vx-members", "vx-tls", "preheat", "cache"]
-    a.systems = [s for s in order if s in want]
+    order = ["http", "bt", "vx", "vx-nolz4", "vx-members", "vx-tls", "preheat", "cache"]
+    if not 1 <= a.rounds <= 20:
+        ap.error("--rounds must be 1..20")
+    a.systems = [s for s in order if s in want] * a.rounds
     if a.piece_length and a.piece_length & (a.piece_length - 1):
         ap.error("--piece-length must be a power of two")
     return a
@@ -1430,11 +1451,12 @@ def main(argv):
             return EXIT_FAIL
 
     vx_missing = None
-    if any(s in args.systems for s in ("vx", "vx-tls", "vx-members", "preheat", "cache")):
+    vx_systems = ("vx", "vx-nolz4", "vx-tls", "vx-members", "preheat", "cache")
+    if any(s in args.systems for s in vx_systems):
         ok, why = vx_serve_available(args.vx)
         if not ok:
             vx_missing = why
-            if set(args.systems) <= {"vx", "vx-tls", "vx-members", "preheat", "cache"}:
+            if set(args.systems) <= set(vx_systems):
                 log("vx: %s" % why)
                 if args.json:
                     json.dump({"config": {"peers": args.peers, "size": args.size},
@@ -1462,12 +1484,12 @@ def main(argv):
         www = os.path.join(bed.nodes["origin"].dir, "www")
         os.makedirs(www, exist_ok=True)
         log("generating %s" % fmt_bytes(f))
-        want = make_file(os.path.join(www, "blob"), f)
+        want = make_file(os.path.join(www, "blob"), f, args.content)
         origin = start_origin(bed)
         url = "http://%s:%d/blob" % (bed.nodes["origin"].ip, PORT_ORIGIN)
         for system in args.systems:
             left = deadline - time.monotonic()
-            if system in ("vx", "vx-tls", "vx-members", "preheat", "cache") and vx_missing:
+            if system in vx_systems and vx_missing:
                 results.append({"system": system, "ok": False, "error": vx_missing})
                 rc = EXIT_FAIL
                 continue
@@ -1507,6 +1529,7 @@ def main(argv):
         cfg = {"peers": n, "size": f, "link_bps": args.link, "seed_link_bps": args.seed_link,
                "origin_link_bps": args.origin_link, "loopback": args.loopback,
                "piece_length": args.piece_length, "sha256": want, "prefix": PREFIX,
+               "content": args.content,
                "systems": args.systems,
                "vx": os.path.basename(args.vx) if args.vx else None, "nproc": os.cpu_count(),
                "loadavg": os.getloadavg()}
