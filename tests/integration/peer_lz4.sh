@@ -29,14 +29,16 @@ serve_start a --config "$dir/slow.yaml" --metrics 127.0.0.1:0
 serve_start b --metrics 127.0.0.1:0
 serve_start c --no-lz4 --metrics 127.0.0.1:0
 
-# lz4 NAME DIRECTION: the daemon's vx_lz4_pieces_total{direction=DIRECTION}, 0 when absent
-lz4() {
+# metric NAME SAMPLE: the daemon's /metrics sample SAMPLE (name and labels), 0 when absent
+metric() {
 	local port
 	port=$(sed -n 's/^vx serve: metrics on port //p' "$dir/$1.out")
 	[ -n "$port" ] || fail "$1 printed no metrics port"
 	curl -fsS "http://127.0.0.1:$port/metrics" |
-		awk -v s="vx_lz4_pieces_total{direction=\"$2\"}" '$1 == s { n = $2 } END { print n + 0 }'
+		awk -v s="$2" '$1 == s { n = $2 } END { print n + 0 }'
 }
+# lz4 NAME DIRECTION: the daemon's vx_lz4_pieces_total{direction=DIRECTION}
+lz4() { metric "$1" "vx_lz4_pieces_total{direction=\"$2\"}"; }
 
 # fetch NAME FILE: NAME gets FILE (which A holds) from the peer; the bytes are the origin's
 fetch() {
@@ -59,7 +61,10 @@ sent=$(lz4 a sent)
 recv=$(lz4 b received)
 [ "$sent" -gt 0 ] || fail "a sent no piece of the 3:1 file compressed over its 8 MiB/s uplink"
 [ "$recv" -eq "$sent" ] || fail "b received $recv compressed pieces, a sent $sent"
-echo "$name: 1. c.bin: $sent pieces compressed"
+cache=$(metric a vx_upload_lz4_cache_bytes)
+saved=$(metric a 'vx_lz4_saved_bytes_total{direction="sent"}')
+[ "$cache" -gt 0 ] && [ "$cache" -le $((64 * mib)) ] || fail "a's compressed-piece cache holds $cache bytes"
+echo "$name: 1. c.bin: $sent pieces compressed, $saved bytes saved, a's cache $cache bytes"
 
 # 2. random: raw
 fetch b r.bin
