@@ -179,6 +179,7 @@ struct vx_up_conn {
 	bool req_counted;	   /* the answer in progress is for a counted request */
 	uint8_t mode;		   /* enum vx_up_mode */
 	bool lz4;		   /* both HELLOs had VX_HELLO_F_LZ4 (and cfg.lz4) */
+	uint64_t link_max;	   /* lz4: the highest delivery rate the socket reported */
 	/* super-seeding: pieces answered BUSY on this connection (slot << 24 | piece), a ring */
 	uint32_t ss_refused[VX_UP_SS_REFUSED];
 	uint8_t ss_refused_next;
@@ -455,20 +456,24 @@ static void up_answer_error(struct vx_up_conn *c, uint8_t code, const char *msg,
 /* ---- lz4 bodies (spec/vortex.md 5.5) ---------------------------------------------------- */
 
 /*
- * What the connection delivers now, bytes/s: the kernel's latest delivery-rate sample
- * (TCP_INFO), capped by our own rate limits; 0 when it cannot say.
+ * What the connection can deliver, bytes/s: the highest of the kernel's delivery-rate samples
+ * (TCP_INFO) so far, capped by our own rate limits; 0 when it cannot say. The highest, not
+ * the latest: a sample taken while the sender idled or the machine was busy says less than
+ * the path can (loopback on a loaded machine reported 0.2-0.9 GB/s and got compressed,
+ * 33 % slower; a shaped link's samples never exceed its rate).
  */
-static uint64_t up_link_rate(const struct vx_up_conn *c)
+static uint64_t up_link_rate(struct vx_up_conn *c)
 {
 	const struct vx_upload_cfg *cfg = &c->up->cfg;
 	struct tcp_info ti;
 	socklen_t len = sizeof(ti);
-	uint64_t rate = 0;
+	uint64_t rate;
 
 	memset(&ti, 0, sizeof(ti));
 	if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
 	    len >= offsetof(struct tcp_info, tcpi_delivery_rate) + sizeof(ti.tcpi_delivery_rate))
-		rate = ti.tcpi_delivery_rate;
+		c->link_max = VX_MAX(c->link_max, (uint64_t)ti.tcpi_delivery_rate);
+	rate = c->link_max;
 	if (cfg->rate_bytes_per_s && (!rate || rate > cfg->rate_bytes_per_s))
 		rate = cfg->rate_bytes_per_s;
 	if (cfg->conn_rate_bytes_per_s && (!rate || rate > cfg->conn_rate_bytes_per_s))
@@ -2099,6 +2104,7 @@ static void up_release_slot(struct vx_up_conn *c)
 	c->linger = false;
 	c->mode = VX_UP_MODE_NEW;
 	c->lz4 = false;
+	c->link_max = 0;
 	c->handed_off = false;
 	c->tls_opened = false;
 	c->subscribed = false;
