@@ -49,12 +49,13 @@ if(TARGET vx_dataplane)
 		${CMAKE_SOURCE_DIR}/dataplane/src/file_task.c
 		${CMAKE_SOURCE_DIR}/dataplane/src/dp_tls.c
 		${CMAKE_SOURCE_DIR}/dataplane/src/dp_tlsrec.c
+		${CMAKE_SOURCE_DIR}/dataplane/src/dp_lz4.c
 		${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fake_loop.c)
 	target_compile_options(vx_upload_sim PRIVATE ${VX_WARNINGS})
 	target_include_directories(vx_upload_sim PUBLIC ${CMAKE_SOURCE_DIR}/dataplane/include
 		${CMAKE_SOURCE_DIR}/dataplane/src ${CMAKE_CURRENT_SOURCE_DIR}/fuzz)
 	target_link_libraries(vx_upload_sim PUBLIC vx_vortex vx_common PkgConfig::URING
-		PkgConfig::OPENSSL)
+		PkgConfig::OPENSSL PkgConfig::LZ4)
 	vx_add_fuzz(upload_conn SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_upload_conn.c
 		LIBS vx_upload_sim)
 endif()
@@ -83,6 +84,11 @@ if(TARGET vx_dataplane)
 		SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_dataplane_tlsrec.c
 		LIBS vx_dataplane vx_test_selfsigned PkgConfig::OPENSSL LABEL unit TIMEOUT 60)
 	target_include_directories(test_dataplane_tlsrec PRIVATE ${CMAKE_SOURCE_DIR}/dataplane/src)
+	# lz4 piece bodies: the sender's decision, the checked decompression, the cache (dp_lz4.c).
+	vx_add_test(test_dataplane_lz4
+		SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_dataplane_lz4.c
+		LIBS vx_dataplane PkgConfig::LZ4 LABEL unit TIMEOUT 60)
+	target_include_directories(test_dataplane_lz4 PRIVATE ${CMAKE_SOURCE_DIR}/dataplane/src)
 endif()
 if(TARGET vx_dataplane)
 	# TLS on the data plane; certificates from tests/integration/tls_certs.sh (openssl CLI).

@@ -6,7 +6,7 @@ if(TARGET vx)
 	foreach(t swarm kill resume errors perms empty wait config private root_escalation poison bad_parents
 		seed_trigger nonroot pki pki_fake pki_flood store_files reload upgrade
 		cluster_config members liars crashloop diskfull preheat_queue load rates preheat_rate
-		reflink)
+		reflink lz4)
 		add_test(NAME peer_${t}
 			COMMAND ${CMAKE_SOURCE_DIR}/tests/integration/peer_${t}.sh $<TARGET_FILE:vx>)
 		set_tests_properties(peer_${t} PROPERTIES LABELS integration TIMEOUT 150

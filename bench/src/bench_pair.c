@@ -49,6 +49,9 @@ struct pair_opts {
 	enum vx_upload_body_mode body;
 	bool only_vx;	      /* skip the baselines (profiling) */
 	bool metrics_ab;      /* each run twice: metrics updates on, then off (their cost) */
+	bool lz4_ab;	      /* each run twice: lz4 offered (default), then not (its cost) */
+	bool lz4_off;	      /* this run: neither side offers lz4 */
+	bool compressible;    /* the file compresses about 3:1 with lz4, not random */
 	uint32_t chunk_bytes; /* upload splice round and pipe size; 0 = default */
 	const char *dir;
 	uint32_t depth;
@@ -86,7 +89,25 @@ static double cpu_of(const struct rusage *ru)
 	return tv_s(ru->ru_utime) + tv_s(ru->ru_stime);
 }
 
-static int write_file(const char *path, uint64_t size)
+/*
+ * Makes @buf (@n bytes of random data, n a multiple of 256 above 32 KiB) compress about 3:1
+ * with lz4, as bench/swarm/compressible.py does: past its first 32 KiB, each 256-byte run
+ * keeps 70 random bytes and copies the other 186 from up to 32 KiB before.
+ */
+static void make_compressible(uint8_t *buf, size_t n, uint64_t *x)
+{
+	for (size_t off = 32768; off + 256 <= n; off += 256) {
+		size_t back;
+
+		*x ^= *x << 13;
+		*x ^= *x >> 7;
+		*x ^= *x << 17;
+		back = 256 + (size_t)(*x % (32768 - 256));
+		memmove(buf + off + 70, buf + off + 70 - back, 186);
+	}
+}
+
+static int write_file(const char *path, uint64_t size, bool compressible)
 {
 	static uint64_t buf[1 << 17];
 	uint64_t x = 0x9e3779b97f4a7c15ull, done = 0;
@@ -103,6 +124,8 @@ static int write_file(const char *path, uint64_t size)
 			x ^= x << 17;
 			buf[i] = x;
 		}
+		if (compressible)
+			make_compressible((uint8_t *)buf, sizeof(buf), &x);
 		if (size - done < n)
 			n = (size_t)(size - done);
 		if (write(fd, buf, n) != (ssize_t)n) {
@@ -157,6 +180,7 @@ static int server_child(const struct pair_opts *o, const char *path, uint64_t si
 	cfg.ops = vx_file_task_source_ops();
 	cfg.ops_ctx = t;
 	cfg.body_mode = o->body;
+	cfg.lz4 = !o->lz4_off;
 	cfg.tls = o->tls_srv;
 	if (o->chunk_bytes)
 		cfg.chunk_bytes = o->chunk_bytes;
@@ -270,6 +294,7 @@ static int client_child(const struct pair_opts *o, const char *out, uint64_t pie
 	cfg.conns_per_parent = o->conns;
 	cfg.on_done = client_on_done;
 	cfg.cb_arg = &cs;
+	cfg.lz4 = !o->lz4_off;
 	cfg.tls = o->tls_cli;
 	if (vx_fetcher_new(&f, loop, &cfg))
 		return 1;
@@ -596,6 +621,7 @@ static int pair_run(int argc, char **argv)
 	struct figure vt = { .name = "vx pair over TLS 1.3 (mutual)" };
 	char pki[PATH_MAX + 16];
 	struct figure vx_off = { .name = "vx pair, metrics updates off" };
+	struct figure vx_nolz4 = { .name = "vx pair, lz4 not offered" };
 	static const char *const body_names[] = { "splice", "send", "send_zc" };
 	struct figure ip = { .name = "iperf3 -c (1 stream, mem to mem)" };
 	struct figure ng = { .name = "nginx sendfile + curl -o file" };
@@ -623,6 +649,10 @@ static int pair_run(int argc, char **argv)
 			o.only_vx = true;
 		else if (!strcmp(argv[i], "--metrics-ab"))
 			o.metrics_ab = true;
+		else if (!strcmp(argv[i], "--lz4-ab"))
+			o.lz4_ab = true;
+		else if (!strcmp(argv[i], "--compressible"))
+			o.compressible = true;
 		else if (!strcmp(argv[i], "--body") && i + 1 < argc)
 			o.body = parse_body(argv[++i]);
 		else if (!strcmp(argv[i], "--tls"))
@@ -634,7 +664,8 @@ static int pair_run(int argc, char **argv)
 				"usage: vx-bench pair [--size BYTES] [--runs N] [--dir DIR] "
 				"[--depth N] [--conns N] [--direct] [--null] "
 				"[--body splice|send|zc] [--chunk BYTES] [--only-vx] "
-				"[--tls [--tls-dir DIR]] [--metrics-ab]\n");
+				"[--tls [--tls-dir DIR]] [--metrics-ab] [--lz4-ab] "
+				"[--compressible]\n");
 			return 2;
 		}
 	}
@@ -654,7 +685,7 @@ static int pair_run(int argc, char **argv)
 	memcpy(dir, src, strlen(src) + 1); /* nginx wants absolute paths */
 	snprintf(src, sizeof(src), "%s/src", dir);
 	snprintf(out, sizeof(out), "%s/out", dir);
-	if (write_file(src, o.size) < 0) {
+	if (write_file(src, o.size, o.compressible) < 0) {
 		fprintf(stderr, "pair: cannot write %s\n", src);
 		return 1;
 	}
@@ -687,6 +718,16 @@ static int pair_run(int argc, char **argv)
 				ret = 1;
 			vx_metrics_set_enabled(true);
 		}
+		if (o.lz4_ab) {
+			struct pair_opts off = ot;
+
+			off.lz4_off = true;
+			f = vx_nolz4;
+			if (run_vx(&off, src, out, &f) == 0)
+				keep_best(&vx_nolz4, &f);
+			else
+				ret = 1;
+		}
 		if (o.only_vx)
 			continue;
 		f = ip;
@@ -716,6 +757,12 @@ static int pair_run(int argc, char **argv)
 		print_figure(&vx_off, ip.mbps);
 		printf("  metrics on / off = %.4f (%+.2f%%)\n", vx.mbps / vx_off.mbps,
 		       (vx.mbps / vx_off.mbps - 1) * 100);
+	}
+	if (o.lz4_ab && vx_nolz4.mbps > 0) {
+		print_figure(&vx_nolz4, ip.mbps);
+		printf("  lz4 offered / not = %.4f (%+.2f%%)%s\n", vx.mbps / vx_nolz4.mbps,
+		       (vx.mbps / vx_nolz4.mbps - 1) * 100,
+		       o.compressible ? ", content lz4 compresses 3:1" : ", random content");
 	}
 	print_figure(&ip, ip.mbps);
 	print_figure(&ng, ip.mbps);

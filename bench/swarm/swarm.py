@@ -50,6 +50,9 @@ import threading
 import time
 
 SELF = os.path.abspath(__file__)
+sys.path.insert(0, os.path.dirname(SELF))
+import compressible  # noqa: E402 (this folder): content lz4 compresses 3:1
+
 PREFIX = "vxb%d" % os.getpid()
 NET = "10.77.0"  # only ever configured inside the run's namespaces
 PORT_ORIGIN = 8080
@@ -539,9 +542,13 @@ def verify_all(paths):
     return out
 
 
-def make_file(path, size):
-    """Incompressible content: a SHA-256 counter stream would be slow in Python; urandom is
-    fast enough and the digest is computed once."""
+def make_file(path, size, content="random"):
+    """Incompressible content by default: a SHA-256 counter stream would be slow in Python;
+    urandom is fast enough and the digest is computed once. "compressible": content lz4
+    compresses 3:1 (compressible.py)."""
+    if content == "compressible":
+        compressible.write(path, size)
+        return sha256_of(path)
     h = hashlib.sha256()
     with open(path, "wb") as f:
         left = size
@@ -1089,10 +1096,12 @@ def vx_stop(sched, daemons):
 def run_vx(bed, f, n, url, want, bnd, deadline, args, system="vx"):
     vx = args.vx
     tls = system == "vx-tls"
-    # vx-flat: the same daemons, the scheduler without its rack rule (the A/B of --racks)
+    # vx-flat: the same daemons, the scheduler without its rack rule (the A/B of --racks);
+    # vx-nolz4: the daemons with lz4 piece bodies off
     sched, daemons, seed, peers = vx_start(
         bed, n, args, tls=tls, members=system == "vx-members",
-        sched_extra=["--rack-fetchers", "0"] if system == "vx-flat" else [])
+        sched_extra=["--rack-fetchers", "0"] if system == "vx-flat" else [],
+        serve_extra=["--no-lz4"] if system == "vx-nolz4" else [])
     get_extra = ["--piece-length", str(args.piece_length)] if args.piece_length else []
     if not args.cold:
         # The seed obtains the file from the origin (not timed: the bound assumes it holds it).
@@ -1290,6 +1299,8 @@ def print_report(cfg, bnd, results, out):
             fmt_rate(cfg["seed_link_bps"]), fmt_rate(cfg["origin_link_bps"])))
     if "vx" in cfg["systems"] and cfg.get("vx"):
         w("vx binary: %s\n" % cfg["vx"])
+    if cfg.get("content") == "compressible":
+        w("content: compressible (lz4 about 3:1)\n")
     if cfg.get("links") == "mixed":
         w("links (seeded): peer up/down Mbit/s %s; liars (declare 10x): %s\n" % (
             " ".join("%d:%d/%d" % (i + 1, u / 1e6, d / 1e6) for i, (u, d) in
@@ -1472,7 +1483,14 @@ def parse_args(argv):
                          "(= vx,bt,http); 'bt' or 'http' alone means vx and that baseline; "
                          "vx-tls: the vx cluster joined by token, TLS on both planes; "
                          "vx-members: the same daemons with no scheduler (--members); "
-                         "vx-flat: the scheduler without its rack rule (--rack-fetchers 0)")
+                         "vx-flat: the scheduler without its rack rule (--rack-fetchers 0); "
+                         "vx-nolz4: vx with lz4 piece bodies off (vx serve --no-lz4)")
+    ap.add_argument("--content", choices=("random", "compressible"), default="random",
+                    help="the file: random (incompressible, default) or compressible (lz4 "
+                         "about 3:1, bench/swarm/compressible.py)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run the systems this many times, alternating (A B A B: a load "
+                         "that changes during the run hits both alike)")
     ap.add_argument("--json", action="store_true", help="print the JSON report on stdout")
     ap.add_argument("--chart", help="write a PNG chart of completion time per peer")
     ap.add_argument("--loopback", action="store_true",
@@ -1527,16 +1545,19 @@ def parse_args(argv):
             want += ["vx", "preheat"]
         elif s == "cache":
             want += ["vx", "cache"]
-        elif s in ("vx", "bt", "http", "vx-tls", "vx-members", "vx-flat"):
+        elif s in ("vx", "bt", "http", "vx-tls", "vx-members", "vx-flat", "vx-nolz4"):
             if not a.only and s != "vx" and "," not in a.vs:
                 want.append("vx")
             want.append(s)
         else:
-            ap.error("--vs wants vx, vx-tls, vx-members, vx-flat, bt, http, preheat, cache or all, "
-                     "got '%s'" % s)
+            ap.error("--vs wants vx, vx-tls, vx-members, vx-flat, vx-nolz4, bt, http, preheat, "
+                     "cache or all, got '%s'" % s)
     # Baselines first: they need nothing from this build.
-    order = ["http", "bt", "vx", "vx-flat", "vx-members", "vx-tls", "preheat", "cache"]
-    a.systems = [s for s in order if s in want]
+    order = ["http", "bt", "vx", "vx-flat", "vx-nolz4", "vx-members", "vx-tls", "preheat",
+             "cache"]
+    if not 1 <= a.rounds <= 20:
+        ap.error("--rounds must be 1..20")
+    a.systems = [s for s in order if s in want] * a.rounds
     if a.piece_length and a.piece_length & (a.piece_length - 1):
         ap.error("--piece-length must be a power of two")
     return a
@@ -1555,7 +1576,7 @@ def peer_links(args):
     return ups, downs, sorted(liars)
 
 
-VX_SYSTEMS = ("vx", "vx-tls", "vx-members", "vx-flat", "preheat", "cache")
+VX_SYSTEMS = ("vx", "vx-tls", "vx-members", "vx-flat", "vx-nolz4", "preheat", "cache")
 
 
 def rack_of(i, n, racks):
@@ -1630,7 +1651,7 @@ def main(argv):
         www = os.path.join(bed.nodes["origin"].dir, "www")
         os.makedirs(www, exist_ok=True)
         log("generating %s" % fmt_bytes(f))
-        want = make_file(os.path.join(www, "blob"), f)
+        want = make_file(os.path.join(www, "blob"), f, args.content)
         origin = start_origin(bed)
         url = "http://%s:%d/blob" % (bed.nodes["origin"].ip, PORT_ORIGIN)
         for system in args.systems:
@@ -1677,6 +1698,7 @@ def main(argv):
                "uplinks_bps": ups, "downlinks_bps": downs, "liars": [i + 1 for i in liars],
                "origin_link_bps": args.origin_link, "loopback": args.loopback,
                "piece_length": args.piece_length, "sha256": want, "prefix": PREFIX,
+               "content": args.content,
                "systems": args.systems,
                "vx": os.path.basename(args.vx) if args.vx else None, "nproc": os.cpu_count(),
                "loadavg": os.getloadavg()}

@@ -75,6 +75,8 @@ static void usage(FILE *f)
 		"  --join-file FILE         the same, the token read from FILE (mode 0600;\n"
 		"                           scheduler.join_file)\n"
 		"  --no-back-to-source      never fetch from the origin (download.back_to_source)\n"
+		"  --no-lz4                 never lz4-compress piece bodies, nor accept them\n"
+		"                           (upload.lz4)\n"
 		"  --no-resume              do not restart unfinished tasks found in the store\n"
 		"  --memory-budget SIZE     task content kept in memory, e.g. 1GiB; 0 off\n"
 		"                           (storage.memory_budget; `vx get --memory`, preheat\n"
@@ -186,6 +188,7 @@ static int parse_flags(int argc, char **argv, struct serve_flags *fl)
 		{ "join", required_argument, NULL, 'j' },
 		{ "join-file", required_argument, NULL, 'J' },
 		{ "no-back-to-source", no_argument, NULL, 'b' },
+		{ "no-lz4", no_argument, NULL, 'Z' },
 		{ "no-resume", no_argument, NULL, 'r' },
 		{ "allow-outbound", required_argument, NULL, 'A' },
 		{ "deny-outbound", required_argument, NULL, 'D' },
@@ -213,6 +216,7 @@ static int parse_flags(int argc, char **argv, struct serve_flags *fl)
 		{ 'a', "host.ip" },
 		{ 'n', "host.hostname" },
 		{ 'b', "download.back_to_source" },
+		{ 'Z', "upload.lz4" },
 		{ 'v', "log_level" },
 		{ 'm', "metrics_listen" },
 		{ 'k', "scheduler.token_file" },
@@ -282,7 +286,9 @@ static int parse_flags(int argc, char **argv, struct serve_flags *fl)
 		if (o == 'u')
 			fl->upstreams_given = true;
 		fl->keys[fl->nr] = key;
-		fl->values[fl->nr] = o == 'e' || o == 'P' ? "true" : o == 'b' ? "false" : optarg;
+		fl->values[fl->nr] = o == 'e' || o == 'P'   ? "true"
+				     : o == 'b' || o == 'Z' ? "false"
+							    : optarg;
 		fl->nr++;
 	}
 	if (optind != argc) {
@@ -385,6 +391,7 @@ static void peer_cfg_from(const struct vx_config *c, const struct serve_flags *f
 	pc->members_misses = (uint32_t)c->members_heartbeat_misses;
 	pc->seed = c->seed;
 	pc->no_back_to_source = !c->download.back_to_source;
+	pc->no_lz4 = !c->upload.lz4;
 	pc->wait_parents_ms = (uint32_t)c->download.parent_wait_ms;
 	pc->access_ttl_ms = (uint32_t)c->download.access_proof_ttl_ms;
 	pc->piece_timeout_ms = (uint32_t)c->download.piece_timeout_ms;

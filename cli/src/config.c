@@ -108,6 +108,10 @@ static const struct key keys[] = {
 	{ "upload.max_conns_per_addr", KEY_U64, OFF(upload.max_conns_per_addr), 0, 0, 0, 1, 1000000,
 	  NULL, "upload connections one peer address may hold (loopback too); more are refused",
 	  APPLIED },
+	{ "upload.lz4", KEY_BOOL, OFF(upload.lz4), 0, 0, 0, 0, 0, NULL,
+	  "lz4-compress piece bodies between vx peers when that wins on the link (both ends "
+	  "must allow it); false: every body raw",
+	  APPLIED },
 	{ "upload.send_stall_timeout", KEY_DURATION, OFF(upload.send_stall_ms), 0, 0, 0, 1000,
 	  86400000, NULL, "close an upload connection whose peer takes no byte for", APPLIED },
 	{ "download.concurrent_pieces", KEY_U64, OFF(download.concurrent_pieces), 0, 0, 0, 1, 1024,
@@ -342,6 +346,7 @@ void vx_config_init(struct vx_config *cfg)
 	cfg->upload.idle_timeout_ms = 60000;
 	cfg->upload.max_conns_per_addr = 64;
 	cfg->upload.send_stall_ms = 30000;
+	cfg->upload.lz4 = true;
 	cfg->download.concurrent_pieces = 16;
 	cfg->download.work_threads = VX_CONFIG_WORK_THREADS_DEFAULT;
 	cfg->download.piece_timeout_ms = VX_CONFIG_PIECE_TIMEOUT_MS;

@@ -46,6 +46,7 @@ struct vx_config_upload {
 	uint64_t idle_timeout_ms;
 	uint64_t max_conns_per_addr; /* connections one peer address may hold */
 	uint64_t send_stall_ms;	     /* a body that makes no progress this long is dropped */
+	bool lz4;		     /* lz4 piece bodies between vx peers when that wins */
 };
 
 /* download.work_threads when the file does not say (the peer's own default, asserted equal). */

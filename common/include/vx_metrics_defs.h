@@ -33,6 +33,12 @@ extern struct vx_metric vx_m_tasks_active; /* vx_tasks_active */
 extern struct vx_metric vx_m_tasks;	   /* vx_tasks_total{result} */
 extern struct vx_metric vx_m_task_seconds; /* vx_task_duration_seconds, observe ms */
 
+/* lz4 piece bodies between vx peers (spec/vortex.md 5.5) */
+enum vx_m_dir { VX_M_DIR_SENT, VX_M_DIR_RECEIVED, VX_M_DIR_NR };
+extern struct vx_metric vx_m_lz4_pieces;      /* vx_lz4_pieces_total{direction} */
+extern struct vx_metric vx_m_lz4_saved_bytes; /* vx_lz4_saved_bytes_total{direction} */
+extern struct vx_metric vx_m_lz4_cache_bytes; /* vx_upload_lz4_cache_bytes */
+
 extern struct vx_metric vx_m_upload_conns; /* vx_upload_connections */
 extern struct vx_metric vx_m_fetch_conns;  /* vx_fetch_connections */
 

@@ -35,6 +35,7 @@ static const char *const routes[] = { "healthy", "metrics", "jobs", "audits", "t
 static const char *const codes[] = { "2xx", "3xx", "4xx", "5xx" };
 static const char *const tls_results[] = { "ok", "refused" };
 static const char *const tiers[] = { "memory", "disk" };
+static const char *const directions[] = { "sent", "received" };
 
 _Static_assert(NR(sources) == VX_M_SRC_NR, "one name per source");
 _Static_assert(NR(piece_results) == VX_M_PIECE_NR, "one name per piece result");
@@ -49,6 +50,7 @@ _Static_assert(NR(routes) == VX_M_ROUTE_NR, "one name per route");
 _Static_assert(NR(codes) == VX_M_CODE_NR, "one name per status class");
 _Static_assert(NR(tls_results) == VX_M_TLS_NR, "one name per handshake result");
 _Static_assert(NR(tiers) == VX_M_TIER_NR, "one name per store tier");
+_Static_assert(NR(directions) == VX_M_DIR_NR, "one name per direction");
 
 /* Piece latency and scheduler decisions, in µs: 100 µs .. 10 s. */
 static const uint64_t us_bounds[] = { 100,   500,    1000,   2500,   5000,    10000,   25000,
@@ -83,6 +85,14 @@ DEF(vx_m_task_seconds, PEER, VX_METRIC_HISTOGRAM, "vx_task_duration_seconds",
     "Time a download ran, start to end", MS_HIST(VX_M_TASK_NR), .label = "result",
     .values = task_results, .nr_values = VX_M_TASK_NR, .bounds = ms_bounds,
     .nr_bounds = NR(ms_bounds), .scale = 1000);
+DEF(vx_m_lz4_pieces, PEER, VX_METRIC_COUNTER, "vx_lz4_pieces_total",
+    "Pieces that crossed the wire lz4-compressed between vx peers (the rest went raw)", VX_M_DIR_NR,
+    .label = "direction", .values = directions, .nr_values = VX_M_DIR_NR);
+DEF(vx_m_lz4_saved_bytes, PEER, VX_METRIC_COUNTER, "vx_lz4_saved_bytes_total",
+    "Piece bytes lz4 kept off the wire (uncompressed minus compressed), by direction", VX_M_DIR_NR,
+    .label = "direction", .values = directions, .nr_values = VX_M_DIR_NR);
+DEF(vx_m_lz4_cache_bytes, PEER, VX_METRIC_GAUGE, "vx_upload_lz4_cache_bytes",
+    "Bytes of compressed pieces the upload server keeps for the next child", 1, .label = NULL);
 DEF(vx_m_upload_conns, PEER, VX_METRIC_GAUGE, "vx_upload_connections",
     "Peers connected to the upload server now", 1, .label = NULL);
 DEF(vx_m_fetch_conns, PEER, VX_METRIC_GAUGE, "vx_fetch_connections",
@@ -151,6 +161,8 @@ struct vx_metric *const vx__metrics_all[] = {
 	&vx_m_sched_seconds,   &vx_m_sched_hosts,
 	&vx_m_sched_tasks,     &vx_m_jobs,
 	&vx_m_api_requests,    &vx_m_tls_handshakes,
+	&vx_m_lz4_pieces,      &vx_m_lz4_saved_bytes,
+	&vx_m_lz4_cache_bytes,
 };
 const uint32_t vx__metrics_nr = NR(vx__metrics_all);
 

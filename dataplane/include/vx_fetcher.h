@@ -132,6 +132,14 @@ struct vx_fetcher_cfg {
 	 * (-EKEYREJECTED) and refused from then on, as is a parent that does not speak TLS.
 	 */
 	struct ssl_ctx_st *tls;
+	/*
+	 * lz4 piece bodies (spec/vortex.md 5.5), default on: offered in our HELLO, so a vx parent
+	 * that offers it too may answer COMPRESSED_PIECE_CONTENT. A compressed body is at most
+	 * LZ4_compressBound(piece) bytes, is received whole (a connection then holds that and the
+	 * piece in memory, up to VX_LZ4_PIECE_MAX) and must decompress to exactly the piece and
+	 * match its CRC, or nothing of it is stored and the parent is dropped. false: not offered.
+	 */
+	bool lz4;
 	/* Called on the loop thread when piece @number is committed (publish it for uploads). */
 	void (*on_piece)(void *arg, uint32_t number);
 	/*
@@ -171,6 +179,7 @@ struct vx_fetcher_stats {
 	uint64_t picks;		   /* calls of the piece picker */
 	uint64_t pick_ns;	   /* time spent in them (issue 19 goal 6: flat in pieces) */
 	uint32_t tls_revoked;	   /* parents dropped: their certificate stopped verifying */
+	uint32_t lz4_pieces;	   /* pieces that came lz4-compressed (and verified) */
 };
 
 /* Fills @cfg with the defaults above (task fields zero). */

@@ -152,6 +152,14 @@ struct vx_upload_cfg {
 	 */
 	void (*on_control)(void *ctx, int fd, const uint8_t *pre, size_t len);
 	void *on_control_ctx;
+	/*
+	 * lz4 piece bodies (spec/vortex.md 5.5), default on: offered in our HELLO, and a vx peer
+	 * that offers it too may get a piece as COMPRESSED_PIECE_CONTENT when that wins on its
+	 * connection (the link's delivery rate against lz4's measured rate and the ratio of the
+	 * piece's first 64 KiB; never over TLS). Compressed pieces are kept (64 MiB at most) for
+	 * the next child that asks. false: never offered, every body raw.
+	 */
+	bool lz4;
 };
 
 /* Counters, from vx_upload_stats(). */
@@ -174,6 +182,9 @@ struct vx_upload_stats {
 	uint64_t tls_refused;	  /* TLS handshakes failed or identities refused */
 	uint64_t drained;	  /* connections closed by a drain with no answer cut */
 	uint64_t drain_cut;	  /* connections a drain closed in the middle of a piece */
+	uint64_t lz4_pieces_sent; /* piece bodies sent lz4-compressed (fully) */
+	uint64_t lz4_bytes_saved; /* their uncompressed minus compressed bytes */
+	uint64_t lz4_cache_max;	  /* the most bytes the compressed-piece cache held */
 };
 
 /* Fills @cfg with the defaults: 127.0.0.1:4005 and the limits above. */

@@ -29,12 +29,14 @@
 #include "vx_fetcher.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "dataplane_int.h"
+#include "dp_lz4.h"
 #include "dp_tls.h"
 #include "fetcher_io.h"
 #include "pick.h"
@@ -174,6 +176,20 @@ struct vx_fx_conn {
 	bool hdr_checked;      /* the frame being collected passed fx_check_header() */
 	struct vx_fx_write *w; /* the body being received; NULL while one is discarded */
 	struct vx_fx_buf *buf;
+	/*
+	 * A compressed body for c->w (spec/vortex.md 5.5): received whole into lz_comp,
+	 * decompressed into lz_plain and checked, then moved through the chunk buffers like a
+	 * raw body's bytes (lz_emitting: nothing more is received meanwhile). Allocated on the
+	 * first compressed answer, freed with the connection.
+	 */
+	bool lz_on;
+	bool lz_emitting;
+	uint32_t lz_clen; /* compressed body length */
+	uint32_t lz_got;  /* of it received */
+	uint8_t *lz_comp;
+	uint8_t *lz_plain;
+	uint32_t lz_comp_cap;
+	uint64_t lz_plain_cap;
 	uint8_t *rxb; /* VX_FX_RXB bytes: the decoder's value buffer, then the staging area */
 	/* TLS (cfg.tls): the engine, and the seam's receive and send it is carrying out. */
 	struct vx__tls *tls;
@@ -248,6 +264,7 @@ void vx_fetcher_cfg_init(struct vx_fetcher_cfg *cfg)
 	cfg->pipeline_depth = 4;
 	cfg->chunk_bytes = 1u << 20;
 	cfg->buffers = 16;
+	cfg->lz4 = true;
 	cfg->max_parents = 16;
 	cfg->connect_timeout_ms = 2000;
 	cfg->stall_timeout_ms = VX_FETCH_STALL_MS;
@@ -575,6 +592,8 @@ static void fx_conn_release_work(struct vx_fx_conn *c)
 		}
 		c->w = NULL;
 	}
+	c->lz_on = false;
+	c->lz_emitting = false;
 	while (c->q_len > 0) {
 		struct vx_fx_req *r = &c->q[c->q_head];
 
@@ -839,6 +858,131 @@ static void fx_flush_chunk(struct vx_fx_conn *c)
 
 /* ---- receiving -------------------------------------------------------------------------- */
 
+static void fx_body_done(struct vx_fx_conn *c);
+static void fx_fail(struct vx_fx_conn *c, enum vx_fetch_drop why, int err);
+static int fx_start_body(struct vx_fx_conn *c, const struct vx_piece_content *m);
+
+/* Gives c->w a chunk buffer at its next offset unless it has one; false: it waits for one. */
+static bool fx_take_buf(struct vx_fx_conn *c)
+{
+	struct vx_fetcher *f = c->f;
+
+	if (c->buf)
+		return true;
+	if (vx_list_empty(&f->free_bufs)) {
+		if (vx_list_empty(&c->wait_node))
+			vx_list_add_tail(&f->buf_waiters, &c->wait_node);
+		return false;
+	}
+	c->buf = vx_list_first(&f->free_bufs, struct vx_fx_buf, node);
+	vx_list_del(&c->buf->node);
+	c->buf->w = c->w;
+	c->buf->file_off = c->w->io.offset + c->w->received;
+	c->buf->len = 0;
+	return true;
+}
+
+/*
+ * Moves the decompressed, verified piece through the chunk buffers to the sink, as a raw
+ * body's bytes go; ends the body when all went. False while it waits for a buffer.
+ */
+static bool fx_lz4_emit(struct vx_fx_conn *c)
+{
+	struct vx_fetcher *f = c->f;
+	struct vx_fx_write *w = c->w;
+	uint32_t n;
+
+	while (w->received < w->io.length) {
+		if (!fx_take_buf(c))
+			return false;
+		n = (uint32_t)VX_MIN((uint64_t)(f->cfg.chunk_bytes - c->buf->len),
+				     w->io.length - w->received);
+		memcpy(c->buf->mem + c->buf->len, c->lz_plain + w->received, n);
+		c->buf->len += n;
+		w->received += n;
+		if (w->received < w->io.length && c->buf->len == f->cfg.chunk_bytes)
+			fx_flush_chunk(c);
+	}
+	c->lz_emitting = false;
+	fx_body_done(c);
+	return true;
+}
+
+/*
+ * A compressed body is in: decompressed and checked before any byte of it goes to the sink. A
+ * block that does not decompress to exactly the piece drops the parent (PROTOCOL); bytes that
+ * do not match the trusted CRC drop it as a liar (DIGEST); either way nothing is stored.
+ */
+static void fx_lz4_body_done(struct vx_fx_conn *c)
+{
+	struct vx_fetcher *f = c->f;
+	struct vx_fx_write *w = c->w;
+
+	c->lz_on = false;
+	if (vx__lz4_decode(c->lz_comp, c->lz_clen, c->lz_plain, w->io.length) < 0) {
+		vx_info("fetcher: parent %u: piece %u: compressed body does not decompress to "
+			"its %" PRIu64 " bytes",
+			c->parent->index, w->number, w->io.length);
+		fx_fail(c, VX_FETCH_DROP_PROTOCOL, -EPROTO);
+		return;
+	}
+	w->crc = vx_crc32(0, c->lz_plain, w->io.length);
+	if (w->crc != f->crc[w->number]) {
+		fx_body_done(c); /* the liar's path: no chunk was written */
+		return;
+	}
+	f->stats.lz4_pieces++;
+	vx_metric_inc(&vx_m_lz4_pieces, VX_M_DIR_RECEIVED);
+	vx_metric_add(&vx_m_lz4_saved_bytes, VX_M_DIR_RECEIVED,
+		      (int64_t)(w->io.length - c->lz_clen));
+	c->lz_emitting = true;
+	(void)fx_lz4_emit(c);
+}
+
+/* Frees a connection's compressed-body buffers (the connection is closed). */
+static void fx_lz4_free(struct vx_fx_conn *c)
+{
+	vx_free(c->lz_comp);
+	vx_free(c->lz_plain);
+	c->lz_comp = NULL;
+	c->lz_plain = NULL;
+	c->lz_comp_cap = 0;
+	c->lz_plain_cap = 0;
+}
+
+/*
+ * A COMPRESSED_PIECE_CONTENT head: the piece it describes is checked as a raw one's, and its
+ * body is received whole when the piece is wanted. Returns 0 or -EPROTO (a body above
+ * LZ4_compressBound of the piece, a piece above VX_LZ4_PIECE_MAX) or -ENOMEM.
+ */
+static int fx_start_lz4(struct vx_fx_conn *c, const struct vx_frame *fr)
+{
+	uint32_t bound = vx__lz4_bound(fr->content.length);
+	int ret;
+
+	if (bound == 0 || fr->body_len > bound)
+		return -EPROTO;
+	ret = fx_start_body(c, &fr->content);
+	if (ret < 0 || !c->w)
+		return ret; /* not wanted: discarded like a raw body */
+	if (c->lz_comp_cap < bound) {
+		vx_free(c->lz_comp);
+		c->lz_comp = vx_malloc(bound);
+		c->lz_comp_cap = c->lz_comp ? bound : 0;
+	}
+	if (c->lz_plain_cap < fr->content.length) {
+		vx_free(c->lz_plain);
+		c->lz_plain = vx_malloc(fr->content.length);
+		c->lz_plain_cap = c->lz_plain ? fr->content.length : 0;
+	}
+	if (!c->lz_comp || !c->lz_plain)
+		return -ENOMEM;
+	c->lz_on = true;
+	c->lz_clen = (uint32_t)fr->body_len;
+	c->lz_got = 0;
+	return 0;
+}
+
 static void fx_arm_recv(struct vx_fx_conn *c)
 {
 	struct vx_fetcher *f = c->f;
@@ -848,19 +992,15 @@ static void fx_arm_recv(struct vx_fx_conn *c)
 
 	if (c->rx_armed || c->state == VX_FX_CLOSING || c->state == VX_FX_CONNECTING)
 		return;
-	if (body_left > 0 && c->w) {
-		if (!c->buf) {
-			if (vx_list_empty(&f->free_bufs)) {
-				if (vx_list_empty(&c->wait_node))
-					vx_list_add_tail(&f->buf_waiters, &c->wait_node);
-				return;
-			}
-			c->buf = vx_list_first(&f->free_bufs, struct vx_fx_buf, node);
-			vx_list_del(&c->buf->node);
-			c->buf->w = c->w;
-			c->buf->file_off = c->w->io.offset + c->w->received;
-			c->buf->len = 0;
-		}
+	/* A decompressed piece still going to its chunks: the next frame waits. */
+	if (c->lz_emitting && (!fx_lz4_emit(c) || c->state == VX_FX_CLOSING))
+		return;
+	if (body_left > 0 && c->lz_on) {
+		want = body_left;
+		dst = c->lz_comp + c->lz_got;
+	} else if (body_left > 0 && c->w) {
+		if (!fx_take_buf(c))
+			return;
 		want = VX_MIN(body_left, (uint64_t)(f->cfg.chunk_bytes - c->buf->len));
 		dst = c->buf->mem + c->buf->len;
 	} else if (body_left > 0) {
@@ -1000,6 +1140,12 @@ static void fx_got_body_bytes(struct vx_fx_conn *c, uint32_t n)
 			fx_answer_done(c);
 		return;
 	}
+	if (c->lz_on) {
+		c->lz_got += n;
+		if (last)
+			fx_lz4_body_done(c);
+		return;
+	}
 	c->w->crc = vx_crc32(c->w->crc, c->buf->mem + c->buf->len, n);
 	c->w->received += n;
 	c->buf->len += n;
@@ -1023,6 +1169,11 @@ static int fx_check_header(const struct vx_fx_conn *c, const struct vx_frame_hdr
 	if (vx_tag_is_content(h->tag))
 		return c->q_len > 0 && h->length <= 4 + VX_FX_META_MAX ? 0 : -EPROTO;
 	switch (h->tag) {
+	case VX_TAG_COMPRESSED_PIECE_CONTENT:
+		return (c->parent->features & VX_HELLO_F_LZ4) && c->q_len > 0 &&
+				       h->length <= 4 + VX_FX_META_MAX + VX_COMPRESSED_TRAILER_LEN
+			       ? 0
+			       : -EPROTO;
 	case VX_TAG_ERROR:
 	case VX_TAG_CLOSE:
 		return 0;
@@ -1035,7 +1186,7 @@ static int fx_check_header(const struct vx_fx_conn *c, const struct vx_frame_hdr
 	case VX_TAG_HAVE:
 		return c->parent->subscribed ? 0 : -EPROTO;
 	default:
-		/* Requests, INTEREST and CANCEL go the other way; LZ4 is never offered. */
+		/* Requests, INTEREST and CANCEL go the other way. */
 		return -EPROTO;
 	}
 }
@@ -1108,13 +1259,18 @@ static int fx_got_frame(struct vx_fx_conn *c, const struct vx_frame *fr)
 		return 0;
 	}
 	switch (fr->hdr.tag) {
+	case VX_TAG_COMPRESSED_PIECE_CONTENT:
+		/* The header's length is the value's (no other framing); the body follows. */
+		if (fr->value_len != fr->hdr.length || fx_start_lz4(c, fr) < 0)
+			return -EPROTO;
+		return 0;
 	case VX_TAG_HELLO:
 		if (c->state != VX_FX_HANDSHAKE ||
 		    vx_hello_decode(fr->value, fr->value_len, &u.hello) < 0)
 			return -EPROTO;
 		c->parent->features =
-			u.hello.features &
-			(VX_HELLO_F_PIPELINE | VX_HELLO_F_AVAILABILITY | VX_HELLO_F_CANCEL);
+			u.hello.features & (VX_HELLO_F_PIPELINE | VX_HELLO_F_AVAILABILITY |
+					    VX_HELLO_F_CANCEL | (f->cfg.lz4 ? VX_HELLO_F_LZ4 : 0));
 		c->parent->mode_known = true;
 		c->parent->max_inflight = u.hello.max_inflight;
 		c->parent->all_pieces = !(u.hello.features & VX_HELLO_F_AVAILABILITY);
@@ -1322,7 +1478,8 @@ static void fx_start_session(struct vx_fx_conn *c)
 	}
 	c->vx = true;
 	h.version = VX_HELLO_VERSION;
-	h.features = VX_HELLO_F_PIPELINE | VX_HELLO_F_AVAILABILITY | VX_HELLO_F_CANCEL;
+	h.features = VX_HELLO_F_PIPELINE | VX_HELLO_F_AVAILABILITY | VX_HELLO_F_CANCEL |
+		     (f->cfg.lz4 ? VX_HELLO_F_LZ4 : 0);
 	h.max_inflight = 1;
 	h.max_value_len = VX__BITFIELD_VALUE_MAX;
 	VX_ASSERT(vx_hello_encode(&h, v) == 0);
@@ -1832,6 +1989,7 @@ void vx__fx_close_done(struct vx_fx_conn *c)
 	vx_metric_add(&vx_m_fetch_conns, 0, -1);
 	c->gen++;
 	c->fd = -1;
+	fx_lz4_free(c);
 	fx_set_state(c, VX_FX_FREE);
 	c->parent = NULL;
 	vx_list_del(&c->node);
@@ -2274,8 +2432,10 @@ void vx_fetcher_free(struct vx_fetcher *f)
 			vx_free(f->parents[i].bits);
 	}
 	if (f->conns) {
-		for (i = 0; i < f->nr_conns; i++)
+		for (i = 0; i < f->nr_conns; i++) {
 			vx_free(f->conns[i].rxb);
+			fx_lz4_free(&f->conns[i]);
+		}
 	}
 	if (f->bufs) {
 		for (i = 0; i < f->cfg.buffers; i++)

@@ -34,9 +34,11 @@
 #include <unistd.h>
 
 #include <linux/sock_diag.h>
+#include <linux/tcp.h>
 #include <openssl/ssl.h>
 
 #include "dataplane_int.h"
+#include "dp_lz4.h"
 #include "dp_tls.h"
 #include "upload_int.h"
 #include "vx_alloc.h"
@@ -71,6 +73,10 @@ _Static_assert(VX_FRAME_HDR_LEN + VX_PIECE_CONTENT_META_FIXED + 4u + VX_DIGEST_C
 			       VX_UPLOAD_PARENT_ID_MAX <=
 		       VX_UP_HEAD_MAX,
 	       "a PieceContent head with the longest parent id fits head[]");
+_Static_assert(VX_FRAME_HDR_LEN + VX_PIECE_CONTENT_META_FIXED + 4u + VX_DIGEST_CRC32_STR_MAX +
+			       VX_UPLOAD_PARENT_ID_MAX + VX_COMPRESSED_TRAILER_LEN <=
+		       VX_UP_HEAD_MAX,
+	       "a COMPRESSED_PIECE_CONTENT head with the longest parent id fits head[]");
 _Static_assert(VX_FRAME_HDR_LEN + VX_HELLO_LEN <= VX_UP_HEAD_MAX, "our HELLO fits head[]");
 /* Queued control frames of a subscribed connection: one BITFIELD and two full HAVEs. */
 #define VX_UP_CTL_MAX \
@@ -172,6 +178,8 @@ struct vx_up_conn {
 	const char *rx_error;	   /* malformed input: answered INVALID once the queue is */
 	bool req_counted;	   /* the answer in progress is for a counted request */
 	uint8_t mode;		   /* enum vx_up_mode */
+	bool lz4;		   /* both HELLOs had VX_HELLO_F_LZ4 (and cfg.lz4) */
+	uint64_t link_max;	   /* lz4: the highest delivery rate the socket reported */
 	/* super-seeding: pieces answered BUSY on this connection (slot << 24 | piece), a ring */
 	uint32_t ss_refused[VX_UP_SS_REFUSED];
 	uint8_t ss_refused_next;
@@ -193,7 +201,8 @@ struct vx_up_conn {
 	struct vx_upload_piece piece;
 	uint32_t head_off;
 	uint32_t head_len;
-	/* Body: splice rounds. */
+	/* Body: splice rounds, or sends from the compressed piece (@lz, referenced) */
+	struct vx__lz4_piece *lz;
 	struct vx_up_pipe *pipe;
 	uint64_t file_off;
 	uint64_t file_left;
@@ -251,6 +260,12 @@ struct vx_upload {
 	struct vx_upload_stats stats;
 	struct vx_up_ss *ss; /* super-seeding: VX_UPLOAD_SUPER_SEED_TASKS slots, or NULL */
 	uint64_t ss_clock;   /* LRU stamp */
+	/* lz4 (cfg.lz4): compressed pieces, lz4's measured rate, the sample's scratch */
+	struct vx__lz4_cache lz4;
+	uint64_t lz4_rate;   /* bytes/s, a moving average of the compressions timed */
+	uint8_t *lz4_sample; /* vx__lz4_bound(VX_LZ4_SAMPLE) bytes, allocated with the server */
+	uint8_t *lz4_plain;  /* a piece without a mapping is read here to be compressed */
+	uint64_t lz4_plain_cap;
 };
 
 /* Super-seeding memory of one task: when each piece was last sent (0: never). */
@@ -290,6 +305,7 @@ void vx_upload_cfg_init(struct vx_upload_cfg *cfg)
 	cfg->max_conns_per_addr = 64;
 	cfg->super_seed_window_ms = 8000;
 	cfg->super_seed_pieces = 65536;
+	cfg->lz4 = true;
 }
 
 /* Invariants of each state; debug builds check them on every transition. */
@@ -437,7 +453,138 @@ static void up_answer_error(struct vx_up_conn *c, uint8_t code, const char *msg,
 	c->up->stats.errors_sent++;
 }
 
-/* Builds the PieceContent head for the piece just looked up. */
+/* ---- lz4 bodies (spec/vortex.md 5.5) ---------------------------------------------------- */
+
+/*
+ * What the connection can deliver, bytes/s: the highest of the kernel's delivery-rate samples
+ * (TCP_INFO) so far, capped by our own rate limits; 0 when it cannot say. The highest, not
+ * the latest: a sample taken while the sender idled or the machine was busy says less than
+ * the path can (loopback on a loaded machine reported 0.2-0.9 GB/s and got compressed,
+ * 33 % slower; a shaped link's samples never exceed its rate).
+ */
+static uint64_t up_link_rate(struct vx_up_conn *c)
+{
+	const struct vx_upload_cfg *cfg = &c->up->cfg;
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	uint64_t rate;
+
+	memset(&ti, 0, sizeof(ti));
+	if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+	    len >= offsetof(struct tcp_info, tcpi_delivery_rate) + sizeof(ti.tcpi_delivery_rate))
+		c->link_max = VX_MAX(c->link_max, (uint64_t)ti.tcpi_delivery_rate);
+	rate = c->link_max;
+	if (cfg->rate_bytes_per_s && (!rate || rate > cfg->rate_bytes_per_s))
+		rate = cfg->rate_bytes_per_s;
+	if (cfg->conn_rate_bytes_per_s && (!rate || rate > cfg->conn_rate_bytes_per_s))
+		rate = cfg->conn_rate_bytes_per_s;
+	return rate;
+}
+
+/*
+ * Compresses @len bytes at @src into @dst (@cap bytes); 0 when it did not fit. Timed into
+ * lz4's moving rate when the bytes compressed: lz4 skips through incompressible input several
+ * times faster, which says nothing about what compressing a piece that wins costs.
+ */
+static uint32_t up_lz4_encode(struct vx_upload *up, const uint8_t *src, uint64_t len, uint8_t *dst,
+			      uint32_t cap)
+{
+	uint64_t t0 = vx_now_ns();
+	uint32_t n = vx__lz4_encode(src, len, dst, cap);
+	uint64_t ns = vx_now_ns() - t0;
+
+	if (n > 0 && n < len)
+		up->lz4_rate =
+			(up->lz4_rate * 3 + len * 1000000000ull / VX_MAX(ns, (uint64_t)1)) / 4;
+	return n;
+}
+
+/*
+ * Reads bytes [@from, @to) of the piece being answered into lz4_plain (sized for the piece).
+ * pread(2) rather than the piece's mapping: page-cache pages the process maps stay in its RSS
+ * (a seed compressing a 256 MiB file grew to 291 MiB that way), a copy costs a tenth of the
+ * compression. False on a read error or no memory (the answer goes raw; its splice reports).
+ */
+static bool up_lz4_read(struct vx_up_conn *c, uint64_t from, uint64_t to)
+{
+	struct vx_upload *up = c->up;
+	ssize_t r;
+
+	if (up->lz4_plain_cap < c->piece.length) {
+		vx_free(up->lz4_plain);
+		up->lz4_plain = vx_malloc(c->piece.length);
+		up->lz4_plain_cap = up->lz4_plain ? c->piece.length : 0;
+		if (!up->lz4_plain)
+			return false;
+	}
+	while (from < to) {
+		r = pread(c->piece.fd, up->lz4_plain + from, to - from,
+			  (off_t)(c->piece.offset + from));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return false;
+		from += (uint64_t)r;
+	}
+	return true;
+}
+
+/*
+ * The compressed body of the piece being answered, referenced, when sending it beats sending
+ * the piece raw on this connection (vx__lz4_worth()); NULL: raw. A cached body costs no CPU.
+ * Otherwise the piece's first VX_LZ4_SAMPLE bytes are compressed to guess its ratio, and the
+ * whole piece is only when the guess wins; it is then cached for the next child that asks.
+ */
+static struct vx__lz4_piece *up_lz4_body(struct vx_up_conn *c)
+{
+	struct vx_upload *up = c->up;
+	uint64_t len = c->piece.length;
+	uint32_t bound = vx__lz4_bound(len);
+	struct vx__lz4_piece *e;
+	uint64_t link;
+	uint32_t slen, n;
+	uint8_t *data, *fit;
+
+	if (!c->lz4 || c->tls || len < VX_LZ4_PIECE_MIN || bound == 0)
+		return NULL;
+	link = up_link_rate(c);
+	e = vx__lz4_cache_get(&up->lz4, c->req_task, c->req_number, len);
+	if (e && vx__lz4_worth(link, up->lz4_rate, (uint32_t)(e->clen * 1000ull / len), true))
+		return e;
+	if (e) {
+		vx__lz4_cache_unref(e);
+		return NULL;
+	}
+	/* A link faster than lz4 itself: raw whatever the data. */
+	if (!vx__lz4_worth(link, up->lz4_rate, 0, false))
+		return NULL;
+	if (!up->lz4_sample)
+		up->lz4_sample = vx_malloc(vx__lz4_bound(VX_LZ4_SAMPLE));
+	slen = (uint32_t)VX_MIN(len, (uint64_t)VX_LZ4_SAMPLE);
+	if (!up->lz4_sample || !up_lz4_read(c, 0, slen))
+		return NULL;
+	n = up_lz4_encode(up, up->lz4_plain, slen, up->lz4_sample, vx__lz4_bound(VX_LZ4_SAMPLE));
+	if (n == 0 || !vx__lz4_worth(link, up->lz4_rate, (uint32_t)(n * 1000ull / slen), false))
+		return NULL;
+	data = up_lz4_read(c, slen, len) ? vx_malloc(bound) : NULL;
+	if (!data)
+		return NULL;
+	n = up_lz4_encode(up, up->lz4_plain, len, data, bound);
+	if (n == 0 || n >= len) {
+		vx_free(data);
+		return NULL;
+	}
+	fit = vx_realloc(data, n);
+	e = vx__lz4_cache_put(&up->lz4, c->req_task, c->req_number, len, fit ? fit : data, n);
+	vx_metric_set(&vx_m_lz4_cache_bytes, 0, (int64_t)up->lz4.bytes);
+	if (e && !vx__lz4_worth(link, up->lz4_rate, (uint32_t)(n * 1000ull / len), true)) {
+		vx__lz4_cache_unref(e); /* the whole piece compressed worse than its start */
+		return NULL;
+	}
+	return e;
+}
+
+/* Builds the PieceContent head (or its compressed variant) for the piece just looked up. */
 static void up_answer_piece(struct vx_up_conn *c)
 {
 	struct vx_upload_piece *p = &c->piece;
@@ -459,9 +606,22 @@ static void up_answer_piece(struct vx_up_conn *c)
 
 	VX_ASSERT(dlen > 0);
 	m.digest_len = (uint32_t)dlen;
-	n = vx_frame_encode_content_head(c->head, sizeof(c->head), up_packet_id(c->up),
-					 vx_tag_content_for(c->req_tag), &m);
+	c->lz = up_lz4_body(c);
+	if (c->lz) {
+		uint8_t v[VX_UP_HEAD_MAX];
+
+		n = vx_compressed_content_encode(&m, VX_COMPRESSION_LZ4, c->lz->clen, v, sizeof(v));
+		if (n >= 0)
+			n = vx_frame_encode(c->head, sizeof(c->head), up_packet_id(c->up),
+					    VX_TAG_COMPRESSED_PIECE_CONTENT, v, (uint32_t)n);
+	} else {
+		n = vx_frame_encode_content_head(c->head, sizeof(c->head), up_packet_id(c->up),
+						 vx_tag_content_for(c->req_tag), &m);
+	}
 	if (n < 0) {
+		if (c->lz)
+			vx__lz4_cache_unref(c->lz);
+		c->lz = NULL;
 		/* The source gave metadata we cannot send (e.g. a parent id that is not UTF-8). */
 		c->up->cfg.ops->put(c->up->cfg.ops_ctx, p);
 		c->piece_held = false;
@@ -472,7 +632,7 @@ static void up_answer_piece(struct vx_up_conn *c)
 	c->head_off = 0;
 	c->head_len = (uint32_t)n;
 	c->file_off = p->offset;
-	c->file_left = p->length;
+	c->file_left = c->lz ? c->lz->clen : p->length;
 	c->pipe_bytes = 0;
 	c->splice_failed = false;
 	c->out_blocked = false;
@@ -773,6 +933,7 @@ static void up_on_frame(struct vx_up_conn *c, const struct vx_frame *f)
 			return;
 		}
 		c->mode = VX_UP_MODE_VX;
+		c->lz4 = c->up->cfg.lz4 && (h.features & VX_HELLO_F_LZ4);
 		c->hello_due = true;
 		return;
 	case VX_TAG_INTEREST:
@@ -842,7 +1003,8 @@ static void up_answer_hello(struct vx_up_conn *c)
 	struct vx_hello h = {
 		.version = VX_HELLO_VERSION,
 		.features = VX_HELLO_F_PIPELINE | VX_HELLO_F_CANCEL |
-			    (c->up->cfg.ops->bitmap ? VX_HELLO_F_AVAILABILITY : 0),
+			    (c->up->cfg.ops->bitmap ? VX_HELLO_F_AVAILABILITY : 0) |
+			    (c->up->cfg.lz4 ? VX_HELLO_F_LZ4 : 0),
 		.max_inflight = c->up->cfg.max_inflight,
 		.max_value_len = VX_HELLO_MAX,
 	};
@@ -982,15 +1144,23 @@ static uint64_t up_take_tokens(struct vx_up_conn *c, uint64_t want)
 	return n;
 }
 
-/* One send (or send_zc) round from the piece's read-only mapping. */
+/*
+ * One send (or send_zc) round from the piece's read-only mapping, or from its compressed body.
+ * A full socket (the send's -EAGAIN) waits for POLLOUT.
+ */
 static bool up_send_round(struct vx_up_conn *c)
 {
 	struct vx_upload *up = c->up;
-	const uint8_t *p = c->piece.data + (c->piece.length - c->file_left);
+	const uint8_t *base = c->lz ? c->lz->data : c->piece.data;
+	uint64_t total = c->lz ? c->lz->clen : c->piece.length;
+	const uint8_t *p = base + (total - c->file_left);
 	struct io_uring_sqe *sqe;
-	uint64_t n = up_take_tokens(c, VX_MIN(c->file_left, (uint64_t)up->cfg.chunk_bytes));
+	uint64_t n;
 	int flags;
 
+	if (vx_op_armed(&c->pollout_op))
+		return false;
+	n = up_take_tokens(c, VX_MIN(c->file_left, (uint64_t)up->cfg.chunk_bytes));
 	if (n == 0)
 		return false;
 	flags = MSG_NOSIGNAL | (n < c->file_left ? MSG_MORE : 0);
@@ -1139,7 +1309,7 @@ static bool up_splice_round(struct vx_up_conn *c)
 
 	if (c->tls)
 		return up_tls_body_round(c);
-	if (up->cfg.body_mode != VX_UPLOAD_BODY_SPLICE && c->piece.data)
+	if (c->lz || (up->cfg.body_mode != VX_UPLOAD_BODY_SPLICE && c->piece.data))
 		return up_send_round(c);
 	if (vx_op_armed(&c->pollout_op))
 		return false;
@@ -1190,10 +1360,28 @@ static bool up_splice_round(struct vx_up_conn *c)
 	return true;
 }
 
+/* Gives the answer's compressed body back to the cache. */
+static void up_lz4_release(struct vx_up_conn *c)
+{
+	if (!c->lz)
+		return;
+	vx__lz4_cache_unref(c->lz);
+	c->lz = NULL;
+}
+
 /* The answer to the current request is fully sent. */
 static void up_finish_answer(struct vx_up_conn *c)
 {
 	struct vx_upload *up = c->up;
+
+	if (c->lz) {
+		up->stats.lz4_pieces_sent++;
+		up->stats.lz4_bytes_saved += c->lz->len - c->lz->clen;
+		vx_metric_inc(&vx_m_lz4_pieces, VX_M_DIR_SENT);
+		vx_metric_add(&vx_m_lz4_saved_bytes, VX_M_DIR_SENT,
+			      (int64_t)(c->lz->len - c->lz->clen));
+		up_lz4_release(c);
+	}
 
 	if (c->piece_held) {
 		if (c->piece.length == 0)
@@ -1525,11 +1713,12 @@ static void up_op_done(struct vx_up_conn *c)
 	c->inflight--;
 	if (c->state != VX_UP_CLOSING || c->inflight > 0 || vx_op_armed(&c->close_op))
 		return;
-	/* Only now is no SQE reading the piece (its fd or its mapping): give it back. */
+	/* Only now is no SQE reading the piece (its fd, mapping or compressed body): give it back. */
 	if (c->piece_held) {
 		c->up->cfg.ops->put(c->up->cfg.ops_ctx, &c->piece);
 		c->piece_held = false;
 	}
+	up_lz4_release(c);
 	up_pipe_release(c);
 	sqe = vx_loop_sqe(c->up->loop);
 	io_uring_prep_close(sqe, c->fd);
@@ -1856,6 +2045,13 @@ static void on_send_body_done(struct vx_loop *loop, struct vx_op *op, int res, u
 		up_op_done(c);
 		return;
 	}
+	if (res == -EAGAIN && c->state != VX_UP_CLOSING && !(cflags & IORING_CQE_F_MORE)) {
+		/* The socket is full (it is non-blocking): the next round waits for room. */
+		c->splice_pending--;
+		up_arm_pollout(c);
+		up_op_done(c);
+		return;
+	}
 	if (res > 0) {
 		c->file_left -= (uint64_t)res;
 		up_body_sent(c, (uint64_t)res);
@@ -1907,6 +2103,8 @@ static void up_release_slot(struct vx_up_conn *c)
 	c->bye_sent = false;
 	c->linger = false;
 	c->mode = VX_UP_MODE_NEW;
+	c->lz4 = false;
+	c->link_max = 0;
 	c->handed_off = false;
 	c->tls_opened = false;
 	c->subscribed = false;
@@ -2200,6 +2398,7 @@ static int up_new(struct vx_upload **out, struct vx_loop *loop, const struct vx_
 		up->cfg.max_inflight = VX_UPLOAD_INFLIGHT_DEFAULT;
 	up->listen_fd = -1;
 	up->rand = vx_now_ns() | 1;
+	up->lz4_rate = VX_LZ4_RATE_GUESS;
 	vx_list_init(&up->free_conns);
 	vx_list_init(&up->active_conns);
 	vx_list_init(&up->free_pipes);
@@ -2417,6 +2616,10 @@ void vx_upload_free(struct vx_upload *up)
 	vx_free(up->pipes);
 	vx_free(up->conns);
 	up_ss_free(up);
+	vx__lz4_cache_clear(&up->lz4);
+	vx_metric_set(&vx_m_lz4_cache_bytes, 0, 0);
+	vx_free(up->lz4_sample);
+	vx_free(up->lz4_plain);
 	SSL_CTX_free(up->cfg.tls);
 	vx_free(up);
 }
@@ -2444,6 +2647,7 @@ void vx_upload_set_tls(struct vx_upload *up, SSL_CTX *tls)
 void vx_upload_stats(const struct vx_upload *up, struct vx_upload_stats *out)
 {
 	*out = up->stats;
+	out->lz4_cache_max = up->lz4.bytes_max;
 }
 
 void vx_upload_set_rate(struct vx_upload *up, uint64_t rate)

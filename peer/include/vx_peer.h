@@ -77,6 +77,7 @@ struct vx_peer_cfg {
 	uint32_t members_misses;       /* heartbeats missed before a member is dropped; 0: 3 */
 	bool seed;		       /* announce the seed role */
 	bool no_back_to_source; /* never fetch from the origin (config download.back_to_source) */
+	bool no_lz4;		/* no lz4 piece bodies, either way (config upload.lz4 false) */
 	bool resume;		/* restart unfinished tasks found in the store at start */
 	bool wipe;		/* empty the store at start (embedded one-shot peers) */
 	struct vx_peer_rates rates;

@@ -368,6 +368,7 @@ static void *loop_main(void *arg)
 	uc.ops_ctx = p->store;
 	uc.rate_bytes_per_s = p->cfg.rates.upload_bps;
 	uc.super_seed = p->cfg.seed; /* a seed sends about one copy; the swarm does the rest */
+	uc.lz4 = !p->cfg.no_lz4;
 	uc.max_sends = PEER_UPLOAD_SLOTS;
 	if (p->cfg.upload_max_conns)
 		uc.max_conns = p->cfg.upload_max_conns;

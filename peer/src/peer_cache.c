@@ -739,6 +739,7 @@ static int fetch_pieces(struct vx_peer *p, struct vx_store_task *t, const struct
 	vx_fetcher_cfg_init(&fc);
 	fc.task_id = id;
 	fc.request_tag = VX_TAG_DOWNLOAD_PERSISTENT_CACHE_PIECE;
+	fc.lz4 = !p->cfg.no_lz4;
 	fc.content_length = a->content_len;
 	fc.piece_length = a->piece_len;
 	fc.piece_crc32 = a->crc;

@@ -1150,6 +1150,7 @@ static void fetcher_start(struct vx_peer *p, struct peer_task *t)
 	fc.on_done = fx_on_done;
 	fc.cb_arg = t;
 	fc.tls = t->fx_tls = vx__peer_tls_fetcher(p); /* TLS to parents whenever we have certs */
+	fc.lz4 = !p->cfg.no_lz4;
 	rc = vx_fetcher_new(&t->fetcher, p->loop, &fc);
 	if (rc) {
 		SSL_CTX_free(t->fx_tls);

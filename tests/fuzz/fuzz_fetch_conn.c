@@ -5,7 +5,9 @@
  * fetcher's I/O seam (fetcher_io.h): no sockets, no ring I/O, deterministic. The fake hands
  * each receive the next bytes of the input, swallows every send, and completes chunk writes
  * into memory. The task is real: up to 8 pieces with trusted CRCs for some of them, so frames
- * that are right reach the body, digest and commit path.
+ * that are right reach the body, digest and commit path. The fetcher offers LZ4 (its default),
+ * so a parent whose HELLO does too reaches the COMPRESSED_PIECE_CONTENT path: the bound on
+ * the compressed length, LZ4_decompress_safe and the check of the decompressed piece.
  *
  * Input: 4 configuration bytes, then the parent's stream. "\n--next--\n" splits the stream
  * into connections: each new connection the fetcher opens gets the next part (an empty first

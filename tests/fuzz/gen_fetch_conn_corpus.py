@@ -25,6 +25,24 @@ def hello(features=0b1011, max_inflight=4):
     return frame(0x40, b"VX" + struct.pack(">HIII", 1, features, max_inflight, 1 << 20))
 
 
+def lz4_len(n):
+    """An LZ4 length continuation: 255s, then the rest."""
+    return b"\xff" * (n // 255) + bytes([n % 255])
+
+
+def lz4_block(body):
+    """One LZ4 block of @body (spec/vortex.md 5.5) written by hand: piece bytes repeat every
+    256, so a body long enough is 256 literals, one match at offset 256, then the 5 literals
+    the format ends with; a shorter one is literals only."""
+    if len(body) < 256 + 12:
+        lit = len(body)
+        return bytes([min(lit, 15) << 4]) + (lz4_len(lit - 15) if lit >= 15 else b"") + body
+    ml = len(body) - 256 - 5
+    out = bytes([0xF0 | min(ml - 4, 15)]) + lz4_len(256 - 15) + body[:256]
+    out += struct.pack("<H", 256) + (lz4_len(ml - 4 - 15) if ml - 4 >= 15 else b"")
+    return out + bytes([5 << 4]) + body[-5:]
+
+
 def bitfield(count, have):
     bits = bytearray((count + 7) // 8)
     for i in have:
@@ -69,6 +87,13 @@ class Plan:
         value = struct.pack(">I", len(meta)) + meta
         length = len(value) + (len(body) if crate else 0)
         return struct.pack(">BBI", 0x17, tag, length) + value + body
+
+    def content_lz4(self, n, block=None, say=None):
+        """COMPRESSED_PIECE_CONTENT: the PieceContent value, u8 1, u32 compressed length."""
+        block = lz4_block(self.body(n)) if block is None else block
+        head = self.content(n, b"")
+        value = head[6:] + b"\x01" + struct.pack(">I", len(block) if say is None else say)
+        return frame(0x45, value) + block
 
 
 def cfg(pieces=1, depth=1, short=False, write_error=False, half=False, trusted=0xFF, local=0,
@@ -115,6 +140,22 @@ def seeds():
     out["vx_have_out_of_range"] = c + hello() + bitfield(1, []) + have(7)
     out["vx_crate_framing"] = c + hello() + bitfield(1, [0]) + p.content(0, crate=True)
     out["vx_no_availability"] = c + hello(features=0b0001) + p.content(0)
+    # lz4 bodies (HELLO with LZ4): exact ones, a match reaching before the start, a length
+    # above LZ4_compressBound, a block one byte short, and a parent that never offered LZ4
+    lz4 = 0b1111
+    c = cfg(pieces=3, length=1, short=True)
+    p = Plan(c)
+    out["vx_lz4_pieces"] = c + hello(features=lz4) + bitfield(3, [0]) + p.content_lz4(0) + \
+        have(1) + p.content_lz4(1) + have(2) + p.content_lz4(2)
+    c = cfg(pieces=1, length=1)
+    p = Plan(c)
+    out["vx_lz4_bad_block"] = c + hello(features=lz4) + bitfield(1, [0]) + \
+        p.content_lz4(0, b"\x0f" + lz4_block(p.body(0))[1:])
+    out["vx_lz4_over_bound"] = c + hello(features=lz4) + bitfield(1, [0]) + \
+        p.content_lz4(0, say=1 << 20)
+    out["vx_lz4_short"] = c + hello(features=lz4) + bitfield(1, [0]) + \
+        p.content_lz4(0, lz4_block(p.body(0)[:-1]))
+    out["vx_lz4_not_offered"] = c + hello() + bitfield(1, [0]) + p.content_lz4(0)
     # A Dragonfly peer: it closes on HELLO; the next connection is plain, one answer each.
     c = cfg(pieces=2, local=0x80)
     p = Plan(c)

@@ -105,6 +105,7 @@ declare -A applied=(
 	[upload.idle_timeout]="integration/peer_config.sh idle_timeout:"
 	[upload.max_conns_per_addr]="integration/upload_addr_limit.sh max_conns_per_addr:"
 	[upload.send_stall_timeout]="integration/upload_stalled_readers.sh send_stall_timeout:"
+	[upload.lz4]="integration/peer_lz4.sh --no-lz4"
 	[download.work_threads]="integration/peer_config.sh work_threads:"
 	[download.rate_limit]="integration/peer_kill.sh rate_limit:"
 	[download.back_to_source_rate_limit]="integration/peer_rates.sh back_to_source_rate_limit:"

@@ -444,6 +444,41 @@ static void test_vx_fetcher__parent_sends_corrupt_bytes(void **state)
 	two_parents(VX_H_RAW_CORRUPT, VX_FETCH_DROP_DIGEST);
 }
 
+/* A parent answering in lz4 (spec/vortex.md 5.5): every piece decompressed, exact. */
+static void test_vx_fetcher__lz4_parent(void **state)
+{
+	struct vx_fetcher_stats st;
+	struct vx_h_raw raw;
+	struct src s;
+	struct dl d;
+
+	(void)state;
+	src_make(&s, 12 * 65536 + 5, 65536);
+	vx_h_raw_start(&raw, VX_H_RAW_LZ4, s.content, s.len, s.piece);
+	assert_int_equal(download(&s, &raw.addr, 1, NULL, &d, &st), 0);
+	assert_true(vx_h_files_equal(s.path, s.dst));
+	assert_int_equal(d.pieces, s.count);
+	assert_int_equal(st.lz4_pieces, s.count);
+	assert_int_equal(d.drops, 0);
+	vx_h_raw_stop(&raw);
+	src_free(&s);
+}
+
+/*
+ * Compressed bodies that are refused, nothing of them stored (files_equal in two_parents()):
+ * a block that does not decompress, a length above LZ4_compressBound(piece) (refused at the
+ * head), a block one byte short of the piece: the parent spoke garbage. A valid block of
+ * wrong bytes fails the CRC: the parent lied.
+ */
+static void test_vx_fetcher__lz4_bad_bodies_refused(void **state)
+{
+	(void)state;
+	two_parents(VX_H_RAW_LZ4_BAD_BLOCK, VX_FETCH_DROP_PROTOCOL);
+	two_parents(VX_H_RAW_LZ4_OVER_BOUND, VX_FETCH_DROP_PROTOCOL);
+	two_parents(VX_H_RAW_LZ4_SHORT, VX_FETCH_DROP_PROTOCOL);
+	two_parents(VX_H_RAW_LZ4_CORRUPT, VX_FETCH_DROP_DIGEST);
+}
+
 static void test_vx_fetcher__parent_stalls(void **state)
 {
 	(void)state;
@@ -736,6 +771,8 @@ int main(void)
 		cmocka_unit_test(test_vx_fetcher__parent_dies_mid_piece),
 		cmocka_unit_test(test_vx_fetcher__parent_sends_corrupt_bytes),
 		cmocka_unit_test(test_vx_fetcher__parent_stalls),
+		cmocka_unit_test(test_vx_fetcher__lz4_parent),
+		cmocka_unit_test(test_vx_fetcher__lz4_bad_bodies_refused),
 		cmocka_unit_test(test_vx_fetcher__lying_parent_alone_fails),
 		cmocka_unit_test(test_vx_fetcher__no_parent_reachable),
 		cmocka_unit_test(test_vx_fetcher__availability_updates),

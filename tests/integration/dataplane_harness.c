@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <lz4.h>
 #include <zlib.h>
 
 #include "vx_bytes.h"
@@ -354,8 +355,9 @@ int vx_h_send_cancel(int fd, const char *task_id, uint32_t number)
 
 int vx_h_hello(int fd)
 {
+	/* features PIPELINE | AVAILABILITY | CANCEL: this reader takes no lz4 bodies */
 	uint8_t f[22] = { 0, 0x40, 0,	 0, 0, 16, 'V', 'X', 0, 1, 0,
-			  0, 0,	   0x0f, 0, 0, 0,  8,	0,   0, 1, 0 };
+			  0, 0,	   0x0b, 0, 0, 0,  8,	0,   0, 1, 0 };
 	uint8_t r[22];
 
 	if (vx_h_send_all(fd, f, sizeof(f)) || vx_h_recv_all(fd, r, sizeof(r)))
@@ -428,9 +430,53 @@ static bool raw_wait_readable(struct vx_h_raw *r, int fd)
 	return false;
 }
 
+static bool raw_lz4(const struct vx_h_raw *r)
+{
+	return r->mode >= VX_H_RAW_LZ4 && r->mode <= VX_H_RAW_LZ4_SHORT;
+}
+
+/*
+ * The lz4 modes' body: @len plain bytes at @plain compressed into a new buffer (*@clen
+ * bytes), spoiled as the mode says; the length announced goes to *@say. NULL on no memory.
+ */
+static uint8_t *raw_lz4_body(const struct vx_h_raw *r, const uint8_t *plain, uint64_t len,
+			     uint32_t *clen, uint32_t *say)
+{
+	int bound = LZ4_compressBound((int)len);
+	uint8_t *src = malloc(len ? len : 1);
+	uint8_t *out = malloc((size_t)bound + 64);
+	uint64_t n = len;
+	int c;
+
+	if (!src || !out) {
+		free(src);
+		free(out);
+		return NULL;
+	}
+	memcpy(src, plain, len);
+	if (r->mode == VX_H_RAW_LZ4_CORRUPT)
+		src[len / 2] ^= 0x5a;
+	if (r->mode == VX_H_RAW_LZ4_SHORT)
+		n--;
+	c = LZ4_compress_default((const char *)src, (char *)out, (int)n, bound);
+	free(src);
+	*clen = (uint32_t)c;
+	*say = (uint32_t)c;
+	if (r->mode == VX_H_RAW_LZ4_BAD_BLOCK)
+		out[0] = 0x0f; /* no literals, then a match: its offset reaches before the start */
+	if (r->mode == VX_H_RAW_LZ4_OVER_BOUND) {
+		/* announce (and send) more than any block of the piece may take */
+		*say = (uint32_t)bound + 1;
+		*clen = *say;
+	}
+	return out;
+}
+
 /* Sends the PieceContent answer to a request for piece @n (honest, or as the mode spoils it). */
 static int raw_answer(struct vx_h_raw *r, int fd, uint32_t n)
 {
+	bool lz = raw_lz4(r);
+	uint32_t clen = 0, say = 0;
 	uint8_t head[6 + 4 + 45 + 32];
 	uint32_t mlen, dlen;
 	uint64_t off, len;
@@ -446,8 +492,8 @@ static int raw_answer(struct vx_h_raw *r, int fd, uint32_t n)
 				  crc32(0, r->content + off, (uInt)len));
 	mlen = 45 + dlen;
 	head[0] = 1;
-	head[1] = 0x01;
-	vx_put_be32(head + 2, 4 + mlen);
+	head[1] = lz ? 0x45 : 0x01;
+	vx_put_be32(head + 2, 4 + mlen + (lz ? 5 : 0));
 	vx_put_be32(head + 6, mlen);
 	vx_put_be32(head + 10, n);
 	vx_put_be64(head + 14, off);
@@ -458,6 +504,21 @@ static int raw_answer(struct vx_h_raw *r, int fd, uint32_t n)
 	head[38 + dlen] = 1;
 	vx_put_be64(head + 39 + dlen, 0);
 	vx_put_be64(head + 47 + dlen, 1700000000);
+	if (lz) {
+		body = raw_lz4_body(r, r->content + off, len, &clen, &say);
+		if (!body)
+			return -1;
+		head[10 + mlen] = 1; /* one LZ4 block */
+		vx_put_be32(head + 11 + mlen, say);
+		rc = vx_h_send_all(fd, head, 15 + mlen) || vx_h_send_all(fd, body, clen) ? -1 : 0;
+		free(body);
+		if (rc == 0) {
+			pthread_mutex_lock(&r->lock);
+			r->served++;
+			pthread_mutex_unlock(&r->lock);
+		}
+		return rc;
+	}
 	if (vx_h_send_all(fd, head, 10 + mlen))
 		return -1;
 	body = malloc(len ? len : 1);
@@ -494,8 +555,9 @@ static void raw_vx_session(struct vx_h_raw *r, int fd, const uint8_t hdr[6])
 	out[6] = 'V';
 	out[7] = 'X';
 	out[8] = 0;
-	out[9] = 1;		      /* version */
-	vx_put_be32(out + 10, 1u);    /* PIPELINE only: no availability, every piece */
+	out[9] = 1; /* version */
+	/* PIPELINE (and LZ4 in the lz4 modes): no availability, every piece */
+	vx_put_be32(out + 10, raw_lz4(r) ? 5u : 1u);
 	vx_put_be32(out + 14, 8u);    /* max_inflight */
 	vx_put_be32(out + 18, 4096u); /* max_value_len */
 	if (vx_h_send_all(fd, out, sizeof(out)))
@@ -511,7 +573,7 @@ static void raw_vx_session(struct vx_h_raw *r, int fd, const uint8_t hdr[6])
 		if (len != 68)
 			return;
 		pthread_mutex_lock(&r->lock);
-		if (r->closed_unanswered == 0) {
+		if (r->mode == VX_H_RAW_VX_CLOSE_FIRST && r->closed_unanswered == 0) {
 			r->closed_unanswered++;
 			pthread_mutex_unlock(&r->lock);
 			return; /* closed on the request, at a frame boundary */
@@ -530,7 +592,7 @@ static void *raw_conn_main(void *arg)
 
 	if (!raw_wait_readable(r, rc->fd) || vx_h_recv_all(rc->fd, hdr, 6))
 		goto out;
-	if (r->mode == VX_H_RAW_VX_CLOSE_FIRST && hdr[1] == 0x40) {
+	if ((r->mode == VX_H_RAW_VX_CLOSE_FIRST || raw_lz4(r)) && hdr[1] == 0x40) {
 		raw_vx_session(r, rc->fd, hdr);
 		goto out;
 	}

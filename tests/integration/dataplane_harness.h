@@ -108,6 +108,15 @@ enum vx_h_raw_mode {
 	 * crossing the request), the later ones are served.
 	 */
 	VX_H_RAW_VX_CLOSE_FIRST = 4,
+	/*
+	 * Speak vx offering LZ4 (HELLO PIPELINE | LZ4, every piece) and answer every request
+	 * with COMPRESSED_PIECE_CONTENT (spec/vortex.md 5.5): correct, or spoiled.
+	 */
+	VX_H_RAW_LZ4 = 5,
+	VX_H_RAW_LZ4_BAD_BLOCK = 6,  /* the block opens with a match: it does not decompress */
+	VX_H_RAW_LZ4_OVER_BOUND = 7, /* compressed_length above LZ4_compressBound(piece) */
+	VX_H_RAW_LZ4_CORRUPT = 8,    /* a valid block of the piece with one byte flipped */
+	VX_H_RAW_LZ4_SHORT = 9,	     /* a valid block of the piece less its last byte */
 };
 
 struct vx_h_raw {

@@ -149,7 +149,8 @@ static void test_vx_upload__pipelined_and_not_found(void **state)
 	(void)state;
 	fixture_start(&f, 10 * 4096 + 7, 4096, NULL);
 	fd = vx_h_connect(&f.srv.addr);
-	assert_int_equal(vx_h_hello(fd), 0x0b); /* PIPELINE | AVAILABILITY | CANCEL */
+	/* PIPELINE | AVAILABILITY | LZ4 | CANCEL */
+	assert_int_equal(vx_h_hello(fd), 0x0f);
 	/* Eleven requests plus an unknown task, all sent before reading anything. */
 	for (n = 0; n < 11; n++)
 		assert_int_equal(vx_h_send_download(fd, VX_H_TASK_ID, n), 0);
