@@ -425,7 +425,7 @@ static void test_other_ssls_of_the_context(void **state)
 	struct vx__tls *t;
 	SSL_CTX *octx = ctx_new();
 	SSL *c = SSL_new(vx_ctx), *s = SSL_new(octx);
-	BIO *bc, *bs;
+	BIO *bc = NULL, *bs = NULL;
 	int rc = 0, rs = 0;
 
 	(void)state;
