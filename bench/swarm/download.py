@@ -325,6 +325,14 @@ class XfsMount:
         self.img = os.path.join(self.top, "xfs.img")
         self.mnt = os.path.join(self.top, "mnt")
         self.dev = None
+        try:
+            self._make(args)
+        except BaseException:
+            self.close()  # a loop device set up before a failed mount is not left behind
+            raise
+        log("an XFS with reflink on %s (direct I/O to its image)" % self.dev)
+
+    def _make(self, args):
         os.chmod(self.top, 0o755)  # the origin's workers read the file through it
         os.mkdir(self.mnt)
         # the seed keeps a copy per run; the receiver's, fio's file and slack (a clone takes no room)
@@ -334,10 +342,10 @@ class XfsMount:
         self.dev = subprocess.run(["losetup", "--direct-io=on", "--find", "--show", self.img],
                                   check=True, capture_output=True, text=True).stdout.strip()
         subprocess.run(["mount", self.dev, self.mnt], check=True)
-        log("an XFS with reflink on %s (direct I/O to its image)" % self.dev)
 
     def close(self):
-        subprocess.run(["umount", self.mnt], check=False)
+        if os.path.ismount(self.mnt):
+            subprocess.run(["umount", self.mnt], check=False)
         if self.dev:
             subprocess.run(["losetup", "-d", self.dev], check=False)
         shutil.rmtree(self.top, ignore_errors=True)
